@@ -1,0 +1,17 @@
+// The contract every `cdrflow <name>` subcommand implements. Each lives in cli/commands/<name>.ts and exports
+// `command`; cli/main.ts discovers them, so adding a command never touches a shared file.
+
+export interface Command {
+  name: string;
+  /** One line for `cdrflow --help`. */
+  summary: string;
+  /** Full usage text for `cdrflow <name> --help`. */
+  usage: string;
+  /** Returns the process exit code. Throwing prints the message and exits 1. */
+  run(args: string[]): Promise<number>;
+}
+
+/** Usage errors exit 64 (EX_USAGE) with the message and the usage text. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}

@@ -1,0 +1,52 @@
+// The raw envelope (schemas/raw-envelope.avsc) as a TypeScript type, and how connectors publish it.
+import type { Vendor } from './topology.ts';
+import { TOPICS, SCHEMA_FILES } from './topology.ts';
+import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
+import { TopicCodec } from './avro.ts';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+
+export type IngestMode = 'live' | 'backfill' | 'import';
+
+export interface RawEnvelope {
+  vendor: Vendor;
+  tenant_id: string;
+  natural_key: string;
+  /** avsc maps timestamp-millis to Date. */
+  received_at: Date;
+  connector: string;
+  mode: IngestMode;
+  request_id: string | null;
+  /** The vendor record verbatim. */
+  payload: string;
+  payload_format: string;
+  attributes: Record<string, string>;
+}
+
+/** Publishes raw envelopes to `cdr.raw.<vendor>` (or another envelope topic), keyed by natural key, acked by Kafka. */
+export class RawEnvelopePublisher {
+  private readonly codecs = new Map<string, TopicCodec>();
+
+  constructor(
+    private readonly registry: SchemaRegistry,
+    private readonly publisher: AckedPublisher,
+  ) {}
+
+  private codec(topic: string): TopicCodec {
+    let codec = this.codecs.get(topic);
+    if (!codec) {
+      codec = new TopicCodec(this.registry, topic, SCHEMA_FILES.rawEnvelope);
+      this.codecs.set(topic, codec);
+    }
+    return codec;
+  }
+
+  /** Resolves only after Kafka acknowledged every envelope (acks=all). Topic defaults to the vendor's raw topic. */
+  async publish(envelopes: RawEnvelope[], topic?: string): Promise<void> {
+    if (envelopes.length === 0) return;
+    const target = topic ?? TOPICS.raw(envelopes[0]!.vendor);
+    const codec = this.codec(target);
+    const messages: OutgoingMessage[] = [];
+    for (const e of envelopes) messages.push({ key: e.natural_key, value: await codec.encode(e) });
+    await this.publisher.send(target, messages);
+  }
+}

@@ -1,0 +1,141 @@
+// The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
+// one-file change). Everything else talks to Kafka through the small types below.
+import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
+import { kafkaBrokers } from './local-endpoints.ts';
+import { CdrflowError } from './errors.ts';
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  /** SASL/SSL for a real cluster; local and test runs use plaintext on loopback. */
+  ssl?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface OutgoingMessage {
+  key: string | Buffer | null;
+  value: Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  compacted?: boolean;
+  /** Extra topic configs (retention.ms, ...). */
+  config?: Record<string, string>;
+}
+
+export function kafkaSettingsFromEnv(clientId: string, env: NodeJS.ProcessEnv = process.env): KafkaSettings {
+  const settings: KafkaSettings = { brokers: kafkaBrokers(env), clientId };
+  if (env['KAFKA_SSL'] === 'true') settings.ssl = true;
+  const user = env['KAFKA_SASL_USERNAME'];
+  if (user) {
+    settings.sasl = {
+      mechanism: (env['KAFKA_SASL_MECHANISM'] as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined) ?? 'plain',
+      username: user,
+      password: env['KAFKA_SASL_PASSWORD'] ?? '',
+    };
+  }
+  return settings;
+}
+
+// kafkajs logs every retried request at ERROR; our own components log what matters, so keep it quiet
+// unless asked (KAFKAJS_LOG=info|debug).
+function kafkajsLogLevel(): logLevel {
+  switch (process.env['KAFKAJS_LOG']) {
+    case 'debug':
+      return logLevel.DEBUG;
+    case 'info':
+      return logLevel.INFO;
+    case 'warn':
+      return logLevel.WARN;
+    default:
+      return logLevel.NOTHING;
+  }
+}
+
+export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry']): Kafka {
+  const config: KafkaConfig = {
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    logLevel: kafkajsLogLevel(),
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+  };
+  if (settings.ssl) config.ssl = true;
+  if (settings.sasl) config.sasl = settings.sasl as NonNullable<KafkaConfig['sasl']>;
+  if (retry) config.retry = retry;
+  return new Kafka(config);
+}
+
+/** Creates topics that do not exist yet; existing topics are left alone (idempotent). */
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length === 0) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.topic,
+        numPartitions: s.partitions ?? 3,
+        replicationFactor: -1,
+        configEntries: Object.entries({
+          ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
+          ...(s.config ?? {}),
+        }).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A producer whose `send` resolves only when every message is acknowledged by all in-sync replicas
+ * (acks=all, idempotent). Push receivers answer the vendor only after this resolves.
+ */
+export class AckedPublisher {
+  private readonly producer: Producer;
+  private connected = false;
+
+  constructor(kafka: Kafka) {
+    // maxInFlightRequests 1 keeps per-partition order under retries with kafkajs' idempotent producer.
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.connect();
+    try {
+      await this.producer.send({ topic, acks: -1, messages: messages.map(toKafkajsMessage) });
+    } catch (err) {
+      throw new CdrflowError('transient', `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.producer.disconnect();
+  }
+}
+
+export function toKafkajsMessage(m: OutgoingMessage) {
+  return m.headers === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, headers: m.headers };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };

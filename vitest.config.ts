@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` never touches the network; `integration` runs against real Kafka, a real schema registry
+// and real ClickHouse, provided by test/global-setup.ts (external, containers or local processes).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{core,cli,connectors,transforms,sinks,schemas,test,infra,bench}/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+          env: { TZ: 'UTC' },
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['**/*.int.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['test/global-setup.ts'],
+          env: { TZ: 'UTC' },
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          // The broker, registry and embedded ClickHouse are shared; files run one at a time so a 2-core
+          // machine is not oversubscribed and timings stay honest.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
