@@ -1,0 +1,51 @@
+// Exponential backoff with full jitter, and a retry loop that asks core/errors.ts whether an error is worth
+// retrying. Components never decide retry policy themselves; they classify errors and call `retry`.
+import { setTimeout as delay } from 'node:timers/promises';
+import { asCdrflowError, disposition, type CdrflowError } from './errors.ts';
+
+export interface BackoffOptions {
+  /** First delay ceiling in ms. */
+  initialMs: number;
+  /** Largest delay ceiling in ms. */
+  maxMs: number;
+  /** Growth per attempt. */
+  factor: number;
+  /** Give up after this many attempts (including the first); Infinity retries until aborted. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 30_000, factor: 2, maxAttempts: 8 };
+
+/** "Full jitter": a uniform delay in [0, min(max, initial * factor^attempt)], which spreads out retry storms. */
+export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const ceiling = Math.min(options.maxMs, options.initialMs * options.factor ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+export interface RetryHooks {
+  /** Called before each wait; for logs and metrics. */
+  onRetry?: (error: CdrflowError, attempt: number, delayMs: number) => void;
+  signal?: AbortSignal;
+  random?: () => number;
+}
+
+/**
+ * Runs `fn` until it succeeds, the error is not retryable (stop / dead-letter are the caller's business),
+ * attempts run out, or the signal aborts. Always throws a CdrflowError.
+ */
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Partial<BackoffOptions> = {}, hooks: RetryHooks = {}): Promise<T> {
+  const opts = { ...DEFAULT_BACKOFF, ...options };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (thrown) {
+      const err = asCdrflowError(thrown);
+      if (disposition(err) !== 'retry' || attempt + 1 >= opts.maxAttempts || hooks.signal?.aborted) throw err;
+      const wait = backoffDelay(attempt, opts, hooks.random);
+      hooks.onRetry?.(err, attempt + 1, wait);
+      await delay(wait, undefined, hooks.signal ? { signal: hooks.signal } : undefined).catch(() => {
+        throw err;
+      });
+    }
+  }
+}

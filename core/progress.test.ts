@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { Progress, formatDuration } from './progress.ts';
+
+function sink() {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  return { stream, chunks };
+}
+
+describe('Progress', () => {
+  it('renders count, percentage, rate and ETA from an injected clock', () => {
+    let t = 0;
+    const { stream } = sink();
+    const p = new Progress({ label: 'backfill', total: 1000, stream, now: () => t });
+    t = 2000;
+    p.tick(250);
+    expect(p.render()).toBe('backfill 250/1,000 records 25.0% 125/s ETA 6s');
+  });
+
+  it('writes plain lines at most once per interval when not a TTY, and a summary', () => {
+    let t = 0;
+    const { stream, chunks } = sink();
+    const p = new Progress({ label: 'import', stream, now: () => t, intervalMs: 1000 });
+    t = 1000;
+    p.tick(10);
+    t = 1500;
+    p.tick(10);
+    expect(chunks).toHaveLength(1);
+    t = 3000;
+    const summary = p.finish({ records: p.count, bad: 0 });
+    expect(summary).toBe('import done: records=20 bad=0 elapsed=3s');
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(59_400)).toBe('59s');
+    expect(formatDuration(61_000)).toBe('1m01s');
+    expect(formatDuration(3_720_000)).toBe('1h02m');
+  });
+});
