@@ -15,13 +15,46 @@ export function loadSchemaJson(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(SCHEMA_DIR + file, 'utf8')) as Record<string, unknown>;
 }
 
+/**
+ * `timestamp-millis` as a JS Date in both directions, so records carry real instants (and JSON.stringify prints
+ * ISO-8601 UTC strings ending in Z). Without it avsc would hand out bare longs.
+ */
+class TimestampMillis extends avro.types.LogicalType {
+  override _fromValue(value: unknown): Date {
+    return new Date(value as number);
+  }
+  override _toValue(value: unknown): number | undefined {
+    return value instanceof Date && !Number.isNaN(value.getTime()) ? value.getTime() : undefined;
+  }
+  override _resolve(type: avro.Type): ((value: unknown) => Date) | undefined {
+    if (avro.Type.isType(type, 'long', 'logical:timestamp-millis')) return (v) => this._fromValue(v);
+    return undefined;
+  }
+}
+
+/**
+ * avsc options used everywhere (local types and the registry client), so both agree on logical types.
+ * A fresh object per call: avsc stores its name registry on the options object it is given.
+ */
+export function avroOptions(): Partial<avro.ForSchemaOptions> {
+  return { logicalTypes: { 'timestamp-millis': TimestampMillis } } as unknown as Partial<avro.ForSchemaOptions>;
+}
+
+const localTypes = new Map<string, avro.Type>();
+
 /** A local avsc Type for a schema file (no registry): used by pure code and tests to validate records. */
 export function avroType(file: string): avro.Type {
-  return avro.Type.forSchema(loadSchemaJson(file) as avro.Schema, { logicalTypes: {} });
+  let type = localTypes.get(file);
+  if (!type) {
+    type = avro.Type.forSchema(loadSchemaJson(file) as avro.Schema, avroOptions());
+    localTypes.set(file, type);
+  }
+  return type;
 }
 
 export function createRegistry(url: string = schemaRegistryUrl()): SchemaRegistry {
-  return new SchemaRegistry({ host: url });
+  // The registry client spreads these options into a new object for every schema it parses.
+  return new SchemaRegistry({ host: url }, { [SchemaType.AVRO]: avroOptions() as never });
 }
 
 /**
