@@ -1,0 +1,225 @@
+// Pieces both pull-vendor simulators share: a seeded PRNG (datasets are reproducible from a seed), a fault
+// switchboard driven by tests and the demo, request statistics, and small HTTP helpers.
+import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** mulberry32: tiny, fast, good enough for test data; the same seed always yields the same dataset. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Rng {
+  constructor(readonly next: () => number) {}
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+  /** Weighted pick: entries are [value, weight]. */
+  weighted<T>(entries: readonly (readonly [T, number])[]): T {
+    const total = entries.reduce((s, [, w]) => s + w, 0);
+    let r = this.next() * total;
+    for (const [v, w] of entries) {
+      r -= w;
+      if (r < 0) return v;
+    }
+    return entries[entries.length - 1]![0];
+  }
+  hex(n: number): string {
+    let s = '';
+    for (let i = 0; i < n; i++) s += Math.floor(this.next() * 16).toString(16);
+    return s;
+  }
+  uuid(): string {
+    return `${this.hex(8)}-${this.hex(4)}-4${this.hex(3)}-${'89ab'[this.int(0, 3)]}${this.hex(3)}-${this.hex(12)}`;
+  }
+  digits(n: number): string {
+    let s = String(this.int(1, 9));
+    for (let i = 1; i < n; i++) s += String(this.int(0, 9));
+    return s;
+  }
+}
+
+/** A fault queued for the next N requests. */
+export type QueuedFault =
+  | { type: 'http'; status: number }
+  | { type: 'vendor-error'; code: string | number; message: string }
+  /** Accepts the connection and never answers (the client's timeout must fire). */
+  | { type: 'hang' };
+
+/** Faults on demand. Tests flip these; the simulator consults them on every request. */
+export class FaultSwitchboard {
+  private queue: QueuedFault[] = [];
+  /** Extra latency added to every answered request (slow vendor). */
+  delayMs = 0;
+
+  /** The next `count` requests fail with `fault`, after any faults already queued. */
+  failNext(count: number, fault: QueuedFault): void {
+    for (let i = 0; i < count; i++) this.queue.push(fault);
+  }
+
+  /** The fault for this request, if any (consumed). */
+  take(): QueuedFault | undefined {
+    return this.queue.shift();
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.delayMs = 0;
+  }
+}
+
+export class SimulatorStats {
+  requests = 0;
+  /** Requests answered with data (including empty pages). */
+  pagesServed = 0;
+  recordsServed = 0;
+  /** Every natural key ever returned in a page: "distinct keys = records served". */
+  readonly servedKeys = new Set<string>();
+  /** Failures by vendor error code or `http-<status>`. */
+  readonly errors = new Map<string, number>();
+  /** Highest number of requests seen within any one-second window (admission, not answers). */
+  peakRequestsPerSecond = 0;
+  private recent: number[] = [];
+
+  noteRequest(nowMs: number): void {
+    this.requests++;
+    this.recent.push(nowMs);
+    while (this.recent.length > 0 && this.recent[0]! <= nowMs - 1000) this.recent.shift();
+    this.peakRequestsPerSecond = Math.max(this.peakRequestsPerSecond, this.recent.length);
+  }
+
+  noteError(code: string | number): void {
+    const k = String(code);
+    this.errors.set(k, (this.errors.get(k) ?? 0) + 1);
+  }
+
+  notePage(keys: string[]): void {
+    this.pagesServed++;
+    this.recordsServed += keys.length;
+    for (const k of keys) this.servedKeys.add(k);
+  }
+
+  errorCount(code: string | number): number {
+    return this.errors.get(String(code)) ?? 0;
+  }
+}
+
+/** A bucket like the vendor's API gateway: `rate` per second with a burst of `rate`. */
+export class ServerRateLimiter {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly rate: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = rate;
+    this.last = now();
+  }
+  admit(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((t - this.last) / 1000) * this.rate);
+    this.last = t;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+}
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive sockets (and hung requests) would otherwise hold close() open.
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Generates records continuously ("calls ending now") at `ratePerSecond`, for the demo. The sequence of records
+ * is still determined by the dataset's seed; only their times come from the clock.
+ */
+export class ContinuousGenerator {
+  private timer: NodeJS.Timeout | undefined;
+  private carry = 0;
+  private last: number;
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly now: () => number,
+    private readonly emit: (endedAtSec: number) => void,
+    private readonly tickMs = 200,
+  ) {
+    this.last = now();
+  }
+  start(): void {
+    if (this.timer) return;
+    this.last = this.now();
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+  tick(): void {
+    const t = this.now();
+    this.carry += ((t - this.last) / 1000) * this.ratePerSecond;
+    this.last = t;
+    while (this.carry >= 1) {
+      this.carry -= 1;
+      this.emit(Math.floor(t / 1000));
+    }
+  }
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,296 @@
+// A reproducible set of realistic CCC TelCdrInfo records (every SDK field, protected numbers, all 45 documented
+// EndStatus codes, transfer legs, IVR keys), each with the moment it becomes visible through the API, so
+// records that show up late inside an already-polled window are part of the model, not a special case.
+import { Rng, seededRandom, ContinuousGenerator } from '../../poller/simulator-kit.ts';
+
+type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai';
+/** vendors.md §1 code table: [code, string, scope]. */
+export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
+  [1, 'ok', 'both'], [211, 'clientError', 'both'], [100, 'blackList', 'in'], [102, 'ivrGiveUp', 'in'],
+  [103, 'waitingGiveUp', 'in'], [104, 'ringingGiveUp', 'in'], [105, 'noSeatOnline', 'in'], [106, 'notWorkTime', 'in'],
+  [107, 'ivrEnd', 'in'], [108, 'restrictedCallee', 'out'], [109, 'tooManyRequest', 'out'], [110, 'restrictedArea', 'out'],
+  [111, 'restrictedTime', 'out'], [202, 'notAnswer', 'out'], [203, 'userReject', 'out'], [204, 'powerOff', 'out'],
+  [205, 'numberNotExist', 'out'], [206, 'busy', 'out'], [207, 'outOfCredit', 'out'], [208, 'operatorError', 'out'],
+  [209, 'callerCancel', 'out'], [210, 'notInService', 'out'], [212, 'carrierBlocked', 'out'], [213, 'callReminder', 'out'],
+  [215, 'numberInvalid', 'out'], [216, 'callRestricted', 'out'], [217, 'calleeRestricted', 'out'], [218, 'areaRestricted', 'out'],
+  [219, 'promptCallForwarding', 'out'], [220, 'callerCancelWhileRing', 'out'], [221, 'callerCancelWithoutRing', 'out'],
+  [222, 'voiceMailReached', 'out'], [501, 'callConflict', 'voip'], [502, 'clientTimeout', 'voip'], [503, 'voipClientError', 'voip'],
+  [17, 'seatGiveUp', 'in'], [225, 'asrError', 'ai'], [226, 'llmasrError', 'ai'], [227, 'ttsError', 'ai'],
+  [228, 'functionCallHangup', 'ai'], [229, 'maxCallDurationReached', 'ai'], [230, 'userInactivity', 'ai'],
+  [231, 'callTerminatedByAPI', 'ai'], [232, 'userHangupDuringAiCall', 'ai'], [233, 'aiAgentEndCall', 'ai'],
+];
+
+/** A record plus simulator-only bookkeeping (never sent). */
+export interface StoredCdr {
+  sdkAppId: number;
+  sessionId: string;
+  startTimestamp: number;
+  /** Unix seconds at which the API starts returning the record. */
+  visibleAt: number;
+  record: Record<string, unknown>;
+}
+
+export interface CccDatasetOptions {
+  seed: number;
+  sdkAppIds: number[];
+  /** Fraction of records that become visible late (5-25 min after the call ended); default 0.03. */
+  lateFraction?: number;
+}
+
+const LOCATIONS = ['广东深圳固话', '广东深圳移动', '北京联通', '上海电信', '辽宁沈阳固话', '浙江杭州移动', '四川成都电信', ''];
+const SKILL_GROUPS: readonly (readonly [number, string])[] = [[101, '售前咨询'], [102, '售后服务'], [103, 'VIP'], [104, 'Billing EN']];
+const AGENTS = Array.from({ length: 12 }, (_, i) => ({
+  Name: `Agent ${i + 1}`,
+  Mail: `agent${i + 1}@example.com`,
+  StaffNumber: String(1000 + i),
+  Phone: `0086138${String(10000000 + i * 7919).slice(0, 8)}`,
+  Nick: `a${i + 1}`,
+  UserId: `agent${i + 1}@example.com`,
+  ExtensionNumber: String(2001 + i),
+}));
+
+export class CccDataset {
+  private readonly rng: Rng;
+  /** Sorted by (startTimestamp, sessionId): the order pages are served in. */
+  private readonly records: StoredCdr[] = [];
+  private readonly lateFraction: number;
+  private generator: ContinuousGenerator | undefined;
+
+  constructor(private readonly options: CccDatasetOptions) {
+    this.rng = new Rng(seededRandom(options.seed));
+    this.lateFraction = options.lateFraction ?? 0.03;
+  }
+
+  get size(): number {
+    return this.records.length;
+  }
+
+  all(): readonly StoredCdr[] {
+    return this.records;
+  }
+
+  /** `count` calls per tenant with start times spread evenly over [fromSec, toSec). */
+  generateRange(fromSec: number, toSec: number, countPerTenant: number): StoredCdr[] {
+    const added: StoredCdr[] = [];
+    for (const app of this.options.sdkAppIds) {
+      for (let i = 0; i < countPerTenant; i++) {
+        const start = fromSec + Math.floor(((toSec - fromSec) * i) / countPerTenant);
+        added.push(this.add(this.makeRecord(app, start)));
+      }
+    }
+    return added;
+  }
+
+  /** A call that started inside an old window but only becomes visible at `visibleAtSec` (a late record). */
+  addLate(sdkAppId: number, startSec: number, visibleAtSec: number): StoredCdr {
+    const stored = this.makeRecord(sdkAppId, startSec);
+    stored.visibleAt = visibleAtSec;
+    return this.add(stored);
+  }
+
+  /** Demo mode: new calls ending "now" at `ratePerSecond` across the tenants, until stopLive(). */
+  startLive(ratePerSecond: number, now: () => number): void {
+    this.stopLive();
+    let n = 0;
+    this.generator = new ContinuousGenerator(ratePerSecond, now, (nowSec) => {
+      const app = this.options.sdkAppIds[n++ % this.options.sdkAppIds.length]!;
+      const draft = this.makeRecord(app, nowSec);
+      // Move the whole call back in time so it ends now; it becomes visible seconds later, like the vendor's.
+      this.add(shiftCall(draft, nowSec - Number(draft.record['EndedTimestamp'])));
+    });
+    this.generator.start();
+  }
+
+  stopLive(): void {
+    this.generator?.stop();
+    this.generator = undefined;
+  }
+
+  /** Records of one tenant with StartTimestamp in [start, end] (both inclusive) visible at `nowSec`, in page order. */
+  query(sdkAppId: number, start: number, end: number, nowSec: number): StoredCdr[] {
+    const out: StoredCdr[] = [];
+    for (let i = this.lowerBound(start); i < this.records.length; i++) {
+      const r = this.records[i]!;
+      if (r.startTimestamp > end) break;
+      if (r.sdkAppId === sdkAppId && r.visibleAt <= nowSec) out.push(r);
+    }
+    return out;
+  }
+
+  private lowerBound(start: number): number {
+    let lo = 0;
+    let hi = this.records.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.records[mid]!.startTimestamp < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private add(stored: StoredCdr): StoredCdr {
+    // Insert in order; late and live records land in the middle, which is exactly what shifts offset pages.
+    let lo = this.lowerBound(stored.startTimestamp);
+    while (lo < this.records.length && this.records[lo]!.startTimestamp === stored.startTimestamp && this.records[lo]!.sessionId < stored.sessionId) lo++;
+    this.records.splice(lo, 0, stored);
+    return stored;
+  }
+
+  private makeRecord(sdkAppId: number, start: number, sessionId?: string): StoredCdr {
+    const rng = this.rng;
+    const id = sessionId ?? rng.uuid();
+    const isAi = rng.chance(0.06);
+    const direction = isAi ? rng.pick([0, 1]) : rng.weighted([[0, 55], [1, 45]] as const);
+    const callType = direction === 1 ? rng.weighted([[1, 85], [5, 15]] as const) : rng.weighted([[2, 80], [3, 15], [6, 5]] as const);
+    const scopes: Scope[] = isAi ? ['ai'] : direction === 0 ? (callType === 3 ? ['both', 'in', 'voip'] : ['both', 'in']) : ['both', 'out'];
+    const candidates = END_STATUS.filter(([, , s]) => scopes.includes(s));
+    // Most calls are answered; the rest spread over every code that fits the direction.
+    const [endStatus, endStatusString] = rng.chance(0.6) && !isAi ? [1, 'ok'] : (([c, s]) => [c, s] as const)(rng.pick(candidates));
+    const answered = endStatus === 1 || (isAi && ![225, 226, 227].includes(endStatus)) || endStatus === 211;
+    const ivr = direction === 0 ? rng.int(3, 40) : 0;
+    const queued = direction === 0 ? start + ivr : 0;
+    const wait = rng.int(2, 30);
+    const ringing = [102, 105, 106, 107, 100, 108, 109, 110, 111, 205, 221, 209].includes(endStatus) ? 0 : (queued || start) + rng.int(1, 8);
+    const accept = answered ? (ringing || start) + rng.int(1, 12) : 0;
+    const talk = answered ? rng.weighted([[rng.int(5, 59), 30], [rng.int(60, 600), 60], [rng.int(601, 3600), 10]] as const) : 0;
+    const ended = answered ? accept + talk : (ringing || queued || start) + wait;
+    const group = rng.pick(SKILL_GROUPS);
+    const agent = rng.pick(AGENTS);
+    const hasSeat = answered || ringing > 0;
+    const record: Record<string, unknown> = {
+      Caller: '',
+      Callee: '',
+      ProtectedCaller: `pc_${rng.hex(16)}`,
+      ProtectedCallee: `pe_${rng.hex(16)}`,
+      Time: start,
+      StartTimestamp: start,
+      QueuedTimestamp: queued,
+      RingTimestamp: ringing,
+      AcceptTimestamp: accept,
+      EndedTimestamp: ended,
+      Direction: direction,
+      CallType: callType,
+      Duration: answered ? ended - accept : 0,
+      IVRDuration: ivr,
+      RecordURL: answered ? `https://ccc-record-1300000000.cos.ap-guangzhou.myqcloud.com/${sdkAppId}/${id}.mp3` : '',
+      RecordId: answered ? `rec_${rng.hex(12)}` : '',
+      CustomRecordURL: answered && rng.chance(0.3) ? `https://customer-bucket.cos.ap-shanghai.myqcloud.com/ccc/${id}.mp3` : '',
+      VoicemailRecordURL: endStatus === 222 ? [`https://ccc-vm.example.com/${id}/1.mp3`] : [],
+      VoicemailAsrURL: endStatus === 222 ? [`https://ccc-vm.example.com/${id}/1.txt`] : [],
+      AsrUrl: answered && rng.chance(0.5) ? `https://ccc-asr.example.com/${id}.json` : '',
+      AsrStatus: answered ? rng.pick(['Complete', 'Processing', 'NotExists']) : 'NotExists',
+      SeatUser: hasSeat
+        ? { ...agent, SkillGroupNameList: [group[1]], Role: rng.pick([1, 2, 3, 3, 3, 7]) }
+        : { Name: '', Mail: '', StaffNumber: '' },
+      SkillGroup: group[1],
+      SkillGroupId: group[0],
+      QueuedSkillGroupId: direction === 0 ? group[0] : 0,
+      QueuedSkillGroupName: direction === 0 ? group[1] : '',
+      CallerLocation: rng.pick(LOCATIONS),
+      EndStatus: endStatus,
+      EndStatusString: endStatusString,
+      HungUpSide: rng.weighted([['user', 50], ['seat', 40], ['system', 10]] as const),
+      IVRKeyPressed: [] as string[],
+      IVRKeyPressedEx: [] as Record<string, unknown>[],
+      PostIVRKeyPressed: [] as Record<string, unknown>[],
+      PostIVRKeyPressedEx: [] as Record<string, unknown>[],
+      ServeParticipants: [] as Record<string, unknown>[],
+      SessionId: id,
+      UUI: rng.chance(0.3) ? `order=${rng.digits(8)}` : '',
+      Uui: null,
+      Remark: rng.chance(0.1) ? '客户要求回电' : '',
+    };
+    if (record['UUI'] !== '') record['Uui'] = record['UUI'];
+    if (direction === 0) {
+      const keys = rng.int(0, 3);
+      for (let k = 0; k < keys; k++) {
+        const key = String(rng.int(0, 9));
+        (record['IVRKeyPressed'] as string[]).push(key);
+        (record['IVRKeyPressedEx'] as Record<string, unknown>[]).push({
+          Key: key,
+          Label: `menu-${key}`,
+          // IVR key timestamps are the one millisecond field in TelCdrInfo.
+          Timestamp: (start + k + 1) * 1000 + rng.int(0, 999),
+          NodeLabel: `node-${k}`,
+          OriginalContent: key,
+          TTSPrompt: '请按键选择服务',
+        });
+      }
+    }
+    if (answered && rng.chance(0.4)) {
+      const key = rng.pick(['1', '2', '3', 'noInput']);
+      const el = { Key: key, Label: key === 'noInput' ? '' : `satisfaction-${key}`, Timestamp: (ended + 5) * 1000, NodeLabel: 'survey', OriginalContent: key, TTSPrompt: '请评价' };
+      (record['PostIVRKeyPressedEx'] as Record<string, unknown>[]).push(el);
+      (record['PostIVRKeyPressed'] as Record<string, unknown>[]).push({ Key: el.Key, Label: el.Label });
+    }
+    if (hasSeat) {
+      // One leg per agent; a transferred call has 2-3 legs and SeatUser is the last one.
+      const legs = answered && rng.chance(0.15) ? rng.int(2, 3) : 1;
+      let legStart = ringing || start;
+      for (let s = 0; s < legs; s++) {
+        const legAgent = s === legs - 1 ? agent : rng.pick(AGENTS);
+        const legAccept = answered ? legStart + rng.int(1, 6) : 0;
+        const legEnd = s === legs - 1 ? ended : legAccept + rng.int(10, 120);
+        const type = direction === 1 ? 'outboundSeat' : rng.pick(['staffSeat', 'staffPhoneSeat']);
+        const leg: Record<string, unknown> = {
+          Sequence: s,
+          Type: type,
+          Mail: legAgent.Mail,
+          Phone: legAgent.Phone,
+          StartTimestamp: legStart,
+          RingTimestamp: legStart,
+          AcceptTimestamp: legAccept,
+          EndedTimestamp: legEnd,
+          RecordId: answered ? `seatrec_${rng.hex(10)}` : '',
+          RecordURL: answered ? `https://ccc-record-1300000000.cos.ap-guangzhou.myqcloud.com/${sdkAppId}/${id}-${s}.mp3` : '',
+          CustomRecordURL: '',
+          SkillGroupId: group[0],
+          SkillGroupName: group[1],
+          EndStatusString: s < legs - 1 ? 'ok' : endStatusString,
+          TransferFrom: '',
+          TransferFromType: '',
+          TransferTo: '',
+          TransferToType: '',
+        };
+        const legsArr = record['ServeParticipants'] as Record<string, unknown>[];
+        const prev = legsArr[legsArr.length - 1];
+        if (prev) {
+          prev['TransferTo'] = legAgent.Mail;
+          prev['TransferToType'] = type;
+          leg['TransferFrom'] = prev['Mail'];
+          leg['TransferFromType'] = prev['Type'];
+        }
+        legsArr.push(leg);
+        legStart = legEnd;
+      }
+    }
+    if (isAi) {
+      record['AIAgentId'] = rng.int(1000, 1010);
+      record['AIAgentName'] = `ai-agent-${record['AIAgentId']}`;
+    }
+    if (answered && rng.chance(0.05)) {
+      record['SysHangupReason'] = rng.int(1, 5);
+      record['SysHangupReasonString'] = `sysReason${record['SysHangupReason']}`;
+    }
+    const late = rng.chance(this.lateFraction);
+    const visibleAt = ended + (late ? rng.int(300, 1500) : rng.int(2, 60));
+    return { sdkAppId, sessionId: id, startTimestamp: start, visibleAt, record };
+  }
+}
+
+/** The same call `deltaSec` earlier or later: every non-zero timestamp moves (IVR key times are in ms). */
+export function shiftCall(stored: StoredCdr, deltaSec: number): StoredCdr {
+  const r = stored.record;
+  for (const f of ['Time', 'StartTimestamp', 'QueuedTimestamp', 'RingTimestamp', 'AcceptTimestamp', 'EndedTimestamp']) {
+    if (typeof r[f] === 'number' && r[f] !== 0) r[f] = (r[f] as number) + deltaSec;
+  }
+  for (const list of ['IVRKeyPressedEx', 'PostIVRKeyPressedEx']) {
+    for (const el of r[list] as Record<string, unknown>[]) if (typeof el['Timestamp'] === 'number') el['Timestamp'] = (el['Timestamp'] as number) + deltaSec * 1000;
+  }
+  for (const leg of r['ServeParticipants'] as Record<string, unknown>[]) {
+    for (const f of ['StartTimestamp', 'RingTimestamp', 'AcceptTimestamp', 'EndedTimestamp']) {
+      if (typeof leg[f] === 'number' && leg[f] !== 0) leg[f] = (leg[f] as number) + deltaSec;
+    }
+  }
+  return { ...stored, startTimestamp: stored.startTimestamp + deltaSec, visibleAt: stored.visibleAt + deltaSec };
+}

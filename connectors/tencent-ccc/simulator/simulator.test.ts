@@ -1,0 +1,118 @@
+// Contract tests of the CCC simulator, driven through the connector's SDK-signed client over loopback only.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCccSimulator, type CccSimulator } from './index.ts';
+import { CccDataset, END_STATUS } from './dataset.ts';
+import { CccApiClient } from '../client.ts';
+import { CdrflowError } from '../../../core/errors.ts';
+
+const CREDS = { AKIDsim: 'sim-secret-key' };
+let sim: CccSimulator | undefined;
+afterEach(async () => {
+  await sim?.stop();
+  sim = undefined;
+});
+
+function client(s: CccSimulator, secretKey = 'sim-secret-key') {
+  return new CccApiClient({ secretId: 'AKIDsim', secretKey, ...s.connection, timeoutMs: 5000 });
+}
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+async function rejection(p: Promise<unknown>): Promise<CdrflowError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CdrflowError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('CCC dataset', () => {
+  it('is deterministic from its seed and covers every documented EndStatus', () => {
+    const a = new CccDataset({ seed: 42, sdkAppIds: [1400000001] });
+    const b = new CccDataset({ seed: 42, sdkAppIds: [1400000001] });
+    a.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    b.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    expect(JSON.stringify(a.all())).toBe(JSON.stringify(b.all()));
+    const codes = new Set(a.all().map((r) => r.record['EndStatus']));
+    for (const [code] of END_STATUS) expect(codes.has(code)).toBe(true);
+    for (const { record } of a.all()) {
+      expect(record['Caller']).toBe('');
+      expect(String(record['ProtectedCaller'])).toMatch(/^pc_/);
+      if (record['AcceptTimestamp'] === 0) expect(record['Duration']).toBe(0);
+      else expect(record['Duration']).toBe((record['EndedTimestamp'] as number) - (record['AcceptTimestamp'] as number));
+    }
+    expect(a.all().some((r) => (r.record['ServeParticipants'] as unknown[]).length > 1)).toBe(true);
+  });
+});
+
+describe('CCC simulator', () => {
+  it('serves pages to a correctly signed SDK request', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001], lateFraction: 0 });
+    const t = nowSec() - 7200;
+    sim.dataset.generateRange(t, t + 3600, 250);
+    const c = client(sim);
+    const seen = new Set<string>();
+    for (let page = 0; page < 3; page++) {
+      const res = await c.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: t, endTimeStamp: t + 3600, pageSize: 100, pageNumber: page });
+      expect(res.totalCount).toBe(250);
+      expect(res.requestId).toBeTruthy();
+      for (const r of res.records as { SessionId: string }[]) seen.add(r.SessionId);
+    }
+    expect(seen.size).toBe(250);
+    expect(sim.stats.servedKeys.size).toBe(250);
+  });
+
+  it('rejects a wrong secret key with AuthFailure.SignatureFailure (auth: stop)', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001] });
+    const err = await rejection(client(sim, 'wrong').describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 10, pageNumber: 0 }));
+    expect(err.code).toBe('AuthFailure.SignatureFailure');
+    expect(err.kind).toBe('auth');
+  });
+
+  it('rejects a clock skew over 5 minutes with AuthFailure.SignatureExpire', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001], now: () => Date.now() + 301_000 });
+    const err = await rejection(client(sim).describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 10, pageNumber: 0 }));
+    expect(err.code).toBe('AuthFailure.SignatureExpire');
+  });
+
+  it('rejects PageSize over 100 and unknown tenants as config errors', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001] });
+    const c = client(sim);
+    const big = await rejection(c.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 101, pageNumber: 0 }));
+    expect(big.code).toBe('InvalidParameterValue');
+    expect(big.kind).toBe('config');
+    const unknown = await rejection(c.describeProtectedTelCdr({ sdkAppId: 1400009999, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 10, pageNumber: 0 }));
+    expect(unknown.code).toBe('InvalidParameterValue.InstanceNotExist');
+  });
+
+  it('answers RequestLimitExceeded above 20 requests/s', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001] });
+    const c = client(sim);
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => c.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 10, pageNumber: 0 })),
+    );
+    const limited = results.filter((r) => r.status === 'rejected' && (r.reason as CdrflowError).code === 'RequestLimitExceeded');
+    expect(limited.length).toBeGreaterThanOrEqual(9);
+    expect((limited[0] as PromiseRejectedResult).reason.kind).toBe('rate_limited');
+  });
+
+  it('injects 5xx and vendor faults, and hides late records until they become visible', async () => {
+    let clock = Date.now();
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001], lateFraction: 0, now: () => clock });
+    const c = client(sim);
+    const t = Math.floor(clock / 1000) - 3600;
+    const req = { sdkAppId: 1400000001, startTimeStamp: t, endTimeStamp: t + 600, pageSize: 100, pageNumber: 0 };
+    sim.faults.failNext(1, { type: 'http', status: 502 });
+    sim.faults.failNext(1, { type: 'vendor-error', code: 'InternalError.DBError', message: 'db down' });
+    const e1 = await rejection(c.describeProtectedTelCdr(req));
+    expect([e1.code, e1.kind]).toEqual(['http-502', 'transient']);
+    const e2 = await rejection(c.describeProtectedTelCdr(req));
+    expect([e2.code, e2.kind]).toEqual(['InternalError.DBError', 'transient']);
+    sim.dataset.addLate(1400000001, t + 10, Math.floor(clock / 1000) + 60);
+    expect((await c.describeProtectedTelCdr(req)).totalCount).toBe(0);
+    clock += 61_000;
+    expect((await c.describeProtectedTelCdr(req)).totalCount).toBe(1);
+  });
+});
