@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { defaultNormalizeOptions } from './context.ts';
+import { appUserParty, hashIdentifier, phoneParty, protectedParty, toE164 } from './parties.ts';
+
+const options = defaultNormalizeOptions();
+
+describe('toE164', () => {
+  it.each([
+    ['008613800138000', '+8613800138000'], // CCC agent numbers
+    ['+8613800138000', '+8613800138000'], // Huawei global format
+    ['13800138000', '+8613800138000'], // bare Chinese mobile
+    ['8613800138000', '+8613800138000'],
+    ['075512345678', '+8675512345678'], // Shenzhen landline with trunk prefix
+    ['010-1234 5678', '+861012345678'], // Beijing landline with separators
+    ['+14155552671', '+14155552671'],
+  ])('%s → %s', (raw, e164) => {
+    expect(toE164(raw, 'CN')).toBe(e164);
+  });
+  it.each(['95555', '10086', '1001', 'abc', '+'])('%s is not an E.164 number', (raw) => {
+    expect(toE164(raw, 'CN')).toBeNull();
+  });
+});
+
+describe('phoneParty', () => {
+  it('never turns an empty value into a number', () => {
+    for (const v of ['', '  ', null, undefined, {}]) expect(phoneParty(v, options)).toBeNull();
+  });
+  it('keeps unparsable numbers verbatim, flagged as not E.164', () => {
+    expect(phoneParty(' 95555 ', options)).toEqual({ type: 'PHONE', value: '95555', e164: false, hashed: false, location: null });
+  });
+  it('carries the vendor location', () => {
+    expect(phoneParty('008613800138000', options, '广东深圳')).toEqual({
+      type: 'PHONE',
+      value: '+8613800138000',
+      e164: true,
+      hashed: false,
+      location: '广东深圳',
+    });
+  });
+  it('hashes the E.164 form with the PII key, so spellings of one number hash alike', () => {
+    const piiOptions = { ...options, piiKey: 'a-secret-key-of-16+' };
+    const a = phoneParty('008613800138000', piiOptions);
+    const b = phoneParty('13800138000', piiOptions);
+    expect(a).toEqual({ type: 'PHONE', value: hashIdentifier('+8613800138000', 'a-secret-key-of-16+'), e164: true, hashed: true, location: null });
+    expect(b?.value).toBe(a?.value);
+    expect(a?.value).toMatch(/^[0-9a-f]{64}$/);
+    expect(phoneParty('13800138000', { ...options, piiKey: 'another-key-of-16+' })?.value).not.toBe(a?.value);
+  });
+});
+
+describe('app user and protected parties', () => {
+  it('types identifiers and treats empty as absent', () => {
+    expect(appUserParty('user_1')).toEqual({ type: 'APP_USER', value: 'user_1', e164: false, hashed: false, location: null });
+    expect(protectedParty('p-123')).toEqual({ type: 'PROTECTED', value: 'p-123', e164: false, hashed: false, location: null });
+    expect(appUserParty('')).toBeNull();
+    expect(protectedParty(undefined)).toBeNull();
+  });
+});

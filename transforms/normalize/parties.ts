@@ -1,0 +1,70 @@
+// Call parties. Phone numbers become E.164 when libphonenumber-js accepts them; an empty string is never a number
+// (CCC blanks protected numbers); app user ids (TRTC) and protection ids (CCC) are typed so analysts never join them
+// against phone numbers. With a PII key, numbers are replaced by a keyed hash of their E.164 form, so the same
+// number still joins across vendors without being readable.
+import { createHmac } from 'node:crypto';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import type { Party } from './cdr.ts';
+import type { NormalizeOptions } from './context.ts';
+
+/** Separators people and vendors put inside numbers; they carry no meaning for routing. */
+const SEPARATORS = /[\s\-().]/g;
+
+function textOf(raw: unknown): string | null {
+  if (typeof raw === 'number' && Number.isFinite(raw)) return String(raw);
+  if (typeof raw !== 'string') return null;
+  const t = raw.trim();
+  return t === '' ? null : t;
+}
+
+/** Candidate international form, or null to parse as a national number of the default region. */
+function internationalForm(digits: string): string | null {
+  if (digits.startsWith('+')) return digits;
+  // 00 is the international prefix in China; CCC writes agent numbers as 0086….
+  if (digits.startsWith('00')) return `+${digits.slice(2)}`;
+  // 86 + an 11-digit mobile (13 digits): a country code written without its prefix; a Chinese national number never
+  // starts with 86 at that length.
+  if (/^861[3-9]\d{9}$/.test(digits)) return `+${digits}`;
+  return null;
+}
+
+/** E.164 form of a phone number, or null when it cannot be read as a valid number. */
+export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
+  const compact = raw.replace(SEPARATORS, '');
+  if (!/^\+?\d+$/.test(compact)) return null;
+  const intl = internationalForm(compact);
+  const parsed = intl ? parsePhoneNumberFromString(intl) : parsePhoneNumberFromString(compact, region);
+  return parsed?.isValid() ? parsed.number : null;
+}
+
+export function hashIdentifier(value: string, key: string): string {
+  return createHmac('sha256', key).update(value).digest('hex');
+}
+
+/**
+ * A phone party: null when there is no number ('' / null / missing); PHONE with the E.164 value when valid; PHONE
+ * with the vendor's text and e164=false when it is not a valid number (short codes, extensions, garbage), so nothing
+ * the vendor said is lost.
+ */
+export function phoneParty(raw: unknown, options: NormalizeOptions, location: string | null = null): Party | null {
+  const text = textOf(raw);
+  if (text === null) return null;
+  const e164 = toE164(text, options.defaultRegion);
+  const value = e164 ?? text;
+  if (options.piiKey !== null) {
+    return { type: 'PHONE', value: hashIdentifier(value, options.piiKey), e164: e164 !== null, hashed: true, location };
+  }
+  return { type: 'PHONE', value, e164: e164 !== null, hashed: false, location };
+}
+
+/** An app user id (TRTC caller/callees); not a number, so never parsed or hashed as one. */
+export function appUserParty(id: unknown): Party | null {
+  const text = textOf(id);
+  return text === null ? null : { type: 'APP_USER', value: text, e164: false, hashed: false, location: null };
+}
+
+/** A vendor protection id (CCC ProtectedCaller/ProtectedCallee): already pseudonymous. */
+export function protectedParty(id: unknown, location: string | null = null): Party | null {
+  const text = textOf(id);
+  return text === null ? null : { type: 'PROTECTED', value: text, e164: false, hashed: false, location };
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import {
+  fromNaiveLocal,
+  fromUnixMillis,
+  fromUnixSeconds,
+  isValidTimeZone,
+  parseNaiveLocal,
+  parseUnixSeconds,
+  secondsBetween,
+} from './time.ts';
+
+describe('Unix timestamps', () => {
+  it('reads seconds and milliseconds as UTC instants', () => {
+    expect(fromUnixSeconds(1700000000)?.toISOString()).toBe('2023-11-14T22:13:20.000Z');
+    expect(fromUnixSeconds('1700000000')?.toISOString()).toBe('2023-11-14T22:13:20.000Z');
+    expect(fromUnixMillis(1700000000123)?.toISOString()).toBe('2023-11-14T22:13:20.123Z');
+  });
+  it('treats 0, empty and missing as absent, not as 1970', () => {
+    for (const v of [0, '0', '', null, undefined]) {
+      expect(parseUnixSeconds(v)).toEqual({ ok: true, date: null });
+    }
+  });
+  it('tells unparsable values apart from absent ones', () => {
+    expect(parseUnixSeconds('yesterday').ok).toBe(false);
+    expect(parseUnixSeconds(-5).ok).toBe(false);
+    expect(parseUnixSeconds(1700000000123000).ok).toBe(false); // µs read as s: beyond year 9999
+    expect(fromUnixSeconds('yesterday')).toBeNull();
+  });
+});
+
+describe('naive local times', () => {
+  it('reads Huawei times as UTC', () => {
+    expect(fromNaiveLocal('2019-01-24 02:30:03', 'UTC')?.toISOString()).toBe('2019-01-24T02:30:03.000Z');
+  });
+  it('reads LVMS times as Beijing time (UTC+8)', () => {
+    expect(fromNaiveLocal('2024-03-01 08:00:00', 'Asia/Shanghai')?.toISOString()).toBe('2024-03-01T00:00:00.000Z');
+    expect(fromNaiveLocal('2024-01-01 07:59:59', 'Asia/Shanghai')?.toISOString()).toBe('2023-12-31T23:59:59.000Z');
+  });
+  it('follows daylight saving in zones that have it', () => {
+    expect(fromNaiveLocal('2024-07-01 12:00:00', 'Europe/Berlin')?.toISOString()).toBe('2024-07-01T10:00:00.000Z');
+    expect(fromNaiveLocal('2024-01-01 12:00:00', 'Europe/Berlin')?.toISOString()).toBe('2024-01-01T11:00:00.000Z');
+  });
+  it('rejects impossible dates and other formats, and knows absent', () => {
+    expect(parseNaiveLocal('2024-02-30 10:00:00', 'UTC').ok).toBe(false);
+    expect(parseNaiveLocal('2024-02-01 24:00:00', 'UTC').ok).toBe(false);
+    expect(parseNaiveLocal('01/02/2024 10:00', 'UTC').ok).toBe(false);
+    expect(parseNaiveLocal(20240201, 'UTC').ok).toBe(false);
+    expect(parseNaiveLocal('2024-02-01 10:00:00', 'Mars/Olympus').ok).toBe(false);
+    expect(parseNaiveLocal('', 'UTC')).toEqual({ ok: true, date: null });
+    expect(parseNaiveLocal('  ', 'UTC')).toEqual({ ok: true, date: null });
+  });
+  it('validates zone names', () => {
+    expect(isValidTimeZone('Asia/Shanghai')).toBe(true);
+    expect(isValidTimeZone('GMT+8 please')).toBe(false);
+  });
+});
+
+describe('secondsBetween', () => {
+  const t = (s: number) => new Date(s * 1000);
+  it('counts whole seconds and refuses negative or open intervals', () => {
+    expect(secondsBetween(t(100), t(161))).toBe(61);
+    expect(secondsBetween(t(100), t(100))).toBe(0);
+    expect(secondsBetween(t(100), t(99))).toBeNull();
+    expect(secondsBetween(null, t(99))).toBeNull();
+  });
+});

@@ -1,0 +1,112 @@
+// Vendor time formats → UTC instants. Vendors write "absent" as 0, '' or a missing field; those become null. A value
+// that is present but unparsable is reported separately (parse*) so a mapper can decide whether the record is bad.
+
+export type TimeParse = { ok: true; date: Date | null } | { ok: false; reason: string };
+
+const ABSENT: TimeParse = { ok: true, date: null };
+/** Year 10000: anything later is a unit mix-up (ms read as s), not a call time. */
+const MAX_MS = 253_402_300_800_000;
+
+function isAbsent(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || v === 0 || v === '0';
+}
+
+function parseEpoch(v: unknown, unitMs: number, unitName: string): TimeParse {
+  if (isAbsent(v)) return ABSENT;
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v)) n = Number(v);
+  else return { ok: false, reason: `not a Unix timestamp in ${unitName}: ${JSON.stringify(v)}` };
+  const ms = Math.round(n * unitMs);
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_MS) {
+    return { ok: false, reason: `Unix timestamp in ${unitName} out of range: ${JSON.stringify(v)}` };
+  }
+  return { ok: true, date: new Date(ms) };
+}
+
+export const parseUnixSeconds = (v: unknown): TimeParse => parseEpoch(v, 1000, 'seconds');
+export const parseUnixMillis = (v: unknown): TimeParse => parseEpoch(v, 1, 'milliseconds');
+
+const NAIVE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let f = offsetFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    offsetFormatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** Offset of `timeZone` from UTC at instant `ms`, in ms (Asia/Shanghai → +8 h). */
+function zoneOffsetMs(timeZone: string, ms: number): number {
+  const parts: Record<string, number> = {};
+  for (const p of formatterFor(timeZone).formatToParts(new Date(ms))) {
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  }
+  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatterFor(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A naive 'yyyy-MM-dd HH:mm:ss' wall-clock time in `timeZone` (IANA name) → instant. Huawei writes UTC, LVMS writes
+ * Beijing time. Intl instead of a date library: two offset lookups resolve the zone rule at that wall time.
+ */
+export function parseNaiveLocal(v: unknown, timeZone: string): TimeParse {
+  if (v === undefined || v === null || v === '') return ABSENT;
+  if (typeof v !== 'string') return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' string: ${JSON.stringify(v)}` };
+  const text = v.trim();
+  if (text === '') return ABSENT;
+  const m = NAIVE.exec(text);
+  if (!m) return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' time: ${JSON.stringify(v)}` };
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const wall = Date.UTC(y, mo - 1, d, h, mi, s);
+  const check = new Date(wall);
+  // Date.UTC rolls 2024-02-30 over to March; a rolled-over date is a corrupt field, not a time.
+  if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) {
+    return { ok: false, reason: `no such calendar time: ${JSON.stringify(v)}` };
+  }
+  if (!isValidTimeZone(timeZone)) return { ok: false, reason: `unknown time zone ${timeZone}` };
+  if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return { ok: true, date: check };
+  const first = wall - zoneOffsetMs(timeZone, wall);
+  const second = wall - zoneOffsetMs(timeZone, first);
+  return { ok: true, date: new Date(second) };
+}
+
+const dateOf = (p: TimeParse): Date | null => (p.ok ? p.date : null);
+
+/** Unix seconds → Date; absent and unparsable both give null (use parseUnixSeconds to tell them apart). */
+export const fromUnixSeconds = (v: unknown): Date | null => dateOf(parseUnixSeconds(v));
+/** Unix milliseconds → Date (CCC IVR key presses). */
+export const fromUnixMillis = (v: unknown): Date | null => dateOf(parseUnixMillis(v));
+/** Naive wall-clock string in `timeZone` → Date ('UTC' for Huawei, Asia/Shanghai for LVMS). */
+export const fromNaiveLocal = (v: unknown, timeZone: string): Date | null => dateOf(parseNaiveLocal(v, timeZone));
+
+/**
+ * Whole seconds from `from` to `to`; null when either end is absent or when `to` is before `from` (inconsistent
+ * vendor clocks must not produce negative durations or bills).
+ */
+export function secondsBetween(from: Date | null, to: Date | null): number | null {
+  if (!from || !to) return null;
+  const ms = to.getTime() - from.getTime();
+  return ms < 0 ? null : Math.round(ms / 1000);
+}
