@@ -1,0 +1,105 @@
+// Contract tests of the TRTC simulator through the connector's client (loopback only).
+import { afterEach, describe, expect, it } from 'vitest';
+import tlsSig from 'tls-sig-api-v2';
+import { startTrtcSimulator, type TrtcSimulator, verifyUserSig, TrtcDataset, CALL_RESULTS } from './index.ts';
+import { TrtcApiClient, UserSigCache } from '../client.ts';
+import { CdrflowError } from '../../../core/errors.ts';
+
+const APP = 1600000001;
+const KEY = 'trtc-secret-key';
+let sim: TrtcSimulator | undefined;
+afterEach(async () => {
+  await sim?.stop();
+  sim = undefined;
+});
+
+function client(s: TrtcSimulator, overrides: Partial<{ secretKey: string; identifier: string; sdkAppId: number; userSigValiditySec: number }> = {}) {
+  return new TrtcApiClient({ baseUrl: s.url, sdkAppId: APP, secretKey: KEY, identifier: 'administrator', timeoutMs: 5000, userSigValiditySec: 86400, userSigRenewBeforeSec: 3600, ...overrides });
+}
+
+async function rejection(p: Promise<unknown>): Promise<CdrflowError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CdrflowError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+describe('UserSig', () => {
+  it('verifies a sig from the official library and rejects a wrong key and expiry', () => {
+    const sig = new tlsSig.Api(APP, KEY).genUserSig('administrator', 100);
+    const t = nowSec();
+    expect(verifyUserSig(sig, { sdkAppId: APP, identifier: 'administrator', key: KEY, nowSec: t }).ok).toBe(true);
+    expect(verifyUserSig(sig, { sdkAppId: APP, identifier: 'administrator', key: 'other', nowSec: t })).toMatchObject({ ok: false, code: 70009 });
+    expect(verifyUserSig(sig, { sdkAppId: APP, identifier: 'administrator', key: KEY, nowSec: t + 200 })).toMatchObject({ ok: false, code: 70001 });
+    expect(verifyUserSig(sig, { sdkAppId: APP, identifier: 'admin', key: KEY, nowSec: t })).toMatchObject({ ok: false, code: 70013 });
+  });
+
+  it('caches the sig and renews it before expiry', () => {
+    let clock = 1_700_000_000_000;
+    const cache = new UserSigCache(APP, KEY, 'administrator', 3600, 600, () => clock);
+    const first = cache.get();
+    clock += 2000 * 1000;
+    expect(cache.get()).toBe(first);
+    expect(cache.generated).toBe(1);
+    clock += 1100 * 1000; // inside the renew margin
+    cache.get();
+    expect(cache.generated).toBe(2);
+    cache.invalidate();
+    cache.get();
+    expect(cache.generated).toBe(3);
+  });
+});
+
+describe('TRTC dataset', () => {
+  it('is reproducible from a seed and uses every call result', () => {
+    const a = new TrtcDataset({ seed: 7, sdkAppIds: [APP] });
+    const b = new TrtcDataset({ seed: 7, sdkAppIds: [APP] });
+    a.generateRange(1_700_000_000, 1_700_086_400, 1000);
+    b.generateRange(1_700_000_000, 1_700_086_400, 1000);
+    expect(JSON.stringify(a.all())).toBe(JSON.stringify(b.all()));
+    const results = new Set(a.all().map((c) => c.record['callResult']));
+    for (const r of CALL_RESULTS) expect(results.has(r)).toBe(true);
+  });
+});
+
+describe('TRTC simulator', () => {
+  it('pages through all records with a valid UserSig', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
+    const t = nowSec() - 86400;
+    sim.dataset.generateRange(t, t + 3600, 230);
+    const c = client(sim);
+    const keys = new Set<string>();
+    for (let page = 1; page <= 3; page++) {
+      const res = await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page, numberPerPage: 100 });
+      expect(res.totalNum).toBe(230);
+      for (const r of res.records as { callId: string }[]) keys.add(r.callId);
+    }
+    expect(keys.size).toBe(230);
+    // past the last page: 70011 reads as an empty page
+    expect((await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page: 4, numberPerPage: 100 })).records).toEqual([]);
+  });
+
+  it('answers a wrong key with an auth error and 50001 with a config error', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY, 1600000002: 'k2' }, unlicensedSdkAppIds: [1600000002] });
+    const req = { startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 };
+    const bad = await rejection(client(sim, { secretKey: 'nope' }).getRecordsByFilter(req));
+    expect([bad.code, bad.kind]).toEqual(['70009', 'auth']);
+    const unlicensed = await rejection(client(sim, { sdkAppId: 1600000002, secretKey: 'k2' }).getRecordsByFilter(req));
+    expect([unlicensed.code, unlicensed.kind]).toEqual(['50001', 'config']);
+  });
+
+  it('enforces the 7-day window and retries other codes', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY } });
+    const c = client(sim);
+    const old = await rejection(c.getRecordsByFilter({ startTimestamp: nowSec() - 8 * 86400, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
+    expect([old.code, old.kind]).toEqual(['70402', 'config']);
+    sim.faults.failNext(1, { type: 'vendor-error', code: 70500, message: 'internal error' });
+    const internal = await rejection(c.getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
+    expect([internal.code, internal.kind]).toEqual(['70500', 'transient']);
+  });
+});
