@@ -1,0 +1,77 @@
+// The raw-topic key of an LVMS IvrCallRecordDto, shared by the receiver, the file import and the normalize stage
+// (one rule, one place). call_record_id when present; every DTO field is optional, so otherwise the composite
+// `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed.
+// Works on the DTO's JSON text: TOP Numbers are Java longs, and JSON.parse would round ids above 2^53.
+import { rawMembers } from '../receiver/json-raw.ts';
+
+export type LvmsKeySource = 'call_record_id' | 'composite';
+
+export interface LvmsNaturalKey {
+  key: string;
+  source: LvmsKeySource;
+}
+
+/** `payload` is the `ivr_call_record_d_t_o` string exactly as received. */
+export function lvmsNaturalKey(payload: string): LvmsNaturalKey | undefined {
+  const members = rawMembers(payload);
+  if (!members) return undefined;
+  const callRecordId = integerText(members.get('call_record_id'));
+  if (callRecordId !== undefined) return { key: callRecordId, source: 'call_record_id' };
+  const job = integerText(members.get('robot_call_job_id'));
+  const called = nonEmptyString(members.get('called_phone_number'));
+  const start = nonEmptyString(members.get('start_time'));
+  if (job !== undefined && called !== undefined && start !== undefined) {
+    return { key: `job:${job}|${called}|${start}`, source: 'composite' };
+  }
+  return undefined;
+}
+
+/** A TOP Number as its exact digits: a JSON integer, or a string of digits (some clients quote longs). */
+function integerText(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (/^-?\d+$/.test(raw)) return canonicalInteger(raw);
+  if (raw.startsWith('"')) {
+    const value = JSON.parse(raw) as string;
+    if (/^-?\d+$/.test(value.trim())) return canonicalInteger(value.trim());
+  }
+  return undefined;
+}
+
+function canonicalInteger(digits: string): string {
+  // "007" and 7 are the same id; BigInt keeps every digit of a long.
+  return BigInt(digits).toString();
+}
+
+function nonEmptyString(raw: string | undefined): string | undefined {
+  if (raw === undefined || !raw.startsWith('"')) return undefined;
+  const value = JSON.parse(raw) as string;
+  return value.trim() === '' ? undefined : value;
+}
+
+export type LvmsDtoCheck = { ok: true; key: LvmsNaturalKey } | { ok: false; problem: string };
+
+/**
+ * What the receiver and the import accept: a JSON object whose key can be formed, with call_record_id (when given)
+ * a real integer. Everything else inside is kept raw and judged by normalize.
+ */
+export function checkLvmsDto(payload: string): LvmsDtoCheck {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    return { ok: false, problem: 'ivr_call_record_d_t_o is not valid JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, problem: 'ivr_call_record_d_t_o must be a JSON object' };
+  }
+  const members = rawMembers(payload)!;
+  const rawId = members.get('call_record_id');
+  if (rawId !== undefined && rawId !== 'null' && integerText(rawId) === undefined) {
+    return { ok: false, problem: 'call_record_id must be an integer' };
+  }
+  const key = lvmsNaturalKey(payload);
+  if (!key) {
+    return { ok: false, problem: 'call_record_id is missing and robot_call_job_id, called_phone_number, start_time are not all present' };
+  }
+  return { ok: true, key };
+}

@@ -1,0 +1,208 @@
+// Alibaba TOP-shaped endpoint for `alibaba.lvms.lvr.receivecallrecord`: POST (or GET) /router/rest with the common
+// TOP parameters in the form body and/or the query string. Checks method, app_key, timestamp (GMT+8, ≤ 10 min skew),
+// v=2.0, sign_method and sign; stores `ivr_call_record_d_t_o` verbatim; answers in the requested format (json|xml,
+// default xml as TOP does) only after Kafka acknowledged.
+//
+// Errors use TOP's `error_response` {code,msg,sub_code,sub_msg,request_id}. Platform codes (< 100) follow TOP's
+// published error-code list; like the TOP gateway these are HTTP 200. Outside TOP's protocol we use HTTP status too:
+// 413 oversized, 408 body timeout, 503 Kafka unavailable (code 10 + isp.* sub_code: retryable in every TOP client).
+import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
+import { SIGN_METHODS } from './config.ts';
+import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
+import { checkLvmsDto } from './natural-key.ts';
+import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
+
+export const LVMS_CONNECTOR = 'lvms-receiver';
+export const LVMS_METHOD = 'alibaba.lvms.lvr.receivecallrecord';
+export const LVMS_RESPONSE_ROOT = 'alibaba_lvms_lvr_receivecallrecord_response';
+export const LVMS_DTO_PARAM = 'ivr_call_record_d_t_o';
+
+export type TopFormat = 'json' | 'xml';
+
+export interface TopError {
+  code: number;
+  msg: string;
+  sub_code: string;
+  sub_msg: string;
+}
+
+export function renderTop(format: TopFormat, root: string, fields: Record<string, unknown>): string {
+  if (format === 'json') return JSON.stringify({ [root]: fields });
+  return `<?xml version="1.0" encoding="utf-8" ?>${xmlElement(root, fields)}`;
+}
+
+function xmlElement(name: string, value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const inner = Object.entries(value as Record<string, unknown>).map(([k, v]) => xmlElement(k, v)).join('');
+    return `<${name}>${inner}</${name}>`;
+  }
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+function contentTypeOf(format: TopFormat): string {
+  return format === 'json' ? 'application/json;charset=UTF-8' : 'text/xml;charset=UTF-8';
+}
+
+function errorReply(format: TopFormat, requestId: string, status: number, outcome: Outcome, e: TopError): PushReply {
+  return {
+    status,
+    contentType: contentTypeOf(format),
+    body: renderTop(format, 'error_response', { ...e, request_id: requestId }),
+    outcome,
+    code: `${e.code}/${e.sub_code}`,
+    detail: e.sub_msg,
+  };
+}
+
+/** TOP answers in the requested format; an unknown or absent one means xml (TOP's default). */
+function formatOf(query: URLSearchParams, params?: Map<string, string>): TopFormat {
+  const f = (params?.get('format') ?? query.get('format') ?? 'xml').toLowerCase();
+  return f === 'json' ? 'json' : 'xml';
+}
+
+export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => number }): Route {
+  const apps = new Map<string, LvmsApp>(config.apps.map((a) => [a.appKey, a]));
+  const skewMs = config.maxClockSkewSeconds * 1000;
+
+  const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
+    const format = formatOf(push.query);
+    switch (kind) {
+      case 'too_large':
+        return errorReply(format, push.requestId, 413, 'too_large', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.request-too-large', sub_msg: detail });
+      case 'timeout':
+        return errorReply(format, push.requestId, 408, 'timeout', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.request-timeout', sub_msg: detail });
+      case 'method_not_allowed':
+        return errorReply(format, push.requestId, 405, 'method_not_allowed', { code: 9, msg: 'Http Action Not Allowed', sub_code: 'isv.http-action-not-allowed', sub_msg: detail });
+      case 'unavailable':
+        return errorReply(format, push.requestId, 503, 'unavailable', { code: 10, msg: 'Service Currently Unavailable', sub_code: 'isp.service-unavailable', sub_msg: detail });
+      case 'error':
+        return errorReply(format, push.requestId, 500, 'error', { code: 15, msg: 'Remote Service Error', sub_code: 'isp.unknown-error', sub_msg: detail });
+    }
+  };
+
+  const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
+    const collected = collectParams(push);
+    const formatGuess = formatOf(push.query, collected.ok ? collected.params : undefined);
+    const bad = (code: number, msg: string, sub_code: string, sub_msg: string, outcome: Outcome = 'bad_request') =>
+      errorReply(formatGuess, push.requestId, 200, outcome, { code, msg, sub_code, sub_msg });
+    if (!collected.ok) return bad(41, 'Invalid Arguments', 'isv.invalid-parameter', collected.problem);
+    const params = collected.params;
+
+    const rawFormat = params.get('format');
+    if (rawFormat !== undefined && rawFormat !== 'json' && rawFormat !== 'xml') {
+      return bad(23, 'Invalid Format', 'isv.invalid-parameter:format', 'format must be json or xml');
+    }
+    const method = params.get('method');
+    if (!method) return bad(21, 'Missing Method', 'isv.missing-parameter:method', 'method is required');
+    if (method !== LVMS_METHOD) return bad(22, 'Invalid Method', 'isv.invalid-parameter:method', `only ${LVMS_METHOD} is served here`);
+    const appKey = params.get('app_key');
+    if (!appKey) return bad(28, 'Missing App Key', 'isv.missing-parameter:app_key', 'app_key is required', 'auth_failed');
+    const app = apps.get(appKey);
+    if (!app) return bad(29, 'Invalid App Key', 'isv.appkey-not-exists', `unknown app_key ${appKey}`, 'auth_failed');
+    const timestamp = params.get('timestamp');
+    if (!timestamp) return bad(30, 'Missing Timestamp', 'isv.missing-parameter:timestamp', 'timestamp is required', 'auth_failed');
+    const ts = parseTopTimestamp(timestamp);
+    if (ts === undefined) {
+      return bad(31, 'Invalid Timestamp', 'isv.invalid-parameter:timestamp', 'timestamp must be yyyy-MM-dd HH:mm:ss (GMT+8)', 'auth_failed');
+    }
+    if (Math.abs(ctx.now() - ts) > skewMs) {
+      return bad(31, 'Invalid Timestamp', 'isv.invalid-parameter:timestamp', `timestamp is more than ${config.maxClockSkewSeconds} s away from server time`, 'auth_failed');
+    }
+    const v = params.get('v');
+    if (!v) return bad(32, 'Missing Version', 'isv.missing-parameter:v', 'v is required');
+    if (v !== '2.0') return bad(34, 'Unsupported Version', 'isv.invalid-parameter:v', 'only v=2.0 is supported');
+    // TOP clients that omit sign_method sign with md5 (the protocol's original default).
+    const signMethod = (params.get('sign_method') ?? 'md5') as SignMethod;
+    if (!(SIGN_METHODS as readonly string[]).includes(signMethod) || !config.signMethods.includes(signMethod)) {
+      return bad(25, 'Invalid Signature', 'isv.invalid-parameter:sign_method', `sign_method must be one of ${config.signMethods.join(', ')}`, 'auth_failed');
+    }
+    const sign = params.get('sign');
+    if (!sign) return bad(24, 'Missing Signature', 'isv.missing-parameter:sign', 'sign is required', 'auth_failed');
+    if (!verifyTopSign(params, app.appSecret, signMethod, sign)) {
+      return bad(25, 'Invalid Signature', 'isv.invalid-signature', 'sign does not match the parameters and the app secret', 'auth_failed');
+    }
+
+    const dto = params.get(LVMS_DTO_PARAM);
+    if (dto === undefined || dto.trim() === '') {
+      return bad(40, 'Missing Required Arguments', `isv.missing-parameter:${LVMS_DTO_PARAM}`, `${LVMS_DTO_PARAM} is required`);
+    }
+    const check = checkLvmsDto(dto);
+    if (!check.ok) return bad(41, 'Invalid Arguments', `isv.invalid-parameter:${LVMS_DTO_PARAM}`, check.problem);
+
+    const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
+    for (const extra of ['rpc_context', 'partner_id', 'target_app_key', 'session']) {
+      const value = params.get(extra);
+      // The session is a user credential: record that one was sent, never its value.
+      if (value !== undefined) attributes[extra] = extra === 'session' ? 'present' : value;
+    }
+    try {
+      await ctx.publish(
+        [
+          {
+            vendor: 'alibaba-lvms',
+            tenant_id: app.appKey,
+            natural_key: check.key.key,
+            received_at: push.receivedAt,
+            connector: LVMS_CONNECTOR,
+            mode: 'live',
+            request_id: push.requestId,
+            payload: dto,
+            payload_format: 'json',
+            attributes,
+          },
+        ],
+        config.topic,
+      );
+    } catch (err) {
+      return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return {
+      status: 200,
+      contentType: contentTypeOf(formatGuess),
+      body: renderTop(formatGuess, LVMS_RESPONSE_ROOT, {
+        lvms_result_d_t_o: { count: 1, success: true, code: 'SUCCESS', message: 'accepted' },
+        request_id: push.requestId,
+      }),
+      outcome: 'accepted',
+      code: 'SUCCESS',
+      records: 1,
+    };
+  };
+
+  return { name: 'alibaba-lvms', paths: [config.path], methods: ['POST', 'GET'], handle, failure };
+}
+
+type Collected = { ok: true; params: Map<string, string> } | { ok: false; problem: string };
+
+/** Query string plus url-encoded form body. A name given twice is refused: the signature would be ambiguous. */
+function collectParams(push: IncomingPush): Collected {
+  const params = new Map<string, string>();
+  const add = (source: URLSearchParams): string | undefined => {
+    for (const [name, value] of source) {
+      if (params.has(name)) return `parameter ${name} is given more than once`;
+      params.set(name, value);
+    }
+    return undefined;
+  };
+  const fromQuery = add(push.query);
+  if (fromQuery) return { ok: false, problem: fromQuery };
+  if (push.body.length > 0) {
+    const type = String(push.headers['content-type'] ?? 'application/x-www-form-urlencoded').toLowerCase();
+    if (!type.startsWith('application/x-www-form-urlencoded')) {
+      return { ok: false, problem: `content-type ${type} is not supported; send application/x-www-form-urlencoded` };
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(push.body);
+    } catch {
+      return { ok: false, problem: 'body is not UTF-8' };
+    }
+    const fromBody = add(new URLSearchParams(text));
+    if (fromBody) return { ok: false, problem: fromBody };
+  }
+  return { ok: true, params };
+}

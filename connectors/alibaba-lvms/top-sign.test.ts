@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { createHash, createHmac } from 'node:crypto';
+import { formatTopTimestamp, parseTopTimestamp, topSign, topSignString, verifyTopSign } from './top-sign.ts';
+
+const params: [string, string][] = [
+  ['v', '2.0'],
+  ['method', 'alibaba.lvms.lvr.receivecallrecord'],
+  ['app_key', '12345678'],
+  ['sign', 'IGNORED'],
+  ['ivr_call_record_d_t_o', '{"call_record_id":3,"name":"张三"}'],
+  ['Zeta', 'upper-case sorts before lower-case in ASCII'],
+];
+
+describe('TOP signing', () => {
+  it('sorts names in ASCII order and drops sign', () => {
+    expect(topSignString(params)).toBe(
+      'Zetaupper-case sorts before lower-case in ASCIIapp_key12345678ivr_call_record_d_t_o{"call_record_id":3,"name":"张三"}methodalibaba.lvms.lvr.receivecallrecordv2.0',
+    );
+  });
+
+  it('md5 / hmac / hmac-sha256 as uppercase hex over the UTF-8 bytes', () => {
+    const s = topSignString(params);
+    expect(topSign(params, 'sec', 'md5')).toBe(createHash('md5').update(`sec${s}sec`, 'utf8').digest('hex').toUpperCase());
+    expect(topSign(params, 'sec', 'hmac')).toBe(createHmac('md5', 'sec').update(s, 'utf8').digest('hex').toUpperCase());
+    expect(topSign(params, 'sec', 'hmac-sha256')).toHaveLength(64);
+    expect(verifyTopSign(params, 'sec', 'hmac', topSign(params, 'sec', 'hmac').toLowerCase())).toBe(true);
+    expect(verifyTopSign(params, 'other', 'hmac', topSign(params, 'sec', 'hmac'))).toBe(false);
+  });
+
+  it('timestamps are GMT+8 regardless of TZ', () => {
+    const t = Date.UTC(2024, 5, 30, 20, 15, 0);
+    expect(formatTopTimestamp(t)).toBe('2024-07-01 04:15:00');
+    expect(parseTopTimestamp('2024-07-01 04:15:00')).toBe(t);
+    expect(parseTopTimestamp('2024-02-30 00:00:00')).toBeUndefined();
+    expect(parseTopTimestamp('2024-07-01T04:15:00')).toBeUndefined();
+  });
+});

@@ -1,0 +1,41 @@
+// Configuration of the Huawei PrivateNumber push routes, the recording-link resolver and the pusher simulator.
+import { z } from 'zod';
+import { TOPICS } from '../../core/topology.ts';
+
+export const HUAWEI_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
+
+export const HuaweiAppSchema = z.strictObject({
+  appKey: z.string().min(1).max(128),
+  appSecret: z.string().min(1),
+  /** The binding mode of this app. It is not in the push body, and `direction` means different things per mode. */
+  mode: z.enum(HUAWEI_MODES).optional(),
+});
+export type HuaweiApp = z.infer<typeof HuaweiAppSchema>;
+
+export const HuaweiReceiverConfigSchema = z.strictObject({
+  /** Both paths accept both kinds of push and route by eventType: Huawei lets the two URLs be the same. */
+  feePath: z.string().startsWith('/').default('/huawei/privatenumber/fee'),
+  eventPath: z.string().startsWith('/').default('/huawei/privatenumber/event'),
+  apps: z.array(HuaweiAppSchema).min(1),
+  /** Accept the legacy X-WSSE header as well as X-AKSK. */
+  allowWsse: z.boolean().default(false),
+  /** Largest accepted |now - Created|; replay protection remembers nonces for this long. */
+  maxClockSkewSeconds: z.number().int().min(1).max(3600).default(300),
+  nonceCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
+  topics: z
+    .strictObject({
+      fee: z.string().min(1).default(TOPICS.raw('huawei-privatenumber')),
+      events: z.string().min(1).default(TOPICS.huaweiCallEvents),
+    })
+    .prefault({}),
+});
+export type HuaweiReceiverConfig = z.infer<typeof HuaweiReceiverConfigSchema>;
+export type HuaweiReceiverConfigInput = z.input<typeof HuaweiReceiverConfigSchema>;
+
+export const RecordingConfigSchema = z.strictObject({
+  /** APP接入地址 from the console. */
+  baseUrl: z.url().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
+  apps: z.array(HuaweiAppSchema).min(1),
+  timeoutMs: z.number().int().min(100).default(10_000),
+});
+export type RecordingConfig = z.infer<typeof RecordingConfigSchema>;

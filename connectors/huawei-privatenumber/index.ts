@@ -1,0 +1,6 @@
+// Huawei PrivateNumber (隐私保护通话): fee and call-event pushes verified by X-AKSK/X-WSSE and stored raw
+// (cdr.raw.huawei-privatenumber, key sessionId; events on cdr.events.huawei-privatenumber), recording links, pusher.
+export { createHuaweiRoute, HUAWEI_CONNECTOR, CALL_EVENT_TYPES, MAX_FEE_RECORDS } from './receiver-route.ts';
+export { buildAuthHeaders, parseAuthHeaders, verifyDigest, akskDigest, wsseDigest, formatCreated } from './aksk.ts';
+export { huaweiNaturalKey, type HuaweiKeySource } from './natural-key.ts';
+export * from './config.ts';

@@ -1,0 +1,45 @@
+// Remembers (appKey, nonce) pairs for as long as their `Created` could still pass the freshness check, so a captured
+// request cannot be replayed inside the skew window. Memory is bounded: entries expire, and at the cap the oldest go
+// first (a request old enough to be evicted is normally already rejected as stale).
+
+export class NonceCache {
+  private readonly expiries = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Reserves the nonce; false when it was already seen and has not expired. */
+  claim(appKey: string, nonce: string): boolean {
+    const key = `${appKey}\u0000${nonce}`;
+    const now = this.now();
+    const expiry = this.expiries.get(key);
+    if (expiry !== undefined && expiry > now) return false;
+    if (expiry !== undefined) this.expiries.delete(key);
+    this.evict(now);
+    this.expiries.set(key, now + this.ttlMs);
+    return true;
+  }
+
+  /**
+   * Gives a nonce back when its request was not accepted (e.g. Kafka unavailable → 503): a sender that re-sends the
+   * very same headers must not be locked out of a request we never stored.
+   */
+  release(appKey: string, nonce: string): void {
+    this.expiries.delete(`${appKey}\u0000${nonce}`);
+  }
+
+  get size(): number {
+    return this.expiries.size;
+  }
+
+  private evict(now: number): void {
+    // Map iteration is insertion order and every entry has the same TTL, so expired entries sit at the front.
+    for (const [key, expiry] of this.expiries) {
+      if (expiry > now && this.expiries.size < this.maxEntries) break;
+      this.expiries.delete(key);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+// Huawei PrivateNumber push route: fee notifications ({"eventType":"fee","feeLst":[1..50]}) and call events
+// ({"eventType":"callin"|...,"statusInfo":{...}}). Verifies X-AKSK (or legacy X-WSSE), refuses stale and replayed
+// requests, stores every record raw, and answers 200 only after Kafka acknowledged all of them.
+//
+// What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401),
+// stale Created or replayed nonce (403), a body that is not JSON or not the documented envelope shape (400), an
+// oversized body (413), Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
+// What is NOT refused: a record that is wrong inside (no sessionId, odd values). It is stored raw and normalize
+// dead-letters it with the reason, because refusing the push would also refuse the up-to-49 good records beside it,
+// and after six re-pushes Huawei drops them for good.
+import { parseAuthHeaders, verifyDigest } from './aksk.ts';
+import { NonceCache } from './nonce-cache.ts';
+import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
+import { huaweiNaturalKey } from './natural-key.ts';
+import { rawArrayElements } from '../receiver/json-raw.ts';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
+
+export const HUAWEI_CONNECTOR = 'huawei-receiver';
+export const MAX_FEE_RECORDS = 50;
+export const CALL_EVENT_TYPES = ['callin', 'callout', 'alerting', 'answer', 'disconnect'] as const;
+
+const JSON_TYPE = 'application/json;charset=UTF-8';
+
+function reply(status: number, outcome: Outcome, resultcode: string, resultdesc: string, extra: Partial<PushReply> = {}): PushReply {
+  return { status, contentType: JSON_TYPE, body: JSON.stringify({ resultcode, resultdesc }), outcome, code: resultcode, detail: resultdesc, ...extra };
+}
+
+export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route {
+  const apps = new Map<string, HuaweiApp>(config.apps.map((a) => [a.appKey, a]));
+  const skewMs = config.maxClockSkewSeconds * 1000;
+  // A nonce must be remembered as long as its Created can pass the freshness check: skew on both sides.
+  const nonces = new NonceCache(2 * skewMs, config.nonceCacheMaxEntries, opts.now);
+
+  const failure = (kind: TransportFailure, _push: unknown, detail: string): PushReply => {
+    switch (kind) {
+      case 'too_large':
+        return reply(413, 'too_large', '1010002', `Invalid request: ${detail}`);
+      case 'timeout':
+        return reply(408, 'timeout', '1010002', `Invalid request: ${detail}`);
+      case 'method_not_allowed':
+        return reply(405, 'method_not_allowed', '1010002', `Invalid request: ${detail}`);
+      case 'unavailable':
+        return reply(503, 'unavailable', '1010001', `Internal error, retry later: ${detail}`);
+      case 'error':
+        return reply(500, 'error', '1010001', `Internal error: ${detail}`);
+    }
+  };
+
+  const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
+    const auth = parseAuthHeaders(push.headers, config.allowWsse);
+    if (!auth.ok) return reply(auth.status, 'auth_failed', auth.resultcode, auth.resultdesc);
+    const app = apps.get(auth.token.username);
+    if (!app) return reply(401, 'auth_failed', '1010003', 'Invalid app_key');
+    if (!verifyDigest(auth.scheme, auth.token, app.appSecret)) {
+      return reply(401, 'auth_failed', '1010003', 'Invalid app_key or PasswordDigest');
+    }
+    const createdMs = Date.parse(auth.token.created);
+    if (Math.abs(ctx.now() - createdMs) > skewMs) return reply(403, 'auth_failed', '1010013', 'Time out limit');
+    if (!nonces.claim(app.appKey, auth.token.nonce)) {
+      return reply(403, 'auth_failed', '1010002', 'Invalid request: Nonce already used');
+    }
+
+    const result = await accept(push, ctx, app, auth.scheme);
+    // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
+    // get in, or a request we never stored could never be delivered.
+    if (result.outcome !== 'accepted') nonces.release(app.appKey, auth.token.nonce);
+    return result;
+  };
+
+  const accept = async (push: IncomingPush, ctx: RouteContext, app: HuaweiApp, scheme: string): Promise<PushReply> => {
+    let text: string;
+    let doc: unknown;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(push.body);
+      doc = JSON.parse(text);
+    } catch {
+      return reply(400, 'bad_request', '1010002', 'Invalid request: body is not UTF-8 JSON');
+    }
+    if (!isObject(doc) || typeof doc['eventType'] !== 'string') {
+      return reply(400, 'bad_request', '1010002', 'Invalid request: body must be an object with eventType');
+    }
+    const eventType = doc['eventType'];
+    const base = {
+      vendor: 'huawei-privatenumber' as const,
+      tenant_id: app.appKey,
+      received_at: push.receivedAt,
+      connector: HUAWEI_CONNECTOR,
+      mode: 'live' as const,
+      request_id: push.requestId,
+      payload_format: 'json',
+    };
+    const commonAttributes: Record<string, string> = { auth_scheme: scheme, push_path: push.path, event_type: eventType };
+    if (app.mode) commonAttributes['notify_mode'] = app.mode;
+
+    let envelopes: RawEnvelope[];
+    let topic: string;
+    if (eventType === 'fee') {
+      const feeLst = doc['feeLst'];
+      if (!Array.isArray(feeLst) || feeLst.length < 1 || feeLst.length > MAX_FEE_RECORDS) {
+        return reply(400, 'bad_request', '1010002', `Invalid request: feeLst must hold 1 to ${MAX_FEE_RECORDS} records`);
+      }
+      if (!feeLst.every(isObject)) return reply(400, 'bad_request', '1010002', 'Invalid request: every feeLst element must be an object');
+      // Each CDR is cut out of the push byte-for-byte; the re-serialised form is only a fallback if the scan disagrees.
+      const rawTexts = rawArrayElements(text, 'feeLst');
+      const exact = rawTexts !== undefined && rawTexts.length === feeLst.length;
+      envelopes = feeLst.map((record, index) => {
+        const payload = exact ? rawTexts[index]! : JSON.stringify(record);
+        const { key, source } = huaweiNaturalKey(record, payload);
+        return {
+          ...base,
+          natural_key: key,
+          payload,
+          attributes: { ...commonAttributes, batch_size: String(feeLst.length), batch_index: String(index), key_source: source },
+        };
+      });
+      topic = config.topics.fee;
+    } else {
+      // Any other eventType with a statusInfo object is a call event (callin/callout/alerting/answer/disconnect, or a
+      // type Huawei adds later): kept raw on its own topic rather than refused into six pointless re-pushes.
+      const statusInfo = doc['statusInfo'];
+      if (!isObject(statusInfo)) return reply(400, 'bad_request', '1010002', 'Invalid request: statusInfo must be an object');
+      const { key, source } = huaweiNaturalKey(statusInfo, text);
+      envelopes = [{ ...base, natural_key: key, payload: text, attributes: { ...commonAttributes, key_source: source } }];
+      topic = config.topics.events;
+    }
+
+    try {
+      await ctx.publish(envelopes, topic);
+    } catch (err) {
+      return failure('unavailable', push, err instanceof Error ? err.message : String(err));
+    }
+    // Huawei judges by HTTP 200; the VoiceCall sibling also reads this body, so it does no harm to send it.
+    return reply(200, 'accepted', '0', 'Success', { records: envelopes.length });
+  };
+
+  return {
+    name: 'huawei-privatenumber',
+    paths: [...new Set([config.feePath, config.eventPath])],
+    methods: ['POST'],
+    handle,
+    failure,
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

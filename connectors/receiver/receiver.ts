@@ -1,0 +1,219 @@
+// The HTTP receiver: one node:http server hosting every configured push route. It owns the transport rules — body
+// cap, timeouts, Kafka-ack deadline, metrics, graceful shutdown — and leaves auth, parsing and answer shapes to the
+// vendor routes. A push is answered with success only after Kafka acknowledged every record in it.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { CdrflowError } from '../../core/errors.ts';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import { ReceiverConfigSchema, type ReceiverConfig, type ReceiverConfigInput } from './config.ts';
+import { readBody } from './body.ts';
+import { GroupCommitSink } from './group-commit.ts';
+import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
+import { jsonLogger, type Logger } from './log.ts';
+import type { EnvelopeSink, IncomingPush, PushReply, Route, RouteContext } from './types.ts';
+import { createHuaweiRoute } from '../huawei-privatenumber/receiver-route.ts';
+import { createLvmsRoute } from '../alibaba-lvms/receiver-route.ts';
+import { createKafkaEnvelopeSink } from './kafka-sink.ts';
+
+export interface ReceiverDeps {
+  /** Where envelopes go; default: the Kafka cluster and schema registry from the environment. */
+  sink?: EnvelopeSink;
+  /** prom-client registry to register the receiver's metrics on. */
+  registry?: Registry;
+  now?: () => number;
+  log?: Logger;
+}
+
+export interface RunningReceiver {
+  url: string;
+  host: string;
+  port: number;
+  config: ReceiverConfig;
+  metrics: ReceiverMetrics;
+  /** Stops intake, lets in-flight requests finish (up to shutdownGraceMs), then closes the Kafka producer it owns. */
+  stop(): Promise<void>;
+}
+
+export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDeps = {}): Promise<RunningReceiver> {
+  const config = ReceiverConfigSchema.parse(input);
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? jsonLogger('receiver');
+  const metrics = createReceiverMetrics(deps.registry);
+
+  const routes: Route[] = [];
+  if (config.huawei) routes.push(createHuaweiRoute(config.huawei, { now }));
+  if (config.lvms) routes.push(createLvmsRoute(config.lvms, { now }));
+  const byPath = new Map<string, Route>();
+  for (const route of routes) {
+    for (const path of route.paths) {
+      const clash = byPath.get(path);
+      if (clash && clash !== route) {
+        throw new CdrflowError('config', `receiver path ${path} is configured for both ${clash.name} and ${route.name}`);
+      }
+      byPath.set(path, route);
+    }
+  }
+
+  let ownedSink: { sink: EnvelopeSink; close(): Promise<void> } | undefined;
+  if (!deps.sink) {
+    const topics = [
+      ...(config.huawei ? [config.huawei.topics.fee, config.huawei.topics.events] : []),
+      ...(config.lvms ? [config.lvms.topic] : []),
+    ];
+    ownedSink = await createKafkaEnvelopeSink(topics);
+  }
+  const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords);
+
+  let draining = false;
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+
+  const contextFor = (route: Route): RouteContext => ({
+    now,
+    publish: async (envelopes: RawEnvelope[], topic: string) => {
+      await withDeadline(sink.publish(envelopes, topic), config.ackTimeoutMs, () => new CdrflowError(
+        'transient',
+        `Kafka did not acknowledge ${envelopes.length} record(s) on ${topic} within ${config.ackTimeoutMs} ms`,
+      ));
+      metrics.recordsPublished.inc({ route: route.name, topic }, envelopes.length);
+    },
+  });
+  const contexts = new Map(routes.map((r) => [r, contextFor(r)]));
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://receiver');
+    if (url.pathname === config.healthPath) {
+      send(res, { status: draining ? 503 : 200, contentType: 'application/json', body: JSON.stringify({ status: draining ? 'draining' : 'ok' }) }, draining);
+      return;
+    }
+    const route = byPath.get(url.pathname);
+    const requestId = randomUUID();
+    const finish = (reply: PushReply, closeConnection = false) => {
+      send(res, reply, closeConnection || draining);
+      const routeName = route?.name ?? 'none';
+      metrics.requests.inc({ route: routeName, outcome: reply.outcome, code: reply.code });
+      metrics.duration.observe({ route: routeName, outcome: reply.outcome }, (performance.now() - started) / 1000);
+      if (reply.outcome !== 'accepted') {
+        log(reply.outcome === 'error' ? 'error' : 'warn', 'push refused', {
+          route: routeName, request_id: requestId, status: reply.status, outcome: reply.outcome, code: reply.code,
+          detail: reply.detail, remote: req.socket.remoteAddress,
+        });
+      }
+    };
+    if (!route) {
+      req.resume();
+      finish({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'not found' }), outcome: 'not_found', code: '404' });
+      return;
+    }
+    const meta = { query: url.searchParams, headers: req.headers, requestId };
+    if (!route.methods.includes(req.method ?? '')) {
+      req.resume();
+      finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
+      return;
+    }
+    const body = await readBody(req, config.bodyLimitBytes, config.bodyTimeoutMs);
+    if (body.kind === 'aborted') return;
+    if (body.kind === 'too_large') {
+      finish(route.failure('too_large', meta, `body exceeds ${config.bodyLimitBytes} bytes`), body.closeConnection);
+      return;
+    }
+    if (body.kind === 'timeout') {
+      finish(route.failure('timeout', meta, `body not received within ${config.bodyTimeoutMs} ms`), true);
+      return;
+    }
+    const push: IncomingPush = {
+      method: req.method ?? 'POST', path: url.pathname, query: url.searchParams, headers: req.headers,
+      body: body.body, requestId, receivedAt: new Date(now()),
+    };
+    let reply: PushReply;
+    try {
+      reply = await route.handle(push, contexts.get(route)!);
+    } catch (err) {
+      // A route bug must not take the process down or leave the vendor hanging: answer retryable, log loudly.
+      reply = route.failure('error', meta, err instanceof Error ? err.message : String(err));
+    }
+    finish(reply);
+  };
+
+  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs }, (req, res) => {
+    inFlight++;
+    metrics.inFlight.inc();
+    res.on('close', () => {
+      inFlight--;
+      metrics.inFlight.dec();
+      if (inFlight === 0) onIdle?.();
+    });
+    handle(req, res).catch((err: unknown) => {
+      log('error', 'receiver failed to answer', { error: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  // Backstop only: our own body deadline answers first, in the vendor's shape.
+  server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${hostForUrl}:${port}`;
+  log('info', 'receiver listening', { url, routes: [...byPath.keys()] });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.shutdownGraceMs);
+          onIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+      if (ownedSink) await ownedSink.close();
+      log('info', 'receiver stopped', { url });
+    })();
+    return stopping;
+  };
+
+  return { url, host: config.host, port, config, metrics, stop };
+}
+
+function send(res: ServerResponse, reply: Pick<PushReply, 'status' | 'contentType' | 'body'>, closeConnection: boolean): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = Buffer.from(reply.body, 'utf8');
+  const headers: Record<string, string | number> = { 'content-type': reply.contentType, 'content-length': body.length };
+  if (closeConnection) headers['connection'] = 'close';
+  res.writeHead(reply.status, headers);
+  res.end(body);
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

@@ -1,0 +1,61 @@
+// The contract between the HTTP receiver (transport: limits, timeouts, shutdown, metrics, Kafka acks) and the vendor
+// routes (auth, parsing, response shapes). A route never touches Kafka directly: it hands envelopes to `publish`,
+// which resolves only after Kafka acknowledged them and throws a retryable CdrflowError otherwise.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RawEnvelope } from '../../core/envelope.ts';
+
+/** Where envelopes go. Production: RawEnvelopePublisher (Avro + acks=all). Tests may inject their own. */
+export interface EnvelopeSink {
+  publish(envelopes: RawEnvelope[], topic: string): Promise<void>;
+}
+
+export interface IncomingPush {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** Push id assigned on receipt (uuid); stored as the envelopes' request_id. */
+  requestId: string;
+  receivedAt: Date;
+}
+
+/** Closed set used as the `outcome` metric label. */
+export type Outcome =
+  | 'accepted'
+  | 'auth_failed'
+  | 'bad_request'
+  | 'unavailable'
+  | 'too_large'
+  | 'timeout'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'error';
+
+export interface PushReply {
+  status: number;
+  contentType: string;
+  body: string;
+  outcome: Outcome;
+  /** Vendor result code (Huawei resultcode, TOP code/sub_code) for the `code` metric label and logs. */
+  code: string;
+  /** Records stored by this request (only on `accepted`). */
+  records?: number;
+  detail?: string;
+}
+
+export interface RouteContext {
+  now(): number;
+  publish(envelopes: RawEnvelope[], topic: string): Promise<void>;
+}
+
+/** Failures the transport detects before or around a route; each route renders them in its vendor's shape. */
+export type TransportFailure = 'too_large' | 'timeout' | 'unavailable' | 'method_not_allowed' | 'error';
+
+export interface Route {
+  name: string;
+  paths: string[];
+  methods: string[];
+  handle(push: IncomingPush, ctx: RouteContext): Promise<PushReply>;
+  failure(kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>, detail: string): PushReply;
+}
