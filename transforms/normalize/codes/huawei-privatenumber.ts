@@ -221,6 +221,9 @@ export interface HuaweiEndStatus {
   status: EndStatus;
   /** Which field decided; null when none did (UNKNOWN) or when the answer time did. */
   source: HuaweiStatusSource | 'fwdAnswerTime' | null;
+  /** The code of the deciding field (the release point when the answer time decided). */
+  code: number | null;
+  /** Meaning of that code; prefixed with the field's name when a fallback field decided. */
   text: string | null;
   hangup: HangupSide | null;
 }
@@ -238,19 +241,27 @@ export function sipMeaning(code: number): CodeMeaning | undefined {
 export function endStatusFor(codes: HuaweiStatusCodes, answered: boolean): HuaweiEndStatus {
   const release = codes.ulFailReason === null ? undefined : RELEASE_POINTS[codes.ulFailReason];
   if (answered) {
-    return { status: 'ANSWERED', source: 'fwdAnswerTime', text: release?.text ?? null, hangup: release?.hangup ?? null };
+    return {
+      status: 'ANSWERED',
+      source: 'fwdAnswerTime',
+      code: codes.ulFailReason,
+      text: release?.text ?? null,
+      hangup: release?.hangup ?? null,
+    };
   }
-  const candidates: [HuaweiStatusSource, CodeMeaning | undefined][] = [
-    ['ulFailReason', release],
-    ['fwdUnaswRsn', codes.fwdUnaswRsn === null ? undefined : Q850_CAUSES[codes.fwdUnaswRsn]],
-    ['callOutUnaswRsn', codes.callOutUnaswRsn === null ? undefined : Q850_CAUSES[codes.callOutUnaswRsn]],
-    ['sipStatusCode', codes.sipStatusCode === null ? undefined : sipMeaning(codes.sipStatusCode)],
+  const candidates: [HuaweiStatusSource, number | null, CodeMeaning | undefined][] = [
+    ['ulFailReason', codes.ulFailReason, release],
+    ['fwdUnaswRsn', codes.fwdUnaswRsn, codes.fwdUnaswRsn === null ? undefined : Q850_CAUSES[codes.fwdUnaswRsn]],
+    ['callOutUnaswRsn', codes.callOutUnaswRsn, codes.callOutUnaswRsn === null ? undefined : Q850_CAUSES[codes.callOutUnaswRsn]],
+    ['sipStatusCode', codes.sipStatusCode, codes.sipStatusCode === null ? undefined : sipMeaning(codes.sipStatusCode)],
   ];
-  for (const [source, meaning] of candidates) {
+  for (const [source, code, meaning] of candidates) {
     // ANSWERED without an answer time is a contradiction in the record; the next source may know better.
     if (meaning?.status && meaning.status !== 'ANSWERED') {
-      return { status: meaning.status, source, text: meaning.text, hangup: meaning.hangup ?? null };
+      // vendor_status_code is always ulFailReason, so a fallback's text names its own field and code.
+      const label = source === 'ulFailReason' ? meaning.text : `${source} ${code}: ${meaning.text}`;
+      return { status: meaning.status, source, code, text: label, hangup: meaning.hangup ?? null };
     }
   }
-  return { status: 'UNKNOWN', source: null, text: release?.text ?? null, hangup: null };
+  return { status: 'UNKNOWN', source: null, code: null, text: release?.text ?? null, hangup: null };
 }
