@@ -1,0 +1,173 @@
+// Raw envelope → normalized CDR v1: parse the verbatim payload, run the vendor's mapper, then stamp what every vendor
+// shares (identity from the envelope, lineage, mapping version) and check the record fits the Avro contract, so a
+// bad record becomes a dead-letter value here instead of an encoding failure later.
+import type { RawEnvelope } from '../../core/envelope.ts';
+import { isVendor } from '../../core/topology.ts';
+import type { Vendor } from '../../core/topology.ts';
+import { cdrIdOf } from './cdr.ts';
+import type { NormalizedCdr } from './cdr.ts';
+import type { NormalizeContext } from './context.ts';
+import { badRecord, ok } from './result.ts';
+import type { NormalizeResult } from './result.ts';
+import { isRecord, text } from './skeleton.ts';
+import { mapAlibabaLvms } from './vendors/alibaba-lvms.ts';
+import { mapHuaweiPrivatenumber } from './vendors/huawei-privatenumber.ts';
+import { mapTencentCcc } from './vendors/tencent-ccc.ts';
+import { mapTencentTrtc } from './vendors/tencent-trtc.ts';
+
+/** Bump on any change of mapping output, so replays through a fixed mapping are distinguishable downstream. */
+export const MAPPING_VERSION = '1.0.0';
+
+export type VendorMapper = (record: unknown, envelope: RawEnvelope, ctx: NormalizeContext) => NormalizeResult;
+
+const MAPPERS: Readonly<Record<Vendor, VendorMapper>> = {
+  'tencent-ccc': mapTencentCcc,
+  'tencent-trtc': mapTencentTrtc,
+  'huawei-privatenumber': mapHuaweiPrivatenumber,
+  'alibaba-lvms': mapAlibabaLvms,
+};
+
+/**
+ * Where a bare vendor record names its own tenant. CCC carries SdkAppId only in pushed CDRs (the query API takes it
+ * as a request parameter); LVMS records never say which app_key submitted them.
+ */
+export const TENANT_FIELDS: Readonly<Record<Vendor, readonly string[]>> = {
+  'tencent-ccc': ['SdkAppId'],
+  'tencent-trtc': ['sdkAppId'],
+  'huawei-privatenumber': ['appKey'],
+  'alibaba-lvms': [],
+};
+
+export function tenantOfRecord(vendor: Vendor, record: unknown): string | null {
+  if (!isRecord(record)) return null;
+  for (const field of TENANT_FIELDS[vendor]) {
+    const t = text(record[field]);
+    if (t !== null) return t;
+  }
+  return null;
+}
+
+type Parsed = { ok: true; record: Record<string, unknown> } | { ok: false; message: string };
+
+function parsePayload(payload: string): Parsed {
+  let record: unknown;
+  try {
+    record = JSON.parse(payload);
+  } catch (err) {
+    return { ok: false, message: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (!isRecord(record)) {
+    return { ok: false, message: `expected a JSON object, got ${Array.isArray(record) ? 'an array' : JSON.stringify(record)}` };
+  }
+  return { ok: true, record };
+}
+
+const INT32_MAX = 2_147_483_647;
+const isInt32 = (n: number | null) => n === null || (Number.isInteger(n) && n >= -INT32_MAX - 1 && n <= INT32_MAX);
+
+/** Avro int fields outside int32 would fail at encode time, after the transaction began; catch them per record. */
+function intFieldProblem(cdr: NormalizedCdr): string | null {
+  const fields = {
+    ring_seconds: cdr.ring_seconds,
+    queue_seconds: cdr.queue_seconds,
+    ivr_seconds: cdr.ivr_seconds,
+    talk_seconds: cdr.talk_seconds,
+    total_seconds: cdr.total_seconds,
+    billable_seconds: cdr.billable_seconds,
+    billable_minutes: cdr.billable_minutes,
+  };
+  for (const [name, value] of Object.entries(fields)) {
+    if (!isInt32(value)) return `${name} = ${value} does not fit an Avro int`;
+  }
+  for (const leg of cdr.legs) {
+    if (!isInt32(leg.sequence) || !isInt32(leg.talk_seconds)) return `leg ${leg.sequence} has a duration or sequence out of range`;
+  }
+  return null;
+}
+
+function finish(result: NormalizeResult, envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
+  if (!result.ok) return result;
+  const cdr = result.cdr;
+  // The envelope's key is the Kafka key every earlier stage deduplicated on; the cdr_id must follow it so a replay
+  // through a new mapping lands on the same row. A record that disagrees keeps its own id as an extra.
+  const recordKey = cdr.natural_key;
+  const naturalKey = envelope.natural_key !== '' ? envelope.natural_key : recordKey;
+  if (naturalKey === '') return badRecord(`${envelope.vendor} record has no natural key (call id)`);
+  const extras = recordKey !== '' && recordKey !== naturalKey ? { ...cdr.extras, record_natural_key: recordKey } : cdr.extras;
+  const cdrId = cdrIdOf(envelope.vendor, envelope.tenant_id, naturalKey);
+  const finished: NormalizedCdr = {
+    ...cdr,
+    cdr_id: cdrId,
+    vendor: envelope.vendor,
+    tenant_id: envelope.tenant_id,
+    natural_key: naturalKey,
+    extras,
+    raw_topic: ctx.lineage?.topic ?? null,
+    raw_partition: ctx.lineage?.partition ?? -1,
+    raw_offset: ctx.lineage?.offset ?? -1,
+    received_at: envelope.received_at,
+    ingest_mode: envelope.mode,
+    mapping_version: MAPPING_VERSION,
+  };
+  const problem = intFieldProblem(finished);
+  return problem === null ? ok(finished) : badRecord(problem, cdrId);
+}
+
+function knownCdrId(envelope: RawEnvelope): string | null {
+  return envelope.tenant_id !== '' && envelope.natural_key !== ''
+    ? cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key)
+    : null;
+}
+
+function normalizeRecord(envelope: RawEnvelope, record: Record<string, unknown>, ctx: NormalizeContext): NormalizeResult {
+  return finish(MAPPERS[envelope.vendor](record, envelope, ctx), envelope, ctx);
+}
+
+/** One raw envelope → a normalized CDR or a bad_record value. Throws only on bugs, never on data. */
+export function normalize(envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
+  const vendor: string = envelope.vendor;
+  if (!isVendor(vendor)) return badRecord(`unknown vendor ${JSON.stringify(vendor)}`);
+  if (envelope.tenant_id === '') return badRecord('envelope has an empty tenant_id');
+  if (envelope.payload_format !== 'json') {
+    return badRecord(`payload_format ${JSON.stringify(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope));
+  }
+  const parsed = parsePayload(envelope.payload);
+  if (!parsed.ok) return badRecord(parsed.message, knownCdrId(envelope));
+  return normalizeRecord(envelope, parsed.record, ctx);
+}
+
+/**
+ * A bare vendor record (no envelope: a file, stdin) → normalized CDR. The tenant is the record's own (SdkAppId,
+ * sdkAppId, appKey) when it has one, else `tenant`; both present and different is an error, because the rows would
+ * land under an account the record does not belong to.
+ */
+export function normalizeBare(vendor: Vendor, tenant: string | null, recordText: string, ctx: NormalizeContext): NormalizeResult {
+  const parsed = parsePayload(recordText);
+  if (!parsed.ok) return badRecord(parsed.message);
+  const own = tenantOfRecord(vendor, parsed.record);
+  if (own !== null && tenant !== null && own !== tenant) {
+    return badRecord(`record belongs to tenant ${own}, not to the requested tenant ${tenant}`);
+  }
+  const tenantId = own ?? tenant;
+  if (tenantId === null) {
+    const fields = TENANT_FIELDS[vendor];
+    return badRecord(
+      fields.length > 0
+        ? `record has no ${fields.join('/')}: give the tenant explicitly (--tenant)`
+        : `${vendor} records do not carry their tenant: give it explicitly (--tenant)`,
+    );
+  }
+  const envelope: RawEnvelope = {
+    vendor,
+    tenant_id: tenantId,
+    natural_key: '',
+    received_at: ctx.now(),
+    connector: 'cli',
+    mode: 'import',
+    request_id: null,
+    payload: recordText,
+    payload_format: 'json',
+    attributes: {},
+  };
+  return normalizeRecord(envelope, parsed.record, ctx);
+}

@@ -1,0 +1,236 @@
+// Tencent CCC TelCdrInfo (DescribeProtectedTelCdr / DescribeTelCdr / CDR push) → normalized CDR.
+// Times are Unix seconds except IVR key presses (ms); an empty Caller/Callee is a protected number, never a number;
+// SeatUser is the last agent, ServeParticipants the legs; deprecated duplicates are read when the new field is absent.
+import type { RawEnvelope } from '../../../core/envelope.ts';
+import { bill, selectRule } from '../billing.ts';
+import type { IvrKey, Leg, NormalizedCdr, Party } from '../cdr.ts';
+import {
+  CCC_CALL_TYPE,
+  CCC_DIRECTION,
+  CCC_HUNG_UP_SIDE,
+  CCC_VOIP_END_CODES,
+  endStatusFor,
+  unifiedSide,
+} from '../codes/tencent-ccc.ts';
+import type { NormalizeContext, NormalizeOptions } from '../context.ts';
+import { phoneParty, protectedParty } from '../parties.ts';
+import { badRecord, ok } from '../result.ts';
+import type { NormalizeResult } from '../result.ts';
+import { count, emptyCdr, extraValue, idText, isRecord, keepExtras, text } from '../skeleton.ts';
+import { fromUnixMillis, fromUnixSeconds, parseUnixSeconds, secondsBetween } from '../time.ts';
+
+/** Fields whose whole value lands in columns; everything else is kept in extras under its own name. */
+const CONSUMED = new Set([
+  'SessionId',
+  'SdkAppId',
+  'Caller',
+  'Callee',
+  'ProtectedCaller',
+  'ProtectedCallee',
+  'CallerLocation',
+  'StartTimestamp',
+  'QueuedTimestamp',
+  'RingTimestamp',
+  'AcceptTimestamp',
+  'EndedTimestamp',
+  'Direction',
+  'CallType',
+  'RecordURL',
+  'RecordId',
+  'SeatUser',
+  'SkillGroup',
+  'SkillGroupId',
+  'EndStatus',
+  'EndStatusString',
+  'HungUpSide',
+  'IVRKeyPressed',
+  'IVRKeyPressedEx',
+  'PostIVRKeyPressed',
+  'PostIVRKeyPressedEx',
+  'ServeParticipants',
+  // Handled explicitly below (kept only when they add information).
+  'Time',
+  'Duration',
+  'IVRDuration',
+  'UUI',
+  'Uui',
+]);
+
+const SEAT_USER_CONSUMED = new Set(['Mail', 'UserId', 'Name', 'Phone']);
+const LEG_CONSUMED = new Set([
+  'Sequence',
+  'Type',
+  'Mail',
+  'Phone',
+  'SkillGroupId',
+  'SkillGroupName',
+  'StartTimestamp',
+  'RingTimestamp',
+  'AcceptTimestamp',
+  'EndedTimestamp',
+  'EndStatusString',
+  'TransferFrom',
+  'TransferTo',
+  'RecordURL',
+]);
+const KEY_CONSUMED = new Set(['Key', 'Label', 'Timestamp', 'NodeLabel']);
+
+/** An agent's phone: E.164 when parseable, hashed under the PII key like every other number. */
+function agentPhone(raw: unknown, options: NormalizeOptions): string | null {
+  return phoneParty(raw, options)?.value ?? null;
+}
+
+function party(number: unknown, protectedId: unknown, location: string | null, options: NormalizeOptions): Party | null {
+  return phoneParty(number, options, location) ?? protectedParty(protectedId, location);
+}
+
+function legsOf(raw: unknown, extras: Record<string, string>, options: NormalizeOptions): Leg[] {
+  if (!Array.isArray(raw)) return [];
+  const legs: Leg[] = [];
+  raw.forEach((p: unknown, index) => {
+    if (!isRecord(p)) return;
+    const started = fromUnixSeconds(p.StartTimestamp);
+    const answered = fromUnixSeconds(p.AcceptTimestamp);
+    const ended = fromUnixSeconds(p.EndedTimestamp);
+    const sequence = count(p.Sequence) ?? index;
+    legs.push({
+      sequence,
+      type: text(p.Type),
+      agent: text(p.Mail),
+      agent_phone: agentPhone(p.Phone, options),
+      skill_group_id: idText(p.SkillGroupId),
+      skill_group_name: text(p.SkillGroupName),
+      started_at: started,
+      ringing_at: fromUnixSeconds(p.RingTimestamp),
+      answered_at: answered,
+      ended_at: ended,
+      talk_seconds: answered ? (secondsBetween(answered, ended) ?? 0) : 0,
+      end_status_text: text(p.EndStatusString),
+      transfer_from: text(p.TransferFrom),
+      transfer_to: text(p.TransferTo),
+      recording_url: text(p.RecordURL),
+    });
+    keepExtras(extras, p, LEG_CONSUMED, `ServeParticipants.${sequence}.`);
+  });
+  return legs.sort((a, b) => a.sequence - b.sequence);
+}
+
+function keysOf(raw: unknown, phase: IvrKey['phase'], field: string, extras: Record<string, string>): IvrKey[] {
+  if (!Array.isArray(raw)) return [];
+  const keys: IvrKey[] = [];
+  raw.forEach((k: unknown, index) => {
+    // The deprecated IVRKeyPressed is a plain string list.
+    const element = isRecord(k) ? k : { Key: k };
+    const key = text(element.Key);
+    if (key === null) return;
+    keys.push({
+      phase,
+      key,
+      label: text(element.Label),
+      at: fromUnixMillis(element.Timestamp),
+      node_label: text(element.NodeLabel),
+    });
+    keepExtras(extras, element, KEY_CONSUMED, `${field}.${index}.`);
+  });
+  return keys;
+}
+
+const nonEmptyArray = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
+
+export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
+  if (!isRecord(record)) return badRecord('tencent-ccc record is not a JSON object');
+  const options = ctx.options;
+  const sessionId = text(record.SessionId) ?? '';
+
+  // A timestamp that is present but unreadable would silently change talk time and the bill: reject the record.
+  for (const field of ['Time', 'StartTimestamp', 'QueuedTimestamp', 'RingTimestamp', 'AcceptTimestamp', 'EndedTimestamp']) {
+    const parsed = parseUnixSeconds(record[field]);
+    if (!parsed.ok) return badRecord(`${field}: ${parsed.reason}`);
+  }
+  const started = fromUnixSeconds(record.StartTimestamp) ?? fromUnixSeconds(record.Time);
+  const queued = fromUnixSeconds(record.QueuedTimestamp);
+  const ringing = fromUnixSeconds(record.RingTimestamp);
+  const answered = fromUnixSeconds(record.AcceptTimestamp);
+  const ended = fromUnixSeconds(record.EndedTimestamp);
+
+  const cdr: NormalizedCdr = emptyCdr(envelope, sessionId);
+  const extras = cdr.extras;
+
+  const callType = text(record.CallType);
+  const byCallType = callType === null ? undefined : CCC_CALL_TYPE[callType];
+  const byDirection = CCC_DIRECTION[text(record.Direction) ?? ''];
+  const status = endStatusFor(record.EndStatus, record.EndStatusString);
+  cdr.call_type = callType;
+  cdr.direction = byCallType?.direction ?? byDirection ?? 'UNKNOWN';
+  // Without CallType (older records) the CDR API only lists telephone calls, except the VoIP-only end codes.
+  cdr.channel = byCallType?.channel ?? (status.code !== null && CCC_VOIP_END_CODES.has(status.code) ? 'VOIP' : 'PSTN');
+
+  const location = text(record.CallerLocation);
+  cdr.caller = party(record.Caller, record.ProtectedCaller, location, options);
+  const callee = party(record.Callee, record.ProtectedCallee, null, options);
+  cdr.callees = callee ? [callee] : [];
+
+  cdr.started_at = started;
+  cdr.queued_at = queued;
+  cdr.ringing_at = ringing;
+  cdr.answered_at = answered;
+  cdr.ended_at = ended;
+  cdr.ring_seconds = secondsBetween(ringing, answered ?? ended);
+  cdr.queue_seconds = secondsBetween(queued, ringing ?? answered ?? ended);
+  cdr.ivr_seconds = count(record.IVRDuration) ?? secondsBetween(started, queued);
+  cdr.total_seconds = secondsBetween(started, ended);
+  // Duration is CCC's own service time (Ended − Accept); billing follows the vendor's figure when it gives one.
+  const duration = count(record.Duration);
+  cdr.talk_seconds = answered ? (duration ?? secondsBetween(answered, ended) ?? 0) : 0;
+  Object.assign(cdr, bill(cdr.talk_seconds, selectRule(options, envelope.vendor, envelope.tenant_id)));
+  if (record.Duration !== undefined && record.Duration !== null && duration !== cdr.talk_seconds) {
+    extras.Duration = extraValue(record.Duration)!;
+  }
+  if (record.IVRDuration !== undefined && record.IVRDuration !== null && count(record.IVRDuration) === null) {
+    extras.IVRDuration = extraValue(record.IVRDuration)!;
+  }
+  const time = fromUnixSeconds(record.Time);
+  if (time && started && time.getTime() !== started.getTime()) extras.Time = extraValue(record.Time)!;
+
+  cdr.end_status = status.status;
+  cdr.vendor_status_code = status.code;
+  cdr.vendor_status_text = status.text;
+  const hungUp = text(record.HungUpSide);
+  const vendorSide = hungUp === null ? undefined : CCC_HUNG_UP_SIDE[hungUp];
+  if (hungUp !== null && vendorSide === undefined) {
+    cdr.hangup_side = 'UNKNOWN';
+    extras.HungUpSide = hungUp;
+  } else {
+    cdr.hangup_side = unifiedSide(vendorSide ?? status.side, cdr.direction);
+  }
+
+  const seat = record.SeatUser;
+  if (isRecord(seat)) {
+    cdr.agent_id = text(seat.Mail) ?? text(seat.UserId);
+    cdr.agent_name = text(seat.Name);
+    if (text(seat.Mail) !== null && text(seat.UserId) !== null) extras['SeatUser.UserId'] = text(seat.UserId)!;
+    const phone = agentPhone(seat.Phone, options);
+    if (phone !== null) extras['SeatUser.Phone'] = phone;
+    keepExtras(extras, seat, SEAT_USER_CONSUMED, 'SeatUser.');
+  } else if (seat !== undefined && seat !== null) {
+    extras.SeatUser = extraValue(seat)!;
+  }
+  cdr.skill_group_id = idText(record.SkillGroupId);
+  cdr.skill_group_name = text(record.SkillGroup);
+
+  cdr.legs = legsOf(record.ServeParticipants, extras, options);
+  const ivr = nonEmptyArray(record.IVRKeyPressedEx)
+    ? keysOf(record.IVRKeyPressedEx, 'IVR', 'IVRKeyPressedEx', extras)
+    : keysOf(record.IVRKeyPressed, 'IVR', 'IVRKeyPressed', extras);
+  const survey = nonEmptyArray(record.PostIVRKeyPressedEx)
+    ? keysOf(record.PostIVRKeyPressedEx, 'SURVEY', 'PostIVRKeyPressedEx', extras)
+    : keysOf(record.PostIVRKeyPressed, 'SURVEY', 'PostIVRKeyPressed', extras);
+  cdr.ivr_keys = [...ivr, ...survey];
+
+  cdr.recording_url = text(record.RecordURL);
+  cdr.recording_ref = text(record.RecordId);
+  const uui = extraValue(record.UUI) ?? extraValue(record.Uui);
+  if (uui !== null) extras.UUI = uui;
+  keepExtras(extras, record, CONSUMED);
+  return ok(cdr);
+}
