@@ -1,0 +1,97 @@
+// Runs against the embedded ClickHouse engine (in-process, no network), one data directory per test file.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse } from '../../core/clickhouse.ts';
+import { CdrflowError } from '../../core/errors.ts';
+import { insertCdrs, type PositionedCdr } from './insert.ts';
+import { migrate } from './migrations.ts';
+import { INSERT_FORMATS } from './rows.ts';
+import { sampleCdr } from './fixtures/sample-cdrs.ts';
+
+let dir: string;
+let client: ClickHouseClient;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cdrflow-insert-'));
+  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+});
+afterAll(async () => {
+  await client.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const positioned = (from: number, to: number): PositionedCdr[] =>
+  Array.from({ length: to - from }, (_, k) => ({ cdr: sampleCdr(from + k), at: { topic: 'cdr.normalized', partition: 0, offset: from + k } }));
+
+async function rows(db: string, extra = ''): Promise<Record<string, unknown>[]> {
+  const rs = await client.query({
+    query: `SELECT * EXCEPT inserted_at FROM ${db}.cdr ${extra} ORDER BY cdr_id`,
+    format: 'JSONEachRow',
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+  });
+  return rs.json();
+}
+const count = async (sql: string) => Number((await (await client.query({ query: sql, format: 'JSONEachRow' })).json<{ c: number }>())[0]!.c);
+
+describe('insertCdrs on the embedded engine', () => {
+  it('every insert format stores exactly the same rows, hostile text included', async () => {
+    const batch = positioned(0, 60);
+    const stored: Record<string, unknown>[][] = [];
+    for (const format of INSERT_FORMATS) {
+      const db = `fmt_${format.toLowerCase()}`;
+      await migrate(client, { database: db });
+      await insertCdrs(client, `${db}.cdr`, batch, format, `cdr.normalized:0:0-59:${format}`);
+      stored.push(await rows(db));
+    }
+    expect(stored[0]).toHaveLength(60);
+    for (const other of stored.slice(1)) expect(other).toEqual(stored[0]);
+    const first = stored[0]!.find((r) => r['cdr_id'] === batch[1]!.cdr.cdr_id)!;
+    expect(first['vendor_status_text']).toBe('normal "clearing"\nline two');
+    expect(first['extras']).toEqual({ note: 'tab\there', "quote'key": 'back\\slash', 中文: '值' });
+    // batch[1] is a TRTC group call: two app-user callees, one with a backslash.
+    expect(first['callees']).toEqual([
+      { type: 'APP_USER', value: 'user_1', e164: false, hashed: false, location: null },
+      { type: 'APP_USER', value: 'user_2\\x', e164: false, hashed: false, location: null },
+    ]);
+    expect(first['started_at']).toBe('2024-05-02 01:01:01.007');
+    const legs = await count(`SELECT count() AS c FROM fmt_jsoneachrow.cdr_legs FINAL`);
+    expect(legs).toBe(batch.filter((b) => b.cdr.vendor === 'tencent-ccc').length * 2);
+  });
+
+  it('a repeated token is deduplicated, and a token never leaks into the next insert', async () => {
+    const db = 'tokens';
+    await migrate(client, { database: db });
+    await insertCdrs(client, `${db}.cdr`, positioned(0, 10), 'JSONCompactEachRow', 'cdr.normalized:0:0-9');
+    // A retry of the same range: the table's dedup window drops it.
+    await insertCdrs(client, `${db}.cdr`, positioned(0, 10), 'JSONCompactEachRow', 'cdr.normalized:0:0-9');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(10);
+    // The next range, and then an insert with no token at all: both must land. On the embedded engine the second
+    // one would inherit the previous token (and be dropped) if insertCdrs did not always send one.
+    await insertCdrs(client, `${db}.cdr`, positioned(10, 20), 'JSONCompactEachRow', 'cdr.normalized:0:10-19');
+    await insertCdrs(client, `${db}.cdr`, positioned(20, 30), 'JSONCompactEachRow', '');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(30);
+    // Untokenized inserts are content-hashed: new rows with the empty token still land.
+    await insertCdrs(client, `${db}.cdr`, positioned(30, 31), 'TabSeparated', '');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(31);
+    // Same cdr_ids again under a different range (e.g. a replay): stored twice, counted once through FINAL.
+    await insertCdrs(client, `${db}.cdr`, positioned(0, 10), 'JSONEachRow', 'cdr.normalized:0:100-109');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(41);
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr FINAL`)).toBe(31);
+    expect(await count(`SELECT sum(calls) AS c FROM ${db}.cdr_daily`)).toBe(31);
+  });
+
+  it('classifies a constraint violation as a rejected row and a missing table as a stop', async () => {
+    const db = 'rejects';
+    await migrate(client, { database: db });
+    const bad = { cdr: sampleCdr(0, { end_status: 'ANSWERED', billable_seconds: 120, billable_minutes: 1 }), at: { topic: 'x', partition: 0, offset: 1 } };
+    const err = await insertCdrs(client, `${db}.cdr`, [bad], 'JSONCompactEachRow', 'x:0:1-1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('rejected_by_sink');
+    expect((err as CdrflowError).message).toMatch(/minutes_from_seconds/);
+    const missing = await insertCdrs(client, `${db}.nope`, positioned(0, 1), 'JSONEachRow', '').catch((e: unknown) => e);
+    expect((missing as CdrflowError).kind).toBe('config');
+  });
+});

@@ -1,0 +1,47 @@
+// One insert of CDR rows into ClickHouse, in the chosen format, always with an explicit dedup token: the embedded
+// engine keeps `clickhouse_settings` on its connection, so an insert without a token could inherit the previous one
+// and be silently dropped as a "duplicate". An empty token means "no token" to ClickHouse.
+import { Readable } from 'node:stream';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { classifyClickHouseError } from './errors.ts';
+import { CDR_COLUMNS, cdrObject, cdrTsvLine, cdrValues, type InsertFormat, type SourcePosition } from './rows.ts';
+
+export interface PositionedCdr {
+  cdr: NormalizedCdr;
+  at: SourcePosition;
+}
+
+export async function insertCdrs(
+  client: ClickHouseClient,
+  table: string,
+  rows: readonly PositionedCdr[],
+  format: InsertFormat,
+  dedupToken: string,
+): Promise<void> {
+  const clickhouse_settings = {
+    insert_deduplication_token: dedupToken,
+    insert_deduplicate: 1 as const,
+    // Legs reach cdr_legs through a materialized view; dedup its blocks too so a retried batch adds nothing there.
+    deduplicate_blocks_in_dependent_materialized_views: 1 as const,
+    // A batch is one block: ClickHouse must not split it (a split block would get a different dedup identity).
+    max_insert_block_size: String(Math.max(rows.length, 1)),
+    min_insert_block_size_rows: '0',
+    min_insert_block_size_bytes: '0',
+    // Tuples travel as positional arrays in every JSON format (smaller, and no key lookups when parsing).
+    input_format_json_named_tuples_as_objects: 0 as const,
+  };
+  try {
+    if (format === 'TabSeparated') {
+      let body = '';
+      for (const r of rows) body += cdrTsvLine(r.cdr, r.at);
+      await client.insert({ table, format, values: Readable.from([Buffer.from(body)], { objectMode: false }), columns: [...CDR_COLUMNS], clickhouse_settings });
+    } else if (format === 'JSONCompactEachRow') {
+      await client.insert({ table, format, values: rows.map((r) => cdrValues(r.cdr, r.at)), columns: [...CDR_COLUMNS], clickhouse_settings });
+    } else {
+      await client.insert({ table, format, values: rows.map((r) => cdrObject(r.cdr, r.at)), columns: [...CDR_COLUMNS], clickhouse_settings });
+    }
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+}

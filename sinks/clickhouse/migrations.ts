@@ -1,0 +1,116 @@
+// Versioned, idempotent ClickHouse migrations: `migrations/NNNN_name.sql`, applied in order, each recorded in
+// `<db>.cdrflow_migrations` with a checksum so an edited, already-applied migration is refused instead of drifting.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { CdrflowError } from '../../core/errors.ts';
+import { classifyClickHouseError } from './errors.ts';
+import { mergeTreeTables, renderStatements, splitStatements, type RenderTarget } from './sql-render.ts';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  checksum: string;
+  statements: string[];
+}
+
+const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS {db}.cdrflow_migrations
+(
+    version     UInt32,
+    name        String,
+    checksum    String,
+    applied_at  DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version`;
+
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  const files = readdirSync(dir).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+  const migrations = files.map((file) => {
+    const text = readFileSync(dir + '/' + file, 'utf8');
+    return {
+      version: Number(file.slice(0, 4)),
+      name: file.slice(5, -4),
+      checksum: createHash('sha256').update(text).digest('hex'),
+      statements: splitStatements(text),
+    };
+  });
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new CdrflowError('config', `migrations must be numbered 0001.. without gaps; found ${files[i]} at position ${i + 1}`);
+  });
+  return migrations;
+}
+
+export interface MigrationPlanStep {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+/** Everything `migrate` would run against an empty database, rendered for the target (`migrate --print`). */
+export function renderAll(target: RenderTarget, migrations: Migration[] = loadMigrations()): MigrationPlanStep[] {
+  const local = mergeTreeTables([BOOKKEEPING, ...migrations.flatMap((m) => m.statements)]);
+  const setup: MigrationPlanStep = {
+    version: 0,
+    name: 'database and bookkeeping',
+    statements: renderStatements(['CREATE DATABASE IF NOT EXISTS {db}', BOOKKEEPING], target, local),
+  };
+  return [setup, ...migrations.map((m) => ({ version: m.version, name: m.name, statements: renderStatements(m.statements, target, local) }))];
+}
+
+export interface MigrateResult {
+  applied: number[];
+  alreadyApplied: number[];
+}
+
+/**
+ * Applies every migration not yet recorded. Statements are written with IF NOT EXISTS, so a migration that died half
+ * way simply runs again. A recorded migration whose file changed is a config error: write a new migration instead.
+ */
+export async function migrate(client: ClickHouseClient, target: RenderTarget, log: (line: string) => void = () => {}): Promise<MigrateResult> {
+  const migrations = loadMigrations();
+  const [setup, ...steps] = renderAll(target, migrations);
+  await runStatements(client, setup!.statements);
+  const db = target.database;
+  const recorded = new Map<number, string>();
+  const rs = await client.query({ query: `SELECT version, argMax(checksum, applied_at) AS checksum FROM ${db}.cdrflow_migrations GROUP BY version`, format: 'JSONEachRow' });
+  for (const row of await rs.json<{ version: number | string; checksum: string }>()) recorded.set(Number(row.version), row.checksum);
+
+  const result: MigrateResult = { applied: [], alreadyApplied: [] };
+  for (const [i, step] of steps.entries()) {
+    const migration = migrations[i]!;
+    const seen = recorded.get(migration.version);
+    if (seen !== undefined) {
+      if (seen !== migration.checksum) {
+        throw new CdrflowError('config', `migration ${migration.version}_${migration.name} was changed after it was applied to ${db}; add a new migration instead of editing it`);
+      }
+      result.alreadyApplied.push(migration.version);
+      continue;
+    }
+    log(`applying ${String(migration.version).padStart(4, '0')}_${migration.name} (${step.statements.length} statement(s))`);
+    await runStatements(client, step.statements);
+    await client.insert({
+      table: `${db}.cdrflow_migrations`,
+      format: 'JSONEachRow',
+      values: [{ version: migration.version, name: migration.name, checksum: migration.checksum, applied_at: Date.now() }],
+      // Never let a dedup token from an earlier insert on an embedded connection apply to this one.
+      clickhouse_settings: { insert_deduplication_token: '' },
+    });
+    result.applied.push(migration.version);
+  }
+  return result;
+}
+
+async function runStatements(client: ClickHouseClient, statements: string[]): Promise<void> {
+  for (const query of statements) {
+    try {
+      await client.command({ query });
+    } catch (err) {
+      const e = classifyClickHouseError(err);
+      throw new CdrflowError(e.kind === 'rejected_by_sink' ? 'config' : e.kind, `migration statement failed: ${e.message}\n${query}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// NormalizedCdr -> a row of the `cdr` table, in the insert formats the sink can use. Column order is fixed here and
+// sent with every insert, so the table's physical column order never matters.
+import type { IvrKey, Leg, NormalizedCdr, Party } from '../../transforms/normalize/cdr.ts';
+
+/** Where the sink read the record; part of every row (lineage and the ReplacingMergeTree version). */
+export interface SourcePosition {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export const CDR_COLUMNS = [
+  'cdr_id', 'vendor', 'tenant_id', 'natural_key', 'direction', 'channel', 'call_type',
+  'caller_type', 'caller_value', 'caller_e164', 'caller_hashed', 'caller_location', 'callees',
+  'started_at', 'queued_at', 'ringing_at', 'answered_at', 'ended_at',
+  'ring_seconds', 'queue_seconds', 'ivr_seconds', 'talk_seconds', 'total_seconds',
+  'billable_seconds', 'billable_minutes', 'billing_rule',
+  'end_status', 'vendor_status_code', 'vendor_status_text', 'hangup_side',
+  'agent_id', 'agent_name', 'skill_group_id', 'skill_group_name',
+  'legs', 'ivr_keys', 'recording_url', 'recording_ref', 'intent_level', 'extras',
+  'raw_topic', 'raw_partition', 'raw_offset', 'received_at', 'ingest_mode', 'mapping_version',
+  'source_topic', 'source_partition', 'source_offset', 'version',
+] as const;
+
+export type InsertFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'TabSeparated';
+export const INSERT_FORMATS: readonly InsertFormat[] = ['JSONEachRow', 'JSONCompactEachRow', 'TabSeparated'];
+
+/**
+ * Which row survives per cdr_id: the latest received. A replay of the same raw record through a new mapping has the
+ * same received_at; ReplacingMergeTree then keeps the last inserted, which is the replayed one.
+ */
+export const versionOf = (cdr: NormalizedCdr) => cdr.received_at.getTime();
+
+/** 'YYYY-MM-DD hh:mm:ss.mmm' in UTC: the DateTime64 text every input format parses without best-effort mode. */
+export function chTime(d: Date): string {
+  const iso = d.toISOString();
+  return iso.slice(0, 10) + ' ' + iso.slice(11, 23);
+}
+const chTimeOrNull = (d: Date | null) => (d === null ? null : chTime(d));
+
+type Scalar = string | number | boolean | null;
+type Value = Scalar | Value[] | { [k: string]: string };
+
+function partyTuple(p: Party): Value[] {
+  return [p.type, p.value, p.e164, p.hashed, p.location];
+}
+function legTuple(l: Leg): Value[] {
+  return [
+    l.sequence, l.type, l.agent, l.agent_phone, l.skill_group_id, l.skill_group_name,
+    chTimeOrNull(l.started_at), chTimeOrNull(l.ringing_at), chTimeOrNull(l.answered_at), chTimeOrNull(l.ended_at),
+    l.talk_seconds, l.end_status_text, l.transfer_from, l.transfer_to, l.recording_url,
+  ];
+}
+function ivrTuple(k: IvrKey): Value[] {
+  return [k.phase, k.key, k.label, chTimeOrNull(k.at), k.node_label];
+}
+
+/** Values in CDR_COLUMNS order; tuples as positional arrays (JSON input accepts arrays for named tuples). */
+export function cdrValues(cdr: NormalizedCdr, at: SourcePosition): Value[] {
+  const caller = cdr.caller;
+  return [
+    cdr.cdr_id, cdr.vendor, cdr.tenant_id, cdr.natural_key, cdr.direction, cdr.channel, cdr.call_type,
+    caller?.type ?? 'UNKNOWN', caller?.value ?? null, caller?.e164 ?? false, caller?.hashed ?? false, caller?.location ?? null,
+    cdr.callees.map(partyTuple),
+    chTimeOrNull(cdr.started_at), chTimeOrNull(cdr.queued_at), chTimeOrNull(cdr.ringing_at), chTimeOrNull(cdr.answered_at), chTimeOrNull(cdr.ended_at),
+    cdr.ring_seconds, cdr.queue_seconds, cdr.ivr_seconds, cdr.talk_seconds, cdr.total_seconds,
+    cdr.billable_seconds, cdr.billable_minutes, cdr.billing_rule,
+    cdr.end_status, cdr.vendor_status_code, cdr.vendor_status_text, cdr.hangup_side,
+    cdr.agent_id, cdr.agent_name, cdr.skill_group_id, cdr.skill_group_name,
+    cdr.legs.map(legTuple), cdr.ivr_keys.map(ivrTuple), cdr.recording_url, cdr.recording_ref, cdr.intent_level, cdr.extras,
+    cdr.raw_topic, cdr.raw_partition, cdr.raw_offset, chTime(cdr.received_at), cdr.ingest_mode, cdr.mapping_version,
+    at.topic, at.partition, at.offset, versionOf(cdr),
+  ];
+}
+
+export function cdrObject(cdr: NormalizedCdr, at: SourcePosition): Record<string, Value> {
+  const values = cdrValues(cdr, at);
+  const row: Record<string, Value> = {};
+  CDR_COLUMNS.forEach((c, i) => (row[c] = values[i]!));
+  return row;
+}
+
+// TabSeparated: top-level values escaped per TSV rules; nested values (arrays, tuples, maps) in ClickHouse's quoted
+// literal syntax, which TSV reads as-is (its escapes already cover tab and newline, so no second escaping).
+function tsvEscape(s: string): string {
+  return s.replace(/[\\\t\n\r\0\b\f]/g, (c) => TSV_ESC[c]!);
+}
+const TSV_ESC: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f' };
+
+function quoted(v: Value): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'string') return `'${v.replace(/[\\'\t\n\r\0]/g, (c) => QUOTE_ESC[c]!)}'`;
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (Array.isArray(v)) return `[${v.map(quoted).join(',')}]`;
+  return `{${Object.entries(v).map(([k, x]) => `${quoted(k)}:${quoted(x)}`).join(',')}}`;
+}
+const QUOTE_ESC: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+
+function tupleQuoted(v: Value[]): string {
+  return `(${v.map(quoted).join(',')})`;
+}
+
+const TUPLE_ARRAYS = new Set(['callees', 'legs', 'ivr_keys']);
+
+export function cdrTsvLine(cdr: NormalizedCdr, at: SourcePosition): string {
+  const values = cdrValues(cdr, at);
+  let line = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (i > 0) line += '\t';
+    if (v === null) line += '\\N';
+    else if (typeof v === 'string') line += tsvEscape(v);
+    else if (typeof v === 'number') line += String(v);
+    else if (typeof v === 'boolean') line += v ? 'true' : 'false';
+    else if (Array.isArray(v) && TUPLE_ARRAYS.has(CDR_COLUMNS[i]!)) line += `[${(v as Value[][]).map(tupleQuoted).join(',')}]`;
+    else line += quoted(v);
+  }
+  return line + '\n';
+}
