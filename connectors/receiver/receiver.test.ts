@@ -1,0 +1,282 @@
+// The receiver over loopback HTTP with an in-memory sink: vendor auth, answer shapes, nothing stored on refusal,
+// 503 when the sink fails, graceful shutdown. Kafka itself is covered by receiver.int.test.ts.
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { Registry } from 'prom-client';
+import { startReceiver, type RunningReceiver } from './receiver.ts';
+import type { ReceiverConfigInput } from './config.ts';
+import { MemorySink } from './fixtures/memory-sink.ts';
+import { silentLogger } from './log.ts';
+import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
+import { submitLvmsRecord, signedParams } from '../alibaba-lvms/submitter.ts';
+import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
+
+const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };
+const LVMS = { appKey: '34567890', appSecret: 'lvmsSecret' };
+const FEE_TOPIC = 't.fee';
+const EVENT_TOPIC = 't.events';
+const LVMS_TOPIC = 't.lvms';
+
+const running: RunningReceiver[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function start(sink: MemorySink, overrides: Partial<ReceiverConfigInput> = {}, registry?: Registry) {
+  const config: ReceiverConfigInput = {
+    port: 0,
+    huawei: { apps: [APP], allowWsse: true, topics: { fee: FEE_TOPIC, events: EVENT_TOPIC } },
+    lvms: { apps: [LVMS], topic: LVMS_TOPIC },
+    ...overrides,
+  };
+  const r = await startReceiver(config, { sink, log: silentLogger, ...(registry ? { registry } : {}) });
+  running.push(r);
+  return r;
+}
+
+function feeBody(count: number, seed = 1): string {
+  return JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed, appKey: APP.appKey }).batch(count) });
+}
+
+async function pushHuawei(r: RunningReceiver, body: string, headers: Record<string, string> = { ...buildAuthHeaders(APP.appKey, APP.appSecret) }, path = '/huawei/privatenumber/fee') {
+  const res = await fetch(`${r.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json;charset=UTF-8', ...headers }, body });
+  return { status: res.status, json: (await res.json()) as { resultcode: string; resultdesc: string } };
+}
+
+describe('Huawei fee push', () => {
+  it('stores every record raw, byte-for-byte, keyed by sessionId, tenant = appKey, then answers 200', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const records = new HuaweiFeeGenerator({ seed: 7, appKey: APP.appKey }).batch(3);
+    // Hand-written spacing and a float written as 1.50: the stored payload must keep the vendor's exact text.
+    const texts = records.map((rec, i) => (i === 1 ? JSON.stringify(rec).replace('{', '{ "extra" : 1.50 ,') : JSON.stringify(rec)));
+    const body = `{"eventType":"fee",\n "feeLst": [${texts.join(' ,\n')}]}`;
+    const res = await pushHuawei(r, body);
+    expect(res).toEqual({ status: 200, json: { resultcode: '0', resultdesc: 'Success' } });
+    const stored = sink.envelopes(FEE_TOPIC);
+    expect(stored.map((e) => e.payload)).toEqual(texts);
+    expect(stored.map((e) => e.natural_key)).toEqual(records.map((x) => x['sessionId']));
+    const requestIds = new Set(stored.map((e) => e.request_id));
+    expect(requestIds.size).toBe(1);
+    expect([...requestIds][0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(stored[0]).toMatchObject({
+      vendor: 'huawei-privatenumber', tenant_id: APP.appKey, connector: 'huawei-receiver', mode: 'live', payload_format: 'json',
+      attributes: { notify_mode: 'AXB', auth_scheme: 'aksk', batch_size: '3', batch_index: '0', key_source: 'sessionId', event_type: 'fee' },
+    });
+  });
+
+  it('accepts the legacy X-WSSE form when configured', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await pushHuawei(r, feeBody(2), { ...buildAuthHeaders(APP.appKey, APP.appSecret, { scheme: 'wsse' }) });
+    expect(res.status).toBe(200);
+    expect(sink.envelopes()[0]!.attributes['auth_scheme']).toBe('wsse');
+  });
+
+  it('keeps a record without sessionId raw under a stable fallback key instead of refusing its batch', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const [good, bad] = new HuaweiFeeGenerator({ seed: 3, appKey: APP.appKey }).batch(2);
+    delete bad!['sessionId'];
+    const body = JSON.stringify({ eventType: 'fee', feeLst: [good, bad] });
+    expect((await pushHuawei(r, body)).status).toBe(200);
+    expect((await pushHuawei(r, body)).status).toBe(200);
+    const keys = sink.envelopes().map((e) => e.natural_key);
+    expect(keys[1]).toBe(`icid:${bad!['icid']}`);
+    expect(keys[3]).toBe(keys[1]);
+  });
+
+  it.each([
+    ['a wrong secret', () => buildAuthHeaders(APP.appKey, 'wrong'), 401, '1010003'],
+    ['an unknown appKey', () => buildAuthHeaders('nobody', APP.appSecret), 401, '1010003'],
+    ['no auth headers', () => ({}), 401, '1023006'],
+    ['a stale Created', () => buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }), 403, '1010013'],
+    ['a Created from the future', () => buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() + 10 * 60_000 }), 403, '1010013'],
+    ['WSSE with a wrong secret', () => buildAuthHeaders(APP.appKey, 'wrong', { scheme: 'wsse' }), 401, '1010003'],
+  ])('refuses %s with the Huawei code, writes nothing, keeps serving', async (_name, headers, status, code) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await pushHuawei(r, feeBody(2), { ...headers() });
+    expect(res.status).toBe(status);
+    expect(res.json.resultcode).toBe(code);
+    expect(sink.published).toHaveLength(0);
+    expect((await pushHuawei(r, feeBody(1))).status).toBe(200);
+  });
+
+  it('refuses a replayed nonce with 403 and stores only the first', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    expect((await pushHuawei(r, feeBody(2), headers)).status).toBe(200);
+    const replay = await pushHuawei(r, feeBody(2), headers);
+    expect(replay).toMatchObject({ status: 403, json: { resultcode: '1010002' } });
+    expect(sink.envelopes()).toHaveLength(2);
+  });
+
+  it.each([
+    ['not JSON', '{"eventType":"fee","feeLst":[{'],
+    ['not an object', '[1,2]'],
+    ['no eventType', '{"feeLst":[{"sessionId":"a"}]}'],
+    ['empty feeLst', '{"eventType":"fee","feeLst":[]}'],
+    ['51 records', () => feeBody(51)],
+    ['a non-object record', '{"eventType":"fee","feeLst":[{"sessionId":"a"},"b"]}'],
+    ['an event without statusInfo', '{"eventType":"callin"}'],
+  ])('answers 400 1010002 to %s and writes nothing', async (_name, body) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await pushHuawei(r, typeof body === 'function' ? body() : body);
+    expect(res).toMatchObject({ status: 400, json: { resultcode: '1010002' } });
+    expect(sink.published).toHaveLength(0);
+  });
+
+  it('answers 413 to an oversized body and keeps serving', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink, { bodyLimitBytes: 64 * 1024 });
+    const huge = JSON.stringify({ eventType: 'fee', feeLst: [{ sessionId: 'x', pad: 'p'.repeat(200_000) }] });
+    const res = await pushHuawei(r, huge);
+    expect(res).toMatchObject({ status: 413, json: { resultcode: '1010002' } });
+    expect(sink.published).toHaveLength(0);
+    expect((await pushHuawei(r, feeBody(1))).status).toBe(200);
+  });
+
+  it('answers 503 when Kafka cannot take the batch, and lets the same headers in once it can', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    sink.failing = true;
+    const res = await pushHuawei(r, feeBody(5), headers);
+    expect(res).toMatchObject({ status: 503, json: { resultcode: '1010001' } });
+    sink.failing = false;
+    expect((await pushHuawei(r, feeBody(5), headers)).status).toBe(200);
+    expect(sink.envelopes()).toHaveLength(5);
+  });
+
+  it('answers 503 when the Kafka acknowledgement does not come within ackTimeoutMs', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink, { ackTimeoutMs: 150 });
+    sink.hold();
+    const res = await pushHuawei(r, feeBody(1));
+    expect(res.status).toBe(503);
+    sink.release();
+  });
+
+  it('routes call events to the events topic, keyed by sessionId, payload = the whole event', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const body = JSON.stringify({ eventType: 'disconnect', statusInfo: { sessionId: 's-1', timestamp: 1700000000, stateCode: 8102, stateDesc: 'busy' } });
+    expect((await pushHuawei(r, body, { ...buildAuthHeaders(APP.appKey, APP.appSecret) }, '/huawei/privatenumber/event')).status).toBe(200);
+    expect(sink.envelopes(EVENT_TOPIC)).toMatchObject([{ natural_key: 's-1', payload: body, attributes: { event_type: 'disconnect' } }]);
+  });
+
+  it('answers 405 to GET and 404 to an unknown path', async () => {
+    const r = await start(new MemorySink());
+    expect((await fetch(`${r.url}/huawei/privatenumber/fee`)).status).toBe(405);
+    expect((await fetch(`${r.url}/nope`, { method: 'POST', body: '{}' })).status).toBe(404);
+  });
+
+  it('answers 408 in Huawei shape when the body does not arrive in time', async () => {
+    const r = await start(new MemorySink(), { bodyTimeoutMs: 200 });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(r.port, '127.0.0.1', () => {
+        socket.write('POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventT');
+      });
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(answer).toContain('"resultcode":"1010002"');
+  });
+});
+
+describe('Alibaba LVMS TOP endpoint', () => {
+  const dto = '{"call_record_id":9007199254740993123,"robot_call_job_id":5,"called_phone_number":"13800000000","result_status":"ANSWERED","chat_duration":42,"start_time":"2026-11-02 09:00:00"}';
+
+  it.each(['md5', 'hmac', 'hmac-sha256'] as const)('accepts a %s-signed call and stores the DTO string exactly', async (signMethod) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, signMethod, format: 'json' });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body) as Record<string, { lvms_result_d_t_o: unknown; request_id: string }>;
+    expect(body['alibaba_lvms_lvr_receivecallrecord_response']!.lvms_result_d_t_o).toEqual({ count: 1, success: true, code: 'SUCCESS', message: 'accepted' });
+    expect(sink.envelopes(LVMS_TOPIC)).toMatchObject([
+      { vendor: 'alibaba-lvms', tenant_id: LVMS.appKey, natural_key: '9007199254740993123', payload: dto, connector: 'lvms-receiver', attributes: { sign_method: signMethod, rpc_context: '{}' } },
+    ]);
+  });
+
+  it('answers in XML when asked (and by default), and reads params from the query string too', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'xml', inQuery: true });
+    expect(res.body).toMatch(/^<\?xml[^>]*\?><alibaba_lvms_lvr_receivecallrecord_response><lvms_result_d_t_o><count>1<\/count><success>true<\/success>/);
+    expect(res.success).toBe(true);
+    const params = signedParams({ ...LVMS, dto });
+    params.delete('format');
+    params.set('sign', 'x');
+    const res2 = await fetch(`${r.url}/router/rest`, { method: 'POST', body: params });
+    expect(await res2.text()).toMatch(/<error_response><code>25<\/code>/);
+  });
+
+  it.each([
+    ['a bad sign', { sign: 'ABCDEF' }, 25, 'isv.invalid-signature'],
+    ['an unknown app_key', { app_key: 'nobody' }, 29, 'isv.appkey-not-exists'],
+    ['a stale timestamp', { timestamp: formatTopTimestamp(Date.now() - 11 * 60_000) }, 31, 'isv.invalid-parameter:timestamp'],
+    ['a malformed timestamp', { timestamp: '2026/11/02 09:00' }, 31, 'isv.invalid-parameter:timestamp'],
+    ['v=1.0', { v: '1.0' }, 34, 'isv.invalid-parameter:v'],
+    ['another method', { method: 'alibaba.lvms.lvr.importcallcustomer' }, 22, 'isv.invalid-parameter:method'],
+    ['an unknown sign_method', { sign_method: 'sha1' }, 25, 'isv.invalid-parameter:sign_method'],
+    ['an empty DTO', { ivr_call_record_d_t_o: '' }, 40, 'isv.missing-parameter:ivr_call_record_d_t_o'],
+    ['a DTO that is not JSON', { ivr_call_record_d_t_o: '{call_record_id:1' }, 41, 'isv.invalid-parameter:ivr_call_record_d_t_o'],
+    ['a DTO without any key', { ivr_call_record_d_t_o: '{"name":"x"}' }, 41, 'isv.invalid-parameter:ivr_call_record_d_t_o'],
+  ])('refuses %s with TOP error_response code %i, writes nothing', async (_name, params, code, subCode) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', params });
+    expect(res.status).toBe(200);
+    const error = (JSON.parse(res.body) as { error_response: Record<string, unknown> }).error_response;
+    expect(error).toMatchObject({ code, sub_code: subCode });
+    expect(error['msg']).toEqual(expect.any(String));
+    expect(error['request_id']).toEqual(expect.any(String));
+    expect(sink.published).toHaveLength(0);
+  });
+
+  it('answers 503 with a retryable isp.* error when Kafka cannot take the record', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    sink.failing = true;
+    const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json' });
+    expect(res).toMatchObject({ status: 503, success: false, code: '10', subCode: 'isp.service-unavailable' });
+  });
+});
+
+describe('receiver transport', () => {
+  it('finishes in-flight requests on stop() and refuses new connections afterwards', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    sink.hold();
+    const inFlight = pushHuawei(r, feeBody(3));
+    await sink.heldCount(1);
+    const stopped = r.stop();
+    // The held push is still waiting for "Kafka"; stop must wait for it rather than cut it off.
+    sink.release();
+    expect((await inFlight).status).toBe(200);
+    await stopped;
+    expect(sink.envelopes()).toHaveLength(3);
+    await expect(fetch(`${r.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('counts requests by outcome and code, records published and latency', async () => {
+    const registry = new Registry();
+    const sink = new MemorySink();
+    const r = await start(sink, {}, registry);
+    await pushHuawei(r, feeBody(4));
+    await pushHuawei(r, feeBody(1), { ...buildAuthHeaders(APP.appKey, 'wrong') });
+    const text = await registry.metrics();
+    expect(text).toMatch(/cdrflow_receiver_requests_total\{route="huawei-privatenumber",outcome="accepted",code="0"\} 1/);
+    expect(text).toMatch(/cdrflow_receiver_requests_total\{route="huawei-privatenumber",outcome="auth_failed",code="1010003"\} 1/);
+    expect(text).toMatch(/cdrflow_receiver_records_published_total\{route="huawei-privatenumber",topic="t.fee"\} 4/);
+    expect(text).toMatch(/cdrflow_receiver_request_duration_seconds_count\{route="huawei-privatenumber",outcome="accepted"\} 1/);
+  });
+});
