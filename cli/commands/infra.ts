@@ -1,0 +1,82 @@
+// `cdrflow infra up|status|down`: the local Kafka + schema registry this project runs against when no external
+// servers are configured (see infra/local/).
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { portBase } from '../../core/local-endpoints.ts';
+import { down, status, up } from '../../infra/local/stack.ts';
+import type { ServerStatus } from '../../infra/local/stack.ts';
+
+const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
+
+  up       download the jars once (Maven), start Kafka (KRaft) and Apicurio Registry, wait until both answer
+  status   print each server with PID, port, memory and health; exit 1 unless both are healthy
+  down     stop the servers named by this stack's PID files (SIGTERM, then SIGKILL after 20 s)
+
+Options:
+  --port-base N   stack to act on (default: CDRFLOW_PORT_BASE or 19000; the test suite uses 29000)
+                  Kafka = N+92, controller = N+93, registry = N+81 (health N+82)
+  --force         down: stop even while a test run holds a lease on the stack
+
+State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.`;
+
+function parse(args: string[]): { action: string; base: number; force: boolean } {
+  let action: string | undefined;
+  let base = portBase();
+  let force = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--port-base') {
+      const v = args[++i];
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1024 || n > 65000) throw new UsageError(`--port-base needs an integer 1024..65000, got "${v ?? ''}"`);
+      base = n;
+    } else if (a === '--force') force = true;
+    else if (a !== undefined && !a.startsWith('-') && action === undefined) action = a;
+    else throw new UsageError(`unexpected argument "${a ?? ''}"`);
+  }
+  if (action === undefined) throw new UsageError('missing action');
+  return { action, base, force };
+}
+
+function printStatus(servers: ServerStatus[]): void {
+  for (const s of servers) {
+    const state = s.healthy ? 'healthy' : s.pid === undefined ? 'stopped' : 'UNHEALTHY';
+    const pid = s.pid === undefined ? '-' : String(s.pid);
+    const rss = s.rssMiB === undefined ? '' : `  rss ${s.rssMiB} MiB`;
+    console.log(`${s.name.padEnd(8)}  ${state.padEnd(9)}  pid ${pid.padEnd(7)}  port ${s.port}${rss}  ${s.detail}`);
+  }
+}
+
+export const command: Command = {
+  name: 'infra',
+  summary: 'start, inspect or stop the local Kafka + schema registry (up | status | down)',
+  usage,
+  async run(args) {
+    const { action, base, force } = parse(args);
+    const log = (msg: string) => console.log(`infra: ${msg}`);
+    switch (action) {
+      case 'up': {
+        const t0 = Date.now();
+        const r = await up(base, log);
+        const what = r.startedKafka || r.startedRegistry ? 'started' : 'already running';
+        console.log(`infra: stack ${base} ${what} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        console.log(`KAFKA_BROKERS=${r.endpoints.kafkaBrokers.join(',')}`);
+        console.log(`SCHEMA_REGISTRY_URL=${r.endpoints.schemaRegistryUrl}`);
+        return 0;
+      }
+      case 'status': {
+        const servers = await status(base);
+        printStatus(servers);
+        return servers.every((s) => s.healthy) ? 0 : 1;
+      }
+      case 'down': {
+        const r = await down(base, { force });
+        if (r.stopped.length === 0) console.log(`infra: stack ${base}: nothing was running`);
+        for (const s of r.stopped) console.log(`infra: ${s.name} PID ${s.pid}: ${s.outcome}`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown action "${action}"`);
+    }
+  },
+};

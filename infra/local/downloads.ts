@@ -1,0 +1,76 @@
+// Brings the server binaries from Maven Central into the git-ignored cache once (Maven keeps its own copy in
+// ~/.m2 too, so even a wiped .cache/ rebuilds without the network). Each step writes into a temporary folder and
+// renames it into place, so an interrupted download never looks complete.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { APICURIO_DIR, CACHE_DIR, KAFKA_LIBS_DIR, KAFKA_POM } from './paths.ts';
+import { run } from './processes.ts';
+
+export const APICURIO_VERSION = process.env['APICURIO_VERSION'] || '3.3.3';
+
+export function kafkaVersion(): string {
+  const m = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(KAFKA_POM, 'utf8'));
+  if (!m?.[1]) throw new Error(`no <kafka.version> in ${KAFKA_POM}`);
+  return m[1];
+}
+
+async function mvn(args: string[], cwd: string): Promise<void> {
+  try {
+    await run('mvn', ['-q', '-B', ...args], { cwd, timeoutMs: 20 * 60_000 });
+  } catch (err) {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
+      throw new Error('Maven (mvn) is not on PATH; it downloads the Kafka and Apicurio jars. Install Maven 3.8+ (or use Docker: see README).');
+    }
+    throw err;
+  }
+}
+
+/** The Kafka broker jars for the pom's version, copied into .cache/kafka/libs. Returns true when it downloaded. */
+export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Promise<boolean> {
+  const version = kafkaVersion();
+  const marker = join(KAFKA_LIBS_DIR, `kafka_2.13-${version}.jar`);
+  if (existsSync(marker)) return false;
+  log(`downloading Apache Kafka ${version} jars from Maven Central (cached in ~/.m2 and .cache/kafka) ...`);
+  const tmp = `${KAFKA_LIBS_DIR}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  // outputDirectory must be absolute: Maven resolves a relative one against the pom's folder.
+  await mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'], ensureCacheDir());
+  if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`))) throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
+  rmSync(KAFKA_LIBS_DIR, { recursive: true, force: true });
+  renameSync(tmp, KAFKA_LIBS_DIR);
+  return true;
+}
+
+function ensureCacheDir(): string {
+  mkdirSync(CACHE_DIR, { recursive: true });
+  return CACHE_DIR;
+}
+
+/** Apicurio Registry's Quarkus app, extracted once into .cache/apicurio. Returns true when it downloaded/extracted. */
+export async function ensureApicurio(log: (msg: string) => void = () => {}): Promise<boolean> {
+  const versionFile = join(APICURIO_DIR, 'CDRFLOW_VERSION');
+  if (existsSync(join(APICURIO_DIR, 'quarkus-run.jar')) && existsSync(versionFile) && readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION) {
+    return false;
+  }
+  const dist = join(ensureCacheDir(), 'apicurio-dist');
+  const artifact = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`;
+  const tarball = join(dist, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`);
+  if (!existsSync(tarball)) {
+    log(`downloading Apicurio Registry ${APICURIO_VERSION} (${artifact}) from Maven Central ...`);
+    // dependency:copy needs no project; run it where there is no pom so Maven does not pick one up.
+    await mvn(['dependency:copy', `-Dartifact=${artifact}`, `-DoutputDirectory=${dist}`], ensureCacheDir());
+    if (!existsSync(tarball)) throw new Error(`Maven finished but ${tarball} is missing (found: ${readdirSync(dist).join(', ')})`);
+  }
+  log(`extracting ${tarball} ...`);
+  const tmp = `${APICURIO_DIR}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  await run('tar', ['-xzf', tarball, '-C', tmp]);
+  if (!existsSync(join(tmp, 'quarkus-run.jar'))) throw new Error(`${tarball} has no quarkus-run.jar at its top level`);
+  writeFileSync(join(tmp, 'CDRFLOW_VERSION'), `${APICURIO_VERSION}\n`);
+  rmSync(APICURIO_DIR, { recursive: true, force: true });
+  renameSync(tmp, APICURIO_DIR);
+  // Maven keeps the 158 MB tarball in ~/.m2; a second copy here would only waste disk.
+  rmSync(dist, { recursive: true, force: true });
+  return true;
+}

@@ -1,0 +1,148 @@
+// A real single-node Apache Kafka (KRaft, combined broker + controller) on loopback, run from the Maven Central
+// jars: storage formatted once per stack, started as `java -cp libs/* kafka.Kafka server.properties`, readiness
+// proven by a metadata request through the project's own Kafka client.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createKafka } from '../../core/kafka.ts';
+import { findJava } from './java.ts';
+import { KAFKA_LIBS_DIR } from './paths.ts';
+import type { StackPaths } from './paths.ts';
+import { StopPolling, ownedPid, pollUntil, portOpen, processAlive, run, spawnDetached } from './processes.ts';
+
+export const KAFKA_MAIN_CLASS = 'kafka.Kafka';
+const MIN_JAVA = 17;
+
+export interface KafkaPorts {
+  kafka: number;
+  kafkaController: number;
+}
+
+export function kafkaServerProperties(paths: StackPaths, ports: KafkaPorts): string {
+  return [
+    '# Written by `cdrflow infra up`; regenerated on every start.',
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${ports.kafkaController}`,
+    `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.kafkaController}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafka}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${paths.kafkaData}`,
+    'num.partitions=3',
+    // One broker: every internal topic must live with replication factor 1 or transactions and groups never work.
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    // Tests create and join many short-lived groups; the default 3 s rebalance delay would dominate their runtime.
+    'group.initial.rebalance.delay.ms=0',
+    // Topics are created explicitly (core/kafka.ts ensureTopics) so a typo in a topic name fails instead of
+    // silently creating a 1-partition topic with default settings.
+    'auto.create.topics.enable=false',
+    '',
+  ].join('\n');
+}
+
+// Kafka 4 ships log4j2, but the slf4j binding in infra/kafka/pom.xml is reload4j (log4j 1 API). Both get a config
+// that writes to stdout (which goes to the log file) so neither prints "no configuration found" noise.
+const LOG4J1 = [
+  'log4j.rootLogger=INFO, stdout',
+  'log4j.logger.kafka.request.logger=WARN',
+  'log4j.logger.state.change.logger=WARN',
+  'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+  'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+  'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+  '',
+].join('\n');
+const LOG4J2 = [
+  'status = warn',
+  'appender.out.type = Console',
+  'appender.out.name = out',
+  'appender.out.layout.type = PatternLayout',
+  'appender.out.layout.pattern = [%d] %p %m (%c)%n',
+  'rootLogger.level = info',
+  'rootLogger.appenderRef.out.ref = out',
+  '',
+].join('\n');
+
+function writeConfigs(paths: StackPaths, ports: KafkaPorts): { props: string; log4j1: string; log4j2: string } {
+  mkdirSync(paths.kafkaConfig, { recursive: true });
+  const props = join(paths.kafkaConfig, 'server.properties');
+  const log4j1 = join(paths.kafkaConfig, 'log4j.properties');
+  const log4j2 = join(paths.kafkaConfig, 'log4j2.properties');
+  writeFileSync(props, kafkaServerProperties(paths, ports));
+  writeFileSync(log4j1, LOG4J1);
+  writeFileSync(log4j2, LOG4J2);
+  return { props, log4j1, log4j2 };
+}
+
+function jvmLogArgs(files: { log4j1: string; log4j2: string }): string[] {
+  return [`-Dlog4j.configuration=file:${files.log4j1}`, `-Dlog4j2.configurationFile=${files.log4j2}`];
+}
+
+export function kafkaRunning(paths: StackPaths): number | undefined {
+  return ownedPid(paths.kafkaPid, KAFKA_MAIN_CLASS);
+}
+
+/** Asks the broker for cluster metadata; resolves with the broker count and cluster id, throws when unreachable. */
+export async function kafkaMetadata(port: number): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+  const kafka = createKafka({ brokers: [`127.0.0.1:${port}`], clientId: 'cdrflow-infra' }, { retries: 0 });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    return { brokers: cluster.brokers.length, clusterId: cluster.clusterId, controller: cluster.controller };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function startKafka(paths: StackPaths, ports: KafkaPorts, log: (msg: string) => void): Promise<{ pid: number; started: boolean }> {
+  const existing = kafkaRunning(paths);
+  if (existing !== undefined) return { pid: existing, started: false };
+  for (const port of [ports.kafka, ports.kafkaController]) {
+    if (await portOpen(port)) {
+      throw new Error(`port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`);
+    }
+  }
+  const java = await findJava(MIN_JAVA, 'CDRFLOW_KAFKA_JAVA', 'Apache Kafka 4.x');
+  const files = writeConfigs(paths, ports);
+  const classpath = `${KAFKA_LIBS_DIR}/*`;
+  if (!existsSync(join(paths.kafkaData, 'meta.properties'))) {
+    mkdirSync(paths.kafkaData, { recursive: true });
+    const { stdout: uuid } = await run(java.path, ['-cp', classpath, ...jvmLogArgs(files), 'kafka.tools.StorageTool', 'random-uuid']);
+    const clusterId = uuid.trim().split('\n').pop() ?? '';
+    log(`formatting Kafka storage in ${paths.kafkaData} (cluster id ${clusterId})`);
+    await run(java.path, ['-cp', classpath, ...jvmLogArgs(files), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', files.props]);
+  }
+  const pid = spawnDetached({
+    command: java.path,
+    args: ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', ...jvmLogArgs(files), '-cp', classpath, KAFKA_MAIN_CLASS, files.props],
+    cwd: paths.root,
+    logFile: paths.kafkaLog,
+    pidFile: paths.kafkaPid,
+  });
+  log(`started Kafka (Java ${java.version}) PID ${pid}, log ${paths.kafkaLog}`);
+  return { pid, started: true };
+}
+
+export async function awaitKafkaReady(paths: StackPaths, pid: number, port: number, timeoutMs = 90_000): Promise<void> {
+  await pollUntil(
+    async () => {
+      if (!processAlive(pid)) throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${tail(paths.kafkaLog)}`);
+      const meta = await kafkaMetadata(port);
+      return meta.brokers >= 1 && meta.controller !== null;
+    },
+    { timeoutMs, intervalMs: 300, message: `Kafka on 127.0.0.1:${port} to answer a metadata request (log: ${paths.kafkaLog})` },
+  );
+}
+
+export function tail(file: string, lines = 25): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return `(no log at ${file})`;
+  }
+}

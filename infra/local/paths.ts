@@ -1,0 +1,42 @@
+// Where the local stack keeps its downloads (shared by every stack) and its per-port-base state (one folder per
+// stack, so the demo stack at base 19000 and the test stack at base 29000 never touch each other's files).
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CACHE_DIR = process.env['CDRFLOW_CACHE_DIR'] || join(REPO_ROOT, '.cache');
+export const KAFKA_LIBS_DIR = join(CACHE_DIR, 'kafka', 'libs');
+export const KAFKA_POM = join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
+export const APICURIO_DIR = join(CACHE_DIR, 'apicurio');
+
+export interface StackPaths {
+  root: string;
+  kafkaData: string;
+  kafkaConfig: string;
+  kafkaLog: string;
+  kafkaPid: string;
+  registryDir: string;
+  registryLog: string;
+  registryPid: string;
+  /** Present while a test run (not a person) started the stack; it names the leases that keep it alive. */
+  leasesDir: string;
+  harnessOwned: string;
+  lock: string;
+}
+
+export function stackPaths(base: number): StackPaths {
+  const root = join(REPO_ROOT, '.data', `infra-${base}`);
+  return {
+    root,
+    kafkaData: join(root, 'kafka', 'data'),
+    kafkaConfig: join(root, 'kafka', 'config'),
+    kafkaLog: join(root, 'kafka', 'server.log'),
+    kafkaPid: join(root, 'kafka.pid'),
+    registryDir: join(root, 'registry'),
+    registryLog: join(root, 'registry', 'registry.log'),
+    registryPid: join(root, 'registry.pid'),
+    leasesDir: join(root, 'leases'),
+    harnessOwned: join(root, 'started-by-test-harness'),
+    lock: join(root, 'lock'),
+  };
+}

@@ -1,0 +1,216 @@
+// Starting, finding and stopping the local server JVMs by PID file. Only PIDs we wrote are ever signalled, and only
+// after checking that the PID still belongs to the program we started (PIDs are reused after a reboot or crash).
+import { spawn, execFile } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createConnection } from 'node:net';
+
+/** Thrown from a probe to end polling at once (e.g. the server process died: waiting longer cannot help). */
+export class StopPolling extends Error {
+  override readonly name = 'StopPolling';
+}
+
+export interface PollOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Says what was awaited, for the timeout error. */
+  message: string;
+}
+
+/**
+ * Calls `probe` until it returns a value other than undefined/false, or throws after the deadline with the last
+ * probe error attached — so a timeout says *why* the condition never held.
+ */
+export async function pollUntil<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: PollOptions): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const interval = opts.intervalMs ?? 200;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastError = undefined;
+    } catch (err) {
+      if (err instanceof StopPolling) throw err;
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.message}${why}`, { cause: lastError });
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+export function readPid(pidFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM means it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie (exited, not yet reaped) still answers signal 0; /proc tells the truth on Linux.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true;
+  }
+}
+
+/** The command line of a running process (Linux /proc); undefined elsewhere or when it has gone. */
+export function processCommandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory in KiB from /proc, for `infra status`. */
+export function processRssKib(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The PID from the file if that process is alive and its command line contains `marker`
+ * (on systems without /proc the marker cannot be checked and liveness alone decides).
+ */
+export function ownedPid(pidFile: string, marker: string): number | undefined {
+  const pid = readPid(pidFile);
+  if (pid === undefined || !processAlive(pid)) return undefined;
+  const cmd = processCommandLine(pid);
+  if (cmd !== undefined && !cmd.includes(marker)) return undefined;
+  return pid;
+}
+
+export interface SpawnSpec {
+  command: string;
+  args: string[];
+  cwd: string;
+  logFile: string;
+  pidFile: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts a server detached from this process (it outlives the CLI), stdout/stderr appended to its log file. */
+export function spawnDetached(spec: SpawnSpec): number {
+  mkdirSync(dirname(spec.logFile), { recursive: true });
+  mkdirSync(dirname(spec.pidFile), { recursive: true });
+  const fd = openSync(spec.logFile, 'a');
+  try {
+    const child = spawn(spec.command, spec.args, {
+      cwd: spec.cwd,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: spec.env ?? process.env,
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${spec.command}`);
+    child.unref();
+    writeFileSync(spec.pidFile, `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited by the deadline. Resolves once it is gone. */
+export async function stopPid(pid: number, graceMs = 20_000): Promise<'terminated' | 'killed' | 'not-running'> {
+  if (!processAlive(pid)) return 'not-running';
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return 'not-running';
+  }
+  try {
+    await pollUntil(() => !processAlive(pid), { timeoutMs: graceMs, intervalMs: 100, message: `PID ${pid} to exit after SIGTERM` });
+    return 'terminated';
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* exited between the check and the kill */
+    }
+    await pollUntil(() => !processAlive(pid), { timeoutMs: 10_000, intervalMs: 100, message: `PID ${pid} to exit after SIGKILL` });
+    return 'killed';
+  }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export function run(command: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const detail = `${stderr}\n${stdout}`.trim().split('\n').slice(-30).join('\n');
+        reject(new Error(`${command} ${args.join(' ')} failed: ${err.message}${detail ? `\n${detail}` : ''}`, { cause: err }));
+      } else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/**
+ * A cross-process mutex on a file (O_EXCL create). Two `infra up`s or two test runs on one stack would otherwise
+ * both see "not running" and race for the same ports. A lock whose holder died is taken over.
+ */
+export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
+  mkdirSync(dirname(lockFile), { recursive: true });
+  await pollUntil(
+    () => {
+      try {
+        writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = readPid(lockFile);
+        if (holder === undefined || !processAlive(holder)) rmSync(lockFile, { force: true });
+        return false;
+      }
+    },
+    { timeoutMs, intervalMs: 250, message: `the infra lock ${lockFile} (held by PID ${readPid(lockFile) ?? '?'})` },
+  );
+  try {
+    return await fn();
+  } finally {
+    if (readPid(lockFile) === process.pid) rmSync(lockFile, { force: true });
+  }
+}
+
+/** Live lease holders (PIDs) in a lease directory; leases of dead processes are removed. */
+export function liveLeases(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  const live: number[] = [];
+  for (const name of readdirSync(dir)) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) live.push(pid);
+    else rmSync(`${dir}/${name}`, { force: true });
+  }
+  return live;
+}

@@ -1,0 +1,100 @@
+// Shared helpers for tests: unique names (tests share one broker, registry and ClickHouse), condition polling
+// (never fixed sleeps) and clients pointed at whatever test/global-setup.ts chose.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createKafka, kafkaSettingsFromEnv } from '../core/kafka.ts';
+import type { Kafka } from '../core/kafka.ts';
+import { createRegistry } from '../core/avro.ts';
+import { createClickHouse, quoteIdentifier } from '../core/clickhouse.ts';
+import type { ClickHouseTarget } from '../core/clickhouse.ts';
+import { pollUntil } from '../infra/local/processes.ts';
+import { REPO_ROOT } from '../infra/local/paths.ts';
+import type { TestInfra } from '../infra/test-infra.ts';
+
+/**
+ * A name no other test (or earlier run against the same long-lived servers) has used: `<prefix>_<time>_<random>`.
+ * Only [a-z0-9_] so it is valid as a Kafka topic, consumer group, registry subject, ClickHouse database or table.
+ */
+export function uniqueName(prefix: string): string {
+  const safe = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return `${safe}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** What is being awaited; the timeout error says it, plus the last error the condition threw. */
+  message?: string;
+}
+
+/**
+ * Polls `condition` until it returns something other than false/undefined (that value is returned) or throws once
+ * the deadline passes. A condition that throws is retried; its last error is attached to the timeout.
+ */
+export function waitFor<T>(condition: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitForOptions = {}): Promise<T> {
+  return pollUntil(condition, {
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    intervalMs: opts.intervalMs ?? 100,
+    message: opts.message ?? 'condition',
+  });
+}
+
+/** The servers chosen by the global setup (integration tests only). */
+export function testInfra(): TestInfra {
+  return inject('infra');
+}
+
+export function testKafka(clientId = uniqueName('test')): Kafka {
+  return createKafka({ ...kafkaSettingsFromEnv(clientId), brokers: testInfra().kafkaBrokers });
+}
+
+export function testRegistry() {
+  return createRegistry(testInfra().schemaRegistryUrl);
+}
+
+let embeddedDir: string | undefined;
+
+/**
+ * A ClickHouse client plus a fresh database only this test uses (dropped by `cleanup`). Embedded mode opens one data
+ * directory per test process under .data/test-clickhouse/ (the engine allows a single directory per process);
+ * several clients in one process share it.
+ */
+export async function testClickHouse(prefix = 'test'): Promise<{ client: ClickHouseClient; database: string; cleanup: () => Promise<void> }> {
+  const database = uniqueName(prefix);
+  const url = process.env['CLICKHOUSE_URL'];
+  let target: ClickHouseTarget;
+  if (url) {
+    target = {
+      kind: 'http',
+      url,
+      username: process.env['CLICKHOUSE_USER'] || 'default',
+      password: process.env['CLICKHOUSE_PASSWORD'] ?? '',
+      database: 'default',
+    };
+  } else {
+    if (embeddedDir === undefined) {
+      const root = join(REPO_ROOT, '.data', 'test-clickhouse');
+      mkdirSync(root, { recursive: true });
+      embeddedDir = mkdtempSync(join(root, `pid${process.pid}-`));
+      const dir = embeddedDir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+    target = { kind: 'embedded', dataDir: embeddedDir, database: 'default' };
+  }
+  const client = await createClickHouse(target);
+  await client.command({ query: `CREATE DATABASE ${quoteIdentifier(database)}` });
+  return {
+    client,
+    database,
+    cleanup: async () => {
+      try {
+        await client.command({ query: `DROP DATABASE IF EXISTS ${quoteIdentifier(database)}` });
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
