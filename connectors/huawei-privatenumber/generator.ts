@@ -110,7 +110,10 @@ export class HuaweiFeeGenerator {
     if (mode === 'AXE') record['extendNum'] = rng.digits(4);
     if (answered) {
       const answer = alerting + ringFor;
-      const talkMs = rng.weighted([[rng.int(1, 2_900), 1], [rng.int(3_000, 59_000), 3], [rng.int(60_000, 1_800_000), 6]] as const);
+      let talkMs = rng.weighted([[rng.int(1, 2_900), 1], [rng.int(3_000, 59_000), 3], [rng.int(60_000, 1_900_000), 6]] as const);
+      // Bindings here carry maxDuration = 30 min: longer calls are cut by the platform (release point 8010).
+      const cut = talkMs > 1_800_000;
+      if (cut) talkMs = 1_800_000;
       const end = answer + talkMs;
       const recorded = talkMs >= 3000 && rng.chance(0.7);
       const objectName = `${seq}_${rng.hex(16)}.wav`;
@@ -119,7 +122,7 @@ export class HuaweiFeeGenerator {
         callEndTime: huaweiTime(end),
         fwdUnaswRsn: 0,
         failTime: '',
-        ulFailReason: talkMs >= 1_800_000 ? 8010 : 0,
+        ulFailReason: cut ? 8010 : 0,
         sipStatusCode: 0,
         callOutUnaswRsn: 0,
         recordFlag: recorded ? 1 : 0,

@@ -1,0 +1,102 @@
+// The pusher against the real receiver (in-memory sink): re-push schedule, duplicates, nothing lost.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startReceiver, type RunningReceiver } from '../receiver/receiver.ts';
+import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
+import { silentLogger } from '../receiver/log.ts';
+import { startHuaweiPusher, type PushAttempt } from './pusher.ts';
+import { HuaweiFeeGenerator, callEventsFor } from './generator.ts';
+import { RELEASE_POINTS } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
+
+const APP = { appKey: 'pusherApp', appSecret: 'pusherSecret' };
+const running: RunningReceiver[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function receiver(sink: MemorySink) {
+  const r = await startReceiver({ port: 0, huawei: { apps: [APP], topics: { fee: 'fee', events: 'ev' } } }, { sink, log: silentLogger });
+  running.push(r);
+  return r;
+}
+
+describe('HuaweiFeeGenerator', () => {
+  it('is reproducible from its seed and walks every documented release point', () => {
+    const a = new HuaweiFeeGenerator({ seed: 42, appKey: 'k' }).batch(400);
+    const b = new HuaweiFeeGenerator({ seed: 42, appKey: 'k' }).batch(400);
+    expect(a).toEqual(b);
+    expect(new HuaweiFeeGenerator({ seed: 43, appKey: 'k' }).batch(1)[0]!['sessionId']).not.toBe(a[0]!['sessionId']);
+    const seen = new Set(a.map((r) => Number(r['ulFailReason'])));
+    const missing = Object.keys(RELEASE_POINTS).map(Number).filter((c) => !seen.has(c));
+    expect(missing).toEqual([]);
+    expect(new Set(a.map((r) => r['sessionId'])).size).toBe(400);
+    for (const r of a) {
+      expect(r['callInTime']).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+      if (r['fwdAnswerTime'] === '') expect(r['recordFlag']).toBe(0);
+    }
+  });
+
+  it('malformedRate produces records that are wrong inside', () => {
+    const recs = new HuaweiFeeGenerator({ seed: 1, appKey: 'k', malformedRate: 1 }).batch(30);
+    expect(recs.every((r) => r['sessionId'] === undefined || r['direction'] === 'sideways' || r['callEndTime'] === '2026-13-45 99:99:99')).toBe(true);
+  });
+
+  it('derives the call events of a fee record', () => {
+    const rec = new HuaweiFeeGenerator({ seed: 5, appKey: 'k' }).next();
+    const events = callEventsFor(rec);
+    expect(events[0]).toMatchObject({ eventType: 'callin', statusInfo: { sessionId: rec['sessionId'] } });
+    expect(events.at(-1)).toMatchObject({ eventType: 'disconnect', statusInfo: { stateCode: rec['ulFailReason'] } });
+  });
+});
+
+describe('startHuaweiPusher', () => {
+  it('delivers every record despite refusals by re-pushing on the scaled schedule, with duplicates', async () => {
+    const sink = new MemorySink();
+    const r = await receiver(sink);
+    const attempts: PushAttempt[] = [];
+    sink.failing = true;
+    const pusher = startHuaweiPusher({
+      url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 9, totalRecords: 300, recordsPerSecond: 3000,
+      duplicateRate: 0.3, timeScale: 1 / 600, // one minute = 100 ms: retries at 100, 400, 900 ms, ...
+      onAttempt: (a) => {
+        attempts.push(a);
+        // Kafka "comes back" once the first retry round has been refused too.
+        if (attempts.filter((x) => x.status === 503).length >= 10) sink.failing = false;
+      },
+    });
+    const stats = await pusher.done;
+    expect(stats.gaveUpBatches).toBe(0);
+    expect(stats.acceptedRecords).toBe(300);
+    expect(stats.failures['503']).toBeGreaterThanOrEqual(10);
+    expect(stats.retries).toBe(stats.failures['503']);
+    expect(stats.duplicatesPushed).toBeGreaterThan(0);
+    const stored = sink.envelopes('fee');
+    expect(stored.length).toBeGreaterThan(300);
+    expect(new Set(stored.map((e) => e.natural_key))).toEqual(pusher.keys());
+    // A refused batch is pushed again with attempt numbers 1, 2, ... (the schedule index).
+    expect(Math.max(...attempts.map((a) => a.attempt))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives up after the six documented re-pushes', async () => {
+    const sink = new MemorySink();
+    const r = await receiver(sink);
+    sink.failing = true;
+    const attempts: PushAttempt[] = [];
+    const pusher = startHuaweiPusher({
+      url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 2, totalRecords: 10, minBatch: 10, maxBatch: 10,
+      recordsPerSecond: 1000, timeScale: 1 / 60_000, onAttempt: (a) => attempts.push(a),
+    });
+    const stats = await pusher.done;
+    expect(attempts.map((a) => a.attempt)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(stats).toMatchObject({ gaveUpBatches: 1, gaveUpRecords: 10, acceptedRecords: 0 });
+  });
+
+  it('stop() ends an open-ended run', async () => {
+    const sink = new MemorySink();
+    const r = await receiver(sink);
+    const pusher = startHuaweiPusher({ url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 3, recordsPerSecond: 500 });
+    while (pusher.stats().acceptedRecords < 50) await new Promise((res) => setTimeout(res, 10));
+    const stats = await pusher.stop();
+    expect(stats.inFlight).toBe(0);
+    expect(sink.envelopes().length).toBe(stats.acceptedRecords);
+  });
+});
