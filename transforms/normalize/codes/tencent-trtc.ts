@@ -31,11 +31,14 @@ export interface TrtcStatusLookup {
   side: HangupSide | null;
 }
 
-/** Unknown values (e.g. v4 PascalCase spellings) map to UNKNOWN, keep their raw value, and count as unanswered. */
+/**
+ * Unknown values (e.g. v4 PascalCase spellings) map to UNKNOWN and keep their raw value; whether they were answered
+ * then rests on acceptTs being after the start, so a connected call under a new spelling is still billed.
+ */
 export function endStatusFor(callResult: unknown): TrtcStatusLookup {
   const code = typeof callResult === 'string' && callResult.trim() !== '' ? callResult.trim() : null;
   const entry = code === null ? undefined : TRTC_CALL_RESULT[code];
-  if (!entry) return { status: 'UNKNOWN', code, text: null, answered: 'no', side: null };
+  if (!entry) return { status: 'UNKNOWN', code, text: null, answered: 'if-accepted', side: null };
   return { status: entry.status, code, text: entry.meaning, answered: entry.answered, side: entry.side };
 }
 

@@ -215,8 +215,11 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   } else if (seat !== undefined && seat !== null) {
     extras.SeatUser = extraValue(seat)!;
   }
-  cdr.skill_group_id = idText(record.SkillGroupId);
-  cdr.skill_group_name = text(record.SkillGroup);
+  // Unanswered calls have no serving group; the group they queued in is what answer rates by skill group need.
+  // The queue group stays in extras as well, since it may differ from the serving group after a transfer.
+  const servingGroup = idText(record.SkillGroupId);
+  cdr.skill_group_id = servingGroup ?? idText(record.QueuedSkillGroupId);
+  cdr.skill_group_name = servingGroup !== null ? text(record.SkillGroup) : (text(record.QueuedSkillGroupName) ?? text(record.SkillGroup));
 
   cdr.legs = legsOf(record.ServeParticipants, extras, options);
   const ivr = nonEmptyArray(record.IVRKeyPressedEx)
