@@ -13,6 +13,7 @@
 //   and `insertDeduplicated` resets it again afterwards.
 // - 64-bit integers come back as JSON numbers (losing precision above 2^53) where a server quotes them; the factory
 //   asks for quoted 64-bit integers (the server's default too), so read them with Number()/BigInt() either way.
+// - The current database is per process too (see createClickHouse): qualify table names when mixing databases.
 // - The engine's time zone is the process's: run with TZ=UTC (the vitest config does).
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +69,9 @@ export async function createClickHouse(target: ClickHouseTarget = clickhouseTarg
   }
   const client = createClient({ connection, database: target.database, clickhouse_settings: COMMON_SETTINGS });
   if (target.database !== 'default') {
-    // The embedded session starts in `default`; qualify nothing differently from the server case.
+    // chdb/connection ignores the client's `database` option, and the session is shared by every client in the
+    // process, so `USE` switches the current database for all of them: with several databases in one process,
+    // qualify table names (`db.table`) instead of relying on the current database.
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(target.database)}` });
     await client.command({ query: `USE ${quoteIdentifier(target.database)}` });
   }
