@@ -139,3 +139,65 @@ function errorMessage(err: unknown): string {
 }
 
 export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };
+
+/**
+ * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
+ * (null = tombstone). Used for state kept in Kafka such as connector checkpoints. A throwaway consumer group
+ * is used because kafkajs cannot assign partitions manually; it is deleted afterwards.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
+  const latest = new Map<string, Buffer | null>();
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high) - 1n]));
+  } finally {
+    await admin.disconnect();
+  }
+  if (ends.size === 0) return latest;
+  const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const pending = new Set(ends.keys());
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new CdrflowError('transient', `reading ${topic} to its end took longer than ${timeoutMs} ms (partitions left: ${[...pending].join(',')})`)),
+        timeoutMs,
+      );
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) {
+              if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
+            }
+            const end = ends.get(batch.partition);
+            // lastOffset() covers compacted-away tails of a record batch, so the end is seen even then.
+            if (end !== undefined && BigInt(batch.lastOffset()) >= end) pending.delete(batch.partition);
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    const cleanup = kafka.admin();
+    await cleanup
+      .connect()
+      .then(() => cleanup.deleteGroups([groupId]))
+      .catch(() => undefined)
+      .finally(() => cleanup.disconnect().catch(() => undefined));
+  }
+  return latest;
+}

@@ -1,0 +1,47 @@
+// Settings every pull connector shares (windows, pacing, retries, topics), as zod v4 strict schemas.
+import { z } from 'zod';
+import { TOPICS } from '../../core/topology.ts';
+
+const seconds = z.number().int().nonnegative();
+
+export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number; maxWindowSec: number; requestsPerSecond: number; pageSize: number }) {
+  return {
+    /** How long after a call ends its record may still appear (re-read). */
+    lookbackSec: seconds.default(defaults.lookbackSec),
+    /** Longest call expected; widens the re-read because windows filter on call start. */
+    maxCallSec: seconds.default(defaults.maxCallSec),
+    /** Do not read the last few minutes: the vendor is still producing them. */
+    settleSec: seconds.default(120),
+    /** Most new time per window. */
+    maxWindowSec: z.number().int().positive().default(defaults.maxWindowSec),
+    /** A tenant without a checkpoint starts this far back (use `backfill` for older history). */
+    initialLookbackSec: seconds.default(3600),
+    pollIntervalSec: z.number().positive().default(60),
+    /** The whole connector (all tenants) stays at or under this many requests per second. */
+    requestsPerSecond: z.number().positive().default(defaults.requestsPerSecond),
+    pageSize: z.number().int().min(1).max(100).default(defaults.pageSize),
+    timeoutMs: z.number().int().positive().default(15_000),
+    retry: z
+      .strictObject({
+        initialMs: z.number().int().positive().default(250),
+        maxMs: z.number().int().positive().default(20_000),
+        maxAttempts: z.number().int().min(1).default(12),
+      })
+      .prefault({}),
+  };
+}
+
+export function topicsSchema(rawTopic: string) {
+  return z
+    .strictObject({
+      raw: z.string().min(1).default(rawTopic),
+      checkpoints: z.string().min(1).default(TOPICS.checkpoints),
+      deadLetter: z.string().min(1).default(TOPICS.deadLetter),
+    })
+    .prefault({});
+}
+
+/** Every problem with its path, one per line (the CLI prints this). */
+export function formatZodError(prefix: string, error: z.ZodError): string {
+  return `${prefix}:\n${error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`;
+}

@@ -1,0 +1,210 @@
+// The shared poll machinery against the CCC and TRTC simulators (loopback HTTP) with in-memory Kafka stand-ins:
+// windows, paging, retries, page shrinking, late records, gaps and stop conditions.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCccSimulator, type CccSimulator } from '../tencent-ccc/simulator/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../tencent-trtc/simulator/index.ts';
+import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
+import { trtcConfigSchema, createTrtcSource } from '../tencent-trtc/index.ts';
+import { TokenBucket } from '../../core/token-bucket.ts';
+import { CdrflowError } from '../../core/errors.ts';
+import { PollerMetrics } from './metrics.ts';
+import { LivePoller } from './live.ts';
+import { runBackfill } from './backfill.ts';
+import { silentLogger, type Logger } from './log.ts';
+import type { PullSource } from './source.ts';
+import { MemoryCheckpoints, MemorySink } from './fixtures/memory.ts';
+
+const APP = 1400000001;
+let ccc: CccSimulator | undefined;
+let trtc: TrtcSimulator | undefined;
+afterEach(async () => {
+  await ccc?.stop();
+  await trtc?.stop();
+  ccc = trtc = undefined;
+});
+
+function harness(source: PullSource, settings: { retry?: { maxAttempts: number }; rps?: number; log?: Logger } = {}) {
+  const sink = new MemorySink();
+  const store = new MemoryCheckpoints();
+  const metrics = new PollerMetrics(source.connector);
+  const ctx = {
+    source,
+    sink,
+    bucket: new TokenBucket({ ratePerSecond: settings.rps ?? 1000 }),
+    metrics,
+    log: settings.log ?? silentLogger,
+    topics: { raw: 'raw', deadLetter: 'dlq' },
+    retry: { initialMs: 5, maxMs: 50, maxAttempts: settings.retry?.maxAttempts ?? 50 },
+    now: Date.now,
+  };
+  return { sink, store, metrics, ctx };
+}
+
+const liveSettings = { lookbackSec: 1800, maxCallSec: 3600, settleSec: 120, maxWindowSec: 3600, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 };
+
+async function cccSource(sim: CccSimulator, overrides: Record<string, unknown> = {}) {
+  return createCccSource(cccConfigSchema.parse({ secretId: 'AKIDsim', secretKey: 'sim-key', sdkAppIds: [APP], ...sim.connection, ...overrides }));
+}
+
+describe('live polling (CCC)', () => {
+  it('publishes every served record once per window, keyed by SessionId, and moves the checkpoint', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 3 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 5 * 3600, now - 300, 1500);
+    const h = harness(await cccSource(ccc));
+    const poller = new LivePoller(h.ctx, h.store, liveSettings);
+    const result = await poller.runOnce();
+    expect(result.windows).toBeGreaterThanOrEqual(6);
+    expect(h.sink.keys()).toEqual(ccc.stats.servedKeys);
+    const e = h.sink.envelopes[0]!;
+    expect(e).toMatchObject({ vendor: 'tencent-ccc', tenant_id: String(APP), connector: 'tencent-ccc-poller', mode: 'live' });
+    expect(JSON.parse(e.payload).SessionId).toBe(e.natural_key);
+    expect(e.attributes['window_start']).toMatch(/Z$/);
+    expect(e.request_id).toBeTruthy();
+    const cp = h.store.get(`tencent-ccc:${APP}:live`)!;
+    expect(Date.parse(cp.watermark) / 1000).toBeGreaterThanOrEqual(now - 120);
+    expect(Date.parse(cp.watermark) / 1000).toBeLessThan(now - 110);
+    // every record that is visible by now was served: nothing in the range is missing
+    const visible = ccc.dataset.all().filter((r) => r.visibleAt <= now && r.startTimestamp <= now - 120).map((r) => r.sessionId);
+    for (const k of visible) expect(h.sink.keys().has(k)).toBe(true);
+  });
+
+  it('rides out a 429 storm and 5xx bursts without losing a record', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 4, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = ccc.dataset.generateRange(now - 5 * 3600, now - 2 * 3600, 900);
+    ccc.faults.failNext(15, { type: 'vendor-error', code: 'RequestLimitExceeded', message: 'storm' });
+    ccc.faults.failNext(4, { type: 'http', status: 503 });
+    ccc.faults.failNext(3, { type: 'vendor-error', code: 'InternalError', message: 'oops' });
+    const h = harness(await cccSource(ccc));
+    await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+    expect(h.sink.keys().size).toBe(records.length);
+    expect(h.metrics.counts.retries).toBeGreaterThanOrEqual(22);
+    expect(h.metrics.counts.apiErrors['RequestLimitExceeded']).toBe(15);
+    expect(h.metrics.counts.apiErrors['http-503']).toBe(4);
+  });
+
+  it('halves the page on ResponseSizeLimitExceeded and keeps the offsets aligned', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 5, lateFraction: 0, responseSizeLimitRecords: 25 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 333);
+    const h = harness(await cccSource(ccc));
+    await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+    expect(h.sink.keys().size).toBe(records.length);
+    expect(h.sink.envelopes.at(-1)!.attributes['page_size']).toBe('25');
+  });
+
+  it('picks up late records inside the lookback on the next cycle', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 6, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 4 * 3600, now - 3 * 3600, 200);
+    const h = harness(await cccSource(ccc));
+    // The poller's clock runs 10 minutes ahead for the second cycle; the simulator (and TC3 signing) stay on real time.
+    let offsetMs = 0;
+    h.ctx.now = () => Date.now() + offsetMs;
+    const poller = new LivePoller(h.ctx, h.store, liveSettings);
+    await poller.runOnce();
+    const before = h.sink.keys().size;
+    expect(before).toBe(200);
+    // A call that started inside the already-polled window shows up only now.
+    const late = ccc.dataset.addLate(APP, now - 1200, now);
+    offsetMs = 600_000;
+    await poller.runOnce();
+    expect(h.sink.keys().has(late.sessionId)).toBe(true);
+    expect(h.sink.keys().size).toBe(before + 1);
+  });
+
+  it('stops on bad credentials with a clear error and writes nothing', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP] });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 3600, now - 600, 50);
+    const h = harness(await cccSource(ccc, { secretKey: 'wrong' }));
+    const err = await new LivePoller(h.ctx, h.store, liveSettings).run(new AbortController().signal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('auth');
+    expect((err as CdrflowError).message).toMatch(/AuthFailure\.SignatureFailure/);
+    expect(h.sink.envelopes).toHaveLength(0);
+    expect(h.store.values.size).toBe(0);
+    // it stopped after one attempt: no retry loop on auth errors
+    expect(ccc.stats.requests).toBe(1);
+  });
+
+  it('does not move the checkpoint when Kafka does not acknowledge', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 3000, now - 600, 50);
+    const h = harness(await cccSource(ccc), { retry: { maxAttempts: 2 } });
+    h.sink.failNext = 10;
+    await expect(new LivePoller(h.ctx, h.store, liveSettings).runOnce()).rejects.toThrow(/Kafka did not acknowledge/);
+    expect(h.store.values.size).toBe(0);
+  });
+
+  it('dead-letters a record without a SessionId instead of dropping it', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    // Not the first record: that one sits exactly on a window boundary and is (correctly) read by both windows.
+    const bad = ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 20)[5];
+    bad!.record['SessionId'] = '';
+    const h = harness(await cccSource(ccc));
+    await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+    expect(h.sink.keys().size).toBe(19);
+    expect(h.sink.deadLetters).toHaveLength(1);
+    expect(h.sink.deadLetters[0]!.reason).toMatch(/without a natural key/);
+  });
+});
+
+describe('TRTC polling', () => {
+  const KEY = 'trtc-key';
+  const TAPP = 1600000001;
+
+  it('reads all pages, and reports a checkpoint older than 7 days as a counted, logged gap', async () => {
+    trtc = await startTrtcSimulator({ apps: { [TAPP]: KEY }, seed: 9, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const inRange = trtc.dataset.generateRange(now - 6 * 86400, now - 6 * 86400 + 1800, 250);
+    trtc.dataset.generateRange(now - 9 * 86400, now - 8 * 86400, 20); // purged by the vendor
+    const source = createTrtcSource(trtcConfigSchema.parse({ baseUrl: trtc.url, apps: [{ sdkAppId: TAPP, secretKey: KEY }] }));
+    const logs: { level: string; msg: string }[] = [];
+    const h = harness(source, { log: (level, msg) => logs.push({ level, msg }) });
+    await h.store.save(`tencent-trtc:${TAPP}:live`, { watermark: new Date((now - 8 * 86400) * 1000).toISOString() });
+    // Only the first day after the horizon, to keep the test short: a backfill-sized live catch-up.
+    const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, maxWindowSec: 86400, maxCallSec: 7200 });
+    await poller.runOnce();
+    expect(h.metrics.counts.gapSeconds).toBeGreaterThanOrEqual(86400 - 300);
+    expect(logs.some((l) => l.level === 'error' && /data lost/.test(l.msg))).toBe(true);
+    for (const c of inRange) expect(h.sink.keys().has(c.callId)).toBe(true);
+    expect(h.sink.keys()).toEqual(trtc.stats.servedKeys);
+  });
+
+  it('stops with a clear message on 50001', async () => {
+    trtc = await startTrtcSimulator({ apps: { [TAPP]: KEY }, unlicensedSdkAppIds: [TAPP] });
+    const source = createTrtcSource(trtcConfigSchema.parse({ baseUrl: trtc.url, apps: [{ sdkAppId: TAPP, secretKey: KEY }] }));
+    const h = harness(source);
+    const err = await new LivePoller(h.ctx, h.store, liveSettings).runOnce().catch((e: unknown) => e as CdrflowError);
+    expect(err).toMatchObject({ kind: 'config', code: '50001' });
+    expect(String((err as Error).message)).toMatch(/group-call package/);
+  });
+});
+
+describe('backfill', () => {
+  it('covers the range in mode backfill, resumes from its own checkpoint and never touches the live one', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], lateFraction: 0 });
+    const to = Math.floor(Date.now() / 1000) - 86400;
+    const from = to - 5 * 3600;
+    const records = ccc.dataset.generateRange(from, to, 500);
+    const h = harness(await cccSource(ccc));
+    const devnull = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+    const req = { tenant: String(APP), from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, progressStream: devnull };
+    // Abort after the second window is saved: the next run continues from there.
+    const ac = new AbortController();
+    const store = { get: (id: string) => h.store.get(id), save: async (id: string, v: never) => { const cp = await h.store.save(id, v); if (h.store.history.length === 2) ac.abort(); return cp; } };
+    await expect(runBackfill({ ...h.ctx, signal: ac.signal }, store, req)).rejects.toThrow();
+    const summary = await runBackfill({ ...h.ctx, signal: new AbortController().signal }, h.store, req);
+    expect(summary.windows).toBe(3);
+    expect(h.sink.keys().size).toBe(records.length);
+    expect(h.sink.envelopes.every((e) => e.mode === 'backfill')).toBe(true);
+    expect([...h.store.values.keys()].some((k) => k.endsWith(':live'))).toBe(false);
+    const again = await runBackfill({ ...h.ctx, signal: new AbortController().signal }, h.store, req);
+    expect(again.alreadyComplete).toBe(true);
+    expect(summary.summaryLine).toMatch(/records=/);
+  });
+});

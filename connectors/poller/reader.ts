@@ -1,0 +1,160 @@
+// Reads one time window of one tenant, page by page, through the shared token bucket and retry policy, and
+// publishes every record as a raw envelope. Resolves only when every record of the window is acknowledged by
+// Kafka, which is what lets the caller move the checkpoint.
+import { retry, type BackoffOptions } from '../../core/backoff.ts';
+import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
+import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
+import type { TokenBucket } from '../../core/token-bucket.ts';
+import type { PullSource, SourcePage } from './source.ts';
+import type { RecordSink, DeadLetterInput } from './publisher.ts';
+import type { PollerMetrics } from './metrics.ts';
+import type { Logger } from './log.ts';
+import { isoOf, type TimeWindow } from './windows.ts';
+
+export interface PollContext {
+  source: PullSource;
+  sink: RecordSink;
+  bucket: TokenBucket;
+  metrics: PollerMetrics;
+  log: Logger;
+  topics: { raw: string; deadLetter: string };
+  retry: Partial<BackoffOptions>;
+  /** ms clock. */
+  now: () => number;
+  signal: AbortSignal;
+  mode: IngestMode;
+}
+
+export interface WindowResult {
+  records: number;
+  pages: number;
+  /** When reading started (Unix s): records visible by then are in this window's output. */
+  polledAt: number;
+}
+
+/** Pages published concurrently while the next page is fetched. */
+const MAX_INFLIGHT_PUBLISHES = 3;
+/** If the vendor's total moves while paging (late records shift offset pages), read the window again, this often at most. */
+const MAX_PASSES = 3;
+
+export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
+  const { source, metrics, log, signal } = ctx;
+  const polledAt = Math.floor(ctx.now() / 1000);
+  const published = new Set<string>();
+  let pageSize = source.pageSize;
+  let pages = 0;
+  let publishError: unknown;
+  const inflight = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    const tracked: Promise<void> = p.catch((err: unknown) => {
+      publishError ??= err;
+    }).finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+  };
+
+  /** Fetches the page holding record `offset`; the page size may shrink between attempts. */
+  const fetchAt = (offset: number): Promise<{ page: number; result: SourcePage }> =>
+    retry(
+      async () => {
+        await ctx.bucket.take(signal);
+        // Page sizes only ever shrink to a divisor, so `offset` is always the first record of a page.
+        const page = source.firstPage + Math.floor(offset / pageSize);
+        try {
+          return { page, result: await source.fetchPage(tenant, window, page, pageSize, signal) };
+        } catch (thrown) {
+          if (signal.aborted) throw thrown;
+          const err = asCdrflowError(thrown);
+          metrics.apiError(err.code ?? err.kind);
+          const smaller = source.smallerPageSize?.(err, pageSize);
+          if (smaller !== undefined) {
+            log('warn', 'vendor says the page is too large; shrinking it', { tenant, from: pageSize, to: smaller });
+            pageSize = smaller;
+            throw new CdrflowError('transient', err.message, { code: err.code ?? 'page-too-large', cause: err });
+          }
+          throw err;
+        }
+      },
+      ctx.retry,
+      {
+        signal,
+        onRetry: (err, attempt, delayMs) => {
+          metrics.retry(err.code ?? err.kind);
+          log(attempt >= 3 ? 'warn' : 'debug', 'retrying vendor request', { tenant, code: err.code, kind: err.kind, attempt, delayMs, error: err.message });
+        },
+      },
+    );
+
+  for (let pass = 1; pass <= MAX_PASSES; pass++) {
+    const totals = new Set<number>();
+    // Records are addressed by offset so a page-size change mid-window resumes at the same record.
+    let offset = 0;
+    for (;;) {
+      if (publishError !== undefined) break;
+      const { page, result } = await fetchAt(offset);
+      pages++;
+      totals.add(result.total);
+      const fresh: RawEnvelope[] = [];
+      const dead: DeadLetterInput[] = [];
+      const receivedAt = new Date(ctx.now());
+      for (const record of result.records) {
+        // The page is one JSON document; a record's verbatim text is the re-serialisation of its parsed object
+        // (JSON.stringify keeps every field, its order and values; only insignificant whitespace can differ).
+        const payload = JSON.stringify(record);
+        const key = source.naturalKey(record);
+        if (key === undefined) {
+          dead.push({ payload, reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`, component: source.connector, vendor: source.vendor, originTopic: ctx.topics.raw });
+          continue;
+        }
+        if (published.has(key)) continue;
+        published.add(key);
+        fresh.push({
+          vendor: source.vendor,
+          tenant_id: tenant,
+          natural_key: key,
+          received_at: receivedAt,
+          connector: source.connector,
+          mode: ctx.mode,
+          request_id: result.requestId,
+          payload,
+          payload_format: 'json',
+          attributes: {
+            window_start: isoOf(window.start),
+            window_end: isoOf(window.end),
+            page: String(page),
+            page_size: String(pageSize),
+            total_count: String(result.total),
+          },
+        });
+      }
+      metrics.page({ tenant, mode: ctx.mode }, fresh.length);
+      for (let i = 0; i < dead.length; i++) metrics.deadLetter(tenant);
+      while (inflight.size >= MAX_INFLIGHT_PUBLISHES) await Promise.race(inflight);
+      track(
+        retry(
+          async () => {
+            await ctx.sink.publish(fresh, ctx.topics.raw);
+            await ctx.sink.deadLetter(dead, ctx.topics.deadLetter);
+          },
+          ctx.retry,
+          { signal, onRetry: (err) => metrics.retry(err.code ?? 'kafka') },
+        ),
+      );
+      offset += result.records.length === 0 ? 0 : pageSize;
+      // A short page before the end means records moved between requests: same remedy as a changed total.
+      if (result.records.length > 0 && result.records.length < pageSize && offset < result.total) totals.add(-1);
+      if (result.records.length === 0 || offset >= result.total) break;
+    }
+    if (publishError !== undefined) break;
+    if (totals.size <= 1) break;
+    log(pass < MAX_PASSES ? 'info' : 'warn', 'record count changed while paging; reading the window again', {
+      tenant,
+      window_start: isoOf(window.start),
+      window_end: isoOf(window.end),
+      totals: [...totals],
+      pass,
+    });
+  }
+  await Promise.all(inflight);
+  if (publishError !== undefined) throw asCdrflowError(publishError);
+  return { records: published.size, pages, polledAt };
+}

@@ -1,0 +1,100 @@
+// Wires a vendor adapter to Kafka: shared token bucket, record sink, checkpoint store, metrics. The result runs
+// in-process (`runOnce`, `run(signal)`, `backfill`) so the main job, the CLI and tests all use the same object.
+import type { Registry } from 'prom-client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
+import { CheckpointStore } from '../../core/checkpoints.ts';
+import { TokenBucket } from '../../core/token-bucket.ts';
+import { DEFAULT_PARTITIONS } from '../../core/topology.ts';
+import type { PullSource } from './source.ts';
+import { KafkaRecordSink, type RecordSink } from './publisher.ts';
+import { PollerMetrics } from './metrics.ts';
+import { LivePoller, type RunOnceResult } from './live.ts';
+import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
+import { jsonLogger, type Logger } from './log.ts';
+import type { PollContext } from './reader.ts';
+
+export interface PullConnectorSettings {
+  lookbackSec: number;
+  maxCallSec: number;
+  settleSec: number;
+  maxWindowSec: number;
+  initialLookbackSec: number;
+  pollIntervalSec: number;
+  requestsPerSecond: number;
+  retry: { initialMs: number; maxMs: number; maxAttempts: number };
+  topics: { raw: string; checkpoints: string; deadLetter: string };
+}
+
+export interface PullConnectorDeps {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  /** Pass the host's registry to expose the poller metrics on /metrics. */
+  promRegistry?: Registry;
+  log?: Logger;
+  /** ms clock (tests). */
+  now?: () => number;
+  /** Replace the Kafka sink (tests of failure paths). */
+  sink?: RecordSink;
+}
+
+export class PullConnector {
+  readonly metrics: PollerMetrics;
+  readonly store: CheckpointStore;
+  private readonly publisher: AckedPublisher;
+  private readonly ctx: Omit<PollContext, 'signal' | 'mode'>;
+  private readonly live: LivePoller;
+  private started = false;
+
+  constructor(
+    readonly source: PullSource,
+    private readonly settings: PullConnectorSettings,
+    private readonly deps: PullConnectorDeps,
+  ) {
+    this.metrics = new PollerMetrics(source.connector, deps.promRegistry);
+    this.publisher = new AckedPublisher(deps.kafka);
+    this.store = new CheckpointStore(deps.kafka, settings.topics.checkpoints, this.publisher);
+    this.ctx = {
+      source,
+      sink: deps.sink ?? new KafkaRecordSink(deps.registry, this.publisher),
+      bucket: new TokenBucket({ ratePerSecond: settings.requestsPerSecond }),
+      metrics: this.metrics,
+      log: deps.log ?? jsonLogger(source.connector),
+      topics: { raw: settings.topics.raw, deadLetter: settings.topics.deadLetter },
+      retry: { ...settings.retry, factor: 2 },
+      now: deps.now ?? Date.now,
+    };
+    this.live = new LivePoller(this.ctx, this.store, settings);
+  }
+
+  /** Creates missing topics, connects the producer and loads checkpoints. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    await ensureTopics(this.deps.kafka, [
+      { topic: this.settings.topics.raw, partitions: DEFAULT_PARTITIONS },
+      { topic: this.settings.topics.deadLetter, partitions: DEFAULT_PARTITIONS },
+    ]);
+    await this.publisher.connect();
+    await this.store.load();
+    this.started = true;
+  }
+
+  async runOnce(signal?: AbortSignal): Promise<RunOnceResult> {
+    await this.start();
+    return this.live.runOnce(signal);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await this.start();
+    return this.live.run(signal);
+  }
+
+  async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
+    await this.start();
+    return runBackfill({ ...this.ctx, signal }, this.store, req);
+  }
+
+  async close(): Promise<void> {
+    await this.publisher.disconnect();
+  }
+}

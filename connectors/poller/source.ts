@@ -1,0 +1,38 @@
+// What a vendor adapter gives the shared poll machinery: how to read one page of one window, and how to name records.
+import type { Vendor } from '../../core/topology.ts';
+import type { CdrflowError } from '../../core/errors.ts';
+import type { TimeWindow } from './windows.ts';
+
+export interface SourcePage {
+  /** Records in this window (all pages), as the vendor reports it. */
+  total: number;
+  /** Parsed records of this page, one object each, in the vendor's order. */
+  records: unknown[];
+  requestId: string | null;
+}
+
+export interface PullSource {
+  vendor: Vendor;
+  /** Envelope `connector` field, e.g. tencent-ccc-poller. */
+  connector: string;
+  tenants: readonly string[];
+  /** Page numbering of the API (CCC 0, TRTC 1). */
+  firstPage: number;
+  /** Largest page the API allows (and the one to ask for). */
+  pageSize: number;
+  /** Vendor retention (TRTC 7 days); older data cannot be read and is reported as a gap. */
+  retentionSec?: number;
+  fetchPage(tenant: string, window: TimeWindow, page: number, pageSize: number, signal: AbortSignal): Promise<SourcePage>;
+  /** The record's natural key, or undefined when the record has none (it is dead-lettered). */
+  naturalKey(record: unknown): string | undefined;
+  /** A smaller page size after `err`, when the error means "page too large"; undefined otherwise. */
+  smallerPageSize?(err: CdrflowError, current: number): number | undefined;
+}
+
+/** The next smaller page size that divides the current one, so page numbers stay aligned to the same offsets. */
+export function smallerDivisor(size: number): number | undefined {
+  if (size <= 1) return undefined;
+  if (size % 2 === 0) return size / 2;
+  for (let f = 3; f * f <= size; f += 2) if (size % f === 0) return size / f;
+  return 1;
+}

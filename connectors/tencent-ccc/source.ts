@@ -1,0 +1,42 @@
+// The CCC adapter for the shared poll machinery: one page = one DescribeProtectedTelCdr call, key = SessionId.
+import type { PullSource } from '../poller/source.ts';
+import { smallerDivisor } from '../poller/source.ts';
+import { CccApiClient } from './client.ts';
+import type { CccConfig } from './config.ts';
+
+export const CCC_CONNECTOR = 'tencent-ccc-poller';
+
+export function createCccSource(config: CccConfig, client?: CccApiClient): PullSource {
+  const api =
+    client ??
+    new CccApiClient({
+      secretId: config.secretId,
+      secretKey: config.secretKey,
+      token: config.token,
+      endpoint: config.endpoint,
+      protocol: config.protocol,
+      connectAddress: config.connectAddress,
+      timeoutMs: config.timeoutMs,
+    });
+  return {
+    vendor: 'tencent-ccc',
+    connector: CCC_CONNECTOR,
+    tenants: config.sdkAppIds.map(String),
+    firstPage: 0,
+    pageSize: config.pageSize,
+    async fetchPage(tenant, window, page, pageSize, signal) {
+      const res = await api.describeProtectedTelCdr(
+        { sdkAppId: Number(tenant), startTimeStamp: window.start, endTimeStamp: window.end, pageSize, pageNumber: page },
+        signal,
+      );
+      return { total: res.totalCount, records: res.records, requestId: res.requestId };
+    },
+    naturalKey(record) {
+      const id = (record as { SessionId?: unknown } | null)?.SessionId;
+      return typeof id === 'string' && id !== '' ? id : undefined;
+    },
+    smallerPageSize(err, current) {
+      return err.code === 'ResponseSizeLimitExceeded' ? smallerDivisor(current) : undefined;
+    },
+  };
+}

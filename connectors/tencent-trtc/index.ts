@@ -1,0 +1,18 @@
+// Tencent RTC (TUICallKit) pull connector: polls v1 get_records_by_filter with a cached admin UserSig per
+// SDKAppID and publishes every call record verbatim to cdr.raw.tencent-trtc (key callId); gaps past 7 days are loud.
+import { z } from 'zod';
+import { CdrflowError } from '../../core/errors.ts';
+import { PullConnector, type PullConnectorDeps } from '../poller/runtime.ts';
+import { formatZodError } from '../poller/config.ts';
+import { trtcConfigSchema, type TrtcConfigInput } from './config.ts';
+import { createTrtcSource } from './source.ts';
+
+export { trtcConfigSchema, type TrtcConfig, type TrtcConfigInput } from './config.ts';
+export { createTrtcSource, TRTC_CONNECTOR, TRTC_RETENTION_SEC } from './source.ts';
+export { TrtcApiClient, UserSigCache, trtcErrorKind } from './client.ts';
+
+export function createTrtcConnector(input: TrtcConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
+  const parsed = trtcConfigSchema.safeParse(input);
+  if (!parsed.success) throw new CdrflowError('config', formatZodError('invalid tencent-trtc config', parsed.error as z.ZodError));
+  return new PullConnector(createTrtcSource(parsed.data, deps.now), parsed.data, deps);
+}

@@ -1,0 +1,76 @@
+// Connector checkpoints kept in Kafka itself (TOPICS.checkpoints, compacted): key = checkpoint id, value = JSON.
+// `load()` reads the topic to its end (latest value per id); `save()` resolves only after Kafka acknowledged it.
+// One writer per checkpoint id (one poller per vendor+tenant, one backfill per range) is assumed.
+import { z } from 'zod';
+import { TOPICS } from './topology.ts';
+import { AckedPublisher, ensureTopics, readTopicToEnd, type Kafka } from './kafka.ts';
+import { CdrflowError } from './errors.ts';
+
+export const checkpointSchema = z.looseObject({
+  /** Everything before this instant (ISO, UTC) has been read and acknowledged by Kafka. */
+  watermark: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema> & Record<string, unknown>;
+
+/** Ids: `<vendor>:<tenant>:live` and `<vendor>:<tenant>:backfill:<fromISO>-<toISO>`. */
+export const checkpointIds = {
+  live: (vendor: string, tenant: string) => `${vendor}:${tenant}:live`,
+  backfill: (vendor: string, tenant: string, from: Date, to: Date) => `${vendor}:${tenant}:backfill:${from.toISOString()}-${to.toISOString()}`,
+};
+
+export class CheckpointStore {
+  private readonly values = new Map<string, Checkpoint>();
+  private readonly publisher: AckedPublisher;
+  private loaded = false;
+
+  constructor(
+    private readonly kafka: Kafka,
+    readonly topic: string = TOPICS.checkpoints,
+    publisher?: AckedPublisher,
+  ) {
+    this.publisher = publisher ?? new AckedPublisher(kafka);
+  }
+
+  /** Creates the compacted topic if needed and reads every checkpoint. Safe to call again (re-reads). */
+  async load(): Promise<void> {
+    await ensureTopics(this.kafka, [{ topic: this.topic, partitions: 1, compacted: true }]);
+    const raw = await readTopicToEnd(this.kafka, this.topic);
+    this.values.clear();
+    for (const [id, value] of raw) {
+      if (value === null) continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value.toString('utf8'));
+      } catch {
+        throw new CdrflowError('bug', `checkpoint "${id}" on ${this.topic} is not JSON: ${value.toString('utf8').slice(0, 100)}`);
+      }
+      const result = checkpointSchema.safeParse(parsed);
+      if (!result.success) throw new CdrflowError('bug', `checkpoint "${id}" on ${this.topic} is invalid: ${result.error.message}`);
+      this.values.set(id, result.data as Checkpoint);
+    }
+    this.loaded = true;
+  }
+
+  get(id: string): Checkpoint | undefined {
+    if (!this.loaded) throw new CdrflowError('bug', 'CheckpointStore.get() before load()');
+    return this.values.get(id);
+  }
+
+  /** Every checkpoint, e.g. for `cdrflow status`. */
+  entries(): [string, Checkpoint][] {
+    return [...this.values.entries()];
+  }
+
+  async save(id: string, checkpoint: Omit<Checkpoint, 'updatedAt'> & { updatedAt?: string }): Promise<Checkpoint> {
+    const value = { ...checkpoint, updatedAt: checkpoint.updatedAt ?? new Date().toISOString() } as Checkpoint;
+    checkpointSchema.parse(value);
+    await this.publisher.send(this.topic, [{ key: id, value: Buffer.from(JSON.stringify(value)) }]);
+    this.values.set(id, value);
+    return value;
+  }
+
+  async close(): Promise<void> {
+    await this.publisher.disconnect();
+  }
+}
