@@ -131,6 +131,15 @@ describe('Alibaba LVMS call record', () => {
     expect(cdrOf(map({ ...answered(), result_status: value }))).toMatchObject({ end_status: status, vendor_status_code: value, billable_seconds: 0 });
   });
 
+  it('marks an answered call without chat_duration instead of silently billing 0', () => {
+    const r = answered();
+    delete r['chat_duration'];
+    const cdr = cdrOf(map(r));
+    expect(cdr).toMatchObject({ end_status: 'ANSWERED', talk_seconds: 0, billable_seconds: 0 });
+    expect(cdr.extras['billing_note']).toMatch(/without chat_duration/);
+    expect(cdrOf(map(answered())).extras).not.toHaveProperty('billing_note');
+  });
+
   it('keeps an unknown result_status raw as UNKNOWN', () => {
     const cdr = cdrOf(map({ ...answered(), result_status: 'VOICEMAIL' }));
     expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: 'VOICEMAIL', vendor_status_text: null, billable_seconds: 0 });

@@ -96,6 +96,9 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
     if (v !== null && PII_TEXT_FIELDS.has(name) && options.piiKey !== null) v = hashIdentifier(v, options.piiKey);
     if (v !== null) extras[name] = v;
   }
+  // Every DTO field is optional, so an answered call without a duration is kept (not dead-lettered), but nobody should
+  // mistake its 0 billable seconds for a measured value.
+  if (status.status === 'ANSWERED' && duration.value === null) extras['billing_note'] = 'answered without chat_duration: talk and billable time unknown, recorded as 0';
   extras['key_source'] = derived?.source ?? 'envelope';
   extras['time_zone'] = timeZone;
 
