@@ -1,0 +1,70 @@
+// Recording links of Huawei fee records: `GET <APP接入地址>/rest/provision/voice/record/v1.0?fileName=&recordDomain=`
+// with X-AKSK answers 301 with the download URL in Location (we read it and never follow it: following downloads
+// the audio). Falls back to the CDR's recordFileDownloadUrl when recordDomain is empty or the API fails; nothing to
+// resolve when recordFlag is 0. Files are kept 7 days from the push, so resolve promptly.
+import { buildAuthHeaders } from './aksk.ts';
+import { CdrflowError } from '../../core/errors.ts';
+
+export type RecordingLink =
+  | { kind: 'url'; url: string; source: 'api' | 'recordFileDownloadUrl'; note?: string }
+  | { kind: 'none'; reason: string };
+
+export interface RecordingResolverOptions {
+  baseUrl: string;
+  appKey: string;
+  appSecret: string;
+  timeoutMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: RecordingResolverOptions): Promise<RecordingLink> {
+  if (Number(fee['recordFlag'] ?? 0) !== 1) return { kind: 'none', reason: 'recordFlag is 0: the call was not recorded' };
+  const fileName = text(fee['recordObjectName']);
+  const domain = text(fee['recordDomain']);
+  const fallback = text(fee['recordFileDownloadUrl']);
+  if (fileName === '' || domain === '') {
+    if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl' };
+    return { kind: 'none', reason: 'recorded, but the CDR has neither recordObjectName+recordDomain nor recordFileDownloadUrl' };
+  }
+  const url = new URL('/rest/provision/voice/record/v1.0', opts.baseUrl);
+  url.searchParams.set('fileName', fileName);
+  url.searchParams.set('recordDomain', domain);
+  let res: Response;
+  try {
+    res = await (opts.fetchImpl ?? fetch)(url, {
+      method: 'GET',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(opts.appKey, opts.appSecret) },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    });
+  } catch (err) {
+    if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API unreachable: ${(err as Error).message}` };
+    throw new CdrflowError('transient', `Huawei recording API unreachable: ${(err as Error).message}`, { cause: err });
+  }
+  const location = res.headers.get('location');
+  if (res.status >= 300 && res.status < 400 && location) {
+    await res.body?.cancel();
+    return { kind: 'url', url: location, source: 'api' };
+  }
+  const body = await res.text();
+  let resultcode = '';
+  let resultdesc = body.slice(0, 200);
+  try {
+    const parsed = JSON.parse(body) as { resultcode?: string; resultdesc?: string };
+    resultcode = parsed.resultcode ?? '';
+    resultdesc = parsed.resultdesc ?? resultdesc;
+  } catch {
+    // not JSON: keep the text
+  }
+  const detail = `HTTP ${res.status}${resultcode ? ` ${resultcode}` : ''}: ${resultdesc}`;
+  if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API answered ${detail}` };
+  if (/not exist/i.test(resultdesc) || res.status === 404) {
+    return { kind: 'none', reason: `the recording no longer exists (kept 7 days from the push): ${detail}` };
+  }
+  if (res.status === 401 || res.status === 403) throw new CdrflowError('auth', `Huawei recording API refused our credentials: ${detail}`, { code: resultcode });
+  throw new CdrflowError(res.status >= 500 || res.status === 429 ? 'transient' : 'bad_record', `Huawei recording API: ${detail}`, { code: resultcode });
+}
