@@ -1,0 +1,84 @@
+// `cdrflow normalize` as a user runs it: a child process fed the vendor-doc samples (kept verbatim as fixtures).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { avroType } from '../../core/avro.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const FIXTURES = `${ROOT}transforms/normalize/fixtures/`;
+const compact = (file: string) => JSON.stringify(JSON.parse(readFileSync(FIXTURES + file, 'utf8')));
+const cdrType = avroType('cdr-normalized.avsc');
+
+function cdrflow(args: string[], stdin: string) {
+  const r = spawnSync(process.execPath, [`${ROOT}bin/cdrflow.mjs`, 'normalize', ...args], { input: stdin, encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, records: r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** JSON output back to what avsc validates: ISO strings in timestamp fields become Dates. */
+function revive(value: unknown): unknown {
+  if (typeof value === 'string' && ISO_UTC.test(value)) return new Date(value);
+  if (Array.isArray(value)) return value.map(revive);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
+  return value;
+}
+
+describe('cdrflow normalize', () => {
+  it('normalizes the TRTC doc samples in input order, reports the bad line by number and exits 2', () => {
+    const input = [compact('tencent-trtc/doc-sample-1.in.json'), '{"callId": "broken", ', compact('tencent-trtc/doc-sample-2.in.json'), '', compact('tencent-trtc/doc-sample-3.in.json')].join('\n');
+    const r = cdrflow(['--vendor', 'tencent-trtc'], `${input}\n`);
+    expect(r.status).toBe(2);
+    expect(r.records.map((c) => c.natural_key)).toEqual([
+      '2ae7d549-c441-4a9b-87c0-61810fe19581',
+      '2ae7d549-c441-4a9b-87c0-61810fe19582',
+      '2ae7d549-c441-4a9b-87c0-61810fe19583',
+    ]);
+    expect(r.stderr).toMatch(/^line 2: malformed JSON/m);
+    expect(r.stderr).not.toMatch(/^line [1345]:/m);
+    for (const c of r.records) {
+      expect(c).toMatchObject({ vendor: 'tencent-trtc', tenant_id: '88888888', end_status: 'UNREACHABLE', vendor_status_code: 'offline', billable_minutes: 0 });
+      expect(c.started_at).toMatch(ISO_UTC);
+      expect(c.received_at).toMatch(ISO_UTC);
+      expect(cdrType.isValid(revive(c))).toBe(true);
+    }
+  });
+
+  it('takes bare CCC records and raw envelopes on the same stream, exit 0 when all are good', () => {
+    const record = compact('tencent-ccc/doc-sample-1.in.json');
+    const envelope = JSON.stringify({
+      vendor: 'tencent-ccc',
+      tenant_id: '1400000000',
+      natural_key: 'abc',
+      received_at: '2025-12-01T00:05:00Z',
+      connector: 'tencent-ccc-poller',
+      mode: 'backfill',
+      request_id: 'req-9',
+      payload: compact('tencent-ccc/doc-sample-2.in.json'),
+    });
+    const r = cdrflow(['--vendor', 'tencent-ccc', '--tenant', '1400000000'], `${record}\n${envelope}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.records).toHaveLength(2);
+    expect(r.records[0]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'import', talk_seconds: 60, billable_minutes: 1 });
+    expect(r.records[1]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'backfill', received_at: '2025-12-01T00:05:00.000Z', talk_seconds: 62, billable_minutes: 2 });
+    expect((r.records[0]!.caller as { type: string }).type).toBe('PROTECTED');
+  });
+
+  it('needs a tenant for CCC query-API records, and refuses an envelope of another vendor', () => {
+    const envelope = JSON.stringify({ vendor: 'tencent-trtc', tenant_id: '1', natural_key: 'x', payload: '{}' });
+    const r = cdrflow(['--vendor', 'tencent-ccc'], `${compact('tencent-ccc/doc-sample-1.in.json')}\n${envelope}\n`);
+    expect(r.status).toBe(2);
+    expect(r.records).toEqual([]);
+    expect(r.stderr).toMatch(/^line 1: record has no SdkAppId: give the tenant explicitly \(--tenant\)$/m);
+    expect(r.stderr).toMatch(/^line 2: envelope is for vendor tencent-trtc, not tencent-ccc$/m);
+  });
+
+  it('rejects a missing or unknown vendor as a usage error', () => {
+    expect(cdrflow([], '').status).toBe(64);
+    const r = cdrflow(['--vendor', 'acme'], '');
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/unknown vendor "acme"/);
+  });
+});

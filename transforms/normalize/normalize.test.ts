@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import { defaultNormalizeContext } from './context.ts';
+import { normalizeLine } from './lines.ts';
+import { MAPPING_VERSION, normalize, normalizeBare } from './normalize.ts';
+
+const NOW = new Date('2026-01-01T00:00:00Z');
+const ctx = defaultNormalizeContext({ now: () => NOW });
+const trtc = { callId: 'c-1', sdkAppId: 1600000001, callResult: 'normal_end', startCallTs: 1764547200, acceptTs: 1764547205, endTs: 1764547266, caller: 'a', callees: ['b'] };
+
+function envelope(overrides: Partial<RawEnvelope> = {}): RawEnvelope {
+  return {
+    vendor: 'tencent-trtc',
+    tenant_id: '1600000001',
+    natural_key: 'c-1',
+    received_at: new Date('2025-12-01T00:02:00Z'),
+    connector: 'tencent-trtc-poller',
+    mode: 'live',
+    request_id: 'r-1',
+    payload: JSON.stringify(trtc),
+    payload_format: 'json',
+    attributes: {},
+    ...overrides,
+  };
+}
+
+describe('normalize', () => {
+  it('stamps identity, lineage and mapping version from the envelope and context', () => {
+    const r = normalize(envelope(), { ...ctx, lineage: { topic: 'cdr.raw.tencent-trtc', partition: 1, offset: 99 } });
+    expect(r.ok && r.cdr).toMatchObject({
+      cdr_id: 'tencent-trtc:1600000001:c-1',
+      raw_topic: 'cdr.raw.tencent-trtc',
+      raw_partition: 1,
+      raw_offset: 99,
+      received_at: new Date('2025-12-01T00:02:00Z'),
+      ingest_mode: 'live',
+      mapping_version: MAPPING_VERSION,
+      talk_seconds: 61,
+      billable_seconds: 120,
+    });
+  });
+
+  it('returns bad_record values, with the cdr_id when the envelope knows it', () => {
+    expect(normalize(envelope({ payload: '{"callId":' }), ctx)).toEqual({
+      ok: false,
+      error: { kind: 'bad_record', message: expect.stringMatching(/^malformed JSON/), cdr_id: 'tencent-trtc:1600000001:c-1' },
+    });
+    expect(normalize(envelope({ payload: 'null' }), ctx)).toMatchObject({ ok: false, error: { message: 'expected a JSON object, got null' } });
+    expect(normalize(envelope({ payload_format: 'xml' }), ctx)).toMatchObject({ ok: false });
+    expect(normalize(envelope({ vendor: 'acme' as never }), ctx)).toMatchObject({ ok: false, error: { message: 'unknown vendor "acme"' } });
+    expect(normalize(envelope({ tenant_id: '' }), ctx)).toMatchObject({ ok: false });
+  });
+
+  it('dead-letters a record whose durations do not fit the Avro int instead of failing at encode time', () => {
+    const huge = { ...trtc, acceptTs: 1, endTs: 253402300000, startCallTs: 1 };
+    expect(normalize(envelope({ payload: JSON.stringify(huge) }), ctx)).toMatchObject({
+      ok: false,
+      error: { message: expect.stringMatching(/does not fit an Avro int/), cdr_id: 'tencent-trtc:1600000001:c-1' },
+    });
+  });
+
+  it('takes the tenant of a bare record from the record, else from the caller, and refuses a contradiction', () => {
+    const text = JSON.stringify(trtc);
+    expect(normalizeBare('tencent-trtc', null, text, ctx)).toMatchObject({ ok: true, cdr: { tenant_id: '1600000001', received_at: NOW, ingest_mode: 'import' } });
+    expect(normalizeBare('tencent-trtc', '1600000001', text, ctx)).toMatchObject({ ok: true });
+    expect(normalizeBare('tencent-trtc', '42', text, ctx)).toMatchObject({ ok: false, error: { message: 'record belongs to tenant 1600000001, not to the requested tenant 42' } });
+    const noTenant = JSON.stringify({ ...trtc, sdkAppId: undefined });
+    expect(normalizeBare('tencent-trtc', null, noTenant, ctx)).toMatchObject({ ok: false });
+    expect(normalizeBare('tencent-trtc', '42', noTenant, ctx)).toMatchObject({ ok: true, cdr: { cdr_id: 'tencent-trtc:42:c-1' } });
+  });
+});
+
+describe('normalizeLine', () => {
+  it('recognises envelopes (millis or ISO received_at) and bare records', () => {
+    const { received_at: _r, ...rest } = envelope();
+    const asMillis = JSON.stringify({ ...rest, received_at: 1764547320000 });
+    expect(normalizeLine(asMillis, { vendor: 'tencent-trtc', tenant: null }, ctx)).toMatchObject({ ok: true, cdr: { received_at: new Date(1764547320000), ingest_mode: 'live' } });
+    const bare = normalizeLine(JSON.stringify(trtc), { vendor: 'tencent-trtc', tenant: null }, ctx);
+    expect(bare).toMatchObject({ ok: true, cdr: { received_at: NOW, ingest_mode: 'import' } });
+  });
+
+  it('reports a malformed envelope field by path', () => {
+    const line = JSON.stringify({ vendor: 'tencent-trtc', tenant_id: '1', payload: '{}', mode: 'sometimes' });
+    expect(normalizeLine(line, { vendor: 'tencent-trtc', tenant: null }, ctx)).toMatchObject({ ok: false, error: { message: expect.stringMatching(/^invalid envelope: mode:/) } });
+  });
+});
