@@ -3,7 +3,7 @@
 // here, and so must a table entry that maps to nothing useful.
 import { describe, expect, it } from 'vitest';
 import { END_STATUSES } from '../cdr.ts';
-import { Q850_CAUSES, RELEASE_POINTS, endStatusFor as huaweiEndStatus } from './huawei-privatenumber.ts';
+import { Q850_CAUSES, RELEASE_POINTS, endStatusFor as huaweiEndStatus, sipMeaning } from './huawei-privatenumber.ts';
 import { RESULT_STATUSES, endStatusFor as lvmsEndStatus } from './alibaba-lvms.ts';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -92,6 +92,25 @@ describe('Huawei Q.850 causes (fwdUnaswRsn)', () => {
     expect([status(1), status(17), status(18), status(19), status(21)]).toEqual([
       'UNREACHABLE', 'BUSY', 'NO_ANSWER', 'NO_ANSWER', 'REJECTED',
     ]);
+  });
+});
+
+// The SIP outcomes the issue names (SIP classes: 486/600 busy, 480/408 no answer, 603 rejected, 404/484 unreachable,
+// 5xx failed), as independent data.
+const SIP_EXPECTED: [number, string][] = [
+  [486, 'BUSY'], [600, 'BUSY'], [480, 'NO_ANSWER'], [408, 'NO_ANSWER'], [603, 'REJECTED'], [404, 'UNREACHABLE'],
+  [484, 'UNREACHABLE'], [500, 'FAILED'], [502, 'FAILED'], [503, 'FAILED'], [504, 'FAILED'], [599, 'FAILED'],
+];
+
+describe('Huawei SIP status (sipStatusCode)', () => {
+  it.each(SIP_EXPECTED)('maps %i to %s when it is the only signal', (code, status) => {
+    expect(sipMeaning(code)?.status).toBe(status);
+    expect(huaweiEndStatus({ ...noCodes, sipStatusCode: code }, false)).toMatchObject({ status, source: 'sipStatusCode' });
+  });
+
+  it('ignores 0 and success codes, which say nothing about a failure', () => {
+    expect(huaweiEndStatus({ ...noCodes, sipStatusCode: 0 }, false).status).toBe('UNKNOWN');
+    expect(huaweiEndStatus({ ...noCodes, sipStatusCode: 200 }, false).status).toBe('UNKNOWN');
   });
 });
 

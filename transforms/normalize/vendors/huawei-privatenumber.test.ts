@@ -335,6 +335,11 @@ describe('Huawei PrivateNumber fee record', () => {
       expect(!result.ok && result.error.cdr_id).toBe(`huawei-privatenumber:${APP_KEY}:${SESSION}`);
     });
 
+    it('says so when given a whole push instead of one fee record', () => {
+      const result = map({ eventType: 'fee', feeLst: [answered()] });
+      expect(!result.ok && result.error.message).toMatch(/one feeLst element/);
+    });
+
     it.each([[null], [[1, 2]], ['text'], [42]])('rejects a record that is not an object: %j', (record) => {
       expect(map(record).ok).toBe(false);
     });

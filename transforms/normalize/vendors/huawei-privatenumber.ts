@@ -76,6 +76,9 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   if (!isRecord(record)) return badRecord('Huawei fee record must be a JSON object');
   const { options } = ctx;
 
+  if (Array.isArray(record['feeLst'])) {
+    return badRecord('this is a whole fee push ({"eventType":"fee","feeLst":[…]}); normalize takes one feeLst element per record');
+  }
   const sessionId = text(record['sessionId']);
   if (sessionId === null) return badRecord('Huawei fee record has no sessionId (the natural key)');
   // normalize.ts re-keys the CDR on the envelope's natural key (the Kafka key) and keeps a disagreeing sessionId.
