@@ -1,0 +1,42 @@
+// `cdrflow poll <tencent-ccc|tencent-trtc>`: runs one pull connector live (or one catch-up pass with --once).
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { buildConfig, connectorFor, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../../connectors/poller/cli-support.ts';
+
+const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
+
+Polls the vendor API per tenant from the live checkpoint (minus the lookback) to now minus the settle delay,
+publishes every record verbatim to cdr.raw.<vendor> and moves the checkpoint after Kafka acknowledged the window.
+Runs until SIGINT/SIGTERM; --once catches up once and exits (prints the counts as JSON).
+
+${CONNECTION_FLAGS}`;
+
+export const command: Command = {
+  name: 'poll',
+  summary: 'run one pull connector (tencent-ccc | tencent-trtc) live, or one catch-up pass with --once',
+  usage,
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({ args, allowPositionals: true, options: { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } } });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const vendor = parseVendor(parsed.positionals[0]);
+    if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
+    const connector = connectorFor(vendor, buildConfig(vendor, parsed.values), `cdrflow-poll-${vendor}`);
+    const signal = shutdownSignal();
+    try {
+      if (parsed.values.once) {
+        const result = await connector.runOnce(signal);
+        console.log(JSON.stringify({ vendor, ...result, ...connector.metrics.counts }));
+      } else {
+        await connector.run(signal);
+      }
+      return 0;
+    } finally {
+      await connector.close();
+    }
+  },
+};
