@@ -123,7 +123,7 @@ describe('Huawei PrivateNumber fee record', () => {
       fwdUnaswRsn: '0',
       sipStatusCode: '0',
       direction: '1',
-      mode: 'AX',
+      binding_mode: 'AX',
       end_status_source: 'fwdAnswerTime',
     });
     expect(cdr.extras).not.toHaveProperty('fwdDstNum');
@@ -272,7 +272,7 @@ describe('Huawei PrivateNumber fee record', () => {
 
     it('infers AXE from an extension number when the mode is not configured', () => {
       const cdr = cdrOf(map({ ...answered(), extendNum: '1234' }));
-      expect(cdr.extras).toMatchObject({ mode: 'AXE', extendNum: '1234' });
+      expect(cdr.extras).toMatchObject({ binding_mode: 'AXE', extendNum: '1234' });
     });
 
     it('is UNKNOWN when direction is missing or out of range', () => {

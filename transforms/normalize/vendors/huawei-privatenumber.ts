@@ -141,7 +141,7 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
     const v = huaweiExtra(name, value, options);
     if (v !== null) extras[name] = v;
   }
-  if (mode !== null) extras['mode'] = mode;
+  if (mode !== null) extras['binding_mode'] = mode;
   extras['end_status_source'] = status.source ?? 'none';
 
   const rule = selectRule(options, VENDOR, envelope.tenant_id);
@@ -171,5 +171,3 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   return ok(cdr);
 }
 
-/** Name in the shared layout (`map<Vendor>`). */
-export const mapHuawei = mapHuaweiPrivatenumber;
