@@ -1,0 +1,16 @@
+// Options of one file import run.
+import { z } from 'zod';
+
+export const IMPORT_VENDORS = ['huawei-privatenumber', 'alibaba-lvms'] as const;
+
+export const ImportOptionsSchema = z.strictObject({
+  vendor: z.enum(IMPORT_VENDORS),
+  file: z.string().min(1),
+  /** Tenant for records that do not name one (all LVMS records; Huawei records without appKey). */
+  tenant: z.string().min(1).optional(),
+  /** Target topic; default cdr.raw.<vendor>. */
+  topic: z.string().min(1).optional(),
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  maxReportedBadLines: z.number().int().min(0).default(100),
+});
+export type ImportOptions = z.infer<typeof ImportOptionsSchema>;
