@@ -205,6 +205,10 @@ export async function acquireForTests(base: number, log: Log): Promise<TestLease
         }
         const res = await downUnlocked(paths);
         for (const s of res.stopped) log(`stopped ${s.name} PID ${s.pid}: ${s.outcome}`);
+        // A test stack holds only uniquely named leftovers of finished runs: drop them so it does not grow forever
+        // (the next run formats fresh storage in about a second). Logs stay for post-mortems.
+        rmSync(paths.kafkaData, { recursive: true, force: true });
+        rmSync(join(paths.registryDir, 'h2'), { recursive: true, force: true });
       }),
   };
 }
