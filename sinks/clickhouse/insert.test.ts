@@ -8,6 +8,7 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { insertCdrs, type PositionedCdr } from './insert.ts';
 import { migrate } from './migrations.ts';
+import { codeRows } from './code-tables.ts';
 import { INSERT_FORMATS } from './rows.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
@@ -35,6 +36,20 @@ async function rows(db: string, extra = ''): Promise<Record<string, unknown>[]> 
   return rs.json();
 }
 const count = async (sql: string) => Number((await (await client.query({ query: sql, format: 'JSONEachRow' })).json<{ c: number }>())[0]!.c);
+
+describe('migrate on the embedded engine', () => {
+  it('is idempotent and fills the code tables from the normalize code tables', async () => {
+    const first = await migrate(client, { database: 'mig' });
+    expect(first.applied.length).toBeGreaterThan(3);
+    const again = await migrate(client, { database: 'mig' });
+    expect(again).toEqual({ applied: [], alreadyApplied: first.applied });
+    expect(await count(`SELECT count() AS c FROM mig.end_status_codes FINAL`)).toBe(codeRows().length);
+    expect(await count(`SELECT count() AS c FROM mig.end_status_codes FINAL WHERE vendor = 'tencent-ccc'`)).toBe(45);
+    expect(await count(`SELECT count() AS c FROM mig.end_statuses FINAL`)).toBe(11);
+    await client.command({ query: `ALTER TABLE mig.cdrflow_migrations UPDATE checksum = 'edited' WHERE version = 1`, clickhouse_settings: { mutations_sync: '1' } });
+    await expect(migrate(client, { database: 'mig' })).rejects.toThrow(/changed after it was applied/);
+  });
+});
 
 describe('insertCdrs on the embedded engine', () => {
   it('every insert format stores exactly the same rows, hostile text included', async () => {

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { CdrflowError } from '../../core/errors.ts';
+import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { mergeTreeTables, renderStatements, splitStatements, type RenderTarget } from './sql-render.ts';
 
@@ -101,6 +102,9 @@ export async function migrate(client: ClickHouseClient, target: RenderTarget, lo
     });
     result.applied.push(migration.version);
   }
+  // The code tables follow the code, not the migrations: refresh them on every run.
+  const codes = await refreshCodeTables(client, db);
+  log(`refreshed ${codes} end-status code rows`);
   return result;
 }
 

@@ -1,0 +1,345 @@
+// Consumer-side Kafka building blocks: exactly-once consume-transform-produce (Kafka transactions carrying the
+// consumed offsets), read_committed batch consumers with manual commits, group offset resets and lag.
+// It uses only the client objects created by core/kafka.ts (types, no runtime import of the client library), so
+// core/kafka.ts stays the one place that loads it.
+import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
+import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
+import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+import { retry, type BackoffOptions } from './backoff.ts';
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  messages: ConsumedMessage[];
+}
+
+export interface ProducedRecords {
+  topic: string;
+  messages: OutgoingMessage[];
+}
+
+/** A running consumer: `done` settles when it stops (rejects with the error that stopped it). */
+export interface StreamHandle {
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
+
+const AUTH_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_NOT_FOUND']);
+
+/** Kafka client errors -> CdrflowError (retriable protocol/connection errors are transient; fencing stops). */
+export function classifyKafkaError(err: unknown, what: string): CdrflowError {
+  if (err instanceof CdrflowError) return err;
+  const e = err as { name?: string; type?: string; retriable?: boolean; message?: string; originalError?: unknown };
+  const inner = e.originalError as { type?: string; retriable?: boolean } | undefined;
+  const type = e.type ?? inner?.type;
+  const message = `${what}: ${e.message ?? String(err)}`;
+  if (type && AUTH_TYPES.has(type)) return new CdrflowError('auth', message, { code: type, cause: err });
+  if (type && FENCED_TYPES.has(type)) {
+    return new CdrflowError('config', `${message} (another process uses the same transactional.id: instance ids must be unique)`, { code: type, cause: err });
+  }
+  if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return new CdrflowError('config', message, { code: type, cause: err });
+  const name = e.name ?? '';
+  if (e.retriable || inner?.retriable || /Connection|NumberOfRetriesExceeded|RequestTimeout|BrokerNotFound|Lock/.test(name)) {
+    return new CdrflowError('transient', message, { ...(type ? { code: type } : {}), cause: err });
+  }
+  return new CdrflowError('bug', message, { ...(type ? { code: type } : {}), cause: err });
+}
+
+function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
+  return { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
+}
+
+interface Runner {
+  consumer: Consumer;
+  done: Promise<void>;
+  fail(err: CdrflowError): void;
+  stop(): Promise<void>;
+}
+
+/** Subscribes and runs a consumer that never auto-commits and never restarts itself after an error. */
+async function startConsumer(
+  kafka: Kafka,
+  opts: { groupId: string; topics: string[]; fromBeginning: boolean; sessionTimeoutMs?: number },
+  eachBatch: (payload: EachBatchPayload) => Promise<void>,
+  onAssigned?: () => void,
+): Promise<Runner> {
+  const consumer = kafka.consumer({
+    groupId: opts.groupId,
+    // read_committed: downstream sees only committed transactions (kafkajs' default, stated here on purpose).
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: 3_000,
+    // Systemic errors stop the component loudly; restarting inside the client would hide them.
+    retry: { retries: 5, restartOnFailure: async () => false },
+  });
+  let settle!: { resolve: () => void; reject: (e: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  done.catch(() => undefined);
+  let finished = false;
+  const finish = (err?: CdrflowError) => {
+    if (finished) return;
+    finished = true;
+    if (err) settle.reject(err);
+    else settle.resolve();
+  };
+  consumer.on(consumer.events.CRASH, (event) => {
+    const error = (event.payload as { error: unknown }).error;
+    const failure = asCdrflowError(error);
+    void consumer.disconnect().catch(() => undefined).finally(() => finish(failure));
+  });
+  if (onAssigned) consumer.on(consumer.events.GROUP_JOIN, () => onAssigned());
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined);
+    throw classifyKafkaError(err, `starting consumer group ${opts.groupId}`);
+  }
+  return {
+    consumer,
+    done,
+    fail(err) {
+      // Called from inside eachBatch: disconnecting there would wait for the running batch, so do it afterwards.
+      setImmediate(() => void consumer.disconnect().catch(() => undefined).finally(() => finish(err)));
+    },
+    async stop() {
+      await consumer.disconnect().catch(() => undefined);
+      finish();
+    },
+  };
+}
+
+export interface TransactionalOptions {
+  groupId: string;
+  topics: string[];
+  /** Stable per instance: a restarted instance fences its predecessor and aborts its open transaction. */
+  transactionalId: string;
+  /** Most messages per transaction (a kafkajs batch is split into chunks of this size). */
+  maxMessagesPerTransaction?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** Turns one partition's consumed messages into the records to produce; throw only for systemic errors. */
+  transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>;
+  onCommitted?: (batch: PartitionBatch, produced: number) => void;
+  onRetry?: (err: CdrflowError, attempt: number) => void;
+}
+
+/**
+ * Consume-transform-produce, exactly once: each chunk's output and its consumed offsets are committed in one Kafka
+ * transaction. A transient failure aborts the transaction and retries the same chunk; anything else stops.
+ */
+export async function runTransactional(kafka: Kafka, options: TransactionalOptions): Promise<StreamHandle> {
+  const producer: Producer = kafka.producer({
+    transactionalId: options.transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    transactionTimeout: 60_000,
+  });
+  try {
+    await producer.connect();
+  } catch (err) {
+    throw classifyKafkaError(err, `connecting transactional producer ${options.transactionalId}`);
+  }
+  const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
+  let runner: Runner | undefined;
+
+  const commitChunk = async (chunk: PartitionBatch) => {
+    const produced = await options.transform(chunk);
+    const last = chunk.messages[chunk.messages.length - 1]!;
+    let count = 0;
+    for (const p of produced) count += p.messages.length;
+    await retry(
+      async () => {
+        const tx = await producer.transaction().catch((err: unknown) => {
+          throw classifyKafkaError(err, 'beginning a transaction');
+        });
+        try {
+          const topicMessages = produced.filter((p) => p.messages.length > 0).map((p) => ({ topic: p.topic, messages: p.messages.map(toKafkajsMessage) }));
+          if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
+          await tx.sendOffsets({
+            consumerGroupId: options.groupId,
+            topics: [{ topic: chunk.topic, partitions: [{ partition: chunk.partition, offset: String(last.offset + 1) }] }],
+          });
+          await tx.commit();
+        } catch (err) {
+          await tx.abort().catch(() => undefined);
+          throw classifyKafkaError(err, `transaction for ${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${last.offset}`);
+        }
+      },
+      options.backoff ?? { maxAttempts: 10 },
+      { onRetry: (err, attempt) => options.onRetry?.(err, attempt) },
+    );
+    options.onCommitted?.(chunk, count);
+  };
+
+  runner = await startConsumer(kafka, { groupId: options.groupId, topics: options.topics, fromBeginning: true }, async (payload) => {
+    const { batch } = payload;
+    try {
+      for (let i = 0; i < batch.messages.length; i += chunkSize) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
+        await commitChunk({ topic: batch.topic, partition: batch.partition, messages });
+        payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
+        await payload.heartbeat();
+      }
+    } catch (err) {
+      const failure = asCdrflowError(err);
+      runner?.fail(failure);
+      throw failure;
+    }
+  });
+
+  const done = runner.done.finally(() => producer.disconnect().catch(() => undefined));
+  done.catch(() => undefined);
+  return {
+    done,
+    async stop() {
+      await runner!.stop();
+      await producer.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+export interface ManualCommitContext {
+  /** Resolve = "read into memory"; the next fetch continues after it. Not a commit. */
+  resolve(offset: number): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+}
+
+export interface BatchConsumerOptions {
+  groupId: string;
+  topics: string[];
+  handle: (batch: PartitionBatch, ctx: ManualCommitContext) => Promise<void>;
+  /** Called on every (re)join: buffered, uncommitted work must be dropped, it will be delivered again. */
+  onRebalance?: () => void;
+}
+
+export interface BatchConsumerHandle extends StreamHandle {
+  /** Commits `nextOffset` (last processed + 1) for a partition. */
+  commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  /** Stops the consumer because of a systemic error; `done` rejects with it. */
+  fail(err: CdrflowError): void;
+}
+
+/** A read_committed consumer whose offsets are committed only when the caller says its output is durable. */
+export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): Promise<BatchConsumerHandle> {
+  let runner: Runner | undefined;
+  runner = await startConsumer(
+    kafka,
+    { groupId: options.groupId, topics: options.topics, fromBeginning: true },
+    async (payload) => {
+      const { batch } = payload;
+      const messages = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));
+      if (messages.length === 0) return;
+      try {
+        await options.handle(
+          { topic: batch.topic, partition: batch.partition, messages },
+          {
+            resolve: (offset) => payload.resolveOffset(String(offset)),
+            heartbeat: () => payload.heartbeat(),
+            isRunning: () => payload.isRunning() && !payload.isStale(),
+          },
+        );
+      } catch (err) {
+        const failure = asCdrflowError(err);
+        if (disposition(failure) === 'stop') runner?.fail(failure);
+        throw failure;
+      }
+    },
+    options.onRebalance,
+  );
+  const r = runner;
+  return {
+    done: r.done,
+    stop: () => r.stop(),
+    fail: (err) => r.fail(err),
+    async commit(topic, partition, nextOffset) {
+      try {
+        await r.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }]);
+      } catch (err) {
+        throw classifyKafkaError(err, `committing ${topic}[${partition}] at ${nextOffset}`);
+      }
+    },
+  };
+}
+
+async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  committed: number;
+  end: number;
+  lag: number;
+}
+
+/**
+ * Committed offset vs. log end per partition. On transactional input the end includes the commit marker, so a
+ * fully caught-up read_committed group can sit one offset short of it; `settled` accounts for that.
+ */
+export async function groupLag(kafka: Kafka, groupId: string, topics: string[]): Promise<PartitionLag[]> {
+  return withAdmin(kafka, async (admin) => {
+    const out: PartitionLag[] = [];
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const t of committed) {
+      const ends = await admin.fetchTopicOffsets(t.topic);
+      for (const p of t.partitions) {
+        const end = Number(ends.find((e) => e.partition === p.partition)?.high ?? 0);
+        const low = Number(ends.find((e) => e.partition === p.partition)?.low ?? 0);
+        const c = Number(p.offset) < 0 ? low : Number(p.offset);
+        out.push({ topic: t.topic, partition: p.partition, committed: c, end, lag: Math.max(0, end - c) });
+      }
+    }
+    return out;
+  });
+}
+
+/** Sets a (stopped) group's committed offsets to the start of each topic: the next run re-reads everything. */
+export async function resetGroupToEarliest(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
+  await withAdmin(kafka, async (admin) => {
+    const groups = await admin.describeGroups([groupId]);
+    const state = groups.groups[0]?.state;
+    if (state !== undefined && state !== 'Empty' && state !== 'Dead') {
+      throw new CdrflowError('config', `consumer group ${groupId} is ${state}; stop its members before resetting it`);
+    }
+    const existing = new Set(await admin.listTopics());
+    for (const topic of topics) {
+      if (!existing.has(topic)) continue;
+      await admin.resetOffsets({ groupId, topic, earliest: true });
+    }
+  });
+}
+
+/** Log end offsets of a topic, per partition (for progress and tests). */
+export async function topicEndOffsets(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  return withAdmin(kafka, async (admin) => new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { CdrflowError } from '../../core/errors.ts';
+import type { DeadLetter } from '../../core/dead-letter.ts';
+import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import { Batcher, type BatcherPorts, type BufferedRow } from './batcher.ts';
+import { sampleCdr } from './fixtures/sample-cdrs.ts';
+
+const TOPIC = 'cdr.normalized';
+const msg = (partition: number, offset: number, value = `v${offset}`): ConsumedMessage => ({ topic: TOPIC, partition, offset, key: null, value: Buffer.from(value), timestamp: 0 });
+const batch = (partition: number, offsets: number[], value?: (o: number) => string): PartitionBatch => ({
+  topic: TOPIC,
+  partition,
+  messages: offsets.map((o) => msg(partition, o, value?.(o))),
+});
+
+interface Recorder {
+  events: string[];
+  inserted: Map<string, number[]>;
+  dead: DeadLetter[];
+  commits: string[];
+}
+
+function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailures?: number; insertError?: CdrflowError } = {}) {
+  const rec: Recorder = { events: [], inserted: new Map(), dead: [], commits: [] };
+  let failures = opts.transientFailures ?? 0;
+  let clock = 0;
+  const ports: BatcherPorts = {
+    now: () => clock,
+    async decode(m) {
+      if (m.value?.toString() === 'garbage') throw new CdrflowError('bad_record', 'not Avro');
+      return sampleCdr(m.offset);
+    },
+    async insert(rows: BufferedRow[], token: string) {
+      if (opts.insertError) throw opts.insertError;
+      if (failures > 0) {
+        failures--;
+        rec.events.push(`transient ${token}`);
+        throw new CdrflowError('transient', 'connection reset');
+      }
+      const bad = rows.find((r) => opts.reject?.(r.at.offset));
+      if (bad) {
+        rec.events.push(`rejected ${token}`);
+        throw new CdrflowError('rejected_by_sink', `ClickHouse 469: constraint violated at offset ${bad.at.offset}`);
+      }
+      rec.events.push(`insert ${token}`);
+      rec.inserted.set(token, rows.map((r) => r.at.offset));
+    },
+    async publishDeadLetters(records) {
+      rec.events.push(`dlq ${records.map((r) => r.origin_offset).join(',')}`);
+      rec.dead.push(...records);
+    },
+    async commit(topic, partition, next) {
+      rec.events.push(`commit ${partition}@${next}`);
+      rec.commits.push(`${topic}:${partition}@${next}`);
+    },
+  };
+  return { rec, ports, tick: (ms: number) => (clock += ms) };
+}
+
+const options = { flushRows: 4, flushMs: 1000, maxInsertAttempts: 5, systemicRejectThreshold: 50, backoff: { initialMs: 1, maxMs: 2 } };
+
+describe('Batcher', () => {
+  it('flushes one contiguous range per insert at flushRows, token = topic:partition:first-last, commit after the insert', async () => {
+    const { rec, ports } = fakePorts();
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [10, 11, 12]));
+    expect(rec.events).toEqual([]);
+    await b.add(batch(0, [13, 14]));
+    expect(rec.events).toEqual(['insert cdr.normalized:0:10-13', 'commit 0@14']);
+    expect(b.bufferedRows).toBe(1);
+  });
+
+  it('flushes by age, per partition, and everything on demand', async () => {
+    const { rec, ports, tick } = fakePorts();
+    const b = new Batcher(ports, options);
+    await b.add(batch(1, [0, 1]));
+    tick(500);
+    await b.add(batch(2, [7]));
+    tick(500);
+    await b.flushDue();
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-1', 'commit 1@2']);
+    await b.flushDue(true);
+    expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:2:7-7', 'commit 2@8']);
+  });
+
+  it('retries transient errors with the same token', async () => {
+    const { rec, ports } = fakePorts({ transientFailures: 2 });
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3]));
+    expect(rec.events).toEqual(['transient cdr.normalized:0:0-3', 'transient cdr.normalized:0:0-3', 'insert cdr.normalized:0:0-3', 'commit 0@4']);
+    expect(b.stats.retries).toBe(2);
+  });
+
+  it('finds rejected rows by bisecting, dead-letters them one by one, inserts the rest, then commits', async () => {
+    const { rec, ports } = fakePorts({ reject: (o) => o === 5 || o === 6 });
+    const b = new Batcher(ports, { ...options, flushRows: 8 });
+    await b.add(batch(0, [0, 1, 2, 3, 4, 5, 6, 7]));
+    const inserted = [...rec.inserted.values()].flat().sort((x, y) => x - y);
+    expect(inserted).toEqual([0, 1, 2, 3, 4, 7]);
+    expect(rec.dead.map((d) => [d.origin_offset, d.error_kind, d.component])).toEqual([
+      [5, 'rejected_by_sink', 'sink.clickhouse'],
+      [6, 'rejected_by_sink', 'sink.clickhouse'],
+    ]);
+    expect(rec.dead[0]!.error_message).toMatch(/offset 5/);
+    expect(rec.dead[0]!.cdr_id).toBe(sampleCdr(5).cdr_id);
+    expect(rec.dead[0]!.original_value?.toString()).toBe('v5');
+    // Every sub-insert names its own contiguous range; the dead letters are acked before the commit.
+    expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3', 'cdr.normalized:0:4-4', 'cdr.normalized:0:7-7']);
+    expect(rec.events.slice(-2)).toEqual(['dlq 5,6', 'commit 0@8']);
+  });
+
+  it('dead-letters undecodable messages but keeps them inside the committed range', async () => {
+    const { rec, ports } = fakePorts();
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3], (o) => (o === 1 ? 'garbage' : `v${o}`)));
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'dlq 1', 'commit 0@4']);
+    expect(rec.inserted.get('cdr.normalized:0:0-3')).toEqual([0, 2, 3]);
+  });
+
+  it('stops instead of dead-lettering a whole large batch, and on systemic insert errors, without committing', async () => {
+    const all = fakePorts({ reject: () => true });
+    const b = new Batcher(all.ports, { ...options, flushRows: 4, systemicRejectThreshold: 4 });
+    await expect(b.add(batch(0, [0, 1, 2, 3]))).rejects.toMatchObject({ kind: 'config' });
+    expect(all.rec.commits).toEqual([]);
+    expect(all.rec.dead).toEqual([]);
+
+    const auth = fakePorts({ insertError: new CdrflowError('auth', 'ClickHouse 516 AUTHENTICATION_FAILED') });
+    const b2 = new Batcher(auth.ports, options);
+    await expect(b2.add(batch(0, [0, 1, 2, 3]))).rejects.toMatchObject({ kind: 'auth' });
+    expect(auth.rec.commits).toEqual([]);
+  });
+
+  it('skips re-delivered offsets and forgets everything on a rebalance', async () => {
+    const { rec, ports } = fakePorts();
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3]));
+    await b.add(batch(0, [2, 3, 4]));
+    expect(b.bufferedRows).toBe(1);
+    b.dropAll();
+    expect(b.bufferedRows).toBe(0);
+    await b.add(batch(0, [4, 5, 6, 7]));
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+  });
+});

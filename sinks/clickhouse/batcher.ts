@@ -1,0 +1,200 @@
+// The sink's delivery logic, free of Kafka and ClickHouse so it can be tested with fakes: per-partition buffers of
+// one contiguous offset range, flushed at N rows or T ms as one insert whose dedup token names the range; rejected
+// rows found by bisecting (each half is again a contiguous range with its own token) and dead-lettered one by one;
+// offsets committed only after ClickHouse and the dead-letter topic acknowledged.
+import { retry, type BackoffOptions } from '../../core/backoff.ts';
+import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
+import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
+import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import type { PositionedCdr } from './insert.ts';
+
+export const COMPONENT = 'sink.clickhouse';
+
+export interface BufferedRow extends PositionedCdr {
+  message: ConsumedMessage;
+}
+
+export interface BatcherPorts {
+  /** Decodes a value; throws a CdrflowError (bad_record = dead-letter it; anything else is systemic). */
+  decode(message: ConsumedMessage): Promise<NormalizedCdr>;
+  insert(rows: BufferedRow[], dedupToken: string): Promise<void>;
+  publishDeadLetters(records: DeadLetter[]): Promise<void>;
+  commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  now?: () => number;
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface BatcherOptions {
+  flushRows: number;
+  flushMs: number;
+  maxInsertAttempts: number;
+  systemicRejectThreshold: number;
+  backoff?: Partial<BackoffOptions>;
+}
+
+export interface SinkStats {
+  rowsInserted: number;
+  inserts: number;
+  flushes: number;
+  deadLettered: number;
+  retries: number;
+  committed: Map<string, number>;
+}
+
+interface PartitionBuffer {
+  topic: string;
+  partition: number;
+  first: number;
+  last: number;
+  rows: BufferedRow[];
+  dead: DeadLetter[];
+  openedAt: number;
+}
+
+export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
+
+export class Batcher {
+  readonly stats: SinkStats = { rowsInserted: 0, inserts: 0, flushes: 0, deadLettered: 0, retries: 0, committed: new Map() };
+  private readonly buffers = new Map<string, PartitionBuffer>();
+  /** One flush or append at a time: the timer and the consumer both touch the buffers. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+  private readonly log: NonNullable<BatcherPorts['log']>;
+
+  constructor(
+    private readonly ports: BatcherPorts,
+    private readonly options: BatcherOptions,
+  ) {
+    this.now = ports.now ?? Date.now;
+    this.log = ports.log ?? (() => {});
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Appends one consumed batch; flushes the partition when it reached flushRows. Returns the last buffered offset. */
+  add(batch: PartitionBatch, heartbeat?: () => Promise<void>): Promise<number | undefined> {
+    return this.exclusive(async () => {
+      if (batch.messages.length === 0) return undefined;
+      const key = `${batch.topic}:${batch.partition}`;
+      let buffer = this.buffers.get(key);
+      for (const message of batch.messages) {
+        // Re-delivered (a fetch that raced a flush or a rebalance): already buffered or already committed.
+        if (buffer ? message.offset <= buffer.last : message.offset < (this.stats.committed.get(key) ?? -1)) continue;
+        if (!buffer) {
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], openedAt: this.now() };
+          this.buffers.set(key, buffer);
+        }
+        buffer.last = message.offset;
+        try {
+          const cdr = await this.ports.decode(message);
+          buffer.rows.push({ cdr, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
+        } catch (err) {
+          const e = asCdrflowError(err);
+          if (disposition(e) !== 'dead-letter') throw e;
+          buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, COMPONENT));
+        }
+        if (buffer.rows.length + buffer.dead.length >= this.options.flushRows) {
+          await this.flushBuffer(buffer, heartbeat);
+          buffer = undefined;
+        }
+      }
+      return batch.messages[batch.messages.length - 1]!.offset;
+    });
+  }
+
+  /** Flushes buffers whose oldest row waited flushMs (all of them with `all`). */
+  flushDue(all = false): Promise<void> {
+    return this.exclusive(async () => {
+      const now = this.now();
+      for (const buffer of [...this.buffers.values()]) {
+        if (all || now - buffer.openedAt >= this.options.flushMs) await this.flushBuffer(buffer);
+      }
+    });
+  }
+
+  /** After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now. */
+  dropAll(): void {
+    if (this.buffers.size > 0) this.log('sink.buffers_dropped', { partitions: [...this.buffers.keys()] });
+    this.buffers.clear();
+    this.stats.committed.clear();
+  }
+
+  get bufferedRows(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.rows.length + b.dead.length;
+    return n;
+  }
+
+  private async flushBuffer(buffer: PartitionBuffer, heartbeat?: () => Promise<void>): Promise<void> {
+    const key = `${buffer.topic}:${buffer.partition}`;
+    const dead = [...buffer.dead];
+    const rejected = await this.insertRange(buffer.rows, dedupToken(buffer.topic, buffer.partition, buffer.first, buffer.last), heartbeat);
+    if (rejected.length > 0 && rejected.length === buffer.rows.length && buffer.rows.length >= this.options.systemicRejectThreshold) {
+      throw new CdrflowError(
+        'config',
+        `ClickHouse rejected all ${buffer.rows.length} rows of ${key} offsets ${buffer.first}-${buffer.last}; that is the table or the contract, not the data (first error: ${rejected[0]!.error_message})`,
+      );
+    }
+    dead.push(...rejected);
+    if (dead.length > 0) {
+      await this.ports.publishDeadLetters(dead);
+      this.stats.deadLettered += dead.length;
+    }
+    try {
+      await this.ports.commit(buffer.topic, buffer.partition, buffer.last + 1);
+      this.stats.committed.set(key, buffer.last + 1);
+    } catch (err) {
+      const e = asCdrflowError(err);
+      if (disposition(e) === 'stop') throw e;
+      // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated.
+      this.log('sink.commit_failed', { partition: key, error: e.message });
+      this.dropAll();
+      return;
+    }
+    this.buffers.delete(key);
+    this.stats.flushes++;
+    this.log('sink.flushed', { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
+  }
+
+  /** Inserts rows (one contiguous range); returns dead letters for the rows ClickHouse rejected. */
+  private async insertRange(rows: BufferedRow[], token: string, heartbeat?: () => Promise<void>): Promise<DeadLetter[]> {
+    if (rows.length === 0) return [];
+    try {
+      await retry(
+        () => this.ports.insert(rows, token),
+        { ...this.options.backoff, maxAttempts: this.options.maxInsertAttempts },
+        {
+          onRetry: (err, attempt, delayMs) => {
+            this.stats.retries++;
+            this.log('sink.insert_retry', { token, attempt, delayMs, error: err.message });
+            void heartbeat?.().catch(() => undefined);
+          },
+        },
+      );
+      this.stats.inserts++;
+      this.stats.rowsInserted += rows.length;
+      return [];
+    } catch (err) {
+      const e = asCdrflowError(err);
+      if (e.kind !== 'rejected_by_sink') throw e;
+      if (rows.length === 1) {
+        const row = rows[0]!;
+        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, COMPONENT, { vendor: row.cdr.vendor, cdr_id: row.cdr.cdr_id })];
+      }
+      const mid = rows.length >>> 1;
+      const left = rows.slice(0, mid);
+      const right = rows.slice(mid);
+      const t = rows[0]!.at.topic;
+      const p = rows[0]!.at.partition;
+      return [
+        ...(await this.insertRange(left, dedupToken(t, p, left[0]!.at.offset, left[left.length - 1]!.at.offset), heartbeat)),
+        ...(await this.insertRange(right, dedupToken(t, p, right[0]!.at.offset, right[right.length - 1]!.at.offset), heartbeat)),
+      ];
+    }
+  }
+}

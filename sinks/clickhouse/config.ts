@@ -1,0 +1,40 @@
+// Configuration of the ClickHouse sink (zod, strict). Where ClickHouse is (embedded data dir or URL) comes from
+// core/clickhouse.ts (env); everything named here is injectable so tests use their own topics, group and database.
+import { z } from 'zod';
+import { CONSUMER_GROUPS, TOPICS } from '../../core/topology.ts';
+import { INSERT_FORMATS } from './rows.ts';
+
+const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain ClickHouse identifier');
+
+export const sinkConfigSchema = z.strictObject({
+  groupId: name.default(CONSUMER_GROUPS.clickhouseSink),
+  inputTopic: name.default(TOPICS.normalized),
+  deadLetterTopic: name.default(TOPICS.deadLetter),
+  database: identifier.default('cdrflow'),
+  table: identifier.default('cdr'),
+  /** Flush a partition's buffer at this many rows... */
+  flushRows: z.int().min(1).max(1_000_000).default(50_000),
+  /** ...or when its oldest row has waited this long. */
+  flushMs: z.int().min(10).max(600_000).default(1_000),
+  /** Measured by `npm run bench -- sink`; see docs/stream-stages.md. */
+  insertFormat: z.enum(INSERT_FORMATS).default('JSONCompactEachRow'),
+  /** Attempts per insert on transient ClickHouse errors before the sink stops. */
+  maxInsertAttempts: z.int().min(1).default(12),
+  /**
+   * When every row of a flush this large is rejected, the problem is the table or the contract, not the rows:
+   * stop instead of dead-lettering everything.
+   */
+  systemicRejectThreshold: z.int().min(2).default(50),
+  /** Run `migrate` at start-up (idempotent). */
+  migrate: z.boolean().default(true),
+  createTopics: z.boolean().default(true),
+  partitions: z.int().min(1).default(3),
+});
+
+export type SinkConfig = z.output<typeof sinkConfigSchema>;
+export type SinkConfigInput = z.input<typeof sinkConfigSchema>;
+
+export function parseSinkConfig(input: unknown): SinkConfig {
+  return sinkConfigSchema.parse(input ?? {});
+}

@@ -1,0 +1,129 @@
+// The ClickHouse sink on Kafka: reads cdr.normalized (read_committed), decodes through the registry into the sink's
+// own reader schema, and hands partition batches to the Batcher (one contiguous offset range per insert, dedup token,
+// commit after ack, rejected rows to cdr.dlq).
+import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { TopicCodec, loadSchemaJson } from '../../core/avro.ts';
+import { retry } from '../../core/backoff.ts';
+import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { CdrflowError } from '../../core/errors.ts';
+import { AckedPublisher, ensureTopics, type Kafka, type OutgoingMessage } from '../../core/kafka.ts';
+import { runBatchConsumer, type StreamHandle } from '../../core/kafka-streams.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { Batcher, type SinkStats } from './batcher.ts';
+import type { SinkConfig } from './config.ts';
+import { classifyClickHouseError } from './errors.ts';
+import { insertCdrs } from './insert.ts';
+import { migrate } from './migrations.ts';
+import { CDR_COLUMNS } from './rows.ts';
+
+export interface SinkDeps {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  clickhouse: ClickHouseClient;
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ClickHouseSink extends StreamHandle {
+  readonly stats: SinkStats;
+  /** Rows read but not yet flushed. */
+  readonly buffered: () => number;
+}
+
+/** Refuses to start against a table that lacks a column the sink writes (run `cdrflow migrate`). */
+export async function assertTableReady(client: ClickHouseClient, database: string, table: string): Promise<void> {
+  let columns: Set<string>;
+  try {
+    const rs = await client.query({
+      query: 'SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String}',
+      query_params: { db: database, table },
+      format: 'JSONEachRow',
+    });
+    columns = new Set((await rs.json<{ name: string }>()).map((r) => r.name));
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+  if (columns.size === 0) throw new CdrflowError('config', `ClickHouse table ${database}.${table} does not exist; run \`cdrflow migrate\``);
+  const missing = CDR_COLUMNS.filter((c) => !columns.has(c));
+  if (missing.length > 0) throw new CdrflowError('config', `${database}.${table} lacks column(s) ${missing.join(', ')}; run \`cdrflow migrate\``);
+}
+
+export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): Promise<ClickHouseSink> {
+  const log = deps.log ?? (() => {});
+  if (config.migrate) await migrate(deps.clickhouse, { database: config.database }, (line) => log('sink.migrate', { step: line }));
+  await assertTableReady(deps.clickhouse, config.database, config.table);
+  if (config.createTopics) {
+    await ensureTopics(deps.kafka, [config.inputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
+  }
+  const deadLetterCodec = new TopicCodec(deps.registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
+  await deadLetterCodec.register();
+  const publisher = new AckedPublisher(deps.kafka);
+  await publisher.connect();
+  // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
+  const readerSchema = loadSchemaJson(SCHEMA_FILES.normalized);
+  const table = `${config.database}.${config.table}`;
+
+  const batcher = new Batcher(
+    {
+      async decode(message) {
+        if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
+        return retry(async () => {
+          try {
+            return (await deps.registry.decode(message.value!, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
+          } catch (err) {
+            throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
+          }
+        }, { maxAttempts: 10 });
+      },
+      insert: (rows, token) => insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token),
+      async publishDeadLetters(records) {
+        const messages: OutgoingMessage[] = [];
+        for (const r of records) messages.push({ key: r.cdr_id ?? r.original_key, value: await deadLetterCodec.encode(r) });
+        await retry(() => publisher.send(config.deadLetterTopic, messages), { maxAttempts: 10 });
+      },
+      commit: (topic, partition, next) => consumer.commit(topic, partition, next),
+      log,
+    },
+    { flushRows: config.flushRows, flushMs: config.flushMs, maxInsertAttempts: config.maxInsertAttempts, systemicRejectThreshold: config.systemicRejectThreshold },
+  );
+
+  let stopping = false;
+  const consumer = await runBatchConsumer(deps.kafka, {
+    groupId: config.groupId,
+    topics: [config.inputTopic],
+    onRebalance: () => batcher.dropAll(),
+    async handle(batch, ctx) {
+      if (stopping) return; // not resolved: re-delivered to whoever consumes next
+      const last = await batcher.add(batch, ctx.heartbeat);
+      if (last !== undefined) ctx.resolve(last);
+      await ctx.heartbeat();
+    },
+  });
+
+  const timer = setInterval(() => {
+    batcher.flushDue().catch((err: unknown) => consumer.fail(err instanceof CdrflowError ? err : classifyClickHouseError(err)));
+  }, Math.max(10, Math.min(250, Math.floor(config.flushMs / 4))));
+  timer.unref();
+
+  const done = consumer.done.finally(async () => {
+    clearInterval(timer);
+    await publisher.disconnect().catch(() => undefined);
+  });
+  done.catch(() => undefined);
+  log('sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushMs: config.flushMs });
+
+  return {
+    done,
+    stats: batcher.stats,
+    buffered: () => batcher.bufferedRows,
+    async stop() {
+      // Clean shutdown: stop taking batches, flush and commit what is buffered, then leave the group.
+      stopping = true;
+      clearInterval(timer);
+      await batcher.flushDue(true).catch((err: unknown) => log('sink.final_flush_failed', { error: String(err) }));
+      await consumer.stop();
+      await publisher.disconnect().catch(() => undefined);
+    },
+  };
+}

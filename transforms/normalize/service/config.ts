@@ -1,0 +1,33 @@
+// Configuration of the Kafka-wired normalize service (zod, strict: an unknown key is a startup error with its path).
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS } from '../../../core/topology.ts';
+import { normalizeOptionsSchema } from '../config.ts';
+
+const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
+
+export const normalizeServiceConfigSchema = z.strictObject({
+  groupId: name.default(CONSUMER_GROUPS.normalize),
+  inputTopics: z.array(name).min(1).default([...ALL_RAW_TOPICS]),
+  outputTopic: name.default(TOPICS.normalized),
+  deadLetterTopic: name.default(TOPICS.deadLetter),
+  /**
+   * Stable identity of this process: the transactional.id is `<groupId>.<instanceId>`, so a restarted instance fences
+   * its crashed predecessor and aborts its open transaction. Two live processes must never share it.
+   */
+  instanceId: name.default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'normalize-0'),
+  maxMessagesPerTransaction: z.int().min(1).max(100_000).default(2_000),
+  /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
+  createTopics: z.boolean().default(true),
+  partitions: z.int().min(1).default(3),
+  mapping: normalizeOptionsSchema.default(normalizeOptionsSchema.parse({})),
+});
+
+export type NormalizeServiceConfig = z.output<typeof normalizeServiceConfigSchema>;
+export type NormalizeServiceConfigInput = z.input<typeof normalizeServiceConfigSchema>;
+
+export function parseNormalizeServiceConfig(input: unknown): NormalizeServiceConfig {
+  return normalizeServiceConfigSchema.parse(input ?? {});
+}
+
+export const transactionalIdOf = (config: NormalizeServiceConfig) => `${config.groupId}.${config.instanceId}`;

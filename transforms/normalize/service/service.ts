@@ -1,0 +1,137 @@
+// The normalize stage on Kafka: cdr.raw.* (read_committed) -> normalize() -> cdr.normalized (Avro, key cdr_id), bad
+// records -> cdr.dlq with the reason; each chunk's output and its consumed offsets commit in one Kafka transaction.
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { TopicCodec } from '../../../core/avro.ts';
+import { retry } from '../../../core/backoff.ts';
+import { classifyRegistryError, deadLetterFor, type DeadLetter } from '../../../core/dead-letter.ts';
+import type { RawEnvelope } from '../../../core/envelope.ts';
+import { CdrflowError, disposition } from '../../../core/errors.ts';
+import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
+import { runTransactional, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
+import { SCHEMA_FILES, VENDORS } from '../../../core/topology.ts';
+import type { NormalizeOptions } from '../context.ts';
+import { normalize } from '../normalize.ts';
+import { transactionalIdOf, type NormalizeServiceConfig } from './config.ts';
+
+export const COMPONENT = 'normalize';
+
+export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
+
+export interface NormalizeServiceDeps {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  now?: () => Date;
+  log?: LogFn;
+}
+
+export interface NormalizeStats {
+  /** Counted only once their transaction committed. */
+  normalized: number;
+  deadLettered: number;
+  transactions: number;
+  retries: number;
+}
+
+export interface NormalizeService extends StreamHandle {
+  readonly stats: NormalizeStats;
+  readonly transactionalId: string;
+}
+
+/** Registers the subjects this stage writes (and the envelope it reads) so a missing or incompatible schema stops it at start-up. */
+export async function registerNormalizeSchemas(registry: SchemaRegistry, config: NormalizeServiceConfig) {
+  const output = new TopicCodec(registry, config.outputTopic, SCHEMA_FILES.normalized);
+  const deadLetter = new TopicCodec(registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
+  await output.register();
+  await deadLetter.register();
+  for (const topic of config.inputTopics) await new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope).register();
+  return { output, deadLetter };
+}
+
+export async function startNormalizeService(config: NormalizeServiceConfig, deps: NormalizeServiceDeps): Promise<NormalizeService> {
+  const log = deps.log ?? (() => {});
+  const now = deps.now ?? (() => new Date());
+  const options = config.mapping as NormalizeOptions;
+  if (config.createTopics) {
+    await ensureTopics(deps.kafka, [...config.inputTopics, config.outputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
+  }
+  const codecs = await registerNormalizeSchemas(deps.registry, config);
+  const stats: NormalizeStats = { normalized: 0, deadLettered: 0, transactions: 0, retries: 0 };
+  const pending = new WeakMap<PartitionBatch, { normalized: number; deadLettered: number }>();
+
+  const decodeEnvelope = (m: ConsumedMessage) =>
+    retry(async () => {
+      try {
+        return await deps.registry.decode(m.value!);
+      } catch (err) {
+        throw classifyRegistryError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
+      }
+    }, { maxAttempts: 10 }) as Promise<RawEnvelope>;
+
+  const transform = async (batch: PartitionBatch): Promise<ProducedRecords[]> => {
+    const out: OutgoingMessage[] = [];
+    const dead: OutgoingMessage[] = [];
+    const deadLetter = async (m: ConsumedMessage, message: string, extra: { vendor?: string | null; cdr_id?: string | null }) => {
+      const record: DeadLetter = deadLetterFor(m, { kind: 'bad_record', message }, COMPONENT, { ...extra, failed_at: now() });
+      dead.push({ key: extra.cdr_id ?? m.key, value: await codecs.deadLetter.encode(record) });
+    };
+    const topicVendor = VENDORS.find((v) => batch.topic.endsWith(v)) ?? null;
+    for (const m of batch.messages) {
+      if (m.value === null) {
+        await deadLetter(m, 'message has no value (tombstone) on a raw CDR topic', { vendor: topicVendor });
+        continue;
+      }
+      let envelope: RawEnvelope;
+      try {
+        envelope = await decodeEnvelope(m);
+      } catch (err) {
+        const e = classifyRegistryError(err, 'decode');
+        if (disposition(e) !== 'dead-letter') throw e;
+        await deadLetter(m, e.message, { vendor: topicVendor });
+        continue;
+      }
+      // normalize() returns bad data as a value; a throw here is a bug in the mapping and stops the stage.
+      const result = normalize(envelope, { now, lineage: { topic: m.topic, partition: m.partition, offset: m.offset }, options });
+      if (!result.ok) {
+        await deadLetter(m, result.error.message, { vendor: envelope.vendor, cdr_id: result.error.cdr_id });
+        continue;
+      }
+      let value: Buffer;
+      try {
+        value = await codecs.output.encode(result.cdr);
+      } catch (err) {
+        // The mapping produced a record its own contract rejects: a bug, not bad input.
+        throw new CdrflowError('bug', `normalized record ${result.cdr.cdr_id} does not fit ${SCHEMA_FILES.normalized}: ${(err as Error).message}`, { cause: err });
+      }
+      out.push({ key: result.cdr.cdr_id, value });
+    }
+    pending.set(batch, { normalized: out.length, deadLettered: dead.length });
+    return [
+      { topic: config.outputTopic, messages: out },
+      { topic: config.deadLetterTopic, messages: dead },
+    ];
+  };
+
+  const transactionalId = transactionalIdOf(config);
+  const handle = await runTransactional(deps.kafka, {
+    groupId: config.groupId,
+    topics: config.inputTopics,
+    transactionalId,
+    maxMessagesPerTransaction: config.maxMessagesPerTransaction,
+    transform,
+    onCommitted: (batch) => {
+      const counts = pending.get(batch);
+      stats.transactions++;
+      if (counts) {
+        stats.normalized += counts.normalized;
+        stats.deadLettered += counts.deadLettered;
+      }
+      log('normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+    },
+    onRetry: (err, attempt) => {
+      stats.retries++;
+      log('normalize.retry', { attempt, kind: err.kind, error: err.message });
+    },
+  });
+  log('normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
+  return { ...handle, stats, transactionalId };
+}
