@@ -39,10 +39,12 @@ function numberField(v: unknown): { ok: true; value: number | null } | { ok: fal
   return { ok: false };
 }
 
-/** Exact text of a top-level number in the DTO (a long beyond 2^53 keeps every digit). */
-function exactNumberText(members: Map<string, string> | undefined, name: string): string | null {
-  const raw = members?.get(name);
-  return raw !== undefined && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(raw) ? raw : null;
+/** A long field as text: exact from the payload when JSON.parse may have rounded it (beyond 2^53), else as parsed. */
+function longText(value: unknown, name: string, payload: string, members: { map?: Map<string, string> | undefined }): string | null {
+  if (typeof value !== 'number' || Number.isSafeInteger(value)) return extraValue(value);
+  members.map ??= rawMembers(payload);
+  const raw = members.map?.get(name);
+  return raw !== undefined && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(raw) ? raw : extraValue(value);
 }
 
 function intentLevel(record: Record<string, unknown>): string | null {
@@ -87,12 +89,12 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
   // Only an answered call has talk time; a started second counts, as it does for every billing rule.
   const talkSeconds = status.status === 'ANSWERED' ? Math.ceil(duration.value ?? 0) : 0;
 
-  const members = rawMembers(envelope.payload);
+  const members: { map?: Map<string, string> | undefined } = {};
   const extras: Record<string, string> = {};
   for (const [name, value] of Object.entries(record)) {
     if (COLUMN_FIELDS.has(name)) continue;
     if (typeof value === 'string' && value.trim() === '') continue;
-    let v = LONG_FIELDS.has(name) ? (exactNumberText(members, name) ?? extraValue(value)) : extraValue(value);
+    let v = LONG_FIELDS.has(name) ? longText(value, name, envelope.payload, members) : extraValue(value);
     if (v !== null && PII_TEXT_FIELDS.has(name) && options.piiKey !== null) v = hashIdentifier(v, options.piiKey);
     if (v !== null) extras[name] = v;
   }

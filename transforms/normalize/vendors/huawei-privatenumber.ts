@@ -58,12 +58,26 @@ function integer(v: unknown): number | null {
   return null;
 }
 
+/**
+ * Phone parsing is the most expensive step of a fee record, and one record repeats the same number up to four times
+ * (bindNum = calleeNum = fwdDisplayNum = X), so each distinct number is parsed once per record.
+ */
+function phoneParser(options: NormalizeOptions): (raw: unknown) => Party | null {
+  const seen = new Map<unknown, Party | null>();
+  return (raw) => {
+    if (seen.has(raw)) return seen.get(raw)!;
+    const party = phoneParty(raw, options);
+    seen.set(raw, party);
+    return party;
+  };
+}
+
 /** Extras follow the shared rule, except that '' means absent and numbers and times get the column treatment. */
-function huaweiExtra(name: string, value: unknown, options: NormalizeOptions): string | null {
+function huaweiExtra(name: string, value: unknown, phone: (raw: unknown) => Party | null): string | null {
   if (typeof value === 'string' && value.trim() === '') return null;
   const raw = extraValue(value);
   if (raw === null || typeof value !== 'string') return raw;
-  if (isPhoneField(name)) return phoneParty(raw, options)?.value ?? null;
+  if (isPhoneField(name)) return phone(raw)?.value ?? null;
   if (EXTRA_TIME_FIELDS.has(name)) {
     const parsed = parseNaiveLocal(raw, HUAWEI_TIME_ZONE);
     // An unreadable secondary time is kept as sent rather than failing the whole CDR.
@@ -127,8 +141,9 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
 
   // The real destination of the forwarded leg is the callee; calleeNum is usually the privacy number X that was dialled
   // and stays in extras with bindNum and fwdDisplayNum.
-  const forwardedTo = phoneParty(record['fwdDstNum'], options);
-  const callee: Party | null = forwardedTo ?? phoneParty(record['calleeNum'], options);
+  const phone = phoneParser(options);
+  const forwardedTo = phone(record['fwdDstNum']);
+  const callee: Party | null = forwardedTo ?? phone(record['calleeNum']);
 
   const recordDomain = text(record['recordDomain']);
   const recordObjectName = text(record['recordObjectName']);
@@ -138,7 +153,7 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   for (const [name, value] of Object.entries(record)) {
     if (COLUMN_FIELDS.has(name) || (name === 'fwdDstNum' && forwardedTo !== null)) continue;
     if (recordingRef !== null && (name === 'recordDomain' || name === 'recordObjectName')) continue;
-    const v = huaweiExtra(name, value, options);
+    const v = huaweiExtra(name, value, phone);
     if (v !== null) extras[name] = v;
   }
   if (mode !== null) extras['binding_mode'] = mode;
@@ -150,7 +165,7 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
     direction,
     channel: 'PSTN',
     call_type: text(record['serviceType']),
-    caller: phoneParty(record['callerNum'], options),
+    caller: phone(record['callerNum']),
     callees: callee ? [callee] : [],
     started_at: times.callInTime,
     ringing_at: times.fwdAlertingTime,
