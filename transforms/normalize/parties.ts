@@ -28,8 +28,25 @@ function internationalForm(digits: string): string | null {
   return null;
 }
 
+/**
+ * libphonenumber-js costs ~10 µs a number; hotline, agent and line numbers recur in nearly every record, so parses are
+ * memoised. Bounded: dropped wholesale when full, which costs one re-parse per number, never a wrong answer.
+ */
+const E164_CACHE_LIMIT = 50_000;
+const e164Cache = new Map<string, string | null>();
+
 /** E.164 form of a phone number, or null when it cannot be read as a valid number. */
 export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
+  const key = `${region}|${raw}`;
+  const cached = e164Cache.get(key);
+  if (cached !== undefined) return cached;
+  const e164 = parseE164(raw, region);
+  if (e164Cache.size >= E164_CACHE_LIMIT) e164Cache.clear();
+  e164Cache.set(key, e164);
+  return e164;
+}
+
+function parseE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
   const compact = raw.replace(SEPARATORS, '');
   if (!/^\+?\d+$/.test(compact)) return null;
   const intl = internationalForm(compact);

@@ -48,8 +48,26 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * Intl.formatToParts costs ~20 µs; offsets only change at zone transitions, which all fall on quarter hours, so an
+ * offset is memoised per zone and UTC quarter hour (bounded: dropped wholesale when full).
+ */
+const QUARTER_HOUR_MS = 900_000;
+const OFFSET_CACHE_LIMIT = 100_000;
+const offsetCache = new Map<string, number>();
+
 /** Offset of `timeZone` from UTC at instant `ms`, in ms (Asia/Shanghai → +8 h). */
 function zoneOffsetMs(timeZone: string, ms: number): number {
+  const key = `${timeZone}|${Math.floor(ms / QUARTER_HOUR_MS)}`;
+  const cached = offsetCache.get(key);
+  if (cached !== undefined) return cached;
+  const offset = computeZoneOffsetMs(timeZone, ms);
+  if (offsetCache.size >= OFFSET_CACHE_LIMIT) offsetCache.clear();
+  offsetCache.set(key, offset);
+  return offset;
+}
+
+function computeZoneOffsetMs(timeZone: string, ms: number): number {
   const parts: Record<string, number> = {};
   for (const p of formatterFor(timeZone).formatToParts(new Date(ms))) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);

@@ -1,0 +1,146 @@
+// Normalize throughput per vendor: decode (JSON.parse inside normalize) + map + Avro encode (avsc toBuffer), against
+// plain JSON.parse of the same payloads in the same process, so the ratio survives a slower or faster machine.
+// Payloads are the vendor's good fixture inputs (vendor-doc samples and edge cases), cycled to RECORDS per vendor,
+// each with its own natural key and fresh mobile numbers, so the phone-number memo sees realistic customer churn
+// (hotline and agent numbers still recur, as they do in real traffic).
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { avroType } from '../../core/avro.ts';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import { VENDORS } from '../../core/topology.ts';
+import type { Vendor } from '../../core/topology.ts';
+import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
+import { normalize, normalizeBare, tenantOfRecord } from '../../transforms/normalize/normalize.ts';
+
+const FIXTURES = fileURLToPath(new URL('../../transforms/normalize/fixtures/', import.meta.url));
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 5000);
+const WARMUP_ROUNDS = 3;
+const ROUNDS = 9;
+
+const ctx = defaultNormalizeContext({ now: () => new Date('2026-01-01T00:00:00Z') });
+const cdrType = avroType('cdr-normalized.avsc');
+
+/** Good fixture inputs of a vendor (bare records that normalize), as [tenant, payload text]. */
+function templates(vendor: Vendor): [string, string][] {
+  let files: string[];
+  try {
+    files = readdirSync(`${FIXTURES}${vendor}`).filter((f) => f.endsWith('.in.json'));
+  } catch {
+    return [];
+  }
+  const out: [string, string][] = [];
+  for (const f of files.sort()) {
+    const text = readFileSync(`${FIXTURES}${vendor}/${f}`, 'utf8');
+    let record: unknown;
+    try {
+      record = JSON.parse(text);
+    } catch {
+      continue;
+    }
+    if (typeof record !== 'object' || record === null || '$fixture' in record) continue;
+    const tenant = tenantOfRecord(vendor, record) ?? 'bench-tenant';
+    const r = normalizeBare(vendor, tenant, text, ctx);
+    if (r.ok) out.push([tenant, JSON.stringify(record)]);
+  }
+  return out;
+}
+
+/** Deterministic pseudo-random mobile numbers (LCG), so runs compare. */
+function mobileSource(): () => string {
+  let state = 12345;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return `13${String(state % 1_000_000_000).padStart(9, '0')}`;
+  };
+}
+
+function envelopes(vendor: Vendor): RawEnvelope[] {
+  const t = templates(vendor);
+  if (t.length === 0) return [];
+  const nextMobile = mobileSource();
+  return Array.from({ length: RECORDS }, (_, i) => {
+    const [tenant, template] = t[i % t.length]!;
+    const payload = template.replace(/(?<!\d)1[3-9]\d{9}(?!\d)/g, () => nextMobile());
+    return {
+      vendor,
+      tenant_id: tenant,
+      natural_key: `bench-${i}`,
+      received_at: new Date(1764547200000 + i),
+      connector: 'bench',
+      mode: 'live',
+      request_id: null,
+      payload,
+      payload_format: 'json',
+      attributes: {},
+    };
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+type Step = (e: RawEnvelope) => number;
+
+/**
+ * Records per second of each step over `batch`: every round runs all steps one after the other, so drift (GC, CPU
+ * frequency, other processes) hits them alike; the median of ROUNDS after WARMUP_ROUNDS is reported. The checksums
+ * keep the work observable so the JIT cannot drop it.
+ */
+function measure(batch: RawEnvelope[], steps: Record<string, Step>): Record<string, { rps: number[]; checksum: number }> {
+  const out: Record<string, { rps: number[]; checksum: number }> = {};
+  for (const name of Object.keys(steps)) out[name] = { rps: [], checksum: 0 };
+  for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
+    for (const [name, fn] of Object.entries(steps)) {
+      const slot = out[name]!;
+      const t0 = performance.now();
+      for (const e of batch) slot.checksum += fn(e);
+      const ms = performance.now() - t0;
+      if (round >= WARMUP_ROUNDS) slot.rps.push((batch.length / ms) * 1000);
+    }
+  }
+  return out;
+}
+
+const parseOnly = (e: RawEnvelope): number => (JSON.parse(e.payload) === null ? 0 : 1);
+const decodeMap = (e: RawEnvelope): number => (normalize(e, ctx).ok ? 1 : 0);
+const decodeMapEncode = (e: RawEnvelope): number => {
+  const r = normalize(e, ctx);
+  if (!r.ok) throw new Error(`bench payload failed to normalize: ${r.error.message}`);
+  return cdrType.toBuffer(r.cdr).length;
+};
+
+export async function run(): Promise<Record<string, unknown>> {
+  const vendors: Record<string, unknown> = {};
+  for (const vendor of VENDORS) {
+    const batch = envelopes(vendor);
+    if (batch.length === 0) {
+      vendors[vendor] = { skipped: 'no good fixture inputs to build payloads from' };
+      continue;
+    }
+    const { parse, mapped, full } = measure(batch, { parse: parseOnly, mapped: decodeMap, full: decodeMapEncode }) as Record<
+      'parse' | 'mapped' | 'full',
+      { rps: number[]; checksum: number }
+    >;
+    const parseMedian = median(parse.rps);
+    const fullMedian = median(full.rps);
+    const avgPayloadBytes = Math.round(batch.reduce((n, e) => n + Buffer.byteLength(e.payload), 0) / batch.length);
+    vendors[vendor] = {
+      records: batch.length,
+      distinct_templates: templates(vendor).length,
+      avg_payload_bytes: avgPayloadBytes,
+      avg_avro_bytes: Math.round(full.checksum / (batch.length * (WARMUP_ROUNDS + ROUNDS))),
+      json_parse_rps: Math.round(parseMedian),
+      decode_map_rps: Math.round(median(mapped.rps)),
+      decode_map_encode_rps: Math.round(fullMedian),
+      /** How many times slower the full normalize path is than JSON.parse alone (same payloads, same run). */
+      slowdown_vs_json_parse: Number((parseMedian / fullMedian).toFixed(2)),
+      ratio_to_json_parse: Number((fullMedian / parseMedian).toFixed(4)),
+      rounds: ROUNDS,
+      warmup_rounds: WARMUP_ROUNDS,
+    };
+  }
+  return { method: `median of ${ROUNDS} rounds after ${WARMUP_ROUNDS} warm-up rounds over RECORDS payloads per vendor`, vendors };
+}
