@@ -201,7 +201,8 @@ describe('Alibaba LVMS call record', () => {
     const cdr = cdrOf(result);
     expect(cdr.natural_key).toBe('999');
     expect(cdr.cdr_id).toBe(`alibaba-lvms:${APP_KEY}:999`);
-    expect(Object.values(cdr.extras)).toContain('880001');
+    expect(cdr.extras['record_natural_key']).toBe('880001');
+    expect(cdr.extras['key_source']).toBe('envelope');
   });
 
   it('maps a record with every field missing but its key, with nulls', () => {

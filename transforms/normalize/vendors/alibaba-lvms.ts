@@ -101,7 +101,9 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
   // Every DTO field is optional, so an answered call without a duration is kept (not dead-lettered), but nobody should
   // mistake its 0 billable seconds for a measured value.
   if (status.status === 'ANSWERED' && duration.value === null) extras['billing_note'] = 'answered without chat_duration: talk and billable time unknown, recorded as 0';
-  extras['key_source'] = derived?.source ?? 'envelope';
+  // Which rule produced the key the CDR ends up under: normalize.ts keys it by the envelope when the two disagree.
+  const envelopeWins = envelope.natural_key !== '' && envelope.natural_key !== derived?.key;
+  extras['key_source'] = envelopeWins || !derived ? 'envelope' : derived.source;
   extras['time_zone'] = timeZone;
 
   const caller = phoneParty(record['phone_number'], options);
