@@ -18,8 +18,9 @@ export const ReceiverConfigSchema = z
     ackTimeoutMs: z.number().int().min(100).default(10_000),
     /** stop() lets in-flight requests finish for this long, then closes what is left. */
     shutdownGraceMs: z.number().int().min(0).default(15_000),
-    /** Upper bound of one group-commit produce call. */
-    maxBatchRecords: z.number().int().min(1).default(5_000),
+    /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
+    maxBatchRecords: z.number().int().min(1).default(2_000),
+    maxBatchBytes: z.number().int().min(1024).default(768 * 1024),
     healthPath: z.string().startsWith('/').default('/healthz'),
     huawei: HuaweiReceiverConfigSchema.optional(),
     lvms: LvmsReceiverConfigSchema.optional(),

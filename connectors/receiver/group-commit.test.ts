@@ -43,3 +43,19 @@ describe('GroupCommitSink', () => {
     expect(inner.envelopes().map((e) => e.natural_key)).toEqual(['b']);
   });
 });
+
+describe('GroupCommitSink byte bound', () => {
+  it('starts a new send before the payload bytes would exceed maxBatchBytes', async () => {
+    const inner = new MemorySink();
+    const sink = new GroupCommitSink(inner, 1000, 10_000);
+    const big = (k: string): RawEnvelope => ({ ...env(k), payload: 'x'.repeat(3000) });
+    inner.hold();
+    const first = sink.publish([env('a')], 't');
+    await inner.heldCount(1);
+    const rest = ['b', 'c', 'd'].map((k) => sink.publish([big(k)], 't'));
+    inner.release();
+    await Promise.all([first, ...rest]);
+    // each big envelope counts ~6.3 KB: one per send under a 10 KB bound
+    expect(inner.published.map((p) => p.envelopes.length)).toEqual([1, 1, 1, 1]);
+  });
+});

@@ -15,9 +15,14 @@ export class GroupCommitSink implements EnvelopeSink {
   private readonly queues = new Map<string, Pending[]>();
   private readonly sending = new Set<string>();
 
+  /**
+   * `maxBatchBytes` bounds the payload bytes of one send: kafkajs puts a partition's share of a send into one record
+   * batch, and the broker refuses batches above message.max.bytes (1 MiB by default) with MESSAGE_TOO_LARGE.
+   */
   constructor(
     private readonly inner: EnvelopeSink,
     private readonly maxBatchRecords: number,
+    private readonly maxBatchBytes: number = 768 * 1024,
   ) {}
 
   publish(envelopes: RawEnvelope[], topic: string): Promise<void> {
@@ -38,10 +43,15 @@ export class GroupCommitSink implements EnvelopeSink {
         // A request's envelopes are never split across sends: one request, one ack.
         const batch: Pending[] = [];
         let records = 0;
-        while (queue.length > 0 && (batch.length === 0 || records + queue[0]!.envelopes.length <= this.maxBatchRecords)) {
-          const next = queue.shift()!;
+        let bytes = 0;
+        while (queue.length > 0) {
+          const next = queue[0]!;
+          const nextBytes = payloadBytes(next.envelopes);
+          if (batch.length > 0 && (records + next.envelopes.length > this.maxBatchRecords || bytes + nextBytes > this.maxBatchBytes)) break;
+          queue.shift();
           batch.push(next);
           records += next.envelopes.length;
+          bytes += nextBytes;
         }
         try {
           await this.inner.publish(batch.flatMap((p) => p.envelopes), topic);
@@ -54,4 +64,11 @@ export class GroupCommitSink implements EnvelopeSink {
       this.sending.delete(topic);
     }
   }
+}
+
+function payloadBytes(envelopes: RawEnvelope[]): number {
+  // Payload length in UTF-16 units undercounts multi-byte text by at most 3x; the envelope fields add ~200 bytes.
+  let n = 0;
+  for (const e of envelopes) n += e.payload.length * 2 + 256;
+  return n;
 }

@@ -64,7 +64,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
     ];
     ownedSink = await createKafkaEnvelopeSink(topics);
   }
-  const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords);
+  const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes);
 
   let draining = false;
   let inFlight = 0;
