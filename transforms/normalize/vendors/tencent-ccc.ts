@@ -169,6 +169,10 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.caller = party(record.Caller, record.ProtectedCaller, location, options);
   const callee = party(record.Callee, record.ProtectedCallee, null, options);
   cdr.callees = callee ? [callee] : [];
+  // With both a number and a protection id the number is the party; the id must still survive for joins with
+  // protected-API data of the same call.
+  if (cdr.caller?.type === 'PHONE' && text(record.ProtectedCaller) !== null) extras.ProtectedCaller = text(record.ProtectedCaller)!;
+  if (callee?.type === 'PHONE' && text(record.ProtectedCallee) !== null) extras.ProtectedCallee = text(record.ProtectedCallee)!;
 
   cdr.started_at = started;
   cdr.queued_at = queued;
