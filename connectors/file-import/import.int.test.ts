@@ -22,7 +22,7 @@ describe('cdrflow import', () => {
   it('publishes good lines with mode=import, reports bad lines by number, exits 2', async () => {
     const topic = uniqueName('raw_import');
     const result = await runCli(['import', 'huawei-privatenumber', '--file', FIXTURE, '--topic', topic]);
-    expect(result.code).toBe(2);
+    expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toMatch(/huawei-fee\.jsonl:4: skipped: not valid JSON/);
     expect(result.stderr).toMatch(/huawei-fee\.jsonl:6: skipped: the record has no appKey/);
     expect(result.stderr).toMatch(/done: lines=6 records=3 skipped=3/);

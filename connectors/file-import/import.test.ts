@@ -55,7 +55,17 @@ describe('importFile', () => {
   it('a failing sink fails the run (the caller reports how far it got)', async () => {
     const sink = new MemorySink();
     sink.failing = true;
-    await expect(importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl') }), { sink })).rejects.toMatchObject({ kind: 'transient' });
+    await expect(importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl') }), { sink, retry: { maxAttempts: 2, initialMs: 1 } })).rejects.toMatchObject({ kind: 'transient' });
+  });
+
+  it('retries a batch Kafka did not acknowledge', async () => {
+    const sink = new MemorySink();
+    sink.failing = true;
+    let attempts = 0;
+    const flaky = { publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => { if (++attempts === 2) sink.failing = false; return sink.publish(e, t); } };
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl') }), { sink: flaky, retry: { maxAttempts: 3, initialMs: 1 } });
+    expect(summary.records).toBe(3);
+    expect(sink.envelopes()).toHaveLength(3);
   });
 
   it('countLines counts a last line without newline', async () => {

@@ -16,6 +16,7 @@ import { checkLvmsDto } from '../alibaba-lvms/natural-key.ts';
 import { rawArrayElements } from '../receiver/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
+import { retry, type BackoffOptions } from '../../core/backoff.ts';
 
 export const IMPORT_CONNECTOR = 'import';
 
@@ -41,6 +42,8 @@ export interface ImportHooks {
   onLine?: (lineNumber: number) => void;
   onBadLine?: (bad: BadLine) => void;
   now?: () => number;
+  /** Retry policy for a batch Kafka did not acknowledge (same keys again, so a retry cannot double a record). */
+  retry?: Partial<BackoffOptions>;
 }
 
 type LineResult = { ok: true; envelopes: RawEnvelope[] } | { ok: false; reason: string };
@@ -118,7 +121,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const flush = async () => {
     if (pending.length === 0) return;
     const batch = pending.splice(0);
-    await hooks.sink.publish(batch, topic);
+    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? { maxAttempts: 6, initialMs: 500, maxMs: 10_000 });
     summary.records += batch.length;
   };
 
