@@ -65,10 +65,13 @@ CREATE TABLE IF NOT EXISTS {db}.cdr
     inserted_at          DateTime64(3, 'UTC') DEFAULT now64(3),
     -- The instant the analytics bucket a call into: when it started, or when we received it if the vendor gave no start.
     call_time            DateTime64(3, 'UTC') MATERIALIZED coalesce(started_at, received_at),
+    -- Answered = the vendor said so, or the call has an answer time (a TRTC call interrupted after pickup ends
+    -- FAILED but was connected and is billed). One definition for every view.
+    is_answered          Bool MATERIALIZED end_status = 'ANSWERED' OR answered_at IS NOT NULL,
     -- Data-quality guards: a row breaking them is rejected by ClickHouse and dead-lettered by the sink.
     CONSTRAINT billable_not_negative CHECK billable_seconds >= 0 AND talk_seconds >= 0,
     CONSTRAINT minutes_from_seconds CHECK billable_minutes = intDiv(billable_seconds + 59, 60),
-    CONSTRAINT unanswered_bills_nothing CHECK end_status = 'ANSWERED' OR billable_seconds = 0
+    CONSTRAINT unanswered_bills_nothing CHECK billable_seconds = 0 OR end_status = 'ANSWERED' OR answered_at IS NOT NULL
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(coalesce(started_at, received_at))

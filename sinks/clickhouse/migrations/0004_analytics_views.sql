@@ -1,6 +1,6 @@
 -- Analytics views. Every one reads `cdr FINAL`, so a cdr_id counts once whatever re-sends, replays or retried
 -- inserts happened and whether or not background merges have run yet. Buckets use call_time
--- (started_at, or received_at when the vendor gave no start), in UTC. avg_talk_seconds averages answered calls only.
+-- (started_at, or received_at when the vendor gave no start), in UTC. avg_talk_seconds averages answered calls only; `answered` is cdr.is_answered.
 CREATE VIEW IF NOT EXISTS {db}.cdr_daily AS
 SELECT
     toDate(call_time)                                        AS day,
@@ -9,12 +9,12 @@ SELECT
     ifNull(skill_group_id, '')                               AS skill_group_id,
     any(ifNull(skill_group_name, ''))                        AS skill_group_name,
     count()                                                  AS calls,
-    countIf(end_status = 'ANSWERED')                         AS answered,
+    countIf(is_answered)                                     AS answered,
     round(answered / calls, 4)                               AS answer_rate,
     sum(billable_minutes)                                    AS billable_minutes,
     sum(billable_seconds)                                    AS billable_seconds,
     sum(talk_seconds)                                        AS talk_seconds,
-    round(if(answered = 0, 0, sumIf(c.talk_seconds, c.end_status = 'ANSWERED') / answered), 1) AS avg_talk_seconds
+    round(if(answered = 0, 0, sumIf(c.talk_seconds, c.is_answered) / answered), 1) AS avg_talk_seconds
 FROM {db}.cdr AS c FINAL
 GROUP BY day, vendor, tenant_id, skill_group_id;
 
@@ -24,7 +24,7 @@ SELECT
     vendor,
     tenant_id,
     count()                                                  AS calls,
-    countIf(end_status = 'ANSWERED')                         AS answered,
+    countIf(is_answered)                                     AS answered,
     sum(billable_minutes)                                    AS billable_minutes
 FROM {db}.cdr FINAL
 GROUP BY hour, vendor, tenant_id;
