@@ -22,6 +22,8 @@ export interface RecordSink {
 export class KafkaRecordSink implements RecordSink {
   private readonly raw: RawEnvelopePublisher;
   private readonly dlqCodecs = new Map<string, TopicCodec>();
+  /** First publish per topic, which registers the schema; the rest wait for it (see `publish`). */
+  private readonly firstPublish = new Map<string, Promise<void>>();
 
   constructor(
     private readonly registry: SchemaRegistry,
@@ -31,11 +33,36 @@ export class KafkaRecordSink implements RecordSink {
   }
 
   publish(envelopes: RawEnvelope[], topic: string): Promise<void> {
-    return this.raw.publish(envelopes, topic);
+    if (envelopes.length === 0) return Promise.resolve();
+    return this.firstAlone(`raw:${topic}`, () => this.raw.publish(envelopes, topic));
+  }
+
+  /**
+   * Codecs register their schema on first use; concurrent first uses race on a new subject (Apicurio answers 409
+   * to the loser), so the first write per topic runs alone and later ones wait for it.
+   */
+  private async firstAlone(key: string, write: () => Promise<void>): Promise<void> {
+    const first = this.firstPublish.get(key);
+    if (first) {
+      await first.catch(() => undefined);
+      return write();
+    }
+    const run = write();
+    this.firstPublish.set(key, run);
+    try {
+      await run;
+    } catch (err) {
+      this.firstPublish.delete(key);
+      throw err;
+    }
   }
 
   async deadLetter(letters: DeadLetterInput[], topic: string): Promise<void> {
     if (letters.length === 0) return;
+    return this.firstAlone(`dlq:${topic}`, () => this.writeDeadLetters(letters, topic));
+  }
+
+  private async writeDeadLetters(letters: DeadLetterInput[], topic: string): Promise<void> {
     let codec = this.dlqCodecs.get(topic);
     if (!codec) {
       codec = new TopicCodec(this.registry, topic, SCHEMA_FILES.deadLetter);
