@@ -4,3 +4,7 @@ export { createHuaweiRoute, HUAWEI_CONNECTOR, CALL_EVENT_TYPES, MAX_FEE_RECORDS 
 export { buildAuthHeaders, parseAuthHeaders, verifyDigest, akskDigest, wsseDigest, formatCreated } from './aksk.ts';
 export { huaweiNaturalKey, type HuaweiKeySource } from './natural-key.ts';
 export * from './config.ts';
+export { startHuaweiPusher, HUAWEI_RETRY_SCHEDULE_MINUTES, type HuaweiPusher, type HuaweiPusherOptions, type HuaweiPusherStats, type PushAttempt } from './pusher.ts';
+export { HuaweiFeeGenerator, callEventsFor, huaweiTime, type FeeRecord } from './generator.ts';
+export { resolveRecordingUrl, type RecordingLink, type RecordingResolverOptions } from './recording.ts';
+export { findRawEnvelope } from './raw-lookup.ts';

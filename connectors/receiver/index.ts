@@ -5,3 +5,4 @@ export { ReceiverConfigSchema, type ReceiverConfig, type ReceiverConfigInput } f
 export type { EnvelopeSink, Outcome, PushReply, Route } from './types.ts';
 export { createKafkaEnvelopeSink } from './kafka-sink.ts';
 export { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
+export { loadReceiverConfig } from './load-config.ts';
