@@ -151,7 +151,16 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
   await admin.connect();
   let ends: Map<number, bigint>;
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
+    // Right after a topic is created the broker may not serve its partitions yet; that error is retriable.
+    let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>> | undefined;
+    for (let attempt = 0; offsets === undefined; attempt++) {
+      try {
+        offsets = await admin.fetchTopicOffsets(topic);
+      } catch (err) {
+        if (attempt >= 20 || !(err as { retriable?: boolean }).retriable) throw err;
+        await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+      }
+    }
     ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high) - 1n]));
   } finally {
     await admin.disconnect();

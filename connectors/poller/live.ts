@@ -66,7 +66,12 @@ export class LivePoller {
           polledAt: isoOf(result.polledAt),
           windowStart: isoOf(plan.window.start),
           records: result.records,
-          ...(plan.lost ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) } : {}),
+          // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
+          ...(plan.lost
+            ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
+            : cp?.['lostFrom'] !== undefined
+              ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
+              : {}),
         });
         metrics.window({ tenant, mode: 'live' }, plan.window.end);
         log('info', 'window done', { tenant, window_start: isoOf(plan.window.start), window_end: saved.watermark, records: result.records, pages: result.pages });
