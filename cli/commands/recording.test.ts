@@ -1,0 +1,56 @@
+// `cdrflow recording` with --record (no Kafka): prints the link read from the recording API's 301 Location.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { command, parseCdrId } from './recording.ts';
+import { parseAuthHeaders, verifyDigest } from '../../connectors/huawei-privatenumber/aksk.ts';
+
+const APP = { appKey: 'cliRecApp', appSecret: 'cliRecSecret' };
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const auth = parseAuthHeaders(req.headers, false);
+    const ok = auth.ok && verifyDigest('aksk', auth.token, APP.appSecret);
+    if (!ok) return void res.writeHead(401).end('{"resultcode":"1010003","resultdesc":"Invalid app_key"}');
+    const file = new URL(req.url ?? '/', 'http://x').searchParams.get('fileName');
+    res.writeHead(301, { location: `https://dl.example/${file}` }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe('cdrflow recording', () => {
+  it('parses cdr_id as huawei-privatenumber:<appKey>:<sessionId>', () => {
+    expect(parseCdrId('huawei-privatenumber:app:1200_1@host:5060')).toEqual({ tenant: 'app', sessionId: '1200_1@host:5060' });
+    expect(() => parseCdrId('alibaba-lvms:a:b')).toThrow(/huawei-privatenumber/);
+    expect(() => parseCdrId('huawei-privatenumber:app')).toThrow();
+  });
+
+  it('prints the Location URL for a recorded call and exits 0; exits 3 for an unrecorded one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
+    const recorded = join(dir, 'fee.json');
+    writeFileSync(recorded, JSON.stringify({ sessionId: 's1', recordFlag: 1, recordObjectName: 'r1.wav', recordDomain: 'ostor' }));
+    const unrecorded = join(dir, 'fee0.json');
+    writeFileSync(unrecorded, JSON.stringify({ sessionId: 's2', recordFlag: 0 }));
+    vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await command.run([`huawei-privatenumber:${APP.appKey}:s1`, '--record', recorded, '--base-url', baseUrl])).toBe(0);
+      expect(log).toHaveBeenCalledWith('https://dl.example/r1.wav');
+      expect(await command.run([`huawei-privatenumber:${APP.appKey}:s2`, '--record', unrecorded, '--base-url', baseUrl])).toBe(3);
+      expect(err).toHaveBeenCalledWith(expect.stringContaining('recordFlag is 0'));
+      await expect(command.run(['huawei-privatenumber:otherApp:s1', '--record', recorded])).rejects.toThrow(/no credentials/);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+      vi.unstubAllEnvs();
+    }
+  });
+});
