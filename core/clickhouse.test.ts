@@ -7,19 +7,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { clickhouseTargetFromEnv, createClickHouse, DEFAULT_EMBEDDED_DATA_DIR, insertDeduplicated } from './clickhouse.ts';
+import {
+  clickhouseTargetFromEnv,
+  createClickHouse,
+  DEFAULT_EMBEDDED_DATA_DIR,
+  insertDeduplicated,
+} from './clickhouse.ts';
 
 describe('clickhouseTargetFromEnv', () => {
   it('defaults to the embedded engine under .data/clickhouse', () => {
-    expect(clickhouseTargetFromEnv({})).toEqual({ kind: 'embedded', dataDir: DEFAULT_EMBEDDED_DATA_DIR, database: 'default' });
+    expect(clickhouseTargetFromEnv({})).toEqual({
+      kind: 'embedded',
+      dataDir: DEFAULT_EMBEDDED_DATA_DIR,
+      database: 'default',
+    });
   });
   it('uses HTTP with credentials and database when CLICKHOUSE_URL is set', () => {
     expect(
-      clickhouseTargetFromEnv({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_USER: 'u', CLICKHOUSE_PASSWORD: 'p', CLICKHOUSE_DATABASE: 'cdr' }),
+      clickhouseTargetFromEnv({
+        CLICKHOUSE_URL: 'http://ch:8123',
+        CLICKHOUSE_USER: 'u',
+        CLICKHOUSE_PASSWORD: 'p',
+        CLICKHOUSE_DATABASE: 'cdr',
+      }),
     ).toEqual({ kind: 'http', url: 'http://ch:8123', username: 'u', password: 'p', database: 'cdr' });
   });
   it('resolves a relative CLICKHOUSE_DATA_DIR against the working directory', () => {
-    expect(clickhouseTargetFromEnv({ CLICKHOUSE_DATA_DIR: 'x/y' })).toMatchObject({ kind: 'embedded', dataDir: join(process.cwd(), 'x/y') });
+    expect(clickhouseTargetFromEnv({ CLICKHOUSE_DATA_DIR: 'x/y' })).toMatchObject({
+      kind: 'embedded',
+      dataDir: join(process.cwd(), 'x/y'),
+    });
   });
 });
 
@@ -37,18 +54,31 @@ describe('embedded ClickHouse', () => {
   });
 
   async function freshTable(name: string): Promise<string> {
-    await client.command({ query: `CREATE TABLE ${name} (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000` });
+    await client.command({
+      query: `CREATE TABLE ${name} (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000`,
+    });
     return name;
   }
   async function ids(table: string, c: ClickHouseClient = client): Promise<number[]> {
-    const rows = await (await c.query({ query: `SELECT id FROM ${table} ORDER BY id`, format: 'JSONEachRow' })).json<{ id: number }>();
+    const rows = await (
+      await c.query({ query: `SELECT id FROM ${table} ORDER BY id`, format: 'JSONEachRow' })
+    ).json<{ id: number }>();
     return rows.map((r) => Number(r.id));
   }
 
   it('caveat: on a bare chdb connection a token persists and silently drops the next, different insert', async () => {
     const table = await freshTable('caveat_raw');
-    const bare = createClient({ connection: createChdbConnection({ path: dir }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']> });
-    await bare.insert({ table, format: 'JSONEachRow', values: [{ id: 1 }], clickhouse_settings: { insert_deduplication_token: 't1' } });
+    const bare = createClient({
+      connection: createChdbConnection({ path: dir }) as unknown as NonNullable<
+        ClickHouseClientConfigOptions['connection']
+      >,
+    });
+    await bare.insert({
+      table,
+      format: 'JSONEachRow',
+      values: [{ id: 1 }],
+      clickhouse_settings: { insert_deduplication_token: 't1' },
+    });
     await bare.insert({ table, format: 'JSONEachRow', values: [{ id: 2 }] });
     // If this starts failing, chdb fixed the leak and the workaround in core/clickhouse.ts can go.
     expect(await ids(table, bare)).toEqual([1]);
@@ -57,30 +87,54 @@ describe('embedded ClickHouse', () => {
 
   it('the factory client does not leak a token into later inserts', async () => {
     const table = await freshTable('caveat_factory');
-    await client.insert({ table, format: 'JSONEachRow', values: [{ id: 1 }], clickhouse_settings: { insert_deduplication_token: 't2' } });
+    await client.insert({
+      table,
+      format: 'JSONEachRow',
+      values: [{ id: 1 }],
+      clickhouse_settings: { insert_deduplication_token: 't2' },
+    });
     await client.insert({ table, format: 'JSONEachRow', values: [{ id: 2 }] });
     expect(await ids(table)).toEqual([1, 2]);
   });
 
   it('insertDeduplicated drops a retried batch and resets the token even for a bare connection sharing the engine', async () => {
     const table = await freshTable('dedup_helper');
-    await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'cdr.normalized:0:10-11');
-    await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'cdr.normalized:0:10-11');
+    await insertDeduplicated(
+      client,
+      { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] },
+      'cdr.normalized:0:10-11',
+    );
+    await insertDeduplicated(
+      client,
+      { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] },
+      'cdr.normalized:0:10-11',
+    );
     await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 3 }] }, 'cdr.normalized:0:12-12');
-    const bare = createClient({ connection: createChdbConnection({ path: dir }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']> });
+    const bare = createClient({
+      connection: createChdbConnection({ path: dir }) as unknown as NonNullable<
+        ClickHouseClientConfigOptions['connection']
+      >,
+    });
     await bare.insert({ table, format: 'JSONEachRow', values: [{ id: 4 }] });
     expect(await ids(table)).toEqual([1, 2, 3, 4]);
   });
 
   it('returns 64-bit integers quoted, without precision loss', async () => {
-    const rows = await (await client.query({ query: 'SELECT toInt64(9007199254740993) AS big, toUInt64(1) AS one', format: 'JSONEachRow' })).json();
+    const rows = await (
+      await client.query({
+        query: 'SELECT toInt64(9007199254740993) AS big, toUInt64(1) AS one',
+        format: 'JSONEachRow',
+      })
+    ).json();
     expect(rows).toEqual([{ big: '9007199254740993', one: '1' }]);
   });
 
   it('refuses a second data directory in the same process with a clear error', async () => {
     const other = mkdtempSync(join(tmpdir(), 'cdrflow-ch-other-'));
     try {
-      await expect(createClickHouse({ kind: 'embedded', dataDir: other, database: 'default' })).rejects.toThrow(/one active data directory per process/);
+      await expect(createClickHouse({ kind: 'embedded', dataDir: other, database: 'default' })).rejects.toThrow(
+        /one active data directory per process/,
+      );
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
@@ -88,7 +142,9 @@ describe('embedded ClickHouse', () => {
 
   it('creates and switches to a non-default database', async () => {
     const c = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'cdr_unit' });
-    const rows = await (await c.query({ query: 'SELECT currentDatabase() AS db', format: 'JSONEachRow' })).json<{ db: string }>();
+    const rows = await (
+      await c.query({ query: 'SELECT currentDatabase() AS db', format: 'JSONEachRow' })
+    ).json<{ db: string }>();
     expect(rows[0]?.db).toBe('cdr_unit');
     // The embedded session is shared: switch back so the other tests keep their default database.
     await c.command({ query: 'USE default' });

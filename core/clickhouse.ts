@@ -20,7 +20,12 @@ import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createClient } from '@clickhouse/client';
-import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings, InsertParams } from '@clickhouse/client';
+import type {
+  ClickHouseClient,
+  ClickHouseClientConfigOptions,
+  ClickHouseSettings,
+  InsertParams,
+} from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -34,10 +39,20 @@ export function clickhouseTargetFromEnv(env: NodeJS.ProcessEnv = process.env): C
   const database = env['CLICKHOUSE_DATABASE'] || 'default';
   const url = env['CLICKHOUSE_URL'];
   if (url) {
-    return { kind: 'http', url, username: env['CLICKHOUSE_USER'] || 'default', password: env['CLICKHOUSE_PASSWORD'] ?? '', database };
+    return {
+      kind: 'http',
+      url,
+      username: env['CLICKHOUSE_USER'] || 'default',
+      password: env['CLICKHOUSE_PASSWORD'] ?? '',
+      database,
+    };
   }
   const dir = env['CLICKHOUSE_DATA_DIR'];
-  return { kind: 'embedded', dataDir: dir ? (isAbsolute(dir) ? dir : resolve(dir)) : DEFAULT_EMBEDDED_DATA_DIR, database };
+  return {
+    kind: 'embedded',
+    dataDir: dir ? (isAbsolute(dir) ? dir : resolve(dir)) : DEFAULT_EMBEDDED_DATA_DIR,
+    database,
+  };
 }
 
 // Sent with every request so both engines behave alike; a caller's per-request settings override these.
@@ -46,7 +61,9 @@ const COMMON_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
 };
 
-export async function createClickHouse(target: ClickHouseTarget = clickhouseTargetFromEnv()): Promise<ClickHouseClient> {
+export async function createClickHouse(
+  target: ClickHouseTarget = clickhouseTargetFromEnv(),
+): Promise<ClickHouseClient> {
   if (target.kind === 'http') {
     return createClient({
       url: target.url,
@@ -65,7 +82,11 @@ export async function createClickHouse(target: ClickHouseTarget = clickhouseTarg
   try {
     connection = createChdbConnection({ path: target.dataDir }) as unknown as typeof connection;
   } catch (err) {
-    throw new CdrflowError('config', `cannot open embedded ClickHouse at ${target.dataDir}: ${(err as Error).message}`, { cause: err });
+    throw new CdrflowError(
+      'config',
+      `cannot open embedded ClickHouse at ${target.dataDir}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const client = createClient({ connection, database: target.database, clickhouse_settings: COMMON_SETTINGS });
   if (target.database !== 'default') {
@@ -86,10 +107,17 @@ export function quoteIdentifier(name: string): string {
  * Inserts with an `insert_deduplication_token` (a retried insert with the same token is dropped by the table), then
  * clears the token so it cannot leak into later inserts on an embedded session (see the caveat above).
  */
-export async function insertDeduplicated<T>(client: ClickHouseClient, params: InsertParams<Readable, T>, token: string): Promise<void> {
+export async function insertDeduplicated<T>(
+  client: ClickHouseClient,
+  params: InsertParams<Readable, T>,
+  token: string,
+): Promise<void> {
   if (token === '') throw new CdrflowError('bug', 'insertDeduplicated needs a non-empty token');
   try {
-    await client.insert({ ...params, clickhouse_settings: { ...(params.clickhouse_settings ?? {}), insert_deduplication_token: token } });
+    await client.insert({
+      ...params,
+      clickhouse_settings: { ...(params.clickhouse_settings ?? {}), insert_deduplication_token: token },
+    });
   } finally {
     await client.command({ query: 'SELECT 1', clickhouse_settings: { insert_deduplication_token: '' } });
   }

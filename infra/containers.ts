@@ -22,7 +22,9 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startContainers(log: (msg: string) => void): Promise<{ infra: TestInfra; stop: () => Promise<void> }> {
+export async function startContainers(
+  log: (msg: string) => void,
+): Promise<{ infra: TestInfra; stop: () => Promise<void> }> {
   const { GenericContainer, Network, Wait } = await import('testcontainers');
   const network = await new Network().start();
   const stops: (() => Promise<unknown>)[] = [async () => network.stop()];
@@ -68,7 +70,11 @@ export async function startContainers(log: (msg: string) => void): Promise<{ inf
     stops.push(() => registry.stop());
     const clickhouse = await new GenericContainer(IMAGES.clickhouse)
       .withExposedPorts(8123)
-      .withEnvironment({ CLICKHOUSE_USER: 'cdrflow', CLICKHOUSE_PASSWORD: 'cdrflow', CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: '1' })
+      .withEnvironment({
+        CLICKHOUSE_USER: 'cdrflow',
+        CLICKHOUSE_PASSWORD: 'cdrflow',
+        CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: '1',
+      })
       .withWaitStrategy(Wait.forHttp('/ping', 8123))
       .start();
     stops.push(() => clickhouse.stop());

@@ -54,7 +54,10 @@ function external(): TestInfra {
   const registry = process.env['SCHEMA_REGISTRY_URL'] ?? '';
   return {
     mode: 'external',
-    kafkaBrokers: (process.env['KAFKA_BROKERS'] ?? '').split(',').map((b) => b.trim()).filter(Boolean),
+    kafkaBrokers: (process.env['KAFKA_BROKERS'] ?? '')
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
     schemaRegistryUrl: registry,
     registryHealthUrl: process.env['CDRFLOW_REGISTRY_HEALTH_URL'] || `${registry.replace(/\/$/, '')}/subjects`,
     clickhouseUrl: process.env['CLICKHOUSE_URL'] ?? null,
@@ -82,7 +85,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const { stackPaths } = await import('../infra/local/paths.ts');
     const raw = process.env['CDRFLOW_TEST_PORT_BASE'];
     const base = raw ? Number(raw) : DEFAULT_TEST_PORT_BASE;
-    if (!Number.isInteger(base) || base < 1024 || base > 65000) throw new Error(`CDRFLOW_TEST_PORT_BASE must be an integer 1024..65000, got "${raw}"`);
+    if (!Number.isInteger(base) || base < 1024 || base > 65000)
+      throw new Error(`CDRFLOW_TEST_PORT_BASE must be an integer 1024..65000, got "${raw}"`);
     const lease = await acquireForTests(base, log);
     const paths = stackPaths(base);
     infra = {
@@ -103,6 +107,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     delete process.env['CLICKHOUSE_URL'];
   }
   project.provide('infra', infra);
-  log(`${mode}: Kafka ${infra.kafkaBrokers.join(',')}, registry ${infra.schemaRegistryUrl}, ClickHouse ${infra.clickhouseUrl ?? 'embedded (chdb)'} (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  log(
+    `${mode}: Kafka ${infra.kafkaBrokers.join(',')}, registry ${infra.schemaRegistryUrl}, ClickHouse ${infra.clickhouseUrl ?? 'embedded (chdb)'} (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return teardown;
 }

@@ -34,7 +34,10 @@ export interface WaitForOptions {
  * Polls `condition` until it returns something other than false/undefined (that value is returned) or throws once
  * the deadline passes. A condition that throws is retried; its last error is attached to the timeout.
  */
-export function waitFor<T>(condition: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitForOptions = {}): Promise<T> {
+export function waitFor<T>(
+  condition: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: WaitForOptions = {},
+): Promise<T> {
   return pollUntil(condition, {
     timeoutMs: opts.timeoutMs ?? 30_000,
     intervalMs: opts.intervalMs ?? 100,
@@ -62,7 +65,9 @@ let embeddedDir: string | undefined;
  * directory per test process under .data/test-clickhouse/ (the engine allows a single directory per process);
  * several clients in one process share it.
  */
-export async function testClickHouse(prefix = 'test'): Promise<{ client: ClickHouseClient; database: string; cleanup: () => Promise<void> }> {
+export async function testClickHouse(
+  prefix = 'test',
+): Promise<{ client: ClickHouseClient; database: string; cleanup: () => Promise<void> }> {
   const database = uniqueName(prefix);
   const url = process.env['CLICKHOUSE_URL'];
   let target: ClickHouseTarget;

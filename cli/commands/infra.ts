@@ -28,7 +28,8 @@ function parse(args: string[]): { action: string; base: number; force: boolean }
     if (a === '--port-base') {
       const v = args[++i];
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1024 || n > 65000) throw new UsageError(`--port-base needs an integer 1024..65000, got "${v ?? ''}"`);
+      if (!Number.isInteger(n) || n < 1024 || n > 65000)
+        throw new UsageError(`--port-base needs an integer 1024..65000, got "${v ?? ''}"`);
       base = n;
     } else if (a === '--force') force = true;
     else if (a !== undefined && !a.startsWith('-') && action === undefined) action = a;

@@ -19,7 +19,10 @@ async function mvn(args: string[], cwd: string): Promise<void> {
     await run('mvn', ['-q', '-B', ...args], { cwd, timeoutMs: 20 * 60_000 });
   } catch (err) {
     if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
-      throw new Error('Maven (mvn) is not on PATH; it downloads the Kafka and Apicurio jars. Install Maven 3.8+ (or use Docker: see README).');
+      throw new Error(
+        'Maven (mvn) is not on PATH; it downloads the Kafka and Apicurio jars. Install Maven 3.8+ (or use Docker: see README).',
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -34,8 +37,12 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
   const tmp = `${KAFKA_LIBS_DIR}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   // outputDirectory must be absolute: Maven resolves a relative one against the pom's folder.
-  await mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'], ensureCacheDir());
-  if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`))) throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
+  await mvn(
+    ['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
+    ensureCacheDir(),
+  );
+  if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`)))
+    throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
   rmSync(KAFKA_LIBS_DIR, { recursive: true, force: true });
   renameSync(tmp, KAFKA_LIBS_DIR);
   return true;
@@ -49,7 +56,11 @@ function ensureCacheDir(): string {
 /** Apicurio Registry's Quarkus app, extracted once into .cache/apicurio. Returns true when it downloaded/extracted. */
 export async function ensureApicurio(log: (msg: string) => void = () => {}): Promise<boolean> {
   const versionFile = join(APICURIO_DIR, 'CDRFLOW_VERSION');
-  if (existsSync(join(APICURIO_DIR, 'quarkus-run.jar')) && existsSync(versionFile) && readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION) {
+  if (
+    existsSync(join(APICURIO_DIR, 'quarkus-run.jar')) &&
+    existsSync(versionFile) &&
+    readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION
+  ) {
     return false;
   }
   const dist = join(ensureCacheDir(), 'apicurio-dist');
@@ -59,7 +70,8 @@ export async function ensureApicurio(log: (msg: string) => void = () => {}): Pro
     log(`downloading Apicurio Registry ${APICURIO_VERSION} (${artifact}) from Maven Central ...`);
     // dependency:copy needs no project; run it where there is no pom so Maven does not pick one up.
     await mvn(['dependency:copy', `-Dartifact=${artifact}`, `-DoutputDirectory=${dist}`], ensureCacheDir());
-    if (!existsSync(tarball)) throw new Error(`Maven finished but ${tarball} is missing (found: ${readdirSync(dist).join(', ')})`);
+    if (!existsSync(tarball))
+      throw new Error(`Maven finished but ${tarball} is missing (found: ${readdirSync(dist).join(', ')})`);
   }
   log(`extracting ${tarball} ...`);
   const tmp = `${APICURIO_DIR}.tmp-${process.pid}`;

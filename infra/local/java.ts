@@ -62,7 +62,8 @@ export async function findJava(minMajor: number, explicitEnv: string, purpose: s
   if (explicit) {
     const rt = await probe(explicit);
     if (!rt) throw new Error(`${explicitEnv}=${explicit} is not a working java binary`);
-    if (rt.major < minMajor) throw new Error(`${explicitEnv}=${explicit} is Java ${rt.version}; ${purpose} needs Java ${minMajor}+`);
+    if (rt.major < minMajor)
+      throw new Error(`${explicitEnv}=${explicit} is Java ${rt.version}; ${purpose} needs Java ${minMajor}+`);
     return rt;
   }
   const seen: string[] = [];

@@ -87,7 +87,9 @@ export function kafkaRunning(paths: StackPaths): number | undefined {
 }
 
 /** Asks the broker for cluster metadata; resolves with the broker count and cluster id, throws when unreachable. */
-export async function kafkaMetadata(port: number): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+export async function kafkaMetadata(
+  port: number,
+): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
   const kafka = createKafka({ brokers: [`127.0.0.1:${port}`], clientId: 'cdrflow-infra' }, { retries: 0 });
   const admin = kafka.admin();
   await admin.connect();
@@ -99,12 +101,18 @@ export async function kafkaMetadata(port: number): Promise<{ brokers: number; cl
   }
 }
 
-export async function startKafka(paths: StackPaths, ports: KafkaPorts, log: (msg: string) => void): Promise<{ pid: number; started: boolean }> {
+export async function startKafka(
+  paths: StackPaths,
+  ports: KafkaPorts,
+  log: (msg: string) => void,
+): Promise<{ pid: number; started: boolean }> {
   const existing = kafkaRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
   for (const port of [ports.kafka, ports.kafkaController]) {
     if (await portOpen(port)) {
-      throw new Error(`port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`);
+      throw new Error(
+        `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
+      );
     }
   }
   const java = await findJava(MIN_JAVA, 'CDRFLOW_KAFKA_JAVA', 'Apache Kafka 4.x');
@@ -112,14 +120,40 @@ export async function startKafka(paths: StackPaths, ports: KafkaPorts, log: (msg
   const classpath = `${KAFKA_LIBS_DIR}/*`;
   if (!existsSync(join(paths.kafkaData, 'meta.properties'))) {
     mkdirSync(paths.kafkaData, { recursive: true });
-    const { stdout: uuid } = await run(java.path, ['-cp', classpath, ...jvmLogArgs(files), 'kafka.tools.StorageTool', 'random-uuid']);
+    const { stdout: uuid } = await run(java.path, [
+      '-cp',
+      classpath,
+      ...jvmLogArgs(files),
+      'kafka.tools.StorageTool',
+      'random-uuid',
+    ]);
     const clusterId = uuid.trim().split('\n').pop() ?? '';
     log(`formatting Kafka storage in ${paths.kafkaData} (cluster id ${clusterId})`);
-    await run(java.path, ['-cp', classpath, ...jvmLogArgs(files), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', files.props]);
+    await run(java.path, [
+      '-cp',
+      classpath,
+      ...jvmLogArgs(files),
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      files.props,
+    ]);
   }
   const pid = spawnDetached({
     command: java.path,
-    args: ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', ...jvmLogArgs(files), '-cp', classpath, KAFKA_MAIN_CLASS, files.props],
+    args: [
+      '-Xms128m',
+      '-Xmx512m',
+      '-XX:+UseG1GC',
+      '-Djava.awt.headless=true',
+      ...jvmLogArgs(files),
+      '-cp',
+      classpath,
+      KAFKA_MAIN_CLASS,
+      files.props,
+    ],
     cwd: paths.root,
     logFile: paths.kafkaLog,
     pidFile: paths.kafkaPid,
@@ -131,11 +165,16 @@ export async function startKafka(paths: StackPaths, ports: KafkaPorts, log: (msg
 export async function awaitKafkaReady(paths: StackPaths, pid: number, port: number, timeoutMs = 90_000): Promise<void> {
   await pollUntil(
     async () => {
-      if (!processAlive(pid)) throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${tail(paths.kafkaLog)}`);
+      if (!processAlive(pid))
+        throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${tail(paths.kafkaLog)}`);
       const meta = await kafkaMetadata(port);
       return meta.brokers >= 1 && meta.controller !== null;
     },
-    { timeoutMs, intervalMs: 300, message: `Kafka on 127.0.0.1:${port} to answer a metadata request (log: ${paths.kafkaLog})` },
+    {
+      timeoutMs,
+      intervalMs: 300,
+      message: `Kafka on 127.0.0.1:${port} to answer a metadata request (log: ${paths.kafkaLog})`,
+    },
   );
 }
 

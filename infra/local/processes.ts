@@ -21,7 +21,10 @@ export interface PollOptions {
  * Calls `probe` until it returns a value other than undefined/false, or throws after the deadline with the last
  * probe error attached — so a timeout says *why* the condition never held.
  */
-export async function pollUntil<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: PollOptions): Promise<T> {
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: PollOptions,
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   const interval = opts.intervalMs ?? 200;
   let lastError: unknown;
@@ -35,7 +38,10 @@ export async function pollUntil<T>(probe: () => Promise<T | undefined | false> |
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const why = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+      const why =
+        lastError === undefined
+          ? ''
+          : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
       throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.message}${why}`, { cause: lastError });
     }
     await new Promise((r) => setTimeout(r, interval));
@@ -138,7 +144,11 @@ export async function stopPid(pid: number, graceMs = 20_000): Promise<'terminate
     return 'not-running';
   }
   try {
-    await pollUntil(() => !processAlive(pid), { timeoutMs: graceMs, intervalMs: 100, message: `PID ${pid} to exit after SIGTERM` });
+    await pollUntil(() => !processAlive(pid), {
+      timeoutMs: graceMs,
+      intervalMs: 100,
+      message: `PID ${pid} to exit after SIGTERM`,
+    });
     return 'terminated';
   } catch {
     try {
@@ -146,7 +156,11 @@ export async function stopPid(pid: number, graceMs = 20_000): Promise<'terminate
     } catch {
       /* exited between the check and the kill */
     }
-    await pollUntil(() => !processAlive(pid), { timeoutMs: 10_000, intervalMs: 100, message: `PID ${pid} to exit after SIGKILL` });
+    await pollUntil(() => !processAlive(pid), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      message: `PID ${pid} to exit after SIGKILL`,
+    });
     return 'killed';
   }
 }
@@ -165,14 +179,27 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export function run(command: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+export function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const detail = `${stderr}\n${stdout}`.trim().split('\n').slice(-30).join('\n');
-        reject(new Error(`${command} ${args.join(' ')} failed: ${err.message}${detail ? `\n${detail}` : ''}`, { cause: err }));
-      } else resolve({ stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const detail = `${stderr}\n${stdout}`.trim().split('\n').slice(-30).join('\n');
+          reject(
+            new Error(`${command} ${args.join(' ')} failed: ${err.message}${detail ? `\n${detail}` : ''}`, {
+              cause: err,
+            }),
+          );
+        } else resolve({ stdout, stderr });
+      },
+    );
   });
 }
 

@@ -24,12 +24,18 @@ export function registryRunning(paths: StackPaths): number | undefined {
   return ownedPid(paths.registryPid, REGISTRY_MARKER);
 }
 
-export async function startRegistry(paths: StackPaths, ports: RegistryPorts, log: (msg: string) => void): Promise<{ pid: number; started: boolean }> {
+export async function startRegistry(
+  paths: StackPaths,
+  ports: RegistryPorts,
+  log: (msg: string) => void,
+): Promise<{ pid: number; started: boolean }> {
   const existing = registryRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
   for (const port of [ports.registry, ports.registryManagement]) {
     if (await portOpen(port)) {
-      throw new Error(`port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`);
+      throw new Error(
+        `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
+      );
     }
   }
   const java = await findJava(MIN_JAVA, 'CDRFLOW_REGISTRY_JAVA', 'Apicurio Registry 3.3');
@@ -61,24 +67,40 @@ export async function startRegistry(paths: StackPaths, ports: RegistryPorts, log
 }
 
 export async function registryHealthy(ports: RegistryPorts): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${ports.registryManagement}/health/ready`, { signal: AbortSignal.timeout(3000) });
+  const res = await fetch(`http://127.0.0.1:${ports.registryManagement}/health/ready`, {
+    signal: AbortSignal.timeout(3000),
+  });
   if (!res.ok) return false;
   const body = (await res.json()) as { status?: string };
   return body.status === 'UP';
 }
 
-export async function awaitRegistryReady(paths: StackPaths, pid: number, ports: RegistryPorts, timeoutMs = 120_000): Promise<void> {
+export async function awaitRegistryReady(
+  paths: StackPaths,
+  pid: number,
+  ports: RegistryPorts,
+  timeoutMs = 120_000,
+): Promise<void> {
   await pollUntil(
     async () => {
-      if (!processAlive(pid)) throw new StopPolling(`Apicurio Registry (PID ${pid}) exited during startup:\n${tail(paths.registryLog)}`);
+      if (!processAlive(pid))
+        throw new StopPolling(`Apicurio Registry (PID ${pid}) exited during startup:\n${tail(paths.registryLog)}`);
       return registryHealthy(ports);
     },
-    { timeoutMs, intervalMs: 300, message: `Apicurio Registry health on 127.0.0.1:${ports.registryManagement} (log: ${paths.registryLog})` },
+    {
+      timeoutMs,
+      intervalMs: 300,
+      message: `Apicurio Registry health on 127.0.0.1:${ports.registryManagement} (log: ${paths.registryLog})`,
+    },
   );
 }
 
 async function call(method: string, url: string, body?: unknown): Promise<Response> {
-  const init: RequestInit = { method, signal: AbortSignal.timeout(10_000), headers: { 'content-type': 'application/json' } };
+  const init: RequestInit = {
+    method,
+    signal: AbortSignal.timeout(10_000),
+    headers: { 'content-type': 'application/json' },
+  };
   if (body !== undefined) init.body = JSON.stringify(body);
   return fetch(url, init);
 }
@@ -92,18 +114,21 @@ export async function ensureGlobalCompatibility(port: number, level = 'BACKWARD'
   const current = await call('GET', `${base}/COMPATIBILITY`);
   if (current.status === 404) {
     const res = await call('POST', base, { ruleType: 'COMPATIBILITY', config: level });
-    if (!res.ok) throw new Error(`could not create the global COMPATIBILITY rule: HTTP ${res.status} ${await res.text()}`);
+    if (!res.ok)
+      throw new Error(`could not create the global COMPATIBILITY rule: HTTP ${res.status} ${await res.text()}`);
   } else if (current.ok) {
     const rule = (await current.json()) as { config?: string };
     if (rule.config !== level) {
       const res = await call('PUT', `${base}/COMPATIBILITY`, { ruleType: 'COMPATIBILITY', config: level });
-      if (!res.ok) throw new Error(`could not update the global COMPATIBILITY rule: HTTP ${res.status} ${await res.text()}`);
+      if (!res.ok)
+        throw new Error(`could not update the global COMPATIBILITY rule: HTTP ${res.status} ${await res.text()}`);
     }
   } else {
     throw new Error(`could not read the global COMPATIBILITY rule: HTTP ${current.status} ${await current.text()}`);
   }
   const reported = await ccompatCompatibility(port);
-  if (reported !== level) throw new Error(`Apicurio's ccompat API reports compatibilityLevel ${reported}, expected ${level}`);
+  if (reported !== level)
+    throw new Error(`Apicurio's ccompat API reports compatibilityLevel ${reported}, expected ${level}`);
 }
 
 export async function ccompatCompatibility(port: number): Promise<string | undefined> {

@@ -10,7 +10,14 @@ import { awaitKafkaReady, kafkaMetadata, kafkaRunning, startKafka } from './kafk
 import { stackPaths } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { liveLeases, portOpen, processRssKib, readPid, stopPid, withFileLock } from './processes.ts';
-import { awaitRegistryReady, ccompatCompatibility, ensureGlobalCompatibility, registryHealthy, registryRunning, startRegistry } from './registry.ts';
+import {
+  awaitRegistryReady,
+  ccompatCompatibility,
+  ensureGlobalCompatibility,
+  registryHealthy,
+  registryRunning,
+  startRegistry,
+} from './registry.ts';
 
 export type Log = (msg: string) => void;
 
@@ -149,7 +156,8 @@ export async function status(base: number): Promise<ServerStatus[]> {
     } catch (err) {
       kafkaDetail = `metadata request failed: ${(err as Error).message}`;
     }
-  } else if (await portOpen(ports.kafka)) kafkaDetail = `port ${ports.kafka} is taken by a process this stack did not start`;
+  } else if (await portOpen(ports.kafka))
+    kafkaDetail = `port ${ports.kafka} is taken by a process this stack did not start`;
 
   const registryPid = registryRunning(paths);
   let registryOk = false;
@@ -158,15 +166,32 @@ export async function status(base: number): Promise<ServerStatus[]> {
     try {
       registryOk = await registryHealthy(ports);
       const compat = registryOk ? await ccompatCompatibility(ports.registry) : undefined;
-      registryDetail = registryOk ? `ccompat at /apis/ccompat/v7, global compatibility ${compat}` : 'health check not UP';
+      registryDetail = registryOk
+        ? `ccompat at /apis/ccompat/v7, global compatibility ${compat}`
+        : 'health check not UP';
     } catch (err) {
       registryDetail = `health check failed: ${(err as Error).message}`;
     }
-  } else if (await portOpen(ports.registry)) registryDetail = `port ${ports.registry} is taken by a process this stack did not start`;
+  } else if (await portOpen(ports.registry))
+    registryDetail = `port ${ports.registry} is taken by a process this stack did not start`;
 
   return [
-    { name: 'kafka', pid: kafkaPid, port: ports.kafka, healthy: kafkaHealthy, rssMiB: rss(kafkaPid), detail: kafkaDetail },
-    { name: 'registry', pid: registryPid, port: ports.registry, healthy: registryOk, rssMiB: rss(registryPid), detail: registryDetail },
+    {
+      name: 'kafka',
+      pid: kafkaPid,
+      port: ports.kafka,
+      healthy: kafkaHealthy,
+      rssMiB: rss(kafkaPid),
+      detail: kafkaDetail,
+    },
+    {
+      name: 'registry',
+      pid: registryPid,
+      port: ports.registry,
+      healthy: registryOk,
+      rssMiB: rss(registryPid),
+      detail: registryDetail,
+    },
   ];
 }
 

@@ -21,14 +21,18 @@ afterAll(async () => {
 
 /** Consumes `topic` from the beginning into an array the test can await on. */
 async function collect(kafka: Kafka, topic: string, opts: { readUncommitted?: boolean } = {}): Promise<Received[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('smoke_group'), readUncommitted: opts.readUncommitted ?? false });
+  const consumer = kafka.consumer({
+    groupId: uniqueName('smoke_group'),
+    readUncommitted: opts.readUncommitted ?? false,
+  });
   consumers.push(consumer);
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const received: Received[] = [];
   await consumer.run({
     eachMessage: async ({ message }) => {
-      if (message.value) received.push({ key: message.key?.toString() ?? null, value: message.value, offset: message.offset });
+      if (message.value)
+        received.push({ key: message.key?.toString() ?? null, value: message.value, offset: message.offset });
     },
   });
   return received;
@@ -50,7 +54,10 @@ describe('Avro over Kafka with the schema registry', () => {
     const registry = testRegistry();
     const topic = uniqueName('smoke_avro');
     await ensureTopics(kafka, [{ topic, partitions: 1 }]);
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(personV1) }, { subject: subjectFor(topic) });
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(personV1) },
+      { subject: subjectFor(topic) },
+    );
     expect(await registry.getLatestSchemaId(subjectFor(topic))).toBe(id);
 
     const records = [
@@ -70,7 +77,10 @@ describe('Avro over Kafka with the schema registry', () => {
     }
 
     const received = await collect(kafka, topic);
-    await waitFor(() => received.length === records.length, { timeoutMs: 30_000, message: `${records.length} records on ${topic}` });
+    await waitFor(() => received.length === records.length, {
+      timeoutMs: 30_000,
+      message: `${records.length} records on ${topic}`,
+    });
     for (const [i, msg] of received.entries()) {
       expect(msg.value.readUInt8(0)).toBe(0);
       expect(msg.value.readUInt32BE(1)).toBe(id);
@@ -93,7 +103,9 @@ describe('Avro over Kafka with the schema registry', () => {
     const v1 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(personV1) }, { subject });
 
     const incompatible = { ...personV1, fields: [...personV1.fields, { name: 'tenant', type: 'string' }] };
-    await expect(registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject })).rejects.toThrow(/incompatib|409/i);
+    await expect(
+      registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject }),
+    ).rejects.toThrow(/incompatib|409/i);
     expect(await registry.getLatestSchemaId(subject)).toBe(v1.id);
 
     const compatible = { ...personV1, fields: [...personV1.fields, { name: 'tenant', type: 'string', default: '' }] };
@@ -121,9 +133,18 @@ describe('Kafka transactions', () => {
     const groupId = uniqueName('smoke_tx_group');
     try {
       const committed = await tx.transaction();
-      await committed.send({ topic: output, messages: [{ key: 'k1', value: 'committed-1' }, { key: 'k2', value: 'committed-2' }] });
+      await committed.send({
+        topic: output,
+        messages: [
+          { key: 'k1', value: 'committed-1' },
+          { key: 'k2', value: 'committed-2' },
+        ],
+      });
       // Consume-transform-produce: the input offset is committed atomically with the output.
-      await committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: 0, offset: '5' }] }] });
+      await committed.sendOffsets({
+        consumerGroupId: groupId,
+        topics: [{ topic: input, partitions: [{ partition: 0, offset: '5' }] }],
+      });
       await committed.commit();
 
       const aborted = await tx.transaction();
@@ -139,9 +160,17 @@ describe('Kafka transactions', () => {
 
     const committedView = await collect(kafka, output);
     const uncommittedView = await collect(kafka, output, { readUncommitted: true });
-    await waitFor(() => committedView.length >= 3 && uncommittedView.length >= 4, { timeoutMs: 30_000, message: 'both views of the transactional topic' });
+    await waitFor(() => committedView.length >= 3 && uncommittedView.length >= 4, {
+      timeoutMs: 30_000,
+      message: 'both views of the transactional topic',
+    });
     expect(committedView.map((m) => m.value.toString())).toEqual(['committed-1', 'committed-2', 'committed-3']);
-    expect(uncommittedView.map((m) => m.value.toString())).toEqual(['committed-1', 'committed-2', 'aborted', 'committed-3']);
+    expect(uncommittedView.map((m) => m.value.toString())).toEqual([
+      'committed-1',
+      'committed-2',
+      'aborted',
+      'committed-3',
+    ]);
 
     const admin = kafka.admin();
     await admin.connect();

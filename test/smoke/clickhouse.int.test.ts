@@ -26,13 +26,20 @@ describe('ClickHouse', () => {
         { cdr_id: 'v:t:2', billable_seconds: 120, bytes: '1', started_at: '2026-01-02 03:05:00.000' },
       ],
     });
-    const rows = await (await client.query({ query: `SELECT cdr_id, billable_seconds, bytes, started_at FROM ${table} ORDER BY cdr_id`, format: 'JSONEachRow' })).json();
+    const rows = await (
+      await client.query({
+        query: `SELECT cdr_id, billable_seconds, bytes, started_at FROM ${table} ORDER BY cdr_id`,
+        format: 'JSONEachRow',
+      })
+    ).json();
     expect(rows).toEqual([
       { cdr_id: 'v:t:1', billable_seconds: 60, bytes: '9007199254740993', started_at: '2026-01-02 03:04:05.678' },
       { cdr_id: 'v:t:2', billable_seconds: 120, bytes: '1', started_at: '2026-01-02 03:05:00.000' },
     ]);
     if (testInfra().clickhouseUrl === null) {
-      const version = await (await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>();
+      const version = await (
+        await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })
+      ).json<{ v: string }>();
       expect(Number(version[0]?.v.split('.')[0])).toBeGreaterThanOrEqual(25);
     }
   });
@@ -41,11 +48,15 @@ describe('ClickHouse', () => {
     const { client, database, cleanup } = await testClickHouse('smoke_dedup');
     cleanups.push(cleanup);
     const table = `${quoteIdentifier(database)}.batches`;
-    await client.command({ query: `CREATE TABLE ${table} (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000` });
+    await client.command({
+      query: `CREATE TABLE ${table} (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000`,
+    });
     await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'topic:0:0-1');
     await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'topic:0:0-1');
     await client.insert({ table, format: 'JSONEachRow', values: [{ id: 3 }] });
-    const rows = await (await client.query({ query: `SELECT id FROM ${table} ORDER BY id`, format: 'JSONEachRow' })).json<{ id: number }>();
+    const rows = await (
+      await client.query({ query: `SELECT id FROM ${table} ORDER BY id`, format: 'JSONEachRow' })
+    ).json<{ id: number }>();
     expect(rows.map((r) => r.id)).toEqual([1, 2, 3]);
   });
 });

@@ -31,22 +31,28 @@ describe('test servers', () => {
     if (testInfra().mode === 'local') expect(((await res.json()) as { status: string }).status).toBe('UP');
   });
 
-  it.runIf(testInfra().mode === 'local')('locally, the servers are the kafka.Kafka and Apicurio JVMs this project started', () => {
-    const { kafkaPid, registryPid } = testInfra();
-    expect(kafkaPid).not.toBeNull();
-    expect(registryPid).not.toBeNull();
-    expect(processAlive(kafkaPid ?? -1)).toBe(true);
-    expect(processAlive(registryPid ?? -1)).toBe(true);
-    const kafkaCmd = processCommandLine(kafkaPid ?? -1) ?? '';
-    expect(kafkaCmd).toMatch(/\bjava\b/);
-    expect(kafkaCmd).toContain(' kafka.Kafka ');
-    expect(processCommandLine(registryPid ?? -1)).toContain('quarkus-run.jar');
-  });
+  it.runIf(testInfra().mode === 'local')(
+    'locally, the servers are the kafka.Kafka and Apicurio JVMs this project started',
+    () => {
+      const { kafkaPid, registryPid } = testInfra();
+      expect(kafkaPid).not.toBeNull();
+      expect(registryPid).not.toBeNull();
+      expect(processAlive(kafkaPid ?? -1)).toBe(true);
+      expect(processAlive(registryPid ?? -1)).toBe(true);
+      const kafkaCmd = processCommandLine(kafkaPid ?? -1) ?? '';
+      expect(kafkaCmd).toMatch(/\bjava\b/);
+      expect(kafkaCmd).toContain(' kafka.Kafka ');
+      expect(processCommandLine(registryPid ?? -1)).toContain('quarkus-run.jar');
+    },
+  );
 
   it('worker env and child processes resolve the same endpoints', async () => {
     expect(kafkaBrokers()).toEqual(testInfra().kafkaBrokers);
     expect(schemaRegistryUrl()).toBe(testInfra().schemaRegistryUrl);
-    const { stdout } = await run(process.execPath, ['-e', 'console.log(JSON.stringify([process.env.KAFKA_BROKERS, process.env.SCHEMA_REGISTRY_URL]))']);
+    const { stdout } = await run(process.execPath, [
+      '-e',
+      'console.log(JSON.stringify([process.env.KAFKA_BROKERS, process.env.SCHEMA_REGISTRY_URL]))',
+    ]);
     expect(JSON.parse(stdout)).toEqual([testInfra().kafkaBrokers.join(','), testInfra().schemaRegistryUrl]);
   });
 });
