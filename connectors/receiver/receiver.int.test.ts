@@ -133,6 +133,7 @@ describe('receiver → real Kafka', () => {
       duplicateRate: 0.05, timeScale: 1 / 6_000, concurrency: 8, onAttempt: (a) => attempts.push(a),
     });
     const stats = await pusher.done;
+    console.info(`[receiver 10k] ${JSON.stringify(stats)}`);
     expect(stats.gaveUpBatches).toBe(0);
     expect(stats.acceptedRecords).toBe(10_000);
     expect(stats.retries).toBeGreaterThan(0);
@@ -195,6 +196,7 @@ describe('Kafka stopped in the middle of a push run', () => {
       pid = (await startKafka(paths, ports, log)).pid;
       await awaitKafkaReady(paths, pid, ports.kafka);
       const stats = await pusher.done;
+      console.info(`[receiver outage] ${JSON.stringify(stats)}`);
       expect(stats.failures['503']).toBeGreaterThanOrEqual(3);
       expect(stats.gaveUpBatches).toBe(0);
       expect(stats.acceptedRecords).toBe(3_000);
