@@ -141,6 +141,8 @@ export interface TransactionalOptions {
   transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>;
   onCommitted?: (batch: PartitionBatch, produced: number) => void;
   onRetry?: (err: CdrflowError, attempt: number) => void;
+  /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
+  sessionTimeoutMs?: number;
 }
 
 /**
@@ -192,7 +194,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     options.onCommitted?.(chunk, count);
   };
 
-  runner = await startConsumer(kafka, { groupId: options.groupId, topics: options.topics, fromBeginning: true }, async (payload) => {
+  const consumerOptions = { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) };
+  runner = await startConsumer(kafka, consumerOptions, async (payload) => {
     const { batch } = payload;
     try {
       for (let i = 0; i < batch.messages.length; i += chunkSize) {
@@ -233,6 +236,7 @@ export interface BatchConsumerOptions {
   handle: (batch: PartitionBatch, ctx: ManualCommitContext) => Promise<void>;
   /** Called on every (re)join: buffered, uncommitted work must be dropped, it will be delivered again. */
   onRebalance?: () => void;
+  sessionTimeoutMs?: number;
 }
 
 export interface BatchConsumerHandle extends StreamHandle {
@@ -247,7 +251,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
   let runner: Runner | undefined;
   runner = await startConsumer(
     kafka,
-    { groupId: options.groupId, topics: options.topics, fromBeginning: true },
+    { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) },
     async (payload) => {
       const { batch } = payload;
       const messages = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));

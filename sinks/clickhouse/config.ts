@@ -28,6 +28,8 @@ export const sinkConfigSchema = z.strictObject({
   systemicRejectThreshold: z.int().min(2).default(50),
   /** Run `migrate` at start-up (idempotent). */
   migrate: z.boolean().default(true),
+  /** Kafka session timeout: how fast the group hands a dead member's partitions to the others (broker min 6000). */
+  sessionTimeoutMs: z.int().min(1_000).max(300_000).default(30_000),
   createTopics: z.boolean().default(true),
   partitions: z.int().min(1).default(3),
 });

@@ -92,6 +92,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const consumer = await runBatchConsumer(deps.kafka, {
     groupId: config.groupId,
     topics: [config.inputTopic],
+    sessionTimeoutMs: config.sessionTimeoutMs,
     onRebalance: () => batcher.dropAll(),
     async handle(batch, ctx) {
       if (stopping) return; // not resolved: re-delivered to whoever consumes next

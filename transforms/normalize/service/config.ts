@@ -18,6 +18,8 @@ export const normalizeServiceConfigSchema = z.strictObject({
   instanceId: name.default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'normalize-0'),
   maxMessagesPerTransaction: z.int().min(1).max(100_000).default(2_000),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
+  /** Kafka session timeout: how fast the group hands a dead member's partitions to the others (broker min 6000). */
+  sessionTimeoutMs: z.int().min(1_000).max(300_000).default(30_000),
   createTopics: z.boolean().default(true),
   partitions: z.int().min(1).default(3),
   mapping: normalizeOptionsSchema.default(normalizeOptionsSchema.parse({})),

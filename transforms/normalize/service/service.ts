@@ -117,6 +117,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     topics: config.inputTopics,
     transactionalId,
     maxMessagesPerTransaction: config.maxMessagesPerTransaction,
+    sessionTimeoutMs: config.sessionTimeoutMs,
     transform,
     onCommitted: (batch) => {
       const counts = pending.get(batch);
