@@ -46,6 +46,9 @@ export async function startRegistry(
     args: [
       '-Xms64m',
       '-Xmx384m',
+      // C1 only: starts in ~3.5 s instead of ~5.2 s and idles ~50 MB smaller (measured); the registry serves a
+      // handful of lookups that clients cache, so C2's peak throughput buys nothing here.
+      '-XX:TieredStopAtLevel=1',
       '-Djava.awt.headless=true',
       '-Dquarkus.http.host=127.0.0.1',
       `-Dquarkus.http.port=${ports.registry}`,

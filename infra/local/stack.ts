@@ -63,7 +63,13 @@ async function upUnlocked(base: number, log: Log): Promise<UpResult> {
   try {
     registry = await startRegistry(paths, ports, log);
     // Both JVMs boot in parallel; each readiness check fails fast if its process dies.
-    await Promise.all([awaitKafkaReady(paths, kafka.pid, ports.kafka), awaitRegistryReady(paths, registry.pid, ports)]);
+    const t0 = Date.now();
+    const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    const started = registry.started;
+    await Promise.all([
+      awaitKafkaReady(paths, kafka.pid, ports.kafka).then(() => kafka.started && log(`Kafka ready after ${since()}`)),
+      awaitRegistryReady(paths, registry.pid, ports).then(() => started && log(`registry ready after ${since()}`)),
+    ]);
     await ensureGlobalCompatibility(ports.registry, 'BACKWARD');
   } catch (err) {
     // Leave nothing half-started behind: stop exactly what this call started.
