@@ -34,6 +34,8 @@ export interface WindowResult {
 
 /** Pages published concurrently while the next page is fetched. */
 const MAX_INFLIGHT_PUBLISHES = 3;
+/** Page requests in flight ahead of the one being processed (the token bucket still caps the rate). */
+const PREFETCH_PAGES = 4;
 /** If the vendor's total moves while paging (late records shift offset pages), read the window again, this often at most. */
 const MAX_PASSES = 3;
 
@@ -46,29 +48,38 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   let publishError: unknown;
   const inflight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
-    const tracked: Promise<void> = p.catch((err: unknown) => {
-      publishError ??= err;
-    }).finally(() => inflight.delete(tracked));
+    const tracked: Promise<void> = p
+      .catch((err: unknown) => {
+        publishError ??= err;
+      })
+      .finally(() => inflight.delete(tracked));
     inflight.add(tracked);
   };
 
-  /** Fetches the page holding record `offset`; the page size may shrink between attempts. */
-  const fetchAt = (offset: number): Promise<{ page: number; result: SourcePage }> =>
+  /**
+   * Fetches the page starting at record `offset` with the current page size (which may shrink between attempts);
+   * returns how many record slots that page covers.
+   */
+  const fetchAt = (offset: number): Promise<{ page: number; size: number; result: SourcePage }> =>
     retry(
       async () => {
         await ctx.bucket.take(signal);
+        const size = pageSize;
         // Page sizes only ever shrink to a divisor, so `offset` is always the first record of a page.
-        const page = source.firstPage + Math.floor(offset / pageSize);
+        const page = source.firstPage + Math.floor(offset / size);
         try {
-          return { page, result: await source.fetchPage(tenant, window, page, pageSize, signal) };
+          return { page, size, result: await source.fetchPage(tenant, window, page, size, signal) };
         } catch (thrown) {
           if (signal.aborted) throw thrown;
           const err = asCdrflowError(thrown);
           metrics.apiError(err.code ?? err.kind);
-          const smaller = source.smallerPageSize?.(err, pageSize);
+          const smaller = source.smallerPageSize?.(err, size);
           if (smaller !== undefined) {
-            log('warn', 'vendor says the page is too large; shrinking it', { tenant, from: pageSize, to: smaller });
-            pageSize = smaller;
+            // Concurrent requests may all hear "too large"; shrink once per size, not once per answer.
+            if (size === pageSize) {
+              log('warn', 'vendor says the page is too large; shrinking it', { tenant, from: size, to: smaller });
+              pageSize = smaller;
+            }
             throw new CdrflowError('transient', err.message, { code: err.code ?? 'page-too-large', cause: err });
           }
           throw err;
@@ -79,70 +90,106 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         signal,
         onRetry: (err, attempt, delayMs) => {
           metrics.retry(err.code ?? err.kind);
-          log(attempt >= 3 ? 'warn' : 'debug', 'retrying vendor request', { tenant, code: err.code, kind: err.kind, attempt, delayMs, error: err.message });
+          log(attempt >= 3 ? 'warn' : 'debug', 'retrying vendor request', {
+            tenant,
+            code: err.code,
+            kind: err.kind,
+            attempt,
+            delayMs,
+            error: err.message,
+          });
         },
       },
     );
 
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
-    // Records are addressed by offset so a page-size change mid-window resumes at the same record.
-    let offset = 0;
-    for (;;) {
-      if (publishError !== undefined) break;
-      const { page, result } = await fetchAt(offset);
-      pages++;
-      totals.add(result.total);
-      const fresh: RawEnvelope[] = [];
-      const dead: DeadLetterInput[] = [];
-      const receivedAt = new Date(ctx.now());
-      for (const record of result.records) {
-        // The page is one JSON document; a record's verbatim text is the re-serialisation of its parsed object
-        // (JSON.stringify keeps every field, its order and values; only insignificant whitespace can differ).
-        const payload = JSON.stringify(record);
-        const key = source.naturalKey(record);
-        if (key === undefined) {
-          dead.push({ payload, reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`, component: source.connector, vendor: source.vendor, originTopic: ctx.topics.raw });
-          continue;
+    // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
+    // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
+    type Pending = { offset: number; span: number; fetch: ReturnType<typeof fetchAt> };
+    const queue: Pending[] = [];
+    const enqueue = (offset: number, span: number, front = false) => {
+      const fetch = fetchAt(offset);
+      fetch.catch(() => undefined); // awaited in order below; this only keeps an early rejection from going unhandled
+      if (front) queue.unshift({ offset, span, fetch });
+      else queue.push({ offset, span, fetch });
+    };
+    let nextOffset = 0;
+    let knownTotal: number | undefined;
+    enqueue(0, pageSize);
+    nextOffset = pageSize;
+    try {
+      while (queue.length > 0) {
+        if (publishError !== undefined) break;
+        const item = queue.shift()!;
+        const { page, size, result } = await item.fetch;
+        knownTotal = result.total;
+        if (size < item.span && result.records.length > 0) enqueue(item.offset + size, item.span - size, true);
+        while (knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
+          enqueue(nextOffset, pageSize);
+          nextOffset += pageSize;
         }
-        if (published.has(key)) continue;
-        published.add(key);
-        fresh.push({
-          vendor: source.vendor,
-          tenant_id: tenant,
-          natural_key: key,
-          received_at: receivedAt,
-          connector: source.connector,
-          mode: ctx.mode,
-          request_id: result.requestId,
-          payload,
-          payload_format: 'json',
-          attributes: {
-            window_start: isoOf(window.start),
-            window_end: isoOf(window.end),
-            page: String(page),
-            page_size: String(pageSize),
-            total_count: String(result.total),
-          },
-        });
+        pages++;
+        totals.add(result.total);
+        const fresh: RawEnvelope[] = [];
+        const dead: DeadLetterInput[] = [];
+        const receivedAt = new Date(ctx.now());
+        for (const record of result.records) {
+          // The page is one JSON document; a record's verbatim text is the re-serialisation of its parsed object
+          // (JSON.stringify keeps every field, its order and values; only insignificant whitespace can differ).
+          const payload = JSON.stringify(record);
+          const key = source.naturalKey(record);
+          if (key === undefined) {
+            dead.push({
+              payload,
+              reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`,
+              component: source.connector,
+              vendor: source.vendor,
+              originTopic: ctx.topics.raw,
+            });
+            continue;
+          }
+          if (published.has(key)) continue;
+          published.add(key);
+          fresh.push({
+            vendor: source.vendor,
+            tenant_id: tenant,
+            natural_key: key,
+            received_at: receivedAt,
+            connector: source.connector,
+            mode: ctx.mode,
+            request_id: result.requestId,
+            payload,
+            payload_format: 'json',
+            attributes: {
+              window_start: isoOf(window.start),
+              window_end: isoOf(window.end),
+              page: String(page),
+              page_size: String(size),
+              total_count: String(result.total),
+            },
+          });
+        }
+        metrics.page({ tenant, mode: ctx.mode }, fresh.length);
+        for (let i = 0; i < dead.length; i++) metrics.deadLetter(tenant);
+        while (inflight.size >= MAX_INFLIGHT_PUBLISHES) await Promise.race(inflight);
+        track(
+          retry(
+            async () => {
+              await ctx.sink.publish(fresh, ctx.topics.raw);
+              await ctx.sink.deadLetter(dead, ctx.topics.deadLetter);
+            },
+            ctx.retry,
+            { signal, onRetry: (err) => metrics.retry(err.code ?? 'kafka') },
+          ),
+        );
+        // A short page before the end means records moved between requests: same remedy as a changed total.
+        if (result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
+        if (result.records.length === 0) break;
       }
-      metrics.page({ tenant, mode: ctx.mode }, fresh.length);
-      for (let i = 0; i < dead.length; i++) metrics.deadLetter(tenant);
-      while (inflight.size >= MAX_INFLIGHT_PUBLISHES) await Promise.race(inflight);
-      track(
-        retry(
-          async () => {
-            await ctx.sink.publish(fresh, ctx.topics.raw);
-            await ctx.sink.deadLetter(dead, ctx.topics.deadLetter);
-          },
-          ctx.retry,
-          { signal, onRetry: (err) => metrics.retry(err.code ?? 'kafka') },
-        ),
-      );
-      offset += result.records.length === 0 ? 0 : pageSize;
-      // A short page before the end means records moved between requests: same remedy as a changed total.
-      if (result.records.length > 0 && result.records.length < pageSize && offset < result.total) totals.add(-1);
-      if (result.records.length === 0 || offset >= result.total) break;
+    } finally {
+      // Whatever is still in flight settles before the window is given up or finished.
+      await Promise.allSettled(queue.map((q) => q.fetch));
     }
     if (publishError !== undefined) break;
     if (totals.size <= 1) break;
