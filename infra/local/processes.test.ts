@@ -1,0 +1,141 @@
+// The process plumbing `infra up/down` and the test harness rely on, exercised on real child processes.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  StopPolling,
+  liveLeases,
+  ownedPid,
+  pollUntil,
+  processAlive,
+  spawnDetached,
+  stopPid,
+  withFileLock,
+} from './processes.ts';
+import { kafkaServerProperties } from './kafka.ts';
+import { stackPaths } from './paths.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cdrflow-proc-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('pollUntil', () => {
+  it('returns the first truthy probe value', async () => {
+    let n = 0;
+    expect(
+      await pollUntil(() => (++n >= 3 ? `done after ${n}` : false), { timeoutMs: 5000, intervalMs: 1, message: 'n' }),
+    ).toBe('done after 3');
+  });
+  it('times out naming what it waited for and the last error', async () => {
+    await expect(
+      pollUntil(
+        () => {
+          throw new Error('connection refused');
+        },
+        { timeoutMs: 50, intervalMs: 5, message: 'the broker' },
+      ),
+    ).rejects.toThrow(/waiting for the broker; last error: connection refused/);
+  });
+  it('stops at once on StopPolling', async () => {
+    const t0 = Date.now();
+    await expect(
+      pollUntil(
+        () => {
+          throw new StopPolling('process died');
+        },
+        { timeoutMs: 10_000, message: 'x' },
+      ),
+    ).rejects.toThrow('process died');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('spawnDetached / ownedPid / stopPid', () => {
+  it('starts a detached process with a PID file and log, recognizes it by marker, and stops it with SIGTERM', async () => {
+    const pidFile = join(dir, 'sleeper.pid');
+    const logFile = join(dir, 'sleeper.log');
+    const pid = spawnDetached({
+      command: process.execPath,
+      args: ['-e', 'console.log("hello-from-child"); setInterval(() => {}, 1000)', 'marker-abc'],
+      cwd: dir,
+      logFile,
+      pidFile,
+    });
+    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(pid);
+    await pollUntil(() => readFileSync(logFile, 'utf8').includes('hello-from-child'), {
+      timeoutMs: 10_000,
+      message: 'child output in its log',
+    });
+    expect(ownedPid(pidFile, 'marker-abc')).toBe(pid);
+    expect(ownedPid(pidFile, 'some-other-program')).toBeUndefined();
+    expect(await stopPid(pid)).toBe('terminated');
+    expect(processAlive(pid)).toBe(false);
+    expect(ownedPid(pidFile, 'marker-abc')).toBeUndefined();
+  });
+
+  it('escalates to SIGKILL when SIGTERM is ignored', async () => {
+    const child = spawn(
+      process.execPath,
+      ['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const pid = child.pid ?? -1;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const outcome = stopPid(pid, 300);
+    await exited; // reap it so the liveness check sees it gone
+    expect(await outcome).toBe('killed');
+  });
+});
+
+describe('withFileLock / liveLeases', () => {
+  it('serializes holders and takes over a lock whose holder is dead', async () => {
+    const lock = join(dir, 'lock');
+    writeFileSync(lock, '999999999\n'); // a PID that cannot exist
+    const order: string[] = [];
+    await Promise.all([
+      withFileLock(lock, async () => {
+        order.push('a-in');
+        await new Promise((r) => setTimeout(r, 50));
+        order.push('a-out');
+      }),
+      withFileLock(lock, async () => {
+        order.push('b-in');
+        order.push('b-out');
+      }),
+    ]);
+    // Same process holds both: the second waits because the file exists with our own (live) PID.
+    expect(order.join(',')).toMatch(/^(a-in,a-out,b-in,b-out|b-in,b-out,a-in,a-out)$/);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('keeps leases of live processes and drops those of dead ones', () => {
+    const leases = join(dir, 'leases');
+    mkdirSync(leases, { recursive: true });
+    writeFileSync(join(leases, String(process.pid)), '');
+    writeFileSync(join(leases, '999999999'), '');
+    expect(liveLeases(leases)).toEqual([process.pid]);
+    expect(existsSync(join(leases, '999999999'))).toBe(false);
+  });
+});
+
+describe('kafkaServerProperties', () => {
+  it('configures a single-node KRaft broker whose transactions and groups work with one replica', () => {
+    const props = kafkaServerProperties(stackPaths(29000), { kafka: 29092, kafkaController: 29093 });
+    for (const line of [
+      'process.roles=broker,controller',
+      'controller.quorum.voters=1@127.0.0.1:29093',
+      'listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093',
+      'advertised.listeners=PLAINTEXT://127.0.0.1:29092',
+      'offsets.topic.replication.factor=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'auto.create.topics.enable=false',
+    ]) {
+      expect(props.split('\n')).toContain(line);
+    }
+    expect(props).toContain(`log.dirs=${stackPaths(29000).kafkaData}`);
+  });
+});
