@@ -1,0 +1,95 @@
+// `cdrflow schemas register|check`: registers the Avro contracts under their TopicNameStrategy subjects, or checks
+// (through the registry's own compatibility endpoint) that the files in schemas/ are BACKWARD compatible with what
+// the registry holds — exit 1 when one is not, so CI can stop a breaking change before it ships.
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { TopicCodec, createRegistry, loadSchemaJson } from '../../core/avro.ts';
+import { schemaRegistryUrl } from '../../core/local-endpoints.ts';
+import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
+
+const usage = `Usage: cdrflow schemas <register|check> [--registry URL]
+
+  register  registers every contract (idempotent: an identical schema keeps its id)
+  check     asks the registry whether each file in schemas/ is compatible with the latest registered version of
+            its subject (the registry applies its compatibility rule, BACKWARD for cdrflow); exits 1 if any is not.
+            A subject the registry does not know yet is reported as new, not as a failure.
+
+Subjects (TopicNameStrategy): ${[...ALL_RAW_TOPICS, TOPICS.huaweiCallEvents].map(subjectFor).join(', ')} -> ${SCHEMA_FILES.rawEnvelope};
+  ${subjectFor(TOPICS.normalized)} -> ${SCHEMA_FILES.normalized}; ${subjectFor(TOPICS.deadLetter)} -> ${SCHEMA_FILES.deadLetter}
+
+Environment: SCHEMA_REGISTRY_URL (default: the local stack of \`cdrflow infra up\`).`;
+
+export interface SubjectContract {
+  topic: string;
+  file: string;
+}
+
+export function contracts(): SubjectContract[] {
+  return [
+    ...[...ALL_RAW_TOPICS, TOPICS.huaweiCallEvents].map((topic) => ({ topic, file: SCHEMA_FILES.rawEnvelope })),
+    { topic: TOPICS.normalized, file: SCHEMA_FILES.normalized },
+    { topic: TOPICS.deadLetter, file: SCHEMA_FILES.deadLetter },
+  ];
+}
+
+export type CompatibilityVerdict = { subject: string; verdict: 'compatible' | 'new' } | { subject: string; verdict: 'incompatible'; reasons: string[] };
+
+/** POST /compatibility/subjects/<subject>/versions/latest (Confluent API; Apicurio serves it under /apis/ccompat/v7). */
+export async function checkCompatibility(registryUrl: string, subject: string, schema: object): Promise<CompatibilityVerdict> {
+  const base = registryUrl.replace(/\/$/, '');
+  // Asked about an unknown subject, some registries (Apicurio) answer "compatible": look first.
+  const versions = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`);
+  await versions.body?.cancel();
+  if (versions.status === 404) return { subject, verdict: 'new' };
+  if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
+  const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ schemaType: 'AVRO', schema: JSON.stringify(schema) }),
+  });
+  const text = await response.text();
+  if (response.status === 404) return { subject, verdict: 'new' };
+  if (!response.ok) {
+    // Some registries answer an incompatible schema with 409/422 instead of is_compatible=false.
+    if (response.status === 409 || response.status === 422) return { subject, verdict: 'incompatible', reasons: [text] };
+    throw new Error(`registry answered ${response.status} for ${subject}: ${text}`);
+  }
+  const body = JSON.parse(text) as { is_compatible?: boolean; messages?: string[] };
+  return body.is_compatible === true ? { subject, verdict: 'compatible' } : { subject, verdict: 'incompatible', reasons: body.messages ?? [text] };
+}
+
+export const command: Command = {
+  name: 'schemas',
+  summary: 'register the Avro contracts, or check schemas/ for BACKWARD-breaking changes (exit 1)',
+  usage,
+  async run(args) {
+    const [action, ...rest] = args;
+    let url = schemaRegistryUrl();
+    for (let i = 0; i < rest.length; i++) {
+      if (rest[i] === '--registry' && rest[i + 1] !== undefined) url = rest[++i]!;
+      else throw new UsageError(`unexpected argument "${rest[i]}"`);
+    }
+    if (action === 'register') {
+      const registry = createRegistry(url);
+      for (const c of contracts()) {
+        const id = await new TopicCodec(registry, c.topic, c.file).register();
+        console.log(`${subjectFor(c.topic)}  ${c.file}  id ${id}`);
+      }
+      return 0;
+    }
+    if (action === 'check') {
+      let failed = 0;
+      for (const c of contracts()) {
+        const v = await checkCompatibility(url, subjectFor(c.topic), loadSchemaJson(c.file));
+        if (v.verdict === 'incompatible') {
+          failed++;
+          console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
+        } else console.log(`${v.verdict === 'new' ? 'new         ' : 'compatible  '}  ${v.subject}  ${c.file}`);
+      }
+      if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility`);
+      return failed > 0 ? 1 : 0;
+    }
+    throw new UsageError('name the action: register or check');
+  },
+};
