@@ -115,4 +115,15 @@ describe('CCC simulator', () => {
     clock += 61_000;
     expect((await c.describeProtectedTelCdr(req)).totalCount).toBe(1);
   });
+
+  it('demo mode: history at start, then new calls ending "now" at the configured rate', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001, 1400000002], historyHours: 2, historyCallsPerHour: 100, liveCallsPerSecond: 50 });
+    expect(sim.dataset.size).toBe(400);
+    const deadline = Date.now() + 5000;
+    while (sim.dataset.size < 410 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(sim.dataset.size).toBeGreaterThanOrEqual(410);
+    const newest = sim.dataset.all().reduce((a, b) => ((a.record['EndedTimestamp'] as number) > (b.record['EndedTimestamp'] as number) ? a : b));
+    expect(Math.abs(nowSec() - (newest.record['EndedTimestamp'] as number))).toBeLessThanOrEqual(2);
+    expect(newest.visibleAt).toBeGreaterThan(newest.record['EndedTimestamp'] as number);
+  });
 });

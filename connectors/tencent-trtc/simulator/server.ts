@@ -26,6 +26,11 @@ export interface TrtcSimulatorOptions {
   /** Documented 200 queries/s. */
   rateLimitPerSecond?: number;
   now?: () => number;
+  /** Demo: calls per tenant per hour generated over the last `historyHours` (ending an hour ago), at start. */
+  historyHours?: number;
+  historyCallsPerHour?: number;
+  /** Demo: keep generating new calls ("ending now") at this rate across all tenants until stop(). */
+  liveCallsPerSecond?: number;
 }
 
 export interface TrtcSimulator {
@@ -131,6 +136,12 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
   });
   server.keepAliveTimeout = 30_000;
   const port = await listen(server, options.port ?? 0);
+  if (options.historyHours && options.historyHours > 0) {
+    const nowSec = Math.floor(now() / 1000);
+    const hours = options.historyHours;
+    dataset.generateRange(nowSec - 3600 - hours * 3600, nowSec - 3600, Math.round(hours * (options.historyCallsPerHour ?? 600)));
+  }
+  if (options.liveCallsPerSecond && options.liveCallsPerSecond > 0) dataset.startLive(options.liveCallsPerSecond, now);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { PollerMetrics } from './metrics.ts';
+
+describe('PollerMetrics', () => {
+  it('keeps plain counts and mirrors them into a passed prom-client registry, shared by several connectors', async () => {
+    const registry = new Registry();
+    const ccc = new PollerMetrics('tencent-ccc-poller', registry);
+    const trtc = new PollerMetrics('tencent-trtc-poller', registry);
+    ccc.page({ tenant: '1', mode: 'live' }, 100);
+    ccc.page({ tenant: '1', mode: 'live' }, 0);
+    ccc.apiError('RequestLimitExceeded');
+    ccc.retry('RequestLimitExceeded');
+    trtc.gap('9', 3600);
+    trtc.window({ tenant: '9', mode: 'live' }, 1_700_000_000);
+    expect(ccc.counts).toMatchObject({ pages: 2, records: 100, retries: 1, apiErrors: { RequestLimitExceeded: 1 } });
+    const text = await registry.metrics();
+    expect(text).toContain('cdrflow_poller_records_total{connector="tencent-ccc-poller",tenant="1",mode="live"} 100');
+    expect(text).toContain('cdrflow_poller_pages_total{connector="tencent-ccc-poller",tenant="1",mode="live"} 2');
+    expect(text).toContain('cdrflow_poller_api_errors_total{connector="tencent-ccc-poller",code="RequestLimitExceeded"} 1');
+    expect(text).toContain('cdrflow_poller_gap_seconds_total{connector="tencent-trtc-poller",tenant="9"} 3600');
+    expect(text).toContain('cdrflow_poller_watermark_seconds{connector="tencent-trtc-poller",tenant="9",mode="live"} 1700000000');
+  });
+});
