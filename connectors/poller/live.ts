@@ -78,6 +78,9 @@ export class LivePoller {
         total.windows++;
         total.records += result.records;
         total.pages += result.pages;
+        // Caught up: the next window waits for the next cycle. Otherwise a read slower than a second would start
+        // another window right away, re-reading the whole lookback for one second of new time, forever.
+        if (plan.window.end >= nowSec - this.settings.settleSec) break;
       }
     }
     return total;

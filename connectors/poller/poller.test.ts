@@ -208,3 +208,20 @@ describe('backfill', () => {
     expect(summary.summaryLine).toMatch(/records=/);
   });
 });
+
+describe('live cycle', () => {
+  it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 300);
+    const h = harness(await cccSource(ccc));
+    // Every read appears to take 5 s: each clock reading is 5 s later than the one before.
+    let fake = Date.now();
+    h.ctx.now = () => (fake += 5000);
+    const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, initialLookbackSec: 3 * 3600 });
+    const result = await poller.runOnce();
+    // 3 hours of catch-up in 1-hour windows, then stop: no endless one-second windows re-reading the lookback.
+    expect(result.windows).toBeLessThanOrEqual(4);
+    expect(h.sink.keys().size).toBe(300);
+  });
+});

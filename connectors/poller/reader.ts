@@ -114,10 +114,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       if (front) queue.unshift({ offset, span, fetch });
       else queue.push({ offset, span, fetch });
     };
-    let nextOffset = 0;
     let knownTotal: number | undefined;
     enqueue(0, pageSize);
-    nextOffset = pageSize;
+    let nextOffset = pageSize;
     try {
       while (queue.length > 0) {
         if (publishError !== undefined) break;
