@@ -163,7 +163,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     throw classifyKafkaError(err, `connecting transactional producer ${options.transactionalId}`);
   }
   const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
-  let runner: Runner | undefined;
+  // The batch handler may run before startConsumer returns; it reaches the runner through this holder.
+  const ref: { runner?: Runner } = {};
 
   const commitChunk = async (chunk: PartitionBatch) => {
     const produced = await options.transform(chunk);
@@ -195,7 +196,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   };
 
   const consumerOptions = { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) };
-  runner = await startConsumer(kafka, consumerOptions, async (payload) => {
+  const runner = await startConsumer(kafka, consumerOptions, async (payload) => {
     const { batch } = payload;
     try {
       for (let i = 0; i < batch.messages.length; i += chunkSize) {
@@ -207,17 +208,18 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       }
     } catch (err) {
       const failure = asCdrflowError(err);
-      runner?.fail(failure);
+      ref.runner?.fail(failure);
       throw failure;
     }
   });
+  ref.runner = runner;
 
   const done = runner.done.finally(() => producer.disconnect().catch(() => undefined));
   done.catch(() => undefined);
   return {
     done,
     async stop() {
-      await runner!.stop();
+      await runner.stop();
       await producer.disconnect().catch(() => undefined);
     },
   };
@@ -248,8 +250,8 @@ export interface BatchConsumerHandle extends StreamHandle {
 
 /** A read_committed consumer whose offsets are committed only when the caller says its output is durable. */
 export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): Promise<BatchConsumerHandle> {
-  let runner: Runner | undefined;
-  runner = await startConsumer(
+  const ref: { runner?: Runner } = {};
+  const runner = await startConsumer(
     kafka,
     { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) },
     async (payload) => {
@@ -267,12 +269,13 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         );
       } catch (err) {
         const failure = asCdrflowError(err);
-        if (disposition(failure) === 'stop') runner?.fail(failure);
+        if (disposition(failure) === 'stop') ref.runner?.fail(failure);
         throw failure;
       }
     },
     options.onRebalance,
   );
+  ref.runner = runner;
   const r = runner;
   return {
     done: r.done,

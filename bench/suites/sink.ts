@@ -1,0 +1,133 @@
+// ClickHouse sink throughput per insert format, on the embedded engine (or CLICKHOUSE_URL): rows/s for encoding alone
+// and for encode + insert of one flush (BENCH_SINK_ROWS rows, default 50,000 = the default flushRows), median of
+// several rounds, with ratios against JSONEachRow measured in the same run. Rows are synthetic CDRs with legs, IVR
+// keys, extras and hostile text (sinks/clickhouse/fixtures/sample-cdrs.ts).
+// With BENCH_E2E=1 it also measures the whole pipeline on the local Kafka + registry: raw envelopes published, then
+// normalize and sink in this process until every call is in ClickHouse (records/s from the first raw record read).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse, clickhouseTargetFromEnv } from '../../core/clickhouse.ts';
+import { cdrObject, cdrTsvLine, cdrValues, INSERT_FORMATS, type InsertFormat } from '../../sinks/clickhouse/rows.ts';
+import { insertCdrs, type PositionedCdr } from '../../sinks/clickhouse/insert.ts';
+import { migrate } from '../../sinks/clickhouse/migrations.ts';
+import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
+
+const ROWS = Number(process.env['BENCH_SINK_ROWS'] ?? 50_000);
+const ROUNDS = Number(process.env['BENCH_SINK_ROUNDS'] ?? 5);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function encodeOnly(format: InsertFormat, rows: PositionedCdr[]): number {
+  let bytes = 0;
+  for (const r of rows) {
+    if (format === 'TabSeparated') bytes += cdrTsvLine(r.cdr, r.at).length;
+    else if (format === 'JSONCompactEachRow') bytes += JSON.stringify(cdrValues(r.cdr, r.at)).length + 1;
+    else bytes += JSON.stringify(cdrObject(r.cdr, r.at)).length + 1;
+  }
+  return bytes;
+}
+
+async function insertFormats(client: ClickHouseClient, database: string) {
+  await migrate(client, { database });
+  const rows: PositionedCdr[] = Array.from({ length: ROWS }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'bench', partition: 0, offset: i } }));
+  const results: Record<string, { encode_rows_per_s: number; insert_rows_per_s: number; body_bytes: number; insert_ms: number }> = {};
+  let token = 0;
+  // Warm-up: first inserts pay for table and parser setup.
+  for (const format of INSERT_FORMATS) await insertCdrs(client, `${database}.cdr`, rows.slice(0, 1000), format, `warm:${token++}`);
+  for (const format of INSERT_FORMATS) {
+    const encode: number[] = [];
+    const insert: number[] = [];
+    let bytes = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      let t = performance.now();
+      bytes = encodeOnly(format, rows);
+      encode.push(performance.now() - t);
+      await client.command({ query: `TRUNCATE TABLE ${database}.cdr` });
+      await client.command({ query: `TRUNCATE TABLE ${database}.cdr_legs` });
+      t = performance.now();
+      await insertCdrs(client, `${database}.cdr`, rows, format, `bench:${format}:${token++}`);
+      insert.push(performance.now() - t);
+    }
+    const count = Number((await (await client.query({ query: `SELECT count() AS c FROM ${database}.cdr`, format: 'JSONEachRow' })).json<{ c: string }>())[0]!.c);
+    if (count !== ROWS) throw new Error(`${format}: ${count} rows stored, expected ${ROWS}`);
+    results[format] = {
+      encode_rows_per_s: Math.round(ROWS / (median(encode) / 1000)),
+      insert_rows_per_s: Math.round(ROWS / (median(insert) / 1000)),
+      body_bytes: bytes,
+      insert_ms: Math.round(median(insert)),
+    };
+  }
+  const baseline = results['JSONEachRow']!.insert_rows_per_s;
+  const ratios = Object.fromEntries(Object.entries(results).map(([f, r]) => [f, +(r.insert_rows_per_s / baseline).toFixed(2)]));
+  const fastest = Object.entries(results).sort((a, b) => b[1].insert_rows_per_s - a[1].insert_rows_per_s)[0]![0];
+  return { rows_per_insert: ROWS, rounds: ROUNDS, formats: results, insert_ratio_vs_JSONEachRow: ratios, fastest };
+}
+
+async function endToEnd(client: ClickHouseClient, database: string) {
+  const { createKafka, kafkaSettingsFromEnv } = await import('../../core/kafka.ts');
+  const { createRegistry } = await import('../../core/avro.ts');
+  const { loadE2eCases, multiply } = await import('../../transforms/normalize/service/fixtures/e2e.ts');
+  const { parseNormalizeServiceConfig, startNormalizeService } = await import('../../transforms/normalize/service/index.ts');
+  const { parseSinkConfig, startClickHouseSink } = await import('../../sinks/clickhouse/index.ts');
+  const { createStageTopics, publishCases, stageNames } = await import('../../sinks/clickhouse/fixtures/pipeline.ts');
+  const copies = Number(process.env['BENCH_E2E_COPIES'] ?? 300);
+  const cases = multiply(loadE2eCases(), copies);
+  const good = cases.filter((c) => c.expected !== null).length;
+  const kafka = createKafka(kafkaSettingsFromEnv('bench-e2e'));
+  const registry = createRegistry();
+  const names = stageNames('bench');
+  await createStageTopics(kafka, names);
+  const t0 = performance.now();
+  await publishCases(kafka, registry, names, cases);
+  const publishMs = performance.now() - t0;
+  const t1 = performance.now();
+  const normalize = await startNormalizeService(
+    parseNormalizeServiceConfig({ groupId: names.normalizeGroup, inputTopics: Object.values(names.raw), outputTopic: names.normalized, deadLetterTopic: names.deadLetter, instanceId: 'bench' }),
+    { kafka, registry },
+  );
+  const sink = await startClickHouseSink(
+    parseSinkConfig({ groupId: names.sinkGroup, inputTopic: names.normalized, deadLetterTopic: names.deadLetter, database }),
+    { kafka, registry, clickhouse: client },
+  );
+  const deadline = Date.now() + 600_000;
+  let stored = 0;
+  while (Date.now() < deadline) {
+    stored = Number((await (await client.query({ query: `SELECT uniqExact(cdr_id) AS c FROM ${database}.cdr`, format: 'JSONEachRow' })).json<{ c: string }>())[0]!.c);
+    if (stored >= good) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pipelineMs = performance.now() - t1;
+  const normalizedAt = normalize.stats;
+  await normalize.stop();
+  await sink.stop();
+  if (stored < good) throw new Error(`pipeline stored ${stored} of ${good} calls within the deadline`);
+  return {
+    raw_records: cases.length,
+    calls: good,
+    publish_records_per_s: Math.round(cases.length / (publishMs / 1000)),
+    end_to_end_records_per_s: Math.round(cases.length / (pipelineMs / 1000)),
+    end_to_end_seconds: +(pipelineMs / 1000).toFixed(1),
+    normalize_transactions: normalizedAt.transactions,
+    sink_inserts: sink.stats.inserts,
+    note: 'includes consumer-group joins of both stages (a few seconds) in the elapsed time',
+  };
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const target = clickhouseTargetFromEnv();
+  const dir = target.kind === 'embedded' ? mkdtempSync(join(tmpdir(), 'cdrflow-bench-sink-')) : undefined;
+  const client = await createClickHouse(dir ? { kind: 'embedded', dataDir: dir, database: 'default' } : target);
+  const database = `bench_sink_${Date.now().toString(36)}`;
+  try {
+    const formats = await insertFormats(client, database);
+    const e2e = process.env['BENCH_E2E'] === '1' ? await endToEnd(client, `${database}_e2e`) : 'skipped (BENCH_E2E=1 runs it against the local Kafka + registry)';
+    return { engine: dir ? 'embedded chdb' : 'server', ...formats, end_to_end: e2e };
+  } finally {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
+    await client.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
