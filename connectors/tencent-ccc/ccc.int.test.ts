@@ -163,4 +163,24 @@ describe('tencent-ccc connector (real Kafka)', () => {
     expect((await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw)).size).toBe(0);
     expect((await checkpointsOn(testKafka(), topics.checkpoints)).size).toBe(0);
   });
+
+  it('`cdrflow poll` runs live until SIGTERM, then exits 0 with its checkpoint saved', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: APPS, seed: 18, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    sim.dataset.generateRange(now - 5 * 3600, now - 3 * 3600, 300);
+    const topics = uniqueTopics((p) => uniqueName(`ccc_sigterm_${p}`));
+    const configFile = join(mkdtempSync(join(tmpdir(), 'ccc-term-')), 'ccc.json');
+    writeFileSync(configFile, JSON.stringify({ secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 }));
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Live: it keeps polling every second after catching up (more requests than the catch-up needed).
+    await waitFor(async () => (await checkpointsOn(testKafka(), topics.checkpoints)).size === 2 && sim!.stats.requests > 20, { timeoutMs: 60_000, message: `live polling (stderr: ${stderr})` });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"window done"/);
+    const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
+    expect(onTopic.size).toBe(600);
+  });
 });

@@ -12,6 +12,7 @@ export class UserSigCache {
   private expiresAt = 0;
   /** How many sigs were generated (for tests and the debug log). */
   generated = 0;
+  private generatedAt = 0;
   constructor(
     private readonly sdkAppId: number,
     private readonly secretKey: string,
@@ -26,9 +27,15 @@ export class UserSigCache {
     if (this.sig === undefined || nowSec >= this.expiresAt - this.renewBeforeSec) {
       this.sig = new tlsSig.Api(this.sdkAppId, this.secretKey).genUserSig(this.identifier, this.validitySec);
       this.expiresAt = nowSec + this.validitySec;
+      this.generatedAt = nowSec;
       this.generated++;
     }
     return this.sig;
+  }
+
+  /** Seconds since the current sig was made (undefined before the first). */
+  ageSec(): number | undefined {
+    return this.sig === undefined ? undefined : Math.floor(this.now() / 1000) - this.generatedAt;
   }
 
   /** Forces a new sig on the next request (the server said this one expired). */
@@ -117,10 +124,16 @@ export class TrtcApiClient {
     if (code === 70011) return { totalNum: 0, records: [], requestId };
     if (code !== 0) {
       const numeric = typeof code === 'number' ? code : Number.NaN;
-      if (numeric === 70001) this.sigs.invalidate();
-      // An expired sig is renewed above and retried once by the caller's loop; any other sig problem is a credential problem.
-      const kind: ErrorKind = numeric === 70001 ? 'transient' : Number.isNaN(numeric) ? 'transient' : trtcErrorKind(numeric);
-      const hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
+      let kind: ErrorKind = Number.isNaN(numeric) ? 'transient' : trtcErrorKind(numeric);
+      let hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
+      if (numeric === 70001) {
+        // Expired: renew and let the caller retry. A sig made moments ago that is already expired means our clock
+        // is far off the vendor's; renewing again cannot help.
+        const age = this.sigs.ageSec();
+        this.sigs.invalidate();
+        kind = age !== undefined && age < 60 ? 'auth' : 'transient';
+        if (kind === 'auth') hint = ` (a UserSig made ${age}s ago was refused as expired: check this machine's clock)`;
+      }
       throw new CdrflowError(kind, `${context}: errorCode ${String(code)}: ${String(body['errorMessage'] ?? '')}${hint} (requestId ${requestId ?? '-'})`, { code: String(code) });
     }
     const data = body['data'] as Record<string, unknown> | undefined;

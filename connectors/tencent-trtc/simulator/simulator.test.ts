@@ -102,4 +102,11 @@ describe('TRTC simulator', () => {
     const internal = await rejection(c.getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
     expect([internal.code, internal.kind]).toEqual(['70500', 'transient']);
   });
+
+  it('a freshly made UserSig refused as expired is a clock problem (auth, with a hint), not a retry loop', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, now: () => Date.now() + 2 * 86400 * 1000 });
+    const err = await rejection(client(sim).getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
+    expect([err.code, err.kind]).toEqual(['70001', 'auth']);
+    expect(err.message).toMatch(/clock/);
+  });
 });
