@@ -1,0 +1,349 @@
+// Configuration of the main job (`cdrflow start`): one document composed of the components' own zod schemas, read
+// from a YAML/JSON file plus environment overrides and validated in one pass, so every problem is reported at once
+// with its path. The components keep their defaults; this file only adds where the servers are and the demo knobs.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
+import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
+import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
+import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
+import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
+import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
+import { DEFAULT_PORT_BASE } from '../core/local-endpoints.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+const port = z.int().min(0).max(65535);
+
+export const appConfigSchema = z.strictObject({
+  /**
+   * Prefix for every topic, consumer group and transactional id this job uses (`<namespace>.cdr.raw.…`), so several
+   * pipelines (or a test) can share one Kafka cluster. A component's own explicit names win over it.
+   */
+  namespace: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, underscore and dash only')
+    .optional(),
+  kafka: z
+    .strictObject({
+      /** Absent: the local stack on the port base (started when it is not running). Env KAFKA_BROKERS. */
+      brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional(),
+      clientId: z.string().min(1).default('cdrflow'),
+      /** Env KAFKA_SSL=true. */
+      ssl: z.boolean().default(false),
+      /** Env KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. */
+      sasl: z
+        .strictObject({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).default('plain'),
+          username: z.string().min(1),
+          password: z.string(),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  schemaRegistry: z
+    .strictObject({
+      /** Confluent-compatible API root. Absent: the local Apicurio (…/apis/ccompat/v7). Env SCHEMA_REGISTRY_URL. */
+      url: z.url().optional(),
+    })
+    .prefault({}),
+  clickhouse: z
+    .strictObject({
+      /** A ClickHouse server (http[s]://host:8123). Absent: the embedded engine in `dataDir`. Env CLICKHOUSE_URL. */
+      url: z.url().optional(),
+      /** Env CLICKHOUSE_USER. */
+      username: z.string().min(1).default('default'),
+      /** Env CLICKHOUSE_PASSWORD. */
+      password: z.string().default(''),
+      /** Embedded engine data directory (one process at a time), relative to the repository. Env CLICKHOUSE_DATA_DIR. */
+      dataDir: z.string().min(1).default('.data/clickhouse'),
+    })
+    .prefault({}),
+  localInfra: z
+    .strictObject({
+      /** Port base of the local stack and the ops port (Kafka base+92, registry base+81, ops base+70). Env CDRFLOW_PORT_BASE. */
+      portBase: z.int().min(1024).max(65000).default(DEFAULT_PORT_BASE),
+      /** Start the local Kafka + registry when they are needed and not running (stopped again on exit). */
+      autoStart: z.boolean().default(true),
+    })
+    .prefault({}),
+  ops: z
+    .strictObject({
+      /** /healthz /readyz /metrics /status /sql on 127.0.0.1. Default: port base + 70. Env CDRFLOW_OPS_PORT. */
+      port: port.optional(),
+      /** Seconds between status lines on stderr (0 = none). */
+      statusIntervalSec: z.number().min(0).default(5),
+    })
+    .prefault({}),
+  /** Pull connectors; a vendor runs when its section is present. */
+  connectors: z
+    .strictObject({
+      'tencent-ccc': cccConfigSchema.optional(),
+      'tencent-trtc': trtcConfigSchema.optional(),
+    })
+    .prefault({}),
+  /** The push receiver (Huawei PrivateNumber and/or Alibaba LVMS); runs when present. */
+  receiver: ReceiverConfigSchema.optional(),
+  normalize: normalizeServiceConfigSchema.prefault({}),
+  sink: sinkConfigSchema.prefault({}),
+  /** `start --demo`: the four vendor simulators with steady traffic, connectors and receiver pointed at them. */
+  demo: z
+    .strictObject({
+      /** Calls per second over all four vendors together (`--rate`). */
+      callsPerSecond: z.number().positive().max(500).default(4),
+      /** Calls per pull-vendor tenant already in the simulators' history when the demo starts (read on the first poll). */
+      historyMinutes: z.int().min(0).max(24 * 60).default(30),
+      /** Share of push records that are wrong inside (stored raw, dead-lettered by normalize with the reason). */
+      malformedRate: z.number().min(0).max(1).default(0.02),
+      /** Share of accepted Huawei batches pushed again (the vendor's duplicates). */
+      duplicateRate: z.number().min(0).max(1).default(0.05),
+      /** Demo polling: short so CDRs appear within seconds of the call's end. */
+      pollIntervalSec: z.number().positive().default(10),
+      settleSec: z.int().min(0).default(5),
+      /** Seed of the generated traffic; default: a new one per run (new calls, new keys). */
+      seed: z.int().min(0).optional(),
+    })
+    .prefault({}),
+});
+
+export type AppConfig = z.output<typeof appConfigSchema>;
+export type AppConfigInput = z.input<typeof appConfigSchema>;
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly problems: ConfigProblem[],
+    readonly source: string,
+  ) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+  }
+}
+
+type Doc = Record<string, unknown>;
+
+function isObject(v: unknown): v is Doc {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The object at `path` inside `doc`, created when missing (a non-object there is left for zod to report). */
+function section(doc: Doc, ...path: string[]): Doc {
+  let cur = doc;
+  for (const key of path) {
+    const next = cur[key];
+    if (next === undefined) cur[key] = {};
+    else if (!isObject(next)) return {};
+    cur = cur[key] as Doc;
+  }
+  return cur;
+}
+
+/** Environment variables that override the file, with the config path each one sets. */
+export const ENV_OVERRIDES: readonly { name: string; path: string; note: string }[] = [
+  { name: 'KAFKA_BROKERS', path: 'kafka.brokers', note: 'comma-separated host:port list' },
+  { name: 'KAFKA_SSL', path: 'kafka.ssl', note: 'true to use TLS' },
+  { name: 'KAFKA_SASL_MECHANISM', path: 'kafka.sasl.mechanism', note: 'plain, scram-sha-256, scram-sha-512' },
+  { name: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username', note: '' },
+  { name: 'KAFKA_SASL_PASSWORD', path: 'kafka.sasl.password', note: '' },
+  { name: 'SCHEMA_REGISTRY_URL', path: 'schemaRegistry.url', note: 'Confluent-compatible API root' },
+  { name: 'CLICKHOUSE_URL', path: 'clickhouse.url', note: 'a ClickHouse server instead of the embedded engine' },
+  { name: 'CLICKHOUSE_USER', path: 'clickhouse.username', note: '' },
+  { name: 'CLICKHOUSE_PASSWORD', path: 'clickhouse.password', note: '' },
+  { name: 'CLICKHOUSE_DATABASE', path: 'sink.database', note: 'database of the cdr tables and views' },
+  { name: 'CLICKHOUSE_DATA_DIR', path: 'clickhouse.dataDir', note: 'embedded engine data directory' },
+  { name: 'CDRFLOW_PORT_BASE', path: 'localInfra.portBase', note: 'local stack and ops port base' },
+  { name: 'CDRFLOW_OPS_PORT', path: 'ops.port', note: '' },
+  { name: 'CDRFLOW_NAMESPACE', path: 'namespace', note: '' },
+  { name: 'TENCENT_CCC_SECRET_ID', path: 'connectors.tencent-ccc.secretId', note: '' },
+  { name: 'TENCENT_CCC_SECRET_KEY', path: 'connectors.tencent-ccc.secretKey', note: '' },
+  { name: 'TENCENT_CCC_SDKAPPIDS', path: 'connectors.tencent-ccc.sdkAppIds', note: 'comma-separated SdkAppIds' },
+  { name: 'TENCENT_CCC_ENDPOINT', path: 'connectors.tencent-ccc.endpoint', note: 'host[:port]' },
+  { name: 'TENCENT_TRTC_APPS', path: 'connectors.tencent-trtc.apps', note: '<sdkAppId>:<secretKey>,…' },
+  { name: 'TENCENT_TRTC_BASE_URL', path: 'connectors.tencent-trtc.baseUrl', note: '' },
+  { name: 'TENCENT_TRTC_IDENTIFIER', path: 'connectors.tencent-trtc.identifier', note: '' },
+  { name: 'CDRFLOW_HUAWEI_APPS', path: 'receiver.huawei.apps', note: 'JSON array of {appKey, appSecret, mode}' },
+  { name: 'CDRFLOW_LVMS_APPS', path: 'receiver.lvms.apps', note: 'JSON array of {appKey, appSecret}' },
+  { name: 'CDRFLOW_RECEIVER_HOST', path: 'receiver.host', note: '' },
+  { name: 'CDRFLOW_RECEIVER_PORT', path: 'receiver.port', note: '' },
+];
+
+/** Applies the environment on top of the file document; values that cannot be read become problems, not throws. */
+export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Doc {
+  const get = (name: string) => {
+    const v = env[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const num = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) problems.push({ path: `env ${name}`, message: `not a number: "${v}"` });
+    return n;
+  };
+  const json = (name: string, v: string): unknown => {
+    try {
+      return JSON.parse(v);
+    } catch (err) {
+      problems.push({ path: `env ${name}`, message: `not valid JSON: ${(err as Error).message}` });
+      return undefined;
+    }
+  };
+  let v: string | undefined;
+  if ((v = get('KAFKA_BROKERS'))) section(doc, 'kafka')['brokers'] = v.split(',').map((b) => b.trim()).filter(Boolean);
+  if ((v = get('KAFKA_SSL'))) section(doc, 'kafka')['ssl'] = v === 'true';
+  if ((v = get('KAFKA_SASL_USERNAME'))) {
+    const sasl = section(doc, 'kafka', 'sasl');
+    sasl['username'] = v;
+    sasl['password'] = get('KAFKA_SASL_PASSWORD') ?? sasl['password'] ?? '';
+    if ((v = get('KAFKA_SASL_MECHANISM'))) sasl['mechanism'] = v;
+  }
+  if ((v = get('SCHEMA_REGISTRY_URL'))) section(doc, 'schemaRegistry')['url'] = v;
+  if ((v = get('CLICKHOUSE_URL'))) section(doc, 'clickhouse')['url'] = v;
+  if ((v = get('CLICKHOUSE_USER'))) section(doc, 'clickhouse')['username'] = v;
+  if (env['CLICKHOUSE_PASSWORD'] !== undefined) section(doc, 'clickhouse')['password'] = env['CLICKHOUSE_PASSWORD'];
+  if ((v = get('CLICKHOUSE_DATABASE'))) section(doc, 'sink')['database'] = v;
+  if ((v = get('CLICKHOUSE_DATA_DIR'))) section(doc, 'clickhouse')['dataDir'] = v;
+  if ((v = get('CDRFLOW_PORT_BASE'))) section(doc, 'localInfra')['portBase'] = num('CDRFLOW_PORT_BASE', v);
+  if ((v = get('CDRFLOW_OPS_PORT'))) section(doc, 'ops')['port'] = num('CDRFLOW_OPS_PORT', v);
+  if ((v = get('CDRFLOW_NAMESPACE'))) doc['namespace'] = v;
+
+  if ((v = get('TENCENT_CCC_SECRET_ID'))) section(doc, 'connectors', 'tencent-ccc')['secretId'] = v;
+  if ((v = get('TENCENT_CCC_SECRET_KEY'))) section(doc, 'connectors', 'tencent-ccc')['secretKey'] = v;
+  if ((v = get('TENCENT_CCC_SDKAPPIDS'))) {
+    section(doc, 'connectors', 'tencent-ccc')['sdkAppIds'] = v.split(',').map((s) => num('TENCENT_CCC_SDKAPPIDS', s.trim()));
+  }
+  if ((v = get('TENCENT_CCC_ENDPOINT'))) section(doc, 'connectors', 'tencent-ccc')['endpoint'] = v;
+  if ((v = get('TENCENT_TRTC_APPS'))) {
+    section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair) => {
+      const [id, key] = pair.split(':');
+      return { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+    });
+  }
+  if ((v = get('TENCENT_TRTC_BASE_URL'))) section(doc, 'connectors', 'tencent-trtc')['baseUrl'] = v;
+  if ((v = get('TENCENT_TRTC_IDENTIFIER'))) section(doc, 'connectors', 'tencent-trtc')['identifier'] = v;
+  if ((v = get('CDRFLOW_HUAWEI_APPS'))) section(doc, 'receiver', 'huawei')['apps'] = json('CDRFLOW_HUAWEI_APPS', v);
+  if ((v = get('CDRFLOW_LVMS_APPS'))) section(doc, 'receiver', 'lvms')['apps'] = json('CDRFLOW_LVMS_APPS', v);
+  if ((v = get('CDRFLOW_RECEIVER_HOST'))) section(doc, 'receiver')['host'] = v;
+  if ((v = get('CDRFLOW_RECEIVER_PORT'))) section(doc, 'receiver')['port'] = num('CDRFLOW_RECEIVER_PORT', v);
+  return doc;
+}
+
+/**
+ * Fills topic, group and transactional names from `namespace` where the component sections leave them out, so the
+ * components' own schemas still validate (and report) every name.
+ */
+export function applyNamespace(doc: Doc): Doc {
+  const ns = doc['namespace'];
+  if (typeof ns !== 'string' || ns === '') return doc;
+  const n = (name: string) => `${ns}.${name}`;
+  const setDefault = (target: Doc, key: string, value: unknown) => {
+    if (target[key] === undefined) target[key] = value;
+  };
+  const raw = (v: Vendor) => n(TOPICS.raw(v));
+  const normalize = section(doc, 'normalize');
+  setDefault(normalize, 'groupId', n(CONSUMER_GROUPS.normalize));
+  setDefault(normalize, 'inputTopics', ALL_RAW_TOPICS.map(n));
+  setDefault(normalize, 'outputTopic', n(TOPICS.normalized));
+  setDefault(normalize, 'deadLetterTopic', n(TOPICS.deadLetter));
+  const sink = section(doc, 'sink');
+  setDefault(sink, 'groupId', n(CONSUMER_GROUPS.clickhouseSink));
+  setDefault(sink, 'inputTopic', n(TOPICS.normalized));
+  setDefault(sink, 'deadLetterTopic', n(TOPICS.deadLetter));
+  const connectors = isObject(doc['connectors']) ? doc['connectors'] : {};
+  for (const vendor of ['tencent-ccc', 'tencent-trtc'] as const) {
+    const c = connectors[vendor];
+    if (!isObject(c)) continue;
+    const topics = section(c, 'topics');
+    setDefault(topics, 'raw', raw(vendor));
+    setDefault(topics, 'checkpoints', n(TOPICS.checkpoints));
+    setDefault(topics, 'deadLetter', n(TOPICS.deadLetter));
+  }
+  const receiver = doc['receiver'];
+  if (isObject(receiver)) {
+    if (isObject(receiver['huawei'])) {
+      const topics = section(receiver['huawei'], 'topics');
+      setDefault(topics, 'fee', raw('huawei-privatenumber'));
+      setDefault(topics, 'events', n(TOPICS.huaweiCallEvents));
+    }
+    if (isObject(receiver['lvms'])) setDefault(receiver['lvms'], 'topic', raw('alibaba-lvms'));
+  }
+  return doc;
+}
+
+/** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */
+export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push({ path: file, message: `cannot read: ${(err as Error).message}` });
+    return {};
+  }
+  let doc: unknown;
+  try {
+    doc = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
+  } catch (err) {
+    problems.push({ path: file, message: `not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` });
+    return {};
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isObject(doc)) {
+    problems.push({ path: file, message: 'must hold an object (a mapping of sections)' });
+    return {};
+  }
+  return doc;
+}
+
+export function zodProblems(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: i.message }));
+}
+
+export interface LoadOptions {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Flags, applied last (e.g. `--rate` → demo.callsPerSecond). */
+  overrides?: (doc: Doc) => void;
+}
+
+/** File + environment + flags → a validated config, or a ConfigError listing every problem with its path. */
+export function loadAppConfig(options: LoadOptions = {}): AppConfig {
+  const env = options.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const doc = options.file ? readConfigFile(options.file, problems) : {};
+  applyEnv(doc, env, problems);
+  options.overrides?.(doc);
+  applyNamespace(doc);
+  const parsed = appConfigSchema.safeParse(doc);
+  if (!parsed.success) problems.push(...zodProblems(parsed.error));
+  const source = [options.file ?? 'no config file', 'environment'].join(' + ');
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
+  return parsed.data;
+}
+
+/** Absolute data directory of the embedded engine (relative paths are relative to the repository, like .data/). */
+export function embeddedDataDir(config: AppConfig): string {
+  const dir = config.clickhouse.dataDir;
+  return isAbsolute(dir) ? dir : resolve(REPO_ROOT, dir);
+}
+
+export function opsPort(config: AppConfig): number {
+  return config.ops.port ?? config.localInfra.portBase + 70;
+}
+
+/** Whether Kafka and the registry are the local stack (and so may be started by this process). */
+export function usesLocalStack(config: AppConfig): { kafka: boolean; registry: boolean } {
+  return { kafka: config.kafka.brokers === undefined, registry: config.schemaRegistry.url === undefined };
+}
+
+export function kafkaBrokersOf(config: AppConfig): string[] {
+  return config.kafka.brokers ?? [`127.0.0.1:${config.localInfra.portBase + 92}`];
+}
+
+export function registryUrlOf(config: AppConfig): string {
+  return config.schemaRegistry.url ?? `http://127.0.0.1:${config.localInfra.portBase + 81}/apis/ccompat/v7`;
+}

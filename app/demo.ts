@@ -1,0 +1,202 @@
+// `start --demo`: the four vendor simulators with steady traffic and the connector / receiver configuration that
+// points at them. Pull vendors serve a history plus live calls ending "now" (TC3 and UserSig verified, paged, rate
+// limited); the push vendors send through the real receiver — Huawei with X-AKSK, re-pushes on any non-200 and
+// duplicate batches, LVMS TOP-signed all three ways — with a share of malformed records that normalize dead-letters.
+import { randomInt } from 'node:crypto';
+import { startCccSimulator, type CccSimulator } from '../connectors/tencent-ccc/simulator/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../connectors/tencent-trtc/simulator/index.ts';
+import { startHuaweiPusher, type HuaweiPusher, type HuaweiPusherStats } from '../connectors/huawei-privatenumber/index.ts';
+import { startLvmsSubmitter, type LvmsSubmitter, type LvmsSubmitterStats } from '../connectors/alibaba-lvms/index.ts';
+import type { CccConfigInput } from '../connectors/tencent-ccc/config.ts';
+import type { TrtcConfigInput } from '../connectors/tencent-trtc/config.ts';
+import type { ReceiverConfigInput } from '../connectors/receiver/config.ts';
+import { applyNamespace, type AppConfig } from './config.ts';
+
+export const DEMO_CREDENTIALS = {
+  ccc: { secretId: 'AKIDdemo0000000000000000000000000000', secretKey: 'demo-ccc-secret-key-0000000000000', sdkAppIds: [1400000101, 1400000102] },
+  trtc: { apps: [{ sdkAppId: 1600000101, secretKey: 'demo-trtc-sdk-secret-key-000000000000000000000000000000000000000' }] },
+  huawei: { appKey: 'demo-huawei-app', appSecret: 'demo-huawei-secret', mode: 'AXB' as const },
+  lvms: { appKey: 'demo-lvms-app', appSecret: 'demo-lvms-secret' },
+};
+
+/** Rough mean gap between generated calls (ms) and the longest call, per push generator (see their sources). */
+const HUAWEI_STEP_MS = 3_100;
+const HUAWEI_LONGEST_MS = 32 * 60_000;
+const LVMS_STEP_MS = 4_250;
+const LVMS_LONGEST_MS = 11 * 60_000;
+const SLICE_SEC = 60;
+
+export interface DemoTrafficStats {
+  huawei: Omit<HuaweiPusherStats, 'inFlight' | 'waiting'>;
+  lvms: LvmsSubmitterStats;
+}
+
+export interface DemoVendors {
+  connectors: { 'tencent-ccc': CccConfigInput; 'tencent-trtc': TrtcConfigInput };
+  receiver: ReceiverConfigInput;
+  ccc: CccSimulator;
+  trtc: TrtcSimulator;
+  /** Starts the push traffic against the running receiver. */
+  startPushTraffic(receiverUrl: string): void;
+  stats(): DemoTrafficStats;
+  /** Stops generating and pushing (intake first); `close` then stops the simulator servers. */
+  stopTraffic(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startDemoVendors(config: AppConfig, log: (msg: string) => void): Promise<DemoVendors> {
+  const demo = config.demo;
+  const seed = demo.seed ?? randomInt(1, 2 ** 31 - 1);
+  const perVendor = demo.callsPerSecond / 4;
+  const nowSec = Math.floor(Date.now() / 1000);
+
+  const ccc = await startCccSimulator({ credentials: { [DEMO_CREDENTIALS.ccc.secretId]: DEMO_CREDENTIALS.ccc.secretKey }, sdkAppIds: DEMO_CREDENTIALS.ccc.sdkAppIds, seed });
+  const trtcApps = Object.fromEntries(DEMO_CREDENTIALS.trtc.apps.map((a) => [a.sdkAppId, a.secretKey]));
+  const trtc = await startTrtcSimulator({ apps: trtcApps, seed: seed + 1 });
+  if (demo.historyMinutes > 0) {
+    // A history the first poll reads at once (the connectors start `historyMinutes` back), then live calls.
+    const from = nowSec - demo.historyMinutes * 60;
+    const perTenant = (tenants: number) => Math.max(1, Math.round((demo.historyMinutes * 60 * perVendor) / tenants));
+    ccc.dataset.generateRange(from, nowSec - 60, perTenant(DEMO_CREDENTIALS.ccc.sdkAppIds.length));
+    trtc.dataset.generateRange(from, nowSec - 60, perTenant(DEMO_CREDENTIALS.trtc.apps.length));
+  }
+  ccc.dataset.startLive(perVendor, Date.now);
+  trtc.dataset.startLive(perVendor, Date.now);
+  log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
+
+  // Polling tuned for a demo: short interval and settle delay; the re-read still spans the simulators' longest calls
+  // and latest records (lookback + maxCall), so nothing is missed — at the cost of re-publishing the recent window.
+  const polling = {
+    pollIntervalSec: demo.pollIntervalSec,
+    settleSec: demo.settleSec,
+    lookbackSec: 1_500,
+    initialLookbackSec: Math.max(demo.historyMinutes * 60, 300),
+  };
+  const connectors = {
+    'tencent-ccc': {
+      ...(config.connectors['tencent-ccc']?.topics ? { topics: config.connectors['tencent-ccc'].topics } : {}),
+      secretId: DEMO_CREDENTIALS.ccc.secretId,
+      secretKey: DEMO_CREDENTIALS.ccc.secretKey,
+      sdkAppIds: DEMO_CREDENTIALS.ccc.sdkAppIds,
+      ...ccc.connection,
+      ...polling,
+      maxCallSec: 3_700,
+    },
+    'tencent-trtc': {
+      ...(config.connectors['tencent-trtc']?.topics ? { topics: config.connectors['tencent-trtc'].topics } : {}),
+      baseUrl: trtc.url,
+      apps: DEMO_CREDENTIALS.trtc.apps,
+      ...polling,
+      maxCallSec: 5_500,
+    },
+  } satisfies DemoVendors['connectors'];
+
+  const receiver: ReceiverConfigInput = {
+    ...(config.receiver ?? {}),
+    // Any free port unless one was configured: the pushers are told where it is.
+    port: config.receiver?.port ?? 0,
+    huawei: { ...(config.receiver?.huawei ?? {}), apps: [DEMO_CREDENTIALS.huawei] },
+    lvms: { ...(config.receiver?.lvms ?? {}), apps: [DEMO_CREDENTIALS.lvms] },
+  };
+
+  // Topic names follow the namespace like configured sections do (the sections above are generated, not read).
+  if (config.namespace) applyNamespace({ namespace: config.namespace, connectors, receiver });
+
+  // Push generators walk their own clock a few seconds per call; each one-minute slice gets a fresh generator whose
+  // calls end by now, so call times stay close to the wall clock however long the demo runs.
+  const huaweiDone: HuaweiPusherStats[] = [];
+  const lvmsDone: LvmsSubmitterStats[] = [];
+  const huaweiActive = new Set<HuaweiPusher>();
+  const lvmsActive = new Set<LvmsSubmitter>();
+  let slice = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const startSlice = (receiverUrl: string) => {
+    if (stopped) return;
+    const index = slice++;
+    const records = Math.max(1, Math.round(perVendor * SLICE_SEC));
+    const now = Date.now();
+    const pusher = startHuaweiPusher({
+      url: `${receiverUrl}${config.receiver?.huawei?.feePath ?? '/huawei/privatenumber/fee'}`,
+      appKey: DEMO_CREDENTIALS.huawei.appKey,
+      appSecret: DEMO_CREDENTIALS.huawei.appSecret,
+      mode: DEMO_CREDENTIALS.huawei.mode,
+      seed: (seed + 7919 * (index + 1)) >>> 0,
+      totalRecords: records,
+      recordsPerSecond: perVendor,
+      minBatch: 1,
+      maxBatch: Math.max(1, Math.min(50, Math.round(perVendor * 5))),
+      duplicateRate: demo.duplicateRate,
+      malformedRate: demo.malformedRate,
+      // Huawei re-pushes after 1, 4, 9… minutes; a demo shows it in seconds.
+      timeScale: 0.01,
+      startMs: now - records * HUAWEI_STEP_MS - HUAWEI_LONGEST_MS,
+    });
+    huaweiActive.add(pusher);
+    void pusher.done.then((s) => {
+      huaweiActive.delete(pusher);
+      huaweiDone.push(s);
+    });
+    const submitter = startLvmsSubmitter({
+      url: `${receiverUrl}${config.receiver?.lvms?.path ?? '/router/rest'}`,
+      appKey: DEMO_CREDENTIALS.lvms.appKey,
+      appSecret: DEMO_CREDENTIALS.lvms.appSecret,
+      seed: (seed + 104729 * (index + 1)) >>> 0,
+      totalRecords: records,
+      recordsPerSecond: perVendor,
+      concurrency: 2,
+      malformedRate: demo.malformedRate,
+      startMs: now - records * LVMS_STEP_MS - LVMS_LONGEST_MS,
+    });
+    lvmsActive.add(submitter);
+    void submitter.done.then((s) => {
+      lvmsActive.delete(submitter);
+      lvmsDone.push(s);
+    });
+  };
+
+  const sumHuawei = (all: HuaweiPusherStats[]): DemoTrafficStats['huawei'] => {
+    const out = { batches: 0, recordsGenerated: 0, attempts: 0, acceptedBatches: 0, acceptedRecords: 0, failures: {} as Record<string, number>, retries: 0, duplicatesPushed: 0, gaveUpBatches: 0, gaveUpRecords: 0, abandonedOnStop: 0 };
+    for (const s of all) {
+      for (const k of ['batches', 'recordsGenerated', 'attempts', 'acceptedBatches', 'acceptedRecords', 'retries', 'duplicatesPushed', 'gaveUpBatches', 'gaveUpRecords', 'abandonedOnStop'] as const) out[k] += s[k];
+      for (const [code, c] of Object.entries(s.failures)) out.failures[code] = (out.failures[code] ?? 0) + c;
+    }
+    return out;
+  };
+  const sumLvms = (all: LvmsSubmitterStats[]): LvmsSubmitterStats => {
+    const out: LvmsSubmitterStats = { sent: 0, accepted: 0, rejected: 0, retries: 0, failedAfterRetries: 0, bySignMethod: { md5: 0, hmac: 0, 'hmac-sha256': 0 } };
+    for (const s of all) {
+      for (const k of ['sent', 'accepted', 'rejected', 'retries', 'failedAfterRetries'] as const) out[k] += s[k];
+      for (const m of ['md5', 'hmac', 'hmac-sha256'] as const) out.bySignMethod[m] += s.bySignMethod[m];
+    }
+    return out;
+  };
+
+  return {
+    connectors,
+    receiver,
+    ccc,
+    trtc,
+    startPushTraffic(receiverUrl) {
+      startSlice(receiverUrl);
+      timer = setInterval(() => startSlice(receiverUrl), SLICE_SEC * 1000);
+      timer.unref();
+      log(`demo: Huawei pusher and LVMS submitter sending to ${receiverUrl}`);
+    },
+    stats: () => ({
+      huawei: sumHuawei([...huaweiDone, ...[...huaweiActive].map((p) => p.stats())]),
+      lvms: sumLvms([...lvmsDone, ...[...lvmsActive].map((s) => s.stats())]),
+    }),
+    async stopTraffic() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      ccc.dataset.stopLive();
+      trtc.dataset.stopLive();
+      await Promise.all([...[...huaweiActive].map((p) => p.stop()), ...[...lvmsActive].map((s) => s.stop())]);
+    },
+    async close() {
+      await Promise.all([ccc.stop(), trtc.stop()]);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+// The local Kafka + schema registry for `cdrflow start` when nothing external is configured: reused when running,
+// started through infra/local otherwise, and on exit only the servers this process started are stopped.
+import { rmSync } from 'node:fs';
+import { up } from '../infra/local/stack.ts';
+import { stackPaths } from '../infra/local/paths.ts';
+import { portOpen, readPid, stopPid } from '../infra/local/processes.ts';
+import { CdrflowError } from '../core/errors.ts';
+import type { AppConfig } from './config.ts';
+import { usesLocalStack } from './config.ts';
+
+export interface LocalInfra {
+  /** Servers started by this process (stopped by `stop`), with their PIDs. */
+  started: { name: 'kafka' | 'registry'; pid: number }[];
+  stop(log: (msg: string) => void): Promise<void>;
+}
+
+export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => void): Promise<LocalInfra> {
+  const local = usesLocalStack(config);
+  const none: LocalInfra = { started: [], stop: async () => {} };
+  if (!local.kafka && !local.registry) return none;
+  const base = config.localInfra.portBase;
+  if (!config.localInfra.autoStart) {
+    const kafkaUp = !local.kafka || (await portOpen(base + 92));
+    const registryUp = !local.registry || (await portOpen(base + 81));
+    if (kafkaUp && registryUp) return none;
+    throw new CdrflowError(
+      'config',
+      `the local ${!kafkaUp ? 'Kafka (127.0.0.1:' + (base + 92) + ')' : 'schema registry (127.0.0.1:' + (base + 81) + ')'} is not running and localInfra.autoStart is false: run \`npx cdrflow infra up\` or set KAFKA_BROKERS / SCHEMA_REGISTRY_URL`,
+    );
+  }
+  const result = await up(base, (msg) => log(`infra: ${msg}`));
+  const paths = stackPaths(base);
+  const started: LocalInfra['started'] = [];
+  if (result.startedKafka) started.push({ name: 'kafka', pid: readPid(paths.kafkaPid) ?? -1 });
+  if (result.startedRegistry) started.push({ name: 'registry', pid: readPid(paths.registryPid) ?? -1 });
+  return {
+    started,
+    async stop(stopLog) {
+      // The registry first: it does not need Kafka, and Kafka's controlled shutdown is the slower one.
+      for (const s of [...started].reverse()) {
+        if (s.pid <= 0) continue;
+        const outcome = await stopPid(s.pid);
+        rmSync(s.name === 'kafka' ? paths.kafkaPid : paths.registryPid, { force: true });
+        stopLog(`stopped the local ${s.name} this process started (PID ${s.pid}: ${outcome})`);
+      }
+    },
+  };
+}

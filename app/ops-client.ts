@@ -1,0 +1,38 @@
+// How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
+// engine allows one process per data directory, so while the job runs other commands must ask it.
+import type { StatusSnapshot } from './status.ts';
+
+export class OpsRequestError extends Error {
+  override readonly name = 'OpsRequestError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The running job's base URL when one answers on `port`, else undefined (nothing listening, or not cdrflow). */
+export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<string | undefined> {
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.status !== 200 || (await res.text()).trim() !== 'ok') return undefined;
+    return base;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function opsQuery(base: string, sql: string, format: string): Promise<string> {
+  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}`, { method: 'POST', body: sql, signal: AbortSignal.timeout(120_000) });
+  const text = await res.text();
+  if (res.status !== 200) throw new OpsRequestError(res.status, text.trim());
+  return text;
+}
+
+export async function opsStatus(base: string): Promise<StatusSnapshot> {
+  const res = await fetch(`${base}/status`, { signal: AbortSignal.timeout(60_000) });
+  if (res.status !== 200) throw new OpsRequestError(res.status, (await res.text()).trim());
+  return (await res.json()) as StatusSnapshot;
+}

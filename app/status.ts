@@ -1,0 +1,153 @@
+// The figures behind the status line, `cdrflow status` and /status: per stage records in / out / dead-lettered and
+// consumer lag, what ClickHouse holds (distinct CDRs and billable minutes, read with FINAL so re-sends never count
+// twice) and the connector checkpoints with their age. A running job fills the in/out counters; computed without a
+// running job, only what Kafka and ClickHouse themselves know is shown.
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from '../core/kafka.ts';
+import { groupLag } from '../core/kafka-streams.ts';
+import { quoteIdentifier } from '../core/clickhouse.ts';
+import type { Checkpoint } from '../core/checkpoints.ts';
+import { VENDORS, type Vendor } from '../core/topology.ts';
+
+export interface StageFigures {
+  /** Records consumed and committed by this process (null: not known without the running job). */
+  in: number | null;
+  out: number | null;
+  deadLettered: number | null;
+  /** Messages behind the log end, summed over the stage's input partitions (null: could not be read). */
+  lag: number | null;
+}
+
+export interface IntakeFigures {
+  kind: 'poll' | 'push';
+  /** Records acknowledged by Kafka on the raw topic by this process. */
+  records: number | null;
+  /** Vendor API errors (poll) or refused pushes (push) by code. */
+  errors: Record<string, number>;
+}
+
+export interface VendorRow {
+  vendor: string;
+  cdrs: number;
+  answered: number;
+  billableMinutes: number;
+}
+
+export interface CheckpointRow {
+  id: string;
+  watermark: string;
+  updatedAt: string;
+  ageSec: number;
+  watermarkDelaySec: number;
+}
+
+export interface StatusSnapshot {
+  at: string;
+  source: 'running job' | 'computed directly';
+  pid: number | null;
+  uptimeSec: number | null;
+  demo: boolean;
+  clickhouseTarget: string;
+  components: Record<string, string>;
+  intake: Partial<Record<Vendor, IntakeFigures>>;
+  normalize: StageFigures;
+  sink: StageFigures;
+  clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
+  checkpoints: CheckpointRow[];
+}
+
+/** Distinct CDRs, answered calls and billable minutes per vendor, deduplicated by the table (FINAL). */
+export async function clickhouseFigures(client: ClickHouseClient, database: string, table = 'cdr'): Promise<VendorRow[]> {
+  const rs = await client.query({
+    query: `SELECT vendor, count() AS cdrs, countIf(is_answered) AS answered, sum(billable_minutes) AS minutes
+            FROM ${quoteIdentifier(database)}.${quoteIdentifier(table)} FINAL GROUP BY vendor ORDER BY vendor`,
+    format: 'JSONEachRow',
+  });
+  const rows = await rs.json<{ vendor: string; cdrs: string | number; answered: string | number; minutes: string | number }>();
+  return rows.map((r) => ({ vendor: r.vendor, cdrs: Number(r.cdrs), answered: Number(r.answered), billableMinutes: Number(r.minutes) }));
+}
+
+export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } {
+  return { cdrs: rows.reduce((s, r) => s + r.cdrs, 0), billableMinutes: rows.reduce((s, r) => s + r.billableMinutes, 0), byVendor: rows };
+}
+
+/**
+ * Lag of a group over its topics. On a transactionally written topic every committed transaction leaves a marker at
+ * the log end that a caught-up read_committed consumer never commits past, so one offset per partition is not lag.
+ */
+export async function stageLag(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
+  const parts = await groupLag(kafka, groupId, topics);
+  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+}
+
+export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): CheckpointRow[] {
+  return entries
+    .map(([id, cp]) => ({
+      id,
+      watermark: cp.watermark,
+      updatedAt: cp.updatedAt,
+      ageSec: Math.max(0, Math.round((nowMs - Date.parse(cp.updatedAt)) / 1000)),
+      watermarkDelaySec: Math.max(0, Math.round((nowMs - Date.parse(cp.watermark)) / 1000)),
+    }))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+const SHORT: Record<Vendor, string> = { 'tencent-ccc': 'ccc', 'tencent-trtc': 'trtc', 'huawei-privatenumber': 'huawei', 'alibaba-lvms': 'lvms' };
+
+const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
+
+/** One compact line (stderr every few seconds while `start` runs). */
+export function formatStatusLine(s: StatusSnapshot): string {
+  const time = s.at.slice(11, 19);
+  const intake = VENDORS.filter((v) => s.intake[v])
+    .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
+    .join(' ');
+  const ch = 'error' in s.clickhouse ? `clickhouse ? (${s.clickhouse.error.slice(0, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
+  return [
+    `${time}`,
+    `raw ${intake || '–'}`,
+    `normalize ${n(s.normalize.in)}→${n(s.normalize.out)} dlq ${n(s.normalize.deadLettered)} lag ${n(s.normalize.lag)}`,
+    `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
+    ch,
+  ].join(' | ');
+}
+
+function age(sec: number): string {
+  if (sec < 120) return `${sec}s`;
+  if (sec < 7200) return `${Math.round(sec / 60)}m`;
+  return `${(sec / 3600).toFixed(1)}h`;
+}
+
+/** The multi-line form for `cdrflow status`. */
+export function formatStatus(s: StatusSnapshot): string {
+  const lines: string[] = [];
+  lines.push(`cdrflow status at ${s.at} (${s.source}${s.pid ? `, PID ${s.pid}` : ''}${s.uptimeSec !== null ? `, up ${age(s.uptimeSec)}` : ''}${s.demo ? ', demo' : ''})`);
+  lines.push(`ClickHouse: ${s.clickhouseTarget}`);
+  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push('');
+  lines.push('stage                             in         out     dlq      lag');
+  for (const v of VENDORS) {
+    const i = s.intake[v];
+    if (!i) continue;
+    const errs = Object.entries(i.errors).map(([code, c]) => `${code}×${c}`).join(' ');
+    lines.push(`${`${v} (${i.kind})`.padEnd(28)}${n(i.records).padStart(10)}  ${n(i.records).padStart(10)}  ${'–'.padStart(6)}  ${'–'.padStart(7)}${errs ? `  errors: ${errs}` : ''}`);
+  }
+  for (const [name, f] of [['normalize', s.normalize], ['clickhouse sink', s.sink]] as const) {
+    lines.push(`${name.padEnd(28)}${n(f.in).padStart(10)}  ${n(f.out).padStart(10)}  ${n(f.deadLettered).padStart(6)}  ${n(f.lag).padStart(7)}`);
+  }
+  lines.push('');
+  if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${s.clickhouse.error}`);
+  else {
+    lines.push(`ClickHouse: ${n(s.clickhouse.cdrs)} CDRs, ${n(s.clickhouse.billableMinutes)} billable minutes`);
+    for (const r of s.clickhouse.byVendor) {
+      lines.push(`  ${r.vendor.padEnd(22)}${n(r.cdrs).padStart(8)} CDRs  ${n(r.answered).padStart(8)} answered  ${n(r.billableMinutes).padStart(9)} billable min`);
+    }
+  }
+  lines.push('');
+  if (s.checkpoints.length === 0) lines.push('checkpoints: none');
+  else {
+    lines.push('checkpoints                                      watermark                 saved');
+    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(47)}${c.watermark.padEnd(26)}${age(c.ageSec)} ago`);
+  }
+  return lines.join('\n');
+}

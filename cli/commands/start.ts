@@ -1,0 +1,169 @@
+// `cdrflow start [--config FILE] [--demo] [--rate N]`: the main job in one process (see app/). Exits 0 after a clean
+// shutdown on SIGINT/SIGTERM, 1 when a component stopped by itself, 78 when the configuration is invalid.
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { ConfigError, REPO_ROOT, loadAppConfig } from '../../app/config.ts';
+import { startMainJob, type JobLog } from '../../app/job.ts';
+import { formatStatusLine } from '../../app/status.ts';
+import { asCdrflowError } from '../../core/errors.ts';
+
+export const EXIT_CONFIG = 78;
+
+const usage = `Usage: cdrflow start [--config FILE] [--demo] [--rate N]
+
+Runs the whole pipeline in one process: the configured pull connectors (Tencent CCC, TRTC), the push receiver
+(Huawei PrivateNumber, Alibaba LVMS), the exactly-once normalize service and the ClickHouse sink.
+With no configuration: the local Kafka + schema registry (started if not running, stopped again on exit) and the
+embedded ClickHouse in .data/clickhouse.
+
+Options:
+  --config FILE   YAML or JSON (see "Configuration reference" in README.md); environment variables override it
+  --demo          also run the four vendor simulators with steady traffic, connectors and receiver pointed at them
+  --rate N        demo: calls per second over all four vendors (default 4)
+
+While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
+/healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
+Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal).
+Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started.`;
+
+function parseArgs(args: string[]): { config?: string; demo: boolean; rate?: number } {
+  const out: { config?: string; demo: boolean; rate?: number } = { demo: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--config') out.config = value();
+    else if (a.startsWith('--config=')) out.config = a.slice('--config='.length);
+    else if (a === '--demo') out.demo = true;
+    else if (a === '--rate' || a.startsWith('--rate=')) {
+      const v = a === '--rate' ? value() : a.slice('--rate='.length);
+      const n = Number(v);
+      if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--rate needs a positive number of calls per second, got "${v}"`);
+      out.rate = n;
+    } else throw new UsageError(`unexpected argument "${a}"`);
+  }
+  if (out.rate !== undefined && !out.demo) throw new UsageError('--rate applies to --demo only');
+  return out;
+}
+
+function logger(): { log: JobLog; where: string; close: () => Promise<void> } {
+  const debug = Boolean(process.env['CDRFLOW_DEBUG']);
+  let stream: NodeJS.WritableStream = process.stdout;
+  let where = 'stdout';
+  let file: ReturnType<typeof createWriteStream> | undefined;
+  if (process.stdout.isTTY) {
+    // A terminal shows the status line; the JSON log goes to a file next to the data.
+    const dir = join(REPO_ROOT, '.data', 'logs');
+    mkdirSync(dir, { recursive: true });
+    where = join(dir, 'start.log');
+    file = createWriteStream(where, { flags: 'a' });
+    stream = file;
+  }
+  const log: JobLog = (level, event, fields = {}) => {
+    if (level === 'debug' && !debug) return;
+    const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }) + '\n';
+    stream.write(line);
+    if (file && (level === 'error' || level === 'warn')) process.stderr.write(line);
+  };
+  return { log, where, close: () => new Promise((resolve) => (file ? file.end(() => resolve()) : resolve())) };
+}
+
+export const command: Command = {
+  name: 'start',
+  summary: 'run the whole pipeline in one process (--demo: with the four vendor simulators)',
+  usage,
+  async run(args) {
+    const flags = parseArgs(args);
+    let config;
+    try {
+      config = loadAppConfig({
+        file: flags.config,
+        overrides: (doc) => {
+          if (flags.rate !== undefined) {
+            const demo = (doc['demo'] ??= {}) as Record<string, unknown>;
+            demo['callsPerSecond'] = flags.rate;
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(`cdrflow start: ${err.message}`);
+        return EXIT_CONFIG;
+      }
+      throw err;
+    }
+    if (!flags.demo && !config.connectors['tencent-ccc'] && !config.connectors['tencent-trtc'] && !config.receiver) {
+      console.error('cdrflow start: no vendor is configured (connectors.tencent-ccc / connectors.tencent-trtc / receiver): only normalize and the sink run. Try --demo.');
+    }
+    const say = (msg: string) => process.stderr.write(`cdrflow: ${msg}\n`);
+    const { log, where, close } = logger();
+    say(`JSON logs → ${where}`);
+
+    let signalled: string | undefined;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const onSignal = (signal: string) => {
+      if (signalled) {
+        say(`${signal} again: exiting without a clean shutdown`);
+        process.exit(130);
+      }
+      signalled = signal;
+      wake();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    let job;
+    try {
+      job = await startMainJob(config, { demo: flags.demo, log, say });
+    } catch (err) {
+      const e = asCdrflowError(err);
+      if (err instanceof ConfigError) {
+        console.error(`cdrflow start: ${err.message}`);
+        await close();
+        return EXIT_CONFIG;
+      }
+      console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
+      await close();
+      return e.kind === 'config' ? EXIT_CONFIG : 1;
+    }
+    say(`running${flags.demo ? ' (demo)' : ''}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
+    if (signalled) wake();
+
+    let timer: NodeJS.Timeout | undefined;
+    if (config.ops.statusIntervalSec > 0) {
+      let busy = false;
+      timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        job
+          .status()
+          .then((s) => process.stderr.write(formatStatusLine(s) + '\n'))
+          .catch((err: unknown) => log('warn', 'status.failed', { error: String(err) }))
+          .finally(() => (busy = false));
+      }, config.ops.statusIntervalSec * 1000);
+    }
+
+    const outcome = await Promise.race([woken.then(() => 'signal' as const), job.failed.catch((err: unknown) => err)]);
+    if (timer) clearInterval(timer);
+    let code = 0;
+    if (outcome !== 'signal') {
+      const e = asCdrflowError(outcome);
+      console.error(`cdrflow start: ${e.message}`);
+      code = 1;
+    } else say(`${signalled}: stopping intake, draining, flushing the sink (Ctrl-C again to force)`);
+    await job.stop();
+    if (code === 0) {
+      // The last figures after the final flush, so the user sees what was kept.
+      say('stopped cleanly');
+    }
+    log('info', 'start.stopped', { code });
+    await close();
+    return code;
+  },
+};
