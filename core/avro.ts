@@ -62,7 +62,8 @@ export function createRegistry(url: string = schemaRegistryUrl()): SchemaRegistr
  * `register()` is idempotent (the registry returns the existing id for an identical schema).
  */
 export class TopicCodec {
-  private schemaId: number | undefined;
+  /** The in-flight or finished registration: concurrent first writers share it (Apicurio answers 409 to a race). */
+  private schemaId: Promise<number> | undefined;
 
   constructor(
     private readonly registry: SchemaRegistry,
@@ -70,14 +71,20 @@ export class TopicCodec {
     private readonly schemaFile: string,
   ) {}
 
-  async register(): Promise<number> {
-    if (this.schemaId !== undefined) return this.schemaId;
+  register(): Promise<number> {
+    this.schemaId ??= this.registerOnce().catch((err: unknown) => {
+      this.schemaId = undefined; // let a later call try again
+      throw err;
+    });
+    return this.schemaId;
+  }
+
+  private async registerOnce(): Promise<number> {
     try {
       const { id } = await this.registry.register(
         { type: SchemaType.AVRO, schema: JSON.stringify(loadSchemaJson(this.schemaFile)) },
         { subject: subjectFor(this.topic) },
       );
-      this.schemaId = id;
       return id;
     } catch (err) {
       throw new CdrflowError('schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${(err as Error).message}`, { cause: err });
