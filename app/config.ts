@@ -95,7 +95,7 @@ export const appConfigSchema = z.strictObject({
       /** Calls per second over all four vendors together (`--rate`). */
       callsPerSecond: z.number().positive().max(500).default(4),
       /** Calls per pull-vendor tenant already in the simulators' history when the demo starts (read on the first poll). */
-      historyMinutes: z.int().min(0).max(24 * 60).default(30),
+      historyMinutes: z.int().min(0).max(24 * 60).default(15),
       /** Share of push records that are wrong inside (stored raw, dead-lettered by normalize with the reason). */
       malformedRate: z.number().min(0).max(1).default(0.02),
       /** Share of accepted Huawei batches pushed again (the vendor's duplicates). */

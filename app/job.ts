@@ -283,8 +283,14 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         counter('normalize'),
         counter('sink'),
       ]);
+      // Every store holds a copy of every checkpoint as of its own load; the newest save of each id wins.
       const checkpoints = new Map(allCheckpoints.entries());
-      for (const c of pollers.values()) for (const [id, cp] of c.store.entries()) checkpoints.set(id, cp);
+      for (const c of pollers.values()) {
+        for (const [id, cp] of c.store.entries()) {
+          const seen = checkpoints.get(id);
+          if (!seen || Date.parse(cp.updatedAt) > Date.parse(seen.updatedAt)) checkpoints.set(id, cp);
+        }
+      }
       const rows = checkpointRows([...checkpoints.entries()], now);
       for (const r of rows) {
         metrics.checkpointAge.set({ checkpoint: r.id }, r.ageSec);

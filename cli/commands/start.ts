@@ -136,6 +136,7 @@ export const command: Command = {
     if (signalled) wake();
 
     let timer: NodeJS.Timeout | undefined;
+    let shuttingDown = false;
     if (config.ops.statusIntervalSec > 0) {
       let busy = false;
       timer = setInterval(() => {
@@ -143,7 +144,9 @@ export const command: Command = {
         busy = true;
         job
           .status()
-          .then((s) => process.stderr.write(formatStatusLine(s) + '\n'))
+          .then((s) => {
+            if (!shuttingDown) process.stderr.write(formatStatusLine(s) + '\n');
+          })
           .catch((err: unknown) => log('warn', 'status.failed', { error: String(err) }))
           .finally(() => (busy = false));
       }, config.ops.statusIntervalSec * 1000);
@@ -151,6 +154,7 @@ export const command: Command = {
 
     const outcome = await Promise.race([woken.then(() => 'signal' as const), job.failed.catch((err: unknown) => err)]);
     if (timer) clearInterval(timer);
+    shuttingDown = true;
     let code = 0;
     if (outcome !== 'signal') {
       const e = asCdrflowError(outcome);

@@ -1,0 +1,170 @@
+// The "Configuration reference" of README.md, generated from the zod schemas (z.toJSONSchema), so it cannot drift:
+// app/config-reference.test.ts fails when the README section differs from `renderConfigReference()`.
+// Regenerate: `node bin/run-ts.mjs app/config-reference.ts --write`.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { appConfigSchema, ENV_OVERRIDES, REPO_ROOT } from './config.ts';
+
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  default?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  minItems?: number;
+  minLength?: number;
+  anyOf?: JsonSchema[];
+};
+
+/** What a field means, for fields whose schema alone does not say it. Every path must exist (checked by the test). */
+export const DESCRIPTIONS: Record<string, string> = {
+  namespace: 'prefix for every topic, consumer group and transactional id (`<ns>.cdr.raw.…`); explicit component names win',
+  'kafka.brokers': 'absent: the local stack (started if not running)',
+  'kafka.sasl': 'SASL for a real cluster',
+  'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
+  'clickhouse.url': 'a ClickHouse server; absent: the embedded engine in `dataDir`',
+  'clickhouse.dataDir': 'embedded engine data directory (one process at a time), relative to the repository',
+  'localInfra.portBase': 'Kafka base+92, registry base+81, ops port base+70',
+  'localInfra.autoStart': 'start the local Kafka + registry if needed; only what was started is stopped on exit',
+  'ops.port': '/healthz /readyz /metrics /status /sql on 127.0.0.1; default port base + 70',
+  'ops.statusIntervalSec': 'seconds between status lines on stderr (0 = none)',
+  'connectors.tencent-ccc': 'runs when present',
+  'connectors.tencent-ccc.endpoint': 'host[:port] that is signed; intl: ccc.intl.tencentcloudapi.com',
+  'connectors.tencent-ccc.connectAddress': 'connect here instead of resolving the endpoint (simulator, private link)',
+  'connectors.tencent-ccc.sdkAppIds': 'tenants: one SdkAppId each',
+  'connectors.tencent-ccc.lookbackSec': 'how long after a call ends its record may still appear (re-read)',
+  'connectors.tencent-ccc.maxCallSec': 'longest call expected (windows filter on call start)',
+  'connectors.tencent-ccc.settleSec': 'do not read the last seconds: the vendor is still producing them',
+  'connectors.tencent-ccc.initialLookbackSec': 'a tenant without a checkpoint starts this far back',
+  'connectors.tencent-ccc.requestsPerSecond': 'for the whole connector (all tenants)',
+  'connectors.tencent-trtc': 'runs when present',
+  'connectors.tencent-trtc.apps': 'tenants: SDKAppID + SDKSecretKey each',
+  'connectors.tencent-trtc.identifier': 'the Chat App administrator account',
+  receiver: 'the push receiver; runs when present (at least one of huawei, lvms)',
+  'receiver.port': '0 = any free port',
+  'receiver.ackTimeoutMs': 'longest wait for Kafka before answering "retry later"',
+  'receiver.huawei.apps': 'appKey / appSecret (/ binding mode) per Huawei app',
+  'receiver.huawei.allowWsse': 'accept the legacy X-WSSE header too',
+  'receiver.lvms.apps': 'TOP appKey / appSecret',
+  'normalize.instanceId': 'stable per process: transactional.id = `<groupId>.<instanceId>`; default: the host name',
+  'normalize.mapping': 'billing rules, LVMS time zone, PII key (transforms/normalize/config.ts)',
+  'sink.database': 'database of the cdr tables and views (also the `sql` default database)',
+  'sink.flushRows': 'flush a partition buffer at this many rows…',
+  'sink.flushMs': '…or when its oldest row waited this long',
+  'sink.migrate': 'run the idempotent migrations at start-up',
+  demo: '`start --demo` only',
+  'demo.callsPerSecond': 'over all four vendors together (`--rate`)',
+  'demo.historyMinutes': 'history the pull simulators hold at start (read by the first poll)',
+  'demo.malformedRate': 'share of push records that are wrong inside (dead-lettered with the reason)',
+  'demo.duplicateRate': 'share of accepted Huawei batches pushed again',
+  'demo.seed': 'default: a new seed per run',
+};
+
+/** Defaults computed at run time, shown by name instead of this machine's value. */
+const DYNAMIC_DEFAULTS: Record<string, string> = { 'normalize.instanceId': 'host name' };
+
+function typeOf(s: JsonSchema): string {
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
+  const t = Array.isArray(s.type) ? s.type.join('\\|') : (s.type ?? 'any');
+  if (t === 'array' && s.items) return s.items.enum || s.items.anyOf ? `(${typeOf(s.items)})[]` : `${typeOf(s.items)}[]`;
+  return t;
+}
+
+function constraints(s: JsonSchema): string {
+  const out: string[] = [];
+  // z.int() states the safe-integer range; it says nothing to a reader.
+  s = { ...s };
+  if (s.maximum !== undefined && s.maximum >= Number.MAX_SAFE_INTEGER) delete s.maximum;
+  if (s.minimum !== undefined && s.minimum <= Number.MIN_SAFE_INTEGER) delete s.minimum;
+  if (s.minimum !== undefined && s.maximum !== undefined) out.push(`${s.minimum}–${s.maximum}`);
+  else if (s.minimum !== undefined) out.push(`≥ ${s.minimum}`);
+  else if (s.maximum !== undefined) out.push(`≤ ${s.maximum}`);
+  if (s.exclusiveMinimum !== undefined) out.push(`> ${s.exclusiveMinimum}`);
+  if (s.format === 'uri') out.push('URL');
+  if (s.minItems) out.push(`at least ${s.minItems}`);
+  if (s.pattern && !s.pattern.startsWith('^\\/')) out.push(`\`${s.pattern.replace(/\|/g, '\\|')}\``);
+  if (s.pattern?.startsWith('^\\/')) out.push('starts with /');
+  return out.join(', ');
+}
+
+interface Row {
+  path: string;
+  type: string;
+  default: string;
+  notes: string;
+}
+
+function walk(s: JsonSchema, path: string, required: boolean, rows: Row[]): void {
+  const objectLike = s.type === 'object' && s.properties;
+  const arrayOfObjects = s.type === 'array' && s.items?.type === 'object' && s.items.properties;
+  if (path !== '') {
+    const dflt = DYNAMIC_DEFAULTS[path] ?? (s.default === undefined || (objectLike && JSON.stringify(s.default) === '{}') ? '' : `\`${JSON.stringify(s.default)}\``);
+    const notes = [required ? '**required**' : '', DESCRIPTIONS[path] ?? '', constraints(s)].filter(Boolean).join('; ');
+    rows.push({ path: `\`${path}\``, type: objectLike ? 'object' : arrayOfObjects ? 'object[]' : typeOf(s), default: dflt, notes });
+  }
+  if (objectLike) {
+    for (const [key, child] of Object.entries(s.properties!)) walk(child, path ? `${path}.${key}` : key, s.required?.includes(key) ?? false, rows);
+  }
+  if (arrayOfObjects) {
+    for (const [key, child] of Object.entries(s.items!.properties!)) walk(child, `${path}[].${key}`, s.items!.required?.includes(key) ?? false, rows);
+  }
+}
+
+export function configJsonSchema(): JsonSchema {
+  return z.toJSONSchema(appConfigSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+}
+
+/** Every documented path (for the test that DESCRIPTIONS names real fields). */
+export function configPaths(): string[] {
+  const rows: Row[] = [];
+  walk(configJsonSchema(), '', false, rows);
+  return rows.map((r) => r.path.slice(1, -1));
+}
+
+export function renderConfigReference(): string {
+  const rows: Row[] = [];
+  walk(configJsonSchema(), '', false, rows);
+  const lines = [
+    '<!-- generated by app/config-reference.ts from the zod schemas; `node bin/run-ts.mjs app/config-reference.ts --write` -->',
+    '',
+    '| key | type | default | notes |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.path} | ${r.type} | ${r.default} | ${r.notes} |`),
+    '',
+    'Environment variables override the file:',
+    '',
+    '| variable | sets | |',
+    '| --- | --- | --- |',
+    ...ENV_OVERRIDES.map((e) => `| \`${e.name}\` | \`${e.path}\` | ${e.note ? `\`${e.note}\`` : ''} |`),
+  ];
+  return lines.join('\n');
+}
+
+export const README_START = '<!-- config-reference -->';
+export const README_END = '<!-- /config-reference -->';
+
+export function readmeSection(readme: string): string | undefined {
+  const a = readme.indexOf(README_START);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) return undefined;
+  return readme.slice(a + README_START.length, b).trim();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv.includes('--write')) {
+  const file = join(REPO_ROOT, 'README.md');
+  const readme = readFileSync(file, 'utf8');
+  const a = readme.indexOf(README_START);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${README_START} … ${README_END} section`);
+  writeFileSync(file, `${readme.slice(0, a + README_START.length)}\n${renderConfigReference()}\n${readme.slice(b)}`);
+  console.log('README.md configuration reference updated');
+}

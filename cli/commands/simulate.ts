@@ -1,0 +1,119 @@
+// `cdrflow simulate <vendor>`: one vendor simulator standalone, for trying a connector or receiver against it
+// (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
+import { startTrtcSimulator } from '../../connectors/tencent-trtc/simulator/index.ts';
+import { startHuaweiPusher } from '../../connectors/huawei-privatenumber/index.ts';
+import { startLvmsSubmitter } from '../../connectors/alibaba-lvms/index.ts';
+import { DEMO_CREDENTIALS } from '../../app/demo.ts';
+
+const VENDORS = ['tencent-ccc', 'tencent-trtc', 'huawei-privatenumber', 'alibaba-lvms'] as const;
+
+const usage = `Usage: cdrflow simulate <tencent-ccc|tencent-trtc|huawei-privatenumber|alibaba-lvms> [options]
+
+Pull vendors (an API server the connector polls; TC3 / UserSig verified, paging, rate limits, documented errors):
+  --port N        listen port (default: any free port, printed)
+  --rate N        new calls per second, ending "now" (default 1)
+  --history N     minutes of calls already there at start (default 60)
+Push vendors (a client pushing signed records to a receiver, with the vendor's retries and duplicates):
+  --to URL        the receiver's base URL (default http://127.0.0.1:8088)
+  --rate N        records per second (default 1)
+  --total N       stop after N records (default: until Ctrl-C)
+  --malformed R   share of records wrong inside, for the dead-letter path (default 0.02)
+Common:
+  --seed N        reproducible traffic (default: random)
+
+The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.`;
+
+function parse(args: string[]) {
+  const [vendor, ...rest] = args;
+  if (!vendor || !(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
+  const o = { vendor: vendor as (typeof VENDORS)[number], port: 0, rate: 1, history: 60, to: 'http://127.0.0.1:8088', total: undefined as number | undefined, malformed: 0.02, seed: Math.floor(Math.random() * 2 ** 31) };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const v = rest[++i];
+    if (v === undefined) throw new UsageError(`${a} needs a value`);
+    const num = (min: number) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < min) throw new UsageError(`${a} needs a number ≥ ${min}, got "${v}"`);
+      return n;
+    };
+    if (a === '--port') o.port = num(0);
+    else if (a === '--rate') o.rate = num(0.001);
+    else if (a === '--history') o.history = num(0);
+    else if (a === '--to') o.to = v.replace(/\/$/, '');
+    else if (a === '--total') o.total = num(1);
+    else if (a === '--malformed') o.malformed = num(0);
+    else if (a === '--seed') o.seed = num(0);
+    else throw new UsageError(`unexpected argument "${a}"`);
+  }
+  return o;
+}
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+export const command: Command = {
+  name: 'simulate',
+  summary: 'run one vendor simulator standalone (pull API server or push client) with steady traffic',
+  usage,
+  async run(args) {
+    const o = parse(args);
+    const nowSec = Math.floor(Date.now() / 1000);
+    const print = (msg: string) => console.error(`simulate ${o.vendor}: ${msg}`);
+    let stop: () => Promise<unknown>;
+    let report: () => string;
+    if (o.vendor === 'tencent-ccc') {
+      const c = DEMO_CREDENTIALS.ccc;
+      const sim = await startCccSimulator({ port: o.port, credentials: { [c.secretId]: c.secretKey }, sdkAppIds: c.sdkAppIds, seed: o.seed });
+      if (o.history > 0) sim.dataset.generateRange(nowSec - o.history * 60, nowSec - 60, Math.round((o.history * 60 * o.rate) / c.sdkAppIds.length));
+      sim.dataset.startLive(o.rate, Date.now);
+      print(`listening on ${sim.url}`);
+      print(`TENCENT_CCC_SECRET_ID=${c.secretId} TENCENT_CCC_SECRET_KEY=${c.secretKey} TENCENT_CCC_SDKAPPIDS=${c.sdkAppIds.join(',')} \\\n  npx cdrflow poll tencent-ccc --endpoint ${sim.connection.endpoint} --protocol http --connect-address 127.0.0.1`);
+      stop = () => sim.stop();
+      report = () => `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
+    } else if (o.vendor === 'tencent-trtc') {
+      const apps = DEMO_CREDENTIALS.trtc.apps;
+      const sim = await startTrtcSimulator({ port: o.port, apps: Object.fromEntries(apps.map((a) => [a.sdkAppId, a.secretKey])), seed: o.seed });
+      if (o.history > 0) sim.dataset.generateRange(nowSec - o.history * 60, nowSec - 60, Math.round((o.history * 60 * o.rate) / apps.length));
+      sim.dataset.startLive(o.rate, Date.now);
+      print(`listening on ${sim.url}`);
+      print(`TENCENT_TRTC_APPS=${apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} npx cdrflow poll tencent-trtc --base-url ${sim.url}`);
+      stop = () => sim.stop();
+      report = () => `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
+    } else if (o.vendor === 'huawei-privatenumber') {
+      const h = DEMO_CREDENTIALS.huawei;
+      print(`pushing to ${o.to}/huawei/privatenumber/fee as appKey ${h.appKey}; receiver: CDRFLOW_HUAWEI_APPS='[{"appKey":"${h.appKey}","appSecret":"${h.appSecret}","mode":"${h.mode}"}]' npx cdrflow receive`);
+      const pusher = startHuaweiPusher({
+        url: `${o.to}/huawei/privatenumber/fee`, appKey: h.appKey, appSecret: h.appSecret, mode: h.mode, seed: o.seed,
+        recordsPerSecond: o.rate, malformedRate: o.malformed, duplicateRate: 0.05, startMs: Date.now() - 3_600_000,
+        ...(o.total === undefined ? {} : { totalRecords: o.total }),
+      });
+      stop = () => pusher.stop();
+      report = () => JSON.stringify(pusher.stats());
+      if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
+    } else {
+      const l = DEMO_CREDENTIALS.lvms;
+      print(`submitting to ${o.to}/router/rest as app_key ${l.appKey}; receiver: CDRFLOW_LVMS_APPS='[{"appKey":"${l.appKey}","appSecret":"${l.appSecret}"}]' npx cdrflow receive`);
+      const submitter = startLvmsSubmitter({
+        url: `${o.to}/router/rest`, appKey: l.appKey, appSecret: l.appSecret, seed: o.seed, recordsPerSecond: o.rate,
+        malformedRate: o.malformed, startMs: Date.now() - 3_600_000, ...(o.total === undefined ? {} : { totalRecords: o.total }),
+      });
+      stop = () => submitter.stop();
+      report = () => JSON.stringify(submitter.stats());
+      if (o.total !== undefined) void submitter.done.then(() => process.kill(process.pid, 'SIGTERM'));
+    }
+    const timer = setInterval(() => print(report()), 10_000);
+    const signal = await untilSignal();
+    clearInterval(timer);
+    print(`${signal}: stopping`);
+    await stop();
+    print(report());
+    return 0;
+  },
+};
