@@ -140,6 +140,8 @@ export interface TransactionalOptions {
   /** Turns one partition's consumed messages into the records to produce; throw only for systemic errors. */
   transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>;
   onCommitted?: (batch: PartitionBatch, produced: number) => void;
+  /** The transaction holds the chunk's output but is not committed yet (for logs and crash tests). */
+  onSent?: (batch: PartitionBatch, produced: number) => void;
   onRetry?: (err: CdrflowError, attempt: number) => void;
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
   sessionTimeoutMs?: number;
@@ -179,6 +181,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         try {
           const topicMessages = produced.filter((p) => p.messages.length > 0).map((p) => ({ topic: p.topic, messages: p.messages.map(toKafkajsMessage) }));
           if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
+          options.onSent?.(chunk, count);
           await tx.sendOffsets({
             consumerGroupId: options.groupId,
             topics: [{ topic: chunk.topic, partitions: [{ partition: chunk.partition, offset: String(last.offset + 1) }] }],

@@ -141,6 +141,7 @@ export class Batcher {
       );
     }
     dead.push(...rejected);
+    this.log('sink.inserted', { partition: key, first: buffer.first, last: buffer.last });
     if (dead.length > 0) {
       await this.ports.publishDeadLetters(dead);
       this.stats.deadLettered += dead.length;

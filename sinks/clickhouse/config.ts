@@ -17,8 +17,8 @@ export const sinkConfigSchema = z.strictObject({
   flushRows: z.int().min(1).max(1_000_000).default(50_000),
   /** ...or when its oldest row has waited this long. */
   flushMs: z.int().min(10).max(600_000).default(1_000),
-  /** Measured by `npm run bench -- sink`; see docs/stream-stages.md. */
-  insertFormat: z.enum(INSERT_FORMATS).default('JSONCompactEachRow'),
+  /** TabSeparated was fastest in every `npm run bench -- sink` run (docs/stream-stages.md); all three store identical rows. */
+  insertFormat: z.enum(INSERT_FORMATS).default('TabSeparated'),
   /** Attempts per insert on transient ClickHouse errors before the sink stops. */
   maxInsertAttempts: z.int().min(1).default(12),
   /**

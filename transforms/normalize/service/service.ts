@@ -128,6 +128,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       }
       log('normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
     },
+    onSent: (batch, produced) => log('normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
     onRetry: (err, attempt) => {
       stats.retries++;
       log('normalize.retry', { attempt, kind: err.kind, error: err.message });
