@@ -37,27 +37,30 @@ async function insertFormats(client: ClickHouseClient, database: string) {
   let token = 0;
   // Warm-up: first inserts pay for table and parser setup.
   for (const format of INSERT_FORMATS) await insertCdrs(client, `${database}.cdr`, rows.slice(0, 1000), format, `warm:${token++}`);
-  for (const format of INSERT_FORMATS) {
-    const encode: number[] = [];
-    const insert: number[] = [];
-    let bytes = 0;
-    for (let round = 0; round < ROUNDS; round++) {
+  // Rounds interleave the formats, so a busy machine slows every format alike instead of whichever ran last.
+  const encode = new Map<InsertFormat, number[]>(INSERT_FORMATS.map((f) => [f, []]));
+  const insert = new Map<InsertFormat, number[]>(INSERT_FORMATS.map((f) => [f, []]));
+  const bytes = new Map<InsertFormat, number>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const format of INSERT_FORMATS) {
       let t = performance.now();
-      bytes = encodeOnly(format, rows);
-      encode.push(performance.now() - t);
+      bytes.set(format, encodeOnly(format, rows));
+      encode.get(format)!.push(performance.now() - t);
       await client.command({ query: `TRUNCATE TABLE ${database}.cdr` });
       await client.command({ query: `TRUNCATE TABLE ${database}.cdr_legs` });
       t = performance.now();
       await insertCdrs(client, `${database}.cdr`, rows, format, `bench:${format}:${token++}`);
-      insert.push(performance.now() - t);
+      insert.get(format)!.push(performance.now() - t);
+      const count = Number((await (await client.query({ query: `SELECT count() AS c FROM ${database}.cdr`, format: 'JSONEachRow' })).json<{ c: string }>())[0]!.c);
+      if (count !== ROWS) throw new Error(`${format}: ${count} rows stored, expected ${ROWS}`);
     }
-    const count = Number((await (await client.query({ query: `SELECT count() AS c FROM ${database}.cdr`, format: 'JSONEachRow' })).json<{ c: string }>())[0]!.c);
-    if (count !== ROWS) throw new Error(`${format}: ${count} rows stored, expected ${ROWS}`);
+  }
+  for (const format of INSERT_FORMATS) {
     results[format] = {
-      encode_rows_per_s: Math.round(ROWS / (median(encode) / 1000)),
-      insert_rows_per_s: Math.round(ROWS / (median(insert) / 1000)),
-      body_bytes: bytes,
-      insert_ms: Math.round(median(insert)),
+      encode_rows_per_s: Math.round(ROWS / (median(encode.get(format)!) / 1000)),
+      insert_rows_per_s: Math.round(ROWS / (median(insert.get(format)!) / 1000)),
+      body_bytes: bytes.get(format)!,
+      insert_ms: Math.round(median(insert.get(format)!)),
     };
   }
   const baseline = results['JSONEachRow']!.insert_rows_per_s;
