@@ -18,8 +18,10 @@ import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { startReceiver, type RunningReceiver } from '../connectors/receiver/index.ts';
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
-import { startNormalizeService, type NormalizeService } from '../transforms/normalize/service/index.ts';
-import { startClickHouseSink, type ClickHouseSink } from '../sinks/clickhouse/index.ts';
+import { startNormalizeService } from '../transforms/normalize/service/index.ts';
+import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
+import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
+import { DEFAULT_BACKOFF, backoffDelay } from '../core/backoff.ts';
 import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, zodProblems, ConfigError, type AppConfig } from './config.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
 import { AppMetrics } from './metrics.ts';
@@ -65,7 +67,7 @@ export function describeTarget(t: ClickHouseTarget): string {
 }
 
 /** Components a job runs, for /readyz and the status. */
-type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `failed: ${string}`;
+export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `failed: ${string}`;
 
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
   const { log, say } = options;
@@ -104,6 +106,21 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const target = clickhouseTargetOf(config);
     const clickhouse: ClickHouseClient = await createClickHouse(target);
     cleanups.push({ name: 'clickhouse', run: () => clickhouse.close() });
+
+    // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
+    // while the rest starts; /readyz turns ready once every component runs.
+    let statusFn: (() => Promise<StatusSnapshot>) | undefined;
+    const ops = await startOpsServer(opsPort(config), {
+      metrics: metrics.registry,
+      readiness: () => ({ ready: statusFn !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
+      status: async () => (statusFn ? statusFn() : { starting: true, components: { ...components } }),
+      query: async (sql, format) => {
+        const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
+        return rs.text();
+      },
+    });
+    cleanups.push({ name: 'ops server', run: () => ops.close() });
+    const opsUrl = `http://127.0.0.1:${ops.port}`;
 
     // 2. Demo vendors (simulators) before the connectors that read them.
     let demo: DemoVendors | undefined;
@@ -149,24 +166,14 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       log(/retry|failed/.test(event) ? 'warn' : 'info', event, { component, ...fields });
     };
 
-    setState('sink', 'starting');
-    const sink: ClickHouseSink = await startClickHouseSink(config.sink, { kafka, registry, clickhouse: metrics.timedInserts(clickhouse), log: stageLog('sink') });
-    setState('sink', 'running');
-    cleanups.push({ name: 'sink', run: async () => { setState('sink', 'stopping'); await sink.stop(); setState('sink', 'stopped'); } });
-    sink.done.then(
-      () => { if (components['sink'] === 'running') fail('sink', new CdrflowError('bug', 'the sink consumer ended by itself')); },
-      (err: unknown) => fail('sink', err),
+    const supervise = (name: string, launch: () => Promise<StreamHandle>) => superviseStage(name, launch, { setState, fail, log });
+    const sink = await supervise('sink', () =>
+      startClickHouseSink(config.sink, { kafka, registry, clickhouse: metrics.timedInserts(clickhouse), log: stageLog('sink') }),
     );
-
-    setState('normalize', 'starting');
+    cleanups.push({ name: 'sink', run: () => sink.stop() });
     const normalizeConfig = { ...config.normalize, instanceId: config.normalize.instanceId || hostname() };
-    const normalize: NormalizeService = await startNormalizeService(normalizeConfig, { kafka, registry, log: stageLog('normalize') });
-    setState('normalize', 'running');
-    cleanups.push({ name: 'normalize', run: async () => { setState('normalize', 'stopping'); await normalize.stop(); setState('normalize', 'stopped'); } });
-    normalize.done.then(
-      () => { if (components['normalize'] === 'running') fail('normalize', new CdrflowError('bug', 'the normalize consumer ended by itself')); },
-      (err: unknown) => fail('normalize', err),
-    );
+    const normalize = await supervise('normalize', () => startNormalizeService(normalizeConfig, { kafka, registry, log: stageLog('normalize') }));
+    cleanups.push({ name: 'normalize', run: () => normalize.stop() });
 
     // 4. Intake: the push receiver, then the pollers.
     let receiver: RunningReceiver | undefined;
@@ -314,18 +321,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       };
     };
 
-    // 6. Ops port last: /readyz turns ready once everything above runs.
-    const ops = await startOpsServer(opsPort(config), {
-      metrics: metrics.registry,
-      readiness: () => ({ ready: Object.values(components).every((s) => s === 'running'), components: { ...components } }),
-      status,
-      query: async (sql, format) => {
-        const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
-        return rs.text();
-      },
-    });
-    cleanups.push({ name: 'ops server', run: () => ops.close() });
-    const opsUrl = `http://127.0.0.1:${ops.port}`;
+    statusFn = status;
 
     if (demo && receiver) demo.startPushTraffic(receiver.url);
 
@@ -361,4 +357,84 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
 function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
+}
+
+const RESTARTS_PER_WINDOW = 5;
+const RESTART_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Runs a stream stage and restarts it when it stops on a transient Kafka error (a broker that just started answers
+ * "coordinator loading" for a while; a rebalance storm; a broker restart). The stage resumes from its committed
+ * offsets, so a restart never loses or doubles a record. Anything else — or more than a few restarts in a row —
+ * stops the job loudly.
+ */
+export async function superviseStage(
+  name: string,
+  launch: () => Promise<StreamHandle>,
+  deps: { setState: (name: string, state: ComponentState) => void; fail: (name: string, err: unknown) => void; log: JobLog; initialDelayMs?: number },
+): Promise<{ stop(): Promise<void> }> {
+  const initialMs = deps.initialDelayMs ?? 1_000;
+  let current: StreamHandle | undefined;
+  let stopping = false;
+  const restarts: number[] = [];
+  const transientCause = (err: unknown): CdrflowError | undefined => {
+    const e = asCdrflowError(err);
+    if (e.kind === 'transient' || e.kind === 'rate_limited') return e;
+    // A consumer crash arrives as the client's own error, wrapped as a bug: classify what is inside.
+    const inner = e.kind === 'bug' && e.cause !== undefined ? classifyKafkaError(e.cause, name) : undefined;
+    return inner?.kind === 'transient' ? inner : undefined;
+  };
+  const watch = (handle: StreamHandle) => {
+    handle.done.then(
+      () => {
+        if (!stopping) deps.fail(name, new CdrflowError('bug', `the ${name} consumer ended by itself`));
+      },
+      (err: unknown) => {
+        if (stopping) return;
+        const transient = transientCause(err);
+        const now = Date.now();
+        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+        if (!transient || restarts.length >= RESTARTS_PER_WINDOW) return deps.fail(name, err);
+        restarts.push(now);
+        const delayMs = backoffDelay(restarts.length, { ...DEFAULT_BACKOFF, initialMs });
+        deps.setState(name, 'starting');
+        deps.log('warn', `${name}.restarting`, { error: transient.message, attempt: restarts.length, delayMs });
+        setTimeout(() => {
+          if (stopping) return;
+          launch().then(
+            (next) => {
+              current = next;
+              if (stopping) return void next.stop();
+              deps.setState(name, 'running');
+              watch(next);
+            },
+            (startErr: unknown) => deps.fail(name, startErr),
+          );
+        }, delayMs);
+      },
+    );
+  };
+  deps.setState(name, 'starting');
+  // The first start meets the same fresh-broker errors: retry those a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      current = await launch();
+      break;
+    } catch (err) {
+      const transient = transientCause(err);
+      if (!transient || attempt >= RESTARTS_PER_WINDOW) throw err;
+      deps.log('warn', `${name}.start_retry`, { error: transient.message, attempt });
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, { ...DEFAULT_BACKOFF, initialMs })));
+    }
+  }
+  deps.setState(name, 'running');
+  watch(current);
+  return {
+    async stop() {
+      stopping = true;
+      deps.setState(name, 'stopping');
+      await current?.stop();
+      deps.setState(name, 'stopped');
+    },
+  };
 }

@@ -4,7 +4,8 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { ConfigError, REPO_ROOT, loadAppConfig } from '../../app/config.ts';
+import { ConfigError, REPO_ROOT, loadAppConfig, opsPort } from '../../app/config.ts';
+import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob, type JobLog } from '../../app/job.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
@@ -99,6 +100,12 @@ export const command: Command = {
     }
     if (!flags.demo && !config.connectors['tencent-ccc'] && !config.connectors['tencent-trtc'] && !config.receiver) {
       console.error('cdrflow start: no vendor is configured (connectors.tencent-ccc / connectors.tencent-trtc / receiver): only normalize and the sink run. Try --demo.');
+    }
+    // One job per ops port (and per embedded data directory): a second one would fight over both.
+    const running = await findRunningJob(opsPort(config));
+    if (running) {
+      console.error(`cdrflow start: a cdrflow job already answers on ${running} (see \`cdrflow status\`); stop it first or set ops.port / CDRFLOW_OPS_PORT`);
+      return 1;
     }
     const say = (msg: string) => process.stderr.write(`cdrflow: ${msg}\n`);
     const { log, where, close } = logger();

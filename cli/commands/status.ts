@@ -94,6 +94,12 @@ export const command: Command = {
     }
     const running = await findRunningJob(opsPort(config));
     const snapshot = running ? await opsStatus(running) : await computeStatusDirectly(config);
+    if ('starting' in snapshot) {
+      // The job answers on its ops port before every component runs.
+      const starting = snapshot as unknown as { components: Record<string, string> };
+      console.log(json ? JSON.stringify(snapshot, null, 2) : `cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${k} ${v}`).join(', ') || 'servers and ClickHouse'}`);
+      return 0;
+    }
     console.log(json ? JSON.stringify(snapshot, null, 2) : formatStatus(snapshot));
     return 0;
   },

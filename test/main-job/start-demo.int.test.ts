@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../helpers.ts';
+import { StopPolling } from '../../infra/local/processes.ts';
 import { alive, cdrflow, descendants, freePort, startCli } from './cli.ts';
 import type { StatusSnapshot } from '../../app/status.ts';
 
@@ -57,13 +58,13 @@ describe('cdrflow start --demo', () => {
     // 1. Ready: every component running (the ops port answers only once start-up is done).
     await waitFor(
       async () => {
-        if (exitCode !== undefined) throw new Error(`start exited early\n${diagnostics()}`);
+        if (exitCode !== undefined) throw new StopPolling(`start exited early\n${diagnostics()}`);
         const res = await fetch(`http://127.0.0.1:${opsPort}/readyz`).catch(() => undefined);
         return res?.status === 200;
       },
       { timeoutMs: 120_000, intervalMs: 500, message: 'the main job to be ready' },
     ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${diagnostics()}`);
+      throw err instanceof StopPolling ? err : new Error(`${(err as Error).message}\n${diagnostics()}`);
     });
 
     // 2. Within a minute: CDRs from all four vendors, each counted once, answered and unanswered ones, and billing
@@ -165,7 +166,11 @@ describe('cdrflow start --demo', () => {
     expect(code, diagnostics()).toBe(0);
     expect(job.output().stderr).toContain('stopped cleanly');
     expect(alive(pid)).toBe(false);
-    for (const child of children) expect(alive(child), `child PID ${child}`).toBe(false);
+    // Helpers such as tsx's esbuild service exit when their parent's pipe closes, a moment after the parent.
+    await waitFor(() => children.every((child) => !alive(child)), {
+      timeoutMs: 10_000,
+      message: `child processes ${children.join(', ')} of the job to exit`,
+    });
     await expect(fetch(`http://127.0.0.1:${opsPort}/healthz`)).rejects.toThrow();
 
     // 7. After the stop, `cdrflow sql` opens the embedded engine directly and sees everything the job flushed.
