@@ -109,11 +109,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
     // while the rest starts; /readyz turns ready once every component runs.
-    let statusFn: (() => Promise<StatusSnapshot>) | undefined;
+    // Filled in once every component runs; until then /status says the job is starting.
+    const late: { status?: () => Promise<StatusSnapshot> } = {};
     const ops = await startOpsServer(opsPort(config), {
       metrics: metrics.registry,
-      readiness: () => ({ ready: statusFn !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
-      status: async () => (statusFn ? statusFn() : { starting: true, components: { ...components } }),
+      readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
+      status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
       query: async (sql, format) => {
         const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
         return rs.text();
@@ -321,7 +322,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       };
     };
 
-    statusFn = status;
+    late.status = status;
 
     if (demo && receiver) demo.startPushTraffic(receiver.url);
 
