@@ -100,6 +100,8 @@ export const appConfigSchema = z.strictObject({
       malformedRate: z.number().min(0).max(1).default(0.02),
       /** Share of accepted Huawei batches pushed again (the vendor's duplicates). */
       duplicateRate: z.number().min(0).max(1).default(0.05),
+      /** Share of pushes a flaky network refuses with 503 before the receiver, so the vendors' retries run. */
+      flakyPushRate: z.number().min(0).max(0.5).default(0.03),
       /** Demo polling: short so CDRs appear within seconds of the call's end. */
       pollIntervalSec: z.number().positive().default(10),
       settleSec: z.int().min(0).default(5),

@@ -3,6 +3,8 @@
 // limited); the push vendors send through the real receiver — Huawei with X-AKSK, re-pushes on any non-200 and
 // duplicate batches, LVMS TOP-signed all three ways — with a share of malformed records that normalize dead-letters.
 import { randomInt } from 'node:crypto';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startCccSimulator, type CccSimulator } from '../connectors/tencent-ccc/simulator/index.ts';
 import { startTrtcSimulator, type TrtcSimulator } from '../connectors/tencent-trtc/simulator/index.ts';
 import { startHuaweiPusher, type HuaweiPusher, type HuaweiPusherStats } from '../connectors/huawei-privatenumber/index.ts';
@@ -29,6 +31,50 @@ const SLICE_SEC = 60;
 export interface DemoTrafficStats {
   huawei: Omit<HuaweiPusherStats, 'inFlight' | 'waiting'>;
   lvms: LvmsSubmitterStats;
+  /** Pushes the flaky network in front of the receiver refused (the vendors retried them). */
+  networkRefusals: number;
+}
+
+/**
+ * A flaky network between the push vendors and the receiver: a share of requests is answered 503 without reaching
+ * the receiver, so the vendors' retry paths (Huawei's re-push schedule, LVMS' backoff) run in the demo too.
+ */
+export async function startFlakyProxy(target: string, refuseRate: number, random: () => number = Math.random): Promise<{ url: string; refused: () => number; close: () => Promise<void> }> {
+  const to = new URL(target);
+  let refused = 0;
+  const server: Server = createServer((req, res) => {
+    if (random() < refuseRate) {
+      refused++;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'text/plain', connection: 'close' }).end('upstream unavailable (simulated network fault)\n');
+      return;
+    }
+    const upstream = httpRequest(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`proxy: ${err.message}\n`);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    refused: () => refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 export interface DemoVendors {
@@ -36,8 +82,8 @@ export interface DemoVendors {
   receiver: ReceiverConfigInput;
   ccc: CccSimulator;
   trtc: TrtcSimulator;
-  /** Starts the push traffic against the running receiver. */
-  startPushTraffic(receiverUrl: string): void;
+  /** Starts the push traffic against the running receiver (through the flaky network when configured). */
+  startPushTraffic(receiverUrl: string): Promise<void>;
   stats(): DemoTrafficStats;
   /** Stops generating and pushing (intake first); `close` then stops the simulator servers. */
   stopTraffic(): Promise<void>;
@@ -111,6 +157,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   let slice = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let proxy: Awaited<ReturnType<typeof startFlakyProxy>> | undefined;
 
   const startSlice = (receiverUrl: string) => {
     if (stopped) return;
@@ -178,15 +225,21 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
     receiver,
     ccc,
     trtc,
-    startPushTraffic(receiverUrl) {
-      startSlice(receiverUrl);
-      timer = setInterval(() => startSlice(receiverUrl), SLICE_SEC * 1000);
+    async startPushTraffic(receiverUrl) {
+      let target = receiverUrl;
+      if (demo.flakyPushRate > 0) {
+        proxy = await startFlakyProxy(receiverUrl, demo.flakyPushRate);
+        target = proxy.url;
+      }
+      startSlice(target);
+      timer = setInterval(() => startSlice(target), SLICE_SEC * 1000);
       timer.unref();
-      log(`demo: Huawei pusher and LVMS submitter sending to ${receiverUrl}`);
+      log(`demo: Huawei pusher and LVMS submitter sending to ${receiverUrl}${proxy ? ` through a network that refuses ${Math.round(demo.flakyPushRate * 100)}% of pushes (${proxy.url})` : ''}`);
     },
     stats: () => ({
       huawei: sumHuawei([...huaweiDone, ...[...huaweiActive].map((p) => p.stats())]),
       lvms: sumLvms([...lvmsDone, ...[...lvmsActive].map((s) => s.stats())]),
+      networkRefusals: proxy?.refused() ?? 0,
     }),
     async stopTraffic() {
       stopped = true;
@@ -194,6 +247,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
       ccc.dataset.stopLive();
       trtc.dataset.stopLive();
       await Promise.all([...[...huaweiActive].map((p) => p.stop()), ...[...lvmsActive].map((s) => s.stop())]);
+      await proxy?.close();
     },
     async close() {
       await Promise.all([ccc.stop(), trtc.stop()]);

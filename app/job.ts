@@ -319,12 +319,13 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         sink: { ...sCounts, lag: sinkLag },
         clickhouse: ch,
         checkpoints: rows,
+        ...(demo ? { demoTraffic: demo.stats() } : {}),
       };
     };
 
     late.status = status;
 
-    if (demo && receiver) demo.startPushTraffic(receiver.url);
+    if (demo && receiver) await demo.startPushTraffic(receiver.url);
 
     // Shutdown order is the reverse of start-up except that intake must stop before the stages drain: reorder.
     const order = ['demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'clickhouse', 'local infra'];

@@ -54,6 +54,12 @@ export interface StatusSnapshot {
   sink: StageFigures;
   clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
   checkpoints: CheckpointRow[];
+  /** Demo only: what the simulated push vendors did (retries, duplicates, refusals by the flaky network). */
+  demoTraffic?: {
+    huawei: { recordsGenerated: number; attempts: number; retries: number; duplicatesPushed: number; failures: Record<string, number>; gaveUpRecords: number };
+    lvms: { sent: number; accepted: number; rejected: number; retries: number; failedAfterRetries: number };
+    networkRefusals: number;
+  };
 }
 
 /** Distinct CDRs, answered calls and billable minutes per vendor, deduplicated by the table (FINAL). */
@@ -142,6 +148,13 @@ export function formatStatus(s: StatusSnapshot): string {
     for (const r of s.clickhouse.byVendor) {
       lines.push(`  ${r.vendor.padEnd(22)}${n(r.cdrs).padStart(8)} CDRs  ${n(r.answered).padStart(8)} answered  ${n(r.billableMinutes).padStart(9)} billable min`);
     }
+  }
+  if (s.demoTraffic) {
+    const { huawei: h, lvms: l, networkRefusals } = s.demoTraffic;
+    lines.push('');
+    lines.push(`demo vendors: the network refused ${n(networkRefusals)} pushes (vendors retried them)`);
+    lines.push(`  huawei-privatenumber  ${n(h.recordsGenerated)} records, ${n(h.attempts)} pushes, ${n(h.retries)} re-pushes, ${n(h.duplicatesPushed)} duplicate batches, ${n(h.gaveUpRecords)} records given up`);
+    lines.push(`  alibaba-lvms          ${n(l.sent)} submissions, ${n(l.accepted)} accepted, ${n(l.rejected)} refused, ${n(l.retries)} retried, ${n(l.failedAfterRetries)} failed after retries`);
   }
   lines.push('');
   if (s.checkpoints.length === 0) lines.push('checkpoints: none');

@@ -40,7 +40,7 @@ describe('cdrflow start --demo', () => {
         `namespace: ${namespace}`,
         `sink: { database: ${namespace}, flushMs: 250 }`,
         'ops: { statusIntervalSec: 2 }',
-        'demo: { historyMinutes: 5, malformedRate: 0.1, pollIntervalSec: 3, settleSec: 2 }',
+        'demo: { historyMinutes: 5, malformedRate: 0.1, flakyPushRate: 0.2, pollIntervalSec: 3, settleSec: 2 }',
       ].join('\n'),
     );
     const env: NodeJS.ProcessEnv = { ...process.env, CDRFLOW_OPS_PORT: String(opsPort), CLICKHOUSE_DATA_DIR: join(dir, 'clickhouse'), TZ: 'UTC' };
@@ -155,10 +155,20 @@ describe('cdrflow start --demo', () => {
       { timeoutMs: 60_000, intervalMs: 1_000, message: 'normalize to dead-letter a malformed demo record' },
     );
 
-    // 5. The status line was printed.
+    // 5. The flaky demo network refused pushes and the vendors re-sent them (Huawei's schedule, LVMS' backoff).
+    await waitFor(
+      async () => {
+        const r = await cli(['status', '--json']);
+        const d = (JSON.parse(r.stdout) as StatusSnapshot).demoTraffic;
+        return d !== undefined && d.networkRefusals > 0 && d.huawei.retries > 0 && d.lvms.retries > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000, message: 'refused pushes to be retried by both push vendors' },
+    );
+
+    // 6. The status line was printed.
     expect(job.output().stderr).toMatch(/\| raw ccc [\d,]+ trtc [\d,]+ huawei [\d,]+ lvms [\d,]+ \| normalize .* \| clickhouse [\d,]+ CDRs [\d,]+ billable min/);
 
-    // 6. SIGINT: clean stop, exit 0, nothing left behind (no child processes, ops port closed).
+    // 7. SIGINT: clean stop, exit 0, nothing left behind (no child processes, ops port closed).
     const pid = job.child.pid!;
     const children = descendants(pid);
     job.child.kill('SIGINT');
@@ -173,7 +183,7 @@ describe('cdrflow start --demo', () => {
     });
     await expect(fetch(`http://127.0.0.1:${opsPort}/healthz`)).rejects.toThrow();
 
-    // 7. After the stop, `cdrflow sql` opens the embedded engine directly and sees everything the job flushed.
+    // 8. After the stop, `cdrflow sql` opens the embedded engine directly and sees everything the job flushed.
     const final = await sqlTotals();
     expect(final.cdrs).toBeGreaterThanOrEqual(after.cdrs);
   }, 360_000);

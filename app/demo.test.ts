@@ -1,0 +1,34 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startFlakyProxy } from './demo.ts';
+
+describe('the demo flaky network', () => {
+  const seen: string[] = [];
+  const upstream = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url} ${req.headers['x-aksk'] ?? ''} ${body}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"resultcode":"0"}');
+    });
+  });
+  afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+  it('forwards requests unchanged and refuses the chosen share with 503 without reaching the receiver', async () => {
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const verdicts = [0.9, 0.1, 0.9];
+    const proxy = await startFlakyProxy(target, 0.5, () => verdicts.shift() ?? 0.9);
+    try {
+      const send = (i: number) => fetch(`${proxy.url}/huawei/privatenumber/fee?x=${i}`, { method: 'POST', headers: { 'x-aksk': `sig${i}` }, body: `batch-${i}` });
+      const answers = [await send(1), await send(2), await send(3)];
+      expect(answers.map((a) => a.status)).toEqual([200, 503, 200]);
+      expect(await answers[0]!.text()).toBe('{"resultcode":"0"}');
+      expect(seen).toEqual(['POST /huawei/privatenumber/fee?x=1 sig1 batch-1', 'POST /huawei/privatenumber/fee?x=3 sig3 batch-3']);
+      expect(proxy.refused()).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
