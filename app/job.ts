@@ -324,6 +324,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     };
 
     late.status = status;
+    metrics.refresh = async () => void (await status());
 
     if (demo && receiver) await demo.startPushTraffic(receiver.url);
 

@@ -25,9 +25,22 @@ export class AppMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Messages between a consumer group\'s committed offset and the log end, per topic', labelNames: ['group', 'topic'] as const, registers: [this.registry] });
-  readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry] });
-  readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry] });
+  /**
+   * Lag and checkpoint gauges are computed at scrape time by the job (`refresh`), so /metrics is current even when
+   * no status line runs; one refresh serves every gauge of a scrape.
+   */
+  refresh: (() => Promise<void>) | undefined;
+  private refreshing: Promise<void> | undefined;
+  private readonly refreshOnce = async () => {
+    if (!this.refresh) return;
+    this.refreshing ??= this.refresh()
+      .catch(() => undefined)
+      .finally(() => setTimeout(() => (this.refreshing = undefined), 0));
+    await this.refreshing;
+  };
+  readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Messages between a consumer group\'s committed offset and the log end, per topic', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
 
   constructor() {

@@ -142,6 +142,9 @@ describe('cdrflow start --demo', () => {
     );
     expect(metrics.text).toMatch(/cdrflow_stage_records_out_total\{stage="normalize"\} \d+/);
     expect(metrics.text).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="ok"\} [1-9]/);
+    expect(metrics.text).toMatch(/cdrflow_consumer_lag\{group="[^"]+",topic="[^"]+"\} \d+/);
+    expect(metrics.text).toMatch(/cdrflow_checkpoint_age_seconds\{checkpoint="tencent-trtc:\d+:live"\} \d+/);
+    expect(metrics.text).toMatch(/cdrflow_stage_batch_records_count\{stage="sink"\} [1-9]/);
     expect(metrics.text).toMatch(/cdrflow_poller_records_total\{connector="tencent-ccc[^"]*",tenant="\d+",mode="live"\} [1-9]/);
     expect(metrics.text).toContain('cdrflow_receiver_records_published_total{route="huawei-privatenumber"');
 
