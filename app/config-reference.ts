@@ -36,6 +36,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'localInfra.autoStart': 'start the local Kafka + registry if needed; only what was started is stopped on exit',
   'ops.port': '/healthz /readyz /metrics /status /sql on 127.0.0.1; default port base + 70',
   'ops.statusIntervalSec': 'seconds between status lines on stderr (0 = none)',
+  'shutdown.drainTimeoutSec': 'on SIGINT/SIGTERM, after intake stopped: wait at most this long for normalize and the sink to reach lag 0',
   'connectors.tencent-ccc': 'runs when present',
   'connectors.tencent-ccc.endpoint': 'host[:port] that is signed; intl: ccc.intl.tencentcloudapi.com',
   'connectors.tencent-ccc.connectAddress': 'connect here instead of resolving the endpoint (simulator, private link)',

@@ -78,6 +78,12 @@ export const appConfigSchema = z.strictObject({
       statusIntervalSec: z.number().min(0).default(5),
     })
     .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** After intake stopped, wait this long at most for normalize and the sink to catch up (lag 0) before stopping them. */
+      drainTimeoutSec: z.number().min(0).max(600).default(15),
+    })
+    .prefault({}),
   /** Pull connectors; a vendor runs when its section is present. */
   connectors: z
     .strictObject({

@@ -330,6 +330,23 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // Shutdown order is the reverse of start-up except that intake must stop before the stages drain: reorder.
     const order = ['demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'clickhouse', 'local infra'];
+    /**
+     * Intake has stopped: give normalize and the sink a bounded time to process what Kafka already holds, so a clean
+     * stop leaves everything received in ClickHouse (what remains is picked up from the committed offsets next time).
+     */
+    const drain = async () => {
+      const deadline = Date.now() + config.shutdown.drainTimeoutSec * 1000;
+      let last: [number | null, number | null] = [null, null];
+      while (Date.now() < deadline) {
+        last = await Promise.all([
+          stageLag(kafka, config.normalize.groupId, config.normalize.inputTopics, false).catch(() => null),
+          stageLag(kafka, config.sink.groupId, [config.sink.inputTopic], true).catch(() => null),
+        ]);
+        if (last[0] === 0 && last[1] === 0) return say('drained: normalize and the sink caught up');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      if (config.shutdown.drainTimeoutSec > 0) say(`not drained after ${config.shutdown.drainTimeoutSec}s (lag normalize ${String(last[0])}, sink ${String(last[1])}); the rest is processed on the next start`);
+    };
     let stopping: Promise<void> | undefined;
     return {
       opsUrl,
@@ -341,6 +358,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           const byName = new Map(cleanups.map((c) => [c.name, c]));
           // The ops port stays up while draining so status keeps answering; it closes right before ClickHouse.
           for (const name of order) {
+            if (name === 'checkpoint reader') await drain();
             if (name === 'clickhouse') await byName.get('ops server')?.run().catch(() => undefined);
             const step = byName.get(name);
             if (!step) continue;

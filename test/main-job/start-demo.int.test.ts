@@ -40,6 +40,7 @@ describe('cdrflow start --demo', () => {
         `namespace: ${namespace}`,
         `sink: { database: ${namespace}, flushMs: 250 }`,
         'ops: { statusIntervalSec: 2 }',
+        'shutdown: { drainTimeoutSec: 60 }',
         'demo: { historyMinutes: 5, malformedRate: 0.1, flakyPushRate: 0.2, pollIntervalSec: 3, settleSec: 2 }',
       ].join('\n'),
     );
@@ -178,6 +179,8 @@ describe('cdrflow start --demo', () => {
     const code = await Promise.race([job.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 90_000))]);
     expect(code, diagnostics()).toBe(0);
     expect(job.output().stderr).toContain('stopped cleanly');
+    // Intake stopped first, then normalize and the sink caught up before they were stopped.
+    expect(job.output().stderr).toContain('drained: normalize and the sink caught up');
     expect(alive(pid)).toBe(false);
     // Helpers such as tsx's esbuild service exit when their parent's pipe closes, a moment after the parent.
     await waitFor(() => children.every((child) => !alive(child)), {
