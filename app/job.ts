@@ -164,7 +164,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         metrics.batchRecords.observe({ stage: 'sink' }, rows + dead);
         return log('debug', event, fields);
       }
-      log(/retry|failed/.test(event) ? 'warn' : 'info', event, { component, ...fields });
+      // Per-batch events are debug (CDRFLOW_DEBUG=1): at demo rates they would drown everything else.
+      const level = /retry|failed|dropped/.test(event) ? 'warn' : /inserted|committed|flushed/.test(event) ? 'debug' : 'info';
+      log(level, event, { component, ...fields });
     };
 
     const supervise = (name: string, launch: () => Promise<StreamHandle>) => superviseStage(name, launch, { setState, fail, log });
