@@ -7,10 +7,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
 import { createClickHouse, type ClickHouseTarget } from '../core/clickhouse.ts';
-import { CdrflowError, asCdrflowError } from '../core/errors.ts';
-import { AckedPublisher, createKafka, type Kafka, type KafkaSettings } from '../core/kafka.ts';
+import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
+import { AckedPublisher, createKafka, ensureTopics, type Kafka, type KafkaSettings } from '../core/kafka.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
-import { ensureTopics } from '../core/kafka.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { type Vendor } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
@@ -20,7 +19,7 @@ import { startReceiver, type RunningReceiver } from '../connectors/receiver/inde
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
-import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
+import type { StreamHandle } from '../core/kafka-streams.ts';
 import { DEFAULT_BACKOFF, backoffDelay } from '../core/backoff.ts';
 import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, zodProblems, ConfigError, type AppConfig } from './config.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
@@ -400,12 +399,10 @@ export async function superviseStage(
   let current: StreamHandle | undefined;
   let stopping = false;
   const restarts: number[] = [];
+  // Consumer crashes arrive already classified (core/kafka-streams.ts), so the kind alone decides.
   const transientCause = (err: unknown): CdrflowError | undefined => {
     const e = asCdrflowError(err);
-    if (e.kind === 'transient' || e.kind === 'rate_limited') return e;
-    // A consumer crash arrives as the client's own error, wrapped as a bug: classify what is inside.
-    const inner = e.kind === 'bug' && e.cause !== undefined ? classifyKafkaError(e.cause, name) : undefined;
-    return inner?.kind === 'transient' ? inner : undefined;
+    return disposition(e) === 'retry' ? e : undefined;
   };
   const watch = (handle: StreamHandle) => {
     handle.done.then(

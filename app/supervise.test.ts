@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
-import type { StreamHandle } from '../core/kafka-streams.ts';
+import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from './job.ts';
 
 /** A stage whose `done` the test settles by hand. */
@@ -41,10 +41,12 @@ const until = async (cond: () => boolean) => {
 };
 
 describe('superviseStage', () => {
-  it('restarts a stage that crashed on a transient Kafka error (wrapped as a bug by the consumer crash handler)', async () => {
+  it('restarts a stage that crashed on a transient Kafka error (as the consumer crash handler classifies it)', async () => {
     const h = harness();
     const stage = await superviseStage('sink', h.launch, h.deps);
-    h.stages[0]!.crash(new CdrflowError('bug', 'crash', { cause: coordinatorLoading() }));
+    const crash = classifyKafkaError(coordinatorLoading(), 'consumer group cdrflow.sink.clickhouse');
+    expect(crash.kind).toBe('transient');
+    h.stages[0]!.crash(crash);
     await until(() => h.stages.length === 2);
     await until(() => h.states.at(-1) === 'running');
     expect(h.failures).toEqual([]);

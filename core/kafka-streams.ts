@@ -103,7 +103,9 @@ async function startConsumer(
   };
   consumer.on(consumer.events.CRASH, (event) => {
     const error = (event.payload as { error: unknown }).error;
-    const failure = asCdrflowError(error);
+    // A crash can carry a plain client error (e.g. "coordinator is loading" on a fresh broker): classify it as a
+    // Kafka error so a transient one is not mistaken for a bug.
+    const failure = classifyKafkaError(error, `consumer group ${opts.groupId}`);
     void consumer.disconnect().catch(() => undefined).finally(() => finish(failure));
   });
   if (onAssigned) consumer.on(consumer.events.GROUP_JOIN, () => onAssigned());
