@@ -14,6 +14,26 @@ export interface LocalInfra {
   stop(log: (msg: string) => void): Promise<void>;
 }
 
+/** PIDs of servers this process started and has not stopped yet: what even a forced exit must still stop. */
+const unstoppedPids = new Set<number>();
+
+/**
+ * For a forced exit (no time for a clean stop): sends SIGTERM to the servers this process started, without waiting,
+ * so they shut down on their own instead of outliving the job. Returns the PIDs signalled.
+ */
+export function signalStartedServers(): number[] {
+  const pids = [...unstoppedPids];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  unstoppedPids.clear();
+  return pids;
+}
+
 export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => void): Promise<LocalInfra> {
   const local = usesLocalStack(config);
   const none: LocalInfra = { started: [], stop: async () => {} };
@@ -33,6 +53,7 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
   const started: LocalInfra['started'] = [];
   if (result.startedKafka) started.push({ name: 'kafka', pid: readPid(paths.kafkaPid) ?? -1 });
   if (result.startedRegistry) started.push({ name: 'registry', pid: readPid(paths.registryPid) ?? -1 });
+  for (const s of started) if (s.pid > 0) unstoppedPids.add(s.pid);
   return {
     started,
     async stop(stopLog) {
@@ -40,6 +61,7 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
       for (const s of [...started].reverse()) {
         if (s.pid <= 0) continue;
         const outcome = await stopPid(s.pid);
+        unstoppedPids.delete(s.pid);
         rmSync(s.name === 'kafka' ? paths.kafkaPid : paths.registryPid, { force: true });
         stopLog(`stopped the local ${s.name} this process started (PID ${s.pid}: ${outcome})`);
       }

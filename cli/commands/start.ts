@@ -9,8 +9,11 @@ import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob, type JobLog } from '../../app/job.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
+import { signalStartedServers } from '../../app/infra.ts';
 
 export const EXIT_CONFIG = 78;
+/** A second signal sooner than this after the first is the same stop request delivered twice. */
+const DUPLICATE_SIGNAL_MS = 1_000;
 
 const usage = `Usage: cdrflow start [--config FILE] [--demo] [--rate N]
 
@@ -112,14 +115,21 @@ export const command: Command = {
     say(`JSON logs → ${where}`);
 
     let signalled: string | undefined;
+    let signalledAt = 0;
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const onSignal = (signal: string) => {
       if (signalled) {
-        say(`${signal} again: exiting without a clean shutdown`);
+        // Tools such as `timeout` signal the process and its process group, so one stop request can arrive twice
+        // at once; only a later, separate signal means "force".
+        if (Date.now() - signalledAt < DUPLICATE_SIGNAL_MS) return;
+        const pids = signalStartedServers();
+        const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
+        say(`${signal} again: exiting without a clean shutdown${servers}`);
         process.exit(130);
       }
       signalled = signal;
+      signalledAt = Date.now();
       wake();
     };
     process.on('SIGINT', onSignal);
