@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { startCccSimulator, type CccSimulator } from '../connectors/tencent-ccc/simulator/index.ts';
 import { startTrtcSimulator, type TrtcSimulator } from '../connectors/tencent-trtc/simulator/index.ts';
 import { startHuaweiPusher, type HuaweiPusher, type HuaweiPusherStats } from '../connectors/huawei-privatenumber/index.ts';
+import { startRecordingApi } from '../connectors/huawei-privatenumber/fixtures/recording-api.ts';
 import { startLvmsSubmitter, type LvmsSubmitter, type LvmsSubmitterStats } from '../connectors/alibaba-lvms/index.ts';
 import type { CccConfigInput } from '../connectors/tencent-ccc/config.ts';
 import type { TrtcConfigInput } from '../connectors/tencent-trtc/config.ts';
@@ -108,7 +109,9 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   }
   ccc.dataset.startLive(perVendor, Date.now);
   trtc.dataset.startLive(perVendor, Date.now);
-  log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
+  // The receiver resolves Huawei recording links (301 Location) against a stand-in of the recording API.
+  const recordingApi = await startRecordingApi([DEMO_CREDENTIALS.huawei]);
+  log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, Huawei recording API ${recordingApi.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
 
   // Polling tuned for a demo: short interval and settle delay; the re-read still spans the simulators' longest calls
   // and latest records (lookback + maxCall), so nothing is missed — at the cost of re-publishing the recent window.
@@ -141,7 +144,11 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
     ...(config.receiver ?? {}),
     // Any free port unless one was configured: the pushers are told where it is.
     port: config.receiver?.port ?? 0,
-    huawei: { ...(config.receiver?.huawei ?? {}), apps: [DEMO_CREDENTIALS.huawei] },
+    huawei: {
+      ...(config.receiver?.huawei ?? {}),
+      apps: [DEMO_CREDENTIALS.huawei],
+      recordingLinks: { ...(config.receiver?.huawei?.recordingLinks ?? {}), enabled: true, baseUrl: recordingApi.url },
+    },
     lvms: { ...(config.receiver?.lvms ?? {}), apps: [DEMO_CREDENTIALS.lvms] },
   };
 
@@ -250,7 +257,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
       await proxy?.close();
     },
     async close() {
-      await Promise.all([ccc.stop(), trtc.stop()]);
+      await Promise.all([ccc.stop(), trtc.stop(), recordingApi.close()]);
     },
   };
 }

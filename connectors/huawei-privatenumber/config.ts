@@ -22,6 +22,20 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
   /** Largest accepted |now - Created|; replay protection remembers nonces for this long. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(300),
   nonceCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
+  /**
+   * Resolve each recorded fee record's download link (301 Location of the recording API, with the pushing app's
+   * AK/SK) before storing it, into the envelope attribute `recording_download_url`. Off by default: it costs up to
+   * `timeoutMs` of push latency, and the record still carries its own recordFileDownloadUrl without it.
+   */
+  recordingLinks: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** APP接入地址 from the console. */
+      baseUrl: z.url().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
+      /** Hard deadline for all links of one push; a link not resolved by then is left out, the push goes on. */
+      timeoutMs: z.number().int().min(50).max(10_000).default(2_000),
+    })
+    .prefault({}),
   topics: z
     .strictObject({
       fee: z.string().min(1).default(TOPICS.raw('huawei-privatenumber')),

@@ -7,4 +7,5 @@ export * from './config.ts';
 export { startHuaweiPusher, HUAWEI_RETRY_SCHEDULE_MINUTES, type HuaweiPusher, type HuaweiPusherOptions, type HuaweiPusherStats, type PushAttempt } from './pusher.ts';
 export { HuaweiFeeGenerator, callEventsFor, huaweiTime, type FeeRecord } from './generator.ts';
 export { resolveRecordingUrl, type RecordingLink, type RecordingResolverOptions } from './recording.ts';
+export { resolveRecordingLinks, needsRecordingLink, RECORDING_URL_ATTRIBUTE, RECORDING_RESOLVED_AT_ATTRIBUTE, RECORDING_ERROR_ATTRIBUTE } from './recording-links.ts';
 export { findRawEnvelope } from './raw-lookup.ts';

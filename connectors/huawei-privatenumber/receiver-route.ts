@@ -8,10 +8,13 @@
 // What is NOT refused: a record that is wrong inside (no sessionId, odd values). It is stored raw and normalize
 // dead-letters it with the reason, because refusing the push would also refuse the up-to-49 good records beside it,
 // and after six re-pushes Huawei drops them for good.
+// With `recordingLinks.enabled`, recorded fee records get their resolved download link as envelope attributes
+// (recording-links.ts); the payload stays verbatim and the push is neither refused nor lost over a link.
 import { parseAuthHeaders, verifyDigest } from './aksk.ts';
 import { NonceCache } from './nonce-cache.ts';
 import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey } from './natural-key.ts';
+import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../receiver/json-raw.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
@@ -115,6 +118,14 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
         };
       });
       topic = config.topics.fee;
+      if (config.recordingLinks.enabled) {
+        // Bounded by its own deadline and never throws: a slow or failing recording API costs at most timeoutMs and
+        // never refuses or loses the push (see recording-links.ts for why this runs before the publish).
+        const links = await resolveRecordingLinks(feeLst, { ...config.recordingLinks, appKey: app.appKey, appSecret: app.appSecret, now: ctx.now });
+        links.forEach((attributes, index) => {
+          if (attributes) Object.assign(envelopes[index]!.attributes, attributes);
+        });
+      }
     } else {
       // Any other eventType with a statusInfo object is a call event (callin/callout/alerting/answer/disconnect, or a
       // type Huawei adds later): kept raw on its own topic rather than refused into six pointless re-pushes.

@@ -1,34 +1,17 @@
-// resolveRecordingUrl against a stand-in for Huawei's recording API that checks X-AKSK like the platform does.
+// resolveRecordingUrl against the stand-in for Huawei's recording API (fixtures/recording-api.ts), which checks X-AKSK.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parseAuthHeaders, verifyDigest } from './aksk.ts';
 import { resolveRecordingUrl } from './recording.ts';
+import { startRecordingApi, type RecordingApiStandIn } from './fixtures/recording-api.ts';
 
 const APP = { appKey: 'recApp', appSecret: 'recSecret' };
-let server: Server;
+let api: RecordingApiStandIn;
 let baseUrl: string;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const auth = parseAuthHeaders(req.headers, false);
-    if (!auth.ok || auth.token.username !== APP.appKey || !verifyDigest('aksk', auth.token, APP.appSecret)) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"resultcode":"1010003","resultdesc":"Invalid app_key"}');
-      return;
-    }
-    if (url.pathname !== '/rest/provision/voice/record/v1.0') return void res.writeHead(404).end();
-    const file = url.searchParams.get('fileName');
-    if (file === 'gone.wav') {
-      res.writeHead(400, { 'content-type': 'application/json' }).end('{"resultcode":"1012100","resultdesc":"The record does not exist."}');
-      return;
-    }
-    res.writeHead(301, { location: `https://${url.searchParams.get('recordDomain')}/download/${file}?sig=abc` }).end('audio bytes would follow a redirect');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api = await startRecordingApi([APP]);
+  baseUrl = api.url;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => api.close());
 
 const recorded = { recordFlag: 1, recordObjectName: 'a.wav', recordDomain: 'ostor.huawei.com', recordFileDownloadUrl: 'https://fallback/a.wav' };
 

@@ -17,6 +17,12 @@ const HUAWEI_TIME_ZONE = 'UTC';
 
 /** The binding mode of the app, set per app in the receiver config and carried on the envelope. */
 export const HUAWEI_MODE_ATTRIBUTE = 'notify_mode';
+/**
+ * The download link the receiver resolved through the recording API (option `recordingLinks`), and when: written by
+ * connectors/huawei-privatenumber/recording-links.ts. It wins over the CDR's recordFileDownloadUrl, kept in extras.
+ */
+export const HUAWEI_RECORDING_URL_ATTRIBUTE = 'recording_download_url';
+export const HUAWEI_RECORDING_RESOLVED_AT_ATTRIBUTE = 'recording_resolved_at';
 
 /**
  * `direction` by binding mode. In every documented mode 1 means the bound user A placed the call and 0 that someone
@@ -149,6 +155,9 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   const recordObjectName = text(record['recordObjectName']);
   const recordingRef = recordDomain !== null && recordObjectName !== null ? `${recordDomain}/${recordObjectName}` : null;
 
+  const cdrRecordingUrl = text(record['recordFileDownloadUrl']);
+  const resolvedRecordingUrl = text(envelope.attributes[HUAWEI_RECORDING_URL_ATTRIBUTE]);
+
   const extras: Record<string, string> = {};
   for (const [name, value] of Object.entries(record)) {
     if (COLUMN_FIELDS.has(name) || (name === 'fwdDstNum' && forwardedTo !== null)) continue;
@@ -157,6 +166,12 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
     if (v !== null) extras[name] = v;
   }
   if (mode !== null) extras['binding_mode'] = mode;
+  if (resolvedRecordingUrl !== null) {
+    if (cdrRecordingUrl !== null) extras['recordFileDownloadUrl'] = cdrRecordingUrl;
+    const resolvedAt = text(envelope.attributes[HUAWEI_RECORDING_RESOLVED_AT_ATTRIBUTE]);
+    // The link's lifetime is not documented for PrivateNumber: readers need to know how old it is.
+    if (resolvedAt !== null) extras['recording_url_resolved_at'] = resolvedAt;
+  }
   extras['end_status_source'] = status.source ?? 'none';
 
   const rule = selectRule(options, VENDOR, envelope.tenant_id);
@@ -179,7 +194,7 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
     vendor_status_code: ulFailReasonRaw,
     vendor_status_text: status.text,
     hangup_side: status.hangup,
-    recording_url: text(record['recordFileDownloadUrl']),
+    recording_url: resolvedRecordingUrl ?? cdrRecordingUrl,
     recording_ref: recordingRef,
     extras,
   };
