@@ -1,5 +1,8 @@
 // A bounded re-poll of [from, to] for one tenant: same windows and paging as live, envelope mode `backfill`, its
 // own checkpoint (resumable; never the live one), progress with ETA, and a summary.
+// Unlike live, a backfill publishes every record it reads, even ones the live poller already published unchanged:
+// it is a deliberate re-read (repair a gap downstream, re-feed a range), the operator expects its summary to count
+// the range, and downstream deduplicates by key. It neither reads nor fills the live cache of published records.
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -65,7 +68,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   progress.tick(allWindows - windows.length);
   let records = 0;
   let pages = 0;
-  const pctx: PollContext = { ...ctx, mode: 'backfill' };
+  const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     const result = await readWindow(pctx, req.tenant, window);
     await store.save(id, {

@@ -1,6 +1,7 @@
 // Settings every pull connector shares (windows, pacing, retries, topics), as zod v4 strict schemas.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
 const seconds = z.number().int().nonnegative();
 
@@ -20,6 +21,11 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
     /** The whole connector (all tenants) stays at or under this many requests per second. */
     requestsPerSecond: z.number().positive().default(defaults.requestsPerSecond),
     pageSize: z.number().int().min(1).max(100).default(defaults.pageSize),
+    /**
+     * Live mode remembers (key, content hash) of acknowledged records so the re-read publishes only new or changed
+     * ones; this caps its entries (about 250 bytes each; least recently read dropped first). 0 = off: publish every re-read.
+     */
+    recentKeysMaxEntries: z.number().int().nonnegative().default(DEFAULT_RECENT_KEYS_MAX),
     timeoutMs: z.number().int().positive().default(15_000),
     retry: z
       .strictObject({

@@ -1,10 +1,12 @@
 // The live loop of a pull connector: per tenant, read the next window after the checkpoint (with lookback), and
 // move the checkpoint only after Kafka acknowledged the whole window. `runOnce()` catches up; `run(signal)` repeats.
+// Re-read records whose content Kafka already acknowledged are not published again (recent-keys.ts).
 import { setTimeout as delay } from 'node:timers/promises';
 import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
+import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
 export interface LiveSettings {
   lookbackSec: number;
@@ -14,20 +16,33 @@ export interface LiveSettings {
   /** Where a tenant with no checkpoint starts: now minus this. */
   initialLookbackSec: number;
   pollIntervalSec: number;
+  /** Cap of the cache of published (key, content hash); 0 turns it off (every re-read is published). */
+  recentKeysMaxEntries?: number;
 }
 
 export interface RunOnceResult {
   windows: number;
+  /** Distinct records read per window, summed. */
   records: number;
+  /** Of those, published to the raw topic. */
+  published: number;
+  /** Of those, skipped: re-read unchanged, already acknowledged by Kafka. */
+  unchanged: number;
   pages: number;
 }
 
 export class LivePoller {
+  /** In memory only: after a restart the first re-read is published once more (at-least-once; dedup downstream). */
+  readonly recentKeys: RecentKeys | undefined;
+
   constructor(
     private readonly ctx: Omit<PollContext, 'signal' | 'mode'>,
     private readonly store: Pick<CheckpointStore, 'get' | 'save'>,
     private readonly settings: LiveSettings,
-  ) {}
+  ) {
+    const maxEntries = settings.recentKeysMaxEntries ?? DEFAULT_RECENT_KEYS_MAX;
+    this.recentKeys = maxEntries > 0 ? new RecentKeys({ ttlMs: recentKeysTtlSec(settings) * 1000, maxEntries }) : undefined;
+  }
 
   get metrics() {
     return this.ctx.metrics;
@@ -35,9 +50,10 @@ export class LivePoller {
 
   /** Reads every tenant up to now - settle. Throws on the first error (retryable ones were already retried). */
   async runOnce(signal: AbortSignal = new AbortController().signal): Promise<RunOnceResult> {
-    const ctx: PollContext = { ...this.ctx, signal, mode: 'live' };
+    const ctx: PollContext = { ...this.ctx, signal, mode: 'live', recentKeys: this.recentKeys };
     const { source, log, metrics } = ctx;
-    const total: RunOnceResult = { windows: 0, records: 0, pages: 0 };
+    const total: RunOnceResult = { windows: 0, records: 0, published: 0, unchanged: 0, pages: 0 };
+    this.recentKeys?.expire(ctx.now());
     for (const tenant of source.tenants) {
       const id = checkpointIds.live(source.vendor, tenant);
       for (;;) {
@@ -60,7 +76,9 @@ export class LivePoller {
             checkpoint: id,
           });
         }
-        const result = await readWindow(ctx, tenant, plan.window);
+        const result = await readWindow(ctx, tenant, plan.window).finally(() => {
+          if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
+        });
         const saved = await this.store.save(id, {
           watermark: isoOf(plan.window.end),
           polledAt: isoOf(result.polledAt),
@@ -74,9 +92,19 @@ export class LivePoller {
               : {}),
         });
         metrics.window({ tenant, mode: 'live' }, plan.window.end);
-        log('info', 'window done', { tenant, window_start: isoOf(plan.window.start), window_end: saved.watermark, records: result.records, pages: result.pages });
+        log('info', 'window done', {
+          tenant,
+          window_start: isoOf(plan.window.start),
+          window_end: saved.watermark,
+          records: result.records,
+          published: result.published,
+          unchanged: result.unchanged,
+          pages: result.pages,
+        });
         total.windows++;
         total.records += result.records;
+        total.published += result.published;
+        total.unchanged += result.unchanged;
         total.pages += result.pages;
         // Caught up: the next window waits for the next cycle. Otherwise a read slower than a second would start
         // another window right away, re-reading the whole lookback for one second of new time, forever.
@@ -111,6 +139,16 @@ export class LivePoller {
       }
     }
   }
+}
+
+/**
+ * How long a cache entry outlives its last read. A live window re-reads at most lookback + maxCall before the
+ * previous read plus maxWindow of new time, so a record not read for longer than that is outside every window to
+ * come; the margin covers the poll interval and settle delay. An entry that expires too early costs one
+ * republish, never a loss.
+ */
+export function recentKeysTtlSec(s: Pick<LiveSettings, 'lookbackSec' | 'maxCallSec' | 'maxWindowSec' | 'settleSec' | 'pollIntervalSec'>): number {
+  return s.lookbackSec + s.maxCallSec + s.maxWindowSec + s.settleSec + 2 * s.pollIntervalSec + 600;
 }
 
 /**

@@ -9,13 +9,17 @@ describe('PollerMetrics', () => {
     const trtc = new PollerMetrics('tencent-trtc-poller', registry);
     ccc.page({ tenant: '1', mode: 'live' }, 100);
     ccc.page({ tenant: '1', mode: 'live' }, 0);
+    ccc.unchanged('1', 250);
+    ccc.recentKeys(100);
     ccc.apiError('RequestLimitExceeded');
     ccc.retry('RequestLimitExceeded');
     trtc.gap('9', 3600);
     trtc.window({ tenant: '9', mode: 'live' }, 1_700_000_000);
-    expect(ccc.counts).toMatchObject({ pages: 2, records: 100, retries: 1, apiErrors: { RequestLimitExceeded: 1 } });
+    expect(ccc.counts).toMatchObject({ pages: 2, records: 100, unchanged: 250, retries: 1, apiErrors: { RequestLimitExceeded: 1 } });
     const text = await registry.metrics();
     expect(text).toContain('cdrflow_poller_records_total{connector="tencent-ccc-poller",tenant="1",mode="live"} 100');
+    expect(text).toContain('cdrflow_poller_records_unchanged_total{connector="tencent-ccc-poller",tenant="1"} 250');
+    expect(text).toContain('cdrflow_poller_recent_keys{connector="tencent-ccc-poller"} 100');
     expect(text).toContain('cdrflow_poller_pages_total{connector="tencent-ccc-poller",tenant="1",mode="live"} 2');
     expect(text).toContain('cdrflow_poller_api_errors_total{connector="tencent-ccc-poller",code="RequestLimitExceeded"} 1');
     expect(text).toContain('cdrflow_poller_gap_seconds_total{connector="tencent-trtc-poller",tenant="9"} 3600');

@@ -3,7 +3,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface PollerCounts {
+  /** Records published to the raw topic. */
   records: number;
+  /** Live re-reads skipped: the same content was already acknowledged by Kafka (see recent-keys.ts). */
+  unchanged: number;
   pages: number;
   windows: number;
   retries: number;
@@ -18,6 +21,8 @@ type Labels = { connector: string; tenant: string; mode: string };
 
 interface PromSet {
   records: Counter<'connector' | 'tenant' | 'mode'>;
+  unchanged: Counter<'connector' | 'tenant'>;
+  recentKeys: Gauge<'connector'>;
   pages: Counter<'connector' | 'tenant' | 'mode'>;
   windows: Counter<'connector' | 'tenant' | 'mode'>;
   retries: Counter<'connector' | 'code'>;
@@ -35,6 +40,8 @@ function promSet(registry: Registry): PromSet {
   const r = [registry];
   return {
     records: metric(registry, 'cdrflow_poller_records_total', () => new Counter({ name: 'cdrflow_poller_records_total', help: 'Vendor records published to the raw topic (acked)', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
+    unchanged: metric(registry, 'cdrflow_poller_records_unchanged_total', () => new Counter({ name: 'cdrflow_poller_records_unchanged_total', help: 'Records re-read in live mode and not published again: same content already acked', labelNames: ['connector', 'tenant'], registers: r })),
+    recentKeys: metric(registry, 'cdrflow_poller_recent_keys', () => new Gauge({ name: 'cdrflow_poller_recent_keys', help: 'Entries in the live poller cache of published (key, content hash)', labelNames: ['connector'], registers: r })),
     pages: metric(registry, 'cdrflow_poller_pages_total', () => new Counter({ name: 'cdrflow_poller_pages_total', help: 'API pages read', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
     windows: metric(registry, 'cdrflow_poller_windows_total', () => new Counter({ name: 'cdrflow_poller_windows_total', help: 'Time windows completed (checkpoint moved)', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
     retries: metric(registry, 'cdrflow_poller_retries_total', () => new Counter({ name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure', labelNames: ['connector', 'code'], registers: r })),
@@ -46,7 +53,7 @@ function promSet(registry: Registry): PromSet {
 }
 
 export class PollerMetrics {
-  readonly counts: PollerCounts = { records: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0 };
+  readonly counts: PollerCounts = { records: 0, unchanged: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0 };
   private readonly prom: PromSet | undefined;
 
   constructor(
@@ -61,6 +68,16 @@ export class PollerMetrics {
     this.counts.records += records;
     this.prom?.pages.inc({ connector: this.connector, ...l });
     if (records > 0) this.prom?.records.inc({ connector: this.connector, ...l }, records);
+  }
+
+  unchanged(tenant: string, records: number): void {
+    if (records === 0) return;
+    this.counts.unchanged += records;
+    this.prom?.unchanged.inc({ connector: this.connector, tenant }, records);
+  }
+
+  recentKeys(entries: number): void {
+    this.prom?.recentKeys.set({ connector: this.connector }, entries);
   }
 
   window(l: Omit<Labels, 'connector'>, watermarkSec: number): void {

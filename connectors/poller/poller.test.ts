@@ -1,5 +1,5 @@
 // The shared poll machinery against the CCC and TRTC simulators (loopback HTTP) with in-memory Kafka stand-ins:
-// windows, paging, retries, page shrinking, late records, gaps and stop conditions.
+// windows, paging, retries, page shrinking, late records, re-reads without republishing, gaps and stop conditions.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCccSimulator, type CccSimulator } from '../tencent-ccc/simulator/index.ts';
 import { startTrtcSimulator, type TrtcSimulator } from '../tencent-trtc/simulator/index.ts';
@@ -150,6 +150,106 @@ describe('live polling (CCC)', () => {
     expect(h.sink.keys().size).toBe(19);
     expect(h.sink.deadLetters).toHaveLength(1);
     expect(h.sink.deadLetters[0]!.reason).toMatch(/without a natural key/);
+  });
+});
+
+describe('live re-reads publish only new or changed records', () => {
+  async function twoHoursOfCalls(seed: number, settings: Parameters<typeof harness>[1] = {}) {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    // Two hours of calls, all ended and visible by now, all inside the live re-read (lookback 3 h + maxCall 1 h).
+    const records = ccc.dataset.generateRange(now - 4 * 3600 + 600, now - 2 * 3600, 400);
+    const h = harness(await cccSource(ccc), settings);
+    // The poller's clock can be moved ahead for later cycles; the simulator (and TC3 signing) stay on real time.
+    const clock = { aheadMs: 0 };
+    h.ctx.now = () => Date.now() + clock.aheadMs;
+    expect(records.every((r) => r.visibleAt < now)).toBe(true);
+    return { records, h, clock, keys: new Set(records.map((r) => r.sessionId)) };
+  }
+
+  const settings = { ...liveSettings, lookbackSec: 3 * 3600 };
+
+  it('two live cycles over the same data publish each record once (and without the cache, many times)', async () => {
+    const { records, h, clock, keys } = await twoHoursOfCalls(31);
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    const first = await poller.runOnce();
+    // The first catch-up already re-reads (its later windows reach back 4 h; window edges overlap by a second).
+    expect(h.sink.envelopes).toHaveLength(records.length);
+    expect(h.sink.keys()).toEqual(keys);
+    expect(first.published).toBe(records.length);
+    expect(first.unchanged).toBeGreaterThan(0);
+    clock.aheadMs = 60_000;
+    const second = await poller.runOnce();
+    expect(second.windows).toBe(1);
+    expect(second.records).toBe(records.length); // the re-read really covered all the data again
+    expect(second.published).toBe(0);
+    expect(second.unchanged).toBe(second.records);
+    expect(h.sink.envelopes).toHaveLength(records.length);
+    expect(h.metrics.counts.unchanged).toBe(first.unchanged + second.unchanged);
+    expect(h.metrics.counts.records).toBe(records.length);
+    expect(poller.recentKeys!.size).toBe(records.length);
+
+    // The same two cycles with the cache turned off: every re-read is published again.
+    const off = harness(h.ctx.source);
+    off.ctx.now = h.ctx.now;
+    clock.aheadMs = 0;
+    const uncached = new LivePoller(off.ctx, off.store, { ...settings, recentKeysMaxEntries: 0 });
+    await uncached.runOnce();
+    clock.aheadMs = 60_000;
+    await uncached.runOnce();
+    expect(uncached.recentKeys).toBeUndefined();
+    expect(off.sink.keys()).toEqual(keys);
+    expect(off.sink.envelopes.length).toBeGreaterThan(records.length * 3);
+    expect(off.metrics.counts.unchanged).toBe(0);
+  });
+
+  it('publishes a record again when the vendor changes its content, once', async () => {
+    const { records, h, clock } = await twoHoursOfCalls(32);
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    await poller.runOnce();
+    const target = records[records.length - 10]!;
+    const remark = `corrected ${Date.now()}`;
+    ccc!.dataset.amend(target.sessionId, { Remark: remark, AsrStatus: 'Complete' });
+    clock.aheadMs = 60_000;
+    const second = await poller.runOnce();
+    expect(second.published).toBe(1);
+    const last = h.sink.envelopes.at(-1)!;
+    expect(last.natural_key).toBe(target.sessionId);
+    expect(JSON.parse(last.payload)).toMatchObject({ SessionId: target.sessionId, Remark: remark, AsrStatus: 'Complete' });
+    expect(h.sink.envelopes).toHaveLength(records.length + 1);
+    clock.aheadMs = 120_000;
+    expect((await poller.runOnce()).published).toBe(0);
+    expect(h.sink.envelopes).toHaveLength(records.length + 1);
+  });
+
+  it('a page Kafka did not acknowledge stays out of the cache and is published by the next cycle', async () => {
+    const { records, h, clock, keys } = await twoHoursOfCalls(33, { retry: { maxAttempts: 3 }, rps: 10 }); // few Kafka retries; no 429s
+    const victim = records[Math.floor(records.length / 2)]!;
+    h.sink.failWhen = (envelopes) => envelopes.some((e) => e.natural_key === victim.sessionId);
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    await expect(poller.runOnce()).rejects.toThrow(/Kafka did not acknowledge/);
+    expect(h.sink.keys().has(victim.sessionId)).toBe(false);
+    expect(h.sink.envelopes.length).toBeGreaterThan(0);
+    const windowsSaved = h.store.history.length;
+    h.sink.failWhen = undefined;
+    clock.aheadMs = 60_000;
+    const retried = await poller.runOnce();
+    expect(h.store.history.length).toBeGreaterThan(windowsSaved);
+    // Nothing lost, and what Kafka acknowledged before the failure was not published again.
+    expect(h.sink.keys()).toEqual(keys);
+    expect(h.sink.envelopes).toHaveLength(records.length);
+    expect(retried.unchanged).toBeGreaterThan(0);
+  });
+
+  it('backfill publishes everything it reads, even what live already published', async () => {
+    const { records, h } = await twoHoursOfCalls(34);
+    await new LivePoller(h.ctx, h.store, settings).runOnce();
+    const now = Math.floor(Date.now() / 1000);
+    const devnull = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+    const req = { tenant: String(APP), from: new Date((now - 5 * 3600) * 1000), to: new Date(now * 1000), windowSec: 5 * 3600, progressStream: devnull };
+    const summary = await runBackfill({ ...h.ctx, signal: new AbortController().signal }, h.store, req);
+    expect(summary.records).toBe(records.length);
+    expect(h.sink.envelopes.filter((e) => e.mode === 'backfill')).toHaveLength(records.length);
   });
 });
 

@@ -1,6 +1,6 @@
 // Reads one time window of one tenant, page by page, through the shared token bucket and retry policy, and
-// publishes every record as a raw envelope. Resolves only when every record of the window is acknowledged by
-// Kafka, which is what lets the caller move the checkpoint.
+// publishes every record as a raw envelope, except (live) re-reads whose content Kafka already has. Resolves only
+// when every record of the window is acknowledged by Kafka, now or before, which lets the caller move the checkpoint.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
@@ -9,6 +9,7 @@ import type { PullSource, SourcePage } from './source.ts';
 import type { RecordSink, DeadLetterInput } from './publisher.ts';
 import type { PollerMetrics } from './metrics.ts';
 import type { Logger } from './log.ts';
+import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
 
 export interface PollContext {
@@ -23,10 +24,20 @@ export interface PollContext {
   now: () => number;
   signal: AbortSignal;
   mode: IngestMode;
+  /**
+   * Live only: records whose (key, content) Kafka already acknowledged are skipped, and records are added here
+   * once their page is acknowledged. Absent (backfill), everything read is published.
+   */
+  recentKeys?: RecentKeys | undefined;
 }
 
 export interface WindowResult {
+  /** Distinct records of the window (published now or already in Kafka unchanged). */
   records: number;
+  /** Of those, published by this read. */
+  published: number;
+  /** Of those, skipped because Kafka already has the same content. */
+  unchanged: number;
   pages: number;
   /** When reading started (Unix s): records visible by then are in this window's output. */
   polledAt: number;
@@ -42,7 +53,11 @@ const MAX_PASSES = 3;
 export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
   const { source, metrics, log, signal } = ctx;
   const polledAt = Math.floor(ctx.now() / 1000);
+  const { recentKeys } = ctx;
+  /** Keys settled in this window: published by it, or found unchanged in `recentKeys`. Later passes skip them. */
   const published = new Set<string>();
+  let publishedCount = 0;
+  let unchangedCount = 0;
   let pageSize = source.pageSize;
   let pages = 0;
   let publishError: unknown;
@@ -132,6 +147,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         totals.add(result.total);
         const fresh: RawEnvelope[] = [];
         const dead: DeadLetterInput[] = [];
+        /** (key, hash) of `fresh`, remembered only once Kafka acknowledged the page. */
+        const toRemember: [string, string][] = [];
+        let unchanged = 0;
         const receivedAt = new Date(ctx.now());
         for (const record of result.records) {
           // The page is one JSON document; a record's verbatim text is the re-serialisation of its parsed object
@@ -150,6 +168,14 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           }
           if (published.has(key)) continue;
           published.add(key);
+          if (recentKeys) {
+            const hash = payloadHash(payload);
+            if (recentKeys.unchanged(tenant, key, hash, receivedAt.getTime())) {
+              unchanged++;
+              continue;
+            }
+            toRemember.push([key, hash]);
+          }
           fresh.push({
             vendor: source.vendor,
             tenant_id: tenant,
@@ -170,6 +196,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           });
         }
         metrics.page({ tenant, mode: ctx.mode }, fresh.length);
+        metrics.unchanged(tenant, unchanged);
+        publishedCount += fresh.length;
+        unchangedCount += unchanged;
         for (let i = 0; i < dead.length; i++) metrics.deadLetter(tenant);
         while (inflight.size >= MAX_INFLIGHT_PUBLISHES) await Promise.race(inflight);
         track(
@@ -180,7 +209,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
             },
             ctx.retry,
             { signal, onRetry: (err) => metrics.retry(err.code ?? 'kafka') },
-          ),
+          ).then(() => {
+            // Only now: a page that never got acked stays out of the cache, so the next re-read publishes it.
+            const ackedAt = ctx.now();
+            for (const [key, hash] of toRemember) recentKeys?.remember(tenant, key, hash, ackedAt);
+          }),
         );
         // A short page before the end means records moved between requests: same remedy as a changed total.
         if (result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
@@ -202,5 +235,5 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   }
   await Promise.all(inflight);
   if (publishError !== undefined) throw asCdrflowError(publishError);
-  return { records: published.size, pages, polledAt };
+  return { records: published.size, published: publishedCount, unchanged: unchangedCount, pages, polledAt };
 }

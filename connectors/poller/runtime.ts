@@ -13,6 +13,7 @@ import { LivePoller, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
 import { jsonLogger, type Logger } from './log.ts';
 import type { PollContext } from './reader.ts';
+import type { RecentKeys } from './recent-keys.ts';
 
 export interface PullConnectorSettings {
   lookbackSec: number;
@@ -21,6 +22,8 @@ export interface PullConnectorSettings {
   maxWindowSec: number;
   initialLookbackSec: number;
   pollIntervalSec: number;
+  /** See LiveSettings; defaults to DEFAULT_RECENT_KEYS_MAX. */
+  recentKeysMaxEntries?: number;
   requestsPerSecond: number;
   retry: { initialMs: number; maxMs: number; maxAttempts: number };
   topics: { raw: string; checkpoints: string; deadLetter: string };
@@ -92,6 +95,11 @@ export class PullConnector {
   async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
     await this.start();
     return runBackfill({ ...this.ctx, signal }, this.store, req);
+  }
+
+  /** The live poller's cache of published (key, content hash); undefined when turned off. */
+  get recentKeys(): RecentKeys | undefined {
+    return this.live.recentKeys;
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka, testRegistry, testInfra } from '../../test/helpers.ts';
 import { startCccSimulator, type CccSimulator } from './simulator/index.ts';
 import { createCccConnector } from './index.ts';
-import { envelopesOn, checkpointsOn, uniqueTopics } from '../poller/fixtures/kafka-check.ts';
+import { envelopesOn, checkpointsOn, uniqueTopics, messageCount } from '../poller/fixtures/kafka-check.ts';
 import { silentLogger } from '../poller/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { PullConnector } from '../poller/runtime.ts';
@@ -148,6 +148,33 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(onTopic.has(late.sessionId)).toBe(true);
     expect(onTopic.size).toBe(101);
+  });
+
+  it('live re-reads: each record reaches Kafka once over several cycles; a vendor correction once more', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: APPS, seed: 19, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    // Everything inside the re-read (lookback 3 h + maxCall 1 h): each cycle reads all of it again.
+    const records = sim.dataset.generateRange(now - 4 * 3600 + 600, now - 2 * 3600, 300);
+    const topics = uniqueTopics((p) => uniqueName(`ccc_reread_${p}`));
+    let aheadMs = 0;
+    const c = connector(sim, topics, { lookbackSec: 3 * 3600 }, () => Date.now() + aheadMs);
+    await c.runOnce();
+    aheadMs = 60_000;
+    const second = await c.runOnce();
+    expect(second.records).toBe(records.length);
+    expect(second.published).toBe(0);
+    expect(await messageCount(testKafka(), topics.raw)).toBe(records.length);
+    const target = records[7]!;
+    sim.dataset.amend(target.sessionId, { Remark: 'agent note added later' });
+    aheadMs = 120_000;
+    const third = await c.runOnce();
+    expect(third.published).toBe(1);
+    expect(await messageCount(testKafka(), topics.raw)).toBe(records.length + 1);
+    const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
+    expect(onTopic.size).toBe(records.length);
+    expect(JSON.parse(onTopic.get(target.sessionId)!.payload).Remark).toBe('agent note added later');
+    expect(c.metrics.counts.records).toBe(records.length + 1);
+    expect(c.metrics.counts.unchanged).toBeGreaterThanOrEqual(2 * records.length - 1);
   });
 
   it('bad credentials stop the connector with a clear error and nothing is written', async () => {

@@ -88,6 +88,17 @@ export class CccDataset {
     return this.add(stored);
   }
 
+  /**
+   * The vendor updates a record it already serves (e.g. AsrStatus Processing → Complete once transcription is done,
+   * a Remark added by an agent): same SessionId, new field values from the next request on.
+   */
+  amend(sessionId: string, changes: Record<string, unknown>): StoredCdr {
+    const stored = this.records.find((r) => r.sessionId === sessionId);
+    if (!stored) throw new Error(`no CCC record ${sessionId}`);
+    Object.assign(stored.record, changes);
+    return stored;
+  }
+
   /** Demo mode: new calls ending "now" at `ratePerSecond` across the tenants, until stopLive(). */
   startLive(ratePerSecond: number, now: () => number): void {
     this.stopLive();
