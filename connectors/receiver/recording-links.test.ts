@@ -47,13 +47,12 @@ function records(): FeeRecord[] {
 
 async function push(r: RunningReceiver, feeLst: FeeRecord[]) {
   const body = JSON.stringify({ eventType: 'fee', feeLst });
-  const started = performance.now();
   const res = await fetch(`${r.url}/huawei/privatenumber/fee`, {
     method: 'POST',
     headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW }) },
     body,
   });
-  return { status: res.status, json: (await res.json()) as { resultcode: string }, ms: performance.now() - started };
+  return { status: res.status, json: (await res.json()) as { resultcode: string } };
 }
 
 describe('Huawei recording links in the receiver', () => {
@@ -85,8 +84,8 @@ describe('Huawei recording links in the receiver', () => {
     const res = await push(r, feeLst);
     expect(res.status).toBe(200);
     expect(api.requests).toHaveLength(1);
-    // The deadline plus loopback HTTP and a memory sink; far below what a stuck request would cost.
-    expect(res.ms).toBeLessThan(timeoutMs + 1_500);
+    // No timing assertion: the stand-in never answers a hanging request while it is open, so a 200 before
+    // `api.close()` can only come from the receiver giving up at its deadline (the stored reason says so).
     const stored = sink.envelopes(FEE_TOPIC);
     expect(stored.map((e) => e.natural_key)).toEqual(feeLst.map((f) => f['sessionId']));
     expect(stored[0]!.attributes['recording_download_url']).toBeUndefined();
