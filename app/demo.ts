@@ -114,7 +114,8 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, Huawei recording API ${recordingApi.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
 
   // Polling tuned for a demo: short interval and settle delay; the re-read still spans the simulators' longest calls
-  // and latest records (lookback + maxCall), so nothing is missed — at the cost of re-publishing the recent window.
+  // and latest records (lookback + maxCall), so nothing is missed; re-read records that did not change are not
+  // published again (the pollers' cache of acked keys).
   const polling = {
     pollIntervalSec: demo.pollIntervalSec,
     settleSec: demo.settleSec,
