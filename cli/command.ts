@@ -7,11 +7,22 @@ export interface Command {
   summary: string;
   /** Full usage text for `cdrflow <name> --help`. */
   usage: string;
-  /** Returns the process exit code. Throwing prints the message and exits 1. */
+  /** Returns the process exit code. Throwing prints the message and exits 1 (an ExitError: its code, a UsageError: 64). */
   run(args: string[]): Promise<number>;
 }
 
 /** Usage errors exit 64 (EX_USAGE) with the message and the usage text. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** Ends the command with `code`; the message is printed like any error ("cdrflow <name>: <message>"). */
+export class ExitError extends Error {
+  override readonly name = 'ExitError';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }

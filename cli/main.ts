@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
-import { UsageError } from './command.ts';
+import { ExitError, UsageError } from './command.ts';
 
 const COMMANDS_DIR = fileURLToPath(new URL('./commands/', import.meta.url));
 
@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
       return 64;
     }
     console.error(`cdrflow ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return err instanceof ExitError ? err.code : 1;
   }
 }
 

@@ -1,8 +1,8 @@
 // `cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N]`: a bounded,
 // resumable re-poll in mode `backfill` with its own checkpoint; progress with ETA and a summary.
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { buildConfig, connectorFor, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../../connectors/poller/cli-support.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
@@ -14,36 +14,22 @@ only 7 days: an older --from is reported as lost data (log + metric), never sile
 
 ${CONNECTION_FLAGS}`;
 
-function isoArg(flag: string, value: string | undefined): Date {
-  if (!value) throw new UsageError(`${flag} is required`);
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`${flag} is not an ISO date-time: "${value}"`);
-  return d;
-}
-
 export const command: Command = {
   name: 'backfill',
   summary: 'backfill a pull vendor over a time range (resumable, own checkpoint, progress + summary)',
   usage,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: { ...COMMON_FLAG_SPEC, tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'window-sec': { type: 'string' }, json: { type: 'boolean' } },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseFlags(
+      args,
+      { ...COMMON_FLAG_SPEC, tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'window-sec': { type: 'string' }, json: { type: 'boolean' } },
+      { maxPositionals: Infinity },
+    );
     const vendor = parseVendor(parsed.positionals[0]);
-    const tenant = parsed.values.tenant;
-    if (!tenant) throw new UsageError('--tenant is required');
-    const from = isoArg('--from', parsed.values.from);
-    const to = isoArg('--to', parsed.values.to);
+    const tenant = required('--tenant', parsed.values.tenant);
+    const from = isoDateTime('--from', parsed.values.from);
+    const to = isoDateTime('--to', parsed.values.to);
     if (to <= from) throw new UsageError('--to must be after --from');
-    const windowSec = parsed.values['window-sec'] === undefined ? 3600 : Number(parsed.values['window-sec']);
-    if (!Number.isInteger(windowSec) || windowSec <= 0) throw new UsageError(`--window-sec needs a positive integer, got "${parsed.values['window-sec']}"`);
+    const windowSec = parsed.values['window-sec'] === undefined ? 3600 : integer('--window-sec', parsed.values['window-sec'], { min: 1 });
     const connector = connectorFor(vendor, buildConfig(vendor, parsed.values), `cdrflow-backfill-${vendor}`);
     try {
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());

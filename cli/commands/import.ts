@@ -2,6 +2,7 @@
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
 import { countLines, importFile } from '../../connectors/file-import/import.ts';
@@ -21,22 +22,9 @@ acknowledged by Kafka. Bad lines are reported with their line number and skipped
 Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (Kafka, file).`;
 
 function parse(args: string[]) {
-  const raw: Record<string, unknown> = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--file') raw['file'] = value();
-    else if (a === '--tenant') raw['tenant'] = value();
-    else if (a === '--topic') raw['topic'] = value();
-    else if (a === '--batch') raw['batchSize'] = Number(value());
-    else if (!a.startsWith('-') && raw['vendor'] === undefined) raw['vendor'] = a;
-    else throw new UsageError(`unexpected argument "${a}"`);
-  }
-  const parsed = ImportOptionsSchema.safeParse(raw);
+  const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' } }, { maxPositionals: 1 });
+  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : Number(values.batch) };
+  const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatIssues(parsed.error)}`);
   return parsed.data;
 }

@@ -2,6 +2,7 @@
 // servers are configured (see infra/local/).
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { integer, parseFlags } from '../args.ts';
 import { portBase } from '../../core/local-endpoints.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
 import type { ServerStatus } from '../../infra/local/stack.ts';
@@ -20,23 +21,11 @@ Options:
 State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.`;
 
 function parse(args: string[]): { action: string; base: number; force: boolean } {
-  let action: string | undefined;
-  let base = portBase();
-  let force = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--port-base') {
-      const v = args[++i];
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1024 || n > 65000)
-        throw new UsageError(`--port-base needs an integer 1024..65000, got "${v ?? ''}"`);
-      base = n;
-    } else if (a === '--force') force = true;
-    else if (a !== undefined && !a.startsWith('-') && action === undefined) action = a;
-    else throw new UsageError(`unexpected argument "${a ?? ''}"`);
-  }
+  const { values, positionals } = parseFlags(args, { 'port-base': { type: 'string' }, force: { type: 'boolean' } }, { maxPositionals: 1 });
+  const [action] = positionals;
+  const base = values['port-base'] === undefined ? portBase() : integer('--port-base', values['port-base'], { min: 1024, max: 65000 });
   if (action === undefined) throw new UsageError('missing action');
-  return { action, base, force };
+  return { action, base, force: values.force ?? false };
 }
 
 function printStatus(servers: ServerStatus[]): void {

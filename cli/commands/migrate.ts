@@ -1,7 +1,7 @@
 // `cdrflow migrate`: creates / upgrades the ClickHouse tables and views (versioned, idempotent), or prints the SQL,
 // optionally in cluster form (ON CLUSTER, Replicated*, Distributed).
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { asUsage, parseFlags } from '../args.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { migrate, renderAll } from '../../sinks/clickhouse/migrations.ts';
 import { assertIdentifier } from '../../sinks/clickhouse/sql-render.ts';
@@ -24,28 +24,14 @@ export const command: Command = {
   summary: 'create or upgrade the ClickHouse tables and analytics views (or --print the SQL, --cluster form)',
   usage,
   async run(args) {
-    let database = process.env['CLICKHOUSE_DATABASE'] || 'cdrflow';
-    let cluster: string | undefined;
-    let print = false;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      const value = () => {
-        const v = args[++i];
-        if (v === undefined) throw new UsageError(`${a} needs a value`);
-        return v;
-      };
-      if (a === '--database') database = value();
-      else if (a === '--cluster') cluster = value();
-      else if (a === '--print') print = true;
-      else throw new UsageError(`unexpected argument "${a}"`);
-    }
-    try {
+    const { values } = parseFlags(args, { database: { type: 'string' }, cluster: { type: 'string' }, print: { type: 'boolean' } });
+    const database = values.database ?? (process.env['CLICKHOUSE_DATABASE'] || 'cdrflow');
+    const cluster = values.cluster;
+    asUsage(() => {
       assertIdentifier('database', database);
       if (cluster !== undefined) assertIdentifier('cluster', cluster);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    if (print) {
+    });
+    if (values.print) {
       for (const step of renderAll({ database, cluster })) {
         console.log(`-- ${String(step.version).padStart(4, '0')} ${step.name}`);
         for (const s of step.statements) console.log(`${s};\n`);

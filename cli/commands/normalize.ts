@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
@@ -38,21 +39,9 @@ interface Args {
 }
 
 function parse(args: string[]): Args {
-  let vendor: string | undefined;
-  let tenant: string | null = null;
-  let optionsFile: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--vendor') vendor = value();
-    else if (a === '--tenant') tenant = value();
-    else if (a === '--options') optionsFile = value();
-    else throw new UsageError(`unexpected argument "${a ?? ''}"`);
-  }
+  const { values } = parseFlags(args, { vendor: { type: 'string' }, tenant: { type: 'string' }, options: { type: 'string' } });
+  const { vendor, options: optionsFile } = values;
+  const tenant = values.tenant ?? null;
   if (vendor === undefined) throw new UsageError('--vendor is required');
   if (!isVendor(vendor)) throw new UsageError(`unknown vendor "${vendor}"; one of ${VENDORS.join(', ')}`);
   if (tenant !== null && tenant.trim() === '') throw new UsageError('--tenant must not be empty');

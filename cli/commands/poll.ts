@@ -1,7 +1,6 @@
 // `cdrflow poll <tencent-ccc|tencent-trtc>`: runs one pull connector live (or one catch-up pass with --once).
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { buildConfig, connectorFor, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../../connectors/poller/cli-support.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
@@ -17,14 +16,8 @@ export const command: Command = {
   summary: 'run one pull connector (tencent-ccc | tencent-trtc) live, or one catch-up pass with --once',
   usage,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({ args, allowPositionals: true, options: { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } } });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseFlags(args, { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } }, { maxPositionals: 1 });
     const vendor = parseVendor(parsed.positionals[0]);
-    if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
     const connector = connectorFor(vendor, buildConfig(vendor, parsed.values), `cdrflow-poll-${vendor}`);
     const signal = shutdownSignal();
     try {

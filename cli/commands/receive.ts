@@ -2,7 +2,8 @@
 // then stops intake, lets in-flight pushes finish and closes the producer.
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { parseFlags, port } from '../args.ts';
+import { untilSignal } from '../signals.ts';
 import { startReceiver } from '../../connectors/receiver/receiver.ts';
 import { loadReceiverConfig } from '../../connectors/receiver/load-config.ts';
 import { startOpsServer } from '../../core/ops-server.ts';
@@ -23,26 +24,11 @@ Environment: CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS (JSON arrays of {appKey, ap
 KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack of \`cdrflow infra up\`).`;
 
 function parse(args: string[]) {
-  const out: { config?: string; overrides: Record<string, unknown>; opsPort?: number } = { overrides: {} };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    const port = (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${a} needs a port number, got "${v}"`);
-      return n;
-    };
-    if (a === '--config') out.config = value();
-    else if (a === '--host') out.overrides['host'] = value();
-    else if (a === '--port') out.overrides['port'] = port(value());
-    else if (a === '--ops-port') out.opsPort = port(value());
-    else throw new UsageError(`unexpected argument "${a}"`);
-  }
-  return out;
+  const { values } = parseFlags(args, { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'ops-port': { type: 'string' } });
+  const overrides: Record<string, unknown> = {};
+  if (values.host !== undefined) overrides['host'] = values.host;
+  if (values.port !== undefined) overrides['port'] = port('--port', values.port);
+  return { config: values.config, overrides, opsPort: values['ops-port'] === undefined ? undefined : port('--ops-port', values['ops-port']) };
 }
 
 export const command: Command = {
@@ -64,14 +50,8 @@ export const command: Command = {
       },
     });
     console.error(`cdrflow receive: listening on ${receiver.url}${ops ? `, metrics on http://127.0.0.1:${ops.port}/metrics` : ''}`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
-        resolve();
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-    });
+    const signal = await untilSignal();
+    console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
     await receiver.stop();
     await ops?.close();
     return 0;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { HuaweiAppSchema } from '../../connectors/huawei-privatenumber/config.ts';
@@ -37,25 +38,12 @@ export const command: Command = {
   summary: 'print the download link of a Huawei PrivateNumber call recording',
   usage,
   async run(args) {
-    let cdrId: string | undefined;
-    let recordFile: string | undefined;
-    let topic: string = TOPICS.raw('huawei-privatenumber');
-    let baseUrl = process.env['HUAWEI_BASE_URL'] || 'https://rtcpns.cn-north-1.myhuaweicloud.com';
-    let json = false;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i]!;
-      const value = () => {
-        const v = args[++i];
-        if (v === undefined) throw new UsageError(`${a} needs a value`);
-        return v;
-      };
-      if (a === '--record') recordFile = value();
-      else if (a === '--topic') topic = value();
-      else if (a === '--base-url') baseUrl = value();
-      else if (a === '--json') json = true;
-      else if (!a.startsWith('-') && cdrId === undefined) cdrId = a;
-      else throw new UsageError(`unexpected argument "${a}"`);
-    }
+    const { values, positionals } = parseFlags(args, { record: { type: 'string' }, topic: { type: 'string' }, 'base-url': { type: 'string' }, json: { type: 'boolean' } }, { maxPositionals: 1 });
+    const cdrId = positionals[0];
+    const recordFile = values.record;
+    const topic = values.topic ?? TOPICS.raw('huawei-privatenumber');
+    const baseUrl = values['base-url'] ?? (process.env['HUAWEI_BASE_URL'] || 'https://rtcpns.cn-north-1.myhuaweicloud.com');
+    const json = values.json ?? false;
     if (cdrId === undefined) throw new UsageError('missing cdr_id');
     const { tenant, sessionId } = parseCdrId(cdrId);
     const apps = z.array(HuaweiAppSchema).safeParse(JSON.parse(process.env['CDRFLOW_HUAWEI_APPS'] || '[]'));

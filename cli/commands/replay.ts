@@ -3,6 +3,7 @@
 // cdr_id (the replayed one), so counts and minutes do not move unless the mapping changed them.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { createKafka, kafkaSettingsFromEnv } from '../../core/kafka.ts';
 import { groupLag, resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, isVendor } from '../../core/topology.ts';
@@ -23,22 +24,12 @@ export const command: Command = {
   summary: 'replay raw topics through the current mapping (reset the normalize group to the start)',
   usage,
   async run(args) {
-    const vendors: string[] = [];
-    let group: string = CONSUMER_GROUPS.normalize;
-    let dryRun = false;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      if (a === '--vendor') {
-        const v = args[++i];
-        if (v === undefined || !isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
-        vendors.push(v);
-      } else if (a === '--group') {
-        const g = args[++i];
-        if (!g) throw new UsageError('--group needs a value');
-        group = g;
-      } else if (a === '--dry-run') dryRun = true;
-      else throw new UsageError(`unexpected argument "${a}"`);
-    }
+    const { values } = parseFlags(args, { vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+    const vendors = values.vendor ?? [];
+    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
+    if (values.group === '') throw new UsageError('--group needs a value');
+    const group = values.group ?? CONSUMER_GROUPS.normalize;
+    const dryRun = values['dry-run'] ?? false;
     const topics = vendors.length > 0 ? vendors.map((v) => TOPICS.raw(v as never)) : [...ALL_RAW_TOPICS];
     const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-replay'));
     const before = await groupLag(kafka, group, topics);

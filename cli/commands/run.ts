@@ -5,6 +5,8 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
+import { untilSignal } from '../signals.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { asCdrflowError } from '../../core/errors.ts';
@@ -51,29 +53,16 @@ function parseSection<T extends z.ZodType>(schema: T, input: unknown, section: s
   return result.data;
 }
 
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-}
-
 export const command: Command = {
   name: 'run',
   summary: 'run one stream stage (normalize | sink) in the foreground',
   usage,
   async run(args) {
-    const [stage, ...rest] = args;
-    let configPath: string | undefined;
-    let instance: string | undefined;
-    for (let i = 0; i < rest.length; i++) {
-      const a = rest[i];
-      if (a === '--config') configPath = rest[++i];
-      else if (a === '--instance') instance = rest[++i];
-      else throw new UsageError(`unexpected argument "${a}"`);
-    }
+    const { values, positionals } = parseFlags(args, { config: { type: 'string' }, instance: { type: 'string' } }, { maxPositionals: 1 });
+    const [stage] = positionals;
+    const instance = values.instance;
     if (stage !== 'normalize' && stage !== 'sink') throw new UsageError('name the stage: normalize or sink');
-    const file = loadStageConfigFile(configPath);
+    const file = loadStageConfigFile(values.config);
     const log = jsonLog(stage);
     const kafka = createKafka(kafkaSettingsFromEnv(`cdrflow-${stage}`));
     const registry = createRegistry();

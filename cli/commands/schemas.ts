@@ -3,6 +3,7 @@
 // the registry holds — exit 1 when one is not, so CI can stop a breaking change before it ships.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseFlags } from '../args.ts';
 import { TopicCodec, createRegistry, loadSchemaJson } from '../../core/avro.ts';
 import { schemaRegistryUrl } from '../../core/local-endpoints.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
@@ -64,12 +65,9 @@ export const command: Command = {
   summary: 'register the Avro contracts, or check schemas/ for BACKWARD-breaking changes (exit 1)',
   usage,
   async run(args) {
-    const [action, ...rest] = args;
-    let url = schemaRegistryUrl();
-    for (let i = 0; i < rest.length; i++) {
-      if (rest[i] === '--registry' && rest[i + 1] !== undefined) url = rest[++i]!;
-      else throw new UsageError(`unexpected argument "${rest[i]}"`);
-    }
+    const { values, positionals } = parseFlags(args, { registry: { type: 'string' } }, { maxPositionals: 1 });
+    const [action] = positionals;
+    const url = values.registry ?? schemaRegistryUrl();
     if (action === 'register') {
       const registry = createRegistry(url);
       for (const c of contracts()) {

@@ -2,6 +2,8 @@
 // (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { numberAtLeast, parseFlags } from '../args.ts';
+import { untilSignal } from '../signals.ts';
 import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
 import { startTrtcSimulator } from '../../connectors/tencent-trtc/simulator/index.ts';
 import { startHuaweiPusher } from '../../connectors/huawei-privatenumber/index.ts';
@@ -26,36 +28,34 @@ Common:
 
 The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.`;
 
-function parse(args: string[]) {
-  const [vendor, ...rest] = args;
-  if (!vendor || !(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
-  const o = { vendor: vendor as (typeof VENDORS)[number], port: 0, rate: 1, history: 60, to: 'http://127.0.0.1:8088', total: undefined as number | undefined, malformed: 0.02, seed: Math.floor(Math.random() * 2 ** 31) };
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    const v = rest[++i];
-    if (v === undefined) throw new UsageError(`${a} needs a value`);
-    const num = (min: number) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < min) throw new UsageError(`${a} needs a number ≥ ${min}, got "${v}"`);
-      return n;
-    };
-    if (a === '--port') o.port = num(0);
-    else if (a === '--rate') o.rate = num(0.001);
-    else if (a === '--history') o.history = num(0);
-    else if (a === '--to') o.to = v.replace(/\/$/, '');
-    else if (a === '--total') o.total = num(1);
-    else if (a === '--malformed') o.malformed = num(0);
-    else if (a === '--seed') o.seed = num(0);
-    else throw new UsageError(`unexpected argument "${a}"`);
-  }
-  return o;
-}
+const FLAGS = {
+  port: { type: 'string' },
+  rate: { type: 'string' },
+  history: { type: 'string' },
+  to: { type: 'string' },
+  total: { type: 'string' },
+  malformed: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
 
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+function parse(args: string[]) {
+  const { values, positionals } = parseFlags(args, FLAGS, { maxPositionals: 1 });
+  const [vendor] = positionals;
+  if (!vendor || !(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
+  const num = (flag: keyof typeof FLAGS, min: number, fallback: number) => {
+    const v = values[flag];
+    return v === undefined ? fallback : numberAtLeast(`--${flag}`, v, min);
+  };
+  return {
+    vendor: vendor as (typeof VENDORS)[number],
+    port: num('port', 0, 0),
+    rate: num('rate', 0.001, 1),
+    history: num('history', 0, 60),
+    to: (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, ''),
+    total: values.total === undefined ? undefined : numberAtLeast('--total', values.total, 1),
+    malformed: num('malformed', 0, 0.02),
+    seed: num('seed', 0, Math.floor(Math.random() * 2 ** 31)),
+  };
 }
 
 export const command: Command = {

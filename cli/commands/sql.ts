@@ -3,12 +3,13 @@
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { ConfigError, loadAppConfig, opsPort } from '../../app/config.ts';
+import { asUsage, parseFlags } from '../args.ts';
+import { loadCommandConfig } from '../app-config.ts';
+import { opsPort } from '../../app/config.ts';
 import { clickhouseTargetOf } from '../../app/job.ts';
-import { findRunningJob, opsQuery, OpsRequestError } from '../../app/ops-client.ts';
+import { findRunningJob, opsQuery } from '../../app/ops-client.ts';
 import { assertReadOnly } from '../../core/ops-server.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
-import { EXIT_CONFIG } from './start.ts';
 
 const usage = `Usage: cdrflow sql "<query>" [--format FORMAT] [--config FILE]
        echo "<query>" | cdrflow sql - [--format FORMAT]
@@ -23,27 +24,14 @@ Options:
 
 While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).`;
 
-function parseArgs(args: string[]): { query: string; format: string; config?: string } {
-  let query: string | undefined;
-  let format = 'PrettyCompact';
-  let config: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--format' || a === '-f') {
-      const v = args[++i];
-      if (!v) throw new UsageError(`${a} needs a format name`);
-      format = v;
-    } else if (a.startsWith('--format=')) format = a.slice(9);
-    else if (a === '--config') {
-      const v = args[++i];
-      if (!v) throw new UsageError('--config needs a file');
-      config = v;
-    } else if (query === undefined && (a === '-' || !a.startsWith('--'))) query = a;
-    else throw new UsageError(`unexpected argument "${a}"`);
-  }
+function parseArgs(args: string[]): { query: string; format: string; config: string | undefined } {
+  const { values, positionals } = parseFlags(args, { format: { type: 'string', short: 'f', needs: 'a format name' }, config: { type: 'string', needs: 'a file' } }, { maxPositionals: 1 });
+  const [query] = positionals;
   if (query === undefined) throw new UsageError('missing query');
+  const format = values.format ?? 'PrettyCompact';
   if (!/^[A-Za-z]+$/.test(format)) throw new UsageError(`invalid format "${format}"`);
-  return { query, format, ...(config ? { config } : {}) };
+  if (values.config === '') throw new UsageError('--config needs a file');
+  return { query, format, config: values.config };
 }
 
 async function readStdin(): Promise<string> {
@@ -66,43 +54,19 @@ export const command: Command = {
     const opts = parseArgs(args);
     const raw = opts.query === '-' ? await readStdin() : opts.query;
     const { sql: body, format } = splitFormat(raw, opts.format);
-    let sql: string;
-    try {
-      sql = assertReadOnly(body);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    let config;
-    try {
-      config = loadAppConfig({ file: opts.config });
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(`cdrflow sql: ${err.message}`);
-        return EXIT_CONFIG;
-      }
-      throw err;
-    }
+    const sql = asUsage(() => assertReadOnly(body));
+    const config = loadCommandConfig({ file: opts.config });
     const running = config.clickhouse.url ? undefined : await findRunningJob(opsPort(config));
+    // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
     if (running) {
-      try {
-        process.stdout.write(await opsQuery(running, sql, format));
-        return 0;
-      } catch (err) {
-        if (err instanceof OpsRequestError) {
-          console.error(`cdrflow sql: ${err.message}`);
-          return 1;
-        }
-        throw err;
-      }
+      process.stdout.write(await opsQuery(running, sql, format));
+      return 0;
     }
     const client = await createClickHouse(clickhouseTargetOf(config));
     try {
       const rs = await client.query({ query: sql, format: format as 'JSONEachRow' });
       process.stdout.write(await rs.text());
       return 0;
-    } catch (err) {
-      console.error(`cdrflow sql: ${(err as Error).message}`);
-      return 1;
     } finally {
       await client.close();
     }

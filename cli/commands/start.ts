@@ -4,14 +4,15 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { ConfigError, REPO_ROOT, loadAppConfig, opsPort } from '../../app/config.ts';
+import { parseFlags, positiveNumber } from '../args.ts';
+import { EXIT_CONFIG, loadCommandConfig } from '../app-config.ts';
+import { ConfigError, REPO_ROOT, opsPort } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob, type JobLog } from '../../app/job.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
 
-export const EXIT_CONFIG = 78;
 /** A second signal sooner than this after the first is the same stop request delivered twice. */
 const DUPLICATE_SIGNAL_MS = 1_000;
 
@@ -32,27 +33,12 @@ While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 
 Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal).
 Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started.`;
 
-function parseArgs(args: string[]): { config?: string; demo: boolean; rate?: number } {
-  const out: { config?: string; demo: boolean; rate?: number } = { demo: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--config') out.config = value();
-    else if (a.startsWith('--config=')) out.config = a.slice('--config='.length);
-    else if (a === '--demo') out.demo = true;
-    else if (a === '--rate' || a.startsWith('--rate=')) {
-      const v = a === '--rate' ? value() : a.slice('--rate='.length);
-      const n = Number(v);
-      if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--rate needs a positive number of calls per second, got "${v}"`);
-      out.rate = n;
-    } else throw new UsageError(`unexpected argument "${a}"`);
-  }
-  if (out.rate !== undefined && !out.demo) throw new UsageError('--rate applies to --demo only');
-  return out;
+function parseArgs(args: string[]): { config: string | undefined; demo: boolean; rate: number | undefined } {
+  const { values } = parseFlags(args, { config: { type: 'string' }, demo: { type: 'boolean' }, rate: { type: 'string' } });
+  const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate, 'a positive number of calls per second');
+  const demo = values.demo ?? false;
+  if (rate !== undefined && !demo) throw new UsageError('--rate applies to --demo only');
+  return { config: values.config, demo, rate };
 }
 
 function logger(): { log: JobLog; where: string; close: () => Promise<void> } {
@@ -83,24 +69,15 @@ export const command: Command = {
   usage,
   async run(args) {
     const flags = parseArgs(args);
-    let config;
-    try {
-      config = loadAppConfig({
-        file: flags.config,
-        overrides: (doc) => {
-          if (flags.rate !== undefined) {
-            const demo = (doc['demo'] ??= {}) as Record<string, unknown>;
-            demo['callsPerSecond'] = flags.rate;
-          }
-        },
-      });
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(`cdrflow start: ${err.message}`);
-        return EXIT_CONFIG;
-      }
-      throw err;
-    }
+    const config = loadCommandConfig({
+      file: flags.config,
+      overrides: (doc) => {
+        if (flags.rate !== undefined) {
+          const demo = (doc['demo'] ??= {}) as Record<string, unknown>;
+          demo['callsPerSecond'] = flags.rate;
+        }
+      },
+    });
     if (!flags.demo && !config.connectors['tencent-ccc'] && !config.connectors['tencent-trtc'] && !config.receiver) {
       console.error('cdrflow start: no vendor is configured (connectors.tencent-ccc / connectors.tencent-trtc / receiver): only normalize and the sink run. Try --demo.');
     }

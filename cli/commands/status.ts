@@ -2,7 +2,9 @@
 // running `cdrflow start` (its /status) when there is one; otherwise computed from Kafka and ClickHouse directly.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { ConfigError, loadAppConfig, opsPort, type AppConfig } from '../../app/config.ts';
+import { parseFlags } from '../args.ts';
+import { loadCommandConfig } from '../app-config.ts';
+import { opsPort, type AppConfig } from '../../app/config.ts';
 import { clickhouseTargetOf, describeTarget, kafkaSettingsOf } from '../../app/job.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
@@ -10,7 +12,6 @@ import { CheckpointStore } from '../../core/checkpoints.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
-import { EXIT_CONFIG } from './start.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
 
@@ -72,26 +73,10 @@ export const command: Command = {
   summary: 'show records in/out, lag, DLQ, CDRs and billable minutes in ClickHouse, checkpoints and their age',
   usage,
   async run(args) {
-    let json = false;
-    let file: string | undefined;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      if (a === '--json') json = true;
-      else if (a === '--config') {
-        file = args[++i];
-        if (!file) throw new UsageError('--config needs a file');
-      } else throw new UsageError(`unexpected argument "${a}"`);
-    }
-    let config;
-    try {
-      config = loadAppConfig({ file });
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(`cdrflow status: ${err.message}`);
-        return EXIT_CONFIG;
-      }
-      throw err;
-    }
+    const { values } = parseFlags(args, { json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
+    if (values.config === '') throw new UsageError('--config needs a file');
+    const json = values.json ?? false;
+    const config = loadCommandConfig({ file: values.config });
     const running = await findRunningJob(opsPort(config));
     const snapshot = running ? await opsStatus(running) : await computeStatusDirectly(config);
     if ('starting' in snapshot) {

@@ -1,0 +1,53 @@
+// The shared command-line parser: strict, every mistake a UsageError naming the flag.
+import { describe, expect, it } from 'vitest';
+import { UsageError } from './command.ts';
+import { asUsage, integer, isoDateTime, numberAtLeast, parseFlags, port, positiveNumber, required } from './args.ts';
+
+const SPEC = { file: { type: 'string' }, json: { type: 'boolean' }, vendor: { type: 'string', multiple: true }, format: { type: 'string', short: 'f', needs: 'a format name' } } as const;
+
+describe('parseFlags', () => {
+  it('reads separate and inline values, booleans, repeatable flags, short aliases and positionals', () => {
+    const r = parseFlags(['pos', '--file', 'a.json', '--json', '--vendor=x', '--vendor', 'y', '-f', 'CSV', '--file', '-'], SPEC, { maxPositionals: 1 });
+    expect(r.values).toEqual({ file: '-', json: true, vendor: ['x', 'y'], format: 'CSV' });
+    expect(r.positionals).toEqual(['pos']);
+    expect(parseFlags(['--', '--json'], SPEC, { maxPositionals: 1 }).positionals).toEqual(['--json']);
+  });
+
+  it('refuses unknown flags, missing values, values of booleans and extra positionals, naming the argument', () => {
+    const fails = (args: string[], message: RegExp, maxPositionals = 0) => {
+      const run = () => parseFlags(args, SPEC, { maxPositionals });
+      expect(run).toThrow(UsageError);
+      expect(run).toThrow(message);
+    };
+    fails(['--bogus'], /^unexpected argument "--bogus"$/);
+    fails(['--bogus=1'], /^unexpected argument "--bogus"$/);
+    fails(['-x'], /^unexpected argument "-x"$/);
+    fails(['--file'], /^--file needs a value$/);
+    fails(['--file', '--json'], /^--file needs a value$/);
+    fails(['--file', '-1'], /^--file needs a value \(to pass "-1", write --file=-1\)$/);
+    fails(['-f'], /^-f needs a format name$/);
+    fails(['--json=yes'], /^--json takes no value$/);
+    fails(['a', 'b'], /^unexpected argument "b"$/, 1);
+    fails(['a'], /^unexpected argument "a"$/);
+  });
+});
+
+describe('value parsers', () => {
+  it('name the flag and the value in their messages', () => {
+    expect(integer('--n', '7', { min: 1 })).toBe(7);
+    expect(() => integer('--window-sec', '0', { min: 1 })).toThrow('--window-sec needs a positive integer, got "0"');
+    expect(() => integer('--port-base', '80', { min: 1024, max: 65000 })).toThrow('--port-base needs an integer 1024..65000, got "80"');
+    expect(port('--port', '0')).toBe(0);
+    expect(() => port('--port', '65536')).toThrow('--port needs a port number, got "65536"');
+    expect(() => port('--port', '1.5')).toThrow(UsageError);
+    expect(numberAtLeast('--rate', '0.5', 0.001)).toBe(0.5);
+    expect(() => numberAtLeast('--rate', 'x', 0.001)).toThrow('--rate needs a number ≥ 0.001, got "x"');
+    expect(() => positiveNumber('--rate', '0', 'a positive number of calls per second')).toThrow('--rate needs a positive number of calls per second, got "0"');
+    expect(() => positiveNumber('--rps', 'Infinity')).toThrow('--rps needs a positive number, got "Infinity"');
+    expect(isoDateTime('--from', '2026-01-01T00:00:00Z').toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(() => isoDateTime('--from', 'yesterday')).toThrow('--from is not an ISO date-time: "yesterday"');
+    expect(() => isoDateTime('--to', undefined)).toThrow('--to is required');
+    expect(() => required('--tenant', '')).toThrow('--tenant is required');
+    expect(() => asUsage(() => { throw new Error('not read-only'); })).toThrow(UsageError);
+  });
+});

@@ -1,0 +1,129 @@
+// One way for every `cdrflow` subcommand to read its command line: `node:util` parseArgs for the tokens, strict
+// checks here so every mistake is a UsageError naming the flag (exit 64 with the usage text), and the typed value
+// parsers the commands share (integers, ports, numbers, ISO date-times) with the flag in their message.
+import { parseArgs } from 'node:util';
+import { UsageError } from './command.ts';
+
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  /** Repeatable: every occurrence is kept, in order. Otherwise the last one wins. */
+  multiple?: boolean;
+  /** One-letter alias, e.g. `f` for `-f`. */
+  short?: string;
+  /** What the value is, for "--x needs <needs>" when it is missing (default "a value"). */
+  needs?: string;
+}
+
+export type FlagSpecs = Record<string, FlagSpec>;
+
+type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : string;
+
+export type FlagValues<O extends FlagSpecs> = {
+  [K in keyof O]?: O[K]['multiple'] extends true ? ValueOf<O[K]>[] : ValueOf<O[K]>;
+};
+
+export interface ParsedFlags<O extends FlagSpecs> {
+  values: FlagValues<O>;
+  positionals: string[];
+}
+
+export interface ParseOptions {
+  /** Most positionals accepted (default 0); one more is refused as an unexpected argument. */
+  maxPositionals?: number;
+}
+
+/**
+ * Parses `args` against `options`: `--name value`, `--name=value`, booleans as bare `--name`, `--` ends the flags.
+ * Refused as UsageError: an unknown flag, a string flag without its value (missing, or the next argument looks
+ * like a flag; a lone "-" is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
+ */
+export function parseFlags<const O extends FlagSpecs>(args: string[], options: O, settings: ParseOptions = {}): ParsedFlags<O> {
+  const config: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [name, spec] of Object.entries(options)) {
+    config[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
+  }
+  // strict: false only lets the tokens through; every check parseArgs' strict mode makes is made below, with
+  // messages that name the flag.
+  const { tokens } = parseArgs({ args, options: config, strict: false, allowPositionals: true, tokens: true });
+  const values: Record<string, unknown> = {};
+  const positionals: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      if (positionals.length >= (settings.maxPositionals ?? 0)) throw new UsageError(`unexpected argument "${token.value}"`);
+      positionals.push(token.value);
+      continue;
+    }
+    if (token.kind !== 'option') continue;
+    const spec = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
+    if (spec === undefined) throw new UsageError(`unexpected argument "${token.rawName}"`);
+    let value: string | boolean;
+    if (spec.type === 'boolean') {
+      if (token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
+      value = true;
+    } else {
+      const needs = `${token.rawName} needs ${spec.needs ?? 'a value'}`;
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
+      // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x".
+      if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-')) {
+        throw new UsageError(`${needs} (to pass "${token.value}", write ${token.rawName}=${token.value})`);
+      }
+      value = token.value;
+    }
+    if (spec.multiple) ((values[token.name] ??= []) as unknown[]).push(value);
+    else values[token.name] = value;
+  }
+  return { values: values as FlagValues<O>, positionals };
+}
+
+/** The value of a flag the command cannot run without. */
+export function required(flag: string, value: string | undefined): string {
+  if (!value) throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+/** An integer within [min, max]; the message says what was expected ("a port number", "an integer 1024..65000"). */
+export function integer(flag: string, value: string, range: { min?: number; max?: number; expected?: string } = {}): number {
+  const { min = -Infinity, max = Infinity } = range;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const expected = range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
+    throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
+  }
+  return n;
+}
+
+/** A TCP port, 0 (any free port) to 65535. */
+export function port(flag: string, value: string): number {
+  return integer(flag, value, { min: 0, max: 65535, expected: 'a port number' });
+}
+
+/** A finite number ≥ min. */
+export function numberAtLeast(flag: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} needs a number ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+/** A finite number > 0; `expected` names it in the message (default "a positive number"). */
+export function positiveNumber(flag: string, value: string, expected = 'a positive number'): number {
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
+  return n;
+}
+
+/** A required ISO-8601 date-time. */
+export function isoDateTime(flag: string, value: string | undefined): Date {
+  const text = required(flag, value);
+  const d = new Date(text);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`${flag} is not an ISO date-time: "${text}"`);
+  return d;
+}
+
+/** Runs a check whose error is the user's mistake (an identifier, a read-only query): its message becomes a UsageError. */
+export function asUsage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
