@@ -9,21 +9,13 @@ import { DEFAULT_PARTITIONS } from '../../core/topology.ts';
 import type { PullSource } from './source.ts';
 import { KafkaRecordSink, type RecordSink } from './publisher.ts';
 import { PollerMetrics } from './metrics.ts';
-import { LivePoller, type RunOnceResult } from './live.ts';
+import { LivePoller, type LiveSettings, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
 import { jsonLogger, type Logger } from './log.ts';
 import type { PollContext } from './reader.ts';
 import type { RecentKeys } from './recent-keys.ts';
 
-export interface PullConnectorSettings {
-  lookbackSec: number;
-  maxCallSec: number;
-  settleSec: number;
-  maxWindowSec: number;
-  initialLookbackSec: number;
-  pollIntervalSec: number;
-  /** See LiveSettings; defaults to DEFAULT_RECENT_KEYS_MAX. */
-  recentKeysMaxEntries?: number;
+export interface PullConnectorSettings extends LiveSettings {
   requestsPerSecond: number;
   retry: { initialMs: number; maxMs: number; maxAttempts: number };
   topics: { raw: string; checkpoints: string; deadLetter: string };
