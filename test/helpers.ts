@@ -10,6 +10,7 @@ import type { Kafka } from '../core/kafka.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createClickHouse, quoteIdentifier } from '../core/clickhouse.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
+import { CdrflowError } from '../core/errors.ts';
 import { pollUntil } from '../infra/local/processes.ts';
 import { REPO_ROOT } from '../infra/local/paths.ts';
 import type { TestInfra } from '../infra/test-infra.ts';
@@ -102,4 +103,15 @@ export async function testClickHouse(
       }
     },
   };
+}
+
+/** The CdrflowError `p` rejects with (any other outcome fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<CdrflowError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CdrflowError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
 }

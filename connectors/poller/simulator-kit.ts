@@ -1,6 +1,7 @@
 // Pieces both pull-vendor simulators share: a seeded PRNG (datasets are reproducible from a seed), a fault
-// switchboard driven by tests and the demo, request statistics, and small HTTP helpers.
-import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+// switchboard driven by tests and the demo, request statistics, small HTTP helpers, a dataset base (sorted records,
+// late visibility, live generation) and the server scaffold (loopback http server, demo history and live traffic).
+import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** mulberry32: tiny, fast, good enough for test data; the same seed always yields the same dataset. */
@@ -222,4 +223,175 @@ export class ContinuousGenerator {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** What every simulated vendor record carries besides its vendor-specific key and start time. */
+export interface SimulatedRecord {
+  sdkAppId: number;
+  /** Unix seconds at which the API starts returning the record. */
+  visibleAt: number;
+  record: Record<string, unknown>;
+}
+
+export interface SimulatorDatasetOptions {
+  seed: number;
+  sdkAppIds: number[];
+  /** Fraction of records that become visible late (minutes after the call ended); default 0.03. */
+  lateFraction?: number;
+}
+
+/**
+ * A seeded, reproducible record set kept sorted by (start, key) — the order pages are served in — with late
+ * records and demo live generation. The vendor supplies how one record is made, its key, start and end, and how a
+ * whole call moves in time.
+ */
+export abstract class SimulatorDataset<T extends SimulatedRecord> {
+  protected readonly rng: Rng;
+  /** Sorted by (start, key): the order pages are served in. */
+  protected readonly records: T[] = [];
+  protected readonly lateFraction: number;
+  private generator: ContinuousGenerator | undefined;
+
+  constructor(protected readonly options: SimulatorDatasetOptions) {
+    this.rng = new Rng(seededRandom(options.seed));
+    this.lateFraction = options.lateFraction ?? 0.03;
+  }
+
+  /** One new record of `sdkAppId` starting at `startSec`, drawn from the dataset's seeded generator. */
+  protected abstract makeRecord(sdkAppId: number, startSec: number): T;
+  protected abstract keyOf(r: T): string;
+  protected abstract startOf(r: T): number;
+  protected abstract endOf(r: T): number;
+  /** The same call `deltaSec` earlier or later. */
+  protected abstract shift(r: T, deltaSec: number): T;
+
+  get size(): number {
+    return this.records.length;
+  }
+
+  all(): readonly T[] {
+    return this.records;
+  }
+
+  /** `count` calls per tenant with start times spread evenly over [fromSec, toSec). */
+  generateRange(fromSec: number, toSec: number, countPerTenant: number): T[] {
+    const added: T[] = [];
+    for (const app of this.options.sdkAppIds) {
+      for (let i = 0; i < countPerTenant; i++) {
+        const start = fromSec + Math.floor(((toSec - fromSec) * i) / countPerTenant);
+        added.push(this.add(this.makeRecord(app, start)));
+      }
+    }
+    return added;
+  }
+
+  /** A call that started inside an old window but only becomes visible at `visibleAtSec` (a late record). */
+  addLate(sdkAppId: number, startSec: number, visibleAtSec: number): T {
+    const stored = this.makeRecord(sdkAppId, startSec);
+    stored.visibleAt = visibleAtSec;
+    return this.add(stored);
+  }
+
+  /** Demo mode: new calls ending "now" at `ratePerSecond` across the tenants, until stopLive(). */
+  startLive(ratePerSecond: number, now: () => number): void {
+    this.stopLive();
+    let n = 0;
+    this.generator = new ContinuousGenerator(ratePerSecond, now, (nowSec) => {
+      const app = this.options.sdkAppIds[n++ % this.options.sdkAppIds.length]!;
+      const draft = this.makeRecord(app, nowSec);
+      // Move the whole call back in time so it ends now; it becomes visible seconds later, like the vendor's.
+      this.add(this.shift(draft, nowSec - this.endOf(draft)));
+    });
+    this.generator.start();
+  }
+
+  stopLive(): void {
+    this.generator?.stop();
+    this.generator = undefined;
+  }
+
+  /** Records of one tenant starting in [start, end] (both inclusive) visible at `nowSec`, in page order. */
+  protected visibleIn(sdkAppId: number, start: number, end: number, nowSec: number): T[] {
+    const out: T[] = [];
+    for (let i = this.lowerBound(start); i < this.records.length; i++) {
+      const r = this.records[i]!;
+      if (this.startOf(r) > end) break;
+      if (r.sdkAppId === sdkAppId && r.visibleAt <= nowSec) out.push(r);
+    }
+    return out;
+  }
+
+  protected add(stored: T): T {
+    // Insert in order; late and live records land in the middle, which is exactly what shifts offset pages.
+    const start = this.startOf(stored);
+    const key = this.keyOf(stored);
+    let lo = this.lowerBound(start);
+    while (lo < this.records.length && this.startOf(this.records[lo]!) === start && this.keyOf(this.records[lo]!) < key) lo++;
+    this.records.splice(lo, 0, stored);
+    return stored;
+  }
+
+  private lowerBound(start: number): number {
+    let lo = 0;
+    let hi = this.records.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.startOf(this.records[mid]!) < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Options every simulator server shares: where to listen, its clock, and demo history / live traffic. */
+export interface SimulatorServerOptions {
+  port?: number;
+  /** Simulator clock in ms. */
+  now?: () => number;
+  /** Demo: calls per tenant per hour generated over the last `historyHours` (ending an hour ago), at start. */
+  historyHours?: number;
+  historyCallsPerHour?: number;
+  /** Demo: keep generating new calls ("ending now") at this rate across all tenants until stop(). */
+  liveCallsPerSecond?: number;
+}
+
+export interface RunningSimulatorServer {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  /** Stops live generation and closes the server (and every open connection). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves `handle` on loopback (an unexpected throw answers 500), then seeds the demo history and starts live
+ * generation when the options ask for them.
+ */
+export async function startSimulatorServer(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  options: SimulatorServerOptions,
+  dataset: Pick<SimulatorDataset<SimulatedRecord>, 'generateRange' | 'startLive' | 'stopLive'>,
+): Promise<RunningSimulatorServer> {
+  const now = options.now ?? Date.now;
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: String(err) });
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  const port = await listen(server, options.port ?? 0);
+  if (options.historyHours && options.historyHours > 0) {
+    const nowSec = Math.floor(now() / 1000);
+    const hours = options.historyHours;
+    dataset.generateRange(nowSec - 3600 - hours * 3600, nowSec - 3600, Math.round(hours * (options.historyCallsPerHour ?? 600)));
+  }
+  if (options.liveCallsPerSecond && options.liveCallsPerSecond > 0) dataset.startLive(options.liveCallsPerSecond, now);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      dataset.stopLive();
+      await closeServer(server);
+    },
+  };
 }

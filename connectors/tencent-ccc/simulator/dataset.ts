@@ -1,7 +1,7 @@
 // A reproducible set of realistic CCC TelCdrInfo records (every SDK field, protected numbers, all 45 documented
 // EndStatus codes, transfer legs, IVR keys), each with the moment it becomes visible through the API, so
 // records that show up late inside an already-polled window are part of the model, not a special case.
-import { Rng, seededRandom, ContinuousGenerator } from '../../poller/simulator-kit.ts';
+import { SimulatorDataset, type SimulatorDatasetOptions } from '../../poller/simulator-kit.ts';
 
 type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai';
 /** vendors.md §1 code table: [code, string, scope]. */
@@ -30,12 +30,8 @@ export interface StoredCdr {
   record: Record<string, unknown>;
 }
 
-export interface CccDatasetOptions {
-  seed: number;
-  sdkAppIds: number[];
-  /** Fraction of records that become visible late (5-25 min after the call ended); default 0.03. */
-  lateFraction?: number;
-}
+/** `lateFraction`: records visible late (5-25 min after the call ended); default 0.03. */
+export type CccDatasetOptions = SimulatorDatasetOptions;
 
 const LOCATIONS = ['广东深圳固话', '广东深圳移动', '北京联通', '上海电信', '辽宁沈阳固话', '浙江杭州移动', '四川成都电信', ''];
 const SKILL_GROUPS: readonly (readonly [number, string])[] = [[101, '售前咨询'], [102, '售后服务'], [103, 'VIP'], [104, 'Billing EN']];
@@ -49,45 +45,7 @@ const AGENTS = Array.from({ length: 12 }, (_, i) => ({
   ExtensionNumber: String(2001 + i),
 }));
 
-export class CccDataset {
-  private readonly rng: Rng;
-  /** Sorted by (startTimestamp, sessionId): the order pages are served in. */
-  private readonly records: StoredCdr[] = [];
-  private readonly lateFraction: number;
-  private generator: ContinuousGenerator | undefined;
-
-  constructor(private readonly options: CccDatasetOptions) {
-    this.rng = new Rng(seededRandom(options.seed));
-    this.lateFraction = options.lateFraction ?? 0.03;
-  }
-
-  get size(): number {
-    return this.records.length;
-  }
-
-  all(): readonly StoredCdr[] {
-    return this.records;
-  }
-
-  /** `count` calls per tenant with start times spread evenly over [fromSec, toSec). */
-  generateRange(fromSec: number, toSec: number, countPerTenant: number): StoredCdr[] {
-    const added: StoredCdr[] = [];
-    for (const app of this.options.sdkAppIds) {
-      for (let i = 0; i < countPerTenant; i++) {
-        const start = fromSec + Math.floor(((toSec - fromSec) * i) / countPerTenant);
-        added.push(this.add(this.makeRecord(app, start)));
-      }
-    }
-    return added;
-  }
-
-  /** A call that started inside an old window but only becomes visible at `visibleAtSec` (a late record). */
-  addLate(sdkAppId: number, startSec: number, visibleAtSec: number): StoredCdr {
-    const stored = this.makeRecord(sdkAppId, startSec);
-    stored.visibleAt = visibleAtSec;
-    return this.add(stored);
-  }
-
+export class CccDataset extends SimulatorDataset<StoredCdr> {
   /**
    * The vendor updates a record it already serves (e.g. AsrStatus Processing → Complete once transcription is done,
    * a Remark added by an agent): same SessionId, new field values from the next request on.
@@ -99,55 +57,28 @@ export class CccDataset {
     return stored;
   }
 
-  /** Demo mode: new calls ending "now" at `ratePerSecond` across the tenants, until stopLive(). */
-  startLive(ratePerSecond: number, now: () => number): void {
-    this.stopLive();
-    let n = 0;
-    this.generator = new ContinuousGenerator(ratePerSecond, now, (nowSec) => {
-      const app = this.options.sdkAppIds[n++ % this.options.sdkAppIds.length]!;
-      const draft = this.makeRecord(app, nowSec);
-      // Move the whole call back in time so it ends now; it becomes visible seconds later, like the vendor's.
-      this.add(shiftCall(draft, nowSec - Number(draft.record['EndedTimestamp'])));
-    });
-    this.generator.start();
-  }
-
-  stopLive(): void {
-    this.generator?.stop();
-    this.generator = undefined;
-  }
-
   /** Records of one tenant with StartTimestamp in [start, end] (both inclusive) visible at `nowSec`, in page order. */
   query(sdkAppId: number, start: number, end: number, nowSec: number): StoredCdr[] {
-    const out: StoredCdr[] = [];
-    for (let i = this.lowerBound(start); i < this.records.length; i++) {
-      const r = this.records[i]!;
-      if (r.startTimestamp > end) break;
-      if (r.sdkAppId === sdkAppId && r.visibleAt <= nowSec) out.push(r);
-    }
-    return out;
+    return this.visibleIn(sdkAppId, start, end, nowSec);
   }
 
-  private lowerBound(start: number): number {
-    let lo = 0;
-    let hi = this.records.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.records[mid]!.startTimestamp < start) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  protected keyOf(r: StoredCdr): string {
+    return r.sessionId;
   }
 
-  private add(stored: StoredCdr): StoredCdr {
-    // Insert in order; late and live records land in the middle, which is exactly what shifts offset pages.
-    let lo = this.lowerBound(stored.startTimestamp);
-    while (lo < this.records.length && this.records[lo]!.startTimestamp === stored.startTimestamp && this.records[lo]!.sessionId < stored.sessionId) lo++;
-    this.records.splice(lo, 0, stored);
-    return stored;
+  protected startOf(r: StoredCdr): number {
+    return r.startTimestamp;
   }
 
-  private makeRecord(sdkAppId: number, start: number, sessionId?: string): StoredCdr {
+  protected endOf(r: StoredCdr): number {
+    return Number(r.record['EndedTimestamp']);
+  }
+
+  protected shift(r: StoredCdr, deltaSec: number): StoredCdr {
+    return shiftCall(r, deltaSec);
+  }
+
+  protected makeRecord(sdkAppId: number, start: number, sessionId?: string): StoredCdr {
     const rng = this.rng;
     const id = sessionId ?? rng.uuid();
     const isAi = rng.chance(0.06);

@@ -1,19 +1,18 @@
 // The CCC simulator: an HTTP server speaking DescribeProtectedTelCdr (API 3.0, TC3-signed POST JSON) over a
 // generated dataset, enforcing the documented contract (signature, 5-min skew, 20 req/s, PageSize <= 100, window
 // limits) and injecting faults on demand.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CccDataset, type CccDatasetOptions } from './dataset.ts';
 import { verifyTc3 } from './tc3.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, listen, closeServer } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
 
 export const CCC_HOST = 'ccc.tencentcloudapi.com';
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
 export const CCC_VERSION = '2020-02-10';
 
-export interface CccSimulatorOptions {
-  port?: number;
+export interface CccSimulatorOptions extends SimulatorServerOptions {
   /** SecretId → SecretKey pairs the simulator accepts. */
   credentials: Record<string, string>;
   /** Tenants (SdkAppIds) that exist; any other SdkAppId answers InvalidParameterValue.InstanceNotExist. */
@@ -24,11 +23,6 @@ export interface CccSimulatorOptions {
   rateLimitPerSecond?: number;
   /** Simulator clock in ms (tests move it to check skew and windows). */
   now?: () => number;
-  /** Demo: calls per tenant per hour generated over the last `historyHours` (ending an hour ago), at start. */
-  historyHours?: number;
-  historyCallsPerHour?: number;
-  /** Demo: keep generating new calls ("ending now") at this rate across all tenants until stop(). */
-  liveCallsPerSecond?: number;
   /** Above this many records in one page the simulator answers ResponseSizeLimitExceeded (off by default). */
   responseSizeLimitRecords?: number;
 }
@@ -137,29 +131,14 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
     sendJson(res, 200, { Response: { TotalCount: matching.length, TelCdrList: page.map((r) => r.record), RequestId: randomUUID() } });
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: String(err) });
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  const port = await listen(server, options.port ?? 0);
-  if (options.historyHours && options.historyHours > 0) {
-    const nowSec = Math.floor(now() / 1000);
-    const hours = options.historyHours;
-    dataset.generateRange(nowSec - 3600 - hours * 3600, nowSec - 3600, Math.round(hours * (options.historyCallsPerHour ?? 600)));
-  }
-  if (options.liveCallsPerSecond && options.liveCallsPerSecond > 0) dataset.startLive(options.liveCallsPerSecond, now);
+  const server = await startSimulatorServer(handle, options, dataset);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    connection: { endpoint: `${CCC_HOST}:${port}`, protocol: 'http', connectAddress: '127.0.0.1' },
+    url: server.url,
+    port: server.port,
+    connection: { endpoint: `${CCC_HOST}:${server.port}`, protocol: 'http', connectAddress: '127.0.0.1' },
     dataset,
     faults,
     stats,
-    async stop() {
-      dataset.stopLive();
-      await closeServer(server);
-    },
+    stop: () => server.stop(),
   };
 }

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startCccSimulator, type CccSimulator } from './index.ts';
 import { CccDataset, END_STATUS } from './dataset.ts';
 import { CccApiClient } from '../client.ts';
-import { CdrflowError } from '../../../core/errors.ts';
+import type { CdrflowError } from '../../../core/errors.ts';
+import { rejection } from '../../../test/helpers.ts';
 
 const CREDS = { AKIDsim: 'sim-secret-key' };
 let sim: CccSimulator | undefined;
@@ -17,16 +18,6 @@ function client(s: CccSimulator, secretKey = 'sim-secret-key') {
 }
 
 const nowSec = () => Math.floor(Date.now() / 1000);
-
-async function rejection(p: Promise<unknown>): Promise<CdrflowError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CdrflowError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('CCC dataset', () => {
   it('is deterministic from its seed and covers every documented EndStatus', () => {

@@ -1,11 +1,11 @@
 // The TRTC simulator: POST /v1/records/get_records_by_filter with UserSig verification, the 7-day retention
 // window, paging and the documented errorCode answers (always HTTP 200 except gateway faults), plus faults on demand.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { TrtcDataset } from './dataset.ts';
 import { verifyUserSig } from './usersig.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, listen, closeServer } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const RETENTION_SEC = 7 * 86_400;
@@ -13,8 +13,7 @@ export const RETENTION_SEC = 7 * 86_400;
 export const INVALID_PARAMETER = 70402;
 export const NOT_ADMIN = 70403;
 
-export interface TrtcSimulatorOptions {
-  port?: number;
+export interface TrtcSimulatorOptions extends SimulatorServerOptions {
   /** SDKAppID → SDKSecretKey. */
   apps: Record<number, string>;
   /** The Chat administrator account (`identifier`). */
@@ -25,12 +24,6 @@ export interface TrtcSimulatorOptions {
   lateFraction?: number;
   /** Documented 200 queries/s. */
   rateLimitPerSecond?: number;
-  now?: () => number;
-  /** Demo: calls per tenant per hour generated over the last `historyHours` (ending an hour ago), at start. */
-  historyHours?: number;
-  historyCallsPerHour?: number;
-  /** Demo: keep generating new calls ("ending now") at this rate across all tenants until stop(). */
-  liveCallsPerSecond?: number;
 }
 
 export interface TrtcSimulator {
@@ -129,28 +122,13 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     return reply(res, 0, 'Success', { totalNum: matching.length, page, callRecordList: slice.map((c) => c.record) });
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: String(err) });
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  const port = await listen(server, options.port ?? 0);
-  if (options.historyHours && options.historyHours > 0) {
-    const nowSec = Math.floor(now() / 1000);
-    const hours = options.historyHours;
-    dataset.generateRange(nowSec - 3600 - hours * 3600, nowSec - 3600, Math.round(hours * (options.historyCallsPerHour ?? 600)));
-  }
-  if (options.liveCallsPerSecond && options.liveCallsPerSecond > 0) dataset.startLive(options.liveCallsPerSecond, now);
+  const server = await startSimulatorServer(handle, options, dataset);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: server.url,
+    port: server.port,
     dataset,
     faults,
     stats,
-    async stop() {
-      dataset.stopLive();
-      await closeServer(server);
-    },
+    stop: () => server.stop(),
   };
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import tlsSig from 'tls-sig-api-v2';
 import { startTrtcSimulator, type TrtcSimulator, verifyUserSig, TrtcDataset, CALL_RESULTS } from './index.ts';
 import { TrtcApiClient, UserSigCache } from '../client.ts';
-import { CdrflowError } from '../../../core/errors.ts';
+import { rejection } from '../../../test/helpers.ts';
 
 const APP = 1600000001;
 const KEY = 'trtc-secret-key';
@@ -15,16 +15,6 @@ afterEach(async () => {
 
 function client(s: TrtcSimulator, overrides: Partial<{ secretKey: string; identifier: string; sdkAppId: number; userSigValiditySec: number }> = {}) {
   return new TrtcApiClient({ baseUrl: s.url, sdkAppId: APP, secretKey: KEY, identifier: 'administrator', timeoutMs: 5000, userSigValiditySec: 86400, userSigRenewBeforeSec: 3600, ...overrides });
-}
-
-async function rejection(p: Promise<unknown>): Promise<CdrflowError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CdrflowError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const nowSec = () => Math.floor(Date.now() / 1000);
