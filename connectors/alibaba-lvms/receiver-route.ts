@@ -64,7 +64,7 @@ function formatOf(query: URLSearchParams, params?: Map<string, string>): TopForm
   return f === 'json' ? 'json' : 'xml';
 }
 
-export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => number }): Route {
+export function createLvmsRoute(config: LvmsReceiverConfig): Route {
   const apps = new Map<string, LvmsApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
 

@@ -44,7 +44,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
 
   const routes: Route[] = [];
   if (config.huawei) routes.push(createHuaweiRoute(config.huawei, { now }));
-  if (config.lvms) routes.push(createLvmsRoute(config.lvms, { now }));
+  if (config.lvms) routes.push(createLvmsRoute(config.lvms));
   const byPath = new Map<string, Route>();
   for (const route of routes) {
     for (const path of route.paths) {
