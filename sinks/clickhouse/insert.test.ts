@@ -110,3 +110,19 @@ describe('insertCdrs on the embedded engine', () => {
     expect((missing as CdrflowError).kind).toBe('config');
   });
 });
+
+describe('cdr_legs_current', () => {
+  it('shows only the legs of the current row after a replay through a mapping with fewer legs', async () => {
+    const db = 'legs_replay';
+    await migrate(client, { database: db });
+    const original = sampleCdr(0); // tencent-ccc: two legs
+    expect(original.legs).toHaveLength(2);
+    const remapped = sampleCdr(0, { legs: original.legs.slice(0, 1) }); // same call, same version (a replay ties)
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: original, at: { topic: 'cdr.normalized', partition: 0, offset: 0 } }], 'JSONCompactEachRow', 'cdr.normalized:0:0-0');
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: remapped, at: { topic: 'cdr.normalized', partition: 0, offset: 1 } }], 'JSONCompactEachRow', 'cdr.normalized:0:1-1');
+    const where = `WHERE cdr_id = '${original.cdr_id}'`;
+    // The append-only table keeps the replaced call's extra leg; the view does not.
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr_legs FINAL ${where}`)).toBe(2);
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr_legs_current ${where}`)).toBe(1);
+  });
+});
