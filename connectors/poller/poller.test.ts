@@ -169,6 +169,19 @@ describe('live re-reads publish only new or changed records', () => {
 
   const settings = { ...liveSettings, lookbackSec: 3 * 3600 };
 
+  it('dead-letters a keyless record once, not again on every re-read', async () => {
+    const { records, h, clock } = await twoHoursOfCalls(37);
+    records[7]!.record['SessionId'] = '';
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    await poller.runOnce();
+    expect(h.sink.deadLetters).toHaveLength(1);
+    clock.aheadMs = 60_000;
+    const second = await poller.runOnce();
+    expect(second.records).toBe(records.length - 1); // the re-read covered the data again
+    expect(h.sink.deadLetters).toHaveLength(1);
+    expect(h.sink.envelopes).toHaveLength(records.length - 1);
+  });
+
   it('two live cycles over the same data publish each record once (and without the cache, many times)', async () => {
     const { records, h, clock, keys } = await twoHoursOfCalls(31);
     const poller = new LivePoller(h.ctx, h.store, settings);

@@ -157,6 +157,13 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           const payload = JSON.stringify(record);
           const key = source.naturalKey(record);
           if (key === undefined) {
+            // Dead-letter it once, not on every re-read: remembered by content (after the ack) like keyed records.
+            if (recentKeys) {
+              const hash = payloadHash(payload);
+              const unkeyed = `unkeyed:${hash}`;
+              if (recentKeys.unchanged(tenant, unkeyed, hash, receivedAt.getTime())) continue;
+              toRemember.push([unkeyed, hash]);
+            }
             dead.push({
               payload,
               reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`,
