@@ -2,6 +2,7 @@
 // from a YAML/JSON file plus environment overrides and validated in one pass, so every problem is reported at once
 // with its path. The components keep their defaults; this file only adds where the servers are and the demo knobs.
 import { readFileSync } from 'node:fs';
+import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -120,10 +121,7 @@ export const appConfigSchema = z.strictObject({
 export type AppConfig = z.output<typeof appConfigSchema>;
 export type AppConfigInput = z.input<typeof appConfigSchema>;
 
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
+export type { ConfigProblem } from '../core/zod-issues.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -307,9 +305,6 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   return doc;
 }
 
-export function zodProblems(error: z.ZodError): ConfigProblem[] {
-  return error.issues.map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: i.message }));
-}
 
 export interface LoadOptions {
   file?: string | undefined;
@@ -327,7 +322,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   options.overrides?.(doc);
   applyNamespace(doc);
   const parsed = appConfigSchema.safeParse(doc);
-  if (!parsed.success) problems.push(...zodProblems(parsed.error));
+  if (!parsed.success) problems.push(...zodIssues(parsed.error));
   const source = [options.file ?? 'no config file', 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
   return parsed.data;

@@ -21,7 +21,8 @@ import { startNormalizeService } from '../transforms/normalize/service/index.ts'
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
 import { DEFAULT_BACKOFF, backoffDelay } from '../core/backoff.ts';
-import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, zodProblems, ConfigError, type AppConfig } from './config.ts';
+import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, ConfigError, type AppConfig } from './config.ts';
+import { zodIssues } from '../core/zod-issues.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
 import { AppMetrics } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
@@ -135,9 +136,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       const ccc = cccConfigSchema.safeParse(demo.connectors['tencent-ccc']);
       const trtc = trtcConfigSchema.safeParse(demo.connectors['tencent-trtc']);
       const rcv = ReceiverConfigSchema.safeParse(demo.receiver);
-      if (!ccc.success) problems.push(...zodProblems(ccc.error).map((p) => ({ ...p, path: `connectors.tencent-ccc.${p.path}` })));
-      if (!trtc.success) problems.push(...zodProblems(trtc.error).map((p) => ({ ...p, path: `connectors.tencent-trtc.${p.path}` })));
-      if (!rcv.success) problems.push(...zodProblems(rcv.error).map((p) => ({ ...p, path: `receiver.${p.path}` })));
+      if (!ccc.success) problems.push(...zodIssues(ccc.error).map((p) => ({ ...p, path: `connectors.tencent-ccc.${p.path}` })));
+      if (!trtc.success) problems.push(...zodIssues(trtc.error).map((p) => ({ ...p, path: `connectors.tencent-trtc.${p.path}` })));
+      if (!rcv.success) problems.push(...zodIssues(rcv.error).map((p) => ({ ...p, path: `receiver.${p.path}` })));
       if (problems.length > 0 || !ccc.success || !trtc.success || !rcv.success) throw new ConfigError(problems, 'demo configuration');
       pull = { 'tencent-ccc': ccc.data, 'tencent-trtc': trtc.data };
       receiverInput = rcv.data;

@@ -8,7 +8,7 @@ import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-impor
 import { countLines, importFile } from '../../connectors/file-import/import.ts';
 import { createKafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
 import { TOPICS } from '../../core/topology.ts';
-import { formatIssues } from '../../connectors/receiver/load-config.ts';
+import { formatZodIssues } from '../../core/zod-issues.ts';
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N]
 
@@ -25,7 +25,7 @@ function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' } }, { maxPositionals: 1 });
   const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : Number(values.batch) };
   const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
-  if (!parsed.success) throw new UsageError(`invalid options:\n${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
   return parsed.data;
 }
 

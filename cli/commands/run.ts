@@ -1,6 +1,7 @@
 // `cdrflow run normalize|sink`: runs one stream stage until SIGINT/SIGTERM (clean stop: no new batches, flush,
 // commit) or until a systemic error stops it (exit 1, the error printed as a JSON log line and on stderr).
 import { readFileSync } from 'node:fs';
+import { formatZodIssues } from '../../core/zod-issues.ts';
 import YAML from 'yaml';
 import { z } from 'zod';
 import type { Command } from '../command.ts';
@@ -37,7 +38,7 @@ export function loadStageConfigFile(path: string | undefined): { normalize?: unk
   if (path === undefined) return {};
   const text = readFileSync(path, 'utf8');
   const parsed = fileSchema.safeParse(path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text));
-  if (!parsed.success) throw new UsageError(`${path}: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new UsageError(`${path}:\n${formatZodIssues(parsed.error)}`);
   return parsed.data;
 }
 
@@ -49,7 +50,7 @@ export function jsonLog(component: string) {
 
 function parseSection<T extends z.ZodType>(schema: T, input: unknown, section: string): z.output<T> {
   const result = schema.safeParse(input ?? {});
-  if (!result.success) throw new UsageError(`invalid ${section} configuration:\n${z.prettifyError(result.error)}`);
+  if (!result.success) throw new UsageError(`invalid ${section} configuration:\n${formatZodIssues(result.error)}`);
   return result.data;
 }
 

@@ -47,7 +47,3 @@ export function topicsSchema(rawTopic: string) {
     .prefault({});
 }
 
-/** Every problem with its path, one per line (the CLI prints this). */
-export function formatZodError(prefix: string, error: z.ZodError): string {
-  return `${prefix}:\n${error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`;
-}

@@ -5,13 +5,10 @@
 //   CDRFLOW_RECEIVER_HOST / CDRFLOW_RECEIVER_PORT
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { CdrflowError } from '../../core/errors.ts';
+import { formatZodIssues } from '../../core/zod-issues.ts';
 import { ReceiverConfigSchema, type ReceiverConfig } from './config.ts';
 
-export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('\n');
-}
 
 function jsonEnv(env: NodeJS.ProcessEnv, name: string): unknown {
   const raw = env[name];
@@ -39,6 +36,6 @@ export function loadReceiverConfig(file: string | undefined, env: NodeJS.Process
   if (env['CDRFLOW_RECEIVER_PORT']) raw['port'] = Number(env['CDRFLOW_RECEIVER_PORT']);
   Object.assign(raw, overrides);
   const result = ReceiverConfigSchema.safeParse(raw);
-  if (!result.success) throw new CdrflowError('config', `invalid receiver configuration${file ? ` (${file})` : ''}:\n${formatIssues(result.error)}`);
+  if (!result.success) throw new CdrflowError('config', `invalid receiver configuration${file ? ` (${file})` : ''}:\n${formatZodIssues(result.error, '  ')}`);
   return result.data;
 }

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { CdrflowError } from '../../core/errors.ts';
 import { PullConnector, type PullConnectorDeps } from '../poller/runtime.ts';
-import { formatZodError } from '../poller/config.ts';
+import { formatZodIssues } from '../../core/zod-issues.ts';
 import { cccConfigSchema, type CccConfigInput } from './config.ts';
 import { createCccSource } from './source.ts';
 
@@ -14,6 +14,6 @@ export { CccApiClient, classifyCccError, cccErrorKind } from './client.ts';
 /** Validates the config (every problem with its path) and builds the connector. */
 export function createCccConnector(input: CccConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = cccConfigSchema.safeParse(input);
-  if (!parsed.success) throw new CdrflowError('config', formatZodError('invalid tencent-ccc config', parsed.error as z.ZodError));
+  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-ccc config:\n${formatZodIssues(parsed.error as z.ZodError)}`);
   return new PullConnector(createCccSource(parsed.data), parsed.data, deps);
 }

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { CdrflowError } from '../../core/errors.ts';
 import { PullConnector, type PullConnectorDeps } from '../poller/runtime.ts';
-import { formatZodError } from '../poller/config.ts';
+import { formatZodIssues } from '../../core/zod-issues.ts';
 import { trtcConfigSchema, type TrtcConfigInput } from './config.ts';
 import { createTrtcSource } from './source.ts';
 
@@ -13,6 +13,6 @@ export { TrtcApiClient, UserSigCache, trtcErrorKind } from './client.ts';
 
 export function createTrtcConnector(input: TrtcConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = trtcConfigSchema.safeParse(input);
-  if (!parsed.success) throw new CdrflowError('config', formatZodError('invalid tencent-trtc config', parsed.error as z.ZodError));
+  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-trtc config:\n${formatZodIssues(parsed.error as z.ZodError)}`);
   return new PullConnector(createTrtcSource(parsed.data, deps.now), parsed.data, deps);
 }
