@@ -7,7 +7,7 @@ import { createKafka } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
 import { KAFKA_LIBS_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, ownedPid, pollUntil, portOpen, processAlive, run, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, run, spawnDetached } from './processes.ts';
 
 export const KAFKA_MAIN_CLASS = 'kafka.Kafka';
 const MIN_JAVA = 17;
@@ -108,13 +108,7 @@ export async function startKafka(
 ): Promise<{ pid: number; started: boolean }> {
   const existing = kafkaRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
-  for (const port of [ports.kafka, ports.kafkaController]) {
-    if (await portOpen(port)) {
-      throw new Error(
-        `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
-      );
-    }
-  }
+  await assertPortsFree([ports.kafka, ports.kafkaController]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_KAFKA_JAVA', 'Apache Kafka 4.x');
   const files = writeConfigs(paths, ports);
   const classpath = `${KAFKA_LIBS_DIR}/*`;

@@ -179,6 +179,17 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** A server this stack starts must not find its ports taken by something else (it would talk to a stranger). */
+export async function assertPortsFree(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    if (await portOpen(port)) {
+      throw new Error(
+        `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
+      );
+    }
+  }
+}
+
 export function run(
   command: string,
   args: string[],

@@ -8,7 +8,7 @@ import { findJava } from './java.ts';
 import { tail } from './kafka.ts';
 import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, ownedPid, pollUntil, portOpen, processAlive, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
 
 export const REGISTRY_MARKER = 'quarkus-run.jar';
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
@@ -31,13 +31,7 @@ export async function startRegistry(
 ): Promise<{ pid: number; started: boolean }> {
   const existing = registryRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
-  for (const port of [ports.registry, ports.registryManagement]) {
-    if (await portOpen(port)) {
-      throw new Error(
-        `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
-      );
-    }
-  }
+  await assertPortsFree([ports.registry, ports.registryManagement]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_REGISTRY_JAVA', 'Apicurio Registry 3.3');
   mkdirSync(paths.registryDir, { recursive: true });
   const h2 = join(paths.registryDir, 'h2', 'registry');
