@@ -6,6 +6,7 @@ import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import { TimeSlice } from '../../core/time-slice.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { PositionedCdr } from './insert.ts';
 
@@ -82,7 +83,10 @@ export class Batcher {
       if (batch.messages.length === 0) return undefined;
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
+      const slice = new TimeSlice();
       for (const message of batch.messages) {
+        // A big fetch decodes for a while: let heartbeats, timers and other stages' I/O run in between.
+        if (slice.due()) await slice.yield();
         // Re-delivered (a fetch that raced a flush or a rebalance): already buffered or already committed.
         if (buffer ? message.offset <= buffer.last : message.offset < (this.stats.committed.get(key) ?? -1)) continue;
         if (!buffer) {

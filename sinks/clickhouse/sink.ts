@@ -1,9 +1,9 @@
 // The ClickHouse sink on Kafka: reads cdr.normalized (read_committed), decodes through the registry into the sink's
 // own reader schema, and hands partition batches to the Batcher (one contiguous offset range per insert, dedup token,
 // commit after ack, rejected rows to cdr.dlq).
-import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { TopicCodec, loadSchemaJson } from '../../core/avro.ts';
+import { ReaderCodec, TopicCodec } from '../../core/avro.ts';
 import { retry } from '../../core/backoff.ts';
 import { classifyRegistryError } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -61,7 +61,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
-  const readerSchema = loadSchemaJson(SCHEMA_FILES.normalized);
+  const reader = new ReaderCodec<NormalizedCdr>(deps.registry, SCHEMA_FILES.normalized);
   const table = `${config.database}.${config.table}`;
 
   const batcher = new Batcher(
@@ -70,7 +70,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
         if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
         return retry(async () => {
           try {
-            return (await deps.registry.decode(message.value!, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
+            return await reader.decode(message.value!);
           } catch (err) {
             throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
           }
