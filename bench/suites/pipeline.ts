@@ -12,7 +12,8 @@
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
 // record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
 // sink, C1 and e2e runs; the load average is recorded around every mode.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -274,6 +275,24 @@ async function countRows(clickhouse: ClickHouseClient, database: string): Promis
   return Number((await rs.json<{ c: string }>())[0]!.c);
 }
 
+/** `--profile DIR`: a CPU profile of each mode's first round (DIR/<mode>.cpuprofile; bench/profile-summary.ts reads it). */
+async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!dir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -287,6 +306,7 @@ const summary = (xs: number[], digits = 0) => ({
 export async function run(options: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
   const rounds = Number(options['rounds'] ?? 3);
+  const profileDir = options['profile'];
   const modes = (options['modes'] ?? MODES.join(',')).split(',') as Mode[];
   const bad = modes.filter((m) => !MODES.includes(m));
   if (bad.length > 0 || !(total > 0) || !(rounds > 0)) throw new Error(`pipeline: bad options (modes ${MODES.join(',')}; --records N; --rounds N): ${JSON.stringify(options)}`);
@@ -330,42 +350,43 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       await ensureTopics(kafka, [normalizedTopic, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
       let normalizedCount = lines.length;
       const raw = [...rawTopics.values()];
+      const prof = <T>(name: Mode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
       const note = (mode: Mode, m: Measurement) => {
         results[mode].push(m);
         console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}`);
       };
-      if (modes.includes('k1')) note('k1', await passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt));
-      if (modes.includes('k2')) note('k2', await passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt));
+      if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
+      if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
       if (modes.includes('normalize') || modes.includes('sink')) {
-        const n = await normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt);
+        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt));
         normalizedCount = n.normalized;
         if (modes.includes('normalize')) note('normalize', n.measurement);
       }
       if (modes.includes('c1')) {
         const db = `${rt}_c1`;
         await migrate(clickhouse, { database: db });
-        note('c1', await bareInsert(clickhouse, db, lines));
+        note('c1', await prof('c1', () => bareInsert(clickhouse, db, lines)));
         const stored = await countRows(clickhouse, db);
         if (stored !== lines.length) throw new Error(`C1 stored ${stored} of ${lines.length} rows`);
         await clickhouse.command({ query: `DROP DATABASE ${db}` });
       }
       if (modes.includes('sink')) {
         const db = `${rt}_sink`;
-        note('sink', await sinkRun(kafka, registry, clickhouse, { inputTopic: normalizedTopic, dlq, database: db, expectedRows: normalizedCount, tag: rt }));
+        note('sink', await prof('sink', () => sinkRun(kafka, registry, clickhouse, { inputTopic: normalizedTopic, dlq, database: db, expectedRows: normalizedCount, tag: rt })));
         const stored = await countRows(clickhouse, db);
         if (stored !== normalizedCount) throw new Error(`sink stored ${stored} of ${normalizedCount} rows`);
         await clickhouse.command({ query: `DROP DATABASE ${db}` });
       }
       if (modes.includes('e2e')) {
         const db = `${rt}_e2e`;
-        const m = await sinkRun(kafka, registry, clickhouse, {
+        const m = await prof('e2e', () => sinkRun(kafka, registry, clickhouse, {
           inputTopic: `${rt}.e2e.normalized`,
           dlq,
           database: db,
           expectedRows: lines.length,
           tag: `${rt}_e2e`,
           withNormalize: { rawTopics: raw, total },
-        });
+        }));
         note('e2e', m);
         const stored = await countRows(clickhouse, db);
         if (stored !== lines.length) throw new Error(`e2e stored ${stored} of ${lines.length} rows`);

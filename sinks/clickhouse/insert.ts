@@ -1,8 +1,8 @@
 // One insert of CDR rows into ClickHouse, in the chosen format, always with an explicit dedup token: the embedded
 // engine keeps `clickhouse_settings` on its connection, so an insert without a token could inherit the previous one
 // and be silently dropped as a "duplicate". An empty token means "no token" to ClickHouse.
-import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertBody } from '../../core/clickhouse.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { classifyClickHouseError } from './errors.ts';
@@ -34,8 +34,7 @@ export async function insertCdrs(
   };
   try {
     if (format === 'TabSeparated') {
-      const body = await tsvBody(rows);
-      await client.insert({ table, format, values: Readable.from(body, { objectMode: false }), columns: [...CDR_COLUMNS], clickhouse_settings });
+      await insertBody(client, { table, format, columns: CDR_COLUMNS, body: await tsvBody(rows), settings: clickhouse_settings });
     } else if (format === 'JSONCompactEachRow') {
       await client.insert({ table, format, values: rows.map((r) => cdrValues(r.cdr, r.at)), columns: [...CDR_COLUMNS], clickhouse_settings });
     } else {
