@@ -83,9 +83,17 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
         await retry(() => publisher.send(config.deadLetterTopic, messages), { maxAttempts: 10 });
       },
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
+      onFailure: (err) => consumer.fail(err),
       log,
     },
-    { flushRows: config.flushRows, flushMs: config.flushMs, maxInsertAttempts: config.maxInsertAttempts, systemicRejectThreshold: config.systemicRejectThreshold },
+    {
+      flushRows: config.flushRows,
+      flushBytes: config.flushBytes,
+      flushMs: config.flushMs,
+      maxInsertAttempts: config.maxInsertAttempts,
+      systemicRejectThreshold: config.systemicRejectThreshold,
+      backgroundFlush: true,
+    },
   );
 
   let stopping = false;
@@ -112,7 +120,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
     await publisher.disconnect().catch(() => undefined);
   });
   done.catch(() => undefined);
-  log('sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushMs: config.flushMs });
+  log('sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs });
 
   return {
     done,
