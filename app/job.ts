@@ -20,7 +20,7 @@ import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
-import { DEFAULT_BACKOFF, backoffDelay } from '../core/backoff.ts';
+import { DEFAULT_BACKOFF, RETRY, backoffDelay } from '../core/backoff.ts';
 import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, ConfigError, type AppConfig } from './config.ts';
 import { zodIssues } from '../core/zod-issues.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
@@ -382,7 +382,7 @@ function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
 }
 
-const RESTARTS_PER_WINDOW = 5;
+const RESTARTS_PER_WINDOW = RETRY.stageRestart.maxAttempts;
 const RESTART_WINDOW_MS = 10 * 60_000;
 
 /**
@@ -396,7 +396,7 @@ export async function superviseStage(
   launch: () => Promise<StreamHandle>,
   deps: { setState: (name: string, state: ComponentState) => void; fail: (name: string, err: unknown) => void; log: JobLog; initialDelayMs?: number },
 ): Promise<{ stop(): Promise<void> }> {
-  const initialMs = deps.initialDelayMs ?? 1_000;
+  const initialMs = deps.initialDelayMs ?? RETRY.stageRestart.initialMs;
   let current: StreamHandle | undefined;
   let stopping = false;
   const restarts: number[] = [];

@@ -5,7 +5,7 @@
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
-import { retry, type BackoffOptions } from './backoff.ts';
+import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -194,7 +194,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           throw classifyKafkaError(err, `transaction for ${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${last.offset}`);
         }
       },
-      options.backoff ?? { maxAttempts: 10 },
+      options.backoff ?? RETRY.kafkaWrite,
       { onRetry: (err, attempt) => options.onRetry?.(err, attempt) },
     );
     options.onCommitted?.(chunk, count);

@@ -149,7 +149,7 @@ describe('live polling (CCC)', () => {
     await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
     expect(h.sink.keys().size).toBe(19);
     expect(h.sink.deadLetters).toHaveLength(1);
-    expect(h.sink.deadLetters[0]!.reason).toMatch(/without a natural key/);
+    expect(h.sink.deadLetters[0]!.error_message).toMatch(/without a natural key/);
   });
 });
 

@@ -6,7 +6,8 @@ import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
 import type { PullSource, SourcePage } from './source.ts';
-import type { RecordSink, DeadLetterInput } from './publisher.ts';
+import type { RecordSink } from './publisher.ts';
+import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
 import type { PollerMetrics } from './metrics.ts';
 import type { Logger } from './log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
@@ -146,7 +147,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         pages++;
         totals.add(result.total);
         const fresh: RawEnvelope[] = [];
-        const dead: DeadLetterInput[] = [];
+        const dead: DeadLetter[] = [];
         /** (key, hash) of `fresh`, remembered only once Kafka acknowledged the page. */
         const toRemember: [string, string][] = [];
         let unchanged = 0;
@@ -164,13 +165,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
               if (recentKeys.unchanged(tenant, unkeyed, hash, receivedAt.getTime())) continue;
               toRemember.push([unkeyed, hash]);
             }
-            dead.push({
-              payload,
-              reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`,
-              component: source.connector,
-              vendor: source.vendor,
-              originTopic: ctx.topics.raw,
-            });
+            const reason = `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`;
+            dead.push(deadLetterForPayload(payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
             continue;
           }
           if (published.has(key)) continue;

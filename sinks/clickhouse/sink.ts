@@ -3,11 +3,11 @@
 // commit after ack, rejected rows to cdr.dlq).
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { TopicCodec, loadSchemaJson } from '../../core/avro.ts';
-import { retry } from '../../core/backoff.ts';
-import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { loadSchemaJson } from '../../core/avro.ts';
+import { RETRY, retry } from '../../core/backoff.ts';
+import { DeadLetterWriter, classifyRegistryError } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { AckedPublisher, ensureTopics, type Kafka, type OutgoingMessage } from '../../core/kafka.ts';
+import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { runBatchConsumer, type StreamHandle } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
@@ -56,8 +56,8 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   if (config.createTopics) {
     await ensureTopics(deps.kafka, [config.inputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
   }
-  const deadLetterCodec = new TopicCodec(deps.registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
-  await deadLetterCodec.register();
+  const deadLetters = new DeadLetterWriter(deps.registry, config.deadLetterTopic);
+  await deadLetters.register();
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
@@ -74,14 +74,10 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
           } catch (err) {
             throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
           }
-        }, { maxAttempts: 10 });
+        }, RETRY.registry);
       },
       insert: (rows, token) => insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token),
-      async publishDeadLetters(records) {
-        const messages: OutgoingMessage[] = [];
-        for (const r of records) messages.push({ key: r.cdr_id ?? r.original_key, value: await deadLetterCodec.encode(r) });
-        await retry(() => publisher.send(config.deadLetterTopic, messages), { maxAttempts: 10 });
-      },
+      publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
       log,
     },

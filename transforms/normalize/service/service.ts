@@ -2,8 +2,8 @@
 // records -> cdr.dlq with the reason; each chunk's output and its consumed offsets commit in one Kafka transaction.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { TopicCodec } from '../../../core/avro.ts';
-import { retry } from '../../../core/backoff.ts';
-import { classifyRegistryError, deadLetterFor, type DeadLetter } from '../../../core/dead-letter.ts';
+import { RETRY, retry } from '../../../core/backoff.ts';
+import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
 import { CdrflowError, disposition } from '../../../core/errors.ts';
 import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
@@ -40,7 +40,7 @@ export interface NormalizeService extends StreamHandle {
 /** Registers the subjects this stage writes (and the envelope it reads) so a missing or incompatible schema stops it at start-up. */
 export async function registerNormalizeSchemas(registry: SchemaRegistry, config: NormalizeServiceConfig) {
   const output = new TopicCodec(registry, config.outputTopic, SCHEMA_FILES.normalized);
-  const deadLetter = new TopicCodec(registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
+  const deadLetter = new DeadLetterWriter(registry, config.deadLetterTopic);
   await output.register();
   await deadLetter.register();
   for (const topic of config.inputTopics) await new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope).register();
@@ -65,14 +65,13 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       } catch (err) {
         throw classifyRegistryError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
       }
-    }, { maxAttempts: 10 }) as Promise<RawEnvelope>;
+    }, RETRY.registry) as Promise<RawEnvelope>;
 
   const transform = async (batch: PartitionBatch): Promise<ProducedRecords[]> => {
     const out: OutgoingMessage[] = [];
     const dead: OutgoingMessage[] = [];
     const deadLetter = async (m: ConsumedMessage, message: string, extra: { vendor?: string | null; cdr_id?: string | null }) => {
-      const record: DeadLetter = deadLetterFor(m, { kind: 'bad_record', message }, COMPONENT, { ...extra, failed_at: now() });
-      dead.push({ key: extra.cdr_id ?? m.key, value: await codecs.deadLetter.encode(record) });
+      dead.push(await codecs.deadLetter.message(deadLetterFor(m, { kind: 'bad_record', message }, COMPONENT, { ...extra, failed_at: now() })));
     };
     const topicVendor = VENDORS.find((v) => batch.topic.endsWith(v)) ?? null;
     for (const m of batch.messages) {
