@@ -33,6 +33,15 @@ export interface StreamHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * What a stream stage reports after each commit (a transaction, or an insert whose offsets were committed): the
+ * records it consumed and how many of them went to the dead-letter topic. Metrics and status read these events.
+ */
+export interface CommittedCounts {
+  records: number;
+  deadLettered: number;
+}
+
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
 
 const AUTH_TYPES = new Set([

@@ -9,7 +9,7 @@ import type { PullSource, SourcePage } from './source.ts';
 import type { RecordSink } from './publisher.ts';
 import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
 import type { PollerMetrics } from './metrics.ts';
-import type { Logger } from './log.ts';
+import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
 
@@ -18,7 +18,7 @@ export interface PollContext {
   sink: RecordSink;
   bucket: TokenBucket;
   metrics: PollerMetrics;
-  log: Logger;
+  log: LogFn;
   topics: { raw: string; deadLetter: string };
   retry: Partial<BackoffOptions>;
   /** ms clock. */
@@ -93,7 +93,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           if (smaller !== undefined) {
             // Concurrent requests may all hear "too large"; shrink once per size, not once per answer.
             if (size === pageSize) {
-              log('warn', 'vendor says the page is too large; shrinking it', { tenant, from: size, to: smaller });
+              log('warn', 'poller.page_shrunk', { tenant, from: size, to: smaller });
               pageSize = smaller;
             }
             throw new CdrflowError('transient', err.message, { code: err.code ?? 'page-too-large', cause: err });
@@ -106,7 +106,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         signal,
         onRetry: (err, attempt, delayMs) => {
           metrics.retry(err.code ?? err.kind);
-          log(attempt >= 3 ? 'warn' : 'debug', 'retrying vendor request', {
+          log(attempt >= 3 ? 'warn' : 'debug', 'poller.vendor_retry', {
             tenant,
             code: err.code,
             kind: err.kind,
@@ -228,7 +228,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     }
     if (publishError !== undefined) break;
     if (totals.size <= 1) break;
-    log(pass < MAX_PASSES ? 'info' : 'warn', 'record count changed while paging; reading the window again', {
+    log(pass < MAX_PASSES ? 'info' : 'warn', 'poller.count_changed_rereading', {
       tenant,
       window_start: isoOf(window.start),
       window_end: isoOf(window.end),

@@ -7,7 +7,8 @@ import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../..
 import type { RawEnvelope } from '../../../core/envelope.ts';
 import { CdrflowError, disposition } from '../../../core/errors.ts';
 import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
-import { runTransactional, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
+import type { LogFn } from '../../../core/log.ts';
+import { runTransactional, type CommittedCounts, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
 import { SCHEMA_FILES, VENDORS } from '../../../core/topology.ts';
 import type { NormalizeOptions } from '../context.ts';
 import { normalize } from '../normalize.ts';
@@ -15,13 +16,12 @@ import { transactionalIdOf, type NormalizeServiceConfig } from './config.ts';
 
 export const COMPONENT = 'normalize';
 
-export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
-
 export interface NormalizeServiceDeps {
   kafka: Kafka;
   registry: SchemaRegistry;
   now?: () => Date;
   log?: LogFn;
+  onCommitted?: (counts: CommittedCounts) => void;
 }
 
 export interface NormalizeStats {
@@ -125,14 +125,15 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
         stats.normalized += counts.normalized;
         stats.deadLettered += counts.deadLettered;
       }
-      log('normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+      log('debug', 'normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+      if (counts) deps.onCommitted?.({ records: counts.normalized + counts.deadLettered, deadLettered: counts.deadLettered });
     },
-    onSent: (batch, produced) => log('normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
+    onSent: (batch, produced) => log('debug', 'normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
     onRetry: (err, attempt) => {
       stats.retries++;
-      log('normalize.retry', { attempt, kind: err.kind, error: err.message });
+      log('warn', 'normalize.retry', { attempt, kind: err.kind, error: err.message });
     },
   });
-  log('normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
+  log('info', 'normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
   return { ...handle, stats, transactionalId };
 }
