@@ -173,18 +173,18 @@ async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegi
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
   const done = completion();
-  const ref: { stats?: { normalized: number; deadLettered: number } } = {};
+  let committed = 0;
   const service = await startNormalizeService(
     parseNormalizeServiceConfig({ groupId: `${tag}.normalize`, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: tag, partitions: PARTITIONS }),
     {
       kafka: clock.wrap(kafka),
       registry,
-      log: (event) => {
-        if (event === 'normalize.committed' && ref.stats) done.check(ref.stats.normalized + ref.stats.deadLettered >= total);
+      onCommitted: (counts) => {
+        committed += counts.records;
+        done.check(committed >= total);
       },
     },
   );
-  ref.stats = service.stats;
   const end = await withTimeout(done.promise, 'normalize');
   const m = clock.measure(total, end, load);
   const normalized = service.stats.normalized;
@@ -216,7 +216,7 @@ async function sinkRun(
     kafka: timed,
     registry,
     clickhouse,
-    log: (event) => {
+    log: (_level, event) => {
       if (event === 'sink.inserted' && ref.stats) done.check(ref.stats.rowsInserted + ref.stats.deadLettered >= opts.expectedRows);
     },
   });
