@@ -56,6 +56,8 @@ interface Measurement {
 class FirstBatchClock {
   startedAt: number | undefined;
   cpuAtStart: NodeJS.CpuUsage | undefined;
+  /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
+  readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   wrap(kafka: Kafka): Kafka {
     const wrapped = Object.create(kafka) as Kafka;
@@ -71,6 +73,12 @@ class FirstBatchClock {
     if (this.startedAt !== undefined) return;
     this.startedAt = performance.now();
     this.cpuAtStart = process.cpuUsage();
+    this.loopDelay.enable();
+  }
+
+  loopDelayMs() {
+    this.loopDelay.disable();
+    return { p99: +(this.loopDelay.percentile(99) / 1e6).toFixed(1), max: +(this.loopDelay.max / 1e6).toFixed(1) };
   }
 
   measure(records: number, endedAt: number, loadBefore: number): Measurement {
@@ -211,7 +219,6 @@ async function sinkRun(
         { kafka: timed, registry },
       )
     : undefined;
-  const stopDelay = eventLoopDelay();
   const sink = await startClickHouseSink(parseSinkConfig({ groupId: `${opts.tag}.sink`, inputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, database: opts.database, partitions: PARTITIONS }), {
     kafka: timed,
     registry,
@@ -222,7 +229,7 @@ async function sinkRun(
   });
   ref.stats = sink.stats;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
-  const delay = stopDelay();
+  const delay = clock.loopDelayMs();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize?.total ?? opts.expectedRows, end, load);
   m.event_loop_delay_ms = delay;

@@ -1,7 +1,7 @@
 // The normalize stage on Kafka: cdr.raw.* (read_committed) -> normalize() -> cdr.normalized (Avro, key cdr_id), bad
 // records -> cdr.dlq with the reason; each chunk's output and its consumed offsets commit in one Kafka transaction.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { TopicCodec } from '../../../core/avro.ts';
+import { ReaderCodec, TopicCodec } from '../../../core/avro.ts';
 import { RETRY, retry } from '../../../core/backoff.ts';
 import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
@@ -59,10 +59,12 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
   const stats: NormalizeStats = { normalized: 0, deadLettered: 0, transactions: 0, retries: 0 };
   const pending = new WeakMap<PartitionBatch, { normalized: number; deadLettered: number }>();
 
+  // Reader type built once, one resolver per writer version (older envelope writers are read with defaults filled).
+  const envelopes = new ReaderCodec<RawEnvelope>(deps.registry, SCHEMA_FILES.rawEnvelope);
   const decodeEnvelope = (m: ConsumedMessage) =>
     retry(async () => {
       try {
-        return await deps.registry.decode(m.value!);
+        return await envelopes.decode(m.value!);
       } catch (err) {
         throw classifyRegistryError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
       }
