@@ -23,7 +23,8 @@ import { createRegistry } from '../../core/avro.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
-import { AckedPublisher, createKafka, ensureTopics, kafkaSettingsFromEnv, type Consumer, type Kafka } from '../../core/kafka.ts';
+import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { VENDORS, type Vendor } from '../../core/topology.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
 import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
@@ -319,8 +320,9 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   if (bad.length > 0 || !(total > 0) || !(rounds > 0)) throw new Error(`pipeline: bad options (modes ${MODES.join(',')}; --records N; --rounds N): ${JSON.stringify(options)}`);
 
   const tag = `bench_${Date.now().toString(36)}`;
-  const kafka = createKafka(kafkaSettingsFromEnv(tag));
-  const registry = createRegistry();
+  const ends = endpoints(loadAppConfig());
+  const kafka = createKafka({ ...ends.kafka, clientId: tag });
+  const registry = createRegistry(ends.registryUrl);
   const rawTopics = new Map<Vendor, string>(VENDORS.map((v) => [v, `${tag}.raw.${v}`]));
   await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
 
