@@ -72,6 +72,11 @@ export function classifyKafkaError(err: unknown, what: string): CdrflowError {
   return new CdrflowError('bug', message, { ...(type ? { code: type } : {}), cause: err });
 }
 
+// What the group coordinator answers a member's heartbeat while members join or leave: not a failure, the
+// member rejoins (kafkajs does, when it gets its own error back from the batch handler).
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+const isGroupRebalance = (err: unknown) => !(err instanceof CdrflowError) && REBALANCE_TYPES.has((err as { type?: string }).type ?? '');
+
 function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
   return { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
 }
@@ -221,6 +226,10 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         await payload.heartbeat();
       }
     } catch (err) {
+      // A rebalance (another normalize worker joined or left): the chunks committed so far carry their offsets in
+      // their transactions; the rest of the batch is read again by whichever member owns the partition next. This
+      // member only rejoins after its transaction in flight has committed, so the next owner reads its offsets.
+      if (isGroupRebalance(err)) throw err;
       const failure = asCdrflowError(err);
       ref.runner?.fail(failure);
       throw failure;
