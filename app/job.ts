@@ -11,6 +11,7 @@ import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Kafka, type KafkaSettings } from '../core/kafka.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
 import { startOpsServer } from '../core/ops-server.ts';
+import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
@@ -111,14 +112,15 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     // while the rest starts; /readyz turns ready once every component runs.
     // Filled in once every component runs; until then /status says the job is starting.
     const late: { status?: () => Promise<StatusSnapshot> } = {};
+    // User SQL runs in its own read-only engine sessions, never on the sink's connection (core/read-only-sql.ts).
+    const userSql = await openReadOnlySql(target, config.ops.sql);
+    cleanups.push({ name: 'sql sessions', run: () => userSql.close() });
     const ops = await startOpsServer(opsPort(config), {
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: async (sql, format) => {
-        const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
-        return rs.text();
-      },
+      query: (sql, format, signal) => userSql.run(sql, format, { signal }),
+      log,
     });
     cleanups.push({ name: 'ops server', run: () => ops.close() });
     const opsUrl = `http://127.0.0.1:${ops.port}`;
@@ -331,7 +333,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     if (demo && receiver) await demo.startPushTraffic(receiver.url);
 
     // Shutdown order is the reverse of start-up except that intake must stop before the stages drain: reorder.
-    const order = ['demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'clickhouse', 'local infra'];
+    const order = ['demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'sql sessions', 'clickhouse', 'local infra'];
     /**
      * Intake has stopped: give normalize and the sink a bounded time to process what Kafka already holds, so a clean
      * stop leaves everything received in ClickHouse (what remains is picked up from the committed offsets next time).
@@ -361,7 +363,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           // The ops port stays up while draining so status keeps answering; it closes right before ClickHouse.
           for (const name of order) {
             if (name === 'checkpoint reader') await drain();
-            if (name === 'clickhouse') await byName.get('ops server')?.run().catch(() => undefined);
+            if (name === 'sql sessions') await byName.get('ops server')?.run().catch(() => undefined);
             const step = byName.get(name);
             if (!step) continue;
             say(`stopping ${name}`);
