@@ -7,7 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
 import { createClickHouse, type ClickHouseTarget } from '../core/clickhouse.ts';
-import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
+import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Kafka, type KafkaSettings } from '../core/kafka.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
 import { startOpsServer } from '../core/ops-server.ts';
@@ -21,7 +21,7 @@ import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
-import { DEFAULT_BACKOFF, backoffDelay } from '../core/backoff.ts';
+import { superviseStage, type ComponentState } from '../core/supervise.ts';
 import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, ConfigError, type AppConfig } from './config.ts';
 import { zodIssues } from '../core/zod-issues.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
@@ -68,7 +68,7 @@ export function describeTarget(t: ClickHouseTarget): string {
 }
 
 /** Components a job runs, for /readyz and the status. */
-export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `failed: ${string}`;
+export type { ComponentState } from '../core/supervise.ts';
 
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
   const { log, say } = options;
@@ -99,7 +99,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
   try {
     // 1. Servers: the local stack when nothing external is configured.
     const infra: LocalInfra = await ensureLocalInfra(config, say);
-    cleanups.push({ name: 'local infra', run: () => infra.stop(say) });
+    // Only when it started some: "stopping local infra" after a run on servers it did not start would be a lie.
+    if (infra.started.length > 0) cleanups.push({ name: 'local infra', run: () => infra.stop(say) });
     for (const s of infra.started) say(`started the local ${s.name} (PID ${s.pid}); it is stopped again on exit`);
 
     const kafka: Kafka = createKafka(kafkaSettingsOf(config));
@@ -171,7 +172,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       log(level, event, { component, ...fields });
     };
 
-    const supervise = (name: string, launch: () => Promise<StreamHandle>) => superviseStage(name, launch, { setState, fail, log });
+    const supervise = (name: string, launch: () => Promise<StreamHandle>) =>
+      superviseStage(name, launch, { setState, fail, log, onRestart: (n, err) => metrics.restarts.inc({ component: n, code: err.code ?? err.kind }) });
     const sink = await supervise('sink', () =>
       startClickHouseSink(config.sink, { kafka, registry, clickhouse: metrics.timedInserts(clickhouse), log: stageLog('sink') }),
     );
@@ -382,82 +384,4 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
 function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
-}
-
-const RESTARTS_PER_WINDOW = 5;
-const RESTART_WINDOW_MS = 10 * 60_000;
-
-/**
- * Runs a stream stage and restarts it when it stops on a transient Kafka error (a broker that just started answers
- * "coordinator loading" for a while; a rebalance storm; a broker restart). The stage resumes from its committed
- * offsets, so a restart never loses or doubles a record. Anything else — or more than a few restarts in a row —
- * stops the job loudly.
- */
-export async function superviseStage(
-  name: string,
-  launch: () => Promise<StreamHandle>,
-  deps: { setState: (name: string, state: ComponentState) => void; fail: (name: string, err: unknown) => void; log: JobLog; initialDelayMs?: number },
-): Promise<{ stop(): Promise<void> }> {
-  const initialMs = deps.initialDelayMs ?? 1_000;
-  let current: StreamHandle | undefined;
-  let stopping = false;
-  const restarts: number[] = [];
-  // Consumer crashes arrive already classified (core/kafka-streams.ts), so the kind alone decides.
-  const transientCause = (err: unknown): CdrflowError | undefined => {
-    const e = asCdrflowError(err);
-    return disposition(e) === 'retry' ? e : undefined;
-  };
-  const watch = (handle: StreamHandle) => {
-    handle.done.then(
-      () => {
-        if (!stopping) deps.fail(name, new CdrflowError('bug', `the ${name} consumer ended by itself`));
-      },
-      (err: unknown) => {
-        if (stopping) return;
-        const transient = transientCause(err);
-        const now = Date.now();
-        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
-        if (!transient || restarts.length >= RESTARTS_PER_WINDOW) return deps.fail(name, err);
-        restarts.push(now);
-        const delayMs = backoffDelay(restarts.length, { ...DEFAULT_BACKOFF, initialMs });
-        deps.setState(name, 'starting');
-        deps.log('warn', `${name}.restarting`, { error: transient.message, attempt: restarts.length, delayMs });
-        setTimeout(() => {
-          if (stopping) return;
-          launch().then(
-            (next) => {
-              current = next;
-              if (stopping) return void next.stop();
-              deps.setState(name, 'running');
-              watch(next);
-            },
-            (startErr: unknown) => deps.fail(name, startErr),
-          );
-        }, delayMs);
-      },
-    );
-  };
-  deps.setState(name, 'starting');
-  // The first start meets the same fresh-broker errors: retry those a few times before giving up.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      current = await launch();
-      break;
-    } catch (err) {
-      const transient = transientCause(err);
-      if (!transient || attempt >= RESTARTS_PER_WINDOW) throw err;
-      deps.log('warn', `${name}.start_retry`, { error: transient.message, attempt });
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, { ...DEFAULT_BACKOFF, initialMs })));
-    }
-  }
-  deps.setState(name, 'running');
-  watch(current);
-  return {
-    async stop() {
-      stopping = true;
-      deps.setState(name, 'stopping');
-      await current?.stop();
-      deps.setState(name, 'stopped');
-    },
-  };
 }

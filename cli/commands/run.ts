@@ -10,7 +10,8 @@ import { parseFlags } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
-import { asCdrflowError } from '../../core/errors.ts';
+import { asCdrflowError, type CdrflowError } from '../../core/errors.ts';
+import { superviseStage, type ComponentState, type StageHandle } from '../../core/supervise.ts';
 import { createKafka, kafkaSettingsFromEnv } from '../../core/kafka.ts';
 import { normalizeServiceConfigSchema, startNormalizeService } from '../../transforms/normalize/service/index.ts';
 import { sinkConfigSchema, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
@@ -31,6 +32,9 @@ Options:
 
 Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, CLICKHOUSE_URL or CLICKHOUSE_DATA_DIR (embedded engine),
 CDRFLOW_PORT_BASE. Logs are JSON lines on stdout.`;
+
+/** Longest clean stop (finish the transaction / flush and commit, leave the group) before the process just exits. */
+const STOP_DEADLINE_MS = 45_000;
 
 const fileSchema = z.strictObject({ normalize: z.unknown().optional(), sink: z.unknown().optional() });
 
@@ -67,37 +71,46 @@ export const command: Command = {
     const log = jsonLog(stage);
     const kafka = createKafka(kafkaSettingsFromEnv(`cdrflow-${stage}`));
     const registry = createRegistry();
-    let handle: { done: Promise<void>; stop(): Promise<void> };
+    // The same recovery loop as `cdrflow start`: a rebalance or a broker outage restarts the stage from its committed
+    // offsets (core/supervise.ts); only config, auth and bugs end the command.
+    let failed!: (err: unknown) => void;
+    const failure = new Promise<{ error: CdrflowError }>((resolve) => (failed = (err) => resolve({ error: asCdrflowError(err) })));
+    const supervision = { setState: (_: string, state: ComponentState) => log(`${stage}.state`, { state }), fail: (_: string, err: unknown) => failed(err), log: (_level: string, event: string, fields?: Record<string, unknown>) => log(event, fields) };
+    let launch: () => Promise<StageHandle>;
+    let closeStage = async () => {};
     if (stage === 'normalize') {
       const input = { ...((file.normalize as object | undefined) ?? {}), ...(instance ? { instanceId: instance } : {}) };
       const config = parseSection(normalizeServiceConfigSchema, input, 'normalize');
-      handle = await startNormalizeService(config, { kafka, registry, log });
+      launch = () => startNormalizeService(config, { kafka, registry, log });
     } else {
       const config = parseSection(sinkConfigSchema, file.sink, 'sink');
       const clickhouse = await createClickHouse();
-      const sink = await startClickHouseSink(config, { kafka, registry, clickhouse, log });
-      handle = {
-        done: sink.done.finally(() => clickhouse.close()),
-        stop: async () => {
-          await sink.stop();
-          await clickhouse.close();
-        },
-      };
+      launch = () => startClickHouseSink(config, { kafka, registry, clickhouse, log });
+      closeStage = () => clickhouse.close();
     }
-    const outcome = await Promise.race([
-      untilSignal().then((signal) => ({ signal })),
-      handle.done.then(
-        () => ({ ended: true }),
-        (err: unknown) => ({ error: asCdrflowError(err) }),
-      ),
-    ]);
+    let handle: { stop(): Promise<void> };
+    try {
+      handle = await superviseStage(stage, launch, supervision);
+    } catch (err) {
+      await closeStage();
+      throw err;
+    }
+    const outcome = await Promise.race([untilSignal().then((signal) => ({ signal })), failure]);
     if ('error' in outcome) {
+      await handle.stop().catch(() => undefined);
+      await closeStage();
       log(`${stage}.stopped`, { kind: outcome.error.kind, error: outcome.error.message });
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
       return 1;
     }
     if ('signal' in outcome) log(`${stage}.stopping`, { signal: outcome.signal });
+    // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline.
+    setTimeout(() => {
+      console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await handle.stop();
+    await closeStage();
     log(`${stage}.stopped`, {});
     return 0;
   },

@@ -93,6 +93,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
     groupId: config.groupId,
     topics: [config.inputTopic],
     sessionTimeoutMs: config.sessionTimeoutMs,
+    log: (event, fields) => log(`sink.${event}`, fields),
     onRebalance: () => batcher.dropAll(),
     async handle(batch, ctx) {
       if (stopping) return; // not resolved: re-delivered to whoever consumes next

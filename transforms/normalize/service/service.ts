@@ -118,6 +118,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     transactionalId,
     maxMessagesPerTransaction: config.maxMessagesPerTransaction,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    log: (event, fields) => log(`normalize.${event}`, fields),
     transform,
     onCommitted: (batch) => {
       const counts = pending.get(batch);

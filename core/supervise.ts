@@ -1,0 +1,115 @@
+// The one recovery loop for every long-running stage (normalize, sink, each poller; `cdrflow start` and `cdrflow run`
+// alike): a stage that stops on a transient error (broker unreachable, coordinator moved, rebalance, unknown member,
+// a client left in a broken state by a dropped connection) is started again from scratch — new clients, rejoin,
+// resume from committed offsets / checkpoints, so nothing is lost or doubled — after a capped, jittered backoff, for
+// as long as the outage lasts. Meanwhile its state is `waiting: <why>` (so /readyz says not ready, and the status
+// line and /metrics say why). Only config, auth, schema errors and bugs stop the job.
+import { setTimeout as delay } from 'node:timers/promises';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+
+/** A running stage: `done` settles when it stops (rejects with the error that stopped it). */
+export interface StageHandle {
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `waiting: ${string}` | `failed: ${string}`;
+
+export type SuperviseLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
+
+export interface SuperviseDeps {
+  setState: (name: string, state: ComponentState) => void;
+  /** The stage stopped for good (a non-transient error, or it ended by itself). */
+  fail: (name: string, err: unknown) => void;
+  log: SuperviseLog;
+  /** Each restart, for metrics. */
+  onRestart?: (name: string, err: CdrflowError) => void;
+  backoff?: Partial<BackoffOptions>;
+  /** A stage that ran this long since its last start begins its backoff from the start again. */
+  healthyAfterMs?: number;
+  /** The first start gives up (throws) after this long of transient failures: the user should hear about it. */
+  firstStartTimeoutMs?: number;
+}
+
+export const SUPERVISE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 15_000, factor: 2, maxAttempts: Infinity };
+
+/** Starts the stage (retrying transient start errors) and keeps it running until `stop()`. */
+export async function superviseStage(name: string, launch: () => Promise<StageHandle>, deps: SuperviseDeps): Promise<{ stop(): Promise<void> }> {
+  const backoff = { ...SUPERVISE_BACKOFF, ...deps.backoff };
+  const healthyAfterMs = deps.healthyAfterMs ?? 60_000;
+  const stopper = new AbortController();
+  let current: StageHandle | undefined;
+  let attempt = 0;
+  let startedAt = Date.now();
+
+  const transientOf = (err: unknown): CdrflowError | undefined => {
+    const e = asCdrflowError(err);
+    return disposition(e) === 'retry' ? e : undefined;
+  };
+  const wait = async (err: CdrflowError) => {
+    const delayMs = backoffDelay(attempt, backoff);
+    attempt++;
+    deps.setState(name, `waiting: ${err.code ?? err.kind} (${err.message.slice(0, 160)})`);
+    deps.onRestart?.(name, err);
+    deps.log('warn', `${name}.restarting`, { kind: err.kind, code: err.code, error: err.message, attempt, delayMs });
+    await delay(delayMs, undefined, { signal: stopper.signal }).catch(() => undefined);
+  };
+
+  /** Launches until it works or the error is not transient (then throws). */
+  const launchUntilUp = async (deadline: number): Promise<StageHandle | undefined> => {
+    for (;;) {
+      if (stopper.signal.aborted) return undefined;
+      try {
+        const handle = await launch();
+        startedAt = Date.now();
+        return handle;
+      } catch (err) {
+        const transient = transientOf(err);
+        if (!transient || Date.now() >= deadline) throw err;
+        await wait(transient);
+      }
+    }
+  };
+
+  const watch = (handle: StageHandle) => {
+    handle.done.then(
+      () => {
+        if (!stopper.signal.aborted) deps.fail(name, new CdrflowError('bug', `the ${name} stage ended by itself`));
+      },
+      async (err: unknown) => {
+        if (stopper.signal.aborted) return;
+        const transient = transientOf(err);
+        if (!transient) return deps.fail(name, err);
+        if (Date.now() - startedAt >= healthyAfterMs) attempt = 0;
+        await wait(transient);
+        try {
+          const next = await launchUntilUp(Infinity);
+          if (!next) return;
+          current = next;
+          if (stopper.signal.aborted) return void next.stop();
+          deps.setState(name, 'running');
+          deps.log('info', `${name}.recovered`, { attempts: attempt });
+          watch(next);
+        } catch (startErr) {
+          deps.fail(name, startErr);
+        }
+      },
+    );
+  };
+
+  deps.setState(name, 'starting');
+  const first = await launchUntilUp(Date.now() + (deps.firstStartTimeoutMs ?? 60_000));
+  if (!first) throw new CdrflowError('bug', `${name} stopped while starting`);
+  current = first;
+  deps.setState(name, 'running');
+  watch(first);
+  return {
+    async stop() {
+      stopper.abort();
+      deps.setState(name, 'stopping');
+      await current?.stop();
+      deps.setState(name, 'stopped');
+    },
+  };
+}
