@@ -22,6 +22,7 @@ import { startNormalizeService } from '../transforms/normalize/service/index.ts'
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from '../core/supervise.ts';
+import { retry } from '../core/backoff.ts';
 import { embeddedDataDir, kafkaBrokersOf, opsPort, registryUrlOf, ConfigError, type AppConfig } from './config.ts';
 import { zodIssues } from '../core/zod-issues.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
@@ -188,9 +189,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       setState('receiver', 'starting');
       const rc = ReceiverConfigSchema.parse(receiverInput);
       const topics = [...(rc.huawei ? [rc.huawei.topics.fee, rc.huawei.topics.events] : []), ...(rc.lvms ? [rc.lvms.topic] : [])];
-      await ensureTopics(kafka, [...new Set(topics)].map((topic) => ({ topic })));
       const acked = new AckedPublisher(kafka);
-      await acked.connect();
+      // A broker that just started (or restarted) answers "not served yet" for a moment: transient, retried.
+      await retry(async () => {
+        await ensureTopics(kafka, [...new Set(topics)].map((topic) => ({ topic })));
+        await acked.connect();
+      }, START_RETRY);
       const envelopes = new RawEnvelopePublisher(registry, acked);
       receiver = await startReceiver(rc, {
         registry: metrics.registry,
@@ -217,7 +221,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log(level, `${vendor}: ${msg}`, fields),
       };
       const connector = vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
-      await connector.start();
+      await retry(() => connector.start(), START_RETRY);
       pollers.set(vendor, connector);
       setState(vendor, 'running');
       runs.push(
@@ -283,11 +287,15 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           };
         }
       }
+      // During an outage the lag is unknown: answer without it after a moment instead of stalling the status line.
       const lagOf = async (group: string, topics: string[], transactional: boolean) => {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          return await stageLag(kafka, group, topics, transactional);
+          return await Promise.race([stageLag(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
         } catch {
           return null;
+        } finally {
+          clearTimeout(timer);
         }
       };
       const [normalizeLag, sinkLag, ch, nCounts, sCounts] = await Promise.all([
@@ -381,6 +389,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     throw err;
   }
 }
+
+/** Start-up steps outside the supervised stages retry transient errors for about a minute. */
+const START_RETRY = { initialMs: 500, maxMs: 10_000, maxAttempts: 10 };
 
 function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';

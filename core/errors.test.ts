@@ -78,7 +78,7 @@ describe('classifyError: Kafka protocol errors by type', () => {
     ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'auth'],
     ['INVALID_PRODUCER_EPOCH', 'config'],
     ['INVALID_PRODUCER_ID_MAPPING', 'config'],
-    ['UNKNOWN_TOPIC_OR_PARTITION', 'config'],
+    ['UNKNOWN_TOPIC_OR_PARTITION', 'transient'],
     ['INVALID_REQUIRED_ACKS', 'bug'],
     ['CORRUPT_MESSAGE', 'transient'],
     ['INVALID_REQUEST', 'bug'],

@@ -168,12 +168,12 @@ export function classifyError(err: unknown, what?: string): CdrflowError {
     if (type && KAFKA_FENCED_TYPES.has(type)) {
       return new CdrflowError('config', `${message} (another process uses the same transactional.id: instance ids must be unique)`, { code: type, cause: err });
     }
-    // A topic that does not exist is a configuration problem (topics are created before stages start).
-    if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return make('config', type);
   }
   for (const e of chain) {
     const type = str(e.type);
     const code = str(e.code);
+    // UNKNOWN_TOPIC_OR_PARTITION is retriable too: a topic just created (or a broker just restarted) is not served
+    // yet. A topic that really is missing shows as `waiting: UNKNOWN_TOPIC_OR_PARTITION` and fails a first start.
     if (type && KAFKA_REJOIN_TYPES.has(type)) return make('transient', type);
     if (e.retriable === true) return make('transient', type ?? code ?? str(e.name));
     if (KAFKA_TRANSIENT_NAMES.has(str(e.name) ?? '')) return make('transient', type ?? code ?? str(e.name));
