@@ -7,28 +7,38 @@
 //   4. shutdown while an endless query runs ends within the hard deadline;
 //   5. the full accounting holds: distinct raw keys = CDRs in ClickHouse + distinct dead-lettered keys, and the
 //      daily view equals `cdr FINAL`.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka, type Kafka } from '../../core/kafka.ts';
 import { SQL_CONTENT_TYPE } from '../../core/ops-server.ts';
-import { down, stackEndpoints, up } from '../../infra/local/stack.ts';
+import { awaitKafkaReady, startKafka } from '../../infra/local/kafka.ts';
+import { down, stackEndpoints, stackPorts } from '../../infra/local/stack.ts';
 import { stackPaths } from '../../infra/local/paths.ts';
 import { readPid, StopPolling } from '../../infra/local/processes.ts';
 import { readTopic } from '../../sinks/clickhouse/fixtures/pipeline.ts';
-import { uniqueName, waitFor } from '../helpers.ts';
+import { testInfra, uniqueName, waitFor } from '../helpers.ts';
 import { cdrflow, freePort, startCli } from './cli.ts';
 
-// Own stack: the test stack's base + 500 (CI picks bases 1000 apart and checks only base+70..93).
+// Own broker: on the test stack's base + 500 (CI picks bases 1000 apart and checks only base+70..93). The schema
+// registry is the shared test one (subjects are namespaced; it does not need this broker).
 const BASE = Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 29000) + 500;
 const endpoints = stackEndpoints(BASE);
+const paths = stackPaths(BASE);
+const ports = stackPorts(BASE);
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-outage-'));
 const log = (msg: string) => process.stderr.write(`outage test: ${msg}\n`);
 let kafka: Kafka;
 
+async function startBroker(): Promise<void> {
+  mkdirSync(paths.root, { recursive: true });
+  const { pid } = await startKafka(paths, ports, log);
+  await awaitKafkaReady(paths, pid, ports.kafka);
+}
+
 beforeAll(async () => {
-  await up(BASE, log);
+  await startBroker();
   kafka = createKafka({ brokers: endpoints.kafkaBrokers, clientId: uniqueName('outage-test') });
 }, 300_000);
 
@@ -57,7 +67,7 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
+      SCHEMA_REGISTRY_URL: testInfra().schemaRegistryUrl,
       CDRFLOW_PORT_BASE: String(BASE),
       CDRFLOW_OPS_PORT: String(opsPort),
       CLICKHOUSE_DATA_DIR: join(dir, 'clickhouse'),
@@ -126,7 +136,6 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
 
       // 3. Two broker outages during traffic.
       const unavailable = () => metric(/^cdrflow_receiver_requests_total\{.*outcome="unavailable"/);
-      const paths = stackPaths(BASE);
       for (const round of [1, 2]) {
         const pid = readPid(paths.kafkaPid);
         expect(pid, 'the stack runs a broker').toBeDefined();
@@ -138,7 +147,7 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
         await waitFor(async () => (alive(), (await unavailable()) > refusedBefore), { timeoutMs: 60_000, intervalMs: 1_000, message: `round ${round}: pushes answered 503` });
         const waiting = await (await fetch(`${ops}/readyz`)).json() as { components: Record<string, string> };
         log(`round ${round}: while down: ${JSON.stringify(waiting.components)}`);
-        await up(BASE, log);
+        await startBroker();
         await waitFor(async () => (alive(), (await readyz()) === 200), { timeoutMs: 120_000, intervalMs: 500, message: `round ${round}: /readyz 200 again\n${diagnostics()}` });
         const out = await sinkOut();
         await waitFor(async () => (alive(), (await sinkOut()) > out), { timeoutMs: 60_000, intervalMs: 1_000, message: `round ${round}: the sink to commit again` });
