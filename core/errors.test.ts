@@ -43,6 +43,7 @@ import {
   NETWORK_ERRNOS,
   asCdrflowError,
   classifyError,
+  clientRejoinError,
   disposition,
   type ErrorKind,
 } from './errors.ts';
@@ -140,6 +141,23 @@ describe('classifyError: system and fetch errors by errno code', () => {
   ] as [string, () => unknown, ErrorKind][])('%s -> %s', (_name, make, kind) => {
     expect(classifyError(make()).kind).toBe(kind);
   });
+});
+
+describe('clientRejoinError', () => {
+  it.each([
+    ['REBALANCE_IN_PROGRESS', true],
+    ['ILLEGAL_GENERATION', true],
+    ['UNKNOWN_MEMBER_ID', true],
+    ['NOT_COORDINATOR_FOR_GROUP', true],
+    ['LEADER_NOT_AVAILABLE', false],
+    ['GROUP_AUTHORIZATION_FAILED', false],
+  ])('%s: the client rejoins by itself: %s', (type, rejoins) => {
+    const raw = byType(type);
+    expect(clientRejoinError(raw) === raw).toBe(rejoins);
+    // Found through our wrapper too: the client's own error is what must leave the batch handler.
+    expect(clientRejoinError(classifyError(raw, 'transaction')) === raw).toBe(rejoins);
+  });
+  it('finds nothing in a plain error', () => expect(clientRejoinError(new Error('x'))).toBeUndefined());
 });
 
 describe('classifyError: our own errors', () => {

@@ -153,6 +153,17 @@ function causeChain(err: unknown): ErrorShape[] {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Kafka protocol types on which the Kafka client rejoins the group by itself when they leave a batch handler. */
+const CLIENT_REJOINS_ON: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/**
+ * The client's own error, when `err` (or one of its causes) is a rebalance the client handles by rejoining: a batch
+ * handler must let exactly that error out (not a wrapper), or the client does not recognise it.
+ */
+export function clientRejoinError(err: unknown): unknown {
+  return causeChain(err).find((e) => !(e instanceof CdrflowError) && CLIENT_REJOINS_ON.has(str(e.type) ?? ''));
+}
+
 /** Classifies an error by its type, protocol type, errno code and retriable flag, looking through its causes. */
 export function classifyError(err: unknown, what?: string): CdrflowError {
   if (err instanceof CdrflowError) return err;

@@ -4,7 +4,7 @@
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
-import { CdrflowError, asCdrflowError, classifyError, disposition } from './errors.ts';
+import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { retry, type BackoffOptions } from './backoff.ts';
 
 export interface ConsumedMessage {
@@ -219,7 +219,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         }
       },
       options.backoff ?? { maxAttempts: 10 },
-      { onRetry: (err, attempt) => options.onRetry?.(err, attempt), retryIf: () => producerBroken === undefined },
+      { onRetry: (err, attempt) => options.onRetry?.(err, attempt), retryIf: (err) => producerBroken === undefined && clientRejoinError(err) === undefined },
     );
     options.onCommitted?.(chunk, count);
   };
@@ -242,6 +242,10 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         await payload.heartbeat();
       }
     } catch (err) {
+      // A rebalance (seen by the heartbeat or the offsets' commit): the client rejoins by itself when its own error
+      // leaves the handler; the chunk in flight was not committed and is delivered again to its next owner.
+      const rejoin = clientRejoinError(err);
+      if (rejoin !== undefined) throw rejoin;
       const failure = asCdrflowError(err);
       ref.runner?.fail(failure);
       throw failure;
@@ -310,6 +314,9 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
           },
         );
       } catch (err) {
+        // As above: a rebalance is the client's to handle (rejoin); the handler's buffered work is dropped by onRebalance.
+        const rejoin = clientRejoinError(err);
+        if (rejoin !== undefined) throw rejoin;
         const failure = asCdrflowError(err);
         if (disposition(failure) === 'stop') ref.runner?.fail(failure);
         throw failure;
