@@ -44,6 +44,14 @@ export class AppMetrics {
   readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code', labelNames: ['component', 'code'] as const, registers: [this.registry] });
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
 
+  /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
+  stageCommitted(stage: Stage, c: { records: number; deadLettered: number }): void {
+    this.recordsIn.inc({ stage }, c.records);
+    this.recordsOut.inc({ stage }, c.records - c.deadLettered);
+    if (c.deadLettered > 0) this.deadLettered.inc({ stage }, c.deadLettered);
+    this.batchRecords.observe({ stage }, c.records);
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cdrflow_process_' });
   }

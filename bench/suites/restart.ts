@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '../../core/avro.ts';
-import { createKafka, kafkaSettingsFromEnv } from '../../core/kafka.ts';
-import { localPorts } from '../../core/local-endpoints.ts';
+import { createKafka } from '../../core/kafka.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { up } from '../../infra/local/stack.ts';
 import { loadE2eCases, multiply } from '../../transforms/normalize/service/fixtures/e2e.ts';
 import { createStageTopics, publishCases, stageNames } from '../../sinks/clickhouse/fixtures/pipeline.ts';
@@ -26,12 +26,10 @@ function summary(ms: number[]) {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  if (!process.env['KAFKA_BROKERS']) {
-    const base = Number(process.env['CDRFLOW_PORT_BASE'] ?? localPorts().kafka - 92);
-    await up(base, (msg) => process.stderr.write(`bench restart: infra: ${msg}\n`));
-  }
-  const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-bench-restart'));
-  const registry = createRegistry();
+  const ends = endpoints(loadAppConfig());
+  if (ends.local.kafka || ends.local.registry) await up(ends.local.base, (msg) => process.stderr.write(`bench restart: infra: ${msg}\n`));
+  const kafka = createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-restart' });
+  const registry = createRegistry(ends.registryUrl);
   const names = stageNames('bench-restart');
   await createStageTopics(kafka, names);
   // A backlog that outlasts every round: tiny transactions, many records.

@@ -5,8 +5,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort } from '../../app/config.ts';
-import { clickhouseTargetOf } from '../../app/job.ts';
+import { endpoints } from '../../app/config.ts';
 import { findRunningJob, opsQuery } from '../../app/ops-client.ts';
 import { openReadOnlySql } from '../../core/read-only-sql.ts';
 
@@ -56,13 +55,13 @@ export const command: Command = {
     const { sql, format } = splitFormat(raw, opts.format);
     if (sql.trim() === '') throw new UsageError('empty query');
     const config = loadCommandConfig({ file: opts.config });
-    const running = config.clickhouse.url ? undefined : await findRunningJob(opsPort(config));
+    const running = config.clickhouse.url ? undefined : await findRunningJob(endpoints(config).opsPort);
     // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
     if (running) {
       process.stdout.write(await opsQuery(running, sql, format));
       return 0;
     }
-    const engine = await openReadOnlySql(clickhouseTargetOf(config), config.ops.sql);
+    const engine = await openReadOnlySql(endpoints(config).clickhouse, config.ops.sql);
     try {
       process.stdout.write(await engine.run(sql, format));
       return 0;

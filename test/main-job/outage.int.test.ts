@@ -34,7 +34,7 @@ let kafka: Kafka;
 async function startBroker(): Promise<void> {
   mkdirSync(paths.root, { recursive: true });
   const { pid } = await startKafka(paths, ports, log);
-  await awaitKafkaReady(paths, pid, ports.kafka);
+  await awaitKafkaReady(paths, pid, ports.kafkaPort);
 }
 
 beforeAll(async () => {

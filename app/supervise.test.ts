@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CdrflowError } from './errors.ts';
-import { classifyKafkaError, type StreamHandle } from './kafka-streams.ts';
+import { CdrflowError } from '../core/errors.ts';
+import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
 
 /** A stage whose `done` the test settles by hand. */

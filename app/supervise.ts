@@ -5,24 +5,22 @@
 // as long as the outage lasts. Meanwhile its state is `waiting: <why>` (so /readyz says not ready, and the status
 // line and /metrics say why). Only config, auth, schema errors and bugs stop the job.
 import { setTimeout as delay } from 'node:timers/promises';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
+import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
+import type { LogFn } from '../core/log.ts';
+import type { StreamHandle } from '../core/kafka-streams.ts';
 
 /** A running stage: `done` settles when it stops (rejects with the error that stopped it). */
-export interface StageHandle {
-  readonly done: Promise<void>;
-  stop(): Promise<void>;
-}
+export type StageHandle = StreamHandle;
 
+/** A component's life, for /readyz and the status. */
 export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `waiting: ${string}` | `failed: ${string}`;
-
-export type SuperviseLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
 
 export interface SuperviseDeps {
   setState: (name: string, state: ComponentState) => void;
   /** The stage stopped for good (a non-transient error, or it ended by itself). */
   fail: (name: string, err: unknown) => void;
-  log: SuperviseLog;
+  log: LogFn;
   /** Each restart, for metrics. */
   onRestart?: (name: string, err: CdrflowError) => void;
   backoff?: Partial<BackoffOptions>;
