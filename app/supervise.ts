@@ -1,9 +1,10 @@
-// The one recovery loop for every long-running stage (normalize, sink, each poller; `cdrflow start` and `cdrflow run`
-// alike): a stage that stops on a transient error (broker unreachable, coordinator moved, rebalance, unknown member,
-// a client left in a broken state by a dropped connection) is started again from scratch — new clients, rejoin,
-// resume from committed offsets / checkpoints, so nothing is lost or doubled — after a capped, jittered backoff, for
-// as long as the outage lasts. Meanwhile its state is `waiting: <why>` (so /readyz says not ready, and the status
-// line and /metrics say why). Only config, auth, schema errors and bugs stop the job.
+// The one recovery loop for the stream stages (normalize and the sink; in `cdrflow start` and `cdrflow run` alike): a
+// stage that stops on a transient error (broker unreachable, coordinator moved, unknown member, a client left in a
+// broken state by a dropped connection) is started again from scratch — new clients, rejoin, resume from committed
+// offsets, so nothing is lost or doubled — after a capped, jittered backoff, for as long as the outage lasts.
+// Meanwhile its state is `waiting: <why>` (so /readyz says not ready, and the status line and /metrics say why).
+// Only config, auth, schema errors and bugs stop the job. (The pollers retry their cycles themselves and resume from
+// their checkpoints, connectors/poller/live.ts; the receiver answers the vendors' retryable 503 meanwhile.)
 import { setTimeout as delay } from 'node:timers/promises';
 import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
