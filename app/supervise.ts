@@ -31,7 +31,8 @@ export interface SuperviseDeps {
   firstStartTimeoutMs?: number;
 }
 
-export const SUPERVISE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 15_000, factor: 2, maxAttempts: Infinity };
+// A short cap: during an outage a restart attempt is one refused connection, cheap; after it the stage is back soon.
+export const SUPERVISE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 5_000, factor: 2, maxAttempts: Infinity };
 
 /** Starts the stage (retrying transient start errors) and keeps it running until `stop()`. */
 export async function superviseStage(name: string, launch: () => Promise<StageHandle>, deps: SuperviseDeps): Promise<{ stop(): Promise<void> }> {
