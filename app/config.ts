@@ -14,6 +14,7 @@ import { normalizeServiceConfigSchema } from '../transforms/normalize/service/co
 import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
 import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
+import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 
@@ -79,12 +80,28 @@ export const appConfigSchema = z.strictObject({
       port: port.optional(),
       /** Seconds between status lines on stderr (0 = none). */
       statusIntervalSec: z.number().min(0).default(5),
+      /** Limits of user SQL (`cdrflow sql`, POST /sql), enforced by the engine; the session is read-only. */
+      sql: z
+        .strictObject({
+          maxExecutionTimeSec: z.number().positive().max(3600).default(DEFAULT_SQL_LIMITS.maxExecutionTimeSec),
+          maxResultRows: z.int().positive().default(DEFAULT_SQL_LIMITS.maxResultRows),
+          maxResultBytes: z.int().positive().default(DEFAULT_SQL_LIMITS.maxResultBytes),
+          maxMemoryBytes: z.int().positive().default(DEFAULT_SQL_LIMITS.maxMemoryBytes),
+          maxThreads: z.int().positive().max(64).default(DEFAULT_SQL_LIMITS.maxThreads),
+          maxConcurrent: z.int().positive().max(16).default(DEFAULT_SQL_LIMITS.maxConcurrent),
+        })
+        .prefault({}),
     })
     .prefault({}),
   shutdown: z
     .strictObject({
       /** After intake stopped, wait this long at most for normalize and the sink to catch up (lag 0) before stopping them. */
       drainTimeoutSec: z.number().min(0).max(600).default(15),
+      /**
+       * Whatever still runs after a stop request (a stuck query, a broker that never answers), the process exits
+       * non-zero this long after it, having signalled the local servers it started.
+       */
+      hardDeadlineSec: z.number().positive().max(3600).default(45),
     })
     .prefault({}),
   /** Pull connectors; a vendor runs when its section is present. */
