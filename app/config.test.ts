@@ -81,7 +81,7 @@ describe('loadAppConfig', () => {
         SCHEMA_REGISTRY_URL: 'http://sr:8081',
         CLICKHOUSE_URL: 'http://ch:8123',
         CLICKHOUSE_DATABASE: 'billing',
-        TENCENT_TRTC_APPS: '1400000001:secret-a,1400000002:secret-b',
+        TENCENT_TRTC_APPS: '1400000001:secret-a,1400000002:secret-b:v1',
         CDRFLOW_OPS_PORT: '9999',
       },
     });
@@ -90,8 +90,8 @@ describe('loadAppConfig', () => {
     expect(config.clickhouse.url).toBe('http://ch:8123');
     expect(config.sink.database).toBe('billing');
     expect(config.connectors['tencent-trtc']?.apps).toEqual([
-      { sdkAppId: 1400000001, secretKey: 'secret-a' },
-      { sdkAppId: 1400000002, secretKey: 'secret-b' },
+      { sdkAppId: 1400000001, secretKey: 'secret-a', api: 'v4' },
+      { sdkAppId: 1400000002, secretKey: 'secret-b', api: 'v1' },
     ]);
     expect(config.connectors['tencent-trtc']?.pollIntervalSec).toBe(30);
     expect(opsPort(config)).toBe(9999);

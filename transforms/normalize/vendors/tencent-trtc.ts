@@ -2,7 +2,7 @@
 // (camelCase, snake_case values) or v4 call_record_http_srv (PascalCase fields and values). A v4 record is first
 // read into the v1 vocabulary, so one call yields the same row whichever API delivered it. Parties are app user ids,
 // never phone numbers; group calls have several callees; "answered" comes from callResult.
-import type { RawEnvelope } from '../../../core/envelope.ts';
+import { API_VERSION_ATTRIBUTE, type RawEnvelope } from '../../../core/envelope.ts';
 import { bill, selectRule } from '../billing.ts';
 import type { NormalizedCdr, Party } from '../cdr.ts';
 import { TRTC_MEDIA_CHANNEL, TRTC_V4_CALL_RESULT, TRTC_V4_CALL_TYPE, TRTC_V4_MEDIA_TYPE, endStatusFor } from '../codes/tencent-trtc.ts';
@@ -15,8 +15,6 @@ import { fromUnixSeconds, parseUnixSeconds, secondsBetween } from '../time.ts';
 
 export type TrtcApi = 'v1' | 'v4';
 
-/** The envelope attribute the TRTC poller sets to the API a record was read from (replays map it the same way). */
-export const TRTC_API_ATTRIBUTE = 'api_version';
 
 /** The call fields, under their v1 names, and where each comes from in a v4 record. */
 const V4_FIELD: Readonly<Record<string, string>> = {
@@ -39,7 +37,7 @@ const V4_CONSUMED = new Set(Object.values(V4_FIELD));
  * records, envelopes written before v4 support) the shape: only v4 records have `CallId`.
  */
 export function trtcApiOf(record: Record<string, unknown>, envelope: RawEnvelope): TrtcApi {
-  const declared = envelope.attributes[TRTC_API_ATTRIBUTE];
+  const declared = envelope.attributes[API_VERSION_ATTRIBUTE];
   if (declared === 'v1' || declared === 'v4') return declared;
   return 'CallId' in record && !('callId' in record) ? 'v4' : 'v1';
 }
