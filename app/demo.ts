@@ -136,7 +136,6 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
       ...(config.connectors['tencent-trtc']?.topics ? { topics: config.connectors['tencent-trtc'].topics } : {}),
       // The simulator serves both call-record APIs; the demo app polls v4 (the default for new apps).
       baseUrl: trtc.url,
-      v4BaseUrl: trtc.url,
       apps: DEMO_CREDENTIALS.trtc.apps,
       ...polling,
       maxCallSec: 5_500,

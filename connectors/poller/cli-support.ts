@@ -20,7 +20,7 @@ export const CONNECTION_FLAGS = `Connection (file < environment < flags):
   --checkpoint-topic <t>   checkpoint topic (default cdrflow.checkpoints)
   tencent-ccc:  TENCENT_CCC_SECRET_ID, TENCENT_CCC_SECRET_KEY, TENCENT_CCC_SDKAPPIDS=1400000001,1400000002,
                 TENCENT_CCC_ENDPOINT=host[:port], --endpoint, --protocol http|https, --connect-address <ip>
-  tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>,..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
+  tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>[:v4|:v1],..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
 Kafka and the schema registry come from KAFKA_BROKERS / SCHEMA_REGISTRY_URL (default: the local stack).`;
 
 export function parseVendor(value: string | undefined): PullVendor {
@@ -76,8 +76,8 @@ export function buildConfig(vendor: PullVendor, flags: CommonFlags, env: NodeJS.
   } else {
     if (env['TENCENT_TRTC_APPS']) {
       config['apps'] = env['TENCENT_TRTC_APPS'].split(',').map((pair) => {
-        const [id, key] = pair.split(':');
-        return { sdkAppId: Number(id), secretKey: key ?? '' };
+        const [id, key, api] = pair.split(':');
+        return { sdkAppId: Number(id), secretKey: key ?? '', ...(api === undefined ? {} : { api }) };
       });
     }
     if (env['TENCENT_TRTC_BASE_URL']) config['baseUrl'] = env['TENCENT_TRTC_BASE_URL'];

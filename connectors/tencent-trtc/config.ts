@@ -16,15 +16,15 @@ export const TRTC_V4_HOSTS = {
   jakarta: 'adminapiidn.im.qcloud.com',
 } as const;
 export type TrtcRegion = keyof typeof TRTC_V4_HOSTS;
+/** The v1 API's hosts (v1 doc): one for China, one for every other region. */
+export const TRTC_V1_HOSTS = { china: 'callkit.trtc.tencent-cloud.com', intl: 'callkit-intl.trtc.tencent-cloud.com' } as const;
 const REGIONS = Object.keys(TRTC_V4_HOSTS) as [TrtcRegion, ...TrtcRegion[]];
 
 export const trtcConfigSchema = z.strictObject({
-  /** v1 API host: https://callkit.trtc.tencent-cloud.com (China) or https://callkit-intl.trtc.tencent-cloud.com (intl). */
-  baseUrl: z.url().default('https://callkit-intl.trtc.tencent-cloud.com'),
-  /** v4 API: the region of the apps (its Chat REST host); an app may name its own. */
+  /** The region of the apps: picks the API hosts (v4: its Chat REST host; v1: China or intl). An app may name its own. */
   region: z.enum(REGIONS).default('singapore'),
-  /** v4 API root instead of the region's host (a proxy, the simulator). */
-  v4BaseUrl: z.url().optional(),
+  /** One API root for both APIs instead of the region's hosts (a proxy, the simulator); the paths tell v1 and v4 apart. */
+  baseUrl: z.url().optional(),
   /** The Chat App administrator account. */
   identifier: z.string().min(1).default('administrator'),
   /**
@@ -55,6 +55,8 @@ export type TrtcApi = TrtcConfig['apps'][number]['api'];
 
 /** The API root one app's requests go to. */
 export function trtcApiBaseUrl(config: TrtcConfig, app: TrtcConfig['apps'][number]): string {
-  if (app.api === 'v1') return config.baseUrl;
-  return config.v4BaseUrl ?? `https://${TRTC_V4_HOSTS[app.region ?? config.region]}`;
+  if (config.baseUrl !== undefined) return config.baseUrl;
+  const region = app.region ?? config.region;
+  if (app.api === 'v1') return `https://${TRTC_V1_HOSTS[region === 'china' ? 'china' : 'intl']}`;
+  return `https://${TRTC_V4_HOSTS[region]}`;
 }

@@ -10,7 +10,7 @@ import { createTrtcSource } from './source.ts';
 export { trtcConfigSchema, type TrtcConfig, type TrtcConfigInput } from './config.ts';
 export { createTrtcSource, createTrtcClients, TRTC_CONNECTOR, TRTC_RETENTION_SEC } from './source.ts';
 export { TrtcApiClient, UserSigCache, trtcErrorKind, TRTC_PATH, TRTC_V4_PATHS } from './client.ts';
-export { TRTC_V4_HOSTS, trtcApiBaseUrl, type TrtcRegion, type TrtcApi } from './config.ts';
+export { TRTC_V1_HOSTS, TRTC_V4_HOSTS, trtcApiBaseUrl, type TrtcRegion, type TrtcApi } from './config.ts';
 
 export function createTrtcConnector(input: TrtcConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = trtcConfigSchema.safeParse(input);

@@ -28,7 +28,7 @@ afterAll(() => sim.stop());
 
 /** Every page of the window through one API, as raw envelopes keyed like the poller keys them. */
 async function readAll(api: 'v1' | 'v4', pageSize: number): Promise<Map<string, RawEnvelope>> {
-  const config = trtcConfigSchema.parse({ baseUrl: sim.url, v4BaseUrl: sim.url, apps: [{ sdkAppId: APP, secretKey: KEY, api }], timeoutMs: 5000 });
+  const config = trtcConfigSchema.parse({ baseUrl: sim.url, apps: [{ sdkAppId: APP, secretKey: KEY, api }], timeoutMs: 5000 });
   const source = createTrtcSource(config);
   const out = new Map<string, RawEnvelope>();
   const signal = new AbortController().signal;
