@@ -100,7 +100,7 @@ describe('cdr.normalized v1 -> v2 on running servers', () => {
       kafka,
       registry,
       clickhouse: ch.client,
-      log: (event, fields) => sinkLog.push(`${event} ${JSON.stringify(fields ?? {})}`),
+      log: (_level, event, fields) => sinkLog.push(`${event} ${JSON.stringify(fields ?? {})}`),
     });
     expect(sinkLog.filter((l) => l.startsWith('sink.migrate') && l.includes('applying'))).toEqual([expect.stringContaining('0006_cdr_room_id')]);
 
