@@ -4,4 +4,3 @@ export { createLvmsRoute, LVMS_CONNECTOR, LVMS_METHOD, LVMS_RESPONSE_ROOT, LVMS_
 export { lvmsNaturalKey, checkLvmsDto, type LvmsNaturalKey, type LvmsKeySource } from './natural-key.ts';
 export { topSign, topSignString, verifyTopSign, formatTopTimestamp, parseTopTimestamp } from './top-sign.ts';
 export * from './config.ts';
-export { startLvmsSubmitter, submitLvmsRecord, signedParams, readTopAnswer, LvmsDtoGenerator, type LvmsSubmitter, type LvmsSubmitterOptions, type LvmsSubmitterStats } from './submitter.ts';

@@ -9,7 +9,7 @@ import { normalize } from '../../transforms/normalize/normalize.ts';
 import { cdrObject } from '../../sinks/clickhouse/rows.ts';
 import { trtcConfigSchema } from './config.ts';
 import { createTrtcSource } from './source.ts';
-import { startTrtcSimulator, type TrtcSimulator } from './simulator/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 
 const APP = 1600000001;
 const KEY = 'trtc-secret-key';

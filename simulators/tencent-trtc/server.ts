@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { TrtcDataset } from './dataset.ts';
 import { verifyUserSig } from './usersig.ts';
 import { toV4Record } from './v4.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_FILTER_PATH = '/v4/call_record_http_srv/get_record_by_filter';
