@@ -2,7 +2,7 @@
 // expiry: v1 get_records_by_filter (beta, camelCase) and v4 call_record_http_srv get_record_by_filter /
 // get_record_by_callid (PascalCase, on the Chat REST host of the app's region). Both take the same query string
 // (sdkappid, identifier, usersig, random, contenttype=json) and answer IM REST error codes, classified per
-// vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth, anything else retried.
+// docs/vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth, anything else retried.
 import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';

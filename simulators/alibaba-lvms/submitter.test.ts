@@ -3,7 +3,7 @@ import { startReceiver, type RunningReceiver } from '../../connectors/receiver/r
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { LvmsDtoGenerator, readTopAnswer, startLvmsSubmitter } from './submitter.ts';
-import { checkLvmsDto, lvmsNaturalKey } from '../../connectors/alibaba-lvms/natural-key.ts';
+import { checkLvmsDto, lvmsNaturalKey } from '../../core/records/lvms-key.ts';
 
 const APP = { appKey: '23456789', appSecret: 'lvms-secret' };
 const running: RunningReceiver[] = [];
