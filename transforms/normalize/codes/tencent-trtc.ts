@@ -37,7 +37,8 @@ export interface TrtcStatusLookup {
  */
 export function endStatusFor(callResult: unknown): TrtcStatusLookup {
   const code = typeof callResult === 'string' && callResult.trim() !== '' ? callResult.trim() : null;
-  const entry = code === null ? undefined : TRTC_CALL_RESULT[code];
+  // Own keys only: a hostile value such as "constructor" must not find an inherited property.
+  const entry = code === null || !Object.hasOwn(TRTC_CALL_RESULT, code) ? undefined : TRTC_CALL_RESULT[code];
   if (!entry) return { status: 'UNKNOWN', code, text: null, answered: 'if-accepted', side: null };
   return { status: entry.status, code, text: entry.meaning, answered: entry.answered, side: entry.side };
 }

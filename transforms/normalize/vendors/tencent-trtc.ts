@@ -81,8 +81,9 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   // App-to-app calls between the tenant's own users: neither inbound nor outbound.
   cdr.direction = 'INTERNAL';
   const media = text(call.mediaType);
-  cdr.channel = (media !== null ? TRTC_MEDIA_CHANNEL[media] : undefined) ?? 'VOIP';
-  if (media !== null && TRTC_MEDIA_CHANNEL[media] === undefined) extras.mediaType = media;
+  const channel = media !== null && Object.hasOwn(TRTC_MEDIA_CHANNEL, media) ? TRTC_MEDIA_CHANNEL[media] : undefined;
+  cdr.channel = channel ?? 'VOIP';
+  if (media !== null && channel === undefined) extras.mediaType = media;
   cdr.call_type = text(call.callType);
   cdr.room_id = text(call.roomId);
 
