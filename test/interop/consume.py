@@ -18,6 +18,7 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -35,8 +36,13 @@ def to_json(v):
 
 
 def subject_ids(registry, subject):
-    """Every schema id registered under the subject (all versions)."""
-    return {registry.get_version(subject, v).schema_id for v in registry.get_versions(subject)}
+    """Every schema id registered under the subject (all versions); none when the subject does not exist."""
+    try:
+        return {registry.get_version(subject, v).schema_id for v in registry.get_versions(subject)}
+    except SchemaRegistryError as err:
+        if err.http_status_code == 404:
+            return set()
+        raise
 
 
 def main():

@@ -14,6 +14,7 @@ import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { CDR_COLUMNS, cdrObject } from '../../sinks/clickhouse/rows.ts';
 import { createStageTopics, publishCases, readTopic, stageNames, waitGroupAtEnd, waitSinkCommitted } from '../../sinks/clickhouse/fixtures/pipeline.ts';
+import { AckedPublisher, ensureTopics, readTopicToEnd } from '../../core/kafka.ts';
 import { testClickHouse, testInfra, testKafka, testRegistry } from '../helpers.ts';
 import { CONSUMER_SCRIPT, ensurePythonEnv } from './python-env.ts';
 
@@ -105,6 +106,29 @@ function revive(v: Record<string, unknown>): NormalizedCdr {
 }
 
 describe('a Python confluent-kafka[avro] subscriber (no cdrflow code)', () => {
+  it('refuses what breaks the contract: a wrong magic byte, a schema id from another subject', async () => {
+    const infra = testInfra();
+    const refuse = async (topic: string, value: Buffer) => {
+      await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+      const publisher = new AckedPublisher(kafka);
+      await publisher.connect();
+      await publisher.send(topic, [{ key: 'k', value }]);
+      await publisher.disconnect();
+      const err = await run(python, [CONSUMER_SCRIPT, '--bootstrap', infra.kafkaBrokers.join(','), '--registry', infra.schemaRegistryUrl, '--topic', `${topic}=1`, '--timeout', '60']).then(
+        () => null,
+        (e: Error & { code?: number; stderr?: string }) => e,
+      );
+      expect(err?.code, `consume.py must refuse ${topic}`).toBe(2);
+      return err!.stderr ?? '';
+    };
+    const frame = [...(await readTopicToEnd(kafka, names.normalized)).values()].find((v) => v !== null)!;
+    const wrongMagic = Buffer.from(frame);
+    wrongMagic[0] = 1;
+    expect(await refuse(`${names.normalized}.magic`, wrongMagic)).toMatch(/not the Confluent wire format/);
+    // The bytes of a valid cdr.normalized record, on a topic whose subject never registered that schema.
+    expect(await refuse(`${names.normalized}.subject`, frame)).toMatch(/is not registered under subject/);
+  });
+
   it('decoded every record of cdr.normalized, one raw topic and cdr.dlq, each under its <topic>-value subject', () => {
     expect(on(names.normalized)).toHaveLength(good);
     expect(on(names.raw[RAW_VENDOR])).toHaveLength(rawCount);
