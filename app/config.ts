@@ -190,7 +190,7 @@ export const ENV_OVERRIDES: readonly { name: string; path: string; note: string 
   { name: 'TENCENT_CCC_SECRET_KEY', path: 'connectors.tencent-ccc.secretKey', note: '' },
   { name: 'TENCENT_CCC_SDKAPPIDS', path: 'connectors.tencent-ccc.sdkAppIds', note: 'comma-separated SdkAppIds' },
   { name: 'TENCENT_CCC_ENDPOINT', path: 'connectors.tencent-ccc.endpoint', note: 'host[:port]' },
-  { name: 'TENCENT_TRTC_APPS', path: 'connectors.tencent-trtc.apps', note: '<sdkAppId>:<secretKey>,…' },
+  { name: 'TENCENT_TRTC_APPS', path: 'connectors.tencent-trtc.apps', note: '<sdkAppId>:<secretKey>[:api],… (api v4 or v1)' },
   { name: 'TENCENT_TRTC_BASE_URL', path: 'connectors.tencent-trtc.baseUrl', note: '' },
   { name: 'TENCENT_TRTC_IDENTIFIER', path: 'connectors.tencent-trtc.identifier', note: '' },
   { name: 'CDRFLOW_HUAWEI_APPS', path: 'receiver.huawei.apps', note: 'JSON array of {appKey, appSecret, mode}' },
@@ -246,8 +246,9 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   if ((v = get('TENCENT_CCC_ENDPOINT'))) section(doc, 'connectors', 'tencent-ccc')['endpoint'] = v;
   if ((v = get('TENCENT_TRTC_APPS'))) {
     section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair) => {
-      const [id, key] = pair.split(':');
-      return { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+      const [id, key, api] = pair.split(':');
+      const app = { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+      return api === undefined ? app : { ...app, api: api.trim() };
     });
   }
   if ((v = get('TENCENT_TRTC_BASE_URL'))) section(doc, 'connectors', 'tencent-trtc')['baseUrl'] = v;
