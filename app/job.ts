@@ -11,6 +11,7 @@ import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Kafka, type KafkaSettings } from '../core/kafka.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
 import { startOpsServer } from '../core/ops-server.ts';
+import { queryText } from '../core/query-text.ts';
 import { type Vendor } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
@@ -115,10 +116,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: async (sql, format) => {
-        const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
-        return rs.text();
-      },
+      query: (sql, format, color) => queryText(clickhouse, sql, { format, color }),
     });
     cleanups.push({ name: 'ops server', run: () => ops.close() });
     const opsUrl = `http://127.0.0.1:${ops.port}`;

@@ -24,8 +24,9 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
   }
 }
 
-export async function opsQuery(base: string, sql: string, format: string): Promise<string> {
-  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}`, { method: 'POST', body: sql, signal: AbortSignal.timeout(120_000) });
+/** `color`: the caller's own terminal decides (the job's stdout may be a terminal when the caller's is not). */
+export async function opsQuery(base: string, sql: string, format: string, color = false): Promise<string> {
+  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}&color=${color ? 1 : 0}`, { method: 'POST', body: sql, signal: AbortSignal.timeout(120_000) });
   const text = await res.text();
   if (res.status !== 200) throw new OpsRequestError(res.status, text.trim());
   return text;

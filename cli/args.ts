@@ -37,10 +37,18 @@ export interface ParseOptions {
  * Refused as UsageError: an unknown flag, a string flag without its value (missing, or the next argument looks
  * like a flag; a lone "-" is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
  */
-export function parseFlags<const O extends FlagSpecs>(args: string[], options: O, settings: ParseOptions = {}): ParsedFlags<O> {
+export function parseFlags<const O extends FlagSpecs>(
+  args: string[],
+  options: O,
+  settings: ParseOptions = {},
+): ParsedFlags<O> {
   const config: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [name, spec] of Object.entries(options)) {
-    config[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
+    config[name] = {
+      type: spec.type,
+      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.short ? { short: spec.short } : {}),
+    };
   }
   // strict: false only lets the tokens through; every check parseArgs' strict mode makes is made below, with
   // messages that name the flag.
@@ -49,20 +57,25 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
-      if (positionals.length >= (settings.maxPositionals ?? 0)) throw new UsageError(`unexpected argument "${token.value}"`);
+      if (positionals.length >= (settings.maxPositionals ?? 0))
+        throw new UsageError(`unexpected argument "${token.value}"`);
       positionals.push(token.value);
       continue;
     }
     if (token.kind !== 'option') continue;
     const spec = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
-    if (spec === undefined) throw new UsageError(`unexpected argument "${token.rawName}"`);
+    if (spec === undefined) {
+      const guess = token.rawName.startsWith('--') ? didYouMean(token.name, Object.keys(options)) : undefined;
+      throw new UsageError(`unexpected argument "${token.rawName}"${guess ? ` (did you mean --${guess}?)` : ''}`);
+    }
     let value: string | boolean;
     if (spec.type === 'boolean') {
       if (token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
       value = true;
     } else {
       const needs = `${token.rawName} needs ${spec.needs ?? 'a value'}`;
-      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--')))
+        throw new UsageError(needs);
       // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x".
       if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-')) {
         throw new UsageError(`${needs} (to pass "${token.value}", write ${token.rawName}=${token.value})`);
@@ -75,6 +88,39 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
   return { values: values as FlagValues<O>, positionals };
 }
 
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) between two short words. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The candidate the user most likely meant by `word` (a typo of at most a third of its letters, at least one, or a
+ * unique prefix of a longer name), or undefined when nothing is close enough to suggest.
+ */
+export function didYouMean(word: string, candidates: string[]): string | undefined {
+  const w = word.toLowerCase();
+  const limit = Math.max(1, Math.floor(w.length / 3));
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = editDistance(w, name.toLowerCase());
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  if (best) return best.name;
+  const prefixed = candidates.filter((c) => w.length >= 2 && c.toLowerCase().startsWith(w));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
 /** The value of a flag the command cannot run without. */
 export function required(flag: string, value: string | undefined): string {
   if (!value) throw new UsageError(`${flag} is required`);
@@ -82,11 +128,16 @@ export function required(flag: string, value: string | undefined): string {
 }
 
 /** An integer within [min, max]; the message says what was expected ("a port number", "an integer 1024..65000"). */
-export function integer(flag: string, value: string, range: { min?: number; max?: number; expected?: string } = {}): number {
+export function integer(
+  flag: string,
+  value: string,
+  range: { min?: number; max?: number; expected?: string } = {},
+): number {
   const { min = -Infinity, max = Infinity } = range;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    const expected = range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
+    const expected =
+      range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
     throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
   }
   return n;

@@ -1,5 +1,5 @@
 // The local ops port of a running cdrflow process (127.0.0.1 only): /healthz, /readyz, Prometheus /metrics,
-// /status (JSON figures behind the status line) and POST /sql (read-only queries against the process's own
+// /status (JSON figures behind the status line) and POST /sql?format=F&color=0|1 (read-only queries against the process's own
 // ClickHouse — the embedded engine allows one process per data directory, so other commands ask through here).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,8 +10,8 @@ export interface OpsHandlers {
   /** Ready when every component reports started and none has stopped with an error. */
   readiness: () => { ready: boolean; components: Record<string, string> };
   status: () => Promise<unknown>;
-  /** Runs a read-only query and returns the engine's text output in `format`. */
-  query: (sql: string, format: string) => Promise<string>;
+  /** Runs a read-only query and returns the engine's text output in `format`, with ANSI colours when `color`. */
+  query: (sql: string, format: string, color: boolean) => Promise<string>;
 }
 
 const MAX_SQL_BYTES = 64 * 1024;
@@ -78,7 +78,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers)
       return send(res, 400, 'text/plain', `${(err as Error).message}\n`);
     }
     try {
-      return send(res, 200, 'text/plain; charset=utf-8', await h.query(sql, format));
+      return send(res, 200, 'text/plain; charset=utf-8', await h.query(sql, format, url.searchParams.get('color') === '1'));
     } catch (err) {
       return send(res, 422, 'text/plain', `${(err as Error).message}\n`);
     }
