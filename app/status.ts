@@ -159,8 +159,11 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push('');
   if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
-    lines.push('checkpoints                                      watermark                 saved');
-    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(47)}${c.watermark.padEnd(26)}${age(c.ageSec)} ago`);
+    // The id column is as wide as the longest id (a backfill's id carries its whole range).
+    const idWidth = Math.max(45, ...s.checkpoints.map((c) => c.id.length));
+    const wmWidth = Math.max(24, ...s.checkpoints.map((c) => c.watermark.length));
+    lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
+    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
   }
   return lines.join('\n');
 }

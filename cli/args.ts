@@ -37,18 +37,10 @@ export interface ParseOptions {
  * Refused as UsageError: an unknown flag, a string flag without its value (missing, or the next argument looks
  * like a flag; a lone "-" is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
  */
-export function parseFlags<const O extends FlagSpecs>(
-  args: string[],
-  options: O,
-  settings: ParseOptions = {},
-): ParsedFlags<O> {
+export function parseFlags<const O extends FlagSpecs>(args: string[], options: O, settings: ParseOptions = {}): ParsedFlags<O> {
   const config: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [name, spec] of Object.entries(options)) {
-    config[name] = {
-      type: spec.type,
-      ...(spec.multiple ? { multiple: true } : {}),
-      ...(spec.short ? { short: spec.short } : {}),
-    };
+    config[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
   }
   // strict: false only lets the tokens through; every check parseArgs' strict mode makes is made below, with
   // messages that name the flag.
@@ -57,8 +49,7 @@ export function parseFlags<const O extends FlagSpecs>(
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
-      if (positionals.length >= (settings.maxPositionals ?? 0))
-        throw new UsageError(`unexpected argument "${token.value}"`);
+      if (positionals.length >= (settings.maxPositionals ?? 0)) throw new UsageError(`unexpected argument "${token.value}"`);
       positionals.push(token.value);
       continue;
     }
@@ -74,8 +65,7 @@ export function parseFlags<const O extends FlagSpecs>(
       value = true;
     } else {
       const needs = `${token.rawName} needs ${spec.needs ?? 'a value'}`;
-      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--')))
-        throw new UsageError(needs);
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
       // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x".
       if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-')) {
         throw new UsageError(`${needs} (to pass "${token.value}", write ${token.rawName}=${token.value})`);
@@ -128,16 +118,11 @@ export function required(flag: string, value: string | undefined): string {
 }
 
 /** An integer within [min, max]; the message says what was expected ("a port number", "an integer 1024..65000"). */
-export function integer(
-  flag: string,
-  value: string,
-  range: { min?: number; max?: number; expected?: string } = {},
-): number {
+export function integer(flag: string, value: string, range: { min?: number; max?: number; expected?: string } = {}): number {
   const { min = -Infinity, max = Infinity } = range;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    const expected =
-      range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
+    const expected = range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
     throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
   }
   return n;

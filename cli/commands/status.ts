@@ -5,12 +5,8 @@ import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { opsPort, type AppConfig } from '../../app/config.ts';
-import { clickhouseTargetOf, describeTarget, kafkaSettingsOf } from '../../app/job.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
-import { CheckpointStore } from '../../core/checkpoints.ts';
-import { createClickHouse } from '../../core/clickhouse.ts';
-import { createKafka } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
@@ -25,6 +21,13 @@ Options:
 
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<StatusSnapshot> {
+  // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor the job's modules.
+  const [{ clickhouseTargetOf, describeTarget, kafkaSettingsOf }, { CheckpointStore }, { createClickHouse }, { createKafka }] = await Promise.all([
+    import('../../app/job.ts'),
+    import('../../core/checkpoints.ts'),
+    import('../../core/clickhouse.ts'),
+    import('../../core/kafka.ts'),
+  ]);
   const kafka = createKafka(kafkaSettingsOf(config));
   const target = clickhouseTargetOf(config);
   const lag = async (group: string, topics: string[], transactional: boolean) => stageLag(kafka, group, topics, transactional).catch(() => null);
