@@ -27,7 +27,7 @@ import { zodIssues } from '../core/zod-issues.ts';
 import { ensureLocalInfra, type LocalInfra } from './infra.ts';
 import { AppMetrics } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
-import { checkpointRows, clickhouseFigures, stageLag, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
+import { checkpointRows, clickhouseFigures, stageLag, stageLagByTopic, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 
@@ -47,6 +47,24 @@ export interface MainJob {
   /** Settles when a component stops by itself (rejects with its error). */
   readonly failed: Promise<never>;
   stop(): Promise<void>;
+}
+
+/** How long the ClickHouse figures of /status and /metrics (one `cdr FINAL` query) are reused. */
+export const CLICKHOUSE_FIGURES_TTL_MS = 10_000;
+
+/** `read`'s result (or its pending promise) reused for `ttlMs`; a failure is not kept. */
+export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {
+  let kept: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (kept && now() - kept.at < ttlMs) return kept.value;
+    const value = read();
+    const entry = { at: now(), value };
+    kept = entry;
+    value.catch(() => {
+      if (kept === entry) kept = undefined;
+    });
+    return value;
+  };
 }
 
 export function kafkaSettingsOf(config: AppConfig): KafkaSettings {
@@ -169,7 +187,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     const supervise = (name: string, launch: () => Promise<StreamHandle>) => superviseStage(name, launch, { setState, fail, log });
     const sink = await supervise('sink', () =>
-      startClickHouseSink(config.sink, { kafka, registry, clickhouse: metrics.timedInserts(clickhouse), log: stageLog('sink') }),
+      startClickHouseSink(config.sink, { kafka, registry, clickhouse: metrics.timedInserts(clickhouse), log: stageLog('sink'), onInserted: (cdrs) => metrics.observeInserted(cdrs) }),
     );
     cleanups.push({ name: 'sink', run: () => sink.stop() });
     const normalizeConfig = { ...config.normalize, instanceId: config.normalize.instanceId || hostname() };
@@ -238,7 +256,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // 5. Status: in-process counters + Kafka lag + ClickHouse, computed on demand.
     const sinkTable = config.sink.table;
-    const readClickHouse = async () => totals(await clickhouseFigures(clickhouse, config.sink.database, sinkTable));
+    // cdr FINAL merges at read time: run it at most once per CLICKHOUSE_FIGURES_TTL_MS however often /metrics and
+    // /status are asked (a Prometheus scrape every 15 s must not cost one FINAL query each).
+    const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, async () => totals(await clickhouseFigures(clickhouse, config.sink.database, sinkTable)));
     metrics.registerClickHouseGauges(async () => {
       try {
         return (await readClickHouse()).byVendor;
@@ -266,20 +286,23 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           const feeTopic = vendor === 'huawei-privatenumber' ? rc.huawei!.topics.fee : rc.lvms!.topic;
           const errors: Record<string, number> = {};
           for (const v of requests) {
-            if (v.labels['route'] !== route || v.labels['outcome'] === 'accepted') continue;
+            if (v.labels['vendor'] !== route || v.labels['outcome'] === 'accepted') continue;
             const code = `${String(v.labels['outcome'])}${v.labels['code'] ? `:${String(v.labels['code'])}` : ''}`;
             errors[code] = (errors[code] ?? 0) + v.value;
           }
           intake[vendor] = {
             kind: 'push',
-            records: published.filter((v) => v.labels['route'] === route && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0),
+            records: published.filter((v) => v.labels['vendor'] === route && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0),
             errors,
           };
         }
       }
+      // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status.
       const lagOf = async (group: string, topics: string[], transactional: boolean) => {
         try {
-          return await stageLag(kafka, group, topics, transactional);
+          const byTopic = await stageLagByTopic(kafka, group, topics, transactional);
+          for (const [topic, lag] of Object.entries(byTopic)) metrics.lag.set({ group, topic }, lag);
+          return Object.values(byTopic).reduce((s, n) => s + n, 0);
         } catch {
           return null;
         }
@@ -304,8 +327,6 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         metrics.checkpointAge.set({ checkpoint: r.id }, r.ageSec);
         metrics.watermarkDelay.set({ checkpoint: r.id }, r.watermarkDelaySec);
       }
-      if (normalizeLag !== null) metrics.lag.set({ group: config.normalize.groupId, topic: 'raw' }, normalizeLag);
-      if (sinkLag !== null) metrics.lag.set({ group: config.sink.groupId, topic: config.sink.inputTopic }, sinkLag);
       return {
         at: new Date(now).toISOString(),
         source: 'running job',

@@ -82,8 +82,14 @@ export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: numb
  * the log end that a caught-up read_committed consumer never commits past, so one offset per partition is not lag.
  */
 export async function stageLag(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
-  const parts = await groupLag(kafka, groupId, topics);
-  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+  return Object.values(await stageLagByTopic(kafka, groupId, topics, transactionalInput)).reduce((s, n) => s + n, 0);
+}
+
+/** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
+export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<Record<string, number>> {
+  const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
+  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag);
+  return byTopic;
 }
 
 export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): CheckpointRow[] {
