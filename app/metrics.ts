@@ -59,6 +59,14 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
+  stageCommitted(stage: Stage, c: { records: number; deadLettered: number }): void {
+    this.recordsIn.inc({ stage }, c.records);
+    this.recordsOut.inc({ stage }, c.records - c.deadLettered);
+    if (c.deadLettered > 0) this.deadLettered.inc({ stage }, c.deadLettered);
+    this.batchRecords.observe({ stage }, c.records);
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const stage of STAGES) {

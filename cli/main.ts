@@ -5,6 +5,7 @@ import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
 import { didYouMean } from './args.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
+import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
 
 // import.meta.filename, not import.meta.url: the compiled copy (dist/, bin/build-dist.mjs) rewrites import.meta.url
 // to the source file's URL, and here the commands must be loaded from wherever this file really is (.ts or .js).
@@ -43,25 +44,25 @@ async function commandTexts(): Promise<CommandText[]> {
   return Promise.all(commandNames().map(loadCommand));
 }
 
+async function usageOf(name: string): Promise<string> {
+  return (await commandTexts()).find((c) => c.name === name)?.usage ?? '';
+}
+
 async function printHelp(): Promise<void> {
   const commands = await commandTexts();
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log(`cdrflow ${version()} — streaming ETL for telephony call detail records\n`);
-  console.log(
-    'Usage: cdrflow <command> [options]   (cdrflow help <command> or cdrflow <command> --help for details)\n',
-  );
+  console.log('Usage: cdrflow <command> [options]   (cdrflow help <command> or cdrflow <command> --help for details)\n');
   console.log('Commands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
-  console.log('\nOptions: --help, --version; colour only on a terminal (--no-color or NO_COLOR=1 turns it off)');
+  console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too)`);
 }
 
 /** "unknown command" with the closest name, or the list when nothing is close. */
 async function unknownCommand(name: string): Promise<number> {
   const guess = didYouMean(name, commandNames());
   if (guess) {
-    console.error(
-      `cdrflow: unknown command "${name}" (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`,
-    );
+    console.error(`cdrflow: unknown command "${name}" (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);
     return 64;
   }
   console.error(`cdrflow: unknown command "${name}"\n`);
@@ -69,7 +70,29 @@ async function unknownCommand(name: string): Promise<number> {
   return 64;
 }
 
+/** Takes the global `--log-level <level>` (or `=level`) out of the arguments; LOG_LEVEL when absent. */
+function takeLogLevel(argv: string[]): { level: LogLevel; rest: string[] } {
+  const rest: string[] = [];
+  let given: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-level') given = argv[++i] ?? '';
+    else if (a.startsWith('--log-level=')) given = a.slice('--log-level='.length);
+    else rest.push(a);
+  }
+  if (given === undefined) return { level: levelFromEnv(), rest };
+  if (!isLogLevel(given)) throw new UsageError(`--log-level needs one of ${LOG_LEVELS.join(', ')}, got "${given}"`);
+  return { level: given, rest };
+}
+
 async function main(argv: string[]): Promise<number> {
+  let level: LogLevel;
+  try {
+    ({ level, rest: argv } = takeLogLevel(argv));
+  } catch (err) {
+    console.error(`cdrflow: ${(err as Error).message}`);
+    return 64;
+  }
   const { args: rest, color } = takeColorFlags(argv);
   setColorChoice(color);
   const [name, ...args] = rest;
@@ -88,15 +111,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (!commandNames().includes(topic)) return unknownCommand(topic);
-    console.log((await commandTexts()).find((c) => c.name === topic)?.usage ?? '');
+    console.log(await usageOf(topic));
     return 0;
   }
   if (!commandNames().includes(name)) return unknownCommand(name);
   if (args.includes('--help') || args.includes('-h')) {
-    console.log((await commandTexts()).find((c) => c.name === name)?.usage ?? '');
+    console.log(await usageOf(name));
     return 0;
   }
   const command = await loadCommand(name);
+  configureLogging({ level, to: command.logTarget?.() ?? 'stderr' });
   try {
     return await command.run(args);
   } catch (err) {

@@ -5,7 +5,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { asUsage, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort } from '../../app/config.ts';
+import { endpoints } from '../../app/config.ts';
 import { findRunningJob, opsQuery } from '../../app/ops-client.ts';
 import { assertReadOnly } from '../../core/ops-server.ts';
 import { useColor } from '../output.ts';
@@ -73,7 +73,7 @@ export const command: Command = {
     const { sql: body, format } = splitFormat(raw, opts.format);
     const sql = asUsage(() => assertReadOnly(body));
     const config = loadCommandConfig({ file: opts.config });
-    const running = config.clickhouse.url ? undefined : await findRunningJob(opsPort(config));
+    const running = config.clickhouse.url ? undefined : await findRunningJob(endpoints(config).opsPort);
     const color = useColor(process.stdout);
     // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
     try {
@@ -82,12 +82,8 @@ export const command: Command = {
         return 0;
       }
       // Loaded only here: the engine and the job's modules are not needed while a running job answers.
-      const [{ clickhouseTargetOf }, { createClickHouse }, { queryText }] = await Promise.all([
-        import('../../app/job.ts'),
-        import('../../core/clickhouse.ts'),
-        import('../../core/query-text.ts'),
-      ]);
-      const client = await createClickHouse(clickhouseTargetOf(config));
+      const [{ createClickHouse }, { queryText }] = await Promise.all([import('../../core/clickhouse.ts'), import('../../core/query-text.ts')]);
+      const client = await createClickHouse(endpoints(config).clickhouse);
       try {
         process.stdout.write(await queryText(client, sql, { format, color }));
         return 0;

@@ -4,7 +4,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort, type AppConfig } from '../../app/config.ts';
+import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
 import { TOPICS } from '../../core/topology.ts';
@@ -21,15 +21,14 @@ Options:
 
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<StatusSnapshot> {
-  // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor the job's modules.
-  const [{ clickhouseTargetOf, describeTarget, kafkaSettingsOf }, { CheckpointStore }, { createClickHouse }, { createKafka }] = await Promise.all([
-    import('../../app/job.ts'),
+  // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor Kafka's client.
+  const [{ CheckpointStore }, { createClickHouse }, { createKafka }] = await Promise.all([
     import('../../core/checkpoints.ts'),
     import('../../core/clickhouse.ts'),
     import('../../core/kafka.ts'),
   ]);
-  const kafka = createKafka(kafkaSettingsOf(config));
-  const target = clickhouseTargetOf(config);
+  const kafka = createKafka(endpoints(config).kafka);
+  const target = endpoints(config).clickhouse;
   const lag = async (group: string, topics: string[], transactional: boolean) => stageLag(kafka, group, topics, transactional).catch(() => null);
   const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
   const readCheckpoints = async () => {
@@ -80,7 +79,7 @@ export const command: Command = {
     if (values.config === '') throw new UsageError('--config needs a file');
     const json = values.json ?? false;
     const config = loadCommandConfig({ file: values.config });
-    const running = await findRunningJob(opsPort(config));
+    const running = await findRunningJob(endpoints(config).opsPort);
     const snapshot = running ? await opsStatus(running) : await computeStatusDirectly(config);
     if ('starting' in snapshot) {
       // The job answers on its ops port before every component runs.
