@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = await loadCommand(name);
-  configureLogging({ level, to: command.logTarget?.() ?? 'stderr' });
+  configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr' });
   try {
     return await command.run(args);
   } catch (err) {

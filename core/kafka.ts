@@ -1,7 +1,7 @@
 // The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
 // one-file change). Everything else talks to Kafka through the small types below.
+import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
-import { kafkaBrokers } from './local-endpoints.ts';
 import { CdrflowError } from './errors.ts';
 
 export interface KafkaSettings {
@@ -26,40 +26,26 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
-export function kafkaSettingsFromEnv(clientId: string, env: NodeJS.ProcessEnv = process.env): KafkaSettings {
-  const settings: KafkaSettings = { brokers: kafkaBrokers(env), clientId };
-  if (env['KAFKA_SSL'] === 'true') settings.ssl = true;
-  const user = env['KAFKA_SASL_USERNAME'];
-  if (user) {
-    settings.sasl = {
-      mechanism: (env['KAFKA_SASL_MECHANISM'] as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined) ?? 'plain',
-      username: user,
-      password: env['KAFKA_SASL_PASSWORD'] ?? '',
-    };
-  }
-  return settings;
-}
+// kafkajs' own entries go through the project's logger as component `kafka`. It logs every retried request at
+// ERROR although the retry usually succeeds, and our components report what really failed: so its errors are
+// warnings here, and below LOG_LEVEL=debug only its errors are asked for at all.
+const KAFKAJS_LEVEL: Record<number, LogLevel> = { [logLevel.ERROR]: 'warn', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'debug', [logLevel.DEBUG]: 'debug' };
 
-// kafkajs logs every retried request at ERROR; our own components log what matters, so keep it quiet
-// unless asked (KAFKAJS_LOG=info|debug).
-function kafkajsLogLevel(): logLevel {
-  switch (process.env['KAFKAJS_LOG']) {
-    case 'debug':
-      return logLevel.DEBUG;
-    case 'info':
-      return logLevel.INFO;
-    case 'warn':
-      return logLevel.WARN;
-    default:
-      return logLevel.NOTHING;
-  }
+function kafkajsLogCreator(): NonNullable<KafkaConfig['logCreator']> {
+  const log = logger('kafka');
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+      log(KAFKAJS_LEVEL[level] ?? 'debug', 'kafka.client', { message, ...fields });
+    };
 }
 
 export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry']): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
-    logLevel: kafkajsLogLevel(),
+    logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
+    logCreator: kafkajsLogCreator(),
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
