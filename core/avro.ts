@@ -7,6 +7,9 @@ import avro from 'avsc';
 import { CdrflowError } from './errors.ts';
 import { subjectFor } from './topology.ts';
 
+/** The registry client; the rest of the project reaches the registry only through this module. */
+export type { SchemaRegistry };
+
 const SCHEMA_DIR = fileURLToPath(new URL('../schemas/', import.meta.url));
 
 /** The schema file's text, parsed (still plain JSON, usable by avsc and by the registry). */

@@ -126,13 +126,22 @@ function errorMessage(err: unknown): string {
 
 export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };
 
+/** One message as a scan sees it. */
+export interface ScannedMessage {
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+}
+
 /**
- * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
- * (null = tombstone). Used for state kept in Kafka such as connector checkpoints. A throwaway consumer group
- * is used because kafkajs cannot assign partitions manually; it is deleted afterwards.
+ * Reads a topic from the beginning up to its end as of the call, handing each message to `visit` (in offset order per
+ * partition; messages that arrive during the scan are not visited). Memory is the caller's: a counter keeps it
+ * bounded. A throwaway consumer group is used because kafkajs cannot assign partitions manually; it is deleted
+ * afterwards.
  */
-export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
-  const latest = new Map<string, Buffer | null>();
+export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => void, options: { timeoutMs?: number } = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -151,7 +160,7 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
   } finally {
     await admin.disconnect();
   }
-  if (ends.size === 0) return latest;
+  if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   const pending = new Set(ends.keys());
@@ -168,10 +177,11 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) {
-              if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
-            }
             const end = ends.get(batch.partition);
+            for (const m of batch.messages) {
+              if (end === undefined || BigInt(m.offset) > end) continue;
+              visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+            }
             // lastOffset() covers compacted-away tails of a record batch, so the end is seen even then.
             if (end !== undefined && BigInt(batch.lastOffset()) >= end) pending.delete(batch.partition);
             if (pending.size === 0) {
@@ -194,5 +204,26 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
       .catch(() => undefined)
       .finally(() => cleanup.disconnect().catch(() => undefined));
   }
+}
+
+/**
+ * The latest value per key of a (compacted) topic up to its current end (null = tombstone). Used for state kept in
+ * Kafka such as connector checkpoints.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
+  const latest = new Map<string, Buffer | null>();
+  await scanTopicToEnd(kafka, topic, (m) => m.key !== null && void latest.set(m.key.toString('utf8'), m.value), options);
   return latest;
+}
+
+/** The cluster as one broker describes it (readiness checks of the local stack); throws when unreachable. */
+export async function describeCluster(brokers: string[]): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+  const admin = createKafka({ brokers, clientId: 'cdrflow-infra' }, { retries: 0 }).admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    return { brokers: cluster.brokers.length, clusterId: cluster.clusterId, controller: cluster.controller };
+  } finally {
+    await admin.disconnect();
+  }
 }

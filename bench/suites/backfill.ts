@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createKafka, readTopicToEnd } from '../../core/kafka.ts';
 import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { createRegistry } from '../../core/avro.ts';
-import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
+import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { silentLog } from '../../core/log.ts';
 

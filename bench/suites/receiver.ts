@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { HuaweiFeeGenerator } from '../../connectors/huawei-privatenumber/generator.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
 
 const APP = { appKey: 'benchApp', appSecret: 'benchSecret' };

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka, testInfra } from '../../test/helpers.ts';
-import { startCccSimulator, type CccSimulator } from '../tencent-ccc/simulator/index.ts';
+import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from './fixtures/kafka-check.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
 

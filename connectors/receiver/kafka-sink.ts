@@ -1,5 +1,5 @@
 // The production EnvelopeSink: Avro envelopes through the schema registry, acks=all idempotent producer.
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../core/avro.ts';
 import { ensureTopics, AckedPublisher, type Kafka } from '../../core/kafka.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import type { EnvelopeSink } from './types.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { uniqueName, waitFor } from '../../test/helpers.ts';
-import { startHuaweiPusher } from '../huawei-privatenumber/pusher.ts';
+import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/pusher.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
 const APP = { appKey: 'cliApp', appSecret: 'cliSecret' };

@@ -17,7 +17,7 @@ import { createHuaweiRoute } from '../huawei-privatenumber/receiver-route.ts';
 import { createLvmsRoute } from '../alibaba-lvms/receiver-route.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import type { Kafka } from '../../core/kafka.ts';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../core/avro.ts';
 
 export interface ReceiverDeps {
   /** Where envelopes go; without it, an acked producer of the receiver's own on `kafka`. */

@@ -5,7 +5,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka, testRegistry, testInfra } from '../../test/helpers.ts';
-import { startCccSimulator, type CccSimulator } from './simulator/index.ts';
+import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from './index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics, messageCount } from '../poller/fixtures/kafka-check.ts';
 import { silentLog } from '../../core/log.ts';
