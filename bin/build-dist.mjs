@@ -11,7 +11,7 @@ import { build } from 'esbuild';
 import { mkdirSync, readFileSync, readdirSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SOURCE_DIRS, newestSourceMtime } from './dist-state.mjs';
+import { newestSourceMtime, sourceDirs } from './dist-state.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const OUT = join(ROOT, 'dist');
@@ -48,10 +48,12 @@ const keepImports = {
 const started = Date.now();
 // The newest source time is read BEFORE compiling: a file saved during the build leaves dist/ stale, not fresh.
 const sourceMtime = newestSourceMtime(ROOT);
-const entryPoints = SOURCE_DIRS.flatMap((d) => sources(join(ROOT, d)));
-const tmp = `${OUT}.tmp-${process.pid}`;
+const entryPoints = sourceDirs(ROOT).flatMap((d) => sources(join(ROOT, d)));
+// Built next to nothing a linter or git looks at (.data/ is ignored by both), then moved into place.
+const tmp = join(ROOT, '.data', `dist-build-${process.pid}`);
 rmSync(tmp, { recursive: true, force: true });
 mkdirSync(tmp, { recursive: true });
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 await build({
   entryPoints,
   outdir: tmp,
@@ -74,7 +76,7 @@ for (const file of readdirSync(join(tmp, 'cli', 'commands')).filter((f) => f.end
 writeFileSync(join(tmp, 'commands.json'), JSON.stringify(commands, null, 1) + '\n');
 writeFileSync(join(tmp, 'dist-state.json'), JSON.stringify({ sourceMtime, builtAt: new Date().toISOString(), files: entryPoints.length }) + '\n');
 // Swap in one step so a `cdrflow` started meanwhile sees the old tree or the new one, never half of one.
-const old = `${OUT}.old-${process.pid}`;
+const old = join(ROOT, '.data', `dist-old-${process.pid}`);
 try {
   renameSync(OUT, old);
 } catch {

@@ -3,8 +3,15 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The folders whose TypeScript the CLI runs (tests, benchmarks and examples run through tsx). */
-export const SOURCE_DIRS = ['app', 'cli', 'core', 'connectors', 'sinks', 'transforms', 'infra'];
+/** Folders that hold no source of the CLI (everything else at the top level is compiled and watched). */
+const NOT_SOURCE = new Set(['node_modules', 'dist', 'coverage', 'docs', 'deploy', 'schemas']);
+
+/** The top-level folders with the project's TypeScript (a new component folder is picked up by itself). */
+export function sourceDirs(root) {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !NOT_SOURCE.has(e.name))
+    .map((e) => e.name);
+}
 
 function newest(dir) {
   let max = statSync(dir).mtimeMs;
@@ -16,7 +23,7 @@ function newest(dir) {
 }
 
 export function newestSourceMtime(root) {
-  return Math.max(...SOURCE_DIRS.map((d) => newest(join(root, d))), statSync(join(root, 'package.json')).mtimeMs);
+  return Math.max(...sourceDirs(root).map((d) => newest(join(root, d))), statSync(join(root, 'package.json')).mtimeMs);
 }
 
 /** True when dist/ exists and no source is newer than the build. */
