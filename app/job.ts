@@ -23,7 +23,7 @@ import { AppMetrics } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources } from './pipeline.ts';
 import { startPipeline } from './runner.ts';
-import { checkpointRows, clickhouseFigures, stageLag, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
+import { checkpointRows, clickhouseFigures, stageLagByTopic, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import type { ComponentState } from './supervise.ts';
 
 export interface MainJobOptions {
@@ -40,6 +40,24 @@ export interface MainJob {
   /** Settles when a component stops by itself (rejects with its error). */
   readonly failed: Promise<never>;
   stop(): Promise<void>;
+}
+
+/** How long the ClickHouse figures of /status and /metrics (one `cdr FINAL` query) are reused. */
+export const CLICKHOUSE_FIGURES_TTL_MS = 10_000;
+
+/** `read`'s result (or its pending promise) reused for `ttlMs`; a failure is not kept. */
+export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {
+  let kept: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (kept && now() - kept.at < ttlMs) return kept.value;
+    const value = read();
+    const entry = { at: now(), value };
+    kept = entry;
+    value.catch(() => {
+      if (kept === entry) kept = undefined;
+    });
+    return value;
+  };
 }
 
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
@@ -94,7 +112,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: (sql, format, signal) => userSql.run(sql, format, { signal }),
+      query: (sql, format, { signal, color }) => userSql.run(sql, format, { signal, color }),
       log: log.child('ops'),
     });
     resources.push({ name: 'ops server', release: () => ops.close() });
@@ -120,7 +138,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     resources.push({ name: 'checkpoint reader', release: () => allCheckpoints.close() });
 
     // 4. Status: the components' own figures + Kafka lag + ClickHouse, computed on demand.
-    const readClickHouse = async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table));
+    // cdr FINAL merges at read time: run it at most once per CLICKHOUSE_FIGURES_TTL_MS however often /metrics and
+    // /status are asked (a Prometheus scrape every 15 s must not cost one FINAL query each).
+    const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table)));
     metrics.registerClickHouseGauges(async () => {
       try {
         return (await readClickHouse()).byVendor;
@@ -128,11 +148,15 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         return undefined;
       }
     });
-    // During an outage the lag is unknown: answer without it after a moment instead of stalling the status line.
+    // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status. During an outage the lag is
+    // unknown: answer without it after a moment instead of stalling the status line.
     const lagOf = async (group: string, topics: string[], transactional: boolean) => {
       let timer: NodeJS.Timeout | undefined;
       try {
-        return await Promise.race([stageLag(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
+        const byTopic = await Promise.race([stageLagByTopic(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
+        if (byTopic === null) return null;
+        for (const [topic, lag] of Object.entries(byTopic)) metrics.lag.set({ group, topic }, lag);
+        return Object.values(byTopic).reduce((s, n) => s + n, 0);
       } catch {
         return null;
       } finally {
@@ -166,8 +190,6 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         metrics.checkpointAge.set({ checkpoint: r.id }, r.ageSec);
         metrics.watermarkDelay.set({ checkpoint: r.id }, r.watermarkDelaySec);
       }
-      if (normalizeLag !== null) metrics.lag.set({ group: config.normalize.groupId, topic: 'raw' }, normalizeLag);
-      if (sinkLag !== null) metrics.lag.set({ group: config.sink.groupId, topic: config.sink.inputTopic }, sinkLag);
       return {
         at: new Date(now).toISOString(),
         source: 'running job',

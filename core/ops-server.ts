@@ -1,5 +1,5 @@
 // The local ops port of a running cdrflow process (127.0.0.1 only): /healthz, /readyz, Prometheus /metrics,
-// /status (JSON figures behind the status line) and POST /sql (read-only queries against the process's own
+// /status (JSON figures behind the status line) and POST /sql?format=F&color=0|1 (read-only queries against the process's own
 // ClickHouse — the embedded engine allows one process per data directory, so other commands ask through here).
 //
 // Read-only is the engine's job (core/read-only-sql.ts). This server only makes sure a request comes from a program
@@ -19,8 +19,11 @@ export interface OpsHandlers {
   /** Ready when every component reports started and none has stopped with an error. */
   readiness: () => { ready: boolean; components: Record<string, string> };
   status: () => Promise<unknown>;
-  /** Runs a read-only query and returns the engine's text output in `format`; `signal` aborts when the client leaves. */
-  query: (sql: string, format: string, signal: AbortSignal) => Promise<string>;
+  /**
+   * Runs a read-only query and returns the engine's text output in `format`, with ANSI colours when `color` (the
+   * client's own terminal decides); `signal` aborts when the client leaves.
+   */
+  query: (sql: string, format: string, options: { signal: AbortSignal; color: boolean }) => Promise<string>;
   /** Every /sql request is logged (caller, duration, outcome). */
   log?: OpsLog;
 }
@@ -116,7 +119,7 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
       sql: body.length > LOGGED_SQL_CHARS ? `${body.slice(0, LOGGED_SQL_CHARS)}…` : body,
     });
   try {
-    const out = await h.query(body, format, abort.signal);
+    const out = await h.query(body, format, { signal: abort.signal, color: url.searchParams.get('color') === '1' });
     done(200, undefined, Buffer.byteLength(out));
     return send(res, 200, 'text/plain; charset=utf-8', out);
   } catch (err) {

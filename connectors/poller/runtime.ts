@@ -46,7 +46,7 @@ export class PullConnector {
     private readonly settings: PullConnectorSettings,
     private readonly deps: PullConnectorDeps,
   ) {
-    this.metrics = new PollerMetrics(source.connector, deps.promRegistry);
+    this.metrics = new PollerMetrics(source.vendor, deps.promRegistry, source.tenants);
     this.publisher = new AckedPublisher(deps.kafka);
     this.store = new CheckpointStore(deps.kafka, settings.topics.checkpoints, this.publisher);
     this.ctx = {
