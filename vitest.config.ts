@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{core,cli,connectors,transforms,sinks,schemas,test,infra,bench,app}/**/*.test.ts'],
+          include: ['{core,cli,connectors,transforms,sinks,schemas,test,infra,bench,app,reconcile}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           env: { TZ: 'UTC' },
         },

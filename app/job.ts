@@ -28,6 +28,7 @@ import { AppMetrics } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { checkpointRows, clickhouseFigures, stageLag, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
+import { startReconcileService, type ReconcileService } from '../reconcile/service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 
 export type JobLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
@@ -110,7 +111,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
     // while the rest starts; /readyz turns ready once every component runs.
     // Filled in once every component runs; until then /status says the job is starting.
-    const late: { status?: () => Promise<StatusSnapshot> } = {};
+    const late: { status?: () => Promise<StatusSnapshot>; reconcile?: ReconcileService } = {};
     const ops = await startOpsServer(opsPort(config), {
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
@@ -118,6 +119,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       query: async (sql, format) => {
         const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
         return rs.text();
+      },
+      reconcile: async (body, write) => {
+        if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
+        return late.reconcile.handle(body, write);
       },
     });
     cleanups.push({ name: 'ops server', run: () => ops.close() });
@@ -326,12 +331,16 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     };
 
     late.status = status;
+    // Reconcile through the running connectors (same client, same rate limit) and the job's own ClickHouse.
+    const reconcile = startReconcileService(config, { kafka, registry, clickhouse, connectors: [...pollers.values()], promRegistry: metrics.registry, demo: options.demo, say, log });
+    late.reconcile = reconcile;
+    cleanups.push({ name: 'reconcile', run: async () => reconcile.stop() });
     metrics.refresh = async () => void (await status());
 
     if (demo && receiver) await demo.startPushTraffic(receiver.url);
 
     // Shutdown order is the reverse of start-up except that intake must stop before the stages drain: reorder.
-    const order = ['demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'clickhouse', 'local infra'];
+    const order = ['reconcile', 'demo traffic', 'pollers', 'receiver', 'simulator servers', 'checkpoint reader', 'normalize', 'sink', 'clickhouse', 'local infra'];
     /**
      * Intake has stopped: give normalize and the sink a bounded time to process what Kafka already holds, so a clean
      * stop leaves everything received in ClickHouse (what remains is picked up from the committed offsets next time).

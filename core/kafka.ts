@@ -140,16 +140,38 @@ function errorMessage(err: unknown): string {
 
 export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };
 
+export interface ScannedMessage {
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface ScanOptions {
+  /** Whole scan; default 60 s. */
+  timeoutMs?: number;
+  /** Called once with the number of offsets to read (log end - start, summed), before the first batch. */
+  onStart?: (totalOffsets: number) => void;
+  /** Called after every fetched batch (also ones holding only transaction markers) with the offsets it covered. */
+  onProgress?: (offsets: number) => void;
+}
+
 /**
- * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
- * (null = tombstone). Used for state kept in Kafka such as connector checkpoints. A throwaway consumer group
- * is used because kafkajs cannot assign partitions manually; it is deleted afterwards.
+ * Reads a topic (read_committed) from the beginning up to the log end it had when the scan began, handing each batch
+ * to `onBatch`; nothing is kept here, so memory is what the caller keeps. A throwaway consumer group is used because
+ * kafkajs cannot assign partitions manually; it is deleted afterwards. Batches holding only transaction markers never
+ * reach `onBatch`, so the end is detected from the client's batch events, which see them too.
  */
-export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
-  const latest = new Map<string, Buffer | null>();
+export async function scanTopic(
+  kafka: Kafka,
+  topic: string,
+  onBatch: (partition: number, messages: ScannedMessage[]) => void | Promise<void>,
+  options: ScanOptions = {},
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
+  let total = 0;
   try {
     // Right after a topic is created the broker may not serve its partitions yet; that error is retriable.
     let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>> | undefined;
@@ -161,14 +183,18 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
         await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
       }
     }
-    ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high) - 1n]));
+    const nonEmpty = offsets.filter((o) => BigInt(o.high) > BigInt(o.low));
+    ends = new Map(nonEmpty.map((o) => [o.partition, BigInt(o.high) - 1n]));
+    for (const o of nonEmpty) total += Number(BigInt(o.high) - BigInt(o.low));
   } finally {
     await admin.disconnect();
   }
-  if (ends.size === 0) return latest;
+  options.onStart?.(total);
+  if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false });
   const pending = new Set(ends.keys());
+  const position = new Map<number, bigint>();
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
     await consumer.connect();
@@ -178,20 +204,35 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
         () => reject(new CdrflowError('transient', `reading ${topic} to its end took longer than ${timeoutMs} ms (partitions left: ${[...pending].join(',')})`)),
         timeoutMs,
       );
+      consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+        const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string };
+        const last = BigInt(lastOffset);
+        const before = position.get(partition) ?? -1n;
+        if (last > before) {
+          position.set(partition, last);
+          const end = ends.get(partition);
+          options.onProgress?.(Number((end !== undefined && last > end ? end : last) - (before < 0n ? -1n : before)));
+        }
+        const end = ends.get(partition);
+        // lastOffset covers compacted-away tails and transaction markers, so the end is seen even then.
+        if (end !== undefined && last >= end) pending.delete(partition);
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) {
-              if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
-            }
             const end = ends.get(batch.partition);
-            // lastOffset() covers compacted-away tails of a record batch, so the end is seen even then.
-            if (end !== undefined && BigInt(batch.lastOffset()) >= end) pending.delete(batch.partition);
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
+            const messages: ScannedMessage[] = [];
+            for (const m of batch.messages) {
+              // Records written after the scan began are the next scan's business.
+              if (end === undefined || BigInt(m.offset) > end) continue;
+              messages.push({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value });
             }
+            if (messages.length > 0) await onBatch(batch.partition, messages);
           },
         })
         .catch((err: unknown) => {
@@ -208,5 +249,21 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
       .catch(() => undefined)
       .finally(() => cleanup.disconnect().catch(() => undefined));
   }
+}
+
+/**
+ * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
+ * (null = tombstone). Used for state kept in Kafka such as connector checkpoints.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
+  const latest = new Map<string, Buffer | null>();
+  await scanTopic(
+    kafka,
+    topic,
+    (_partition, messages) => {
+      for (const m of messages) if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
+    },
+    options,
+  );
   return latest;
 }

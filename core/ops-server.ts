@@ -12,6 +12,11 @@ export interface OpsHandlers {
   status: () => Promise<unknown>;
   /** Runs a read-only query and returns the engine's text output in `format`. */
   query: (sql: string, format: string) => Promise<string>;
+  /**
+   * POST /reconcile (JSON request): runs a reconcile in this process — the one that owns the embedded engine and the
+   * connectors — and streams NDJSON lines through `write` until it finishes. Absent: 404.
+   */
+  reconcile?: (body: string, write: (line: string) => void) => Promise<void>;
 }
 
 const MAX_SQL_BYTES = 64 * 1024;
@@ -82,6 +87,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers)
     } catch (err) {
       return send(res, 422, 'text/plain', `${(err as Error).message}\n`);
     }
+  }
+  if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
+    const body = await readBody(req, MAX_SQL_BYTES);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    await h.reconcile(body, (line) => void res.write(`${line}\n`));
+    res.end();
+    return;
   }
   send(res, 404, 'text/plain', 'not found\n');
 }
