@@ -11,7 +11,7 @@ import { scanTopic, type Kafka } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
-import type { DeadLetterInput, RecordSink } from '../connectors/poller/publisher.ts';
+import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, scopeBounds, type DayScope } from './days.ts';
@@ -80,7 +80,7 @@ export async function readSource(
                 records++;
               }
             },
-            deadLetter: async (letters: DeadLetterInput[]) => {
+            deadLetter: async (letters: DeadLetter[]) => {
               const day = bucketDay(scope, window.start * 1000);
               if (day === undefined) return;
               const key = bucketKey(vendor, tenant, day);

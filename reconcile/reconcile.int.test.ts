@@ -10,7 +10,7 @@ import { AckedPublisher } from '../core/kafka.ts';
 import { VENDORS } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { startCccSimulator, type CccSimulator } from '../connectors/tencent-ccc/simulator/index.ts';
-import { silentLogger } from '../connectors/poller/log.ts';
+import { silentLog } from '../core/log.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { HuaweiFeeGenerator } from '../connectors/huawei-privatenumber/generator.ts';
 import { defaultNormalizeOptions } from '../transforms/normalize/index.ts';
@@ -55,7 +55,7 @@ beforeAll(async () => {
   sim.dataset.generateRange(hour(1), hour(4), 40);
   connector = createCccConnector(
     { secretId: 'AKIDrec', secretKey: 'rec-key', sdkAppIds: [Number(TENANT)], ...sim.connection, retry: { initialMs: 50, maxMs: 200, maxAttempts: 3 }, topics: { raw: names.raw['tencent-ccc'], checkpoints: uniqueName('rec_cp'), deadLetter: names.deadLetter } },
-    { kafka, registry, log: silentLogger },
+    { kafka, registry, log: silentLog },
   );
   await connector.backfill({ tenant: TENANT, from: new Date(dayStart), to: new Date(dayStart + DAY_MS), windowSec: 3600, progressStream: silentStream() });
 

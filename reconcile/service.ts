@@ -93,14 +93,14 @@ export interface ReconcileService {
 
 export function startReconcileService(
   config: AppConfig,
-  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
+  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
 ): ReconcileService {
   const metrics = new ReconcileMetrics(parts.promRegistry);
   let running: Promise<ReconcileOutcome> | undefined;
   const abort = new AbortController();
   const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void): Promise<ReconcileOutcome> => {
     if (running) throw new CdrflowError('config', 'a reconcile run is already in progress in this job; try again when it finished');
-    const deps = reconcileDepsOf(config, { ...parts, metrics, progress, log });
+    const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
     running = runReconcile(deps, req, abort.signal).finally(() => (running = undefined));
     return running;
   };

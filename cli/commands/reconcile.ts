@@ -6,8 +6,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { asUsage, integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort, registryUrlOf } from '../../app/config.ts';
-import { clickhouseTargetOf, kafkaSettingsOf } from '../../app/job.ts';
+import { endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { createKafka } from '../../core/kafka.ts';
@@ -16,7 +15,7 @@ import { isVendor, type Vendor } from '../../core/topology.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../../connectors/poller/runtime.ts';
-import { jsonLogger } from '../../connectors/poller/log.ts';
+import { logger } from '../../core/log.ts';
 import { migrate } from '../../sinks/clickhouse/index.ts';
 import { parseDay, parseTzOffset, relativeDay } from '../../reconcile/days.ts';
 import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
@@ -124,20 +123,20 @@ export const command: Command = {
       repair: values.repair ?? false,
       trigger: 'cli',
     };
-    const running = await findRunningJob(opsPort(config));
+    const ends = endpoints(config);
+    const running = await findRunningJob(ends.opsPort);
     let outcome: ReconcileOutcome;
     if (running) {
       process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
       outcome = await viaJob(running, req);
     } else {
-      const kafka = createKafka(kafkaSettingsOf(config));
-      const registry = createRegistry(registryUrlOf(config));
-      const clickhouse = await createClickHouse(clickhouseTargetOf(config));
+      const kafka = createKafka(ends.kafka);
+      const registry = createRegistry(ends.registryUrl);
+      const clickhouse = await createClickHouse(ends.clickhouse);
       const connectors: PullConnector[] = [];
       try {
         if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
-        const log = jsonLogger('reconcile');
-        const deps = { kafka, registry, log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log(level, msg, fields) };
+        const deps = { kafka, registry, log: logger('reconcile') };
         if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
         if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
         const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
