@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
-import { bucketsNeedingIds, compareLayers, exitCodeOf, sourceKey, type Layers } from './compare.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, sourceKey, type Layers } from './compare.ts';
 import { bucketKey, Tally } from './tally.ts';
 import { hourRanges } from './repair.ts';
 import { outcomeJson, renderOutcome } from './render.ts';
@@ -85,6 +85,21 @@ describe('compareLayers', () => {
     l.clickhouseIds.set(KEY, new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']));
     const [row] = compareLayers(l);
     expect(row!.drift.find((d) => d.kind === 'not_in_clickhouse')!.ids).toEqual(['tencent-ccc:1400:c']);
+  });
+
+  it('on a day in progress, only what is missing in both looks is drift; the rest was in flight', () => {
+    const first = layers();
+    first.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:x', 1);
+    first.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:y', 1);
+    const second = layers();
+    second.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:y', 1);
+    second.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:z', 1);
+    const partial = new Set(['2026-11-30']);
+    const [row] = confirmDrift(compareLayers(first), compareLayers(second), partial);
+    expect(row!.drift.map((d) => [d.kind, d.ids])).toEqual([['missing_in_raw', ['tencent-ccc:1400:y']], ['minutes', undefined]]);
+    expect(row!.inFlight).toBe(1);
+    // A closed day is never second-guessed.
+    expect(confirmDrift(compareLayers(first), compareLayers(second), new Set())[0]!.inFlight).toBe(0);
   });
 
   it('an unreachable source is exit 2, and the other layers are still compared', () => {

@@ -124,10 +124,45 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       clickhouse: ch,
       views,
       unmergedDuplicates: Math.max(0, ch.storedRows - ch.count),
+      inFlight: 0,
       drift,
     });
   }
   return rows;
+}
+
+const EDGE_KINDS = new Set(['missing_in_raw', 'not_normalized', 'not_in_clickhouse']);
+
+/** Whether a report has drift a record in flight could explain (worth a second look on a day still in progress). */
+export function hasEdgeDrift(rows: ReconcileRow[], partialDays: Set<string>): boolean {
+  return rows.some((r) => partialDays.has(r.day) && r.drift.some((d) => EDGE_KINDS.has(d.kind)));
+}
+
+/**
+ * Keeps, in the second look, only the drift the first look saw too: a record missing in one look only was in flight
+ * (counted in `inFlight`). Minutes drift that only followed such records goes with them.
+ */
+export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], partialDays: Set<string>): ReconcileRow[] {
+  const seen = new Map<string, Set<string>>();
+  for (const r of first) for (const d of r.drift) if (d.ids) seen.set(`${r.vendor}\u0000${r.tenant}\u0000${r.day}\u0000${d.kind}`, new Set(d.ids));
+  return second.map((r) => {
+    if (!partialDays.has(r.day)) return r;
+    let inFlight = 0;
+    const drift: Drift[] = [];
+    for (const d of r.drift) {
+      if (!EDGE_KINDS.has(d.kind) || !d.ids) {
+        drift.push(d);
+        continue;
+      }
+      const before = seen.get(`${r.vendor}\u0000${r.tenant}\u0000${r.day}\u0000${d.kind}`) ?? new Set<string>();
+      const confirmed = d.ids.filter((id) => before.has(id));
+      inFlight += d.ids.length - confirmed.length;
+      if (confirmed.length > 0) drift.push({ ...d, ids: confirmed, count: confirmed.length, detail: d.detail.replace(/^\d+/, String(confirmed.length)) });
+    }
+    const recordDrift = drift.some((d) => d.repairable && d.kind !== 'minutes');
+    const kept = drift.filter((d) => !(d.kind === 'minutes' && d.repairable && !recordDrift && inFlight > 0));
+    return { ...r, drift: kept, inFlight };
+  });
 }
 
 export function exitCodeOf(rows: ReconcileRow[]): 0 | 1 | 2 {

@@ -8,6 +8,11 @@ export const reconcileConfigSchema = z.strictObject({
   sourceMaxAttempts: z.int().min(1).max(50).default(4),
   /** After a repair re-fed records: wait at most this long for normalize and the sink to carry them into ClickHouse. */
   repairWaitSec: z.int().min(0).max(3_600).default(180),
+  /**
+   * A day still in progress that shows records missing between layers is looked at again this much later; only what
+   * is missing both times is drift (the rest was in flight). Longer than the pollers' interval + settle.
+   */
+  confirmSec: z.int().min(0).max(3_600).default(90),
   /** Longest a scan of one Kafka topic may take. */
   scanTimeoutSec: z.int().min(10).max(86_400).default(3_600),
   schedule: z

@@ -59,6 +59,11 @@ export interface ReconcileRow {
   views: { cdr_daily: ViewFigures | null; cdr_hourly: ViewFigures; cdr_end_status: ViewFigures | null };
   /** Rows stored twice that a reader without FINAL would double count (merged by --repair); not drift: FINAL hides them. */
   unmergedDuplicates: number;
+  /**
+   * Records missing on one layer in the first look at a day still in progress but not missing in a second look a
+   * little later (polled, normalized or inserted meanwhile): in flight at the live edge, not drift.
+   */
+  inFlight: number;
   drift: Drift[];
 }
 

@@ -86,7 +86,7 @@ beforeAll(async () => {
     groups: { normalize: { groupId: names.normalizeGroup, topics: Object.values(names.raw) }, sink: { groupId: names.sinkGroup, topic: names.normalized } },
     connectors: [connector],
     mapping: defaultNormalizeOptions(),
-    settings: { sourceMaxAttempts: 3, repairWaitSec: 60, scanTimeoutSec: 120 },
+    settings: { sourceMaxAttempts: 3, repairWaitSec: 60, scanTimeoutSec: 120, confirmSec: 0 },
     progress: silentStream(),
   };
   await drained();

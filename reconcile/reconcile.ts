@@ -9,13 +9,13 @@ import type { Kafka } from '../core/kafka.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import { bucketsNeedingIds, compareLayers, exitCodeOf } from './compare.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, hasEdgeDrift } from './compare.ts';
 import { cutoffFor, formatTz, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport } from './model.ts';
 import { repair } from './repair.ts';
 import { splitBucketKey } from './tally.ts';
-import { waitForStages, type StageGroups } from './pipeline.ts';
+import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 import type { ReconcileConfig } from './config.ts';
 import { recordRun } from './history.ts';
 import type { ReconcileMetrics } from './metrics.ts';
@@ -45,7 +45,7 @@ export interface ReconcileDeps {
   /** The pull connectors whose API is the source (the running ones inside the job: same client, same rate limit). */
   connectors: PullConnector[];
   mapping: NormalizeOptions;
-  settings: Pick<ReconcileConfig, 'sourceMaxAttempts' | 'repairWaitSec' | 'scanTimeoutSec'>;
+  settings: Pick<ReconcileConfig, 'sourceMaxAttempts' | 'repairWaitSec' | 'scanTimeoutSec' | 'confirmSec'>;
   /** Progress bars / lines; default: nowhere. */
   progress?: NodeJS.WriteStream;
   log?: (msg: string) => void;
@@ -74,8 +74,8 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   for (const v of vendors) if ((v === 'tencent-ccc' || v === 'tencent-trtc') && !apiVendors.has(v)) notes.push(`${v}: no connector configured here, so its API was not read; the raw topic stands in as the source`);
 
   // Let the live stages catch up first, so records in flight between layers are not reported as drift.
-  const settled = await waitForStages(deps.kafka, deps.groups, { timeoutMs: 30_000, idleMs: 5_000 });
-  if (!settled.drained) notes.push(`normalize / sink had not caught up when the layers were read (lag ${settled.normalizeLag} / ${settled.sinkLag}): records in flight show as drift`);
+  const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000 });
+  if (!settled.caughtUp) notes.push(`normalize / sink had not caught up with Kafka within 30 s (${settled.behind} record(s) behind; is the pipeline running?): records in flight show as drift`);
 
   const source = await readSource(connectors, scope, req.tenants, deps.mapping, { signal, maxAttempts: deps.settings.sourceMaxAttempts, progress, log });
   const timeoutMs = deps.settings.scanTimeoutSec * 1000;
@@ -122,11 +122,32 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   return { report, sourceWindows: source.windows };
 }
 
+/**
+ * One pass; on a day still in progress with records missing between layers, a second pass `confirmSec` later, and only
+ * what is missing both times counts as drift (the rest was in flight: polled, normalized or inserted meanwhile).
+ */
+async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
+  const first = await reconcilePass(deps, req, scope, signal);
+  const partial = ClickHouseReader.partialDays(scope);
+  if (deps.settings.confirmSec <= 0 || !hasEdgeDrift(first.report.rows, partial)) return first;
+  (deps.log ?? (() => {}))(`records missing on a day still in progress: looking again in ${deps.settings.confirmSec}s (what was only in flight is not drift)`);
+  await new Promise((r) => setTimeout(r, deps.settings.confirmSec * 1000));
+  const second = await reconcilePass(deps, req, scope, signal);
+  const rows = confirmDrift(first.report.rows, second.report.rows, partial);
+  const exitCode = exitCodeOf(rows);
+  second.report.rows = rows;
+  second.report.exitCode = exitCode;
+  second.report.driftRows = rows.filter((r) => r.drift.length > 0).length;
+  second.report.startedAt = first.report.startedAt;
+  second.report.notes.push(`a day still in progress showed records missing between layers; it was looked at again ${deps.settings.confirmSec}s later and only what was missing both times is drift ("in flight" counts the rest)`);
+  return second;
+}
+
 export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal = new AbortController().signal): Promise<ReconcileOutcome> {
   const now = deps.now ?? Date.now;
   // One cut-off for both passes, so before and after count the same calls.
   const scope: DayScope = { from: req.from, to: req.to, tzOffsetMinutes: req.tzOffsetMinutes, cutoffMs: cutoffFor(now(), req.settleSec) };
-  const first = await reconcilePass(deps, req, scope, signal);
+  const first = await lookTwiceAtTheEdge(deps, req, scope, signal);
   let outcome: ReconcileOutcome = { before: first.report, exitCode: first.report.exitCode };
   if (req.repair) {
     const actions = await repair(first.report, {
@@ -146,7 +167,7 @@ export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, s
       scanTimeoutMs: deps.settings.scanTimeoutSec * 1000,
       log: deps.log ?? (() => {}),
     });
-    const second = await reconcilePass(deps, req, scope, signal);
+    const second = await lookTwiceAtTheEdge(deps, req, scope, signal);
     second.report.runId = first.report.runId;
     outcome = { before: first.report, repair: actions, after: second.report, exitCode: second.report.exitCode };
   }

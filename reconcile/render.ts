@@ -23,12 +23,13 @@ function cells(r: ReconcileRow): string[] {
     `${view(r.views.cdr_daily)}/${view(r.views.cdr_hourly)}/${view(r.views.cdr_end_status)}`,
     `${sourceMin}/${fmt(r.clickhouse.minutes)}`,
     fmt(r.unmergedDuplicates),
+    fmt(r.inFlight),
     r.drift.length === 0 ? 'ok' : `DRIFT ${r.drift.map((d) => d.kind).join(',')}`,
   ];
 }
 
-const HEADER = ['vendor', 'tenant', 'day', 'source', 'raw', 'normalized', 'dlq', 'ch FINAL', 'ch uniq', 'daily/hourly/status', 'min src/ch', 'unmerged', 'result'];
-const RIGHT = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+const HEADER = ['vendor', 'tenant', 'day', 'source', 'raw', 'normalized', 'dlq', 'ch FINAL', 'ch uniq', 'daily/hourly/status', 'min src/ch', 'unmerged', 'in flight', 'result'];
+const RIGHT = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
 
 export function renderTable(report: ReconcileReport, colour: boolean): string {
   const table = [HEADER, ...report.rows.map(cells)];
@@ -67,7 +68,7 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   out.push(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`);
   for (const n of before.notes) out.push(`note: ${n}`);
   out.push('', outcome.after ? 'before repair:' : '', renderTable(before, colour));
-  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push); dlq = dead-lettered by normalize or the sink; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable for this day); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice');
+  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push); dlq = dead-lettered by normalize or the sink; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable for this day); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)');
   const drift = renderDrift(before);
   if (drift.length > 0) out.push('drift:', ...drift);
   out.push(summaryLine(before));

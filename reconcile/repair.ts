@@ -20,7 +20,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { cdrIdOf } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
 import type { ReconcileReport, RepairAction } from './model.ts';
-import { waitForStages, type StageGroups } from './pipeline.ts';
+import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 
 export interface RepairContext {
   kafka: Kafka;
@@ -155,9 +155,9 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
 
   // 4. Let the live stages carry what was re-fed into ClickHouse.
   if (refed > 0) {
-    const drained = await waitForStages(ctx.kafka, ctx.groups, { timeoutMs: ctx.waitSec * 1000 });
-    if (!drained.drained) {
-      ctx.log(`normalize / sink did not catch up within ${ctx.waitSec}s (lag ${drained.normalizeLag} / ${drained.sinkLag}): is the pipeline running? The re-fed records are applied when it runs.`);
+    const drained = await waitForSnapshot(ctx.kafka, ctx.groups, { timeoutMs: ctx.waitSec * 1000 });
+    if (!drained.caughtUp) {
+      ctx.log(`normalize / sink did not carry the re-fed records through (${drained.behind} behind after at most ${ctx.waitSec}s): is the pipeline running? They are applied when it runs.`);
     }
   }
 

@@ -118,7 +118,8 @@ export function startReconcileService(
         vendors: null,
         tenants: null,
         tzOffsetMinutes: tz,
-        settleSec: config.reconcile.settleSec,
+        // The demo's calls are minutes old: a short settle lets its runs show them (the second look handles in-flight ones).
+        settleSec: parts.demo ? 300 : config.reconcile.settleSec,
         repair: schedule.repair,
         trigger: 'schedule',
       };
