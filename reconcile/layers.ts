@@ -104,6 +104,9 @@ export async function readSource(
 
 // ---------------------------------------------------------------- Kafka topics
 
+/** Decoding resolves from the registry cache without yielding: give the host's other work (heartbeats) a turn. */
+const YIELD_EVERY = 200;
+
 async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, onBatch: Parameters<typeof scanTopic>[2], timeoutMs: number): Promise<number> {
   let progress: Progress | undefined;
   let messages = 0;
@@ -112,7 +115,10 @@ async function scanWithProgress(kafka: Kafka, topic: string, label: string, stre
     topic,
     async (partition, batch) => {
       messages += batch.length;
-      await onBatch(partition, batch);
+      for (let i = 0; i < batch.length; i += YIELD_EVERY) {
+        await onBatch(partition, batch.slice(i, i + YIELD_EVERY));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     },
     {
       timeoutMs,
