@@ -45,7 +45,7 @@ describe('reconcile days', () => {
     expect(bucketDay({ ...scope, cutoffMs: late }, late)).toBeUndefined();
     expect(dayBounds('2026-11-30', 480).start).toBe(Date.parse('2026-11-29T16:00:00Z'));
     expect(daysOf({ from: '2026-11-29', to: '2026-12-01' })).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
-    expect(cutoffFor(Date.parse('2026-12-01T12:34:56Z'), 600)).toBe(Date.parse('2026-12-01T12:00:00Z'));
+    expect(cutoffFor(Date.parse('2026-12-01T12:34:56.789Z'), 600)).toBe(Date.parse('2026-12-01T12:24:56Z'));
     expect(() => parseTzOffset('+05:30')).toThrow(/whole-hour/);
   });
 

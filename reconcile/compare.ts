@@ -23,6 +23,8 @@ export interface Layers {
   sinkDead: Set<string>;
   clickhouse: Map<string, ClickHouseFigures>;
   views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
+  /** cdr FINAL on whole hours (up to the last one before the cut-off): the hourly view's reference. Absent: the figures. */
+  hourlyBasis?: Map<string, ViewFigures>;
   /** Days cut short by the cut-off: the daily views cover the whole day, so only the hourly view is compared there. */
   partialDays: Set<string>;
   /** cdr_ids in cdr FINAL, fetched only for buckets whose counts disagree with the normalized layer. */
@@ -103,11 +105,12 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     };
     for (const [name, v] of Object.entries(views) as [string, ViewFigures | null][]) {
       if (!v) continue;
-      if (v.calls !== ch.count || (v.minutes !== null && v.minutes !== ch.minutes)) {
+      const ref = name === 'cdr_hourly' && layers.hourlyBasis ? (layers.hourlyBasis.get(key) ?? { calls: 0, minutes: 0 }) : { calls: ch.count, minutes: ch.minutes };
+      if (v.calls !== ref.calls || (v.minutes !== null && v.minutes !== ref.minutes)) {
         add({
           kind: 'view',
-          count: Math.abs(v.calls - ch.count) || Math.abs((v.minutes ?? 0) - ch.minutes),
-          detail: `${name}: ${v.calls} calls${v.minutes === null ? '' : ` / ${v.minutes} min`} vs cdr FINAL ${ch.count} calls / ${ch.minutes} min`,
+          count: Math.abs(v.calls - ref.calls) || Math.abs((v.minutes ?? 0) - (ref.minutes ?? 0)),
+          detail: `${name}: ${v.calls} calls${v.minutes === null ? '' : ` / ${v.minutes} min`} vs cdr FINAL ${ref.calls} calls / ${ref.minutes ?? 0} min${ref.calls !== ch.count ? ' (whole hours before the cut-off)' : ''}`,
           repairable: false,
         });
       }

@@ -66,11 +66,14 @@ export function bucketDay(scope: DayScope, callTimeMs: number): string | undefin
   return day >= scope.from && day <= scope.to ? day : undefined;
 }
 
-/** The cut-off for a settle time: now - settle, floored to the hour so the hourly view can be compared up to it. */
+/** The cut-off for a settle time: now - settle, to the second. */
 export function cutoffFor(nowMs: number, settleSec: number): number {
   const t = nowMs - settleSec * 1000;
-  return t - (t % 3_600_000);
+  return t - (t % 1000);
 }
+
+/** The hourly view can only be compared up to a whole hour: the last one at or before the cut-off. */
+export const hourFloor = (ms: number) => ms - (ms % 3_600_000);
 
 /** Today and yesterday in the scope's day convention (for `--from yesterday` and the schedule). */
 export function relativeDay(nowMs: number, tzOffsetMinutes: number, daysBack: number): string {

@@ -14,7 +14,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
-import { bucketDay, dayBounds, daysOf, scopeBounds, type DayScope } from './days.ts';
+import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
 import { bucketKey, Tally } from './tally.ts';
 import { sourceKey } from './compare.ts';
@@ -240,6 +240,8 @@ export async function readNormalized(
 export interface ClickHouseLayer {
   figures: Map<string, ClickHouseFigures>;
   views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
+  /** cdr FINAL up to the last whole hour before the cut-off: what the hourly view is compared with (= figures on whole hours). */
+  hourlyBasis: Map<string, ViewFigures>;
 }
 
 export class ClickHouseReader {
@@ -280,7 +282,15 @@ export class ClickHouseReader {
       f.storedRows = Number(r.n);
       figures.set(key, f);
     }
-    const hourly = this.filter(scope, vendors, tenants, 'hour');
+    // The hourly view is compared on whole hours only: up to the last one before the cut-off.
+    const hourScope = { ...scope, cutoffMs: hourFloor(scope.cutoffMs) };
+    const hourly = this.filter(hourScope, vendors, tenants, 'hour');
+    let hourlyBasis = new Map([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }]));
+    if (hourScope.cutoffMs < scopeBounds(scope).end) {
+      const b = this.filter(hourScope, vendors, tenants, 'call_time');
+      const rows = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m FROM ${t} FINAL WHERE ${b.where} GROUP BY vendor, tenant_id, bucket_day`, b.params);
+      hourlyBasis = new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.n), minutes: Number(r.m) }]));
+    }
     type V = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string | null };
     const toMap = (rows: V[], withMinutes: boolean) => new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.calls), minutes: withMinutes ? Number(r.m) : null }]));
     const cdrHourly = toMap(
@@ -300,7 +310,7 @@ export class ClickHouseReader {
       cdrDaily = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
       cdrEndStatus = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
     }
-    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus } };
+    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis };
   }
 
   /** The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts disagree). */

@@ -104,6 +104,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     sinkDead: dead.sinkDead,
     clickhouse: ch.figures,
     views: ch.views,
+    hourlyBasis: ch.hourlyBasis,
     partialDays: ClickHouseReader.partialDays(scope),
     clickhouseIds,
   });
