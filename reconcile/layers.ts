@@ -282,24 +282,30 @@ export class ClickHouseReader {
       f.storedRows = Number(r.n);
       figures.set(key, f);
     }
-    // The hourly view is compared on whole hours only: up to the last one before the cut-off.
+    // The hourly view is compared on whole hours only (up to the last one before the cut-off), with cdr FINAL over the
+    // same hours read in the same query: on a live pipeline, two queries would see different rows.
     const hourScope = { ...scope, cutoffMs: hourFloor(scope.cutoffMs) };
     const hourly = this.filter(hourScope, vendors, tenants, 'hour');
-    let hourlyBasis = new Map([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }]));
-    if (hourScope.cutoffMs < scopeBounds(scope).end) {
-      const b = this.filter(hourScope, vendors, tenants, 'call_time');
-      const rows = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m FROM ${t} FINAL WHERE ${b.where} GROUP BY vendor, tenant_id, bucket_day`, b.params);
-      hourlyBasis = new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.n), minutes: Number(r.m) }]));
+    const basis = this.filter(hourScope, vendors, tenants, 'call_time');
+    type H = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string; basis_calls: string; basis_m: string };
+    const pairs = await this.rows<H>(
+      `SELECT vendor, tenant_id, bucket_day, sum(calls) AS calls, sum(m) AS m, sum(basis_calls) AS basis_calls, sum(basis_m) AS basis_m FROM (
+         SELECT vendor, tenant_id, toString(toDate(hour + toIntervalSecond({offset:Int32}), 'UTC')) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m, 0 AS basis_calls, 0 AS basis_m
+         FROM ${this.db}.cdr_hourly WHERE ${hourly.where} GROUP BY vendor, tenant_id, bucket_day
+         UNION ALL
+         SELECT vendor, tenant_id, ${day} AS bucket_day, 0, 0, count(), sum(billable_minutes) FROM ${t} FINAL WHERE ${basis.where} GROUP BY vendor, tenant_id, bucket_day
+       ) GROUP BY vendor, tenant_id, bucket_day`,
+      hourly.params,
+    );
+    const cdrHourly = new Map<string, ViewFigures>();
+    const hourlyBasis = new Map<string, ViewFigures>();
+    for (const r of pairs) {
+      const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
+      cdrHourly.set(key, { calls: Number(r.calls), minutes: Number(r.m) });
+      hourlyBasis.set(key, { calls: Number(r.basis_calls), minutes: Number(r.basis_m) });
     }
     type V = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string | null };
     const toMap = (rows: V[], withMinutes: boolean) => new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.calls), minutes: withMinutes ? Number(r.m) : null }]));
-    const cdrHourly = toMap(
-      await this.rows<V>(
-        `SELECT vendor, tenant_id, toString(toDate(hour + toIntervalSecond({offset:Int32}), 'UTC')) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_hourly WHERE ${hourly.where} GROUP BY vendor, tenant_id, bucket_day`,
-        hourly.params,
-      ),
-      true,
-    );
     // The daily views bucket by UTC day: they are compared only when the reconcile uses UTC days.
     let cdrDaily: Map<string, ViewFigures> | null = null;
     let cdrEndStatus: Map<string, ViewFigures> | null = null;
