@@ -1,7 +1,7 @@
 // The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
 // one-file change). Everything else talks to Kafka through the small types below.
+import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
-import { kafkaBrokers } from './local-endpoints.ts';
 import { CdrflowError } from './errors.ts';
 
 export interface KafkaSettings {
@@ -26,40 +26,26 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
-export function kafkaSettingsFromEnv(clientId: string, env: NodeJS.ProcessEnv = process.env): KafkaSettings {
-  const settings: KafkaSettings = { brokers: kafkaBrokers(env), clientId };
-  if (env['KAFKA_SSL'] === 'true') settings.ssl = true;
-  const user = env['KAFKA_SASL_USERNAME'];
-  if (user) {
-    settings.sasl = {
-      mechanism: (env['KAFKA_SASL_MECHANISM'] as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined) ?? 'plain',
-      username: user,
-      password: env['KAFKA_SASL_PASSWORD'] ?? '',
-    };
-  }
-  return settings;
-}
+// kafkajs' own entries go through the project's logger as component `kafka`. It logs every retried request at
+// ERROR although the retry usually succeeds, and our components report what really failed: so its errors are
+// warnings here, and below LOG_LEVEL=debug only its errors are asked for at all.
+const KAFKAJS_LEVEL: Record<number, LogLevel> = { [logLevel.ERROR]: 'warn', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'debug', [logLevel.DEBUG]: 'debug' };
 
-// kafkajs logs every retried request at ERROR; our own components log what matters, so keep it quiet
-// unless asked (KAFKAJS_LOG=info|debug).
-function kafkajsLogLevel(): logLevel {
-  switch (process.env['KAFKAJS_LOG']) {
-    case 'debug':
-      return logLevel.DEBUG;
-    case 'info':
-      return logLevel.INFO;
-    case 'warn':
-      return logLevel.WARN;
-    default:
-      return logLevel.NOTHING;
-  }
+function kafkajsLogCreator(): NonNullable<KafkaConfig['logCreator']> {
+  const log = logger('kafka');
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+      log(KAFKAJS_LEVEL[level] ?? 'debug', 'kafka.client', { message, ...fields });
+    };
 }
 
 export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry']): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
-    logLevel: kafkajsLogLevel(),
+    logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
+    logCreator: kafkajsLogCreator(),
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
@@ -140,34 +126,33 @@ function errorMessage(err: unknown): string {
 
 export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };
 
+/** One message as a scan sees it. */
 export interface ScannedMessage {
   partition: number;
   offset: number;
   key: Buffer | null;
   value: Buffer | null;
+  timestamp: number;
 }
 
 export interface ScanOptions {
-  /** Whole scan; default 60 s. */
+  /** The whole scan; default 60 s. */
   timeoutMs?: number;
-  /** Called once with the number of offsets to read (log end - start, summed), before the first batch. */
+  /** Called once, before the first message, with the number of offsets to read (end - start, summed). */
   onStart?: (totalOffsets: number) => void;
-  /** Called after every fetched batch (also ones holding only transaction markers) with the offsets it covered. */
+  /** Called as partitions advance (batches holding only transaction markers included), with the offsets covered. */
   onProgress?: (offsets: number) => void;
 }
 
 /**
- * Reads a topic (read_committed) from the beginning up to the log end it had when the scan began, handing each batch
- * to `onBatch`; nothing is kept here, so memory is what the caller keeps. A throwaway consumer group is used because
- * kafkajs cannot assign partitions manually; it is deleted afterwards. Batches holding only transaction markers never
- * reach `onBatch`, so the end is detected from the client's batch events, which see them too.
+ * Reads a topic (read_committed) from the beginning up to its end as of the call, handing each message to `visit` (in
+ * offset order per partition; awaited when it returns a promise; messages that arrive during the scan are not
+ * visited). Memory is the caller's: a counter keeps it bounded. A throwaway consumer group is used because kafkajs
+ * cannot assign partitions manually; it is deleted afterwards. A fetch that holds only transaction markers (the tail
+ * of a transactional topic) never reaches the batch handler, so the end is detected from the client's batch events,
+ * which see those fetches too.
  */
-export async function scanTopic(
-  kafka: Kafka,
-  topic: string,
-  onBatch: (partition: number, messages: ScannedMessage[]) => void | Promise<void>,
-  options: ScanOptions = {},
-): Promise<void> {
+export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -206,16 +191,16 @@ export async function scanTopic(
       );
       consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
         const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string };
-        const last = BigInt(lastOffset);
+        const end = ends.get(partition);
+        if (end === undefined) return;
+        // lastOffset covers compacted-away tails and transaction markers, so the end is seen even then.
+        const last = BigInt(lastOffset) > end ? end : BigInt(lastOffset);
         const before = position.get(partition) ?? -1n;
         if (last > before) {
           position.set(partition, last);
-          const end = ends.get(partition);
-          options.onProgress?.(Number((end !== undefined && last > end ? end : last) - (before < 0n ? -1n : before)));
+          options.onProgress?.(Number(last - before));
         }
-        const end = ends.get(partition);
-        // lastOffset covers compacted-away tails and transaction markers, so the end is seen even then.
-        if (end !== undefined && last >= end) pending.delete(partition);
+        if (last >= end) pending.delete(partition);
         if (pending.size === 0) {
           clearTimeout(timer);
           resolve();
@@ -226,13 +211,11 @@ export async function scanTopic(
           autoCommit: false,
           eachBatch: async ({ batch }) => {
             const end = ends.get(batch.partition);
-            const messages: ScannedMessage[] = [];
             for (const m of batch.messages) {
-              // Records written after the scan began are the next scan's business.
               if (end === undefined || BigInt(m.offset) > end) continue;
-              messages.push({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value });
+              const done = visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+              if (done instanceof Promise) await done;
             }
-            if (messages.length > 0) await onBatch(batch.partition, messages);
           },
         })
         .catch((err: unknown) => {
@@ -252,18 +235,23 @@ export async function scanTopic(
 }
 
 /**
- * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
- * (null = tombstone). Used for state kept in Kafka such as connector checkpoints.
+ * The latest value per key of a (compacted) topic up to its current end (null = tombstone). Used for state kept in
+ * Kafka such as connector checkpoints.
  */
 export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
   const latest = new Map<string, Buffer | null>();
-  await scanTopic(
-    kafka,
-    topic,
-    (_partition, messages) => {
-      for (const m of messages) if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
-    },
-    options,
-  );
+  await scanTopicToEnd(kafka, topic, (m) => m.key !== null && void latest.set(m.key.toString('utf8'), m.value), options);
   return latest;
+}
+
+/** The cluster as one broker describes it (readiness checks of the local stack); throws when unreachable. */
+export async function describeCluster(brokers: string[]): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+  const admin = createKafka({ brokers, clientId: 'cdrflow-infra' }, { retries: 0 }).admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    return { brokers: cluster.brokers.length, clusterId: cluster.clusterId, controller: cluster.controller };
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -7,7 +7,7 @@ import { loadSchemaJson } from '../core/avro.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { asCdrflowError } from '../core/errors.ts';
-import { scanTopic, type Kafka } from '../core/kafka.ts';
+import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
@@ -107,18 +107,15 @@ export async function readSource(
 /** Decoding resolves from the registry cache without yielding: give the host's other work (heartbeats) a turn. */
 const YIELD_EVERY = 200;
 
-async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, onBatch: Parameters<typeof scanTopic>[2], timeoutMs: number): Promise<number> {
+async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number): Promise<number> {
   let progress: Progress | undefined;
   let messages = 0;
-  await scanTopic(
+  await scanTopicToEnd(
     kafka,
     topic,
-    async (partition, batch) => {
-      messages += batch.length;
-      for (let i = 0; i < batch.length; i += YIELD_EVERY) {
-        await onBatch(partition, batch.slice(i, i + YIELD_EVERY));
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+    async (m) => {
+      await visit(m);
+      if (++messages % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     },
     {
       timeoutMs,
@@ -144,18 +141,16 @@ export async function readDeadLetters(
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
 ): Promise<DeadLetterLayer> {
   const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkDead: new Set() };
-  await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (_p, batch) => {
-    for (const m of batch) {
-      if (m.value === null) continue;
-      let letter: DeadLetter;
-      try {
-        letter = (await registry.decode(m.value)) as DeadLetter;
-      } catch {
-        continue; // an undecodable dead letter names no record we could match
-      }
-      if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
-      else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
+  await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
+    if (m.value === null) return;
+    let letter: DeadLetter;
+    try {
+      letter = (await registry.decode(m.value)) as DeadLetter;
+    } catch {
+      return; // an undecodable dead letter names no record we could match
     }
+    if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
+    else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
   }, ctx.timeoutMs);
   return layer;
 }
@@ -178,27 +173,25 @@ export async function readRaw(
 ): Promise<RawLayer> {
   const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
   for (const { vendor, topic } of rawTopics) {
-    await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (partition, batch) => {
-      for (const m of batch) {
-        if (m.value === null) continue;
-        let envelope: RawEnvelope;
-        try {
-          envelope = (await registry.decode(m.value)) as RawEnvelope;
-        } catch {
-          layer.undecodable++;
-          continue;
-        }
-        if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) continue;
-        const f = callFigures(envelope, options);
-        const day = bucketDay(scope, f.callTimeMs);
-        if (day === undefined || f.cdrId === null) continue;
-        layer.tally.add(vendor, envelope.tenant_id, day, f.cdrId, f.minutes);
-        if (deadOrigins.has(`${topic}:${partition}:${m.offset}`)) {
-          const key = bucketKey(vendor, envelope.tenant_id, day);
-          let dead = layer.normalizeDead.get(key);
-          if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
-          dead.add(f.cdrId);
-        }
+    await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
+      if (m.value === null) return;
+      let envelope: RawEnvelope;
+      try {
+        envelope = (await registry.decode(m.value)) as RawEnvelope;
+      } catch {
+        layer.undecodable++;
+        return;
+      }
+      if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) return;
+      const f = callFigures(envelope, options);
+      const day = bucketDay(scope, f.callTimeMs);
+      if (day === undefined || f.cdrId === null) return;
+      layer.tally.add(vendor, envelope.tenant_id, day, f.cdrId, f.minutes);
+      if (deadOrigins.has(`${topic}:${m.partition}:${m.offset}`)) {
+        const key = bucketKey(vendor, envelope.tenant_id, day);
+        let dead = layer.normalizeDead.get(key);
+        if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
+        dead.add(f.cdrId);
       }
     }, ctx.timeoutMs);
   }
@@ -217,20 +210,18 @@ export async function readNormalized(
   const tally = new Tally();
   // The sink's own reader schema: every writer version decodes into the fields read here.
   const readerSchema = loadSchemaJson(SCHEMA_FILES.normalized);
-  await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (_p, batch) => {
-    for (const m of batch) {
-      if (m.value === null) continue;
-      let cdr: NormalizedCdr;
-      try {
-        cdr = (await registry.decode(m.value, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
-      } catch {
-        continue; // the sink dead-letters it; it is counted there
-      }
-      if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) continue;
-      const day = bucketDay(scope, cdr.started_at?.getTime() ?? cdr.received_at.getTime());
-      if (day === undefined) continue;
-      tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
+  await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
+    if (m.value === null) return;
+    let cdr: NormalizedCdr;
+    try {
+      cdr = (await registry.decode(m.value, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
+    } catch {
+      return; // the sink dead-letters it; it is counted there
     }
+    if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
+    const day = bucketDay(scope, cdr.started_at?.getTime() ?? cdr.received_at.getTime());
+    if (day === undefined) return;
+    tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
   }, ctx.timeoutMs);
   return tally;
 }

@@ -13,7 +13,7 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
-import { AckedPublisher, scanTopic, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
+import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import type { Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
@@ -114,16 +114,14 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
     // The Kafka key is the natural key: decode only records whose key could be one of the wanted ids.
     const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
     const latest = new Map<string, OutgoingMessage>();
-    await scanTopic(
+    await scanTopicToEnd(
       ctx.kafka,
       topic,
-      async (_p, batch) => {
-        for (const m of batch) {
-          if (m.value === null || m.key === null || !naturalKeys.has(m.key.toString('utf8'))) continue;
-          const envelope = (await ctx.registry.decode(m.value)) as RawEnvelope;
-          const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
-          if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
-        }
+      async (m) => {
+        if (m.value === null || m.key === null || !naturalKeys.has(m.key.toString('utf8'))) return;
+        const envelope = (await ctx.registry.decode(m.value)) as RawEnvelope;
+        const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
+        if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },
       { timeoutMs: ctx.scanTimeoutMs },
     );
@@ -137,14 +135,12 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
   if (missingInCh.length > 0) {
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
     const latest = new Map<string, OutgoingMessage>();
-    await scanTopic(
+    await scanTopicToEnd(
       ctx.kafka,
       ctx.normalizedTopic,
-      (_p, batch) => {
-        for (const m of batch) {
-          const id = m.key?.toString('utf8');
-          if (m.value !== null && id !== undefined && wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
-        }
+      (m) => {
+        const id = m.key?.toString('utf8');
+        if (m.value !== null && id !== undefined && wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },
       { timeoutMs: ctx.scanTimeoutMs },
     );

@@ -21,8 +21,8 @@ import { parseDay, parseTzOffset, relativeDay } from '../../reconcile/days.ts';
 import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
 import { reconcileDepsOf } from '../../reconcile/service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
+import { untilSignal } from '../signals.ts';
 import type { ReconcileOutcome } from '../../reconcile/model.ts';
-import { shutdownSignal } from '../../connectors/poller/cli-support.ts';
 
 const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
                          [--repair] [--json] [--config FILE]
@@ -140,7 +140,10 @@ export const command: Command = {
         if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
         if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
         const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
-        outcome = await runReconcile(reconcileDeps, req, shutdownSignal());
+        // Ctrl-C stops reading the vendor API at the next request.
+        const abort = new AbortController();
+        void untilSignal().then((signal) => abort.abort(new Error(signal)));
+        outcome = await runReconcile(reconcileDeps, req, abort.signal);
       } finally {
         for (const c of connectors) await c.close().catch(() => undefined);
         await clickhouse.close();

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CccDataset, type CccDatasetOptions } from './dataset.ts';
 import { verifyTc3 } from './tc3.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const CCC_HOST = 'ccc.tencentcloudapi.com';
 export const CCC_ACTION = 'DescribeProtectedTelCdr';

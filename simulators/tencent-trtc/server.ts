@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { TrtcDataset } from './dataset.ts';
 import { verifyUserSig } from './usersig.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const RETENTION_SEC = 7 * 86_400;
