@@ -71,7 +71,6 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const notes: string[] = [];
   notes.push(`days are ${scope.tzOffsetMinutes === 0 ? 'UTC days' : `days at ${formatTz(scope.tzOffsetMinutes)}`} of the call time (started_at, else received_at); calls that started at or after ${new Date(scope.cutoffMs).toISOString()} (now - ${req.settleSec}s settle) are left out: they may still be running or in flight`);
   if (vendors.some((v) => v === 'huawei-privatenumber' || v === 'alibaba-lvms')) notes.push(PUSH_NOTE);
-  for (const v of vendors) if ((v === 'tencent-ccc' || v === 'tencent-trtc') && !apiVendors.has(v)) notes.push(`${v}: no connector configured here, so its API was not read; the raw topic stands in as the source`);
 
   // Let the live stages catch up first, so records in flight between layers are not reported as drift.
   const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000 });
@@ -108,6 +107,11 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     partialDays: ClickHouseReader.partialDays(scope),
     clickhouseIds,
   });
+  for (const v of vendors) {
+    if ((v === 'tencent-ccc' || v === 'tencent-trtc') && !apiVendors.has(v) && rows.some((r) => r.vendor === v)) {
+      notes.push(`${v}: no connector configured here, so its API was not read; the raw topic stands in as the source`);
+    }
+  }
   const exitCode = exitCodeOf(rows);
   const report: ReconcileReport = {
     runId: randomUUID(),
