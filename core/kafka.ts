@@ -177,7 +177,9 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
   options.onStart?.(total);
   if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false });
+  // A short fetch wait: at the tail of a transactional topic a live writer's open transaction holds read_committed
+  // fetches back, and the default 5 s wait per empty fetch would dominate the scan.
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
   const pending = new Set(ends.keys());
   const position = new Map<number, bigint>();
   const timeoutMs = options.timeoutMs ?? 60_000;

@@ -134,7 +134,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
   return rows;
 }
 
-const EDGE_KINDS = new Set(['missing_in_raw', 'not_normalized', 'not_in_clickhouse']);
+// Layers are read one after the other; on a live pipeline a record can be on a later layer and not yet on an earlier
+// one's snapshot (extra) or the other way round (missing). A second look tells those apart from real drift.
+const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'not_in_clickhouse', 'extra_in_clickhouse']);
 
 /** Whether a report has drift a record in flight could explain (worth a second look on a day still in progress). */
 export function hasEdgeDrift(rows: ReconcileRow[], partialDays: Set<string>): boolean {
