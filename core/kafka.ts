@@ -63,20 +63,40 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((s) => ({
-        topic: s.topic,
-        numPartitions: s.partitions ?? 3,
-        replicationFactor: -1,
-        configEntries: Object.entries({
-          ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
-          ...(s.config ?? {}),
-        }).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.partitions ?? 3,
+          replicationFactor: -1,
+          configEntries: Object.entries({
+            ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
+            ...(s.config ?? {}),
+          }).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // A busy broker can answer the client's leader wait right after creation with "does not host this
+      // topic-partition" (kafkajs gives up on that code): the topics were created, so wait for their metadata instead.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      await waitForTopicMetadata(admin, missing.map((s) => s.topic));
+    }
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function waitForTopicMetadata(admin: Admin, topics: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+    }
+    if (attempt >= 50) throw new CdrflowError('transient', `topics ${topics.join(', ')} have no partition leaders yet`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

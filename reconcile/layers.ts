@@ -1,15 +1,14 @@
 // Reads each layer into per-day tallies: the vendor API (pull vendors, through the connector's own client and rate
 // limit, nothing published), the raw topics, the dead-letter topic, the normalized topic and ClickHouse. Kafka topics
 // are scanned once each, read_committed, up to the end they had when the scan began; only cdr_ids are kept.
-import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { loadSchemaJson } from '../core/avro.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { asCdrflowError } from '../core/errors.ts';
 import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
-import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
+import type { Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
@@ -208,18 +207,19 @@ export async function readNormalized(
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
 ): Promise<Tally> {
   const tally = new Tally();
-  // The sink's own reader schema: every writer version decodes into the fields read here.
-  const readerSchema = loadSchemaJson(SCHEMA_FILES.normalized);
+  // Decoded with the writer's schema: the fields read here are in every version of the contract (BACKWARD), and a
+  // reader schema would be parsed again by the registry client for every message (milliseconds each).
+  const time = (v: Date | number | null) => (v === null ? null : v instanceof Date ? v.getTime() : Number(v));
   await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
     if (m.value === null) return;
     let cdr: NormalizedCdr;
     try {
-      cdr = (await registry.decode(m.value, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
+      cdr = (await registry.decode(m.value)) as NormalizedCdr;
     } catch {
       return; // the sink dead-letters it; it is counted there
     }
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
-    const day = bucketDay(scope, cdr.started_at?.getTime() ?? cdr.received_at.getTime());
+    const day = bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!);
     if (day === undefined) return;
     tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
   }, ctx.timeoutMs);

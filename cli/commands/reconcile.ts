@@ -124,7 +124,8 @@ export const command: Command = {
       trigger: 'cli',
     };
     const ends = endpoints(config);
-    const running = await findRunningJob(ends.opsPort);
+    // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
+    const running = await findRunningJob(ends.opsPort, 10_000);
     let outcome: ReconcileOutcome;
     if (running) {
       process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
