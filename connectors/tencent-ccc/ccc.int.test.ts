@@ -211,7 +211,7 @@ describe('tencent-ccc connector (real Kafka)', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     // The JSON log is on stdout (one logger for every command), with the poller's component and a stable event id.
-    expect(stdout).toMatch(/"component":"tencent-ccc","event":"poller.window_done"/);
+    expect(stdout).toMatch(/"component":"tencent-ccc-poller","event":"poller.window_done"/);
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(onTopic.size).toBe(600);
   });

@@ -4,7 +4,7 @@
 import { SimulatorDataset, type SimulatorDatasetOptions } from '../kit.ts';
 
 type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai';
-/** vendors.md §1 code table: [code, string, scope]. */
+/** docs/vendors.md §1 code table: [code, string, scope]. */
 export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
   [1, 'ok', 'both'], [211, 'clientError', 'both'], [100, 'blackList', 'in'], [102, 'ivrGiveUp', 'in'],
   [103, 'waitingGiveUp', 'in'], [104, 'ringingGiveUp', 'in'], [105, 'noSeatOnline', 'in'], [106, 'notWorkTime', 'in'],

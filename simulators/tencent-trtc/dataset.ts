@@ -10,7 +10,7 @@ export interface StoredCall {
   record: Record<string, unknown>;
 }
 
-/** The six documented results plus `offline`, seen in the vendor's own sample (vendors.md §2). */
+/** The six documented results plus `offline`, seen in the vendor's own sample (docs/vendors.md §2). */
 export const CALL_RESULTS = ['normal_end', 'cancel', 'reject', 'not_answer', 'call_busy', 'interrupt', 'offline'] as const;
 
 export type TrtcDatasetOptions = SimulatorDatasetOptions;
