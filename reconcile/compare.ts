@@ -164,8 +164,9 @@ export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], part
       inFlight += d.ids.length - confirmed.length;
       if (confirmed.length > 0) drift.push({ ...d, ids: confirmed, count: confirmed.length, detail: d.detail.replace(/^\d+/, String(confirmed.length)) });
     }
-    const recordDrift = drift.some((d) => d.repairable && d.kind !== 'minutes');
-    const kept = drift.filter((d) => !(d.kind === 'minutes' && d.repairable && !recordDrift && inFlight > 0));
+    // Minutes differ whenever counts differ: with no record drift confirmed, the in-flight records explain them.
+    const recordDrift = drift.some((d) => EDGE_KINDS.has(d.kind));
+    const kept = drift.filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0));
     return { ...r, drift: kept, inFlight };
   });
 }
