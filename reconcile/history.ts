@@ -1,4 +1,4 @@
-// Every run is recorded in ClickHouse (`reconcile_runs`, migration 0006): when, scope, each layer's figures, the drift
+// Every run is recorded in ClickHouse (`reconcile_runs`, migration 0007): when, scope, each layer's figures, the drift
 // and what the repair did — one row per pass (before / after) and vendor × tenant × day.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { quoteIdentifier } from '../core/clickhouse.ts';

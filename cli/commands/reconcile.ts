@@ -69,7 +69,7 @@ function dayArg(flag: string, value: string | undefined, tz: number): string {
 }
 
 async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
-  const res = await fetch(`${base}/reconcile`, { method: 'POST', body: JSON.stringify(req) });
+  const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
   if (res.status !== 200 || !res.body) throw new Error(`the running job answered ${res.status}: ${(await res.text()).trim()}`);
   let buffer = '';
   let outcome: ReconcileOutcome | undefined;
