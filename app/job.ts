@@ -15,6 +15,7 @@ import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
+import { startReconcileService, type ReconcileService } from '../reconcile/service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
@@ -103,7 +104,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
     // while the rest starts; /readyz turns ready once every component runs. /status says "starting" until then.
-    const late: { status?: () => Promise<StatusSnapshot> } = {};
+    const late: { status?: () => Promise<StatusSnapshot>; reconcile?: ReconcileService } = {};
     // User SQL runs in read-only engine sessions of its own, never on the sink's connection (core/read-only-sql.ts).
     // Released after the ops port (resources go in reverse), so no request is left without its sessions.
     const userSql = await openReadOnlySql(ends.clickhouse, config.ops.sql);
@@ -114,6 +115,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
       query: (sql, format, { signal, color }) => userSql.run(sql, format, { signal, color }),
       log: log.child('ops'),
+      reconcile: async (body, write) => {
+        if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
+        return late.reconcile.handle(body, write);
+      },
     });
     resources.push({ name: 'ops server', release: () => ops.close() });
     const opsUrl = `http://127.0.0.1:${ops.port}`;
@@ -207,6 +212,18 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       };
     };
     late.status = status;
+    // Reconcile through the running pollers (same client, same rate limit) and the job's own ClickHouse.
+    const reconcile = startReconcileService(config, {
+      kafka,
+      registry,
+      clickhouse,
+      connectors: () => parts.flatMap((c) => (c.role === 'intake' ? (c.connector?.() ?? []) : [])),
+      promRegistry: metrics.registry,
+      demo: options.demo,
+      say,
+      log: log.child('reconcile'),
+    });
+    late.reconcile = reconcile;
     metrics.refresh = async () => void (await status());
 
     /**
@@ -231,6 +248,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       failed,
       stop() {
         // The ops port stays up while the pipeline drains, so status keeps answering; the resources go after it.
+        reconcile.stop();
         stopping ??= running.stop(drain).then(release);
         return stopping;
       },

@@ -52,6 +52,8 @@ export interface IntakeComponent extends ComponentBase {
   stats(): Promise<Partial<Record<Vendor, IntakeFigures>>>;
   /** A poller's own checkpoints, the freshest copy of them in this process. */
   checkpoints?(): Iterable<[string, Checkpoint]>;
+  /** A poller's connector once started (reconcile reads the vendor API through it: same client, same rate limit). */
+  connector?(): PullConnector[];
 }
 
 export type Component = StageComponent | IntakeComponent;
@@ -210,6 +212,7 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
       return { [vendor]: { kind: 'poll', records: connector.metrics.counts.records, errors: { ...connector.metrics.counts.apiErrors } } };
     },
     checkpoints: () => connector?.store.entries() ?? [],
+    connector: () => (connector ? [connector] : []),
   };
 }
 

@@ -26,6 +26,11 @@ export interface OpsHandlers {
   query: (sql: string, format: string, options: { signal: AbortSignal; color: boolean }) => Promise<string>;
   /** Every /sql request is logged (caller, duration, outcome). */
   log?: OpsLog;
+  /**
+   * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
+   * the connectors — and streams NDJSON lines through `write` until it finishes. Absent: 404.
+   */
+  reconcile?: (body: string, write: (line: string) => void) => Promise<void>;
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
@@ -85,6 +90,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
     return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
   }
   if (req.method === 'POST' && url.pathname === '/sql') return handleSql(req, res, h, url);
+  if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
+    // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, 'text/plain', 'send the request as application/json\n');
+    const body = await readBody(req, MAX_SQL_BYTES);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    await h.reconcile(body, (line) => void res.write(`${line}\n`));
+    res.end();
+    return;
+  }
   send(res, 404, 'text/plain', 'not found\n');
 }
 
