@@ -1,6 +1,7 @@
 // docs/metrics.md, generated from the metrics the code really registers (the main job's, the pollers', the
 // receiver's), so it cannot drift: app/metrics-reference.test.ts fails when the file differs from
 // `renderMetricsReference()`. Regenerate: `node bin/run-ts.mjs app/metrics-reference.ts --write`.
+import { ReconcileMetrics } from '../reconcile/metrics.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +19,7 @@ export function fullRegistry(): Registry {
   app.registerClickHouseGauges(() => Promise.resolve([]));
   new PollerMetrics('tencent-ccc', app.registry);
   createReceiverMetrics(app.registry);
+  new ReconcileMetrics(app.registry);
   return app.registry;
 }
 
