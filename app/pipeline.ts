@@ -23,6 +23,7 @@ import { startNormalizeStage } from './normalize-workers.ts';
 import type { AppMetrics, Stage } from './metrics.ts';
 import type { IntakeFigures } from './status.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
+import { retry } from '../core/backoff.ts';
 
 export interface StageCounts {
   in: number;
@@ -50,6 +51,8 @@ export interface IntakeComponent extends ComponentBase {
   stats(): Promise<Partial<Record<Vendor, IntakeFigures>>>;
   /** A poller's own checkpoints, the freshest copy of them in this process. */
   checkpoints?(): Iterable<[string, Checkpoint]>;
+  /** A poller's connector once started (reconcile reads the vendor API through it: same client, same rate limit). */
+  connector?(): PullConnector[];
 }
 
 export type Component = StageComponent | IntakeComponent;
@@ -75,6 +78,9 @@ export interface IntakeSources {
   demoPushTraffic?: { start(receiverUrl: string): Promise<void>; stop(): Promise<void> };
 }
 
+/** Start-up steps outside the supervised stages retry transient errors for about a minute. */
+const START_RETRY = { initialMs: 500, maxMs: 10_000, maxAttempts: 10 };
+
 /** The pipeline of the main job, in start order. */
 export function pipeline(ctx: PipelineContext, sources: IntakeSources): Component[] {
   const receiver = sources.receiver ? receiverIntake(ctx, sources.receiver) : undefined;
@@ -84,7 +90,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
   });
   return [
     streamStage(ctx, 'sink', (onCommitted) =>
-      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted }),
+      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
     ),
     streamStage(ctx, 'normalize', (onCommitted) =>
       startNormalizeStage(ctx.config, { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted }),
@@ -110,7 +116,12 @@ function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (
     role: 'stage',
     stage,
     async start(fail) {
-      supervised = await superviseStage(stage, () => launch(onCommitted), { setState: ctx.setState, fail: (_name, err) => fail(err), log: ctx.log.child(stage) });
+      supervised = await superviseStage(stage, () => launch(onCommitted), {
+        setState: ctx.setState,
+        fail: (_name, err) => fail(err),
+        log: ctx.log.child(stage),
+        onRestart: (name, err) => ctx.metrics.restarts.inc({ component: name, code: err.code ?? err.kind }),
+      });
     },
     stop: async () => supervised?.stop(),
     stats: () => ({ ...counts }),
@@ -123,11 +134,16 @@ function receiverIntake(ctx: PipelineContext, config: ReceiverConfig): { compone
     name: 'receiver',
     role: 'intake',
     async start() {
-      receiver = await startReceiver(config, {
-        kafka: { client: ctx.kafka, schemaRegistry: ctx.registry },
-        registry: ctx.metrics.registry,
-        log: ctx.log.child('receiver'),
-      });
+      // Transient start errors (topics not served yet) are retried; a port in use is a config error and is not.
+      receiver = await retry(
+        () =>
+          startReceiver(config, {
+            kafka: { client: ctx.kafka, schemaRegistry: ctx.registry },
+            registry: ctx.metrics.registry,
+            log: ctx.log.child('receiver'),
+          }),
+        START_RETRY,
+      );
       ctx.say(`receiver listening on ${receiver.url}`);
     },
     stop: async () => receiver?.stop(),
@@ -144,11 +160,11 @@ function receiverIntake(ctx: PipelineContext, config: ReceiverConfig): { compone
         if (feeTopic === undefined) continue;
         const errors: Record<string, number> = {};
         for (const v of requests) {
-          if (v.labels['route'] !== vendor || v.labels['outcome'] === 'accepted') continue;
+          if (v.labels['vendor'] !== vendor || v.labels['outcome'] === 'accepted') continue;
           const code = `${String(v.labels['outcome'])}${v.labels['code'] ? `:${String(v.labels['code'])}` : ''}`;
           errors[code] = (errors[code] ?? 0) + v.value;
         }
-        const records = published.filter((v) => v.labels['route'] === vendor && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0);
+        const records = published.filter((v) => v.labels['vendor'] === vendor && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0);
         figures[vendor] = { kind: 'push', records, errors };
       }
       return figures;
@@ -174,7 +190,8 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
     async start(fail) {
       const deps = { kafka: ctx.kafka, registry: ctx.registry, promRegistry: ctx.metrics.registry, log: ctx.log.child(vendor) };
       const c = vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
-      await c.start();
+      // A broker that just started (or restarted) answers "not served yet" for a moment: transient, retried.
+      await retry(() => c.start(), START_RETRY);
       connector = c;
       run = c.run(abort.signal).then(
         () => ctx.setState(vendor, 'stopped'),
@@ -191,6 +208,7 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
       return { [vendor]: { kind: 'poll', records: connector.metrics.counts.records, errors: { ...connector.metrics.counts.apiErrors } } };
     },
     checkpoints: () => connector?.store.entries() ?? [],
+    connector: () => (connector ? [connector] : []),
   };
 }
 

@@ -82,8 +82,14 @@ export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: numb
  * the log end that a caught-up read_committed consumer never commits past, so one offset per partition is not lag.
  */
 export async function stageLag(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
-  const parts = await groupLag(kafka, groupId, topics);
-  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+  return Object.values(await stageLagByTopic(kafka, groupId, topics, transactionalInput)).reduce((s, n) => s + n, 0);
+}
+
+/** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
+export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<Record<string, number>> {
+  const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
+  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag);
+  return byTopic;
 }
 
 export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): CheckpointRow[] {
@@ -109,12 +115,15 @@ export function formatStatusLine(s: StatusSnapshot): string {
     .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
     .join(' ');
   const ch = 'error' in s.clickhouse ? `clickhouse ? (${s.clickhouse.error.slice(0, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
+  // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for.
+  const notRunning = Object.entries(s.components).filter(([, state]) => state !== 'running');
   return [
     `${time}`,
     `raw ${intake || '–'}`,
     `normalize ${n(s.normalize.in)}→${n(s.normalize.out)} dlq ${n(s.normalize.deadLettered)} lag ${n(s.normalize.lag)}`,
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
     ch,
+    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${state.slice(0, 90)}`).join('; ')}`] : []),
   ].join(' | ');
 }
 
@@ -159,8 +168,11 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push('');
   if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
-    lines.push('checkpoints                                      watermark                 saved');
-    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(47)}${c.watermark.padEnd(26)}${age(c.ageSec)} ago`);
+    // The id column is as wide as the longest id (a backfill's id carries its whole range).
+    const idWidth = Math.max(45, ...s.checkpoints.map((c) => c.id.length));
+    const wmWidth = Math.max(24, ...s.checkpoints.map((c) => c.watermark.length));
+    lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
+    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
   }
   return lines.join('\n');
 }
