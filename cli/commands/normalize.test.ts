@@ -25,7 +25,7 @@ function revive(value: unknown): unknown {
   return value;
 }
 
-describe('cdrflow normalize', () => {
+describe('cdrflow normalize', { timeout: 60_000 }, () => {
   it('normalizes the TRTC doc samples in input order, reports the bad line by number and exits 2', () => {
     const input = [compact('tencent-trtc/doc-sample-1.in.json'), '{"callId": "broken", ', compact('tencent-trtc/doc-sample-2.in.json'), '', compact('tencent-trtc/doc-sample-3.in.json')].join('\n');
     const r = cdrflow(['--vendor', 'tencent-trtc'], `${input}\n`);
@@ -46,24 +46,32 @@ describe('cdrflow normalize', () => {
   });
 
   it('takes bare CCC records and raw envelopes on the same stream, exit 0 when all are good', () => {
-    const record = compact('tencent-ccc/doc-sample-1.in.json');
+    const record = compact('tencent-ccc/protected-numbers-ivr-give-up.in.json');
     const envelope = JSON.stringify({
       vendor: 'tencent-ccc',
       tenant_id: '1400000000',
-      natural_key: 'abc',
+      natural_key: 's-61',
       received_at: '2025-12-01T00:05:00Z',
       connector: 'tencent-ccc-poller',
       mode: 'backfill',
       request_id: 'req-9',
-      payload: compact('tencent-ccc/doc-sample-2.in.json'),
+      payload: compact('tencent-ccc/answered-61s.in.json'),
     });
     const r = cdrflow(['--vendor', 'tencent-ccc', '--tenant', '1400000000'], `${record}\n${envelope}\n`);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.records).toHaveLength(2);
-    expect(r.records[0]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'import', talk_seconds: 60, billable_minutes: 1 });
-    expect(r.records[1]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'backfill', received_at: '2025-12-01T00:05:00.000Z', talk_seconds: 62, billable_minutes: 2 });
+    expect(r.records[0]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:s-ivr-giveup', ingest_mode: 'import', talk_seconds: 0, billable_minutes: 0 });
+    expect(r.records[1]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:s-61', ingest_mode: 'backfill', received_at: '2025-12-01T00:05:00.000Z', talk_seconds: 61, billable_minutes: 2 });
     expect((r.records[0]!.caller as { type: string }).type).toBe('PROTECTED');
+  });
+
+  it('reports the CCC doc samples, whose placeholder timestamps are impossible, by the rule they break', () => {
+    const r = cdrflow(['--vendor', 'tencent-ccc', '--tenant', '1400000000'], `${compact('tencent-ccc/doc-sample-1.in.json')}\n${compact('tencent-ccc/doc-sample-2.in.json')}\n`);
+    expect(r.status).toBe(2);
+    expect(r.records).toEqual([]);
+    expect(r.stderr).toMatch(/^line 1: consistency rule time-order: ended_at \(EndedTimestamp\) .* before queued_at \(QueuedTimestamp\)/m);
+    expect(r.stderr).toMatch(/^line 2: consistency rule time-order: ringing_at \(RingTimestamp\) .* is 24 s before started_at \(StartTimestamp\)/m);
   });
 
   it('needs a tenant for CCC query-API records, and refuses an envelope of another vendor', () => {
