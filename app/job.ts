@@ -152,6 +152,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         metrics.recordsIn.inc({ stage: 'normalize' }, normalized + dead);
         metrics.recordsOut.inc({ stage: 'normalize' }, normalized);
         if (dead > 0) metrics.deadLettered.inc({ stage: 'normalize' }, dead);
+        metrics.recordFailures.inc(Number(fields['recordFailures'] ?? 0));
+        metrics.contractViolations.inc(Number(fields['contractViolations'] ?? 0));
         metrics.batchRecords.observe({ stage: 'normalize' }, normalized + dead);
         return log('debug', event, fields);
       }
