@@ -75,7 +75,6 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
 
   const accept = async (push: IncomingPush, ctx: RouteContext, app: HuaweiApp, scheme: string): Promise<PushReply> => {
     let text: string;
-    let doc: unknown;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(push.body);
     } catch {
@@ -86,7 +85,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     const strict = parseJsonStrict(text);
     const textProblem = strict.ok ? replacementCharProblem(text) : strict.problem;
     if (textProblem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: ${textProblem}`);
-    doc = strict.ok ? strict.value : undefined;
+    const doc = strict.ok ? strict.value : undefined;
     if (!isObject(doc) || typeof doc['eventType'] !== 'string') {
       return reply(400, 'bad_request', '1010002', 'Invalid request: body must be an object with eventType');
     }
