@@ -118,7 +118,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
         const payload = exact ? rawTexts[index]! : JSON.stringify(record);
         const { key, source } = huaweiNaturalKey(record, payload);
         // An oversized key would reach Kafka's partitioner (seconds of hashing for 500 KB) and every key-based store.
-        const problem = recordSizeProblem(payload) ?? naturalKeyProblem(key, source);
+        const problem = naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
         if (problem !== null) problems.push(`feeLst[${index}]: ${problem}`);
         return {
           ...base,

@@ -96,12 +96,6 @@ export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string 
     }
   }
 
-  // Only talk is capped: it is what is billed. An unanswered record may span days (TRTC closes offline calls late,
-  // as in its own doc samples) and bills 0 either way.
-  if (cdr.talk_seconds > MAX_CALL_SECONDS) {
-    return `consistency rule max-call-length: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s is longer than ${MAX_CALL_SECONDS} s (24 h)`;
-  }
-
   for (const leg of cdr.legs) {
     if (leg.talk_seconds > MAX_CALL_SECONDS) {
       return `consistency rule max-call-length: legs[${leg.sequence}].talk_seconds = ${leg.talk_seconds} s is longer than ${MAX_CALL_SECONDS} s (24 h)`;
@@ -124,5 +118,11 @@ export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string 
       }
     }
   }
+  // Only talk is capped: it is what is billed. An unanswered record may span days (TRTC closes offline calls late,
+  // as in its own doc samples) and bills 0 either way.
+  if (cdr.talk_seconds > MAX_CALL_SECONDS) {
+    return `consistency rule max-call-length: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s is longer than ${MAX_CALL_SECONDS} s (24 h)`;
+  }
+
   return null;
 }

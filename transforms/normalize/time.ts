@@ -73,7 +73,14 @@ function computeZoneOffsetMs(timeZone: string, ms: number): number {
   for (const p of formatterFor(timeZone).formatToParts(new Date(ms))) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
   }
-  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  let asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  if (parts.year! < 100) {
+    // Date.UTC would read year 50 as 1950 (see parseNaiveLocal).
+    const d = new Date(0);
+    d.setUTCFullYear(parts.year!, parts.month! - 1, parts.day!);
+    d.setUTCHours(parts.hour!, parts.minute!, parts.second!, 0);
+    asUtc = d.getTime();
+  }
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
