@@ -1,0 +1,152 @@
+// Fuzz (d): poison records through the live pipeline on the real servers. The receivers refuse deep nesting at the
+// door, so the poison is written straight onto the raw topics, as a poller, an import or an older receiver could have:
+// a record nested 5,000 levels deep (it used to stop normalize with "Maximum call stack size exceeded" and the job on
+// every restart), a record whose codes are JavaScript built-in names, and bytes that are not an Avro envelope. Each
+// ends in the dead-letter topic with its reason, normalize and the sink keep running, and the good records published
+// after the poison reach ClickHouse.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
+import { AckedPublisher } from '../../core/kafka.ts';
+import { VENDORS } from '../../core/topology.ts';
+import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
+import { E2E_RECEIVED_AT, loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
+import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../../sinks/clickhouse/index.ts';
+import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
+import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
+
+const kafka = testKafka();
+const registry = testRegistry();
+const names = stageNames('poison');
+const good = loadE2eCases().filter((c) => c.expected !== null);
+let ch: { client: ClickHouseClient; database: string; cleanup: () => Promise<void> };
+let normalizeService: NormalizeService | undefined;
+let sink: ClickHouseSink | undefined;
+const stopped: string[] = [];
+const events: string[] = [];
+const log = (event: string, fields: Record<string, unknown> = {}) => void events.push(`${event} ${JSON.stringify(fields).slice(0, 300)}`);
+
+const poison = (natural_key: string, payload: string): RawEnvelope => ({
+  vendor: 'tencent-ccc',
+  tenant_id: '1400000000',
+  natural_key,
+  received_at: E2E_RECEIVED_AT,
+  connector: 'poison-test',
+  mode: 'live',
+  request_id: null,
+  payload,
+  payload_format: 'json',
+  attributes: {},
+});
+
+/**
+ * A broker that has just started answers "not the coordinator" for a while; the job's supervisor restarts a stage on
+ * that, this test (about poison, not start-up) waits until a throwaway group can join instead.
+ */
+async function coordinatorReady(topic: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const consumer = kafka.consumer({ groupId: uniqueName('warmup'), allowAutoTopicCreation: false });
+      try {
+        const joined = new Promise<boolean>((resolve) => {
+          consumer.on(consumer.events.GROUP_JOIN, () => resolve(true));
+          consumer.on(consumer.events.CRASH, () => resolve(false));
+        });
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await consumer.run({ eachMessage: async () => undefined });
+        return await joined;
+      } finally {
+        await consumer.disconnect().catch(() => undefined);
+      }
+    },
+    { timeoutMs: 120_000, intervalMs: 500, message: 'a consumer group to join' },
+  );
+}
+
+beforeAll(async () => {
+  ch = await testClickHouse('poison');
+  names.database = ch.database;
+  await createStageTopics(kafka, names);
+  await coordinatorReady(names.deadLetter);
+  normalizeService = await startNormalizeService(
+    parseNormalizeServiceConfig({
+      groupId: names.normalizeGroup,
+      inputTopics: Object.values(names.raw),
+      outputTopic: names.normalized,
+      deadLetterTopic: names.deadLetter,
+      instanceId: 'poison-0',
+      maxMessagesPerTransaction: 25,
+    }),
+    { kafka, registry, log },
+  );
+  void normalizeService.done.then(() => stopped.push('normalize'), (err: unknown) => stopped.push(`normalize: ${String(err)}`));
+  sink = await startClickHouseSink(
+    parseSinkConfig({ groupId: names.sinkGroup, inputTopic: names.normalized, deadLetterTopic: names.deadLetter, database: ch.database, flushRows: 40, flushMs: 200 }),
+    { kafka, registry, clickhouse: ch.client },
+  );
+  void sink.done.then(() => stopped.push('sink'), () => stopped.push('sink'));
+});
+
+afterAll(async () => {
+  await normalizeService?.stop();
+  await sink?.stop();
+  await ch?.cleanup();
+});
+
+/** Every dead letter on the topic, decoded (read_committed), once `keys` are all there. */
+async function deadLetters(keys: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const found = new Map<string, Record<string, unknown>>();
+  const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader'), allowAutoTopicCreation: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [names.deadLetter], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        found.set(message.key?.toString() ?? '', (await registry.decode(message.value!)) as Record<string, unknown>);
+      },
+    });
+    await waitFor(() => keys.every((k) => found.has(k)), { timeoutMs: 90_000, message: `dead letters ${keys.join(', ')}` }).catch((err: unknown) => {
+      throw new Error(`${String(err)}; found ${[...found.keys()].join(', ')}; stopped ${stopped.join(',')}; normalize ${JSON.stringify(normalizeService?.stats)}; events ${events.slice(-8).join(' | ')}`, { cause: err });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return found;
+}
+
+describe('poison records in the live pipeline', () => {
+  it('dead-letters each poison record with its reason while both stages keep running and later good records land', async () => {
+    const deep = JSON.stringify({ SessionId: 'poison-deep', StartTimestamp: 1764547200, x: 0 }).replace('"x":0', `"x":${'['.repeat(5000)}1${']'.repeat(5000)}`);
+    const builtIns = JSON.stringify({ SessionId: 'poison-proto', StartTimestamp: 1764547200, AcceptTimestamp: 1764546600, EndedTimestamp: 1764547261, EndStatus: 'toString', Direction: 'constructor' });
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await new RawEnvelopePublisher(registry, publisher).publish([poison('poison-deep', deep), poison('poison-proto', builtIns)], names.raw['tencent-ccc']);
+      await publisher.send(names.raw['tencent-ccc'], [{ key: 'poison-bytes', value: Buffer.from('not an Avro envelope') }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    // The good records come after the poison on the same topics.
+    await publishCases(kafka, registry, names, good);
+
+    const dead = await deadLetters(['tencent-ccc:1400000000:poison-deep', 'tencent-ccc:1400000000:poison-proto', 'poison-bytes']);
+    expect(dead.get('tencent-ccc:1400000000:poison-deep')).toMatchObject({ error_kind: 'bad_record', component: 'normalize', error_message: 'JSON nested deeper than 16 levels' });
+    expect(dead.get('tencent-ccc:1400000000:poison-deep')!['original_value']).toBeInstanceOf(Buffer);
+    expect(dead.get('tencent-ccc:1400000000:poison-proto')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/^consistency rule time-order: answered_at \(AcceptTimestamp\)/) });
+    expect(dead.get('poison-bytes')).toMatchObject({ component: 'normalize', error_message: expect.stringMatching(/^normalize\/decode: /) });
+
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    const want = new Set(good.map((c) => c.expected!.cdr_id)).size;
+    await waitFor(
+      async () => {
+        const r = await ch.client.query({ query: `SELECT uniqExact(cdr_id) AS n, countIf(vendor = 'tencent-ccc' AND natural_key LIKE 'poison%') AS p FROM ${ch.database}.cdr FINAL`, format: 'JSONEachRow' });
+        const [row] = (await r.json()) as { n: string | number; p: string | number }[];
+        return Number(row!.n) === want && Number(row!.p) === 0;
+      },
+      { timeoutMs: 90_000, message: `${want} good CDRs in ClickHouse and no poison` },
+    );
+    expect(VENDORS.every((v) => good.some((c) => c.vendor === v))).toBe(true);
+    expect(stopped).toEqual([]);
+    expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(3);
+  });
+});
