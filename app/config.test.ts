@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadAppConfig, opsPort, kafkaBrokersOf, registryUrlOf, usesLocalStack } from './config.ts';
+import { ConfigError, endpoints, loadAppConfig } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-config-'));
 function file(name: string, text: string): string {
@@ -24,10 +24,12 @@ function problems(fn: () => unknown): { path: string; message: string }[] {
 describe('loadAppConfig', () => {
   it('runs with no file and no environment: local stack, embedded ClickHouse, components defaults', () => {
     const config = loadAppConfig({ env: {} });
-    expect(usesLocalStack(config)).toEqual({ kafka: true, registry: true });
-    expect(kafkaBrokersOf(config)).toEqual(['127.0.0.1:19092']);
-    expect(registryUrlOf(config)).toBe('http://127.0.0.1:19081/apis/ccompat/v7');
-    expect(opsPort(config)).toBe(19070);
+    const ends = endpoints(config);
+    expect(ends.local).toMatchObject({ kafka: true, registry: true, base: 19000 });
+    expect(ends.kafka.brokers).toEqual(['127.0.0.1:19092']);
+    expect(ends.registryUrl).toBe('http://127.0.0.1:19081/apis/ccompat/v7');
+    expect(ends.opsPort).toBe(19070);
+    expect(ends.clickhouse).toMatchObject({ kind: 'embedded', database: 'cdrflow' });
     expect(config.clickhouse.url).toBeUndefined();
     expect(config.sink.database).toBe('cdrflow');
     expect(config.normalize.outputTopic).toBe('cdr.normalized');
@@ -86,7 +88,7 @@ describe('loadAppConfig', () => {
       },
     });
     expect(config.kafka.brokers).toEqual(['a:9092', 'b:9092']);
-    expect(usesLocalStack(config)).toEqual({ kafka: false, registry: false });
+    expect(endpoints(config).local).toMatchObject({ kafka: false, registry: false });
     expect(config.clickhouse.url).toBe('http://ch:8123');
     expect(config.sink.database).toBe('billing');
     expect(config.connectors['tencent-trtc']?.apps).toEqual([
@@ -94,7 +96,7 @@ describe('loadAppConfig', () => {
       { sdkAppId: 1400000002, secretKey: 'secret-b' },
     ]);
     expect(config.connectors['tencent-trtc']?.pollIntervalSec).toBe(30);
-    expect(opsPort(config)).toBe(9999);
+    expect(endpoints(config).opsPort).toBe(9999);
 
     const bad = problems(() => loadAppConfig({ env: { CDRFLOW_HUAWEI_APPS: '[{"appKey":', CDRFLOW_OPS_PORT: 'x' } }));
     expect(bad.map((p) => p.path)).toEqual(expect.arrayContaining(['env CDRFLOW_HUAWEI_APPS', 'env CDRFLOW_OPS_PORT']));

@@ -13,7 +13,9 @@ import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
 import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
-import { DEFAULT_PORT_BASE } from '../core/local-endpoints.ts';
+import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
+import type { KafkaSettings } from '../core/kafka.ts';
+import type { ClickHouseTarget } from '../core/clickhouse.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -334,19 +336,34 @@ export function embeddedDataDir(config: AppConfig): string {
   return isAbsolute(dir) ? dir : resolve(REPO_ROOT, dir);
 }
 
-export function opsPort(config: AppConfig): number {
-  return config.ops.port ?? config.localInfra.portBase + 70;
+/** Every address and port a command needs, computed from the config in this one place. */
+export interface Endpoints {
+  kafka: KafkaSettings;
+  registryUrl: string;
+  clickhouse: ClickHouseTarget;
+  opsPort: number;
+  /** The local stack's ports on the configured base, and which servers are the local ones (may be started here). */
+  local: LocalPorts & { base: number; kafka: boolean; registry: boolean };
 }
 
-/** Whether Kafka and the registry are the local stack (and so may be started by this process). */
-export function usesLocalStack(config: AppConfig): { kafka: boolean; registry: boolean } {
-  return { kafka: config.kafka.brokers === undefined, registry: config.schemaRegistry.url === undefined };
+export function endpoints(config: AppConfig): Endpoints {
+  const base = config.localInfra.portBase;
+  const ports = localPorts(base);
+  const kafka: KafkaSettings = { brokers: config.kafka.brokers ?? [`127.0.0.1:${ports.kafkaPort}`], clientId: config.kafka.clientId };
+  if (config.kafka.ssl) kafka.ssl = true;
+  if (config.kafka.sasl) kafka.sasl = config.kafka.sasl;
+  const clickhouse: ClickHouseTarget = config.clickhouse.url
+    ? { kind: 'http', url: config.clickhouse.url, username: config.clickhouse.username, password: config.clickhouse.password, database: config.sink.database }
+    : { kind: 'embedded', dataDir: embeddedDataDir(config), database: config.sink.database };
+  return {
+    kafka,
+    registryUrl: config.schemaRegistry.url ?? `http://127.0.0.1:${ports.registryPort}/apis/ccompat/v7`,
+    clickhouse,
+    opsPort: config.ops.port ?? ports.opsPort,
+    local: { ...ports, base, kafka: config.kafka.brokers === undefined, registry: config.schemaRegistry.url === undefined },
+  };
 }
 
-export function kafkaBrokersOf(config: AppConfig): string[] {
-  return config.kafka.brokers ?? [`127.0.0.1:${config.localInfra.portBase + 92}`];
-}
-
-export function registryUrlOf(config: AppConfig): string {
-  return config.schemaRegistry.url ?? `http://127.0.0.1:${config.localInfra.portBase + 81}/apis/ccompat/v7`;
+export function describeTarget(t: ClickHouseTarget): string {
+  return t.kind === 'http' ? `${t.url} (database ${t.database})` : `embedded, data in ${t.dataDir} (database ${t.database})`;
 }

@@ -6,7 +6,7 @@ import { stackPaths } from '../infra/local/paths.ts';
 import { portOpen, readPid, stopPid } from '../infra/local/processes.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { AppConfig } from './config.ts';
-import { usesLocalStack } from './config.ts';
+import { endpoints } from './config.ts';
 
 export interface LocalInfra {
   /** Servers started by this process (stopped by `stop`), with their PIDs. */
@@ -35,7 +35,7 @@ export function signalStartedServers(): number[] {
 }
 
 export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => void): Promise<LocalInfra> {
-  const local = usesLocalStack(config);
+  const local = endpoints(config).local;
   const none: LocalInfra = { started: [], stop: async () => {} };
   if (!local.kafka && !local.registry) return none;
   const base = config.localInfra.portBase;

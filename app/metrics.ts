@@ -53,6 +53,16 @@ export class AppMetrics {
   readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
 
+  /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
+  stageCommitted(stage: Stage, c: { records: number; deadLettered: number; recordFailures?: number; contractViolations?: number }): void {
+    this.recordsIn.inc({ stage }, c.records);
+    this.recordsOut.inc({ stage }, c.records - c.deadLettered);
+    if (c.deadLettered > 0) this.deadLettered.inc({ stage }, c.deadLettered);
+    if (c.recordFailures) this.recordFailures.inc(c.recordFailures);
+    if (c.contractViolations) this.contractViolations.inc(c.contractViolations);
+    this.batchRecords.observe({ stage }, c.records);
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cdrflow_process_' });
   }

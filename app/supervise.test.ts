@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
 import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
-import { superviseStage, type ComponentState } from './job.ts';
+import { superviseStage, type ComponentState } from './supervise.ts';
 
 /** A stage whose `done` the test settles by hand. */
 function fakeStage() {

@@ -1,5 +1,6 @@
-// The main job's configuration as the commands that share it (`start`, `status`, `sql`) load it: file < environment
-// < flags; an invalid one is printed with every problem and exits 78 (EX_CONFIG).
+// The one configuration loader of every command: the same `--config` file (YAML/JSON) and the same environment table
+// (app/config.ts ENV_OVERRIDES), then the command's flags; each command takes its section. An invalid document is
+// printed with every problem and exits 78 (EX_CONFIG).
 import { ConfigError, loadAppConfig, type AppConfig, type LoadOptions } from '../app/config.ts';
 import { ExitError } from './command.ts';
 
@@ -13,4 +14,15 @@ export function loadCommandConfig(options: LoadOptions): AppConfig {
     if (err instanceof ConfigError) throw new ExitError(EXIT_CONFIG, err.message);
     throw err;
   }
+}
+
+/** Sets `value` at `path` inside a config document (creating objects on the way), for flags that override it. */
+export function setIn(doc: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = doc;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path.at(-1)!] = value;
 }

@@ -1,5 +1,6 @@
 // The contract every `cdrflow <name>` subcommand implements. Each lives in cli/commands/<name>.ts and exports
 // `command`; cli/main.ts discovers them, so adding a command never touches a shared file.
+import type { LogTarget } from '../core/log.ts';
 
 export interface Command {
   name: string;
@@ -7,6 +8,11 @@ export interface Command {
   summary: string;
   /** Full usage text for `cdrflow <name> --help`. */
   usage: string;
+  /**
+   * Where the command's JSON log goes (core/log.ts). Default stderr, so a command's stdout stays its result;
+   * the long-running services (start, run, poll, receive) log to stdout, as services do.
+   */
+  logTarget?: () => LogTarget;
   /** Returns the process exit code. Throwing prints the message and exits 1 (an ExitError: its code, a UsageError: 64). */
   run(args: string[]): Promise<number>;
 }

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
+import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
 
 const COMMANDS_DIR = fileURLToPath(new URL('./commands/', import.meta.url));
 
@@ -26,7 +27,29 @@ async function printHelp(): Promise<void> {
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
 }
 
+/** Takes the global `--log-level <level>` (or `=level`) out of the arguments; LOG_LEVEL when absent. */
+function takeLogLevel(argv: string[]): { level: LogLevel; rest: string[] } {
+  const rest: string[] = [];
+  let given: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-level') given = argv[++i] ?? '';
+    else if (a.startsWith('--log-level=')) given = a.slice('--log-level='.length);
+    else rest.push(a);
+  }
+  if (given === undefined) return { level: levelFromEnv(), rest };
+  if (!isLogLevel(given)) throw new UsageError(`--log-level needs one of ${LOG_LEVELS.join(', ')}, got "${given}"`);
+  return { level: given, rest };
+}
+
 async function main(argv: string[]): Promise<number> {
+  let level: LogLevel;
+  try {
+    ({ level, rest: argv } = takeLogLevel(argv));
+  } catch (err) {
+    console.error(`cdrflow: ${(err as Error).message}`);
+    return 64;
+  }
   const [name, ...args] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     await printHelp();
@@ -43,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(command.usage);
     return 0;
   }
+  configureLogging({ level, to: command.logTarget?.() ?? 'stderr' });
   try {
     return await command.run(args);
   } catch (err) {

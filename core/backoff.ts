@@ -16,6 +16,23 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 30_000, factor: 2, maxAttempts: 8 };
 
+/**
+ * The retry budgets of the project, by what is retried, so no component carries its own literals. Each is a partial
+ * override of DEFAULT_BACKOFF; pass it to `retry` (or spread it into backoffDelay's options).
+ */
+export const RETRY = {
+  /** A schema-registry lookup while decoding or encoding one record (registry restarting, network blip). */
+  registry: { maxAttempts: 10 },
+  /** An acknowledged Kafka write outside a transaction (dead letters, raw envelopes), and one Kafka transaction. */
+  kafkaWrite: { maxAttempts: 10 },
+  /** A file import's batch publish: longer waits, the importer has no vendor to re-send for it. */
+  importPublish: { maxAttempts: 6, initialMs: 500, maxMs: 10_000 },
+  /** Restarting a stream stage after a transient stop: a second between tries, at most five in ten minutes. */
+  stageRestart: { initialMs: 1_000, maxAttempts: 5 },
+  /** The demo's LVMS submitter re-sending like the vendor does (short waits, a few tries). */
+  vendorResend: { maxAttempts: 8, initialMs: 100, maxMs: 5_000 },
+} as const satisfies Record<string, Partial<BackoffOptions>>;
+
 /** "Full jitter": a uniform delay in [0, min(max, initial * factor^attempt)], which spreads out retry storms. */
 export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
   const ceiling = Math.min(options.maxMs, options.initialMs * options.factor ** attempt);

@@ -1,8 +1,13 @@
-// The dead-letter contract (schemas/dead-letter.avsc) as TypeScript, and the classification of schema-registry
-// errors shared by every stage that decodes Avro: bad framing/bytes are the record's fault (dead-letter), an
-// unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
+// The dead-letter contract (schemas/dead-letter.avsc) as TypeScript, the one writer every stage uses to put a dead
+// letter on cdr.dlq (inside the stage's transaction, or acknowledged by Kafka), and the classification of
+// schema-registry errors shared by every stage that decodes Avro: bad framing/bytes are the record's fault
+// (dead-letter), an unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { TopicCodec } from './avro.ts';
 import { CdrflowError, type ErrorKind } from './errors.ts';
+import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import type { ConsumedMessage } from './kafka-streams.ts';
+import { SCHEMA_FILES } from './topology.ts';
 
 export interface DeadLetter {
   original_value: Buffer | null;
@@ -37,6 +42,64 @@ export function deadLetterFor(
     cdr_id: extra.cdr_id ?? null,
     failed_at: extra.failed_at ?? new Date(),
   };
+}
+
+/**
+ * A dead letter for a record that never was a Kafka message (a polled vendor record that cannot be keyed, a file
+ * line): no origin partition or offset (-1), the payload kept verbatim for a later replay.
+ */
+export function deadLetterForPayload(
+  payload: string,
+  error: { kind: ErrorKind; message: string },
+  component: string,
+  origin: { topic: string; vendor: string | null; failed_at?: Date },
+): DeadLetter {
+  return {
+    original_value: Buffer.from(payload, 'utf8'),
+    original_key: null,
+    origin_topic: origin.topic,
+    origin_partition: -1,
+    origin_offset: -1,
+    error_kind: error.kind,
+    error_message: error.message,
+    component,
+    vendor: origin.vendor,
+    cdr_id: null,
+    failed_at: origin.failed_at ?? new Date(),
+  };
+}
+
+/**
+ * The one way a dead letter reaches its topic. `message` encodes it for the caller's own Kafka transaction
+ * (normalize: exactly once with the consumed offsets); `publish` writes acknowledged (acks=all), for stages without a
+ * transaction (the sink, the pollers), which retry it inside their own budget. Keyed by cdr_id when known, so
+ * a record's dead letters share its partition; by the original key otherwise.
+ */
+export class DeadLetterWriter {
+  private readonly codec: TopicCodec;
+
+  constructor(
+    registry: SchemaRegistry,
+    readonly topic: string,
+  ) {
+    this.codec = new TopicCodec(registry, topic, SCHEMA_FILES.deadLetter);
+  }
+
+  /** Registers the subject, so a missing or incompatible schema stops a stage at start-up, not at its first dead letter. */
+  async register(): Promise<void> {
+    await this.codec.register();
+  }
+
+  async message(letter: DeadLetter): Promise<OutgoingMessage> {
+    return { key: letter.cdr_id ?? letter.original_key, value: await this.codec.encode(letter) };
+  }
+
+  async publish(letters: DeadLetter[], publisher: AckedPublisher): Promise<void> {
+    if (letters.length === 0) return;
+    const messages: OutgoingMessage[] = [];
+    for (const letter of letters) messages.push(await this.message(letter));
+    await publisher.send(this.topic, messages);
+  }
 }
 
 export function classifyRegistryError(err: unknown, what: string): CdrflowError {

@@ -5,7 +5,7 @@
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
-import { retry, type BackoffOptions } from './backoff.ts';
+import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -31,6 +31,19 @@ export interface ProducedRecords {
 export interface StreamHandle {
   readonly done: Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * What a stream stage reports after each commit (a transaction, or an insert whose offsets were committed): the
+ * records it consumed and how many of them went to the dead-letter topic. Metrics and status read these events.
+ */
+export interface CommittedCounts {
+  records: number;
+  deadLettered: number;
+  /** normalize: of the dead letters, records whose handling threw (decode, mapping, encode). */
+  recordFailures?: number;
+  /** normalize: of those, records the mapping produced outside the contract (a mapping bug to alert on). */
+  contractViolations?: number;
 }
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
@@ -194,7 +207,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           throw classifyKafkaError(err, `transaction for ${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${last.offset}`);
         }
       },
-      options.backoff ?? { maxAttempts: 10 },
+      options.backoff ?? RETRY.kafkaWrite,
       { onRetry: (err, attempt) => options.onRetry?.(err, attempt) },
     );
     options.onCommitted?.(chunk, count);

@@ -14,23 +14,34 @@ export function portBase(env: NodeJS.ProcessEnv = process.env): number {
   return base;
 }
 
-export function localPorts(env: NodeJS.ProcessEnv = process.env) {
-  const base = portBase(env);
+/** The one table of port offsets from a base (`.ci/run` probes the same offsets before it picks a base). */
+export const PORT_OFFSETS = { ops: 70, registry: 81, registryManagement: 82, kafka: 92, kafkaController: 93 } as const;
+
+export interface LocalPorts {
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  registryPort: number;
+  registryManagementPort: number;
+  /** cdrflow's own ops port (metrics, health, sql while `start` runs). */
+  opsPort: number;
+}
+
+export function localPorts(base: number): LocalPorts {
   return {
-    kafka: base + 92,
-    kafkaController: base + 93,
-    registry: base + 81,
-    /** cdrflow's own ops port (metrics, health, sql while `start` runs). */
-    ops: base + 70,
+    kafkaPort: base + PORT_OFFSETS.kafka,
+    kafkaControllerPort: base + PORT_OFFSETS.kafkaController,
+    registryPort: base + PORT_OFFSETS.registry,
+    registryManagementPort: base + PORT_OFFSETS.registryManagement,
+    opsPort: base + PORT_OFFSETS.ops,
   };
 }
 
 export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string[] {
   const configured = env['KAFKA_BROKERS'];
   if (configured) return configured.split(',').map((b) => b.trim()).filter(Boolean);
-  return [`127.0.0.1:${localPorts(env).kafka}`];
+  return [`127.0.0.1:${localPorts(portBase(env)).kafkaPort}`];
 }
 
 export function schemaRegistryUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return env['SCHEMA_REGISTRY_URL'] || `http://127.0.0.1:${localPorts(env).registry}/apis/ccompat/v7`;
+  return env['SCHEMA_REGISTRY_URL'] || `http://127.0.0.1:${localPorts(portBase(env)).registryPort}/apis/ccompat/v7`;
 }

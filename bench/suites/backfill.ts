@@ -7,7 +7,7 @@ import { createKafka, kafkaSettingsFromEnv, readTopicToEnd } from '../../core/ka
 import { createRegistry } from '../../core/avro.ts';
 import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
-import { silentLogger } from '../../connectors/poller/log.ts';
+import { silentLog } from '../../core/log.ts';
 
 const HOURS = Number(process.env['BENCH_BACKFILL_HOURS'] ?? 12);
 const CALLS_PER_HOUR = Number(process.env['BENCH_BACKFILL_CALLS_PER_HOUR'] ?? 6000);
@@ -25,7 +25,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-bench-backfill'));
   const connector = createCccConnector(
     { secretId: 'AKIDbench', secretKey: 'bench-key', sdkAppIds: [app], ...sim.connection, topics, requestsPerSecond: RATE, pageSize: PAGE },
-    { kafka, registry: createRegistry(), log: silentLogger },
+    { kafka, registry: createRegistry(), log: silentLog },
   );
   try {
     await connector.start(); // topics, producer, checkpoints: not part of the measured rate

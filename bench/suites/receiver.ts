@@ -44,7 +44,7 @@ async function serve(mode: Mode): Promise<void> {
     stop = () => new Promise<void>((r) => server.close(() => r()));
   } else {
     const { startReceiver } = await import('../../connectors/receiver/receiver.ts');
-    const { silentLogger } = await import('../../connectors/receiver/log.ts');
+    const { silentLog } = await import('../../core/log.ts');
     const topic = `bench.raw.huawei.${Date.now().toString(36)}`;
     let sink;
     let closeSink = async () => {};
@@ -59,7 +59,7 @@ async function serve(mode: Mode): Promise<void> {
     }
     const receiver = await startReceiver(
       { port: 0, huawei: { apps: [APP], topics: { fee: topic, events: `${topic}.events` } } },
-      { sink, log: silentLogger },
+      { sink, log: silentLog },
     );
     port = receiver.port;
     stop = async () => {

@@ -5,8 +5,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { asUsage, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort } from '../../app/config.ts';
-import { clickhouseTargetOf } from '../../app/job.ts';
+import { endpoints } from '../../app/config.ts';
 import { findRunningJob, opsQuery } from '../../app/ops-client.ts';
 import { assertReadOnly } from '../../core/ops-server.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
@@ -56,13 +55,13 @@ export const command: Command = {
     const { sql: body, format } = splitFormat(raw, opts.format);
     const sql = asUsage(() => assertReadOnly(body));
     const config = loadCommandConfig({ file: opts.config });
-    const running = config.clickhouse.url ? undefined : await findRunningJob(opsPort(config));
+    const running = config.clickhouse.url ? undefined : await findRunningJob(endpoints(config).opsPort);
     // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
     if (running) {
       process.stdout.write(await opsQuery(running, sql, format));
       return 0;
     }
-    const client = await createClickHouse(clickhouseTargetOf(config));
+    const client = await createClickHouse(endpoints(config).clickhouse);
     try {
       const rs = await client.query({ query: sql, format: format as 'JSONEachRow' });
       process.stdout.write(await rs.text());

@@ -1,14 +1,14 @@
 // `cdrflow start [--config FILE] [--demo] [--rate N]`: the main job in one process (see app/). Exits 0 after a clean
 // shutdown on SIGINT/SIGTERM, 1 when a component stopped by itself, 78 when the configuration is invalid.
-import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags, positiveNumber } from '../args.ts';
 import { EXIT_CONFIG, loadCommandConfig } from '../app-config.ts';
-import { ConfigError, REPO_ROOT, opsPort } from '../../app/config.ts';
+import { ConfigError, REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
-import { startMainJob, type JobLog } from '../../app/job.ts';
+import { startMainJob } from '../../app/job.ts';
+import { logger } from '../../core/log.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
@@ -30,7 +30,7 @@ Options:
 
 While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
 /healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
-Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal).
+Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal); --log-level or LOG_LEVEL.
 Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started.`;
 
 function parseArgs(args: string[]): { config: string | undefined; demo: boolean; rate: number | undefined } {
@@ -41,32 +41,14 @@ function parseArgs(args: string[]): { config: string | undefined; demo: boolean;
   return { config: values.config, demo, rate };
 }
 
-function logger(): { log: JobLog; where: string; close: () => Promise<void> } {
-  const debug = Boolean(process.env['CDRFLOW_DEBUG']);
-  let stream: NodeJS.WritableStream = process.stdout;
-  let where = 'stdout';
-  let file: ReturnType<typeof createWriteStream> | undefined;
-  if (process.stdout.isTTY) {
-    // A terminal shows the status line; the JSON log goes to a file next to the data.
-    const dir = join(REPO_ROOT, '.data', 'logs');
-    mkdirSync(dir, { recursive: true });
-    where = join(dir, 'start.log');
-    file = createWriteStream(where, { flags: 'a' });
-    stream = file;
-  }
-  const log: JobLog = (level, event, fields = {}) => {
-    if (level === 'debug' && !debug) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }) + '\n';
-    stream.write(line);
-    if (file && (level === 'error' || level === 'warn')) process.stderr.write(line);
-  };
-  return { log, where, close: () => new Promise((resolve) => (file ? file.end(() => resolve()) : resolve())) };
-}
+/** A terminal shows the status line; the JSON log then goes to a file next to the data (warnings also to stderr). */
+const START_LOG_FILE = join(REPO_ROOT, '.data', 'logs', 'start.log');
 
 export const command: Command = {
   name: 'start',
   summary: 'run the whole pipeline in one process (--demo: with the four vendor simulators)',
   usage,
+  logTarget: () => (process.stdout.isTTY ? { file: START_LOG_FILE } : 'stdout'),
   async run(args) {
     const flags = parseArgs(args);
     const config = loadCommandConfig({
@@ -82,14 +64,14 @@ export const command: Command = {
       console.error('cdrflow start: no vendor is configured (connectors.tencent-ccc / connectors.tencent-trtc / receiver): only normalize and the sink run. Try --demo.');
     }
     // One job per ops port (and per embedded data directory): a second one would fight over both.
-    const running = await findRunningJob(opsPort(config));
+    const running = await findRunningJob(endpoints(config).opsPort);
     if (running) {
       console.error(`cdrflow start: a cdrflow job already answers on ${running} (see \`cdrflow status\`); stop it first or set ops.port / CDRFLOW_OPS_PORT`);
       return 1;
     }
     const say = (msg: string) => process.stderr.write(`cdrflow: ${msg}\n`);
-    const { log, where, close } = logger();
-    say(`JSON logs → ${where}`);
+    const log = logger('start');
+    say(`JSON logs → ${process.stdout.isTTY ? START_LOG_FILE : 'stdout'}`);
 
     let signalled: string | undefined;
     let signalledAt = 0;
@@ -119,11 +101,9 @@ export const command: Command = {
       const e = asCdrflowError(err);
       if (err instanceof ConfigError) {
         console.error(`cdrflow start: ${err.message}`);
-        await close();
         return EXIT_CONFIG;
       }
       console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
-      await close();
       return e.kind === 'config' ? EXIT_CONFIG : 1;
     }
     say(`running${flags.demo ? ' (demo)' : ''}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
@@ -161,7 +141,6 @@ export const command: Command = {
       say('stopped cleanly');
     }
     log('info', 'start.stopped', { code });
-    await close();
     return code;
   },
 };

@@ -4,8 +4,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { opsPort, type AppConfig } from '../../app/config.ts';
-import { clickhouseTargetOf, describeTarget, kafkaSettingsOf } from '../../app/job.ts';
+import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
 import { CheckpointStore } from '../../core/checkpoints.ts';
@@ -25,8 +24,8 @@ Options:
 
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<StatusSnapshot> {
-  const kafka = createKafka(kafkaSettingsOf(config));
-  const target = clickhouseTargetOf(config);
+  const kafka = createKafka(endpoints(config).kafka);
+  const target = endpoints(config).clickhouse;
   const lag = async (group: string, topics: string[], transactional: boolean) => stageLag(kafka, group, topics, transactional).catch(() => null);
   const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
   const readCheckpoints = async () => {
@@ -77,7 +76,7 @@ export const command: Command = {
     if (values.config === '') throw new UsageError('--config needs a file');
     const json = values.json ?? false;
     const config = loadCommandConfig({ file: values.config });
-    const running = await findRunningJob(opsPort(config));
+    const running = await findRunningJob(endpoints(config).opsPort);
     const snapshot = running ? await opsStatus(running) : await computeStatusDirectly(config);
     if ('starting' in snapshot) {
       // The job answers on its ops port before every component runs.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver, type RunningReceiver } from '../receiver/receiver.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
-import { silentLogger } from '../receiver/log.ts';
+import { silentLog } from '../../core/log.ts';
 import { LvmsDtoGenerator, readTopAnswer, startLvmsSubmitter } from './submitter.ts';
 import { checkLvmsDto, lvmsNaturalKey } from './natural-key.ts';
 
@@ -36,7 +36,7 @@ describe('readTopAnswer', () => {
 describe('startLvmsSubmitter', () => {
   it('signs all three ways, alternates json/xml, retries 503s, and every record is stored once Kafka is back', async () => {
     const sink = new MemorySink();
-    const r = await startReceiver({ port: 0, lvms: { apps: [APP], topic: 'lvms' } }, { sink, log: silentLogger });
+    const r = await startReceiver({ port: 0, lvms: { apps: [APP], topic: 'lvms' } }, { sink, log: silentLog });
     running.push(r);
     sink.failing = true;
     const submitter = startLvmsSubmitter({ url: `${r.url}/router/rest`, ...APP, seed: 4, totalRecords: 60, recordsPerSecond: 2000 });

@@ -2,7 +2,7 @@
 // hmac and hmac-sha256 in turn, answered in json or xml in turn, at a steady rate, reproducible from a seed.
 // Retryable answers (HTTP 5xx, TOP isp.* sub codes, connection errors) are retried with core's backoff.
 import { Rng, seededRandom } from '../poller/simulator-kit.ts';
-import { retry } from '../../core/backoff.ts';
+import { RETRY, retry } from '../../core/backoff.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { SIGN_METHODS, type SignMethod } from './config.ts';
 import { formatTopTimestamp, topSign } from './top-sign.ts';
@@ -208,7 +208,7 @@ export function startLvmsSubmitter(opts: LvmsSubmitterOptions): LvmsSubmitter {
           if (r.status >= 500 || r.subCode?.startsWith('isp.')) throw new CdrflowError('transient', `LVMS answered ${r.status} ${r.code}/${r.subCode}`);
           return r;
         },
-        { maxAttempts: opts.maxAttempts ?? 8, initialMs: 100, maxMs: 5_000 },
+        { ...RETRY.vendorResend, ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}) },
         { signal: abort.signal, onRetry: () => void stats.retries++ },
       );
       if (result.success) {

@@ -16,7 +16,7 @@ import { checkLvmsDto } from '../alibaba-lvms/natural-key.ts';
 import { rawArrayElements } from '../receiver/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
-import { retry, type BackoffOptions } from '../../core/backoff.ts';
+import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
 
 export const IMPORT_CONNECTOR = 'import';
 
@@ -121,7 +121,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const flush = async () => {
     if (pending.length === 0) return;
     const batch = pending.splice(0);
-    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? { maxAttempts: 6, initialMs: 500, maxMs: 10_000 });
+    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish);
     summary.records += batch.length;
   };
 

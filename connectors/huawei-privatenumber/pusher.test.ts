@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver, type RunningReceiver } from '../receiver/receiver.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
-import { silentLogger } from '../receiver/log.ts';
+import { silentLog } from '../../core/log.ts';
 import { startHuaweiPusher, type PushAttempt } from './pusher.ts';
 import { HuaweiFeeGenerator, callEventsFor } from './generator.ts';
 import { RELEASE_POINTS } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 async function receiver(sink: MemorySink) {
-  const r = await startReceiver({ port: 0, huawei: { apps: [APP], topics: { fee: 'fee', events: 'ev' } } }, { sink, log: silentLogger });
+  const r = await startReceiver({ port: 0, huawei: { apps: [APP], topics: { fee: 'fee', events: 'ev' } } }, { sink, log: silentLog });
   running.push(r);
   return r;
 }

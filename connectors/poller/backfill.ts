@@ -52,7 +52,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     if (cursor < horizon) {
       lostSeconds = Math.min(horizon, to) - cursor;
       metrics.gap(req.tenant, lostSeconds);
-      log('error', `data lost: ${source.vendor} keeps only ${Math.round(source.retentionSec / 86400)} days; ${isoOf(cursor)} .. ${isoOf(Math.min(horizon, to))} can no longer be read`, {
+      log('error', 'poller.data_lost', {
+        reason: `${source.vendor} keeps only ${Math.round(source.retentionSec / 86400)} days`,
         tenant: req.tenant,
         lost_from: isoOf(cursor),
         lost_to: isoOf(Math.min(horizon, to)),

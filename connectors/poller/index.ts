@@ -7,4 +7,3 @@ export { PollerMetrics, type PollerCounts } from './metrics.ts';
 export type { PullSource, SourcePage } from './source.ts';
 export type { BackfillRequest, BackfillSummary } from './backfill.ts';
 export { RecentKeys, payloadHash } from './recent-keys.ts';
-export { jsonLogger, silentLogger, type Logger } from './log.ts';

@@ -68,7 +68,8 @@ export class LivePoller {
         if (plan.lost) {
           const seconds = plan.lost.end - plan.lost.start;
           metrics.gap(tenant, seconds);
-          log('error', `data lost: ${source.vendor} keeps only ${Math.round(source.retentionSec! / 86400)} days and the checkpoint is older; ${isoOf(plan.lost.start)} .. ${isoOf(plan.lost.end)} can no longer be read`, {
+          log('error', 'poller.data_lost', {
+            reason: `${source.vendor} keeps only ${Math.round(source.retentionSec! / 86400)} days and the checkpoint is older`,
             tenant,
             lost_from: isoOf(plan.lost.start),
             lost_to: isoOf(plan.lost.end),
@@ -92,7 +93,7 @@ export class LivePoller {
               : {}),
         });
         metrics.window({ tenant, mode: 'live' }, plan.window.end);
-        log('info', 'window done', {
+        log('info', 'poller.window_done', {
           tenant,
           window_start: isoOf(plan.window.start),
           window_end: saved.watermark,
@@ -127,10 +128,10 @@ export class LivePoller {
         if (signal.aborted) return;
         const err = asCdrflowError(thrown);
         if (disposition(err) === 'stop') {
-          log('error', `${this.ctx.source.connector} stopped: ${err.message}`, { kind: err.kind, code: err.code });
+          log('error', 'poller.stopped', { kind: err.kind, code: err.code, error: err.message });
           throw err;
         }
-        log('warn', `poll cycle failed, will try again: ${err.message}`, { kind: err.kind, code: err.code });
+        log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message });
       }
       try {
         await delay(this.settings.pollIntervalSec * 1000, undefined, { signal });

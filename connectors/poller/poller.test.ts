@@ -10,7 +10,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { PollerMetrics } from './metrics.ts';
 import { LivePoller } from './live.ts';
 import { runBackfill } from './backfill.ts';
-import { silentLogger, type Logger } from './log.ts';
+import { silentLog, type LogFn } from '../../core/log.ts';
 import type { PullSource } from './source.ts';
 import { MemoryCheckpoints, MemorySink } from './fixtures/memory.ts';
 
@@ -23,7 +23,7 @@ afterEach(async () => {
   ccc = trtc = undefined;
 });
 
-function harness(source: PullSource, settings: { retry?: { maxAttempts: number }; rps?: number; log?: Logger } = {}) {
+function harness(source: PullSource, settings: { retry?: { maxAttempts: number }; rps?: number; log?: LogFn } = {}) {
   const sink = new MemorySink();
   const store = new MemoryCheckpoints();
   const metrics = new PollerMetrics(source.connector);
@@ -32,7 +32,7 @@ function harness(source: PullSource, settings: { retry?: { maxAttempts: number }
     sink,
     bucket: new TokenBucket({ ratePerSecond: settings.rps ?? 1000 }),
     metrics,
-    log: settings.log ?? silentLogger,
+    log: settings.log ?? silentLog,
     topics: { raw: 'raw', deadLetter: 'dlq' },
     retry: { initialMs: 5, maxMs: 50, maxAttempts: settings.retry?.maxAttempts ?? 50 },
     now: Date.now,
@@ -149,7 +149,7 @@ describe('live polling (CCC)', () => {
     await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
     expect(h.sink.keys().size).toBe(19);
     expect(h.sink.deadLetters).toHaveLength(1);
-    expect(h.sink.deadLetters[0]!.reason).toMatch(/without a natural key/);
+    expect(h.sink.deadLetters[0]!.error_message).toMatch(/without a natural key/);
   });
 });
 
@@ -283,7 +283,7 @@ describe('TRTC polling', () => {
     const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, maxWindowSec: 86400, maxCallSec: 7200 });
     await poller.runOnce();
     expect(h.metrics.counts.gapSeconds).toBeGreaterThanOrEqual(86400 - 300);
-    expect(logs.some((l) => l.level === 'error' && /data lost/.test(l.msg))).toBe(true);
+    expect(logs.some((l) => l.level === 'error' && l.msg === 'poller.data_lost')).toBe(true);
     for (const c of inRange) expect(h.sink.keys().has(c.callId)).toBe(true);
     expect(h.sink.keys()).toEqual(trtc.stats.servedKeys);
   });

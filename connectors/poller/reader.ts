@@ -6,9 +6,10 @@ import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
 import type { PullSource, SourcePage } from './source.ts';
-import type { RecordSink, DeadLetterInput } from './publisher.ts';
+import type { RecordSink } from './publisher.ts';
+import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
 import type { PollerMetrics } from './metrics.ts';
-import type { Logger } from './log.ts';
+import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
 
@@ -17,7 +18,7 @@ export interface PollContext {
   sink: RecordSink;
   bucket: TokenBucket;
   metrics: PollerMetrics;
-  log: Logger;
+  log: LogFn;
   topics: { raw: string; deadLetter: string };
   retry: Partial<BackoffOptions>;
   /** ms clock. */
@@ -92,7 +93,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           if (smaller !== undefined) {
             // Concurrent requests may all hear "too large"; shrink once per size, not once per answer.
             if (size === pageSize) {
-              log('warn', 'vendor says the page is too large; shrinking it', { tenant, from: size, to: smaller });
+              log('warn', 'poller.page_shrunk', { tenant, from: size, to: smaller });
               pageSize = smaller;
             }
             throw new CdrflowError('transient', err.message, { code: err.code ?? 'page-too-large', cause: err });
@@ -105,7 +106,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         signal,
         onRetry: (err, attempt, delayMs) => {
           metrics.retry(err.code ?? err.kind);
-          log(attempt >= 3 ? 'warn' : 'debug', 'retrying vendor request', {
+          log(attempt >= 3 ? 'warn' : 'debug', 'poller.vendor_retry', {
             tenant,
             code: err.code,
             kind: err.kind,
@@ -146,7 +147,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         pages++;
         totals.add(result.total);
         const fresh: RawEnvelope[] = [];
-        const dead: DeadLetterInput[] = [];
+        const dead: DeadLetter[] = [];
         /** (key, hash) of `fresh`, remembered only once Kafka acknowledged the page. */
         const toRemember: [string, string][] = [];
         let unchanged = 0;
@@ -164,13 +165,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
               if (recentKeys.unchanged(tenant, unkeyed, hash, receivedAt.getTime())) continue;
               toRemember.push([unkeyed, hash]);
             }
-            dead.push({
-              payload,
-              reason: `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`,
-              component: source.connector,
-              vendor: source.vendor,
-              originTopic: ctx.topics.raw,
-            });
+            const reason = `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`;
+            dead.push(deadLetterForPayload(payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
             continue;
           }
           if (published.has(key)) continue;
@@ -232,7 +228,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     }
     if (publishError !== undefined) break;
     if (totals.size <= 1) break;
-    log(pass < MAX_PASSES ? 'info' : 'warn', 'record count changed while paging; reading the window again', {
+    log(pass < MAX_PASSES ? 'info' : 'warn', 'poller.count_changed_rereading', {
       tenant,
       window_start: isoOf(window.start),
       window_end: isoOf(window.end),

@@ -11,7 +11,7 @@ import { KafkaRecordSink, type RecordSink } from './publisher.ts';
 import { PollerMetrics } from './metrics.ts';
 import { LivePoller, type LiveSettings, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
-import { jsonLogger, type Logger } from './log.ts';
+import { logger, type LogFn } from '../../core/log.ts';
 import type { PollContext } from './reader.ts';
 import type { RecentKeys } from './recent-keys.ts';
 
@@ -26,7 +26,7 @@ export interface PullConnectorDeps {
   registry: SchemaRegistry;
   /** Pass the host's registry to expose the poller metrics on /metrics. */
   promRegistry?: Registry;
-  log?: Logger;
+  log?: LogFn;
   /** ms clock (tests). */
   now?: () => number;
   /** Replace the Kafka sink (tests of failure paths). */
@@ -54,7 +54,7 @@ export class PullConnector {
       sink: deps.sink ?? new KafkaRecordSink(deps.registry, this.publisher),
       bucket: new TokenBucket({ ratePerSecond: settings.requestsPerSecond }),
       metrics: this.metrics,
-      log: deps.log ?? jsonLogger(source.connector),
+      log: deps.log ?? logger(source.connector),
       topics: { raw: settings.topics.raw, deadLetter: settings.topics.deadLetter },
       retry: { ...settings.retry, factor: 2 },
       now: deps.now ?? Date.now,

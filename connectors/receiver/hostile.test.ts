@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver, type RunningReceiver } from './receiver.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
-import { silentLogger } from './log.ts';
+import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
 import { signedParams, submitLvmsRecord } from '../alibaba-lvms/submitter.ts';
@@ -18,7 +18,7 @@ afterEach(async () => {
 async function start(sink: MemorySink) {
   const r = await startReceiver(
     { port: 0, huawei: { apps: [APP], topics: { fee: 't.fee', events: 't.events' } }, lvms: { apps: [LVMS], topic: 't.lvms' } },
-    { sink, log: silentLogger },
+    { sink, log: silentLog },
   );
   running.push(r);
   return r;

@@ -1,22 +1,28 @@
 // The production EnvelopeSink: Avro envelopes through the schema registry, acks=all idempotent producer.
-import { createKafka, ensureTopics, kafkaSettingsFromEnv, AckedPublisher } from '../../core/kafka.ts';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { createKafka, ensureTopics, kafkaSettingsFromEnv, AckedPublisher, type Kafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { schemaRegistryUrl } from '../../core/local-endpoints.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import type { EnvelopeSink } from './types.ts';
 
-export async function createKafkaEnvelopeSink(
-  topics: string[],
-  env: NodeJS.ProcessEnv = process.env,
-  clientId = 'cdrflow-receiver',
-): Promise<{ sink: EnvelopeSink; close(): Promise<void> }> {
-  const kafka = createKafka(kafkaSettingsFromEnv(clientId, env));
+export interface KafkaEnvelopeSink {
+  sink: EnvelopeSink;
+  close(): Promise<void>;
+}
+
+/** An envelope sink on the caller's Kafka client and registry: the topics are created, the producer connected. */
+export async function kafkaEnvelopeSink(kafka: Kafka, registry: SchemaRegistry, topics: string[]): Promise<KafkaEnvelopeSink> {
   await ensureTopics(kafka, [...new Set(topics)].map((topic) => ({ topic })));
   const acked = new AckedPublisher(kafka);
   await acked.connect();
-  const publisher = new RawEnvelopePublisher(createRegistry(schemaRegistryUrl(env)), acked);
+  const publisher = new RawEnvelopePublisher(registry, acked);
   return {
     sink: { publish: (envelopes, topic) => publisher.publish(envelopes, topic) },
     close: () => acked.disconnect(),
   };
+}
+
+export async function createKafkaEnvelopeSink(topics: string[], env: NodeJS.ProcessEnv = process.env, clientId = 'cdrflow-receiver'): Promise<KafkaEnvelopeSink> {
+  return kafkaEnvelopeSink(createKafka(kafkaSettingsFromEnv(clientId, env)), createRegistry(schemaRegistryUrl(env)), topics);
 }

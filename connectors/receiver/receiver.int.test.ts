@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { startReceiver, type RunningReceiver } from './receiver.ts';
 import { createKafkaEnvelopeSink } from './kafka-sink.ts';
-import { silentLogger } from './log.ts';
+import { silentLog } from '../../core/log.ts';
 import type { EnvelopeSink } from './types.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
@@ -86,7 +86,7 @@ describe('receiver → real Kafka', () => {
         huawei: { apps: [HUAWEI], topics: { fee: feeTopic, events: eventTopic } },
         lvms: { apps: [LVMS], topic: lvmsTopic },
       },
-      { sink: new FlakySink(kafkaSink.sink, 7), log: silentLogger },
+      { sink: new FlakySink(kafkaSink.sink, 7), log: silentLog },
     );
   });
   afterAll(async () => {
@@ -165,7 +165,7 @@ describe('Kafka stopped in the middle of a push run', () => {
     if (testInfra().mode !== 'local') return;
     rmSync(paths.root, { recursive: true, force: true });
     pid = (await startKafka(paths, ports, log)).pid;
-    await awaitKafkaReady(paths, pid, ports.kafka);
+    await awaitKafkaReady(paths, pid, ports.kafkaPort);
   });
   afterAll(async () => {
     if (pid !== undefined) await stopPid(pid);
@@ -173,14 +173,14 @@ describe('Kafka stopped in the middle of a push run', () => {
   });
 
   it.runIf(testInfra().mode === 'local')('answers 503 while Kafka is down; after it is back every record is there', async () => {
-    const env = { ...process.env, KAFKA_BROKERS: `127.0.0.1:${ports.kafka}` };
+    const env = { ...process.env, KAFKA_BROKERS: `127.0.0.1:${ports.kafkaPort}` };
     const kafka = createKafka(kafkaSettingsFromEnv(uniqueName('fault'), env));
     const topic = uniqueName('raw_huawei_fault');
     await ensureTopics(kafka, [{ topic }]);
     const sink = await createKafkaEnvelopeSink([topic], env);
     const receiver = await startReceiver(
       { port: 0, ackTimeoutMs: 2_000, huawei: { apps: [HUAWEI], topics: { fee: topic, events: uniqueName('ev') } } },
-      { sink: sink.sink, log: silentLogger },
+      { sink: sink.sink, log: silentLog },
     );
     try {
       const statuses: PushAttempt['status'][] = [];
@@ -194,7 +194,7 @@ describe('Kafka stopped in the middle of a push run', () => {
       pid = undefined;
       await waitFor(() => statuses.filter((s) => s === 503).length >= 3, { timeoutMs: 60_000, message: 'the receiver to answer 503' });
       pid = (await startKafka(paths, ports, log)).pid;
-      await awaitKafkaReady(paths, pid, ports.kafka);
+      await awaitKafkaReady(paths, pid, ports.kafkaPort);
       const stats = await pusher.done;
       console.info(`[receiver outage] ${JSON.stringify(stats)}`);
       expect(stats.failures['503']).toBeGreaterThanOrEqual(3);

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { startReceiver, type RunningReceiver } from './receiver.ts';
 import type { ReceiverConfigInput } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
-import { silentLogger } from './log.ts';
+import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
 import { submitLvmsRecord, signedParams } from '../alibaba-lvms/submitter.ts';
@@ -30,7 +30,7 @@ async function start(sink: MemorySink, overrides: Partial<ReceiverConfigInput> =
     lvms: { apps: [LVMS], topic: LVMS_TOPIC },
     ...overrides,
   };
-  const r = await startReceiver(config, { sink, log: silentLogger, ...(registry ? { registry } : {}) });
+  const r = await startReceiver(config, { sink, log: silentLog, ...(registry ? { registry } : {}) });
   running.push(r);
   return r;
 }

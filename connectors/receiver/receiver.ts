@@ -11,19 +11,23 @@ import { ReceiverConfigSchema, type ReceiverConfig, type ReceiverConfigInput } f
 import { readBody } from './body.ts';
 import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
-import { jsonLogger, type Logger } from './log.ts';
+import { logger, type LogFn } from '../../core/log.ts';
 import type { EnvelopeSink, IncomingPush, PushReply, Route, RouteContext } from './types.ts';
 import { createHuaweiRoute } from '../huawei-privatenumber/receiver-route.ts';
 import { createLvmsRoute } from '../alibaba-lvms/receiver-route.ts';
-import { createKafkaEnvelopeSink } from './kafka-sink.ts';
+import { createKafkaEnvelopeSink, kafkaEnvelopeSink } from './kafka-sink.ts';
+import type { Kafka } from '../../core/kafka.ts';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 
 export interface ReceiverDeps {
-  /** Where envelopes go; default: the Kafka cluster and schema registry from the environment. */
+  /** Where envelopes go; default: an acked producer on `kafka` (or on the Kafka cluster from the environment). */
   sink?: EnvelopeSink;
+  /** The host's Kafka client and schema registry for the receiver's own producer (closed when it stops). */
+  kafka?: { client: Kafka; schemaRegistry: SchemaRegistry };
   /** prom-client registry to register the receiver's metrics on. */
   registry?: Registry;
   now?: () => number;
-  log?: Logger;
+  log?: LogFn;
 }
 
 export interface RunningReceiver {
@@ -39,7 +43,7 @@ export interface RunningReceiver {
 export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDeps = {}): Promise<RunningReceiver> {
   const config = ReceiverConfigSchema.parse(input);
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? jsonLogger('receiver');
+  const log = deps.log ?? logger('receiver');
   const metrics = createReceiverMetrics(deps.registry);
 
   const routes: Route[] = [];
@@ -62,7 +66,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
       ...(config.huawei ? [config.huawei.topics.fee, config.huawei.topics.events] : []),
       ...(config.lvms ? [config.lvms.topic] : []),
     ];
-    ownedSink = await createKafkaEnvelopeSink(topics);
+    ownedSink = deps.kafka ? await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics) : await createKafkaEnvelopeSink(topics);
   }
   const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes);
 
@@ -97,7 +101,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
       metrics.requests.inc({ route: routeName, outcome: reply.outcome, code: reply.code });
       metrics.duration.observe({ route: routeName, outcome: reply.outcome }, (performance.now() - started) / 1000);
       if (reply.outcome !== 'accepted') {
-        log(reply.outcome === 'error' ? 'error' : 'warn', 'push refused', {
+        log(reply.outcome === 'error' ? 'error' : 'warn', 'receiver.push_refused', {
           route: routeName, request_id: requestId, status: reply.status, outcome: reply.outcome, code: reply.code,
           detail: reply.detail, remote: req.socket.remoteAddress,
         });
@@ -147,7 +151,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
       if (inFlight === 0) onIdle?.();
     });
     handle(req, res).catch((err: unknown) => {
-      log('error', 'receiver failed to answer', { error: err instanceof Error ? err.message : String(err) });
+      log('error', 'receiver.answer_failed', { error: err instanceof Error ? err.message : String(err) });
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
@@ -165,7 +169,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${hostForUrl}:${port}`;
-  log('info', 'receiver listening', { url, routes: [...byPath.keys()] });
+  log('info', 'receiver.listening', { url, routes: [...byPath.keys()] });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -185,7 +189,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
       server.closeAllConnections();
       await closed;
       if (ownedSink) await ownedSink.close();
-      log('info', 'receiver stopped', { url });
+      log('info', 'receiver.stopped', { url });
     })();
     return stopping;
   };

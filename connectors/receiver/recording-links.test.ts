@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type RunningReceiver } from './receiver.ts';
 import type { ReceiverConfigInput } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
-import { silentLogger } from './log.ts';
+import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator, type FeeRecord } from '../huawei-privatenumber/generator.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../huawei-privatenumber/fixtures/recording-api.ts';
@@ -31,7 +31,7 @@ async function start(sink: MemorySink, recordingLinks: NonNullable<ReceiverConfi
   // A fixed clock keeps recording_resolved_at exact; the auth headers are built with the same clock.
   const r = await startReceiver(
     { port: 0, huawei: { apps: [APP], topics: { fee: FEE_TOPIC }, ...(recordingLinks ? { recordingLinks } : {}) } },
-    { sink, log: silentLogger, now: () => NOW },
+    { sink, log: silentLog, now: () => NOW },
   );
   running.push(r);
   return r;

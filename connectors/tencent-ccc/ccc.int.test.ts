@@ -8,7 +8,7 @@ import { uniqueName, waitFor, testKafka, testRegistry, testInfra } from '../../t
 import { startCccSimulator, type CccSimulator } from './simulator/index.ts';
 import { createCccConnector } from './index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics, messageCount } from '../poller/fixtures/kafka-check.ts';
-import { silentLogger } from '../poller/log.ts';
+import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { PullConnector } from '../poller/runtime.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
@@ -26,7 +26,7 @@ afterEach(async () => {
 function connector(s: CccSimulator, topics: ReturnType<typeof uniqueTopics>, overrides: Record<string, unknown> = {}, now?: () => number) {
   const c = createCccConnector(
     { secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...s.connection, topics, initialLookbackSec: 8 * 3600, retry: { initialMs: 10, maxMs: 200, maxAttempts: 40 }, timeoutMs: 2000, ...overrides },
-    { kafka: testKafka(), registry: testRegistry(), log: silentLogger, ...(now ? { now } : {}) },
+    { kafka: testKafka(), registry: testRegistry(), log: silentLog, ...(now ? { now } : {}) },
   );
   connectors.push(c);
   return c;
@@ -89,9 +89,11 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ccc-kill-'));
     const configFile = join(dir, 'ccc.json');
     writeFileSync(configFile, JSON.stringify({ secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 8 * 3600 }));
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--once', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--once', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Kill once it is well into the first tenant but nowhere near done (≈ 40 pages in all).
     await waitFor(() => sim!.stats.pagesServed >= 12, { timeoutMs: 60_000, message: `child to read 12 pages (stderr: ${stderr})` });
@@ -198,15 +200,18 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const topics = uniqueTopics((p) => uniqueName(`ccc_sigterm_${p}`));
     const configFile = join(mkdtempSync(join(tmpdir(), 'ccc-term-')), 'ccc.json');
     writeFileSync(configFile, JSON.stringify({ secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 }));
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Live: it keeps polling every second after catching up (more requests than the catch-up needed).
     await waitFor(async () => (await checkpointsOn(testKafka(), topics.checkpoints)).size === 2 && sim!.stats.requests > 20, { timeoutMs: 60_000, message: `live polling (stderr: ${stderr})` });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stderr).toMatch(/"msg":"window done"/);
+    // The JSON log is on stdout (one logger for every command), with the poller's component and a stable event id.
+    expect(stdout).toMatch(/"component":"tencent-ccc","event":"poller.window_done"/);
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(onTopic.size).toBe(600);
   });

@@ -6,7 +6,7 @@ import { createTrtcConnector } from './index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from '../poller/fixtures/kafka-check.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { PullConnector } from '../poller/runtime.ts';
-import type { Logger } from '../poller/log.ts';
+import type { LogFn } from '../../core/log.ts';
 import { CheckpointStore } from '../../core/checkpoints.ts';
 
 const APPS = { 1600000001: 'key-one', 1600000002: 'key-two' };
@@ -19,7 +19,7 @@ afterEach(async () => {
   sim = undefined;
 });
 
-function connector(s: TrtcSimulator, topics: ReturnType<typeof uniqueTopics>, overrides: Record<string, unknown> = {}, log: Logger = () => undefined) {
+function connector(s: TrtcSimulator, topics: ReturnType<typeof uniqueTopics>, overrides: Record<string, unknown> = {}, log: LogFn = () => undefined) {
   const c = createTrtcConnector(
     { baseUrl: s.url, apps: appList, topics, initialLookbackSec: 10 * 3600, retry: { initialMs: 10, maxMs: 200, maxAttempts: 30 }, timeoutMs: 2000, ...overrides },
     { kafka: testKafka(), registry: testRegistry(), log },
@@ -68,7 +68,7 @@ describe('tencent-trtc connector (real Kafka)', () => {
     await waitFor(() => c.metrics.counts.windows >= 1, { message: 'first TRTC window' });
     ac.abort();
     await run;
-    const lost = logs.find((l) => l.level === 'error' && /data lost/.test(l.msg));
+    const lost = logs.find((l) => l.level === 'error' && l.msg === 'poller.data_lost');
     expect(lost?.fields?.['lost_from']).toBe(new Date((now - 9 * 86400) * 1000).toISOString());
     expect(c.metrics.counts.gapSeconds).toBeGreaterThan(2 * 86400 - 600);
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);

@@ -1,6 +1,7 @@
 // A real single-node Apache Kafka (KRaft, combined broker + controller) on loopback, run from the Maven Central
 // jars: storage formatted once per stack, started as `java -cp libs/* kafka.Kafka server.properties`, readiness
 // proven by a metadata request through the project's own Kafka client.
+import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKafka } from '../../core/kafka.ts';
@@ -12,19 +13,16 @@ import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, run, s
 export const KAFKA_MAIN_CLASS = 'kafka.Kafka';
 const MIN_JAVA = 17;
 
-export interface KafkaPorts {
-  kafka: number;
-  kafkaController: number;
-}
+export type KafkaPorts = Pick<LocalPorts, 'kafkaPort' | 'kafkaControllerPort'>;
 
 export function kafkaServerProperties(paths: StackPaths, ports: KafkaPorts): string {
   return [
     '# Written by `cdrflow infra up`; regenerated on every start.',
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${ports.kafkaController}`,
-    `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.kafkaController}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafka}`,
+    `controller.quorum.voters=1@127.0.0.1:${ports.kafkaControllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${ports.kafkaPort},CONTROLLER://127.0.0.1:${ports.kafkaControllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafkaPort}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -108,7 +106,7 @@ export async function startKafka(
 ): Promise<{ pid: number; started: boolean }> {
   const existing = kafkaRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
-  await assertPortsFree([ports.kafka, ports.kafkaController]);
+  await assertPortsFree([ports.kafkaPort, ports.kafkaControllerPort]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_KAFKA_JAVA', 'Apache Kafka 4.x');
   const files = writeConfigs(paths, ports);
   const classpath = `${KAFKA_LIBS_DIR}/*`;

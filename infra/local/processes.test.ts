@@ -122,7 +122,7 @@ describe('withFileLock / liveLeases', () => {
 
 describe('kafkaServerProperties', () => {
   it('configures a single-node KRaft broker whose transactions and groups work with one replica', () => {
-    const props = kafkaServerProperties(stackPaths(29000), { kafka: 29092, kafkaController: 29093 });
+    const props = kafkaServerProperties(stackPaths(29000), { kafkaPort: 29092, kafkaControllerPort: 29093 });
     for (const line of [
       'process.roles=broker,controller',
       'controller.quorum.voters=1@127.0.0.1:29093',

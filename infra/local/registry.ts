@@ -2,6 +2,7 @@
 // /apis/ccompat/v7 with a global BACKWARD compatibility rule. Storage is Apicurio's default SQL storage on H2,
 // kept in a file under the stack's data folder: Kafka keeps its topics across restarts, so the registry must keep
 // the schema ids those messages reference (an in-memory registry would hand out the same ids to other schemas).
+import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findJava } from './java.ts';
@@ -14,11 +15,7 @@ export const REGISTRY_MARKER = 'quarkus-run.jar';
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
 const MIN_JAVA = 21;
 
-export interface RegistryPorts {
-  registry: number;
-  /** Quarkus management interface (health). Its default, 0.0.0.0:9000, would collide between stacks. */
-  registryManagement: number;
-}
+export type RegistryPorts = Pick<LocalPorts, 'registryPort' | 'registryManagementPort'>;
 
 export function registryRunning(paths: StackPaths): number | undefined {
   return ownedPid(paths.registryPid, REGISTRY_MARKER);
@@ -31,7 +28,7 @@ export async function startRegistry(
 ): Promise<{ pid: number; started: boolean }> {
   const existing = registryRunning(paths);
   if (existing !== undefined) return { pid: existing, started: false };
-  await assertPortsFree([ports.registry, ports.registryManagement]);
+  await assertPortsFree([ports.registryPort, ports.registryManagementPort]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_REGISTRY_JAVA', 'Apicurio Registry 3.3');
   mkdirSync(paths.registryDir, { recursive: true });
   const h2 = join(paths.registryDir, 'h2', 'registry');
@@ -45,9 +42,9 @@ export async function startRegistry(
       '-XX:TieredStopAtLevel=1',
       '-Djava.awt.headless=true',
       '-Dquarkus.http.host=127.0.0.1',
-      `-Dquarkus.http.port=${ports.registry}`,
+      `-Dquarkus.http.port=${ports.registryPort}`,
       '-Dquarkus.management.host=127.0.0.1',
-      `-Dquarkus.management.port=${ports.registryManagement}`,
+      `-Dquarkus.management.port=${ports.registryManagementPort}`,
       `-Dapicurio.datasource.url=jdbc:h2:file:${h2};DB_CLOSE_ON_EXIT=FALSE`,
       // Every request is otherwise logged twice (access log + audit log) at INFO.
       '-Dquarkus.http.access-log.enabled=false',
@@ -64,7 +61,7 @@ export async function startRegistry(
 }
 
 export async function registryHealthy(ports: RegistryPorts): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${ports.registryManagement}/health/ready`, {
+  const res = await fetch(`http://127.0.0.1:${ports.registryManagementPort}/health/ready`, {
     signal: AbortSignal.timeout(3000),
   });
   if (!res.ok) return false;
@@ -87,7 +84,7 @@ export async function awaitRegistryReady(
     {
       timeoutMs,
       intervalMs: 300,
-      message: `Apicurio Registry health on 127.0.0.1:${ports.registryManagement} (log: ${paths.registryLog})`,
+      message: `Apicurio Registry health on 127.0.0.1:${ports.registryManagementPort} (log: ${paths.registryLog})`,
     },
   );
 }

@@ -4,7 +4,7 @@
 // stack and the last one out stops it — but never a stack a person started with `cdrflow infra up`.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { localPorts } from '../../core/local-endpoints.ts';
+import { localPorts, type LocalPorts } from '../../core/local-endpoints.ts';
 import { ensureApicurio, ensureKafkaJars } from './downloads.ts';
 import { awaitKafkaReady, kafkaMetadata, kafkaRunning, startKafka } from './kafka.ts';
 import { stackPaths } from './paths.ts';
@@ -21,11 +21,10 @@ import {
 
 export type Log = (msg: string) => void;
 
-export function stackPorts(base: number) {
-  const ports = localPorts({ CDRFLOW_PORT_BASE: String(base) });
-  return { ...ports, registryManagement: base + 82 };
+export function stackPorts(base: number): LocalPorts {
+  return localPorts(base);
 }
-export type StackPorts = ReturnType<typeof stackPorts>;
+export type StackPorts = LocalPorts;
 
 export interface StackEndpoints {
   portBase: number;
@@ -39,9 +38,9 @@ export function stackEndpoints(base: number): StackEndpoints {
   const ports = stackPorts(base);
   return {
     portBase: base,
-    kafkaBrokers: [`127.0.0.1:${ports.kafka}`],
-    schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
-    registryHealthUrl: `http://127.0.0.1:${ports.registryManagement}/health/ready`,
+    kafkaBrokers: [`127.0.0.1:${ports.kafkaPort}`],
+    schemaRegistryUrl: `http://127.0.0.1:${ports.registryPort}/apis/ccompat/v7`,
+    registryHealthUrl: `http://127.0.0.1:${ports.registryManagementPort}/health/ready`,
   };
 }
 
@@ -67,10 +66,10 @@ async function upUnlocked(base: number, log: Log): Promise<UpResult> {
     const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     const started = registry.started;
     await Promise.all([
-      awaitKafkaReady(paths, kafka.pid, ports.kafka).then(() => kafka.started && log(`Kafka ready after ${since()}`)),
+      awaitKafkaReady(paths, kafka.pid, ports.kafkaPort).then(() => kafka.started && log(`Kafka ready after ${since()}`)),
       awaitRegistryReady(paths, registry.pid, ports).then(() => started && log(`registry ready after ${since()}`)),
     ]);
-    await ensureGlobalCompatibility(ports.registry, 'BACKWARD');
+    await ensureGlobalCompatibility(ports.registryPort, 'BACKWARD');
   } catch (err) {
     // Leave nothing half-started behind: stop exactly what this call started.
     if (registry?.started) await stopServer(paths.registryPid, registry.pid);
@@ -156,14 +155,14 @@ export async function status(base: number): Promise<ServerStatus[]> {
   let kafkaDetail = kafkaPid === undefined ? 'not running' : '';
   if (kafkaPid !== undefined) {
     try {
-      const meta = await kafkaMetadata(ports.kafka);
+      const meta = await kafkaMetadata(ports.kafkaPort);
       kafkaHealthy = meta.brokers >= 1;
       kafkaDetail = `cluster ${meta.clusterId}, ${meta.brokers} broker(s), controller ${meta.controller}`;
     } catch (err) {
       kafkaDetail = `metadata request failed: ${(err as Error).message}`;
     }
-  } else if (await portOpen(ports.kafka))
-    kafkaDetail = `port ${ports.kafka} is taken by a process this stack did not start`;
+  } else if (await portOpen(ports.kafkaPort))
+    kafkaDetail = `port ${ports.kafkaPort} is taken by a process this stack did not start`;
 
   const registryPid = registryRunning(paths);
   let registryOk = false;
@@ -171,21 +170,21 @@ export async function status(base: number): Promise<ServerStatus[]> {
   if (registryPid !== undefined) {
     try {
       registryOk = await registryHealthy(ports);
-      const compat = registryOk ? await ccompatCompatibility(ports.registry) : undefined;
+      const compat = registryOk ? await ccompatCompatibility(ports.registryPort) : undefined;
       registryDetail = registryOk
         ? `ccompat at /apis/ccompat/v7, global compatibility ${compat}`
         : 'health check not UP';
     } catch (err) {
       registryDetail = `health check failed: ${(err as Error).message}`;
     }
-  } else if (await portOpen(ports.registry))
-    registryDetail = `port ${ports.registry} is taken by a process this stack did not start`;
+  } else if (await portOpen(ports.registryPort))
+    registryDetail = `port ${ports.registryPort} is taken by a process this stack did not start`;
 
   return [
     {
       name: 'kafka',
       pid: kafkaPid,
-      port: ports.kafka,
+      port: ports.kafkaPort,
       healthy: kafkaHealthy,
       rssMiB: rss(kafkaPid),
       detail: kafkaDetail,
@@ -193,7 +192,7 @@ export async function status(base: number): Promise<ServerStatus[]> {
     {
       name: 'registry',
       pid: registryPid,
-      port: ports.registry,
+      port: ports.registryPort,
       healthy: registryOk,
       rssMiB: rss(registryPid),
       detail: registryDetail,

@@ -5,7 +5,8 @@
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
-import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import type { LogFn } from '../../core/log.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { PositionedCdr } from './insert.ts';
 
@@ -22,7 +23,9 @@ export interface BatcherPorts {
   publishDeadLetters(records: DeadLetter[]): Promise<void>;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
   now?: () => number;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
+  /** After each flush committed its offsets: the records it took (rows + dead letters) and how many were dead-lettered. */
+  onCommitted?: (counts: CommittedCounts) => void;
 }
 
 export interface BatcherOptions {
@@ -119,7 +122,7 @@ export class Batcher {
 
   /** After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now. */
   dropAll(): void {
-    if (this.buffers.size > 0) this.log('sink.buffers_dropped', { partitions: [...this.buffers.keys()] });
+    if (this.buffers.size > 0) this.log('info', 'sink.buffers_dropped', { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
   }
@@ -141,7 +144,7 @@ export class Batcher {
       );
     }
     dead.push(...rejected);
-    this.log('sink.inserted', { partition: key, first: buffer.first, last: buffer.last });
+    this.log('debug', 'sink.inserted', { partition: key, first: buffer.first, last: buffer.last });
     if (dead.length > 0) {
       await this.ports.publishDeadLetters(dead);
       this.stats.deadLettered += dead.length;
@@ -153,13 +156,14 @@ export class Batcher {
       const e = asCdrflowError(err);
       if (disposition(e) === 'stop') throw e;
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated.
-      this.log('sink.commit_failed', { partition: key, error: e.message });
+      this.log('warn', 'sink.commit_failed', { partition: key, error: e.message });
       this.dropAll();
       return;
     }
     this.buffers.delete(key);
     this.stats.flushes++;
-    this.log('sink.flushed', { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
+    this.log('debug', 'sink.flushed', { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
+    this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length, deadLettered: dead.length });
   }
 
   /** Inserts rows (one contiguous range); returns dead letters for the rows ClickHouse rejected. */
@@ -172,7 +176,7 @@ export class Batcher {
         {
           onRetry: (err, attempt, delayMs) => {
             this.stats.retries++;
-            this.log('sink.insert_retry', { token, attempt, delayMs, error: err.message });
+            this.log('warn', 'sink.insert_retry', { token, attempt, delayMs, error: err.message });
             void heartbeat?.().catch(() => undefined);
           },
         },

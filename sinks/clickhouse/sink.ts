@@ -3,12 +3,13 @@
 // commit after ack, rejected rows to cdr.dlq).
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { TopicCodec, loadSchemaJson } from '../../core/avro.ts';
-import { retry } from '../../core/backoff.ts';
-import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { loadSchemaJson } from '../../core/avro.ts';
+import { RETRY, retry } from '../../core/backoff.ts';
+import { DeadLetterWriter, classifyRegistryError } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { AckedPublisher, ensureTopics, type Kafka, type OutgoingMessage } from '../../core/kafka.ts';
-import { runBatchConsumer, type StreamHandle } from '../../core/kafka-streams.ts';
+import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
+import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
+import type { LogFn } from '../../core/log.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { Batcher, type SinkStats } from './batcher.ts';
@@ -22,7 +23,8 @@ export interface SinkDeps {
   kafka: Kafka;
   registry: SchemaRegistry;
   clickhouse: ClickHouseClient;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
+  onCommitted?: (counts: CommittedCounts) => void;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -51,13 +53,13 @@ export async function assertTableReady(client: ClickHouseClient, database: strin
 
 export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): Promise<ClickHouseSink> {
   const log = deps.log ?? (() => {});
-  if (config.migrate) await migrate(deps.clickhouse, { database: config.database }, (line) => log('sink.migrate', { step: line }));
+  if (config.migrate) await migrate(deps.clickhouse, { database: config.database }, (line) => log('info', 'sink.migrate', { step: line }));
   await assertTableReady(deps.clickhouse, config.database, config.table);
   if (config.createTopics) {
     await ensureTopics(deps.kafka, [config.inputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
   }
-  const deadLetterCodec = new TopicCodec(deps.registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
-  await deadLetterCodec.register();
+  const deadLetters = new DeadLetterWriter(deps.registry, config.deadLetterTopic);
+  await deadLetters.register();
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
@@ -74,16 +76,13 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
           } catch (err) {
             throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
           }
-        }, { maxAttempts: 10 });
+        }, RETRY.registry);
       },
       insert: (rows, token) => insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token),
-      async publishDeadLetters(records) {
-        const messages: OutgoingMessage[] = [];
-        for (const r of records) messages.push({ key: r.cdr_id ?? r.original_key, value: await deadLetterCodec.encode(r) });
-        await retry(() => publisher.send(config.deadLetterTopic, messages), { maxAttempts: 10 });
-      },
+      publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
       log,
+      ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
     },
     { flushRows: config.flushRows, flushMs: config.flushMs, maxInsertAttempts: config.maxInsertAttempts, systemicRejectThreshold: config.systemicRejectThreshold },
   );
@@ -112,7 +111,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
     await publisher.disconnect().catch(() => undefined);
   });
   done.catch(() => undefined);
-  log('sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushMs: config.flushMs });
+  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushMs: config.flushMs });
 
   return {
     done,
@@ -122,7 +121,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       // Clean shutdown: stop taking batches, flush and commit what is buffered, then leave the group.
       stopping = true;
       clearInterval(timer);
-      await batcher.flushDue(true).catch((err: unknown) => log('sink.final_flush_failed', { error: String(err) }));
+      await batcher.flushDue(true).catch((err: unknown) => log('warn', 'sink.final_flush_failed', { error: String(err) }));
       await consumer.stop();
       await publisher.disconnect().catch(() => undefined);
     },

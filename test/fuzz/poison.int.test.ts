@@ -24,7 +24,7 @@ let normalizeService: NormalizeService | undefined;
 let sink: ClickHouseSink | undefined;
 const stopped: string[] = [];
 const events: string[] = [];
-const log = (event: string, fields: Record<string, unknown> = {}) => void events.push(`${event} ${JSON.stringify(fields).slice(0, 300)}`);
+const log = (level: string, event: string, fields: Record<string, unknown> = {}) => void events.push(`${level} ${event} ${JSON.stringify(fields).slice(0, 300)}`);
 
 const poison = (natural_key: string, payload: string): RawEnvelope => ({
   vendor: 'tencent-ccc',

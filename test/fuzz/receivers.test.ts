@@ -8,7 +8,7 @@ import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts'
 import { signedParams } from '../../connectors/alibaba-lvms/submitter.ts';
 import { startReceiver, type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
-import { silentLogger } from '../../connectors/receiver/log.ts';
+import { silentLog } from '../../core/log.ts';
 import { fuzzLines, prng } from './generator.ts';
 
 const COUNT = Number(process.env.CDRFLOW_FUZZ_PUSHES ?? 120);
@@ -20,7 +20,7 @@ let receiver: RunningReceiver;
 beforeAll(async () => {
   receiver = await startReceiver(
     { port: 0, huawei: { apps: [APP], topics: { fee: 'f.fee', events: 'f.events' } }, lvms: { apps: [LVMS], topic: 'f.lvms' } },
-    { sink, log: silentLogger },
+    { sink, log: silentLog },
   );
 });
 afterAll(() => receiver.stop());

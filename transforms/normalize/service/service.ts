@@ -2,12 +2,13 @@
 // records -> cdr.dlq with the reason; each chunk's output and its consumed offsets commit in one Kafka transaction.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { TopicCodec } from '../../../core/avro.ts';
-import { retry } from '../../../core/backoff.ts';
-import { classifyRegistryError, deadLetterFor, type DeadLetter } from '../../../core/dead-letter.ts';
+import { RETRY, retry } from '../../../core/backoff.ts';
+import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
 import type { ErrorKind } from '../../../core/errors.ts';
 import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
-import { runTransactional, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
+import type { LogFn } from '../../../core/log.ts';
+import { runTransactional, type CommittedCounts, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
 import { SCHEMA_FILES, VENDORS } from '../../../core/topology.ts';
 import type { NormalizeOptions } from '../context.ts';
 import { normalize } from '../normalize.ts';
@@ -16,13 +17,12 @@ import { deadLetterKey, recordFailure, systemicFailure, type RecordFailure, type
 
 export const COMPONENT = 'normalize';
 
-export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
-
 export interface NormalizeServiceDeps {
   kafka: Kafka;
   registry: SchemaRegistry;
   now?: () => Date;
   log?: LogFn;
+  onCommitted?: (counts: CommittedCounts) => void;
 }
 
 export interface NormalizeStats {
@@ -45,7 +45,7 @@ export interface NormalizeService extends StreamHandle {
 /** Registers the subjects this stage writes (and the envelope it reads) so a missing or incompatible schema stops it at start-up. */
 export async function registerNormalizeSchemas(registry: SchemaRegistry, config: NormalizeServiceConfig) {
   const output = new TopicCodec(registry, config.outputTopic, SCHEMA_FILES.normalized);
-  const deadLetter = new TopicCodec(registry, config.deadLetterTopic, SCHEMA_FILES.deadLetter);
+  const deadLetter = new DeadLetterWriter(registry, config.deadLetterTopic);
   await output.register();
   await deadLetter.register();
   for (const topic of config.inputTopics) await new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope).register();
@@ -70,15 +70,16 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       } catch (err) {
         throw classifyRegistryError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
       }
-    }, { maxAttempts: 10 }) as Promise<RawEnvelope>;
+    }, RETRY.registry) as Promise<RawEnvelope>;
 
   const transform = async (batch: PartitionBatch): Promise<ProducedRecords[]> => {
     const out: OutgoingMessage[] = [];
     const dead: OutgoingMessage[] = [];
     const failures: RecordFailure[] = [];
     const deadLetter = async (m: ConsumedMessage, error: { kind: ErrorKind; message: string }, extra: { vendor?: string | null; cdr_id?: string | null }) => {
-      const record: DeadLetter = deadLetterFor(m, error, COMPONENT, { ...extra, failed_at: now() });
-      dead.push({ key: deadLetterKey(extra.cdr_id, m.key), value: await codecs.deadLetter.encode(record) });
+      const message = await codecs.deadLetter.message(deadLetterFor(m, error, COMPONENT, { ...extra, failed_at: now() }));
+      // A hostile oversized key (a 500 KB call id) must not become the dead letter's Kafka key either.
+      dead.push({ ...message, key: deadLetterKey(extra.cdr_id, m.key) });
     };
     const topicVendor = VENDORS.find((v) => batch.topic.endsWith(v)) ?? null;
     for (const m of batch.messages) {
@@ -104,7 +105,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       } catch (err) {
         const failure = recordFailure(stage, err);
         failures.push(failure);
-        log('normalize.record_failed', { topic: m.topic, partition: m.partition, offset: m.offset, stage, kind: failure.kind, contract: failure.contract, error: failure.message });
+        log('warn', 'normalize.record_failed', { topic: m.topic, partition: m.partition, offset: m.offset, stage, kind: failure.kind, contract: failure.contract, error: failure.message });
         await deadLetter(m, failure, { vendor: envelope?.vendor ?? topicVendor, cdr_id: cdrId });
       }
     }
@@ -135,14 +136,17 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
         stats.recordFailures += counts.recordFailures;
         stats.contractViolations += counts.contractViolations;
       }
-      log('normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+      log('debug', 'normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+      if (counts) {
+        deps.onCommitted?.({ records: counts.normalized + counts.deadLettered, deadLettered: counts.deadLettered, recordFailures: counts.recordFailures, contractViolations: counts.contractViolations });
+      }
     },
-    onSent: (batch, produced) => log('normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
+    onSent: (batch, produced) => log('debug', 'normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
     onRetry: (err, attempt) => {
       stats.retries++;
-      log('normalize.retry', { attempt, kind: err.kind, error: err.message });
+      log('warn', 'normalize.retry', { attempt, kind: err.kind, error: err.message });
     },
   });
-  log('normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
+  log('info', 'normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
   return { ...handle, stats, transactionalId };
 }

@@ -1,0 +1,210 @@
+// The main job's pipeline as data: every component `cdrflow start` runs, in start order, each with its role.
+//   stage   the stream stages (the sink first: it migrates the tables; then normalize)
+//   intake  what brings records into Kafka (the push receiver, the pollers, the demo's push traffic)
+// app/runner.ts starts this list in order and stops it intake first (newest first), then drains, then the stages.
+// Stages report typed commit events (records, dead-lettered) that the metrics and the status read.
+import { hostname } from 'node:os';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Checkpoint } from '../core/checkpoints.ts';
+import type { Kafka } from '../core/kafka.ts';
+import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
+import type { Log } from '../core/log.ts';
+import type { Vendor } from '../core/topology.ts';
+import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
+import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import { startReceiver, type RunningReceiver } from '../connectors/receiver/index.ts';
+import type { ReceiverConfig } from '../connectors/receiver/config.ts';
+import type { CccConfig } from '../connectors/tencent-ccc/config.ts';
+import type { TrtcConfig } from '../connectors/tencent-trtc/config.ts';
+import { startNormalizeService } from '../transforms/normalize/service/index.ts';
+import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
+import type { AppConfig } from './config.ts';
+import type { AppMetrics, Stage } from './metrics.ts';
+import type { IntakeFigures } from './status.ts';
+import { superviseStage, type ComponentState } from './supervise.ts';
+
+export interface StageCounts {
+  in: number;
+  out: number;
+  deadLettered: number;
+}
+
+interface ComponentBase {
+  readonly name: string;
+  /** Starts it; `fail` reports a later stop by itself with an error the component could not ride out. */
+  start(fail: (err: unknown) => void): Promise<void>;
+  /** Stops it cleanly (intake: no new records, in-flight ones answered; stage: finish, flush, commit). */
+  stop(): Promise<void>;
+}
+
+export interface StageComponent extends ComponentBase {
+  readonly role: 'stage';
+  readonly stage: Stage;
+  stats(): StageCounts;
+}
+
+export interface IntakeComponent extends ComponentBase {
+  readonly role: 'intake';
+  /** Per vendor: what this component put on the raw topics and what it refused or failed on. */
+  stats(): Promise<Partial<Record<Vendor, IntakeFigures>>>;
+  /** A poller's own checkpoints, the freshest copy of them in this process. */
+  checkpoints?(): Iterable<[string, Checkpoint]>;
+}
+
+export type Component = StageComponent | IntakeComponent;
+
+/** What the components share: the clients, the metrics, the logger and the state board. */
+export interface PipelineContext {
+  config: AppConfig;
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  clickhouse: ClickHouseClient;
+  metrics: AppMetrics;
+  log: Log;
+  /** Human progress messages (stderr). */
+  say(msg: string): void;
+  setState(name: string, state: ComponentState): void;
+}
+
+/** Where the intake reads from: the configured vendors, or the demo's simulators. */
+export interface IntakeSources {
+  pull: { 'tencent-ccc'?: CccConfig | undefined; 'tencent-trtc'?: TrtcConfig | undefined };
+  receiver: ReceiverConfig | undefined;
+  /** Demo: starts the simulated vendors' pushes against the running receiver; returns how to stop them. */
+  demoPushTraffic?: { start(receiverUrl: string): Promise<void>; stop(): Promise<void> };
+}
+
+/** The pipeline of the main job, in start order. */
+export function pipeline(ctx: PipelineContext, sources: IntakeSources): Component[] {
+  const receiver = sources.receiver ? receiverIntake(ctx, sources.receiver) : undefined;
+  const pollers = (['tencent-ccc', 'tencent-trtc'] as const).flatMap((vendor) => {
+    const section = sources.pull[vendor];
+    return section ? [pollerIntake(ctx, vendor, section)] : [];
+  });
+  return [
+    streamStage(ctx, 'sink', (onCommitted) =>
+      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted }),
+    ),
+    streamStage(ctx, 'normalize', (onCommitted) =>
+      startNormalizeService(
+        { ...ctx.config.normalize, instanceId: ctx.config.normalize.instanceId || hostname() },
+        { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted },
+      ),
+    ),
+    ...(receiver ? [receiver.component] : []),
+    ...pollers,
+    ...(receiver && sources.demoPushTraffic ? [demoTraffic(sources.demoPushTraffic, () => receiver.running())] : []),
+  ];
+}
+
+/** A supervised stream stage whose commit events feed its counters and the stage metrics. */
+function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (c: CommittedCounts) => void) => Promise<StreamHandle>): StageComponent {
+  const counts: StageCounts = { in: 0, out: 0, deadLettered: 0 };
+  const onCommitted = (c: CommittedCounts) => {
+    counts.in += c.records;
+    counts.out += c.records - c.deadLettered;
+    counts.deadLettered += c.deadLettered;
+    ctx.metrics.stageCommitted(stage, c);
+  };
+  let supervised: { stop(): Promise<void> } | undefined;
+  return {
+    name: stage,
+    role: 'stage',
+    stage,
+    async start(fail) {
+      supervised = await superviseStage(stage, () => launch(onCommitted), { setState: ctx.setState, fail: (_name, err) => fail(err), log: ctx.log.child(stage) });
+    },
+    stop: async () => supervised?.stop(),
+    stats: () => ({ ...counts }),
+  };
+}
+
+function receiverIntake(ctx: PipelineContext, config: ReceiverConfig): { component: IntakeComponent; running(): RunningReceiver } {
+  let receiver: RunningReceiver | undefined;
+  const component: IntakeComponent = {
+    name: 'receiver',
+    role: 'intake',
+    async start() {
+      receiver = await startReceiver(config, {
+        kafka: { client: ctx.kafka, schemaRegistry: ctx.registry },
+        registry: ctx.metrics.registry,
+        log: ctx.log.child('receiver'),
+      });
+      ctx.say(`receiver listening on ${receiver.url}`);
+    },
+    stop: async () => receiver?.stop(),
+    async stats() {
+      if (!receiver) return {};
+      const published = (await receiver.metrics.recordsPublished.get()).values;
+      const requests = (await receiver.metrics.requests.get()).values;
+      const figures: Partial<Record<Vendor, IntakeFigures>> = {};
+      const routes = [
+        ['huawei-privatenumber', config.huawei?.topics.fee],
+        ['alibaba-lvms', config.lvms?.topic],
+      ] as const;
+      for (const [vendor, feeTopic] of routes) {
+        if (feeTopic === undefined) continue;
+        const errors: Record<string, number> = {};
+        for (const v of requests) {
+          if (v.labels['route'] !== vendor || v.labels['outcome'] === 'accepted') continue;
+          const code = `${String(v.labels['outcome'])}${v.labels['code'] ? `:${String(v.labels['code'])}` : ''}`;
+          errors[code] = (errors[code] ?? 0) + v.value;
+        }
+        const records = published.filter((v) => v.labels['route'] === vendor && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0);
+        figures[vendor] = { kind: 'push', records, errors };
+      }
+      return figures;
+    },
+  };
+  return {
+    component,
+    running: () => {
+      if (!receiver) throw new Error('the receiver has not started');
+      return receiver;
+    },
+  };
+}
+
+/** A poller runs until aborted; its run promise failing means it stopped on an error it could not ride out. */
+function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trtc', section: CccConfig | TrtcConfig): IntakeComponent {
+  let connector: PullConnector | undefined;
+  const abort = new AbortController();
+  let run: Promise<void> | undefined;
+  return {
+    name: vendor,
+    role: 'intake',
+    async start(fail) {
+      const deps = { kafka: ctx.kafka, registry: ctx.registry, promRegistry: ctx.metrics.registry, log: ctx.log.child(vendor) };
+      const c = vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
+      await c.start();
+      connector = c;
+      run = c.run(abort.signal).then(
+        () => ctx.setState(vendor, 'stopped'),
+        (err: unknown) => fail(err),
+      );
+    },
+    async stop() {
+      abort.abort(new Error('shutdown requested'));
+      await run;
+      await connector?.close().catch(() => undefined);
+    },
+    async stats() {
+      if (!connector) return {};
+      return { [vendor]: { kind: 'poll', records: connector.metrics.counts.records, errors: { ...connector.metrics.counts.apiErrors } } };
+    },
+    checkpoints: () => connector?.store.entries() ?? [],
+  };
+}
+
+/** The demo's simulated push vendors, as intake: started once the receiver listens, stopped first. */
+function demoTraffic(traffic: NonNullable<IntakeSources['demoPushTraffic']>, receiver: () => RunningReceiver): IntakeComponent {
+  return {
+    name: 'demo traffic',
+    role: 'intake',
+    start: () => traffic.start(receiver().url),
+    stop: () => traffic.stop(),
+    stats: async () => ({}),
+  };
+}

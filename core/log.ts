@@ -1,0 +1,114 @@
+// The one logger of the project: JSON lines through pino with one field set — `time` (ISO-8601 UTC), `level`,
+// `component`, `event` (a stable id such as `sink.flushed`, never a sentence), then the event's own fields. One level
+// knob for every command (`--log-level`, else LOG_LEVEL, default info); stdout unless a command points it elsewhere.
+// kafkajs' own log entries are routed here too (core/kafka.ts), as component `kafka`.
+import pino from 'pino';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFields = Record<string, unknown>;
+
+/** What a component is handed to log with: a level, a stable event id, the event's fields. */
+export type LogFn = (level: LogLevel, event: string, fields?: LogFields) => void;
+
+/** Logs one event; `child` names the component that logs (one per stage, connector, command). */
+export interface Log extends LogFn {
+  child(component: string): Log;
+  /** Whether an entry of this level would be written (skip building costly fields otherwise). */
+  enabled(level: LogLevel): boolean;
+}
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** The level from LOG_LEVEL; an unknown value is an error the caller reports (a typo must not silence logs). */
+export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const raw = env['LOG_LEVEL'];
+  if (raw === undefined || raw === '') return 'info';
+  const level = raw.toLowerCase();
+  if (!isLogLevel(level)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return level;
+}
+
+function wrap(p: pino.Logger): Log {
+  const log = ((level: LogLevel, event: string, fields?: LogFields) => {
+    if (fields === undefined) p[level](event);
+    else p[level](fields, event);
+  }) as Log;
+  log.child = (component) => wrap(p.child({ component }));
+  log.enabled = (level) => p.isLevelEnabled(level);
+  return log;
+}
+
+function createPino(level: LogLevel, destination: pino.DestinationStream): pino.Logger {
+  return pino(
+    {
+      level,
+      base: null,
+      messageKey: 'event',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+let root: Log | undefined;
+
+/** Where a command's log lines go: a standard stream, or a file (warnings and errors also on stderr, for a person). */
+export type LogTarget = 'stdout' | 'stderr' | { file: string };
+
+export function logDestination(target: LogTarget): pino.DestinationStream {
+  if (target === 'stdout') return pino.destination({ dest: 1, sync: true });
+  if (target === 'stderr') return pino.destination({ dest: 2, sync: true });
+  return pino.multistream([
+    { level: 'debug', stream: pino.destination({ dest: target.file, sync: true, append: true, mkdir: true }) },
+    { level: 'warn', stream: pino.destination({ dest: 2, sync: true }) },
+  ]);
+}
+
+/**
+ * Sets the process's logger once, at the top of a command: the level and where the lines go. Components never call
+ * this; they ask `logger(component)`. Returns the root for the command's own events.
+ */
+export function configureLogging(options: { level?: LogLevel; to?: LogTarget } = {}): Log {
+  root = wrap(createPino(options.level ?? levelFromEnv(), logDestination(options.to ?? 'stdout')));
+  return root;
+}
+
+/** The level `configureLogging` set (or LOG_LEVEL's), for clients with their own logging (kafkajs). */
+export function rootLevelEnabled(level: LogLevel): boolean {
+  return (root ?? logger('cdrflow')).enabled(level);
+}
+
+/** The logger of one component (configured lazily from LOG_LEVEL and stdout when no command configured it). */
+export function logger(component: string): Log {
+  root ??= configureLogging({ level: safeEnvLevel() });
+  return root.child(component);
+}
+
+function safeEnvLevel(): LogLevel {
+  try {
+    return levelFromEnv();
+  } catch {
+    return 'info';
+  }
+}
+
+/** A logger that writes nothing (tests, benchmarks). */
+export const silentLog: Log = Object.assign((() => undefined) as (level: LogLevel, event: string, fields?: LogFields) => void, {
+  child: () => silentLog,
+  enabled: () => false,
+});
+
+/** A logger that keeps its entries in memory, for tests that assert what was logged. */
+export function memoryLog(): Log & { entries: { level: LogLevel; component: string | undefined; event: string; fields: LogFields }[] } {
+  const entries: { level: LogLevel; component: string | undefined; event: string; fields: LogFields }[] = [];
+  const make = (component: string | undefined): Log =>
+    Object.assign((level: LogLevel, event: string, fields: LogFields = {}) => void entries.push({ level, component, event, fields }), {
+      child: (c: string) => make(c),
+      enabled: () => true,
+    });
+  return Object.assign(make(undefined), { entries });
+}
