@@ -3,11 +3,18 @@
 // a record nested 5,000 levels deep (it used to stop normalize with "Maximum call stack size exceeded" and the job on
 // every restart), a record whose codes are JavaScript built-in names, and bytes that are not an Avro envelope. Each
 // ends in the dead-letter topic with its reason, normalize and the sink keep running, and the good records published
-// after the poison reach ClickHouse.
+// after the poison reach ClickHouse. Then mutated pushes go through the live receiver: every record it answered with
+// success is in ClickHouse or in the dead-letter topic — never both, never neither (accounted by raw offset).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
-import { AckedPublisher } from '../../core/kafka.ts';
+import { AckedPublisher, ensureTopics } from '../../core/kafka.ts';
+import { topicEndOffsets } from '../../core/kafka-streams.ts';
+import { silentLog } from '../../core/log.ts';
+import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { signedParams } from '../../connectors/alibaba-lvms/submitter.ts';
+import { startReceiver } from '../../connectors/receiver/receiver.ts';
+import { fuzzLines } from './generator.ts';
 import { VENDORS } from '../../core/topology.ts';
 import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
 import { E2E_RECEIVED_AT, loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
@@ -149,4 +156,93 @@ describe('poison records in the live pipeline', () => {
     expect(stopped).toEqual([]);
     expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(3);
   });
+
+  it('accounts for every record the live receiver accepted from mutated pushes: ClickHouse xor cdr.dlq', async () => {
+    const COUNT = 60;
+    const huawei = { appKey: 'live-fuzz-hw', appSecret: 'live-fuzz-secret' };
+    const lvms = { appKey: '66666666', appSecret: 'live-fuzz-lvms' };
+    const eventsTopic = `${names.raw['huawei-privatenumber']}.events`;
+    await ensureTopics(kafka, [{ topic: eventsTopic }]);
+    const acked = new AckedPublisher(kafka);
+    const envelopes = new RawEnvelopePublisher(registry, acked);
+    const receiver = await startReceiver(
+      {
+        port: 0,
+        huawei: { apps: [huawei], topics: { fee: names.raw['huawei-privatenumber'], events: eventsTopic } },
+        lvms: { apps: [lvms], topic: names.raw['alibaba-lvms'] },
+      },
+      { sink: { publish: (batch, topic) => envelopes.publish(batch, topic) }, log: silentLog },
+    );
+    let accepted = 0;
+    try {
+      // Unique call ids, so ClickHouse's deduplication by cdr_id cannot hide a stored record.
+      const hw = [...fuzzLines('huawei-privatenumber', COUNT, 153)].map((f, i) => (typeof f.line === 'string' ? f.line.replace('"sessionId":"', `"sessionId":"L${i}-`) : f.line));
+      for (const line of hw) {
+        const res = await fetch(`${receiver.url}/huawei/privatenumber/fee`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(huawei.appKey, huawei.appSecret) },
+          body: Buffer.concat([Buffer.from('{"eventType":"fee","feeLst":['), Buffer.isBuffer(line) ? line : Buffer.from(line), Buffer.from(']}')]),
+        });
+        if (res.status === 200) accepted++;
+        await res.arrayBuffer();
+      }
+      const lv = [...fuzzLines('alibaba-lvms', COUNT, 154)].flatMap((f, i) => (typeof f.line === 'string' ? [f.line.replace(/"call_record_id":(\d+)/, `"call_record_id":7${String(i).padStart(4, '0')}$1`)] : []));
+      for (const dto of lv) {
+        const res = await fetch(`${receiver.url}/router/rest`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: signedParams({ ...lvms, dto, format: 'json' }).toString() });
+        if ((await res.text()).includes('"success":true')) accepted++;
+      }
+    } finally {
+      await receiver.stop();
+      await acked.disconnect();
+    }
+    expect(accepted).toBeGreaterThan(0);
+
+    const rawTopics = [names.raw['huawei-privatenumber'], names.raw['alibaba-lvms']];
+    const all = new Set<string>();
+    for (const topic of rawTopics) for (const [p, end] of await topicEndOffsets(kafka, topic)) for (let o = 0; o < end; o++) all.add(`${topic}/${p}/${o}`);
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    let last = '';
+    await waitFor(
+      async () => {
+        const r = await ch.client.query({ query: `SELECT DISTINCT raw_topic, raw_partition, raw_offset FROM ${ch.database}.cdr WHERE raw_topic IN ('${rawTopics.join("','")}')`, format: 'JSONEachRow' });
+        const inClickHouse = new Set(((await r.json()) as { raw_topic: string; raw_partition: number; raw_offset: string | number }[]).map((x) => `${x.raw_topic}/${x.raw_partition}/${Number(x.raw_offset)}`));
+        const letters = await deadLetterOrigins();
+        const both = [...inClickHouse].filter((k) => letters.has(k));
+        const neither = [...all].filter((k) => !inClickHouse.has(k) && !letters.has(k));
+        last = `${all.size} raw, ${inClickHouse.size} in ClickHouse, ${letters.size} dead letters, both: ${both.slice(0, 5).join(' ')}, neither: ${neither.slice(0, 5).join(' ')}`;
+        return both.length === 0 && neither.length === 0;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, message: 'every accepted record in ClickHouse xor cdr.dlq' },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${last}`, { cause: err });
+    });
+    expect(stopped).toEqual([]);
+    process.stdout.write(`live receiver fuzz: ${accepted} records answered success; ${last}\n`);
+  });
 });
+
+/** origin topic/partition/offset of every dead letter on the topic so far. */
+async function deadLetterOrigins(): Promise<Set<string>> {
+  const origins = new Set<string>();
+  const ends = await topicEndOffsets(kafka, names.deadLetter);
+  const consumer = kafka.consumer({ groupId: uniqueName('dlq-origins'), allowAutoTopicCreation: false });
+  const seenUpTo = new Map<number, number>();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [names.deadLetter], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const d = (await registry.decode(m.value!)) as { origin_topic: string; origin_partition: number; origin_offset: number | bigint };
+          origins.add(`${d.origin_topic}/${d.origin_partition}/${Number(d.origin_offset)}`);
+        }
+        seenUpTo.set(batch.partition, Number(batch.highWatermark));
+      },
+    });
+    // read_committed: caught up once each partition's high watermark was reached (the end may be a commit marker).
+    await waitFor(() => [...ends.entries()].every(([p, end]) => end === 0 || (seenUpTo.get(p) ?? -1) >= end), { timeoutMs: 30_000, message: 'the dead-letter topic read to its end' }).catch(() => undefined);
+  } finally {
+    await consumer.disconnect();
+  }
+  return origins;
+}
