@@ -13,6 +13,7 @@ export const MAX_RECORD_BYTES = 64 * 1024;
 
 export type StrictJson = { ok: true; value: unknown } | { ok: false; problem: string };
 
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 interface Scan {
@@ -43,31 +44,19 @@ function scan(text: string, maxDepth: number): Scan {
   // One frame per open container: a Set of member names for objects, null for arrays.
   const stack: (Set<string> | null)[] = [];
   let expectKey = false;
+  // Where the next `\u` escape is: only strings holding one are decoded (to find escaped lone surrogates).
+  let nextEscape = text.indexOf('\\u');
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const end = stringEnd(text, i);
-      const raw = text.slice(i, end);
-      const escaped = raw.includes('\\');
-      let decoded: string | null = null;
-      if (escaped && raw.includes('\\u')) {
-        try {
-          decoded = JSON.parse(raw) as string;
-        } catch {
-          decoded = null;
-        }
-        if (decoded !== null && LONE_SURROGATE.test(decoded)) result.loneSurrogate = true;
-      }
+      if (nextEscape >= 0 && nextEscape < i) nextEscape = text.indexOf('\\u', i);
+      const escaped = nextEscape >= 0 && nextEscape < end;
+      if (escaped && LONE_SURROGATE.test(decodeString(text.slice(i, end)))) result.loneSurrogate = true;
       const top = stack[stack.length - 1];
       if (expectKey && top) {
-        let key = decoded;
-        if (key === null) {
-          try {
-            key = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
-          } catch {
-            key = raw;
-          }
-        }
+        const raw = text.slice(i + 1, end - 1);
+        const key = raw.includes('\\') ? decodeString(text.slice(i, end)) : raw;
         if (top.has(key)) result.duplicate ??= key;
         else top.add(key);
         expectKey = false;
@@ -87,8 +76,18 @@ function scan(text: string, maxDepth: number): Scan {
       expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
     }
   }
-  if (LONE_SURROGATE.test(text)) result.loneSurrogate = true;
+  // Raw (unescaped) surrogates: a cheap test first, the exact one only when there are any.
+  if (ANY_SURROGATE.test(text) && LONE_SURROGATE.test(text)) result.loneSurrogate = true;
   return result;
+}
+
+/** A JSON string token's value; the token itself when it is malformed (JSON.parse then reports the text). */
+function decodeString(token: string): string {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    return token;
+  }
 }
 
 /**
