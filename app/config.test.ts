@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, endpoints, loadAppConfig } from './config.ts';
+import { ConfigError, ENV_OVERRIDES, REPO_ROOT, endpoints, loadAppConfig } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-config-'));
 function file(name: string, text: string): string {
@@ -117,3 +117,73 @@ describe('loadAppConfig', () => {
     expect(config.receiver?.lvms?.topic).toBe('t1.cdr.raw.alibaba-lvms');
   });
 });
+
+describe('one configuration loader', () => {
+  // A sample value per variable, and what it must become at the variable's config path.
+  const SAMPLES: Record<string, [string, unknown]> = {
+    KAFKA_BROKERS: ['k1:9092,k2:9092', ['k1:9092', 'k2:9092']],
+    KAFKA_SSL: ['true', true],
+    KAFKA_SASL_MECHANISM: ['scram-sha-512', 'scram-sha-512'],
+    KAFKA_SASL_USERNAME: ['user', 'user'],
+    KAFKA_SASL_PASSWORD: ['pw', 'pw'],
+    SCHEMA_REGISTRY_URL: ['https://sr.example:8081', 'https://sr.example:8081'],
+    CLICKHOUSE_URL: ['http://ch.example:8123', 'http://ch.example:8123'],
+    CLICKHOUSE_USER: ['analyst', 'analyst'],
+    CLICKHOUSE_PASSWORD: ['secret', 'secret'],
+    CLICKHOUSE_DATABASE: ['billing', 'billing'],
+    CLICKHOUSE_DATA_DIR: ['/var/lib/cdrflow/ch', '/var/lib/cdrflow/ch'],
+    CDRFLOW_PORT_BASE: ['23000', 23000],
+    CDRFLOW_OPS_PORT: ['9999', 9999],
+    CDRFLOW_NAMESPACE: ['prod', 'prod'],
+    TENCENT_CCC_SECRET_ID: ['AKIDx', 'AKIDx'],
+    TENCENT_CCC_SECRET_KEY: ['keyx', 'keyx'],
+    TENCENT_CCC_SDKAPPIDS: ['1400000001,1400000002', [1400000001, 1400000002]],
+    TENCENT_CCC_ENDPOINT: ['ccc.example:8443', 'ccc.example:8443'],
+    TENCENT_TRTC_APPS: ['1600000001:s1,1600000002:s2', [{ sdkAppId: 1600000001, secretKey: 's1' }, { sdkAppId: 1600000002, secretKey: 's2' }]],
+    TENCENT_TRTC_BASE_URL: ['http://trtc.example', 'http://trtc.example'],
+    TENCENT_TRTC_IDENTIFIER: ['admin2', 'admin2'],
+    CDRFLOW_HUAWEI_APPS: ['[{"appKey":"hk","appSecret":"hs"}]', [{ appKey: 'hk', appSecret: 'hs' }]],
+    CDRFLOW_LVMS_APPS: ['[{"appKey":"lk","appSecret":"ls"}]', [{ appKey: 'lk', appSecret: 'ls' }]],
+    CDRFLOW_RECEIVER_HOST: ['0.0.0.0', '0.0.0.0'],
+    CDRFLOW_RECEIVER_PORT: ['8099', 8099],
+    HUAWEI_BASE_URL: ['https://rtcpns.example.com', 'https://rtcpns.example.com'],
+  };
+  // Variables that only make sense beside others (a password beside a user, a base URL beside Huawei apps, ...).
+  const BASE_ENV = {
+    TENCENT_CCC_SECRET_ID: 'AKIDx',
+    TENCENT_CCC_SECRET_KEY: 'keyx',
+    TENCENT_CCC_SDKAPPIDS: '1400000001',
+    TENCENT_TRTC_APPS: '1600000001:s0',
+    CDRFLOW_HUAWEI_APPS: '[{"appKey":"h0","appSecret":"s0"}]',
+    KAFKA_SASL_USERNAME: 'u0',
+  };
+
+  it('covers every variable of the environment table', () => {
+    expect(Object.keys(SAMPLES).sort()).toEqual(ENV_OVERRIDES.map((o) => o.name).sort());
+  });
+
+  it.each(ENV_OVERRIDES.map((o) => [o.name, o.path] as const))('%s sets %s, and the file is overridden by it', (name, path) => {
+    const [raw, expected] = SAMPLES[name]!;
+    const config = loadAppConfig({ env: { ...BASE_ENV, [name]: raw } });
+    expect(at(config, path)).toEqual(expected);
+  });
+
+  it('every command loads its configuration through the one loader (none reads these variables itself)', () => {
+    const names = ENV_OVERRIDES.map((o) => o.name);
+    const offenders: string[] = [];
+    for (const dir of ['cli', 'connectors', 'transforms', 'sinks', 'core', 'app']) {
+      for (const f of readdirSync(join(REPO_ROOT, dir), { recursive: true }) as string[]) {
+        if (!f.endsWith('.ts') || f.endsWith('.test.ts') || f.includes('fixtures')) continue;
+        const text = readFileSync(join(REPO_ROOT, dir, f), 'utf8');
+        const rel = `${dir}/${f}`;
+        if (rel === 'app/config.ts') continue;
+        for (const n of names) if (new RegExp(`env\\[['"]${n}['"]\\]|env\\.${n}\\b`).test(text)) offenders.push(`${rel}: ${n}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
+
+function at(doc: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((cur, key) => (cur as Record<string, unknown> | undefined)?.[key], doc);
+}

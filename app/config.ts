@@ -180,6 +180,7 @@ export const ENV_OVERRIDES: readonly { name: string; path: string; note: string 
   { name: 'CDRFLOW_LVMS_APPS', path: 'receiver.lvms.apps', note: 'JSON array of {appKey, appSecret}' },
   { name: 'CDRFLOW_RECEIVER_HOST', path: 'receiver.host', note: '' },
   { name: 'CDRFLOW_RECEIVER_PORT', path: 'receiver.port', note: '' },
+  { name: 'HUAWEI_BASE_URL', path: 'receiver.huawei.recordingLinks.baseUrl', note: 'Huawei APP access address (recording API); applies when Huawei apps are configured' },
 ];
 
 /** Applies the environment on top of the file document; values that cannot be read become problems, not throws. */
@@ -236,6 +237,8 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   if ((v = get('TENCENT_TRTC_IDENTIFIER'))) section(doc, 'connectors', 'tencent-trtc')['identifier'] = v;
   if ((v = get('CDRFLOW_HUAWEI_APPS'))) section(doc, 'receiver', 'huawei')['apps'] = json('CDRFLOW_HUAWEI_APPS', v);
   if ((v = get('CDRFLOW_LVMS_APPS'))) section(doc, 'receiver', 'lvms')['apps'] = json('CDRFLOW_LVMS_APPS', v);
+  // Only beside configured Huawei apps: on its own it would make a Huawei section without apps, an error.
+  if ((v = get('HUAWEI_BASE_URL')) && isObject(doc['receiver']) && isObject(doc['receiver']['huawei'])) section(doc, 'receiver', 'huawei', 'recordingLinks')['baseUrl'] = v;
   if ((v = get('CDRFLOW_RECEIVER_HOST'))) section(doc, 'receiver')['host'] = v;
   if ((v = get('CDRFLOW_RECEIVER_PORT'))) section(doc, 'receiver')['port'] = num('CDRFLOW_RECEIVER_PORT', v);
   return doc;

@@ -5,11 +5,10 @@
 import { randomInt } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startCccSimulator, type CccSimulator } from '../connectors/tencent-ccc/simulator/index.ts';
-import { startTrtcSimulator, type TrtcSimulator } from '../connectors/tencent-trtc/simulator/index.ts';
-import { startHuaweiPusher, type HuaweiPusher, type HuaweiPusherStats } from '../connectors/huawei-privatenumber/index.ts';
-import { startRecordingApi } from '../connectors/huawei-privatenumber/fixtures/recording-api.ts';
-import { startLvmsSubmitter, type LvmsSubmitter, type LvmsSubmitterStats } from '../connectors/alibaba-lvms/index.ts';
+import { startCccSimulator, type CccSimulator } from '../simulators/tencent-ccc/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../simulators/tencent-trtc/index.ts';
+import { startHuaweiPusher, startRecordingApi, type HuaweiPusher, type HuaweiPusherStats } from '../simulators/huawei-privatenumber/index.ts';
+import { startLvmsSubmitter, type LvmsSubmitter, type LvmsSubmitterStats } from '../simulators/alibaba-lvms/index.ts';
 import type { CccConfigInput } from '../connectors/tencent-ccc/config.ts';
 import type { TrtcConfigInput } from '../connectors/tencent-trtc/config.ts';
 import type { ReceiverConfigInput } from '../connectors/receiver/config.ts';

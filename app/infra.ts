@@ -40,12 +40,12 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
   if (!local.kafka && !local.registry) return none;
   const base = config.localInfra.portBase;
   if (!config.localInfra.autoStart) {
-    const kafkaUp = !local.kafka || (await portOpen(base + 92));
-    const registryUp = !local.registry || (await portOpen(base + 81));
+    const kafkaUp = !local.kafka || (await portOpen(local.kafkaPort));
+    const registryUp = !local.registry || (await portOpen(local.registryPort));
     if (kafkaUp && registryUp) return none;
     throw new CdrflowError(
       'config',
-      `the local ${!kafkaUp ? 'Kafka (127.0.0.1:' + (base + 92) + ')' : 'schema registry (127.0.0.1:' + (base + 81) + ')'} is not running and localInfra.autoStart is false: run \`npx cdrflow infra up\` or set KAFKA_BROKERS / SCHEMA_REGISTRY_URL`,
+      `the local ${!kafkaUp ? `Kafka (127.0.0.1:${local.kafkaPort})` : `schema registry (127.0.0.1:${local.registryPort})`} is not running and localInfra.autoStart is false: run \`npx cdrflow infra up\` or set KAFKA_BROKERS / SCHEMA_REGISTRY_URL`,
     );
   }
   const result = await up(base, (msg) => log(`infra: ${msg}`));

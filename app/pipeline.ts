@@ -5,7 +5,7 @@
 // Stages report typed commit events (records, dead-lettered) that the metrics and the status read.
 import { hostname } from 'node:os';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../core/avro.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import type { Kafka } from '../core/kafka.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';

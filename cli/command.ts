@@ -12,7 +12,7 @@ export interface Command {
    * Where the command's JSON log goes (core/log.ts). Default stderr, so a command's stdout stays its result;
    * the long-running services (start, run, poll, receive) log to stdout, as services do.
    */
-  logTarget?: () => LogTarget;
+  logTarget?: (args: string[]) => LogTarget;
   /** Returns the process exit code. Throwing prints the message and exits 1 (an ExitError: its code, a UsageError: 64). */
   run(args: string[]): Promise<number>;
 }

@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(command.usage);
     return 0;
   }
-  configureLogging({ level, to: command.logTarget?.() ?? 'stderr' });
+  configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr' });
   try {
     return await command.run(args);
   } catch (err) {

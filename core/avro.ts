@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { schemaRegistryUrl } from './local-endpoints.ts';
 import { CdrflowError } from './errors.ts';
 import { subjectFor } from './topology.ts';
+
+/** The registry client; the rest of the project reaches the registry only through this module. */
+export type { SchemaRegistry };
 
 const SCHEMA_DIR = fileURLToPath(new URL('../schemas/', import.meta.url));
 
@@ -52,7 +54,7 @@ export function avroType(file: string): avro.Type {
   return type;
 }
 
-export function createRegistry(url: string = schemaRegistryUrl()): SchemaRegistry {
+export function createRegistry(url: string): SchemaRegistry {
   // The registry client spreads these options into a new object for every schema it parses.
   return new SchemaRegistry({ host: url }, { [SchemaType.AVRO]: avroOptions() as never });
 }

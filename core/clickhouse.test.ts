@@ -7,38 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import {
-  clickhouseTargetFromEnv,
-  createClickHouse,
-  DEFAULT_EMBEDDED_DATA_DIR,
-  insertDeduplicated,
-} from './clickhouse.ts';
-
-describe('clickhouseTargetFromEnv', () => {
-  it('defaults to the embedded engine under .data/clickhouse', () => {
-    expect(clickhouseTargetFromEnv({})).toEqual({
-      kind: 'embedded',
-      dataDir: DEFAULT_EMBEDDED_DATA_DIR,
-      database: 'default',
-    });
-  });
-  it('uses HTTP with credentials and database when CLICKHOUSE_URL is set', () => {
-    expect(
-      clickhouseTargetFromEnv({
-        CLICKHOUSE_URL: 'http://ch:8123',
-        CLICKHOUSE_USER: 'u',
-        CLICKHOUSE_PASSWORD: 'p',
-        CLICKHOUSE_DATABASE: 'cdr',
-      }),
-    ).toEqual({ kind: 'http', url: 'http://ch:8123', username: 'u', password: 'p', database: 'cdr' });
-  });
-  it('resolves a relative CLICKHOUSE_DATA_DIR against the working directory', () => {
-    expect(clickhouseTargetFromEnv({ CLICKHOUSE_DATA_DIR: 'x/y' })).toMatchObject({
-      kind: 'embedded',
-      dataDir: join(process.cwd(), 'x/y'),
-    });
-  });
-});
+import { createClickHouse } from './clickhouse.ts';
 
 describe('embedded ClickHouse', () => {
   // One data directory per process: every client in this file shares it.
@@ -97,25 +66,13 @@ describe('embedded ClickHouse', () => {
     expect(await ids(table)).toEqual([1, 2]);
   });
 
-  it('insertDeduplicated drops a retried batch and resets the token even for a bare connection sharing the engine', async () => {
-    const table = await freshTable('dedup_helper');
-    await insertDeduplicated(
-      client,
-      { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] },
-      'cdr.normalized:0:10-11',
-    );
-    await insertDeduplicated(
-      client,
-      { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] },
-      'cdr.normalized:0:10-11',
-    );
-    await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 3 }] }, 'cdr.normalized:0:12-12');
-    const bare = createClient({
-      connection: createChdbConnection({ path: dir }) as unknown as NonNullable<
-        ClickHouseClientConfigOptions['connection']
-      >,
-    });
-    await bare.insert({ table, format: 'JSONEachRow', values: [{ id: 4 }] });
+  it('drops a retried batch by its token, and the next insert without a token is kept (the token does not stick)', async () => {
+    const table = await freshTable('dedup_token');
+    const batch = { table, format: 'JSONEachRow' as const, values: [{ id: 1 }, { id: 2 }], clickhouse_settings: { insert_deduplication_token: 'cdr.normalized:0:10-11' } };
+    await client.insert(batch);
+    await client.insert(batch);
+    await client.insert({ table, format: 'JSONEachRow', values: [{ id: 3 }], clickhouse_settings: { insert_deduplication_token: 'cdr.normalized:0:12-12' } });
+    await client.insert({ table, format: 'JSONEachRow', values: [{ id: 4 }] });
     expect(await ids(table)).toEqual([1, 2, 3, 4]);
   });
 

@@ -1,6 +1,6 @@
 // The one place that creates ClickHouse clients. Everything speaks @clickhouse/client; by default the engine is
-// embedded (chdb, ClickHouse in-process, plugged in through `chdb/connection`), or an HTTP server when CLICKHOUSE_URL
-// is set (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DATABASE optional).
+// embedded (chdb, ClickHouse in-process, plugged in through `chdb/connection`), or an HTTP server; which one, and
+// where, is the config's (app/config.ts endpoints()).
 //
 // Embedded caveats (checked by core/clickhouse.test.ts):
 // - One data directory per process: the engine is a process singleton; opening a second path while one is live
@@ -9,51 +9,19 @@
 //   or use a ClickHouse server (CLICKHOUSE_URL) for multi-process setups.
 // - `clickhouse_settings` persist on the embedded session: after one insert with `insert_deduplication_token`, a
 //   later insert of *different* rows without a token reuses the old token and is silently dropped as a duplicate.
-//   This factory therefore sends `insert_deduplication_token: ''` with every request unless the caller sets one,
-//   and `insertDeduplicated` resets it again afterwards.
+//   This factory therefore sends `insert_deduplication_token: ''` with every request unless the caller sets one.
 // - 64-bit integers come back as JSON numbers (losing precision above 2^53) where a server quotes them; the factory
 //   asks for quoted 64-bit integers (the server's default too), so read them with Number()/BigInt() either way.
 // - The current database is per process too (see createClickHouse): qualify table names when mixing databases.
 // - The engine's time zone is the process's: run with TZ=UTC (the vitest config does).
-import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { createClient } from '@clickhouse/client';
-import type {
-  ClickHouseClient,
-  ClickHouseClientConfigOptions,
-  ClickHouseSettings,
-  InsertParams,
-} from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-export const DEFAULT_EMBEDDED_DATA_DIR = resolve(REPO_ROOT, '.data', 'clickhouse');
 
 export type ClickHouseTarget =
   | { kind: 'embedded'; dataDir: string; database: string }
   | { kind: 'http'; url: string; username: string; password: string; database: string };
-
-export function clickhouseTargetFromEnv(env: NodeJS.ProcessEnv = process.env): ClickHouseTarget {
-  const database = env['CLICKHOUSE_DATABASE'] || 'default';
-  const url = env['CLICKHOUSE_URL'];
-  if (url) {
-    return {
-      kind: 'http',
-      url,
-      username: env['CLICKHOUSE_USER'] || 'default',
-      password: env['CLICKHOUSE_PASSWORD'] ?? '',
-      database,
-    };
-  }
-  const dir = env['CLICKHOUSE_DATA_DIR'];
-  return {
-    kind: 'embedded',
-    dataDir: dir ? (isAbsolute(dir) ? dir : resolve(dir)) : DEFAULT_EMBEDDED_DATA_DIR,
-    database,
-  };
-}
 
 // Sent with every request so both engines behave alike; a caller's per-request settings override these.
 const COMMON_SETTINGS: ClickHouseSettings = {
@@ -61,9 +29,7 @@ const COMMON_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
 };
 
-export async function createClickHouse(
-  target: ClickHouseTarget = clickhouseTargetFromEnv(),
-): Promise<ClickHouseClient> {
+export async function createClickHouse(target: ClickHouseTarget): Promise<ClickHouseClient> {
   if (target.kind === 'http') {
     return createClient({
       url: target.url,
@@ -101,24 +67,4 @@ export async function createClickHouse(
 
 export function quoteIdentifier(name: string): string {
   return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
-}
-
-/**
- * Inserts with an `insert_deduplication_token` (a retried insert with the same token is dropped by the table), then
- * clears the token so it cannot leak into later inserts on an embedded session (see the caveat above).
- */
-export async function insertDeduplicated<T>(
-  client: ClickHouseClient,
-  params: InsertParams<Readable, T>,
-  token: string,
-): Promise<void> {
-  if (token === '') throw new CdrflowError('bug', 'insertDeduplicated needs a non-empty token');
-  try {
-    await client.insert({
-      ...params,
-      clickhouse_settings: { ...(params.clickhouse_settings ?? {}), insert_deduplication_token: token },
-    });
-  } finally {
-    await client.command({ query: 'SELECT 1', clickhouse_settings: { insert_deduplication_token: '' } });
-  }
 }

@@ -2,7 +2,7 @@
 // letter on cdr.dlq (inside the stage's transaction, or acknowledged by Kafka), and the classification of
 // schema-registry errors shared by every stage that decodes Avro: bad framing/bytes are the record's fault
 // (dead-letter), an unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from './avro.ts';
 import { TopicCodec } from './avro.ts';
 import { CdrflowError, type ErrorKind } from './errors.ts';
 import type { AckedPublisher, OutgoingMessage } from './kafka.ts';

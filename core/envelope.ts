@@ -3,7 +3,7 @@ import type { Vendor } from './topology.ts';
 import { TOPICS, SCHEMA_FILES } from './topology.ts';
 import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import { TopicCodec } from './avro.ts';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from './avro.ts';
 
 export type IngestMode = 'live' | 'backfill' | 'import';
 

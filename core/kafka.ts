@@ -1,7 +1,7 @@
 // The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
 // one-file change). Everything else talks to Kafka through the small types below.
+import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
-import { kafkaBrokers } from './local-endpoints.ts';
 import { CdrflowError } from './errors.ts';
 
 export interface KafkaSettings {
@@ -26,40 +26,26 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
-export function kafkaSettingsFromEnv(clientId: string, env: NodeJS.ProcessEnv = process.env): KafkaSettings {
-  const settings: KafkaSettings = { brokers: kafkaBrokers(env), clientId };
-  if (env['KAFKA_SSL'] === 'true') settings.ssl = true;
-  const user = env['KAFKA_SASL_USERNAME'];
-  if (user) {
-    settings.sasl = {
-      mechanism: (env['KAFKA_SASL_MECHANISM'] as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined) ?? 'plain',
-      username: user,
-      password: env['KAFKA_SASL_PASSWORD'] ?? '',
-    };
-  }
-  return settings;
-}
+// kafkajs' own entries go through the project's logger as component `kafka`. It logs every retried request at
+// ERROR although the retry usually succeeds, and our components report what really failed: so its errors are
+// warnings here, and below LOG_LEVEL=debug only its errors are asked for at all.
+const KAFKAJS_LEVEL: Record<number, LogLevel> = { [logLevel.ERROR]: 'warn', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'debug', [logLevel.DEBUG]: 'debug' };
 
-// kafkajs logs every retried request at ERROR; our own components log what matters, so keep it quiet
-// unless asked (KAFKAJS_LOG=info|debug).
-function kafkajsLogLevel(): logLevel {
-  switch (process.env['KAFKAJS_LOG']) {
-    case 'debug':
-      return logLevel.DEBUG;
-    case 'info':
-      return logLevel.INFO;
-    case 'warn':
-      return logLevel.WARN;
-    default:
-      return logLevel.NOTHING;
-  }
+function kafkajsLogCreator(): NonNullable<KafkaConfig['logCreator']> {
+  const log = logger('kafka');
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+      log(KAFKAJS_LEVEL[level] ?? 'debug', 'kafka.client', { message, ...fields });
+    };
 }
 
 export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry']): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
-    logLevel: kafkajsLogLevel(),
+    logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
+    logCreator: kafkajsLogCreator(),
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
@@ -140,13 +126,22 @@ function errorMessage(err: unknown): string {
 
 export type { Kafka, Producer, Consumer, Admin, ConsumerConfig };
 
+/** One message as a scan sees it. */
+export interface ScannedMessage {
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+}
+
 /**
- * Reads a (compacted) topic from the beginning up to its current end and returns the latest value per key
- * (null = tombstone). Used for state kept in Kafka such as connector checkpoints. A throwaway consumer group
- * is used because kafkajs cannot assign partitions manually; it is deleted afterwards.
+ * Reads a topic from the beginning up to its end as of the call, handing each message to `visit` (in offset order per
+ * partition; messages that arrive during the scan are not visited). Memory is the caller's: a counter keeps it
+ * bounded. A throwaway consumer group is used because kafkajs cannot assign partitions manually; it is deleted
+ * afterwards.
  */
-export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
-  const latest = new Map<string, Buffer | null>();
+export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => void, options: { timeoutMs?: number } = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -165,7 +160,7 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
   } finally {
     await admin.disconnect();
   }
-  if (ends.size === 0) return latest;
+  if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   const pending = new Set(ends.keys());
@@ -182,10 +177,11 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) {
-              if (m.key !== null) latest.set(m.key.toString('utf8'), m.value);
-            }
             const end = ends.get(batch.partition);
+            for (const m of batch.messages) {
+              if (end === undefined || BigInt(m.offset) > end) continue;
+              visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+            }
             // lastOffset() covers compacted-away tails of a record batch, so the end is seen even then.
             if (end !== undefined && BigInt(batch.lastOffset()) >= end) pending.delete(batch.partition);
             if (pending.size === 0) {
@@ -208,5 +204,26 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
       .catch(() => undefined)
       .finally(() => cleanup.disconnect().catch(() => undefined));
   }
+}
+
+/**
+ * The latest value per key of a (compacted) topic up to its current end (null = tombstone). Used for state kept in
+ * Kafka such as connector checkpoints.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, options: { timeoutMs?: number } = {}): Promise<Map<string, Buffer | null>> {
+  const latest = new Map<string, Buffer | null>();
+  await scanTopicToEnd(kafka, topic, (m) => m.key !== null && void latest.set(m.key.toString('utf8'), m.value), options);
   return latest;
+}
+
+/** The cluster as one broker describes it (readiness checks of the local stack); throws when unreachable. */
+export async function describeCluster(brokers: string[]): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+  const admin = createKafka({ brokers, clientId: 'cdrflow-infra' }, { retries: 0 }).admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    return { brokers: cluster.brokers.length, clusterId: cluster.clusterId, controller: cluster.controller };
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -31,12 +31,11 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
   return level;
 }
 
-function wrap(p: pino.Logger): Log {
-  const log = ((level: LogLevel, event: string, fields?: LogFields) => {
-    if (fields === undefined) p[level](event);
-    else p[level](fields, event);
-  }) as Log;
-  log.child = (component) => wrap(p.child({ component }));
+/** `p` logs for one component; `base` is the process's root, from which every child is made (one `component`). */
+function wrap(p: pino.Logger, base: pino.Logger): Log {
+  // The event id first, then the event's fields, so every line reads time, level, component, event, fields.
+  const log = ((level: LogLevel, event: string, fields?: LogFields) => p[level]({ event, ...fields })) as Log;
+  log.child = (component) => wrap(base.child({ component }), base);
   log.enabled = (level) => p.isLevelEnabled(level);
   return log;
 }
@@ -46,7 +45,6 @@ function createPino(level: LogLevel, destination: pino.DestinationStream): pino.
     {
       level,
       base: null,
-      messageKey: 'event',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
@@ -73,7 +71,8 @@ export function logDestination(target: LogTarget): pino.DestinationStream {
  * this; they ask `logger(component)`. Returns the root for the command's own events.
  */
 export function configureLogging(options: { level?: LogLevel; to?: LogTarget } = {}): Log {
-  root = wrap(createPino(options.level ?? levelFromEnv(), logDestination(options.to ?? 'stdout')));
+  const p = createPino(options.level ?? levelFromEnv(), logDestination(options.to ?? 'stdout'));
+  root = wrap(p, p);
   return root;
 }
 

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createKafka, kafkaSettingsFromEnv } from '../core/kafka.ts';
+import { createKafka } from '../core/kafka.ts';
 import type { Kafka } from '../core/kafka.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createClickHouse, quoteIdentifier } from '../core/clickhouse.ts';
@@ -52,7 +52,7 @@ export function testInfra(): TestInfra {
 }
 
 export function testKafka(clientId = uniqueName('test')): Kafka {
-  return createKafka({ ...kafkaSettingsFromEnv(clientId), brokers: testInfra().kafkaBrokers });
+  return createKafka({ clientId, brokers: testInfra().kafkaBrokers });
 }
 
 export function testRegistry() {

@@ -3,9 +3,10 @@
 // that ceiling reached end to end (SDK-signed HTTP → Avro envelope → Kafka acks=all → checkpoint per window).
 // Needs Kafka + schema registry (KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack: `cdrflow infra up`).
 import { performance } from 'node:perf_hooks';
-import { createKafka, kafkaSettingsFromEnv, readTopicToEnd } from '../../core/kafka.ts';
+import { createKafka, readTopicToEnd } from '../../core/kafka.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { createRegistry } from '../../core/avro.ts';
-import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
+import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { silentLog } from '../../core/log.ts';
 
@@ -22,10 +23,11 @@ export async function run(): Promise<Record<string, unknown>> {
   const records = sim.dataset.generateRange(from, to, HOURS * CALLS_PER_HOUR).length;
   const suffix = `${Date.now().toString(36)}`;
   const topics = { raw: `bench.backfill.raw.${suffix}`, checkpoints: `bench.backfill.checkpoints.${suffix}`, deadLetter: `bench.backfill.dlq.${suffix}` };
-  const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-bench-backfill'));
+  const ends = endpoints(loadAppConfig());
+  const kafka = createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-backfill' });
   const connector = createCccConnector(
     { secretId: 'AKIDbench', secretKey: 'bench-key', sdkAppIds: [app], ...sim.connection, topics, requestsPerSecond: RATE, pageSize: PAGE },
-    { kafka, registry: createRegistry(), log: silentLog },
+    { kafka, registry: createRegistry(ends.registryUrl), log: silentLog },
   );
   try {
     await connector.start(); // topics, producer, checkpoints: not part of the measured rate

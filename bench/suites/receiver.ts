@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { HuaweiFeeGenerator } from '../../connectors/huawei-privatenumber/generator.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
 
 const APP = { appKey: 'benchApp', appSecret: 'benchSecret' };
@@ -52,8 +52,12 @@ async function serve(mode: Mode): Promise<void> {
       let stored = 0;
       sink = { publish: async (e: unknown[]) => void (stored += e.length) };
     } else {
-      const { createKafkaEnvelopeSink } = await import('../../connectors/receiver/kafka-sink.ts');
-      const k = await createKafkaEnvelopeSink([topic], process.env, 'cdrflow-bench-receiver');
+      const { kafkaEnvelopeSink } = await import('../../connectors/receiver/kafka-sink.ts');
+      const { createKafka } = await import('../../core/kafka.ts');
+      const { createRegistry } = await import('../../core/avro.ts');
+      const { endpoints, loadAppConfig } = await import('../../app/config.ts');
+      const ends = endpoints(loadAppConfig());
+      const k = await kafkaEnvelopeSink(createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-receiver' }), createRegistry(ends.registryUrl), [topic]);
       sink = k.sink;
       closeSink = k.close;
     }
@@ -200,8 +204,8 @@ async function kafkaEnv(): Promise<{ env: NodeJS.ProcessEnv; release: () => Prom
     return { env: process.env, release: async () => {}, where: process.env['KAFKA_BROKERS'] };
   }
   const { acquireForTests } = await import('../../infra/local/stack.ts');
-  const { portBase } = await import('../../core/local-endpoints.ts');
-  const lease = await acquireForTests(portBase(), (m) => console.error(`[bench infra] ${m}`));
+  const { loadAppConfig } = await import('../../app/config.ts');
+  const lease = await acquireForTests(loadAppConfig().localInfra.portBase, (m) => console.error(`[bench infra] ${m}`));
   return {
     env: { ...process.env, KAFKA_BROKERS: lease.endpoints.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: lease.endpoints.schemaRegistryUrl },
     release: lease.release,

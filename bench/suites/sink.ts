@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse, clickhouseTargetFromEnv } from '../../core/clickhouse.ts';
+import { createClickHouse } from '../../core/clickhouse.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { cdrObject, cdrTsvLine, cdrValues, INSERT_FORMATS, type InsertFormat } from '../../sinks/clickhouse/rows.ts';
 import { insertCdrs, type PositionedCdr } from '../../sinks/clickhouse/insert.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
@@ -70,7 +71,7 @@ async function insertFormats(client: ClickHouseClient, database: string) {
 }
 
 async function endToEnd(client: ClickHouseClient, database: string) {
-  const { createKafka, kafkaSettingsFromEnv } = await import('../../core/kafka.ts');
+  const { createKafka } = await import('../../core/kafka.ts');
   const { createRegistry } = await import('../../core/avro.ts');
   const { loadE2eCases, multiply } = await import('../../transforms/normalize/service/fixtures/e2e.ts');
   const { parseNormalizeServiceConfig, startNormalizeService } = await import('../../transforms/normalize/service/index.ts');
@@ -79,8 +80,9 @@ async function endToEnd(client: ClickHouseClient, database: string) {
   const copies = Number(process.env['BENCH_E2E_COPIES'] ?? 300);
   const cases = multiply(loadE2eCases(), copies);
   const good = cases.filter((c) => c.expected !== null).length;
-  const kafka = createKafka(kafkaSettingsFromEnv('bench-e2e'));
-  const registry = createRegistry();
+  const ends = endpoints(loadAppConfig());
+  const kafka = createKafka({ ...ends.kafka, clientId: 'bench-e2e' });
+  const registry = createRegistry(ends.registryUrl);
   const names = stageNames('bench');
   await createStageTopics(kafka, names);
   const t0 = performance.now();
@@ -120,7 +122,7 @@ async function endToEnd(client: ClickHouseClient, database: string) {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const target = clickhouseTargetFromEnv();
+  const target = endpoints(loadAppConfig()).clickhouse;
   const dir = target.kind === 'embedded' ? mkdtempSync(join(tmpdir(), 'cdrflow-bench-sink-')) : undefined;
   const client = await createClickHouse(dir ? { kind: 'embedded', dataDir: dir, database: 'default' } : target);
   const database = `bench_sink_${Date.now().toString(36)}`;

@@ -6,11 +6,15 @@ import { parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
 import { countLines, importFile } from '../../connectors/file-import/import.ts';
-import { createKafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
+import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
+import { createKafka } from '../../core/kafka.ts';
+import { createRegistry } from '../../core/avro.ts';
+import { endpoints } from '../../app/config.ts';
+import { loadCommandConfig } from '../app-config.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
 
-const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N]
+const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
 One JSON value per line:
   huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]}
@@ -19,14 +23,15 @@ One JSON value per line:
 
 Records are published to cdr.raw.<vendor> (or --topic) with mode=import, keyed like live pushes, each batch
 acknowledged by Kafka. Bad lines are reported with their line number and skipped.
+Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (Kafka, file).`;
 
 function parse(args: string[]) {
-  const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' } }, { maxPositionals: 1 });
+  const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
   const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : Number(values.batch) };
   const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
-  return parsed.data;
+  return { options: parsed.data, config: values.config };
 }
 
 export const command: Command = {
@@ -34,10 +39,12 @@ export const command: Command = {
   summary: 'load Huawei PrivateNumber / Alibaba LVMS records from a JSON-lines file into the raw topics',
   usage,
   async run(args) {
-    const options = parse(args);
-    const topic = options.topic ?? TOPICS.raw(options.vendor);
+    const { options, config: file } = parse(args);
+    const config = loadCommandConfig({ file });
+    const ends = endpoints(config);
+    const topic = options.topic ?? (config.namespace ? `${config.namespace}.${TOPICS.raw(options.vendor)}` : TOPICS.raw(options.vendor));
     const total = await countLines(options.file);
-    const sink = await createKafkaEnvelopeSink([topic], process.env, 'cdrflow-import');
+    const sink = await kafkaEnvelopeSink(createKafka({ ...ends.kafka, clientId: 'cdrflow-import' }), createRegistry(ends.registryUrl), [topic]);
     const progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
     try {
       const summary = await importFile(options, {

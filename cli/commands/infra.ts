@@ -3,7 +3,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
-import { portBase } from '../../core/local-endpoints.ts';
+import { loadCommandConfig } from '../app-config.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
 import type { ServerStatus } from '../../infra/local/stack.ts';
 
@@ -14,16 +14,18 @@ const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
   down     stop the servers named by this stack's PID files (SIGTERM, then SIGKILL after 20 s)
 
 Options:
-  --port-base N   stack to act on (default: CDRFLOW_PORT_BASE or 19000; the test suite uses 29000)
+  --port-base N   stack to act on (default: localInfra.portBase of --config, CDRFLOW_PORT_BASE, or 19000; the tests
+                  use 29000)
+  --config FILE   the pipeline's YAML or JSON (its localInfra.portBase)
                   Kafka = N+92, controller = N+93, registry = N+81 (health N+82)
   --force         down: stop even while a test run holds a lease on the stack
 
 State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.`;
 
 function parse(args: string[]): { action: string; base: number; force: boolean } {
-  const { values, positionals } = parseFlags(args, { 'port-base': { type: 'string' }, force: { type: 'boolean' } }, { maxPositionals: 1 });
+  const { values, positionals } = parseFlags(args, { 'port-base': { type: 'string' }, force: { type: 'boolean' }, config: { type: 'string' } }, { maxPositionals: 1 });
   const [action] = positionals;
-  const base = values['port-base'] === undefined ? portBase() : integer('--port-base', values['port-base'], { min: 1024, max: 65000 });
+  const base = values['port-base'] === undefined ? loadCommandConfig({ file: values.config }).localInfra.portBase : integer('--port-base', values['port-base'], { min: 1024, max: 65000 });
   if (action === undefined) throw new UsageError('missing action');
   return { action, base, force: values.force ?? false };
 }

@@ -3,29 +3,33 @@
 import type { Command } from '../command.ts';
 import { asUsage, parseFlags } from '../args.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
+import { endpoints } from '../../app/config.ts';
+import { loadCommandConfig } from '../app-config.ts';
 import { migrate, renderAll } from '../../sinks/clickhouse/migrations.ts';
 import { assertIdentifier } from '../../sinks/clickhouse/sql-render.ts';
 
-const usage = `Usage: cdrflow migrate [--database NAME] [--cluster NAME] [--print]
+const usage = `Usage: cdrflow migrate [--config FILE] [--database NAME] [--cluster NAME] [--print]
 
 Applies sinks/clickhouse/migrations/*.sql in order, records each in <database>.cdrflow_migrations (an edited,
 already-applied migration is refused), and refreshes the end-status code tables. Safe to run again.
 
 Options:
-  --database NAME  target database (default: cdrflow, or $CLICKHOUSE_DATABASE when set)
+  --config FILE    the pipeline's YAML or JSON: its clickhouse section and sink.database
+  --database NAME  target database (default: sink.database of the config: CLICKHOUSE_DATABASE or cdrflow)
   --cluster NAME   cluster form: ON CLUSTER NAME, Replicated*MergeTree on <table>_local, Distributed <table>
   --print          print the SQL instead of running it
 
-Environment: CLICKHOUSE_URL (+ CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) for a server, else the embedded engine in
-CLICKHOUSE_DATA_DIR (default .data/clickhouse).`;
+Environment (as for every command): CLICKHOUSE_URL (+ CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) for a server, else the
+embedded engine in CLICKHOUSE_DATA_DIR (default .data/clickhouse, relative to the repository).`;
 
 export const command: Command = {
   name: 'migrate',
   summary: 'create or upgrade the ClickHouse tables and analytics views (or --print the SQL, --cluster form)',
   usage,
   async run(args) {
-    const { values } = parseFlags(args, { database: { type: 'string' }, cluster: { type: 'string' }, print: { type: 'boolean' } });
-    const database = values.database ?? (process.env['CLICKHOUSE_DATABASE'] || 'cdrflow');
+    const { values } = parseFlags(args, { config: { type: 'string' }, database: { type: 'string' }, cluster: { type: 'string' }, print: { type: 'boolean' } });
+    const config = loadCommandConfig({ file: values.config });
+    const database = values.database ?? config.sink.database;
     const cluster = values.cluster;
     asUsage(() => {
       assertIdentifier('database', database);
@@ -38,7 +42,7 @@ export const command: Command = {
       }
       return 0;
     }
-    const client = await createClickHouse();
+    const client = await createClickHouse({ ...endpoints(config).clickhouse, database });
     try {
       const result = await migrate(client, { database, cluster }, (line) => console.error(`cdrflow migrate: ${line}`));
       console.log(JSON.stringify({ database, cluster: cluster ?? null, ...result }));

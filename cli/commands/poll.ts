@@ -1,7 +1,7 @@
 // `cdrflow poll <tencent-ccc|tencent-trtc>`: runs one pull connector live (or one catch-up pass with --once).
 import type { Command } from '../command.ts';
 import { parseFlags } from '../args.ts';
-import { buildConfig, connectorFor, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../../connectors/poller/cli-support.ts';
+import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
 
@@ -15,10 +15,12 @@ export const command: Command = {
   name: 'poll',
   summary: 'run one pull connector (tencent-ccc | tencent-trtc) live, or one catch-up pass with --once',
   usage,
+  // Live polling is a service (log on stdout); --once prints its counts there instead.
+  logTarget: (args) => (args.includes('--once') ? 'stderr' : 'stdout'),
   async run(args) {
     const parsed = parseFlags(args, { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } }, { maxPositionals: 1 });
     const vendor = parseVendor(parsed.positionals[0]);
-    const connector = connectorFor(vendor, buildConfig(vendor, parsed.values), `cdrflow-poll-${vendor}`);
+    const connector = pullConnector(vendor, parsed.values, `cdrflow-poll-${vendor}`);
     const signal = shutdownSignal();
     try {
       if (parsed.values.once) {

@@ -5,7 +5,11 @@ import type { Command } from '../command.ts';
 import { parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { startReceiver } from '../../connectors/receiver/receiver.ts';
-import { loadReceiverConfig } from '../../connectors/receiver/load-config.ts';
+import { loadCommandConfig, setIn } from '../app-config.ts';
+import { UsageError } from '../command.ts';
+import { endpoints } from '../../app/config.ts';
+import { createKafka } from '../../core/kafka.ts';
+import { createRegistry } from '../../core/avro.ts';
 import { startOpsServer } from '../../core/ops-server.ts';
 
 const usage = `Usage: cdrflow receive [--config receiver.yaml] [--host H] [--port N] [--ops-port N]
@@ -15,19 +19,20 @@ Runs the HTTP receiver for push vendors. Every push is answered only after Kafka
   Alibaba LVMS          POST /router/rest  method=alibaba.lvms.lvr.receivecallrecord (TOP-signed)
 
 Options:
-  --config FILE   JSON or YAML: host, port, bodyLimitBytes, timeouts, huawei{apps,...}, lvms{apps,...}
+  --config FILE   the pipeline's YAML or JSON (as for \`cdrflow start\`): its "receiver" section (host, port,
+                  bodyLimitBytes, timeouts, huawei{apps,...}, lvms{apps,...}) and where Kafka and the registry are
   --host H        listen address (default 127.0.0.1; use 0.0.0.0 behind a TLS-terminating proxy)
   --port N        listen port (default 8088)
   --ops-port N    also serve /metrics and /healthz on 127.0.0.1:N
 
-Environment: CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS (JSON arrays of {appKey, appSecret[, mode]}),
-KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack of \`cdrflow infra up\`).`;
+Environment: the same table as \`start\`: CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS (JSON arrays of {appKey, appSecret[,
+mode]}), CDRFLOW_RECEIVER_HOST / _PORT, KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack). Logs on stdout.`;
 
 function parse(args: string[]) {
   const { values } = parseFlags(args, { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'ops-port': { type: 'string' } });
-  const overrides: Record<string, unknown> = {};
-  if (values.host !== undefined) overrides['host'] = values.host;
-  if (values.port !== undefined) overrides['port'] = port('--port', values.port);
+  const overrides: [string, unknown][] = [];
+  if (values.host !== undefined) overrides.push(['host', values.host]);
+  if (values.port !== undefined) overrides.push(['port', port('--port', values.port)]);
   return { config: values.config, overrides, opsPort: values['ops-port'] === undefined ? undefined : port('--ops-port', values['ops-port']) };
 }
 
@@ -35,12 +40,16 @@ export const command: Command = {
   name: 'receive',
   summary: 'run the push receiver (Huawei PrivateNumber, Alibaba LVMS) into the raw topics',
   usage,
+  logTarget: () => 'stdout',
   async run(args) {
     const opts = parse(args);
-    const config = loadReceiverConfig(opts.config, process.env, opts.overrides);
+    const config = loadCommandConfig({ file: opts.config, overrides: (doc) => opts.overrides.forEach(([key, value]) => setIn(doc, ['receiver', key], value)) });
+    if (!config.receiver) throw new UsageError('no receiver settings: give --config with a "receiver" section, or CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS');
+    const ends = endpoints(config);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const receiver = await startReceiver(config, { registry });
+    const kafka = { client: createKafka({ ...ends.kafka, clientId: 'cdrflow-receiver' }), schemaRegistry: createRegistry(ends.registryUrl) };
+    const receiver = await startReceiver(config.receiver, { registry, kafka });
     const ops = opts.opsPort === undefined ? undefined : await startOpsServer(opts.opsPort, {
       metrics: registry,
       readiness: () => ({ ready: true, components: { receiver: 'running' } }),

@@ -7,21 +7,23 @@ import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
-import { HuaweiAppSchema } from '../../connectors/huawei-privatenumber/config.ts';
-import { createKafka, kafkaSettingsFromEnv } from '../../core/kafka.ts';
+import { createKafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { TOPICS } from '../../core/topology.ts';
-import { z } from 'zod';
+import { endpoints } from '../../app/config.ts';
+import { loadCommandConfig, setIn } from '../app-config.ts';
 
-const usage = `Usage: cdrflow recording <cdr_id> [--record fee.json] [--topic T] [--base-url URL] [--json]
+const usage = `Usage: cdrflow recording <cdr_id> [--config FILE] [--record fee.json] [--topic T] [--base-url URL] [--json]
 
   cdr_id        huawei-privatenumber:<appKey>:<sessionId> (the cdr_id column of the cdr table)
   --record F    read the fee record from file F ("-" = stdin) instead of the raw topic
-  --topic T     raw topic to search (default ${TOPICS.raw('huawei-privatenumber')})
-  --base-url U  Huawei APP access address (default: HUAWEI_BASE_URL or https://rtcpns.cn-north-1.myhuaweicloud.com)
+  --config F    the pipeline's YAML or JSON: the Huawei apps, fee topic and recording API of its receiver section
+  --topic T     raw topic to search (default: the receiver's fee topic, ${TOPICS.raw('huawei-privatenumber')})
+  --base-url U  Huawei APP access address (default: receiver.huawei.recordingLinks.baseUrl, HUAWEI_BASE_URL or
+                https://rtcpns.cn-north-1.myhuaweicloud.com)
   --json        print {"kind","url","source",...} instead of the bare URL
 
-Credentials: CDRFLOW_HUAWEI_APPS='[{"appKey":"...","appSecret":"..."}]'. Recordings are kept 7 days from the push.
+Credentials: receiver.huawei.apps or CDRFLOW_HUAWEI_APPS='[{"appKey":"...","appSecret":"..."}]'. Recordings are kept 7 days from the push.
 Exit status: 0 link printed, 3 no recording (not recorded / expired), 1 error.`;
 
 export function parseCdrId(cdrId: string): { tenant: string; sessionId: string } {
@@ -38,25 +40,34 @@ export const command: Command = {
   summary: 'print the download link of a Huawei PrivateNumber call recording',
   usage,
   async run(args) {
-    const { values, positionals } = parseFlags(args, { record: { type: 'string' }, topic: { type: 'string' }, 'base-url': { type: 'string' }, json: { type: 'boolean' } }, { maxPositionals: 1 });
+    const { values, positionals } = parseFlags(
+      args,
+      { config: { type: 'string' }, record: { type: 'string' }, topic: { type: 'string' }, 'base-url': { type: 'string' }, json: { type: 'boolean' } },
+      { maxPositionals: 1 },
+    );
     const cdrId = positionals[0];
     const recordFile = values.record;
-    const topic = values.topic ?? TOPICS.raw('huawei-privatenumber');
-    const baseUrl = values['base-url'] ?? (process.env['HUAWEI_BASE_URL'] || 'https://rtcpns.cn-north-1.myhuaweicloud.com');
     const json = values.json ?? false;
     if (cdrId === undefined) throw new UsageError('missing cdr_id');
     const { tenant, sessionId } = parseCdrId(cdrId);
-    const apps = z.array(HuaweiAppSchema).safeParse(JSON.parse(process.env['CDRFLOW_HUAWEI_APPS'] || '[]'));
-    if (!apps.success) throw new Error('CDRFLOW_HUAWEI_APPS must be a JSON array of {appKey, appSecret}');
-    const app = apps.data.find((a) => a.appKey === tenant);
-    if (!app) throw new Error(`no credentials for appKey ${tenant} in CDRFLOW_HUAWEI_APPS`);
+    const baseUrlFlag = values['base-url'];
+    const config = loadCommandConfig({
+      file: values.config,
+      overrides: (doc) => baseUrlFlag !== undefined && setIn(doc, ['receiver', 'huawei', 'recordingLinks', 'baseUrl'], baseUrlFlag),
+    });
+    const huawei = config.receiver?.huawei;
+    if (!huawei) throw new UsageError('no Huawei apps: give --config with receiver.huawei.apps, or CDRFLOW_HUAWEI_APPS');
+    const app = huawei.apps.find((a) => a.appKey === tenant);
+    if (!app) throw new Error(`no credentials for appKey ${tenant} in the Huawei apps (receiver.huawei.apps / CDRFLOW_HUAWEI_APPS)`);
+    const topic = values.topic ?? huawei.topics.fee;
+    const baseUrl = huawei.recordingLinks.baseUrl;
 
     let record: Record<string, unknown>;
     if (recordFile !== undefined) {
       record = JSON.parse(readFileSync(recordFile === '-' ? 0 : recordFile, 'utf8')) as Record<string, unknown>;
     } else {
-      const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-recording'));
-      const envelope = await findRawEnvelope(kafka, createRegistry(), topic, tenant, sessionId);
+      const ends = endpoints(config);
+      const envelope = await findRawEnvelope(createKafka({ ...ends.kafka, clientId: 'cdrflow-recording' }), createRegistry(ends.registryUrl), topic, tenant, sessionId);
       if (!envelope) {
         console.error(`no raw record for ${cdrId} in ${topic}`);
         return 3;

@@ -4,34 +4,44 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
-import { createKafka, kafkaSettingsFromEnv } from '../../core/kafka.ts';
+import { createKafka } from '../../core/kafka.ts';
 import { groupLag, resetGroupToEarliest } from '../../core/kafka-streams.ts';
-import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, isVendor } from '../../core/topology.ts';
+import { isVendor } from '../../core/topology.ts';
+import { endpoints } from '../../app/config.ts';
+import { loadCommandConfig } from '../app-config.ts';
 
-const usage = `Usage: cdrflow replay [--vendor V]... [--group ID] [--dry-run]
+const usage = `Usage: cdrflow replay [--config FILE] [--vendor V]... [--group ID] [--dry-run]
 
 Resets the normalize consumer group to the beginning of the raw topics (all vendors, or the --vendor ones). Stop
 every \`cdrflow run normalize\` first (a group with live members is refused), run this, then start normalize again:
 it re-reads the raw records and re-publishes them through the current mapping, exactly once per record.
 
+Stop \`cdrflow start\` too: its normalize is a live member of the same group.
+
 Options:
-  --vendor V   only this vendor's raw topic (repeatable)
-  --group ID   the normalize group (default ${CONSUMER_GROUPS.normalize})
-  --dry-run    show the committed offsets that would be reset, change nothing`;
+  --config FILE  the pipeline's YAML or JSON (as for \`cdrflow start\`): the normalize group and raw topics come from
+                 its "normalize" section, with the namespace applied (CDRFLOW_NAMESPACE works the same)
+  --vendor V     only this vendor's raw topic (repeatable)
+  --group ID     the normalize group (default: the config's normalize.groupId, cdrflow.normalize without one)
+  --dry-run      show the committed offsets that would be reset, change nothing`;
 
 export const command: Command = {
   name: 'replay',
   summary: 'replay raw topics through the current mapping (reset the normalize group to the start)',
   usage,
   async run(args) {
-    const { values } = parseFlags(args, { vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+    const { values } = parseFlags(args, { config: { type: 'string' }, vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
     const vendors = values.vendor ?? [];
     for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
     if (values.group === '') throw new UsageError('--group needs a value');
-    const group = values.group ?? CONSUMER_GROUPS.normalize;
+    const config = loadCommandConfig({ file: values.config });
+    // The group and topics normalize really uses (namespace applied), so a namespaced pipeline replays its own group.
+    const group = values.group ?? config.normalize.groupId;
     const dryRun = values['dry-run'] ?? false;
-    const topics = vendors.length > 0 ? vendors.map((v) => TOPICS.raw(v as never)) : [...ALL_RAW_TOPICS];
-    const kafka = createKafka(kafkaSettingsFromEnv('cdrflow-replay'));
+    const inputs = config.normalize.inputTopics;
+    const topics = vendors.length > 0 ? inputs.filter((t) => vendors.some((v) => t.endsWith(`.${v}`))) : inputs;
+    if (topics.length === 0) throw new UsageError(`no input topic of normalize (${inputs.join(', ')}) belongs to ${vendors.join(', ')}`);
+    const kafka = createKafka({ ...endpoints(config).kafka, clientId: 'cdrflow-replay' });
     const before = await groupLag(kafka, group, topics);
     for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}`);
     if (dryRun) return 0;

@@ -5,10 +5,11 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { TopicCodec, createRegistry, loadSchemaJson } from '../../core/avro.ts';
-import { schemaRegistryUrl } from '../../core/local-endpoints.ts';
+import { endpoints } from '../../app/config.ts';
+import { loadCommandConfig } from '../app-config.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
 
-const usage = `Usage: cdrflow schemas <register|check> [--registry URL]
+const usage = `Usage: cdrflow schemas <register|check> [--registry URL] [--config FILE]
 
   register  registers every contract (idempotent: an identical schema keeps its id)
   check     asks the registry whether each file in schemas/ is compatible with the latest registered version of
@@ -65,9 +66,9 @@ export const command: Command = {
   summary: 'register the Avro contracts, or check schemas/ for BACKWARD-breaking changes (exit 1)',
   usage,
   async run(args) {
-    const { values, positionals } = parseFlags(args, { registry: { type: 'string' } }, { maxPositionals: 1 });
+    const { values, positionals } = parseFlags(args, { registry: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
     const [action] = positionals;
-    const url = values.registry ?? schemaRegistryUrl();
+    const url = values.registry ?? endpoints(loadCommandConfig({ file: values.config })).registryUrl;
     if (action === 'register') {
       const registry = createRegistry(url);
       for (const c of contracts()) {

@@ -4,10 +4,10 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberAtLeast, parseFlags } from '../args.ts';
 import { untilSignal } from '../signals.ts';
-import { startCccSimulator } from '../../connectors/tencent-ccc/simulator/index.ts';
-import { startTrtcSimulator } from '../../connectors/tencent-trtc/simulator/index.ts';
-import { startHuaweiPusher } from '../../connectors/huawei-privatenumber/index.ts';
-import { startLvmsSubmitter } from '../../connectors/alibaba-lvms/index.ts';
+import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
+import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
+import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
+import { startLvmsSubmitter } from '../../simulators/alibaba-lvms/index.ts';
 import { DEMO_CREDENTIALS } from '../../app/demo.ts';
 
 const VENDORS = ['tencent-ccc', 'tencent-trtc', 'huawei-privatenumber', 'alibaba-lvms'] as const;

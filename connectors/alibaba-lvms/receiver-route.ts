@@ -9,7 +9,7 @@
 import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
-import { checkLvmsDto } from './natural-key.ts';
+import { checkLvmsDto } from '../../core/records/lvms-key.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
 export const LVMS_CONNECTOR = 'lvms-receiver';

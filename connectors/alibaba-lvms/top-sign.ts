@@ -1,4 +1,4 @@
-// Alibaba TOP request signing (vendors.md §3 Auth): sort every parameter except `sign` by name (ASCII order),
+// Alibaba TOP request signing (docs/vendors.md §3 Auth): sort every parameter except `sign` by name (ASCII order),
 // concatenate name+value, digest the UTF-8 bytes with md5 (secret+s+secret), hmac (HMAC-MD5) or hmac-sha256, and
 // write uppercase hex. Used to verify incoming TOP calls and by the LVMS submitter to sign its own.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';

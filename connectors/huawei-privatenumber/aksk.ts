@@ -1,6 +1,6 @@
 // Huawei PrivateNumber request authentication: the X-AKSK header (HMAC-SHA256) and the legacy X-WSSE header
 // (plain SHA-256). The same headers sign our outgoing API calls (recording links) and the platform's pushes to us,
-// so building and verifying live side by side. Result codes are the ones Huawei documents (vendors.md §4 Auth).
+// so building and verifying live side by side. Result codes are the ones Huawei documents (docs/vendors.md §4 Auth).
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 
 export type AuthScheme = 'aksk' | 'wsse';

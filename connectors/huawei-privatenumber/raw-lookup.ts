@@ -1,55 +1,19 @@
 // Finds the latest raw envelope for (tenant, natural key) in a raw topic by reading it from the beginning up to the
 // current end. Used by `cdrflow recording`; a scan, so it is for one-off lookups, not for the pipeline.
-import { randomUUID } from 'node:crypto';
-import type { Kafka } from '../../core/kafka.ts';
+import { TopicCodec, type SchemaRegistry } from '../../core/avro.ts';
+import { scanTopicToEnd, type Kafka } from '../../core/kafka.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SCHEMA_FILES } from '../../core/topology.ts';
 
 export async function findRawEnvelope(kafka: Kafka, registry: SchemaRegistry, topic: string, tenant: string, key: string, timeoutMs = 120_000): Promise<RawEnvelope | undefined> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const groupId = `cdrflow-lookup-${randomUUID()}`;
-  const ends = new Map<number, bigint>();
-  try {
-    for (const p of await admin.fetchTopicOffsets(topic)) {
-      if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  if (ends.size === 0) return undefined;
+  // Same key, same partition: the candidates arrive in offset order, so the last one of the tenant is the latest.
+  const candidates: Buffer[] = [];
+  await scanTopicToEnd(kafka, topic, (m) => m.value !== null && m.key?.toString('utf8') === key && void candidates.push(m.value), { timeoutMs });
+  const codec = new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope);
   let found: RawEnvelope | undefined;
-  const consumer = kafka.consumer({ groupId });
-  await consumer.connect();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`lookup in ${topic} did not finish within ${timeoutMs} ms`)), timeoutMs);
-      const remaining = new Set(ends.keys());
-      consumer.subscribe({ topic, fromBeginning: true }).then(() =>
-        consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            if (message.key?.toString('utf8') === key) {
-              const envelope = (await registry.decode(message.value!)) as RawEnvelope;
-              if (envelope.tenant_id === tenant) found = envelope;
-            }
-            if (BigInt(message.offset) + 1n >= ends.get(partition)!) {
-              remaining.delete(partition);
-              if (remaining.size === 0) {
-                clearTimeout(timer);
-                resolve();
-              }
-            }
-          },
-        }),
-      ).catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-    const cleanup = kafka.admin();
-    await cleanup.connect();
-    await cleanup.deleteGroups([groupId]).catch(() => undefined);
-    await cleanup.disconnect();
+  for (const value of candidates) {
+    const envelope = await codec.decode<RawEnvelope>(value);
+    if (envelope.tenant_id === tenant) found = envelope;
   }
   return found;
 }

@@ -14,9 +14,9 @@
 import { parseAuthHeaders, verifyDigest } from './aksk.ts';
 import { NonceCache } from './nonce-cache.ts';
 import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
-import { huaweiNaturalKey } from './natural-key.ts';
+import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';
-import { rawArrayElements } from '../receiver/json-raw.ts';
+import { rawArrayElements } from '../../core/records/json-raw.ts';
 import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';

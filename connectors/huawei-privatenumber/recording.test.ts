@@ -1,7 +1,7 @@
-// resolveRecordingUrl against the stand-in for Huawei's recording API (fixtures/recording-api.ts), which checks X-AKSK.
+// resolveRecordingUrl against the stand-in for Huawei's recording API (simulators/huawei-privatenumber/recording-api.ts), which checks X-AKSK.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRecordingUrl } from './recording.ts';
-import { startRecordingApi, type RecordingApiStandIn } from './fixtures/recording-api.ts';
+import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
 
 const APP = { appKey: 'recApp', appSecret: 'recSecret' };
 let api: RecordingApiStandIn;

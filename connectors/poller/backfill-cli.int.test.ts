@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka, testInfra } from '../../test/helpers.ts';
-import { startCccSimulator, type CccSimulator } from '../tencent-ccc/simulator/index.ts';
+import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from './fixtures/kafka-check.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
 
@@ -34,7 +34,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     sim.faults.delayMs = 30;
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_${p}`));
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
-    writeFileSync(config, `tencent-ccc:\n  secretId: AKIDcli\n  sdkAppIds: [1400000001]\n  endpoint: "${sim.connection.endpoint}"\n  protocol: http\n  connectAddress: 127.0.0.1\n`);
+    writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n`);
     const args = ['--config', config, '--tenant', '1400000001', '--from', new Date(from * 1000).toISOString(), '--to', new Date(to * 1000).toISOString(), '--topic', topics.raw, '--checkpoint-topic', topics.checkpoints, '--json'];
     const env = { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' };
     const first = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'backfill', 'tencent-ccc', ...args], { stdio: 'ignore', env });

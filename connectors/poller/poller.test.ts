@@ -1,8 +1,8 @@
 // The shared poll machinery against the CCC and TRTC simulators (loopback HTTP) with in-memory Kafka stand-ins:
 // windows, paging, retries, page shrinking, late records, re-reads without republishing, gaps and stop conditions.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCccSimulator, type CccSimulator } from '../tencent-ccc/simulator/index.ts';
-import { startTrtcSimulator, type TrtcSimulator } from '../tencent-trtc/simulator/index.ts';
+import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
 import { trtcConfigSchema, createTrtcSource } from '../tencent-trtc/index.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';

@@ -1,5 +1,5 @@
 // Where polled records go: raw envelopes (acked by Kafka) and dead letters for records that cannot be keyed.
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../core/avro.ts';
 import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
 import { DeadLetterWriter, type DeadLetter } from '../../core/dead-letter.ts';
 import type { AckedPublisher } from '../../core/kafka.ts';

@@ -1,7 +1,7 @@
 // Wires a vendor adapter to Kafka: shared token bucket, record sink, checkpoint store, metrics. The result runs
 // in-process (`runOnce`, `run(signal)`, `backfill`) so the main job, the CLI and tests all use the same object.
 import type { Registry } from 'prom-client';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../core/avro.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { CheckpointStore } from '../../core/checkpoints.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';

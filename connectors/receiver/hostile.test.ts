@@ -5,8 +5,8 @@ import { startReceiver, type RunningReceiver } from './receiver.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
-import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
-import { signedParams, submitLvmsRecord } from '../alibaba-lvms/submitter.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { signedParams, submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
 
 const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };
 const LVMS = { appKey: '34567890', appSecret: 'lvmsSecret' };

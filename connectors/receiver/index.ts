@@ -3,6 +3,5 @@
 export { startReceiver, type ReceiverDeps, type RunningReceiver } from './receiver.ts';
 export { ReceiverConfigSchema, type ReceiverConfig, type ReceiverConfigInput } from './config.ts';
 export type { EnvelopeSink, Outcome, PushReply, Route } from './types.ts';
-export { createKafkaEnvelopeSink } from './kafka-sink.ts';
+export { kafkaEnvelopeSink } from './kafka-sink.ts';
 export { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
-export { loadReceiverConfig } from './load-config.ts';

@@ -1,8 +1,6 @@
 // The production EnvelopeSink: Avro envelopes through the schema registry, acks=all idempotent producer.
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { createKafka, ensureTopics, kafkaSettingsFromEnv, AckedPublisher, type Kafka } from '../../core/kafka.ts';
-import { createRegistry } from '../../core/avro.ts';
-import { schemaRegistryUrl } from '../../core/local-endpoints.ts';
+import type { SchemaRegistry } from '../../core/avro.ts';
+import { ensureTopics, AckedPublisher, type Kafka } from '../../core/kafka.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import type { EnvelopeSink } from './types.ts';
 
@@ -21,8 +19,4 @@ export async function kafkaEnvelopeSink(kafka: Kafka, registry: SchemaRegistry, 
     sink: { publish: (envelopes, topic) => publisher.publish(envelopes, topic) },
     close: () => acked.disconnect(),
   };
-}
-
-export async function createKafkaEnvelopeSink(topics: string[], env: NodeJS.ProcessEnv = process.env, clientId = 'cdrflow-receiver'): Promise<KafkaEnvelopeSink> {
-  return kafkaEnvelopeSink(createKafka(kafkaSettingsFromEnv(clientId, env)), createRegistry(schemaRegistryUrl(env)), topics);
 }

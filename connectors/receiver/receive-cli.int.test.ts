@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { uniqueName, waitFor } from '../../test/helpers.ts';
-import { startHuaweiPusher } from '../huawei-privatenumber/pusher.ts';
+import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/pusher.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
 const APP = { appKey: 'cliApp', appSecret: 'cliSecret' };
@@ -11,7 +11,7 @@ const APP = { appKey: 'cliApp', appSecret: 'cliSecret' };
 describe('cdrflow receive', () => {
   it('accepts pushes and shuts down cleanly on SIGTERM', async () => {
     const topic = uniqueName('raw_cli');
-    const config = JSON.stringify({ port: 0, huawei: { topics: { fee: topic, events: `${topic}_ev` } } });
+    const config = JSON.stringify({ receiver: { port: 0, huawei: { topics: { fee: topic, events: `${topic}_ev` } } } });
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');

@@ -5,16 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { startReceiver, type RunningReceiver } from './receiver.ts';
-import { createKafkaEnvelopeSink } from './kafka-sink.ts';
+import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import type { EnvelopeSink } from './types.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
-import { createKafka, ensureTopics, kafkaSettingsFromEnv, type Kafka } from '../../core/kafka.ts';
-import { startHuaweiPusher, type PushAttempt } from '../huawei-privatenumber/pusher.ts';
+import { createKafka, ensureTopics, type Kafka } from '../../core/kafka.ts';
+import { startHuaweiPusher, type PushAttempt } from '../../simulators/huawei-privatenumber/pusher.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
-import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
-import { submitLvmsRecord } from '../alibaba-lvms/submitter.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
 import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
 import { testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
 import { stackPaths } from '../../infra/local/paths.ts';
@@ -74,11 +74,11 @@ describe('receiver → real Kafka', () => {
   const feeTopic = uniqueName('raw_huawei');
   const eventTopic = uniqueName('ev_huawei');
   const lvmsTopic = uniqueName('raw_lvms');
-  let kafkaSink: Awaited<ReturnType<typeof createKafkaEnvelopeSink>>;
+  let kafkaSink: Awaited<ReturnType<typeof kafkaEnvelopeSink>>;
   let receiver: RunningReceiver;
 
   beforeAll(async () => {
-    kafkaSink = await createKafkaEnvelopeSink([feeTopic, eventTopic, lvmsTopic]);
+    kafkaSink = await kafkaEnvelopeSink(testKafka(), testRegistry(), [feeTopic, eventTopic, lvmsTopic]);
     receiver = await startReceiver(
       {
         port: 0,
@@ -173,11 +173,10 @@ describe('Kafka stopped in the middle of a push run', () => {
   });
 
   it.runIf(testInfra().mode === 'local')('answers 503 while Kafka is down; after it is back every record is there', async () => {
-    const env = { ...process.env, KAFKA_BROKERS: `127.0.0.1:${ports.kafkaPort}` };
-    const kafka = createKafka(kafkaSettingsFromEnv(uniqueName('fault'), env));
+    const kafka = createKafka({ clientId: uniqueName('fault'), brokers: [`127.0.0.1:${ports.kafkaPort}`] });
     const topic = uniqueName('raw_huawei_fault');
     await ensureTopics(kafka, [{ topic }]);
-    const sink = await createKafkaEnvelopeSink([topic], env);
+    const sink = await kafkaEnvelopeSink(kafka, testRegistry(), [topic]);
     const receiver = await startReceiver(
       { port: 0, ackTimeoutMs: 2_000, huawei: { apps: [HUAWEI], topics: { fee: topic, events: uniqueName('ev') } } },
       { sink: sink.sink, log: silentLog },

@@ -8,8 +8,8 @@ import type { ReceiverConfigInput } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
-import { HuaweiFeeGenerator } from '../huawei-privatenumber/generator.ts';
-import { submitLvmsRecord, signedParams } from '../alibaba-lvms/submitter.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { submitLvmsRecord, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
 
 const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };

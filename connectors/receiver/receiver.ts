@@ -15,12 +15,12 @@ import { logger, type LogFn } from '../../core/log.ts';
 import type { EnvelopeSink, IncomingPush, PushReply, Route, RouteContext } from './types.ts';
 import { createHuaweiRoute } from '../huawei-privatenumber/receiver-route.ts';
 import { createLvmsRoute } from '../alibaba-lvms/receiver-route.ts';
-import { createKafkaEnvelopeSink, kafkaEnvelopeSink } from './kafka-sink.ts';
+import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import type { Kafka } from '../../core/kafka.ts';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../core/avro.ts';
 
 export interface ReceiverDeps {
-  /** Where envelopes go; default: an acked producer on `kafka` (or on the Kafka cluster from the environment). */
+  /** Where envelopes go; without it, an acked producer of the receiver's own on `kafka`. */
   sink?: EnvelopeSink;
   /** The host's Kafka client and schema registry for the receiver's own producer (closed when it stops). */
   kafka?: { client: Kafka; schemaRegistry: SchemaRegistry };
@@ -66,7 +66,8 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
       ...(config.huawei ? [config.huawei.topics.fee, config.huawei.topics.events] : []),
       ...(config.lvms ? [config.lvms.topic] : []),
     ];
-    ownedSink = deps.kafka ? await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics) : await createKafkaEnvelopeSink(topics);
+    if (!deps.kafka) throw new CdrflowError('bug', 'startReceiver needs either a sink or a Kafka client and schema registry');
+    ownedSink = await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics);
   }
   const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes);
 

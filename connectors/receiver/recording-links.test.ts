@@ -7,8 +7,8 @@ import type { ReceiverConfigInput } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
-import { HuaweiFeeGenerator, type FeeRecord } from '../huawei-privatenumber/generator.ts';
-import { startRecordingApi, type RecordingApiStandIn } from '../huawei-privatenumber/fixtures/recording-api.ts';
+import { HuaweiFeeGenerator, type FeeRecord } from '../../simulators/huawei-privatenumber/generator.ts';
+import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
 
 const APP = { appKey: 'hwRecApp', appSecret: 'hwRecSecret', mode: 'AXB' as const };
 const FEE_TOPIC = 't.fee';

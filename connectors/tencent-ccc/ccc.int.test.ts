@@ -5,7 +5,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka, testRegistry, testInfra } from '../../test/helpers.ts';
-import { startCccSimulator, type CccSimulator } from './simulator/index.ts';
+import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from './index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics, messageCount } from '../poller/fixtures/kafka-check.ts';
 import { silentLog } from '../../core/log.ts';
@@ -88,7 +88,7 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const topics = uniqueTopics((p) => uniqueName(`ccc_kill_${p}`));
     const dir = mkdtempSync(join(tmpdir(), 'ccc-kill-'));
     const configFile = join(dir, 'ccc.json');
-    writeFileSync(configFile, JSON.stringify({ secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 8 * 3600 }));
+    writeFileSync(configFile, JSON.stringify({ connectors: { 'tencent-ccc': { secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 8 * 3600 } } }));
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--once', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
@@ -199,7 +199,7 @@ describe('tencent-ccc connector (real Kafka)', () => {
     sim.dataset.generateRange(now - 5 * 3600, now - 3 * 3600, 300);
     const topics = uniqueTopics((p) => uniqueName(`ccc_sigterm_${p}`));
     const configFile = join(mkdtempSync(join(tmpdir(), 'ccc-term-')), 'ccc.json');
-    writeFileSync(configFile, JSON.stringify({ secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 }));
+    writeFileSync(configFile, JSON.stringify({ connectors: { 'tencent-ccc': { secretId: 'AKIDint', secretKey: 'int-secret', sdkAppIds: APPS, ...sim.connection, topics, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 } } }));
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'poll', 'tencent-ccc', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
@@ -211,7 +211,7 @@ describe('tencent-ccc connector (real Kafka)', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     // The JSON log is on stdout (one logger for every command), with the poller's component and a stable event id.
-    expect(stdout).toMatch(/"component":"tencent-ccc","event":"poller.window_done"/);
+    expect(stdout).toMatch(/"component":"tencent-ccc-poller","event":"poller.window_done"/);
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(onTopic.size).toBe(600);
   });

@@ -1,5 +1,5 @@
 // DescribeProtectedTelCdr through Tencent's official SDK (CommonClient signs with TC3-HMAC-SHA256; nothing is
-// hand-signed here). Vendor failures come back as CdrflowErrors classified per vendors.md §1 "Common errors".
+// hand-signed here). Vendor failures come back as CdrflowErrors classified per docs/vendors.md §1 "Common errors".
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
@@ -43,7 +43,7 @@ interface SdkException extends Error {
   requestId?: string;
 }
 
-/** Classifies a vendor error code (vendors.md §1): what the poller may retry and what must stop it. */
+/** Classifies a vendor error code (docs/vendors.md §1): what the poller may retry and what must stop it. */
 export function cccErrorKind(code: string): ErrorKind {
   if (code.startsWith('RequestLimitExceeded')) return 'rate_limited';
   if (code.startsWith('InternalError') || code === 'ServiceUnavailable' || code.startsWith('ResourceUnavailable')) return 'transient';

@@ -1,5 +1,5 @@
 // get_records_by_filter (v1) with a UserSig from Tencent's `tls-sig-api-v2`, cached and renewed before expiry.
-// Answers are classified per vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth.
+// Answers are classified per docs/vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth.
 import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';

@@ -1,7 +1,7 @@
 // Tencent RTC connector end to end: simulator (in-process) → UserSig polling → real Kafka + schema registry.
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueName, testKafka, testRegistry, testInfra } from '../../test/helpers.ts';
-import { startTrtcSimulator, type TrtcSimulator } from './simulator/index.ts';
+import { startTrtcSimulator, type TrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { createTrtcConnector } from './index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from '../poller/fixtures/kafka-check.ts';
 import { CdrflowError } from '../../core/errors.ts';

@@ -4,7 +4,7 @@
 import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKafka } from '../../core/kafka.ts';
+import { describeCluster } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
 import { KAFKA_LIBS_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
@@ -85,18 +85,8 @@ export function kafkaRunning(paths: StackPaths): number | undefined {
 }
 
 /** Asks the broker for cluster metadata; resolves with the broker count and cluster id, throws when unreachable. */
-export async function kafkaMetadata(
-  port: number,
-): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
-  const kafka = createKafka({ brokers: [`127.0.0.1:${port}`], clientId: 'cdrflow-infra' }, { retries: 0 });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const cluster = await admin.describeCluster();
-    return { brokers: cluster.brokers.length, clusterId: cluster.clusterId, controller: cluster.controller };
-  } finally {
-    await admin.disconnect();
-  }
+export async function kafkaMetadata(port: number): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
+  return describeCluster([`127.0.0.1:${port}`]);
 }
 
 export async function startKafka(

@@ -42,7 +42,7 @@ const sinkConfig = {
 };
 
 function start(stage: 'normalize' | 'sink', config: object): StageProcess {
-  const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir, KAFKAJS_LOG: 'nothing' });
+  const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir });
   running.push(p);
   return p;
 }

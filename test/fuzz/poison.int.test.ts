@@ -12,7 +12,7 @@ import { AckedPublisher, ensureTopics } from '../../core/kafka.ts';
 import { topicEndOffsets } from '../../core/kafka-streams.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
-import { signedParams } from '../../connectors/alibaba-lvms/submitter.ts';
+import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { startReceiver } from '../../connectors/receiver/receiver.ts';
 import { fuzzLines } from './generator.ts';
 import { VENDORS } from '../../core/topology.ts';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, parseJsonStrict } from '../../core/input-limits.ts';
 import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
-import { signedParams } from '../../connectors/alibaba-lvms/submitter.ts';
+import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { startReceiver, type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';

@@ -1,7 +1,7 @@
 // ClickHouse through the project's factory: create, insert, select, and insert deduplication by token — on the
 // embedded engine locally, on the HTTP server in external/containers mode.
 import { afterEach, describe, expect, it } from 'vitest';
-import { insertDeduplicated, quoteIdentifier } from '../../core/clickhouse.ts';
+import { quoteIdentifier } from '../../core/clickhouse.ts';
 import { testClickHouse, testInfra } from '../helpers.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -51,8 +51,9 @@ describe('ClickHouse', () => {
     await client.command({
       query: `CREATE TABLE ${table} (id UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000`,
     });
-    await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'topic:0:0-1');
-    await insertDeduplicated(client, { table, format: 'JSONEachRow', values: [{ id: 1 }, { id: 2 }] }, 'topic:0:0-1');
+    const batch = { table, format: 'JSONEachRow' as const, values: [{ id: 1 }, { id: 2 }], clickhouse_settings: { insert_deduplication_token: 'topic:0:0-1' } };
+    await client.insert(batch);
+    await client.insert(batch);
     await client.insert({ table, format: 'JSONEachRow', values: [{ id: 3 }] });
     const rows = await (
       await client.query({ query: `SELECT id FROM ${table} ORDER BY id`, format: 'JSONEachRow' })

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { kafkaBrokers, schemaRegistryUrl } from '../../core/local-endpoints.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { processAlive, processCommandLine } from '../../infra/local/processes.ts';
 import { testInfra, testKafka } from '../helpers.ts';
 
@@ -47,8 +47,10 @@ describe('test servers', () => {
   );
 
   it('worker env and child processes resolve the same endpoints', async () => {
-    expect(kafkaBrokers()).toEqual(testInfra().kafkaBrokers);
-    expect(schemaRegistryUrl()).toBe(testInfra().schemaRegistryUrl);
+    // The one config loader reads the environment the global setup exported.
+    const ends = endpoints(loadAppConfig());
+    expect(ends.kafka.brokers).toEqual(testInfra().kafkaBrokers);
+    expect(ends.registryUrl).toBe(testInfra().schemaRegistryUrl);
     const { stdout } = await run(process.execPath, [
       '-e',
       'console.log(JSON.stringify([process.env.KAFKA_BROKERS, process.env.SCHEMA_REGISTRY_URL]))',

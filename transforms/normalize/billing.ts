@@ -2,7 +2,6 @@
 // first `firstIncrement` seconds as one block, then blocks of `nextIncrement` (CGRateS RatingIncrement style).
 // 60/60 is Huawei's documented rule (every started minute counts) and the default for every vendor.
 import type { Vendor } from '../../core/topology.ts';
-import type { NormalizeOptions } from './context.ts';
 
 export interface BillingRule {
   id: string;
@@ -36,8 +35,16 @@ export function billableSeconds(talkSeconds: number, rule: BillingRule): number 
   return Math.max(billed, rule.minimumSeconds);
 }
 
+/** Which rule applies: the configured choice (the `billing` section of the mapping options). */
+export interface BillingChoice {
+  defaultRule: BillingRuleId;
+  perVendor: Partial<Record<Vendor, BillingRuleId>>;
+  /** Keyed `<vendor>:<tenant>`. */
+  perTenant: Record<string, BillingRuleId>;
+}
+
 /** A tenant's contract beats its vendor's default, which beats the global default. */
-export function selectRule(options: NormalizeOptions, vendor: Vendor, tenantId: string): BillingRule {
+export function selectRule(options: { billing: BillingChoice }, vendor: Vendor, tenantId: string): BillingRule {
   // Own properties only: a tenant id is outside data, and `constructor` must not find Object's.
   const tenantKey = `${vendor}:${tenantId}`;
   const { perTenant, perVendor } = options.billing;

@@ -1,15 +1,9 @@
 // Everything a mapper may depend on besides the record: the clock, where the record came from, and the options.
 // Passing these in keeps the mappers pure and the fixtures reproducible.
-import type { Vendor } from '../../core/topology.ts';
-import type { BillingRuleId } from './billing.ts';
+import type { BillingChoice } from './billing.ts';
 
 export interface NormalizeOptions {
-  billing: {
-    defaultRule: BillingRuleId;
-    perVendor: Partial<Record<Vendor, BillingRuleId>>;
-    /** Keyed `<vendor>:<tenant>`. */
-    perTenant: Record<string, BillingRuleId>;
-  };
+  billing: BillingChoice;
   /** LVMS sends naive local times; Asia/Shanghai unless a tenant is known to send another zone. */
   lvmsTimeZone: { default: string; perTenant: Record<string, string> };
   /** When set, phone numbers are replaced by HMAC-SHA256(piiKey, e164) and flagged `hashed`. */

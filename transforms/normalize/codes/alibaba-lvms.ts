@@ -1,4 +1,4 @@
-// Alibaba LVMS robot-call codes as data (vendors.md §3 "Code tables"). TOP documents neither enum; both are inferred
+// Alibaba LVMS robot-call codes as data (docs/vendors.md §3 "Code tables"). TOP documents neither enum; both are inferred
 // from the 一知/tanyibot open API whose DTO names match exactly, so unknown values are expected and pass through.
 import type { EndStatus } from '../cdr.ts';
 import { codeTable } from './table.ts';

@@ -1,5 +1,5 @@
-// Every code that vendors.md documents for Huawei PrivateNumber and Alibaba LVMS has a mapping. The lists below are
-// copied from vendors.md §3/§4 on purpose, not imported from the code tables: a code dropped from a table must fail
+// Every code that docs/vendors.md documents for Huawei PrivateNumber and Alibaba LVMS has a mapping. The lists below are
+// copied from docs/vendors.md §3/§4 on purpose, not imported from the code tables: a code dropped from a table must fail
 // here, and so must a table entry that maps to nothing useful.
 import { describe, expect, it } from 'vitest';
 import { END_STATUSES } from '../cdr.ts';
@@ -8,22 +8,22 @@ import { RESULT_STATUSES, endStatusFor as lvmsEndStatus } from './alibaba-lvms.t
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-// vendors.md §4 "Release point (ulFailReason): 69 values, plus the 8102–8105 tail".
+// docs/vendors.md §4 "Release point (ulFailReason): 69 values, plus the 8102–8105 tail".
 const DOC_RELEASE_POINTS = [
   0, 522, ...range(7001, 7005), ...range(7100, 7109), ...range(7500, 7508), 7516, ...range(8002, 8016), 8018, 8019,
   8020, 8022, 8023, 8024, 8025, 8033, 8035, 8040, 8041, 8042, 8043, 8044, ...range(8046, 8051), ...range(8055, 8059),
   8100, 8101,
 ];
 const DOC_RELEASE_TAIL = [8102, 8103, 8104, 8105];
-// vendors.md §4 hang-up reasons (stateCode) that the release-point table does not list.
+// docs/vendors.md §4 hang-up reasons (stateCode) that the release-point table does not list.
 const DOC_STATE_CODE_EXTRAS = [8030, 8031, 8032, 8139];
-// vendors.md §4 "Q.850 cause … the 70 values Huawei lists".
+// docs/vendors.md §4 "Q.850 cause … the 70 values Huawei lists".
 const DOC_Q850 = [
   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19, 20, 21, 22, 23, 25, 26, 27, 28, 29, 30, 31, 34, 38, 39, 40, 41, 42, 43,
   44, 46, 47, 49, 50, 53, 55, 57, 58, 62, 63, 65, 66, 69, 70, 79, 81, 82, 83, 84, 85, 86, 87, 88, 90, 91, 95, 96, 97,
   98, 99, 100, 101, 102, 103, 110, 111, 127,
 ];
-// vendors.md §3 result_status, 10 inferred values.
+// docs/vendors.md §3 result_status, 10 inferred values.
 const DOC_RESULT_STATUS = [
   'ANSWERED', 'NO_ANSWER', 'BUSY', 'POWER_OFF', 'OUT_OF_SERVICE', 'REFUSED', 'VACANT_NUMBER', 'CAN_NOT_CONNECT',
   'FROM_PHONE_ERROR', 'SYSTEM_ERROR',
@@ -32,7 +32,7 @@ const DOC_RESULT_STATUS = [
 const noCodes = { ulFailReason: null, fwdUnaswRsn: null, callOutUnaswRsn: null, sipStatusCode: null };
 
 describe('documented lists are complete copies', () => {
-  it('has 69 + 4 release points and 70 Q.850 causes, as vendors.md counts them', () => {
+  it('has 69 + 4 release points and 70 Q.850 causes, as docs/vendors.md counts them', () => {
     expect(DOC_RELEASE_POINTS).toHaveLength(69);
     expect(new Set([...DOC_RELEASE_POINTS, ...DOC_RELEASE_TAIL]).size).toBe(73);
     expect(new Set(DOC_Q850).size).toBe(70);
@@ -87,7 +87,7 @@ describe('Huawei Q.850 causes (fwdUnaswRsn)', () => {
     expect(Object.keys(Q850_CAUSES).map(Number).sort((a, b) => a - b)).toEqual(DOC_Q850);
   });
 
-  it('maps the causes vendors.md singles out for the ETL', () => {
+  it('maps the causes docs/vendors.md singles out for the ETL', () => {
     const status = (code: number) => Q850_CAUSES[code]!.status;
     expect([status(1), status(17), status(18), status(19), status(21)]).toEqual([
       'UNREACHABLE', 'BUSY', 'NO_ANSWER', 'NO_ANSWER', 'REJECTED',

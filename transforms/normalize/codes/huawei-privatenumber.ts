@@ -1,4 +1,4 @@
-// Huawei PrivateNumber status codes as data (vendors.md §4 "Code tables"). Three sources describe why a call ended:
+// Huawei PrivateNumber status codes as data (docs/vendors.md §4 "Code tables"). Three sources describe why a call ended:
 // the release point `ulFailReason` (Huawei's own, most specific), the Q.850 cause of the forwarded leg
 // `fwdUnaswRsn` (and of an "Initcall" outbound leg, `callOutUnaswRsn`), and the SIP status `sipStatusCode`.
 // `endStatusFor` asks them in that order; the first one that knows its code decides. An unknown code is never an

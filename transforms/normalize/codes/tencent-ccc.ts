@@ -1,4 +1,4 @@
-// Tencent CCC code tables as data (vendors.md §1): EndStatus (45 known codes), HungUpSide, Direction, CallType.
+// Tencent CCC code tables as data (docs/vendors.md §1): EndStatus (45 known codes), HungUpSide, Direction, CallType.
 // The CCC "user" is the customer: the caller on inbound calls, the callee on outbound ones, so a side is resolved
 // against the call direction. Unknown codes are never errors: they map to UNKNOWN and keep their raw value.
 import type { Channel, Direction, EndStatus, HangupSide } from '../cdr.ts';

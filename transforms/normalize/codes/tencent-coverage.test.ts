@@ -1,11 +1,11 @@
-// Every documented Tencent code is mapped. The documented lists are copied here from vendors.md on purpose, not
+// Every documented Tencent code is mapped. The documented lists are copied here from docs/vendors.md on purpose, not
 // imported from the code tables, so a code dropped from a table (or a typo in its string) fails this test.
 import { describe, expect, it } from 'vitest';
 import { END_STATUSES } from '../cdr.ts';
 import { CCC_CALL_TYPE, CCC_END_STATUS, endStatusFor as cccEndStatusFor, unifiedSide } from './tencent-ccc.ts';
 import { TRTC_CALL_RESULT, endStatusFor as trtcEndStatusFor } from './tencent-trtc.ts';
 
-// vendors.md §1 "EndStatus / EndStatusString": 35 SDK codes + 10 doc-only codes.
+// docs/vendors.md §1 "EndStatus / EndStatusString": 35 SDK codes + 10 doc-only codes.
 const CCC_DOCUMENTED: [number, string][] = [
   [1, 'ok'], [211, 'clientError'], [100, 'blackList'], [102, 'ivrGiveUp'], [103, 'waitingGiveUp'],
   [104, 'ringingGiveUp'], [105, 'noSeatOnline'], [106, 'notWorkTime'], [107, 'ivrEnd'], [108, 'restrictedCallee'],
@@ -19,7 +19,7 @@ const CCC_DOCUMENTED: [number, string][] = [
   [231, 'callTerminatedByAPI'], [232, 'userHangupDuringAiCall'], [233, 'aiAgentEndCall'],
 ];
 
-// vendors.md §2: the 6 documented callResult values plus `offline` from the doc's sample.
+// docs/vendors.md §2: the 6 documented callResult values plus `offline` from the doc's sample.
 const TRTC_DOCUMENTED = ['cancel', 'reject', 'not_answer', 'normal_end', 'call_busy', 'interrupt', 'offline'];
 
 describe('Tencent CCC EndStatus table', () => {

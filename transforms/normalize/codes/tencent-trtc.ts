@@ -1,4 +1,4 @@
-// Tencent RTC TUICallKit callResult values as data (vendors.md §2): the 6 documented values plus `offline`, seen in
+// Tencent RTC TUICallKit callResult values as data (docs/vendors.md §2): the 6 documented values plus `offline`, seen in
 // the doc's own sample. Whether the call was answered comes from here, not from acceptTs: the sample's unanswered
 // `offline` records carry acceptTs == startCallTs.
 import type { EndStatus, HangupSide } from '../cdr.ts';

@@ -1,6 +1,6 @@
 // The normalize stage on Kafka: cdr.raw.* (read_committed) -> normalize() -> cdr.normalized (Avro, key cdr_id), bad
 // records -> cdr.dlq with the reason; each chunk's output and its consumed offsets commit in one Kafka transaction.
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '../../../core/avro.ts';
 import { TopicCodec } from '../../../core/avro.ts';
 import { RETRY, retry } from '../../../core/backoff.ts';
 import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';

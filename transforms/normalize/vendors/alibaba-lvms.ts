@@ -3,8 +3,8 @@
 // duration is chat_duration (seconds), which is the talk time of an answered call.
 import type { NormalizedCdr } from '../cdr.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
-import { lvmsNaturalKey } from '../../../connectors/alibaba-lvms/natural-key.ts';
-import { rawMembers } from '../../../connectors/receiver/json-raw.ts';
+import { lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
+import { rawMembers } from '../../../core/records/json-raw.ts';
 import { quote } from '../../../core/input-limits.ts';
 import type { NormalizeContext } from '../context.ts';
 import { lvmsTimeZoneFor } from '../context.ts';

@@ -12,7 +12,7 @@ import { mapHuaweiPrivatenumber } from './huawei-privatenumber.ts';
 const APP_KEY = 'V1Z96521zFr3vxe5N2A1UJ1sQ1WP';
 const SESSION = '1200_1029_4294967295_20190123091514@callenabler246.huaweicaas.com';
 
-/** The fee record of Huawei's AX sample (vendors.md §4 fields; values of the official sample body). */
+/** The fee record of Huawei's AX sample (docs/vendors.md §4 fields; values of the official sample body). */
 const answered = (): Record<string, unknown> => ({
   direction: 1,
   spId: 'linlingoo_omp',

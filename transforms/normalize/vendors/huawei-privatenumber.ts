@@ -13,7 +13,7 @@ import { emptyCdr, extraValue, isRecord, text } from '../skeleton.ts';
 import { codeTable } from '../codes/table.ts';
 
 const VENDOR = 'huawei-privatenumber' as const;
-/** "Every time is UTC, written as a naive string" (vendors.md §4); not Beijing time. */
+/** "Every time is UTC, written as a naive string" (docs/vendors.md §4); not Beijing time. */
 const HUAWEI_TIME_ZONE = 'UTC';
 
 /** The binding mode of the app, set per app in the receiver config and carried on the envelope. */

@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import tlsSig from 'tls-sig-api-v2';
 import { startTrtcSimulator, type TrtcSimulator, verifyUserSig, TrtcDataset, CALL_RESULTS } from './index.ts';
-import { TrtcApiClient, UserSigCache } from '../client.ts';
-import { rejection } from '../../../test/helpers.ts';
+import { TrtcApiClient, UserSigCache } from '../../connectors/tencent-trtc/client.ts';
+import { rejection } from '../../test/helpers.ts';
 
 const APP = 1600000001;
 const KEY = 'trtc-secret-key';

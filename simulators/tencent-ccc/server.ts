@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CccDataset, type CccDatasetOptions } from './dataset.ts';
 import { verifyTc3 } from './tc3.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const CCC_HOST = 'ccc.tencentcloudapi.com';
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
@@ -118,7 +118,7 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
     if (pageSize < 1 || pageSize > 100) return apiError(res, 'InvalidParameterValue', `PageSize must be between 1 and 100, got ${pageSize}.`, stats);
     if (pageNumber < 0) return apiError(res, 'InvalidParameterValue', `PageNumber starts at 0, got ${pageNumber}.`, stats);
     if (end < start) return apiError(res, 'InvalidParameterValue', 'EndTimeStamp is earlier than StartTimeStamp.', stats);
-    // DescribeTelCdr's documented limits, assumed for the protected twin (vendors.md §1 Request).
+    // DescribeTelCdr's documented limits, assumed for the protected twin (docs/vendors.md §1 Request).
     if (start < nowSec - 180 * DAY) return apiError(res, 'InvalidParameterValue', 'StartTimeStamp must be within the last 180 days.', stats);
     if (end - start >= 90 * DAY) return apiError(res, 'InvalidParameterValue', 'EndTimeStamp - StartTimeStamp must be less than 90 days.', stats);
     if (!tenants.has(app)) return apiError(res, 'InvalidParameterValue.InstanceNotExist', `Instance ${app} does not exist.`, stats);

@@ -2,9 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCccSimulator, type CccSimulator } from './index.ts';
 import { CccDataset, END_STATUS } from './dataset.ts';
-import { CccApiClient } from '../client.ts';
-import type { CdrflowError } from '../../../core/errors.ts';
-import { rejection } from '../../../test/helpers.ts';
+import { CccApiClient } from '../../connectors/tencent-ccc/client.ts';
+import type { CdrflowError } from '../../core/errors.ts';
+import { rejection } from '../../test/helpers.ts';
 
 const CREDS = { AKIDsim: 'sim-secret-key' };
 let sim: CccSimulator | undefined;

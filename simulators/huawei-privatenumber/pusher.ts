@@ -3,8 +3,8 @@
 // minutes, then gives up as Huawei does — and now and then pushes an accepted batch again (Huawei's duplicates).
 // `timeScale` shrinks the schedule (1 = real minutes; 0.001 turns a minute into 60 ms) so tests run it quickly.
 import { HuaweiFeeGenerator, type FeeRecord, type HuaweiGeneratorOptions } from './generator.ts';
-import { buildAuthHeaders, type AuthScheme } from './aksk.ts';
-import { Rng, seededRandom } from '../poller/simulator-kit.ts';
+import { buildAuthHeaders, type AuthScheme } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { Rng, seededRandom } from '../kit.ts';
 
 export const HUAWEI_RETRY_SCHEDULE_MINUTES = [1, 4, 9, 106, 203, 300] as const;
 

@@ -1,6 +1,6 @@
 // A reproducible set of TUICallKit call records (v1 get_records_by_filter shape), each with the moment the API
 // starts returning it: a record shows up only after the call ended, so long calls land late in old windows.
-import { SimulatorDataset, type SimulatorDatasetOptions } from '../../poller/simulator-kit.ts';
+import { SimulatorDataset, type SimulatorDatasetOptions } from '../kit.ts';
 
 export interface StoredCall {
   sdkAppId: number;
@@ -10,7 +10,7 @@ export interface StoredCall {
   record: Record<string, unknown>;
 }
 
-/** The six documented results plus `offline`, seen in the vendor's own sample (vendors.md §2). */
+/** The six documented results plus `offline`, seen in the vendor's own sample (docs/vendors.md §2). */
 export const CALL_RESULTS = ['normal_end', 'cancel', 'reject', 'not_answer', 'call_busy', 'interrupt', 'offline'] as const;
 
 export type TrtcDatasetOptions = SimulatorDatasetOptions;

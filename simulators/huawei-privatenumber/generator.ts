@@ -3,9 +3,9 @@
 // with a matching Q.850 cause and SIP status, so a run of a few hundred records covers the whole code table.
 // With `malformedRate` > 0 some records are wrong inside (no sessionId, an impossible time, a text direction):
 // valid pushes that the receiver stores and normalize must dead-letter.
-import { Rng, seededRandom } from '../poller/simulator-kit.ts';
+import { Rng, seededRandom } from '../kit.ts';
 import { RELEASE_POINTS } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
-import type { HUAWEI_MODES } from './config.ts';
+import type { HUAWEI_MODES } from '../../connectors/huawei-privatenumber/config.ts';
 
 export type FeeRecord = Record<string, string | number>;
 export type HuaweiMode = (typeof HUAWEI_MODES)[number];

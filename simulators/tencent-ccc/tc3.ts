@@ -1,4 +1,4 @@
-// Server-side TC3-HMAC-SHA256 verification for the simulator (vendors.md §1 "Auth"). Hand-written on purpose:
+// Server-side TC3-HMAC-SHA256 verification for the simulator (docs/vendors.md §1 "Auth"). Hand-written on purpose:
 // the connector signs with Tencent's SDK, and checking it against an independent implementation is the point.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 

@@ -1,5 +1,5 @@
 // Server-side UserSig (TLS sig v2) verification for the simulator: base64url-unescape, inflate, HMAC-SHA256 over
-// the documented lines with the app's key, then expiry (vendors.md §2 "Auth"). Independent of the signing library.
+// the documented lines with the app's key, then expiry (docs/vendors.md §2 "Auth"). Independent of the signing library.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 

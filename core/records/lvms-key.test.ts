@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkLvmsDto, lvmsNaturalKey } from './natural-key.ts';
+import { checkLvmsDto, lvmsNaturalKey } from './lvms-key.ts';
 
 describe('lvmsNaturalKey', () => {
   it('uses call_record_id with every digit of a Java long', () => {

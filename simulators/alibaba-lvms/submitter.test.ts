@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReceiver, type RunningReceiver } from '../receiver/receiver.ts';
-import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
+import { startReceiver, type RunningReceiver } from '../../connectors/receiver/receiver.ts';
+import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { LvmsDtoGenerator, readTopAnswer, startLvmsSubmitter } from './submitter.ts';
-import { checkLvmsDto, lvmsNaturalKey } from './natural-key.ts';
+import { checkLvmsDto, lvmsNaturalKey } from '../../core/records/lvms-key.ts';
 
 const APP = { appKey: '23456789', appSecret: 'lvms-secret' };
 const running: RunningReceiver[] = [];

@@ -2,8 +2,8 @@
 // (one rule, one place). call_record_id when present; every DTO field is optional, so otherwise the composite
 // `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed.
 // Works on the DTO's JSON text: TOP Numbers are Java longs, and JSON.parse would round ids above 2^53.
-import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
-import { rawMembers } from '../receiver/json-raw.ts';
+import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../input-limits.ts';
+import { rawMembers } from './json-raw.ts';
 
 export type LvmsKeySource = 'call_record_id' | 'composite';
 

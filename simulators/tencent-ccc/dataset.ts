@@ -1,10 +1,10 @@
 // A reproducible set of realistic CCC TelCdrInfo records (every SDK field, protected numbers, all 45 documented
 // EndStatus codes, transfer legs, IVR keys), each with the moment it becomes visible through the API, so
 // records that show up late inside an already-polled window are part of the model, not a special case.
-import { SimulatorDataset, type SimulatorDatasetOptions } from '../../poller/simulator-kit.ts';
+import { SimulatorDataset, type SimulatorDatasetOptions } from '../kit.ts';
 
 type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai';
-/** vendors.md §1 code table: [code, string, scope]. */
+/** docs/vendors.md §1 code table: [code, string, scope]. */
 export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
   [1, 'ok', 'both'], [211, 'clientError', 'both'], [100, 'blackList', 'in'], [102, 'ivrGiveUp', 'in'],
   [103, 'waitingGiveUp', 'in'], [104, 'ringingGiveUp', 'in'], [105, 'noSeatOnline', 'in'], [106, 'notWorkTime', 'in'],

@@ -5,11 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { TrtcDataset } from './dataset.ts';
 import { verifyUserSig } from './usersig.ts';
-import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../../poller/simulator-kit.ts';
+import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const RETENTION_SEC = 7 * 86_400;
-/** errorCode for bad request parameters (IM REST common table; vendors.md only says 70000-79999 are common). */
+/** errorCode for bad request parameters (IM REST common table; docs/vendors.md only says 70000-79999 are common). */
 export const INVALID_PARAMETER = 70402;
 export const NOT_ADMIN = 70403;
 

@@ -1,12 +1,12 @@
 // A robot-call platform submitting records the TOP way: `alibaba.lvms.lvr.receivecallrecord` calls signed with md5,
 // hmac and hmac-sha256 in turn, answered in json or xml in turn, at a steady rate, reproducible from a seed.
 // Retryable answers (HTTP 5xx, TOP isp.* sub codes, connection errors) are retried with core's backoff.
-import { Rng, seededRandom } from '../poller/simulator-kit.ts';
+import { Rng, seededRandom } from '../kit.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { SIGN_METHODS, type SignMethod } from './config.ts';
-import { formatTopTimestamp, topSign } from './top-sign.ts';
-import { LVMS_DTO_PARAM, LVMS_METHOD } from './receiver-route.ts';
+import { SIGN_METHODS, type SignMethod } from '../../connectors/alibaba-lvms/config.ts';
+import { formatTopTimestamp, topSign } from '../../connectors/alibaba-lvms/top-sign.ts';
+import { LVMS_DTO_PARAM, LVMS_METHOD } from '../../connectors/alibaba-lvms/receiver-route.ts';
 import { RESULT_STATUSES } from '../../transforms/normalize/codes/alibaba-lvms.ts';
 
 export interface LvmsCredentials {

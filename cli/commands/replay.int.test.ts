@@ -1,0 +1,46 @@
+// `cdrflow replay` resets the normalize group the pipeline really uses: with a namespace, the namespaced group on
+// the namespaced raw topics (it once reset the un-namespaced group, leaving the namespaced pipeline untouched).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ensureTopics } from '../../core/kafka.ts';
+import { groupLag } from '../../core/kafka-streams.ts';
+import { ALL_RAW_TOPICS, CONSUMER_GROUPS } from '../../core/topology.ts';
+import { infraEnv } from '../../infra/test-infra.ts';
+import { testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
+
+const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
+
+function replay(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'replay', ...args], { env: { ...process.env, ...infraEnv(testInfra()), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('cdrflow replay with a namespace', () => {
+  it('resets the namespaced normalize group on the namespaced raw topics', async () => {
+    const ns = uniqueName('ns').replace(/[^A-Za-z0-9_-]/g, '_');
+    const group = `${ns}.${CONSUMER_GROUPS.normalize}`;
+    const topics = ALL_RAW_TOPICS.map((t) => `${ns}.${t}`);
+    const kafka = testKafka();
+    await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: 1 })));
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: topics[0]!, messages: [{ value: 'a' }, { value: 'b' }, { value: 'c' }] });
+    await producer.disconnect();
+    const admin = kafka.admin();
+    await admin.connect();
+    // The group has read everything (as a running normalize would have).
+    await admin.setOffsets({ groupId: group, topic: topics[0]!, partitions: [{ partition: 0, offset: '3' }] });
+    await admin.disconnect();
+    expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 3, lag: 0 });
+
+    const run = await replay(['--vendor', 'tencent-ccc'], { CDRFLOW_NAMESPACE: ns });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`group ${group} reset to the start of ${topics[0]}`);
+    expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 0, lag: 3 });
+  });
+});

@@ -1,0 +1,94 @@
+// What `cdrflow poll` and `cdrflow backfill` share: the pull connector of one vendor built from the shared config
+// (the file's `connectors.<vendor>` section, the environment table, then these flags), on the configured Kafka and
+// schema registry.
+import { UsageError } from './command.ts';
+import { loadCommandConfig, setIn } from './app-config.ts';
+import { endpoints } from '../app/config.ts';
+import { createKafka } from '../core/kafka.ts';
+import { createRegistry } from '../core/avro.ts';
+import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
+import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import { positiveNumber } from './args.ts';
+
+export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
+export type PullVendor = (typeof PULL_VENDORS)[number];
+
+export const CONNECTION_FLAGS = `Connection (file < environment < flags):
+  --config <file>          the pipeline's YAML or JSON (as for \`cdrflow start\`); its connectors.<vendor> section
+  --rps <n>                requests per second for the whole connector (CCC default 20, TRTC 200)
+  --topic <name>           raw topic (default cdr.raw.<vendor>)
+  --checkpoint-topic <t>   checkpoint topic (default cdrflow.checkpoints)
+  tencent-ccc:  TENCENT_CCC_SECRET_ID, TENCENT_CCC_SECRET_KEY, TENCENT_CCC_SDKAPPIDS=1400000001,1400000002,
+                TENCENT_CCC_ENDPOINT=host[:port], --endpoint, --protocol http|https, --connect-address <ip>
+  tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>,..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
+Kafka and the schema registry: the file, KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.`;
+
+export function parseVendor(value: string | undefined): PullVendor {
+  if (value === undefined) throw new UsageError('missing vendor (tencent-ccc or tencent-trtc)');
+  if (!(PULL_VENDORS as readonly string[]).includes(value)) throw new UsageError(`"${value}" is not a pull vendor; use tencent-ccc or tencent-trtc`);
+  return value as PullVendor;
+}
+
+export interface CommonFlags {
+  config?: string | undefined;
+  rps?: string | undefined;
+  topic?: string | undefined;
+  'checkpoint-topic'?: string | undefined;
+  endpoint?: string | undefined;
+  protocol?: string | undefined;
+  'connect-address'?: string | undefined;
+  'base-url'?: string | undefined;
+}
+
+export const COMMON_FLAG_SPEC = {
+  config: { type: 'string' },
+  rps: { type: 'string' },
+  topic: { type: 'string' },
+  'checkpoint-topic': { type: 'string' },
+  endpoint: { type: 'string' },
+  protocol: { type: 'string' },
+  'connect-address': { type: 'string' },
+  'base-url': { type: 'string' },
+} as const;
+
+/** The flags as config paths inside `connectors.<vendor>`; each applies only to the vendor it names. */
+function flagOverrides(vendor: PullVendor, flags: CommonFlags): [string[], unknown][] {
+  const set: [string[], unknown][] = [];
+  if (flags.rps) set.push([['requestsPerSecond'], positiveNumber('--rps', flags.rps, 'a positive number')]);
+  if (flags.topic) set.push([['topics', 'raw'], flags.topic]);
+  if (flags['checkpoint-topic']) set.push([['topics', 'checkpoints'], flags['checkpoint-topic']]);
+  if (vendor === 'tencent-ccc') {
+    if (flags.endpoint) set.push([['endpoint'], flags.endpoint]);
+    if (flags.protocol) set.push([['protocol'], flags.protocol]);
+    if (flags['connect-address']) set.push([['connectAddress'], flags['connect-address']]);
+  } else if (flags['base-url']) set.push([['baseUrl'], flags['base-url']]);
+  return set;
+}
+
+/** The vendor's connector from the shared config; a missing or invalid section exits 78 with every problem. */
+export function pullConnector(vendor: PullVendor, flags: CommonFlags, clientId: string): PullConnector {
+  const config = loadCommandConfig({
+    file: flags.config,
+    overrides: (doc) => {
+      for (const [path, value] of flagOverrides(vendor, flags)) setIn(doc, ['connectors', vendor, ...path], value);
+    },
+  });
+  const section = config.connectors[vendor];
+  if (!section) {
+    const env = vendor === 'tencent-ccc' ? 'TENCENT_CCC_SECRET_ID / TENCENT_CCC_SECRET_KEY / TENCENT_CCC_SDKAPPIDS' : 'TENCENT_TRTC_APPS';
+    throw new UsageError(`no ${vendor} settings: give --config with a connectors.${vendor} section, or ${env}`);
+  }
+  const ends = endpoints(config);
+  const deps = { kafka: createKafka({ ...ends.kafka, clientId }), registry: createRegistry(ends.registryUrl) };
+  return vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
+}
+
+/** Aborts on the first SIGINT/SIGTERM (stop intake, let the current write finish, exit). */
+export function shutdownSignal(): AbortSignal {
+  const ac = new AbortController();
+  const stop = () => ac.abort(new Error('shutdown requested'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return ac.signal;
+}
