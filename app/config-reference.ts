@@ -63,6 +63,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'normalize.mapping': 'billing rules, LVMS time zone, PII key (transforms/normalize/config.ts)',
   'sink.database': 'database of the cdr tables and views (also the `sql` default database)',
   'sink.flushRows': 'flush a partition buffer at this many rows…',
+  'sink.flushBytes': '…or at this many bytes of consumed Avro values (the buffer is bounded in rows and bytes)…',
   'sink.flushMs': '…or when its oldest row waited this long',
   'sink.migrate': 'run the idempotent migrations at start-up',
   demo: '`start --demo` only',

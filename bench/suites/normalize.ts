@@ -3,79 +3,20 @@
 // Payloads are the vendor's good fixture inputs (vendor-doc samples and edge cases), cycled to RECORDS per vendor,
 // each with its own natural key and fresh mobile numbers, so the phone-number memo sees realistic customer churn
 // (hotline and agent numbers still recur, as they do in real traffic).
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { avroType } from '../../core/avro.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { VENDORS } from '../../core/topology.ts';
-import type { Vendor } from '../../core/topology.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
-import { normalize, normalizeBare, tenantOfRecord } from '../../transforms/normalize/normalize.ts';
+import { normalize } from '../../transforms/normalize/normalize.ts';
+import { benchEnvelopes, templates } from '../records.ts';
 
-const FIXTURES = fileURLToPath(new URL('../../transforms/normalize/fixtures/', import.meta.url));
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 5000);
 const WARMUP_ROUNDS = 3;
 const ROUNDS = 9;
 
 const ctx = defaultNormalizeContext({ now: () => new Date('2026-01-01T00:00:00Z') });
 const cdrType = avroType('cdr-normalized.avsc');
-
-/** Good fixture inputs of a vendor (bare records that normalize), as [tenant, payload text]. */
-function templates(vendor: Vendor): [string, string][] {
-  let files: string[];
-  try {
-    files = readdirSync(`${FIXTURES}${vendor}`).filter((f) => f.endsWith('.in.json'));
-  } catch {
-    return [];
-  }
-  const out: [string, string][] = [];
-  for (const f of files.sort()) {
-    const text = readFileSync(`${FIXTURES}${vendor}/${f}`, 'utf8');
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch {
-      continue;
-    }
-    if (typeof record !== 'object' || record === null || '$fixture' in record) continue;
-    const tenant = tenantOfRecord(vendor, record) ?? 'bench-tenant';
-    const r = normalizeBare(vendor, tenant, text, ctx);
-    if (r.ok) out.push([tenant, JSON.stringify(record)]);
-  }
-  return out;
-}
-
-/** Deterministic pseudo-random mobile numbers (LCG), so runs compare. */
-function mobileSource(): () => string {
-  let state = 12345;
-  return () => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return `13${String(state % 1_000_000_000).padStart(9, '0')}`;
-  };
-}
-
-function envelopes(vendor: Vendor): RawEnvelope[] {
-  const t = templates(vendor);
-  if (t.length === 0) return [];
-  const nextMobile = mobileSource();
-  return Array.from({ length: RECORDS }, (_, i) => {
-    const [tenant, template] = t[i % t.length]!;
-    const payload = template.replace(/(?<!\d)1[3-9]\d{9}(?!\d)/g, () => nextMobile());
-    return {
-      vendor,
-      tenant_id: tenant,
-      natural_key: `bench-${i}`,
-      received_at: new Date(1764547200000 + i),
-      connector: 'bench',
-      mode: 'live',
-      request_id: null,
-      payload,
-      payload_format: 'json',
-      attributes: {},
-    };
-  });
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -115,7 +56,7 @@ const decodeMapEncode = (e: RawEnvelope): number => {
 export async function run(): Promise<Record<string, unknown>> {
   const vendors: Record<string, unknown> = {};
   for (const vendor of VENDORS) {
-    const batch = envelopes(vendor);
+    const batch = benchEnvelopes(vendor, RECORDS);
     if (batch.length === 0) {
       vendors[vendor] = { skipped: 'no good fixture inputs to build payloads from' };
       continue;

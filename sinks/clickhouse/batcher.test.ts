@@ -141,4 +141,74 @@ describe('Batcher', () => {
     await b.add(batch(0, [4, 5, 6, 7]));
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
   });
+
+  it('flushes at flushBytes of consumed values before flushRows', async () => {
+    const { rec, ports } = fakePorts();
+    const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 10 });
+    await b.add(batch(0, [0, 1, 2, 3], () => 'xxxx')); // 4 bytes each: the third reaches 12 >= 10
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-2', 'commit 0@3']);
+    expect(b.bufferedRows).toBe(1);
+  });
+
+  describe('backgroundFlush', () => {
+    /** Ports whose inserts wait until the test releases them, to see what runs while a flush is in flight. */
+    function gatedPorts() {
+      const f = fakePorts();
+      const gates: (() => void)[] = [];
+      const insert = f.ports.insert;
+      f.ports.insert = async (rows, token) => {
+        f.rec.events.push(`start ${token}`);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        await insert(rows, token);
+      };
+      const release = async () => {
+        while (gates.length === 0) await new Promise((r) => setImmediate(r));
+        gates.shift()!();
+      };
+      return { ...f, release };
+    }
+
+    it('keeps reading while one flush is in flight, starts the next only after it, and commits ranges in order', async () => {
+      const { rec, ports, release } = gatedPorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // hands 0-3 to a flush and returns before it finished
+      expect(rec.events).toEqual(['start cdr.normalized:0:0-3']);
+      await b.add(batch(0, [4, 5])); // read while 0-3 is being inserted
+      expect(b.bufferedRows).toBe(6);
+      const next = b.add(batch(0, [6, 7])); // 4-7 is full: waits for the flush of 0-3 to finish
+      await release();
+      await next;
+      await release();
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['start cdr.normalized:0:0-3', 'insert cdr.normalized:0:0-3', 'commit 0@4', 'start cdr.normalized:0:4-7', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+      expect(b.bufferedRows).toBe(0);
+    });
+
+    it('skips offsets re-delivered while their flush is still in flight', async () => {
+      const { rec, ports, release } = gatedPorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await b.add(batch(0, [2, 3, 4])); // 2 and 3 belong to the flush in flight
+      const done = b.flushDue(true);
+      await release();
+      await release();
+      await done;
+      expect([...rec.inserted.entries()]).toEqual([
+        ['cdr.normalized:0:0-3', [0, 1, 2, 3]],
+        ['cdr.normalized:0:4-4', [4]],
+      ]);
+    });
+
+    it('reports a failed background flush and refuses further work without committing', async () => {
+      const { rec, ports } = fakePorts({ insertError: new CdrflowError('auth', 'ClickHouse 516 AUTHENTICATION_FAILED') });
+      const failures: CdrflowError[] = [];
+      ports.onFailure = (err) => failures.push(err);
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await expect(b.flushDue(true)).rejects.toMatchObject({ kind: 'auth' });
+      expect(failures.map((e) => e.kind)).toEqual(['auth']);
+      await expect(b.add(batch(0, [4]))).rejects.toMatchObject({ kind: 'auth' });
+      expect(rec.commits).toEqual([]);
+    });
+  });
 });

@@ -7,6 +7,7 @@ import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
+import { TimeSlice } from '../../core/time-slice.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { PositionedCdr } from './insert.ts';
 
@@ -22,6 +23,8 @@ export interface BatcherPorts {
   insert(rows: BufferedRow[], dedupToken: string): Promise<void>;
   publishDeadLetters(records: DeadLetter[]): Promise<void>;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
+  onFailure?: (err: CdrflowError) => void;
   now?: () => number;
   log?: LogFn;
   /** After each flush committed its offsets: the records it took (rows + dead letters) and how many were dead-lettered. */
@@ -30,7 +33,14 @@ export interface BatcherPorts {
 
 export interface BatcherOptions {
   flushRows: number;
+  /** ...or at this many bytes of consumed values, whichever comes first: memory stays bounded whatever a row weighs. */
+  flushBytes?: number;
   flushMs: number;
+  /**
+   * Insert and commit in the background, at most one flush at a time, while the next rows are decoded: the
+   * engine's own threads insert while the main thread decodes. Off = every flush is awaited where it starts.
+   */
+  backgroundFlush?: boolean;
   maxInsertAttempts: number;
   systemicRejectThreshold: number;
   backoff?: Partial<BackoffOptions>;
@@ -52,6 +62,7 @@ interface PartitionBuffer {
   last: number;
   rows: BufferedRow[];
   dead: DeadLetter[];
+  bytes: number;
   openedAt: number;
 }
 
@@ -62,6 +73,12 @@ export class Batcher {
   private readonly buffers = new Map<string, PartitionBuffer>();
   /** One flush or append at a time: the timer and the consumer both touch the buffers. */
   private lock: Promise<unknown> = Promise.resolve();
+  /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
+  private flight: Promise<void> = Promise.resolve();
+  private flightRows = 0;
+  private failure: CdrflowError | undefined;
+  /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
+  private readonly handedOff = new Map<string, number>();
   private readonly now: () => number;
   private readonly log: NonNullable<BatcherPorts['log']>;
 
@@ -82,17 +99,22 @@ export class Batcher {
   /** Appends one consumed batch; flushes the partition when it reached flushRows. Returns the last buffered offset. */
   add(batch: PartitionBatch, heartbeat?: () => Promise<void>): Promise<number | undefined> {
     return this.exclusive(async () => {
+      this.throwIfFailed();
       if (batch.messages.length === 0) return undefined;
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
+      const slice = new TimeSlice();
       for (const message of batch.messages) {
+        // A big fetch decodes for a while: let heartbeats, timers and other stages' I/O run in between.
+        if (slice.due()) await slice.yield();
         // Re-delivered (a fetch that raced a flush or a rebalance): already buffered or already committed.
-        if (buffer ? message.offset <= buffer.last : message.offset < (this.stats.committed.get(key) ?? -1)) continue;
+        if (buffer ? message.offset <= buffer.last : message.offset < Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1)) continue;
         if (!buffer) {
-          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], openedAt: this.now() };
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], bytes: 0, openedAt: this.now() };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
+        buffer.bytes += message.value?.length ?? 0;
         try {
           const cdr = await this.ports.decode(message);
           buffer.rows.push({ cdr, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
@@ -101,8 +123,8 @@ export class Batcher {
           if (disposition(e) !== 'dead-letter') throw e;
           buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, COMPONENT));
         }
-        if (buffer.rows.length + buffer.dead.length >= this.options.flushRows) {
-          await this.flushBuffer(buffer, heartbeat);
+        if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
+          await this.flush(buffer, heartbeat);
           buffer = undefined;
         }
       }
@@ -110,14 +132,45 @@ export class Batcher {
     });
   }
 
-  /** Flushes buffers whose oldest row waited flushMs (all of them with `all`). */
+  /** Flushes buffers whose oldest row waited flushMs (all of them with `all`, and then waits for the last flush). */
   flushDue(all = false): Promise<void> {
     return this.exclusive(async () => {
+      this.throwIfFailed();
       const now = this.now();
       for (const buffer of [...this.buffers.values()]) {
-        if (all || now - buffer.openedAt >= this.options.flushMs) await this.flushBuffer(buffer);
+        if (all || now - buffer.openedAt >= this.options.flushMs) await this.flush(buffer);
+      }
+      if (all) {
+        await this.flight;
+        this.throwIfFailed();
       }
     });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Flushes one buffer: inline, or (backgroundFlush) after the previous flush finished, without waiting for it. */
+  private async flush(buffer: PartitionBuffer, heartbeat?: () => Promise<void>): Promise<void> {
+    if (!this.options.backgroundFlush) return this.flushBuffer(buffer, heartbeat);
+    const key = `${buffer.topic}:${buffer.partition}`;
+    // From here on, new rows of this partition start the next range.
+    this.buffers.delete(key);
+    this.handedOff.set(key, buffer.last + 1);
+    await this.flight;
+    this.throwIfFailed();
+    this.flightRows = buffer.rows.length + buffer.dead.length;
+    this.flight = this.flushBuffer(buffer, heartbeat).then(
+      () => {
+        this.flightRows = 0;
+      },
+      (err: unknown) => {
+        this.flightRows = 0;
+        this.failure = asCdrflowError(err);
+        this.ports.onFailure?.(this.failure);
+      },
+    );
   }
 
   /** After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now. */
@@ -130,7 +183,7 @@ export class Batcher {
   get bufferedRows(): number {
     let n = 0;
     for (const b of this.buffers.values()) n += b.rows.length + b.dead.length;
-    return n;
+    return n + this.flightRows;
   }
 
   private async flushBuffer(buffer: PartitionBuffer, heartbeat?: () => Promise<void>): Promise<void> {
@@ -157,10 +210,12 @@ export class Batcher {
       if (disposition(e) === 'stop') throw e;
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated.
       this.log('warn', 'sink.commit_failed', { partition: key, error: e.message });
-      this.dropAll();
+      // A background flush leaves the buffers to the rebalance (onRebalance -> dropAll): the rows being read now
+      // are in a buffer the consumer's loop still holds.
+      if (!this.options.backgroundFlush) this.dropAll();
       return;
     }
-    this.buffers.delete(key);
+    if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     this.stats.flushes++;
     this.log('debug', 'sink.flushed', { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
     this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length, deadLettered: dead.length });

@@ -15,6 +15,8 @@ export const sinkConfigSchema = z.strictObject({
   table: identifier.default('cdr'),
   /** Flush a partition's buffer at this many rows... */
   flushRows: z.int().min(1).max(1_000_000).default(50_000),
+  /** ...or at this many bytes of consumed Avro values (memory stays bounded in rows and bytes)... */
+  flushBytes: z.int().min(1_024).max(1_073_741_824).default(32 * 1_048_576),
   /** ...or when its oldest row has waited this long. */
   flushMs: z.int().min(10).max(600_000).default(1_000),
   /** TabSeparated was fastest in every `npm run bench -- sink` run (docs/stream-stages.md); all three store identical rows. */

@@ -82,23 +82,35 @@ export function cdrObject(cdr: NormalizedCdr, at: SourcePosition): Record<string
 
 // TabSeparated: top-level values escaped per TSV rules; nested values (arrays, tuples, maps) in ClickHouse's quoted
 // literal syntax, which TSV reads as-is (its escapes already cover tab and newline, so no second escaping).
+// Rendering is the sink's largest cost per row, hence the loops and the test-before-replace: most values need no
+// escaping, and a regex test allocates nothing.
+const TSV_SPECIAL = /[\\\t\n\r\0\b\f]/;
 function tsvEscape(s: string): string {
-  return s.replace(/[\\\t\n\r\0\b\f]/g, (c) => TSV_ESC[c]!);
+  return TSV_SPECIAL.test(s) ? s.replace(/[\\\t\n\r\0\b\f]/g, (c) => TSV_ESC[c]!) : s;
 }
 const TSV_ESC: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f' };
 
+const QUOTE_SPECIAL = /[\\'\t\n\r\0]/;
 function quoted(v: Value): string {
   if (v === null) return 'NULL';
-  if (typeof v === 'string') return `'${v.replace(/[\\'\t\n\r\0]/g, (c) => QUOTE_ESC[c]!)}'`;
+  if (typeof v === 'string') return QUOTE_SPECIAL.test(v) ? `'${v.replace(/[\\'\t\n\r\0]/g, (c) => QUOTE_ESC[c]!)}'` : `'${v}'`;
   if (typeof v === 'number') return String(v);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return `[${v.map(quoted).join(',')}]`;
-  return `{${Object.entries(v).map(([k, x]) => `${quoted(k)}:${quoted(x)}`).join(',')}}`;
+  if (Array.isArray(v)) return `[${quotedList(v)}]`;
+  let out = '';
+  for (const k in v) out += `${out === '' ? '' : ','}${quoted(k)}:${quoted(v[k]!)}`;
+  return `{${out}}`;
 }
 const QUOTE_ESC: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
 
+function quotedList(v: Value[]): string {
+  let out = '';
+  for (let i = 0; i < v.length; i++) out += i === 0 ? quoted(v[i]!) : `,${quoted(v[i]!)}`;
+  return out;
+}
+
 function tupleQuoted(v: Value[]): string {
-  return `(${v.map(quoted).join(',')})`;
+  return `(${quotedList(v)})`;
 }
 
 const TUPLE_ARRAYS = new Set(['callees', 'legs', 'ivr_keys']);
@@ -113,7 +125,11 @@ export function cdrTsvLine(cdr: NormalizedCdr, at: SourcePosition): string {
     else if (typeof v === 'string') line += tsvEscape(v);
     else if (typeof v === 'number') line += String(v);
     else if (typeof v === 'boolean') line += v ? 'true' : 'false';
-    else if (Array.isArray(v) && TUPLE_ARRAYS.has(CDR_COLUMNS[i]!)) line += `[${(v as Value[][]).map(tupleQuoted).join(',')}]`;
+    else if (Array.isArray(v) && TUPLE_ARRAYS.has(CDR_COLUMNS[i]!)) {
+      line += '[';
+      for (let j = 0; j < v.length; j++) line += j === 0 ? tupleQuoted(v[j] as Value[]) : `,${tupleQuoted(v[j] as Value[])}`;
+      line += ']';
+    }
     else line += quoted(v);
   }
   return line + '\n';

@@ -1,9 +1,9 @@
 // The ClickHouse sink on Kafka: reads cdr.normalized (read_committed), decodes through the registry into the sink's
 // own reader schema, and hands partition batches to the Batcher (one contiguous offset range per insert, dedup token,
 // commit after ack, rejected rows to cdr.dlq).
-import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { loadSchemaJson } from '../../core/avro.ts';
+import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { DeadLetterWriter, classifyRegistryError } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -63,7 +63,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
-  const readerSchema = loadSchemaJson(SCHEMA_FILES.normalized);
+  const reader = new ReaderCodec<NormalizedCdr>(deps.registry, SCHEMA_FILES.normalized);
   const table = `${config.database}.${config.table}`;
 
   const batcher = new Batcher(
@@ -72,7 +72,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
         if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
         return retry(async () => {
           try {
-            return (await deps.registry.decode(message.value!, { [SchemaType.AVRO]: { readerSchema } } as never)) as NormalizedCdr;
+            return await reader.decode(message.value!);
           } catch (err) {
             throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
           }
@@ -81,10 +81,18 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       insert: (rows, token) => insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token),
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
+      onFailure: (err) => consumer.fail(err),
       log,
       ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
     },
-    { flushRows: config.flushRows, flushMs: config.flushMs, maxInsertAttempts: config.maxInsertAttempts, systemicRejectThreshold: config.systemicRejectThreshold },
+    {
+      flushRows: config.flushRows,
+      flushBytes: config.flushBytes,
+      flushMs: config.flushMs,
+      maxInsertAttempts: config.maxInsertAttempts,
+      systemicRejectThreshold: config.systemicRejectThreshold,
+      backgroundFlush: true,
+    },
   );
 
   let stopping = false;
@@ -111,7 +119,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
     await publisher.disconnect().catch(() => undefined);
   });
   done.catch(() => undefined);
-  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushMs: config.flushMs });
+  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs });
 
   return {
     done,

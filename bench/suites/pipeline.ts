@@ -1,0 +1,465 @@
+// The stream path against its bare parts, in one process, on the local Kafka + registry (CDRFLOW_PORT_BASE, or
+// KAFKA_BROKERS / SCHEMA_REGISTRY_URL) and an embedded ClickHouse in a temporary directory:
+//   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline)
+//   K2  the same inside transactions, sendOffsets per chunk of at most 2,000 (normalize's chunk size)
+//   normalize  the normalize service, raw -> normalized                           ratio to K2
+//   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
+//   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
+//   e2e  normalize + sink from fresh groups until every row is inserted            ratio to K1
+// Every mode consumes the same records (a deterministic mix of the four vendors, `--records`, default 100,000, 3
+// partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
+// excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
+// busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
+// record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
+// sink, C1 and e2e runs; the load average is recorded around every mode.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createRegistry } from '../../core/avro.ts';
+import { createClickHouse } from '../../core/clickhouse.ts';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import { RawEnvelopePublisher } from '../../core/envelope.ts';
+import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
+import { endpoints, loadAppConfig } from '../../app/config.ts';
+import { VENDORS, type Vendor } from '../../core/topology.ts';
+import { migrate } from '../../sinks/clickhouse/migrations.ts';
+import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
+import { parseSinkConfig, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
+import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
+import { normalize } from '../../transforms/normalize/normalize.ts';
+import { parseNormalizeServiceConfig, startNormalizeService } from '../../transforms/normalize/service/index.ts';
+import { mixedEnvelopes } from '../records.ts';
+
+const PARTITIONS = 3;
+const CHUNK = 2_000; // normalize's default maxMessagesPerTransaction
+const C1_BATCH = 50_000; // the sink's default flushRows
+const TIMEOUT_MS = 15 * 60_000;
+const MODES = ['k1', 'k2', 'normalize', 'c1', 'sink', 'e2e'] as const;
+type Mode = (typeof MODES)[number];
+
+interface Measurement {
+  records: number;
+  seconds: number;
+  rps: number;
+  cpu_us_per_record: number;
+  load_avg_1m: [number, number];
+  event_loop_delay_ms?: { p99: number; max: number };
+  /** Rows per insert the sink made (sink and e2e). */
+  rows_per_insert?: number;
+  peak_rss_mb?: number;
+}
+
+/** A stopwatch started by the first fetched batch of any consumer created through `kafka`. */
+class FirstBatchClock {
+  startedAt: number | undefined;
+  cpuAtStart: NodeJS.CpuUsage | undefined;
+  /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
+  readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  wrap(kafka: Kafka): Kafka {
+    const wrapped = Object.create(kafka) as Kafka;
+    wrapped.consumer = (config) => {
+      const consumer: Consumer = kafka.consumer(config);
+      consumer.on(consumer.events.START_BATCH_PROCESS, () => this.start());
+      return consumer;
+    };
+    return wrapped;
+  }
+
+  start(): void {
+    if (this.startedAt !== undefined) return;
+    this.startedAt = performance.now();
+    this.cpuAtStart = process.cpuUsage();
+    this.loopDelay.enable();
+  }
+
+  loopDelayMs() {
+    this.loopDelay.disable();
+    return { p99: +(this.loopDelay.percentile(99) / 1e6).toFixed(1), max: +(this.loopDelay.max / 1e6).toFixed(1) };
+  }
+
+  measure(records: number, endedAt: number, loadBefore: number): Measurement {
+    if (this.startedAt === undefined) throw new Error('no batch was ever fetched');
+    const seconds = (endedAt - this.startedAt) / 1000;
+    const cpu = process.cpuUsage(this.cpuAtStart);
+    return {
+      records,
+      seconds: +seconds.toFixed(2),
+      rps: Math.round(records / seconds),
+      cpu_us_per_record: +((cpu.user + cpu.system) / records).toFixed(1),
+      load_avg_1m: [+loadBefore.toFixed(2), +loadavg()[0]!.toFixed(2)],
+    };
+  }
+}
+
+/** Resolves with performance.now() the first time `check` holds (called on every event the stage reports). */
+function completion(): { promise: Promise<number>; check: (done: boolean) => void } {
+  let resolve!: (t: number) => void;
+  const promise = new Promise<number>((r) => (resolve = r));
+  let settled = false;
+  return {
+    promise,
+    check(done) {
+      if (done && !settled) {
+        settled = true;
+        resolve(performance.now());
+      }
+    },
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function eventLoopDelay() {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return () => {
+    h.disable();
+    return { p99: +(h.percentile(99) / 1e6).toFixed(1), max: +(h.max / 1e6).toFixed(1) };
+  };
+}
+
+/** K1 / K2: the bare kafkajs passthrough, with or without transactions, on the same consumer settings as cdrflow. */
+async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[], outTopic: string, total: number, tag: string): Promise<Measurement> {
+  const clock = new FirstBatchClock();
+  const load = loadavg()[0]!;
+  const groupId = `${tag}.${mode}`;
+  const producer =
+    mode === 'k1'
+      ? kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      : kafka.producer({ transactionalId: `${groupId}.tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: rawTopics, fromBeginning: true });
+  const done = completion();
+  let moved = 0;
+  await consumer.run({
+    autoCommit: mode === 'k1',
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      clock.start();
+      for (let i = 0; i < batch.messages.length; i += CHUNK) {
+        const chunk = batch.messages.slice(i, i + CHUNK);
+        const messages = chunk.map((m) => ({ key: m.key, value: m.value }));
+        const last = chunk[chunk.length - 1]!.offset;
+        if (mode === 'k1') {
+          await producer.send({ topic: outTopic, acks: -1, messages });
+        } else {
+          const tx = await producer.transaction();
+          await tx.send({ topic: outTopic, acks: -1, messages });
+          await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(last) + 1) }] }] });
+          await tx.commit();
+        }
+        resolveOffset(last);
+        moved += chunk.length;
+        await heartbeat();
+      }
+      done.check(moved >= total);
+    },
+  });
+  const end = await withTimeout(done.promise, mode);
+  const m = clock.measure(moved, end, load);
+  await consumer.disconnect();
+  await producer.disconnect();
+  return m;
+}
+
+async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegistry>, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string) {
+  const clock = new FirstBatchClock();
+  const load = loadavg()[0]!;
+  const done = completion();
+  let committed = 0;
+  const service = await startNormalizeService(
+    parseNormalizeServiceConfig({ groupId: `${tag}.normalize`, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: tag, partitions: PARTITIONS }),
+    {
+      kafka: clock.wrap(kafka),
+      registry,
+      onCommitted: (counts) => {
+        committed += counts.records;
+        done.check(committed >= total);
+      },
+    },
+  );
+  const end = await withTimeout(done.promise, 'normalize');
+  const m = clock.measure(total, end, load);
+  const normalized = service.stats.normalized;
+  await service.stop();
+  return { measurement: m, normalized };
+}
+
+async function sinkRun(
+  kafka: Kafka,
+  registry: ReturnType<typeof createRegistry>,
+  clickhouse: ClickHouseClient,
+  opts: { inputTopic: string; dlq: string; database: string; expectedRows: number; tag: string; withNormalize?: { rawTopics: string[]; total: number } },
+): Promise<Measurement> {
+  const clock = new FirstBatchClock();
+  const timed = clock.wrap(kafka);
+  const load = loadavg()[0]!;
+  const done = completion();
+  let peakRss = process.memoryUsage.rss();
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+  const ref: { stats?: { rowsInserted: number; deadLettered: number } } = {};
+  const normalize = opts.withNormalize
+    ? await startNormalizeService(
+        parseNormalizeServiceConfig({ groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS }),
+        { kafka: timed, registry },
+      )
+    : undefined;
+  const sink = await startClickHouseSink(parseSinkConfig({ groupId: `${opts.tag}.sink`, inputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, database: opts.database, partitions: PARTITIONS }), {
+    kafka: timed,
+    registry,
+    clickhouse,
+    log: (_level, event) => {
+      if (event === 'sink.inserted' && ref.stats) done.check(ref.stats.rowsInserted + ref.stats.deadLettered >= opts.expectedRows);
+    },
+  });
+  ref.stats = sink.stats;
+  const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
+  const delay = clock.loopDelayMs();
+  clearInterval(rssTimer);
+  const m = clock.measure(opts.withNormalize?.total ?? opts.expectedRows, end, load);
+  m.event_loop_delay_ms = delay;
+  m.rows_per_insert = Math.round(sink.stats.rowsInserted / Math.max(1, sink.stats.inserts));
+  m.peak_rss_mb = Math.round(peakRss / 2 ** 20);
+  await normalize?.stop();
+  await sink.stop();
+  return m;
+}
+
+/** C1: the same rows, rendered before the clock starts, inserted with the sink's settings in 50,000-row batches. */
+async function bareInsert(clickhouse: ClickHouseClient, database: string, lines: string[]): Promise<Measurement> {
+  const bodies: Buffer[] = [];
+  for (let i = 0; i < lines.length; i += C1_BATCH) bodies.push(Buffer.from(lines.slice(i, i + C1_BATCH).join('')));
+  const load = loadavg()[0]!;
+  const stopDelay = eventLoopDelay();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const [i, body] of bodies.entries()) {
+    const rows = Math.min(C1_BATCH, lines.length - i * C1_BATCH);
+    await clickhouse.insert({
+      table: `${database}.cdr`,
+      format: 'TabSeparated',
+      values: Readable.from([body], { objectMode: false }),
+      columns: [...CDR_COLUMNS],
+      clickhouse_settings: {
+        insert_deduplication_token: `c1:${i}`,
+        insert_deduplicate: 1,
+        deduplicate_blocks_in_dependent_materialized_views: 1,
+        max_insert_block_size: String(rows),
+        min_insert_block_size_rows: '0',
+        min_insert_block_size_bytes: '0',
+      },
+    });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    records: lines.length,
+    seconds: +seconds.toFixed(2),
+    rps: Math.round(lines.length / seconds),
+    cpu_us_per_record: +((cpu.user + cpu.system) / lines.length).toFixed(1),
+    load_avg_1m: [+load.toFixed(2), +loadavg()[0]!.toFixed(2)],
+    event_loop_delay_ms: stopDelay(),
+  };
+}
+
+async function countRows(clickhouse: ClickHouseClient, database: string): Promise<number> {
+  const rs = await clickhouse.query({ query: `SELECT count() AS c FROM ${database}.cdr`, format: 'JSONEachRow' });
+  return Number((await rs.json<{ c: string }>())[0]!.c);
+}
+
+/** `--profile DIR`: a CPU profile of each mode's first round (DIR/<mode>.cpuprofile; bench/profile-summary.ts reads it). */
+async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!dir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const summary = (xs: number[], digits = 0) => ({
+  median: +median(xs).toFixed(digits),
+  min: +Math.min(...xs).toFixed(digits),
+  max: +Math.max(...xs).toFixed(digits),
+});
+
+export async function run(options: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
+  const rounds = Number(options['rounds'] ?? 3);
+  const profileDir = options['profile'];
+  const modes = (options['modes'] ?? MODES.join(',')).split(',') as Mode[];
+  const bad = modes.filter((m) => !MODES.includes(m));
+  if (bad.length > 0 || !(total > 0) || !(rounds > 0)) throw new Error(`pipeline: bad options (modes ${MODES.join(',')}; --records N; --rounds N): ${JSON.stringify(options)}`);
+
+  const tag = `bench_${Date.now().toString(36)}`;
+  const ends = endpoints(loadAppConfig());
+  const kafka = createKafka({ ...ends.kafka, clientId: tag });
+  const registry = createRegistry(ends.registryUrl);
+  const rawTopics = new Map<Vendor, string>(VENDORS.map((v) => [v, `${tag}.raw.${v}`]));
+  await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
+
+  // The records, and what the pure mapping makes of them (for C1's rows and the sink's expected count).
+  const byVendor = mixedEnvelopes(total);
+  const all: RawEnvelope[] = VENDORS.flatMap((v) => byVendor.get(v) ?? []);
+  const ctx = defaultNormalizeContext();
+  const lines: string[] = [];
+  for (const [i, e] of all.entries()) {
+    const r = normalize(e, ctx);
+    if (r.ok) lines.push(cdrTsvLine(r.cdr, { topic: 'bench', partition: 0, offset: i }));
+  }
+  if (lines.length < total * 0.9) throw new Error(`pipeline: only ${lines.length} of ${total} bench records normalize; the bench inputs no longer fit the mappings`);
+  console.error(`pipeline: ${total} raw records (${VENDORS.map((v) => `${v} ${byVendor.get(v)?.length ?? 0}`).join(', ')}), ${lines.length} normalize; publishing…`);
+  const t0 = performance.now();
+  const acked = new AckedPublisher(kafka);
+  const publisher = new RawEnvelopePublisher(registry, acked);
+  for (const v of VENDORS) {
+    const envs = byVendor.get(v) ?? [];
+    for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), rawTopics.get(v));
+  }
+  await acked.disconnect();
+  console.error(`pipeline: published in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'cdrflow-bench-pipeline-'));
+  const clickhouse = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  const results: Record<Mode, Measurement[]> = { k1: [], k2: [], normalize: [], c1: [], sink: [], e2e: [] };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const rt = `${tag}_r${round}`;
+      const normalizedTopic = `${rt}.normalized`;
+      const dlq = `${rt}.dlq`;
+      const passTopic = `${rt}.pass`;
+      await ensureTopics(kafka, [normalizedTopic, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
+      let normalizedCount = lines.length;
+      const raw = [...rawTopics.values()];
+      const prof = <T>(name: Mode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
+      const note = (mode: Mode, m: Measurement) => {
+        results[mode].push(m);
+        console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}`);
+      };
+      if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
+      if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
+      if (modes.includes('normalize') || modes.includes('sink')) {
+        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt));
+        normalizedCount = n.normalized;
+        if (modes.includes('normalize')) note('normalize', n.measurement);
+      }
+      if (modes.includes('c1')) {
+        const db = `${rt}_c1`;
+        await migrate(clickhouse, { database: db });
+        note('c1', await prof('c1', () => bareInsert(clickhouse, db, lines)));
+        const stored = await countRows(clickhouse, db);
+        if (stored !== lines.length) throw new Error(`C1 stored ${stored} of ${lines.length} rows`);
+        await clickhouse.command({ query: `DROP DATABASE ${db}` });
+      }
+      if (modes.includes('sink')) {
+        const db = `${rt}_sink`;
+        note('sink', await prof('sink', () => sinkRun(kafka, registry, clickhouse, { inputTopic: normalizedTopic, dlq, database: db, expectedRows: normalizedCount, tag: rt })));
+        const stored = await countRows(clickhouse, db);
+        if (stored !== normalizedCount) throw new Error(`sink stored ${stored} of ${normalizedCount} rows`);
+        await clickhouse.command({ query: `DROP DATABASE ${db}` });
+      }
+      if (modes.includes('e2e')) {
+        const db = `${rt}_e2e`;
+        const m = await prof('e2e', () => sinkRun(kafka, registry, clickhouse, {
+          inputTopic: `${rt}.e2e.normalized`,
+          dlq,
+          database: db,
+          expectedRows: lines.length,
+          tag: `${rt}_e2e`,
+          withNormalize: { rawTopics: raw, total },
+        }));
+        note('e2e', m);
+        const stored = await countRows(clickhouse, db);
+        if (stored !== lines.length) throw new Error(`e2e stored ${stored} of ${lines.length} rows`);
+        await clickhouse.command({ query: `DROP DATABASE ${db}` });
+      }
+    }
+  } finally {
+    await clickhouse.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const figures: Record<string, unknown> = {};
+  for (const mode of modes) {
+    const ms = results[mode];
+    if (ms.length === 0) continue;
+    figures[mode] = {
+      rps: summary(ms.map((m) => m.rps)),
+      cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
+      ...(ms[0]!.event_loop_delay_ms
+        ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
+        : {}),
+      ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
+      ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
+      rounds: ms,
+    };
+  }
+  const ratio = (a: Mode, b: Mode) => {
+    const n = Math.min(results[a].length, results[b].length);
+    if (n === 0) return undefined;
+    return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
+  };
+  const ratios = { normalize_vs_k2: ratio('normalize', 'k2'), sink_vs_c1: ratio('sink', 'c1'), e2e_vs_k1: ratio('e2e', 'k1'), k2_vs_k1: ratio('k2', 'k1') };
+  const goals = { normalize_vs_k2: 0.5, sink_vs_c1: 0.8, e2e_vs_k1: 0.4 };
+
+  const row = (label: string, mode: Mode, vs?: keyof typeof ratios) => {
+    const f = figures[mode] as { rps: { median: number; min: number; max: number }; cpu_us_per_record: { median: number } } | undefined;
+    if (!f) return undefined;
+    const r = vs ? ratios[vs] : undefined;
+    return `| ${label} | ${f.rps.median.toLocaleString('en')} (${f.rps.min.toLocaleString('en')}–${f.rps.max.toLocaleString('en')}) | ${f.cpu_us_per_record.median} | ${r ? `${r.median} (${r.min}–${r.max})` : '—'} |`;
+  };
+  const table = [
+    `| stage | rec/s median (min–max) | µs CPU/rec | ratio to baseline, median (min–max) |`,
+    `|---|---|---|---|`,
+    row('K1 kafkajs group → idempotent producer passthrough', 'k1'),
+    row('K2 the same in transactions, sendOffsets per chunk', 'k2'),
+    row('normalize service (vs K2)', 'normalize', 'normalize_vs_k2'),
+    row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
+    row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
+    row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
+  ].filter(Boolean);
+  console.error(`\n${table.join('\n')}\n`);
+
+  return {
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: +(totalmem() / 2 ** 30).toFixed(1) },
+    load_average_at_end: loadavg().map((l) => +l.toFixed(2)),
+    records: total,
+    normalizable_records: lines.length,
+    partitions_per_topic: PARTITIONS,
+    rounds,
+    method:
+      'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
+    ratios,
+    goals,
+    figures,
+    table: table.join('\n'),
+  };
+}
