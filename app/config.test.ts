@@ -83,7 +83,7 @@ describe('loadAppConfig', () => {
         SCHEMA_REGISTRY_URL: 'http://sr:8081',
         CLICKHOUSE_URL: 'http://ch:8123',
         CLICKHOUSE_DATABASE: 'billing',
-        TENCENT_TRTC_APPS: '1400000001:secret-a,1400000002:secret-b',
+        TENCENT_TRTC_APPS: '1400000001:secret-a,1400000002:secret-b:v1',
         CDRFLOW_OPS_PORT: '9999',
       },
     });
@@ -92,8 +92,8 @@ describe('loadAppConfig', () => {
     expect(config.clickhouse.url).toBe('http://ch:8123');
     expect(config.sink.database).toBe('billing');
     expect(config.connectors['tencent-trtc']?.apps).toEqual([
-      { sdkAppId: 1400000001, secretKey: 'secret-a' },
-      { sdkAppId: 1400000002, secretKey: 'secret-b' },
+      { sdkAppId: 1400000001, secretKey: 'secret-a', api: 'v4' },
+      { sdkAppId: 1400000002, secretKey: 'secret-b', api: 'v1' },
     ]);
     expect(config.connectors['tencent-trtc']?.pollIntervalSec).toBe(30);
     expect(endpoints(config).opsPort).toBe(9999);
@@ -139,7 +139,7 @@ describe('one configuration loader', () => {
     TENCENT_CCC_SECRET_KEY: ['keyx', 'keyx'],
     TENCENT_CCC_SDKAPPIDS: ['1400000001,1400000002', [1400000001, 1400000002]],
     TENCENT_CCC_ENDPOINT: ['ccc.example:8443', 'ccc.example:8443'],
-    TENCENT_TRTC_APPS: ['1600000001:s1,1600000002:s2', [{ sdkAppId: 1600000001, secretKey: 's1' }, { sdkAppId: 1600000002, secretKey: 's2' }]],
+    TENCENT_TRTC_APPS: ['1600000001:s1,1600000002:s2:v1', [{ sdkAppId: 1600000001, secretKey: 's1', api: 'v4' }, { sdkAppId: 1600000002, secretKey: 's2', api: 'v1' }]],
     TENCENT_TRTC_BASE_URL: ['http://trtc.example', 'http://trtc.example'],
     TENCENT_TRTC_IDENTIFIER: ['admin2', 'admin2'],
     CDRFLOW_HUAWEI_APPS: ['[{"appKey":"hk","appSecret":"hs"}]', [{ appKey: 'hk', appSecret: 'hs' }]],

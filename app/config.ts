@@ -14,6 +14,7 @@ import { normalizeServiceConfigSchema } from '../transforms/normalize/service/co
 import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
 import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
+import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 
@@ -79,12 +80,28 @@ export const appConfigSchema = z.strictObject({
       port: port.optional(),
       /** Seconds between status lines on stderr (0 = none). */
       statusIntervalSec: z.number().min(0).default(5),
+      /** Limits of user SQL (`cdrflow sql`, POST /sql), enforced by the engine; the session is read-only. */
+      sql: z
+        .strictObject({
+          maxExecutionTimeSec: z.number().positive().max(3600).default(DEFAULT_SQL_LIMITS.maxExecutionTimeSec),
+          maxResultRows: z.int().positive().default(DEFAULT_SQL_LIMITS.maxResultRows),
+          maxResultBytes: z.int().positive().default(DEFAULT_SQL_LIMITS.maxResultBytes),
+          maxMemoryBytes: z.int().positive().default(DEFAULT_SQL_LIMITS.maxMemoryBytes),
+          maxThreads: z.int().positive().max(64).default(DEFAULT_SQL_LIMITS.maxThreads),
+          maxConcurrent: z.int().positive().max(16).default(DEFAULT_SQL_LIMITS.maxConcurrent),
+        })
+        .prefault({}),
     })
     .prefault({}),
   shutdown: z
     .strictObject({
       /** After intake stopped, wait this long at most for normalize and the sink to catch up (lag 0) before stopping them. */
       drainTimeoutSec: z.number().min(0).max(600).default(15),
+      /**
+       * Whatever still runs after a stop request (a stuck query, a broker that never answers), the process exits
+       * non-zero this long after it, having signalled the local servers it started.
+       */
+      hardDeadlineSec: z.number().positive().max(3600).default(45),
     })
     .prefault({}),
   /** Pull connectors; a vendor runs when its section is present. */
@@ -173,7 +190,7 @@ export const ENV_OVERRIDES: readonly { name: string; path: string; note: string 
   { name: 'TENCENT_CCC_SECRET_KEY', path: 'connectors.tencent-ccc.secretKey', note: '' },
   { name: 'TENCENT_CCC_SDKAPPIDS', path: 'connectors.tencent-ccc.sdkAppIds', note: 'comma-separated SdkAppIds' },
   { name: 'TENCENT_CCC_ENDPOINT', path: 'connectors.tencent-ccc.endpoint', note: 'host[:port]' },
-  { name: 'TENCENT_TRTC_APPS', path: 'connectors.tencent-trtc.apps', note: '<sdkAppId>:<secretKey>,…' },
+  { name: 'TENCENT_TRTC_APPS', path: 'connectors.tencent-trtc.apps', note: '<sdkAppId>:<secretKey>[:api],… (api v4 or v1)' },
   { name: 'TENCENT_TRTC_BASE_URL', path: 'connectors.tencent-trtc.baseUrl', note: '' },
   { name: 'TENCENT_TRTC_IDENTIFIER', path: 'connectors.tencent-trtc.identifier', note: '' },
   { name: 'CDRFLOW_HUAWEI_APPS', path: 'receiver.huawei.apps', note: 'JSON array of {appKey, appSecret, mode}' },
@@ -229,8 +246,9 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   if ((v = get('TENCENT_CCC_ENDPOINT'))) section(doc, 'connectors', 'tencent-ccc')['endpoint'] = v;
   if ((v = get('TENCENT_TRTC_APPS'))) {
     section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair) => {
-      const [id, key] = pair.split(':');
-      return { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+      const [id, key, api] = pair.split(':');
+      const app = { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+      return api === undefined ? app : { ...app, api: api.trim() };
     });
   }
   if ((v = get('TENCENT_TRTC_BASE_URL'))) section(doc, 'connectors', 'tencent-trtc')['baseUrl'] = v;

@@ -138,6 +138,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
     },
     'tencent-trtc': {
       ...(config.connectors['tencent-trtc']?.topics ? { topics: config.connectors['tencent-trtc'].topics } : {}),
+      // The simulator serves both call-record APIs; the demo app polls v4 (the default for new apps).
       baseUrl: trtc.url,
       apps: DEMO_CREDENTIALS.trtc.apps,
       ...polling,

@@ -11,6 +11,7 @@ import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
 import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
+import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
@@ -85,14 +86,16 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
     // while the rest starts; /readyz turns ready once every component runs. /status says "starting" until then.
     const late: { status?: () => Promise<StatusSnapshot> } = {};
+    // User SQL runs in read-only engine sessions of its own, never on the sink's connection (core/read-only-sql.ts).
+    // Released after the ops port (resources go in reverse), so no request is left without its sessions.
+    const userSql = await openReadOnlySql(ends.clickhouse, config.ops.sql);
+    resources.push({ name: 'sql sessions', release: () => userSql.close() });
     const ops = await startOpsServer(ends.opsPort, {
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: async (sql, format) => {
-        const rs = await clickhouse.query({ query: sql, format: format as 'JSONEachRow' });
-        return rs.text();
-      },
+      query: (sql, format, signal) => userSql.run(sql, format, { signal }),
+      log: log.child('ops'),
     });
     resources.push({ name: 'ops server', release: () => ops.close() });
     const opsUrl = `http://127.0.0.1:${ops.port}`;
@@ -125,11 +128,15 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         return undefined;
       }
     });
+    // During an outage the lag is unknown: answer without it after a moment instead of stalling the status line.
     const lagOf = async (group: string, topics: string[], transactional: boolean) => {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        return await stageLag(kafka, group, topics, transactional);
+        return await Promise.race([stageLag(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
       } catch {
         return null;
+      } finally {
+        clearTimeout(timer);
       }
     };
     const status = async (): Promise<StatusSnapshot> => {

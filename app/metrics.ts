@@ -51,6 +51,7 @@ export class AppMetrics {
   readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Messages between a consumer group\'s committed offset and the log end, per topic', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code', labelNames: ['component', 'code'] as const, registers: [this.registry] });
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
 
   /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */

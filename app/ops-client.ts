@@ -1,6 +1,7 @@
 // How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
 // engine allows one process per data directory, so while the job runs other commands must ask it.
 import type { StatusSnapshot } from './status.ts';
+import { SQL_CONTENT_TYPE } from '../core/ops-server.ts';
 
 export class OpsRequestError extends Error {
   override readonly name = 'OpsRequestError';
@@ -25,7 +26,13 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
 }
 
 export async function opsQuery(base: string, sql: string, format: string): Promise<string> {
-  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}`, { method: 'POST', body: sql, signal: AbortSignal.timeout(120_000) });
+  // application/sql: the ops port refuses the content types a web page could send cross-site without a preflight.
+  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}`, {
+    method: 'POST',
+    body: sql,
+    headers: { 'content-type': SQL_CONTENT_TYPE },
+    signal: AbortSignal.timeout(120_000),
+  });
   const text = await res.text();
   if (res.status !== 200) throw new OpsRequestError(res.status, text.trim());
   return text;

@@ -24,6 +24,7 @@ import type { AppConfig } from './config.ts';
 import type { AppMetrics, Stage } from './metrics.ts';
 import type { IntakeFigures } from './status.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
+import { retry } from '../core/backoff.ts';
 
 export interface StageCounts {
   in: number;
@@ -76,6 +77,9 @@ export interface IntakeSources {
   demoPushTraffic?: { start(receiverUrl: string): Promise<void>; stop(): Promise<void> };
 }
 
+/** Start-up steps outside the supervised stages retry transient errors for about a minute. */
+const START_RETRY = { initialMs: 500, maxMs: 10_000, maxAttempts: 10 };
+
 /** The pipeline of the main job, in start order. */
 export function pipeline(ctx: PipelineContext, sources: IntakeSources): Component[] {
   const receiver = sources.receiver ? receiverIntake(ctx, sources.receiver) : undefined;
@@ -114,7 +118,12 @@ function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (
     role: 'stage',
     stage,
     async start(fail) {
-      supervised = await superviseStage(stage, () => launch(onCommitted), { setState: ctx.setState, fail: (_name, err) => fail(err), log: ctx.log.child(stage) });
+      supervised = await superviseStage(stage, () => launch(onCommitted), {
+        setState: ctx.setState,
+        fail: (_name, err) => fail(err),
+        log: ctx.log.child(stage),
+        onRestart: (name, err) => ctx.metrics.restarts.inc({ component: name, code: err.code ?? err.kind }),
+      });
     },
     stop: async () => supervised?.stop(),
     stats: () => ({ ...counts }),
@@ -127,11 +136,16 @@ function receiverIntake(ctx: PipelineContext, config: ReceiverConfig): { compone
     name: 'receiver',
     role: 'intake',
     async start() {
-      receiver = await startReceiver(config, {
-        kafka: { client: ctx.kafka, schemaRegistry: ctx.registry },
-        registry: ctx.metrics.registry,
-        log: ctx.log.child('receiver'),
-      });
+      // Transient start errors (topics not served yet) are retried; a port in use is a config error and is not.
+      receiver = await retry(
+        () =>
+          startReceiver(config, {
+            kafka: { client: ctx.kafka, schemaRegistry: ctx.registry },
+            registry: ctx.metrics.registry,
+            log: ctx.log.child('receiver'),
+          }),
+        START_RETRY,
+      );
       ctx.say(`receiver listening on ${receiver.url}`);
     },
     stop: async () => receiver?.stop(),
@@ -178,7 +192,8 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
     async start(fail) {
       const deps = { kafka: ctx.kafka, registry: ctx.registry, promRegistry: ctx.metrics.registry, log: ctx.log.child(vendor) };
       const c = vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
-      await c.start();
+      // A broker that just started (or restarted) answers "not served yet" for a moment: transient, retried.
+      await retry(() => c.start(), START_RETRY);
       connector = c;
       run = c.run(abort.signal).then(
         () => ctx.setState(vendor, 'stopped'),

@@ -109,12 +109,15 @@ export function formatStatusLine(s: StatusSnapshot): string {
     .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
     .join(' ');
   const ch = 'error' in s.clickhouse ? `clickhouse ? (${s.clickhouse.error.slice(0, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
+  // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for.
+  const notRunning = Object.entries(s.components).filter(([, state]) => state !== 'running');
   return [
     `${time}`,
     `raw ${intake || '–'}`,
     `normalize ${n(s.normalize.in)}→${n(s.normalize.out)} dlq ${n(s.normalize.deadLettered)} lag ${n(s.normalize.lag)}`,
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
     ch,
+    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${state.slice(0, 90)}`).join('; ')}`] : []),
   ].join(' | ');
 }
 

@@ -31,7 +31,12 @@ function harness() {
     stages.push(s);
     return s.handle;
   };
-  const deps = { setState: (_: string, st: ComponentState) => void states.push(st), fail: (_: string, e: unknown) => void failures.push(e), log: () => {}, initialDelayMs: 1 };
+  const deps = {
+    setState: (_: string, st: ComponentState) => void states.push(st),
+    fail: (_: string, e: unknown) => void failures.push(e),
+    log: () => {},
+    backoff: { initialMs: 1, maxMs: 4 },
+  };
   return { states, failures, stages, launch, deps };
 }
 
@@ -63,15 +68,32 @@ describe('superviseStage', () => {
     expect(h.stages).toHaveLength(1);
   });
 
-  it('gives up after a few transient crashes in a row', async () => {
+  it('keeps restarting for as long as the errors are transient, saying why it waits', async () => {
     const h = harness();
     await superviseStage('sink', h.launch, h.deps);
-    for (let i = 0; i < 6; i++) {
+    // Far more than any fixed budget: an outage lasts as long as it lasts.
+    for (let i = 0; i < 30; i++) {
       await until(() => h.stages.length === i + 1);
-      h.stages[i]!.crash(new CdrflowError('transient', 'broker gone'));
+      h.stages[i]!.crash(classifyKafkaError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }), 'consumer group g'));
     }
-    await until(() => h.failures.length === 1);
-    expect(h.stages).toHaveLength(6);
+    await until(() => h.stages.length === 31);
+    expect(h.failures).toEqual([]);
+    expect(h.states).toContain('waiting: ECONNREFUSED (consumer group g: connect ECONNREFUSED 127.0.0.1:9092)');
+    await until(() => h.states.at(-1) === 'running');
+  });
+
+  it('retries a transient error at start, then fails on a non-transient one', async () => {
+    let calls = 0;
+    const states: ComponentState[] = [];
+    const launch = async (): Promise<StreamHandle> => {
+      calls++;
+      if (calls < 3) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      if (calls === 3) throw new CdrflowError('config', 'topic missing');
+      return fakeStage().handle;
+    };
+    await expect(superviseStage('normalize', launch, { setState: (_, s) => void states.push(s), fail: () => {}, log: () => {}, backoff: { initialMs: 1, maxMs: 2 } })).rejects.toThrow('topic missing');
+    expect(calls).toBe(3);
+    expect(states.filter((s) => s.startsWith('waiting'))).toHaveLength(2);
   });
 
   it('treats a consumer that ends by itself as a failure', async () => {

@@ -1,85 +1,112 @@
-// Keeps a stream stage running: a stop on a transient Kafka error restarts it from its committed offsets (a broker
-// that just started answers "coordinator loading" for a while; a rebalance storm; a broker restart); anything else,
-// or too many restarts in a row, is reported to the job, which stops loudly.
+// The one recovery loop for the stream stages (normalize and the sink; in `cdrflow start` and `cdrflow run` alike): a
+// stage that stops on a transient error (broker unreachable, coordinator moved, unknown member, a client left in a
+// broken state by a dropped connection) is started again from scratch — new clients, rejoin, resume from committed
+// offsets, so nothing is lost or doubled — after a capped, jittered backoff, for as long as the outage lasts.
+// Meanwhile its state is `waiting: <why>` (so /readyz says not ready, and the status line and /metrics say why).
+// Only config, auth, schema errors and bugs stop the job. (The pollers retry their cycles themselves and resume from
+// their checkpoints, connectors/poller/live.ts; the receiver answers the vendors' retryable 503 meanwhile.)
+import { setTimeout as delay } from 'node:timers/promises';
+import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
-import { DEFAULT_BACKOFF, RETRY, backoffDelay } from '../core/backoff.ts';
-import type { StreamHandle } from '../core/kafka-streams.ts';
 import type { LogFn } from '../core/log.ts';
+import type { StreamHandle } from '../core/kafka-streams.ts';
+
+/** A running stage: `done` settles when it stops (rejects with the error that stopped it). */
+export type StageHandle = StreamHandle;
 
 /** A component's life, for /readyz and the status. */
-export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `failed: ${string}`;
+export type ComponentState = 'starting' | 'running' | 'stopping' | 'stopped' | `waiting: ${string}` | `failed: ${string}`;
 
-const RESTARTS_PER_WINDOW = RETRY.stageRestart.maxAttempts;
-const RESTART_WINDOW_MS = 10 * 60_000;
+export interface SuperviseDeps {
+  setState: (name: string, state: ComponentState) => void;
+  /** The stage stopped for good (a non-transient error, or it ended by itself). */
+  fail: (name: string, err: unknown) => void;
+  log: LogFn;
+  /** Each restart, for metrics. */
+  onRestart?: (name: string, err: CdrflowError) => void;
+  backoff?: Partial<BackoffOptions>;
+  /** A stage that ran this long since its last start begins its backoff from the start again. */
+  healthyAfterMs?: number;
+  /** The first start gives up (throws) after this long of transient failures: the user should hear about it. */
+  firstStartTimeoutMs?: number;
+}
 
-/**
- * Runs a stream stage and restarts it when it stops on a transient Kafka error (a broker that just started answers
- * "coordinator loading" for a while; a rebalance storm; a broker restart). The stage resumes from its committed
- * offsets, so a restart never loses or doubles a record. Anything else — or more than a few restarts in a row —
- * stops the job loudly.
- */
-export async function superviseStage(
-  name: string,
-  launch: () => Promise<StreamHandle>,
-  deps: { setState: (name: string, state: ComponentState) => void; fail: (name: string, err: unknown) => void; log: LogFn; initialDelayMs?: number },
-): Promise<{ stop(): Promise<void> }> {
-  const initialMs = deps.initialDelayMs ?? RETRY.stageRestart.initialMs;
-  let current: StreamHandle | undefined;
-  let stopping = false;
-  const restarts: number[] = [];
-  // Consumer crashes arrive already classified (core/kafka-streams.ts), so the kind alone decides.
-  const transientCause = (err: unknown): CdrflowError | undefined => {
+// A short cap: during an outage a restart attempt is one refused connection, cheap; after it the stage is back soon.
+export const SUPERVISE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 5_000, factor: 2, maxAttempts: Infinity };
+
+/** Starts the stage (retrying transient start errors) and keeps it running until `stop()`. */
+export async function superviseStage(name: string, launch: () => Promise<StageHandle>, deps: SuperviseDeps): Promise<{ stop(): Promise<void> }> {
+  const backoff = { ...SUPERVISE_BACKOFF, ...deps.backoff };
+  const healthyAfterMs = deps.healthyAfterMs ?? 60_000;
+  const stopper = new AbortController();
+  let current: StageHandle | undefined;
+  let attempt = 0;
+  let startedAt = Date.now();
+
+  const transientOf = (err: unknown): CdrflowError | undefined => {
     const e = asCdrflowError(err);
     return disposition(e) === 'retry' ? e : undefined;
   };
-  const watch = (handle: StreamHandle) => {
+  const wait = async (err: CdrflowError) => {
+    const delayMs = backoffDelay(attempt, backoff);
+    attempt++;
+    deps.setState(name, `waiting: ${err.code ?? err.kind} (${err.message.slice(0, 160)})`);
+    deps.onRestart?.(name, err);
+    deps.log('warn', `${name}.restarting`, { kind: err.kind, code: err.code, error: err.message, attempt, delayMs });
+    await delay(delayMs, undefined, { signal: stopper.signal }).catch(() => undefined);
+  };
+
+  /** Launches until it works or the error is not transient (then throws). */
+  const launchUntilUp = async (deadline: number): Promise<StageHandle | undefined> => {
+    for (;;) {
+      if (stopper.signal.aborted) return undefined;
+      try {
+        const handle = await launch();
+        startedAt = Date.now();
+        return handle;
+      } catch (err) {
+        const transient = transientOf(err);
+        if (!transient || Date.now() >= deadline) throw err;
+        await wait(transient);
+      }
+    }
+  };
+
+  const watch = (handle: StageHandle) => {
     handle.done.then(
       () => {
-        if (!stopping) deps.fail(name, new CdrflowError('bug', `the ${name} consumer ended by itself`));
+        if (!stopper.signal.aborted) deps.fail(name, new CdrflowError('bug', `the ${name} stage ended by itself`));
       },
-      (err: unknown) => {
-        if (stopping) return;
-        const transient = transientCause(err);
-        const now = Date.now();
-        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
-        if (!transient || restarts.length >= RESTARTS_PER_WINDOW) return deps.fail(name, err);
-        restarts.push(now);
-        const delayMs = backoffDelay(restarts.length, { ...DEFAULT_BACKOFF, initialMs });
-        deps.setState(name, 'starting');
-        deps.log('warn', `${name}.restarting`, { error: transient.message, attempt: restarts.length, delayMs });
-        setTimeout(() => {
-          if (stopping) return;
-          launch().then(
-            (next) => {
-              current = next;
-              if (stopping) return void next.stop();
-              deps.setState(name, 'running');
-              watch(next);
-            },
-            (startErr: unknown) => deps.fail(name, startErr),
-          );
-        }, delayMs);
+      async (err: unknown) => {
+        if (stopper.signal.aborted) return;
+        const transient = transientOf(err);
+        if (!transient) return deps.fail(name, err);
+        if (Date.now() - startedAt >= healthyAfterMs) attempt = 0;
+        await wait(transient);
+        try {
+          const next = await launchUntilUp(Infinity);
+          if (!next) return;
+          current = next;
+          if (stopper.signal.aborted) return void next.stop();
+          deps.setState(name, 'running');
+          deps.log('info', `${name}.recovered`, { attempts: attempt });
+          watch(next);
+        } catch (startErr) {
+          deps.fail(name, startErr);
+        }
       },
     );
   };
+
   deps.setState(name, 'starting');
-  // The first start meets the same fresh-broker errors: retry those a few times before giving up.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      current = await launch();
-      break;
-    } catch (err) {
-      const transient = transientCause(err);
-      if (!transient || attempt >= RESTARTS_PER_WINDOW) throw err;
-      deps.log('warn', `${name}.start_retry`, { error: transient.message, attempt });
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, { ...DEFAULT_BACKOFF, initialMs })));
-    }
-  }
+  const first = await launchUntilUp(Date.now() + (deps.firstStartTimeoutMs ?? 60_000));
+  if (!first) throw new CdrflowError('bug', `${name} stopped while starting`);
+  current = first;
   deps.setState(name, 'running');
-  watch(current);
+  watch(first);
   return {
     async stop() {
-      stopping = true;
+      stopper.abort();
       deps.setState(name, 'stopping');
       await current?.stop();
       deps.setState(name, 'stopped');

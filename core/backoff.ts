@@ -44,6 +44,8 @@ export interface RetryHooks {
   onRetry?: (error: CdrflowError, attempt: number, delayMs: number) => void;
   signal?: AbortSignal;
   random?: () => number;
+  /** Asked before each retry of a retryable error; false ends the retries (e.g. the client needs recreating). */
+  retryIf?: (error: CdrflowError) => boolean;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Par
     } catch (thrown) {
       const err = asCdrflowError(thrown);
       if (disposition(err) !== 'retry' || attempt + 1 >= opts.maxAttempts || hooks.signal?.aborted) throw err;
+      if (hooks.retryIf && !hooks.retryIf(err)) throw err;
       const wait = backoffDelay(attempt, opts, hooks.random);
       hooks.onRetry?.(err, attempt + 1, wait);
       await delay(wait, undefined, hooks.signal ? { signal: hooks.signal } : undefined).catch(() => {

@@ -4,7 +4,7 @@
 // (dead-letter), an unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
 import type { SchemaRegistry } from './avro.ts';
 import { TopicCodec } from './avro.ts';
-import { CdrflowError, type ErrorKind } from './errors.ts';
+import { CdrflowError, classifyError, type ErrorKind } from './errors.ts';
 import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import type { ConsumedMessage } from './kafka-streams.ts';
 import { SCHEMA_FILES } from './topology.ts';
@@ -114,6 +114,10 @@ export function classifyRegistryError(err: unknown, what: string): CdrflowError 
     if (e.status >= 500) return new CdrflowError('transient', message, { cause: err });
     return new CdrflowError('schema', message, { cause: err });
   }
+  // A network failure by its errno code (the registry down or restarting: wait, see core/errors.ts).
+  const byCode = classifyError(err);
+  if (byCode.kind === 'transient') return new CdrflowError('transient', message, { ...(byCode.code ? { code: byCode.code } : {}), cause: err });
+  // The registry client's HTTP layer sometimes reports a dropped connection as text only, without a code.
   if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|fetch failed|EAI_AGAIN/i.test(`${e?.code ?? ''} ${e?.message ?? ''}`)) {
     return new CdrflowError('transient', message, { cause: err });
   }

@@ -50,3 +50,9 @@ export class RawEnvelopePublisher {
     await this.publisher.send(target, messages);
   }
 }
+
+/**
+ * Envelope attribute naming the vendor API a payload was read from, when a vendor has several record shapes (TRTC
+ * v1 / v4): normalize, and every replay after it, maps the payload by this, not by guessing from its shape.
+ */
+export const API_VERSION_ATTRIBUTE = 'api_version';

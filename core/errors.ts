@@ -48,9 +48,149 @@ export function disposition(err: CdrflowError): Disposition {
   }
 }
 
-/** Wraps anything thrown into a CdrflowError; unknown throwables are treated as bugs (stop), never as bad data. */
+/**
+ * Wraps anything thrown into a CdrflowError, classified by what the error IS (its class name, protocol type, errno
+ * code, `retriable` flag — never its message text): see `classifyError`. What is not recognised is a bug (stop),
+ * never bad data.
+ */
 export function asCdrflowError(err: unknown): CdrflowError {
+  return classifyError(err);
+}
+
+// --- Classification of library and system errors --------------------------------------------------------------
+// The shapes below are those of the Kafka client (error class names and Kafka protocol error types), Node's system
+// errors (errno codes) and fetch (a TypeError whose `cause` is the system error). They are matched structurally so
+// core/errors.ts needs no client library; core/errors.test.ts has a table per classifier.
+
+/** Kafka protocol types that mean bad credentials or missing rights: retrying cannot help. */
+export const KAFKA_AUTH_TYPES: ReadonlySet<string> = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'ILLEGAL_SASL_STATE',
+  'UNSUPPORTED_SASL_MECHANISM',
+]);
+
+/** Another process took this transactional id: two instances share an id (configuration). */
+export const KAFKA_FENCED_TYPES: ReadonlySet<string> = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_NOT_FOUND', 'FENCED_INSTANCE_ID']);
+
+/**
+ * Group membership moved on (a rebalance, a coordinator move, this member timed out): the client flags most of
+ * these non-retriable because the *request* cannot be retried, but the member can rejoin — so for a stage they are
+ * transient.
+ */
+export const KAFKA_REJOIN_TYPES: ReadonlySet<string> = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'NOT_COORDINATOR',
+  'MEMBER_ID_REQUIRED',
+  'GROUP_LOAD_IN_PROGRESS',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_NOT_AVAILABLE',
+  'CONCURRENT_TRANSACTIONS',
+]);
+
+/** Kafka client error classes that mean "the cluster is (for now) unreachable or busy". */
+export const KAFKA_TRANSIENT_NAMES: ReadonlySet<string> = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSStaleTopicMetadataAssignment',
+  'KafkaJSLockTimeout',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSTimeout',
+]);
+
+/** Node system error codes of a network that is down, refusing or slow. */
+export const NETWORK_ERRNOS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+interface ErrorShape {
+  name?: unknown;
+  type?: unknown;
+  code?: unknown;
+  retriable?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+  message?: unknown;
+}
+
+/** The error and its causes (`cause`, the Kafka client's `originalError`), outermost first, at most 8 deep. */
+function causeChain(err: unknown): ErrorShape[] {
+  const chain: ErrorShape[] = [];
+  let cur: unknown = err;
+  while (cur !== null && typeof cur === 'object' && chain.length < 8 && !chain.includes(cur as ErrorShape)) {
+    const e = cur as ErrorShape;
+    chain.push(e);
+    cur = e.originalError ?? e.cause;
+  }
+  return chain;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Kafka protocol types on which the Kafka client rejoins the group by itself when they leave a batch handler. */
+const CLIENT_REJOINS_ON: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/**
+ * The client's own error, when `err` (or one of its causes) is a rebalance the client handles by rejoining: a batch
+ * handler must let exactly that error out (not a wrapper), or the client does not recognise it.
+ */
+export function clientRejoinError(err: unknown): unknown {
+  return causeChain(err).find((e) => !(e instanceof CdrflowError) && CLIENT_REJOINS_ON.has(str(e.type) ?? ''));
+}
+
+/** Classifies an error by its type, protocol type, errno code and retriable flag, looking through its causes. */
+export function classifyError(err: unknown, what?: string): CdrflowError {
   if (err instanceof CdrflowError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new CdrflowError('bug', message, { cause: err });
+  const chain = causeChain(err);
+  const base = err instanceof Error ? err.message : str((err as ErrorShape | undefined)?.message) ?? String(err);
+  const message = what ? `${what}: ${base}` : base;
+  const make = (kind: ErrorKind, code?: string) => new CdrflowError(kind, message, { ...(code ? { code } : {}), cause: err });
+  for (const e of chain) {
+    if (e instanceof CdrflowError) return new CdrflowError(e.kind, message, { ...(e.code ? { code: e.code } : {}), cause: err });
+    const type = str(e.type);
+    if (type && KAFKA_AUTH_TYPES.has(type)) return make('auth', type);
+    if (str(e.name) === 'KafkaJSSASLAuthenticationError') return make('auth', 'SASL_AUTHENTICATION_FAILED');
+    if (type && KAFKA_FENCED_TYPES.has(type)) {
+      return new CdrflowError('config', `${message} (another process uses the same transactional.id: instance ids must be unique)`, { code: type, cause: err });
+    }
+  }
+  for (const e of chain) {
+    const type = str(e.type);
+    const code = str(e.code);
+    // UNKNOWN_TOPIC_OR_PARTITION is retriable too: a topic just created (or a broker just restarted) is not served
+    // yet. A topic that really is missing shows as `waiting: UNKNOWN_TOPIC_OR_PARTITION` and fails a first start.
+    if (type && KAFKA_REJOIN_TYPES.has(type)) return make('transient', type);
+    if (e.retriable === true) return make('transient', type ?? code ?? str(e.name));
+    if (KAFKA_TRANSIENT_NAMES.has(str(e.name) ?? '')) return make('transient', type ?? code ?? str(e.name));
+    if (code && NETWORK_ERRNOS.has(code)) return make('transient', code);
+  }
+  const first = chain[0];
+  const code = first ? (str(first.type) ?? str(first.code)) : undefined;
+  return make('bug', code);
 }

@@ -4,7 +4,7 @@
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
-import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 
 export interface ConsumedMessage {
@@ -27,6 +27,12 @@ export interface ProducedRecords {
   messages: OutgoingMessage[];
 }
 
+/** Structured log of a stage (event name + fields). */
+export type StageLog = (event: string, fields: Record<string, unknown>) => void;
+
+/** The broker's minimum session timeout: a killed member's partitions move on after this long. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 6_000;
+
 /** A running consumer: `done` settles when it stops (rejects with the error that stopped it). */
 export interface StreamHandle {
   readonly done: Promise<void>;
@@ -48,32 +54,9 @@ export interface CommittedCounts {
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
 
-const AUTH_TYPES = new Set([
-  'SASL_AUTHENTICATION_FAILED',
-  'TOPIC_AUTHORIZATION_FAILED',
-  'GROUP_AUTHORIZATION_FAILED',
-  'CLUSTER_AUTHORIZATION_FAILED',
-  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
-]);
-const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_NOT_FOUND']);
-
-/** Kafka client errors -> CdrflowError (retriable protocol/connection errors are transient; fencing stops). */
+/** Kafka client errors -> CdrflowError (core/errors.ts classifies by type and code; `what` says what failed). */
 export function classifyKafkaError(err: unknown, what: string): CdrflowError {
-  if (err instanceof CdrflowError) return err;
-  const e = err as { name?: string; type?: string; retriable?: boolean; message?: string; originalError?: unknown };
-  const inner = e.originalError as { type?: string; retriable?: boolean } | undefined;
-  const type = e.type ?? inner?.type;
-  const message = `${what}: ${e.message ?? String(err)}`;
-  if (type && AUTH_TYPES.has(type)) return new CdrflowError('auth', message, { code: type, cause: err });
-  if (type && FENCED_TYPES.has(type)) {
-    return new CdrflowError('config', `${message} (another process uses the same transactional.id: instance ids must be unique)`, { code: type, cause: err });
-  }
-  if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return new CdrflowError('config', message, { code: type, cause: err });
-  const name = e.name ?? '';
-  if (e.retriable || inner?.retriable || /Connection|NumberOfRetriesExceeded|RequestTimeout|BrokerNotFound|Lock/.test(name)) {
-    return new CdrflowError('transient', message, { ...(type ? { code: type } : {}), cause: err });
-  }
-  return new CdrflowError('bug', message, { ...(type ? { code: type } : {}), cause: err });
+  return classifyError(err, what);
 }
 
 function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
@@ -83,6 +66,8 @@ function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch
 interface Runner {
   consumer: Consumer;
   done: Promise<void>;
+  /** False once the consumer crashed, failed or was stopped: its group membership is gone. */
+  live(): boolean;
   fail(err: CdrflowError): void;
   stop(): Promise<void>;
 }
@@ -90,17 +75,21 @@ interface Runner {
 /** Subscribes and runs a consumer that never auto-commits and never restarts itself after an error. */
 async function startConsumer(
   kafka: Kafka,
-  opts: { groupId: string; topics: string[]; fromBeginning: boolean; sessionTimeoutMs?: number },
+  opts: { groupId: string; topics: string[]; fromBeginning: boolean; sessionTimeoutMs?: number; log?: StageLog },
   eachBatch: (payload: EachBatchPayload) => Promise<void>,
   onAssigned?: () => void,
 ): Promise<Runner> {
+  const sessionTimeout = opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+  // The client has no static membership (group.instance.id is not sent by kafkajs 2.2.4's JoinGroup), so a
+  // restarted process is a new member: it gets partitions once the dead one's session timed out. A short session
+  // with a matching heartbeat is the lever.
   const consumer = kafka.consumer({
     groupId: opts.groupId,
     // read_committed: downstream sees only committed transactions (kafkajs' default, stated here on purpose).
     readUncommitted: false,
     allowAutoTopicCreation: false,
-    sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout,
+    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
     // Systemic errors stop the component loudly; restarting inside the client would hide them.
     retry: { retries: 5, restartOnFailure: async () => false },
   });
@@ -108,6 +97,7 @@ async function startConsumer(
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   done.catch(() => undefined);
   let finished = false;
+  let crashed = false;
   const finish = (err?: CdrflowError) => {
     if (finished) return;
     finished = true;
@@ -119,21 +109,42 @@ async function startConsumer(
     // A crash can carry a plain client error (e.g. "coordinator is loading" on a fresh broker): classify it as a
     // Kafka error so a transient one is not mistaken for a bug.
     const failure = classifyKafkaError(error, `consumer group ${opts.groupId}`);
+    crashed = true;
     void consumer.disconnect().catch(() => undefined).finally(() => finish(failure));
   });
-  if (onAssigned) consumer.on(consumer.events.GROUP_JOIN, () => onAssigned());
+  // Say what the stage waits for while it waits: joining can take up to a session timeout after a predecessor died.
+  const joinStarted = Date.now();
+  let joined = false;
+  const waitingLog = setInterval(() => {
+    if (joined || finished) return clearInterval(waitingLog);
+    opts.log?.('consumer.waiting_for_partitions', {
+      group: opts.groupId,
+      waitedMs: Date.now() - joinStarted,
+      why: `the group assigns partitions once every member rejoined; a member that died without leaving is dropped ${sessionTimeout} ms after its last heartbeat`,
+    });
+  }, 2_000);
+  waitingLog.unref();
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    if (!joined) opts.log?.('consumer.joined', { group: opts.groupId, afterMs: Date.now() - joinStarted, memberId: (event.payload as { memberId?: string }).memberId });
+    joined = true;
+    clearInterval(waitingLog);
+    onAssigned?.();
+  });
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
   } catch (err) {
+    clearInterval(waitingLog);
     await consumer.disconnect().catch(() => undefined);
     throw classifyKafkaError(err, `starting consumer group ${opts.groupId}`);
   }
   return {
     consumer,
     done,
+    live: () => !finished && !crashed,
     fail(err) {
+      crashed = true;
       // Called from inside eachBatch: disconnecting there would wait for the running batch, so do it afterwards.
       setImmediate(() => void consumer.disconnect().catch(() => undefined).finally(() => finish(err)));
     },
@@ -160,6 +171,8 @@ export interface TransactionalOptions {
   onRetry?: (err: CdrflowError, attempt: number) => void;
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
   sessionTimeoutMs?: number;
+  /** What the consumer waits for (joining the group), for the stage's log. */
+  log?: StageLog;
 }
 
 /**
@@ -180,6 +193,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     throw classifyKafkaError(err, `connecting transactional producer ${options.transactionalId}`);
   }
   const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
+  let producerBroken: CdrflowError | undefined;
   // The batch handler may run before startConsumer returns; it reaches the runner through this holder.
   const ref: { runner?: Runner } = {};
 
@@ -190,6 +204,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     for (const p of produced) count += p.messages.length;
     await retry(
       async () => {
+        if (producerBroken) throw producerBroken;
         const tx = await producer.transaction().catch((err: unknown) => {
           throw classifyKafkaError(err, 'beginning a transaction');
         });
@@ -203,17 +218,32 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           });
           await tx.commit();
         } catch (err) {
-          await tx.abort().catch(() => undefined);
-          throw classifyKafkaError(err, `transaction for ${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${last.offset}`);
+          const failure = classifyKafkaError(err, `transaction for ${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${last.offset}`);
+          await tx.abort().catch((abortErr: unknown) => {
+            // The client's transaction state is now stuck (e.g. ABORTING after a dropped connection) and every next
+            // call on this producer would fail with a state error: give up on it. The stage restarts with a new
+            // producer, whose init fences and aborts this transaction on the broker.
+            producerBroken = new CdrflowError(failure.kind === 'transient' ? 'transient' : failure.kind, `${failure.message} (and the abort failed: ${(abortErr as Error).message})`, {
+              code: failure.code ?? 'TRANSACTION_ABORT_FAILED',
+              cause: err,
+            });
+          });
+          throw producerBroken ?? failure;
         }
       },
       options.backoff ?? RETRY.kafkaWrite,
-      { onRetry: (err, attempt) => options.onRetry?.(err, attempt) },
+      { onRetry: (err, attempt) => options.onRetry?.(err, attempt), retryIf: (err) => producerBroken === undefined && clientRejoinError(err) === undefined },
     );
     options.onCommitted?.(chunk, count);
   };
 
-  const consumerOptions = { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) };
+  const consumerOptions = {
+    groupId: options.groupId,
+    topics: options.topics,
+    fromBeginning: true,
+    ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  };
   const runner = await startConsumer(kafka, consumerOptions, async (payload) => {
     const { batch } = payload;
     try {
@@ -225,6 +255,10 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         await payload.heartbeat();
       }
     } catch (err) {
+      // A rebalance (seen by the heartbeat or the offsets' commit): the client rejoins by itself when its own error
+      // leaves the handler; the chunk in flight was not committed and is delivered again to its next owner.
+      const rejoin = clientRejoinError(err);
+      if (rejoin !== undefined) throw rejoin;
       const failure = asCdrflowError(err);
       ref.runner?.fail(failure);
       throw failure;
@@ -257,6 +291,7 @@ export interface BatchConsumerOptions {
   /** Called on every (re)join: buffered, uncommitted work must be dropped, it will be delivered again. */
   onRebalance?: () => void;
   sessionTimeoutMs?: number;
+  log?: StageLog;
 }
 
 export interface BatchConsumerHandle extends StreamHandle {
@@ -271,7 +306,13 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
   const ref: { runner?: Runner } = {};
   const runner = await startConsumer(
     kafka,
-    { groupId: options.groupId, topics: options.topics, fromBeginning: true, ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}) },
+    {
+      groupId: options.groupId,
+      topics: options.topics,
+      fromBeginning: true,
+      ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    },
     async (payload) => {
       const { batch } = payload;
       const messages = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));
@@ -286,6 +327,9 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
           },
         );
       } catch (err) {
+        // As above: a rebalance is the client's to handle (rejoin); the handler's buffered work is dropped by onRebalance.
+        const rejoin = clientRejoinError(err);
+        if (rejoin !== undefined) throw rejoin;
         const failure = asCdrflowError(err);
         if (disposition(failure) === 'stop') ref.runner?.fail(failure);
         throw failure;
@@ -300,10 +344,15 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
     stop: () => r.stop(),
     fail: (err) => r.fail(err),
     async commit(topic, partition, nextOffset) {
+      const what = `committing ${topic}[${partition}] at ${nextOffset}`;
+      // A consumer that crashed (broker gone, rebalance) has no group to commit to; the client then says "not
+      // initialized", which is not a bug: the stage restarts and the uncommitted records are delivered again.
+      if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped (lost its group); the records are delivered again`, { code: 'CONSUMER_STOPPED' });
       try {
         await r.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }]);
       } catch (err) {
-        throw classifyKafkaError(err, `committing ${topic}[${partition}] at ${nextOffset}`);
+        if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped meanwhile`, { code: 'CONSUMER_STOPPED', cause: err });
+        throw classifyKafkaError(err, what);
       }
     },
   };

@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry, Counter } from 'prom-client';
-import { assertReadOnly, startOpsServer } from './ops-server.ts';
+import { request } from 'node:http';
+import { SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { SqlQueryError } from './read-only-sql.ts';
 
-describe('assertReadOnly', () => {
-  it.each(['SELECT 1', ' with x as (select 1) select * from x;', 'SHOW TABLES', 'DESCRIBE cdr', '(SELECT 1)'])('accepts %s', (q) => {
-    expect(() => assertReadOnly(q)).not.toThrow();
-  });
-  it.each(['INSERT INTO cdr VALUES (1)', 'DROP TABLE cdr', 'SELECT 1; DROP TABLE cdr', 'ALTER TABLE cdr DELETE WHERE 1', '', 'OPTIMIZE TABLE cdr'])(
-    'refuses %s',
-    (q) => {
-      expect(() => assertReadOnly(q)).toThrow();
-    },
-  );
-});
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+};
 
 describe('ops server', () => {
   const metrics = new Registry();
@@ -20,16 +15,26 @@ describe('ops server', () => {
   let base = '';
   let close: () => Promise<void>;
   const queries: string[] = [];
+  const aborted: string[] = [];
+  const logged: { event: string; fields: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
     const ops = await startOpsServer(0, {
       metrics,
       readiness: () => ({ ready: false, components: { sink: 'starting' } }),
       status: async () => ({ cdrs: 7 }),
-      query: async (sql, format) => {
+      query: async (sql, format, signal) => {
         queries.push(sql);
+        if (sql === 'DROP TABLE cdr') throw new SqlQueryError(403, 'Cannot execute query in readonly mode', { code: '164' });
+        if (sql === 'BUSY') throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
+        if (sql === 'HANG') {
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          aborted.push(sql);
+          throw new SqlQueryError(499, 'cancelled');
+        }
         return `${format}:${sql}\n`;
       },
+      log: (_level, event, fields = {}) => void logged.push({ event, fields }),
     });
     base = `http://127.0.0.1:${ops.port}`;
     close = ops.close;
@@ -45,11 +50,76 @@ describe('ops server', () => {
     expect(await (await fetch(`${base}/status`)).json()).toEqual({ cdrs: 7 });
   });
 
-  it('runs read-only SQL and refuses writes without running them', async () => {
-    const ok = await fetch(`${base}/sql?format=CSV`, { method: 'POST', body: 'SELECT 1' });
+  const post = (body: string, headers: Record<string, string> = { 'content-type': SQL_CONTENT_TYPE }, path = '/sql?format=CSV') => fetch(`${base}${path}`, { method: 'POST', body, headers });
+
+  it('passes SQL with its format to the engine and answers its refusal with the refusal status', async () => {
+    const ok = await post('SELECT 1');
+    expect(ok.status).toBe(200);
     expect(await ok.text()).toBe('CSV:SELECT 1\n');
-    const refused = await fetch(`${base}/sql`, { method: 'POST', body: 'DROP TABLE cdr' });
-    expect(refused.status).toBe(400);
-    expect(queries).toEqual(['SELECT 1']);
+    const refused = await post('DROP TABLE cdr');
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('readonly');
+    const busy = await post('BUSY');
+    expect(busy.status).toBe(429);
+    expect(busy.headers.get('retry-after')).toBe('1');
   });
+
+  it('refuses what a web page could send: simple content types, a foreign Origin, a foreign Host', async () => {
+    const before = queries.length;
+    expect((await post('SELECT 1', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await post('SELECT 1', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    expect((await post('SELECT 1', {})).status).toBe(415);
+    expect((await post('SELECT 1', { 'content-type': SQL_CONTENT_TYPE, origin: 'http://evil.example' })).status).toBe(403);
+    // fetch() cannot set Host; a raw request can (a DNS-rebinding page sends its own host name).
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/sql`, { method: 'POST', headers: { host: 'rebound.example:80', 'content-type': SQL_CONTENT_TYPE } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end('SELECT 1');
+    });
+    expect(status).toBe(421);
+    expect(queries.length).toBe(before);
+    // Its own origin is fine (the page the server would serve itself).
+    expect((await post('SELECT 2', { 'content-type': SQL_CONTENT_TYPE, origin: base })).status).toBe(200);
+  });
+
+  it('logs every query with caller, duration and outcome', async () => {
+    await post('SELECT 3');
+    const entry = logged.find((l) => l.fields['sql'] === 'SELECT 3');
+    expect(entry?.event).toBe('sql.query');
+    expect(entry?.fields).toMatchObject({ status: 200, caller: expect.stringMatching(/^127\.0\.0\.1:\d+ /) });
+    expect(typeof entry?.fields['durationMs']).toBe('number');
+  });
+
+  it('aborts the query when the client goes away', async () => {
+    const abort = new AbortController();
+    const gone = fetch(`${base}/sql`, { method: 'POST', body: 'HANG', headers: { 'content-type': SQL_CONTENT_TYPE }, signal: abort.signal }).catch(() => 'aborted');
+    await until(() => queries.includes('HANG'));
+    abort.abort();
+    expect(await gone).toBe('aborted');
+    await until(() => aborted.length === 1);
+    await until(() => logged.some((l) => l.fields['sql'] === 'HANG' && l.fields['status'] === 499));
+  });
+});
+
+describe('allowedHost / allowedOrigin', () => {
+  it.each([
+    ['127.0.0.1:19070', true],
+    ['localhost:19070', true],
+    ['LOCALHOST:19070', true],
+    ['127.0.0.1:19071', false],
+    ['127.0.0.1', false],
+    ['evil.example:19070', false],
+    [undefined, false],
+  ])('Host %s allowed: %s', (host, ok) => expect(allowedHost(host, 19070)).toBe(ok));
+  it.each([
+    [undefined, true],
+    ['http://127.0.0.1:19070', true],
+    ['http://localhost:19070', true],
+    ['http://evil.example', false],
+    ['null', false],
+    ['http://127.0.0.1:8080', false],
+  ])('Origin %s allowed: %s', (origin, ok) => expect(allowedOrigin(origin, 19070)).toBe(ok));
 });

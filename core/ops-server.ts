@@ -1,41 +1,38 @@
 // The local ops port of a running cdrflow process (127.0.0.1 only): /healthz, /readyz, Prometheus /metrics,
 // /status (JSON figures behind the status line) and POST /sql (read-only queries against the process's own
 // ClickHouse — the embedded engine allows one process per data directory, so other commands ask through here).
+//
+// Read-only is the engine's job (core/read-only-sql.ts). This server only makes sure a request comes from a program
+// on this machine that meant to send it, not from a web page in a local browser: the Host must be this port on
+// loopback (a DNS-rebinding page carries its own host name), an Origin header must be this port's own (cross-site
+// fetches carry theirs), and POST /sql needs the non-simple content type `application/sql` (a browser cannot send
+// that cross-site without a CORS preflight, which this server never grants).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { SqlQueryError } from './read-only-sql.ts';
+
+export type OpsLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
 
 export interface OpsHandlers {
   metrics: Registry;
   /** Ready when every component reports started and none has stopped with an error. */
   readiness: () => { ready: boolean; components: Record<string, string> };
   status: () => Promise<unknown>;
-  /** Runs a read-only query and returns the engine's text output in `format`. */
-  query: (sql: string, format: string) => Promise<string>;
+  /** Runs a read-only query and returns the engine's text output in `format`; `signal` aborts when the client leaves. */
+  query: (sql: string, format: string, signal: AbortSignal) => Promise<string>;
+  /** Every /sql request is logged (caller, duration, outcome). */
+  log?: OpsLog;
 }
 
+export const SQL_CONTENT_TYPE = 'application/sql';
 const MAX_SQL_BYTES = 64 * 1024;
-
-/**
- * Only statements that cannot change data. A prefix check is enough here because the query runs as one statement
- * (multi-statements are refused) and the port is bound to loopback for the local user; a server deployment should
- * use a readonly ClickHouse user instead.
- */
-export function assertReadOnly(sql: string): string {
-  const text = sql.trim().replace(/;\s*$/, '');
-  if (text.length === 0) throw new Error('empty query');
-  if (text.includes(';')) throw new Error('only one statement per query');
-  const first = /^\(*\s*([a-z]+)/i.exec(text)?.[1]?.toUpperCase();
-  const allowed = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'EXISTS'];
-  if (first === undefined || !allowed.includes(first)) {
-    throw new Error(`read-only queries only (${allowed.join(', ')}); got ${first ?? 'nothing'}`);
-  }
-  return text;
-}
+const LOGGED_SQL_CHARS = 2_000;
 
 export async function startOpsServer(port: number, handlers: OpsHandlers): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  const origin: { port: number } = { port };
   const server = createServer((req, res) => {
-    handle(req, res, handlers).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
+    handle(req, res, handlers, origin.port).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -43,6 +40,7 @@ export async function startOpsServer(port: number, handlers: OpsHandlers): Promi
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const actual = (server.address() as AddressInfo).port;
+  origin.port = actual;
   return {
     server,
     port: actual,
@@ -50,11 +48,27 @@ export async function startOpsServer(port: number, handlers: OpsHandlers): Promi
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // A /sql request still running is cut: its query is cancelled by the aborted signal.
+        server.closeAllConnections();
       }),
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers): Promise<void> {
+/** Host headers this server answers to: its own port on loopback, by address or by the name localhost. */
+export function allowedHost(host: string | undefined, port: number): boolean {
+  if (host === undefined) return false;
+  return [`127.0.0.1:${port}`, `localhost:${port}`].includes(host.toLowerCase());
+}
+
+/** No Origin (a program, not a browser page) or this server's own origin. */
+export function allowedOrigin(origin: string | undefined, port: number): boolean {
+  if (origin === undefined) return true;
+  return [`http://127.0.0.1:${port}`, `http://localhost:${port}`].includes(origin.toLowerCase());
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number): Promise<void> {
+  if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
+  if (!allowedOrigin(req.headers.origin, port)) return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
   if (req.method === 'GET' && url.pathname === '/readyz') {
@@ -67,28 +81,55 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers)
   if (req.method === 'GET' && url.pathname === '/status') {
     return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
   }
-  if (req.method === 'POST' && url.pathname === '/sql') {
-    const body = await readBody(req, MAX_SQL_BYTES);
-    const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
-    if (!/^[A-Za-z]+$/.test(format)) return send(res, 400, 'text/plain', `invalid format ${format}\n`);
-    let sql: string;
-    try {
-      sql = assertReadOnly(body);
-    } catch (err) {
-      return send(res, 400, 'text/plain', `${(err as Error).message}\n`);
-    }
-    try {
-      return send(res, 200, 'text/plain; charset=utf-8', await h.query(sql, format));
-    } catch (err) {
-      return send(res, 422, 'text/plain', `${(err as Error).message}\n`);
-    }
-  }
+  if (req.method === 'POST' && url.pathname === '/sql') return handleSql(req, res, h, url);
   send(res, 404, 'text/plain', 'not found\n');
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  if (res.headersSent) return void res.end();
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
+  const started = Date.now();
+  const caller = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== SQL_CONTENT_TYPE) {
+    h.log?.('warn', 'sql.refused', { caller, reason: `content-type ${type || 'none'}` });
+    return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
+  }
+  let body: string;
+  try {
+    body = await readBody(req, MAX_SQL_BYTES);
+  } catch (err) {
+    return send(res, 413, 'text/plain', `${(err as Error).message}\n`);
+  }
+  const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
+  if (!/^[A-Za-z]+$/.test(format)) return send(res, 400, 'text/plain', `invalid format ${format}\n`);
+  // The client going away cancels the query (the response closes before it was written).
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort(new Error('client went away'));
+  });
+  const done = (status: number, error?: string, bytes?: number) =>
+    h.log?.(status === 200 ? 'info' : 'warn', 'sql.query', {
+      caller,
+      status,
+      durationMs: Date.now() - started,
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(error ? { error: error.slice(0, 500) } : {}),
+      sql: body.length > LOGGED_SQL_CHARS ? `${body.slice(0, LOGGED_SQL_CHARS)}…` : body,
+    });
+  try {
+    const out = await h.query(body, format, abort.signal);
+    done(200, undefined, Buffer.byteLength(out));
+    return send(res, 200, 'text/plain; charset=utf-8', out);
+  } catch (err) {
+    const status = err instanceof SqlQueryError ? err.status : 422;
+    done(status, (err as Error).message);
+    const headers = status === 429 ? { 'retry-after': '1' } : {};
+    return send(res, status, 'text/plain', `${(err as Error).message}\n`, headers);
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return void res.end();
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
 

@@ -7,7 +7,9 @@ import { parseFlags } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
-import { asCdrflowError } from '../../core/errors.ts';
+import { asCdrflowError, type CdrflowError } from '../../core/errors.ts';
+import type { StreamHandle } from '../../core/kafka-streams.ts';
+import { superviseStage, type ComponentState } from '../../app/supervise.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
@@ -29,6 +31,9 @@ Options:
 Environment: the same table as \`start\` (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, CLICKHOUSE_URL or CLICKHOUSE_DATA_DIR,
 CDRFLOW_PORT_BASE, CDRFLOW_NAMESPACE, ...; see "Configuration reference" in README.md). Logs are JSON lines on stdout.`;
 
+/** Longest clean stop (finish the transaction / flush and commit, leave the group) before the process just exits. */
+const STOP_DEADLINE_MS = 45_000;
+
 export const command: Command = {
   name: 'run',
   summary: 'run one stream stage (normalize | sink) in the foreground',
@@ -44,34 +49,43 @@ export const command: Command = {
     const log = logger(stage);
     const kafka = createKafka({ ...ends.kafka, clientId: `cdrflow-${stage}` });
     const registry = createRegistry(ends.registryUrl);
-    let handle: { done: Promise<void>; stop(): Promise<void> };
+    // The same recovery loop as `cdrflow start` (app/supervise.ts): a rebalance or a broker outage restarts the stage
+    // from its committed offsets; only config, auth, schema errors and bugs end the command.
+    let failed!: (err: unknown) => void;
+    const failure = new Promise<{ error: CdrflowError }>((resolve) => (failed = (err) => resolve({ error: asCdrflowError(err) })));
+    const supervision = { setState: (_: string, state: ComponentState) => log('info', `${stage}.state`, { state }), fail: (_: string, err: unknown) => failed(err), log };
+    let launch: () => Promise<StreamHandle>;
+    let closeStage = async () => {};
     if (stage === 'normalize') {
-      handle = await startNormalizeService({ ...config.normalize, instanceId: config.normalize.instanceId || hostname() }, { kafka, registry, log });
+      launch = () => startNormalizeService({ ...config.normalize, instanceId: config.normalize.instanceId || hostname() }, { kafka, registry, log });
     } else {
       const clickhouse = await createClickHouse(ends.clickhouse);
-      const sink = await startClickHouseSink(config.sink, { kafka, registry, clickhouse, log });
-      handle = {
-        done: sink.done.finally(() => clickhouse.close()),
-        stop: async () => {
-          await sink.stop();
-          await clickhouse.close();
-        },
-      };
+      launch = () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log });
+      closeStage = () => clickhouse.close();
     }
-    const outcome = await Promise.race([
-      untilSignal().then((signal) => ({ signal })),
-      handle.done.then(
-        () => ({ ended: true }),
-        (err: unknown) => ({ error: asCdrflowError(err) }),
-      ),
-    ]);
+    let handle: { stop(): Promise<void> };
+    try {
+      handle = await superviseStage(stage, launch, supervision);
+    } catch (err) {
+      await closeStage();
+      throw err;
+    }
+    const outcome = await Promise.race([untilSignal().then((signal) => ({ signal })), failure]);
     if ('error' in outcome) {
+      await handle.stop().catch(() => undefined);
+      await closeStage();
       log('error', `${stage}.stopped`, { kind: outcome.error.kind, error: outcome.error.message });
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
       return 1;
     }
-    if ('signal' in outcome) log('info', `${stage}.stopping`, { signal: outcome.signal });
+    log('info', `${stage}.stopping`, { signal: outcome.signal });
+    // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline.
+    setTimeout(() => {
+      console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await handle.stop();
+    await closeStage();
     log('info', `${stage}.stopped`);
     return 0;
   },

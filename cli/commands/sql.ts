@@ -3,17 +3,17 @@
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { asUsage, parseFlags } from '../args.ts';
+import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints } from '../../app/config.ts';
 import { findRunningJob, opsQuery } from '../../app/ops-client.ts';
-import { assertReadOnly } from '../../core/ops-server.ts';
-import { createClickHouse } from '../../core/clickhouse.ts';
+import { openReadOnlySql } from '../../core/read-only-sql.ts';
 
 const usage = `Usage: cdrflow sql "<query>" [--format FORMAT] [--config FILE]
        echo "<query>" | cdrflow sql - [--format FORMAT]
 
-Runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) and prints the result.
+Runs one statement in a read-only engine session (no writes, no settings changes, no files, no network; at most
+ops.sql.maxExecutionTimeSec, default 30 s) and prints the result.
 The current database is the sink's (default "cdrflow"): tables cdr, cdr_legs, end_status_codes, end_statuses;
 views cdr_daily, cdr_hourly, cdr_end_status. Read cdr with FINAL to count every call once.
 
@@ -52,8 +52,8 @@ export const command: Command = {
   async run(args) {
     const opts = parseArgs(args);
     const raw = opts.query === '-' ? await readStdin() : opts.query;
-    const { sql: body, format } = splitFormat(raw, opts.format);
-    const sql = asUsage(() => assertReadOnly(body));
+    const { sql, format } = splitFormat(raw, opts.format);
+    if (sql.trim() === '') throw new UsageError('empty query');
     const config = loadCommandConfig({ file: opts.config });
     const running = config.clickhouse.url ? undefined : await findRunningJob(endpoints(config).opsPort);
     // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
@@ -61,13 +61,12 @@ export const command: Command = {
       process.stdout.write(await opsQuery(running, sql, format));
       return 0;
     }
-    const client = await createClickHouse(endpoints(config).clickhouse);
+    const engine = await openReadOnlySql(endpoints(config).clickhouse, config.ops.sql);
     try {
-      const rs = await client.query({ query: sql, format: format as 'JSONEachRow' });
-      process.stdout.write(await rs.text());
+      process.stdout.write(await engine.run(sql, format));
       return 0;
     } finally {
-      await client.close();
+      await engine.close();
     }
   },
 };

@@ -73,6 +73,19 @@ export const command: Command = {
     const log = logger('start');
     say(`JSON logs → ${process.stdout.isTTY ? START_LOG_FILE : 'stdout'}`);
 
+    // Shutdown always ends: whatever still runs after a stop request (a stuck query, a broker that never answers), the
+    // process exits non-zero after shutdown.hardDeadlineSec, having signalled only the servers it started.
+    let deadline: NodeJS.Timeout | undefined;
+    const armDeadline = () => {
+      deadline ??= setTimeout(() => {
+        const pids = signalStartedServers();
+        const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
+        say(`shutdown did not end within ${config.shutdown.hardDeadlineSec}s (shutdown.hardDeadlineSec): exiting with code 1${servers}`);
+        log('error', 'shutdown.deadline', { hardDeadlineSec: config.shutdown.hardDeadlineSec, signalledPids: pids });
+        process.exit(1);
+      }, config.shutdown.hardDeadlineSec * 1000).unref();
+    };
+
     let signalled: string | undefined;
     let signalledAt = 0;
     let wake!: () => void;
@@ -89,6 +102,7 @@ export const command: Command = {
       }
       signalled = signal;
       signalledAt = Date.now();
+      armDeadline();
       wake();
     };
     process.on('SIGINT', onSignal);
@@ -127,6 +141,7 @@ export const command: Command = {
     }
 
     const outcome = await Promise.race([woken.then(() => 'signal' as const), job.failed.catch((err: unknown) => err)]);
+    armDeadline();
     if (timer) clearInterval(timer);
     shuttingDown = true;
     let code = 0;
@@ -141,6 +156,9 @@ export const command: Command = {
       say('stopped cleanly');
     }
     log('info', 'start.stopped', { code });
+    clearTimeout(deadline);
+    // A client library that leaves a timer or socket behind must not keep a stopped job alive.
+    setTimeout(() => process.exit(code), 2_000).unref();
     return code;
   },
 };

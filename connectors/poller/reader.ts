@@ -190,6 +190,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
             payload,
             payload_format: 'json',
             attributes: {
+              ...source.envelopeAttributes?.(tenant),
               window_start: isoOf(window.start),
               window_end: isoOf(window.end),
               page: String(page),

@@ -23,6 +23,8 @@ export interface PullSource {
   /** Vendor retention (TRTC 7 days); older data cannot be read and is reported as a gap. */
   retentionSec?: number;
   fetchPage(tenant: string, window: TimeWindow, page: number, pageSize: number, signal: AbortSignal): Promise<SourcePage>;
+  /** Envelope attributes every record of this tenant carries (TRTC: the API version of the payload). */
+  envelopeAttributes?(tenant: string): Record<string, string>;
   /** The record's natural key, or undefined when the record has none (it is dead-lettered). */
   naturalKey(record: unknown): string | undefined;
   /** A smaller page size after `err`, when the error means "page too large"; undefined otherwise. */

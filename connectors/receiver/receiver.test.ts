@@ -7,6 +7,7 @@ import { startReceiver, type RunningReceiver } from './receiver.ts';
 import type { ReceiverConfigInput } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
+import { CdrflowError } from '../../core/errors.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { submitLvmsRecord, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
@@ -43,6 +44,18 @@ async function pushHuawei(r: RunningReceiver, body: string, headers: Record<stri
   const res = await fetch(`${r.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json;charset=UTF-8', ...headers }, body });
   return { status: res.status, json: (await res.json()) as { resultcode: string; resultdesc: string } };
 }
+
+describe('listening', () => {
+  it('refuses to start on a port in use with a clear configuration error (and does not live on deaf)', async () => {
+    const first = await start(new MemorySink());
+    const port = Number(new URL(first.url).port);
+    const err = await start(new MemorySink(), { port }).catch((e: unknown) => e as CdrflowError);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('config');
+    expect((err as CdrflowError).code).toBe('EADDRINUSE');
+    expect((err as Error).message).toMatch(/in use/);
+  });
+});
 
 describe('Huawei fee push', () => {
   it('stores every record raw, byte-for-byte, keyed by sessionId, tenant = appKey, then answers 200', async () => {

@@ -160,13 +160,24 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
   // Backstop only: our own body deadline answers first, in the vendor's shape.
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Not listening means not running: release the Kafka producer too, or the process would live on deaf.
+    if (ownedSink) await ownedSink.close().catch(() => undefined);
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      throw new CdrflowError('config', `cannot listen on ${config.host}:${config.port}: the port is in use by another process (choose another with --port / receiver.port)`, { code, cause: err });
+    }
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new CdrflowError('config', `cannot listen on ${config.host}:${config.port}: ${code}`, { code, cause: err });
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${hostForUrl}:${port}`;

@@ -1,11 +1,17 @@
-// get_records_by_filter (v1) with a UserSig from Tencent's `tls-sig-api-v2`, cached and renewed before expiry.
-// Answers are classified per docs/vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth.
+// The TUICallKit call-record REST APIs with a UserSig from Tencent's `tls-sig-api-v2`, cached and renewed before
+// expiry: v1 get_records_by_filter (beta, camelCase) and v4 call_record_http_srv get_record_by_filter /
+// get_record_by_callid (PascalCase, on the Chat REST host of the app's region). Both take the same query string
+// (sdkappid, identifier, usersig, random, contenttype=json) and answer IM REST error codes, classified per
+// docs/vendors.md §2: 0 ok, 70011 no records, 50001 configuration, UserSig codes auth, anything else retried.
 import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
-
+export const TRTC_V4_PATHS = {
+  byFilter: '/v4/call_record_http_srv/get_record_by_filter',
+  byCallId: '/v4/call_record_http_srv/get_record_by_callid',
+} as const;
 /** Renews the admin UserSig `renewBeforeSec` before it expires; the key never leaves this object. */
 export class UserSigCache {
   private sig: string | undefined;
@@ -45,8 +51,10 @@ export class UserSigCache {
 }
 
 export interface TrtcClientSettings {
-  /** e.g. https://callkit-intl.trtc.tencent-cloud.com */
+  /** The API root: the v1 host (e.g. https://callkit-intl.trtc.tencent-cloud.com) or the region's v4 host. */
   baseUrl: string;
+  /** Which call-record API this app's calls land in. */
+  api?: 'v1' | 'v4';
   sdkAppId: number;
   secretKey: string;
   identifier: string;
@@ -65,6 +73,7 @@ export interface TrtcPageRequest {
 
 export interface TrtcPage {
   totalNum: number;
+  /** Records verbatim, in the API's own shape (v1 camelCase or v4 PascalCase). */
   records: unknown[];
   requestId: string | null;
 }
@@ -78,16 +87,73 @@ export function trtcErrorKind(code: number): ErrorKind {
   return 'transient';
 }
 
+/** The envelope of an answer, whichever API: v1 {errorCode, errorMessage, requestId}, v4 {ErrorCode, ErrorInfo, ActionStatus, RequestId}. */
+interface Answer {
+  code: unknown;
+  message: unknown;
+  requestId: string | null;
+  /** v4 only: "OK" or "FAIL". */
+  actionStatus?: unknown;
+  body: Record<string, unknown>;
+}
+
 export class TrtcApiClient {
   private readonly sigs: UserSigCache;
+  readonly api: 'v1' | 'v4';
 
   constructor(readonly settings: TrtcClientSettings) {
+    this.api = settings.api ?? 'v1';
     this.sigs = new UserSigCache(settings.sdkAppId, settings.secretKey, settings.identifier, settings.userSigValiditySec, settings.userSigRenewBeforeSec, settings.now);
   }
 
+  /** One page of the calls that started in [startTimestamp, endTimestamp], through this app's API. */
   async getRecordsByFilter(req: TrtcPageRequest, signal?: AbortSignal): Promise<TrtcPage> {
+    return this.api === 'v4' ? this.byFilterV4(req, signal) : this.byFilterV1(req, signal);
+  }
+
+  private async byFilterV1(req: TrtcPageRequest, signal?: AbortSignal): Promise<TrtcPage> {
     const context = `get_records_by_filter sdkappid=${this.settings.sdkAppId} [${req.startTimestamp},${req.endTimestamp}] page ${req.page}x${req.numberPerPage}`;
-    const url = new URL(TRTC_PATH, this.settings.baseUrl);
+    const answer = await this.post(TRTC_PATH, req, context, signal);
+    if (answer.code === 70011) return { totalNum: 0, records: [], requestId: answer.requestId };
+    this.check(answer, context);
+    const data = answer.body['data'] as Record<string, unknown> | undefined;
+    const list = data?.['callRecordList'] ?? [];
+    const total = data?.['totalNum'];
+    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total)) {
+      throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${String(total)})`, { code: 'malformed-response' });
+    }
+    return { totalNum: total, records: list, requestId: answer.requestId };
+  }
+
+  private async byFilterV4(req: TrtcPageRequest, signal?: AbortSignal): Promise<TrtcPage> {
+    const context = `v4 get_record_by_filter sdkappid=${this.settings.sdkAppId} [${req.startTimestamp},${req.endTimestamp}] page ${req.page}x${req.numberPerPage}`;
+    const body = { StartTime: req.startTimestamp, EndTime: req.endTimestamp, Page: req.page, NumberPerPage: req.numberPerPage };
+    const answer = await this.post(TRTC_V4_PATHS.byFilter, body, context, signal);
+    // The v4 doc shows no "no records" code; 70011 (v1's) is read the same way should the gateway use it.
+    if (answer.code === 70011) return { totalNum: 0, records: [], requestId: answer.requestId };
+    this.check(answer, context);
+    const data = answer.body['Response'] as Record<string, unknown> | undefined;
+    const total = data?.['TotalNum'] ?? 0;
+    const list = data?.['CallRecordList'] ?? [];
+    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total)) {
+      throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${String(total)})`, { code: 'malformed-response' });
+    }
+    return { totalNum: total, records: list, requestId: answer.requestId };
+  }
+
+  /** v4 get_record_by_callid: the record of one call (v4 shape), or null when the API has none. */
+  async getRecordByCallId(callId: string, signal?: AbortSignal): Promise<{ record: Record<string, unknown> | null; requestId: string | null }> {
+    if (this.api !== 'v4') throw new CdrflowError('config', `get_record_by_callid is a v4 API; app ${this.settings.sdkAppId} is configured for v1`);
+    const context = `v4 get_record_by_callid sdkappid=${this.settings.sdkAppId} CallId=${callId}`;
+    const answer = await this.post(TRTC_V4_PATHS.byCallId, { CallId: callId }, context, signal);
+    this.check(answer, context);
+    const record = (answer.body['Response'] as Record<string, unknown> | undefined)?.['CallRecord'];
+    const found = typeof record === 'object' && record !== null && !Array.isArray(record) && Object.keys(record).length > 0;
+    return { record: found ? (record as Record<string, unknown>) : null, requestId: answer.requestId };
+  }
+
+  private async post(path: string, payload: unknown, context: string, signal?: AbortSignal): Promise<Answer> {
+    const url = new URL(path, this.settings.baseUrl);
     url.searchParams.set('sdkappid', String(this.settings.sdkAppId));
     url.searchParams.set('identifier', this.settings.identifier);
     url.searchParams.set('usersig', this.sigs.get());
@@ -100,7 +166,7 @@ export class TrtcApiClient {
       response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(req),
+        body: JSON.stringify(payload),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
       text = await response.text();
@@ -116,32 +182,39 @@ export class TrtcApiClient {
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
     } catch {
-      throw new CdrflowError('transient', `${context}: response is not JSON: ${text.slice(0, 200)}`, { code: 'malformed-response' });
+      throw new CdrflowError('transient', `${context}: response is not a JSON object: ${text.slice(0, 200)}`, { code: 'malformed-response' });
     }
-    const code = body['errorCode'];
-    const requestId = typeof body['requestId'] === 'string' ? body['requestId'] : null;
-    if (code === 70011) return { totalNum: 0, records: [], requestId };
-    if (code !== 0) {
-      const numeric = typeof code === 'number' ? code : Number.NaN;
-      let kind: ErrorKind = Number.isNaN(numeric) ? 'transient' : trtcErrorKind(numeric);
-      let hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
-      if (numeric === 70001) {
-        // Expired: renew and let the caller retry. A sig made moments ago that is already expired means our clock
-        // is far off the vendor's; renewing again cannot help.
-        const age = this.sigs.ageSec();
-        this.sigs.invalidate();
-        kind = age !== undefined && age < 60 ? 'auth' : 'transient';
-        if (kind === 'auth') hint = ` (a UserSig made ${age}s ago was refused as expired: check this machine's clock)`;
-      }
-      throw new CdrflowError(kind, `${context}: errorCode ${String(code)}: ${String(body['errorMessage'] ?? '')}${hint} (requestId ${requestId ?? '-'})`, { code: String(code) });
+    if (this.api === 'v4') {
+      const requestId = body['RequestId'];
+      return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: typeof requestId === 'string' ? requestId : null, body };
     }
-    const data = body['data'] as Record<string, unknown> | undefined;
-    const list = data?.['callRecordList'] ?? [];
-    const total = data?.['totalNum'];
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total)) {
-      throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${String(total)})`, { code: 'malformed-response' });
+    const requestId = body['requestId'];
+    return { code: body['errorCode'], message: body['errorMessage'], requestId: typeof requestId === 'string' ? requestId : null, body };
+  }
+
+  /** Throws the classified error unless the answer is a success (v4: ErrorCode 0 and ActionStatus OK). */
+  private check(answer: Answer, context: string): void {
+    const { code } = answer;
+    const failed = code !== 0 || (this.api === 'v4' && answer.actionStatus !== 'OK');
+    if (!failed) return;
+    const numeric = typeof code === 'number' ? code : Number.NaN;
+    // ActionStatus FAIL with ErrorCode 0 (or no code at all) says nothing more precise: retry it.
+    let kind: ErrorKind = Number.isNaN(numeric) || numeric === 0 ? 'transient' : trtcErrorKind(numeric);
+    let hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
+    if (numeric === 70001) {
+      // Expired: renew and let the caller retry. A sig made moments ago that is already expired means our clock
+      // is far off the vendor's; renewing again cannot help.
+      const age = this.sigs.ageSec();
+      this.sigs.invalidate();
+      kind = age !== undefined && age < 60 ? 'auth' : 'transient';
+      if (kind === 'auth') hint = ` (a UserSig made ${age}s ago was refused as expired: check this machine's clock)`;
     }
-    return { totalNum: total, records: list, requestId };
+    const status = this.api === 'v4' ? ` ActionStatus ${String(answer.actionStatus)}` : '';
+    const codeName = this.api === 'v4' ? 'ErrorCode' : 'errorCode';
+    throw new CdrflowError(kind, `${context}: ${codeName} ${String(code)}${status}: ${String(answer.message ?? '')}${hint} (requestId ${answer.requestId ?? '-'})`, {
+      code: Number.isNaN(numeric) || numeric === 0 ? (this.api === 'v4' ? 'action-fail' : String(code)) : String(code),
+    });
   }
 }

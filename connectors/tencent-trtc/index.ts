@@ -1,4 +1,4 @@
-// Tencent RTC (TUICallKit) pull connector: polls v1 get_records_by_filter with a cached admin UserSig per
+// Tencent RTC (TUICallKit) pull connector: polls get_record(s)_by_filter (v4, or v1 per app) with a cached admin UserSig per
 // SDKAppID and publishes every call record verbatim to cdr.raw.tencent-trtc (key callId); gaps past 7 days are loud.
 import { z } from 'zod';
 import { CdrflowError } from '../../core/errors.ts';
@@ -8,8 +8,9 @@ import { trtcConfigSchema, type TrtcConfigInput } from './config.ts';
 import { createTrtcSource } from './source.ts';
 
 export { trtcConfigSchema, type TrtcConfig, type TrtcConfigInput } from './config.ts';
-export { createTrtcSource, TRTC_CONNECTOR, TRTC_RETENTION_SEC } from './source.ts';
-export { TrtcApiClient, UserSigCache, trtcErrorKind } from './client.ts';
+export { createTrtcSource, createTrtcClients, TRTC_CONNECTOR, TRTC_RETENTION_SEC } from './source.ts';
+export { TrtcApiClient, UserSigCache, trtcErrorKind, TRTC_PATH, TRTC_V4_PATHS } from './client.ts';
+export { TRTC_V1_HOSTS, TRTC_V4_HOSTS, trtcApiBaseUrl, type TrtcRegion, type TrtcApi } from './config.ts';
 
 export function createTrtcConnector(input: TrtcConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = trtcConfigSchema.safeParse(input);

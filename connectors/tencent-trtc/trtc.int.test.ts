@@ -43,10 +43,28 @@ describe('tencent-trtc connector (real Kafka)', () => {
     const visible = sim.dataset.all().filter((r) => r.visibleAt <= now).length;
     expect(onTopic.size).toBe(visible);
     const e = [...onTopic.values()][0]!;
-    expect(e).toMatchObject({ vendor: 'tencent-trtc', connector: 'tencent-trtc-poller', mode: 'live' });
-    expect(JSON.parse(e.payload).callId).toBe(e.natural_key);
-    expect(String(JSON.parse(e.payload).sdkAppId)).toBe(e.tenant_id);
+    // v4 is the default API: PascalCase records, and the envelope says so (normalize and replays map by it).
+    expect(e).toMatchObject({ vendor: 'tencent-trtc', connector: 'tencent-trtc-poller', mode: 'live', attributes: { api_version: 'v4' } });
+    expect(JSON.parse(e.payload).CallId).toBe(e.natural_key);
+    expect(Object.keys(APPS)).toContain(e.tenant_id);
     expect(c.metrics.counts.apiErrors).toMatchObject({ 'http-502': 3, '70500': 2 });
+  });
+
+  it('one connector, a v1 app and a v4 app: each polled through its API, each envelope naming it', async () => {
+    sim = await startTrtcSimulator({ apps: APPS, seed: 25, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    sim.dataset.generateRange(now - 5 * 3600, now - 3 * 3600, 120);
+    const topics = uniqueTopics((p) => uniqueName(`trtc_mixed_${p}`));
+    const c = connector(sim, topics, { apps: [{ ...appList[0], api: 'v1' }, { ...appList[1], api: 'v4' }] });
+    await c.runOnce();
+    const onTopic = [...(await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw)).values()];
+    expect(onTopic).toHaveLength(sim.dataset.all().length);
+    for (const e of onTopic) {
+      const api = e.tenant_id === '1600000001' ? 'v1' : 'v4';
+      expect(e.attributes['api_version']).toBe(api);
+      expect(JSON.parse(e.payload)[api === 'v1' ? 'callId' : 'CallId']).toBe(e.natural_key);
+    }
+    expect(new Set(onTopic.map((e) => e.tenant_id))).toEqual(new Set(Object.keys(APPS)));
   });
 
   it('a checkpoint older than 7 days: starts at the horizon, logs the lost interval and counts it', async () => {

@@ -1,13 +1,18 @@
-// The TRTC simulator: POST /v1/records/get_records_by_filter with UserSig verification, the 7-day retention
-// window, paging and the documented errorCode answers (always HTTP 200 except gateway faults), plus faults on demand.
+// The TRTC simulator: both call-record APIs over one dataset — v1 POST /v1/records/get_records_by_filter and v4
+// POST /v4/call_record_http_srv/get_record_by_filter | get_record_by_callid — with UserSig verification, the 7-day
+// retention window, paging and the documented error answers (always HTTP 200 except gateway faults), plus faults on
+// demand. Faults, stats and the 200 requests/s limit are shared by both APIs.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { TrtcDataset } from './dataset.ts';
 import { verifyUserSig } from './usersig.ts';
+import { toV4Record } from './v4.ts';
 import { FaultSwitchboard, SimulatorStats, ServerRateLimiter, readBody, sendJson, startSimulatorServer, type SimulatorServerOptions } from '../kit.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
+export const TRTC_V4_FILTER_PATH = '/v4/call_record_http_srv/get_record_by_filter';
+export const TRTC_V4_CALLID_PATH = '/v4/call_record_http_srv/get_record_by_callid';
 export const RETENTION_SEC = 7 * 86_400;
 /** errorCode for bad request parameters (IM REST common table; docs/vendors.md only says 70000-79999 are common). */
 export const INVALID_PARAMETER = 70402;
@@ -45,9 +50,16 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
   const stats = new SimulatorStats();
   const limiter = new ServerRateLimiter(options.rateLimitPerSecond ?? 200, now);
 
-  const reply = (res: ServerResponse, errorCode: number, errorMessage: string, data?: unknown) => {
+  /** Answers in the envelope of the API that was called: v1 {errorCode, errorMessage, requestId, data}, v4 {ErrorCode, ErrorInfo, ActionStatus, RequestId, Response}. */
+  const replyAs = (v4: boolean) => (res: ServerResponse, errorCode: number, errorMessage: string, data?: unknown) => {
     if (errorCode !== 0) stats.noteError(errorCode);
-    sendJson(res, 200, { errorCode, errorMessage, requestId: randomBytes(16).toString('hex'), ...(data === undefined ? {} : { data }) });
+    const requestId = randomBytes(16).toString('hex');
+    if (v4) {
+      const ActionStatus = errorCode === 0 ? 'OK' : 'FAIL';
+      sendJson(res, 200, { ErrorCode: errorCode, ErrorInfo: errorCode === 0 ? '' : errorMessage, ActionStatus, RequestId: `Id-${requestId}`, ...(data === undefined ? {} : { Response: data }) });
+    } else {
+      sendJson(res, 200, { errorCode, errorMessage, requestId, ...(data === undefined ? {} : { data }) });
+    }
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -63,7 +75,7 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
       return;
     }
     const url = new URL(req.url ?? '/', 'http://x');
-    if (req.method !== 'POST' || url.pathname !== TRTC_PATH) {
+    if (req.method !== 'POST' || ![TRTC_PATH, TRTC_V4_FILTER_PATH, TRTC_V4_CALLID_PATH].includes(url.pathname)) {
       stats.noteError('http-404');
       res.writeHead(404).end();
       return;
@@ -74,6 +86,8 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
       res.writeHead(429, { 'content-type': 'text/plain' }).end('Too Many Requests');
       return;
     }
+    const v4 = url.pathname !== TRTC_PATH;
+    const reply = replyAs(v4);
     const q = url.searchParams;
     const sdkAppId = Number(q.get('sdkappid'));
     const identifier = q.get('identifier') ?? '';
@@ -95,6 +109,8 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     } catch {
       return reply(res, INVALID_PARAMETER, 'The request body is not a JSON object.');
     }
+    if (url.pathname === TRTC_V4_FILTER_PATH) return byFilterV4(res, reply, sdkAppId, params, nowSec);
+    if (url.pathname === TRTC_V4_CALLID_PATH) return byCallIdV4(res, reply, sdkAppId, params, nowSec);
     const start = params['startTimestamp'];
     if (!Number.isInteger(start)) return reply(res, INVALID_PARAMETER, 'startTimestamp is required and must be an integer (seconds).');
     const end = params['endTimestamp'] ?? (start as number) + RETENTION_SEC;
@@ -120,6 +136,43 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     }
     stats.notePage(slice.map((c) => c.callId));
     return reply(res, 0, 'Success', { totalNum: matching.length, page, callRecordList: slice.map((c) => c.record) });
+  }
+
+  type Reply = ReturnType<typeof replyAs>;
+
+  /**
+   * v4 by filter. Per the v4 doc: StartTime defaults to 7 days ago and an earlier one is moved up to it (no error, unlike
+   * v1); EndTime defaults to now; NumberPerPage defaults to 10; Page to 1. No records is a success with an empty list
+   * (the v4 doc has no "no records" code). The doc gives no NumberPerPage maximum; the simulator allows 1–100.
+   */
+  function byFilterV4(res: ServerResponse, reply: Reply, sdkAppId: number, params: Record<string, unknown>, nowSec: number): void {
+    const horizon = nowSec - RETENTION_SEC;
+    const start = params['StartTime'] ?? horizon;
+    const end = params['EndTime'] ?? nowSec;
+    const perPage = params['NumberPerPage'] ?? 10;
+    const page = params['Page'] ?? 1;
+    if (![start, end, perPage, page].every(Number.isInteger)) return reply(res, INVALID_PARAMETER, 'StartTime, EndTime, NumberPerPage and Page must be integers.');
+    if ((perPage as number) < 1 || (perPage as number) > 100) return reply(res, INVALID_PARAMETER, 'NumberPerPage must be between 1 and 100.');
+    if ((page as number) < 1) return reply(res, INVALID_PARAMETER, 'Page starts at 1.');
+    for (const name of ['CallResult', 'CallType']) {
+      if (params[name] !== undefined && typeof params[name] !== 'string') return reply(res, INVALID_PARAMETER, `${name} must be a string.`);
+    }
+    const from = Math.max(start as number, horizon);
+    let matching = (end as number) < from ? [] : dataset.query(sdkAppId, from, end as number, nowSec, horizon).map(toV4Record);
+    if (typeof params['CallResult'] === 'string') matching = matching.filter((r) => r['CallResult'] === params['CallResult']);
+    if (typeof params['CallType'] === 'string') matching = matching.filter((r) => r['CallType'] === params['CallType']);
+    const slice = matching.slice(((page as number) - 1) * (perPage as number), (page as number) * (perPage as number));
+    stats.notePage(slice.map((r) => String(r['CallId'])));
+    return reply(res, 0, 'OK', { TotalNum: matching.length, Page: page, CallRecordList: slice });
+  }
+
+  /** v4 by CallId: `Response.CallRecord`; an unknown (or older than 7 days, or not yet visible) call answers an empty Response. */
+  function byCallIdV4(res: ServerResponse, reply: Reply, sdkAppId: number, params: Record<string, unknown>, nowSec: number): void {
+    const callId = params['CallId'];
+    if (typeof callId !== 'string' || callId === '') return reply(res, INVALID_PARAMETER, 'CallId is required and must be a string.');
+    const call = dataset.all().find((c) => c.sdkAppId === sdkAppId && c.callId === callId && c.visibleAt <= nowSec && c.startCallTs >= nowSec - RETENTION_SEC);
+    stats.notePage(call ? [callId] : []);
+    return reply(res, 0, 'OK', call ? { CallRecord: toV4Record(call) } : {});
   }
 
   const server = await startSimulatorServer(handle, options, dataset);

@@ -100,3 +100,61 @@ describe('TRTC simulator', () => {
     expect(err.message).toMatch(/clock/);
   });
 });
+
+describe('TRTC simulator, v4 API', () => {
+  const v4client = (s: TrtcSimulator, overrides: Partial<{ secretKey: string; sdkAppId: number }> = {}) =>
+    new TrtcApiClient({ baseUrl: s.url, api: 'v4', sdkAppId: APP, secretKey: KEY, identifier: 'administrator', timeoutMs: 5000, userSigValiditySec: 86400, userSigRenewBeforeSec: 3600, ...overrides });
+
+  it('pages from 1 with TotalNum over the same dataset as v1, in v4 field names', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
+    const t = nowSec() - 86400;
+    sim.dataset.generateRange(t, t + 3600, 230);
+    const c = v4client(sim);
+    const ids = new Set<string>();
+    for (let page = 1; page <= 3; page++) {
+      const res = await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page, numberPerPage: 100 });
+      expect(res.totalNum).toBe(230);
+      expect(res.requestId).toMatch(/^Id-/);
+      for (const r of res.records as Record<string, unknown>[]) {
+        expect(Object.keys(r).sort()).toEqual(['AcceptTime', 'CallId', 'CallResult', 'CallType', 'CalleeList_Account', 'Caller_Account', 'EndTime', 'MediaType', 'RoomId', 'RoomIdType', 'StartTime']);
+        ids.add(r['CallId'] as string);
+      }
+    }
+    expect(ids).toEqual(new Set(sim.dataset.all().map((x) => x.callId)));
+    // Past the last page: a success with an empty list (v4 has no "no records" code).
+    expect(await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page: 4, numberPerPage: 100 })).toMatchObject({ totalNum: 230, records: [] });
+  });
+
+  it('get_record_by_callid answers one call, and null for an unknown one', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
+    const t = nowSec() - 7200;
+    const [call] = sim.dataset.generateRange(t, t + 60, 1);
+    const c = v4client(sim);
+    const found = await c.getRecordByCallId(call!.callId);
+    expect(found.record).toMatchObject({ CallId: call!.callId, StartTime: call!.startCallTs, Caller_Account: call!.record['caller'] });
+    expect((await c.getRecordByCallId('no-such-call')).record).toBeNull();
+    // v1 apps have no such call (its v1 counterpart is not implemented): a clear configuration error.
+    const v1 = await rejection(client(sim).getRecordByCallId(call!.callId));
+    expect(v1.kind).toBe('config');
+  });
+
+  it('ErrorCode / ActionStatus FAIL: a wrong key is auth, 50001 config, other codes retried', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY, 1600000002: 'k2' }, unlicensedSdkAppIds: [1600000002] });
+    const req = { startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 };
+    const bad = await rejection(v4client(sim, { secretKey: 'nope' }).getRecordsByFilter(req));
+    expect([bad.code, bad.kind]).toEqual(['70009', 'auth']);
+    expect(bad.message).toMatch(/ErrorCode 70009 ActionStatus FAIL/);
+    const unlicensed = await rejection(v4client(sim, { sdkAppId: 1600000002, secretKey: 'k2' }).getRecordsByFilter(req));
+    expect([unlicensed.code, unlicensed.kind]).toEqual(['50001', 'config']);
+    sim.faults.failNext(1, { type: 'vendor-error', code: 70500, message: 'internal error' });
+    const internal = await rejection(v4client(sim).getRecordsByFilter(req));
+    expect([internal.code, internal.kind]).toEqual(['70500', 'transient']);
+  });
+
+  it('moves a StartTime older than 7 days up to the horizon instead of refusing it (unlike v1)', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
+    const recent = sim.dataset.generateRange(nowSec() - 6 * 86400, nowSec() - 6 * 86400 + 600, 20);
+    const res = await v4client(sim).getRecordsByFilter({ startTimestamp: nowSec() - 9 * 86400, endTimestamp: nowSec(), page: 1, numberPerPage: 100 });
+    expect(res.totalNum).toBe(recent.length);
+  });
+});

@@ -71,8 +71,14 @@ export interface MigrateResult {
  * Applies every migration not yet recorded. Statements are written with IF NOT EXISTS, so a migration that died half
  * way simply runs again. A recorded migration whose file changed is a config error: write a new migration instead.
  */
-export async function migrate(client: ClickHouseClient, target: RenderTarget, log: (line: string) => void = () => {}): Promise<MigrateResult> {
-  const migrations = loadMigrations();
+export async function migrate(
+  client: ClickHouseClient,
+  target: RenderTarget,
+  log: (line: string) => void = () => {},
+  /** Stop after this version (tests of an upgrade start from an older schema); default: all. */
+  through: number = Number.POSITIVE_INFINITY,
+): Promise<MigrateResult> {
+  const migrations = loadMigrations().filter((m) => m.version <= through);
   const [setup, ...steps] = renderAll(target, migrations);
   await runStatements(client, setup!.statements);
   const db = target.database;

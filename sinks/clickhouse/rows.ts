@@ -20,6 +20,7 @@ export const CDR_COLUMNS = [
   'legs', 'ivr_keys', 'recording_url', 'recording_ref', 'intent_level', 'extras',
   'raw_topic', 'raw_partition', 'raw_offset', 'received_at', 'ingest_mode', 'mapping_version',
   'source_topic', 'source_partition', 'source_offset', 'version',
+  'room_id',
 ] as const;
 
 export type InsertFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'TabSeparated';
@@ -70,6 +71,7 @@ export function cdrValues(cdr: NormalizedCdr, at: SourcePosition): Value[] {
     cdr.legs.map(legTuple), cdr.ivr_keys.map(ivrTuple), cdr.recording_url, cdr.recording_ref, cdr.intent_level, cdr.extras,
     cdr.raw_topic, cdr.raw_partition, cdr.raw_offset, chTime(cdr.received_at), cdr.ingest_mode, cdr.mapping_version,
     at.topic, at.partition, at.offset, versionOf(cdr),
+    cdr.room_id,
   ];
 }
 

@@ -100,6 +100,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
     groupId: config.groupId,
     topics: [config.inputTopic],
     sessionTimeoutMs: config.sessionTimeoutMs,
+    log: (event, fields) => log('info', `sink.${event}`, fields),
     onRebalance: () => batcher.dropAll(),
     async handle(batch, ctx) {
       if (stopping) return; // not resolved: re-delivered to whoever consumes next

@@ -1,4 +1,4 @@
-// The normalized CDR v1 (schemas/cdr-normalized.avsc) as TypeScript. Field names are the Avro names; timestamps
+// The normalized CDR v2 (schemas/cdr-normalized.avsc) as TypeScript. Field names are the Avro names; timestamps
 // are Dates (core/avro.ts maps timestamp-millis to Date). Keep this file and the schema in step: a unit test
 // validates every fixture against the schema.
 import type { Vendor } from '../../core/topology.ts';
@@ -100,6 +100,8 @@ export interface NormalizedCdr {
   received_at: Date;
   ingest_mode: 'live' | 'backfill' | 'import';
   mapping_version: string;
+  /** Contract v2: the media room of an app call (TRTC); null for telephony and for v1-written records. */
+  room_id: string | null;
 }
 
 export const cdrIdOf = (vendor: Vendor, tenantId: string, naturalKey: string) => `${vendor}:${tenantId}:${naturalKey}`;

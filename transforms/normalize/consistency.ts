@@ -47,7 +47,7 @@ const iso = (d: Date) => (Number.isFinite(d.getTime()) ? d.toISOString() : 'an i
 
 /**
  * The first rule `cdr` breaks, as a reason naming the rule and the fields, or null. `reference` is the instant the
- * record was received (or now, whichever is earlier): nothing in it can have happened more than a day after that.
+ * record was received (the envelope's received_at): nothing in it can have happened more than a day after that.
  */
 export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string | null {
   const latest = reference.getTime() + FUTURE_TOLERANCE_SECONDS * 1000;

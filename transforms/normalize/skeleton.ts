@@ -49,6 +49,7 @@ export function emptyCdr(envelope: RawEnvelope, naturalKey: string): NormalizedC
     received_at: envelope.received_at,
     ingest_mode: envelope.mode,
     mapping_version: '',
+    room_id: null,
   };
 }
 

@@ -20,8 +20,12 @@ export const normalizeServiceConfigSchema = z.strictObject({
   /** A chunk of at least this many records in which every record threw at the same stage stops the stage (systemic). */
   systemicFailureThreshold: z.int().min(2).default(50),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
-  /** Kafka session timeout: how fast the group hands a dead member's partitions to the others (broker min 6000). */
-  sessionTimeoutMs: z.int().min(1_000).max(300_000).default(30_000),
+  /**
+   * Kafka session timeout: how long the group waits for a member that went silent (a killed process) before giving
+   * its partitions to the others or to its restarted successor. The broker's minimum (6 s) makes restarts fast; the
+   * stage heartbeats every sixth of it, also during long inserts. A clean stop leaves the group at once.
+   */
+  sessionTimeoutMs: z.int().min(6_000).max(300_000).default(6_000),
   createTopics: z.boolean().default(true),
   partitions: z.int().min(1).default(3),
   mapping: normalizeOptionsSchema.default(normalizeOptionsSchema.parse({})),

@@ -132,6 +132,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     transactionalId,
     maxMessagesPerTransaction: config.maxMessagesPerTransaction,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    log: (event, fields) => log('info', `normalize.${event}`, fields),
     transform,
     onCommitted: (batch) => {
       const counts = pending.get(batch);

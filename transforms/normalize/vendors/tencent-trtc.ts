@@ -1,9 +1,11 @@
-// Tencent RTC TUICallKit call record (v1 get_records_by_filter / callback) → normalized CDR. Parties are app user
-// ids, never phone numbers; group calls have several callees; "answered" comes from callResult.
-import type { RawEnvelope } from '../../../core/envelope.ts';
+// Tencent RTC TUICallKit call record → normalized CDR, from either call-record API: v1 get_records_by_filter
+// (camelCase, snake_case values) or v4 call_record_http_srv (PascalCase fields and values). A v4 record is first
+// read into the v1 vocabulary, so one call yields the same row whichever API delivered it. Parties are app user ids,
+// never phone numbers; group calls have several callees; "answered" comes from callResult.
+import { API_VERSION_ATTRIBUTE, type RawEnvelope } from '../../../core/envelope.ts';
 import { bill, selectRule } from '../billing.ts';
 import type { NormalizedCdr, Party } from '../cdr.ts';
-import { TRTC_MEDIA_CHANNEL, endStatusFor } from '../codes/tencent-trtc.ts';
+import { TRTC_MEDIA_CHANNEL, TRTC_V4_CALL_RESULT, TRTC_V4_CALL_TYPE, TRTC_V4_MEDIA_TYPE, endStatusFor } from '../codes/tencent-trtc.ts';
 import type { NormalizeContext } from '../context.ts';
 import { appUserParty } from '../parties.ts';
 import { badRecord, ok } from '../result.ts';
@@ -11,39 +13,85 @@ import type { NormalizeResult } from '../result.ts';
 import { emptyCdr, extraValue, isRecord, keepExtras, text } from '../skeleton.ts';
 import { fromUnixSeconds, parseUnixSeconds, secondsBetween } from '../time.ts';
 
-const CONSUMED = new Set(['callId', 'sdkAppId', 'mediaType', 'startCallTs', 'acceptTs', 'endTs', 'caller', 'callType', 'callResult', 'callees']);
+export type TrtcApi = 'v1' | 'v4';
+
+
+/** The call fields, under their v1 names, and where each comes from in a v4 record. */
+const V4_FIELD: Readonly<Record<string, string>> = {
+  callId: 'CallId',
+  mediaType: 'MediaType',
+  startCallTs: 'StartTime',
+  acceptTs: 'AcceptTime',
+  endTs: 'EndTime',
+  caller: 'Caller_Account',
+  callType: 'CallType',
+  callResult: 'CallResult',
+  callees: 'CalleeList_Account',
+  roomId: 'RoomId',
+};
+const V1_CONSUMED = new Set([...Object.keys(V4_FIELD), 'sdkAppId']);
+const V4_CONSUMED = new Set(Object.values(V4_FIELD));
+
+/**
+ * Which API a record came from: the envelope's `api_version` attribute when the poller set it; otherwise (bare
+ * records, envelopes written before v4 support) the shape: only v4 records have `CallId`.
+ */
+export function trtcApiOf(record: Record<string, unknown>, envelope: RawEnvelope): TrtcApi {
+  const declared = envelope.attributes[API_VERSION_ATTRIBUTE];
+  if (declared === 'v1' || declared === 'v4') return declared;
+  return 'CallId' in record && !('callId' in record) ? 'v4' : 'v1';
+}
+
+/** A v4 value in the v1 vocabulary when the table knows it, else verbatim (never lost). */
+const translated = (table: ReadonlyMap<string, string>, v: unknown) => (typeof v === 'string' ? (table.get(v.trim()) ?? v) : v);
+
+/** A v4 record read as a v1 record (same field names and values), plus the v4 fields nothing consumed. */
+function fromV4(record: Record<string, unknown>): { call: Record<string, unknown>; extras: Record<string, string> } {
+  const call: Record<string, unknown> = {};
+  for (const [v1, v4] of Object.entries(V4_FIELD)) if (record[v4] !== undefined) call[v1] = record[v4];
+  call.mediaType = translated(TRTC_V4_MEDIA_TYPE, call.mediaType);
+  call.callType = translated(TRTC_V4_CALL_TYPE, call.callType);
+  call.callResult = translated(TRTC_V4_CALL_RESULT, call.callResult);
+  const extras: Record<string, string> = {};
+  keepExtras(extras, record, V4_CONSUMED);
+  return { call, extras };
+}
 
 export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
   if (!isRecord(record)) return badRecord('tencent-trtc record is not a JSON object');
+  const api = trtcApiOf(record, envelope);
+  const { call, extras: apiExtras } = api === 'v4' ? fromV4(record) : { call: record, extras: {} };
   for (const field of ['startCallTs', 'acceptTs', 'endTs']) {
-    const parsed = parseUnixSeconds(record[field]);
-    if (!parsed.ok) return badRecord(`${field}: ${parsed.reason}`);
+    const parsed = parseUnixSeconds(call[field]);
+    if (!parsed.ok) return badRecord(`${api === 'v4' ? V4_FIELD[field] : field}: ${parsed.reason}`);
   }
-  const cdr: NormalizedCdr = emptyCdr(envelope, text(record.callId) ?? '');
+  const cdr: NormalizedCdr = emptyCdr(envelope, text(call.callId) ?? '');
   const extras = cdr.extras;
-  const started = fromUnixSeconds(record.startCallTs);
-  const accepted = fromUnixSeconds(record.acceptTs);
-  const ended = fromUnixSeconds(record.endTs);
-  const status = endStatusFor(record.callResult);
+  const started = fromUnixSeconds(call.startCallTs);
+  const accepted = fromUnixSeconds(call.acceptTs);
+  const ended = fromUnixSeconds(call.endTs);
+  const status = endStatusFor(call.callResult);
   // An interrupted call counts as answered only if acceptTs is after the start: unanswered records repeat startCallTs.
   const answered =
     status.answered === 'yes' || (status.answered === 'if-accepted' && accepted !== null && started !== null && accepted > started)
       ? accepted
       : null;
-  if (answered === null && accepted !== null) extras.acceptTs = extraValue(record.acceptTs)!;
+  if (answered === null && accepted !== null) extras.acceptTs = extraValue(call.acceptTs)!;
 
   // App-to-app calls between the tenant's own users: neither inbound nor outbound.
   cdr.direction = 'INTERNAL';
-  const media = text(record.mediaType);
-  cdr.channel = (media !== null ? TRTC_MEDIA_CHANNEL[media] : undefined) ?? 'VOIP';
-  if (media !== null && TRTC_MEDIA_CHANNEL[media] === undefined) extras.mediaType = media;
-  cdr.call_type = text(record.callType);
+  const media = text(call.mediaType);
+  const channel = media !== null && Object.hasOwn(TRTC_MEDIA_CHANNEL, media) ? TRTC_MEDIA_CHANNEL[media] : undefined;
+  cdr.channel = channel ?? 'VOIP';
+  if (media !== null && channel === undefined) extras.mediaType = media;
+  cdr.call_type = text(call.callType);
+  cdr.room_id = text(call.roomId);
 
-  cdr.caller = appUserParty(record.caller);
+  cdr.caller = appUserParty(call.caller);
   const callerId = cdr.caller?.value ?? null;
   const seen = new Set<string>();
   const callees: Party[] = [];
-  const rawCallees: unknown[] = Array.isArray(record.callees) ? record.callees : [];
+  const rawCallees: unknown[] = Array.isArray(call.callees) ? call.callees : [];
   for (const id of rawCallees) {
     const p = appUserParty(id);
     // The caller is listed among the callees in the vendor's own sample; counting them as callee would inflate
@@ -53,8 +101,8 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
     callees.push(p);
   }
   cdr.callees = callees;
-  if (callees.length !== rawCallees.length || (record.callees !== undefined && !Array.isArray(record.callees))) {
-    extras.callees = extraValue(record.callees) ?? '';
+  if (callees.length !== rawCallees.length || (call.callees !== undefined && !Array.isArray(call.callees))) {
+    extras.callees = extraValue(call.callees) ?? '';
   }
 
   cdr.started_at = started;
@@ -69,6 +117,7 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   cdr.vendor_status_code = status.code;
   cdr.vendor_status_text = status.text;
   cdr.hangup_side = status.side;
-  keepExtras(extras, record, CONSUMED);
+  if (api === 'v4') Object.assign(extras, apiExtras);
+  else keepExtras(extras, record, V1_CONSUMED);
   return ok(cdr);
 }

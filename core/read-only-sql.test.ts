@@ -1,0 +1,164 @@
+// The read-only query path against the real embedded engine (no network besides a loopback trap server): every
+// attack of the ops-port review is refused by the engine (or, for INTO OUTFILE and KILL, by the engine's own parser),
+// nothing is written or fetched, harmless queries pass, limits cut runaway queries, a cancelled query is killed, and
+// the writer's session keeps writing meanwhile.
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse } from './clickhouse.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, refusalOf, type ReadOnlySql } from './read-only-sql.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
+const victim = join(dir, 'victim.txt');
+const outfile = join(dir, 'out.txt');
+let writer: ClickHouseClient;
+let sql: ReadOnlySql;
+let trap: Server;
+let trapPort = 0;
+const trapHits: string[] = [];
+
+beforeAll(async () => {
+  writeFileSync(victim, 'secret\n');
+  trap = createServer((req, res) => {
+    trapHits.push(`${req.method} ${req.url}`);
+    res.end('a\tb\n');
+  });
+  await new Promise<void>((r) => trap.listen(0, '127.0.0.1', () => r()));
+  trapPort = (trap.address() as AddressInfo).port;
+  writer = await createClickHouse({ kind: 'embedded', dataDir: join(dir, 'ch'), database: 'ro_test' });
+  await writer.command({ query: 'CREATE TABLE t (x UInt32) ENGINE = MergeTree ORDER BY x' });
+  await writer.insert({ table: 't', values: [{ x: 1 }, { x: 2 }], format: 'JSONEachRow' });
+  sql = await openReadOnlySql({ kind: 'embedded', dataDir: join(dir, 'ch'), database: 'ro_test' }, { ...DEFAULT_SQL_LIMITS, maxExecutionTimeSec: 2, maxResultRows: 1000, maxMemoryBytes: 200_000_000 });
+}, 60_000);
+
+afterAll(async () => {
+  await sql?.close();
+  await writer?.close();
+  await new Promise((r) => trap.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function refusal(query: string): Promise<SqlQueryError> {
+  const err = await sql.run(query, 'TSV').then(
+    (out) => new Error(`not refused, answered ${JSON.stringify(out)}`),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SqlQueryError);
+  return err as SqlQueryError;
+}
+
+describe('read-only SQL on the embedded engine', () => {
+  it('runs with readonly=1 and its limits in force', async () => {
+    expect(await sql.run("SELECT getSetting('readonly'), getSetting('max_execution_time')", 'TSV')).toBe('1\t2\n');
+  });
+
+  it('passes harmless queries the old keyword check refused', async () => {
+    expect(await sql.run("SELECT ';'", 'TSV')).toBe(';\n');
+    expect(await sql.run('-- a comment first\nSELECT count() FROM t', 'TSV')).toBe('2\n');
+    expect(await sql.run('/* block */ SHOW TABLES', 'TSV')).toBe('t\n');
+    expect(await sql.run('SELECT 1 -- trailing comment', 'TSV')).toBe('1\n');
+  });
+
+  const attacks: [string, (port: number) => string, number][] = [
+    ['settings change (SET)', () => 'SET readonly = 0', 403],
+    ['settings change (SETTINGS readonly)', () => "SELECT getSetting('readonly') SETTINGS readonly = 0", 403],
+    ['settings change (SETTINGS max_execution_time)', () => 'SELECT 1 SETTINGS max_execution_time = 0', 403],
+    ['file read', () => `SELECT * FROM file('${victim}', 'LineAsString')`, 403],
+    ['file read (/etc/passwd)', () => "SELECT * FROM file('/etc/passwd', 'LineAsString')", 403],
+    ['file write (INTO OUTFILE)', () => `SELECT 1 INTO OUTFILE '${outfile}'`, 403],
+    ['file truncate (INTO OUTFILE TRUNCATE)', () => `SELECT 1 INTO OUTFILE '${victim}' TRUNCATE`, 403],
+    ['file write (INTO OUTFILE after a comment)', () => `SELECT 1 /* x */ INTO /* y */ OUTFILE '${outfile}' -- z`, 403],
+    ['file write (INSERT INTO FUNCTION file)', () => `INSERT INTO FUNCTION file('${outfile}', 'TSV', 'x UInt8') VALUES (1)`, 403],
+    ['network (url)', (p) => `SELECT * FROM url('http://127.0.0.1:${p}/u', 'TSV', 'a String, b String')`, 403],
+    ['network (s3)', (p) => `SELECT * FROM s3('http://127.0.0.1:${p}/bucket/k.tsv', 'TSV', 'a String, b String')`, 403],
+    ['network (remote)', (p) => `SELECT * FROM remote('127.0.0.1:${p}', system.one)`, 403],
+    ['network (mysql)', (p) => `SELECT * FROM mysql('127.0.0.1:${p}', 'db', 't', 'u', 'p')`, 403],
+    ['network (postgresql)', (p) => `SELECT * FROM postgresql('127.0.0.1:${p}', 'db', 't', 'u', 'p')`, 403],
+    ['program (executable)', () => "SELECT * FROM executable('id', 'TSV', 'a String')", 403],
+    ['sqlite file', () => `SELECT * FROM sqlite('${victim}', 't')`, 403],
+    ['write (INSERT)', () => 'INSERT INTO t VALUES (3)', 403],
+    ['write (multi-statement)', () => 'SELECT 1; INSERT INTO t VALUES (3)', 400],
+    ['DDL (DROP)', () => 'DROP TABLE t', 403],
+    ['DDL (TRUNCATE)', () => 'TRUNCATE TABLE t', 403],
+    ['DDL (CREATE)', () => 'CREATE TABLE u (x UInt8) ENGINE = Memory', 403],
+    ['SYSTEM', () => 'SYSTEM FLUSH LOGS', 403],
+    ['KILL the pipeline queries', () => 'KILL QUERY WHERE 1', 403],
+    ['endless loop()', () => 'SELECT count() FROM loop(numbers(10))', 403],
+  ];
+  it.each(attacks)('refuses %s', async (_name, query, status) => {
+    const err = await refusal(query(trapPort));
+    expect(err.status).toBe(status);
+  });
+
+  it('left no trace of the attacks: no file written, no request made, no row changed', async () => {
+    expect(existsSync(outfile)).toBe(false);
+    expect(readFileSync(victim, 'utf8')).toBe('secret\n');
+    expect(statSync(victim).size).toBe(7);
+    expect(trapHits).toEqual([]);
+    expect(await sql.run('SELECT count() FROM t', 'TSV')).toBe('2\n');
+  });
+
+  it('reports a syntax error with its position', async () => {
+    const err = await refusal('SELEC 1');
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/Syntax error: failed at position 7 \(1\)/);
+    expect(err.message).not.toMatch(/formatQuery/);
+  });
+
+  it('cuts an endless query at max_execution_time while the writer keeps writing', async () => {
+    const endless = sql.run('SELECT count() FROM numbers(1e13)', 'TSV').catch((e: unknown) => e);
+    // The writer's session is not the query's: inserts go through while the endless query runs.
+    for (let i = 0; i < 3; i++) await writer.insert({ table: 't', values: [{ x: 10 + i }], format: 'JSONEachRow' });
+    const err = (await endless) as SqlQueryError;
+    expect(err).toBeInstanceOf(SqlQueryError);
+    expect(err.code).toBe('159'); // TIMEOUT_EXCEEDED
+    expect(await sql.run('SELECT count() FROM t', 'TSV')).toBe('5\n');
+  });
+
+  it('refuses results and memory beyond the limits', async () => {
+    expect((await refusal('SELECT number FROM numbers(100000)')).code).toBe('396'); // TOO_MANY_ROWS_OR_BYTES
+    expect((await refusal("SELECT arrayMap(x -> repeat('a', 1000000), range(10000))")).code).toBe('241'); // MEMORY_LIMIT_EXCEEDED
+  });
+
+  it('kills the query of a caller that went away', async () => {
+    const abort = new AbortController();
+    const running = sql.run('SELECT count() FROM numbers(1e13)', 'TSV', { signal: abort.signal }).catch((e: unknown) => e);
+    const tagged = async (and = '') =>
+      Number(await writer.query({ query: `SELECT count() FROM system.processes WHERE query LIKE '%cdrflow-sql %' AND query NOT LIKE '%system.processes%' ${and}`, format: 'TabSeparated' }).then((r) => r.text()));
+    for (let i = 0; i < 100 && (await tagged()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await tagged()).toBe(1);
+    abort.abort();
+    const err = (await running) as SqlQueryError;
+    expect(err.status).toBe(499);
+    // Killed in the engine, not only abandoned: the engine reports it cancelled (394), not timed out, and it is gone.
+    expect((err.cause as Error).message).toMatch(/Code: 394|cancelled/i);
+    // chdb keeps a finished query's process entry until the session's next query; it is flagged cancelled.
+    expect(await tagged('AND is_cancelled = 0')).toBe(0);
+  });
+
+  it('refuses more concurrent queries than allowed instead of queueing them', async () => {
+    const endless = [1, 2].map(() => sql.run('SELECT count() FROM numbers(1e13)', 'TSV').catch((e: unknown) => e));
+    await new Promise((r) => setTimeout(r, 50));
+    const busy = await refusal('SELECT 1');
+    expect(busy.status).toBe(429);
+    await Promise.all(endless);
+    expect(await sql.run('SELECT 1', 'TSV')).toBe('1\n');
+  });
+});
+
+describe('refusalOf (on the engine-formatted text)', () => {
+  it.each([
+    ["SELECT 1\nINTO OUTFILE 'x'", true],
+    ["EXPLAIN\nSELECT 1\nINTO OUTFILE 'x'", true],
+    ['KILL QUERY WHERE 1 ASYNC', true],
+    ["SELECT 'a\\nINTO OUTFILE x'", false],
+    ['SELECT `a\\nINTO OUTFILE`\nFROM t', false],
+    ['SELECT 1', false],
+  ])('%j refused: %s', (text, refused) => {
+    expect(refusalOf(text) !== undefined).toBe(refused);
+  });
+});

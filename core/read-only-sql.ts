@@ -1,0 +1,209 @@
+// The one path for SQL typed by a user (`cdrflow sql`, `POST /sql` on the ops port): read-only enforced by the engine,
+// with a time, memory and result-size limit, cancellable, and never on the sink's own connection.
+//
+// Embedded engine (checked against chdb by core/read-only-sql.test.ts):
+// - Each chdb Session is its own ClickHouse session: settings given as `connectionArgs` bind that session only, and
+//   two sessions run queries in parallel, while one session runs its queries one after another. User queries
+//   therefore get their own small pool of sessions opened with `readonly=1` (which also forbids changing any setting,
+//   so a query cannot lift its limits with SETTINGS or SET). The sink's session never waits for a user query.
+// - readonly=1 refuses writes, DDL, SYSTEM, and the table functions that read files or reach the network (file, url,
+//   s3, remote, mysql, postgresql, sqlite, executable, …: "Cannot execute query in readonly mode").
+// - It does NOT refuse `INTO OUTFILE` (the embedded engine writes the file itself) nor `KILL QUERY` (which could
+//   cancel the sink's inserts). No setting turns those off, so a second layer asks the engine's own parser
+//   (formatQuery) for the canonical text of the one statement and refuses those two clauses there. formatQuery also
+//   refuses multi-statements and reports syntax errors with their position; comments and string literals cannot
+//   fool it (literals come back escaped, on one line).
+// - A cancelled call does not stop the engine (chdb rejects early and computes on), so a caller that goes away is
+//   followed by `KILL QUERY` for its tagged query, and max_execution_time bounds everything else.
+// Server (CLICKHOUSE_URL): the same settings go with each request (readonly=1 applied with the others), and the
+// server cancels a read-only query when its client disconnects. A deployment should also give cdrflow's query user a
+// read-only profile.
+import { randomUUID } from 'node:crypto';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { CdrflowError } from './errors.ts';
+import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
+
+export interface SqlLimits {
+  /** The engine cancels a query after this many seconds. */
+  maxExecutionTimeSec: number;
+  maxResultRows: number;
+  maxResultBytes: number;
+  /** Memory one query may use. */
+  maxMemoryBytes: number;
+  /** Engine threads per query (the machine's other work keeps the rest). */
+  maxThreads: number;
+  /** Queries running at once; more are refused as busy (never queued behind an endless one). */
+  maxConcurrent: number;
+}
+
+export const DEFAULT_SQL_LIMITS: SqlLimits = {
+  maxExecutionTimeSec: 30,
+  maxResultRows: 1_000_000,
+  maxResultBytes: 256 * 1024 * 1024,
+  maxMemoryBytes: 1024 * 1024 * 1024,
+  maxThreads: 2,
+  maxConcurrent: 2,
+};
+
+/** Why a query was not answered; `status` is the HTTP status the ops port answers with. */
+export class SqlQueryError extends CdrflowError {
+  constructor(
+    readonly status: 400 | 403 | 422 | 429 | 499,
+    message: string,
+    options: { code?: string; cause?: unknown } = {},
+  ) {
+    super(status === 429 ? 'rate_limited' : 'config', message, options);
+  }
+}
+
+export interface ReadOnlySql {
+  /** Runs one read-only statement, returns the engine's output in `format`. Throws SqlQueryError. */
+  run(sql: string, format: string, options?: { signal?: AbortSignal }): Promise<string>;
+  close(): Promise<void>;
+}
+
+function engineSettings(limits: SqlLimits): Record<string, string> {
+  return {
+    readonly: '1',
+    max_execution_time: String(limits.maxExecutionTimeSec),
+    max_result_rows: String(limits.maxResultRows),
+    max_result_bytes: String(limits.maxResultBytes),
+    result_overflow_mode: 'throw',
+    max_memory_usage: String(limits.maxMemoryBytes),
+    max_threads: String(limits.maxThreads),
+  };
+}
+
+// ClickHouse error codes (the engine's `Code: N`), mapped to what the caller did wrong.
+const REFUSED_CODES = new Set([164 /* READONLY */, 497 /* ACCESS_DENIED */]);
+const BAD_QUERY_CODES = new Set([62 /* SYNTAX_ERROR */]);
+
+function engineCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && /^\d+$/.test(e.code)) return Number(e.code);
+  // chdb's Session throws plain Errors whose text starts with the engine's "Code: N." — its only structured field.
+  const m = typeof e.message === 'string' ? /^Code: (\d+)\./.exec(e.message) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+function asQueryError(err: unknown): SqlQueryError {
+  if (err instanceof SqlQueryError) return err;
+  // Positions in a syntax error count in the user's text; the wrapper that parsed it is noise.
+  const message = (err instanceof Error ? err.message : String(err)).replace(/:? In scope SELECT formatQuery\([\s\S]*$/, '');
+  const code = engineCode(err);
+  const status = code !== undefined && REFUSED_CODES.has(code) ? 403 : code !== undefined && BAD_QUERY_CODES.has(code) ? 400 : 422;
+  return new SqlQueryError(status, message, { ...(code !== undefined ? { code: String(code) } : {}), cause: err });
+}
+
+/**
+ * The second layer (see the header): the engine's canonical text of the statement, refused when it writes a file
+ * (`INTO OUTFILE`) or kills queries — the two things readonly=1 still allows.
+ */
+export function refusalOf(formatted: string): string | undefined {
+  if (/^KILL\b/i.test(formatted.trimStart())) return 'KILL is not allowed: queries of the pipeline are not yours to cancel';
+  if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
+  return undefined;
+}
+
+interface Engine {
+  /** The canonical text of `sql` by the engine's parser. */
+  format(sql: string): Promise<string>;
+  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimits = DEFAULT_SQL_LIMITS): Promise<ReadOnlySql> {
+  const engine = target.kind === 'embedded' ? await embeddedEngine(target, limits) : httpEngine(target, limits);
+  let running = 0;
+  return {
+    async run(sql, format, options = {}) {
+      if (!/^[A-Za-z]+$/.test(format)) throw new SqlQueryError(400, `invalid format ${format}`);
+      if (sql.trim() === '') throw new SqlQueryError(400, 'empty query');
+      if (running >= limits.maxConcurrent) {
+        throw new SqlQueryError(429, `busy: ${running} queries are running (at most ${limits.maxConcurrent}); retry when one ends (each ends within ${limits.maxExecutionTimeSec} s)`, { code: 'BUSY' });
+      }
+      running++;
+      try {
+        const formatted = await engine.format(sql).catch((err: unknown) => {
+          throw asQueryError(err);
+        });
+        const refusal = refusalOf(formatted);
+        if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
+        return await engine.query(sql, format, randomUUID(), options.signal).catch((err: unknown) => {
+          if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', cause: err });
+          throw asQueryError(err);
+        });
+      } finally {
+        running--;
+      }
+    },
+    close: () => engine.close(),
+  };
+}
+
+type ChdbSession = InstanceType<typeof import('chdb').Session>;
+
+async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedded' }>, limits: SqlLimits): Promise<Engine> {
+  const { Session } = await import('chdb');
+  const connectionArgs = Object.entries(engineSettings(limits)).map(([k, v]) => `--${k}=${v}`);
+  // One session per concurrent query (a session runs its queries one at a time) plus one for parsing and KILL, so a
+  // cancel never waits behind the query it cancels.
+  const open = async () => {
+    const s = new Session(target.dataDir, { connectionArgs });
+    // USE is allowed in readonly mode and binds this session only.
+    if (target.database !== 'default') await s.queryAsync(`USE ${quoteIdentifier(target.database)}`);
+    return s;
+  };
+  const control = await open();
+  const idle: ChdbSession[] = [];
+  for (let i = 0; i < limits.maxConcurrent; i++) idle.push(await open());
+  const all = [control, ...idle];
+  return {
+    async format(sql) {
+      return (await control.queryBindAsync('SELECT formatQuery({q:String})', { q: sql }, { format: 'RawBLOB' })).text();
+    },
+    async query(sql, format, tag, signal) {
+      const session = idle.pop();
+      if (!session) throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
+      const onAbort = () => {
+        // The tag comment is part of the query text in system.processes; KILL finds it there.
+        void control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql ${tag}%' AND query NOT LIKE '%system.processes%' ASYNC`).catch(() => undefined);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        // The tag goes on its own line first: a user's trailing `--` comment cannot swallow it.
+        const result = await session.queryAsync(`/* cdrflow-sql ${tag} */\n${sql}`, { format });
+        return result.text();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        idle.push(session);
+      }
+    },
+    async close() {
+      for (const s of all) s.close();
+    },
+  };
+}
+
+function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits: SqlLimits): Engine {
+  const client: ClickHouseClient = createClient({
+    url: target.url,
+    username: target.username,
+    password: target.password,
+    database: target.database,
+    request_timeout: (limits.maxExecutionTimeSec + 10) * 1000,
+  });
+  const settings = { ...engineSettings(limits), cancel_http_readonly_queries_on_client_close: '1' } as unknown as ClickHouseSettings;
+  return {
+    async format(sql) {
+      const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow', clickhouse_settings: settings });
+      const rows = await rs.json<{ f: string }>();
+      return rows[0]?.f ?? '';
+    },
+    async query(sql, format, _tag, signal) {
+      const rs = await client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: settings, ...(signal ? { abort_signal: signal } : {}) });
+      return rs.text();
+    },
+    close: () => client.close(),
+  };
+}
