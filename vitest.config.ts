@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{core,cli,connectors,transforms,sinks,simulators,schemas,test,infra,bench,app}/**/*.test.ts'],
+          include: ['{core,cli,connectors,reconcile,transforms,sinks,simulators,schemas,test,infra,bench,app}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           env: { TZ: 'UTC' },
           // A few unit tests start the CLI as a child process; on a loaded 2-core machine that alone can pass 5 s.

@@ -12,6 +12,7 @@ import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
 import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
+import { reconcileConfigSchema } from '../reconcile/config.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
 import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
@@ -115,6 +116,8 @@ export const appConfigSchema = z.strictObject({
   receiver: ReceiverConfigSchema.optional(),
   normalize: normalizeServiceConfigSchema.prefault({}),
   sink: sinkConfigSchema.prefault({}),
+  /** `cdrflow reconcile` and the job's scheduled reconcile. */
+  reconcile: reconcileConfigSchema.prefault({}),
   /** `start --demo`: the four vendor simulators with steady traffic, connectors and receiver pointed at them. */
   demo: z
     .strictObject({

@@ -32,3 +32,16 @@ describe('the demo flaky network', () => {
     }
   });
 });
+
+describe('demoTryLines', () => {
+  it('tells where the simulators listen and which demo credentials they take, as commands to paste', async () => {
+    const { demoTryLines, DEMO_CREDENTIALS } = await import('./demo.ts');
+    const text = demoTryLines({ ccc: { endpoint: 'ccc.tencentcloudapi.com:4100', protocol: 'http', connectAddress: '127.0.0.1' }, trtcUrl: 'http://127.0.0.1:4200', recordingApiUrl: 'http://127.0.0.1:4300', nowSec: Date.UTC(2026, 11, 1, 12, 30) / 1000 }).join('\n');
+    expect(text).toContain(`TENCENT_CCC_SECRET_ID=${DEMO_CREDENTIALS.ccc.secretId}`);
+    expect(text).toContain('--endpoint ccc.tencentcloudapi.com:4100 --protocol http --connect-address 127.0.0.1');
+    expect(text).toContain('--from 2026-12-01T10:00:00Z --to 2026-12-01T11:00:00Z');
+    expect(text).toContain('--base-url http://127.0.0.1:4200');
+    expect(text).toContain('HUAWEI_BASE_URL=http://127.0.0.1:4300');
+    expect(text).toContain('replay needs `cdrflow start` stopped');
+  });
+});

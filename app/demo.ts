@@ -92,6 +92,27 @@ export interface DemoVendors {
   close(): Promise<void>;
 }
 
+/**
+ * How to point the one-shot commands (backfill, poll, recording) at the running demo's simulators: their addresses
+ * and the demo's credentials (fixed, public, accepted only by the simulators), as commands to copy.
+ */
+export function demoTryLines(d: { ccc: { endpoint: string; protocol: string; connectAddress: string }; trtcUrl: string; recordingApiUrl: string; nowSec: number }): string[] {
+  const hour = (s: number) => new Date(Math.floor(s / 3600) * 3600 * 1000).toISOString().replace('.000Z', 'Z');
+  const from = hour(d.nowSec - 7200);
+  const to = hour(d.nowSec - 3600);
+  const c = DEMO_CREDENTIALS;
+  return [
+    'demo: the simulators take the demo credentials below (public, accepted by nothing else); try, in another terminal:',
+    `  TENCENT_CCC_SECRET_ID=${c.ccc.secretId} TENCENT_CCC_SECRET_KEY=${c.ccc.secretKey} TENCENT_CCC_SDKAPPIDS=${c.ccc.sdkAppIds.join(',')} \\`,
+    `    npx cdrflow backfill tencent-ccc --tenant ${c.ccc.sdkAppIds[0]} --from ${from} --to ${to} --endpoint ${d.ccc.endpoint} --protocol ${d.ccc.protocol} --connect-address ${d.ccc.connectAddress}`,
+    `  TENCENT_TRTC_APPS=${c.trtc.apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} \\`,
+    `    npx cdrflow backfill tencent-trtc --tenant ${c.trtc.apps[0]!.sdkAppId} --from ${from} --to ${to} --base-url ${d.trtcUrl}`,
+    `  CDRFLOW_HUAWEI_APPS='${JSON.stringify([{ appKey: c.huawei.appKey, appSecret: c.huawei.appSecret }])}' HUAWEI_BASE_URL=${d.recordingApiUrl} \\`,
+    `    npx cdrflow recording "$(npx cdrflow sql "SELECT cdr_id FROM cdr FINAL WHERE vendor = 'huawei-privatenumber' AND recording_ref IS NOT NULL LIMIT 1" --format TSV)"`,
+    `  replay needs \`cdrflow start\` stopped (it resets the stages' consumer groups); sql, status, tail and dlq work while it runs`,
+  ];
+}
+
 export async function startDemoVendors(config: AppConfig, log: (msg: string) => void): Promise<DemoVendors> {
   const demo = config.demo;
   const seed = demo.seed ?? randomInt(1, 2 ** 31 - 1);
@@ -116,6 +137,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
     onError: (err) => log(`demo: Huawei recording API stand-in failed on a request (answered 500, job goes on): ${err instanceof Error ? err.message : String(err)}`),
   });
   log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, Huawei recording API ${recordingApi.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
+  for (const line of demoTryLines({ ccc: ccc.connection, trtcUrl: trtc.url, recordingApiUrl: recordingApi.url, nowSec })) log(line);
 
   // Polling tuned for a demo: short interval and settle delay; the re-read still spans the simulators' longest calls
   // and latest records (lookback + maxCall), so nothing is missed; re-read records that did not change are not

@@ -15,6 +15,7 @@ import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
+import { startReconcileService, type ReconcileService } from '../reconcile/service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
@@ -23,7 +24,7 @@ import { AppMetrics } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources } from './pipeline.ts';
 import { startPipeline } from './runner.ts';
-import { checkpointRows, clickhouseFigures, stageLag, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
+import { checkpointRows, clickhouseFigures, stageLagByTopic, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import type { ComponentState } from './supervise.ts';
 
 export interface MainJobOptions {
@@ -40,6 +41,24 @@ export interface MainJob {
   /** Settles when a component stops by itself (rejects with its error). */
   readonly failed: Promise<never>;
   stop(): Promise<void>;
+}
+
+/** How long the ClickHouse figures of /status and /metrics (one `cdr FINAL` query) are reused. */
+export const CLICKHOUSE_FIGURES_TTL_MS = 10_000;
+
+/** `read`'s result (or its pending promise) reused for `ttlMs`; a failure is not kept. */
+export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {
+  let kept: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (kept && now() - kept.at < ttlMs) return kept.value;
+    const value = read();
+    const entry = { at: now(), value };
+    kept = entry;
+    value.catch(() => {
+      if (kept === entry) kept = undefined;
+    });
+    return value;
+  };
 }
 
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
@@ -85,7 +104,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
     // while the rest starts; /readyz turns ready once every component runs. /status says "starting" until then.
-    const late: { status?: () => Promise<StatusSnapshot> } = {};
+    const late: { status?: () => Promise<StatusSnapshot>; reconcile?: ReconcileService } = {};
     // User SQL runs in read-only engine sessions of its own, never on the sink's connection (core/read-only-sql.ts).
     // Released after the ops port (resources go in reverse), so no request is left without its sessions.
     const userSql = await openReadOnlySql(ends.clickhouse, config.ops.sql);
@@ -94,8 +113,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       metrics: metrics.registry,
       readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
       status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: (sql, format, signal) => userSql.run(sql, format, { signal }),
+      query: (sql, format, { signal, color }) => userSql.run(sql, format, { signal, color }),
       log: log.child('ops'),
+      reconcile: async (body, write) => {
+        if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
+        return late.reconcile.handle(body, write);
+      },
     });
     resources.push({ name: 'ops server', release: () => ops.close() });
     const opsUrl = `http://127.0.0.1:${ops.port}`;
@@ -120,7 +143,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     resources.push({ name: 'checkpoint reader', release: () => allCheckpoints.close() });
 
     // 4. Status: the components' own figures + Kafka lag + ClickHouse, computed on demand.
-    const readClickHouse = async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table));
+    // cdr FINAL merges at read time: run it at most once per CLICKHOUSE_FIGURES_TTL_MS however often /metrics and
+    // /status are asked (a Prometheus scrape every 15 s must not cost one FINAL query each).
+    const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table)));
     metrics.registerClickHouseGauges(async () => {
       try {
         return (await readClickHouse()).byVendor;
@@ -128,11 +153,15 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         return undefined;
       }
     });
-    // During an outage the lag is unknown: answer without it after a moment instead of stalling the status line.
+    // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status. During an outage the lag is
+    // unknown: answer without it after a moment instead of stalling the status line.
     const lagOf = async (group: string, topics: string[], transactional: boolean) => {
       let timer: NodeJS.Timeout | undefined;
       try {
-        return await Promise.race([stageLag(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
+        const byTopic = await Promise.race([stageLagByTopic(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
+        if (byTopic === null) return null;
+        for (const [topic, lag] of Object.entries(byTopic)) metrics.lag.set({ group, topic }, lag);
+        return Object.values(byTopic).reduce((s, n) => s + n, 0);
       } catch {
         return null;
       } finally {
@@ -166,8 +195,6 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         metrics.checkpointAge.set({ checkpoint: r.id }, r.ageSec);
         metrics.watermarkDelay.set({ checkpoint: r.id }, r.watermarkDelaySec);
       }
-      if (normalizeLag !== null) metrics.lag.set({ group: config.normalize.groupId, topic: 'raw' }, normalizeLag);
-      if (sinkLag !== null) metrics.lag.set({ group: config.sink.groupId, topic: config.sink.inputTopic }, sinkLag);
       return {
         at: new Date(now).toISOString(),
         source: 'running job',
@@ -185,6 +212,18 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       };
     };
     late.status = status;
+    // Reconcile through the running pollers (same client, same rate limit) and the job's own ClickHouse.
+    const reconcile = startReconcileService(config, {
+      kafka,
+      registry,
+      clickhouse,
+      connectors: () => parts.flatMap((c) => (c.role === 'intake' ? (c.connector?.() ?? []) : [])),
+      promRegistry: metrics.registry,
+      demo: options.demo,
+      say,
+      log: log.child('reconcile'),
+    });
+    late.reconcile = reconcile;
     metrics.refresh = async () => void (await status());
 
     /**
@@ -209,6 +248,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       failed,
       stop() {
         // The ops port stays up while the pipeline drains, so status keeps answering; the resources go after it.
+        reconcile.stop();
         stopping ??= running.stop(drain).then(release);
         return stopping;
       },

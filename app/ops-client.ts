@@ -25,9 +25,10 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
   }
 }
 
-export async function opsQuery(base: string, sql: string, format: string): Promise<string> {
+/** `color`: the caller's own terminal decides (the job's stdout may be a terminal when the caller's is not). */
+export async function opsQuery(base: string, sql: string, format: string, color = false): Promise<string> {
   // application/sql: the ops port refuses the content types a web page could send cross-site without a preflight.
-  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}`, {
+  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}&color=${color ? 1 : 0}`, {
     method: 'POST',
     body: sql,
     headers: { 'content-type': SQL_CONTENT_TYPE },

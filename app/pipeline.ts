@@ -52,6 +52,8 @@ export interface IntakeComponent extends ComponentBase {
   stats(): Promise<Partial<Record<Vendor, IntakeFigures>>>;
   /** A poller's own checkpoints, the freshest copy of them in this process. */
   checkpoints?(): Iterable<[string, Checkpoint]>;
+  /** A poller's connector once started (reconcile reads the vendor API through it: same client, same rate limit). */
+  connector?(): PullConnector[];
 }
 
 export type Component = StageComponent | IntakeComponent;
@@ -89,7 +91,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
   });
   return [
     streamStage(ctx, 'sink', (onCommitted) =>
-      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted }),
+      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
     ),
     streamStage(ctx, 'normalize', (onCommitted) =>
       startNormalizeService(
@@ -162,11 +164,11 @@ function receiverIntake(ctx: PipelineContext, config: ReceiverConfig): { compone
         if (feeTopic === undefined) continue;
         const errors: Record<string, number> = {};
         for (const v of requests) {
-          if (v.labels['route'] !== vendor || v.labels['outcome'] === 'accepted') continue;
+          if (v.labels['vendor'] !== vendor || v.labels['outcome'] === 'accepted') continue;
           const code = `${String(v.labels['outcome'])}${v.labels['code'] ? `:${String(v.labels['code'])}` : ''}`;
           errors[code] = (errors[code] ?? 0) + v.value;
         }
-        const records = published.filter((v) => v.labels['route'] === vendor && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0);
+        const records = published.filter((v) => v.labels['vendor'] === vendor && v.labels['topic'] === feeTopic).reduce((s, v) => s + v.value, 0);
         figures[vendor] = { kind: 'push', records, errors };
       }
       return figures;
@@ -210,6 +212,7 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
       return { [vendor]: { kind: 'poll', records: connector.metrics.counts.records, errors: { ...connector.metrics.counts.apiErrors } } };
     },
     checkpoints: () => connector?.store.entries() ?? [],
+    connector: () => (connector ? [connector] : []),
   };
 }
 

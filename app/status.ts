@@ -82,8 +82,14 @@ export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: numb
  * the log end that a caught-up read_committed consumer never commits past, so one offset per partition is not lag.
  */
 export async function stageLag(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
-  const parts = await groupLag(kafka, groupId, topics);
-  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+  return Object.values(await stageLagByTopic(kafka, groupId, topics, transactionalInput)).reduce((s, n) => s + n, 0);
+}
+
+/** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
+export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<Record<string, number>> {
+  const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
+  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag);
+  return byTopic;
 }
 
 export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): CheckpointRow[] {
@@ -162,8 +168,11 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push('');
   if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
-    lines.push('checkpoints                                      watermark                 saved');
-    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(47)}${c.watermark.padEnd(26)}${age(c.ageSec)} ago`);
+    // The id column is as wide as the longest id (a backfill's id carries its whole range).
+    const idWidth = Math.max(45, ...s.checkpoints.map((c) => c.id.length));
+    const wmWidth = Math.max(24, ...s.checkpoints.map((c) => c.watermark.length));
+    lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
+    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
   }
   return lines.join('\n');
 }

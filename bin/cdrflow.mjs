@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly (no build step), so `npx cdrflow` works right after `npm ci`.
-import { register } from 'tsx/esm/api';
-register();
-await import('../cli/main.ts');
+// The `cdrflow` command. Runs the compiled copy in dist/ (built by `npm install`, see bin/build-dist.mjs) when it
+// matches the sources, which starts in a fraction of the time; otherwise compiles the TypeScript at run time with
+// tsx, so `npx cdrflow` also works on an edited tree or when the build did not run.
+import { distIsFresh } from './dist-state.mjs';
+
+const root = new URL('../', import.meta.url);
+if (process.env.CDRFLOW_NO_DIST !== '1' && distIsFresh(root.pathname)) {
+  await import(new URL('dist/cli/main.js', root).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../cli/main.ts');
+}

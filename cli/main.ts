@@ -1,30 +1,73 @@
 // `cdrflow` entry point: finds the subcommand in cli/commands/ and runs it.
-import { readdirSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
+import { didYouMean } from './args.ts';
+import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
 
-const COMMANDS_DIR = fileURLToPath(new URL('./commands/', import.meta.url));
+// import.meta.filename, not import.meta.url: the compiled copy (dist/, bin/build-dist.mjs) rewrites import.meta.url
+// to the source file's URL, and here the commands must be loaded from wherever this file really is (.ts or .js).
+const HERE = pathToFileURL(import.meta.filename);
+const COMMANDS_DIR = new URL('./commands/', HERE);
+const EXT = import.meta.filename.endsWith('.js') ? '.js' : '.ts';
 
-function commandFiles(): string[] {
+function commandNames(): string[] {
   return readdirSync(COMMANDS_DIR)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .filter((f) => f.endsWith(EXT) && !f.endsWith(`.test${EXT}`))
+    .map((f) => f.slice(0, -EXT.length))
     .sort();
 }
 
-async function loadCommand(file: string): Promise<Command> {
-  const mod = (await import(pathToFileURL(COMMANDS_DIR + file).href)) as { command: Command };
+async function loadCommand(name: string): Promise<Command> {
+  const mod = (await import(new URL(`${name}${EXT}`, COMMANDS_DIR).href)) as { command: Command };
   return mod.command;
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+type CommandText = Pick<Command, 'name' | 'summary' | 'usage'>;
+
+/** Every command's name, summary and usage: from the compiled copy's list, else by loading each command. */
+async function commandTexts(): Promise<CommandText[]> {
+  if (EXT === '.js') {
+    try {
+      return JSON.parse(readFileSync(new URL('../commands.json', HERE), 'utf8')) as CommandText[];
+    } catch {
+      /* not written (an older build): load them */
+    }
+  }
+  return Promise.all(commandNames().map(loadCommand));
+}
+
+async function usageOf(name: string): Promise<string> {
+  return (await commandTexts()).find((c) => c.name === name)?.usage ?? '';
+}
+
 async function printHelp(): Promise<void> {
-  const commands = await Promise.all(commandFiles().map(loadCommand));
+  const commands = await commandTexts();
   const width = Math.max(...commands.map((c) => c.name.length));
-  console.log('cdrflow — streaming ETL for telephony call detail records\n');
-  console.log('Usage: cdrflow <command> [options]   (cdrflow <command> --help for details)\n');
+  console.log(`cdrflow ${version()} — streaming ETL for telephony call detail records\n`);
+  console.log('Usage: cdrflow <command> [options]   (cdrflow help <command> or cdrflow <command> --help for details)\n');
   console.log('Commands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
+  console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too)`);
+}
+
+/** "unknown command" with the closest name, or the list when nothing is close. */
+async function unknownCommand(name: string): Promise<number> {
+  const guess = didYouMean(name, commandNames());
+  if (guess) {
+    console.error(`cdrflow: unknown command "${name}" (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);
+    return 64;
+  }
+  console.error(`cdrflow: unknown command "${name}"\n`);
+  await printHelp();
+  return 64;
 }
 
 /** Takes the global `--log-level <level>` (or `=level`) out of the arguments; LOG_LEVEL when absent. */
@@ -50,22 +93,33 @@ async function main(argv: string[]): Promise<number> {
     console.error(`cdrflow: ${(err as Error).message}`);
     return 64;
   }
-  const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  const { args: rest, color } = takeColorFlags(argv);
+  setColorChoice(color);
+  const [name, ...args] = rest;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(version());
+    return 0;
+  }
+  if (name === undefined || name === '--help' || name === '-h') {
     await printHelp();
     return 0;
   }
-  const file = commandFiles().find((f) => f === `${name}.ts`);
-  if (!file) {
-    console.error(`cdrflow: unknown command "${name}"\n`);
-    await printHelp();
-    return 64;
+  if (name === 'help') {
+    const topic = args[0];
+    if (topic === undefined) {
+      await printHelp();
+      return 0;
+    }
+    if (!commandNames().includes(topic)) return unknownCommand(topic);
+    console.log(await usageOf(topic));
+    return 0;
   }
-  const command = await loadCommand(file);
+  if (!commandNames().includes(name)) return unknownCommand(name);
   if (args.includes('--help') || args.includes('-h')) {
-    console.log(command.usage);
+    console.log(await usageOf(name));
     return 0;
   }
+  const command = await loadCommand(name);
   configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr' });
   try {
     return await command.run(args);
@@ -79,4 +133,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+exitQuietlyOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -14,7 +14,8 @@
 //   asks for quoted 64-bit integers (the server's default too), so read them with Number()/BigInt() either way.
 // - The current database is per process too (see createClickHouse): qualify table names when mixing databases.
 // - The engine's time zone is the process's: run with TZ=UTC (the vitest config does).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Readable as ReadableStream } from 'node:stream';
 import { createClient, parseError } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings } from '@clickhouse/client';
@@ -41,6 +42,7 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
     });
   }
   mkdirSync(target.dataDir, { recursive: true });
+  assertEngineFree(target.dataDir);
   // Loaded lazily: the native engine is large and HTTP users never need it.
   const { createChdbConnection } = await import('chdb/connection');
   // chdb types its Connection against @clickhouse/client-common, while @clickhouse/client 1.23 bundles its own copy
@@ -66,6 +68,38 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
     await client.command({ query: `USE ${quoteIdentifier(target.database)}` });
   }
   return client;
+}
+
+/**
+ * The engine writes `<dataDir>/status` (its PID) while a process holds the directory and removes it on close. When
+ * another live process holds it, say so plainly instead of the engine's lock error; a file left by a crashed process
+ * (its PID gone) does not count.
+ */
+export function assertEngineFree(dataDir: string): void {
+  let text: string;
+  try {
+    text = readFileSync(resolve(dataDir, 'status'), 'utf8');
+  } catch {
+    return;
+  }
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!Number.isInteger(pid) || pid === process.pid || !isAlive(pid)) return;
+  const since = /^Started at:\s*(.+)$/m.exec(text)?.[1];
+  throw new CdrflowError(
+    'config',
+    `the embedded ClickHouse in ${dataDir} is in use by another process (PID ${pid}${since ? `, since ${since}` : ''}), ` +
+      'most likely `cdrflow start`: while it runs, ask it with `cdrflow sql` or `cdrflow status`; stop it before `migrate`, ' +
+      '`replay` or anything else that opens the engine (or point CLICKHOUSE_URL at a ClickHouse server)',
+  );
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function quoteIdentifier(name: string): string {

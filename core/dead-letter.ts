@@ -8,6 +8,7 @@ import { CdrflowError, classifyError, type ErrorKind } from './errors.ts';
 import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import type { ConsumedMessage } from './kafka-streams.ts';
 import { SCHEMA_FILES } from './topology.ts';
+import { logger, type LogFn } from './log.ts';
 
 export interface DeadLetter {
   original_value: Buffer | null;
@@ -78,9 +79,15 @@ export function deadLetterForPayload(
 export class DeadLetterWriter {
   private readonly codec: TopicCodec;
 
+  /**
+   * `log` gets one `warn` line per dead letter (reason first, then vendor, cdr_id and origin), so an operator sees
+   * each one as it happens; `cdrflow dlq` and `cdrflow tail cdr.dlq` show them afterwards. Inside a transaction that
+   * is retried the line can repeat; the topic holds the letter once.
+   */
   constructor(
     registry: SchemaRegistry,
     readonly topic: string,
+    private readonly log: LogFn = logger('dead-letter'),
   ) {
     this.codec = new TopicCodec(registry, topic, SCHEMA_FILES.deadLetter);
   }
@@ -91,6 +98,15 @@ export class DeadLetterWriter {
   }
 
   async message(letter: DeadLetter): Promise<OutgoingMessage> {
+    this.log('warn', 'record.dead_lettered', {
+      reason: letter.error_kind,
+      stage: letter.component,
+      vendor: letter.vendor,
+      cdr_id: letter.cdr_id,
+      origin: `${letter.origin_topic}[${letter.origin_partition}]@${letter.origin_offset}`,
+      error: letter.error_message.length > 300 ? `${letter.error_message.slice(0, 300)}…` : letter.error_message,
+      topic: this.topic,
+    });
     return { key: letter.cdr_id ?? letter.original_key, value: await this.codec.encode(letter) };
   }
 

@@ -63,20 +63,40 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((s) => ({
-        topic: s.topic,
-        numPartitions: s.partitions ?? 3,
-        replicationFactor: -1,
-        configEntries: Object.entries({
-          ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
-          ...(s.config ?? {}),
-        }).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.partitions ?? 3,
+          replicationFactor: -1,
+          configEntries: Object.entries({
+            ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
+            ...(s.config ?? {}),
+          }).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // A busy broker can answer the client's leader wait right after creation with "does not host this
+      // topic-partition" (kafkajs gives up on that code): the topics were created, so wait for their metadata instead.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      await waitForTopicMetadata(admin, missing.map((s) => s.topic));
+    }
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function waitForTopicMetadata(admin: Admin, topics: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+    }
+    if (attempt >= 50) throw new CdrflowError('transient', `topics ${topics.join(', ')} have no partition leaders yet`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -135,16 +155,28 @@ export interface ScannedMessage {
   timestamp: number;
 }
 
+export interface ScanOptions {
+  /** The whole scan; default 60 s. */
+  timeoutMs?: number;
+  /** Called once, before the first message, with the number of offsets to read (end - start, summed). */
+  onStart?: (totalOffsets: number) => void;
+  /** Called as partitions advance (batches holding only transaction markers included), with the offsets covered. */
+  onProgress?: (offsets: number) => void;
+}
+
 /**
- * Reads a topic from the beginning up to its end as of the call, handing each message to `visit` (in offset order per
- * partition; messages that arrive during the scan are not visited). Memory is the caller's: a counter keeps it
- * bounded. A throwaway consumer group is used because kafkajs cannot assign partitions manually; it is deleted
- * afterwards.
+ * Reads a topic (read_committed) from the beginning up to its end as of the call, handing each message to `visit` (in
+ * offset order per partition; awaited when it returns a promise; messages that arrive during the scan are not
+ * visited). Memory is the caller's: a counter keeps it bounded. A throwaway consumer group is used because kafkajs
+ * cannot assign partitions manually; it is deleted afterwards. A fetch that holds only transaction markers (the tail
+ * of a transactional topic) never reaches the batch handler, so the end is detected from the client's batch events,
+ * which see those fetches too.
  */
-export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => void, options: { timeoutMs?: number } = {}): Promise<void> {
+export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
+  let total = 0;
   try {
     // Right after a topic is created the broker may not serve its partitions yet; that error is retriable.
     let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>> | undefined;
@@ -156,14 +188,20 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
         await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
       }
     }
-    ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high) - 1n]));
+    const nonEmpty = offsets.filter((o) => BigInt(o.high) > BigInt(o.low));
+    ends = new Map(nonEmpty.map((o) => [o.partition, BigInt(o.high) - 1n]));
+    for (const o of nonEmpty) total += Number(BigInt(o.high) - BigInt(o.low));
   } finally {
     await admin.disconnect();
   }
+  options.onStart?.(total);
   if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  // A short fetch wait: at the tail of a transactional topic a live writer's open transaction holds read_committed
+  // fetches back, and the default 5 s wait per empty fetch would dominate the scan.
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
   const pending = new Set(ends.keys());
+  const position = new Map<number, bigint>();
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
     await consumer.connect();
@@ -173,6 +211,23 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
         () => reject(new CdrflowError('transient', `reading ${topic} to its end took longer than ${timeoutMs} ms (partitions left: ${[...pending].join(',')})`)),
         timeoutMs,
       );
+      consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+        const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string };
+        const end = ends.get(partition);
+        if (end === undefined) return;
+        // lastOffset covers compacted-away tails and transaction markers, so the end is seen even then.
+        const last = BigInt(lastOffset) > end ? end : BigInt(lastOffset);
+        const before = position.get(partition) ?? -1n;
+        if (last > before) {
+          position.set(partition, last);
+          options.onProgress?.(Number(last - before));
+        }
+        if (last >= end) pending.delete(partition);
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
       consumer
         .run({
           autoCommit: false,
@@ -180,13 +235,8 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
             const end = ends.get(batch.partition);
             for (const m of batch.messages) {
               if (end === undefined || BigInt(m.offset) > end) continue;
-              visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
-            }
-            // lastOffset() covers compacted-away tails of a record batch, so the end is seen even then.
-            if (end !== undefined && BigInt(batch.lastOffset()) >= end) pending.delete(batch.partition);
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
+              const done = visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+              if (done instanceof Promise) await done;
             }
           },
         })

@@ -23,7 +23,7 @@ describe('ops server', () => {
       metrics,
       readiness: () => ({ ready: false, components: { sink: 'starting' } }),
       status: async () => ({ cdrs: 7 }),
-      query: async (sql, format, signal) => {
+      query: async (sql, format, { signal }) => {
         queries.push(sql);
         if (sql === 'DROP TABLE cdr') throw new SqlQueryError(403, 'Cannot execute query in readonly mode', { code: '164' });
         if (sql === 'BUSY') throw new SqlQueryError(429, 'busy', { code: 'BUSY' });

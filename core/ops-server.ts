@@ -1,5 +1,5 @@
 // The local ops port of a running cdrflow process (127.0.0.1 only): /healthz, /readyz, Prometheus /metrics,
-// /status (JSON figures behind the status line) and POST /sql (read-only queries against the process's own
+// /status (JSON figures behind the status line) and POST /sql?format=F&color=0|1 (read-only queries against the process's own
 // ClickHouse — the embedded engine allows one process per data directory, so other commands ask through here).
 //
 // Read-only is the engine's job (core/read-only-sql.ts). This server only makes sure a request comes from a program
@@ -19,10 +19,18 @@ export interface OpsHandlers {
   /** Ready when every component reports started and none has stopped with an error. */
   readiness: () => { ready: boolean; components: Record<string, string> };
   status: () => Promise<unknown>;
-  /** Runs a read-only query and returns the engine's text output in `format`; `signal` aborts when the client leaves. */
-  query: (sql: string, format: string, signal: AbortSignal) => Promise<string>;
+  /**
+   * Runs a read-only query and returns the engine's text output in `format`, with ANSI colours when `color` (the
+   * client's own terminal decides); `signal` aborts when the client leaves.
+   */
+  query: (sql: string, format: string, options: { signal: AbortSignal; color: boolean }) => Promise<string>;
   /** Every /sql request is logged (caller, duration, outcome). */
   log?: OpsLog;
+  /**
+   * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
+   * the connectors — and streams NDJSON lines through `write` until it finishes. Absent: 404.
+   */
+  reconcile?: (body: string, write: (line: string) => void) => Promise<void>;
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
@@ -82,6 +90,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
     return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
   }
   if (req.method === 'POST' && url.pathname === '/sql') return handleSql(req, res, h, url);
+  if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
+    // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, 'text/plain', 'send the request as application/json\n');
+    const body = await readBody(req, MAX_SQL_BYTES);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    await h.reconcile(body, (line) => void res.write(`${line}\n`));
+    res.end();
+    return;
+  }
   send(res, 404, 'text/plain', 'not found\n');
 }
 
@@ -116,7 +133,7 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
       sql: body.length > LOGGED_SQL_CHARS ? `${body.slice(0, LOGGED_SQL_CHARS)}…` : body,
     });
   try {
-    const out = await h.query(body, format, abort.signal);
+    const out = await h.query(body, format, { signal: abort.signal, color: url.searchParams.get('color') === '1' });
     done(200, undefined, Buffer.byteLength(out));
     return send(res, 200, 'text/plain; charset=utf-8', out);
   } catch (err) {

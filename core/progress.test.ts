@@ -37,6 +37,20 @@ describe('Progress', () => {
     expect(summary).toBe('import done: records=20 bad=0 elapsed=3s');
   });
 
+  it('leaves windows done by an earlier run out of the rate, and shows no rate before a second has passed', () => {
+    let t = 0;
+    const { stream } = sink();
+    const p = new Progress({ label: 'backfill', total: 6, unit: 'windows', stream, now: () => t });
+    p.skip(6);
+    t = 3;
+    expect(p.render()).toBe('backfill 6/6 windows 100.0% –/s ETA 0s');
+    const q = new Progress({ label: 'backfill', total: 10, unit: 'windows', stream, now: () => t });
+    q.skip(4);
+    t += 2000;
+    q.tick(2);
+    expect(q.render()).toBe('backfill 6/10 windows 60.0% 1/s ETA 4s');
+  });
+
   it('formats durations', () => {
     expect(formatDuration(59_400)).toBe('59s');
     expect(formatDuration(61_000)).toBe('1m01s');

@@ -14,6 +14,8 @@ export interface ProgressOptions {
 
 export class Progress {
   private done = 0;
+  /** Units already done before this run (a rerun's finished windows): counted, but not in the rate. */
+  private skipped = 0;
   private readonly started: number;
   private lastDraw = 0;
   private readonly stream: NodeJS.WriteStream;
@@ -41,14 +43,22 @@ export class Progress {
     }
   }
 
+  /** Adds `n` units that were done before (nothing to do for them now): they move the count, not the rate. */
+  skip(n: number): void {
+    this.done += n;
+    this.skipped += n;
+  }
+
   get count(): number {
     return this.done;
   }
 
   /** The progress text (also used by tests): "label 1,234/5,000 24.7% 812/s ETA 4s". */
   render(): string {
-    const elapsedS = Math.max((this.now() - this.started) / 1000, 1e-9);
-    const rate = this.done / elapsedS;
+    const elapsedS = (this.now() - this.started) / 1000;
+    // Under a second a rate says nothing (one record in a millisecond is not 1,000/s): shown as "–/s" until then.
+    const rate = elapsedS >= 1 ? (this.done - this.skipped) / elapsedS : undefined;
+    const rateText = rate === undefined ? '–/s' : `${fmt(Math.round(rate))}/s`;
     const unit = this.options.unit ?? 'records';
     const parts = [this.options.label];
     if (this.total !== undefined && this.total > 0) {
@@ -57,11 +67,11 @@ export class Progress {
       const filled = Math.round(ratio * width);
       if (this.tty) parts.push(`[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`);
       parts.push(`${fmt(this.done)}/${fmt(this.total)} ${unit}`, `${(ratio * 100).toFixed(1)}%`);
-      parts.push(`${fmt(Math.round(rate))}/s`);
+      parts.push(rateText);
       const remaining = this.total - this.done;
-      parts.push(`ETA ${rate > 0 ? formatDuration((remaining / rate) * 1000) : '?'}`);
+      parts.push(`ETA ${remaining === 0 ? '0s' : rate ? formatDuration((remaining / rate) * 1000) : '?'}`);
     } else {
-      parts.push(`${fmt(this.done)} ${unit}`, `${fmt(Math.round(rate))}/s`);
+      parts.push(`${fmt(this.done)} ${unit}`, rateText);
     }
     return parts.join(' ');
   }

@@ -58,13 +58,19 @@ export class SqlQueryError extends CdrflowError {
 
 export interface ReadOnlySql {
   /** Runs one read-only statement, returns the engine's output in `format`. Throws SqlQueryError. */
-  run(sql: string, format: string, options?: { signal?: AbortSignal }): Promise<string>;
+  run(sql: string, format: string, options?: { signal?: AbortSignal; color?: boolean }): Promise<string>;
   close(): Promise<void>;
 }
 
-function engineSettings(limits: SqlLimits): Record<string, string> {
+/**
+ * The settings every user query runs under. They are fixed when a session opens (readonly=1 forbids changing any
+ * setting afterwards, limits included), so the Pretty formats' colour is one of them too: by default the engine
+ * would colour by its own process's terminal, which is the running job's, not the asking client's.
+ */
+function engineSettings(limits: SqlLimits, color = false): Record<string, string> {
   return {
     readonly: '1',
+    output_format_pretty_color: color ? '1' : '0',
     max_execution_time: String(limits.maxExecutionTimeSec),
     max_result_rows: String(limits.maxResultRows),
     max_result_bytes: String(limits.maxResultBytes),
@@ -108,7 +114,7 @@ export function refusalOf(formatted: string): string | undefined {
 interface Engine {
   /** The canonical text of `sql` by the engine's parser. */
   format(sql: string): Promise<string>;
-  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined): Promise<string>;
+  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -129,7 +135,7 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         });
         const refusal = refusalOf(formatted);
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
-        return await engine.query(sql, format, randomUUID(), options.signal).catch((err: unknown) => {
+        return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false).catch((err: unknown) => {
           if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', cause: err });
           throw asQueryError(err);
         });
@@ -145,25 +151,32 @@ type ChdbSession = InstanceType<typeof import('chdb').Session>;
 
 async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedded' }>, limits: SqlLimits): Promise<Engine> {
   const { Session } = await import('chdb');
-  const connectionArgs = Object.entries(engineSettings(limits)).map(([k, v]) => `--${k}=${v}`);
   // One session per concurrent query (a session runs its queries one at a time) plus one for parsing and KILL, so a
-  // cancel never waits behind the query it cancels.
-  const open = async () => {
+  // cancel never waits behind the query it cancels; one pool with colour and one without (see engineSettings).
+  const open = async (color = false) => {
+    const connectionArgs = Object.entries(engineSettings(limits, color)).map(([k, v]) => `--${k}=${v}`);
     const s = new Session(target.dataDir, { connectionArgs });
-    // USE is allowed in readonly mode and binds this session only.
-    if (target.database !== 'default') await s.queryAsync(`USE ${quoteIdentifier(target.database)}`);
+    // USE is allowed in readonly mode and binds this session only. Before the pipeline first ran there is no database
+    // to use (and a read-only session cannot create it): queries then name their tables or get "unknown table".
+    if (target.database !== 'default' && (await databaseExists(s))) await s.queryAsync(`USE ${quoteIdentifier(target.database)}`);
     return s;
   };
+  const databaseExists = async (s: ChdbSession) =>
+    (await s.queryBindAsync('SELECT count() FROM system.databases WHERE name = {db:String}', { db: target.database }, { format: 'TSV' })).text().trim() === '1';
   const control = await open();
-  const idle: ChdbSession[] = [];
-  for (let i = 0; i < limits.maxConcurrent; i++) idle.push(await open());
-  const all = [control, ...idle];
+  const idle: Record<'plain' | 'color', ChdbSession[]> = { plain: [], color: [] };
+  for (let i = 0; i < limits.maxConcurrent; i++) {
+    idle.plain.push(await open(false));
+    idle.color.push(await open(true));
+  }
+  const all = [control, ...idle.plain, ...idle.color];
   return {
     async format(sql) {
       return (await control.queryBindAsync('SELECT formatQuery({q:String})', { q: sql }, { format: 'RawBLOB' })).text();
     },
-    async query(sql, format, tag, signal) {
-      const session = idle.pop();
+    async query(sql, format, tag, signal, color) {
+      const pool = color ? idle.color : idle.plain;
+      const session = pool.pop();
       if (!session) throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
       const onAbort = () => {
         // The tag comment is part of the query text in system.processes; KILL finds it there.
@@ -176,7 +189,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
         return result.text();
       } finally {
         signal?.removeEventListener('abort', onAbort);
-        idle.push(session);
+        pool.push(session);
       }
     },
     async close() {
@@ -193,15 +206,16 @@ function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits:
     database: target.database,
     request_timeout: (limits.maxExecutionTimeSec + 10) * 1000,
   });
-  const settings = { ...engineSettings(limits), cancel_http_readonly_queries_on_client_close: '1' } as unknown as ClickHouseSettings;
+  const settingsFor = (color: boolean) => ({ ...engineSettings(limits, color), cancel_http_readonly_queries_on_client_close: '1' }) as unknown as ClickHouseSettings;
+  const settings = settingsFor(false);
   return {
     async format(sql) {
       const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow', clickhouse_settings: settings });
       const rows = await rs.json<{ f: string }>();
       return rows[0]?.f ?? '';
     },
-    async query(sql, format, _tag, signal) {
-      const rs = await client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: settings, ...(signal ? { abort_signal: signal } : {}) });
+    async query(sql, format, _tag, signal, color) {
+      const rs = await client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: settingsFor(color), ...(signal ? { abort_signal: signal } : {}) });
       return rs.text();
     },
     close: () => client.close(),

@@ -2,7 +2,7 @@
 // normalize committed), Avro values decoded through the schema registry (Confluent wire format: the schema id is in
 // each message, so records written under older or newer compatible versions decode too).
 //
-//   node bin/run-ts.mjs examples/subscriber.ts [--group my-service] [--from-beginning] [--max N]
+//   node bin/run-ts.mjs examples/subscriber.ts [--topic cdr.normalized|cdr.dlq] [--group my-service] [--from-beginning] [--max N]
 //
 // Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack of `cdrflow infra up`).
 // This example uses kafkajs and @kafkajs/confluent-schema-registry directly, as an outside service would; any
@@ -37,6 +37,34 @@ interface Cdr {
   skill_group_name: string | null;
 }
 
+/** A dead letter (cdr.dlq): why a record could not be processed, and where it came from. */
+interface DeadLetter {
+  error_kind: string;
+  error_message: string;
+  component: string;
+  vendor: string | null;
+  cdr_id: string | null;
+  origin_topic: string;
+  origin_partition: number;
+  origin_offset: number;
+}
+
+/** timestamp-millis arrives as a number (or a Date with a logical-type hook); anything else prints as "-". */
+function iso(value: unknown): string {
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' || typeof value === 'bigint' ? Number(value) : NaN;
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : '-';
+}
+
+/** One line per record: a CDR's billing fields, or a dead letter's reason first. */
+function describe(record: Cdr | DeadLetter): string[] {
+  if ('error_kind' in record) {
+    const r = record;
+    return [r.error_kind, r.component, r.vendor ?? '-', r.cdr_id ?? '-', `${r.origin_topic}[${r.origin_partition}]@${r.origin_offset}`, r.error_message];
+  }
+  const cdr = record;
+  return [cdr.cdr_id, iso(cdr.started_at), cdr.end_status, `${cdr.talk_seconds}s`, `${cdr.billable_minutes}min(${cdr.billing_rule})`, cdr.skill_group_name ?? ''];
+}
+
 const kafka = new Kafka({ clientId: 'cdr-subscriber-example', brokers, logLevel: logLevel.WARN });
 const registry = new SchemaRegistry({ host: registryUrl });
 // readUncommitted: false = read_committed: records of aborted normalize transactions are never seen.
@@ -49,11 +77,8 @@ const finished = new Promise<void>((resolve) => {
   void consumer.run({
     eachMessage: async ({ partition, message }) => {
       if (message.value === null) return;
-      const cdr = (await registry.decode(message.value)) as Cdr;
-      const started = cdr.started_at === null ? '-' : new Date(Number(cdr.started_at)).toISOString();
-      console.log(
-        [`p${partition}@${message.offset}`, cdr.cdr_id, started, cdr.end_status, `${cdr.talk_seconds}s`, `${cdr.billable_minutes}min(${cdr.billing_rule})`, cdr.skill_group_name ?? ''].join('  '),
-      );
+      const record = (await registry.decode(message.value)) as Cdr | DeadLetter;
+      console.log([`p${partition}@${message.offset}`, ...describe(record)].join('  '));
       if (++seen >= max) resolve();
     },
   });

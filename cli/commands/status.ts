@@ -7,9 +7,6 @@ import { loadCommandConfig } from '../app-config.ts';
 import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
-import { CheckpointStore } from '../../core/checkpoints.ts';
-import { createClickHouse } from '../../core/clickhouse.ts';
-import { createKafka } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
@@ -24,6 +21,12 @@ Options:
 
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<StatusSnapshot> {
+  // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor Kafka's client.
+  const [{ CheckpointStore }, { createClickHouse }, { createKafka }] = await Promise.all([
+    import('../../core/checkpoints.ts'),
+    import('../../core/clickhouse.ts'),
+    import('../../core/kafka.ts'),
+  ]);
   const kafka = createKafka(endpoints(config).kafka);
   const target = endpoints(config).clickhouse;
   const lag = async (group: string, topics: string[], transactional: boolean) => stageLag(kafka, group, topics, transactional).catch(() => null);

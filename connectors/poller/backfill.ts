@@ -66,7 +66,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const windows = backfillWindows(from, to, req.windowSec, cursor);
   const allWindows = backfillWindows(from, to, req.windowSec).length;
   const progress = new Progress({ label: `backfill ${source.vendor} ${req.tenant}`, total: allWindows, unit: 'windows', now: ctx.now, ...(req.progressStream ? { stream: req.progressStream } : {}) });
-  progress.tick(allWindows - windows.length);
+  progress.skip(allWindows - windows.length);
   let records = 0;
   let pages = 0;
   const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };

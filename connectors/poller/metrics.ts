@@ -1,5 +1,5 @@
 // Counters every pull connector keeps: a plain object (for the summary, tests and `status`) and, when a
-// prom-client Registry is passed, the same numbers as Prometheus metrics (shared names, `connector` label).
+// prom-client Registry is passed, the same numbers as Prometheus metrics (shared names, `vendor` label).
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface PollerCounts {
@@ -17,92 +17,119 @@ export interface PollerCounts {
   gapSeconds: number;
 }
 
-type Labels = { connector: string; tenant: string; mode: string };
+type Labels = { vendor: string; tenant: string; mode: string };
 
 interface PromSet {
-  records: Counter<'connector' | 'tenant' | 'mode'>;
-  unchanged: Counter<'connector' | 'tenant'>;
-  recentKeys: Gauge<'connector'>;
-  pages: Counter<'connector' | 'tenant' | 'mode'>;
-  windows: Counter<'connector' | 'tenant' | 'mode'>;
-  retries: Counter<'connector' | 'code'>;
-  apiErrors: Counter<'connector' | 'code'>;
-  deadLetters: Counter<'connector' | 'tenant'>;
-  gapSeconds: Counter<'connector' | 'tenant'>;
-  watermark: Gauge<'connector' | 'tenant' | 'mode'>;
+  records: Counter<'vendor' | 'tenant' | 'mode'>;
+  unchanged: Counter<'vendor' | 'tenant'>;
+  recentKeys: Gauge<'vendor'>;
+  pages: Counter<'vendor' | 'tenant' | 'mode'>;
+  windows: Counter<'vendor' | 'tenant' | 'mode'>;
+  retries: Counter<'vendor' | 'code'>;
+  apiErrors: Counter<'vendor' | 'code'>;
+  deadLetters: Counter<'vendor' | 'tenant'>;
+  gapSeconds: Counter<'vendor' | 'tenant'>;
+  watermark: Gauge<'vendor' | 'tenant' | 'mode'>;
 }
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
+/** The poller metrics' names, help and labels (also read by the metrics reference, app/metrics-reference.ts). */
+export const POLLER_METRICS = {
+  records: { name: 'cdrflow_poller_records_total', help: 'Vendor records published to the raw topic (acked)', labelNames: ['vendor', 'tenant', 'mode'] },
+  unchanged: { name: 'cdrflow_poller_records_unchanged_total', help: 'Records re-read in live mode and not published again: same content already acked', labelNames: ['vendor', 'tenant'] },
+  recentKeys: { name: 'cdrflow_poller_recent_keys', help: 'Entries in the live poller cache of published (key, content hash)', labelNames: ['vendor'] },
+  pages: { name: 'cdrflow_poller_pages_total', help: 'API pages read', labelNames: ['vendor', 'tenant', 'mode'] },
+  windows: { name: 'cdrflow_poller_windows_total', help: 'Time windows completed (checkpoint moved)', labelNames: ['vendor', 'tenant', 'mode'] },
+  retries: { name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure, by vendor error code', labelNames: ['vendor', 'code'] },
+  apiErrors: { name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code', labelNames: ['vendor', 'code'] },
+  deadLetters: { name: 'cdrflow_poller_dead_letters_total', help: 'Vendor records sent to the DLQ (unusable, e.g. no natural key)', labelNames: ['vendor', 'tenant'] },
+  gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['vendor', 'tenant'] },
+  watermark: { name: 'cdrflow_poller_watermark_timestamp_seconds', help: 'Checkpoint watermark: everything before it is in Kafka (Unix time, seconds)', labelNames: ['vendor', 'tenant', 'mode'] },
+} as const;
+
 function promSet(registry: Registry): PromSet {
   const r = [registry];
+  const counter = (m: (typeof POLLER_METRICS)[keyof typeof POLLER_METRICS]) => metric(registry, m.name, () => new Counter({ ...m, labelNames: [...m.labelNames], registers: r }));
+  const gauge = (m: (typeof POLLER_METRICS)[keyof typeof POLLER_METRICS]) => metric(registry, m.name, () => new Gauge({ ...m, labelNames: [...m.labelNames], registers: r }));
+  const M = POLLER_METRICS;
   return {
-    records: metric(registry, 'cdrflow_poller_records_total', () => new Counter({ name: 'cdrflow_poller_records_total', help: 'Vendor records published to the raw topic (acked)', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
-    unchanged: metric(registry, 'cdrflow_poller_records_unchanged_total', () => new Counter({ name: 'cdrflow_poller_records_unchanged_total', help: 'Records re-read in live mode and not published again: same content already acked', labelNames: ['connector', 'tenant'], registers: r })),
-    recentKeys: metric(registry, 'cdrflow_poller_recent_keys', () => new Gauge({ name: 'cdrflow_poller_recent_keys', help: 'Entries in the live poller cache of published (key, content hash)', labelNames: ['connector'], registers: r })),
-    pages: metric(registry, 'cdrflow_poller_pages_total', () => new Counter({ name: 'cdrflow_poller_pages_total', help: 'API pages read', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
-    windows: metric(registry, 'cdrflow_poller_windows_total', () => new Counter({ name: 'cdrflow_poller_windows_total', help: 'Time windows completed (checkpoint moved)', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
-    retries: metric(registry, 'cdrflow_poller_retries_total', () => new Counter({ name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure', labelNames: ['connector', 'code'], registers: r })),
-    apiErrors: metric(registry, 'cdrflow_poller_api_errors_total', () => new Counter({ name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code', labelNames: ['connector', 'code'], registers: r })),
-    deadLetters: metric(registry, 'cdrflow_poller_dead_letters_total', () => new Counter({ name: 'cdrflow_poller_dead_letters_total', help: 'Vendor records sent to the DLQ (unusable, e.g. no natural key)', labelNames: ['connector', 'tenant'], registers: r })),
-    gapSeconds: metric(registry, 'cdrflow_poller_gap_seconds_total', () => new Counter({ name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['connector', 'tenant'], registers: r })),
-    watermark: metric(registry, 'cdrflow_poller_watermark_seconds', () => new Gauge({ name: 'cdrflow_poller_watermark_seconds', help: 'Checkpoint watermark (Unix seconds)', labelNames: ['connector', 'tenant', 'mode'], registers: r })),
-  };
+    records: counter(M.records),
+    unchanged: counter(M.unchanged),
+    recentKeys: gauge(M.recentKeys),
+    pages: counter(M.pages),
+    windows: counter(M.windows),
+    retries: counter(M.retries),
+    apiErrors: counter(M.apiErrors),
+    deadLetters: counter(M.deadLetters),
+    gapSeconds: counter(M.gapSeconds),
+    watermark: gauge(M.watermark),
+  } as PromSet;
 }
 
 export class PollerMetrics {
   readonly counts: PollerCounts = { records: 0, unchanged: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0 };
   private readonly prom: PromSet | undefined;
 
+  /**
+   * `tenants`: the tenants this connector reads. Their live-mode counters start at 0, so a `rate()` or `increase()`
+   * over them is defined before the first event (a series that appears only with its first increment hides it).
+   */
   constructor(
-    readonly connector: string,
+    readonly vendor: string,
     registry?: Registry,
+    tenants: readonly string[] = [],
   ) {
     this.prom = registry ? promSet(registry) : undefined;
+    if (!this.prom) return;
+    for (const tenant of tenants) {
+      for (const c of [this.prom.records, this.prom.pages, this.prom.windows]) c.inc({ vendor, tenant, mode: 'live' }, 0);
+      for (const c of [this.prom.unchanged, this.prom.deadLetters, this.prom.gapSeconds]) c.inc({ vendor, tenant }, 0);
+    }
   }
 
-  page(l: Omit<Labels, 'connector'>, records: number): void {
+  page(l: Omit<Labels, 'vendor'>, records: number): void {
     this.counts.pages++;
     this.counts.records += records;
-    this.prom?.pages.inc({ connector: this.connector, ...l });
-    if (records > 0) this.prom?.records.inc({ connector: this.connector, ...l }, records);
+    this.prom?.pages.inc({ vendor: this.vendor, ...l });
+    this.prom?.records.inc({ vendor: this.vendor, ...l }, records);
   }
 
   unchanged(tenant: string, records: number): void {
     if (records === 0) return;
     this.counts.unchanged += records;
-    this.prom?.unchanged.inc({ connector: this.connector, tenant }, records);
+    this.prom?.unchanged.inc({ vendor: this.vendor, tenant }, records);
   }
 
   recentKeys(entries: number): void {
-    this.prom?.recentKeys.set({ connector: this.connector }, entries);
+    this.prom?.recentKeys.set({ vendor: this.vendor }, entries);
   }
 
-  window(l: Omit<Labels, 'connector'>, watermarkSec: number): void {
+  window(l: Omit<Labels, 'vendor'>, watermarkSec: number): void {
     this.counts.windows++;
-    this.prom?.windows.inc({ connector: this.connector, ...l });
-    this.prom?.watermark.set({ connector: this.connector, ...l }, watermarkSec);
+    this.prom?.windows.inc({ vendor: this.vendor, ...l });
+    this.prom?.watermark.set({ vendor: this.vendor, ...l }, watermarkSec);
   }
 
   apiError(code: string): void {
     this.counts.apiErrors[code] = (this.counts.apiErrors[code] ?? 0) + 1;
-    this.prom?.apiErrors.inc({ connector: this.connector, code });
+    this.prom?.apiErrors.inc({ vendor: this.vendor, code });
   }
 
   retry(code: string): void {
     this.counts.retries++;
-    this.prom?.retries.inc({ connector: this.connector, code });
+    this.prom?.retries.inc({ vendor: this.vendor, code });
   }
 
   deadLetter(tenant: string): void {
     this.counts.deadLetters++;
-    this.prom?.deadLetters.inc({ connector: this.connector, tenant });
+    this.prom?.deadLetters.inc({ vendor: this.vendor, tenant });
   }
 
   gap(tenant: string, seconds: number): void {
     this.counts.gapSeconds += seconds;
-    this.prom?.gapSeconds.inc({ connector: this.connector, tenant }, seconds);
+    this.prom?.gapSeconds.inc({ vendor: this.vendor, tenant }, seconds);
   }
 }

@@ -5,6 +5,7 @@ import type { SchemaRegistry } from '../../core/avro.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { CheckpointStore } from '../../core/checkpoints.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
+import { CdrflowError } from '../../core/errors.ts';
 import { DEFAULT_PARTITIONS } from '../../core/topology.ts';
 import type { PullSource } from './source.ts';
 import { KafkaRecordSink, type RecordSink } from './publisher.ts';
@@ -12,7 +13,9 @@ import { PollerMetrics } from './metrics.ts';
 import { LivePoller, type LiveSettings, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
 import { logger, type LogFn } from '../../core/log.ts';
-import type { PollContext } from './reader.ts';
+import { readWindow, type PollContext, type WindowResult } from './reader.ts';
+import type { TimeWindow } from './windows.ts';
+import type { BackoffOptions } from '../../core/backoff.ts';
 import type { RecentKeys } from './recent-keys.ts';
 
 export interface PullConnectorSettings extends LiveSettings {
@@ -46,7 +49,7 @@ export class PullConnector {
     private readonly settings: PullConnectorSettings,
     private readonly deps: PullConnectorDeps,
   ) {
-    this.metrics = new PollerMetrics(source.connector, deps.promRegistry);
+    this.metrics = new PollerMetrics(source.vendor, deps.promRegistry, source.tenants);
     this.publisher = new AckedPublisher(deps.kafka);
     this.store = new CheckpointStore(deps.kafka, settings.topics.checkpoints, this.publisher);
     this.ctx = {
@@ -87,6 +90,25 @@ export class PullConnector {
   async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
     await this.start();
     return runBackfill({ ...this.ctx, signal }, this.store, req);
+  }
+
+  /**
+   * Reads one window with this connector's client, token bucket (shared with the live poller, so the vendor's rate
+   * limit holds for both) and retry policy, handing the records to `sink` instead of Kafka: `cdrflow reconcile`
+   * counts what the vendor serves without publishing. Its own counters, so the poller's figures do not move.
+   */
+  survey(tenant: string, window: TimeWindow, sink: RecordSink, signal: AbortSignal, retry?: Partial<BackoffOptions>): Promise<WindowResult> {
+    if (!this.source.tenants.includes(tenant)) throw new CdrflowError('config', `tenant ${tenant} is not configured for ${this.source.vendor}`);
+    const ctx: PollContext = {
+      ...this.ctx,
+      sink,
+      signal,
+      mode: 'backfill',
+      recentKeys: undefined,
+      metrics: new PollerMetrics(this.source.connector),
+      retry: { ...this.ctx.retry, ...retry },
+    };
+    return readWindow(ctx, tenant, window);
   }
 
   /** The live poller's cache of published (key, content hash); undefined when turned off. */

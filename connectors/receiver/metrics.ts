@@ -1,12 +1,13 @@
 // Prometheus metrics of the receiver. Registered on the caller's registry (the main job exposes one /metrics), or a
-// private one; re-using an existing metric keeps two receivers in one process (tests, demo) from colliding.
+// private one; re-using an existing metric keeps two receivers in one process (tests, demo) from colliding. The
+// `vendor` label is the route's vendor, as everywhere else in cdrflow's metrics.
 import { Counter, Histogram, Registry, type Metric } from 'prom-client';
 
 export interface ReceiverMetrics {
   registry: Registry;
-  requests: Counter<'route' | 'outcome' | 'code'>;
-  recordsPublished: Counter<'route' | 'topic'>;
-  duration: Histogram<'route' | 'outcome'>;
+  requests: Counter<'vendor' | 'outcome' | 'code'>;
+  recordsPublished: Counter<'vendor' | 'topic'>;
+  duration: Histogram<'vendor' | 'outcome'>;
   inFlight: { inc(): void; dec(): void; value(): number };
 }
 
@@ -16,27 +17,27 @@ function existing<T extends Metric>(registry: Registry, name: string): T | undef
 
 export function createReceiverMetrics(registry: Registry = new Registry()): ReceiverMetrics {
   const requests =
-    existing<Counter<'route' | 'outcome' | 'code'>>(registry, 'cdrflow_receiver_requests_total') ??
+    existing<Counter<'vendor' | 'outcome' | 'code'>>(registry, 'cdrflow_receiver_requests_total') ??
     new Counter({
       name: 'cdrflow_receiver_requests_total',
-      help: 'Push requests answered, by route, outcome and vendor result code',
-      labelNames: ['route', 'outcome', 'code'] as const,
+      help: 'Push requests answered, by vendor (the route; "none" for an unknown path), outcome and the result code the vendor was sent',
+      labelNames: ['vendor', 'outcome', 'code'] as const,
       registers: [registry],
     });
   const recordsPublished =
-    existing<Counter<'route' | 'topic'>>(registry, 'cdrflow_receiver_records_published_total') ??
+    existing<Counter<'vendor' | 'topic'>>(registry, 'cdrflow_receiver_records_published_total') ??
     new Counter({
       name: 'cdrflow_receiver_records_published_total',
       help: 'Records acknowledged by Kafka before the push was answered',
-      labelNames: ['route', 'topic'] as const,
+      labelNames: ['vendor', 'topic'] as const,
       registers: [registry],
     });
   const duration =
-    existing<Histogram<'route' | 'outcome'>>(registry, 'cdrflow_receiver_request_duration_seconds') ??
+    existing<Histogram<'vendor' | 'outcome'>>(registry, 'cdrflow_receiver_request_duration_seconds') ??
     new Histogram({
       name: 'cdrflow_receiver_request_duration_seconds',
       help: 'From request start to response end, including the Kafka acknowledgement',
-      labelNames: ['route', 'outcome'] as const,
+      labelNames: ['vendor', 'outcome'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });

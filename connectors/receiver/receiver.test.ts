@@ -287,9 +287,9 @@ describe('receiver transport', () => {
     await pushHuawei(r, feeBody(4));
     await pushHuawei(r, feeBody(1), { ...buildAuthHeaders(APP.appKey, 'wrong') });
     const text = await registry.metrics();
-    expect(text).toMatch(/cdrflow_receiver_requests_total\{route="huawei-privatenumber",outcome="accepted",code="0"\} 1/);
-    expect(text).toMatch(/cdrflow_receiver_requests_total\{route="huawei-privatenumber",outcome="auth_failed",code="1010003"\} 1/);
-    expect(text).toMatch(/cdrflow_receiver_records_published_total\{route="huawei-privatenumber",topic="t.fee"\} 4/);
-    expect(text).toMatch(/cdrflow_receiver_request_duration_seconds_count\{route="huawei-privatenumber",outcome="accepted"\} 1/);
+    expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="accepted",code="0"\} 1/);
+    expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="auth_failed",code="1010003"\} 1/);
+    expect(text).toMatch(/cdrflow_receiver_records_published_total\{vendor="huawei-privatenumber",topic="t.fee"\} 4/);
+    expect(text).toMatch(/cdrflow_receiver_request_duration_seconds_count\{vendor="huawei-privatenumber",outcome="accepted"\} 1/);
   });
 });

@@ -46,6 +46,9 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
   const log = deps.log ?? logger('receiver');
   const metrics = createReceiverMetrics(deps.registry);
 
+  // Every topic a vendor publishes to starts at 0, so rate() over it is defined before the first push.
+  if (config.huawei) for (const topic of [config.huawei.topics.fee, config.huawei.topics.events]) metrics.recordsPublished.inc({ vendor: 'huawei-privatenumber', topic }, 0);
+  if (config.lvms) metrics.recordsPublished.inc({ vendor: 'alibaba-lvms', topic: config.lvms.topic }, 0);
   const routes: Route[] = [];
   if (config.huawei) routes.push(createHuaweiRoute(config.huawei, { now }));
   if (config.lvms) routes.push(createLvmsRoute(config.lvms));
@@ -82,7 +85,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
         'transient',
         `Kafka did not acknowledge ${envelopes.length} record(s) on ${topic} within ${config.ackTimeoutMs} ms`,
       ));
-      metrics.recordsPublished.inc({ route: route.name, topic }, envelopes.length);
+      metrics.recordsPublished.inc({ vendor: route.name, topic }, envelopes.length);
     },
   });
   const contexts = new Map(routes.map((r) => [r, contextFor(r)]));
@@ -99,8 +102,8 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
     const finish = (reply: PushReply, closeConnection = false) => {
       send(res, reply, closeConnection || draining);
       const routeName = route?.name ?? 'none';
-      metrics.requests.inc({ route: routeName, outcome: reply.outcome, code: reply.code });
-      metrics.duration.observe({ route: routeName, outcome: reply.outcome }, (performance.now() - started) / 1000);
+      metrics.requests.inc({ vendor: routeName, outcome: reply.outcome, code: reply.code });
+      metrics.duration.observe({ vendor: routeName, outcome: reply.outcome }, (performance.now() - started) / 1000);
       if (reply.outcome !== 'accepted') {
         log(reply.outcome === 'error' ? 'error' : 'warn', 'receiver.push_refused', {
           route: routeName, request_id: requestId, status: reply.status, outcome: reply.outcome, code: reply.code,

@@ -25,6 +25,8 @@ export interface SinkDeps {
   clickhouse: ClickHouseClient;
   log?: LogFn;
   onCommitted?: (counts: CommittedCounts) => void;
+  /** Called with the records of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
+  onInserted?: (cdrs: NormalizedCdr[]) => void;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -78,7 +80,10 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
           }
         }, RETRY.registry);
       },
-      insert: (rows, token) => insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token),
+      async insert(rows, token) {
+        await insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token);
+        deps.onInserted?.(rows.map((r) => r.cdr));
+      },
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
       onFailure: (err) => consumer.fail(err),

@@ -146,8 +146,8 @@ describe('cdrflow start --demo', () => {
     expect(metrics.text).toMatch(/cdrflow_consumer_lag\{group="[^"]+",topic="[^"]+"\} \d+/);
     expect(metrics.text).toMatch(/cdrflow_checkpoint_age_seconds\{checkpoint="tencent-trtc:\d+:live"\} \d+/);
     expect(metrics.text).toMatch(/cdrflow_stage_batch_records_count\{stage="sink"\} [1-9]/);
-    expect(metrics.text).toMatch(/cdrflow_poller_records_total\{connector="tencent-ccc[^"]*",tenant="\d+",mode="live"\} [1-9]/);
-    expect(metrics.text).toContain('cdrflow_receiver_records_published_total{route="huawei-privatenumber"');
+    expect(metrics.text).toMatch(/cdrflow_poller_records_total\{vendor="tencent-ccc",tenant="\d+",mode="live"\} [1-9]/);
+    expect(metrics.text).toContain('cdrflow_receiver_records_published_total{vendor="huawei-privatenumber"');
 
     // 4. Malformed vendor records went to the dead-letter topic, counted by normalize.
     await waitFor(

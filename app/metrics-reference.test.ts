@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { fullRegistry, readMetricsDoc, renderMetricsReference } from './metrics-reference.ts';
+import { AppMetrics } from './metrics.ts';
+
+describe('metrics reference', () => {
+  it('docs/metrics.md lists exactly the metrics the code registers', async () => {
+    // On failure: node bin/run-ts.mjs app/metrics-reference.ts --write
+    expect(readMetricsDoc()).toBe(await renderMetricsReference());
+  });
+
+  it('follows the conventions: standard process names, one label per concept, Unix times as _timestamp_seconds', async () => {
+    const metrics = await fullRegistry().getMetricsAsJSON();
+    const names = metrics.map((m) => m.name);
+    expect(names).toContain('process_cpu_seconds_total');
+    expect(names.filter((n) => n.includes('process_process') || n.startsWith('cdrflow_process_'))).toEqual([]);
+    const labels = new Set(metrics.flatMap((m) => m.values.flatMap((v) => Object.keys(v.labels))));
+    for (const retired of ['connector', 'route']) expect(labels).not.toContain(retired);
+    expect(names.filter((n) => /watermark_seconds$/.test(n))).toEqual([]);
+  });
+
+  it('exports the stage counters and the latency histogram at 0 before any event', async () => {
+    const text = await new AppMetrics().registry.metrics();
+    for (const stage of ['normalize', 'sink']) {
+      expect(text).toContain(`cdrflow_stage_records_in_total{stage="${stage}"} 0`);
+      expect(text).toContain(`cdrflow_stage_dead_lettered_total{stage="${stage}"} 0`);
+    }
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_count{vendor="huawei-privatenumber"} 0');
+  });
+
+  it('observes received -> inserted latency per vendor', async () => {
+    const m = new AppMetrics();
+    m.observeInserted([{ vendor: 'alibaba-lvms', received_at: new Date(10_000) }], 12_500);
+    const text = await m.registry.metrics();
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_sum{vendor="alibaba-lvms"} 2.5');
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_bucket{le="5",vendor="alibaba-lvms"} 1');
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_bucket{le="2",vendor="alibaba-lvms"} 0');
+  });
+});
+
+describe('cachedFor', () => {
+  it('reuses one read within the time to live, and reads again after it or after a failure', async () => {
+    const { cachedFor } = await import('./job.ts');
+    let t = 0;
+    let reads = 0;
+    let fail = false;
+    const read = cachedFor(10_000, () => (++reads, fail ? Promise.reject(new Error('down')) : Promise.resolve(reads)), () => t);
+    expect(await read()).toBe(1);
+    t = 9_999;
+    expect(await read()).toBe(1);
+    t = 10_000;
+    expect(await read()).toBe(2);
+    fail = true;
+    t = 20_000;
+    await expect(read()).rejects.toThrow('down');
+    fail = false;
+    expect(await read()).toBe(4);
+  });
+});

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { formatStatus, type StatusSnapshot } from './status.ts';
+
+describe('formatStatus', () => {
+  it('widens the checkpoint column to the longest id (a backfill id carries its whole range)', () => {
+    const long = 'tencent-ccc:1400000001:backfill:2026-12-01T09:30:00.000Z-2026-12-01T10:30:00.000Z';
+    const s: StatusSnapshot = {
+      at: '2026-12-01T12:00:00.000Z',
+      source: 'computed directly',
+      pid: null,
+      uptimeSec: null,
+      demo: false,
+      clickhouseTarget: 'embedded',
+      components: {},
+      intake: {},
+      normalize: { in: null, out: null, deadLettered: null, lag: 0 },
+      sink: { in: null, out: null, deadLettered: null, lag: 0 },
+      clickhouse: { cdrs: 0, billableMinutes: 0, byVendor: [] },
+      checkpoints: [
+        { id: long, watermark: '2026-12-01T10:30:00.000Z', updatedAt: '2026-12-01T11:59:00.000Z', ageSec: 60, watermarkDelaySec: 5400 },
+        { id: 'tencent-ccc:1400000001', watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z', ageSec: 30, watermarkDelaySec: 300 },
+      ],
+    };
+    const lines = formatStatus(s).split('\n');
+    const rows = lines.filter((l) => l.startsWith('  tencent-ccc:'));
+    expect(rows).toHaveLength(2);
+    // The watermark starts in the same column on every row, after at least two spaces.
+    const column = rows.map((r) => r.indexOf('2026-12-01T1', r.startsWith(`  ${long}`) ? long.length + 2 : 0));
+    expect(new Set(column).size).toBe(1);
+    expect(rows[0]).toContain(`${long}  2026-12-01T10:30:00.000Z`);
+    expect(lines.find((l) => l.startsWith('checkpoints'))!.indexOf('watermark')).toBe(column[0]);
+  });
+});

@@ -1,0 +1,248 @@
+// What `cdrflow tail` and `cdrflow dlq` read: any cdrflow topic, its values decoded through the schema registry
+// (Confluent framing: the writer schema's id is in each value) — a raw envelope with its vendor payload parsed, a
+// normalized CDR, a dead letter with its reason first and the record it carries decoded the same way — or as JSON /
+// text where a topic holds no Avro (checkpoints). Reads are read_committed: what a downstream consumer would see.
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka } from '../core/kafka.ts';
+import type { AppConfig } from './config.ts';
+import { TOPICS } from '../core/topology.ts';
+
+/** The topics a configuration reads and writes, by role (names carry the namespace, if any). */
+export function cdrflowTopics(config: AppConfig): { topic: string; role: string }[] {
+  const ns = (t: string) => (config.namespace ? `${config.namespace}.${t}` : t);
+  const list = [
+    ...config.normalize.inputTopics.map((topic) => ({ topic, role: 'raw' })),
+    { topic: ns(TOPICS.huaweiCallEvents), role: 'raw (call events)' },
+    { topic: config.normalize.outputTopic, role: 'normalized' },
+    { topic: config.normalize.deadLetterTopic, role: 'dead letters' },
+    { topic: config.sink.deadLetterTopic, role: 'dead letters' },
+    { topic: ns(TOPICS.checkpoints), role: 'checkpoints' },
+  ];
+  const seen = new Set<string>();
+  return list.filter((t) => (seen.has(t.topic) ? false : (seen.add(t.topic), true)));
+}
+
+export interface TailRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Kafka timestamp (ISO, UTC). */
+  timestamp: string;
+  key: string | null;
+  /** What the value is: `dead-letter`, `raw`, `normalized`, `avro` (another registered schema), `json`, `text`, `null`. */
+  kind: string;
+  value: unknown;
+}
+
+const CONFLUENT_MAGIC = 0;
+
+/** JSON-safe: Dates as ISO strings, Buffers decoded, bigints as strings. */
+function plain(value: unknown): unknown {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+function parseJsonOrText(text: string): { kind: 'json' | 'text'; value: unknown } {
+  try {
+    return { kind: 'json', value: JSON.parse(text) as unknown };
+  } catch {
+    return { kind: 'text', value: text };
+  }
+}
+
+/**
+ * Decodes one value: registry-framed Avro (an envelope's `payload` parsed as JSON; a dead letter's
+ * `original_value` decoded recursively and its reason moved first), else JSON, else text.
+ */
+export async function decodeValue(registry: SchemaRegistry, value: Buffer | null): Promise<{ kind: string; value: unknown }> {
+  if (value === null) return { kind: 'null', value: null };
+  if (value.length > 5 && value[0] === CONFLUENT_MAGIC) {
+    let record: Record<string, unknown>;
+    try {
+      record = (await registry.decode(value)) as Record<string, unknown>;
+    } catch (err) {
+      return { kind: 'undecodable', value: { error: (err as Error).message, bytes: value.toString('base64') } };
+    }
+    if ('error_kind' in record && 'origin_topic' in record) {
+      const { error_kind, error_message, component, vendor, cdr_id, origin_topic, origin_partition, origin_offset, failed_at, original_key, original_value } = record;
+      const original = await decodeValue(registry, (original_value as Buffer | null) ?? null);
+      return {
+        kind: 'dead-letter',
+        value: plain({
+          reason: error_kind,
+          error: error_message,
+          stage: component,
+          vendor,
+          cdr_id,
+          origin: { topic: origin_topic, partition: origin_partition, offset: origin_offset },
+          failed_at,
+          original_key: original_key === null ? null : (original_key as Buffer).toString('utf8'),
+          original: original.value,
+          original_kind: original.kind,
+        }),
+      };
+    }
+    if ('payload' in record && 'payload_format' in record && typeof record['payload'] === 'string') {
+      const payload = record['payload_format'] === 'json' ? parseJsonOrText(record['payload']).value : record['payload'];
+      return { kind: 'raw', value: plain({ ...record, payload }) };
+    }
+    if ('cdr_id' in record && 'end_status' in record) return { kind: 'normalized', value: plain(record) };
+    return { kind: 'avro', value: plain(record) };
+  }
+  return parseJsonOrText(value.toString('utf8'));
+}
+
+export interface ReadOptions {
+  /** Where to start in each partition: all of it, or its last N records (the N newest overall are printed). */
+  start: { from: 'beginning' } | { last: number };
+  /** Keep reading new records until `signal` aborts; otherwise stop at the end as it was when reading began. */
+  follow: boolean;
+  signal?: AbortSignal;
+  /** Called in order per partition. */
+  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) => Promise<void> | void;
+}
+
+/**
+ * Reads `topic` from the chosen start with a throwaway consumer group (kafkajs cannot assign partitions by hand;
+ * the group commits nothing and is deleted afterwards). Without `follow` it stops once every partition reached the
+ * end it had when the read began (transaction markers included), or after a quiet second past it.
+ */
+export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets: { partition: number; low: bigint; high: bigint }[];
+  try {
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic "${topic}" does not exist`);
+    offsets = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) }));
+  } finally {
+    await admin.disconnect();
+  }
+  const startOf = (o: { low: bigint; high: bigint }) => {
+    if ('from' in options.start) return o.low;
+    const s = o.high - BigInt(options.start.last);
+    return s > o.low ? s : o.low;
+  };
+  // Partitions with nothing to read up to the current end are done from the start (unless following).
+  const pending = new Set(offsets.filter((o) => o.high > startOf(o)).map((o) => o.partition));
+  if (!options.follow && pending.size === 0) return;
+  const groupId = `cdrflow.tail.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      let positioned = false;
+      let batches = 0;
+      let lastActivity = Date.now();
+      let finished = false;
+      let quiet: NodeJS.Timeout | undefined;
+      const finish = () => {
+        finished = true;
+        if (quiet) clearInterval(quiet);
+        resolve();
+      };
+      options.signal?.addEventListener('abort', finish, { once: true });
+      if (options.signal?.aborted) return finish();
+      if (!options.follow) {
+        // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the
+        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read.
+        quiet = setInterval(() => {
+          if (positioned && Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
+        }, 250);
+      }
+      // Positioned on every join until the first batch: a consumer that crashed and rejoined (a fresh broker's group
+      // coordinator is not ready at once) would otherwise start from the topic's beginning.
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        if (finished || batches > 0) return;
+        for (const o of offsets) consumer.seek({ topic, partition: o.partition, offset: String(startOf(o)) });
+        positioned = true;
+        lastActivity = Date.now();
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            batches++;
+            lastActivity = Date.now();
+            const end = offsets.find((o) => o.partition === batch.partition)?.high ?? 0n;
+            for (const m of batch.messages) {
+              if (!options.follow && BigInt(m.offset) >= end) break;
+              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null });
+            }
+            if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
+            lastActivity = Date.now();
+            if (!options.follow && pending.size === 0) finish();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    const cleanup = kafka.admin();
+    await cleanup
+      .connect()
+      .then(() => cleanup.deleteGroups([groupId]))
+      .catch(() => undefined)
+      .finally(() => cleanup.disconnect().catch(() => undefined));
+  }
+}
+
+/** One line per record for a person: time, position, then what matters for the kind of record. */
+export function tableLine(r: TailRecord): string {
+  const at = `${r.timestamp.slice(0, 19).replace('T', ' ')}  ${r.partition}@${r.offset}`;
+  const v = r.value as Record<string, unknown> | null;
+  const s = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : typeof x === 'string' ? x : JSON.stringify(x));
+  if (r.kind === 'dead-letter' && v) {
+    const o = v['origin'] as { topic: string; partition: number; offset: number };
+    return [at, s(v['reason']), s(v['stage']), s(v['vendor']), s(v['cdr_id']), `${o.topic}[${o.partition}]@${o.offset}`, s(v['error'])].join('  ');
+  }
+  if (r.kind === 'normalized' && v) {
+    return [at, s(v['vendor']), s(v['cdr_id']), s(v['started_at']), s(v['end_status']), `${s(v['talk_seconds'])}s`, `${s(v['billable_minutes'])}min`, s(v['tenant_id'])].join('  ');
+  }
+  if (r.kind === 'raw' && v) {
+    const payload = typeof v['payload'] === 'string' ? v['payload'] : JSON.stringify(v['payload']);
+    return [at, s(v['vendor']), s(v['natural_key'] ?? r.key), s(v['mode']), payload.length > 120 ? `${payload.slice(0, 120)}…` : payload].join('  ');
+  }
+  return [at, s(r.key), typeof r.value === 'string' ? r.value : JSON.stringify(r.value)].join('  ');
+}
+
+export interface DlqSummary {
+  total: number;
+  /** Counts per reason (error kind) and stage, then per vendor. */
+  byReason: { reason: string; stage: string; vendor: string; count: number }[];
+  latest: TailRecord[];
+}
+
+export function summarizeDeadLetters(records: TailRecord[], latest: number): DlqSummary {
+  const counts = new Map<string, { reason: string; stage: string; vendor: string; count: number }>();
+  for (const r of records) {
+    const v = (r.kind === 'dead-letter' ? r.value : {}) as Record<string, unknown>;
+    const row = { reason: String(v['reason'] ?? r.kind), stage: String(v['stage'] ?? '-'), vendor: String(v['vendor'] ?? '-') };
+    const key = `${row.reason}\u0000${row.stage}\u0000${row.vendor}`;
+    const seen = counts.get(key) ?? { ...row, count: 0 };
+    seen.count++;
+    counts.set(key, seen);
+  }
+  const byReason = [...counts.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason) || a.vendor.localeCompare(b.vendor));
+  const newest = [...records].sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset).slice(-latest);
+  return { total: records.length, byReason, latest: newest };
+}
+
+export function formatDlqSummary(topic: string, s: DlqSummary): string {
+  if (s.total === 0) return `${topic}: no dead letters`;
+  const lines = [`${topic}: ${s.total.toLocaleString('en-US')} dead letter(s)`, ''];
+  const w = {
+    reason: Math.max(6, ...s.byReason.map((r) => r.reason.length)),
+    stage: Math.max(5, ...s.byReason.map((r) => r.stage.length)),
+    vendor: Math.max(6, ...s.byReason.map((r) => r.vendor.length)),
+  };
+  lines.push(`${'reason'.padEnd(w.reason)}  ${'stage'.padEnd(w.stage)}  ${'vendor'.padEnd(w.vendor)}  ${'count'.padStart(7)}`);
+  for (const r of s.byReason) lines.push(`${r.reason.padEnd(w.reason)}  ${r.stage.padEnd(w.stage)}  ${r.vendor.padEnd(w.vendor)}  ${r.count.toLocaleString('en-US').padStart(7)}`);
+  lines.push('', `latest ${s.latest.length}:`);
+  for (const r of s.latest) lines.push(`  ${tableLine(r)}`);
+  return lines.join('\n');
+}

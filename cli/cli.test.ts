@@ -1,0 +1,163 @@
+// `cdrflow` as a user meets it, run as a child process: --version, help, did-you-mean, a closed pipe, colour only
+// for a terminal, syntax errors pointed at in the user's query, and the message when another process holds the
+// embedded engine. Each command runs against the real embedded engine in a temporary data directory.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { didYouMean, editDistance } from './args.ts';
+import { takeColorFlags, useColor } from './output.ts';
+import { pointAtError } from './commands/sql.ts';
+import { createClickHouse } from '../core/clickhouse.ts';
+import { openReadOnlySql } from '../core/read-only-sql.ts';
+import { startOpsServer } from '../core/ops-server.ts';
+import { opsQuery } from '../app/ops-client.ts';
+import { Registry } from 'prom-client';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const BIN = join(ROOT, 'bin/cdrflow.mjs');
+const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-cli-test-'));
+// No running job may answer on the ops port: the commands must use the temporary engine.
+const env = { ...process.env, CLICKHOUSE_DATA_DIR: dataDir, CDRFLOW_OPS_PORT: '1', NO_COLOR: '' };
+const ESC = '\x1b[';
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function cdrflow(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...env, ...extraEnv }, timeout: 90_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a command, reads its stdout until the first line, then closes the pipe like `head -1` does. */
+function firstLineThenClose(args: string[]): Promise<{ line: string; code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    let line: string | undefined;
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (line === undefined && out.includes('\n')) {
+        line = out.slice(0, out.indexOf('\n'));
+        child.stdout.destroy();
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ line: line ?? '', code, stderr }));
+  });
+}
+
+describe('cdrflow like its peers', { timeout: 120_000 }, () => {
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = cdrflow(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('help <command> prints that command\'s usage, the same as <command> --help', () => {
+    const help = cdrflow(['help', 'migrate']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: cdrflow migrate/);
+    expect(cdrflow(['migrate', '--help']).stdout).toBe(help.stdout);
+    expect(cdrflow(['--help']).stdout).toMatch(/Commands:[\s\S]*\n {2}sql +run a read-only SQL query/);
+  });
+
+  it('suggests the command or flag meant', () => {
+    const cmd = cdrflow(['stauts']);
+    expect(cmd.status).toBe(64);
+    expect(cmd.stderr).toContain('unknown command "stauts" (did you mean "status"?)');
+    const flag = cdrflow(['sql', '--fromat', 'CSV', 'SELECT 1']);
+    expect(flag.status).toBe(64);
+    expect(flag.stderr).toContain('unexpected argument "--fromat" (did you mean --format?)');
+    expect(cdrflow(['help', 'migarte']).stderr).toContain('did you mean "migrate"?');
+  });
+
+  it('exits quietly when the reader closes the pipe (sql … | head -1, migrate --print | grep -m1)', async () => {
+    const sql = await firstLineThenClose(['sql', 'SELECT number FROM numbers(300000)', '--format', 'CSV']);
+    expect(sql.line).toBe('0');
+    expect(sql.stderr).not.toMatch(/EPIPE|Error/);
+    expect(sql.code).toBe(0);
+    const print = await firstLineThenClose(['migrate', '--print']);
+    expect(print.line).toMatch(/^-- \d{4} /);
+    expect(print.stderr).not.toMatch(/EPIPE|Error/);
+    expect(print.code).toBe(0);
+  });
+
+  it('colours Pretty output only for a terminal or --color; --no-color and NO_COLOR win', () => {
+    const piped = cdrflow(['sql', 'SELECT 1 AS x']);
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toContain('1 │');
+    expect(piped.stdout).not.toContain(ESC);
+    expect(cdrflow(['sql', 'SELECT 1 AS x', '--color']).stdout).toContain(ESC);
+    expect(takeColorFlags(['sql', '--no-color', 'x', '--', '--color'])).toEqual({ args: ['sql', 'x', '--', '--color'], color: 'never' });
+    const saved = process.env['NO_COLOR'];
+    process.env['NO_COLOR'] = '1';
+    try {
+      expect(useColor({ isTTY: true })).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env['NO_COLOR'];
+      else process.env['NO_COLOR'] = saved;
+    }
+  });
+
+  it('points a syntax error into the query as typed, not into a clause the tool adds', () => {
+    const r = cdrflow(['sql', 'SELECT number\nFROM numbers(3) WHERE (number >']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('failed at position 37');
+    expect(r.stderr).not.toContain('FORMAT');
+    expect(r.stderr).toContain('  FROM numbers(3) WHERE (number >\n                        ^');
+    const end = cdrflow(['sql', 'SELECT 1 +']);
+    expect(end.stderr).toContain('failed at position 11 (end of query)');
+    expect(pointAtError('Syntax error: failed at position 8 (()', 'SELECT (1')).toBe('Syntax error: failed at position 8 (()\n\n  SELECT (1\n         ^');
+  });
+});
+
+describe('the ops port /sql', { timeout: 60_000 }, () => {
+  it('colours only when the asking client says so, whatever the job\'s own terminal is', async () => {
+    // The job's own path: its read-only sessions answer the ops port.
+    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
+    const engine = await openReadOnlySql({ kind: 'embedded', dataDir, database: 'default' });
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: () => Promise.resolve({}),
+      query: (sql, format, options) => engine.run(sql, format, options),
+    });
+    try {
+      const base = `http://127.0.0.1:${ops.port}`;
+      expect(await opsQuery(base, 'SELECT 1 AS x', 'PrettyCompact', false)).not.toContain(ESC);
+      expect(await opsQuery(base, 'SELECT 1 AS x', 'PrettyCompact', true)).toContain(ESC);
+      expect(await opsQuery(base, 'SELECT 2 AS x FORMAT CSV', 'PrettyCompact', false)).toBe('2\n');
+    } finally {
+      await ops.close();
+      await engine.close();
+      await client.close();
+    }
+  });
+
+  it('another process holding the engine gets a plain message, not the engine\'s lock error', async () => {
+    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
+    try {
+      const r = cdrflow(['migrate']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`is in use by another process (PID ${process.pid}`);
+      expect(r.stderr).not.toContain('Cannot lock file');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('didYouMean', () => {
+  it('finds typos, swaps and unique prefixes, and stays quiet otherwise', () => {
+    expect(editDistance('stauts', 'status')).toBe(1);
+    expect(didYouMean('stauts', ['sql', 'status', 'start'])).toBe('status');
+    expect(didYouMean('form', ['format', 'config'])).toBe('format');
+    expect(didYouMean('xyz', ['format', 'config'])).toBeUndefined();
+    expect(didYouMean('s', ['sql', 'status'])).toBeUndefined();
+  });
+});

@@ -1,0 +1,54 @@
+// `cdrflow dlq`: the dead-letter topic at a glance — how many records, per reason, stage and vendor, then the
+// latest ones with the reason first (`cdrflow tail cdr.dlq` prints them all, with the original record decoded).
+import type { Command } from '../command.ts';
+import { integer, parseFlags } from '../args.ts';
+import { loadCommandConfig } from '../app-config.ts';
+import { endpoints } from '../../app/config.ts';
+
+const usage = `Usage: cdrflow dlq [--latest N] [--json] [--config FILE]
+
+Reads the whole dead-letter topic (default cdr.dlq) and prints the count per reason (the error kind), stage and
+vendor, then the latest N dead letters: time, partition@offset, reason, stage, vendor, cdr_id, origin, message.
+\`cdrflow tail cdr.dlq --format json\` shows each with the original record decoded.
+
+Options:
+  --latest N     how many of the newest to list (default 10)
+  --json         print {"total","byReason":[…],"latest":[…]} instead
+  --config FILE  the same file as \`cdrflow start\``;
+
+export const command: Command = {
+  name: 'dlq',
+  summary: 'dead letters at a glance: counts per reason and vendor, then the latest ones',
+  usage,
+  async run(args) {
+    const { values } = parseFlags(args, { latest: { type: 'string', needs: 'a number' }, json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
+    const latest = values.latest === undefined ? 10 : integer('--latest', values.latest, { min: 1 });
+    const config = loadCommandConfig({ file: values.config });
+    const [{ decodeValue, formatDlqSummary, readTopic, summarizeDeadLetters }, { createKafka }, { createRegistry }] = await Promise.all([
+      import('../../app/tail.ts'),
+      import('../../core/kafka.ts'),
+      import('../../core/avro.ts'),
+    ]);
+    const ends = endpoints(config);
+    const kafka = createKafka(ends.kafka);
+    const registry = createRegistry(ends.registryUrl);
+    const topic = config.sink.deadLetterTopic;
+    const records: Parameters<typeof summarizeDeadLetters>[0] = [];
+    try {
+      await readTopic(kafka, topic, {
+        start: { from: 'beginning' },
+        follow: false,
+        onRecord: async (r) => {
+          const decoded = await decodeValue(registry, r.value);
+          records.push({ topic, partition: r.partition, offset: r.offset, timestamp: new Date(r.timestamp).toISOString(), key: r.key?.toString('utf8') ?? null, ...decoded });
+        },
+      });
+    } catch (err) {
+      // No dead letter was ever written: the topic is created with the first one.
+      if (!/does not exist/.test((err as Error).message)) throw err;
+    }
+    const summary = summarizeDeadLetters(records, latest);
+    console.log(values.json ? JSON.stringify(summary) : formatDlqSummary(topic, summary));
+    return 0;
+  },
+};

@@ -1,0 +1,157 @@
+// `cdrflow reconcile`: per vendor × tenant × day, source (vendor API / raw topic), raw, normalized + dead-lettered and
+// ClickHouse (cdr FINAL and its views) side by side; `--repair` closes what it can and shows before / after.
+// While `cdrflow start` runs, the run happens inside the job (its connectors, its embedded engine) through the ops
+// port; otherwise here, from the same configuration.
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { asUsage, integer, parseFlags } from '../args.ts';
+import { loadCommandConfig } from '../app-config.ts';
+import { endpoints } from '../../app/config.ts';
+import { findRunningJob } from '../../app/ops-client.ts';
+import { createClickHouse } from '../../core/clickhouse.ts';
+import { createKafka } from '../../core/kafka.ts';
+import { createRegistry } from '../../core/avro.ts';
+import { isVendor, type Vendor } from '../../core/topology.ts';
+import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
+import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
+import type { PullConnector } from '../../connectors/poller/runtime.ts';
+import { logger } from '../../core/log.ts';
+import { migrate } from '../../sinks/clickhouse/index.ts';
+import { parseDay, parseTzOffset, relativeDay } from '../../reconcile/days.ts';
+import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
+import { reconcileDepsOf } from '../../reconcile/service.ts';
+import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
+import { untilSignal } from '../signals.ts';
+import type { ReconcileOutcome } from '../../reconcile/model.ts';
+
+const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
+                         [--repair] [--json] [--config FILE]
+
+Per vendor × tenant × day, side by side:
+  source      pull vendors (tencent-ccc, tencent-trtc): what the vendor API serves now, re-read with the connector's own
+              client under its rate limit, counted by natural key, nothing published; push vendors (huawei-privatenumber,
+              alibaba-lvms): the raw topic — what the receiver acknowledged — is the source of truth
+  raw         distinct natural keys on cdr.raw.<vendor> whose call falls in the day
+  normalized  distinct cdr_ids on cdr.normalized; dlq: records normalize or the sink dead-lettered
+  ClickHouse  count() and uniqExact(cdr_id) over cdr FINAL, billable minutes, and the same from cdr_daily, cdr_hourly and
+              cdr_end_status (a view that double counts shows up); rows a reader without FINAL would count twice
+Billable minutes are compared too: the source's are computed with the same mapping and billing rules.
+
+Days: <day> is YYYY-MM-DD, "today" or "yesterday"; both ends inclusive. A call belongs to the day of its call time
+(started_at, else received_at) in UTC, or at --tz (a whole-hour offset: +08:00 for the tenant-local day of a vendor
+that bills in GMT+8; the daily views are UTC days, so only the hourly view is compared then). Calls that started
+less than --settle seconds ago (default reconcile.settleSec = 3600, floored to the hour) are left out: they may still
+be running, their records may still be late, or in flight between stages.
+
+--repair: missing in raw -> a backfill of exactly those hour windows (pull vendors, the \`cdrflow backfill\` path);
+in raw but neither normalized nor dead-lettered -> those raw records appended again for normalize; normalized but not
+in ClickHouse -> those records appended again to cdr.normalized for the sink (dedup by cdr_id keeps one row); rows
+not merged yet -> OPTIMIZE … FINAL. Then it waits for the pipeline and reconciles again (before / after). A push
+vendor's record that never reached the receiver cannot be repaired from here: it is said so and listed.
+
+Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts).
+Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
+
+Options:
+  --vendor V     only this vendor (repeatable)
+  --tenant T     only this tenant (SdkAppId / app key; repeatable)
+  --tz OFFSET    day convention: UTC (default) or +HH:00
+  --settle SEC   leave out calls that started less than SEC seconds ago
+  --repair       repair what can be repaired, then reconcile again
+  --json         the outcome as JSON on stdout (progress stays on stderr)
+  --config FILE  the same file as \`cdrflow start\``;
+
+function dayArg(flag: string, value: string | undefined, tz: number): string {
+  if (value === undefined) throw new UsageError(`${flag} is required`);
+  if (value === 'today') return relativeDay(Date.now(), tz, 0);
+  if (value === 'yesterday') return relativeDay(Date.now(), tz, 1);
+  return asUsage(() => parseDay(flag, value));
+}
+
+async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
+  const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+  if (res.status !== 200 || !res.body) throw new Error(`the running job answered ${res.status}: ${(await res.text()).trim()}`);
+  let buffer = '';
+  let outcome: ReconcileOutcome | undefined;
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string };
+      if (msg.progress) process.stderr.write(`${msg.progress}\n`);
+      if (msg.error) throw new Error(msg.error);
+      if (msg.outcome) outcome = msg.outcome;
+    }
+  }
+  if (!outcome) throw new Error('the running job ended the reconcile without a result');
+  return outcome;
+}
+
+export const command: Command = {
+  name: 'reconcile',
+  summary: 'prove per vendor and day that source, Kafka and ClickHouse agree (--repair closes the drift it can)',
+  usage,
+  async run(args) {
+    const { values } = parseFlags(args, {
+      from: { type: 'string', needs: 'a day' },
+      to: { type: 'string', needs: 'a day' },
+      vendor: { type: 'string', multiple: true, needs: 'a vendor' },
+      tenant: { type: 'string', multiple: true, needs: 'a tenant' },
+      tz: { type: 'string', needs: 'an offset such as +08:00' },
+      settle: { type: 'string', needs: 'seconds' },
+      repair: { type: 'boolean' },
+      json: { type: 'boolean' },
+      config: { type: 'string', needs: 'a file' },
+    });
+    const tz = values.tz === undefined ? 0 : asUsage(() => parseTzOffset(values.tz!));
+    const from = dayArg('--from', values.from, tz);
+    const to = dayArg('--to', values.to, tz);
+    if (to < from) throw new UsageError('--to must not be before --from');
+    const vendors = values.vendor ?? [];
+    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
+    const config = loadCommandConfig({ file: values.config });
+    const req: ReconcileRequest = {
+      from,
+      to,
+      vendors: vendors.length > 0 ? (vendors as Vendor[]) : null,
+      tenants: values.tenant && values.tenant.length > 0 ? values.tenant : null,
+      tzOffsetMinutes: tz,
+      settleSec: values.settle === undefined ? config.reconcile.settleSec : integer('--settle', values.settle, { min: 0 }),
+      repair: values.repair ?? false,
+      trigger: 'cli',
+    };
+    const ends = endpoints(config);
+    // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
+    const running = await findRunningJob(ends.opsPort, 10_000);
+    let outcome: ReconcileOutcome;
+    if (running) {
+      process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
+      outcome = await viaJob(running, req);
+    } else {
+      const kafka = createKafka(ends.kafka);
+      const registry = createRegistry(ends.registryUrl);
+      const clickhouse = await createClickHouse(ends.clickhouse);
+      const connectors: PullConnector[] = [];
+      try {
+        if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
+        const deps = { kafka, registry, log: logger('reconcile') };
+        if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
+        if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
+        const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
+        // Ctrl-C stops reading the vendor API at the next request.
+        const abort = new AbortController();
+        void untilSignal().then((signal) => abort.abort(new Error(signal)));
+        outcome = await runReconcile(reconcileDeps, req, abort.signal);
+      } finally {
+        for (const c of connectors) await c.close().catch(() => undefined);
+        await clickhouse.close();
+      }
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
+    else process.stdout.write(renderOutcome(outcome, Boolean(process.stdout.isTTY)));
+    return outcome.exitCode;
+  },
+};

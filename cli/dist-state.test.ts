@@ -1,0 +1,37 @@
+// When bin/cdrflow.mjs may run the compiled copy in dist/: only while no source is newer than the build.
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain JavaScript module of bin/ (no types): distIsFresh(root), newestSourceMtime(root), sourceDirs(root)
+import { distIsFresh, newestSourceMtime, sourceDirs } from '../bin/dist-state.mjs';
+
+const root = mkdtempSync(join(tmpdir(), 'cdrflow-dist-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+function touch(path: string, s: number): void {
+  writeFileSync(path, '// x\n');
+  utimesSync(path, at(s), at(s));
+}
+
+describe('dist freshness', () => {
+  it('is fresh after a build, stale after an edit, an added file or a missing build', () => {
+    writeFileSync(join(root, 'package.json'), '{}');
+    utimesSync(join(root, 'package.json'), at(1), at(1));
+    for (const d of ['cli', 'simulators', 'node_modules', 'dist']) mkdirSync(join(root, d));
+    touch(join(root, 'cli', 'main.ts'), 2);
+    touch(join(root, 'simulators', 'x.ts'), 3);
+    for (const d of ['cli', 'simulators']) utimesSync(join(root, d), at(3), at(3));
+    expect((sourceDirs(root) as string[]).sort()).toEqual(['cli', 'simulators']);
+    expect(distIsFresh(root)).toBe(false);
+    writeFileSync(join(root, 'dist', 'dist-state.json'), JSON.stringify({ sourceMtime: newestSourceMtime(root) as number }));
+    expect(distIsFresh(root)).toBe(true);
+    touch(join(root, 'simulators', 'x.ts'), 60);
+    expect(distIsFresh(root)).toBe(false);
+    writeFileSync(join(root, 'dist', 'dist-state.json'), JSON.stringify({ sourceMtime: newestSourceMtime(root) as number }));
+    expect(distIsFresh(root)).toBe(true);
+    writeFileSync(join(root, 'cli', 'new.ts'), '// added now\n');
+    expect(distIsFresh(root)).toBe(false);
+  });
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, sourceKey, type Layers } from './compare.ts';
+import { bucketKey, Tally } from './tally.ts';
+import { hourRanges } from './repair.ts';
+import { outcomeJson, renderOutcome } from './render.ts';
+
+const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
+const KEY = bucketKey('tencent-ccc', '1400', '2026-11-30');
+
+function layers(overrides: Partial<Layers> = {}): Layers {
+  const source = new Tally();
+  const raw = new Tally();
+  const normalized = new Tally();
+  for (const id of ['a', 'b', 'c']) {
+    source.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 2);
+    raw.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 2);
+    normalized.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 2);
+  }
+  const fig = { calls: 3, minutes: 6 };
+  return {
+    scope,
+    sourceKind: () => 'api',
+    sourceTenants: [{ vendor: 'tencent-ccc', tenant: '1400' }],
+    source,
+    sourceKeyless: new Map(),
+    sourceUnreachable: new Map(),
+    raw,
+    normalized,
+    normalizeDead: new Map(),
+    sinkDead: new Set(),
+    clickhouse: new Map([[KEY, { count: 3, uniq: 3, minutes: 6, storedRows: 3 }]]),
+    views: { cdr_daily: new Map([[KEY, fig]]), cdr_hourly: new Map([[KEY, fig]]), cdr_end_status: new Map([[KEY, { calls: 3, minutes: null }]]) },
+    partialDays: new Set(),
+    clickhouseIds: new Map(),
+    ...overrides,
+  };
+}
+
+describe('reconcile days', () => {
+  it('buckets by UTC day or a whole-hour offset, and leaves out calls after the cut-off', () => {
+    const late = Date.parse('2026-11-30T20:00:00Z');
+    expect(bucketDay(scope, late)).toBe('2026-11-30');
+    expect(bucketDay({ ...scope, tzOffsetMinutes: parseTzOffset('+08:00') }, late)).toBeUndefined(); // 04:00 on Dec 1 in GMT+8
+    expect(bucketDay({ ...scope, cutoffMs: late }, late)).toBeUndefined();
+    expect(dayBounds('2026-11-30', 480).start).toBe(Date.parse('2026-11-29T16:00:00Z'));
+    expect(daysOf({ from: '2026-11-29', to: '2026-12-01' })).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
+    expect(cutoffFor(Date.parse('2026-12-01T12:34:56.789Z'), 600)).toBe(Date.parse('2026-12-01T12:24:56Z'));
+    expect(() => parseTzOffset('+05:30')).toThrow(/whole-hour/);
+  });
+
+  it('merges the hour windows a backfill repairs into ranges', () => {
+    expect(hourRanges([7200, 0, 3600, 36000])).toEqual([{ from: 0, to: 10800 }, { from: 36000, to: 39600 }]);
+  });
+});
+
+describe('compareLayers', () => {
+  it('agrees when every layer holds the same calls and minutes', () => {
+    const rows = compareLayers(layers());
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.drift).toEqual([]);
+    expect(exitCodeOf(rows)).toBe(0);
+  });
+
+  it('names each gap with its cdr_ids, and a view that double counts', () => {
+    const l = layers();
+    l.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:d', 3);
+    l.raw.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:e', 0);
+    l.clickhouse.set(KEY, { count: 3, uniq: 3, minutes: 6, storedRows: 4 });
+    l.views.cdr_daily!.set(KEY, { calls: 4, minutes: 8 });
+    const [row] = compareLayers(l);
+    const byKind = Object.fromEntries(row!.drift.map((d) => [d.kind, d]));
+    expect(byKind['missing_in_raw']!.ids).toEqual(['tencent-ccc:1400:d']);
+    expect(byKind['not_in_source']!.ids).toEqual(['tencent-ccc:1400:e']);
+    expect(byKind['not_normalized']!.ids).toEqual(['tencent-ccc:1400:e']);
+    expect(byKind['view']!.detail).toMatch(/cdr_daily: 4 calls/);
+    expect(byKind['minutes']!.repairable).toBe(true);
+    expect(row!.unmergedDuplicates).toBe(1);
+    expect(exitCodeOf([row!])).toBe(1);
+  });
+
+  it('asks ClickHouse for ids only where counts disagree, and lists what is missing there', () => {
+    const l = layers({ clickhouse: new Map([[KEY, { count: 2, uniq: 2, minutes: 4, storedRows: 2 }]]) });
+    expect(bucketsNeedingIds(l)).toEqual([KEY]);
+    l.clickhouseIds.set(KEY, new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']));
+    const [row] = compareLayers(l);
+    expect(row!.drift.find((d) => d.kind === 'not_in_clickhouse')!.ids).toEqual(['tencent-ccc:1400:c']);
+  });
+
+  it('on a day in progress, only what is missing in both looks is drift; the rest was in flight', () => {
+    const first = layers();
+    first.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:x', 1);
+    first.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:y', 1);
+    const second = layers();
+    second.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:y', 1);
+    second.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:z', 1);
+    const partial = new Set(['2026-11-30']);
+    const [row] = confirmDrift(compareLayers(first), compareLayers(second), partial);
+    expect(row!.drift.map((d) => [d.kind, d.ids])).toEqual([['missing_in_raw', ['tencent-ccc:1400:y']], ['minutes', undefined]]);
+    expect(row!.inFlight).toBe(1);
+    // A closed day is never second-guessed.
+    expect(confirmDrift(compareLayers(first), compareLayers(second), new Set())[0]!.inFlight).toBe(0);
+  });
+
+  it('an unreachable source is exit 2, and the other layers are still compared', () => {
+    const rows = compareLayers(layers({ sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: connect ECONNREFUSED']]) }));
+    expect(rows[0]!.source).toBeNull();
+    expect(rows[0]!.drift.map((d) => d.kind)).toEqual(['source_unreachable']);
+    expect(exitCodeOf(rows)).toBe(2);
+  });
+
+  it('renders a table and JSON with a sample of ids instead of the full lists', () => {
+    const l = layers();
+    l.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:d', 3);
+    const rows = compareLayers(l);
+    const report = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 1 as const };
+    const text = renderOutcome({ before: report, exitCode: 1 }, false);
+    expect(text).toMatch(/tencent-ccc\s+1400\s+2026-11-30\s+4\s+3\s+3/);
+    expect(text).toMatch(/DRIFT missing_in_raw/);
+    expect(text.includes('\u001b[')).toBe(false);
+    expect(renderOutcome({ before: report, exitCode: 1 }, true).includes('\u001b[31m')).toBe(true);
+    const json = outcomeJson({ before: report, exitCode: 1 }) as { before: { rows: { drift: { ids?: unknown; sample?: string[] }[] }[] } };
+    expect(json.before.rows[0]!.drift[0]!.ids).toBeUndefined();
+    expect(json.before.rows[0]!.drift[0]!.sample).toEqual(['tencent-ccc:1400:d']);
+  });
+});

@@ -1,0 +1,177 @@
+// Puts the layers side by side, per vendor × tenant × day, and names every difference. Pure: the figures come in,
+// rows with their drift go out (unit-tested without servers).
+import type { Vendor } from '../core/topology.ts';
+import { daysOf, type DayScope } from './days.ts';
+import type { ClickHouseFigures, Drift, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
+import { bucketKey, difference, splitBucketKey, type Tally } from './tally.ts';
+
+export interface Layers {
+  scope: DayScope;
+  sourceKind: (vendor: Vendor) => SourceKind;
+  /** Pull vendor tenants whose API was read: each of their days gets a row even when every figure is 0. */
+  sourceTenants: { vendor: Vendor; tenant: string }[];
+  source: Tally;
+  /** Records the API served without a natural key (they go to the dead-letter topic at the poller), per bucket. */
+  sourceKeyless: Map<string, number>;
+  /** `vendor\0tenant` → why the API could not be read. */
+  sourceUnreachable: Map<string, string>;
+  raw: Tally;
+  normalized: Tally;
+  /** Per bucket: cdr_ids of raw records normalize dead-lettered. */
+  normalizeDead: Map<string, Set<string>>;
+  /** cdr_ids of normalized records the sink dead-lettered (ClickHouse refused them). */
+  sinkDead: Set<string>;
+  clickhouse: Map<string, ClickHouseFigures>;
+  views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
+  /** cdr FINAL on whole hours (up to the last one before the cut-off): the hourly view's reference. Absent: the figures. */
+  hourlyBasis?: Map<string, ViewFigures>;
+  /** Days cut short by the cut-off: the daily views cover the whole day, so only the hourly view is compared there. */
+  partialDays: Set<string>;
+  /** cdr_ids in cdr FINAL, fetched only for buckets whose counts disagree with the normalized layer. */
+  clickhouseIds: Map<string, Set<string>>;
+}
+
+export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${tenant}`;
+
+/** Buckets whose ClickHouse count does not match what the normalized layer says should be there. */
+export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>): string[] {
+  const keys = new Set([...layers.normalized.buckets.keys(), ...layers.clickhouse.keys()]);
+  const out: string[] = [];
+  for (const key of keys) {
+    const expected = difference(layers.normalized.ids(key), layers.sinkDead).length;
+    const ch = layers.clickhouse.get(key);
+    if ((ch?.uniq ?? 0) !== expected) out.push(key);
+  }
+  return out;
+}
+
+const ZERO_CH: ClickHouseFigures = { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
+
+export function compareLayers(layers: Layers): ReconcileRow[] {
+  const keys = new Set<string>();
+  for (const t of [layers.source, layers.raw, layers.normalized]) for (const k of t.buckets.keys()) keys.add(k);
+  for (const k of layers.clickhouse.keys()) keys.add(k);
+  for (const { vendor, tenant } of layers.sourceTenants) for (const day of daysOf(layers.scope)) keys.add(bucketKey(vendor, tenant, day));
+  const rows: ReconcileRow[] = [];
+  for (const key of [...keys].sort()) {
+    const { vendor, tenant, day } = splitBucketKey(key);
+    const kind = layers.sourceKind(vendor);
+    const unreachable = kind === 'api' ? layers.sourceUnreachable.get(sourceKey(vendor, tenant)) : undefined;
+    const raw = layers.raw.ids(key);
+    const normalized = layers.normalized.ids(key);
+    const dead = layers.normalizeDead.get(key) ?? new Set<string>();
+    const ch = layers.clickhouse.get(key) ?? ZERO_CH;
+    const drift: Drift[] = [];
+    const add = (d: Omit<Drift, 'ids'>, ids?: string[]) => {
+      if (d.count === 0) return;
+      drift.push(ids ? { ...d, ids } : d);
+    };
+    let source: ReconcileRow['source'] = null;
+    if (kind === 'api' && unreachable !== undefined) {
+      add({ kind: 'source_unreachable', count: 1, detail: `${vendor} API not reachable for tenant ${tenant}: ${unreachable}`, repairable: false });
+    } else if (kind === 'api') {
+      const ids = layers.source.ids(key);
+      source = { records: ids.size, minutes: layers.source.minutes(key), keyless: layers.sourceKeyless.get(key) ?? 0 };
+      const missing = difference(ids, raw);
+      add({ kind: 'missing_in_raw', count: missing.length, detail: `${missing.length} record(s) the vendor serves are not on the raw topic`, repairable: true }, missing);
+      const extra = difference(raw, ids);
+      add({ kind: 'not_in_source', count: extra.length, detail: `${extra.length} raw record(s) the vendor no longer serves for this day`, repairable: false }, extra);
+    }
+    const notNormalized = difference(raw, normalized, dead);
+    add({ kind: 'not_normalized', count: notNormalized.length, detail: `${notNormalized.length} raw record(s) with neither a normalized record nor a dead letter`, repairable: true }, notNormalized);
+    const chIds = layers.clickhouseIds.get(key);
+    const expected = difference(normalized, layers.sinkDead);
+    if (chIds) {
+      const missing = expected.filter((id) => !chIds.has(id));
+      add({ kind: 'not_in_clickhouse', count: missing.length, detail: `${missing.length} normalized record(s) missing in ClickHouse`, repairable: true }, missing);
+      const extra = difference(chIds, normalized);
+      add({ kind: 'extra_in_clickhouse', count: extra.length, detail: `${extra.length} ClickHouse row(s) with no normalized record for this day`, repairable: false }, extra);
+    } else if (ch.uniq !== expected.length) {
+      const diff = Math.abs(ch.uniq - expected.length);
+      add({ kind: ch.uniq < expected.length ? 'not_in_clickhouse' : 'extra_in_clickhouse', count: diff, detail: `ClickHouse holds ${ch.uniq} distinct CDRs, the normalized topic ${expected.length}`, repairable: ch.uniq < expected.length });
+    }
+    add({ kind: 'final_not_unique', count: Math.abs(ch.count - ch.uniq), detail: `cdr FINAL has ${ch.count} rows for ${ch.uniq} cdr_ids`, repairable: false });
+    const referenceMinutes = source ? source.minutes : kind === 'raw-topic' ? layers.raw.minutes(key) : null;
+    if (referenceMinutes !== null && referenceMinutes !== ch.minutes) {
+      // Missing records take their minutes with them: repairing the records repairs the minutes.
+      const followsRecords = drift.some((d) => d.repairable);
+      add({ kind: 'minutes', count: Math.abs(referenceMinutes - ch.minutes), detail: `billable minutes: ${kind === 'api' ? 'source' : 'raw'} ${referenceMinutes}, ClickHouse ${ch.minutes}${followsRecords ? ' (follows the missing records)' : ''}`, repairable: followsRecords });
+    }
+    const partial = layers.partialDays.has(day);
+    const views: ReconcileRow['views'] = {
+      cdr_daily: layers.views.cdr_daily && !partial ? (layers.views.cdr_daily.get(key) ?? { calls: 0, minutes: 0 }) : null,
+      cdr_hourly: layers.views.cdr_hourly.get(key) ?? { calls: 0, minutes: 0 },
+      cdr_end_status: layers.views.cdr_end_status && !partial ? (layers.views.cdr_end_status.get(key) ?? { calls: 0, minutes: null }) : null,
+    };
+    for (const [name, v] of Object.entries(views) as [string, ViewFigures | null][]) {
+      if (!v) continue;
+      const ref = name === 'cdr_hourly' && layers.hourlyBasis ? (layers.hourlyBasis.get(key) ?? { calls: 0, minutes: 0 }) : { calls: ch.count, minutes: ch.minutes };
+      if (v.calls !== ref.calls || (v.minutes !== null && v.minutes !== ref.minutes)) {
+        add({
+          kind: 'view',
+          count: Math.abs(v.calls - ref.calls) || Math.abs((v.minutes ?? 0) - (ref.minutes ?? 0)),
+          detail: `${name}: ${v.calls} calls${v.minutes === null ? '' : ` / ${v.minutes} min`} vs cdr FINAL ${ref.calls} calls / ${ref.minutes ?? 0} min${ref.calls !== ch.count ? ' (whole hours before the cut-off)' : ''}`,
+          repairable: false,
+        });
+      }
+    }
+    rows.push({
+      vendor,
+      tenant,
+      day,
+      sourceKind: kind,
+      source,
+      raw: { records: raw.size, minutes: layers.raw.minutes(key) },
+      normalized: { records: normalized.size, minutes: layers.normalized.minutes(key) },
+      deadLettered: dead.size + [...normalized.keys()].filter((id) => layers.sinkDead.has(id)).length,
+      clickhouse: ch,
+      views,
+      unmergedDuplicates: Math.max(0, ch.storedRows - ch.count),
+      inFlight: 0,
+      drift,
+    });
+  }
+  return rows;
+}
+
+// Layers are read one after the other; on a live pipeline a record can be on a later layer and not yet on an earlier
+// one's snapshot (extra) or the other way round (missing). A second look tells those apart from real drift.
+const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'not_in_clickhouse', 'extra_in_clickhouse']);
+
+/** Whether a report has drift a record in flight could explain (worth a second look on a day still in progress). */
+export function hasEdgeDrift(rows: ReconcileRow[], partialDays: Set<string>): boolean {
+  return rows.some((r) => partialDays.has(r.day) && r.drift.some((d) => EDGE_KINDS.has(d.kind)));
+}
+
+/**
+ * Keeps, in the second look, only the drift the first look saw too: a record missing in one look only was in flight
+ * (counted in `inFlight`). Minutes drift that only followed such records goes with them.
+ */
+export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], partialDays: Set<string>): ReconcileRow[] {
+  const seen = new Map<string, Set<string>>();
+  for (const r of first) for (const d of r.drift) if (d.ids) seen.set(`${r.vendor}\u0000${r.tenant}\u0000${r.day}\u0000${d.kind}`, new Set(d.ids));
+  return second.map((r) => {
+    if (!partialDays.has(r.day)) return r;
+    let inFlight = 0;
+    const drift: Drift[] = [];
+    for (const d of r.drift) {
+      if (!EDGE_KINDS.has(d.kind) || !d.ids) {
+        drift.push(d);
+        continue;
+      }
+      const before = seen.get(`${r.vendor}\u0000${r.tenant}\u0000${r.day}\u0000${d.kind}`) ?? new Set<string>();
+      const confirmed = d.ids.filter((id) => before.has(id));
+      inFlight += d.ids.length - confirmed.length;
+      if (confirmed.length > 0) drift.push({ ...d, ids: confirmed, count: confirmed.length, detail: d.detail.replace(/^\d+/, String(confirmed.length)) });
+    }
+    // Minutes differ whenever counts differ: with no record drift confirmed, the in-flight records explain them.
+    const recordDrift = drift.some((d) => EDGE_KINDS.has(d.kind));
+    const kept = drift.filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0));
+    return { ...r, drift: kept, inFlight };
+  });
+}
+
+export function exitCodeOf(rows: ReconcileRow[]): 0 | 1 | 2 {
+  if (rows.some((r) => r.drift.some((d) => d.kind === 'source_unreachable'))) return 2;
+  return rows.some((r) => r.drift.length > 0) ? 1 : 0;
+}

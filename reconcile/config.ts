@@ -1,0 +1,37 @@
+// Configuration of reconcile runs (the `reconcile:` section of the main job's file; zod, strict).
+import { z } from 'zod';
+
+export const reconcileConfigSchema = z.strictObject({
+  /** Calls that started less than this long ago are left out (still running, late records, in flight); floored to the hour. */
+  settleSec: z.int().min(0).max(7 * 86_400).default(3_600),
+  /** Attempts per vendor API request before the source counts as unreachable (exit 2); the connector's backoff between them. */
+  sourceMaxAttempts: z.int().min(1).max(50).default(4),
+  /** After a repair re-fed records: wait at most this long for normalize and the sink to carry them into ClickHouse. */
+  repairWaitSec: z.int().min(0).max(3_600).default(180),
+  /**
+   * A day still in progress that shows records missing between layers is looked at again this much later; only what
+   * is missing both times is drift (the rest was in flight). Longer than the pollers' interval + settle.
+   */
+  confirmSec: z.int().min(0).max(3_600).default(90),
+  /** Longest a scan of one Kafka topic may take. */
+  scanTimeoutSec: z.int().min(10).max(86_400).default(3_600),
+  schedule: z
+    .strictObject({
+      /** `cdrflow start` reconciles on its own, every `intervalSec` (off by default; on in the demo). */
+      enabled: z.boolean().default(false),
+      intervalSec: z.number().min(10).default(86_400),
+      /** The first run, this long after start-up. */
+      initialDelaySec: z.number().min(0).default(900),
+      /** Days back from today that each run covers: 1 = yesterday. */
+      daysBack: z.int().min(0).max(31).default(1),
+      /** Also today, up to the settle cut-off. */
+      includeToday: z.boolean().default(false),
+      /** Repair what the run finds. */
+      repair: z.boolean().default(false),
+      /** Day convention: UTC or a whole-hour offset such as +08:00. */
+      tz: z.string().regex(/^(UTC|Z|[+-]\d{2}:?\d{2})$/, 'UTC or an offset like +08:00').default('UTC'),
+    })
+    .prefault({}),
+});
+
+export type ReconcileConfig = z.output<typeof reconcileConfigSchema>;

@@ -1,0 +1,327 @@
+// Reads each layer into per-day tallies: the vendor API (pull vendors, through the connector's own client and rate
+// limit, nothing published), the raw topics, the dead-letter topic, the normalized topic and ClickHouse. Kafka topics
+// are scanned once each, read_committed, up to the end they had when the scan began; only cdr_ids are kept.
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { DeadLetter } from '../core/dead-letter.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import { asCdrflowError } from '../core/errors.ts';
+import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
+import { Progress } from '../core/progress.ts';
+import type { Vendor } from '../core/topology.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { RecordSink } from '../connectors/poller/publisher.ts';
+import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { quoteIdentifier } from '../core/clickhouse.ts';
+import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
+import type { ClickHouseFigures, ViewFigures } from './model.ts';
+import { bucketKey, Tally } from './tally.ts';
+import { sourceKey } from './compare.ts';
+
+export interface ProgressSink {
+  stream: NodeJS.WriteStream;
+}
+
+/** The call time ClickHouse buckets by (call_time = coalesce(started_at, received_at)) and the billable minutes. */
+export function callFigures(envelope: RawEnvelope, options: NormalizeOptions, fallbackMs?: number): { callTimeMs: number; minutes: number; cdrId: string | null } {
+  const result = normalize(envelope, { now: () => new Date(), lineage: null, options });
+  const keyed = envelope.tenant_id !== '' && envelope.natural_key !== '' ? cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key) : null;
+  if (!result.ok) return { callTimeMs: fallbackMs ?? envelope.received_at.getTime(), minutes: 0, cdrId: keyed };
+  const cdr = result.cdr;
+  return { callTimeMs: cdr.started_at?.getTime() ?? fallbackMs ?? envelope.received_at.getTime(), minutes: cdr.billable_minutes, cdrId: cdr.cdr_id };
+}
+
+// ---------------------------------------------------------------- source (pull vendors)
+
+export interface SourceLayer {
+  tally: Tally;
+  keyless: Map<string, number>;
+  unreachable: Map<string, string>;
+  tenants: { vendor: Vendor; tenant: string }[];
+  /** Per bucket: cdr_id → the hour window (Unix s) the vendor served it in, so a repair backfills exactly that hour. */
+  windows: Map<string, Map<string, number>>;
+}
+
+const SOURCE_WINDOW_SEC = 3600;
+
+export async function readSource(
+  connectors: PullConnector[],
+  scope: DayScope,
+  tenantFilter: string[] | null,
+  options: NormalizeOptions,
+  ctx: { signal: AbortSignal; maxAttempts: number; progress: NodeJS.WriteStream; log: (msg: string) => void },
+): Promise<SourceLayer> {
+  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), tenants: [], windows: new Map() };
+  const { start, end } = scopeBounds(scope);
+  for (const connector of connectors) {
+    const vendor = connector.source.vendor;
+    for (const tenant of connector.source.tenants) {
+      if (tenantFilter && !tenantFilter.includes(tenant)) continue;
+      layer.tenants.push({ vendor, tenant });
+      const windows: { start: number; end: number }[] = [];
+      // Window ends are inclusive at the vendor (see poller/windows.ts): the overlap second is deduplicated by key.
+      for (let s = Math.floor(start / 1000); s < Math.floor(end / 1000); s += SOURCE_WINDOW_SEC) windows.push({ start: s, end: Math.min(s + SOURCE_WINDOW_SEC, Math.floor(end / 1000)) });
+      const progress = new Progress({ label: `source ${vendor} ${tenant}`, total: windows.length, unit: 'windows', stream: ctx.progress });
+      let records = 0;
+      try {
+        for (const window of windows) {
+          const sink: RecordSink = {
+            publish: async (envelopes: RawEnvelope[]) => {
+              for (const e of envelopes) {
+                const f = callFigures(e, options, window.start * 1000);
+                const day = bucketDay(scope, f.callTimeMs);
+                if (day === undefined || f.cdrId === null) continue;
+                const key = bucketKey(vendor, tenant, day);
+                layer.tally.add(vendor, tenant, day, f.cdrId, f.minutes);
+                let w = layer.windows.get(key);
+                if (!w) layer.windows.set(key, (w = new Map()));
+                w.set(f.cdrId, window.start);
+                records++;
+              }
+            },
+            deadLetter: async (letters: DeadLetter[]) => {
+              const day = bucketDay(scope, window.start * 1000);
+              if (day === undefined) return;
+              const key = bucketKey(vendor, tenant, day);
+              layer.keyless.set(key, (layer.keyless.get(key) ?? 0) + letters.length);
+            },
+          };
+          await connector.survey(tenant, window, sink, ctx.signal, { maxAttempts: ctx.maxAttempts });
+          progress.tick(1);
+        }
+        progress.finish({ records });
+      } catch (err) {
+        const e = asCdrflowError(err);
+        progress.finish({ records, error: e.message });
+        layer.unreachable.set(sourceKey(vendor, tenant), `${e.kind}${e.code ? ` ${e.code}` : ''}: ${e.message}`);
+        ctx.log(`source ${vendor} ${tenant} unreachable after ${ctx.maxAttempts} attempt(s): ${e.message}`);
+      }
+    }
+  }
+  return layer;
+}
+
+// ---------------------------------------------------------------- Kafka topics
+
+/** Decoding resolves from the registry cache without yielding: give the host's other work (heartbeats) a turn. */
+const YIELD_EVERY = 200;
+
+async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number): Promise<number> {
+  let progress: Progress | undefined;
+  let messages = 0;
+  await scanTopicToEnd(
+    kafka,
+    topic,
+    async (m) => {
+      await visit(m);
+      if (++messages % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    },
+    {
+      timeoutMs,
+      onStart: (total) => (progress = new Progress({ label, total, unit: 'offsets', stream })),
+      onProgress: (n) => progress?.tick(n),
+    },
+  );
+  progress?.finish({ records: messages });
+  return messages;
+}
+
+export interface DeadLetterLayer {
+  /** `topic:partition:offset` of raw records normalize dead-lettered. */
+  rawOrigins: Set<string>;
+  /** cdr_ids of normalized records the sink dead-lettered. */
+  sinkDead: Set<string>;
+}
+
+export async function readDeadLetters(
+  kafka: Kafka,
+  registry: SchemaRegistry,
+  topics: { deadLetter: string; normalized: string; raw: Set<string> },
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+): Promise<DeadLetterLayer> {
+  const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkDead: new Set() };
+  await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
+    if (m.value === null) return;
+    let letter: DeadLetter;
+    try {
+      letter = (await registry.decode(m.value)) as DeadLetter;
+    } catch {
+      return; // an undecodable dead letter names no record we could match
+    }
+    if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
+    else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
+  }, ctx.timeoutMs);
+  return layer;
+}
+
+export interface RawLayer {
+  tally: Tally;
+  normalizeDead: Map<string, Set<string>>;
+  undecodable: number;
+}
+
+export async function readRaw(
+  kafka: Kafka,
+  registry: SchemaRegistry,
+  rawTopics: { vendor: Vendor; topic: string }[],
+  scope: DayScope,
+  tenantFilter: string[] | null,
+  options: NormalizeOptions,
+  deadOrigins: Set<string>,
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+): Promise<RawLayer> {
+  const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
+  for (const { vendor, topic } of rawTopics) {
+    await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
+      if (m.value === null) return;
+      let envelope: RawEnvelope;
+      try {
+        envelope = (await registry.decode(m.value)) as RawEnvelope;
+      } catch {
+        layer.undecodable++;
+        return;
+      }
+      if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) return;
+      const f = callFigures(envelope, options);
+      const day = bucketDay(scope, f.callTimeMs);
+      if (day === undefined || f.cdrId === null) return;
+      layer.tally.add(vendor, envelope.tenant_id, day, f.cdrId, f.minutes);
+      if (deadOrigins.has(`${topic}:${m.partition}:${m.offset}`)) {
+        const key = bucketKey(vendor, envelope.tenant_id, day);
+        let dead = layer.normalizeDead.get(key);
+        if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
+        dead.add(f.cdrId);
+      }
+    }, ctx.timeoutMs);
+  }
+  return layer;
+}
+
+export async function readNormalized(
+  kafka: Kafka,
+  registry: SchemaRegistry,
+  topic: string,
+  vendors: Vendor[],
+  scope: DayScope,
+  tenantFilter: string[] | null,
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+): Promise<Tally> {
+  const tally = new Tally();
+  // Decoded with the writer's schema: the fields read here are in every version of the contract (BACKWARD), and a
+  // reader schema would be parsed again by the registry client for every message (milliseconds each).
+  const time = (v: Date | number | null) => (v === null ? null : v instanceof Date ? v.getTime() : Number(v));
+  await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
+    if (m.value === null) return;
+    let cdr: NormalizedCdr;
+    try {
+      cdr = (await registry.decode(m.value)) as NormalizedCdr;
+    } catch {
+      return; // the sink dead-letters it; it is counted there
+    }
+    if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
+    const day = bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!);
+    if (day === undefined) return;
+    tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
+  }, ctx.timeoutMs);
+  return tally;
+}
+
+// ---------------------------------------------------------------- ClickHouse
+
+export interface ClickHouseLayer {
+  figures: Map<string, ClickHouseFigures>;
+  views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
+  /** cdr FINAL up to the last whole hour before the cut-off: what the hourly view is compared with (= figures on whole hours). */
+  hourlyBasis: Map<string, ViewFigures>;
+}
+
+export class ClickHouseReader {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly database: string,
+    private readonly table: string,
+  ) {}
+
+  private get db() {
+    return quoteIdentifier(this.database);
+  }
+
+  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return rs.json<T>();
+  }
+
+  private filter(scope: DayScope, vendors: Vendor[], tenants: string[] | null, timeColumn: string) {
+    const { start, end } = scopeBounds(scope);
+    const where = [`${timeColumn} >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')`, `${timeColumn} < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`, 'vendor IN {vendors:Array(String)}'];
+    if (tenants) where.push('tenant_id IN {tenants:Array(String)}');
+    return { where: where.join(' AND '), params: { from: start, to: end, vendors, tenants: tenants ?? [], offset: scope.tzOffsetMinutes * 60 } };
+  }
+
+  async read(scope: DayScope, vendors: Vendor[], tenants: string[] | null): Promise<ClickHouseLayer> {
+    const t = `${this.db}.${quoteIdentifier(this.table)}`;
+    const { where, params } = this.filter(scope, vendors, tenants, 'call_time');
+    const day = `toString(toDate(call_time + toIntervalSecond({offset:Int32}), 'UTC'))`;
+    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string };
+    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    const stored = await this.rows<{ vendor: string; tenant_id: string; bucket_day: string; n: string }>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n FROM ${t} WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    const figures = new Map<string, ClickHouseFigures>();
+    for (const r of final) figures.set(bucketKey(r.vendor, r.tenant_id, r.bucket_day), { count: Number(r.n), uniq: Number(r.u), minutes: Number(r.m), storedRows: 0 });
+    for (const r of stored) {
+      const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
+      const f = figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
+      f.storedRows = Number(r.n);
+      figures.set(key, f);
+    }
+    // The hourly view is compared on whole hours only (up to the last one before the cut-off), with cdr FINAL over the
+    // same hours read in the same query: on a live pipeline, two queries would see different rows.
+    const hourScope = { ...scope, cutoffMs: hourFloor(scope.cutoffMs) };
+    const hourly = this.filter(hourScope, vendors, tenants, 'hour');
+    const basis = this.filter(hourScope, vendors, tenants, 'call_time');
+    type H = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string; basis_calls: string; basis_m: string };
+    const pairs = await this.rows<H>(
+      `SELECT vendor, tenant_id, bucket_day, sum(calls) AS calls, sum(m) AS m, sum(basis_calls) AS basis_calls, sum(basis_m) AS basis_m FROM (
+         SELECT vendor, tenant_id, toString(toDate(hour + toIntervalSecond({offset:Int32}), 'UTC')) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m, 0 AS basis_calls, 0 AS basis_m
+         FROM ${this.db}.cdr_hourly WHERE ${hourly.where} GROUP BY vendor, tenant_id, bucket_day
+         UNION ALL
+         SELECT vendor, tenant_id, ${day} AS bucket_day, 0, 0, count(), sum(billable_minutes) FROM ${t} FINAL WHERE ${basis.where} GROUP BY vendor, tenant_id, bucket_day
+       ) GROUP BY vendor, tenant_id, bucket_day`,
+      hourly.params,
+    );
+    const cdrHourly = new Map<string, ViewFigures>();
+    const hourlyBasis = new Map<string, ViewFigures>();
+    for (const r of pairs) {
+      const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
+      cdrHourly.set(key, { calls: Number(r.calls), minutes: Number(r.m) });
+      hourlyBasis.set(key, { calls: Number(r.basis_calls), minutes: Number(r.basis_m) });
+    }
+    type V = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string | null };
+    const toMap = (rows: V[], withMinutes: boolean) => new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.calls), minutes: withMinutes ? Number(r.m) : null }]));
+    // The daily views bucket by UTC day: they are compared only when the reconcile uses UTC days.
+    let cdrDaily: Map<string, ViewFigures> | null = null;
+    let cdrEndStatus: Map<string, ViewFigures> | null = null;
+    if (scope.tzOffsetMinutes === 0) {
+      const p = { from: scope.from, to: scope.to, vendors, tenants: tenants ?? [] };
+      const tenantWhere = tenants ? ' AND tenant_id IN {tenants:Array(String)}' : '';
+      const range = `day >= toDate({from:String}) AND day <= toDate({to:String}) AND vendor IN {vendors:Array(String)}${tenantWhere}`;
+      cdrDaily = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
+      cdrEndStatus = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
+    }
+    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis };
+  }
+
+  /** The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts disagree). */
+  async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<Set<string>> {
+    const { start, end } = dayBounds(day, scope.tzOffsetMinutes);
+    const rows = await this.rows<{ cdr_id: string }>(
+      `SELECT cdr_id FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
+      { vendor, tenant, from: start, to: Math.min(end, scope.cutoffMs) },
+    );
+    return new Set(rows.map((r) => r.cdr_id));
+  }
+
+  /** Days of the scope cut short by the cut-off. */
+  static partialDays(scope: DayScope): Set<string> {
+    return new Set(daysOf(scope).filter((d) => dayBounds(d, scope.tzOffsetMinutes).end > scope.cutoffMs));
+  }
+}

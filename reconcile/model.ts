@@ -1,0 +1,109 @@
+// What a reconcile run produces: one row per vendor × tenant × day with the figures of every layer side by side,
+// the drift found between them, and (with --repair) what was done about it. Plain data: rendered as a table, JSON,
+// ClickHouse rows (`reconcile_runs`) and Prometheus gauges.
+import type { Vendor } from '../core/topology.ts';
+
+/** Pull vendors are re-read from their API; for push vendors the raw topic (what the receiver acknowledged) is the source. */
+export type SourceKind = 'api' | 'raw-topic';
+
+export interface ViewFigures {
+  calls: number;
+  minutes: number | null;
+}
+
+export interface ClickHouseFigures {
+  /** count() over cdr FINAL. */
+  count: number;
+  /** uniqExact(cdr_id) over cdr FINAL. */
+  uniq: number;
+  minutes: number;
+  /** count() without FINAL: stored rows including versions not merged yet. */
+  storedRows: number;
+}
+
+export type DriftKind =
+  | 'missing_in_raw'
+  | 'not_in_source'
+  | 'not_normalized'
+  | 'not_in_clickhouse'
+  | 'extra_in_clickhouse'
+  | 'final_not_unique'
+  | 'minutes'
+  | 'view'
+  | 'source_unreachable';
+
+export interface Drift {
+  kind: DriftKind;
+  /** Records concerned (for minutes / views: the absolute difference). */
+  count: number;
+  detail: string;
+  /** Every cdr_id concerned (repair works from these); reports show the first 50. */
+  ids?: string[];
+  /** In JSON output, instead of `ids`: the first 50. */
+  sample?: string[];
+  repairable: boolean;
+}
+
+export interface ReconcileRow {
+  vendor: Vendor;
+  tenant: string;
+  day: string;
+  sourceKind: SourceKind;
+  /** Null when the source could not be read (see drift `source_unreachable`) or is the raw topic. */
+  source: { records: number; minutes: number; keyless: number } | null;
+  raw: { records: number; minutes: number };
+  normalized: { records: number; minutes: number };
+  /** Raw records normalize dead-lettered, plus normalized records the sink dead-lettered. */
+  deadLettered: number;
+  clickhouse: ClickHouseFigures;
+  views: { cdr_daily: ViewFigures | null; cdr_hourly: ViewFigures; cdr_end_status: ViewFigures | null };
+  /** Rows stored twice that a reader without FINAL would double count (merged by --repair); not drift: FINAL hides them. */
+  unmergedDuplicates: number;
+  /**
+   * Records missing on one layer in the first look at a day still in progress but not missing in a second look a
+   * little later (polled, normalized or inserted meanwhile): in flight at the live edge, not drift.
+   */
+  inFlight: number;
+  drift: Drift[];
+}
+
+export interface ReconcileScopeInfo {
+  from: string;
+  to: string;
+  tz: string;
+  cutoff: string;
+  vendors: Vendor[];
+  tenants: string[] | null;
+}
+
+export interface RepairAction {
+  kind: 'backfill' | 'replay_raw' | 'resend_normalized' | 'merge_duplicates' | 'unrepairable';
+  vendor: Vendor | null;
+  tenant: string | null;
+  /** Records re-published / rows merged / records that cannot be repaired. */
+  records: number;
+  detail: string;
+  sample?: string[];
+}
+
+export interface ReconcileReport {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  scope: ReconcileScopeInfo;
+  rows: ReconcileRow[];
+  notes: string[];
+  /** Rows with drift (source unreachable included). */
+  driftRows: number;
+  sourceUnreachable: Vendor[];
+  /** 0 everything agrees, 1 drift, 2 a source could not be read. */
+  exitCode: 0 | 1 | 2;
+}
+
+export interface ReconcileOutcome {
+  before: ReconcileReport;
+  repair?: RepairAction[];
+  after?: ReconcileReport;
+  /** The exit code of the run: the after-pass when there is one. */
+  exitCode: 0 | 1 | 2;
+}

@@ -1,0 +1,81 @@
+// Waiting for the live stages: a reconcile compares layers, so it first lets normalize and the sink catch up with
+// what Kafka holds (seconds on a running pipeline); a repair re-feeds records and waits for them to come through.
+import type { Kafka } from '../core/kafka.ts';
+import { groupLag } from '../core/kafka-streams.ts';
+
+export interface StageGroups {
+  normalize: { groupId: string; topics: string[] };
+  sink: { groupId: string; topic: string };
+}
+
+async function lagOf(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
+  const parts = await groupLag(kafka, groupId, topics);
+  // On transactional input a caught-up read_committed group sits one offset (the commit marker) short of the end.
+  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+}
+
+export interface DrainResult {
+  drained: boolean;
+  normalizeLag: number;
+  sinkLag: number;
+}
+
+/**
+ * Polls both stages' lag until it is 0, the deadline passes, or nothing moved for `idleMs` (no stage is running:
+ * records wait in Kafka until the pipeline runs again).
+ */
+export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number }): Promise<DrainResult> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const idleMs = opts.idleMs ?? 10_000;
+  let last = { normalizeLag: -1, sinkLag: -1 };
+  let lastChange = Date.now();
+  for (;;) {
+    // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained.
+    const now = {
+      normalizeLag: await lagOf(kafka, groups.normalize.groupId, groups.normalize.topics, false).catch(() => -1),
+      sinkLag: await lagOf(kafka, groups.sink.groupId, [groups.sink.topic], true).catch(() => -1),
+    };
+    if (now.normalizeLag === 0 && now.sinkLag === 0) return { drained: true, ...now };
+    if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = Date.now();
+    last = now;
+    if (Date.now() >= deadline || Date.now() - lastChange >= idleMs) return { drained: false, ...now };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Waits until the stages have processed what Kafka held when the call began: normalize's committed offsets reach the
+ * raw topics' ends as they were then, and afterwards the sink's reach the normalized topic's end as it was once
+ * normalize got there. Unlike `waitForStages` it ends on a live pipeline, where new records keep the lag above 0.
+ */
+export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number }): Promise<{ caughtUp: boolean; behind: number }> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const idleMs = opts.idleMs ?? 15_000;
+  const reached = async (groupId: string, topics: string[], transactionalInput: boolean, ends?: Map<string, number>) => {
+    const parts = await groupLag(kafka, groupId, topics);
+    const target = ends ?? new Map(parts.map((p) => [`${p.topic}:${p.partition}`, p.end]));
+    // On transactional input a caught-up group sits one offset (the commit marker) short of the end.
+    const behind = parts.reduce((s, p) => s + Math.max(0, (target.get(`${p.topic}:${p.partition}`) ?? 0) - (transactionalInput ? 1 : 0) - p.committed), 0);
+    return { target, behind };
+  };
+  const until = async (groupId: string, topics: string[], transactionalInput: boolean) => {
+    let ends: Map<string, number> | undefined;
+    let last = -1;
+    let lastMove = Date.now();
+    for (;;) {
+      const r = await reached(groupId, topics, transactionalInput, ends).catch(() => undefined);
+      if (r) {
+        ends ??= r.target;
+        if (r.behind === 0) return 0;
+        if (r.behind !== last) lastMove = Date.now();
+        last = r.behind;
+        // Nothing moved for a while: the stage is not running; its records wait in Kafka.
+        if (Date.now() >= deadline || Date.now() - lastMove >= idleMs) return r.behind;
+      } else if (Date.now() >= deadline) return -1;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
+  const normalizeBehind = await until(groups.normalize.groupId, groups.normalize.topics, false);
+  const sinkBehind = await until(groups.sink.groupId, [groups.sink.topic], true);
+  return { caughtUp: normalizeBehind === 0 && sinkBehind === 0, behind: Math.max(0, normalizeBehind) + Math.max(0, sinkBehind) };
+}

@@ -1,0 +1,186 @@
+// One reconcile run: read every layer for the scope, compare, and with --repair close what can be closed, then read
+// again and report before / after. Used by `cdrflow reconcile`, by the running job (ops POST /reconcile) and by its
+// schedule; every run is recorded in `reconcile_runs` and, in the job, exposed as gauges.
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from '../core/kafka.ts';
+import { VENDORS, type Vendor } from '../core/topology.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { NormalizeOptions } from '../transforms/normalize/index.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, hasEdgeDrift } from './compare.ts';
+import { cutoffFor, formatTz, type DayScope } from './days.ts';
+import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
+import type { ReconcileOutcome, ReconcileReport } from './model.ts';
+import { repair } from './repair.ts';
+import { splitBucketKey } from './tally.ts';
+import { waitForSnapshot, type StageGroups } from './pipeline.ts';
+import type { ReconcileConfig } from './config.ts';
+import { recordRun } from './history.ts';
+import type { ReconcileMetrics } from './metrics.ts';
+
+export interface ReconcileRequest {
+  from: string;
+  to: string;
+  vendors: Vendor[] | null;
+  tenants: string[] | null;
+  tzOffsetMinutes: number;
+  settleSec: number;
+  repair: boolean;
+  trigger: 'cli' | 'ops' | 'schedule';
+}
+
+export interface ReconcileDeps {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  /** Read for the figures; written for the history and for merging duplicates. */
+  clickhouse: ClickHouseClient;
+  database: string;
+  table: string;
+  rawTopics: { vendor: Vendor; topic: string }[];
+  normalizedTopic: string;
+  deadLetterTopic: string;
+  groups: StageGroups;
+  /** The pull connectors whose API is the source (the running ones inside the job: same client, same rate limit). */
+  connectors: PullConnector[];
+  mapping: NormalizeOptions;
+  settings: Pick<ReconcileConfig, 'sourceMaxAttempts' | 'repairWaitSec' | 'scanTimeoutSec' | 'confirmSec'>;
+  /** Progress bars / lines; default: nowhere. */
+  progress?: NodeJS.WriteStream;
+  log?: (msg: string) => void;
+  now?: () => number;
+  metrics?: ReconcileMetrics;
+}
+
+/** A progress stream that drops everything (scheduled runs). */
+export function silentStream(): NodeJS.WriteStream {
+  return new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
+}
+
+const PUSH_NOTE =
+  'push vendors (huawei-privatenumber, alibaba-lvms): the raw topic — what the receiver acknowledged — is the source of truth; a record the vendor never delivered cannot be seen or repaired from this side (ask the vendor for its bill and import missing records with `cdrflow import`)';
+
+async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
+  const startedAt = new Date((deps.now ?? Date.now)());
+  const progress = deps.progress ?? silentStream();
+  const log = deps.log ?? (() => {});
+  const vendors = (req.vendors ?? [...VENDORS]).filter((v) => deps.rawTopics.some((t) => t.vendor === v));
+  const connectors = deps.connectors.filter((c) => vendors.includes(c.source.vendor));
+  const apiVendors = new Set(connectors.map((c) => c.source.vendor));
+  const notes: string[] = [];
+  notes.push(`days are ${scope.tzOffsetMinutes === 0 ? 'UTC days' : `days at ${formatTz(scope.tzOffsetMinutes)}`} of the call time (started_at, else received_at); calls that started at or after ${new Date(scope.cutoffMs).toISOString()} (now - ${req.settleSec}s settle) are left out: they may still be running or in flight`);
+  if (vendors.some((v) => v === 'huawei-privatenumber' || v === 'alibaba-lvms')) notes.push(PUSH_NOTE);
+
+  // Let the live stages catch up first, so records in flight between layers are not reported as drift.
+  const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000 });
+  if (!settled.caughtUp) notes.push(`normalize / sink had not caught up with Kafka within 30 s (${settled.behind} record(s) behind; is the pipeline running?): records in flight show as drift`);
+
+  const source = await readSource(connectors, scope, req.tenants, deps.mapping, { signal, maxAttempts: deps.settings.sourceMaxAttempts, progress, log });
+  const timeoutMs = deps.settings.scanTimeoutSec * 1000;
+  const rawTopics = deps.rawTopics.filter((t) => vendors.includes(t.vendor));
+  const dead = await readDeadLetters(deps.kafka, deps.registry, { deadLetter: deps.deadLetterTopic, normalized: deps.normalizedTopic, raw: new Set(rawTopics.map((t) => t.topic)) }, { progress, timeoutMs });
+  const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs });
+  if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
+  const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs });
+  const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table);
+  const ch = await reader.read(scope, vendors, req.tenants);
+  const clickhouseIds = new Map<string, Set<string>>();
+  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures })) {
+    const { vendor, tenant, day } = splitBucketKey(key);
+    clickhouseIds.set(key, await reader.ids(scope, vendor, tenant, day));
+  }
+  const rows = compareLayers({
+    scope,
+    sourceKind: (v) => (apiVendors.has(v) ? 'api' : 'raw-topic'),
+    sourceTenants: source.tenants,
+    source: source.tally,
+    sourceKeyless: source.keyless,
+    sourceUnreachable: source.unreachable,
+    raw: raw.tally,
+    normalized,
+    normalizeDead: raw.normalizeDead,
+    sinkDead: dead.sinkDead,
+    clickhouse: ch.figures,
+    views: ch.views,
+    hourlyBasis: ch.hourlyBasis,
+    partialDays: ClickHouseReader.partialDays(scope),
+    clickhouseIds,
+  });
+  for (const v of vendors) {
+    if ((v === 'tencent-ccc' || v === 'tencent-trtc') && !apiVendors.has(v) && rows.some((r) => r.vendor === v)) {
+      notes.push(`${v}: no connector configured here, so its API was not read; the raw topic stands in as the source`);
+    }
+  }
+  const exitCode = exitCodeOf(rows);
+  const report: ReconcileReport = {
+    runId: randomUUID(),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date((deps.now ?? Date.now)()).toISOString(),
+    scope: { from: scope.from, to: scope.to, tz: formatTz(scope.tzOffsetMinutes), cutoff: new Date(scope.cutoffMs).toISOString(), vendors, tenants: req.tenants },
+    rows,
+    notes,
+    driftRows: rows.filter((r) => r.drift.length > 0).length,
+    sourceUnreachable: [...new Set([...source.unreachable.keys()].map((k) => k.split('\u0000')[0] as Vendor))],
+    exitCode,
+  };
+  return { report, sourceWindows: source.windows };
+}
+
+/**
+ * One pass; on a day still in progress with records missing between layers, a second pass `confirmSec` later, and only
+ * what is missing both times counts as drift (the rest was in flight: polled, normalized or inserted meanwhile).
+ */
+async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
+  const first = await reconcilePass(deps, req, scope, signal);
+  const partial = ClickHouseReader.partialDays(scope);
+  if (deps.settings.confirmSec <= 0 || !hasEdgeDrift(first.report.rows, partial)) return first;
+  (deps.log ?? (() => {}))(`records missing on a day still in progress: looking again in ${deps.settings.confirmSec}s (what was only in flight is not drift)`);
+  await new Promise((r) => setTimeout(r, deps.settings.confirmSec * 1000));
+  const second = await reconcilePass(deps, req, scope, signal);
+  const rows = confirmDrift(first.report.rows, second.report.rows, partial);
+  const exitCode = exitCodeOf(rows);
+  second.report.rows = rows;
+  second.report.exitCode = exitCode;
+  second.report.driftRows = rows.filter((r) => r.drift.length > 0).length;
+  second.report.startedAt = first.report.startedAt;
+  second.report.notes.push(`a day still in progress showed records missing between layers; it was looked at again ${deps.settings.confirmSec}s later and only what was missing both times is drift ("in flight" counts the rest)`);
+  return second;
+}
+
+export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal = new AbortController().signal): Promise<ReconcileOutcome> {
+  const now = deps.now ?? Date.now;
+  // One cut-off for both passes, so before and after count the same calls.
+  const scope: DayScope = { from: req.from, to: req.to, tzOffsetMinutes: req.tzOffsetMinutes, cutoffMs: cutoffFor(now(), req.settleSec) };
+  const first = await lookTwiceAtTheEdge(deps, req, scope, signal);
+  let outcome: ReconcileOutcome = { before: first.report, exitCode: first.report.exitCode };
+  if (req.repair) {
+    const actions = await repair(first.report, {
+      kafka: deps.kafka,
+      registry: deps.registry,
+      clickhouse: deps.clickhouse,
+      database: deps.database,
+      table: deps.table,
+      connectors: deps.connectors,
+      rawTopics: deps.rawTopics,
+      normalizedTopic: deps.normalizedTopic,
+      groups: deps.groups,
+      sourceWindows: first.sourceWindows,
+      progress: deps.progress ?? silentStream(),
+      signal,
+      waitSec: deps.settings.repairWaitSec,
+      scanTimeoutMs: deps.settings.scanTimeoutSec * 1000,
+      log: deps.log ?? (() => {}),
+    });
+    const second = await lookTwiceAtTheEdge(deps, req, scope, signal);
+    second.report.runId = first.report.runId;
+    outcome = { before: first.report, repair: actions, after: second.report, exitCode: second.report.exitCode };
+  }
+  try {
+    await recordRun(deps.clickhouse, deps.database, outcome, req.trigger);
+  } catch (err) {
+    (deps.log ?? (() => {}))(`could not record the run in ${deps.database}.reconcile_runs: ${(err as Error).message} (run \`cdrflow migrate\`)`);
+  }
+  deps.metrics?.observe(outcome);
+  return outcome;
+}

@@ -1,0 +1,101 @@
+// The human output of a reconcile: one table row per vendor × tenant × day (drift rows highlighted, in colour only on
+// a terminal), the drift in words under it, then the repair and the table after it. JSON output drops the full id
+// lists (a sample of each stays).
+import type { ReconcileOutcome, ReconcileReport, ReconcileRow } from './model.ts';
+
+const SAMPLE = 50;
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+function cells(r: ReconcileRow): string[] {
+  const view = (v: { calls: number } | null) => (v ? fmt(v.calls) : '–');
+  const source = r.sourceKind === 'raw-topic' ? '(raw)' : r.source ? fmt(r.source.records) : 'unreachable';
+  const sourceMin = r.sourceKind === 'raw-topic' ? fmt(r.raw.minutes) : r.source ? fmt(r.source.minutes) : '?';
+  return [
+    r.vendor,
+    r.tenant,
+    r.day,
+    source,
+    fmt(r.raw.records),
+    fmt(r.normalized.records),
+    fmt(r.deadLettered),
+    fmt(r.clickhouse.count),
+    fmt(r.clickhouse.uniq),
+    `${view(r.views.cdr_daily)}/${view(r.views.cdr_hourly)}/${view(r.views.cdr_end_status)}`,
+    `${sourceMin}/${fmt(r.clickhouse.minutes)}`,
+    fmt(r.unmergedDuplicates),
+    fmt(r.inFlight),
+    r.drift.length === 0 ? 'ok' : `DRIFT ${r.drift.map((d) => d.kind).join(',')}`,
+  ];
+}
+
+const HEADER = ['vendor', 'tenant', 'day', 'source', 'raw', 'normalized', 'dlq', 'ch FINAL', 'ch uniq', 'daily/hourly/status', 'min src/ch', 'unmerged', 'in flight', 'result'];
+const RIGHT = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+export function renderTable(report: ReconcileReport, colour: boolean): string {
+  const table = [HEADER, ...report.rows.map(cells)];
+  const widths = HEADER.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => (RIGHT.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [line(HEADER)];
+  report.rows.forEach((r, i) => {
+    const text = line(table[i + 1]!);
+    out.push(colour && r.drift.length > 0 ? `\x1b[31m${text}\x1b[0m` : text);
+  });
+  if (report.rows.length === 0) out.push('(no calls in scope)');
+  return out.join('\n');
+}
+
+export function renderDrift(report: ReconcileReport): string[] {
+  const out: string[] = [];
+  for (const r of report.rows) {
+    for (const d of r.drift) {
+      const list = d.ids ?? d.sample ?? [];
+      const ids = list.length > 0 ? ` — ${list.slice(0, 5).join(', ')}${d.count > 5 ? `, … (${d.count})` : ''}` : '';
+      out.push(`  ${r.vendor} ${r.tenant} ${r.day}: ${d.kind}${d.repairable ? ' (repairable)' : ''}: ${d.detail}${ids}`);
+    }
+  }
+  return out;
+}
+
+function summaryLine(report: ReconcileReport): string {
+  if (report.exitCode === 2) return `source unreachable: ${report.sourceUnreachable.join(', ')} (exit 2)`;
+  if (report.exitCode === 1) return `drift in ${report.driftRows} of ${report.rows.length} vendor-tenant-day row(s) (exit 1)`;
+  return `all ${report.rows.length} vendor-tenant-day row(s) agree (exit 0)`;
+}
+
+export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): string {
+  const { before } = outcome;
+  const out: string[] = [];
+  out.push(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`);
+  for (const n of before.notes) out.push(`note: ${n}`);
+  out.push('', outcome.after ? 'before repair:' : '', renderTable(before, colour));
+  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push); dlq = dead-lettered by normalize or the sink; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable: a day in progress; its hourly figure covers the whole hours before the cut-off); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)');
+  const drift = renderDrift(before);
+  if (drift.length > 0) out.push('drift:', ...drift);
+  out.push(summaryLine(before));
+  if (outcome.repair) {
+    out.push('', 'repair:');
+    if (outcome.repair.length === 0) out.push('  nothing to repair');
+    for (const a of outcome.repair) out.push(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`);
+  }
+  if (outcome.after) {
+    out.push('', 'after repair:', renderTable(outcome.after, colour));
+    const after = renderDrift(outcome.after);
+    if (after.length > 0) out.push('drift:', ...after);
+    out.push(summaryLine(outcome.after));
+  }
+  return out.filter((l, i) => !(l === '' && i === 0)).join('\n') + '\n';
+}
+
+/** The outcome as JSON: id lists cut to a sample. */
+export function outcomeJson(outcome: ReconcileOutcome): unknown {
+  return JSON.parse(
+    JSON.stringify(outcome, (key, value: unknown) => {
+      if (key === 'ids' && Array.isArray(value)) return undefined;
+      if (value && typeof value === 'object' && 'ids' in value && Array.isArray((value as { ids: unknown[] }).ids)) {
+        const v = value as { ids: string[] };
+        return { ...v, ids: undefined, sample: v.ids.slice(0, SAMPLE) };
+      }
+      return value;
+    }),
+  );
+}

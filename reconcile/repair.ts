@@ -1,0 +1,177 @@
+// `--repair`: closes the drift it can through the same path as live data, with the same dedup rules.
+// - missing in raw (pull vendors): a backfill of exactly the hour windows the vendor served the missing records in
+//   (the `cdrflow backfill` code path: mode backfill, its own checkpoint);
+// - raw but neither normalized nor dead-lettered: those raw records are appended again, byte for byte, to their raw
+//   topic, so the running normalize stage maps them like any record (the group is never rewound under a live job;
+//   the copy has the same key, so cdr_id and ReplacingMergeTree keep one row);
+// - normalized but not in ClickHouse: those normalized records are appended again to cdr.normalized, so the sink
+//   inserts them (a new offset range, so a new dedup token: a re-read under the old token would be dropped by
+//   ClickHouse as a duplicate of the insert whose row went missing);
+// - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
+//   counts them once.
+// What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here.
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { RawEnvelope } from '../core/envelope.ts';
+import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
+import { quoteIdentifier } from '../core/clickhouse.ts';
+import type { Vendor } from '../core/topology.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import { cdrIdOf } from '../transforms/normalize/index.ts';
+import { bucketKey } from './tally.ts';
+import type { ReconcileReport, RepairAction } from './model.ts';
+import { waitForSnapshot, type StageGroups } from './pipeline.ts';
+
+export interface RepairContext {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  clickhouse: ClickHouseClient;
+  database: string;
+  table: string;
+  connectors: PullConnector[];
+  rawTopics: { vendor: Vendor; topic: string }[];
+  normalizedTopic: string;
+  groups: StageGroups;
+  /** Per bucket: cdr_id → the hour window (Unix s) the vendor served it in. */
+  sourceWindows: Map<string, Map<string, number>>;
+  progress: NodeJS.WriteStream;
+  signal: AbortSignal;
+  waitSec: number;
+  scanTimeoutMs: number;
+  log: (msg: string) => void;
+}
+
+const SAMPLE = 50;
+
+function idsOf(report: ReconcileReport, kind: string): Map<Vendor, { vendor: Vendor; tenant: string; day: string; ids: string[] }[]> {
+  const byVendor = new Map<Vendor, { vendor: Vendor; tenant: string; day: string; ids: string[] }[]>();
+  for (const row of report.rows) {
+    for (const d of row.drift) {
+      if (d.kind !== kind || !d.ids || d.ids.length === 0) continue;
+      const list = byVendor.get(row.vendor) ?? [];
+      list.push({ vendor: row.vendor, tenant: row.tenant, day: row.day, ids: d.ids });
+      byVendor.set(row.vendor, list);
+    }
+  }
+  return byVendor;
+}
+
+/** Consecutive hour windows merged into ranges: one backfill per range. */
+export function hourRanges(starts: Iterable<number>): { from: number; to: number }[] {
+  const sorted = [...new Set(starts)].sort((a, b) => a - b);
+  const out: { from: number; to: number }[] = [];
+  for (const s of sorted) {
+    const last = out.at(-1);
+    if (last && last.to === s) last.to = s + 3600;
+    else out.push({ from: s, to: s + 3600 });
+  }
+  return out;
+}
+
+async function resend(ctx: RepairContext, topic: string, messages: OutgoingMessage[]): Promise<void> {
+  const publisher = new AckedPublisher(ctx.kafka);
+  try {
+    for (let i = 0; i < messages.length; i += 500) await publisher.send(topic, messages.slice(i, i + 500));
+  } finally {
+    await publisher.disconnect().catch(() => undefined);
+  }
+}
+
+export async function repair(report: ReconcileReport, ctx: RepairContext): Promise<RepairAction[]> {
+  const actions: RepairAction[] = [];
+  let refed = 0;
+
+  // 1. Missing in raw: backfill the hour windows the vendor served them in.
+  for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
+    const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
+    for (const b of buckets) {
+      const windows = ctx.sourceWindows.get(bucketKey(b.vendor, b.tenant, b.day));
+      const starts = b.ids.map((id) => windows?.get(id)).filter((s): s is number => s !== undefined);
+      if (!connector || starts.length === 0) {
+        actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: b.ids.length, detail: `no ${vendor} connector to backfill with`, sample: b.ids.slice(0, SAMPLE) });
+        continue;
+      }
+      for (const range of hourRanges(starts)) {
+        const summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress }, ctx.signal);
+        refed += summary.records;
+        actions.push({
+          kind: 'backfill',
+          vendor,
+          tenant: b.tenant,
+          records: summary.records,
+          detail: `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${b.ids.length} missing record(s)${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
+          sample: b.ids.slice(0, SAMPLE),
+        });
+      }
+    }
+  }
+
+  // 2. Raw records neither normalized nor dead-lettered: append them again to their raw topic.
+  for (const [vendor, buckets] of idsOf(report, 'not_normalized')) {
+    const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
+    if (!topic) continue;
+    const wanted = new Set(buckets.flatMap((b) => b.ids));
+    // The Kafka key is the natural key: decode only records whose key could be one of the wanted ids.
+    const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
+    const latest = new Map<string, OutgoingMessage>();
+    await scanTopicToEnd(
+      ctx.kafka,
+      topic,
+      async (m) => {
+        if (m.value === null || m.key === null || !naturalKeys.has(m.key.toString('utf8'))) return;
+        const envelope = (await ctx.registry.decode(m.value)) as RawEnvelope;
+        const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
+        if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
+      },
+      { timeoutMs: ctx.scanTimeoutMs },
+    );
+    await resend(ctx, topic, [...latest.values()]);
+    refed += latest.size;
+    actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
+  }
+
+  // 3. Normalized records missing in ClickHouse: append them again to the normalized topic for the sink.
+  const missingInCh = [...idsOf(report, 'not_in_clickhouse').values()].flat();
+  if (missingInCh.length > 0) {
+    const wanted = new Set(missingInCh.flatMap((b) => b.ids));
+    const latest = new Map<string, OutgoingMessage>();
+    await scanTopicToEnd(
+      ctx.kafka,
+      ctx.normalizedTopic,
+      (m) => {
+        const id = m.key?.toString('utf8');
+        if (m.value !== null && id !== undefined && wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
+      },
+      { timeoutMs: ctx.scanTimeoutMs },
+    );
+    await resend(ctx, ctx.normalizedTopic, [...latest.values()]);
+    refed += latest.size;
+    actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
+  }
+
+  // 4. Let the live stages carry what was re-fed into ClickHouse.
+  if (refed > 0) {
+    const drained = await waitForSnapshot(ctx.kafka, ctx.groups, { timeoutMs: ctx.waitSec * 1000 });
+    if (!drained.caughtUp) {
+      ctx.log(`normalize / sink did not carry the re-fed records through (${drained.behind} behind after at most ${ctx.waitSec}s): is the pipeline running? They are applied when it runs.`);
+    }
+  }
+
+  // 5. Rows stored twice: merge the months concerned (also those the re-fed records just added versions to).
+  const months = new Set<string>();
+  for (const row of report.rows) if (row.unmergedDuplicates > 0 || (refed > 0 && row.drift.some((d) => d.repairable))) months.add(row.day.slice(0, 7).replace('-', ''));
+  const duplicates = report.rows.reduce((s, r) => s + r.unmergedDuplicates, 0);
+  for (const month of [...months].sort()) {
+    await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL` });
+  }
+  if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
+
+  // 6. What cannot be repaired from here.
+  for (const row of report.rows) {
+    for (const d of row.drift) {
+      if (d.repairable) continue;
+      actions.push({ kind: 'unrepairable', vendor: row.vendor, tenant: row.tenant, records: d.count, detail: `${row.day}: ${d.detail}`, ...(d.ids ? { sample: d.ids.slice(0, SAMPLE) } : {}) });
+    }
+  }
+  return actions;
+}

