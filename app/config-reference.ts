@@ -66,6 +66,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'receiver.huawei.recordingLinks.timeoutMs': 'deadline for all links of one push: a link not ready is left out, the push is stored and answered anyway',
   'receiver.lvms.apps': 'TOP appKey / appSecret',
   'normalize.instanceId': 'stable per process: transactional.id = `<groupId>.<instanceId>`; default: the host name',
+  'normalize.systemicFailureThreshold': 'a chunk this large in which every record threw at the same stage stops normalize (systemic); smaller or mixed failures are dead-lettered one by one',
   'normalize.mapping': 'billing rules, LVMS time zone, PII key (transforms/normalize/config.ts)',
   'sink.database': 'database of the cdr tables and views (also the `sql` default database)',
   'sink.flushRows': 'flush a partition buffer at this many rows…',

@@ -33,6 +33,8 @@ export interface DemoTrafficStats {
   lvms: LvmsSubmitterStats;
   /** Pushes the flaky network in front of the receiver refused (the vendors retried them). */
   networkRefusals: number;
+  /** Requests a simulator failed on itself (answered 500 and logged; the job went on). */
+  simulatorFailures?: number;
 }
 
 /**
@@ -130,7 +132,10 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   ccc.dataset.startLive(perVendor, Date.now);
   trtc.dataset.startLive(perVendor, Date.now);
   // The receiver resolves Huawei recording links (301 Location) against a stand-in of the recording API.
-  const recordingApi = await startRecordingApi([DEMO_CREDENTIALS.huawei]);
+  // A failure inside the stand-in is logged and counted, never thrown into the job (recording-api.ts).
+  const recordingApi = await startRecordingApi([DEMO_CREDENTIALS.huawei], {
+    onError: (err) => log(`demo: Huawei recording API stand-in failed on a request (answered 500, job goes on): ${err instanceof Error ? err.message : String(err)}`),
+  });
   log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, Huawei recording API ${recordingApi.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
   for (const line of demoTryLines({ ccc: ccc.connection, trtcUrl: trtc.url, recordingApiUrl: recordingApi.url, nowSec })) log(line);
 
@@ -270,6 +275,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
       huawei: sumHuawei([...huaweiDone, ...[...huaweiActive].map((p) => p.stats())]),
       lvms: sumLvms([...lvmsDone, ...[...lvmsActive].map((s) => s.stats())]),
       networkRefusals: proxy?.refused() ?? 0,
+      simulatorFailures: recordingApi.failures,
     }),
     async stopTraffic() {
       stopped = true;

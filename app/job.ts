@@ -143,9 +143,11 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     resources.push({ name: 'checkpoint reader', release: () => allCheckpoints.close() });
 
     // 4. Status: the components' own figures + Kafka lag + ClickHouse, computed on demand.
-    // cdr FINAL merges at read time: run it at most once per CLICKHOUSE_FIGURES_TTL_MS however often /metrics and
-    // /status are asked (a Prometheus scrape every 15 s must not cost one FINAL query each).
-    const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table)));
+    // cdr FINAL merges at read time. A scrape of /metrics reuses one result for CLICKHOUSE_FIGURES_TTL_MS (a
+    // Prometheus scrape every 15 s must not cost one FINAL query each); /status, asked by a person or the status
+    // line, reads it fresh so it agrees with a query run at the same moment.
+    const readClickHouseNow = async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table));
+    const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, readClickHouseNow);
     metrics.registerClickHouseGauges(async () => {
       try {
         return (await readClickHouse()).byVendor;
@@ -168,7 +170,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         clearTimeout(timer);
       }
     };
-    const status = async (): Promise<StatusSnapshot> => {
+    const statusWith = async (readFigures: typeof readClickHouseNow): Promise<StatusSnapshot> => {
       const now = Date.now();
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
       const stages = { normalize: { in: 0, out: 0, deadLettered: 0 }, sink: { in: 0, out: 0, deadLettered: 0 } };
@@ -188,7 +190,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       const [normalizeLag, sinkLag, ch] = await Promise.all([
         lagOf(config.normalize.groupId, config.normalize.inputTopics, false),
         lagOf(config.sink.groupId, [config.sink.inputTopic], true),
-        readClickHouse().catch((err: unknown) => ({ error: (err as Error).message })),
+        readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
       for (const r of rows) {
@@ -211,6 +213,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         ...(demo ? { demoTraffic: demo.stats() } : {}),
       };
     };
+    const status = () => statusWith(readClickHouseNow);
     late.status = status;
     // Reconcile through the running pollers (same client, same rate limit) and the job's own ClickHouse.
     const reconcile = startReconcileService(config, {
@@ -224,7 +227,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       log: log.child('reconcile'),
     });
     late.reconcile = reconcile;
-    metrics.refresh = async () => void (await status());
+    metrics.refresh = async () => void (await statusWith(readClickHouse));
 
     /**
      * Intake has stopped: give normalize and the sink a bounded time to process what Kafka already holds, so a clean

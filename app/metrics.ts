@@ -19,6 +19,16 @@ export class AppMetrics {
   readonly recordsIn = new Counter({ name: 'cdrflow_stage_records_in_total', help: 'Records a stage consumed and committed', labelNames: ['stage'] as const, registers: [this.registry] });
   readonly recordsOut = new Counter({ name: 'cdrflow_stage_records_out_total', help: 'Records a stage wrote downstream (normalize: cdr.normalized; sink: ClickHouse rows)', labelNames: ['stage'] as const, registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'cdrflow_stage_dead_lettered_total', help: 'Records a stage sent to the dead-letter topic', labelNames: ['stage'] as const, registers: [this.registry] });
+  readonly recordFailures = new Counter({
+    name: 'cdrflow_normalize_record_failures_total',
+    help: 'Records normalize dead-lettered because handling them threw (decode, mapping, encode); the stage went on',
+    registers: [this.registry],
+  });
+  readonly contractViolations = new Counter({
+    name: 'cdrflow_normalize_contract_violations_total',
+    help: 'Records the mapping produced outside cdr-normalized.avsc (a mapping bug): dead-lettered, alert when it moves',
+    registers: [this.registry],
+  });
   readonly batchRecords = new Histogram({
     name: 'cdrflow_stage_batch_records',
     help: 'Records per committed unit (normalize: Kafka transaction; sink: ClickHouse insert range)',
@@ -61,10 +71,12 @@ export class AppMetrics {
   });
 
   /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
-  stageCommitted(stage: Stage, c: { records: number; deadLettered: number }): void {
+  stageCommitted(stage: Stage, c: { records: number; deadLettered: number; recordFailures?: number; contractViolations?: number }): void {
     this.recordsIn.inc({ stage }, c.records);
     this.recordsOut.inc({ stage }, c.records - c.deadLettered);
     if (c.deadLettered > 0) this.deadLettered.inc({ stage }, c.deadLettered);
+    if (c.recordFailures) this.recordFailures.inc(c.recordFailures);
+    if (c.contractViolations) this.contractViolations.inc(c.contractViolations);
     this.batchRecords.observe({ stage }, c.records);
   }
 

@@ -46,6 +46,10 @@ export interface StreamHandle {
 export interface CommittedCounts {
   records: number;
   deadLettered: number;
+  /** normalize: of the dead letters, records whose handling threw (decode, mapping, encode). */
+  recordFailures?: number;
+  /** normalize: of those, records the mapping produced outside the contract (a mapping bug to alert on). */
+  contractViolations?: number;
 }
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];

@@ -2,7 +2,7 @@
 // one-file change). Everything else talks to Kafka through the small types below.
 import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
-import { CdrflowError } from './errors.ts';
+import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 
 export interface KafkaSettings {
   brokers: string[];
@@ -266,9 +266,15 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: { tim
   return latest;
 }
 
+/** A client for readiness probes: no log (a broker that is still starting refuses connections by design). */
+function probeKafka(brokers: string[]): Kafka {
+  // Two quick retries: with none, kafkajs' admin answers "No brokers in the broker pool" before its first metadata.
+  return new Kafka({ clientId: 'cdrflow-infra', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 100 } });
+}
+
 /** The cluster as one broker describes it (readiness checks of the local stack); throws when unreachable. */
 export async function describeCluster(brokers: string[]): Promise<{ brokers: number; clusterId: string; controller: number | null }> {
-  const admin = createKafka({ brokers, clientId: 'cdrflow-infra' }, { retries: 0 }).admin();
+  const admin = probeKafka(brokers).admin();
   await admin.connect();
   try {
     const cluster = await admin.describeCluster();
@@ -277,3 +283,29 @@ export async function describeCluster(brokers: string[]): Promise<{ brokers: num
     await admin.disconnect();
   }
 }
+
+/**
+ * Whether the broker can coordinate a consumer group and a transaction yet. A fresh broker creates its internal
+ * topics (__consumer_offsets, __transaction_state, 50 partitions each) on the first such request and answers
+ * "coordinator not available / loading" until they are served; a stage started before that exhausts the client's
+ * retries on a busy machine. Resolves false while they are loading, throws only when the broker is unreachable.
+ */
+export async function coordinatorsReady(brokers: string[]): Promise<boolean> {
+  const kafka = probeKafka(brokers);
+  const admin = kafka.admin();
+  // A transactional producer must allow retries; one is enough for a probe that is itself polled.
+  const producer = kafka.producer({ transactionalId: 'cdrflow-infra-readiness', maxInFlightRequests: 1, idempotent: true, retry: { retries: 1 } });
+  try {
+    await admin.connect();
+    await admin.describeGroups(['cdrflow-infra-readiness']);
+    await producer.connect();
+    return true;
+  } catch (err) {
+    if (disposition(asCdrflowError(err)) === 'retry') return false;
+    throw err;
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+

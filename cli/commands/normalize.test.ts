@@ -25,7 +25,7 @@ function revive(value: unknown): unknown {
   return value;
 }
 
-describe('cdrflow normalize', () => {
+describe('cdrflow normalize', { timeout: 60_000 }, () => {
   it('normalizes the TRTC doc samples in input order, reports the bad line by number and exits 2', () => {
     const input = [compact('tencent-trtc/doc-sample-1.in.json'), '{"callId": "broken", ', compact('tencent-trtc/doc-sample-2.in.json'), '', compact('tencent-trtc/doc-sample-3.in.json')].join('\n');
     const r = cdrflow(['--vendor', 'tencent-trtc'], `${input}\n`);
@@ -46,24 +46,57 @@ describe('cdrflow normalize', () => {
   });
 
   it('takes bare CCC records and raw envelopes on the same stream, exit 0 when all are good', () => {
-    const record = compact('tencent-ccc/doc-sample-1.in.json');
+    const record = compact('tencent-ccc/protected-numbers-ivr-give-up.in.json');
     const envelope = JSON.stringify({
       vendor: 'tencent-ccc',
       tenant_id: '1400000000',
-      natural_key: 'abc',
+      natural_key: 's-61',
       received_at: '2025-12-01T00:05:00Z',
       connector: 'tencent-ccc-poller',
       mode: 'backfill',
       request_id: 'req-9',
-      payload: compact('tencent-ccc/doc-sample-2.in.json'),
+      payload: compact('tencent-ccc/answered-61s.in.json'),
     });
     const r = cdrflow(['--vendor', 'tencent-ccc', '--tenant', '1400000000'], `${record}\n${envelope}\n`);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.records).toHaveLength(2);
-    expect(r.records[0]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'import', talk_seconds: 60, billable_minutes: 1 });
-    expect(r.records[1]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:abc', ingest_mode: 'backfill', received_at: '2025-12-01T00:05:00.000Z', talk_seconds: 62, billable_minutes: 2 });
+    expect(r.records[0]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:s-ivr-giveup', ingest_mode: 'import', talk_seconds: 0, billable_minutes: 0 });
+    expect(r.records[1]).toMatchObject({ cdr_id: 'tencent-ccc:1400000000:s-61', ingest_mode: 'backfill', received_at: '2025-12-01T00:05:00.000Z', talk_seconds: 61, billable_minutes: 2 });
     expect((r.records[0]!.caller as { type: string }).type).toBe('PROTECTED');
+  });
+
+  it('reports the CCC doc samples, whose placeholder timestamps are impossible, by the rule they break', () => {
+    const r = cdrflow(['--vendor', 'tencent-ccc', '--tenant', '1400000000'], `${compact('tencent-ccc/doc-sample-1.in.json')}\n${compact('tencent-ccc/doc-sample-2.in.json')}\n`);
+    expect(r.status).toBe(2);
+    expect(r.records).toEqual([]);
+    expect(r.stderr).toMatch(/^line 1: consistency rule time-order: ended_at \(EndedTimestamp\) .* before queued_at \(QueuedTimestamp\)/m);
+    expect(r.stderr).toMatch(/^line 2: consistency rule time-order: ringing_at \(RingTimestamp\) .* is 24 s before started_at \(StartTimestamp\)/m);
+  });
+
+  it('hostile lines are reported one line each and every later line is still normalized (exit 2, never 1)', () => {
+    const good = compact('tencent-ccc/answered-61s.in.json');
+    const deep = good.replace('{', `{"x":${'['.repeat(5000)}1${']'.repeat(5000)},`);
+    const beyond = JSON.stringify({ vendor: 'tencent-ccc', tenant_id: '1400000000', natural_key: 's-61', received_at: 8.64e15 + 1, payload: good });
+    const constructor = good.replace('"Direction": 0', '"Direction": "constructor"').replace('"Direction":0', '"Direction":"constructor"').replace('"CallType":2,', '');
+    const forged = good.replace('"s-61"', '"s\\nline 7: forged"').replace('"StartTimestamp":1764547200', '"StartTimestamp":"x\\nline 9: forged"');
+    const utf8 = Buffer.from(good.replace('"s-61"', '"s-6X"'));
+    utf8[utf8.indexOf('X')] = 0xff;
+    const input = Buffer.concat([deep, beyond, constructor, forged].map((l) => Buffer.from(`${l}\n`)).concat([utf8, Buffer.from(`\n${good}\n`)]));
+    const r = spawnSync(process.execPath, [`${ROOT}bin/cdrflow.mjs`, 'normalize', '--vendor', 'tencent-ccc', '--tenant', '1400000000'], { input, cwd: ROOT, timeout: 60_000 });
+    const stderr = r.stderr.toString('utf8');
+    const outputs = r.stdout.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(r.status).toBe(2);
+    expect(stderr.split('\n').filter((l) => l.startsWith('line '))).toEqual([
+      'line 1: JSON nested deeper than 16 levels',
+      'line 2: invalid envelope: received_at 8640000000000001 is beyond the largest date',
+      'line 4: StartTimestamp: not a Unix timestamp in seconds: "x\\nline 9: forged"',
+      'line 5: invalid UTF-8 in the line',
+    ]);
+    expect(outputs.map((c) => [c.natural_key, c.direction])).toEqual([
+      ['s-61', 'UNKNOWN'],
+      ['s-61', 'INBOUND'],
+    ]);
   });
 
   it('needs a tenant for CCC query-API records, and refuses an envelope of another vendor', () => {

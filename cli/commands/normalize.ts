@@ -1,15 +1,15 @@
 // `cdrflow normalize --vendor <vendor> [--tenant <id>]`: the normalize mapping as a filter, JSON lines in (bare vendor
 // records or raw envelopes), normalized CDRs out (Avro field names, ISO-8601 UTC times), in input order.
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
+import { boundReason, quote } from '../../core/input-limits.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { parseNormalizeOptions } from '../../transforms/normalize/config.ts';
-import type { NormalizeOptions } from '../../transforms/normalize/context.ts';
+import type { NormalizeContext, NormalizeOptions } from '../../transforms/normalize/context.ts';
 import { normalizeLine } from '../../transforms/normalize/lines.ts';
 import { TENANT_FIELDS } from '../../transforms/normalize/normalize.ts';
 
@@ -29,7 +29,9 @@ per good line on stdout, in input order. Each line is either
               LVMS records carry no tenant, so they need --tenant.
   --options   JSON file with normalize options (billing rules per vendor/tenant, LVMS time zones, piiKey)
 
-Blank lines are skipped. A bad line is reported on stderr as "line <n>: <reason>" and processing continues.
+Blank lines are skipped. A bad line (invalid UTF-8, malformed or too deep JSON, duplicate members, a record that
+breaks a consistency rule, even a mapping bug) is reported on stderr as "line <n>: <reason>" (one line, escaped,
+cut to a few hundred characters) and processing continues: every non-blank line is an output or a report.
 Exit status: 0 when every line was normalized, 2 when at least one line was bad.`;
 
 interface Args {
@@ -60,29 +62,76 @@ async function write(text: string): Promise<void> {
   if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
 }
 
+/** stdin as lines of raw bytes: a lenient decoder (readline) would turn invalid UTF-8 into U+FFFD without a word. */
+async function* byteLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of input) {
+    let buffer = rest.length > 0 ? Buffer.concat([rest, Buffer.from(chunk)]) : Buffer.from(chunk);
+    let nl: number;
+    while ((nl = buffer.indexOf(0x0a)) >= 0) {
+      yield buffer.subarray(0, nl > 0 && buffer[nl - 1] === 0x0d ? nl - 1 : nl);
+      buffer = buffer.subarray(nl + 1);
+    }
+    rest = buffer;
+  }
+  if (rest.length > 0) yield rest;
+}
+
+/** What one line became: an output line, or a one-line report. Never throws: every line is accounted for. */
+type LineOutcome = { ok: true; json: string } | { ok: false; reason: string };
+
+function contractProblems(cdrType: ReturnType<typeof avroType>, cdr: unknown): string | null {
+  const problems: string[] = [];
+  if (cdrType.isValid(cdr, { errorHook: (path, value) => problems.push(`${path.join('.')} = ${quote(value, 60)}`) })) return null;
+  return problems.join('; ') || 'invalid';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function processLine(bytes: Buffer, run: { vendor: Vendor; tenant: string | null; ctx: NormalizeContext; cdrType: ReturnType<typeof avroType> }): LineOutcome | null {
+  let stage = 'decode';
+  try {
+    let line: string;
+    try {
+      line = utf8.decode(bytes);
+    } catch {
+      return { ok: false, reason: 'invalid UTF-8 in the line' };
+    }
+    if (line.trim() === '') return null;
+    stage = 'mapping';
+    const result = normalizeLine(line, { vendor: run.vendor, tenant: run.tenant }, run.ctx);
+    if (!result.ok) return { ok: false, reason: result.error.message };
+    stage = 'contract';
+    const problems = contractProblems(run.cdrType, result.cdr);
+    // A mapping bug, not bad input: reported as such (and counted), and the next line is still read.
+    if (problems !== null) return { ok: false, reason: `mapping produced a record outside the contract (cdr-normalized.avsc, a bug): ${problems}` };
+    stage = 'output';
+    return { ok: true, json: JSON.stringify(result.cdr) };
+  } catch (err) {
+    return { ok: false, reason: `internal error in stage ${stage} (a bug; the line is reported, not lost): ${err instanceof Error ? `${err.name}: ${err.message}` : quote(err)}` };
+  }
+}
+
 export const command: Command = {
   name: 'normalize',
   summary: 'normalize vendor CDRs (JSON lines on stdin) into the unified CDR v1 (JSON lines on stdout)',
   usage,
   async run(args) {
     const { vendor, tenant, options } = parse(args);
-    const ctx = { now: () => new Date(), lineage: null, options };
-    const cdrType = avroType(SCHEMA_FILES.normalized);
-    const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    const ctx: NormalizeContext = { now: () => new Date(), lineage: null, options };
+    const run = { vendor, tenant, ctx, cdrType: avroType(SCHEMA_FILES.normalized) };
     let lineNo = 0;
     let bad = 0;
-    for await (const line of lines) {
+    for await (const bytes of byteLines(process.stdin)) {
       lineNo++;
-      if (line.trim() === '') continue;
-      const result = normalizeLine(line, { vendor, tenant }, ctx);
-      if (!result.ok) {
+      const outcome = processLine(bytes, run);
+      if (outcome === null) continue;
+      if (!outcome.ok) {
         bad++;
-        process.stderr.write(`line ${lineNo}: ${result.error.message}\n`);
+        process.stderr.write(`line ${lineNo}: ${boundReason(outcome.reason)}\n`);
         continue;
       }
-      // The mapping guarantees this; a record it lets through that the contract rejects is a bug, so stop loudly.
-      if (!cdrType.isValid(result.cdr)) throw new Error(`line ${lineNo}: mapping produced a record outside cdr-normalized.avsc (bug)`);
-      await write(`${JSON.stringify(result.cdr)}\n`);
+      await write(`${outcome.json}\n`);
     }
     if (bad > 0) process.stderr.write(`normalize: ${bad} of ${lineNo} lines were bad\n`);
     return bad === 0 ? 0 : 2;

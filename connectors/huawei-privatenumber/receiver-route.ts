@@ -3,8 +3,9 @@
 // requests, stores every record raw, and answers 200 only after Kafka acknowledged all of them.
 //
 // What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401),
-// stale Created or replayed nonce (403), a body that is not JSON or not the documented envelope shape (400), an
-// oversized body (413), Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
+// stale Created or replayed nonce (403), a body that is not JSON or not the documented envelope shape (400), what no
+// real push carries (400: invalid UTF-8, nesting deeper than 16, a member given twice, a sessionId over 256 bytes, a
+// record over 64 KiB — core/input-limits.ts), an oversized body (413), Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
 // What is NOT refused: a record that is wrong inside (no sessionId, odd values). It is stored raw and normalize
 // dead-letters it with the reason, because refusing the push would also refuse the up-to-49 good records beside it,
 // and after six re-pushes Huawei drops them for good.
@@ -16,6 +17,7 @@ import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
+import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
@@ -73,13 +75,17 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
 
   const accept = async (push: IncomingPush, ctx: RouteContext, app: HuaweiApp, scheme: string): Promise<PushReply> => {
     let text: string;
-    let doc: unknown;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(push.body);
-      doc = JSON.parse(text);
     } catch {
       return reply(400, 'bad_request', '1010002', 'Invalid request: body is not UTF-8 JSON');
     }
+    // The door's limits (core/input-limits.ts): a repeated member would be dropped by JSON.parse while we answer
+    // success, and a 5,000-deep document would only blow up later in normalize, so both are refused here.
+    const strict = parseJsonStrict(text);
+    const textProblem = strict.ok ? replacementCharProblem(text) : strict.problem;
+    if (textProblem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: ${textProblem}`);
+    const doc = strict.ok ? strict.value : undefined;
     if (!isObject(doc) || typeof doc['eventType'] !== 'string') {
       return reply(400, 'bad_request', '1010002', 'Invalid request: body must be an object with eventType');
     }
@@ -107,9 +113,13 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
       // Each CDR is cut out of the push byte-for-byte; the re-serialised form is only a fallback if the scan disagrees.
       const rawTexts = rawArrayElements(text, 'feeLst');
       const exact = rawTexts !== undefined && rawTexts.length === feeLst.length;
+      const problems: string[] = [];
       envelopes = feeLst.map((record, index) => {
         const payload = exact ? rawTexts[index]! : JSON.stringify(record);
         const { key, source } = huaweiNaturalKey(record, payload);
+        // An oversized key would reach Kafka's partitioner (seconds of hashing for 500 KB) and every key-based store.
+        const problem = naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
+        if (problem !== null) problems.push(`feeLst[${index}]: ${problem}`);
         return {
           ...base,
           natural_key: key,
@@ -117,6 +127,9 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
           attributes: { ...commonAttributes, batch_size: String(feeLst.length), batch_index: String(index), key_source: source },
         };
       });
+      // The whole push is refused (nothing stored): Huawei never sends such a record, and a stored half-push would be
+      // re-pushed whole anyway.
+      if (problems.length > 0) return reply(400, 'bad_request', '1010002', `Invalid request: ${problems[0]}`);
       topic = config.topics.fee;
       if (config.recordingLinks.enabled) {
         // Bounded by its own deadline and never throws: a slow or failing recording API costs at most timeoutMs and
@@ -132,6 +145,8 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
       const statusInfo = doc['statusInfo'];
       if (!isObject(statusInfo)) return reply(400, 'bad_request', '1010002', 'Invalid request: statusInfo must be an object');
       const { key, source } = huaweiNaturalKey(statusInfo, text);
+      const problem = naturalKeyProblem(key, source);
+      if (problem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: statusInfo: ${problem}`);
       envelopes = [{ ...base, natural_key: key, payload: text, attributes: { ...commonAttributes, key_source: source } }];
       topic = config.topics.events;
     }

@@ -33,4 +33,19 @@ describe('resolveRecordingUrl', () => {
   it('classifies refused credentials as auth (stop), not as bad data', async () => {
     await expect(resolveRecordingUrl({ ...recorded, recordFileDownloadUrl: '' }, { baseUrl, appKey: APP.appKey, appSecret: 'wrong' })).rejects.toMatchObject({ kind: 'auth' });
   });
+
+  it('serves non-ASCII and control-character file names, percent-encoded into the link, and never throws', async () => {
+    const failuresBefore = api.failures;
+    for (const name of ['录音文件.wav', 'a\u0001b\r\nSet-Cookie: x.wav', 'x y#?.wav']) {
+      const r = await resolveRecordingUrl({ ...recorded, recordObjectName: name }, { baseUrl, ...APP });
+      expect(r).toEqual({ kind: 'url', url: `https://ostor.huawei.com/download/${encodeURIComponent(name)}?sig=abc`, source: 'api' });
+    }
+    expect(api.requests.at(-3)?.fileName).toBe('录音文件.wav');
+    expect(api.failures).toBe(failuresBefore);
+  });
+
+  it('answers an unusable recordDomain with the API error shape instead of taking its host process down', async () => {
+    await expect(resolveRecordingUrl({ ...recorded, recordDomain: 'bad domain\u0000', recordFileDownloadUrl: '' }, { baseUrl, ...APP })).rejects.toThrow(/HTTP 400 1010002: Invalid request: recordDomain is not a host name/);
+    expect(api.failures).toBe(0);
+  });
 });

@@ -2,6 +2,7 @@
 // (one rule, one place). call_record_id when present; every DTO field is optional, so otherwise the composite
 // `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed.
 // Works on the DTO's JSON text: TOP Numbers are Java longs, and JSON.parse would round ids above 2^53.
+import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../input-limits.ts';
 import { rawMembers } from './json-raw.ts';
 
 export type LvmsKeySource = 'call_record_id' | 'composite';
@@ -55,12 +56,14 @@ export type LvmsDtoCheck = { ok: true; key: LvmsNaturalKey } | { ok: false; prob
  * a real integer. Everything else inside is kept raw and judged by normalize.
  */
 export function checkLvmsDto(payload: string): LvmsDtoCheck {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload);
-  } catch {
-    return { ok: false, problem: 'ivr_call_record_d_t_o is not valid JSON' };
+  // The door's limits (core/input-limits.ts): size, UTF-8, depth, a member given twice.
+  const limit = recordSizeProblem(payload) ?? replacementCharProblem(payload);
+  if (limit !== null) return { ok: false, problem: `ivr_call_record_d_t_o: ${limit}` };
+  const strict = parseJsonStrict(payload);
+  if (!strict.ok) {
+    return { ok: false, problem: strict.problem.startsWith('malformed JSON') ? 'ivr_call_record_d_t_o is not valid JSON' : `ivr_call_record_d_t_o: ${strict.problem}` };
   }
+  const parsed = strict.value;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return { ok: false, problem: 'ivr_call_record_d_t_o must be a JSON object' };
   }
@@ -73,5 +76,7 @@ export function checkLvmsDto(payload: string): LvmsDtoCheck {
   if (!key) {
     return { ok: false, problem: 'call_record_id is missing and robot_call_job_id, called_phone_number, start_time are not all present' };
   }
+  const keyProblem = naturalKeyProblem(key.key, key.source === 'composite' ? 'composite key (robot_call_job_id|called_phone_number|start_time)' : 'call_record_id');
+  if (keyProblem !== null) return { ok: false, problem: keyProblem };
   return { ok: true, key };
 }

@@ -4,7 +4,7 @@
 import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeCluster } from '../../core/kafka.ts';
+import { coordinatorsReady, describeCluster } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
 import { KAFKA_LIBS_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
@@ -150,12 +150,13 @@ export async function awaitKafkaReady(paths: StackPaths, pid: number, port: numb
       if (!processAlive(pid))
         throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${tail(paths.kafkaLog)}`);
       const meta = await kafkaMetadata(port);
-      return meta.brokers >= 1 && meta.controller !== null;
+      // Ready means a stage can start: a group and a transaction can be coordinated, not only metadata answered.
+      return meta.brokers >= 1 && meta.controller !== null && (await coordinatorsReady([`127.0.0.1:${port}`]));
     },
     {
       timeoutMs,
       intervalMs: 300,
-      message: `Kafka on 127.0.0.1:${port} to answer a metadata request (log: ${paths.kafkaLog})`,
+      message: `Kafka on 127.0.0.1:${port} to answer a metadata request and coordinate groups and transactions (log: ${paths.kafkaLog})`,
     },
   );
 }

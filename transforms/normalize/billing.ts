@@ -45,7 +45,10 @@ export interface BillingChoice {
 
 /** A tenant's contract beats its vendor's default, which beats the global default. */
 export function selectRule(options: { billing: BillingChoice }, vendor: Vendor, tenantId: string): BillingRule {
-  const id = options.billing.perTenant[`${vendor}:${tenantId}`] ?? options.billing.perVendor[vendor] ?? options.billing.defaultRule;
+  // Own properties only: a tenant id is outside data, and `constructor` must not find Object's.
+  const tenantKey = `${vendor}:${tenantId}`;
+  const { perTenant, perVendor } = options.billing;
+  const id = (Object.hasOwn(perTenant, tenantKey) ? perTenant[tenantKey] : undefined) ?? (Object.hasOwn(perVendor, vendor) ? perVendor[vendor] : undefined) ?? options.billing.defaultRule;
   return BILLING_RULES[id];
 }
 

@@ -38,5 +38,6 @@ export function defaultNormalizeContext(overrides: Partial<NormalizeContext> = {
 }
 
 export function lvmsTimeZoneFor(options: NormalizeOptions, tenantId: string): string {
-  return options.lvmsTimeZone.perTenant[tenantId] ?? options.lvmsTimeZone.default;
+  const { perTenant } = options.lvmsTimeZone;
+  return (Object.hasOwn(perTenant, tenantId) ? perTenant[tenantId] : undefined) ?? options.lvmsTimeZone.default;
 }

@@ -3,6 +3,7 @@
 // be mixed in one file. Pure: the CLI owns stdin/stdout.
 import { z } from 'zod';
 import type { RawEnvelope } from '../../core/envelope.ts';
+import { parseJsonStrict, quote } from '../../core/input-limits.ts';
 import type { Vendor } from '../../core/topology.ts';
 import type { NormalizeContext } from './context.ts';
 import { normalize, normalizeBare } from './normalize.ts';
@@ -36,13 +37,10 @@ export interface LineOptions {
 }
 
 export function normalizeLine(line: string, options: LineOptions, ctx: NormalizeContext): NormalizeResult {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    // Not JSON at all: let the bare-record path report the parse error in its usual words.
-    return normalizeBare(options.vendor, options.tenant, line, ctx);
-  }
+  const strict = parseJsonStrict(line);
+  // Not (acceptable) JSON: the bare-record path reports the problem in its usual words.
+  if (!strict.ok) return normalizeBare(options.vendor, options.tenant, line, ctx);
+  const parsed = strict.value;
   if (!looksLikeEnvelope(parsed)) return normalizeBare(options.vendor, options.tenant, line, ctx);
   const checked = envelopeSchema.safeParse(parsed);
   if (!checked.success) {
@@ -54,6 +52,9 @@ export function normalizeLine(line: string, options: LineOptions, ctx: Normalize
   if (options.tenant !== null && e.tenant_id !== options.tenant) {
     return badRecord(`envelope belongs to tenant ${e.tenant_id}, not to the requested tenant ${options.tenant}`);
   }
-  const envelope: RawEnvelope = { ...e, vendor: options.vendor, received_at: e.received_at === undefined ? ctx.now() : new Date(e.received_at) };
+  const receivedAt = e.received_at === undefined ? ctx.now() : new Date(e.received_at);
+  // Millis beyond ±8.64e15 (or an ISO year past 275760) make an Invalid Date, which nothing downstream can print.
+  if (!Number.isFinite(receivedAt.getTime())) return badRecord(`invalid envelope: received_at ${quote(e.received_at)} is beyond the largest date`);
+  const envelope: RawEnvelope = { ...e, vendor: options.vendor, received_at: receivedAt };
   return normalize(envelope, ctx);
 }

@@ -51,12 +51,18 @@ describe('normalize', () => {
     expect(normalize(envelope({ tenant_id: '' }), ctx)).toMatchObject({ ok: false });
   });
 
-  it('dead-letters a record whose durations do not fit the Avro int instead of failing at encode time', () => {
+  it('dead-letters a record whose timestamps are implausible (its durations would not fit the Avro int either)', () => {
     const huge = { ...trtc, acceptTs: 1, endTs: 253402300000, startCallTs: 1 };
     expect(normalize(envelope({ payload: JSON.stringify(huge) }), ctx)).toMatchObject({
       ok: false,
-      error: { message: expect.stringMatching(/does not fit an Avro int/), cdr_id: 'tencent-trtc:1600000001:c-1' },
+      error: { message: expect.stringMatching(/^consistency rule time-range: started_at \(startCallTs\) 1970-01-01T00:00:01.000Z is before/), cdr_id: 'tencent-trtc:1600000001:c-1' },
     });
+  });
+
+  it('dead-letters a vendor duration that does not fit the Avro int instead of failing at encode time', () => {
+    const ccc = { SessionId: 's-1', StartTimestamp: 1764547200, EndedTimestamp: 1764547260, IVRDuration: 3_000_000_000, EndStatus: 102 };
+    const e = envelope({ vendor: 'tencent-ccc', tenant_id: '1400000001', natural_key: 's-1', payload: JSON.stringify(ccc) });
+    expect(normalize(e, ctx)).toMatchObject({ ok: false, error: { message: 'ivr_seconds = 3000000000 does not fit an Avro int' } });
   });
 
   it('takes the tenant of a bare record from the record, else from the caller, and refuses a contradiction', () => {

@@ -2,10 +2,12 @@
 // shares (identity from the envelope, lineage, mapping version) and check the record fits the Avro contract, so a
 // bad record becomes a dead-letter value here instead of an encoding failure later.
 import type { RawEnvelope } from '../../core/envelope.ts';
+import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import { isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { cdrIdOf } from './cdr.ts';
 import type { NormalizedCdr } from './cdr.ts';
+import { consistencyProblem } from './consistency.ts';
 import type { NormalizeContext } from './context.ts';
 import { badRecord, ok } from './result.ts';
 import type { NormalizeResult } from './result.ts';
@@ -49,15 +51,15 @@ export function tenantOfRecord(vendor: Vendor, record: unknown): string | null {
 
 type Parsed = { ok: true; record: Record<string, unknown> } | { ok: false; message: string };
 
+/** The door's rules again (size, UTF-8, depth, duplicate members): pollers and imports write raw topics too. */
 function parsePayload(payload: string): Parsed {
-  let record: unknown;
-  try {
-    record = JSON.parse(payload);
-  } catch (err) {
-    return { ok: false, message: `malformed JSON: ${(err as Error).message}` };
-  }
+  const problem = recordSizeProblem(payload) ?? replacementCharProblem(payload);
+  if (problem !== null) return { ok: false, message: problem };
+  const parsed = parseJsonStrict(payload);
+  if (!parsed.ok) return { ok: false, message: parsed.problem };
+  const record = parsed.value;
   if (!isRecord(record)) {
-    return { ok: false, message: `expected a JSON object, got ${Array.isArray(record) ? 'an array' : JSON.stringify(record)}` };
+    return { ok: false, message: `expected a JSON object, got ${Array.isArray(record) ? 'an array' : quote(record)}` };
   }
   return { ok: true, record };
 }
@@ -93,6 +95,8 @@ function finish(result: NormalizeResult, envelope: RawEnvelope, ctx: NormalizeCo
   const recordKey = cdr.natural_key;
   const naturalKey = envelope.natural_key !== '' ? envelope.natural_key : recordKey;
   if (naturalKey === '') return badRecord(`${envelope.vendor} record has no natural key (call id)`);
+  const keyProblem = naturalKeyProblem(naturalKey) ?? naturalKeyProblem(envelope.tenant_id, 'tenant id');
+  if (keyProblem !== null) return badRecord(keyProblem);
   const extras = recordKey !== '' && recordKey !== naturalKey ? { ...cdr.extras, record_natural_key: recordKey } : cdr.extras;
   const cdrId = cdrIdOf(envelope.vendor, envelope.tenant_id, naturalKey);
   const finished: NormalizedCdr = {
@@ -109,12 +113,14 @@ function finish(result: NormalizeResult, envelope: RawEnvelope, ctx: NormalizeCo
     ingest_mode: envelope.mode,
     mapping_version: MAPPING_VERSION,
   };
-  const problem = intFieldProblem(finished);
+  // Nothing in the record can postdate its arrival by more than the tolerance. The arrival, not the clock: a replay's
+  // later clock (or a test's fixed one) changes nothing; bare records arrive now (received_at = ctx.now()).
+  const problem = consistencyProblem(finished, envelope.received_at) ?? intFieldProblem(finished);
   return problem === null ? ok(finished) : badRecord(problem, cdrId);
 }
 
 function knownCdrId(envelope: RawEnvelope): string | null {
-  return envelope.tenant_id !== '' && envelope.natural_key !== ''
+  return envelope.tenant_id !== '' && envelope.natural_key !== '' && naturalKeyProblem(envelope.natural_key) === null
     ? cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key)
     : null;
 }
@@ -126,10 +132,11 @@ function normalizeRecord(envelope: RawEnvelope, record: Record<string, unknown>,
 /** One raw envelope → a normalized CDR or a bad_record value. Throws only on bugs, never on data. */
 export function normalize(envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
   const vendor: string = envelope.vendor;
-  if (!isVendor(vendor)) return badRecord(`unknown vendor ${JSON.stringify(vendor)}`);
+  if (!isVendor(vendor)) return badRecord(`unknown vendor ${quote(vendor)}`);
   if (envelope.tenant_id === '') return badRecord('envelope has an empty tenant_id');
+  if (!Number.isFinite(envelope.received_at.getTime())) return badRecord('envelope received_at is not a valid instant');
   if (envelope.payload_format !== 'json') {
-    return badRecord(`payload_format ${JSON.stringify(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope));
+    return badRecord(`payload_format ${quote(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope));
   }
   const parsed = parsePayload(envelope.payload);
   if (!parsed.ok) return badRecord(parsed.message, knownCdrId(envelope));

@@ -1,5 +1,6 @@
 // Vendor time formats → UTC instants. Vendors write "absent" as 0, '' or a missing field; those become null. A value
 // that is present but unparsable is reported separately (parse*) so a mapper can decide whether the record is bad.
+import { quote } from '../../core/input-limits.ts';
 
 export type TimeParse = { ok: true; date: Date | null } | { ok: false; reason: string };
 
@@ -16,10 +17,10 @@ function parseEpoch(v: unknown, unitMs: number, unitName: string): TimeParse {
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v)) n = Number(v);
-  else return { ok: false, reason: `not a Unix timestamp in ${unitName}: ${JSON.stringify(v)}` };
+  else return { ok: false, reason: `not a Unix timestamp in ${unitName}: ${quote(v)}` };
   const ms = Math.round(n * unitMs);
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_MS) {
-    return { ok: false, reason: `Unix timestamp in ${unitName} out of range: ${JSON.stringify(v)}` };
+    return { ok: false, reason: `Unix timestamp in ${unitName} out of range: ${quote(v)}` };
   }
   return { ok: true, date: new Date(ms) };
 }
@@ -72,7 +73,14 @@ function computeZoneOffsetMs(timeZone: string, ms: number): number {
   for (const p of formatterFor(timeZone).formatToParts(new Date(ms))) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
   }
-  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  let asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  if (parts.year! < 100) {
+    // Date.UTC would read year 50 as 1950 (see parseNaiveLocal).
+    const d = new Date(0);
+    d.setUTCFullYear(parts.year!, parts.month! - 1, parts.day!);
+    d.setUTCHours(parts.hour!, parts.minute!, parts.second!, 0);
+    asUtc = d.getTime();
+  }
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
@@ -91,17 +99,24 @@ export function isValidTimeZone(timeZone: string): boolean {
  */
 export function parseNaiveLocal(v: unknown, timeZone: string): TimeParse {
   if (v === undefined || v === null || v === '') return ABSENT;
-  if (typeof v !== 'string') return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' string: ${JSON.stringify(v)}` };
+  if (typeof v !== 'string') return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' string: ${quote(v)}` };
   const text = v.trim();
   if (text === '') return ABSENT;
   const m = NAIVE.exec(text);
-  if (!m) return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' time: ${JSON.stringify(v)}` };
+  if (!m) return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' time: ${quote(v)}` };
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const wall = Date.UTC(y, mo - 1, d, h, mi, s);
-  const check = new Date(wall);
-  // Date.UTC rolls 2024-02-30 over to March; a rolled-over date is a corrupt field, not a time.
-  if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) {
-    return { ok: false, reason: `no such calendar time: ${JSON.stringify(v)}` };
+  // Not Date.UTC(y, …): it reads years 0-99 as 1900-1999, so "0050-06-15" would silently become 1950. setUTCFullYear
+  // takes the year as written; the plausibility rules (consistency.ts) then refuse a call in year 50.
+  let check = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (y < 100) {
+    check = new Date(0);
+    check.setUTCFullYear(y, mo - 1, d);
+    check.setUTCHours(h, mi, s, 0);
+  }
+  const wall = check.getTime();
+  // A rolled-over date (2024-02-30 → March) is a corrupt field, not a time.
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) {
+    return { ok: false, reason: `no such calendar time: ${quote(v)}` };
   }
   if (!isValidTimeZone(timeZone)) return { ok: false, reason: `unknown time zone ${timeZone}` };
   if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return { ok: true, date: check };

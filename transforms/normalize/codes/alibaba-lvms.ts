@@ -1,6 +1,7 @@
 // Alibaba LVMS robot-call codes as data (docs/vendors.md §3 "Code tables"). TOP documents neither enum; both are inferred
 // from the 一知/tanyibot open API whose DTO names match exactly, so unknown values are expected and pass through.
 import type { EndStatus } from '../cdr.ts';
+import { codeTable } from './table.ts';
 
 export interface LvmsResultMeaning {
   status: EndStatus;
@@ -13,7 +14,7 @@ export interface LvmsResultMeaning {
  * ("无法接通") is what Chinese carriers announce for a handset without signal or out of coverage, also a callee-side
  * state, so UNREACHABLE too rather than FAILED. FROM_PHONE_ERROR is our own caller line failing → FAILED.
  */
-export const RESULT_STATUSES: Readonly<Record<string, LvmsResultMeaning>> = {
+export const RESULT_STATUSES: Readonly<Record<string, LvmsResultMeaning>> = codeTable({
   ANSWERED: { status: 'ANSWERED', text: 'Answered' },
   NO_ANSWER: { status: 'NO_ANSWER', text: 'Not answered' },
   BUSY: { status: 'BUSY', text: 'Busy' },
@@ -24,7 +25,7 @@ export const RESULT_STATUSES: Readonly<Record<string, LvmsResultMeaning>> = {
   CAN_NOT_CONNECT: { status: 'UNREACHABLE', text: 'Cannot connect' },
   FROM_PHONE_ERROR: { status: 'FAILED', text: 'Caller line unavailable' },
   SYSTEM_ERROR: { status: 'SYSTEM_ERROR', text: 'Outbound call failed' },
-};
+});
 
 /** Case and surrounding blanks are not meaningful in an enum name sent by a third party; anything else is. */
 export function endStatusFor(resultStatus: string | null): LvmsResultMeaning & { known: boolean } {
@@ -35,11 +36,11 @@ export function endStatusFor(resultStatus: string | null): LvmsResultMeaning & {
 
 /** Built-in intent tag group (intent_level_tag_id 0): code 0..5 → A..F. Custom groups have their own names. */
 export const BUILT_IN_INTENT_TAG_ID = 0;
-export const BUILT_IN_INTENT_LEVELS: Readonly<Record<number, string>> = {
+export const BUILT_IN_INTENT_LEVELS: Readonly<Record<number, string>> = codeTable({
   0: 'A',
   1: 'B',
   2: 'C',
   3: 'D',
   4: 'E',
   5: 'F',
-};
+});

@@ -4,6 +4,7 @@
 // `endStatusFor` asks them in that order; the first one that knows its code decides. An unknown code is never an
 // error: it falls through, and when nothing decides the call is UNKNOWN with every raw value kept by the mapper.
 import type { EndStatus, HangupSide } from '../cdr.ts';
+import { codeTable } from './table.ts';
 
 export interface CodeMeaning {
   /** Unified end status for an unanswered call; null = "not applicable", let the next source decide. */
@@ -21,7 +22,7 @@ export interface CodeMeaning {
  * release-point table are placed by their meaning. 0 and 8010 describe a connected call: they say ANSWERED, which the
  * mapper only accepts together with fwdAnswerTime.
  */
-export const RELEASE_POINTS: Readonly<Record<number, CodeMeaning>> = {
+export const RELEASE_POINTS: Readonly<Record<number, CodeMeaning>> = codeTable({
   0: { status: 'ANSWERED', text: 'Hung up normally after connect' },
   522: { status: 'SYSTEM_ERROR', text: 'Voice ports insufficient', hangup: 'SYSTEM' },
   7001: { status: 'BLOCKED', text: 'Developer call-frequency control', hangup: 'SYSTEM' },
@@ -104,7 +105,7 @@ export const RELEASE_POINTS: Readonly<Record<number, CodeMeaning>> = {
   8031: { status: 'FAILED', text: 'AXYB Y allocation failed', hangup: 'SYSTEM' },
   8032: { status: 'FAILED', text: 'AXYB: A dialled their own bound number', hangup: 'SYSTEM' },
   8139: { status: 'SYSTEM_ERROR', text: 'Other internal error', hangup: 'SYSTEM' },
-};
+});
 
 /**
  * Q.850 causes as Huawei lists them (ITU-T names). Placed by Q.850 class where the cause is not a named outcome:
@@ -112,7 +113,7 @@ export const RELEASE_POINTS: Readonly<Record<number, CodeMeaning>> = {
  * closed-user-group restrictions → BLOCKED. 16/31 (normal clearing) on a leg that never answered means the call was
  * released without a failure before answer, i.e. by the caller → CANCELLED.
  */
-export const Q850_CAUSES: Readonly<Record<number, CodeMeaning>> = {
+export const Q850_CAUSES: Readonly<Record<number, CodeMeaning>> = codeTable({
   0: { status: null, text: 'Not applicable' },
   1: { status: 'UNREACHABLE', text: 'Unallocated (unassigned) number' },
   2: { status: 'FAILED', text: 'No route to specified transit network' },
@@ -183,10 +184,10 @@ export const Q850_CAUSES: Readonly<Record<number, CodeMeaning>> = {
   110: { status: 'FAILED', text: 'Message with unrecognized parameter, discarded' },
   111: { status: 'FAILED', text: 'Protocol error, unspecified' },
   127: { status: 'FAILED', text: 'Interworking, unspecified' },
-};
+});
 
 /** SIP final responses with a specific meaning (RFC 3261 names). 0 and 2xx carry no failure: let others decide. */
-export const SIP_STATUS_CODES: Readonly<Record<number, CodeMeaning>> = {
+export const SIP_STATUS_CODES: Readonly<Record<number, CodeMeaning>> = codeTable({
   0: { status: null, text: 'Not applicable' },
   403: { status: 'BLOCKED', text: 'Forbidden' },
   404: { status: 'UNREACHABLE', text: 'Not Found' },
@@ -199,14 +200,14 @@ export const SIP_STATUS_CODES: Readonly<Record<number, CodeMeaning>> = {
   600: { status: 'BUSY', text: 'Busy Everywhere', hangup: 'CALLEE' },
   603: { status: 'REJECTED', text: 'Decline', hangup: 'CALLEE' },
   604: { status: 'UNREACHABLE', text: 'Does Not Exist Anywhere' },
-};
+});
 
 /** Any other SIP failure by class (first digit): a request, server or global failure without a named outcome. */
-export const SIP_STATUS_CLASSES: Readonly<Record<number, CodeMeaning>> = {
+export const SIP_STATUS_CLASSES: Readonly<Record<number, CodeMeaning>> = codeTable({
   4: { status: 'FAILED', text: 'SIP client error' },
   5: { status: 'FAILED', text: 'SIP server error' },
   6: { status: 'FAILED', text: 'SIP global failure' },
-};
+});
 
 export type HuaweiStatusSource = 'ulFailReason' | 'fwdUnaswRsn' | 'callOutUnaswRsn' | 'sipStatusCode';
 

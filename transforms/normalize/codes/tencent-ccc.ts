@@ -2,6 +2,7 @@
 // The CCC "user" is the customer: the caller on inbound calls, the callee on outbound ones, so a side is resolved
 // against the call direction. Unknown codes are never errors: they map to UNKNOWN and keep their raw value.
 import type { Channel, Direction, EndStatus, HangupSide } from '../cdr.ts';
+import { codeTable } from './table.ts';
 
 /** Who ended the call in CCC's own vocabulary; null when the code alone does not say. */
 export type CccSide = 'user' | 'seat' | 'system' | null;
@@ -13,7 +14,7 @@ export interface CccEndStatus {
   meaning: string;
 }
 
-export const CCC_END_STATUS: Readonly<Record<string, CccEndStatus>> = {
+export const CCC_END_STATUS: Readonly<Record<string, CccEndStatus>> = codeTable({
   '1': { text: 'ok', status: 'ANSWERED', side: null, meaning: 'Normal call' },
   '17': { text: 'seatGiveUp', status: 'NO_ANSWER', side: 'system', meaning: 'Agent did not answer in time; routed to another agent' },
   '100': { text: 'blackList', status: 'BLOCKED', side: 'system', meaning: 'Inbound blacklist' },
@@ -61,7 +62,7 @@ export const CCC_END_STATUS: Readonly<Record<string, CccEndStatus>> = {
   '501': { text: 'callConflict', status: 'FAILED', side: 'system', meaning: 'VoIP user call conflict' },
   '502': { text: 'clientTimeout', status: 'FAILED', side: 'user', meaning: 'VoIP client timeout' },
   '503': { text: 'voipClientError', status: 'FAILED', side: 'user', meaning: 'VoIP client error' },
-};
+});
 
 const BY_TEXT: ReadonlyMap<string, string> = new Map(Object.entries(CCC_END_STATUS).map(([code, e]) => [e.text, code]));
 
@@ -86,7 +87,7 @@ export function endStatusFor(code: unknown, vendorText: unknown): EndStatusLooku
   return { status: entry.status, code: key ?? null, text: rawText ?? entry.text, side: entry.side };
 }
 
-export const CCC_HUNG_UP_SIDE: Readonly<Record<string, Exclude<CccSide, null>>> = { seat: 'seat', user: 'user', system: 'system' };
+export const CCC_HUNG_UP_SIDE: Readonly<Record<string, Exclude<CccSide, null>>> = codeTable({ seat: 'seat', user: 'user', system: 'system' });
 
 export function unifiedSide(side: CccSide, direction: Direction): HangupSide | null {
   if (side === null) return null;
@@ -95,17 +96,17 @@ export function unifiedSide(side: CccSide, direction: Direction): HangupSide | n
   return direction === 'INBOUND' ? 'CALLER' : direction === 'OUTBOUND' ? 'CALLEE' : 'UNKNOWN';
 }
 
-export const CCC_DIRECTION: Readonly<Record<string, Direction>> = { '0': 'INBOUND', '1': 'OUTBOUND' };
+export const CCC_DIRECTION: Readonly<Record<string, Direction>> = codeTable({ '0': 'INBOUND', '1': 'OUTBOUND' });
 
 /** CallType beats Direction: only CallType can say "internal", and only CallType says VoIP. */
-export const CCC_CALL_TYPE: Readonly<Record<string, { direction: Direction; channel: Channel; meaning: string }>> = {
+export const CCC_CALL_TYPE: Readonly<Record<string, { direction: Direction; channel: Channel; meaning: string }>> = codeTable({
   '1': { direction: 'OUTBOUND', channel: 'PSTN', meaning: 'outbound' },
   '2': { direction: 'INBOUND', channel: 'PSTN', meaning: 'inbound' },
   '3': { direction: 'INBOUND', channel: 'VOIP', meaning: 'audio (VoIP) inbound' },
   '5': { direction: 'OUTBOUND', channel: 'PSTN', meaning: 'predictive outbound' },
   // Extension-to-extension calls stay on the CCC platform and never reach the carrier network.
   '6': { direction: 'INTERNAL', channel: 'VOIP', meaning: 'internal (extension) call' },
-};
+});
 
 /** VoIP-only end codes: a record without CallType that ended with one of these was a VoIP call. */
 export const CCC_VOIP_END_CODES: ReadonlySet<string> = new Set(['501', '502', '503']);

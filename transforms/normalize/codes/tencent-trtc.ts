@@ -2,6 +2,7 @@
 // the doc's own sample. Whether the call was answered comes from here, not from acceptTs: the sample's unanswered
 // `offline` records carry acceptTs == startCallTs.
 import type { EndStatus, HangupSide } from '../cdr.ts';
+import { codeTable } from './table.ts';
 
 /** yes / no, or "if-accepted": a network interruption may come before or after the callee picked up. */
 export type TrtcAnswered = 'yes' | 'no' | 'if-accepted';
@@ -13,7 +14,7 @@ export interface TrtcCallResult {
   meaning: string;
 }
 
-export const TRTC_CALL_RESULT: Readonly<Record<string, TrtcCallResult>> = {
+export const TRTC_CALL_RESULT: Readonly<Record<string, TrtcCallResult>> = codeTable({
   cancel: { status: 'CANCELLED', answered: 'no', side: 'CALLER', meaning: 'Caller cancelled before connection' },
   reject: { status: 'REJECTED', answered: 'no', side: 'CALLEE', meaning: 'Callee rejected' },
   not_answer: { status: 'NO_ANSWER', answered: 'no', side: 'SYSTEM', meaning: 'Callee did not answer in time' },
@@ -21,7 +22,7 @@ export const TRTC_CALL_RESULT: Readonly<Record<string, TrtcCallResult>> = {
   call_busy: { status: 'BUSY', answered: 'no', side: 'SYSTEM', meaning: 'Line busy' },
   interrupt: { status: 'FAILED', answered: 'if-accepted', side: 'SYSTEM', meaning: 'Interrupted by network or other reasons' },
   offline: { status: 'UNREACHABLE', answered: 'no', side: 'SYSTEM', meaning: 'Callee offline (undocumented; seen in the doc sample)' },
-};
+});
 
 export interface TrtcStatusLookup {
   status: EndStatus;
@@ -43,7 +44,7 @@ export function endStatusFor(callResult: unknown): TrtcStatusLookup {
   return { status: entry.status, code, text: entry.meaning, answered: entry.answered, side: entry.side };
 }
 
-export const TRTC_MEDIA_CHANNEL: Readonly<Record<string, 'VIDEO' | 'VOIP'>> = { video: 'VIDEO', audio: 'VOIP' };
+export const TRTC_MEDIA_CHANNEL: Readonly<Record<string, 'VIDEO' | 'VOIP'>> = codeTable({ video: 'VIDEO', audio: 'VOIP' });
 
 // The v4 call-record API (call_record_http_srv, TUICallKit calls()) spells the same values in PascalCase. Only
 // `NormalEnd` (CallResult) and `SingleCall` (CallType) appear in the published v4 doc; the rest are the v1 values'

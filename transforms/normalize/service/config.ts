@@ -17,6 +17,8 @@ export const normalizeServiceConfigSchema = z.strictObject({
    */
   instanceId: name.default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'normalize-0'),
   maxMessagesPerTransaction: z.int().min(1).max(100_000).default(2_000),
+  /** A chunk of at least this many records in which every record threw at the same stage stops the stage (systemic). */
+  systemicFailureThreshold: z.int().min(2).default(50),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
   /**
    * Kafka session timeout: how long the group waits for a member that went silent (a killed process) before giving

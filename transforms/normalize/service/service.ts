@@ -5,7 +5,7 @@ import { ReaderCodec, TopicCodec } from '../../../core/avro.ts';
 import { RETRY, retry } from '../../../core/backoff.ts';
 import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
-import { CdrflowError, disposition } from '../../../core/errors.ts';
+import type { ErrorKind } from '../../../core/errors.ts';
 import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
 import type { LogFn } from '../../../core/log.ts';
 import { runTransactional, type CommittedCounts, type ConsumedMessage, type PartitionBatch, type ProducedRecords, type StreamHandle } from '../../../core/kafka-streams.ts';
@@ -14,6 +14,7 @@ import { SCHEMA_FILES, VENDORS } from '../../../core/topology.ts';
 import type { NormalizeOptions } from '../context.ts';
 import { normalize } from '../normalize.ts';
 import { transactionalIdOf, type NormalizeServiceConfig } from './config.ts';
+import { deadLetterKey, recordFailure, systemicFailure, type RecordFailure, type RecordStage } from './record-failure.ts';
 
 export const COMPONENT = 'normalize';
 
@@ -29,6 +30,10 @@ export interface NormalizeStats {
   /** Counted only once their transaction committed. */
   normalized: number;
   deadLettered: number;
+  /** Records dead-lettered because handling them threw (decode, mapping or encode), counted apart from bad data. */
+  recordFailures: number;
+  /** Of those, records the mapping produced outside cdr-normalized.avsc: a mapping bug an alert should watch. */
+  contractViolations: number;
   transactions: number;
   retries: number;
 }
@@ -56,8 +61,8 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     await ensureTopics(deps.kafka, [...config.inputTopics, config.outputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
   }
   const codecs = await registerNormalizeSchemas(deps.registry, config);
-  const stats: NormalizeStats = { normalized: 0, deadLettered: 0, transactions: 0, retries: 0 };
-  const pending = new WeakMap<PartitionBatch, { normalized: number; deadLettered: number }>();
+  const stats: NormalizeStats = { normalized: 0, deadLettered: 0, recordFailures: 0, contractViolations: 0, transactions: 0, retries: 0 };
+  const pending = new WeakMap<PartitionBatch, { normalized: number; deadLettered: number; recordFailures: number; contractViolations: number }>();
 
   // Reader type built once, one resolver per writer version (older envelope writers are read with defaults filled).
   const envelopes = new ReaderCodec<RawEnvelope>(deps.registry, SCHEMA_FILES.rawEnvelope);
@@ -73,8 +78,11 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
   const transform = async (batch: PartitionBatch): Promise<ProducedRecords[]> => {
     const out: OutgoingMessage[] = [];
     const dead: OutgoingMessage[] = [];
-    const deadLetter = async (m: ConsumedMessage, message: string, extra: { vendor?: string | null; cdr_id?: string | null }) => {
-      dead.push(await codecs.deadLetter.message(deadLetterFor(m, { kind: 'bad_record', message }, COMPONENT, { ...extra, failed_at: now() })));
+    const failures: RecordFailure[] = [];
+    const deadLetter = async (m: ConsumedMessage, error: { kind: ErrorKind; message: string }, extra: { vendor?: string | null; cdr_id?: string | null }) => {
+      const message = await codecs.deadLetter.message(deadLetterFor(m, error, COMPONENT, { ...extra, failed_at: now() }));
+      // A hostile oversized key (a 500 KB call id) must not become the dead letter's Kafka key either.
+      dead.push({ ...message, key: deadLetterKey(extra.cdr_id, m.key) });
     };
     const topicVendor = VENDORS.find((v) => batch.topic.endsWith(v)) ?? null;
     const slice = new TimeSlice();
@@ -82,34 +90,35 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       // A chunk of 2,000 records is ~0.2 s of CPU: let heartbeats, the receiver and the sink run in between.
       if (slice.due()) await slice.yield();
       if (m.value === null) {
-        await deadLetter(m, 'message has no value (tombstone) on a raw CDR topic', { vendor: topicVendor });
+        await deadLetter(m, { kind: 'bad_record', message: 'message has no value (tombstone) on a raw CDR topic' }, { vendor: topicVendor });
         continue;
       }
-      let envelope: RawEnvelope;
+      // One record's exception is that record's dead letter (record-failure.ts); only systemic errors leave this loop.
+      let stage: RecordStage = 'decode';
+      let envelope: RawEnvelope | undefined;
+      let cdrId: string | null = null;
       try {
         envelope = await decodeEnvelope(m);
+        stage = 'mapping';
+        const result = normalize(envelope, { now, lineage: { topic: m.topic, partition: m.partition, offset: m.offset }, options });
+        if (!result.ok) {
+          await deadLetter(m, result.error, { vendor: envelope.vendor, cdr_id: result.error.cdr_id });
+          continue;
+        }
+        cdrId = result.cdr.cdr_id;
+        stage = 'encode';
+        out.push({ key: result.cdr.cdr_id, value: await codecs.output.encode(result.cdr) });
       } catch (err) {
-        const e = classifyRegistryError(err, 'decode');
-        if (disposition(e) !== 'dead-letter') throw e;
-        await deadLetter(m, e.message, { vendor: topicVendor });
-        continue;
+        const failure = recordFailure(stage, err);
+        failures.push(failure);
+        log('warn', 'normalize.record_failed', { topic: m.topic, partition: m.partition, offset: m.offset, stage, kind: failure.kind, contract: failure.contract, error: failure.message });
+        await deadLetter(m, failure, { vendor: envelope?.vendor ?? topicVendor, cdr_id: cdrId });
       }
-      // normalize() returns bad data as a value; a throw here is a bug in the mapping and stops the stage.
-      const result = normalize(envelope, { now, lineage: { topic: m.topic, partition: m.partition, offset: m.offset }, options });
-      if (!result.ok) {
-        await deadLetter(m, result.error.message, { vendor: envelope.vendor, cdr_id: result.error.cdr_id });
-        continue;
-      }
-      let value: Buffer;
-      try {
-        value = await codecs.output.encode(result.cdr);
-      } catch (err) {
-        // The mapping produced a record its own contract rejects: a bug, not bad input.
-        throw new CdrflowError('bug', `normalized record ${result.cdr.cdr_id} does not fit ${SCHEMA_FILES.normalized}: ${(err as Error).message}`, { cause: err });
-      }
-      out.push({ key: result.cdr.cdr_id, value });
     }
-    pending.set(batch, { normalized: out.length, deadLettered: dead.length });
+    const systemic = systemicFailure(failures, batch.messages.length, config.systemicFailureThreshold);
+    if (systemic) throw systemic;
+    const contractViolations = failures.filter((f) => f.contract).length;
+    pending.set(batch, { normalized: out.length, deadLettered: dead.length, recordFailures: failures.length, contractViolations });
     return [
       { topic: config.outputTopic, messages: out },
       { topic: config.deadLetterTopic, messages: dead },
@@ -131,9 +140,13 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       if (counts) {
         stats.normalized += counts.normalized;
         stats.deadLettered += counts.deadLettered;
+        stats.recordFailures += counts.recordFailures;
+        stats.contractViolations += counts.contractViolations;
       }
       log('debug', 'normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
-      if (counts) deps.onCommitted?.({ records: counts.normalized + counts.deadLettered, deadLettered: counts.deadLettered });
+      if (counts) {
+        deps.onCommitted?.({ records: counts.normalized + counts.deadLettered, deadLettered: counts.deadLettered, recordFailures: counts.recordFailures, contractViolations: counts.contractViolations });
+      }
     },
     onSent: (batch, produced) => log('debug', 'normalize.sent', { topic: batch.topic, partition: batch.partition, records: produced }),
     onRetry: (err, attempt) => {

@@ -5,6 +5,7 @@ import type { NormalizedCdr } from '../cdr.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
 import { lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
 import { rawMembers } from '../../../core/records/json-raw.ts';
+import { quote } from '../../../core/input-limits.ts';
 import type { NormalizeContext } from '../context.ts';
 import { lvmsTimeZoneFor } from '../context.ts';
 import type { NormalizeResult } from '../result.ts';
@@ -84,7 +85,7 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
 
   const duration = numberField(record['chat_duration']);
   if (!duration.ok || (duration.value !== null && duration.value < 0)) {
-    return badRecord(`chat_duration must be a non-negative number of seconds, got ${JSON.stringify(record['chat_duration'])}`, cdrId);
+    return badRecord(`chat_duration must be a non-negative number of seconds, got ${quote(record['chat_duration'])}`, cdrId);
   }
   // Only an answered call has talk time; a started second counts, as it does for every billing rule.
   const talkSeconds = status.status === 'ANSWERED' ? Math.ceil(duration.value ?? 0) : 0;

@@ -10,6 +10,7 @@ import { phoneParty } from '../parties.ts';
 import { parseNaiveLocal, secondsBetween } from '../time.ts';
 import { endStatusFor } from '../codes/huawei-privatenumber.ts';
 import { emptyCdr, extraValue, isRecord, text } from '../skeleton.ts';
+import { codeTable } from '../codes/table.ts';
 
 const VENDOR = 'huawei-privatenumber' as const;
 /** "Every time is UTC, written as a naive string" (docs/vendors.md §4); not Beijing time. */
@@ -30,15 +31,15 @@ export const HUAWEI_RECORDING_RESOLVED_AT_ATTRIBUTE = 'recording_resolved_at';
  * privacy number to), so 1 → OUTBOUND and 0 → INBOUND. X mode binds no A: there is nothing to be inbound to.
  * AXYB's direction is not documented; it binds A like AXB does. 2 = abnormal (e.g. no binding) everywhere.
  */
-const DIRECTION_BY_MODE: Readonly<Record<string, Readonly<Record<number, Direction>>>> = {
+const DIRECTION_BY_MODE: Readonly<Record<string, Readonly<Record<number, Direction>>>> = codeTable({
   AX: { 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' },
   AXE: { 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' },
   AXB: { 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' },
   AXYB: { 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' },
   X: {},
-};
+});
 /** Mode not configured: the documented modes agree on 0/1, so the common reading applies. */
-const DIRECTION_MODE_UNKNOWN: Readonly<Record<number, Direction>> = { 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' };
+const DIRECTION_MODE_UNKNOWN: Readonly<Record<number, Direction>> = codeTable({ 0: 'INBOUND', 1: 'OUTBOUND', 2: 'UNKNOWN' });
 
 /** Fields that live in a column (or are rebuilt from one); everything else goes to extras. */
 const COLUMN_FIELDS = new Set([

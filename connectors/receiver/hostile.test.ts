@@ -1,0 +1,144 @@
+// The hostile pushes of issue 15 at the receiver's door, each refused in the vendor's documented error shape with
+// nothing stored — never answered success while a member is dropped, and never a key Kafka would choke on.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startReceiver, type RunningReceiver } from './receiver.ts';
+import { MemorySink } from './fixtures/memory-sink.ts';
+import { silentLog } from '../../core/log.ts';
+import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { signedParams, submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
+
+const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };
+const LVMS = { appKey: '34567890', appSecret: 'lvmsSecret' };
+const running: RunningReceiver[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function start(sink: MemorySink) {
+  const r = await startReceiver(
+    { port: 0, huawei: { apps: [APP], topics: { fee: 't.fee', events: 't.events' } }, lvms: { apps: [LVMS], topic: 't.lvms' } },
+    { sink, log: silentLog },
+  );
+  running.push(r);
+  return r;
+}
+
+async function pushHuawei(r: RunningReceiver, body: string | Buffer) {
+  const res = await fetch(`${r.url}/huawei/privatenumber/fee`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, APP.appSecret) },
+    body,
+  });
+  return { status: res.status, json: (await res.json()) as { resultcode: string; resultdesc: string } };
+}
+
+const fee = (seed: number) => JSON.stringify(new HuaweiFeeGenerator({ seed, appKey: APP.appKey }).batch(1)[0]);
+
+describe('Huawei push: what no real push carries is refused with 400 / 1010002 and nothing stored', () => {
+  it('a feeLst given twice (JSON.parse would keep only B and we would answer Success)', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await pushHuawei(r, `{"eventType":"fee","feeLst":[${fee(1)}],"feeLst":[${fee(2)}]}`);
+    expect(res).toEqual({ status: 400, json: { resultcode: '1010002', resultdesc: 'Invalid request: duplicate JSON member "feeLst" in one object' } });
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('a member given twice inside one CDR', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const record = fee(3).replace('{', '{"sessionId":"a","sessionId":"b",');
+    const res = await pushHuawei(r, `{"eventType":"fee","feeLst":[${record}]}`);
+    expect(res.status).toBe(400);
+    expect(res.json.resultdesc).toMatch(/duplicate JSON member "sessionId"/);
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('a record nested 5,000 levels deep (10 KB), which used to be answered Success and then stop normalize', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const deep = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+    const res = await pushHuawei(r, `{"eventType":"fee","feeLst":[${fee(4).replace('{', `{"x":${deep},`)}]}`);
+    expect(res).toEqual({ status: 400, json: { resultcode: '1010002', resultdesc: 'Invalid request: JSON nested deeper than 16 levels' } });
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it.each([250_000, 500_000])('a sessionId of %i characters (it froze the process in the Kafka partitioner)', async (length) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const record = JSON.parse(fee(5)) as Record<string, unknown>;
+    record['sessionId'] = 's'.repeat(length);
+    const res = await pushHuawei(r, JSON.stringify({ eventType: 'fee', feeLst: [record] }));
+    expect(res.status).toBe(400);
+    expect(res.json.resultdesc).toBe(`Invalid request: feeLst[0]: sessionId is ${length} bytes long (limit 256): "${'s'.repeat(40)}"… (${length} chars)`);
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('a record over 64 KiB', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const record = JSON.parse(fee(9)) as Record<string, unknown>;
+    record['userData'] = 'u'.repeat(70_000);
+    const res = await pushHuawei(r, JSON.stringify({ eventType: 'fee', feeLst: [record] }));
+    expect(res.json.resultdesc).toMatch(/^Invalid request: feeLst\[0\]: record is \d+ bytes \(limit 65536 per record\)$/);
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('a sessionId longer than 256 bytes in an otherwise small record', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const record = JSON.parse(fee(6)) as Record<string, unknown>;
+    record['sessionId'] = '会'.repeat(100);
+    const res = await pushHuawei(r, JSON.stringify({ eventType: 'fee', feeLst: [record] }));
+    expect(res.status).toBe(400);
+    expect(res.json.resultdesc).toMatch(/^Invalid request: feeLst\[0\]: sessionId is 300 bytes long \(limit 256\): "会会/);
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('invalid UTF-8 and unpaired surrogates', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const text = `{"eventType":"fee","feeLst":[${fee(7)}]}`;
+    const broken = Buffer.concat([Buffer.from(text.slice(0, 40)), Buffer.from([0xff]), Buffer.from(text.slice(40))]);
+    expect((await pushHuawei(r, broken)).json).toEqual({ resultcode: '1010002', resultdesc: 'Invalid request: body is not UTF-8 JSON' });
+    const surrogate = await pushHuawei(r, text.replace('{"eventType"', '{"x":"\\ud800","eventType"'));
+    expect(surrogate.json.resultdesc).toBe('Invalid request: invalid UTF-8: the text carries an unpaired surrogate');
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('still stores a normal push', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    expect((await pushHuawei(r, `{"eventType":"fee","feeLst":[${fee(8)}]}`)).status).toBe(200);
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+});
+
+describe('LVMS TOP endpoint: the same limits on ivr_call_record_d_t_o, answered as TOP error 41', () => {
+  const dto = { call_record_id: 42, called_phone_number: '13800000000', result_status: 'ANSWERED', chat_duration: 42, start_time: '2025-11-02 09:00:00' };
+  const cases: [string, string, RegExp][] = [
+    ['a member given twice', JSON.stringify(dto).replace('{', '{"chat_duration":1,'), /duplicate JSON member "chat_duration"/],
+    ['nesting 5,000 deep', JSON.stringify({ ...dto, x: 0 }).replace('"x":0', `"x":${'{"n":'.repeat(5000)}1${'}'.repeat(5000)}`), /nested deeper than 16 levels/],
+    ['a composite key over 256 bytes', JSON.stringify({ ...dto, call_record_id: undefined, robot_call_job_id: 5, called_phone_number: '1'.repeat(300) }), /composite key .* is \d+ bytes long \(limit 256\)/],
+  ];
+  it.each(cases)('%s', async (_name, text, problem) => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto: text, format: 'json' });
+    const err = (JSON.parse(res.body) as { error_response: { code: number; sub_code: string; sub_msg: string } }).error_response;
+    expect(err).toMatchObject({ code: 41, sub_code: 'isv.invalid-parameter:ivr_call_record_d_t_o', sub_msg: expect.stringMatching(problem) });
+    expect(sink.envelopes()).toEqual([]);
+  });
+
+  it('invalid UTF-8 percent-encoded in the form (URLSearchParams would silently make it U+FFFD)', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    // Signed over what the server decodes, so only the UTF-8 rule can refuse it.
+    const params = signedParams({ ...LVMS, dto: JSON.stringify({ ...dto, name: 'a\uFFFDb' }), format: 'json' });
+    const body = params.toString().replace('%EF%BF%BD', '%FF');
+    const res = await fetch(`${r.url}/router/rest`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const err = ((await res.json()) as { error_response: { code: number; sub_msg: string } }).error_response;
+    expect(err).toMatchObject({ code: 41, sub_msg: expect.stringMatching(/invalid UTF-8/) });
+    expect(sink.envelopes()).toEqual([]);
+  });
+});

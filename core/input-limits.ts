@@ -1,0 +1,162 @@
+// Limits on what any stage accepts from outside, checked at the door (receivers) and again by normalize (which also
+// reads what pollers and imports wrote). No real vendor comes near them; hostile or broken senders do. One strict JSON
+// scanner checks nesting depth, duplicate member names and unpaired surrogates in one iterative pass, so a 5,000-deep
+// record never reaches recursive code (JSON.stringify, the mappers, Avro) and a repeated member is never silently
+// dropped by JSON.parse's "last one wins".
+
+/** Deepest JSON nesting accepted. The deepest real payload is a Huawei push: {feeLst:[{...}]} = 3; CCC records 4. */
+export const MAX_JSON_DEPTH = 16;
+/** Natural keys (call ids) are Kafka keys and ClickHouse ids; the vendors' ids are well under 100 bytes. */
+export const MAX_NATURAL_KEY_BYTES = 256;
+/** One vendor record (one CDR). Real ones are 1-10 KiB; a CCC record with many legs and key presses stays far below. */
+export const MAX_RECORD_BYTES = 64 * 1024;
+
+export type StrictJson = { ok: true; value: unknown } | { ok: false; problem: string };
+
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+interface Scan {
+  tooDeep: boolean;
+  duplicate: string | null;
+  loneSurrogate: boolean;
+}
+
+/** End of the string token whose opening quote is at `start` (index after the closing quote). */
+function stringEnd(text: string, start: number): number {
+  let i = start + 1;
+  for (;;) {
+    const q = text.indexOf('"', i);
+    if (q < 0) return text.length;
+    let backslashes = 0;
+    for (let j = q - 1; j > start && text.charCodeAt(j) === 0x5c; j--) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    i = q + 1;
+  }
+}
+
+/**
+ * One pass with an explicit stack (never recursion). Only structure is tracked; syntax is JSON.parse's job, so on
+ * malformed text the result may be incomplete, and parseJsonStrict then reports JSON.parse's error instead.
+ */
+function scan(text: string, maxDepth: number): Scan {
+  const result: Scan = { tooDeep: false, duplicate: null, loneSurrogate: false };
+  // One frame per open container: a Set of member names for objects, null for arrays.
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  // Where the next `\u` escape is: only strings holding one are decoded (to find escaped lone surrogates).
+  let nextEscape = text.indexOf('\\u');
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (nextEscape >= 0 && nextEscape < i) nextEscape = text.indexOf('\\u', i);
+      const escaped = nextEscape >= 0 && nextEscape < end;
+      if (escaped && LONE_SURROGATE.test(decodeString(text.slice(i, end)))) result.loneSurrogate = true;
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const raw = text.slice(i + 1, end - 1);
+        const key = raw.includes('\\') ? decodeString(text.slice(i, end)) : raw;
+        if (top.has(key)) result.duplicate ??= key;
+        else top.add(key);
+        expectKey = false;
+      }
+      i = end - 1;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= maxDepth) {
+        result.tooDeep = true;
+        return result;
+      }
+      stack.push(c === 0x7b ? new Set<string>() : null);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
+    }
+  }
+  // Raw (unescaped) surrogates: a cheap test first, the exact one only when there are any.
+  if (ANY_SURROGATE.test(text) && LONE_SURROGATE.test(text)) result.loneSurrogate = true;
+  return result;
+}
+
+/** A JSON string token's value; the token itself when it is malformed (JSON.parse then reports the text). */
+function decodeString(token: string): string {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    return token;
+  }
+}
+
+/**
+ * JSON.parse with the door's rules: at most `maxDepth` levels of nesting, no member name twice in one object, no
+ * unpaired UTF-16 surrogate (which no UTF-8 text can carry: it is what invalid UTF-8 or a broken escape leaves).
+ */
+export function parseJsonStrict(text: string, maxDepth: number = MAX_JSON_DEPTH): StrictJson {
+  const s = scan(text, maxDepth);
+  if (s.tooDeep) return { ok: false, problem: `JSON nested deeper than ${maxDepth} levels` };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, problem: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (s.duplicate !== null) return { ok: false, problem: `duplicate JSON member ${quote(s.duplicate, 80)} in one object` };
+  if (s.loneSurrogate) return { ok: false, problem: 'invalid UTF-8: the text carries an unpaired surrogate' };
+  return { ok: true, value };
+}
+
+/** A problem with a natural key's length, or null. */
+export function naturalKeyProblem(key: string, field = 'natural key'): string | null {
+  // Cheap upper bound first: a UTF-16 unit is at most 3 UTF-8 bytes.
+  if (key.length * 3 <= MAX_NATURAL_KEY_BYTES) return null;
+  const bytes = Buffer.byteLength(key, 'utf8');
+  return bytes > MAX_NATURAL_KEY_BYTES ? `${field} is ${bytes} bytes long (limit ${MAX_NATURAL_KEY_BYTES}): ${quote(key, 40)}` : null;
+}
+
+/** A problem with one record's size, or null. */
+export function recordSizeProblem(text: string): string | null {
+  if (text.length * 3 <= MAX_RECORD_BYTES) return null;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes > MAX_RECORD_BYTES ? `record is ${bytes} bytes (limit ${MAX_RECORD_BYTES} per record)` : null;
+}
+
+/** Text decoded by a lenient decoder (Avro strings, readline) carries U+FFFD where the bytes were not UTF-8. */
+export function replacementCharProblem(text: string): string | null {
+  return text.includes('\uFFFD') ? 'invalid UTF-8: the text carries U+FFFD, left where bytes were not valid UTF-8' : null;
+}
+
+export const MAX_QUOTED_CHARS = 200;
+
+/**
+ * A value for a human-readable reason: JSON-quoted (so a newline cannot forge a report line), cut to `max` characters
+ * with the original length stated. Never throws.
+ */
+export function quote(value: unknown, max: number = MAX_QUOTED_CHARS): string {
+  let text: string;
+  if (typeof value === 'string') {
+    const cut = value.length > max ? value.slice(0, max) : value;
+    return `${JSON.stringify(cut)}${value.length > max ? `… (${value.length} chars)` : ''}`;
+  }
+  try {
+    text = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
+}
+
+export const MAX_REASON_CHARS = 500;
+const ESCAPES: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, { '\n': '\\n', '\r': '\\r', '\t': '\\t' });
+
+/**
+ * A reason safe for one report line and a dead-letter field: control characters escaped as in JSON, cut to
+ * MAX_REASON_CHARS with the original length stated. The record itself stays whole in the dead letter.
+ */
+export function boundReason(reason: string, max: number = MAX_REASON_CHARS): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = reason.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length > max ? `${escaped.slice(0, max)}… (reason cut, ${escaped.length} chars)` : escaped;
+}

@@ -1,0 +1,236 @@
+// Fuzz (d): poison records through the live pipeline on the real servers. The receivers refuse deep nesting at the
+// door, so the poison is written straight onto the raw topics, as a poller, an import or an older receiver could have:
+// a record nested 5,000 levels deep (it used to stop normalize with "Maximum call stack size exceeded" and the job on
+// every restart), a record whose codes are JavaScript built-in names, and bytes that are not an Avro envelope. Each
+// ends in the dead-letter topic with its reason, normalize and the sink keep running, and the good records published
+// after the poison reach ClickHouse. Then mutated pushes go through the live receiver: every record it answered with
+// success is in ClickHouse or in the dead-letter topic — never both, never neither (accounted by raw offset).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
+import { AckedPublisher, ensureTopics } from '../../core/kafka.ts';
+import { topicEndOffsets } from '../../core/kafka-streams.ts';
+import { silentLog } from '../../core/log.ts';
+import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
+import { startReceiver } from '../../connectors/receiver/receiver.ts';
+import { fuzzLines } from './generator.ts';
+import { VENDORS } from '../../core/topology.ts';
+import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
+import { E2E_RECEIVED_AT, loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
+import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../../sinks/clickhouse/index.ts';
+import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
+import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
+
+const kafka = testKafka();
+const registry = testRegistry();
+const names = stageNames('poison');
+const good = loadE2eCases().filter((c) => c.expected !== null);
+let ch: { client: ClickHouseClient; database: string; cleanup: () => Promise<void> };
+let normalizeService: NormalizeService | undefined;
+let sink: ClickHouseSink | undefined;
+const stopped: string[] = [];
+const events: string[] = [];
+const log = (level: string, event: string, fields: Record<string, unknown> = {}) => void events.push(`${level} ${event} ${JSON.stringify(fields).slice(0, 300)}`);
+
+const poison = (natural_key: string, payload: string): RawEnvelope => ({
+  vendor: 'tencent-ccc',
+  tenant_id: '1400000000',
+  natural_key,
+  received_at: E2E_RECEIVED_AT,
+  connector: 'poison-test',
+  mode: 'live',
+  request_id: null,
+  payload,
+  payload_format: 'json',
+  attributes: {},
+});
+
+/**
+ * A broker that has just started answers "not the coordinator" for a while; the job's supervisor restarts a stage on
+ * that, this test (about poison, not start-up) waits until a throwaway group can join instead.
+ */
+async function coordinatorReady(topic: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const consumer = kafka.consumer({ groupId: uniqueName('warmup'), allowAutoTopicCreation: false });
+      try {
+        const joined = new Promise<boolean>((resolve) => {
+          consumer.on(consumer.events.GROUP_JOIN, () => resolve(true));
+          consumer.on(consumer.events.CRASH, () => resolve(false));
+        });
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await consumer.run({ eachMessage: async () => undefined });
+        return await joined;
+      } finally {
+        await consumer.disconnect().catch(() => undefined);
+      }
+    },
+    { timeoutMs: 120_000, intervalMs: 500, message: 'a consumer group to join' },
+  );
+}
+
+beforeAll(async () => {
+  ch = await testClickHouse('poison');
+  names.database = ch.database;
+  await createStageTopics(kafka, names);
+  await coordinatorReady(names.deadLetter);
+  normalizeService = await startNormalizeService(
+    parseNormalizeServiceConfig({
+      groupId: names.normalizeGroup,
+      inputTopics: Object.values(names.raw),
+      outputTopic: names.normalized,
+      deadLetterTopic: names.deadLetter,
+      instanceId: 'poison-0',
+      maxMessagesPerTransaction: 25,
+    }),
+    { kafka, registry, log },
+  );
+  void normalizeService.done.then(() => stopped.push('normalize'), (err: unknown) => stopped.push(`normalize: ${String(err)}`));
+  sink = await startClickHouseSink(
+    parseSinkConfig({ groupId: names.sinkGroup, inputTopic: names.normalized, deadLetterTopic: names.deadLetter, database: ch.database, flushRows: 40, flushMs: 200 }),
+    { kafka, registry, clickhouse: ch.client },
+  );
+  void sink.done.then(() => stopped.push('sink'), () => stopped.push('sink'));
+  await readDeadLetters();
+});
+
+afterAll(async () => {
+  await letterReader?.disconnect();
+  await normalizeService?.stop();
+  await sink?.stop();
+  await ch?.cleanup();
+});
+
+/** Every dead letter on the topic, decoded (read_committed), by key and by origin; one consumer for the whole file. */
+const letters = new Map<string, Record<string, unknown>>();
+const letterOrigins = new Set<string>();
+let letterReader: ReturnType<typeof kafka.consumer> | undefined;
+
+async function readDeadLetters(): Promise<void> {
+  letterReader = kafka.consumer({ groupId: uniqueName('dlq-reader'), allowAutoTopicCreation: false });
+  await letterReader.connect();
+  await letterReader.subscribe({ topics: [names.deadLetter], fromBeginning: true });
+  await letterReader.run({
+    eachMessage: async ({ message }) => {
+      const d = (await registry.decode(message.value!)) as Record<string, unknown>;
+      letters.set(message.key?.toString() ?? '', d);
+      letterOrigins.add(`${String(d['origin_topic'])}/${String(d['origin_partition'])}/${Number(d['origin_offset'])}`);
+    },
+  });
+}
+
+async function deadLetters(keys: string[]): Promise<Map<string, Record<string, unknown>>> {
+  await waitFor(() => keys.every((k) => letters.has(k)), { timeoutMs: 90_000, message: `dead letters ${keys.join(', ')}` }).catch((err: unknown) => {
+    throw new Error(`${String(err)}; found ${[...letters.keys()].join(', ')}; stopped ${stopped.join(',')}; normalize ${JSON.stringify(normalizeService?.stats)}; events ${events.slice(-8).join(' | ')}`, { cause: err });
+  });
+  return letters;
+}
+
+describe('poison records in the live pipeline', () => {
+  it('dead-letters each poison record with its reason while both stages keep running and later good records land', { timeout: 300_000 }, async () => {
+    const deep = JSON.stringify({ SessionId: 'poison-deep', StartTimestamp: 1764547200, x: 0 }).replace('"x":0', `"x":${'['.repeat(5000)}1${']'.repeat(5000)}`);
+    const builtIns = JSON.stringify({ SessionId: 'poison-proto', StartTimestamp: 1764547200, AcceptTimestamp: 1764546600, EndedTimestamp: 1764547261, EndStatus: 'toString', Direction: 'constructor' });
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await new RawEnvelopePublisher(registry, publisher).publish([poison('poison-deep', deep), poison('poison-proto', builtIns)], names.raw['tencent-ccc']);
+      await publisher.send(names.raw['tencent-ccc'], [{ key: 'poison-bytes', value: Buffer.from('not an Avro envelope') }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    // The good records come after the poison on the same topics.
+    await publishCases(kafka, registry, names, good);
+
+    const dead = await deadLetters(['tencent-ccc:1400000000:poison-deep', 'tencent-ccc:1400000000:poison-proto', 'poison-bytes']);
+    expect(dead.get('tencent-ccc:1400000000:poison-deep')).toMatchObject({ error_kind: 'bad_record', component: 'normalize', error_message: 'JSON nested deeper than 16 levels' });
+    expect(dead.get('tencent-ccc:1400000000:poison-deep')!['original_value']).toBeInstanceOf(Buffer);
+    expect(dead.get('tencent-ccc:1400000000:poison-proto')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/^consistency rule time-order: answered_at \(AcceptTimestamp\)/) });
+    expect(dead.get('poison-bytes')).toMatchObject({ component: 'normalize', error_message: expect.stringMatching(/^normalize\/decode: /) });
+
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    const want = new Set(good.map((c) => c.expected!.cdr_id)).size;
+    await waitFor(
+      async () => {
+        const r = await ch.client.query({ query: `SELECT uniqExact(cdr_id) AS n, countIf(vendor = 'tencent-ccc' AND natural_key LIKE 'poison%') AS p FROM ${ch.database}.cdr FINAL`, format: 'JSONEachRow' });
+        const [row] = (await r.json()) as { n: string | number; p: string | number }[];
+        return Number(row!.n) === want && Number(row!.p) === 0;
+      },
+      { timeoutMs: 90_000, message: `${want} good CDRs in ClickHouse and no poison` },
+    );
+    expect(VENDORS.every((v) => good.some((c) => c.vendor === v))).toBe(true);
+    expect(stopped).toEqual([]);
+    expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(3);
+  });
+
+  it('accounts for every record the live receiver accepted from mutated pushes: ClickHouse xor cdr.dlq', { timeout: 300_000 }, async () => {
+    const COUNT = 60;
+    const huawei = { appKey: 'live-fuzz-hw', appSecret: 'live-fuzz-secret' };
+    const lvms = { appKey: '66666666', appSecret: 'live-fuzz-lvms' };
+    const eventsTopic = `${names.raw['huawei-privatenumber']}.events`;
+    await ensureTopics(kafka, [{ topic: eventsTopic }]);
+    const acked = new AckedPublisher(kafka);
+    const envelopes = new RawEnvelopePublisher(registry, acked);
+    const receiver = await startReceiver(
+      {
+        port: 0,
+        huawei: { apps: [huawei], topics: { fee: names.raw['huawei-privatenumber'], events: eventsTopic } },
+        lvms: { apps: [lvms], topic: names.raw['alibaba-lvms'] },
+      },
+      { sink: { publish: (batch, topic) => envelopes.publish(batch, topic) }, log: silentLog },
+    );
+    let accepted = 0;
+    try {
+      // Unique call ids, so ClickHouse's deduplication by cdr_id (a re-sent call replaces its row) cannot hide a
+      // stored record: prefixed where the record has one, given where it has none (a second, non-string one makes
+      // the record a duplicate member, refused at the door).
+      const unique = (line: string, pattern: RegExp, replacement: string, member: string) =>
+        pattern.test(line) ? line.replace(pattern, replacement) : line.replace('{', `{${member},`);
+      const hw = [...fuzzLines('huawei-privatenumber', COUNT, 153)].map((f, i) =>
+        typeof f.line === 'string' ? unique(f.line, /"sessionId":"/, `"sessionId":"L${i}-`, `"sessionId":"L${i}"`) : f.line,
+      );
+      for (const line of hw) {
+        const res = await fetch(`${receiver.url}/huawei/privatenumber/fee`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(huawei.appKey, huawei.appSecret) },
+          body: Buffer.concat([Buffer.from('{"eventType":"fee","feeLst":['), Buffer.isBuffer(line) ? line : Buffer.from(line), Buffer.from(']}')]),
+        });
+        if (res.status === 200) accepted++;
+        await res.arrayBuffer();
+      }
+      const lv = [...fuzzLines('alibaba-lvms', COUNT, 154)].flatMap((f, i) =>
+        typeof f.line === 'string' ? [unique(f.line, /"call_record_id":(\d+)/, `"call_record_id":7${String(i).padStart(4, '0')}$1`, `"call_record_id":79${String(i).padStart(4, '0')}`)] : [],
+      );
+      for (const dto of lv) {
+        const res = await fetch(`${receiver.url}/router/rest`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: signedParams({ ...lvms, dto, format: 'json' }).toString() });
+        if ((await res.text()).includes('"success":true')) accepted++;
+      }
+    } finally {
+      await receiver.stop();
+      await acked.disconnect();
+    }
+    expect(accepted).toBeGreaterThan(0);
+
+    const rawTopics = [names.raw['huawei-privatenumber'], names.raw['alibaba-lvms']];
+    const all = new Set<string>();
+    for (const topic of rawTopics) for (const [p, end] of await topicEndOffsets(kafka, topic)) for (let o = 0; o < end; o++) all.add(`${topic}/${p}/${o}`);
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    let last = '';
+    await waitFor(
+      async () => {
+        const r = await ch.client.query({ query: `SELECT DISTINCT raw_topic, raw_partition, raw_offset FROM ${ch.database}.cdr WHERE raw_topic IN ('${rawTopics.join("','")}')`, format: 'JSONEachRow' });
+        const inClickHouse = new Set(((await r.json()) as { raw_topic: string; raw_partition: number; raw_offset: string | number }[]).map((x) => `${x.raw_topic}/${x.raw_partition}/${Number(x.raw_offset)}`));
+        const both = [...inClickHouse].filter((k) => letterOrigins.has(k));
+        const neither = [...all].filter((k) => !inClickHouse.has(k) && !letterOrigins.has(k));
+        const dead = [...all].filter((k) => letterOrigins.has(k)).length;
+        last = `${all.size} raw records, ${inClickHouse.size} in ClickHouse, ${dead} dead-lettered, both: ${both.slice(0, 5).join(' ')}, neither: ${neither.slice(0, 5).join(' ')}`;
+        return both.length === 0 && neither.length === 0;
+      },
+      { timeoutMs: 180_000, intervalMs: 1_000, message: 'every accepted record in ClickHouse xor cdr.dlq' },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${last}`, { cause: err });
+    });
+    expect(stopped).toEqual([]);
+    process.stdout.write(`live receiver fuzz: ${accepted} records answered success; ${last}\n`);
+  });
+});

@@ -1,0 +1,152 @@
+// The hostile records of issue 15, one test each: every one is a bounded, escaped reason naming what is wrong, or a
+// CDR inside the contract — never a throw, never an impossible bill.
+import { describe, expect, it } from 'vitest';
+import { avroType } from '../../core/avro.ts';
+import type { RawEnvelope } from '../../core/envelope.ts';
+import type { Vendor } from '../../core/topology.ts';
+import { defaultNormalizeContext } from './context.ts';
+import { normalizeLine } from './lines.ts';
+import { normalize } from './normalize.ts';
+import type { NormalizeResult } from './result.ts';
+
+const NOW = new Date('2026-01-01T00:00:00Z');
+const ctx = defaultNormalizeContext({ now: () => NOW });
+const cdrType = avroType('cdr-normalized.avsc');
+const TENANT: Record<Vendor, string> = { 'tencent-ccc': '1400000001', 'tencent-trtc': '1600000001', 'huawei-privatenumber': 'app-1', 'alibaba-lvms': 'app-2' };
+
+function run(vendor: Vendor, record: Record<string, unknown> | string, naturalKey = 'k-1'): NormalizeResult {
+  const envelope: RawEnvelope = {
+    vendor,
+    tenant_id: TENANT[vendor],
+    natural_key: naturalKey,
+    received_at: NOW,
+    connector: 'test',
+    mode: 'live',
+    request_id: null,
+    payload: typeof record === 'string' ? record : JSON.stringify(record),
+    payload_format: 'json',
+    attributes: {},
+  };
+  return normalize(envelope, ctx);
+}
+
+const reason = (r: NormalizeResult) => (r.ok ? `normalized (${JSON.stringify(r.cdr)})` : r.error.message);
+const valid = (r: NormalizeResult) => {
+  if (!r.ok) throw new Error(`expected a CDR, got: ${r.error.message}`);
+  expect(cdrType.isValid(r.cdr)).toBe(true);
+  return r.cdr;
+};
+
+// 2025-12-01 00:00:00 UTC and an answered 60 s call of each vendor.
+const T = 1_764_547_200;
+const ccc = { SessionId: 'k-1', StartTimestamp: T, RingTimestamp: T + 2, AcceptTimestamp: T + 5, EndedTimestamp: T + 65, Duration: 60, EndStatus: 1, Direction: 0 };
+const trtc = { callId: 'k-1', sdkAppId: 1600000001, callResult: 'normal_end', mediaType: 'audio', startCallTs: T, acceptTs: T + 5, endTs: T + 65, caller: 'a', callees: ['b'] };
+const huawei = { sessionId: 'k-1', callInTime: '2025-12-01 00:00:00', fwdAlertingTime: '2025-12-01 00:00:02', fwdAnswerTime: '2025-12-01 00:00:05', callEndTime: '2025-12-01 00:01:05', ulFailReason: 0 };
+const lvms = { call_record_id: 1, result_status: 'ANSWERED', chat_duration: 60, start_time: '2025-12-01 08:00:00', end_time: '2025-12-01 08:01:05' };
+
+describe('issue 15: what used to stop the job', () => {
+  it('a record nested 5,000 levels deep is a reason, not a stack overflow', () => {
+    const deep = JSON.stringify({ ...ccc, x: 0 }).replace('"x":0', `"x":${'['.repeat(5000)}1${']'.repeat(5000)}`);
+    expect(reason(run('tencent-ccc', deep))).toBe('JSON nested deeper than 16 levels');
+  });
+
+  it('CCC "Direction":"constructor" finds no code (a CDR inside the contract, direction UNKNOWN)', () => {
+    expect(valid(run('tencent-ccc', { ...ccc, Direction: 'constructor' })).direction).toBe('UNKNOWN');
+  });
+
+  it('CCC "EndStatus":"toString" is an unknown code kept raw, not a lost end_status', () => {
+    const cdr = valid(run('tencent-ccc', { ...ccc, EndStatus: 'toString', HungUpSide: 'constructor' }));
+    expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: 'toString', hangup_side: 'UNKNOWN' });
+    expect(cdr.extras['HungUpSide']).toBe('constructor');
+  });
+
+  it('TRTC "mediaType":"__proto__" and "callResult":"constructor" are unknown values kept raw', () => {
+    const cdr = valid(run('tencent-trtc', { ...trtc, mediaType: '__proto__', callResult: 'constructor' }));
+    expect(cdr).toMatchObject({ channel: 'VOIP', end_status: 'UNKNOWN', vendor_status_code: 'constructor' });
+    expect(cdr.extras['mediaType']).toBe('__proto__');
+  });
+
+  it('LVMS "result_status":"__proto__" and Huawei codes named like built-ins are unknown, not errors', () => {
+    expect(valid(run('alibaba-lvms', { ...lvms, result_status: '__proto__' })).end_status).toBe('UNKNOWN');
+    expect(valid(run('huawei-privatenumber', { ...huawei, direction: 'constructor' })).direction).toBe('UNKNOWN');
+  });
+
+  it('an envelope line whose received_at is beyond the largest date is a report, not a crash', () => {
+    const line = JSON.stringify({ vendor: 'tencent-ccc', tenant_id: '1', natural_key: 'k-1', received_at: 8.64e15 + 1, payload: JSON.stringify(ccc) });
+    expect(reason(normalizeLine(line, { vendor: 'tencent-ccc', tenant: null }, ctx))).toBe('invalid envelope: received_at 8640000000000001 is beyond the largest date');
+  });
+
+  it('a natural key over 256 bytes is refused (it would be a Kafka key and a ClickHouse id)', () => {
+    expect(reason(run('huawei-privatenumber', { ...huawei, sessionId: 's'.repeat(300) }, 's'.repeat(300)))).toMatch(/^natural key is 300 bytes long \(limit 256\): "s{40}"… \(300 chars\)$/);
+    expect(reason(run('huawei-privatenumber', { ...huawei, sessionId: 's'.repeat(250_000) }, ''))).toMatch(/^record is 250\d{3} bytes \(limit 65536 per record\)$/);
+  });
+});
+
+describe('issue 15: impossible CDRs are never billed', () => {
+  it('answer before start: answered 10 minutes before the start, 661 s talk on a 61 s call', () => {
+    const r = run('tencent-ccc', { SessionId: 'r1', StartTimestamp: 1767225600, AcceptTimestamp: 1767225000, EndedTimestamp: 1767225661, EndStatus: 1 }, 'r1');
+    expect(reason(r)).toBe(
+      'consistency rule time-order: answered_at (AcceptTimestamp) 2025-12-31T23:50:00.000Z is 600 s before started_at (StartTimestamp) 2026-01-01T00:00:00.000Z (tolerance 2 s)',
+    );
+  });
+
+  it('a CCC Duration of 2,147,483,000 s on a 60 s call', () => {
+    expect(reason(run('tencent-ccc', { ...ccc, Duration: 2_147_483_000 }))).toBe(
+      'consistency rule duration-agrees: talk_seconds (Duration) = 2147483000 s but answered_at (AcceptTimestamp) → ended_at (EndedTimestamp) is 60 s (tolerance 5 s)',
+    );
+  });
+
+  it('an LVMS chat_duration of 2,147,483,000 s, with and without end_time', () => {
+    expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000 }))).toMatch(/^consistency rule duration-agrees: talk_seconds \(chat_duration\) = 2147483000 s but the whole call .* is 65 s/);
+    expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000, end_time: '' }))).toMatch(/^consistency rule max-call-length: talk_seconds \(chat_duration\) = 2147483000 s is longer than 86400 s/);
+  });
+
+  it('years 0000-0099 are not shifted by 1900: "0050-06-15 12:00:00" is a year-50 call, refused', () => {
+    expect(reason(run('huawei-privatenumber', { ...huawei, callInTime: '0050-06-15 12:00:00' }))).toBe(
+      'consistency rule time-range: started_at (callInTime) 0050-06-15T12:00:00.000Z is before 1999-12-31T10:00:00.000Z',
+    );
+    expect(reason(run('alibaba-lvms', { ...lvms, start_time: '0099-12-31 23:59:59' }))).toMatch(/^consistency rule time-range: started_at \(start_time\) 0099-12-31T15:\d\d:\d\d\.000Z is before/);
+  });
+
+  it('a call more than a day after the record was received', () => {
+    expect(reason(run('tencent-trtc', { ...trtc, startCallTs: T + 86_400 * 60, acceptTs: T + 86_400 * 60 + 5, endTs: T + 86_400 * 60 + 65 }))).toMatch(
+      /^consistency rule time-range: started_at \(startCallTs\) 2026-01-30T00:00:00.000Z is more than 24 h after the record was received \(2026-01-01T00:00:00.000Z\)$/,
+    );
+  });
+
+  it('invalid UTF-8 (U+FFFD left by a lenient decoder) is a reason, not a changed call id', () => {
+    expect(reason(run('tencent-ccc', JSON.stringify({ ...ccc, SessionId: 'k\uFFFD1' })))).toMatch(/^invalid UTF-8/);
+  });
+
+  it('a duplicate member is a reason, not a silently dropped value', () => {
+    expect(reason(run('tencent-ccc', JSON.stringify(ccc).replace('{', '{"Duration":99999,')))).toBe('duplicate JSON member "Duration" in one object');
+  });
+
+  it('still bills an answered 60 s call 60 s and an unanswered call 0, for every vendor', () => {
+    for (const [vendor, record] of [['tencent-ccc', ccc], ['tencent-trtc', trtc], ['huawei-privatenumber', huawei], ['alibaba-lvms', lvms]] as const) {
+      expect(valid(run(vendor, record)), vendor).toMatchObject({ talk_seconds: 60, billable_seconds: 60, billable_minutes: 1 });
+    }
+    expect(valid(run('tencent-ccc', { ...ccc, AcceptTimestamp: 0, Duration: 0, EndStatus: 202 }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+    expect(valid(run('tencent-trtc', { ...trtc, callResult: 'not_answer', acceptTs: T }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+    expect(valid(run('huawei-privatenumber', { ...huawei, fwdAnswerTime: '', ulFailReason: 11 }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+    expect(valid(run('alibaba-lvms', { ...lvms, result_status: 'NO_ANSWER' }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+  });
+
+  it('tolerates vendor clock rounding: answer 2 s before the start, duration 5 s off its stamps', () => {
+    expect(valid(run('tencent-ccc', { ...ccc, RingTimestamp: 0, AcceptTimestamp: T - 2, Duration: 62 })).billable_seconds).toBe(120);
+    expect(valid(run('tencent-ccc', { ...ccc, Duration: 65 })).talk_seconds).toBe(65);
+  });
+});
+
+describe('issue 15: reasons an operator can read', () => {
+  it('quotes and escapes the value, so a newline cannot forge a report line', () => {
+    const r = reason(run('tencent-ccc', { ...ccc, StartTimestamp: 'x\nline 7: forged' }));
+    expect(r).toBe('StartTimestamp: not a Unix timestamp in seconds: "x\\nline 7: forged"');
+  });
+
+  it('cuts a 60 KB value to a few hundred characters and states its length', () => {
+    const r = reason(run('tencent-ccc', { ...ccc, StartTimestamp: 'y'.repeat(60_000) }));
+    expect(r.length).toBeLessThan(300);
+    expect(r).toMatch(/"y{200}"… \(60000 chars\)$/);
+  });
+});
