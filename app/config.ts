@@ -114,7 +114,15 @@ export const appConfigSchema = z.strictObject({
     .prefault({}),
   /** The push receiver (Huawei PrivateNumber and/or Alibaba LVMS); runs when present. */
   receiver: ReceiverConfigSchema.optional(),
-  normalize: normalizeServiceConfigSchema.prefault({}),
+  normalize: normalizeServiceConfigSchema
+    .extend({
+      /**
+       * Members of the normalize consumer group this job runs: one in the main thread, each further one in its own
+       * worker thread (a core each) with its own transactional id `<groupId>.<instanceId>-w<i>`.
+       */
+      workers: z.int().min(1).max(16).default(1),
+    })
+    .prefault({}),
   sink: sinkConfigSchema.prefault({}),
   /** `cdrflow reconcile` and the job's scheduled reconcile. */
   reconcile: reconcileConfigSchema.prefault({}),

@@ -3,7 +3,6 @@
 //   intake  what brings records into Kafka (the push receiver, the pollers, the demo's push traffic)
 // app/runner.ts starts this list in order and stops it intake first (newest first), then drains, then the stages.
 // Stages report typed commit events (records, dead-lettered) that the metrics and the status read.
-import { hostname } from 'node:os';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '../core/avro.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
@@ -18,9 +17,9 @@ import { startReceiver, type RunningReceiver } from '../connectors/receiver/inde
 import type { ReceiverConfig } from '../connectors/receiver/config.ts';
 import type { CccConfig } from '../connectors/tencent-ccc/config.ts';
 import type { TrtcConfig } from '../connectors/tencent-trtc/config.ts';
-import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
 import type { AppConfig } from './config.ts';
+import { startNormalizeStage } from './normalize-workers.ts';
 import type { AppMetrics, Stage } from './metrics.ts';
 import type { IntakeFigures } from './status.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
@@ -94,10 +93,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
       startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
     ),
     streamStage(ctx, 'normalize', (onCommitted) =>
-      startNormalizeService(
-        { ...ctx.config.normalize, instanceId: ctx.config.normalize.instanceId || hostname() },
-        { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted },
-      ),
+      startNormalizeStage(ctx.config, { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted }),
     ),
     ...(receiver ? [receiver.component] : []),
     ...pollers,

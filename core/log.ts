@@ -53,6 +53,7 @@ function createPino(level: LogLevel, destination: pino.DestinationStream): pino.
 }
 
 let root: Log | undefined;
+let settings: { level: LogLevel; to: LogTarget } | undefined;
 
 /** Where a command's log lines go: a standard stream, or a file (warnings and errors also on stderr, for a person). */
 export type LogTarget = 'stdout' | 'stderr' | { file: string };
@@ -71,9 +72,16 @@ export function logDestination(target: LogTarget): pino.DestinationStream {
  * this; they ask `logger(component)`. Returns the root for the command's own events.
  */
 export function configureLogging(options: { level?: LogLevel; to?: LogTarget } = {}): Log {
-  const p = createPino(options.level ?? levelFromEnv(), logDestination(options.to ?? 'stdout'));
+  settings = { level: options.level ?? levelFromEnv(), to: options.to ?? 'stdout' };
+  const p = createPino(settings.level, logDestination(settings.to));
   root = wrap(p, p);
   return root;
+}
+
+/** The level and target `configureLogging` set, so a worker thread can log the same way (its own root logger). */
+export function loggingSettings(): { level: LogLevel; to: LogTarget } {
+  if (!root) logger('cdrflow');
+  return settings!;
 }
 
 /** The level `configureLogging` set (or LOG_LEVEL's), for clients with their own logging (kafkajs). */

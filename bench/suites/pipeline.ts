@@ -2,7 +2,8 @@
 // KAFKA_BROKERS / SCHEMA_REGISTRY_URL) and an embedded ClickHouse in a temporary directory:
 //   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline)
 //   K2  the same inside transactions, sendOffsets per chunk of at most 2,000 (normalize's chunk size)
-//   normalize  the normalize service, raw -> normalized                           ratio to K2
+//   normalize  the normalize stage (`normalize.workers: 1`), raw -> normalized     ratio to K2
+//   normalize_w2  the same with two workers (this thread + a worker thread)       ratio to normalize and to K2
 //   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
 //   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
 //   e2e  normalize + sink from fresh groups until every row is inserted            ratio to K1
@@ -11,7 +12,9 @@
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
 // record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
-// sink, C1 and e2e runs; the load average is recorded around every mode.
+// sink, C1 and e2e runs; the load average is recorded around every mode. With two normalize workers the clock starts
+// at the first batch fetched once the group is stable with both members (the join of the second one excluded, like
+// every join), and counts the records committed from then on.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -25,6 +28,8 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
 import { endpoints, loadAppConfig } from '../../app/config.ts';
+import { startNormalizeStage } from '../../app/normalize-workers.ts';
+import { configureLogging, silentLog } from '../../core/log.ts';
 import { VENDORS, type Vendor } from '../../core/topology.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
 import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
@@ -38,7 +43,7 @@ const PARTITIONS = 3;
 const CHUNK = 2_000; // normalize's default maxMessagesPerTransaction
 const C1_BATCH = 50_000; // the sink's default flushRows
 const TIMEOUT_MS = 15 * 60_000;
-const MODES = ['k1', 'k2', 'normalize', 'c1', 'sink', 'e2e'] as const;
+const MODES = ['k1', 'k2', 'normalize', 'normalize_w2', 'c1', 'sink', 'e2e'] as const;
 type Mode = (typeof MODES)[number];
 
 interface Measurement {
@@ -55,6 +60,10 @@ interface Measurement {
 
 /** A stopwatch started by the first fetched batch of any consumer created through `kafka`. */
 class FirstBatchClock {
+  /** False while the clock must not start yet (a group that is still rebalancing). */
+  armed = true;
+  /** Called once, when the clock starts. */
+  onStart: (() => void) | undefined;
   startedAt: number | undefined;
   cpuAtStart: NodeJS.CpuUsage | undefined;
   /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
@@ -71,10 +80,11 @@ class FirstBatchClock {
   }
 
   start(): void {
-    if (this.startedAt !== undefined) return;
+    if (!this.armed || this.startedAt !== undefined) return;
     this.startedAt = performance.now();
     this.cpuAtStart = process.cpuUsage();
     this.loopDelay.enable();
+    this.onStart?.();
   }
 
   loopDelayMs() {
@@ -178,26 +188,52 @@ async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[],
   return m;
 }
 
-async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegistry>, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string) {
+/** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
+async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegistry>, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
   const done = completion();
+  const groupId = `${tag}.normalize${workers > 1 ? `_w${workers}` : ''}`;
   let committed = 0;
-  const service = await startNormalizeService(
-    parseNormalizeServiceConfig({ groupId: `${tag}.normalize`, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: tag, partitions: PARTITIONS }),
-    {
-      kafka: clock.wrap(kafka),
-      registry,
-      onCommitted: (counts) => {
-        committed += counts.records;
-        done.check(committed >= total);
-      },
+  let committedAtStart = 0;
+  let normalized = 0;
+  clock.onStart = () => (committedAtStart = committed);
+  const config = loadAppConfig({
+    overrides: (doc) => {
+      doc['normalize'] = { groupId, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: `${tag}-n${workers}`, partitions: PARTITIONS, workers };
     },
-  );
-  const end = await withTimeout(done.promise, 'normalize');
-  const m = clock.measure(total, end, load);
-  const normalized = service.stats.normalized;
-  await service.stop();
+  });
+  // The clock waits until every member is in the group: the second member's join rebalances the first.
+  const admin = kafka.admin();
+  await admin.connect();
+  let polling = workers > 1;
+  clock.armed = !polling;
+  const poll = (async () => {
+    while (polling) {
+      const { groups } = await admin.describeGroups([groupId]).catch(() => ({ groups: [] as { state: string; members: unknown[] }[] }));
+      if (groups[0]?.state === 'Stable' && groups[0].members.length === workers) {
+        clock.armed = true;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const stage = await startNormalizeStage(config, {
+    kafka: clock.wrap(kafka),
+    registry,
+    log: silentLog,
+    onCommitted: (counts) => {
+      committed += counts.records;
+      normalized += counts.records - counts.deadLettered;
+      done.check(committed >= total);
+    },
+  });
+  const end = await withTimeout(done.promise, workers > 1 ? `normalize_w${workers}` : 'normalize');
+  polling = false;
+  await poll;
+  await admin.disconnect();
+  const m = clock.measure(total - committedAtStart, end, load);
+  await stage.stop();
   return { measurement: m, normalized };
 }
 
@@ -316,6 +352,8 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   const rounds = Number(options['rounds'] ?? 3);
   const profileDir = options['profile'];
   const modes = (options['modes'] ?? MODES.join(',')).split(',') as Mode[];
+  // Worker threads log the way this process does: keep stdout for the JSON result.
+  configureLogging({ level: 'warn', to: 'stderr' });
   const bad = modes.filter((m) => !MODES.includes(m));
   if (bad.length > 0 || !(total > 0) || !(rounds > 0)) throw new Error(`pipeline: bad options (modes ${MODES.join(',')}; --records N; --rounds N): ${JSON.stringify(options)}`);
 
@@ -349,14 +387,14 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
 
   const dir = mkdtempSync(join(tmpdir(), 'cdrflow-bench-pipeline-'));
   const clickhouse = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
-  const results: Record<Mode, Measurement[]> = { k1: [], k2: [], normalize: [], c1: [], sink: [], e2e: [] };
+  const results: Record<Mode, Measurement[]> = { k1: [], k2: [], normalize: [], normalize_w2: [], c1: [], sink: [], e2e: [] };
   try {
     for (let round = 0; round < rounds; round++) {
       const rt = `${tag}_r${round}`;
       const normalizedTopic = `${rt}.normalized`;
       const dlq = `${rt}.dlq`;
       const passTopic = `${rt}.pass`;
-      await ensureTopics(kafka, [normalizedTopic, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
+      await ensureTopics(kafka, [normalizedTopic, `${normalizedTopic}_w2`, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
       let normalizedCount = lines.length;
       const raw = [...rawTopics.values()];
       const prof = <T>(name: Mode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
@@ -367,9 +405,13 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
       if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
       if (modes.includes('normalize') || modes.includes('sink')) {
-        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt));
+        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt, 1));
         normalizedCount = n.normalized;
         if (modes.includes('normalize')) note('normalize', n.measurement);
+      }
+      if (modes.includes('normalize_w2')) {
+        const n = await prof('normalize_w2', () => normalizeRun(kafka, registry, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
+        note('normalize_w2', n.measurement);
       }
       if (modes.includes('c1')) {
         const db = `${rt}_c1`;
@@ -427,7 +469,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     if (n === 0) return undefined;
     return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
   };
-  const ratios = { normalize_vs_k2: ratio('normalize', 'k2'), sink_vs_c1: ratio('sink', 'c1'), e2e_vs_k1: ratio('e2e', 'k1'), k2_vs_k1: ratio('k2', 'k1') };
+  const ratios = { normalize_vs_k2: ratio('normalize', 'k2'), normalize_w2_vs_k2: ratio('normalize_w2', 'k2'), normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'), sink_vs_c1: ratio('sink', 'c1'), e2e_vs_k1: ratio('e2e', 'k1'), k2_vs_k1: ratio('k2', 'k1') };
   const goals = { normalize_vs_k2: 0.5, sink_vs_c1: 0.8, e2e_vs_k1: 0.4 };
 
   const row = (label: string, mode: Mode, vs?: keyof typeof ratios) => {
@@ -442,6 +484,8 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     row('K1 kafkajs group → idempotent producer passthrough', 'k1'),
     row('K2 the same in transactions, sendOffsets per chunk', 'k2'),
     row('normalize service (vs K2)', 'normalize', 'normalize_vs_k2'),
+    row('normalize, 2 workers (vs K2)', 'normalize_w2', 'normalize_w2_vs_k2'),
+    row('normalize, 2 workers (vs 1 worker)', 'normalize_w2', 'normalize_w2_vs_normalize'),
     row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
     row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
     row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),

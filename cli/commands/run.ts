@@ -1,6 +1,5 @@
 // `cdrflow run normalize|sink`: runs one stream stage until SIGINT/SIGTERM (clean stop: no new batches, flush,
 // commit) or until a systemic error stops it (exit 1, the error printed as a JSON log line and on stderr).
-import { hostname } from 'node:os';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
@@ -14,7 +13,7 @@ import { createKafka } from '../../core/kafka.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn } from '../app-config.ts';
-import { startNormalizeService } from '../../transforms/normalize/service/index.ts';
+import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { startClickHouseSink } from '../../sinks/clickhouse/index.ts';
 
 const usage = `Usage: cdrflow run <normalize|sink> [--config FILE] [--instance ID]
@@ -57,7 +56,7 @@ export const command: Command = {
     let launch: () => Promise<StreamHandle>;
     let closeStage = async () => {};
     if (stage === 'normalize') {
-      launch = () => startNormalizeService({ ...config.normalize, instanceId: config.normalize.instanceId || hostname() }, { kafka, registry, log });
+      launch = () => startNormalizeStage(config, { kafka, registry, log });
     } else {
       const clickhouse = await createClickHouse(ends.clickhouse);
       launch = () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log });

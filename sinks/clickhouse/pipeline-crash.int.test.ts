@@ -1,5 +1,6 @@
 // Crash safety end to end: normalize and the ClickHouse sink run as child processes (`cdrflow run`), each is
-// SIGKILLed in the middle of its work and restarted, and afterwards every count, sum and view is still exact.
+// SIGKILLed in the middle of its work and restarted, and afterwards every count, sum and view is still exact — with
+// one normalize worker, and with two (`normalize.workers: 2`: a worker thread beside the main one, both killed).
 // The sink child owns its embedded ClickHouse data directory; this test opens it only after the last child exited.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,39 +14,11 @@ import { startStage, type StageProcess } from './fixtures/stage-process.ts';
 
 const kafka = testKafka();
 const registry = testRegistry();
-const names = stageNames('crash');
 // Enough distinct calls that both processes are killed well inside their work.
 const cases = multiply(loadE2eCases(), 40);
 const good = cases.filter((c) => c.expected !== null).length;
 const bad = cases.length - good;
-const work = mkdtempSync(join(tmpdir(), 'cdrflow-crash-'));
-const dataDir = join(work, 'clickhouse');
 const running: StageProcess[] = [];
-
-const normalizeConfig = {
-  groupId: names.normalizeGroup,
-  inputTopics: Object.values(names.raw),
-  outputTopic: names.normalized,
-  deadLetterTopic: names.deadLetter,
-  instanceId: 'crash-0',
-  maxMessagesPerTransaction: 20,
-  sessionTimeoutMs: 6_000,
-};
-const sinkConfig = {
-  groupId: names.sinkGroup,
-  inputTopic: names.normalized,
-  deadLetterTopic: names.deadLetter,
-  database: names.database,
-  flushRows: 100,
-  flushMs: 300,
-  sessionTimeoutMs: 6_000,
-};
-
-function start(stage: 'normalize' | 'sink', config: object): StageProcess {
-  const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir });
-  running.push(p);
-  return p;
-}
 
 afterAll(async () => {
   for (const p of running) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -53,7 +26,34 @@ afterAll(async () => {
 });
 
 describe('SIGKILL in the middle of a batch, then restart', () => {
-  it('normalize and sink each killed mid-batch and restarted: still exactly once, every number exact', async () => {
+  it.each([1, 2])('normalize (%i worker(s)) and sink each killed mid-batch and restarted: still exactly once, every number exact', async (workers) => {
+    const names = stageNames(`crash${workers}`);
+    const work = mkdtempSync(join(tmpdir(), 'cdrflow-crash-'));
+    const dataDir = join(work, 'clickhouse');
+    const normalizeConfig = {
+      groupId: names.normalizeGroup,
+      inputTopics: Object.values(names.raw),
+      outputTopic: names.normalized,
+      deadLetterTopic: names.deadLetter,
+      instanceId: 'crash-0',
+      workers,
+      maxMessagesPerTransaction: 20,
+      sessionTimeoutMs: 6_000,
+    };
+    const sinkConfig = {
+      groupId: names.sinkGroup,
+      inputTopic: names.normalized,
+      deadLetterTopic: names.deadLetter,
+      database: names.database,
+      flushRows: 100,
+      flushMs: 300,
+      sessionTimeoutMs: 6_000,
+    };
+    const start = (stage: 'normalize' | 'sink', config: object): StageProcess => {
+      const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir });
+      running.push(p);
+      return p;
+    };
     await createStageTopics(kafka, names);
     await publishCases(kafka, registry, names, cases);
 
@@ -65,8 +65,9 @@ describe('SIGKILL in the middle of a batch, then restart', () => {
     const committedBeforeKill = n1.events.get('normalize.committed') ?? 0;
     expect(committedBeforeKill * 20).toBeLessThan(cases.length); // it really died with work left
 
-    // Same instance id: the new producer fences the dead one and aborts its open transaction.
+    // Same instance ids: the new producers fence the dead ones and abort their open transactions.
     const n2 = start('normalize', normalizeConfig);
+    await n2.waitEvent('normalize.started', workers); // every member of the restarted process runs
     // Killed after ClickHouse acknowledged its 5th insert and before that range's offsets were committed: the
     // restarted sink reads the range again.
     const s1 = start('sink', sinkConfig);
@@ -97,7 +98,7 @@ describe('SIGKILL in the middle of a batch, then restart', () => {
     try {
       const { storedRows } = await verifyClickHouse(client, names.database, expectation(cases));
       console.log(
-        `crash test: ${cases.length} raw records; normalize killed after ${committedBeforeKill} transactions, ` +
+        `crash test (${workers} normalize worker(s)): ${cases.length} raw records; normalize killed after ${committedBeforeKill} transactions, ` +
           `${uncommitted.count - good} aborted record(s) left in ${names.normalized}; sink killed after its 5th insert, before the commit; ` +
           `${storedRows} stored rows for ${good} calls (${storedRows - good} re-inserted under another range, collapsed by FINAL)`,
       );

@@ -1,0 +1,52 @@
+// Entry of a normalize worker thread (started by app/normalize-workers.ts through bin/ts-worker.mjs): its own
+// logger (same level and target as the main thread), Kafka client and registry client, one normalize service with
+// its own instance id; commit counts and the service's end go to the main thread, which asks it to stop.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createRegistry } from '../core/avro.ts';
+import { createKafka } from '../core/kafka.ts';
+import { configureLogging } from '../core/log.ts';
+import { startNormalizeService } from '../transforms/normalize/service/index.ts';
+import { endpoints } from './config.ts';
+import { serializeError, type MainMessage, type NormalizeWorkerData, type WorkerMessage } from './normalize-workers.ts';
+
+const data = workerData as NormalizeWorkerData;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+const log = configureLogging(data.log).child('normalize');
+const ends = endpoints(data.config);
+const { workers: _workers, ...serviceConfig } = data.config.normalize;
+
+try {
+  // The main thread's member created the topics already.
+  const service = await startNormalizeService(
+    { ...serviceConfig, instanceId: data.instanceId, createTopics: false },
+    { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }) },
+  );
+  let stopping = false;
+  port.on('message', (m: MainMessage) => {
+    if (m.type !== 'stop' || stopping) return;
+    stopping = true;
+    // Finishes the transaction in flight and leaves the group, then ends the thread (client timers may linger).
+    void service
+      .stop()
+      .catch((err: unknown) => log('warn', 'normalize.worker_stop_failed', { error: String(err) }))
+      .finally(() => {
+        post({ type: 'stopped' });
+        process.exit(0);
+      });
+  });
+  // After an end or a failure the thread waits for the main thread's stop, which stops every member alike.
+  service.done.then(
+    () => {
+      if (!stopping) post({ type: 'ended' });
+    },
+    (err: unknown) => {
+      if (!stopping) post({ type: 'failed', error: serializeError(err) });
+    },
+  );
+  post({ type: 'started', transactionalId: service.transactionalId });
+} catch (err) {
+  // Start-up failed: nothing to stop; the main thread reads the error and retries or gives up.
+  post({ type: 'failed', error: serializeError(err) });
+  process.exit(1);
+}
