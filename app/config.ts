@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
-import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
+import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
 import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';

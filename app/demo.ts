@@ -11,7 +11,7 @@ import { startHuaweiPusher, startRecordingApi, type HuaweiPusher, type HuaweiPus
 import { startLvmsSubmitter, type LvmsSubmitter, type LvmsSubmitterStats } from '../simulators/alibaba-lvms/index.ts';
 import type { CccConfigInput } from '../connectors/tencent-ccc/config.ts';
 import type { TrtcConfigInput } from '../connectors/tencent-trtc/config.ts';
-import type { ReceiverConfigInput } from '../connectors/receiver/config.ts';
+import { type ReceiverConfigInput } from '../connectors/push-vendors.ts';
 import { applyNamespace, type AppConfig } from './config.ts';
 
 export const DEMO_CREDENTIALS = {

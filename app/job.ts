@@ -13,7 +13,7 @@ import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
-import { ReceiverConfigSchema } from '../connectors/receiver/config.ts';
+import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { startReconcileService, type ReconcileService } from '../reconcile/service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';

@@ -43,7 +43,7 @@ async function serve(mode: Mode): Promise<void> {
     port = (server.address() as { port: number }).port;
     stop = () => new Promise<void>((r) => server.close(() => r()));
   } else {
-    const { startReceiver } = await import('../../connectors/receiver/receiver.ts');
+    const { startReceiver } = await import('../../connectors/push-vendors.ts');
     const { silentLog } = await import('../../core/log.ts');
     const topic = `bench.raw.huawei.${Date.now().toString(36)}`;
     let sink;

@@ -4,7 +4,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Command } from '../command.ts';
 import { parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
-import { startReceiver } from '../../connectors/receiver/receiver.ts';
+import { startReceiver } from '../../connectors/push-vendors.ts';
 import { loadCommandConfig, setIn } from '../app-config.ts';
 import { UsageError } from '../command.ts';
 import { endpoints } from '../../app/config.ts';

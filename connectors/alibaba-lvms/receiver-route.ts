@@ -173,7 +173,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
     };
   };
 
-  return { name: 'alibaba-lvms', paths: [config.path], methods: ['POST', 'GET'], handle, failure };
+  return { name: 'alibaba-lvms', paths: [config.path], topics: [config.topic], methods: ['POST', 'GET'], handle, failure };
 }
 
 type Collected = { ok: true; params: Map<string, string> } | { ok: false; problem: string };

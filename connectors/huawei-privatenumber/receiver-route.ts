@@ -163,6 +163,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
   return {
     name: 'huawei-privatenumber',
     paths: [...new Set([config.feePath, config.eventPath])],
+    topics: [...new Set([config.topics.fee, config.topics.events])],
     methods: ['POST'],
     handle,
     failure,

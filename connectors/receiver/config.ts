@@ -1,33 +1,26 @@
-// Configuration of the one HTTP receiver process. Vendor sections are optional: a route exists only when configured.
+// Configuration of the HTTP receiver itself (listening, limits, timeouts). The push vendors' sections are added by
+// connectors/push-vendors.ts, which plugs their routes in.
 import { z } from 'zod';
-import { HuaweiReceiverConfigSchema } from '../huawei-privatenumber/config.ts';
-import { LvmsReceiverConfigSchema } from '../alibaba-lvms/config.ts';
 
-export const ReceiverConfigSchema = z
-  .strictObject({
-    host: z.string().min(1).default('127.0.0.1'),
-    /** 0 = any free port (tests); the bound port is returned by startReceiver. */
-    port: z.number().int().min(0).max(65535).default(8088),
-    /** A Huawei batch is at most 50 CDRs (~2 KB each); 1 MiB leaves room without letting one client eat memory. */
-    bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
-    /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
-    headersTimeoutMs: z.number().int().min(100).default(10_000),
-    bodyTimeoutMs: z.number().int().min(100).default(10_000),
-    keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
-    /** Longest wait for Kafka's acknowledgement before answering "retry later". */
-    ackTimeoutMs: z.number().int().min(100).default(10_000),
-    /** stop() lets in-flight requests finish for this long, then closes what is left. */
-    shutdownGraceMs: z.number().int().min(0).default(15_000),
-    /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
-    maxBatchRecords: z.number().int().min(1).default(2_000),
-    maxBatchBytes: z.number().int().min(1024).default(768 * 1024),
+export const receiverServerFields = {
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 = any free port (tests); the bound port is returned by startReceiver. */
+  port: z.number().int().min(0).max(65535).default(8088),
+  /** A Huawei batch is at most 50 CDRs (~2 KB each); 1 MiB leaves room without letting one client eat memory. */
+  bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
+  headersTimeoutMs: z.number().int().min(100).default(10_000),
+  bodyTimeoutMs: z.number().int().min(100).default(10_000),
+  keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
+  /** Longest wait for Kafka's acknowledgement before answering "retry later". */
+  ackTimeoutMs: z.number().int().min(100).default(10_000),
+  /** stop() lets in-flight requests finish for this long, then closes what is left. */
+  shutdownGraceMs: z.number().int().min(0).default(15_000),
+  /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
+  maxBatchRecords: z.number().int().min(1).default(2_000),
+  maxBatchBytes: z.number().int().min(1024).default(768 * 1024),
     healthPath: z.string().startsWith('/').default('/healthz'),
-    huawei: HuaweiReceiverConfigSchema.optional(),
-    lvms: LvmsReceiverConfigSchema.optional(),
-  })
-  .refine((c) => c.huawei !== undefined || c.lvms !== undefined, {
-    message: 'configure at least one of huawei, lvms',
-  });
+};
 
-export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
-export type ReceiverConfigInput = z.input<typeof ReceiverConfigSchema>;
+export const ReceiverServerConfigSchema = z.strictObject(receiverServerFields);
+export type ReceiverServerConfig = z.infer<typeof ReceiverServerConfigSchema>;

@@ -1,7 +1,8 @@
 // The hostile pushes of issue 15 at the receiver's door, each refused in the vendor's documented error shape with
 // nothing stored — never answered success while a member is dropped, and never a key Kafka would choke on.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReceiver, type RunningReceiver } from './receiver.ts';
+import { startReceiver } from '../push-vendors.ts';
+import { type RunningReceiver } from './receiver.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';

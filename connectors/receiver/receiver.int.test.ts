@@ -4,7 +4,8 @@
 // started through infra/local) so the shared test broker is never touched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { startReceiver, type RunningReceiver } from './receiver.ts';
+import { startReceiver } from '../push-vendors.ts';
+import { type RunningReceiver } from './receiver.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import type { EnvelopeSink } from './types.ts';

@@ -3,8 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
-import { startReceiver, type RunningReceiver } from './receiver.ts';
-import type { ReceiverConfigInput } from './config.ts';
+import { startReceiver } from '../push-vendors.ts';
+import { type RunningReceiver } from './receiver.ts';
+import { type ReceiverConfigInput } from '../push-vendors.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';

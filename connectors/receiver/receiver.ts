@@ -7,14 +7,12 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { CdrflowError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
-import { ReceiverConfigSchema, type ReceiverConfig, type ReceiverConfigInput } from './config.ts';
+import type { ReceiverServerConfig } from './config.ts';
 import { readBody } from './body.ts';
 import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import type { EnvelopeSink, IncomingPush, PushReply, Route, RouteContext } from './types.ts';
-import { createHuaweiRoute } from '../huawei-privatenumber/receiver-route.ts';
-import { createLvmsRoute } from '../alibaba-lvms/receiver-route.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import type { Kafka } from '../../core/kafka.ts';
 import type { SchemaRegistry } from '../../core/avro.ts';
@@ -34,24 +32,23 @@ export interface RunningReceiver {
   url: string;
   host: string;
   port: number;
-  config: ReceiverConfig;
+  config: ReceiverServerConfig;
   metrics: ReceiverMetrics;
   /** Stops intake, lets in-flight requests finish (up to shutdownGraceMs), then closes the Kafka producer it owns. */
   stop(): Promise<void>;
 }
 
-export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDeps = {}): Promise<RunningReceiver> {
-  const config = ReceiverConfigSchema.parse(input);
+/**
+ * The HTTP server for the routes it is given (the push vendors are plugged in by connectors/push-vendors.ts): each
+ * push is answered only after Kafka acknowledged its records.
+ */
+export async function startReceiverServer(config: ReceiverServerConfig, routes: Route[], deps: ReceiverDeps = {}): Promise<RunningReceiver> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? logger('receiver');
   const metrics = createReceiverMetrics(deps.registry);
 
   // Every topic a vendor publishes to starts at 0, so rate() over it is defined before the first push.
-  if (config.huawei) for (const topic of [config.huawei.topics.fee, config.huawei.topics.events]) metrics.recordsPublished.inc({ vendor: 'huawei-privatenumber', topic }, 0);
-  if (config.lvms) metrics.recordsPublished.inc({ vendor: 'alibaba-lvms', topic: config.lvms.topic }, 0);
-  const routes: Route[] = [];
-  if (config.huawei) routes.push(createHuaweiRoute(config.huawei, { now }));
-  if (config.lvms) routes.push(createLvmsRoute(config.lvms));
+  for (const route of routes) for (const topic of route.topics) metrics.recordsPublished.inc({ vendor: route.name, topic }, 0);
   const byPath = new Map<string, Route>();
   for (const route of routes) {
     for (const path of route.paths) {
@@ -65,10 +62,7 @@ export async function startReceiver(input: ReceiverConfigInput, deps: ReceiverDe
 
   let ownedSink: { sink: EnvelopeSink; close(): Promise<void> } | undefined;
   if (!deps.sink) {
-    const topics = [
-      ...(config.huawei ? [config.huawei.topics.fee, config.huawei.topics.events] : []),
-      ...(config.lvms ? [config.lvms.topic] : []),
-    ];
+    const topics = routes.flatMap((r) => r.topics);
     if (!deps.kafka) throw new CdrflowError('bug', 'startReceiver needs either a sink or a Kafka client and schema registry');
     ownedSink = await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics);
   }

@@ -2,8 +2,9 @@
 // in the envelope attributes (payload untouched); a slow or failing recording API neither delays the 200 beyond the
 // deadline nor loses a record; unrecorded calls are not looked up.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startReceiver, type RunningReceiver } from './receiver.ts';
-import type { ReceiverConfigInput } from './config.ts';
+import { startReceiver } from '../push-vendors.ts';
+import { type RunningReceiver } from './receiver.ts';
+import { type ReceiverConfigInput } from '../push-vendors.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';

@@ -53,8 +53,11 @@ export interface RouteContext {
 export type TransportFailure = 'too_large' | 'timeout' | 'unavailable' | 'method_not_allowed' | 'error';
 
 export interface Route {
+  /** The vendor this route receives for (metrics label `vendor`). */
   name: string;
   paths: string[];
+  /** Every topic the route publishes to (created and counted by the receiver before the first push). */
+  topics: string[];
   methods: string[];
   handle(push: IncomingPush, ctx: RouteContext): Promise<PushReply>;
   failure(kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>, detail: string): PushReply;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReceiver, type RunningReceiver } from '../../connectors/receiver/receiver.ts';
+import { startReceiver } from '../../connectors/push-vendors.ts';
+import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { LvmsDtoGenerator, readTopAnswer, startLvmsSubmitter } from './submitter.ts';

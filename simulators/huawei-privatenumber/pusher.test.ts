@@ -1,6 +1,7 @@
 // The pusher against the real receiver (in-memory sink): re-push schedule, duplicates, nothing lost.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReceiver, type RunningReceiver } from '../../connectors/receiver/receiver.ts';
+import { startReceiver } from '../../connectors/push-vendors.ts';
+import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { startHuaweiPusher, type PushAttempt } from './pusher.ts';

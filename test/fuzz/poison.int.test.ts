@@ -13,7 +13,7 @@ import { topicEndOffsets } from '../../core/kafka-streams.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
 import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
-import { startReceiver } from '../../connectors/receiver/receiver.ts';
+import { startReceiver } from '../../connectors/push-vendors.ts';
 import { fuzzLines } from './generator.ts';
 import { VENDORS } from '../../core/topology.ts';
 import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
