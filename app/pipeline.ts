@@ -13,6 +13,7 @@ import type { Vendor } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { CycleOutcome } from '../connectors/poller/live.ts';
 import { startReceiver, type ReceiverConfig } from '../connectors/push-vendors.ts';
 import type { RunningReceiver } from '../connectors/receiver/index.ts';
 import type { CccConfig } from '../connectors/tencent-ccc/config.ts';
@@ -193,7 +194,10 @@ function pollerIntake(ctx: PipelineContext, vendor: 'tencent-ccc' | 'tencent-trt
       // A broker that just started (or restarted) answers "not served yet" for a moment: transient, retried.
       await retry(() => c.start(), START_RETRY);
       connector = c;
-      run = c.run(abort.signal).then(
+      // A cycle that fails on an error it retries (vendor API or Kafka away) makes the job not ready until one
+      // catches up again, so /readyz and the status line say why intake waits.
+      const onCycle = (outcome: CycleOutcome) => ctx.setState(vendor, outcome.ok ? 'running' : `waiting: ${outcome.code} (${outcome.error.slice(0, 120)})`);
+      run = c.run(abort.signal, onCycle).then(
         () => ctx.setState(vendor, 'stopped'),
         (err: unknown) => fail(err),
       );

@@ -8,6 +8,9 @@ import { readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
+
+/** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
+export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
 export interface LiveSettings {
   lookbackSec: number;
   maxCallSec: number;
@@ -116,14 +119,15 @@ export class LivePoller {
   }
 
   /**
-   * Polls until the signal aborts. Retryable failures (vendor down longer than the retry budget, Kafka away) are
+   * Polls until the signal aborts; `onCycle` hears how each cycle ended (the job's readiness waits on a failing one). Retryable failures (vendor down longer than the retry budget, Kafka away) are
    * logged and the cycle is tried again after the poll interval; auth/config/bug failures stop the loop.
    */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
     const { log } = this.ctx;
     while (!signal.aborted) {
       try {
         await this.runOnce(signal);
+        onCycle?.({ ok: true });
       } catch (thrown) {
         if (signal.aborted) return;
         const err = asCdrflowError(thrown);
@@ -132,6 +136,7 @@ export class LivePoller {
           throw err;
         }
         log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message });
+        onCycle?.({ ok: false, code: err.code ?? err.kind, error: err.message });
       }
       try {
         await delay(this.settings.pollIntervalSec * 1000, undefined, { signal });

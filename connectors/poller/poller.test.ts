@@ -8,7 +8,7 @@ import { trtcConfigSchema, createTrtcSource } from '../tencent-trtc/index.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { PollerMetrics } from './metrics.ts';
-import { LivePoller } from './live.ts';
+import { LivePoller, type CycleOutcome } from './live.ts';
 import { runBackfill } from './backfill.ts';
 import { silentLog, type LogFn } from '../../core/log.ts';
 import type { PullSource } from './source.ts';
@@ -47,6 +47,24 @@ async function cccSource(sim: CccSimulator, overrides: Record<string, unknown> =
 }
 
 describe('live polling (CCC)', () => {
+  it('reports how each live cycle ended: a failed one (Kafka away, retried next cycle), then one that caught up', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 4 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 3 * 3600, now - 300, 200);
+    const h = harness(await cccSource(ccc), { retry: { maxAttempts: 1 } });
+    h.sink.failNext = 1;
+    const poller = new LivePoller(h.ctx, h.store, liveSettings);
+    const outcomes: CycleOutcome[] = [];
+    const stop = new AbortController();
+    await poller.run(stop.signal, (o) => {
+      outcomes.push(o);
+      if (o.ok) stop.abort();
+    });
+    expect(outcomes[0]).toMatchObject({ ok: false, code: expect.any(String) });
+    expect(outcomes.at(-1)).toEqual({ ok: true });
+    expect(h.sink.keys()).toEqual(ccc.stats.servedKeys);
+  });
+
   it('publishes every served record once per window, keyed by SessionId, and moves the checkpoint', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 3 });
     const now = Math.floor(Date.now() / 1000);

@@ -10,7 +10,7 @@ import { DEFAULT_PARTITIONS } from '../../core/topology.ts';
 import type { PullSource } from './source.ts';
 import { KafkaRecordSink, type RecordSink } from './publisher.ts';
 import { PollerMetrics } from './metrics.ts';
-import { LivePoller, type LiveSettings, type RunOnceResult } from './live.ts';
+import { LivePoller, type CycleOutcome, type LiveSettings, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { readWindow, type PollContext, type WindowResult } from './reader.ts';
@@ -82,9 +82,9 @@ export class PullConnector {
     return this.live.runOnce(signal);
   }
 
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
     await this.start();
-    return this.live.run(signal);
+    return this.live.run(signal, onCycle);
   }
 
   async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
