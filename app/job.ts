@@ -139,7 +139,14 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // The other checkpoints (backfills, earlier tenants) for `status`; the pollers' own stores stay current.
     const allCheckpoints = new CheckpointStore(kafka, config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? pollerCheckpointTopic(config));
-    await allCheckpoints.load().catch((err: unknown) => log('warn', 'checkpoints.unreadable', { error: String(err) }));
+    // Kafka may be away at start-up (an outage): then the next status asks again instead of showing none for good.
+    let checkpointsLoaded = false;
+    const loadCheckpoints = () =>
+      allCheckpoints.load().then(
+        () => void (checkpointsLoaded = true),
+        (err: unknown) => log('warn', 'checkpoints.unreadable', { error: String(err) }),
+      );
+    await loadCheckpoints();
     resources.push({ name: 'checkpoint reader', release: () => allCheckpoints.close() });
 
     // 4. Status: the components' own figures + Kafka lag + ClickHouse, computed on demand.
@@ -175,6 +182,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
       const stages = { normalize: { in: 0, out: 0, deadLettered: 0 }, sink: { in: 0, out: 0, deadLettered: 0 } };
       // Every store holds a copy of every checkpoint as of its own load; the newest save of each id wins.
+      if (!checkpointsLoaded) await loadCheckpoints();
       const checkpoints = new Map(allCheckpoints.entries());
       for (const c of parts) {
         if (c.role === 'stage') {
