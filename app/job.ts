@@ -141,6 +141,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const allCheckpoints = new CheckpointStore(kafka, config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? pollerCheckpointTopic(config));
     // Kafka may be away at start-up (an outage): then the next status asks again instead of showing none for good.
     let checkpointsLoaded = false;
+    let checkpointsReload: Promise<void> | undefined;
     const loadCheckpoints = () =>
       allCheckpoints.load().then(
         () => void (checkpointsLoaded = true),
@@ -182,7 +183,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
       const stages = { normalize: { in: 0, out: 0, deadLettered: 0 }, sink: { in: 0, out: 0, deadLettered: 0 } };
       // Every store holds a copy of every checkpoint as of its own load; the newest save of each id wins.
-      if (!checkpointsLoaded) await loadCheckpoints();
+      // In the background: during an outage the load waits for Kafka, and the status must not.
+      if (!checkpointsLoaded) checkpointsReload ??= loadCheckpoints().finally(() => (checkpointsReload = undefined));
       const checkpoints = new Map(allCheckpoints.entries());
       for (const c of parts) {
         if (c.role === 'stage') {
