@@ -31,11 +31,31 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
   return level;
 }
 
+/**
+ * Fault injection for crash tests: with CDRFLOW_CRASH_AFTER_EVENT=<event>:<n> the process kills itself (SIGKILL)
+ * right after this thread logged that event for the n-th time, so a test crashes a stage at an exact point (e.g.
+ * between a transaction's send and its commit) instead of racing a signal from outside. Unset in normal runs.
+ */
+function crashHook(): ((event: string) => void) | undefined {
+  const spec = process.env['CDRFLOW_CRASH_AFTER_EVENT'];
+  const colon = spec?.lastIndexOf(':') ?? -1;
+  if (!spec || colon < 1) return undefined;
+  const target = spec.slice(0, colon);
+  const n = Number(spec.slice(colon + 1));
+  let seen = 0;
+  return (event) => {
+    if (event === target && ++seen >= n) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 /** `p` logs for one component; `base` is the process's root, from which every child is made (one `component`). */
-function wrap(p: pino.Logger, base: pino.Logger): Log {
+function wrap(p: pino.Logger, base: pino.Logger, crash = crashHook()): Log {
   // The event id first, then the event's fields, so every line reads time, level, component, event, fields.
-  const log = ((level: LogLevel, event: string, fields?: LogFields) => p[level]({ event, ...fields })) as Log;
-  log.child = (component) => wrap(base.child({ component }), base);
+  const log = ((level: LogLevel, event: string, fields?: LogFields) => {
+    p[level]({ event, ...fields });
+    crash?.(event);
+  }) as Log;
+  log.child = (component) => wrap(base.child({ component }), base, crash);
   log.enabled = (level) => p.isLevelEnabled(level);
   return log;
 }

@@ -156,7 +156,8 @@ describe('receiver → real Kafka', () => {
 
 describe('Kafka stopped in the middle of a push run', () => {
   // A broker of our own, on its own port base: stopping it cannot disturb any other test.
-  const base = Number(process.env['CDRFLOW_RECEIVER_FAULT_PORT_BASE'] ?? 29400);
+  // On the test stack's base + 400, so runs on different test bases (a developer's, CI's) never share it.
+  const base = Number(process.env['CDRFLOW_RECEIVER_FAULT_PORT_BASE'] ?? Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 29000) + 400);
   const paths = stackPaths(base);
   const ports = stackPorts(base);
   let pid: number | undefined;
