@@ -247,12 +247,7 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
-    const cleanup = kafka.admin();
-    await cleanup
-      .connect()
-      .then(() => cleanup.deleteGroups([groupId]))
-      .catch(() => undefined)
-      .finally(() => cleanup.disconnect().catch(() => undefined));
+    await deleteThrowawayGroup(kafka, groupId);
   }
 }
 
@@ -309,3 +304,102 @@ export async function coordinatorsReady(brokers: string[]): Promise<boolean> {
   }
 }
 
+/** Deletes a scan's throwaway consumer group (it committed nothing); a failure only leaves an empty group behind. */
+async function deleteThrowawayGroup(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin
+    .connect()
+    .then(() => admin.deleteGroups([groupId]))
+    .catch(() => undefined)
+    .finally(() => admin.disconnect().catch(() => undefined));
+}
+
+export interface ReadOptions {
+  /** Where to start in each partition: all of it, or its last N records (the N newest overall are printed). */
+  start: { from: 'beginning' } | { last: number };
+  /** Keep reading new records until `signal` aborts; otherwise stop at the end as it was when reading began. */
+  follow: boolean;
+  signal?: AbortSignal;
+  /** Called in order per partition. */
+  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) => Promise<void> | void;
+}
+
+/**
+ * Reads `topic` from the chosen start with a throwaway consumer group (kafkajs cannot assign partitions by hand;
+ * the group commits nothing and is deleted afterwards). Without `follow` it stops once every partition reached the
+ * end it had when the read began (transaction markers included), or after a quiet second past it.
+ */
+export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets: { partition: number; low: bigint; high: bigint }[];
+  try {
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic "${topic}" does not exist`);
+    offsets = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) }));
+  } finally {
+    await admin.disconnect();
+  }
+  const startOf = (o: { low: bigint; high: bigint }) => {
+    if ('from' in options.start) return o.low;
+    const s = o.high - BigInt(options.start.last);
+    return s > o.low ? s : o.low;
+  };
+  // Partitions with nothing to read up to the current end are done from the start (unless following).
+  const pending = new Set(offsets.filter((o) => o.high > startOf(o)).map((o) => o.partition));
+  if (!options.follow && pending.size === 0) return;
+  const groupId = `cdrflow.tail.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      let positioned = false;
+      let batches = 0;
+      let lastActivity = Date.now();
+      let finished = false;
+      let quiet: NodeJS.Timeout | undefined;
+      const finish = () => {
+        finished = true;
+        if (quiet) clearInterval(quiet);
+        resolve();
+      };
+      options.signal?.addEventListener('abort', finish, { once: true });
+      if (options.signal?.aborted) return finish();
+      if (!options.follow) {
+        // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the
+        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read.
+        quiet = setInterval(() => {
+          if (positioned && Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
+        }, 250);
+      }
+      // Positioned on every join until the first batch: a consumer that crashed and rejoined (a fresh broker's group
+      // coordinator is not ready at once) would otherwise start from the topic's beginning.
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        if (finished || batches > 0) return;
+        for (const o of offsets) consumer.seek({ topic, partition: o.partition, offset: String(startOf(o)) });
+        positioned = true;
+        lastActivity = Date.now();
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            batches++;
+            lastActivity = Date.now();
+            const end = offsets.find((o) => o.partition === batch.partition)?.high ?? 0n;
+            for (const m of batch.messages) {
+              if (!options.follow && BigInt(m.offset) >= end) break;
+              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null });
+            }
+            if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
+            lastActivity = Date.now();
+            if (!options.follow && pending.size === 0) finish();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await deleteThrowawayGroup(kafka, groupId);
+  }
+}

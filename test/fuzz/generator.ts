@@ -3,6 +3,7 @@
 // huge numbers, extreme and inverted timestamps, NaN-like strings, unicode and control characters, long strings,
 // unknown and built-in-named codes, deep nesting, duplicate keys, invalid UTF-8, envelope-shaped lines. The same seed
 // gives the same lines, so any failure found by `npm run fuzz` is reproducible.
+import { seededRandom } from '../../simulators/kit.ts';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { VENDORS, type Vendor } from '../../core/topology.ts';
@@ -23,17 +24,6 @@ const OWN_TENANT_FIELD: Partial<Record<Vendor, string>> = { 'tencent-trtc': 'sdk
 /** The --tenant for `cdrflow normalize` / normalizeLine: only for vendors whose records do not carry one. */
 export const tenantOption = (vendor: Vendor): string | null => (OWN_TENANT_FIELD[vendor] === undefined ? FUZZ_TENANT[vendor] : null);
 
-/** mulberry32: small, fast, and the same sequence on every platform. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = Record<string, unknown>;
 
@@ -220,7 +210,7 @@ function envelopeLine(vendor: Vendor, recordText: string, rnd: () => number): { 
 
 /** `count` mutated lines for `vendor` from `seed`; a share stays unmutated so good records are exercised too. */
 export function* fuzzLines(vendor: Vendor, count: number, seed: number): Generator<FuzzLine> {
-  const rnd = prng(seed ^ VENDORS.indexOf(vendor) * 0x9e3779b9);
+  const rnd = seededRandom(seed ^ VENDORS.indexOf(vendor) * 0x9e3779b9);
   const seeds = seedRecords(vendor);
   for (let i = 0; i < count; i++) {
     const record = structuredClone(pick(rnd, seeds));

@@ -10,7 +10,8 @@ import { startReceiver } from '../../connectors/push-vendors.ts';
 import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
-import { fuzzLines, prng } from './generator.ts';
+import { fuzzLines } from './generator.ts';
+import { seededRandom } from '../../simulators/kit.ts';
 
 const COUNT = Number(process.env.CDRFLOW_FUZZ_PUSHES ?? 120);
 const APP = { appKey: 'hwFuzzApp', appSecret: 'hwFuzzSecret' };
@@ -40,7 +41,7 @@ const HUAWEI_DOCUMENTED: Record<number, string[]> = { 200: ['0'], 400: ['1010002
 
 describe('fuzz: receivers', () => {
   it(`${COUNT} mutated Huawei fee pushes: a documented answer each, success only with every record stored`, async () => {
-    const rnd = prng(151);
+    const rnd = seededRandom(151);
     const records = [...fuzzLines('huawei-privatenumber', COUNT * 2, 151)].map((f) => f.line);
     let accepted = 0;
     for (let i = 0; i < COUNT; i++) {
