@@ -58,7 +58,8 @@ export function benchEnvelopes(vendor: Vendor, count: number, seed = 12345): Raw
       vendor,
       tenant_id: tenant,
       natural_key: `bench-${i}`,
-      received_at: new Date(1764547200000 + i),
+      // Received when the template check above says they are (its `now`), so the consistency rules see the same times.
+      received_at: new Date(Date.UTC(2026, 0, 1) + i),
       connector: 'bench',
       mode: 'live',
       request_id: null,
