@@ -64,9 +64,18 @@ describe('parseJsonStrict', () => {
   });
 
   it('refuses a member given twice, too deep a nesting and a lone surrogate', () => {
-    expect(parseJsonStrict('{"a":1,"b":{"c":1,"c":2}}')).toEqual({ ok: false, problem: 'duplicate JSON member "c" in one object' });
-    expect(parseJsonStrict(deep(MAX_JSON_DEPTH + 1))).toEqual({ ok: false, problem: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
-    expect(parseJsonStrict('{"a":"\\udc00"}')).toEqual({ ok: false, problem: 'invalid UTF-8: the text carries an unpaired surrogate' });
+    expect(parseJsonStrict('{"a":1,"b":{"c":1,"c":2}}')).toEqual({
+      ok: false,
+      problem: 'duplicate JSON member "c" in one object',
+    });
+    expect(parseJsonStrict(deep(MAX_JSON_DEPTH + 1))).toEqual({
+      ok: false,
+      problem: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+    });
+    expect(parseJsonStrict('{"a":"\\udc00"}')).toEqual({
+      ok: false,
+      problem: 'invalid UTF-8: the text carries an unpaired surrogate',
+    });
     expect(parseJsonStrict('{"a":[1,{"b":null}]}')).toEqual({ ok: true, value: { a: [1, { b: null }] } });
   });
 });
