@@ -68,9 +68,10 @@ export function keepExtras(
   consumed: ReadonlySet<string>,
   prefix = '',
 ): void {
-  for (const [name, value] of Object.entries(record)) {
+  // for…in, not Object.entries: no array of pairs per record (JSON.parse objects have only own enumerable members).
+  for (const name in record) {
     if (consumed.has(name)) continue;
-    const text = extraValue(value);
+    const text = extraValue(record[name]);
     if (text !== null) extras[prefix + name] = text;
   }
 }
