@@ -92,8 +92,10 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
 
   const members: { map?: Map<string, string> | undefined } = {};
   const extras: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record)) {
+  // for…in, not Object.entries: no array of pairs per record (JSON.parse objects have only own enumerable members).
+  for (const name in record) {
     if (COLUMN_FIELDS.has(name)) continue;
+    const value = record[name];
     if (typeof value === 'string' && value.trim() === '') continue;
     let v = LONG_FIELDS.has(name) ? longText(value, name, envelope.payload, members) : extraValue(value);
     if (v !== null && PII_TEXT_FIELDS.has(name) && options.piiKey !== null) v = hashIdentifier(v, options.piiKey);
