@@ -12,12 +12,12 @@ import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../..
 import type { LogFn } from '../../core/log.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { Batcher, type SinkStats } from './batcher.ts';
+import { Batcher, type RenderedRow, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
-import { insertCdrs } from './insert.ts';
+import { insertLines } from './insert.ts';
 import { migrate } from './migrations.ts';
-import { CDR_COLUMNS } from './rows.ts';
+import { CDR_COLUMNS, cdrLine } from './rows.ts';
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -25,8 +25,8 @@ export interface SinkDeps {
   clickhouse: ClickHouseClient;
   log?: LogFn;
   onCommitted?: (counts: CommittedCounts) => void;
-  /** Called with the records of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
-  onInserted?: (cdrs: NormalizedCdr[]) => void;
+  /** Called with the rows of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
+  onInserted?: (rows: readonly RenderedRow[]) => void;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -70,19 +70,21 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
 
   const batcher = new Batcher(
     {
-      async decode(message) {
+      async render(message) {
         if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
-        return retry(async () => {
+        const cdr = await retry(async () => {
           try {
             return await reader.decode(message.value!);
           } catch (err) {
             throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
           }
         }, RETRY.registry);
+        const line = cdrLine(cdr, { topic: message.topic, partition: message.partition, offset: message.offset }, config.insertFormat);
+        return { line, vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
       },
       async insert(rows, token) {
-        await insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token);
-        deps.onInserted?.(rows.map((r) => r.cdr));
+        await insertLines(deps.clickhouse, table, rows, config.insertFormat, token);
+        deps.onInserted?.(rows);
       },
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
