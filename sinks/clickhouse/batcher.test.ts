@@ -26,10 +26,12 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   let clock = 0;
   const ports: BatcherPorts = {
     now: () => clock,
-    async render(m) {
-      if (m.value?.toString() === 'garbage') throw new CdrflowError('bad_record', 'not Avro');
-      const cdr = sampleCdr(m.offset);
-      return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+    async render(messages) {
+      return messages.map((m) => {
+        if (m.value?.toString() === 'garbage') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
+        const cdr = sampleCdr(m.offset);
+        return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+      });
     },
     async insert(rows: BufferedRow[], token: string) {
       if (opts.insertError) throw opts.insertError;
