@@ -93,6 +93,9 @@ export class TopicCodec {
     }
   }
 
+  /** The registered id and its avsc type, once resolved: encoding a record then waits on nothing. */
+  private writer: { id: number; type: avro.Type } | undefined;
+
   /** The avsc type of the registered schema (the registry client caches it per id: built once). */
   private async writerType(): Promise<{ id: number; type: avro.Type }> {
     const id = await this.register();
@@ -100,7 +103,9 @@ export class TopicCodec {
   }
 
   async encode(record: unknown): Promise<Buffer> {
-    const { id, type } = await this.writerType();
+    // Kept after the first record: the id of a registered schema never changes, and the registry client's own
+    // per-id cache still cost several awaits per record (a few % of the normalize service's CPU).
+    const { id, type } = this.writer ?? (this.writer = await this.writerType());
     try {
       return encodeFramed(type, id, record);
     } catch {
