@@ -63,6 +63,16 @@ describe('parseJsonStrict', () => {
     expect(problems).toBeGreaterThan(50);
   });
 
+  it('still finds a repeated member when Object.prototype carries an enumerable property', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['polluted'] = 1;
+    try {
+      expect(parseJsonStrict('{"a":1,"a":2}')).toEqual({ ok: false, problem: 'duplicate JSON member "a" in one object' });
+    } finally {
+      delete proto['polluted'];
+    }
+  });
+
   it('refuses a member given twice, too deep a nesting and a lone surrogate', () => {
     expect(parseJsonStrict('{"a":1,"b":{"c":1,"c":2}}')).toEqual({
       ok: false,

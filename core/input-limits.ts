@@ -141,8 +141,10 @@ function keyCount(value: unknown, depth: number, maxDepth: number): number {
     }
     return n;
   }
-  // JSON.parse makes only own, enumerable data properties (`__proto__` included), all of which for…in lists.
+  // JSON.parse makes only own, enumerable data properties (`__proto__` included), all of which for…in lists; own
+  // ones only are counted, so even a polluted Object.prototype cannot make up for a dropped duplicate.
   for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const below = keyCount((value as Record<string, unknown>)[key], depth + 1, maxDepth);
     if (below < 0) return -1;
     n += below + 1;
