@@ -92,8 +92,8 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
 
   const members: { map?: Map<string, string> | undefined } = {};
   const extras: Record<string, string> = {};
-  // for…in, not Object.entries: no array of pairs per record (JSON.parse objects have only own enumerable members).
-  for (const name in record) {
+  // Object.keys, not Object.entries: one array per record instead of one more per member (the same own members).
+  for (const name of Object.keys(record)) {
     if (COLUMN_FIELDS.has(name)) continue;
     const value = record[name];
     if (typeof value === 'string' && value.trim() === '') continue;
