@@ -103,7 +103,7 @@ describe('ClickHouse panels', () => {
     dir = mkdtempSync(join(tmpdir(), 'cdrflow-deploy-'));
     client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'cdrflow' });
     await migrate(client, { database: 'cdrflow' });
-    const cdrs = Array.from({ length: 200 }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
+    const cdrs = Array.from({ length: 200 }, (_, i) => ({ record: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
     await insertCdrs(client, 'cdrflow.cdr', cdrs, INSERT_FORMATS[0]!, 'deploy-test:0:0-199');
   }, 120_000);
   afterAll(async () => {

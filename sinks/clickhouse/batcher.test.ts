@@ -4,6 +4,7 @@ import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import { Batcher, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 
 const TOPIC = 'cdr.normalized';
 const msg = (partition: number, offset: number, value = `v${offset}`): ConsumedMessage => ({ topic: TOPIC, partition, offset, key: null, value: Buffer.from(value), timestamp: 0 });
@@ -24,13 +25,14 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   const rec: Recorder = { events: [], inserted: new Map(), dead: [], commits: [] };
   let failures = opts.transientFailures ?? 0;
   let clock = 0;
-  const ports: BatcherPorts = {
+  const ports: BatcherPorts<NormalizedCdr> = {
     now: () => clock,
     async decode(m) {
       if (m.value?.toString() === 'garbage') throw new CdrflowError('bad_record', 'not Avro');
       return sampleCdr(m.offset);
     },
-    async insert(rows: BufferedRow[], token: string) {
+    identify: (cdr) => ({ vendor: cdr.vendor, cdr_id: cdr.cdr_id }),
+    async insert(rows: BufferedRow<NormalizedCdr>[], token: string) {
       if (opts.insertError) throw opts.insertError;
       if (failures > 0) {
         failures--;
@@ -140,6 +142,43 @@ describe('Batcher', () => {
     expect(b.bufferedRows).toBe(0);
     await b.add(batch(0, [4, 5, 6, 7]));
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+  });
+
+  it('with storedUpTo: offsets the table already holds are committed with the range but not inserted again, asked again after a rebalance', async () => {
+    const { rec, ports } = fakePorts();
+    const asked: string[] = [];
+    // The table holds partition 0 up to offset 5 (an insert acknowledged before a crash, its commit lost).
+    let stored = 6;
+    ports.storedUpTo = async (topic, partition) => {
+      asked.push(`${topic}:${partition}`);
+      return partition === 0 ? stored : undefined;
+    };
+    const b = new Batcher(ports, { ...options, flushRows: 4 });
+    // Re-read from the committed offset 2, in ranges that differ from the inserted one: 2-5 are stored, 6-7 are not.
+    await b.add(batch(0, [2, 3, 4, 5, 6, 7]));
+    await b.add(batch(1, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    // Partition 0 held only two rows to insert (not a full buffer): flushed last, by the final flush.
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-3', 'commit 1@4', 'insert cdr.normalized:0:2-7', 'commit 0@8']);
+    expect(rec.inserted.get('cdr.normalized:0:2-7')).toEqual([6, 7]);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1']);
+    // Asked once per partition, until a rebalance: then the table is read again (another member may have stored more).
+    stored = 10;
+    b.dropAll();
+    await b.add(batch(0, [8, 9, 10]));
+    await b.flushDue(true);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1', 'cdr.normalized:0']);
+    expect(rec.inserted.get('cdr.normalized:0:8-10')).toEqual([10]);
+    expect(rec.commits.at(-1)).toBe('cdr.normalized:0@11');
+  });
+
+  it('a range the table already holds entirely is committed without an insert', async () => {
+    const { rec, ports } = fakePorts();
+    ports.storedUpTo = async () => 4;
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    expect(rec.events).toEqual(['commit 0@4']);
   });
 
   it('flushes at flushBytes of consumed values before flushRows', async () => {

@@ -2,26 +2,44 @@
 // one contiguous offset range, flushed at N rows or T ms as one insert whose dedup token names the range; rejected
 // rows found by bisecting (each half is again a contiguous range with its own token) and dead-lettered one by one;
 // offsets committed only after ClickHouse and the dead-letter topic acknowledged.
+// Generic over the record a message decodes to (T): the cdr sink (NormalizedCdr -> cdr) and the dead-letter loader
+// (DeadLetter -> cdr_dead_letters) share this one batcher, insert order and commit order.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
-import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import type { PositionedCdr } from './insert.ts';
+import type { Positioned } from './rows.ts';
 
 export const COMPONENT = 'sink.clickhouse';
 
-export interface BufferedRow extends PositionedCdr {
+export interface BufferedRow<T> extends Positioned<T> {
   message: ConsumedMessage;
 }
 
-export interface BatcherPorts {
+export interface BatcherPorts<T> {
   /** Decodes a value; throws a CdrflowError (bad_record = dead-letter it; anything else is systemic). */
-  decode(message: ConsumedMessage): Promise<NormalizedCdr>;
-  insert(rows: BufferedRow[], dedupToken: string): Promise<void>;
+  decode(message: ConsumedMessage): Promise<T>;
+  insert(rows: BufferedRow<T>[], dedupToken: string): Promise<void>;
+  /** What a rejected row's dead letter says about it (vendor, cdr_id). */
+  identify?(record: T): { vendor: string | null; cdr_id: string | null };
+  /**
+   * The records that cannot be stored (undecodable, rejected by ClickHouse), before the range's offsets are
+   * committed: the cdr sink puts them on cdr.dlq; the dead-letter loader logs and counts them (no dead letter of a
+   * dead letter: that could loop).
+   */
   publishDeadLetters(records: DeadLetter[]): Promise<void>;
+  /**
+   * The offset after the last one the table already holds for a partition, asked once per partition after every
+   * (re)assignment; offsets below it are skipped. Makes a re-read after a crash between insert and commit exact even
+   * when the new range differs from the inserted one (which the dedup token alone cannot catch).
+   */
+  storedUpTo?(topic: string, partition: number): Promise<number | undefined>;
+  /** The `component` of the dead letters this batcher makes. */
+  component?: string;
+  /** Prefix of its log events (`sink.inserted`, ...). */
+  events?: string;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
   /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
   onFailure?: (err: CdrflowError) => void;
@@ -55,12 +73,12 @@ export interface SinkStats {
   committed: Map<string, number>;
 }
 
-interface PartitionBuffer {
+interface PartitionBuffer<T> {
   topic: string;
   partition: number;
   first: number;
   last: number;
-  rows: BufferedRow[];
+  rows: BufferedRow<T>[];
   dead: DeadLetter[];
   bytes: number;
   openedAt: number;
@@ -68,9 +86,9 @@ interface PartitionBuffer {
 
 export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
 
-export class Batcher {
+export class Batcher<T> {
   readonly stats: SinkStats = { rowsInserted: 0, inserts: 0, flushes: 0, deadLettered: 0, retries: 0, committed: new Map() };
-  private readonly buffers = new Map<string, PartitionBuffer>();
+  private readonly buffers = new Map<string, PartitionBuffer<T>>();
   /** One flush or append at a time: the timer and the consumer both touch the buffers. */
   private lock: Promise<unknown> = Promise.resolve();
   /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
@@ -79,13 +97,19 @@ export class Batcher {
   private failure: CdrflowError | undefined;
   /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
   private readonly handedOff = new Map<string, number>();
+  /** Per partition, the offset after the last one the table holds (ports.storedUpTo), read after each (re)assignment. */
+  private readonly stored = new Map<string, number>();
+  private readonly component: string;
+  private readonly events: string;
   private readonly now: () => number;
-  private readonly log: NonNullable<BatcherPorts['log']>;
+  private readonly log: NonNullable<BatcherPorts<T>['log']>;
 
   constructor(
-    private readonly ports: BatcherPorts,
+    private readonly ports: BatcherPorts<T>,
     private readonly options: BatcherOptions,
   ) {
+    this.component = ports.component ?? COMPONENT;
+    this.events = ports.events ?? 'sink';
     this.now = ports.now ?? Date.now;
     this.log = ports.log ?? (() => {});
   }
@@ -103,6 +127,7 @@ export class Batcher {
       if (batch.messages.length === 0) return undefined;
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
+      if (this.ports.storedUpTo && !this.stored.has(key)) this.stored.set(key, (await this.ports.storedUpTo(batch.topic, batch.partition)) ?? -1);
       const slice = new TimeSlice();
       for (const message of batch.messages) {
         // A big fetch decodes for a while: let heartbeats, timers and other stages' I/O run in between.
@@ -114,14 +139,17 @@ export class Batcher {
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
+        // Already in the table (inserted before a crash, never committed): part of this range, so its offset is
+        // committed with it, but not inserted again.
+        if (message.offset < (this.stored.get(key) ?? -1)) continue;
         buffer.bytes += message.value?.length ?? 0;
         try {
-          const cdr = await this.ports.decode(message);
-          buffer.rows.push({ cdr, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
+          const record = await this.ports.decode(message);
+          buffer.rows.push({ record, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
         } catch (err) {
           const e = asCdrflowError(err);
           if (disposition(e) !== 'dead-letter') throw e;
-          buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, COMPONENT));
+          buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, this.component));
         }
         if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
           await this.flush(buffer, heartbeat);
@@ -152,7 +180,7 @@ export class Batcher {
   }
 
   /** Flushes one buffer: inline, or (backgroundFlush) after the previous flush finished, without waiting for it. */
-  private async flush(buffer: PartitionBuffer, heartbeat?: () => Promise<void>): Promise<void> {
+  private async flush(buffer: PartitionBuffer<T>, heartbeat?: () => Promise<void>): Promise<void> {
     if (!this.options.backgroundFlush) return this.flushBuffer(buffer, heartbeat);
     const key = `${buffer.topic}:${buffer.partition}`;
     // From here on, new rows of this partition start the next range.
@@ -175,9 +203,11 @@ export class Batcher {
 
   /** After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now. */
   dropAll(): void {
-    if (this.buffers.size > 0) this.log('info', 'sink.buffers_dropped', { partitions: [...this.buffers.keys()] });
+    if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
+    // Another member may have stored more of a partition meanwhile: ask the table again.
+    this.stored.clear();
   }
 
   get bufferedRows(): number {
@@ -186,7 +216,7 @@ export class Batcher {
     return n + this.flightRows;
   }
 
-  private async flushBuffer(buffer: PartitionBuffer, heartbeat?: () => Promise<void>): Promise<void> {
+  private async flushBuffer(buffer: PartitionBuffer<T>, heartbeat?: () => Promise<void>): Promise<void> {
     const key = `${buffer.topic}:${buffer.partition}`;
     const dead = [...buffer.dead];
     const rejected = await this.insertRange(buffer.rows, dedupToken(buffer.topic, buffer.partition, buffer.first, buffer.last), heartbeat);
@@ -197,7 +227,7 @@ export class Batcher {
       );
     }
     dead.push(...rejected);
-    this.log('debug', 'sink.inserted', { partition: key, first: buffer.first, last: buffer.last });
+    this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last });
     if (dead.length > 0) {
       await this.ports.publishDeadLetters(dead);
       this.stats.deadLettered += dead.length;
@@ -209,7 +239,7 @@ export class Batcher {
       const e = asCdrflowError(err);
       if (disposition(e) === 'stop') throw e;
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated.
-      this.log('warn', 'sink.commit_failed', { partition: key, error: e.message });
+      this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message });
       // A background flush leaves the buffers to the rebalance (onRebalance -> dropAll): the rows being read now
       // are in a buffer the consumer's loop still holds.
       if (!this.options.backgroundFlush) this.dropAll();
@@ -217,12 +247,12 @@ export class Batcher {
     }
     if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     this.stats.flushes++;
-    this.log('debug', 'sink.flushed', { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
+    this.log('debug', `${this.events}.flushed`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
     this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length, deadLettered: dead.length });
   }
 
   /** Inserts rows (one contiguous range); returns dead letters for the rows ClickHouse rejected. */
-  private async insertRange(rows: BufferedRow[], token: string, heartbeat?: () => Promise<void>): Promise<DeadLetter[]> {
+  private async insertRange(rows: BufferedRow<T>[], token: string, heartbeat?: () => Promise<void>): Promise<DeadLetter[]> {
     if (rows.length === 0) return [];
     try {
       await retry(
@@ -231,7 +261,7 @@ export class Batcher {
         {
           onRetry: (err, attempt, delayMs) => {
             this.stats.retries++;
-            this.log('warn', 'sink.insert_retry', { token, attempt, delayMs, error: err.message });
+            this.log('warn', `${this.events}.insert_retry`, { token, attempt, delayMs, error: err.message });
             void heartbeat?.().catch(() => undefined);
           },
         },
@@ -244,7 +274,7 @@ export class Batcher {
       if (e.kind !== 'rejected_by_sink') throw e;
       if (rows.length === 1) {
         const row = rows[0]!;
-        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, COMPONENT, { vendor: row.cdr.vendor, cdr_id: row.cdr.cdr_id })];
+        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, this.component, this.ports.identify?.(row.record) ?? {})];
       }
       const mid = rows.length >>> 1;
       const left = rows.slice(0, mid);

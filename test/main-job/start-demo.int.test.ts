@@ -186,7 +186,7 @@ describe('cdrflow start --demo', () => {
     expect(code, diagnostics()).toBe(0);
     expect(job.output().stderr).toContain('stopped cleanly');
     // Intake stopped first, then normalize and the sink caught up before they were stopped.
-    expect(job.output().stderr).toContain('drained: normalize and the sink caught up');
+    expect(job.output().stderr).toContain('drained: normalize, the sink and the dead-letter loader caught up');
     expect(alive(pid)).toBe(false);
     // Helpers such as tsx's esbuild service exit when their parent's pipe closes, a moment after the parent.
     await waitFor(() => children.every((child) => !alive(child)), {
