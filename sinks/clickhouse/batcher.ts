@@ -227,7 +227,7 @@ export class Batcher<T> {
       );
     }
     dead.push(...rejected);
-    this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last });
+    this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length });
     if (dead.length > 0) {
       await this.ports.publishDeadLetters(dead);
       this.stats.deadLettered += dead.length;

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS {db}.cdr_dead_letters
     dlq_partition       Int32,
     dlq_offset          Int64,
     failed_at           DateTime64(3, 'UTC'),
-    -- The reason: a CdrflowError kind (bad_record, rejected_by_sink, contract, ...).
+    -- The reason: a CdrflowError kind (bad_record, rejected_by_sink, ...).
     error_kind          LowCardinality(String),
     error_message       String,
     -- The stage that dead-lettered it (normalize, sink.clickhouse, a poller, ...).
