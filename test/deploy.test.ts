@@ -18,9 +18,9 @@ import { fullRegistry } from '../app/metrics-reference.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
-import { insertCdrs, insertDeadLetters } from '../sinks/clickhouse/insert.ts';
+import { insertCdrs, insertLines } from '../sinks/clickhouse/insert.ts';
 import { deadLetterForPayload } from '../core/dead-letter.ts';
-import { INSERT_FORMATS } from '../sinks/clickhouse/rows.ts';
+import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, deadLetterTsvLine } from '../sinks/clickhouse/rows.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
@@ -104,19 +104,19 @@ describe('ClickHouse panels', () => {
     dir = mkdtempSync(join(tmpdir(), 'cdrflow-deploy-'));
     client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'cdrflow' });
     await migrate(client, { database: 'cdrflow' });
-    const cdrs = Array.from({ length: 200 }, (_, i) => ({ record: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
+    const cdrs = Array.from({ length: 200 }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
     await insertCdrs(client, 'cdrflow.cdr', cdrs, INSERT_FORMATS[0]!, 'deploy-test:0:0-199');
     // Dead letters for the dead-letter panels: every reason of a few stages and vendors, inside the same days.
     const reasons = ['bad_record', 'rejected_by_sink', 'bug'] as const;
-    const letters = Array.from({ length: 30 }, (_, i) => ({
-      record: deadLetterForPayload(`payload ${i}`, { kind: reasons[i % 3]!, message: `reason ${i}` }, i % 2 ? 'normalize' : 'sink.clickhouse', {
+    const letters = Array.from({ length: 30 }, (_, i) => {
+      const letter = deadLetterForPayload(`payload ${i}`, { kind: reasons[i % 3]!, message: `reason ${i}` }, i % 2 ? 'normalize' : 'sink.clickhouse', {
         topic: 'cdr.raw.tencent-ccc',
         vendor: i % 5 === 0 ? null : 'tencent-ccc',
         failed_at: new Date(Date.UTC(2024, 4, 1 + (i % 4), i % 24)),
-      }),
-      at: { topic: 'cdr.dlq', partition: 0, offset: i },
-    }));
-    await insertDeadLetters(client, 'cdrflow.cdr_dead_letters', letters, 1024, 'deploy-test:dlq:0:0-29');
+      });
+      return { line: deadLetterTsvLine(letter, { topic: 'cdr.dlq', partition: 0, offset: i }, 1024) };
+    });
+    await insertLines(client, 'cdrflow.cdr_dead_letters', letters, 'TabSeparated', 'deploy-test:dlq:0:0-29', DEAD_LETTER_COLUMNS);
   }, 120_000);
   afterAll(async () => {
     await client?.close();

@@ -24,16 +24,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function encodeOnly(format: InsertFormat, rows: PositionedCdr[]): number {
   let bytes = 0;
   for (const r of rows) {
-    if (format === 'TabSeparated') bytes += cdrTsvLine(r.record, r.at).length;
-    else if (format === 'JSONCompactEachRow') bytes += JSON.stringify(cdrValues(r.record, r.at)).length + 1;
-    else bytes += JSON.stringify(cdrObject(r.record, r.at)).length + 1;
+    if (format === 'TabSeparated') bytes += cdrTsvLine(r.cdr, r.at).length;
+    else if (format === 'JSONCompactEachRow') bytes += JSON.stringify(cdrValues(r.cdr, r.at)).length + 1;
+    else bytes += JSON.stringify(cdrObject(r.cdr, r.at)).length + 1;
   }
   return bytes;
 }
 
 async function insertFormats(client: ClickHouseClient, database: string) {
   await migrate(client, { database });
-  const rows: PositionedCdr[] = Array.from({ length: ROWS }, (_, i) => ({ record: sampleCdr(i), at: { topic: 'bench', partition: 0, offset: i } }));
+  const rows: PositionedCdr[] = Array.from({ length: ROWS }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'bench', partition: 0, offset: i } }));
   const results: Record<string, { encode_rows_per_s: number; insert_rows_per_s: number; body_bytes: number; insert_ms: number }> = {};
   let token = 0;
   // Warm-up: first inserts pay for table and parser setup.

@@ -4,7 +4,6 @@ import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import { Batcher, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
-import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 
 const TOPIC = 'cdr.normalized';
 const msg = (partition: number, offset: number, value = `v${offset}`): ConsumedMessage => ({ topic: TOPIC, partition, offset, key: null, value: Buffer.from(value), timestamp: 0 });
@@ -25,14 +24,16 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   const rec: Recorder = { events: [], inserted: new Map(), dead: [], commits: [] };
   let failures = opts.transientFailures ?? 0;
   let clock = 0;
-  const ports: BatcherPorts<NormalizedCdr> = {
+  const ports: BatcherPorts = {
     now: () => clock,
-    async decode(m) {
-      if (m.value?.toString() === 'garbage') throw new CdrflowError('bad_record', 'not Avro');
-      return sampleCdr(m.offset);
+    async render(messages) {
+      return messages.map((m) => {
+        if (m.value?.toString() === 'garbage') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
+        const cdr = sampleCdr(m.offset);
+        return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+      });
     },
-    identify: (cdr) => ({ vendor: cdr.vendor, cdr_id: cdr.cdr_id }),
-    async insert(rows: BufferedRow<NormalizedCdr>[], token: string) {
+    async insert(rows: BufferedRow[], token: string) {
       if (opts.insertError) throw opts.insertError;
       if (failures > 0) {
         failures--;
@@ -144,8 +145,14 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
   });
 
-  it('with storedUpTo: offsets the table already holds are committed with the range but not inserted again, asked again after a rebalance', async () => {
+  it('with storedUpTo: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
     const { rec, ports } = fakePorts();
+    const render = ports.render;
+    const rendered: number[] = [];
+    ports.render = async (messages) => {
+      rendered.push(...messages.map((m) => m.offset));
+      return render(messages);
+    };
     const asked: string[] = [];
     // The table holds partition 0 up to offset 5 (an insert acknowledged before a crash, its commit lost).
     let stored = 6;
@@ -161,6 +168,7 @@ describe('Batcher', () => {
     // Partition 0 held only two rows to insert (not a full buffer): flushed last, by the final flush.
     expect(rec.events).toEqual(['insert cdr.normalized:1:0-3', 'commit 1@4', 'insert cdr.normalized:0:2-7', 'commit 0@8']);
     expect(rec.inserted.get('cdr.normalized:0:2-7')).toEqual([6, 7]);
+    expect(rendered).toEqual([6, 7, 0, 1, 2, 3]);
     expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1']);
     // Asked once per partition, until a rebalance: then the table is read again (another member may have stored more).
     stored = 10;
@@ -181,10 +189,10 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['commit 0@4']);
   });
 
-  it('flushes at flushBytes of consumed values before flushRows', async () => {
+  it('flushes at flushBytes (consumed values + rendered rows) before flushRows', async () => {
     const { rec, ports } = fakePorts();
-    const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 10 });
-    await b.add(batch(0, [0, 1, 2, 3], () => 'xxxx')); // 4 bytes each: the third reaches 12 >= 10
+    const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 20 });
+    await b.add(batch(0, [0, 1, 2, 3], () => 'xxxx')); // 4 bytes of value + 4 of row each: the third reaches 24 >= 20
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-2', 'commit 0@3']);
     expect(b.bufferedRows).toBe(1);
   });

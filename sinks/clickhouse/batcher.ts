@@ -2,43 +2,67 @@
 // one contiguous offset range, flushed at N rows or T ms as one insert whose dedup token names the range; rejected
 // rows found by bisecting (each half is again a contiguous range with its own token) and dead-lettered one by one;
 // offsets committed only after ClickHouse and the dead-letter topic acknowledged.
-// Generic over the record a message decodes to (T): the cdr sink (NormalizedCdr -> cdr) and the dead-letter loader
-// (DeadLetter -> cdr_dead_letters) share this one batcher, insert order and commit order.
+// Generic over the row a message renders to (R): the cdr sink (NormalizedCdr -> a `cdr` line) and the dead-letter
+// loader (DeadLetter -> a `cdr_dead_letters` line) share this one batcher, insert order and commit order.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
-import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
+import { CdrflowError, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
-import type { Positioned } from './rows.ts';
+import type { SourcePosition } from './rows.ts';
 
 export const COMPONENT = 'sink.clickhouse';
 
-export interface BufferedRow<T> extends Positioned<T> {
-  message: ConsumedMessage;
+/** What every rendered row carries: its line of the insert format (bytes when it holds raw bytes), and what a dead letter of it names. */
+export interface RowLine {
+  line: string | Buffer;
+  vendor: string | null;
+  cdr_id: string | null;
 }
 
-export interface BatcherPorts<T> {
-  /** Decodes a value; throws a CdrflowError (bad_record = dead-letter it; anything else is systemic). */
-  decode(message: ConsumedMessage): Promise<T>;
-  insert(rows: BufferedRow<T>[], dedupToken: string): Promise<void>;
-  /** What a rejected row's dead letter says about it (vendor, cdr_id). */
-  identify?(record: T): { vendor: string | null; cdr_id: string | null };
+/**
+ * A record decoded and rendered as its row's line at once: only the line and what the dead letters and metrics need
+ * are kept, so the decoded object dies young (cheap to collect) instead of waiting in a buffer of 50,000.
+ */
+export interface RenderedRow extends RowLine {
+  line: string;
+  vendor: string;
+  cdr_id: string;
+  received_at: Date;
+}
+
+/** Per message: its row, or why the record itself is bad (to be dead-lettered). */
+export type RenderResult<R extends RowLine = RenderedRow> = R | { error: { kind: ErrorKind; message: string } };
+
+export type BufferedRow<R extends RowLine = RenderedRow> = R & {
+  at: SourcePosition;
+  message: ConsumedMessage;
+};
+
+export interface BatcherPorts<R extends RowLine = RenderedRow> {
   /**
-   * The records that cannot be stored (undecodable, rejected by ClickHouse), before the range's offsets are
-   * committed: the cdr sink puts them on cdr.dlq; the dead-letter loader logs and counts them (no dead letter of a
-   * dead letter: that could loop).
+   * Decodes and renders values (render.ts), results in order: a row, or why the record is bad (dead-letter it).
+   * Throws only for systemic trouble.
+   */
+  render(messages: readonly ConsumedMessage[]): Promise<RenderResult<R>[]>;
+  insert(rows: BufferedRow<R>[], dedupToken: string): Promise<void>;
+  /**
+   * The records that cannot be stored (bad, or rejected by ClickHouse), before the range's offsets are committed:
+   * the cdr sink puts them on cdr.dlq; the dead-letter loader logs and counts them (a dead letter of a dead letter
+   * could loop).
    */
   publishDeadLetters(records: DeadLetter[]): Promise<void>;
   /**
    * The offset after the last one the table already holds for a partition, asked once per partition after every
-   * (re)assignment; offsets below it are skipped. Makes a re-read after a crash between insert and commit exact even
-   * when the new range differs from the inserted one (which the dedup token alone cannot catch).
+   * (re)assignment; offsets below it are committed with the next range but not rendered or inserted again. Makes a
+   * re-read after a crash between insert and commit exact even when the new ranges differ from the inserted one
+   * (which the dedup token alone cannot catch).
    */
   storedUpTo?(topic: string, partition: number): Promise<number | undefined>;
-  /** The `component` of the dead letters this batcher makes. */
+  /** The `component` of the dead letters this batcher makes (default sink.clickhouse). */
   component?: string;
-  /** Prefix of its log events (`sink.inserted`, ...). */
+  /** Prefix of its log events (default `sink`: `sink.inserted`, ...). */
   events?: string;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
   /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
@@ -51,7 +75,7 @@ export interface BatcherPorts<T> {
 
 export interface BatcherOptions {
   flushRows: number;
-  /** ...or at this many bytes of consumed values, whichever comes first: memory stays bounded whatever a row weighs. */
+  /** ...or at this many bytes (consumed values + rendered rows), whichever comes first: memory stays bounded whatever a row weighs. */
   flushBytes?: number;
   flushMs: number;
   /**
@@ -73,12 +97,12 @@ export interface SinkStats {
   committed: Map<string, number>;
 }
 
-interface PartitionBuffer<T> {
+interface PartitionBuffer<R extends RowLine> {
   topic: string;
   partition: number;
   first: number;
   last: number;
-  rows: BufferedRow<T>[];
+  rows: BufferedRow<R>[];
   dead: DeadLetter[];
   bytes: number;
   openedAt: number;
@@ -86,9 +110,9 @@ interface PartitionBuffer<T> {
 
 export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
 
-export class Batcher<T> {
+export class Batcher<R extends RowLine = RenderedRow> {
   readonly stats: SinkStats = { rowsInserted: 0, inserts: 0, flushes: 0, deadLettered: 0, retries: 0, committed: new Map() };
-  private readonly buffers = new Map<string, PartitionBuffer<T>>();
+  private readonly buffers = new Map<string, PartitionBuffer<R>>();
   /** One flush or append at a time: the timer and the consumer both touch the buffers. */
   private lock: Promise<unknown> = Promise.resolve();
   /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
@@ -102,10 +126,10 @@ export class Batcher<T> {
   private readonly component: string;
   private readonly events: string;
   private readonly now: () => number;
-  private readonly log: NonNullable<BatcherPorts<T>['log']>;
+  private readonly log: NonNullable<BatcherPorts<R>['log']>;
 
   constructor(
-    private readonly ports: BatcherPorts<T>,
+    private readonly ports: BatcherPorts<R>,
     private readonly options: BatcherOptions,
   ) {
     this.component = ports.component ?? COMPONENT;
@@ -127,29 +151,33 @@ export class Batcher<T> {
       if (batch.messages.length === 0) return undefined;
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
+      // Re-delivered offsets (a fetch that raced a flush or a rebalance) are already buffered or already committed.
+      // Offsets rise within a batch, so one threshold taken now holds for the whole batch.
+      const fresh = buffer
+        ? batch.messages.filter((m) => m.offset > buffer!.last)
+        : batch.messages.filter((m) => m.offset >= Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1));
       if (this.ports.storedUpTo && !this.stored.has(key)) this.stored.set(key, (await this.ports.storedUpTo(batch.topic, batch.partition)) ?? -1);
+      // Already in the table (inserted before a crash, never committed): part of the range, so its offset is
+      // committed with it, but not rendered or inserted again.
+      const storedBelow = this.stored.get(key) ?? -1;
+      const results = await this.ports.render(fresh.filter((m) => m.offset >= storedBelow));
       const slice = new TimeSlice();
-      for (const message of batch.messages) {
-        // A big fetch decodes for a while: let heartbeats, timers and other stages' I/O run in between.
+      let i = 0;
+      for (const message of fresh) {
         if (slice.due()) await slice.yield();
-        // Re-delivered (a fetch that raced a flush or a rebalance): already buffered or already committed.
-        if (buffer ? message.offset <= buffer.last : message.offset < Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1)) continue;
         if (!buffer) {
           buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], bytes: 0, openedAt: this.now() };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
-        // Already in the table (inserted before a crash, never committed): part of this range, so its offset is
-        // committed with it, but not inserted again.
-        if (message.offset < (this.stored.get(key) ?? -1)) continue;
+        if (message.offset < storedBelow) continue;
         buffer.bytes += message.value?.length ?? 0;
-        try {
-          const record = await this.ports.decode(message);
-          buffer.rows.push({ record, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
-        } catch (err) {
-          const e = asCdrflowError(err);
-          if (disposition(e) !== 'dead-letter') throw e;
-          buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, this.component));
+        const result = results[i++]!;
+        if ('error' in result) {
+          buffer.dead.push(deadLetterFor(message, result.error, this.component));
+        } else {
+          buffer.bytes += result.line.length;
+          buffer.rows.push({ ...result, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
         }
         if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
           await this.flush(buffer, heartbeat);
@@ -180,7 +208,7 @@ export class Batcher<T> {
   }
 
   /** Flushes one buffer: inline, or (backgroundFlush) after the previous flush finished, without waiting for it. */
-  private async flush(buffer: PartitionBuffer<T>, heartbeat?: () => Promise<void>): Promise<void> {
+  private async flush(buffer: PartitionBuffer<R>, heartbeat?: () => Promise<void>): Promise<void> {
     if (!this.options.backgroundFlush) return this.flushBuffer(buffer, heartbeat);
     const key = `${buffer.topic}:${buffer.partition}`;
     // From here on, new rows of this partition start the next range.
@@ -216,7 +244,7 @@ export class Batcher<T> {
     return n + this.flightRows;
   }
 
-  private async flushBuffer(buffer: PartitionBuffer<T>, heartbeat?: () => Promise<void>): Promise<void> {
+  private async flushBuffer(buffer: PartitionBuffer<R>, heartbeat?: () => Promise<void>): Promise<void> {
     const key = `${buffer.topic}:${buffer.partition}`;
     const dead = [...buffer.dead];
     const rejected = await this.insertRange(buffer.rows, dedupToken(buffer.topic, buffer.partition, buffer.first, buffer.last), heartbeat);
@@ -252,7 +280,7 @@ export class Batcher<T> {
   }
 
   /** Inserts rows (one contiguous range); returns dead letters for the rows ClickHouse rejected. */
-  private async insertRange(rows: BufferedRow<T>[], token: string, heartbeat?: () => Promise<void>): Promise<DeadLetter[]> {
+  private async insertRange(rows: BufferedRow<R>[], token: string, heartbeat?: () => Promise<void>): Promise<DeadLetter[]> {
     if (rows.length === 0) return [];
     try {
       await retry(
@@ -274,7 +302,7 @@ export class Batcher<T> {
       if (e.kind !== 'rejected_by_sink') throw e;
       if (rows.length === 1) {
         const row = rows[0]!;
-        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, this.component, this.ports.identify?.(row.record) ?? {})];
+        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, this.component, { vendor: row.vendor, cdr_id: row.cdr_id })];
       }
       const mid = rows.length >>> 1;
       const left = rows.slice(0, mid);

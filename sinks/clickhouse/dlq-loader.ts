@@ -9,16 +9,17 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyRegistryError, type DeadLetter } from '../../core/dead-letter.ts';
-import { CdrflowError } from '../../core/errors.ts';
+import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import { ensureTopics, type Kafka } from '../../core/kafka.ts';
 import type { CommittedCounts } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { DlqLoaderConfig, SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
-import { insertDeadLetters } from './insert.ts';
+import { insertLines } from './insert.ts';
 import { migrate } from './migrations.ts';
-import { DEAD_LETTER_COLUMNS } from './rows.ts';
+import { DEAD_LETTER_COLUMNS, deadLetterTsvLine } from './rows.ts';
+import type { RenderResult, RowLine } from './batcher.ts';
 import { assertTableReady, runBatcherStage, type ClickHouseSink } from './sink.ts';
 
 export const DLQ_LOADER = 'dlq-loader';
@@ -65,13 +66,26 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
   const reader = new ReaderCodec<DeadLetter>(deps.registry, SCHEMA_FILES.deadLetter);
   const table = `${sink.database}.${config.table}`;
 
-  return runBatcherStage<DeadLetter>(
+  return runBatcherStage<RowLine>(
     deps.kafka,
     {
       component: DLQ_LOADER,
-      decode: (message) => decodeDeadLetter(reader, message.value, `${message.topic}[${message.partition}]@${message.offset}`),
-      insert: (rows, token) => insertDeadLetters(deps.clickhouse, table, rows, config.maxOriginalBytes, token),
-      identify: (letter) => ({ vendor: letter.vendor, cdr_id: letter.cdr_id }),
+      // Decoded and rendered on the main thread: dead letters are few, a render thread would cost more than it saves.
+      async render(messages) {
+        const results: RenderResult<RowLine>[] = [];
+        for (const m of messages) {
+          try {
+            const letter = await decodeDeadLetter(reader, m.value, `${m.topic}[${m.partition}]@${m.offset}`);
+            results.push({ line: deadLetterTsvLine(letter, { topic: m.topic, partition: m.partition, offset: m.offset }, config.maxOriginalBytes), vendor: letter.vendor, cdr_id: letter.cdr_id });
+          } catch (err) {
+            const e = asCdrflowError(err);
+            if (disposition(e) !== 'dead-letter') throw e;
+            results.push({ error: { kind: e.kind, message: e.message } });
+          }
+        }
+        return results;
+      },
+      insert: (rows, token) => insertLines(deps.clickhouse, table, rows, 'TabSeparated', token, DEAD_LETTER_COLUMNS),
       async publishDeadLetters(records) {
         // No dead letter of a dead letter: it is logged with where it sits, and counted (cdrflow_stage_skipped_total).
         for (const r of records) {

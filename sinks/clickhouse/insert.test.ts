@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 const positioned = (from: number, to: number): PositionedCdr[] =>
-  Array.from({ length: to - from }, (_, k) => ({ record: sampleCdr(from + k), at: { topic: 'cdr.normalized', partition: 0, offset: from + k } }));
+  Array.from({ length: to - from }, (_, k) => ({ cdr: sampleCdr(from + k), at: { topic: 'cdr.normalized', partition: 0, offset: from + k } }));
 
 async function rows(db: string, extra = ''): Promise<Record<string, unknown>[]> {
   const rs = await client.query({
@@ -63,7 +63,7 @@ describe('insertCdrs on the embedded engine', () => {
     }
     expect(stored[0]).toHaveLength(60);
     for (const other of stored.slice(1)) expect(other).toEqual(stored[0]);
-    const first = stored[0]!.find((r) => r['cdr_id'] === batch[1]!.record.cdr_id)!;
+    const first = stored[0]!.find((r) => r['cdr_id'] === batch[1]!.cdr.cdr_id)!;
     expect(first['vendor_status_text']).toBe('normal "clearing"\nline two');
     expect(first['extras']).toEqual({ note: 'tab\there', "quote'key": 'back\\slash', 中文: '值' });
     // batch[1] is a TRTC group call: two app-user callees, one with a backslash.
@@ -73,7 +73,7 @@ describe('insertCdrs on the embedded engine', () => {
     ]);
     expect(first['started_at']).toBe('2024-05-02 01:01:01.007');
     const legs = await count(`SELECT count() AS c FROM fmt_jsoneachrow.cdr_legs FINAL`);
-    expect(legs).toBe(batch.filter((b) => b.record.vendor === 'tencent-ccc').length * 2);
+    expect(legs).toBe(batch.filter((b) => b.cdr.vendor === 'tencent-ccc').length * 2);
   });
 
   it('a repeated token is deduplicated, and a token never leaks into the next insert', async () => {
@@ -101,7 +101,7 @@ describe('insertCdrs on the embedded engine', () => {
   it('classifies a constraint violation as a rejected row and a missing table as a stop', async () => {
     const db = 'rejects';
     await migrate(client, { database: db });
-    const bad = { record: sampleCdr(0, { end_status: 'ANSWERED', billable_seconds: 120, billable_minutes: 1 }), at: { topic: 'x', partition: 0, offset: 1 } };
+    const bad = { cdr: sampleCdr(0, { end_status: 'ANSWERED', billable_seconds: 120, billable_minutes: 1 }), at: { topic: 'x', partition: 0, offset: 1 } };
     const err = await insertCdrs(client, `${db}.cdr`, [bad], 'JSONCompactEachRow', 'x:0:1-1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CdrflowError);
     expect((err as CdrflowError).kind).toBe('rejected_by_sink');
@@ -118,8 +118,8 @@ describe('cdr_legs_current', () => {
     const original = sampleCdr(0); // tencent-ccc: two legs
     expect(original.legs).toHaveLength(2);
     const remapped = sampleCdr(0, { legs: original.legs.slice(0, 1) }); // same call, same version (a replay ties)
-    await insertCdrs(client, `${db}.cdr`, [{ record: original, at: { topic: 'cdr.normalized', partition: 0, offset: 0 } }], 'JSONCompactEachRow', 'cdr.normalized:0:0-0');
-    await insertCdrs(client, `${db}.cdr`, [{ record: remapped, at: { topic: 'cdr.normalized', partition: 0, offset: 1 } }], 'JSONCompactEachRow', 'cdr.normalized:0:1-1');
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: original, at: { topic: 'cdr.normalized', partition: 0, offset: 0 } }], 'JSONCompactEachRow', 'cdr.normalized:0:0-0');
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: remapped, at: { topic: 'cdr.normalized', partition: 0, offset: 1 } }], 'JSONCompactEachRow', 'cdr.normalized:0:1-1');
     const where = `WHERE cdr_id = '${original.cdr_id}'`;
     // The append-only table keeps the replaced call's extra leg; the view does not.
     expect(await count(`SELECT count() AS c FROM ${db}.cdr_legs FINAL ${where}`)).toBe(2);

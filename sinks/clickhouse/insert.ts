@@ -1,28 +1,51 @@
-// One insert of rows into ClickHouse (CDRs into `cdr`, dead letters into `cdr_dead_letters`), always with an
-// explicit dedup token: the embedded engine keeps `clickhouse_settings` on its connection, so an insert without a
-// token could inherit the previous one and be silently dropped as a "duplicate". An empty token means "no token".
+// One insert of rendered rows into ClickHouse (CDRs into `cdr`, dead letters into `cdr_dead_letters`), always with
+// an explicit dedup token: the embedded engine keeps
+// `clickhouse_settings` on its connection, so an insert without a token could inherit the previous one and be
+// silently dropped as a "duplicate". An empty token means "no token" to ClickHouse.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../core/clickhouse.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { classifyClickHouseError } from './errors.ts';
-import type { DeadLetter } from '../../core/dead-letter.ts';
-import { CDR_COLUMNS, DEAD_LETTER_COLUMNS, cdrObject, cdrTsvLine, cdrValues, deadLetterTsvLine, type InsertFormat, type Positioned } from './rows.ts';
+import { CDR_COLUMNS, cdrLine, type InsertFormat, type SourcePosition } from './rows.ts';
 
-export type PositionedCdr = Positioned<NormalizedCdr>;
-
-/** The settings of every insert: one block per call, deduplicated by the token that names its offset range. */
-function exactlyOnce(dedupToken: string, rows: number) {
-  return {
-    insert_deduplication_token: dedupToken,
-    insert_deduplicate: 1 as const,
-    // A batch is one block: ClickHouse must not split it (a split block would get a different dedup identity).
-    max_insert_block_size: String(Math.max(rows, 1)),
-    min_insert_block_size_rows: '0',
-    min_insert_block_size_bytes: '0',
-  };
+export interface PositionedCdr {
+  cdr: NormalizedCdr;
+  at: SourcePosition;
 }
 
+/**
+ * Inserts rows already rendered as lines of `format` (rows.ts cdrLine, deadLetterTsvLine), as one block with one
+ * dedup token. `columns` name the lines' fields in order (default: the cdr table's).
+ */
+export async function insertLines(
+  client: ClickHouseClient,
+  table: string,
+  lines: readonly { line: string | Buffer }[],
+  format: InsertFormat,
+  dedupToken: string,
+  columns: readonly string[] = CDR_COLUMNS,
+): Promise<void> {
+  const settings = {
+    insert_deduplication_token: dedupToken,
+    insert_deduplicate: 1,
+    // Legs reach cdr_legs through a materialized view; dedup its blocks too so a retried batch adds nothing there.
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+    // A batch is one block: ClickHouse must not split it (a split block would get a different dedup identity).
+    max_insert_block_size: String(Math.max(lines.length, 1)),
+    min_insert_block_size_rows: '0',
+    min_insert_block_size_bytes: '0',
+    // Tuples travel as positional arrays in every JSON format (smaller, and no key lookups when parsing).
+    input_format_json_named_tuples_as_objects: 0,
+  };
+  try {
+    await insertBody(client, { table, format, columns, body: await joinLines(lines), settings });
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+}
+
+/** Renders and inserts (tests, the deploy fixtures, the benchmarks); the sink renders at decode time instead. */
 export async function insertCdrs(
   client: ClickHouseClient,
   table: string,
@@ -30,48 +53,24 @@ export async function insertCdrs(
   format: InsertFormat,
   dedupToken: string,
 ): Promise<void> {
-  const clickhouse_settings = {
-    ...exactlyOnce(dedupToken, rows.length),
-    // Legs reach cdr_legs through a materialized view; dedup its blocks too so a retried batch adds nothing there.
-    deduplicate_blocks_in_dependent_materialized_views: 1 as const,
-    // Tuples travel as positional arrays in every JSON format (smaller, and no key lookups when parsing).
-    input_format_json_named_tuples_as_objects: 0 as const,
-  };
-  try {
-    if (format === 'TabSeparated') {
-      await insertBody(client, { table, format, columns: CDR_COLUMNS, body: await tsvBody(rows), settings: clickhouse_settings });
-    } else if (format === 'JSONCompactEachRow') {
-      await client.insert({ table, format, values: rows.map((r) => cdrValues(r.record, r.at)), columns: [...CDR_COLUMNS], clickhouse_settings });
-    } else {
-      await client.insert({ table, format, values: rows.map((r) => cdrObject(r.record, r.at)), columns: [...CDR_COLUMNS], clickhouse_settings });
-    }
-  } catch (err) {
-    throw classifyClickHouseError(err);
-  }
+  await insertLines(client, table, rows.map((r) => ({ line: cdrLine(r.cdr, r.at, format) })), format, dedupToken);
 }
 
 /**
- * Dead letters with their position on the dead-letter topic into `cdr_dead_letters`, as TabSeparated: the original
- * key and value are bytes (Avro, or anything a hostile sender wrote), which TSV carries exactly and JSON cannot.
+ * The body in chunks, one per time slice: joining 50,000 rows into bytes must not hold the event loop in one piece.
  */
-export async function insertDeadLetters(client: ClickHouseClient, table: string, rows: readonly Positioned<DeadLetter>[], maxOriginalBytes: number, dedupToken: string): Promise<void> {
-  try {
-    await insertBody(client, { table, format: 'TabSeparated', columns: DEAD_LETTER_COLUMNS, body: rows.map((r) => deadLetterTsvLine(r.record, r.at, maxOriginalBytes)), settings: exactlyOnce(dedupToken, rows.length) });
-  } catch (err) {
-    throw classifyClickHouseError(err);
-  }
-}
-
-/**
- * The TabSeparated body in chunks, one per time slice: rendering 50,000 rows takes over a second, which must not
- * hold the event loop in one piece.
- */
-async function tsvBody(rows: readonly PositionedCdr[]): Promise<Buffer[]> {
+async function joinLines(lines: readonly { line: string | Buffer }[]): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   const slice = new TimeSlice();
   let part = '';
-  for (const r of rows) {
-    part += cdrTsvLine(r.record, r.at);
+  for (const { line } of lines) {
+    if (typeof line === 'string') part += line;
+    else {
+      // Bytes (a dead letter's original value): kept as they are, in order with the text around them.
+      if (part !== '') chunks.push(Buffer.from(part));
+      part = '';
+      chunks.push(line);
+    }
     if (slice.due()) {
       chunks.push(Buffer.from(part));
       part = '';

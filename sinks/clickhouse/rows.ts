@@ -10,12 +10,6 @@ export interface SourcePosition {
   offset: number;
 }
 
-/** A decoded record with where it was read: what the batcher buffers and an insert writes. */
-export interface Positioned<T> {
-  record: T;
-  at: SourcePosition;
-}
-
 export const CDR_COLUMNS = [
   'cdr_id', 'vendor', 'tenant_id', 'natural_key', 'direction', 'channel', 'call_type',
   'caller_type', 'caller_value', 'caller_e164', 'caller_hashed', 'caller_location', 'callees',
@@ -80,6 +74,16 @@ export function cdrValues(cdr: NormalizedCdr, at: SourcePosition): Value[] {
     at.topic, at.partition, at.offset, versionOf(cdr),
     cdr.room_id,
   ];
+}
+
+/**
+ * One row of the `cdr` table as one line of `format` (every format the sink inserts is one row per line). The sink
+ * renders each record as soon as it is decoded, so the decoded object dies young and only the line is buffered.
+ */
+export function cdrLine(cdr: NormalizedCdr, at: SourcePosition, format: InsertFormat): string {
+  if (format === 'TabSeparated') return cdrTsvLine(cdr, at);
+  if (format === 'JSONCompactEachRow') return `${JSON.stringify(cdrValues(cdr, at))}\n`;
+  return `${JSON.stringify(cdrObject(cdr, at))}\n`;
 }
 
 export function cdrObject(cdr: NormalizedCdr, at: SourcePosition): Record<string, Value> {

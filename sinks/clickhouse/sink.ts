@@ -3,20 +3,18 @@
 // commit after ack, rejected rows to cdr.dlq).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
-import { DeadLetterWriter, classifyRegistryError } from '../../core/dead-letter.ts';
+import { DeadLetterWriter } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
-import { SCHEMA_FILES } from '../../core/topology.ts';
-import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { Batcher, type BatcherOptions, type BatcherPorts, type SinkStats } from './batcher.ts';
+import { Batcher, type BatcherOptions, type BatcherPorts, type RenderedRow, type RowLine, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
-import { insertCdrs } from './insert.ts';
+import { insertLines } from './insert.ts';
 import { migrate } from './migrations.ts';
+import { createRenderer } from './render.ts';
 import { CDR_COLUMNS } from './rows.ts';
 
 export interface SinkDeps {
@@ -25,8 +23,8 @@ export interface SinkDeps {
   clickhouse: ClickHouseClient;
   log?: LogFn;
   onCommitted?: (counts: CommittedCounts) => void;
-  /** Called with the records of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
-  onInserted?: (cdrs: NormalizedCdr[]) => void;
+  /** Called with the rows of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
+  onInserted?: (rows: readonly RenderedRow[]) => void;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -64,28 +62,19 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   await deadLetters.register();
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
-  // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
-  const reader = new ReaderCodec<NormalizedCdr>(deps.registry, SCHEMA_FILES.normalized);
+  // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
+  // and render each row as soon as it is decoded: in the render thread unless the config says inline.
+  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread });
   const table = `${config.database}.${config.table}`;
 
-  return runBatcherStage<NormalizedCdr>(
+  return runBatcherStage<RenderedRow>(
     deps.kafka,
     {
-      async decode(message) {
-        if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
-        return retry(async () => {
-          try {
-            return await reader.decode(message.value!);
-          } catch (err) {
-            throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
-          }
-        }, RETRY.registry);
-      },
+      render: (messages) => renderer.render(messages),
       async insert(rows, token) {
-        await insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token);
-        deps.onInserted?.(rows.map((r) => r.record));
+        await insertLines(deps.clickhouse, table, rows, config.insertFormat, token);
+        deps.onInserted?.(rows);
       },
-      identify: (cdr) => ({ vendor: cdr.vendor, cdr_id: cdr.cdr_id }),
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
     },
@@ -103,8 +92,11 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       sessionTimeoutMs: config.sessionTimeoutMs,
       events: 'sink',
       log,
-      started: { table, format: config.insertFormat, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs },
-      release: () => publisher.disconnect().catch(() => undefined),
+      started: { table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs },
+      async release() {
+        await publisher.disconnect().catch(() => undefined);
+        await renderer.close();
+      },
     },
   );
 }
@@ -118,7 +110,7 @@ export interface BatcherStageOptions {
   log: LogFn;
   /** Extra fields of the `<events>.started` line. */
   started?: Record<string, unknown>;
-  /** Frees what the stage holds besides the consumer (a producer), once it stopped either way. */
+  /** Frees what the stage holds besides the consumer (a producer, a render thread), once it stopped either way. */
   release?: () => Promise<void>;
 }
 
@@ -127,14 +119,14 @@ export interface BatcherStageOptions {
  * stages (the cdr sink, the dead-letter loader). Batches are buffered per partition, flushed by size in the
  * consumer's loop and by age on a timer, and committed after ClickHouse acknowledged them.
  */
-export async function runBatcherStage<T>(
+export async function runBatcherStage<R extends RowLine>(
   kafka: Kafka,
-  ports: Omit<BatcherPorts<T>, 'commit' | 'onFailure' | 'log' | 'events'>,
+  ports: Omit<BatcherPorts<R>, 'commit' | 'onFailure' | 'log' | 'events'>,
   batcherOptions: BatcherOptions,
   options: BatcherStageOptions,
 ): Promise<ClickHouseSink> {
   const { log, events } = options;
-  const batcher = new Batcher<T>(
+  const batcher = new Batcher<R>(
     { ...ports, events, log, commit: (topic, partition, next) => consumer.commit(topic, partition, next), onFailure: (err) => consumer.fail(err) },
     batcherOptions,
   );
@@ -158,9 +150,12 @@ export async function runBatcherStage<T>(
   }, Math.max(10, Math.min(250, Math.floor(batcherOptions.flushMs / 4))));
   timer.unref();
 
+  // Released once, whichever comes first: a clean stop or the consumer ending by itself.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= options.release?.() ?? Promise.resolve());
   const done = consumer.done.finally(async () => {
     clearInterval(timer);
-    await options.release?.();
+    await release();
   });
   done.catch(() => undefined);
   log('info', `${events}.started`, { groupId: options.groupId, topic: options.topic, ...options.started });
@@ -175,7 +170,7 @@ export async function runBatcherStage<T>(
       clearInterval(timer);
       await batcher.flushDue(true).catch((err: unknown) => log('warn', `${events}.final_flush_failed`, { error: String(err) }));
       await consumer.stop();
-      await options.release?.();
+      await release();
     },
   };
 }
