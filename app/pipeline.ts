@@ -97,8 +97,9 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
     ),
     ...(ctx.config.dlqLoader.enabled
       ? [
+          // The sink, started before it, has migrated the tables.
           streamStage(ctx, 'dlq-loader', (onCommitted) =>
-            startDlqLoader(ctx.config.dlqLoader, ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.clickhouse, log: ctx.log.child('dlq-loader'), onCommitted }),
+            startDlqLoader(ctx.config.dlqLoader, { ...ctx.config.sink, migrate: false }, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.clickhouse, log: ctx.log.child('dlq-loader'), onCommitted }),
           ),
         ]
       : []),
