@@ -96,7 +96,7 @@ export const appConfigSchema = z.strictObject({
     .prefault({}),
   shutdown: z
     .strictObject({
-      /** After intake stopped, wait this long at most for normalize and the sink to catch up (lag 0) before stopping them. */
+      /** After intake stopped, wait this long at most for normalize, the sink and the dead-letter loader to catch up (lag 0). */
       drainTimeoutSec: z.number().min(0).max(600).default(15),
       /**
        * Whatever still runs after a stop request (a stuck query, a broker that never answers), the process exits
