@@ -30,7 +30,7 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
       return messages.map((m) => {
         if (m.value?.toString() === 'garbage') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
         const cdr = sampleCdr(m.offset);
-        return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+        return { line: Buffer.from('row\n'), vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
       });
     },
     async insert(rows: BufferedRow[], token: string) {

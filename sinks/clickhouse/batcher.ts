@@ -17,7 +17,8 @@ export const COMPONENT = 'sink.clickhouse';
  * are kept, so the decoded object dies young (cheap to collect) instead of waiting in a buffer of 50,000.
  */
 export interface RenderedRow {
-  line: string;
+  /** The row as bytes of the insert format, newline included (a view into its batch's buffer, render.ts packRows). */
+  line: Buffer;
   vendor: string;
   cdr_id: string;
   received_at: Date;
