@@ -86,13 +86,13 @@ describe('Batcher', () => {
     expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:2:7-7', 'commit 2@8']);
   });
 
-  it('while a partition catches up, its buffer waits up to CATCH_UP_FLUSH_FACTOR × flushMs to make a bigger insert', async () => {
+  it('while a partition catches up (a tenth of flushRows waits in Kafka), its buffer waits up to CATCH_UP_FLUSH_FACTOR × flushMs to make a bigger insert', async () => {
     const { rec, ports, tick } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100 });
-    // 2 buffered, 500 more already in Kafka: the lag alone fills the buffer.
-    await b.add({ ...batch(0, [0, 1]), highWatermark: 502 });
-    // Caught up: only 3 more in Kafka, far from filling it.
-    await b.add({ ...batch(1, [0, 1]), highWatermark: 5 });
+    // 2 buffered, 10 more already in Kafka: a tenth of a full insert (100 rows) waits behind the buffer.
+    await b.add({ ...batch(0, [0, 1]), highWatermark: 12 });
+    // Caught up: only 9 more in Kafka.
+    await b.add({ ...batch(1, [0, 1]), highWatermark: 11 });
     tick(1000);
     await b.flushDue();
     expect(rec.events).toEqual(['insert cdr.normalized:1:0-1', 'commit 1@2']);
