@@ -94,7 +94,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
       startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
     ),
     streamStage(ctx, 'normalize', (onCommitted) =>
-      startNormalizeStage(ctx.config, { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted }),
+      startNormalizeStage(ctx.config, { log: ctx.log.child('normalize'), onCommitted }),
     ),
     ...(receiver ? [receiver.component] : []),
     ...pollers,

@@ -2,19 +2,19 @@
 // KAFKA_BROKERS / SCHEMA_REGISTRY_URL) and an embedded ClickHouse in a temporary directory:
 //   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline)
 //   K2  the same inside transactions, sendOffsets per chunk of at most 2,000 (normalize's chunk size)
-//   normalize  the normalize stage (`normalize.workers: 1`), raw -> normalized     ratio to K2
-//   normalize_w2  the same with two workers (this thread + a worker thread)       ratio to normalize and to K2
+//   normalize  the normalize stage (`normalize.workers: 1`, a worker thread), raw -> normalized   ratio to K2
+//   normalize_w2  the same with two workers (two worker threads)                  ratio to normalize and to K2
 //   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
 //   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
-//   e2e  normalize + sink from fresh groups until every row is inserted            ratio to K1
+//   e2e  normalize + sink from fresh groups until every row is inserted, as the job runs them   ratio to K1
 // Every mode consumes the same records (a deterministic mix of the four vendors, `--records`, default 100,000, 3
 // partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
 // record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
-// sink, C1 and e2e runs; the load average is recorded around every mode. With two normalize workers the clock starts
-// at the first batch fetched once the group is stable with both members (the join of the second one excluded, like
-// every join), and counts the records committed from then on.
+// sink, C1 and e2e runs; the load average is recorded around every mode. Normalize members run in worker threads (as in
+// the job), where no consumer of this thread sees their first batch: their clock starts once the group is Stable with
+// every member (joins excluded, like every join) and counts the records committed from then on.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -36,7 +36,6 @@ import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
 import { parseSinkConfig, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
 import { normalize } from '../../transforms/normalize/normalize.ts';
-import { parseNormalizeServiceConfig, startNormalizeService } from '../../transforms/normalize/service/index.ts';
 import { mixedEnvelopes } from '../records.ts';
 
 const PARTITIONS = 3;
@@ -188,8 +187,35 @@ async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[],
   return m;
 }
 
+/**
+ * Starts `clock` once `groupId` is Stable with `members` members: for stages whose consumers run in worker threads
+ * (normalize), where no consumer of this thread sees their first batch. The first fetch follows within milliseconds.
+ */
+function startWhenStable(kafka: Kafka, groupId: string, members: number, clock: FirstBatchClock): { stop: () => Promise<void> } {
+  const admin = kafka.admin();
+  let polling = true;
+  const poll = (async () => {
+    await admin.connect();
+    while (polling) {
+      const { groups } = await admin.describeGroups([groupId]).catch(() => ({ groups: [] as { state: string; members: unknown[] }[] }));
+      if (groups[0]?.state === 'Stable' && groups[0].members.length === members) {
+        clock.start();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await admin.disconnect();
+  })();
+  return {
+    async stop() {
+      polling = false;
+      await poll;
+    },
+  };
+}
+
 /** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
-async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegistry>, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
+async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
   const done = completion();
@@ -203,24 +229,10 @@ async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegi
       doc['normalize'] = { groupId, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: `${tag}-n${workers}`, partitions: PARTITIONS, workers };
     },
   });
-  // The clock waits until every member is in the group: the second member's join rebalances the first.
-  const admin = kafka.admin();
-  await admin.connect();
-  let polling = workers > 1;
-  clock.armed = !polling;
-  const poll = (async () => {
-    while (polling) {
-      const { groups } = await admin.describeGroups([groupId]).catch(() => ({ groups: [] as { state: string; members: unknown[] }[] }));
-      if (groups[0]?.state === 'Stable' && groups[0].members.length === workers) {
-        clock.armed = true;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  // Every member runs in a worker thread with its own Kafka client, so no consumer here sees the first batch: the
+  // clock starts when the group is Stable with every member in it (the joins excluded, as for every mode).
+  const stable = startWhenStable(kafka, groupId, workers, clock);
   const stage = await startNormalizeStage(config, {
-    kafka: clock.wrap(kafka),
-    registry,
     log: silentLog,
     onCommitted: (counts) => {
       committed += counts.records;
@@ -229,9 +241,7 @@ async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegi
     },
   });
   const end = await withTimeout(done.promise, workers > 1 ? `normalize_w${workers}` : 'normalize');
-  polling = false;
-  await poll;
-  await admin.disconnect();
+  await stable.stop();
   const m = clock.measure(total - committedAtStart, end, load);
   await stage.stop();
   return { measurement: m, normalized };
@@ -250,10 +260,17 @@ async function sinkRun(
   let peakRss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   const ref: { stats?: { rowsInserted: number; deadLettered: number } } = {};
+  // End to end, normalize runs as the job runs it (its member in a worker thread); the clock starts at whichever comes
+  // first: the normalize group stable, or the sink's first batch.
+  const stable = opts.withNormalize ? startWhenStable(kafka, `${opts.tag}.normalize`, 1, clock) : undefined;
   const normalize = opts.withNormalize
-    ? await startNormalizeService(
-        parseNormalizeServiceConfig({ groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS }),
-        { kafka: timed, registry },
+    ? await startNormalizeStage(
+        loadAppConfig({
+          overrides: (doc) => {
+            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS };
+          },
+        }),
+        { log: silentLog },
       )
     : undefined;
   const sink = await startClickHouseSink(parseSinkConfig({ groupId: `${opts.tag}.sink`, inputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, database: opts.database, partitions: PARTITIONS }), {
@@ -266,6 +283,7 @@ async function sinkRun(
   });
   ref.stats = sink.stats;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
+  await stable?.stop();
   const delay = clock.loopDelayMs();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize?.total ?? opts.expectedRows, end, load);
@@ -405,12 +423,12 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
       if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
       if (modes.includes('normalize') || modes.includes('sink')) {
-        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt, 1));
+        const n = await prof('normalize', () => normalizeRun(kafka, raw, normalizedTopic, dlq, total, rt, 1));
         normalizedCount = n.normalized;
         if (modes.includes('normalize')) note('normalize', n.measurement);
       }
       if (modes.includes('normalize_w2')) {
-        const n = await prof('normalize_w2', () => normalizeRun(kafka, registry, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
+        const n = await prof('normalize_w2', () => normalizeRun(kafka, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
         note('normalize_w2', n.measurement);
       }
       if (modes.includes('c1')) {

@@ -56,7 +56,7 @@ export const command: Command = {
     let launch: () => Promise<StreamHandle>;
     let closeStage = async () => {};
     if (stage === 'normalize') {
-      launch = () => startNormalizeStage(config, { kafka, registry, log });
+      launch = () => startNormalizeStage(config, { log });
     } else {
       const clickhouse = await createClickHouse(ends.clickhouse);
       launch = () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log });
