@@ -45,7 +45,12 @@ export interface LatencyOptions {
 const load1 = () => +loadavg()[0]!.toFixed(2);
 
 /** Push bodies of `batch` fee records each, every record one the mapping accepts (so every acked CDR must appear). */
-function feeBodies(appKey: string, pushes: number, batch: number, seed: number): { bodies: string[]; keys: string[][] } {
+function feeBodies(
+  appKey: string,
+  pushes: number,
+  batch: number,
+  seed: number,
+): { bodies: string[]; keys: string[][] } {
   const records = pushes * batch;
   // Calls in the past (3.1 s apart on average, the longest 32 min), as the demo pushes them.
   const gen = new HuaweiFeeGenerator({ seed, appKey, startMs: Date.now() - records * 3_100 - 32 * 60_000 });
@@ -54,7 +59,8 @@ function feeBodies(appKey: string, pushes: number, batch: number, seed: number):
   const keys: string[][] = [];
   let current: Record<string, string | number>[] = [];
   for (let guard = 0; bodies.length < pushes; guard++) {
-    if (guard > records * 2) throw new Error('latency: the Huawei generator no longer makes records the mapping accepts');
+    if (guard > records * 2)
+      throw new Error('latency: the Huawei generator no longer makes records the mapping accepts');
     const record = gen.next();
     if (!normalizeBare(VENDOR, appKey, JSON.stringify(record), ctx).ok) continue;
     current.push(record);
@@ -81,9 +87,17 @@ const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'
 
 /** True once every key in `keys` is a row of `tenant` in the job's cdr table (a cheap count first, then the keys). */
 async function allCountable(job: JobProcess, table: string, tenant: string, keys: Set<string>): Promise<boolean> {
-  const [c] = await job.rows<{ c: string }>(`SELECT uniqExact(natural_key) AS c FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`);
+  const [c] = await job.rows<{ c: string }>(
+    `SELECT uniqExact(natural_key) AS c FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+  );
   if (Number(c?.c ?? 0) < keys.size) return false;
-  const present = new Set((await job.rows<{ k: string }>(`SELECT DISTINCT natural_key AS k FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`)).map((r) => r.k));
+  const present = new Set(
+    (
+      await job.rows<{ k: string }>(
+        `SELECT DISTINCT natural_key AS k FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+      )
+    ).map((r) => r.k),
+  );
   for (const k of keys) if (!present.has(k)) return false;
   return true;
 }
@@ -117,12 +131,26 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
     const bare = await startChild('bare', process.env);
     let bareFigures;
     try {
-      await openLoop({ port: bare.port, appKey, appSecret: SECRET }, warm.bodies, Math.min(pushesPerSecond, 100), opts.connections);
-      bareFigures = { ...ackFigures(bodies, opts.batch, await openLoop({ port: bare.port, appKey, appSecret: SECRET }, bodies, pushesPerSecond, opts.connections)), load_avg_1m: [bareLoad, load1()] };
+      await openLoop(
+        { port: bare.port, appKey, appSecret: SECRET },
+        warm.bodies,
+        Math.min(pushesPerSecond, 100),
+        opts.connections,
+      );
+      bareFigures = {
+        ...ackFigures(
+          bodies,
+          opts.batch,
+          await openLoop({ port: bare.port, appKey, appSecret: SECRET }, bodies, pushesPerSecond, opts.connections),
+        ),
+        load_avg_1m: [bareLoad, load1()],
+      };
     } finally {
       await stopChild(bare);
     }
-    console.error(`pipeline: ${label}: bare node:http ack p50 ${bareFigures.ack_latency_ms.p50} p99 ${bareFigures.ack_latency_ms.p99} max ${bareFigures.ack_latency_ms.max} ms`);
+    console.error(
+      `pipeline: ${label}: bare node:http ack p50 ${bareFigures.ack_latency_ms.p50} p99 ${bareFigures.ack_latency_ms.p99} max ${bareFigures.ack_latency_ms.max} ms`,
+    );
 
     const receiverPort = await freePort();
     const job = await startJob(
@@ -131,7 +159,15 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         kafka: { brokers: opts.brokers },
         schemaRegistry: { url: opts.registryUrl },
         localInfra: { portBase: opts.portBase },
-        receiver: { port: receiverPort, huawei: { apps: [{ appKey, appSecret: SECRET }, { appKey: warmKey, appSecret: SECRET }] } },
+        receiver: {
+          port: receiverPort,
+          huawei: {
+            apps: [
+              { appKey, appSecret: SECRET },
+              { appKey: warmKey, appSecret: SECRET },
+            ],
+          },
+        },
       },
       `lat${rate}`,
     );
@@ -140,7 +176,10 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const target: PushTarget = { port: receiverPort, appKey, appSecret: SECRET };
       // Warm-up through the whole path (schemas registered, transactions begun, the first insert), then measure.
       await openLoop({ ...target, appKey: warmKey }, warm.bodies, Math.min(pushesPerSecond, 100), opts.connections);
-      if (!(await until(() => allCountable(job, table, warmKey, new Set(warm.keys.flat())), opts.drainTimeoutSec * 1000))) throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
+      if (
+        !(await until(() => allCountable(job, table, warmKey, new Set(warm.keys.flat())), opts.drainTimeoutSec * 1000))
+      )
+        throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
 
       const loadBefore = load1();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
@@ -156,7 +195,11 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       // Due → countable: from the time each push was due (client clock, the same machine's) to its row's inserted_at,
       // so time a push waited for a connection or in the receiver's accept queue counts too.
       const insertedAt = new Map(
-        (await job.rows<{ k: string; t: string }>(`SELECT natural_key AS k, toUnixTimestamp64Milli(min(inserted_at)) AS t FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY natural_key`)).map((r) => [r.k, Number(r.t)]),
+        (
+          await job.rows<{ k: string; t: string }>(
+            `SELECT natural_key AS k, toUnixTimestamp64Milli(min(inserted_at)) AS t FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY natural_key`,
+          )
+        ).map((r) => [r.k, Number(r.t)]),
       );
       const dueToCountable: number[] = [];
       run.outcomes.forEach((o, p) => {
@@ -176,7 +219,13 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         acked_cdrs: acked.size,
         all_acked_countable: complete,
         drain_after_last_ack_s: +drainSeconds.toFixed(1),
-        push_to_countable_ms: { count: Number(q?.['n']), p50: Number(q?.['p50']), p90: Number(q?.['p90']), p99: Number(q?.['p99']), max: Number(q?.['max']) },
+        push_to_countable_ms: {
+          count: Number(q?.['n']),
+          p50: Number(q?.['p50']),
+          p90: Number(q?.['p90']),
+          p99: Number(q?.['p99']),
+          max: Number(q?.['max']),
+        },
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
         load_avg_1m: [loadBefore, load1()],
@@ -212,8 +261,19 @@ export interface JobRunOptions {
 export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknown>> {
   const namespace = `${opts.tag}_job`;
   // The raw topics exist before the job subscribes, with the benchmark's partitions.
-  await ensureTopics(opts.kafka, VENDORS.map((v) => ({ topic: `${namespace}.${TOPICS.raw(v)}`, partitions: PARTITIONS })));
-  const job = await startJob({ namespace, kafka: { brokers: opts.brokers }, schemaRegistry: { url: opts.registryUrl }, localInfra: { portBase: opts.portBase } }, 'job');
+  await ensureTopics(
+    opts.kafka,
+    VENDORS.map((v) => ({ topic: `${namespace}.${TOPICS.raw(v)}`, partitions: PARTITIONS })),
+  );
+  const job = await startJob(
+    {
+      namespace,
+      kafka: { brokers: opts.brokers },
+      schemaRegistry: { url: opts.registryUrl },
+      localInfra: { portBase: opts.portBase },
+    },
+    'job',
+  );
   try {
     const table = `${job.config.sink.database}.${job.config.sink.table}`;
     // Timing starts once both groups have their member (group joins excluded, as in the other modes).
@@ -223,7 +283,9 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       const groups = [job.config.normalize.groupId, job.config.sink.groupId];
       const stable = await until(async () => {
         const { groups: described } = await admin.describeGroups(groups);
-        return described.length === groups.length && described.every((g) => g.state === 'Stable' && g.members.length > 0);
+        return (
+          described.length === groups.length && described.every((g) => g.state === 'Stable' && g.members.length > 0)
+        );
       }, 120_000);
       if (!stable) throw new Error(`job: the consumer groups ${groups.join(', ')} were not stable within 120 s`);
     } finally {
@@ -236,7 +298,8 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const publisher = new RawEnvelopePublisher(opts.registry, acked);
     for (const v of VENDORS) {
       const envs = opts.byVendor.get(v) ?? [];
-      for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), `${namespace}.${TOPICS.raw(v)}`);
+      for (let i = 0; i < envs.length; i += 1000)
+        await publisher.publish(envs.slice(i, i + 1000), `${namespace}.${TOPICS.raw(v)}`);
     }
     await acked.disconnect();
     const publishSeconds = (performance.now() - t0) / 1000;
@@ -244,9 +307,11 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
-    if (!complete) throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
+    if (!complete)
+      throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
     const [u] = await job.rows<{ c: string }>(`SELECT uniqExact(cdr_id) AS c FROM ${table}`);
-    if (Number(u?.c) !== opts.expectedRows) throw new Error(`job: ${u?.c} distinct CDRs stored, expected ${opts.expectedRows}`);
+    if (Number(u?.c) !== opts.expectedRows)
+      throw new Error(`job: ${u?.c} distinct CDRs stored, expected ${opts.expectedRows}`);
     return {
       records: opts.total,
       rows: opts.expectedRows,

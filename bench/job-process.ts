@@ -78,14 +78,17 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
     shutdown: { drainTimeoutSec: 5, hardDeadlineSec: 40 },
   };
   writeFileSync(file, JSON.stringify(full, null, 2));
-  const env = { ...process.env };
-  for (const name of OVERRIDING_ENV) delete env[name];
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !OVERRIDING_ENV.includes(name)));
   const config = loadAppConfig({ file, env });
   const logPath = join(dir, 'job.log');
   const logFd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], { cwd: REPO_ROOT, env, stdio: ['ignore', logFd, logFd] });
+    child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', logFd, logFd],
+    });
   } finally {
     closeSync(logFd);
   }
@@ -126,8 +129,10 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the job exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${logTail()}`);
-      if (Date.now() > deadline) throw new Error(`the job was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${logTail()}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the job exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${logTail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`the job was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${logTail()}`);
       const ready = await fetch(`${opsUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
         (r) => r.status === 200,
         () => false,

@@ -15,10 +15,22 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** p50 / p90 / p99 / max of latencies in ms (sorts a copy), rounded to 0.1 ms. */
-export function latencySummary(ms: readonly number[]): { count: number; p50: number; p90: number; p99: number; max: number } {
+export function latencySummary(ms: readonly number[]): {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+} {
   const s = [...ms].sort((a, b) => a - b);
   const r = (n: number) => Math.round(n * 10) / 10;
-  return { count: s.length, p50: r(percentile(s, 50)), p90: r(percentile(s, 90)), p99: r(percentile(s, 99)), max: r(s.at(-1) ?? NaN) };
+  return {
+    count: s.length,
+    p50: r(percentile(s, 50)),
+    p90: r(percentile(s, 90)),
+    p99: r(percentile(s, 99)),
+    max: r(s.at(-1) ?? NaN),
+  };
 }
 
 /** The clock of an open loop: when item `i` is due, `ratePerSecond` items per second from `t0` (ms). */
@@ -29,7 +41,8 @@ export function dueAt(t0: number, i: number, ratePerSecond: number): number {
 /** `--latency-rates 500,2000`: positive numbers, in the order given. */
 export function parseRates(text: string): number[] {
   const rates = text.split(',').map((s) => Number(s.trim()));
-  if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`not a list of positive rates: "${text}"`);
+  if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0))
+    throw new Error(`not a list of positive rates: "${text}"`);
   return rates;
 }
 
@@ -86,7 +99,12 @@ export interface OpenLoopResult {
  * Sends `bodies[i]` at dueAt(t0, i, pushesPerSecond) over at most `connections` keep-alive sockets (a push waiting
  * for a free socket is late, and its latency says so), then waits for every answer.
  */
-export async function openLoop(target: PushTarget, bodies: readonly string[], pushesPerSecond: number, connections: number): Promise<OpenLoopResult> {
+export async function openLoop(
+  target: PushTarget,
+  bodies: readonly string[],
+  pushesPerSecond: number,
+  connections: number,
+): Promise<OpenLoopResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const latencyMs = new Array<number>(bodies.length).fill(NaN);
   const outcomes = new Array<PushOutcome>(bodies.length);
@@ -105,14 +123,23 @@ export async function openLoop(target: PushTarget, bodies: readonly string[], pu
       );
     }
     await Promise.all(pending);
-    return { latencyMs, outcomes, seconds: (performance.now() - t0) / 1000, firstDueEpochMs: performance.timeOrigin + t0 };
+    return {
+      latencyMs,
+      outcomes,
+      seconds: (performance.now() - t0) / 1000,
+      firstDueEpochMs: performance.timeOrigin + t0,
+    };
   } finally {
     agent.destroy();
   }
 }
 
 /** Counts of an open loop's outcomes: answers by status, connection resets, other socket errors. */
-export function outcomeCounts(outcomes: readonly PushOutcome[]): { statuses: Record<string, number>; resets: number; errors: number } {
+export function outcomeCounts(outcomes: readonly PushOutcome[]): {
+  statuses: Record<string, number>;
+  resets: number;
+  errors: number;
+} {
   const statuses: Record<string, number> = {};
   let resets = 0;
   let errors = 0;
