@@ -182,11 +182,15 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
 
       const loadBefore = load1();
+      const cpu0 = job.cpuSeconds() ?? 0;
+      const started = performance.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
       const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
+      // Cores the job used from the first push to the last CDR countable: near 2 on this machine means CPU-bound.
+      const jobCores = ((job.cpuSeconds() ?? 0) - cpu0) / ((performance.now() - started) / 1000);
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
          FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
@@ -228,6 +232,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         },
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
+        job_cpu_cores: +jobCores.toFixed(2),
         load_avg_1m: [loadBefore, load1()],
       };
       out.push(figures);
@@ -235,7 +240,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, ${figures.job_cpu_cores} cores; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();

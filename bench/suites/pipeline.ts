@@ -571,7 +571,8 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
       : undefined,
   ].filter(Boolean);
-  if (latencyFigures) table.push('', ...latencyTable(latencyFigures));
+  if (table.length === 2) table.length = 0;
+  if (latencyFigures) table.push(...(table.length > 0 ? [''] : []), ...latencyTable(latencyFigures));
   console.error(`\n${table.join('\n')}\n`);
 
   return {
