@@ -1,7 +1,7 @@
 // The real job for the benchmarks: `node bin/cdrflow.mjs start --config <file>` as a child process, with its own
 // namespace, its own embedded ClickHouse and ops port in a temporary directory, on the benchmark's Kafka + registry.
-// The child is always stopped: by stop(), and, should the benchmark die first, by a process 'exit' handler (SIGKILL
-// by its PID). Its peak RSS is the kernel's high-water mark of the whole process (VmHWM, worker threads included).
+// The child is always stopped: by stop(), and, should the benchmark die first (an exception, or SIGINT / SIGTERM /
+// SIGHUP), by a process 'exit' handler (SIGKILL by its PID). Its peak RSS is the kernel's high-water mark of the whole process (VmHWM, worker threads included).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -97,6 +97,9 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   process.on('exit', killOnExit);
+  // A signal would end this process without 'exit' handlers: exit instead, so the handler above still runs.
+  const onSignal = (signal: NodeJS.Signals) => process.exit(signal === 'SIGINT' ? 130 : 143);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, onSignal);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const logTail = () => {
     try {
@@ -123,6 +126,7 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
       clearTimeout(timer);
     }
     process.off('exit', killOnExit);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
     rmSync(dir, { recursive: true, force: true });
   };
 
