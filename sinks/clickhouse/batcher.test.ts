@@ -26,9 +26,12 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   let clock = 0;
   const ports: BatcherPorts = {
     now: () => clock,
-    async decode(m) {
-      if (m.value?.toString() === 'garbage') throw new CdrflowError('bad_record', 'not Avro');
-      return sampleCdr(m.offset);
+    async render(messages) {
+      return messages.map((m) => {
+        if (m.value?.toString() === 'garbage') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
+        const cdr = sampleCdr(m.offset);
+        return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+      });
     },
     async insert(rows: BufferedRow[], token: string) {
       if (opts.insertError) throw opts.insertError;
@@ -142,10 +145,10 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
   });
 
-  it('flushes at flushBytes of consumed values before flushRows', async () => {
+  it('flushes at flushBytes (consumed values + rendered rows) before flushRows', async () => {
     const { rec, ports } = fakePorts();
-    const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 10 });
-    await b.add(batch(0, [0, 1, 2, 3], () => 'xxxx')); // 4 bytes each: the third reaches 12 >= 10
+    const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 20 });
+    await b.add(batch(0, [0, 1, 2, 3], () => 'xxxx')); // 4 bytes of value + 4 of row each: the third reaches 24 >= 20
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-2', 'commit 0@3']);
     expect(b.bufferedRows).toBe(1);
   });

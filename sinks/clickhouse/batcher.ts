@@ -4,22 +4,39 @@
 // offsets committed only after ClickHouse and the dead-letter topic acknowledged.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
-import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
+import { CdrflowError, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
-import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import type { PositionedCdr } from './insert.ts';
+import type { SourcePosition } from './rows.ts';
 
 export const COMPONENT = 'sink.clickhouse';
 
-export interface BufferedRow extends PositionedCdr {
+/**
+ * A record decoded and rendered as its row's line at once: only the line and what the dead letters and metrics need
+ * are kept, so the decoded object dies young (cheap to collect) instead of waiting in a buffer of 50,000.
+ */
+export interface RenderedRow {
+  line: string;
+  vendor: string;
+  cdr_id: string;
+  received_at: Date;
+}
+
+/** Per message: its row, or why the record itself is bad (to be dead-lettered). */
+export type RenderResult = RenderedRow | { error: { kind: ErrorKind; message: string } };
+
+export interface BufferedRow extends RenderedRow {
+  at: SourcePosition;
   message: ConsumedMessage;
 }
 
 export interface BatcherPorts {
-  /** Decodes a value; throws a CdrflowError (bad_record = dead-letter it; anything else is systemic). */
-  decode(message: ConsumedMessage): Promise<NormalizedCdr>;
+  /**
+   * Decodes and renders values (render.ts), results in order: a row, or why the record is bad (dead-letter it).
+   * Throws only for systemic trouble.
+   */
+  render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]>;
   insert(rows: BufferedRow[], dedupToken: string): Promise<void>;
   publishDeadLetters(records: DeadLetter[]): Promise<void>;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
@@ -33,7 +50,7 @@ export interface BatcherPorts {
 
 export interface BatcherOptions {
   flushRows: number;
-  /** ...or at this many bytes of consumed values, whichever comes first: memory stays bounded whatever a row weighs. */
+  /** ...or at this many bytes (consumed values + rendered rows), whichever comes first: memory stays bounded whatever a row weighs. */
   flushBytes?: number;
   flushMs: number;
   /**
@@ -103,25 +120,27 @@ export class Batcher {
       if (batch.messages.length === 0) return undefined;
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
+      // Re-delivered offsets (a fetch that raced a flush or a rebalance) are already buffered or already committed.
+      // Offsets rise within a batch, so one threshold taken now holds for the whole batch.
+      const fresh = buffer
+        ? batch.messages.filter((m) => m.offset > buffer!.last)
+        : batch.messages.filter((m) => m.offset >= Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1));
+      const results = await this.ports.render(fresh);
       const slice = new TimeSlice();
-      for (const message of batch.messages) {
-        // A big fetch decodes for a while: let heartbeats, timers and other stages' I/O run in between.
+      for (const [i, message] of fresh.entries()) {
         if (slice.due()) await slice.yield();
-        // Re-delivered (a fetch that raced a flush or a rebalance): already buffered or already committed.
-        if (buffer ? message.offset <= buffer.last : message.offset < Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1)) continue;
         if (!buffer) {
           buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], bytes: 0, openedAt: this.now() };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
         buffer.bytes += message.value?.length ?? 0;
-        try {
-          const cdr = await this.ports.decode(message);
-          buffer.rows.push({ cdr, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
-        } catch (err) {
-          const e = asCdrflowError(err);
-          if (disposition(e) !== 'dead-letter') throw e;
-          buffer.dead.push(deadLetterFor(message, { kind: e.kind, message: e.message }, COMPONENT));
+        const result = results[i]!;
+        if ('error' in result) {
+          buffer.dead.push(deadLetterFor(message, result.error, COMPONENT));
+        } else {
+          buffer.bytes += result.line.length;
+          buffer.rows.push({ ...result, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
         }
         if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
           await this.flush(buffer, heartbeat);
@@ -244,7 +263,7 @@ export class Batcher {
       if (e.kind !== 'rejected_by_sink') throw e;
       if (rows.length === 1) {
         const row = rows[0]!;
-        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, COMPONENT, { vendor: row.cdr.vendor, cdr_id: row.cdr.cdr_id })];
+        return [deadLetterFor(row.message, { kind: 'rejected_by_sink', message: e.message }, COMPONENT, { vendor: row.vendor, cdr_id: row.cdr_id })];
       }
       const mid = rows.length >>> 1;
       const left = rows.slice(0, mid);

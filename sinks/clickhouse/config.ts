@@ -21,6 +21,11 @@ export const sinkConfigSchema = z.strictObject({
   flushMs: z.int().min(10).max(600_000).default(1_000),
   /** TabSeparated was fastest in every `npm run bench -- sink` run (docs/stream-stages.md); all three store identical rows. */
   insertFormat: z.enum(INSERT_FORMATS).default('TabSeparated'),
+  /**
+   * Decode and render rows in a worker thread of their own, so a large batch never holds the event loop that Kafka
+   * heartbeats, the receiver and the ops port share; off = on the main thread, in 20 ms slices.
+   */
+  renderThread: z.boolean().default(true),
   /** Attempts per insert on transient ClickHouse errors before the sink stops. */
   maxInsertAttempts: z.int().min(1).default(12),
   /**

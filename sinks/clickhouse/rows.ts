@@ -75,6 +75,16 @@ export function cdrValues(cdr: NormalizedCdr, at: SourcePosition): Value[] {
   ];
 }
 
+/**
+ * One row of the `cdr` table as one line of `format` (every format the sink inserts is one row per line). The sink
+ * renders each record as soon as it is decoded, so the decoded object dies young and only the line is buffered.
+ */
+export function cdrLine(cdr: NormalizedCdr, at: SourcePosition, format: InsertFormat): string {
+  if (format === 'TabSeparated') return cdrTsvLine(cdr, at);
+  if (format === 'JSONCompactEachRow') return `${JSON.stringify(cdrValues(cdr, at))}\n`;
+  return `${JSON.stringify(cdrObject(cdr, at))}\n`;
+}
+
 export function cdrObject(cdr: NormalizedCdr, at: SourcePosition): Record<string, Value> {
   const values = cdrValues(cdr, at);
   const row: Record<string, Value> = {};

@@ -3,20 +3,18 @@
 // commit after ack, rejected rows to cdr.dlq).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
-import { DeadLetterWriter, classifyRegistryError } from '../../core/dead-letter.ts';
+import { DeadLetterWriter } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
-import { SCHEMA_FILES } from '../../core/topology.ts';
-import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { Batcher, type SinkStats } from './batcher.ts';
+import { Batcher, type RenderedRow, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
-import { insertCdrs } from './insert.ts';
+import { insertLines } from './insert.ts';
 import { migrate } from './migrations.ts';
+import { createRenderer } from './render.ts';
 import { CDR_COLUMNS } from './rows.ts';
 
 export interface SinkDeps {
@@ -25,8 +23,8 @@ export interface SinkDeps {
   clickhouse: ClickHouseClient;
   log?: LogFn;
   onCommitted?: (counts: CommittedCounts) => void;
-  /** Called with the records of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
-  onInserted?: (cdrs: NormalizedCdr[]) => void;
+  /** Called with the rows of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
+  onInserted?: (rows: readonly RenderedRow[]) => void;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -64,25 +62,17 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   await deadLetters.register();
   const publisher = new AckedPublisher(deps.kafka);
   await publisher.connect();
-  // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked).
-  const reader = new ReaderCodec<NormalizedCdr>(deps.registry, SCHEMA_FILES.normalized);
+  // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
+  // and render each row as soon as it is decoded: in the render thread unless the config says inline.
+  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread });
   const table = `${config.database}.${config.table}`;
 
   const batcher = new Batcher(
     {
-      async decode(message) {
-        if (message.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
-        return retry(async () => {
-          try {
-            return await reader.decode(message.value!);
-          } catch (err) {
-            throw classifyRegistryError(err, `decoding ${message.topic}[${message.partition}]@${message.offset}`);
-          }
-        }, RETRY.registry);
-      },
+      render: (messages) => renderer.render(messages),
       async insert(rows, token) {
-        await insertCdrs(deps.clickhouse, table, rows, config.insertFormat, token);
-        deps.onInserted?.(rows.map((r) => r.cdr));
+        await insertLines(deps.clickhouse, table, rows, config.insertFormat, token);
+        deps.onInserted?.(rows);
       },
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
       commit: (topic, partition, next) => consumer.commit(topic, partition, next),
@@ -123,9 +113,10 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const done = consumer.done.finally(async () => {
     clearInterval(timer);
     await publisher.disconnect().catch(() => undefined);
+    await renderer.close();
   });
   done.catch(() => undefined);
-  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs });
+  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs });
 
   return {
     done,
@@ -138,6 +129,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       await batcher.flushDue(true).catch((err: unknown) => log('warn', 'sink.final_flush_failed', { error: String(err) }));
       await consumer.stop();
       await publisher.disconnect().catch(() => undefined);
+      await renderer.close();
     },
   };
 }

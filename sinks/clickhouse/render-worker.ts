@@ -1,0 +1,37 @@
+// Entry of the sink's render thread (sinks/clickhouse/render.ts, started through bin/ts-worker.mjs): decodes and
+// renders each batch it is sent. Writer schemas arrive with the batches, so the thread needs no registry client.
+import { parentPort, workerData } from 'node:worker_threads';
+import avro from 'avsc';
+import { ReaderCodec, avroOptions, type SchemaRegistry } from '../../core/avro.ts';
+import { asCdrflowError } from '../../core/errors.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { renderOne, type RenderReply, type RenderRequest, type RenderResult, type RenderWorkerData } from './render.ts';
+
+const data = workerData as RenderWorkerData;
+const port = parentPort!;
+const writers = new Map<number, avro.Type>();
+const registry = {
+  async getSchema(id: number) {
+    const type = writers.get(id);
+    if (!type) throw new Error(`writer schema ${id} was not sent to the render thread`);
+    return type;
+  },
+} as unknown as SchemaRegistry;
+const reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
+
+port.on('message', (request: RenderRequest) => {
+  void (async () => {
+    try {
+      for (const [id, schema] of request.schemas) writers.set(id, avro.Type.forSchema(schema, avroOptions()));
+      const results: RenderResult[] = [];
+      for (const m of request.messages) {
+        results.push(await renderOne(reader, { ...m, value: m.value === null ? null : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }, data.format));
+      }
+      port.postMessage({ id: request.id, results } satisfies RenderReply);
+    } catch (err) {
+      const e = asCdrflowError(err);
+      port.postMessage({ id: request.id, failure: { kind: e.kind, message: e.message } } satisfies RenderReply);
+    }
+  })();
+});

@@ -1,0 +1,57 @@
+// The sink's two ways of turning cdr.normalized values into rows (render.ts) give the same result for the same
+// values, hostile ones included, with a real registry: in the render thread (the default) and inline.
+import { afterAll, describe, expect, it } from 'vitest';
+import { TopicCodec } from '../../core/avro.ts';
+import type { ConsumedMessage } from '../../core/kafka-streams.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import { testRegistry, uniqueName } from '../../test/helpers.ts';
+import { sampleCdr } from './fixtures/sample-cdrs.ts';
+import { createRenderer, type Renderer } from './render.ts';
+import { INSERT_FORMATS, cdrLine } from './rows.ts';
+
+const registry = testRegistry();
+const topic = `${uniqueName('render')}.normalized`;
+const renderers: Renderer[] = [];
+afterAll(async () => {
+  for (const r of renderers) await r.close();
+});
+
+const message = (offset: number, value: Buffer | null): ConsumedMessage => ({ topic, partition: 2, offset, key: null, value, timestamp: 0 });
+
+describe('rendering cdr.normalized values into rows', () => {
+  it('the render thread and the inline renderer give the same rows and the same bad-record reasons', async () => {
+    const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
+    const cdrs = Array.from({ length: 300 }, (_, i) => sampleCdr(i));
+    const good = await Promise.all(cdrs.map((c) => codec.encode(c)));
+    const unknownSchema = Buffer.from(good[0]!);
+    unknownSchema.writeInt32BE(2_000_000_000, 1);
+    const messages = [
+      ...good.map((v, i) => message(i, v)),
+      message(300, null), // a tombstone
+      message(301, Buffer.from('{"not":"avro"}')), // no frame
+      message(302, Buffer.concat([good[0]!.subarray(0, 5), Buffer.from([0xff, 0xff, 0xff])])), // a frame, garbage body
+      message(303, good[1]!.subarray(0, good[1]!.length - 7)), // truncated
+    ];
+    for (const format of INSERT_FORMATS) {
+      const thread = createRenderer(registry, format, { thread: true });
+      const inline = createRenderer(registry, format, { thread: false });
+      renderers.push(thread, inline);
+      const [a, b] = [await thread.render(messages), await inline.render(messages)];
+      expect(a).toEqual(b);
+      expect(a.slice(0, 300)).toEqual(cdrs.map((c, i) => ({ line: cdrLine(c, { topic, partition: 2, offset: i }, format), vendor: c.vendor, cdr_id: c.cdr_id, received_at: c.received_at })));
+      const errors = a.slice(300).map((r) => ('error' in r ? r.error.kind : 'row'));
+      expect(errors).toEqual(['bad_record', 'bad_record', 'bad_record', 'bad_record']);
+      // A schema id the registry does not know is not the record's fault: both stop (the stage fails and is restarted).
+      await expect(thread.render([message(400, unknownSchema)])).rejects.toThrow();
+      await expect(inline.render([message(400, unknownSchema)])).rejects.toThrow();
+      // ...and the thread keeps working after it.
+      expect(await thread.render(messages.slice(0, 2))).toEqual(a.slice(0, 2));
+    }
+  });
+
+  it('a render thread that was closed refuses work instead of hanging', async () => {
+    const thread = createRenderer(registry, 'TabSeparated', { thread: true });
+    await thread.close();
+    await expect(thread.render([message(0, null)])).rejects.toThrow(/closed|exited/);
+  });
+});

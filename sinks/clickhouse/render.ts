@@ -1,0 +1,153 @@
+// Turning consumed cdr.normalized values into rows: decode (registry-framed Avro, any writer version, into the sink's
+// reader schema) and render the row's line in the insert format. Two ways, one function:
+// - in a worker thread (`sink.renderThread`, the default): the main thread keeps only Kafka and the insert hand-off,
+//   so heartbeats, the receiver and the ops port never wait behind a 50,000-row decode, and decoding overlaps with
+//   fetching and with the engine's insert on another core;
+// - inline, time-sliced (tests and tools that want no thread).
+// Registry look-ups stay on the main thread in both: the worker receives the writer schemas it needs with the batch,
+// so it holds no registry client, and a registry outage is classified (and retried) in one place.
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type avro from 'avsc';
+import { ReaderCodec, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
+import { RETRY, retry } from '../../core/backoff.ts';
+import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { CdrflowError, ERROR_KINDS, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
+import type { ConsumedMessage } from '../../core/kafka-streams.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import { TimeSlice } from '../../core/time-slice.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import type { RenderResult } from './batcher.ts';
+import { cdrLine, type InsertFormat } from './rows.ts';
+
+
+export interface Renderer {
+  /** Results in message order. Throws (a CdrflowError) only for systemic trouble: the registry, the thread. */
+  render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]>;
+  close(): Promise<void>;
+}
+
+export type { RenderResult };
+
+/** Decodes and renders one value with a reader codec whose writer schemas are at hand. */
+export async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Pick<ConsumedMessage, 'topic' | 'partition' | 'offset' | 'value'>, format: InsertFormat): Promise<RenderResult> {
+  try {
+    if (m.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
+    let cdr: NormalizedCdr;
+    try {
+      cdr = await reader.decode(m.value);
+    } catch (err) {
+      throw classifyRegistryError(err, `decoding ${m.topic}[${m.partition}]@${m.offset}`);
+    }
+    const line = cdrLine(cdr, { topic: m.topic, partition: m.partition, offset: m.offset }, format);
+    return { line, vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+  } catch (err) {
+    const e = asCdrflowError(err);
+    if (disposition(e) !== 'dead-letter') throw e;
+    return { error: { kind: e.kind, message: e.message } };
+  }
+}
+
+export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: { thread: boolean }): Renderer {
+  return opts.thread ? new ThreadRenderer(registry, format) : new InlineRenderer(registry, format);
+}
+
+class InlineRenderer implements Renderer {
+  private readonly reader: ReaderCodec<NormalizedCdr>;
+
+  constructor(registry: SchemaRegistry, private readonly format: InsertFormat) {
+    this.reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
+  }
+
+  async render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
+    const out: RenderResult[] = [];
+    const slice = new TimeSlice();
+    for (const m of messages) {
+      if (slice.due()) await slice.yield();
+      out.push(await retry(() => renderOne(this.reader, m, this.format), RETRY.registry));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** main -> worker: a batch, with the writer schemas the worker has not seen yet. */
+export interface RenderRequest {
+  id: number;
+  schemas: [number, avro.Schema][];
+  messages: { topic: string; partition: number; offset: number; value: Uint8Array | null }[];
+}
+/** worker -> main */
+export type RenderReply = { id: number; results: RenderResult[] } | { id: number; failure: { kind: ErrorKind; message: string } };
+export interface RenderWorkerData {
+  entry: string;
+  format: InsertFormat;
+}
+
+class ThreadRenderer implements Renderer {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: RenderResult[]) => void; reject: (e: unknown) => void }>();
+  private readonly sent = new Set<number>();
+  private nextId = 0;
+  private broken: CdrflowError | undefined;
+
+  constructor(
+    private readonly registry: SchemaRegistry,
+    format: InsertFormat,
+  ) {
+    const data: RenderWorkerData = { entry: new URL('./render-worker.ts', import.meta.url).href, format };
+    this.worker = new Worker(fileURLToPath(new URL('../../bin/ts-worker.mjs', import.meta.url)), { workerData: data, name: 'sink render' });
+    this.worker.on('message', (reply: RenderReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if ('failure' in reply) p.reject(new CdrflowError(ERROR_KINDS.includes(reply.failure.kind) ? reply.failure.kind : 'bug', reply.failure.message));
+      else p.resolve(reply.results);
+    });
+    // An exception nobody caught inside the thread is a bug in this code; the sink stops and its supervisor restarts it.
+    const fail = (err: CdrflowError) => {
+      this.broken ??= err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', (err) => fail(new CdrflowError('bug', `the sink's render thread crashed: ${err.message}`, { cause: err })));
+    this.worker.on('exit', (code) => fail(new CdrflowError('bug', `the sink's render thread exited (code ${code})`)));
+    // The thread must not keep a stopping process alive.
+    this.worker.unref();
+  }
+
+  async render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
+    if (this.broken) throw this.broken;
+    const schemas: [number, avro.Schema][] = [];
+    for (const m of messages) {
+      let id: number;
+      try {
+        id = m.value === null ? -1 : framedSchemaId(m.value);
+      } catch {
+        continue; // bad framing: the worker says so for this record
+      }
+      if (id < 0 || this.sent.has(id)) continue;
+      const type = await retry(async () => {
+        try {
+          return (await this.registry.getSchema(id)) as unknown as avro.Type;
+        } catch (err) {
+          throw classifyRegistryError(err, `writer schema ${id} of ${m.topic}[${m.partition}]@${m.offset}`);
+        }
+      }, RETRY.registry);
+      schemas.push([id, type.schema({ exportAttrs: true })]);
+      this.sent.add(id);
+    }
+    const id = this.nextId++;
+    const request: RenderRequest = { id, schemas, messages: messages.map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset, value: m.value })) };
+    return new Promise<RenderResult[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.broken ??= new CdrflowError('bug', 'the sink renderer is closed');
+    await this.worker.terminate();
+  }
+}
