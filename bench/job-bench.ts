@@ -16,7 +16,9 @@ import { TOPICS, VENDORS, type Vendor } from '../core/topology.ts';
 import { HuaweiFeeGenerator } from '../simulators/huawei-privatenumber/generator.ts';
 import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
 import { normalizeBare } from '../transforms/normalize/normalize.ts';
-import { freePort, startJob, type JobProcess } from './job-process.ts';
+import { kafkaRunning } from '../infra/local/kafka.ts';
+import { stackPaths } from '../infra/local/paths.ts';
+import { freePort, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
 import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
 
@@ -40,9 +42,30 @@ export interface LatencyOptions {
   brokers: string[];
   registryUrl: string;
   portBase: number;
+  /** True when `brokers` is the local stack's broker on `portBase` (its CPU use is then reported). */
+  localKafka: boolean;
 }
 
 const load1 = () => +loadavg()[0]!.toFixed(2);
+
+/**
+ * Cores a process used from now until the returned function is called: near 2 on a 2-core machine means CPU-bound.
+ * For the job and for the local Kafka broker (undefined when the broker is not a local process of this stack).
+ */
+function coresFrom(pid: number | undefined): () => number | undefined {
+  const cpu0 = pid === undefined ? undefined : processCpuSeconds(pid);
+  const t0 = performance.now();
+  return () => {
+    const cpu = pid === undefined ? undefined : processCpuSeconds(pid);
+    if (cpu0 === undefined || cpu === undefined) return undefined;
+    return +((cpu - cpu0) / ((performance.now() - t0) / 1000)).toFixed(2);
+  };
+}
+
+/** The local stack's broker PID when the benchmark's Kafka is that broker (its CPU is reported beside the job's). */
+function localBrokerPid(opts: { portBase: number; localKafka: boolean }): number | undefined {
+  return opts.localKafka ? kafkaRunning(stackPaths(opts.portBase)) : undefined;
+}
 
 /** Push bodies of `batch` fee records each, every record one the mapping accepts (so every acked CDR must appear). */
 function feeBodies(
@@ -182,15 +205,15 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
 
       const loadBefore = load1();
-      const cpu0 = job.cpuSeconds() ?? 0;
-      const started = performance.now();
+      const jobCores = coresFrom(job.pid);
+      const brokerCores = coresFrom(localBrokerPid(opts));
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
       const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
-      // Cores the job used from the first push to the last CDR countable: near 2 on this machine means CPU-bound.
-      const jobCores = ((job.cpuSeconds() ?? 0) - cpu0) / ((performance.now() - started) / 1000);
+      // Cores used from the first push to the last CDR countable, by the job and by the broker.
+      const cores = { job: jobCores(), kafka_broker: brokerCores() };
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
          FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
@@ -232,7 +255,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         },
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
-        job_cpu_cores: +jobCores.toFixed(2),
+        cpu_cores: cores,
         load_avg_1m: [loadBefore, load1()],
       };
       out.push(figures);
@@ -240,7 +263,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, ${figures.job_cpu_cores} cores; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -261,6 +284,7 @@ export interface JobRunOptions {
   brokers: string[];
   registryUrl: string;
   portBase: number;
+  localKafka: boolean;
 }
 
 export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknown>> {
@@ -298,6 +322,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     }
     const loadBefore = load1();
     const cpu0 = job.cpuSeconds() ?? 0;
+    const brokerCores = coresFrom(localBrokerPid(opts));
     const t0 = performance.now();
     const acked = new AckedPublisher(opts.kafka);
     const publisher = new RawEnvelopePublisher(opts.registry, acked);
@@ -312,6 +337,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
+    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores() };
     if (!complete)
       throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
     const [u] = await job.rows<{ c: string }>(`SELECT uniqExact(cdr_id) AS c FROM ${table}`);
@@ -325,6 +351,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       publish_seconds: +publishSeconds.toFixed(2),
       cpu_us_per_record: +((cpu * 1e6) / opts.total).toFixed(1),
       peak_rss_mb: job.peakRssMb(),
+      cpu_cores: cores,
       load_avg_1m: [loadBefore, load1()],
     };
   } finally {

@@ -53,6 +53,19 @@ export interface JobProcess {
   stop(): Promise<void>;
 }
 
+/** User + system CPU seconds of a process so far, all threads (undefined when it is not running). */
+export function processCpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after "(comm)": state is field 3, utime 14, stime 15, in clock ticks (100 per second on Linux).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function procStatus(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -164,17 +177,7 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
       const m = /^VmHWM:\s+(\d+) kB/m.exec(procStatus(pid) ?? '');
       return m ? Math.round(Number(m[1]) / 1024) : undefined;
     },
-    cpuSeconds() {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        return undefined;
-      }
-      // Fields after "(comm)": state is field 3, utime 14, stime 15, in clock ticks (100 per second on Linux).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
+    cpuSeconds: () => processCpuSeconds(pid),
     stop,
   };
 }

@@ -339,14 +339,15 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
   const ms = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max}`;
   const failed = (a: Ack) => Object.entries(a.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0) + a.other_errors;
   return [
-    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max | due → countable ms p50 / p99 | job peak RSS MiB |`,
-    `|---|---|---|---|---|---|---|---|`,
+    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker |`,
+    `|---|---|---|---|---|---|---|---|---|`,
     ...rows.map((r) => {
       const bare = r['bare_node_http'] as Ack;
       const rec = r['receiver'] as Ack;
       const pc = r['push_to_countable_ms'] as { p50: number; p99: number; max: number };
       const due = r['due_to_countable_ms'] as { p50: number; p99: number };
-      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)}${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} |`;
+      const cores = r['cpu_cores'] as { job?: number; kafka_broker?: number };
+      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)}${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} |`;
     }),
   ];
 }
@@ -498,7 +499,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   }
 
   // The whole job, once per run after the rounds (bench/job-bench.ts), on the same Kafka and registry.
-  const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base };
+  const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka };
   let job: (Record<string, unknown> & { rps: number; peak_rss_mb?: number }) | undefined;
   if (modes.includes('job')) {
     console.error(`pipeline: job: ${total} raw records into \`cdrflow start\` (a child process)…`);
@@ -568,7 +569,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
     row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
     job
-      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
+      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; cores used: ${JSON.stringify(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
       : undefined,
   ].filter(Boolean);
   if (table.length === 2) table.length = 0;
