@@ -18,7 +18,7 @@ import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
 import { normalizeBare } from '../transforms/normalize/normalize.ts';
 import { kafkaRunning } from '../infra/local/kafka.ts';
 import { stackPaths } from '../infra/local/paths.ts';
-import { freePort, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
+import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
 import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
 
@@ -59,6 +59,24 @@ function coresFrom(pid: number | undefined): () => number | undefined {
     const cpu = pid === undefined ? undefined : processCpuSeconds(pid);
     if (cpu0 === undefined || cpu === undefined) return undefined;
     return +((cpu - cpu0) / ((performance.now() - t0) / 1000)).toFixed(2);
+  };
+}
+
+/**
+ * Share of the interval (until the returned function is called) the job's main thread spent on a core, and runnable
+ * but waiting for one: a high `waiting_for_core` means the machine, not the job, set the pace.
+ */
+function mainThreadFrom(pid: number): () => { on_core: number; waiting_for_core: number } | undefined {
+  const s0 = mainThreadSchedNs(pid);
+  const t0 = performance.now();
+  return () => {
+    const s = mainThreadSchedNs(pid);
+    if (!s0 || !s) return undefined;
+    const ns = (performance.now() - t0) * 1e6;
+    return {
+      on_core: +((s.onCpu - s0.onCpu) / ns).toFixed(2),
+      waiting_for_core: +((s.waiting - s0.waiting) / ns).toFixed(2),
+    };
   };
 }
 
@@ -207,13 +225,14 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const loadBefore = load1();
       const jobCores = coresFrom(job.pid);
       const brokerCores = coresFrom(localBrokerPid(opts));
+      const mainThread = mainThreadFrom(job.pid);
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
       const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
-      const cores = { job: jobCores(), kafka_broker: brokerCores() };
+      const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread() };
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
          FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
@@ -263,7 +282,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -323,6 +342,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const loadBefore = load1();
     const cpu0 = job.cpuSeconds() ?? 0;
     const brokerCores = coresFrom(localBrokerPid(opts));
+    const mainThread = mainThreadFrom(job.pid);
     const t0 = performance.now();
     const acked = new AckedPublisher(opts.kafka);
     const publisher = new RawEnvelopePublisher(opts.registry, acked);
@@ -337,7 +357,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
-    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores() };
+    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
     if (!complete)
       throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
     const [u] = await job.rows<{ c: string }>(`SELECT uniqExact(cdr_id) AS c FROM ${table}`);

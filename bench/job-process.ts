@@ -66,6 +66,21 @@ export function processCpuSeconds(pid: number): number | undefined {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Nanoseconds the process's main thread (its event loop) spent on a core and runnable but waiting for one
+ * (/proc/<pid>/schedstat); undefined when it is not running or the kernel does not keep schedstats.
+ */
+export function mainThreadSchedNs(pid: number): { onCpu: number; waiting: number } | undefined {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return onCpu === undefined || waiting === undefined || Number.isNaN(onCpu) || Number.isNaN(waiting)
+      ? undefined
+      : { onCpu, waiting };
+  } catch {
+    return undefined;
+  }
+}
+
 function procStatus(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/status`, 'utf8');
