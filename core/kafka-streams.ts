@@ -20,6 +20,8 @@ export interface PartitionBatch {
   topic: string;
   partition: number;
   messages: ConsumedMessage[];
+  /** The partition's high watermark when the batch was fetched (the offset after the last one written), if known. */
+  highWatermark?: number;
 }
 
 export interface ProducedRecords {
@@ -319,7 +321,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       if (messages.length === 0) return;
       try {
         await options.handle(
-          { topic: batch.topic, partition: batch.partition, messages },
+          { topic: batch.topic, partition: batch.partition, messages, highWatermark: Number(batch.highWatermark) },
           {
             resolve: (offset) => payload.resolveOffset(String(offset)),
             heartbeat: () => payload.heartbeat(),
