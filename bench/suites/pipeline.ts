@@ -333,6 +333,13 @@ async function countRows(clickhouse: ClickHouseClient, database: string): Promis
   return Number((await rs.json<{ c: string }>())[0]!.c);
 }
 
+/** The job mode's cores: the job's, the broker's, and its main thread's on a core / waiting for one. */
+function jobCoresText(value: unknown): string {
+  const c = value as { job?: number; kafka_broker?: number; job_main_thread?: { on_core: number; waiting_for_core: number } } | undefined;
+  const main = c?.job_main_thread;
+  return `cores: job ${c?.job ?? '?'}, broker ${c?.kafka_broker ?? '?'}; main thread on a core ${main?.on_core ?? '?'}, waiting for one ${main?.waiting_for_core ?? '?'}`;
+}
+
 /** The latency mode's rows: per offered rate, bare node:http and the receiver's push-ack, then push → countable. */
 function latencyTable(rows: Record<string, unknown>[]): string[] {
   type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number } };
@@ -570,7 +577,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
     row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
     job
-      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; cores used: ${JSON.stringify(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
+      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; ${jobCoresText(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
       : undefined,
   ].filter(Boolean);
   if (table.length === 2) table.length = 0;
