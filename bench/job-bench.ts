@@ -6,6 +6,7 @@
 //            reads the body and answers 200 (bench/suites/receiver.ts --serve bare).
 //   job      the benchmark's raw records published into the job's raw topics once its consumer groups are stable;
 //            records/s from the first publish to the last record countable, the job's CPU and peak RSS.
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { createRegistry } from '../core/avro.ts';
@@ -47,6 +48,19 @@ export interface LatencyOptions {
 }
 
 const load1 = () => +loadavg()[0]!.toFixed(2);
+
+/**
+ * The kernel's CPU pressure (PSI, /proc/pressure/cpu "some avg60"): the share of the last minute in which some
+ * runnable task on this machine waited for a core. Undefined where the kernel does not report it.
+ */
+function cpuPressure60(): number | undefined {
+  try {
+    const m = /^some .*avg60=([\d.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) / 100 : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Cores a process used from now until the returned function is called: near 2 on a 2-core machine means CPU-bound.
@@ -275,6 +289,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
         cpu_cores: cores,
+        cpu_pressure_some_avg60: cpuPressure60(),
         load_avg_1m: [loadBefore, load1()],
       };
       out.push(figures);
@@ -372,6 +387,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       cpu_us_per_record: +((cpu * 1e6) / opts.total).toFixed(1),
       peak_rss_mb: job.peakRssMb(),
       cpu_cores: cores,
+      cpu_pressure_some_avg60: cpuPressure60(),
       load_avg_1m: [loadBefore, load1()],
     };
   } finally {
