@@ -56,7 +56,7 @@ const load1 = () => +loadavg()[0]!.toFixed(2);
 function cpuPressure60(): number | undefined {
   try {
     const m = /^some .*avg60=([\d.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
-    return m ? Number(m[1]) / 100 : undefined;
+    return m ? +(Number(m[1]) / 100).toFixed(2) : undefined;
   } catch {
     return undefined;
   }
