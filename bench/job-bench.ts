@@ -4,8 +4,9 @@
 //            push → countable per CDR from ClickHouse itself (inserted_at − received_at of the pushed tenant's
 //            rows). Beside it, the same pushes at the same rate into a bare node:http server in a child process that
 //            reads the body and answers 200 (bench/suites/receiver.ts --serve bare).
-//   job      the benchmark's raw records published into the job's raw topics once its consumer groups are stable;
-//            records/s from the first publish to the last record countable, the job's CPU and peak RSS.
+//   job      the benchmark's raw records published into the job's raw topics, then the job started on that backlog;
+//            records/s from its consumer groups stable to the last record countable, the job's CPU, peak RSS and
+//            event-loop delay (its own nodejs_eventloop_lag_* over the same window).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -240,6 +241,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const jobCores = coresFrom(job.pid);
       const brokerCores = coresFrom(localBrokerPid(opts));
       const mainThread = mainThreadFrom(job.pid);
+      await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
       const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
@@ -247,6 +249,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const drainSeconds = (performance.now() - answeredAt) / 1000;
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
       const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread() };
+      const eventLoopLag = await job.eventLoopLagMs();
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
          FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
@@ -288,6 +291,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         },
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
+        job_event_loop_delay_ms: eventLoopLag,
         cpu_cores: cores,
         cpu_pressure_some_avg60: cpuPressure60(),
         load_avg_1m: [loadBefore, load1()],
@@ -297,7 +301,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -328,6 +332,18 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     opts.kafka,
     VENDORS.map((v) => ({ topic: `${namespace}.${TOPICS.raw(v)}`, partitions: PARTITIONS })),
   );
+  // The records wait in the raw topics before the job starts, as a backlog or a replay does: the clock measures the
+  // job, not the publisher.
+  const t0 = performance.now();
+  const acked = new AckedPublisher(opts.kafka);
+  const publisher = new RawEnvelopePublisher(opts.registry, acked);
+  for (const v of VENDORS) {
+    const envs = opts.byVendor.get(v) ?? [];
+    for (let i = 0; i < envs.length; i += 1000)
+      await publisher.publish(envs.slice(i, i + 1000), `${namespace}.${TOPICS.raw(v)}`);
+  }
+  await acked.disconnect();
+  const publishSeconds = (performance.now() - t0) / 1000;
   const job = await startJob(
     {
       namespace,
@@ -358,20 +374,13 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const cpu0 = job.cpuSeconds() ?? 0;
     const brokerCores = coresFrom(localBrokerPid(opts));
     const mainThread = mainThreadFrom(job.pid);
-    const t0 = performance.now();
-    const acked = new AckedPublisher(opts.kafka);
-    const publisher = new RawEnvelopePublisher(opts.registry, acked);
-    for (const v of VENDORS) {
-      const envs = opts.byVendor.get(v) ?? [];
-      for (let i = 0; i < envs.length; i += 1000)
-        await publisher.publish(envs.slice(i, i + 1000), `${namespace}.${TOPICS.raw(v)}`);
-    }
-    await acked.disconnect();
-    const publishSeconds = (performance.now() - t0) / 1000;
+    await job.eventLoopLagMs(); // starts the window
+    const started = performance.now();
     const count = async () => Number((await job.rows<{ c: string }>(`SELECT count() AS c FROM ${table}`))[0]?.c ?? 0);
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
+    const eventLoopLag = await job.eventLoopLagMs();
     const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
     if (!complete)
       throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
@@ -386,6 +395,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       publish_seconds: +publishSeconds.toFixed(2),
       cpu_us_per_record: +((cpu * 1e6) / opts.total).toFixed(1),
       peak_rss_mb: job.peakRssMb(),
+      event_loop_delay_ms: eventLoopLag,
       cpu_cores: cores,
       cpu_pressure_some_avg60: cpuPressure60(),
       load_avg_1m: [loadBefore, load1()],

@@ -18,7 +18,7 @@
 // Two modes measure the whole job, `cdrflow start` as a child process (bench/job-bench.ts), once per run after the
 // rounds; they are not among the default modes (together they add a few minutes): `--modes …,latency,job` or
 // `--modes all`.
-//   job      the same raw records published into the job's raw topics once its groups are stable; records/s to the
+//   job      the same raw records published into the job's raw topics, then the job started on them; records/s to the
 //            last row countable through its SQL endpoint, its CPU per record and peak RSS (VmHWM)   ratio to K1
 //   latency  signed Huawei pushes into the job's receiver at each `--latency-rates` (default 500,2000 CDR/s) for
 //            `--latency-seconds` (20), `--latency-batch` CDRs per push (4) over `--latency-connections` (32)
