@@ -104,7 +104,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
         ]
       : []),
     streamStage(ctx, 'normalize', (onCommitted) =>
-      startNormalizeStage(ctx.config, { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted }),
+      startNormalizeStage(ctx.config, { log: ctx.log.child('normalize'), onCommitted }),
     ),
     ...(receiver ? [receiver.component] : []),
     ...pollers,

@@ -57,7 +57,7 @@ export const command: Command = {
     let launch: () => Promise<StreamHandle>;
     let closeStage = async () => {};
     if (stage === 'normalize') {
-      launch = () => startNormalizeStage(config, { kafka, registry, log });
+      launch = () => startNormalizeStage(config, { log });
     } else {
       const clickhouse = await createClickHouse(ends.clickhouse);
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
