@@ -52,6 +52,11 @@ export interface CommittedCounts {
   recordFailures?: number;
   /** normalize: of those, records the mapping produced outside the contract (a mapping bug to alert on). */
   contractViolations?: number;
+  /**
+   * The dead-letter loader: records it could not load and dropped after logging them (a dead letter is never
+   * dead-lettered again). Not among the records out.
+   */
+  skipped?: number;
 }
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];

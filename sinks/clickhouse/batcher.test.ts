@@ -168,6 +168,50 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
   });
 
+  it('with storedUpTo: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
+    const { rec, ports } = fakePorts();
+    const render = ports.render;
+    const rendered: number[] = [];
+    ports.render = async (messages) => {
+      rendered.push(...messages.map((m) => m.offset));
+      return render(messages);
+    };
+    const asked: string[] = [];
+    // The table holds partition 0 up to offset 5 (an insert acknowledged before a crash, its commit lost).
+    let stored = 6;
+    ports.storedUpTo = async (topic, partition) => {
+      asked.push(`${topic}:${partition}`);
+      return partition === 0 ? stored : undefined;
+    };
+    const b = new Batcher(ports, { ...options, flushRows: 4 });
+    // Re-read from the committed offset 2, in ranges that differ from the inserted one: 2-5 are stored, 6-7 are not.
+    await b.add(batch(0, [2, 3, 4, 5, 6, 7]));
+    await b.add(batch(1, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    // Partition 0 held only two rows to insert (not a full buffer): flushed last, by the final flush.
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-3', 'commit 1@4', 'insert cdr.normalized:0:2-7', 'commit 0@8']);
+    expect(rec.inserted.get('cdr.normalized:0:2-7')).toEqual([6, 7]);
+    expect(rendered).toEqual([6, 7, 0, 1, 2, 3]);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1']);
+    // Asked once per partition, until a rebalance: then the table is read again (another member may have stored more).
+    stored = 10;
+    b.dropAll();
+    await b.add(batch(0, [8, 9, 10]));
+    await b.flushDue(true);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1', 'cdr.normalized:0']);
+    expect(rec.inserted.get('cdr.normalized:0:8-10')).toEqual([10]);
+    expect(rec.commits.at(-1)).toBe('cdr.normalized:0@11');
+  });
+
+  it('a range the table already holds entirely is committed without an insert', async () => {
+    const { rec, ports } = fakePorts();
+    ports.storedUpTo = async () => 4;
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    expect(rec.events).toEqual(['commit 0@4']);
+  });
+
   it('flushes at flushBytes (consumed values + rendered rows) before flushRows', async () => {
     const { rec, ports } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 20 });

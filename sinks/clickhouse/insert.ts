@@ -1,6 +1,6 @@
-// One insert of rendered CDR rows into ClickHouse, always with an explicit dedup token: the embedded engine keeps
-// `clickhouse_settings` on its connection, so an insert without a token could inherit the previous one and be
-// silently dropped as a "duplicate". An empty token means "no token" to ClickHouse.
+// One insert of rendered rows into ClickHouse (CDRs into `cdr`, dead letters into `cdr_dead_letters`), always with
+// an explicit dedup token: the embedded engine keeps `clickhouse_settings` on its connection, so an insert without a
+// token could inherit the previous one and be silently dropped as a "duplicate". An empty token means "no token".
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../core/clickhouse.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
@@ -12,13 +12,17 @@ export interface PositionedCdr {
   at: SourcePosition;
 }
 
-/** Inserts rows already rendered as lines of `format` (rows.ts cdrLine), as one block with one dedup token. */
+/**
+ * Inserts rows already rendered as lines of `format` (rows.ts cdrLine, deadLetterTsvLine), as one block with one
+ * dedup token. `columns` name the lines' fields in order (default: the cdr table's).
+ */
 export async function insertLines(
   client: ClickHouseClient,
   table: string,
   lines: readonly { line: Buffer }[],
   format: InsertFormat,
   dedupToken: string,
+  columns: readonly string[] = CDR_COLUMNS,
 ): Promise<void> {
   const settings = {
     insert_deduplication_token: dedupToken,
@@ -33,7 +37,7 @@ export async function insertLines(
     input_format_json_named_tuples_as_objects: 0,
   };
   try {
-    await insertBody(client, { table, format, columns: CDR_COLUMNS, body: contiguousRuns(lines), settings });
+    await insertBody(client, { table, format, columns, body: contiguousRuns(lines), settings });
   } catch (err) {
     throw classifyClickHouseError(err);
   }
