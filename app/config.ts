@@ -11,7 +11,7 @@ import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
-import { sinkConfigSchema } from '../sinks/clickhouse/config.ts';
+import { dlqLoaderConfigSchema, sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
 import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
@@ -96,7 +96,7 @@ export const appConfigSchema = z.strictObject({
     .prefault({}),
   shutdown: z
     .strictObject({
-      /** After intake stopped, wait this long at most for normalize and the sink to catch up (lag 0) before stopping them. */
+      /** After intake stopped, wait this long at most for normalize, the sink and the dead-letter loader to catch up (lag 0). */
       drainTimeoutSec: z.number().min(0).max(600).default(15),
       /**
        * Whatever still runs after a stop request (a stuck query, a broker that never answers), the process exits
@@ -124,6 +124,8 @@ export const appConfigSchema = z.strictObject({
     })
     .prefault({}),
   sink: sinkConfigSchema.prefault({}),
+  /** The dead-letter loader: cdr.dlq -> `<sink.database>.cdr_dead_letters`, so dead letters can be counted in SQL. */
+  dlqLoader: dlqLoaderConfigSchema.prefault({}),
   /** `cdrflow reconcile` and the job's scheduled reconcile. */
   reconcile: reconcileConfigSchema.prefault({}),
   /** `start --demo`: the four vendor simulators with steady traffic, connectors and receiver pointed at them. */
@@ -294,6 +296,9 @@ export function applyNamespace(doc: Doc): Doc {
   setDefault(sink, 'groupId', n(CONSUMER_GROUPS.clickhouseSink));
   setDefault(sink, 'inputTopic', n(TOPICS.normalized));
   setDefault(sink, 'deadLetterTopic', n(TOPICS.deadLetter));
+  const dlqLoader = section(doc, 'dlqLoader');
+  setDefault(dlqLoader, 'groupId', n(CONSUMER_GROUPS.dlqLoader));
+  setDefault(dlqLoader, 'inputTopic', n(TOPICS.deadLetter));
   const connectors = isObject(doc['connectors']) ? doc['connectors'] : {};
   for (const vendor of ['tencent-ccc', 'tencent-trtc'] as const) {
     const c = connectors[vendor];

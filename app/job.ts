@@ -20,9 +20,9 @@ import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
 import { ensureLocalInfra } from './infra.ts';
-import { AppMetrics } from './metrics.ts';
+import { AppMetrics, type Stage } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
-import { pipeline, type IntakeSources } from './pipeline.ts';
+import { pipeline, type IntakeSources, type StageCounts } from './pipeline.ts';
 import { startPipeline } from './runner.ts';
 import { checkpointRows, clickhouseFigures, stageLagByTopic, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import type { ComponentState } from './supervise.ts';
@@ -181,7 +181,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const statusWith = async (readFigures: typeof readClickHouseNow): Promise<StatusSnapshot> => {
       const now = Date.now();
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
-      const stages = { normalize: { in: 0, out: 0, deadLettered: 0 }, sink: { in: 0, out: 0, deadLettered: 0 } };
+      const zero = { in: 0, out: 0, deadLettered: 0, skipped: 0 };
+      const stages: Record<Stage, StageCounts> = { normalize: { ...zero }, sink: { ...zero }, 'dlq-loader': { ...zero } };
       // Every store holds a copy of every checkpoint as of its own load; the newest save of each id wins.
       // In the background: during an outage the load waits for Kafka, and the status must not.
       if (!checkpointsLoaded) checkpointsReload ??= loadCheckpoints().finally(() => (checkpointsReload = undefined));
@@ -197,9 +198,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           if (!seen || Date.parse(cp.updatedAt) > Date.parse(seen.updatedAt)) checkpoints.set(id, cp);
         }
       }
-      const [normalizeLag, sinkLag, ch] = await Promise.all([
+      const [normalizeLag, sinkLag, loaderLag, ch] = await Promise.all([
         lagOf(config.normalize.groupId, config.normalize.inputTopics, false),
         lagOf(config.sink.groupId, [config.sink.inputTopic], true),
+        config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : null,
         readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
@@ -218,6 +220,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         intake,
         normalize: { ...stages.normalize, lag: normalizeLag },
         sink: { ...stages.sink, lag: sinkLag },
+        ...(config.dlqLoader.enabled ? { dlqLoader: { ...stages['dlq-loader'], lag: loaderLag } } : {}),
         clickhouse: ch,
         checkpoints: rows,
         ...(demo ? { demoTraffic: demo.stats() } : {}),
@@ -245,13 +248,19 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
      */
     const drain = async () => {
       const deadline = Date.now() + config.shutdown.drainTimeoutSec * 1000;
-      let last: [number | null, number | null] = [null, null];
+      const lags = () =>
+        Promise.all([
+          lagOf(config.normalize.groupId, config.normalize.inputTopics, false),
+          lagOf(config.sink.groupId, [config.sink.inputTopic], true),
+          config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : 0,
+        ]);
+      let last: (number | null)[] = [null, null, null];
       while (Date.now() < deadline) {
-        last = await Promise.all([lagOf(config.normalize.groupId, config.normalize.inputTopics, false), lagOf(config.sink.groupId, [config.sink.inputTopic], true)]);
-        if (last[0] === 0 && last[1] === 0) return say('drained: normalize and the sink caught up');
+        last = await lags();
+        if (last.every((n) => n === 0)) return say('drained: normalize, the sink and the dead-letter loader caught up');
         await new Promise((r) => setTimeout(r, 250));
       }
-      if (config.shutdown.drainTimeoutSec > 0) say(`not drained after ${config.shutdown.drainTimeoutSec}s (lag normalize ${String(last[0])}, sink ${String(last[1])}); the rest is processed on the next start`);
+      if (config.shutdown.drainTimeoutSec > 0) say(`not drained after ${config.shutdown.drainTimeoutSec}s (lag normalize ${String(last[0])}, sink ${String(last[1])}, dlq-loader ${String(last[2])}); the rest is processed on the next start`);
     };
     let stopping: Promise<void> | undefined;
     return {

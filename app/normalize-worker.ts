@@ -17,9 +17,8 @@ const ends = endpoints(data.config);
 const { workers: _workers, ...serviceConfig } = data.config.normalize;
 
 try {
-  // The main thread's member created the topics already.
   const service = await startNormalizeService(
-    { ...serviceConfig, instanceId: data.instanceId, createTopics: false },
+    { ...serviceConfig, instanceId: data.instanceId, createTopics: serviceConfig.createTopics && data.createTopics },
     { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }) },
   );
   let stopping = false;

@@ -1,18 +1,16 @@
-// The normalize stage with `normalize.workers` members of its consumer group: one in this thread and one worker
-// thread (node:worker_threads) per extra worker, so normalize can use a second core. Every member has its own Kafka
-// and registry clients and its own transactional id (`<groupId>.<instanceId>-w<i>`), so Kafka's group protocol
-// shares the raw partitions between them and each partition's output commits exactly once, whoever owns it.
-// The members act as one stage: their commit counts come here, and when one stops on an error the others are
+// The normalize stage with `normalize.workers` members of its consumer group, each in a worker thread of its own
+// (node:worker_threads): the main thread stays free for the receiver, the pollers, the sink's Kafka side and the ops
+// port, and more workers can use more cores. Every member has its own Kafka and registry clients and its own
+// transactional id (`<groupId>.<instanceId>` for the first, `<groupId>.<instanceId>-w<i>` for the others), so Kafka's
+// group protocol shares the raw partitions between them and each partition's output commits exactly once, whoever
+// owns it. The members act as one stage: their commit counts come here, and when one stops on an error the others are
 // stopped too and the stage's `done` rejects with that error (the supervisor then restarts the whole set).
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { SchemaRegistry } from '../core/avro.ts';
 import { CdrflowError, ERROR_KINDS, asCdrflowError, type ErrorKind } from '../core/errors.ts';
-import type { Kafka } from '../core/kafka.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
 import { loggingSettings, type Log, type LogLevel, type LogTarget } from '../core/log.ts';
-import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import type { AppConfig } from './config.ts';
 
 /** What the main thread hands a worker thread. */
@@ -20,6 +18,8 @@ export interface NormalizeWorkerData {
   entry: string;
   config: AppConfig;
   instanceId: string;
+  /** Only the first member creates the topics (when the config says so), so the members do not race to create them. */
+  createTopics: boolean;
   log: { level: LogLevel; to: LogTarget };
 }
 
@@ -53,23 +53,21 @@ const deserializeError = (e: SerializedError) =>
 const STOP_TIMEOUT_MS = 60_000;
 
 export interface NormalizeStageDeps {
-  kafka: Kafka;
-  registry: SchemaRegistry;
   log: Log;
   onCommitted?: (counts: CommittedCounts) => void;
 }
 
-/** The base instance id: the configured one, else the host name. Worker `i` (from 1) is `<base>-w<i>`. */
+/** The base instance id: the configured one, else the host name. Member `i` (from 1) is `<base>-w<i>`. */
 export const normalizeInstanceId = (config: AppConfig) => config.normalize.instanceId || hostname();
 
-/** Starts the normalize stage's members (this thread first, then the worker threads); settles when all run. */
+/** Starts the normalize stage's members, each in its own worker thread; settles when all run. */
 export async function startNormalizeStage(config: AppConfig, deps: NormalizeStageDeps): Promise<StreamHandle> {
   const base = normalizeInstanceId(config);
-  const { workers: _workers, ...serviceConfig } = config.normalize;
   const members: StreamHandle[] = [];
-  members.push(await startNormalizeService({ ...serviceConfig, instanceId: base }, { kafka: deps.kafka, registry: deps.registry, log: deps.log, ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}) }));
+  // The first member creates the topics; the others start once it runs.
+  members.push(await startWorkerThread(config, base, true, deps));
   try {
-    const threads = await Promise.allSettled(Array.from({ length: config.normalize.workers - 1 }, (_, i) => startWorkerThread(config, `${base}-w${i + 1}`, deps)));
+    const threads = await Promise.allSettled(Array.from({ length: config.normalize.workers - 1 }, (_, i) => startWorkerThread(config, `${base}-w${i + 1}`, false, deps)));
     for (const t of threads) if (t.status === 'fulfilled') members.push(t.value);
     const failed = threads.find((t) => t.status === 'rejected');
     if (failed) throw failed.reason;
@@ -97,9 +95,9 @@ function asOneStage(members: StreamHandle[]): StreamHandle {
   return { done, stop: stopAll };
 }
 
-/** One extra member in a worker thread; resolves once its service runs (rejects with its start-up error). */
-function startWorkerThread(config: AppConfig, instanceId: string, deps: NormalizeStageDeps): Promise<StreamHandle> {
-  const data: NormalizeWorkerData = { entry: new URL('./normalize-worker.ts', import.meta.url).href, config, instanceId, log: loggingSettings() };
+/** One member in a worker thread; resolves once its service runs (rejects with its start-up error). */
+function startWorkerThread(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): Promise<StreamHandle> {
+  const data: NormalizeWorkerData = { entry: new URL('./normalize-worker.ts', import.meta.url).href, config, instanceId, createTopics: first, log: loggingSettings() };
   const worker = new Worker(fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url)), { workerData: data, name: `normalize ${instanceId}` });
   let endDone!: { resolve: () => void; reject: (err: unknown) => void };
   const done = new Promise<void>((resolve, reject) => (endDone = { resolve, reject }));

@@ -1,5 +1,5 @@
 // The main job's pipeline as data: every component `cdrflow start` runs, in start order, each with its role.
-//   stage   the stream stages (the sink first: it migrates the tables; then normalize)
+//   stage   the stream stages (the sink first: it migrates the tables; the dead-letter loader; then normalize)
 //   intake  what brings records into Kafka (the push receiver, the pollers, the demo's push traffic)
 // app/runner.ts starts this list in order and stops it intake first (newest first), then drains, then the stages.
 // Stages report typed commit events (records, dead-lettered) that the metrics and the status read.
@@ -18,7 +18,7 @@ import { startReceiver, type ReceiverConfig } from '../connectors/push-vendors.t
 import type { RunningReceiver } from '../connectors/receiver/index.ts';
 import type { CccConfig } from '../connectors/tencent-ccc/config.ts';
 import type { TrtcConfig } from '../connectors/tencent-trtc/config.ts';
-import { startClickHouseSink } from '../sinks/clickhouse/index.ts';
+import { startClickHouseSink, startDlqLoader } from '../sinks/clickhouse/index.ts';
 import type { AppConfig } from './config.ts';
 import { startNormalizeStage } from './normalize-workers.ts';
 import type { AppMetrics, Stage } from './metrics.ts';
@@ -30,6 +30,8 @@ export interface StageCounts {
   in: number;
   out: number;
   deadLettered: number;
+  /** dlq-loader: dead letters it could not load (logged and dropped, never dead-lettered again). */
+  skipped: number;
 }
 
 interface ComponentBase {
@@ -93,8 +95,16 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
     streamStage(ctx, 'sink', (onCommitted) =>
       startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
     ),
+    ...(ctx.config.dlqLoader.enabled
+      ? [
+          // The sink, started before it, has migrated the tables.
+          streamStage(ctx, 'dlq-loader', (onCommitted) =>
+            startDlqLoader(ctx.config.dlqLoader, { ...ctx.config.sink, migrate: false }, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.clickhouse, log: ctx.log.child('dlq-loader'), onCommitted }),
+          ),
+        ]
+      : []),
     streamStage(ctx, 'normalize', (onCommitted) =>
-      startNormalizeStage(ctx.config, { kafka: ctx.kafka, registry: ctx.registry, log: ctx.log.child('normalize'), onCommitted }),
+      startNormalizeStage(ctx.config, { log: ctx.log.child('normalize'), onCommitted }),
     ),
     ...(receiver ? [receiver.component] : []),
     ...pollers,
@@ -104,11 +114,12 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
 
 /** A supervised stream stage whose commit events feed its counters and the stage metrics. */
 function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (c: CommittedCounts) => void) => Promise<StreamHandle>): StageComponent {
-  const counts: StageCounts = { in: 0, out: 0, deadLettered: 0 };
+  const counts: StageCounts = { in: 0, out: 0, deadLettered: 0, skipped: 0 };
   const onCommitted = (c: CommittedCounts) => {
     counts.in += c.records;
-    counts.out += c.records - c.deadLettered;
+    counts.out += c.records - c.deadLettered - (c.skipped ?? 0);
     counts.deadLettered += c.deadLettered;
+    counts.skipped += c.skipped ?? 0;
     ctx.metrics.stageCommitted(stage, c);
   };
   let supervised: { stop(): Promise<void> } | undefined;

@@ -52,6 +52,8 @@ export interface StatusSnapshot {
   intake: Partial<Record<Vendor, IntakeFigures>>;
   normalize: StageFigures;
   sink: StageFigures;
+  /** cdr.dlq -> cdr_dead_letters; `skipped`: dead letters it could not load (logged). Absent when disabled. */
+  dlqLoader?: StageFigures & { skipped: number | null };
   clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
   checkpoints: CheckpointRow[];
   /** Demo only: what the simulated push vendors did (retries, duplicates, refusals by the flaky network). */
@@ -122,6 +124,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
     `raw ${intake || '–'}`,
     `normalize ${n(s.normalize.in)}→${n(s.normalize.out)} dlq ${n(s.normalize.deadLettered)} lag ${n(s.normalize.lag)}`,
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
+    ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)} lag ${n(s.dlqLoader.lag)}`] : []),
     ch,
     ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${state.slice(0, 90)}`).join('; ')}`] : []),
   ].join(' | ');
@@ -150,6 +153,9 @@ export function formatStatus(s: StatusSnapshot): string {
   for (const [name, f] of [['normalize', s.normalize], ['clickhouse sink', s.sink]] as const) {
     lines.push(`${name.padEnd(28)}${n(f.in).padStart(10)}  ${n(f.out).padStart(10)}  ${n(f.deadLettered).padStart(6)}  ${n(f.lag).padStart(7)}`);
   }
+  // The loader never dead-letters: its dlq column is what it skipped (could not decode or store; logged).
+  const l = s.dlqLoader;
+  if (l) lines.push(`${'dlq loader (dlq = skipped)'.padEnd(28)}${n(l.in).padStart(10)}  ${n(l.out).padStart(10)}  ${n(l.skipped).padStart(6)}  ${n(l.lag).padStart(7)}`);
   lines.push('');
   if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${s.clickhouse.error}`);
   else {

@@ -20,6 +20,8 @@ export interface PartitionBatch {
   topic: string;
   partition: number;
   messages: ConsumedMessage[];
+  /** The partition's high watermark when the batch was fetched (the offset after the last one written), if known. */
+  highWatermark?: number;
 }
 
 export interface ProducedRecords {
@@ -50,6 +52,11 @@ export interface CommittedCounts {
   recordFailures?: number;
   /** normalize: of those, records the mapping produced outside the contract (a mapping bug to alert on). */
   contractViolations?: number;
+  /**
+   * The dead-letter loader: records it could not load and dropped after logging them (a dead letter is never
+   * dead-lettered again). Not among the records out.
+   */
+  skipped?: number;
 }
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
@@ -319,7 +326,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       if (messages.length === 0) return;
       try {
         await options.handle(
-          { topic: batch.topic, partition: batch.partition, messages },
+          { topic: batch.topic, partition: batch.partition, messages, highWatermark: Number(batch.highWatermark) },
           {
             resolve: (offset) => payload.resolveOffset(String(offset)),
             heartbeat: () => payload.heartbeat(),

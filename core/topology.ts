@@ -23,6 +23,7 @@ export const ALL_RAW_TOPICS = VENDORS.map((v) => TOPICS.raw(v));
 export const CONSUMER_GROUPS = {
   normalize: 'cdrflow.normalize',
   clickhouseSink: 'cdrflow.sink.clickhouse',
+  dlqLoader: 'cdrflow.dlq-loader',
 } as const;
 
 /** Confluent TopicNameStrategy: `<topic>-value`. */

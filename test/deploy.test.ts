@@ -18,8 +18,9 @@ import { fullRegistry } from '../app/metrics-reference.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
-import { insertCdrs } from '../sinks/clickhouse/insert.ts';
-import { INSERT_FORMATS } from '../sinks/clickhouse/rows.ts';
+import { insertCdrs, insertLines } from '../sinks/clickhouse/insert.ts';
+import { deadLetterForPayload } from '../core/dead-letter.ts';
+import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, deadLetterTsvLine } from '../sinks/clickhouse/rows.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
@@ -105,6 +106,17 @@ describe('ClickHouse panels', () => {
     await migrate(client, { database: 'cdrflow' });
     const cdrs = Array.from({ length: 200 }, (_, i) => ({ cdr: sampleCdr(i), at: { topic: 'cdr.normalized', partition: 0, offset: i } }));
     await insertCdrs(client, 'cdrflow.cdr', cdrs, INSERT_FORMATS[0]!, 'deploy-test:0:0-199');
+    // Dead letters for the dead-letter panels: every reason of a few stages and vendors, inside the same days.
+    const reasons = ['bad_record', 'rejected_by_sink', 'bug'] as const;
+    const letters = Array.from({ length: 30 }, (_, i) => {
+      const letter = deadLetterForPayload(`payload ${i}`, { kind: reasons[i % 3]!, message: `reason ${i}` }, i % 2 ? 'normalize' : 'sink.clickhouse', {
+        topic: 'cdr.raw.tencent-ccc',
+        vendor: i % 5 === 0 ? null : 'tencent-ccc',
+        failed_at: new Date(Date.UTC(2024, 4, 1 + (i % 4), i % 24)),
+      });
+      return { line: deadLetterTsvLine(letter, { topic: 'cdr.dlq', partition: 0, offset: i }, 1024) };
+    });
+    await insertLines(client, 'cdrflow.cdr_dead_letters', letters, 'TabSeparated', 'deploy-test:dlq:0:0-29', DEAD_LETTER_COLUMNS);
   }, 120_000);
   afterAll(async () => {
     await client?.close();
@@ -112,7 +124,10 @@ describe('ClickHouse panels', () => {
   });
 
   const sqlTargets = targets.filter((t) => t.rawSql !== undefined);
-  it('exist', () => expect(sqlTargets.length).toBeGreaterThanOrEqual(6));
+  it('exist, dead letters per reason among them', () => {
+    expect(sqlTargets.length).toBeGreaterThanOrEqual(6);
+    expect(sqlTargets.filter((t) => /cdr_dead_letters/.test(t.rawSql!)).map((t) => t.panel)).toContain('Dead letters per reason');
+  });
 
   it.each(sqlTargets.map((t) => [`${t.dashboard} / ${t.panel}`, t.rawSql!] as const))('%s runs and returns rows', async (_name, rawSql) => {
     // The sample CDRs start between 2024-05-01 and 2024-05-05.

@@ -2,19 +2,29 @@
 // KAFKA_BROKERS / SCHEMA_REGISTRY_URL) and an embedded ClickHouse in a temporary directory:
 //   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline)
 //   K2  the same inside transactions, sendOffsets per chunk of at most 2,000 (normalize's chunk size)
-//   normalize  the normalize stage (`normalize.workers: 1`), raw -> normalized     ratio to K2
-//   normalize_w2  the same with two workers (this thread + a worker thread)       ratio to normalize and to K2
+//   normalize  the normalize stage (`normalize.workers: 1`, a worker thread), raw -> normalized   ratio to K2
+//   normalize_w2  the same with two workers (two worker threads)                  ratio to normalize and to K2
 //   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
 //   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
-//   e2e  normalize + sink from fresh groups until every row is inserted            ratio to K1
+//   e2e  normalize + sink from fresh groups until every row is inserted, as the job runs them   ratio to K1
 // Every mode consumes the same records (a deterministic mix of the four vendors, `--records`, default 100,000, 3
 // partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
 // record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
-// sink, C1 and e2e runs; the load average is recorded around every mode. With two normalize workers the clock starts
-// at the first batch fetched once the group is stable with both members (the join of the second one excluded, like
-// every join), and counts the records committed from then on.
+// sink, C1 and e2e runs; the load average is recorded around every mode. Normalize members run in worker threads (as in
+// the job), where no consumer of this thread sees their first batch: their clock starts once the group is Stable with
+// every member (joins excluded, like every join) and counts the records committed from then on.
+// Two modes measure the whole job, `cdrflow start` as a child process (bench/job-bench.ts), once per run after the
+// rounds; they are not among the default modes (together they add a few minutes): `--modes …,latency,job` or
+// `--modes all`.
+//   job      the same raw records published into the job's raw topics, then the job started on them; records/s to the
+//            last row countable through its SQL endpoint, its CPU per record and peak RSS (VmHWM)   ratio to K1
+//   latency  signed Huawei pushes into the job's receiver at each `--latency-rates` (default 500,2000 CDR/s) for
+//            `--latency-seconds` (20), `--latency-batch` CDRs per push (4) over `--latency-connections` (32)
+//            keep-alive connections, open loop; push-ack latency (client side, from each push's due time) beside a
+//            bare node:http server answering the same pushes; push → countable per CDR from ClickHouse
+//            (inserted_at − received_at); the job's peak RSS
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -36,15 +46,18 @@ import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
 import { parseSinkConfig, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
 import { normalize } from '../../transforms/normalize/normalize.ts';
-import { parseNormalizeServiceConfig, startNormalizeService } from '../../transforms/normalize/service/index.ts';
 import { mixedEnvelopes } from '../records.ts';
+import { jobRun, latencyRun } from '../job-bench.ts';
+import { parseRates } from '../push-load.ts';
 
 const PARTITIONS = 3;
 const CHUNK = 2_000; // normalize's default maxMessagesPerTransaction
 const C1_BATCH = 50_000; // the sink's default flushRows
 const TIMEOUT_MS = 15 * 60_000;
-const MODES = ['k1', 'k2', 'normalize', 'normalize_w2', 'c1', 'sink', 'e2e'] as const;
+const ROUND_MODES = ['k1', 'k2', 'normalize', 'normalize_w2', 'c1', 'sink', 'e2e'] as const;
+const MODES = [...ROUND_MODES, 'job', 'latency'] as const;
 type Mode = (typeof MODES)[number];
+type RoundMode = (typeof ROUND_MODES)[number];
 
 interface Measurement {
   records: number;
@@ -188,8 +201,35 @@ async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[],
   return m;
 }
 
+/**
+ * Starts `clock` once `groupId` is Stable with `members` members: for stages whose consumers run in worker threads
+ * (normalize), where no consumer of this thread sees their first batch. The first fetch follows within milliseconds.
+ */
+function startWhenStable(kafka: Kafka, groupId: string, members: number, clock: FirstBatchClock): { stop: () => Promise<void> } {
+  const admin = kafka.admin();
+  let polling = true;
+  const poll = (async () => {
+    await admin.connect();
+    while (polling) {
+      const { groups } = await admin.describeGroups([groupId]).catch(() => ({ groups: [] as { state: string; members: unknown[] }[] }));
+      if (groups[0]?.state === 'Stable' && groups[0].members.length === members) {
+        clock.start();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await admin.disconnect();
+  })();
+  return {
+    async stop() {
+      polling = false;
+      await poll;
+    },
+  };
+}
+
 /** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
-async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegistry>, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
+async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
   const done = completion();
@@ -203,24 +243,10 @@ async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegi
       doc['normalize'] = { groupId, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: `${tag}-n${workers}`, partitions: PARTITIONS, workers };
     },
   });
-  // The clock waits until every member is in the group: the second member's join rebalances the first.
-  const admin = kafka.admin();
-  await admin.connect();
-  let polling = workers > 1;
-  clock.armed = !polling;
-  const poll = (async () => {
-    while (polling) {
-      const { groups } = await admin.describeGroups([groupId]).catch(() => ({ groups: [] as { state: string; members: unknown[] }[] }));
-      if (groups[0]?.state === 'Stable' && groups[0].members.length === workers) {
-        clock.armed = true;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  // Every member runs in a worker thread with its own Kafka client, so no consumer here sees the first batch: the
+  // clock starts when the group is Stable with every member in it (the joins excluded, as for every mode).
+  const stable = startWhenStable(kafka, groupId, workers, clock);
   const stage = await startNormalizeStage(config, {
-    kafka: clock.wrap(kafka),
-    registry,
     log: silentLog,
     onCommitted: (counts) => {
       committed += counts.records;
@@ -229,9 +255,7 @@ async function normalizeRun(kafka: Kafka, registry: ReturnType<typeof createRegi
     },
   });
   const end = await withTimeout(done.promise, workers > 1 ? `normalize_w${workers}` : 'normalize');
-  polling = false;
-  await poll;
-  await admin.disconnect();
+  await stable.stop();
   const m = clock.measure(total - committedAtStart, end, load);
   await stage.stop();
   return { measurement: m, normalized };
@@ -250,10 +274,17 @@ async function sinkRun(
   let peakRss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   const ref: { stats?: { rowsInserted: number; deadLettered: number } } = {};
+  // End to end, normalize runs as the job runs it (its member in a worker thread); the clock starts at whichever comes
+  // first: the normalize group stable, or the sink's first batch.
+  const stable = opts.withNormalize ? startWhenStable(kafka, `${opts.tag}.normalize`, 1, clock) : undefined;
   const normalize = opts.withNormalize
-    ? await startNormalizeService(
-        parseNormalizeServiceConfig({ groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS }),
-        { kafka: timed, registry },
+    ? await startNormalizeStage(
+        loadAppConfig({
+          overrides: (doc) => {
+            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS };
+          },
+        }),
+        { log: silentLog },
       )
     : undefined;
   const sink = await startClickHouseSink(parseSinkConfig({ groupId: `${opts.tag}.sink`, inputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, database: opts.database, partitions: PARTITIONS }), {
@@ -266,6 +297,7 @@ async function sinkRun(
   });
   ref.stats = sink.stats;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
+  await stable?.stop();
   const delay = clock.loopDelayMs();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize?.total ?? opts.expectedRows, end, load);
@@ -319,6 +351,33 @@ async function countRows(clickhouse: ClickHouseClient, database: string): Promis
   return Number((await rs.json<{ c: string }>())[0]!.c);
 }
 
+/** The job mode's cores: the job's, the broker's, and its main thread's on a core / waiting for one. */
+function jobCoresText(value: unknown): string {
+  const c = value as { job?: number; kafka_broker?: number; job_main_thread?: { on_core: number; waiting_for_core: number } } | undefined;
+  const main = c?.job_main_thread;
+  return `cores: job ${c?.job ?? '?'}, broker ${c?.kafka_broker ?? '?'}; main thread on a core ${main?.on_core ?? '?'}, waiting for one ${main?.waiting_for_core ?? '?'}`;
+}
+
+/** The latency mode's rows: per offered rate, bare node:http and the receiver's push-ack, then push → countable. */
+function latencyTable(rows: Record<string, unknown>[]): string[] {
+  type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number } };
+  const ms = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max}`;
+  const failed = (a: Ack) => Object.entries(a.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0) + a.other_errors;
+  return [
+    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker | job main thread: on a core / waiting for one |`,
+    `|---|---|---|---|---|---|---|---|---|---|`,
+    ...rows.map((r) => {
+      const bare = r['bare_node_http'] as Ack;
+      const rec = r['receiver'] as Ack;
+      const pc = r['push_to_countable_ms'] as { p50: number; p99: number; max: number };
+      const due = r['due_to_countable_ms'] as { p50: number; p99: number };
+      const cores = r['cpu_cores'] as { job?: number; kafka_broker?: number; job_main_thread?: { on_core: number; waiting_for_core: number } };
+      const main = cores.job_main_thread;
+      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)}${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} |`;
+    }),
+  ];
+}
+
 /** `--profile DIR`: a CPU profile of each mode's first round (DIR/<mode>.cpuprofile; bench/profile-summary.ts reads it). */
 async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
   if (!dir) return fn();
@@ -351,21 +410,35 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
   const rounds = Number(options['rounds'] ?? 3);
   const profileDir = options['profile'];
-  const modes = (options['modes'] ?? MODES.join(',')).split(',') as Mode[];
+  const modes = (options['modes'] === 'all' ? MODES.join(',') : (options['modes'] ?? ROUND_MODES.join(','))).split(',') as Mode[];
+  const latency = {
+    rates: parseRates(options['latency-rates'] ?? '500,2000'),
+    seconds: Number(options['latency-seconds'] ?? 20),
+    batch: Number(options['latency-batch'] ?? 4),
+    connections: Number(options['latency-connections'] ?? 32),
+    drainTimeoutSec: Number(options['latency-drain-timeout'] ?? 600),
+  };
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
   const bad = modes.filter((m) => !MODES.includes(m));
-  if (bad.length > 0 || !(total > 0) || !(rounds > 0)) throw new Error(`pipeline: bad options (modes ${MODES.join(',')}; --records N; --rounds N): ${JSON.stringify(options)}`);
+  const badLatency = !(latency.seconds > 0) || !Number.isInteger(latency.batch) || latency.batch < 1 || latency.batch > 50 || !(latency.connections >= 1) || !(latency.drainTimeoutSec > 0);
+  if (bad.length > 0 || !(total > 0) || !(rounds > 0) || badLatency) {
+    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S): ${JSON.stringify(options)}`);
+  }
+  const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
 
   const tag = `bench_${Date.now().toString(36)}`;
   const ends = endpoints(loadAppConfig());
   const kafka = createKafka({ ...ends.kafka, clientId: tag });
   const registry = createRegistry(ends.registryUrl);
   const rawTopics = new Map<Vendor, string>(VENDORS.map((v) => [v, `${tag}.raw.${v}`]));
-  await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
+  // `--modes latency` alone needs none of the records.
+  const needsRecords = roundModes.length > 0 || modes.includes('job');
+  const needsRawTopics = roundModes.some((m) => m !== 'c1');
+  if (needsRawTopics) await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
 
   // The records, and what the pure mapping makes of them (for C1's rows and the sink's expected count).
-  const byVendor = mixedEnvelopes(total);
+  const byVendor = needsRecords ? mixedEnvelopes(total) : new Map<Vendor, RawEnvelope[]>();
   const all: RawEnvelope[] = VENDORS.flatMap((v) => byVendor.get(v) ?? []);
   const ctx = defaultNormalizeContext();
   const lines: string[] = [];
@@ -373,23 +446,25 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     const r = normalize(e, ctx);
     if (r.ok) lines.push(cdrTsvLine(r.cdr, { topic: 'bench', partition: 0, offset: i }));
   }
-  if (lines.length < total * 0.9) throw new Error(`pipeline: only ${lines.length} of ${total} bench records normalize; the bench inputs no longer fit the mappings`);
-  console.error(`pipeline: ${total} raw records (${VENDORS.map((v) => `${v} ${byVendor.get(v)?.length ?? 0}`).join(', ')}), ${lines.length} normalize; publishing…`);
-  const t0 = performance.now();
-  const acked = new AckedPublisher(kafka);
-  const publisher = new RawEnvelopePublisher(registry, acked);
-  for (const v of VENDORS) {
-    const envs = byVendor.get(v) ?? [];
-    for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), rawTopics.get(v));
+  if (needsRecords && lines.length < total * 0.9) throw new Error(`pipeline: only ${lines.length} of ${total} bench records normalize; the bench inputs no longer fit the mappings`);
+  if (needsRawTopics) {
+    console.error(`pipeline: ${total} raw records (${VENDORS.map((v) => `${v} ${byVendor.get(v)?.length ?? 0}`).join(', ')}), ${lines.length} normalize; publishing…`);
+    const t0 = performance.now();
+    const acked = new AckedPublisher(kafka);
+    const publisher = new RawEnvelopePublisher(registry, acked);
+    for (const v of VENDORS) {
+      const envs = byVendor.get(v) ?? [];
+      for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), rawTopics.get(v));
+    }
+    await acked.disconnect();
+    console.error(`pipeline: published in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  await acked.disconnect();
-  console.error(`pipeline: published in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const dir = mkdtempSync(join(tmpdir(), 'cdrflow-bench-pipeline-'));
   const clickhouse = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
-  const results: Record<Mode, Measurement[]> = { k1: [], k2: [], normalize: [], normalize_w2: [], c1: [], sink: [], e2e: [] };
+  const results: Record<RoundMode, Measurement[]> = { k1: [], k2: [], normalize: [], normalize_w2: [], c1: [], sink: [], e2e: [] };
   try {
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < (roundModes.length > 0 ? rounds : 0); round++) {
       const rt = `${tag}_r${round}`;
       const normalizedTopic = `${rt}.normalized`;
       const dlq = `${rt}.dlq`;
@@ -397,20 +472,20 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       await ensureTopics(kafka, [normalizedTopic, `${normalizedTopic}_w2`, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
       let normalizedCount = lines.length;
       const raw = [...rawTopics.values()];
-      const prof = <T>(name: Mode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
-      const note = (mode: Mode, m: Measurement) => {
+      const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
+      const note = (mode: RoundMode, m: Measurement) => {
         results[mode].push(m);
         console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}`);
       };
       if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
       if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
       if (modes.includes('normalize') || modes.includes('sink')) {
-        const n = await prof('normalize', () => normalizeRun(kafka, registry, raw, normalizedTopic, dlq, total, rt, 1));
+        const n = await prof('normalize', () => normalizeRun(kafka, raw, normalizedTopic, dlq, total, rt, 1));
         normalizedCount = n.normalized;
         if (modes.includes('normalize')) note('normalize', n.measurement);
       }
       if (modes.includes('normalize_w2')) {
-        const n = await prof('normalize_w2', () => normalizeRun(kafka, registry, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
+        const n = await prof('normalize_w2', () => normalizeRun(kafka, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
         note('normalize_w2', n.measurement);
       }
       if (modes.includes('c1')) {
@@ -449,8 +524,20 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     rmSync(dir, { recursive: true, force: true });
   }
 
+  // The whole job, once per run after the rounds (bench/job-bench.ts), on the same Kafka and registry.
+  const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka };
+  let job: (Record<string, unknown> & { rps: number; peak_rss_mb?: number }) | undefined;
+  if (modes.includes('job')) {
+    console.error(`pipeline: job: ${total} raw records into \`cdrflow start\` (a child process)…`);
+    job = (await jobRun({ tag, kafka, registry, byVendor, total, expectedRows: lines.length, timeoutSec: TIMEOUT_MS / 1000, ...jobTarget })) as typeof job;
+    console.error(`pipeline: job ${JSON.stringify(job)}`);
+  }
+  const latencyFigures = modes.includes('latency') ? await latencyRun({ ...latency, tag, ...jobTarget }) : undefined;
+
   const figures: Record<string, unknown> = {};
-  for (const mode of modes) {
+  if (job) figures['job'] = job;
+  if (latencyFigures) figures['latency'] = latencyFigures;
+  for (const mode of roundModes) {
     const ms = results[mode];
     if (ms.length === 0) continue;
     figures[mode] = {
@@ -464,15 +551,33 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       rounds: ms,
     };
   }
-  const ratio = (a: Mode, b: Mode) => {
+  const ratio = (a: RoundMode, b: RoundMode) => {
     const n = Math.min(results[a].length, results[b].length);
     if (n === 0) return undefined;
     return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
   };
-  const ratios = { normalize_vs_k2: ratio('normalize', 'k2'), normalize_w2_vs_k2: ratio('normalize_w2', 'k2'), normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'), sink_vs_c1: ratio('sink', 'c1'), e2e_vs_k1: ratio('e2e', 'k1'), k2_vs_k1: ratio('k2', 'k1') };
-  const goals = { normalize_vs_k2: 0.5, sink_vs_c1: 0.8, e2e_vs_k1: 0.4 };
+  // The job runs once, after the rounds: its ratio is to the median K1 of the rounds.
+  const k1Median = results.k1.length > 0 ? median(results.k1.map((m) => m.rps)) : undefined;
+  const jobVsK1 = job && k1Median ? +(job.rps / k1Median).toFixed(3) : undefined;
+  const ratios = {
+    normalize_vs_k2: ratio('normalize', 'k2'),
+    normalize_w2_vs_k2: ratio('normalize_w2', 'k2'),
+    normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'),
+    sink_vs_c1: ratio('sink', 'c1'),
+    e2e_vs_k1: ratio('e2e', 'k1'),
+    k2_vs_k1: ratio('k2', 'k1'),
+    ...(jobVsK1 !== undefined ? { job_vs_k1_median: jobVsK1 } : {}),
+  };
+  const goals = {
+    normalize_vs_k2: 0.5,
+    sink_vs_c1: 0.8,
+    e2e_vs_k1: 0.4,
+    job_peak_rss_mb_below: 1536,
+    push_to_countable_p99_ms_at_2000_cdr_per_s: 2000,
+    receiver_ack_p99_ms_at_2000_cdr_per_s: 100,
+  };
 
-  const row = (label: string, mode: Mode, vs?: keyof typeof ratios) => {
+  const row = (label: string, mode: RoundMode, vs?: 'normalize_vs_k2' | 'normalize_w2_vs_k2' | 'normalize_w2_vs_normalize' | 'sink_vs_c1' | 'e2e_vs_k1') => {
     const f = figures[mode] as { rps: { median: number; min: number; max: number }; cpu_us_per_record: { median: number } } | undefined;
     if (!f) return undefined;
     const r = vs ? ratios[vs] : undefined;
@@ -489,7 +594,12 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
     row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
     row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
+    job
+      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; ${jobCoresText(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
+      : undefined,
   ].filter(Boolean);
+  if (table.length === 2) table.length = 0;
+  if (latencyFigures) table.push(...(table.length > 0 ? [''] : []), ...latencyTable(latencyFigures));
   console.error(`\n${table.join('\n')}\n`);
 
   return {
@@ -501,6 +611,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     rounds,
     method:
       'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
+    ...(modes.includes('latency') ? { latency_options: latency } : {}),
     ratios,
     goals,
     figures,

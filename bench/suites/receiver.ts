@@ -84,7 +84,8 @@ interface Child {
   proc: ChildProcess;
 }
 
-async function startChild(mode: Mode, env: NodeJS.ProcessEnv): Promise<Child> {
+/** A server of `mode` in its own process (the pipeline benchmark's bare baseline uses it too). */
+export async function startChild(mode: Mode, env: NodeJS.ProcessEnv): Promise<Child> {
   const proc = spawn(process.execPath, [RUN_TS, SELF, '--serve', mode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });
@@ -97,7 +98,7 @@ async function startChild(mode: Mode, env: NodeJS.ProcessEnv): Promise<Child> {
   return { port: (JSON.parse(line) as { port: number }).port, proc };
 }
 
-async function stopChild(child: Child): Promise<void> {
+export async function stopChild(child: Child): Promise<void> {
   if (child.proc.exitCode !== null) return;
   const exited = new Promise<void>((r) => child.proc.once('exit', () => r()));
   child.proc.kill('SIGTERM');

@@ -1,4 +1,4 @@
-// `cdrflow run normalize|sink`: runs one stream stage until SIGINT/SIGTERM (clean stop: no new batches, flush,
+// `cdrflow run normalize|sink|dlq-loader`: runs one stream stage until SIGINT/SIGTERM (clean stop: no new batches, flush,
 // commit) or until a systemic error stops it (exit 1, the error printed as a JSON log line and on stderr).
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
@@ -14,17 +14,18 @@ import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn } from '../app-config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
-import { startClickHouseSink } from '../../sinks/clickhouse/index.ts';
+import { startClickHouseSink, startDlqLoader } from '../../sinks/clickhouse/index.ts';
 
-const usage = `Usage: cdrflow run <normalize|sink> [--config FILE] [--instance ID]
+const usage = `Usage: cdrflow run <normalize|sink|dlq-loader> [--config FILE] [--instance ID]
 
 Runs one stream stage in the foreground (scale out by starting more processes: each stage is a consumer group).
   normalize  cdr.raw.* -> cdr.normalized + cdr.dlq, exactly once (Kafka transactions with the consumed offsets)
   sink       cdr.normalized -> ClickHouse <database>.cdr, idempotent inserts, offsets committed after ClickHouse acked
+  dlq-loader cdr.dlq -> ClickHouse <database>.cdr_dead_letters, each dead letter once (the sink's delivery)
 
 Options:
   --config FILE   the pipeline's YAML or JSON (the same file as \`cdrflow start --config\`): this command reads its
-                  "normalize" or "sink" section and where Kafka, the registry and ClickHouse are
+                  "normalize", "sink" or "dlqLoader" section and where Kafka, the registry and ClickHouse are
   --instance ID   normalize: this process's stable instance id (transactional.id = <groupId>.<ID>); default hostname
 
 Environment: the same table as \`start\` (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, CLICKHOUSE_URL or CLICKHOUSE_DATA_DIR,
@@ -35,14 +36,14 @@ const STOP_DEADLINE_MS = 45_000;
 
 export const command: Command = {
   name: 'run',
-  summary: 'run one stream stage (normalize | sink) in the foreground',
+  summary: 'run one stream stage (normalize | sink | dlq-loader) in the foreground',
   usage,
   logTarget: () => 'stdout',
   async run(args) {
     const { values, positionals } = parseFlags(args, { config: { type: 'string' }, instance: { type: 'string' } }, { maxPositionals: 1 });
     const [stage] = positionals;
     const instance = values.instance;
-    if (stage !== 'normalize' && stage !== 'sink') throw new UsageError('name the stage: normalize or sink');
+    if (stage !== 'normalize' && stage !== 'sink' && stage !== 'dlq-loader') throw new UsageError('name the stage: normalize, sink or dlq-loader');
     const config = loadCommandConfig({ file: values.config, overrides: (doc) => instance && stage === 'normalize' && setIn(doc, ['normalize', 'instanceId'], instance) });
     const ends = endpoints(config);
     const log = logger(stage);
@@ -56,10 +57,10 @@ export const command: Command = {
     let launch: () => Promise<StreamHandle>;
     let closeStage = async () => {};
     if (stage === 'normalize') {
-      launch = () => startNormalizeStage(config, { kafka, registry, log });
+      launch = () => startNormalizeStage(config, { log });
     } else {
       const clickhouse = await createClickHouse(ends.clickhouse);
-      launch = () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log });
+      launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
       closeStage = () => clickhouse.close();
     }
     let handle: { stop(): Promise<void> };

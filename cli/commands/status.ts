@@ -48,9 +48,10 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
       await client.close();
     }
   };
-  const [normalizeLag, sinkLag, ch, checkpoints] = await Promise.all([
+  const [normalizeLag, sinkLag, loaderLag, ch, checkpoints] = await Promise.all([
     lag(config.normalize.groupId, config.normalize.inputTopics, false),
     lag(config.sink.groupId, [config.sink.inputTopic], true),
+    config.dlqLoader.enabled ? lag(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : null,
     readClickHouse().catch((err: unknown) => ({ error: (err as Error).message })),
     readCheckpoints().catch(() => []),
   ]);
@@ -65,6 +66,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
     intake: {},
     normalize: { in: null, out: null, deadLettered: null, lag: normalizeLag },
     sink: { in: null, out: null, deadLettered: null, lag: sinkLag },
+    ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, lag: loaderLag } } : {}),
     clickhouse: ch,
     checkpoints: checkpointRows(checkpoints, Date.now()),
   };

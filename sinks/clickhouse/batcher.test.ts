@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
-import { Batcher, type BatcherPorts, type BufferedRow } from './batcher.ts';
+import { Batcher, CATCH_UP_FLUSH_FACTOR, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
 const TOPIC = 'cdr.normalized';
@@ -30,7 +30,7 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
       return messages.map((m) => {
         if (m.value?.toString() === 'garbage') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
         const cdr = sampleCdr(m.offset);
-        return { line: 'row\n', vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+        return { line: Buffer.from('row\n'), vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
       });
     },
     async insert(rows: BufferedRow[], token: string) {
@@ -84,6 +84,29 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['insert cdr.normalized:1:0-1', 'commit 1@2']);
     await b.flushDue(true);
     expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:2:7-7', 'commit 2@8']);
+  });
+
+  it('while a partition catches up (a tenth of flushRows waits in Kafka), its buffer waits up to CATCH_UP_FLUSH_FACTOR × flushMs to make a bigger insert', async () => {
+    const { rec, ports, tick } = fakePorts();
+    const b = new Batcher(ports, { ...options, flushRows: 100 });
+    // 2 buffered, 10 more already in Kafka: a tenth of a full insert (100 rows) waits behind the buffer.
+    await b.add({ ...batch(0, [0, 1]), highWatermark: 12 });
+    // Caught up: only 9 more in Kafka.
+    await b.add({ ...batch(1, [0, 1]), highWatermark: 11 });
+    tick(1000);
+    await b.flushDue();
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-1', 'commit 1@2']);
+    tick(1000 * (CATCH_UP_FLUSH_FACTOR - 1) - 1);
+    await b.flushDue();
+    expect(rec.events).toHaveLength(2);
+    tick(1);
+    await b.flushDue();
+    expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:0:0-1', 'commit 0@2']);
+    // The next fetch shows the partition caught up: back to flushMs.
+    await b.add({ ...batch(0, [2]), highWatermark: 3 });
+    tick(1000);
+    await b.flushDue();
+    expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:0:2-2', 'commit 0@3']);
   });
 
   it('retries transient errors with the same token', async () => {
@@ -143,6 +166,50 @@ describe('Batcher', () => {
     expect(b.bufferedRows).toBe(0);
     await b.add(batch(0, [4, 5, 6, 7]));
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+  });
+
+  it('with storedUpTo: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
+    const { rec, ports } = fakePorts();
+    const render = ports.render;
+    const rendered: number[] = [];
+    ports.render = async (messages) => {
+      rendered.push(...messages.map((m) => m.offset));
+      return render(messages);
+    };
+    const asked: string[] = [];
+    // The table holds partition 0 up to offset 5 (an insert acknowledged before a crash, its commit lost).
+    let stored = 6;
+    ports.storedUpTo = async (topic, partition) => {
+      asked.push(`${topic}:${partition}`);
+      return partition === 0 ? stored : undefined;
+    };
+    const b = new Batcher(ports, { ...options, flushRows: 4 });
+    // Re-read from the committed offset 2, in ranges that differ from the inserted one: 2-5 are stored, 6-7 are not.
+    await b.add(batch(0, [2, 3, 4, 5, 6, 7]));
+    await b.add(batch(1, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    // Partition 0 held only two rows to insert (not a full buffer): flushed last, by the final flush.
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-3', 'commit 1@4', 'insert cdr.normalized:0:2-7', 'commit 0@8']);
+    expect(rec.inserted.get('cdr.normalized:0:2-7')).toEqual([6, 7]);
+    expect(rendered).toEqual([6, 7, 0, 1, 2, 3]);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1']);
+    // Asked once per partition, until a rebalance: then the table is read again (another member may have stored more).
+    stored = 10;
+    b.dropAll();
+    await b.add(batch(0, [8, 9, 10]));
+    await b.flushDue(true);
+    expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1', 'cdr.normalized:0']);
+    expect(rec.inserted.get('cdr.normalized:0:8-10')).toEqual([10]);
+    expect(rec.commits.at(-1)).toBe('cdr.normalized:0@11');
+  });
+
+  it('a range the table already holds entirely is committed without an insert', async () => {
+    const { rec, ports } = fakePorts();
+    ports.storedUpTo = async () => 4;
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3]));
+    await b.flushDue(true);
+    expect(rec.events).toEqual(['commit 0@4']);
   });
 
   it('flushes at flushBytes (consumed values + rendered rows) before flushRows', async () => {

@@ -46,6 +46,28 @@ export const sinkConfigSchema = z.strictObject({
 });
 
 export type SinkConfig = z.output<typeof sinkConfigSchema>;
+
+/**
+ * The dead-letter loader: cdr.dlq -> `<database>.cdr_dead_letters` (the sink's database), with the sink's batcher
+ * and exactly-once inserts, in its own consumer group.
+ */
+export const dlqLoaderConfigSchema = z.strictObject({
+  /** Load dead letters into ClickHouse while the job runs. */
+  enabled: z.boolean().default(true),
+  groupId: name.default(CONSUMER_GROUPS.dlqLoader),
+  inputTopic: name.default(TOPICS.deadLetter),
+  table: identifier.default('cdr_dead_letters'),
+  /** Original values longer than this are stored cut (original_size keeps the full size). */
+  maxOriginalBytes: z.int().min(0).max(16 * 1_048_576).default(1_048_576),
+  /** Flush a partition's buffer at this many dead letters, at this many bytes, or when the oldest waited this long. */
+  flushRows: z.int().min(1).max(1_000_000).default(10_000),
+  flushBytes: z.int().min(1_024).max(1_073_741_824).default(32 * 1_048_576),
+  flushMs: z.int().min(10).max(600_000).default(1_000),
+  maxInsertAttempts: z.int().min(1).default(12),
+  sessionTimeoutMs: z.int().min(6_000).max(300_000).default(6_000),
+});
+
+export type DlqLoaderConfig = z.output<typeof dlqLoaderConfigSchema>;
 export type SinkConfigInput = z.input<typeof sinkConfigSchema>;
 
 export function parseSinkConfig(input: unknown): SinkConfig {

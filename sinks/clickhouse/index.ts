@@ -4,3 +4,5 @@ export { startClickHouseSink, assertTableReady, type ClickHouseSink } from './si
 export { parseSinkConfig, sinkConfigSchema, type SinkConfig } from './config.ts';
 export { migrate, renderAll, loadMigrations } from './migrations.ts';
 export { refreshCodeTables } from './code-tables.ts';
+export { startDlqLoader, DLQ_LOADER, type DlqLoader } from './dlq-loader.ts';
+export { dlqLoaderConfigSchema, type DlqLoaderConfig } from './config.ts';

@@ -1,12 +1,13 @@
 // Entry of the sink's render thread (sinks/clickhouse/render.ts, started through bin/ts-worker.mjs): decodes and
-// renders each batch it is sent. Writer schemas arrive with the batches, so the thread needs no registry client.
+// renders each batch it is sent, and hands the packed lines back without a copy. Writer schemas arrive with the
+// batches, so the thread needs no registry client.
 import { parentPort, workerData } from 'node:worker_threads';
 import avro from 'avsc';
 import { ReaderCodec, avroOptions, type SchemaRegistry } from '../../core/avro.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { renderOne, type RenderReply, type RenderRequest, type RenderResult, type RenderWorkerData } from './render.ts';
+import { renderBatch, type RenderReply, type RenderRequest, type RenderWorkerData } from './render.ts';
 
 const data = workerData as RenderWorkerData;
 const port = parentPort!;
@@ -24,11 +25,10 @@ port.on('message', (request: RenderRequest) => {
   void (async () => {
     try {
       for (const [id, schema] of request.schemas) writers.set(id, avro.Type.forSchema(schema, avroOptions()));
-      const results: RenderResult[] = [];
-      for (const m of request.messages) {
-        results.push(await renderOne(reader, { ...m, value: m.value === null ? null : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }, data.format));
-      }
-      port.postMessage({ id: request.id, results } satisfies RenderReply);
+      // Values arrive as plain Uint8Arrays (structured clone); the decoder wants Buffers over the same memory.
+      const messages = request.messages.map((m) => ({ ...m, value: m.value === null ? null : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }));
+      const batch = await renderBatch(reader, messages, data.format);
+      port.postMessage({ id: request.id, batch } satisfies RenderReply, [batch.buffer, batch.ends.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
     } catch (err) {
       const e = asCdrflowError(err);
       port.postMessage({ id: request.id, failure: { kind: e.kind, message: e.message } } satisfies RenderReply);

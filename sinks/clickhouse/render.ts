@@ -6,6 +6,7 @@
 // - inline, time-sliced (tests and tools that want no thread).
 // Registry look-ups stay on the main thread in both: the worker receives the writer schemas it needs with the batch,
 // so it holds no registry client, and a registry outage is classified (and retried) in one place.
+// A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
@@ -18,8 +19,10 @@ import { SCHEMA_FILES } from '../../core/topology.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { RenderResult } from './batcher.ts';
+import { packRows } from './insert.ts';
 import { cdrLine, type InsertFormat } from './rows.ts';
 
+export type { RenderResult };
 
 export interface Renderer {
   /** Results in message order. Throws (a CdrflowError) only for systemic trouble: the registry, the thread. */
@@ -27,10 +30,25 @@ export interface Renderer {
   close(): Promise<void>;
 }
 
-export type { RenderResult };
+type Positioned = Pick<ConsumedMessage, 'topic' | 'partition' | 'offset' | 'value'>;
+type BadRecord = { error: { kind: ErrorKind; message: string } };
 
-/** Decodes and renders one value with a reader codec whose writer schemas are at hand. */
-export async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Pick<ConsumedMessage, 'topic' | 'partition' | 'offset' | 'value'>, format: InsertFormat): Promise<RenderResult> {
+/**
+ * A batch rendered in columns: the lines packed in one buffer (`ends[i]` = end of row i's line, 0-length for a bad
+ * record), the fields the sink keeps per row, and the bad records' reasons by index.
+ */
+export interface RenderedBatch {
+  buffer: ArrayBuffer;
+  byteOffset: number;
+  ends: Uint32Array;
+  vendors: string[];
+  cdrIds: string[];
+  receivedAt: Float64Array;
+  errors: [number, ErrorKind, string][];
+}
+
+/** Decodes and renders one value; a record that is itself bad gives its reason, systemic trouble throws. */
+async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Positioned, format: InsertFormat): Promise<{ line: string; cdr: NormalizedCdr } | BadRecord> {
   try {
     if (m.value === null) throw new CdrflowError('bad_record', 'message has no value (tombstone) on cdr.normalized');
     let cdr: NormalizedCdr;
@@ -39,13 +57,56 @@ export async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Pick<Cons
     } catch (err) {
       throw classifyRegistryError(err, `decoding ${m.topic}[${m.partition}]@${m.offset}`);
     }
-    const line = cdrLine(cdr, { topic: m.topic, partition: m.partition, offset: m.offset }, format);
-    return { line, vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at };
+    return { line: cdrLine(cdr, { topic: m.topic, partition: m.partition, offset: m.offset }, format), cdr };
   } catch (err) {
     const e = asCdrflowError(err);
     if (disposition(e) !== 'dead-letter') throw e;
     return { error: { kind: e.kind, message: e.message } };
   }
+}
+
+/** Renders a batch into columns (the render thread's work, and the inline renderer's). */
+export async function renderBatch(reader: ReaderCodec<NormalizedCdr>, messages: readonly Positioned[], format: InsertFormat, slice?: TimeSlice): Promise<RenderedBatch> {
+  const lines: string[] = [];
+  const vendors: string[] = [];
+  const cdrIds: string[] = [];
+  const receivedAt = new Float64Array(messages.length);
+  const errors: RenderedBatch['errors'] = [];
+  for (const [i, m] of messages.entries()) {
+    if (slice?.due()) await slice.yield();
+    const r = await renderOne(reader, m, format);
+    if ('error' in r) {
+      errors.push([i, r.error.kind, r.error.message]);
+      lines.push('');
+      vendors.push('');
+      cdrIds.push('');
+    } else {
+      lines.push(r.line);
+      vendors.push(r.cdr.vendor);
+      cdrIds.push(r.cdr.cdr_id);
+      receivedAt[i] = r.cdr.received_at.getTime();
+    }
+  }
+  const packed = packRows(lines);
+  const ends = new Uint32Array(packed.length);
+  const first = packed[0]?.byteOffset ?? 0;
+  for (const [i, b] of packed.entries()) ends[i] = b.byteOffset - first + b.length;
+  const buffer = (packed[0]?.buffer as ArrayBuffer | undefined) ?? new ArrayBuffer(0);
+  return { buffer, byteOffset: first, ends, vendors, cdrIds, receivedAt, errors };
+}
+
+/** Columns back into one result per message. */
+export function unpackBatch(b: RenderedBatch): RenderResult[] {
+  const errors = new Map(b.errors.map(([i, kind, message]) => [i, { kind, message }]));
+  const out: RenderResult[] = [];
+  let start = 0;
+  for (let i = 0; i < b.ends.length; i++) {
+    const end = b.ends[i]!;
+    const error = errors.get(i);
+    out.push(error ? { error } : { line: Buffer.from(b.buffer, b.byteOffset + start, end - start), vendor: b.vendors[i]!, cdr_id: b.cdrIds[i]!, received_at: new Date(b.receivedAt[i]!) });
+    start = end;
+  }
+  return out;
 }
 
 export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: { thread: boolean }): Renderer {
@@ -60,13 +121,8 @@ class InlineRenderer implements Renderer {
   }
 
   async render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
-    const out: RenderResult[] = [];
-    const slice = new TimeSlice();
-    for (const m of messages) {
-      if (slice.due()) await slice.yield();
-      out.push(await retry(() => renderOne(this.reader, m, this.format), RETRY.registry));
-    }
-    return out;
+    // A registry outage throws out of the whole batch; retried as a whole (decoding is idempotent).
+    return unpackBatch(await retry(() => renderBatch(this.reader, messages, this.format, new TimeSlice()), RETRY.registry));
   }
 
   async close(): Promise<void> {}
@@ -76,10 +132,10 @@ class InlineRenderer implements Renderer {
 export interface RenderRequest {
   id: number;
   schemas: [number, avro.Schema][];
-  messages: { topic: string; partition: number; offset: number; value: Uint8Array | null }[];
+  messages: Positioned[];
 }
 /** worker -> main */
-export type RenderReply = { id: number; results: RenderResult[] } | { id: number; failure: { kind: ErrorKind; message: string } };
+export type RenderReply = { id: number; batch: RenderedBatch } | { id: number; failure: { kind: ErrorKind; message: string } };
 export interface RenderWorkerData {
   entry: string;
   format: InsertFormat;
@@ -103,7 +159,7 @@ class ThreadRenderer implements Renderer {
       if (!p) return;
       this.pending.delete(reply.id);
       if ('failure' in reply) p.reject(new CdrflowError(ERROR_KINDS.includes(reply.failure.kind) ? reply.failure.kind : 'bug', reply.failure.message));
-      else p.resolve(reply.results);
+      else p.resolve(unpackBatch(reply.batch));
     });
     // An exception nobody caught inside the thread is a bug in this code; the sink stops and its supervisor restarts it.
     const fail = (err: CdrflowError) => {

@@ -1,5 +1,6 @@
 // NormalizedCdr -> a row of the `cdr` table, in the insert formats the sink can use. Column order is fixed here and
 // sent with every insert, so the table's physical column order never matters.
+import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { IvrKey, Leg, NormalizedCdr, Party } from '../../transforms/normalize/cdr.ts';
 
 /** Where the sink read the record; part of every row (lineage and the ReplacingMergeTree version). */
@@ -145,4 +146,49 @@ export function cdrTsvLine(cdr: NormalizedCdr, at: SourcePosition): string {
     else line += quoted(v);
   }
   return line + '\n';
+}
+
+// A dead letter -> a row of `cdr_dead_letters` (migrations/0008), positioned by where it sits on the dead-letter
+// topic. TabSeparated only: the original key and value are arbitrary bytes, escaped byte by byte below.
+export const DEAD_LETTER_COLUMNS = [
+  'dlq_topic', 'dlq_partition', 'dlq_offset', 'failed_at', 'error_kind', 'error_message', 'component', 'vendor', 'cdr_id',
+  'origin_topic', 'origin_partition', 'origin_offset', 'original_key', 'original_value', 'original_size',
+] as const;
+
+/** TSV escaping on bytes: the same escapes as tsvEscape, every other byte (any encoding, or none) kept as it is. */
+function tsvBytes(b: Buffer): Buffer {
+  let special = 0;
+  for (const c of b) if (TSV_BYTE_ESC[c] !== undefined) special++;
+  if (special === 0) return b;
+  const out = Buffer.allocUnsafe(b.length + special);
+  let j = 0;
+  for (const c of b) {
+    const esc = TSV_BYTE_ESC[c];
+    if (esc === undefined) out[j++] = c;
+    else {
+      out[j++] = 0x5c;
+      out[j++] = esc;
+    }
+  }
+  return out;
+}
+// backslash, tab, newline, carriage return, NUL, backspace, form feed -> \\ \t \n \r \0 \b \f
+const TSV_BYTE_ESC: Record<number, number> = { 0x5c: 0x5c, 0x09: 0x74, 0x0a: 0x6e, 0x0d: 0x72, 0x00: 0x30, 0x08: 0x62, 0x0c: 0x66 };
+
+const tsvText = (s: string | null) => (s === null ? '\\N' : tsvEscape(s));
+const tsvBytesOrNull = (b: Buffer | null, max: number) => (b === null ? Buffer.from('\\N') : tsvBytes(b.length > max ? b.subarray(0, max) : b));
+
+/** One TSV line; the original value is cut at `maxOriginalBytes` (original_size keeps the full size). */
+export function deadLetterTsvLine(d: DeadLetter, at: SourcePosition, maxOriginalBytes: number): Buffer {
+  const head = [
+    tsvEscape(at.topic), at.partition, at.offset, chTime(d.failed_at), tsvEscape(d.error_kind), tsvEscape(d.error_message), tsvEscape(d.component),
+    tsvText(d.vendor), tsvText(d.cdr_id), tsvEscape(d.origin_topic), d.origin_partition, d.origin_offset,
+  ].join('\t');
+  return Buffer.concat([
+    Buffer.from(`${head}\t`),
+    tsvBytesOrNull(d.original_key, maxOriginalBytes),
+    Buffer.from('\t'),
+    tsvBytesOrNull(d.original_value, maxOriginalBytes),
+    Buffer.from(`\t${d.original_value?.length ?? 0}\n`),
+  ]);
 }

@@ -9,7 +9,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
-import { Batcher, type RenderedRow, type SinkStats } from './batcher.ts';
+import { Batcher, type BatcherOptions, type BatcherPorts, type RenderedRow, type RowLine, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertLines } from './insert.ts';
@@ -34,7 +34,7 @@ export interface ClickHouseSink extends StreamHandle {
 }
 
 /** Refuses to start against a table that lacks a column the sink writes (run `cdrflow migrate`). */
-export async function assertTableReady(client: ClickHouseClient, database: string, table: string): Promise<void> {
+export async function assertTableReady(client: ClickHouseClient, database: string, table: string, expected: readonly string[] = CDR_COLUMNS): Promise<void> {
   let columns: Set<string>;
   try {
     const rs = await client.query({
@@ -47,7 +47,7 @@ export async function assertTableReady(client: ClickHouseClient, database: strin
     throw classifyClickHouseError(err);
   }
   if (columns.size === 0) throw new CdrflowError('config', `ClickHouse table ${database}.${table} does not exist; run \`cdrflow migrate\``);
-  const missing = CDR_COLUMNS.filter((c) => !columns.has(c));
+  const missing = expected.filter((c) => !columns.has(c));
   if (missing.length > 0) throw new CdrflowError('config', `${database}.${table} lacks column(s) ${missing.join(', ')}; run \`cdrflow migrate\``);
 }
 
@@ -67,7 +67,8 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread });
   const table = `${config.database}.${config.table}`;
 
-  const batcher = new Batcher(
+  return runBatcherStage<RenderedRow>(
+    deps.kafka,
     {
       render: (messages) => renderer.render(messages),
       async insert(rows, token) {
@@ -75,9 +76,6 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
         deps.onInserted?.(rows);
       },
       publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
-      commit: (topic, partition, next) => consumer.commit(topic, partition, next),
-      onFailure: (err) => consumer.fail(err),
-      log,
       ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
     },
     {
@@ -88,14 +86,56 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       systemicRejectThreshold: config.systemicRejectThreshold,
       backgroundFlush: true,
     },
+    {
+      groupId: config.groupId,
+      topic: config.inputTopic,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      events: 'sink',
+      log,
+      started: { table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs },
+      async release() {
+        await publisher.disconnect().catch(() => undefined);
+        await renderer.close();
+      },
+    },
   );
+}
 
+export interface BatcherStageOptions {
+  groupId: string;
+  topic: string;
+  sessionTimeoutMs: number;
+  /** Prefix of the log events (`sink.started`, `sink.inserted`, ...). */
+  events: string;
+  log: LogFn;
+  /** Extra fields of the `<events>.started` line. */
+  started?: Record<string, unknown>;
+  /** Frees what the stage holds besides the consumer (a producer, a render thread), once it stopped either way. */
+  release?: () => Promise<void>;
+}
+
+/**
+ * A Batcher fed by a read_committed consumer group: the one consume -> insert -> commit loop of both ClickHouse
+ * stages (the cdr sink, the dead-letter loader). Batches are buffered per partition, flushed by size in the
+ * consumer's loop and by age on a timer, and committed after ClickHouse acknowledged them.
+ */
+export async function runBatcherStage<R extends RowLine>(
+  kafka: Kafka,
+  ports: Omit<BatcherPorts<R>, 'commit' | 'onFailure' | 'log' | 'events'>,
+  batcherOptions: BatcherOptions,
+  options: BatcherStageOptions,
+): Promise<ClickHouseSink> {
+  const { log, events } = options;
+  const batcher = new Batcher<R>(
+    { ...ports, events, log, commit: (topic, partition, next) => consumer.commit(topic, partition, next), onFailure: (err) => consumer.fail(err) },
+    batcherOptions,
+  );
   let stopping = false;
-  const consumer = await runBatchConsumer(deps.kafka, {
-    groupId: config.groupId,
-    topics: [config.inputTopic],
-    sessionTimeoutMs: config.sessionTimeoutMs,
-    log: (event, fields) => log('info', `sink.${event}`, fields),
+  const consumer = await runBatchConsumer(kafka, {
+    groupId: options.groupId,
+    topics: [options.topic],
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    log: (event, fields) => log('info', `${events}.${event}`, fields),
     onRebalance: () => batcher.dropAll(),
     async handle(batch, ctx) {
       if (stopping) return; // not resolved: re-delivered to whoever consumes next
@@ -107,16 +147,18 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
 
   const timer = setInterval(() => {
     batcher.flushDue().catch((err: unknown) => consumer.fail(err instanceof CdrflowError ? err : classifyClickHouseError(err)));
-  }, Math.max(10, Math.min(250, Math.floor(config.flushMs / 4))));
+  }, Math.max(10, Math.min(250, Math.floor(batcherOptions.flushMs / 4))));
   timer.unref();
 
+  // Released once, whichever comes first: a clean stop or the consumer ending by itself.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= options.release?.() ?? Promise.resolve());
   const done = consumer.done.finally(async () => {
     clearInterval(timer);
-    await publisher.disconnect().catch(() => undefined);
-    await renderer.close();
+    await release();
   });
   done.catch(() => undefined);
-  log('info', 'sink.started', { groupId: config.groupId, topic: config.inputTopic, table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs });
+  log('info', `${events}.started`, { groupId: options.groupId, topic: options.topic, ...options.started });
 
   return {
     done,
@@ -126,10 +168,9 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       // Clean shutdown: stop taking batches, flush and commit what is buffered, then leave the group.
       stopping = true;
       clearInterval(timer);
-      await batcher.flushDue(true).catch((err: unknown) => log('warn', 'sink.final_flush_failed', { error: String(err) }));
+      await batcher.flushDue(true).catch((err: unknown) => log('warn', `${events}.final_flush_failed`, { error: String(err) }));
       await consumer.stop();
-      await publisher.disconnect().catch(() => undefined);
-      await renderer.close();
+      await release();
     },
   };
 }

@@ -165,6 +165,15 @@ describe('cdrflow start --demo', () => {
       { timeoutMs: 60_000, intervalMs: 1_000, message: 'normalize to dead-letter a malformed demo record' },
     );
 
+    // 4b. ...and the dead-letter loader put them in ClickHouse, with their reason.
+    await waitFor(
+      async () => {
+        const r = await cli(['sql', "SELECT count() AS n FROM cdr_dead_letters WHERE component = 'normalize' AND error_kind = 'bad_record'", '--format', 'JSONEachRow']);
+        return r.code === 0 && Number((JSON.parse(r.stdout) as { n: string }).n) > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000, message: 'normalize dead letters in cdr_dead_letters' },
+    );
+
     // 5. The flaky demo network refused pushes and the vendors re-sent them (Huawei's schedule, LVMS' backoff).
     await waitFor(
       async () => {
@@ -186,7 +195,7 @@ describe('cdrflow start --demo', () => {
     expect(code, diagnostics()).toBe(0);
     expect(job.output().stderr).toContain('stopped cleanly');
     // Intake stopped first, then normalize and the sink caught up before they were stopped.
-    expect(job.output().stderr).toContain('drained: normalize and the sink caught up');
+    expect(job.output().stderr).toContain('drained: normalize, the sink and the dead-letter loader caught up');
     expect(alive(pid)).toBe(false);
     // Helpers such as tsx's esbuild service exit when their parent's pipe closes, a moment after the parent.
     await waitFor(() => children.every((child) => !alive(child)), {
@@ -198,5 +207,14 @@ describe('cdrflow start --demo', () => {
     // 8. After the stop, `cdrflow sql` opens the embedded engine directly and sees everything the job flushed.
     const final = await sqlTotals();
     expect(final.cdrs).toBeGreaterThanOrEqual(after.cdrs);
+    // Drained, so the loader caught up: cdr_dead_letters holds each dead letter of the topic once, without FINAL.
+    const dlqSql = await cli(['sql', 'SELECT count() AS n, uniqExact(dlq_partition, dlq_offset) AS positions FROM cdr_dead_letters', '--format', 'JSONEachRow']);
+    expect(dlqSql.code, dlqSql.stderr).toBe(0);
+    const loaded = JSON.parse(dlqSql.stdout) as { n: string; positions: string };
+    const dlqCli = await cli(['dlq', '--json']);
+    expect(dlqCli.code, dlqCli.stderr).toBe(0);
+    const onTopic = (JSON.parse(dlqCli.stdout) as { total: number }).total;
+    expect(onTopic).toBeGreaterThan(0);
+    expect([Number(loaded.n), Number(loaded.positions)]).toEqual([onTopic, onTopic]);
   }, 360_000);
 });

@@ -1,0 +1,406 @@
+// The pipeline benchmark's two measurements of the whole job (`cdrflow start` as a child process, bench/job-process.ts):
+//   latency  signed Huawei fee pushes at a steady offered rate into the job's receiver; per push the client-side ack
+//            latency and outcome; then, once every acknowledged CDR is countable through the job's SQL endpoint,
+//            push → countable per CDR from ClickHouse itself (inserted_at − received_at of the pushed tenant's
+//            rows). Beside it, the same pushes at the same rate into a bare node:http server in a child process that
+//            reads the body and answers 200 (bench/suites/receiver.ts --serve bare).
+//   job      the benchmark's raw records published into the job's raw topics, then the job started on that backlog;
+//            records/s from its consumer groups stable to the last record countable, the job's CPU, peak RSS and
+//            event-loop delay (its own nodejs_eventloop_lag_* over the same window).
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { createRegistry } from '../core/avro.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import { RawEnvelopePublisher } from '../core/envelope.ts';
+import { AckedPublisher, ensureTopics, type Kafka } from '../core/kafka.ts';
+import { TOPICS, VENDORS, type Vendor } from '../core/topology.ts';
+import { HuaweiFeeGenerator } from '../simulators/huawei-privatenumber/generator.ts';
+import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
+import { normalizeBare } from '../transforms/normalize/normalize.ts';
+import { kafkaRunning } from '../infra/local/kafka.ts';
+import { stackPaths } from '../infra/local/paths.ts';
+import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
+import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
+import { startChild, stopChild } from './suites/receiver.ts';
+
+const VENDOR = 'huawei-privatenumber';
+const SECRET = 'bench-secret';
+const WARM_PUSHES = 100;
+const POLL_MS = 250;
+/** Partitions of the raw topics the job reads in `job` mode (as in the other modes). */
+const PARTITIONS = 3;
+
+export interface LatencyOptions {
+  rates: number[];
+  seconds: number;
+  /** CDRs per push. */
+  batch: number;
+  connections: number;
+  /** Longest wait, after the last answer, for every acknowledged CDR to be countable. */
+  drainTimeoutSec: number;
+  tag: string;
+  /** Where the job finds Kafka and the registry (the benchmark's own). */
+  brokers: string[];
+  registryUrl: string;
+  portBase: number;
+  /** True when `brokers` is the local stack's broker on `portBase` (its CPU use is then reported). */
+  localKafka: boolean;
+}
+
+const load1 = () => +loadavg()[0]!.toFixed(2);
+
+/**
+ * The kernel's CPU pressure (PSI, /proc/pressure/cpu "some avg60"): the share of the last minute in which some
+ * runnable task on this machine waited for a core. Undefined where the kernel does not report it.
+ */
+function cpuPressure60(): number | undefined {
+  try {
+    const m = /^some .*avg60=([\d.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? +(Number(m[1]) / 100).toFixed(2) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Cores a process used from now until the returned function is called: near 2 on a 2-core machine means CPU-bound.
+ * For the job and for the local Kafka broker (undefined when the broker is not a local process of this stack).
+ */
+function coresFrom(pid: number | undefined): () => number | undefined {
+  const cpu0 = pid === undefined ? undefined : processCpuSeconds(pid);
+  const t0 = performance.now();
+  return () => {
+    const cpu = pid === undefined ? undefined : processCpuSeconds(pid);
+    if (cpu0 === undefined || cpu === undefined) return undefined;
+    return +((cpu - cpu0) / ((performance.now() - t0) / 1000)).toFixed(2);
+  };
+}
+
+/**
+ * Share of the interval (until the returned function is called) the job's main thread spent on a core, and runnable
+ * but waiting for one: a high `waiting_for_core` means the machine, not the job, set the pace.
+ */
+function mainThreadFrom(pid: number): () => { on_core: number; waiting_for_core: number } | undefined {
+  const s0 = mainThreadSchedNs(pid);
+  const t0 = performance.now();
+  return () => {
+    const s = mainThreadSchedNs(pid);
+    if (!s0 || !s) return undefined;
+    const ns = (performance.now() - t0) * 1e6;
+    return {
+      on_core: +((s.onCpu - s0.onCpu) / ns).toFixed(2),
+      waiting_for_core: +((s.waiting - s0.waiting) / ns).toFixed(2),
+    };
+  };
+}
+
+/** The local stack's broker PID when the benchmark's Kafka is that broker (its CPU is reported beside the job's). */
+function localBrokerPid(opts: { portBase: number; localKafka: boolean }): number | undefined {
+  return opts.localKafka ? kafkaRunning(stackPaths(opts.portBase)) : undefined;
+}
+
+/** Push bodies of `batch` fee records each, every record one the mapping accepts (so every acked CDR must appear). */
+function feeBodies(
+  appKey: string,
+  pushes: number,
+  batch: number,
+  seed: number,
+): { bodies: string[]; keys: string[][] } {
+  const records = pushes * batch;
+  // Calls in the past (3.1 s apart on average, the longest 32 min), as the demo pushes them.
+  const gen = new HuaweiFeeGenerator({ seed, appKey, startMs: Date.now() - records * 3_100 - 32 * 60_000 });
+  const ctx = defaultNormalizeContext();
+  const bodies: string[] = [];
+  const keys: string[][] = [];
+  let current: Record<string, string | number>[] = [];
+  for (let guard = 0; bodies.length < pushes; guard++) {
+    if (guard > records * 2)
+      throw new Error('latency: the Huawei generator no longer makes records the mapping accepts');
+    const record = gen.next();
+    if (!normalizeBare(VENDOR, appKey, JSON.stringify(record), ctx).ok) continue;
+    current.push(record);
+    if (current.length === batch) {
+      bodies.push(JSON.stringify({ eventType: 'fee', feeLst: current }));
+      keys.push(current.map((r) => String(r['sessionId'])));
+      current = [];
+    }
+  }
+  return { bodies, keys };
+}
+
+/** Waits until `check` resolves true (polled every POLL_MS), or `timeoutMs` passed; resolves with whether it held. */
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** True once every key in `keys` is a row of `tenant` in the job's cdr table (a cheap count first, then the keys). */
+async function allCountable(job: JobProcess, table: string, tenant: string, keys: Set<string>): Promise<boolean> {
+  const [c] = await job.rows<{ c: string }>(
+    `SELECT uniqExact(natural_key) AS c FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+  );
+  if (Number(c?.c ?? 0) < keys.size) return false;
+  const present = new Set(
+    (
+      await job.rows<{ k: string }>(
+        `SELECT DISTINCT natural_key AS k FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+      )
+    ).map((r) => r.k),
+  );
+  for (const k of keys) if (!present.has(k)) return false;
+  return true;
+}
+
+function ackFigures(bodies: string[], batch: number, run: Awaited<ReturnType<typeof openLoop>>) {
+  const { statuses, resets, errors } = outcomeCounts(run.outcomes);
+  const acked = run.outcomes.filter((o) => o.status === 200).length;
+  return {
+    pushes: bodies.length,
+    statuses,
+    connection_resets: resets,
+    other_errors: errors,
+    achieved_cdr_per_s: Math.round((acked * batch) / run.seconds),
+    ack_latency_ms: latencySummary(run.latencyMs),
+  };
+}
+
+export async function latencyRun(opts: LatencyOptions): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (const [i, rate] of opts.rates.entries()) {
+    const pushesPerSecond = rate / opts.batch;
+    const pushes = Math.max(1, Math.round(pushesPerSecond * opts.seconds));
+    const appKey = `bench_lat_${rate}`;
+    const warmKey = `bench_warm_${rate}`;
+    const { bodies, keys } = feeBodies(appKey, pushes, opts.batch, 9_000 + i);
+    const warm = feeBodies(warmKey, WARM_PUSHES, opts.batch, 8_000 + i);
+    const label = `latency ${rate} CDR/s (${pushes} pushes of ${opts.batch}, ${pushesPerSecond} pushes/s, ${opts.connections} connections)`;
+
+    // Baseline: bare node:http in its own process, the same pushes at the same rate from this process.
+    const bareLoad = load1();
+    const bare = await startChild('bare', process.env);
+    let bareFigures;
+    try {
+      await openLoop(
+        { port: bare.port, appKey, appSecret: SECRET },
+        warm.bodies,
+        Math.min(pushesPerSecond, 100),
+        opts.connections,
+      );
+      bareFigures = {
+        ...ackFigures(
+          bodies,
+          opts.batch,
+          await openLoop({ port: bare.port, appKey, appSecret: SECRET }, bodies, pushesPerSecond, opts.connections),
+        ),
+        load_avg_1m: [bareLoad, load1()],
+      };
+    } finally {
+      await stopChild(bare);
+    }
+    console.error(
+      `pipeline: ${label}: bare node:http ack p50 ${bareFigures.ack_latency_ms.p50} p99 ${bareFigures.ack_latency_ms.p99} max ${bareFigures.ack_latency_ms.max} ms`,
+    );
+
+    const receiverPort = await freePort();
+    const job = await startJob(
+      {
+        namespace: `${opts.tag}_lat${rate}`,
+        kafka: { brokers: opts.brokers },
+        schemaRegistry: { url: opts.registryUrl },
+        localInfra: { portBase: opts.portBase },
+        receiver: {
+          port: receiverPort,
+          huawei: {
+            apps: [
+              { appKey, appSecret: SECRET },
+              { appKey: warmKey, appSecret: SECRET },
+            ],
+          },
+        },
+      },
+      `lat${rate}`,
+    );
+    try {
+      const table = `${job.config.sink.database}.${job.config.sink.table}`;
+      const target: PushTarget = { port: receiverPort, appKey, appSecret: SECRET };
+      // Warm-up through the whole path (schemas registered, transactions begun, the first insert), then measure.
+      await openLoop({ ...target, appKey: warmKey }, warm.bodies, Math.min(pushesPerSecond, 100), opts.connections);
+      if (
+        !(await until(() => allCountable(job, table, warmKey, new Set(warm.keys.flat())), opts.drainTimeoutSec * 1000))
+      )
+        throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
+
+      const loadBefore = load1();
+      const jobCores = coresFrom(job.pid);
+      const brokerCores = coresFrom(localBrokerPid(opts));
+      const mainThread = mainThreadFrom(job.pid);
+      await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
+      const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
+      const answeredAt = performance.now();
+      const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
+      const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
+      const drainSeconds = (performance.now() - answeredAt) / 1000;
+      // Cores used from the first push to the last CDR countable, by the job and by the broker.
+      const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread() };
+      const eventLoopLag = await job.eventLoopLagMs();
+      const [q] = await job.rows<Record<string, string>>(
+        `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
+         FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
+               FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)`,
+      );
+      // Due → countable: from the time each push was due (client clock, the same machine's) to its row's inserted_at,
+      // so time a push waited for a connection or in the receiver's accept queue counts too.
+      const insertedAt = new Map(
+        (
+          await job.rows<{ k: string; t: string }>(
+            `SELECT natural_key AS k, toUnixTimestamp64Milli(min(inserted_at)) AS t FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY natural_key`,
+          )
+        ).map((r) => [r.k, Number(r.t)]),
+      );
+      const dueToCountable: number[] = [];
+      run.outcomes.forEach((o, p) => {
+        if (o.status !== 200) return;
+        const due = dueAt(run.firstDueEpochMs, p, pushesPerSecond);
+        for (const k of keys[p]!) {
+          const t = insertedAt.get(k);
+          if (t !== undefined) dueToCountable.push(t - due);
+        }
+      });
+      const figures = {
+        offered_cdr_per_s: rate,
+        cdrs_per_push: opts.batch,
+        seconds: opts.seconds,
+        bare_node_http: bareFigures,
+        receiver: ackFigures(bodies, opts.batch, run),
+        acked_cdrs: acked.size,
+        all_acked_countable: complete,
+        drain_after_last_ack_s: +drainSeconds.toFixed(1),
+        push_to_countable_ms: {
+          count: Number(q?.['n']),
+          p50: Number(q?.['p50']),
+          p90: Number(q?.['p90']),
+          p99: Number(q?.['p99']),
+          max: Number(q?.['max']),
+        },
+        due_to_countable_ms: latencySummary(dueToCountable),
+        job_peak_rss_mb: job.peakRssMb(),
+        job_event_loop_delay_ms: eventLoopLag,
+        cpu_cores: cores,
+        cpu_pressure_some_avg60: cpuPressure60(),
+        load_avg_1m: [loadBefore, load1()],
+      };
+      out.push(figures);
+      console.error(
+        `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
+          `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
+          `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
+      );
+    } finally {
+      await job.stop();
+    }
+  }
+  return out;
+}
+
+export interface JobRunOptions {
+  tag: string;
+  kafka: Kafka;
+  registry: ReturnType<typeof createRegistry>;
+  byVendor: Map<Vendor, RawEnvelope[]>;
+  total: number;
+  /** Rows the records make (the ones that normalize). */
+  expectedRows: number;
+  timeoutSec: number;
+  brokers: string[];
+  registryUrl: string;
+  portBase: number;
+  localKafka: boolean;
+}
+
+export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknown>> {
+  const namespace = `${opts.tag}_job`;
+  // The raw topics exist before the job subscribes, with the benchmark's partitions.
+  await ensureTopics(
+    opts.kafka,
+    VENDORS.map((v) => ({ topic: `${namespace}.${TOPICS.raw(v)}`, partitions: PARTITIONS })),
+  );
+  // The records wait in the raw topics before the job starts, as a backlog or a replay does: the clock measures the
+  // job, not the publisher.
+  const t0 = performance.now();
+  const acked = new AckedPublisher(opts.kafka);
+  const publisher = new RawEnvelopePublisher(opts.registry, acked);
+  for (const v of VENDORS) {
+    const envs = opts.byVendor.get(v) ?? [];
+    for (let i = 0; i < envs.length; i += 1000)
+      await publisher.publish(envs.slice(i, i + 1000), `${namespace}.${TOPICS.raw(v)}`);
+  }
+  await acked.disconnect();
+  const publishSeconds = (performance.now() - t0) / 1000;
+  const job = await startJob(
+    {
+      namespace,
+      kafka: { brokers: opts.brokers },
+      schemaRegistry: { url: opts.registryUrl },
+      localInfra: { portBase: opts.portBase },
+    },
+    'job',
+  );
+  try {
+    const table = `${job.config.sink.database}.${job.config.sink.table}`;
+    // Timing starts once both groups have their member (group joins excluded, as in the other modes).
+    const admin = opts.kafka.admin();
+    await admin.connect();
+    try {
+      const groups = [job.config.normalize.groupId, job.config.sink.groupId];
+      const stable = await until(async () => {
+        const { groups: described } = await admin.describeGroups(groups);
+        return (
+          described.length === groups.length && described.every((g) => g.state === 'Stable' && g.members.length > 0)
+        );
+      }, 120_000);
+      if (!stable) throw new Error(`job: the consumer groups ${groups.join(', ')} were not stable within 120 s`);
+    } finally {
+      await admin.disconnect();
+    }
+    const loadBefore = load1();
+    const cpu0 = job.cpuSeconds() ?? 0;
+    const brokerCores = coresFrom(localBrokerPid(opts));
+    const mainThread = mainThreadFrom(job.pid);
+    await job.eventLoopLagMs(); // starts the window
+    const started = performance.now();
+    const count = async () => Number((await job.rows<{ c: string }>(`SELECT count() AS c FROM ${table}`))[0]?.c ?? 0);
+    const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = (job.cpuSeconds() ?? 0) - cpu0;
+    const eventLoopLag = await job.eventLoopLagMs();
+    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
+    if (!complete)
+      throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
+    const [u] = await job.rows<{ c: string }>(`SELECT uniqExact(cdr_id) AS c FROM ${table}`);
+    if (Number(u?.c) !== opts.expectedRows)
+      throw new Error(`job: ${u?.c} distinct CDRs stored, expected ${opts.expectedRows}`);
+    return {
+      records: opts.total,
+      rows: opts.expectedRows,
+      seconds: +seconds.toFixed(2),
+      rps: Math.round(opts.total / seconds),
+      publish_seconds: +publishSeconds.toFixed(2),
+      cpu_us_per_record: +((cpu * 1e6) / opts.total).toFixed(1),
+      peak_rss_mb: job.peakRssMb(),
+      event_loop_delay_ms: eventLoopLag,
+      cpu_cores: cores,
+      cpu_pressure_some_avg60: cpuPressure60(),
+      load_avg_1m: [loadBefore, load1()],
+    };
+  } finally {
+    await job.stop();
+  }
+}

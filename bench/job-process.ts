@@ -1,0 +1,212 @@
+// The real job for the benchmarks: `node bin/cdrflow.mjs start --config <file>` as a child process, with its own
+// namespace, its own embedded ClickHouse and ops port in a temporary directory, on the benchmark's Kafka + registry.
+// The child is always stopped: by stop(), and, should the benchmark die first (an exception, or SIGINT / SIGTERM /
+// SIGHUP), by a process 'exit' handler (SIGKILL by its PID). Its peak RSS is the kernel's high-water mark of the whole process (VmHWM, worker threads included).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, loadAppConfig, type AppConfig } from '../app/config.ts';
+import { opsQuery } from '../app/ops-client.ts';
+
+const READY_TIMEOUT_MS = 180_000;
+const STOP_TIMEOUT_MS = 60_000;
+/** Environment variables that would override the benchmark's config file in the child. */
+const OVERRIDING_ENV = [
+  'CDRFLOW_OPS_PORT',
+  'CDRFLOW_NAMESPACE',
+  'CLICKHOUSE_URL',
+  'CLICKHOUSE_DATABASE',
+  'CLICKHOUSE_DATA_DIR',
+  'CDRFLOW_HUAWEI_APPS',
+  'CDRFLOW_LVMS_APPS',
+  'CDRFLOW_RECEIVER_HOST',
+  'CDRFLOW_RECEIVER_PORT',
+  'TENCENT_CCC_SECRET_ID',
+  'TENCENT_TRTC_APPS',
+];
+
+/** A free TCP port on loopback (asked of the kernel, then released for the child to take). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface JobProcess {
+  readonly pid: number;
+  readonly opsUrl: string;
+  /** The child's configuration as it reads it (namespace applied). */
+  readonly config: AppConfig;
+  /** A read-only query through the job's ops port (POST /sql), JSONEachRow rows. */
+  rows<T>(sql: string): Promise<T[]>;
+  /** Event-loop delay of the job's main thread since the previous call (its /metrics), ms. */
+  eventLoopLagMs(): Promise<{ p50: number | undefined; p99: number | undefined; max: number | undefined }>;
+  /** VmHWM of the child in MiB (undefined once it exited). */
+  peakRssMb(): number | undefined;
+  /** User + system CPU seconds of the child so far, all threads (undefined once it exited). */
+  cpuSeconds(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/** User + system CPU seconds of a process so far, all threads (undefined when it is not running). */
+export function processCpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after "(comm)": state is field 3, utime 14, stime 15, in clock ticks (100 per second on Linux).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Nanoseconds the process's main thread (its event loop) spent on a core and runnable but waiting for one
+ * (/proc/<pid>/schedstat); undefined when it is not running or the kernel does not keep schedstats.
+ */
+export function mainThreadSchedNs(pid: number): { onCpu: number; waiting: number } | undefined {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return onCpu === undefined || waiting === undefined || Number.isNaN(onCpu) || Number.isNaN(waiting)
+      ? undefined
+      : { onCpu, waiting };
+  } catch {
+    return undefined;
+  }
+}
+
+function procStatus(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts the job with `doc` as its config file (ops port, data directory, log level and the local stack's ports are
+ * filled in here) and resolves once its /readyz answers 200.
+ */
+export async function startJob(doc: Record<string, unknown>, label: string): Promise<JobProcess> {
+  const dir = mkdtempSync(join(tmpdir(), `cdrflow-bench-${label}-`));
+  const opsPort = await freePort();
+  const file = join(dir, 'config.json');
+  const full = {
+    ...doc,
+    clickhouse: { dataDir: join(dir, 'clickhouse') },
+    // The benchmark brings the stack; a job that started its own would measure the wrong thing.
+    localInfra: { ...(doc['localInfra'] as object | undefined), autoStart: false },
+    ops: { port: opsPort, statusIntervalSec: 0 },
+    shutdown: { drainTimeoutSec: 5, hardDeadlineSec: 40 },
+  };
+  writeFileSync(file, JSON.stringify(full, null, 2));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !OVERRIDING_ENV.includes(name)));
+  const config = loadAppConfig({ file, env });
+  const logPath = join(dir, 'job.log');
+  const logFd = openSync(logPath, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', logFd, logFd],
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const pid = child.pid!;
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+  // A signal would end this process without 'exit' handlers: exit instead, so the handler above still runs.
+  const onSignal = (signal: NodeJS.Signals) => process.exit(signal === 'SIGINT' ? 130 : 143);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, onSignal);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const logTail = () => {
+    try {
+      return readFileSync(logPath, 'utf8').split('\n').slice(-30).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+  const opsUrl = `http://127.0.0.1:${opsPort}`;
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)));
+      if ((await Promise.race([exited, late])) === 'late') {
+        console.error(`bench: the job (PID ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it`);
+        child.kill('SIGKILL');
+        await exited;
+      }
+      clearTimeout(timer);
+    }
+    process.off('exit', killOnExit);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the job exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${logTail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`the job was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${logTail()}`);
+      const ready = await fetch(`${opsUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ready) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    pid,
+    opsUrl,
+    config,
+    async rows<T>(sql: string): Promise<T[]> {
+      const text = await opsQuery(opsUrl, sql, 'JSONEachRow');
+      return text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as T);
+    },
+    /**
+     * The job's own event-loop delay (prom-client's nodejs_eventloop_lag_* on its /metrics, sampled since the previous
+     * scrape: call once to start a window, again to read it), in ms.
+     */
+    async eventLoopLagMs() {
+      const text = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+      const value = (name: string) => {
+        const m = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
+        return m ? +(Number(m[1]) * 1000).toFixed(1) : undefined;
+      };
+      return { p50: value('nodejs_eventloop_lag_p50_seconds'), p99: value('nodejs_eventloop_lag_p99_seconds'), max: value('nodejs_eventloop_lag_max_seconds') };
+    },
+    peakRssMb() {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(procStatus(pid) ?? '');
+      return m ? Math.round(Number(m[1]) / 1024) : undefined;
+    },
+    cpuSeconds: () => processCpuSeconds(pid),
+    stop,
+  };
+}

@@ -1,0 +1,130 @@
+// The dead-letter loader: reads cdr.dlq (read_committed: normalize writes its dead letters inside transactions) and
+// loads every dead letter into `<db>.cdr_dead_letters`, so analysts count and read them in SQL. The same Batcher and
+// commit order as the cdr sink (one contiguous offset range per insert, dedup token, commit after ClickHouse acked),
+// plus the table's stored position per partition, so a restart between an insert and its commit adds nothing even
+// when the re-read range differs (counts are exact without FINAL).
+// A dead letter that cannot be decoded or stored is logged and counted, never dead-lettered again (that could loop).
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { ReaderCodec } from '../../core/avro.ts';
+import { RETRY, retry } from '../../core/backoff.ts';
+import { classifyRegistryError, type DeadLetter } from '../../core/dead-letter.ts';
+import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
+import { ensureTopics, type Kafka } from '../../core/kafka.ts';
+import type { CommittedCounts } from '../../core/kafka-streams.ts';
+import type { LogFn } from '../../core/log.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import type { DlqLoaderConfig, SinkConfig } from './config.ts';
+import { classifyClickHouseError } from './errors.ts';
+import { insertLines } from './insert.ts';
+import { migrate } from './migrations.ts';
+import { DEAD_LETTER_COLUMNS, deadLetterTsvLine } from './rows.ts';
+import type { RenderResult, RowLine } from './batcher.ts';
+import { assertTableReady, runBatcherStage, type ClickHouseSink } from './sink.ts';
+
+export const DLQ_LOADER = 'dlq-loader';
+
+export interface DlqLoaderDeps {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  clickhouse: ClickHouseClient;
+  log?: LogFn;
+  /** After each committed range: `skipped` = dead letters that could not be decoded or stored (logged, not loaded). */
+  onCommitted?: (counts: CommittedCounts) => void;
+}
+
+export type DlqLoader = ClickHouseSink;
+
+/** DateTime64(3) holds 1900-01-01 .. 2299-12-31; a dead letter outside it is refused by the loader, not by the engine. */
+const MIN_TIME = Date.UTC(1900, 0, 1);
+const MAX_TIME = Date.UTC(2300, 0, 1);
+
+/** Decodes a dead letter through the registry. Transient registry errors are retried; every other failure is the letter's. */
+export async function decodeDeadLetter(reader: ReaderCodec<DeadLetter>, value: Buffer | null, where: string): Promise<DeadLetter> {
+  if (value === null) throw new CdrflowError('bad_record', `${where}: no value (tombstone)`);
+  const letter = await retry(async () => {
+    try {
+      return await reader.decode(value);
+    } catch (err) {
+      const e = classifyRegistryError(err, `decoding ${where}`);
+      // An unknown schema id or a writer schema that is no dead letter is this message's problem here: a loader of
+      // dead letters must go on (a registry that is away or refuses us is not, and is retried or stops the stage).
+      if (e.kind === 'transient' || e.kind === 'auth' || e.kind === 'rate_limited') throw e;
+      throw new CdrflowError('bad_record', e.message, { cause: err });
+    }
+  }, RETRY.registry);
+  const t = letter.failed_at.getTime();
+  if (!(t >= MIN_TIME && t < MAX_TIME)) throw new CdrflowError('bad_record', `${where}: failed_at ${String(t)} ms is outside 1900..2299`);
+  return letter;
+}
+
+export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkConfig, 'database' | 'migrate' | 'createTopics' | 'partitions'>, deps: DlqLoaderDeps): Promise<DlqLoader> {
+  const log = deps.log ?? (() => {});
+  if (sink.migrate) await migrate(deps.clickhouse, { database: sink.database }, (line) => log('info', `${DLQ_LOADER}.migrate`, { step: line }));
+  await assertTableReady(deps.clickhouse, sink.database, config.table, DEAD_LETTER_COLUMNS);
+  if (sink.createTopics) await ensureTopics(deps.kafka, [{ topic: config.inputTopic, partitions: sink.partitions }]);
+  const reader = new ReaderCodec<DeadLetter>(deps.registry, SCHEMA_FILES.deadLetter);
+  const table = `${sink.database}.${config.table}`;
+
+  return runBatcherStage<RowLine>(
+    deps.kafka,
+    {
+      component: DLQ_LOADER,
+      // Decoded and rendered on the main thread: dead letters are few, a render thread would cost more than it saves.
+      async render(messages) {
+        const results: RenderResult<RowLine>[] = [];
+        for (const m of messages) {
+          try {
+            const letter = await decodeDeadLetter(reader, m.value, `${m.topic}[${m.partition}]@${m.offset}`);
+            results.push({ line: deadLetterTsvLine(letter, { topic: m.topic, partition: m.partition, offset: m.offset }, config.maxOriginalBytes), vendor: letter.vendor, cdr_id: letter.cdr_id });
+          } catch (err) {
+            const e = asCdrflowError(err);
+            if (disposition(e) !== 'dead-letter') throw e;
+            results.push({ error: { kind: e.kind, message: e.message } });
+          }
+        }
+        return results;
+      },
+      insert: (rows, token) => insertLines(deps.clickhouse, table, rows, 'TabSeparated', token, DEAD_LETTER_COLUMNS),
+      async publishDeadLetters(records) {
+        // No dead letter of a dead letter: it is logged with where it sits, and counted (cdrflow_stage_skipped_total).
+        for (const r of records) {
+          log('warn', `${DLQ_LOADER}.skipped`, {
+            reason: r.error_kind,
+            at: `${r.origin_topic}[${r.origin_partition}]@${r.origin_offset}`,
+            bytes: r.original_value?.length ?? 0,
+            error: r.error_message.length > 300 ? `${r.error_message.slice(0, 300)}…` : r.error_message,
+          });
+        }
+      },
+      storedUpTo: (topic, partition) => storedUpTo(deps.clickhouse, table, topic, partition),
+      // The batcher's "dead-lettered" are, here, the skipped ones.
+      ...(deps.onCommitted ? { onCommitted: (c: CommittedCounts) => deps.onCommitted!({ records: c.records, deadLettered: 0, skipped: c.deadLettered }) } : {}),
+    },
+    {
+      flushRows: config.flushRows,
+      flushBytes: config.flushBytes,
+      flushMs: config.flushMs,
+      maxInsertAttempts: config.maxInsertAttempts,
+      // A large range the table rejects entirely is the table's problem (not migrated, a changed column), not the letters'.
+      systemicRejectThreshold: 50,
+      backgroundFlush: true,
+    },
+    { groupId: config.groupId, topic: config.inputTopic, sessionTimeoutMs: config.sessionTimeoutMs, events: DLQ_LOADER, log, started: { table } },
+  );
+}
+
+/** The offset after the highest one of a dead-letter partition the table holds (undefined: none yet). */
+async function storedUpTo(client: ClickHouseClient, table: string, topic: string, partition: number): Promise<number | undefined> {
+  try {
+    const rs = await client.query({
+      query: `SELECT count() AS n, max(dlq_offset) AS last FROM ${table} WHERE dlq_topic = {topic:String} AND dlq_partition = {partition:Int32}`,
+      query_params: { topic, partition },
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ n: string | number; last: string | number }>();
+    return row && Number(row.n) > 0 ? Number(row.last) + 1 : undefined;
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+}
