@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { avroType } from './avro.ts';
+import { avroType, encodeFramed } from './avro.ts';
 import { SCHEMA_FILES } from './topology.ts';
 
 describe('avroType', () => {
@@ -31,5 +31,44 @@ describe('avroType', () => {
 
   it('parses every schema file', () => {
     for (const file of Object.values(SCHEMA_FILES)) expect(avroType(file).name).toMatch(/^dev\.cdrflow\./);
+  });
+});
+
+describe('encodeFramed', () => {
+  const type = avroType(SCHEMA_FILES.rawEnvelope);
+  const envelope = (payload: string) => ({
+    vendor: 'tencent-ccc',
+    tenant_id: '1400000000',
+    natural_key: 'abc',
+    received_at: new Date('2026-11-22T01:02:03.456Z'),
+    connector: 'test',
+    mode: 'live',
+    request_id: null,
+    payload,
+    payload_format: 'json',
+    attributes: { k: 'v' },
+  });
+
+  it('writes the wire format: magic byte, schema id, then exactly what toBuffer writes', () => {
+    // Small, larger than avsc's own 1 KiB buffer, and larger than the scratch buffer (it grows, then stays).
+    for (const size of [10, 5_000, 100_000, 10]) {
+      const record = envelope('x'.repeat(size));
+      const framed = encodeFramed(type, 4242, record);
+      expect(framed[0]).toBe(0);
+      expect(framed.readInt32BE(1)).toBe(4242);
+      expect(framed.subarray(5).equals(type.toBuffer(record))).toBe(true);
+      expect(type.fromBuffer(framed.subarray(5))).toEqual(record);
+    }
+  });
+
+  it('hands out values that later encodes do not overwrite', () => {
+    const first = encodeFramed(type, 1, envelope('first'));
+    const copy = Buffer.from(first);
+    encodeFramed(type, 1, envelope('second, and longer than the first'));
+    expect(first.equals(copy)).toBe(true);
+  });
+
+  it('throws, as toBuffer does, on a value outside the schema', () => {
+    expect(() => encodeFramed(type, 1, { ...envelope('x'), received_at: 123 })).toThrow();
   });
 });

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseJsonStrict } from '../input-limits.ts';
+import { VENDORS } from '../topology.ts';
+import { fuzzLines } from '../../test/fuzz/generator.ts';
 import { rawArrayElements, rawMembers } from './json-raw.ts';
 
 describe('json-raw', () => {
@@ -19,5 +22,24 @@ describe('json-raw', () => {
 
   it('decodes escaped member names', () => {
     expect(rawMembers('{"fee\\u004cst":[true]}')!.get('feeLst')).toBe('[true]');
+  });
+
+  it('agrees with JSON.parse on every member of mutated vendor records', () => {
+    let objects = 0;
+    for (const vendor of VENDORS) {
+      for (const { line } of fuzzLines(vendor, 300, 3)) {
+        const text = typeof line === 'string' ? line : line.toString('utf8');
+        // Only text the strict parse accepted is ever cut (it also keeps 5,000-deep nestings out of toEqual).
+        const strict = parseJsonStrict(text);
+        if (!strict.ok) continue;
+        const parsed = strict.value;
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) continue;
+        objects++;
+        const members = rawMembers(text)!;
+        expect([...members.keys()].sort(), text.slice(0, 200)).toEqual(Object.keys(parsed).sort());
+        for (const [name, raw] of members) expect(JSON.parse(raw), name).toEqual((parsed as Record<string, unknown>)[name]);
+      }
+    }
+    expect(objects).toBeGreaterThan(500);
   });
 });

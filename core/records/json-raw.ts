@@ -12,7 +12,9 @@ export function rawMembers(text: string): Map<string, string> | undefined {
   while (i < text.length && text[i] !== '}') {
     if (text[i] !== '"') return undefined;
     const keyEnd = skipString(text, i);
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    // A name without escapes is its own text: JSON.parse only for the rare escaped one (LVMS keys every record here).
+    const rawKey = text.slice(i + 1, keyEnd - 1);
+    const key = rawKey.includes('\\') ? (JSON.parse(text.slice(i, keyEnd)) as string) : rawKey;
     i = skipWs(text, keyEnd);
     if (text[i] !== ':') return undefined;
     i = skipWs(text, i + 1);
@@ -52,31 +54,33 @@ function skipWs(text: string, i: number): number {
   return i;
 }
 
+/** Index after the closing quote of the string opening at `i` (found with indexOf: strings are most of the text). */
 function skipString(text: string, i: number): number {
-  // i is at the opening quote
-  i++;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '\\') i += 2;
-    else if (c === '"') return i + 1;
-    else i++;
+  let from = i + 1;
+  for (;;) {
+    const q = text.indexOf('"', from);
+    if (q < 0) return text.length;
+    // Escaped when an odd number of backslashes precede it.
+    let backslashes = 0;
+    for (let j = q - 1; j > i && text.charCodeAt(j) === 0x5c; j--) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    from = q + 1;
   }
-  return i;
 }
 
 function skipValue(text: string, i: number): number {
-  const c = text[i];
-  if (c === '"') return skipString(text, i);
-  if (c === '{' || c === '[') {
+  const c = text.charCodeAt(i);
+  if (c === 0x22 /* " */) return skipString(text, i);
+  if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
     let depth = 0;
     while (i < text.length) {
-      const ch = text[i];
-      if (ch === '"') {
+      const ch = text.charCodeAt(i);
+      if (ch === 0x22) {
         i = skipString(text, i);
         continue;
       }
-      if (ch === '{' || ch === '[') depth++;
-      else if (ch === '}' || ch === ']') {
+      if (ch === 0x7b || ch === 0x5b) depth++;
+      else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
         depth--;
         if (depth === 0) return i + 1;
       }
@@ -84,7 +88,9 @@ function skipValue(text: string, i: number): number {
     }
     return i;
   }
-  // number, true, false, null
-  while (i < text.length && !',}] \n\r\t'.includes(text[i]!)) i++;
+  // number, true, false, null: up to the next delimiter or whitespace
+  while (i < text.length && !isDelimiter(text.charCodeAt(i))) i++;
   return i;
 }
+
+const isDelimiter = (c: number) => c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;

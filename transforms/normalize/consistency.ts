@@ -42,6 +42,34 @@ const SOURCES: Readonly<Record<Vendor, Readonly<Record<TimeField | 'talk_seconds
   'alibaba-lvms': { started_at: 'start_time', queued_at: '-', ringing_at: '-', answered_at: '-', ended_at: 'end_time', talk_seconds: 'chat_duration' },
 };
 
+const TIME_FIELDS = ['started_at', 'queued_at', 'ringing_at', 'answered_at', 'ended_at'] as const;
+const LEG_TIME_FIELDS = ['started_at', 'ringing_at', 'answered_at', 'ended_at'] as const;
+/** Pairs of columns whose first cannot come (beyond the tolerance) after the second. */
+const TIME_ORDER: readonly (readonly [TimeField, TimeField])[] = [
+  ['started_at', 'queued_at'],
+  ['started_at', 'ringing_at'],
+  ['started_at', 'answered_at'],
+  ['started_at', 'ended_at'],
+  ['queued_at', 'ended_at'],
+  ['ringing_at', 'answered_at'],
+  ['ringing_at', 'ended_at'],
+  ['answered_at', 'ended_at'],
+];
+
+/** Which side of the plausible range a time falls on, or null when it is absent or inside. */
+function outOfRange(d: Date | null, latest: number): 'early' | 'late' | null {
+  if (d === null) return null;
+  const ms = d.getTime();
+  if (!Number.isFinite(ms) || ms < EARLIEST_PLAUSIBLE.getTime()) return 'early';
+  return ms > latest ? 'late' : null;
+}
+
+function timeRangeReason(side: 'early' | 'late', name: string, d: Date, reference: Date): string {
+  return side === 'early'
+    ? `consistency rule time-range: ${name} ${iso(d)} is before ${EARLIEST_PLAUSIBLE.toISOString()}`
+    : `consistency rule time-range: ${name} ${iso(d)} is more than ${FUTURE_TOLERANCE_SECONDS / 3600} h after the record was received (${iso(reference)})`;
+}
+
 const named = (cdr: NormalizedCdr, field: TimeField | 'talk_seconds') => `${field} (${SOURCES[cdr.vendor]?.[field] ?? field})`;
 const iso = (d: Date) => (Number.isFinite(d.getTime()) ? d.toISOString() : 'an invalid date');
 
@@ -51,42 +79,26 @@ const iso = (d: Date) => (Number.isFinite(d.getTime()) ? d.toISOString() : 'an i
  */
 export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string | null {
   const latest = reference.getTime() + FUTURE_TOLERANCE_SECONDS * 1000;
-  const times: [string, Date | null][] = [
-    [named(cdr, 'started_at'), cdr.started_at],
-    [named(cdr, 'queued_at'), cdr.queued_at],
-    [named(cdr, 'ringing_at'), cdr.ringing_at],
-    [named(cdr, 'answered_at'), cdr.answered_at],
-    [named(cdr, 'ended_at'), cdr.ended_at],
-  ];
+  // Names are worded only for the time that breaks the rule: building them for every time of every record cost more
+  // than the checks. The order (columns, legs, key presses) is the order the first problem is reported in.
+  for (const field of TIME_FIELDS) {
+    const side = outOfRange(cdr[field], latest);
+    if (side !== null) return timeRangeReason(side, named(cdr, field), cdr[field]!, reference);
+  }
   for (const leg of cdr.legs) {
-    for (const [f, d] of [['started_at', leg.started_at], ['ringing_at', leg.ringing_at], ['answered_at', leg.answered_at], ['ended_at', leg.ended_at]] as const) {
-      times.push([`legs[${leg.sequence}].${f}`, d]);
+    for (const field of LEG_TIME_FIELDS) {
+      const side = outOfRange(leg[field], latest);
+      if (side !== null) return timeRangeReason(side, `legs[${leg.sequence}].${field}`, leg[field]!, reference);
     }
   }
-  cdr.ivr_keys.forEach((k, i) => times.push([`ivr_keys[${i}].at`, k.at]));
-  for (const [name, d] of times) {
-    if (d === null) continue;
-    const ms = d.getTime();
-    if (!Number.isFinite(ms) || ms < EARLIEST_PLAUSIBLE.getTime()) {
-      return `consistency rule time-range: ${name} ${iso(d)} is before ${EARLIEST_PLAUSIBLE.toISOString()}`;
-    }
-    if (ms > latest) {
-      return `consistency rule time-range: ${name} ${iso(d)} is more than ${FUTURE_TOLERANCE_SECONDS / 3600} h after the record was received (${iso(reference)})`;
-    }
+  for (let i = 0; i < cdr.ivr_keys.length; i++) {
+    const at = cdr.ivr_keys[i]!.at;
+    const side = outOfRange(at, latest);
+    if (side !== null) return timeRangeReason(side, `ivr_keys[${i}].at`, at!, reference);
   }
 
   const tol = ORDER_TOLERANCE_SECONDS * 1000;
-  const order: [TimeField, TimeField][] = [
-    ['started_at', 'queued_at'],
-    ['started_at', 'ringing_at'],
-    ['started_at', 'answered_at'],
-    ['started_at', 'ended_at'],
-    ['queued_at', 'ended_at'],
-    ['ringing_at', 'answered_at'],
-    ['ringing_at', 'ended_at'],
-    ['answered_at', 'ended_at'],
-  ];
-  for (const [first, then] of order) {
+  for (const [first, then] of TIME_ORDER) {
     const a = cdr[first];
     const b = cdr[then];
     if (a === null || b === null) continue;

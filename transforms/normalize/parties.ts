@@ -33,16 +33,21 @@ function internationalForm(digits: string): string | null {
  * memoised. Bounded: dropped wholesale when full, which costs one re-parse per number, never a wrong answer.
  */
 const E164_CACHE_LIMIT = 50_000;
-const e164Cache = new Map<string, string | null>();
+/** One memo per region, keyed by the raw text itself: no key string built per lookup. */
+const e164Caches = new Map<string, Map<string, string | null>>();
 
 /** E.164 form of a phone number, or null when it cannot be read as a valid number. */
 export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
-  const key = `${region}|${raw}`;
-  const cached = e164Cache.get(key);
+  let cache = e164Caches.get(region);
+  if (cache === undefined) {
+    cache = new Map();
+    e164Caches.set(region, cache);
+  }
+  const cached = cache.get(raw);
   if (cached !== undefined) return cached;
   const e164 = parseE164(raw, region);
-  if (e164Cache.size >= E164_CACHE_LIMIT) e164Cache.clear();
-  e164Cache.set(key, e164);
+  if (cache.size >= E164_CACHE_LIMIT) cache.clear();
+  cache.set(raw, e164);
   return e164;
 }
 

@@ -68,9 +68,10 @@ export function keepExtras(
   consumed: ReadonlySet<string>,
   prefix = '',
 ): void {
-  for (const [name, value] of Object.entries(record)) {
+  // Object.keys, not Object.entries: one array per record instead of one more per member (the same own members).
+  for (const name of Object.keys(record)) {
     if (consumed.has(name)) continue;
-    const text = extraValue(value);
+    const text = extraValue(record[name]);
     if (text !== null) extras[prefix + name] = text;
   }
 }

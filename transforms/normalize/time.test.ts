@@ -3,6 +3,7 @@ import {
   fromNaiveLocal,
   fromUnixMillis,
   fromUnixSeconds,
+  isCalendarTime,
   isValidTimeZone,
   parseNaiveLocal,
   parseUnixSeconds,
@@ -62,5 +63,23 @@ describe('secondsBetween', () => {
     expect(secondsBetween(t(100), t(100))).toBe(0);
     expect(secondsBetween(t(100), t(99))).toBeNull();
     expect(secondsBetween(null, t(99))).toBeNull();
+  });
+});
+
+describe('isCalendarTime', () => {
+  it("agrees with Date's own calendar (no roll-over) on every month and day edge, leap years and years 0-99 included", () => {
+    for (const y of [0, 4, 50, 100, 1900, 1999, 2000, 2023, 2024, 2100, 2400, 9999]) {
+      for (let mo = 0; mo <= 13; mo++) {
+        for (let d = 0; d <= 32; d++) {
+          for (const [h, mi, s] of [[0, 0, 0], [23, 59, 59], [24, 0, 0], [0, 60, 0], [0, 0, 60]] as const) {
+            const date = new Date(0);
+            date.setUTCFullYear(y, mo - 1, d);
+            date.setUTCHours(h, mi, s, 0);
+            const viaDate = date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && h <= 23 && mi <= 59 && s <= 59;
+            expect(isCalendarTime(y, mo, d, h, mi, s), `${y}-${mo}-${d} ${h}:${mi}:${s}`).toBe(viaDate);
+          }
+        }
+      }
+    }
   });
 });

@@ -55,16 +55,22 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
  */
 const QUARTER_HOUR_MS = 900_000;
 const OFFSET_CACHE_LIMIT = 100_000;
-const offsetCache = new Map<string, number>();
+/** Per zone, offsets by UTC quarter-hour number (numbers as keys: no key string built per lookup). */
+const offsetCaches = new Map<string, Map<number, number>>();
 
 /** Offset of `timeZone` from UTC at instant `ms`, in ms (Asia/Shanghai → +8 h). */
 function zoneOffsetMs(timeZone: string, ms: number): number {
-  const key = `${timeZone}|${Math.floor(ms / QUARTER_HOUR_MS)}`;
-  const cached = offsetCache.get(key);
+  let cache = offsetCaches.get(timeZone);
+  if (cache === undefined) {
+    cache = new Map();
+    offsetCaches.set(timeZone, cache);
+  }
+  const quarter = Math.floor(ms / QUARTER_HOUR_MS);
+  const cached = cache.get(quarter);
   if (cached !== undefined) return cached;
   const offset = computeZoneOffsetMs(timeZone, ms);
-  if (offsetCache.size >= OFFSET_CACHE_LIMIT) offsetCache.clear();
-  offsetCache.set(key, offset);
+  if (cache.size >= OFFSET_CACHE_LIMIT) cache.clear();
+  cache.set(quarter, offset);
   return offset;
 }
 
@@ -104,25 +110,43 @@ export function parseNaiveLocal(v: unknown, timeZone: string): TimeParse {
   if (text === '') return ABSENT;
   const m = NAIVE.exec(text);
   if (!m) return { ok: false, reason: `not a 'yyyy-MM-dd HH:mm:ss' time: ${quote(v)}` };
-  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  // Not Date.UTC(y, …): it reads years 0-99 as 1900-1999, so "0050-06-15" would silently become 1950. setUTCFullYear
-  // takes the year as written; the plausibility rules (consistency.ts) then refuse a call in year 50.
-  let check = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  if (y < 100) {
-    check = new Date(0);
-    check.setUTCFullYear(y, mo - 1, d);
-    check.setUTCHours(h, mi, s, 0);
-  }
-  const wall = check.getTime();
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = Number(m[4]);
+  const mi = Number(m[5]);
+  const s = Number(m[6]);
   // A rolled-over date (2024-02-30 → March) is a corrupt field, not a time.
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) {
-    return { ok: false, reason: `no such calendar time: ${quote(v)}` };
-  }
+  if (!isCalendarTime(y, mo, d, h, mi, s)) return { ok: false, reason: `no such calendar time: ${quote(v)}` };
+  const wall = utcMs(y, mo, d, h, mi, s);
   if (!isValidTimeZone(timeZone)) return { ok: false, reason: `unknown time zone ${timeZone}` };
-  if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return { ok: true, date: check };
+  if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return { ok: true, date: new Date(wall) };
   const first = wall - zoneOffsetMs(timeZone, wall);
   const second = wall - zoneOffsetMs(timeZone, first);
   return { ok: true, date: new Date(second) };
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Whether the fields name a real time of the proleptic Gregorian calendar (Date's own): checked by arithmetic, as
+ * building a Date and reading its fields back for every time of every record cost more than the rest of the parse.
+ */
+export function isCalendarTime(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
+}
+
+/** The instant of a wall-clock time read as UTC. */
+function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
+  // Not Date.UTC(y, …) alone: it reads years 0-99 as 1900-1999, so "0050-06-15" would silently become 1950.
+  // setUTCFullYear takes the year as written; the plausibility rules (consistency.ts) then refuse a call in year 50.
+  if (y >= 100) return Date.UTC(y, mo - 1, d, h, mi, s);
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, 0);
+  return date.getTime();
 }
 
 const dateOf = (p: TimeParse): Date | null => (p.ok ? p.date : null);

@@ -27,11 +27,19 @@ export const RESULT_STATUSES: Readonly<Record<string, LvmsResultMeaning>> = code
   SYSTEM_ERROR: { status: 'SYSTEM_ERROR', text: 'Outbound call failed' },
 });
 
+type LvmsEndStatus = Readonly<LvmsResultMeaning & { known: boolean }>;
+
+/** The answers for the known codes, built once (a Map: only the codes in the table can match). */
+const KNOWN_END_STATUSES: ReadonlyMap<string, LvmsEndStatus> = new Map(
+  Object.entries(RESULT_STATUSES).map(([code, meaning]) => [code, Object.freeze({ ...meaning, known: true })]),
+);
+
 /** Case and surrounding blanks are not meaningful in an enum name sent by a third party; anything else is. */
-export function endStatusFor(resultStatus: string | null): LvmsResultMeaning & { known: boolean } {
+export function endStatusFor(resultStatus: string | null): LvmsEndStatus {
   if (resultStatus === null) return { status: 'UNKNOWN', text: 'No result_status', known: false };
-  const meaning = RESULT_STATUSES[resultStatus.trim().toUpperCase()];
-  return meaning ? { ...meaning, known: true } : { status: 'UNKNOWN', text: 'Unknown result_status', known: false };
+  // The code as sent first: nearly always it is already the table's spelling, and nothing is allocated for it.
+  const meaning = KNOWN_END_STATUSES.get(resultStatus) ?? KNOWN_END_STATUSES.get(resultStatus.trim().toUpperCase());
+  return meaning ?? { status: 'UNKNOWN', text: 'Unknown result_status', known: false };
 }
 
 /** Built-in intent tag group (intent_level_tag_id 0): code 0..5 → A..F. Custom groups have their own names. */

@@ -92,8 +92,10 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
 
   const members: { map?: Map<string, string> | undefined } = {};
   const extras: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record)) {
+  // Object.keys, not Object.entries: one array per record instead of one more per member (the same own members).
+  for (const name of Object.keys(record)) {
     if (COLUMN_FIELDS.has(name)) continue;
+    const value = record[name];
     if (typeof value === 'string' && value.trim() === '') continue;
     let v = LONG_FIELDS.has(name) ? longText(value, name, envelope.payload, members) : extraValue(value);
     if (v !== null && PII_TEXT_FIELDS.has(name) && options.piiKey !== null) v = hashIdentifier(v, options.piiKey);

@@ -160,10 +160,11 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   const resolvedRecordingUrl = text(envelope.attributes[HUAWEI_RECORDING_URL_ATTRIBUTE]);
 
   const extras: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record)) {
+  // Object.keys, not Object.entries: one array per record instead of one more per member (the same own members).
+  for (const name of Object.keys(record)) {
     if (COLUMN_FIELDS.has(name) || (name === 'fwdDstNum' && forwardedTo !== null)) continue;
     if (recordingRef !== null && (name === 'recordDomain' || name === 'recordObjectName')) continue;
-    const v = huaweiExtra(name, value, phone);
+    const v = huaweiExtra(name, record[name], phone);
     if (v !== null) extras[name] = v;
   }
   if (mode !== null) extras['binding_mode'] = mode;

@@ -1,0 +1,91 @@
+// parseJsonStrict proves most text clean the cheap way and leaves the rest to the exact scan: on any text, clean or
+// hostile, it must answer exactly what the exact scan answers (same value, same first problem, same wording).
+import { describe, expect, it } from 'vitest';
+import { VENDORS } from './topology.ts';
+import { fuzzLines } from '../test/fuzz/generator.ts';
+import { exactParse, MAX_JSON_DEPTH, parseJsonStrict } from './input-limits.ts';
+
+const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
+const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+
+const CASES: string[] = [
+  '{"a":1,"b":"x"}',
+  '{"a":1,"a":2}',
+  '{"a":{"b":1,"b":1}}',
+  '[{"a":1},{"a":1}]',
+  '{"a":1, "b" : 2 ,\n"c"\t:\r3}',
+  '{"a":"x:y","b":"\\":","c":"\\\\"}',
+  '{"a\\"b":1,"a\\"b":2}',
+  '{"a":1,"\\u0061":2}',
+  '{"k":"\\u003a","k":1}',
+  '{"a":"\\ud800"}',
+  '{"a":"\\ud800\\udc00"}',
+  '{"a":"\ud800"}',
+  '{"a":"\ud800\\udc00"}',
+  '{"__proto__":1,"__proto__":2}',
+  '{"__proto__":{"a":1},"b":1}',
+  '{"1":1,"01":2,"1.0":3}',
+  '{"1":1,"1":2}',
+  '{"":1,"":2}',
+  '{"a":[1,2,{"b":[{"c":null}]}]}',
+  deep(MAX_JSON_DEPTH),
+  deep(MAX_JSON_DEPTH + 1),
+  deep(5000),
+  deepObject(MAX_JSON_DEPTH),
+  deepObject(MAX_JSON_DEPTH + 1),
+  `${'['.repeat(5000)}`,
+  '{"a":1',
+  '{"a":1,}',
+  '{"a":1}x',
+  '"a"',
+  '1',
+  'null',
+  '',
+  '{"a":"b" "c":1}',
+];
+
+describe('parseJsonStrict', () => {
+  it('answers exactly what the exact scan answers on hand-picked edge cases', () => {
+    for (const text of CASES) expect(parseJsonStrict(text), text.slice(0, 80)).toEqual(exactParse(text));
+  });
+
+  it('answers exactly what the exact scan answers on mutated vendor records', () => {
+    let problems = 0;
+    for (const vendor of VENDORS) {
+      for (const { line } of fuzzLines(vendor, 400, 7)) {
+        const text = typeof line === 'string' ? line : line.toString('utf8');
+        const expected = exactParse(text);
+        if (!expected.ok) problems++;
+        expect(parseJsonStrict(text), text.slice(0, 200)).toEqual(expected);
+      }
+    }
+    // The mutations reach the exact path too (malformed, duplicated, deep, broken surrogates), not only clean text.
+    expect(problems).toBeGreaterThan(50);
+  });
+
+  it('still finds a repeated member when Object.prototype carries an enumerable property', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['polluted'] = 1;
+    try {
+      expect(parseJsonStrict('{"a":1,"a":2}')).toEqual({ ok: false, problem: 'duplicate JSON member "a" in one object' });
+    } finally {
+      delete proto['polluted'];
+    }
+  });
+
+  it('refuses a member given twice, too deep a nesting and a lone surrogate', () => {
+    expect(parseJsonStrict('{"a":1,"b":{"c":1,"c":2}}')).toEqual({
+      ok: false,
+      problem: 'duplicate JSON member "c" in one object',
+    });
+    expect(parseJsonStrict(deep(MAX_JSON_DEPTH + 1))).toEqual({
+      ok: false,
+      problem: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+    });
+    expect(parseJsonStrict('{"a":"\\udc00"}')).toEqual({
+      ok: false,
+      problem: 'invalid UTF-8: the text carries an unpaired surrogate',
+    });
+    expect(parseJsonStrict('{"a":[1,{"b":null}]}')).toEqual({ ok: true, value: { a: [1, { b: null }] } });
+  });
+});
