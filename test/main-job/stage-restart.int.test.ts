@@ -68,7 +68,8 @@ describe('stage restarts and rebalances', () => {
     // 2. Sinks: the first runs; a second joins (rebalance) and leaves (rebalance) while the first keeps going.
     const s1 = start('sink', sinkConfig);
     await s1.waitEvent('sink.flushed', 1, 90_000);
-    await publishCases(kafka, registry, names, cases.slice(half));
+    const threeQuarters = Math.floor((cases.length * 3) / 4);
+    await publishCases(kafka, registry, names, cases.slice(half, threeQuarters));
     const s2 = start('sink', sinkConfig, join(work, 'clickhouse-2'));
     await s2.waitEvent('sink.consumer.joined', 1, 60_000);
 
@@ -77,7 +78,9 @@ describe('stage restarts and rebalances', () => {
     await n3.waitEvent('normalize.committed', 1, 90_000).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n--- second normalize ---\n${n3.output.slice(-15).join('\n')}\n--- first ---\n${n2.output.slice(-15).join('\n')}`);
     });
+    // The last quarter arrives after the join, on every partition: the first member has work whatever it had left.
     const n2AfterJoin = count(n2, 'normalize.committed');
+    await publishCases(kafka, registry, names, cases.slice(threeQuarters));
     await n2.waitEvent('normalize.committed', n2AfterJoin + 2, 60_000);
     n3.child.kill('SIGTERM');
     expect((await n3.exited).code).toBe(0);
