@@ -75,12 +75,14 @@ describe('stage restarts and rebalances', () => {
 
     // 3. A second normalize joins, works, and leaves; the first never stops.
     const n3 = start('normalize', normalizeConfig('r-1'));
+    await n3.waitEvent('normalize.consumer.joined', 1, 90_000);
+    // The last quarter arrives after the join, on every partition: both members have work whatever the first one had
+    // left of the backlog (a fast normalize can finish it before the second member is in).
+    const n2AfterJoin = count(n2, 'normalize.committed');
+    await publishCases(kafka, registry, names, cases.slice(threeQuarters));
     await n3.waitEvent('normalize.committed', 1, 90_000).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n--- second normalize ---\n${n3.output.slice(-15).join('\n')}\n--- first ---\n${n2.output.slice(-15).join('\n')}`);
     });
-    // The last quarter arrives after the join, on every partition: the first member has work whatever it had left.
-    const n2AfterJoin = count(n2, 'normalize.committed');
-    await publishCases(kafka, registry, names, cases.slice(threeQuarters));
     await n2.waitEvent('normalize.committed', n2AfterJoin + 2, 60_000);
     n3.child.kill('SIGTERM');
     expect((await n3.exited).code).toBe(0);
