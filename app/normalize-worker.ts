@@ -7,7 +7,8 @@ import { createKafka } from '../core/kafka.ts';
 import { configureLogging } from '../core/log.ts';
 import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { endpoints } from './config.ts';
-import { serializeError, type MainMessage, type NormalizeWorkerData, type WorkerMessage } from './normalize-workers.ts';
+import { serializeError } from '../core/errors.ts';
+import type { MainMessage, NormalizeWorkerData, WorkerMessage } from './normalize-workers.ts';
 
 const data = workerData as NormalizeWorkerData;
 const port = parentPort!;

@@ -6,16 +6,14 @@
 // owns it. The members act as one stage: their commit counts come here, and when one stops on an error the others are
 // stopped too and the stage's `done` rejects with that error (the supervisor then restarts the whole set).
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { CdrflowError, ERROR_KINDS, asCdrflowError, type ErrorKind } from '../core/errors.ts';
+import { CdrflowError, deserializeError, type SerializedError } from '../core/errors.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
+import { startTsWorker } from '../core/worker-thread.ts';
 import { loggingSettings, type Log, type LogLevel, type LogTarget } from '../core/log.ts';
 import type { AppConfig } from './config.ts';
 
 /** What the main thread hands a worker thread. */
 export interface NormalizeWorkerData {
-  entry: string;
   config: AppConfig;
   instanceId: string;
   /** Only the first member creates the topics (when the config says so), so the members do not race to create them. */
@@ -34,20 +32,6 @@ export type WorkerMessage =
 
 /** Main thread -> worker thread. */
 export type MainMessage = { type: 'stop' };
-
-export interface SerializedError {
-  kind: ErrorKind;
-  message: string;
-  code?: string | undefined;
-}
-
-export const serializeError = (err: unknown): SerializedError => {
-  const e = asCdrflowError(err);
-  return { kind: e.kind, message: e.message, code: e.code };
-};
-
-const deserializeError = (e: SerializedError) =>
-  new CdrflowError(ERROR_KINDS.includes(e.kind) ? e.kind : 'bug', e.message, e.code === undefined ? {} : { code: e.code });
 
 /** How long a stopping worker may take to finish its transaction and leave the group before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
@@ -97,8 +81,8 @@ function asOneStage(members: StreamHandle[]): StreamHandle {
 
 /** One member in a worker thread; resolves once its service runs (rejects with its start-up error). */
 function startWorkerThread(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): Promise<StreamHandle> {
-  const data: NormalizeWorkerData = { entry: new URL('./normalize-worker.ts', import.meta.url).href, config, instanceId, createTopics: first, log: loggingSettings() };
-  const worker = new Worker(fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url)), { workerData: data, name: `normalize ${instanceId}` });
+  const data: NormalizeWorkerData = { config, instanceId, createTopics: first, log: loggingSettings() };
+  const worker = startTsWorker(new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`);
   let endDone!: { resolve: () => void; reject: (err: unknown) => void };
   const done = new Promise<void>((resolve, reject) => (endDone = { resolve, reject }));
   done.catch(() => undefined);

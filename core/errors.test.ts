@@ -44,7 +44,9 @@ import {
   asCdrflowError,
   classifyError,
   clientRejoinError,
+  deserializeError,
   disposition,
+  serializeError,
   type ErrorKind,
 } from './errors.ts';
 
@@ -171,5 +173,15 @@ describe('classifyError: our own errors', () => {
   it('is what asCdrflowError does', () => {
     expect(asCdrflowError(sysErr('ECONNREFUSED')).kind).toBe('transient');
     expect(disposition(asCdrflowError(new Error('x')))).toBe('stop');
+  });
+});
+
+describe('serializeError / deserializeError (across a worker thread)', () => {
+  it('keeps kind, message and code, and turns an unknown kind into a bug', () => {
+    const back = deserializeError(serializeError(new CdrflowError('rate_limited', 'slow down', { code: 'RequestLimitExceeded' })));
+    expect(back).toBeInstanceOf(CdrflowError);
+    expect([back.kind, back.message, back.code]).toEqual(['rate_limited', 'slow down', 'RequestLimitExceeded']);
+    expect(serializeError(new TypeError('x is undefined')).kind).toBe('bug');
+    expect(deserializeError({ kind: 'no_such_kind' as never, message: 'm' }).kind).toBe('bug');
   });
 });

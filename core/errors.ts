@@ -57,6 +57,23 @@ export function asCdrflowError(err: unknown): CdrflowError {
   return classifyError(err);
 }
 
+/** A CdrflowError as plain data, to cross a worker-thread boundary (structured clone drops the class). */
+export interface SerializedError {
+  kind: ErrorKind;
+  message: string;
+  code?: string | undefined;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const e = asCdrflowError(err);
+  return { kind: e.kind, message: e.message, code: e.code };
+}
+
+/** Back into a CdrflowError; an unknown kind (a newer thread, a bug) is a bug. */
+export function deserializeError(e: SerializedError): CdrflowError {
+  return new CdrflowError(ERROR_KINDS.includes(e.kind) ? e.kind : 'bug', e.message, e.code === undefined ? {} : { code: e.code });
+}
+
 // --- Classification of library and system errors --------------------------------------------------------------
 // The shapes below are those of the Kafka client (error class names and Kafka protocol error types), Node's system
 // errors (errno codes) and fetch (a TypeError whose `cause` is the system error). They are matched structurally so

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import avro from 'avsc';
 import { ReaderCodec, avroOptions, type SchemaRegistry } from '../../core/avro.ts';
-import { asCdrflowError } from '../../core/errors.ts';
+import { serializeError } from '../../core/errors.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { renderBatch, type RenderReply, type RenderRequest, type RenderWorkerData } from './render.ts';
@@ -30,8 +30,7 @@ port.on('message', (request: RenderRequest) => {
       const batch = await renderBatch(reader, messages, data.format);
       port.postMessage({ id: request.id, batch } satisfies RenderReply, [batch.buffer, batch.ends.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
     } catch (err) {
-      const e = asCdrflowError(err);
-      port.postMessage({ id: request.id, failure: { kind: e.kind, message: e.message } } satisfies RenderReply);
+      port.postMessage({ id: request.id, failure: serializeError(err) } satisfies RenderReply);
     }
   })();
 });

@@ -7,16 +7,16 @@
 // Registry look-ups stay on the main thread in both: the worker receives the writer schemas it needs with the batch,
 // so it holds no registry client, and a registry outage is classified (and retried) in one place.
 // A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
 import { ReaderCodec, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyRegistryError } from '../../core/dead-letter.ts';
-import { CdrflowError, ERROR_KINDS, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
+import { CdrflowError, asCdrflowError, deserializeError, disposition, type ErrorKind, type SerializedError } from '../../core/errors.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
+import { startTsWorker } from '../../core/worker-thread.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { RenderResult } from './batcher.ts';
 import { packRows } from './insert.ts';
@@ -135,9 +135,8 @@ export interface RenderRequest {
   messages: Positioned[];
 }
 /** worker -> main */
-export type RenderReply = { id: number; batch: RenderedBatch } | { id: number; failure: { kind: ErrorKind; message: string } };
+export type RenderReply = { id: number; batch: RenderedBatch } | { id: number; failure: SerializedError };
 export interface RenderWorkerData {
-  entry: string;
   format: InsertFormat;
 }
 
@@ -152,13 +151,13 @@ class ThreadRenderer implements Renderer {
     private readonly registry: SchemaRegistry,
     format: InsertFormat,
   ) {
-    const data: RenderWorkerData = { entry: new URL('./render-worker.ts', import.meta.url).href, format };
-    this.worker = new Worker(fileURLToPath(new URL('../../bin/ts-worker.mjs', import.meta.url)), { workerData: data, name: 'sink render' });
+    const data: RenderWorkerData = { format };
+    this.worker = startTsWorker(new URL('./render-worker.ts', import.meta.url), data, 'sink render');
     this.worker.on('message', (reply: RenderReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
-      if ('failure' in reply) p.reject(new CdrflowError(ERROR_KINDS.includes(reply.failure.kind) ? reply.failure.kind : 'bug', reply.failure.message));
+      if ('failure' in reply) p.reject(deserializeError(reply.failure));
       else p.resolve(unpackBatch(reply.batch));
     });
     // An exception nobody caught inside the thread is a bug in this code; the sink stops and its supervisor restarts it.
