@@ -3,6 +3,7 @@
 // scanner checks nesting depth, duplicate member names and unpaired surrogates in one iterative pass, so a 5,000-deep
 // record never reaches recursive code (JSON.stringify, the mappers, Avro) and a repeated member is never silently
 // dropped by JSON.parse's "last one wins".
+import { skipString } from './records/json-raw.ts';
 
 /** Deepest JSON nesting accepted. The deepest real payload is a Huawei push: {feeLst:[{...}]} = 3; CCC records 4. */
 export const MAX_JSON_DEPTH = 16;
@@ -22,19 +23,6 @@ interface Scan {
   loneSurrogate: boolean;
 }
 
-/** End of the string token whose opening quote is at `start` (index after the closing quote). */
-function stringEnd(text: string, start: number): number {
-  let i = start + 1;
-  for (;;) {
-    const q = text.indexOf('"', i);
-    if (q < 0) return text.length;
-    let backslashes = 0;
-    for (let j = q - 1; j > start && text.charCodeAt(j) === 0x5c; j--) backslashes++;
-    if (backslashes % 2 === 0) return q + 1;
-    i = q + 1;
-  }
-}
-
 /**
  * One pass with an explicit stack (never recursion). Only structure is tracked; syntax is JSON.parse's job, so on
  * malformed text the result may be incomplete, and parseJsonStrict then reports JSON.parse's error instead.
@@ -49,7 +37,7 @@ function scan(text: string, maxDepth: number): Scan {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      const end = stringEnd(text, i);
+      const end = skipString(text, i);
       if (nextEscape >= 0 && nextEscape < i) nextEscape = text.indexOf('\\u', i);
       const escaped = nextEscape >= 0 && nextEscape < end;
       if (escaped && LONE_SURROGATE.test(decodeString(text.slice(i, end)))) result.loneSurrogate = true;
@@ -156,7 +144,7 @@ function keyCount(value: unknown, depth: number, maxDepth: number): number {
 function memberNameCount(text: string): number {
   let n = 0;
   for (let i = text.indexOf('"'); i >= 0; ) {
-    let j = stringEnd(text, i);
+    let j = skipString(text, i);
     while (j < text.length && isJsonSpace(text.charCodeAt(j))) j++;
     if (text.charCodeAt(j) === 0x3a /* : */) n++;
     // Between string tokens there is no quote: the next one opens the next token.

@@ -55,7 +55,7 @@ function skipWs(text: string, i: number): number {
 }
 
 /** Index after the closing quote of the string opening at `i` (found with indexOf: strings are most of the text). */
-function skipString(text: string, i: number): number {
+export function skipString(text: string, i: number): number {
   let from = i + 1;
   for (;;) {
     const q = text.indexOf('"', from);
