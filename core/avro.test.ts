@@ -2,21 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { avroType, encodeFramed } from './avro.ts';
 import { SCHEMA_FILES } from './topology.ts';
 
+const envelope = (payload: string) => ({
+  vendor: 'tencent-ccc',
+  tenant_id: '1400000000',
+  natural_key: 'abc',
+  received_at: new Date('2026-11-22T01:02:03.456Z'),
+  connector: 'test',
+  mode: 'live',
+  request_id: null,
+  payload,
+  payload_format: 'json',
+  attributes: { k: 'v' },
+});
+
 describe('avroType', () => {
   it('round-trips timestamp-millis as Date', () => {
     const type = avroType(SCHEMA_FILES.rawEnvelope);
-    const record = {
-      vendor: 'tencent-ccc',
-      tenant_id: '1400000000',
-      natural_key: 'abc',
-      received_at: new Date('2026-11-22T01:02:03.456Z'),
-      connector: 'test',
-      mode: 'live',
-      request_id: null,
-      payload: '{"SessionId":"abc"}',
-      payload_format: 'json',
-      attributes: {},
-    };
+    const record = envelope('{"SessionId":"abc"}');
     const decoded = type.fromBuffer(type.toBuffer(record)) as typeof record;
     expect(decoded.received_at).toBeInstanceOf(Date);
     expect(decoded.received_at.toISOString()).toBe('2026-11-22T01:02:03.456Z');
@@ -36,18 +38,6 @@ describe('avroType', () => {
 
 describe('encodeFramed', () => {
   const type = avroType(SCHEMA_FILES.rawEnvelope);
-  const envelope = (payload: string) => ({
-    vendor: 'tencent-ccc',
-    tenant_id: '1400000000',
-    natural_key: 'abc',
-    received_at: new Date('2026-11-22T01:02:03.456Z'),
-    connector: 'test',
-    mode: 'live',
-    request_id: null,
-    payload,
-    payload_format: 'json',
-    attributes: { k: 'v' },
-  });
 
   it('writes the wire format: magic byte, schema id, then exactly what toBuffer writes', () => {
     // Small, larger than avsc's own 1 KiB buffer, and larger than the scratch buffer (it grows, then stays).
