@@ -182,7 +182,6 @@ export class Batcher<R extends RowLine = RenderedRow> {
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
-        buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - message.offset - 1);
         if (message.offset < storedBelow) continue;
         buffer.bytes += message.value?.length ?? 0;
         const result = results[i++]!;
@@ -197,6 +196,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
           buffer = undefined;
         }
       }
+      // What waits in Kafka behind the buffer, as of this fetch (the age flush reads it).
+      if (buffer) buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - buffer.last - 1);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
   }
