@@ -120,6 +120,15 @@ interface PartitionBuffer<R extends RowLine> {
  */
 export const CATCH_UP_FLUSH_FACTOR = 5;
 
+/**
+ * ...and while it catches up, a partition whose buffer holds flushRows / CATCH_UP_EAGER_DIVISOR rows (10,000 by
+ * default: past the size where the engine's CPU per row stops falling) flushes as soon as no other flush is in
+ * flight, instead of waiting for the age or size limit. The engine then inserts while the next rows are fetched and
+ * rendered; waiting for the limits let every partition fill at once (32 MiB each, ~3 s of a backlog) before the
+ * first insert began, and the inserts then ran one after another with nothing left to overlap them.
+ */
+export const CATCH_UP_EAGER_DIVISOR = 5;
+
 export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
 
 export class Batcher<R extends RowLine = RenderedRow> {
@@ -130,6 +139,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
   /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
   private flight: Promise<void> = Promise.resolve();
   private flightRows = 0;
+  /** A background flush is running (its insert, dead letters or commit). */
+  private flying = false;
   private failure: CdrflowError | undefined;
   /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
   private readonly handedOff = new Map<string, number>();
@@ -198,6 +209,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       }
       // What waits in Kafka behind the buffer, as of this fetch (the age flush reads it).
       if (buffer) buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - buffer.last - 1);
+      if (buffer && this.eagerFlushDue(buffer)) await this.flush(buffer, heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
   }
@@ -213,13 +225,23 @@ export class Batcher<R extends RowLine = RenderedRow> {
       for (const buffer of [...this.buffers.values()]) {
         const catchingUp = buffer.waiting >= this.options.flushRows / 10;
         const maxAge = catchingUp ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs;
-        if (all || now - buffer.openedAt >= maxAge) await this.flush(buffer);
+        if (all || now - buffer.openedAt >= maxAge || this.eagerFlushDue(buffer)) await this.flush(buffer);
       }
       if (all) {
         await this.flight;
         this.throwIfFailed();
       }
     });
+  }
+
+  /** A catching-up partition with an insert's worth of rows, while the engine has nothing in flight. */
+  private eagerFlushDue(buffer: PartitionBuffer<R>): boolean {
+    return (
+      this.options.backgroundFlush === true &&
+      !this.flying &&
+      buffer.waiting >= this.options.flushRows / 10 &&
+      buffer.rows.length + buffer.dead.length >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR
+    );
   }
 
   private throwIfFailed(): void {
@@ -236,12 +258,15 @@ export class Batcher<R extends RowLine = RenderedRow> {
     await this.flight;
     this.throwIfFailed();
     this.flightRows = buffer.rows.length + buffer.dead.length;
+    this.flying = true;
     this.flight = this.flushBuffer(buffer, heartbeat).then(
       () => {
         this.flightRows = 0;
+        this.flying = false;
       },
       (err: unknown) => {
         this.flightRows = 0;
+        this.flying = false;
         this.failure = asCdrflowError(err);
         this.ports.onFailure?.(this.failure);
       },
