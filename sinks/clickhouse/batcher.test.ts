@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
-import { Batcher, CATCH_UP_FLUSH_FACTOR, type BatcherPorts, type BufferedRow } from './batcher.ts';
+import { Batcher, CATCH_UP_EAGER_DIVISOR, CATCH_UP_FLUSH_FACTOR, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
 const TOPIC = 'cdr.normalized';
@@ -107,6 +107,42 @@ describe('Batcher', () => {
     tick(1000);
     await b.flushDue();
     expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:0:2-2', 'commit 0@3']);
+  });
+
+  it('while a partition catches up, a full insert of rows (flushRows / CATCH_UP_EAGER_DIVISOR) flushes at once when no flush is in flight, and waits while one is', async () => {
+    const { rec, ports } = fakePorts();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const insert = ports.insert;
+    ports.insert = async (rows, token) => {
+      rec.events.push(`start ${token}`);
+      await gate;
+      return insert(rows, token);
+    };
+    const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
+    const eager = 100 / CATCH_UP_EAGER_DIVISOR;
+    const offsets = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    // Not catching up (only 9 more in Kafka): an insert's worth of rows stays buffered.
+    await b.add({ ...batch(2, offsets(0, eager)), highWatermark: eager + 9 });
+    expect(rec.events).toEqual([]);
+    // One row short of an insert's worth, while 50 wait in Kafka: stays buffered.
+    await b.add({ ...batch(0, offsets(0, eager - 1)), highWatermark: eager + 49 });
+    expect(rec.events).toEqual([]);
+    // The row that makes it: flushed at once, in the background.
+    await b.add({ ...batch(0, [eager - 1]), highWatermark: eager + 50 });
+    expect(rec.events).toEqual([`start cdr.normalized:0:0-${eager - 1}`]);
+    // Another partition reaches it while that insert is in flight: it keeps filling.
+    await b.add({ ...batch(1, offsets(0, eager + 5)), highWatermark: 100 });
+    await b.flushDue();
+    expect(rec.events).toHaveLength(1);
+    open();
+    // Let the finished flight settle (its commit and bookkeeping are promise callbacks).
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(rec.events).toEqual([`start cdr.normalized:0:0-${eager - 1}`, `insert cdr.normalized:0:0-${eager - 1}`, `commit 0@${eager}`]);
+    // Engine idle again: the timer's next look flushes the partition still catching up, not the one that is not.
+    await b.flushDue();
+    expect(rec.events[3]).toBe(`start cdr.normalized:1:0-${eager + 4}`);
+    expect(rec.events.join(' ')).not.toContain('cdr.normalized:2:');
   });
 
   it('retries transient errors with the same token', async () => {
