@@ -1,7 +1,8 @@
 // ClickHouse sink throughput per insert format, on the embedded engine (or CLICKHOUSE_URL): rows/s for encoding alone
 // and for encode + insert of one flush (BENCH_SINK_ROWS rows, default 50,000 = the default flushRows), median of
 // several rounds, with ratios against JSONEachRow measured in the same run. Rows are synthetic CDRs with legs, IVR
-// keys, extras and hostile text (sinks/clickhouse/fixtures/sample-cdrs.ts).
+// keys, extras and hostile text (sinks/clickhouse/fixtures/sample-cdrs.ts). `render_tsv` compares the render thread's
+// two ways to a packed TabSeparated line per row: decode + render, and the Avro -> TSV fast path.
 // With BENCH_E2E=1 it also measures the whole pipeline on the local Kafka + registry: raw envelopes published, then
 // normalize and sink in this process until every call is in ClickHouse (records/s from the first raw record read).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { cdrObject, cdrTsvLine, cdrValues, INSERT_FORMATS, type InsertFormat } from '../../sinks/clickhouse/rows.ts';
-import { insertCdrs, type PositionedCdr } from '../../sinks/clickhouse/insert.ts';
+import { insertCdrs, packRows, type PositionedCdr } from '../../sinks/clickhouse/insert.ts';
+import { LineWriter, TsvTranscoder } from '../../sinks/clickhouse/avro-tsv.ts';
+import { avroType } from '../../core/avro.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
 import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
 
@@ -121,15 +126,55 @@ async function endToEnd(client: ClickHouseClient, database: string) {
   };
 }
 
+/**
+ * The render thread's work per row, both ways, interleaved: registry-framed Avro bodies -> TabSeparated lines packed
+ * in one buffer, by decoding + rendering (the slow path) and by the fast path (avro-tsv.ts). CPU of the process
+ * (GC threads included) per row, median of the rounds.
+ */
+function renderPaths() {
+  const type = avroType(SCHEMA_FILES.normalized);
+  const fast = TsvTranscoder.compile(type);
+  if (!fast) throw new Error('the fast path does not cover the normalized schema');
+  const bodies = Array.from({ length: ROWS }, (_, i) => type.toBuffer(sampleCdr(i)));
+  const at = { topic: 'cdr.normalized', partition: 0, offset: 0 };
+  const slow: number[] = [];
+  const quick: number[] = [];
+  const cpuPerRow = (fn: () => void) => {
+    const c = process.cpuUsage();
+    fn();
+    const d = process.cpuUsage(c);
+    return (d.user + d.system) / ROWS;
+  };
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    const s = cpuPerRow(() => packRows(bodies.map((b) => cdrTsvLine(type.fromBuffer(b) as NormalizedCdr, at))));
+    const f = cpuPerRow(() => {
+      const out = new LineWriter(1024 * ROWS);
+      for (const b of bodies) if (!fast.transcode(b, at, out)) throw new Error('fast path handed back a sample row');
+    });
+    // The first round warms both up.
+    if (round > 0) {
+      slow.push(s);
+      quick.push(f);
+    }
+  }
+  return {
+    rows: ROWS,
+    decode_render_pack_cpu_us_per_row: +median(slow).toFixed(1),
+    fast_path_cpu_us_per_row: +median(quick).toFixed(1),
+    ratio: +(median(slow) / median(quick)).toFixed(1),
+  };
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   const target = endpoints(loadAppConfig()).clickhouse;
   const dir = target.kind === 'embedded' ? mkdtempSync(join(tmpdir(), 'cdrflow-bench-sink-')) : undefined;
   const client = await createClickHouse(dir ? { kind: 'embedded', dataDir: dir, database: 'default' } : target);
   const database = `bench_sink_${Date.now().toString(36)}`;
   try {
+    const render = renderPaths();
     const formats = await insertFormats(client, database);
     const e2e = process.env['BENCH_E2E'] === '1' ? await endToEnd(client, `${database}_e2e`) : 'skipped (BENCH_E2E=1 runs it against the local Kafka + registry)';
-    return { engine: dir ? 'embedded chdb' : 'server', ...formats, end_to_end: e2e };
+    return { engine: dir ? 'embedded chdb' : 'server', render_tsv: render, ...formats, end_to_end: e2e };
   } finally {
     await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
     await client.close();
