@@ -10,9 +10,11 @@
 //   engine             threads not named "node": the embedded ClickHouse engine names its own (ThreadPool,
 //                      QueryPipelineEx, MergeMutate, ChunkParser, Segmentator, …)
 //   gc/libuv helpers   the other "node" threads: V8's platform workers (parallel and concurrent GC, compilation) and
-//                      libuv's thread pool, which also runs the engine's insert calls chdb hands over. One category:
-//                      Node 20 names both "node", and telling them apart by creation order is not reliable (libuv's
-//                      pool may start while the modules load, before any snapshot is taken).
+//                      libuv's thread pool, which also runs the engine's insert calls chdb hands over (and, under
+//                      tsx, its module loader's thread, idle once the modules are loaded). One category: Node 20 names
+//                      them all "node", and their creation order does not tell them apart reliably (the platform's
+//                      threads come first, but libuv's pool and the loader's thread start while the modules load, in
+//                      an order that depends on the entry and on --v8-pool-size / UV_THREADPOOL_SIZE).
 // A child process (`commCategory`) is seen from outside, where its workers' ids are unknown: main, other node
 // threads (workers and helpers), engine.
 import { execFileSync } from 'node:child_process';
