@@ -162,8 +162,11 @@ export function framedSchemaId(value: Buffer): number {
  * for the caller's classifyRegistryError; bytes that do not match their writer schema are a bad_record.
  */
 export class ReaderCodec<T> {
-  private readonly reader: avro.Type;
+  /** The reader schema's type. */
+  readonly reader: avro.Type;
   private readonly byWriterId = new Map<number, Promise<(body: Buffer) => T>>();
+  /** Writer ids already fetched whose schema is the reader's own (read without a resolver). */
+  private readonly direct = new Set<number>();
 
   constructor(
     private readonly registry: SchemaRegistry,
@@ -189,11 +192,22 @@ export class ReaderCodec<T> {
     }
   }
 
+  /**
+   * True when values of writer `id` are known to be read with the reader's own schema (no resolver); false also
+   * while `id` has not been decoded yet (the first value of a writer goes through decode()).
+   */
+  readsDirectly(id: number): boolean {
+    return this.direct.has(id);
+  }
+
   private async readerFor(id: number): Promise<(body: Buffer) => T> {
     const writer = (await this.registry.getSchema(id)) as unknown as avro.Type;
     const reader = this.reader;
     // Same canonical schema: read directly (the reader's own logical types apply); otherwise through a resolver.
-    if (reader.equals(writer)) return (body) => reader.fromBuffer(body) as T;
+    if (reader.equals(writer)) {
+      this.direct.add(id);
+      return (body) => reader.fromBuffer(body) as T;
+    }
     const resolver = reader.createResolver(writer);
     return (body) => reader.fromBuffer(body, resolver) as T;
   }

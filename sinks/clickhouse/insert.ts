@@ -77,15 +77,20 @@ export function packRows(lines: readonly string[]): Buffer[] {
 /** The insert body: rows that sit next to each other in one batch buffer are handed over as one view, not copied. */
 function contiguousRuns(lines: readonly { line: Buffer }[]): Buffer[] {
   const runs: Buffer[] = [];
-  let run: Buffer | undefined;
+  // The current run: [start, end) of `memory`; its view is made once, when the run ends.
+  let memory: ArrayBufferLike | undefined;
+  let start = 0;
+  let end = 0;
   for (const { line } of lines) {
-    if (run && run.buffer === line.buffer && run.byteOffset + run.length === line.byteOffset) {
-      run = Buffer.from(run.buffer, run.byteOffset, run.length + line.length);
-    } else {
-      if (run) runs.push(run);
-      run = line;
+    if (memory !== undefined && line.buffer === memory && line.byteOffset === end) {
+      end += line.length;
+      continue;
     }
+    if (memory !== undefined) runs.push(Buffer.from(memory, start, end - start));
+    memory = line.buffer;
+    start = line.byteOffset;
+    end = start + line.length;
   }
-  if (run) runs.push(run);
+  if (memory !== undefined) runs.push(Buffer.from(memory, start, end - start));
   return runs;
 }

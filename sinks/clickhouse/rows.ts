@@ -1,5 +1,7 @@
 // NormalizedCdr -> a row of the `cdr` table, in the insert formats the sink can use. Column order is fixed here and
-// sent with every insert, so the table's physical column order never matters.
+// sent with every insert, so the table's physical column order never matters. It follows the normalized schema's
+// field order (the caller record spread over its columns), then where the sink read the row: the TabSeparated fast
+// path (avro-tsv.ts) writes the Avro fields in the order they come.
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { IvrKey, Leg, NormalizedCdr, Party } from '../../transforms/normalize/cdr.ts';
 
@@ -20,8 +22,8 @@ export const CDR_COLUMNS = [
   'agent_id', 'agent_name', 'skill_group_id', 'skill_group_name',
   'legs', 'ivr_keys', 'recording_url', 'recording_ref', 'intent_level', 'extras',
   'raw_topic', 'raw_partition', 'raw_offset', 'received_at', 'ingest_mode', 'mapping_version',
-  'source_topic', 'source_partition', 'source_offset', 'version',
   'room_id',
+  'source_topic', 'source_partition', 'source_offset', 'version',
 ] as const;
 
 export type InsertFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'TabSeparated';
@@ -71,8 +73,8 @@ export function cdrValues(cdr: NormalizedCdr, at: SourcePosition): Value[] {
     cdr.agent_id, cdr.agent_name, cdr.skill_group_id, cdr.skill_group_name,
     cdr.legs.map(legTuple), cdr.ivr_keys.map(ivrTuple), cdr.recording_url, cdr.recording_ref, cdr.intent_level, cdr.extras,
     cdr.raw_topic, cdr.raw_partition, cdr.raw_offset, chTime(cdr.received_at), cdr.ingest_mode, cdr.mapping_version,
-    at.topic, at.partition, at.offset, versionOf(cdr),
     cdr.room_id,
+    at.topic, at.partition, at.offset, versionOf(cdr),
   ];
 }
 
@@ -115,6 +117,9 @@ function quoted(v: Value): string {
   return `{${out}}`;
 }
 const QUOTE_ESC: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+
+/** A nested value (array, tuple, map) in ClickHouse's quoted literal syntax, as a TSV field holds it. */
+export const quotedValue = (v: Value): string => quoted(v);
 
 function quotedList(v: Value[]): string {
   let out = '';

@@ -1,0 +1,144 @@
+// The TabSeparated fast path must write exactly the line that decoding + rows.ts would, or hand the body back.
+import avro from 'avsc';
+import { describe, expect, it } from 'vitest';
+import { avroOptions, avroType, loadSchemaJson } from '../../core/avro.ts';
+import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
+import { seededRandom } from '../../simulators/kit.ts';
+import { mixedEnvelopes } from '../../bench/records.ts';
+import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
+import { normalize } from '../../transforms/normalize/normalize.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { LineWriter, TsvTranscoder } from './avro-tsv.ts';
+import { sampleCdr } from './fixtures/sample-cdrs.ts';
+import { cdrTsvLine } from './rows.ts';
+
+const type = avroType(SCHEMA_FILES.normalized);
+const fast = TsvTranscoder.compile(type)!;
+const at = { topic: 'cdr.normalized\tx', partition: 2, offset: 3_000_000_123 };
+
+/** The slow path's line, or undefined where avsc (or rendering) refuses the body. */
+function slowLine(body: Buffer): { line: Buffer; cdr: NormalizedCdr } | undefined {
+  try {
+    const cdr = type.fromBuffer(body) as NormalizedCdr;
+    return { line: Buffer.from(cdrTsvLine(cdr, at)), cdr };
+  } catch {
+    return undefined;
+  }
+}
+
+function fastLine(body: Buffer) {
+  const w = new LineWriter(16);
+  w.text('before\n');
+  const facts = fast.transcode(body, at, w);
+  return { facts, line: w.buf.subarray(7, w.pos), untouched: w.pos === 7 };
+}
+
+function expectSame(body: Buffer, label: string): boolean {
+  const slow = slowLine(body);
+  const { facts, line, untouched } = fastLine(body);
+  if (!facts) {
+    expect(untouched, `${label}: a handed-back body leaves the writer as it was`).toBe(true);
+    return false;
+  }
+  expect(slow, `${label}: the fast path took a body the slow path refuses`).toBeDefined();
+  expect(line.toString('latin1'), label).toBe(slow!.line.toString('latin1'));
+  expect(facts, label).toEqual({ vendor: slow!.cdr.vendor, cdr_id: slow!.cdr.cdr_id, received_at: slow!.cdr.received_at.getTime() });
+  return true;
+}
+
+function benchCdrs(n: number): NormalizedCdr[] {
+  const byVendor = mixedEnvelopes(n);
+  const ctx = defaultNormalizeContext();
+  const out: NormalizedCdr[] = [];
+  for (const v of VENDORS) {
+    for (const e of byVendor.get(v) ?? []) {
+      const r = normalize(e, ctx);
+      if (r.ok) out.push(r.cdr);
+    }
+  }
+  return out;
+}
+
+describe('TsvTranscoder (the sink fast path)', () => {
+  it('writes byte for byte the line of decode + cdrTsvLine for the sample CDRs (hostile text, legs, IVR keys, extras) and the bench records of every vendor', () => {
+    const cdrs = [...Array.from({ length: 1500 }, (_, i) => sampleCdr(i)), ...benchCdrs(2000)];
+    let taken = 0;
+    for (const [i, cdr] of cdrs.entries()) if (expectSame(type.toBuffer(cdr), `record ${i} ${cdr.cdr_id}`)) taken++;
+    // The point of the fast path: it takes every well-formed record.
+    expect(taken).toBe(cdrs.length);
+  });
+
+  it('times: the calendar arithmetic matches toISOString from year 0000 to 9999, and other years are handed back', () => {
+    const random = seededRandom(7);
+    const min = -62_167_219_200_000;
+    const max = 253_402_300_799_999;
+    const edges = [0, -1, 1, min, max, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(1900, 2, 1), Date.UTC(2100, 1, 28, 12), 951_782_400_000, -2_208_988_800_001];
+    const instants = [...edges, ...Array.from({ length: 3000 }, () => Math.floor(min + random() * (max - min)))];
+    for (const ms of instants) {
+      const cdr = { ...sampleCdr(ms % 97 < 0 ? 1 : ms % 97), started_at: new Date(ms), received_at: new Date(ms) };
+      expect(expectSame(type.toBuffer(cdr), new Date(ms).toISOString())).toBe(true);
+    }
+    for (const ms of [min - 1, max + 1, 8.64e15]) {
+      const cdr = { ...sampleCdr(1), started_at: new Date(ms) };
+      expect(fastLine(type.toBuffer(cdr)).facts, String(ms)).toBeUndefined();
+    }
+  });
+
+  it('extras are keyed as the decoded object is (integer-like keys first, a repeated key once, __proto__ as data)', () => {
+    // Written by hand: avsc would not encode a repeated key or a __proto__ key from an object.
+    const entries: [string, string][] = [['b', '1'], ['10', 'ten'], ['a', "it's"], ['2', 'two'], ['b', 'again'], ['__proto__', 'x'], ['深', '圳\t']];
+    // Two blocks, the second with a negative count and its byte size, as the spec allows.
+    const second = Buffer.concat(entries.slice(4).flatMap(([k, v]) => [str(k), str(v)]));
+    const block = Buffer.concat([
+      zigzag(4), ...entries.slice(0, 4).flatMap(([k, v]) => [str(k), str(v)]),
+      zigzag(-(entries.length - 4)), zigzag(second.length), second,
+      zigzag(0),
+    ]);
+    expect(expectSame(spliceExtras(sampleCdr(3), block), 'hand-written extras')).toBe(true);
+  });
+
+  it('hands back, and never writes a different line for, 4,000 fuzz-mutated bodies (flipped bytes, cuts, trailing bytes)', () => {
+    const random = seededRandom(99);
+    const bodies = Array.from({ length: 200 }, (_, i) => type.toBuffer(sampleCdr(i)));
+    let taken = 0;
+    let refused = 0;
+    for (let n = 0; n < 4000; n++) {
+      const body = Buffer.from(bodies[n % bodies.length]!);
+      const kind = n % 4;
+      let mutated: Buffer;
+      if (kind === 0) mutated = body.subarray(0, Math.floor(random() * body.length));
+      else if (kind === 1) mutated = Buffer.concat([body, Buffer.from([Math.floor(random() * 256)])]);
+      else {
+        for (let k = 0; k < 1 + kind; k++) body[Math.floor(random() * body.length)] = Math.floor(random() * 256);
+        mutated = body;
+      }
+      if (expectSame(mutated, `mutation ${n}`)) taken++;
+      else refused++;
+    }
+    // Both outcomes happen: flipped bytes inside strings still make valid records; cuts and tails never do.
+    expect(taken).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('is off (compile gives undefined) for a schema whose columns are not the cdr columns: the previous version, without room_id', () => {
+    const v1 = avro.Type.forSchema(loadSchemaJson('history/cdr-normalized.v1.avsc') as avro.Schema, avroOptions());
+    expect(TsvTranscoder.compile(v1)).toBeUndefined();
+    expect(TsvTranscoder.compile(type)).toBeDefined();
+  });
+});
+
+function zigzag(n: number): Buffer {
+  return avro.Type.forSchema('long').toBuffer(n);
+}
+function str(s: string): Buffer {
+  return avro.Type.forSchema('string').toBuffer(s);
+}
+
+/** The CDR's body with its (empty) extras map replaced by `block`: fields before extras, block, fields after. */
+function spliceExtras(cdr: NormalizedCdr, block: Buffer): Buffer {
+  const record = type as unknown as { fields: { name: string; type: avro.Type }[] };
+  const parts: Buffer[] = [];
+  const value = cdr as unknown as Record<string, unknown>;
+  for (const f of record.fields) parts.push(f.name === 'extras' ? block : f.type.toBuffer(value[f.name]));
+  return Buffer.concat(parts);
+}
