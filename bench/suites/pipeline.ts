@@ -407,7 +407,7 @@ function threadCpuTable(rows: (readonly [string, Record<string, number> | undefi
   if (present.length === 0) return [];
   const categories = sortCategories(present.flatMap(([, by]) => Object.keys(by)));
   return [
-    `where the CPU went, µs per record (median)`,
+    `where the CPU went, µs per record (median of the rounds; job: its one run)`,
     `| mode | ${categories.join(' | ')} | sum |`,
     `|---|${categories.map(() => '---|').join('')}---|`,
     ...present.map(([mode, by]) => `| ${mode} | ${categories.map((c) => (by[c] === undefined ? '—' : String(by[c]))).join(' | ')} | ${Object.values(by).reduce((a, b) => a + b, 0).toFixed(1)} |`),
