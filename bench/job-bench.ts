@@ -23,6 +23,7 @@ import { stackPaths } from '../infra/local/paths.ts';
 import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
 import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
+import { ThreadCpuWindow, perRecord } from './thread-cpu.ts';
 
 const VENDOR = 'huawei-privatenumber';
 const SECRET = 'bench-secret';
@@ -372,6 +373,8 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     }
     const loadBefore = load1();
     const cpu0 = job.cpuSeconds() ?? 0;
+    // By thread of the child: its workers' ids are not known from outside, so by comm only (main, other node, engine).
+    const threads = ThreadCpuWindow.start(job.pid);
     const brokerCores = coresFrom(localBrokerPid(opts));
     const mainThread = mainThreadFrom(job.pid);
     await job.eventLoopLagMs(); // starts the window
@@ -380,6 +383,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - started) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
+    const byThread = threads?.stop();
     const eventLoopLag = await job.eventLoopLagMs();
     const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
     if (!complete)
@@ -394,6 +398,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       rps: Math.round(opts.total / seconds),
       publish_seconds: +publishSeconds.toFixed(2),
       cpu_us_per_record: +((cpu * 1e6) / opts.total).toFixed(1),
+      ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, opts.total) } : {}),
       peak_rss_mb: job.peakRssMb(),
       event_loop_delay_ms: eventLoopLag,
       cpu_cores: cores,

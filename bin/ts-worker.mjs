@@ -1,7 +1,20 @@
 // Entry of every worker thread that runs project TypeScript: tsx's loader registered in the main thread does not
 // apply to worker threads (Node 20), so each worker registers it itself, then imports its real entry
 // (`workerData.entry`, a file URL).
+import { readlinkSync } from 'node:fs';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
-import { workerData } from 'node:worker_threads';
+
+// Tell the parent (core/worker-thread.ts, THREAD_TID_CHANNEL) this thread's OS thread id, which Node does not
+// expose, so a CPU breakdown by thread can name it. /proc/thread-self reads "<pid>/task/<tid>"; Linux only.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  const channel = new BroadcastChannel('cdrflow:thread-tid');
+  channel.postMessage({ threadId, tid });
+  channel.close();
+} catch {
+  // not Linux: the breakdown is not available there
+}
+
 register();
 await import(workerData.entry);

@@ -2,10 +2,48 @@
 // loader inside the thread (Node 20 does not carry the main thread's loader into workers) and then imports `entry`;
 // the thread finds its own data in `workerData` beside `entry`.
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { BroadcastChannel, Worker } from 'node:worker_threads';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
 
-export function startTsWorker(entry: URL, data: object, name: string): Worker {
-  return new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href }, name });
+/**
+ * Where each worker thread reports its OS thread id (Linux), so a CPU breakdown by thread (bench/thread-cpu.ts) can
+ * tell whose thread a /proc/self/task/<tid> is. A channel of its own, not the worker's port: the entries' message
+ * protocols never see it. Must match bin/ts-worker.mjs.
+ */
+export const THREAD_TID_CHANNEL = 'cdrflow:thread-tid';
+
+/** Per running worker (by Worker.threadId): the role given to startTsWorker, and its OS thread id once reported. */
+const running = new Map<number, { role: string; tid?: number }>();
+let channel: BroadcastChannel | undefined;
+
+function listen(): void {
+  if (channel) return;
+  channel = new BroadcastChannel(THREAD_TID_CHANNEL);
+  channel.unref(); // listening must not keep a stopping process alive
+  channel.onmessage = (event) => {
+    const { threadId, tid } = (event as { data: { threadId: number; tid: number } }).data;
+    const worker = running.get(threadId);
+    if (worker) worker.tid = tid;
+  };
+}
+
+/**
+ * Starts `entry` in a worker thread named `name`. `role` says what the thread does, alike for every instance
+ * ("normalize worker"), for the CPU breakdown by thread; it defaults to `name`.
+ */
+export function startTsWorker(entry: URL, data: object, name: string, role = name): Worker {
+  listen();
+  const worker = new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href }, name });
+  const threadId = worker.threadId;
+  running.set(threadId, { role });
+  worker.once('exit', () => running.delete(threadId));
+  return worker;
+}
+
+/** OS thread id -> role of this thread's running workers that reported their id (Linux only; empty elsewhere). */
+export function workerThreadTids(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const { role, tid } of running.values()) if (tid !== undefined) out.set(tid, role);
+  return out;
 }

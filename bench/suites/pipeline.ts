@@ -49,6 +49,7 @@ import { normalize } from '../../transforms/normalize/normalize.ts';
 import { mixedEnvelopes } from '../records.ts';
 import { jobRun, latencyRun } from '../job-bench.ts';
 import { parseRates } from '../push-load.ts';
+import { ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 
 const PARTITIONS = 3;
 const CHUNK = 2_000; // normalize's default maxMessagesPerTransaction
@@ -64,6 +65,8 @@ interface Measurement {
   seconds: number;
   rps: number;
   cpu_us_per_record: number;
+  /** The same CPU by thread category (bench/thread-cpu.ts), µs per record; absent where threads cannot be read. */
+  cpu_us_per_record_by_thread?: Record<string, number>;
   load_avg_1m: [number, number];
   event_loop_delay_ms?: { p99: number; max: number };
   /** Rows per insert the sink made (sink and e2e). */
@@ -79,6 +82,7 @@ class FirstBatchClock {
   onStart: (() => void) | undefined;
   startedAt: number | undefined;
   cpuAtStart: NodeJS.CpuUsage | undefined;
+  threads: ThreadCpuWindow | undefined;
   /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
   readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
@@ -96,6 +100,7 @@ class FirstBatchClock {
     if (!this.armed || this.startedAt !== undefined) return;
     this.startedAt = performance.now();
     this.cpuAtStart = process.cpuUsage();
+    this.threads = ThreadCpuWindow.start();
     this.loopDelay.enable();
     this.onStart?.();
   }
@@ -109,11 +114,13 @@ class FirstBatchClock {
     if (this.startedAt === undefined) throw new Error('no batch was ever fetched');
     const seconds = (endedAt - this.startedAt) / 1000;
     const cpu = process.cpuUsage(this.cpuAtStart);
+    const threads = this.threads?.stop();
     return {
       records,
       seconds: +seconds.toFixed(2),
       rps: Math.round(records / seconds),
       cpu_us_per_record: +((cpu.user + cpu.system) / records).toFixed(1),
+      ...(threads ? { cpu_us_per_record_by_thread: perRecord(threads, records) } : {}),
       load_avg_1m: [+loadBefore.toFixed(2), +loadavg()[0]!.toFixed(2)],
     };
   }
@@ -320,6 +327,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
   const load = loadavg()[0]!;
   const stopDelay = eventLoopDelay();
   const cpu0 = process.cpuUsage();
+  const threads = ThreadCpuWindow.start();
   const t0 = performance.now();
   for (const [i, body] of bodies.entries()) {
     const rows = Math.min(C1_BATCH, total - i * C1_BATCH);
@@ -340,11 +348,13 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const byThread = threads?.stop();
   return {
     records: total,
     seconds: +seconds.toFixed(2),
     rps: Math.round(total / seconds),
     cpu_us_per_record: +((cpu.user + cpu.system) / total).toFixed(1),
+    ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, total) } : {}),
     load_avg_1m: [+load.toFixed(2), +loadavg()[0]!.toFixed(2)],
     event_loop_delay_ms: stopDelay(),
   };
@@ -379,6 +389,28 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
       const main = cores.job_main_thread;
       return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)}${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} |`;
     }),
+  ];
+}
+
+/** Per category, the median over the rounds of its µs per record (0 in a round where it did not run). */
+function medianByThread(ms: Measurement[]): Record<string, number> {
+  const categories = sortCategories(ms.flatMap((m) => Object.keys(m.cpu_us_per_record_by_thread ?? {})));
+  return Object.fromEntries(categories.map((c) => [c, +median(ms.map((m) => m.cpu_us_per_record_by_thread?.[c] ?? 0)).toFixed(1)]));
+}
+
+/**
+ * "Where the CPU went": modes as rows, thread categories as columns (µs per record, median over the rounds), and the
+ * sum, which is the process CPU per record up to the sampling (threads that ended count to their last 250 ms sample).
+ */
+function threadCpuTable(rows: (readonly [string, Record<string, number> | undefined])[]): string[] {
+  const present = rows.filter((r): r is readonly [string, Record<string, number>] => r[1] !== undefined);
+  if (present.length === 0) return [];
+  const categories = sortCategories(present.flatMap(([, by]) => Object.keys(by)));
+  return [
+    `where the CPU went, µs per record (median of the rounds; job: its one run)`,
+    `| mode | ${categories.join(' | ')} | sum |`,
+    `|---|${categories.map(() => '---|').join('')}---|`,
+    ...present.map(([mode, by]) => `| ${mode} | ${categories.map((c) => (by[c] === undefined ? '—' : String(by[c]))).join(' | ')} | ${Object.values(by).reduce((a, b) => a + b, 0).toFixed(1)} |`),
   ];
 }
 
@@ -491,7 +523,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
       const note = (mode: RoundMode, m: Measurement) => {
         results[mode].push(m);
-        console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}`);
+        console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}`);
       };
       if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
       if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
@@ -564,6 +596,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
         : {}),
       ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
       ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
+      ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
       rounds: ms,
     };
   }
@@ -617,6 +650,11 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   if (table.length === 2) table.length = 0;
   if (latencyFigures) table.push(...(table.length > 0 ? [''] : []), ...latencyTable(latencyFigures));
   console.error(`\n${table.join('\n')}\n`);
+  const threadTable = threadCpuTable([
+    ...roundModes.map((mode) => [mode, (figures[mode] as { cpu_us_per_record_by_thread?: Record<string, number> } | undefined)?.cpu_us_per_record_by_thread] as const),
+    ['job', job?.['cpu_us_per_record_by_thread'] as Record<string, number> | undefined] as const,
+  ]);
+  if (threadTable.length > 0) console.error(`${threadTable.join('\n')}\n`);
 
   return {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: +(totalmem() / 2 ** 30).toFixed(1) },
@@ -632,5 +670,6 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     goals,
     figures,
     table: table.join('\n'),
+    thread_table: threadTable.join('\n'),
   };
 }

@@ -1,0 +1,140 @@
+import { describe, expect, it, vi } from 'vitest';
+import { startTsWorker, workerThreadTids } from '../core/worker-thread.ts';
+import {
+  ENGINE,
+  HELPERS,
+  MAIN,
+  OTHER_NODE,
+  ThreadCpuWindow,
+  commCategory,
+  cpuByCategory,
+  mergeSnapshot,
+  parseStat,
+  snapshotThreads,
+  sortCategories,
+  type ThreadSample,
+  type ThreadSnapshot,
+} from './thread-cpu.ts';
+
+const PID = 100;
+const thread = (tid: number, comm: string, cpuTicks: number, category: string, startTicks = 5): ThreadSample => ({
+  tid,
+  comm,
+  startTicks,
+  cpuTicks,
+  category,
+});
+const snap = (...threads: ThreadSample[]): ThreadSnapshot => ({
+  pid: PID,
+  ticksPerSecond: 100,
+  threads: new Map(threads.map((t) => [`${t.tid}@${t.startTicks}`, t])),
+});
+
+describe('cpuByCategory', () => {
+  it('sums the CPU each thread used between two snapshots by category, in microseconds', () => {
+    const a = snap(
+      thread(100, 'node', 10, MAIN),
+      thread(101, 'node', 3, HELPERS),
+      thread(102, 'node', 4, HELPERS),
+      thread(200, 'ThreadPool', 1, ENGINE),
+    );
+    const b = snap(
+      thread(100, 'node', 25, MAIN),
+      thread(101, 'node', 5, HELPERS),
+      thread(102, 'node', 4, HELPERS),
+      thread(200, 'ThreadPool', 9, ENGINE),
+    );
+    expect(cpuByCategory(a, b)).toEqual({ [MAIN]: 150_000, [ENGINE]: 80_000, [HELPERS]: 20_000 });
+  });
+
+  it('counts a thread that started in between from 0, under the category it has at the end', () => {
+    const a = snap(thread(100, 'node', 10, MAIN), thread(300, 'node', 2, HELPERS)); // reported its role only later
+    const b = snap(
+      thread(100, 'node', 10, MAIN),
+      thread(300, 'node', 7, 'sink render'),
+      thread(301, 'QueryPipelineEx', 4, ENGINE),
+    );
+    expect(cpuByCategory(a, b)).toEqual({ [MAIN]: 0, 'sink render': 50_000, [ENGINE]: 40_000 });
+  });
+
+  it('treats a reused tid with a new start time as a new thread', () => {
+    const a = snap(thread(300, 'node', 50, 'normalize worker', 5));
+    const b = snap(thread(300, 'ChunkParser', 3, ENGINE, 900));
+    expect(cpuByCategory(a, b)).toEqual({ [ENGINE]: 30_000 });
+  });
+
+  it('keeps a thread that ended at its last sample once merged', () => {
+    const first = snap(thread(100, 'node', 0, MAIN), thread(300, 'node', 0, 'normalize worker'));
+    const latest = snap(...first.threads.values());
+    mergeSnapshot(latest, snap(thread(100, 'node', 4, MAIN), thread(300, 'node', 60, 'normalize worker')));
+    mergeSnapshot(latest, snap(thread(100, 'node', 9, MAIN))); // the worker has exited
+    expect(cpuByCategory(first, latest)).toEqual({ [MAIN]: 90_000, 'normalize worker': 600_000 });
+  });
+});
+
+describe('parseStat', () => {
+  it('reads comm (spaces and parentheses included), utime + stime and the start time', () => {
+    const stat =
+      '4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 9 0 12345 1000 50 18446744073709551615';
+    expect(parseStat(4242, stat, 4242, commCategory)).toEqual({
+      tid: 4242,
+      comm: 'a (b) c',
+      startTicks: 12345,
+      cpuTicks: 22,
+      category: MAIN,
+    });
+    expect(parseStat(4243, stat.replace('4242 (', '4243 ('), 4242, commCategory)?.category).toBe(ENGINE);
+    expect(parseStat(4243, '4243 (node) S 1 2', 4242, commCategory)).toBeUndefined();
+  });
+
+  it('names a child process by comm only', () => {
+    expect(commCategory(7, 7, 'node')).toBe(MAIN);
+    expect(commCategory(7, 8, 'node')).toBe(OTHER_NODE);
+    expect(commCategory(7, 9, 'MergeMutate')).toBe(ENGINE);
+  });
+
+  it('lists main first, worker roles next, then engine and helpers', () => {
+    expect(sortCategories([HELPERS, ENGINE, 'sink render', 'cpu burner', MAIN])).toEqual([
+      MAIN,
+      'cpu burner',
+      'sink render',
+      ENGINE,
+      HELPERS,
+    ]);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('this process', () => {
+  it('snapshots its own threads, the main thread among them', () => {
+    const s = snapshotThreads()!;
+    const main = [...s.threads.values()].find((t) => t.tid === process.pid);
+    expect(main?.category).toBe(MAIN);
+    expect(s.ticksPerSecond).toBeGreaterThan(0);
+  });
+
+  it('gives the CPU a worker thread burns to the role it was started with', async () => {
+    const window = ThreadCpuWindow.start()!;
+    const worker = startTsWorker(
+      new URL('./thread-cpu-burner.ts', import.meta.url),
+      { iterations: 200_000_000 },
+      'burner 1',
+      'cpu burner',
+    );
+    try {
+      const burnt = new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await burnt;
+      await vi.waitFor(() => expect([...workerThreadTids().values()]).toContain('cpu burner'));
+      const us = window.stop();
+      // 200 million loop steps take far more than one 10 ms clock tick on any machine.
+      expect(us['cpu burner']).toBeGreaterThan(0);
+      expect(us[MAIN]).toBeGreaterThan(0);
+    } finally {
+      await worker.terminate();
+    }
+    // Its tid is forgotten once it exited (a later thread may get the same one).
+    expect([...workerThreadTids().values()]).not.toContain('cpu burner');
+  });
+});
