@@ -149,7 +149,7 @@ function renderPaths() {
     const s = cpuPerRow(() => packRows(bodies.map((b) => cdrTsvLine(type.fromBuffer(b) as NormalizedCdr, at))));
     const f = cpuPerRow(() => {
       const out = new LineWriter(1024 * ROWS);
-      for (const b of bodies) if (!fast.transcode(b, at, out)) throw new Error('fast path handed back a sample row');
+      for (const b of bodies) if (!fast.transcode(b, 0, at, out)) throw new Error('fast path handed back a sample row');
     });
     // The first round warms both up.
     if (round > 0) {

@@ -29,7 +29,7 @@ function slowLine(body: Buffer): { line: Buffer; cdr: NormalizedCdr } | undefine
 function fastLine(body: Buffer) {
   const w = new LineWriter(16);
   w.text('before\n');
-  const facts = fast.transcode(body, at, w);
+  const facts = fast.transcode(body, 0, at, w);
   return { facts, line: w.buf.subarray(7, w.pos), untouched: w.pos === 7 };
 }
 

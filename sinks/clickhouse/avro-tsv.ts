@@ -401,12 +401,12 @@ export class TsvTranscoder {
   }
 
   /**
-   * Appends the row's line for `body` (the Avro body, after the 5-byte frame) and returns its facts; or returns
-   * undefined with `w` as it was, for the slow path.
+   * Appends the row's line for the Avro body in `value` from `bodyStart` on (5: after the registry frame) and returns
+   * its facts; or returns undefined with `w` as it was, for the slow path.
    */
-  transcode(body: Buffer, at: SourcePosition, w: LineWriter): RowFacts | undefined {
+  transcode(value: Buffer, bodyStart: number, at: SourcePosition, w: LineWriter): RowFacts | undefined {
     const start = w.pos;
-    const s: Source = { buf: body, pos: 0, end: body.length };
+    const s: Source = { buf: value, pos: bodyStart, end: value.length };
     const row: RowFacts = { vendor: '', cdr_id: '', received_at: Number.NaN };
     try {
       for (let i = 0; i < this.steps.length; i++) {

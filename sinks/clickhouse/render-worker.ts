@@ -7,7 +7,7 @@ import { ReaderCodec, avroOptions, type SchemaRegistry } from '../../core/avro.t
 import { serializeError } from '../../core/errors.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { fastPathFor, renderBatch, type RenderReply, type RenderRequest, type RenderWorkerData } from './render.ts';
+import { fastPathFor, renderBatch, unpackRequest, type RenderReply, type RenderRequest, type RenderWorkerData } from './render.ts';
 
 const data = workerData as RenderWorkerData;
 const port = parentPort!;
@@ -26,9 +26,7 @@ port.on('message', (request: RenderRequest) => {
   void (async () => {
     try {
       for (const [id, schema] of request.schemas) writers.set(id, avro.Type.forSchema(schema, avroOptions()));
-      // Values arrive as plain Uint8Arrays (structured clone); the decoder wants Buffers over the same memory.
-      const messages = request.messages.map((m) => ({ ...m, value: m.value === null ? null : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }));
-      const batch = await renderBatch(reader, messages, data.format, fast);
+      const batch = await renderBatch(reader, unpackRequest(request), data.format, fast);
       port.postMessage({ id: request.id, batch } satisfies RenderReply, [batch.buffer, batch.ends.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: request.id, failure: serializeError(err) } satisfies RenderReply);

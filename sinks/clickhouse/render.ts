@@ -25,7 +25,10 @@ import { cdrLine, type InsertFormat } from './rows.ts';
 export type { RenderResult };
 
 export interface Renderer {
-  /** Results in message order. Throws (a CdrflowError) only for systemic trouble: the registry, the thread. */
+  /**
+   * One partition's messages (as the Batcher hands them); results in message order. Throws (a CdrflowError) only
+   * for systemic trouble: the registry, the thread.
+   */
   render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]>;
   close(): Promise<void>;
 }
@@ -92,7 +95,7 @@ export async function renderBatch(
   for (const [i, m] of messages.entries()) {
     if (slice?.due()) await slice.yield();
     const value = m.value;
-    const facts = fast && value !== null && value.length >= 5 && value[0] === 0 && reader.readsDirectly(value.readInt32BE(1)) ? fast.transcode(value.subarray(5), m, out) : undefined;
+    const facts = fast && value !== null && value.length >= 5 && value[0] === 0 && reader.readsDirectly(value.readInt32BE(1)) ? fast.transcode(value, 5, m, out) : undefined;
     if (facts) {
       vendors.push(facts.vendor);
       cdrIds.push(facts.cdr_id);
@@ -150,11 +153,55 @@ class InlineRenderer implements Renderer {
   async close(): Promise<void> {}
 }
 
-/** main -> worker: a batch, with the writer schemas the worker has not seen yet. */
+/**
+ * main -> worker: one partition's batch, with the writer schemas the worker has not seen yet. The values travel packed
+ * in one transferred buffer (`valueEnds[i]` = end of value i, -1 for a tombstone): cloning the messages instead would
+ * copy every consumed value's whole backing buffer (kafkajs hands out slices of the fetch response) and build an
+ * object per message on both sides.
+ */
 export interface RenderRequest {
   id: number;
   schemas: [number, avro.Schema][];
-  messages: Positioned[];
+  topic: string;
+  partition: number;
+  offsets: Float64Array;
+  values: ArrayBuffer;
+  valueEnds: Int32Array;
+}
+
+/** The messages of a request again, values as views into its buffer (the render thread's side). */
+export function unpackRequest(r: RenderRequest): Positioned[] {
+  const out: Positioned[] = [];
+  let start = 0;
+  for (let i = 0; i < r.offsets.length; i++) {
+    const end = r.valueEnds[i]!;
+    out.push({ topic: r.topic, partition: r.partition, offset: r.offsets[i]!, value: end < 0 ? null : Buffer.from(r.values, start, end - start) });
+    if (end >= 0) start = end;
+  }
+  return out;
+}
+
+/** One partition's messages packed for the render thread (see RenderRequest). */
+function packRequest(id: number, schemas: [number, avro.Schema][], messages: readonly ConsumedMessage[]): RenderRequest {
+  const first = messages[0];
+  let bytes = 0;
+  for (const m of messages) {
+    if (m.topic !== first?.topic || m.partition !== first.partition) throw new CdrflowError('bug', 'the render thread takes one partition per batch');
+    bytes += m.value?.length ?? 0;
+  }
+  const values = Buffer.allocUnsafeSlow(bytes);
+  const offsets = new Float64Array(messages.length);
+  const valueEnds = new Int32Array(messages.length);
+  let at = 0;
+  for (const [i, m] of messages.entries()) {
+    offsets[i] = m.offset;
+    if (m.value === null) valueEnds[i] = -1;
+    else {
+      at += m.value.copy(values, at);
+      valueEnds[i] = at;
+    }
+  }
+  return { id, schemas, topic: first?.topic ?? '', partition: first?.partition ?? 0, offsets, values: values.buffer as ArrayBuffer, valueEnds };
 }
 /** worker -> main */
 export type RenderReply = { id: number; batch: RenderedBatch } | { id: number; failure: SerializedError };
@@ -216,10 +263,10 @@ class ThreadRenderer implements Renderer {
       this.sent.add(id);
     }
     const id = this.nextId++;
-    const request: RenderRequest = { id, schemas, messages: messages.map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset, value: m.value })) };
+    const request = packRequest(id, schemas, messages);
     return new Promise<RenderResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage(request);
+      this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
     });
   }
 
