@@ -7,6 +7,7 @@
 //   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
 //   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
 //   e2e  normalize + sink from fresh groups until every row is inserted, as the job runs them   ratio to K1
+//        (`--e2e-workers N` normalize members, default 1 as in the job's default config)
 // Every mode consumes the same records (a deterministic mix of the four vendors, `--records`, default 100,000, 3
 // partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
@@ -272,7 +273,7 @@ async function sinkRun(
   kafka: Kafka,
   registry: ReturnType<typeof createRegistry>,
   clickhouse: ClickHouseClient,
-  opts: { inputTopic: string; dlq: string; database: string; expectedRows: number; tag: string; withNormalize?: { rawTopics: string[]; total: number } },
+  opts: { inputTopic: string; dlq: string; database: string; expectedRows: number; tag: string; withNormalize?: { rawTopics: string[]; total: number; workers: number } },
 ): Promise<Measurement> {
   const clock = new FirstBatchClock();
   const timed = clock.wrap(kafka);
@@ -283,12 +284,12 @@ async function sinkRun(
   const ref: { stats?: { rowsInserted: number; deadLettered: number } } = {};
   // End to end, normalize runs as the job runs it (its member in a worker thread); the clock starts at whichever comes
   // first: the normalize group stable, or the sink's first batch.
-  const stable = opts.withNormalize ? startWhenStable(kafka, `${opts.tag}.normalize`, 1, clock) : undefined;
+  const stable = opts.withNormalize ? startWhenStable(kafka, `${opts.tag}.normalize`, opts.withNormalize.workers, clock) : undefined;
   const normalize = opts.withNormalize
     ? await startNormalizeStage(
         loadAppConfig({
           overrides: (doc) => {
-            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS };
+            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS, workers: opts.withNormalize!.workers };
           },
         }),
         { log: silentLog },
@@ -445,6 +446,7 @@ const summary = (xs: number[], digits = 0) => ({
 export async function run(options: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
   const rounds = Number(options['rounds'] ?? 3);
+  const e2eWorkers = Number(options['e2e-workers'] ?? 1);
   const profileDir = options['profile'];
   const modes = (options['modes'] === 'all' ? MODES.join(',') : (options['modes'] ?? ROUND_MODES.join(','))).split(',') as Mode[];
   const latency = {
@@ -458,8 +460,8 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   configureLogging({ level: 'warn', to: 'stderr' });
   const bad = modes.filter((m) => !MODES.includes(m));
   const badLatency = !(latency.seconds > 0) || !Number.isInteger(latency.batch) || latency.batch < 1 || latency.batch > 50 || !(latency.connections >= 1) || !(latency.drainTimeoutSec > 0);
-  if (bad.length > 0 || !(total > 0) || !(rounds > 0) || badLatency) {
-    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S): ${JSON.stringify(options)}`);
+  if (bad.length > 0 || !(total > 0) || !(rounds > 0) || badLatency || !Number.isInteger(e2eWorkers) || e2eWorkers < 1 || e2eWorkers > 16) {
+    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --e2e-workers 1-16; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S): ${JSON.stringify(options)}`);
   }
   const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
 
@@ -559,7 +561,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
           database: db,
           expectedRows: normalizable,
           tag: `${rt}_e2e`,
-          withNormalize: { rawTopics: raw, total },
+          withNormalize: { rawTopics: raw, total, workers: e2eWorkers },
         }));
         note('e2e', m);
         const stored = await countRows(clickhouse, db);
@@ -663,6 +665,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     normalizable_records: normalizable,
     partitions_per_topic: PARTITIONS,
     rounds,
+    e2e_normalize_workers: e2eWorkers,
     method:
       'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
     ...(modes.includes('latency') ? { latency_options: latency } : {}),
