@@ -167,31 +167,29 @@ function writeChTime(w: LineWriter, ms: number): void {
   const milli = rest - second * 1000;
   w.ensure(23);
   const b = w.buf;
-  let p = w.pos;
-  b[p++] = 0x30 + Math.floor(year / 1000);
-  b[p++] = 0x30 + (Math.floor(year / 100) % 10);
-  b[p++] = 0x30 + (Math.floor(year / 10) % 10);
-  b[p++] = 0x30 + (year % 10);
-  b[p++] = 0x2d;
-  b[p++] = 0x30 + Math.floor(month / 10);
-  b[p++] = 0x30 + (month % 10);
-  b[p++] = 0x2d;
-  b[p++] = 0x30 + Math.floor(day / 10);
-  b[p++] = 0x30 + (day % 10);
-  b[p++] = 0x20;
-  b[p++] = 0x30 + Math.floor(hour / 10);
-  b[p++] = 0x30 + (hour % 10);
-  b[p++] = 0x3a;
-  b[p++] = 0x30 + Math.floor(minute / 10);
-  b[p++] = 0x30 + (minute % 10);
-  b[p++] = 0x3a;
-  b[p++] = 0x30 + Math.floor(second / 10);
-  b[p++] = 0x30 + (second % 10);
-  b[p++] = 0x2e;
-  b[p++] = 0x30 + Math.floor(milli / 100);
-  b[p++] = 0x30 + (Math.floor(milli / 10) % 10);
-  b[p++] = 0x30 + (milli % 10);
-  w.pos = p;
+  const p = w.pos;
+  put2(b, p, Math.floor(year / 100));
+  put2(b, p + 2, year % 100);
+  b[p + 4] = 0x2d; // -
+  put2(b, p + 5, month);
+  b[p + 7] = 0x2d;
+  put2(b, p + 8, day);
+  b[p + 10] = 0x20; // space
+  put2(b, p + 11, hour);
+  b[p + 13] = 0x3a; // :
+  put2(b, p + 14, minute);
+  b[p + 16] = 0x3a;
+  put2(b, p + 17, second);
+  b[p + 19] = 0x2e; // .
+  b[p + 20] = 0x30 + Math.floor(milli / 100);
+  put2(b, p + 21, milli % 100);
+  w.pos = p + 23;
+}
+
+/** Two decimal digits of 0-99. */
+function put2(b: Buffer, at: number, n: number): void {
+  b[at] = 0x30 + Math.floor(n / 10);
+  b[at + 1] = 0x30 + (n % 10);
 }
 /** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: outside them toISOString writes a signed 6-digit year. */
 const MIN_TIME_MS = -62_167_219_200_000;
