@@ -2,7 +2,7 @@
 // hostile, it must answer exactly what the exact scan answers (same value, same first problem, same wording).
 import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
-import { fuzzLines } from '../test/fuzz/generator.ts';
+import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
 import { exactParse, MAX_JSON_DEPTH, parseJsonStrict } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
@@ -53,7 +53,7 @@ describe('parseJsonStrict', () => {
     let problems = 0;
     for (const vendor of VENDORS) {
       for (const { line } of fuzzLines(vendor, 400, 7)) {
-        const text = typeof line === 'string' ? line : line.toString('utf8');
+        const text = fuzzText(line);
         const expected = exactParse(text);
         if (!expected.ok) problems++;
         expect(parseJsonStrict(text), text.slice(0, 200)).toEqual(expected);

@@ -87,6 +87,9 @@ export interface FuzzLine {
   mutations: string[];
 }
 
+/** A fuzz line as text, the way a lenient reader (an Avro string, readline) decodes it: broken bytes become U+FFFD. */
+export const fuzzText = (line: FuzzLine['line']): string => (typeof line === 'string' ? line : line.toString('utf8'));
+
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
 function unixSecondsOf(vendor: Vendor, record: Json): number | null {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VENDORS } from '../../core/topology.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
 import { normalizeLine } from '../../transforms/normalize/lines.ts';
-import { fuzzLines, tenantOption } from './generator.ts';
+import { fuzzLines, fuzzText, tenantOption } from './generator.ts';
 import { oracleProblems } from './oracle.ts';
 
 const COUNT = Number(process.env.CDRFLOW_FUZZ_RECORDS ?? 300);
@@ -17,7 +17,7 @@ describe.each(VENDORS)('fuzz: %s mapping', (vendor) => {
     let reasons = 0;
     for (const { line, mutations } of fuzzLines(vendor, COUNT, 15)) {
       // What a lenient reader (Avro string, readline) makes of broken bytes: U+FFFD, which normalize must refuse.
-      const text = typeof line === 'string' ? line : line.toString('utf8');
+      const text = fuzzText(line);
       let result;
       try {
         result = normalizeLine(text, { vendor, tenant: tenantOption(vendor) }, ctx);
