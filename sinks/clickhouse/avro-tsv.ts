@@ -13,7 +13,7 @@
 // The plan is compiled from the reader schema once; when the schema's columns no longer line up with CDR_COLUMNS
 // (a field added, moved or of a new shape), compile() returns undefined and the slow path renders every row.
 import type avro from 'avsc';
-import { CDR_COLUMNS, quotedValue, type SourcePosition } from './rows.ts';
+import { CDR_COLUMNS, QUOTE_BYTE_ESCAPES, TSV_BYTE_ESCAPES, quotedValue, type SourcePosition } from './rows.ts';
 
 /** What the sink keeps of a row besides its line (dead letters name vendor and cdr_id; metrics read received_at). */
 export interface RowFacts {
@@ -108,17 +108,7 @@ function readStringSpan(s: Source): number {
   return s.pos - len;
 }
 
-// Escapes of rows.ts, per byte: TSV fields (tsvEscape) and quoted literals inside nested values (quoted()).
-const TSV_ESCAPES = escapeTable({ '\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', '\0': '0', '\b': 'b', '\f': 'f' });
-const QUOTE_ESCAPES = escapeTable({ '\\': '\\', "'": "'", '\t': 't', '\n': 'n', '\r': 'r', '\0': '0' });
-
-function escapeTable(escapes: Record<string, string>): Int16Array {
-  const table = new Int16Array(128).fill(-1);
-  for (const [c, e] of Object.entries(escapes)) table[c.charCodeAt(0)] = e.charCodeAt(0);
-  return table;
-}
-
-/** Copies bytes [start, end) with `escapes`; a string that is not pure ASCII goes through a JS string (see top). */
+/** Copies bytes [start, end) with `escapes` (rows.ts, per byte); a string that is not pure ASCII goes through a JS string (see top). */
 function writeEscaped(w: LineWriter, src: Buffer, start: number, end: number, escapes: Int16Array): void {
   for (let i = start; i < end; i++) {
     if (src[i]! >= 0x80) {
@@ -225,13 +215,13 @@ function stringStep(ctx: Context): Step {
   if (ctx === 'tsv') {
     return (s, w) => {
       const start = readStringSpan(s);
-      writeEscaped(w, s.buf, start, s.pos, TSV_ESCAPES);
+      writeEscaped(w, s.buf, start, s.pos, TSV_BYTE_ESCAPES);
     };
   }
   return (s, w) => {
     const start = readStringSpan(s);
     w.byte(0x27);
-    writeEscaped(w, s.buf, start, s.pos, QUOTE_ESCAPES);
+    writeEscaped(w, s.buf, start, s.pos, QUOTE_BYTE_ESCAPES);
     w.byte(0x27);
   };
 }
@@ -434,7 +424,7 @@ export class TsvTranscoder {
     if (topic !== this.topic) {
       const raw = Buffer.from(topic);
       const escaped = new LineWriter(2 * raw.length + 1);
-      writeEscaped(escaped, raw, 0, raw.length, TSV_ESCAPES);
+      writeEscaped(escaped, raw, 0, raw.length, TSV_BYTE_ESCAPES);
       this.topic = topic;
       this.topicBytes = escaped.buf.subarray(0, escaped.pos);
     }

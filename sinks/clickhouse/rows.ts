@@ -118,6 +118,18 @@ function quoted(v: Value): string {
 }
 const QUOTE_ESC: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
 
+/**
+ * The same escapes per byte, for text written as bytes (avro-tsv.ts, dead letters): the escape's second character by
+ * ASCII code, -1 for a byte kept as it is (every byte >= 0x80 is kept: escapes are all ASCII).
+ */
+function byteEscapes(escapes: Record<string, string>): Int16Array {
+  const table = new Int16Array(128).fill(-1);
+  for (const [c, e] of Object.entries(escapes)) table[c.charCodeAt(0)] = e.charCodeAt(1);
+  return table;
+}
+export const TSV_BYTE_ESCAPES = byteEscapes(TSV_ESC);
+export const QUOTE_BYTE_ESCAPES = byteEscapes(QUOTE_ESC);
+
 /** A nested value (array, tuple, map) in ClickHouse's quoted literal syntax, as a TSV field holds it. */
 export const quotedValue = (v: Value): string => quoted(v);
 
@@ -162,14 +174,15 @@ export const DEAD_LETTER_COLUMNS = [
 
 /** TSV escaping on bytes: the same escapes as tsvEscape, every other byte (any encoding, or none) kept as it is. */
 function tsvBytes(b: Buffer): Buffer {
+  const escape = (c: number) => (c < 0x80 ? TSV_BYTE_ESCAPES[c]! : -1);
   let special = 0;
-  for (const c of b) if (TSV_BYTE_ESC[c] !== undefined) special++;
+  for (const c of b) if (escape(c) >= 0) special++;
   if (special === 0) return b;
   const out = Buffer.allocUnsafe(b.length + special);
   let j = 0;
   for (const c of b) {
-    const esc = TSV_BYTE_ESC[c];
-    if (esc === undefined) out[j++] = c;
+    const esc = escape(c);
+    if (esc < 0) out[j++] = c;
     else {
       out[j++] = 0x5c;
       out[j++] = esc;
@@ -177,8 +190,6 @@ function tsvBytes(b: Buffer): Buffer {
   }
   return out;
 }
-// backslash, tab, newline, carriage return, NUL, backspace, form feed -> \\ \t \n \r \0 \b \f
-const TSV_BYTE_ESC: Record<number, number> = { 0x5c: 0x5c, 0x09: 0x74, 0x0a: 0x6e, 0x0d: 0x72, 0x00: 0x30, 0x08: 0x62, 0x0c: 0x66 };
 
 const tsvText = (s: string | null) => (s === null ? '\\N' : tsvEscape(s));
 const tsvBytesOrNull = (b: Buffer | null, max: number) => (b === null ? Buffer.from('\\N') : tsvBytes(b.length > max ? b.subarray(0, max) : b));
