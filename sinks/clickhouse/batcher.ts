@@ -26,7 +26,7 @@ export interface RowLine {
  * are kept, so the decoded object dies young (cheap to collect) instead of waiting in a buffer of 50,000.
  */
 export interface RenderedRow extends RowLine {
-  /** The row as bytes of the insert format, newline included (a view into its batch's buffer, render.ts packRows). */
+  /** The row as bytes of the insert format, newline included (a view into its batch's buffer: render.ts renderBatch). */
   line: Buffer;
   vendor: string;
   cdr_id: string;

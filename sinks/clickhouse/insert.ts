@@ -4,6 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../core/clickhouse.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { LineWriter } from './avro-tsv.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { CDR_COLUMNS, cdrLine, type InsertFormat, type SourcePosition } from './rows.ts';
 
@@ -55,23 +56,15 @@ export async function insertCdrs(
   await insertLines(client, table, lines.map((line) => ({ line })), format, dedupToken);
 }
 
-/**
- * Lines of one batch as ONE buffer, each line a view into it: one allocation per batch instead of a string per row
- * (and, from the render thread, one transferable buffer instead of thousands of strings to copy).
- */
+/** Lines as ONE buffer (LineWriter, as the render thread packs them), each line a view into it. */
 export function packRows(lines: readonly string[]): Buffer[] {
-  let bytes = 0;
-  for (const l of lines) bytes += Buffer.byteLength(l);
-  // Never from the shared pool: the render thread transfers this memory to the main thread.
-  const buffer = Buffer.allocUnsafeSlow(bytes);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const l of lines) {
-    const end = at + buffer.write(l, at);
-    out.push(buffer.subarray(at, end));
-    at = end;
-  }
-  return out;
+  const out = new LineWriter();
+  const ends = lines.map((l) => {
+    out.text(l);
+    return out.pos;
+  });
+  // Views only once every line is written: the buffer may have grown (moved) meanwhile.
+  return ends.map((end, i) => out.buf.subarray(i === 0 ? 0 : ends[i - 1], end));
 }
 
 /** The insert body: rows that sit next to each other in one batch buffer are handed over as one view, not copied. */
