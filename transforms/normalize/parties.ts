@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { Party } from './cdr.ts';
 import type { NormalizeOptions } from './context.ts';
+import { GroupedMemo } from './memo.ts';
 
 /** Separators people and vendors put inside numbers; they carry no meaning for routing. */
 const SEPARATORS = /[\s\-().]/g;
@@ -32,23 +33,14 @@ function internationalForm(digits: string): string | null {
  * libphonenumber-js costs ~10 µs a number; hotline, agent and line numbers recur in nearly every record, so parses are
  * memoised. Bounded: dropped wholesale when full, which costs one re-parse per number, never a wrong answer.
  */
-const E164_CACHE_LIMIT = 50_000;
-/** One memo per region, keyed by the raw text itself: no key string built per lookup. */
-const e164Caches = new Map<string, Map<string, string | null>>();
+const e164Memo = new GroupedMemo<string, string | null>(50_000);
 
 /** E.164 form of a phone number, or null when it cannot be read as a valid number. */
 export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
-  let cache = e164Caches.get(region);
-  if (cache === undefined) {
-    cache = new Map();
-    e164Caches.set(region, cache);
-  }
-  const cached = cache.get(raw);
+  const memo = e164Memo.of(region);
+  const cached = memo.get(raw);
   if (cached !== undefined) return cached;
-  const e164 = parseE164(raw, region);
-  if (cache.size >= E164_CACHE_LIMIT) cache.clear();
-  cache.set(raw, e164);
-  return e164;
+  return e164Memo.remember(memo, raw, parseE164(raw, region));
 }
 
 function parseE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {

@@ -1,6 +1,7 @@
 // Vendor time formats → UTC instants. Vendors write "absent" as 0, '' or a missing field; those become null. A value
 // that is present but unparsable is reported separately (parse*) so a mapper can decide whether the record is bad.
 import { quote } from '../../core/input-limits.ts';
+import { GroupedMemo } from './memo.ts';
 
 export type TimeParse = { ok: true; date: Date | null } | { ok: false; reason: string };
 
@@ -54,24 +55,16 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
  * offset is memoised per zone and UTC quarter hour (bounded: dropped wholesale when full).
  */
 const QUARTER_HOUR_MS = 900_000;
-const OFFSET_CACHE_LIMIT = 100_000;
-/** Per zone, offsets by UTC quarter-hour number (numbers as keys: no key string built per lookup). */
-const offsetCaches = new Map<string, Map<number, number>>();
+/** Per zone, offsets by UTC quarter-hour number. */
+const offsetMemo = new GroupedMemo<number, number>(100_000);
 
 /** Offset of `timeZone` from UTC at instant `ms`, in ms (Asia/Shanghai → +8 h). */
 function zoneOffsetMs(timeZone: string, ms: number): number {
-  let cache = offsetCaches.get(timeZone);
-  if (cache === undefined) {
-    cache = new Map();
-    offsetCaches.set(timeZone, cache);
-  }
+  const memo = offsetMemo.of(timeZone);
   const quarter = Math.floor(ms / QUARTER_HOUR_MS);
-  const cached = cache.get(quarter);
+  const cached = memo.get(quarter);
   if (cached !== undefined) return cached;
-  const offset = computeZoneOffsetMs(timeZone, ms);
-  if (cache.size >= OFFSET_CACHE_LIMIT) cache.clear();
-  cache.set(quarter, offset);
-  return offset;
+  return offsetMemo.remember(memo, quarter, computeZoneOffsetMs(timeZone, ms));
 }
 
 function computeZoneOffsetMs(timeZone: string, ms: number): number {
