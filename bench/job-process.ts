@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, loadAppConfig, type AppConfig } from '../app/config.ts';
 import { opsQuery } from '../app/ops-client.ts';
+import { MAIN, parseStat, ticksPerSecond } from './thread-cpu.ts';
 
 const READY_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
@@ -63,9 +64,9 @@ export function processCpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-  // Fields after "(comm)": state is field 3, utime 14, stime 15, in clock ticks (100 per second on Linux).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  // The process's stat line has the same fields as a thread's, summed over its threads.
+  const sample = parseStat(pid, stat, pid, () => MAIN);
+  return sample ? sample.cpuTicks / ticksPerSecond() : undefined;
 }
 
 /**

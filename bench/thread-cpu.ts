@@ -60,7 +60,7 @@ export const commCategory: Categorize = (pid, tid, comm) =>
 
 let ticks: number | undefined;
 /** Clock ticks per second (`getconf CLK_TCK`; 100, the Linux value, when it cannot be read). */
-function ticksPerSecond(): number {
+export function ticksPerSecond(): number {
   if (ticks === undefined) {
     try {
       const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
