@@ -6,6 +6,7 @@ import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
+import { keyPartitioner } from './partitioner.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -193,6 +194,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     transactionTimeout: 60_000,
+    createPartitioner: keyPartitioner,
   });
   try {
     await producer.connect();

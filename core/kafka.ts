@@ -3,6 +3,7 @@
 import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+import { keyPartitioner } from './partitioner.ts';
 
 export interface KafkaSettings {
   brokers: string[];
@@ -110,7 +111,7 @@ export class AckedPublisher {
 
   constructor(kafka: Kafka) {
     // maxInFlightRequests 1 keeps per-partition order under retries with kafkajs' idempotent producer.
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner });
   }
 
   async connect(): Promise<void> {
