@@ -20,6 +20,9 @@ describe('ReaderCodec / TopicCodec', () => {
     const codec = new TopicCodec(registry, uniqueName('avro_same'), SCHEMA_FILES.normalized);
     const id = await codec.register();
     const reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
+    // Nothing is ready before the first encode and decode: the callers then await the slow path.
+    expect(codec.encodeReady(sampleCdr(0))).toBeUndefined();
+    expect(reader.decodeReady(await registry.encode(id, sampleCdr(0)))).toBeUndefined();
     for (let i = 0; i < 20; i++) {
       const cdr = sampleCdr(i);
       const value = await codec.encode(cdr);
@@ -27,7 +30,13 @@ describe('ReaderCodec / TopicCodec', () => {
       const decoded = await reader.decode(value);
       expect(decoded).toEqual(await viaClient(registry, value));
       expect(decoded).toEqual(cdr);
+      // After the first record, the synchronous paths give the same bytes and the same record.
+      expect(codec.encodeReady(cdr)).toEqual(value);
+      expect(reader.decodeReady(value)).toEqual(decoded);
     }
+    // A record that does not fit is left to encode(), which words the error.
+    expect(codec.encodeReady({ ...sampleCdr(1), cdr_id: 42 })).toBeUndefined();
+    await expect(codec.encode({ ...sampleCdr(1), cdr_id: 42 })).rejects.toThrow(/invalid/);
   });
 
   it('resolves an older writer version into the reader schema, defaults filled, exactly like the client', async () => {
@@ -56,6 +65,12 @@ describe('ReaderCodec / TopicCodec', () => {
     expect(await kindOf(reader.decode(Buffer.from('{"not":"avro"}')))).toBe('bad_record');
     expect(await kindOf(reader.decode(good.subarray(0, good.length - 7)))).toBe('bad_record');
     expect(await kindOf(reader.decode(Buffer.concat([good, Buffer.from([1, 2, 3])])))).toBe('bad_record');
+    // The synchronous path, once the writer is known, classifies the same way (and never answers for bad bytes).
+    await reader.decode(good);
+    const kindNow = (value: Buffer) => kindOf(Promise.resolve().then(() => reader.decodeReady(value)));
+    expect(await kindNow(Buffer.from('{"not":"avro"}'))).toBe('bad_record');
+    expect(await kindNow(good.subarray(0, good.length - 7))).toBe('bad_record');
+    expect(await kindNow(Buffer.concat([good, Buffer.from([1, 2, 3])]))).toBe('bad_record');
     const unknownId = Buffer.from(good);
     unknownId.writeInt32BE(2_000_000_000, 1);
     expect(await kindOf(reader.decode(unknownId))).toBe('schema');

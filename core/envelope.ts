@@ -46,7 +46,7 @@ export class RawEnvelopePublisher {
     const target = topic ?? TOPICS.raw(envelopes[0]!.vendor);
     const codec = this.codec(target);
     const messages: OutgoingMessage[] = [];
-    for (const e of envelopes) messages.push({ key: e.natural_key, value: await codec.encode(e) });
+    for (const e of envelopes) messages.push({ key: e.natural_key, value: codec.encodeReady(e) ?? (await codec.encode(e)) });
     await this.publisher.send(target, messages);
   }
 }

@@ -98,7 +98,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       let envelope: RawEnvelope | undefined;
       let cdrId: string | null = null;
       try {
-        envelope = await decodeEnvelope(m);
+        envelope = envelopes.decodeReady(m.value) ?? (await decodeEnvelope(m));
         stage = 'mapping';
         const result = normalize(envelope, { now, lineage: { topic: m.topic, partition: m.partition, offset: m.offset }, options });
         if (!result.ok) {
@@ -107,7 +107,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
         }
         cdrId = result.cdr.cdr_id;
         stage = 'encode';
-        out.push({ key: result.cdr.cdr_id, value: await codecs.output.encode(result.cdr) });
+        out.push({ key: result.cdr.cdr_id, value: codecs.output.encodeReady(result.cdr) ?? (await codecs.output.encode(result.cdr)) });
       } catch (err) {
         const failure = recordFailure(stage, err);
         failures.push(failure);
