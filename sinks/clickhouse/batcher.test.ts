@@ -40,13 +40,13 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
         rec.events.push(`transient ${token}`);
         throw new CdrflowError('transient', 'connection reset');
       }
-      const bad = rows.find((r) => opts.reject?.(r.at.offset));
+      const bad = rows.find((r) => opts.reject?.(r.message.offset));
       if (bad) {
         rec.events.push(`rejected ${token}`);
-        throw new CdrflowError('rejected_by_sink', `ClickHouse 469: constraint violated at offset ${bad.at.offset}`);
+        throw new CdrflowError('rejected_by_sink', `ClickHouse 469: constraint violated at offset ${bad.message.offset}`);
       }
       rec.events.push(`insert ${token}`);
-      rec.inserted.set(token, rows.map((r) => r.at.offset));
+      rec.inserted.set(token, rows.map((r) => r.message.offset));
     },
     async publishDeadLetters(records) {
       rec.events.push(`dlq ${records.map((r) => r.origin_offset).join(',')}`);

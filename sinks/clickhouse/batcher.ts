@@ -10,7 +10,6 @@ import { CdrflowError, asCdrflowError, disposition, type ErrorKind } from '../..
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
-import type { SourcePosition } from './rows.ts';
 
 export const COMPONENT = 'sink.clickhouse';
 
@@ -36,15 +35,16 @@ export interface RenderedRow extends RowLine {
 /** Per message: its row, or why the record itself is bad (to be dead-lettered). */
 export type RenderResult<R extends RowLine = RenderedRow> = R | { error: { kind: ErrorKind; message: string } };
 
+/** A rendered row in a partition's buffer, with the message it came from (its position, and its dead letter's source). */
 export type BufferedRow<R extends RowLine = RenderedRow> = R & {
-  at: SourcePosition;
   message: ConsumedMessage;
 };
 
 export interface BatcherPorts<R extends RowLine = RenderedRow> {
   /**
    * Decodes and renders values (render.ts), results in order: a row, or why the record is bad (dead-letter it).
-   * Throws only for systemic trouble.
+   * Each row a fresh object, the batcher's from then on (it tags it with its message). Throws only for systemic
+   * trouble.
    */
   render(messages: readonly ConsumedMessage[]): Promise<RenderResult<R>[]>;
   insert(rows: BufferedRow<R>[], dedupToken: string): Promise<void>;
@@ -200,7 +200,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
           buffer.dead.push(deadLetterFor(message, result.error, this.component));
         } else {
           buffer.bytes += result.line.length;
-          buffer.rows.push({ ...result, at: { topic: message.topic, partition: message.partition, offset: message.offset }, message });
+          // The render result is this batcher's own object: tagged in place, not copied (one row less to collect).
+          const row = result as BufferedRow<R>;
+          row.message = message;
+          buffer.rows.push(row);
         }
         if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
           await this.flush(buffer, heartbeat);
@@ -351,11 +354,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
       const mid = rows.length >>> 1;
       const left = rows.slice(0, mid);
       const right = rows.slice(mid);
-      const t = rows[0]!.at.topic;
-      const p = rows[0]!.at.partition;
+      const t = rows[0]!.message.topic;
+      const p = rows[0]!.message.partition;
       return [
-        ...(await this.insertRange(left, dedupToken(t, p, left[0]!.at.offset, left[left.length - 1]!.at.offset), heartbeat)),
-        ...(await this.insertRange(right, dedupToken(t, p, right[0]!.at.offset, right[right.length - 1]!.at.offset), heartbeat)),
+        ...(await this.insertRange(left, dedupToken(t, p, left[0]!.message.offset, left[left.length - 1]!.message.offset), heartbeat)),
+        ...(await this.insertRange(right, dedupToken(t, p, right[0]!.message.offset, right[right.length - 1]!.message.offset), heartbeat)),
       ];
     }
   }
