@@ -317,4 +317,57 @@ describe('Batcher', () => {
       expect(rec.commits).toEqual([]);
     });
   });
+
+  describe('partitions due together', () => {
+    it('go as one insert whose token names every range, then each range commits in turn', async () => {
+      const { rec, ports, tick } = fakePorts();
+      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      await b.add(batch(0, [5, 6]));
+      await b.add(batch(1, [0]));
+      await b.add(batch(2, [9, 10, 11]));
+      tick(1000);
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['insert cdr.normalized:0:5-6,cdr.normalized:1:0-0,cdr.normalized:2:9-11', 'commit 0@7', 'commit 1@1', 'commit 2@12']);
+      expect(rec.inserted.get('cdr.normalized:0:5-6,cdr.normalized:1:0-0,cdr.normalized:2:9-11')).toEqual([5, 6, 0, 9, 10, 11]);
+      expect(b.stats).toMatchObject({ inserts: 1, rowsInserted: 6, flushes: 3 });
+    });
+
+    it('a group holds at most flushRows rows: the rest go in the next insert', async () => {
+      const { rec, ports, tick } = fakePorts();
+      const b = new Batcher(ports, { ...options, flushRows: 5, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2]));
+      await b.add(batch(1, [0, 1]));
+      await b.add(batch(2, [0, 1]));
+      tick(1000);
+      await b.flushDue();
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['insert cdr.normalized:0:0-2,cdr.normalized:1:0-1', 'commit 0@3', 'commit 1@2', 'insert cdr.normalized:2:0-1', 'commit 2@2']);
+    });
+
+    it('when ClickHouse rejects the group, each range is inserted on its own and bisecting dead-letters only the bad row', async () => {
+      const { rec, ports, tick } = fakePorts({ reject: (offset) => offset === 21 });
+      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      await b.add(batch(0, [1, 2]));
+      await b.add(batch(1, [20, 21, 22]));
+      tick(1000);
+      await b.flushDue(true);
+      expect(rec.events[0]).toBe('rejected cdr.normalized:0:1-2,cdr.normalized:1:20-22');
+      // Stored: every row but the rejected one, once.
+      expect([...rec.inserted.values()].flat().sort((x, y) => x - y)).toEqual([1, 2, 20, 22]);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([21]);
+      expect(rec.commits).toEqual(['cdr.normalized:0@3', 'cdr.normalized:1@23']);
+      expect(rec.events.indexOf('dlq 21')).toBeLessThan(rec.events.indexOf('commit 1@23'));
+    });
+
+    it('a transient failure retries the same group with the same token (deduplicated if it had landed)', async () => {
+      const { rec, ports, tick } = fakePorts({ transientFailures: 1 });
+      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      await b.add(batch(0, [0]));
+      await b.add(batch(1, [0]));
+      tick(1000);
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['transient cdr.normalized:0:0-0,cdr.normalized:1:0-0', 'insert cdr.normalized:0:0-0,cdr.normalized:1:0-0', 'commit 0@1', 'commit 1@1']);
+      expect(b.stats.retries).toBe(1);
+    });
+  });
 });

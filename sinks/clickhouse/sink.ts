@@ -1,6 +1,6 @@
 // The ClickHouse sink on Kafka: reads cdr.normalized (read_committed), decodes through the registry into the sink's
-// own reader schema, and hands partition batches to the Batcher (one contiguous offset range per insert, dedup token,
-// commit after ack, rejected rows to cdr.dlq).
+// own reader schema, and hands partition batches to the Batcher (contiguous offset ranges, the ranges due together
+// in one insert, dedup token, commit after ack, rejected rows to cdr.dlq).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { RETRY, retry } from '../../core/backoff.ts';
