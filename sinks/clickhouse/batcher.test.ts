@@ -77,10 +77,11 @@ describe('Batcher', () => {
     const { rec, ports, tick } = fakePorts();
     const b = new Batcher(ports, options);
     await b.add(batch(1, [0, 1]));
-    tick(500);
+    tick(600);
     await b.add(batch(2, [7]));
-    tick(500);
+    tick(400);
     await b.flushDue();
+    // Partition 2's buffer is younger than half flushMs: it does not go along.
     expect(rec.events).toEqual(['insert cdr.normalized:1:0-1', 'commit 1@2']);
     await b.flushDue(true);
     expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:2:7-7', 'commit 2@8']);
@@ -330,6 +331,31 @@ describe('Batcher', () => {
       expect(rec.events).toEqual(['insert cdr.normalized:0:5-6,cdr.normalized:1:0-0,cdr.normalized:2:9-11', 'commit 0@7', 'commit 1@1', 'commit 2@12']);
       expect(rec.inserted.get('cdr.normalized:0:5-6,cdr.normalized:1:0-0,cdr.normalized:2:9-11')).toEqual([5, 6, 0, 9, 10, 11]);
       expect(b.stats).toMatchObject({ inserts: 1, rowsInserted: 6, flushes: 3 });
+    });
+
+    it('a buffer past half its age goes along with a due one; a younger one waits', async () => {
+      const { rec, ports, tick } = fakePorts();
+      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      await b.add(batch(0, [0]));
+      tick(400);
+      await b.add(batch(1, [0]));
+      tick(100);
+      await b.add(batch(2, [0]));
+      tick(500);
+      // Partition 0 is due (1,000 ms), 1 is past half (600 ms), 2 is not (500 ms... exactly half goes too).
+      await b.flushDue();
+      tick(1);
+      await b.add(batch(3, [0]));
+      await b.flushDue(true);
+      expect(rec.events.slice(0, 4)).toEqual(['insert cdr.normalized:0:0-0,cdr.normalized:1:0-0,cdr.normalized:2:0-0', 'commit 0@1', 'commit 1@1', 'commit 2@1']);
+      expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:3:0-0', 'commit 3@1']);
+      // Nothing is ever flushed later than its age: with none due, none goes.
+      const late = fakePorts();
+      const c = new Batcher(late.ports, { ...options, backgroundFlush: true });
+      await c.add(batch(0, [0]));
+      late.tick(999);
+      await c.flushDue();
+      expect(late.rec.events).toEqual([]);
     });
 
     it('a group holds at most flushRows rows: the rest go in the next insert', async () => {

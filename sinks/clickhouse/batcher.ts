@@ -226,11 +226,12 @@ export class Batcher<R extends RowLine = RenderedRow> {
     return this.exclusive(async () => {
       this.throwIfFailed();
       const now = this.now();
-      const due = [...this.buffers.values()].filter((buffer) => {
-        const catchingUp = buffer.waiting >= this.options.flushRows / 10;
-        const maxAge = catchingUp ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs;
-        return all || now - buffer.openedAt >= maxAge || this.eagerFlushDue(buffer);
-      });
+      const maxAge = (buffer: PartitionBuffer<R>) => (buffer.waiting >= this.options.flushRows / 10 ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs);
+      const buffers = [...this.buffers.values()];
+      const due = buffers.filter((buffer) => all || now - buffer.openedAt >= maxAge(buffer) || this.eagerFlushDue(buffer));
+      // Buffers past half their age go along (early, never late): partitions' buffers open a fetch apart, and
+      // without this each would make its own small insert a timer tick after the other.
+      if (due.length > 0) due.push(...buffers.filter((buffer) => !due.includes(buffer) && now - buffer.openedAt >= maxAge(buffer) / 2));
       for (const group of this.insertGroups(due)) await this.flush(group);
       if (all) {
         await this.flight;
