@@ -9,6 +9,7 @@
 // metrics keep their standard names (process_cpu_seconds_total, nodejs_*), so stock Node.js dashboards work.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { sameEngine } from '../core/clickhouse.ts';
 import { VENDORS } from '../core/topology.ts';
 
 export type Stage = 'normalize' | 'sink' | 'dlq-loader';
@@ -138,22 +139,27 @@ export class AppMetrics {
   /** Times every insert the sink makes through this client; everything else passes through untouched. */
   timedInserts(client: ClickHouseClient): ClickHouseClient {
     const histogram = this.insertSeconds;
-    return new Proxy(client, {
+    const timed =
+      <A extends unknown[], T>(fn: (...args: A) => Promise<T>) =>
+      async (...args: A): Promise<T> => {
+        const end = histogram.startTimer();
+        try {
+          const result = await fn(...args);
+          end({ outcome: 'ok' });
+          return result;
+        } catch (err) {
+          end({ outcome: 'error' });
+          throw err;
+        }
+      };
+    const proxy = new Proxy(client, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown;
         if (prop !== 'insert' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        return async (...args: unknown[]) => {
-          const end = histogram.startTimer();
-          try {
-            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-            end({ outcome: 'ok' });
-            return result;
-          } catch (err) {
-            end({ outcome: 'error' });
-            throw err;
-          }
-        };
+        return timed((...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
       },
     });
+    // The sink's inserts go to the embedded engine's raw insert (core/clickhouse.ts insertBody): time those too.
+    return sameEngine(proxy, client, timed);
   }
 }

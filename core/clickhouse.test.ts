@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { createClickHouse } from './clickhouse.ts';
+import { AppMetrics } from '../app/metrics.ts';
+import { createClickHouse, insertBody, insertsRaw } from './clickhouse.ts';
 
 describe('embedded ClickHouse', () => {
   // One data directory per process: every client in this file shares it.
@@ -105,5 +106,22 @@ describe('embedded ClickHouse', () => {
     expect(rows[0]?.db).toBe('cdr_unit');
     // The embedded session is shared: switch back so the other tests keep their default database.
     await c.command({ query: 'USE default' });
+  });
+
+  it("the job's timed client keeps the raw insert path, and its inserts are timed", async () => {
+    // The sink in `cdrflow start` inserts through AppMetrics.timedInserts (a Proxy): an unknown client to insertBody
+    // would send the body through the client's embedded connection instead (one SQL string on the main thread).
+    const table = await freshTable('timed_raw');
+    const metrics = new AppMetrics();
+    const timed = metrics.timedInserts(client);
+    expect(insertsRaw(client)).toBe(true);
+    expect(insertsRaw(timed)).toBe(true);
+    await insertBody(timed, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('1\n2\n'), Buffer.from('3\n')], settings: {} });
+    expect(await ids(table)).toEqual([1, 2, 3]);
+    const text = await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds');
+    expect(text).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="ok"\} 1$/m);
+    // A failed insert is timed as an error, and still reported as the engine's error.
+    await expect(insertBody(timed, { table: 'no_such_table', format: 'TabSeparated', columns: ['id'], body: [Buffer.from('1\n')], settings: {} })).rejects.toThrow();
+    expect(await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds')).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="error"\} 1$/m);
   });
 });
