@@ -329,10 +329,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /**
    * Several partitions' ranges as ONE insert, then each range's dead letters and commit in turn. Its dedup token names
-   * every range, so a retry of the same group is deduplicated; after a crash before the commits, each partition's
-   * stored offset (ports.storedUpTo) keeps its rows from being inserted again, whatever ranges are read next. When
-   * ClickHouse rejects the insert, nothing of it was stored: each range is then inserted on its own, where bisecting
-   * finds the rejected rows.
+   * every range, so a retry of the same group is deduplicated. After a crash before the commits the re-read ranges
+   * differ, as they can for a single range: with ports.storedUpTo (the dead-letter loader) each partition's stored
+   * offset keeps its rows from being inserted again; without it (the cdr table) they are stored again under other
+   * tokens and collapsed by FINAL. When ClickHouse rejects the insert, nothing of it was stored: each range is then
+   * inserted on its own, where bisecting finds the rejected rows.
    */
   private async flushBuffers(buffers: PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
     if (buffers.length === 1) return this.flushBuffer(buffers[0]!, heartbeat);
