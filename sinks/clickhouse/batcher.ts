@@ -207,13 +207,13 @@ export class Batcher<R extends RowLine = RenderedRow> {
           buffer.rows.push(row);
         }
         if (buffer.rows.length + buffer.dead.length >= this.options.flushRows || buffer.bytes >= (this.options.flushBytes ?? Infinity)) {
-          await this.flush(buffer, heartbeat);
+          await this.flush([buffer], heartbeat);
           buffer = undefined;
         }
       }
       // What waits in Kafka behind the buffer, as of this fetch (the age flush reads it).
       if (buffer) buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - buffer.last - 1);
-      if (buffer && this.eagerFlushDue(buffer)) await this.flush(buffer, heartbeat);
+      if (buffer && this.eagerFlushDue(buffer)) await this.flush([buffer], heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
   }
@@ -282,11 +282,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   /**
-   * Flushes buffers as one insert (or one buffer): inline, or (backgroundFlush) after the previous flush finished,
-   * without waiting for it.
+   * Flushes buffers (one, or a group from insertGroups) as one insert: inline, or (backgroundFlush) after the previous
+   * flush finished, without waiting for it.
    */
-  private async flush(group: PartitionBuffer<R> | PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
-    const buffers = Array.isArray(group) ? group : [group];
+  private async flush(buffers: PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
     if (!this.options.backgroundFlush) return this.flushBuffers(buffers, heartbeat);
     for (const buffer of buffers) {
       const key = `${buffer.topic}:${buffer.partition}`;
