@@ -148,7 +148,7 @@ export async function awaitKafkaReady(paths: StackPaths, pid: number, port: numb
   await pollUntil(
     async () => {
       if (!processAlive(pid))
-        throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${tail(paths.kafkaLog)}`);
+        throw new StopPolling(`Kafka (PID ${pid}) exited during startup:\n${logExcerpt(paths.kafkaLog)}`);
       const meta = await kafkaMetadata(port);
       // Ready means a stage can start: a group and a transaction can be coordinated, not only metadata answered.
       return meta.brokers >= 1 && meta.controller !== null && (await coordinatorsReady([`127.0.0.1:${port}`]));
@@ -161,10 +161,19 @@ export async function awaitKafkaReady(paths: StackPaths, pid: number, port: numb
   );
 }
 
-export function tail(file: string, lines = 25): string {
+/**
+ * What a log says about a server that exited: its first ERROR/FATAL lines (the cause; a JVM logs pages of orderly
+ * shutdown after it) and then its last lines.
+ */
+export function logExcerpt(file: string, lines = 25): string {
+  let text: string;
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    text = readFileSync(file, 'utf8').trimEnd();
   } catch {
     return `(no log at ${file})`;
   }
+  const all = text.split('\n');
+  const errors = all.filter((line) => /\b(ERROR|FATAL)\b|Exception\b/.test(line)).slice(0, 10);
+  const last = all.slice(-lines).join('\n');
+  return errors.length === 0 ? last : `first errors:\n${errors.join('\n')}\nlast lines:\n${last}`;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   StopPolling,
+  ephemeralPortLow,
   liveLeases,
   ownedPid,
   pollUntil,
@@ -14,7 +15,7 @@ import {
   stopPid,
   withFileLock,
 } from './processes.ts';
-import { kafkaServerProperties } from './kafka.ts';
+import { kafkaServerProperties, logExcerpt } from './kafka.ts';
 import { stackPaths } from './paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-proc-'));
@@ -137,5 +138,32 @@ describe('kafkaServerProperties', () => {
       expect(props.split('\n')).toContain(line);
     }
     expect(props).toContain(`log.dirs=${stackPaths(29000).kafkaData}`);
+  });
+});
+
+describe('CI port base', () => {
+  it('is a block of 1000 free ports below the ephemeral range, so a restarted broker can always bind its port', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['bin/run-ts.mjs', 'infra/free-port-base.ts'], { encoding: 'utf8' });
+    const base = Number(out.trim());
+    expect(Number.isInteger(base)).toBe(true);
+    expect(base).toBeGreaterThanOrEqual(20000);
+    expect(base).not.toBe(29000);
+    expect(base + 1000).toBeLessThanOrEqual(ephemeralPortLow());
+  });
+});
+
+describe('logExcerpt', () => {
+  it('puts the first errors before the last lines, since a JVM logs pages of shutdown after the cause', () => {
+    const file = join(dir, 'server.log');
+    const shutdown = Array.from({ length: 40 }, (_, i) => `[t] INFO shutting down part ${i}`);
+    writeFileSync(file, ['[t] INFO starting', '[t] ERROR [KafkaServer id=1] Fatal error during startup', 'org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:39092: Address already in use.', ...shutdown].join('\n'));
+    const excerpt = logExcerpt(file);
+    expect(excerpt).toMatch(/^first errors:\n.*Fatal error during startup\n.*Address already in use/);
+    expect(excerpt).toContain('shutting down part 39');
+    expect(excerpt).not.toContain('shutting down part 14');
+    writeFileSync(file, shutdown.join('\n'));
+    expect(logExcerpt(file)).not.toContain('first errors');
+    expect(logExcerpt(join(dir, 'missing.log'))).toMatch(/^\(no log at /);
   });
 });

@@ -165,6 +165,20 @@ export async function stopPid(pid: number, graceMs = 20_000): Promise<'terminate
   }
 }
 
+/**
+ * The lowest port of the kernel's ephemeral range (outgoing connections' local ports). A server port at or above it
+ * can be taken by an outgoing connection while its server is down, so a restart fails to bind it.
+ */
+export function ephemeralPortLow(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && Number.isInteger(low) && low > 1024) return low;
+  } catch {
+    /* not Linux: assume Linux's default */
+  }
+  return 32768;
+}
+
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {

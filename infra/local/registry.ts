@@ -6,7 +6,7 @@ import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findJava } from './java.ts';
-import { tail } from './kafka.ts';
+import { logExcerpt } from './kafka.ts';
 import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
@@ -78,7 +78,7 @@ export async function awaitRegistryReady(
   await pollUntil(
     async () => {
       if (!processAlive(pid))
-        throw new StopPolling(`Apicurio Registry (PID ${pid}) exited during startup:\n${tail(paths.registryLog)}`);
+        throw new StopPolling(`Apicurio Registry (PID ${pid}) exited during startup:\n${logExcerpt(paths.registryLog)}`);
       return registryHealthy(ports);
     },
     {

@@ -21,7 +21,7 @@ import { readTopic } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testInfra, uniqueName, waitFor } from '../helpers.ts';
 import { cdrflow, freePort, startCli } from './cli.ts';
 
-// Own broker: on the test stack's base + 500 (CI picks bases 1000 apart and checks only base+70..93). The schema
+// Own broker: on the test stack's base + 500 (CI picks a base whose whole block of 1000 ports is free). The schema
 // registry is the shared test one (subjects are namespaced; it does not need this broker).
 const BASE = Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 29000) + 500;
 const endpoints = stackEndpoints(BASE);
