@@ -97,6 +97,27 @@ describe('TsvTranscoder (the sink fast path)', () => {
     expect(expectSame(spliceExtras(sampleCdr(3), block), 'hand-written extras')).toBe(true);
   });
 
+  it('extras written from their bytes, and each case that needs the object instead, give the line the object gives', () => {
+    const mapBlock = (entries: [string, string][]) =>
+      Buffer.concat(entries.length === 0 ? [zigzag(0)] : [zigzag(entries.length), ...entries.flatMap(([k, v]) => [str(k), str(v)]), zigzag(0)]);
+    const many = (n: number) => Array.from({ length: n }, (_, i): [string, string] => [`k${i}`, `v${i}`]);
+    const cases: Record<string, [string, string][]> = {
+      'empty map': [],
+      'escapes in keys and values, an empty key and value': [["it's", 'a\\b'], ['tab\tkey', 'line\nbreak\r\0'], ['', ''], ['x', "''"]],
+      'non-ASCII values': [['city', '深圳'], ['emoji', '☎️ call'], ['mixed', "é'\t"]],
+      'a repeated key, nothing else unusual': [['a', '1'], ['b', '2'], ['a', '3']],
+      'a repeated key differing only in its last byte is not a repeat': [['ab', '1'], ['ac', '2']],
+      'an integer-like key': [['b', '1'], ['7', 'seven']],
+      'a key starting with a digit that is no index': [['b', '1'], ['1a', 'x']],
+      '__proto__ as a key': [['a', '1'], ['__proto__', 'x']],
+      'a non-ASCII key': [['a', '1'], ['区', 'x']],
+      'as many entries as the bytewise path takes': many(64),
+      'one more than it takes': many(65),
+      'a repeat past the bytewise limit': [...many(65), ['k3', 'late']],
+    };
+    for (const [label, entries] of Object.entries(cases)) expect(expectSame(spliceExtras(sampleCdr(5), mapBlock(entries)), label), label).toBe(true);
+  });
+
   it('hands back, and never writes a different line for, 4,000 fuzz-mutated bodies (flipped bytes, cuts, trailing bytes)', () => {
     const random = seededRandom(99);
     const bodies = Array.from({ length: 200 }, (_, i) => type.toBuffer(sampleCdr(i)));

@@ -7,7 +7,8 @@
 // - a body written under another schema than the sink's reader schema (the caller checks; a resolver is needed),
 // - anything avsc would judge: truncated or trailing bytes, a bad union or enum index, a negative length, a long
 //   beyond 2^53, a timestamp outside years 0000-9999 (these are for the slow path to decode, reject or dead-letter),
-// - map entries (extras) are rebuilt as avsc builds them (a JS object, in its key order) and quoted by rows.ts,
+// - map entries (extras) are written from their bytes where that gives the quoted object (plain keys, none twice);
+//   other maps are rebuilt as avsc builds them (a JS object, in its key order) and quoted by rows.ts (mapStep),
 // - strings with non-ASCII bytes are decoded and re-encoded as UTF-8, as the slow path does (invalid sequences
 //   become U+FFFD there too); ASCII is copied with its escapes.
 // The plan is compiled from the reader schema once; when the schema's columns no longer line up with CDR_COLUMNS
@@ -303,24 +304,103 @@ function valueStep(t: TypeShape, ctx: Context): Step | undefined {
       };
     }
     case 'map': {
-      // Built as avsc builds it (a JS object: its key order, a repeated key's last value) and quoted by rows.ts.
       if (t.valuesType?.typeName !== 'string') return undefined;
-      return (s, w) => {
-        const map: Record<string, string> = {};
-        for (let n = readBlockCount(s); n > 0; n = readBlockCount(s)) {
-          for (let i = 0; i < n; i++) {
-            const k = readStringSpan(s);
-            const key = s.buf.toString('utf8', k, s.pos);
-            const v = readStringSpan(s);
-            map[key] = s.buf.toString('utf8', v, s.pos);
-          }
-        }
-        w.text(quotedValue(map));
-      };
+      return mapStep();
     }
     default:
       return undefined;
   }
+}
+
+/** Entries a map may have for the bytewise path; a larger map is rebuilt as an object (the keys are compared pairwise). */
+const MAX_BYTEWISE_ENTRIES = 64;
+
+/**
+ * A map<string> field (extras) as rows.ts quotes the object avsc decodes: `{'key':'value',...}`.
+ * Most maps are written straight from their bytes. The object's own rules decide where that would differ, and then
+ * the map is rebuilt as an object and quoted by rows.ts: a key that starts with a digit (integer-like keys come first
+ * in an object), `__proto__`, a key with non-ASCII bytes, a key given twice (the object keeps one, at its first
+ * place, with the last value), or more than MAX_BYTEWISE_ENTRIES entries.
+ */
+function mapStep(): Step {
+  const spans = new Int32Array(4 * MAX_BYTEWISE_ENTRIES);
+  return (s, w) => {
+    const from = s.pos;
+    let count = 0;
+    let bytewise = true;
+    for (let n = readBlockCount(s); n > 0; n = readBlockCount(s)) {
+      for (let i = 0; i < n; i++) {
+        const k = readStringSpan(s);
+        const kEnd = s.pos;
+        const v = readStringSpan(s);
+        if (!bytewise) continue;
+        if (count === MAX_BYTEWISE_ENTRIES || !plainKey(s.buf, k, kEnd) || keySeen(s.buf, spans, count, k, kEnd)) {
+          bytewise = false;
+          continue;
+        }
+        const at = 4 * count++;
+        spans[at] = k;
+        spans[at + 1] = kEnd;
+        spans[at + 2] = v;
+        spans[at + 3] = s.pos;
+      }
+    }
+    if (!bytewise) {
+      const end = s.pos;
+      s.pos = from;
+      w.text(quotedValue(mapObject(s)));
+      s.pos = end;
+      return;
+    }
+    w.byte(0x7b); // {
+    for (let i = 0; i < count; i++) {
+      if (i > 0) w.byte(0x2c);
+      w.byte(0x27);
+      writeEscaped(w, s.buf, spans[4 * i]!, spans[4 * i + 1]!, QUOTE_BYTE_ESCAPES);
+      w.byte(0x27);
+      w.byte(0x3a);
+      w.byte(0x27);
+      writeEscaped(w, s.buf, spans[4 * i + 2]!, spans[4 * i + 3]!, QUOTE_BYTE_ESCAPES);
+      w.byte(0x27);
+    }
+    w.byte(0x7d);
+  };
+}
+
+/** The map as avsc decodes it: a JS object, in its key order, a repeated key's last value. */
+function mapObject(s: Source): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (let n = readBlockCount(s); n > 0; n = readBlockCount(s)) {
+    for (let i = 0; i < n; i++) {
+      const k = readStringSpan(s);
+      const key = s.buf.toString('utf8', k, s.pos);
+      const v = readStringSpan(s);
+      map[key] = s.buf.toString('utf8', v, s.pos);
+    }
+  }
+  return map;
+}
+
+const PROTO_KEY = Buffer.from('__proto__');
+
+/** A key an object keeps in insertion order, as it is: ASCII, not starting with a digit, not `__proto__`. */
+function plainKey(buf: Buffer, start: number, end: number): boolean {
+  if (end > start && buf[start]! >= 0x30 && buf[start]! <= 0x39) return false;
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return false;
+  return !(end - start === PROTO_KEY.length && buf.compare(PROTO_KEY, 0, PROTO_KEY.length, start, end) === 0);
+}
+
+/** Whether bytes [start, end) equal one of the first `count` keys in `spans`. */
+function keySeen(buf: Buffer, spans: Int32Array, count: number, start: number, end: number): boolean {
+  const len = end - start;
+  for (let i = 0; i < count; i++) {
+    const k = spans[4 * i]!;
+    if (spans[4 * i + 1]! - k !== len) continue;
+    let j = 0;
+    while (j < len && buf[k + j] === buf[start + j]) j++;
+    if (j === len) return true;
+  }
+  return false;
 }
 
 /** Items in the next block of an array or map (0 ends it); a negative count is followed by the block's size. */
