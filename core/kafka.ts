@@ -106,12 +106,16 @@ async function waitForTopicMetadata(admin: Admin, topics: string[]): Promise<voi
  * (acks=all, idempotent). Push receivers answer the vendor only after this resolves.
  */
 export class AckedPublisher {
-  private readonly producer: Producer;
+  private producer: Producer;
   private connected = false;
 
-  constructor(kafka: Kafka) {
+  constructor(private readonly kafka: Kafka) {
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
     // maxInFlightRequests 1 keeps per-partition order under retries with kafkajs' idempotent producer.
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner });
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner });
   }
 
   async connect(): Promise<void> {
@@ -123,10 +127,22 @@ export class AckedPublisher {
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.connect();
+    const producer = this.producer;
     try {
-      await this.producer.send({ topic, acks: -1, messages: messages.map(toKafkajsMessage) });
+      await producer.send({ topic, acks: -1, messages: messages.map(toKafkajsMessage) });
     } catch (err) {
-      throw new CdrflowError('transient', `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${errorMessage(err)}`, { cause: err });
+      let replaced = '';
+      if (producerStateLost(err) && producer === this.producer) {
+        // A broker killed after it appended a batch but before it answered: kafkajs takes the batch's sequence
+        // numbers back, so the next send (other records, or more of them) reuses them and the broker refuses it as
+        // out of order, again on every retry, for good. A new producer gets a new producer id and starts its
+        // sequences afresh. The raw topics are at-least-once: a batch written twice is one call downstream.
+        this.producer = this.newProducer();
+        this.connected = false;
+        producer.disconnect().catch(() => {});
+        replaced = '; the producer was replaced, the next send starts a new producer id';
+      }
+      throw new CdrflowError('transient', `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${errorMessage(err)}${replaced}`, { cause: err });
     }
   }
 
@@ -135,6 +151,19 @@ export class AckedPublisher {
     this.connected = false;
     await this.producer.disconnect();
   }
+}
+
+/** Broker answers that no retry of the same producer can fix: its sequence numbers or its id are no longer valid. */
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** Whether `err` or any error it wraps (kafkajs wraps the broker's answer when it gives up) is one of those. */
+export function producerStateLost(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+    const { type, cause, originalError } = e as { type?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof type === 'string' && PRODUCER_STATE_ERRORS.has(type)) return true;
+    e = cause ?? originalError;
+  }
+  return false;
 }
 
 export function toKafkajsMessage(m: OutgoingMessage) {
