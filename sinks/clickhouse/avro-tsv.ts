@@ -221,10 +221,15 @@ function stringStep(ctx: Context): Step {
   }
   return (s, w) => {
     const start = readStringSpan(s);
-    w.byte(0x27);
-    writeEscaped(w, s.buf, start, s.pos, QUOTE_BYTE_ESCAPES);
-    w.byte(0x27);
+    writeQuoted(w, s.buf, start, s.pos);
   };
+}
+
+/** Bytes [start, end) as a quoted literal: in single quotes, with the quoted-literal escapes. */
+function writeQuoted(w: LineWriter, src: Buffer, start: number, end: number): void {
+  w.byte(0x27);
+  writeEscaped(w, src, start, end, QUOTE_BYTE_ESCAPES);
+  w.byte(0x27);
 }
 
 /** The step of one value; undefined for a shape the slow path must render (then the whole plan is off). */
@@ -355,13 +360,9 @@ function mapStep(): Step {
     w.byte(0x7b); // {
     for (let i = 0; i < count; i++) {
       if (i > 0) w.byte(0x2c);
-      w.byte(0x27);
-      writeEscaped(w, s.buf, spans[4 * i]!, spans[4 * i + 1]!, QUOTE_BYTE_ESCAPES);
-      w.byte(0x27);
+      writeQuoted(w, s.buf, spans[4 * i]!, spans[4 * i + 1]!);
       w.byte(0x3a);
-      w.byte(0x27);
-      writeEscaped(w, s.buf, spans[4 * i + 2]!, spans[4 * i + 3]!, QUOTE_BYTE_ESCAPES);
-      w.byte(0x27);
+      writeQuoted(w, s.buf, spans[4 * i + 2]!, spans[4 * i + 3]!);
     }
     w.byte(0x7d);
   };
