@@ -5,7 +5,13 @@
 
 export const DEFAULT_PORT_BASE = 19000;
 
-/** The one table of port offsets from a base (`.ci/run` probes the same offsets before it picks a base). */
+/**
+ * Ports a stack may use from its base: its servers (PORT_OFFSETS) and the brokers fault tests start of their own at
+ * base + 400 and base + 500. `.ci/run` picks a base whose whole block is free.
+ */
+export const STACK_PORT_BLOCK = 1000;
+
+/** The one table of port offsets from a base. */
 export const PORT_OFFSETS = { ops: 70, registry: 81, registryManagement: 82, kafka: 92, kafkaController: 93 } as const;
 
 export interface LocalPorts {

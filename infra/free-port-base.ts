@@ -6,9 +6,8 @@
 // port meanwhile (a client retrying the stopped broker can even connect to itself there), and the restarted broker
 // then fails to bind it and exits. 29000 (the developer default of test/global-setup.ts) is left to developers.
 import { createServer } from 'node:net';
+import { STACK_PORT_BLOCK } from '../core/local-endpoints.ts';
 import { ephemeralPortLow } from './local/processes.ts';
-
-const BLOCK = 1000;
 
 const free = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -19,7 +18,7 @@ const free = (port: number) =>
 
 async function blockFree(base: number): Promise<boolean> {
   // In slices, so a block is probed quickly without opening 1000 sockets at once.
-  for (let port = base; port < base + BLOCK; port += 100) {
+  for (let port = base; port < base + STACK_PORT_BLOCK; port += 100) {
     const slice = Array.from({ length: 100 }, (_, i) => free(port + i));
     if (!(await Promise.all(slice)).every(Boolean)) return false;
   }
@@ -27,7 +26,7 @@ async function blockFree(base: number): Promise<boolean> {
 }
 
 const limit = ephemeralPortLow();
-for (let base = 20000; base + BLOCK <= limit; base += BLOCK) {
+for (let base = 20000; base + STACK_PORT_BLOCK <= limit; base += STACK_PORT_BLOCK) {
   if (base === 29000) continue;
   if (await blockFree(base)) {
     console.log(base);

@@ -88,9 +88,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!Number.isInteger(base) || base < 1024 || base > 65000)
       throw new Error(`CDRFLOW_TEST_PORT_BASE must be an integer 1024..65000, got "${raw}"`);
     const { ephemeralPortLow } = await import('../infra/local/processes.ts');
-    if (base + 1000 > ephemeralPortLow())
+    const { STACK_PORT_BLOCK } = await import('../core/local-endpoints.ts');
+    const ephemeralLow = ephemeralPortLow();
+    if (base + STACK_PORT_BLOCK > ephemeralLow)
       log(
-        `warning: port base ${base} reaches the ephemeral port range (from ${ephemeralPortLow()}): the tests that ` +
+        `warning: port base ${base} reaches the ephemeral port range (from ${ephemeralLow}): the tests that ` +
           'restart a broker may find its port taken by an outgoing connection; pick a base below it',
       );
     const lease = await acquireForTests(base, log);

@@ -2,13 +2,13 @@
 // jars: storage formatted once per stack, started as `java -cp libs/* kafka.Kafka server.properties`, readiness
 // proven by a metadata request through the project's own Kafka client.
 import type { LocalPorts } from '../../core/local-endpoints.ts';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { coordinatorsReady, describeCluster } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
 import { KAFKA_LIBS_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, run, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, processAlive, run, spawnDetached } from './processes.ts';
 
 export const KAFKA_MAIN_CLASS = 'kafka.Kafka';
 const MIN_JAVA = 17;
@@ -159,21 +159,4 @@ export async function awaitKafkaReady(paths: StackPaths, pid: number, port: numb
       message: `Kafka on 127.0.0.1:${port} to answer a metadata request and coordinate groups and transactions (log: ${paths.kafkaLog})`,
     },
   );
-}
-
-/**
- * What a log says about a server that exited: its first ERROR/FATAL lines (the cause; a JVM logs pages of orderly
- * shutdown after it) and then its last lines.
- */
-export function logExcerpt(file: string, lines = 25): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trimEnd();
-  } catch {
-    return `(no log at ${file})`;
-  }
-  const all = text.split('\n');
-  const errors = all.filter((line) => /\b(ERROR|FATAL)\b|Exception\b/.test(line)).slice(0, 10);
-  const last = all.slice(-lines).join('\n');
-  return errors.length === 0 ? last : `first errors:\n${errors.join('\n')}\nlast lines:\n${last}`;
 }

@@ -8,6 +8,7 @@ import {
   StopPolling,
   ephemeralPortLow,
   liveLeases,
+  logExcerpt,
   ownedPid,
   pollUntil,
   processAlive,
@@ -15,7 +16,7 @@ import {
   stopPid,
   withFileLock,
 } from './processes.ts';
-import { kafkaServerProperties, logExcerpt } from './kafka.ts';
+import { kafkaServerProperties } from './kafka.ts';
 import { stackPaths } from './paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-proc-'));

@@ -166,6 +166,23 @@ export async function stopPid(pid: number, graceMs = 20_000): Promise<'terminate
 }
 
 /**
+ * What a log says about a server that exited: its first ERROR/FATAL lines (the cause; a JVM logs pages of orderly
+ * shutdown after it) and then its last lines.
+ */
+export function logExcerpt(file: string, lines = 25): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trimEnd();
+  } catch {
+    return `(no log at ${file})`;
+  }
+  const all = text.split('\n');
+  const errors = all.filter((line) => /\b(ERROR|FATAL)\b|Exception\b/.test(line)).slice(0, 10);
+  const last = all.slice(-lines).join('\n');
+  return errors.length === 0 ? last : `first errors:\n${errors.join('\n')}\nlast lines:\n${last}`;
+}
+
+/**
  * The lowest port of the kernel's ephemeral range (outgoing connections' local ports). A server port at or above it
  * can be taken by an outgoing connection while its server is down, so a restart fails to bind it.
  */

@@ -6,10 +6,9 @@ import type { LocalPorts } from '../../core/local-endpoints.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findJava } from './java.ts';
-import { logExcerpt } from './kafka.ts';
 import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, assertPortsFree, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
 
 export const REGISTRY_MARKER = 'quarkus-run.jar';
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
