@@ -40,6 +40,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'ops.sql.maxExecutionTimeSec': 'the engine cancels a user query after this long',
   'shutdown.hardDeadlineSec': 'after a stop request the process exits (code 1) after this long at most, whatever still runs',
   'shutdown.drainTimeoutSec': 'on SIGINT/SIGTERM, after intake stopped: wait at most this long for normalize, the sink and the dead-letter loader to reach lag 0',
+  'workerThreads.nice': 'priority of the normalize workers and the sink\'s render thread (Linux, per thread): the main thread (receiver acks, ops port, heartbeats) and the local broker win a busy core; 0 = same priority',
   'connectors.tencent-ccc': 'runs when present',
   'connectors.tencent-ccc.endpoint': 'host[:port] that is signed; intl: ccc.intl.tencentcloudapi.com',
   'connectors.tencent-ccc.connectAddress': 'connect here instead of resolving the endpoint (simulator, private link)',

@@ -105,6 +105,16 @@ export const appConfigSchema = z.strictObject({
       hardDeadlineSec: z.number().positive().max(3600).default(45),
     })
     .prefault({}),
+  /**
+   * The job's bulk threads: the normalize workers and the sink's render thread. They run at this nice value (Linux,
+   * per thread), so that when both cores are busy the main thread (the receiver's acks, the ops port, the sink's Kafka
+   * heartbeats) and the local broker get a core first. A backlog still uses every idle cycle; 0 = the same priority.
+   */
+  workerThreads: z
+    .strictObject({
+      nice: z.int().min(0).max(19).default(5),
+    })
+    .prefault({}),
   /** Pull connectors; a vendor runs when its section is present. */
   connectors: z
     .strictObject({
@@ -117,8 +127,8 @@ export const appConfigSchema = z.strictObject({
   normalize: normalizeServiceConfigSchema
     .extend({
       /**
-       * Members of the normalize consumer group this job runs: one in the main thread, each further one in its own
-       * worker thread (a core each) with its own transactional id `<groupId>.<instanceId>-w<i>`.
+       * Members of the normalize consumer group this job runs, each in a worker thread of its own (a core each), the
+       * first with transactional id `<groupId>.<instanceId>`, each further one with `<groupId>.<instanceId>-w<i>`.
        */
       workers: z.int().min(1).max(16).default(1),
     })

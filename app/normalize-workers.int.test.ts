@@ -1,8 +1,8 @@
-// Two normalize workers (this thread + a worker thread, `normalize.workers: 2`) share the raw partitions as members
-// of one consumer group. Rebalances while records flow — the worker thread joining the busy main member, a third
+// Two normalize workers (two worker threads, `normalize.workers: 2`) share the raw partitions as members of one
+// consumer group. Rebalances while records flow — the second worker joining the busy first one, a third
 // member joining and leaving — must lose and double nothing: every raw record ends up exactly once, as a CDR in
 // ClickHouse or as a dead letter.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { groupLag, type StreamHandle } from '../core/kafka-streams.ts';
 import { memoryLog } from '../core/log.ts';
@@ -11,6 +11,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../si
 import { createStageTopics, expectation, publishCases, readTopic, stageNames, verifyClickHouse, waitGroupAtEnd, waitSinkCommitted } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testInfra, testKafka, testRegistry, waitFor } from '../test/helpers.ts';
 import { loadAppConfig } from './config.ts';
+import { threadNice, workerThreadTids } from '../core/worker-thread.ts';
 import { startNormalizeStage } from './normalize-workers.ts';
 
 const kafka = testKafka();
@@ -83,6 +84,17 @@ describe('normalize with two worker threads', () => {
     // Each member in its own thread, with its own transactional id.
     const started = log.entries.filter((e) => e.event === 'normalize.worker_started').map((e) => e.fields?.['transactionalId']);
     expect(started).toEqual([`${names.normalizeGroup}.rb`, `${names.normalizeGroup}.rb-w1`]);
+    // ...each at the job's bulk-thread priority (`workerThreads.nice`, default 5), this thread's own left as it was.
+    if (process.platform === 'linux') {
+      const mainNice = threadNice(process.pid);
+      const workers = await vi.waitFor(() => {
+        const tids = [...workerThreadTids()].filter(([, role]) => role === 'normalize worker').map(([tid]) => tid);
+        expect(tids).toHaveLength(2);
+        return tids;
+      });
+      expect(workers.map(threadNice)).toEqual([Math.max(5, mainNice), Math.max(5, mainNice)]);
+      expect(threadNice(process.pid)).toBe(mainNice);
+    }
     await waitFor(async () => (await groupMembers()) === 2, { timeoutMs: 120_000, message: 'both workers in the group' });
 
     // Rebalance 2 and 3: a third member joins while the second third flows in, and leaves during the last third.

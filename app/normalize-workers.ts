@@ -82,7 +82,10 @@ function asOneStage(members: StreamHandle[]): StreamHandle {
 /** One member in a worker thread; resolves once its service runs (rejects with its start-up error). */
 function startWorkerThread(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): Promise<StreamHandle> {
   const data: NormalizeWorkerData = { config, instanceId, createTopics: first, log: loggingSettings() };
-  const worker = startTsWorker(new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`, 'normalize worker');
+  const worker = startTsWorker(new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`, {
+    role: 'normalize worker',
+    nice: config.workerThreads.nice,
+  });
   let endDone!: { resolve: () => void; reject: (err: unknown) => void };
   const done = new Promise<void>((resolve, reject) => (endDone = { resolve, reject }));
   done.catch(() => undefined);

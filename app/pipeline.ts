@@ -93,7 +93,15 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
   });
   return [
     streamStage(ctx, 'sink', (onCommitted) =>
-      startClickHouseSink(ctx.config.sink, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.metrics.timedInserts(ctx.clickhouse), log: ctx.log.child('sink'), onCommitted, onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs) }),
+      startClickHouseSink(ctx.config.sink, {
+        kafka: ctx.kafka,
+        registry: ctx.registry,
+        clickhouse: ctx.metrics.timedInserts(ctx.clickhouse),
+        log: ctx.log.child('sink'),
+        onCommitted,
+        onInserted: (cdrs) => ctx.metrics.observeInserted(cdrs),
+        renderThreadNice: ctx.config.workerThreads.nice,
+      }),
     ),
     ...(ctx.config.dlqLoader.enabled
       ? [

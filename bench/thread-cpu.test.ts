@@ -118,7 +118,7 @@ describe.runIf(process.platform === 'linux')('this process', () => {
       new URL('./thread-cpu-burner.ts', import.meta.url),
       { iterations: 200_000_000 },
       'burner 1',
-      'cpu burner',
+      { role: 'cpu burner' },
     );
     try {
       const burnt = new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@
 // apply to worker threads (Node 20), so each worker registers it itself, then imports its real entry
 // (`workerData.entry`, a file URL).
 import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
@@ -14,6 +15,16 @@ try {
   channel.close();
 } catch {
   // not Linux: the breakdown is not available there
+}
+
+// The thread's own priority (core/worker-thread.ts TsWorkerOptions.nice): on Linux setpriority(0) names the calling
+// thread only. Raising one's own nice needs no privilege; should it fail anyway, the thread runs at normal priority.
+if (workerData.nice > 0 && process.platform === 'linux') {
+  try {
+    setPriority(workerData.nice);
+  } catch {
+    // left at the process's priority
+  }
 }
 
 register();

@@ -1,6 +1,7 @@
 // Worker threads that run project TypeScript. Each starts from bin/ts-worker.mjs, which registers the TypeScript
 // loader inside the thread (Node 20 does not carry the main thread's loader into workers) and then imports `entry`;
 // the thread finds its own data in `workerData` beside `entry`.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel, Worker } from 'node:worker_threads';
 
@@ -28,17 +29,35 @@ function listen(): void {
   };
 }
 
-/**
- * Starts `entry` in a worker thread named `name`. `role` says what the thread does, alike for every instance
- * ("normalize worker"), for the CPU breakdown by thread; it defaults to `name`.
- */
-export function startTsWorker(entry: URL, data: object, name: string, role = name): Worker {
+export interface TsWorkerOptions {
+  /** What the thread does, alike for every instance ("normalize worker"), for the CPU breakdown by thread; default: the name. */
+  role?: string;
+  /**
+   * Nice value the thread sets for itself before it loads `entry` (0-19; 0 = unchanged). Linux only: there a
+   * thread's nice is its own, so the rest of the process keeps its priority. Elsewhere setpriority would lower the
+   * whole process, so it is left alone.
+   */
+  nice?: number;
+}
+
+/** Starts `entry` in a worker thread named `name`. */
+export function startTsWorker(entry: URL, data: object, name: string, options: TsWorkerOptions = {}): Worker {
+  const role = options.role ?? name;
+  const nice = options.nice ?? 0;
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`worker thread nice must be an integer 0-19, not ${nice}`);
   listen();
-  const worker = new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href }, name });
+  const worker = new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href, nice }, name });
   const threadId = worker.threadId;
   running.set(threadId, { role });
   worker.once('exit', () => running.delete(threadId));
   return worker;
+}
+
+/** A thread's nice value as the kernel keeps it (`/proc/self/task/<tid>/stat`, field 19; Linux only). */
+export function threadNice(tid: number): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  // The fields after the command name, which sits in parentheses and may hold spaces: state is field 3, nice 19.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
 /** OS thread id -> role of this thread's running workers that reported their id (Linux only; empty elsewhere). */

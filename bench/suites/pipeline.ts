@@ -299,6 +299,8 @@ async function sinkRun(
     kafka: timed,
     registry,
     clickhouse,
+    // The render thread at the job's priority, as the normalize members above (their config's default).
+    renderThreadNice: loadAppConfig({ env: {} }).workerThreads.nice,
     log: (_level, event) => {
       if (event === 'sink.inserted' && ref.stats) done.check(ref.stats.rowsInserted + ref.stats.deadLettered >= opts.expectedRows);
     },

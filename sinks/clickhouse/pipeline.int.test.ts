@@ -1,10 +1,11 @@
 // End to end on the real servers: the fixtures of all four vendors go raw -> normalize -> cdr.normalized -> sink ->
 // ClickHouse (both stages in this process), and every count, sum and view matches the numbers computed from the
 // fixtures' *.out.json — first, after the same raw records are published again, and after a replay from the start.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { VENDORS } from '../../core/topology.ts';
+import { threadNice, workerThreadTids } from '../../core/worker-thread.ts';
 import { loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
 import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
 import { testClickHouse, testKafka, testRegistry } from '../../test/helpers.ts';
@@ -21,6 +22,8 @@ const exp = expectation(cases);
 let ch: { client: ClickHouseClient; database: string; cleanup: () => Promise<void> };
 let normalizeService: NormalizeService | undefined;
 let sink: ClickHouseSink | undefined;
+/** This thread's nice before the sink started its render thread (a worker thread's nice is its own; see below). */
+const mainNice = process.platform === 'linux' ? threadNice(process.pid) : 0;
 
 const normalizeConfig = () =>
   parseNormalizeServiceConfig({
@@ -50,7 +53,8 @@ beforeAll(async () => {
   normalizeService = await startNormalizeService(normalizeConfig(), { kafka, registry });
   sink = await startClickHouseSink(
     parseSinkConfig({ groupId: names.sinkGroup, inputTopic: names.normalized, deadLetterTopic: names.deadLetter, database: ch.database, flushRows: 40, flushMs: 200 }),
-    { kafka, registry, clickhouse: ch.client },
+    // The job's priority for its bulk threads (workerThreads.nice) reaches the render thread through the deps.
+    { kafka, registry, clickhouse: ch.client, renderThreadNice: 4 },
   );
 });
 
@@ -64,6 +68,16 @@ describe('raw -> normalize -> ClickHouse, all four vendors', () => {
   it('covers every vendor with good and bad records', () => {
     for (const v of VENDORS) expect(cases.filter((c) => c.vendor === v && c.expected).length).toBeGreaterThan(5);
     expect(bad).toBeGreaterThan(0);
+  });
+
+  it.runIf(process.platform === 'linux')('renders in a thread at the nice value it was given, this thread left as it was', async () => {
+    const tid = await vi.waitFor(() => {
+      const found = [...workerThreadTids()].find(([, role]) => role === 'sink render')?.[0];
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(threadNice(tid)).toBe(Math.max(4, mainNice));
+    expect(threadNice(process.pid)).toBe(mainNice);
   });
 
   it('lands every record once: per vendor count = uniqExact(cdr_id) = distinct source records, minutes and views match', async () => {

@@ -132,8 +132,8 @@ export function unpackBatch(b: RenderedBatch): RenderResult[] {
   return out;
 }
 
-export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: { thread: boolean }): Renderer {
-  return opts.thread ? new ThreadRenderer(registry, format) : new InlineRenderer(registry, format);
+export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: { thread: boolean; nice?: number }): Renderer {
+  return opts.thread ? new ThreadRenderer(registry, format, opts.nice ?? 0) : new InlineRenderer(registry, format);
 }
 
 class InlineRenderer implements Renderer {
@@ -219,9 +219,10 @@ class ThreadRenderer implements Renderer {
   constructor(
     private readonly registry: SchemaRegistry,
     format: InsertFormat,
+    nice: number,
   ) {
     const data: RenderWorkerData = { format };
-    this.worker = startTsWorker(new URL('./render-worker.ts', import.meta.url), data, 'sink render');
+    this.worker = startTsWorker(new URL('./render-worker.ts', import.meta.url), data, 'sink render', { nice });
     this.worker.on('message', (reply: RenderReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;

@@ -25,6 +25,8 @@ export interface SinkDeps {
   onCommitted?: (counts: CommittedCounts) => void;
   /** Called with the rows of every insert ClickHouse acknowledged (metrics: received → inserted latency). */
   onInserted?: (rows: readonly RenderedRow[]) => void;
+  /** Nice value of the render thread (the job's `workerThreads.nice`); default 0, the process's priority. */
+  renderThreadNice?: number;
 }
 
 export interface ClickHouseSink extends StreamHandle {
@@ -64,7 +66,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   await publisher.connect();
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
   // and render each row as soon as it is decoded: in the render thread unless the config says inline.
-  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread });
+  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0 });
   const table = `${config.database}.${config.table}`;
 
   return runBatcherStage<RenderedRow>(

@@ -1,0 +1,53 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { describe, expect, it, vi } from 'vitest';
+import { createRenderer } from '../sinks/clickhouse/render.ts';
+import { startTsWorker, threadNice as niceOf, workerThreadTids } from './worker-thread.ts';
+
+const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
+
+async function tidOf(role: string): Promise<number> {
+  return vi.waitFor(() => {
+    const tid = [...workerThreadTids()].find(([, r]) => r === role)?.[0];
+    expect(tid).toBeDefined();
+    return tid!;
+  });
+}
+
+describe('worker thread priority', () => {
+  it.runIf(process.platform === 'linux')('lowers only the worker thread, to the nice value it was started with', async () => {
+    const mainBefore = niceOf(process.pid);
+    const niced = startTsWorker(IDLE_ENTRY, {}, 'niced', { role: 'niced idler', nice: 7 });
+    const plain = startTsWorker(IDLE_ENTRY, {}, 'plain', { role: 'plain idler' });
+    // The thread sets its nice before it loads its entry, so the entry's message says it is set.
+    const started = Promise.all([niced, plain].map((w) => new Promise((resolve) => w.once('message', resolve))));
+    try {
+      const nicedTid = await tidOf('niced idler');
+      const plainTid = await tidOf('plain idler');
+      await started;
+      expect(niceOf(nicedTid)).toBe(Math.max(7, mainBefore));
+      expect(niceOf(plainTid)).toBe(mainBefore);
+      expect(niceOf(process.pid)).toBe(mainBefore);
+    } finally {
+      await Promise.all([niced.terminate(), plain.terminate()]);
+    }
+  });
+
+  it('refuses a nice value outside 0-19', () => {
+    for (const nice of [-1, 20, 2.5, Number.NaN]) {
+      expect(() => startTsWorker(IDLE_ENTRY, {}, 'bad', { nice })).toThrow(/0-19/);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')("runs the sink's render thread at the nice value it is given", async () => {
+    const mainBefore = niceOf(process.pid);
+    // The registry is only asked when a batch is rendered; none is here.
+    const renderer = createRenderer({} as SchemaRegistry, 'TabSeparated', { thread: true, nice: 3 });
+    try {
+      const tid = await tidOf('sink render');
+      await vi.waitFor(() => expect(niceOf(tid)).toBe(Math.max(3, mainBefore)));
+      expect(niceOf(process.pid)).toBe(mainBefore);
+    } finally {
+      await renderer.close();
+    }
+  });
+});
