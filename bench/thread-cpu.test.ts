@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { startTsWorker, workerThreadTids } from '../core/worker-thread.ts';
 import {
   ENGINE,
+  ENGINE_MERGES,
   HELPERS,
   MAIN,
   OTHER_NODE,
@@ -9,6 +10,7 @@ import {
   commCategory,
   cpuByCategory,
   mergeSnapshot,
+  ownCategorizer,
   parseStat,
   snapshotThreads,
   sortCategories,
@@ -90,15 +92,25 @@ describe('parseStat', () => {
   it('names a child process by comm only', () => {
     expect(commCategory(7, 7, 'node')).toBe(MAIN);
     expect(commCategory(7, 8, 'node')).toBe(OTHER_NODE);
-    expect(commCategory(7, 9, 'MergeMutate')).toBe(ENGINE);
+    expect(commCategory(7, 9, 'QueryPipelineEx')).toBe(ENGINE);
+    expect(commCategory(7, 10, 'MergeMutate')).toBe(ENGINE_MERGES);
+  });
+
+  it("keeps the engine's background merges apart from its other threads", () => {
+    const categorize = ownCategorizer();
+    expect(categorize(7, 7, 'node')).toBe(MAIN);
+    expect(categorize(7, 11, 'node')).toBe(HELPERS);
+    expect(categorize(7, 12, 'ThreadPool')).toBe(ENGINE);
+    expect(categorize(7, 13, 'MergeMutate')).toBe(ENGINE_MERGES);
   });
 
   it('lists main first, worker roles next, then engine and helpers', () => {
-    expect(sortCategories([HELPERS, ENGINE, 'sink render', 'cpu burner', MAIN])).toEqual([
+    expect(sortCategories([HELPERS, ENGINE_MERGES, ENGINE, 'sink render', 'cpu burner', MAIN])).toEqual([
       MAIN,
       'cpu burner',
       'sink render',
       ENGINE,
+      ENGINE_MERGES,
       HELPERS,
     ]);
   });

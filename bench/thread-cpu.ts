@@ -8,7 +8,9 @@
 //   <role>             worker threads started through startTsWorker ("normalize worker", "sink render"), which
 //                      report their OS thread id (core/worker-thread.ts)
 //   engine             threads not named "node": the embedded ClickHouse engine names its own (ThreadPool,
-//                      QueryPipelineEx, MergeMutate, ChunkParser, Segmentator, …)
+//                      QueryPipelineEx, ChunkParser, Segmentator, …)
+//   engine merges      the engine's background merges (its MergeMutate threads): work an insert leaves behind, which
+//                      many small parts make much more of than few large ones (the sink against C1)
 //   gc/libuv helpers   the other "node" threads: V8's platform workers (parallel and concurrent GC, compilation) and
 //                      libuv's thread pool, which also runs the engine's insert calls chdb hands over (and, under
 //                      tsx, its module loader's thread, idle once the modules are loaded). One category: Node 20 names
@@ -16,7 +18,7 @@
 //                      threads come first, but libuv's pool and the loader's thread start while the modules load, in
 //                      an order that depends on the entry and on --v8-pool-size / UV_THREADPOOL_SIZE).
 // A child process (`commCategory`) is seen from outside, where its workers' ids are unknown: main, other node
-// threads (workers and helpers), engine.
+// threads (workers and helpers), engine, engine merges.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { workerThreadTids } from '../core/worker-thread.ts';
@@ -43,20 +45,24 @@ export type Categorize = (pid: number, tid: number, comm: string) => string;
 
 export const MAIN = 'main';
 export const ENGINE = 'engine';
+export const ENGINE_MERGES = 'engine merges';
 export const HELPERS = 'gc/libuv helpers';
 export const OTHER_NODE = 'other node threads';
 /** The order categories are listed in; others (worker roles) go between main and engine, by name. */
-const ORDER = [MAIN, 'normalize worker', 'sink render', ENGINE, HELPERS, OTHER_NODE];
+const ORDER = [MAIN, 'normalize worker', 'sink render', ENGINE, ENGINE_MERGES, HELPERS, OTHER_NODE];
+
+/** The engine's own threads: its background merges apart from the rest. */
+const engineCategory = (comm: string) => (comm.startsWith('MergeMutate') ? ENGINE_MERGES : ENGINE);
 
 /** This process's threads, its workers named by their role (read once per snapshot). */
 export function ownCategorizer(): Categorize {
   const workers = workerThreadTids();
-  return (pid, tid, comm) => (tid === pid ? MAIN : (workers.get(tid) ?? (comm === 'node' ? HELPERS : ENGINE)));
+  return (pid, tid, comm) => (tid === pid ? MAIN : (workers.get(tid) ?? (comm === 'node' ? HELPERS : engineCategory(comm))));
 }
 
 /** Another process's threads, by comm only. */
 export const commCategory: Categorize = (pid, tid, comm) =>
-  tid === pid ? MAIN : comm === 'node' ? OTHER_NODE : ENGINE;
+  tid === pid ? MAIN : comm === 'node' ? OTHER_NODE : engineCategory(comm);
 
 let ticks: number | undefined;
 /** Clock ticks per second (`getconf CLK_TCK`; 100, the Linux value, when it cannot be read). */
