@@ -2,16 +2,16 @@
 // consumer group. Rebalances while records flow — the second worker joining the busy first one, a third
 // member joining and leaving — must lose and double nothing: every raw record ends up exactly once, as a CDR in
 // ClickHouse or as a dead letter.
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { groupLag, type StreamHandle } from '../core/kafka-streams.ts';
 import { memoryLog } from '../core/log.ts';
 import { loadE2eCases, multiply } from '../transforms/normalize/service/fixtures/e2e.ts';
 import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../sinks/clickhouse/index.ts';
 import { createStageTopics, expectation, publishCases, readTopic, stageNames, verifyClickHouse, waitGroupAtEnd, waitSinkCommitted } from '../sinks/clickhouse/fixtures/pipeline.ts';
-import { testClickHouse, testInfra, testKafka, testRegistry, waitFor } from '../test/helpers.ts';
+import { testClickHouse, testInfra, testKafka, testRegistry, waitFor, workerTidsOf } from '../test/helpers.ts';
 import { loadAppConfig } from './config.ts';
-import { threadNice, workerThreadTids } from '../core/worker-thread.ts';
+import { threadNice } from '../core/worker-thread.ts';
 import { startNormalizeStage } from './normalize-workers.ts';
 
 const kafka = testKafka();
@@ -87,11 +87,7 @@ describe('normalize with two worker threads', () => {
     // ...each at the job's bulk-thread priority (`workerThreads.nice`, default 5), this thread's own left as it was.
     if (process.platform === 'linux') {
       const mainNice = threadNice(process.pid);
-      const workers = await vi.waitFor(() => {
-        const tids = [...workerThreadTids()].filter(([, role]) => role === 'normalize worker').map(([tid]) => tid);
-        expect(tids).toHaveLength(2);
-        return tids;
-      });
+      const workers = await workerTidsOf('normalize worker', 2);
       expect(workers.map(threadNice)).toEqual([Math.max(5, mainNice), Math.max(5, mainNice)]);
       expect(threadNice(process.pid)).toBe(mainNice);
     }

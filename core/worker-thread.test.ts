@@ -1,17 +1,10 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { describe, expect, it, vi } from 'vitest';
 import { createRenderer } from '../sinks/clickhouse/render.ts';
-import { startTsWorker, threadNice as niceOf, workerThreadTids } from './worker-thread.ts';
+import { workerTidsOf } from '../test/helpers.ts';
+import { startTsWorker, threadNice as niceOf } from './worker-thread.ts';
 
 const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
-
-async function tidOf(role: string): Promise<number> {
-  return vi.waitFor(() => {
-    const tid = [...workerThreadTids()].find(([, r]) => r === role)?.[0];
-    expect(tid).toBeDefined();
-    return tid!;
-  });
-}
 
 describe('worker thread priority', () => {
   it.runIf(process.platform === 'linux')('lowers only the worker thread, to the nice value it was started with', async () => {
@@ -21,11 +14,11 @@ describe('worker thread priority', () => {
     // The thread sets its nice before it loads its entry, so the entry's message says it is set.
     const started = Promise.all([niced, plain].map((w) => new Promise((resolve) => w.once('message', resolve))));
     try {
-      const nicedTid = await tidOf('niced idler');
-      const plainTid = await tidOf('plain idler');
+      const [nicedTid] = await workerTidsOf('niced idler');
+      const [plainTid] = await workerTidsOf('plain idler');
       await started;
-      expect(niceOf(nicedTid)).toBe(Math.max(7, mainBefore));
-      expect(niceOf(plainTid)).toBe(mainBefore);
+      expect(niceOf(nicedTid!)).toBe(Math.max(7, mainBefore));
+      expect(niceOf(plainTid!)).toBe(mainBefore);
       expect(niceOf(process.pid)).toBe(mainBefore);
     } finally {
       await Promise.all([niced.terminate(), plain.terminate()]);
@@ -43,8 +36,8 @@ describe('worker thread priority', () => {
     // The registry is only asked when a batch is rendered; none is here.
     const renderer = createRenderer({} as SchemaRegistry, 'TabSeparated', { thread: true, nice: 3 });
     try {
-      const tid = await tidOf('sink render');
-      await vi.waitFor(() => expect(niceOf(tid)).toBe(Math.max(3, mainBefore)));
+      const [tid] = await workerTidsOf('sink render');
+      await vi.waitFor(() => expect(niceOf(tid!)).toBe(Math.max(3, mainBefore)));
       expect(niceOf(process.pid)).toBe(mainBefore);
     } finally {
       await renderer.close();

@@ -11,6 +11,7 @@ import { createRegistry } from '../core/avro.ts';
 import { createClickHouse, quoteIdentifier } from '../core/clickhouse.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 import { CdrflowError } from '../core/errors.ts';
+import { workerThreadTids } from '../core/worker-thread.ts';
 import { pollUntil } from '../infra/local/processes.ts';
 import { REPO_ROOT } from '../infra/local/paths.ts';
 import type { TestInfra } from '../infra/test-infra.ts';
@@ -44,6 +45,20 @@ export function waitFor<T>(
     intervalMs: opts.intervalMs ?? 100,
     message: opts.message ?? 'condition',
   });
+}
+
+/**
+ * OS thread ids of this process's running worker threads started with `role`, once `count` of them reported theirs
+ * (core/worker-thread.ts; Linux only).
+ */
+export function workerTidsOf(role: string, count = 1): Promise<number[]> {
+  return waitFor(
+    () => {
+      const tids = [...workerThreadTids()].filter(([, r]) => r === role).map(([tid]) => tid);
+      return tids.length === count && tids;
+    },
+    { message: `${count} ${role} thread(s) reporting their ids` },
+  );
 }
 
 /** The servers chosen by the global setup (integration tests only). */

@@ -1,14 +1,14 @@
 // End to end on the real servers: the fixtures of all four vendors go raw -> normalize -> cdr.normalized -> sink ->
 // ClickHouse (both stages in this process), and every count, sum and view matches the numbers computed from the
 // fixtures' *.out.json — first, after the same raw records are published again, and after a replay from the start.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { VENDORS } from '../../core/topology.ts';
-import { threadNice, workerThreadTids } from '../../core/worker-thread.ts';
+import { threadNice } from '../../core/worker-thread.ts';
 import { loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
 import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
-import { testClickHouse, testKafka, testRegistry } from '../../test/helpers.ts';
+import { testClickHouse, testKafka, testRegistry, workerTidsOf } from '../../test/helpers.ts';
 import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from './index.ts';
 import { createStageTopics, expectation, publishCases, readTopic, stageNames, verifyClickHouse, waitGroupAtEnd, waitSinkCommitted } from './fixtures/pipeline.ts';
 
@@ -71,12 +71,8 @@ describe('raw -> normalize -> ClickHouse, all four vendors', () => {
   });
 
   it.runIf(process.platform === 'linux')('renders in a thread at the nice value it was given, this thread left as it was', async () => {
-    const tid = await vi.waitFor(() => {
-      const found = [...workerThreadTids()].find(([, role]) => role === 'sink render')?.[0];
-      expect(found).toBeDefined();
-      return found!;
-    });
-    expect(threadNice(tid)).toBe(Math.max(4, mainNice));
+    const [tid] = await workerTidsOf('sink render');
+    expect(threadNice(tid!)).toBe(Math.max(4, mainNice));
     expect(threadNice(process.pid)).toBe(mainNice);
   });
 
