@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { startTsWorker, workerThreadTids } from '../core/worker-thread.ts';
 import {
@@ -139,6 +140,13 @@ describe.runIf(process.platform === 'linux')('this process', () => {
       });
       await burnt;
       await vi.waitFor(() => expect([...workerThreadTids().values()]).toContain('cpu burner'));
+      // A clock tick is charged to whichever thread runs at that moment, and waiting for the worker's message can
+      // cost the main thread less than one: it works until its own counter moved (bounded), so it has CPU to count.
+      const mainTicks = () => parseStat(process.pid, readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8'), process.pid, commCategory)!.cpuTicks;
+      const before = mainTicks();
+      let spin = 0;
+      for (const deadline = Date.now() + 10_000; mainTicks() === before && Date.now() < deadline; ) for (let i = 0; i < 100_000; i++) spin += i;
+      expect(spin).toBeGreaterThan(0);
       const us = window.stop();
       // 200 million loop steps take far more than one 10 ms clock tick on any machine.
       expect(us['cpu burner']).toBeGreaterThan(0);
