@@ -22,7 +22,8 @@ for (let i = 0; i < args.length; i++) {
   const arg = args[i]!;
   if (!arg.startsWith('--')) requested.push(arg);
   else if (arg.includes('=')) options[arg.slice(2, arg.indexOf('='))] = arg.slice(arg.indexOf('=') + 1);
-  else options[arg.slice(2)] = args[++i] ?? '';
+  // A flag followed by another flag (or by nothing) takes no value: `--keep-topics --modes sink`.
+  else options[arg.slice(2)] = args[i + 1] === undefined || args[i + 1]!.startsWith('--') ? '' : args[++i]!;
 }
 const unknown = requested.filter((s) => !available.includes(s));
 if (unknown.length > 0) {

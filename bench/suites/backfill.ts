@@ -9,6 +9,7 @@ import { createRegistry } from '../../core/avro.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { silentLog } from '../../core/log.ts';
+import { removeRunTopics } from '../broker-cleanup.ts';
 
 const HOURS = Number(process.env['BENCH_BACKFILL_HOURS'] ?? 12);
 const CALLS_PER_HOUR = Number(process.env['BENCH_BACKFILL_CALLS_PER_HOUR'] ?? 6000);
@@ -21,8 +22,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const to = Math.floor(Date.now() / 1000) - 2 * 86400;
   const from = to - HOURS * 3600;
   const records = sim.dataset.generateRange(from, to, HOURS * CALLS_PER_HOUR).length;
-  const suffix = `${Date.now().toString(36)}`;
-  const topics = { raw: `bench.backfill.raw.${suffix}`, checkpoints: `bench.backfill.checkpoints.${suffix}`, deadLetter: `bench.backfill.dlq.${suffix}` };
+  // The run's topics share its prefix, and go when it ends (bench/broker-cleanup.ts).
+  const prefix = `bench_${Date.now().toString(36)}`;
+  const topics = { raw: `${prefix}.backfill.raw`, checkpoints: `${prefix}.backfill.checkpoints`, deadLetter: `${prefix}.backfill.dlq` };
   const ends = endpoints(loadAppConfig());
   const kafka = createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-backfill' });
   const connector = createCccConnector(
@@ -58,5 +60,6 @@ export async function run(): Promise<Record<string, unknown>> {
   } finally {
     await connector.close();
     await sim.stop();
+    await removeRunTopics(kafka, prefix).catch((err: unknown) => console.error(`backfill: could not remove the run's topics (${prefix}*): ${String(err)}`));
   }
 }

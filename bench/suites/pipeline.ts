@@ -26,6 +26,8 @@
 //            keep-alive connections, open loop; push-ack latency (client side, from each push's due time) beside a
 //            bare node:http server answering the same pushes; push → countable per CDR from ClickHouse
 //            (inserted_at − received_at); the job's peak RSS
+// Every topic and consumer group of a run is named with its prefix (`bench_<start time>`) and removed when the run
+// ends, measured or failed (`--keep-topics` keeps them).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -47,6 +49,7 @@ import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
 import { parseSinkConfig, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
 import { normalize } from '../../transforms/normalize/normalize.ts';
+import { removeRunTopics } from '../broker-cleanup.ts';
 import { mixedEnvelopes } from '../records.ts';
 import { jobRun, latencyRun } from '../job-bench.ts';
 import { parseRates } from '../push-load.ts';
@@ -471,210 +474,222 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   const ends = endpoints(loadAppConfig());
   const kafka = createKafka({ ...ends.kafka, clientId: tag });
   const registry = createRegistry(ends.registryUrl);
-  const rawTopics = new Map<Vendor, string>(VENDORS.map((v) => [v, `${tag}.raw.${v}`]));
-  // `--modes latency` alone needs none of the records.
-  const needsRecords = roundModes.length > 0 || modes.includes('job');
-  const needsRawTopics = roundModes.some((m) => m !== 'c1');
-  if (needsRawTopics) await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
-
-  // The records, and what the pure mapping makes of them (for C1's rows and the sink's expected count).
-  const byVendor = needsRecords ? mixedEnvelopes(total) : new Map<Vendor, RawEnvelope[]>();
-  const all: RawEnvelope[] = VENDORS.flatMap((v) => byVendor.get(v) ?? []);
-  const ctx = defaultNormalizeContext();
-  // C1's rows go straight into its bodies: 100,000 rendered lines kept as strings would hold ~600 MB of the heap that
-  // every mode shares, and each mode would pay for marking it in every major GC (the job holds no such thing).
-  const c1: C1Bodies = { bodies: [], rows: 0 };
-  let batch: string[] = [];
-  const flushBatch = () => {
-    if (batch.length > 0) c1.bodies.push(Buffer.from(batch.join('')));
-    batch = [];
-  };
-  for (const [i, e] of all.entries()) {
-    const r = normalize(e, ctx);
-    if (!r.ok) continue;
-    batch.push(cdrTsvLine(r.cdr, { topic: 'bench', partition: 0, offset: i }));
-    c1.rows++;
-    if (batch.length === C1_BATCH) flushBatch();
-  }
-  flushBatch();
-  const normalizable = c1.rows;
-  if (needsRecords && normalizable < total * 0.9) throw new Error(`pipeline: only ${normalizable} of ${total} bench records normalize; the bench inputs no longer fit the mappings`);
-  if (needsRawTopics) {
-    console.error(`pipeline: ${total} raw records (${VENDORS.map((v) => `${v} ${byVendor.get(v)?.length ?? 0}`).join(', ')}), ${normalizable} normalize; publishing…`);
-    const t0 = performance.now();
-    const acked = new AckedPublisher(kafka);
-    const publisher = new RawEnvelopePublisher(registry, acked);
-    for (const v of VENDORS) {
-      const envs = byVendor.get(v) ?? [];
-      for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), rawTopics.get(v));
-    }
-    await acked.disconnect();
-    console.error(`pipeline: published in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
-
-  const dir = mkdtempSync(join(tmpdir(), 'cdrflow-bench-pipeline-'));
-  const clickhouse = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
-  const results: Record<RoundMode, Measurement[]> = { k1: [], k2: [], normalize: [], normalize_w2: [], c1: [], sink: [], e2e: [] };
   try {
-    for (let round = 0; round < (roundModes.length > 0 ? rounds : 0); round++) {
-      const rt = `${tag}_r${round}`;
-      const normalizedTopic = `${rt}.normalized`;
-      const dlq = `${rt}.dlq`;
-      const passTopic = `${rt}.pass`;
-      await ensureTopics(kafka, [normalizedTopic, `${normalizedTopic}_w2`, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
-      let normalizedCount = normalizable;
-      const raw = [...rawTopics.values()];
-      const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
-      const note = (mode: RoundMode, m: Measurement) => {
-        results[mode].push(m);
-        console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}`);
-      };
-      if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
-      if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
-      if (modes.includes('normalize') || modes.includes('sink')) {
-        const n = await prof('normalize', () => normalizeRun(kafka, raw, normalizedTopic, dlq, total, rt, 1));
-        normalizedCount = n.normalized;
-        if (modes.includes('normalize')) note('normalize', n.measurement);
-      }
-      if (modes.includes('normalize_w2')) {
-        const n = await prof('normalize_w2', () => normalizeRun(kafka, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
-        note('normalize_w2', n.measurement);
-      }
-      if (modes.includes('c1')) {
-        const db = `${rt}_c1`;
-        await migrate(clickhouse, { database: db });
-        note('c1', await prof('c1', () => bareInsert(clickhouse, db, c1)));
-        const stored = await countRows(clickhouse, db);
-        if (stored !== normalizable) throw new Error(`C1 stored ${stored} of ${normalizable} rows`);
-        await clickhouse.command({ query: `DROP DATABASE ${db}` });
-      }
-      if (modes.includes('sink')) {
-        const db = `${rt}_sink`;
-        note('sink', await prof('sink', () => sinkRun(kafka, registry, clickhouse, { inputTopic: normalizedTopic, dlq, database: db, expectedRows: normalizedCount, tag: rt })));
-        const stored = await countRows(clickhouse, db);
-        if (stored !== normalizedCount) throw new Error(`sink stored ${stored} of ${normalizedCount} rows`);
-        await clickhouse.command({ query: `DROP DATABASE ${db}` });
-      }
-      if (modes.includes('e2e')) {
-        const db = `${rt}_e2e`;
-        const m = await prof('e2e', () => sinkRun(kafka, registry, clickhouse, {
-          inputTopic: `${rt}.e2e.normalized`,
-          dlq,
-          database: db,
-          expectedRows: normalizable,
-          tag: `${rt}_e2e`,
-          withNormalize: { rawTopics: raw, total, workers: e2eWorkers },
-        }));
-        note('e2e', m);
-        const stored = await countRows(clickhouse, db);
-        if (stored !== normalizable) throw new Error(`e2e stored ${stored} of ${normalizable} rows`);
-        await clickhouse.command({ query: `DROP DATABASE ${db}` });
-      }
-    }
-  } finally {
-    await clickhouse.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    const rawTopics = new Map<Vendor, string>(VENDORS.map((v) => [v, `${tag}.raw.${v}`]));
+    // `--modes latency` alone needs none of the records.
+    const needsRecords = roundModes.length > 0 || modes.includes('job');
+    const needsRawTopics = roundModes.some((m) => m !== 'c1');
+    if (needsRawTopics) await ensureTopics(kafka, [...rawTopics.values()].map((topic) => ({ topic, partitions: PARTITIONS })));
 
-  // The whole job, once per run after the rounds (bench/job-bench.ts), on the same Kafka and registry.
-  const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka };
-  let job: (Record<string, unknown> & { rps: number; peak_rss_mb?: number }) | undefined;
-  if (modes.includes('job')) {
-    console.error(`pipeline: job: ${total} raw records into \`cdrflow start\` (a child process)…`);
-    job = (await jobRun({ tag, kafka, registry, byVendor, total, expectedRows: normalizable, timeoutSec: TIMEOUT_MS / 1000, ...jobTarget })) as typeof job;
-    console.error(`pipeline: job ${JSON.stringify(job)}`);
-  }
-  const latencyFigures = modes.includes('latency') ? await latencyRun({ ...latency, tag, ...jobTarget }) : undefined;
-
-  const figures: Record<string, unknown> = {};
-  if (job) figures['job'] = job;
-  if (latencyFigures) figures['latency'] = latencyFigures;
-  for (const mode of roundModes) {
-    const ms = results[mode];
-    if (ms.length === 0) continue;
-    figures[mode] = {
-      rps: summary(ms.map((m) => m.rps)),
-      cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
-      ...(ms[0]!.event_loop_delay_ms
-        ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
-        : {}),
-      ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
-      ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
-      ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
-      rounds: ms,
+    // The records, and what the pure mapping makes of them (for C1's rows and the sink's expected count).
+    const byVendor = needsRecords ? mixedEnvelopes(total) : new Map<Vendor, RawEnvelope[]>();
+    const all: RawEnvelope[] = VENDORS.flatMap((v) => byVendor.get(v) ?? []);
+    const ctx = defaultNormalizeContext();
+    // C1's rows go straight into its bodies: 100,000 rendered lines kept as strings would hold ~600 MB of the heap that
+    // every mode shares, and each mode would pay for marking it in every major GC (the job holds no such thing).
+    const c1: C1Bodies = { bodies: [], rows: 0 };
+    let batch: string[] = [];
+    const flushBatch = () => {
+      if (batch.length > 0) c1.bodies.push(Buffer.from(batch.join('')));
+      batch = [];
     };
+    for (const [i, e] of all.entries()) {
+      const r = normalize(e, ctx);
+      if (!r.ok) continue;
+      batch.push(cdrTsvLine(r.cdr, { topic: 'bench', partition: 0, offset: i }));
+      c1.rows++;
+      if (batch.length === C1_BATCH) flushBatch();
+    }
+    flushBatch();
+    const normalizable = c1.rows;
+    if (needsRecords && normalizable < total * 0.9) throw new Error(`pipeline: only ${normalizable} of ${total} bench records normalize; the bench inputs no longer fit the mappings`);
+    if (needsRawTopics) {
+      console.error(`pipeline: ${total} raw records (${VENDORS.map((v) => `${v} ${byVendor.get(v)?.length ?? 0}`).join(', ')}), ${normalizable} normalize; publishing…`);
+      const t0 = performance.now();
+      const acked = new AckedPublisher(kafka);
+      const publisher = new RawEnvelopePublisher(registry, acked);
+      for (const v of VENDORS) {
+        const envs = byVendor.get(v) ?? [];
+        for (let i = 0; i < envs.length; i += 1000) await publisher.publish(envs.slice(i, i + 1000), rawTopics.get(v));
+      }
+      await acked.disconnect();
+      console.error(`pipeline: published in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-bench-pipeline-'));
+    const clickhouse = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+    const results: Record<RoundMode, Measurement[]> = { k1: [], k2: [], normalize: [], normalize_w2: [], c1: [], sink: [], e2e: [] };
+    try {
+      for (let round = 0; round < (roundModes.length > 0 ? rounds : 0); round++) {
+        const rt = `${tag}_r${round}`;
+        const normalizedTopic = `${rt}.normalized`;
+        const dlq = `${rt}.dlq`;
+        const passTopic = `${rt}.pass`;
+        await ensureTopics(kafka, [normalizedTopic, `${normalizedTopic}_w2`, dlq, `${passTopic}1`, `${passTopic}2`, `${rt}.e2e.normalized`].map((topic) => ({ topic, partitions: PARTITIONS })));
+        let normalizedCount = normalizable;
+        const raw = [...rawTopics.values()];
+        const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
+        const note = (mode: RoundMode, m: Measurement) => {
+          results[mode].push(m);
+          console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}`);
+        };
+        if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
+        if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
+        if (modes.includes('normalize') || modes.includes('sink')) {
+          const n = await prof('normalize', () => normalizeRun(kafka, raw, normalizedTopic, dlq, total, rt, 1));
+          normalizedCount = n.normalized;
+          if (modes.includes('normalize')) note('normalize', n.measurement);
+        }
+        if (modes.includes('normalize_w2')) {
+          const n = await prof('normalize_w2', () => normalizeRun(kafka, raw, `${normalizedTopic}_w2`, dlq, total, rt, 2));
+          note('normalize_w2', n.measurement);
+        }
+        if (modes.includes('c1')) {
+          const db = `${rt}_c1`;
+          await migrate(clickhouse, { database: db });
+          note('c1', await prof('c1', () => bareInsert(clickhouse, db, c1)));
+          const stored = await countRows(clickhouse, db);
+          if (stored !== normalizable) throw new Error(`C1 stored ${stored} of ${normalizable} rows`);
+          await clickhouse.command({ query: `DROP DATABASE ${db}` });
+        }
+        if (modes.includes('sink')) {
+          const db = `${rt}_sink`;
+          note('sink', await prof('sink', () => sinkRun(kafka, registry, clickhouse, { inputTopic: normalizedTopic, dlq, database: db, expectedRows: normalizedCount, tag: rt })));
+          const stored = await countRows(clickhouse, db);
+          if (stored !== normalizedCount) throw new Error(`sink stored ${stored} of ${normalizedCount} rows`);
+          await clickhouse.command({ query: `DROP DATABASE ${db}` });
+        }
+        if (modes.includes('e2e')) {
+          const db = `${rt}_e2e`;
+          const m = await prof('e2e', () => sinkRun(kafka, registry, clickhouse, {
+            inputTopic: `${rt}.e2e.normalized`,
+            dlq,
+            database: db,
+            expectedRows: normalizable,
+            tag: `${rt}_e2e`,
+            withNormalize: { rawTopics: raw, total, workers: e2eWorkers },
+          }));
+          note('e2e', m);
+          const stored = await countRows(clickhouse, db);
+          if (stored !== normalizable) throw new Error(`e2e stored ${stored} of ${normalizable} rows`);
+          await clickhouse.command({ query: `DROP DATABASE ${db}` });
+        }
+      }
+    } finally {
+      await clickhouse.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // The whole job, once per run after the rounds (bench/job-bench.ts), on the same Kafka and registry.
+    const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka };
+    let job: (Record<string, unknown> & { rps: number; peak_rss_mb?: number }) | undefined;
+    if (modes.includes('job')) {
+      console.error(`pipeline: job: ${total} raw records into \`cdrflow start\` (a child process)…`);
+      job = (await jobRun({ tag, kafka, registry, byVendor, total, expectedRows: normalizable, timeoutSec: TIMEOUT_MS / 1000, ...jobTarget })) as typeof job;
+      console.error(`pipeline: job ${JSON.stringify(job)}`);
+    }
+    const latencyFigures = modes.includes('latency') ? await latencyRun({ ...latency, tag, ...jobTarget }) : undefined;
+
+    const figures: Record<string, unknown> = {};
+    if (job) figures['job'] = job;
+    if (latencyFigures) figures['latency'] = latencyFigures;
+    for (const mode of roundModes) {
+      const ms = results[mode];
+      if (ms.length === 0) continue;
+      figures[mode] = {
+        rps: summary(ms.map((m) => m.rps)),
+        cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
+        ...(ms[0]!.event_loop_delay_ms
+          ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
+          : {}),
+        ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
+        ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
+        ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
+        rounds: ms,
+      };
+    }
+    const ratio = (a: RoundMode, b: RoundMode) => {
+      const n = Math.min(results[a].length, results[b].length);
+      if (n === 0) return undefined;
+      return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
+    };
+    // The job runs once, after the rounds: its ratio is to the median K1 of the rounds.
+    const k1Median = results.k1.length > 0 ? median(results.k1.map((m) => m.rps)) : undefined;
+    const jobVsK1 = job && k1Median ? +(job.rps / k1Median).toFixed(3) : undefined;
+    const ratios = {
+      normalize_vs_k2: ratio('normalize', 'k2'),
+      normalize_w2_vs_k2: ratio('normalize_w2', 'k2'),
+      normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'),
+      sink_vs_c1: ratio('sink', 'c1'),
+      e2e_vs_k1: ratio('e2e', 'k1'),
+      k2_vs_k1: ratio('k2', 'k1'),
+      ...(jobVsK1 !== undefined ? { job_vs_k1_median: jobVsK1 } : {}),
+    };
+    const goals = {
+      normalize_vs_k2: 0.5,
+      sink_vs_c1: 0.8,
+      e2e_vs_k1: 0.4,
+      job_peak_rss_mb_below: 1536,
+      push_to_countable_p99_ms_at_2000_cdr_per_s: 2000,
+      receiver_ack_p99_ms_at_2000_cdr_per_s: 100,
+    };
+
+    const row = (label: string, mode: RoundMode, vs?: 'normalize_vs_k2' | 'normalize_w2_vs_k2' | 'normalize_w2_vs_normalize' | 'sink_vs_c1' | 'e2e_vs_k1') => {
+      const f = figures[mode] as { rps: { median: number; min: number; max: number }; cpu_us_per_record: { median: number } } | undefined;
+      if (!f) return undefined;
+      const r = vs ? ratios[vs] : undefined;
+      return `| ${label} | ${f.rps.median.toLocaleString('en')} (${f.rps.min.toLocaleString('en')}–${f.rps.max.toLocaleString('en')}) | ${f.cpu_us_per_record.median} | ${r ? `${r.median} (${r.min}–${r.max})` : '—'} |`;
+    };
+    const table = [
+      `| stage | rec/s median (min–max) | µs CPU/rec | ratio to baseline, median (min–max) |`,
+      `|---|---|---|---|`,
+      row('K1 kafkajs group → idempotent producer passthrough', 'k1'),
+      row('K2 the same in transactions, sendOffsets per chunk', 'k2'),
+      row('normalize service (vs K2)', 'normalize', 'normalize_vs_k2'),
+      row('normalize, 2 workers (vs K2)', 'normalize_w2', 'normalize_w2_vs_k2'),
+      row('normalize, 2 workers (vs 1 worker)', 'normalize_w2', 'normalize_w2_vs_normalize'),
+      row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
+      row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
+      row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
+      job
+        ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; ${jobCoresText(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
+        : undefined,
+    ].filter(Boolean);
+    if (table.length === 2) table.length = 0;
+    if (latencyFigures) table.push(...(table.length > 0 ? [''] : []), ...latencyTable(latencyFigures));
+    console.error(`\n${table.join('\n')}\n`);
+    const threadTable = threadCpuTable([
+      ...roundModes.map((mode) => [mode, (figures[mode] as { cpu_us_per_record_by_thread?: Record<string, number> } | undefined)?.cpu_us_per_record_by_thread] as const),
+      ['job', job?.['cpu_us_per_record_by_thread'] as Record<string, number> | undefined] as const,
+    ]);
+    if (threadTable.length > 0) console.error(`${threadTable.join('\n')}\n`);
+
+    return {
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: +(totalmem() / 2 ** 30).toFixed(1) },
+      load_average_at_end: loadavg().map((l) => +l.toFixed(2)),
+      records: total,
+      normalizable_records: normalizable,
+      partitions_per_topic: PARTITIONS,
+      rounds,
+      e2e_normalize_workers: e2eWorkers,
+      method:
+        'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
+      ...(modes.includes('latency') ? { latency_options: latency } : {}),
+      ratios,
+      goals,
+      figures,
+      table: table.join('\n'),
+      thread_table: threadTable.join('\n'),
+    };
+  } finally {
+    // The run's topics and groups go when it ends, measured or failed (bench/broker-cleanup.ts); `--keep-topics` keeps
+    // them to look at.
+    if (options['keep-topics'] === undefined) {
+      const removed = await removeRunTopics(kafka, tag).catch((err: unknown) => {
+        console.error(`pipeline: could not remove the run's topics (${tag}*): ${String(err)}`);
+        return undefined;
+      });
+      if (removed) console.error(`pipeline: removed ${removed.topics.length} topics and ${removed.groups.length} consumer groups of this run (${tag}*)${removed.groupsLeft.length > 0 ? `; still active, left: ${removed.groupsLeft.join(', ')}` : ''}`);
+    }
   }
-  const ratio = (a: RoundMode, b: RoundMode) => {
-    const n = Math.min(results[a].length, results[b].length);
-    if (n === 0) return undefined;
-    return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
-  };
-  // The job runs once, after the rounds: its ratio is to the median K1 of the rounds.
-  const k1Median = results.k1.length > 0 ? median(results.k1.map((m) => m.rps)) : undefined;
-  const jobVsK1 = job && k1Median ? +(job.rps / k1Median).toFixed(3) : undefined;
-  const ratios = {
-    normalize_vs_k2: ratio('normalize', 'k2'),
-    normalize_w2_vs_k2: ratio('normalize_w2', 'k2'),
-    normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'),
-    sink_vs_c1: ratio('sink', 'c1'),
-    e2e_vs_k1: ratio('e2e', 'k1'),
-    k2_vs_k1: ratio('k2', 'k1'),
-    ...(jobVsK1 !== undefined ? { job_vs_k1_median: jobVsK1 } : {}),
-  };
-  const goals = {
-    normalize_vs_k2: 0.5,
-    sink_vs_c1: 0.8,
-    e2e_vs_k1: 0.4,
-    job_peak_rss_mb_below: 1536,
-    push_to_countable_p99_ms_at_2000_cdr_per_s: 2000,
-    receiver_ack_p99_ms_at_2000_cdr_per_s: 100,
-  };
-
-  const row = (label: string, mode: RoundMode, vs?: 'normalize_vs_k2' | 'normalize_w2_vs_k2' | 'normalize_w2_vs_normalize' | 'sink_vs_c1' | 'e2e_vs_k1') => {
-    const f = figures[mode] as { rps: { median: number; min: number; max: number }; cpu_us_per_record: { median: number } } | undefined;
-    if (!f) return undefined;
-    const r = vs ? ratios[vs] : undefined;
-    return `| ${label} | ${f.rps.median.toLocaleString('en')} (${f.rps.min.toLocaleString('en')}–${f.rps.max.toLocaleString('en')}) | ${f.cpu_us_per_record.median} | ${r ? `${r.median} (${r.min}–${r.max})` : '—'} |`;
-  };
-  const table = [
-    `| stage | rec/s median (min–max) | µs CPU/rec | ratio to baseline, median (min–max) |`,
-    `|---|---|---|---|`,
-    row('K1 kafkajs group → idempotent producer passthrough', 'k1'),
-    row('K2 the same in transactions, sendOffsets per chunk', 'k2'),
-    row('normalize service (vs K2)', 'normalize', 'normalize_vs_k2'),
-    row('normalize, 2 workers (vs K2)', 'normalize_w2', 'normalize_w2_vs_k2'),
-    row('normalize, 2 workers (vs 1 worker)', 'normalize_w2', 'normalize_w2_vs_normalize'),
-    row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
-    row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
-    row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
-    job
-      ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; ${jobCoresText(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
-      : undefined,
-  ].filter(Boolean);
-  if (table.length === 2) table.length = 0;
-  if (latencyFigures) table.push(...(table.length > 0 ? [''] : []), ...latencyTable(latencyFigures));
-  console.error(`\n${table.join('\n')}\n`);
-  const threadTable = threadCpuTable([
-    ...roundModes.map((mode) => [mode, (figures[mode] as { cpu_us_per_record_by_thread?: Record<string, number> } | undefined)?.cpu_us_per_record_by_thread] as const),
-    ['job', job?.['cpu_us_per_record_by_thread'] as Record<string, number> | undefined] as const,
-  ]);
-  if (threadTable.length > 0) console.error(`${threadTable.join('\n')}\n`);
-
-  return {
-    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: +(totalmem() / 2 ** 30).toFixed(1) },
-    load_average_at_end: loadavg().map((l) => +l.toFixed(2)),
-    records: total,
-    normalizable_records: normalizable,
-    partitions_per_topic: PARTITIONS,
-    rounds,
-    e2e_normalize_workers: e2eWorkers,
-    method:
-      'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
-    ...(modes.includes('latency') ? { latency_options: latency } : {}),
-    ratios,
-    goals,
-    figures,
-    table: table.join('\n'),
-    thread_table: threadTable.join('\n'),
-  };
 }

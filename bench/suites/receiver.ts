@@ -45,7 +45,9 @@ async function serve(mode: Mode): Promise<void> {
   } else {
     const { startReceiver } = await import('../../connectors/push-vendors.ts');
     const { silentLog } = await import('../../core/log.ts');
-    const topic = `bench.raw.huawei.${Date.now().toString(36)}`;
+    // The run's topics share its prefix and go when the server stops (bench/broker-cleanup.ts).
+    const prefix = `bench_${Date.now().toString(36)}`;
+    const topic = `${prefix}.raw.huawei`;
     let sink;
     let closeSink = async () => {};
     if (mode === 'receiver-mem') {
@@ -57,9 +59,14 @@ async function serve(mode: Mode): Promise<void> {
       const { createRegistry } = await import('../../core/avro.ts');
       const { endpoints, loadAppConfig } = await import('../../app/config.ts');
       const ends = endpoints(loadAppConfig());
-      const k = await kafkaEnvelopeSink(createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-receiver' }), createRegistry(ends.registryUrl), [topic]);
+      const { removeRunTopics } = await import('../broker-cleanup.ts');
+      const kafka = createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-receiver' });
+      const k = await kafkaEnvelopeSink(kafka, createRegistry(ends.registryUrl), [topic]);
       sink = k.sink;
-      closeSink = k.close;
+      closeSink = async () => {
+        await k.close();
+        await removeRunTopics(kafka, prefix).catch((err: unknown) => console.error(`receiver: could not remove the run's topics (${prefix}*): ${String(err)}`));
+      };
     }
     const receiver = await startReceiver(
       { port: 0, huawei: { apps: [APP], topics: { fee: topic, events: `${topic}.events` } } },
