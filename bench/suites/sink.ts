@@ -2,7 +2,8 @@
 // and for encode + insert of one flush (BENCH_SINK_ROWS rows, default 50,000 = the default flushRows), median of
 // several rounds, with ratios against JSONEachRow measured in the same run. Rows are synthetic CDRs with legs, IVR
 // keys, extras and hostile text (sinks/clickhouse/fixtures/sample-cdrs.ts). `render_tsv` compares the render thread's
-// two ways to a packed TabSeparated line per row: decode + render, and the Avro -> TSV fast path.
+// two ways to a packed TabSeparated line per row: decode + render, and the Avro -> TSV fast path; `buffered_rows` the
+// V8 heap a rendered row holds while it waits in the sink's buffer.
 // With BENCH_E2E=1 it also measures the whole pipeline on the local Kafka + registry: raw envelopes published, then
 // normalize and sink in this process until every call is in ClickHouse (records/s from the first raw record read).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,10 @@ import { endpoints, loadAppConfig } from '../../app/config.ts';
 import { cdrObject, cdrTsvLine, cdrValues, INSERT_FORMATS, type InsertFormat } from '../../sinks/clickhouse/rows.ts';
 import { insertCdrs, packRows, type PositionedCdr } from '../../sinks/clickhouse/insert.ts';
 import { LineWriter, TsvTranscoder } from '../../sinks/clickhouse/avro-tsv.ts';
-import { avroType } from '../../core/avro.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { avroType, type ReaderCodec } from '../../core/avro.ts';
+import { renderBatch, unpackBatch } from '../../sinks/clickhouse/render.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
@@ -165,13 +169,55 @@ function renderPaths() {
   };
 }
 
+/**
+ * What a rendered row costs the heap while it waits in the sink's buffer (up to flushRows of them per partition):
+ * bytes of V8 heap held per row, after full GCs, by a rendered batch of ROWS as the render thread sends it (its
+ * columns) and by the rows the main thread makes of it (unpackBatch, what the buffer holds). Objects held that long
+ * are copied and marked by every collection they survive. Median of ROUNDS, after a warm-up round.
+ */
+async function bufferedRowHeap() {
+  const gc = runInNewContext('gc') as () => void;
+  const type = avroType(SCHEMA_FILES.normalized);
+  const values = Array.from({ length: ROWS }, (_, i) => Buffer.concat([Buffer.from([0, 0, 0, 0, 1]), type.toBuffer(sampleCdr(i))]));
+  const fast = TsvTranscoder.compile(type);
+  const reader = { reader: type, readsDirectly: () => true } as unknown as ReaderCodec<NormalizedCdr>;
+  const messages = values.map((value, offset) => ({ topic: 'cdr.normalized', partition: 0, offset, value }));
+  const heap = () => {
+    for (let i = 0; i < 3; i++) gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const columns: number[] = [];
+  const rows: number[] = [];
+  const kept: unknown[][] = [];
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    const base = heap();
+    let withBatch = 0;
+    // Once this returns, only the rows keep the batch.
+    const rendered = async () => {
+      const batch = await renderBatch(reader, messages, 'TabSeparated', fast);
+      withBatch = heap();
+      return unpackBatch(batch);
+    };
+    // Every round's rows stay held until the end: each round's growth is its own rows alone.
+    kept.push(await rendered());
+    const withRows = heap();
+    if (round > 0) {
+      columns.push((withBatch - base) / ROWS);
+      rows.push((withRows - base) / ROWS);
+    }
+  }
+  if (kept.some((held) => held.length !== ROWS)) throw new Error('unpackBatch lost rows');
+  return { rows: ROWS, heap_bytes_per_row_batch_columns: Math.round(median(columns)), heap_bytes_per_row_buffered_rows: Math.round(median(rows)) };
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   const target = endpoints(loadAppConfig()).clickhouse;
   const dir = target.kind === 'embedded' ? mkdtempSync(join(tmpdir(), 'cdrflow-bench-sink-')) : undefined;
   const client = await createClickHouse(dir ? { kind: 'embedded', dataDir: dir, database: 'default' } : target);
   const database = `bench_sink_${Date.now().toString(36)}`;
   try {
-    const render = renderPaths();
+    setFlagsFromString('--expose-gc');
+    const render = { ...renderPaths(), buffered_rows: await bufferedRowHeap() };
     const formats = await insertFormats(client, database);
     const e2e = process.env['BENCH_E2E'] === '1' ? await endToEnd(client, `${database}_e2e`) : 'skipped (BENCH_E2E=1 runs it against the local Kafka + registry)';
     return { engine: dir ? 'embedded chdb' : 'server', render_tsv: render, ...formats, end_to_end: e2e };

@@ -6,7 +6,7 @@ import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { testRegistry, uniqueName } from '../../test/helpers.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
-import { createRenderer, type Renderer } from './render.ts';
+import { createRenderer, type RenderResult, type Renderer } from './render.ts';
 import { INSERT_FORMATS, cdrLine } from './rows.ts';
 
 const registry = testRegistry();
@@ -17,6 +17,8 @@ afterAll(async () => {
 });
 
 const message = (offset: number, value: Buffer | null): ConsumedMessage => ({ topic, partition: 2, offset, key: null, value, timestamp: 0 });
+/** A result as plain data: a row's fields are read from its batch's columns when asked (render.ts PackedRow). */
+const plain = (r: RenderResult) => ('error' in r ? r : { line: r.line.toString(), vendor: r.vendor, cdr_id: r.cdr_id, received_at: r.received_at });
 
 describe('rendering cdr.normalized values into rows', () => {
   it('the render thread and the inline renderer give the same rows and the same bad-record reasons', async () => {
@@ -36,9 +38,9 @@ describe('rendering cdr.normalized values into rows', () => {
       const thread = createRenderer(registry, format, { thread: true });
       const inline = createRenderer(registry, format, { thread: false });
       renderers.push(thread, inline);
-      const [a, b] = [await thread.render(messages), await inline.render(messages)];
+      const [a, b] = [(await thread.render(messages)).map(plain), (await inline.render(messages)).map(plain)];
       expect(a).toEqual(b);
-      expect(a.slice(0, 300).map((r) => ('line' in r ? { ...r, line: r.line.toString() } : r))).toEqual(
+      expect(a.slice(0, 300)).toEqual(
         cdrs.map((c, i) => ({ line: cdrLine(c, { topic, partition: 2, offset: i }, format), vendor: c.vendor, cdr_id: c.cdr_id, received_at: c.received_at })),
       );
       const errors = a.slice(300).map((r) => ('error' in r ? r.error.kind : 'row'));
@@ -47,7 +49,7 @@ describe('rendering cdr.normalized values into rows', () => {
       await expect(thread.render([message(400, unknownSchema)])).rejects.toThrow();
       await expect(inline.render([message(400, unknownSchema)])).rejects.toThrow();
       // ...and the thread keeps working after it.
-      expect(await thread.render(messages.slice(0, 2))).toEqual(a.slice(0, 2));
+      expect((await thread.render(messages.slice(0, 2))).map(plain)).toEqual(a.slice(0, 2));
     }
   });
 
