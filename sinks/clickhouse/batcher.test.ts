@@ -146,6 +146,38 @@ describe('Batcher', () => {
     expect(rec.events.join(' ')).not.toContain('cdr.normalized:2:');
   });
 
+  it('once a catching-up partition drained its backlog, the rest flushes at once; a buffer opened after it closes the backlog, then rows wait for flushMs again', async () => {
+    const { rec, ports, tick } = fakePorts();
+    const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
+    // Background flushes finish in promise callbacks.
+    const settled = () => new Promise((resolve) => setImmediate(resolve));
+    // 10 rows, 90 more in Kafka: catching up, short of an insert's worth (100 / CATCH_UP_EAGER_DIVISOR).
+    await b.add({ ...batch(1, Array.from({ length: 10 }, (_, i) => i)), highWatermark: 100 });
+    expect(rec.events).toEqual([]);
+    // The next fetch reaches the end: nothing waits in Kafka, and the rows go now, not after flushMs.
+    await b.add({ ...batch(1, Array.from({ length: 85 }, (_, i) => 10 + i)), highWatermark: 95 });
+    await settled();
+    expect(rec.events).toEqual(['insert cdr.normalized:1:0-94', 'commit 1@95']);
+    // Rows that came in after that fetch are still the backlog's: they go at once too...
+    await b.add({ ...batch(1, [95, 96]), highWatermark: 97 });
+    await settled();
+    expect(rec.events.slice(2)).toEqual(['insert cdr.normalized:1:95-96', 'commit 1@97']);
+    // ...and close it: from here on a steady stream batches by age.
+    await b.add({ ...batch(1, [97]), highWatermark: 98 });
+    tick(999);
+    await b.flushDue();
+    expect(rec.events).toHaveLength(4);
+    tick(1);
+    await b.flushDue();
+    await settled();
+    expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:1:97-97', 'commit 1@98']);
+    // A partition that never was behind never flushes early.
+    await b.add({ ...batch(2, [0, 1, 2]), highWatermark: 3 });
+    await b.flushDue();
+    await settled();
+    expect(rec.events).toHaveLength(6);
+  });
+
   it('retries transient errors with the same token', async () => {
     const { rec, ports } = fakePorts({ transientFailures: 2 });
     const b = new Batcher(ports, options);

@@ -110,6 +110,8 @@ interface PartitionBuffer<R extends RowLine> {
   openedAt: number;
   /** Records already in Kafka after the last buffered one, as of the last fetch (high watermark - last - 1). */
   waiting: number;
+  /** Its partition was catching up when the buffer's first rows came in (set at the end of that add). */
+  openedBehind?: boolean;
 }
 
 /**
@@ -147,6 +149,14 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private readonly handedOff = new Map<string, number>();
   /** Per partition, the offset after the last one the table holds (ports.storedUpTo), read after each (re)assignment. */
   private readonly stored = new Map<string, number>();
+  /**
+   * Partitions that were catching up and have not yet flushed a buffer opened after their backlog drained. Once such
+   * a partition is no longer catching up, the rest of its backlog goes at once (as soon as no other flush is in
+   * flight) instead of waiting flushMs for rows that are not coming: those rows are late already. The first buffer
+   * opened after the backlog ends the rule, and a steady stream batches by age again. The last rows of the
+   * benchmark's 100,000-row backlog had waited up to flushMs with the engine idle (0.86 s of a 7.4 s run).
+   */
+  private readonly backlog = new Set<string>();
   private readonly component: string;
   private readonly events: string;
   private readonly now: () => number;
@@ -212,7 +222,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
         }
       }
       // What waits in Kafka behind the buffer, as of this fetch (the age flush reads it).
-      if (buffer) buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - buffer.last - 1);
+      if (buffer) {
+        buffer.waiting = batch.highWatermark === undefined || !Number.isFinite(batch.highWatermark) ? 0 : Math.max(0, batch.highWatermark - buffer.last - 1);
+        buffer.openedBehind ??= this.catchingUp(buffer);
+        if (this.catchingUp(buffer)) this.backlog.add(key);
+      }
       if (buffer && this.eagerFlushDue(buffer)) await this.flush([buffer], heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
@@ -226,7 +240,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     return this.exclusive(async () => {
       this.throwIfFailed();
       const now = this.now();
-      const maxAge = (buffer: PartitionBuffer<R>) => (buffer.waiting >= this.options.flushRows / 10 ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs);
+      const maxAge = (buffer: PartitionBuffer<R>) => (this.catchingUp(buffer) ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs);
       const buffers = [...this.buffers.values()];
       const due = buffers.filter((buffer) => all || now - buffer.openedAt >= maxAge(buffer) || this.eagerFlushDue(buffer));
       // Buffers past half their age go along (early, never late): partitions' buffers open a fetch apart, and
@@ -240,14 +254,19 @@ export class Batcher<R extends RowLine = RenderedRow> {
     });
   }
 
-  /** A catching-up partition with an insert's worth of rows, while the engine has nothing in flight. */
+  /** At least a tenth of a full insert waits in Kafka behind the buffer. */
+  private catchingUp(buffer: PartitionBuffer<R>): boolean {
+    return buffer.waiting >= this.options.flushRows / 10;
+  }
+
+  /**
+   * While the engine has nothing in flight: a catching-up partition with an insert's worth of rows, or the rest of a
+   * partition whose backlog just drained.
+   */
   private eagerFlushDue(buffer: PartitionBuffer<R>): boolean {
-    return (
-      this.options.backgroundFlush === true &&
-      !this.flying &&
-      buffer.waiting >= this.options.flushRows / 10 &&
-      buffer.rows.length + buffer.dead.length >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR
-    );
+    if (this.options.backgroundFlush !== true || this.flying) return false;
+    if (this.catchingUp(buffer)) return buffer.rows.length + buffer.dead.length >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR;
+    return this.backlog.has(`${buffer.topic}:${buffer.partition}`);
   }
 
   private throwIfFailed(): void {
@@ -292,6 +311,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // From here on, new rows of this partition start the next range.
       this.buffers.delete(key);
       this.handedOff.set(key, buffer.last + 1);
+      // A buffer opened after the backlog drained: the partition is back to batching by age.
+      if (buffer.openedBehind === false && !this.catchingUp(buffer)) this.backlog.delete(key);
     }
     await this.flight;
     this.throwIfFailed();
@@ -318,6 +339,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     this.stats.committed.clear();
     // Another member may have stored more of a partition meanwhile: ask the table again.
     this.stored.clear();
+    this.backlog.clear();
   }
 
   get bufferedRows(): number {
