@@ -306,4 +306,3 @@ class ThreadRenderer implements Renderer {
     await this.worker.terminate();
   }
 }
-
