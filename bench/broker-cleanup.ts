@@ -10,6 +10,8 @@ const RUN_PREFIX = /^bench_[a-z0-9]{6,}$/;
 export interface Removed {
   topics: string[];
   groups: string[];
+  /** Groups the broker would not delete: a member is still connected. */
+  groupsLeft: string[];
 }
 
 /**
@@ -17,7 +19,7 @@ export interface Removed {
  * refused, so a typo cannot delete a stack's topics). Groups first: the broker refuses to delete a group that still
  * has members, and a member left behind by a failed run would make the call throw; such a group is skipped and named.
  */
-export async function removeRunTopics(kafka: Kafka, prefix: string): Promise<Removed & { groupsLeft: string[] }> {
+export async function removeRunTopics(kafka: Kafka, prefix: string): Promise<Removed> {
   if (!RUN_PREFIX.test(prefix)) throw new Error(`refusing to delete topics by prefix "${prefix}": not a benchmark run's prefix (${RUN_PREFIX.source})`);
   const admin = kafka.admin();
   await admin.connect();
@@ -41,5 +43,19 @@ export async function removeRunTopics(kafka: Kafka, prefix: string): Promise<Rem
     return { topics, groups: groups.filter((g) => !groupsLeft.includes(g)), groupsLeft };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * The end of a suite's run: removes its topics and groups and says so on stderr, or says why it could not. Never
+ * throws: a run's figures (or its own failure) matter more than what it left on the broker.
+ */
+export async function cleanUpRun(kafka: Kafka, prefix: string, suite: string): Promise<void> {
+  try {
+    const removed = await removeRunTopics(kafka, prefix);
+    const left = removed.groupsLeft.length > 0 ? `; still active, left: ${removed.groupsLeft.join(', ')}` : '';
+    console.error(`${suite}: removed ${removed.topics.length} topics and ${removed.groups.length} consumer groups of this run (${prefix}*)${left}`);
+  } catch (err) {
+    console.error(`${suite}: could not remove the run's topics (${prefix}*): ${String(err)}`);
   }
 }

@@ -9,7 +9,7 @@ import { createRegistry } from '../../core/avro.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { silentLog } from '../../core/log.ts';
-import { removeRunTopics } from '../broker-cleanup.ts';
+import { cleanUpRun } from '../broker-cleanup.ts';
 
 const HOURS = Number(process.env['BENCH_BACKFILL_HOURS'] ?? 12);
 const CALLS_PER_HOUR = Number(process.env['BENCH_BACKFILL_CALLS_PER_HOUR'] ?? 6000);
@@ -60,6 +60,6 @@ export async function run(): Promise<Record<string, unknown>> {
   } finally {
     await connector.close();
     await sim.stop();
-    await removeRunTopics(kafka, prefix).catch((err: unknown) => console.error(`backfill: could not remove the run's topics (${prefix}*): ${String(err)}`));
+    await cleanUpRun(kafka, prefix, 'backfill');
   }
 }

@@ -49,7 +49,7 @@ import { CDR_COLUMNS, cdrTsvLine } from '../../sinks/clickhouse/rows.ts';
 import { parseSinkConfig, startClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
 import { normalize } from '../../transforms/normalize/normalize.ts';
-import { removeRunTopics } from '../broker-cleanup.ts';
+import { cleanUpRun } from '../broker-cleanup.ts';
 import { mixedEnvelopes } from '../records.ts';
 import { jobRun, latencyRun } from '../job-bench.ts';
 import { parseRates } from '../push-load.ts';
@@ -684,12 +684,6 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   } finally {
     // The run's topics and groups go when it ends, measured or failed (bench/broker-cleanup.ts); `--keep-topics` keeps
     // them to look at.
-    if (options['keep-topics'] === undefined) {
-      const removed = await removeRunTopics(kafka, tag).catch((err: unknown) => {
-        console.error(`pipeline: could not remove the run's topics (${tag}*): ${String(err)}`);
-        return undefined;
-      });
-      if (removed) console.error(`pipeline: removed ${removed.topics.length} topics and ${removed.groups.length} consumer groups of this run (${tag}*)${removed.groupsLeft.length > 0 ? `; still active, left: ${removed.groupsLeft.join(', ')}` : ''}`);
-    }
+    if (options['keep-topics'] === undefined) await cleanUpRun(kafka, tag, 'pipeline');
   }
 }

@@ -59,13 +59,13 @@ async function serve(mode: Mode): Promise<void> {
       const { createRegistry } = await import('../../core/avro.ts');
       const { endpoints, loadAppConfig } = await import('../../app/config.ts');
       const ends = endpoints(loadAppConfig());
-      const { removeRunTopics } = await import('../broker-cleanup.ts');
+      const { cleanUpRun } = await import('../broker-cleanup.ts');
       const kafka = createKafka({ ...ends.kafka, clientId: 'cdrflow-bench-receiver' });
       const k = await kafkaEnvelopeSink(kafka, createRegistry(ends.registryUrl), [topic]);
       sink = k.sink;
       closeSink = async () => {
         await k.close();
-        await removeRunTopics(kafka, prefix).catch((err: unknown) => console.error(`receiver: could not remove the run's topics (${prefix}*): ${String(err)}`));
+        await cleanUpRun(kafka, prefix, 'receiver');
       };
     }
     const receiver = await startReceiver(
