@@ -146,6 +146,26 @@ describe('Batcher', () => {
     expect(rec.events.join(' ')).not.toContain('cdr.normalized:2:');
   });
 
+  it('partitions catching up together flush as one insert once they hold an insert’s worth between them; a partition that is not behind waits', async () => {
+    const { rec, ports } = fakePorts();
+    const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
+    const settled = () => new Promise((resolve) => setImmediate(resolve));
+    const eager = 100 / CATCH_UP_EAGER_DIVISOR;
+    const offsets = (n: number) => Array.from({ length: n }, (_, i) => i);
+    // Three partitions behind (50 wait in Kafka behind each), none with an insert's worth of its own...
+    await b.add({ ...batch(0, offsets(7)), highWatermark: 57 });
+    await b.add({ ...batch(1, offsets(7)), highWatermark: 57 });
+    // ...and one that is not behind, with more rows than any of them.
+    await b.add({ ...batch(3, offsets(15)), highWatermark: 15 });
+    await settled();
+    expect(rec.events).toEqual([]);
+    // The third one brings the partitions behind to 20 rows between them: one insert of all three ranges.
+    await b.add({ ...batch(2, offsets(6)), highWatermark: 56 });
+    await settled();
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5', 'commit 0@7', 'commit 1@7', 'commit 2@6']);
+    expect(rec.inserted.get('cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5')).toHaveLength(eager);
+  });
+
   it('once a catching-up partition drained its backlog, the rest flushes at once; a buffer opened after it closes the backlog, then rows wait for flushMs again', async () => {
     const { rec, ports, tick } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });

@@ -124,11 +124,14 @@ interface PartitionBuffer<R extends RowLine> {
 export const CATCH_UP_FLUSH_FACTOR = 5;
 
 /**
- * ...and while it catches up, a partition whose buffer holds flushRows / CATCH_UP_EAGER_DIVISOR rows (10,000 by
- * default: past the size where the engine's CPU per row stops falling) flushes as soon as no other flush is in
- * flight, instead of waiting for the age or size limit. The engine then inserts while the next rows are fetched and
- * rendered; waiting for the limits let every partition fill at once (32 MiB each, ~3 s of a backlog) before the
- * first insert began, and the inserts then ran one after another with nothing left to overlap them.
+ * ...and while they catch up, the partitions behind flush together, as one insert, once their buffers hold
+ * flushRows / CATCH_UP_EAGER_DIVISOR rows between them (10,000 by default: past the size where the engine's CPU per
+ * row stops falling) and no other flush is in flight, instead of waiting for the age or size limit. The engine then
+ * inserts while the next rows are fetched and rendered; waiting for the limits let every partition fill at once
+ * (32 MiB each, ~3 s of a backlog) before the first insert began, and the inserts then ran one after another with
+ * nothing left to overlap them. Counting each partition's rows apart still left the engine idle for the first
+ * second of a backlog: fetches spread over three partitions, so 30,000 rows were fetched and rendered before one of
+ * them held 10,000.
  */
 export const CATCH_UP_EAGER_DIVISOR = 5;
 
@@ -227,7 +230,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
         buffer.openedBehind ??= this.catchingUp(buffer);
         if (this.catchingUp(buffer)) this.backlog.add(key);
       }
-      if (buffer && this.eagerFlushDue(buffer)) await this.flush([buffer], heartbeat);
+      // Every partition catching up goes along (eagerFlushDue), not only the one this batch filled. One insert's worth
+      // only: a second would wait here for the first, and the next fetch with it; the rest goes once the engine is free.
+      const [eager] = this.insertGroups([...this.buffers.values()].filter((b) => this.eagerFlushDue(b)));
+      if (eager) await this.flush(eager, heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
   }
@@ -260,13 +266,20 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   /**
-   * While the engine has nothing in flight: a catching-up partition with an insert's worth of rows, or the rest of a
-   * partition whose backlog just drained.
+   * While the engine has nothing in flight: the partitions catching up, once their buffers hold an insert's worth of
+   * rows between them, or the rest of a partition whose backlog just drained.
    */
   private eagerFlushDue(buffer: PartitionBuffer<R>): boolean {
     if (this.options.backgroundFlush !== true || this.flying) return false;
-    if (this.catchingUp(buffer)) return buffer.rows.length + buffer.dead.length >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR;
+    if (this.catchingUp(buffer)) return this.catchingUpRows() >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR;
     return this.backlog.has(`${buffer.topic}:${buffer.partition}`);
+  }
+
+  /** Rows (dead letters included) buffered in the partitions that are catching up. */
+  private catchingUpRows(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) if (this.catchingUp(b)) n += b.rows.length + b.dead.length;
+    return n;
   }
 
   private throwIfFailed(): void {
