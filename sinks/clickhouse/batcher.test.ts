@@ -60,6 +60,11 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   return { rec, ports, tick: (ms: number) => (clock += ms) };
 }
 
+/** Offsets from..from+n-1. */
+const offsets = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+/** Lets a background flush that finished settle (its commit and bookkeeping are promise callbacks). */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
 const options = { flushRows: 4, flushMs: 1000, maxInsertAttempts: 5, systemicRejectThreshold: 50, backoff: { initialMs: 1, maxMs: 2 } };
 
 describe('Batcher', () => {
@@ -122,7 +127,6 @@ describe('Batcher', () => {
     };
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
     const eager = 100 / CATCH_UP_EAGER_DIVISOR;
-    const offsets = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
     // Not catching up (only 9 more in Kafka): an insert's worth of rows stays buffered.
     await b.add({ ...batch(2, offsets(0, eager)), highWatermark: eager + 9 });
     expect(rec.events).toEqual([]);
@@ -137,8 +141,7 @@ describe('Batcher', () => {
     await b.flushDue();
     expect(rec.events).toHaveLength(1);
     open();
-    // Let the finished flight settle (its commit and bookkeeping are promise callbacks).
-    await new Promise((resolve) => setImmediate(resolve));
+    await settled();
     expect(rec.events).toEqual([`start cdr.normalized:0:0-${eager - 1}`, `insert cdr.normalized:0:0-${eager - 1}`, `commit 0@${eager}`]);
     // Engine idle again: the timer's next look flushes the partition still catching up, not the one that is not.
     await b.flushDue();
@@ -149,18 +152,16 @@ describe('Batcher', () => {
   it('partitions catching up together flush as one insert once they hold an insert’s worth between them; a partition that is not behind waits', async () => {
     const { rec, ports } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
-    const settled = () => new Promise((resolve) => setImmediate(resolve));
     const eager = 100 / CATCH_UP_EAGER_DIVISOR;
-    const offsets = (n: number) => Array.from({ length: n }, (_, i) => i);
     // Three partitions behind (50 wait in Kafka behind each), none with an insert's worth of its own...
-    await b.add({ ...batch(0, offsets(7)), highWatermark: 57 });
-    await b.add({ ...batch(1, offsets(7)), highWatermark: 57 });
+    await b.add({ ...batch(0, offsets(0, 7)), highWatermark: 57 });
+    await b.add({ ...batch(1, offsets(0, 7)), highWatermark: 57 });
     // ...and one that is not behind, with more rows than any of them.
-    await b.add({ ...batch(3, offsets(15)), highWatermark: 15 });
+    await b.add({ ...batch(3, offsets(0, 15)), highWatermark: 15 });
     await settled();
     expect(rec.events).toEqual([]);
     // The third one brings the partitions behind to 20 rows between them: one insert of all three ranges.
-    await b.add({ ...batch(2, offsets(6)), highWatermark: 56 });
+    await b.add({ ...batch(2, offsets(0, 6)), highWatermark: 56 });
     await settled();
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5', 'commit 0@7', 'commit 1@7', 'commit 2@6']);
     expect(rec.inserted.get('cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5')).toHaveLength(eager);
@@ -169,13 +170,11 @@ describe('Batcher', () => {
   it('once a catching-up partition drained its backlog, the rest flushes at once; a buffer opened after it closes the backlog, then rows wait for flushMs again', async () => {
     const { rec, ports, tick } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
-    // Background flushes finish in promise callbacks.
-    const settled = () => new Promise((resolve) => setImmediate(resolve));
     // 10 rows, 90 more in Kafka: catching up, short of an insert's worth (100 / CATCH_UP_EAGER_DIVISOR).
-    await b.add({ ...batch(1, Array.from({ length: 10 }, (_, i) => i)), highWatermark: 100 });
+    await b.add({ ...batch(1, offsets(0, 10)), highWatermark: 100 });
     expect(rec.events).toEqual([]);
     // The next fetch reaches the end: nothing waits in Kafka, and the rows go now, not after flushMs.
-    await b.add({ ...batch(1, Array.from({ length: 85 }, (_, i) => 10 + i)), highWatermark: 95 });
+    await b.add({ ...batch(1, offsets(10, 85)), highWatermark: 95 });
     await settled();
     expect(rec.events).toEqual(['insert cdr.normalized:1:0-94', 'commit 1@95']);
     // Rows that came in after that fetch are still the backlog's: they go at once too...
