@@ -73,6 +73,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'sink.flushRows': 'flush a partition buffer at this many rows…',
   'sink.flushBytes': '…or at this many bytes of consumed Avro values (the buffer is bounded in rows and bytes)…',
   'sink.flushMs': '…or when its oldest row waited this long',
+  'sink.flushIdleMs': 'every buffer goes once no batch came in for this long and they hold 1,000 rows or more (a backfill or replay ended); 0 = never',
   'sink.migrate': 'run the idempotent migrations at start-up',
   dlqLoader: 'the `dlq-loader` stage: the dead-letter topic -> `<sink.database>.cdr_dead_letters` (each dead letter once; `cdrflow run dlq-loader` runs it alone)',
   'dlqLoader.enabled': 'run it in `cdrflow start`',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
-import { Batcher, CATCH_UP_EAGER_DIVISOR, CATCH_UP_FLUSH_FACTOR, type BatcherPorts, type BufferedRow } from './batcher.ts';
+import { Batcher, CATCH_UP_FLUSH_FACTOR, DEFAULT_FLUSH_IDLE_MS, EAGER_FLUSH_DIVISOR, IDLE_FLUSH_MIN_ROWS, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
 const TOPIC = 'cdr.normalized';
@@ -65,7 +65,8 @@ const offsets = (from: number, n: number) => Array.from({ length: n }, (_, i) =>
 /** Lets a background flush that finished settle (its commit and bookkeeping are promise callbacks). */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
-const options = { flushRows: 4, flushMs: 1000, maxInsertAttempts: 5, systemicRejectThreshold: 50, backoff: { initialMs: 1, maxMs: 2 } };
+// No idle flush unless a test asks for it: the age rules are tested with a clock that otherwise stands still.
+const options = { flushRows: 4, flushMs: 1000, flushIdleMs: 0, maxInsertAttempts: 5, systemicRejectThreshold: 50, backoff: { initialMs: 1, maxMs: 2 } };
 
 describe('Batcher', () => {
   it('flushes one contiguous range per insert at flushRows, token = topic:partition:first-last, commit after the insert', async () => {
@@ -115,7 +116,7 @@ describe('Batcher', () => {
     expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:0:2-2', 'commit 0@3']);
   });
 
-  it('while a partition catches up, a full insert of rows (flushRows / CATCH_UP_EAGER_DIVISOR) flushes at once when no flush is in flight, and waits while one is', async () => {
+  it('an insert’s worth of rows (flushRows / EAGER_FLUSH_DIVISOR) flushes at once when no flush is in flight, whatever its age, and waits while one is', async () => {
     const { rec, ports } = fakePorts();
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
@@ -126,51 +127,88 @@ describe('Batcher', () => {
       return insert(rows, token);
     };
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
-    const eager = 100 / CATCH_UP_EAGER_DIVISOR;
-    // Not catching up (only 9 more in Kafka): an insert's worth of rows stays buffered.
-    await b.add({ ...batch(2, offsets(0, eager)), highWatermark: eager + 9 });
-    expect(rec.events).toEqual([]);
-    // One row short of an insert's worth, while 50 wait in Kafka: stays buffered.
-    await b.add({ ...batch(0, offsets(0, eager - 1)), highWatermark: eager + 49 });
+    const eager = 100 / EAGER_FLUSH_DIVISOR;
+    // One row short of an insert's worth (caught up: nothing more in Kafka): stays buffered.
+    await b.add({ ...batch(0, offsets(0, eager - 1)), highWatermark: eager - 1 });
     expect(rec.events).toEqual([]);
     // The row that makes it: flushed at once, in the background.
-    await b.add({ ...batch(0, [eager - 1]), highWatermark: eager + 50 });
+    await b.add({ ...batch(0, [eager - 1]), highWatermark: eager });
     expect(rec.events).toEqual([`start cdr.normalized:0:0-${eager - 1}`]);
     // Another partition reaches it while that insert is in flight: it keeps filling.
-    await b.add({ ...batch(1, offsets(0, eager + 5)), highWatermark: 100 });
+    await b.add({ ...batch(1, offsets(0, eager + 5)), highWatermark: eager + 5 });
     await b.flushDue();
     expect(rec.events).toHaveLength(1);
     open();
     await settled();
     expect(rec.events).toEqual([`start cdr.normalized:0:0-${eager - 1}`, `insert cdr.normalized:0:0-${eager - 1}`, `commit 0@${eager}`]);
-    // Engine idle again: the timer's next look flushes the partition still catching up, not the one that is not.
+    // Engine idle again: the timer's next look flushes it.
     await b.flushDue();
     expect(rec.events[3]).toBe(`start cdr.normalized:1:0-${eager + 4}`);
-    expect(rec.events.join(' ')).not.toContain('cdr.normalized:2:');
   });
 
-  it('partitions catching up together flush as one insert once they hold an insert’s worth between them; a partition that is not behind waits', async () => {
+  it('partitions flush together as one insert once they hold an insert’s worth between them, behind or not', async () => {
     const { rec, ports } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
-    const eager = 100 / CATCH_UP_EAGER_DIVISOR;
-    // Three partitions behind (50 wait in Kafka behind each), none with an insert's worth of its own...
+    const eager = 100 / EAGER_FLUSH_DIVISOR;
+    // Two partitions behind (50 wait in Kafka behind each) and one that is not, none with an insert's worth of its own.
     await b.add({ ...batch(0, offsets(0, 7)), highWatermark: 57 });
     await b.add({ ...batch(1, offsets(0, 7)), highWatermark: 57 });
-    // ...and one that is not behind, with more rows than any of them.
-    await b.add({ ...batch(3, offsets(0, 15)), highWatermark: 15 });
+    await b.add({ ...batch(3, offsets(0, 5)), highWatermark: 5 });
     await settled();
     expect(rec.events).toEqual([]);
-    // The third one brings the partitions behind to 20 rows between them: one insert of all three ranges.
-    await b.add({ ...batch(2, offsets(0, 6)), highWatermark: 56 });
+    // The fourth brings them to 20 rows between them: one insert of all four ranges.
+    await b.add({ ...batch(2, [0]), highWatermark: 56 });
     await settled();
-    expect(rec.events).toEqual(['insert cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5', 'commit 0@7', 'commit 1@7', 'commit 2@6']);
-    expect(rec.inserted.get('cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:2:0-5')).toHaveLength(eager);
+    const token = 'cdr.normalized:0:0-6,cdr.normalized:1:0-6,cdr.normalized:3:0-4,cdr.normalized:2:0-0';
+    expect(rec.events).toEqual([`insert ${token}`, 'commit 0@7', 'commit 1@7', 'commit 3@5', 'commit 2@1']);
+    expect(rec.inserted.get(token)).toHaveLength(eager);
+  });
+
+  it('once no batch came in for flushIdleMs, every buffer flushes, young ones too, if they hold IDLE_FLUSH_MIN_ROWS; after the insert in flight if there is one', async () => {
+    const { rec, ports, tick } = fakePorts();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const insert = ports.insert;
+    ports.insert = async (rows, token) => {
+      if (token.startsWith('cdr.normalized:9:')) await gate;
+      return insert(rows, token);
+    };
+    // flushRows far above the rows here: neither size nor the eager insert's worth makes them due.
+    const b = new Batcher(ports, { ...options, flushRows: 100 * IDLE_FLUSH_MIN_ROWS, flushIdleMs: DEFAULT_FLUSH_IDLE_MS, backgroundFlush: true });
+    await b.add(batch(0, offsets(0, IDLE_FLUSH_MIN_ROWS - 1)));
+    tick(DEFAULT_FLUSH_IDLE_MS);
+    // Idle, but too few rows for an insert of their own: they wait for flushMs.
+    await b.flushDue();
+    expect(rec.events).toEqual([]);
+    await b.add(batch(1, [0]));
+    tick(DEFAULT_FLUSH_IDLE_MS - 1);
+    await b.flushDue();
+    expect(rec.events).toEqual([]);
+    tick(1);
+    await b.flushDue();
+    await settled();
+    expect(rec.events).toEqual([`insert cdr.normalized:0:0-${IDLE_FLUSH_MIN_ROWS - 2},cdr.normalized:1:0-0`, `commit 0@${IDLE_FLUSH_MIN_ROWS - 1}`, 'commit 1@1']);
+    // An idle flush that finds an insert in flight goes after it.
+    await b.add(batch(9, offsets(0, 30)));
+    tick(1000);
+    await b.flushDue();
+    await settled();
+    expect(rec.events).toHaveLength(3);
+    await b.add(batch(0, offsets(IDLE_FLUSH_MIN_ROWS - 1, IDLE_FLUSH_MIN_ROWS)));
+    tick(DEFAULT_FLUSH_IDLE_MS);
+    const idle = b.flushDue();
+    await settled();
+    expect(rec.events).toHaveLength(3);
+    open();
+    await idle;
+    await settled();
+    expect(rec.events.slice(3)).toEqual(['insert cdr.normalized:9:0-29', 'commit 9@30', `insert cdr.normalized:0:${IDLE_FLUSH_MIN_ROWS - 1}-${2 * IDLE_FLUSH_MIN_ROWS - 2}`, `commit 0@${2 * IDLE_FLUSH_MIN_ROWS - 1}`]);
   });
 
   it('once a catching-up partition drained its backlog, the rest flushes at once; a buffer opened after it closes the backlog, then rows wait for flushMs again', async () => {
     const { rec, ports, tick } = fakePorts();
     const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
-    // 10 rows, 90 more in Kafka: catching up, short of an insert's worth (100 / CATCH_UP_EAGER_DIVISOR).
+    // 10 rows, 90 more in Kafka: catching up, short of an insert's worth (100 / EAGER_FLUSH_DIVISOR).
     await b.add({ ...batch(1, offsets(0, 10)), highWatermark: 100 });
     expect(rec.events).toEqual([]);
     // The next fetch reaches the end: nothing waits in Kafka, and the rows go now, not after flushMs.
@@ -370,10 +408,11 @@ describe('Batcher', () => {
     });
   });
 
+  // flushRows 50 in the background: the rows here stay below an eager insert's worth (10), so only age makes them due.
   describe('partitions due together', () => {
     it('go as one insert whose token names every range, then each range commits in turn', async () => {
       const { rec, ports, tick } = fakePorts();
-      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      const b = new Batcher(ports, { ...options, flushRows: 50, backgroundFlush: true });
       await b.add(batch(0, [5, 6]));
       await b.add(batch(1, [0]));
       await b.add(batch(2, [9, 10, 11]));
@@ -386,7 +425,7 @@ describe('Batcher', () => {
 
     it('a buffer past half its age goes along with a due one; a younger one waits', async () => {
       const { rec, ports, tick } = fakePorts();
-      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      const b = new Batcher(ports, { ...options, flushRows: 50, backgroundFlush: true });
       await b.add(batch(0, [0]));
       tick(400);
       await b.add(batch(1, [0]));
@@ -402,7 +441,7 @@ describe('Batcher', () => {
       expect(rec.events.slice(4)).toEqual(['insert cdr.normalized:3:0-0', 'commit 3@1']);
       // Nothing is ever flushed later than its age: with none due, none goes.
       const late = fakePorts();
-      const c = new Batcher(late.ports, { ...options, backgroundFlush: true });
+      const c = new Batcher(late.ports, { ...options, flushRows: 50, backgroundFlush: true });
       await c.add(batch(0, [0]));
       late.tick(999);
       await c.flushDue();
@@ -411,7 +450,8 @@ describe('Batcher', () => {
 
     it('a group holds at most flushRows rows: the rest go in the next insert', async () => {
       const { rec, ports, tick } = fakePorts();
-      const b = new Batcher(ports, { ...options, flushRows: 5, backgroundFlush: true });
+      // Inline flushes: in the background, 7 rows would be far past an eager insert's worth (flushRows / 5).
+      const b = new Batcher(ports, { ...options, flushRows: 5 });
       await b.add(batch(0, [0, 1, 2]));
       await b.add(batch(1, [0, 1]));
       await b.add(batch(2, [0, 1]));
@@ -423,7 +463,7 @@ describe('Batcher', () => {
 
     it('when ClickHouse rejects the group, each range is inserted on its own and bisecting dead-letters only the bad row', async () => {
       const { rec, ports, tick } = fakePorts({ reject: (offset) => offset === 21 });
-      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      const b = new Batcher(ports, { ...options, flushRows: 50, backgroundFlush: true });
       await b.add(batch(0, [1, 2]));
       await b.add(batch(1, [20, 21, 22]));
       tick(1000);
@@ -438,7 +478,7 @@ describe('Batcher', () => {
 
     it('a transient failure retries the same group with the same token (deduplicated if it had landed)', async () => {
       const { rec, ports, tick } = fakePorts({ transientFailures: 1 });
-      const b = new Batcher(ports, { ...options, flushRows: 10, backgroundFlush: true });
+      const b = new Batcher(ports, { ...options, flushRows: 50, backgroundFlush: true });
       await b.add(batch(0, [0]));
       await b.add(batch(1, [0]));
       tick(1000);

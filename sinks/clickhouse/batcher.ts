@@ -80,6 +80,8 @@ export interface BatcherOptions {
   /** ...or at this many bytes (consumed values + rendered rows), whichever comes first: memory stays bounded whatever a row weighs. */
   flushBytes?: number;
   flushMs: number;
+  /** ...or when no batch came in for this long (DEFAULT_FLUSH_IDLE_MS); 0 = never for that reason. */
+  flushIdleMs?: number;
   /**
    * Insert and commit in the background, at most one flush at a time, while the next rows are decoded: the
    * engine's own threads insert while the main thread decodes. Off = every flush is awaited where it starts.
@@ -124,16 +126,32 @@ interface PartitionBuffer<R extends RowLine> {
 export const CATCH_UP_FLUSH_FACTOR = 5;
 
 /**
- * ...and while they catch up, the partitions behind flush together, as one insert, once their buffers hold
- * flushRows / CATCH_UP_EAGER_DIVISOR rows between them (10,000 by default: past the size where the engine's CPU per
- * row stops falling) and no other flush is in flight, instead of waiting for the age or size limit. The engine then
- * inserts while the next rows are fetched and rendered; waiting for the limits let every partition fill at once
- * (32 MiB each, ~3 s of a backlog) before the first insert began, and the inserts then ran one after another with
- * nothing left to overlap them. Counting each partition's rows apart still left the engine idle for the first
- * second of a backlog: fetches spread over three partitions, so 30,000 rows were fetched and rendered before one of
- * them held 10,000.
+ * Whenever the engine has nothing in flight and the buffers hold flushRows / EAGER_FLUSH_DIVISOR rows between them
+ * (10,000 by default: past the size where the engine's CPU per row stops falling), they all go as one insert,
+ * whatever their age. The engine then inserts while the next rows are fetched and rendered. Waiting for the age or
+ * size limits left it idle: on a backlog every partition filled at once (32 MiB each, ~3 s) before the first insert
+ * began; behind a normalize stage that keeps the sink fed but never far behind (end to end, a replay), the sink
+ * inserted nothing for the first 2 s of a 6.6 s run while normalize used one core and the other sat idle. In a steady
+ * stream slower than that (10,000 rows within flushMs), the age flush comes first and nothing changes.
  */
-export const CATCH_UP_EAGER_DIVISOR = 5;
+export const EAGER_FLUSH_DIVISOR = 5;
+
+/**
+ * When no batch came in for flushIdleMs, what is buffered goes at once: the input has paused (a backfill or replay
+ * ended) and rows that are not coming are not worth waiting flushMs for. The last rows of the benchmark's end-to-end
+ * run waited 0.92 s of 6.6 s that way with the engine idle. Only from IDLE_FLUSH_MIN_ROWS rows on: a slow stream
+ * (a few calls a second, a pause between each) would otherwise make an insert of a few rows per pause, where
+ * ClickHouse wants inserts of 1,000 rows or at most one a second; its rows wait for flushMs as before.
+ */
+export const DEFAULT_FLUSH_IDLE_MS = 200;
+export const IDLE_FLUSH_MIN_ROWS = 1_000;
+
+/** Rows (dead letters included) in these buffers. */
+function rowsIn(buffers: Iterable<{ rows: unknown[]; dead: unknown[] }>): number {
+  let n = 0;
+  for (const b of buffers) n += b.rows.length + b.dead.length;
+  return n;
+}
 
 export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
 
@@ -160,6 +178,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * benchmark's 100,000-row backlog had waited up to flushMs with the engine idle (0.86 s of a 7.4 s run).
    */
   private readonly backlog = new Set<string>();
+  /** When the last batch with messages came in (the idle flush). */
+  private lastAddAt = Number.NEGATIVE_INFINITY;
   private readonly component: string;
   private readonly events: string;
   private readonly now: () => number;
@@ -186,6 +206,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     return this.exclusive(async () => {
       this.throwIfFailed();
       if (batch.messages.length === 0) return undefined;
+      this.lastAddAt = this.now();
       const key = `${batch.topic}:${batch.partition}`;
       let buffer = this.buffers.get(key);
       // Re-delivered offsets (a fetch that raced a flush or a rebalance) are already buffered or already committed.
@@ -230,9 +251,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
         buffer.openedBehind ??= this.catchingUp(buffer);
         if (this.catchingUp(buffer)) this.backlog.add(key);
       }
-      // Every partition catching up goes along (eagerFlushDue), not only the one this batch filled. One insert's worth
-      // only: a second would wait here for the first, and the next fetch with it; the rest goes once the engine is free.
-      const [eager] = this.insertGroups([...this.buffers.values()].filter((b) => this.eagerFlushDue(b)));
+      // Every partition goes along (eagerDue), not only the one this batch filled. One insert's worth only: a second
+      // would wait here for the first, and the next fetch with it; the rest goes once the engine is free.
+      const [eager] = this.insertGroups(this.eagerDue());
       if (eager) await this.flush(eager, heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
@@ -240,7 +261,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /**
    * Flushes buffers whose oldest row waited flushMs, or CATCH_UP_FLUSH_FACTOR × flushMs while the partition catches
-   * up (all of them with `all`, and then waits for the last flush).
+   * up; every buffer once the input went idle (flushIdleMs, IDLE_FLUSH_MIN_ROWS) or with `all` (which then waits for
+   * the last flush).
    */
   flushDue(all = false): Promise<void> {
     return this.exclusive(async () => {
@@ -248,7 +270,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
       const now = this.now();
       const maxAge = (buffer: PartitionBuffer<R>) => (this.catchingUp(buffer) ? this.options.flushMs * CATCH_UP_FLUSH_FACTOR : this.options.flushMs);
       const buffers = [...this.buffers.values()];
-      const due = buffers.filter((buffer) => all || now - buffer.openedAt >= maxAge(buffer) || this.eagerFlushDue(buffer));
+      const idleMs = this.options.flushIdleMs ?? DEFAULT_FLUSH_IDLE_MS;
+      const idle = idleMs > 0 && now - this.lastAddAt >= idleMs && rowsIn(buffers) >= IDLE_FLUSH_MIN_ROWS;
+      const eager = this.eagerDue();
+      const due = all || idle ? buffers : buffers.filter((buffer) => now - buffer.openedAt >= maxAge(buffer) || eager.includes(buffer));
       // Buffers past half their age go along (early, never late): partitions' buffers open a fetch apart, and
       // without this each would make its own small insert a timer tick after the other.
       if (due.length > 0) due.push(...buffers.filter((buffer) => !due.includes(buffer) && now - buffer.openedAt >= maxAge(buffer) / 2));
@@ -266,20 +291,14 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   /**
-   * While the engine has nothing in flight: the partitions catching up, once their buffers hold an insert's worth of
-   * rows between them, or the rest of a partition whose backlog just drained.
+   * What goes now because the engine has nothing in flight: every buffer, once they hold an insert's worth of rows
+   * between them (EAGER_FLUSH_DIVISOR); else the rest of the partitions whose backlog just drained.
    */
-  private eagerFlushDue(buffer: PartitionBuffer<R>): boolean {
-    if (this.options.backgroundFlush !== true || this.flying) return false;
-    if (this.catchingUp(buffer)) return this.catchingUpRows() >= this.options.flushRows / CATCH_UP_EAGER_DIVISOR;
-    return this.backlog.has(`${buffer.topic}:${buffer.partition}`);
-  }
-
-  /** Rows (dead letters included) buffered in the partitions that are catching up. */
-  private catchingUpRows(): number {
-    let n = 0;
-    for (const b of this.buffers.values()) if (this.catchingUp(b)) n += b.rows.length + b.dead.length;
-    return n;
+  private eagerDue(): PartitionBuffer<R>[] {
+    if (this.options.backgroundFlush !== true || this.flying) return [];
+    const buffers = [...this.buffers.values()];
+    if (rowsIn(buffers) >= this.options.flushRows / EAGER_FLUSH_DIVISOR) return buffers;
+    return buffers.filter((b) => !this.catchingUp(b) && this.backlog.has(`${b.topic}:${b.partition}`));
   }
 
   private throwIfFailed(): void {
@@ -356,9 +375,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   get bufferedRows(): number {
-    let n = 0;
-    for (const b of this.buffers.values()) n += b.rows.length + b.dead.length;
-    return n + this.flightRows;
+    return rowsIn(this.buffers.values()) + this.flightRows;
   }
 
   /**

@@ -2,6 +2,7 @@
 // core/clickhouse.ts (env); everything named here is injectable so tests use their own topics, group and database.
 import { z } from 'zod';
 import { CONSUMER_GROUPS, TOPICS } from '../../core/topology.ts';
+import { DEFAULT_FLUSH_IDLE_MS } from './batcher.ts';
 import { INSERT_FORMATS } from './rows.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
@@ -19,6 +20,8 @@ export const sinkConfigSchema = z.strictObject({
   flushBytes: z.int().min(1_024).max(1_073_741_824).default(32 * 1_048_576),
   /** ...or when its oldest row has waited this long. */
   flushMs: z.int().min(10).max(600_000).default(1_000),
+  /** ...or, every buffer, once no batch came in for this long and they hold 1,000 rows (a replay ended); 0 = never. */
+  flushIdleMs: z.int().min(0).max(600_000).default(DEFAULT_FLUSH_IDLE_MS),
   /** TabSeparated was fastest in every `npm run bench -- sink` run (docs/stream-stages.md); all three store identical rows. */
   insertFormat: z.enum(INSERT_FORMATS).default('TabSeparated'),
   /**

@@ -9,7 +9,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
-import { Batcher, type BatcherOptions, type BatcherPorts, type RenderedRow, type RowLine, type SinkStats } from './batcher.ts';
+import { Batcher, DEFAULT_FLUSH_IDLE_MS, type BatcherOptions, type BatcherPorts, type RenderedRow, type RowLine, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertLines } from './insert.ts';
@@ -84,6 +84,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       flushRows: config.flushRows,
       flushBytes: config.flushBytes,
       flushMs: config.flushMs,
+      flushIdleMs: config.flushIdleMs,
       maxInsertAttempts: config.maxInsertAttempts,
       systemicRejectThreshold: config.systemicRejectThreshold,
       backgroundFlush: true,
@@ -94,7 +95,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       sessionTimeoutMs: config.sessionTimeoutMs,
       events: 'sink',
       log,
-      started: { table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs },
+      started: { table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs, flushIdleMs: config.flushIdleMs },
       async release() {
         await publisher.disconnect().catch(() => undefined);
         await renderer.close();
@@ -147,9 +148,11 @@ export async function runBatcherStage<R extends RowLine>(
     },
   });
 
+  // Often enough to see a buffer's age (a quarter of flushMs) and the input's pause (half of flushIdleMs) in time.
+  const idleMs = batcherOptions.flushIdleMs ?? DEFAULT_FLUSH_IDLE_MS;
   const timer = setInterval(() => {
     batcher.flushDue().catch((err: unknown) => consumer.fail(err instanceof CdrflowError ? err : classifyClickHouseError(err)));
-  }, Math.max(10, Math.min(250, Math.floor(batcherOptions.flushMs / 4))));
+  }, Math.max(10, Math.min(250, Math.floor(batcherOptions.flushMs / 4), idleMs > 0 ? Math.floor(idleMs / 2) : Infinity)));
   timer.unref();
 
   // Released once, whichever comes first: a clean stop or the consumer ending by itself.
