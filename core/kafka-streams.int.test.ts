@@ -1,0 +1,77 @@
+// runTransactional on the test broker: partitions' chunks are transformed at once, and the chunks that wait while a
+// transaction runs commit together in the next one, with every chunk's output and its consumed offsets; every
+// record comes out exactly once and every partition's offsets are committed.
+import { afterAll, expect, it } from 'vitest';
+import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
+import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
+import { ensureTopics } from './kafka.ts';
+import { runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
+
+const kafka = testKafka();
+const PARTITIONS = TRANSFORMS_AT_ONCE;
+const PER_PARTITION = 10;
+let stage: StreamHandle | undefined;
+
+afterAll(async () => {
+  await stage?.stop();
+});
+
+it('chunks transformed while a transaction runs commit together in the next transaction; each record once, every offset committed', async () => {
+  const input = uniqueName('tx-in');
+  const output = uniqueName('tx-out');
+  const groupId = uniqueName('tx-group');
+  await ensureTopics(kafka, [input, output].map((topic) => ({ topic, partitions: PARTITIONS })));
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: input,
+    messages: Array.from({ length: PARTITIONS * PER_PARTITION }, (_, i) => ({ partition: i % PARTITIONS, key: `k${i}`, value: `v${i}` })),
+  });
+  await producer.disconnect();
+
+  // The first transform of each partition waits until all of them started: proof that they run at once, and a
+  // fixed starting point (the first to finish commits alone, the others queue behind its transaction).
+  const events: string[] = [];
+  let started = 0;
+  let allStarted!: () => void;
+  const barrier = new Promise<void>((resolve, reject) => {
+    allStarted = resolve;
+    setTimeout(() => reject(new Error(`only ${started} of ${PARTITIONS} partitions were transformed at once`)), 20_000).unref();
+  });
+  let committed = 0;
+  stage = await runTransactional(kafka, {
+    groupId,
+    topics: [input],
+    transactionalId: `${groupId}.t`,
+    maxMessagesPerTransaction: PER_PARTITION,
+    async transform(chunk): Promise<ProducedRecords[]> {
+      events.push(`transform ${chunk.partition}`);
+      if (++started === PARTITIONS) allStarted();
+      await barrier;
+      return [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: Buffer.from(m.value!.toString().toUpperCase()) })) }];
+    },
+    onSent: (chunk) => events.push(`sent ${chunk.partition}`),
+    onCommitted: (chunk, produced) => {
+      expect(produced).toBe(PER_PARTITION);
+      events.push(`committed ${chunk.partition}`);
+      committed += chunk.messages.length;
+    },
+  });
+  await waitFor(() => committed === PARTITIONS * PER_PARTITION, { timeoutMs: 30_000, message: 'every chunk committed' });
+
+  expect(events.slice(0, PARTITIONS).sort()).toEqual(Array.from({ length: PARTITIONS }, (_, p) => `transform ${p}`));
+  // Two transactions: the first chunk's alone, then every chunk that waited for it, all sent before one commit.
+  expect(events.slice(PARTITIONS).map((e) => e.split(' ')[0])).toEqual(['sent', 'committed', ...Array(PARTITIONS - 1).fill('sent'), ...Array(PARTITIONS - 1).fill('committed')]);
+
+  const out = await readTopic(kafka, output, PARTITIONS * PER_PARTITION);
+  expect(out.count).toBe(PARTITIONS * PER_PARTITION);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [input] });
+    expect([...offsets!.partitions].sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset))).toEqual(Array(PARTITIONS).fill(PER_PARTITION));
+  } finally {
+    await admin.disconnect();
+  }
+});
