@@ -5,7 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics } from './kafka.ts';
-import { runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
+import { MAX_SEND_BYTES, runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
 
 const kafka = testKafka();
 const PARTITIONS = TRANSFORMS_AT_ONCE;
@@ -74,4 +74,43 @@ it('chunks transformed while a transaction runs commit together in the next tran
   } finally {
     await admin.disconnect();
   }
+});
+
+it('a transaction whose output is larger than the broker takes in one batch goes in several sends, and commits once', async () => {
+  const input = uniqueName('tx-big-in');
+  // One partition: the whole output would be one record batch of one send.
+  const output = uniqueName('tx-big-out');
+  const groupId = uniqueName('tx-big-group');
+  const RECORDS = 40;
+  const VALUE_BYTES = 64 * 1024;
+  await ensureTopics(kafka, [{ topic: input, partitions: 1 }, { topic: output, partitions: 1 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: input, messages: Array.from({ length: RECORDS }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+
+  const chunks: number[] = [];
+  let committed = 0;
+  const big = await runTransactional(kafka, {
+    groupId,
+    topics: [input],
+    transactionalId: `${groupId}.t`,
+    maxMessagesPerTransaction: RECORDS,
+    // 40 × 64 KiB = 2.5 MiB in one chunk: more than twice the broker's 1 MiB per batch.
+    transform: async (chunk) => [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: Buffer.alloc(VALUE_BYTES, 'x') })) }],
+    onCommitted: (chunk) => {
+      chunks.push(chunk.messages.length);
+      committed += chunk.messages.length;
+    },
+  });
+  try {
+    await waitFor(() => committed === RECORDS, { timeoutMs: 30_000, message: 'the large chunk committed' });
+  } finally {
+    await big.stop();
+  }
+  expect(chunks).toEqual([RECORDS]);
+  expect(RECORDS * VALUE_BYTES).toBeGreaterThan(3 * MAX_SEND_BYTES);
+  const out = await readTopic(kafka, output, RECORDS);
+  expect(out.count).toBe(RECORDS);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
 });

@@ -191,6 +191,46 @@ export interface TransactionalOptions {
  */
 export const TRANSFORMS_AT_ONCE = 3;
 
+/**
+ * Bytes of one produce call, at most (keys, values, headers and ~24 bytes of framing per record): kafkajs puts a
+ * partition's share of a send into one record batch, and the broker refuses a batch above message.max.bytes (1 MiB
+ * by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in as many sends as it takes.
+ * A single record larger than this goes alone.
+ */
+export const MAX_SEND_BYTES = 768 * 1024;
+const RECORD_FRAMING_BYTES = 24;
+
+type KafkajsMessage = ReturnType<typeof toKafkajsMessage>;
+
+function messageBytes(m: OutgoingMessage): number {
+  let n = RECORD_FRAMING_BYTES + m.value.length + (m.key === null ? 0 : typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+/** Records to produce, as sends of at most MAX_SEND_BYTES each, in order. */
+function sendsOf(produced: readonly ProducedRecords[]): { topic: string; messages: KafkajsMessage[] }[][] {
+  const sends: Map<string, KafkajsMessage[]>[] = [];
+  let current = new Map<string, KafkajsMessage[]>();
+  let bytes = 0;
+  for (const { topic, messages } of produced) {
+    for (const m of messages) {
+      const size = messageBytes(m);
+      if (bytes > 0 && bytes + size > MAX_SEND_BYTES) {
+        sends.push(current);
+        current = new Map();
+        bytes = 0;
+      }
+      const into = current.get(topic) ?? [];
+      into.push(toKafkajsMessage(m));
+      current.set(topic, into);
+      bytes += size;
+    }
+  }
+  if (bytes > 0) sends.push(current);
+  return sends.map((send) => [...send].map(([topic, messages]) => ({ topic, messages })));
+}
+
 /** A transformed chunk waiting for its transaction. */
 interface ReadyChunk {
   chunk: PartitionBatch;
@@ -225,15 +265,9 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
 
   /** One transaction for the chunks of a group (at most one per partition: a partition's next chunk waits for this one). */
   const commitGroup = async (group: ReadyChunk[]) => {
-    const topicMessages = new Map<string, ReturnType<typeof toKafkajsMessage>[]>();
+    const sends = sendsOf(group.flatMap((c) => c.produced));
     const offsets = new Map<string, { partition: number; offset: string }[]>();
-    for (const { chunk, produced } of group) {
-      for (const p of produced) {
-        if (p.messages.length === 0) continue;
-        const messages = topicMessages.get(p.topic) ?? [];
-        for (const m of p.messages) messages.push(toKafkajsMessage(m));
-        topicMessages.set(p.topic, messages);
-      }
+    for (const { chunk } of group) {
       const partitions = offsets.get(chunk.topic) ?? [];
       partitions.push({ partition: chunk.partition, offset: String(chunk.messages[chunk.messages.length - 1]!.offset + 1) });
       offsets.set(chunk.topic, partitions);
@@ -246,7 +280,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           throw classifyKafkaError(err, 'beginning a transaction');
         });
         try {
-          if (topicMessages.size > 0) await tx.sendBatch({ topicMessages: [...topicMessages].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+          for (const topicMessages of sends) await tx.sendBatch({ topicMessages, acks: -1 });
           for (const { chunk, count } of group) options.onSent?.(chunk, count);
           await tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) });
           await tx.commit();
