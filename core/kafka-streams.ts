@@ -6,7 +6,7 @@ import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
-import { keyPartitioner } from './partitioner.ts';
+import { keyHash, keyPartitioner } from './partitioner.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -192,12 +192,12 @@ export interface TransactionalOptions {
 export const TRANSFORMS_AT_ONCE = 3;
 
 /**
- * Bytes of one produce call, at most (keys, values, headers and ~24 bytes of framing per record): kafkajs puts a
- * partition's share of a send into one record batch, and the broker refuses a batch above message.max.bytes (1 MiB
- * by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in as many sends as it takes.
- * A single record larger than this goes alone.
+ * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
+ * record): kafkajs puts a partition's share of a send into one record batch, and the broker refuses a batch above
+ * message.max.bytes (1 MiB by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in
+ * as many sends as it takes; a single record larger than this goes alone.
  */
-export const MAX_SEND_BYTES = 768 * 1024;
+export const MAX_PARTITION_SEND_BYTES = 768 * 1024;
 const RECORD_FRAMING_BYTES = 24;
 
 type KafkajsMessage = ReturnType<typeof toKafkajsMessage>;
@@ -208,26 +208,41 @@ function messageBytes(m: OutgoingMessage): number {
   return n;
 }
 
-/** Records to produce, as sends of at most MAX_SEND_BYTES each, in order. */
-function sendsOf(produced: readonly ProducedRecords[]): { topic: string; messages: KafkajsMessage[] }[][] {
+/**
+ * Records to produce, as sends in order, none of which gives a partition more than MAX_PARTITION_SEND_BYTES. A keyed
+ * record's partition is the one the producer's partitioner picks (core/partitioner.ts) among `partitions(topic)`; a
+ * keyless one counts against every partition of its topic.
+ */
+export function sendsOf(produced: readonly ProducedRecords[], partitions: (topic: string) => number): { topic: string; messages: KafkajsMessage[] }[][] {
   const sends: Map<string, KafkajsMessage[]>[] = [];
   let current = new Map<string, KafkajsMessage[]>();
-  let bytes = 0;
+  /** Per topic, bytes in the current send: per partition, and of keyless records (which may land on any one). */
+  let fills = new Map<string, { keyless: number; byPartition: Map<number, number> }>();
   for (const { topic, messages } of produced) {
+    const count = partitions(topic);
     for (const m of messages) {
       const size = messageBytes(m);
-      if (bytes > 0 && bytes + size > MAX_SEND_BYTES) {
+      const partition = m.key === null ? undefined : (keyHash(m.key) & 0x7fffffff) % count;
+      let fill = fills.get(topic);
+      const fullest = !fill ? 0 : fill.keyless + (partition === undefined ? Math.max(0, ...fill.byPartition.values()) : (fill.byPartition.get(partition) ?? 0));
+      if (current.size > 0 && fullest + size > MAX_PARTITION_SEND_BYTES) {
         sends.push(current);
         current = new Map();
-        bytes = 0;
+        fills = new Map();
+        fill = undefined;
       }
+      if (!fill) {
+        fill = { keyless: 0, byPartition: new Map() };
+        fills.set(topic, fill);
+      }
+      if (partition === undefined) fill.keyless += size;
+      else fill.byPartition.set(partition, (fill.byPartition.get(partition) ?? 0) + size);
       const into = current.get(topic) ?? [];
       into.push(toKafkajsMessage(m));
       current.set(topic, into);
-      bytes += size;
     }
   }
-  if (bytes > 0) sends.push(current);
+  if (current.size > 0) sends.push(current);
   return sends.map((send) => [...send].map(([topic, messages]) => ({ topic, messages })));
 }
 
@@ -263,9 +278,28 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   // The batch handler may run before startConsumer returns; it reaches the runner through this holder.
   const ref: { runner?: Runner } = {};
 
+  // Partition counts of the topics written, asked once per topic while the stage runs (sendsOf bounds each
+  // partition's share of a send with them).
+  const partitionCounts = new Map<string, number>();
+  const learnPartitions = async (topics: string[]) => {
+    const missing = topics.filter((t) => !partitionCounts.has(t));
+    if (missing.length === 0) return;
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: missing });
+      for (const t of found) partitionCounts.set(t.name, Math.max(1, t.partitions.length));
+    } catch (err) {
+      throw classifyKafkaError(err, `reading the partitions of ${missing.join(', ')}`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
   /** One transaction for the chunks of a group (at most one per partition: a partition's next chunk waits for this one). */
   const commitGroup = async (group: ReadyChunk[]) => {
-    const sends = sendsOf(group.flatMap((c) => c.produced));
+    const produced = group.flatMap((c) => c.produced).filter((p) => p.messages.length > 0);
+    let sends: ReturnType<typeof sendsOf> | undefined;
     const offsets = new Map<string, { partition: number; offset: string }[]>();
     for (const { chunk } of group) {
       const partitions = offsets.get(chunk.topic) ?? [];
@@ -276,11 +310,15 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     await retry(
       async () => {
         if (producerBroken) throw producerBroken;
+        if (sends === undefined) {
+          await learnPartitions([...new Set(produced.map((p) => p.topic))]);
+          sends = sendsOf(produced, (topic) => partitionCounts.get(topic) ?? 1);
+        }
         const tx = await producer.transaction().catch((err: unknown) => {
           throw classifyKafkaError(err, 'beginning a transaction');
         });
         try {
-          for (const topicMessages of sends) await tx.sendBatch({ topicMessages, acks: -1 });
+          for (const topicMessages of sends!) await tx.sendBatch({ topicMessages, acks: -1 });
           for (const { chunk, count } of group) options.onSent?.(chunk, count);
           await tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) });
           await tx.commit();
