@@ -5,7 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics } from './kafka.ts';
-import { MAX_SEND_BYTES, runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
+import { MAX_PARTITION_SEND_BYTES, runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
 
 const kafka = testKafka();
 const PARTITIONS = TRANSFORMS_AT_ONCE;
@@ -109,7 +109,7 @@ it('a transaction whose output is larger than the broker takes in one batch goes
     await big.stop();
   }
   expect(chunks).toEqual([RECORDS]);
-  expect(RECORDS * VALUE_BYTES).toBeGreaterThan(3 * MAX_SEND_BYTES);
+  expect(RECORDS * VALUE_BYTES).toBeGreaterThan(3 * MAX_PARTITION_SEND_BYTES);
   const out = await readTopic(kafka, output, RECORDS);
   expect(out.count).toBe(RECORDS);
   expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
