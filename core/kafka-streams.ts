@@ -6,7 +6,7 @@ import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
-import { keyHash, keyPartitioner } from './partitioner.ts';
+import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -222,7 +222,7 @@ export function sendsOf(produced: readonly ProducedRecords[], partitions: (topic
     const count = partitions(topic);
     for (const m of messages) {
       const size = messageBytes(m);
-      const partition = m.key === null ? undefined : (keyHash(m.key) & 0x7fffffff) % count;
+      const partition = m.key === null ? undefined : partitionOfKey(m.key, count);
       let fill = fills.get(topic);
       const fullest = !fill ? 0 : fill.keyless + (partition === undefined ? Math.max(0, ...fill.byPartition.values()) : (fill.byPartition.get(partition) ?? 0));
       if (current.size > 0 && fullest + size > MAX_PARTITION_SEND_BYTES) {
@@ -306,7 +306,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       partitions.push({ partition: chunk.partition, offset: String(chunk.messages[chunk.messages.length - 1]!.offset + 1) });
       offsets.set(chunk.topic, partitions);
     }
-    const what = group.map(({ chunk }) => `${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${chunk.messages[chunk.messages.length - 1]!.offset}`).join(', ');
+    // Worded only when a transaction fails.
+    const what = () => group.map(({ chunk }) => `${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${chunk.messages[chunk.messages.length - 1]!.offset}`).join(', ');
     await retry(
       async () => {
         if (producerBroken) throw producerBroken;
@@ -323,7 +324,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           await tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) });
           await tx.commit();
         } catch (err) {
-          const failure = classifyKafkaError(err, `transaction for ${what}`);
+          const failure = classifyKafkaError(err, `transaction for ${what()}`);
           await tx.abort().catch((abortErr: unknown) => {
             // The client's transaction state is now stuck (e.g. ABORTING after a dropped connection) and every next
             // call on this producer would fail with a state error: give up on it. The stage restarts with a new

@@ -53,12 +53,17 @@ export function keyHash(key: Buffer | string): number {
   return murmur2(asciiScratch.subarray(0, n));
 }
 
+/** The partition of a keyed record among `partitions` (kafkajs's and Java's choice: murmur2, sign bit cleared). */
+export function partitionOfKey(key: Buffer | string, partitions: number): number {
+  return (keyHash(key) & 0x7fffffff) % partitions;
+}
+
 /** kafkajs's `createPartitioner`: one instance per producer, with its own round-robin counter per topic. */
 export const keyPartitioner: ICustomPartitioner = () => {
   const counters = new Map<string, number>();
   return ({ topic, partitionMetadata, message }: PartitionerArgs): number => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
-    if (message.key !== null && message.key !== undefined) return (keyHash(message.key) & 0x7fffffff) % partitionMetadata.length;
+    if (message.key !== null && message.key !== undefined) return partitionOfKey(message.key, partitionMetadata.length);
     const next = ((counters.get(topic) ?? Math.floor(Math.random() * 0x7fffffff)) + 1) & 0x7fffffff;
     counters.set(topic, next);
     const available = partitionMetadata.filter((p) => p.leader >= 0);
