@@ -63,6 +63,16 @@ export const command: Command = {
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
       closeStage = () => clickhouse.close();
     }
+    // Listening before the stage starts: a stop request while it still starts (a group member waiting for its
+    // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.
+    // The deadline counts from the request either way.
+    const signalled = untilSignal();
+    void signalled.then(() => {
+      setTimeout(() => {
+        console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref();
+    });
     let handle: { stop(): Promise<void> };
     try {
       handle = await superviseStage(stage, launch, supervision);
@@ -70,7 +80,7 @@ export const command: Command = {
       await closeStage();
       throw err;
     }
-    const outcome = await Promise.race([untilSignal().then((signal) => ({ signal })), failure]);
+    const outcome = await Promise.race([signalled.then((signal) => ({ signal })), failure]);
     if ('error' in outcome) {
       await handle.stop().catch(() => undefined);
       await closeStage();
@@ -78,12 +88,8 @@ export const command: Command = {
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
       return 1;
     }
+    // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline armed above.
     log('info', `${stage}.stopping`, { signal: outcome.signal });
-    // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline.
-    setTimeout(() => {
-      console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
-      process.exit(1);
-    }, STOP_DEADLINE_MS).unref();
     await handle.stop();
     await closeStage();
     log('info', `${stage}.stopped`);

@@ -3,7 +3,8 @@
 //     (the group drops the dead member after the 6 s session timeout; the log says what it waits for);
 //   - a second normalize joining and leaving (a rebalance) never stops the first one, and a second sink joining and
 //     leaving never stops the first sink (the review saw `run sink` stop on "The group is rebalancing");
-//   - afterwards every record was normalized exactly once.
+//   - afterwards every record was normalized exactly once;
+//   - a stop request that comes while the stage still starts stops it cleanly.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,4 +111,15 @@ describe('stage restarts and rebalances', () => {
     expect((await n2.exited).code).toBe(0);
     expect((await s1.exited).code).toBe(0);
   }, 420_000);
+
+  it('a SIGTERM while the stage still starts (its members joining) stops it cleanly, exit 0', async () => {
+    // Seen with two members per process: the second was still waiting for its partitions when the signal came, and
+    // the process died of the signal itself (no listener yet) instead of stopping.
+    const n = start('normalize', normalizeConfig('r-early'));
+    n.killOn('normalize.state', 1, 'SIGTERM'); // the first state is `starting`, logged before the stage is launched
+    const exit = await n.exited;
+    expect(exit, n.output.slice(-10).join('\n')).toEqual({ code: 0, signal: null });
+    expect(n.events.get('normalize.started') ?? 0).toBeGreaterThanOrEqual(1); // it finished starting, then stopped
+    expect(n.output.some((l) => l.includes('"event":"normalize.stopped"'))).toBe(true);
+  }, 120_000);
 });
