@@ -7,7 +7,7 @@
 //   C1  @clickhouse/client TabSeparated inserts of the same rows, rendered beforehand, 50,000-row batches
 //   sink  the ClickHouse sink, normalized -> cdr                                   ratio to C1
 //   e2e  normalize + sink from fresh groups until every row is inserted, as the job runs them   ratio to K1
-//        (`--e2e-workers N` normalize members, default 1 as in the job's default config)
+//        (`--e2e-workers N` normalize members, default DEFAULT_NORMALIZE_WORKERS as in the job's default config)
 // Every mode consumes the same records (a deterministic mix of the four vendors, `--records`, default 100,000, 3
 // partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
@@ -40,7 +40,7 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
-import { endpoints, loadAppConfig } from '../../app/config.ts';
+import { DEFAULT_NORMALIZE_WORKERS, endpoints, loadAppConfig } from '../../app/config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { configureLogging, silentLog } from '../../core/log.ts';
 import { VENDORS, type Vendor } from '../../core/topology.ts';
@@ -451,7 +451,7 @@ const summary = (xs: number[], digits = 0) => ({
 export async function run(options: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
   const rounds = Number(options['rounds'] ?? 3);
-  const e2eWorkers = Number(options['e2e-workers'] ?? 1);
+  const e2eWorkers = Number(options['e2e-workers'] ?? DEFAULT_NORMALIZE_WORKERS);
   const profileDir = options['profile'];
   const modes = (options['modes'] === 'all' ? MODES.join(',') : (options['modes'] ?? ROUND_MODES.join(','))).split(',') as Mode[];
   const latency = {
@@ -650,7 +650,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
       row('normalize, 2 workers (vs 1 worker)', 'normalize_w2', 'normalize_w2_vs_normalize'),
       row('C1 bare TabSeparated insert, 50,000-row batches', 'c1'),
       row('ClickHouse sink (vs C1)', 'sink', 'sink_vs_c1'),
-      row('end to end (vs K1)', 'e2e', 'e2e_vs_k1'),
+      row(`end to end, ${e2eWorkers} normalize worker${e2eWorkers === 1 ? '' : 's'} (vs K1)`, 'e2e', 'e2e_vs_k1'),
       job
         ? `| \`cdrflow start\` end to end, child process, one run (vs K1 median); peak RSS ${job.peak_rss_mb ?? '?'} MiB; ${jobCoresText(job['cpu_cores'])} | ${job.rps.toLocaleString('en')} | ${String(job['cpu_us_per_record'])} | ${jobVsK1 ?? '—'} |`
         : undefined,
