@@ -55,7 +55,9 @@ describe('cdrflow start --demo', () => {
       if (exitCode === undefined) job.child.kill('SIGKILL');
     };
     const cli = (args: string[]) => cdrflow([...args, '--config', config], env);
-    const diagnostics = () => `exit ${String(exitCode)}\n--- stderr ---\n${job.output().stderr.slice(-4000)}`;
+    // The JSON log lines too: a stop that hangs says in them which step it waits for.
+    const diagnostics = () =>
+      `exit ${String(exitCode)}\n--- stderr ---\n${job.output().stderr.slice(-4000)}\n--- stdout, last 40 lines ---\n${job.output().stdout.split('\n').slice(-40).join('\n')}`;
 
     // 1. Ready: every component running (the ops port answers only once start-up is done).
     await waitFor(
