@@ -188,9 +188,8 @@ export interface TransactionalOptions {
  * at a time through the one producer; what overlaps is one batch's transform with another's transaction waiting on
  * the broker, and the batches that finish meanwhile commit together. One at a time, normalize spent 39% of a
  * 100,000-record backlog waiting on its transactions (transform 2.06 s, transactions 1.47 s). Twelve (every partition
- * of the default topology) made one member 10% faster on the benchmark's backlog, but `cdrflow start --demo` then
- * failed to drain on SIGINT in 2 of 5 runs of its test (the lag never reached 0 in 44 s, not yet explained): kept
- * at three until that is understood (docs/performance.md).
+ * of the default topology) made one member 10% faster on the benchmark's backlog; it was withdrawn while a drain
+ * failure was chased that turned out to come with two members, and is not measured again yet (docs/performance.md).
  */
 export const TRANSFORMS_AT_ONCE = 3;
 
