@@ -165,10 +165,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     });
     // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status. During an outage the lag is
     // unknown: answer without it after a moment instead of stalling the status line.
-    const lagOf = async (group: string, topics: string[], transactional: boolean) => {
+    const lagOf = async (group: string, topics: string[]) => {
       let timer: NodeJS.Timeout | undefined;
       try {
-        const byTopic = await Promise.race([stageLagByTopic(kafka, group, topics, transactional), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
+        const byTopic = await Promise.race([stageLagByTopic(kafka, group, topics), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
         if (byTopic === null) return null;
         for (const [topic, lag] of Object.entries(byTopic)) metrics.lag.set({ group, topic }, lag);
         return Object.values(byTopic).reduce((s, n) => s + n, 0);
@@ -199,9 +199,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         }
       }
       const [normalizeLag, sinkLag, loaderLag, ch] = await Promise.all([
-        lagOf(config.normalize.groupId, config.normalize.inputTopics, false),
-        lagOf(config.sink.groupId, [config.sink.inputTopic], true),
-        config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : null,
+        lagOf(config.normalize.groupId, config.normalize.inputTopics),
+        lagOf(config.sink.groupId, [config.sink.inputTopic]),
+        config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : null,
         readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
@@ -250,9 +250,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       const deadline = Date.now() + config.shutdown.drainTimeoutSec * 1000;
       const lags = () =>
         Promise.all([
-          lagOf(config.normalize.groupId, config.normalize.inputTopics, false),
-          lagOf(config.sink.groupId, [config.sink.inputTopic], true),
-          config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : 0,
+          lagOf(config.normalize.groupId, config.normalize.inputTopics),
+          lagOf(config.sink.groupId, [config.sink.inputTopic]),
+          config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : 0,
         ]);
       let last: (number | null)[] = [null, null, null];
       while (Date.now() < deadline) {

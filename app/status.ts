@@ -80,17 +80,18 @@ export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: numb
 }
 
 /**
- * Lag of a group over its topics. On a transactionally written topic every committed transaction leaves a marker at
- * the log end that a caught-up read_committed consumer never commits past, so one offset per partition is not lag.
+ * Lag of a group over its topics: log end - committed offset. Exact on transactionally written topics too: the batch
+ * stages commit past the transaction markers and aborted records that end a partition (core/kafka-streams.ts
+ * PartitionBatch.end, Batcher.skipMarkers), so a caught-up stage is at 0.
  */
-export async function stageLag(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
-  return Object.values(await stageLagByTopic(kafka, groupId, topics, transactionalInput)).reduce((s, n) => s + n, 0);
+export async function stageLag(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
+  return Object.values(await stageLagByTopic(kafka, groupId, topics)).reduce((s, n) => s + n, 0);
 }
 
 /** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
-export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<Record<string, number>> {
+export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[]): Promise<Record<string, number>> {
   const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
-  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag);
+  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + p.lag;
   return byTopic;
 }
 

@@ -23,6 +23,13 @@ export interface PartitionBatch {
   messages: ConsumedMessage[];
   /** The partition's high watermark when the batch was fetched (the offset after the last one written), if known. */
   highWatermark?: number;
+  /**
+   * The offset after the last record the fetch returned, transaction markers and aborted records included: what a
+   * consumer that handled the batch commits (batch consumers only). On a topic written by several transactional
+   * producers, the markers of two transactions can end a partition one after the other; committing the last data
+   * record + 1 instead leaves the group short of the end forever, and a drain that waits for lag 0 never ends.
+   */
+  end?: number;
 }
 
 export interface ProducedRecords {
@@ -86,6 +93,7 @@ async function startConsumer(
   opts: { groupId: string; topics: string[]; fromBeginning: boolean; partitionsConsumedConcurrently?: number; sessionTimeoutMs?: number; log?: StageLog },
   eachBatch: (payload: EachBatchPayload) => Promise<void>,
   onAssigned?: () => void,
+  onMarkersOnly?: (range: MarkersOnly) => void,
 ): Promise<Runner> {
   const sessionTimeout = opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
   // The client has no static membership (group.instance.id is not sent by kafkajs 2.2.4's JoinGroup), so a
@@ -132,6 +140,14 @@ async function startConsumer(
     });
   }, 2_000);
   waitingLog.unref();
+  // kafkajs hands eachBatch no fetch whose records were all transaction markers or aborted records; it reports one
+  // only as an END_BATCH_PROCESS event with no messages (firstOffset null: nothing at or after the fetched offset).
+  if (onMarkersOnly) {
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      const p = event.payload as { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string };
+      if (p.batchSize === 0 && p.firstOffset !== null) onMarkersOnly({ topic: p.topic, partition: p.partition, first: Number(p.firstOffset), end: Number(p.lastOffset) + 1 });
+    });
+  }
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     if (!joined) opts.log?.('consumer.joined', { group: opts.groupId, afterMs: Date.now() - joinStarted, memberId: (event.payload as { memberId?: string }).memberId });
     joined = true;
@@ -421,10 +437,20 @@ export interface ManualCommitContext {
   isRunning(): boolean;
 }
 
+/** A fetched range of a partition that held only transaction markers and aborted records: [first, end). */
+export interface MarkersOnly {
+  topic: string;
+  partition: number;
+  first: number;
+  end: number;
+}
+
 export interface BatchConsumerOptions {
   groupId: string;
   topics: string[];
   handle: (batch: PartitionBatch, ctx: ManualCommitContext) => Promise<void>;
+  /** A fetch with nothing to handle: committing past it skips nothing, once everything before `first` is committed. */
+  onMarkersOnly?: (range: MarkersOnly) => void;
   /** Called on every (re)join: buffered, uncommitted work must be dropped, it will be delivered again. */
   onRebalance?: () => void;
   sessionTimeoutMs?: number;
@@ -436,6 +462,8 @@ export interface BatchConsumerHandle extends StreamHandle {
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
   /** Stops the consumer because of a systemic error; `done` rejects with it. */
   fail(err: CdrflowError): void;
+  /** The group's committed offset of a partition (its log start when none is), as the broker has it now. */
+  committedOffset(topic: string, partition: number): Promise<number | undefined>;
 }
 
 /** A read_committed consumer whose offsets are committed only when the caller says its output is durable. */
@@ -456,7 +484,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       if (messages.length === 0) return;
       try {
         await options.handle(
-          { topic: batch.topic, partition: batch.partition, messages, highWatermark: Number(batch.highWatermark) },
+          { topic: batch.topic, partition: batch.partition, messages, highWatermark: Number(batch.highWatermark), end: Number(batch.lastOffset()) + 1 },
           {
             resolve: (offset) => payload.resolveOffset(String(offset)),
             heartbeat: () => payload.heartbeat(),
@@ -473,6 +501,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       }
     },
     options.onRebalance,
+    options.onMarkersOnly,
   );
   ref.runner = runner;
   const r = runner;
@@ -480,6 +509,13 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
     done: r.done,
     stop: () => r.stop(),
     fail: (err) => r.fail(err),
+    async committedOffset(topic, partition) {
+      try {
+        return (await groupLag(kafka, options.groupId, [topic])).find((p) => p.partition === partition)?.committed;
+      } catch (err) {
+        throw classifyKafkaError(err, `reading group ${options.groupId}'s offset of ${topic}[${partition}]`);
+      }
+    },
     async commit(topic, partition, nextOffset) {
       const what = `committing ${topic}[${partition}] at ${nextOffset}`;
       // A consumer that crashed (broker gone, rebalance) has no group to commit to; the client then says "not
@@ -514,8 +550,8 @@ export interface PartitionLag {
 }
 
 /**
- * Committed offset vs. log end per partition. On transactional input the end includes the commit marker, so a
- * fully caught-up read_committed group can sit one offset short of it; `settled` accounts for that.
+ * Committed offset vs. log end per partition (no committed offset counts as the log start). The end includes
+ * transaction markers; cdrflow's batch stages commit past them (PartitionBatch.end), so a caught-up stage is at 0.
  */
 export async function groupLag(kafka: Kafka, groupId: string, topics: string[]): Promise<PartitionLag[]> {
   return withAdmin(kafka, async (admin) => {

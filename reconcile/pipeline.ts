@@ -8,10 +8,9 @@ export interface StageGroups {
   sink: { groupId: string; topic: string };
 }
 
-async function lagOf(kafka: Kafka, groupId: string, topics: string[], transactionalInput: boolean): Promise<number> {
-  const parts = await groupLag(kafka, groupId, topics);
-  // On transactional input a caught-up read_committed group sits one offset (the commit marker) short of the end.
-  return parts.reduce((s, p) => s + (transactionalInput ? Math.max(0, p.lag - 1) : p.lag), 0);
+// Exact on the transactionally written normalized topic too: the sink commits past its transaction markers.
+async function lagOf(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
+  return (await groupLag(kafka, groupId, topics)).reduce((s, p) => s + p.lag, 0);
 }
 
 export interface DrainResult {
@@ -32,8 +31,8 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
   for (;;) {
     // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained.
     const now = {
-      normalizeLag: await lagOf(kafka, groups.normalize.groupId, groups.normalize.topics, false).catch(() => -1),
-      sinkLag: await lagOf(kafka, groups.sink.groupId, [groups.sink.topic], true).catch(() => -1),
+      normalizeLag: await lagOf(kafka, groups.normalize.groupId, groups.normalize.topics).catch(() => -1),
+      sinkLag: await lagOf(kafka, groups.sink.groupId, [groups.sink.topic]).catch(() => -1),
     };
     if (now.normalizeLag === 0 && now.sinkLag === 0) return { drained: true, ...now };
     if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = Date.now();
@@ -51,19 +50,18 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
 export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number }): Promise<{ caughtUp: boolean; behind: number }> {
   const deadline = Date.now() + opts.timeoutMs;
   const idleMs = opts.idleMs ?? 15_000;
-  const reached = async (groupId: string, topics: string[], transactionalInput: boolean, ends?: Map<string, number>) => {
+  const reached = async (groupId: string, topics: string[], ends?: Map<string, number>) => {
     const parts = await groupLag(kafka, groupId, topics);
     const target = ends ?? new Map(parts.map((p) => [`${p.topic}:${p.partition}`, p.end]));
-    // On transactional input a caught-up group sits one offset (the commit marker) short of the end.
-    const behind = parts.reduce((s, p) => s + Math.max(0, (target.get(`${p.topic}:${p.partition}`) ?? 0) - (transactionalInput ? 1 : 0) - p.committed), 0);
+    const behind = parts.reduce((s, p) => s + Math.max(0, (target.get(`${p.topic}:${p.partition}`) ?? 0) - p.committed), 0);
     return { target, behind };
   };
-  const until = async (groupId: string, topics: string[], transactionalInput: boolean) => {
+  const until = async (groupId: string, topics: string[]) => {
     let ends: Map<string, number> | undefined;
     let last = -1;
     let lastMove = Date.now();
     for (;;) {
-      const r = await reached(groupId, topics, transactionalInput, ends).catch(() => undefined);
+      const r = await reached(groupId, topics, ends).catch(() => undefined);
       if (r) {
         ends ??= r.target;
         if (r.behind === 0) return 0;
@@ -75,7 +73,7 @@ export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   };
-  const normalizeBehind = await until(groups.normalize.groupId, groups.normalize.topics, false);
-  const sinkBehind = await until(groups.sink.groupId, [groups.sink.topic], true);
+  const normalizeBehind = await until(groups.normalize.groupId, groups.normalize.topics);
+  const sinkBehind = await until(groups.sink.groupId, [groups.sink.topic]);
   return { caughtUp: normalizeBehind === 0 && sinkBehind === 0, behind: Math.max(0, normalizeBehind) + Math.max(0, sinkBehind) };
 }

@@ -29,7 +29,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
   ]);
   const kafka = createKafka(endpoints(config).kafka);
   const target = endpoints(config).clickhouse;
-  const lag = async (group: string, topics: string[], transactional: boolean) => stageLag(kafka, group, topics, transactional).catch(() => null);
+  const lag = async (group: string, topics: string[]) => stageLag(kafka, group, topics).catch(() => null);
   const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
   const readCheckpoints = async () => {
     const store = new CheckpointStore(kafka, checkpointTopic);
@@ -49,9 +49,9 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
     }
   };
   const [normalizeLag, sinkLag, loaderLag, ch, checkpoints] = await Promise.all([
-    lag(config.normalize.groupId, config.normalize.inputTopics, false),
-    lag(config.sink.groupId, [config.sink.inputTopic], true),
-    config.dlqLoader.enabled ? lag(config.dlqLoader.groupId, [config.dlqLoader.inputTopic], true) : null,
+    lag(config.normalize.groupId, config.normalize.inputTopics),
+    lag(config.sink.groupId, [config.sink.inputTopic]),
+    config.dlqLoader.enabled ? lag(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : null,
     readClickHouse().catch((err: unknown) => ({ error: (err as Error).message })),
     readCheckpoints().catch(() => []),
   ]);

@@ -408,6 +408,83 @@ describe('Batcher', () => {
     });
   });
 
+  // Two transactional producers (two normalize members) can end a partition in two commit markers; an aborted
+  // transaction leaves records no one reads. The group's offset must go past them, or its lag never reaches 0.
+  describe('transaction markers', () => {
+    const markers = (partition: number, first: number, end: number) => ({ topic: TOPIC, partition, first, end });
+
+    it('commits past the markers a fetch ended in (batch.end), also when the last message filled the buffer', async () => {
+      const { rec, ports } = fakePorts();
+      const b = new Batcher(ports, options);
+      await b.add({ ...batch(0, [0, 1, 2]), end: 5 });
+      await b.flushDue(true);
+      await b.add({ ...batch(1, [0, 1, 2, 3]), end: 6 }); // the fourth row flushes: its buffer still ends at 6
+      expect(rec.commits).toEqual(['cdr.normalized:0@5', 'cdr.normalized:1@6']);
+      // A buffer filled before the batch's last message ends at that message: the next range starts right after it.
+      await b.add({ ...batch(2, [0, 1, 2, 3, 4]), end: 7 });
+      await b.flushDue(true);
+      expect(rec.commits.slice(2)).toEqual(['cdr.normalized:2@4', 'cdr.normalized:2@7']);
+    });
+
+    it('a markers-only fetch moves the commit of the open buffer it follows, and of nothing else', async () => {
+      const { rec, ports } = fakePorts();
+      const b = new Batcher(ports, options);
+      await b.add(batch(0, [0, 1]));
+      await b.skipMarkers(markers(0, 2, 4));
+      await b.skipMarkers(markers(0, 9, 12)); // not right after the buffer: something in between was not read here
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+    });
+
+    it('with nothing buffered, commits past them only when the group stands at their first offset (ours, else the broker\'s)', async () => {
+      const { rec, ports } = fakePorts();
+      const asked: string[] = [];
+      const brokerHas = new Map([['1', 7], ['2', 3]]);
+      ports.committedOffset = async (_topic, partition) => {
+        asked.push(`${partition}`);
+        return brokerHas.get(`${partition}`);
+      };
+      const b = new Batcher(ports, options);
+      await b.add(batch(0, [0, 1, 2, 3])); // flushed and committed at 4
+      await b.skipMarkers(markers(0, 4, 6)); // ours is 4: past them
+      await b.skipMarkers(markers(0, 8, 9)); // ours is 6 now: 6-7 were not read here
+      await b.skipMarkers(markers(1, 7, 10)); // after an assignment: the broker has 7
+      await b.skipMarkers(markers(2, 5, 6)); // the broker has 3
+      expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@6', 'cdr.normalized:1@10']);
+      expect(asked).toEqual(['1', '2']);
+      // After a rebalance it knows nothing of its own any more, and asks again.
+      b.dropAll();
+      await b.skipMarkers(markers(0, 6, 8));
+      expect(asked).toEqual(['1', '2', '0']);
+      expect(rec.commits).toHaveLength(3);
+    });
+
+    it('behind a range in flight, commits past them after that range committed; a failed commit loses nothing', async () => {
+      const f = fakePorts();
+      const gates: (() => void)[] = [];
+      const insert = f.ports.insert;
+      f.ports.insert = async (rows, token) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        await insert(rows, token);
+      };
+      const b = new Batcher(f.ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      await b.skipMarkers(markers(0, 4, 6));
+      expect(f.rec.commits).toEqual([]);
+      while (gates.length === 0) await settled();
+      gates.shift()!();
+      await b.flushDue(true);
+      expect(f.rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@6']);
+      // The partition was lost meanwhile: the commit fails, is logged, and the stage goes on.
+      f.ports.commit = async () => {
+        throw new CdrflowError('transient', 'not the owner of the partition any more');
+      };
+      await b.skipMarkers(markers(0, 6, 8));
+      await b.add(batch(0, [8]));
+      expect(b.bufferedRows).toBe(1);
+    });
+  });
+
   // flushRows 50 in the background: the rows here stay below an eager insert's worth (10), so only age makes them due.
   describe('partitions due together', () => {
     it('go as one insert whose token names every range, then each range commits in turn', async () => {

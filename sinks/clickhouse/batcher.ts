@@ -8,7 +8,7 @@
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
-import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import type { CommittedCounts, ConsumedMessage, MarkersOnly, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
 
@@ -67,6 +67,8 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
   /** Prefix of its log events (default `sink`: `sink.inserted`, ...). */
   events?: string;
   commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  /** The group's committed offset of a partition as the broker has it (skipMarkers, after a (re)assignment). */
+  committedOffset?(topic: string, partition: number): Promise<number | undefined>;
   /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
   onFailure?: (err: CdrflowError) => void;
   now?: () => number;
@@ -106,6 +108,11 @@ interface PartitionBuffer<R extends RowLine> {
   partition: number;
   first: number;
   last: number;
+  /**
+   * The offset committed once the buffer is stored: last + 1, or past the transaction markers (and aborted records)
+   * that followed its last record in the same fetch, or in a fetch of nothing else (skipMarkers).
+   */
+  end: number;
   rows: BufferedRow<R>[];
   dead: DeadLetter[];
   bytes: number;
@@ -178,6 +185,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * benchmark's 100,000-row backlog had waited up to flushMs with the engine idle (0.86 s of a 7.4 s run).
    */
   private readonly backlog = new Set<string>();
+  /** Per partition, a markers-only range right after the range in flight: committed once that range is (skipMarkers). */
+  private readonly markersAfterFlight = new Map<string, MarkersOnly>();
   /** When the last batch with messages came in (the idle flush). */
   private lastAddAt = Number.NEGATIVE_INFINITY;
   private readonly component: string;
@@ -220,14 +229,17 @@ export class Batcher<R extends RowLine = RenderedRow> {
       const storedBelow = this.stored.get(key) ?? -1;
       const results = await this.ports.render(fresh.filter((m) => m.offset >= storedBelow));
       const slice = new TimeSlice();
+      const lastMessage = fresh[fresh.length - 1];
       let i = 0;
       for (const message of fresh) {
         if (slice.due()) await slice.yield();
         if (!buffer) {
-          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, rows: [], dead: [], bytes: 0, openedAt: this.now(), waiting: 0 };
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], bytes: 0, openedAt: this.now(), waiting: 0 };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
+        // The fetch's last record may be a transaction marker after the last message: the commit goes past it.
+        buffer.end = message === lastMessage ? Math.max(message.offset + 1, batch.end ?? 0) : message.offset + 1;
         if (message.offset < storedBelow) continue;
         buffer.bytes += message.value?.length ?? 0;
         const result = results[i++]!;
@@ -283,6 +295,45 @@ export class Batcher<R extends RowLine = RenderedRow> {
         this.throwIfFailed();
       }
     });
+  }
+
+  /**
+   * A fetch of a partition that held only transaction markers or aborted records ([first, end)): nothing to store, but
+   * the group's offset goes past it once everything before `first` is committed. Otherwise a group behind two
+   * transactions' markers (or an aborted transaction) at the end of a partition never reaches lag 0, and a drain that
+   * waits for it never ends. With a buffer open, its commit goes there; with a range in flight, after it; else now,
+   * if the group's offset (ours, or the broker's after an assignment) is `first`. A commit that fails loses nothing:
+   * the markers are fetched again.
+   */
+  skipMarkers(range: MarkersOnly): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.failure) return;
+      const key = `${range.topic}:${range.partition}`;
+      const buffer = this.buffers.get(key);
+      if (buffer) {
+        if (buffer.end === range.first) buffer.end = range.end;
+        return;
+      }
+      const handedOff = this.handedOff.get(key);
+      const committed = this.stats.committed.get(key);
+      if (this.flying && handedOff !== undefined && handedOff !== committed) {
+        if (handedOff === range.first) this.markersAfterFlight.set(key, range);
+        return;
+      }
+      await this.commitMarkers(range, committed ?? (await this.ports.committedOffset?.(range.topic, range.partition).catch(() => undefined)));
+    });
+  }
+
+  private async commitMarkers(range: MarkersOnly, committed: number | undefined): Promise<void> {
+    if (committed !== range.first) return;
+    const key = `${range.topic}:${range.partition}`;
+    try {
+      await this.ports.commit(range.topic, range.partition, range.end);
+      this.stats.committed.set(key, range.end);
+      if (this.handedOff.has(key)) this.handedOff.set(key, range.end);
+    } catch (err) {
+      this.log('warn', `${this.events}.commit_failed`, { partition: key, error: asCdrflowError(err).message, markers: `${range.first}-${range.end - 1}` });
+    }
   }
 
   /** At least a tenth of a full insert waits in Kafka behind the buffer. */
@@ -342,7 +393,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       const key = `${buffer.topic}:${buffer.partition}`;
       // From here on, new rows of this partition start the next range.
       this.buffers.delete(key);
-      this.handedOff.set(key, buffer.last + 1);
+      this.handedOff.set(key, buffer.end);
       // A buffer opened after the backlog drained: the partition is back to batching by age.
       if (buffer.openedBehind === false && !this.catchingUp(buffer)) this.backlog.delete(key);
     }
@@ -369,6 +420,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
+    this.markersAfterFlight.clear();
     // Another member may have stored more of a partition meanwhile: ask the table again.
     this.stored.clear();
     this.backlog.clear();
@@ -423,8 +475,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
       this.stats.deadLettered += dead.length;
     }
     try {
-      await this.ports.commit(buffer.topic, buffer.partition, buffer.last + 1);
-      this.stats.committed.set(key, buffer.last + 1);
+      await this.ports.commit(buffer.topic, buffer.partition, buffer.end);
+      this.stats.committed.set(key, buffer.end);
     } catch (err) {
       const e = asCdrflowError(err);
       if (disposition(e) === 'stop') throw e;
@@ -436,6 +488,12 @@ export class Batcher<R extends RowLine = RenderedRow> {
       return;
     }
     if (this.buffers.get(key) === buffer) this.buffers.delete(key);
+    const markers = this.markersAfterFlight.get(key);
+    if (markers !== undefined) {
+      this.markersAfterFlight.delete(key);
+      // Only if no later range of the partition was handed off meanwhile (its own commit goes past the markers).
+      if (this.handedOff.get(key) === buffer.end) await this.commitMarkers(markers, buffer.end);
+    }
     this.stats.flushes++;
     this.log('debug', `${this.events}.flushed`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
     this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length, deadLettered: dead.length });

@@ -130,7 +130,14 @@ export async function runBatcherStage<R extends RowLine>(
 ): Promise<ClickHouseSink> {
   const { log, events } = options;
   const batcher = new Batcher<R>(
-    { ...ports, events, log, commit: (topic, partition, next) => consumer.commit(topic, partition, next), onFailure: (err) => consumer.fail(err) },
+    {
+      ...ports,
+      events,
+      log,
+      commit: (topic, partition, next) => consumer.commit(topic, partition, next),
+      committedOffset: (topic, partition) => consumer.committedOffset(topic, partition),
+      onFailure: (err) => consumer.fail(err),
+    },
     batcherOptions,
   );
   let stopping = false;
@@ -140,6 +147,9 @@ export async function runBatcherStage<R extends RowLine>(
     sessionTimeoutMs: options.sessionTimeoutMs,
     log: (event, fields) => log('info', `${events}.${event}`, fields),
     onRebalance: () => batcher.dropAll(),
+    onMarkersOnly: (range) => {
+      if (!stopping) void batcher.skipMarkers(range).catch((err: unknown) => log('warn', `${events}.skip_markers_failed`, { error: String(err) }));
+    },
     async handle(batch, ctx) {
       if (stopping) return; // not resolved: re-delivered to whoever consumes next
       const last = await batcher.add(batch, ctx.heartbeat);
