@@ -4,8 +4,8 @@
 import { afterAll, expect, it } from 'vitest';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
-import { ensureTopics } from './kafka.ts';
-import { MAX_PARTITION_SEND_BYTES, runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
+import { ensureTopics, MAX_PARTITION_SEND_BYTES } from './kafka.ts';
+import { runTransactional, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
 
 const kafka = testKafka();
 const PARTITIONS = TRANSFORMS_AT_ONCE;

@@ -2,7 +2,8 @@
 // MAX_PARTITION_SEND_BYTES (the broker refuses a larger record batch), judged with the producer's own partitioner.
 import type { PartitionerArgs } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { MAX_PARTITION_SEND_BYTES, sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { MAX_PARTITION_SEND_BYTES } from './kafka.ts';
+import { sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
 
 const PARTITIONS = 3;

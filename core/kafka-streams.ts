@@ -3,7 +3,7 @@
 // It uses only the client objects created by core/kafka.ts (types, no runtime import of the client library), so
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
-import { toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
+import { MAX_PARTITION_SEND_BYTES, toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
@@ -209,13 +209,6 @@ export interface TransactionalOptions {
  */
 export const TRANSFORMS_AT_ONCE = 3;
 
-/**
- * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
- * record): kafkajs puts a partition's share of a send into one record batch, and the broker refuses a batch above
- * message.max.bytes (1 MiB by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in
- * as many sends as it takes; a single record larger than this goes alone.
- */
-export const MAX_PARTITION_SEND_BYTES = 768 * 1024;
 const RECORD_FRAMING_BYTES = 24;
 
 type KafkajsMessage = ReturnType<typeof toKafkajsMessage>;

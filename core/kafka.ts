@@ -5,6 +5,15 @@ import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaCo
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
 
+/**
+ * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
+ * record): kafkajs puts a partition's share of a send into one record batch, and the broker refuses a batch above
+ * message.max.bytes (1 MiB by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in
+ * as many sends as it takes (sendsOf in kafka-streams.ts); a single record larger than this goes alone. The receiver
+ * bounds a whole send by it (receiver.maxBatchBytes, which defaults to it), stricter and simpler for its one topic.
+ */
+export const MAX_PARTITION_SEND_BYTES = 768 * 1024;
+
 export interface KafkaSettings {
   brokers: string[];
   clientId: string;

@@ -1,6 +1,7 @@
 // Configuration of the HTTP receiver itself (listening, limits, timeouts). The push vendors' sections are added by
 // connectors/push-vendors.ts, which plugs their routes in.
 import { z } from 'zod';
+import { MAX_PARTITION_SEND_BYTES } from '../../core/kafka.ts';
 
 export const receiverServerFields = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -18,7 +19,7 @@ export const receiverServerFields = {
   shutdownGraceMs: z.number().int().min(0).default(15_000),
   /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
   maxBatchRecords: z.number().int().min(1).default(2_000),
-  maxBatchBytes: z.number().int().min(1024).default(768 * 1024),
+  maxBatchBytes: z.number().int().min(1024).default(MAX_PARTITION_SEND_BYTES),
     healthPath: z.string().startsWith('/').default('/healthz'),
 };
 

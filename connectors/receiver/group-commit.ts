@@ -3,6 +3,7 @@
 // acknowledged, so the "answer after Kafka acked" rule holds per request, but a busy receiver makes one produce call
 // per round trip instead of one per push. Adds no delay when idle (the first request is sent at once).
 import type { RawEnvelope } from '../../core/envelope.ts';
+import { MAX_PARTITION_SEND_BYTES } from '../../core/kafka.ts';
 import type { EnvelopeSink } from './types.ts';
 
 interface Pending {
@@ -22,7 +23,7 @@ export class GroupCommitSink implements EnvelopeSink {
   constructor(
     private readonly inner: EnvelopeSink,
     private readonly maxBatchRecords: number,
-    private readonly maxBatchBytes: number = 768 * 1024,
+    private readonly maxBatchBytes: number = MAX_PARTITION_SEND_BYTES,
   ) {}
 
   publish(envelopes: RawEnvelope[], topic: string): Promise<void> {
