@@ -24,15 +24,17 @@ export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const port = z.int().min(0).max(65535);
 
 /**
- * One normalize member by default. Two are faster on a backlog: one member spends much of it waiting for its
- * transactions and fetches, and a second overlaps those waits (2026-12-02, 2-core VM, interleaved pairs: `cdrflow
- * start` on a 100,000-record backlog 19,308 and 21,905 rec/s with two against 17,222 and 15,029 with one; end to end
- * 15,598–16,241 against 13,745–13,865). But with two, `cdrflow start --demo` failed to drain on SIGINT in 2 of 3
- * fresh-clone CI runs (the stages' lag never reached 0 before the hard deadline; not explained yet), and under steady
- * traffic two members commit twice the transactions (at 2,000 CDR/s the job 1.11–1.19 cores against 0.86–0.92, the
- * broker 0.48–0.50 against 0.26–0.28). `normalize.workers: 2` for a backfill, until the drain is understood.
+ * Two normalize members by default: a billing team's first job is a backfill or a replay, and on a backlog one
+ * member spends much of its time waiting for its transactions and fetches, which a second overlaps (2026-12-02, 2-core
+ * VM, interleaved pairs: `cdrflow start` on a 100,000-record backlog 19,308 and 21,905 rec/s with two against 17,222
+ * and 15,029 with one; end to end 15,598–16,241 against 13,745–13,865). The price under steady traffic: two members
+ * commit twice the transactions (at 2,000 CDR/s the job 1.11–1.19 cores against 0.86–0.92, the broker 0.48–0.50
+ * against 0.26–0.28; the receiver's ack p99 38–83 ms against 28–33). `normalize.workers: 1` for a small, steady feed.
+ * (Two members were the default once before and were withdrawn when the demo job failed to drain on SIGINT: their
+ * interleaved transactions end a partition in two markers, and the sink committed short of them; see
+ * Batcher.skipMarkers.)
  */
-export const DEFAULT_NORMALIZE_WORKERS = 1;
+export const DEFAULT_NORMALIZE_WORKERS = 2;
 
 export const appConfigSchema = z.strictObject({
   /**

@@ -204,8 +204,9 @@ export interface TransactionalOptions {
  * at a time through the one producer; what overlaps is one batch's transform with another's transaction waiting on
  * the broker, and the batches that finish meanwhile commit together. One at a time, normalize spent 39% of a
  * 100,000-record backlog waiting on its transactions (transform 2.06 s, transactions 1.47 s). Twelve (every partition
- * of the default topology) made one member 10% faster on the benchmark's backlog; it was withdrawn while a drain
- * failure was chased that turned out to come with two members, and is not measured again yet (docs/performance.md).
+ * of the default topology) made one member 10% faster on the benchmark's backlog, but with two members (the default),
+ * each holding six partitions, end to end it made no difference (16,956 against 17,452 rec/s, 3 interleaved pairs;
+ * docs/performance.md), so it stays at three.
  */
 export const TRANSFORMS_AT_ONCE = 3;
 
