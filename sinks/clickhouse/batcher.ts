@@ -172,6 +172,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private flightRows = 0;
   /** A background flush is running (its insert, dead letters or commit). */
   private flying = false;
+  /** The partitions of the flush running in the background. */
+  private flightKeys = new Set<string>();
   private failure: CdrflowError | undefined;
   /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
   private readonly handedOff = new Map<string, number>();
@@ -314,12 +316,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
         if (buffer.end === range.first) buffer.end = range.end;
         return;
       }
-      const handedOff = this.handedOff.get(key);
-      const committed = this.stats.committed.get(key);
-      if (this.flying && handedOff !== undefined && handedOff !== committed) {
-        if (handedOff === range.first) this.markersAfterFlight.set(key, range);
+      if (this.flightKeys.has(key)) {
+        if (this.handedOff.get(key) === range.first) this.markersAfterFlight.set(key, range);
         return;
       }
+      const committed = this.stats.committed.get(key);
       await this.commitMarkers(range, committed ?? (await this.ports.committedOffset?.(range.topic, range.partition).catch(() => undefined)));
     });
   }
@@ -401,14 +402,17 @@ export class Batcher<R extends RowLine = RenderedRow> {
     this.throwIfFailed();
     this.flightRows = buffers.reduce((n, b) => n + b.rows.length + b.dead.length, 0);
     this.flying = true;
+    this.flightKeys = new Set(buffers.map((b) => `${b.topic}:${b.partition}`));
     this.flight = this.flushBuffers(buffers, heartbeat).then(
       () => {
         this.flightRows = 0;
         this.flying = false;
+        this.flightKeys = new Set();
       },
       (err: unknown) => {
         this.flightRows = 0;
         this.flying = false;
+        this.flightKeys = new Set();
         this.failure = asCdrflowError(err);
         this.ports.onFailure?.(this.failure);
       },
