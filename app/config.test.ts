@@ -37,8 +37,8 @@ describe('loadAppConfig', () => {
     expect(config.receiver).toBeUndefined();
   });
 
-  it("runs the job's bulk threads at nice 5 unless told otherwise, and refuses what setpriority cannot take", () => {
-    expect(loadAppConfig({ env: {} }).workerThreads.nice).toBe(5);
+  it("runs the job's bulk threads at nice 10 unless told otherwise, and refuses what setpriority cannot take", () => {
+    expect(loadAppConfig({ env: {} }).workerThreads.nice).toBe(10);
     expect(loadAppConfig({ file: file('nice0.yaml', 'workerThreads: { nice: 0 }'), env: {} }).workerThreads.nice).toBe(0);
     for (const bad of ['-1', '20', '2.5', '"high"']) {
       expect(problems(() => loadAppConfig({ file: file('nice-bad.yaml', `workerThreads: { nice: ${bad} }`), env: {} })).map((p) => p.path)).toEqual(['workerThreads.nice']);
