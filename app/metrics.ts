@@ -63,7 +63,7 @@ export class AppMetrics {
       .finally(() => setTimeout(() => (this.refreshing = undefined), 0));
     await this.refreshing;
   };
-  readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Messages between a consumer group\'s committed offset and the log end, per topic', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Offsets between a consumer group\'s committed offset and the log end, per topic (transaction markers included: the stages commit past them, so a caught-up stage is at 0)', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code', labelNames: ['component', 'code'] as const, registers: [this.registry] });
