@@ -84,11 +84,13 @@ describe('normalize with two worker threads', () => {
     // Each member in its own thread, with its own transactional id.
     const started = log.entries.filter((e) => e.event === 'normalize.worker_started').map((e) => e.fields?.['transactionalId']);
     expect(started).toEqual([`${names.normalizeGroup}.rb`, `${names.normalizeGroup}.rb-w1`]);
-    // ...each at the job's bulk-thread priority (`workerThreads.nice`, default 5), this thread's own left as it was.
+    // ...each at the job's bulk-thread priority (`workerThreads.nice`, its default here), this thread's own left as it was.
     if (process.platform === 'linux') {
       const mainNice = threadNice(process.pid);
+      const bulkNice = Math.max(config('rb', 2).workerThreads.nice, mainNice);
+      expect(bulkNice).toBeGreaterThan(0);
       const workers = await workerTidsOf('normalize worker', 2);
-      expect(workers.map(threadNice)).toEqual([Math.max(5, mainNice), Math.max(5, mainNice)]);
+      expect(workers.map(threadNice)).toEqual([bulkNice, bulkNice]);
       expect(threadNice(process.pid)).toBe(mainNice);
     }
     await waitFor(async () => (await groupMembers()) === 2, { timeoutMs: 120_000, message: 'both workers in the group' });
