@@ -2,15 +2,11 @@
 // what Kafka holds (seconds on a running pipeline); a repair re-feeds records and waits for them to come through.
 import type { Kafka } from '../core/kafka.ts';
 import { groupLag } from '../core/kafka-streams.ts';
+import { stageLag } from '../app/status.ts';
 
 export interface StageGroups {
   normalize: { groupId: string; topics: string[] };
   sink: { groupId: string; topic: string };
-}
-
-// Exact on the transactionally written normalized topic too: the sink commits past its transaction markers.
-async function lagOf(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
-  return (await groupLag(kafka, groupId, topics)).reduce((s, p) => s + p.lag, 0);
 }
 
 export interface DrainResult {
@@ -31,8 +27,8 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
   for (;;) {
     // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained.
     const now = {
-      normalizeLag: await lagOf(kafka, groups.normalize.groupId, groups.normalize.topics).catch(() => -1),
-      sinkLag: await lagOf(kafka, groups.sink.groupId, [groups.sink.topic]).catch(() => -1),
+      normalizeLag: await stageLag(kafka, groups.normalize.groupId, groups.normalize.topics).catch(() => -1),
+      sinkLag: await stageLag(kafka, groups.sink.groupId, [groups.sink.topic]).catch(() => -1),
     };
     if (now.normalizeLag === 0 && now.sinkLag === 0) return { drained: true, ...now };
     if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = Date.now();
