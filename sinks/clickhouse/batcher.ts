@@ -170,9 +170,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
   /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
   private flight: Promise<void> = Promise.resolve();
   private flightRows = 0;
-  /** A background flush is running (its insert, dead letters or commit). */
-  private flying = false;
-  /** The partitions of the flush running in the background. */
+  /** The partitions of the flush running in the background (its insert, dead letters or commit); empty when none is. */
   private flightKeys = new Set<string>();
   private failure: CdrflowError | undefined;
   /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
@@ -331,7 +329,6 @@ export class Batcher<R extends RowLine = RenderedRow> {
     try {
       await this.ports.commit(range.topic, range.partition, range.end);
       this.stats.committed.set(key, range.end);
-      if (this.handedOff.has(key)) this.handedOff.set(key, range.end);
     } catch (err) {
       this.log('warn', `${this.events}.commit_failed`, { partition: key, error: asCdrflowError(err).message, markers: `${range.first}-${range.end - 1}` });
     }
@@ -347,7 +344,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * between them (EAGER_FLUSH_DIVISOR); else the rest of the partitions whose backlog just drained.
    */
   private eagerDue(): PartitionBuffer<R>[] {
-    if (this.options.backgroundFlush !== true || this.flying) return [];
+    if (this.options.backgroundFlush !== true || this.flightKeys.size > 0) return [];
     const buffers = [...this.buffers.values()];
     if (rowsIn(buffers) >= this.options.flushRows / EAGER_FLUSH_DIVISOR) return buffers;
     return buffers.filter((b) => !this.catchingUp(b) && this.backlog.has(`${b.topic}:${b.partition}`));
@@ -401,17 +398,14 @@ export class Batcher<R extends RowLine = RenderedRow> {
     await this.flight;
     this.throwIfFailed();
     this.flightRows = buffers.reduce((n, b) => n + b.rows.length + b.dead.length, 0);
-    this.flying = true;
     this.flightKeys = new Set(buffers.map((b) => `${b.topic}:${b.partition}`));
     this.flight = this.flushBuffers(buffers, heartbeat).then(
       () => {
         this.flightRows = 0;
-        this.flying = false;
         this.flightKeys = new Set();
       },
       (err: unknown) => {
         this.flightRows = 0;
-        this.flying = false;
         this.flightKeys = new Set();
         this.failure = asCdrflowError(err);
         this.ports.onFailure?.(this.failure);
