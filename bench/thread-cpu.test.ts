@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { startTsWorker, workerThreadTids } from '../core/worker-thread.ts';
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import {
+  MachineCpuWindow,
+  parseMachineStat,
   ENGINE,
   ENGINE_MERGES,
   HELPERS,
@@ -156,5 +160,37 @@ describe.runIf(process.platform === 'linux')('this process', () => {
     }
     // Its tid is forgotten once it exited (a later thread may get the same one).
     expect([...workerThreadTids().values()]).not.toContain('cpu burner');
+  });
+});
+
+describe('parseMachineStat', () => {
+  it('counts every state but idle and iowait as busy, steal included', () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    expect(parseMachineStat('cpu  100 20 30 5000 7 0 3 4 0 0\ncpu0 50 10 15 2500 3 0 1 2 0 0\n')).toEqual({ busy: 157, steal: 4 });
+  });
+
+  it('refuses what is not the aggregate line', () => {
+    expect(parseMachineStat('')).toBeUndefined();
+    expect(parseMachineStat('cpu0 1 2 3 4 5 6 7 8')).toBeUndefined();
+    expect(parseMachineStat('cpu 1 2 3')).toBeUndefined();
+    expect(parseMachineStat('cpu 1 2 x 4 5 6 7 8')).toBeUndefined();
+  });
+});
+
+describe.runIf(process.platform === 'linux')('MachineCpuWindow', () => {
+  it("counts another process's CPU as the rest of the machine's", async () => {
+    const t0 = performance.now();
+    const window = MachineCpuWindow.start()!;
+    // A child that works until it has used 400 ms of CPU (bounded by 20 s of wall time), then exits.
+    const child = spawn(process.execPath, ['-e', 'const s = Date.now(); while (process.cpuUsage().user < 400_000 && Date.now() - s < 20_000);'], { stdio: 'ignore' });
+    await new Promise((resolve, reject) => {
+      child.once('exit', resolve);
+      child.once('error', reject);
+    });
+    const m = window.stop()!;
+    const seconds = (performance.now() - t0) / 1000;
+    // Its 0.4 s, less a clock tick or two at either end of the window.
+    expect(m.other_processes_cores * seconds).toBeGreaterThan(0.3);
+    expect(m.steal_cores).toBeGreaterThanOrEqual(0);
   });
 });

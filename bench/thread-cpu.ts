@@ -78,6 +78,64 @@ export function ticksPerSecond(): number {
   return ticks;
 }
 
+/** The whole machine's CPU so far (the first line of /proc/stat), in clock ticks. */
+export interface MachineTicks {
+  /** Every state but idle and iowait, steal included. */
+  busy: number;
+  /** Time the hypervisor gave this VM's CPUs to someone else. */
+  steal: number;
+}
+
+/** Parses the aggregate `cpu` line of /proc/stat (user nice system idle iowait irq softirq steal …). */
+export function parseMachineStat(text: string): MachineTicks | undefined {
+  const line = text.split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/);
+  if (f[0] !== 'cpu' || f.length < 9) return undefined;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f.slice(1, 9).map(Number) as number[];
+  if (![user, nice, system, idle, iowait, irq, softirq, steal].every(Number.isFinite)) return undefined;
+  return { busy: user! + nice! + system! + irq! + softirq! + steal!, steal: steal! };
+}
+
+/**
+ * What the rest of the machine did while a mode ran: cores used by other processes (the broker, the registry, other
+ * tenants' work on a shared machine) and stolen by the hypervisor, averaged over the window. A baseline that ran
+ * while something else held a core is slower for it; this says so beside every figure. Undefined off Linux.
+ */
+export class MachineCpuWindow {
+  private constructor(
+    private readonly first: MachineTicks,
+    private readonly ownAtStart: NodeJS.CpuUsage,
+    private readonly startedAt: number,
+  ) {}
+
+  static start(): MachineCpuWindow | undefined {
+    const first = readMachineTicks();
+    return first ? new MachineCpuWindow(first, process.cpuUsage(), performance.now()) : undefined;
+  }
+
+  stop(): { other_processes_cores: number; steal_cores: number } | undefined {
+    const last = readMachineTicks();
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    if (!last || !(seconds > 0)) return undefined;
+    const own = process.cpuUsage(this.ownAtStart);
+    const busy = (last.busy - this.first.busy) / ticksPerSecond();
+    const others = busy - (own.user + own.system) / 1e6;
+    return {
+      // Ticks are 10 ms: a short window's estimate can dip below 0 by a tick or two.
+      other_processes_cores: +Math.max(0, others / seconds).toFixed(2),
+      steal_cores: +((last.steal - this.first.steal) / ticksPerSecond() / seconds).toFixed(2),
+    };
+  }
+}
+
+function readMachineTicks(): MachineTicks | undefined {
+  try {
+    return parseMachineStat(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses /proc/<pid>/task/<tid>/stat; undefined when it does not have the fields this needs. */
 export function parseStat(tid: number, stat: string, pid: number, categorize: Categorize): ThreadSample | undefined {
   // comm may hold spaces and parentheses: the fields follow the last ")". After it, field 3 (state) is index 0, so

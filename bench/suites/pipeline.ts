@@ -53,7 +53,7 @@ import { cleanUpRun } from '../broker-cleanup.ts';
 import { mixedEnvelopes } from '../records.ts';
 import { jobRun, latencyRun } from '../job-bench.ts';
 import { parseRates } from '../push-load.ts';
-import { ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
+import { MachineCpuWindow, ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 
 const PARTITIONS = 3;
 const CHUNK = 2_000; // normalize's default maxMessagesPerTransaction
@@ -76,6 +76,8 @@ interface Measurement {
   /** Rows per insert the sink made (sink and e2e). */
   rows_per_insert?: number;
   peak_rss_mb?: number;
+  /** The rest of the machine over the same interval (bench/thread-cpu.ts MachineCpuWindow); absent off Linux. */
+  machine?: { other_processes_cores: number; steal_cores: number };
 }
 
 /** A stopwatch started by the first fetched batch of any consumer created through `kafka`. */
@@ -87,6 +89,7 @@ class FirstBatchClock {
   startedAt: number | undefined;
   cpuAtStart: NodeJS.CpuUsage | undefined;
   threads: ThreadCpuWindow | undefined;
+  machine: MachineCpuWindow | undefined;
   /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
   readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
@@ -105,6 +108,7 @@ class FirstBatchClock {
     this.startedAt = performance.now();
     this.cpuAtStart = process.cpuUsage();
     this.threads = ThreadCpuWindow.start();
+    this.machine = MachineCpuWindow.start();
     this.loopDelay.enable();
     this.onStart?.();
   }
@@ -119,6 +123,7 @@ class FirstBatchClock {
     const seconds = (endedAt - this.startedAt) / 1000;
     const cpu = process.cpuUsage(this.cpuAtStart);
     const threads = this.threads?.stop();
+    const machine = this.machine?.stop();
     return {
       records,
       seconds: +seconds.toFixed(2),
@@ -126,6 +131,7 @@ class FirstBatchClock {
       cpu_us_per_record: +((cpu.user + cpu.system) / records).toFixed(1),
       ...(threads ? { cpu_us_per_record_by_thread: perRecord(threads, records) } : {}),
       load_avg_1m: [+loadBefore.toFixed(2), +loadavg()[0]!.toFixed(2)],
+      ...(machine ? { machine } : {}),
     };
   }
 }
@@ -334,6 +340,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
   const stopDelay = eventLoopDelay();
   const cpu0 = process.cpuUsage();
   const threads = ThreadCpuWindow.start();
+  const machineWindow = MachineCpuWindow.start();
   const t0 = performance.now();
   for (const [i, body] of bodies.entries()) {
     const rows = Math.min(C1_BATCH, total - i * C1_BATCH);
@@ -355,6 +362,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const byThread = threads?.stop();
+  const machine = machineWindow?.stop();
   return {
     records: total,
     seconds: +seconds.toFixed(2),
@@ -363,6 +371,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
     ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, total) } : {}),
     load_avg_1m: [+load.toFixed(2), +loadavg()[0]!.toFixed(2)],
     event_loop_delay_ms: stopDelay(),
+    ...(machine ? { machine } : {}),
   };
 }
 
@@ -531,7 +540,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
         const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
         const note = (mode: RoundMode, m: Measurement) => {
           results[mode].push(m);
-          console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}`);
+          console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}${m.machine ? `  other processes ${m.machine.other_processes_cores} cores, steal ${m.machine.steal_cores}` : ''}`);
         };
         if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
         if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
@@ -605,6 +614,9 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
         ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
         ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
         ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
+        ...(ms[0]!.machine
+          ? { other_processes_cores: summary(ms.map((m) => m.machine?.other_processes_cores ?? 0), 2), steal_cores: summary(ms.map((m) => m.machine?.steal_cores ?? 0), 2) }
+          : {}),
         rounds: ms,
       };
     }
