@@ -9,6 +9,7 @@ import { CheckpointStore } from '../core/checkpoints.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
 import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
+import { stageLagByTopic } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { openReadOnlySql } from '../core/read-only-sql.ts';
@@ -24,7 +25,7 @@ import { AppMetrics, type Stage } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources, type StageCounts } from './pipeline.ts';
 import { startPipeline } from './runner.ts';
-import { checkpointRows, clickhouseFigures, stageLagByTopic, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
+import { checkpointRows, clickhouseFigures, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import type { ComponentState } from './supervise.ts';
 
 export interface MainJobOptions {

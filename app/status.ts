@@ -3,8 +3,6 @@
 // twice) and the connector checkpoints with their age. A running job fills the in/out counters; computed without a
 // running job, only what Kafka and ClickHouse themselves know is shown.
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from '../core/kafka.ts';
-import { groupLag } from '../core/kafka-streams.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
@@ -77,22 +75,6 @@ export async function clickhouseFigures(client: ClickHouseClient, database: stri
 
 export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } {
   return { cdrs: rows.reduce((s, r) => s + r.cdrs, 0), billableMinutes: rows.reduce((s, r) => s + r.billableMinutes, 0), byVendor: rows };
-}
-
-/**
- * Lag of a group over its topics: log end - committed offset. Exact on transactionally written topics too: the batch
- * stages commit past the transaction markers and aborted records that end a partition (core/kafka-streams.ts
- * PartitionBatch.end, Batcher.skipMarkers), so a caught-up stage is at 0.
- */
-export async function stageLag(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
-  return Object.values(await stageLagByTopic(kafka, groupId, topics)).reduce((s, n) => s + n, 0);
-}
-
-/** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
-export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[]): Promise<Record<string, number>> {
-  const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
-  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + p.lag;
-  return byTopic;
 }
 
 export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): CheckpointRow[] {

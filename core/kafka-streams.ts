@@ -564,6 +564,22 @@ export async function groupLag(kafka: Kafka, groupId: string, topics: string[]):
   });
 }
 
+/**
+ * Lag of a group over its topics: log end - committed offset. Exact on transactionally written topics too: the batch
+ * stages commit past the transaction markers and aborted records that end a partition (PartitionBatch.end,
+ * Batcher.skipMarkers), so a caught-up stage is at 0.
+ */
+export async function stageLag(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
+  return Object.values(await stageLagByTopic(kafka, groupId, topics)).reduce((s, n) => s + n, 0);
+}
+
+/** The same lag per input topic (every topic in `topics` appears, 0 when the group has nothing behind on it). */
+export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: string[]): Promise<Record<string, number>> {
+  const byTopic: Record<string, number> = Object.fromEntries(topics.map((t) => [t, 0]));
+  for (const p of await groupLag(kafka, groupId, topics)) byTopic[p.topic] = (byTopic[p.topic] ?? 0) + p.lag;
+  return byTopic;
+}
+
 /** Sets a (stopped) group's committed offsets to the start of each topic: the next run re-reads everything. */
 export async function resetGroupToEarliest(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
   await withAdmin(kafka, async (admin) => {

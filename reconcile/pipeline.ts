@@ -1,8 +1,7 @@
 // Waiting for the live stages: a reconcile compares layers, so it first lets normalize and the sink catch up with
 // what Kafka holds (seconds on a running pipeline); a repair re-feeds records and waits for them to come through.
 import type { Kafka } from '../core/kafka.ts';
-import { groupLag } from '../core/kafka-streams.ts';
-import { stageLag } from '../app/status.ts';
+import { groupLag, stageLag } from '../core/kafka-streams.ts';
 
 export interface StageGroups {
   normalize: { groupId: string; topics: string[] };

@@ -6,8 +6,9 @@ import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
-import { checkpointRows, clickhouseFigures, formatStatus, stageLag, totals, type StatusSnapshot } from '../../app/status.ts';
+import { checkpointRows, clickhouseFigures, formatStatus, totals, type StatusSnapshot } from '../../app/status.ts';
 import { TOPICS } from '../../core/topology.ts';
+import { stageLag } from '../../core/kafka-streams.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
 
