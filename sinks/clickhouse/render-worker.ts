@@ -33,3 +33,5 @@ port.on('message', (request: RenderRequest) => {
     }
   })();
 });
+// Modules loaded and the plan compiled: the sink may join its group now (Renderer.ready).
+port.postMessage({ ready: true } satisfies RenderReply);

@@ -58,4 +58,17 @@ describe('rendering cdr.normalized values into rows', () => {
     await thread.close();
     await expect(thread.render([message(0, null)])).rejects.toThrow(/closed|exited/);
   });
+
+  it('a render thread says when it can take batches; one that ends before that says so instead of hanging', async () => {
+    // The sink joins its group only once its thread is ready (sink.ts), so its first batches never wait on start-up.
+    const thread = createRenderer(registry, 'TabSeparated', { thread: true });
+    renderers.push(thread);
+    await expect(thread.ready()).resolves.toBeUndefined();
+    expect((await thread.render([message(0, null)])).map(plain)).toEqual([{ error: expect.objectContaining({ kind: 'bad_record' }) }]);
+    // Closed at once: the thread cannot have loaded its modules yet, so it ends before it was ever ready.
+    const gone = createRenderer(registry, 'TabSeparated', { thread: true });
+    await gone.close();
+    await expect(gone.ready()).rejects.toThrow(/exited|closed/);
+    await expect(createRenderer(registry, 'TabSeparated', { thread: false }).ready()).resolves.toBeUndefined();
+  });
 });

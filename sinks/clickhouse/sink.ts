@@ -67,6 +67,13 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
   // and render each row as soon as it is decoded: in the render thread unless the config says inline.
   const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0 });
+  try {
+    await renderer.ready();
+  } catch (err) {
+    await renderer.close();
+    await publisher.disconnect().catch(() => undefined);
+    throw err;
+  }
   const table = `${config.database}.${config.table}`;
 
   return runBatcherStage<RenderedRow>(
