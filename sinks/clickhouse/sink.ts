@@ -67,11 +67,15 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
   // and render each row as soon as it is decoded: in the render thread unless the config says inline.
   const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0 });
+  // What the stage holds besides its consumer: freed once it stops, or here if it never gets to start.
+  const release = async () => {
+    await publisher.disconnect().catch(() => undefined);
+    await renderer.close();
+  };
   try {
     await renderer.ready();
   } catch (err) {
-    await renderer.close();
-    await publisher.disconnect().catch(() => undefined);
+    await release();
     throw err;
   }
   const table = `${config.database}.${config.table}`;
@@ -103,10 +107,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
       events: 'sink',
       log,
       started: { table, format: config.insertFormat, renderThread: config.renderThread, flushRows: config.flushRows, flushBytes: config.flushBytes, flushMs: config.flushMs, flushIdleMs: config.flushIdleMs },
-      async release() {
-        await publisher.disconnect().catch(() => undefined);
-        await renderer.close();
-      },
+      release,
     },
   );
 }
