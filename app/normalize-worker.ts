@@ -1,6 +1,7 @@
-// Entry of a normalize worker thread (started by app/normalize-workers.ts through bin/ts-worker.mjs): its own
-// logger (same level and target as the main thread), Kafka client and registry client, one normalize service with
-// its own instance id; commit counts and the service's end go to the main thread, which asks it to stop.
+// Entry of a normalize worker thread (started by app/normalize-workers.ts through bin/ts-worker.mjs): its own logger
+// (same level and target as the main thread), Kafka client and registry client, one normalize service with its own
+// instance id, started when the main thread says; commit counts and the service's end go to the main thread, which
+// asks it to stop.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRegistry } from '../core/avro.ts';
 import { createKafka } from '../core/kafka.ts';
@@ -17,14 +18,24 @@ const log = configureLogging(data.log).child('normalize');
 const ends = endpoints(data.config);
 const { workers: _workers, ...serviceConfig } = data.config.normalize;
 
+// The main thread's words: `start` once, `stop` at any time. Once loaded, the service starts when the main thread says
+// so (it starts the first member first, the others once that one runs); a stop that comes first ends the thread
+// without ever joining the group, and one that comes during the start stops the service as soon as it runs.
+const words = (type: MainMessage['type']) => new Promise<void>((resolve) => port.on('message', (m: MainMessage) => m.type === type && resolve()));
+const startWord = words('start');
+const stopWord = words('stop');
+if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'stop')])) === 'stop') {
+  post({ type: 'stopped' });
+  process.exit(0);
+}
+
 try {
   const service = await startNormalizeService(
     { ...serviceConfig, instanceId: data.instanceId, createTopics: serviceConfig.createTopics && data.createTopics },
-    { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }) },
+    { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }), onPrepared: () => post({ type: 'prepared' }) },
   );
   let stopping = false;
-  port.on('message', (m: MainMessage) => {
-    if (m.type !== 'stop' || stopping) return;
+  void stopWord.then(() => {
     stopping = true;
     // Finishes the transaction in flight and leaves the group, then ends the thread (client timers may linger).
     void service

@@ -11,7 +11,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../si
 import { createStageTopics, expectation, publishCases, readTopic, stageNames, verifyClickHouse, waitGroupAtEnd, waitSinkCommitted } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testInfra, testKafka, testRegistry, waitFor, workerTidsOf } from '../test/helpers.ts';
 import { loadAppConfig } from './config.ts';
-import { threadNice } from '../core/worker-thread.ts';
+import { threadNice, workerThreadTids } from '../core/worker-thread.ts';
 import { startNormalizeStage } from './normalize-workers.ts';
 
 const kafka = testKafka();
@@ -82,8 +82,9 @@ describe('normalize with two worker threads', () => {
     const stage = await startNormalizeStage(config('rb', 2), { log, onCommitted: (c) => (committed += c.records) });
     stages.push(stage);
     // Each member in its own thread, with its own transactional id.
+    // (They start about together, so in either order.)
     const started = log.entries.filter((e) => e.event === 'normalize.worker_started').map((e) => e.fields?.['transactionalId']);
-    expect(started).toEqual([`${names.normalizeGroup}.rb`, `${names.normalizeGroup}.rb-w1`]);
+    expect(started.sort()).toEqual([`${names.normalizeGroup}.rb`, `${names.normalizeGroup}.rb-w1`]);
     // ...each at the job's bulk-thread priority (`workerThreads.nice`, its default here), this thread's own left as it was.
     if (process.platform === 'linux') {
       const mainNice = threadNice(process.pid);
@@ -127,4 +128,27 @@ describe('normalize with two worker threads', () => {
     expect(storedRows).toBe(good);
     console.log(`workers test: ${cases.length} raw records (${good} CDRs, ${bad} dead letters); the two workers committed ${committed}, the third member ${extraCommitted}; ${pending} still to normalize when the third member left`);
   }, 600_000);
+
+  it('a first member that cannot start fails the stage and ends the threads that loaded beside it', async () => {
+    const normalizeThreads = () => [...workerThreadTids()].filter(([, role]) => role === 'normalize worker').map(([tid]) => tid);
+    const before = normalizeThreads();
+    // Every member's thread loads at once; the others start only once the first has registered the schemas, which it
+    // cannot do here (nothing listens on the registry's port): the second member, loaded and waiting, is stopped.
+    const failing = loadAppConfig({
+      env: { KAFKA_BROKERS: testInfra().kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: 'http://127.0.0.1:9/apis/ccompat/v7' },
+      overrides: (doc) => {
+        doc['normalize'] = { groupId: `${names.normalizeGroup}-nostart`, inputTopics: Object.values(names.raw), outputTopic: names.normalized, deadLetterTopic: names.deadLetter, instanceId: 'nostart', workers: 2 };
+      },
+    });
+    const log = memoryLog();
+    await expect(startNormalizeStage(failing, { log })).rejects.toThrow(/127\.0\.0\.1:9|ECONNREFUSED|register/i);
+    expect(log.entries.filter((e) => e.event === 'normalize.worker_started')).toEqual([]);
+    expect(normalizeThreads()).toEqual(before);
+    // Nobody joined the group.
+    const admin = kafka.admin();
+    await admin.connect();
+    const { groups } = await admin.describeGroups([`${names.normalizeGroup}-nostart`]);
+    await admin.disconnect();
+    expect(groups[0]?.members ?? []).toEqual([]);
+  }, 120_000);
 });

@@ -24,6 +24,12 @@ export interface NormalizeServiceDeps {
   now?: () => Date;
   log?: LogFn;
   onCommitted?: (counts: CommittedCounts) => void;
+  /**
+   * Once the topics (created here when config.createTopics says so) and the schemas are registered: other members of
+   * the group can start from then on, instead of waiting for this one to join, without racing it to create them
+   * (two first registrations of a subject at once can fail on the registry).
+   */
+  onPrepared?: () => void;
 }
 
 export interface NormalizeStats {
@@ -61,6 +67,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     await ensureTopics(deps.kafka, [...config.inputTopics, config.outputTopic, config.deadLetterTopic].map((topic) => ({ topic, partitions: config.partitions })));
   }
   const codecs = await registerNormalizeSchemas(deps.registry, config);
+  deps.onPrepared?.();
   const stats: NormalizeStats = { normalized: 0, deadLettered: 0, recordFailures: 0, contractViolations: 0, transactions: 0, retries: 0 };
   const pending = new WeakMap<PartitionBatch, { normalized: number; deadLettered: number; recordFailures: number; contractViolations: number }>();
 
