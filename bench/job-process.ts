@@ -50,6 +50,8 @@ export interface JobProcess {
   /** Event-loop delay of the job's main thread since the previous call (its /metrics), ms. */
   eventLoopLagMs(): Promise<{ p50: number | undefined; p99: number | undefined; max: number | undefined }>;
   /** VmHWM of the child in MiB (undefined once it exited). */
+  /** Records a stage consumed and committed so far (its cdrflow_stage_records_in_total on /metrics). */
+  stageRecordsIn(stage: string): Promise<number>;
   peakRssMb(): number | undefined;
   /** User + system CPU seconds of the child so far, all threads (undefined once it exited). */
   cpuSeconds(): number | undefined;
@@ -202,6 +204,11 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
         return m ? +(Number(m[1]) * 1000).toFixed(1) : undefined;
       };
       return { p50: value('nodejs_eventloop_lag_p50_seconds'), p99: value('nodejs_eventloop_lag_p99_seconds'), max: value('nodejs_eventloop_lag_max_seconds') };
+    },
+    async stageRecordsIn(stage: string) {
+      const text = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+      const m = new RegExp(`^cdrflow_stage_records_in_total\\{stage="${stage}"\\} ([0-9.eE+-]+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
     },
     peakRssMb() {
       const m = /^VmHWM:\s+(\d+) kB/m.exec(procStatus(pid) ?? '');
