@@ -164,6 +164,10 @@ export async function runBatcherStage<R extends RowLine>(
       if (last !== undefined) ctx.resolve(last);
       await ctx.heartbeat();
     },
+  }).catch(async (err: unknown) => {
+    // Never started (its group could not be joined, its topic is missing): what it holds goes now, as on a stop.
+    await options.release?.().catch(() => undefined);
+    throw err;
   });
 
   // Often enough to see a buffer's age (a quarter of flushMs) and the input's pause (half of flushIdleMs) in time.
