@@ -78,6 +78,8 @@ interface Measurement {
   /** Rows per insert the sink made (sink and e2e). */
   rows_per_insert?: number;
   peak_rss_mb?: number;
+  /** Normalize modes and end to end: records normalize committed before the clock started (not counted). */
+  committed_before_clock?: number;
   /** The rest of the machine over the same interval (bench/thread-cpu.ts MachineCpuWindow); absent off Linux. */
   machine?: { other_processes_cores: number; steal_cores: number };
 }
@@ -277,6 +279,7 @@ async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string,
   const end = await withTimeout(done.promise, workers > 1 ? `normalize_w${workers}` : 'normalize');
   await stable.stop();
   const m = clock.measure(total - committedAtStart, end, load);
+  m.committed_before_clock = committedAtStart;
   await stage.stop();
   return { measurement: m, normalized };
 }
@@ -333,6 +336,7 @@ async function sinkRun(
   m.event_loop_delay_ms = delay;
   m.rows_per_insert = Math.round(sink.stats.rowsInserted / Math.max(1, sink.stats.inserts));
   m.peak_rss_mb = Math.round(peakRss / 2 ** 20);
+  if (opts.withNormalize) m.committed_before_clock = committedAtStart;
   await normalize?.stop();
   await sink.stop();
   return m;
