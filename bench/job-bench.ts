@@ -14,7 +14,9 @@ import { performance } from 'node:perf_hooks';
 import type { createRegistry } from '../core/avro.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
+import type { AppConfig } from '../app/config.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../core/kafka.ts';
+import { groupLag } from '../core/kafka-streams.ts';
 import { TOPICS, VENDORS, type Vendor } from '../core/topology.ts';
 import { HuaweiFeeGenerator } from '../simulators/huawei-privatenumber/generator.ts';
 import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
@@ -139,6 +141,52 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
     if (performance.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** The job mode's clock, started when its groups are stable (startClockWhenStable). */
+interface JobClock {
+  started: number;
+  cpu0: number;
+  threads: ThreadCpuWindow | undefined;
+  brokerCores: () => number | undefined;
+  mainThread: () => { on_core: number; waiting_for_core: number } | undefined;
+  loadBefore: number;
+  /** Records normalize committed before the clock (its committed offsets on the fresh raw topics): not counted. */
+  normalizedBefore: number;
+}
+
+/**
+ * Starts the job mode's clock once normalize's group is Stable with every member and the sink's with its member
+ * (the joins excluded, as in the other modes; the members join together, app/normalize-workers.ts), polled every
+ * 20 ms from the child's start.
+ */
+async function startClockWhenStable(opts: { kafka: Kafka; portBase: number; localKafka: boolean }, pid: number, config: AppConfig): Promise<JobClock> {
+  const admin = opts.kafka.admin();
+  await admin.connect();
+  try {
+    const want = new Map([
+      [config.normalize.groupId, config.normalize.workers],
+      [config.sink.groupId, 1],
+    ]);
+    const deadline = performance.now() + 120_000;
+    for (;;) {
+      const { groups } = await admin.describeGroups([...want.keys()]).catch(() => ({ groups: [] as { groupId: string; state: string; members: unknown[] }[] }));
+      if (groups.length === want.size && groups.every((g) => g.state === 'Stable' && g.members.length >= (want.get(g.groupId) ?? 1))) break;
+      if (performance.now() > deadline) throw new Error(`job: the consumer groups ${[...want.keys()].join(', ')} were not stable within 120 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const started = performance.now();
+  const cpu0 = processCpuSeconds(pid) ?? 0;
+  // By thread of the child: its workers' ids are not known from outside, so by comm only (main, other node, engine).
+  const threads = ThreadCpuWindow.start(pid);
+  const brokerCores = coresFrom(localBrokerPid(opts));
+  const mainThread = mainThreadFrom(pid);
+  const loadBefore = load1();
+  const normalizedBefore = (await groupLag(opts.kafka, config.normalize.groupId, config.normalize.inputTopics)).reduce((n, p) => n + p.committed, 0);
+  return { started, cpu0, threads, brokerCores, mainThread, loadBefore, normalizedBefore };
 }
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -346,6 +394,9 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
   }
   await acked.disconnect();
   const publishSeconds = (performance.now() - t0) / 1000;
+  // The clock starts once both groups are Stable with all their members, watched from the child's start: the job
+  // reports ready (startJob) only after its stages run, and normalize works from its join on.
+  let clock: Promise<JobClock> | undefined;
   const job = await startJob(
     {
       namespace,
@@ -354,36 +405,16 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       localInfra: { portBase: opts.portBase },
     },
     'job',
+    (pid, config) => {
+      clock = startClockWhenStable(opts, pid, config);
+      clock.catch(() => undefined);
+    },
   );
   try {
     const table = `${job.config.sink.database}.${job.config.sink.table}`;
-    // Timing starts once both groups have their member (group joins excluded, as in the other modes).
-    const admin = opts.kafka.admin();
-    await admin.connect();
-    try {
-      const groups = [job.config.normalize.groupId, job.config.sink.groupId];
-      const stable = await until(async () => {
-        const { groups: described } = await admin.describeGroups(groups);
-        return (
-          described.length === groups.length && described.every((g) => g.state === 'Stable' && g.members.length > 0)
-        );
-      }, 120_000);
-      if (!stable) throw new Error(`job: the consumer groups ${groups.join(', ')} were not stable within 120 s`);
-    } finally {
-      await admin.disconnect();
-    }
-    const loadBefore = load1();
-    const cpu0 = job.cpuSeconds() ?? 0;
-    // By thread of the child: its workers' ids are not known from outside, so by comm only (main, other node, engine).
-    const threads = ThreadCpuWindow.start(job.pid);
-    const brokerCores = coresFrom(localBrokerPid(opts));
-    const mainThread = mainThreadFrom(job.pid);
-    await job.eventLoopLagMs(); // starts the window
-    // The job reports ready once every normalize member runs; the first one works while the others start. As in the
-    // pipeline's end-to-end mode, only the records normalize commits from here on count (the figure errs low: the
-    // sink's inserts of the rows committed before are inside the clock).
-    const normalizedBefore = await job.stageRecordsIn('normalize');
-    const started = performance.now();
+    const { started, cpu0, threads, brokerCores, mainThread, loadBefore, normalizedBefore } = await clock!;
+    // The event-loop window starts here: the job's ops port answers once it is ready.
+    await job.eventLoopLagMs();
     const count = async () => Number((await job.rows<{ c: string }>(`SELECT count() AS c FROM ${table}`))[0]?.c ?? 0);
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - started) / 1000;

@@ -50,8 +50,6 @@ export interface JobProcess {
   /** Event-loop delay of the job's main thread since the previous call (its /metrics), ms. */
   eventLoopLagMs(): Promise<{ p50: number | undefined; p99: number | undefined; max: number | undefined }>;
   /** VmHWM of the child in MiB (undefined once it exited). */
-  /** Records a stage consumed and committed so far (its cdrflow_stage_records_in_total on /metrics). */
-  stageRecordsIn(stage: string): Promise<number>;
   peakRssMb(): number | undefined;
   /** User + system CPU seconds of the child so far, all threads (undefined once it exited). */
   cpuSeconds(): number | undefined;
@@ -96,9 +94,9 @@ function procStatus(pid: number): string | undefined {
 
 /**
  * Starts the job with `doc` as its config file (ops port, data directory, log level and the local stack's ports are
- * filled in here) and resolves once its /readyz answers 200.
+ * filled in here) and resolves once its /readyz answers 200. `onSpawned` learns its PID and config as soon as it runs.
  */
-export async function startJob(doc: Record<string, unknown>, label: string): Promise<JobProcess> {
+export async function startJob(doc: Record<string, unknown>, label: string, onSpawned?: (pid: number, config: AppConfig) => void): Promise<JobProcess> {
   const dir = mkdtempSync(join(tmpdir(), `cdrflow-bench-${label}-`));
   const opsPort = await freePort();
   const file = join(dir, 'config.json');
@@ -126,6 +124,7 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
     closeSync(logFd);
   }
   const pid = child.pid!;
+  onSpawned?.(pid, config);
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
@@ -204,11 +203,6 @@ export async function startJob(doc: Record<string, unknown>, label: string): Pro
         return m ? +(Number(m[1]) * 1000).toFixed(1) : undefined;
       };
       return { p50: value('nodejs_eventloop_lag_p50_seconds'), p99: value('nodejs_eventloop_lag_p99_seconds'), max: value('nodejs_eventloop_lag_max_seconds') };
-    },
-    async stageRecordsIn(stage: string) {
-      const text = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
-      const m = new RegExp(`^cdrflow_stage_records_in_total\\{stage="${stage}"\\} ([0-9.eE+-]+)$`, 'm').exec(text);
-      return m ? Number(m[1]) : 0;
     },
     peakRssMb() {
       const m = /^VmHWM:\s+(\d+) kB/m.exec(procStatus(pid) ?? '');
