@@ -5,9 +5,9 @@
 //            rows). Beside it, the same pushes at the same rate into a bare node:http server in a child process that
 //            reads the body and answers 200 (bench/suites/receiver.ts --serve bare).
 //   job      the benchmark's raw records published into the job's raw topics, then the job started on that backlog;
-//            records/s from its consumer groups stable (the job ready, every normalize member running) to the last
-//            record countable, counting the records normalize commits from then on, the job's CPU, peak RSS and
-//            event-loop delay (its own nodejs_eventloop_lag_* over the same window).
+//            records/s from its consumer groups stable with all their members (watched from the child's start) to the
+//            last record countable, counting the records normalize commits from then on; the job's CPU and peak RSS,
+//            and its event-loop delay (its own nodejs_eventloop_lag_*) from the job ready to the end.
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
