@@ -32,7 +32,9 @@ const port = z.int().min(0).max(65535);
  * against 0.26–0.28; the receiver's ack p99 38–83 ms against 28–33). `normalize.workers: 1` for a small, steady feed.
  * (Two members were the default once before and were withdrawn when the demo job failed to drain on SIGINT: their
  * interleaved transactions end a partition in two markers, and the sink committed short of them; see
- * Batcher.skipMarkers.)
+ * Batcher.skipMarkers.) Those backlog figures counted what the first member did before the benchmark's clock
+ * started; counted without it (2026-12-03, docs/performance.md), one member and two made the same end to end and in
+ * the job (3 interleaved pairs each), two at more CPU per record: the default is open to revisiting.
  */
 export const DEFAULT_NORMALIZE_WORKERS = 2;
 
