@@ -1,7 +1,7 @@
 // Two normalize workers (two worker threads, `normalize.workers: 2`) share the raw partitions as members of one
-// consumer group. Rebalances while records flow — the second worker joining the busy first one, a third
-// member joining and leaving — must lose and double nothing: every raw record ends up exactly once, as a CDR in
-// ClickHouse or as a dead letter.
+// consumer group. Rebalances while records flow — the two workers starting together (their joins land in one
+// generation, or in two a rebalance apart), a third member joining and leaving — must lose and double nothing:
+// every raw record ends up exactly once, as a CDR in ClickHouse or as a dead letter.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { groupLag, type StreamHandle } from '../core/kafka-streams.ts';
@@ -76,7 +76,7 @@ describe('normalize with two worker threads', () => {
     await waitFor(() => admin.describeGroups([names.normalizeGroup]).then(() => true, () => false), { timeoutMs: 120_000, message: 'the group coordinator' });
     await admin.disconnect();
 
-    // Rebalance 1: the second member joins while the first works through the first third.
+    // The two members start together while the first third waits (a rebalance between them when their joins land apart).
     let committed = 0;
     const log = memoryLog();
     const stage = await startNormalizeStage(config('rb', 2), { log, onCommitted: (c) => (committed += c.records) });
