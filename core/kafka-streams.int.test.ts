@@ -114,3 +114,52 @@ it('a transaction whose output is larger than the broker takes in one batch goes
   expect(out.count).toBe(RECORDS);
   expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
 });
+
+it('joins its group only once beforeJoin resolved; a rejected beforeJoin ends the start without joining', async () => {
+  const input = uniqueName('tx-join-in');
+  const groupId = uniqueName('tx-join');
+  await ensureTopics(kafka, [{ topic: input, partitions: 1 }]);
+  const members = async (group: string) => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups([group]);
+      return groups[0]?.members.length ?? 0;
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  let asked = false;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const starting = runTransactional(kafka, {
+    groupId,
+    topics: [input],
+    transactionalId: `${groupId}.a`,
+    transform: async () => [],
+    beforeJoin: async () => {
+      asked = true;
+      await gate;
+    },
+  });
+  await waitFor(() => asked, { timeoutMs: 30_000, message: 'beforeJoin called' });
+  expect(await members(groupId)).toBe(0);
+  release();
+  const joined = await starting;
+  try {
+    await waitFor(async () => (await members(groupId)) === 1, { timeoutMs: 30_000, message: 'the member in its group' });
+  } finally {
+    await joined.stop();
+  }
+
+  await expect(
+    runTransactional(kafka, {
+      groupId: `${groupId}-b`,
+      topics: [input],
+      transactionalId: `${groupId}.b`,
+      transform: async () => [],
+      beforeJoin: () => Promise.reject(new Error('stopped before it joined')),
+    }),
+  ).rejects.toThrow('stopped before it joined');
+  expect(await members(`${groupId}-b`)).toBe(0);
+});
