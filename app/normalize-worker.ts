@@ -18,17 +18,12 @@ const log = configureLogging(data.log).child('normalize');
 const ends = endpoints(data.config);
 const { workers: _workers, ...serviceConfig } = data.config.normalize;
 
-// The main thread's words: `start` once, then `join` once, `stop` at any time. Once loaded, the service starts when
-// the main thread says so (the first member first, the others once it created the topics and registered the
-// schemas), and joins the group when told (every member once all are ready to, so that they join together). A stop
-// before the start ends the thread without ever joining; one during the start stops it before it joins; one after
-// stops the running service.
+// The main thread's words: `start` once, `stop` at any time. Once loaded, the service starts when the main thread says
+// so (it starts the first member first, the others once that one runs); a stop that comes first ends the thread
+// without ever joining the group, and one that comes during the start stops the service as soon as it runs.
 const words = (type: MainMessage['type']) => new Promise<void>((resolve) => port.on('message', (m: MainMessage) => m.type === type && resolve()));
 const startWord = words('start');
-const joinWord = words('join');
 const stopWord = words('stop');
-let stopAsked = false;
-void stopWord.then(() => (stopAsked = true));
 if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'stop')])) === 'stop') {
   post({ type: 'stopped' });
   process.exit(0);
@@ -37,17 +32,7 @@ if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'sto
 try {
   const service = await startNormalizeService(
     { ...serviceConfig, instanceId: data.instanceId, createTopics: serviceConfig.createTopics && data.createTopics },
-    {
-      kafka: createKafka(ends.kafka),
-      registry: createRegistry(ends.registryUrl),
-      log,
-      onCommitted: (counts) => post({ type: 'committed', counts }),
-      onPrepared: () => post({ type: 'prepared' }),
-      beforeJoin: async () => {
-        post({ type: 'ready' });
-        await Promise.race([joinWord, stopWord.then(() => Promise.reject(new Error('stopped before it joined its group')))]);
-      },
-    },
+    { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }), onPrepared: () => post({ type: 'prepared' }) },
   );
   let stopping = false;
   void stopWord.then(() => {
@@ -72,12 +57,7 @@ try {
   );
   post({ type: 'started', transactionalId: service.transactionalId });
 } catch (err) {
-  // Stopped before it joined, or its start-up failed (the main thread reads the error and retries or gives up):
-  // nothing runs either way.
-  if (stopAsked) {
-    post({ type: 'stopped' });
-    process.exit(0);
-  }
+  // Start-up failed: nothing to stop; the main thread reads the error and retries or gives up.
   post({ type: 'failed', error: serializeError(err) });
   process.exit(1);
 }

@@ -25,8 +25,6 @@ export interface NormalizeWorkerData {
 export type WorkerMessage =
   /** Its topics and schemas exist (the first member creates and registers them): the other members may start. */
   | { type: 'prepared' }
-  /** Its producer is ready: it joins the group when told (`join`). */
-  | { type: 'ready' }
   | { type: 'started'; transactionalId: string }
   | { type: 'committed'; counts: CommittedCounts }
   | { type: 'failed'; error: SerializedError }
@@ -34,8 +32,8 @@ export type WorkerMessage =
   | { type: 'ended' }
   | { type: 'stopped' };
 
-/** Main thread -> worker thread: `start` once (its service starts), then `join` once (it joins the group), `stop` at any time. */
-export type MainMessage = { type: 'start' } | { type: 'join' } | { type: 'stop' };
+/** Main thread -> worker thread: `start` once (its service starts: it joins the group), `stop` at any time. */
+export type MainMessage = { type: 'start' } | { type: 'stop' };
 
 /** How long a stopping worker may take to finish its transaction and leave the group before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
@@ -51,27 +49,24 @@ export const normalizeInstanceId = (config: AppConfig) => config.normalize.insta
 /**
  * Starts the normalize stage's members, each in its own worker thread; settles when all run. Every thread loads its
  * modules at once (about a second each under the TypeScript loader); the first member starts (it creates the topics
- * and registers the schemas), the others as soon as those exist, and all join the group once every one is ready to
- * (its producer connected), so that they join together. Before, each thread began to load only once the one before
- * had joined and run: the first member worked alone for the others' start (1.9 s in the pipeline benchmark, a third of
- * its records, 3 s in the job), then the group rebalanced.
+ * and registers the schemas) and the others as soon as those exist, so that they join the group about together. Loading each thread only
+ * once the one before had joined and run left the first member working alone for the others' start (1.9 s in the
+ * pipeline benchmark, a third of its records), then a rebalance.
  */
 export async function startNormalizeStage(config: AppConfig, deps: NormalizeStageDeps): Promise<StreamHandle> {
   const base = normalizeInstanceId(config);
   const threads = Array.from({ length: config.normalize.workers }, (_, i) => spawnMember(config, i === 0 ? base : `${base}-w${i}`, i === 0, deps));
   const members: StreamHandle[] = [];
   try {
-    const starts = [threads[0]!.start()];
-    await Promise.race([threads[0]!.prepared, starts[0]]);
-    starts.push(...threads.slice(1).map((t) => t.start()));
-    await Promise.all(threads.map((t) => t.ready));
-    for (const t of threads) t.join();
-    const results = await Promise.allSettled(starts);
-    for (const r of results) if (r.status === 'fulfilled') members.push(r.value);
-    const failed = results.find((r) => r.status === 'rejected');
+    const first = threads[0]!.start();
+    await Promise.race([threads[0]!.prepared, first]);
+    const rest = await Promise.allSettled(threads.slice(1).map((t) => t.start()));
+    members.push(await first);
+    for (const t of rest) if (t.status === 'fulfilled') members.push(t.value);
+    const failed = rest.find((t) => t.status === 'rejected');
     if (failed) throw failed.reason;
   } catch (err) {
-    // Members that run, and threads that loaded but were never told to start or to join, alike.
+    // Members that run, and threads that loaded but were never told to start, alike.
     await Promise.allSettled(threads.map((t) => t.stop()));
     throw err;
   }
@@ -95,20 +90,11 @@ function asOneStage(members: StreamHandle[]): StreamHandle {
   return { done, stop: stopAll };
 }
 
-/** One member's thread, loading its modules from now on, and the steps of its start. */
-interface Member {
-  /** Lets its service start; resolves once it runs (rejects with its start-up error, or the thread's end). */
-  start(): Promise<StreamHandle>;
-  /** Its topics and schemas exist (what the first member does before the others start). */
-  prepared: Promise<void>;
-  /** Its producer is ready: it joins the group on join(). Rejects when its start failed before. */
-  ready: Promise<void>;
-  join(): void;
-  /** Ends it, started or not. */
-  stop(): Promise<void>;
-}
-
-function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): Member {
+/**
+ * One member's thread, loading its modules from now on; `start` lets its service start (join the group) and resolves
+ * once it runs (rejects with its start-up error, or the thread's end). `stop` ends it, started or not.
+ */
+function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): { start(): Promise<StreamHandle>; prepared: Promise<void>; stop(): Promise<void> } {
   const data: NormalizeWorkerData = { config, instanceId, createTopics: first, log: loggingSettings() };
   const worker = startTsWorker(new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`, {
     role: 'normalize worker',
@@ -122,9 +108,6 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
   let stopRequested = false;
   let markPrepared!: () => void;
   const prepared = new Promise<void>((resolve) => (markPrepared = resolve));
-  let readyDone!: { resolve: () => void; reject: (err: unknown) => void };
-  const ready = new Promise<void>((resolve, reject) => (readyDone = { resolve, reject }));
-  ready.catch(() => undefined);
   const stop = async () => {
     if (!stopRequested) {
       stopRequested = true;
@@ -142,18 +125,11 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
   // Settles from the thread's first report on, whether or not start() was called yet (a thread that fails while
   // loading); marked handled here, start() hands it out.
   const running = new Promise<StreamHandle>((resolveStart, rejectStart) => {
-    const fail = (err: CdrflowError) => {
-      if (started) return endDone.reject(err);
-      readyDone.reject(err);
-      rejectStart(err);
-    };
+    const fail = (err: CdrflowError) => (started ? endDone.reject(err) : rejectStart(err));
     worker.on('message', (m: WorkerMessage) => {
       switch (m.type) {
         case 'prepared':
           markPrepared();
-          break;
-        case 'ready':
-          readyDone.resolve();
           break;
         case 'started':
           started = true;
@@ -178,11 +154,7 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
     void exited.then((code) => {
       if (stopRequested) {
         endDone.resolve();
-        if (!started) {
-          const err = new CdrflowError('bug', `normalize worker ${instanceId} was stopped before it started`);
-          readyDone.reject(err);
-          rejectStart(err);
-        }
+        if (!started) rejectStart(new CdrflowError('bug', `normalize worker ${instanceId} was stopped before it started`));
         return;
       }
       fail(new CdrflowError('bug', `normalize worker ${instanceId} exited by itself (code ${code})`));
@@ -195,10 +167,6 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
       return running;
     },
     prepared,
-    ready,
-    join() {
-      if (!stopRequested) worker.postMessage({ type: 'join' } satisfies MainMessage);
-    },
     stop,
   };
 }

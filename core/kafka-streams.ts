@@ -197,11 +197,6 @@ export interface TransactionalOptions {
   sessionTimeoutMs?: number;
   /** What the consumer waits for (joining the group), for the stage's log. */
   log?: StageLog;
-  /**
-   * Awaited once the producer is connected, before the consumer joins its group: members of one stage started
-   * together join together (app/normalize-workers.ts). A rejection ends the start (the producer is let go).
-   */
-  beforeJoin?: () => Promise<void>;
 }
 
 /**
@@ -392,7 +387,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
     ...(options.log ? { log: options.log } : {}),
   };
-  const eachBatch = async (payload: EachBatchPayload) => {
+  const runner = await startConsumer(kafka, consumerOptions, async (payload) => {
     const { batch } = payload;
     try {
       for (let i = 0; i < batch.messages.length; i += chunkSize) {
@@ -415,16 +410,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       ref.runner?.fail(failure);
       throw failure;
     }
-  };
-  let runner: Runner;
-  try {
-    await options.beforeJoin?.();
-    runner = await startConsumer(kafka, consumerOptions, eachBatch);
-  } catch (err) {
-    // Never joined: the producer goes now, as on a stop.
-    await producer.disconnect().catch(() => undefined);
-    throw err;
-  }
+  });
   ref.runner = runner;
 
   const done = runner.done.finally(() => producer.disconnect().catch(() => undefined));

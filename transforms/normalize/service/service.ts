@@ -30,8 +30,6 @@ export interface NormalizeServiceDeps {
    * (two first registrations of a subject at once can fail on the registry).
    */
   onPrepared?: () => void;
-  /** Awaited once its producer is ready, before it joins its group: the members of one stage join together. */
-  beforeJoin?: () => Promise<void>;
 }
 
 export interface NormalizeStats {
@@ -142,7 +140,6 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     maxMessagesPerTransaction: config.maxMessagesPerTransaction,
     sessionTimeoutMs: config.sessionTimeoutMs,
     log: (event, fields) => log('info', `normalize.${event}`, fields),
-    ...(deps.beforeJoin ? { beforeJoin: deps.beforeJoin } : {}),
     transform,
     onCommitted: (batch) => {
       const counts = pending.get(batch);
