@@ -133,13 +133,13 @@ function feeBodies(
   return { bodies, keys };
 }
 
-/** Waits until `check` resolves true (polled every POLL_MS), or `timeoutMs` passed; resolves with whether it held. */
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/** Waits until `check` resolves true (polled every `pollMs`), or `timeoutMs` passed; resolves with whether it held. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, pollMs = POLL_MS): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return true;
     if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -168,13 +168,15 @@ async function startClockWhenStable(opts: { kafka: Kafka; portBase: number; loca
       [config.normalize.groupId, config.normalize.workers],
       [config.sink.groupId, 1],
     ]);
-    const deadline = performance.now() + 120_000;
-    for (;;) {
-      const { groups } = await admin.describeGroups([...want.keys()]).catch(() => ({ groups: [] as { groupId: string; state: string; members: unknown[] }[] }));
-      if (groups.length === want.size && groups.every((g) => g.state === 'Stable' && g.members.length >= (want.get(g.groupId) ?? 1))) break;
-      if (performance.now() > deadline) throw new Error(`job: the consumer groups ${[...want.keys()].join(', ')} were not stable within 120 s`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const stable = await until(
+      async () => {
+        const { groups } = await admin.describeGroups([...want.keys()]);
+        return groups.length === want.size && groups.every((g) => g.state === 'Stable' && g.members.length >= (want.get(g.groupId) ?? 1));
+      },
+      120_000,
+      20,
+    );
+    if (!stable) throw new Error(`job: the consumer groups ${[...want.keys()].join(', ')} were not stable within 120 s`);
   } finally {
     await admin.disconnect();
   }
