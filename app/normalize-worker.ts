@@ -24,10 +24,12 @@ const { workers: _workers, ...serviceConfig } = data.config.normalize;
 const words = (type: MainMessage['type']) => new Promise<void>((resolve) => port.on('message', (m: MainMessage) => m.type === type && resolve()));
 const startWord = words('start');
 const stopWord = words('stop');
-if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'stop')])) === 'stop') {
+/** Ends the thread after the stop the main thread asked for. */
+const exitStopped = (): never => {
   post({ type: 'stopped' });
   process.exit(0);
-}
+};
+if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'stop')])) === 'stop') exitStopped();
 
 try {
   const service = await startNormalizeService(
@@ -41,10 +43,7 @@ try {
     void service
       .stop()
       .catch((err: unknown) => log('warn', 'normalize.worker_stop_failed', { error: String(err) }))
-      .finally(() => {
-        post({ type: 'stopped' });
-        process.exit(0);
-      });
+      .finally(exitStopped);
   });
   // After an end or a failure the thread waits for the main thread's stop, which stops every member alike.
   service.done.then(
