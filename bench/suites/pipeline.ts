@@ -42,6 +42,7 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
+import { TRANSACTIONAL_RETRY } from '../../core/kafka-streams.ts';
 import { DEFAULT_NORMALIZE_WORKERS, endpoints, loadAppConfig } from '../../app/config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { configureLogging, silentLog } from '../../core/log.ts';
@@ -183,7 +184,9 @@ async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[],
   const producer =
     mode === 'k1'
       ? kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-      : kafka.producer({ transactionalId: `${groupId}.tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      : // Retries as normalize's producer (TRANSACTIONAL_RETRY): with kafkajs's default first retry after 300 ms, K2
+        // stalled that long 2-3 times a round on CONCURRENT_TRANSACTIONS after a commit, a weaker baseline.
+        kafka.producer({ transactionalId: `${groupId}.tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...TRANSACTIONAL_RETRY } });
   await producer.connect();
   const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
   await consumer.connect();
