@@ -157,8 +157,9 @@ interface JobClock {
 
 /**
  * Starts the job mode's clock once normalize's group is Stable with every member and the sink's with its member
- * (the joins excluded, as in the other modes; the members join together, app/normalize-workers.ts), polled every
- * 20 ms from the child's start.
+ * (the joins excluded, as in the other modes), polled every 20 ms from the child's start. Normalize's first member
+ * works alone until the others join (app/normalize-workers.ts): what it commits before is counted in
+ * `normalizedBefore` and left out of the figures.
  */
 async function startClockWhenStable(opts: { kafka: Kafka; portBase: number; localKafka: boolean }, pid: number, config: AppConfig): Promise<JobClock> {
   const admin = opts.kafka.admin();
