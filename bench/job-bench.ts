@@ -23,7 +23,7 @@ import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
 import { normalizeBare } from '../transforms/normalize/normalize.ts';
 import { kafkaRunning } from '../infra/local/kafka.ts';
 import { stackPaths } from '../infra/local/paths.ts';
-import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess } from './job-process.ts';
+import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess, type LoopStalls } from './job-process.ts';
 import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
 import { ThreadCpuWindow, perRecord } from './thread-cpu.ts';
@@ -50,6 +50,13 @@ export interface LatencyOptions {
   portBase: number;
   /** True when `brokers` is the local stack's broker on `portBase` (its CPU use is then reported). */
   localKafka: boolean;
+}
+
+/** A stall summary in a few words: how many, and how the longest was spent. */
+export function stallText(s: LoopStalls): string {
+  const l = s.longest;
+  const split = l ? `; longest ${l.late_ms} ms: ${l.on_core_ms ?? '?'} on a core, ${l.waiting_ms ?? '?'} waiting for one, GC ${l.gc_ms}` : '';
+  return `stalls > 50 ms: ${s.over_50ms}, > 100 ms: ${s.over_100ms}${split}; most on a core in one stall ${s.max_on_core_ms ?? '?'} ms`;
 }
 
 const load1 = () => +loadavg()[0]!.toFixed(2);
@@ -295,6 +302,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const brokerCores = coresFrom(localBrokerPid(opts));
       const mainThread = mainThreadFrom(job.pid);
       await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
+      const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
       const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
@@ -303,6 +311,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
       const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread() };
       const eventLoopLag = await job.eventLoopLagMs();
+      const stalls = job.loopStalls(windowStart);
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
          FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
@@ -345,6 +354,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         due_to_countable_ms: latencySummary(dueToCountable),
         job_peak_rss_mb: job.peakRssMb(),
         job_event_loop_delay_ms: eventLoopLag,
+        job_event_loop_stalls: stalls,
         cpu_cores: cores,
         cpu_pressure_some_avg60: cpuPressure60(),
         load_avg_1m: [loadBefore, load1()],
@@ -354,7 +364,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms, cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms (${stallText(stalls)}), cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -418,12 +428,14 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const { started, cpu0, threads, brokerCores, mainThread, loadBefore, normalizedBefore } = await clock!;
     // The event-loop window starts here: the job's ops port answers once it is ready.
     await job.eventLoopLagMs();
+    const windowStart = Date.now();
     const count = async () => Number((await job.rows<{ c: string }>(`SELECT count() AS c FROM ${table}`))[0]?.c ?? 0);
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - started) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
     const byThread = threads?.stop();
     const eventLoopLag = await job.eventLoopLagMs();
+    const stalls = job.loopStalls(windowStart);
     const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
     if (!complete)
       throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
@@ -441,6 +453,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, opts.total - normalizedBefore) } : {}),
       peak_rss_mb: job.peakRssMb(),
       event_loop_delay_ms: eventLoopLag,
+      event_loop_stalls: stalls,
       cpu_cores: cores,
       cpu_pressure_some_avg60: cpuPressure60(),
       load_avg_1m: [loadBefore, load1()],

@@ -12,6 +12,8 @@ import { opsQuery } from '../app/ops-client.ts';
 import { MAIN, parseStat, ticksPerSecond } from './thread-cpu.ts';
 
 const READY_TIMEOUT_MS = 180_000;
+/** Preloaded into the child: notes the main thread's stalls and what they were made of. */
+const STALL_PROBE = join(REPO_ROOT, 'bench/loop-stall-probe.mjs');
 const STOP_TIMEOUT_MS = 60_000;
 /** Environment variables that would override the benchmark's config file in the child. */
 const OVERRIDING_ENV = [
@@ -53,7 +55,56 @@ export interface JobProcess {
   peakRssMb(): number | undefined;
   /** User + system CPU seconds of the child so far, all threads (undefined once it exited). */
   cpuSeconds(): number | undefined;
+  /** The main thread's stalls that ended from `fromEpochMs` on (bench/loop-stall-probe.mjs), summed up. */
+  loopStalls(fromEpochMs: number): LoopStalls;
   stop(): Promise<void>;
+}
+
+/** One late tick of the job's main thread, as bench/loop-stall-probe.mjs writes it. */
+export interface LoopStall {
+  /** When the stall ended, epoch ms. */
+  at: number;
+  late_ms: number;
+  /** Of that, the main thread on a core and runnable but waiting for one (Linux; undefined elsewhere). */
+  on_core_ms?: number;
+  waiting_ms?: number;
+  /** The main isolate's GC pauses inside it. */
+  gc_ms: number;
+}
+
+export interface LoopStalls {
+  /** Ticks more than 50 and 100 ms late. */
+  over_50ms: number;
+  over_100ms: number;
+  /** The latest tick, and how its time was spent. */
+  longest: Omit<LoopStall, 'at'> | undefined;
+  /**
+   * The most time the main thread was on a core inside one stall: an upper bound on how long any code (a stage's
+   * loop, a GC pause, a call into the engine) held the event loop. The rest of a stall was the thread waiting.
+   */
+  max_on_core_ms: number | undefined;
+}
+
+/** The stalls in the probe's lines that ended from `fromEpochMs` on; lines cut short (a stop mid-write) are skipped. */
+export function summarizeLoopStalls(text: string, fromEpochMs: number): LoopStalls {
+  const stalls: LoopStall[] = [];
+  for (const line of text.split('\n')) {
+    let stall: LoopStall;
+    try {
+      stall = JSON.parse(line) as LoopStall;
+    } catch {
+      continue;
+    }
+    if (typeof stall.at === 'number' && typeof stall.late_ms === 'number' && stall.at >= fromEpochMs) stalls.push(stall);
+  }
+  const longest = stalls.reduce<LoopStall | undefined>((a, b) => (a === undefined || b.late_ms > a.late_ms ? b : a), undefined);
+  const onCore = stalls.flatMap((s) => (typeof s.on_core_ms === 'number' ? [s.on_core_ms] : []));
+  return {
+    over_50ms: stalls.filter((s) => s.late_ms > 50).length,
+    over_100ms: stalls.filter((s) => s.late_ms > 100).length,
+    longest: longest && (({ at: _at, ...rest }) => rest)(longest),
+    max_on_core_ms: onCore.length > 0 ? Math.max(...onCore) : undefined,
+  };
 }
 
 /** User + system CPU seconds of a process so far, all threads (undefined when it is not running). */
@@ -112,12 +163,13 @@ export async function startJob(doc: Record<string, unknown>, label: string, onSp
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !OVERRIDING_ENV.includes(name)));
   const config = loadAppConfig({ file, env });
   const logPath = join(dir, 'job.log');
+  const stallsPath = join(dir, 'loop-stalls.jsonl');
   const logFd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
+    child = spawn(process.execPath, ['--import', STALL_PROBE, join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
       cwd: REPO_ROOT,
-      env,
+      env: { ...env, CDRFLOW_BENCH_LOOP_STALLS: stallsPath },
       stdio: ['ignore', logFd, logFd],
     });
   } finally {
@@ -209,6 +261,15 @@ export async function startJob(doc: Record<string, unknown>, label: string, onSp
       return m ? Math.round(Number(m[1]) / 1024) : undefined;
     },
     cpuSeconds: () => processCpuSeconds(pid),
+    loopStalls(fromEpochMs) {
+      let text = '';
+      try {
+        text = readFileSync(stallsPath, 'utf8');
+      } catch {
+        // no stall written yet
+      }
+      return summarizeLoopStalls(text, fromEpochMs);
+    },
     stop,
   };
 }
