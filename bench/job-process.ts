@@ -97,6 +97,11 @@ export function summarizeLoopStalls(text: string, fromEpochMs: number): LoopStal
     }
     if (typeof stall.at === 'number' && typeof stall.late_ms === 'number' && stall.at >= fromEpochMs) stalls.push(stall);
   }
+  return summarizeStalls(stalls);
+}
+
+/** How many stalls, the longest, and the most time on a core in one. */
+export function summarizeStalls(stalls: readonly LoopStall[]): LoopStalls {
   const longest = stalls.reduce<LoopStall | undefined>((a, b) => (a === undefined || b.late_ms > a.late_ms ? b : a), undefined);
   const onCore = stalls.flatMap((s) => (typeof s.on_core_ms === 'number' ? [s.on_core_ms] : []));
   return {

@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { stallText } from './job-bench.ts';
 import { summarizeLoopStalls, type LoopStall } from './job-process.ts';
+import { watchLoopStalls } from './loop-stall-probe.mjs';
 
 const PROBE = fileURLToPath(new URL('./loop-stall-probe.mjs', import.meta.url));
 const lines = (stalls: LoopStall[]) => stalls.map((s) => JSON.stringify(s)).join('\n');
@@ -38,6 +39,27 @@ describe('summarizeLoopStalls', () => {
 });
 
 describe('the loop-stall probe', () => {
+  it('watches this thread: a stall its own code caused, and nothing once stopped', async () => {
+    const stalls: LoopStall[] = [];
+    const stop = watchLoopStalls((s) => stalls.push(s));
+    const hold = (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    };
+    // Lets the timer tick, holds the thread, then waits for the tick that notices.
+    await new Promise((r) => setTimeout(r, 20));
+    hold(120);
+    await vi.waitFor(() => expect(stalls.length).toBeGreaterThan(0));
+    const longest = stalls.reduce((a, b) => (b.late_ms > a.late_ms ? b : a));
+    expect(longest.late_ms).toBeGreaterThanOrEqual(110);
+    if (process.platform === 'linux') expect(longest.on_core_ms! + longest.waiting_ms!).toBeGreaterThanOrEqual(longest.late_ms * 0.9);
+    stop();
+    const seen = stalls.length;
+    hold(60);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(stalls.length).toBe(seen);
+  });
+
   it('notes a stall that code on the main thread caused, with its time on a core (Linux), and nothing without its file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdrflow-stall-probe-'));
     const out = join(dir, 'stalls.jsonl');

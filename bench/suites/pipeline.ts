@@ -55,7 +55,8 @@ import { normalize } from '../../transforms/normalize/normalize.ts';
 import { cleanUpRun } from '../broker-cleanup.ts';
 import { mixedEnvelopes } from '../records.ts';
 import { jobRun, latencyRun, stallText } from '../job-bench.ts';
-import type { LoopStalls } from '../job-process.ts';
+import { summarizeStalls, type LoopStall, type LoopStalls } from '../job-process.ts';
+import { watchLoopStalls } from '../loop-stall-probe.mjs';
 import { parseRates } from '../push-load.ts';
 import { MachineCpuWindow, ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 
@@ -77,6 +78,8 @@ interface Measurement {
   cpu_us_per_record_by_thread?: Record<string, number>;
   load_avg_1m: [number, number];
   event_loop_delay_ms?: { p99: number; max: number };
+  /** This process's main thread's stalls over the same interval: on a core or waiting for one (sink, e2e, c1). */
+  event_loop_stalls?: LoopStalls;
   /** Rows per insert the sink made (sink and e2e). */
   rows_per_insert?: number;
   peak_rss_mb?: number;
@@ -96,8 +99,8 @@ class FirstBatchClock {
   cpuAtStart: NodeJS.CpuUsage | undefined;
   threads: ThreadCpuWindow | undefined;
   machine: MachineCpuWindow | undefined;
-  /** Event-loop delay, sampled from the first batch on (start-up, migrations and group joins excluded). */
-  readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  /** Event-loop delay and stalls, watched from the first batch on (start-up, migrations and group joins excluded). */
+  private stopLoop: (() => LoopWatch) | undefined;
 
   wrap(kafka: Kafka): Kafka {
     const wrapped = Object.create(kafka) as Kafka;
@@ -115,13 +118,12 @@ class FirstBatchClock {
     this.cpuAtStart = process.cpuUsage();
     this.threads = ThreadCpuWindow.start();
     this.machine = MachineCpuWindow.start();
-    this.loopDelay.enable();
+    this.stopLoop = eventLoopDelay();
     this.onStart?.();
   }
 
-  loopDelayMs() {
-    this.loopDelay.disable();
-    return { p99: +(this.loopDelay.percentile(99) / 1e6).toFixed(1), max: +(this.loopDelay.max / 1e6).toFixed(1) };
+  loopDelayMs(): LoopWatch | undefined {
+    return this.stopLoop?.();
   }
 
   measure(records: number, endedAt: number, loadBefore: number): Measurement {
@@ -168,12 +170,21 @@ async function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   }
 }
 
-function eventLoopDelay() {
+interface LoopWatch {
+  event_loop_delay_ms: { p99: number; max: number };
+  event_loop_stalls: LoopStalls;
+}
+
+/** Watches this thread's event-loop delay and its stalls (bench/loop-stall-probe.mjs) until the returned function is called. */
+function eventLoopDelay(): () => LoopWatch {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
+  const stalls: LoopStall[] = [];
+  const stopStalls = watchLoopStalls((stall) => stalls.push(stall));
   return () => {
     h.disable();
-    return { p99: +(h.percentile(99) / 1e6).toFixed(1), max: +(h.max / 1e6).toFixed(1) };
+    stopStalls();
+    return { event_loop_delay_ms: { p99: +(h.percentile(99) / 1e6).toFixed(1), max: +(h.max / 1e6).toFixed(1) }, event_loop_stalls: summarizeStalls(stalls) };
   };
 }
 
@@ -334,10 +345,10 @@ async function sinkRun(
     : undefined;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
   await stable?.stop();
-  const delay = clock.loopDelayMs();
+  const loop = clock.loopDelayMs();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize ? opts.withNormalize.total - committedAtStart : opts.expectedRows, end, load);
-  m.event_loop_delay_ms = delay;
+  if (loop) Object.assign(m, loop);
   m.rows_per_insert = Math.round(sink.stats.rowsInserted / Math.max(1, sink.stats.inserts));
   m.peak_rss_mb = Math.round(peakRss / 2 ** 20);
   if (opts.withNormalize) m.committed_before_clock = committedAtStart;
@@ -388,7 +399,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
     cpu_us_per_record: +((cpu.user + cpu.system) / total).toFixed(1),
     ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, total) } : {}),
     load_avg_1m: [+load.toFixed(2), +loadavg()[0]!.toFixed(2)],
-    event_loop_delay_ms: stopDelay(),
+    ...stopDelay(),
     ...(machine ? { machine } : {}),
   };
 }
@@ -558,7 +569,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
         const prof = <T>(name: RoundMode, fn: () => Promise<T>) => profiled(round === 0 ? profileDir : undefined, name, fn);
         const note = (mode: RoundMode, m: Measurement) => {
           results[mode].push(m);
-          console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}${m.machine ? `  other processes ${m.machine.other_processes_cores} cores, steal ${m.machine.steal_cores}` : ''}`);
+          console.error(`pipeline: round ${round + 1}/${rounds} ${mode.padEnd(9)} ${String(m.rps).padStart(7)} rec/s  ${m.cpu_us_per_record} µs CPU/rec  load ${m.load_avg_1m.join('→')}${m.event_loop_delay_ms ? `  loop delay p99 ${m.event_loop_delay_ms.p99} ms max ${m.event_loop_delay_ms.max} ms${m.event_loop_stalls ? ` (on a core ≤ ${m.event_loop_stalls.max_on_core_ms ?? '?'} ms in one stall)` : ''}` : ''}${m.rows_per_insert ? `  ${m.rows_per_insert} rows/insert` : ''}${m.cpu_us_per_record_by_thread ? `  by thread: ${compact(m.cpu_us_per_record_by_thread)}` : ''}${m.machine ? `  other processes ${m.machine.other_processes_cores} cores, steal ${m.machine.steal_cores}` : ''}`);
         };
         if (modes.includes('k1')) note('k1', await prof('k1', () => passthrough(kafka, 'k1', raw, `${passTopic}1`, total, rt)));
         if (modes.includes('k2')) note('k2', await prof('k2', () => passthrough(kafka, 'k2', raw, `${passTopic}2`, total, rt)));
@@ -628,6 +639,10 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
         cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
         ...(ms[0]!.event_loop_delay_ms
           ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
+          : {}),
+        // 0 in a round without a stall over 20 ms; Linux only (elsewhere the time on a core is not known).
+        ...(process.platform === 'linux' && ms.every((m) => m.event_loop_stalls)
+          ? { event_loop_stall_max_on_core_ms: summary(ms.map((m) => m.event_loop_stalls!.max_on_core_ms ?? 0), 1) }
           : {}),
         ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
         ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
