@@ -26,7 +26,7 @@ import { stackPaths } from '../infra/local/paths.ts';
 import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess, type LoopStalls } from './job-process.ts';
 import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
-import { ThreadCpuWindow, perRecord } from './thread-cpu.ts';
+import { MachineCpuWindow, ThreadCpuWindow, perRecord } from './thread-cpu.ts';
 
 const VENDOR = 'huawei-privatenumber';
 const SECRET = 'bench-secret';
@@ -57,6 +57,12 @@ export function stallText(s: LoopStalls): string {
   const l = s.longest;
   const split = l ? `; longest ${l.late_ms} ms: ${l.on_core_ms ?? '?'} on a core, ${l.waiting_ms ?? '?'} waiting for one, GC ${l.gc_ms}` : '';
   return `stalls > 50 ms: ${s.over_50ms}, > 100 ms: ${s.over_100ms}${split}; most on a core in one stall ${s.max_on_core_ms ?? '?'} ms`;
+}
+
+/** Cores the VM's host took back (steal) from now until the returned function is called; undefined off Linux. */
+function stealFrom(): () => number | undefined {
+  const window = MachineCpuWindow.start();
+  return () => window?.stop()?.steal_cores;
 }
 
 const load1 = () => +loadavg()[0]!.toFixed(2);
@@ -157,6 +163,8 @@ interface JobClock {
   threads: ThreadCpuWindow | undefined;
   brokerCores: () => number | undefined;
   mainThread: () => { on_core: number; waiting_for_core: number } | undefined;
+  /** The machine's stolen time over the clock (a shared VM's host taking the cores back); undefined off Linux. */
+  steal: () => number | undefined;
   loadBefore: number;
   /** Records normalize committed before the clock (its committed offsets on the fresh raw topics): not counted. */
   normalizedBefore: number;
@@ -194,9 +202,10 @@ async function startClockWhenStable(opts: { kafka: Kafka; portBase: number; loca
   const threads = ThreadCpuWindow.start(pid);
   const brokerCores = coresFrom(localBrokerPid(opts));
   const mainThread = mainThreadFrom(pid);
+  const steal = stealFrom();
   const loadBefore = load1();
   const normalizedBefore = (await groupLag(opts.kafka, config.normalize.groupId, config.normalize.inputTopics)).reduce((n, p) => n + p.committed, 0);
-  return { started, cpu0, threads, brokerCores, mainThread, loadBefore, normalizedBefore };
+  return { started, cpu0, threads, brokerCores, mainThread, steal, loadBefore, normalizedBefore };
 }
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -301,6 +310,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const jobCores = coresFrom(job.pid);
       const brokerCores = coresFrom(localBrokerPid(opts));
       const mainThread = mainThreadFrom(job.pid);
+      const steal = stealFrom();
       await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
       const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
@@ -309,7 +319,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
-      const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread() };
+      const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
       const eventLoopLag = await job.eventLoopLagMs();
       const stalls = job.loopStalls(windowStart);
       const [q] = await job.rows<Record<string, string>>(
@@ -364,7 +374,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms ` +
           `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms (${stallText(stalls)}), cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms (${stallText(stalls)}), cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}, stolen ${cores.stolen_from_the_vm ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -425,7 +435,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
   );
   try {
     const table = `${job.config.sink.database}.${job.config.sink.table}`;
-    const { started, cpu0, threads, brokerCores, mainThread, loadBefore, normalizedBefore } = await clock!;
+    const { started, cpu0, threads, brokerCores, mainThread, steal, loadBefore, normalizedBefore } = await clock!;
     // The event-loop window starts here: the job's ops port answers once it is ready.
     await job.eventLoopLagMs();
     const windowStart = Date.now();
@@ -436,7 +446,7 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const byThread = threads?.stop();
     const eventLoopLag = await job.eventLoopLagMs();
     const stalls = job.loopStalls(windowStart);
-    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread() };
+    const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
     if (!complete)
       throw new Error(`job: ${await count()} of ${opts.expectedRows} rows countable after ${opts.timeoutSec} s`);
     const [u] = await job.rows<{ c: string }>(`SELECT uniqExact(cdr_id) AS c FROM ${table}`);

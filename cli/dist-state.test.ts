@@ -35,3 +35,25 @@ describe('dist freshness', () => {
     expect(distIsFresh(root)).toBe(false);
   });
 });
+
+describe('dist freshness and benchmark results', () => {
+  it('stays fresh when a benchmark writes its results, and goes stale when a benchmark source changes', () => {
+    const r = mkdtempSync(join(tmpdir(), 'cdrflow-dist-bench-'));
+    try {
+      writeFileSync(join(r, 'package.json'), '{}');
+      utimesSync(join(r, 'package.json'), at(1), at(1));
+      mkdirSync(join(r, 'bench', 'results'), { recursive: true });
+      mkdirSync(join(r, 'dist'));
+      touch(join(r, 'bench', 'run.ts'), 2);
+      for (const d of ['bench/results', 'bench']) utimesSync(join(r, d), at(3), at(3));
+      writeFileSync(join(r, 'dist', 'dist-state.json'), JSON.stringify({ sourceMtime: newestSourceMtime(r) as number }));
+      expect(distIsFresh(r)).toBe(true);
+      writeFileSync(join(r, 'bench', 'results', 'pipeline-1.json'), '{}'); // the results folder's time is now
+      expect(distIsFresh(r)).toBe(true);
+      writeFileSync(join(r, 'bench', 'new-suite.ts'), '// added now\n');
+      expect(distIsFresh(r)).toBe(false);
+    } finally {
+      rmSync(r, { recursive: true, force: true });
+    }
+  });
+});
