@@ -7,7 +7,8 @@
 //   job      the benchmark's raw records published into the job's raw topics, then the job started on that backlog;
 //            records/s from its consumer groups stable with all their members (watched from the child's start) to the
 //            last record countable, counting the records normalize commits from then on; the job's CPU and peak RSS,
-//            and its event-loop delay (its own nodejs_eventloop_lag_*) from the job ready to the end.
+//            and its event-loop delay (its own nodejs_eventloop_lag_*) from the job ready to the end, each stall split
+//            into time on a core and time waiting for one (bench/loop-stall-probe.mjs, preloaded into the child).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -13,7 +13,8 @@
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
 // record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
-// sink, C1 and e2e runs; the load average is recorded around every mode, and so are the cores other processes (the
+// sink, C1 and e2e runs, each stall split into time on a core and time waiting for one (bench/loop-stall-probe.mjs),
+// which tells code holding the loop from a thread waiting for a core; the load average is recorded around every mode, and so are the cores other processes (the
 // broker among them) used and the hypervisor stole meanwhile (/proc/stat). Normalize members run in worker threads (as in
 // the job), where no consumer of this thread sees their first batch: their clock starts once the group is Stable with
 // every member (joins excluded, like every join) and counts the records committed from then on. End to end starts
