@@ -323,30 +323,26 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
       const eventLoopLag = await job.eventLoopLagMs();
       const stalls = job.loopStalls(windowStart);
+      // Per CDR of the measured pushes: when it was received (r) and how long until it was countable (d), ms.
+      const perCdr = `(SELECT min(toUnixTimestamp64Milli(received_at)) AS r, min(toUnixTimestamp64Milli(inserted_at)) - r AS d
+                       FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)`;
       const [q] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
-         FROM (SELECT min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
-               FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)`,
+         FROM ${perCdr}`,
       );
       // The same by when the CDRs were received, in 2-second slices: a tail from a few hiccups (an insert or a
       // transaction that took long) shows in some slices, one from a machine that cannot keep up grows slice by slice.
       const bySlice = (
         await job.rows<Record<string, string>>(
-          `SELECT s, count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS max
-           FROM (SELECT intDiv(min(toUnixTimestamp64Milli(received_at)), 2000) AS s,
-                        min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
-                 FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)
-           GROUP BY s ORDER BY s`,
+          `SELECT intDiv(r, 2000) AS s, count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS max
+           FROM ${perCdr} GROUP BY s ORDER BY s`,
         )
       ).map((r) => ({ n: Number(r['n']), p50: Number(r['p50']), p99: Number(r['p99']), max: Number(r['max']) }));
       // The second half of the pushes alone: the pipeline's steady state, without the first seconds after the rate
       // steps up from the warm-up's (when it falls behind for a few seconds and catches up).
       const [late] = await job.rows<Record<string, string>>(
         `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS max
-         FROM (SELECT min(toUnixTimestamp64Milli(received_at)) AS r,
-                      min(toUnixTimestamp64Milli(inserted_at)) - min(toUnixTimestamp64Milli(received_at)) AS d
-               FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)
-         WHERE r >= (SELECT min(toUnixTimestamp64Milli(received_at)) FROM ${table} WHERE tenant_id = ${sqlString(appKey)}) + ${(opts.seconds * 1000) / 2}`,
+         FROM ${perCdr} WHERE r >= (SELECT min(r) FROM ${perCdr}) + ${(opts.seconds * 1000) / 2}`,
       );
       // Due → countable: from the time each push was due (client clock, the same machine's) to its row's inserted_at,
       // so time a push waited for a connection or in the receiver's accept queue counts too.

@@ -119,11 +119,12 @@ class FirstBatchClock {
     this.cpuAtStart = process.cpuUsage();
     this.threads = ThreadCpuWindow.start();
     this.machine = MachineCpuWindow.start();
-    this.stopLoop = eventLoopDelay();
+    this.stopLoop = watchEventLoop();
     this.onStart?.();
   }
 
-  loopDelayMs(): LoopWatch | undefined {
+  /** Stops watching the event loop: its delay and stalls since the clock started (undefined if it never did). */
+  stopLoopWatch(): LoopWatch | undefined {
     return this.stopLoop?.();
   }
 
@@ -177,7 +178,7 @@ interface LoopWatch {
 }
 
 /** Watches this thread's event-loop delay and its stalls (bench/loop-stall-probe.mjs) until the returned function is called. */
-function eventLoopDelay(): () => LoopWatch {
+function watchEventLoop(): () => LoopWatch {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const stalls: LoopStall[] = [];
@@ -346,7 +347,7 @@ async function sinkRun(
     : undefined;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
   await stable?.stop();
-  const loop = clock.loopDelayMs();
+  const loop = clock.stopLoopWatch();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize ? opts.withNormalize.total - committedAtStart : opts.expectedRows, end, load);
   if (loop) Object.assign(m, loop);
@@ -367,7 +368,7 @@ interface C1Bodies {
 
 async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodies, rows: total }: C1Bodies): Promise<Measurement> {
   const load = loadavg()[0]!;
-  const stopDelay = eventLoopDelay();
+  const stopLoopWatch = watchEventLoop();
   const cpu0 = process.cpuUsage();
   const threads = ThreadCpuWindow.start();
   const machineWindow = MachineCpuWindow.start();
@@ -400,7 +401,7 @@ async function bareInsert(clickhouse: ClickHouseClient, database: string, { bodi
     cpu_us_per_record: +((cpu.user + cpu.system) / total).toFixed(1),
     ...(byThread ? { cpu_us_per_record_by_thread: perRecord(byThread, total) } : {}),
     load_avg_1m: [+load.toFixed(2), +loadavg()[0]!.toFixed(2)],
-    ...stopDelay(),
+    ...stopLoopWatch(),
     ...(machine ? { machine } : {}),
   };
 }
