@@ -2,8 +2,11 @@
 //   latency  signed Huawei fee pushes at a steady offered rate into the job's receiver; per push the client-side ack
 //            latency and outcome; then, once every acknowledged CDR is countable through the job's SQL endpoint,
 //            push → countable per CDR from ClickHouse itself (inserted_at − received_at of the pushed tenant's
-//            rows). Beside it, the same pushes at the same rate into a bare node:http server in a child process that
-//            reads the body and answers 200 (bench/suites/receiver.ts --serve bare).
+//            rows), and split into its stages by the raw and normalized records' Kafka timestamps. The measured
+//            pushes follow a warm-up at 100/s and then `rampSeconds` at the full rate from a tenant of their own,
+//            reported apart: a job's first seconds at a new rate lag while V8 compiles what became hot. Beside it,
+//            the same pushes at the same rate into a bare node:http server in a child process that reads the body
+//            and answers 200 (bench/suites/receiver.ts --serve bare).
 //   job      the benchmark's raw records published into the job's raw topics, then the job started on that backlog;
 //            records/s from its consumer groups stable with all their members (watched from the child's start) to the
 //            last record countable, counting the records normalize commits from then on; the job's CPU and peak RSS,
@@ -16,7 +19,7 @@ import type { createRegistry } from '../core/avro.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
 import type { AppConfig } from '../app/config.ts';
-import { AckedPublisher, ensureTopics, type Kafka } from '../core/kafka.ts';
+import { AckedPublisher, createKafka, ensureTopics, readTopic, type Kafka } from '../core/kafka.ts';
 import { groupLag } from '../core/kafka-streams.ts';
 import { TOPICS, VENDORS, type Vendor } from '../core/topology.ts';
 import { HuaweiFeeGenerator } from '../simulators/huawei-privatenumber/generator.ts';
@@ -44,6 +47,12 @@ export interface LatencyOptions {
   connections: number;
   /** Longest wait, after the last answer, for every acknowledged CDR to be countable. */
   drainTimeoutSec: number;
+  /**
+   * Seconds of pushes at the full rate, from a tenant of their own, right before the measured ones: the job's first
+   * seconds at a new rate lag (its threads' code is compiled for it then), and the measured pushes start after them.
+   * Their own push → countable is reported apart (`first_seconds_at_the_rate`). 0: none.
+   */
+  rampSeconds: number;
   tag: string;
   /** Where the job finds Kafka and the registry (the benchmark's own). */
   brokers: string[];
@@ -51,6 +60,8 @@ export interface LatencyOptions {
   portBase: number;
   /** True when `brokers` is the local stack's broker on `portBase` (its CPU use is then reported). */
   localKafka: boolean;
+  /** `--profile DIR`: CPU profiles of the job's threads, in DIR/lat<rate>/. */
+  profileDir?: string | undefined;
 }
 
 /** A stall summary in a few words: how many, and how the longest was spent. */
@@ -241,6 +252,102 @@ function ackFigures(bodies: string[], batch: number, run: Awaited<ReturnType<typ
   };
 }
 
+/** One CDR's way through the job, as epoch milliseconds. */
+export interface CdrPath {
+  received: number;
+  /** The raw record's Kafka timestamp: when the receiver handed it to its producer. */
+  raw: number;
+  /** The normalized record's Kafka timestamp: when normalize handed it to its transaction (visible at its commit). */
+  normalized: number;
+  countable: number;
+}
+
+/**
+ * Push → countable split into its three stages, for the whole run and by 2-second slices of the receive time (from
+ * the first CDR received): receive → raw record (the receiver's group commit), raw → normalized record (normalize's
+ * fetch and transform, and the wait for its previous transaction), normalized → countable (its transaction's commit,
+ * the sink's fetch, the buffer's wait and the insert).
+ */
+export function stagesOf(paths: readonly CdrPath[]) {
+  const split = (ps: readonly CdrPath[]) => {
+    const p = (ms: number[]) => {
+      const l = latencySummary(ms);
+      return { p50: l.p50, p99: l.p99, max: l.max };
+    };
+    return {
+      n: ps.length,
+      receive_to_raw: p(ps.map((c) => c.raw - c.received)),
+      raw_to_normalized: p(ps.map((c) => c.normalized - c.raw)),
+      normalized_to_countable: p(ps.map((c) => c.countable - c.normalized)),
+    };
+  };
+  const start = Math.min(...paths.map((c) => c.received));
+  const slices: CdrPath[][] = [];
+  for (const c of paths) (slices[Math.floor((c.received - start) / 2000)] ??= []).push(c);
+  // A slice nobody was received in stays in the list, empty, so that the list's index is the slice's.
+  return { whole_run: split(paths), by_2s_slice: Array.from(slices, (s) => split(s ?? [])) };
+}
+
+/**
+ * The stages of push → countable for the CDRs of one tenant (`stagesOf`), read from the table (its rows name their
+ * raw and normalized records) and from both topics' record timestamps. The Kafka timestamps are the producers' own
+ * clocks, which are this machine's, like received_at and inserted_at.
+ */
+async function stageSplit(brokers: string[], job: JobProcess, table: string, tenant: string) {
+  const rows = await job.rows<Record<string, string>>(
+    `SELECT raw_topic, raw_partition, raw_offset, source_topic, source_partition, source_offset,
+            toUnixTimestamp64Milli(received_at) AS received, toUnixTimestamp64Milli(inserted_at) AS countable
+     FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+  );
+  const kafka = createKafka({ brokers, clientId: 'bench-stage-split' });
+  const timestamps = new Map<string, number>();
+  for (const topic of new Set(rows.flatMap((r) => [r['raw_topic']!, r['source_topic']!]))) {
+    await readTopic(kafka, topic, {
+      start: { from: 'beginning' },
+      follow: false,
+      onRecord: (m) => void timestamps.set(`${topic}/${m.partition}/${m.offset}`, m.timestamp),
+    });
+  }
+  const paths: CdrPath[] = [];
+  for (const r of rows) {
+    const raw = timestamps.get(`${r['raw_topic']}/${r['raw_partition']}/${r['raw_offset']}`);
+    const normalized = timestamps.get(`${r['source_topic']}/${r['source_partition']}/${r['source_offset']}`);
+    if (raw !== undefined && normalized !== undefined)
+      paths.push({ received: Number(r['received']), raw, normalized, countable: Number(r['countable']) });
+  }
+  return { of_rows: rows.length, ...stagesOf(paths) };
+}
+
+/**
+ * Push → countable per CDR of one tenant, from ClickHouse itself (inserted_at − received_at): the whole run, by
+ * 2-second slices of the receive time (a tail from a few hiccups shows in some slices, one from a machine that cannot
+ * keep up grows slice by slice), and the second half of the pushes alone.
+ */
+async function countableFigures(job: JobProcess, table: string, tenant: string, seconds: number) {
+  // Per CDR: when it was received (r) and how long until it was countable (d), ms.
+  const perCdr = `(SELECT min(toUnixTimestamp64Milli(received_at)) AS r, min(toUnixTimestamp64Milli(inserted_at)) - r AS d
+                   FROM ${table} WHERE tenant_id = ${sqlString(tenant)} GROUP BY cdr_id)`;
+  const summary = (r: Record<string, string> | undefined) => ({
+    count: Number(r?.['n']),
+    p50: Number(r?.['p50']),
+    p90: Number(r?.['p90']),
+    p99: Number(r?.['p99']),
+    max: Number(r?.['max']),
+  });
+  const quantiles = `count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max`;
+  const [whole] = await job.rows<Record<string, string>>(`SELECT ${quantiles} FROM ${perCdr}`);
+  const slices = await job.rows<Record<string, string>>(`SELECT intDiv(r, 2000) AS s, ${quantiles} FROM ${perCdr} GROUP BY s ORDER BY s`);
+  const [late] = await job.rows<Record<string, string>>(
+    `SELECT ${quantiles} FROM ${perCdr} WHERE r >= (SELECT min(r) FROM ${perCdr}) + ${(seconds * 1000) / 2}`,
+  );
+  return { whole_run: summary(whole), by_2s_slice: slices.map(summary), second_half: summary(late) };
+}
+
+/** The three stages' p99s in a few words. */
+function stageText(s: Awaited<ReturnType<typeof stageSplit>>['whole_run']): string {
+  return `receive → raw ${s.receive_to_raw.p99}, raw → normalized ${s.raw_to_normalized.p99}, normalized → countable ${s.normalized_to_countable.p99} ms`;
+}
+
 export async function latencyRun(opts: LatencyOptions): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const [i, rate] of opts.rates.entries()) {
@@ -248,8 +355,10 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
     const pushes = Math.max(1, Math.round(pushesPerSecond * opts.seconds));
     const appKey = `bench_lat_${rate}`;
     const warmKey = `bench_warm_${rate}`;
+    const rampKey = `bench_ramp_${rate}`;
     const { bodies, keys } = feeBodies(appKey, pushes, opts.batch, 9_000 + i);
     const warm = feeBodies(warmKey, WARM_PUSHES, opts.batch, 8_000 + i);
+    const ramp = feeBodies(rampKey, Math.round(pushesPerSecond * opts.rampSeconds), opts.batch, 7_000 + i);
     const label = `latency ${rate} CDR/s (${pushes} pushes of ${opts.batch}, ${pushesPerSecond} pushes/s, ${opts.connections} connections)`;
 
     // Baseline: bare node:http in its own process, the same pushes at the same rate from this process.
@@ -263,6 +372,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         Math.min(pushesPerSecond, 100),
         opts.connections,
       );
+      await openLoop({ port: bare.port, appKey: rampKey, appSecret: SECRET }, ramp.bodies, pushesPerSecond, opts.connections);
       bareFigures = {
         ...ackFigures(
           bodies,
@@ -291,11 +401,13 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
             apps: [
               { appKey, appSecret: SECRET },
               { appKey: warmKey, appSecret: SECRET },
+              { appKey: rampKey, appSecret: SECRET },
             ],
           },
         },
       },
       `lat${rate}`,
+      { profileDir: opts.profileDir },
     );
     try {
       const table = `${job.config.sink.database}.${job.config.sink.table}`;
@@ -306,6 +418,8 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         !(await until(() => allCountable(job, table, warmKey, new Set(warm.keys.flat())), opts.drainTimeoutSec * 1000))
       )
         throw new Error(`${label}: the warm-up pushes were not countable within ${opts.drainTimeoutSec} s`);
+      // The job's first seconds at the full rate, straight into the measured pushes.
+      const rampRun = await openLoop({ ...target, appKey: rampKey }, ramp.bodies, pushesPerSecond, opts.connections);
 
       const loadBefore = load1();
       const jobCores = coresFrom(job.pid);
@@ -323,27 +437,11 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
       const eventLoopLag = await job.eventLoopLagMs();
       const stalls = job.loopStalls(windowStart);
-      // Per CDR of the measured pushes: when it was received (r) and how long until it was countable (d), ms.
-      const perCdr = `(SELECT min(toUnixTimestamp64Milli(received_at)) AS r, min(toUnixTimestamp64Milli(inserted_at)) - r AS d
-                       FROM ${table} WHERE tenant_id = ${sqlString(appKey)} GROUP BY cdr_id)`;
-      const [q] = await job.rows<Record<string, string>>(
-        `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.9)(d) AS p90, quantileExact(0.99)(d) AS p99, max(d) AS max
-         FROM ${perCdr}`,
-      );
-      // The same by when the CDRs were received, in 2-second slices: a tail from a few hiccups (an insert or a
-      // transaction that took long) shows in some slices, one from a machine that cannot keep up grows slice by slice.
-      const bySlice = (
-        await job.rows<Record<string, string>>(
-          `SELECT intDiv(r, 2000) AS s, count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS max
-           FROM ${perCdr} GROUP BY s ORDER BY s`,
-        )
-      ).map((r) => ({ n: Number(r['n']), p50: Number(r['p50']), p99: Number(r['p99']), max: Number(r['max']) }));
-      // The second half of the pushes alone: the pipeline's steady state, without the first seconds after the rate
-      // steps up from the warm-up's (when it falls behind for a few seconds and catches up).
-      const [late] = await job.rows<Record<string, string>>(
-        `SELECT count() AS n, quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS max
-         FROM ${perCdr} WHERE r >= (SELECT min(r) FROM ${perCdr}) + ${(opts.seconds * 1000) / 2}`,
-      );
+      const measured = await countableFigures(job, table, appKey, opts.seconds);
+      // The first seconds at the rate: their CDRs were countable before the measured ones, barring a reordering.
+      const rampAcked = new Set(rampRun.outcomes.flatMap((o, p) => (o.status === 200 ? ramp.keys[p]! : [])));
+      await until(() => allCountable(job, table, rampKey, rampAcked), opts.drainTimeoutSec * 1000);
+      const firstSeconds = opts.rampSeconds > 0 ? await countableFigures(job, table, rampKey, opts.rampSeconds) : undefined;
       // Due → countable: from the time each push was due (client clock, the same machine's) to its row's inserted_at,
       // so time a push waited for a connection or in the receiver's accept queue counts too.
       const insertedAt = new Map(
@@ -362,6 +460,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
           if (t !== undefined) dueToCountable.push(t - due);
         }
       });
+      const byStage = await stageSplit(opts.brokers, job, table, appKey);
       const figures = {
         offered_cdr_per_s: rate,
         cdrs_per_push: opts.batch,
@@ -371,16 +470,18 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         acked_cdrs: acked.size,
         all_acked_countable: complete,
         drain_after_last_ack_s: +drainSeconds.toFixed(1),
-        push_to_countable_ms: {
-          count: Number(q?.['n']),
-          p50: Number(q?.['p50']),
-          p90: Number(q?.['p90']),
-          p99: Number(q?.['p99']),
-          max: Number(q?.['max']),
-        },
+        push_to_countable_ms: measured.whole_run,
         due_to_countable_ms: latencySummary(dueToCountable),
-        push_to_countable_ms_by_2s_slice: bySlice,
-        push_to_countable_ms_second_half: { count: Number(late?.['n']), p50: Number(late?.['p50']), p99: Number(late?.['p99']), max: Number(late?.['max']) },
+        push_to_countable_ms_by_2s_slice: measured.by_2s_slice,
+        push_to_countable_ms_second_half: measured.second_half,
+        push_to_countable_ms_by_stage: byStage,
+        first_seconds_at_the_rate: firstSeconds && {
+          seconds: opts.rampSeconds,
+          receiver: ackFigures(ramp.bodies, opts.batch, rampRun),
+          push_to_countable_ms: firstSeconds.whole_run,
+          push_to_countable_ms_by_2s_slice: firstSeconds.by_2s_slice,
+          push_to_countable_ms_by_stage: await stageSplit(opts.brokers, job, table, rampKey),
+        },
         job_peak_rss_mb: job.peakRssMb(),
         job_event_loop_delay_ms: eventLoopLag,
         job_event_loop_stalls: stalls,
@@ -392,8 +493,12 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       console.error(
         `pipeline: ${label}: receiver ack p50 ${figures.receiver.ack_latency_ms.p50} p99 ${figures.receiver.ack_latency_ms.p99} max ${figures.receiver.ack_latency_ms.max} ms, ` +
           `${figures.receiver.connection_resets} resets; push→countable p50 ${figures.push_to_countable_ms.p50} p99 ${figures.push_to_countable_ms.p99} max ${figures.push_to_countable_ms.max} ms, second half p99 ${figures.push_to_countable_ms_second_half.p99} ms ` +
-          `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms)` +
-          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms (${stallText(stalls)}), cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}, stolen ${cores.stolen_from_the_vm ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
+          `(from the due time p50 ${figures.due_to_countable_ms.p50} p99 ${figures.due_to_countable_ms.p99} ms; by stage, p99: ${stageText(byStage.whole_run)})` +
+          `${complete ? '' : ` (NOT all countable after ${opts.drainTimeoutSec} s)`}` +
+          (figures.first_seconds_at_the_rate
+            ? `; the ${opts.rampSeconds} s at the rate before them: ack p99 ${figures.first_seconds_at_the_rate.receiver.ack_latency_ms.p99} ms, push→countable p99 ${figures.first_seconds_at_the_rate.push_to_countable_ms.p99} ms (${stageText(figures.first_seconds_at_the_rate.push_to_countable_ms_by_stage.whole_run)})`
+            : '') +
+          `; job peak RSS ${figures.job_peak_rss_mb} MiB, job event-loop delay p99 ${eventLoopLag.p99} max ${eventLoopLag.max} ms (${stallText(stalls)}), cores used: job ${cores.job}, broker ${cores.kafka_broker ?? '?'}, stolen ${cores.stolen_from_the_vm ?? '?'}; job main thread ${JSON.stringify(cores.job_main_thread)}; load ${figures.load_avg_1m.join('→')}`,
       );
     } finally {
       await job.stop();
@@ -415,6 +520,8 @@ export interface JobRunOptions {
   registryUrl: string;
   portBase: number;
   localKafka: boolean;
+  /** `--profile DIR`: CPU profiles of the job's threads, in DIR/job/. */
+  profileDir?: string | undefined;
 }
 
 export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknown>> {
@@ -447,9 +554,12 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
       localInfra: { portBase: opts.portBase },
     },
     'job',
-    (pid, config) => {
-      clock = startClockWhenStable(opts, pid, config);
-      clock.catch(() => undefined);
+    {
+      onSpawned: (pid, config) => {
+        clock = startClockWhenStable(opts, pid, config);
+        clock.catch(() => undefined);
+      },
+      profileDir: opts.profileDir,
     },
   );
   try {

@@ -152,7 +152,14 @@ function procStatus(pid: number): string | undefined {
  * Starts the job with `doc` as its config file (ops port, data directory, log level and the local stack's ports are
  * filled in here) and resolves once its /readyz answers 200. `onSpawned` learns its PID and config as soon as it runs.
  */
-export async function startJob(doc: Record<string, unknown>, label: string, onSpawned?: (pid: number, config: AppConfig) => void): Promise<JobProcess> {
+export interface StartJobOptions {
+  /** Called once the child is spawned, before it is ready. */
+  onSpawned?: (pid: number, config: AppConfig) => void;
+  /** Write a CPU profile of each of the job's threads into this folder when it exits (`node --cpu-prof`). */
+  profileDir?: string | undefined;
+}
+
+export async function startJob(doc: Record<string, unknown>, label: string, { onSpawned, profileDir }: StartJobOptions = {}): Promise<JobProcess> {
   const dir = mkdtempSync(join(tmpdir(), `cdrflow-bench-${label}-`));
   const opsPort = await freePort();
   const file = join(dir, 'config.json');
@@ -172,7 +179,9 @@ export async function startJob(doc: Record<string, unknown>, label: string, onSp
   const logFd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, ['--import', STALL_PROBE, join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
+    // Worker threads inherit the flags, so the normalize workers and the render thread write profiles of their own.
+    const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, label)] : [];
+    child = spawn(process.execPath, [...profile, '--import', STALL_PROBE, join(REPO_ROOT, 'bin/cdrflow.mjs'), 'start', '--config', file], {
       cwd: REPO_ROOT,
       env: { ...env, CDRFLOW_BENCH_LOOP_STALLS: stallsPath },
       stdio: ['ignore', logFd, logFd],

@@ -28,7 +28,8 @@
 //            `--latency-seconds` (20), `--latency-batch` CDRs per push (4) over `--latency-connections` (32)
 //            keep-alive connections, open loop; push-ack latency (client side, from each push's due time) beside a
 //            bare node:http server answering the same pushes; push → countable per CDR from ClickHouse
-//            (inserted_at − received_at); the job's peak RSS
+//            (inserted_at − received_at), and by stage; the job's peak RSS. The measured pushes come after
+//            `--latency-ramp-seconds` (5) at the full rate, whose own figures are reported apart.
 // Every topic and consumer group of a run is named with its prefix (`bench_<start time>`) and removed when the run
 // ends, measured or failed (`--keep-topics` keeps them).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -424,8 +425,8 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
   const ms = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max}`;
   const failed = (a: Ack) => Object.entries(a.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0) + a.other_errors;
   return [
-    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
-    `|---|---|---|---|---|---|---|---|---|---|---|`,
+    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | its p99 by stage, ms: receive → raw / raw → normalized / normalized → countable | the first seconds at the rate, before them: ack p99 / push → countable p99 ms | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
     ...rows.map((r) => {
       const bare = r['bare_node_http'] as Ack;
       const rec = r['receiver'] as Ack;
@@ -433,7 +434,11 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
       const due = r['due_to_countable_ms'] as { p50: number; p99: number };
       const cores = r['cpu_cores'] as { job?: number; kafka_broker?: number; stolen_from_the_vm?: number; job_main_thread?: { on_core: number; waiting_for_core: number } };
       const main = cores.job_main_thread;
-      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)} (${(r['push_to_countable_ms_second_half'] as { p99?: number } | undefined)?.p99 ?? '?'})${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} / ${cores.stolen_from_the_vm ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} | ${(r['job_event_loop_delay_ms'] as { max?: number } | undefined)?.max ?? '?'} (${(r['job_event_loop_stalls'] as LoopStalls | undefined)?.max_on_core_ms ?? '?'}) |`;
+      type Stages = { whole_run: Record<'receive_to_raw' | 'raw_to_normalized' | 'normalized_to_countable', { p99: number }> };
+      const stages = (st: Stages | undefined) =>
+        st ? `${st.whole_run.receive_to_raw.p99} / ${st.whole_run.raw_to_normalized.p99} / ${st.whole_run.normalized_to_countable.p99}` : '—';
+      const first = r['first_seconds_at_the_rate'] as { seconds: number; receiver: Ack; push_to_countable_ms: { p99: number } } | undefined;
+      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)} (${(r['push_to_countable_ms_second_half'] as { p99?: number } | undefined)?.p99 ?? '?'})${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${stages(r['push_to_countable_ms_by_stage'] as Stages | undefined)} | ${first ? `${first.seconds} s: ${first.receiver.ack_latency_ms.p99} / ${first.push_to_countable_ms.p99}` : '—'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} / ${cores.stolen_from_the_vm ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} | ${(r['job_event_loop_delay_ms'] as { max?: number } | undefined)?.max ?? '?'} (${(r['job_event_loop_stalls'] as LoopStalls | undefined)?.max_on_core_ms ?? '?'}) |`;
     }),
   ];
 }
@@ -460,7 +465,8 @@ function threadCpuTable(rows: (readonly [string, Record<string, number> | undefi
   ];
 }
 
-/** `--profile DIR`: a CPU profile of each mode's first round (DIR/<mode>.cpuprofile; bench/profile-summary.ts reads it). */
+/** `--profile DIR`: a CPU profile of each mode's first round (DIR/<mode>.cpuprofile; bench/profile-summary.ts reads it);
+ * the job and latency modes profile every thread of the job child (DIR/job/, DIR/lat<rate>/). */
 async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
   if (!dir) return fn();
   const session = new Session();
@@ -500,13 +506,14 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     batch: Number(options['latency-batch'] ?? 4),
     connections: Number(options['latency-connections'] ?? 32),
     drainTimeoutSec: Number(options['latency-drain-timeout'] ?? 600),
+    rampSeconds: Number(options['latency-ramp-seconds'] ?? 5),
   };
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
   const bad = modes.filter((m) => !MODES.includes(m));
-  const badLatency = !(latency.seconds > 0) || !Number.isInteger(latency.batch) || latency.batch < 1 || latency.batch > 50 || !(latency.connections >= 1) || !(latency.drainTimeoutSec > 0);
+  const badLatency = !(latency.seconds > 0) || !Number.isInteger(latency.batch) || latency.batch < 1 || latency.batch > 50 || !(latency.connections >= 1) || !(latency.drainTimeoutSec > 0) || !(latency.rampSeconds >= 0);
   if (bad.length > 0 || !(total > 0) || !(rounds > 0) || badLatency || !Number.isInteger(e2eWorkers) || e2eWorkers < 1 || e2eWorkers > 16) {
-    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --e2e-workers 1-16; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S): ${JSON.stringify(options)}`);
+    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --e2e-workers 1-16; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S; --latency-ramp-seconds S): ${JSON.stringify(options)}`);
   }
   const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
 
@@ -621,7 +628,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     }
 
     // The whole job, once per run after the rounds (bench/job-bench.ts), on the same Kafka and registry.
-    const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka };
+    const jobTarget = { brokers: ends.kafka.brokers, registryUrl: ends.registryUrl, portBase: ends.local.base, localKafka: ends.local.kafka, profileDir };
     let job: (Record<string, unknown> & { rps: number; peak_rss_mb?: number }) | undefined;
     if (modes.includes('job')) {
       console.error(`pipeline: job: ${total} raw records into \`cdrflow start\` (a child process)…`);
