@@ -1,9 +1,10 @@
 // sendsOf: a transaction's output cut into produce calls that never give one partition more than
 // MAX_PARTITION_SEND_BYTES (the broker refuses a larger record batch), judged with the producer's own partitioner.
+// runTransactional: what it leaves behind when its consumer cannot start.
 import type { PartitionerArgs } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { MAX_PARTITION_SEND_BYTES } from './kafka.ts';
-import { sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { MAX_PARTITION_SEND_BYTES, type Kafka } from './kafka.ts';
+import { runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
 
 const PARTITIONS = 3;
@@ -52,5 +53,31 @@ describe('sendsOf', () => {
     expect(keyless).toHaveLength(2);
     const huge = sendsOf([{ topic: 't', messages: [record('a', 10), record('b', 2 * MAX_PARTITION_SEND_BYTES), record('c', 10)] }], () => 1);
     expect(huge.map((s) => s[0]!.messages.map((m) => m.key))).toEqual([['a'], ['b'], ['c']]);
+  });
+});
+
+describe('runTransactional', () => {
+  it('disconnects its producer when its consumer cannot start, and reports why', async () => {
+    const calls: string[] = [];
+    // Only what runTransactional and startConsumer touch before the consumer's connect fails.
+    const kafka = {
+      producer: () => ({
+        connect: async () => void calls.push('producer.connect'),
+        disconnect: async () => void calls.push('producer.disconnect'),
+      }),
+      consumer: () => ({
+        events: { CRASH: 'crash', GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end' },
+        on: () => undefined,
+        connect: async () => {
+          calls.push('consumer.connect');
+          throw new Error('Connection refused: the group coordinator is not reachable');
+        },
+        disconnect: async () => void calls.push('consumer.disconnect'),
+      }),
+    } as unknown as Kafka;
+    await expect(
+      runTransactional(kafka, { groupId: 'g', topics: ['in'], transactionalId: 'tx-1', transform: async () => [] }),
+    ).rejects.toThrow(/starting consumer group g/);
+    expect(calls).toEqual(['producer.connect', 'consumer.connect', 'consumer.disconnect', 'producer.disconnect']);
   });
 });

@@ -398,6 +398,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
     ...(options.log ? { log: options.log } : {}),
   };
+  // A consumer that cannot start (the group's coordinator unreachable, a topic missing) leaves no producer behind:
+  // its connections and transactional id would outlive the stage that failed, and a restarted stage makes its own.
   const runner = await startConsumer(kafka, consumerOptions, async (payload) => {
     const { batch } = payload;
     try {
@@ -421,6 +423,9 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       ref.runner?.fail(failure);
       throw failure;
     }
+  }).catch(async (err: unknown) => {
+    await producer.disconnect().catch(() => undefined);
+    throw err;
   });
   ref.runner = runner;
 
