@@ -29,7 +29,7 @@
 //            keep-alive connections, open loop; push-ack latency (client side, from each push's due time) beside a
 //            bare node:http server answering the same pushes; push → countable per CDR from ClickHouse
 //            (inserted_at − received_at), and by stage; the job's peak RSS. The measured pushes come after
-//            `--latency-ramp-seconds` (5) at the full rate, whose own figures are reported apart.
+//            `--latency-ramp-seconds` (10) at the full rate, whose own figures are reported apart.
 // Every topic and consumer group of a run is named with its prefix (`bench_<start time>`) and removed when the run
 // ends, measured or failed (`--keep-topics` keeps them).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -506,7 +506,7 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
     batch: Number(options['latency-batch'] ?? 4),
     connections: Number(options['latency-connections'] ?? 32),
     drainTimeoutSec: Number(options['latency-drain-timeout'] ?? 600),
-    rampSeconds: Number(options['latency-ramp-seconds'] ?? 5),
+    rampSeconds: Number(options['latency-ramp-seconds'] ?? 10),
   };
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
