@@ -2,7 +2,8 @@
 // namespace, its own embedded ClickHouse and ops port in a temporary directory, on the benchmark's Kafka + registry.
 // The child is always stopped: by stop(), and, should the benchmark die first (an exception, or SIGINT / SIGTERM /
 // SIGHUP), by a process 'exit' handler (SIGKILL by its PID). Its peak RSS is the kernel's high-water mark of the whole process (VmHWM, worker threads included).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { distIsFresh } from '../bin/dist-state.mjs';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,6 +173,12 @@ export async function startJob(doc: Record<string, unknown>, label: string, { on
     shutdown: { drainTimeoutSec: 5, hardDeadlineSec: 40 },
   };
   writeFileSync(file, JSON.stringify(full, null, 2));
+  // The job is measured as a user runs it, compiled. After a source edit bin/cdrflow.mjs would start it through the
+  // TypeScript loader instead (a loader thread, every module compiled at load), and nothing in the figures says so.
+  if (!distIsFresh(REPO_ROOT)) {
+    console.error('pipeline: dist/ is older than the sources; building it so that the job runs compiled');
+    execFileSync(process.execPath, [join(REPO_ROOT, 'bin/build-dist.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !OVERRIDING_ENV.includes(name)));
   const config = loadAppConfig({ file, env });
   const logPath = join(dir, 'job.log');

@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-// @ts-expect-error plain JavaScript module of bin/ (no types): distIsFresh(root), newestSourceMtime(root), sourceDirs(root)
 import { distIsFresh, newestSourceMtime, sourceDirs } from '../bin/dist-state.mjs';
 
 const root = mkdtempSync(join(tmpdir(), 'cdrflow-dist-'));
