@@ -126,7 +126,9 @@ export const appConfigSchema = z.strictObject({
    * heartbeats) and the local broker get a core first. A backlog still uses every idle cycle; 0 = the same priority.
    * 10 since two normalize members are the default (they took the receiver's ack p99 at 2,000 CDR/s to 124 ms in a
    * full run at nice 5): three interleaved pairs, nice 10 against 5, ack p99 24–29 ms against 31–55, max 56–66 ms
-   * against 69–132; the job on a backlog 26,941–29,306 rec/s against 28,124–30,619.
+   * against 69–132; the job on a backlog 26,941–29,306 rec/s against 28,124–30,619. The price is a freshly started
+   * job's first seconds at a high rate, when V8 compiles at nice 0 and normalize lags: at nice 0 its first 10 s at
+   * 2,000 CDR/s had push → countable p99 1.4–1.7 s against 1.9–2.3, but the receiver's ack p99 92–308 ms against 38–45.
    */
   workerThreads: z
     .strictObject({
