@@ -9,6 +9,16 @@ import { summarizeLoopStalls, type LoopStall } from './job-process.ts';
 import { watchLoopStalls } from './loop-stall-probe.mjs';
 
 const PROBE = fileURLToPath(new URL('./loop-stall-probe.mjs', import.meta.url));
+
+/**
+ * Milliseconds the VM's host has stolen from all of this machine's CPUs so far (/proc/stat, Linux). A thread whose
+ * virtual CPU the host takes away is neither on a core nor waiting for one in its own schedstat, so a stall's split
+ * can fall short of the stall by up to that much (seen on a loaded shared VM: 163 of 173 ms accounted for).
+ */
+function stolenMs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return Number(cpu[8] ?? 0) * 10; // USER_HZ is 100 on Linux
+}
 const lines = (stalls: LoopStall[]) => stalls.map((s) => JSON.stringify(s)).join('\n');
 
 describe('summarizeLoopStalls', () => {
@@ -47,12 +57,16 @@ describe('the loop-stall probe', () => {
       while (Date.now() < end);
     };
     // Lets the timer tick, holds the thread, then waits for the tick that notices.
+    const stolenBefore = process.platform === 'linux' ? stolenMs() : 0;
     await new Promise((r) => setTimeout(r, 30));
     hold(200);
     await vi.waitFor(() => expect(stalls.length).toBeGreaterThan(0));
     const longest = stalls.reduce((a, b) => (b.late_ms > a.late_ms ? b : a));
     expect(longest.late_ms).toBeGreaterThanOrEqual(150);
-    if (process.platform === 'linux') expect(longest.on_core_ms! + longest.waiting_ms!).toBeGreaterThanOrEqual(longest.late_ms * 0.9);
+    if (process.platform === 'linux') {
+      const stolen = stolenMs() - stolenBefore;
+      expect(longest.on_core_ms! + longest.waiting_ms! + stolen).toBeGreaterThanOrEqual(longest.late_ms * 0.9);
+    }
     stop();
     const seen = stalls.length;
     hold(100);
@@ -66,14 +80,16 @@ describe('the loop-stall probe', () => {
     // Holds the main thread for 200 ms once the probe's timer runs, then lets one more tick fire.
     const script = 'setTimeout(() => { const end = Date.now() + 200; while (Date.now() < end); setTimeout(() => {}, 60); }, 30);';
     try {
+      const stolenBefore = process.platform === 'linux' ? stolenMs() : 0;
       execFileSync(process.execPath, ['--import', PROBE, '-e', script], { env: { ...process.env, CDRFLOW_BENCH_LOOP_STALLS: out } });
+      const stolen = process.platform === 'linux' ? stolenMs() - stolenBefore : 0;
       const summary = summarizeLoopStalls(readFileSync(out, 'utf8'), 0);
       expect(summary.over_100ms).toBe(1);
       expect(summary.longest!.late_ms).toBeGreaterThanOrEqual(150);
       if (process.platform === 'linux') {
-        // Busy the whole time: on a core, or runnable and waiting for one; never asleep.
+        // Busy the whole time: on a core, or runnable and waiting for one (or its CPU taken by the host); never asleep.
         const { on_core_ms, waiting_ms, late_ms } = summary.longest!;
-        expect(on_core_ms! + waiting_ms!).toBeGreaterThanOrEqual(late_ms * 0.9);
+        expect(on_core_ms! + waiting_ms! + stolen).toBeGreaterThanOrEqual(late_ms * 0.9);
         expect(summary.max_on_core_ms).toBeGreaterThan(0);
       }
       rmSync(out);
