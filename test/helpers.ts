@@ -12,7 +12,7 @@ import { createClickHouse, quoteIdentifier } from '../core/clickhouse.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 import { CdrflowError } from '../core/errors.ts';
 import { workerThreadTids } from '../core/worker-thread.ts';
-import { pollUntil } from '../infra/local/processes.ts';
+import { pollUntil, StopPolling } from '../infra/local/processes.ts';
 import { REPO_ROOT } from '../infra/local/paths.ts';
 import type { TestInfra } from '../infra/test-infra.ts';
 
@@ -30,6 +30,11 @@ export interface WaitForOptions {
   intervalMs?: number;
   /** What is being awaited; the timeout error says it, plus the last error the condition threw. */
   message?: string;
+  /**
+   * More to say when the wait gives up, evaluated then (a child process's output so far: a message built before the
+   * wait would show none of it). Not added to a StopPolling, which says its own.
+   */
+  details?: () => string;
 }
 
 /**
@@ -40,10 +45,15 @@ export function waitFor<T>(
   condition: () => Promise<T | undefined | false> | T | undefined | false,
   opts: WaitForOptions = {},
 ): Promise<T> {
-  return pollUntil(condition, {
+  const waiting = pollUntil(condition, {
     timeoutMs: opts.timeoutMs ?? 30_000,
     intervalMs: opts.intervalMs ?? 100,
     message: opts.message ?? 'condition',
+  });
+  const { details } = opts;
+  if (!details) return waiting;
+  return waiting.catch((err: unknown) => {
+    throw err instanceof StopPolling ? err : new Error(`${(err as Error).message}\n${details()}`, { cause: err });
   });
 }
 

@@ -77,10 +77,6 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
     let exitCode: number | null | undefined;
     void job.exited.then((c) => (exitCode = c));
     const diagnostics = () => `exit ${String(exitCode)}\n--- stderr ---\n${job.output().stderr.slice(-5000)}\n--- log ---\n${job.output().stdout.slice(-5000)}`;
-    // The job's output as it is when a wait gives up (a message built before the wait would show none of it).
-    const withDiagnostics = (err: unknown): never => {
-      throw err instanceof StopPolling ? err : new Error(`${(err as Error).message}\n${diagnostics()}`, { cause: err });
-    };
     const alive = () => {
       if (exitCode !== undefined) throw new StopPolling(`the job exited\n${diagnostics()}`);
     };
@@ -97,7 +93,7 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
       fetch(`${ops}/sql?format=TSV`, { method: 'POST', body, headers, signal: AbortSignal.timeout(60_000) });
 
     try {
-      await waitFor(async () => (alive(), (await readyz()) === 200), { timeoutMs: 120_000, intervalMs: 500, message: 'the job to be ready' }).catch(withDiagnostics);
+      await waitFor(async () => (alive(), (await readyz()) === 200), { timeoutMs: 120_000, intervalMs: 500, message: 'the job to be ready', details: diagnostics });
       await waitFor(async () => (alive(), (await sinkOut()) > 0), { timeoutMs: 60_000, intervalMs: 1_000, message: 'the first CDRs in ClickHouse' });
 
       // 1. The review's attacks through the real ops port: the engine refuses them (403), the port refuses requests a
@@ -152,7 +148,7 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
         const waiting = await (await fetch(`${ops}/readyz`)).json() as { components: Record<string, string> };
         log(`round ${round}: while down: ${JSON.stringify(waiting.components)}`);
         await startBroker();
-        await waitFor(async () => (alive(), (await readyz()) === 200), { timeoutMs: 120_000, intervalMs: 500, message: `round ${round}: /readyz 200 again` }).catch(withDiagnostics);
+        await waitFor(async () => (alive(), (await readyz()) === 200), { timeoutMs: 120_000, intervalMs: 500, message: `round ${round}: /readyz 200 again`, details: diagnostics });
         const out = await sinkOut();
         await waitFor(async () => (alive(), (await sinkOut()) > out), { timeoutMs: 60_000, intervalMs: 1_000, message: `round ${round}: the sink to commit again` });
         log(`round ${round}: recovered; pushes answered 503 so far: ${await unavailable()}`);

@@ -66,10 +66,8 @@ describe('cdrflow start --demo', () => {
         const res = await fetch(`http://127.0.0.1:${opsPort}/readyz`).catch(() => undefined);
         return res?.status === 200;
       },
-      { timeoutMs: 120_000, intervalMs: 500, message: 'the main job to be ready' },
-    ).catch((err: unknown) => {
-      throw err instanceof StopPolling ? err : new Error(`${(err as Error).message}\n${diagnostics()}`);
-    });
+      { timeoutMs: 120_000, intervalMs: 500, message: 'the main job to be ready', details: diagnostics },
+    );
 
     // 2. Within a minute: CDRs from all four vendors, each counted once, answered and unanswered ones, and billing
     //    that starts at answer (no unanswered call bills; answered ones do).
@@ -88,10 +86,8 @@ describe('cdrflow start --demo', () => {
         });
         return ready ? parsed : undefined;
       },
-      { timeoutMs: 90_000, intervalMs: 2_000, message: 'answered and unanswered CDRs of all four vendors in ClickHouse' },
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${diagnostics()}`);
-    });
+      { timeoutMs: 90_000, intervalMs: 2_000, message: 'answered and unanswered CDRs of all four vendors in ClickHouse', details: diagnostics },
+    );
     expect(rows.map((r) => r.vendor)).toEqual(VENDORS);
     for (const r of rows) {
       expect(Number(r.cdrs), r.vendor).toBe(Number(r.ids));
