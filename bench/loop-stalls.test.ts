@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { stallText } from './job-bench.ts';
 import { summarizeLoopStalls, type LoopStall } from './job-process.ts';
 import { watchLoopStalls } from './loop-stall-probe.mjs';
+import { parseMachineStat, ticksPerSecond } from './thread-cpu.ts';
 
 const PROBE = fileURLToPath(new URL('./loop-stall-probe.mjs', import.meta.url));
 
@@ -16,8 +17,7 @@ const PROBE = fileURLToPath(new URL('./loop-stall-probe.mjs', import.meta.url));
  * can fall short of the stall by up to that much (seen on a loaded shared VM: 163 of 173 ms accounted for).
  */
 function stolenMs(): number {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  return Number(cpu[8] ?? 0) * 10; // USER_HZ is 100 on Linux
+  return ((parseMachineStat(readFileSync('/proc/stat', 'utf8'))?.steal ?? 0) / ticksPerSecond()) * 1000;
 }
 const lines = (stalls: LoopStall[]) => stalls.map((s) => JSON.stringify(s)).join('\n');
 
