@@ -289,15 +289,15 @@ export function stagesOf(paths: readonly CdrPath[]) {
 }
 
 /**
- * The stages of push → countable for the CDRs of one tenant (`stagesOf`), read from the table (its rows name their
- * raw and normalized records) and from both topics' record timestamps. The Kafka timestamps are the producers' own
- * clocks, which are this machine's, like received_at and inserted_at.
+ * The stages of push → countable for the CDRs of each tenant (`stagesOf`), read from the table (its rows name their
+ * raw and normalized records) and from both topics' record timestamps, each topic read once for all the tenants. The
+ * Kafka timestamps are the producers' own clocks, which are this machine's, like received_at and inserted_at.
  */
-async function stageSplit(brokers: string[], job: JobProcess, table: string, tenant: string) {
+async function stageSplits(brokers: string[], job: JobProcess, table: string, tenants: string[]) {
   const rows = await job.rows<Record<string, string>>(
-    `SELECT raw_topic, raw_partition, raw_offset, source_topic, source_partition, source_offset,
+    `SELECT tenant_id, raw_topic, raw_partition, raw_offset, source_topic, source_partition, source_offset,
             toUnixTimestamp64Milli(received_at) AS received, toUnixTimestamp64Milli(inserted_at) AS countable
-     FROM ${table} WHERE tenant_id = ${sqlString(tenant)}`,
+     FROM ${table} WHERE tenant_id IN (${tenants.map(sqlString).join(', ')})`,
   );
   const kafka = createKafka({ brokers, clientId: 'bench-stage-split' });
   const timestamps = new Map<string, number>();
@@ -308,14 +308,24 @@ async function stageSplit(brokers: string[], job: JobProcess, table: string, ten
       onRecord: (m) => void timestamps.set(`${topic}/${m.partition}/${m.offset}`, m.timestamp),
     });
   }
-  const paths: CdrPath[] = [];
-  for (const r of rows) {
-    const raw = timestamps.get(`${r['raw_topic']}/${r['raw_partition']}/${r['raw_offset']}`);
-    const normalized = timestamps.get(`${r['source_topic']}/${r['source_partition']}/${r['source_offset']}`);
-    if (raw !== undefined && normalized !== undefined)
-      paths.push({ received: Number(r['received']), raw, normalized, countable: Number(r['countable']) });
-  }
-  return { of_rows: rows.length, ...stagesOf(paths) };
+  return new Map(
+    tenants.map((tenant) => {
+      const own = rows.filter((r) => r['tenant_id'] === tenant);
+      const paths: CdrPath[] = [];
+      for (const r of own) {
+        const raw = timestamps.get(`${r['raw_topic']}/${r['raw_partition']}/${r['raw_offset']}`);
+        const normalized = timestamps.get(`${r['source_topic']}/${r['source_partition']}/${r['source_offset']}`);
+        if (raw !== undefined && normalized !== undefined)
+          paths.push({ received: Number(r['received']), raw, normalized, countable: Number(r['countable']) });
+      }
+      return [tenant, { of_rows: own.length, ...stagesOf(paths) }] as const;
+    }),
+  );
+}
+
+/** The keys of the CDRs in the pushes the receiver acknowledged. */
+function ackedKeys(run: Awaited<ReturnType<typeof openLoop>>, keys: string[][]): Set<string> {
+  return new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
 }
 
 /**
@@ -344,7 +354,7 @@ async function countableFigures(job: JobProcess, table: string, tenant: string, 
 }
 
 /** The three stages' p99s in a few words. */
-function stageText(s: Awaited<ReturnType<typeof stageSplit>>['whole_run']): string {
+function stageText(s: ReturnType<typeof stagesOf>['whole_run']): string {
   return `receive → raw ${s.receive_to_raw.p99}, raw → normalized ${s.raw_to_normalized.p99}, normalized → countable ${s.normalized_to_countable.p99} ms`;
 }
 
@@ -430,7 +440,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       const answeredAt = performance.now();
-      const acked = new Set(run.outcomes.flatMap((o, p) => (o.status === 200 ? keys[p]! : [])));
+      const acked = ackedKeys(run, keys);
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
@@ -439,7 +449,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const stalls = job.loopStalls(windowStart);
       const measured = await countableFigures(job, table, appKey, opts.seconds);
       // The first seconds at the rate: their CDRs were countable before the measured ones, barring a reordering.
-      const rampAcked = new Set(rampRun.outcomes.flatMap((o, p) => (o.status === 200 ? ramp.keys[p]! : [])));
+      const rampAcked = ackedKeys(rampRun, ramp.keys);
       await until(() => allCountable(job, table, rampKey, rampAcked), opts.drainTimeoutSec * 1000);
       const firstSeconds = opts.rampSeconds > 0 ? await countableFigures(job, table, rampKey, opts.rampSeconds) : undefined;
       // Due → countable: from the time each push was due (client clock, the same machine's) to its row's inserted_at,
@@ -460,7 +470,8 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
           if (t !== undefined) dueToCountable.push(t - due);
         }
       });
-      const byStage = await stageSplit(opts.brokers, job, table, appKey);
+      const stages = await stageSplits(opts.brokers, job, table, [appKey, rampKey]);
+      const byStage = stages.get(appKey)!;
       const figures = {
         offered_cdr_per_s: rate,
         cdrs_per_push: opts.batch,
@@ -480,7 +491,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
           receiver: ackFigures(ramp.bodies, opts.batch, rampRun),
           push_to_countable_ms: firstSeconds.whole_run,
           push_to_countable_ms_by_2s_slice: firstSeconds.by_2s_slice,
-          push_to_countable_ms_by_stage: await stageSplit(opts.brokers, job, table, rampKey),
+          push_to_countable_ms_by_stage: stages.get(rampKey)!,
         },
         job_peak_rss_mb: job.peakRssMb(),
         job_event_loop_delay_ms: eventLoopLag,

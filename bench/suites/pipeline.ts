@@ -412,9 +412,12 @@ async function countRows(clickhouse: ClickHouseClient, database: string): Promis
   return Number((await rs.json<{ c: string }>())[0]!.c);
 }
 
+/** The cores the job and latency modes report: the job's, the broker's, the host's steal, the job's main thread. */
+type JobCores = { job?: number; kafka_broker?: number; stolen_from_the_vm?: number; job_main_thread?: { on_core: number; waiting_for_core: number } };
+
 /** The job mode's cores: the job's, the broker's, and its main thread's on a core / waiting for one. */
 function jobCoresText(value: unknown): string {
-  const c = value as { job?: number; kafka_broker?: number; stolen_from_the_vm?: number; job_main_thread?: { on_core: number; waiting_for_core: number } } | undefined;
+  const c = value as JobCores | undefined;
   const main = c?.job_main_thread;
   return `cores: job ${c?.job ?? '?'}, broker ${c?.kafka_broker ?? '?'}, stolen from the VM ${c?.stolen_from_the_vm ?? '?'}; main thread on a core ${main?.on_core ?? '?'}, waiting for one ${main?.waiting_for_core ?? '?'}`;
 }
@@ -432,7 +435,7 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
       const rec = r['receiver'] as Ack;
       const pc = r['push_to_countable_ms'] as { p50: number; p99: number; max: number };
       const due = r['due_to_countable_ms'] as { p50: number; p99: number };
-      const cores = r['cpu_cores'] as { job?: number; kafka_broker?: number; stolen_from_the_vm?: number; job_main_thread?: { on_core: number; waiting_for_core: number } };
+      const cores = r['cpu_cores'] as JobCores;
       const main = cores.job_main_thread;
       type Stages = { whole_run: Record<'receive_to_raw' | 'raw_to_normalized' | 'normalized_to_countable', { p99: number }> };
       const stages = (st: Stages | undefined) =>
