@@ -1,10 +1,44 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { createRenderer } from '../sinks/clickhouse/render.ts';
 import { workerTidsOf } from '../test/helpers.ts';
 import { startTsWorker, threadNice as niceOf } from './worker-thread.ts';
 
 const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
+const HEAP_FILLER_ENTRY = new URL('./fixtures/heap-filler-worker.ts', import.meta.url);
+const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
+
+interface HeapFillerReport {
+  fullCollections: number;
+  kept: number;
+}
+
+describe('worker thread heap', () => {
+  it('starts every worker with room in its old generation: filling 40 MB takes no full collection, as it does without', async () => {
+    const worker = startTsWorker(HEAP_FILLER_ENTRY, {}, 'heap filler');
+    const ours = await new Promise<HeapFillerReport>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    // The same entry through the same bootstrap, in a fresh process that never set the flag (flags are process-wide,
+    // so the control cannot run in this one): V8's default start makes it collect in full.
+    const script = [
+      `import { Worker } from 'node:worker_threads';`,
+      `const worker = new Worker(${JSON.stringify(TS_WORKER)}, { workerData: { entry: ${JSON.stringify(HEAP_FILLER_ENTRY.href)}, nice: 0 }, execArgv: [] });`,
+      `worker.once('message', (report) => { console.log(JSON.stringify(report)); worker.terminate(); });`,
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    const control = JSON.parse(stdout) as HeapFillerReport;
+    expect(ours.kept).toBe(250_000);
+    expect(control.kept).toBe(250_000);
+    expect(control.fullCollections).toBeGreaterThan(0);
+    expect(ours.fullCollections).toBe(0);
+  });
+});
 
 describe('worker thread priority', () => {
   it.runIf(process.platform === 'linux')('lowers only the worker thread, to the nice value it was started with', async () => {

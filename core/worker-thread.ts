@@ -3,6 +3,7 @@
 // the thread finds its own data in `workerData` beside `entry`.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { BroadcastChannel, Worker } from 'node:worker_threads';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
@@ -40,12 +41,39 @@ export interface TsWorkerOptions {
   nice?: number;
 }
 
+/**
+ * The old-generation size, in MB, a worker thread's V8 heap starts with before it first collects the old generation
+ * in full. V8's own start for a new isolate is a limit it lowers after the first full collection to what survived; a
+ * normalize worker holds ~25 MB once its modules are loaded, so when a job goes from idle to a burst (a push rate
+ * stepping up, a backfill starting) each worker did about two mark-compacts a second, 95-133 ms of pause a second,
+ * for ~3 s while V8 raised its limit step by step; those pauses were the fresh job's slow first seconds
+ * (push -> countable p99 in the first 10 s at 2,000 CDR/s: 2,683-3,606 ms without, 1,827-2,456 with 96 MB, three
+ * interleaved pairs, docs/performance.md). A start value is a threshold, not a reservation: the job's peak RSS
+ * stayed 965-1,019 MiB without and 970-997 with. The heap's maximum is unchanged.
+ */
+export const WORKER_INITIAL_OLD_SPACE_MB = 96;
+
+/**
+ * V8 flags are process-wide and read when an isolate is created, so setting the start size once before the first
+ * worker reaches every worker after it (Worker's resourceLimits name only maximums, execArgv takes no V8 flags); the
+ * main thread's heap, created already, keeps V8's default. Someone who starts node with their own
+ * --initial-old-space-size keeps theirs.
+ */
+let workerHeapConfigured = false;
+function configureWorkerHeap(): void {
+  if (workerHeapConfigured) return;
+  workerHeapConfigured = true;
+  if (process.execArgv.some((arg) => /^--initial[-_]old[-_]space[-_]size\b/.test(arg))) return;
+  setFlagsFromString(`--initial-old-space-size=${WORKER_INITIAL_OLD_SPACE_MB}`);
+}
+
 /** Starts `entry` in a worker thread named `name`. */
 export function startTsWorker(entry: URL, data: object, name: string, options: TsWorkerOptions = {}): Worker {
   const role = options.role ?? name;
   const nice = options.nice ?? 0;
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`worker thread nice must be an integer 0-19, not ${nice}`);
   listen();
+  configureWorkerHeap();
   const worker = new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href, nice }, name });
   const threadId = worker.threadId;
   running.set(threadId, { role });
