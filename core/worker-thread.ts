@@ -46,10 +46,10 @@ export interface TsWorkerOptions {
  * in full. V8's own start for a new isolate is a limit it lowers after the first full collection to what survived; a
  * normalize worker holds ~25 MB once its modules are loaded, so when a job goes from idle to a burst (a push rate
  * stepping up, a backfill starting) each worker did about two mark-compacts a second, 95-133 ms of pause a second,
- * for ~3 s while V8 raised its limit step by step; those pauses were the fresh job's slow first seconds
- * (push -> countable p99 in the first 10 s at 2,000 CDR/s: 2,683-3,606 ms without, 1,827-2,456 with 96 MB, three
- * interleaved pairs, docs/performance.md). A start value is a threshold, not a reservation: the job's peak RSS
- * stayed 965-1,019 MiB without and 970-997 with. The heap's maximum is unchanged.
+ * for ~3 s while V8 raised its limit step by step; those pauses were part of a fresh job's slow first seconds
+ * (push -> countable p99 in the first 10 s at 2,000 CDR/s lower with 96 MB in five of six interleaved pairs,
+ * docs/performance.md, sixth stop of 2026-12-03). A start value is a threshold, not a reservation: the job's peak RSS
+ * and its backlog throughput did not move. The heap's maximum is unchanged.
  */
 export const WORKER_INITIAL_OLD_SPACE_MB = 96;
 
