@@ -9,6 +9,7 @@ import { startTsWorker, threadNice as niceOf } from './worker-thread.ts';
 
 const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
 const HEAP_FILLER_ENTRY = new URL('./fixtures/heap-filler-worker.ts', import.meta.url);
+const START_HEAP_FILLER = new URL('./fixtures/start-heap-filler.ts', import.meta.url);
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
 
 interface HeapFillerReport {
@@ -17,6 +18,12 @@ interface HeapFillerReport {
 }
 
 describe('worker thread heap', () => {
+  /** Runs node with `args` in a fresh process; its one line of output is the heap filler's report. */
+  async function reportFromFreshProcess(args: string[]): Promise<HeapFillerReport> {
+    const { stdout } = await promisify(execFile)(process.execPath, args);
+    return JSON.parse(stdout) as HeapFillerReport;
+  }
+
   it('starts every worker with room in its old generation: filling 40 MB takes no full collection, as it does without', async () => {
     const worker = startTsWorker(HEAP_FILLER_ENTRY, {}, 'heap filler');
     const ours = await new Promise<HeapFillerReport>((resolve, reject) => {
@@ -31,12 +38,18 @@ describe('worker thread heap', () => {
       `const worker = new Worker(${JSON.stringify(TS_WORKER)}, { workerData: { entry: ${JSON.stringify(HEAP_FILLER_ENTRY.href)}, nice: 0 }, execArgv: [] });`,
       `worker.once('message', (report) => { console.log(JSON.stringify(report)); worker.terminate(); });`,
     ].join('\n');
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
-    const control = JSON.parse(stdout) as HeapFillerReport;
+    const control = await reportFromFreshProcess(['--input-type=module', '-e', script]);
     expect(ours.kept).toBe(250_000);
     expect(control.kept).toBe(250_000);
     expect(control.fullCollections).toBeGreaterThan(0);
     expect(ours.fullCollections).toBe(0);
+  });
+
+  it('leaves the start size to node when node was started with --initial-old-space-size', async () => {
+    // 8 MB, below what the filler keeps: had startTsWorker put its own start size in place, no full collection.
+    const report = await reportFromFreshProcess(['--import', 'tsx', '--initial-old-space-size=8', fileURLToPath(START_HEAP_FILLER)]);
+    expect(report.kept).toBe(250_000);
+    expect(report.fullCollections).toBeGreaterThan(0);
   });
 });
 
