@@ -17,6 +17,11 @@ export const normalizeServiceConfigSchema = z.strictObject({
    */
   instanceId: name.default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'normalize-0'),
   maxMessagesPerTransaction: z.int().min(1).max(100_000).default(2_000),
+  /**
+   * Sample records the stage runs through its own transform at start-up, before it joins the group, so that V8 has
+   * optimized the mapping and the codecs before live records arrive (warm-up.ts); 0 skips it.
+   */
+  warmUpRecords: z.int().min(0).max(100_000).default(8_000),
   /** A chunk of at least this many records in which every record threw at the same stage stops the stage (systemic). */
   systemicFailureThreshold: z.int().min(2).default(50),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */

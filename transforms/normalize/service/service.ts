@@ -13,6 +13,7 @@ import { TimeSlice } from '../../../core/time-slice.ts';
 import { SCHEMA_FILES, VENDORS } from '../../../core/topology.ts';
 import type { NormalizeOptions } from '../context.ts';
 import { normalize } from '../normalize.ts';
+import { warmUpEnvelopes } from '../warm-up.ts';
 import { transactionalIdOf, type NormalizeServiceConfig } from './config.ts';
 import { deadLetterKey, recordFailure, systemicFailure, type RecordFailure, type RecordStage } from './record-failure.ts';
 
@@ -55,8 +56,34 @@ export async function registerNormalizeSchemas(registry: SchemaRegistry, config:
   const deadLetter = new DeadLetterWriter(registry, config.deadLetterTopic);
   await output.register();
   await deadLetter.register();
-  for (const topic of config.inputTopics) await new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope).register();
-  return { output, deadLetter };
+  const inputs = config.inputTopics.map((topic) => new TopicCodec(registry, topic, SCHEMA_FILES.rawEnvelope));
+  for (const input of inputs) await input.register();
+  return { output, deadLetter, inputs };
+}
+
+/** Records per warm-up chunk: the size of a typical live chunk, so each chunk's loop runs as often as on live traffic. */
+const WARM_UP_CHUNK = 500;
+
+/**
+ * The stage's own transform over sample records (warm-up.ts says why), before the group is joined: encoded as the
+ * input topic's envelopes, decoded, mapped and encoded as live records are; what it makes is dropped (nothing is sent,
+ * nothing counted). A failure here is logged and the stage starts anyway: the warm-up only saves time.
+ */
+async function warmUp(transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>, input: TopicCodec, records: number, receivedAt: Date, log: LogFn): Promise<void> {
+  const started = performance.now();
+  try {
+    const envelopes = warmUpEnvelopes(records, receivedAt);
+    for (let first = 0; first < envelopes.length; first += WARM_UP_CHUNK) {
+      const messages: ConsumedMessage[] = [];
+      for (const [i, envelope] of envelopes.slice(first, first + WARM_UP_CHUNK).entries()) {
+        messages.push({ topic: input.topic, partition: 0, offset: first + i, key: Buffer.from(envelope.natural_key), value: await input.encode(envelope), timestamp: receivedAt.getTime() });
+      }
+      await transform({ topic: input.topic, partition: 0, messages });
+    }
+    log('info', 'normalize.warmed_up', { records, ms: Math.round(performance.now() - started) });
+  } catch (err) {
+    log('warn', 'normalize.warm_up_failed', { records, error: String(err) });
+  }
 }
 
 export async function startNormalizeService(config: NormalizeServiceConfig, deps: NormalizeServiceDeps): Promise<NormalizeService> {
@@ -131,6 +158,8 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       { topic: config.deadLetterTopic, messages: dead },
     ];
   };
+
+  if (config.warmUpRecords > 0) await warmUp(transform, codecs.inputs[0]!, config.warmUpRecords, now(), log);
 
   const transactionalId = transactionalIdOf(config);
   const handle = await runTransactional(deps.kafka, {
