@@ -64,6 +64,9 @@ await build({
   target: 'node20',
   sourcemap: 'inline',
   logLevel: 'warning',
+  // Tells the compiled copy it is one: core/worker-thread.ts then starts worker threads on their compiled entries,
+  // without registering tsx in each thread.
+  define: { __CDRFLOW_DIST__: 'true' },
   plugins: [keepImports],
 });
 // `cdrflow --help` and `cdrflow help <command>` read the commands' texts from here instead of loading every command

@@ -1,10 +1,10 @@
 // Entry of every worker thread that runs project TypeScript: tsx's loader registered in the main thread does not
 // apply to worker threads (Node 20), so each worker registers it itself, then imports its real entry
-// (`workerData.entry`, a file URL).
+// (`workerData.entry`, a file URL). A thread started from the compiled copy (`workerData.typescript` false) imports
+// compiled JavaScript and registers nothing.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
 // Tell the parent (core/worker-thread.ts, THREAD_TID_CHANNEL) this thread's OS thread id, which Node does not
 // expose, so a CPU breakdown by thread can name it. /proc/thread-self reads "<pid>/task/<tid>"; Linux only.
@@ -27,5 +27,8 @@ if (workerData.nice > 0 && process.platform === 'linux') {
   }
 }
 
-register();
+if (workerData.typescript !== false) {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
 await import(workerData.entry);

@@ -5,7 +5,10 @@ import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { createRenderer } from '../sinks/clickhouse/render.ts';
 import { workerTidsOf } from '../test/helpers.ts';
-import { startTsWorker, threadNice as niceOf } from './worker-thread.ts';
+import { distIsFresh } from '../bin/dist-state.mjs';
+import { compiledEntry, startTsWorker, threadNice as niceOf } from './worker-thread.ts';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
 const HEAP_FILLER_ENTRY = new URL('./fixtures/heap-filler-worker.ts', import.meta.url);
@@ -90,4 +93,25 @@ describe('worker thread priority', () => {
       await renderer.close();
     }
   });
+});
+
+describe('worker threads of the compiled copy', () => {
+  /** Runs the loader probe's starter with node from `script` (a path under the repository); its one line of output. */
+  async function probe(args: string[]): Promise<{ compiled: boolean; typescriptLoader: boolean }> {
+    const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: REPO });
+    return JSON.parse(stdout) as { compiled: boolean; typescriptLoader: boolean };
+  }
+
+  it('maps a source entry to its compiled file in dist/, and leaves other URLs alone', () => {
+    expect(compiledEntry(new URL('../app/normalize-worker.ts', import.meta.url)).href).toBe(new URL('../dist/app/normalize-worker.js', import.meta.url).href);
+    expect(compiledEntry(new URL('file:///elsewhere/worker.ts')).href).toBe('file:///elsewhere/worker.ts');
+    expect(compiledEntry(new URL('../bin/ts-worker.mjs', import.meta.url)).href).toBe(new URL('../bin/ts-worker.mjs', import.meta.url).href);
+  });
+
+  it('run compiled entries without the TypeScript loader when started from dist/, and the sources with it otherwise', async () => {
+    // CI installs with a build (the prepare script); a tree edited since then is built here first.
+    if (!distIsFresh(REPO)) await promisify(execFile)(process.execPath, ['bin/build-dist.mjs', '--quiet'], { cwd: REPO });
+    expect(await probe(['dist/core/fixtures/start-loader-probe.js'])).toEqual({ compiled: true, typescriptLoader: false });
+    expect(await probe(['bin/run-ts.mjs', 'core/fixtures/start-loader-probe.ts'])).toEqual({ compiled: false, typescriptLoader: true });
+  }, 60_000);
 });

@@ -1,12 +1,34 @@
 // Worker threads that run project TypeScript. Each starts from bin/ts-worker.mjs, which registers the TypeScript
 // loader inside the thread (Node 20 does not carry the main thread's loader into workers) and then imports `entry`;
-// the thread finds its own data in `workerData` beside `entry`.
+// the thread finds its own data in `workerData` beside `entry`. In the compiled copy (dist/, what `cdrflow` runs)
+// the thread imports the compiled counterpart of `entry` instead and registers no loader.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { BroadcastChannel, Worker } from 'node:worker_threads';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
+
+/** Defined (true) only in the compiled copy, by bin/build-dist.mjs. */
+declare const __CDRFLOW_DIST__: boolean | undefined;
+
+/**
+ * True when this module runs from dist/. Its workers then load their compiled entries: through tsx, every module of
+ * a worker went through the module-loading hooks and was compiled again, ~7% of a normalize worker's CPU in a backlog
+ * run of the job, all of it at start-up. A process from dist/ starting the sink's render thread and a normalize
+ * worker (a scratch measurement, four interleaved pairs): render thread ready after 236-311 ms against 630-747,
+ * 0.82-0.94 s of CPU in its first 2 s against 1.88-2.20, peak RSS 112 MiB against 170-175.
+ */
+const COMPILED = typeof __CDRFLOW_DIST__ !== 'undefined';
+
+/** The repository root (import.meta.url names the source file in dist/ too, bin/build-dist.mjs). */
+const ROOT = new URL('../', import.meta.url);
+
+/** The compiled file of a source `entry` (dist/<same path>.js); entries outside the repository stay as they are. */
+export function compiledEntry(entry: URL): URL {
+  if (!entry.href.startsWith(ROOT.href) || !entry.pathname.endsWith('.ts')) return entry;
+  return new URL(`dist/${entry.href.slice(ROOT.href.length).replace(/\.ts$/, '.js')}`, ROOT);
+}
 
 /**
  * Where each worker thread reports its OS thread id (Linux), so a CPU breakdown by thread (bench/thread-cpu.ts) can
@@ -74,7 +96,8 @@ export function startTsWorker(entry: URL, data: object, name: string, options: T
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`worker thread nice must be an integer 0-19, not ${nice}`);
   listen();
   configureWorkerHeap();
-  const worker = new Worker(TS_WORKER, { workerData: { ...data, entry: entry.href, nice }, name });
+  const workerData = COMPILED ? { ...data, entry: compiledEntry(entry).href, nice, typescript: false } : { ...data, entry: entry.href, nice, typescript: true };
+  const worker = new Worker(TS_WORKER, { workerData, name });
   const threadId = worker.threadId;
   running.set(threadId, { role });
   worker.once('exit', () => running.delete(threadId));
