@@ -61,12 +61,17 @@ export async function registerNormalizeSchemas(registry: SchemaRegistry, config:
   return { output, deadLetter, inputs };
 }
 
-/** Records per warm-up chunk: the size of a typical live chunk, so each chunk's loop runs as often as on live traffic. */
+/** Records per warm-up chunk: the per-chunk code runs many times too, and one chunk's output is dropped before the next. */
 const WARM_UP_CHUNK = 500;
+/**
+ * The topic the warm-up's records claim to come from: no real topic's name, so a warm-up record that fails (logged
+ * as `normalize.record_failed`) can never be taken for a record at that offset of an input topic.
+ */
+const WARM_UP_TOPIC = '(warm-up)';
 
 /**
- * The stage's own transform over sample records (warm-up.ts says why), before the group is joined: encoded as the
- * input topic's envelopes, decoded, mapped and encoded as live records are; what it makes is dropped (nothing is sent,
+ * The stage's own transform over sample records (warm-up.ts says why), before the group is joined: encoded as
+ * envelopes under an input topic's registered schema, decoded, mapped and encoded as live records are; what it makes is dropped (nothing is sent,
  * nothing counted). A failure here is logged and the stage starts anyway: the warm-up only saves time.
  */
 async function warmUp(transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>, input: TopicCodec, records: number, receivedAt: Date, log: LogFn): Promise<void> {
@@ -76,9 +81,9 @@ async function warmUp(transform: (batch: PartitionBatch) => Promise<ProducedReco
     for (let first = 0; first < envelopes.length; first += WARM_UP_CHUNK) {
       const messages: ConsumedMessage[] = [];
       for (const [i, envelope] of envelopes.slice(first, first + WARM_UP_CHUNK).entries()) {
-        messages.push({ topic: input.topic, partition: 0, offset: first + i, key: Buffer.from(envelope.natural_key), value: await input.encode(envelope), timestamp: receivedAt.getTime() });
+        messages.push({ topic: WARM_UP_TOPIC, partition: 0, offset: first + i, key: Buffer.from(envelope.natural_key), value: await input.encode(envelope), timestamp: receivedAt.getTime() });
       }
-      await transform({ topic: input.topic, partition: 0, messages });
+      await transform({ topic: WARM_UP_TOPIC, partition: 0, messages });
     }
     log('info', 'normalize.warmed_up', { records, ms: Math.round(performance.now() - started) });
   } catch (err) {
