@@ -269,6 +269,13 @@ function startWhenStable(kafka: Kafka, groupId: string, members: number, clock: 
 }
 
 /** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
+/**
+ * The backlog modes run normalize without its start-up warm-up (`normalize.warmUpRecords`): their clocks start once
+ * the group is Stable, after the warm-up, so it would move a member's cold first records out of the timed window that
+ * K1 and K2 keep in theirs. The job and latency modes run the job as configured, warm-up included.
+ */
+const BACKLOG_WARM_UP_RECORDS = 0;
+
 async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
@@ -280,7 +287,7 @@ async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string,
   clock.onStart = () => (committedAtStart = committed);
   const config = loadAppConfig({
     overrides: (doc) => {
-      doc['normalize'] = { groupId, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: `${tag}-n${workers}`, partitions: PARTITIONS, workers };
+      doc['normalize'] = { groupId, inputTopics: rawTopics, outputTopic: outTopic, deadLetterTopic: dlq, instanceId: `${tag}-n${workers}`, partitions: PARTITIONS, workers, warmUpRecords: BACKLOG_WARM_UP_RECORDS };
     },
   });
   // Every member runs in a worker thread with its own Kafka client, so no consumer here sees the first batch: the
@@ -340,7 +347,7 @@ async function sinkRun(
     ? await startNormalizeStage(
         loadAppConfig({
           overrides: (doc) => {
-            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS, workers: opts.withNormalize!.workers };
+            doc['normalize'] = { groupId: `${opts.tag}.normalize`, inputTopics: opts.withNormalize!.rawTopics, outputTopic: opts.inputTopic, deadLetterTopic: opts.dlq, instanceId: opts.tag, partitions: PARTITIONS, workers: opts.withNormalize!.workers, warmUpRecords: BACKLOG_WARM_UP_RECORDS };
           },
         }),
         { log: silentLog, onCommitted: (counts) => (committed += counts.records) },
