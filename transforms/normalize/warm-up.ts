@@ -9,7 +9,8 @@
 // rate, three interleaved pairs each: 8,000 warm-up records 1,262 / 2,160 / 1,320 ms against 1,420 / 2,784 / 1,543
 // without (raw → normalized p99 230 / 1,264 / 282 against 391 / 1,734 / 589); 4,000 records lower in two pairs of
 // three only (docs/performance.md). The cost: ~0.6 s of one core per member at start-up, before it joins the group:
-// the stage starts consuming that much later, and then at full speed.
+// the stage starts consuming that much later, and then at full speed. Off by default (`normalize.warmUpRecords` 0)
+// until a crash-test failure seen with it on is explained (service/config.ts).
 //
 // The samples are the common shapes of each vendor's traffic, copied from the mapping's fixtures (named in `fixture`;
 // warm-up.test.ts holds each one equal to its fixture and checks that it normalizes), so the optimized code is the

@@ -19,9 +19,12 @@ export const normalizeServiceConfigSchema = z.strictObject({
   maxMessagesPerTransaction: z.int().min(1).max(100_000).default(2_000),
   /**
    * Sample records the stage runs through its own transform at start-up, before it joins the group, so that V8 has
-   * optimized the mapping and the codecs before live records arrive (warm-up.ts); 0 skips it.
+   * optimized the mapping and the codecs before live records arrive (warm-up.ts); 0 skips it. Off by default for now:
+   * in one of the two CI runs with 8,000 as the default, the crash test with two workers
+   * (sinks/clickhouse/pipeline-crash.int.test.ts) found one 20-record chunk committed twice; whether the warm-up
+   * causes that or only shifts the members' join times onto an older race is not known yet (docs/performance.md).
    */
-  warmUpRecords: z.int().min(0).max(100_000).default(8_000),
+  warmUpRecords: z.int().min(0).max(100_000).default(0),
   /** A chunk of at least this many records in which every record threw at the same stage stops the stage (systemic). */
   systemicFailureThreshold: z.int().min(2).default(50),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
