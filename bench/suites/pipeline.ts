@@ -268,7 +268,6 @@ function startWhenStable(kafka: Kafka, groupId: string, members: number, clock: 
   };
 }
 
-/** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
 /**
  * The backlog modes run normalize without its start-up warm-up (`normalize.warmUpRecords`): their clocks start once
  * the group is Stable, after the warm-up, so it would move a member's cold first records out of the timed window that
@@ -276,6 +275,7 @@ function startWhenStable(kafka: Kafka, groupId: string, members: number, clock: 
  */
 const BACKLOG_WARM_UP_RECORDS = 0;
 
+/** The normalize stage as `cdrflow start` runs it, with `workers` members of its group (extra ones in worker threads). */
 async function normalizeRun(kafka: Kafka, rawTopics: string[], outTopic: string, dlq: string, total: number, tag: string, workers: number) {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
