@@ -63,6 +63,10 @@ describe('runTransactional', () => {
     const kafka = {
       producer: () => ({
         connect: async () => void calls.push('producer.connect'),
+        transaction: async () => {
+          calls.push('producer.transaction');
+          return { abort: async () => void calls.push('transaction.abort') };
+        },
         disconnect: async () => void calls.push('producer.disconnect'),
       }),
       consumer: () => ({
@@ -78,6 +82,7 @@ describe('runTransactional', () => {
     await expect(
       runTransactional(kafka, { groupId: 'g', topics: ['in'], transactionalId: 'tx-1', transform: async () => [] }),
     ).rejects.toThrow(/starting consumer group g/);
-    expect(calls).toEqual(['producer.connect', 'consumer.connect', 'consumer.disconnect', 'producer.disconnect']);
+    // The producer takes its transactional id (fencing a predecessor) before the consumer joins.
+    expect(calls).toEqual(['producer.connect', 'producer.transaction', 'transaction.abort', 'consumer.connect', 'consumer.disconnect', 'producer.disconnect']);
   });
 });

@@ -7,6 +7,7 @@ import { MAX_PARTITION_SEND_BYTES, toKafkajsMessage, type OutgoingMessage } from
 import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
+import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -293,7 +294,13 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   });
   try {
     await producer.connect();
+    // Take the transactional id now (kafkajs would at its first transaction): a predecessor with this id is fenced
+    // and its open transaction aborted, and the wait for that abort to finish happens here, before this member joins
+    // the group — otherwise its first batch would wait on the predecessor's pending offsets (below) until the broker's
+    // transaction timeout aborted them. A transaction with nothing in it ends without a broker request.
+    await (await producer.transaction()).abort();
   } catch (err) {
+    await producer.disconnect().catch(() => undefined);
     throw classifyKafkaError(err, `connecting transactional producer ${options.transactionalId}`);
   }
   const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
@@ -390,6 +397,12 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       void commitReady();
     });
 
+  // The committed offset of each partition this member was given, read stably (core/kafka-stable-offsets.ts) at its
+  // first batch after each join. kafkajs starts a partition from the offset the group coordinator has materialized;
+  // the previous owner's last transaction may have committed offsets beyond it that are not materialized yet, and
+  // the records below the stable offset were already transformed and committed by that owner.
+  const offsets = stableOffsetReader(kafka, options.groupId);
+  const stableFrom = new Map<string, number | undefined>();
   const consumerOptions = {
     groupId: options.groupId,
     topics: options.topics,
@@ -400,42 +413,84 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   };
   // A consumer that cannot start (the group's coordinator unreachable, a topic missing) leaves no producer behind:
   // its connections and transactional id would outlive the stage that failed, and a restarted stage makes its own.
-  const runner = await startConsumer(kafka, consumerOptions, async (payload) => {
-    const { batch } = payload;
-    try {
-      for (let i = 0; i < batch.messages.length; i += chunkSize) {
-        if (!payload.isRunning() || payload.isStale()) return;
-        const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
-        const chunk = { topic: batch.topic, partition: batch.partition, messages };
-        const produced = await options.transform(chunk);
-        // A rebalance while it transformed: the partition's next owner reads the chunk again.
-        if (!payload.isRunning() || payload.isStale()) return;
-        await commit(chunk, produced);
-        payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
-        await payload.heartbeat();
+  const runner = await startConsumer(
+    kafka,
+    consumerOptions,
+    async (payload) => {
+      const { batch } = payload;
+      try {
+        const key = `${batch.topic}:${batch.partition}`;
+        if (!stableFrom.has(key)) {
+          const stable = await waitStableOffset(offsets, batch.topic, batch.partition, {
+            running: () => payload.isRunning() && !payload.isStale(),
+            onWaiting: (waitedMs) =>
+              options.log?.('consumer.waiting_for_stable_offset', {
+                group: options.groupId,
+                topic: batch.topic,
+                partition: batch.partition,
+                waitedMs,
+                why: 'a transaction that commits offsets of this partition is not finished (it ends by its commit, its abort, or the transaction timeout)',
+              }),
+          });
+          if (stable === null) return;
+          stableFrom.set(key, stable);
+        }
+        // Records below the stable offset were transformed and committed by the partition's previous owner.
+        const from = stableFrom.get(key);
+        let first = 0;
+        if (from !== undefined) {
+          while (first < batch.messages.length && Number(batch.messages[first]!.offset) < from) first++;
+          if (first > 0) {
+            options.log?.('consumer.skipped_committed', {
+              group: options.groupId,
+              topic: batch.topic,
+              partition: batch.partition,
+              records: first,
+              firstOffset: Number(batch.messages[0]!.offset),
+              committedOffset: from,
+              why: "the partition's previous owner committed these records in a transaction not yet materialized when this member read its offset",
+            });
+            payload.resolveOffset(batch.messages[first - 1]!.offset);
+          }
+        }
+        for (let i = first; i < batch.messages.length; i += chunkSize) {
+          if (!payload.isRunning() || payload.isStale()) return;
+          const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
+          const chunk = { topic: batch.topic, partition: batch.partition, messages };
+          const produced = await options.transform(chunk);
+          // A rebalance while it transformed: the partition's next owner reads the chunk again.
+          if (!payload.isRunning() || payload.isStale()) return;
+          await commit(chunk, produced);
+          payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
+          await payload.heartbeat();
+        }
+      } catch (err) {
+        // A rebalance (seen by the heartbeat or the offsets' commit): the client rejoins by itself when its own error
+        // leaves the handler; the chunk in flight was not committed and is delivered again to its next owner.
+        const rejoin = clientRejoinError(err);
+        if (rejoin !== undefined) throw rejoin;
+        const failure = asCdrflowError(err);
+        ref.runner?.fail(failure);
+        throw failure;
       }
-    } catch (err) {
-      // A rebalance (seen by the heartbeat or the offsets' commit): the client rejoins by itself when its own error
-      // leaves the handler; the chunk in flight was not committed and is delivered again to its next owner.
-      const rejoin = clientRejoinError(err);
-      if (rejoin !== undefined) throw rejoin;
-      const failure = asCdrflowError(err);
-      ref.runner?.fail(failure);
-      throw failure;
-    }
-  }).catch(async (err: unknown) => {
+    },
+    // Every (re)join may bring partitions another member owned: their stable offsets are read again.
+    () => stableFrom.clear(),
+  ).catch(async (err: unknown) => {
     await producer.disconnect().catch(() => undefined);
+    await offsets.close();
     throw err;
   });
   ref.runner = runner;
 
-  const done = runner.done.finally(() => producer.disconnect().catch(() => undefined));
+  const done = runner.done.finally(() => Promise.all([producer.disconnect().catch(() => undefined), offsets.close()]));
   done.catch(() => undefined);
   return {
     done,
     async stop() {
       await runner.stop();
       await producer.disconnect().catch(() => undefined);
+      await offsets.close();
     },
   };
 }

@@ -1,0 +1,127 @@
+// A partition that changes owner while the previous owner's last transaction is not finished: the new owner must start
+// after the offsets that transaction commits, not from the offset the group coordinator had materialized before it
+// (the double commit a CI run saw with two normalize workers). And a restarted member fences its predecessor's open
+// transaction before it joins, so it never waits on that transaction's offsets. Both on the real broker.
+import { afterAll, expect, it } from 'vitest';
+import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
+import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
+import { ensureTopics } from './kafka.ts';
+import { runTransactional, type StageLog, type StreamHandle } from './kafka-streams.ts';
+import { stableOffsetReader, UNSTABLE_OFFSET_COMMIT } from './kafka-stable-offsets.ts';
+
+const kafka = testKafka();
+const RECORDS = 40;
+const stages: StreamHandle[] = [];
+
+afterAll(async () => {
+  for (const s of stages) await s.stop();
+});
+
+async function setup(prefix: string) {
+  const input = uniqueName(`${prefix}-in`);
+  const output = uniqueName(`${prefix}-out`);
+  const groupId = uniqueName(`${prefix}-group`);
+  await ensureTopics(kafka, [input, output].map((topic) => ({ topic, partitions: 1 })));
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: input, messages: Array.from({ length: RECORDS }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+  return { input, output, groupId };
+}
+
+/** A transaction left open, as by a member that stopped between sending its offsets and committing them. */
+async function openTransaction(transactionalId: string, output: string, groupId: string, input: string, upTo: number) {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const tx = await producer.transaction();
+  await tx.sendBatch({ topicMessages: [{ topic: output, messages: Array.from({ length: upTo }, (_, i) => ({ key: `k${i}`, value: `V${i}` })) }] });
+  await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: 0, offset: String(upTo) }] }] });
+  return { producer, tx };
+}
+
+function start(groupId: string, input: string, output: string, transactionalId: string, log: StageLog, transformed: number[]) {
+  return runTransactional(kafka, {
+    groupId,
+    topics: [input],
+    transactionalId,
+    maxMessagesPerTransaction: 10,
+    log,
+    async transform(chunk) {
+      for (const m of chunk.messages) transformed.push(m.offset);
+      return [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: Buffer.from(m.value!.toString().toUpperCase()) })) }];
+    },
+  });
+}
+
+it("a new owner starts after the offsets of the previous owner's unfinished transaction, once it commits", async () => {
+  const { input, output, groupId } = await setup('stable');
+  // The previous owner transformed records 0-19 and sent their output and offset 20; its commit is not through.
+  const previous = await openTransaction(`${groupId}.previous`, output, groupId, input, 20);
+
+  // What kafkajs itself reads (OffsetFetch without require_stable): no committed offset, so it would start at 0 ...
+  const admin = kafka.admin();
+  await admin.connect();
+  const [plain] = await admin.fetchOffsets({ groupId, topics: [input] });
+  await admin.disconnect();
+  expect(Number(plain!.partitions[0]!.offset)).toBe(-1);
+  // ... while the stable read says the partition is not settled.
+  const reader = stableOffsetReader(kafka, groupId);
+  try {
+    const answer = await reader.fetch(new Map([[input, [0]]]));
+    expect(answer?.[0]).toMatchObject({ topic: input, partition: 0, errorCode: UNSTABLE_OFFSET_COMMIT });
+  } finally {
+    await reader.close();
+  }
+
+  const events: { event: string; fields: Record<string, unknown> }[] = [];
+  const transformed: number[] = [];
+  stages.push(await start(groupId, input, output, `${groupId}.next`, (event, fields) => events.push({ event, fields }), transformed));
+  // The new owner waits (and says so) instead of transforming records 0-19 a second time.
+  await waitFor(() => events.some((e) => e.event === 'consumer.waiting_for_stable_offset'), { timeoutMs: 30_000, message: 'the stage waiting for the stable offset' });
+  expect(transformed).toEqual([]);
+
+  await previous.tx.commit();
+  await previous.producer.disconnect();
+  await waitFor(() => transformed.length === RECORDS - 20, { timeoutMs: 30_000, message: 'records 20-39 transformed' });
+  expect(transformed).toEqual(Array.from({ length: RECORDS - 20 }, (_, i) => 20 + i));
+  expect(events.find((e) => e.event === 'consumer.skipped_committed')?.fields).toMatchObject({ records: 20, firstOffset: 0, committedOffset: 20 });
+
+  // Each record once in what read_committed consumers see: 0-19 from the previous owner, 20-39 from the new one.
+  const out = await readTopic(kafka, output, RECORDS);
+  expect(out.count).toBe(RECORDS);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
+  await waitFor(
+    async () => {
+      const a = kafka.admin();
+      await a.connect();
+      try {
+        const [o] = await a.fetchOffsets({ groupId, topics: [input] });
+        return Number(o!.partitions[0]!.offset) === RECORDS;
+      } finally {
+        await a.disconnect();
+      }
+    },
+    { timeoutMs: 30_000, message: `the group committed at ${RECORDS}` },
+  );
+}, 120_000);
+
+it("a restarted member fences its predecessor's open transaction before it joins: it never waits on its offsets", async () => {
+  const { input, output, groupId } = await setup('fence');
+  const transactionalId = `${groupId}.member`;
+  // The predecessor (same transactional id) died with records 0-19 sent and offset 20 in an open transaction.
+  const dead = await openTransaction(transactionalId, output, groupId, input, 20);
+
+  const events: { event: string; fields: Record<string, unknown> }[] = [];
+  const transformed: number[] = [];
+  stages.push(await start(groupId, input, output, transactionalId, (event, fields) => events.push({ event, fields }), transformed));
+  await waitFor(() => transformed.length === RECORDS, { timeoutMs: 30_000, message: 'every record transformed by the restarted member' });
+  // The predecessor's transaction was aborted at start-up: the member began at 0 without waiting on its offsets.
+  expect(transformed).toEqual(Array.from({ length: RECORDS }, (_, i) => i));
+  expect(events.filter((e) => e.event === 'consumer.waiting_for_stable_offset' || e.event === 'consumer.skipped_committed')).toEqual([]);
+  const out = await readTopic(kafka, output, RECORDS);
+  expect(out.count).toBe(RECORDS);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
+  // The dead producer is fenced: its transaction cannot be committed any more.
+  await expect(dead.tx.commit()).rejects.toThrow();
+  await dead.producer.disconnect();
+}, 120_000);
