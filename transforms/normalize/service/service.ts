@@ -184,7 +184,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
         stats.recordFailures += counts.recordFailures;
         stats.contractViolations += counts.contractViolations;
       }
-      log('debug', 'normalize.committed', { topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
+      log('debug', 'normalize.committed', { transactionalId, topic: batch.topic, partition: batch.partition, first: batch.messages[0]?.offset, last: batch.messages.at(-1)?.offset, ...counts });
       if (counts) {
         deps.onCommitted?.({ records: counts.normalized + counts.deadLettered, deadLettered: counts.deadLettered, recordFailures: counts.recordFailures, contractViolations: counts.contractViolations });
       }
