@@ -1,6 +1,8 @@
 // AckedPublisher's recovery from a producer the broker no longer accepts, on a stand-in for kafkajs' producer (the
 // real case needs a broker killed between appending a batch and answering, which no test can time; the outage test
 // of `cdrflow start` meets it when the kill lands there).
+// Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
+import './kafkajs-read-committed.ts';
 import { describe, expect, it } from 'vitest';
 import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { AckedPublisher, producerStateLost, type Kafka } from './kafka.ts';

@@ -1,5 +1,7 @@
 // The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
 // one-file change). Everything else talks to Kafka through the small types below.
+// First: corrects kafkajs's read_committed filter before kafkajs loads (core/kafkajs-read-committed.ts).
+import './kafkajs-read-committed.ts';
 import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';

@@ -7,6 +7,11 @@
 // Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack of `cdrflow infra up`).
 // This example uses kafkajs and @kafkajs/confluent-schema-registry directly, as an outside service would; any
 // Confluent-compatible client in any language works the same way.
+// kafkajs 2.2.4's read_committed passes records of aborted transactions when two transactions on a partition abort in
+// the opposite order to the one they began in (two normalize members restarting do that); the one-file correction
+// below, imported before kafkajs, fixes it (a service on kafkajs copies the file; Java's and librdkafka's consumers
+// are not affected).
+import '../core/kafkajs-read-committed.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 
