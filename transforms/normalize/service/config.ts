@@ -24,7 +24,7 @@ export const normalizeServiceConfigSchema = z.strictObject({
    * (sinks/clickhouse/pipeline-crash.int.test.ts) found one 20-record chunk committed twice; whether the warm-up
    * causes that or only shifts the members' join times onto an older race is not known yet (docs/performance.md).
    */
-  warmUpRecords: z.int().min(0).max(100_000).default(0),
+  warmUpRecords: z.int().min(0).max(100_000).default(8000),
   /** A chunk of at least this many records in which every record threw at the same stage stops the stage (systemic). */
   systemicFailureThreshold: z.int().min(2).default(50),
   /** Create missing topics at start-up (local and test stacks); production usually provisions them. */
