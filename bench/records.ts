@@ -8,6 +8,7 @@ import type { RawEnvelope } from '../core/envelope.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
 import { normalizeBare, tenantOfRecord } from '../transforms/normalize/normalize.ts';
+import { MOBILE_IN_PAYLOAD } from '../transforms/normalize/warm-up.ts';
 
 const FIXTURES = fileURLToPath(new URL('../transforms/normalize/fixtures/', import.meta.url));
 const ctx = defaultNormalizeContext({ now: () => new Date('2026-01-01T00:00:00Z') });
@@ -53,7 +54,7 @@ export function benchEnvelopes(vendor: Vendor, count: number, seed = 12345): Raw
   const nextMobile = mobileSource(seed);
   return Array.from({ length: count }, (_, i) => {
     const [tenant, template] = t[i % t.length]!;
-    const payload = template.replace(/(?<!\d)1[3-9]\d{9}(?!\d)/g, () => nextMobile());
+    const payload = template.replace(MOBILE_IN_PAYLOAD, () => nextMobile());
     return {
       vendor,
       tenant_id: tenant,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defaultNormalizeContext } from './context.ts';
 import { normalize } from './normalize.ts';
-import { WARM_UP_SAMPLES, warmUpEnvelopes } from './warm-up.ts';
+import { MOBILE_IN_PAYLOAD, WARM_UP_SAMPLES, warmUpEnvelopes } from './warm-up.ts';
 import { VENDORS } from '../../core/topology.ts';
 
 const fixture = (vendor: string, name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${vendor}/${name}.in.json`, import.meta.url), 'utf8'));
@@ -30,7 +30,7 @@ describe('normalize warm-up samples', () => {
     const first = a[0]!.payload;
     const again = a[WARM_UP_SAMPLES.length]!.payload;
     expect(first).not.toBe(again);
-    const mobiles = (p: string): string[] => p.match(/(?<!\d)1[3-9]\d{9}(?!\d)/g) ?? [];
+    const mobiles = (p: string): string[] => p.match(MOBILE_IN_PAYLOAD) ?? [];
     expect(mobiles(first).length).toBeGreaterThan(0);
     expect(mobiles(first).some((m) => mobiles(again).includes(m))).toBe(false);
     expect(warmUpEnvelopes(2 * WARM_UP_SAMPLES.length, new Date(0))).toEqual(a);

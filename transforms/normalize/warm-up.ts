@@ -146,8 +146,11 @@ export const WARM_UP_SAMPLES: readonly WarmUpSample[] = [
   },
 ];
 
-/** Chinese mobile numbers as the samples write them (a bare 11-digit number, not inside a longer run of digits). */
-const MOBILE = /(?<!\d)1[3-9]\d{9}(?!\d)/g;
+/**
+ * Chinese mobile numbers as vendor payloads write them (a bare 11-digit number, not inside a longer run of digits):
+ * what the warm-up and the benchmark's records replace to give each record its own numbers.
+ */
+export const MOBILE_IN_PAYLOAD = /(?<!\d)1[3-9]\d{9}(?!\d)/g;
 
 /**
  * `count` envelopes cycling through the samples, each with its own natural key and, where the sample has a mobile
@@ -166,7 +169,7 @@ export function warmUpEnvelopes(count: number, receivedAt: Date): RawEnvelope[] 
       connector: 'warm-up',
       mode: 'live',
       request_id: null,
-      payload: t.payload.replace(MOBILE, () => `13${String((i * 7 + n++) % 1_000_000_000).padStart(9, '0')}`),
+      payload: t.payload.replace(MOBILE_IN_PAYLOAD, () => `13${String((i * 7 + n++) % 1_000_000_000).padStart(9, '0')}`),
       payload_format: 'json',
       attributes: {},
     };
