@@ -34,5 +34,8 @@ describe('normalize warm-up samples', () => {
     expect(mobiles(first).length).toBeGreaterThan(0);
     expect(mobiles(first).some((m) => mobiles(again).includes(m))).toBe(false);
     expect(warmUpEnvelopes(2 * WARM_UP_SAMPLES.length, new Date(0))).toEqual(a);
+    // Built a chunk at a time (the warm-up does), the records are those of one long call.
+    const chunks = [0, 5, 11].map((first, k, all) => warmUpEnvelopes((all[k + 1] ?? a.length) - first, new Date(0), first));
+    expect(chunks.flat()).toEqual(a);
   });
 });

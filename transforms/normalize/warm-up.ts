@@ -153,12 +153,14 @@ export const WARM_UP_SAMPLES: readonly WarmUpSample[] = [
 export const MOBILE_IN_PAYLOAD = /(?<!\d)1[3-9]\d{9}(?!\d)/g;
 
 /**
- * `count` envelopes cycling through the samples, each with its own natural key and, where the sample has a mobile
- * number, its own numbers (`13` + the record's index, nine digits). Deterministic.
+ * `count` envelopes cycling through the samples, from the `first`-th on, each with its own natural key and, where
+ * the sample has a mobile number, its own numbers (`13` + the record's index, nine digits). Deterministic: a chunk
+ * asked for with `first` is the same as that slice of one long call, so the warm-up builds one chunk at a time.
  */
-export function warmUpEnvelopes(count: number, receivedAt: Date): RawEnvelope[] {
+export function warmUpEnvelopes(count: number, receivedAt: Date, first = 0): RawEnvelope[] {
   const templates = WARM_UP_SAMPLES.map((s) => ({ vendor: s.vendor, tenant: tenantOfRecord(s.vendor, s.record) ?? 'warm-up', payload: JSON.stringify(s.record) }));
-  return Array.from({ length: count }, (_, i) => {
+  return Array.from({ length: count }, (_, k) => {
+    const i = first + k;
     const t = templates[i % templates.length]!;
     let n = 0;
     return {

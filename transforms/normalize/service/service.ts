@@ -77,10 +77,9 @@ const WARM_UP_TOPIC = '(warm-up)';
 async function warmUp(transform: (batch: PartitionBatch) => Promise<ProducedRecords[]>, input: TopicCodec, records: number, receivedAt: Date, log: LogFn): Promise<void> {
   const started = performance.now();
   try {
-    const envelopes = warmUpEnvelopes(records, receivedAt);
-    for (let first = 0; first < envelopes.length; first += WARM_UP_CHUNK) {
+    for (let first = 0; first < records; first += WARM_UP_CHUNK) {
       const messages: ConsumedMessage[] = [];
-      for (const [i, envelope] of envelopes.slice(first, first + WARM_UP_CHUNK).entries()) {
+      for (const [i, envelope] of warmUpEnvelopes(Math.min(WARM_UP_CHUNK, records - first), receivedAt, first).entries()) {
         messages.push({ topic: WARM_UP_TOPIC, partition: 0, offset: first + i, key: Buffer.from(envelope.natural_key), value: await input.encode(envelope), timestamp: receivedAt.getTime() });
       }
       await transform({ topic: WARM_UP_TOPIC, partition: 0, messages });
