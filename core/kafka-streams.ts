@@ -421,6 +421,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       try {
         const key = `${batch.topic}:${batch.partition}`;
         if (!stableFrom.has(key)) {
+          // A broker or network failure here is a Kafka error like any other (transient: the stage restarts).
           const stable = await waitStableOffset(offsets, batch.topic, batch.partition, {
             running: () => payload.isRunning() && !payload.isStale(),
             onWaiting: (waitedMs) =>
@@ -431,6 +432,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
                 waitedMs,
                 why: 'a transaction that commits offsets of this partition is not finished (it ends by its commit, its abort, or the transaction timeout)',
               }),
+          }).catch((err: unknown) => {
+            throw err instanceof CdrflowError ? err : classifyKafkaError(err, `reading the committed offset of ${batch.topic}[${batch.partition}]`);
           });
           if (stable === null) return;
           stableFrom.set(key, stable);
