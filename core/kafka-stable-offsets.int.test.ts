@@ -42,6 +42,7 @@ async function openTransaction(transactionalId: string, output: string, groupId:
 function start(groupId: string, input: string, output: string, transactionalId: string, log: StageLog, transformed: number[]) {
   return runTransactional(kafka, {
     groupId,
+    sessionTimeoutMs: 6_000,
     topics: [input],
     transactionalId,
     maxMessagesPerTransaction: 10,
@@ -76,9 +77,19 @@ it("a new owner starts after the offsets of the previous owner's unfinished tran
   const events: { event: string; fields: Record<string, unknown> }[] = [];
   const transformed: number[] = [];
   stages.push(await start(groupId, input, output, `${groupId}.next`, (event, fields) => events.push({ event, fields }), transformed));
-  // The new owner waits (and says so) instead of transforming records 0-19 a second time.
-  await waitFor(() => events.some((e) => e.event === 'consumer.waiting_for_stable_offset'), { timeoutMs: 30_000, message: 'the stage waiting for the stable offset' });
+  // The new owner waits (and says so) instead of transforming records 0-19 a second time — longer than the group's
+  // session timeout (6 s), heartbeating meanwhile, so it stays the group's one member.
+  await waitFor(() => events.some((e) => e.event === 'consumer.waiting_for_stable_offset' && Number(e.fields['waitedMs']) >= 8_000), {
+    timeoutMs: 30_000,
+    message: 'the stage waiting for the stable offset past the session timeout',
+  });
   expect(transformed).toEqual([]);
+  const admin2 = kafka.admin();
+  await admin2.connect();
+  const { groups } = await admin2.describeGroups([groupId]);
+  await admin2.disconnect();
+  expect(groups[0]).toMatchObject({ state: 'Stable' });
+  expect(groups[0]!.members).toHaveLength(1);
 
   await previous.tx.commit();
   await previous.producer.disconnect();

@@ -276,7 +276,12 @@ export async function waitStableOffset(
   reader: StableOffsetReader,
   topic: string,
   partition: number,
-  opts: { running: () => boolean; onWaiting?: (waitedMs: number) => void },
+  opts: {
+    running: () => boolean;
+    /** Called between asks: a wait can outlast the group's session timeout (the consumer's own heartbeat). */
+    heartbeat?: () => Promise<void>;
+    onWaiting?: (waitedMs: number) => void;
+  },
 ): Promise<number | undefined | null> {
   const started = Date.now();
   let lastReport = started;
@@ -303,5 +308,6 @@ export async function waitStableOffset(
       opts.onWaiting?.(now - started);
     }
     await delay(Math.min(STABLE_WAIT.maxMs, STABLE_WAIT.initialMs * STABLE_WAIT.factor ** attempt));
+    await opts.heartbeat?.();
   }
 }

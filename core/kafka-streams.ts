@@ -424,6 +424,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           // A broker or network failure here is a Kafka error like any other (transient: the stage restarts).
           const stable = await waitStableOffset(offsets, batch.topic, batch.partition, {
             running: () => payload.isRunning() && !payload.isStale(),
+            // A long wait (a dead member's transaction under another id lasts until its timeout) keeps the membership.
+            heartbeat: () => payload.heartbeat(),
             onWaiting: (waitedMs) =>
               options.log?.('consumer.waiting_for_stable_offset', {
                 group: options.groupId,
