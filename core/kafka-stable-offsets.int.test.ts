@@ -39,7 +39,15 @@ async function openTransaction(transactionalId: string, output: string, groupId:
   return { producer, tx };
 }
 
-function start(groupId: string, input: string, output: string, transactionalId: string, log: StageLog, transformed: number[]) {
+function start(
+  groupId: string,
+  input: string,
+  output: string,
+  transactionalId: string,
+  log: StageLog,
+  transformed: number[],
+  extra: { beforeTransform?: () => Promise<void>; onCommitted?: (offsets: number[]) => void } = {},
+) {
   return runTransactional(kafka, {
     groupId,
     sessionTimeoutMs: 6_000,
@@ -47,7 +55,9 @@ function start(groupId: string, input: string, output: string, transactionalId: 
     transactionalId,
     maxMessagesPerTransaction: 10,
     log,
+    onCommitted: (chunk) => extra.onCommitted?.(chunk.messages.map((m) => m.offset)),
     async transform(chunk) {
+      await extra.beforeTransform?.();
       for (const m of chunk.messages) transformed.push(m.offset);
       return [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: Buffer.from(m.value!.toString().toUpperCase()) })) }];
     },
@@ -136,3 +146,66 @@ it("a restarted member fences its predecessor's open transaction before it joins
   await expect(dead.tx.commit()).rejects.toThrow();
   await dead.producer.disconnect();
 }, 120_000);
+
+it('a member that stalled past the session timeout cannot commit the chunk it held once its partition moved on', async () => {
+  const { input, output, groupId } = await setup('zombie');
+  // Member A takes the partition and stalls inside its first chunk's transform, without heartbeats (a frozen
+  // process, a stop-the-world pause): the group drops it after its 6 s session and gives the partition to B.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let stalled = false;
+  const committedByA: number[] = [];
+  const eventsA: string[] = [];
+  const a = await start(groupId, input, output, `${groupId}.a`, (event) => eventsA.push(event), [], {
+    beforeTransform: async () => {
+      if (stalled) return;
+      stalled = true;
+      await released;
+    },
+    onCommitted: (offsets) => committedByA.push(...offsets),
+  });
+  stages.push(a);
+  await waitFor(() => stalled, { timeoutMs: 30_000, message: 'member A holding the partition and stalled in its first chunk' });
+
+  const transformedByB: number[] = [];
+  stages.push(await start(groupId, input, output, `${groupId}.b`, () => undefined, transformedByB));
+  await waitFor(() => transformedByB.length === RECORDS, { timeoutMs: 60_000, message: 'member B given the partition and every record transformed' });
+  await waitFor(() => committedOffset(groupId, input).then((o) => o === RECORDS), { timeoutMs: 30_000, message: `B committed the group at ${RECORDS}` });
+
+  // A wakes up and carries on with the chunk it held (offsets 0-9): its transaction carries its group generation,
+  // which the group coordinator refuses, so the transaction aborts and A rejoins the group instead of committing.
+  release();
+  await waitFor(() => committedByA.length > 0 || groupStableWith(groupId, 2), { timeoutMs: 60_000, message: 'member A committed, or rejoined the group' });
+  expect(committedByA).toEqual([]);
+  const out = await readTopic(kafka, output, RECORDS);
+  expect(out.count).toBe(RECORDS);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
+  expect(await committedOffset(groupId, input)).toBe(RECORDS);
+  // A did reach its commit: its 10 records are in the log, in a transaction the refusal aborted.
+  const everything = await readTopic(kafka, output, RECORDS + 10, { readUncommitted: true });
+  expect(everything.count).toBe(RECORDS + 10);
+  // And its stage carries on as a member of the group (the refusal is a rejoin, not a failure).
+  await waitFor(() => groupStableWith(groupId, 2), { timeoutMs: 60_000, message: 'member A back in the group beside B' });
+}, 180_000);
+
+async function committedOffset(groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [o] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return Number(o!.partitions[0]!.offset);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function groupStableWith(groupId: string, members: number): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.state === 'Stable' && groups[0].members.length === members;
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -15,6 +15,7 @@
 import type { Kafka } from './kafka.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CdrflowError } from './errors.ts';
+import { compactString, int32, maxVersion, NO_TAGS, Reader, sendRaw, uvarint, type InternalBroker } from './kafka-wire.ts';
 
 const OFFSET_FETCH = 9;
 /** The first OffsetFetch version with require_stable (Kafka 2.5+); flexible (compact) encoding. */
@@ -27,20 +28,6 @@ const ERRORS = {
   unstableOffsetCommit: 88,
 } as const;
 
-/** The parts of kafkajs's cluster and broker objects used here (untyped internals). */
-interface ProtocolRequest {
-  request: {
-    apiKey: number;
-    apiVersion: number;
-    apiName: string;
-    encode: () => Promise<{ buf: Buffer; buffer: Buffer }>;
-  };
-  response: { decode: (payload: Buffer) => Promise<unknown>; parse: (decoded: unknown) => Promise<unknown> };
-}
-interface InternalBroker {
-  versions?: Record<number, { minVersion: number; maxVersion: number }>;
-  connectionPool: { send(request: ProtocolRequest): Promise<unknown> };
-}
 interface InternalCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -56,32 +43,6 @@ export interface OffsetAnswer {
   errorCode: number;
 }
 
-// ---- wire format (only what OffsetFetch v7 needs) ----
-
-function uvarint(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    bytes.push(b);
-  } while (n !== 0);
-  return Buffer.from(bytes);
-}
-
-function compactString(s: string): Buffer {
-  const bytes = Buffer.from(s, 'utf8');
-  return Buffer.concat([uvarint(bytes.length + 1), bytes]);
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
-
-const NO_TAGS = Buffer.from([0]);
-
 /** The request body, preceded by the flexible request header's empty tagged fields (kafkajs writes the rest of it). */
 export function encodeStableOffsetFetch(groupId: string, partitions: ReadonlyMap<string, readonly number[]>): Buffer {
   const parts: Buffer[] = [NO_TAGS, compactString(groupId), uvarint(partitions.size + 1)];
@@ -92,74 +53,9 @@ export function encodeStableOffsetFetch(groupId: string, partitions: ReadonlyMap
   return Buffer.concat(parts);
 }
 
-class Reader {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
-  private need(n: number) {
-    if (this.at + n > this.buf.length)
-      throw new CdrflowError('transient', `OffsetFetch answer cut short at byte ${this.at} of ${this.buf.length}`, {
-        code: 'KAFKA_PROTOCOL',
-      });
-  }
-  uvarint(): number {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      this.need(1);
-      const b = this.buf[this.at++]!;
-      value += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return value;
-    }
-    throw new CdrflowError('transient', 'OffsetFetch answer holds a varint longer than 5 bytes', {
-      code: 'KAFKA_PROTOCOL',
-    });
-  }
-  int16(): number {
-    this.need(2);
-    const v = this.buf.readInt16BE(this.at);
-    this.at += 2;
-    return v;
-  }
-  int32(): number {
-    this.need(4);
-    const v = this.buf.readInt32BE(this.at);
-    this.at += 4;
-    return v;
-  }
-  int64(): number {
-    this.need(8);
-    const v = Number(this.buf.readBigInt64BE(this.at));
-    this.at += 8;
-    return v;
-  }
-  /** A compact (nullable) string; null when absent. */
-  string(): string | null {
-    const n = this.uvarint();
-    if (n === 0) return null;
-    this.need(n - 1);
-    const s = this.buf.toString('utf8', this.at, this.at + n - 1);
-    this.at += n - 1;
-    return s;
-  }
-  array<T>(item: () => T): T[] {
-    const n = this.uvarint();
-    const out: T[] = [];
-    for (let i = 1; i < n; i++) out.push(item());
-    return out;
-  }
-  skipTags(): void {
-    const count = this.uvarint();
-    for (let i = 0; i < count; i++) {
-      this.uvarint();
-      const size = this.uvarint();
-      this.need(size);
-      this.at += size;
-    }
-  }
-}
-
 /** The response after its correlation id: header tags, then the v7 body. */
 export function decodeStableOffsetFetch(payload: Buffer): { errorCode: number; partitions: OffsetAnswer[] } {
-  const r = new Reader(payload);
+  const r = new Reader(payload, 'OffsetFetch');
   r.skipTags();
   r.int32(); // throttle_time_ms
   const partitions: OffsetAnswer[] = [];
@@ -223,18 +119,10 @@ export function stableOffsetReader(kafka: Kafka, groupId: string): StableOffsetR
     async fetch(partitions) {
       const c = await connected();
       const coordinator = await c.findGroupCoordinator({ groupId });
-      const supported = coordinator.versions?.[OFFSET_FETCH]?.maxVersion;
+      const supported = maxVersion(coordinator, OFFSET_FETCH);
       if (supported !== undefined && supported < STABLE_VERSION) return undefined;
       const body = encodeStableOffsetFetch(groupId, partitions);
-      const answer = (await coordinator.connectionPool.send({
-        request: {
-          apiKey: OFFSET_FETCH,
-          apiVersion: STABLE_VERSION,
-          apiName: 'OffsetFetch',
-          encode: async () => ({ buf: body, buffer: body }),
-        },
-        response: { decode: async (payload) => decodeStableOffsetFetch(payload), parse: async (decoded) => decoded },
-      })) as ReturnType<typeof decodeStableOffsetFetch>;
+      const answer = await sendRaw(coordinator, OFFSET_FETCH, STABLE_VERSION, 'OffsetFetch', body, decodeStableOffsetFetch);
       if (
         answer.errorCode === ERRORS.notCoordinator ||
         answer.errorCode === ERRORS.coordinatorNotAvailable ||

@@ -8,6 +8,7 @@ import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposi
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
+import { joinedGeneration, withGroupMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -93,7 +94,7 @@ async function startConsumer(
   kafka: Kafka,
   opts: { groupId: string; topics: string[]; fromBeginning: boolean; partitionsConsumedConcurrently?: number; sessionTimeoutMs?: number; log?: StageLog },
   eachBatch: (payload: EachBatchPayload) => Promise<void>,
-  onAssigned?: () => void,
+  onAssigned?: (memberId: string) => void,
   onMarkersOnly?: (range: MarkersOnly) => void,
 ): Promise<Runner> {
   const sessionTimeout = opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
@@ -150,10 +151,11 @@ async function startConsumer(
     });
   }
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
-    if (!joined) opts.log?.('consumer.joined', { group: opts.groupId, afterMs: Date.now() - joinStarted, memberId: (event.payload as { memberId?: string }).memberId });
+    const memberId = (event.payload as { memberId: string }).memberId;
+    if (!joined) opts.log?.('consumer.joined', { group: opts.groupId, afterMs: Date.now() - joinStarted, memberId });
     joined = true;
     clearInterval(waitingLog);
-    onAssigned?.();
+    onAssigned?.(memberId);
   });
   try {
     await consumer.connect();
@@ -274,6 +276,8 @@ interface ReadyChunk {
   chunk: PartitionBatch;
   produced: ProducedRecords[];
   count: number;
+  /** The group generation the chunk's batch was fetched in: its offsets commit only while that generation holds. */
+  membership: GroupMembership | undefined;
   settle: (err?: unknown) => void;
 }
 
@@ -336,6 +340,14 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       partitions.push({ partition: chunk.partition, offset: String(chunk.messages[chunk.messages.length - 1]!.offset + 1) });
       offsets.set(chunk.topic, partitions);
     }
+    // The offsets commit under the oldest generation among the chunks: a group that spans a rejoin is refused whole,
+    // and its chunks are read again by their partitions' owners.
+    let membership: GroupMembership | undefined;
+    for (const c of group) if (membership === undefined || (c.membership !== undefined && c.membership.generationId < membership.generationId)) membership = c.membership;
+    if (membership === undefined) {
+      // Every batch comes after a join this process saw; without its generation the commit could not be fenced.
+      throw new CdrflowError('config', `no group generation known for ${options.groupId}: kafkajs's consumer group join was not seen (cdrflow is built on kafkajs 2.2.4)`, { code: 'KAFKAJS_INTERNALS' });
+    }
     // Worded only when a transaction fails.
     const what = () => group.map(({ chunk }) => `${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${chunk.messages[chunk.messages.length - 1]!.offset}`).join(', ');
     await retry(
@@ -351,7 +363,9 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         try {
           for (const topicMessages of sends!) await tx.sendBatch({ topicMessages, acks: -1 });
           for (const { chunk, count } of group) options.onSent?.(chunk, count);
-          await tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) });
+          await withGroupMembership(options.transactionalId, membership, () =>
+            tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) }),
+          );
           await tx.commit();
         } catch (err) {
           const failure = classifyKafkaError(err, `transaction for ${what()}`);
@@ -389,11 +403,11 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     }
     committing = false;
   };
-  const commit = (chunk: PartitionBatch, produced: ProducedRecords[]) =>
+  const commit = (chunk: PartitionBatch, produced: ProducedRecords[], membership: GroupMembership | undefined) =>
     new Promise<void>((resolve, reject) => {
       let count = 0;
       for (const p of produced) count += p.messages.length;
-      ready.push({ chunk, produced, count, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      ready.push({ chunk, produced, count, membership, settle: (err) => (err === undefined ? resolve() : reject(err)) });
       void commitReady();
     });
 
@@ -403,6 +417,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   // the records below the stable offset were already transformed and committed by that owner.
   const offsets = stableOffsetReader(kafka, options.groupId);
   const stableFrom = new Map<string, number | undefined>();
+  // This member's generation in the group since its latest join (core/kafka-fenced-offsets.ts).
+  let membership: GroupMembership | undefined;
   const consumerOptions = {
     groupId: options.groupId,
     topics: options.topics,
@@ -418,6 +434,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     consumerOptions,
     async (payload) => {
       const { batch } = payload;
+      // Batches are fetched only after a join completed; the generation of that join is the one this batch belongs to.
+      const fetchedAs = membership;
       try {
         const key = `${batch.topic}:${batch.partition}`;
         if (!stableFrom.has(key)) {
@@ -465,7 +483,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           const produced = await options.transform(chunk);
           // A rebalance while it transformed: the partition's next owner reads the chunk again.
           if (!payload.isRunning() || payload.isStale()) return;
-          await commit(chunk, produced);
+          await commit(chunk, produced, fetchedAs);
           payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
           await payload.heartbeat();
         }
@@ -479,8 +497,13 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
         throw failure;
       }
     },
-    // Every (re)join may bring partitions another member owned: their stable offsets are read again.
-    () => stableFrom.clear(),
+    // Every (re)join may bring partitions another member owned: their stable offsets are read again; and it starts a
+    // new generation, under which this member's later commits go.
+    (memberId) => {
+      stableFrom.clear();
+      const generationId = joinedGeneration(memberId);
+      membership = generationId === undefined ? undefined : { groupId: options.groupId, memberId, generationId };
+    },
   ).catch(async (err: unknown) => {
     await producer.disconnect().catch(() => undefined);
     await offsets.close();

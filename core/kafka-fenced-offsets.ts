@@ -1,0 +1,177 @@
+// Offsets committed inside a transaction carry the consumer group's generation and member id (KIP-447's
+// TxnOffsetCommit v3), so the group coordinator refuses them from a member the group has moved on from.
+//
+// Why: kafkajs 2.2.4 sends TxnOffsetCommit v1, which names the group only. A member that stalls longer than its
+// session timeout (a frozen process, a long pause) is dropped from the group and its partitions go to another member,
+// which transforms and commits the same records; when the stalled member wakes it still holds its chunk and, with v1,
+// commits it as well: those records twice in the output topic (kafka-stable-offsets.int.test.ts reproduces it). With
+// the generation the coordinator answers ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID, the transaction aborts, and the
+// member rejoins (kafkajs rejoins on exactly those errors). The Java client sends the same when it is given the
+// consumer's group metadata.
+//
+// Two kafkajs internals are wrapped, both looked up at call time (so, unlike kafkajs-read-committed.ts, no load
+// order): the consumer group's join records the generation the coordinator gave, and the broker's txnOffsetCommit
+// sends v3 while the transaction's producer has registered its group membership (runTransactional does, around each
+// sendOffsets). Every other call goes to kafkajs unchanged. kafkajs is pinned (2.2.4, its last release); loading
+// this module throws if either internal is gone, and the integration test fails if the fence stops working.
+import { createRequire } from 'node:module';
+import { CdrflowError } from './errors.ts';
+import { compactString, int16, int32, int64, maxVersion, NO_TAGS, NULL_STRING, Reader, sendRaw, uvarint, type InternalBroker } from './kafka-wire.ts';
+
+const TXN_OFFSET_COMMIT = 28;
+/** The first TxnOffsetCommit version with the group generation and member id (Kafka 2.5+); flexible encoding. */
+const FENCED_VERSION = 3;
+
+/** Who commits: a member of a group, in the generation it joined. */
+export interface GroupMembership {
+  groupId: string;
+  memberId: string;
+  generationId: number;
+}
+
+/** What kafkajs's eosManager hands its broker's txnOffsetCommit. */
+export interface TxnOffsetCommitArgs {
+  transactionalId: string;
+  groupId: string;
+  producerId: number | string;
+  producerEpoch: number;
+  topics: { topic: string; partitions: { partition: number; offset: number | string; metadata?: string | null }[] }[];
+}
+
+export interface PartitionError {
+  topic: string;
+  partition: number;
+  errorCode: number;
+}
+
+/** The request body after the flexible header's empty tags (kafkajs writes the rest of the header). */
+export function encodeFencedTxnOffsetCommit(args: TxnOffsetCommitArgs, membership: GroupMembership): Buffer {
+  const parts: Buffer[] = [
+    NO_TAGS,
+    compactString(args.transactionalId),
+    compactString(args.groupId),
+    int64(args.producerId),
+    int16(args.producerEpoch),
+    int32(membership.generationId),
+    compactString(membership.memberId),
+    NULL_STRING, // group_instance_id: kafkajs has no static membership
+    uvarint(args.topics.length + 1),
+  ];
+  for (const t of args.topics) {
+    parts.push(compactString(t.topic), uvarint(t.partitions.length + 1));
+    for (const p of t.partitions) {
+      parts.push(int32(p.partition), int64(p.offset), int32(-1), p.metadata == null ? NULL_STRING : compactString(p.metadata), NO_TAGS);
+    }
+    parts.push(NO_TAGS);
+  }
+  parts.push(NO_TAGS);
+  return Buffer.concat(parts);
+}
+
+/** The answer after its correlation id: header tags, throttle time, then every partition's error code. */
+export function decodeFencedTxnOffsetCommit(payload: Buffer): PartitionError[] {
+  const r = new Reader(payload, 'TxnOffsetCommit');
+  r.skipTags();
+  r.int32(); // throttle_time_ms
+  const out: PartitionError[] = [];
+  r.array(() => {
+    const topic = r.string() ?? '';
+    r.array(() => {
+      const partition = r.int32();
+      const errorCode = r.int16();
+      r.skipTags();
+      out.push({ topic, partition, errorCode });
+    });
+    r.skipTags();
+  });
+  r.skipTags();
+  return out;
+}
+
+/**
+ * Shared by every copy of this module in the process (a test runner may load it once per test file, while kafkajs's
+ * prototypes are patched once): the generation each member joined with, and the memberships registered for commits.
+ */
+interface FenceState {
+  generations: Map<string, number>;
+  memberships: Map<string, GroupMembership>;
+}
+const STATE_KEY = Symbol.for('cdrflow.kafka-fenced-offsets');
+/** Members remembered (a restarted consumer is a new member id); the oldest are forgotten first. */
+const REMEMBERED_MEMBERS = 256;
+
+function state(): FenceState {
+  const g = globalThis as unknown as Record<symbol, FenceState | undefined>;
+  return (g[STATE_KEY] ??= { generations: new Map(), memberships: new Map() });
+}
+
+/** The generation the coordinator gave this member at its latest join (undefined: not a join seen here). */
+export function joinedGeneration(memberId: string): number | undefined {
+  return state().generations.get(memberId);
+}
+
+/** Runs `send` (a transaction's sendOffsets) with its offsets committed under `membership`'s generation. */
+export async function withGroupMembership<T>(transactionalId: string, membership: GroupMembership, send: () => Promise<T>): Promise<T> {
+  const { memberships } = state();
+  memberships.set(transactionalId, membership);
+  try {
+    return await send();
+  } finally {
+    memberships.delete(transactionalId);
+  }
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+const PATCHED = Symbol.for('cdrflow.kafka-fenced-offsets.patched');
+
+function install(): void {
+  const require = createRequire(import.meta.url);
+  const kafkajsInternals = (what: string) =>
+    new CdrflowError('config', `this kafkajs has no ${what} to fence transactional offset commits with (cdrflow is built on kafkajs 2.2.4)`, {
+      code: 'KAFKAJS_INTERNALS',
+    });
+
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: Record<symbol, Method> };
+  const join = Object.getOwnPropertySymbols(ConsumerGroup.prototype).find((s) => s.description === 'private:ConsumerGroup:join');
+  const originalJoin = join === undefined ? undefined : ConsumerGroup.prototype[join];
+  if (join === undefined || typeof originalJoin !== 'function') throw kafkajsInternals("consumer group join");
+
+  const Broker = require('kafkajs/src/broker/index.js') as { prototype: { txnOffsetCommit?: Method } };
+  const originalCommit = Broker.prototype.txnOffsetCommit;
+  if (typeof originalCommit !== 'function') throw kafkajsInternals("broker txnOffsetCommit");
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error };
+
+  if ((originalCommit as unknown as Record<symbol, boolean>)[PATCHED]) return;
+
+  const recordingJoin = async function (this: { memberId?: string; generationId?: number }, ...args: unknown[]) {
+    const result = await originalJoin.apply(this, args);
+    if (typeof this.memberId === 'string' && typeof this.generationId === 'number') {
+      const { generations } = state();
+      generations.delete(this.memberId);
+      generations.set(this.memberId, this.generationId);
+      if (generations.size > REMEMBERED_MEMBERS) generations.delete(generations.keys().next().value!);
+    }
+    return result;
+  };
+  ConsumerGroup.prototype[join] = recordingJoin as Method;
+
+  const fencedCommit = async function (this: InternalBroker, ...rest: unknown[]) {
+    const args = rest[0] as TxnOffsetCommitArgs;
+    const membership = state().memberships.get(args.transactionalId);
+    // A broker older than Kafka 2.5 cannot check a generation: the commit goes as kafkajs sends it (unfenced).
+    if (membership === undefined || membership.groupId !== args.groupId || (maxVersion(this, TXN_OFFSET_COMMIT) ?? 0) < FENCED_VERSION) {
+      return originalCommit.apply(this, rest);
+    }
+    const body = encodeFencedTxnOffsetCommit(args, membership);
+    const answer = await sendRaw(this, TXN_OFFSET_COMMIT, FENCED_VERSION, 'TxnOffsetCommit', body, decodeFencedTxnOffsetCommit);
+    // The error kafkajs itself raises for a partition's code, so its retries (coordinator moved or loading) and its
+    // consumer's rejoin (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) treat it as they would their own.
+    const failed = answer.find((p) => p.errorCode !== 0);
+    if (failed) throw createErrorFromCode(failed.errorCode);
+    return { topics: answer };
+  };
+  (fencedCommit as unknown as Record<symbol, boolean>)[PATCHED] = true;
+  Broker.prototype.txnOffsetCommit = fencedCommit as Method;
+}
+
+install();

@@ -1,0 +1,134 @@
+// The requests cdrflow encodes itself and their answers (core/kafka-wire.ts): OffsetFetch v7 with require_stable and
+// TxnOffsetCommit v3 with the group generation. Exact bytes, tagged fields skipped, and a broken answer is a clear
+// error. The broker side of both is in kafka-stable-offsets.int.test.ts.
+import { describe, expect, it } from 'vitest';
+import { CdrflowError } from './errors.ts';
+import { decodeFencedTxnOffsetCommit, encodeFencedTxnOffsetCommit } from './kafka-fenced-offsets.ts';
+import { decodeStableOffsetFetch, encodeStableOffsetFetch } from './kafka-stable-offsets.ts';
+
+const int16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
+const int32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return [...b];
+};
+const int64 = (n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(BigInt(n));
+  return [...b];
+};
+const compact = (s: string) => [s.length + 1, ...Buffer.from(s)];
+
+describe('OffsetFetch v7 with require_stable', () => {
+  it('encodes header tags, group, topics with their partitions, and require_stable', () => {
+    const body = encodeStableOffsetFetch('g1', new Map([['raw', [0, 2]]]));
+    expect([...body]).toEqual([0, ...compact('g1'), 2, ...compact('raw'), 3, ...int32(0), ...int32(2), 0, 1, 0]);
+  });
+
+  it('decodes offsets, "no offset" and per-partition errors, skipping tagged fields', () => {
+    const answer = Buffer.from([
+      1, 7, 2, 0xaa, 0xbb, // header: one tagged field (tag 7, two bytes)
+      ...int32(0), // throttle
+      2, ...compact('raw'),
+      4,
+      ...int32(0), ...int64(120), ...int32(-1), 0, 0, 0, 0, // offset 120, null metadata
+      ...int32(1), ...int64(-1), ...int32(-1), 1, 0, 0, 0, // no committed offset, empty metadata
+      ...int32(2), ...int64(-1), ...int32(-1), 0, 0, 88, 0, // unstable
+      0, // topic tags
+      0, 0, // error code
+      0,
+    ]);
+    expect(decodeStableOffsetFetch(answer)).toEqual({
+      errorCode: 0,
+      partitions: [
+        { topic: 'raw', partition: 0, offset: 120, errorCode: 0 },
+        { topic: 'raw', partition: 1, offset: undefined, errorCode: 0 },
+        { topic: 'raw', partition: 2, offset: undefined, errorCode: 88 },
+      ],
+    });
+  });
+
+  it('a cut or garbled answer is a transient CdrflowError, never another exception (bounded fuzz)', () => {
+    const good = Buffer.from([0, ...int32(0), 2, ...compact('raw'), 2, ...int32(0), ...int64(5), ...int32(-1), 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(decodeStableOffsetFetch(good).partitions).toHaveLength(1);
+    for (let cut = 0; cut < good.length - 1; cut++) {
+      expect(() => decodeStableOffsetFetch(good.subarray(0, cut))).toThrow(CdrflowError);
+    }
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 2_000; i++) {
+      const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
+      try {
+        decodeStableOffsetFetch(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(CdrflowError);
+      }
+    }
+  });
+});
+
+describe('TxnOffsetCommit v3 with the group generation', () => {
+  it('encodes header tags, ids, producer, generation, member, no instance id, and every offset', () => {
+    const body = encodeFencedTxnOffsetCommit(
+      {
+        transactionalId: 'tx',
+        groupId: 'g',
+        producerId: '4000',
+        producerEpoch: 3,
+        topics: [{ topic: 'raw', partitions: [{ partition: 1, offset: '120' }, { partition: 2, offset: 7, metadata: 'm' }] }],
+      },
+      { groupId: 'g', memberId: 'member-1', generationId: 9 },
+    );
+    expect([...body]).toEqual([
+      0, // header tags
+      ...compact('tx'),
+      ...compact('g'),
+      ...int64(4000),
+      ...int16(3),
+      ...int32(9),
+      ...compact('member-1'),
+      0, // group_instance_id: null
+      2, ...compact('raw'),
+      3,
+      ...int32(1), ...int64(120), ...int32(-1), 0, 0, // leader epoch unknown, null metadata, tags
+      ...int32(2), ...int64(7), ...int32(-1), ...compact('m'), 0,
+      0, // topic tags
+      0, // request tags
+    ]);
+  });
+
+  it("decodes every partition's error code, skipping tagged fields", () => {
+    const answer = Buffer.from([
+      1, 3, 1, 0xee, // header: one tagged field
+      ...int32(0), // throttle
+      2, ...compact('raw'),
+      3,
+      ...int32(0), ...int16(0), 0,
+      ...int32(1), ...int16(22), 1, 5, 0, // ILLEGAL_GENERATION, a tagged field of size 0
+      0,
+      0,
+    ]);
+    expect(decodeFencedTxnOffsetCommit(answer)).toEqual([
+      { topic: 'raw', partition: 0, errorCode: 0 },
+      { topic: 'raw', partition: 1, errorCode: 22 },
+    ]);
+  });
+
+  it('a cut or garbled answer is a transient CdrflowError, never another exception (bounded fuzz)', () => {
+    const good = Buffer.from([0, ...int32(0), 2, ...compact('raw'), 2, ...int32(0), ...int16(0), 0, 0, 0]);
+    expect(decodeFencedTxnOffsetCommit(good)).toHaveLength(1);
+    for (let cut = 0; cut < good.length - 1; cut++) {
+      expect(() => decodeFencedTxnOffsetCommit(good.subarray(0, cut))).toThrow(CdrflowError);
+    }
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 2_000; i++) {
+      const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
+      try {
+        decodeFencedTxnOffsetCommit(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(CdrflowError);
+      }
+    }
+  });
+});
