@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
-import { classifyKafkaError, type StreamHandle } from '../core/kafka-streams.ts';
+import { classifyKafkaError, consumerCrashError, type StreamHandle } from '../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
 
 /** A stage whose `done` the test settles by hand. */
@@ -58,6 +58,27 @@ describe('superviseStage', () => {
     await stage.stop();
     expect(h.stages[1]!.stopped()).toBe(true);
     expect(h.states.at(-1)).toBe('stopped');
+  });
+
+  it("restarts a stage whose Kafka client crashed inside itself; a crash carrying cdrflow's own bug still stops the job", async () => {
+    // As kafkajs 2.2.4 delivers its fetch racing its own rejoin: its retrier's error around a TypeError of its own.
+    const internal = new TypeError("Cannot read properties of undefined (reading '0')");
+    const clientCrash = Object.assign(new Error(internal.message), { name: 'KafkaJSNonRetriableError', retriable: false, cause: internal });
+    const crash = consumerCrashError(clientCrash, 'cdrflow.normalize');
+    expect(crash).toMatchObject({ kind: 'transient', code: 'KAFKA_CLIENT_INTERNAL' });
+    const h = harness();
+    const stage = await superviseStage('normalize', h.launch, h.deps);
+    h.stages[0]!.crash(crash);
+    await until(() => h.stages.length === 2 && h.states.at(-1) === 'running');
+    expect(h.failures).toEqual([]);
+    await stage.stop();
+
+    // The same crash around an error a batch handler threw (a cdrflow bug) keeps its kind, and stops the job.
+    const handlerBug = Object.assign(new Error('x is undefined'), { name: 'KafkaJSNonRetriableError', retriable: false, cause: new CdrflowError('bug', 'x is undefined') });
+    expect(consumerCrashError(handlerBug, 'cdrflow.normalize').kind).toBe('bug');
+    // Kafka's own errors keep their classification.
+    expect(consumerCrashError(coordinatorLoading(), 'g').kind).toBe('transient');
+    expect(consumerCrashError(Object.assign(new Error('denied'), { name: 'KafkaJSProtocolError', type: 'GROUP_AUTHORIZATION_FAILED' }), 'g').kind).toBe('auth');
   });
 
   it('stops the job on a systemic error instead of restarting', async () => {

@@ -181,6 +181,11 @@ export function clientRejoinError(err: unknown): unknown {
   return causeChain(err).find((e) => !(e instanceof CdrflowError) && CLIENT_REJOINS_ON.has(str(e.type) ?? ''));
 }
 
+/** True when `err` or one of its causes is cdrflow's own error (thrown by cdrflow code, not by a library). */
+export function carriesCdrflowError(err: unknown): boolean {
+  return causeChain(err).some((e) => e instanceof CdrflowError);
+}
+
 /** Classifies an error by its type, protocol type, errno code and retriable flag, looking through its causes. */
 export function classifyError(err: unknown, what?: string): CdrflowError {
   if (err instanceof CdrflowError) return err;

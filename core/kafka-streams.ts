@@ -4,7 +4,7 @@
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
 import { MAX_PARTITION_SEND_BYTES, toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
-import { CdrflowError, asCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
+import { CdrflowError, asCdrflowError, carriesCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
@@ -76,6 +76,24 @@ export function classifyKafkaError(err: unknown, what: string): CdrflowError {
   return classifyError(err, what);
 }
 
+/**
+ * What a consumer's crash means for its stage. A crash carrying cdrflow's own error (thrown by a batch handler) keeps
+ * that error's kind: a cdrflow bug still stops the job. A crash that arose inside the Kafka client and that
+ * classifyKafkaError cannot place is neither a cdrflow bug nor the data's: kafkajs 2.2.4's fetch can race its own
+ * rejoin and read the offsets of an assignment the rejoin just replaced (a TypeError, "Cannot read properties of
+ * undefined (reading '0')" in its OffsetManager.resolveOffsets, seen in about 1 of 10 runs of the stalled-member test
+ * in kafka-stable-offsets.int.test.ts). The stage restarts with new clients from the committed offsets, as after any
+ * Kafka error; its transactions keep that exactly once.
+ */
+export function consumerCrashError(error: unknown, groupId: string): CdrflowError {
+  const failure = classifyKafkaError(error, `consumer group ${groupId}`);
+  if (failure.kind !== 'bug' || carriesCdrflowError(error)) return failure;
+  return new CdrflowError('transient', `${failure.message} (inside the Kafka client: the stage restarts with new clients)`, {
+    code: 'KAFKA_CLIENT_INTERNAL',
+    cause: error,
+  });
+}
+
 function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
   return { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
 }
@@ -126,7 +144,7 @@ async function startConsumer(
     const error = (event.payload as { error: unknown }).error;
     // A crash can carry a plain client error (e.g. "coordinator is loading" on a fresh broker): classify it as a
     // Kafka error so a transient one is not mistaken for a bug.
-    const failure = classifyKafkaError(error, `consumer group ${opts.groupId}`);
+    const failure = consumerCrashError(error, opts.groupId);
     crashed = true;
     void consumer.disconnect().catch(() => undefined).finally(() => finish(failure));
   });
@@ -365,7 +383,21 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           for (const { chunk, count } of group) options.onSent?.(chunk, count);
           await withGroupMembership(options.transactionalId, membership, () =>
             tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) }),
-          );
+          ).catch((err: unknown) => {
+            const refusal = clientRejoinError(err) as { type?: string } | undefined;
+            if (refusal?.type === 'UNKNOWN_MEMBER_ID' || refusal?.type === 'ILLEGAL_GENERATION') {
+              options.log?.('consumer.commit_refused', {
+                group: options.groupId,
+                transactionalId: options.transactionalId,
+                memberId: membership.memberId,
+                generationId: membership.generationId,
+                refusedAs: refusal.type,
+                chunks: what(),
+                why: "the group moved on from this member's generation (it was silent longer than the session timeout, or rejoined): the transaction is aborted and these records go to their partitions' current owners",
+              });
+            }
+            throw err;
+          });
           await tx.commit();
         } catch (err) {
           const failure = classifyKafkaError(err, `transaction for ${what()}`);
