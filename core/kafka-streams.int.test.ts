@@ -1,7 +1,10 @@
 // runTransactional on the test broker: partitions' chunks are transformed at once, and the chunks that wait while a
 // transaction runs commit together in the next one, with every chunk's output and its consumed offsets; every
 // record comes out exactly once and every partition's offsets are committed.
+import { createRequire } from 'node:module';
 import { afterAll, expect, it } from 'vitest';
+import { superviseStage } from '../app/supervise.ts';
+import type { CdrflowError } from './errors.ts';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics, MAX_PARTITION_SEND_BYTES } from './kafka.ts';
@@ -114,3 +117,61 @@ it('a transaction whose output is larger than the broker takes in one batch goes
   expect(out.count).toBe(RECORDS);
   expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
 });
+
+it("a crash inside the Kafka client restarts the stage under its supervisor, from the committed offsets: each record once, the job not stopped", async () => {
+  const input = uniqueName('crash-in');
+  const output = uniqueName('crash-out');
+  const groupId = uniqueName('crash-group');
+  await ensureTopics(kafka, [input, output].map((topic) => ({ topic, partitions: 1 })));
+  const producer = kafka.producer();
+  await producer.connect();
+  const send = (from: number) => producer.send({ topic: input, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${from + i}`, value: `v${from + i}` })) });
+
+  // The fault kafkajs 2.2.4 shows when its rejoin races its fetch: a TypeError from its OffsetManager in the middle of
+  // a fetch, which the client reports as a consumer crash. Injected once, into this group's consumer only.
+  const require = createRequire(import.meta.url);
+  const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: { resolveOffsets: (this: { groupId: string }) => Promise<void> } };
+  const original = OffsetManager.prototype.resolveOffsets;
+  let armed = false;
+  OffsetManager.prototype.resolveOffsets = function (this: { groupId: string }) {
+    if (armed && this.groupId === groupId) {
+      armed = false;
+      throw new TypeError("Cannot read properties of undefined (reading '0')");
+    }
+    return original.call(this);
+  };
+  const restarts: CdrflowError[] = [];
+  const failures: unknown[] = [];
+  let committed = 0;
+  const supervised = await superviseStage(
+    'normalize',
+    () =>
+      runTransactional(kafka, {
+        groupId,
+        topics: [input],
+        transactionalId: `${groupId}.t`,
+        maxMessagesPerTransaction: 10,
+        transform: async (chunk) => [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: m.value! })) }],
+        onCommitted: (chunk) => void (committed += chunk.messages.length),
+      }),
+    { setState: () => undefined, fail: (_, err) => failures.push(err), log: () => undefined, onRestart: (_, err) => restarts.push(err), backoff: { initialMs: 50, maxMs: 500 } },
+  );
+  try {
+    await send(0);
+    await waitFor(() => committed === 20, { timeoutMs: 30_000, message: 'the first 20 records committed' });
+    armed = true;
+    await waitFor(() => restarts.length === 1 || failures.length > 0, { timeoutMs: 30_000, message: 'the injected crash restarting the stage' });
+    expect(failures).toEqual([]);
+    expect(restarts[0]).toMatchObject({ kind: 'transient', code: 'KAFKA_CLIENT_INTERNAL' });
+    await send(20);
+    await waitFor(() => committed >= 40, { timeoutMs: 60_000, message: 'the next 20 records committed by the restarted stage' });
+  } finally {
+    OffsetManager.prototype.resolveOffsets = original;
+    await supervised.stop();
+    await producer.disconnect();
+  }
+  expect(committed).toBe(40);
+  const out = await readTopic(kafka, output, 40);
+  expect(out.count).toBe(40);
+  expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
+}, 120_000);
