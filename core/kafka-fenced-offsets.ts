@@ -16,7 +16,7 @@
 // this module throws if either internal is gone, and the integration test fails if the fence stops working.
 import { createRequire } from 'node:module';
 import { CdrflowError } from './errors.ts';
-import { compactString, int16, int32, int64, maxVersion, NO_TAGS, NULL_STRING, Reader, sendRaw, uvarint, type InternalBroker } from './kafka-wire.ts';
+import { compactString, int16, int32, int64, NO_TAGS, NULL_STRING, Reader, sendRaw, supportsVersion, uvarint, type InternalBroker } from './kafka-wire.ts';
 
 const TXN_OFFSET_COMMIT = 28;
 /** The first TxnOffsetCommit version with the group generation and member id (Kafka 2.5+); flexible encoding. */
@@ -159,7 +159,7 @@ function install(): void {
     const args = rest[0] as TxnOffsetCommitArgs;
     const membership = state().memberships.get(args.transactionalId);
     // A broker older than Kafka 2.5 cannot check a generation: the commit goes as kafkajs sends it (unfenced).
-    if (membership === undefined || membership.groupId !== args.groupId || (maxVersion(this, TXN_OFFSET_COMMIT) ?? 0) < FENCED_VERSION) {
+    if (membership === undefined || membership.groupId !== args.groupId || !supportsVersion(this, TXN_OFFSET_COMMIT, FENCED_VERSION)) {
       return originalCommit.apply(this, rest);
     }
     const body = encodeFencedTxnOffsetCommit(args, membership);

@@ -15,7 +15,7 @@
 import type { Kafka } from './kafka.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CdrflowError } from './errors.ts';
-import { compactString, int32, maxVersion, NO_TAGS, Reader, sendRaw, uvarint, type InternalBroker } from './kafka-wire.ts';
+import { compactString, int32, NO_TAGS, Reader, sendRaw, supportsVersion, uvarint, type InternalBroker } from './kafka-wire.ts';
 
 const OFFSET_FETCH = 9;
 /** The first OffsetFetch version with require_stable (Kafka 2.5+); flexible (compact) encoding. */
@@ -119,8 +119,7 @@ export function stableOffsetReader(kafka: Kafka, groupId: string): StableOffsetR
     async fetch(partitions) {
       const c = await connected();
       const coordinator = await c.findGroupCoordinator({ groupId });
-      const supported = maxVersion(coordinator, OFFSET_FETCH);
-      if (supported !== undefined && supported < STABLE_VERSION) return undefined;
+      if (!supportsVersion(coordinator, OFFSET_FETCH, STABLE_VERSION)) return undefined;
       const body = encodeStableOffsetFetch(groupId, partitions);
       const answer = await sendRaw(coordinator, OFFSET_FETCH, STABLE_VERSION, 'OffsetFetch', body, decodeStableOffsetFetch);
       if (

@@ -358,14 +358,14 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       partitions.push({ partition: chunk.partition, offset: String(chunk.messages[chunk.messages.length - 1]!.offset + 1) });
       offsets.set(chunk.topic, partitions);
     }
-    // The offsets commit under the oldest generation among the chunks: a group that spans a rejoin is refused whole,
-    // and its chunks are read again by their partitions' owners.
-    let membership: GroupMembership | undefined;
-    for (const c of group) if (membership === undefined || (c.membership !== undefined && c.membership.generationId < membership.generationId)) membership = c.membership;
-    if (membership === undefined) {
-      // Every batch comes after a join this process saw; without its generation the commit could not be fenced.
+    // Every batch comes after a join this process saw; without its generation a chunk's commit could not be fenced.
+    const memberships = group.map((c) => c.membership);
+    if (memberships.includes(undefined)) {
       throw new CdrflowError('config', `no group generation known for ${options.groupId}: kafkajs's consumer group join was not seen (cdrflow is built on kafkajs 2.2.4)`, { code: 'KAFKAJS_INTERNALS' });
     }
+    // The offsets commit under the oldest generation among the chunks: a group that spans a rejoin is refused whole,
+    // and its chunks are read again by their partitions' owners.
+    const membership = (memberships as GroupMembership[]).reduce((oldest, m) => (m.generationId < oldest.generationId ? m : oldest));
     // Worded only when a transaction fails.
     const what = () => group.map(({ chunk }) => `${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${chunk.messages[chunk.messages.length - 1]!.offset}`).join(', ');
     await retry(

@@ -32,9 +32,13 @@ export function sendRaw<T>(broker: InternalBroker, apiKey: number, apiVersion: n
   }) as Promise<T>;
 }
 
-/** The highest version of an API the broker said it accepts (undefined: kafkajs did not ask it). */
-export function maxVersion(broker: InternalBroker, apiKey: number): number | undefined {
-  return broker.versions?.[apiKey]?.maxVersion;
+/**
+ * Whether the broker accepts `version` of an API. A broker whose versions kafkajs did not ask is assumed to: the
+ * request is sent, and a broker that refuses it answers with an error rather than cdrflow quietly doing less.
+ */
+export function supportsVersion(broker: InternalBroker, apiKey: number, version: number): boolean {
+  const max = broker.versions?.[apiKey]?.maxVersion;
+  return max === undefined || max >= version;
 }
 
 export function uvarint(n: number): Buffer {
