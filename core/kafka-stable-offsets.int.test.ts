@@ -7,7 +7,7 @@ import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics } from './kafka.ts';
 import { superviseStage } from '../app/supervise.ts';
-import { runTransactional, type StageLog } from './kafka-streams.ts';
+import { groupLag, runTransactional, type StageLog } from './kafka-streams.ts';
 import { stableOffsetReader, UNSTABLE_OFFSET_COMMIT } from './kafka-stable-offsets.ts';
 
 const kafka = testKafka();
@@ -112,19 +112,7 @@ it("a new owner starts after the offsets of the previous owner's unfinished tran
   const out = await readTopic(kafka, output, RECORDS);
   expect(out.count).toBe(RECORDS);
   expect([...out.keys.values()].every((n) => n === 1)).toBe(true);
-  await waitFor(
-    async () => {
-      const a = kafka.admin();
-      await a.connect();
-      try {
-        const [o] = await a.fetchOffsets({ groupId, topics: [input] });
-        return Number(o!.partitions[0]!.offset) === RECORDS;
-      } finally {
-        await a.disconnect();
-      }
-    },
-    { timeoutMs: 30_000, message: `the group committed at ${RECORDS}` },
-  );
+  await waitFor(() => committedOffset(groupId, input).then((o) => o === RECORDS), { timeoutMs: 30_000, message: `the group committed at ${RECORDS}` });
 }, 120_000);
 
 it("a restarted member fences its predecessor's open transaction before it joins: it never waits on its offsets", async () => {
@@ -199,15 +187,9 @@ it('a member that stalled past the session timeout cannot commit the chunk it he
   expect(failures).toEqual([]);
 }, 180_000);
 
+/** The group's committed offset of the topic's one partition (its log start, 0, while none is). */
 async function committedOffset(groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [o] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return Number(o!.partitions[0]!.offset);
-  } finally {
-    await admin.disconnect();
-  }
+  return (await groupLag(kafka, groupId, [topic]))[0]!.committed;
 }
 
 async function groupStableWith(groupId: string, members: number): Promise<boolean> {

@@ -19,6 +19,22 @@ const int64 = (n: number) => {
 };
 const compact = (s: string) => [s.length + 1, ...Buffer.from(s)];
 
+/** Every truncation of a good answer, and 2,000 random ones (seeded), fail with a CdrflowError and nothing else. */
+function expectOnlyCdrflowErrors(decode: (payload: Buffer) => unknown, good: Buffer, seed: number): void {
+  for (let cut = 0; cut < good.length - 1; cut++) {
+    expect(() => decode(good.subarray(0, cut))).toThrow(CdrflowError);
+  }
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 2_000; i++) {
+    const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
+    try {
+      decode(bytes);
+    } catch (err) {
+      expect(err).toBeInstanceOf(CdrflowError);
+    }
+  }
+}
+
 describe('OffsetFetch v7 with require_stable', () => {
   it('encodes header tags, group, topics with their partitions, and require_stable', () => {
     const body = encodeStableOffsetFetch('g1', new Map([['raw', [0, 2]]]));
@@ -51,19 +67,7 @@ describe('OffsetFetch v7 with require_stable', () => {
   it('a cut or garbled answer is a transient CdrflowError, never another exception (bounded fuzz)', () => {
     const good = Buffer.from([0, ...int32(0), 2, ...compact('raw'), 2, ...int32(0), ...int64(5), ...int32(-1), 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(decodeStableOffsetFetch(good).partitions).toHaveLength(1);
-    for (let cut = 0; cut < good.length - 1; cut++) {
-      expect(() => decodeStableOffsetFetch(good.subarray(0, cut))).toThrow(CdrflowError);
-    }
-    let seed = 7;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let i = 0; i < 2_000; i++) {
-      const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
-      try {
-        decodeStableOffsetFetch(bytes);
-      } catch (err) {
-        expect(err).toBeInstanceOf(CdrflowError);
-      }
-    }
+    expectOnlyCdrflowErrors(decodeStableOffsetFetch, good, 7);
   });
 });
 
@@ -117,18 +121,6 @@ describe('TxnOffsetCommit v3 with the group generation', () => {
   it('a cut or garbled answer is a transient CdrflowError, never another exception (bounded fuzz)', () => {
     const good = Buffer.from([0, ...int32(0), 2, ...compact('raw'), 2, ...int32(0), ...int16(0), 0, 0, 0]);
     expect(decodeFencedTxnOffsetCommit(good)).toHaveLength(1);
-    for (let cut = 0; cut < good.length - 1; cut++) {
-      expect(() => decodeFencedTxnOffsetCommit(good.subarray(0, cut))).toThrow(CdrflowError);
-    }
-    let seed = 11;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let i = 0; i < 2_000; i++) {
-      const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
-      try {
-        decodeFencedTxnOffsetCommit(bytes);
-      } catch (err) {
-        expect(err).toBeInstanceOf(CdrflowError);
-      }
-    }
+    expectOnlyCdrflowErrors(decodeFencedTxnOffsetCommit, good, 11);
   });
 });
