@@ -1,6 +1,6 @@
 // The embedded-engine caveats documented in core/clickhouse.ts, shown on the real embedded engine (no network):
 // the raw chdb connection leaks a dedup token into the next insert; the project's factory does not.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,14 +8,19 @@ import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { AppMetrics } from '../app/metrics.ts';
-import { createClickHouse, insertBody, insertsRaw } from './clickhouse.ts';
+import { createClickHouse, infileInsertSql, insertBody, insertsRaw, sqlString } from './clickhouse.ts';
+import { CdrflowError } from './errors.ts';
 
 describe('embedded ClickHouse', () => {
   // One data directory per process: every client in this file shares it.
   const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ch-'));
   let client: ClickHouseClient;
 
+  const staging = join(dir, 'insert-staging');
   beforeAll(async () => {
+    // What a killed process leaves behind: a staged body its insert never removed.
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, '999999-7.body'), '1\n');
     client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
   });
   afterAll(async () => {
@@ -106,6 +111,72 @@ describe('embedded ClickHouse', () => {
     expect(rows[0]?.db).toBe('cdr_unit');
     // The embedded session is shared: switch back so the other tests keep their default database.
     await c.command({ query: 'USE default' });
+  });
+
+  it('stages each body insert as a file the engine reads, and leaves no file behind, after a success or a failure', async () => {
+    // The killed process's file went when the engine was opened.
+    expect(existsSync(join(staging, '999999-7.body'))).toBe(false);
+    const table = await freshTable('staged');
+    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('5\n6'), Buffer.from('\n7\n')], settings: {} });
+    expect(await ids(table)).toEqual([5, 6, 7]);
+    expect(readdirSync(staging)).toEqual([]);
+    // A row the engine cannot parse: its error, with the engine's code, and still no file left.
+    const failure = await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('8\nnot a number\n')], settings: {} }).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: expect.stringMatching(/^\d+$/), type: expect.any(String) });
+    expect(readdirSync(staging)).toEqual([]);
+    expect(await ids(table)).toEqual([5, 6, 7]);
+    // The staging folder unusable (a file in its place): a clear error naming it, classified, nothing inserted; once it
+    // is usable again, so are inserts.
+    rmSync(staging, { recursive: true, force: true });
+    writeFileSync(staging, 'not a folder');
+    const blocked = await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('9\n')], settings: {} }).catch((e: unknown) => e);
+    expect(blocked).toBeInstanceOf(CdrflowError);
+    expect(blocked).toMatchObject({ kind: 'config', message: expect.stringContaining(staging) });
+    rmSync(staging, { force: true });
+    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('9\n')], settings: {} });
+    expect(await ids(table)).toEqual([5, 6, 7, 9]);
+    expect(readdirSync(staging)).toEqual([]);
+    // Empty bodies insert nothing and stage nothing.
+    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.alloc(0)], settings: {} });
+    expect(await ids(table)).toEqual([5, 6, 7, 9]);
+  });
+
+  it('a hostile dedup token is a literal, and still deduplicates its retried insert', async () => {
+    const table = await freshTable('staged_token');
+    const token = "t'; DROP TABLE staged_token; --\\'\0\n\u4e2d";
+    const batch = { table, format: 'TabSeparated' as const, columns: ['id'], body: [Buffer.from('1\n2\n')], settings: { insert_deduplication_token: token } };
+    await insertBody(client, batch);
+    await insertBody(client, batch);
+    await insertBody(client, { ...batch, body: [Buffer.from('3\n')], settings: { insert_deduplication_token: token + 'x' } });
+    expect(await ids(table)).toEqual([1, 2, 3]);
+    const rows = await (await client.query({ query: `SELECT ${sqlString(token)} AS v`, format: 'JSONEachRow' })).json<{ v: string }>();
+    expect(rows).toEqual([{ v: token }]);
+  });
+
+  it('any text, as a string literal, reads back as itself (300 random strings, quotes, backslashes and NULs common)', async () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const alphabet = ["'", '\\', '\0', '\n', '\t', '`', '"', ';', '-', 'a', '中', '\u{1F4DE}', ' '];
+    const texts = Array.from({ length: 300 }, () => Array.from({ length: next() % 24 }, () => (next() % 3 === 0 ? String.fromCharCode(next() % 0xd7ff) : alphabet[next() % alphabet.length]!)).join(''));
+    const rows = await (await client.query({ query: `SELECT [${texts.map(sqlString).join(', ')}] AS v`, format: 'JSONEachRow' })).json<{ v: string[] }>();
+    expect(rows).toEqual([{ v: texts }]);
+  });
+
+  it('refuses names and values it could not put in the statement safely, before writing anything', () => {
+    const ok = { table: 'db.t', format: 'TabSeparated' as const, columns: ['id', 'name'], settings: { max_insert_block_size: 10, insert_deduplicate: true, insert_deduplication_token: 'a' } };
+    expect(infileInsertSql(ok, '/x/it\'s.body')).toBe(
+      "INSERT INTO db.t (id, name) FROM INFILE '/x/it\\'s.body' COMPRESSION 'none' SETTINGS max_insert_block_size = 10, insert_deduplicate = 1, insert_deduplication_token = 'a' FORMAT TabSeparated",
+    );
+    const hostile = [
+      { ...ok, table: 't; DROP TABLE x' },
+      { ...ok, table: 'db..t' },
+      { ...ok, columns: ['id) SELECT 1 --'] },
+      { ...ok, columns: [] },
+      { ...ok, settings: { 'x = 1, y': 1 } },
+      { ...ok, settings: { max_threads: Number.NaN } },
+      { ...ok, format: 'Native' as never },
+    ];
+    for (const params of hostile) expect(() => infileInsertSql(params, '/x/a.body')).toThrow(CdrflowError);
   });
 
   it("the job's timed client keeps the raw insert path, and its inserts are timed", async () => {
