@@ -1,6 +1,7 @@
 // Turns the migration SQL (written for one server) into the statements to run: either as written, or in cluster
 // form (ON CLUSTER, Replicated* engines on `<table>_local`, a Distributed table under the original name). Views and
 // inserts keep using the original names, so on a cluster they read and write through the Distributed tables.
+import { sqlString } from '../../core/clickhouse.ts';
 
 export interface RenderTarget {
   database: string;
@@ -33,7 +34,6 @@ export function mergeTreeTables(statements: string[]): Set<string> {
   return tables;
 }
 
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Renders statements for the target; `localTables` are the MergeTree tables of all migrations (see mergeTreeTables). */
 export function renderStatements(statements: string[], target: RenderTarget, localTables: Set<string>): string[] {
@@ -46,7 +46,7 @@ export function renderStatements(statements: string[], target: RenderTarget, loc
       continue;
     }
     const cluster = assertIdentifier('cluster', target.cluster);
-    for (const s of clusterForm(statement, cluster, localTables)) out.push(s.replaceAll('{db}', db).replaceAll('{dbname}', quote(db)));
+    for (const s of clusterForm(statement, cluster, localTables)) out.push(s.replaceAll('{db}', db).replaceAll('{dbname}', sqlString(db)));
   }
   return out;
 }
@@ -58,7 +58,7 @@ function stripLeadingComments(statement: string): string {
 }
 
 function onCluster(cluster: string) {
-  return ` ON CLUSTER ${quote(cluster)}`;
+  return ` ON CLUSTER ${sqlString(cluster)}`;
 }
 
 function clusterForm(statement: string, cluster: string, localTables: Set<string>): string[] {
@@ -74,8 +74,8 @@ function clusterForm(statement: string, cluster: string, localTables: Set<string
     if (!engine) return [insertAfter(statement, m[0], on)];
     const [engineText, engineName, engineArgs] = engine;
     const local = `${table}_local`;
-    const zkPath = quote(`/clickhouse/tables/{shard}/{database}/${local}`);
-    const args = [zkPath, quote('{replica}'), ...(engineArgs?.trim() ? [engineArgs.trim()] : [])].join(', ');
+    const zkPath = sqlString(`/clickhouse/tables/{shard}/{database}/${local}`);
+    const args = [zkPath, sqlString('{replica}'), ...(engineArgs?.trim() ? [engineArgs.trim()] : [])].join(', ');
     const localSql = insertAfter(statement.replace(m[0], `CREATE TABLE ${m[1] ?? ''}{db}.${local}`), `{db}.${local}`, on)
       .replace(engineText, `ENGINE = Replicated${engineName}(${args})`)
       // Replicated tables deduplicate inserts through Keeper; their window setting has another name.
@@ -84,7 +84,7 @@ function clusterForm(statement: string, cluster: string, localTables: Set<string
     const shardKey = `cityHash64(${firstSortingColumn(statement) ?? 'rand()'})`;
     const distributed =
       `CREATE TABLE ${m[1] ?? ''}{db}.${table}${on} AS {db}.${local}\n` +
-      `ENGINE = Distributed(${quote(cluster)}, {dbname}, ${quote(local)}, ${shardKey})`;
+      `ENGINE = Distributed(${sqlString(cluster)}, {dbname}, ${sqlString(local)}, ${shardKey})`;
     return [localSql, distributed];
   }
 
