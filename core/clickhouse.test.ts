@@ -117,11 +117,12 @@ describe('embedded ClickHouse', () => {
     // The killed process's file went when the engine was opened.
     expect(existsSync(join(staging, '999999-7.body'))).toBe(false);
     const table = await freshTable('staged');
-    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('5\n6'), Buffer.from('\n7\n')], settings: {} });
+    const insertIds = (...chunks: string[]) => insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: chunks.map((c) => Buffer.from(c)), settings: {} });
+    await insertIds('5\n6', '\n7\n');
     expect(await ids(table)).toEqual([5, 6, 7]);
     expect(readdirSync(staging)).toEqual([]);
     // A row the engine cannot parse: its error, with the engine's code, and still no file left.
-    const failure = await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('8\nnot a number\n')], settings: {} }).catch((e: unknown) => e);
+    const failure = await insertIds('8\nnot a number\n').catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: expect.stringMatching(/^\d+$/), type: expect.any(String) });
     expect(readdirSync(staging)).toEqual([]);
     expect(await ids(table)).toEqual([5, 6, 7]);
@@ -129,15 +130,15 @@ describe('embedded ClickHouse', () => {
     // is usable again, so are inserts.
     rmSync(staging, { recursive: true, force: true });
     writeFileSync(staging, 'not a folder');
-    const blocked = await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('9\n')], settings: {} }).catch((e: unknown) => e);
+    const blocked = await insertIds('9\n').catch((e: unknown) => e);
     expect(blocked).toBeInstanceOf(CdrflowError);
     expect(blocked).toMatchObject({ kind: 'config', message: expect.stringContaining(staging) });
     rmSync(staging, { force: true });
-    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.from('9\n')], settings: {} });
+    await insertIds('9\n');
     expect(await ids(table)).toEqual([5, 6, 7, 9]);
     expect(readdirSync(staging)).toEqual([]);
     // Empty bodies insert nothing and stage nothing.
-    await insertBody(client, { table, format: 'TabSeparated', columns: ['id'], body: [Buffer.alloc(0)], settings: {} });
+    await insertIds('');
     expect(await ids(table)).toEqual([5, 6, 7, 9]);
   });
 

@@ -156,13 +156,22 @@ function stagedInsert(engine: EngineSession, dir: string): RawInsert {
       } catch (err) {
         throw stagingError(err, dir);
       }
-      await engine.queryAsync(sql);
+      await engine.queryAsync(sql).catch((err: unknown) => {
+        throw engineError(err);
+      });
     } finally {
       // A file that cannot be removed now (its folder gone or blocked) is removed with the rest when the engine is
       // next opened; the insert's own outcome is what the caller needs.
       await rm(file, { force: true }).catch(() => undefined);
     }
   };
+}
+
+/** The engine's error in the client's ClickHouseError shape (code, type), as an HTTP server's would come. */
+function engineError(err: unknown): unknown {
+  const mapped = parseError((err as Error)?.message ?? String(err));
+  if (mapped !== err) (mapped as Error & { cause?: unknown }).cause ??= err;
+  return mapped;
 }
 
 /** A full or failing disk may recover (transient: the stage retries and restarts); anything else is the setup's. */
@@ -212,12 +221,12 @@ export function infileInsertSql(params: Omit<Parameters<RawInsert>[0], 'body'>, 
   );
 }
 
-/** The embedded engine's byte-passthrough insert, per client created by createClickHouse on it (or wrapping one). */
+/** The embedded engine's staged insert (stagedInsert), per client created by createClickHouse on it (or wrapping one). */
 const rawInserts = new WeakMap<ClickHouseClient, RawInsert>();
 
 /**
  * `wrapper` stands for `client` (a Proxy that times inserts, say): body inserts through it keep the embedded engine's
- * raw path, through `wrap` when given. Without this, a wrapper is an unknown client to insertBody, which then sends
+ * staged path, through `wrap` when given. Without this, a wrapper is an unknown client to insertBody, which then sends
  * the body through the client's own embedded connection: one SQL string built on the main thread, ~150 ms of event
  * loop per 15,000 rows in `cdrflow start`.
  */
@@ -227,7 +236,7 @@ export function sameEngine(wrapper: ClickHouseClient, client: ClickHouseClient, 
   return wrapper;
 }
 
-/** True when body inserts through `client` go to the embedded engine's raw insert (see insertBody). */
+/** True when body inserts through `client` go to the embedded engine's staged insert (see insertBody). */
 export function insertsRaw(client: ClickHouseClient): boolean {
   return rawInserts.has(client);
 }
@@ -248,7 +257,8 @@ export interface BodyInsert {
  * reads itself (stagedInsert: the parsing is the engine's, off the main thread); through the client's embedded
  * connection the body would first become one JS string and then one SQL statement on the main thread (~260 ms for
  * 50,000 CDR rows).
- * Errors are the client's ClickHouseError shape either way (code, type), for the caller's classification.
+ * The engine's errors are the client's ClickHouseError shape either way (code, type), for the caller's
+ * classification; the staged path's own (a name refused, the disk) are CdrflowErrors, classified already.
  */
 export async function insertBody(client: ClickHouseClient, insert: BodyInsert): Promise<void> {
   const raw = rawInserts.get(client);
@@ -263,13 +273,5 @@ export async function insertBody(client: ClickHouseClient, insert: BodyInsert): 
     return;
   }
   if (insert.body.every((chunk) => chunk.length === 0)) return;
-  try {
-    await raw({ table: insert.table, format: insert.format, columns: insert.columns, body: insert.body, settings: { ...COMMON_SETTINGS, ...insert.settings } as Record<string, string | number> });
-  } catch (err) {
-    // Staging's own errors (a name refused, the disk) are classified already; the engine's are mapped below.
-    if (err instanceof CdrflowError) throw err;
-    const mapped = parseError((err as Error)?.message ?? String(err));
-    if (mapped !== err) (mapped as Error & { cause?: unknown }).cause ??= err;
-    throw mapped;
-  }
+  await raw({ table: insert.table, format: insert.format, columns: insert.columns, body: insert.body, settings: { ...COMMON_SETTINGS, ...insert.settings } as Record<string, string | number> });
 }

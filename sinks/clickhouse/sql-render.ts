@@ -34,7 +34,6 @@ export function mergeTreeTables(statements: string[]): Set<string> {
   return tables;
 }
 
-
 /** Renders statements for the target; `localTables` are the MergeTree tables of all migrations (see mergeTreeTables). */
 export function renderStatements(statements: string[], target: RenderTarget, localTables: Set<string>): string[] {
   const db = assertIdentifier('database', target.database);
