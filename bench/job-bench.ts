@@ -249,6 +249,8 @@ function ackFigures(bodies: string[], batch: number, run: Awaited<ReturnType<typ
     other_errors: errors,
     achieved_cdr_per_s: Math.round((acked * batch) / run.seconds),
     ack_latency_ms: latencySummary(run.latencyMs),
+    /** How late the load generator (this process, on the same cores) started each push: part of the latency above. */
+    sent_late_ms: latencySummary(run.sentLateMs),
   };
 }
 

@@ -87,7 +87,31 @@ describe('push load helpers', () => {
       expect(new Set(seen.map((s) => s.nonce)).size).toBe(bodies.length);
       expect(run.outcomes.map((o) => o.status)).toEqual([200, 200, 503, 200, 200, 200]);
       expect(run.latencyMs.every((l) => Number.isFinite(l))).toBe(true);
+      // The generator's own lateness is part of each push's latency, never more than it.
+      expect(run.sentLateMs.every((late, i) => late >= 0 && late <= run.latencyMs[i]!)).toBe(true);
       expect(run.firstDueEpochMs).toBeGreaterThan(Date.now() - 60_000);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it("openLoop counts the generator's own lateness: pushes due while its event loop is blocked are sent late, and their latency includes it", async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const bodies = Array.from({ length: 20 }, (_, i) => `b${i}`);
+      // The first push is due 50 ms after the call and one every 5 ms after it; the loop is held for 150 ms first.
+      const running = openLoop({ port, appKey: 'app', appSecret: 'secret' }, bodies, 200, 4);
+      const until = performance.now() + 150;
+      while (performance.now() < until);
+      const run = await running;
+      expect(run.sentLateMs[0]).toBeGreaterThanOrEqual(90);
+      expect(run.latencyMs[0]).toBeGreaterThanOrEqual(run.sentLateMs[0]!);
+      expect(run.sentLateMs.every((late, i) => late >= 0 && late <= run.latencyMs[i]!)).toBe(true);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }

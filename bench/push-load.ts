@@ -88,6 +88,11 @@ export function signedPush(agent: Agent, target: PushTarget, body: string): Prom
 export interface OpenLoopResult {
   /** Per push, in order: answer latency from its due time (ms), and its outcome. */
   latencyMs: number[];
+  /**
+   * Per push: how late this process started sending it (ms after its due time). The load generator shares the
+   * machine's cores with the server it loads; this is the part of each latency that was the generator's own wait.
+   */
+  sentLateMs: number[];
   outcomes: PushOutcome[];
   /** From the first due time to the last answer. */
   seconds: number;
@@ -107,6 +112,7 @@ export async function openLoop(
 ): Promise<OpenLoopResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const latencyMs = new Array<number>(bodies.length).fill(NaN);
+  const sentLateMs = new Array<number>(bodies.length).fill(NaN);
   const outcomes = new Array<PushOutcome>(bodies.length);
   const t0 = performance.now() + 50;
   const pending: Promise<void>[] = [];
@@ -115,6 +121,7 @@ export async function openLoop(
       const due = dueAt(t0, i, pushesPerSecond);
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      sentLateMs[i] = Math.max(0, performance.now() - due);
       pending.push(
         signedPush(agent, target, bodies[i]!).then((outcome) => {
           latencyMs[i] = performance.now() - due;
@@ -125,6 +132,7 @@ export async function openLoop(
     await Promise.all(pending);
     return {
       latencyMs,
+      sentLateMs,
       outcomes,
       seconds: (performance.now() - t0) / 1000,
       firstDueEpochMs: performance.timeOrigin + t0,

@@ -431,11 +431,13 @@ function jobCoresText(value: unknown): string {
 
 /** The latency mode's rows: per offered rate, bare node:http and the receiver's push-ack, then push → countable. */
 function latencyTable(rows: Record<string, unknown>[]): string[] {
-  type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number } };
+  type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number }; sent_late_ms?: { p99: number } };
   const ms = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max}`;
+  /** Push-ack latency, then (in brackets) the p99 of how late the load generator itself sent the pushes. */
+  const ack = (a: Ack) => `${ms(a.ack_latency_ms)} (${a.sent_late_ms?.p99 ?? '?'})`;
   const failed = (a: Ack) => Object.entries(a.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0) + a.other_errors;
   return [
-    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max | receiver push-ack ms p50 / p99 / max | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | its p99 by stage, ms: receive → raw / raw → normalized / normalized → countable | the first seconds at the rate, before them: ack p99 / push → countable p99 ms | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
+    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max (sent late p99) | receiver push-ack ms p50 / p99 / max (sent late p99) | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | its p99 by stage, ms: receive → raw / raw → normalized / normalized → countable | the first seconds at the rate, before them: ack p99 / push → countable p99 ms | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
     `|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
     ...rows.map((r) => {
       const bare = r['bare_node_http'] as Ack;
@@ -448,7 +450,7 @@ function latencyTable(rows: Record<string, unknown>[]): string[] {
       const stages = (st: Stages | undefined) =>
         st ? `${st.whole_run.receive_to_raw.p99} / ${st.whole_run.raw_to_normalized.p99} / ${st.whole_run.normalized_to_countable.p99}` : '—';
       const first = r['first_seconds_at_the_rate'] as { seconds: number; receiver: Ack; push_to_countable_ms: { p99: number } } | undefined;
-      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ms(bare.ack_latency_ms)} | ${ms(rec.ack_latency_ms)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)} (${(r['push_to_countable_ms_second_half'] as { p99?: number } | undefined)?.p99 ?? '?'})${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${stages(r['push_to_countable_ms_by_stage'] as Stages | undefined)} | ${first ? `${first.seconds} s: ${first.receiver.ack_latency_ms.p99} / ${first.push_to_countable_ms.p99}` : '—'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} / ${cores.stolen_from_the_vm ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} | ${(r['job_event_loop_delay_ms'] as { max?: number } | undefined)?.max ?? '?'} (${(r['job_event_loop_stalls'] as LoopStalls | undefined)?.max_on_core_ms ?? '?'}) |`;
+      return `| ${String(r['offered_cdr_per_s'])} | ${rec.achieved_cdr_per_s} (bare ${bare.achieved_cdr_per_s}) | ${ack(bare)} | ${ack(rec)} | ${failed(rec)} / ${rec.connection_resets} | ${ms(pc)} (${(r['push_to_countable_ms_second_half'] as { p99?: number } | undefined)?.p99 ?? '?'})${r['all_acked_countable'] ? '' : ' (incomplete)'} | ${stages(r['push_to_countable_ms_by_stage'] as Stages | undefined)} | ${first ? `${first.seconds} s: ${first.receiver.ack_latency_ms.p99} / ${first.push_to_countable_ms.p99}` : '—'} | ${due.p50} / ${due.p99} | ${String(r['job_peak_rss_mb'])} | ${cores.job ?? '?'} / ${cores.kafka_broker ?? '?'} / ${cores.stolen_from_the_vm ?? '?'} | ${main ? `${main.on_core} / ${main.waiting_for_core}` : '?'} | ${(r['job_event_loop_delay_ms'] as { max?: number } | undefined)?.max ?? '?'} (${(r['job_event_loop_stalls'] as LoopStalls | undefined)?.max_on_core_ms ?? '?'}) |`;
     }),
   ];
 }
