@@ -28,7 +28,7 @@ import { normalizeBare } from '../transforms/normalize/normalize.ts';
 import { kafkaRunning } from '../infra/local/kafka.ts';
 import { stackPaths } from '../infra/local/paths.ts';
 import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess, type LoopStalls } from './job-process.ts';
-import { dueAt, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
+import { dueAt, histogramWindow, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
 import { MachineCpuWindow, ThreadCpuWindow, perRecord } from './thread-cpu.ts';
 
@@ -439,8 +439,11 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const mainThread = mainThreadFrom(job.pid);
       const steal = stealFrom();
       await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
+      const metricsBefore = await job.metricsText();
       const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
+      // The receiver's Kafka sends during the measured pushes (every send had settled once every push was answered).
+      const kafkaSends = histogramWindow(metricsBefore, await job.metricsText(), 'cdrflow_receiver_kafka_send_seconds');
       const answeredAt = performance.now();
       const acked = ackedKeys(run, keys);
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
@@ -479,7 +482,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         cdrs_per_push: opts.batch,
         seconds: opts.seconds,
         bare_node_http: bareFigures,
-        receiver: ackFigures(bodies, opts.batch, run),
+        receiver: { ...ackFigures(bodies, opts.batch, run), kafka_sends: kafkaSends },
         acked_cdrs: acked.size,
         all_acked_countable: complete,
         drain_after_last_ack_s: +drainSeconds.toFixed(1),

@@ -50,6 +50,8 @@ export interface JobProcess {
   readonly config: AppConfig;
   /** A read-only query through the job's ops port (POST /sql), JSONEachRow rows. */
   rows<T>(sql: string): Promise<T[]>;
+  /** The job's /metrics as Prometheus text. */
+  metricsText(): Promise<string>;
   /** Event-loop delay of the job's main thread since the previous call (its /metrics), ms. */
   eventLoopLagMs(): Promise<{ p50: number | undefined; p99: number | undefined; max: number | undefined }>;
   /** VmHWM of the child in MiB (undefined once it exited). */
@@ -265,6 +267,7 @@ export async function startJob(doc: Record<string, unknown>, label: string, { on
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as T);
     },
+    metricsText: () => fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()),
     /**
      * The job's own event-loop delay (prom-client's nodejs_eventloop_lag_* on its /metrics, sampled since the previous
      * scrape: call once to start a window, again to read it), in ms.

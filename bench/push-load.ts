@@ -33,6 +33,48 @@ export function latencySummary(ms: readonly number[]): {
   };
 }
 
+/** What a Prometheus histogram observed between two scrapes of one process (all its label sets together). */
+export interface HistogramWindow {
+  count: number;
+  mean_ms: number;
+  /** The bucket bounds (ms) that p50 and p99 fell under: a histogram holds no finer figure. */
+  p50_at_most_ms: number;
+  p99_at_most_ms: number;
+}
+
+/** `metric`'s observations between the scrapes `before` and `after` (Prometheus text); undefined if none. */
+export function histogramWindow(before: string, after: string, metric: string): HistogramWindow | undefined {
+  const read = (text: string) => {
+    const buckets = new Map<number, number>();
+    let sum = 0;
+    let count = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(metric)) continue;
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      const rest = line.slice(metric.length);
+      if (rest.startsWith('_bucket{')) {
+        const le = /le="([^"]+)"/.exec(rest)?.[1];
+        if (le === undefined) continue;
+        const bound = le === '+Inf' ? Infinity : Number(le);
+        buckets.set(bound, (buckets.get(bound) ?? 0) + value);
+      } else if (rest.startsWith('_sum')) sum += value;
+      else if (rest.startsWith('_count')) count += value;
+    }
+    return { buckets, sum, count };
+  };
+  const a = read(before);
+  const b = read(after);
+  const count = b.count - a.count;
+  if (!(count > 0)) return undefined;
+  const cumulative = [...b.buckets].map(([bound, n]) => [bound, n - (a.buckets.get(bound) ?? 0)] as const).sort((x, y) => x[0] - y[0]);
+  const atMost = (p: number) => {
+    const rank = Math.ceil((p / 100) * count);
+    const hit = cumulative.find(([, n]) => n >= rank);
+    return hit ? hit[0] * 1000 : Infinity;
+  };
+  return { count, mean_ms: Math.round(((b.sum - a.sum) / count) * 10_000) / 10, p50_at_most_ms: atMost(50), p99_at_most_ms: atMost(99) };
+}
+
 /** The clock of an open loop: when item `i` is due, `ratePerSecond` items per second from `t0` (ms). */
 export function dueAt(t0: number, i: number, ratePerSecond: number): number {
   return t0 + (i * 1000) / ratePerSecond;
@@ -89,8 +131,9 @@ export interface OpenLoopResult {
   /** Per push, in order: answer latency from its due time (ms), and its outcome. */
   latencyMs: number[];
   /**
-   * Per push: how late this process started sending it (ms after its due time). The load generator shares the
-   * machine's cores with the server it loads; this is the part of each latency that was the generator's own wait.
+   * Per push: how late this process started sending it (ms after its due time; down to -1 ms, as a push due within 1 ms
+   * goes at once). The load generator shares the machine's cores with the server it loads: this part of each latency
+   * was the generator's own wait.
    */
   sentLateMs: number[];
   outcomes: PushOutcome[];
@@ -119,9 +162,9 @@ export async function openLoop(
   try {
     for (let i = 0; i < bodies.length; i++) {
       const due = dueAt(t0, i, pushesPerSecond);
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      sentLateMs[i] = Math.max(0, performance.now() - due);
+      // A timer can fire early by the event loop's cached clock: wait again until the push is due within 1 ms.
+      for (let wait = due - performance.now(); wait > 1; wait = due - performance.now()) await new Promise((r) => setTimeout(r, wait));
+      sentLateMs[i] = performance.now() - due;
       pending.push(
         signedPush(agent, target, bodies[i]!).then((outcome) => {
           latencyMs[i] = performance.now() - due;

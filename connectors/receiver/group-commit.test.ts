@@ -33,6 +33,30 @@ describe('GroupCommitSink', () => {
     expect(inner.published.map((p) => p.envelopes.length)).toEqual([1, 2, 2, 4]);
   });
 
+  it('reports every send once it settled: topic, records, how long Kafka took, and whether it was acknowledged', async () => {
+    const inner = new MemorySink();
+    const sends: { topic: string; records: number; ms: number; ok: boolean }[] = [];
+    const sink = new GroupCommitSink(inner, 100, undefined, (s) => sends.push(s));
+    inner.hold();
+    const first = sink.publish([env('a')], 't');
+    await inner.heldCount(1);
+    const queued = sink.publish([env('b'), env('c')], 't');
+    // The first send stays unacknowledged for at least 25 ms (the loop is held; nothing can settle it meanwhile).
+    const until = performance.now() + 25;
+    while (performance.now() < until);
+    inner.release();
+    await Promise.all([first, queued]);
+    inner.failing = true;
+    await expect(sink.publish([env('d')], 'u')).rejects.toThrow(/broker not available/);
+    expect(sends.map(({ topic, records, ok }) => ({ topic, records, ok }))).toEqual([
+      { topic: 't', records: 1, ok: true },
+      { topic: 't', records: 2, ok: true },
+      { topic: 'u', records: 1, ok: false },
+    ]);
+    expect(sends[0]!.ms).toBeGreaterThanOrEqual(25);
+    expect(sends.every((s) => Number.isFinite(s.ms) && s.ms >= 0)).toBe(true);
+  });
+
   it('rejects every caller of a failed send, and recovers for the next', async () => {
     const inner = new MemorySink();
     const sink = new GroupCommitSink(inner, 100);

@@ -24,6 +24,8 @@ export class GroupCommitSink implements EnvelopeSink {
     private readonly inner: EnvelopeSink,
     private readonly maxBatchRecords: number,
     private readonly maxBatchBytes: number = MAX_PARTITION_SEND_BYTES,
+    /** Told of every send once it settled: its topic, records, milliseconds, and whether it was acknowledged. */
+    private readonly onSend?: (send: { topic: string; records: number; ms: number; ok: boolean }) => void,
   ) {}
 
   publish(envelopes: RawEnvelope[], topic: string): Promise<void> {
@@ -54,10 +56,13 @@ export class GroupCommitSink implements EnvelopeSink {
           records += next.envelopes.length;
           bytes += nextBytes;
         }
+        const started = performance.now();
         try {
           await this.inner.publish(batch.flatMap((p) => p.envelopes), topic);
+          this.onSend?.({ topic, records, ms: performance.now() - started, ok: true });
           for (const p of batch) p.resolve();
         } catch (err) {
+          this.onSend?.({ topic, records, ms: performance.now() - started, ok: false });
           for (const p of batch) p.reject(err);
         }
       }

@@ -8,6 +8,8 @@ export interface ReceiverMetrics {
   requests: Counter<'vendor' | 'outcome' | 'code'>;
   recordsPublished: Counter<'vendor' | 'topic'>;
   duration: Histogram<'vendor' | 'outcome'>;
+  /** One group-commit send, from handing it to the producer until Kafka acknowledged it (or refused it). */
+  kafkaSend: Histogram<'topic' | 'outcome'>;
   inFlight: { inc(): void; dec(): void; value(): number };
 }
 
@@ -32,21 +34,25 @@ export function createReceiverMetrics(registry: Registry = new Registry()): Rece
       labelNames: ['vendor', 'topic'] as const,
       registers: [registry],
     });
-  const duration =
-    existing<Histogram<'vendor' | 'outcome'>>(registry, 'cdrflow_receiver_request_duration_seconds') ??
-    new Histogram({
-      name: 'cdrflow_receiver_request_duration_seconds',
-      help: 'From request start to response end, including the Kafka acknowledgement',
-      labelNames: ['vendor', 'outcome'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
+  /** A histogram of seconds over the buckets both latency metrics share (1 ms to 10 s). */
+  const seconds = <L extends string>(name: string, help: string, labelNames: readonly L[]): Histogram<L> =>
+    existing<Histogram<L>>(registry, name) ??
+    new Histogram({ name, help, labelNames, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
+  const duration = seconds('cdrflow_receiver_request_duration_seconds', 'From request start to response end, including the Kafka acknowledgement', ['vendor', 'outcome']);
+  // The Kafka part of a push's answer time: a slow ack with fast sends is the receiver's own queue or CPU, a slow
+  // ack with slow sends is the broker (or the cores it shares).
+  const kafkaSend = seconds(
+    'cdrflow_receiver_kafka_send_seconds',
+    "One send of the receiver's group commit (the pushes that queued during the previous one), from encoding it for the producer until every in-sync replica acknowledged it",
+    ['topic', 'outcome'],
+  );
   let current = 0;
   return {
     registry,
     requests,
     recordsPublished,
     duration,
+    kafkaSend,
     inFlight: { inc: () => void current++, dec: () => void current--, value: () => current },
   };
 }

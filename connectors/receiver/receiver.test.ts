@@ -292,5 +292,8 @@ describe('receiver transport', () => {
     expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="auth_failed",code="1010003"\} 1/);
     expect(text).toMatch(/cdrflow_receiver_records_published_total\{vendor="huawei-privatenumber",topic="t.fee"\} 4/);
     expect(text).toMatch(/cdrflow_receiver_request_duration_seconds_count\{vendor="huawei-privatenumber",outcome="accepted"\} 1/);
+    // One Kafka send (the refused push sent nothing).
+    expect(text).toMatch(/cdrflow_receiver_kafka_send_seconds_count\{topic="t.fee",outcome="acknowledged"\} 1/);
+    expect(text).not.toMatch(/cdrflow_receiver_kafka_send_seconds_count\{[^}]*outcome="failed"/);
   });
 });

@@ -66,7 +66,9 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     if (!deps.kafka) throw new CdrflowError('bug', 'startReceiver needs either a sink or a Kafka client and schema registry');
     ownedSink = await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics);
   }
-  const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes);
+  const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes, ({ topic, ms, ok }) =>
+    metrics.kafkaSend.observe({ topic, outcome: ok ? 'acknowledged' : 'failed' }, ms / 1000),
+  );
 
   let draining = false;
   let inFlight = 0;
