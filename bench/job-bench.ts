@@ -251,6 +251,7 @@ function ackFigures(bodies: string[], batch: number, run: Awaited<ReturnType<typ
     ack_latency_ms: latencySummary(run.latencyMs),
     /** How late the load generator (this process, on the same cores) started each push: part of the latency above. */
     sent_late_ms: latencySummary(run.sentLateMs),
+    generator_loop_delay_ms: run.generatorLoopDelayMs,
   };
 }
 
@@ -443,7 +444,10 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
       // The receiver's Kafka sends during the measured pushes (every send had settled once every push was answered).
-      const kafkaSends = histogramWindow(metricsBefore, await job.metricsText(), 'cdrflow_receiver_kafka_send_seconds');
+      const metricsAfter = await job.metricsText();
+      const kafkaSends = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_kafka_send_seconds');
+      // From the request's handler starting to its response written, inside the job.
+      const handled = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_request_duration_seconds');
       const answeredAt = performance.now();
       const acked = ackedKeys(run, keys);
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
@@ -482,7 +486,7 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
         cdrs_per_push: opts.batch,
         seconds: opts.seconds,
         bare_node_http: bareFigures,
-        receiver: { ...ackFigures(bodies, opts.batch, run), kafka_sends: kafkaSends },
+        receiver: { ...ackFigures(bodies, opts.batch, run), handled_in_the_job: handled, kafka_sends: kafkaSends },
         acked_cdrs: acked.size,
         all_acked_countable: complete,
         drain_after_last_ack_s: +drainSeconds.toFixed(1),

@@ -105,13 +105,17 @@ describe('push load helpers', () => {
     try {
       const port = (server.address() as { port: number }).port;
       const bodies = Array.from({ length: 20 }, (_, i) => `b${i}`);
-      // The first push is due 50 ms after the call and one every 5 ms after it; the loop is held for 150 ms first.
-      const running = openLoop({ port, appKey: 'app', appSecret: 'secret' }, bodies, 200, 4);
-      const until = performance.now() + 150;
-      while (performance.now() < until);
-      const run = await running;
+      // The first push is due 50 ms after the call and one every 5 ms after it; the loop is held from 30 ms to 180 ms
+      // (not at once: the loop-delay monitor only measures from its first tick on).
+      const hold = setTimeout(() => {
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+      }, 30);
+      const run = await openLoop({ port, appKey: 'app', appSecret: 'secret' }, bodies, 200, 4);
+      clearTimeout(hold);
       expect(run.sentLateMs[0]).toBeGreaterThanOrEqual(90);
       expect(run.latencyMs[0]).toBeGreaterThanOrEqual(run.sentLateMs[0]!);
+      expect(run.generatorLoopDelayMs.max).toBeGreaterThanOrEqual(100);
       expect(run.sentLateMs.every((late, i) => late >= -1 && late <= run.latencyMs[i]!)).toBe(true);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));

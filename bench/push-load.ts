@@ -3,7 +3,7 @@
 // few keep-alive connections on loopback. Push i is due at t0 + i / rate whatever earlier answers did, and its
 // latency is taken from that due time, so a server that falls behind shows it (no coordinated omission).
 import { Agent, request } from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { buildAuthHeaders } from '../connectors/huawei-privatenumber/aksk.ts';
 
 export const HUAWEI_FEE_PATH = '/huawei/privatenumber/fee';
@@ -136,6 +136,8 @@ export interface OpenLoopResult {
    * was the generator's own wait.
    */
   sentLateMs: number[];
+  /** The generator's own event-loop delay over the run (ms): an answer that arrived meanwhile was read that late. */
+  generatorLoopDelayMs: { p99: number; max: number };
   outcomes: PushOutcome[];
   /** From the first due time to the last answer. */
   seconds: number;
@@ -159,6 +161,8 @@ export async function openLoop(
   const outcomes = new Array<PushOutcome>(bodies.length);
   const t0 = performance.now() + 50;
   const pending: Promise<void>[] = [];
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   try {
     for (let i = 0; i < bodies.length; i++) {
       const due = dueAt(t0, i, pushesPerSecond);
@@ -173,14 +177,19 @@ export async function openLoop(
       );
     }
     await Promise.all(pending);
+    loopDelay.disable();
+    // The histogram is in ns and includes the sampling resolution itself.
+    const delayMs = (ns: number) => Math.round(Math.max(0, ns / 1e6 - 5) * 10) / 10;
     return {
       latencyMs,
       sentLateMs,
+      generatorLoopDelayMs: { p99: delayMs(loopDelay.percentile(99)), max: delayMs(loopDelay.max) },
       outcomes,
       seconds: (performance.now() - t0) / 1000,
       firstDueEpochMs: performance.timeOrigin + t0,
     };
   } finally {
+    loopDelay.disable();
     agent.destroy();
   }
 }

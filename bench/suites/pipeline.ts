@@ -431,14 +431,18 @@ function jobCoresText(value: unknown): string {
 
 /** The latency mode's rows: per offered rate, bare node:http and the receiver's push-ack, then push → countable. */
 function latencyTable(rows: Record<string, unknown>[]): string[] {
-  type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number }; sent_late_ms?: { p99: number }; kafka_sends?: { p99_at_most_ms: number; mean_ms: number } };
+  type Ack = { achieved_cdr_per_s: number; connection_resets: number; other_errors: number; statuses: Record<string, number>; ack_latency_ms: { p50: number; p99: number; max: number }; sent_late_ms?: { p99: number }; generator_loop_delay_ms?: { p99: number }; handled_in_the_job?: Bucketed; kafka_sends?: Bucketed };
+  type Bucketed = { p99_at_most_ms: number; mean_ms: number };
   const ms = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max}`;
-  /** Push-ack latency, then (in brackets) the p99 of how late the load generator itself sent the pushes, and for the
-   * receiver the bucket its Kafka sends' p99 fell under and their mean. */
-  const ack = (a: Ack) => `${ms(a.ack_latency_ms)} (${a.sent_late_ms?.p99 ?? '?'}${a.kafka_sends ? `; sends ≤ ${a.kafka_sends.p99_at_most_ms}, mean ${a.kafka_sends.mean_ms}` : ''})`;
+  /** Push-ack latency, then (in brackets) the load generator's own share: how late it sent the pushes and its event
+   * loop's delay, p99; for the receiver also the buckets under which the p99 of its handling (request to response,
+   * inside the job) and of its Kafka sends fell. */
+  const bucketed = (b: Bucketed | undefined) => (b ? `≤ ${b.p99_at_most_ms}` : '?');
+  const ack = (a: Ack) =>
+    `${ms(a.ack_latency_ms)} (${a.sent_late_ms?.p99 ?? '?'} / ${a.generator_loop_delay_ms?.p99 ?? '?'}${a.kafka_sends ? `; ${bucketed(a.handled_in_the_job)} / ${bucketed(a.kafka_sends)}` : ''})`;
   const failed = (a: Ack) => Object.entries(a.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0) + a.other_errors;
   return [
-    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max (sent late p99) | receiver push-ack ms p50 / p99 / max (sent late p99; its Kafka sends: p99 at most, mean) | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | its p99 by stage, ms: receive → raw / raw → normalized / normalized → countable | the first seconds at the rate, before them: ack p99 / push → countable p99 ms | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
+    `| offered CDR/s | achieved CDR/s | bare node:http push-ack ms p50 / p99 / max (the generator, p99: sent late / loop delay) | receiver push-ack ms p50 / p99 / max (the generator, p99: sent late / loop delay; in the job, p99: handled / Kafka sends) | non-200 + errors / resets | push → countable ms p50 / p99 / max (the second half's p99) | its p99 by stage, ms: receive → raw / raw → normalized / normalized → countable | the first seconds at the rate, before them: ack p99 / push → countable p99 ms | due → countable ms p50 / p99 | job peak RSS MiB | cores used: job / broker / stolen | job main thread: on a core / waiting for one | job event loop max ms (the most on a core in one stall) |`,
     `|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
     ...rows.map((r) => {
       const bare = r['bare_node_http'] as Ack;
