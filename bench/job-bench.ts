@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { createRegistry } from '../core/avro.ts';
+import { sqlString } from '../core/clickhouse.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { RawEnvelopePublisher } from '../core/envelope.ts';
 import type { AppConfig } from '../app/config.ts';
@@ -27,7 +28,7 @@ import { defaultNormalizeContext } from '../transforms/normalize/context.ts';
 import { normalizeBare } from '../transforms/normalize/normalize.ts';
 import { kafkaRunning } from '../infra/local/kafka.ts';
 import { stackPaths } from '../infra/local/paths.ts';
-import { freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess, type LoopStalls } from './job-process.ts';
+import { eventLoopLagMs, freePort, mainThreadSchedNs, processCpuSeconds, startJob, type JobProcess, type LoopStalls } from './job-process.ts';
 import { dueAt, histogramWindow, latencySummary, openLoop, outcomeCounts, type PushTarget } from './push-load.ts';
 import { startChild, stopChild } from './suites/receiver.ts';
 import { MachineCpuWindow, ThreadCpuWindow, perRecord } from './thread-cpu.ts';
@@ -219,8 +220,6 @@ async function startClockWhenStable(opts: { kafka: Kafka; portBase: number; loca
   const normalizedBefore = (await groupLag(opts.kafka, config.normalize.groupId, config.normalize.inputTopics)).reduce((n, p) => n + p.committed, 0);
   return { started, cpu0, threads, brokerCores, mainThread, steal, loadBefore, normalizedBefore };
 }
-
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** True once every key in `keys` is a row of `tenant` in the job's cdr table (a cheap count first, then the keys). */
 async function allCountable(job: JobProcess, table: string, tenant: string, keys: Set<string>): Promise<boolean> {
@@ -439,22 +438,23 @@ export async function latencyRun(opts: LatencyOptions): Promise<Record<string, u
       const brokerCores = coresFrom(localBrokerPid(opts));
       const mainThread = mainThreadFrom(job.pid);
       const steal = stealFrom();
-      await job.eventLoopLagMs(); // starts the window: the job's event-loop delay from the first push to the last CDR countable
+      // Starts the window: the job's event-loop delay from the first push to the last CDR countable, and its receiver's
+      // histograms over the measured pushes.
       const metricsBefore = await job.metricsText();
       const windowStart = Date.now();
       const run = await openLoop(target, bodies, pushesPerSecond, opts.connections);
-      // The receiver's Kafka sends during the measured pushes (every send had settled once every push was answered).
-      const metricsAfter = await job.metricsText();
-      const kafkaSends = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_kafka_send_seconds');
-      // From the request's handler starting to its response written, inside the job.
-      const handled = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_request_duration_seconds');
       const answeredAt = performance.now();
       const acked = ackedKeys(run, keys);
       const complete = await until(() => allCountable(job, table, appKey, acked), opts.drainTimeoutSec * 1000);
       const drainSeconds = (performance.now() - answeredAt) / 1000;
       // Cores used from the first push to the last CDR countable, by the job and by the broker.
       const cores = { job: jobCores(), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
-      const eventLoopLag = await job.eventLoopLagMs();
+      // Ends the window. No push came after the measured ones, so every receiver histogram's observations in it are theirs.
+      const metricsAfter = await job.metricsText();
+      const eventLoopLag = eventLoopLagMs(metricsAfter);
+      // The receiver's Kafka sends, and its handling of a push from the request's start to its response written.
+      const kafkaSends = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_kafka_send_seconds');
+      const handled = histogramWindow(metricsBefore, metricsAfter, 'cdrflow_receiver_request_duration_seconds');
       const stalls = job.loopStalls(windowStart);
       const measured = await countableFigures(job, table, appKey, opts.seconds);
       // The first seconds at the rate: their CDRs were countable before the measured ones, barring a reordering.
@@ -586,14 +586,14 @@ export async function jobRun(opts: JobRunOptions): Promise<Record<string, unknow
     const table = `${job.config.sink.database}.${job.config.sink.table}`;
     const { started, cpu0, threads, brokerCores, mainThread, steal, loadBefore, normalizedBefore } = await clock!;
     // The event-loop window starts here: the job's ops port answers once it is ready.
-    await job.eventLoopLagMs();
+    await job.metricsText();
     const windowStart = Date.now();
     const count = async () => Number((await job.rows<{ c: string }>(`SELECT count() AS c FROM ${table}`))[0]?.c ?? 0);
     const complete = await until(async () => (await count()) >= opts.expectedRows, opts.timeoutSec * 1000);
     const seconds = (performance.now() - started) / 1000;
     const cpu = (job.cpuSeconds() ?? 0) - cpu0;
     const byThread = threads?.stop();
-    const eventLoopLag = await job.eventLoopLagMs();
+    const eventLoopLag = eventLoopLagMs(await job.metricsText());
     const stalls = job.loopStalls(windowStart);
     const cores = { job: +(cpu / seconds).toFixed(2), kafka_broker: brokerCores(), job_main_thread: mainThread(), stolen_from_the_vm: steal() };
     if (!complete)

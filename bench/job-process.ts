@@ -43,6 +43,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The job's own event-loop delay in ms (prom-client's nodejs_eventloop_lag_*) from a scrape of its /metrics: sampled
+ * since the scrape before it (see JobProcess.metricsText).
+ */
+export function eventLoopLagMs(metricsText: string): { p50: number | undefined; p99: number | undefined; max: number | undefined } {
+  const value = (name: string) => {
+    const m = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(metricsText);
+    return m ? +(Number(m[1]) * 1000).toFixed(1) : undefined;
+  };
+  return { p50: value('nodejs_eventloop_lag_p50_seconds'), p99: value('nodejs_eventloop_lag_p99_seconds'), max: value('nodejs_eventloop_lag_max_seconds') };
+}
+
 export interface JobProcess {
   readonly pid: number;
   readonly opsUrl: string;
@@ -50,10 +62,11 @@ export interface JobProcess {
   readonly config: AppConfig;
   /** A read-only query through the job's ops port (POST /sql), JSONEachRow rows. */
   rows<T>(sql: string): Promise<T[]>;
-  /** The job's /metrics as Prometheus text. */
+  /**
+   * The job's /metrics as Prometheus text. Every scrape also starts a new window of the job's event-loop delay
+   * (prom-client resets it when collected; eventLoopLagMs reads one): scrape once to start a window, once to end it.
+   */
   metricsText(): Promise<string>;
-  /** Event-loop delay of the job's main thread since the previous call (its /metrics), ms. */
-  eventLoopLagMs(): Promise<{ p50: number | undefined; p99: number | undefined; max: number | undefined }>;
   /** VmHWM of the child in MiB (undefined once it exited). */
   peakRssMb(): number | undefined;
   /** User + system CPU seconds of the child so far, all threads (undefined once it exited). */
@@ -268,18 +281,6 @@ export async function startJob(doc: Record<string, unknown>, label: string, { on
         .map((l) => JSON.parse(l) as T);
     },
     metricsText: () => fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()),
-    /**
-     * The job's own event-loop delay (prom-client's nodejs_eventloop_lag_* on its /metrics, sampled since the previous
-     * scrape: call once to start a window, again to read it), in ms.
-     */
-    async eventLoopLagMs() {
-      const text = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
-      const value = (name: string) => {
-        const m = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
-        return m ? +(Number(m[1]) * 1000).toFixed(1) : undefined;
-      };
-      return { p50: value('nodejs_eventloop_lag_p50_seconds'), p99: value('nodejs_eventloop_lag_p99_seconds'), max: value('nodejs_eventloop_lag_max_seconds') };
-    },
     peakRssMb() {
       const m = /^VmHWM:\s+(\d+) kB/m.exec(procStatus(pid) ?? '');
       return m ? Math.round(Number(m[1]) / 1024) : undefined;

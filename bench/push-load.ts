@@ -177,7 +177,6 @@ export async function openLoop(
       );
     }
     await Promise.all(pending);
-    loopDelay.disable();
     // The histogram is in ns and includes the sampling resolution itself.
     const delayMs = (ns: number) => Math.round(Math.max(0, ns / 1e6 - 5) * 10) / 10;
     return {
