@@ -37,6 +37,12 @@ describe('value parsers', () => {
     expect(integer('--n', '7', { min: 1 })).toBe(7);
     expect(() => integer('--window-sec', '0', { min: 1 })).toThrow('--window-sec needs a positive integer, got "0"');
     expect(() => integer('--port-base', '80', { min: 1024, max: 65000 })).toThrow('--port-base needs an integer 1024..65000, got "80"');
+    // Only decimal digits: Number() would read these as 0, 0, 80, 1000 and 1e21.
+    for (const text of ['', ' ', '0x50', '1e3', '1000000000000000000000', '7 ', '0b1', '\u0000']) {
+      expect(() => integer('--port', text, { min: 0, max: Infinity })).toThrow(`--port needs an integer 0..Infinity, got "${text}"`);
+    }
+    expect(port('--port', '+80')).toBe(80);
+    expect(() => port('--port', '')).toThrow('--port needs a port number, got ""');
     expect(port('--port', '0')).toBe(0);
     expect(() => port('--port', '65536')).toThrow('--port needs a port number, got "65536"');
     expect(() => port('--port', '1.5')).toThrow(UsageError);

@@ -117,11 +117,15 @@ export function required(flag: string, value: string | undefined): string {
   return value;
 }
 
-/** An integer within [min, max]; the message says what was expected ("a port number", "an integer 1024..65000"). */
+/**
+ * A decimal integer within [min, max]; the message says what was expected ("a port number", "an integer
+ * 1024..65000"). Only digits (and a sign) count: `Number` alone would take "" and " " for 0, "0x50" for 80 and "1e3"
+ * for 1000.
+ */
 export function integer(flag: string, value: string, range: { min?: number; max?: number; expected?: string } = {}): number {
   const { min = -Infinity, max = Infinity } = range;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const n = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     const expected = range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
     throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
   }

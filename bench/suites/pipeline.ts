@@ -60,6 +60,8 @@ import { jobRun, latencyRun, stallText } from '../job-bench.ts';
 import { summarizeStalls, type LoopStall, type LoopStalls } from '../job-process.ts';
 import { watchLoopStalls } from '../loop-stall-probe.mjs';
 import { parseRates } from '../push-load.ts';
+import { didYouMean, integer, type FlagSpecs, type FlagValues } from '../../cli/args.ts';
+import { UsageError } from '../../cli/command.ts';
 import { MachineCpuWindow, ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 
 const PARTITIONS = 3;
@@ -68,6 +70,11 @@ const C1_BATCH = 50_000; // the sink's default flushRows
 const TIMEOUT_MS = 15 * 60_000;
 const ROUND_MODES = ['k1', 'k2', 'normalize', 'normalize_w2', 'c1', 'sink', 'e2e'] as const;
 const MODES = [...ROUND_MODES, 'job', 'latency'] as const;
+// Bounds of the flags: 10× the default records (each is held in memory, with what the mapping makes of it), and a
+// latency rate the load generator can still schedule (the receiver alone sustains about 12,000 CDR/s here).
+const MAX_RECORDS = 1_000_000;
+const MAX_ROUNDS = 20;
+const MAX_LATENCY_RATE = 50_000;
 type Mode = (typeof MODES)[number];
 type RoundMode = (typeof ROUND_MODES)[number];
 
@@ -511,27 +518,83 @@ const summary = (xs: number[], digits = 0) => ({
   max: +Math.max(...xs).toFixed(digits),
 });
 
-export async function run(options: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const total = Number(options['records'] ?? process.env['BENCH_RECORDS'] ?? 100_000);
-  const rounds = Number(options['rounds'] ?? 3);
-  const e2eWorkers = Number(options['e2e-workers'] ?? DEFAULT_NORMALIZE_WORKERS);
-  const profileDir = options['profile'];
-  const modes = (options['modes'] === 'all' ? MODES.join(',') : (options['modes'] ?? ROUND_MODES.join(','))).split(',') as Mode[];
-  const latency = {
-    rates: parseRates(options['latency-rates'] ?? '500,2000'),
-    seconds: Number(options['latency-seconds'] ?? 20),
-    batch: Number(options['latency-batch'] ?? 4),
-    connections: Number(options['latency-connections'] ?? 32),
-    drainTimeoutSec: Number(options['latency-drain-timeout'] ?? 600),
-    rampSeconds: Number(options['latency-ramp-seconds'] ?? 10),
+/** The flags `npm run bench -- pipeline` takes (checked by bench/command-line.ts before anything runs). */
+export const flags = {
+  modes: { type: 'string', needs: `a comma list of ${MODES.join(',')}, or all` },
+  records: { type: 'string', needs: `a number of raw records 1..${MAX_RECORDS.toLocaleString('en-US')}` },
+  rounds: { type: 'string', needs: `a number of rounds 1..${MAX_ROUNDS}` },
+  'e2e-workers': { type: 'string', needs: 'a number of normalize members 1..16' },
+  profile: { type: 'string', needs: 'a directory for the CPU profiles' },
+  'keep-topics': { type: 'boolean' },
+  'latency-rates': { type: 'string', needs: `a comma list of rates 1..${MAX_LATENCY_RATE.toLocaleString('en-US')} CDR/s` },
+  'latency-seconds': { type: 'string', needs: 'seconds 1..3600' },
+  'latency-batch': { type: 'string', needs: 'CDRs per push 1..50' },
+  'latency-connections': { type: 'string', needs: 'connections 1..1024' },
+  'latency-drain-timeout': { type: 'string', needs: 'seconds 1..3600' },
+  'latency-ramp-seconds': { type: 'string', needs: 'seconds 0..600' },
+} as const satisfies FlagSpecs;
+
+export interface PipelineOptions {
+  modes: Mode[];
+  total: number;
+  rounds: number;
+  e2eWorkers: number;
+  profileDir: string | undefined;
+  keepTopics: boolean;
+  latency: { rates: number[]; seconds: number; batch: number; connections: number; drainTimeoutSec: number; rampSeconds: number };
+}
+
+/** The run's options from its flags (and BENCH_RECORDS); a UsageError names the first flag out of range. */
+export function parseOptions(values: FlagValues<typeof flags>, env: NodeJS.ProcessEnv = process.env): PipelineOptions {
+  const requested = values.modes === 'all' ? [...MODES] : (values.modes ?? ROUND_MODES.join(',')).split(',').map((m) => m.trim());
+  for (const m of requested) {
+    if (!(MODES as readonly string[]).includes(m)) {
+      const guess = didYouMean(m, [...MODES]);
+      throw new UsageError(`--modes: no mode "${m}"${guess ? ` (did you mean ${guess}?)` : ''}; modes: ${MODES.join(', ')}, or all`);
+    }
+  }
+  const recordsFlag = values.records !== undefined ? '--records' : 'BENCH_RECORDS';
+  return {
+    modes: [...new Set(requested)] as Mode[],
+    total: integer(recordsFlag, values.records ?? env['BENCH_RECORDS'] ?? '100000', { min: 1, max: MAX_RECORDS }),
+    rounds: integer('--rounds', values.rounds ?? '3', { min: 1, max: MAX_ROUNDS }),
+    e2eWorkers: integer('--e2e-workers', values['e2e-workers'] ?? String(DEFAULT_NORMALIZE_WORKERS), { min: 1, max: 16 }),
+    profileDir: values.profile,
+    keepTopics: values['keep-topics'] === true,
+    latency: {
+      rates: latencyRates(values['latency-rates'] ?? '500,2000'),
+      seconds: boundedNumber('--latency-seconds', values['latency-seconds'] ?? '20', 1, 3600),
+      batch: integer('--latency-batch', values['latency-batch'] ?? '4', { min: 1, max: 50 }),
+      connections: integer('--latency-connections', values['latency-connections'] ?? '32', { min: 1, max: 1024 }),
+      drainTimeoutSec: boundedNumber('--latency-drain-timeout', values['latency-drain-timeout'] ?? '600', 1, 3600),
+      rampSeconds: boundedNumber('--latency-ramp-seconds', values['latency-ramp-seconds'] ?? '10', 0, 600),
+    },
   };
+}
+
+function boundedNumber(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number ${min}..${max}, got "${value}"`);
+  return n;
+}
+
+function latencyRates(value: string): number[] {
+  let rates: number[];
+  try {
+    rates = parseRates(value);
+  } catch {
+    rates = [];
+  }
+  if (rates.length === 0 || rates.some((r) => r > MAX_LATENCY_RATE)) {
+    throw new UsageError(`--latency-rates needs ${flags['latency-rates'].needs}, got "${value}"`);
+  }
+  return rates;
+}
+
+export async function run(options: PipelineOptions = parseOptions({})): Promise<Record<string, unknown>> {
+  const { total, rounds, e2eWorkers, profileDir, modes, latency } = options;
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
-  const bad = modes.filter((m) => !MODES.includes(m));
-  const badLatency = !(latency.seconds > 0) || !Number.isInteger(latency.batch) || latency.batch < 1 || latency.batch > 50 || !(latency.connections >= 1) || !(latency.drainTimeoutSec > 0) || !(latency.rampSeconds >= 0);
-  if (bad.length > 0 || !(total > 0) || !(rounds > 0) || badLatency || !Number.isInteger(e2eWorkers) || e2eWorkers < 1 || e2eWorkers > 16) {
-    throw new Error(`pipeline: bad options (modes ${MODES.join(',')} or all; --records N; --rounds N; --e2e-workers 1-16; --latency-rates R,R; --latency-seconds S; --latency-batch 1-50; --latency-connections N; --latency-drain-timeout S; --latency-ramp-seconds S): ${JSON.stringify(options)}`);
-  }
   const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
 
   const tag = `bench_${Date.now().toString(36)}`;
@@ -763,6 +826,6 @@ export async function run(options: Record<string, string> = {}): Promise<Record<
   } finally {
     // The run's topics and groups go when it ends, measured or failed (bench/broker-cleanup.ts); `--keep-topics` keeps
     // them to look at.
-    if (options['keep-topics'] === undefined) await cleanUpRun(kafka, tag, 'pipeline');
+    if (!options.keepTopics) await cleanUpRun(kafka, tag, 'pipeline');
   }
 }
