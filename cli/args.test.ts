@@ -1,7 +1,7 @@
 // The shared command-line parser: strict, every mistake a UsageError naming the flag.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './command.ts';
-import { asUsage, integer, isoDateTime, numberAtLeast, parseFlags, port, positiveNumber, required } from './args.ts';
+import { asUsage, integer, isoDateTime, numberAtLeast, numberWithin, parseFlags, port, positiveNumber, required } from './args.ts';
 
 const SPEC = { file: { type: 'string' }, json: { type: 'boolean' }, vendor: { type: 'string', multiple: true }, format: { type: 'string', short: 'f', needs: 'a format name' } } as const;
 
@@ -42,6 +42,13 @@ describe('value parsers', () => {
       expect(() => integer('--port', text, { min: 0, max: Infinity })).toThrow(`--port needs an integer 0..Infinity, got "${text}"`);
     }
     expect(port('--port', '+80')).toBe(80);
+    expect(numberWithin('--s', '2.5e1', 0, 30)).toBe(25);
+    expect(numberAtLeast('--s', '-.5', -1)).toBe(-0.5);
+    for (const text of ['', ' ', '0x10', '1e', '.', 'Infinity', '1,5']) {
+      expect(() => numberAtLeast('--s', text, 0)).toThrow(`--s needs a number ≥ 0, got "${text}"`);
+      expect(() => positiveNumber('--s', text)).toThrow(`--s needs a positive number, got "${text}"`);
+    }
+    expect(() => numberWithin('--s', '31', 0, 30)).toThrow('--s needs a number 0..30, got "31"');
     expect(() => port('--port', '')).toThrow('--port needs a port number, got ""');
     expect(port('--port', '0')).toBe(0);
     expect(() => port('--port', '65536')).toThrow('--port needs a port number, got "65536"');

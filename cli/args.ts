@@ -137,16 +137,28 @@ export function port(flag: string, value: string): number {
   return integer(flag, value, { min: 0, max: 65535, expected: 'a port number' });
 }
 
+/** A decimal number ("12", "-0.5", "2.5e3"), else NaN: `Number` alone would take "" and " " for 0 and "0x50" for 80. */
+function decimal(value: string): number {
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value) ? Number(value) : NaN;
+}
+
 /** A finite number ≥ min. */
 export function numberAtLeast(flag: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} needs a number ≥ ${min}, got "${value}"`);
+  return numberWithin(flag, value, min, Infinity);
+}
+
+/** A finite number within [min, max]. */
+export function numberWithin(flag: string, value: string, min: number, max: number): number {
+  const n = decimal(value);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`${flag} needs a number ${max === Infinity ? `≥ ${min}` : `${min}..${max}`}, got "${value}"`);
+  }
   return n;
 }
 
 /** A finite number > 0; `expected` names it in the message (default "a positive number"). */
 export function positiveNumber(flag: string, value: string, expected = 'a positive number'): number {
-  const n = Number(value);
+  const n = decimal(value);
   if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
   return n;
 }

@@ -60,7 +60,7 @@ import { jobRun, latencyRun, stallText } from '../job-bench.ts';
 import { summarizeStalls, type LoopStall, type LoopStalls } from '../job-process.ts';
 import { watchLoopStalls } from '../loop-stall-probe.mjs';
 import { parseRates } from '../push-load.ts';
-import { didYouMean, integer, type FlagSpecs, type FlagValues } from '../../cli/args.ts';
+import { didYouMean, integer, numberWithin, type FlagSpecs, type FlagValues } from '../../cli/args.ts';
 import { UsageError } from '../../cli/command.ts';
 import { MachineCpuWindow, ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 
@@ -563,19 +563,13 @@ export function parseOptions(values: FlagValues<typeof flags>, env: NodeJS.Proce
     keepTopics: values['keep-topics'] === true,
     latency: {
       rates: latencyRates(values['latency-rates'] ?? '500,2000'),
-      seconds: boundedNumber('--latency-seconds', values['latency-seconds'] ?? '20', 1, 3600),
+      seconds: numberWithin('--latency-seconds', values['latency-seconds'] ?? '20', 1, 3600),
       batch: integer('--latency-batch', values['latency-batch'] ?? '4', { min: 1, max: 50 }),
       connections: integer('--latency-connections', values['latency-connections'] ?? '32', { min: 1, max: 1024 }),
-      drainTimeoutSec: boundedNumber('--latency-drain-timeout', values['latency-drain-timeout'] ?? '600', 1, 3600),
-      rampSeconds: boundedNumber('--latency-ramp-seconds', values['latency-ramp-seconds'] ?? '10', 0, 600),
+      drainTimeoutSec: numberWithin('--latency-drain-timeout', values['latency-drain-timeout'] ?? '600', 1, 3600),
+      rampSeconds: numberWithin('--latency-ramp-seconds', values['latency-ramp-seconds'] ?? '10', 0, 600),
     },
   };
-}
-
-function boundedNumber(flag: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} needs a number ${min}..${max}, got "${value}"`);
-  return n;
 }
 
 function latencyRates(value: string): number[] {
