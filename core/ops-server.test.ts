@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry, Counter } from 'prom-client';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
@@ -83,6 +84,55 @@ describe('ops server', () => {
     expect(queries.length).toBe(before);
     // Its own origin is fine (the page the server would serve itself).
     expect((await post('SELECT 2', { 'content-type': SQL_CONTENT_TYPE, origin: base })).status).toBe(200);
+  });
+
+  // Found by test/fuzz/ops-port.test.ts.
+  it('answers a request target the URL parser refuses with 400, not a 500', async () => {
+    const { host, port } = new URL(base);
+    for (const target of ['//', 'http://[']) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (chunk: Buffer) => void (text += chunk.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.end(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('invalid request target');
+    }
+  });
+
+  // Found by test/fuzz/ops-port.test.ts: the 413 used to be lost in a reset of the connection.
+  it('answers a query over 64 KiB with a 413 the client can read, without running it', async () => {
+    const before = queries.length;
+    for (const size of [70_000, 2_000_000]) {
+      const res = await post(`SELECT 1 -- ${'x'.repeat(size)}`);
+      expect(res.status).toBe(413);
+      expect(await res.text()).toBe('query larger than 65536 bytes\n');
+    }
+    expect(queries.length).toBe(before);
+  });
+
+  it('answers a reconcile request over 64 KiB with a 413, without running it', async () => {
+    const runs: string[] = [];
+    const own = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => '',
+      reconcile: async (body, write) => {
+        runs.push(body);
+        write('{}');
+      },
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body: `{"x":"${'x'.repeat(100_000)}"}`, headers: { 'content-type': 'application/json' } });
+      expect(res.status).toBe(413);
+      expect(runs).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('logs every query with caller, duration and outcome', async () => {

@@ -77,6 +77,8 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
 async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number): Promise<void> {
   if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
   if (!allowedOrigin(req.headers.origin, port)) return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
+  // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
+  if (!URL.canParse(req.url ?? '/', 'http://127.0.0.1')) return send(res, 400, 'text/plain', 'invalid request target\n');
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
   if (req.method === 'GET' && url.pathname === '/readyz') {
@@ -93,7 +95,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
     // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, 'text/plain', 'send the request as application/json\n');
-    const body = await readBody(req, MAX_SQL_BYTES);
+    let body: string;
+    try {
+      body = await readBody(req, MAX_SQL_BYTES);
+    } catch (err) {
+      return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
+    }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     await h.reconcile(body, (line) => void res.write(`${line}\n`));
     res.end();
@@ -114,7 +121,7 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
   try {
     body = await readBody(req, MAX_SQL_BYTES);
   } catch (err) {
-    return send(res, 413, 'text/plain', `${(err as Error).message}\n`);
+    return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
   }
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
   if (!/^[A-Za-z]+$/.test(format)) return send(res, 400, 'text/plain', `invalid format ${format}\n`);
@@ -157,8 +164,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Drop the body but leave the connection to the 413 (sent with `connection: close`, which ends it once the
+        // answer is written; what arrives until then is read and dropped). Destroying the request here closed the
+        // socket before the 413 went out: the client saw a reset instead of the reason.
+        chunks.length = 0;
         reject(new Error(`query larger than ${limit} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);

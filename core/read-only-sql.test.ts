@@ -61,6 +61,8 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('-- a comment first\nSELECT count() FROM t', 'TSV')).toBe('2\n');
     expect(await sql.run('/* block */ SHOW TABLES', 'TSV')).toBe('t\n');
     expect(await sql.run('SELECT 1 -- trailing comment', 'TSV')).toBe('1\n');
+    expect(await sql.run('DESCRIBE t', 'TSV')).toMatch(/^x\tUInt32\t/);
+    expect(await sql.run('DESCRIBE (SELECT x FROM ro_test.t)', 'TSV')).toMatch(/^x\tUInt32\t/);
   });
 
   const attacks: [string, (port: number) => string, number][] = [
@@ -80,6 +82,15 @@ describe('read-only SQL on the embedded engine', () => {
     ['network (postgresql)', (p) => `SELECT * FROM postgresql('127.0.0.1:${p}', 'db', 't', 'u', 'p')`, 403],
     ['program (executable)', () => "SELECT * FROM executable('id', 'TSV', 'a String')", 403],
     ['sqlite file', () => `SELECT * FROM sqlite('${victim}', 't')`, 403],
+    // readonly=1 lets these through (the engine infers the columns from the file or address): refused by refusalOf.
+    ['file read (DESCRIBE file)', () => `DESCRIBE file('${victim}', 'CSVWithNames')`, 403],
+    ['network (DESCRIBE TABLE url)', (p) => `desc table url('http://127.0.0.1:${p}/d', 'TSV')`, 403],
+    ['network (DESCRIBE s3)', (p) => `DESCRIBE s3('http://127.0.0.1:${p}/bucket/k.tsv', 'TSV')`, 403],
+    ['network (DESCRIBE remote)', (p) => `DESCRIBE TABLE remote('127.0.0.1:${p}', system.one)`, 403],
+    ['session change (USE, sticks to the pooled session)', () => 'USE system', 403],
+    ['stopping merges (SYSTEM STOP MERGES, all tables)', () => 'SYSTEM STOP MERGES', 403],
+    ['stopping views (SYSTEM STOP VIEWS)', () => 'system stop views', 403],
+    ['file create (sqlite)', () => `SELECT * FROM sqlite('${join(dir, 'created.db')}', 't')`, 403],
     ['write (INSERT)', () => 'INSERT INTO t VALUES (3)', 403],
     ['write (multi-statement)', () => 'SELECT 1; INSERT INTO t VALUES (3)', 400],
     ['DDL (DROP)', () => 'DROP TABLE t', 403],
@@ -96,6 +107,7 @@ describe('read-only SQL on the embedded engine', () => {
 
   it('left no trace of the attacks: no file written, no request made, no row changed', async () => {
     expect(existsSync(outfile)).toBe(false);
+    expect(existsSync(join(dir, 'created.db'))).toBe(false);
     expect(readFileSync(victim, 'utf8')).toBe('secret\n');
     expect(statSync(victim).size).toBe(7);
     expect(trapHits).toEqual([]);
@@ -140,6 +152,22 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await tagged('AND is_cancelled = 0')).toBe(0);
   });
 
+  it("never hands what a failed query wrote to the next query's result", async () => {
+    for (const format of ['Markdown', 'JSON', 'XML', 'CSVWithNames']) {
+      const err = await sql.run('SELECT throwIf(1) AS half_written', format).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SqlQueryError);
+      expect(await sql.run('SELECT 1', 'TSV')).toBe('1\n');
+    }
+  });
+
+  it('does not start the query of a caller that left while it was parsed', async () => {
+    const started = Date.now();
+    const err = (await sql.run('SELECT count() FROM numbers(1e13)', 'TSV', { signal: AbortSignal.abort() }).catch((e: unknown) => e)) as SqlQueryError;
+    expect(err.status).toBe(499);
+    // Not run until max_execution_time (2 s here) and only then reported cancelled.
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
   it('refuses more concurrent queries than allowed instead of queueing them', async () => {
     const endless = [1, 2].map(() => sql.run('SELECT count() FROM numbers(1e13)', 'TSV').catch((e: unknown) => e));
     await new Promise((r) => setTimeout(r, 50));
@@ -158,6 +186,15 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ["SELECT 'a\\nINTO OUTFILE x'", false],
     ['SELECT `a\\nINTO OUTFILE`\nFROM t', false],
     ['SELECT 1', false],
+    ["DESCRIBE TABLE file('x', 'CSVWithNames')", true],
+    ['DESCRIBE TABLE numbers(3)', true],
+    ['DESCRIBE TABLE t', false],
+    ['DESCRIBE TABLE\n(\n    SELECT 1\n)', false],
+    ['USE system', true],
+    ["SELECT 'USE system'", false],
+    ['SYSTEM STOP MERGES', true],
+    ["SELECT *\nFROM sqlite('x.db', 't')", true],
+    ["SELECT 'sqlite(' AS `sqlite(`", false],
   ])('%j refused: %s', (text, refused) => {
     expect(refusalOf(text) !== undefined).toBe(refused);
   });

@@ -6,13 +6,15 @@
 //   two sessions run queries in parallel, while one session runs its queries one after another. User queries
 //   therefore get their own small pool of sessions opened with `readonly=1` (which also forbids changing any setting,
 //   so a query cannot lift its limits with SETTINGS or SET). The sink's session never waits for a user query.
-// - readonly=1 refuses writes, DDL, SYSTEM, and the table functions that read files or reach the network (file, url,
-//   s3, remote, mysql, postgresql, sqlite, executable, …: "Cannot execute query in readonly mode").
-// - It does NOT refuse `INTO OUTFILE` (the embedded engine writes the file itself) nor `KILL QUERY` (which could
-//   cancel the sink's inserts). No setting turns those off, so a second layer asks the engine's own parser
-//   (formatQuery) for the canonical text of the one statement and refuses those two clauses there. formatQuery also
-//   refuses multi-statements and reports syntax errors with their position; comments and string literals cannot
-//   fool it (literals come back escaped, on one line).
+// - readonly=1 refuses writes, DDL, most of SYSTEM, and the table functions that read files or reach the network
+//   (file, url, s3, remote, mysql, postgresql, sqlite, executable, …: "Cannot execute query in readonly mode").
+// - It does NOT refuse `INTO OUTFILE` (the embedded engine writes the file itself), `KILL QUERY` (which could
+//   cancel the sink's inserts), the global `SYSTEM STOP …` statements (merges, views, moves), `DESCRIBE file(…)`/
+//   `url(…)`/… (which reads the file or address to infer the columns), `USE` (which sticks to a pooled session),
+//   and `sqlite()` creates its file before it is refused. No setting turns those off, so a second layer asks the
+//   engine's own parser (formatQuery) for the canonical text of the one statement and refuses those there.
+//   formatQuery also refuses multi-statements and reports syntax errors with their position; comments and string
+//   literals cannot fool it (literals come back escaped, on one line).
 // - A cancelled call does not stop the engine (chdb rejects early and computes on), so a caller that goes away is
 //   followed by `KILL QUERY` for its tagged query, and max_execution_time bounds everything else.
 // Server (CLICKHOUSE_URL): the same settings go with each request (readonly=1 applied with the others), and the
@@ -103,10 +105,29 @@ function asQueryError(err: unknown): SqlQueryError {
 
 /**
  * The second layer (see the header): the engine's canonical text of the statement, refused when it writes a file
- * (`INTO OUTFILE`) or kills queries — the two things readonly=1 still allows.
+ * (`INTO OUTFILE`, `sqlite()`), kills queries, stops the engine's background work (`SYSTEM`), describes a table
+ * function or switches the session's database — the things readonly=1 still allows (those besides INTO OUTFILE and
+ * KILL were found by test/fuzz/ops-port.test.ts).
  */
 export function refusalOf(formatted: string): string | undefined {
-  if (/^KILL\b/i.test(formatted.trimStart())) return 'KILL is not allowed: queries of the pipeline are not yours to cancel';
+  const statement = formatted.trimStart();
+  if (/^KILL\b/i.test(statement)) return 'KILL is not allowed: queries of the pipeline are not yours to cancel';
+  // readonly=1 refuses most SYSTEM statements but runs the global START/STOP ones (SYSTEM STOP MERGES, … VIEWS,
+  // … MOVES, … TTL MERGES), which would stop the sink's tables from merging. None of them is a read.
+  if (/^SYSTEM\b/i.test(statement)) return 'SYSTEM statements are not allowed: they change the engine, not read from it';
+  // USE is allowed by readonly=1 but sticks to the pooled engine session, so it would change the database of every
+  // later query on that session (other callers' included) until the job restarts.
+  if (/^USE\b/i.test(statement)) return 'USE is not allowed: the session is shared with later queries; name the database in the query (db.table)';
+  // readonly=1 refuses file(), url(), s3(), … in a SELECT, but not as the table of a DESCRIBE, which reads the file or
+  // fetches the address it names to infer the columns (a file's header line comes back as column names).
+  if (/^DESCRIBE TABLE [A-Za-z_][A-Za-z0-9_]*\s*\(/i.test(statement)) {
+    return 'DESCRIBE of a table function is not allowed: it reads the file or address it names, which read-only queries do not';
+  }
+  // sqlite() opens (and so creates) its database file before readonly=1 refuses the table function. Outside string
+  // literals and quoted names only: `SELECT 'sqlite('` is a read.
+  if (/\bsqlite\s*\(/i.test(statement.replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''"))) {
+    return 'sqlite() is not allowed: it creates the file it names before the read-only check refuses it';
+  }
   if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
   return undefined;
 }
@@ -135,6 +156,9 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         });
         const refusal = refusalOf(formatted);
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
+        // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
+        // listener never would, and the query would hold its session until max_execution_time.
+        if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED' });
         return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false).catch((err: unknown) => {
           if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', cause: err });
           throw asQueryError(err);
@@ -187,6 +211,12 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
         // The tag goes on its own line first: a user's trailing `--` comment cannot swallow it.
         const result = await session.queryAsync(`/* cdrflow-sql ${tag} */\n${sql}`, { format });
         return result.text();
+      } catch (err) {
+        // chdb keeps what a failed query's format wrote before the error (the header of Markdown, JSON, XML,
+        // CSVWithNames, …) and hands it out at the start of the session's next result, another caller's. A query
+        // that succeeds takes it first (found by test/fuzz/ops-port.test.ts).
+        await session.queryAsync('SELECT 1', { format: 'Null' }).catch(() => undefined);
+        throw err;
       } finally {
         signal?.removeEventListener('abort', onAbort);
         pool.push(session);
