@@ -44,6 +44,10 @@ describe('ops server', () => {
 
   it('serves health, readiness, metrics and status', async () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    // HEAD answers as GET does, without the body.
+    const head = await fetch(`${base}/healthz`, { method: 'HEAD' });
+    expect([head.status, await head.text()]).toEqual([200, '']);
+    expect((await fetch(`${base}/readyz`, { method: 'HEAD' })).status).toBe(503);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ ready: false, components: { sink: 'starting' } });
@@ -127,9 +131,18 @@ describe('ops server', () => {
       },
     });
     try {
-      const res = await fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body: `{"x":"${'x'.repeat(100_000)}"}`, headers: { 'content-type': 'application/json' } });
+      const reconcile = (body: string, type: string) => fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body, headers: { 'content-type': type } });
+      const res = await reconcile(`{"x":"${'x'.repeat(100_000)}"}`, 'application/json');
       expect(res.status).toBe(413);
+      expect(await res.text()).toBe('request body larger than 65536 bytes\n');
       expect(runs).toEqual([]);
+      // The media type is compared as /sql compares its own: parameters and case aside, and whole.
+      expect((await reconcile('{}', 'application/jsonx')).status).toBe(415);
+      expect(runs).toEqual([]);
+      const ok = await reconcile('{}', 'APPLICATION/JSON; charset=utf-8');
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toBe('{}\n');
+      expect(runs).toEqual(['{}']);
     } finally {
       await own.close();
     }

@@ -80,24 +80,26 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
   if (!URL.canParse(req.url ?? '/', 'http://127.0.0.1')) return send(res, 400, 'text/plain', 'invalid request target\n');
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-  if (req.method === 'GET' && url.pathname === '/readyz') {
+  // HEAD is GET without the body (Node leaves it out): probes that only look at the status use it.
+  const read = req.method === 'GET' || req.method === 'HEAD';
+  if (read && url.pathname === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
+  if (read && url.pathname === '/readyz') {
     const r = h.readiness();
     return send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
   }
-  if (req.method === 'GET' && url.pathname === '/metrics') {
+  if (read && url.pathname === '/metrics') {
     return send(res, 200, h.metrics.contentType, await h.metrics.metrics());
   }
-  if (req.method === 'GET' && url.pathname === '/status') {
+  if (read && url.pathname === '/status') {
     return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
   }
   if (req.method === 'POST' && url.pathname === '/sql') return handleSql(req, res, h, url);
   if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
     // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
-    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, 'text/plain', 'send the request as application/json\n');
+    if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
     let body: string;
     try {
-      body = await readBody(req, MAX_SQL_BYTES);
+      body = await readBody(req, MAX_SQL_BYTES, 'request body');
     } catch (err) {
       return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
     }
@@ -112,14 +114,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
   const started = Date.now();
   const caller = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(req);
   if (type !== SQL_CONTENT_TYPE) {
     h.log?.('warn', 'sql.refused', { caller, reason: `content-type ${type || 'none'}` });
     return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
   }
   let body: string;
   try {
-    body = await readBody(req, MAX_SQL_BYTES);
+    body = await readBody(req, MAX_SQL_BYTES, 'query');
   } catch (err) {
     return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
   }
@@ -157,7 +159,13 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(body);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** The request's media type without parameters, lower case ("application/sql; charset=utf-8" → "application/sql"). */
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The body as text; rejected once it passes `limit` bytes (`what` names it in the message). */
+function readBody(req: IncomingMessage, limit: number, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -168,7 +176,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
         // answer is written; what arrives until then is read and dropped). Destroying the request here closed the
         // socket before the 413 went out: the client saw a reset instead of the reason.
         chunks.length = 0;
-        reject(new Error(`query larger than ${limit} bytes`));
+        reject(new Error(`${what} larger than ${limit} bytes`));
         return;
       }
       chunks.push(chunk);

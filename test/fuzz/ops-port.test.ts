@@ -761,13 +761,13 @@ function expected(p: Plan): Expected {
   if (!p.originOk) return { status: 403 };
   if (!URL.canParse(p.target, 'http://127.0.0.1')) return { status: 400 };
   const path = new URL(p.target, 'http://127.0.0.1').pathname;
-  const get = p.method === 'GET';
+  const get = p.method === 'GET' || p.method === 'HEAD';
   if (get && path === '/healthz') return { status: 200 };
   if (get && path === '/readyz') return { status: ready ? 200 : 503 };
   if (get && (path === '/metrics' || path === '/status')) return { status: 200 };
   const type = p.headers.find(([k]) => k === 'Content-Type')?.[1];
   if (p.method === 'POST' && path === '/reconcile') {
-    if (!(type ?? '').startsWith('application/json')) return { status: 415 };
+    if ((type ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') return { status: 415 };
     return p.body.length > MAX_BODY ? { status: 413 } : { reconcile: true };
   }
   if (p.method !== 'POST' || path !== '/sql') return { status: 404 };
