@@ -166,8 +166,9 @@ export async function openLoop(
   try {
     for (let i = 0; i < bodies.length; i++) {
       const due = dueAt(t0, i, pushesPerSecond);
-      // A timer can fire early by the event loop's cached clock: wait again until the push is due within 1 ms.
-      for (let wait = due - performance.now(); wait > 1; wait = due - performance.now()) await new Promise((r) => setTimeout(r, wait));
+      // Never before it is due, so no latency reads below the answer's own time: a timer can fire early by the event
+      // loop's cached clock, so it waits again (a timer rounds up to whole ms; lateness counts in the latency).
+      for (let wait = due - performance.now(); wait > 0; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
       sentLateMs[i] = performance.now() - due;
       pending.push(
         signedPush(agent, target, bodies[i]!).then((outcome) => {
