@@ -76,6 +76,14 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
     expect(cdrflow(['help', 'migarte']).stderr).toContain('did you mean "migrate"?');
   });
 
+  it('reads a number flag as decimal digits only, before touching the file', () => {
+    for (const batch of ['0x10', '', '1e3']) {
+      const r = cdrflow(['import', 'huawei-privatenumber', '--file', '/nonexistent/records.jsonl', '--batch', batch]);
+      expect(r.status).toBe(64);
+      expect(r.stderr).toContain(`--batch needs a positive integer, got "${batch}"`);
+    }
+  });
+
   it('exits quietly when the reader closes the pipe (sql … | head -1, migrate --print | grep -m1)', async () => {
     const sql = await firstLineThenClose(['sql', 'SELECT number FROM numbers(300000)', '--format', 'CSV']);
     expect(sql.line).toBe('0');

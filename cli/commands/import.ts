@@ -2,7 +2,7 @@
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { parseFlags } from '../args.ts';
+import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
 import { countLines, importFile } from '../../connectors/file-import/import.ts';
@@ -28,7 +28,7 @@ Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (Kafka
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
-  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : Number(values.batch) };
+  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1 }) };
   const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
   return { options: parsed.data, config: values.config };
