@@ -131,9 +131,8 @@ export interface OpenLoopResult {
   /** Per push, in order: answer latency from its due time (ms), and its outcome. */
   latencyMs: number[];
   /**
-   * Per push: how late this process started sending it (ms after its due time; down to -1 ms, as a push due within 1 ms
-   * goes at once). The load generator shares the machine's cores with the server it loads: this part of each latency
-   * was the generator's own wait.
+   * Per push: how late this process started sending it (ms after its due time, never before it). The load generator
+   * shares the machine's cores with the server it loads: this part of each latency was the generator's own wait.
    */
   sentLateMs: number[];
   /** The generator's own event-loop delay over the run (ms): an answer that arrived meanwhile was read that late. */

@@ -97,12 +97,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
     // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
     if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
-    let body: string;
-    try {
-      body = await readBody(req, MAX_SQL_BYTES, 'request body');
-    } catch (err) {
-      return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
-    }
+    const body = await bodyOr413(req, res, 'request body');
+    if (body === undefined) return;
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     await h.reconcile(body, (line) => void res.write(`${line}\n`));
     res.end();
@@ -119,12 +115,8 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
     h.log?.('warn', 'sql.refused', { caller, reason: `content-type ${type || 'none'}` });
     return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
   }
-  let body: string;
-  try {
-    body = await readBody(req, MAX_SQL_BYTES, 'query');
-  } catch (err) {
-    return send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
-  }
+  const body = await bodyOr413(req, res, 'query');
+  if (body === undefined) return;
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
   if (!/^[A-Za-z]+$/.test(format)) return send(res, 400, 'text/plain', `invalid format ${format}\n`);
   // The client going away cancels the query (the response closes before it was written).
@@ -162,6 +154,16 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
 /** The request's media type without parameters, lower case ("application/sql; charset=utf-8" → "application/sql"). */
 function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The body as text, or undefined once it passed MAX_SQL_BYTES and was answered 413 (`what` names it there). */
+async function bodyOr413(req: IncomingMessage, res: ServerResponse, what: string): Promise<string | undefined> {
+  try {
+    return await readBody(req, MAX_SQL_BYTES, what);
+  } catch (err) {
+    send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
+    return undefined;
+  }
 }
 
 /** The body as text; rejected once it passes `limit` bytes (`what` names it in the message). */

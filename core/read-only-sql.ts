@@ -158,10 +158,10 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
         // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
         // listener never would, and the query would hold its session until max_execution_time.
-        if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED' });
+        const cancelled = (cause?: unknown) => new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', ...(cause === undefined ? {} : { cause }) });
+        if (options.signal?.aborted) throw cancelled();
         return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false).catch((err: unknown) => {
-          if (options.signal?.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', cause: err });
-          throw asQueryError(err);
+          throw options.signal?.aborted ? cancelled(err) : asQueryError(err);
         });
       } finally {
         running--;
