@@ -2,6 +2,7 @@
 // letter on cdr.dlq (inside the stage's transaction, or acknowledged by Kafka), and the classification of
 // schema-registry errors shared by every stage that decodes Avro: bad framing/bytes are the record's fault
 // (dead-letter), an unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
+import { createHash } from 'node:crypto';
 import type { SchemaRegistry } from './avro.ts';
 import { TopicCodec } from './avro.ts';
 import { CdrflowError, classifyError, type ErrorKind } from './errors.ts';
@@ -46,17 +47,18 @@ export function deadLetterFor(
 }
 
 /**
- * A dead letter for a record that never was a Kafka message (a polled vendor record that cannot be keyed, a file
- * line): no origin partition or offset (-1), the payload kept verbatim for a later replay.
+ * A dead letter for a record that never was a Kafka message (a polled vendor record refused at the door, a file
+ * line): no origin partition or offset (-1), the payload kept verbatim for a later replay (null when it could not be
+ * written out at all: a record nested too deep for JSON.stringify).
  */
 export function deadLetterForPayload(
-  payload: string,
+  payload: string | null,
   error: { kind: ErrorKind; message: string },
   component: string,
   origin: { topic: string; vendor: string | null; failed_at?: Date },
 ): DeadLetter {
   return {
-    original_value: Buffer.from(payload, 'utf8'),
+    original_value: payload === null ? null : Buffer.from(payload, 'utf8'),
     original_key: null,
     origin_topic: origin.topic,
     origin_partition: -1,
@@ -76,6 +78,32 @@ export function deadLetterForPayload(
  * transaction (the sink, the pollers), which retry it inside their own budget. Keyed by cdr_id when known, so
  * a record's dead letters share its partition; by the original key otherwise.
  */
+/**
+ * A dead letter is one Kafka message, and the broker refuses any above message.max.bytes (1 MiB by default) with an
+ * error no retry mends: the stage would stop on the very record it meant to set aside. So a dead letter keeps at most
+ * this much of the original value (and of its key and reason), and says so in its reason, with the full length and
+ * SHA-256 of what was cut. Only hostile records come near it: the door refuses records over 64 KiB and keys over 256
+ * bytes (core/input-limits.ts), and the original stays where it came from (the raw topic at its offset, or the
+ * vendor, which a backfill reads again).
+ */
+export const DEAD_LETTER_LIMITS = { valueBytes: 512 * 1024, keyBytes: 1024, messageChars: 4096 } as const;
+
+/** `letter` within DEAD_LETTER_LIMITS, every cut named in its error_message; the letter itself when nothing is cut. */
+export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
+  const cuts: string[] = [];
+  const cut = (name: string, bytes: Buffer | null, limit: number): Buffer | null => {
+    if (bytes === null || bytes.length <= limit) return bytes;
+    cuts.push(`${name} cut to its first ${limit} of ${bytes.length} bytes (sha256 ${createHash('sha256').update(bytes).digest('hex')})`);
+    return bytes.subarray(0, limit);
+  };
+  const original_value = cut('original_value', letter.original_value, DEAD_LETTER_LIMITS.valueBytes);
+  const original_key = cut('original_key', letter.original_key, DEAD_LETTER_LIMITS.keyBytes);
+  const tooLong = letter.error_message.length > DEAD_LETTER_LIMITS.messageChars;
+  if (cuts.length === 0 && !tooLong) return letter;
+  const message = tooLong ? `${letter.error_message.slice(0, DEAD_LETTER_LIMITS.messageChars)}… (${letter.error_message.length} characters)` : letter.error_message;
+  return { ...letter, original_value, original_key, error_message: cuts.length === 0 ? message : `${message} [${cuts.join('; ')}]` };
+}
+
 export class DeadLetterWriter {
   private readonly codec: TopicCodec;
 
@@ -97,7 +125,8 @@ export class DeadLetterWriter {
     await this.codec.register();
   }
 
-  async message(letter: DeadLetter): Promise<OutgoingMessage> {
+  async message(given: DeadLetter): Promise<OutgoingMessage> {
+    const letter = withinDeadLetterLimits(given);
     this.log('warn', 'record.dead_lettered', {
       reason: letter.error_kind,
       stage: letter.component,

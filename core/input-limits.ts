@@ -12,6 +12,13 @@ export const MAX_NATURAL_KEY_BYTES = 256;
 /** One vendor record (one CDR). Real ones are 1-10 KiB; a CCC record with many legs and key presses stays far below. */
 export const MAX_RECORD_BYTES = 64 * 1024;
 
+/**
+ * One answer of a polled vendor API (a page of records), read at most this far: a page of the largest size holds 100
+ * records, so even at MAX_RECORD_BYTES each it stays under half of this. A longer answer is refused unread
+ * (`answer-too-large`, which shrinks the page where the API allows) instead of being buffered whole.
+ */
+export const MAX_VENDOR_ANSWER_BYTES = 16 * 1024 * 1024;
+
 export type StrictJson = { ok: true; value: unknown } | { ok: false; problem: string };
 
 const ANY_SURROGATE = /[\uD800-\uDFFF]/;
@@ -171,6 +178,14 @@ export function exactParse(text: string, maxDepth: number = MAX_JSON_DEPTH): Str
   if (s.duplicate !== null) return { ok: false, problem: `duplicate JSON member ${quote(s.duplicate, 80)} in one object` };
   if (s.loneSurrogate) return { ok: false, problem: 'invalid UTF-8: the text carries an unpaired surrogate' };
   return { ok: true, value };
+}
+
+/**
+ * A problem with a parsed value's nesting, or null. For values parsed elsewhere (a vendor SDK's JSON.parse), before
+ * anything recursive (JSON.stringify, the mappers) touches them; the walk itself goes no deeper than `maxDepth` + 1.
+ */
+export function nestingProblem(value: unknown, maxDepth: number = MAX_JSON_DEPTH): string | null {
+  return keyCount(value, 1, maxDepth) < 0 ? `JSON nested deeper than ${maxDepth} levels` : null;
 }
 
 /** A problem with a natural key's length, or null. */

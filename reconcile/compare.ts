@@ -11,7 +11,7 @@ export interface Layers {
   /** Pull vendor tenants whose API was read: each of their days gets a row even when every figure is 0. */
   sourceTenants: { vendor: Vendor; tenant: string }[];
   source: Tally;
-  /** Records the API served without a natural key (they go to the dead-letter topic at the poller), per bucket. */
+  /** Records the API served that the poller refuses (no natural key, or over the door's limits: they go to the dead-letter topic there), per bucket. */
   sourceKeyless: Map<string, number>;
   /** `vendor\0tenant` → why the API could not be read. */
   sourceUnreachable: Map<string, string>;

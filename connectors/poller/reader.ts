@@ -12,6 +12,7 @@ import type { PollerMetrics } from './metrics.ts';
 import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
+import { naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
 
 export interface PollContext {
   source: PullSource;
@@ -50,6 +51,38 @@ const MAX_INFLIGHT_PUBLISHES = 3;
 const PREFETCH_PAGES = 4;
 /** If the vendor's total moves while paging (late records shift offset pages), read the window again, this often at most. */
 const MAX_PASSES = 3;
+
+type Admitted = { ok: true; key: string; payload: string } | { ok: false; problem: string; key: string | undefined; payload: string | null };
+
+/**
+ * The door's limits (core/input-limits.ts, the receivers' rules) for one record of a page, which the vendor's own
+ * JSON.parse already read: what the raw topic can hold and every later stage can handle. A record too deep would
+ * overflow JSON.stringify's stack, one over 1 MiB would be refused by the broker (with the rest of its send, and again
+ * on every retry: the window could never finish), and an oversized key would reach the partitioner. Rules that only
+ * concern the content (its fields, UTF-8) stay with normalize, which dead-letters such records from the raw topic.
+ */
+function admit(record: unknown, source: PullSource): Admitted {
+  // The key is one top-level field: safe to read whatever lies below it.
+  const key = source.naturalKey(record);
+  const depth = nestingProblem(record);
+  // The text is what the dead letter keeps. Too deep, it may overflow JSON.stringify's stack: then there is none.
+  const payload = depth === null ? JSON.stringify(record) : textOrNull(record);
+  const problem =
+    depth ??
+    (typeof record !== 'object' || record === null || Array.isArray(record) ? `not a JSON object (${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})` : null) ??
+    recordSizeProblem(payload!) ??
+    (key === undefined ? 'without a natural key' : naturalKeyProblem(key));
+  if (problem !== null) return { ok: false, problem, key: key !== undefined && naturalKeyProblem(key) === null ? key : undefined, payload };
+  return { ok: true, key: key!, payload: payload! };
+}
+
+function textOrNull(value: unknown): string | null {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return null;
+  }
+}
 
 export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
   const { source, metrics, log, signal } = ctx;
@@ -153,22 +186,21 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         let unchanged = 0;
         const receivedAt = new Date(ctx.now());
         for (const record of result.records) {
-          // The page is one JSON document; a record's verbatim text is the re-serialisation of its parsed object
-          // (JSON.stringify keeps every field, its order and values; only insignificant whitespace can differ).
-          const payload = JSON.stringify(record);
-          const key = source.naturalKey(record);
-          if (key === undefined) {
-            // Dead-letter it once, not on every re-read: remembered by content (after the ack) like keyed records.
-            if (recentKeys) {
-              const hash = payloadHash(payload);
-              const unkeyed = `unkeyed:${hash}`;
-              if (recentKeys.unchanged(tenant, unkeyed, hash, receivedAt.getTime())) continue;
-              toRemember.push([unkeyed, hash]);
+          const checked = admit(record, source);
+          if (!checked.ok) {
+            // Dead-letter it once, not on every re-read: remembered (after the ack) by its key and content like an
+            // admitted record. Only a keyless record too deep to write out has nothing stable to be remembered by.
+            const id = checked.key ?? (checked.payload !== null ? payloadHash(checked.payload) : undefined);
+            if (recentKeys && id !== undefined) {
+              const hash = payloadHash(checked.payload ?? checked.problem);
+              if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
+              toRemember.push([`refused:${id}`, hash]);
             }
-            const reason = `${source.vendor} record without a natural key in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}`;
-            dead.push(deadLetterForPayload(payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
+            const reason = `${source.vendor} record in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}: ${checked.problem}`;
+            dead.push(deadLetterForPayload(checked.payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
             continue;
           }
+          const { key, payload } = checked;
           if (published.has(key)) continue;
           published.add(key);
           if (recentKeys) {

@@ -12,6 +12,9 @@ import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { PullConnector } from '../poller/runtime.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { scanTopicToEnd } from '../../core/kafka.ts';
+import type { DeadLetter } from '../../core/dead-letter.ts';
+import { createHash } from 'node:crypto';
 
 const APPS = [1400000001, 1400000002];
 const CREDS = { AKIDint: 'int-secret' };
@@ -177,6 +180,28 @@ describe('tencent-ccc connector (real Kafka)', () => {
     expect(JSON.parse(onTopic.get(target.sessionId)!.payload).Remark).toBe('agent note added later');
     expect(c.metrics.counts.records).toBe(records.length + 1);
     expect(c.metrics.counts.unchanged).toBeGreaterThanOrEqual(2 * records.length - 1);
+  });
+
+  it('a record over the broker\'s message limit is dead-lettered (cut to fit) and the window still finishes', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [APPS[0]!], seed: 19, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = sim.dataset.generateRange(now - 4 * 3600, now - 3 * 3600, 30);
+    // 2 MB: the broker (message.max.bytes 1 MiB) refused the page's whole send, on every retry and every cycle.
+    records[5]!.record['Remark'] = 'x'.repeat(2_000_000);
+    const bigKey = records[5]!.sessionId;
+    const topics = uniqueTopics((p) => uniqueName(`ccc_huge_${p}`));
+    const c = connector(sim, topics, { sdkAppIds: [APPS[0]] });
+    await c.runOnce();
+    const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
+    expect(new Set(onTopic.keys())).toEqual(new Set(records.map((r) => r.sessionId).filter((k) => k !== bigKey)));
+    const registry = testRegistry();
+    const letters: DeadLetter[] = [];
+    await scanTopicToEnd(testKafka(), topics.deadLetter, async (m) => void letters.push((await registry.decode(m.value!)) as DeadLetter));
+    expect(letters).toHaveLength(1);
+    const sent = Buffer.from(JSON.stringify(records[5]!.record));
+    expect(letters[0]!.error_message).toMatch(new RegExp(`record is ${sent.length} bytes \\(limit 65536 per record\\).*original_value cut to its first 524288 of ${sent.length} bytes \\(sha256 ${createHash('sha256').update(sent).digest('hex')}\\)`));
+    expect(Buffer.compare(letters[0]!.original_value!, sent.subarray(0, 524288))).toBe(0);
+    expect(Date.parse((await checkpointsOn(testKafka(), topics.checkpoints)).get(`tencent-ccc:${APPS[0]}:live`)!.watermark)).toBeGreaterThan((now - 300) * 1000);
   });
 
   it('bad credentials stop the connector with a clear error and nothing is written', async () => {

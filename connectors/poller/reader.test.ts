@@ -1,0 +1,120 @@
+// The reader's door: what a page may hold besides well-formed records (a vendor answer is input like any other), and
+// that one strange record never holds up the rest of its page or window.
+import { describe, expect, it } from 'vitest';
+import { readWindow, type PollContext } from './reader.ts';
+import type { PullSource, SourcePage } from './source.ts';
+import { MemorySink } from './fixtures/memory.ts';
+import { RecentKeys } from './recent-keys.ts';
+import { PollerMetrics } from './metrics.ts';
+import { TokenBucket } from '../../core/token-bucket.ts';
+import { silentLog } from '../../core/log.ts';
+import { MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
+
+/** A source serving fixed pages of parsed records (what the vendor's JSON.parse hands over), keyed by `id`. */
+function pagedSource(records: unknown[], pageSize = 4): PullSource {
+  return {
+    vendor: 'tencent-ccc',
+    connector: 'test-poller',
+    tenants: ['t1'],
+    firstPage: 0,
+    pageSize,
+    async fetchPage(_tenant, _window, page, size): Promise<SourcePage> {
+      return { total: records.length, records: records.slice(page * size, (page + 1) * size), requestId: null };
+    },
+    naturalKey(record) {
+      const id = (record as { id?: unknown } | null)?.id;
+      return typeof id === 'string' && id !== '' ? id : undefined;
+    },
+  };
+}
+
+function context(source: PullSource, sink: MemorySink, recentKeys?: RecentKeys): PollContext {
+  return {
+    source,
+    sink,
+    bucket: new TokenBucket({ ratePerSecond: 10_000 }),
+    metrics: new PollerMetrics(source.connector),
+    log: silentLog,
+    topics: { raw: 'raw', deadLetter: 'dlq' },
+    retry: { initialMs: 1, maxMs: 5, maxAttempts: 3 },
+    now: Date.now,
+    signal: new AbortController().signal,
+    mode: 'live',
+    recentKeys,
+  };
+}
+
+/** An object nested `depth` levels deep (the record itself is level 1), built without recursion. */
+function nested(depth: number, id: string): Record<string, unknown> {
+  const root: Record<string, unknown> = { id };
+  let at = root;
+  for (let level = 2; level <= depth; level++) {
+    const next: Record<string, unknown> = {};
+    at['below'] = next;
+    at = next;
+  }
+  return root;
+}
+
+const WINDOW = { start: 1_700_000_000, end: 1_700_003_600 };
+
+describe('readWindow: the door for polled records', () => {
+  const good = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `good-${i}`, n: i }));
+  const strange: [string, unknown, RegExp, boolean][] = [
+    ['null', null, /not a JSON object \(null\)/, true],
+    ['a number', 42, /not a JSON object \(number\)/, true],
+    ['a string', 'call', /not a JSON object \(string\)/, true],
+    ['an array', [{ id: 'x' }], /not a JSON object \(an array\)/, true],
+    ['an object without its key', { n: 1 }, /without a natural key/, true],
+    ['a key over the limit', { id: 'k'.repeat(MAX_NATURAL_KEY_BYTES + 1) }, new RegExp(`natural key is ${MAX_NATURAL_KEY_BYTES + 1} bytes long`), true],
+    ['a record over the size limit', { id: 'big', remark: 'x'.repeat(MAX_RECORD_BYTES) }, /record is \d+ bytes \(limit 65536 per record\)/, true],
+    ['a record 2 MB long', { id: 'huge', remark: 'x'.repeat(2_000_000) }, /record is 20000\d\d bytes/, true],
+    [`a record nested ${MAX_JSON_DEPTH + 1} levels`, nested(MAX_JSON_DEPTH + 1, 'deep'), /JSON nested deeper than 16 levels/, true],
+    // Too deep for JSON.stringify's stack: kept as a reason without its text.
+    ['a record nested 200,000 levels', nested(200_000, 'abyss'), /JSON nested deeper than 16 levels/, false],
+  ];
+
+  it.each(strange)('%s: dead-lettered with its reason, every other record of the window published', async (_what, record, reason, keepsText) => {
+    const records = [...good(5), record, ...good(11).slice(5)];
+    const sink = new MemorySink();
+    const result = await readWindow(context(pagedSource(records), sink), 't1', WINDOW);
+    expect([...sink.keys()].sort()).toEqual(good(11).map((r) => r.id).sort());
+    expect(sink.deadLetters).toHaveLength(1);
+    const letter = sink.deadLetters[0]!;
+    expect(letter.error_kind).toBe('bad_record');
+    expect(letter.error_message).toMatch(reason);
+    expect(letter.error_message).toContain('page 1');
+    expect(letter.original_value === null).toBe(!keepsText);
+    if (keepsText) expect(JSON.parse(letter.original_value!.toString('utf8'))).toEqual(record);
+    expect(result.records).toBe(11);
+  });
+
+  it(`a record exactly at the limits is published: ${MAX_JSON_DEPTH} levels, a ${MAX_NATURAL_KEY_BYTES}-byte key, ${MAX_RECORD_BYTES} bytes`, async () => {
+    const key = 'é'.repeat(MAX_NATURAL_KEY_BYTES / 2);
+    const atSize = { id: 'sized', remark: '' };
+    atSize.remark = 'x'.repeat(MAX_RECORD_BYTES - JSON.stringify(atSize).length);
+    expect(Buffer.byteLength(JSON.stringify(atSize))).toBe(MAX_RECORD_BYTES);
+    const sink = new MemorySink();
+    await readWindow(context(pagedSource([nested(MAX_JSON_DEPTH, 'deepest'), { id: key }, atSize]), sink), 't1', WINDOW);
+    expect(sink.deadLetters).toEqual([]);
+    expect(sink.keys()).toEqual(new Set(['deepest', key, 'sized']));
+  });
+
+  it('live re-reads dead-letter a refused record once, and publish it once the vendor corrects it', async () => {
+    const records: unknown[] = [...good(3), { id: 'huge', remark: 'x'.repeat(100_000) }, nested(40, 'deep'), null];
+    const recentKeys = new RecentKeys({ ttlMs: 3_600_000, maxEntries: 100 });
+    const sink = new MemorySink();
+    const ctx = context(pagedSource(records), sink, recentKeys);
+    await readWindow(ctx, 't1', WINDOW);
+    await readWindow(ctx, 't1', WINDOW);
+    expect(sink.deadLetters.map((l) => l.error_message.replace(/.*: /, ''))).toEqual([
+      `record is ${JSON.stringify(records[3]).length} bytes (limit 65536 per record)`,
+      'JSON nested deeper than 16 levels',
+      'not a JSON object (null)',
+    ]);
+    records[3] = { id: 'huge', remark: 'corrected' };
+    await readWindow(ctx, 't1', WINDOW);
+    expect(sink.deadLetters).toHaveLength(3);
+    expect(sink.envelopes.filter((e) => e.natural_key === 'huge').map((e) => e.payload)).toEqual(['{"id":"huge","remark":"corrected"}']);
+  });
+});

@@ -1,0 +1,38 @@
+// A dead letter must fit in one Kafka message whatever it carries: the cut is deterministic and named in the reason.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { DEAD_LETTER_LIMITS, deadLetterForPayload, withinDeadLetterLimits, type DeadLetter } from './dead-letter.ts';
+
+const letter = (over: Partial<DeadLetter> = {}): DeadLetter => ({
+  ...deadLetterForPayload('{"id":"a"}', { kind: 'bad_record', message: 'why' }, 'test', { topic: 'raw', vendor: 'tencent-ccc', failed_at: new Date(0) }),
+  ...over,
+});
+
+describe('withinDeadLetterLimits', () => {
+  it('leaves a letter within the limits as it is (the same object)', () => {
+    const at = letter({ original_value: Buffer.alloc(DEAD_LETTER_LIMITS.valueBytes, 1), original_key: Buffer.alloc(DEAD_LETTER_LIMITS.keyBytes, 2), error_message: 'm'.repeat(DEAD_LETTER_LIMITS.messageChars) });
+    expect(withinDeadLetterLimits(at)).toBe(at);
+  });
+
+  it('cuts value, key and reason one byte or character over, naming each cut with the full length and SHA-256', () => {
+    const value = Buffer.alloc(DEAD_LETTER_LIMITS.valueBytes + 1, 0x61);
+    const key = Buffer.alloc(DEAD_LETTER_LIMITS.keyBytes + 1, 0x6b);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const cut = withinDeadLetterLimits(letter({ original_value: value, original_key: key, error_message: 'r'.repeat(DEAD_LETTER_LIMITS.messageChars + 1) }));
+    // Buffer.compare: vitest's deep equality walks half a megabyte byte by byte.
+    expect(Buffer.compare(cut.original_value!, value.subarray(0, DEAD_LETTER_LIMITS.valueBytes))).toBe(0);
+    expect(Buffer.compare(cut.original_key!, key.subarray(0, DEAD_LETTER_LIMITS.keyBytes))).toBe(0);
+    expect(cut.error_message).toBe(
+      `${'r'.repeat(DEAD_LETTER_LIMITS.messageChars)}… (${DEAD_LETTER_LIMITS.messageChars + 1} characters) ` +
+        `[original_value cut to its first ${DEAD_LETTER_LIMITS.valueBytes} of ${value.length} bytes (sha256 ${sha(value)}); ` +
+        `original_key cut to its first ${DEAD_LETTER_LIMITS.keyBytes} of ${key.length} bytes (sha256 ${sha(key)})]`,
+    );
+    // Everything else is the letter's own.
+    expect({ ...cut, original_value: null, original_key: null, error_message: '' }).toEqual({ ...letter(), original_value: null, original_key: null, error_message: '' });
+  });
+
+  it('keeps a letter without its original (null) as it is', () => {
+    const none = letter({ original_value: null });
+    expect(withinDeadLetterLimits(none)).toBe(none);
+  });
+});
