@@ -13,6 +13,12 @@ export const MAX_NATURAL_KEY_BYTES = 256;
 export const MAX_RECORD_BYTES = 64 * 1024;
 
 /**
+ * One line of JSON-lines input (`cdrflow import`, `cdrflow normalize`): a whole Huawei push body (the receivers' default
+ * body limit) or an envelope around one record. Longer lines are reported by length and never held (core/byte-lines.ts).
+ */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+/**
  * One answer of a polled vendor API (a page of records), read at most this far: a page of the largest size holds 100
  * records, so even at MAX_RECORD_BYTES each it stays under half of this. A longer answer is refused unread
  * (`answer-too-large`, which shrinks the page where the API allows) instead of being buffered whole.

@@ -13,6 +13,7 @@ import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
+import { MAX_LINE_BYTES } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
@@ -22,7 +23,9 @@ One JSON value per line:
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
 
 Records are published to cdr.raw.<vendor> (or --topic) with mode=import, keyed like live pushes, each batch
-acknowledged by Kafka. Bad lines are reported with their line number and skipped.
+acknowledged by Kafka. Bad lines are reported with their line number and skipped: invalid UTF-8, a line over
+${MAX_LINE_BYTES} bytes (never read into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member
+given twice), a record over 64 KiB or a key or appKey over 256 bytes.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (Kafka, file).`;
 

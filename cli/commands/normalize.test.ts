@@ -82,7 +82,9 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
     const forged = good.replace('"s-61"', '"s\\nline 7: forged"').replace('"StartTimestamp":1764547200', '"StartTimestamp":"x\\nline 9: forged"');
     const utf8 = Buffer.from(good.replace('"s-61"', '"s-6X"'));
     utf8[utf8.indexOf('X')] = 0xff;
-    const input = Buffer.concat([deep, beyond, constructor, forged].map((l) => Buffer.from(`${l}\n`)).concat([utf8, Buffer.from(`\n${good}\n`)]));
+    // 2 MiB: over the line limit, reported by its length and never assembled.
+    const overlong = ` ${good}`.padEnd(2 * 1024 * 1024, ' ');
+    const input = Buffer.concat([deep, beyond, constructor, forged].map((l) => Buffer.from(`${l}\n`)).concat([utf8, Buffer.from(`\n${overlong}\r\n${good}\n`)]));
     const r = spawnSync(process.execPath, [`${ROOT}bin/cdrflow.mjs`, 'normalize', '--vendor', 'tencent-ccc', '--tenant', '1400000000'], { input, cwd: ROOT, timeout: 60_000 });
     const stderr = r.stderr.toString('utf8');
     const outputs = r.stdout.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -92,6 +94,7 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
       'line 2: invalid envelope: received_at 8640000000000001 is beyond the largest date',
       'line 4: StartTimestamp: not a Unix timestamp in seconds: "x\\nline 9: forged"',
       'line 5: invalid UTF-8 in the line',
+      `line 6: line is ${Buffer.byteLength(overlong)} bytes long (limit 1048576); skipped unread`,
     ]);
     expect(outputs.map((c) => [c.natural_key, c.direction])).toEqual([
       ['s-61', 'UNKNOWN'],

@@ -5,7 +5,8 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, quote } from '../../core/input-limits.ts';
+import { boundReason, MAX_LINE_BYTES, quote } from '../../core/input-limits.ts';
+import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { parseNormalizeOptions } from '../../transforms/normalize/config.ts';
@@ -29,9 +30,10 @@ per good line on stdout, in input order. Each line is either
               LVMS records carry no tenant, so they need --tenant.
   --options   JSON file with normalize options (billing rules per vendor/tenant, LVMS time zones, piiKey)
 
-Blank lines are skipped. A bad line (invalid UTF-8, malformed or too deep JSON, duplicate members, a record that
-breaks a consistency rule, even a mapping bug) is reported on stderr as "line <n>: <reason>" (one line, escaped,
-cut to a few hundred characters) and processing continues: every non-blank line is an output or a report.
+Blank lines are skipped. A bad line (invalid UTF-8, malformed or too deep JSON, duplicate members, a line over
+${MAX_LINE_BYTES} bytes, a record that breaks a consistency rule, even a mapping bug) is reported on stderr as
+"line <n>: <reason>" (one line, escaped, cut to a few hundred characters) and processing continues: every non-blank
+line is an output or a report.
 Exit status: 0 when every line was normalized, 2 when at least one line was bad.`;
 
 interface Args {
@@ -60,21 +62,6 @@ function parse(args: string[]): Args {
 
 async function write(text: string): Promise<void> {
   if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-}
-
-/** stdin as lines of raw bytes: a lenient decoder (readline) would turn invalid UTF-8 into U+FFFD without a word. */
-async function* byteLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
-  let rest: Buffer = Buffer.alloc(0);
-  for await (const chunk of input) {
-    let buffer = rest.length > 0 ? Buffer.concat([rest, Buffer.from(chunk)]) : Buffer.from(chunk);
-    let nl: number;
-    while ((nl = buffer.indexOf(0x0a)) >= 0) {
-      yield buffer.subarray(0, nl > 0 && buffer[nl - 1] === 0x0d ? nl - 1 : nl);
-      buffer = buffer.subarray(nl + 1);
-    }
-    rest = buffer;
-  }
-  if (rest.length > 0) yield rest;
 }
 
 /** What one line became: an output line, or a one-line report. Never throws: every line is accounted for. */
@@ -122,9 +109,9 @@ export const command: Command = {
     const run = { vendor, tenant, ctx, cdrType: avroType(SCHEMA_FILES.normalized) };
     let lineNo = 0;
     let bad = 0;
-    for await (const bytes of byteLines(process.stdin)) {
+    for await (const bytes of byteLines(process.stdin, MAX_LINE_BYTES)) {
       lineNo++;
-      const outcome = processLine(bytes, run);
+      const outcome = Buffer.isBuffer(bytes) ? processLine(bytes, run) : { ok: false as const, reason: overlongReason(bytes) };
       if (outcome === null) continue;
       if (!outcome.ok) {
         bad++;

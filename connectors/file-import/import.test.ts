@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { importFile, countLines } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -50,6 +54,40 @@ describe('importFile', () => {
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'alibaba-lvms', file: fixture('lvms-records.jsonl') }), { sink });
     expect(summary.records).toBe(0);
     expect(summary.badLines).toBe(4);
+  });
+
+  it('a hostile file: each bad line reported by number with its reason, every good line published (byte-lines.test.ts: an overlong line is never held)', async () => {
+    const fee = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ appKey: 'hwApp', sessionId: id, ...extra });
+    const invalidUtf8 = Buffer.from(fee('s-X'));
+    invalidUtf8[invalidUtf8.indexOf('X')] = 0xff;
+    const lines: Buffer[] = [
+      Buffer.from(`\uFEFF${fee('s-1')}`), // 1: a BOM on the first line is dropped
+      Buffer.alloc(3 * 1024 * 1024, 0x20), // 2: 3 MiB of spaces: over the line limit, never held
+      invalidUtf8, // 3
+      Buffer.from('{"appKey":"hwApp","sessionId":"s-dup","sessionId":"s-other"}'), // 4: a member given twice
+      Buffer.from(`${'['.repeat(5000)}${']'.repeat(5000)}`), // 5
+      Buffer.from(fee('s-big', { remark: 'x'.repeat(MAX_RECORD_BYTES) })), // 6
+      Buffer.from(fee('k'.repeat(300))), // 7
+      Buffer.from(JSON.stringify({ eventType: 'fee', feeLst: [JSON.parse(fee('s-8a')), { appKey: 'a'.repeat(300), sessionId: 's-8b' }] })), // 8
+      Buffer.from(`\uFEFF${fee('s-9')}`), // 9: a BOM elsewhere is text: not JSON
+      Buffer.from(`${fee('s-10')}\r`), // 10: CRLF
+    ];
+    const file = join(mkdtempSync(join(tmpdir(), 'cdrflow-import-')), 'hostile.jsonl');
+    writeFileSync(file, Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')])));
+    const sink = new MemorySink();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-10']);
+    expect(summary).toMatchObject({ lines: 10, records: 2, badLines: 8 });
+    expect(summary.firstBadLines.map((b) => `${b.line}: ${b.reason}`)).toEqual([
+      `2: line is ${3 * 1024 * 1024} bytes long (limit ${MAX_LINE_BYTES}); skipped unread`,
+      '3: invalid UTF-8 in the line',
+      '4: duplicate JSON member "sessionId" in one object',
+      '5: JSON nested deeper than 16 levels',
+      expect.stringMatching(/^6: record is \d+ bytes \(limit 65536 per record\)$/),
+      expect.stringMatching(/^7: sessionId is 300 bytes long \(limit 256\)/),
+      expect.stringMatching(/^8: feeLst\[1\]: appKey is 300 bytes long \(limit 256\)/),
+      expect.stringMatching(/^9: not valid JSON/),
+    ]);
   });
 
   it('a failing sink fails the run (the caller reports how far it got)', async () => {

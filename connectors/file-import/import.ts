@@ -1,13 +1,13 @@
 // File import for the push vendors (their backfill: Huawei support can resend CDR files; LVMS records kept by the
 // sender). One JSON value per line; each record becomes a raw envelope with mode `import`, published in batches and
-// acknowledged by Kafka. Bad lines are reported with their line number and skipped; nothing else stops the run.
+// acknowledged by Kafka. Bad lines are reported with their line number and skipped; nothing else stops the run. Lines
+// are read by core/byte-lines.ts (bounded, strict UTF-8) and held to the receivers' limits (core/input-limits.ts).
 //   huawei-privatenumber: a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]} (each element
 //                         kept byte-for-byte); tenant = the record's appKey, else --tenant.
 //   alibaba-lvms:         an IvrCallRecordDto object (or that object as a JSON string, as TOP logs it); tenant =
 //                         --tenant (the DTO carries no app_key).
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
-import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { TOPICS } from '../../core/topology.ts';
@@ -17,6 +17,8 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
+import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, recordSizeProblem } from '../../core/input-limits.ts';
+import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
 
@@ -57,12 +59,10 @@ export function envelopesFromLine(
   lineNumber: number,
   ctx: { vendor: ImportOptions['vendor']; tenant?: string | undefined; file: string; requestId: string; receivedAt: Date },
 ): LineResult {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch (err) {
-    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
-  }
+  // The door's rules (core/input-limits.ts), as at the receivers: depth, a member given twice, lone surrogates.
+  const strict = parseJsonStrict(line);
+  if (!strict.ok) return { ok: false, reason: strict.problem.startsWith('malformed JSON') ? `not valid JSON (${strict.problem.slice('malformed JSON: '.length)})` : strict.problem };
+  const parsed = strict.value;
   const base = {
     vendor: ctx.vendor,
     received_at: ctx.receivedAt,
@@ -91,10 +91,13 @@ export function envelopesFromLine(
       return { ok: false, reason: 'expected a FeeInfo object or a {"eventType":"fee","feeLst":[...]} push body' };
     }
     const envelopes: RawEnvelope[] = [];
-    for (const { record, payload, extra } of items) {
+    for (const [index, { record, payload, extra }] of items.entries()) {
       const appKey = typeof record['appKey'] === 'string' && record['appKey'] !== '' ? record['appKey'] : ctx.tenant;
       if (appKey === undefined) return { ok: false, reason: 'the record has no appKey and no --tenant was given' };
       const { key, source } = huaweiNaturalKey(record, payload);
+      // As at the receiver: the line is refused whole, like a push with one such record.
+      const problem = naturalKeyProblem(appKey, 'appKey') ?? naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
+      if (problem !== null) return { ok: false, reason: items.length > 1 ? `feeLst[${index}]: ${problem}` : problem };
       envelopes.push({ ...base, tenant_id: appKey, natural_key: key, payload, attributes: attributes({ ...extra, key_source: source }) });
     }
     return { ok: true, envelopes };
@@ -125,14 +128,27 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
     summary.records += batch.length;
   };
 
-  const lines = createInterface({ input: createReadStream(options.file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const rawLine of lines) {
+  // Strict UTF-8: a lenient decoder would turn invalid bytes into U+FFFD and change a call id without a word. A BOM
+  // is dropped from the first line only (ignoreBOM: false strips it); anywhere else it is text.
+  const firstLine = new TextDecoder('utf-8', { fatal: true });
+  const otherLines = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  for await (const bytes of byteLines(createReadStream(options.file), MAX_LINE_BYTES)) {
     const lineNumber = ++summary.lines;
-    const line = lineNumber === 1 ? rawLine.replace(/^\uFEFF/, '') : rawLine;
-    if (line.trim() === '') {
+    let line: string | undefined;
+    let result: LineResult | undefined;
+    if (!Buffer.isBuffer(bytes)) {
+      result = { ok: false, reason: overlongReason(bytes) };
+    } else {
+      try {
+        line = (lineNumber === 1 ? firstLine : otherLines).decode(bytes);
+      } catch {
+        result = { ok: false, reason: 'invalid UTF-8 in the line' };
+      }
+    }
+    if (line !== undefined && line.trim() === '') {
       summary.blankLines++;
     } else {
-      const result = envelopesFromLine(line, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()) });
+      result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()) });
       if (result.ok) {
         pending.push(...result.envelopes);
         if (pending.length >= options.batchSize) await flush();
