@@ -1,10 +1,10 @@
 // DescribeProtectedTelCdr through Tencent's official SDK (CommonClient signs with TC3-HMAC-SHA256; nothing is
 // hand-signed here). Vendor failures come back as CdrflowErrors classified per docs/vendors.md §1 "Common errors".
-import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
+import { quote } from '../../core/input-limits.ts';
+import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
 export const CCC_API_VERSION = '2020-02-10';
@@ -65,17 +65,29 @@ export function cccErrorKind(code: string): ErrorKind {
 export function classifyCccError(err: unknown, context: string): CdrflowError {
   if (err instanceof CdrflowError) return err;
   const e = err as SdkException;
+  // Our agent's refusals (vendor-answer.ts), as node-fetch passes them on: the code survives, the words are ours.
+  if (e?.code === ANSWER_TOO_LARGE) return answerTooLarge(context, 'cut off');
+  if (e?.code === ANSWER_ELSEWHERE || /redirected to .* not followed/.test(String(e?.message))) {
+    return new CdrflowError('config', `${context}: the API answered with a redirect to another host, which is not followed (check the endpoint)`, { code: ANSWER_ELSEWHERE, cause: err });
+  }
+  // The vendor's words (code, message, request id) are quoted and cut: they reach logs and error lines.
   if (e && typeof e.code === 'string' && e.code !== '') {
-    const requestId = e.requestId ? ` (RequestId ${e.requestId})` : '';
-    return new CdrflowError(cccErrorKind(e.code), `${context}: ${e.code}: ${e.message}${requestId}`, { code: e.code, cause: err });
+    const code = e.code.length <= 100 ? e.code : e.code.slice(0, 100);
+    const requestId = requestIdOf(e.requestId);
+    return new CdrflowError(cccErrorKind(code), `${context}: ${quote(code, 100)}: ${quote(e.message)}${requestId ? ` (RequestId ${requestId})` : ''}`, { code, cause: err });
   }
   if (e && typeof e.httpCode === 'number') {
     const kind: ErrorKind = e.httpCode === 429 ? 'rate_limited' : e.httpCode >= 500 ? 'transient' : 'config';
-    return new CdrflowError(kind, `${context}: HTTP ${e.httpCode} ${e.message}`, { code: `http-${e.httpCode}`, cause: err });
+    return new CdrflowError(kind, `${context}: HTTP ${e.httpCode} ${quote(e.message, 100)}`, { code: `http-${e.httpCode}`, cause: err });
+  }
+  const message = e instanceof Error ? e.message : String(err);
+  // An answer that is no JSON page: node-fetch's JSON.parse failed, or the SDK read `Response.Error` of a body
+  // without `Response` (a TypeError inside its parseResponse).
+  if ((e as { type?: unknown })?.type === 'invalid-json' || e instanceof TypeError) {
+    return new CdrflowError('transient', `${context}: malformed response (no JSON page: ${quote(message)})`, { code: 'malformed-response', cause: err });
   }
   // No code and no status: the request never got an answer (refused, reset, DNS, timeout).
-  const message = e instanceof Error ? e.message : String(err);
-  return new CdrflowError('transient', `${context}: network error: ${message}`, { code: 'network', cause: err });
+  return new CdrflowError('transient', `${context}: network error: ${quote(message)}`, { code: 'network', cause: err });
 }
 
 function pinnedLookup(address: string): LookupFunction {
@@ -91,7 +103,8 @@ export class CccApiClient {
 
   constructor(readonly settings: CccClientSettings) {
     const agentOptions = { keepAlive: true, ...(settings.connectAddress ? { lookup: pinnedLookup(settings.connectAddress) } : {}) };
-    const agent = settings.protocol === 'https' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    const host = new URL(`${settings.protocol}://${settings.endpoint}`).hostname.replace(/^\[(.*)\]$/, '$1');
+    const agent = answerLimitedAgent(settings.protocol, host, agentOptions);
     this.client = new tencentcloud.CommonClient(settings.endpoint, CCC_API_VERSION, {
       credential: { secretId: settings.secretId, secretKey: settings.secretKey, ...(settings.token ? { token: settings.token } : {}) },
       profile: {
@@ -125,15 +138,20 @@ export class CccApiClient {
       if (signal?.aborted) throw signal.reason;
       throw classifyCccError(err, context);
     }
+    // For a text/event-stream answer the SDK hands back its (unexported) SSEResponseModel, holding the body as
+    // `stream`; the agent has already cut that answer's connection (vendor-answer.ts).
+    const stream = (response as { stream?: unknown } | null)?.stream !== undefined;
+    if (typeof response !== 'object' || response === null || Array.isArray(response) || stream) {
+      throw new CdrflowError('transient', `${context}: malformed response (${stream ? 'an event stream' : `Response is ${quote(response, 60)}`}, not a page)`, { code: 'malformed-response' });
+    }
     // TelCdrs is the SDK's deprecated alias of TelCdrList; accept either.
     const list = response['TelCdrList'] ?? response['TelCdrs'] ?? [];
     const total = response['TotalCount'];
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total) || total < 0) {
-      throw new CdrflowError('transient', `${context}: malformed response (TotalCount=${String(total)}, TelCdrList is ${Array.isArray(list) ? 'an array' : typeof list})`, {
+    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
+      throw new CdrflowError('transient', `${context}: malformed response (TotalCount=${quote(total, 60)}, TelCdrList is ${Array.isArray(list) ? 'an array' : list === null ? 'null' : typeof list})`, {
         code: 'malformed-response',
       });
     }
-    const requestId = typeof response['RequestId'] === 'string' ? response['RequestId'] : null;
-    return { totalCount: total, records: list, requestId };
+    return { totalCount: total, records: list, requestId: requestIdOf(response['RequestId']) };
   }
 }

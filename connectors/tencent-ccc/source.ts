@@ -2,6 +2,7 @@
 import type { PullSource } from '../poller/source.ts';
 import { smallerDivisor } from '../poller/source.ts';
 import { CccApiClient } from './client.ts';
+import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
 import type { CccConfig } from './config.ts';
 
 export const CCC_CONNECTOR = 'tencent-ccc-poller';
@@ -36,7 +37,7 @@ export function createCccSource(config: CccConfig, client?: CccApiClient): PullS
       return typeof id === 'string' && id !== '' ? id : undefined;
     },
     smallerPageSize(err, current) {
-      return err.code === 'ResponseSizeLimitExceeded' ? smallerDivisor(current) : undefined;
+      return err.code === 'ResponseSizeLimitExceeded' || err.code === ANSWER_TOO_LARGE ? smallerDivisor(current) : undefined;
     },
   };
 }

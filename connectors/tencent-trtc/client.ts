@@ -6,6 +6,8 @@
 import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
+import { quote } from '../../core/input-limits.ts';
+import { answerText, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_PATHS = {
@@ -119,8 +121,8 @@ export class TrtcApiClient {
     const data = answer.body['data'] as Record<string, unknown> | undefined;
     const list = data?.['callRecordList'] ?? [];
     const total = data?.['totalNum'];
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total)) {
-      throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${String(total)})`, { code: 'malformed-response' });
+    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
+      throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${quote(total, 60)})`, { code: 'malformed-response' });
     }
     return { totalNum: total, records: list, requestId: answer.requestId };
   }
@@ -135,8 +137,8 @@ export class TrtcApiClient {
     const data = answer.body['Response'] as Record<string, unknown> | undefined;
     const total = data?.['TotalNum'] ?? 0;
     const list = data?.['CallRecordList'] ?? [];
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isInteger(total)) {
-      throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${String(total)})`, { code: 'malformed-response' });
+    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
+      throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${quote(total, 60)})`, { code: 'malformed-response' });
     }
     return { totalNum: total, records: list, requestId: answer.requestId };
   }
@@ -168,30 +170,32 @@ export class TrtcApiClient {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(payload),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        // A redirect is answered as what it is (a wrong base URL), never followed to wherever it points.
+        redirect: 'manual',
       });
-      text = await response.text();
+      text = await answerText(response, context);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (err instanceof CdrflowError) throw err;
       const why = timeout.aborted ? `timed out after ${this.settings.timeoutMs} ms` : (err as Error).message;
       throw new CdrflowError('transient', `${context}: network error: ${why}`, { code: 'network', cause: err });
     }
     if (response.status !== 200) {
       const kind: ErrorKind = response.status === 429 ? 'rate_limited' : response.status >= 500 ? 'transient' : 'config';
-      throw new CdrflowError(kind, `${context}: HTTP ${response.status} ${text.slice(0, 200)}`, { code: `http-${response.status}` });
+      const hint = response.status >= 300 && response.status < 400 ? ' (a redirect, not followed: check the API base URL)' : '';
+      throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${quote(text)}`, { code: `http-${response.status}` });
     }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
     } catch {
-      throw new CdrflowError('transient', `${context}: response is not a JSON object: ${text.slice(0, 200)}`, { code: 'malformed-response' });
+      throw new CdrflowError('transient', `${context}: response is not a JSON object: ${quote(text)}`, { code: 'malformed-response' });
     }
     if (this.api === 'v4') {
-      const requestId = body['RequestId'];
-      return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: typeof requestId === 'string' ? requestId : null, body };
+      return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: requestIdOf(body['RequestId']), body };
     }
-    const requestId = body['requestId'];
-    return { code: body['errorCode'], message: body['errorMessage'], requestId: typeof requestId === 'string' ? requestId : null, body };
+    return { code: body['errorCode'], message: body['errorMessage'], requestId: requestIdOf(body['requestId']), body };
   }
 
   /** Throws the classified error unless the answer is a success (v4: ErrorCode 0 and ActionStatus OK). */
@@ -211,10 +215,12 @@ export class TrtcApiClient {
       kind = age !== undefined && age < 60 ? 'auth' : 'transient';
       if (kind === 'auth') hint = ` (a UserSig made ${age}s ago was refused as expired: check this machine's clock)`;
     }
-    const status = this.api === 'v4' ? ` ActionStatus ${String(answer.actionStatus)}` : '';
+    // The vendor's words are quoted and cut: they reach logs and error lines.
+    const status = this.api === 'v4' ? ` ActionStatus ${quote(answer.actionStatus, 40)}` : '';
     const codeName = this.api === 'v4' ? 'ErrorCode' : 'errorCode';
-    throw new CdrflowError(kind, `${context}: ${codeName} ${String(code)}${status}: ${String(answer.message ?? '')}${hint} (requestId ${answer.requestId ?? '-'})`, {
-      code: Number.isNaN(numeric) || numeric === 0 ? (this.api === 'v4' ? 'action-fail' : String(code)) : String(code),
+    const message = answer.message === undefined ? '' : quote(answer.message);
+    throw new CdrflowError(kind, `${context}: ${codeName} ${quote(code, 40)}${status}: ${message}${hint} (requestId ${answer.requestId ?? '-'})`, {
+      code: Number.isNaN(numeric) || numeric === 0 ? (this.api === 'v4' ? 'action-fail' : quote(code, 40)) : String(code),
     });
   }
 }

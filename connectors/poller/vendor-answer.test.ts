@@ -1,0 +1,209 @@
+// The polled APIs' answers as a hostile server gives them: longer than the limit (announced or not), redirects to
+// another host, an event stream instead of a page, vendor text with line breaks. Both clients (CCC through the SDK,
+// TRTC through fetch), against a loopback server that answers from a script.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CccApiClient } from '../tencent-ccc/client.ts';
+import { TrtcApiClient } from '../tencent-trtc/client.ts';
+import { CdrflowError } from '../../core/errors.ts';
+import { MAX_VENDOR_ANSWER_BYTES } from '../../core/input-limits.ts';
+import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
+import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
+import { readWindow } from './reader.ts';
+import { MemorySink } from './fixtures/memory.ts';
+import { TokenBucket } from '../../core/token-bucket.ts';
+import { PollerMetrics } from './metrics.ts';
+import { silentLog } from '../../core/log.ts';
+
+type Answer = (req: http.IncomingMessage & { body?: string }, res: http.ServerResponse) => void;
+
+interface Server {
+  url: string;
+  port: number;
+  connections: number;
+  open: Set<Socket>;
+  answers: Answer[];
+  close(): Promise<void>;
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function server(host = '127.0.0.1'): Promise<Server> {
+  const open = new Set<Socket>();
+  const s: Server = { url: '', port: 0, connections: 0, open, answers: [], close: async () => undefined };
+  const srv = http.createServer((req: http.IncomingMessage & { body?: string }, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      req.body = body;
+      (s.answers.shift() ?? ((_q, r) => r.writeHead(500).end()))(req, res);
+    });
+  });
+  srv.on('connection', (socket: Socket) => {
+    s.connections++;
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
+  s.port = (srv.address() as AddressInfo).port;
+  s.url = `http://${host}:${s.port}`;
+  s.close = () => {
+    for (const socket of open) socket.destroy();
+    return new Promise((resolve) => srv.close(() => resolve()));
+  };
+  servers.push(s);
+  return s;
+}
+
+const json = (body: unknown, headers: http.OutgoingHttpHeaders = {}): Answer => (_req, res) => res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+
+/** A valid JSON page padded past the limit, streamed in 1 MiB pieces without a Content-Length. */
+const overLimit: Answer = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  const piece = Buffer.alloc(1024 * 1024, 0x20);
+  let sent = 0;
+  const more = () => {
+    while (sent <= MAX_VENDOR_ANSWER_BYTES + piece.length) {
+      sent += piece.length;
+      if (!res.write(piece)) return void res.once('drain', more);
+    }
+    res.end('{}');
+  };
+  res.write('{"Response":{"TotalCount":0,"TelCdrList":[],"Pad":"');
+  more();
+};
+
+const ccc = (s: Server, timeoutMs = 5000) => new CccApiClient({ secretId: 'AKIDtest', secretKey: 'key', endpoint: `127.0.0.1:${s.port}`, protocol: 'http', timeoutMs });
+const trtc = (s: Server, api: 'v1' | 'v4', timeoutMs = 5000) =>
+  new TrtcApiClient({ baseUrl: s.url, api, sdkAppId: 1400000001, secretKey: 'k'.repeat(64), identifier: 'administrator', timeoutMs, userSigValiditySec: 86400, userSigRenewBeforeSec: 3600 });
+const cccPage = (client: CccApiClient, pageSize = 100) => client.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: 1, endTimeStamp: 2, pageSize, pageNumber: 0 });
+const trtcPage = (client: TrtcApiClient) => client.getRecordsByFilter({ startTimestamp: 1, endTimestamp: 2, page: 1, numberPerPage: 100 });
+
+async function failure(p: Promise<unknown>): Promise<CdrflowError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CdrflowError);
+  return err as CdrflowError;
+}
+
+describe('vendor answers over the limit are refused unread', () => {
+  it.each(['ccc', 'trtc v1', 'trtc v4'] as const)('%s: a body past the limit without Content-Length: answer-too-large, memory far below the body', async (which) => {
+    const s = await server();
+    s.answers.push(overLimit);
+    const before = process.memoryUsage().rss;
+    const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
+    expect(err).toMatchObject({ kind: 'transient', code: ANSWER_TOO_LARGE });
+    expect(err.message).toMatch(new RegExp(`answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes`));
+    // Held at most: the limit once (plus the decode of what was read) — never the whole body, which keeps coming.
+    expect(process.memoryUsage().rss - before).toBeLessThan(3 * MAX_VENDOR_ANSWER_BYTES);
+  });
+
+  it('trtc: an announced Content-Length past the limit is refused before reading', async () => {
+    const s = await server();
+    s.answers.push((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(MAX_VENDOR_ANSWER_BYTES + 1) });
+      res.write('{');
+    });
+    const err = await failure(trtcPage(trtc(s, 'v4')));
+    expect(err).toMatchObject({ code: ANSWER_TOO_LARGE });
+    expect(err.message).toContain(`announced ${MAX_VENDOR_ANSWER_BYTES + 1}`);
+  });
+
+  it('ccc: the limit is per answer, not per kept-alive connection', async () => {
+    const s = await server();
+    const half = (_req: http.IncomingMessage, res: http.ServerResponse) =>
+      json({ Response: { TotalCount: 1, TelCdrList: [{ SessionId: 's', Pad: 'x'.repeat(MAX_VENDOR_ANSWER_BYTES / 2) }], RequestId: 'r' } })(_req, res);
+    s.answers.push(half, half, half);
+    const client = ccc(s);
+    for (let i = 0; i < 3; i++) expect((await cccPage(client)).records).toHaveLength(1);
+    expect(s.connections).toBe(1);
+  });
+});
+
+describe('a page too long to read is read again in smaller pages', () => {
+  it('ccc: the page size is halved until the answers fit, and every record of the window is published once', async () => {
+    const s = await server();
+    const records = Array.from({ length: 60 }, (_, i) => ({ SessionId: `s-${i}`, Pad: 'x'.repeat(1000) }));
+    const sizes: number[] = [];
+    const answer: Answer = (req, res) => {
+      const { PageSize, PageNumber } = JSON.parse(req.body!) as { PageSize: number; PageNumber: number };
+      sizes.push(PageSize);
+      s.answers.push(answer);
+      if (PageSize > 25) return overLimit(req, res);
+      json({ Response: { TotalCount: records.length, TelCdrList: records.slice(PageNumber * PageSize, (PageNumber + 1) * PageSize), RequestId: 'r' } })(req, res);
+    };
+    s.answers.push(answer);
+    const source = createCccSource(cccConfigSchema.parse({ secretId: 'AKIDtest', secretKey: 'key', sdkAppIds: [1400000001], endpoint: `127.0.0.1:${s.port}`, protocol: 'http' }));
+    const sink = new MemorySink();
+    const ctx = {
+      source, sink, bucket: new TokenBucket({ ratePerSecond: 1000 }), metrics: new PollerMetrics(source.connector), log: silentLog,
+      topics: { raw: 'raw', deadLetter: 'dlq' }, retry: { initialMs: 1, maxMs: 5, maxAttempts: 10 }, now: Date.now, signal: new AbortController().signal, mode: 'backfill' as const,
+    };
+    await readWindow(ctx, '1400000001', { start: 1, end: 2 });
+    expect(sink.envelopes.map((e) => e.natural_key)).toEqual(records.map((r) => r.SessionId));
+    expect(sizes.slice(0, 3)).toEqual([100, 50, 25]);
+  });
+});
+
+describe('redirects are not followed', () => {
+  it.each(['ccc', 'trtc v1', 'trtc v4'] as const)('%s: a 307 to another host is a configuration error, and that host sees no connection', async (which) => {
+    const trap = await server('127.0.0.2');
+    const s = await server();
+    s.answers.push((_req, res) => res.writeHead(307, { location: `${trap.url}/steal` }).end());
+    const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
+    expect(err.kind).toBe('config');
+    expect(err.message).toMatch(/redirect/);
+    expect(trap.connections).toBe(0);
+  });
+});
+
+describe('answers that are no page', () => {
+  it('ccc: an event stream is refused, and its connection is closed rather than left taken', async () => {
+    const s = await server();
+    s.answers.push((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {}\n\n'); // and never ends
+    });
+    const err = await failure(cccPage(ccc(s)));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+    expect(err.message).toMatch(/an event stream/);
+    await expect.poll(() => s.open.size).toBe(0);
+  });
+
+  it.each([
+    ['a body without Response', json({ Other: 1 })],
+    ['Response is a string', json({ Response: 'x' })],
+    ['no JSON at all', (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>\n</html>')],
+    ['TotalCount 1e300', json({ Response: { TotalCount: 1e300, TelCdrList: [] } })],
+  ] as const)('ccc: %s is a malformed response, retried', async (_what, answer) => {
+    const s = await server();
+    s.answers.push(answer);
+    const err = await failure(cccPage(ccc(s)));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+  });
+
+  it('vendor text is quoted on one line and cut, and an odd RequestId is not kept', async () => {
+    const s = await server();
+    const words = `line one\nline two: forged\r\n${'x'.repeat(5000)}`;
+    s.answers.push(json({ Response: { Error: { Code: 'InternalError\nforged', Message: words }, RequestId: 'r\nforged' } }));
+    s.answers.push((_req, res) => res.writeHead(502, { 'content-type': 'text/plain' }).end(words));
+    s.answers.push(json({ ErrorCode: 70001.5, ErrorInfo: words, ActionStatus: 'FAIL', RequestId: 'r'.repeat(1000) }));
+    s.answers.push(json({ Response: { TotalCount: 0, TelCdrList: [], RequestId: 'id\u0000' } }));
+    const errors = [await failure(cccPage(ccc(s))), await failure(trtcPage(trtc(s, 'v4'))), await failure(trtcPage(trtc(s, 'v4')))];
+    for (const err of errors) {
+      // eslint-disable-next-line no-control-regex
+      expect(err.message).not.toMatch(/[\u0000-\u001f]/);
+      expect(err.message.length).toBeLessThan(600);
+      expect(err.message).toContain('"line one\\nline two: forged\\r\\n');
+    }
+    expect(errors[0]!.message).not.toContain('RequestId');
+    expect(errors[2]!.message).toContain('(requestId -)');
+    expect((await cccPage(ccc(s))).requestId).toBeNull();
+  });
+});
