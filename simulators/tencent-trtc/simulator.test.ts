@@ -143,7 +143,7 @@ describe('TRTC simulator, v4 API', () => {
     const req = { startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 };
     const bad = await rejection(v4client(sim, { secretKey: 'nope' }).getRecordsByFilter(req));
     expect([bad.code, bad.kind]).toEqual(['70009', 'auth']);
-    expect(bad.message).toMatch(/ErrorCode 70009 ActionStatus FAIL/);
+    expect(bad.message).toMatch(/ErrorCode 70009 ActionStatus "FAIL"/);
     const unlicensed = await rejection(v4client(sim, { sdkAppId: 1600000002, secretKey: 'k2' }).getRecordsByFilter(req));
     expect([unlicensed.code, unlicensed.kind]).toEqual(['50001', 'config']);
     sim.faults.failNext(1, { type: 'vendor-error', code: 70500, message: 'internal error' });
