@@ -132,9 +132,14 @@ describe('poison records in the live pipeline', () => {
   it('dead-letters each poison record with its reason while both stages keep running and later good records land', { timeout: 300_000 }, async () => {
     const deep = JSON.stringify({ SessionId: 'poison-deep', StartTimestamp: 1764547200, x: 0 }).replace('"x":0', `"x":${'['.repeat(5000)}1${']'.repeat(5000)}`);
     const builtIns = JSON.stringify({ SessionId: 'poison-proto', StartTimestamp: 1764547200, AcceptTimestamp: 1764546600, EndedTimestamp: 1764547261, EndStatus: 'toString', Direction: 'constructor' });
+    // As large as the broker takes on the raw topic (message.max.bytes, 1 MiB): its dead letter, which adds the reason
+    // and origin, would not fit, and normalize would retry that transaction for ever unless the letter is cut.
+    const huge = JSON.stringify({ SessionId: 'poison-huge', StartTimestamp: 1764547200, Pad: '' }).replace('"Pad":""', `"Pad":"${'x'.repeat(1_048_300)}"`);
     const publisher = new AckedPublisher(kafka);
     try {
-      await new RawEnvelopePublisher(registry, publisher).publish([poison('poison-deep', deep), poison('poison-proto', builtIns)], names.raw['tencent-ccc']);
+      const raw = new RawEnvelopePublisher(registry, publisher);
+      await raw.publish([poison('poison-deep', deep), poison('poison-proto', builtIns)], names.raw['tencent-ccc']);
+      await raw.publish([poison('poison-huge', huge)], names.raw['tencent-ccc']);
       await publisher.send(names.raw['tencent-ccc'], [{ key: 'poison-bytes', value: Buffer.from('not an Avro envelope') }]);
     } finally {
       await publisher.disconnect();
@@ -142,7 +147,11 @@ describe('poison records in the live pipeline', () => {
     // The good records come after the poison on the same topics.
     await publishCases(kafka, registry, names, good);
 
-    const dead = await deadLetters(['tencent-ccc:1400000000:poison-deep', 'tencent-ccc:1400000000:poison-proto', 'poison-bytes']);
+    const dead = await deadLetters(['tencent-ccc:1400000000:poison-deep', 'tencent-ccc:1400000000:poison-proto', 'poison-bytes', 'tencent-ccc:1400000000:poison-huge']);
+    expect(dead.get('tencent-ccc:1400000000:poison-huge')).toMatchObject({
+      error_kind: 'bad_record',
+      error_message: expect.stringMatching(/^record is 1048\d+ bytes \(limit 65536 per record\) \[original_value cut to its first 524288 of 1048\d+ bytes \(sha256 [0-9a-f]{64}\)\]$/),
+    });
     expect(dead.get('tencent-ccc:1400000000:poison-deep')).toMatchObject({ error_kind: 'bad_record', component: 'normalize', error_message: 'JSON nested deeper than 16 levels' });
     expect(dead.get('tencent-ccc:1400000000:poison-deep')!['original_value']).toBeInstanceOf(Buffer);
     expect(dead.get('tencent-ccc:1400000000:poison-proto')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/^consistency rule time-order: answered_at \(AcceptTimestamp\)/) });
@@ -160,7 +169,7 @@ describe('poison records in the live pipeline', () => {
     );
     expect(VENDORS.every((v) => good.some((c) => c.vendor === v))).toBe(true);
     expect(stopped).toEqual([]);
-    expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(3);
+    expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(4);
   });
 
   it('accounts for every record the live receiver accepted from mutated pushes: ClickHouse xor cdr.dlq', { timeout: 300_000 }, async () => {
