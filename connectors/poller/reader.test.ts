@@ -100,6 +100,25 @@ describe('readWindow: the door for polled records', () => {
     expect(sink.keys()).toEqual(new Set(['deepest', key, 'sized']));
   });
 
+  it('a window read again in one go (the total moved) dead-letters each refused record once, also without the live cache', async () => {
+    const records: unknown[] = [...good(6), null, { id: 'huge', remark: 'x'.repeat(100_000) }, null];
+    const source = pagedSource(records);
+    let calls = 0;
+    const fetchPage = source.fetchPage.bind(source);
+    // Each pass sees another total: the reader reads the window again, up to its pass limit.
+    source.fetchPage = async (...args) => ({ ...(await fetchPage(...args)), total: records.length + (calls++ % 2) });
+    const sink = new MemorySink();
+    await readWindow({ ...context(source, sink), mode: 'backfill' }, 't1', WINDOW);
+    expect(calls).toBeGreaterThan(2);
+    // Two identical keyless records: two dead letters (one per copy), whatever the number of passes.
+    expect(sink.deadLetters.map((l) => l.error_message.replace(/.*: /, ''))).toEqual([
+      'not a JSON object (null)',
+      `record is ${JSON.stringify(records[7]).length} bytes (limit 65536 per record)`,
+      'not a JSON object (null)',
+    ]);
+    expect(sink.envelopes.map((e) => e.natural_key)).toEqual(good(6).map((r) => r.id));
+  });
+
   it('live re-reads dead-letter a refused record once, and publish it once the vendor corrects it', async () => {
     const records: unknown[] = [...good(3), { id: 'huge', remark: 'x'.repeat(100_000) }, nested(40, 'deep'), null];
     const recentKeys = new RecentKeys({ ttlMs: 3_600_000, maxEntries: 100 });

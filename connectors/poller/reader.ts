@@ -90,6 +90,12 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   const { recentKeys } = ctx;
   /** Keys settled in this window: published by it, or found unchanged in `recentKeys`. Later passes skip them. */
   const published = new Set<string>();
+  /**
+   * Records refused at the door (by key, else content hash) → how many were dead-lettered in this window. A pass that
+   * reads the window again dead-letters only copies beyond that count: two identical keyless records of one page are
+   * two dead letters, a second pass over them none.
+   */
+  const refused = new Map<string, number>();
   let publishedCount = 0;
   let unchangedCount = 0;
   let pageSize = source.pageSize;
@@ -153,6 +159,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
 
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
+    const refusedThisPass = new Map<string, number>();
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
     type Pending = { offset: number; span: number; fetch: ReturnType<typeof fetchAt> };
@@ -188,9 +195,16 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         for (const record of result.records) {
           const checked = admit(record, source);
           if (!checked.ok) {
-            // Dead-letter it once, not on every re-read: remembered (after the ack) by its key and content like an
-            // admitted record. Only a keyless record too deep to write out has nothing stable to be remembered by.
+            // Dead-letter it once, not on every re-read: remembered by its key and content, within this window (its
+            // later passes) and, live, after the ack like an admitted record. Only a keyless record too deep to write
+            // out has nothing stable to be remembered by.
             const id = checked.key ?? (checked.payload !== null ? payloadHash(checked.payload) : undefined);
+            if (id !== undefined) {
+              const copy = (refusedThisPass.get(id) ?? 0) + 1;
+              refusedThisPass.set(id, copy);
+              if (copy <= (refused.get(id) ?? 0)) continue;
+              refused.set(id, copy);
+            }
             if (recentKeys && id !== undefined) {
               const hash = payloadHash(checked.payload ?? checked.problem);
               if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;

@@ -2,6 +2,7 @@
 // another host, an event stream instead of a page, vendor text with line breaks. Both clients (CCC through the SDK,
 // TRTC through fetch), against a loopback server that answers from a script.
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CccApiClient } from '../tencent-ccc/client.ts';
@@ -152,14 +153,56 @@ describe('a page too long to read is read again in smaller pages', () => {
 });
 
 describe('redirects are not followed', () => {
-  it.each(['ccc', 'trtc v1', 'trtc v4'] as const)('%s: a 307 to another host is a configuration error, and that host sees no connection', async (which) => {
-    const trap = await server('127.0.0.2');
+  it.each([
+    ['ccc', 'host'],
+    ['ccc', 'port'],
+    ['trtc v1', 'host'],
+    ['trtc v4', 'port'],
+  ] as const)('%s: a 307 to another %s is a configuration error, and the target sees no connection', async (which, other) => {
+    const trap = await server(other === 'host' ? '127.0.0.2' : '127.0.0.1');
     const s = await server();
     s.answers.push((_req, res) => res.writeHead(307, { location: `${trap.url}/steal` }).end());
     const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
     expect(err.kind).toBe('config');
     expect(err.message).toMatch(/redirect/);
     expect(trap.connections).toBe(0);
+  });
+});
+
+describe('the CCC client holds each exchange to the TRTC client\'s rules', () => {
+  it('asks for no compression and never inflates an answer (a gzip bomb would inflate past the limit)', async () => {
+    const s = await server();
+    let asked: string | undefined;
+    s.answers.push((req, res) => {
+      asked = req.headers['accept-encoding'];
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20)));
+    });
+    const err = await failure(cccPage(ccc(s)));
+    expect(asked).toBe('identity');
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+    expect(err.message).toMatch(/no JSON page/);
+  });
+
+  it('a body dripped past the timeout: the call settles in time and the connection is closed, not left reading', async () => {
+    const s = await server();
+    s.answers.push((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(drip));
+    });
+    const started = Date.now();
+    const err = await failure(cccPage(ccc(s, 1000)));
+    expect(err.kind).toBe('transient');
+    expect(Date.now() - started).toBeLessThan(3000);
+    await expect.poll(() => s.open.size).toBe(0);
+  });
+
+  it.each([500, 404, 429])('an error answer (%i) with a 1 MB body: the status is the error, and its connection is closed', async (status) => {
+    const s = await server();
+    s.answers.push((_req, res) => res.writeHead(status, { 'content-type': 'text/html' }).end('<p>'.repeat(350_000)));
+    const err = await failure(cccPage(ccc(s)));
+    expect(err.code).toBe(`http-${status}`);
+    await expect.poll(() => s.open.size).toBe(0);
   });
 });
 
@@ -181,11 +224,31 @@ describe('answers that are no page', () => {
     ['Response is a string', json({ Response: 'x' })],
     ['no JSON at all', (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>\n</html>')],
     ['TotalCount 1e300', json({ Response: { TotalCount: 1e300, TelCdrList: [] } })],
+    ['records claimed, none carried', json({ Response: { TotalCount: 5 } })],
   ] as const)('ccc: %s is a malformed response, retried', async (_what, answer) => {
     const s = await server();
     s.answers.push(answer);
     const err = await failure(cccPage(ccc(s)));
     expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+  });
+
+  it.each([
+    ['v1', 'records claimed, none carried', { errorCode: 0, data: { totalNum: 5 } }],
+    ['v1', 'no data', { errorCode: 0 }],
+    ['v4', 'no Response', { ErrorCode: 0, ActionStatus: 'OK' }],
+    ['v4', 'Response a string', { ErrorCode: 0, ActionStatus: 'OK', Response: 'x' }],
+    ['v4', 'no TotalNum', { ErrorCode: 0, ActionStatus: 'OK', Response: { CallRecordList: [{ CallId: 'c' }] } }],
+  ] as const)('trtc %s: a success with %s is a malformed response (never an empty page that ends the window)', async (api, _what, body) => {
+    const s = await server();
+    s.answers.push(json(body));
+    const err = await failure(trtcPage(trtc(s, api)));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+  });
+
+  it('trtc: an empty window may leave its list out', async () => {
+    const s = await server();
+    s.answers.push(json({ ErrorCode: 0, ActionStatus: 'OK', Response: { TotalNum: 0 } }));
+    expect(await trtcPage(trtc(s, 'v4'))).toMatchObject({ totalNum: 0, records: [] });
   });
 
   it('vendor text is quoted on one line and cut, and an odd RequestId is not kept', async () => {

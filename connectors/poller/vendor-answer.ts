@@ -17,41 +17,61 @@ export function answerTooLarge(context: string, bytes: number | string): Cdrflow
 }
 
 type AddRequest = (this: http.Agent, req: http.ClientRequest, options: object) => void;
-type CreateConnection = (this: http.Agent, options: NetConnectOpts & { host?: string }, callback: (err: Error | null, socket?: Duplex) => void) => Duplex | undefined;
+type CreateConnection = (this: http.Agent, options: NetConnectOpts & { host?: string; port?: number | string }, callback: (err: Error | null, socket?: Duplex) => void) => Duplex | undefined;
+
+/** Where the client may connect, and how long one exchange (request to the answer's last byte) may take. */
+export interface AnswerLimits {
+  host: string;
+  port: number;
+  timeoutMs: number;
+}
 
 /**
- * For clients that read the answer themselves (the CCC SDK, through node-fetch), an agent that
- * - connects to `host` only: node-fetch follows redirects and cannot be told not to through the SDK, so a redirect
- *   elsewhere fails here (ANSWER_ELSEWHERE) instead of sending the signed request to another server;
- * - fails a request whose answer passes the limit (ANSWER_TOO_LARGE), as the bytes arrive: node-fetch turns the
- *   request's error into the body's, so the client's read fails with that code and nothing more is read;
- * - fails an answer that is an event stream at once: the SDK would hand it over unread, the connection held for as
- *   long as the server keeps it open.
+ * For the CCC SDK, which reads answers through node-fetch and lets us set little but an agent and headers: an agent
+ * that holds each exchange to what the TRTC client does with fetch (answerText).
+ * - It connects to the endpoint's host and port only. node-fetch follows redirects and cannot be told not to through
+ *   the SDK, so a redirect elsewhere fails here (ANSWER_ELSEWHERE) instead of sending the signed request on.
+ * - A 200 answer is cut once it passes the limit (ANSWER_TOO_LARGE) or the exchange passes timeoutMs (node-fetch's
+ *   own body timeout rejects the read but keeps the connection reading). It is never inflated: the client asks for
+ *   no compression, and node-fetch would inflate a 40 MiB bomb from a few kilobytes, past any count of wire bytes.
+ * - Any other answer is closed at once, quietly. The SDK reads nothing of it but its status (a large error body
+ *   would hold its connection for good), or, for an event stream, would hand the body over unread.
+ * Why so careful about errors: node-fetch passes a request's error to the answer's body, and a body nobody reads
+ * (the SDK's non-200 path, its event-stream model) would throw it as an uncaught exception. So an error is only
+ * raised once the SDK reads the body (after the current turn, by setImmediate); everything else is closed without one.
  * Answers are watched through `addRequest`, which Node's docs leave out but agent-base (under the SDK's own proxy
  * agent) is built on; counting on the socket instead would leave a 'data' listener there, which node-fetch takes for
  * a chunked answer that ended early ("Premature close").
  */
-export function answerLimitedAgent(protocol: 'http' | 'https', host: string, options: http.AgentOptions): http.Agent {
+export function answerLimitedAgent(protocol: 'http' | 'https', limits: AnswerLimits, options: http.AgentOptions): http.Agent {
   const Base = protocol === 'https' ? https.Agent : http.Agent;
   const agent = new Base(options);
   const hooks = agent as unknown as { createConnection: CreateConnection; addRequest: AddRequest };
   const createConnection = hooks.createConnection;
   hooks.createConnection = function (connectOptions, callback) {
-    if (connectOptions.host === host) return createConnection.call(this, connectOptions, callback);
-    callback(codedError(ANSWER_ELSEWHERE, `redirected to ${quote(connectOptions.host, 100)}, not ${host}: not followed`));
+    if (connectOptions.host === limits.host && Number(connectOptions.port) === limits.port) return createConnection.call(this, connectOptions, callback);
+    const target = `${quote(connectOptions.host, 100)} port ${quote(connectOptions.port, 10)}`;
+    callback(codedError(ANSWER_ELSEWHERE, `redirected to ${target}, not ${limits.host} port ${limits.port}: not followed`));
     return undefined;
   };
   const addRequest = hooks.addRequest;
   hooks.addRequest = function (req, requestOptions) {
+    const fail = (code: string, message: string) => setImmediate(() => req.destroy(codedError(code, message)));
+    const deadline = setTimeout(() => fail('ETIMEDOUT', `no complete answer within ${limits.timeoutMs} ms`), limits.timeoutMs);
+    req.once('close', () => clearTimeout(deadline));
     req.once('response', (res: http.IncomingMessage) => {
-      if (String(res.headers['content-type']).startsWith('text/event-stream')) {
-        req.destroy(codedError('malformed-response', 'an event stream, not a page'));
+      const type = String(res.headers['content-type'] ?? '');
+      if (res.statusCode !== 200 || type.startsWith('text/event-stream')) {
+        res.destroy();
         return;
       }
+      // Read as the bytes it is: node-fetch (whose listener runs after this one) decides from this header whether
+      // to inflate, and the client asked for no encoding. A compressed page then fails to parse, within the limit.
+      delete res.headers['content-encoding'];
       let bytes = 0;
       res.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
-        if (bytes > MAX_VENDOR_ANSWER_BYTES) req.destroy(codedError(ANSWER_TOO_LARGE, `answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes, refused unread`));
+        if (bytes > MAX_VENDOR_ANSWER_BYTES) fail(ANSWER_TOO_LARGE, `answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes, refused unread`);
       });
     });
     addRequest.call(this, req, requestOptions);
@@ -63,8 +83,12 @@ function codedError(code: string, message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });
 }
 
-/** A fetch answer's body as text, at most MAX_VENDOR_ANSWER_BYTES (announced or streamed); the rest is never read. */
-export async function answerText(response: Response, context: string): Promise<string> {
+/**
+ * A fetch answer's body as text, at most MAX_VENDOR_ANSWER_BYTES (announced or streamed, counted after decoding); the
+ * rest is never read. Every read races `signal`: undici (Node 20's fetch) can leave a read pending for good after a
+ * body that failed to decode, timeout or not.
+ */
+export async function answerText(response: Response, context: string, signal: AbortSignal): Promise<string> {
   const announced = Number(response.headers.get('content-length'));
   if (announced > MAX_VENDOR_ANSWER_BYTES) {
     await response.body?.cancel();
@@ -74,15 +98,25 @@ export async function answerText(response: Response, context: string): Promise<s
   const chunks: Uint8Array[] = [];
   let length = 0;
   const reader = response.body.getReader();
+  const aborted = new Promise<never>((_resolve, reject) => {
+    const stop = () => {
+      reader.cancel().catch(() => undefined);
+      reject(signal.reason);
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  aborted.catch(() => undefined); // raced below; this only keeps an abort after the last read from going unhandled
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await Promise.race([reader.read(), aborted]);
     if (done) break;
     length += value.length;
     if (length > MAX_VENDOR_ANSWER_BYTES) {
       await reader.cancel();
       throw answerTooLarge(context, `over ${length} so far`);
     }
-    chunks.push(value);
+    // A chunk that is a view into a larger buffer would keep all of it alive: keep a copy of the chunk instead.
+    chunks.push(value.byteLength < value.buffer.byteLength ? value.slice() : value);
   }
   return Buffer.concat(chunks, length).toString('utf8');
 }

@@ -64,12 +64,20 @@ export function cccErrorKind(code: string): ErrorKind {
 
 export function classifyCccError(err: unknown, context: string): CdrflowError {
   if (err instanceof CdrflowError) return err;
-  const e = err as SdkException;
-  // Our agent's refusals (vendor-answer.ts), as node-fetch passes them on: the code survives, the words are ours.
+  const e = err as SdkException & { type?: unknown; name?: unknown };
+  const message = e instanceof Error ? e.message : String(err);
+  // node-fetch's own errors (they carry the code of what failed beneath: our agent's refusals, a socket's errno, a
+  // parser's HPE_ code), before the SDK's, whose `code` is the vendor's.
   if (e?.code === ANSWER_TOO_LARGE) return answerTooLarge(context, 'cut off');
-  if (e?.code === ANSWER_ELSEWHERE || /redirected to .* not followed/.test(String(e?.message))) {
-    return new CdrflowError('config', `${context}: the API answered with a redirect to another host, which is not followed (check the endpoint)`, { code: ANSWER_ELSEWHERE, cause: err });
+  if (e?.code === ANSWER_ELSEWHERE || /redirected to .* not followed/.test(message)) {
+    return new CdrflowError('config', `${context}: the API answered with a redirect to another host or port, which is not followed (check the endpoint)`, { code: ANSWER_ELSEWHERE, cause: err });
   }
+  // A body that is no JSON page: node-fetch's JSON.parse failed, the agent refused it, or the SDK read
+  // `Response.Error` of a body without `Response` (a TypeError inside its parseResponse).
+  if (e?.type === 'invalid-json' || e?.code === 'malformed-response' || e instanceof TypeError) {
+    return new CdrflowError('transient', `${context}: malformed response (no JSON page: ${quote(message)})`, { code: 'malformed-response', cause: err });
+  }
+  if (e?.name === 'FetchError') return new CdrflowError('transient', `${context}: network error: ${quote(message)}`, { code: 'network', cause: err });
   // The vendor's words (code, message, request id) are quoted and cut: they reach logs and error lines.
   if (e && typeof e.code === 'string' && e.code !== '') {
     const code = e.code.length <= 100 ? e.code : e.code.slice(0, 100);
@@ -79,12 +87,6 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
   if (e && typeof e.httpCode === 'number') {
     const kind: ErrorKind = e.httpCode === 429 ? 'rate_limited' : e.httpCode >= 500 ? 'transient' : 'config';
     return new CdrflowError(kind, `${context}: HTTP ${e.httpCode} ${quote(e.message, 100)}`, { code: `http-${e.httpCode}`, cause: err });
-  }
-  const message = e instanceof Error ? e.message : String(err);
-  // An answer that is no JSON page: node-fetch's JSON.parse failed, or the SDK read `Response.Error` of a body
-  // without `Response` (a TypeError inside its parseResponse).
-  if ((e as { type?: unknown })?.type === 'invalid-json' || e instanceof TypeError) {
-    return new CdrflowError('transient', `${context}: malformed response (no JSON page: ${quote(message)})`, { code: 'malformed-response', cause: err });
   }
   // No code and no status: the request never got an answer (refused, reset, DNS, timeout).
   return new CdrflowError('transient', `${context}: network error: ${quote(message)}`, { code: 'network', cause: err });
@@ -103,8 +105,9 @@ export class CccApiClient {
 
   constructor(readonly settings: CccClientSettings) {
     const agentOptions = { keepAlive: true, ...(settings.connectAddress ? { lookup: pinnedLookup(settings.connectAddress) } : {}) };
-    const host = new URL(`${settings.protocol}://${settings.endpoint}`).hostname.replace(/^\[(.*)\]$/, '$1');
-    const agent = answerLimitedAgent(settings.protocol, host, agentOptions);
+    const url = new URL(`${settings.protocol}://${settings.endpoint}`);
+    const port = url.port === '' ? (settings.protocol === 'https' ? 443 : 80) : Number(url.port);
+    const agent = answerLimitedAgent(settings.protocol, { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, timeoutMs: settings.timeoutMs }, agentOptions);
     this.client = new tencentcloud.CommonClient(settings.endpoint, CCC_API_VERSION, {
       credential: { secretId: settings.secretId, secretKey: settings.secretKey, ...(settings.token ? { token: settings.token } : {}) },
       profile: {
@@ -114,6 +117,8 @@ export class CccApiClient {
           reqMethod: 'POST',
           reqTimeout: Math.max(1, Math.ceil(settings.timeoutMs / 1000)),
           agent,
+          // No compression: the agent refuses a compressed answer (see answerLimitedAgent).
+          headers: { 'Accept-Encoding': 'identity' },
         },
       },
     });
@@ -144,9 +149,10 @@ export class CccApiClient {
     if (typeof response !== 'object' || response === null || Array.isArray(response) || stream) {
       throw new CdrflowError('transient', `${context}: malformed response (${stream ? 'an event stream' : `Response is ${quote(response, 60)}`}, not a page)`, { code: 'malformed-response' });
     }
-    // TelCdrs is the SDK's deprecated alias of TelCdrList; accept either.
-    const list = response['TelCdrList'] ?? response['TelCdrs'] ?? [];
+    // TelCdrs is the SDK's deprecated alias of TelCdrList; accept either. Only an empty window may leave it out: a
+    // page that claims records and carries none would otherwise read as the end of the window.
     const total = response['TotalCount'];
+    const list = response['TelCdrList'] ?? response['TelCdrs'] ?? (total === 0 ? [] : undefined);
     if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
       throw new CdrflowError('transient', `${context}: malformed response (TotalCount=${quote(total, 60)}, TelCdrList is ${Array.isArray(list) ? 'an array' : list === null ? 'null' : typeof list})`, {
         code: 'malformed-response',

@@ -119,8 +119,9 @@ export class TrtcApiClient {
     if (answer.code === 70011) return { totalNum: 0, records: [], requestId: answer.requestId };
     this.check(answer, context);
     const data = answer.body['data'] as Record<string, unknown> | undefined;
-    const list = data?.['callRecordList'] ?? [];
     const total = data?.['totalNum'];
+    // Only an empty window may leave the list out: a page that claims records and carries none would read as the end.
+    const list = data?.['callRecordList'] ?? (total === 0 ? [] : undefined);
     if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
       throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${quote(total, 60)})`, { code: 'malformed-response' });
     }
@@ -134,9 +135,11 @@ export class TrtcApiClient {
     // The v4 doc shows no "no records" code; 70011 (v1's) is read the same way should the gateway use it.
     if (answer.code === 70011) return { totalNum: 0, records: [], requestId: answer.requestId };
     this.check(answer, context);
+    // A success without a Response object, or without TotalNum, is no page: read as an empty one, the window's
+    // records would never be asked for again.
     const data = answer.body['Response'] as Record<string, unknown> | undefined;
-    const total = data?.['TotalNum'] ?? 0;
-    const list = data?.['CallRecordList'] ?? [];
+    const total = data?.['TotalNum'];
+    const list = data?.['CallRecordList'] ?? (total === 0 ? [] : undefined);
     if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
       throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${quote(total, 60)})`, { code: 'malformed-response' });
     }
@@ -162,6 +165,7 @@ export class TrtcApiClient {
     url.searchParams.set('random', String(randomInt(0, 2 ** 32 - 1)));
     url.searchParams.set('contenttype', 'json');
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
+    const either = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let response: Response;
     let text: string;
     try {
@@ -169,11 +173,11 @@ export class TrtcApiClient {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(payload),
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        signal: either,
         // A redirect is answered as what it is (a wrong base URL), never followed to wherever it points.
         redirect: 'manual',
       });
-      text = await answerText(response, context);
+      text = await answerText(response, context, either);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof CdrflowError) throw err;
