@@ -1,7 +1,7 @@
 // Configuration of the main job (`cdrflow start`): one document composed of the components' own zod schemas, read
 // from a YAML/JSON file plus environment overrides and validated in one pass, so every problem is reported at once
 // with its path. The components keep their defaults; this file only adds where the servers are and the demo knobs.
-import { readFileSync } from 'node:fs';
+import { readSmallTextFile } from '../core/user-file.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -354,7 +354,7 @@ export function applyNamespace(doc: Doc): Doc {
 export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readSmallTextFile(file);
   } catch (err) {
     problems.push({ path: file, message: `cannot read: ${(err as Error).message}` });
     return {};

@@ -84,6 +84,19 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
     }
   });
 
+  it('refuses a config or options file that is a directory or an endless device, in one line each', () => {
+    const dir = cdrflow(['status', '--config', tmpdir()]);
+    expect(dir.status).toBe(78);
+    expect(dir.stderr).toContain(`${tmpdir()}: cannot read: is a directory, not a file`);
+    // /dev/zero used to be read until memory ran out.
+    const zero = cdrflow(['status', '--config', '/dev/zero']);
+    expect(zero.status).toBe(78);
+    expect(zero.stderr).toContain('/dev/zero: cannot read: is more than 1048576 bytes');
+    const options = spawnSync(process.execPath, [BIN, 'normalize', '--vendor', 'tencent-ccc', '--options', '/dev/zero'], { encoding: 'utf8', cwd: ROOT, env, input: '', timeout: 90_000 });
+    expect(options.status).toBe(64);
+    expect(options.stderr).toContain('--options /dev/zero: is more than 1048576 bytes');
+  });
+
   it('exits quietly when the reader closes the pipe (sql … | head -1, migrate --print | grep -m1)', async () => {
     const sql = await firstLineThenClose(['sql', 'SELECT number FROM numbers(300000)', '--format', 'CSV']);
     expect(sql.line).toBe('0');

@@ -4,7 +4,7 @@
 export interface ProgressOptions {
   label: string;
   /** Total units when known (records, windows); undefined shows a count without a bar or ETA. */
-  total?: number;
+  total?: number | undefined;
   unit?: string;
   stream?: NodeJS.WriteStream;
   /** Minimum ms between redraws / lines. */

@@ -14,6 +14,7 @@ import { loadCommandConfig } from '../app-config.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
 import { MAX_LINE_BYTES } from '../../core/input-limits.ts';
+import { isRegularFile } from '../../core/user-file.ts';
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
@@ -46,7 +47,8 @@ export const command: Command = {
     const config = loadCommandConfig({ file });
     const ends = endpoints(config);
     const topic = options.topic ?? (config.namespace ? `${config.namespace}.${TOPICS.raw(options.vendor)}` : TOPICS.raw(options.vendor));
-    const total = await countLines(options.file);
+    // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no count up front, no total shown.
+    const total = isRegularFile(options.file) ? await countLines(options.file) : undefined;
     const sink = await kafkaEnvelopeSink(createKafka({ ...ends.kafka, clientId: 'cdrflow-import' }), createRegistry(ends.registryUrl), [topic]);
     const progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
     try {

@@ -1,12 +1,12 @@
 // `cdrflow normalize --vendor <vendor> [--tenant <id>]`: the normalize mapping as a filter, JSON lines in (bare vendor
 // records or raw envelopes), normalized CDRs out (Avro field names, ISO-8601 UTC times), in input order.
-import { readFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
 import { boundReason, MAX_LINE_BYTES, quote } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
+import { readSmallTextFile } from '../../core/user-file.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { parseNormalizeOptions } from '../../transforms/normalize/config.ts';
@@ -51,7 +51,7 @@ function parse(args: string[]): Args {
   if (tenant !== null && tenant.trim() === '') throw new UsageError('--tenant must not be empty');
   let options: NormalizeOptions;
   try {
-    options = parseNormalizeOptions(optionsFile === undefined ? {} : JSON.parse(readFileSync(optionsFile, 'utf8')));
+    options = parseNormalizeOptions(optionsFile === undefined ? {} : JSON.parse(readSmallTextFile(optionsFile)));
   } catch (err) {
     const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
     const detail = issues ? issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).message;
