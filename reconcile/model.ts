@@ -49,7 +49,10 @@ export interface ReconcileRow {
   tenant: string;
   day: string;
   sourceKind: SourceKind;
-  /** Null when the source could not be read (see drift `source_unreachable`) or is the raw topic. */
+  /**
+   * Null when the source could not be read (see drift `source_unreachable`) or is the raw topic. `keyless`: records the
+   * poller refuses at the door (no natural key, or over a limit) and dead-letters; the name predates the other limits.
+   */
   source: { records: number; minutes: number; keyless: number } | null;
   raw: { records: number; minutes: number };
   normalized: { records: number; minutes: number };

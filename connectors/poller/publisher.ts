@@ -1,4 +1,4 @@
-// Where polled records go: raw envelopes (acked by Kafka) and dead letters for records that cannot be keyed.
+// Where polled records go: raw envelopes (acked by Kafka) and dead letters for records refused at the door (reader.ts).
 import type { SchemaRegistry } from '../../core/avro.ts';
 import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
 import { DeadLetterWriter, type DeadLetter } from '../../core/dead-letter.ts';
