@@ -9,7 +9,7 @@ import { MAX_VENDOR_ANSWER_BYTES, quote } from '../../core/input-limits.ts';
 
 /** The error code of an answer longer than the limit. Sources shrink the page on it, as on the vendor's "too large". */
 export const ANSWER_TOO_LARGE = 'answer-too-large';
-/** The error code of a redirect to another host, which is never followed. */
+/** The error code of a redirect to another host or port, which is never followed. */
 export const ANSWER_ELSEWHERE = 'redirect-elsewhere';
 
 export function answerTooLarge(context: string, bytes: number | string): CdrflowError {
