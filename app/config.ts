@@ -18,6 +18,7 @@ import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-en
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
+import { boundReason, printable } from '../core/input-limits.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -356,19 +357,19 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   try {
     text = readSmallTextFile(file);
   } catch (err) {
-    problems.push({ path: file, message: `cannot read: ${(err as Error).message}` });
+    problems.push({ path: printable(file), message: `cannot read: ${boundReason((err as Error).message, 300)}` });
     return {};
   }
   let doc: unknown;
   try {
     doc = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
   } catch (err) {
-    problems.push({ path: file, message: `not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` });
+    problems.push({ path: printable(file), message: `not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${boundReason((err as Error).message.split('\n')[0]!, 300)}` });
     return {};
   }
   if (doc === null || doc === undefined) return {};
   if (!isObject(doc)) {
-    problems.push({ path: file, message: 'must hold an object (a mapping of sections)' });
+    problems.push({ path: printable(file), message: 'must hold an object (a mapping of sections)' });
     return {};
   }
   return doc;
@@ -392,7 +393,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   applyNamespace(doc);
   const parsed = appConfigSchema.safeParse(doc);
   if (!parsed.success) problems.push(...zodIssues(parsed.error));
-  const source = [options.file ?? 'no config file', 'environment'].join(' + ');
+  const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
   return parsed.data;
 }

@@ -39,7 +39,8 @@ describe('value parsers', () => {
     expect(() => integer('--port-base', '80', { min: 1024, max: 65000 })).toThrow('--port-base needs an integer 1024..65000, got "80"');
     // Only decimal digits: Number() would read these as 0, 0, 80, 1000 and 1e21.
     for (const text of ['', ' ', '0x50', '1e3', '1000000000000000000000', '7 ', '0b1', '\u0000']) {
-      expect(() => integer('--port', text, { min: 0, max: Infinity })).toThrow(`--port needs an integer 0..Infinity, got "${text}"`);
+      // The value is echoed JSON-quoted: a control character comes back escaped, never raw.
+      expect(() => integer('--port', text, { min: 0, max: Infinity })).toThrow(`--port needs an integer 0..Infinity, got ${JSON.stringify(text)}`);
     }
     expect(port('--port', '+80')).toBe(80);
     expect(numberWithin('--s', '2.5e1', 0, 30)).toBe(25);
@@ -58,7 +59,12 @@ describe('value parsers', () => {
     expect(() => positiveNumber('--rate', '0', 'a positive number of calls per second')).toThrow('--rate needs a positive number of calls per second, got "0"');
     expect(() => positiveNumber('--rps', 'Infinity')).toThrow('--rps needs a positive number, got "Infinity"');
     expect(isoDateTime('--from', '2026-01-01T00:00:00Z').toISOString()).toBe('2026-01-01T00:00:00.000Z');
-    expect(() => isoDateTime('--from', 'yesterday')).toThrow('--from is not an ISO date-time: "yesterday"');
+    expect(() => isoDateTime('--from', 'yesterday')).toThrow('--from is not an ISO date-time (2026-01-31 or 2026-01-31T08:00:00Z): "yesterday"');
+    for (const bad of ['1', '0', '-1', 'March 7', '2024/01/01', ' 2024-01-01', '2024-02-30', '2023-02-29', '2024-13-01', '2024-01-01T24:00Z', '2024-01-01T10:60Z', '2024-01-01Z']) {
+      expect(() => isoDateTime('--from', bad), bad).toThrow('--from is not an ISO date-time');
+    }
+    expect(isoDateTime('--from', '2024-02-29').toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(isoDateTime('--from', '2026-01-31T08:00:00.5+08:00').toISOString()).toBe('2026-01-31T00:00:00.500Z');
     expect(() => isoDateTime('--to', undefined)).toThrow('--to is required');
     expect(() => required('--tenant', '')).toThrow('--tenant is required');
     expect(() => asUsage(() => { throw new Error('not read-only'); })).toThrow(UsageError);

@@ -3,6 +3,7 @@
 // parsers the commands share (integers, ports, numbers, ISO date-times) with the flag in their message.
 import { parseArgs } from 'node:util';
 import { UsageError } from './command.ts';
+import { printable, quote } from '../core/input-limits.ts';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -49,7 +50,7 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
-      if (positionals.length >= (settings.maxPositionals ?? 0)) throw new UsageError(`unexpected argument "${token.value}"`);
+      if (positionals.length >= (settings.maxPositionals ?? 0)) throw new UsageError(`unexpected argument ${quote(token.value)}`);
       positionals.push(token.value);
       continue;
     }
@@ -57,7 +58,9 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
     const spec = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
     if (spec === undefined) {
       const guess = token.rawName.startsWith('--') ? didYouMean(token.name, Object.keys(options)) : undefined;
-      throw new UsageError(`unexpected argument "${token.rawName}"${guess ? ` (did you mean --${guess}?)` : ''}`);
+      // `--=x` has no name (rawName "--"): shown as written.
+      const shown = token.name === '' ? (args[token.index] ?? token.rawName) : token.rawName;
+      throw new UsageError(`unexpected argument ${quote(shown)}${guess ? ` (did you mean --${guess}?)` : ''}`);
     }
     let value: string | boolean;
     if (spec.type === 'boolean') {
@@ -68,7 +71,7 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
       if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
       // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x".
       if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-')) {
-        throw new UsageError(`${needs} (to pass "${token.value}", write ${token.rawName}=${token.value})`);
+        throw new UsageError(`${needs} (to pass ${quote(token.value)}, write ${printable(`${token.rawName}=${token.value}`)})`);
       }
       value = token.value;
     }
@@ -127,7 +130,7 @@ export function integer(flag: string, value: string, range: { min?: number; max?
   const n = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     const expected = range.expected ?? (min === 1 && max === Infinity ? 'a positive integer' : `an integer ${min}..${max}`);
-    throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
+    throw new UsageError(`${flag} needs ${expected}, got ${quote(value)}`);
   }
   return n;
 }
@@ -151,7 +154,7 @@ export function numberAtLeast(flag: string, value: string, min: number): number 
 export function numberWithin(flag: string, value: string, min: number, max: number): number {
   const n = decimal(value);
   if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`${flag} needs a number ${max === Infinity ? `≥ ${min}` : `${min}..${max}`}, got "${value}"`);
+    throw new UsageError(`${flag} needs a number ${max === Infinity ? `≥ ${min}` : `${min}..${max}`}, got ${quote(value)}`);
   }
   return n;
 }
@@ -159,15 +162,25 @@ export function numberWithin(flag: string, value: string, min: number, max: numb
 /** A finite number > 0; `expected` names it in the message (default "a positive number"). */
 export function positiveNumber(flag: string, value: string, expected = 'a positive number'): number {
   const n = decimal(value);
-  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} needs ${expected}, got "${value}"`);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} needs ${expected}, got ${quote(value)}`);
   return n;
 }
 
-/** A required ISO-8601 date-time. */
+/** YYYY-MM-DD, optionally THH:MM[:SS[.fraction]] and a zone (Z or ±HH:MM); without a zone, the machine's time zone. */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * A required ISO-8601 date-time. `new Date` alone took "1" (2001), "March 7", "2024/01/01" and "2024-02-30" (as
+ * March 1): a backfill of the wrong range, found out only from what it read.
+ */
 export function isoDateTime(flag: string, value: string | undefined): Date {
   const text = required(flag, value);
+  const m = ISO_DATE_TIME.exec(text);
+  const [year, month, day, hour, minute, second] = (m?.slice(1) ?? []).map((part) => (part === undefined ? 0 : Number(part)));
+  const valid =
+    m !== null && month! >= 1 && month! <= 12 && day! >= 1 && day! <= new Date(Date.UTC(year!, month!, 0)).getUTCDate() && hour! <= 23 && minute! <= 59 && second! <= 59;
   const d = new Date(text);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`${flag} is not an ISO date-time: "${text}"`);
+  if (!valid || Number.isNaN(d.getTime())) throw new UsageError(`${flag} is not an ISO date-time (2026-01-31 or 2026-01-31T08:00:00Z): ${quote(text)}`);
   return d;
 }
 

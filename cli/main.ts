@@ -6,6 +6,7 @@ import { ExitError, UsageError } from './command.ts';
 import { didYouMean } from './args.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
+import { quote } from '../core/input-limits.ts';
 
 // import.meta.filename, not import.meta.url: the compiled copy (dist/, bin/build-dist.mjs) rewrites import.meta.url
 // to the source file's URL, and here the commands must be loaded from wherever this file really is (.ts or .js).
@@ -58,15 +59,14 @@ async function printHelp(): Promise<void> {
   console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too)`);
 }
 
-/** "unknown command" with the closest name, or the list when nothing is close. */
+/** "unknown command", with the closest name when one is close (the list stays on `cdrflow --help`: stdout is for output). */
 async function unknownCommand(name: string): Promise<number> {
   const guess = didYouMean(name, commandNames());
   if (guess) {
-    console.error(`cdrflow: unknown command "${name}" (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);
+    console.error(`cdrflow: unknown command ${quote(name)} (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);
     return 64;
   }
-  console.error(`cdrflow: unknown command "${name}"\n`);
-  await printHelp();
+  console.error(`cdrflow: unknown command ${quote(name)}\nRun \`cdrflow --help\` for the list.`);
   return 64;
 }
 
@@ -81,7 +81,7 @@ function takeLogLevel(argv: string[]): { level: LogLevel; rest: string[] } {
     else rest.push(a);
   }
   if (given === undefined) return { level: levelFromEnv(), rest };
-  if (!isLogLevel(given)) throw new UsageError(`--log-level needs one of ${LOG_LEVELS.join(', ')}, got "${given}"`);
+  if (!isLogLevel(given)) throw new UsageError(`--log-level needs one of ${LOG_LEVELS.join(', ')}, got ${quote(given)}`);
   return { level: given, rest };
 }
 

@@ -10,6 +10,7 @@ import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { positiveNumber } from './args.ts';
+import { quote } from '../core/input-limits.ts';
 
 export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
 export type PullVendor = (typeof PULL_VENDORS)[number];
@@ -26,7 +27,7 @@ Kafka and the schema registry: the file, KAFKA_BROKERS / SCHEMA_REGISTRY_URL, de
 
 export function parseVendor(value: string | undefined): PullVendor {
   if (value === undefined) throw new UsageError('missing vendor (tencent-ccc or tencent-trtc)');
-  if (!(PULL_VENDORS as readonly string[]).includes(value)) throw new UsageError(`"${value}" is not a pull vendor; use tencent-ccc or tencent-trtc`);
+  if (!(PULL_VENDORS as readonly string[]).includes(value)) throw new UsageError(`${quote(value)} is not a pull vendor; use tencent-ccc or tencent-trtc`);
   return value as PullVendor;
 }
 
@@ -55,14 +56,15 @@ export const COMMON_FLAG_SPEC = {
 /** The flags as config paths inside `connectors.<vendor>`; each applies only to the vendor it names. */
 function flagOverrides(vendor: PullVendor, flags: CommonFlags): [string[], unknown][] {
   const set: [string[], unknown][] = [];
-  if (flags.rps) set.push([['requestsPerSecond'], positiveNumber('--rps', flags.rps, 'a positive number')]);
-  if (flags.topic) set.push([['topics', 'raw'], flags.topic]);
-  if (flags['checkpoint-topic']) set.push([['topics', 'checkpoints'], flags['checkpoint-topic']]);
+  // `!== undefined`, not truthiness: `--rps=` is a mistake to report, not a flag to drop without a word.
+  if (flags.rps !== undefined) set.push([['requestsPerSecond'], positiveNumber('--rps', flags.rps, 'a positive number')]);
+  if (flags.topic !== undefined) set.push([['topics', 'raw'], flags.topic]);
+  if (flags['checkpoint-topic'] !== undefined) set.push([['topics', 'checkpoints'], flags['checkpoint-topic']]);
   if (vendor === 'tencent-ccc') {
-    if (flags.endpoint) set.push([['endpoint'], flags.endpoint]);
-    if (flags.protocol) set.push([['protocol'], flags.protocol]);
-    if (flags['connect-address']) set.push([['connectAddress'], flags['connect-address']]);
-  } else if (flags['base-url']) set.push([['baseUrl'], flags['base-url']]);
+    if (flags.endpoint !== undefined) set.push([['endpoint'], flags.endpoint]);
+    if (flags.protocol !== undefined) set.push([['protocol'], flags.protocol]);
+    if (flags['connect-address'] !== undefined) set.push([['connectAddress'], flags['connect-address']]);
+  } else if (flags['base-url'] !== undefined) set.push([['baseUrl'], flags['base-url']]);
   return set;
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
-import { exactParse, MAX_JSON_DEPTH, parseJsonStrict } from './input-limits.ts';
+import { exactParse, MAX_JSON_DEPTH, parseJsonStrict, printable, quote } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -87,5 +87,22 @@ describe('parseJsonStrict', () => {
       problem: 'invalid UTF-8: the text carries an unpaired surrogate',
     });
     expect(parseJsonStrict('{"a":[1,{"b":null}]}')).toEqual({ ok: true, value: { a: [1, { b: null }] } });
+  });
+});
+
+describe('quote and printable: a value in a message never acts on the terminal', () => {
+  it('escapes C0 and C1 controls, DEL, line separators and bidirectional marks, and stays valid JSON for the same string', () => {
+    const hostile = 'a\u0000\u0007\n\u001b[31m\u007f\u0085\u2028\u202eb';
+    const quoted = quote(hostile);
+    // eslint-disable-next-line no-control-regex
+    expect(quoted).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    expect(JSON.parse(quoted)).toBe(hostile);
+    expect(quote({ k: '\u202e' })).toBe('{"k":"\\u202e"}');
+  });
+
+  it('printable leaves a plain short text as it is, and quotes and cuts anything else', () => {
+    expect(printable('/etc/cdrflow/pipeline.yaml')).toBe('/etc/cdrflow/pipeline.yaml');
+    expect(printable('a\u0085b')).toBe('"a\\u0085b"');
+    expect(printable('x'.repeat(300))).toBe(`"${'x'.repeat(200)}"… (300 chars)`);
   });
 });

@@ -224,14 +224,32 @@ export function quote(value: unknown, max: number = MAX_QUOTED_CHARS): string {
   let text: string;
   if (typeof value === 'string') {
     const cut = value.length > max ? value.slice(0, max) : value;
-    return `${JSON.stringify(cut)}${value.length > max ? `… (${value.length} chars)` : ''}`;
+    return `${escapeInvisible(JSON.stringify(cut))}${value.length > max ? `… (${value.length} chars)` : ''}`;
   }
   try {
     text = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
   } catch {
     text = Object.prototype.toString.call(value);
   }
+  text = escapeInvisible(text);
   return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
+}
+
+/**
+ * Characters JSON.stringify leaves as they are but a terminal acts on or hides: DEL and the C1 controls (U+0085 is a
+ * line break to some), line and paragraph separators, and the bidirectional marks that make text read differently from its bytes.
+ */
+const INVISIBLE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text with the INVISIBLE characters as \uXXXX escapes (still valid JSON, still the same string). */
+function escapeInvisible(json: string): string {
+  return json.replace(INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Text as it is when it is short and has no control characters (a plain path, a name); quoted and cut otherwise. */
+export function printable(text: string, max: number = MAX_QUOTED_CHARS): string {
+  // eslint-disable-next-line no-control-regex
+  return text.length <= max && !/[\u0000-\u001f\u007f]/.test(text) && !new RegExp(INVISIBLE.source).test(text) ? text : quote(text, max);
 }
 
 export const MAX_REASON_CHARS = 500;

@@ -3,6 +3,7 @@
 // default or at a fixed whole-hour offset (`--tz +08:00`: the tenant-local day of a vendor that bills in GMT+8).
 // Calls that started after the cut-off (now - settle) are left out everywhere: they may still be running or in flight.
 import { CdrflowError } from '../core/errors.ts';
+import { quote } from '../core/input-limits.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -19,7 +20,7 @@ export interface DayScope {
 
 export function parseDay(flag: string, value: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
-    throw new CdrflowError('config', `${flag} needs a day as YYYY-MM-DD, got "${value}"`);
+    throw new CdrflowError('config', `${flag} needs a day as YYYY-MM-DD, got ${quote(value)}`);
   }
   return value;
 }
@@ -28,9 +29,9 @@ export function parseDay(flag: string, value: string): string {
 export function parseTzOffset(value: string): number {
   if (value === 'UTC' || value === 'Z' || value === '+00:00') return 0;
   const m = /^([+-])(\d{2}):?(\d{2})$/.exec(value);
-  if (!m) throw new CdrflowError('config', `--tz needs an offset like +08:00 (or UTC), got "${value}"`);
+  if (!m) throw new CdrflowError('config', `--tz needs an offset like +08:00 (or UTC), got ${quote(value)}`);
   const minutes = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  if (minutes % 60 !== 0 || Math.abs(minutes) > 14 * 60) throw new CdrflowError('config', `--tz must be a whole-hour offset within ±14:00, got "${value}"`);
+  if (minutes % 60 !== 0 || Math.abs(minutes) > 14 * 60) throw new CdrflowError('config', `--tz must be a whole-hour offset within ±14:00, got ${quote(value)}`);
   return minutes;
 }
 

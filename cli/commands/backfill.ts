@@ -22,7 +22,7 @@ export const command: Command = {
     const parsed = parseFlags(
       args,
       { ...COMMON_FLAG_SPEC, tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'window-sec': { type: 'string' }, json: { type: 'boolean' } },
-      { maxPositionals: Infinity },
+      { maxPositionals: 1 },
     );
     const vendor = parseVendor(parsed.positionals[0]);
     const tenant = required('--tenant', parsed.values.tenant);

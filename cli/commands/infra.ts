@@ -6,6 +6,7 @@ import { integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
 import type { ServerStatus } from '../../infra/local/stack.ts';
+import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
 
@@ -68,7 +69,7 @@ export const command: Command = {
         return 0;
       }
       default:
-        throw new UsageError(`unknown action "${action}"`);
+        throw new UsageError(`unknown action ${quote(action)}`);
     }
   },
 };

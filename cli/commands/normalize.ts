@@ -4,7 +4,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, MAX_LINE_BYTES, quote } from '../../core/input-limits.ts';
+import { boundReason, MAX_LINE_BYTES, printable, quote } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
@@ -47,7 +47,7 @@ function parse(args: string[]): Args {
   const { vendor, options: optionsFile } = values;
   const tenant = values.tenant ?? null;
   if (vendor === undefined) throw new UsageError('--vendor is required');
-  if (!isVendor(vendor)) throw new UsageError(`unknown vendor "${vendor}"; one of ${VENDORS.join(', ')}`);
+  if (!isVendor(vendor)) throw new UsageError(`unknown vendor ${quote(vendor)}; one of ${VENDORS.join(', ')}`);
   if (tenant !== null && tenant.trim() === '') throw new UsageError('--tenant must not be empty');
   let options: NormalizeOptions;
   try {
@@ -55,7 +55,7 @@ function parse(args: string[]): Args {
   } catch (err) {
     const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
     const detail = issues ? issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).message;
-    throw new UsageError(`--options ${optionsFile}: ${detail}`);
+    throw new UsageError(`--options ${printable(optionsFile ?? '')}: ${boundReason(detail)}`);
   }
   return { vendor, tenant, options };
 }

@@ -23,6 +23,7 @@ import { reconcileDepsOf } from '../../reconcile/service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { untilSignal } from '../signals.ts';
 import type { ReconcileOutcome } from '../../reconcile/model.ts';
+import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
                          [--repair] [--json] [--config FILE]
@@ -111,7 +112,7 @@ export const command: Command = {
     const to = dayArg('--to', values.to, tz);
     if (to < from) throw new UsageError('--to must not be before --from');
     const vendors = values.vendor ?? [];
-    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
+    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got ${quote(v)}`);
     const config = loadCommandConfig({ file: values.config });
     const req: ReconcileRequest = {
       from,

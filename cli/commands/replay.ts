@@ -9,6 +9,7 @@ import { groupLag, resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { isVendor } from '../../core/topology.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
+import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow replay [--config FILE] [--vendor V]... [--group ID] [--dry-run]
 
@@ -32,7 +33,7 @@ export const command: Command = {
   async run(args) {
     const { values } = parseFlags(args, { config: { type: 'string' }, vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
     const vendors = values.vendor ?? [];
-    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got "${v}"`);
+    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got ${quote(v)}`);
     if (values.group === '') throw new UsageError('--group needs a value');
     const config = loadCommandConfig({ file: values.config });
     // The group and topics normalize really uses (namespace applied), so a namespaced pipeline replays its own group.

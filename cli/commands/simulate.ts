@@ -2,7 +2,7 @@
 // (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberAtLeast, parseFlags } from '../args.ts';
+import { numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
@@ -48,12 +48,12 @@ function parse(args: string[]) {
   };
   return {
     vendor: vendor as (typeof VENDORS)[number],
-    port: num('port', 0, 0),
+    port: values.port === undefined ? 0 : port('--port', values.port),
     rate: num('rate', 0.001, 1),
     history: num('history', 0, 60),
     to: (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, ''),
     total: values.total === undefined ? undefined : numberAtLeast('--total', values.total, 1),
-    malformed: num('malformed', 0, 0.02),
+    malformed: values.malformed === undefined ? 0.02 : numberWithin('--malformed', values.malformed, 0, 1),
     seed: num('seed', 0, Math.floor(Math.random() * 2 ** 31)),
   };
 }

@@ -6,6 +6,7 @@ import { UsageError } from '../command.ts';
 import { didYouMean, integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints } from '../../app/config.ts';
+import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow tail <topic> [--from-beginning | --last N] [--follow] [--format json|table] [--config FILE]
 
@@ -52,7 +53,7 @@ export const command: Command = {
     if (topic === undefined) throw new UsageError('missing topic (cdrflow tail --list shows them)');
     if (values['from-beginning'] && values.last !== undefined) throw new UsageError('--from-beginning and --last exclude each other');
     const format = values.format ?? (process.stdout.isTTY ? 'table' : 'json');
-    if (format !== 'json' && format !== 'table') throw new UsageError(`--format needs json or table, got "${format}"`);
+    if (format !== 'json' && format !== 'table') throw new UsageError(`--format needs json or table, got ${quote(format)}`);
     const last = values.last === undefined ? 10 : integer('--last', values.last, { min: 1 });
 
     const [{ createKafka }, { createRegistry }] = await Promise.all([import('../../core/kafka.ts'), import('../../core/avro.ts')]);
