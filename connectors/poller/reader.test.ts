@@ -1,13 +1,10 @@
 // The reader's door: what a page may hold besides well-formed records (a vendor answer is input like any other), and
 // that one strange record never holds up the rest of its page or window.
 import { describe, expect, it } from 'vitest';
-import { readWindow, type PollContext } from './reader.ts';
+import { readWindow } from './reader.ts';
 import type { PullSource, SourcePage } from './source.ts';
-import { MemorySink } from './fixtures/memory.ts';
+import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import { RecentKeys } from './recent-keys.ts';
-import { PollerMetrics } from './metrics.ts';
-import { TokenBucket } from '../../core/token-bucket.ts';
-import { silentLog } from '../../core/log.ts';
 import { MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
 /** A source serving fixed pages of parsed records (what the vendor's JSON.parse hands over), keyed by `id`. */
@@ -25,22 +22,6 @@ function pagedSource(records: unknown[], pageSize = 4): PullSource {
       const id = (record as { id?: unknown } | null)?.id;
       return typeof id === 'string' && id !== '' ? id : undefined;
     },
-  };
-}
-
-function context(source: PullSource, sink: MemorySink, recentKeys?: RecentKeys): PollContext {
-  return {
-    source,
-    sink,
-    bucket: new TokenBucket({ ratePerSecond: 10_000 }),
-    metrics: new PollerMetrics(source.connector),
-    log: silentLog,
-    topics: { raw: 'raw', deadLetter: 'dlq' },
-    retry: { initialMs: 1, maxMs: 5, maxAttempts: 3 },
-    now: Date.now,
-    signal: new AbortController().signal,
-    mode: 'live',
-    recentKeys,
   };
 }
 
@@ -77,7 +58,7 @@ describe('readWindow: the door for polled records', () => {
   it.each(strange)('%s: dead-lettered with its reason, every other record of the window published', async (_what, record, reason, keepsText) => {
     const records = [...good(5), record, ...good(11).slice(5)];
     const sink = new MemorySink();
-    const result = await readWindow(context(pagedSource(records), sink), 't1', WINDOW);
+    const result = await readWindow(memoryPollContext(pagedSource(records), sink), 't1', WINDOW);
     expect([...sink.keys()].sort()).toEqual(good(11).map((r) => r.id).sort());
     expect(sink.deadLetters).toHaveLength(1);
     const letter = sink.deadLetters[0]!;
@@ -95,7 +76,7 @@ describe('readWindow: the door for polled records', () => {
     atSize.remark = 'x'.repeat(MAX_RECORD_BYTES - JSON.stringify(atSize).length);
     expect(Buffer.byteLength(JSON.stringify(atSize))).toBe(MAX_RECORD_BYTES);
     const sink = new MemorySink();
-    await readWindow(context(pagedSource([nested(MAX_JSON_DEPTH, 'deepest'), { id: key }, atSize]), sink), 't1', WINDOW);
+    await readWindow(memoryPollContext(pagedSource([nested(MAX_JSON_DEPTH, 'deepest'), { id: key }, atSize]), sink), 't1', WINDOW);
     expect(sink.deadLetters).toEqual([]);
     expect(sink.keys()).toEqual(new Set(['deepest', key, 'sized']));
   });
@@ -108,7 +89,7 @@ describe('readWindow: the door for polled records', () => {
     // Each pass sees another total: the reader reads the window again, up to its pass limit.
     source.fetchPage = async (...args) => ({ ...(await fetchPage(...args)), total: records.length + (calls++ % 2) });
     const sink = new MemorySink();
-    await readWindow({ ...context(source, sink), mode: 'backfill' }, 't1', WINDOW);
+    await readWindow(memoryPollContext(source, sink, { mode: 'backfill' }), 't1', WINDOW);
     expect(calls).toBeGreaterThan(2);
     // Two identical keyless records: two dead letters (one per copy), whatever the number of passes.
     expect(sink.deadLetters.map((l) => l.error_message.replace(/.*: /, ''))).toEqual([
@@ -123,7 +104,7 @@ describe('readWindow: the door for polled records', () => {
     const records: unknown[] = [...good(3), { id: 'huge', remark: 'x'.repeat(100_000) }, nested(40, 'deep'), null];
     const recentKeys = new RecentKeys({ ttlMs: 3_600_000, maxEntries: 100 });
     const sink = new MemorySink();
-    const ctx = context(pagedSource(records), sink, recentKeys);
+    const ctx = memoryPollContext(pagedSource(records), sink, { recentKeys });
     await readWindow(ctx, 't1', WINDOW);
     await readWindow(ctx, 't1', WINDOW);
     expect(sink.deadLetters.map((l) => l.error_message.replace(/.*: /, ''))).toEqual([

@@ -12,10 +12,7 @@ import { MAX_VENDOR_ANSWER_BYTES } from '../../core/input-limits.ts';
 import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
 import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
 import { readWindow } from './reader.ts';
-import { MemorySink } from './fixtures/memory.ts';
-import { TokenBucket } from '../../core/token-bucket.ts';
-import { PollerMetrics } from './metrics.ts';
-import { silentLog } from '../../core/log.ts';
+import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 
 type Answer = (req: http.IncomingMessage & { body?: string }, res: http.ServerResponse) => void;
 
@@ -142,11 +139,7 @@ describe('a page too long to read is read again in smaller pages', () => {
     s.answers.push(answer);
     const source = createCccSource(cccConfigSchema.parse({ secretId: 'AKIDtest', secretKey: 'key', sdkAppIds: [1400000001], endpoint: `127.0.0.1:${s.port}`, protocol: 'http' }));
     const sink = new MemorySink();
-    const ctx = {
-      source, sink, bucket: new TokenBucket({ ratePerSecond: 1000 }), metrics: new PollerMetrics(source.connector), log: silentLog,
-      topics: { raw: 'raw', deadLetter: 'dlq' }, retry: { initialMs: 1, maxMs: 5, maxAttempts: 10 }, now: Date.now, signal: new AbortController().signal, mode: 'backfill' as const,
-    };
-    await readWindow(ctx, '1400000001', { start: 1, end: 2 });
+    await readWindow(memoryPollContext(source, sink, { retry: { initialMs: 1, maxMs: 5, maxAttempts: 10 }, mode: 'backfill' }), '1400000001', { start: 1, end: 2 });
     expect(sink.envelopes.map((e) => e.natural_key)).toEqual(records.map((r) => r.SessionId));
     expect(sizes.slice(0, 3)).toEqual([100, 50, 25]);
   });

@@ -38,14 +38,11 @@ import { CccApiClient } from '../../connectors/tencent-ccc/client.ts';
 import { TrtcApiClient } from '../../connectors/tencent-trtc/client.ts';
 import { cccConfigSchema, createCccSource } from '../../connectors/tencent-ccc/index.ts';
 import { trtcConfigSchema, createTrtcSource } from '../../connectors/tencent-trtc/index.ts';
-import { readWindow, type PollContext } from '../../connectors/poller/reader.ts';
-import { MemorySink } from '../../connectors/poller/fixtures/memory.ts';
-import { PollerMetrics } from '../../connectors/poller/metrics.ts';
+import { readWindow } from '../../connectors/poller/reader.ts';
+import { MemorySink, memoryPollContext } from '../../connectors/poller/fixtures/memory.ts';
 import type { PullSource } from '../../connectors/poller/source.ts';
-import { TokenBucket } from '../../core/token-bucket.ts';
 import { CdrflowError, ERROR_KINDS } from '../../core/errors.ts';
 import * as limits from '../../core/input-limits.ts';
-import { silentLog } from '../../core/log.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
 
 const SEED = Number(process.env.CDRFLOW_FUZZ_VENDOR_SEED ?? 8117);
@@ -1470,18 +1467,7 @@ async function runWindow(w: WindowPlan): Promise<void> {
   });
   const sink = new MemorySink();
   const abort = new AbortController();
-  const ctx: PollContext = {
-    source,
-    sink,
-    bucket: new TokenBucket({ ratePerSecond: 10_000 }),
-    metrics: new PollerMetrics(source.connector),
-    log: silentLog,
-    topics: { raw: 'raw', deadLetter: 'dlq' },
-    retry: RETRY,
-    now: Date.now,
-    signal: abort.signal,
-    mode: 'backfill',
-  };
+  const ctx = memoryPollContext(source, sink, { retry: RETRY, signal: abort.signal, mode: 'backfill' });
   const tenant = source.tenants[0]!;
   const trapBefore = trap.connections;
   const t0 = performance.now();
