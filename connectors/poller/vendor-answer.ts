@@ -12,6 +12,26 @@ export const ANSWER_TOO_LARGE = 'answer-too-large';
 /** The error code of a redirect to another host or port, which is never followed. */
 export const ANSWER_ELSEWHERE = 'redirect-elsewhere';
 
+/** Whether `err` is the agent's refusal of a redirect: by its code (node-fetch keeps it), or by the words of
+ * redirectRefused below (the SDK passes network errors on with their message only). */
+export function isRedirectRefusal(err: { code?: unknown; message?: unknown } | null | undefined): boolean {
+  return err?.code === ANSWER_ELSEWHERE || /redirected to .* not followed/.test(String(err?.message));
+}
+
+function redirectRefused(target: string, limits: AnswerLimits): Error & { code: string } {
+  return codedError(ANSWER_ELSEWHERE, `redirected to ${target}, not ${limits.host} port ${limits.port}: not followed`);
+}
+
+/**
+ * The records and total of a success answer, or undefined when it is no page: the total a non-negative safe integer,
+ * the list an array that only an empty window may leave out (a page that claims records and carries none would
+ * otherwise read as the end of the window).
+ */
+export function pageOf(total: unknown, list: unknown): { total: number; records: unknown[] } | undefined {
+  const records = list ?? (total === 0 ? [] : undefined);
+  return Array.isArray(records) && typeof total === 'number' && Number.isSafeInteger(total) && total >= 0 ? { total, records } : undefined;
+}
+
 export function answerTooLarge(context: string, bytes: number | string): CdrflowError {
   return new CdrflowError('transient', `${context}: answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes (${bytes}), refused unread`, { code: ANSWER_TOO_LARGE });
 }
@@ -51,7 +71,7 @@ export function answerLimitedAgent(protocol: 'http' | 'https', limits: AnswerLim
   hooks.createConnection = function (connectOptions, callback) {
     if (connectOptions.host === limits.host && Number(connectOptions.port) === limits.port) return createConnection.call(this, connectOptions, callback);
     const target = `${quote(connectOptions.host, 100)} port ${quote(connectOptions.port, 10)}`;
-    callback(codedError(ANSWER_ELSEWHERE, `redirected to ${target}, not ${limits.host} port ${limits.port}: not followed`));
+    callback(redirectRefused(target, limits));
     return undefined;
   };
   const addRequest = hooks.addRequest;

@@ -4,7 +4,7 @@ import type { LookupFunction } from 'node:net';
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, requestIdOf } from '../poller/vendor-answer.ts';
+import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, isRedirectRefusal, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
 export const CCC_API_VERSION = '2020-02-10';
@@ -69,7 +69,7 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
   // node-fetch's own errors (they carry the code of what failed beneath: our agent's refusals, a socket's errno, a
   // parser's HPE_ code), before the SDK's, whose `code` is the vendor's.
   if (e?.code === ANSWER_TOO_LARGE) return answerTooLarge(context, 'cut off');
-  if (e?.code === ANSWER_ELSEWHERE || /redirected to .* not followed/.test(message)) {
+  if (isRedirectRefusal(e)) {
     return new CdrflowError('config', `${context}: the API answered with a redirect to another host or port, which is not followed (check the endpoint)`, { code: ANSWER_ELSEWHERE, cause: err });
   }
   // A body that is no JSON page: node-fetch's JSON.parse failed, the agent refused it, or the SDK read
@@ -149,15 +149,14 @@ export class CccApiClient {
     if (typeof response !== 'object' || response === null || Array.isArray(response) || stream) {
       throw new CdrflowError('transient', `${context}: malformed response (${stream ? 'an event stream' : `Response is ${quote(response, 60)}`}, not a page)`, { code: 'malformed-response' });
     }
-    // TelCdrs is the SDK's deprecated alias of TelCdrList; accept either. Only an empty window may leave it out: a
-    // page that claims records and carries none would otherwise read as the end of the window.
+    // TelCdrs is the SDK's deprecated alias of TelCdrList; accept either.
     const total = response['TotalCount'];
-    const list = response['TelCdrList'] ?? response['TelCdrs'] ?? (total === 0 ? [] : undefined);
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
-      throw new CdrflowError('transient', `${context}: malformed response (TotalCount=${quote(total, 60)}, TelCdrList is ${Array.isArray(list) ? 'an array' : list === null ? 'null' : typeof list})`, {
-        code: 'malformed-response',
-      });
+    const list = response['TelCdrList'] ?? response['TelCdrs'];
+    const page = pageOf(total, list);
+    if (!page) {
+      const shape = list === undefined ? 'missing' : Array.isArray(list) ? 'an array' : list === null ? 'null' : typeof list;
+      throw new CdrflowError('transient', `${context}: malformed response (TotalCount=${quote(total, 60)}, TelCdrList is ${shape})`, { code: 'malformed-response' });
     }
-    return { totalCount: total, records: list, requestId: requestIdOf(response['RequestId']) };
+    return { totalCount: page.total, records: page.records, requestId: requestIdOf(response['RequestId']) };
   }
 }

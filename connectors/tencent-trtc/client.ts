@@ -7,7 +7,7 @@ import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { answerText, requestIdOf } from '../poller/vendor-answer.ts';
+import { answerText, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_PATHS = {
@@ -119,13 +119,9 @@ export class TrtcApiClient {
     if (answer.code === 70011) return { totalNum: 0, records: [], requestId: answer.requestId };
     this.check(answer, context);
     const data = answer.body['data'] as Record<string, unknown> | undefined;
-    const total = data?.['totalNum'];
-    // Only an empty window may leave the list out: a page that claims records and carries none would read as the end.
-    const list = data?.['callRecordList'] ?? (total === 0 ? [] : undefined);
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
-      throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${quote(total, 60)})`, { code: 'malformed-response' });
-    }
-    return { totalNum: total, records: list, requestId: answer.requestId };
+    const page = pageOf(data?.['totalNum'], data?.['callRecordList']);
+    if (!page) throw new CdrflowError('transient', `${context}: malformed response data (totalNum=${quote(data?.['totalNum'], 60)})`, { code: 'malformed-response' });
+    return { totalNum: page.total, records: page.records, requestId: answer.requestId };
   }
 
   private async byFilterV4(req: TrtcPageRequest, signal?: AbortSignal): Promise<TrtcPage> {
@@ -138,12 +134,9 @@ export class TrtcApiClient {
     // A success without a Response object, or without TotalNum, is no page: read as an empty one, the window's
     // records would never be asked for again.
     const data = answer.body['Response'] as Record<string, unknown> | undefined;
-    const total = data?.['TotalNum'];
-    const list = data?.['CallRecordList'] ?? (total === 0 ? [] : undefined);
-    if (!Array.isArray(list) || typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) {
-      throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${quote(total, 60)})`, { code: 'malformed-response' });
-    }
-    return { totalNum: total, records: list, requestId: answer.requestId };
+    const page = pageOf(data?.['TotalNum'], data?.['CallRecordList']);
+    if (!page) throw new CdrflowError('transient', `${context}: malformed Response (TotalNum=${quote(data?.['TotalNum'], 60)})`, { code: 'malformed-response' });
+    return { totalNum: page.total, records: page.records, requestId: answer.requestId };
   }
 
   /** v4 get_record_by_callid: the record of one call (v4 shape), or null when the API has none. */
