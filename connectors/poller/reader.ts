@@ -67,12 +67,13 @@ function admit(record: unknown, source: PullSource): Admitted {
   const depth = nestingProblem(record);
   // The text is what the dead letter keeps. Too deep, it may overflow JSON.stringify's stack: then there is none.
   const payload = depth === null ? JSON.stringify(record) : textOrNull(record);
+  const keyProblem = key === undefined ? 'without a natural key' : naturalKeyProblem(key);
   const problem =
     depth ??
     (typeof record !== 'object' || record === null || Array.isArray(record) ? `not a JSON object (${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})` : null) ??
     recordSizeProblem(payload!) ??
-    (key === undefined ? 'without a natural key' : naturalKeyProblem(key));
-  if (problem !== null) return { ok: false, problem, key: key !== undefined && naturalKeyProblem(key) === null ? key : undefined, payload };
+    keyProblem;
+  if (problem !== null) return { ok: false, problem, key: keyProblem === null ? key : undefined, payload };
   return { ok: true, key: key!, payload: payload! };
 }
 
@@ -198,17 +199,17 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
             // Dead-letter it once, not on every re-read: remembered by its key and content, within this window (its
             // later passes) and, live, after the ack like an admitted record. Only a keyless record too deep to write
             // out has nothing stable to be remembered by.
-            const id = checked.key ?? (checked.payload !== null ? payloadHash(checked.payload) : undefined);
+            const hash = payloadHash(checked.payload ?? checked.problem);
+            const id = checked.key ?? (checked.payload !== null ? hash : undefined);
             if (id !== undefined) {
               const copy = (refusedThisPass.get(id) ?? 0) + 1;
               refusedThisPass.set(id, copy);
               if (copy <= (refused.get(id) ?? 0)) continue;
               refused.set(id, copy);
-            }
-            if (recentKeys && id !== undefined) {
-              const hash = payloadHash(checked.payload ?? checked.problem);
-              if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
-              toRemember.push([`refused:${id}`, hash]);
+              if (recentKeys) {
+                if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
+                toRemember.push([`refused:${id}`, hash]);
+              }
             }
             const reason = `${source.vendor} record in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}: ${checked.problem}`;
             dead.push(deadLetterForPayload(checked.payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
