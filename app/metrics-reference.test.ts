@@ -55,4 +55,16 @@ describe('cachedFor', () => {
     fail = false;
     expect(await read()).toBe(4);
   });
+
+  it('counts restarts by code with a bounded label: a new code per restart cannot grow the series without end', async () => {
+    const metrics = new AppMetrics();
+    metrics.restarted('normalize', 'REBALANCE_IN_PROGRESS');
+    metrics.restarted('normalize', 'REBALANCE_IN_PROGRESS');
+    for (let i = 0; i < 500; i++) metrics.restarted('sink', `ECONN-${i}`);
+    metrics.restarted('sink', 'a "quoted" code');
+    const lines = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('cdrflow_component_restarts_total{'));
+    expect(lines).toContain('cdrflow_component_restarts_total{component="normalize",code="REBALANCE_IN_PROGRESS"} 2');
+    expect(lines).toContain('cdrflow_component_restarts_total{component="sink",code="other"} 462');
+    expect(lines).toHaveLength(41);
+  });
 });

@@ -10,6 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { sameEngine } from '../core/clickhouse.ts';
+import { BoundedLabels } from '../core/metric-labels.ts';
 import { VENDORS } from '../core/topology.ts';
 
 export type Stage = 'normalize' | 'sink' | 'dlq-loader';
@@ -66,7 +67,8 @@ export class AppMetrics {
   readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Offsets between a consumer group\'s committed offset and the log end, per topic (transaction markers included: the stages commit past them, so a caught-up stage is at 0)', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
-  readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code', labelNames: ['component', 'code'] as const, registers: [this.registry] });
+  private readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code (the first 40 distinct codes, then `other`)', labelNames: ['component', 'code'] as const, registers: [this.registry] });
+  private readonly restartCodes = new BoundedLabels();
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
 
   readonly receivedToInserted = new Histogram({
@@ -78,6 +80,11 @@ export class AppMetrics {
   });
 
   /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
+  /** A component restarted after `code` (an error's code or kind, from outside cdrflow: its label is bounded). */
+  restarted(component: string, code: string): void {
+    this.restarts.inc({ component, code: this.restartCodes.of(code) });
+  }
+
   stageCommitted(stage: Stage, c: { records: number; deadLettered: number; skipped?: number; recordFailures?: number; contractViolations?: number }): void {
     this.recordsIn.inc({ stage }, c.records);
     this.recordsOut.inc({ stage }, c.records - c.deadLettered - (c.skipped ?? 0));

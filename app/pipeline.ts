@@ -140,7 +140,7 @@ function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (
         setState: ctx.setState,
         fail: (_name, err) => fail(err),
         log: ctx.log.child(stage),
-        onRestart: (name, err) => ctx.metrics.restarts.inc({ component: name, code: err.code ?? err.kind }),
+        onRestart: (name, err) => ctx.metrics.restarted(name, err.code ?? err.kind),
       });
     },
     stop: async () => supervised?.stop(),

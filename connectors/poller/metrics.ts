@@ -1,6 +1,7 @@
 // Counters every pull connector keeps: a plain object (for the summary, tests and `status`) and, when a
 // prom-client Registry is passed, the same numbers as Prometheus metrics (shared names, `vendor` label).
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundedLabels } from '../../core/metric-labels.ts';
 
 export interface PollerCounts {
   /** Records published to the raw topic. */
@@ -11,7 +12,10 @@ export interface PollerCounts {
   windows: number;
   retries: number;
   deadLetters: number;
-  /** Vendor/API error codes seen (including ones later retried successfully). */
+  /**
+   * Vendor/API error codes seen (including ones later retried successfully): the first 40 distinct plain codes by
+   * name, every other under `other` (core/metric-labels.ts), as in the metrics.
+   */
   apiErrors: Record<string, number>;
   /** Seconds of data that could not be read any more (behind the vendor's retention horizon). */
   gapSeconds: number;
@@ -43,8 +47,8 @@ export const POLLER_METRICS = {
   recentKeys: { name: 'cdrflow_poller_recent_keys', help: 'Entries in the live poller cache of published (key, content hash)', labelNames: ['vendor'] },
   pages: { name: 'cdrflow_poller_pages_total', help: 'API pages read', labelNames: ['vendor', 'tenant', 'mode'] },
   windows: { name: 'cdrflow_poller_windows_total', help: 'Time windows completed (checkpoint moved)', labelNames: ['vendor', 'tenant', 'mode'] },
-  retries: { name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure, by vendor error code', labelNames: ['vendor', 'code'] },
-  apiErrors: { name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code', labelNames: ['vendor', 'code'] },
+  retries: { name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure, by vendor error code (the first 40 distinct codes, then `other`)', labelNames: ['vendor', 'code'] },
+  apiErrors: { name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code (the first 40 distinct codes, then `other`)', labelNames: ['vendor', 'code'] },
   deadLetters: { name: 'cdrflow_poller_dead_letters_total', help: 'Vendor records sent to the DLQ (unusable, e.g. no natural key)', labelNames: ['vendor', 'tenant'] },
   gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['vendor', 'tenant'] },
   watermark: { name: 'cdrflow_poller_watermark_timestamp_seconds', help: 'Checkpoint watermark: everything before it is in Kafka (Unix time, seconds)', labelNames: ['vendor', 'tenant', 'mode'] },
@@ -72,6 +76,8 @@ function promSet(registry: Registry): PromSet {
 export class PollerMetrics {
   readonly counts: PollerCounts = { records: 0, unchanged: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0 };
   private readonly prom: PromSet | undefined;
+  /** One admitted set for both code-labelled counters, so a code reads the same in each. */
+  private readonly codes = new BoundedLabels();
 
   /**
    * `tenants`: the tenants this connector reads. Their live-mode counters start at 0, so a `rate()` or `increase()`
@@ -113,14 +119,15 @@ export class PollerMetrics {
     this.prom?.watermark.set({ vendor: this.vendor, ...l }, watermarkSec);
   }
 
-  apiError(code: string): void {
+  apiError(vendorCode: string): void {
+    const code = this.codes.of(vendorCode);
     this.counts.apiErrors[code] = (this.counts.apiErrors[code] ?? 0) + 1;
     this.prom?.apiErrors.inc({ vendor: this.vendor, code });
   }
 
-  retry(code: string): void {
+  retry(vendorCode: string): void {
     this.counts.retries++;
-    this.prom?.retries.inc({ vendor: this.vendor, code });
+    this.prom?.retries.inc({ vendor: this.vendor, code: this.codes.of(vendorCode) });
   }
 
   deadLetter(tenant: string): void {

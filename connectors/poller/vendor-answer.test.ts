@@ -13,6 +13,8 @@ import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
 import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
 import { readWindow } from './reader.ts';
 import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
+import { PollerMetrics } from './metrics.ts';
+import { Registry } from 'prom-client';
 
 type Answer = (req: http.IncomingMessage & { body?: string }, res: http.ServerResponse) => void;
 
@@ -261,5 +263,43 @@ describe('answers that are no page', () => {
     expect(errors[0]!.message).not.toContain('RequestId');
     expect(errors[2]!.message).toContain('(requestId -)');
     expect((await cccPage(ccc(s))).requestId).toBeNull();
+  });
+});
+
+describe('vendor error codes reach the metrics as bounded labels', () => {
+  it('a vendor that answers every request with a new code leaves at most 40 code series and one "other", and every failure counted', async () => {
+    const s = await server();
+    const registry = new Registry();
+    const metrics = new PollerMetrics('tencent-ccc', registry);
+    const source = createCccSource(cccConfigSchema.parse({ secretId: 'AKIDtest', secretKey: 'key', sdkAppIds: [1400000001], endpoint: `127.0.0.1:${s.port}`, protocol: 'http' }));
+    const windows = 30;
+    const attempts = 3;
+    // A request id inside the code (retried: an undocumented code is transient), then a code no label may carry.
+    for (let i = 0; i < windows * attempts; i++) {
+      const code = i % 2 === 0 ? `InternalError.req-${i}` : `"forged"} evil{code="${i}`;
+      s.answers.push(json({ Response: { Error: { Code: code, Message: 'busy' }, RequestId: `r${i}` } }));
+    }
+    for (let w = 0; w < windows; w++) {
+      const ctx = memoryPollContext(source, new MemorySink(), { metrics, retry: { initialMs: 1, maxMs: 1, maxAttempts: attempts } });
+      await expect(readWindow(ctx, '1400000001', { start: 1, end: 2 })).rejects.toBeInstanceOf(CdrflowError);
+    }
+    const text = await registry.metrics();
+    const series = (name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
+    const apiErrors = series('cdrflow_poller_api_errors_total');
+    expect(apiErrors).toHaveLength(41);
+    expect(apiErrors).toContain('cdrflow_poller_api_errors_total{vendor="tencent-ccc",code="other"} 50');
+    expect(apiErrors.every((line) => /code="(InternalError\.req-\d+|other)"/.test(line))).toBe(true);
+    expect(series('cdrflow_poller_retries_total').length).toBeLessThanOrEqual(41);
+    expect(Object.keys(metrics.counts.apiErrors)).toHaveLength(41);
+    expect(Object.values(metrics.counts.apiErrors).reduce((a, b) => a + b, 0)).toBe(windows * attempts);
+    expect(metrics.counts.retries).toBe(windows * (attempts - 1));
+  });
+
+  it('trtc: a code that is not a number is named non-numeric-code, quoted only in the message', async () => {
+    const s = await server();
+    s.answers.push(json({ errorCode: 'x"} {evil', errorMessage: 'busy', requestId: 'r1' }));
+    const err = await failure(trtcPage(trtc(s, 'v1')));
+    expect(err).toMatchObject({ kind: 'transient', code: 'non-numeric-code' });
+    expect(err.message).toContain('errorCode "x\\"} {evil"');
   });
 });

@@ -216,8 +216,10 @@ export class TrtcApiClient {
     const status = this.api === 'v4' ? ` ActionStatus ${quote(answer.actionStatus, 40)}` : '';
     const codeName = this.api === 'v4' ? 'ErrorCode' : 'errorCode';
     const message = answer.message === undefined ? '' : quote(answer.message);
+    // The error's code names the case, not the vendor's text, when the vendor's code is not a number: it is a log
+    // field and a metric label, and the quoted code is in the message.
     throw new CdrflowError(kind, `${context}: ${codeName} ${quote(code, 40)}${status}: ${message}${hint} (requestId ${answer.requestId ?? '-'})`, {
-      code: Number.isNaN(numeric) || numeric === 0 ? (this.api === 'v4' ? 'action-fail' : quote(code, 40)) : String(code),
+      code: Number.isNaN(numeric) || numeric === 0 ? (this.api === 'v4' ? 'action-fail' : 'non-numeric-code') : String(code),
     });
   }
 }
