@@ -16,7 +16,7 @@ import { openReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
-import { startReconcileService, type ReconcileService } from '../reconcile/service.ts';
+import { startReconcileService, type ReconcileService } from './reconcile-service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';

@@ -19,7 +19,7 @@ import { logger } from '../../core/log.ts';
 import { migrate } from '../../sinks/clickhouse/index.ts';
 import { parseDay, parseTzOffset, relativeDay } from '../../reconcile/days.ts';
 import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
-import { reconcileDepsOf } from '../../reconcile/service.ts';
+import { reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { untilSignal } from '../signals.ts';
 import type { ReconcileOutcome } from '../../reconcile/model.ts';

@@ -10,12 +10,12 @@ import { VENDORS, type Vendor } from '../core/topology.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import type { AppConfig } from '../app/config.ts';
-import { parseTzOffset, relativeDay } from './days.ts';
-import { ReconcileMetrics } from './metrics.ts';
-import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from './reconcile.ts';
-import { outcomeJson, renderDrift } from './render.ts';
-import type { ReconcileOutcome } from './model.ts';
+import type { AppConfig } from './config.ts';
+import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
+import { ReconcileMetrics } from '../reconcile/metrics.ts';
+import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
+import { outcomeJson, renderDrift } from '../reconcile/render.ts';
+import type { ReconcileOutcome } from '../reconcile/model.ts';
 
 export function reconcileDepsOf(
   config: AppConfig,
