@@ -34,14 +34,50 @@ describe('the demo flaky network', () => {
 });
 
 describe('demoTryLines', () => {
+  const endpoints = { ccc: { endpoint: 'ccc.tencentcloudapi.com:4100', protocol: 'http', connectAddress: '127.0.0.1' }, trtcUrl: 'http://127.0.0.1:4200', recordingApiUrl: 'http://127.0.0.1:4300' };
+
   it('tells where the simulators listen and which demo credentials they take, as commands to paste', async () => {
     const { demoTryLines, DEMO_CREDENTIALS } = await import('./demo.ts');
-    const text = demoTryLines({ ccc: { endpoint: 'ccc.tencentcloudapi.com:4100', protocol: 'http', connectAddress: '127.0.0.1' }, trtcUrl: 'http://127.0.0.1:4200', recordingApiUrl: 'http://127.0.0.1:4300', nowSec: Date.UTC(2026, 11, 1, 12, 30) / 1000 }).join('\n');
+    const history = { fromSec: Date.UTC(2026, 11, 1, 12, 15, 30) / 1000, toSec: Date.UTC(2026, 11, 1, 12, 29, 30) / 1000 };
+    const text = demoTryLines({ ...endpoints, history }).join('\n');
     expect(text).toContain(`TENCENT_CCC_SECRET_ID=${DEMO_CREDENTIALS.ccc.secretId}`);
     expect(text).toContain('--endpoint ccc.tencentcloudapi.com:4100 --protocol http --connect-address 127.0.0.1');
-    expect(text).toContain('--from 2026-12-01T10:00:00Z --to 2026-12-01T11:00:00Z');
+    // Whole minutes inside the history, twice (CCC and TRTC).
+    expect(text.split('--from 2026-12-01T12:16Z --to 2026-12-01T12:29Z --window-sec 300')).toHaveLength(3);
     expect(text).toContain('--base-url http://127.0.0.1:4200');
     expect(text).toContain('HUAWEI_BASE_URL=http://127.0.0.1:4300');
     expect(text).toContain('replay needs `cdrflow start` stopped');
+  });
+
+  it('names no backfill range when the demo has no history', async () => {
+    const { demoTryLines } = await import('./demo.ts');
+    const text = demoTryLines({ ...endpoints, history: undefined }).join('\n');
+    expect(text).not.toContain('npx cdrflow backfill');
+    expect(text).toContain('no demo history to backfill');
+  });
+
+  it('the printed CCC backfill reads records from a simulator filled as the demo fills it', async () => {
+    const { demoTryLines, DEMO_CREDENTIALS } = await import('./demo.ts');
+    const { startCccSimulator } = await import('../simulators/tencent-ccc/index.ts');
+    const { cccConfigSchema, createCccSource } = await import('../connectors/tencent-ccc/index.ts');
+    const { readWindow } = await import('../connectors/poller/reader.ts');
+    const { MemorySink, memoryPollContext } = await import('../connectors/poller/fixtures/memory.ts');
+    const c = DEMO_CREDENTIALS.ccc;
+    const sim = await startCccSimulator({ credentials: { [c.secretId]: c.secretKey }, sdkAppIds: c.sdkAppIds, seed: 7 });
+    try {
+      const nowSec = Math.floor(Date.now() / 1000);
+      const history = { fromSec: nowSec - 15 * 60, toSec: nowSec - 60 };
+      sim.dataset.generateRange(history.fromSec, history.toSec, 200);
+      const line = demoTryLines({ ccc: sim.connection, trtcUrl: 'http://127.0.0.1:1', recordingApiUrl: 'http://127.0.0.1:1', history }).find((l) => l.includes('backfill tencent-ccc'))!;
+      const [, from, to] = /--from (\S+) --to (\S+)/.exec(line)!;
+      const source = createCccSource(cccConfigSchema.parse({ secretId: c.secretId, secretKey: c.secretKey, sdkAppIds: c.sdkAppIds, ...sim.connection }));
+      const sink = new MemorySink();
+      const window = { start: Date.parse(from!) / 1000, end: Date.parse(to!) / 1000 };
+      const result = await readWindow(memoryPollContext(source, sink, { mode: 'backfill' }), String(c.sdkAppIds[0]), window);
+      expect(result.records).toBeGreaterThan(50);
+      expect(sink.envelopes.length).toBe(result.records);
+    } finally {
+      await sim.stop();
+    }
   });
 });

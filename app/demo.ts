@@ -96,17 +96,33 @@ export interface DemoVendors {
  * How to point the one-shot commands (backfill, poll, recording) at the running demo's simulators: their addresses
  * and the demo's credentials (fixed, public, accepted only by the simulators), as commands to copy.
  */
-export function demoTryLines(d: { ccc: { endpoint: string; protocol: string; connectAddress: string }; trtcUrl: string; recordingApiUrl: string; nowSec: number }): string[] {
-  const hour = (s: number) => new Date(Math.floor(s / 3600) * 3600 * 1000).toISOString().replace('.000Z', 'Z');
-  const from = hour(d.nowSec - 7200);
-  const to = hour(d.nowSec - 3600);
+/**
+ * The commands the demo prints to try in another terminal. The backfills read the demo's history (`history`: the
+ * range the simulators were filled with at start, Unix seconds), cut to whole minutes inside it, in 5-minute windows
+ * so the progress line moves; with no history (`demo.historyMinutes: 0`) there is nothing to backfill yet, and the
+ * lines say so instead of naming a range the simulators never served.
+ */
+export function demoTryLines(d: {
+  ccc: { endpoint: string; protocol: string; connectAddress: string };
+  trtcUrl: string;
+  recordingApiUrl: string;
+  history: { fromSec: number; toSec: number } | undefined;
+}): string[] {
+  const minute = (s: number) => new Date(s * 1000).toISOString().replace(':00.000Z', 'Z');
+  const from = d.history && Math.ceil(d.history.fromSec / 60) * 60;
+  const to = d.history && Math.floor(d.history.toSec / 60) * 60;
+  const range = from !== undefined && to !== undefined && to > from ? `--from ${minute(from)} --to ${minute(to)} --window-sec 300` : undefined;
   const c = DEMO_CREDENTIALS;
   return [
     'demo: the simulators take the demo credentials below (public, accepted by nothing else); try, in another terminal:',
-    `  TENCENT_CCC_SECRET_ID=${c.ccc.secretId} TENCENT_CCC_SECRET_KEY=${c.ccc.secretKey} TENCENT_CCC_SDKAPPIDS=${c.ccc.sdkAppIds.join(',')} \\`,
-    `    npx cdrflow backfill tencent-ccc --tenant ${c.ccc.sdkAppIds[0]} --from ${from} --to ${to} --endpoint ${d.ccc.endpoint} --protocol ${d.ccc.protocol} --connect-address ${d.ccc.connectAddress}`,
-    `  TENCENT_TRTC_APPS=${c.trtc.apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} \\`,
-    `    npx cdrflow backfill tencent-trtc --tenant ${c.trtc.apps[0]!.sdkAppId} --from ${from} --to ${to} --base-url ${d.trtcUrl}`,
+    ...(range
+      ? [
+          `  TENCENT_CCC_SECRET_ID=${c.ccc.secretId} TENCENT_CCC_SECRET_KEY=${c.ccc.secretKey} TENCENT_CCC_SDKAPPIDS=${c.ccc.sdkAppIds.join(',')} \\`,
+          `    npx cdrflow backfill tencent-ccc --tenant ${c.ccc.sdkAppIds[0]} ${range} --endpoint ${d.ccc.endpoint} --protocol ${d.ccc.protocol} --connect-address ${d.ccc.connectAddress}`,
+          `  TENCENT_TRTC_APPS=${c.trtc.apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} \\`,
+          `    npx cdrflow backfill tencent-trtc --tenant ${c.trtc.apps[0]!.sdkAppId} ${range} --base-url ${d.trtcUrl}`,
+        ]
+      : ['  (no demo history to backfill: demo.historyMinutes is 0)']),
     `  CDRFLOW_HUAWEI_APPS='${JSON.stringify([{ appKey: c.huawei.appKey, appSecret: c.huawei.appSecret }])}' HUAWEI_BASE_URL=${d.recordingApiUrl} \\`,
     `    npx cdrflow recording "$(npx cdrflow sql "SELECT cdr_id FROM cdr FINAL WHERE vendor = 'huawei-privatenumber' AND recording_ref IS NOT NULL LIMIT 1" --format TSV)"`,
     `  replay needs \`cdrflow start\` stopped (it resets the stages' consumer groups); sql, status, tail and dlq work while it runs`,
@@ -122,12 +138,12 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   const ccc = await startCccSimulator({ credentials: { [DEMO_CREDENTIALS.ccc.secretId]: DEMO_CREDENTIALS.ccc.secretKey }, sdkAppIds: DEMO_CREDENTIALS.ccc.sdkAppIds, seed });
   const trtcApps = Object.fromEntries(DEMO_CREDENTIALS.trtc.apps.map((a) => [a.sdkAppId, a.secretKey]));
   const trtc = await startTrtcSimulator({ apps: trtcApps, seed: seed + 1 });
-  if (demo.historyMinutes > 0) {
-    // A history the first poll reads at once (the connectors start `historyMinutes` back), then live calls.
-    const from = nowSec - demo.historyMinutes * 60;
+  // A history the first poll reads at once (the connectors start `historyMinutes` back), then live calls.
+  const history = demo.historyMinutes > 0 ? { fromSec: nowSec - demo.historyMinutes * 60, toSec: nowSec - 60 } : undefined;
+  if (history) {
     const perTenant = (tenants: number) => Math.max(1, Math.round((demo.historyMinutes * 60 * perVendor) / tenants));
-    ccc.dataset.generateRange(from, nowSec - 60, perTenant(DEMO_CREDENTIALS.ccc.sdkAppIds.length));
-    trtc.dataset.generateRange(from, nowSec - 60, perTenant(DEMO_CREDENTIALS.trtc.apps.length));
+    ccc.dataset.generateRange(history.fromSec, history.toSec, perTenant(DEMO_CREDENTIALS.ccc.sdkAppIds.length));
+    trtc.dataset.generateRange(history.fromSec, history.toSec, perTenant(DEMO_CREDENTIALS.trtc.apps.length));
   }
   ccc.dataset.startLive(perVendor, Date.now);
   trtc.dataset.startLive(perVendor, Date.now);
@@ -137,7 +153,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
     onError: (err) => log(`demo: Huawei recording API stand-in failed on a request (answered 500, job goes on): ${err instanceof Error ? err.message : String(err)}`),
   });
   log(`demo: CCC simulator ${ccc.url}, TRTC simulator ${trtc.url}, Huawei recording API ${recordingApi.url}, ${demo.callsPerSecond} calls/s over 4 vendors, seed ${seed}`);
-  for (const line of demoTryLines({ ccc: ccc.connection, trtcUrl: trtc.url, recordingApiUrl: recordingApi.url, nowSec })) log(line);
+  for (const line of demoTryLines({ ccc: ccc.connection, trtcUrl: trtc.url, recordingApiUrl: recordingApi.url, history })) log(line);
 
   // Polling tuned for a demo: short interval and settle delay; the re-read still spans the simulators' longest calls
   // and latest records (lookback + maxCall), so nothing is missed; re-read records that did not change are not

@@ -66,6 +66,17 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
     expect(cdrflow(['--help']).stdout).toMatch(/Commands:[\s\S]*\n {2}sql +run a read-only SQL query/);
   });
 
+  it('sql --help names every table and view the migrations create (their materialized view aside)', async () => {
+    const { loadMigrations } = await import('../sinks/clickhouse/migrations.ts');
+    const { command } = await import('./commands/sql.ts');
+    const created = loadMigrations()
+      .flatMap((m) => m.statements)
+      .flatMap((sql) => [.../CREATE (TABLE|VIEW) IF NOT EXISTS \{db\}\.(\w+)/g.exec(sql) ?? []].slice(2));
+    expect(created.length).toBeGreaterThan(8);
+    const help = command.usage.replace(/\s+/g, ' ');
+    for (const name of created) expect(help).toMatch(new RegExp(`\\b${name}\\b`));
+  });
+
   it('suggests the command or flag meant', () => {
     const cmd = cdrflow(['stauts']);
     expect(cmd.status).toBe(64);

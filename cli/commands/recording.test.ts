@@ -28,8 +28,34 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 describe('cdrflow recording', () => {
   it('parses cdr_id as huawei-privatenumber:<appKey>:<sessionId>', () => {
     expect(parseCdrId('huawei-privatenumber:app:1200_1@host:5060')).toEqual({ tenant: 'app', sessionId: '1200_1@host:5060' });
-    expect(() => parseCdrId('alibaba-lvms:a:b')).toThrow(/huawei-privatenumber/);
+    expect(() => parseCdrId('alibaba-lvms:a:b')).toThrow(/not a Huawei PrivateNumber CDR .*recording_url column/);
     expect(() => parseCdrId('huawei-privatenumber:app')).toThrow();
+  });
+
+  it('refuses an empty cdr_id as missing, and a --record that is no JSON object, is a directory or an endless device, in one line each', async () => {
+    await expect(command.run([''])).rejects.toThrow(/^missing cdr_id$/);
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
+    const notJson = join(dir, 'fee.txt');
+    writeFileSync(notJson, '{"sessionId": "s1",');
+    const list = join(dir, 'list.json');
+    writeFileSync(list, '[1,2]');
+    vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
+    try {
+      const id = `huawei-privatenumber:${APP.appKey}:s1`;
+      for (const [file, reason] of [
+        [notJson, /^--record .*fee\.txt: .*JSON/],
+        [list, /^--record .*list\.json: not one JSON object/],
+        [dir, /^--record .*: is a directory/],
+        ['/dev/zero', /^--record \/dev\/zero: is more than 1048576 bytes/],
+      ] as const) {
+        const err = await command.run([id, '--record', file, '--base-url', baseUrl]).then(() => undefined, (e: Error) => e);
+        expect(err?.name).toBe('UsageError');
+        expect(err?.message).toMatch(reason);
+        expect(err?.message).not.toContain('\n');
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('prints the Location URL for a recorded call and exits 0; exits 3 for an unrecorded one', async () => {

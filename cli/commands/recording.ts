@@ -1,10 +1,11 @@
 // `cdrflow recording <cdr_id>`: the download link of a Huawei PrivateNumber call recording. Finds the raw fee record
 // (cdr_id = huawei-privatenumber:<appKey>:<sessionId>) in the raw topic, or takes it from --record, then asks
 // Huawei's recording API (301 Location) or falls back to recordFileDownloadUrl.
-import { readFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
+import { readSmallTextFile } from '../../core/user-file.ts';
+import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { createKafka } from '../../core/kafka.ts';
@@ -23,16 +24,36 @@ const usage = `Usage: cdrflow recording <cdr_id> [--config FILE] [--record fee.j
                 https://rtcpns.cn-north-1.myhuaweicloud.com)
   --json        print {"kind","url","source",...} instead of the bare URL
 
+Only Huawei recordings need this: their CDR holds a reference the recording API turns into a short-lived link. The
+other vendors' CDRs carry their link in the cdr table's recording_url column:
+  cdrflow sql "SELECT recording_url FROM cdr FINAL WHERE cdr_id = '<cdr_id>'"
+
 Credentials: receiver.huawei.apps or CDRFLOW_HUAWEI_APPS='[{"appKey":"...","appSecret":"..."}]'. Recordings are kept 7 days from the push.
-Exit status: 0 link printed, 3 no recording (not recorded / expired), 1 error.`;
+Exit status: 0 link printed, 3 no recording (not recorded / expired / no raw record), 64 usage, 78 config, 1 error.`;
 
 export function parseCdrId(cdrId: string): { tenant: string; sessionId: string } {
   const prefix = 'huawei-privatenumber:';
-  if (!cdrId.startsWith(prefix)) throw new UsageError(`cdr_id must start with ${prefix} (only Huawei recordings are resolved)`);
+  if (!cdrId.startsWith(prefix)) {
+    throw new UsageError(
+      `cdr_id ${quote(cdrId, 80)} is not a Huawei PrivateNumber CDR (${prefix}…); the other vendors' CDRs carry their recording link in the cdr table's recording_url column: cdrflow sql "SELECT recording_url FROM cdr FINAL WHERE cdr_id = '…'"`,
+    );
+  }
   const rest = cdrId.slice(prefix.length);
   const colon = rest.indexOf(':');
   if (colon <= 0 || colon === rest.length - 1) throw new UsageError('cdr_id must be huawei-privatenumber:<appKey>:<sessionId>');
   return { tenant: rest.slice(0, colon), sessionId: rest.slice(colon + 1) };
+}
+
+/** The fee record of `--record` (a file, or "-" for stdin): one JSON object of at most 1 MiB, else a usage error naming the file. */
+function readFeeRecord(file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readSmallTextFile(file === '-' ? '/dev/stdin' : file));
+  } catch (err) {
+    throw new UsageError(`--record ${printable(file)}: ${boundReason((err as Error).message)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`--record ${printable(file)}: not one JSON object (a fee record)`);
+  return value as Record<string, unknown>;
 }
 
 export const command: Command = {
@@ -48,7 +69,7 @@ export const command: Command = {
     const cdrId = positionals[0];
     const recordFile = values.record;
     const json = values.json ?? false;
-    if (cdrId === undefined) throw new UsageError('missing cdr_id');
+    if (cdrId === undefined || cdrId === '') throw new UsageError('missing cdr_id');
     const { tenant, sessionId } = parseCdrId(cdrId);
     const baseUrlFlag = values['base-url'];
     const config = loadCommandConfig({
@@ -64,7 +85,7 @@ export const command: Command = {
 
     let record: Record<string, unknown>;
     if (recordFile !== undefined) {
-      record = JSON.parse(readFileSync(recordFile === '-' ? 0 : recordFile, 'utf8')) as Record<string, unknown>;
+      record = readFeeRecord(recordFile);
     } else {
       const ends = endpoints(config);
       const envelope = await findRawEnvelope(createKafka({ ...ends.kafka, clientId: 'cdrflow-recording' }), createRegistry(ends.registryUrl), topic, tenant, sessionId);

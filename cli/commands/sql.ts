@@ -14,8 +14,9 @@ const usage = `Usage: cdrflow sql "<query>" [--format FORMAT] [--config FILE]
 
 Runs one statement in a read-only engine session (no writes, no settings changes, no files, no network; at most
 ops.sql.maxExecutionTimeSec, default 30 s) and prints the result.
-The current database is the sink's (default "cdrflow"): tables cdr, cdr_legs, end_status_codes, end_statuses;
-views cdr_daily, cdr_hourly, cdr_end_status. Read cdr with FINAL to count every call once.
+The current database is the sink's (default "cdrflow"): tables cdr, cdr_legs, cdr_dead_letters, reconcile_runs,
+end_status_codes, end_statuses; views cdr_daily, cdr_hourly, cdr_end_status, cdr_legs_current. Read cdr with FINAL
+to count every call once.
 
 Options:
   --format F     any ClickHouse output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow, Markdown, …

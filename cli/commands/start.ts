@@ -120,7 +120,8 @@ export const command: Command = {
       console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
       return e.kind === 'config' ? EXIT_CONFIG : 1;
     }
-    say(`running${flags.demo ? ' (demo)' : ''}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
+    // The PID is this process's own: `npx cdrflow start` runs it under npm and a shell, which do not pass a signal on.
+    say(`running${flags.demo ? ' (demo)' : ''} as PID ${process.pid}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
     if (signalled) wake();
 
     let timer: NodeJS.Timeout | undefined;
