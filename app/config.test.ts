@@ -110,6 +110,18 @@ describe('loadAppConfig', () => {
     expect(bad.map((p) => p.path)).toEqual(expect.arrayContaining(['env CDRFLOW_HUAWEI_APPS', 'env CDRFLOW_OPS_PORT']));
   });
 
+  it('names the environment variable that sets a missing setting, and only for a missing one', () => {
+    const missing = problems(() => loadAppConfig({ env: { TENCENT_CCC_SDKAPPIDS: '1400000001' } }));
+    expect(missing).toEqual(
+      expect.arrayContaining([
+        { path: 'connectors.tencent-ccc.secretId', message: 'missing: set TENCENT_CCC_SECRET_ID, or connectors.tencent-ccc.secretId in the config file' },
+        { path: 'connectors.tencent-ccc.secretKey', message: 'missing: set TENCENT_CCC_SECRET_KEY, or connectors.tencent-ccc.secretKey in the config file' },
+      ]),
+    );
+    const wrong = problems(() => loadAppConfig({ file: file('ccc-wrong.yaml', 'connectors:\n  tencent-ccc: { secretId: 5, secretKey: k, sdkAppIds: [1400000001] }\n'), env: {} }));
+    expect(wrong.find((p) => p.path === 'connectors.tencent-ccc.secretId')?.message).toMatch(/expected string, received number/);
+  });
+
   it('prefixes every topic, group and checkpoint topic with the namespace unless a component names its own', () => {
     const path = file(
       'ns.yaml',

@@ -383,6 +383,16 @@ export interface LoadOptions {
   overrides?: (doc: Doc) => void;
 }
 
+/**
+ * A required setting that is missing names the environment variable that sets it, if one does: most people give
+ * credentials that way, and "expected string, received undefined" alone does not say how.
+ */
+function missingWithEnvHint(problem: ConfigProblem): ConfigProblem {
+  const env = ENV_OVERRIDES.find((e) => e.path === problem.path);
+  if (env === undefined || !problem.message.endsWith('received undefined')) return problem;
+  return { path: problem.path, message: `missing: set ${env.name}, or ${problem.path} in the config file` };
+}
+
 /** File + environment + flags → a validated config, or a ConfigError listing every problem with its path. */
 export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   const env = options.env ?? process.env;
@@ -392,7 +402,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   options.overrides?.(doc);
   applyNamespace(doc);
   const parsed = appConfigSchema.safeParse(doc);
-  if (!parsed.success) problems.push(...zodIssues(parsed.error));
+  if (!parsed.success) problems.push(...zodIssues(parsed.error).map(missingWithEnvHint));
   const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
   return parsed.data;
