@@ -15,7 +15,18 @@ import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
 import { ReconcileMetrics } from '../reconcile/metrics.ts';
 import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
 import { outcomeJson, renderDrift } from '../reconcile/render.ts';
-import type { ReconcileOutcome } from '../reconcile/model.ts';
+import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../reconcile/model.ts';
+
+/** Another run holds the job's reconcile (one at a time): no verdict about the data, try again later. */
+export class ReconcileBusyError extends Error {
+  override readonly name = 'ReconcileBusyError';
+  constructor() {
+    super('a reconcile run is already in progress in this job; try again when it finished');
+  }
+}
+
+/** The exit code `cdrflow reconcile` gives a request the job refuses as malformed (EX_USAGE, as every command). */
+const EXIT_USAGE = 64;
 
 export function reconcileDepsOf(
   config: AppConfig,
@@ -86,7 +97,11 @@ function lineStream(onLine: (line: string) => void): NodeJS.WriteStream {
 }
 
 export interface ReconcileService {
-  /** `POST /reconcile`: NDJSON lines {"progress": "..."} then {"outcome": …} or {"error": "..."}. */
+  /**
+   * `POST /reconcile`: NDJSON lines {"progress": "..."} then {"outcome": …} (its exitCode: 0 agree, 1 drift, 2 a vendor
+   * API unreadable) or {"error": "...", "exitCode": N}: 3 when the run could not be made (another run in progress,
+   * Kafka, ClickHouse or the registry unreachable, any other failure: no verdict), 64 for a malformed request.
+   */
   handle(body: string, write: (line: string) => void): Promise<void>;
   stop(): void;
 }
@@ -99,7 +114,7 @@ export function startReconcileService(
   let running: Promise<ReconcileOutcome> | undefined;
   const abort = new AbortController();
   const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void): Promise<ReconcileOutcome> => {
-    if (running) throw new CdrflowError('config', 'a reconcile run is already in progress in this job; try again when it finished');
+    if (running) throw new ReconcileBusyError();
     const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
     running = runReconcile(deps, req, abort.signal).finally(() => (running = undefined));
     return running;
@@ -151,7 +166,7 @@ export function startReconcileService(
       try {
         req = parseRequest(JSON.parse(body || '{}'));
       } catch (err) {
-        write(JSON.stringify({ error: (err as Error).message }));
+        write(JSON.stringify({ error: (err as Error).message, exitCode: EXIT_USAGE }));
         return;
       }
       try {
@@ -162,7 +177,7 @@ export function startReconcileService(
         );
         write(JSON.stringify({ outcome: outcomeJson(outcome) }));
       } catch (err) {
-        write(JSON.stringify({ error: (err as Error).message }));
+        write(JSON.stringify({ error: err instanceof Error ? err.message : String(err), exitCode: EXIT_NO_VERDICT }));
       }
     },
     stop() {

@@ -2,7 +2,8 @@
 // and what the repair did — one row per pass (before / after) and vendor × tenant × day.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { quoteIdentifier } from '../core/clickhouse.ts';
-import type { ReconcileOutcome, ReconcileReport, RepairAction } from './model.ts';
+import { isMissingSchemaError } from '../sinks/clickhouse/errors.ts';
+import { driftRecords, type ReconcileOutcome, type ReconcileReport, type RepairAction } from './model.ts';
 
 function rowsOf(report: ReconcileReport, pass: 'before' | 'after', trigger: string, repair: RepairAction[] | undefined) {
   return report.rows.map((r) => ({
@@ -34,9 +35,10 @@ function rowsOf(report: ReconcileReport, pass: 'before' | 'after', trigger: stri
     hourly_calls: r.views.cdr_hourly.calls,
     hourly_minutes: r.views.cdr_hourly.minutes ?? 0,
     end_status_calls: r.views.cdr_end_status?.calls ?? null,
-    drift_records: r.drift.reduce((s, d) => s + d.count, 0),
-    drift: r.drift.map((d) => [d.kind, d.count, d.detail]),
-    repaired: (repair ?? []).filter((a) => (a.vendor === null || a.vendor === r.vendor) && (a.tenant === null || a.tenant === r.tenant)).map((a) => [a.kind, a.records, a.detail]),
+    drift_records: driftRecords(r.drift),
+    // Array(Tuple(kind, records, detail)): JSONEachRow reads a named tuple as an object keyed by the element names.
+    drift: r.drift.map((d) => ({ kind: d.kind, records: d.count, detail: d.detail })),
+    repaired: (repair ?? []).filter((a) => (a.vendor === null || a.vendor === r.vendor) && (a.tenant === null || a.tenant === r.tenant)).map((a) => ({ kind: a.kind, records: a.records, detail: a.detail })),
   }));
 }
 
@@ -51,4 +53,10 @@ export async function recordRun(client: ClickHouseClient, database: string, outc
     clickhouse_settings: { insert_deduplication_token: `reconcile_runs:${outcome.before.runId}` },
   });
   return values.length;
+}
+
+/** Why a run could not be recorded; `cdrflow migrate` is suggested only when the table (or its database) is missing. */
+export function recordRunFailure(database: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return `could not record the run in ${database}.reconcile_runs: ${message.trim()}${isMissingSchemaError(err) ? ' (run `cdrflow migrate`)' : ''}`;
 }

@@ -32,9 +32,30 @@ export type DriftKind =
   | 'view'
   | 'source_unreachable';
 
+/**
+ * The kinds whose `count` is a number of records (CDRs). The others are not: `minutes` counts billable minutes, `view`
+ * the calls (or, when those agree, the minutes) an aggregate view differs by, `source_unreachable` a tenant whose API
+ * could not be read. Sums of records in drift (`drift_records` in reconcile_runs, `cdrflow_reconcile_drift_records`)
+ * add only these.
+ */
+export const RECORD_DRIFT_KINDS: ReadonlySet<DriftKind> = new Set<DriftKind>(['missing_in_raw', 'not_in_source', 'not_normalized', 'not_in_clickhouse', 'extra_in_clickhouse', 'final_not_unique']);
+
+/** Records in drift: the counts of the record kinds only (see RECORD_DRIFT_KINDS). */
+export function driftRecords(drift: readonly Drift[]): number {
+  return drift.reduce((n, d) => (RECORD_DRIFT_KINDS.has(d.kind) ? n + d.count : n), 0);
+}
+
+/** Billable minutes in drift: the `minutes` kind (source or raw vs cdr FINAL). */
+export function driftMinutes(drift: readonly Drift[]): number {
+  return drift.reduce((n, d) => (d.kind === 'minutes' ? n + d.count : n), 0);
+}
+
 export interface Drift {
   kind: DriftKind;
-  /** Records concerned (for minutes / views: the absolute difference). */
+  /**
+   * Records concerned for the record kinds (RECORD_DRIFT_KINDS); for `minutes` the difference in billable minutes, for
+   * `view` in calls (else minutes), for `source_unreachable` 1.
+   */
   count: number;
   detail: string;
   /** Every cdr_id concerned (repair works from these); reports show the first 50. */
@@ -102,6 +123,13 @@ export interface ReconcileReport {
   /** 0 everything agrees, 1 drift, 2 a source could not be read. */
   exitCode: 0 | 1 | 2;
 }
+
+/**
+ * Exit code of a reconcile that gives no verdict about the data: the run could not be made (another run in progress,
+ * Kafka, ClickHouse or the registry unreachable, or any other failure of the run itself). 0 / 1 / 2 are verdicts (see
+ * ReconcileReport.exitCode); 64 stays a usage error and 78 a configuration error, as in every command.
+ */
+export const EXIT_NO_VERDICT = 3;
 
 export interface ReconcileOutcome {
   before: ReconcileReport;

@@ -2,7 +2,8 @@
 // and the ClickHouse sink (both stages in this process); a clean run agrees; then four kinds of drift are injected —
 // a vendor record that never reached Kafka, a raw record whose normalized output was skipped (group offset moved),
 // a normalized record deleted from ClickHouse, a duplicate row only FINAL hides — found, repaired through the live
-// path, and a second repair changes nothing. Finally the vendor API goes away: exit 2.
+// path, and a second repair changes nothing; every run, drift included, is recorded in reconcile_runs. Finally the
+// vendor API goes away: exit 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { RawEnvelopePublisher, type RawEnvelope } from '../core/envelope.ts';
@@ -46,6 +47,18 @@ const normalizeConfig = () =>
 const request = (repair: boolean): ReconcileRequest => ({ from: DAY, to: DAY, vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair, trigger: 'cli' });
 const row = (report: ReconcileReport, vendor: string): ReconcileRow => report.rows.find((r) => r.vendor === vendor && r.day === DAY)!;
 const kinds = (r: ReconcileRow) => r.drift.map((d) => d.kind).sort();
+// What runReconcile logs; a run it could not record in reconcile_runs is only logged, so the tests look here too.
+const logged: string[] = [];
+const notRecorded = () => logged.filter((l) => l.startsWith('could not record'));
+type DriftTuple = { kind: string; records: string; detail: string };
+async function recordedRun(runId: string) {
+  const rs = await ch.client.query({
+    query: `SELECT pass, vendor, drift_records, drift, repaired FROM ${ch.database}.reconcile_runs WHERE run_id = {id:String} ORDER BY pass DESC, vendor`,
+    query_params: { id: runId },
+    format: 'JSONEachRow',
+  });
+  return rs.json<{ pass: string; vendor: string; drift_records: string; drift: DriftTuple[]; repaired: DriftTuple[] }>();
+}
 const drained = async () => expect(await waitForStages(kafka, deps.groups, { timeoutMs: 60_000, idleMs: 30_000 })).toMatchObject({ drained: true });
 
 beforeAll(async () => {
@@ -88,6 +101,7 @@ beforeAll(async () => {
     mapping: defaultNormalizeOptions(),
     settings: { sourceMaxAttempts: 3, repairWaitSec: 60, scanTimeoutSec: 120, confirmSec: 0 },
     progress: silentStream(),
+    log: (msg) => void logged.push(msg),
   };
   await drained();
   const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${ch.database}.cdr FINAL WHERE vendor = 'huawei-privatenumber'`, format: 'JSONEachRow' });
@@ -124,6 +138,7 @@ describe('cdrflow reconcile', () => {
     const recorded = await runs.json<{ pass: string; vendor: string; drift_records: string }>();
     expect(recorded.map((r) => r.vendor).sort()).toEqual(['huawei-privatenumber', 'tencent-ccc']);
     expect(recorded.every((r) => r.pass === 'before' && Number(r.drift_records) === 0)).toBe(true);
+    expect(notRecorded()).toEqual([]);
   });
 
   it('finds each injected drift, repairs it through the live path, and a second repair changes nothing', async () => {
@@ -162,6 +177,14 @@ describe('cdrflow reconcile', () => {
     expect(ccc.views.cdr_daily!.calls).toBe(ccc.clickhouse.count);
     expect(ccc.views.cdr_hourly.calls).toBe(ccc.clickhouse.count);
     expect(ccc.clickhouse.storedRows).toBe(ccc.clickhouse.count + 1);
+    // The run with drift is recorded too (its drift used to make the insert fail, only logged), drift and all;
+    // drift_records counts the three records, not the minutes.
+    expect(notRecorded()).toEqual([]);
+    const foundRows = await recordedRun(found.before.runId);
+    expect(foundRows.map((r) => `${r.pass} ${r.vendor}`)).toEqual(['before huawei-privatenumber', 'before tencent-ccc']);
+    const foundCcc = foundRows.find((r) => r.vendor === 'tencent-ccc')!;
+    expect(foundCcc.drift.map((d) => [d.kind, Number(d.records), d.detail])).toEqual(ccc.drift.map((d) => [d.kind, d.count, d.detail]));
+    expect(Number(foundCcc.drift_records)).toBe(3);
 
     const repaired = await runReconcile(deps, request(true));
     expect(repaired.before.exitCode).toBe(1);
@@ -172,6 +195,17 @@ describe('cdrflow reconcile', () => {
     expect(after.unmergedDuplicates).toBe(0);
     expect([after.source!.records, after.raw.records, after.normalized.records, after.clickhouse.count, after.clickhouse.uniq, after.views.cdr_daily!.calls]).toEqual([42, 42, 42, 42, 42, 42]);
     expect(after.clickhouse.minutes).toBe(after.source!.minutes);
+    // Recorded: both passes, the drift before, what the repair did on the rows it concerned.
+    expect(notRecorded()).toEqual([]);
+    const repairedRows = await recordedRun(repaired.before.runId);
+    expect(repairedRows.map((r) => `${r.pass} ${r.vendor}`)).toEqual(['before huawei-privatenumber', 'before tencent-ccc', 'after huawei-privatenumber', 'after tencent-ccc']);
+    const [, cccBefore, , cccAfter] = repairedRows;
+    expect(cccBefore!.drift.map((d) => d.kind).sort()).toEqual(kinds(row(repaired.before, 'tencent-ccc')));
+    expect(Number(cccBefore!.drift_records)).toBe(3);
+    expect(cccAfter!.drift).toEqual([]);
+    expect(Number(cccAfter!.drift_records)).toBe(0);
+    expect(cccAfter!.repaired.map((a) => a.kind).sort()).toEqual(['backfill', 'merge_duplicates', 'replay_raw', 'resend_normalized']);
+    expect(cccAfter!.repaired.map((a) => [a.kind, Number(a.records), a.detail]).sort()).toEqual(repaired.repair!.map((a) => [a.kind, a.records, a.detail]).sort());
 
     // Idempotent: nothing left to do, and nothing moves.
     const again = await runReconcile(deps, request(true));
@@ -192,5 +226,10 @@ describe('cdrflow reconcile', () => {
     expect(kinds(ccc)).toEqual(['source_unreachable']);
     expect(ccc.clickhouse.uniq).toBe(42);
     expect(before.sourceUnreachable).toEqual(['tencent-ccc']);
+    // Recorded; an unreachable source adds no records to drift_records.
+    expect(notRecorded()).toEqual([]);
+    const recorded = (await recordedRun(before.runId)).find((r) => r.vendor === 'tencent-ccc')!;
+    expect(recorded.drift.map((d) => d.kind)).toEqual(['source_unreachable']);
+    expect(Number(recorded.drift_records)).toBe(0);
   });
 });

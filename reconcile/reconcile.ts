@@ -17,7 +17,7 @@ import { repair } from './repair.ts';
 import { splitBucketKey } from './tally.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 import type { ReconcileConfig } from './config.ts';
-import { recordRun } from './history.ts';
+import { recordRun, recordRunFailure } from './history.ts';
 import type { ReconcileMetrics } from './metrics.ts';
 
 export interface ReconcileRequest {
@@ -148,7 +148,29 @@ async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, sc
   return second;
 }
 
+/**
+ * A whole run: reconcile, with `repair` repair and reconcile again, record it in reconcile_runs, update the gauges.
+ * Throws when it cannot reach a verdict (Kafka, ClickHouse or the registry unreachable…): the CLI exits
+ * EXIT_NO_VERDICT (3) then, and the gauges keep the last verdict's figures with exit code 3.
+ */
 export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal = new AbortController().signal): Promise<ReconcileOutcome> {
+  let outcome: ReconcileOutcome;
+  try {
+    outcome = await reconcileAndRepair(deps, req, signal);
+  } catch (err) {
+    deps.metrics?.failed();
+    throw err;
+  }
+  try {
+    await recordRun(deps.clickhouse, deps.database, outcome, req.trigger);
+  } catch (err) {
+    (deps.log ?? (() => {}))(recordRunFailure(deps.database, err));
+  }
+  deps.metrics?.observe(outcome);
+  return outcome;
+}
+
+async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal): Promise<ReconcileOutcome> {
   const now = deps.now ?? Date.now;
   // One cut-off for both passes, so before and after count the same calls.
   const scope: DayScope = { from: req.from, to: req.to, tzOffsetMinutes: req.tzOffsetMinutes, cutoffMs: cutoffFor(now(), req.settleSec) };
@@ -176,11 +198,5 @@ export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, s
     second.report.runId = first.report.runId;
     outcome = { before: first.report, repair: actions, after: second.report, exitCode: second.report.exitCode };
   }
-  try {
-    await recordRun(deps.clickhouse, deps.database, outcome, req.trigger);
-  } catch (err) {
-    (deps.log ?? (() => {}))(`could not record the run in ${deps.database}.reconcile_runs: ${(err as Error).message} (run \`cdrflow migrate\`)`);
-  }
-  deps.metrics?.observe(outcome);
   return outcome;
 }

@@ -3,10 +3,10 @@
 // While `cdrflow start` runs, the run happens inside the job (its connectors, its embedded engine) through the ops
 // port; otherwise here, from the same configuration.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
 import { asUsage, integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { endpoints } from '../../app/config.ts';
+import { endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { createKafka } from '../../core/kafka.ts';
@@ -22,7 +22,7 @@ import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.t
 import { reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { untilSignal } from '../signals.ts';
-import type { ReconcileOutcome } from '../../reconcile/model.ts';
+import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../../reconcile/model.ts';
 import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
@@ -50,7 +50,9 @@ in ClickHouse -> those records appended again to cdr.normalized for the sink (de
 not merged yet -> OPTIMIZE … FINAL. Then it waits for the pipeline and reconciles again (before / after). A push
 vendor's record that never reached the receiver cannot be repaired from here: it is said so and listed.
 
-Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts).
+Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts);
+3 no verdict: the run could not be made (another run in progress in the job, Kafka, ClickHouse or the registry
+unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration.
 Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
 
 Options:
@@ -69,6 +71,11 @@ function dayArg(flag: string, value: string | undefined, tz: number): string {
   return asUsage(() => parseDay(flag, value));
 }
 
+/** A run that gave no verdict about the data ends with EXIT_NO_VERDICT, never 1 (which a script reads as drift). */
+function noVerdict(message: string): ExitError {
+  return new ExitError(EXIT_NO_VERDICT, `no verdict (exit ${EXIT_NO_VERDICT}), the run could not be made: ${message}`);
+}
+
 async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
   if (res.status !== 200 || !res.body) throw new Error(`the running job answered ${res.status}: ${(await res.text()).trim()}`);
@@ -81,14 +88,45 @@ async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOut
     buffer = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.trim()) continue;
-      const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string };
+      const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
       if (msg.progress) process.stderr.write(`${msg.progress}\n`);
-      if (msg.error) throw new Error(msg.error);
+      // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
+      // codes in error lines, or "still starting", sends none).
+      if (msg.error) throw msg.exitCode === 64 ? new ExitError(64, msg.error) : noVerdict(msg.error);
       if (msg.outcome) outcome = msg.outcome;
     }
   }
   if (!outcome) throw new Error('the running job ended the reconcile without a result');
   return outcome;
+}
+
+/** Inside the running job when one answers on the ops port (it owns the embedded engine), else in this process. */
+async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): Promise<ReconcileOutcome> {
+  const ends = endpoints(config);
+  // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
+  const running = await findRunningJob(ends.opsPort, 10_000);
+  if (running) {
+    process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
+    return viaJob(running, req);
+  }
+  const kafka = createKafka(ends.kafka);
+  const registry = createRegistry(ends.registryUrl);
+  const clickhouse = await createClickHouse(ends.clickhouse);
+  const connectors: PullConnector[] = [];
+  try {
+    if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
+    const deps = { kafka, registry, log: logger('reconcile') };
+    if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
+    if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
+    const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
+    // Ctrl-C stops reading the vendor API at the next request.
+    const abort = new AbortController();
+    void untilSignal().then((signal) => abort.abort(new Error(signal)));
+    return await runReconcile(reconcileDeps, req, abort.signal);
+  } finally {
+    for (const c of connectors) await c.close().catch(() => undefined);
+    await clickhouse.close();
+  }
 }
 
 export const command: Command = {
@@ -124,32 +162,13 @@ export const command: Command = {
       repair: values.repair ?? false,
       trigger: 'cli',
     };
-    const ends = endpoints(config);
-    // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
-    const running = await findRunningJob(ends.opsPort, 10_000);
     let outcome: ReconcileOutcome;
-    if (running) {
-      process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
-      outcome = await viaJob(running, req);
-    } else {
-      const kafka = createKafka(ends.kafka);
-      const registry = createRegistry(ends.registryUrl);
-      const clickhouse = await createClickHouse(ends.clickhouse);
-      const connectors: PullConnector[] = [];
-      try {
-        if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
-        const deps = { kafka, registry, log: logger('reconcile') };
-        if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
-        if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
-        const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
-        // Ctrl-C stops reading the vendor API at the next request.
-        const abort = new AbortController();
-        void untilSignal().then((signal) => abort.abort(new Error(signal)));
-        outcome = await runReconcile(reconcileDeps, req, abort.signal);
-      } finally {
-        for (const c of connectors) await c.close().catch(() => undefined);
-        await clickhouse.close();
-      }
+    try {
+      outcome = await reconcileHereOrInJob(config, req);
+    } catch (err) {
+      // Flags and configuration were checked above (64, 78); what fails from here on is the run itself.
+      if (err instanceof ExitError || err instanceof UsageError) throw err;
+      throw noVerdict(err instanceof Error ? err.message : String(err));
     }
     if (values.json) process.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
     else process.stdout.write(renderOutcome(outcome, Boolean(process.stdout.isTTY)));

@@ -43,6 +43,12 @@ const MISSING = new Set([60, 81, 16, 47]); // UNKNOWN_TABLE, UNKNOWN_DATABASE, N
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
+/** True when ClickHouse says a database, table or column is not there: a schema not migrated (yet). */
+export function isMissingSchemaError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return (typeof code === 'string' || typeof code === 'number') && /^\d+$/.test(String(code)) && MISSING.has(Number(code));
+}
+
 export function classifyClickHouseError(err: unknown): CdrflowError {
   if (err instanceof CdrflowError) return err;
   const e = err as { code?: unknown; type?: unknown; message?: unknown };
