@@ -30,4 +30,28 @@ describe('formatStatus', () => {
     expect(rows[0]).toContain(`${long}  2026-12-01T10:30:00.000Z`);
     expect(lines.find((l) => l.startsWith('checkpoints'))!.indexOf('watermark')).toBe(column[0]);
   });
+
+  it('says checkpoints it could not read are unknown, never "none"', () => {
+    const s: StatusSnapshot = {
+      at: '2026-12-01T12:00:00.000Z',
+      source: 'computed directly',
+      pid: null,
+      uptimeSec: null,
+      demo: false,
+      clickhouseTarget: 'embedded',
+      components: {},
+      intake: {},
+      normalize: { in: null, out: null, deadLettered: null, lag: null },
+      sink: { in: null, out: null, deadLettered: null, lag: null },
+      clickhouse: { cdrs: 3, billableMinutes: 7, byVendor: [{ vendor: 'tencent-ccc', cdrs: 3, answered: 2, billableMinutes: 7 }] },
+      checkpoints: [],
+      checkpointsError: 'Kafka at 127.0.0.1:19092 is not reachable (ECONNREFUSED)',
+    };
+    const text = formatStatus(s);
+    expect(text).toContain('checkpoints: could not be read: Kafka at 127.0.0.1:19092 is not reachable (ECONNREFUSED)');
+    expect(text).not.toContain('checkpoints: none');
+    expect(text).toContain('ClickHouse: 3 CDRs, 7 billable minutes');
+    const { checkpointsError: _read, ...none } = s;
+    expect(formatStatus(none)).toContain('checkpoints: none');
+  });
 });

@@ -54,6 +54,8 @@ export interface StatusSnapshot {
   dlqLoader?: StageFigures & { skipped: number | null };
   clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
   checkpoints: CheckpointRow[];
+  /** Why the checkpoints could not be read (computed directly, Kafka not reachable): `checkpoints` is then unknown, not none. */
+  checkpointsError?: string;
   /** Demo only: what the simulated push vendors did (retries, duplicates, refusals by the flaky network). */
   demoTraffic?: {
     huawei: { recordsGenerated: number; attempts: number; retries: number; duplicatesPushed: number; failures: Record<string, number>; gaveUpRecords: number };
@@ -155,7 +157,8 @@ export function formatStatus(s: StatusSnapshot): string {
     lines.push(`  alibaba-lvms          ${n(l.sent)} submissions, ${n(l.accepted)} accepted, ${n(l.rejected)} refused, ${n(l.retries)} retried, ${n(l.failedAfterRetries)} failed after retries`);
   }
   lines.push('');
-  if (s.checkpoints.length === 0) lines.push('checkpoints: none');
+  if (s.checkpointsError !== undefined) lines.push(`checkpoints: could not be read: ${s.checkpointsError}`);
+  else if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
     // The id column is as wide as the longest id (a backfill's id carries its whole range).
     const idWidth = Math.max(45, ...s.checkpoints.map((c) => c.id.length));

@@ -711,12 +711,29 @@ export async function stageLagByTopic(kafka: Kafka, groupId: string, topics: str
   return byTopic;
 }
 
+/** A group's state as its coordinator describes it; `live`: neither Empty nor Dead (a group never seen is Dead). */
+export interface GroupState {
+  state: string | undefined;
+  members: number;
+  live: boolean;
+}
+
+async function describeGroupState(admin: Admin, groupId: string): Promise<GroupState> {
+  const group = (await admin.describeGroups([groupId])).groups[0];
+  const state = group?.state;
+  return { state, members: group?.members.length ?? 0, live: state !== undefined && state !== 'Empty' && state !== 'Dead' };
+}
+
+/** Whether a group has live members, before anything is done to it (a reset of a live group is refused). */
+export async function groupState(kafka: Kafka, groupId: string): Promise<GroupState> {
+  return withAdmin(kafka, (admin) => describeGroupState(admin, groupId));
+}
+
 /** Sets a (stopped) group's committed offsets to the start of each topic: the next run re-reads everything. */
 export async function resetGroupToEarliest(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
   await withAdmin(kafka, async (admin) => {
-    const groups = await admin.describeGroups([groupId]);
-    const state = groups.groups[0]?.state;
-    if (state !== undefined && state !== 'Empty' && state !== 'Dead') {
+    const { state, live } = await describeGroupState(admin, groupId);
+    if (live) {
       throw new CdrflowError('config', `consumer group ${groupId} is ${state}; stop its members before resetting it`);
     }
     const existing = new Set(await admin.listTopics());

@@ -2,6 +2,7 @@
 // one-file change). Everything else talks to Kafka through the small types below.
 // First: corrects kafkajs's read_committed filter before kafkajs loads (core/kafkajs-read-committed.ts).
 import './kafkajs-read-committed.ts';
+import { createRequire } from 'node:module';
 import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
@@ -40,24 +41,85 @@ export interface TopicSpec {
 
 // kafkajs' own entries go through the project's logger as component `kafka`. It logs every retried request at
 // ERROR although the retry usually succeeds, and our components report what really failed: so its errors are
-// warnings here, and below LOG_LEVEL=debug only its errors are asked for at all.
+// warnings here (kafkajsLogLevel says which are not even that), and below LOG_LEVEL=debug only its errors are asked
+// for at all.
 const KAFKAJS_LEVEL: Record<number, LogLevel> = { [logLevel.ERROR]: 'warn', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'debug', [logLevel.DEBUG]: 'debug' };
 
-function kafkajsLogCreator(): NonNullable<KafkaConfig['logCreator']> {
-  const log = logger('kafka');
-  return () =>
-    ({ level, log: entry }) => {
-      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
-      log(KAFKAJS_LEVEL[level] ?? 'debug', 'kafka.client', { message, ...fields });
-    };
+/**
+ * Kafka protocol error types that kafkajs logs at ERROR in normal operation and that are handled without anyone
+ * doing anything, so they are debug entries (in the log file with --log-level debug, never on a person's terminal):
+ * - CONCURRENT_TRANSACTIONS: a transaction's first send reaches the broker while it still writes the previous
+ *   commit's markers; the transactional producer retries it after 20 ms on purpose (TRANSACTIONAL_RETRY in
+ *   core/kafka-streams.ts). kafkajs logs the broker's answer, then its retry ("Failed to send messages: …").
+ * - REBALANCE_IN_PROGRESS: a heartbeat (or a commit) answered while the group rebalances; kafkajs rejoins the group,
+ *   and a stage's chunk whose commit it refused is delivered again to its next owner (kafka-streams.ts).
+ * The demo's first 50 s logged 27 such warnings, 138 in 8 minutes, mixed into its status lines.
+ */
+const ROUTINE_KAFKA_TYPES: ReadonlySet<string> = new Set(['CONCURRENT_TRANSACTIONS', 'REBALANCE_IN_PROGRESS']);
+
+// kafkajs's entries carry no error type: the broker's answer is logged as "Response <Api>(key: …, version: …)" with
+// `error` set to the protocol error's message, the producer's retry of it as "Failed to send messages: <message>".
+// That message is the fixed text of its type in kafkajs's table of protocol errors (each text distinct), so the type
+// is looked up there by the whole text — a reworded message in a newer kafkajs changes the table too, and a text
+// that is not in it is no routine type. The same table core/kafka-fenced-offsets.ts creates kafkajs's errors from.
+const { errorCodes } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { errorCodes: { type: string; message: string }[] };
+const ROUTINE_TYPE_BY_MESSAGE: ReadonlyMap<string, string> = new Map(errorCodes.filter((e) => ROUTINE_KAFKA_TYPES.has(e.type)).map((e) => [e.message, e.type]));
+/** kafkajs's own words before the error's message when it retries a send (kafkajs/src/producer/sendMessages.js). */
+const SEND_RETRY_PREFIX = 'Failed to send messages: ';
+
+/**
+ * kafkajs namespaces whose ERROR entries are about reaching a broker: connecting (refused, timed out, a seed broker
+ * rotated) and the broker's error answers before the client retries or gives up. A one-shot command (status, tail,
+ * dlq, replay) fails with its own one line when they matter (cli/kafka-access.ts), so in one there they are debug.
+ */
+const CONNECTION_NAMESPACES: ReadonlySet<string> = new Set(['Connection', 'BrokerPool']);
+
+/** One entry as kafkajs hands it to a logCreator. */
+export interface KafkajsLogEntry {
+  namespace?: string;
+  level: number;
+  log: Record<string, unknown>;
 }
 
-export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry']): Kafka {
+/** The protocol error type an entry is about, when it is a routine one (see ROUTINE_KAFKA_TYPES). */
+export function routineKafkaType(fields: Record<string, unknown>): string | undefined {
+  const { type, error, message } = fields;
+  if (typeof type === 'string') return ROUTINE_KAFKA_TYPES.has(type) ? type : undefined;
+  if (typeof error === 'string') return ROUTINE_TYPE_BY_MESSAGE.get(error);
+  if (typeof message !== 'string') return undefined;
+  return ROUTINE_TYPE_BY_MESSAGE.get(message.startsWith(SEND_RETRY_PREFIX) ? message.slice(SEND_RETRY_PREFIX.length) : message);
+}
+
+/**
+ * Our level for one kafkajs entry: its INFO and DEBUG are debug; its ERROR and WARN are warnings, except the routine
+ * conditions above (debug everywhere) and, in a one-shot command, the connection chatter (debug there).
+ */
+export function kafkajsLogLevel(entry: KafkajsLogEntry, options: { oneShot?: boolean } = {}): LogLevel {
+  const level = KAFKAJS_LEVEL[entry.level] ?? 'debug';
+  if (level === 'debug') return level;
+  if (routineKafkaType(entry.log) !== undefined) return 'debug';
+  if (options.oneShot && CONNECTION_NAMESPACES.has(entry.namespace ?? '')) return 'debug';
+  return level;
+}
+
+function kafkajsLogCreator(oneShot: boolean): NonNullable<KafkaConfig['logCreator']> {
+  const log = logger('kafka');
+  return () => (entry) => {
+    const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+    log(kafkajsLogLevel(entry, { oneShot }), 'kafka.client', { message, namespace: entry.namespace, ...fields });
+  };
+}
+
+/**
+ * `oneShot`: the client of a command that reads and ends (status, tail, dlq, replay), which reports a Kafka it could
+ * not reach in one line of its own: kafkajs's connection chatter is debug there (kafkajsLogLevel).
+ */
+export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry'], options: { oneShot?: boolean } = {}): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
     logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
-    logCreator: kafkajsLogCreator(),
+    logCreator: kafkajsLogCreator(options.oneShot ?? false),
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
@@ -65,6 +127,65 @@ export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry'
   if (settings.sasl) config.sasl = settings.sasl as NonNullable<KafkaConfig['sasl']>;
   if (retry) config.retry = retry;
   return new Kafka(config);
+}
+
+/** No broker of the list could be connected to (refused, timed out, unknown host). */
+export class KafkaUnreachableError extends CdrflowError {
+  constructor(
+    /** The address that failed (the broker kafkajs last tried), else the configured list. */
+    readonly address: string,
+    /** Why, briefly: the system error code (ECONNREFUSED, ENOTFOUND, …) or the client's words ("Connection timeout"). */
+    readonly reason: string,
+    cause: unknown,
+  ) {
+    super('transient', `Kafka at ${address} is not reachable (${reason})`, { code: 'KAFKA_UNREACHABLE', cause });
+  }
+}
+
+/** kafkajs's errors for a broker it could not connect to or lost; retry wrappers are looked through. */
+const CONNECTION_ERROR_NAMES: ReadonlySet<string> = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError']);
+
+/** `err` as a KafkaUnreachableError when it (or an error it wraps) is a connection failure, else undefined. */
+export function kafkaUnreachable(err: unknown, brokers: string[]): KafkaUnreachableError | undefined {
+  if (err instanceof KafkaUnreachableError) return err;
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+    const { name, broker, code, message, cause, originalError } = e as { name?: unknown; broker?: unknown; code?: unknown; message?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof name === 'string' && CONNECTION_ERROR_NAMES.has(name)) {
+      const reason = typeof code === 'string' && code !== '' ? code : typeof message === 'string' ? message : name;
+      return new KafkaUnreachableError(typeof broker === 'string' && broker !== '' ? broker : brokers.join(','), reason, err);
+    }
+    e = cause ?? originalError;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a broker of `settings` answers, asked briefly and silently: a command that reads and ends calls this
+ * before its reads, so a Kafka that is not there costs it about a second and one line (KafkaUnreachableError)
+ * instead of the client's default retries (some 10 s per client, 16 s for `status`) and a page of their warnings.
+ * At most `brokers + 1` connection attempts (each bounded by the connection timeout, 100 ms doubling between them),
+ * over the list in turn. Anything else that fails (authentication, TLS) is thrown as the client raised it.
+ */
+export async function ensureKafkaReachable(settings: KafkaSettings, options: { connectionTimeoutMs?: number } = {}): Promise<void> {
+  const config: KafkaConfig = {
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: 10_000,
+    retry: { retries: Math.max(1, settings.brokers.length), initialRetryTime: 100, maxRetryTime: 1000 },
+  };
+  if (settings.ssl) config.ssl = true;
+  if (settings.sasl) config.sasl = settings.sasl as NonNullable<KafkaConfig['sasl']>;
+  const admin = new Kafka(config).admin();
+  try {
+    // Connecting asks the seed broker its API versions (and authenticates): an answer from Kafka itself.
+    await admin.connect();
+  } catch (err) {
+    throw kafkaUnreachable(err, settings.brokers) ?? err;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /** Creates topics that do not exist yet; existing topics are left alone (idempotent). */

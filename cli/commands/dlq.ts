@@ -3,6 +3,7 @@
 import type { Command } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
+import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
 
 const usage = `Usage: cdrflow dlq [--latest N] [--json] [--config FILE]
@@ -14,7 +15,9 @@ vendor, then the latest N dead letters: time, partition@offset, reason, stage, v
 Options:
   --latest N     how many of the newest to list (default 10)
   --json         print {"total","byReason":[…],"latest":[…]} instead
-  --config FILE  the same file as \`cdrflow start\``;
+  --config FILE  the same file as \`cdrflow start\`
+
+With Kafka not reachable (a short check first, about a second): one line naming it and what to do, exit 69.`;
 
 export const command: Command = {
   name: 'dlq',
@@ -24,13 +27,9 @@ export const command: Command = {
     const { values } = parseFlags(args, { latest: { type: 'string', needs: 'a number' }, json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
     const latest = values.latest === undefined ? 10 : integer('--latest', values.latest, { min: 1 });
     const config = loadCommandConfig({ file: values.config });
-    const [{ decodeValue, formatDlqSummary, readTopic, summarizeDeadLetters }, { createKafka }, { createRegistry }] = await Promise.all([
-      import('../../app/tail.ts'),
-      import('../../core/kafka.ts'),
-      import('../../core/avro.ts'),
-    ]);
+    const [{ decodeValue, formatDlqSummary, readTopic, summarizeDeadLetters }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
     const ends = endpoints(config);
-    const kafka = createKafka(ends.kafka);
+    const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
     const topic = config.sink.deadLetterTopic;
     const records: Parameters<typeof summarizeDeadLetters>[0] = [];
@@ -45,7 +44,7 @@ export const command: Command = {
       });
     } catch (err) {
       // No dead letter was ever written: the topic is created with the first one.
-      if (!/does not exist/.test((err as Error).message)) throw err;
+      if (!/does not exist/.test((err as Error).message)) await rethrowUnreachable(err, config);
     }
     const summary = summarizeDeadLetters(records, latest);
     console.log(values.json ? JSON.stringify(summary) : formatDlqSummary(topic, summary));

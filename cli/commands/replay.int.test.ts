@@ -43,4 +43,40 @@ describe('cdrflow replay with a namespace', () => {
     expect(run.stdout).toContain(`group ${group} reset to the start of ${topics[0]}`);
     expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 0, lag: 3 });
   });
+
+  it('refuses a group with live members before printing anything, and changes nothing (--dry-run alike)', async () => {
+    const ns = uniqueName('live').replace(/[^A-Za-z0-9_-]/g, '_');
+    const group = `${ns}.${CONSUMER_GROUPS.normalize}`;
+    const topic = `${ns}.${ALL_RAW_TOPICS[0]!}`;
+    const kafka = testKafka();
+    await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: 'a' }, { value: 'b' }] });
+    await producer.disconnect();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '2' }] });
+    await admin.disconnect();
+    // A member of the group, as a running normalize is (`cdrflow start`'s own, or `cdrflow run normalize`).
+    const member = kafka.consumer({ groupId: group });
+    await member.connect();
+    try {
+      const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));
+      await member.subscribe({ topic });
+      await member.run({ eachMessage: async () => {} });
+      await joined;
+      for (const args of [['--vendor', 'tencent-ccc'], ['--vendor', 'tencent-ccc', '--dry-run']]) {
+        const run = await replay(args, { CDRFLOW_NAMESPACE: ns });
+        expect(run.code, run.stderr).toBe(1);
+        // Nothing that reads like the README's success output ("<topic>[0]  committed N of N").
+        expect(run.stdout).toBe('');
+        expect(run.stderr).toMatch(new RegExp(`^cdrflow replay: consumer group ${group} is Stable with 1 live member\\(s\\), (nothing was reset|replay would refuse to reset it): stop \`cdrflow start\``));
+        expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      expect((await groupLag(kafka, group, [topic]))[0]).toMatchObject({ committed: 2, lag: 0 });
+    } finally {
+      await member.disconnect();
+    }
+  });
 });

@@ -2,13 +2,12 @@
 // start. Replayed rows reach ClickHouse through the same path as live data; ReplacingMergeTree keeps one row per
 // cdr_id (the replayed one), so counts and minutes do not move unless the mapping changed them.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
-import { createKafka } from '../../core/kafka.ts';
-import { groupLag, resetGroupToEarliest } from '../../core/kafka-streams.ts';
+import { groupLag, groupState, resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { isVendor } from '../../core/topology.ts';
-import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
+import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow replay [--config FILE] [--vendor V]... [--group ID] [--dry-run]
@@ -17,7 +16,8 @@ Resets the normalize consumer group to the beginning of the raw topics (all vend
 every \`cdrflow run normalize\` first (a group with live members is refused), run this, then start normalize again:
 it re-reads the raw records and re-publishes them through the current mapping, exactly once per record.
 
-Stop \`cdrflow start\` too: its normalize is a live member of the same group.
+Stop \`cdrflow start\` too: its normalize is a live member of the same group. While the group has live members,
+replay (and --dry-run) says so and exits 1 before printing anything; with Kafka not reachable it exits 69.
 
 Options:
   --config FILE  the pipeline's YAML or JSON (as for \`cdrflow start\`): the normalize group and raw topics come from
@@ -42,13 +42,25 @@ export const command: Command = {
     const inputs = config.normalize.inputTopics;
     const topics = vendors.length > 0 ? inputs.filter((t) => vendors.some((v) => t.endsWith(`.${v}`))) : inputs;
     if (topics.length === 0) throw new UsageError(`no input topic of normalize (${inputs.join(', ')}) belongs to ${vendors.join(', ')}`);
-    const kafka = createKafka({ ...endpoints(config).kafka, clientId: 'cdrflow-replay' });
-    const before = await groupLag(kafka, group, topics);
-    for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}`);
-    if (dryRun) return 0;
-    await resetGroupToEarliest(kafka, group, topics);
-    const records = before.reduce((n, p) => n + p.committed, 0);
-    console.log(`group ${group} reset to the start of ${topics.join(', ')}: about ${records} record(s) will be normalized again when normalize starts`);
-    return 0;
+    const kafka = await oneShotKafka(config, 'cdrflow-replay');
+    try {
+      // Refused before anything is printed: the offsets below read like the result of a reset, and with live members
+      // there is none (the dry run says the same: this is what replay would do now).
+      const { state, members, live } = await groupState(kafka, group);
+      if (live) {
+        const what = dryRun ? 'replay would refuse to reset it' : 'nothing was reset';
+        throw new ExitError(1, `consumer group ${group} is ${state} with ${members} live member(s), ${what}: stop \`cdrflow start\` (its normalize is a member) and every \`cdrflow run normalize\`, then run replay again`);
+      }
+      const before = await groupLag(kafka, group, topics);
+      for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}`);
+      if (dryRun) return 0;
+      // Checks the group again: a member that joined since is refused all the same.
+      await resetGroupToEarliest(kafka, group, topics);
+      const records = before.reduce((n, p) => n + p.committed, 0);
+      console.log(`group ${group} reset to the start of ${topics.join(', ')}: about ${records} record(s) will be normalized again when normalize starts`);
+      return 0;
+    } catch (err) {
+      return rethrowUnreachable(err, config);
+    }
   },
 };

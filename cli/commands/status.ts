@@ -4,9 +4,11 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
+import { kafkaUnavailableExit } from '../kafka-access.ts';
 import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
-import { checkpointRows, clickhouseFigures, formatStatus, totals, type StatusSnapshot } from '../../app/status.ts';
+import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
+import type { KafkaUnreachableError } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { stageLag } from '../../core/kafka-streams.ts';
 
@@ -15,32 +17,23 @@ const usage = `Usage: cdrflow status [--json] [--config FILE]
 Per stage: records in / out / dead-lettered (known to the running job only) and consumer lag; ClickHouse: distinct
 CDRs and billable minutes per vendor (cdr FINAL); connector checkpoints with their watermark and age.
 From the running \`cdrflow start\` when its ops port answers, otherwise computed directly from Kafka and ClickHouse.
+When Kafka cannot be reached (a short check, about a second), what ClickHouse holds is still printed, Kafka's figures
+show as unknown, and the command ends with one line naming the address and what to do, exit 69.
 
 Options:
   --json         print the JSON snapshot (the same document as GET /status)
   --config FILE  the same file as \`cdrflow start\``;
 
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
-export async function computeStatusDirectly(config: AppConfig): Promise<StatusSnapshot> {
+export async function computeStatusDirectly(config: AppConfig): Promise<{ snapshot: StatusSnapshot; kafkaUnreachable?: KafkaUnreachableError }> {
   // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor Kafka's client.
-  const [{ CheckpointStore }, { createClickHouse }, { createKafka }] = await Promise.all([
+  const [{ CheckpointStore }, { createClickHouse }, { createKafka, ensureKafkaReachable, kafkaUnreachable, KafkaUnreachableError }] = await Promise.all([
     import('../../core/checkpoints.ts'),
     import('../../core/clickhouse.ts'),
     import('../../core/kafka.ts'),
   ]);
-  const kafka = createKafka(endpoints(config).kafka);
+  const settings = endpoints(config).kafka;
   const target = endpoints(config).clickhouse;
-  const lag = async (group: string, topics: string[]) => stageLag(kafka, group, topics).catch(() => null);
-  const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
-  const readCheckpoints = async () => {
-    const store = new CheckpointStore(kafka, checkpointTopic);
-    try {
-      await store.load();
-      return store.entries();
-    } finally {
-      await store.close();
-    }
-  };
   const readClickHouse = async () => {
     const client = await createClickHouse(target);
     try {
@@ -49,14 +42,45 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
       await client.close();
     }
   };
-  const [normalizeLag, sinkLag, loaderLag, ch, checkpoints] = await Promise.all([
+  // ClickHouse is read whatever Kafka does; Kafka's figures only once a broker answered a short check, so a Kafka
+  // that is not there costs about a second, not every read's own retries (16 s), and is said as such.
+  const [ch, refused] = await Promise.all([
+    readClickHouse().catch((err: unknown) => ({ error: (err as Error).message })),
+    ensureKafkaReachable(settings).then(() => undefined, (err: unknown) => err as Error),
+  ]);
+  // Set once Kafka could not be read at all (the check failed, or a broker went away during the reads): from then on
+  // its figures are unknown (–, "could not be read"), never zero or "none".
+  let failure: Error | undefined = refused;
+  const noteUnreachable = (err: unknown) => void (failure ??= kafkaUnreachable(err, settings.brokers));
+  const kafka = createKafka(settings, undefined, { oneShot: true });
+  const lag = async (group: string, topics: string[]) => {
+    if (failure) return null;
+    return stageLag(kafka, group, topics).catch((err: unknown) => {
+      noteUnreachable(err);
+      return null;
+    });
+  };
+  const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
+  const readCheckpoints = async (): Promise<{ rows: CheckpointRow[]; error?: string }> => {
+    if (failure) return { rows: [], error: failure.message };
+    const store = new CheckpointStore(kafka, checkpointTopic);
+    try {
+      await store.load();
+      return { rows: checkpointRows(store.entries(), Date.now()) };
+    } catch (err) {
+      noteUnreachable(err);
+      return { rows: [], error: (failure ?? (err as Error)).message };
+    } finally {
+      await store.close();
+    }
+  };
+  const [normalizeLag, sinkLag, loaderLag, checkpoints] = await Promise.all([
     lag(config.normalize.groupId, config.normalize.inputTopics),
     lag(config.sink.groupId, [config.sink.inputTopic]),
     config.dlqLoader.enabled ? lag(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : null,
-    readClickHouse().catch((err: unknown) => ({ error: (err as Error).message })),
-    readCheckpoints().catch(() => []),
+    readCheckpoints(),
   ]);
-  return {
+  const snapshot: StatusSnapshot = {
     at: new Date().toISOString(),
     source: 'computed directly',
     pid: null,
@@ -69,8 +93,10 @@ export async function computeStatusDirectly(config: AppConfig): Promise<StatusSn
     sink: { in: null, out: null, deadLettered: null, lag: sinkLag },
     ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, lag: loaderLag } } : {}),
     clickhouse: ch,
-    checkpoints: checkpointRows(checkpoints, Date.now()),
+    checkpoints: checkpoints.rows,
+    ...(checkpoints.error !== undefined ? { checkpointsError: checkpoints.error } : {}),
   };
+  return failure instanceof KafkaUnreachableError ? { snapshot, kafkaUnreachable: failure } : { snapshot };
 }
 
 export const command: Command = {
@@ -83,7 +109,7 @@ export const command: Command = {
     const json = values.json ?? false;
     const config = loadCommandConfig({ file: values.config });
     const running = await findRunningJob(endpoints(config).opsPort);
-    const snapshot = running ? await opsStatus(running) : await computeStatusDirectly(config);
+    const { snapshot, kafkaUnreachable } = running ? { snapshot: await opsStatus(running), kafkaUnreachable: undefined } : await computeStatusDirectly(config);
     if ('starting' in snapshot) {
       // The job answers on its ops port before every component runs.
       const starting = snapshot as unknown as { components: Record<string, string> };
@@ -91,6 +117,8 @@ export const command: Command = {
       return 0;
     }
     console.log(json ? JSON.stringify(snapshot, null, 2) : formatStatus(snapshot));
+    // What could be read is printed above; that Kafka could not be, and what to do, is the one line this ends with.
+    if (kafkaUnreachable) throw kafkaUnavailableExit(kafkaUnreachable, config);
     return 0;
   },
 };

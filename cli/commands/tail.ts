@@ -5,6 +5,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { didYouMean, integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
+import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
 import { quote } from '../../core/input-limits.ts';
 
@@ -23,7 +24,8 @@ Options:
   --format F        table (one line per record; default on a terminal) or json (one object per line; default otherwise)
   --config FILE     the same file as \`cdrflow start\` (Kafka, registry, namespace)
 
-Topics of the configuration: run \`cdrflow tail --list\`.`;
+Topics of the configuration: run \`cdrflow tail --list\`. With Kafka not reachable (a short check first, about a
+second): one line naming it and what to do, exit 69.`;
 
 export const command: Command = {
   name: 'tail',
@@ -56,9 +58,9 @@ export const command: Command = {
     if (format !== 'json' && format !== 'table') throw new UsageError(`--format needs json or table, got ${quote(format)}`);
     const last = values.last === undefined ? 10 : integer('--last', values.last, { min: 1 });
 
-    const [{ createKafka }, { createRegistry }] = await Promise.all([import('../../core/kafka.ts'), import('../../core/avro.ts')]);
+    const { createRegistry } = await import('../../core/avro.ts');
     const ends = endpoints(config);
-    const kafka = createKafka(ends.kafka);
+    const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
     const abort = new AbortController();
     const stop = () => abort.abort();
@@ -87,7 +89,7 @@ export const command: Command = {
         const guess = didYouMean(topic, known.map((t) => t.topic));
         throw new UsageError(`topic "${topic}" does not exist${guess ? ` (did you mean ${guess}?)` : ''}; cdrflow tail --list shows the configured topics`);
       }
-      throw err;
+      return rethrowUnreachable(err, config);
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

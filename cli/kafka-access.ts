@@ -1,0 +1,44 @@
+// How the one-shot commands that read Kafka (status, tail, dlq, replay) reach it: a short, silent check that a broker
+// answers before any read, so a Kafka that is not running costs a second and one line with what to do (exit 69,
+// EX_UNAVAILABLE, like the CLI's other sysexits codes: 64 usage, 78 config), not the client's retries and warnings.
+import { endpoints, type AppConfig } from '../app/config.ts';
+import type { Kafka, KafkaUnreachableError } from '../core/kafka.ts';
+import { ExitError } from './command.ts';
+
+/** A service the command needs is not available (sysexits EX_UNAVAILABLE). */
+export const EXIT_UNAVAILABLE = 69;
+
+/** What to do about it: the local stack is cdrflow's to start; a configured cluster is the user's to check. */
+export function kafkaHint(config: AppConfig): string {
+  const ends = endpoints(config);
+  if (ends.local.kafka) return 'start the job with `npx cdrflow start`, or only the local servers with `npx cdrflow infra up`';
+  return 'check that the cluster named by KAFKA_BROKERS (kafka.brokers in the config) is running and reachable from here';
+}
+
+/** The command's one line for an unreachable Kafka, as the error that ends it with exit 69. */
+export function kafkaUnavailableExit(err: KafkaUnreachableError, config: AppConfig): ExitError {
+  return new ExitError(EXIT_UNAVAILABLE, `${err.message}: ${kafkaHint(config)}`);
+}
+
+/**
+ * A Kafka client for a one-shot command, once a broker answered (ensureKafkaReachable, bounded); an ExitError(69)
+ * naming the address and what to do when none did. Its connection chatter is debug (createKafka's `oneShot`).
+ */
+export async function oneShotKafka(config: AppConfig, clientId?: string): Promise<Kafka> {
+  const { createKafka, ensureKafkaReachable, KafkaUnreachableError } = await import('../core/kafka.ts');
+  const settings = { ...endpoints(config).kafka, ...(clientId ? { clientId } : {}) };
+  try {
+    await ensureKafkaReachable(settings);
+  } catch (err) {
+    if (err instanceof KafkaUnreachableError) throw kafkaUnavailableExit(err, config);
+    throw err;
+  }
+  return createKafka(settings, undefined, { oneShot: true });
+}
+
+/** For a read that failed after the check: a Kafka that went away meanwhile ends the command the same way. */
+export async function rethrowUnreachable(err: unknown, config: AppConfig): Promise<never> {
+  const { kafkaUnreachable } = await import('../core/kafka.ts');
+  const unreachable = kafkaUnreachable(err, endpoints(config).kafka.brokers);
+  throw unreachable ? kafkaUnavailableExit(unreachable, config) : err;
+}

@@ -1,0 +1,108 @@
+// The one-shot commands as a person meets them when Kafka is not running (child processes pointed at a closed
+// loopback port): an answer within seconds, one line naming the address and what to do, exit 69 (EX_UNAVAILABLE),
+// no kafkajs JSON on the terminal; `status` still prints what ClickHouse holds and never calls unread checkpoints
+// "none".
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PORT_OFFSETS } from '../core/local-endpoints.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const BIN = join(ROOT, 'bin/cdrflow.mjs');
+const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-kafka-down-'));
+
+/** The environment without any Kafka, registry or stack the caller's shell may point at. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(KAFKA_|SCHEMA_REGISTRY_|CDRFLOW_PORT_BASE$|CDRFLOW_NAMESPACE$|CLICKHOUSE_|CDRFLOW_CONFIG$|LOG_LEVEL$)/.test(k)) env[k] = v;
+  }
+  // No running job may answer on the ops port (port 1 refuses): the commands read Kafka and ClickHouse themselves.
+  return { ...env, CLICKHOUSE_DATA_DIR: dataDir, CDRFLOW_OPS_PORT: '1', NO_COLOR: '1' };
+}
+
+function cdrflow(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** A loopback port nothing listens on (taken from the system, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const LOCAL_HINT = 'start the job with `npx cdrflow start`, or only the local servers with `npx cdrflow infra up`';
+let kafkaPort: number;
+/** The local stack's port base whose Kafka port is that closed port. */
+let localEnv: Record<string, string>;
+
+beforeAll(async () => {
+  kafkaPort = await closedPort();
+  localEnv = { ...baseEnv(), CDRFLOW_PORT_BASE: String(kafkaPort - PORT_OFFSETS.kafka) };
+  // The tables, so that status has ClickHouse figures to print (0 CDRs) while Kafka is away.
+  const migrated = await cdrflow(['migrate'], localEnv);
+  expect(migrated.code, migrated.stderr).toBe(0);
+}, 120_000);
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** stderr is exactly the command's one line: no kafkajs JSON, no stack. */
+function expectOneLine(stderr: string, command: string, hint = LOCAL_HINT) {
+  expect(stderr).toBe(`cdrflow ${command}: Kafka at 127.0.0.1:${kafkaPort} is not reachable (ECONNREFUSED): ${hint}\n`);
+}
+
+describe('one-shot commands with Kafka down', { timeout: 90_000 }, () => {
+  it('status prints ClickHouse\'s figures, Kafka\'s as unknown, then one line; exit 69 within seconds', async () => {
+    const r = await cdrflow(['status'], localEnv);
+    expect(r.code, r.stderr).toBe(69);
+    expectOneLine(r.stderr, 'status');
+    expect(r.stdout).toContain('ClickHouse: 0 CDRs, 0 billable minutes');
+    expect(r.stdout).toMatch(/^normalize +– +– +– +–$/m);
+    expect(r.stdout).toContain(`checkpoints: could not be read: Kafka at 127.0.0.1:${kafkaPort} is not reachable (ECONNREFUSED)`);
+    expect(r.stdout).not.toContain('checkpoints: none');
+    // It took 14-16 s (every read's own retries); the check gives up after about a second (plus starting Node).
+    expect(r.ms).toBeLessThan(8_000);
+
+    const json = await cdrflow(['status', '--json'], localEnv);
+    expect(json.code).toBe(69);
+    expectOneLine(json.stderr, 'status');
+    const snapshot = JSON.parse(json.stdout) as { checkpoints: unknown[]; checkpointsError?: string; normalize: { lag: number | null } };
+    expect(snapshot).toMatchObject({ checkpoints: [], checkpointsError: `Kafka at 127.0.0.1:${kafkaPort} is not reachable (ECONNREFUSED)`, normalize: { lag: null } });
+  });
+
+  it('tail, dlq and replay end with the same line and exit code, before any kafkajs retry chatter', async () => {
+    for (const [command, ...args] of [['tail', 'cdr.normalized', '--last', '1'], ['dlq'], ['replay'], ['replay', '--dry-run']] as const) {
+      const r = await cdrflow([command, ...args], localEnv);
+      expect(r.code, `${command}: ${r.stderr}`).toBe(69);
+      expectOneLine(r.stderr, command);
+      expect(r.stdout).toBe('');
+      expect(r.ms).toBeLessThan(8_000);
+    }
+  });
+
+  it('names the configured cluster, not the local stack, when KAFKA_BROKERS points elsewhere', async () => {
+    const r = await cdrflow(['dlq'], { ...baseEnv(), KAFKA_BROKERS: `127.0.0.1:${kafkaPort}` });
+    expect(r.code).toBe(69);
+    expectOneLine(r.stderr, 'dlq', 'check that the cluster named by KAFKA_BROKERS (kafka.brokers in the config) is running and reachable from here');
+  });
+});
