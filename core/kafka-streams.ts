@@ -681,7 +681,14 @@ export interface PartitionLag {
 export async function groupLag(kafka: Kafka, groupId: string, topics: string[]): Promise<PartitionLag[]> {
   return withAdmin(kafka, async (admin) => {
     const out: PartitionLag[] = [];
-    const committed = await admin.fetchOffsets({ groupId, topics });
+    // Only topics that exist: a topic not created yet has nothing to lag behind. Asked for several topics, kafkajs's
+    // fetchOffsets looks each up at once and rejects with the first unknown one while the others are still
+    // connecting; the admin is then disconnected, and a lookup that connects afterwards leaves a socket open that
+    // keeps a one-shot command (`cdrflow status` on a fresh namespace) from exiting (2 of 3 runs hung).
+    const existing = new Set(await admin.listTopics());
+    const present = topics.filter((t) => existing.has(t));
+    if (present.length === 0) return out;
+    const committed = await admin.fetchOffsets({ groupId, topics: present });
     for (const t of committed) {
       const ends = await admin.fetchTopicOffsets(t.topic);
       for (const p of t.partitions) {
