@@ -3,7 +3,7 @@
 // One writer per checkpoint id (one poller per vendor+tenant, one backfill per range) is assumed.
 import { z } from 'zod';
 import { TOPICS } from './topology.ts';
-import { AckedPublisher, ensureTopics, readTopicToEnd, type Kafka } from './kafka.ts';
+import { AckedPublisher, ensureTopics, readTopicToEnd, topicExists, type Kafka } from './kafka.ts';
 import { CdrflowError } from './errors.ts';
 
 export const checkpointSchema = z.looseObject({
@@ -32,11 +32,21 @@ export class CheckpointStore {
     this.publisher = publisher ?? new AckedPublisher(kafka);
   }
 
-  /** Creates the compacted topic if needed and reads every checkpoint. Safe to call again (re-reads). */
-  async load(): Promise<void> {
-    await ensureTopics(this.kafka, [{ topic: this.topic, partitions: 1, compacted: true }]);
-    const raw = await readTopicToEnd(this.kafka, this.topic);
+  /**
+   * Creates the compacted topic if needed and reads every checkpoint. Safe to call again (re-reads). `readOnly`: a
+   * reader that only reports (`cdrflow status`) leaves a missing topic missing and finds no checkpoints.
+   */
+  async load(options: { readOnly?: boolean } = {}): Promise<void> {
     this.values.clear();
+    if (options.readOnly) {
+      if (!(await topicExists(this.kafka, this.topic))) {
+        this.loaded = true;
+        return;
+      }
+    } else {
+      await ensureTopics(this.kafka, [{ topic: this.topic, partitions: 1, compacted: true }]);
+    }
+    const raw = await readTopicToEnd(this.kafka, this.topic);
     for (const [id, value] of raw) {
       if (value === null) continue;
       let parsed: unknown;

@@ -188,6 +188,17 @@ export async function ensureKafkaReachable(settings: KafkaSettings, options: { c
   }
 }
 
+/** Whether `topic` exists (a read that must not create it asks this first). */
+export async function topicExists(kafka: Kafka, topic: string): Promise<boolean> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).includes(topic);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /** Creates topics that do not exist yet; existing topics are left alone (idempotent). */
 export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
   const admin: Admin = kafka.admin();

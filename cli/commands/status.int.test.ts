@@ -1,10 +1,11 @@
 // `cdrflow status` against a Kafka where the namespace's topics do not exist yet (a fresh namespace before the
-// first `start`): it reports and exits by itself. kafkajs's fetchOffsets over several unknown topics used to leave a
+// first `start`): it reports, creates nothing, and exits by itself. kafkajs's fetchOffsets over several unknown topics used to leave a
 // socket open behind the admin's disconnect, and the command hung after its report (2 of 3 runs).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ensureTopics } from '../../core/kafka.ts';
+import { ensureTopics, topicExists } from '../../core/kafka.ts';
+import { TOPICS } from '../../core/topology.ts';
 import { groupLag } from '../../core/kafka-streams.ts';
 import { infraEnv } from '../../infra/test-infra.ts';
 import { testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
@@ -36,6 +37,9 @@ describe('cdrflow status on a namespace with no topics yet', { timeout: 4 * EXIT
       const result = await status({ CDRFLOW_NAMESPACE: ns, CDRFLOW_OPS_PORT: '1' });
       expect(result.code, `run ${run}: exit code (null = still running after ${EXIT_WITHIN_MS} ms); stderr: ${result.stderr.slice(0, 500)}`).toBe(0);
       expect(result.stdout).toMatch(/normalize\s+–\s+–\s+–\s+0\n/);
+      expect(result.stdout).toContain('checkpoints: none');
+      // A read: the namespace's checkpoint topic is not created by asking for its status.
+      expect(await topicExists(testKafka(), `${ns}.${TOPICS.checkpoints}`)).toBe(false);
     }
   });
 

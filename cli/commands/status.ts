@@ -65,7 +65,8 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
     if (failure) return { rows: [], error: failure.message };
     const store = new CheckpointStore(kafka, checkpointTopic);
     try {
-      await store.load();
+      // Read only: status reports, it does not create the checkpoint topic of a pipeline that never ran.
+      await store.load({ readOnly: true });
       return { rows: checkpointRows(store.entries(), Date.now()) };
     } catch (err) {
       noteUnreachable(err);
