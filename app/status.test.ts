@@ -1,26 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import { formatStatus, type StatusSnapshot } from './status.ts';
 
+/** A snapshot computed without a job, nothing in it but what a test sets. */
+function snapshot(overrides: Partial<StatusSnapshot>): StatusSnapshot {
+  return {
+    at: '2026-12-01T12:00:00.000Z',
+    source: 'computed directly',
+    pid: null,
+    uptimeSec: null,
+    demo: false,
+    clickhouseTarget: 'embedded',
+    components: {},
+    intake: {},
+    normalize: { in: null, out: null, deadLettered: null, lag: 0 },
+    sink: { in: null, out: null, deadLettered: null, lag: 0 },
+    clickhouse: { cdrs: 0, billableMinutes: 0, byVendor: [] },
+    checkpoints: [],
+    ...overrides,
+  };
+}
+
 describe('formatStatus', () => {
   it('widens the checkpoint column to the longest id (a backfill id carries its whole range)', () => {
     const long = 'tencent-ccc:1400000001:backfill:2026-12-01T09:30:00.000Z-2026-12-01T10:30:00.000Z';
-    const s: StatusSnapshot = {
-      at: '2026-12-01T12:00:00.000Z',
-      source: 'computed directly',
-      pid: null,
-      uptimeSec: null,
-      demo: false,
-      clickhouseTarget: 'embedded',
-      components: {},
-      intake: {},
-      normalize: { in: null, out: null, deadLettered: null, lag: 0 },
-      sink: { in: null, out: null, deadLettered: null, lag: 0 },
-      clickhouse: { cdrs: 0, billableMinutes: 0, byVendor: [] },
+    const s = snapshot({
       checkpoints: [
         { id: long, watermark: '2026-12-01T10:30:00.000Z', updatedAt: '2026-12-01T11:59:00.000Z', ageSec: 60, watermarkDelaySec: 5400 },
         { id: 'tencent-ccc:1400000001', watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z', ageSec: 30, watermarkDelaySec: 300 },
       ],
-    };
+    });
     const lines = formatStatus(s).split('\n');
     const rows = lines.filter((l) => l.startsWith('  tencent-ccc:'));
     expect(rows).toHaveLength(2);
@@ -32,21 +40,12 @@ describe('formatStatus', () => {
   });
 
   it('says checkpoints it could not read are unknown, never "none"', () => {
-    const s: StatusSnapshot = {
-      at: '2026-12-01T12:00:00.000Z',
-      source: 'computed directly',
-      pid: null,
-      uptimeSec: null,
-      demo: false,
-      clickhouseTarget: 'embedded',
-      components: {},
-      intake: {},
+    const s = snapshot({
       normalize: { in: null, out: null, deadLettered: null, lag: null },
       sink: { in: null, out: null, deadLettered: null, lag: null },
       clickhouse: { cdrs: 3, billableMinutes: 7, byVendor: [{ vendor: 'tencent-ccc', cdrs: 3, answered: 2, billableMinutes: 7 }] },
-      checkpoints: [],
       checkpointsError: 'Kafka at 127.0.0.1:19092 is not reachable (ECONNREFUSED)',
-    };
+    });
     const text = formatStatus(s);
     expect(text).toContain('checkpoints: could not be read: Kafka at 127.0.0.1:19092 is not reachable (ECONNREFUSED)');
     expect(text).not.toContain('checkpoints: none');

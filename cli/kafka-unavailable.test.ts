@@ -2,17 +2,16 @@
 // loopback port): an answer within seconds, one line naming the address and what to do, exit 69 (EX_UNAVAILABLE),
 // no kafkajs JSON on the terminal; `status` still prints what ClickHouse holds and never calls unread checkpoints
 // "none".
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PORT_OFFSETS } from '../core/local-endpoints.ts';
+import { cdrflow as runCli, freePort } from '../test/main-job/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const BIN = join(ROOT, 'bin/cdrflow.mjs');
+/** A command with a minute's bound: each answers within seconds (asserted on its own). */
+const cdrflow = (args: string[], env: Record<string, string>) => runCli(args, env, 60_000);
+
 const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-kafka-down-'));
 
 /** The environment without any Kafka, registry or stack the caller's shell may point at. */
@@ -25,39 +24,13 @@ function baseEnv(): Record<string, string> {
   return { ...env, CLICKHOUSE_DATA_DIR: dataDir, CDRFLOW_OPS_PORT: '1', NO_COLOR: '1' };
 }
 
-function cdrflow(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
-
-/** A loopback port nothing listens on (taken from the system, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const LOCAL_HINT = 'start the job with `npx cdrflow start`, or only the local servers with `npx cdrflow infra up`';
 let kafkaPort: number;
 /** The local stack's port base whose Kafka port is that closed port. */
 let localEnv: Record<string, string>;
 
 beforeAll(async () => {
-  kafkaPort = await closedPort();
+  kafkaPort = await freePort();
   localEnv = { ...baseEnv(), CDRFLOW_PORT_BASE: String(kafkaPort - PORT_OFFSETS.kafka) };
   // The tables, so that status has ClickHouse figures to print (0 CDRs) while Kafka is away.
   const migrated = await cdrflow(['migrate'], localEnv);

@@ -3,10 +3,10 @@
 // client refused on a closed loopback port); and the short, silent reachability check of the one-shot commands.
 // Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
 import './kafkajs-read-committed.ts';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from '../test/main-job/cli.ts';
 import { KafkaUnreachableError, ensureKafkaReachable, kafkaUnreachable, kafkajsLogLevel, routineKafkaType, type KafkajsLogEntry } from './kafka.ts';
 
 const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error & { type: string } };
@@ -72,7 +72,7 @@ describe('kafkajsLogLevel', () => {
   it('keeps connection failures as warnings in the running job, at debug in a one-shot command (which says it in one line)', async () => {
     // The entries kafkajs really writes when the broker refuses: recorded from a client on a closed loopback port.
     const entries: KafkajsLogEntry[] = [];
-    const port = await closedPort();
+    const port = await freePort();
     const admin = new Kafka({
       clientId: 'cdrflow',
       brokers: [`127.0.0.1:${port}`],
@@ -90,18 +90,10 @@ describe('kafkajsLogLevel', () => {
   });
 });
 
-/** A loopback port nothing listens on (taken from the system, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('ensureKafkaReachable', () => {
   it('gives up on a closed port within about a second, silently, naming the address', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = Date.now();
     const err = await ensureKafkaReachable({ brokers: [`127.0.0.1:${port}`], clientId: 'cdrflow' }).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(3_000);

@@ -1,11 +1,8 @@
 // `cdrflow reconcile` exit codes as a script sees them: 0 / 1 / 2 are verdicts about the data; a run that could not be
 // made (another run in progress in the job, Kafka / ClickHouse / the registry unreachable) is 3, never 1 ("drift").
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -14,40 +11,15 @@ import type { Kafka } from '../../core/kafka.ts';
 import { startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
+import { cdrflow, freePort } from '../../test/main-job/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-cli-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-/** The CLI as a child process (asynchronously: the test's own ops server must keep answering meanwhile). */
-function cdrflow(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), ...args], {
-      cwd: ROOT,
-      // Nothing of the surroundings: no job, no broker, no server but the ones given.
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TZ: 'UTC', NO_COLOR: '1', CLICKHOUSE_DATA_DIR: dataDir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** The CLI as a child process (spawned, not run synchronously: the test's own ops server must keep answering meanwhile). */
+function run(args: string[], env: Record<string, string>) {
+  // Nothing of the surroundings: no job, no broker, no server but the ones given.
+  return cdrflow(args, { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TZ: 'UTC', NO_COLOR: '1', CLICKHOUSE_DATA_DIR: dataDir, ...env }, 60_000);
 }
 
 describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
@@ -59,8 +31,8 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     const ops = await startOpsServer(0, { metrics, readiness: () => ({ ready: true, components: {} }), status: () => Promise.resolve({}), query: () => Promise.resolve(''), reconcile: (body, write) => service.handle(body, write) });
     try {
       void service.handle(JSON.stringify({ from: '2026-11-30', to: '2026-11-30' }), () => {});
-      const r = await cdrflow(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(ops.port) });
-      expect(r.status).toBe(3);
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(ops.port) });
+      expect(r.code).toBe(3);
       expect(r.stderr).toContain('a reconcile run is already in progress in this job');
       expect(r.stderr).toContain('no verdict');
       expect(r.stdout).toBe('');
@@ -71,23 +43,23 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
   });
 
   it('exits 3 (no verdict), not 1, when ClickHouse cannot be reached', async () => {
-    const port = await closedPort();
-    const r = await cdrflow(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], {
-      CDRFLOW_OPS_PORT: String(await closedPort()),
+    const port = await freePort();
+    const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], {
+      CDRFLOW_OPS_PORT: String(await freePort()),
       CLICKHOUSE_URL: `http://127.0.0.1:${port}`,
-      KAFKA_BROKERS: `127.0.0.1:${await closedPort()}`,
-      SCHEMA_REGISTRY_URL: `http://127.0.0.1:${await closedPort()}`,
+      KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
+      SCHEMA_REGISTRY_URL: `http://127.0.0.1:${await freePort()}`,
     });
-    expect(r.status).toBe(3);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).toContain('no verdict');
   });
 
   it('keeps 64 for a usage error and 78 for an invalid configuration', async () => {
-    const usage = await cdrflow(['reconcile', '--from', 'yesterday'], {});
+    const usage = await run(['reconcile', '--from', 'yesterday'], {});
     expect(usage.stderr).toContain('--to is required');
-    expect(usage.status).toBe(64);
-    const config = await cdrflow(['reconcile', '--from', 'yesterday', '--to', 'today', '--config', tmpdir()], {});
-    expect(config.status).toBe(78);
+    expect(usage.code).toBe(64);
+    const config = await run(['reconcile', '--from', 'yesterday', '--to', 'today', '--config', tmpdir()], {});
+    expect(config.code).toBe(78);
   });
 });

@@ -1,41 +1,25 @@
 // `cdrflow status` against a Kafka where the namespace's topics do not exist yet (a fresh namespace before the
 // first `start`): it reports, creates nothing, and exits by itself. kafkajs's fetchOffsets over several unknown topics used to leave a
 // socket open behind the admin's disconnect, and the command hung after its report (2 of 3 runs).
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ensureTopics, topicExists } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { groupLag } from '../../core/kafka-streams.ts';
 import { infraEnv } from '../../infra/test-infra.ts';
 import { testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
+import { cdrflow } from '../../test/main-job/cli.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
 const EXIT_WITHIN_MS = 30_000;
 
-function status(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [CLI, 'status'], { env: { ...process.env, ...infraEnv(testInfra()), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  // A child that does not exit is stopped (by its own PID) and reported as such, not left behind.
-  const limit = setTimeout(() => child.kill('SIGKILL'), EXIT_WITHIN_MS);
-  return new Promise((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(limit);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    }),
-  );
-}
+/** `cdrflow status` on the test stack; a child still running after EXIT_WITHIN_MS is killed and fails the test. */
+const status = (env: Record<string, string>) => cdrflow(['status'], { ...process.env, ...infraEnv(testInfra()), ...env }, EXIT_WITHIN_MS);
 
 describe('cdrflow status on a namespace with no topics yet', { timeout: 4 * EXIT_WITHIN_MS }, () => {
   it('reports the stages with no lag and exits by itself, every time', async () => {
     for (let run = 0; run < 3; run++) {
       const ns = uniqueName(`fresh${run}`).replace(/[^A-Za-z0-9_-]/g, '_');
       const result = await status({ CDRFLOW_NAMESPACE: ns, CDRFLOW_OPS_PORT: '1' });
-      expect(result.code, `run ${run}: exit code (null = still running after ${EXIT_WITHIN_MS} ms); stderr: ${result.stderr.slice(0, 500)}`).toBe(0);
+      expect(result.code, `run ${run}: exit code; stderr: ${result.stderr.slice(0, 500)}`).toBe(0);
       expect(result.stdout).toMatch(/normalize\s+–\s+–\s+–\s+0\n/);
       expect(result.stdout).toContain('checkpoints: none');
       // A read: the namespace's checkpoint topic is not created by asking for its status.

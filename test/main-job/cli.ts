@@ -1,4 +1,5 @@
-// Runs the real `cdrflow` CLI as a child process (bin/cdrflow.mjs), the way a user does, for the main-job tests.
+// Runs the real `cdrflow` CLI as a child process (bin/cdrflow.mjs), the way a user does: for the main-job tests and
+// every other test of a command's exit code and output, with a free loopback port when one must refuse.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,9 +12,12 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** From the spawn to the exit. */
+  ms: number;
 }
 
 export function cdrflow(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
+  const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -27,7 +31,7 @@ export function cdrflow(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
   });
 }
@@ -43,6 +47,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: Child
   return { child, output: () => ({ stdout, stderr }), exited };
 }
 
+/** A loopback port nothing listens on (taken from the system, then released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
