@@ -116,17 +116,24 @@ function kafkajsLogCreator(oneShot: boolean): NonNullable<KafkaConfig['logCreato
  */
 export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry'], options: { oneShot?: boolean } = {}): Kafka {
   const config: KafkaConfig = {
-    clientId: settings.clientId,
-    brokers: settings.brokers,
+    ...connectionConfig(settings),
     logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
     logCreator: kafkajsLogCreator(options.oneShot ?? false),
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
-  if (settings.ssl) config.ssl = true;
-  if (settings.sasl) config.sasl = settings.sasl as NonNullable<KafkaConfig['sasl']>;
   if (retry) config.retry = retry;
   return new Kafka(config);
+}
+
+/** Where and how a client connects (the brokers, TLS, SASL): every client of the job's Kafka starts from this. */
+function connectionConfig(settings: KafkaSettings): KafkaConfig {
+  return {
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    ...(settings.ssl ? { ssl: true } : {}),
+    ...(settings.sasl ? { sasl: settings.sasl as NonNullable<KafkaConfig['sasl']> } : {}),
+  };
 }
 
 /** No broker of the list could be connected to (refused, timed out, unknown host). */
@@ -167,17 +174,13 @@ export function kafkaUnreachable(err: unknown, brokers: string[]): KafkaUnreacha
  * over the list in turn. Anything else that fails (authentication, TLS) is thrown as the client raised it.
  */
 export async function ensureKafkaReachable(settings: KafkaSettings, options: { connectionTimeoutMs?: number } = {}): Promise<void> {
-  const config: KafkaConfig = {
-    clientId: settings.clientId,
-    brokers: settings.brokers,
+  const admin = new Kafka({
+    ...connectionConfig(settings),
     logLevel: logLevel.NOTHING,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     requestTimeout: 10_000,
     retry: { retries: Math.max(1, settings.brokers.length), initialRetryTime: 100, maxRetryTime: 1000 },
-  };
-  if (settings.ssl) config.ssl = true;
-  if (settings.sasl) config.sasl = settings.sasl as NonNullable<KafkaConfig['sasl']>;
-  const admin = new Kafka(config).admin();
+  }).admin();
   try {
     // Connecting asks the seed broker its API versions (and authenticates): an answer from Kafka itself.
     await admin.connect();
