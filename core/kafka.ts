@@ -496,8 +496,16 @@ export interface ReadOptions {
   /** Keep reading new records until `signal` aborts; otherwise stop at the end as it was when reading began. */
   follow: boolean;
   signal?: AbortSignal;
-  /** Called in order per partition. */
-  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) => Promise<void> | void;
+  /**
+   * Called in order per partition. `backlog`: the record was in the topic when the read began (below the end it had
+   * then), as opposed to one that arrived while following.
+   */
+  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; backlog: boolean }) => Promise<void> | void;
+  /**
+   * Called once when every partition reached the end it had when the read began, or after the same quiet spell that
+   * ends a read without `follow`: with `follow`, where the backlog ends and new records begin.
+   */
+  onCaughtUp?: () => Promise<void> | void;
 }
 
 /**
@@ -522,7 +530,7 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
   };
   // Partitions with nothing to read up to the current end are done from the start (unless following).
   const pending = new Set(offsets.filter((o) => o.high > startOf(o)).map((o) => o.partition));
-  if (!options.follow && pending.size === 0) return;
+  if (!options.follow && pending.size === 0) return void (await options.onCaughtUp?.());
   const groupId = `cdrflow.tail.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
   try {
@@ -533,21 +541,31 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
       let batches = 0;
       let lastActivity = Date.now();
       let finished = false;
-      let quiet: NodeJS.Timeout | undefined;
+      let caughtUp: Promise<void> | undefined;
       const finish = () => {
         finished = true;
-        if (quiet) clearInterval(quiet);
+        clearInterval(quiet);
         resolve();
       };
+      /** Once: then a read without `follow` ends, and a following one goes on with new records. */
+      const reachEnd = async () => {
+        caughtUp ??= Promise.resolve(options.onCaughtUp?.());
+        await caughtUp;
+        if (!options.follow) finish();
+      };
+      const failed = (err: unknown) => {
+        finished = true;
+        clearInterval(quiet);
+        reject(err);
+      };
+      // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the seek, a
+      // quiet spell (2 s after a batch, 15 s before the first) also counts as having reached the end.
+      const quiet = setInterval(() => {
+        if (caughtUp || !positioned) return;
+        if (pending.size === 0 || Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) reachEnd().catch(failed);
+      }, 250);
       options.signal?.addEventListener('abort', finish, { once: true });
       if (options.signal?.aborted) return finish();
-      if (!options.follow) {
-        // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the
-        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read.
-        quiet = setInterval(() => {
-          if (positioned && Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
-        }, 250);
-      }
       // Positioned on every join until the first batch: a consumer that crashed and rejoined (a fresh broker's group
       // coordinator is not ready at once) would otherwise start from the topic's beginning.
       consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -564,15 +582,16 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
             lastActivity = Date.now();
             const end = offsets.find((o) => o.partition === batch.partition)?.high ?? 0n;
             for (const m of batch.messages) {
-              if (!options.follow && BigInt(m.offset) >= end) break;
-              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null });
+              const backlog = BigInt(m.offset) < end;
+              if (!options.follow && !backlog) break;
+              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, backlog });
             }
             if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
             lastActivity = Date.now();
-            if (!options.follow && pending.size === 0) finish();
+            if (pending.size === 0 && !caughtUp) await reachEnd();
           },
         })
-        .catch(reject);
+        .catch(failed);
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);

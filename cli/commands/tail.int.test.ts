@@ -10,6 +10,7 @@ import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
 import { DeadLetterWriter, deadLetterFor, deadLetterForPayload } from '../../core/dead-letter.ts';
 import { TopicCodec } from '../../core/avro.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
+import { partitionOfKey } from '../../core/partitioner.ts';
 import { memoryLog } from '../../core/log.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
@@ -103,7 +104,11 @@ describe('cdrflow tail and dlq', () => {
       expect(parsed.latest).toHaveLength(2);
       expect(cdrflow(['dlq'], env).stdout).toMatch(new RegExp(`^${dlq}: 2 dead letter\\(s\\)\\n\\nreason +stage +vendor +count\\n`));
 
-      // --follow prints what arrives after it started, until interrupted.
+      // --follow prints the newest N overall first (not N per partition: the three records sit in more than one),
+      // then what arrives after it started, until interrupted.
+      expect(new Set([1, 2, 3].map((n) => partitionOfKey(`session-${n}`, 3))).size).toBeGreaterThan(1);
+      const newestAlone = lines(cdrflow(['tail', raw, '--last', '1', '--format', 'json'], env).stdout);
+      expect(newestAlone).toHaveLength(1);
       const child = spawn(process.execPath, [CLI, 'tail', raw, '--follow', '--last', '1', '--format', 'json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -113,6 +118,8 @@ describe('cdrflow tail and dlq', () => {
       await waitFor(() => out.includes('"natural_key":"session-9"'), { message: 'the record published while following', timeoutMs: 60_000 });
       child.kill('SIGINT');
       expect(await exited).toBe(0);
+      const followed = lines(out).map((l) => (JSON.parse(l) as { value: { natural_key: string } }).value.natural_key);
+      expect(followed).toEqual([(JSON.parse(newestAlone[0]!) as { value: { natural_key: string } }).value.natural_key, 'session-9']);
 
       const unknown = cdrflow(['tail', `${ns}.cdr.dql`], env);
       expect(unknown.status).toBe(64);

@@ -18,9 +18,9 @@ Prints the records of a cdrflow topic, decoded through the schema registry (read
   cdrflow.checkpoints            the JSON checkpoints
 
 Options:
-  --last N          the N newest records (default 10); per partition, then the N newest of those
+  --last N          the N newest records (default 10), in time order across partitions
   --from-beginning  every record the topic still holds
-  --follow, -f      keep printing new records until Ctrl-C
+  --follow, -f      then keep printing new records as they arrive, until Ctrl-C
   --format F        table (one line per record; default on a terminal) or json (one object per line; default otherwise)
   --config FILE     the same file as \`cdrflow start\` (Kafka, registry, namespace)
 
@@ -66,13 +66,28 @@ export const command: Command = {
     const stop = () => abort.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    // Without --follow the newest N overall are wanted: collect, sort by time, print. With it, print as they come.
-    const collected: Awaited<ReturnType<typeof toRecord>>[] = [];
+    // The records the topic held when the read began are printed in time order across partitions: all of them with
+    // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come,
+    // once that backlog is out (those that came meanwhile right after it).
+    type Printed = Awaited<ReturnType<typeof toRecord>>;
+    const backlog: Printed[] = [];
+    const arrived: Printed[] = [];
+    let caughtUp = false;
     async function toRecord(r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) {
       const decoded = await decodeValue(registry, r.value);
       return { topic: topic!, partition: r.partition, offset: r.offset, timestamp: new Date(r.timestamp).toISOString(), key: r.key?.toString('utf8') ?? null, ...decoded };
     }
-    const print = (rec: Awaited<ReturnType<typeof toRecord>>) => console.log(format === 'json' ? JSON.stringify(rec) : tableLine(rec));
+    const print = (rec: Printed) => console.log(format === 'json' ? JSON.stringify(rec) : tableLine(rec));
+    const byTime = (a: Printed, b: Printed) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset;
+    const printBacklog = () => {
+      if (caughtUp) return;
+      caughtUp = true;
+      backlog.sort(byTime);
+      for (const rec of values['from-beginning'] ? backlog : backlog.slice(-last)) print(rec);
+      for (const rec of arrived.sort(byTime)) print(rec);
+      backlog.length = 0;
+      arrived.length = 0;
+    };
     try {
       await readTopic(kafka, topic, {
         start: values['from-beginning'] ? { from: 'beginning' } : { last },
@@ -80,9 +95,10 @@ export const command: Command = {
         signal: abort.signal,
         onRecord: async (r) => {
           const rec = await toRecord(r);
-          if (values.follow) print(rec);
-          else collected.push(rec);
+          if (caughtUp) print(rec);
+          else (r.backlog ? backlog : arrived).push(rec);
         },
+        onCaughtUp: printBacklog,
       });
     } catch (err) {
       if (/does not exist/.test((err as Error).message)) {
@@ -94,8 +110,8 @@ export const command: Command = {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
-    collected.sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset);
-    for (const rec of values['from-beginning'] ? collected : collected.slice(-last)) print(rec);
+    // Stopped (Ctrl-C) before the backlog was complete: print what was read.
+    printBacklog();
     return 0;
   },
 };
