@@ -55,6 +55,18 @@ describe('ops server', () => {
     expect(await (await fetch(`${base}/status`)).json()).toEqual({ cdrs: 7 });
   });
 
+  it('answers a served path asked with another method 405, naming the method it takes; an unknown path 404', async () => {
+    const getSql = await fetch(`${base}/sql?query=SELECT%201`);
+    expect([getSql.status, getSql.headers.get('allow'), await getSql.text()]).toEqual([405, 'POST', `/sql takes POST (the query is the body: Content-Type: ${SQL_CONTENT_TYPE})\n`]);
+    const postStatus = await fetch(`${base}/status`, { method: 'POST', body: '{}' });
+    expect([postStatus.status, postStatus.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    expect((await fetch(`${base}/metrics`, { method: 'DELETE' })).status).toBe(405);
+    // This server has no reconcile handler: the path is not served at all.
+    expect((await fetch(`${base}/reconcile`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(404);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect(queries).not.toContain('SELECT 1');
+  });
+
   const post = (body: string, headers: Record<string, string> = { 'content-type': SQL_CONTENT_TYPE }, path = '/sql?format=CSV') => fetch(`${base}${path}`, { method: 'POST', body, headers });
 
   it('passes SQL with its format to the engine and answers its refusal with the refusal status', async () => {

@@ -78,33 +78,64 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
   if (!allowedOrigin(req.headers.origin, port)) return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
   // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
-  if (!URL.canParse(req.url ?? '/', 'http://127.0.0.1')) return send(res, 400, 'text/plain', 'invalid request target\n');
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    return send(res, 400, 'text/plain', 'invalid request target\n');
+  }
+  const methods = routeMethods(url.pathname, h);
+  if (methods === undefined) return send(res, 404, 'text/plain', 'not found\n');
   // HEAD is GET without the body (Node leaves it out): probes that only look at the status use it.
-  const read = req.method === 'GET' || req.method === 'HEAD';
-  if (read && url.pathname === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-  if (read && url.pathname === '/readyz') {
-    const r = h.readiness();
-    return send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  if (!methods.includes(method ?? '')) {
+    const hint = url.pathname === '/sql' ? ` (the query is the body: Content-Type: ${SQL_CONTENT_TYPE})` : '';
+    return send(res, 405, 'text/plain', `${url.pathname} takes ${methods.join(' or ')}${hint}\n`, { allow: methods.includes('GET') ? [...methods, 'HEAD'].join(', ') : methods.join(', ') });
   }
-  if (read && url.pathname === '/metrics') {
-    return send(res, 200, h.metrics.contentType, await h.metrics.metrics());
+  switch (url.pathname) {
+    case '/healthz':
+      return send(res, 200, 'text/plain', 'ok\n');
+    case '/readyz': {
+      const r = h.readiness();
+      return send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
+    }
+    case '/metrics':
+      return send(res, 200, h.metrics.contentType, await h.metrics.metrics());
+    case '/status':
+      return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
+    case '/sql':
+      return handleSql(req, res, h, url);
+    case '/reconcile': {
+      // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
+      if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
+      const body = await bodyOr413(req, res, 'request body');
+      if (body === undefined) return;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      await h.reconcile!(body, (line) => void res.write(`${line}\n`));
+      res.end();
+      return;
+    }
   }
-  if (read && url.pathname === '/status') {
-    return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
+}
+
+/**
+ * The methods a path of this server takes, or undefined for a path it does not serve (404). A served path asked with
+ * another method is answered 405 with an Allow header, so `curl localhost:PORT/sql` says to POST the query.
+ */
+function routeMethods(path: string, h: OpsHandlers): readonly string[] | undefined {
+  switch (path) {
+    case '/healthz':
+    case '/readyz':
+    case '/metrics':
+    case '/status':
+      return ['GET'];
+    case '/sql':
+      return ['POST'];
+    case '/reconcile':
+      return h.reconcile ? ['POST'] : undefined;
+    default:
+      return undefined;
   }
-  if (req.method === 'POST' && url.pathname === '/sql') return handleSql(req, res, h, url);
-  if (req.method === 'POST' && url.pathname === '/reconcile' && h.reconcile) {
-    // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
-    if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
-    const body = await bodyOr413(req, res, 'request body');
-    if (body === undefined) return;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    await h.reconcile(body, (line) => void res.write(`${line}\n`));
-    res.end();
-    return;
-  }
-  send(res, 404, 'text/plain', 'not found\n');
 }
 
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {

@@ -46,10 +46,10 @@ const cwdBefore = new Set(readdirSync(process.cwd()));
 const writtenToCwd = () => readdirSync(process.cwd()).filter((f) => !cwdBefore.has(f) && RELATIVE_TARGETS.some((t) => t.startsWith(f.toLowerCase())));
 
 // What answers on this port: core/ops-server.ts (200; 400 bad request target, format, empty or unparsable query;
-// 403 foreign Origin or refused by the engine; 404; 413; 415; 421 foreign Host; 422 the query failed in the engine;
-// 429 busy; 503 not ready; 499 only in its log, the client is gone) and Node's HTTP parser in front of it (400
-// malformed, 417 unknown Expect, 431 header block too large).
-const DOCUMENTED = new Set([200, 400, 403, 404, 413, 415, 417, 421, 422, 429, 431, 503]);
+// 403 foreign Origin or refused by the engine; 404 a path it does not serve; 405 a served path with another method;
+// 413; 415; 421 foreign Host; 422 the query failed in the engine; 429 busy; 503 not ready; 499 only in its log, the
+// client is gone) and Node's HTTP parser in front of it (400 malformed, 417 unknown Expect, 431 header block too large).
+const DOCUMENTED = new Set([200, 400, 403, 404, 405, 413, 415, 417, 421, 422, 429, 431, 503]);
 const SQL_STATUSES = new Set([200, 400, 403, 422]);
 const INTERNALS = /\bat (?:async )?\S+ \(|node:internal|\.[cm]?[jt]s:\d+:\d+|Stack trace/;
 
@@ -770,7 +770,10 @@ function expected(p: Plan): Expected {
     if ((type ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') return { status: 415 };
     return p.body.length > MAX_BODY ? { status: 413 } : { reconcile: true };
   }
-  if (p.method !== 'POST' || path !== '/sql') return { status: 404 };
+  if (['/healthz', '/readyz', '/metrics', '/status'].includes(path)) return { status: 405 };
+  if (path === '/sql' || path === '/reconcile') {
+    if (p.method !== 'POST') return { status: 405 };
+  } else return { status: 404 };
   if ((type ?? '').split(';')[0]!.trim().toLowerCase() !== SQL_CONTENT_TYPE) return { status: 415 };
   if (p.body.length > MAX_BODY) return { status: 413 };
   const format = new URL(p.target, 'http://127.0.0.1').searchParams.get('format') ?? 'PrettyCompactMonoBlock';
@@ -961,7 +964,7 @@ describe('fuzz: the ops port', () => {
     const summary = JSON.stringify({ byStatus: Object.fromEntries(tally.byStatus), sqlByStatus: Object.fromEntries(tally.sqlByStatus), closed: tally.closed, cut: tally.cut, modelChecked: tally.modelChecked, reached: reached.length });
     expect(ok, summary).toBeGreaterThanOrEqual(COUNT * 0.12);
     expect(refusals, summary).toBeGreaterThanOrEqual(COUNT * 0.35);
-    for (const s of [200, 400, 403, 404, 413, 415, 421, 431, 503]) expect(tally.byStatus.get(s) ?? 0, `${summary}: status ${s}`).toBeGreaterThan(0);
+    for (const s of [200, 400, 403, 404, 405, 413, 415, 421, 431, 503]) expect(tally.byStatus.get(s) ?? 0, `${summary}: status ${s}`).toBeGreaterThan(0);
     expect(tally.sqlByStatus.get(200) ?? 0, summary).toBeGreaterThanOrEqual(COUNT * 0.03);
     expect(tally.sqlByStatus.get(403) ?? 0, summary).toBeGreaterThanOrEqual(COUNT * 0.025);
     expect(tally.closed + tally.cut, summary).toBeGreaterThanOrEqual(COUNT * 0.02);
