@@ -1,4 +1,4 @@
-// How the one-shot commands that read Kafka (status, tail, dlq, replay) reach it: a short, silent check that a broker
+// How the one-shot commands that use Kafka (status, tail, dlq, replay, backfill, import, poll --once, recording) reach it: a short, silent check that a broker
 // answers before any read, so a Kafka that is not running costs a second and one line with what to do (exit 69,
 // EX_UNAVAILABLE, like the CLI's other sysexits codes: 64 usage, 78 config), not the client's retries and warnings.
 import { endpoints, type AppConfig } from '../app/config.ts';

@@ -1,8 +1,8 @@
-// The one-shot commands as a person meets them when Kafka is not running (child processes pointed at a closed
+// The one-shot commands that use Kafka as a person meets them when Kafka is not running (child processes pointed at a closed
 // loopback port): an answer within seconds, one line naming the address and what to do, exit 69 (EX_UNAVAILABLE),
 // no kafkajs JSON on the terminal; `status` still prints what ClickHouse holds and never calls unread checkpoints
 // "none".
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,5 +77,26 @@ describe('one-shot commands with Kafka down', { timeout: 90_000 }, () => {
     const r = await cdrflow(['dlq'], { ...baseEnv(), KAFKA_BROKERS: `127.0.0.1:${kafkaPort}` });
     expect(r.code).toBe(69);
     expectOneLine(r.stderr, 'dlq', 'check that the cluster named by KAFKA_BROKERS (kafka.brokers in the config) is running and reachable from here');
+  });
+
+  it('backfill, poll --once, import and recording end the same way (they waited out the client\'s retries: 8-14 s, JSON on stderr, exit 1)', async () => {
+    const lines = join(dataDir, 'one.jsonl');
+    writeFileSync(lines, '{"appKey":"app-1","sessionId":"s-1","callDuration":10}\n');
+    // Credentials for a vendor endpoint that is never reached: Kafka is checked first.
+    const ccc = { TENCENT_CCC_SECRET_ID: 'id', TENCENT_CCC_SECRET_KEY: 'key', TENCENT_CCC_SDKAPPIDS: '1400000001', TENCENT_CCC_ENDPOINT: '127.0.0.1:1' };
+    const range = ['--tenant', '1400000001', '--from', '2026-12-01T00:00:00Z', '--to', '2026-12-01T01:00:00Z'];
+    const runs = [
+      { command: 'backfill', args: ['tencent-ccc', ...range], env: ccc },
+      { command: 'poll', args: ['tencent-ccc', '--once'], env: ccc },
+      { command: 'import', args: ['huawei-privatenumber', '--file', lines], env: {} },
+      { command: 'recording', args: ['huawei-privatenumber:app-1:s-1'], env: { CDRFLOW_HUAWEI_APPS: '[{"appKey":"app-1","appSecret":"secret"}]' } },
+    ];
+    for (const { command, args, env } of runs) {
+      const r = await cdrflow([command, ...args], { ...localEnv, ...env });
+      expect(r.code, `${command}: ${r.stderr}`).toBe(69);
+      expectOneLine(r.stderr, command);
+      expect(r.stdout).toBe('');
+      expect(r.ms).toBeLessThan(8_000);
+    }
   });
 });

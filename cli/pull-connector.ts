@@ -3,13 +3,14 @@
 // schema registry.
 import { UsageError } from './command.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
-import { endpoints } from '../app/config.ts';
+import { endpoints, type AppConfig } from '../app/config.ts';
 import { createKafka } from '../core/kafka.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { positiveNumber } from './args.ts';
+import { oneShotKafka } from './kafka-access.ts';
 import { quote } from '../core/input-limits.ts';
 
 export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
@@ -23,7 +24,8 @@ export const CONNECTION_FLAGS = `Connection (file < environment < flags):
   tencent-ccc:  TENCENT_CCC_SECRET_ID, TENCENT_CCC_SECRET_KEY, TENCENT_CCC_SDKAPPIDS=1400000001,1400000002,
                 TENCENT_CCC_ENDPOINT=host[:port], --endpoint, --protocol http|https, --connect-address <ip>
   tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>,..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
-Kafka and the schema registry: the file, KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.`;
+Kafka and the schema registry: the file, KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack. A run that
+ends (backfill, poll --once) checks Kafka first: not reachable, one line and exit 69 in about a second.`;
 
 export function parseVendor(value: string | undefined): PullVendor {
   if (value === undefined) throw new UsageError('missing vendor (tencent-ccc or tencent-trtc)');
@@ -68,8 +70,12 @@ function flagOverrides(vendor: PullVendor, flags: CommonFlags): [string[], unkno
   return set;
 }
 
-/** The vendor's connector from the shared config; a missing or invalid section exits 78 with every problem. */
-export function pullConnector(vendor: PullVendor, flags: CommonFlags, clientId: string): PullConnector {
+/**
+ * The vendor's connector from the shared config; a missing or invalid section exits 78 with every problem. `oneShot`
+ * (backfill, `poll --once`: commands that end): Kafka is checked first, and one that does not answer ends it in a second with one
+ * line, exit 69 (cli/kafka-access.ts), instead of the client's retries; the long-running poller keeps retrying.
+ */
+export async function pullConnector(vendor: PullVendor, flags: CommonFlags, clientId: string, { oneShot = false } = {}): Promise<{ connector: PullConnector; config: AppConfig }> {
   const config = loadCommandConfig({
     file: flags.config,
     overrides: (doc) => {
@@ -82,8 +88,9 @@ export function pullConnector(vendor: PullVendor, flags: CommonFlags, clientId: 
     throw new UsageError(`no ${vendor} settings: give --config with a connectors.${vendor} section, or ${env}`);
   }
   const ends = endpoints(config);
-  const deps = { kafka: createKafka({ ...ends.kafka, clientId }), registry: createRegistry(ends.registryUrl) };
-  return vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps);
+  const kafka = oneShot ? await oneShotKafka(config, clientId) : createKafka({ ...ends.kafka, clientId });
+  const deps = { kafka, registry: createRegistry(ends.registryUrl) };
+  return { connector: vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps), config };
 }
 
 /** Aborts on the first SIGINT/SIGTERM (stop intake, let the current write finish, exit). */

@@ -3,6 +3,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
+import { rethrowUnreachable } from '../kafka-access.ts';
 import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
@@ -30,11 +31,14 @@ export const command: Command = {
     const to = isoDateTime('--to', parsed.values.to);
     if (to <= from) throw new UsageError('--to must be after --from');
     const windowSec = parsed.values['window-sec'] === undefined ? 3600 : integer('--window-sec', parsed.values['window-sec'], { min: 1 });
-    const connector = pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`);
+    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, { oneShot: true });
     try {
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
       return 0;
+    } catch (err) {
+      // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
+      return rethrowUnreachable(err, config);
     } finally {
       await connector.close();
     }

@@ -7,7 +7,7 @@ import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
 import { countLines, importFile } from '../../connectors/file-import/import.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
-import { createKafka } from '../../core/kafka.ts';
+import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
@@ -28,7 +28,8 @@ acknowledged by Kafka. Bad lines are reported with their line number and skipped
 ${MAX_LINE_BYTES} bytes (never read into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member
 given twice), a record over 64 KiB or a key or appKey over 256 bytes.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
-Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (Kafka, file).`;
+Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (the file, the registry), 69 Kafka not
+reachable (checked first, about a second; the lines published before it went away stay published).`;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
@@ -49,7 +50,7 @@ export const command: Command = {
     const topic = options.topic ?? (config.namespace ? `${config.namespace}.${TOPICS.raw(options.vendor)}` : TOPICS.raw(options.vendor));
     // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no count up front, no total shown.
     const total = isRegularFile(options.file) ? await countLines(options.file) : undefined;
-    const sink = await kafkaEnvelopeSink(createKafka({ ...ends.kafka, clientId: 'cdrflow-import' }), createRegistry(ends.registryUrl), [topic]);
+    const sink = await kafkaEnvelopeSink(await oneShotKafka(config, 'cdrflow-import'), createRegistry(ends.registryUrl), [topic]);
     const progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
     try {
       const summary = await importFile(options, {
@@ -61,7 +62,7 @@ export const command: Command = {
       return summary.badLines > 0 ? 2 : 0;
     } catch (err) {
       progress.finish({ failed_at_line: progress.count });
-      throw err;
+      return rethrowUnreachable(err, config);
     } finally {
       await sink.close();
     }

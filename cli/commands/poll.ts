@@ -1,6 +1,7 @@
 // `cdrflow poll <tencent-ccc|tencent-trtc>`: runs one pull connector live (or one catch-up pass with --once).
 import type { Command } from '../command.ts';
 import { parseFlags } from '../args.ts';
+import { rethrowUnreachable } from '../kafka-access.ts';
 import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
@@ -20,16 +21,19 @@ export const command: Command = {
   async run(args) {
     const parsed = parseFlags(args, { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } }, { maxPositionals: 1 });
     const vendor = parseVendor(parsed.positionals[0]);
-    const connector = pullConnector(vendor, parsed.values, `cdrflow-poll-${vendor}`);
+    const once = parsed.values.once ?? false;
+    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-poll-${vendor}`, { oneShot: once });
     const signal = shutdownSignal();
     try {
-      if (parsed.values.once) {
+      if (once) {
         const result = await connector.runOnce(signal);
         console.log(JSON.stringify({ vendor, ...result, ...connector.metrics.counts }));
       } else {
         await connector.run(signal);
       }
       return 0;
+    } catch (err) {
+      return once ? rethrowUnreachable(err, config) : Promise.reject(err);
     } finally {
       await connector.close();
     }

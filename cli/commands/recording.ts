@@ -8,7 +8,7 @@ import { readSmallTextFile } from '../../core/user-file.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
-import { createKafka } from '../../core/kafka.ts';
+import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { endpoints } from '../../app/config.ts';
@@ -29,7 +29,7 @@ other vendors' CDRs carry their link in the cdr table's recording_url column:
   cdrflow sql "SELECT recording_url FROM cdr FINAL WHERE cdr_id = '<cdr_id>'"
 
 Credentials: receiver.huawei.apps or CDRFLOW_HUAWEI_APPS='[{"appKey":"...","appSecret":"..."}]'. Recordings are kept 7 days from the push.
-Exit status: 0 link printed, 3 no recording (not recorded / expired / no raw record), 64 usage, 78 config, 1 error.`;
+Exit status: 0 link printed, 3 no recording (not recorded / expired / no raw record), 64 usage, 69 Kafka not reachable, 78 config, 1 error.`;
 
 export function parseCdrId(cdrId: string): { tenant: string; sessionId: string } {
   const prefix = 'huawei-privatenumber:';
@@ -88,7 +88,7 @@ export const command: Command = {
       record = readFeeRecord(recordFile);
     } else {
       const ends = endpoints(config);
-      const envelope = await findRawEnvelope(createKafka({ ...ends.kafka, clientId: 'cdrflow-recording' }), createRegistry(ends.registryUrl), topic, tenant, sessionId);
+      const envelope = await findRawEnvelope(await oneShotKafka(config, 'cdrflow-recording'), createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
       if (!envelope) {
         console.error(`no raw record for ${cdrId} in ${topic}`);
         return 3;
