@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
-import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, refusalOf, type ReadOnlySql } from './read-only-sql.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, openReadOnlySql, refusalOf, type ReadOnlySql } from './read-only-sql.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
 const victim = join(dir, 'victim.txt');
@@ -63,6 +63,15 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('SELECT 1 -- trailing comment', 'TSV')).toBe('1\n');
     expect(await sql.run('DESCRIBE t', 'TSV')).toMatch(/^x\tUInt32\t/);
     expect(await sql.run('DESCRIBE (SELECT x FROM ro_test.t)', 'TSV')).toMatch(/^x\tUInt32\t/);
+    // What the statement allowlist and the function denylist must still let through.
+    expect(await sql.run("SELECT 'file(/etc/passwd)' AS `file`, 1 AS `Function file`", 'TSV')).toBe('file(/etc/passwd)\t1\n');
+    expect(await sql.run('WITH file AS (SELECT x FROM t) SELECT count() FROM file', 'TSV')).toBe('2\n');
+    expect(await sql.run('SELECT x FROM t ORDER BY x FORMAT JSONEachRow', 'TSV')).toBe('{"x":1}\n{"x":2}\n');
+    expect(await sql.run('(SELECT 1) UNION ALL (SELECT 2) INTERSECT SELECT 2', 'TSV')).toBe('1\n2\n');
+    expect(await sql.run('EXISTS TABLE t', 'TSV')).toBe('1\n');
+    expect(await sql.run('SHOW CREATE TABLE t', 'TSV')).toContain('CREATE TABLE ro_test.t');
+    expect(await sql.run('EXPLAIN SELECT count() FROM t', 'TSV')).not.toBe('');
+    expect(await sql.run('SELECT count() FROM numbers(10)', 'TSV')).toBe('10\n');
   });
 
   const attacks: [string, (port: number) => string, number][] = [
@@ -99,6 +108,20 @@ describe('read-only SQL on the embedded engine', () => {
     ['SYSTEM', () => 'SYSTEM FLUSH LOGS', 403],
     ['KILL the pipeline queries', () => 'KILL QUERY WHERE 1', 403],
     ['endless loop()', () => 'SELECT count() FROM loop(numbers(10))', 403],
+    // readonly=1 lets these through too; refused by the statement allowlist and function denylist on the AST.
+    ['upload of a table (BACKUP TO S3)', (p) => `BACKUP TABLE ro_test.t TO S3('http://127.0.0.1:${p}/bucket/b1', 'key', 'secret')`, 403],
+    ['backup into the engine (BACKUP TO Memory)', () => "BACKUP TABLE ro_test.t TO Memory('b2')", 403],
+    ['restore (RESTORE)', () => "RESTORE TABLE ro_test.t FROM Memory('b2')", 403],
+    ['undrop (UNDROP)', () => 'UNDROP TABLE ro_test.gone', 403],
+    ['file read (scalar file())', () => `SELECT file('${victim}')`, 403],
+    ['file read (/etc/passwd, scalar)', () => "SELECT file('/etc/passwd')", 403],
+    ['file read (quoted, upper case)', () => `SELECT \`FILE\`('${victim}')`, 403],
+    ['file read (in a lambda)', () => `SELECT arrayMap(p -> file(p), ['${victim}'])`, 403],
+    ['file read (in a CTE and a subquery)', () => `WITH s AS (SELECT file('${victim}') AS c) SELECT * FROM (SELECT c FROM s)`, 403],
+    ['file read (behind a binary FORMAT)', () => `SELECT file('${victim}') FORMAT Parquet`, 403],
+    ['file read (in EXPLAIN, which folds constants)', () => `EXPLAIN SYNTAX SELECT (SELECT file('${victim}'))`, 403],
+    ['network (hasColumnInTable on a host)', (p) => `SELECT hasColumnInTable('127.0.0.1:${p}', 'db', 't', 'c')`, 403],
+    ['model file (catboostEvaluate)', () => `SELECT catboostEvaluate('${victim}', 1)`, 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
@@ -112,6 +135,7 @@ describe('read-only SQL on the embedded engine', () => {
     expect(statSync(victim).size).toBe(7);
     expect(trapHits).toEqual([]);
     expect(await sql.run('SELECT count() FROM t', 'TSV')).toBe('2\n');
+    expect(await sql.run('SELECT count() FROM system.backups', 'TSV')).toBe('0\n');
   });
 
   it('reports a syntax error with its position', async () => {
@@ -197,5 +221,29 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ["SELECT 'sqlite(' AS `sqlite(`", false],
   ])('%j refused: %s', (text, refused) => {
     expect(refusalOf(text) !== undefined).toBe(refused);
+  });
+});
+
+describe('astRefusal (on the engine\'s EXPLAIN AST)', () => {
+  it.each([
+    ['SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  SelectQuery (children 1)\n   ExpressionList (children 1)\n    Literal UInt64_1', false],
+    ['SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  SelectQuery (children 1)\n   ExpressionList (children 1)\n    Function file (children 1)', true],
+    ['SelectWithUnionQuery (children 1)\n    Function FILE (children 1)', true],
+    ["SelectWithUnionQuery (children 1)\n    Literal 'Function file' (alias x)", false],
+    ['SelectWithUnionQuery (children 1)\n    Literal UInt64_1 (alias Function file)', false],
+    ['SelectWithUnionQuery (children 1)\n    Function fileSize (children 1)', false],
+    ['ShowTables', false],
+    ['ShowCreateTableQuery system one (children 2)', false],
+    ['DescribeQuery (children 1)', false],
+    ['ExistsTableQuery system one (children 2)', false],
+    ['Explain EXPLAIN (children 1)\n SelectWithUnionQuery (children 1)', false],
+    ["BackupQuery (children 1)\n Function S3 (children 1)", true],
+    ['UndropQuery  x (children 1)', true],
+    ['InsertQuery (children 1)', true],
+    ['AlterQuery  t (children 1)', true],
+    ['', true],
+    ['PAR1\u0000\u0001', true],
+  ])('%j refused: %s', (ast, refused) => {
+    expect(astRefusal(ast) !== undefined).toBe(refused);
   });
 });

@@ -15,6 +15,13 @@
 //   engine's own parser (formatQuery) for the canonical text of the one statement and refuses those there.
 //   formatQuery also refuses multi-statements and reports syntax errors with their position; comments and string
 //   literals cannot fool it (literals come back escaped, on one line).
+// - Nor does it refuse `BACKUP … TO S3(…)`/`Memory(…)` (the engine uploads the tables to the address named) or the
+//   scalar function `file(path)`, which the embedded engine answers with any file's contents (it does not keep to
+//   user_files_path). A denylist of statements cannot keep up with the engine, so the third layer is an allowlist:
+//   the engine's own AST of the statement (EXPLAIN AST, which only parses) must be a read — SELECT (WITH, UNION,
+//   INTERSECT), SHOW, DESCRIBE, EXPLAIN or EXISTS — and no function in it, at any depth, may be one that reads
+//   files or reaches the network (`astRefusal`). Names are the parser's, so case, backquotes, aliases and comments
+//   change nothing.
 // - A cancelled call does not stop the engine (chdb rejects early and computes on), so a caller that goes away is
 //   followed by `KILL QUERY` for its tagged query, and max_execution_time bounds everything else.
 // Server (CLICKHOUSE_URL): the same settings go with each request (readonly=1 applied with the others), and the
@@ -132,9 +139,61 @@ export function refusalOf(formatted: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Functions (scalar or table) that read files, reach other hosts or run programs: refused wherever they stand in a
+ * statement. readonly=1 refuses most of the table functions already; they are listed too, so that a function the
+ * engine lets through in some position (as `DESCRIBE` once did) is still refused. Lower case: the parser keeps the
+ * case it was given, and the engine's own lookup of these is case-insensitive for some.
+ */
+const OUTSIDE_FUNCTIONS = new Set(
+  [
+    'file', 'fileCluster', 'sqlite', 'url', 'urlCluster', 's3', 's3Cluster', 'gcs', 'oss', 'cosn', 'hdfs', 'hdfsCluster',
+    'azureBlobStorage', 'azureBlobStorageCluster', 'remote', 'remoteSecure', 'cluster', 'clusterAllReplicas', 'mysql',
+    'postgresql', 'mongodb', 'redis', 'jdbc', 'odbc', 'executable', 'input', 'hive', 'iceberg', 'icebergS3',
+    'icebergAzure', 'icebergHDFS', 'icebergLocal', 'icebergCluster', 'icebergS3Cluster', 'deltaLake', 'deltaLakeCluster',
+    'deltaLakeLocal', 'hudi', 'hudiCluster', 'paimon', 'filesystem', 'arrowFlight', 'ytsaurus',
+    // Scalar functions with the same reach: a model file loaded from a path, a column looked up on another server.
+    'catboostEvaluate', 'hasColumnInTable',
+  ].map((f) => f.toLowerCase()),
+);
+
+/** The statements a read-only endpoint answers, by the root node of the engine's AST. */
+const READ_STATEMENT = /^(?:SelectWithUnionQuery|SelectIntersectExceptQuery|Explain|DescribeQuery|Show\w*|Exists\w*)$/;
+
+/**
+ * The third layer (see the header), on the engine's `EXPLAIN AST` of the statement: refused unless the statement is
+ * a read, or when any function in it reads files, reaches the network or runs a program. An answer that does not
+ * read as an AST is refused too (fail closed).
+ */
+export function astRefusal(ast: string): string | undefined {
+  const lines = ast.split('\n').filter((l) => l.trim() !== '');
+  const root = /^(\w+)/.exec(lines[0] ?? '')?.[1];
+  if (root === undefined) return 'the statement could not be checked; only reads are answered here';
+  if (!READ_STATEMENT.test(root)) {
+    return `${root.replace(/Query$/, '')} is not allowed: this endpoint answers reads only (SELECT, SHOW, DESCRIBE, EXPLAIN, EXISTS)`;
+  }
+  for (const line of lines) {
+    const fn = /^\s*Function (\S+)/.exec(line)?.[1];
+    if (fn !== undefined && OUTSIDE_FUNCTIONS.has(fn.toLowerCase())) {
+      return `${fn}() is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The statement without its `FORMAT` clause, for EXPLAIN AST: the clause would set the explain's own output format
+ * (a binary one could hide the function names). The engine's canonical text puts it on a line of its own.
+ */
+function withoutFormatClause(formatted: string): string {
+  return formatted.replace(/^FORMAT [A-Za-z0-9_]+$/m, '');
+}
+
 interface Engine {
   /** The canonical text of `sql` by the engine's parser. */
   format(sql: string): Promise<string>;
+  /** The engine's `EXPLAIN AST` of one canonical statement, one node per line (parsing only: nothing runs). */
+  ast(formatted: string): Promise<string>;
   query(sql: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean): Promise<string>;
   close(): Promise<void>;
 }
@@ -154,7 +213,13 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         const formatted = await engine.format(sql).catch((err: unknown) => {
           throw asQueryError(err);
         });
-        const refusal = refusalOf(formatted);
+        const refusal =
+          refusalOf(formatted) ??
+          astRefusal(
+            await engine.ast(withoutFormatClause(formatted)).catch((err: unknown) => {
+              throw asQueryError(err);
+            }),
+          );
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
         // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
         // listener never would, and the query would hold its session until max_execution_time.
@@ -197,6 +262,9 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   return {
     async format(sql) {
       return (await control.queryBindAsync('SELECT formatQuery({q:String})', { q: sql }, { format: 'RawBLOB' })).text();
+    },
+    async ast(formatted) {
+      return (await control.queryAsync(`EXPLAIN AST ${formatted}`, { format: 'TSVRaw' })).text();
     },
     async query(sql, format, tag, signal, color) {
       const pool = color ? idle.color : idle.plain;
@@ -243,6 +311,10 @@ function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits:
       const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow', clickhouse_settings: settings });
       const rows = await rs.json<{ f: string }>();
       return rows[0]?.f ?? '';
+    },
+    async ast(formatted) {
+      const rs = await client.query({ query: `EXPLAIN AST ${formatted}`, format: 'TabSeparatedRaw', clickhouse_settings: settings });
+      return rs.text();
     },
     async query(sql, format, _tag, signal, color) {
       const rs = await client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: settingsFor(color), ...(signal ? { abort_signal: signal } : {}) });

