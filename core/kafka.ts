@@ -491,29 +491,28 @@ async function deleteThrowawayGroup(kafka: Kafka, groupId: string): Promise<void
 }
 
 export interface ReadOptions {
-  /** Where to start in each partition: all of it, or its last N records (the N newest overall are printed). */
-  start: { from: 'beginning' } | { last: number };
+  /**
+   * Where to start in each partition: all of it, its last N offsets, or given offsets (partitions not named start at
+   * their end). The last N offsets of a transactional topic include its commit markers, so they hold fewer than N
+   * records: `ReadSummary` tells a caller that needs N records to read further back.
+   */
+  start: { from: 'beginning' } | { last: number } | { at: ReadonlyMap<number, bigint> };
   /** Keep reading new records until `signal` aborts; otherwise stop at the end as it was when reading began. */
   follow: boolean;
   signal?: AbortSignal;
-  /**
-   * Called in order per partition. `backlog`: the record was in the topic when the read began (below the end it had
-   * then), as opposed to one that arrived while following.
-   */
-  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; backlog: boolean }) => Promise<void> | void;
-  /**
-   * Called once when every partition reached the end it had when the read began, or after the same quiet spell that
-   * ends a read without `follow`: with `follow`, where the backlog ends and new records begin.
-   */
-  onCaughtUp?: () => Promise<void> | void;
+  /** Called in order per partition. */
+  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) => Promise<void> | void;
 }
+
+/** Per partition: where the read started, the partition's first offset and end when it began, the records read. */
+export type ReadSummary = { partition: number; low: bigint; start: bigint; end: bigint; records: number }[];
 
 /**
  * Reads `topic` from the chosen start with a throwaway consumer group (kafkajs cannot assign partitions by hand;
  * the group commits nothing and is deleted afterwards). Without `follow` it stops once every partition reached the
  * end it had when the read began (transaction markers included), or after a quiet second past it.
  */
-export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions): Promise<void> {
+export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions): Promise<ReadSummary> {
   const admin = kafka.admin();
   await admin.connect();
   let offsets: { partition: number; low: bigint; high: bigint }[];
@@ -523,14 +522,19 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
   } finally {
     await admin.disconnect();
   }
-  const startOf = (o: { low: bigint; high: bigint }) => {
-    if ('from' in options.start) return o.low;
-    const s = o.high - BigInt(options.start.last);
-    return s > o.low ? s : o.low;
-  };
+  const { start } = options;
+  const clamp = (o: { low: bigint; high: bigint }, s: bigint) => (s < o.low ? o.low : s > o.high ? o.high : s);
+  const summary: ReadSummary = offsets.map((o) => ({
+    partition: o.partition,
+    low: o.low,
+    end: o.high,
+    records: 0,
+    start: 'from' in start ? o.low : 'last' in start ? clamp(o, o.high - BigInt(start.last)) : clamp(o, start.at.get(o.partition) ?? o.high),
+  }));
+  const byPartition = new Map(summary.map((p) => [p.partition, p]));
   // Partitions with nothing to read up to the current end are done from the start (unless following).
-  const pending = new Set(offsets.filter((o) => o.high > startOf(o)).map((o) => o.partition));
-  if (!options.follow && pending.size === 0) return void (await options.onCaughtUp?.());
+  const pending = new Set(summary.filter((p) => p.end > p.start).map((p) => p.partition));
+  if (!options.follow && pending.size === 0) return summary;
   const groupId = `cdrflow.tail.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false, maxWaitTimeInMs: 250 });
   try {
@@ -541,36 +545,26 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
       let batches = 0;
       let lastActivity = Date.now();
       let finished = false;
-      let caughtUp: Promise<void> | undefined;
+      let quiet: NodeJS.Timeout | undefined;
       const finish = () => {
         finished = true;
-        clearInterval(quiet);
+        if (quiet) clearInterval(quiet);
         resolve();
       };
-      /** Once: then a read without `follow` ends, and a following one goes on with new records. */
-      const reachEnd = async () => {
-        caughtUp ??= Promise.resolve(options.onCaughtUp?.());
-        await caughtUp;
-        if (!options.follow) finish();
-      };
-      const failed = (err: unknown) => {
-        finished = true;
-        clearInterval(quiet);
-        reject(err);
-      };
-      // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the seek, a
-      // quiet spell (2 s after a batch, 15 s before the first) also counts as having reached the end.
-      const quiet = setInterval(() => {
-        if (caughtUp || !positioned) return;
-        if (pending.size === 0 || Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) reachEnd().catch(failed);
-      }, 250);
       options.signal?.addEventListener('abort', finish, { once: true });
       if (options.signal?.aborted) return finish();
+      if (!options.follow) {
+        // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the
+        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read.
+        quiet = setInterval(() => {
+          if (positioned && Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
+        }, 250);
+      }
       // Positioned on every join until the first batch: a consumer that crashed and rejoined (a fresh broker's group
       // coordinator is not ready at once) would otherwise start from the topic's beginning.
       consumer.on(consumer.events.GROUP_JOIN, () => {
         if (finished || batches > 0) return;
-        for (const o of offsets) consumer.seek({ topic, partition: o.partition, offset: String(startOf(o)) });
+        for (const p of summary) consumer.seek({ topic, partition: p.partition, offset: String(p.start) });
         positioned = true;
         lastActivity = Date.now();
       });
@@ -580,21 +574,23 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
           eachBatch: async ({ batch }) => {
             batches++;
             lastActivity = Date.now();
-            const end = offsets.find((o) => o.partition === batch.partition)?.high ?? 0n;
+            const part = byPartition.get(batch.partition);
+            const end = part?.end ?? 0n;
             for (const m of batch.messages) {
-              const backlog = BigInt(m.offset) < end;
-              if (!options.follow && !backlog) break;
-              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, backlog });
+              if (!options.follow && BigInt(m.offset) >= end) break;
+              if (part) part.records++;
+              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null });
             }
             if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
             lastActivity = Date.now();
-            if (pending.size === 0 && !caughtUp) await reachEnd();
+            if (!options.follow && pending.size === 0) finish();
           },
         })
-        .catch(failed);
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
     await deleteThrowawayGroup(kafka, groupId);
   }
+  return summary;
 }

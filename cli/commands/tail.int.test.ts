@@ -128,4 +128,34 @@ describe('cdrflow tail and dlq', () => {
       await publisher.disconnect();
     }
   });
+
+  it('--last N counts records, not offsets: on a transactional topic (a commit marker after each record) it prints the N newest', async () => {
+    const ns = uniqueName('tail-txn');
+    const topic = `${ns}.cdr.dlq`;
+    const kafka = testKafka();
+    await ensureTopics(kafka, [{ topic, partitions: 3 }]);
+    const producer = kafka.producer({ transactionalId: `${ns}-writer`, maxInFlightRequests: 1, idempotent: true });
+    await producer.connect();
+    const base = Date.UTC(2026, 11, 1, 9, 0, 0);
+    try {
+      // One record per transaction, as small transactions leave it: every other offset of a partition is a marker.
+      for (let i = 1; i <= 9; i++) {
+        const txn = await producer.transaction();
+        await txn.send({ topic, messages: [{ key: `k-${i}`, value: `v-${i}`, partition: i % 3, timestamp: String(base + i * 1000) }] });
+        await txn.commit();
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const keys = (args: string[]) => {
+      const r = cdrflow(['tail', topic, ...args, '--format', 'json'], { CDRFLOW_NAMESPACE: ns });
+      expect(r.status, r.stderr).toBe(0);
+      return lines(r.stdout).map((l) => (JSON.parse(l) as { key: string }).key);
+    };
+    // The old reading started each partition at its last N offsets: `--last 1` found only markers and printed nothing.
+    expect(keys(['--last', '1'])).toEqual(['k-9']);
+    expect(keys(['--last', '4'])).toEqual(['k-6', 'k-7', 'k-8', 'k-9']);
+    expect(keys(['--last', '50'])).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8', 'k-9']);
+    expect(keys(['--from-beginning'])).toHaveLength(9);
+  });
 });

@@ -46,6 +46,7 @@ export const command: Command = {
     );
     const config = loadCommandConfig({ file: values.config });
     const { cdrflowTopics, decodeValue, readTopic, tableLine } = await import('../../app/tail.ts');
+    type ReadSummary = Awaited<ReturnType<typeof readTopic>>;
     const known = cdrflowTopics(config);
     if (values.list) {
       for (const t of known) console.log(`${t.topic.padEnd(40)}${t.role}`);
@@ -67,39 +68,44 @@ export const command: Command = {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     // The records the topic held when the read began are printed in time order across partitions: all of them with
-    // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come,
-    // once that backlog is out (those that came meanwhile right after it).
+    // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come.
     type Printed = Awaited<ReturnType<typeof toRecord>>;
-    const backlog: Printed[] = [];
-    const arrived: Printed[] = [];
-    let caughtUp = false;
     async function toRecord(r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) {
       const decoded = await decodeValue(registry, r.value);
       return { topic: topic!, partition: r.partition, offset: r.offset, timestamp: new Date(r.timestamp).toISOString(), key: r.key?.toString('utf8') ?? null, ...decoded };
     }
     const print = (rec: Printed) => console.log(format === 'json' ? JSON.stringify(rec) : tableLine(rec));
     const byTime = (a: Printed, b: Printed) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset;
-    const printBacklog = () => {
-      if (caughtUp) return;
-      caughtUp = true;
+    try {
+      // The newest N records of a partition can lie further back than its last N offsets: on the transactional
+      // topics (cdr.normalized, cdr.dlq) every transaction ends in a commit marker, and aborted records are skipped.
+      // Read back twice as far, then four times further each pass, until each partition gave N or has no more.
+      let window = values['from-beginning'] ? 0 : 2 * last + 2;
+      let backlog: Printed[];
+      let read: ReadSummary;
+      for (;;) {
+        const pass: Printed[] = [];
+        read = await readTopic(kafka, topic, {
+          start: values['from-beginning'] ? { from: 'beginning' } : { last: window },
+          follow: false,
+          signal: abort.signal,
+          onRecord: async (r) => void pass.push(await toRecord(r)),
+        });
+        backlog = pass;
+        if (values['from-beginning'] || abort.signal.aborted || read.every((p) => p.records >= last || p.start <= p.low)) break;
+        window *= 4;
+      }
       backlog.sort(byTime);
       for (const rec of values['from-beginning'] ? backlog : backlog.slice(-last)) print(rec);
-      for (const rec of arrived.sort(byTime)) print(rec);
-      backlog.length = 0;
-      arrived.length = 0;
-    };
-    try {
-      await readTopic(kafka, topic, {
-        start: values['from-beginning'] ? { from: 'beginning' } : { last },
-        follow: values.follow ?? false,
-        signal: abort.signal,
-        onRecord: async (r) => {
-          const rec = await toRecord(r);
-          if (caughtUp) print(rec);
-          else (r.backlog ? backlog : arrived).push(rec);
-        },
-        onCaughtUp: printBacklog,
-      });
+      if (values.follow && !abort.signal.aborted) {
+        // From where the backlog ended: nothing that arrived meanwhile is missed or printed twice.
+        await readTopic(kafka, topic, {
+          start: { at: new Map(read.map((p) => [p.partition, p.end])) },
+          follow: true,
+          signal: abort.signal,
+          onRecord: async (r) => print(await toRecord(r)),
+        });
+      }
     } catch (err) {
       if (/does not exist/.test((err as Error).message)) {
         const guess = didYouMean(topic, known.map((t) => t.topic));
@@ -110,8 +116,6 @@ export const command: Command = {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
-    // Stopped (Ctrl-C) before the backlog was complete: print what was read.
-    printBacklog();
     return 0;
   },
 };
