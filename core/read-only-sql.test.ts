@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
-import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, openReadOnlySql, refusalOf, type ReadOnlySql } from './read-only-sql.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, openReadOnlySql, refusalOf, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
 const victim = join(dir, 'victim.txt');
@@ -245,5 +245,28 @@ describe('astRefusal (on the engine\'s EXPLAIN AST)', () => {
     ['PAR1\u0000\u0001', true],
   ])('%j refused: %s', (ast, refused) => {
     expect(astRefusal(ast) !== undefined).toBe(refused);
+  });
+});
+
+describe('tidyEngineMessage', () => {
+  it('says the engine\'s error once, with its code and name', () => {
+    expect(
+      tidyEngineMessage(
+        "Code: 73. DB::Exception: Code: 73. DB::Exception: Code: 73. DB::Exception: Unknown format Nope. Maybe you meant: ['One','Npy']. (UNKNOWN_FORMAT) (version 26.7.2.1). (UNKNOWN_FORMAT) (version 26.7.2.1). (UNKNOWN_FORMAT)",
+      ),
+    ).toBe("Code: 73. DB::Exception: Unknown format Nope. Maybe you meant: ['One','Npy']. (UNKNOWN_FORMAT)");
+    expect(tidyEngineMessage('Code: 60. DB::Exception: Unknown table expression identifier \'nope\'. (UNKNOWN_TABLE)')).toBe(
+      "Code: 60. DB::Exception: Unknown table expression identifier 'nope'. (UNKNOWN_TABLE)",
+    );
+    expect(tidyEngineMessage('busy')).toBe('busy');
+  });
+
+  it('is what a query with an unknown format is answered with', async () => {
+    const err = await sql.run('SELECT 1', 'Nope').then(
+      () => undefined,
+      (e: unknown) => e as SqlQueryError,
+    );
+    expect(err?.status).toBe(422);
+    expect(err?.message.match(/Code: 73/g)).toHaveLength(1);
   });
 });

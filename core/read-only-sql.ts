@@ -101,10 +101,22 @@ function engineCode(err: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * The engine's message once: chdb wraps an error in its own "Code: N. DB::Exception: … (NAME) (version …)" up to three
+ * times (`--format Nope` printed "Code: 73" three times); the code, the text and the error's name are kept.
+ */
+export function tidyEngineMessage(message: string): string {
+  const name = /\(([A-Z][A-Z0-9_]*)\)(?: \(version [^)]*\))?\.?\s*$/.exec(message)?.[1];
+  let text = message.replace(/^(?:Code: (\d+)\. DB::Exception: )+/, 'Code: $1. DB::Exception: ');
+  if (name === undefined) return text;
+  text = text.replace(/(?:\s*\([A-Z][A-Z0-9_]*\)(?: \(version [^)]*\))?\.?)+\s*$/, '');
+  return `${text} (${name})`;
+}
+
 function asQueryError(err: unknown): SqlQueryError {
   if (err instanceof SqlQueryError) return err;
   // Positions in a syntax error count in the user's text; the wrapper that parsed it is noise.
-  const message = (err instanceof Error ? err.message : String(err)).replace(/:? In scope SELECT formatQuery\([\s\S]*$/, '');
+  const message = tidyEngineMessage((err instanceof Error ? err.message : String(err)).replace(/:? In scope SELECT formatQuery\([\s\S]*$/, ''));
   const code = engineCode(err);
   const status = code !== undefined && REFUSED_CODES.has(code) ? 403 : code !== undefined && BAD_QUERY_CODES.has(code) ? 400 : 422;
   return new SqlQueryError(status, message, { ...(code !== undefined ? { code: String(code) } : {}), cause: err });
