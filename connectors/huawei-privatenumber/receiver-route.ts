@@ -17,7 +17,7 @@ import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
-import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
+import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
@@ -143,7 +143,10 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
       // Any other eventType with a statusInfo object is a call event (callin/callout/alerting/answer/disconnect, or a
       // type Huawei adds later): kept raw on its own topic rather than refused into six pointless re-pushes.
       const statusInfo = doc['statusInfo'];
-      if (!isObject(statusInfo)) return reply(400, 'bad_request', '1010002', 'Invalid request: statusInfo must be an object');
+      if (!isObject(statusInfo)) {
+        // Say why statusInfo is wanted: a mistyped "fee" reads as a call event.
+        return reply(400, 'bad_request', '1010002', `Invalid request: eventType ${quote(eventType, 40)} is not "fee", so the push is a call event, whose statusInfo must be an object`);
+      }
       const { key, source } = huaweiNaturalKey(statusInfo, text);
       const problem = naturalKeyProblem(key, source);
       if (problem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: statusInfo: ${problem}`);

@@ -45,6 +45,17 @@ describe('Huawei push: what no real push carries is refused with 400 / 1010002 a
     expect(sink.envelopes()).toEqual([]);
   });
 
+  it('an eventType other than "fee" without statusInfo: the answer says it was read as a call event', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await pushHuawei(r, `{"eventType":"Fee","feeLst":[${fee(5)}]}`);
+    expect(res).toEqual({
+      status: 400,
+      json: { resultcode: '1010002', resultdesc: 'Invalid request: eventType "Fee" is not "fee", so the push is a call event, whose statusInfo must be an object' },
+    });
+    expect(sink.envelopes()).toEqual([]);
+  });
+
   it('a member given twice inside one CDR', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
