@@ -70,12 +70,21 @@ function flagOverrides(vendor: PullVendor, flags: CommonFlags): [string[], unkno
   return set;
 }
 
+/** A pull vendor's section of the config (connectors.<vendor>), defaults applied. */
+export type PullSection = NonNullable<AppConfig['connectors'][PullVendor]>;
+
 /**
  * The vendor's connector from the shared config; a missing or invalid section exits 78 with every problem. `oneShot`
  * (backfill, `poll --once`: commands that end): Kafka is checked first, and one that does not answer ends it in a second with one
  * line, exit 69 (cli/kafka-access.ts), instead of the client's retries; the long-running poller keeps retrying.
+ * `check` sees the vendor's section before anything is connected; what it throws ends the command there.
  */
-export async function pullConnector(vendor: PullVendor, flags: CommonFlags, clientId: string, { oneShot = false } = {}): Promise<{ connector: PullConnector; config: AppConfig }> {
+export async function pullConnector(
+  vendor: PullVendor,
+  flags: CommonFlags,
+  clientId: string,
+  { oneShot = false, check }: { oneShot?: boolean; check?: (section: PullSection) => void } = {},
+): Promise<{ connector: PullConnector; config: AppConfig }> {
   const config = loadCommandConfig({
     file: flags.config,
     overrides: (doc) => {
@@ -87,6 +96,8 @@ export async function pullConnector(vendor: PullVendor, flags: CommonFlags, clie
     const env = vendor === 'tencent-ccc' ? 'TENCENT_CCC_SECRET_ID / TENCENT_CCC_SECRET_KEY / TENCENT_CCC_SDKAPPIDS' : 'TENCENT_TRTC_APPS';
     throw new UsageError(`no ${vendor} settings: give --config with a connectors.${vendor} section, or ${env}`);
   }
+  // The command's own checks that need the vendor's settings (backfill: the range against settleSec), before Kafka.
+  check?.(section);
   const ends = endpoints(config);
   const kafka = oneShot ? await oneShotKafka(config, clientId) : createKafka({ ...ends.kafka, clientId });
   const deps = { kafka, registry: createRegistry(ends.registryUrl) };

@@ -1,19 +1,42 @@
 // `cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N]`: a bounded,
 // resumable re-poll in mode `backfill` with its own checkpoint; progress with ETA and a summary.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
+
+/** Done, but the end of the range had not settled at the vendor yet: run the same command again later (EX_TEMPFAIL). */
+export const EXIT_NOT_SETTLED = 75;
+/** Done, but part of the range is older than the vendor keeps: it was not read and never can be. */
+export const EXIT_DATA_LOST = 2;
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
 
 Reads [from, to] in windows (default 3600 s) page by page, publishes every record to cdr.raw.<vendor> with
 mode=backfill, and saves progress under its own checkpoint id (<vendor>:<tenant>:backfill:<from>-<to>): run the same
-command again after a crash and it continues where it stopped. The live checkpoint is never touched. TRTC keeps
-only 7 days: an older --from is reported as lost data (log + metric), never silently skipped.
+command again after a crash and it continues where it stopped. The live checkpoint is never touched.
+
+Only settled time is read, as the live poller does: up to now - settleSec (120 s unless the config says otherwise).
+A --from later than that is refused (exit 64). A --to later than that is read up to there; the summary says
+unsettled_from=<time> and when to run the same command again, which then reads the rest. TRTC keeps only 7 days:
+the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on every run of the
+range), never silently skipped; the rest is read.
+
+Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec, run the same command again after the
+time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
+be read (a re-run cannot change that); 64 usage, or a --from later than now - settleSec; 69 Kafka not reachable;
+78 config; 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 
 ${CONNECTION_FLAGS}`;
+
+/** The exit status of a finished backfill (see the usage). */
+export function backfillExitCode(summary: Pick<BackfillSummary, 'unsettledFrom' | 'lostSeconds'>): number {
+  if (summary.unsettledFrom !== undefined) return EXIT_NOT_SETTLED;
+  if (summary.lostSeconds > 0) return EXIT_DATA_LOST;
+  return 0;
+}
 
 export const command: Command = {
   name: 'backfill',
@@ -31,11 +54,19 @@ export const command: Command = {
     const to = isoDateTime('--to', parsed.values.to);
     if (to <= from) throw new UsageError('--to must be after --from');
     const windowSec = parsed.values['window-sec'] === undefined ? 3600 : integer('--window-sec', parsed.values['window-sec'], { min: 1 });
-    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, { oneShot: true });
+    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, {
+      oneShot: true,
+      // A range that has not started settling: one line, exit 64, before Kafka is even asked.
+      check: (section) => {
+        const problem = backfillStartProblem(from, Date.now(), section.settleSec);
+        if (problem) throw new ExitError(64, problem);
+      },
+    });
     try {
+      // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
-      return 0;
+      return backfillExitCode(summary);
     } catch (err) {
       // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
       return rethrowUnreachable(err, config);

@@ -3,18 +3,31 @@
 // Unlike live, a backfill publishes every record it reads, even ones the live poller already published unchanged:
 // it is a deliberate re-read (repair a gap downstream, re-feed a range), the operator expects its summary to count
 // the range, and downstream deduplicates by key. It neither reads nor fills the live cache of published records.
-import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
+//
+// Like live, it reads only what has settled (up to now - settleSec): the vendor is still producing the last minutes,
+// and a window read before then would be checkpointed with records still missing, which a re-run would then skip for
+// good. A range that reaches past now - settle is read up to there; the checkpoint says so (not `done`), and the same
+// command run again later reads the rest. A range that has not started settling yet is refused.
+import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { readWindow, type PollContext } from './reader.ts';
-import { backfillWindows, isoOf, secOf } from './windows.ts';
+import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
 import { HORIZON_SAFETY_SEC } from './live.ts';
+
+/** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
+export const DEFAULT_BACKFILL_SETTLE_SEC = 120;
 
 export interface BackfillRequest {
   tenant: string;
   from: Date;
   to: Date;
   windowSec: number;
+  /**
+   * The connector's `settleSec`: only [from, now - settleSec] is read; default 120 (the config default). Never
+   * checkpointed as read: anything later.
+   */
+  settleSec?: number;
   /** Progress output; defaults to stderr. */
   progressStream?: NodeJS.WriteStream;
 }
@@ -26,11 +39,90 @@ export interface BackfillSummary {
   records: number;
   retries: number;
   elapsedMs: number;
-  /** Seconds of the range that the vendor no longer keeps. */
+  /** Seconds of the range that the vendor no longer keeps (found by this run or an earlier one of the same range). */
   lostSeconds: number;
-  /** True when the checkpoint said this range was already complete. */
+  /** The unreadable part of the range (ISO), when lostSeconds > 0. */
+  lostFrom?: string;
+  lostTo?: string;
+  /** True when the checkpoint said this range was already complete: nothing was read. */
   alreadyComplete: boolean;
+  /** True when nothing of the range is left to read (every part read, or lost): a re-run reads nothing. */
+  complete: boolean;
+  /** Set when the range reaches past now - settleSec: [unsettledFrom, to] was left unread (ISO). */
+  unsettledFrom?: string;
+  /** When the unread rest will have settled: run the same backfill again after this (ISO). */
+  retryAfter?: string;
   summaryLine: string;
+}
+
+/**
+ * Why a backfill of [from, ...] cannot start at `nowMs` (one line), or undefined when it can: nothing of a range that
+ * starts at or after now - settleSec has settled at the vendor yet.
+ */
+export function backfillStartProblem(from: Date, nowMs: number, settleSec: number = DEFAULT_BACKFILL_SETTLE_SEC): string | undefined {
+  const settled = Math.floor(nowMs / 1000) - settleSec;
+  const fromSec = Math.floor(from.getTime() / 1000);
+  if (fromSec < settled) return undefined;
+  return (
+    `--from ${from.toISOString()} has not settled yet: the vendor's records are read only up to now - ${settleSec} s (settleSec), ` +
+    `${isoOf(settled)} at the moment; give an earlier --from, or run after ${isoOf(fromSec + settleSec + 1)}`
+  );
+}
+
+export interface BackfillPlanInput {
+  /** The range, Unix seconds. */
+  from: number;
+  to: number;
+  windowSec: number;
+  /** Where reading resumes: the checkpoint's watermark, or `from`. */
+  cursor: number;
+  now: number;
+  settleSec: number;
+  /** Oldest instant the vendor still serves (TRTC: now - 7 days + safety); undefined = no retention limit. */
+  horizon?: number | undefined;
+}
+
+export interface BackfillPlan {
+  /** What this run reads, in order. */
+  windows: TimeWindow[];
+  /** The not yet read part that is older than the horizon: it can never be read. */
+  lost?: TimeWindow;
+  /** Where this run's reading stops: `to`, or now - settle when the range is not over yet. */
+  readTo: number;
+  /** [readTo, to] when the range reaches past now - settle: left for a later run. */
+  unsettled?: TimeWindow;
+}
+
+/** What one backfill run reads. Pure; throws (kind config) for a range that has not started settling yet. */
+export function planBackfill(input: BackfillPlanInput): BackfillPlan {
+  const { from, to, windowSec, now, settleSec, horizon } = input;
+  const settled = now - settleSec;
+  if (from >= settled) throw new CdrflowError('config', backfillStartProblem(new Date(from * 1000), now * 1000, settleSec)!);
+  let cursor = Math.max(from, input.cursor);
+  let lost: TimeWindow | undefined;
+  if (horizon !== undefined && cursor < Math.min(horizon, to)) {
+    lost = { start: cursor, end: Math.min(horizon, to) };
+    cursor = lost.end;
+  }
+  const readTo = Math.min(to, settled);
+  const plan: BackfillPlan = { windows: backfillWindows(from, readTo, windowSec, cursor), readTo };
+  if (lost) plan.lost = lost;
+  if (readTo < to) plan.unsettled = { start: Math.max(readTo, cursor), end: to };
+  return plan;
+}
+
+/**
+ * Where a run may resume from a checkpoint: its watermark, unless part of what it covers had not settled when it was
+ * read. Checkpoints written since backfill reads only settled time carry `polledAt` (when the last window was read)
+ * and never cover past polledAt - settle. Older ones may (a range that reached into the present was marked done as
+ * soon as it was read): their last window was read shortly before `updatedAt`, so anything after updatedAt - settle
+ * (less one window, for the time the read took) is read again. A re-read costs duplicates, deduplicated by key.
+ */
+export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Record<string, unknown>, from: number, settleSec: number, windowSec: number): number {
+  const watermark = secOf(cp.watermark);
+  const polledAt = typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
+  const trusted = polledAt !== undefined ? polledAt - settleSec : secOf(cp.updatedAt) - settleSec - windowSec;
+  return watermark <= trusted ? watermark : Math.max(from, trusted);
 }
 
 export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<CheckpointStore, 'get' | 'save'>, req: BackfillRequest): Promise<BackfillSummary> {
@@ -41,43 +133,53 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const from = Math.floor(req.from.getTime() / 1000);
   const to = Math.floor(req.to.getTime() / 1000);
   if (!(to > from)) throw new CdrflowError('config', `backfill range is empty: --from ${req.from.toISOString()} must be before --to ${req.to.toISOString()}`);
+  const settleSec = req.settleSec ?? DEFAULT_BACKFILL_SETTLE_SEC;
   const id = checkpointIds.backfill(source.vendor, req.tenant, req.from, req.to);
   const cp = store.get(id);
-  let cursor = cp ? secOf(cp.watermark) : from;
+  const nowSec = Math.floor(ctx.now() / 1000);
+  const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+  const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor: cp ? resumePoint(cp, from, settleSec, req.windowSec) : from, now: nowSec, settleSec, horizon });
   const started = ctx.now();
   const retriesBefore = metrics.counts.retries;
-  let lostSeconds = 0;
-  if (source.retentionSec !== undefined) {
-    const horizon = Math.floor(ctx.now() / 1000) - source.retentionSec + HORIZON_SAFETY_SEC;
-    if (cursor < horizon) {
-      lostSeconds = Math.min(horizon, to) - cursor;
-      metrics.gap(req.tenant, lostSeconds);
-      log('error', 'poller.data_lost', {
-        reason: `${source.vendor} keeps only ${Math.round(source.retentionSec / 86400)} days`,
-        tenant: req.tenant,
-        lost_from: isoOf(cursor),
-        lost_to: isoOf(Math.min(horizon, to)),
-        lost_seconds: lostSeconds,
-        checkpoint: id,
-      });
-      cursor = Math.min(horizon, to);
-    }
+  const retentionDays = Math.round((source.retentionSec ?? 0) / 86400);
+  // The loss found by an earlier run of this range stays on the checkpoint: every run of it reports it.
+  let lost = recordedLoss(cp);
+  if (plan.lost) {
+    const seconds = plan.lost.end - plan.lost.start;
+    metrics.gap(req.tenant, seconds);
+    log('error', 'poller.data_lost', {
+      reason: `${source.vendor} keeps only ${retentionDays} days`,
+      tenant: req.tenant,
+      lost_from: isoOf(plan.lost.start),
+      lost_to: isoOf(plan.lost.end),
+      lost_seconds: seconds,
+      checkpoint: id,
+    });
+    lost = { from: Math.min(lost?.from ?? plan.lost.start, plan.lost.start), to: Math.max(lost?.to ?? plan.lost.end, plan.lost.end), seconds: (lost?.seconds ?? 0) + seconds };
   }
-  const windows = backfillWindows(from, to, req.windowSec, cursor);
-  const allWindows = backfillWindows(from, to, req.windowSec).length;
+  const lostFields = lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to), lostSeconds: lost.seconds } : {};
+  const { windows } = plan;
+  const allWindows = backfillWindows(from, plan.readTo, req.windowSec).length;
   const progress = new Progress({ label: `backfill ${source.vendor} ${req.tenant}`, total: allWindows, unit: 'windows', now: ctx.now, ...(req.progressStream ? { stream: req.progressStream } : {}) });
   progress.skip(allWindows - windows.length);
+  const base = { from: req.from.toISOString(), to: req.to.toISOString() };
+  if (plan.lost && windows.length === 0) {
+    // Nothing readable after the loss this run: the checkpoint still records how far the range is settled (and the loss).
+    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields });
+  }
   let records = 0;
   let pages = 0;
   const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     const result = await readWindow(pctx, req.tenant, window);
     await store.save(id, {
+      ...base,
       watermark: isoOf(window.end),
-      from: req.from.toISOString(),
-      to: req.to.toISOString(),
+      // When reading this window started: it covers only what had settled by then (see resumePoint).
+      polledAt: isoOf(result.polledAt),
       done: window.end >= to,
       records: Number(store.get(id)?.['records'] ?? 0) + result.records,
+      ...lostFields,
     });
     metrics.window({ tenant: req.tenant, mode: 'backfill' }, window.end);
     records += result.records;
@@ -86,14 +188,41 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   }
   const elapsedMs = ctx.now() - started;
   const retries = metrics.counts.retries - retriesBefore;
+  const alreadyComplete = windows.length === 0 && !plan.lost && !plan.unsettled && cp !== undefined;
+  const notes: string[] = [];
+  if (alreadyComplete) notes.push('already complete');
+  if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} is older than ${source.vendor} keeps (${retentionDays} days) and cannot be read`);
+  if (plan.unsettled) notes.push(`run again after ${isoOf(to + settleSec)} for the rest`);
   const summaryLine = progress.finish({
     windows: windows.length,
     pages,
     records,
     retries,
     'records/s': elapsedMs > 0 ? Math.round((records / elapsedMs) * 1000) : 0,
-    ...(lostSeconds > 0 ? { lost_seconds: lostSeconds } : {}),
-    ...(windows.length === 0 ? { note: 'already complete' } : {}),
+    ...(lost ? { lost_seconds: lost.seconds } : {}),
+    ...(plan.unsettled ? { unsettled_from: isoOf(plan.unsettled.start) } : {}),
+    ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
   });
-  return { checkpointId: id, windows: windows.length, pages, records, retries, elapsedMs, lostSeconds, alreadyComplete: windows.length === 0 && cp !== undefined, summaryLine };
+  return {
+    checkpointId: id,
+    windows: windows.length,
+    pages,
+    records,
+    retries,
+    elapsedMs,
+    lostSeconds: lost?.seconds ?? 0,
+    ...(lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to) } : {}),
+    alreadyComplete,
+    complete: plan.unsettled === undefined,
+    ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter: isoOf(to + settleSec) } : {}),
+    summaryLine,
+  };
+}
+
+function recordedLoss(cp: Checkpoint | undefined): { from: number; to: number; seconds: number } | undefined {
+  if (!cp || typeof cp['lostFrom'] !== 'string' || typeof cp['lostTo'] !== 'string') return undefined;
+  const from = secOf(cp['lostFrom']);
+  const to = secOf(cp['lostTo']);
+  const seconds = typeof cp['lostSeconds'] === 'number' ? cp['lostSeconds'] : to - from;
+  return seconds > 0 ? { from, to, seconds } : undefined;
 }

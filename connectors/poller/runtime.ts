@@ -89,7 +89,8 @@ export class PullConnector {
 
   async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
     await this.start();
-    return runBackfill({ ...this.ctx, signal }, this.store, req);
+    // The connector's own settle time unless the caller gives one (reconcile's repair does not).
+    return runBackfill({ ...this.ctx, signal }, this.store, { settleSec: this.settings.settleSec, ...req });
   }
 
   /**

@@ -75,12 +75,16 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const second = connector(sim, topics);
     const summary = await second.backfill(req);
     expect(summary.windows).toBeLessThan(6);
+    expect(summary).toMatchObject({ complete: true, alreadyComplete: false, lostSeconds: 0 });
+    expect(summary.unsettledFrom).toBeUndefined();
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(new Set(onTopic.keys())).toEqual(new Set(records.map((r) => r.sessionId)));
     expect([...onTopic.values()].every((e) => e.mode === 'backfill')).toBe(true);
     const cps = await checkpointsOn(testKafka(), topics.checkpoints);
     expect([...cps.keys()]).toEqual([`tencent-ccc:${APPS[0]}:backfill:${req.from.toISOString()}-${req.to.toISOString()}`]);
     expect(cps.values().next().value!['done']).toBe(true);
+    // When its last window was read: what the checkpoint covers had settled by then (a re-run trusts it).
+    expect(Date.parse(String(cps.values().next().value!['polledAt']))).toBeGreaterThan((to + 120) * 1000);
   });
 
   it('a poller killed mid-window (SIGKILL) and restarted leaves no gap', async () => {

@@ -106,9 +106,18 @@ describe('tencent-trtc connector (real Kafka)', () => {
     const devnull = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
     const summary = await c.backfill({ tenant: '1600000001', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, progressStream: devnull });
     expect(summary.lostSeconds).toBeGreaterThanOrEqual(2 * 3600);
+    expect(summary).toMatchObject({ lostFrom: new Date(from * 1000).toISOString(), alreadyComplete: false, complete: true });
+    expect(summary.summaryLine).toContain(`note=${summary.lostFrom} to ${summary.lostTo} is older than tencent-trtc keeps (7 days) and cannot be read`);
+    expect(summary.summaryLine).not.toContain('already complete');
     const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
     expect(new Set(onTopic.keys())).toEqual(new Set(reachable.map((r) => r.callId)));
     expect([...onTopic.values()].every((e) => e.mode === 'backfill')).toBe(true);
+    // The loss stays on the checkpoint: a re-run of the range reads nothing, and still says what could not be read.
+    const cp = (await checkpointsOn(testKafka(), topics.checkpoints)).get(summary.checkpointId)!;
+    expect(cp).toMatchObject({ done: true, lostFrom: summary.lostFrom, lostTo: summary.lostTo, lostSeconds: summary.lostSeconds });
+    const again = await connector(sim, topics, { apps: [appList[0]] }).backfill({ tenant: '1600000001', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, progressStream: devnull });
+    expect(again).toMatchObject({ windows: 0, alreadyComplete: true, lostSeconds: summary.lostSeconds });
+    expect(again.summaryLine).toContain('note=already complete; ');
   });
 
   it('a wrong SDKSecretKey stops with a clear error and nothing is written', async () => {

@@ -1,0 +1,163 @@
+// Backfill against a vendor stand-in with its own clock: only settled time is checkpointed as read (a range reaching
+// into the present is finished by a later run of the same command), a range starting in the future is refused, and
+// the part older than the vendor's retention is reported as lost on every run, never as "already complete".
+import { describe, expect, it } from 'vitest';
+import { runBackfill } from './backfill.ts';
+import { MemoryCheckpoints, MemorySink, memoryPollContext } from './fixtures/memory.ts';
+import type { PullSource, SourcePage } from './source.ts';
+import type { TimeWindow } from './windows.ts';
+import type { Checkpoint } from '../../core/checkpoints.ts';
+
+const T = 1_800_000_000; // "now" at the start of each test, Unix seconds
+const iso = (s: number) => new Date(s * 1000).toISOString();
+const devnull = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+interface FakeCall {
+  id: string;
+  start: number;
+  /** When the vendor starts serving it. */
+  visibleAt: number;
+}
+
+/** A vendor whose records appear at `visibleAt` on the test's clock (filtered on start, both ends inclusive). */
+function fakeVendor(opts: { retentionSec?: number } = {}) {
+  const clock = { sec: T };
+  const calls: FakeCall[] = [];
+  const asked: TimeWindow[] = [];
+  const source: PullSource = {
+    vendor: 'tencent-trtc',
+    connector: 'fake-poller',
+    tenants: ['t1'],
+    firstPage: 1,
+    pageSize: 50,
+    ...(opts.retentionSec === undefined ? {} : { retentionSec: opts.retentionSec }),
+    async fetchPage(_tenant, window, page, pageSize): Promise<SourcePage> {
+      if (page === 1) asked.push(window);
+      const horizon = opts.retentionSec === undefined ? -Infinity : clock.sec - opts.retentionSec;
+      const matching = calls.filter((c) => c.start >= window.start && c.start <= window.end && c.visibleAt <= clock.sec && c.start >= horizon);
+      return { total: matching.length, records: matching.slice((page - 1) * pageSize, page * pageSize).map((c) => ({ id: c.id, start: c.start })), requestId: null };
+    },
+    naturalKey: (r) => (r as { id: string }).id,
+  };
+  const add = (start: number, visibleAt = start + 30) => calls.push({ id: `call-${calls.length}`, start, visibleAt });
+  return { clock, calls, asked, source, add };
+}
+
+function setup(vendor: ReturnType<typeof fakeVendor>) {
+  const sink = new MemorySink();
+  const store = new MemoryCheckpoints();
+  const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+  const ctx = memoryPollContext(vendor.source, sink, { now: () => vendor.clock.sec * 1000, log: (level, msg, fields) => logs.push({ level, msg, fields }) });
+  return { sink, store, logs, ctx };
+}
+
+describe('backfill of a range that is not over yet', () => {
+  it('reads only up to now - settle, does not mark the range done, and a later run of the same command reads the rest', async () => {
+    const v = fakeVendor();
+    const from = T - 3 * 3600;
+    const to = T + 3600;
+    for (let s = from + 60; s < T - 600; s += 600) v.add(s);
+    v.add(T - 300); // visible by now
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+
+    const first = await runBackfill(h.ctx, h.store, req);
+    expect(Math.max(...v.asked.map((w) => w.end))).toBe(T - 120);
+    expect(first).toMatchObject({ unsettledFrom: iso(T - 120), retryAfter: iso(to + 120), complete: false, alreadyComplete: false });
+    expect(first.summaryLine).toContain(`unsettled_from=${iso(T - 120)}`);
+    expect(first.summaryLine).toContain(`note=run again after ${iso(to + 120)} for the rest`);
+    expect(first.summaryLine).not.toContain('already complete');
+    const cp = h.store.get(first.checkpointId)!;
+    expect(cp).toMatchObject({ watermark: iso(T - 120), done: false });
+
+    // The vendor serves the rest of the range later (a call in the last settle seconds, calls after the first run).
+    v.add(T - 60, T + 10);
+    v.add(T + 600);
+    v.add(to - 1);
+    v.clock.sec = to + 600;
+    const second = await runBackfill(h.ctx, h.store, req);
+    expect(second.windows).toBeGreaterThan(0);
+    expect(second).toMatchObject({ complete: true, alreadyComplete: false });
+    expect(second.unsettledFrom).toBeUndefined();
+    expect(second.summaryLine).not.toMatch(/already complete|unsettled_from/);
+    expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
+    expect(h.store.get(first.checkpointId)).toMatchObject({ watermark: iso(to), done: true });
+    // Only what was left: the second run starts where the first one stopped.
+    expect(Math.min(...v.asked.slice(-second.windows).map((w) => w.start))).toBe(T - 120);
+
+    const third = await runBackfill(h.ctx, h.store, req);
+    expect(third).toMatchObject({ windows: 0, alreadyComplete: true, complete: true });
+    expect(third.summaryLine).toContain('note=already complete');
+  });
+
+  it('refuses a range that starts after now - settle, naming the time up to which records have settled', async () => {
+    const v = fakeVendor();
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date((T - 60) * 1000), to: new Date((T + 3600) * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+    await expect(runBackfill(h.ctx, h.store, req)).rejects.toMatchObject({ kind: 'config', message: expect.stringContaining(iso(T - 120)) });
+    await expect(runBackfill(h.ctx, h.store, { ...req, from: new Date((T + 86400) * 1000), to: new Date((T + 2 * 86400) * 1000) })).rejects.toThrow(/has not settled yet/);
+    expect(v.asked).toEqual([]);
+    expect(h.store.history).toEqual([]);
+  });
+
+  it('re-reads the unsettled tail of a checkpoint an earlier version marked done while the range was not over', async () => {
+    const v = fakeVendor();
+    const from = T - 4 * 3600;
+    const to = T + 3600;
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+    // Written at T - 2 h by the old code: the whole range "done", though it reached 3 h past that moment.
+    const id = `tencent-trtc:t1:backfill:${req.from.toISOString()}-${req.to.toISOString()}`;
+    await h.store.save(id, { watermark: iso(to), from: iso(from), to: iso(to), done: true, records: 0, updatedAt: iso(T - 2 * 3600) } as Omit<Checkpoint, 'updatedAt'>);
+    v.add(T - 3600); // served after that run
+    v.clock.sec = to + 600;
+    const summary = await runBackfill(h.ctx, h.store, req);
+    expect(summary.alreadyComplete).toBe(false);
+    expect(h.sink.keys()).toEqual(new Set(['call-0']));
+    expect(Math.min(...v.asked.map((w) => w.start))).toBe(T - 2 * 3600 - 120 - 3600);
+  });
+});
+
+describe('backfill past the vendor retention', () => {
+  const RETENTION = 7 * 86400;
+
+  it('a range entirely older than the vendor keeps: reported lost, never "already complete", on the first run and after', async () => {
+    const v = fakeVendor({ retentionSec: RETENTION });
+    const from = T - 8 * 86400;
+    const to = from + 7200;
+    v.add(from + 100);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+    const first = await runBackfill(h.ctx, h.store, req);
+    expect(first).toMatchObject({ windows: 0, lostSeconds: 7200, lostFrom: iso(from), lostTo: iso(to), alreadyComplete: false, complete: true });
+    expect(first.summaryLine).not.toContain('already complete');
+    expect(first.summaryLine).toContain('lost_seconds=7,200');
+    expect(first.summaryLine).toContain(`note=${iso(from)} to ${iso(to)} is older than tencent-trtc keeps (7 days) and cannot be read`);
+    expect(h.logs.filter((l) => l.msg === 'poller.data_lost')).toHaveLength(1);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(7200);
+    // A re-run reads nothing and says the range is done, but still that this part was never read; no second gap counted.
+    const again = await runBackfill(h.ctx, h.store, req);
+    expect(again).toMatchObject({ windows: 0, lostSeconds: 7200, alreadyComplete: true });
+    expect(again.summaryLine).toContain('note=already complete; ');
+    expect(again.summaryLine).toContain('cannot be read');
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(7200);
+  });
+
+  it('a range across the horizon: the older part reported lost, the rest read', async () => {
+    const v = fakeVendor({ retentionSec: RETENTION });
+    const horizon = T - RETENTION + 300;
+    const from = T - RETENTION - 2 * 3600;
+    const to = T - RETENTION + 4 * 3600;
+    v.add(from + 60); // purged
+    v.add(horizon + 60);
+    v.add(to - 60);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+    const summary = await runBackfill(h.ctx, h.store, req);
+    expect(summary).toMatchObject({ lostSeconds: horizon - from, lostFrom: iso(from), lostTo: iso(horizon), alreadyComplete: false, complete: true });
+    expect(h.sink.keys()).toEqual(new Set(['call-1', 'call-2']));
+    expect(h.store.get(summary.checkpointId)).toMatchObject({ done: true, lostFrom: iso(from), lostTo: iso(horizon) });
+    const again = await runBackfill(h.ctx, h.store, req);
+    expect(again).toMatchObject({ windows: 0, alreadyComplete: true, lostSeconds: horizon - from });
+  });
+});
