@@ -1,12 +1,13 @@
 // The job's `POST /reconcile` handler: one run at a time, and every answer that is not a verdict says which exit code
-// the CLI gives it (3: no verdict, the run could not be made).
+// the CLI gives it (3: no verdict, the run could not be made; 64: a request refused by the same check as the CLI's flags).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
 import { loadAppConfig } from './config.ts';
-import { startReconcileService, type ReconcileService } from './reconcile-service.ts';
+import { parseRequest, startReconcileService, type ReconcileService } from './reconcile-service.ts';
+import type { ReconcileRequest } from '../reconcile/reconcile.ts';
 
 /** A Kafka whose admin never connects: a run started on it stays in progress (its first step waits for the stages). */
 const stuckKafka = { admin: () => ({ connect: () => new Promise(() => {}), disconnect: () => Promise.resolve() }) } as unknown as Kafka;
@@ -45,7 +46,72 @@ describe('reconcile service (POST /reconcile)', () => {
   it('refuses a request that is not one: exit 64', async () => {
     service = serviceOn(stuckKafka);
     const { out, write } = lines();
-    await service.handle(JSON.stringify({ from: 'yesterday', to: '2026-11-30' }), write);
-    expect(out).toEqual([{ error: 'from must be a day YYYY-MM-DD', exitCode: 64 }]);
+    await service.handle(JSON.stringify({ from: 'last week', to: '2026-11-30' }), write);
+    expect(out).toEqual([{ error: 'from needs a day as YYYY-MM-DD, got "last week"', exitCode: 64 }]);
+  });
+
+  // Each refused before any run starts, with one line and exit 64, as `cdrflow reconcile` refuses its flags.
+  const REFUSED: [string, string][] = [
+    [JSON.stringify({ from: '2099-01-01', to: '1999-01-01' }), 'to must not be before from'],
+    [JSON.stringify({ from: '2026-02-31', to: '2026-03-01' }), 'from needs a day as YYYY-MM-DD, got "2026-02-31"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-13-01' }), 'to needs a day as YYYY-MM-DD, got "2026-13-01"'],
+    [JSON.stringify({ to: '2026-11-30' }), 'from is required'],
+    [JSON.stringify({ from: 20261130, to: '2026-11-30' }), 'from must be a string (a day YYYY-MM-DD, "today" or "yesterday"), got 20261130'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 'x' }), 'tzOffsetMinutes must be a number, got "x"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 90 }), 'tzOffsetMinutes must be a whole-hour offset in minutes within ±840 (480 = +08:00), got 90'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 100000 }), 'tzOffsetMinutes must be a whole-hour offset in minutes within ±840 (480 = +08:00), got 100000'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: null }), 'tzOffsetMinutes must be a number, got null'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', settleSec: '3600' }), 'settleSec must be a number, got "3600"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', settleSec: -1 }), 'settleSec needs an integer 0..604800, got -1'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', settleSec: 1.5 }), 'settleSec needs an integer 0..604800, got 1.5'],
+    ['{"from":"2026-11-30","to":"2026-11-30","settleSec":1e400}', 'settleSec needs an integer 0..604800, got Infinity'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', settleSec: 1e12 }), 'settleSec needs an integer 0..604800, got 1000000000000'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', vendors: ['tencent-cc'] }), 'vendors needs one of the vendors (tencent-ccc, tencent-trtc, huawei-privatenumber, alibaba-lvms), got "tencent-cc"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', vendors: 'tencent-ccc' }), 'vendors must be a list of strings (or null for all), got "tencent-ccc"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', vendors: [] }), 'vendors names no vendor: leave it out for every vendor'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tenants: [1400] }), 'tenants must be a list of strings (or null for all), got [1400]'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', tenants: [''] }), 'tenants needs a tenant, got ""'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', repair: 'yes' }), 'repair must be true or false, got "yes"'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', trigger: 'schedule' }), 'trigger must be "ops" (or "cli", as cdrflow reconcile sends it), got "schedule": only the job\'s schedule makes scheduled runs'],
+    [JSON.stringify({ from: '2026-11-30', to: '2026-11-30', form: '2026-11-29' }), 'unknown key "form"; a request takes from, to, vendors, tenants, tzOffsetMinutes, settleSec, repair, trigger'],
+    ['{"__proto__":{},"from":"2026-11-30","to":"2026-11-30"}', 'unknown key "__proto__"; a request takes from, to, vendors, tenants, tzOffsetMinutes, settleSec, repair, trigger'],
+    ['[]', 'the request must be a JSON object, got []'],
+    ['null', 'the request must be a JSON object, got null'],
+    ['"2026-11-30"', 'the request must be a JSON object, got "2026-11-30"'],
+  ];
+  it.each(REFUSED)('refuses %s before any run: exit 64, one line', async (body, error) => {
+    let started = false;
+    service = serviceOn({ admin: () => ((started = true), (stuckKafka as unknown as { admin: () => unknown }).admin()) } as unknown as Kafka);
+    const { out, write } = lines();
+    // The old handler started a full run on some of these; a run on this Kafka never ends, so do not wait for one.
+    await Promise.race([service.handle(body, write), new Promise((r) => setTimeout(r, 500))]);
+    expect(out).toEqual([{ error, exitCode: 64 }]);
+    expect(started).toBe(false);
+  });
+
+  it('refuses a body that is not JSON with one line', async () => {
+    service = serviceOn(stuckKafka);
+    const { out, write } = lines();
+    await service.handle('{"from": "2026-11-30",\n', write);
+    expect(out).toHaveLength(1);
+    expect(out[0]!['exitCode']).toBe(64);
+    expect(out[0]!['error']).toMatch(/^the request body is not JSON: [^\n]+$/);
+  });
+});
+
+describe('parseRequest', () => {
+  const NOW = Date.parse('2026-12-01T10:00:00Z');
+
+  it('takes what `cdrflow reconcile` sends when it forwards to the job, and records the run as ops', () => {
+    const sent: ReconcileRequest = { from: '2026-11-29', to: '2026-11-30', vendors: ['tencent-ccc'], tenants: ['1400000101'], tzOffsetMinutes: 480, settleSec: 120, repair: true, trigger: 'cli' };
+    expect(parseRequest(JSON.parse(JSON.stringify(sent)), { now: NOW })).toEqual({ ...sent, trigger: 'ops' });
+    const all: ReconcileRequest = { ...sent, vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: false };
+    expect(parseRequest(JSON.parse(JSON.stringify(all)), { now: NOW })).toEqual({ ...all, trigger: 'ops' });
+  });
+
+  it('gives the defaults, the configured settle time, and the CLI\'s day words', () => {
+    expect(parseRequest({ from: 'yesterday', to: 'today' }, { now: NOW, settleSec: 600 })).toEqual({ from: '2026-11-30', to: '2026-12-01', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 600, repair: false, trigger: 'ops' });
+    // 20:00 UTC is already the next day at +08:00.
+    expect(parseRequest({ from: 'today', to: 'today', tzOffsetMinutes: 480 }, { now: Date.parse('2026-12-01T20:00:00Z') })).toMatchObject({ from: '2026-12-02', to: '2026-12-02', settleSec: 3600 });
   });
 });

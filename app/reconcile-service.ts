@@ -6,14 +6,15 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import type { Kafka } from '../core/kafka.ts';
-import { VENDORS, type Vendor } from '../core/topology.ts';
+import { VENDORS } from '../core/topology.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import type { AppConfig } from './config.ts';
 import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
 import { ReconcileMetrics } from '../reconcile/metrics.ts';
-import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
+import { checkRequest, JSON_REQUEST_NAMES, runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
+import { quote } from '../core/input-limits.ts';
 import { outcomeJson, renderDrift } from '../reconcile/render.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../reconcile/model.ts';
 
@@ -27,6 +28,9 @@ export class ReconcileBusyError extends Error {
 
 /** The exit code `cdrflow reconcile` gives a request the job refuses as malformed (EX_USAGE, as every command). */
 const EXIT_USAGE = 64;
+
+/** `settleSec` when a request leaves it out and no configuration is given (reconcile.settleSec's default). */
+const DEFAULT_SETTLE_SEC = 3_600;
 
 export function reconcileDepsOf(
   config: AppConfig,
@@ -55,27 +59,56 @@ export function reconcileDepsOf(
   };
 }
 
-/** The request as the ops endpoint receives it (JSON), checked like CLI flags. */
-export function parseRequest(body: unknown): ReconcileRequest {
-  const b = (body ?? {}) as Record<string, unknown>;
-  const day = (k: string) => {
+/** The keys of a POST /reconcile body: a ReconcileRequest as `cdrflow reconcile` sends it when it forwards to the job. */
+const REQUEST_KEYS = ['from', 'to', 'vendors', 'tenants', 'tzOffsetMinutes', 'settleSec', 'repair', 'trigger'] as const;
+
+/**
+ * The request as the ops endpoint receives it (parsed JSON): the types of a JSON body checked here, then the same
+ * check as the flags of `cdrflow reconcile` (checkRequest). `from` / `to` as YYYY-MM-DD, `today` or `yesterday`;
+ * `vendors` / `tenants` a list of strings or null (all); `tzOffsetMinutes` a whole-hour offset in minutes (default 0,
+ * UTC days); `settleSec` whole seconds (default reconcile.settleSec); `repair` a boolean. `trigger` is accepted as
+ * `cdrflow reconcile` sends it ('cli' or 'ops') but the run is recorded as 'ops': only the job's schedule makes
+ * scheduled runs. Throws CdrflowError 'config' with one line for anything else: the endpoint answers exit code 64.
+ */
+export function parseRequest(body: unknown, options: { settleSec?: number; now?: number } = {}): ReconcileRequest {
+  const refuse = (message: string): never => {
+    throw new CdrflowError('config', message);
+  };
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return refuse(`the request must be a JSON object, got ${quote(body)}`);
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (!(REQUEST_KEYS as readonly string[]).includes(key)) refuse(`unknown key ${quote(key)}; a request takes ${REQUEST_KEYS.join(', ')}`);
+  }
+  const text = (k: string): string | undefined => {
     const v = b[k];
-    if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new CdrflowError('config', `${k} must be a day YYYY-MM-DD`);
-    return v;
+    if (v !== undefined && typeof v !== 'string') refuse(`${k} must be a string (a day YYYY-MM-DD, "today" or "yesterday"), got ${quote(v)}`);
+    return v as string | undefined;
   };
-  const list = (k: string) => (Array.isArray(b[k]) ? (b[k] as unknown[]).map(String) : null);
-  const vendors = list('vendors');
-  for (const v of vendors ?? []) if (!(VENDORS as readonly string[]).includes(v)) throw new CdrflowError('config', `unknown vendor ${v}`);
-  return {
-    from: day('from'),
-    to: day('to'),
-    vendors: vendors as Vendor[] | null,
-    tenants: list('tenants'),
-    tzOffsetMinutes: Number(b['tzOffsetMinutes'] ?? 0),
-    settleSec: Number(b['settleSec'] ?? 3600),
-    repair: b['repair'] === true,
-    trigger: 'ops',
+  const list = (k: string): string[] | null => {
+    const v = b[k];
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return refuse(`${k} must be a list of strings (or null for all), got ${quote(v)}`);
+    return v as string[];
   };
+  const num = (k: string): number | undefined => {
+    const v = b[k];
+    if (v !== undefined && typeof v !== 'number') refuse(`${k} must be a number, got ${quote(v)}`);
+    return v as number | undefined;
+  };
+  const repair = b['repair'];
+  if (repair !== undefined && typeof repair !== 'boolean') refuse(`repair must be true or false, got ${quote(repair)}`);
+  const trigger = b['trigger'];
+  if (trigger !== undefined && trigger !== 'cli' && trigger !== 'ops') refuse(`trigger must be "ops" (or "cli", as cdrflow reconcile sends it), got ${quote(trigger)}: only the job's schedule makes scheduled runs`);
+  return checkRequest(
+    { from: text('from'), to: text('to'), vendors: list('vendors'), tenants: list('tenants'), tz: num('tzOffsetMinutes'), settleSec: num('settleSec'), repair: repair as boolean | undefined },
+    JSON_REQUEST_NAMES,
+    { now: options.now ?? Date.now(), trigger: 'ops', defaults: () => ({ settleSec: options.settleSec ?? DEFAULT_SETTLE_SEC }) },
+  );
+}
+
+/** A body as one line for a refusal: JSON.parse's message, whitespace folded. */
+function notJson(err: unknown): string {
+  return `the request body is not JSON: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim()}`;
 }
 
 /** A write stream that turns progress output into lines for `onLine`. */
@@ -164,9 +197,16 @@ export function startReconcileService(
     async handle(body, write) {
       let req: ReconcileRequest;
       try {
-        req = parseRequest(JSON.parse(body || '{}'));
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body || '{}');
+        } catch (err) {
+          throw new CdrflowError('config', notJson(err));
+        }
+        req = parseRequest(parsed, { settleSec: config.reconcile.settleSec });
       } catch (err) {
-        write(JSON.stringify({ error: (err as Error).message, exitCode: EXIT_USAGE }));
+        // Refused as malformed: the usage exit code and one line, as `cdrflow reconcile` refuses its flags.
+        write(JSON.stringify({ error: (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim(), exitCode: EXIT_USAGE }));
         return;
       }
       try {

@@ -1,9 +1,12 @@
 // Configuration of reconcile runs (the `reconcile:` section of the main job's file; zod, strict).
 import { z } from 'zod';
 
+/** The longest settle time (`reconcile.settleSec`, `--settle`, `settleSec` of POST /reconcile): a week. */
+export const MAX_SETTLE_SEC = 7 * 86_400;
+
 export const reconcileConfigSchema = z.strictObject({
   /** Calls that started less than this long ago are left out (still running, late records, in flight); floored to the hour. */
-  settleSec: z.int().min(0).max(7 * 86_400).default(3_600),
+  settleSec: z.int().min(0).max(MAX_SETTLE_SEC).default(3_600),
   /** Attempts per vendor API request before the source counts as unreachable (exit 2); the connector's backoff between them. */
   sourceMaxAttempts: z.int().min(1).max(50).default(4),
   /** After a repair re-fed records: wait at most this long for normalize and the sink to carry them into ClickHouse. */

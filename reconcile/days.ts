@@ -26,13 +26,23 @@ export function parseDay(flag: string, value: string): string {
 }
 
 /** `+08:00`, `-05:00`, `UTC`, `Z` → minutes; whole hours only (the hourly view is the finest bucket ClickHouse keeps). */
-export function parseTzOffset(value: string): number {
+export function parseTzOffset(value: string, flag = '--tz'): number {
   if (value === 'UTC' || value === 'Z' || value === '+00:00') return 0;
   const m = /^([+-])(\d{2}):?(\d{2})$/.exec(value);
-  if (!m) throw new CdrflowError('config', `--tz needs an offset like +08:00 (or UTC), got ${quote(value)}`);
+  if (!m) throw new CdrflowError('config', `${flag} needs an offset like +08:00 (or UTC), got ${quote(value)}`);
   const minutes = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  if (minutes % 60 !== 0 || Math.abs(minutes) > 14 * 60) throw new CdrflowError('config', `--tz must be a whole-hour offset within ±14:00, got ${quote(value)}`);
+  if (!isTzOffset(minutes)) throw new CdrflowError('config', `${flag} must be a whole-hour offset within ±14:00, got ${quote(value)}`);
   return minutes;
+}
+
+/** An offset in minutes a reconcile can use: whole hours within ±14:00 (-840..840). */
+export const isTzOffset = (minutes: number) => Number.isInteger(minutes) && minutes % 60 === 0 && Math.abs(minutes) <= 14 * 60;
+
+/** An offset given in minutes (`tzOffsetMinutes` of POST /reconcile), checked as `parseTzOffset` checks `--tz`. */
+export function checkTzMinutes(name: string, minutes: number): number {
+  if (!isTzOffset(minutes)) throw new CdrflowError('config', `${name} must be a whole-hour offset in minutes within ±840 (480 = +08:00), got ${String(minutes)}`);
+  // JSON's -0 is UTC days like 0.
+  return minutes === 0 ? 0 : minutes;
 }
 
 export const formatTz = (minutes: number) => (minutes === 0 ? 'UTC' : `${minutes < 0 ? '-' : '+'}${String(Math.abs(minutes) / 60).padStart(2, '0')}:00`);

@@ -1,4 +1,4 @@
-// The gauges of the last reconcile run as /metrics serves them.
+// The gauges of the last scheduled reconcile run as /metrics serves them, and the count of every run by trigger.
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ReconcileMetrics } from './metrics.ts';
@@ -54,6 +54,7 @@ describe('reconcile gauges', () => {
         ],
         2,
       ),
+      'schedule',
     );
     const text = await registry.metrics();
     expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 3');
@@ -67,14 +68,63 @@ describe('reconcile gauges', () => {
     const registry = new Registry();
     const metrics = new ReconcileMetrics(registry);
     expect(sample(await registry.metrics(), 'cdrflow_reconcile_last_run_exit_code')).toEqual([]);
-    metrics.observe(outcome([row('tencent-ccc', '1400', [drift('not_in_source', 1)])], 1));
+    metrics.observe(outcome([row('tencent-ccc', '1400', [drift('not_in_source', 1)])], 1), 'schedule');
     expect(sample(await registry.metrics(), 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 1']);
-    metrics.observe(outcome([row('tencent-ccc', '1400', [])], 0));
+    metrics.observe(outcome([row('tencent-ccc', '1400', [])], 0), 'schedule');
     expect(sample(await registry.metrics(), 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 0']);
     // A run that could not be made: no verdict (3); the drift figures stay the last verdict's.
-    metrics.failed();
+    metrics.failed('schedule');
     const text = await registry.metrics();
     expect(sample(text, 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 3']);
     expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 0');
+  });
+
+  it('carry the scheduled verdict: an ad-hoc run of an empty or future day neither clears nor replaces it', async () => {
+    const registry = new Registry();
+    const metrics = new ReconcileMetrics(registry);
+    const scheduled = outcome([row('tencent-ccc', '1400', [drift('not_in_clickhouse', 2), drift('minutes', 7)])], 1);
+    metrics.observe(scheduled, 'schedule');
+    const verdict = (text: string) => text.split('\n').filter((l) => /^cdrflow_reconcile_(drift_|source_unreachable|last_run_)/.test(l));
+    const before = verdict(await registry.metrics());
+    expect(before).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 1');
+    expect(before).toContain('cdrflow_reconcile_last_run_exit_code 1');
+    expect(before).toContain(`cdrflow_reconcile_last_run_timestamp_seconds ${Date.parse('2026-12-01T10:00:10.000Z') / 1000}`);
+
+    // `cdrflow reconcile --from 2099-01-01 --to 2099-01-01` forwarded to the job: no rows, every vendor in scope, exit 0,
+    // finished later.
+    const future = outcome([], 0);
+    future.before.scope = { ...future.before.scope, from: '2099-01-01', to: '2099-01-01', vendors: ['tencent-ccc', 'tencent-trtc', 'huawei-privatenumber', 'alibaba-lvms'] };
+    future.before.finishedAt = '2026-12-01T11:00:00.000Z';
+    metrics.observe(future, 'ops');
+    metrics.observe(future, 'cli');
+    // …nor does an ad-hoc run that failed before a verdict.
+    metrics.failed('ops');
+    const text = await registry.metrics();
+    expect(verdict(text)).toEqual(before);
+    // Ad-hoc runs are counted by trigger and exit code, apart from the verdict.
+    expect(sample(text, 'cdrflow_reconcile_runs_total{trigger="ops"')).toEqual([
+      'cdrflow_reconcile_runs_total{trigger="ops",exit_code="0"} 1',
+      'cdrflow_reconcile_runs_total{trigger="ops",exit_code="1"} 0',
+      'cdrflow_reconcile_runs_total{trigger="ops",exit_code="2"} 0',
+      'cdrflow_reconcile_runs_total{trigger="ops",exit_code="3"} 1',
+    ]);
+    expect(text).toContain('cdrflow_reconcile_runs_total{trigger="cli",exit_code="0"} 1');
+    expect(text).toContain('cdrflow_reconcile_runs_total{trigger="schedule",exit_code="1"} 1');
+
+    // The next scheduled run replaces the verdict, as before.
+    metrics.observe(outcome([row('tencent-ccc', '1400', [])], 0), 'schedule');
+    const after = await registry.metrics();
+    expect(after).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 0');
+    expect(sample(after, 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 0']);
+  });
+
+  it('count every trigger and exit code at 0 before the first run', async () => {
+    const text = await (async () => {
+      const registry = new Registry();
+      new ReconcileMetrics(registry);
+      return registry.metrics();
+    })();
+    expect(sample(text, 'cdrflow_reconcile_runs_total')).toHaveLength(12);
+    expect(sample(text, 'cdrflow_reconcile_runs_total').every((l) => l.endsWith(' 0'))).toBe(true);
   });
 });

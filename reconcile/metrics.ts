@@ -1,9 +1,17 @@
-// Prometheus gauges of the last reconcile run, on the host's registry (the ops /metrics of `cdrflow start`), so an
-// alert can fire on drift: records and billable minutes in drift per vendor, sources that could not be read, when it
-// last ran.
-import { Gauge, type Registry } from 'prom-client';
+// Prometheus gauges of the reconcile runs, on the host's registry (the ops /metrics of `cdrflow start`), so an alert
+// can fire on drift: records and billable minutes in drift per vendor, sources that could not be read, when it last
+// ran. The verdict gauges (what the alert rules read) describe the job's scheduled runs only (reconcile.schedule): an
+// ad-hoc run — `cdrflow reconcile` forwarded to the job, any POST /reconcile — checks whatever scope it was given (an
+// empty or future day agrees trivially) and must neither clear nor replace that verdict. Every run, ad-hoc ones
+// included, is counted by trigger and exit code, recorded in reconcile_runs and logged.
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { VENDORS } from '../core/topology.ts';
-import { driftMinutes, driftRecords, EXIT_NO_VERDICT, type ReconcileOutcome } from './model.ts';
+import { driftMinutes, driftRecords, EXIT_NO_VERDICT, RECONCILE_TRIGGERS, type ReconcileOutcome, type ReconcileTrigger } from './model.ts';
+
+/** Every exit code a run can end with: 0 agree, 1 drift, 2 source unreachable, EXIT_NO_VERDICT failed. */
+const EXIT_CODES = ['0', '1', '2', String(EXIT_NO_VERDICT)] as const;
+
+const SCHEDULED = 'in the last scheduled reconcile run (reconcile.schedule; ad-hoc runs — cdrflow reconcile, POST /reconcile — leave it unchanged)';
 
 export class ReconcileMetrics {
   readonly drift: Gauge<'vendor'>;
@@ -12,24 +20,35 @@ export class ReconcileMetrics {
   readonly sourceUnreachable: Gauge<'vendor'>;
   readonly lastRun: Gauge;
   readonly lastExit: Gauge;
+  readonly runs: Counter<'trigger' | 'exit_code'>;
 
   constructor(registry: Registry) {
     const r = [registry];
-    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: 'Records (CDRs) in drift per vendor in the last reconcile run (after its repair, if any): missing, extra or duplicated on a layer; not minutes, view differences or unreachable sources', labelNames: ['vendor'], registers: r });
-    this.driftMinutes = new Gauge({ name: 'cdrflow_reconcile_drift_minutes', help: 'Billable minutes in drift per vendor in the last reconcile run (after its repair, if any): source (or raw topic) vs cdr FINAL', labelNames: ['vendor'], registers: r });
-    this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: 'Tenant-days with drift per vendor in the last reconcile run', labelNames: ['vendor'], registers: r });
-    this.sourceUnreachable = new Gauge({ name: 'cdrflow_reconcile_source_unreachable', help: '1 when the last reconcile run could not read the vendor API', labelNames: ['vendor'], registers: r });
-    this.lastRun = new Gauge({ name: 'cdrflow_reconcile_last_run_timestamp_seconds', help: 'When the last reconcile run finished (Unix time)', registers: r });
+    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: `Records (CDRs) in drift per vendor ${SCHEDULED}, after its repair if any: missing, extra or duplicated on a layer; not minutes, view differences or unreachable sources`, labelNames: ['vendor'], registers: r });
+    this.driftMinutes = new Gauge({ name: 'cdrflow_reconcile_drift_minutes', help: `Billable minutes in drift per vendor ${SCHEDULED}, after its repair if any: source (or raw topic) vs cdr FINAL`, labelNames: ['vendor'], registers: r });
+    this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: `Tenant-days with drift per vendor ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
+    this.sourceUnreachable = new Gauge({ name: 'cdrflow_reconcile_source_unreachable', help: `1 when the vendor API could not be read ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
+    this.lastRun = new Gauge({ name: 'cdrflow_reconcile_last_run_timestamp_seconds', help: `When the last scheduled reconcile run finished (Unix time; reconcile.schedule, ad-hoc runs do not count)`, registers: r });
     this.lastExit = new Gauge({
       name: 'cdrflow_reconcile_last_run_exit_code',
-      help: `Exit code of the last reconcile run: 0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed (no verdict); no sample until a run has ended`,
+      help: `Exit code of the last scheduled reconcile run (reconcile.schedule; ad-hoc runs leave it unchanged): 0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed (no verdict); no sample until a scheduled run has ended`,
       registers: r,
     });
     // prom-client exports a gauge without labels at 0 from the start, which here would read "everything agrees".
     this.lastExit.remove();
+    this.runs = new Counter({
+      name: 'cdrflow_reconcile_runs_total',
+      help: `Reconcile runs that ended in this process, by trigger (schedule: reconcile.schedule; ops: POST /reconcile, which cdrflow reconcile uses while the job runs; cli: cdrflow reconcile in its own process) and exit code (0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed, no verdict)`,
+      labelNames: ['trigger', 'exit_code'],
+      registers: r,
+    });
+    for (const trigger of RECONCILE_TRIGGERS) for (const code of EXIT_CODES) this.runs.inc({ trigger, exit_code: code }, 0);
   }
 
-  observe(outcome: ReconcileOutcome): void {
+  /** A run that reached a verdict: counted; only a scheduled one sets the verdict gauges. */
+  observe(outcome: ReconcileOutcome, trigger: ReconcileTrigger): void {
+    this.runs.inc({ trigger, exit_code: String(outcome.exitCode) });
+    if (trigger !== 'schedule') return;
     const report = outcome.after ?? outcome.before;
     for (const vendor of VENDORS) {
       const rows = report.rows.filter((r) => r.vendor === vendor);
@@ -43,8 +62,12 @@ export class ReconcileMetrics {
     this.lastExit.set(outcome.exitCode);
   }
 
-  /** A run that failed before a verdict (Kafka, ClickHouse or the registry unreachable…): the figures stay the last verdict's. */
-  failed(): void {
-    this.lastExit.set(EXIT_NO_VERDICT);
+  /**
+   * A run that failed before a verdict (Kafka, ClickHouse or the registry unreachable…): counted; a scheduled one sets
+   * the exit code to EXIT_NO_VERDICT, the figures stay the last verdict's.
+   */
+  failed(trigger: ReconcileTrigger): void {
+    this.runs.inc({ trigger, exit_code: String(EXIT_NO_VERDICT) });
+    if (trigger === 'schedule') this.lastExit.set(EXIT_NO_VERDICT);
   }
 }

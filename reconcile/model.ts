@@ -3,6 +3,14 @@
 // ClickHouse rows (`reconcile_runs`) and Prometheus gauges.
 import type { Vendor } from '../core/topology.ts';
 
+/**
+ * Who asked for a run: `schedule` the job's own runs (reconcile.schedule), whose verdict the alerting gauges carry;
+ * `ops` a POST /reconcile on the job's ops port (what `cdrflow reconcile` sends while `cdrflow start` runs); `cli`
+ * `cdrflow reconcile` in its own process. Recorded in reconcile_runs.trigger.
+ */
+export const RECONCILE_TRIGGERS = ['schedule', 'ops', 'cli'] as const;
+export type ReconcileTrigger = (typeof RECONCILE_TRIGGERS)[number];
+
 /** Pull vendors are re-read from their API; for push vendors the raw topic (what the receiver acknowledged) is the source. */
 export type SourceKind = 'api' | 'raw-topic';
 

@@ -5,6 +5,7 @@
 // path, and a second repair changes nothing; every run, drift included, is recorded in reconcile_runs. Finally the
 // vendor API goes away: exit 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { RawEnvelopePublisher, type RawEnvelope } from '../core/envelope.ts';
 import { AckedPublisher } from '../core/kafka.ts';
@@ -21,6 +22,7 @@ import { createStageTopics, stageNames } from '../sinks/clickhouse/fixtures/pipe
 import { testClickHouse, testKafka, testRegistry, uniqueName } from '../test/helpers.ts';
 import { runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from './reconcile.ts';
 import { waitForStages } from './pipeline.ts';
+import { ReconcileMetrics } from './metrics.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 
 const kafka = testKafka();
@@ -163,7 +165,10 @@ describe('cdrflow reconcile', () => {
     await ch.client.command({ query: `ALTER TABLE ${ch.database}.cdr DELETE WHERE cdr_id = {id:String} SETTINGS mutations_sync = 2`, query_params: { id: deleted! } });
     await ch.client.command({ query: `INSERT INTO ${ch.database}.cdr SELECT * FROM ${ch.database}.cdr FINAL WHERE cdr_id = {id:String}`, query_params: { id: doubled! }, clickhouse_settings: { insert_deduplication_token: uniqueName('dup') } });
 
-    const found = await runReconcile(deps, request(false));
+    // As the job's schedule runs it: its verdict is what the alerting gauges carry.
+    const promRegistry = new Registry();
+    const metrics = new ReconcileMetrics(promRegistry);
+    const found = await runReconcile({ ...deps, metrics }, { ...request(false), trigger: 'schedule' });
     expect(found.exitCode).toBe(1);
     const ccc = row(found.before, 'tencent-ccc');
     // Minutes differ too when one of the three calls was answered; nothing else may show.
@@ -185,6 +190,15 @@ describe('cdrflow reconcile', () => {
     const foundCcc = foundRows.find((r) => r.vendor === 'tencent-ccc')!;
     expect(foundCcc.drift.map((d) => [d.kind, Number(d.records), d.detail])).toEqual(ccc.drift.map((d) => [d.kind, d.count, d.detail]));
     expect(Number(foundCcc.drift_records)).toBe(3);
+    // An ad-hoc check of a future day (`cdrflow reconcile --from 2099-01-01 --to 2099-01-01` forwarded to the job)
+    // agrees trivially; it must not clear the scheduled verdict that CdrflowReconcileDrift reads.
+    const future = await runReconcile({ ...deps, metrics }, { ...request(false), from: '2099-01-01', to: '2099-01-01', trigger: 'ops' });
+    expect(future.exitCode).toBe(0);
+    const gauges = await promRegistry.metrics();
+    expect(gauges).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 1');
+    expect(gauges).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 3');
+    expect(gauges).toContain('cdrflow_reconcile_last_run_exit_code 1');
+    expect(gauges).toContain('cdrflow_reconcile_runs_total{trigger="ops",exit_code="0"} 1');
 
     const repaired = await runReconcile(deps, request(true));
     expect(repaired.before.exitCode).toBe(1);

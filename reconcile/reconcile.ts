@@ -6,17 +6,19 @@ import { Writable } from 'node:stream';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from '../core/kafka.ts';
-import { VENDORS, type Vendor } from '../core/topology.ts';
+import { VENDORS, isVendor, type Vendor } from '../core/topology.ts';
+import { CdrflowError } from '../core/errors.ts';
+import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, hasEdgeDrift } from './compare.ts';
-import { cutoffFor, formatTz, type DayScope } from './days.ts';
+import { checkTzMinutes, cutoffFor, formatTz, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
-import type { ReconcileOutcome, ReconcileReport } from './model.ts';
+import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
 import { repair } from './repair.ts';
 import { splitBucketKey } from './tally.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
-import type { ReconcileConfig } from './config.ts';
+import { MAX_SETTLE_SEC, type ReconcileConfig } from './config.ts';
 import { recordRun, recordRunFailure } from './history.ts';
 import type { ReconcileMetrics } from './metrics.ts';
 
@@ -28,7 +30,81 @@ export interface ReconcileRequest {
   tzOffsetMinutes: number;
   settleSec: number;
   repair: boolean;
-  trigger: 'cli' | 'ops' | 'schedule';
+  /** Who asked (see ReconcileTrigger): only `schedule` runs set the alerting gauges. */
+  trigger: ReconcileTrigger;
+}
+
+/**
+ * A request as asked for, before it is checked: the flags of `cdrflow reconcile` or the body of the job's
+ * POST /reconcile (each has made sure of the types already). Absent = the default.
+ */
+export interface RequestInput {
+  /** YYYY-MM-DD, `today` or `yesterday` (in the day convention of `tz`). */
+  from?: string | undefined;
+  to?: string | undefined;
+  vendors?: readonly string[] | null | undefined;
+  tenants?: readonly string[] | null | undefined;
+  /** `+08:00` / `UTC` as `--tz` takes it, or minutes (`tzOffsetMinutes`). */
+  tz?: string | number | undefined;
+  /** Seconds: the text of `--settle` or the number `settleSec`. */
+  settleSec?: string | number | undefined;
+  repair?: boolean | undefined;
+}
+
+/** What the asker calls each field, so that a refusal names what was written (`--to` on the command line, `to` in JSON). */
+export interface RequestNames {
+  from: string;
+  to: string;
+  vendors: string;
+  tenants: string;
+  tz: string;
+  settle: string;
+}
+
+export const CLI_REQUEST_NAMES: RequestNames = { from: '--from', to: '--to', vendors: '--vendor', tenants: '--tenant', tz: '--tz', settle: '--settle' };
+export const JSON_REQUEST_NAMES: RequestNames = { from: 'from', to: 'to', vendors: 'vendors', tenants: 'tenants', tz: 'tzOffsetMinutes', settle: 'settleSec' };
+
+/**
+ * The one check of a reconcile request, for `cdrflow reconcile` and for the job's POST /reconcile alike: real days
+ * (`today` / `yesterday` in the request's day convention), `to` not before `from`, a whole-hour offset within ±14:00,
+ * known vendors, non-empty tenants, a settle time of whole seconds 0..MAX_SETTLE_SEC. `defaults` (the configuration's
+ * settle time) is read once everything but the settle time has passed, so a malformed request is refused before
+ * any configuration is read. Throws CdrflowError 'config' with one line naming the field: a usage error (exit 64).
+ */
+export function checkRequest(input: RequestInput, names: RequestNames, ctx: { now: number; trigger: ReconcileTrigger; defaults: () => { settleSec: number } }): ReconcileRequest {
+  const refuse = (message: string): never => {
+    throw new CdrflowError('config', message);
+  };
+  const tz = input.tz === undefined ? 0 : typeof input.tz === 'number' ? checkTzMinutes(names.tz, input.tz) : parseTzOffset(input.tz, names.tz);
+  const day = (name: string, value: string | undefined): string => {
+    if (value === undefined) return refuse(`${name} is required`);
+    if (value === 'today') return relativeDay(ctx.now, tz, 0);
+    if (value === 'yesterday') return relativeDay(ctx.now, tz, 1);
+    return parseDay(name, value);
+  };
+  const from = day(names.from, input.from);
+  const to = day(names.to, input.to);
+  if (to < from) refuse(`${names.to} must not be before ${names.from}`);
+  const list = (name: string, values: readonly string[] | null | undefined, what: string): string[] | null => {
+    if (values === undefined || values === null) return null;
+    // An empty list would reconcile nothing and answer "everything agrees".
+    if (values.length === 0) refuse(`${name} names no ${what}: leave it out for every ${what}`);
+    for (const v of values) if (v.trim() === '') refuse(`${name} needs a ${what}, got ${quote(v)}`);
+    return [...new Set(values)];
+  };
+  const vendors = list(names.vendors, input.vendors, 'vendor');
+  for (const v of vendors ?? []) if (!isVendor(v)) refuse(`${names.vendors} needs one of the vendors (${VENDORS.join(', ')}), got ${quote(v)}`);
+  const tenants = list(names.tenants, input.tenants, 'tenant');
+  const settle = (value: string | number): number => {
+    const n = typeof value === 'number' ? value : /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < 0 || n > MAX_SETTLE_SEC) refuse(`${names.settle} needs an integer 0..${MAX_SETTLE_SEC}, got ${typeof value === 'number' ? String(value) : quote(value)}`);
+    return n;
+  };
+  // The configuration is read before the settle time is checked, as `cdrflow reconcile` always did (a configuration
+  // that cannot be read is exit 78 whatever --settle says).
+  const defaults = ctx.defaults();
+  const settleSec = settle(input.settleSec ?? defaults.settleSec);
+  return { from, to, vendors: vendors as Vendor[] | null, tenants, tzOffsetMinutes: tz, settleSec, repair: input.repair ?? false, trigger: ctx.trigger };
 }
 
 export interface ReconcileDeps {
@@ -151,14 +227,15 @@ async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, sc
 /**
  * A whole run: reconcile, with `repair` repair and reconcile again, record it in reconcile_runs, update the gauges.
  * Throws when it cannot reach a verdict (Kafka, ClickHouse or the registry unreachable…): the CLI exits
- * EXIT_NO_VERDICT (3) then, and the gauges keep the last verdict's figures with exit code 3.
+ * EXIT_NO_VERDICT (3) then; a scheduled run's failure sets the gauges' exit code to 3 (their figures stay the last
+ * verdict's), an ad-hoc run's leaves them alone.
  */
 export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal = new AbortController().signal): Promise<ReconcileOutcome> {
   let outcome: ReconcileOutcome;
   try {
     outcome = await reconcileAndRepair(deps, req, signal);
   } catch (err) {
-    deps.metrics?.failed();
+    deps.metrics?.failed(req.trigger);
     throw err;
   }
   try {
@@ -166,7 +243,8 @@ export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, s
   } catch (err) {
     (deps.log ?? (() => {}))(recordRunFailure(deps.database, err));
   }
-  deps.metrics?.observe(outcome);
+  // The alerting gauges follow scheduled runs only; an ad-hoc run is counted, recorded and logged (see metrics.ts).
+  deps.metrics?.observe(outcome, req.trigger);
   return outcome;
 }
 

@@ -62,4 +62,18 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     const config = await run(['reconcile', '--from', 'yesterday', '--to', 'today', '--config', tmpdir()], {});
     expect(config.code).toBe(78);
   });
+
+  it('refuses with 64 what the job refuses (one check for both): days out of order, a settle time beyond a week, an empty tenant', async () => {
+    const cases: [string[], string][] = [
+      [['--from', '2099-01-01', '--to', '1999-01-01'], 'cdrflow reconcile: --to must not be before --from'],
+      [['--from', '2026-02-31', '--to', '2026-03-01'], 'cdrflow reconcile: --from needs a day as YYYY-MM-DD, got "2026-02-31"'],
+      [['--from', 'yesterday', '--to', 'yesterday', '--settle', '99999999'], 'cdrflow reconcile: --settle needs an integer 0..604800, got "99999999"'],
+      [['--from', 'yesterday', '--to', 'yesterday', '--tenant='], 'cdrflow reconcile: --tenant needs a tenant, got ""'],
+    ];
+    const env = { CDRFLOW_OPS_PORT: String(await freePort()), CLICKHOUSE_URL: `http://127.0.0.1:${await freePort()}`, KAFKA_BROKERS: `127.0.0.1:${await freePort()}` };
+    for (const [args, message] of cases) {
+      const r = await run(['reconcile', ...args], env);
+      expect({ args, code: r.code, first: r.stderr.split('\n')[0] }).toEqual({ args, code: 64, first: message });
+    }
+  });
 });

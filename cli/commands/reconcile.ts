@@ -4,26 +4,23 @@
 // port; otherwise here, from the same configuration.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { asUsage, integer, parseFlags } from '../args.ts';
+import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
-import { isVendor, type Vendor } from '../../core/topology.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../../connectors/poller/runtime.ts';
 import { logger } from '../../core/log.ts';
 import { migrate } from '../../sinks/clickhouse/index.ts';
-import { parseDay, parseTzOffset, relativeDay } from '../../reconcile/days.ts';
-import { runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
+import { checkRequest, CLI_REQUEST_NAMES, runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
 import { reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { untilSignal } from '../signals.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../../reconcile/model.ts';
-import { quote } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
                          [--repair] [--json] [--config FILE]
@@ -59,17 +56,10 @@ Options:
   --vendor V     only this vendor (repeatable)
   --tenant T     only this tenant (SdkAppId / app key; repeatable)
   --tz OFFSET    day convention: UTC (default) or +HH:00
-  --settle SEC   leave out calls that started less than SEC seconds ago
+  --settle SEC   leave out calls that started less than SEC seconds ago (0..604800)
   --repair       repair what can be repaired, then reconcile again
   --json         the outcome as JSON on stdout (progress stays on stderr)
   --config FILE  the same file as \`cdrflow start\``;
-
-function dayArg(flag: string, value: string | undefined, tz: number): string {
-  if (value === undefined) throw new UsageError(`${flag} is required`);
-  if (value === 'today') return relativeDay(Date.now(), tz, 0);
-  if (value === 'yesterday') return relativeDay(Date.now(), tz, 1);
-  return asUsage(() => parseDay(flag, value));
-}
 
 /** A run that gave no verdict about the data ends with EXIT_NO_VERDICT, never 1 (which a script reads as drift). */
 function noVerdict(message: string): ExitError {
@@ -145,26 +135,29 @@ export const command: Command = {
       json: { type: 'boolean' },
       config: { type: 'string', needs: 'a file' },
     });
-    const tz = values.tz === undefined ? 0 : asUsage(() => parseTzOffset(values.tz!));
-    const from = dayArg('--from', values.from, tz);
-    const to = dayArg('--to', values.to, tz);
-    if (to < from) throw new UsageError('--to must not be before --from');
-    const vendors = values.vendor ?? [];
-    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got ${quote(v)}`);
-    const config = loadCommandConfig({ file: values.config });
-    const req: ReconcileRequest = {
-      from,
-      to,
-      vendors: vendors.length > 0 ? (vendors as Vendor[]) : null,
-      tenants: values.tenant && values.tenant.length > 0 ? values.tenant : null,
-      tzOffsetMinutes: tz,
-      settleSec: values.settle === undefined ? config.reconcile.settleSec : integer('--settle', values.settle, { min: 0 }),
-      repair: values.repair ?? false,
-      trigger: 'cli',
-    };
+    // The same check as the job's POST /reconcile (checkRequest in reconcile/reconcile.ts), so they cannot drift apart:
+    // a refusal is a usage error (64); the configuration, read once the rest has passed, stays exit 78.
+    let config: AppConfig | undefined;
+    let loading = false;
+    let req: ReconcileRequest;
+    try {
+      req = checkRequest({ from: values.from, to: values.to, vendors: values.vendor, tenants: values.tenant, tz: values.tz, settleSec: values.settle, repair: values.repair }, CLI_REQUEST_NAMES, {
+        now: Date.now(),
+        trigger: 'cli',
+        defaults: () => {
+          loading = true;
+          config = loadCommandConfig({ file: values.config });
+          loading = false;
+          return { settleSec: config.reconcile.settleSec };
+        },
+      });
+    } catch (err) {
+      if (loading) throw err;
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
     let outcome: ReconcileOutcome;
     try {
-      outcome = await reconcileHereOrInJob(config, req);
+      outcome = await reconcileHereOrInJob(config!, req);
     } catch (err) {
       // Flags and configuration were checked above (64, 78); what fails from here on is the run itself.
       if (err instanceof ExitError || err instanceof UsageError) throw err;
