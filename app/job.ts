@@ -4,6 +4,9 @@
 // intake first, drains, stops the stages (app/runner.ts); then the ops port, ClickHouse, the simulators and only
 // the local servers this process started.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
@@ -12,9 +15,10 @@ import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
-import { openReadOnlySql } from '../core/read-only-sql.ts';
+import { openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
-import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
+import { ReceiverConfigSchema, type ReceiverConfig } from '../connectors/push-vendors.ts';
+import { receiverListenError } from '../connectors/receiver/receiver.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { startReconcileService, type ReconcileService } from './reconcile-service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
@@ -92,7 +96,42 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     resources.length = 0;
   };
 
+  // The ops port, until it joins the resources (below): it is bound before them, but must go first on release.
+  let opsNotListed: { close(): Promise<void> } | undefined;
   try {
+    // 0. The user's settings that can be checked before anything is started or created (local servers, topics, the
+    // engine's files): the data directory, then the ports — the ops port bound for good, the receiver's tried.
+    if (ends.clickhouse.kind === 'embedded') checkDataDir(ends.clickhouse.dataDir);
+    // The ops port comes up first, so `cdrflow sql` / `status` ask this process (which is about to own the embedded
+    // engine) while the rest starts, and a taken port is found before anything else starts; /readyz turns ready once
+    // every component runs, /status says "starting" until then, and a query waits for the engine to open.
+    const late: { status?: () => Promise<StatusSnapshot>; reconcile?: ReconcileService } = {};
+    let sqlOpened!: (sql: ReadOnlySql) => void;
+    const sqlSessions = new Promise<ReadOnlySql>((resolve) => (sqlOpened = resolve));
+    const ops = await startOpsServer(
+      ends.opsPort,
+      {
+        metrics: metrics.registry,
+        readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
+        status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
+        query: async (sql, format, { signal, color }) => {
+          const sessions = await sqlSessions;
+          signal.throwIfAborted();
+          return sessions.run(sql, format, { signal, color });
+        },
+        log: log.child('ops'),
+        reconcile: async (body, write) => {
+          if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
+          return late.reconcile.handle(body, write);
+        },
+      },
+      { setting: `ops.port (env CDRFLOW_OPS_PORT${config.ops.port === undefined ? '; default localInfra.portBase + 70' : ''})` },
+    );
+    opsNotListed = ops;
+    const opsUrl = `http://127.0.0.1:${ops.port}`;
+    // The demo runs a receiver of its own on a free port; a configured one must find its port free.
+    if (!options.demo && config.receiver) await checkReceiverPort(config.receiver);
+
     // 1. Servers: the local stack when nothing external is configured.
     const infra = await ensureLocalInfra(config, say);
     if (infra.started.length > 0) resources.push({ name: 'local infra', release: () => infra.stop(say) });
@@ -103,26 +142,13 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const clickhouse: ClickHouseClient = await createClickHouse(ends.clickhouse);
     resources.push({ name: 'clickhouse', release: () => clickhouse.close() });
 
-    // The ops port comes up early so `cdrflow sql` / `status` ask this process (the embedded engine is now ours)
-    // while the rest starts; /readyz turns ready once every component runs. /status says "starting" until then.
-    const late: { status?: () => Promise<StatusSnapshot>; reconcile?: ReconcileService } = {};
     // User SQL runs in read-only engine sessions of its own, never on the sink's connection (core/read-only-sql.ts).
     // Released after the ops port (resources go in reverse), so no request is left without its sessions.
     const userSql = await openReadOnlySql(ends.clickhouse, config.ops.sql);
     resources.push({ name: 'sql sessions', release: () => userSql.close() });
-    const ops = await startOpsServer(ends.opsPort, {
-      metrics: metrics.registry,
-      readiness: () => ({ ready: late.status !== undefined && Object.values(components).every((s) => s === 'running'), components: { ...components } }),
-      status: async () => (late.status ? late.status() : { starting: true, components: { ...components } }),
-      query: (sql, format, { signal, color }) => userSql.run(sql, format, { signal, color }),
-      log: log.child('ops'),
-      reconcile: async (body, write) => {
-        if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
-        return late.reconcile.handle(body, write);
-      },
-    });
+    sqlOpened(userSql);
     resources.push({ name: 'ops server', release: () => ops.close() });
-    const opsUrl = `http://127.0.0.1:${ops.port}`;
+    opsNotListed = undefined;
 
     // 2. Where intake reads: the configured vendors, or the demo's simulators (started before the pollers).
     let demo: DemoVendors | undefined;
@@ -277,6 +303,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       },
     };
   } catch (err) {
+    await opsNotListed?.close().catch(() => undefined);
     await release();
     throw err;
   }
@@ -297,4 +324,79 @@ function demoSources(demo: DemoVendors): IntakeSources {
 
 function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
+}
+
+const DATA_DIR_SETTING = 'clickhouse.dataDir (env CLICKHOUSE_DATA_DIR)';
+
+/**
+ * The embedded engine's data directory must be a directory this process may write, or one it may create: a file in
+ * the way, a parent that is a file or missing rights are one line naming the setting (kind config) before anything
+ * starts or is created — not mkdir's errno text from inside the engine's start, classified as a bug. Nothing is
+ * created here (the engine creates the directory when it opens).
+ */
+export function checkDataDir(dir: string): void {
+  // The directory itself, else its nearest existing parent (which the engine's mkdir writes into).
+  let existing = dir;
+  for (;;) {
+    try {
+      statSync(existing);
+      break;
+    } catch (err) {
+      const parent = dirname(existing);
+      // Missing, below a file, or below a directory this user may not search: the parent tells which.
+      const code = (err as { code?: unknown }).code;
+      if (!(code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') || parent === existing) throw dataDirError(dir, existing, err);
+      existing = parent;
+    }
+  }
+  try {
+    if (!statSync(existing).isDirectory()) throw Object.assign(new Error(`${existing} is not a directory`), { code: 'ENOTDIR' });
+    accessSync(existing, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (err) {
+    throw dataDirError(dir, existing, err);
+  }
+}
+
+/** The one line for a data directory `dir` that cannot be used because of `err` on `at` (dir or its parent). */
+function dataDirError(dir: string, at: string, err: unknown): CdrflowError {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const where = at === dir ? dir : `${dir} cannot be created: ${at}`;
+  let what: string;
+  switch (code) {
+    case 'ENOTDIR':
+      what = `${where} is a file, not a directory`;
+      break;
+    case 'EACCES':
+    case 'EPERM':
+      what = `${where} is not writable by this user`;
+      break;
+    case 'EROFS':
+      what = `${where} is on a read-only file system`;
+      break;
+    default:
+      what = `${where}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return new CdrflowError('config', `${DATA_DIR_SETTING}: ${what}; set it to a directory this user may write (it is created when missing), or set CLICKHOUSE_URL to use a ClickHouse server`, {
+    ...(typeof code === 'string' ? { code } : {}),
+    cause: err,
+  });
+}
+
+/**
+ * A configured receiver's host:port, tried (bound and released at once) before anything starts, so a port in use is
+ * found before the stages start and create their topics; the receiver's own listen reports the same way should the
+ * port be taken in between.
+ */
+export async function checkReceiverPort(receiver: Pick<ReceiverConfig, 'host' | 'port'>): Promise<void> {
+  if (receiver.port === 0) return;
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: receiver.host, port: receiver.port, exclusive: true }, () => resolve());
+    });
+  } catch (err) {
+    throw receiverListenError(err, receiver.host, receiver.port);
+  }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -16,12 +16,18 @@ export class OpsRequestError extends Error {
 /** The running job's base URL when one answers on `port`, else undefined (nothing listening, or not cdrflow). */
 export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<string | undefined> {
   const base = `http://127.0.0.1:${port}`;
+  // A timer of our own, not AbortSignal.timeout: that one is unref'd, and a port whose holder accepts and then drops
+  // or ignores the connection leaves nothing else keeping the process alive, which then ended silently (exit 13).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer on ${base} within ${timeoutMs} ms`)), timeoutMs);
   try {
-    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${base}/healthz`, { signal: abort.signal });
     if (res.status !== 200 || (await res.text()).trim() !== 'ok') return undefined;
     return base;
   } catch {
     return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

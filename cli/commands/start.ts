@@ -1,5 +1,6 @@
 // `cdrflow start [--config FILE] [--demo] [--rate N]`: the main job in one process (see app/). Exits 0 after a clean
-// shutdown on SIGINT/SIGTERM, 1 when a component stopped by itself, 78 when the configuration is invalid.
+// shutdown on SIGINT/SIGTERM, 1 when a component stopped by itself, 78 when the configuration is invalid or a setting
+// cannot be used (a port in use, a data directory that is a file: one line naming the setting, before anything starts).
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
@@ -64,6 +65,7 @@ export const command: Command = {
       console.error('cdrflow start: no vendor is configured (connectors.tencent-ccc / connectors.tencent-trtc / receiver): only normalize and the sink run. Try --demo.');
     }
     // One job per ops port (and per embedded data directory): a second one would fight over both.
+    // A port held by something else is refused below, naming ops.port.
     const running = await findRunningJob(endpoints(config).opsPort);
     if (running) {
       console.error(`cdrflow start: a cdrflow job already answers on ${running} (see \`cdrflow status\`); stop it first or set ops.port / CDRFLOW_OPS_PORT`);
@@ -117,8 +119,14 @@ export const command: Command = {
         console.error(`cdrflow start: ${err.message}`);
         return EXIT_CONFIG;
       }
+      // A setting the job cannot use (a port in use, a data directory that is a file) is the user's to change: its
+      // one line names the setting and what to do. Anything else is reported with its kind.
+      if (e.kind === 'config') {
+        console.error(`cdrflow start: ${e.message}`);
+        return EXIT_CONFIG;
+      }
       console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
-      return e.kind === 'config' ? EXIT_CONFIG : 1;
+      return 1;
     }
     // The PID is this process's own: `npx cdrflow start` runs it under npm and a shell, which do not pass a signal on.
     say(`running${flags.demo ? ' (demo)' : ''} as PID ${process.pid}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);

@@ -170,12 +170,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   } catch (err) {
     // Not listening means not running: release the Kafka producer too, or the process would live on deaf.
     if (ownedSink) await ownedSink.close().catch(() => undefined);
-    const code = (err as { code?: string }).code;
-    if (code === 'EADDRINUSE') {
-      throw new CdrflowError('config', `cannot listen on ${config.host}:${config.port}: the port is in use by another process (choose another with --port / receiver.port)`, { code, cause: err });
-    }
-    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new CdrflowError('config', `cannot listen on ${config.host}:${config.port}: ${code}`, { code, cause: err });
-    throw err;
+    throw receiverListenError(err, config.host, config.port);
   }
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -206,6 +201,31 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   };
 
   return { url, host: config.host, port, config, metrics, stop };
+}
+
+/**
+ * The receiver could not bind host:port: the user's setting, not a bug. One line naming the setting (`receiver.port`,
+ * env CDRFLOW_RECEIVER_PORT, `--port` of `cdrflow receive`; the same for the host), what is wrong and what to do.
+ * Other errors come back unchanged.
+ */
+export function receiverListenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const portSetting = 'receiver.port (env CDRFLOW_RECEIVER_PORT, `cdrflow receive --port`)';
+  const hostSetting = 'receiver.host (env CDRFLOW_RECEIVER_HOST, `cdrflow receive --host`)';
+  switch (code) {
+    case 'EADDRINUSE':
+      return new CdrflowError('config', `${portSetting}: cannot listen on ${address}: the port is in use by another process; stop that process or choose another port`, { code, cause: err });
+    case 'EACCES':
+      return new CdrflowError('config', `${portSetting}: cannot listen on ${address}: this user may not bind that port (below 1024 needs privileges); choose a port from 1024 up and put a proxy in front`, { code, cause: err });
+    case 'EADDRNOTAVAIL':
+      return new CdrflowError('config', `${hostSetting}: cannot listen on ${address}: no network interface of this machine has that address; use 0.0.0.0 (all), 127.0.0.1 or one of this machine's addresses`, { code, cause: err });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new CdrflowError('config', `${hostSetting}: cannot listen on ${address}: the host name does not resolve (${code}); use an IP address of this machine or 0.0.0.0`, { code, cause: err });
+    default:
+      return err;
+  }
 }
 
 function send(res: ServerResponse, reply: Pick<PushReply, 'status' | 'contentType' | 'body'>, closeConnection: boolean): void {
