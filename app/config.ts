@@ -393,6 +393,16 @@ function missingWithEnvHint(problem: ConfigProblem): ConfigProblem {
   return { path: problem.path, message: `missing: set ${env.name}, or ${problem.path} in the config file` };
 }
 
+/**
+ * A setting whose environment variable could not be read (`CDRFLOW_OPS_PORT=abc`, `CDRFLOW_HUAWEI_APPS='not json'`)
+ * is reported once, as that variable: the schema's own complaint about the value left behind ("received NaN",
+ * "missing: set CDRFLOW_HUAWEI_APPS") would be a second line about the same mistake, and a misleading one.
+ */
+function notAboutUnreadableEnv(problems: ConfigProblem[]): (problem: ConfigProblem) => boolean {
+  const paths = ENV_OVERRIDES.filter((e) => problems.some((p) => p.path === `env ${e.name}`)).map((e) => e.path);
+  return (problem) => !paths.some((path) => problem.path === path || problem.path.startsWith(`${path}.`) || problem.path.startsWith(`${path}[`));
+}
+
 /** File + environment + flags → a validated config, or a ConfigError listing every problem with its path. */
 export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   const env = options.env ?? process.env;
@@ -402,7 +412,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   options.overrides?.(doc);
   applyNamespace(doc);
   const parsed = appConfigSchema.safeParse(doc);
-  if (!parsed.success) problems.push(...zodIssues(parsed.error).map(missingWithEnvHint));
+  if (!parsed.success) problems.push(...zodIssues(parsed.error).filter(notAboutUnreadableEnv(problems)).map(missingWithEnvHint));
   const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
   return parsed.data;
