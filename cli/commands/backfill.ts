@@ -4,6 +4,7 @@ import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
+import { quote } from '../../core/input-limits.ts';
 import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 
@@ -63,11 +64,15 @@ export const command: Command = {
       },
     });
     try {
+      // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
+      const { tenants } = connector.source;
+      if (!tenants.includes(tenant)) throw new ExitError(64, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
       return backfillExitCode(summary);
     } catch (err) {
+      if (err instanceof ExitError) throw err;
       // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
       return rethrowUnreachable(err, config);
     } finally {

@@ -71,6 +71,14 @@ describe('cdrflow backfill tencent-ccc', () => {
     expect(run.out.stderr).toMatch(/--from is not an ISO date-time/);
   });
 
+  it('a tenant the configuration does not name is a usage error (exit 64), not a failed run (it was exit 1)', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
+    writeFileSync(config, 'connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "127.0.0.1:1"\n    protocol: http\n');
+    const run = backfill(['--config', config, '--tenant', '1400000999', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-01T01:00:00Z'], { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' });
+    expect(await run.exit).toBe(64);
+    expect(run.out.stderr).toContain('--tenant "1400000999" is not configured for tencent-ccc (configured: 1400000001)');
+  });
+
   it('a range not over yet: reads up to now - settleSec (exit 75), and the same command run later reads the rest', async () => {
     sim = await startCccSimulator({ credentials: { AKIDcli: 'cli-key' }, sdkAppIds: [1400000001], seed: 32, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
