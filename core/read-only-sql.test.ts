@@ -64,14 +64,16 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('DESCRIBE t', 'TSV')).toMatch(/^x\tUInt32\t/);
     expect(await sql.run('DESCRIBE (SELECT x FROM ro_test.t)', 'TSV')).toMatch(/^x\tUInt32\t/);
     // What the statement allowlist and the function denylist must still let through.
-    expect(await sql.run("SELECT 'file(/etc/passwd)' AS `file`, 1 AS `Function file`", 'TSV')).toBe('file(/etc/passwd)\t1\n');
-    expect(await sql.run('WITH file AS (SELECT x FROM t) SELECT count() FROM file', 'TSV')).toBe('2\n');
+    expect(await sql.run("SELECT 'file(/etc/passwd)' AS `file path`, 1 AS `Function file`", 'TSV')).toBe('file(/etc/passwd)\t1\n');
+    expect(await sql.run('WITH files AS (SELECT x FROM t) SELECT count() FROM files', 'TSV')).toBe('2\n');
     expect(await sql.run('SELECT x FROM t ORDER BY x FORMAT JSONEachRow', 'TSV')).toBe('{"x":1}\n{"x":2}\n');
     expect(await sql.run('(SELECT 1) UNION ALL (SELECT 2) INTERSECT SELECT 2', 'TSV')).toBe('1\n2\n');
     expect(await sql.run('EXISTS TABLE t', 'TSV')).toBe('1\n');
     expect(await sql.run('SHOW CREATE TABLE t', 'TSV')).toContain('CREATE TABLE ro_test.t');
     expect(await sql.run('EXPLAIN SELECT count() FROM t', 'TSV')).not.toBe('');
     expect(await sql.run('SELECT count() FROM numbers(10)', 'TSV')).toBe('10\n');
+    expect(await sql.run("SELECT hasColumnInTable(currentDatabase(), 't', 'x')", 'TSV')).toBe('1\n');
+    expect(await sql.run("SELECT 'file', 'url(x)' AS s, `Function file` FROM (SELECT 1 AS `Function file`)", 'TSV')).toBe('file\turl(x)\t1\n');
   });
 
   const attacks: [string, (port: number) => string, number][] = [
@@ -120,8 +122,17 @@ describe('read-only SQL on the embedded engine', () => {
     ['file read (in a CTE and a subquery)', () => `WITH s AS (SELECT file('${victim}') AS c) SELECT * FROM (SELECT c FROM s)`, 403],
     ['file read (behind a binary FORMAT)', () => `SELECT file('${victim}') FORMAT Parquet`, 403],
     ['file read (in EXPLAIN, which folds constants)', () => `EXPLAIN SYNTAX SELECT (SELECT file('${victim}'))`, 403],
-    ['network (hasColumnInTable on a host)', (p) => `SELECT hasColumnInTable('127.0.0.1:${p}', 'db', 't', 'c')`, 403],
     ['model file (catboostEvaluate)', () => `SELECT catboostEvaluate('${victim}', 1)`, 403],
+    // Functions the engine's EXPLAIN AST does not print (found by probing this path): refused on the canonical text.
+    ['file read (* APPLY file)', () => `SELECT * APPLY file FROM (SELECT '${victim}' AS p)`, 403],
+    ['file read (COLUMNS … APPLY lambda)', () => `SELECT COLUMNS('p') APPLY (x -> file(x)) FROM (SELECT '${victim}' AS p)`, 403],
+    ['file read (a function passed by name)', () => `SELECT arrayMap(file, ['${victim}'])`, 403],
+    ['file read (in SHOW TABLES WHERE, through an error)', () => `SHOW TABLES WHERE toUInt8(file('${victim}'))`, 403],
+    ['file read (in SHOW COLUMNS WHERE, as a yes/no)', () => `SHOW COLUMNS FROM t WHERE file('${victim}') LIKE 'secret%'`, 403],
+    ['file read (in SHOW DATABASES LIMIT)', () => `SHOW DATABASES LIMIT toUInt8(file('${victim}'))`, 403],
+    ['a blocking read (/dev/stdin through APPLY)', () => "SELECT * APPLY (x -> length(file(x))) FROM (SELECT '/dev/stdin' AS p)", 403],
+    ['file read (DESCRIBE of a subquery with APPLY)', () => `DESCRIBE (SELECT * APPLY file FROM (SELECT '${victim}' AS p))`, 403],
+    ['introspection (addressToSymbol)', () => 'SELECT addressToSymbol(toUInt64(1))', 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
@@ -219,6 +230,16 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ['SYSTEM STOP MERGES', true],
     ["SELECT *\nFROM sqlite('x.db', 't')", true],
     ["SELECT 'sqlite(' AS `sqlite(`", false],
+    ["SELECT *\n    APPLY file\nFROM\n(\n    SELECT 'x' AS p\n)", true],
+    ["SELECT arrayMap(file, ['x'])", true],
+    ["SHOW TABLES WHERE toUInt8(file('x'))", true],
+    ["SELECT FILE('x')", true],
+    ['SELECT 1 AS `file`', true],
+    ['SELECT 1 AS "URL"', true],
+    ["SELECT 'file', 'url(x)' AS s", false],
+    ['SELECT 1 AS `Function file`', false],
+    ['SELECT recording_url, file_size, urls\nFROM cdr', false],
+    ["SELECT hasColumnInTable(currentDatabase(), 't', 'x')", false],
   ])('%j refused: %s', (text, refused) => {
     expect(refusalOf(text) !== undefined).toBe(refused);
   });
@@ -226,25 +247,27 @@ describe('refusalOf (on the engine-formatted text)', () => {
 
 describe('astRefusal (on the engine\'s EXPLAIN AST)', () => {
   it.each([
-    ['SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  SelectQuery (children 1)\n   ExpressionList (children 1)\n    Literal UInt64_1', false],
-    ['SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  SelectQuery (children 1)\n   ExpressionList (children 1)\n    Function file (children 1)', true],
-    ['SelectWithUnionQuery (children 1)\n    Function FILE (children 1)', true],
-    ["SelectWithUnionQuery (children 1)\n    Literal 'Function file' (alias x)", false],
-    ['SelectWithUnionQuery (children 1)\n    Literal UInt64_1 (alias Function file)', false],
-    ['SelectWithUnionQuery (children 1)\n    Function fileSize (children 1)', false],
+    ['SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  SelectQuery (children 1)', false],
+    ['SelectWithUnionQuery (children 1)\n    Function file (children 1)', false],
     ['ShowTables', false],
+    ['SHOW USERS query', false],
     ['ShowCreateTableQuery system one (children 2)', false],
     ['DescribeQuery (children 1)', false],
     ['ExistsTableQuery system one (children 2)', false],
     ['Explain EXPLAIN (children 1)\n SelectWithUnionQuery (children 1)', false],
     ["BackupQuery (children 1)\n Function S3 (children 1)", true],
     ['UndropQuery  x (children 1)', true],
+    ['WatchQuery__t', true],
     ['InsertQuery (children 1)', true],
     ['AlterQuery  t (children 1)', true],
     ['', true],
     ['PAR1\u0000\u0001', true],
   ])('%j refused: %s', (ast, refused) => {
     expect(astRefusal(ast) !== undefined).toBe(refused);
+  });
+
+  it('names the statement it refuses', () => {
+    expect(astRefusal('WatchQuery__t')).toMatch(/^Watch is not allowed/);
   });
 });
 

@@ -17,11 +17,14 @@
 //   literals cannot fool it (literals come back escaped, on one line).
 // - Nor does it refuse `BACKUP … TO S3(…)`/`Memory(…)` (the engine uploads the tables to the address named) or the
 //   scalar function `file(path)`, which the embedded engine answers with any file's contents (it does not keep to
-//   user_files_path). A denylist of statements cannot keep up with the engine, so the third layer is an allowlist:
-//   the engine's own AST of the statement (EXPLAIN AST, which only parses) must be a read — SELECT (WITH, UNION,
-//   INTERSECT), SHOW, DESCRIBE, EXPLAIN or EXISTS — and no function in it, at any depth, may be one that reads
-//   files or reaches the network (`astRefusal`). Names are the parser's, so case, backquotes, aliases and comments
-//   change nothing.
+//   user_files_path). So the second layer also refuses every word of the canonical text, outside string literals,
+//   that names a function reading files, reaching other hosts or running programs (OUTSIDE_FUNCTIONS) — wherever it
+//   stands: a call, a function passed by name (`arrayMap(file, …)`, `* APPLY file`), a SHOW's WHERE. The engine's
+//   own syntax tree (EXPLAIN AST) does not print all of these (APPLY, functions passed by name and SHOW's clauses
+//   are missing from it), so it is not used to find functions; the text is. A column or alias with such a name is
+//   refused too (fail closed; the pipeline's tables have none). The third layer is an allowlist of statements: the
+//   root of the engine's AST (EXPLAIN AST, which only parses) must be a read — SELECT (WITH, UNION, INTERSECT),
+//   SHOW, DESCRIBE, EXPLAIN or EXISTS (`astRefusal`): a denylist of statements cannot keep up with the engine.
 // - A cancelled call does not stop the engine (chdb rejects early and computes on), so a caller that goes away is
 //   followed by `KILL QUERY` for its tagged query, and max_execution_time bounds everything else.
 // Server (CLICKHOUSE_URL): the same settings go with each request (readonly=1 applied with the others), and the
@@ -84,6 +87,8 @@ function engineSettings(limits: SqlLimits, color = false): Record<string, string
   return {
     readonly: '1',
     output_format_pretty_color: color ? '1' : '0',
+    // addressToSymbol, demangle, …: the engine's own memory layout is not the pipeline's data.
+    allow_introspection_functions: '0',
     max_execution_time: String(limits.maxExecutionTimeSec),
     max_result_rows: String(limits.maxResultRows),
     max_result_bytes: String(limits.maxResultBytes),
@@ -94,7 +99,7 @@ function engineSettings(limits: SqlLimits, color = false): Record<string, string
 }
 
 // ClickHouse error codes (the engine's `Code: N`), mapped to what the caller did wrong.
-const REFUSED_CODES = new Set([164 /* READONLY */, 497 /* ACCESS_DENIED */]);
+const REFUSED_CODES = new Set([164 /* READONLY */, 446 /* FUNCTION_NOT_ALLOWED: introspection */, 497 /* ACCESS_DENIED */]);
 const BAD_QUERY_CODES = new Set([62 /* SYNTAX_ERROR */]);
 
 function engineCode(err: unknown): number | undefined {
@@ -127,8 +132,41 @@ function asQueryError(err: unknown): SqlQueryError {
 }
 
 /**
+ * Functions (scalar or table) that read files, reach other hosts or run programs: refused wherever they stand in a
+ * statement. readonly=1 refuses most of the table functions already; they are listed too, so that a function the
+ * engine lets through in some position (as `DESCRIBE` once did) is still refused. Compared in lower case: the
+ * engine's own lookup of some of these is case-insensitive.
+ */
+const OUTSIDE_FUNCTIONS = new Set(
+  [
+    'file', 'fileCluster', 'sqlite', 'url', 'urlCluster', 's3', 's3Cluster', 'gcs', 'oss', 'cosn', 'hdfs', 'hdfsCluster',
+    'azureBlobStorage', 'azureBlobStorageCluster', 'remote', 'remoteSecure', 'cluster', 'clusterAllReplicas', 'mysql',
+    'postgresql', 'mongodb', 'redis', 'jdbc', 'odbc', 'executable', 'input', 'hive', 'iceberg', 'icebergS3',
+    'icebergAzure', 'icebergHDFS', 'icebergLocal', 'icebergCluster', 'icebergS3Cluster', 'deltaLake', 'deltaLakeCluster',
+    'deltaLakeLocal', 'hudi', 'hudiCluster', 'paimon', 'filesystem', 'arrowFlight', 'ytsaurus',
+    // A scalar function with the same reach: a model file loaded from a path.
+    'catboostEvaluate',
+  ].map((f) => f.toLowerCase()),
+);
+
+/**
+ * The words of an engine-formatted statement outside its string literals: bare identifiers and keywords, and each
+ * quoted identifier (backquotes or double quotes) as one word, its content. formatQuery's text has no comments and
+ * writes every literal on one line, escaped.
+ */
+export function wordsOf(formatted: string): string[] {
+  const words: string[] = [];
+  for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    const word = m[1] ?? m[2] ?? m[3];
+    if (word !== undefined) words.push(word);
+  }
+  return words;
+}
+
+
+/**
  * The second layer (see the header): the engine's canonical text of the statement, refused when it writes a file
- * (`INTO OUTFILE`, `sqlite()`), kills queries, stops the engine's background work (`SYSTEM`), describes a table
+ * (`INTO OUTFILE`, `sqlite()`), names a function that reads files or reaches other hosts, kills queries, stops the engine's background work (`SYSTEM`), describes a table
  * function or switches the session's database — the things readonly=1 still allows (those besides INTO OUTFILE and
  * KILL were found by test/fuzz/ops-port.test.ts).
  */
@@ -146,53 +184,28 @@ export function refusalOf(formatted: string): string | undefined {
   if (/^DESCRIBE TABLE [A-Za-z_][A-Za-z0-9_]*\s*\(/i.test(statement)) {
     return 'DESCRIBE of a table function is not allowed: it reads the file or address it names, which read-only queries do not';
   }
-  // sqlite() opens (and so creates) its database file before readonly=1 refuses the table function. Outside string
-  // literals and quoted names only: `SELECT 'sqlite('` is a read.
-  if (/\bsqlite\s*\(/i.test(statement.replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''"))) {
-    return 'sqlite() is not allowed: it creates the file it names before the read-only check refuses it';
+  // A function that reads files, reaches other hosts or runs programs, in any position (see the header). sqlite() also
+  // creates its file before readonly=1 refuses it. Words inside string literals do not count: `SELECT 'file'` is a read.
+  const outside = wordsOf(statement).find((w) => OUTSIDE_FUNCTIONS.has(w.toLowerCase()));
+  if (outside !== undefined) {
+    return `${outside} is not allowed: it names a function that reads files, reaches other hosts or runs programs (a column or alias of that name too); queries here read the pipeline's tables`;
   }
   if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
   return undefined;
 }
 
-/**
- * Functions (scalar or table) that read files, reach other hosts or run programs: refused wherever they stand in a
- * statement. readonly=1 refuses most of the table functions already; they are listed too, so that a function the
- * engine lets through in some position (as `DESCRIBE` once did) is still refused. Lower case: the parser keeps the
- * case it was given, and the engine's own lookup of these is case-insensitive for some.
- */
-const OUTSIDE_FUNCTIONS = new Set(
-  [
-    'file', 'fileCluster', 'sqlite', 'url', 'urlCluster', 's3', 's3Cluster', 'gcs', 'oss', 'cosn', 'hdfs', 'hdfsCluster',
-    'azureBlobStorage', 'azureBlobStorageCluster', 'remote', 'remoteSecure', 'cluster', 'clusterAllReplicas', 'mysql',
-    'postgresql', 'mongodb', 'redis', 'jdbc', 'odbc', 'executable', 'input', 'hive', 'iceberg', 'icebergS3',
-    'icebergAzure', 'icebergHDFS', 'icebergLocal', 'icebergCluster', 'icebergS3Cluster', 'deltaLake', 'deltaLakeCluster',
-    'deltaLakeLocal', 'hudi', 'hudiCluster', 'paimon', 'filesystem', 'arrowFlight', 'ytsaurus',
-    // Scalar functions with the same reach: a model file loaded from a path, a column looked up on another server.
-    'catboostEvaluate', 'hasColumnInTable',
-  ].map((f) => f.toLowerCase()),
-);
-
-/** The statements a read-only endpoint answers, by the root node of the engine's AST. */
-const READ_STATEMENT = /^(?:SelectWithUnionQuery|SelectIntersectExceptQuery|Explain|DescribeQuery|Show\w*|Exists\w*)$/;
+/** The statements a read-only endpoint answers, by the root node of the engine's AST (`SHOW USERS` prints `SHOW …`). */
+const READ_STATEMENT = /^(?:SelectWithUnionQuery|SelectIntersectExceptQuery|Explain|DescribeQuery|Show[A-Za-z]*|SHOW|Exists[A-Za-z]*)$/;
 
 /**
- * The third layer (see the header), on the engine's `EXPLAIN AST` of the statement: refused unless the statement is
- * a read, or when any function in it reads files, reaches the network or runs a program. An answer that does not
- * read as an AST is refused too (fail closed).
+ * The third layer (see the header), on the engine's `EXPLAIN AST` of the statement: refused unless its root is a
+ * read. An answer that does not read as an AST is refused too (fail closed).
  */
 export function astRefusal(ast: string): string | undefined {
-  const lines = ast.split('\n').filter((l) => l.trim() !== '');
-  const root = /^(\w+)/.exec(lines[0] ?? '')?.[1];
+  const root = /^([A-Za-z]+)/.exec(ast.trimStart())?.[1];
   if (root === undefined) return 'the statement could not be checked; only reads are answered here';
   if (!READ_STATEMENT.test(root)) {
     return `${root.replace(/Query$/, '')} is not allowed: this endpoint answers reads only (SELECT, SHOW, DESCRIBE, EXPLAIN, EXISTS)`;
-  }
-  for (const line of lines) {
-    const fn = /^\s*Function (\S+)/.exec(line)?.[1];
-    if (fn !== undefined && OUTSIDE_FUNCTIONS.has(fn.toLowerCase())) {
-      return `${fn}() is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
-    }
   }
   return undefined;
 }
