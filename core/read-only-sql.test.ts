@@ -73,6 +73,8 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('EXPLAIN SELECT count() FROM t', 'TSV')).not.toBe('');
     expect(await sql.run('SELECT count() FROM numbers(10)', 'TSV')).toBe('10\n');
     expect(await sql.run("SELECT hasColumnInTable(currentDatabase(), 't', 'x')", 'TSV')).toBe('1\n');
+    expect(await sql.run('SELECT x AS remote, x AS input, x AS url FROM t ORDER BY x', 'TSV')).toBe('1\t1\t1\n2\t2\t2\n');
+    expect(await sql.run("SELECT match('abc', 'b'), multiSearchAny('abc', ['b'])", 'TSV')).toBe('1\t1\n');
     expect(await sql.run("SELECT 'file', 'url(x)' AS s, `Function file` FROM (SELECT 1 AS `Function file`)", 'TSV')).toBe('file\turl(x)\t1\n');
   });
 
@@ -133,6 +135,12 @@ describe('read-only SQL on the embedded engine', () => {
     ['a blocking read (/dev/stdin through APPLY)', () => "SELECT * APPLY (x -> length(file(x))) FROM (SELECT '/dev/stdin' AS p)", 403],
     ['file read (DESCRIBE of a subquery with APPLY)', () => `DESCRIBE (SELECT * APPLY file FROM (SELECT '${victim}' AS p))`, 403],
     ['introspection (addressToSymbol)', () => 'SELECT addressToSymbol(toUInt64(1))', 403],
+    // Found by a second probe: the library bridge (a separate program, contacted on a local port), a file-existence
+    // oracle, a Hyperscan compile that outlived max_execution_time.
+    ['program and local port (system.models)', () => 'SELECT * FROM system.models', 403],
+    ['program and local port (merge over system)', () => "SELECT * FROM merge('system', '^models$')", 403],
+    ['file existence (EXISTS TABLE of a path)', () => `EXISTS TABLE \`${victim}\``, 403],
+    ['a compile past the time limit (Hyperscan)', () => "SELECT multiFuzzyMatchAny('abc', 3, [repeat('ab', 300)])", 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
@@ -234,8 +242,17 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ["SELECT arrayMap(file, ['x'])", true],
     ["SHOW TABLES WHERE toUInt8(file('x'))", true],
     ["SELECT FILE('x')", true],
-    ['SELECT 1 AS `file`', true],
-    ['SELECT 1 AS "URL"', true],
+    ['SELECT 1 AS `file`', false],
+    ['SELECT 1 AS "URL"', false],
+    ['SELECT\n    caller AS source,\n    callee AS remote,\n    duration AS input\nFROM cdr', false],
+    ['SHOW FILESYSTEM CACHES', false],
+    ["SELECT 1 AS `answered/total`", false],
+    ['SELECT count(remote)\nFROM t', true],
+    ['SELECT *\n    APPLY (file)\nFROM t', true],
+    ['SELECT *\nFROM system.models', true],
+    ['SELECT *\nFROM `system`.`models`', true],
+    ["SELECT *\nFROM merge('system', '^models$')", true],
+    ['EXISTS TABLE `/etc/passwd`', true],
     ["SELECT 'file', 'url(x)' AS s", false],
     ['SELECT 1 AS `Function file`', false],
     ['SELECT recording_url, file_size, urls\nFROM cdr', false],

@@ -17,12 +17,12 @@
 //   literals cannot fool it (literals come back escaped, on one line).
 // - Nor does it refuse `BACKUP … TO S3(…)`/`Memory(…)` (the engine uploads the tables to the address named) or the
 //   scalar function `file(path)`, which the embedded engine answers with any file's contents (it does not keep to
-//   user_files_path). So the second layer also refuses every word of the canonical text, outside string literals,
-//   that names a function reading files, reaching other hosts or running programs (OUTSIDE_FUNCTIONS) — wherever it
-//   stands: a call, a function passed by name (`arrayMap(file, …)`, `* APPLY file`), a SHOW's WHERE. The engine's
-//   own syntax tree (EXPLAIN AST) does not print all of these (APPLY, functions passed by name and SHOW's clauses
-//   are missing from it), so it is not used to find functions; the text is. A column or alias with such a name is
-//   refused too (fail closed; the pipeline's tables have none). The third layer is an allowlist of statements: the
+//   user_files_path). So the second layer also refuses, on the canonical text's tokens (string literals left out), a
+//   function reading files, reaching other hosts or running programs (OUTSIDE_FUNCTIONS) wherever it is called,
+//   applied or passed by name: `file(`, `* APPLY file`, `arrayMap(file, …)`, inside a SHOW's WHERE (`outsideReach`).
+//   The engine's own syntax tree (EXPLAIN AST) does not print all of these (APPLY, functions passed by name and
+//   SHOW's clauses are missing from it), so it is not used to find functions; the text is. The same tokens refuse
+//   `system.models` (it starts a separate program) and tables named by a file path. The third layer is an allowlist of statements: the
 //   root of the engine's AST (EXPLAIN AST, which only parses) must be a read — SELECT (WITH, UNION, INTERSECT),
 //   SHOW, DESCRIBE, EXPLAIN or EXISTS (`astRefusal`): a denylist of statements cannot keep up with the engine.
 // - A cancelled call does not stop the engine (chdb rejects early and computes on), so a caller that goes away is
@@ -34,6 +34,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
+import { quote } from './input-limits.ts';
 
 export interface SqlLimits {
   /** The engine cancels a query after this many seconds. */
@@ -89,6 +90,9 @@ function engineSettings(limits: SqlLimits, color = false): Record<string, string
     output_format_pretty_color: color ? '1' : '0',
     // addressToSymbol, demangle, …: the engine's own memory layout is not the pipeline's data.
     allow_introspection_functions: '0',
+    // multiMatch*/multiFuzzyMatch* compile with Hyperscan, which neither max_execution_time nor KILL stops (a 300-
+    // character fuzzy pattern held a session 4.6 s past a 2 s limit). match() and multiSearch* stay.
+    allow_hyperscan: '0',
     max_execution_time: String(limits.maxExecutionTimeSec),
     max_result_rows: String(limits.maxResultRows),
     max_result_bytes: String(limits.maxResultBytes),
@@ -144,25 +148,61 @@ const OUTSIDE_FUNCTIONS = new Set(
     'postgresql', 'mongodb', 'redis', 'jdbc', 'odbc', 'executable', 'input', 'hive', 'iceberg', 'icebergS3',
     'icebergAzure', 'icebergHDFS', 'icebergLocal', 'icebergCluster', 'icebergS3Cluster', 'deltaLake', 'deltaLakeCluster',
     'deltaLakeLocal', 'hudi', 'hudiCluster', 'paimon', 'filesystem', 'arrowFlight', 'ytsaurus',
-    // A scalar function with the same reach: a model file loaded from a path.
-    'catboostEvaluate',
+    // A scalar function with the same reach: a model file loaded from a path. merge() reads the tables a pattern
+    // names, system.models among them (see outsideReach).
+    'catboostEvaluate', 'merge',
   ].map((f) => f.toLowerCase()),
 );
 
-/**
- * The words of an engine-formatted statement outside its string literals: bare identifiers and keywords, and each
- * quoted identifier (backquotes or double quotes) as one word, its content. formatQuery's text has no comments and
- * writes every literal on one line, escaped.
- */
-export function wordsOf(formatted: string): string[] {
-  const words: string[] = [];
-  for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)/g)) {
-    const word = m[1] ?? m[2] ?? m[3];
-    if (word !== undefined) words.push(word);
-  }
-  return words;
+/** A token of an engine-formatted statement: a word (bare or quoted identifier, keyword) or one punctuation mark. */
+export interface SqlToken {
+  text: string;
+  /** A quoted identifier (backquotes or double quotes): its content is `text`. */
+  quoted: boolean;
 }
 
+/**
+ * The tokens of an engine-formatted statement, string literals left out (one `''` token stands for each):
+ * formatQuery's text has no comments and writes every literal on one line, escaped.
+ */
+export function tokensOf(formatted: string): SqlToken[] {
+  const tokens: SqlToken[] = [];
+  for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)|([^\sA-Za-z_])/g)) {
+    if (m[1] !== undefined || m[2] !== undefined) tokens.push({ text: (m[1] ?? m[2])!, quoted: true });
+    else if (m[3] !== undefined) tokens.push({ text: m[3], quoted: false });
+    else tokens.push({ text: m[4] ?? "''", quoted: false });
+  }
+  return tokens;
+}
+
+/**
+ * Where the statement reaches outside the pipeline's tables, found on its tokens: a function of OUTSIDE_FUNCTIONS
+ * called (`file(`), applied (`APPLY file`) or passed by name (`arrayMap(file, …)`); `system.models` (reading it starts
+ * the engine's library bridge, a separate program, and contacts it on a local port; `merge()` could reach it too);
+ * a table named by a file path (the embedded engine's default database answers `EXISTS TABLE \`/etc/passwd\``).
+ * A column or alias of such a name elsewhere (`callee AS remote`) is a read.
+ */
+function outsideReach(formatted: string): string | undefined {
+  const tokens = tokensOf(formatted);
+  const at = (i: number) => tokens[i]?.text ?? '';
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.quoted && /^(?:\/|~|\.\.?\/)/.test(token.text)) return `${quote(token.text)} is not allowed: a file path is not a table of the pipeline`;
+    if (token.quoted || !OUTSIDE_FUNCTIONS.has(token.text.toLowerCase())) {
+      if (token.text.toLowerCase() === 'models' && at(i - 1) === '.' && at(i - 2).toLowerCase() === 'system') {
+        return 'system.models is not allowed: reading it starts the engine\'s library bridge, a separate program';
+      }
+      continue;
+    }
+    const called = at(i + 1) === '(';
+    const applied = at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY');
+    const passed = (at(i - 1) === '(' || at(i - 1) === ',') && (at(i + 1) === ',' || at(i + 1) === ')');
+    if (called || applied || passed) {
+      return `${token.text} is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * The second layer (see the header): the engine's canonical text of the statement, refused when it writes a file
@@ -184,12 +224,10 @@ export function refusalOf(formatted: string): string | undefined {
   if (/^DESCRIBE TABLE [A-Za-z_][A-Za-z0-9_]*\s*\(/i.test(statement)) {
     return 'DESCRIBE of a table function is not allowed: it reads the file or address it names, which read-only queries do not';
   }
-  // A function that reads files, reaches other hosts or runs programs, in any position (see the header). sqlite() also
-  // creates its file before readonly=1 refuses it. Words inside string literals do not count: `SELECT 'file'` is a read.
-  const outside = wordsOf(statement).find((w) => OUTSIDE_FUNCTIONS.has(w.toLowerCase()));
-  if (outside !== undefined) {
-    return `${outside} is not allowed: it names a function that reads files, reaches other hosts or runs programs (a column or alias of that name too); queries here read the pipeline's tables`;
-  }
+  // A function that reads files, reaches other hosts or runs programs, called, applied or passed by name (see the
+  // header); sqlite() also creates its file before readonly=1 refuses it. String literals do not count.
+  const outside = outsideReach(statement);
+  if (outside !== undefined) return outside;
   if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
   return undefined;
 }
