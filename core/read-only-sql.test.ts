@@ -74,6 +74,7 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('SELECT count() FROM numbers(10)', 'TSV')).toBe('10\n');
     expect(await sql.run("SELECT hasColumnInTable(currentDatabase(), 't', 'x')", 'TSV')).toBe('1\n');
     expect(await sql.run('SELECT x AS remote, x AS input, x AS url FROM t ORDER BY x', 'TSV')).toBe('1\t1\t1\n2\t2\t2\n');
+    expect(await sql.run('SELECT count(remote), any(input) FROM (SELECT x AS remote, x AS input FROM t)', 'TSV')).toBe('2\t1\n');
     expect(await sql.run("SELECT match('abc', 'b'), multiSearchAny('abc', ['b'])", 'TSV')).toBe('1\t1\n');
     expect(await sql.run("SELECT 'file', 'url(x)' AS s, `Function file` FROM (SELECT 1 AS `Function file`)", 'TSV')).toBe('file\turl(x)\t1\n');
   });
@@ -141,6 +142,10 @@ describe('read-only SQL on the embedded engine', () => {
     ['program and local port (merge over system)', () => "SELECT * FROM merge('system', '^models$')", 403],
     ['file existence (EXISTS TABLE of a path)', () => `EXISTS TABLE \`${victim}\``, 403],
     ['a compile past the time limit (Hyperscan)', () => "SELECT multiFuzzyMatchAny('abc', 3, [repeat('ab', 300)])", 403],
+    // Found by a third probe.
+    ['file read (passed by name with an alias)', () => `SELECT arrayMap(file AS f, ['${victim}'])`, 403],
+    ['file existence (a relative path with ..)', () => `EXISTS TABLE \`core/../../../${victim.slice(1)}\``, 403],
+    ['a row past the time limit (editDistance)', () => "SELECT editDistance(repeat('a', 60000), repeat('b', 60000))", 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
@@ -247,7 +252,16 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ['SELECT\n    caller AS source,\n    callee AS remote,\n    duration AS input\nFROM cdr', false],
     ['SHOW FILESYSTEM CACHES', false],
     ["SELECT 1 AS `answered/total`", false],
-    ['SELECT count(remote)\nFROM t', true],
+    ['SELECT count(remote)\nFROM t', false],
+    ['SELECT\n    vendor,\n    file,\n    url,\n    any(url),\n    concat(file, \'-\', url),\n    uniqExact(tenant_id, remote)\nFROM cdr\nGROUP BY\n    vendor,\n    remote', false],
+    ['SELECT cdr.remote\nFROM cdr', false],
+    ["SELECT arrayMap(file AS f, ['x'])", true],
+    ["SELECT arrayMap((file), ['x'])", true],
+    ["SELECT mapApply(url, m)\nFROM t", true],
+    ['EXISTS TABLE `core/../../etc/passwd`', true],
+    ['EXISTS TABLE `.cache/x.csv`', true],
+    ["SELECT editDistance('a', 'b')", true],
+    ["SELECT levenshteinDistance('a', 'b')", true],
     ['SELECT *\n    APPLY (file)\nFROM t', true],
     ['SELECT *\nFROM system.models', true],
     ['SELECT *\nFROM `system`.`models`', true],

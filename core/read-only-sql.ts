@@ -176,27 +176,50 @@ export function tokensOf(formatted: string): SqlToken[] {
 }
 
 /**
- * Where the statement reaches outside the pipeline's tables, found on its tokens: a function of OUTSIDE_FUNCTIONS
- * called (`file(`), applied (`APPLY file`) or passed by name (`arrayMap(file, …)`); `system.models` (reading it starts
- * the engine's library bridge, a separate program, and contacts it on a local port; `merge()` could reach it too);
- * a table named by a file path (the embedded engine's default database answers `EXISTS TABLE \`/etc/passwd\``).
- * A column or alias of such a name elsewhere (`callee AS remote`) is a read.
+ * Functions whose work on one row the engine cannot interrupt (max_execution_time is checked between blocks, and KILL
+ * waits for the same point): quadratic in the length of their arguments, one row of two 60,000-character strings took
+ * 4 s against a 2 s limit, three rows 10 s, and a block of them hours.
+ */
+const UNINTERRUPTIBLE_FUNCTIONS = new Set(
+  [
+    'editDistance', 'editDistanceUTF8', 'levenshteinDistance', 'levenshteinDistanceUTF8', 'damerauLevenshteinDistance',
+    'jaroSimilarity', 'jaroWinklerSimilarity', 'stringJaccardIndex', 'stringJaccardIndexUTF8',
+  ].map((f) => f.toLowerCase()),
+);
+
+/**
+ * Where the statement reaches outside the pipeline's tables, found on its tokens:
+ * - a function of OUTSIDE_FUNCTIONS called (`file(`), applied (`APPLY file`) or passed by name to a higher-order
+ *   function (`arrayMap(file, …)`, `arrayMap(file AS f, …)`: the engine's higher-order functions, arrayX and mapX, take
+ *   the function first). Elsewhere such a name is a column (`count(remote)`) or an alias (`callee AS remote`): a read;
+ * - `system.models`: reading it starts the engine's library bridge, a separate program, and contacts it on a local
+ *   port (`merge()` could reach it too, and is listed);
+ * - a quoted name with a path separator, other than an alias being defined: the embedded engine's default database
+ *   answers `EXISTS TABLE \`/etc/passwd\`` (or `core/../../etc/passwd`, relative to the job's directory);
+ * - a function of UNINTERRUPTIBLE_FUNCTIONS, anywhere.
  */
 function outsideReach(formatted: string): string | undefined {
   const tokens = tokensOf(formatted);
   const at = (i: number) => tokens[i]?.text ?? '';
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
-    if (token.quoted && /^(?:\/|~|\.\.?\/)/.test(token.text)) return `${quote(token.text)} is not allowed: a file path is not a table of the pipeline`;
-    if (token.quoted || !OUTSIDE_FUNCTIONS.has(token.text.toLowerCase())) {
-      if (token.text.toLowerCase() === 'models' && at(i - 1) === '.' && at(i - 2).toLowerCase() === 'system') {
-        return 'system.models is not allowed: reading it starts the engine\'s library bridge, a separate program';
-      }
+    const word = token.text.toLowerCase();
+    if (word === 'models' && at(i - 1) === '.' && at(i - 2).toLowerCase() === 'system') {
+      return 'system.models is not allowed: reading it starts the engine\'s library bridge, a separate program';
+    }
+    if (token.quoted) {
+      if (token.text.includes('/') && at(i - 1).toUpperCase() !== 'AS') return `${quote(token.text)} is not allowed: a name with a path in it is not a table of the pipeline`;
       continue;
     }
+    if (UNINTERRUPTIBLE_FUNCTIONS.has(word) && at(i + 1) === '(') {
+      return `${token.text} is not allowed: on long strings it runs for minutes and neither the time limit nor a cancel stops it`;
+    }
+    if (!OUTSIDE_FUNCTIONS.has(word) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
     const called = at(i + 1) === '(';
     const applied = at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY');
-    const passed = (at(i - 1) === '(' || at(i - 1) === ',') && (at(i + 1) === ',' || at(i + 1) === ')');
+    let open = i - 1;
+    while (at(open) === '(' && at(open - 1) === '(') open--;
+    const passed = at(open) === '(' && /^(?:array|map)/i.test(at(open - 1));
     if (called || applied || passed) {
       return `${token.text} is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
     }
