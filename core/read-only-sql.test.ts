@@ -146,6 +146,12 @@ describe('read-only SQL on the embedded engine', () => {
     ['file read (passed by name with an alias)', () => `SELECT arrayMap(file AS f, ['${victim}'])`, 403],
     ['file existence (a relative path with ..)', () => `EXISTS TABLE \`core/../../../${victim.slice(1)}\``, 403],
     ['a row past the time limit (editDistance)', () => "SELECT editDistance(repeat('a', 60000), repeat('b', 60000))", 403],
+    // Found by a fourth probe.
+    ['a row past the time limit (editDistance passed by name)', () => "SELECT arrayMap(editDistance, [repeat('a', 60000)], [repeat('b', 60000)])", 403],
+    ['a row past the time limit (arraySimilarity)', () => 'SELECT arraySimilarity(range(60000), range(60000, 120000), arrayWithConstant(60000, 1.), arrayWithConstant(60000, 1.))', 403],
+    ['a row past the time limit (h3kRing)', () => 'SELECT length(h3kRing(599686042433355775, 300))', 403],
+    ['file existence (a file name in the working directory)', () => 'EXISTS TABLE `package.json`', 403],
+    ['the process\'s threads (system.stack_trace)', () => 'SELECT count() FROM system.stack_trace', 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
@@ -260,6 +266,10 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ["SELECT mapApply(url, m)\nFROM t", true],
     ['EXISTS TABLE `core/../../etc/passwd`', true],
     ['EXISTS TABLE `.cache/x.csv`', true],
+    ['EXISTS TABLE `package.json`', true],
+    ['SELECT 1 AS `calls.per.day`', false],
+    ['SELECT *\nFROM system.stack_trace', true],
+    ["SELECT arrayMap(editDistance, ['a'], ['b'])", true],
     ["SELECT editDistance('a', 'b')", true],
     ["SELECT levenshteinDistance('a', 'b')", true],
     ['SELECT *\n    APPLY (file)\nFROM t', true],
