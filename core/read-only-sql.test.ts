@@ -20,9 +20,12 @@ let sql: ReadOnlySql;
 let trap: Server;
 let trapPort = 0;
 const trapHits: string[] = [];
+// A file without a dot in the working directory: the embedded engine's default database answers whether it exists.
+const cwdProbe = `cdrflow-exists-probe-${process.pid}`;
 
 beforeAll(async () => {
   writeFileSync(victim, 'secret\n');
+  writeFileSync(cwdProbe, '');
   trap = createServer((req, res) => {
     trapHits.push(`${req.method} ${req.url}`);
     res.end('a\tb\n');
@@ -40,6 +43,7 @@ afterAll(async () => {
   await writer?.close();
   await new Promise((r) => trap.close(r));
   rmSync(dir, { recursive: true, force: true });
+  rmSync(cwdProbe, { force: true });
 });
 
 async function refusal(query: string): Promise<SqlQueryError> {
@@ -152,10 +156,30 @@ describe('read-only SQL on the embedded engine', () => {
     ['a row past the time limit (h3kRing)', () => 'SELECT length(h3kRing(599686042433355775, 300))', 403],
     ['file existence (a file name in the working directory)', () => 'EXISTS TABLE `package.json`', 403],
     ['the process\'s threads (system.stack_trace)', () => 'SELECT count() FROM system.stack_trace', 403],
+    // Found by the fifth stop's review: the default database without a path or a dot in the name.
+    ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
+    ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
   ];
   it.each(attacks)('refuses %s', async (_name, query, status) => {
     const err = await refusal(query(trapPort));
     expect(err.status).toBe(status);
+  });
+
+  it('refuses the database default where the engine itself answers about files', async () => {
+    // The writer's session answers what the read-only one refuses: the attack above is real on this engine.
+    const exists = async (name: string) => (await (await writer.query({ query: `EXISTS TABLE default.\`${name}\``, format: 'TabSeparated' })).text()).trim();
+    expect(await exists(cwdProbe)).toBe('1');
+    expect(await exists(`${cwdProbe}-absent`)).toBe('0');
+  });
+
+  it('resolves bare names outside the database default before the pipeline created its own', async () => {
+    const fresh = await openReadOnlySql({ kind: 'embedded', dataDir: join(dir, 'ch'), database: 'not_created_yet' }, { ...DEFAULT_SQL_LIMITS, maxConcurrent: 1 });
+    try {
+      expect(await fresh.run('SELECT currentDatabase()', 'TSV')).toBe('information_schema\n');
+      expect(await fresh.run(`EXISTS TABLE \`${cwdProbe}\``, 'TSV')).toBe('0\n');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('left no trace of the attacks: no file written, no request made, no row changed', async () => {
@@ -281,8 +305,18 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ['SELECT 1 AS `Function file`', false],
     ['SELECT recording_url, file_size, urls\nFROM cdr', false],
     ["SELECT hasColumnInTable(currentDatabase(), 't', 'x')", false],
+    ['EXISTS TABLE default.LICENSE', true],
+    ['SELECT *\nFROM `default`.`Makefile-old`', true],
+    ['SHOW CREATE TABLE default.cdr', true],
+    ["SELECT name, default\nFROM system.settings\nWHERE default = '0'", false],
+    ['SELECT s.default\nFROM system.settings AS s', false],
   ])('%j refused: %s', (text, refused) => {
     expect(refusalOf(text) !== undefined).toBe(refused);
+  });
+
+  it('refuses the database default only where it answers about files (the embedded engine)', () => {
+    expect(refusalOf('EXISTS TABLE default.LICENSE', { fileBackedDefault: true })).toMatch(/database default is not allowed/);
+    expect(refusalOf('EXISTS TABLE default.LICENSE', { fileBackedDefault: false })).toBeUndefined();
   });
 });
 

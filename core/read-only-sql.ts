@@ -207,9 +207,13 @@ const REFUSED_SYSTEM_TABLES = new Map([
  * - a quoted name with a `/` or `.` in it, other than an alias being defined: the embedded engine's default database
  *   answers `EXISTS TABLE \`/etc/passwd\`` (or `core/../../etc/passwd`, `package.json`, relative to the job's
  *   directory);
+ * - anything in the database `default` (`default.LICENSE`, `` `default`.`Makefile-old` ``): in the embedded engine it
+ *   is an Overlay over the job's working directory and answers whether a file of that name exists there. The
+ *   pipeline's tables are in their own database; bare names resolve there, or to information_schema (see
+ *   embeddedEngine);
  * - a function of UNINTERRUPTIBLE_FUNCTIONS, in the same positions.
  */
-function outsideReach(formatted: string): string | undefined {
+function outsideReach(formatted: string, fileBackedDefault: boolean): string | undefined {
   const tokens = tokensOf(formatted);
   const at = (i: number) => tokens[i]?.text ?? '';
   for (let i = 0; i < tokens.length; i++) {
@@ -217,6 +221,9 @@ function outsideReach(formatted: string): string | undefined {
     const word = token.text.toLowerCase();
     if (at(i - 1) === '.' && at(i - 2).toLowerCase() === 'system' && REFUSED_SYSTEM_TABLES.has(word)) {
       return `system.${token.text} is not allowed: ${REFUSED_SYSTEM_TABLES.get(word)}`;
+    }
+    if (fileBackedDefault && word === 'default' && at(i + 1) === '.' && at(i - 1) !== '.') {
+      return "the database default is not allowed: in the embedded engine it answers about files in the job's directory; the pipeline's tables are in its own database";
     }
     if (token.quoted) {
       // `package.json`, `core/../../etc/passwd`: names of files, which the default database answers about.
@@ -239,13 +246,18 @@ function outsideReach(formatted: string): string | undefined {
   return undefined;
 }
 
+export interface RefusalOptions {
+  /** The database `default` answers about files (the embedded engine's Overlay): refuse names in it. */
+  fileBackedDefault: boolean;
+}
+
 /**
  * The second layer (see the header): the engine's canonical text of the statement, refused when it writes a file
  * (`INTO OUTFILE`, `sqlite()`), names a function that reads files or reaches other hosts, kills queries, stops the engine's background work (`SYSTEM`), describes a table
  * function or switches the session's database — the things readonly=1 still allows (those besides INTO OUTFILE and
  * KILL were found by test/fuzz/ops-port.test.ts).
  */
-export function refusalOf(formatted: string): string | undefined {
+export function refusalOf(formatted: string, options: RefusalOptions = { fileBackedDefault: true }): string | undefined {
   const statement = formatted.trimStart();
   if (/^KILL\b/i.test(statement)) return 'KILL is not allowed: queries of the pipeline are not yours to cancel';
   // readonly=1 refuses most SYSTEM statements but runs the global START/STOP ones (SYSTEM STOP MERGES, … VIEWS,
@@ -261,7 +273,7 @@ export function refusalOf(formatted: string): string | undefined {
   }
   // A function that reads files, reaches other hosts or runs programs, called, applied or passed by name (see the
   // header); sqlite() also creates its file before readonly=1 refuses it. String literals do not count.
-  const outside = outsideReach(statement);
+  const outside = outsideReach(statement, options.fileBackedDefault);
   if (outside !== undefined) return outside;
   if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
   return undefined;
@@ -302,6 +314,9 @@ interface Engine {
 
 export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimits = DEFAULT_SQL_LIMITS): Promise<ReadOnlySql> {
   const engine = target.kind === 'embedded' ? await embeddedEngine(target, limits) : httpEngine(target, limits);
+  // A server's default database is an ordinary one; the embedded engine's is the Overlay (outsideReach), unless the
+  // pipeline itself was configured into it.
+  const refusalOptions: RefusalOptions = { fileBackedDefault: target.kind === 'embedded' && target.database !== 'default' };
   let running = 0;
   return {
     async run(sql, format, options = {}) {
@@ -316,7 +331,7 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
           throw asQueryError(err);
         });
         const refusal =
-          refusalOf(formatted) ??
+          refusalOf(formatted, refusalOptions) ??
           astRefusal(
             await engine.ast(withoutFormatClause(formatted)).catch((err: unknown) => {
               throw asQueryError(err);
@@ -348,8 +363,12 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
     const connectionArgs = Object.entries(engineSettings(limits, color)).map(([k, v]) => `--${k}=${v}`);
     const s = new Session(target.dataDir, { connectionArgs });
     // USE is allowed in readonly mode and binds this session only. Before the pipeline first ran there is no database
-    // to use (and a read-only session cannot create it): queries then name their tables or get "unknown table".
-    if (target.database !== 'default' && (await databaseExists(s))) await s.queryAsync(`USE ${quoteIdentifier(target.database)}`);
+    // to use (and a read-only session cannot create it): bare names then resolve in information_schema (views of the
+    // engine's own tables) and get "unknown table", never in the engine's default database, whose Overlay answers
+    // whether a file of that name exists in the working directory (`EXISTS TABLE Makefile`).
+    // A pipeline configured into `default` itself keeps it (README: its names then stay answerable).
+    const current = target.database === 'default' || (await databaseExists(s)) ? target.database : 'information_schema';
+    await s.queryAsync(`USE ${quoteIdentifier(current)}`);
     return s;
   };
   const databaseExists = async (s: ChdbSession) =>
