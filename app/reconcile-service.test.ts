@@ -53,6 +53,7 @@ describe('reconcile service (POST /reconcile)', () => {
   // Each refused before any run starts, with one line and exit 64, as `cdrflow reconcile` refuses its flags.
   const REFUSED: [string, string][] = [
     [JSON.stringify({ from: '2099-01-01', to: '1999-01-01' }), 'to must not be before from'],
+    [JSON.stringify({ from: '1999-01-01', to: '2099-01-01' }), 'from 1999-01-01 and to 2099-01-01 cover 36526 days; one run covers at most 366 (a year): split it into several runs'],
     [JSON.stringify({ from: '2026-02-31', to: '2026-03-01' }), 'from needs a day as YYYY-MM-DD, got "2026-02-31"'],
     [JSON.stringify({ from: '2026-11-30', to: '2026-13-01' }), 'to needs a day as YYYY-MM-DD, got "2026-13-01"'],
     [JSON.stringify({ to: '2026-11-30' }), 'from is required'],

@@ -28,6 +28,9 @@ describe('checkRequest', () => {
     expect(refusal({ from: '2099-01-01', to: '1999-01-01' })).toBe('--to must not be before --from');
     expect(refusal({ from: '2099-01-01', to: '1999-01-01' }, JSON_REQUEST_NAMES)).toBe('to must not be before from');
     expect(refusal({ from: '2026-02-31', to: '2026-03-01' })).toBe('--from needs a day as YYYY-MM-DD, got "2026-02-31"');
+    expect(refusal({ from: '1999-01-01', to: '2099-01-01' })).toBe('--from 1999-01-01 and --to 2099-01-01 cover 36526 days; one run covers at most 366 (a year): split it into several runs');
+    expect(refusal({ from: '2024-01-01', to: '2025-01-01' }, JSON_REQUEST_NAMES)).toBe('from 2024-01-01 and to 2025-01-01 cover 367 days; one run covers at most 366 (a year): split it into several runs');
+    expect(refusal({ from: '2024-01-01', to: '2024-12-31' })).toBe('accepted');
     expect(refusal({ to: '2026-03-01' })).toBe('--from is required');
     expect(refusal({ ...day, tz: '+05:30' })).toBe('--tz must be a whole-hour offset within ±14:00, got "+05:30"');
     expect(refusal({ ...day, tz: Number.NaN }, JSON_REQUEST_NAMES)).toBe('tzOffsetMinutes must be a whole-hour offset in minutes within ±840 (480 = +08:00), got NaN');

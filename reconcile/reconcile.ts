@@ -61,13 +61,20 @@ export interface RequestNames {
   settle: string;
 }
 
+/**
+ * Days one run may cover. A run asks the vendor APIs for every window of its range through the running pollers' own
+ * clients and rate limits: a range of a century (one POST /reconcile away) would hold the live pollers' quota for
+ * hours. A year, as a backfill of a year, is the largest range a user needs at once.
+ */
+export const MAX_RECONCILE_DAYS = 366;
+
 export const CLI_REQUEST_NAMES: RequestNames = { from: '--from', to: '--to', vendors: '--vendor', tenants: '--tenant', tz: '--tz', settle: '--settle' };
 export const JSON_REQUEST_NAMES: RequestNames = { from: 'from', to: 'to', vendors: 'vendors', tenants: 'tenants', tz: 'tzOffsetMinutes', settle: 'settleSec' };
 
 /**
  * The one check of a reconcile request, for `cdrflow reconcile` and for the job's POST /reconcile alike: real days
  * (`today` / `yesterday` in the request's day convention), `to` not before `from`, a whole-hour offset within ±14:00,
- * known vendors, non-empty tenants, a settle time of whole seconds 0..MAX_SETTLE_SEC. `defaults` (the configuration's
+ * at most MAX_RECONCILE_DAYS days, known vendors, non-empty tenants, a settle time of whole seconds 0..MAX_SETTLE_SEC. `defaults` (the configuration's
  * settle time) is read once everything but the settle time has passed, so a malformed request is refused before
  * any configuration is read. Throws CdrflowError 'config' with one line naming the field: a usage error (exit 64).
  */
@@ -85,6 +92,8 @@ export function checkRequest(input: RequestInput, names: RequestNames, ctx: { no
   const from = day(names.from, input.from);
   const to = day(names.to, input.to);
   if (to < from) refuse(`${names.to} must not be before ${names.from}`);
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
+  if (days > MAX_RECONCILE_DAYS) refuse(`${names.from} ${from} and ${names.to} ${to} cover ${days} days; one run covers at most ${MAX_RECONCILE_DAYS} (a year): split it into several runs`);
   const list = (name: string, values: readonly string[] | null | undefined, what: string): string[] | null => {
     if (values === undefined || values === null) return null;
     // An empty list would reconcile nothing and answer "everything agrees".
