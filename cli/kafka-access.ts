@@ -1,4 +1,5 @@
-// How the one-shot commands that use Kafka (status, tail, dlq, replay, backfill, import, poll --once, recording) reach it: a short, silent check that a broker
+// How the one-shot commands that use Kafka (status, tail, dlq, replay, backfill, import, poll --once, recording), and
+// `receive` at its start, reach it: a short, silent check that a broker
 // answers before any read, so a Kafka that is not running costs a second and one line with what to do (exit 69,
 // EX_UNAVAILABLE, like the CLI's other sysexits codes: 64 usage, 78 config), not the client's retries and warnings.
 import { endpoints, type AppConfig } from '../app/config.ts';
@@ -25,15 +26,23 @@ export function kafkaUnavailableExit(err: KafkaUnreachableError, config: AppConf
  * naming the address and what to do when none did. Its connection chatter is debug (createKafka's `oneShot`).
  */
 export async function oneShotKafka(config: AppConfig, clientId?: string): Promise<Kafka> {
-  const { createKafka, ensureKafkaReachable, KafkaUnreachableError } = await import('../core/kafka.ts');
-  const settings = { ...endpoints(config).kafka, ...(clientId ? { clientId } : {}) };
+  const { createKafka } = await import('../core/kafka.ts');
+  await checkKafkaReachable(config);
+  return createKafka({ ...endpoints(config).kafka, ...(clientId ? { clientId } : {}) }, undefined, { oneShot: true });
+}
+
+/**
+ * The same check for a command that then runs as a service (`receive`): without it, a Kafka that is not running
+ * ended it after ~12 s of the client's retries with "Connection error", exit 1.
+ */
+export async function checkKafkaReachable(config: AppConfig): Promise<void> {
+  const { ensureKafkaReachable, KafkaUnreachableError } = await import('../core/kafka.ts');
   try {
-    await ensureKafkaReachable(settings);
+    await ensureKafkaReachable(endpoints(config).kafka);
   } catch (err) {
     if (err instanceof KafkaUnreachableError) throw kafkaUnavailableExit(err, config);
     throw err;
   }
-  return createKafka(settings, undefined, { oneShot: true });
 }
 
 /** For a read that failed after the check: a Kafka that went away meanwhile ends the command the same way. */

@@ -5,8 +5,10 @@ import type { Command } from '../command.ts';
 import { parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
-import { loadCommandConfig, setIn } from '../app-config.ts';
-import { UsageError } from '../command.ts';
+import { EXIT_CONFIG, loadCommandConfig, setIn } from '../app-config.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { checkKafkaReachable } from '../kafka-access.ts';
+import { CdrflowError } from '../../core/errors.ts';
 import { endpoints } from '../../app/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
@@ -49,15 +51,30 @@ export const command: Command = {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const kafka = { client: createKafka({ ...ends.kafka, clientId: 'cdrflow-receiver' }), schemaRegistry: createRegistry(ends.registryUrl) };
-    const receiver = await startReceiver(config.receiver, { registry, kafka });
-    const ops = opts.opsPort === undefined ? undefined : await startOpsServer(opts.opsPort, {
-      metrics: registry,
-      readiness: () => ({ ready: true, components: { receiver: 'running' } }),
-      status: async () => ({ receiver: receiver.url, inFlight: receiver.metrics.inFlight.value() }),
-      query: async () => {
-        throw new Error('no ClickHouse in the receive command');
-      },
-    });
+    // The ops port first: a taken port is then refused before the receiver acknowledges a single push.
+    let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
+    const ops =
+      opts.opsPort === undefined
+        ? undefined
+        : await startOpsServer(
+            opts.opsPort,
+            {
+              metrics: registry,
+              readiness: () => ({ ready: receiver !== undefined, components: { receiver: receiver ? 'running' : 'starting' } }),
+              status: async () => ({ receiver: receiver?.url ?? null, inFlight: receiver?.metrics.inFlight.value() ?? 0 }),
+              query: async () => {
+                throw new Error('no ClickHouse in the receive command');
+              },
+            },
+            { setting: '--ops-port' },
+          ).catch(asConfigExit);
+    try {
+      await checkKafkaReachable(config);
+      receiver = await startReceiver(config.receiver, { registry, kafka });
+    } catch (err) {
+      await ops?.close();
+      return asConfigExit(err);
+    }
     console.error(`cdrflow receive: listening on ${receiver.url}${ops ? `, metrics on http://127.0.0.1:${ops.port}/metrics` : ''}`);
     const signal = await untilSignal();
     console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
@@ -66,3 +83,9 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** A port or setting the command cannot use (CdrflowError 'config', one line naming it) is exit 78, as for `start`. */
+function asConfigExit(err: unknown): never {
+  if (err instanceof CdrflowError && err.kind === 'config') throw new ExitError(EXIT_CONFIG, err.message);
+  throw err;
+}

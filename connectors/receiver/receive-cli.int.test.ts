@@ -35,4 +35,28 @@ describe('cdrflow receive', () => {
     expect(await exited).toBe(0);
     expect(stderr).toMatch(/SIGTERM, finishing in-flight pushes/);
   });
+
+  it('refuses a receiver port another process holds: one line naming the setting, exit 78', async () => {
+    const { createServer } = await import('node:net');
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const taken = (holder.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-recv-'));
+    const file = join(dir, 'receiver.json');
+    writeFileSync(file, JSON.stringify({ receiver: { port: taken, huawei: { topics: { fee: uniqueName('raw_cli'), events: uniqueName('raw_cli_ev') } } } }));
+    try {
+      const child = spawn(process.execPath, [CLI, 'receive', '--config', file], { env: { ...process.env, CDRFLOW_HUAWEI_APPS: JSON.stringify([APP]) }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      expect(code).toBe(78);
+      expect(stderr.trim()).toBe(`cdrflow receive: receiver.port (env CDRFLOW_RECEIVER_PORT, \`cdrflow receive --port\`): cannot listen on 127.0.0.1:${taken}: the port is in use by another process; stop that process or choose another port`);
+    } finally {
+      await new Promise((r) => holder.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
