@@ -4,9 +4,6 @@
 // intake first, drains, stops the stages (app/runner.ts); then the ops port, ClickHouse, the simulators and only
 // the local servers this process started.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname } from 'node:path';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
@@ -17,14 +14,14 @@ import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
-import { ReceiverConfigSchema, type ReceiverConfig } from '../connectors/push-vendors.ts';
-import { receiverListenError } from '../connectors/receiver/receiver.ts';
+import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { startReconcileService, type ReconcileService } from './reconcile-service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
 import { ensureLocalInfra } from './infra.ts';
+import { checkDataDir, checkReceiverPort } from './preflight.ts';
 import { AppMetrics, type Stage } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources, type StageCounts } from './pipeline.ts';
@@ -324,79 +321,4 @@ function demoSources(demo: DemoVendors): IntakeSources {
 
 function pollerCheckpointTopic(config: AppConfig): string {
   return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
-}
-
-const DATA_DIR_SETTING = 'clickhouse.dataDir (env CLICKHOUSE_DATA_DIR)';
-
-/**
- * The embedded engine's data directory must be a directory this process may write, or one it may create: a file in
- * the way, a parent that is a file or missing rights are one line naming the setting (kind config) before anything
- * starts or is created — not mkdir's errno text from inside the engine's start, classified as a bug. Nothing is
- * created here (the engine creates the directory when it opens).
- */
-export function checkDataDir(dir: string): void {
-  // The directory itself, else its nearest existing parent (which the engine's mkdir writes into).
-  let existing = dir;
-  for (;;) {
-    try {
-      statSync(existing);
-      break;
-    } catch (err) {
-      const parent = dirname(existing);
-      // Missing, below a file, or below a directory this user may not search: the parent tells which.
-      const code = (err as { code?: unknown }).code;
-      if (!(code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') || parent === existing) throw dataDirError(dir, existing, err);
-      existing = parent;
-    }
-  }
-  try {
-    if (!statSync(existing).isDirectory()) throw Object.assign(new Error(`${existing} is not a directory`), { code: 'ENOTDIR' });
-    accessSync(existing, fsConstants.W_OK | fsConstants.X_OK);
-  } catch (err) {
-    throw dataDirError(dir, existing, err);
-  }
-}
-
-/** The one line for a data directory `dir` that cannot be used because of `err` on `at` (dir or its parent). */
-function dataDirError(dir: string, at: string, err: unknown): CdrflowError {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  const where = at === dir ? dir : `${dir} cannot be created: ${at}`;
-  let what: string;
-  switch (code) {
-    case 'ENOTDIR':
-      what = `${where} is a file, not a directory`;
-      break;
-    case 'EACCES':
-    case 'EPERM':
-      what = `${where} is not writable by this user`;
-      break;
-    case 'EROFS':
-      what = `${where} is on a read-only file system`;
-      break;
-    default:
-      what = `${where}: ${err instanceof Error ? err.message : String(err)}`;
-  }
-  return new CdrflowError('config', `${DATA_DIR_SETTING}: ${what}; set it to a directory this user may write (it is created when missing), or set CLICKHOUSE_URL to use a ClickHouse server`, {
-    ...(typeof code === 'string' ? { code } : {}),
-    cause: err,
-  });
-}
-
-/**
- * A configured receiver's host:port, tried (bound and released at once) before anything starts, so a port in use is
- * found before the stages start and create their topics; the receiver's own listen reports the same way should the
- * port be taken in between.
- */
-export async function checkReceiverPort(receiver: Pick<ReceiverConfig, 'host' | 'port'>): Promise<void> {
-  if (receiver.port === 0) return;
-  const server = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: receiver.host, port: receiver.port, exclusive: true }, () => resolve());
-    });
-  } catch (err) {
-    throw receiverListenError(err, receiver.host, receiver.port);
-  }
-  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

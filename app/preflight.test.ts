@@ -1,4 +1,4 @@
-// The checks `cdrflow start` makes before it starts anything (app/job.ts): a data directory it cannot use and a
+// The checks `cdrflow start` makes before it starts anything (app/preflight.ts, called by app/job.ts): a data directory it cannot use and a
 // receiver port in use are one config-kind line naming the setting, its environment variable and what to do.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
-import { checkDataDir, checkReceiverPort } from './job.ts';
+import { checkDataDir, checkReceiverPort } from './preflight.ts';
 import { REPO_ROOT } from './config.ts';
 
 function refusal(run: () => unknown): CdrflowError {
@@ -63,7 +63,7 @@ describe('checkDataDir', () => {
         return { kind: e.kind, code: e.code ?? '', message: e.message };
       }
     }
-    const script = `const m = await import(${JSON.stringify(join(REPO_ROOT, 'app/job.ts'))});
+    const script = `const m = await import(${JSON.stringify(join(REPO_ROOT, 'app/preflight.ts'))});
       try { m.checkDataDir(process.argv[1]); console.log('{}'); } catch (e) { console.log(JSON.stringify({ kind: e.kind, code: e.code, message: e.message })); }`;
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script, path], {
       cwd: REPO_ROOT,
