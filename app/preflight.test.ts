@@ -1,5 +1,6 @@
-// The checks `cdrflow start` makes before it starts anything (app/preflight.ts, called by app/job.ts): a data directory it cannot use and a
-// receiver port in use are one config-kind line naming the setting, its environment variable and what to do.
+// The checks `cdrflow start` makes before it starts anything (app/preflight.ts, called by app/job.ts): a data
+// directory it cannot use and a receiver port in use are one config-kind line naming the setting, its environment
+// variable and what to do.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
