@@ -21,12 +21,15 @@ command again after a crash and it continues where it stopped. The live checkpoi
 
 Only settled time is read, as the live poller does: up to now - settleSec (120 s unless the config says otherwise).
 A --from later than that is refused (exit 64). A --to later than that is read up to there; the summary says
-unsettled_from=<time> and when to run the same command again, which then reads the rest. TRTC keeps only 7 days:
+unsettled_from=<time> and when to run the same command again, which then reads the rest. Windows filter on call
+start and a call's record appears when it ends, so the last maxCallSec before now - settleSec (the connector's
+longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) is read but stays open the same way
+(note=... (calls still running when read)): the later run reads it again, with the calls that ended meanwhile. TRTC keeps only 7 days:
 the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on every run of the
 range), never silently skipped; the rest is read.
 
-Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec, run the same command again after the
-time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
+Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec (or calls may still have been running),
+run the same command again after the time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
 be read (a re-run cannot change that); 64 usage, or a --from later than now - settleSec; 69 Kafka not reachable;
 78 config; 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 

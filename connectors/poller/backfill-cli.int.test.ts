@@ -1,6 +1,7 @@
 // `cdrflow backfill` as a user runs it: a child process against the in-process CCC/TRTC simulators and the test Kafka;
 // killed with SIGKILL half-way, run again, it continues from its checkpoint and prints a summary. A range not over yet
-// is read up to now - settleSec (exit 75) and finished by the same command later; one older than TRTC keeps exits 2.
+// is read up to now - settleSec, kept open for maxCallSec before that (exit 75) and finished by the same command
+// later; one older than TRTC keeps exits 2.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -87,7 +88,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     sim.dataset.generateRange(from, now - 1800, 40);
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_unsettled_${p}`));
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
-    writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n    settleSec: 2\n`);
+    writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n    settleSec: 2\n    maxCallSec: 5\n`);
     const iso = (s: number) => new Date(s * 1000).toISOString();
     const args = ['--config', config, '--tenant', '1400000001', '--from', iso(from), '--to', iso(to), '--window-sec', '900', '--topic', topics.raw, '--checkpoint-topic', topics.checkpoints, '--json'];
     const env = { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' };
@@ -96,16 +97,19 @@ describe('cdrflow backfill tencent-ccc', () => {
     expect(await first.exit, first.out.stderr).toBe(75);
     const firstSummary = JSON.parse(first.out.stdout.trim().split('\n').at(-1)!) as { unsettledFrom: string; retryAfter: string; complete: boolean };
     expect(firstSummary.complete).toBe(false);
-    expect(firstSummary.retryAfter).toBe(iso(to + 2));
+    // The range stays open for settleSec + maxCallSec after its end: a call that started in it may still be running.
+    expect(firstSummary.retryAfter).toBe(iso(to + 2 + 5));
     expect(Date.parse(firstSummary.unsettledFrom)).toBeLessThan(to * 1000);
-    expect(first.out.stderr).toContain(`unsettled_from=${firstSummary.unsettledFrom} note=run again after ${iso(to + 2)} for the rest`);
+    expect(first.out.stderr).toContain(`unsettled_from=${firstSummary.unsettledFrom} note=run again after ${iso(to + 2 + 5)} for the rest`);
     expect(first.out.stderr).not.toContain('already complete');
     const cp = [...(await checkpointsOn(testKafka(), topics.checkpoints)).values()][0]!;
-    expect(cp).toMatchObject({ watermark: firstSummary.unsettledFrom, done: false });
+    // Read up to now - settleSec; open from maxCallSec before that.
+    expect(cp).toMatchObject({ done: false });
+    expect(Date.parse(cp.watermark) - Date.parse(firstSummary.unsettledFrom)).toBe(5000);
 
     // A call at the end of the range the vendor serves only after the first run: the old code had marked the range done.
     const late = sim.dataset.addLate(1400000001, to - 1, to);
-    await waitFor(() => Date.now() >= (to + 3) * 1000, { timeoutMs: 20_000, message: 'the range to settle' });
+    await waitFor(() => Date.now() >= (to + 8) * 1000, { timeoutMs: 25_000, message: 'the range to settle' });
     const second = backfill(args, env);
     expect(await second.exit, second.out.stderr).toBe(0);
     const secondSummary = JSON.parse(second.out.stdout.trim().split('\n').at(-1)!) as { windows: number; complete: boolean; alreadyComplete: boolean };

@@ -19,6 +19,17 @@ describe('planBackfill', () => {
     expect(planBackfill({ ...base, from: 0, to: 20_000, cursor: 4880, now: 5000 })).toEqual({ windows: [], readTo: 4880, unsettled: { start: 4880, end: 20_000 } });
   });
 
+  it('with a longest call: the range read up to now - settle, but open from now - settle - maxCallSec', () => {
+    // Ended 100 s before now - settle: all read, yet a call that started in its last hour may still have been running.
+    expect(planBackfill({ ...base, maxCallSec: 3600, from: 0, to: 4780, cursor: 0, now: 5000 })).toEqual({
+      windows: [{ start: 0, end: 3600 }, { start: 3600, end: 4780 }],
+      readTo: 4780,
+      unsettled: { start: 1280, end: 4780 },
+    });
+    // Long enough ago: nothing open.
+    expect(planBackfill({ ...base, maxCallSec: 3600, from: 0, to: 4780, cursor: 0, now: 8500 }).unsettled).toBeUndefined();
+  });
+
   it('refuses a range starting at or after now - settle', () => {
     expect(() => planBackfill({ ...base, from: 4880, to: 20_000, cursor: 4880, now: 5000 })).toThrow(/has not settled yet/);
     expect(() => planBackfill({ ...base, from: 4879, to: 20_000, cursor: 4879, now: 5000 })).not.toThrow();

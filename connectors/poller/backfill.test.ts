@@ -90,6 +90,35 @@ describe('backfill of a range that is not over yet', () => {
     expect(third.summaryLine).toContain('note=already complete');
   });
 
+  it('keeps open what calls still running may add (maxCallSec): a later run reads it again and finds the long call', async () => {
+    const v = fakeVendor();
+    const from = T - 6 * 3600;
+    const to = T - 3600;
+    for (let s = from + 60; s < to; s += 1200) v.add(s);
+    // Started inside the range, still running at T: its record appears only when it ends, 110 minutes after it began
+    // (within maxCallSec).
+    v.add(to - 1800, T + 1200);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, maxCallSec: 7200, progressStream: devnull };
+
+    const first = await runBackfill(h.ctx, h.store, req);
+    expect(Math.max(...v.asked.map((w) => w.end))).toBe(to);
+    expect(first).toMatchObject({ complete: false, unsettledFrom: iso(T - 120 - 7200), retryAfter: iso(to + 120 + 7200) });
+    expect(first.summaryLine).toContain(`note=run again after ${iso(to + 120 + 7200)} for the rest (calls still running when read)`);
+    expect(h.sink.keys().has('call-15')).toBe(false);
+    expect(h.store.get(first.checkpointId)).toMatchObject({ watermark: iso(to), done: false });
+
+    v.clock.sec = to + 120 + 7200 + 1;
+    const second = await runBackfill(h.ctx, h.store, req);
+    expect(second).toMatchObject({ complete: true, alreadyComplete: false });
+    expect(Math.min(...v.asked.slice(-second.windows).map((w) => w.start))).toBe(T - 120 - 7200);
+    expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
+    expect(h.store.get(first.checkpointId)).toMatchObject({ done: true });
+
+    const third = await runBackfill(h.ctx, h.store, req);
+    expect(third).toMatchObject({ windows: 0, alreadyComplete: true, complete: true });
+  });
+
   it('refuses a range that starts after now - settle, naming the time up to which records have settled', async () => {
     const v = fakeVendor();
     const h = setup(v);

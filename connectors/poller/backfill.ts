@@ -8,6 +8,10 @@
 // and a window read before then would be checkpointed with records still missing, which a re-run would then skip for
 // good. A range that reaches past now - settle is read up to there; the checkpoint says so (not `done`), and the same
 // command run again later reads the rest. A range that has not started settling yet is refused.
+// Windows filter on call start, and a call's record appears only once it ended: what was read is complete only up to
+// now - settleSec - maxCallSec (a call that started later may still have been running). The live poller re-reads
+// that much on every poll; a backfill keeps the part open (not `done`, summary `unsettled_from`, exit 75), and the
+// same command run later reads it again (its records once more; downstream deduplicates by key).
 import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -28,6 +32,11 @@ export interface BackfillRequest {
    * checkpointed as read: anything later.
    */
   settleSec?: number;
+  /**
+   * The connector's `maxCallSec`, the longest call expected: a call that started less than this before now - settle
+   * may still have been running, so that part of the range stays open for a later run. Default 0.
+   */
+  maxCallSec?: number;
   /** Progress output; defaults to stderr. */
   progressStream?: NodeJS.WriteStream;
 }
@@ -48,7 +57,10 @@ export interface BackfillSummary {
   alreadyComplete: boolean;
   /** True when nothing of the range is left to read (every part read, or lost): a re-run reads nothing. */
   complete: boolean;
-  /** Set when the range reaches past now - settleSec: [unsettledFrom, to] was left unread (ISO). */
+  /**
+   * Set when the range reaches past now - settleSec - maxCallSec: [unsettledFrom, to] was left unread or may miss
+   * calls still running when it was read (ISO).
+   */
   unsettledFrom?: string;
   /** When the unread rest will have settled: run the same backfill again after this (ISO). */
   retryAfter?: string;
@@ -78,6 +90,8 @@ export interface BackfillPlanInput {
   cursor: number;
   now: number;
   settleSec: number;
+  /** The longest call expected: [now - settle - maxCallSec, now - settle] is read but stays open. Default 0. */
+  maxCallSec?: number;
   /** Oldest instant the vendor still serves (TRTC: now - 7 days + safety); undefined = no retention limit. */
   horizon?: number | undefined;
 }
@@ -89,7 +103,10 @@ export interface BackfillPlan {
   lost?: TimeWindow;
   /** Where this run's reading stops: `to`, or now - settle when the range is not over yet. */
   readTo: number;
-  /** [readTo, to] when the range reaches past now - settle: left for a later run. */
+  /**
+   * When the range reaches past now - settle - maxCallSec: the part a later run reads (again), [readTo, to] left
+   * unread and before it what may miss calls still running.
+   */
   unsettled?: TimeWindow;
 }
 
@@ -107,7 +124,8 @@ export function planBackfill(input: BackfillPlanInput): BackfillPlan {
   const readTo = Math.min(to, settled);
   const plan: BackfillPlan = { windows: backfillWindows(from, readTo, windowSec, cursor), readTo };
   if (lost) plan.lost = lost;
-  if (readTo < to) plan.unsettled = { start: Math.max(readTo, cursor), end: to };
+  const complete = settled - (input.maxCallSec ?? 0);
+  if (complete < to) plan.unsettled = { start: Math.max(complete, from, lost?.end ?? from), end: to };
   return plan;
 }
 
@@ -134,11 +152,16 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const to = Math.floor(req.to.getTime() / 1000);
   if (!(to > from)) throw new CdrflowError('config', `backfill range is empty: --from ${req.from.toISOString()} must be before --to ${req.to.toISOString()}`);
   const settleSec = req.settleSec ?? DEFAULT_BACKFILL_SETTLE_SEC;
+  const maxCallSec = req.maxCallSec ?? 0;
   const id = checkpointIds.backfill(source.vendor, req.tenant, req.from, req.to);
   const cp = store.get(id);
   const nowSec = Math.floor(ctx.now() / 1000);
   const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
-  const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor: cp ? resumePoint(cp, from, settleSec, req.windowSec) : from, now: nowSec, settleSec, horizon });
+  // A checkpoint is trusted as far as calls had all ended and settled when it was read (settle + the longest call).
+  const cursor = cp ? resumePoint(cp, from, settleSec + maxCallSec, req.windowSec) : from;
+  const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, horizon });
+  // `done` only once nothing of the range can still change at the vendor.
+  const done = plan.unsettled === undefined;
   const started = ctx.now();
   const retriesBefore = metrics.counts.retries;
   const retentionDays = Math.round((source.retentionSec ?? 0) / 86400);
@@ -165,7 +188,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const base = { from: req.from.toISOString(), to: req.to.toISOString() };
   if (plan.lost && windows.length === 0) {
     // Nothing readable after the loss this run: the checkpoint still records how far the range is settled (and the loss).
-    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields });
+    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: done && plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields });
   }
   let records = 0;
   let pages = 0;
@@ -177,7 +200,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       watermark: isoOf(window.end),
       // When reading this window started: it covers only what had settled by then (see resumePoint).
       polledAt: isoOf(result.polledAt),
-      done: window.end >= to,
+      done: done && window.end >= to,
       records: Number(store.get(id)?.['records'] ?? 0) + result.records,
       ...lostFields,
     });
@@ -192,7 +215,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const notes: string[] = [];
   if (alreadyComplete) notes.push('already complete');
   if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} is older than ${source.vendor} keeps (${retentionDays} days) and cannot be read`);
-  if (plan.unsettled) notes.push(`run again after ${isoOf(to + settleSec)} for the rest`);
+  const retryAfter = isoOf(to + settleSec + maxCallSec);
+  if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
   const summaryLine = progress.finish({
     windows: windows.length,
     pages,
@@ -214,7 +238,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     ...(lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to) } : {}),
     alreadyComplete,
     complete: plan.unsettled === undefined,
-    ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter: isoOf(to + settleSec) } : {}),
+    ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter } : {}),
     summaryLine,
   };
 }
