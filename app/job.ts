@@ -25,7 +25,7 @@ import { checkDataDir, checkReceiverPort } from './preflight.ts';
 import { AppMetrics, type Stage } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources, type StageCounts } from './pipeline.ts';
-import { startPipeline } from './runner.ts';
+import { StartCancelled, startPipeline } from './runner.ts';
 import { checkpointRows, clickhouseFigures, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
 import type { ComponentState } from './supervise.ts';
 
@@ -34,6 +34,11 @@ export interface MainJobOptions {
   log: Log;
   /** Human progress messages (stderr). */
   say: (msg: string) => void;
+  /**
+   * A stop asked for while starting (Ctrl-C): start-up ends at the next step (intake never starts), what was started
+   * is released, and startMainJob rejects with StartCancelled.
+   */
+  cancel?: AbortSignal;
 }
 
 export interface MainJob {
@@ -65,6 +70,9 @@ export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => n
 
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
   const { log, say } = options;
+  const checkCancelled = (before: string) => {
+    if (options.cancel?.aborted) throw new StartCancelled(`stopped during start-up, before ${before}`);
+  };
   const startedAt = Date.now();
   const ends = endpoints(config);
   const metrics = new AppMetrics();
@@ -130,10 +138,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     if (!options.demo && config.receiver) await checkReceiverPort(config.receiver);
 
     // 1. Servers: the local stack when nothing external is configured.
+    checkCancelled('the local servers');
     const infra = await ensureLocalInfra(config, say);
     if (infra.started.length > 0) resources.push({ name: 'local infra', release: () => infra.stop(say) });
     for (const s of infra.started) say(`started the local ${s.name} (PID ${s.pid}); it is stopped again on exit`);
 
+    checkCancelled('ClickHouse');
     const kafka = createKafka(ends.kafka);
     const registry = createRegistry(ends.registryUrl);
     const clickhouse: ClickHouseClient = await createClickHouse(ends.clickhouse);
@@ -150,6 +160,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     // 2. Where intake reads: the configured vendors, or the demo's simulators (started before the pollers).
     let demo: DemoVendors | undefined;
     let sources: IntakeSources = { pull: config.connectors, receiver: config.receiver };
+    checkCancelled('the pipeline');
     if (options.demo) {
       const d = await startDemoVendors(config, say);
       demo = d;
@@ -159,7 +170,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     // 3. The pipeline, in its own order (stages, then intake).
     const parts = pipeline({ config, kafka, registry, clickhouse, metrics, log, say, setState }, sources);
-    const running = await startPipeline(parts, { setState, fail, log, say });
+    const running = await startPipeline(parts, { setState, fail, log, say }, options.cancel);
 
     // The other checkpoints (backfills, earlier tenants) for `status`; the pollers' own stores stay current.
     const allCheckpoints = new CheckpointStore(kafka, config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? pollerCheckpointTopic(config));

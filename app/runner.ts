@@ -1,7 +1,8 @@
 // Starts the pipeline's components in list order and stops them the way a clean stop needs: intake first (newest
 // first, so the demo's pushes stop before the receiver), then — once `drain` says the stages caught up with what
 // intake left in Kafka — the stages, newest first (normalize before the sink). A component that fails to start
-// undoes the ones already started. Every state change goes to the state board (/readyz, status, metrics).
+// undoes the ones already started, and so does a stop asked for during start-up (before the next one starts, so
+// intake, which starts last, never starts then). Every state change goes to the state board (/readyz, status, metrics).
 import type { LogFn } from '../core/log.ts';
 import type { Component } from './pipeline.ts';
 import type { ComponentState } from './supervise.ts';
@@ -12,9 +13,16 @@ export interface RunningPipeline {
   stop(drain: () => Promise<void>): Promise<void>;
 }
 
+/** Thrown by startPipeline (and the job's start-up) when a stop was asked for before start-up finished. */
+export class StartCancelled extends Error {
+  override readonly name = 'StartCancelled';
+}
+
 export async function startPipeline(
   components: Component[],
   hooks: { setState(name: string, state: ComponentState): void; fail(name: string, err: unknown): void; log: LogFn; say(msg: string): void },
+  /** A stop asked for during start-up: no further component starts (intake never does), the started ones stop. */
+  cancel?: AbortSignal,
 ): Promise<RunningPipeline> {
   const started: Component[] = [];
   const stopOne = async (c: Component) => {
@@ -28,6 +36,10 @@ export async function startPipeline(
     }
   };
   for (const c of components) {
+    if (cancel?.aborted) {
+      for (const s of started.reverse()) await stopOne(s);
+      throw new StartCancelled(`stopped during start-up, before ${c.name} started`);
+    }
     hooks.setState(c.name, 'starting');
     try {
       await c.start((err) => hooks.fail(c.name, err));

@@ -1,6 +1,7 @@
 // `cdrflow start [--config FILE] [--demo] [--rate N]`: the main job in one process (see app/). Exits 0 after a clean
-// shutdown on SIGINT/SIGTERM, 1 when a component stopped by itself, 78 when the configuration is invalid or a setting
-// cannot be used (a port in use, a data directory that is a file: one line naming the setting, before anything starts).
+// shutdown on SIGINT/SIGTERM (also during start-up), 1 when a component stopped by itself, 78 when the configuration
+// is invalid or a setting cannot be used (a port in use — by another job too —, a data directory that is a file: one
+// line naming the setting, before anything starts).
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
@@ -9,6 +10,7 @@ import { EXIT_CONFIG, loadCommandConfig } from '../app-config.ts';
 import { ConfigError, REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob } from '../../app/job.ts';
+import { StartCancelled } from '../../app/runner.ts';
 import { logger } from '../../core/log.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
@@ -32,7 +34,8 @@ Options:
 While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
 /healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
 Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal); --log-level or LOG_LEVEL.
-Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started.`;
+Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started;
+during start-up: start nothing further (no intake), stop what started.`;
 
 function parseArgs(args: string[]): { config: string | undefined; demo: boolean; rate: number | undefined } {
   const { values } = parseFlags(args, { config: { type: 'string' }, demo: { type: 'boolean' }, rate: { type: 'string' } });
@@ -69,7 +72,8 @@ export const command: Command = {
     const running = await findRunningJob(endpoints(config).opsPort);
     if (running) {
       console.error(`cdrflow start: a cdrflow job already answers on ${running} (see \`cdrflow status\`); stop it first or set ops.port / CDRFLOW_OPS_PORT`);
-      return 1;
+      // The ops port is taken, by a job this time: the same exit as for any other holder of it.
+      return EXIT_CONFIG;
     }
     const say = (msg: string) => process.stderr.write(`cdrflow: ${msg}\n`);
     const log = logger('start');
@@ -90,6 +94,9 @@ export const command: Command = {
 
     let signalled: string | undefined;
     let signalledAt = 0;
+    // Until the job runs, a stop request cuts start-up short (app/job.ts: intake never starts, what started stops).
+    let starting = true;
+    const cancelStart = new AbortController();
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const onSignal = (signal: string) => {
@@ -105,6 +112,10 @@ export const command: Command = {
       signalled = signal;
       signalledAt = Date.now();
       armDeadline();
+      if (starting) {
+        say(`${signal}: stopping start-up; what has started is stopped again and intake does not start (Ctrl-C again to force)`);
+        cancelStart.abort();
+      }
       wake();
     };
     process.on('SIGINT', onSignal);
@@ -112,8 +123,15 @@ export const command: Command = {
 
     let job;
     try {
-      job = await startMainJob(config, { demo: flags.demo, log, say });
+      job = await startMainJob(config, { demo: flags.demo, log, say, cancel: cancelStart.signal });
     } catch (err) {
+      if (err instanceof StartCancelled) {
+        say(`stopped cleanly (${err.message})`);
+        log('info', 'start.stopped', { code: 0, during: 'start-up' });
+        clearTimeout(deadline);
+        setTimeout(() => process.exit(0), 2_000).unref();
+        return 0;
+      }
       const e = asCdrflowError(err);
       if (err instanceof ConfigError) {
         console.error(`cdrflow start: ${err.message}`);
@@ -128,6 +146,7 @@ export const command: Command = {
       console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
       return 1;
     }
+    starting = false;
     // The PID is this process's own: `npx cdrflow start` runs it under npm and a shell, which do not pass a signal on.
     say(`running${flags.demo ? ' (demo)' : ''} as PID ${process.pid}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
     if (signalled) wake();

@@ -1,5 +1,5 @@
-// `cdrflow start` with a setting it cannot use — the embedded data directory is a file (or below one), the ops port or
-// the receiver's port is held by another process — refuses in one line naming the setting and its environment
+// `cdrflow start` with a setting it cannot use — the embedded data directory is a file (or below one), the ops port
+// (another job's too) or the receiver's port is held by another process — refuses in one line naming the setting and its environment
 // variable, exits 78 (EX_CONFIG) within seconds, and has started and created nothing: no topic of its namespace.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -105,6 +105,20 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
     const { result, namespace } = await start({ CDRFLOW_OPS_PORT: String(port) });
     expectRefusal(result, 'ops.port (env CDRFLOW_OPS_PORT)', `cannot listen on 127.0.0.1:${port}`, 'in use by another process', 'choose another port');
     expect(await topicsOf(namespace)).toEqual([]);
+  });
+
+  it('an ops port where another cdrflow job answers: 78 like any other holder of the port (it was 1)', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const port = await freePort();
+    const job = createHttpServer((req, res) => res.end(req.url === '/healthz' ? 'ok\n' : ''));
+    await new Promise<void>((r) => job.listen(port, '127.0.0.1', () => r()));
+    try {
+      const { result, namespace } = await start({ CDRFLOW_OPS_PORT: String(port) });
+      expectRefusal(result, `a cdrflow job already answers on http://127.0.0.1:${port}`, 'stop it first or set ops.port / CDRFLOW_OPS_PORT');
+      expect(await topicsOf(namespace)).toEqual([]);
+    } finally {
+      await new Promise((r) => job.close(r));
+    }
   });
 
   it("a receiver port another process listens on, found before the stages start and create their topics", async () => {
