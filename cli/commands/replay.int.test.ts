@@ -38,6 +38,13 @@ describe('cdrflow replay with a namespace', () => {
     await admin.disconnect();
     expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 3, lag: 0 });
 
+    // The dry run says what the reset would do, the way the reset says what it did, and changes nothing.
+    const dry = await replay(['--vendor', 'tencent-ccc', '--dry-run'], { CDRFLOW_NAMESPACE: ns });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`${topics[0]}[0]  committed 3 of 3`);
+    expect(dry.stdout).toContain(`dry run: group ${group} would be reset to the start of ${topics[0]}: about 3 record(s) would be normalized again; nothing was changed`);
+    expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 3, lag: 0 });
+
     const run = await replay(['--vendor', 'tencent-ccc'], { CDRFLOW_NAMESPACE: ns });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`group ${group} reset to the start of ${topics[0]}`);

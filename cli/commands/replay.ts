@@ -53,10 +53,13 @@ export const command: Command = {
       }
       const before = await groupLag(kafka, group, topics);
       for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}`);
-      if (dryRun) return 0;
+      const records = before.reduce((n, p) => n + p.committed, 0);
+      if (dryRun) {
+        console.log(`dry run: group ${group} would be reset to the start of ${topics.join(', ')}: about ${records} record(s) would be normalized again; nothing was changed`);
+        return 0;
+      }
       // Checks the group again: a member that joined since is refused all the same.
       await resetGroupToEarliest(kafka, group, topics);
-      const records = before.reduce((n, p) => n + p.committed, 0);
       console.log(`group ${group} reset to the start of ${topics.join(', ')}: about ${records} record(s) will be normalized again when normalize starts`);
       return 0;
     } catch (err) {
