@@ -58,6 +58,8 @@ async function refusal(query: string): Promise<SqlQueryError> {
 describe('read-only SQL on the embedded engine', () => {
   it('runs with readonly=1 and its limits in force', async () => {
     expect(await sql.run("SELECT getSetting('readonly'), getSetting('max_execution_time')", 'TSV')).toBe('1\t2\n');
+    // No expression compiled to machine code: its compile runs past the limit under a lock the sink shares.
+    expect(await sql.run("SELECT getSetting('compile_expressions'), getSetting('compile_aggregate_expressions'), getSetting('compile_sort_description')", 'TSV')).toBe('false\tfalse\tfalse\n');
   });
 
   it('passes harmless queries the old keyword check refused', async () => {
@@ -76,7 +78,8 @@ describe('read-only SQL on the embedded engine', () => {
     expect(await sql.run('SHOW CREATE TABLE t', 'TSV')).toContain('CREATE TABLE ro_test.t');
     expect(await sql.run('EXPLAIN SELECT count() FROM t', 'TSV')).not.toBe('');
     expect(await sql.run('SELECT count() FROM numbers(10)', 'TSV')).toBe('10\n');
-    expect(await sql.run("SELECT hasColumnInTable(currentDatabase(), 't', 'x')", 'TSV')).toBe('1\n');
+    // hasColumnInTable is refused (it answers about files for a name built at run time); system.columns answers the same.
+    expect(await sql.run("SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 't' AND name = 'x'", 'TSV')).toBe('1\n');
     expect(await sql.run('SELECT x AS remote, x AS input, x AS url FROM t ORDER BY x', 'TSV')).toBe('1\t1\t1\n2\t2\t2\n');
     expect(await sql.run('SELECT count(remote), any(input) FROM (SELECT x AS remote, x AS input FROM t)', 'TSV')).toBe('2\t1\n');
     expect(await sql.run("SELECT match('abc', 'b'), multiSearchAny('abc', ['b'])", 'TSV')).toBe('1\t1\n');
@@ -156,6 +159,17 @@ describe('read-only SQL on the embedded engine', () => {
     ['a row past the time limit (h3kRing)', () => 'SELECT length(h3kRing(599686042433355775, 300))', 403],
     ['file existence (a file name in the working directory)', () => 'EXISTS TABLE `package.json`', 403],
     ['the process\'s threads (system.stack_trace)', () => 'SELECT count() FROM system.stack_trace', 403],
+    // Found by a fifth probe.
+    ['readonly turned off by SETTINGS on a subquery', () => "SELECT * FROM (SELECT getSetting('readonly') SETTINGS readonly = 0)", 403],
+    ['file read (eval, enabled by SETTINGS on a scalar subquery)', () => `SELECT (SELECT any(c) FROM eval(concat('SELECT fi', 'le(''${victim}'') AS c')) SETTINGS allow_experimental_eval_table_function = 1)`, 403],
+    ['file write (formatRow with a schema setting)', () => `SELECT (SELECT formatRow('Protobuf', 1 AS x) SETTINGS output_format_schema = '${outfile}')`, 403],
+    ['the engine stopped for the whole job (JSONMergePatch on deep nesting)', () => "SELECT length(JSONMergePatch(concat(repeat('{\"a\":', 110000), '1', repeat('}', 110000)), '{}'))", 403],
+    ['the engine stopped (jsonMergePatch passed by name)', () => "SELECT arrayMap(jsonMergePatch, ['{}'], ['{}'])", 403],
+    ['memory past the limit (system.primes)', () => 'SELECT * FROM system.primes WHERE prime > 1e19 LIMIT 1', 403],
+    ['memory past the limit (primes())', () => 'SELECT * FROM primes() WHERE prime > 1e17 LIMIT 1', 403],
+    ['file existence (hasColumnInTable with a path)', () => `SELECT hasColumnInTable('default', '${victim}', 'x')`, 403],
+    ['file existence (mergeTreeIndex with a path)', () => `SELECT * FROM mergeTreeIndex('default', '${victim}')`, 403],
+    ["other callers' queries (system.processes)", () => 'SELECT query FROM system.processes', 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -304,7 +318,13 @@ describe('refusalOf (on the engine-formatted text)', () => {
     ["SELECT 'file', 'url(x)' AS s", false],
     ['SELECT 1 AS `Function file`', false],
     ['SELECT recording_url, file_size, urls\nFROM cdr', false],
-    ["SELECT hasColumnInTable(currentDatabase(), 't', 'x')", false],
+    ["SELECT hasColumnInTable(currentDatabase(), 't', 'x')", true],
+    ['SELECT *\nFROM\n(\n    SELECT 1\n    SETTINGS max_threads = 1\n)', true],
+    ['WITH\n    x AS\n    (\n        SELECT 1\n        SETTINGS max_threads = 1\n    )\nSELECT *\nFROM x', true],
+    ['SELECT 1 AS SETTINGS', false],
+    ["SELECT name, value\nFROM system.settings\nWHERE name = 'max_threads'", false],
+    ['SELECT count()\nFROM system.primes', true],
+    ["SELECT formatRow('CSV', 1)", true],
     ['EXISTS TABLE default.LICENSE', true],
     ['SELECT *\nFROM `default`.`Makefile-old`', true],
     ['SHOW CREATE TABLE default.cdr', true],

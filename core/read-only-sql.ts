@@ -96,6 +96,12 @@ function engineSettings(limits: SqlLimits, color = false): Record<string, string
     // The time limit is checked between blocks: smaller blocks bound what costly per-row work over many rows can run
     // past it (a linear function on a 10 MB constant over 2,000 rows: 7 s against 2 s).
     max_block_size: '8192',
+    // Expressions compiled to machine code (the 3rd/4th time the engine sees one) compile under a lock the whole process
+    // shares, past the time limit: a 63 KB sum took 40 s against 2 s, and a pipeline insert needing a compile of its
+    // own waited for it. Interpreted, the same queries are bounded by the limit.
+    compile_expressions: '0',
+    compile_aggregate_expressions: '0',
+    compile_sort_description: '0',
     max_execution_time: String(limits.maxExecutionTimeSec),
     max_result_rows: String(limits.maxResultRows),
     max_result_bytes: String(limits.maxResultBytes),
@@ -154,6 +160,11 @@ const OUTSIDE_FUNCTIONS = new Set(
     // A scalar function with the same reach: a model file loaded from a path. merge() reads the tables a pattern
     // names, system.models among them (see outsideReach).
     'catboostEvaluate', 'merge',
+    // eval() runs the text it builds as a query (string literals are not checked); formatRow with a schema setting
+    // wrote the schema to any path (a fifth probe); these answer whether a table — in the embedded engine's default
+    // database, a file of that name — exists, for a name built at run time.
+    'eval', 'formatRow', 'formatRowNoNewline', 'hasColumnInTable', 'mergeTreeIndex', 'mergeTreeProjection',
+    'mergeTreeTextIndex', 'mergeTreeAnalyzeIndexes', 'mergeTreeAnalyzeIndexesUUID',
   ].map((f) => f.toLowerCase()),
 );
 
@@ -192,10 +203,26 @@ const UNINTERRUPTIBLE_FUNCTIONS = new Set(
   ].map((f) => f.toLowerCase()),
 );
 
-/** System tables whose reading does more than read (lower case → why). */
+/**
+ * Functions that harm the engine itself, whatever the limits (lower case → why): refused in the same positions as
+ * UNINTERRUPTIBLE_FUNCTIONS.
+ */
+const HARMFUL_FUNCTIONS = new Map([
+  // A 90-byte query nesting 110,000 objects overflowed the engine's stack: every later query of every session (the
+  // sink's too) failed with "shutting down due to a fatal error" until the job was killed.
+  ['jsonmergepatch', "on deeply nested input it overflows the engine's stack and stops the engine for the whole job"],
+  // Its sieve's memory is not counted against the query: `prime > 1e19` took 3.1 GB against a 200 MB limit.
+  ['primes', "its memory is not counted against the query's limit (3 GB against 200 MB)"],
+]);
+
+/** System tables whose reading does more than read, or shows other callers' queries (lower case → why). */
 const REFUSED_SYSTEM_TABLES = new Map([
   ['models', "reading it starts the engine's library bridge, a separate program, and contacts it on a local port"],
   ['stack_trace', "reading it signals every thread of the job's process and returns their raw addresses"],
+  ['primes', "its memory is not counted against the query's limit (3 GB against 200 MB)"],
+  ['processes', "it shows the text of every running query, other callers' literals included"],
+  ['user_processes', "it shows the text of every running query, other callers' literals included"],
+  ['errors', "it shows other sessions' recent error messages, with their literals"],
 ]);
 
 /**
@@ -211,7 +238,8 @@ const REFUSED_SYSTEM_TABLES = new Map([
  *   is an Overlay over the job's working directory and answers whether a file of that name exists there. The
  *   pipeline's tables are in their own database; bare names resolve there, or to information_schema (see
  *   embeddedEngine);
- * - a function of UNINTERRUPTIBLE_FUNCTIONS, in the same positions.
+ * - a function of UNINTERRUPTIBLE_FUNCTIONS or HARMFUL_FUNCTIONS, in the same positions;
+ * - a SETTINGS clause anywhere (the engine applies one on a subquery without readonly=1's check).
  */
 function outsideReach(formatted: string, fileBackedDefault: boolean): string | undefined {
   const tokens = tokensOf(formatted);
@@ -230,17 +258,21 @@ function outsideReach(formatted: string, fileBackedDefault: boolean): string | u
       if (/[/.]/.test(token.text) && at(i - 1).toUpperCase() !== 'AS') return `${quote(token.text)} is not allowed: a name with a path or a file extension in it is not a table of the pipeline`;
       continue;
     }
+    // SETTINGS on a subquery, a CTE or view() is applied without readonly=1's check (the engine's own bug): it turned
+    // readonly off, enabled eval() and wrote files. At the top level readonly=1 refuses it; here it is refused anywhere.
+    if (token.text === 'SETTINGS' && at(i - 1) !== '.' && at(i - 1).toUpperCase() !== 'AS') return 'SETTINGS is not allowed: the limits and the read-only mode of these sessions are fixed';
     const outside = OUTSIDE_FUNCTIONS.has(word);
-    if ((!outside && !UNINTERRUPTIBLE_FUNCTIONS.has(word)) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
+    const harmful = HARMFUL_FUNCTIONS.get(word);
+    if ((!outside && harmful === undefined && !UNINTERRUPTIBLE_FUNCTIONS.has(word)) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
     const called = at(i + 1) === '(';
     const applied = at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY');
     let open = i - 1;
     while (at(open) === '(' && at(open - 1) === '(') open--;
     const passed = at(open) === '(' && /^(?:array|map)/i.test(at(open - 1));
     if (called || applied || passed) {
-      return outside
-        ? `${token.text} is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`
-        : `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
+      if (outside) return `${token.text} is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
+      if (harmful !== undefined) return `${token.text} is not allowed: ${harmful}`;
+      return `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
     }
   }
   return undefined;
