@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
-import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, sourceKey, type Layers } from './compare.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
 import { bucketKey, Tally } from './tally.ts';
-import { hourRanges } from './repair.ts';
-import { outcomeJson, renderOutcome } from './render.ts';
+import { hourRanges, repair, type RepairContext } from './repair.ts';
+import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
+import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
 
 const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
 const KEY = bucketKey('tencent-ccc', '1400', '2026-11-30');
@@ -122,5 +123,101 @@ describe('compareLayers', () => {
     const json = outcomeJson({ before: report, exitCode: 1 }) as { before: { rows: { drift: { ids?: unknown; sample?: string[] }[] }[] } };
     expect(json.before.rows[0]!.drift[0]!.ids).toBeUndefined();
     expect(json.before.rows[0]!.drift[0]!.sample).toEqual(['tencent-ccc:1400:d']);
+  });
+
+  it('asks ClickHouse for ids where it holds more than the normalized topic, and names the extra rows', () => {
+    const l = layers({ clickhouse: new Map([[KEY, { count: 4, uniq: 4, minutes: 8, storedRows: 4 }]]) });
+    expect(bucketsNeedingIds(l)).toEqual([KEY]);
+    l.clickhouseIds.set(KEY, new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b', 'tencent-ccc:1400:c', 'tencent-ccc:1400:w']));
+    const [row] = compareLayers(l);
+    expect(row!.drift.find((d) => d.kind === 'extra_in_clickhouse')).toMatchObject({ ids: ['tencent-ccc:1400:w'], count: 1, repairable: false });
+    expect(row!.drift.map((d) => d.kind)).not.toContain('extra_in_normalized');
+  });
+});
+
+describe('compareLayers: normalized but not on the raw topic', () => {
+  const HUAWEI = bucketKey('huawei-privatenumber', 'app', '2026-11-30');
+  // The operator's repro: records imported onto another vendor's raw topic (`cdrflow import huawei-privatenumber
+  // --topic cdr.raw.alibaba-lvms`) are normalized by their envelope's vendor and reach ClickHouse, but are not on
+  // cdr.raw.huawei-privatenumber: normalized + dlq > raw.
+  function pushLayers(): Layers {
+    const raw = new Tally();
+    const normalized = new Tally();
+    for (const id of ['a', 'b', 'c', 'dead']) raw.add('huawei-privatenumber', 'app', '2026-11-30', `huawei-privatenumber:app:${id}`, id === 'dead' ? 0 : 2);
+    for (const id of ['a', 'b', 'c', 'x', 'y', 'z']) normalized.add('huawei-privatenumber', 'app', '2026-11-30', `huawei-privatenumber:app:${id}`, id === 'x' ? 3 : 2);
+    const fig = { calls: 6, minutes: 13 };
+    return {
+      ...layers(),
+      sourceKind: () => 'raw-topic',
+      sourceTenants: [],
+      source: new Tally(),
+      raw,
+      normalized,
+      normalizeDead: new Map([[HUAWEI, new Set(['huawei-privatenumber:app:dead'])]]),
+      clickhouse: new Map([[HUAWEI, { count: 6, uniq: 6, minutes: 13, storedRows: 6 }]]),
+      views: { cdr_daily: new Map([[HUAWEI, fig]]), cdr_hourly: new Map([[HUAWEI, fig]]), cdr_end_status: new Map([[HUAWEI, { calls: 6, minutes: null }]]) },
+    };
+  }
+  const EXTRA = ['huawei-privatenumber:app:x', 'huawei-privatenumber:app:y', 'huawei-privatenumber:app:z'];
+  const report = (rows: ReconcileRow[]): ReconcileReport => ({
+    runId: 'r',
+    startedAt: '',
+    finishedAt: '',
+    scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null },
+    rows,
+    notes: driftNotes(rows),
+    driftRows: rows.filter((r) => r.drift.length > 0).length,
+    sourceUnreachable: [],
+    exitCode: exitCodeOf(rows),
+  });
+
+  it('names them with their ids as a record kind, not only as a minutes difference', () => {
+    const [row] = compareLayers(pushLayers());
+    expect([row!.raw.records, row!.normalized.records, row!.deadLettered]).toEqual([4, 6, 1]);
+    expect(row!.drift.map((d) => d.kind)).toEqual(['extra_in_normalized', 'minutes']);
+    const extra = row!.drift[0]!;
+    expect(extra).toMatchObject({ count: 3, ids: EXTRA, repairable: false });
+    expect(extra.detail).toBe("3 normalized record(s) with no raw record on the huawei-privatenumber raw topic for this day (imported or replayed onto another topic, or removed by the raw topic's retention)");
+    // Counted in the verdict like the other record kinds (drift_records, cdrflow_reconcile_drift_records).
+    expect(driftRecords(row!.drift)).toBe(3);
+    expect(exitCodeOf([row!])).toBe(1);
+    expect(renderDrift(report([row!]))).toContain(`  huawei-privatenumber app 2026-11-30: extra_in_normalized: ${extra.detail} — ${EXTRA.join(', ')}`);
+  });
+
+  it('is explained once in the notes and listed as unrepairable by --repair', async () => {
+    const rows = compareLayers(pushLayers());
+    const r = report(rows);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toMatch(/^extra_in_normalized: records on the normalized topic .* whose raw record is not on their vendor's raw topic/);
+    expect(r.notes[0]).toMatch(/--repair cannot restore a raw record/);
+    expect(driftNotes(compareLayers(layers()))).toEqual([]);
+    // Nothing to re-feed: repair reads no topic and touches no table, it only lists what it cannot repair.
+    const actions = await repair(r, { log: () => {} } as unknown as RepairContext);
+    expect(actions.filter((a) => a.records === 3)).toEqual([{ kind: 'unrepairable', vendor: 'huawei-privatenumber', tenant: 'app', records: 3, detail: `2026-11-30: ${rows[0]!.drift[0]!.detail}`, sample: EXTRA }]);
+  });
+
+  it('gets a second look on a day in progress: a record published to raw after the raw scan was in flight', () => {
+    const partial = new Set(['2026-11-30']);
+    const first = compareLayers(pushLayers());
+    expect(hasEdgeDrift(first, partial)).toBe(true);
+    expect(hasEdgeDrift(first, new Set())).toBe(false);
+    // A moment later x is on the raw topic too (it was only published after the raw scan began); y and z never are.
+    const later = pushLayers();
+    later.raw.add('huawei-privatenumber', 'app', '2026-11-30', 'huawei-privatenumber:app:x', 3);
+    const [row] = confirmDrift(first, compareLayers(later), partial);
+    expect(row!.drift.find((d) => d.kind === 'extra_in_normalized')).toMatchObject({ count: 2, ids: EXTRA.slice(1), detail: expect.stringMatching(/^2 normalized record\(s\)/) });
+  });
+
+  it('leaves to missing_in_raw what the vendor API still serves (a backfill repairs both), names the rest', () => {
+    const l = layers();
+    l.normalized.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:served', 2);
+    l.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:served', 2);
+    l.normalized.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:gone', 2);
+    const [row] = compareLayers(l);
+    expect(row!.drift.find((d) => d.kind === 'missing_in_raw')!.ids).toEqual(['tencent-ccc:1400:served']);
+    expect(row!.drift.find((d) => d.kind === 'extra_in_normalized')!.ids).toEqual(['tencent-ccc:1400:gone']);
+    // With the API unreachable nothing is known to be served: every normalized record without a raw one is named.
+    const [blind] = compareLayers({ ...l, sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: down']]) });
+    expect(blind!.drift.find((d) => d.kind === 'extra_in_normalized')!.ids).toEqual(['tencent-ccc:1400:served', 'tencent-ccc:1400:gone']);
   });
 });

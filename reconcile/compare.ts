@@ -67,10 +67,11 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       drift.push(ids ? { ...d, ids } : d);
     };
     let source: ReconcileRow['source'] = null;
+    let served: ReadonlyMap<string, number> | undefined;
     if (kind === 'api' && unreachable !== undefined) {
       add({ kind: 'source_unreachable', count: 1, detail: `${vendor} API not reachable for tenant ${tenant}: ${unreachable}`, repairable: false });
     } else if (kind === 'api') {
-      const ids = layers.source.ids(key);
+      const ids = (served = layers.source.ids(key));
       source = { records: ids.size, minutes: layers.source.minutes(key), keyless: layers.sourceKeyless.get(key) ?? 0 };
       const missing = difference(ids, raw);
       add({ kind: 'missing_in_raw', count: missing.length, detail: `${missing.length} record(s) the vendor serves are not on the raw topic`, repairable: true }, missing);
@@ -79,6 +80,12 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     }
     const notNormalized = difference(raw, normalized, dead);
     add({ kind: 'not_normalized', count: notNormalized.length, detail: `${notNormalized.length} raw record(s) with neither a normalized record nor a dead letter`, repairable: true }, notNormalized);
+    // The other way round: normalized (and so usually in ClickHouse) with no raw record on this vendor's raw topic —
+    // imported or replayed onto another topic (normalize goes by the envelope's vendor, the raw scan by the topic's), or
+    // gone from the raw topic by retention. What the vendor API still serves is `missing_in_raw` already, which a
+    // backfill repairs; the rest has no raw record to restore, so it cannot be repaired from here.
+    const notInRaw = served ? difference(normalized, raw, served) : difference(normalized, raw);
+    add({ kind: 'extra_in_normalized', count: notInRaw.length, detail: `${notInRaw.length} normalized record(s) with no raw record on the ${vendor} raw topic for this day (imported or replayed onto another topic, or removed by the raw topic's retention)`, repairable: false }, notInRaw);
     const chIds = layers.clickhouseIds.get(key);
     const expected = difference(normalized, layers.sinkDead);
     if (chIds) {
@@ -135,8 +142,11 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
 }
 
 // Layers are read one after the other; on a live pipeline a record can be on a later layer and not yet on an earlier
-// one's snapshot (extra) or the other way round (missing). A second look tells those apart from real drift.
-const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'not_in_clickhouse', 'extra_in_clickhouse']);
+// one's snapshot (extra) or the other way round (missing). A second look tells those apart from real drift. The
+// layers are read in pipeline order, each snapshot ending later than the one before: a record published to the raw
+// topic after the raw scan took its end offsets and normalized before the normalized scan took its own is normalized
+// but not raw in that look (`extra_in_normalized`), so that kind gets the second look too.
+const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'extra_in_normalized', 'not_in_clickhouse', 'extra_in_clickhouse']);
 
 /** Whether a report has drift a record in flight could explain (worth a second look on a day still in progress). */
 export function hasEdgeDrift(rows: ReconcileRow[], partialDays: Set<string>): boolean {
@@ -169,6 +179,17 @@ export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], part
     const kept = drift.filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0));
     return { ...r, drift: kept, inFlight };
   });
+}
+
+/** What a kind means and what to do about it, once per report, for the kinds whose one-line detail cannot say it all. */
+export function driftNotes(rows: ReconcileRow[]): string[] {
+  const notes: string[] = [];
+  if (rows.some((r) => r.drift.some((d) => d.kind === 'extra_in_normalized'))) {
+    notes.push(
+      'extra_in_normalized: records on the normalized topic (and so in ClickHouse, unless the sink refused them) whose raw record is not on their vendor\'s raw topic for that day — imported or replayed onto another topic (`cdrflow import <vendor> --topic …`: normalize goes by the record\'s vendor, reconcile reads each vendor\'s own raw topic), or removed from the raw topic by its retention. --repair cannot restore a raw record it does not have and never deletes billed rows: it lists them as unrepairable. For a push vendor, import the records again onto its own raw topic (`cdrflow import <vendor> --file …` without --topic; the same cdr_id keeps one row in ClickHouse); if retention removed them, only the raw copy is gone',
+    );
+  }
+  return notes;
 }
 
 export function exitCodeOf(rows: ReconcileRow[]): 0 | 1 | 2 {

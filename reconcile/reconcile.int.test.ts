@@ -2,8 +2,9 @@
 // and the ClickHouse sink (both stages in this process); a clean run agrees; then four kinds of drift are injected —
 // a vendor record that never reached Kafka, a raw record whose normalized output was skipped (group offset moved),
 // a normalized record deleted from ClickHouse, a duplicate row only FINAL hides — found, repaired through the live
-// path, and a second repair changes nothing; every run, drift included, is recorded in reconcile_runs. Finally the
-// vendor API goes away: exit 2.
+// path, and a second repair changes nothing; every run, drift included, is recorded in reconcile_runs. Then the
+// vendor API goes away: exit 2. Finally Huawei records imported onto another vendor's raw topic reach ClickHouse
+// without a raw record on their own: named with their ids, listed as unrepairable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -245,5 +246,40 @@ describe('cdrflow reconcile', () => {
     const recorded = (await recordedRun(before.runId)).find((r) => r.vendor === 'tencent-ccc')!;
     expect(recorded.drift.map((d) => d.kind)).toEqual(['source_unreachable']);
     expect(Number(recorded.drift_records)).toBe(0);
+  });
+
+  it('names records normalized from another raw topic (an import with the wrong --topic), which it cannot repair', async () => {
+    // As `cdrflow import huawei-privatenumber --topic <alibaba's raw topic>` publishes them: normalize maps them by the
+    // envelope's vendor, so they reach ClickHouse as Huawei calls; Huawei's own raw topic never has them.
+    const gen = new HuaweiFeeGenerator({ seed: 6, appKey: HUAWEI_APP, startMs: dayStart + 20 * 3600_000, malformedRate: 0 });
+    const envelopes: RawEnvelope[] = Array.from({ length: 3 }, () => {
+      const record = gen.next();
+      return { vendor: 'huawei-privatenumber', tenant_id: HUAWEI_APP, natural_key: String(record['sessionId']), received_at: new Date(dayStart + 21 * 3600_000), connector: 'import', mode: 'import', request_id: null, payload: JSON.stringify(record), payload_format: 'json', attributes: {} } satisfies RawEnvelope;
+    });
+    const misplaced = envelopes.map((e) => `huawei-privatenumber:${HUAWEI_APP}:${e.natural_key}`).sort();
+    const publisher = new AckedPublisher(kafka);
+    await new RawEnvelopePublisher(registry, publisher).publish(envelopes, names.raw['alibaba-lvms']);
+    await publisher.disconnect();
+    await drained();
+
+    const outcome = await runReconcile(deps, { ...request(true), vendors: ['huawei-privatenumber'] });
+    const huawei = row(outcome.before, 'huawei-privatenumber');
+    expect(huawei.normalized.records + huawei.deadLettered).toBe(huawei.raw.records + 3);
+    expect(huawei.clickhouse.uniq).toBe(huaweiGood + 3);
+    expect(kinds(huawei).filter((k) => k !== 'minutes')).toEqual(['extra_in_normalized']);
+    const extra = huawei.drift.find((d) => d.kind === 'extra_in_normalized')!;
+    expect([...extra.ids!].sort()).toEqual(misplaced);
+    expect(extra.repairable).toBe(false);
+    expect(outcome.before.notes.some((n) => n.startsWith('extra_in_normalized: '))).toBe(true);
+    // --repair re-feeds nothing and says it cannot repair them; they are still there after it.
+    expect(outcome.repair!.find((a) => a.records === 3)).toMatchObject({ kind: 'unrepairable', vendor: 'huawei-privatenumber', tenant: HUAWEI_APP, detail: `${DAY}: ${extra.detail}` });
+    expect(outcome.repair!.every((a) => a.kind === 'unrepairable')).toBe(true);
+    expect(outcome.exitCode).toBe(1);
+    expect(kinds(row(outcome.after!, 'huawei-privatenumber')).filter((k) => k !== 'minutes')).toEqual(['extra_in_normalized']);
+    // Counted in the recorded verdict like the other record kinds.
+    expect(notRecorded()).toEqual([]);
+    const recorded = (await recordedRun(outcome.before.runId)).find((r) => r.pass === 'before')!;
+    expect(Number(recorded.drift_records)).toBe(3);
+    expect(recorded.drift.find((d) => d.kind === 'extra_in_normalized')!.detail).toBe(extra.detail);
   });
 });

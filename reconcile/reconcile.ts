@@ -11,7 +11,7 @@ import { CdrflowError } from '../core/errors.ts';
 import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import { bucketsNeedingIds, compareLayers, confirmDrift, exitCodeOf, hasEdgeDrift } from './compare.ts';
+import { bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
 import { checkTzMinutes, cutoffFor, formatTz, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
@@ -217,6 +217,13 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
  * what is missing both times counts as drift (the rest was in flight: polled, normalized or inserted meanwhile).
  */
 async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
+  const looked = await lookTwice(deps, req, scope, signal);
+  // After the second look: a kind only in flight needs no explaining.
+  looked.report.notes.push(...driftNotes(looked.report.rows));
+  return looked;
+}
+
+async function lookTwice(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
   const first = await reconcilePass(deps, req, scope, signal);
   const partial = ClickHouseReader.partialDays(scope);
   if (deps.settings.confirmSec <= 0 || !hasEdgeDrift(first.report.rows, partial)) return first;

@@ -9,7 +9,9 @@
 //   ClickHouse as a duplicate of the insert whose row went missing);
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
 //   counts them once.
-// What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here.
+// What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
+// normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
+// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
