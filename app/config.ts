@@ -18,11 +18,13 @@ import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-en
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
-import { boundReason, printable } from '../core/input-limits.ts';
+import { boundReason, parseJsonStrict, printable, quote } from '../core/input-limits.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const port = z.int().min(0).max(65535);
+const PORT_BASE_MIN = 1024;
+const PORT_BASE_MAX = 65000;
 
 /**
  * Two normalize members by default: a billing team's first job is a backfill or a replay, and on a backlog one
@@ -53,7 +55,7 @@ export const appConfigSchema = z.strictObject({
       /** Absent: the local stack on the port base (started when it is not running). Env KAFKA_BROKERS. */
       brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional(),
       clientId: z.string().min(1).default('cdrflow'),
-      /** Env KAFKA_SSL=true. */
+      /** Env KAFKA_SSL=true (or false; any other value is refused). */
       ssl: z.boolean().default(false),
       /** Env KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. */
       sasl: z
@@ -86,7 +88,7 @@ export const appConfigSchema = z.strictObject({
   localInfra: z
     .strictObject({
       /** Port base of the local stack and the ops port (Kafka base+92, registry base+81, ops base+70). Env CDRFLOW_PORT_BASE. */
-      portBase: z.int().min(1024).max(65000).default(DEFAULT_PORT_BASE),
+      portBase: z.int().min(PORT_BASE_MIN).max(PORT_BASE_MAX).default(DEFAULT_PORT_BASE),
       /** Start the local Kafka + registry when they are needed and not running (stopped again on exit). */
       autoStart: z.boolean().default(true),
     })
@@ -217,7 +219,7 @@ function section(doc: Doc, ...path: string[]): Doc {
 /** Environment variables that override the file, with the config path each one sets. */
 export const ENV_OVERRIDES: readonly { name: string; path: string; note: string }[] = [
   { name: 'KAFKA_BROKERS', path: 'kafka.brokers', note: 'comma-separated host:port list' },
-  { name: 'KAFKA_SSL', path: 'kafka.ssl', note: 'true to use TLS' },
+  { name: 'KAFKA_SSL', path: 'kafka.ssl', note: 'true (TLS) or false; any other value is refused' },
   { name: 'KAFKA_SASL_MECHANISM', path: 'kafka.sasl.mechanism', note: 'plain, scram-sha-256, scram-sha-512' },
   { name: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username', note: '' },
   { name: 'KAFKA_SASL_PASSWORD', path: 'kafka.sasl.password', note: '' },
@@ -244,28 +246,50 @@ export const ENV_OVERRIDES: readonly { name: string; path: string; note: string 
   { name: 'HUAWEI_BASE_URL', path: 'receiver.huawei.recordingLinks.baseUrl', note: 'Huawei APP access address (recording API); applies when Huawei apps are configured' },
 ];
 
-/** Applies the environment on top of the file document; values that cannot be read become problems, not throws. */
+/**
+ * Applies the environment on top of the file document; values that cannot be read become problems, not throws.
+ *
+ * An empty variable counts as unset. Any other value must be exactly of its kind, surrounding blanks aside: a boolean
+ * `true` or `false`, a number plain decimal digits within the setting's range. Nothing is read leniently: with
+ * `=== 'true'`, KAFKA_SSL=1 or TRUE turned TLS off, and `Number()` read CDRFLOW_OPS_PORT=" " as port 0 (any port) and
+ * "0x4000" as 16384. A refused value is one problem naming the variable; the setting is left unset.
+ */
 export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Doc {
   const get = (name: string) => {
     const v = env[name];
     return v === undefined || v === '' ? undefined : v;
   };
-  const num = (name: string, v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) problems.push({ path: `env ${name}`, message: `not a number: "${v}"` });
-    return n;
+  /** One problem per variable (a list such as TENCENT_CCC_SDKAPPIDS may hold several bad items: the first is named). */
+  const refuse = (name: string, message: string) => {
+    if (!problems.some((p) => p.path === `env ${name}`)) problems.push({ path: `env ${name}`, message });
   };
+  const bool = (name: string, v: string): boolean | undefined => {
+    const t = v.trim();
+    if (t === 'true' || t === 'false') return t === 'true';
+    refuse(name, `needs true or false, got ${quote(v)}`);
+    return undefined;
+  };
+  /** Decimal digits only: no sign (no variable here takes a negative), no blank, hex, exponent or fraction. */
+  const int = (name: string, v: string, min: number, max: number, expected: string): number | undefined => {
+    const t = v.trim();
+    const n = /^\d+$/.test(t) ? Number(t) : NaN;
+    if (Number.isSafeInteger(n) && n >= min && n <= max) return n;
+    refuse(name, `needs ${expected}, got ${quote(v)}`);
+    return undefined;
+  };
+  /** Strict, as a JSON config file: an app given `"appSecret"` twice is refused, not read with the last one. */
   const json = (name: string, v: string): unknown => {
-    try {
-      return JSON.parse(v);
-    } catch (err) {
-      problems.push({ path: `env ${name}`, message: `not valid JSON: ${(err as Error).message}` });
-      return undefined;
-    }
+    const parsed = parseJsonStrict(v);
+    if (parsed.ok) return parsed.value;
+    refuse(name, `not valid JSON: ${boundReason(parsed.problem.replace(/^malformed JSON: /, ''), 300)}`);
+    return undefined;
   };
   let v: string | undefined;
   if ((v = get('KAFKA_BROKERS'))) section(doc, 'kafka')['brokers'] = v.split(',').map((b) => b.trim()).filter(Boolean);
-  if ((v = get('KAFKA_SSL'))) section(doc, 'kafka')['ssl'] = v === 'true';
+  if ((v = get('KAFKA_SSL'))) {
+    const ssl = bool('KAFKA_SSL', v);
+    if (ssl !== undefined) section(doc, 'kafka')['ssl'] = ssl;
+  }
   if ((v = get('KAFKA_SASL_USERNAME'))) {
     const sasl = section(doc, 'kafka', 'sasl');
     sasl['username'] = v;
@@ -278,20 +302,28 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   if (env['CLICKHOUSE_PASSWORD'] !== undefined) section(doc, 'clickhouse')['password'] = env['CLICKHOUSE_PASSWORD'];
   if ((v = get('CLICKHOUSE_DATABASE'))) section(doc, 'sink')['database'] = v;
   if ((v = get('CLICKHOUSE_DATA_DIR'))) section(doc, 'clickhouse')['dataDir'] = v;
-  if ((v = get('CDRFLOW_PORT_BASE'))) section(doc, 'localInfra')['portBase'] = num('CDRFLOW_PORT_BASE', v);
-  if ((v = get('CDRFLOW_OPS_PORT'))) section(doc, 'ops')['port'] = num('CDRFLOW_OPS_PORT', v);
+  if ((v = get('CDRFLOW_PORT_BASE'))) {
+    const base = int('CDRFLOW_PORT_BASE', v, PORT_BASE_MIN, PORT_BASE_MAX, `a port base ${PORT_BASE_MIN}..${PORT_BASE_MAX}`);
+    if (base !== undefined) section(doc, 'localInfra')['portBase'] = base;
+  }
+  if ((v = get('CDRFLOW_OPS_PORT'))) {
+    const opsPort = int('CDRFLOW_OPS_PORT', v, 0, 65535, 'a port number 0..65535');
+    if (opsPort !== undefined) section(doc, 'ops')['port'] = opsPort;
+  }
   if ((v = get('CDRFLOW_NAMESPACE'))) doc['namespace'] = v;
 
   if ((v = get('TENCENT_CCC_SECRET_ID'))) section(doc, 'connectors', 'tencent-ccc')['secretId'] = v;
   if ((v = get('TENCENT_CCC_SECRET_KEY'))) section(doc, 'connectors', 'tencent-ccc')['secretKey'] = v;
   if ((v = get('TENCENT_CCC_SDKAPPIDS'))) {
-    section(doc, 'connectors', 'tencent-ccc')['sdkAppIds'] = v.split(',').map((s) => num('TENCENT_CCC_SDKAPPIDS', s.trim()));
+    const ids = v.split(',').map((s) => int('TENCENT_CCC_SDKAPPIDS', s, 1, Number.MAX_SAFE_INTEGER, 'a positive integer for each SdkAppId'));
+    section(doc, 'connectors', 'tencent-ccc')['sdkAppIds'] = ids;
   }
   if ((v = get('TENCENT_CCC_ENDPOINT'))) section(doc, 'connectors', 'tencent-ccc')['endpoint'] = v;
   if ((v = get('TENCENT_TRTC_APPS'))) {
     section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair) => {
       const [id, key, api] = pair.split(':');
-      const app = { sdkAppId: num('TENCENT_TRTC_APPS', (id ?? '').trim()), secretKey: (key ?? '').trim() };
+      // Only the id is quoted in a problem: the rest of the value is secret keys.
+      const app = { sdkAppId: int('TENCENT_TRTC_APPS', id ?? '', 1, Number.MAX_SAFE_INTEGER, 'a positive integer sdkAppId before each secret key'), secretKey: (key ?? '').trim() };
       return api === undefined ? app : { ...app, api: api.trim() };
     });
   }
@@ -302,7 +334,10 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   // Only beside configured Huawei apps: on its own it would make a Huawei section without apps, an error.
   if ((v = get('HUAWEI_BASE_URL')) && isObject(doc['receiver']) && isObject(doc['receiver']['huawei'])) section(doc, 'receiver', 'huawei', 'recordingLinks')['baseUrl'] = v;
   if ((v = get('CDRFLOW_RECEIVER_HOST'))) section(doc, 'receiver')['host'] = v;
-  if ((v = get('CDRFLOW_RECEIVER_PORT'))) section(doc, 'receiver')['port'] = num('CDRFLOW_RECEIVER_PORT', v);
+  if ((v = get('CDRFLOW_RECEIVER_PORT'))) {
+    const receiverPort = int('CDRFLOW_RECEIVER_PORT', v, 0, 65535, 'a port number 0..65535');
+    if (receiverPort !== undefined) section(doc, 'receiver')['port'] = receiverPort;
+  }
   return doc;
 }
 
@@ -361,11 +396,22 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
     return {};
   }
   let doc: unknown;
-  try {
-    doc = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
-  } catch (err) {
-    problems.push({ path: printable(file), message: `not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${boundReason((err as Error).message.split('\n')[0]!, 300)}` });
-    return {};
+  if (/\.json$/i.test(file)) {
+    // The strict parser, as YAML is: JSON.parse kept the last of two `"sink"` members and dropped the first silently.
+    // Its depth limit (MAX_JSON_DEPTH) is well beyond the schema's deepest setting (5 levels, root included).
+    const parsed = parseJsonStrict(text);
+    if (!parsed.ok) {
+      problems.push({ path: printable(file), message: `not valid JSON: ${boundReason(parsed.problem.replace(/^malformed JSON: /, ''), 300)}` });
+      return {};
+    }
+    doc = parsed.value;
+  } else {
+    try {
+      doc = YAML.parse(text, { prettyErrors: true });
+    } catch (err) {
+      problems.push({ path: printable(file), message: `not valid YAML: ${boundReason((err as Error).message.split('\n')[0]!, 300)}` });
+      return {};
+    }
   }
   if (doc === null || doc === undefined) return {};
   if (!isObject(doc)) {
