@@ -1,30 +1,13 @@
 // Config values are read exactly or refused (exit 78, one line naming the file or the variable), never leniently:
 // JSON.parse dropped the first of two `"sink"` members, `KAFKA_SSL=1` turned TLS off and `CDRFLOW_OPS_PORT=" "` meant
 // port 0.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '../core/input-limits.ts';
 import { configJsonSchema } from './config-reference.ts';
-import { ConfigError, loadAppConfig } from './config.ts';
+import { loadAppConfig } from './config.ts';
+import { configFiles, problems } from './config-test-kit.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'cdrflow-config-env-'));
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-function problems(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const file = configFiles('cdrflow-config-env-');
 
 describe('a JSON config file', () => {
   it('is refused when a section is given twice, as YAML refuses it (JSON.parse kept the last one)', () => {

@@ -1,25 +1,11 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ENV_OVERRIDES, REPO_ROOT, endpoints, loadAppConfig } from './config.ts';
+import { ENV_OVERRIDES, REPO_ROOT, endpoints, loadAppConfig } from './config.ts';
+import { configFiles, problems } from './config-test-kit.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'cdrflow-config-'));
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-function problems(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const file = configFiles('cdrflow-config-');
 
 describe('loadAppConfig', () => {
   it('runs with no file and no environment: local stack, embedded ClickHouse, components defaults', () => {
@@ -79,7 +65,7 @@ describe('loadAppConfig', () => {
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);
-    expect(problems(() => loadAppConfig({ file: join(dir, 'nope.yaml'), env: {} }))[0]!.message).toMatch(/cannot read/);
+    expect(problems(() => loadAppConfig({ file: join(tmpdir(), 'cdrflow-no-such-dir', 'nope.yaml'), env: {} }))[0]!.message).toMatch(/cannot read/);
   });
 
   it('lets the environment override the file, and reports unreadable variables with their name', () => {
