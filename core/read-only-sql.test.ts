@@ -170,6 +170,14 @@ describe('read-only SQL on the embedded engine', () => {
     ['file existence (hasColumnInTable with a path)', () => `SELECT hasColumnInTable('default', '${victim}', 'x')`, 403],
     ['file existence (mergeTreeIndex with a path)', () => `SELECT * FROM mergeTreeIndex('default', '${victim}')`, 403],
     ["other callers' queries (system.processes)", () => 'SELECT query FROM system.processes', 403],
+    // Found by a sixth probe.
+    ['a file written per query (system.jemalloc_profile_text)', () => 'SELECT count() FROM system.jemalloc_profile_text', 403],
+    ["other callers' queries (SHOW PROCESSLIST)", () => 'SHOW PROCESSLIST', 403],
+    ['a row past the time limit (countSubstrings with a long needle)', () => "SELECT countSubstrings(repeat('a', 1000000), concat(repeat('a', 100000), 'b'))", 403],
+    ['a row past the time limit (hasAny)', () => 'SELECT hasAny(range(200000), range(200000, 400000))', 403],
+    ['a row past the time limit (h3PolygonToCells)', () => 'SELECT length(h3PolygonToCells([(0.,0.),(0.,0.01),(0.01,0.01),(0.01,0.)], 15))', 403],
+    ['file existence (timeSeriesData with a path)', () => `SELECT * FROM timeSeriesData('default', '${victim}')`, 403],
+    ['file existence (joinGet)', () => "SELECT joinGet('default.present', 'x', 1)", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
