@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
-import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, openReadOnlySql, refusalOf, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, functionsCallable, isCallable, openReadOnlySql, refusalOf, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
 const victim = join(dir, 'victim.txt');
@@ -204,6 +204,24 @@ describe('read-only SQL on the embedded engine', () => {
     }
   });
 
+  it('calls only functions that compute on values: the engine\'s others are refused until named (an allowlist)', async () => {
+    for (const query of ['SELECT hostName()', 'SELECT sleep(1)', 'SELECT geoToH3(37.79, 55.71, 15)', 'SELECT arrayMap(FQDN, [1])', 'SELECT * APPLY hostName FROM t', "SELECT dictGet('d', 'a', 1)", 'SELECT uptime()']) {
+      const err = await refusal(query);
+      expect({ query, status: err.status }).toEqual({ query, status: 403 });
+      expect(err.message).toMatch(/is not allowed: queries here call the engine's functions that compute on values/);
+    }
+    // What analytics over the pipeline's tables calls: aggregates with parameters and combinators, window functions,
+    // lambdas and functions passed by name, casts, dates, strings, JSON, generated rows.
+    const analytics = [
+      'SELECT quantile(0.5)(x), quantilesIf(0.5, 0.9)(x, x > 1), sumIf(x, x > 1), countIf(x > 1), uniqExactIf(x, x > 0), avgOrNull(x), argMax(x, x), topK(2)(x), median(x), groupArrayState(x) IS NOT NULL FROM t',
+      "SELECT x, row_number() OVER (ORDER BY x), lagInFrame(x) OVER (ORDER BY x), CAST(x AS Nullable(String)), x::Decimal(10, 2), CASE WHEN x = 1 THEN 'a' ELSE 'b' END, COUNT(*) OVER () FROM t ORDER BY x",
+      "SELECT arrayMap(v -> v + 1, [1, 2]), arrayMap(lower, ['A']), arrayFilter((a, b) -> b > 0, [1, 2], [0, 1]), arraySort((a, b) -> b, [1, 2], [2, 1]), arrayStringConcat(['a', 'b'], ','), arrayJoin([1, 2])",
+      "SELECT toStartOfHour(now()) <= now(), dateDiff('second', now(), now()), formatDateTime(toDate('2026-12-05'), '%F'), JSONExtractString('{\"a\":\"b\"}', 'a'), splitByChar(',', 'a,b'), lower('A') ILIKE 'a', round(7 / 3, 2), toTypeName(1)",
+      "SELECT * FROM numbers(2)", "SELECT * FROM generate_series(1, 2)", "SELECT * FROM values('a UInt8', 1, 2)", 'SELECT * APPLY toString FROM t', "SELECT COLUMNS('x') FROM t",
+    ];
+    for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
+  });
+
   it('left no trace of the attacks: no file written, no request made, no row changed', async () => {
     expect(existsSync(outfile)).toBe(false);
     expect(existsSync(join(dir, 'created.db'))).toBe(false);
@@ -345,6 +363,47 @@ describe('refusalOf (on the engine-formatted text)', () => {
   it('refuses the database default only where it answers about files (the embedded engine)', () => {
     expect(refusalOf('EXISTS TABLE default.LICENSE', { fileBackedDefault: true })).toMatch(/database default is not allowed/);
     expect(refusalOf('EXISTS TABLE default.LICENSE', { fileBackedDefault: false })).toBeUndefined();
+  });
+});
+
+describe('the allowlist of calls', () => {
+  const callable = functionsCallable(
+    [
+      { name: 'sum', alias_to: '', is_aggregate: 1, categories: 'Aggregate Functions' },
+      { name: 'quantile', alias_to: '', is_aggregate: 1, categories: 'Aggregate Functions' },
+      { name: 'median', alias_to: 'quantile', is_aggregate: 1, categories: '' },
+      { name: 'lower', alias_to: '', is_aggregate: 0, categories: 'String' },
+      { name: 'hostName', alias_to: '', is_aggregate: 0, categories: 'Other' },
+      { name: 'toTypeName', alias_to: '', is_aggregate: 0, categories: 'Other' },
+      { name: 'file', alias_to: '', is_aggregate: 0, categories: 'Other' },
+      { name: 'editDistance', alias_to: '', is_aggregate: 0, categories: 'String' },
+      { name: 'dictGet', alias_to: '', is_aggregate: 0, categories: 'Dictionary' },
+      { name: 'arrayMap', alias_to: '', is_aggregate: 0, categories: 'Arrays' },
+      { name: 'exists', alias_to: '', is_aggregate: 0, categories: 'Logical' },
+      { name: 'CAST', alias_to: '', is_aggregate: 0, categories: 'Type Conversion' },
+    ],
+    ['Array', 'Nullable'],
+  );
+  it.each([
+    ['sum', true], ['SUM', true], ['sumIf', true], ['sumIfState', true], ['quantilesIf', false], ['quantileIf', true],
+    ['median', true], ['medianIf', true], ['lower', true], ['LOWER', true], ['lowerIf', false], ['toTypeName', true],
+    ['Array', true], ['numbers', true], ['values', true],
+    ['hostName', false], ['file', false], ['editDistance', false], ['dictGet', false], ['If', false], ['fileIf', false],
+  ])('%s callable: %s', (name, expected) => {
+    expect(isCallable(name, callable)).toBe(expected);
+  });
+
+  it('refuses a call, an APPLY and a function handed by name outside it; lambdas and columns pass', () => {
+    const options = { fileBackedDefault: true, callable };
+    expect(refusalOf('SELECT hostName()', options)).toMatch(/^hostName is not allowed: queries here call/);
+    expect(refusalOf('SELECT *\n    APPLY hostName\nFROM t', options)).toMatch(/^hostName is not allowed/);
+    expect(refusalOf("SELECT arrayMap(hostName, ['a'])", options)).toMatch(/^hostName is not allowed/);
+    expect(refusalOf("SELECT arrayMap((hostName), ['a'])", options)).toMatch(/^hostName is not allowed/);
+    expect(refusalOf("SELECT arrayMap(hostName AS f, ['a'])", options)).toMatch(/^hostName is not allowed/);
+    expect(refusalOf('SELECT `hostName`()', options)).toMatch(/^hostName is not allowed/);
+    expect(refusalOf("SELECT\n    arrayMap(x -> lower(x), ['A']),\n    arrayMap((x, y) -> x, a, b),\n    arrayMap(lower, c),\n    sum(hostName)\nFROM t", options)).toBeUndefined();
+    // Keywords before a parenthesis are not calls.
+    expect(refusalOf("SELECT CAST(x, 'Array(Nullable(String))')\nFROM t\nWHERE (x IN (1, 2)) AND exists((\n    SELECT 1\n))", options)).toBeUndefined();
   });
 });
 

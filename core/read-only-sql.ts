@@ -242,6 +242,114 @@ const REFUSED_SYSTEM_TABLES = new Map([
 ]);
 
 /**
+ * The engine's function categories (system.functions.categories) whose functions a user query may call: they compute
+ * on the values they are given. The engine has some 1,800 functions and adds more with every version; six probes
+ * found one harmful function after another on a list of refusals (file readers, stack overflows, uncounted memory,
+ * files written). So calls are allowed from these categories only, less the refused lists above: a function outside
+ * them ("Other", Dictionary, Geo, AI, Introspection, Internal, Time Series, …) is refused until it is named here.
+ */
+const CALLABLE_CATEGORIES = new Set([
+  'Aggregate Functions', 'Arithmetic', 'Arrays', 'Bit', 'Comparison', 'Conditional', 'Dates and Times', 'Distance',
+  'Encoding', 'Financial', 'Hash', 'IP Address', 'JSON', 'Logical', 'Map', 'Mathematical', 'Null', 'Random Number',
+  'Rounding', 'String', 'String Replacement', 'String Search', 'String Splitting', 'Time Window', 'Tuple',
+  'Type Conversion', 'URL', 'UUID',
+]);
+
+/** Functions of the engine's "Other" and "Internal" categories that compute on their arguments or describe a type. */
+const CALLABLE_OTHERS = new Set(
+  [
+    'bar', 'byteSize', 'caseWithExpression', 'caseWithoutExpression', 'countDigits', 'currentDatabase',
+    'defaultValueOfArgumentType', 'defaultValueOfTypeName', 'dumpColumnStructure', 'errorCodeToName',
+    'finalizeAggregation', 'formatReadableDecimalSize', 'formatReadableQuantity', 'formatReadableSize',
+    'formatReadableTimeDelta', 'getSetting', 'getSettingOrDefault', 'getSizeOfEnumType', 'getSubcolumn', 'identity',
+    'ignore', 'indexHint', 'initializeAggregation', 'isConstant', 'isDecimalOverflow', 'lowCardinalityIndices',
+    'lowCardinalityKeys', 'materialize', 'minSampleSizeContinuous', 'minSampleSizeConversion', 'neighbor',
+    'parseReadableSize', 'parseReadableSizeOrNull', 'parseReadableSizeOrZero', 'parseTimeDelta', 'rowNumberInAllBlocks',
+    'rowNumberInBlock', 'runningAccumulate', 'runningConcurrency', 'runningDifference',
+    'runningDifferenceStartingWithFirstValue', 'throwIf', 'toColumnTypeName', 'toTypeName', 'transform',
+    'variantElement', 'variantType', 'version', 'visibleWidth',
+  ].map((f) => f.toLowerCase()),
+);
+
+/** Table functions a query may read from: generated rows, nothing outside. */
+const CALLABLE_TABLE_FUNCTIONS = ['numbers', 'generate_series', 'generateSeries', 'values'];
+
+/**
+ * Higher-order functions, which take a function first (`arrayMap(lower, …)` passes one by name): that name must be
+ * callable too. A lambda (`x -> …`) is not a name.
+ */
+const HIGHER_ORDER = new Set(
+  [
+    'arrayMap', 'arrayFilter', 'arrayFill', 'arrayReverseFill', 'arraySplit', 'arrayReverseSplit', 'arrayCount',
+    'arrayExists', 'arrayAll', 'arraySum', 'arrayAvg', 'arrayMin', 'arrayMax', 'arrayProduct', 'arrayFirst',
+    'arrayFirstOrNull', 'arrayLast', 'arrayLastOrNull', 'arrayFirstIndex', 'arrayLastIndex', 'arrayCumSum',
+    'arrayCumSumNonNegative', 'arraySort', 'arrayReverseSort', 'arrayPartialSort', 'arrayPartialReverseSort',
+    'arrayFold', 'arrayAUC', 'mapApply', 'mapFilter', 'mapExists', 'mapAll', 'mapSort', 'mapReverseSort',
+    'mapPartialSort', 'mapPartialReverseSort',
+  ].map((f) => f.toLowerCase()),
+);
+
+/**
+ * Words the engine's canonical text puts before "(" that are not calls. Keywords come out in upper case; a function
+ * a user wrote in upper case (`COUNT(`) is checked like any other unless it is one of these, all harmless as calls.
+ */
+const PAREN_KEYWORDS = new Set([
+  'IN', 'FROM', 'JOIN', 'AS', 'OVER', 'USING', 'EXISTS', 'ANY', 'ALL', 'AND', 'OR', 'NOT', 'WHERE', 'HAVING', 'ON',
+  'THEN', 'ELSE', 'WHEN', 'BY', 'PREWHERE', 'LIKE', 'ILIKE', 'DISTINCT', 'TABLE', 'INTERSECT', 'EXCEPT', 'UNION',
+  'SELECT', 'WITH', 'QUALIFY', 'APPLY', 'REPLACE', 'COLUMNS', 'SETS', 'INTERPOLATE', 'FILTER', 'GROUP', 'IS', 'LIMIT',
+  'OFFSET',
+]);
+
+const AGGREGATE_COMBINATORS = ['SimpleState', 'MergeState', 'OrDefault', 'Resample', 'ForEach', 'Distinct', 'ArgMin', 'ArgMax', 'OrNull', 'State', 'Merge', 'Array', 'Map', 'If'];
+
+/** What a user query may call, read from the engine it runs on (functionsCallable). */
+export interface CallableFunctions {
+  /** Lower case: functions and table functions a query may call, and the engine's type names (`Array(…)` in a cast). */
+  names: ReadonlySet<string>;
+  /** Lower case: the aggregate functions among them, which take combinator suffixes (`sumIf`, `uniqExactState`). */
+  aggregates: ReadonlySet<string>;
+}
+
+export function isCallable(name: string, callable: CallableFunctions): boolean {
+  if (callable.names.has(name.toLowerCase())) return true;
+  // sumIf, quantilesIfState, uniqExactMerge: an aggregate function with combinators (case-sensitive, as the engine).
+  let base = name;
+  for (;;) {
+    const suffix = AGGREGATE_COMBINATORS.find((c) => base.length > c.length && base.endsWith(c));
+    if (suffix === undefined) return false;
+    base = base.slice(0, -suffix.length);
+    if (callable.aggregates.has(base.toLowerCase())) return true;
+  }
+}
+
+/** The allowlist from the engine's own system.functions and system.data_type_families (rows as JSON objects). */
+export function functionsCallable(
+  functions: readonly { name: string; alias_to: string; is_aggregate: number; categories: string }[],
+  typeNames: readonly string[],
+): CallableFunctions {
+  const refused = (name: string) => OUTSIDE_FUNCTIONS.has(name) || UNINTERRUPTIBLE_FUNCTIONS.has(name) || HARMFUL_FUNCTIONS.has(name);
+  const byName = new Map(functions.map((f) => [f.name, f]));
+  const names = new Set<string>();
+  const aggregates = new Set<string>();
+  for (const f of functions) {
+    // An alias (`median` → quantile) is what it stands for.
+    const target = (f.alias_to && byName.get(f.alias_to)) || f;
+    const lower = f.name.toLowerCase();
+    const ok = target.categories.split(',').some((c) => CALLABLE_CATEGORIES.has(c.trim())) || CALLABLE_OTHERS.has(target.name.toLowerCase());
+    if (!ok || refused(lower) || refused(target.name.toLowerCase())) continue;
+    names.add(lower);
+    if (target.is_aggregate) aggregates.add(lower);
+  }
+  for (const t of CALLABLE_TABLE_FUNCTIONS) names.add(t.toLowerCase());
+  for (const t of typeNames) names.add(t.toLowerCase());
+  return { names, aggregates };
+}
+
+function notCallable(name: string): string {
+  return `${name} is not allowed: queries here call the engine's functions that compute on values (see CALLABLE_CATEGORIES in core/read-only-sql.ts), and ${name} is not one of them`;
+}
+
+/**
  * Where the statement reaches outside the pipeline's tables, found on its tokens:
  * - a function of OUTSIDE_FUNCTIONS called (`file(`), applied (`APPLY file`) or passed by name to a higher-order
  *   function (`arrayMap(file, …)`, `arrayMap(file AS f, …)`: the engine's higher-order functions, arrayX and mapX, take
@@ -257,7 +365,7 @@ const REFUSED_SYSTEM_TABLES = new Map([
  * - a function of UNINTERRUPTIBLE_FUNCTIONS or HARMFUL_FUNCTIONS, in the same positions;
  * - a SETTINGS clause anywhere (the engine applies one on a subquery without readonly=1's check).
  */
-function outsideReach(formatted: string, fileBackedDefault: boolean): string | undefined {
+function outsideReach(formatted: string, fileBackedDefault: boolean, callable: CallableFunctions | undefined): string | undefined {
   const tokens = tokensOf(formatted);
   const at = (i: number) => tokens[i]?.text ?? '';
   for (let i = 0; i < tokens.length; i++) {
@@ -272,24 +380,36 @@ function outsideReach(formatted: string, fileBackedDefault: boolean): string | u
     if (token.quoted) {
       // `package.json`, `core/../../etc/passwd`: names of files, which the default database answers about.
       if (/[/.]/.test(token.text) && at(i - 1).toUpperCase() !== 'AS') return `${quote(token.text)} is not allowed: a name with a path or a file extension in it is not a table of the pipeline`;
+      // A function whose name is a keyword stays quoted (`values`(…)): still a call.
+      if (callable && at(i + 1) === '(' && at(i - 1) !== '.' && !isCallable(token.text, callable)) return notCallable(token.text);
       continue;
     }
     // SETTINGS on a subquery, a CTE or view() is applied without readonly=1's check (the engine's own bug): it turned
     // readonly off, enabled eval() and wrote files. At the top level readonly=1 refuses it; here it is refused anywhere.
     if (token.text === 'SETTINGS' && at(i - 1) !== '.' && at(i - 1).toUpperCase() !== 'AS') return 'SETTINGS is not allowed: the limits and the read-only mode of these sessions are fixed';
-    const outside = OUTSIDE_FUNCTIONS.has(word);
-    const harmful = HARMFUL_FUNCTIONS.get(word);
-    if ((!outside && harmful === undefined && !UNINTERRUPTIBLE_FUNCTIONS.has(word)) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
+    if (!/^[A-Za-z_]/.test(token.text) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
     const called = at(i + 1) === '(';
     const applied = at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY');
     let open = i - 1;
     while (at(open) === '(' && at(open - 1) === '(') open--;
     const passed = at(open) === '(' && /^(?:array|map)/i.test(at(open - 1));
-    if (called || applied || passed) {
+    const outside = OUTSIDE_FUNCTIONS.has(word);
+    const harmful = HARMFUL_FUNCTIONS.get(word);
+    if ((outside || harmful !== undefined || UNINTERRUPTIBLE_FUNCTIONS.has(word)) && (called || applied || passed)) {
       if (outside) return `${token.text} is not allowed: it reads files, reaches other hosts or runs programs; queries here read the pipeline's tables`;
       if (harmful !== undefined) return `${token.text} is not allowed: ${harmful}`;
       return `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
     }
+    if (!callable) continue;
+    // Everything else that is called must be callable: a call (not a keyword before a parenthesis), an APPLY, or the
+    // function handed by name to a higher-order function (its first argument, not a lambda).
+    const isCall = called && !PAREN_KEYWORDS.has(token.text);
+    // `arrayMap(lower, …)`, `arrayMap(lower AS f, …)`, `arrayMap((lower), …)`; not `x -> …` nor `(x, y) -> …`.
+    const handed =
+      at(open) === '(' &&
+      HIGHER_ORDER.has(at(open - 1).toLowerCase()) &&
+      (open === i - 1 ? at(i + 1) === ',' || at(i + 1).toUpperCase() === 'AS' : at(i + 1) === ')');
+    if ((isCall || applied || handed) && !isCallable(token.text, callable)) return notCallable(token.text);
   }
   return undefined;
 }
@@ -297,6 +417,8 @@ function outsideReach(formatted: string, fileBackedDefault: boolean): string | u
 export interface RefusalOptions {
   /** The database `default` answers about files (the embedded engine's Overlay): refuse names in it. */
   fileBackedDefault: boolean;
+  /** What a query may call (the embedded engine's allowlist); absent: only the refused lists apply. */
+  callable?: CallableFunctions | undefined;
 }
 
 /**
@@ -323,7 +445,7 @@ export function refusalOf(formatted: string, options: RefusalOptions = { fileBac
   }
   // A function that reads files, reaches other hosts or runs programs, called, applied or passed by name (see the
   // header); sqlite() also creates its file before readonly=1 refuses it. String literals do not count.
-  const outside = outsideReach(statement, options.fileBackedDefault);
+  const outside = outsideReach(statement, options.fileBackedDefault, options.callable);
   if (outside !== undefined) return outside;
   if (/^INTO OUTFILE\b/im.test(formatted)) return 'INTO OUTFILE is not allowed: the result comes back to the caller, no file is written';
   return undefined;
@@ -354,6 +476,8 @@ function withoutFormatClause(formatted: string): string {
 }
 
 interface Engine {
+  /** What a query may call on this engine (the embedded one); undefined: no allowlist (a server's own profile rules). */
+  callable?: CallableFunctions;
   /** The canonical text of `sql` by the engine's parser. */
   format(sql: string): Promise<string>;
   /** The engine's `EXPLAIN AST` of one canonical statement, one node per line (parsing only: nothing runs). */
@@ -366,7 +490,7 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
   const engine = target.kind === 'embedded' ? await embeddedEngine(target, limits) : httpEngine(target, limits);
   // A server's default database is an ordinary one; the embedded engine's is the Overlay (outsideReach), unless the
   // pipeline itself was configured into it.
-  const refusalOptions: RefusalOptions = { fileBackedDefault: target.kind === 'embedded' && target.database !== 'default' };
+  const refusalOptions: RefusalOptions = { fileBackedDefault: target.kind === 'embedded' && target.database !== 'default', callable: engine.callable };
   let running = 0;
   return {
     async run(sql, format, options = {}) {
@@ -424,6 +548,19 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   const databaseExists = async (s: ChdbSession) =>
     (await s.queryBindAsync('SELECT count() FROM system.databases WHERE name = {db:String}', { db: target.database }, { format: 'TSV' })).text().trim() === '1';
   const control = await open();
+  // The allowlist of calls, from this engine's own lists (so a chdb upgrade's new functions are sorted by category),
+  // read on a session of its own: the users' result limits would cut the list short.
+  const lister = new Session(target.dataDir, { connectionArgs: ['--readonly=1'] });
+  let callable: CallableFunctions;
+  try {
+    const rows = async (sql: string) => (await lister.queryAsync(sql, { format: 'JSONEachRow' })).text().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    callable = functionsCallable(
+      (await rows('SELECT name, alias_to, is_aggregate, categories FROM system.functions')) as unknown as Parameters<typeof functionsCallable>[0],
+      (await rows('SELECT name FROM system.data_type_families')).map((r) => String(r['name'])),
+    );
+  } finally {
+    lister.close();
+  }
   const idle: Record<'plain' | 'color', ChdbSession[]> = { plain: [], color: [] };
   for (let i = 0; i < limits.maxConcurrent; i++) {
     idle.plain.push(await open(false));
@@ -431,6 +568,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   }
   const all = [control, ...idle.plain, ...idle.color];
   return {
+    callable,
     async format(sql) {
       return (await control.queryBindAsync('SELECT formatQuery({q:String})', { q: sql }, { format: 'RawBLOB' })).text();
     },
