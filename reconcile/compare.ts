@@ -186,7 +186,7 @@ export function driftNotes(rows: ReconcileRow[]): string[] {
   const notes: string[] = [];
   if (rows.some((r) => r.drift.some((d) => d.kind === 'extra_in_normalized'))) {
     notes.push(
-      'extra_in_normalized: records on the normalized topic (and so in ClickHouse, unless the sink refused them) whose raw record is not on their vendor\'s raw topic for that day — imported or replayed onto another topic (`cdrflow import <vendor> --topic …`: normalize goes by the record\'s vendor, reconcile reads each vendor\'s own raw topic), or removed from the raw topic by its retention. --repair cannot restore a raw record it does not have and never deletes billed rows: it lists them as unrepairable. For a push vendor, import the records again onto its own raw topic (`cdrflow import <vendor> --file …` without --topic; the same cdr_id keeps one row in ClickHouse); if retention removed them, only the raw copy is gone',
+      'extra_in_normalized: records on the normalized topic (and so in ClickHouse, unless the sink refused them) whose raw record is not on their vendor\'s raw topic for that day — imported or replayed onto another topic the stages read (normalize goes by the record\'s vendor, reconcile reads each vendor\'s own raw topic), or removed from the raw topic by its retention. --repair cannot restore a raw record it does not have and never deletes billed rows: it lists them as unrepairable. For a push vendor, import the records again onto its own raw topic (`cdrflow import <vendor> --file …` without --topic; the same cdr_id keeps one row in ClickHouse); if retention removed them, only the raw copy is gone',
     );
   }
   return notes;

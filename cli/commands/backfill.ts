@@ -5,8 +5,12 @@ import { ExitError, UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
-import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS, type PullVendor } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
+import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
+import { loadCommandConfig } from '../app-config.ts';
+import { endpoints, type AppConfig } from '../../app/config.ts';
+import { createKafka, topicExists } from '../../core/kafka.ts';
 
 /** Done, but the end of the range had not settled at the vendor yet: run the same command again later (EX_TEMPFAIL). */
 export const EXIT_NOT_SETTLED = 75;
@@ -28,9 +32,12 @@ longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) 
 the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on every run of the
 range), never silently skipped; the rest is read.
 
+--topic T publishes to T instead of the vendor's raw topic (which the pipeline reads, created when missing): T must
+exist already and is never created; a topic that does not, or another vendor's raw topic, is refused (exit 64).
+
 Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec (or calls may still have been running),
 run the same command again after the time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
-be read (a re-run cannot change that); 64 usage, or a --from later than now - settleSec; 69 Kafka not reachable;
+be read (a re-run cannot change that); 64 usage, a --from later than now - settleSec, or a --topic refused; 69 Kafka not reachable;
 78 config; 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 
 ${CONNECTION_FLAGS}`;
@@ -40,6 +47,35 @@ export function backfillExitCode(summary: Pick<BackfillSummary, 'unsettledFrom' 
   if (summary.unsettledFrom !== undefined) return EXIT_NOT_SETTLED;
   if (summary.lostSeconds > 0) return EXIT_DATA_LOST;
   return 0;
+}
+
+/**
+ * The vendor's raw topic as configured without --topic (the file's connectors.<vendor>.topics.raw, else the default):
+ * the one the pipeline reads. Read from the configuration loaded without the flags; should that fail where the flags
+ * had mended it, the default.
+ */
+function configuredRawTopic(vendor: PullVendor, file: string | undefined, flagged: AppConfig): string {
+  try {
+    return loadCommandConfig({ file }).connectors[vendor]?.topics.raw ?? defaultRawTopic(flagged, vendor);
+  } catch {
+    return defaultRawTopic(flagged, vendor);
+  }
+}
+
+/**
+ * An explicit --topic other than the configured raw topic must exist (the connector would create it, and the records
+ * would go where nothing reads them), and may not be another vendor's raw topic: exit 64 before anything is read.
+ * The same rule as `cdrflow import --topic` (connectors/file-import/target-topic.ts).
+ */
+async function checkTopicFlag(vendor: PullVendor, topic: string, file: string | undefined, config: AppConfig): Promise<void> {
+  const configured = configuredRawTopic(vendor, file, config);
+  if (topic === configured) return;
+  const refused = targetTopicProblem(config, vendor, topic, configured);
+  if (refused !== null) throw new ExitError(64, refused);
+  const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-backfill-${vendor}` }, undefined, { oneShot: true });
+  const verdict = await checkTargetTopic(config, vendor, topic, configured, (t) => topicExists(kafka, t));
+  if (!verdict.ok) throw new ExitError(64, verdict.problem);
+  if (verdict.note !== undefined) process.stderr.write(`cdrflow backfill: ${verdict.note}\n`);
 }
 
 export const command: Command = {
@@ -70,6 +106,7 @@ export const command: Command = {
       // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
       const { tenants } = connector.source;
       if (!tenants.includes(tenant)) throw new ExitError(64, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
+      if (parsed.values.topic !== undefined) await checkTopicFlag(vendor, parsed.values.topic, parsed.values.config, config);
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));

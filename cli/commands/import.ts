@@ -1,20 +1,29 @@
 // `cdrflow import <vendor> --file records.jsonl`: the backfill of push vendors. Records go to cdr.raw.<vendor> with
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
+import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
-import { countLines, importFile } from '../../connectors/file-import/import.ts';
+import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES } from '../../connectors/file-import/import.ts';
+import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
+import { topicExists } from '../../core/kafka.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { TOPICS } from '../../core/topology.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
-import { MAX_LINE_BYTES } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, printable } from '../../core/input-limits.ts';
 import { isRegularFile } from '../../core/user-file.ts';
+
+/** The file is not JSON Lines (UTF-16 text, a line with no end): sysexits EX_DATAERR. */
+export const EXIT_NOT_JSON_LINES = 65;
+/** --file names nothing readable (missing, a directory, no permission): sysexits EX_NOINPUT. */
+export const EXIT_NO_INPUT = 66;
+/** A second, separate stop request within this long of the first is the same one (`timeout` signals twice). */
+const DUPLICATE_SIGNAL_MS = 1_000;
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
@@ -23,13 +32,20 @@ One JSON value per line:
                         (tenant = the record's appKey, else --tenant)
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
 
-Records are published to cdr.raw.<vendor> (or --topic) with mode=import, keyed like live pushes, each batch
-acknowledged by Kafka. Bad lines are reported with their line number and skipped: invalid UTF-8, a line over
-${MAX_LINE_BYTES} bytes (never read into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member
-given twice), a record over 64 KiB or a key or appKey over 256 bytes.
+Records are published to cdr.raw.<vendor> (the vendor's raw topic, which the pipeline reads; created when missing)
+with mode=import, keyed like live pushes, each batch acknowledged by Kafka. --topic T publishes to T instead, which
+must exist already (it is never created): a topic that does not, or another vendor's raw topic, is refused (exit 64).
+Bad lines are reported with their line number and skipped: invalid UTF-8, a line over ${MAX_LINE_BYTES} bytes (never read
+into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member given twice), a record over
+64 KiB or a key or appKey over 256 bytes. A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB
+ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
-Exit status: 0 all lines imported, 2 some lines skipped, 1 the run failed (the file, the registry), 69 Kafka not
-reachable (checked first, about a second; the lines published before it went away stay published).`;
+Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
+Exit status: 0 all lines imported; 2 some lines skipped; 1 the run failed (the registry, Kafka, a read error);
+64 usage, or a --topic refused; ${EXIT_NOT_JSON_LINES} the file is not JSON Lines (UTF-16: refused before anything is read; a line
+with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);
+69 Kafka not reachable (checked before reading, about a second; the lines published before it went away stay
+published); 130 / 143 stopped by SIGINT / SIGTERM.`;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
@@ -39,32 +55,138 @@ function parse(args: string[]) {
   return { options: parsed.data, config: values.config };
 }
 
+/** Nothing readable at --file: one line, exit 66, before Kafka is asked (it was ENOENT / EISDIR after the summary). */
+function checkInputFile(file: string): void {
+  const name = `--file ${printable(file)}`;
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(file).isDirectory();
+    if (!isDirectory) accessSync(file, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ExitError(EXIT_NO_INPUT, `${name}: no such file`);
+    throw new ExitError(EXIT_NO_INPUT, `${name}: cannot be read (${code ?? (err as Error).message})`);
+  }
+  if (isDirectory) throw new ExitError(EXIT_NO_INPUT, `${name}: is a directory, not a file`);
+}
+
+/**
+ * Ctrl-C and SIGTERM while importing: the first aborts `signal` (the import stops reading and prints its summary); the
+ * same request delivered twice at once (`timeout` signals the process and its group) is one; a later one exits at once.
+ */
+function stopOnSignal(onForce: (signal: NodeJS.Signals) => void) {
+  const abort = new AbortController();
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (first === undefined) {
+      first = { signal, at: Date.now() };
+      abort.abort(new Error(signal));
+    } else if (Date.now() - first.at >= DUPLICATE_SIGNAL_MS) onForce(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: abort.signal,
+    get received() {
+      return first?.signal;
+    },
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The shell's status for a process ended by `signal`: 128 + its number (SIGINT 130, SIGTERM 143). */
+const signalExit = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
+
 export const command: Command = {
   name: 'import',
   summary: 'load Huawei PrivateNumber / Alibaba LVMS records from a JSON-lines file into the raw topics',
   usage,
   async run(args) {
     const { options, config: file } = parse(args);
+    // The file first: a typo in its name costs no Kafka connection and prints no progress line.
+    checkInputFile(options.file);
+    if (isRegularFile(options.file)) {
+      const problem = fileStartProblem(options.file);
+      if (problem !== undefined) throw new ExitError(EXIT_NOT_JSON_LINES, `--file ${printable(options.file)}: ${problem}`);
+    }
     const config = loadCommandConfig({ file });
     const ends = endpoints(config);
-    const topic = options.topic ?? (config.namespace ? `${config.namespace}.${TOPICS.raw(options.vendor)}` : TOPICS.raw(options.vendor));
-    // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no count up front, no total shown.
-    const total = isRegularFile(options.file) ? await countLines(options.file) : undefined;
-    const sink = await kafkaEnvelopeSink(await oneShotKafka(config, 'cdrflow-import'), createRegistry(ends.registryUrl), [topic]);
-    const progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
+    // The vendor's raw topic, which the pipeline reads: created when missing. Any other --topic must exist.
+    const configured = defaultRawTopic(config, options.vendor);
+    const topic = options.topic ?? configured;
+    const refused = targetTopicProblem(config, options.vendor, topic, configured);
+    if (refused !== null) throw new ExitError(64, refused);
+    const kafka = await oneShotKafka(config, 'cdrflow-import');
+    if (topic !== configured) {
+      let verdict;
+      try {
+        verdict = await checkTargetTopic(config, options.vendor, topic, configured, (t) => topicExists(kafka, t));
+      } catch (err) {
+        return rethrowUnreachable(err, config);
+      }
+      if (!verdict.ok) throw new ExitError(64, verdict.problem);
+      if (verdict.note !== undefined) process.stderr.write(`cdrflow import: ${verdict.note}\n`);
+    }
+    let progress: Progress | undefined;
+    const stop = stopOnSignal((signal) => {
+      progress?.finish({ lines: progress.count, stopped_at_line: progress.count });
+      process.stderr.write(`cdrflow import: ${signal} again: exiting without waiting for Kafka (the batches it acknowledged stay published)\n`);
+      process.exit(signalExit(signal));
+    });
+    // Stopped while the lines were counted: nothing was imported.
+    const stoppedEarly = (): never => {
+      const signal = stop.received ?? 'SIGINT';
+      new Progress({ label: `import ${options.vendor}`, unit: 'lines' }).finish({ lines: 0, records: 0, skipped: 0, stopped_at_line: 0 });
+      throw new ExitError(signalExit(signal), `stopped by ${signal} before the first line: nothing was imported`);
+    };
     try {
-      const summary = await importFile(options, {
-        sink: sink.sink,
-        onLine: () => progress.tick(),
-        onBadLine: (bad) => process.stderr.write(`\n${options.file}:${bad.line}: skipped: ${bad.reason}\n`),
-      });
-      progress.finish({ lines: summary.lines, records: summary.records, skipped: summary.badLines, blank: summary.blankLines, topic: summary.topic, request_id: summary.requestId });
-      return summary.badLines > 0 ? 2 : 0;
-    } catch (err) {
-      progress.finish({ failed_at_line: progress.count });
-      return rethrowUnreachable(err, config);
+      // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no count up front, no total shown.
+      let total: number | undefined;
+      try {
+        total = isRegularFile(options.file) ? await countLines(options.file, stop.signal) : undefined;
+      } catch (err) {
+        if (stop.signal.aborted) return stoppedEarly();
+        throw err;
+      }
+      if (stop.signal.aborted) return stoppedEarly();
+      // An explicit --topic exists (checked above) and is never created; the configured one is, when missing.
+      const sink = await kafkaEnvelopeSink(kafka, createRegistry(ends.registryUrl), topic === configured ? [topic] : []);
+      progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
+      const bar = progress;
+      try {
+        const summary = await importFile({ ...options, topic }, {
+          sink: sink.sink,
+          signal: stop.signal,
+          onLine: () => bar.tick(),
+          onBadLine: (bad) => process.stderr.write(`\n${printable(options.file)}:${bad.line}: skipped: ${bad.reason}\n`),
+        });
+        const counts = { lines: summary.lines, records: summary.records, skipped: summary.badLines, blank: summary.blankLines };
+        const where = { topic: summary.topic, request_id: summary.requestId };
+        const { stopped } = summary;
+        if (stopped?.reason === 'signal') {
+          const signal = stop.received ?? 'SIGINT';
+          bar.finish({ ...counts, stopped_at_line: summary.lines, ...where });
+          const read = summary.lines === 0 ? 'before the first line: nothing was imported' : `after line ${summary.lines}: the lines read were published or reported, the rest of the file was not read`;
+          throw new ExitError(signalExit(signal), `stopped by ${signal} ${read}`);
+        }
+        if (stopped?.reason === 'not-json-lines') {
+          bar.finish({ ...counts, failed_at_line: stopped.line, ...where });
+          throw new ExitError(EXIT_NOT_JSON_LINES, `--file ${printable(options.file)}: ${stopped.problem}`);
+        }
+        bar.finish({ ...counts, ...where });
+        return summary.badLines > 0 ? 2 : 0;
+      } catch (err) {
+        if (err instanceof ExitError) throw err;
+        bar.finish({ failed_at_line: bar.count });
+        return rethrowUnreachable(err, config);
+      } finally {
+        await sink.close();
+      }
     } finally {
-      await sink.close();
+      stop.dispose();
     }
   },
 };

@@ -1,14 +1,38 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { importFile, countLines } from './import.ts';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { importFile, countLines, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+// Temporary directories and the FIFO writers of the tests below, removed and stopped after each test.
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const clean of cleanups.splice(0)) clean();
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cdrflow-import-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+/**
+ * A FIFO whose writer is `sh -c script` (its stdout redirected into the FIFO): a bounded stream, never a file on disk.
+ * The script's last command is `exec`ed, so the kill after the test reaches the process that holds the FIFO open.
+ */
+function fifoFedBy(script: string): { path: string; writer: ChildProcess } {
+  const path = join(tempDir(), 'input.jsonl');
+  execFileSync('mkfifo', [path]);
+  const writer = spawn('sh', ['-c', `exec > "$0"; ${script}`, path], { stdio: 'ignore' });
+  cleanups.push(() => void writer.kill('SIGKILL'));
+  return { path, writer };
+}
+const feeLine = (id: string) => JSON.stringify({ appKey: 'hwApp', sessionId: id });
 
 describe('importFile', () => {
   it('Huawei: FeeInfo lines and whole push bodies, exact payloads, bad lines reported by number and skipped', async () => {
@@ -104,6 +128,85 @@ describe('importFile', () => {
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl') }), { sink: flaky, retry: { maxAttempts: 3, initialMs: 1 } });
     expect(summary.records).toBe(3);
     expect(sink.envelopes()).toHaveLength(3);
+  });
+
+  it('control characters in a reason are escaped: JSON.parse quotes the text it choked on, NUL bytes and escape sequences included', async () => {
+    const file = join(tempDir(), 'controls.jsonl');
+    // Line 2: a NUL byte first; line 3: a terminal escape sequence; line 4: a C1 control (CSI, U+009B) in the excerpt.
+    writeFileSync(file, `${feeLine('s-1')}\n\u0000{"appKey":"a"}\n\u001b[31m{"appKey":"a"}\n\u009b31m{}\n`);
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink: new MemorySink() });
+    expect(summary).toMatchObject({ lines: 4, records: 1, badLines: 3 });
+    const reasons = summary.firstBadLines.map((b) => b.reason);
+    for (const reason of reasons) {
+      expect(reason).toMatch(/^not valid JSON \(/);
+      // eslint-disable-next-line no-control-regex
+      expect(reason).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    }
+    expect(reasons[0]).toContain('\\u0000');
+    expect(reasons[1]).toContain('\\u001b');
+    expect(reasons[2]).toContain('\\u009b');
+  });
+
+  it('UTF-16 (a byte order mark, or a first line with NUL bytes between the characters) ends the import at line 1, nothing published', async () => {
+    const dir = tempDir();
+    const text = `${feeLine('s-1')}\n${feeLine('s-2')}\n`;
+    const le = Buffer.from(text, 'utf16le');
+    const be = Buffer.from(le).swap16();
+    const cases: [string, Buffer, RegExp][] = [
+      ['bom-le', Buffer.concat([Buffer.from([0xff, 0xfe]), le]), /^looks like UTF-16 \(it starts with the UTF-16LE byte order mark FF FE\), not UTF-8: convert it to UTF-8 first \(iconv -f UTF-16LE -t UTF-8 <file> > <file>\.utf8\.jsonl\)$/],
+      ['bom-be', Buffer.concat([Buffer.from([0xfe, 0xff]), be]), /UTF-16BE byte order mark FE FF.*iconv -f UTF-16BE/],
+      ['le', le, /^looks like UTF-16 \(its first line has NUL bytes between the characters\).*iconv -f UTF-16LE/],
+      ['be', be, /NUL bytes between the characters.*iconv -f UTF-16BE/],
+    ];
+    for (const [name, bytes, problem] of cases) {
+      const file = join(dir, `${name}.jsonl`);
+      writeFileSync(file, bytes);
+      const sink = new MemorySink();
+      const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink });
+      expect(summary, name).toMatchObject({ lines: 0, records: 0, badLines: 0, stopped: { reason: 'not-json-lines', line: 1, problem: expect.stringMatching(problem) } });
+      expect(sink.published).toEqual([]);
+      // The same verdict from the first bytes alone (the command's check before Kafka), with the file's name.
+      expect(fileStartProblem(file)).toMatch(new RegExp(`iconv -f UTF-16[LB]E -t UTF-8 ${file.replace(/[.]/g, '\\.')} > `));
+    }
+    // UTF-8 text is no UTF-16, Chinese included; nor are zeros on both sides (/dev/zero: the endless-line rule's).
+    expect(utf16Problem(Buffer.from('{"a":"中文通话记录"}\n'))).toBeUndefined();
+    expect(utf16Problem(Buffer.alloc(4096))).toBeUndefined();
+    expect(utf16Problem(Buffer.from('{}\n'))).toBeUndefined();
+  });
+
+  it(`a line still going after ${MAX_SKIPPED_LINE_BYTES} bytes ends the import, naming it (it was skipped for ever: /dev/zero ran without end)`, async () => {
+    // Two good lines, then 72 MiB of zeros without a line end, from a FIFO: bounded, nothing written to disk.
+    const { path } = fifoFedBy(`printf '%s\\n%s\\n' '${feeLine('s-1')}' '${feeLine('s-2')}'; exec head -c ${72 * 1024 * 1024} /dev/zero`);
+    const sink = new MemorySink();
+    const started = Date.now();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: path, topic: 't' }), { sink });
+    expect(summary).toMatchObject({
+      lines: 2,
+      records: 2,
+      badLines: 0,
+      stopped: { reason: 'not-json-lines', line: 3, problem: 'line 3 is still going after 64 MiB without a line end: the file does not look like JSON Lines (one JSON value per line); the import stopped there' },
+    });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a signal stops the import where it is, even while the input waits: the lines read are published, the summary says so', { timeout: 15_000 }, async () => {
+    // Five lines, then a writer that keeps the FIFO open without writing (an endless pipe, a slow producer).
+    const { path } = fifoFedBy(`for i in 1 2 3 4 5; do printf '{"appKey":"hwApp","sessionId":"s-%s"}\\n' $i; done; exec sleep 60`);
+    const sink = new MemorySink();
+    const stop = new AbortController();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: path, topic: 't', batchSize: 2 }), {
+      sink,
+      signal: stop.signal,
+      // After the fifth line the read waits for more: abort it there (a moment later, as a person's Ctrl-C would).
+      onLine: (n) => void (n === 5 && setTimeout(() => stop.abort(new Error('SIGINT')), 200)),
+    });
+    expect(summary).toMatchObject({ lines: 5, records: 5, badLines: 0, stopped: { reason: 'signal' } });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2', 's-3', 's-4', 's-5']);
+
+    // Aborted before it starts: nothing read.
+    const before = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), topic: 't' }), { sink: new MemorySink(), signal: AbortSignal.abort() });
+    expect(before).toMatchObject({ lines: 0, records: 0, stopped: { reason: 'signal' } });
   });
 
   it('countLines counts a last line without newline', async () => {

@@ -1,12 +1,16 @@
 // File import for the push vendors (their backfill: Huawei support can resend CDR files; LVMS records kept by the
 // sender). One JSON value per line; each record becomes a raw envelope with mode `import`, published in batches and
-// acknowledged by Kafka. Bad lines are reported with their line number and skipped; nothing else stops the run. Lines
-// are read by core/byte-lines.ts (bounded, strict UTF-8) and held to the receivers' limits (core/input-limits.ts).
+// acknowledged by Kafka. Bad lines are reported with their line number and skipped; only an input that is no JSON Lines
+// at all (UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES) or a stop request (the caller's signal) ends
+// the run early, with a summary of what was done. Lines are read by core/byte-lines.ts (bounded, strict UTF-8) and
+// held to the receivers' limits (core/input-limits.ts).
 //   huawei-privatenumber: a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]} (each element
 //                         kept byte-for-byte); tenant = the record's appKey, else --tenant.
 //   alibaba-lvms:         an IvrCallRecordDto object (or that object as a JSON string, as TOP logs it); tenant =
 //                         --tenant (the DTO carries no app_key).
-import { createReadStream } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { RawEnvelope } from '../../core/envelope.ts';
@@ -17,10 +21,22 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
-import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, recordSizeProblem } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, recordSizeProblem } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
+
+/**
+ * A line still going after this many bytes ends the import: the file is no JSON Lines (/dev/zero, a binary, a file
+ * without line ends). Lines over MAX_LINE_BYTES are skipped unread and reported, so a file with a few broken huge
+ * records still imports the rest; but a line with no end used to be skipped for ever (a core busy, nothing printed).
+ * 64 times the longest line accepted is far beyond anything a JSON-lines writer makes, and skipping it takes a fraction
+ * of a second from a disk or a pipe, so an endless input ends at once and a merely overlong record still does not.
+ */
+export const MAX_SKIPPED_LINE_BYTES = 64 * 1024 * 1024;
+
+/** Bytes at the start of the input looked at for UTF-16 (its byte order mark, NUL bytes between the characters). */
+const SNIFF_BYTES = 4096;
 
 export interface BadLine {
   line: number;
@@ -37,6 +53,12 @@ export interface ImportSummary {
   badLines: number;
   /** The first `maxReportedBadLines` bad lines (all of them are passed to onBadLine). */
   firstBadLines: BadLine[];
+  /**
+   * Why the import ended before the end of the input, when it did; every line before (`lines` of them) was published
+   * or reported. `signal`: the caller's signal aborted (Ctrl-C). `not-json-lines`: the input is not JSON Lines (UTF-16
+   * text, a line still going after MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
+   */
+  stopped?: { reason: 'signal' } | { reason: 'not-json-lines'; line: number; problem: string };
 }
 
 export interface ImportHooks {
@@ -46,6 +68,136 @@ export interface ImportHooks {
   now?: () => number;
   /** Retry policy for a batch Kafka did not acknowledge (same keys again, so a retry cannot double a record). */
   retry?: Partial<BackoffOptions>;
+  /**
+   * Stops the import (Ctrl-C): no more lines are read, the records of the lines read so far are published (one try
+   * each once aborted) and the summary says `stopped: { reason: 'signal' }`.
+   */
+  signal?: AbortSignal;
+}
+
+/** The input is not JSON Lines: the import ends at `line` (see ImportSummary.stopped). */
+class NotJsonLines extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Why the start of an input says it is UTF-16 rather than UTF-8, or undefined: a UTF-16 byte order mark, or a first
+ * line with NUL bytes between its characters (which UTF-8 JSON never holds). UTF-16 text read as UTF-8 gave one
+ * "not valid JSON (Unexpected token '\0' …)" per line, NUL bytes and all.
+ */
+export function utf16Problem(start: Buffer, file = '<file>'): string | undefined {
+  let evidence: string | undefined;
+  let encoding = 'UTF-16LE';
+  if (start.length >= 2 && start[0] === 0xff && start[1] === 0xfe) evidence = 'it starts with the UTF-16LE byte order mark FF FE';
+  else if (start.length >= 2 && start[0] === 0xfe && start[1] === 0xff) [evidence, encoding] = ['it starts with the UTF-16BE byte order mark FE FF', 'UTF-16BE'];
+  else {
+    const end = start.indexOf(0x0a);
+    const line = start.subarray(0, Math.min(end === -1 ? start.length : end, SNIFF_BYTES));
+    if (line.length < 4) return undefined;
+    const nuls = [0, 0];
+    for (let i = 0; i < line.length; i++) if (line[i] === 0) nuls[i % 2]!++;
+    // Every other byte NUL (ASCII in UTF-16), allowing for non-ASCII characters; NULs on both sides are no UTF-16.
+    const even = nuls[0]! / Math.ceil(line.length / 2);
+    const odd = nuls[1]! / Math.floor(line.length / 2);
+    if (odd >= 0.5 && even <= 0.1) evidence = 'its first line has NUL bytes between the characters';
+    else if (even >= 0.5 && odd <= 0.1) [evidence, encoding] = ['its first line has NUL bytes between the characters', 'UTF-16BE'];
+  }
+  if (evidence === undefined) return undefined;
+  // The file's own name in the example when a shell takes it as it is.
+  const name = /^[\w./+-]+$/.test(file) && !file.startsWith('-') ? file : '<file>';
+  return `looks like UTF-16 (${evidence}), not UTF-8: convert it to UTF-8 first (iconv -f ${encoding} -t UTF-8 ${name} > ${name}.utf8.jsonl)`;
+}
+
+/** utf16Problem of a regular file's first bytes (read without touching the rest), for a check before anything else. */
+export function fileStartProblem(path: string): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const start = Buffer.alloc(SNIFF_BYTES);
+    return utf16Problem(start.subarray(0, readSync(fd, start, 0, SNIFF_BYTES, 0)), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The input's chunks as they come, checked on the way: the start for UTF-16, and the length of the line in progress,
+ * which ends the import once it is over MAX_SKIPPED_LINE_BYTES (byteLines only counts such a line, for ever if it has
+ * no end). `nextLine` is the number of the line the next chunk continues: byteLines asks for a chunk only once every
+ * line before it was handed on, so the caller's count is exact then.
+ */
+async function* checkedChunks(input: AsyncIterable<Buffer>, nextLine: () => number, maxLineBytes: number): AsyncGenerator<Buffer> {
+  let run = 0; // bytes of the line in progress so far
+  const pass = (chunk: Buffer): Buffer => {
+    const firstEnd = chunk.indexOf(0x0a);
+    if ((firstEnd === -1 ? run + chunk.length : run + firstEnd) > maxLineBytes) {
+      const mib = maxLineBytes % (1024 * 1024) === 0 ? `${maxLineBytes / 1024 / 1024} MiB` : `${maxLineBytes} bytes`;
+      throw new NotJsonLines(nextLine(), `line ${nextLine()} is still going after ${mib} without a line end: the file does not look like JSON Lines (one JSON value per line); the import stopped there`);
+    }
+    run = firstEnd === -1 ? run + chunk.length : chunk.length - chunk.lastIndexOf(0x0a) - 1;
+    return chunk;
+  };
+  let head: Buffer[] | undefined = [];
+  let headBytes = 0;
+  const sniffed = () => {
+    const start = Buffer.concat(head!, headBytes);
+    head = undefined;
+    const problem = utf16Problem(start);
+    if (problem !== undefined) throw new NotJsonLines(1, problem);
+    return start;
+  };
+  for await (const chunk of input) {
+    if (head === undefined) {
+      yield pass(chunk);
+      continue;
+    }
+    head.push(chunk);
+    headBytes += chunk.length;
+    if (headBytes >= SNIFF_BYTES || chunk.includes(0x0a)) yield pass(sniffed());
+  }
+  if (head !== undefined && headBytes > 0) yield pass(sniffed());
+}
+
+/**
+ * The input as a stream that `signal` can end at any moment. A file is read with fs reads, which never wait long. A
+ * pipe (`--file <(zcat calls.jsonl.gz)`, a FIFO) is read through the event loop instead: an fs read of a pipe blocks a
+ * thread of the pool until data comes, and destroying the stream waits for it, so a stop request (or the process's
+ * end) waited for the writer's next bytes, for ever from a writer that is alive but silent.
+ */
+function openInput(path: string, signal: AbortSignal | undefined): Readable {
+  // O_NONBLOCK: the event loop's reads must not block. A FIFO without a writer yet is opened at once (a blocking open
+  // waited for one); its reads then wait for a writer as before.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let stream: Readable;
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isFIFO()) stream = new Socket({ fd, readable: true, writable: false });
+    else {
+      // A file, a device: fs reads on a descriptor of its own, without O_NONBLOCK (which a terminal would honour).
+      closeSync(fd);
+      return createReadStream(path, signal ? { signal } : {});
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return signal ? addAbortSignal(signal, stream) : stream;
+}
+
+/**
+ * A reason fit for one report line: control characters escaped (JSON.parse quotes the text it choked on, NUL bytes
+ * and escape sequences included), as are the characters a terminal hides or reorders, and cut to a sane length.
+ */
+function reportable(reason: string): string {
+  return boundReason(reason).replace(/[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function isAbort(err: unknown): boolean {
+  return (err as { name?: unknown } | null)?.name === 'AbortError';
 }
 
 type LineResult = { ok: true; envelopes: RawEnvelope[] } | { ok: false; reason: string };
@@ -121,10 +273,12 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const file = basename(options.file);
   const summary: ImportSummary = { file, topic, requestId, lines: 0, blankLines: 0, records: 0, badLines: 0, firstBadLines: [] };
   const pending: RawEnvelope[] = [];
+  const { signal } = hooks;
   const flush = async () => {
     if (pending.length === 0) return;
     const batch = pending.splice(0);
-    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish);
+    // Once stopped (Ctrl-C), the batch gets one try: no backoff keeps the user waiting.
+    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish, signal ? { signal } : {});
     summary.records += batch.length;
   };
 
@@ -132,44 +286,56 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   // is dropped from the first line only (ignoreBOM: false strips it); anywhere else it is text.
   const firstLine = new TextDecoder('utf-8', { fatal: true });
   const otherLines = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  for await (const bytes of byteLines(createReadStream(options.file), MAX_LINE_BYTES)) {
-    const lineNumber = ++summary.lines;
-    let line: string | undefined;
-    let result: LineResult | undefined;
-    if (!Buffer.isBuffer(bytes)) {
-      result = { ok: false, reason: overlongReason(bytes) };
-    } else {
-      try {
-        line = (lineNumber === 1 ? firstLine : otherLines).decode(bytes);
-      } catch {
-        result = { ok: false, reason: 'invalid UTF-8 in the line' };
+  // Aborting the signal also ends a read that waits (a pipe) or skips (a long line) between two lines.
+  const input = checkedChunks(openInput(options.file, signal), () => summary.lines + 1, MAX_SKIPPED_LINE_BYTES);
+  try {
+    for await (const bytes of byteLines(input, MAX_LINE_BYTES)) {
+      if (signal?.aborted) {
+        summary.stopped = { reason: 'signal' };
+        break;
       }
-    }
-    if (line !== undefined && line.trim() === '') {
-      summary.blankLines++;
-    } else {
-      result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()) });
-      if (result.ok) {
-        pending.push(...result.envelopes);
-        if (pending.length >= options.batchSize) await flush();
+      const lineNumber = ++summary.lines;
+      let line: string | undefined;
+      let result: LineResult | undefined;
+      if (!Buffer.isBuffer(bytes)) {
+        result = { ok: false, reason: overlongReason(bytes) };
       } else {
-        summary.badLines++;
-        const bad = { line: lineNumber, reason: result.reason };
-        if (summary.firstBadLines.length < options.maxReportedBadLines) summary.firstBadLines.push(bad);
-        hooks.onBadLine?.(bad);
+        try {
+          line = (lineNumber === 1 ? firstLine : otherLines).decode(bytes);
+        } catch {
+          result = { ok: false, reason: 'invalid UTF-8 in the line' };
+        }
       }
+      if (line !== undefined && line.trim() === '') {
+        summary.blankLines++;
+      } else {
+        result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()) });
+        if (result.ok) {
+          pending.push(...result.envelopes);
+          if (pending.length >= options.batchSize) await flush();
+        } else {
+          summary.badLines++;
+          const bad = { line: lineNumber, reason: reportable(result.reason) };
+          if (summary.firstBadLines.length < options.maxReportedBadLines) summary.firstBadLines.push(bad);
+          hooks.onBadLine?.(bad);
+        }
+      }
+      hooks.onLine?.(lineNumber);
     }
-    hooks.onLine?.(lineNumber);
+  } catch (err) {
+    if (err instanceof NotJsonLines) summary.stopped = { reason: 'not-json-lines', line: err.line, problem: err.message };
+    else if (signal?.aborted && isAbort(err)) summary.stopped = { reason: 'signal' };
+    else throw err;
   }
   await flush();
   return summary;
 }
 
-/** Lines in a file (for the progress total), counted by newline bytes without decoding. */
-export async function countLines(path: string): Promise<number> {
+/** Lines in a file (for the progress total), counted by newline bytes without decoding; `signal` stops the count. */
+export async function countLines(path: string, signal?: AbortSignal): Promise<number> {
   let count = 0;
   let last = 10;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(path, signal ? { signal } : {}) as AsyncIterable<Buffer>) {
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) count++;
     if (chunk.length > 0) last = chunk[chunk.length - 1]!;
   }

@@ -12,6 +12,10 @@ import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-c
 import { startTrtcSimulator, type TrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from './fixtures/kafka-check.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { ensureTopics, topicExists } from '../../core/kafka.ts';
+
+/** --topic names a topic that must exist (backfill never creates one): the test's raw topic, created as a user would. */
+const createRaw = (topics: { raw: string }) => ensureTopics(testKafka(), [{ topic: topics.raw }]);
 
 let sim: CccSimulator | undefined;
 let trtc: TrtcSimulator | undefined;
@@ -38,6 +42,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     const records = sim.dataset.generateRange(from, to, 1600);
     sim.faults.delayMs = 30;
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_${p}`));
+    await createRaw(topics);
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
     writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n`);
     const args = ['--config', config, '--tenant', '1400000001', '--from', new Date(from * 1000).toISOString(), '--to', new Date(to * 1000).toISOString(), '--topic', topics.raw, '--checkpoint-topic', topics.checkpoints, '--json'];
@@ -87,6 +92,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     const to = now + 4;
     sim.dataset.generateRange(from, now - 1800, 40);
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_unsettled_${p}`));
+    await createRaw(topics);
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
     writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n    settleSec: 2\n    maxCallSec: 5\n`);
     const iso = (s: number) => new Date(s * 1000).toISOString();
@@ -125,6 +131,22 @@ describe('cdrflow backfill tencent-ccc', () => {
     expect(third.out.stderr).toMatch(/done: windows=0 .*note=already complete/);
   });
 
+  it('a --topic that does not exist, or is another vendor\'s raw topic, is refused (exit 64) and not created (it was created and filled)', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
+    // The vendor on a closed port: the refusal comes before the first request.
+    writeFileSync(config, 'connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "127.0.0.1:1"\n    protocol: http\n');
+    const env = { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' };
+    const range = ['--config', config, '--tenant', '1400000001', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-01T01:00:00Z'];
+    const typo = uniqueName('cli_bf_typo');
+    const missing = backfill([...range, '--topic', typo], env);
+    expect(await missing.exit, missing.out.stderr).toBe(64);
+    expect(missing.out.stderr).toBe(`cdrflow backfill: --topic "${typo}" does not exist; the pipeline reads cdr.raw.tencent-ccc for tencent-ccc (leave --topic out to publish there)\n`);
+    expect(await topicExists(testKafka(), typo)).toBe(false);
+    const other = backfill([...range, '--topic', 'cdr.raw.tencent-trtc'], env);
+    expect(await other.exit, other.out.stderr).toBe(64);
+    expect(other.out.stderr).toMatch(/^cdrflow backfill: --topic "cdr\.raw\.tencent-trtc" is the raw topic of tencent-trtc: tencent-ccc records there would be normalized, but reconcile would not find them under tencent-ccc; the pipeline reads cdr\.raw\.tencent-ccc for tencent-ccc \(leave --topic out to publish there\)\n$/);
+  });
+
   it('a range that starts after now - settleSec: one line, exit 64, nothing connected', async () => {
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
     writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "127.0.0.1:1"\n    protocol: http\n`);
@@ -146,6 +168,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     const to = from + 7200;
     trtc.dataset.generateRange(from, to, 20); // purged by the vendor
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_lost_${p}`));
+    await createRaw(topics);
     const iso = (s: number) => new Date(s * 1000).toISOString();
     const args = ['--tenant', '1600000001', '--from', iso(from), '--to', iso(to), '--base-url', trtc.url, '--topic', topics.raw, '--checkpoint-topic', topics.checkpoints];
     const env = { ...process.env, TENCENT_TRTC_APPS: '1600000001:key-one' };

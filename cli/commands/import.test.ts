@@ -1,0 +1,66 @@
+// `cdrflow import` refusals as a user meets them, run as a child process. Kafka is on a closed loopback port: each of
+// these is refused before Kafka is asked (otherwise the exit would be 69), with one line and no progress summary.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'cdrflow-import-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const env = { PATH: process.env['PATH'] ?? '', HOME: dir, KAFKA_BROKERS: '127.0.0.1:1', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1', NO_COLOR: '1' };
+
+function cdrflowImport(args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'import', ...args], { encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The whole of stderr is `cdrflow import: <line>` (no "done:" summary, no stack, no raw error code first). */
+function oneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^cdrflow import: /);
+  return lines[0]!.slice('cdrflow import: '.length);
+}
+
+describe('cdrflow import refusals', () => {
+  it('--file missing or a directory: one line, exit 66 (it was "done: failed_at_line=0" and a raw ENOENT / EISDIR, exit 1)', () => {
+    const missing = cdrflowImport(['huawei-privatenumber', '--file', join(dir, 'nope.jsonl')]);
+    expect(missing.status).toBe(66);
+    expect(oneLine(missing.stderr)).toBe(`--file ${join(dir, 'nope.jsonl')}: no such file`);
+    const directory = cdrflowImport(['huawei-privatenumber', '--file', dir]);
+    expect(directory.status).toBe(66);
+    expect(oneLine(directory.stderr)).toBe(`--file ${dir}: is a directory, not a file`);
+    expect(missing.stdout + directory.stdout).toBe('');
+  });
+
+  it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
+    const file = join(dir, 'wt.jsonl');
+    writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));
+    const r = cdrflowImport(['huawei-privatenumber', '--file', file]);
+    expect(r.status).toBe(65);
+    expect(oneLine(r.stderr)).toBe(
+      `--file ${file}: looks like UTF-16 (it starts with the UTF-16LE byte order mark FF FE), not UTF-8: convert it to UTF-8 first (iconv -f UTF-16LE -t UTF-8 ${file} > ${file}.utf8.jsonl)`,
+    );
+    expect(r.stderr).not.toContain('\u0000');
+  });
+
+  it("another vendor's raw topic: refused (exit 64) before Kafka is asked", () => {
+    const file = join(dir, 'one.jsonl');
+    writeFileSync(file, '{"appKey":"a","sessionId":"s-1"}\n');
+    const r = cdrflowImport(['huawei-privatenumber', '--file', file, '--topic', 'cdr.raw.alibaba-lvms']);
+    expect(r.status).toBe(64);
+    expect(oneLine(r.stderr)).toBe(
+      '--topic "cdr.raw.alibaba-lvms" is the raw topic of alibaba-lvms: huawei-privatenumber records there would be normalized, but reconcile would not find them under huawei-privatenumber; the pipeline reads cdr.raw.huawei-privatenumber for huawei-privatenumber (leave --topic out to publish there)',
+    );
+  });
+
+  it('documents the exit codes', () => {
+    const help = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'import', '--help'], { encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 }).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('65 the file is not JSON Lines');
+    expect(help).toContain('66 --file missing, a directory or not readable');
+    expect(help).toContain('130 / 143 stopped by SIGINT / SIGTERM');
+  });
+});
