@@ -249,8 +249,9 @@ describe('cdrflow reconcile', () => {
   });
 
   it('names records normalized from another raw topic (an import with the wrong --topic), which it cannot repair', async () => {
-    // As `cdrflow import huawei-privatenumber --topic <alibaba's raw topic>` publishes them: normalize maps them by the
-    // envelope's vendor, so they reach ClickHouse as Huawei calls; Huawei's own raw topic never has them.
+    // As `cdrflow import huawei-privatenumber --topic <alibaba's raw topic>` published them before import refused
+    // another vendor's raw topic (a replay or another producer still can): normalize maps them by the envelope's
+    // vendor, so they reach ClickHouse as Huawei calls; Huawei's own raw topic never has them.
     const gen = new HuaweiFeeGenerator({ seed: 6, appKey: HUAWEI_APP, startMs: dayStart + 20 * 3600_000, malformedRate: 0 });
     const envelopes: RawEnvelope[] = Array.from({ length: 3 }, () => {
       const record = gen.next();
