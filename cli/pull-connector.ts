@@ -1,10 +1,11 @@
 // What `cdrflow poll` and `cdrflow backfill` share: the pull connector of one vendor built from the shared config
 // (the file's `connectors.<vendor>` section, the environment table, then these flags), on the configured Kafka and
 // schema registry.
-import { UsageError } from './command.ts';
+import { ExitError, UsageError } from './command.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { endpoints, type AppConfig } from '../app/config.ts';
-import { createKafka } from '../core/kafka.ts';
+import { createKafka, topicExists } from '../core/kafka.ts';
+import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
@@ -19,7 +20,8 @@ export type PullVendor = (typeof PULL_VENDORS)[number];
 export const CONNECTION_FLAGS = `Connection (file < environment < flags):
   --config <file>          the pipeline's YAML or JSON (as for \`cdrflow start\`); its connectors.<vendor> section
   --rps <n>                requests per second for the whole connector (CCC default 20, TRTC 200)
-  --topic <name>           raw topic (default cdr.raw.<vendor>)
+  --topic <name>           raw topic (default cdr.raw.<vendor>; another name must exist already, and may not be
+                           another vendor's raw topic: exit 64)
   --checkpoint-topic <t>   checkpoint topic (default cdrflow.checkpoints)
   tencent-ccc:  TENCENT_CCC_SECRET_ID, TENCENT_CCC_SECRET_KEY, TENCENT_CCC_SDKAPPIDS=1400000001,1400000002,
                 TENCENT_CCC_ENDPOINT=host[:port], --endpoint, --protocol http|https, --connect-address <ip>
@@ -111,4 +113,33 @@ export function shutdownSignal(): AbortSignal {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return ac.signal;
+}
+
+/**
+ * The vendor's raw topic as configured without --topic (the file's connectors.<vendor>.topics.raw, else the default):
+ * the one the pipeline reads. Read from the configuration loaded without the flags; should that fail where the flags
+ * had mended it, the default.
+ */
+function configuredRawTopic(vendor: PullVendor, file: string | undefined, flagged: AppConfig): string {
+  try {
+    return loadCommandConfig({ file }).connectors[vendor]?.topics.raw ?? defaultRawTopic(flagged, vendor);
+  } catch {
+    return defaultRawTopic(flagged, vendor);
+  }
+}
+
+/**
+ * An explicit --topic other than the configured raw topic (backfill, poll) must exist (the connector would create it,
+ * and the records would go where nothing reads them), and may not be another vendor's raw topic: exit 64 before
+ * anything is read. The same rule as `cdrflow import --topic` (connectors/file-import/target-topic.ts).
+ */
+export async function checkRawTopicFlag(vendor: PullVendor, topic: string, file: string | undefined, config: AppConfig, command: 'backfill' | 'poll'): Promise<void> {
+  const configured = configuredRawTopic(vendor, file, config);
+  if (topic === configured) return;
+  const refused = targetTopicProblem(config, vendor, topic, configured);
+  if (refused !== null) throw new ExitError(64, refused);
+  const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-${command}-${vendor}` }, undefined, { oneShot: true });
+  const verdict = await checkTargetTopic(config, vendor, topic, configured, (t) => topicExists(kafka, t));
+  if (!verdict.ok) throw new ExitError(64, verdict.problem);
+  if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${verdict.note}\n`);
 }

@@ -5,12 +5,8 @@ import { ExitError, UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
-import { pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS, type PullVendor } from '../pull-connector.ts';
+import { checkRawTopicFlag, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
-import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
-import { loadCommandConfig } from '../app-config.ts';
-import { endpoints, type AppConfig } from '../../app/config.ts';
-import { createKafka, topicExists } from '../../core/kafka.ts';
 
 /** Done, but the end of the range had not settled at the vendor yet: run the same command again later (EX_TEMPFAIL). */
 export const EXIT_NOT_SETTLED = 75;
@@ -49,35 +45,6 @@ export function backfillExitCode(summary: Pick<BackfillSummary, 'unsettledFrom' 
   return 0;
 }
 
-/**
- * The vendor's raw topic as configured without --topic (the file's connectors.<vendor>.topics.raw, else the default):
- * the one the pipeline reads. Read from the configuration loaded without the flags; should that fail where the flags
- * had mended it, the default.
- */
-function configuredRawTopic(vendor: PullVendor, file: string | undefined, flagged: AppConfig): string {
-  try {
-    return loadCommandConfig({ file }).connectors[vendor]?.topics.raw ?? defaultRawTopic(flagged, vendor);
-  } catch {
-    return defaultRawTopic(flagged, vendor);
-  }
-}
-
-/**
- * An explicit --topic other than the configured raw topic must exist (the connector would create it, and the records
- * would go where nothing reads them), and may not be another vendor's raw topic: exit 64 before anything is read.
- * The same rule as `cdrflow import --topic` (connectors/file-import/target-topic.ts).
- */
-async function checkTopicFlag(vendor: PullVendor, topic: string, file: string | undefined, config: AppConfig): Promise<void> {
-  const configured = configuredRawTopic(vendor, file, config);
-  if (topic === configured) return;
-  const refused = targetTopicProblem(config, vendor, topic, configured);
-  if (refused !== null) throw new ExitError(64, refused);
-  const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-backfill-${vendor}` }, undefined, { oneShot: true });
-  const verdict = await checkTargetTopic(config, vendor, topic, configured, (t) => topicExists(kafka, t));
-  if (!verdict.ok) throw new ExitError(64, verdict.problem);
-  if (verdict.note !== undefined) process.stderr.write(`cdrflow backfill: ${verdict.note}\n`);
-}
-
 export const command: Command = {
   name: 'backfill',
   summary: 'backfill a pull vendor over a time range (resumable, own checkpoint, progress + summary)',
@@ -106,7 +73,7 @@ export const command: Command = {
       // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
       const { tenants } = connector.source;
       if (!tenants.includes(tenant)) throw new ExitError(64, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
-      if (parsed.values.topic !== undefined) await checkTopicFlag(vendor, parsed.values.topic, parsed.values.config, config);
+      if (parsed.values.topic !== undefined) await checkRawTopicFlag(vendor, parsed.values.topic, parsed.values.config, config, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
