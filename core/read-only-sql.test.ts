@@ -178,6 +178,14 @@ describe('read-only SQL on the embedded engine', () => {
     ['a row past the time limit (h3PolygonToCells)', () => 'SELECT length(h3PolygonToCells([(0.,0.),(0.,0.01),(0.01,0.01),(0.01,0.)], 15))', 403],
     ['file existence (timeSeriesData with a path)', () => `SELECT * FROM timeSeriesData('default', '${victim}')`, 403],
     ['file existence (joinGet)', () => "SELECT joinGet('default.present', 'x', 1)", 403],
+    // Found by a seventh probe, against the allowlist.
+    ['file read (values() with an ALIAS column in its structure)', () => `SELECT a, b FROM values('a UInt8, b String ALIAS file(''${victim}'')', 1)`, 403],
+    ['file read (INTERPOLATE … AS file())', () => `SELECT x, s FROM (SELECT x, toString(x) AS s FROM t) ORDER BY x WITH FILL FROM 0 TO 4 INTERPOLATE (s AS file('${victim}'))`, 403],
+    ['a function outside the allowlist handed to arrayDifference', () => 'SELECT arrayDifference(h3GetResolution, [644325524701193974])', 403],
+    ['a row past the time limit (ILIKE with a long pattern built at run time)', () => "SELECT materialize(repeat('a', 200000)) ILIKE concat('%', repeat('a', 20000), 'b%')", 403],
+    ['a row past the time limit (match with a long pattern)', () => "SELECT match(materialize(repeat('a', 200000)), concat('(?i)', repeat('a', 20000), 'b'))", 403],
+    ['a row past the time limit (position with a long needle)', () => "SELECT positionCaseInsensitive(materialize(repeat('a', 600000)), concat(repeat('a', 60000), 'b'))", 403],
+    ['a row past the time limit (hasAll)', () => 'SELECT hasAll(materialize(range(600000)), range(600000))', 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -217,7 +225,9 @@ describe('read-only SQL on the embedded engine', () => {
       "SELECT x, row_number() OVER (ORDER BY x), lagInFrame(x) OVER (ORDER BY x), CAST(x AS Nullable(String)), x::Decimal(10, 2), CASE WHEN x = 1 THEN 'a' ELSE 'b' END, COUNT(*) OVER () FROM t ORDER BY x",
       "SELECT arrayMap(v -> v + 1, [1, 2]), arrayMap(lower, ['A']), arrayFilter((a, b) -> b > 0, [1, 2], [0, 1]), arraySort((a, b) -> b, [1, 2], [2, 1]), arrayStringConcat(['a', 'b'], ','), arrayJoin([1, 2])",
       "SELECT toStartOfHour(now()) <= now(), dateDiff('second', now(), now()), formatDateTime(toDate('2026-12-05'), '%F'), JSONExtractString('{\"a\":\"b\"}', 'a'), splitByChar(',', 'a,b'), lower('A') ILIKE 'a', round(7 / 3, 2), toTypeName(1)",
-      "SELECT * FROM numbers(2)", "SELECT * FROM generate_series(1, 2)", "SELECT * FROM values('a UInt8', 1, 2)", 'SELECT * APPLY toString FROM t', "SELECT COLUMNS('x') FROM t",
+      "SELECT * FROM numbers(2)", "SELECT * FROM generate_series(1, 2)", 'SELECT * APPLY toString FROM t', "SELECT COLUMNS('x') FROM t",
+      "SELECT * APPLY(v -> v + 1) FROM t", "SELECT toString(x) LIKE '1%', toString(x) NOT ILIKE ('%z%'), match(toString(x), '^[0-9]+$'), position(toString(x), '1'), replaceRegexpAll(toString(x), '[0-9]', '#') FROM t",
+      "SELECT arrayCompact([1, 1, 2]), arrayDifference([1, 3, 6]), arrayStringConcat(groupArray(toString(x)), ',') FROM t",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });
@@ -387,7 +397,7 @@ describe('the allowlist of calls', () => {
   it.each([
     ['sum', true], ['SUM', true], ['sumIf', true], ['sumIfState', true], ['quantilesIf', false], ['quantileIf', true],
     ['median', true], ['medianIf', true], ['lower', true], ['LOWER', true], ['lowerIf', false], ['toTypeName', true],
-    ['Array', true], ['numbers', true], ['values', true],
+    ['Array', true], ['numbers', true], ['values', false],
     ['hostName', false], ['file', false], ['editDistance', false], ['dictGet', false], ['If', false], ['fileIf', false],
   ])('%s callable: %s', (name, expected) => {
     expect(isCallable(name, callable)).toBe(expected);
@@ -404,6 +414,22 @@ describe('the allowlist of calls', () => {
     expect(refusalOf("SELECT\n    arrayMap(x -> lower(x), ['A']),\n    arrayMap((x, y) -> x, a, b),\n    arrayMap(lower, c),\n    sum(hostName)\nFROM t", options)).toBeUndefined();
     // Keywords before a parenthesis are not calls.
     expect(refusalOf("SELECT CAST(x, 'Array(Nullable(String))')\nFROM t\nWHERE (x IN (1, 2)) AND exists((\n    SELECT 1\n))", options)).toBeUndefined();
+  });
+});
+
+describe('patterns and needles (matching costs text × pattern inside one row)', () => {
+  it.each([
+    ["SELECT x\nFROM t\nWHERE x LIKE 'a%'", false],
+    ["SELECT x\nFROM t\nWHERE (x NOT ILIKE ('%b%')) AND (y = 1)", false],
+    ["SELECT match(x, '^a+$'), position(x, ':'), extractAll(x, '[0-9]'), splitByRegexp(',', x)\nFROM t", false],
+    [`SELECT x LIKE '${'a'.repeat(257)}'\nFROM t`, true],
+    ["SELECT x\nFROM t\nWHERE x LIKE concat('%', y, '%')", true],
+    ["SELECT match(x, y)\nFROM t", true],
+    ["SELECT position(x, repeat('a', 60000))", true],
+    ["SELECT splitByRegexp(y, x)\nFROM t", true],
+    ["SELECT replaceRegexpAll(x, concat('a', 'b'), '')", true],
+  ])('%j refused: %s', (text, refused) => {
+    expect(refusalOf(text) !== undefined).toBe(refused);
   });
 });
 

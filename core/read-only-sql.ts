@@ -179,6 +179,8 @@ export interface SqlToken {
   text: string;
   /** A quoted identifier (backquotes or double quotes): its content is `text`. */
   quoted: boolean;
+  /** A string literal (text `''`): the length of what it holds, escapes included. */
+  literal?: number;
 }
 
 /**
@@ -190,7 +192,8 @@ export function tokensOf(formatted: string): SqlToken[] {
   for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)|([^\sA-Za-z_])/g)) {
     if (m[1] !== undefined || m[2] !== undefined) tokens.push({ text: (m[1] ?? m[2])!, quoted: true });
     else if (m[3] !== undefined) tokens.push({ text: m[3], quoted: false });
-    else tokens.push({ text: m[4] ?? "''", quoted: false });
+    else if (m[4] !== undefined) tokens.push({ text: m[4], quoted: false });
+    else tokens.push({ text: "''", quoted: false, literal: m[0].length - 2 });
   }
   return tokens;
 }
@@ -213,6 +216,9 @@ const UNINTERRUPTIBLE_FUNCTIONS = new Set(
     'multiSearchAnyCaseInsensitiveUTF8', 'multiSearchAllPositionsCaseInsensitiveUTF8',
     'multiSearchFirstIndexCaseInsensitiveUTF8', 'multiSearchFirstPositionCaseInsensitiveUTF8', 'hasAny',
     'h3PolygonToCells', 'h3Line',
+    // A seventh probe: hasAll on 600,000 elements 10 s in one row; locate's argument order depends on a setting, so
+    // the pattern rule (below) cannot tell its needle (position, strpos and instr take it second and stay).
+    'hasAll', 'locate',
   ].map((f) => f.toLowerCase()),
 );
 
@@ -271,23 +277,12 @@ const CALLABLE_OTHERS = new Set(
   ].map((f) => f.toLowerCase()),
 );
 
-/** Table functions a query may read from: generated rows, nothing outside. */
-const CALLABLE_TABLE_FUNCTIONS = ['numbers', 'generate_series', 'generateSeries', 'values'];
-
 /**
- * Higher-order functions, which take a function first (`arrayMap(lower, …)` passes one by name): that name must be
- * callable too. A lambda (`x -> …`) is not a name.
+ * Table functions a query may read from: generated rows, nothing outside. Not `values`: its structure string is parsed
+ * as column definitions, and `b String ALIAS file('…')` ran any expression there, out of sight of the token rules (a
+ * seventh probe).
  */
-const HIGHER_ORDER = new Set(
-  [
-    'arrayMap', 'arrayFilter', 'arrayFill', 'arrayReverseFill', 'arraySplit', 'arrayReverseSplit', 'arrayCount',
-    'arrayExists', 'arrayAll', 'arraySum', 'arrayAvg', 'arrayMin', 'arrayMax', 'arrayProduct', 'arrayFirst',
-    'arrayFirstOrNull', 'arrayLast', 'arrayLastOrNull', 'arrayFirstIndex', 'arrayLastIndex', 'arrayCumSum',
-    'arrayCumSumNonNegative', 'arraySort', 'arrayReverseSort', 'arrayPartialSort', 'arrayPartialReverseSort',
-    'arrayFold', 'arrayAUC', 'mapApply', 'mapFilter', 'mapExists', 'mapAll', 'mapSort', 'mapReverseSort',
-    'mapPartialSort', 'mapPartialReverseSort',
-  ].map((f) => f.toLowerCase()),
-);
+const CALLABLE_TABLE_FUNCTIONS = ['numbers', 'generate_series', 'generateSeries'];
 
 /**
  * Words the engine's canonical text puts before "(" that are not calls. Keywords come out in upper case; a function
@@ -308,6 +303,8 @@ export interface CallableFunctions {
   names: ReadonlySet<string>;
   /** Lower case: the aggregate functions among them, which take combinator suffixes (`sumIf`, `uniqExactState`). */
   aggregates: ReadonlySet<string>;
+  /** Lower case: every function of the engine, callable or not (a name handed to arrayX is a function if it is one). */
+  all: ReadonlySet<string>;
 }
 
 export function isCallable(name: string, callable: CallableFunctions): boolean {
@@ -342,7 +339,7 @@ export function functionsCallable(
   }
   for (const t of CALLABLE_TABLE_FUNCTIONS) names.add(t.toLowerCase());
   for (const t of typeNames) names.add(t.toLowerCase());
-  return { names, aggregates };
+  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())) };
 }
 
 function notCallable(name: string): string {
@@ -387,9 +384,16 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
     // SETTINGS on a subquery, a CTE or view() is applied without readonly=1's check (the engine's own bug): it turned
     // readonly off, enabled eval() and wrote files. At the top level readonly=1 refuses it; here it is refused anywhere.
     if (token.text === 'SETTINGS' && at(i - 1) !== '.' && at(i - 1).toUpperCase() !== 'AS') return 'SETTINGS is not allowed: the limits and the read-only mode of these sessions are fixed';
-    if (!/^[A-Za-z_]/.test(token.text) || at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') continue;
+    if (PATTERN_OPERATORS.has(token.text)) {
+      const pattern = operatorPatternProblem(tokens, i);
+      if (pattern !== undefined) return pattern;
+    }
     const called = at(i + 1) === '(';
-    const applied = at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY');
+    // After `.` or `AS` a word is a column, a table or an alias — unless it is called: `INTERPOLATE (s AS file(…))`
+    // called file() out of sight of every rule (a seventh probe).
+    if (!/^[A-Za-z_]/.test(token.text) || ((at(i - 1) === '.' || at(i - 1).toUpperCase() === 'AS') && !called)) continue;
+    const lambda = at(i + 1) === '-' && at(i + 2) === '>';
+    const applied = !lambda && (at(i - 1).toUpperCase() === 'APPLY' || (at(i - 1) === '(' && at(i - 2).toUpperCase() === 'APPLY'));
     let open = i - 1;
     while (at(open) === '(' && at(open - 1) === '(') open--;
     const passed = at(open) === '(' && /^(?:array|map)/i.test(at(open - 1));
@@ -400,18 +404,93 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
       if (harmful !== undefined) return `${token.text} is not allowed: ${harmful}`;
       return `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
     }
+    if (called) {
+      const pattern = patternProblem(tokens, i);
+      if (pattern !== undefined) return pattern;
+    }
     if (!callable) continue;
-    // Everything else that is called must be callable: a call (not a keyword before a parenthesis), an APPLY, or the
-    // function handed by name to a higher-order function (its first argument, not a lambda).
+    // Everything else that is called must be callable: a call (not a keyword before a parenthesis), an APPLY, or a
+    // function handed by name to an arrayX/mapX function (the first argument, not a lambda): `arrayMap(lower, …)`,
+    // `arrayMap(lower AS f, …)`, `arrayMap((lower), …)`. Which arrayX take a function is the engine's business
+    // (arrayCompact and arrayDifference do too), so any name of a function there counts; a column (`arr`) does not.
     const isCall = called && !PAREN_KEYWORDS.has(token.text);
-    // `arrayMap(lower, …)`, `arrayMap(lower AS f, …)`, `arrayMap((lower), …)`; not `x -> …` nor `(x, y) -> …`.
     const handed =
-      at(open) === '(' &&
-      HIGHER_ORDER.has(at(open - 1).toLowerCase()) &&
+      passed &&
+      callable.all.has(word) &&
       (open === i - 1 ? at(i + 1) === ',' || at(i + 1).toUpperCase() === 'AS' : at(i + 1) === ')');
     if ((isCall || applied || handed) && !isCallable(token.text, callable)) return notCallable(token.text);
   }
   return undefined;
+}
+
+/**
+ * Pattern matching costs the length of the text times the length of the pattern inside one row, where neither the
+ * time limit nor a cancel reaches: `ILIKE` with a 20,000-character pattern 31 s, `match` 24 s, plain `LIKE` with `_`
+ * 9 s, `position` with a 60,000-character needle 11 s (a seventh probe). So a pattern or needle must be a string
+ * literal of at most MAX_PATTERN_CHARS: the arguments (by position, from 1) of these functions, and the operand after
+ * LIKE / ILIKE (`x NOT LIKE 'a%'`: the operators' canonical form).
+ */
+const PATTERN_ARGUMENTS = new Map<string, number>([
+  ...['like', 'notlike', 'ilike', 'notilike', 'match', 'regexp_matches', 'extract', 'regexpextract', 'regexp_extract', 'regexp_substr', 'extractall', 'extractallgroups', 'extractallgroupshorizontal', 'extractallgroupsvertical', 'extractgroups', 'replaceregexpone', 'replaceregexpall', 'regexp_replace', 'countmatches', 'countmatchescaseinsensitive', 'regexpinstr', 'regexp_instr', 'mapcontainskeylike', 'mapextractkeylike', 'mapcontainsvaluelike', 'mapextractvaluelike', 'position', 'positionutf8', 'positioncaseinsensitive', 'positioncaseinsensitiveutf8', 'strpos', 'instr'].map((f) => [f, 2] as [string, number]),
+  ['splitbyregexp', 1],
+]);
+const MAX_PATTERN_CHARS = 256;
+const PATTERN_OPERATORS = new Set(['LIKE', 'ILIKE']);
+
+function patternProblem(tokens: readonly SqlToken[], call: number): string | undefined {
+  const name = tokens[call]!.text;
+  const position = PATTERN_ARGUMENTS.get(name.toLowerCase());
+  if (position === undefined) return undefined;
+  const arg = argumentTokens(tokens, call + 1, position);
+  // An argument left out (a function overload without it) is the engine's to refuse.
+  if (arg === undefined) return undefined;
+  return literalProblem(arg, `the pattern of ${name}`);
+}
+
+/** The tokens of argument `n` (from 1) of the call whose "(" is at `open`; undefined when there is no such argument. */
+function argumentTokens(tokens: readonly SqlToken[], open: number, n: number): SqlToken[] | undefined {
+  let depth = 0;
+  let index = 1;
+  const arg: SqlToken[] = [];
+  for (let i = open + 1; i < tokens.length; i++) {
+    const t = tokens[i]!.text;
+    if (t === '(' || t === '[') depth++;
+    if (depth === 0 && (t === ')' || t === ',')) {
+      if (index === n) return arg.length > 0 ? arg : undefined;
+      if (t === ')') return undefined;
+      index++;
+      continue;
+    }
+    if (t === ')' || t === ']') depth--;
+    if (index === n) arg.push(tokens[i]!);
+  }
+  return undefined;
+}
+
+function literalProblem(arg: readonly SqlToken[], what: string): string | undefined {
+  // `LIKE ('a%')` keeps the user's parentheses.
+  let first = 0;
+  let last = arg.length - 1;
+  while (first < last && arg[first]!.text === '(' && arg[last]!.text === ')') [first, last] = [first + 1, last - 1];
+  const literal = first === last ? arg[first]!.literal : undefined;
+  if (literal === undefined) return `${what} is not allowed here unless it is a string literal: matching costs the text's length times the pattern's inside one row, which neither the time limit nor a cancel stops`;
+  if (literal > MAX_PATTERN_CHARS) return `${what} is not allowed here: ${literal} characters, more than ${MAX_PATTERN_CHARS}; matching costs the text's length times the pattern's inside one row, which neither the time limit nor a cancel stops`;
+  return undefined;
+}
+
+/** The operand after `LIKE` / `ILIKE` (also `NOT LIKE`), up to the end of its expression at this depth. */
+function operatorPatternProblem(tokens: readonly SqlToken[], at: number): string | undefined {
+  const operand: SqlToken[] = [];
+  let depth = 0;
+  for (let i = at + 1; i < tokens.length; i++) {
+    const t = tokens[i]!.text;
+    if (t === '(' || t === '[') depth++;
+    if (depth === 0 && (t === ')' || t === ',' || /^(?:AND|OR|THEN|ELSE|END|WHEN|AS|FROM|WHERE|GROUP|ORDER|LIMIT|HAVING|SETTINGS|FORMAT|UNION|IS)$/.test(t))) break;
+    if (t === ')' || t === ']') depth--;
+    operand.push(tokens[i]!);
+  }
+  if (operand.length === 0) return undefined;
+  return literalProblem(operand, `the pattern of ${tokens[at]!.text}`);
 }
 
 export interface RefusalOptions {
