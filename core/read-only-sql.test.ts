@@ -186,6 +186,14 @@ describe('read-only SQL on the embedded engine', () => {
     ['a row past the time limit (match with a long pattern)', () => "SELECT match(materialize(repeat('a', 200000)), concat('(?i)', repeat('a', 20000), 'b'))", 403],
     ['a row past the time limit (position with a long needle)', () => "SELECT positionCaseInsensitive(materialize(repeat('a', 600000)), concat(repeat('a', 60000), 'b'))", 403],
     ['a row past the time limit (hasAll)', () => 'SELECT hasAll(materialize(range(600000)), range(600000))', 403],
+    // Found by an eighth probe.
+    ['a hang past every limit (a time zone read from a pipe of the job)', () => "SELECT toTimeZone(now(), 'file:/proc/self/fd/4')", 403],
+    ['a time zone read from a path inside a type string', () => "SELECT CAST(now(), 'DateTime(''file:/usr/share/zoneinfo/UTC'')')", 403],
+    ['memory kept for good (Fixed/ time zones)', () => "SELECT toTimeZone(now(), 'Fixed/UTC+00:00:01')", 403],
+    ['memory kept for good (a zone outside the list)', () => "SELECT toString(toTimeZone(now(), 'Europe/Oslo'))", 403],
+    ['memory past the limit (printf with a wide field)', () => "SELECT length(printf('%2000000000d', 1))", 403],
+    ['a row past the time limit (regexpPosition with a long pattern)', () => "SELECT regexpPosition(materialize(repeat('a', 200000)), concat('(?i)', repeat('a', 20000), 'b'))", 403],
+    ['a row past the time limit (multiSearchAnyCaseInsensitive)', () => "SELECT multiSearchAnyCaseInsensitive(materialize(repeat('a', 600000)), [concat(repeat('a', 60000), 'b')])", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -228,6 +236,7 @@ describe('read-only SQL on the embedded engine', () => {
       "SELECT * FROM numbers(2)", "SELECT * FROM generate_series(1, 2)", 'SELECT * APPLY toString FROM t', "SELECT COLUMNS('x') FROM t",
       "SELECT * APPLY(v -> v + 1) FROM t", "SELECT toString(x) LIKE '1%', toString(x) NOT ILIKE ('%z%'), match(toString(x), '^[0-9]+$'), position(toString(x), '1'), replaceRegexpAll(toString(x), '[0-9]', '#') FROM t",
       "SELECT arrayCompact([1, 1, 2]), arrayDifference([1, 3, 6]), arrayStringConcat(groupArray(toString(x)), ',') FROM t",
+      "SELECT toTimeZone(now(), 'Asia/Shanghai'), formatDateTime(now(), '%F %T', 'UTC'), toDateTime('2026-12-05 08:00:00', 'Asia/Shanghai'), 'Japan' AS location FROM t",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });

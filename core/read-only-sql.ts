@@ -181,6 +181,8 @@ export interface SqlToken {
   quoted: boolean;
   /** A string literal (text `''`): the length of what it holds, escapes included. */
   literal?: number;
+  /** A string literal's content as written (escapes kept). */
+  content?: string;
 }
 
 /**
@@ -193,7 +195,7 @@ export function tokensOf(formatted: string): SqlToken[] {
     if (m[1] !== undefined || m[2] !== undefined) tokens.push({ text: (m[1] ?? m[2])!, quoted: true });
     else if (m[3] !== undefined) tokens.push({ text: m[3], quoted: false });
     else if (m[4] !== undefined) tokens.push({ text: m[4], quoted: false });
-    else tokens.push({ text: "''", quoted: false, literal: m[0].length - 2 });
+    else tokens.push({ text: "''", quoted: false, literal: m[0].length - 2, content: m[0].slice(1, -1) });
   }
   return tokens;
 }
@@ -219,6 +221,10 @@ const UNINTERRUPTIBLE_FUNCTIONS = new Set(
     // A seventh probe: hasAll on 600,000 elements 10 s in one row; locate's argument order depends on a setting, so
     // the pattern rule (below) cannot tell its needle (position, strpos and instr take it second and stay).
     'hasAll', 'locate',
+    // An eighth probe: the case-insensitive multi-searches (not UTF-8) are quadratic too: 10 s with a 60,000-character
+    // needle.
+    'multiSearchAnyCaseInsensitive', 'multiSearchFirstPositionCaseInsensitive', 'multiSearchFirstIndexCaseInsensitive',
+    'multiSearchAllPositionsCaseInsensitive',
   ].map((f) => f.toLowerCase()),
 );
 
@@ -232,7 +238,43 @@ const HARMFUL_FUNCTIONS = new Map([
   ['jsonmergepatch', "on deeply nested input it overflows the engine's stack and stops the engine for the whole job"],
   // Its sieve's memory is not counted against the query: `prime > 1e19` took 3.1 GB against a 200 MB limit.
   ['primes', "its memory is not counted against the query's limit (3 GB against 200 MB)"],
+  // An eighth probe: `printf('%2000000000d', 1)` took 4 GB before the limit stopped it (format() formats as well).
+  ['printf', "a wide field takes gigabytes before the memory limit is checked (4 GB against 200 MB); use format()"],
 ]);
+
+/**
+ * Time zones a query may name. The engine loads each zone it meets once, for good, and does not count it against the
+ * query (about 4.5 MB a zone: 120 zones in one query added 540 MB that stayed, an eighth probe); and it reads a name
+ * starting with `file:` as a path (`file:/proc/self/fd/4`, a pipe of the job's own, hung the query past every limit
+ * and then the whole process). So zone names come from this list: the vendors' and the usual reporting zones.
+ */
+const ALLOWED_TIME_ZONES = new Set([
+  'UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Taipei', 'Asia/Macau', 'Asia/Singapore',
+  'Asia/Tokyo', 'Asia/Seoul', 'Asia/Kolkata', 'Asia/Jakarta', 'Asia/Bangkok', 'Asia/Dubai', 'Europe/London',
+  'Europe/Berlin', 'Europe/Paris', 'Europe/Moscow', 'America/New_York', 'America/Chicago', 'America/Denver',
+  'America/Los_Angeles', 'America/Sao_Paulo', 'Australia/Sydney',
+]);
+
+/**
+ * Why a string literal may not be written, or undefined: a `file:` name (the time-zone loader reads it as a path),
+ * a `Fixed/…` zone, or an Area/Location zone of the engine's (`zones`) outside ALLOWED_TIME_ZONES, anywhere in the
+ * literal (also inside a type string: `'DateTime(''Europe/Oslo'')'`). A name built at run time (`concat('fi', 'le:')`)
+ * is not seen here: see the README on what remains.
+ */
+export function literalContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
+  if (/file:/i.test(content)) return "a string with `file:` in it is not allowed: the engine's time-zone loader reads such a name as a path";
+  if (/fixed\//i.test(content)) return 'a Fixed/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
+  if (zones) {
+    // Area/Location names only: the engine's ~60 one-word zones (`Japan`, `Poland`) read like ordinary values of a
+    // location column, and all of them together stay under 300 MB.
+    for (const word of content.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
+      if (zones.has(word) && !ALLOWED_TIME_ZONES.has(word)) {
+        return `the time zone ${word} is not allowed here: each zone the engine loads stays in memory for good, uncounted; these are: ${[...ALLOWED_TIME_ZONES].join(', ')}`;
+      }
+    }
+  }
+  return undefined;
+}
 
 /** System tables whose reading does more than read, or shows other callers' queries (lower case → why). */
 const REFUSED_SYSTEM_TABLES = new Map([
@@ -305,6 +347,8 @@ export interface CallableFunctions {
   aggregates: ReadonlySet<string>;
   /** Lower case: every function of the engine, callable or not (a name handed to arrayX is a function if it is one). */
   all: ReadonlySet<string>;
+  /** The engine's time-zone names (system.time_zones), to hold literals to ALLOWED_TIME_ZONES. */
+  zones?: ReadonlySet<string>;
 }
 
 export function isCallable(name: string, callable: CallableFunctions): boolean {
@@ -367,6 +411,11 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
   const at = (i: number) => tokens[i]?.text ?? '';
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
+    if (token.content !== undefined) {
+      const problem = literalContentProblem(token.content, callable?.zones);
+      if (problem !== undefined) return problem;
+      continue;
+    }
     const word = token.text.toLowerCase();
     if (at(i - 1) === '.' && at(i - 2).toLowerCase() === 'system' && REFUSED_SYSTEM_TABLES.has(word)) {
       return `system.${token.text} is not allowed: ${REFUSED_SYSTEM_TABLES.get(word)}`;
@@ -432,6 +481,7 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
  */
 const PATTERN_ARGUMENTS = new Map<string, number>([
   ...['like', 'notlike', 'ilike', 'notilike', 'match', 'regexp_matches', 'extract', 'regexpextract', 'regexp_extract', 'regexp_substr', 'extractall', 'extractallgroups', 'extractallgroupshorizontal', 'extractallgroupsvertical', 'extractgroups', 'replaceregexpone', 'replaceregexpall', 'regexp_replace', 'countmatches', 'countmatchescaseinsensitive', 'regexpinstr', 'regexp_instr', 'mapcontainskeylike', 'mapextractkeylike', 'mapcontainsvaluelike', 'mapextractvaluelike', 'position', 'positionutf8', 'positioncaseinsensitive', 'positioncaseinsensitiveutf8', 'strpos', 'instr'].map((f) => [f, 2] as [string, number]),
+  ['regexpposition', 2],
   ['splitbyregexp', 1],
 ]);
 const MAX_PATTERN_CHARS = 256;
@@ -637,6 +687,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
       (await rows('SELECT name, alias_to, is_aggregate, categories FROM system.functions')) as unknown as Parameters<typeof functionsCallable>[0],
       (await rows('SELECT name FROM system.data_type_families')).map((r) => String(r['name'])),
     );
+    callable.zones = new Set((await rows('SELECT time_zone FROM system.time_zones')).map((r) => String(r['time_zone'])));
   } finally {
     lister.close();
   }
