@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
-import { DEFAULT_SQL_LIMITS, SqlQueryError, astRefusal, functionsCallable, isCallable, openReadOnlySql, refusalOf, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
+import { astRefusal, functionsCallable, isCallable, refusalOf } from './sql-check.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
 const victim = join(dir, 'victim.txt');
