@@ -17,13 +17,12 @@ import { loadCommandConfig } from '../app-config.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
 import { MAX_LINE_BYTES, printable } from '../../core/input-limits.ts';
 import { isRegularFile } from '../../core/user-file.ts';
+import { stopRequests } from '../signals.ts';
 
 /** The file is not JSON Lines (UTF-16 text, a line with no end): sysexits EX_DATAERR. */
 export const EXIT_NOT_JSON_LINES = 65;
 /** --file names nothing readable (missing, a directory, no permission): sysexits EX_NOINPUT. */
 export const EXIT_NO_INPUT = 66;
-/** A second, separate stop request within this long of the first is the same one (`timeout` signals twice). */
-const DUPLICATE_SIGNAL_MS = 1_000;
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
@@ -71,29 +70,18 @@ function checkInputFile(file: string): void {
 }
 
 /**
- * Ctrl-C and SIGTERM while importing: the first aborts `signal` (the import stops reading and prints its summary); the
- * same request delivered twice at once (`timeout` signals the process and its group) is one; a later one exits at once.
+ * Ctrl-C and SIGTERM while importing: the first aborts `signal` (the import stops reading and prints its summary); a
+ * later, separate one exits at once (cli/signals.ts).
  */
 function stopOnSignal(onForce: (signal: NodeJS.Signals) => void) {
   const abort = new AbortController();
-  let first: { signal: NodeJS.Signals; at: number } | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (first === undefined) {
-      first = { signal, at: Date.now() };
-      abort.abort(new Error(signal));
-    } else if (Date.now() - first.at >= DUPLICATE_SIGNAL_MS) onForce(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const requests = stopRequests({ onStop: (signal) => abort.abort(new Error(signal)), onForce });
   return {
     signal: abort.signal,
     get received() {
-      return first?.signal;
+      return requests.received;
     },
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
+    dispose: () => requests.dispose(),
   };
 }
 
@@ -108,7 +96,9 @@ export const command: Command = {
     const { options, config: file } = parse(args);
     // The file first: a typo in its name costs no Kafka connection and prints no progress line.
     checkInputFile(options.file);
-    if (isRegularFile(options.file)) {
+    // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no look at its start, no count up front.
+    const regular = isRegularFile(options.file);
+    if (regular) {
       const problem = fileStartProblem(options.file);
       if (problem !== undefined) throw new ExitError(EXIT_NOT_JSON_LINES, `--file ${printable(options.file)}: ${problem}`);
     }
@@ -143,10 +133,9 @@ export const command: Command = {
       throw new ExitError(signalExit(signal), `stopped by ${signal} before the first line: nothing was imported`);
     };
     try {
-      // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no count up front, no total shown.
       let total: number | undefined;
       try {
-        total = isRegularFile(options.file) ? await countLines(options.file, stop.signal) : undefined;
+        total = regular ? await countLines(options.file, stop.signal) : undefined;
       } catch (err) {
         if (stop.signal.aborted) return stoppedEarly();
         throw err;
