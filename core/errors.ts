@@ -216,3 +216,19 @@ export function classifyError(err: unknown, what?: string): CdrflowError {
   const code = first ? (str(first.type) ?? str(first.code)) : undefined;
   return make('bug', code);
 }
+
+/**
+ * A server's port could not be bound (in use, not allowed): the user's setting, not a bug. `setting` names how the user
+ * chose the port (`ops.port (env CDRFLOW_OPS_PORT)`, `--ops-port`, `receiver.port …`), so the one line says what to
+ * change. Other errors come back unchanged.
+ */
+export function listenError(err: unknown, address: string, setting: string): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'EADDRINUSE') {
+    return new CdrflowError('config', `${setting}: cannot listen on ${address}: the port is in use by another process; stop that process or choose another port`, { code, cause: err });
+  }
+  if (code === 'EACCES') {
+    return new CdrflowError('config', `${setting}: cannot listen on ${address}: this user may not bind that port (below 1024 needs privileges); choose another port`, { code, cause: err });
+  }
+  return err;
+}

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { CdrflowError } from './errors.ts';
+import { listenError } from './errors.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 export type OpsLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
@@ -37,21 +37,6 @@ export interface OpsHandlers {
 export const SQL_CONTENT_TYPE = 'application/sql';
 const MAX_SQL_BYTES = 64 * 1024;
 const LOGGED_SQL_CHARS = 2_000;
-
-/**
- * The port could not be bound (in use, not allowed): the user's setting, not a bug. `setting` names how the user chose
- * the port (`ops.port (env CDRFLOW_OPS_PORT)`, `--ops-port`), so the one line says what to change.
- */
-export function listenError(err: unknown, address: string, setting: string): unknown {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (code === 'EADDRINUSE') {
-    return new CdrflowError('config', `${setting}: cannot listen on ${address}: the port is in use by another process; stop that process or choose another port`, { code, cause: err });
-  }
-  if (code === 'EACCES') {
-    return new CdrflowError('config', `${setting}: cannot listen on ${address}: this user may not bind that port (below 1024 needs privileges); choose another port`, { code, cause: err });
-  }
-  return err;
-}
 
 export async function startOpsServer(
   port: number,

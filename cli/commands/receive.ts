@@ -5,10 +5,9 @@ import type { Command } from '../command.ts';
 import { parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
-import { EXIT_CONFIG, loadCommandConfig, setIn } from '../app-config.ts';
-import { ExitError, UsageError } from '../command.ts';
+import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';
+import { UsageError } from '../command.ts';
 import { checkKafkaReachable } from '../kafka-access.ts';
-import { CdrflowError } from '../../core/errors.ts';
 import { endpoints } from '../../app/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
@@ -67,13 +66,15 @@ export const command: Command = {
               },
             },
             { setting: '--ops-port' },
-          ).catch(asConfigExit);
+          ).catch((err: unknown) => {
+            throw settingExit(err) ?? err;
+          });
     try {
       await checkKafkaReachable(config);
       receiver = await startReceiver(config.receiver, { registry, kafka });
     } catch (err) {
       await ops?.close();
-      return asConfigExit(err);
+      throw settingExit(err) ?? err;
     }
     console.error(`cdrflow receive: listening on ${receiver.url}${ops ? `, metrics on http://127.0.0.1:${ops.port}/metrics` : ''}`);
     const signal = await untilSignal();
@@ -83,9 +84,3 @@ export const command: Command = {
     return 0;
   },
 };
-
-/** A port or setting the command cannot use (CdrflowError 'config', one line naming it) is exit 78, as for `start`. */
-function asConfigExit(err: unknown): never {
-  if (err instanceof CdrflowError && err.kind === 'config') throw new ExitError(EXIT_CONFIG, err.message);
-  throw err;
-}

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags, positiveNumber } from '../args.ts';
-import { EXIT_CONFIG, loadCommandConfig } from '../app-config.ts';
-import { ConfigError, REPO_ROOT, endpoints } from '../../app/config.ts';
+import { EXIT_CONFIG, loadCommandConfig, settingExit } from '../app-config.ts';
+import { REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob } from '../../app/job.ts';
 import { StartCancelled } from '../../app/runner.ts';
@@ -15,9 +15,8 @@ import { logger } from '../../core/log.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
+import { stopRequests } from '../signals.ts';
 
-/** A second signal sooner than this after the first is the same stop request delivered twice. */
-const DUPLICATE_SIGNAL_MS = 1_000;
 
 const usage = `Usage: cdrflow start [--config FILE] [--demo] [--rate N]
 
@@ -92,34 +91,27 @@ export const command: Command = {
       }, config.shutdown.hardDeadlineSec * 1000).unref();
     };
 
-    let signalled: string | undefined;
-    let signalledAt = 0;
     // Until the job runs, a stop request cuts start-up short (app/job.ts: intake never starts, what started stops).
     let starting = true;
     const cancelStart = new AbortController();
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
-    const onSignal = (signal: string) => {
-      if (signalled) {
-        // Tools such as `timeout` signal the process and its process group, so one stop request can arrive twice
-        // at once; only a later, separate signal means "force".
-        if (Date.now() - signalledAt < DUPLICATE_SIGNAL_MS) return;
+    const stopRequest = stopRequests({
+      onStop: (signal) => {
+        armDeadline();
+        if (starting) {
+          say(`${signal}: stopping start-up; what has started is stopped again and intake does not start (Ctrl-C again to force)`);
+          cancelStart.abort();
+        }
+        wake();
+      },
+      onForce: (signal) => {
         const pids = signalStartedServers();
         const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
         say(`${signal} again: exiting without a clean shutdown${servers}`);
         process.exit(130);
-      }
-      signalled = signal;
-      signalledAt = Date.now();
-      armDeadline();
-      if (starting) {
-        say(`${signal}: stopping start-up; what has started is stopped again and intake does not start (Ctrl-C again to force)`);
-        cancelStart.abort();
-      }
-      wake();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+      },
+    });
 
     let job;
     try {
@@ -132,24 +124,20 @@ export const command: Command = {
         setTimeout(() => process.exit(0), 2_000).unref();
         return 0;
       }
-      const e = asCdrflowError(err);
-      if (err instanceof ConfigError) {
-        console.error(`cdrflow start: ${err.message}`);
-        return EXIT_CONFIG;
-      }
       // A setting the job cannot use (a port in use, a data directory that is a file) is the user's to change: its
       // one line names the setting and what to do. Anything else is reported with its kind.
-      if (e.kind === 'config') {
-        console.error(`cdrflow start: ${e.message}`);
-        return EXIT_CONFIG;
+      const setting = settingExit(err);
+      if (setting) {
+        console.error(`cdrflow start: ${setting.message}`);
+        return setting.code;
       }
+      const e = asCdrflowError(err);
       console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
       return 1;
     }
     starting = false;
     // The PID is this process's own: `npx cdrflow start` runs it under npm and a shell, which do not pass a signal on.
     say(`running${flags.demo ? ' (demo)' : ''} as PID ${process.pid}; ops on ${job.opsUrl} (/metrics /status /sql); Ctrl-C to stop`);
-    if (signalled) wake();
 
     let timer: NodeJS.Timeout | undefined;
     let shuttingDown = false;
@@ -177,7 +165,7 @@ export const command: Command = {
       const e = asCdrflowError(outcome);
       console.error(`cdrflow start: ${e.message}`);
       code = 1;
-    } else say(`${signalled}: stopping intake, draining, flushing the sink (Ctrl-C again to force)`);
+    } else say(`${stopRequest.received}: stopping intake, draining, flushing the sink (Ctrl-C again to force)`);
     await job.stop();
     if (code === 0) {
       // The last figures after the final flush, so the user sees what was kept.

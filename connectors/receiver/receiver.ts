@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { CdrflowError } from '../../core/errors.ts';
+import { CdrflowError, listenError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { ReceiverServerConfig } from './config.ts';
 import { readBody } from './body.ts';
@@ -215,7 +215,7 @@ export function receiverListenError(err: unknown, host: string, port: number): u
   const hostSetting = 'receiver.host (env CDRFLOW_RECEIVER_HOST, `cdrflow receive --host`)';
   switch (code) {
     case 'EADDRINUSE':
-      return new CdrflowError('config', `${portSetting}: cannot listen on ${address}: the port is in use by another process; stop that process or choose another port`, { code, cause: err });
+      return listenError(err, address, portSetting);
     case 'EACCES':
       return new CdrflowError('config', `${portSetting}: cannot listen on ${address}: this user may not bind that port (below 1024 needs privileges); choose a port from 1024 up and put a proxy in front`, { code, cause: err });
     case 'EADDRNOTAVAIL':
