@@ -39,9 +39,7 @@ export interface SqlToken {
   text: string;
   /** A quoted identifier (backquotes or double quotes): its content is `text`. */
   quoted: boolean;
-  /** A string literal (text `''`): the length of what it holds, escapes included. */
-  literal?: number;
-  /** A string literal's content as written (escapes kept). */
+  /** A string literal (text `''`): what it holds as written, escapes kept (its length is the pattern rule's). */
   content?: string;
 }
 
@@ -55,7 +53,7 @@ export function tokensOf(formatted: string): SqlToken[] {
     if (m[1] !== undefined || m[2] !== undefined) tokens.push({ text: (m[1] ?? m[2])!, quoted: true });
     else if (m[3] !== undefined) tokens.push({ text: m[3], quoted: false });
     else if (m[4] !== undefined) tokens.push({ text: m[4], quoted: false });
-    else tokens.push({ text: "''", quoted: false, literal: m[0].length - 2, content: m[0].slice(1, -1) });
+    else tokens.push({ text: "''", quoted: false, content: m[0].slice(1, -1) });
   }
   return tokens;
 }
@@ -382,7 +380,7 @@ function literalProblem(arg: readonly SqlToken[], what: string): string | undefi
   let first = 0;
   let last = arg.length - 1;
   while (first < last && arg[first]!.text === '(' && arg[last]!.text === ')') [first, last] = [first + 1, last - 1];
-  const literal = first === last ? arg[first]!.literal : undefined;
+  const literal = first === last ? arg[first]!.content?.length : undefined;
   if (literal === undefined) return `${what} is not allowed here unless it is a string literal: matching costs the text's length times the pattern's inside one row, which neither the time limit nor a cancel stops`;
   if (literal > MAX_PATTERN_CHARS) return `${what} is not allowed here: ${literal} characters, more than ${MAX_PATTERN_CHARS}; matching costs the text's length times the pattern's inside one row, which neither the time limit nor a cancel stops`;
   return undefined;
