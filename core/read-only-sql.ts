@@ -227,7 +227,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   try {
     const rows = async (sql: string) => (await lister.queryAsync(sql, { format: 'JSONEachRow' })).text().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
     callable = functionsCallable(
-      (await rows('SELECT name, alias_to, is_aggregate, categories FROM system.functions')) as unknown as Parameters<typeof functionsCallable>[0],
+      (await rows('SELECT name, alias_to, is_aggregate, categories, syntax FROM system.functions')) as unknown as Parameters<typeof functionsCallable>[0],
       (await rows('SELECT name FROM system.data_type_families')).map((r) => String(r['name'])),
     );
     callable.zones = new Set((await rows('SELECT time_zone FROM system.time_zones')).map((r) => String(r['time_zone'])));

@@ -49,7 +49,8 @@ export interface SqlToken {
  */
 export function tokensOf(formatted: string): SqlToken[] {
   const tokens: SqlToken[] = [];
-  for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)|([^\sA-Za-z_])/g)) {
+  // A number is one token (formatQuery writes them in decimal: `31`, `1500.`, `0.00001`, `1e100`).
+  for (const m of formatted.matchAll(/'(?:[^'\\]|\\.)*'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([^\sA-Za-z_])/g)) {
     if (m[1] !== undefined || m[2] !== undefined) tokens.push({ text: (m[1] ?? m[2])!, quoted: true });
     else if (m[3] !== undefined) tokens.push({ text: m[3], quoted: false });
     else if (m[4] !== undefined) tokens.push({ text: m[4], quoted: false });
@@ -134,6 +135,157 @@ export function literalContentProblem(content: string, zones: ReadonlySet<string
   return undefined;
 }
 
+/**
+ * Functions that read an argument as a time zone or a type name (a type may hold a zone: `DateTime('…')`). There the
+ * engine takes any constant it can fold, so a name built at run time passed the literal rule above: `concat('fi',
+ * 'le:/…')`, a `WITH … AS z` alias, a scalar `(SELECT …)`, `['…'][1]` all reached the time-zone loader (a `file:` name
+ * of a pipe hangs the job; every new `Fixed/` zone stays loaded). So in these functions every argument but the value
+ * they work on (the first) must be written out (writtenOut): a literal (held to the literal rule), a number, a column,
+ * a call of a function that never returns a string, or arithmetic on them. The set: the engine's categories below and
+ * every function whose documented syntax names a time zone or a return type (functionsCallable), these names, and
+ * (for an engine whose lists are not read, a server) the name patterns of ZONE_OR_TYPE_PATTERN.
+ */
+const ZONE_OR_TYPE_CATEGORIES = new Set(['Dates and Times', 'Type Conversion', 'Time Window']);
+const ZONE_OR_TYPE_SYNTAX = /time_?zone|return_type/i;
+const ZONE_OR_TYPE_NAMED = new Set(
+  [
+    'CAST', '_CAST', 'accurateCast', 'accurateCastOrNull', 'accurateCastOrDefault', 'reinterpret', 'defaultValueOfTypeName',
+    'variantElement', 'dynamicElement', 'getSubcolumn', 'JSONExtract', 'JSONExtractCaseInsensitive', 'JSONExtractKeysAndValues',
+    'JSONExtractKeysAndValuesCaseInsensitive', 'UUIDv7ToDateTime', 'snowflakeToDateTime', 'snowflakeToDateTime64',
+    'snowflakeIDToDateTime', 'snowflakeIDToDateTime64', 'toTimeZone', 'toTimezone',
+  ].map((f) => f.toLowerCase()),
+);
+const ZONE_OR_TYPE_PATTERN = /^(?:to|parse|from|now|make|date|age|time|tumble|hop|window|formatdatetime|snowflake|uuidv7|yyyymmdd|accuratecast|reinterpret|jsonextract)/i;
+/**
+ * Parsers whose Joda format letter `z` reads a zone's name from the value itself, row by row: `parseDateTimeInJodaSyntax(
+ * concat(day, ' Fixed/UTC+', toString(number)), 'yyyy-MM-dd z')` loads a new zone per row (a ninth probe).
+ */
+const JODA_PARSERS = /^parsedatetime(?:64)?injodasyntax/i;
+/** Of them, those whose first argument is a zone or a type too (`now('…')`, `defaultValueOfTypeName('…')`). */
+const ZONE_OR_TYPE_FIRST = new Set(['now', 'now64', 'nowinblock', 'nowinblock64', 'defaultvalueoftypename']);
+
+/**
+ * Functions that never return a string (lower case), so a call of one is written out wherever a zone or a type is
+ * read: arithmetic, numeric and date conversions, intervals, and the date functions that return a date, a time or a
+ * number (not formatDateTime, dateName, timezone(), fromUnixTimestamp with a format, toString, CAST, if, coalesce…).
+ */
+const NEVER_A_STRING = [
+  /^(?:plus|minus|multiply|divide|intdiv|intdivorzero|modulo|moduloorzero|negate|abs|tobool|touuid|touuidorzero|touuidornull)$/,
+  /^to(?:u?int(?:8|16|32|64|128|256)|float(?:32|64)|bfloat16|decimal(?:32|64|128|256)|date|date32|datetime|datetime32|datetime64|ipv4|ipv6)(?:orzero|ornull|ordefault)?$/,
+  /^tointerval[a-z]+$/,
+  /^tostartof[a-z0-9]*$/,
+  /^to(?:year|quarter|month|dayofmonth|dayofweek|dayofyear|hour|minute|second|millisecond|microsecond|nanosecond|monday|isoyear|isoweek|week|yearweek|yyyymm|yyyymmdd|yyyymmddhhmmss|lastdayofmonth|lastdayofweek|timezone|unixtimestamp|unixtimestamp64(?:second|milli|micro|nano)|dayssinceyearzero|modifiedjulianday|relative[a-z]+num|utctimestamp)$/,
+  /^(?:add|subtract)(?:years|quarters|months|weeks|days|hours|minutes|seconds|milliseconds|microseconds|nanoseconds|interval|tupleofintervals)$/,
+  /^(?:datediff|date_diff|age|timediff|timestampdiff|timestamp_diff|datetrunc|date_trunc|timeslot|now|now64|nowinblock|nowinblock64|today|yesterday|makedate|makedate32|makedatetime|makedatetime64|fromutctimestamp|fromdayssinceyearzero|fromdayssinceyearzero32|frommodifiedjulianday|frommodifiedjuliandayornull)$/,
+  /^fromunixtimestamp64(?:second|milli|micro|nano)$/,
+  /^parsedatetime(?:32|64)?(?:besteffort)?(?:us)?(?:injodasyntax)?(?:orzero|ornull)?$/,
+];
+
+/**
+ * Names that may hold any value the query builds: aliases of expressions (`expr AS z`, `WITH expr AS z`), CTE names
+ * (`WITH z AS (…)`) and lambda parameters (`x ->`, `(x, y) ->`). Not table aliases (`FROM cdr AS c`, `JOIN (…) AS s`):
+ * `c.start_time` is a column. Compared as written (the engine's names are case-sensitive).
+ */
+function namesOfValues(tokens: readonly SqlToken[]): Set<string> {
+  const names = new Set<string>();
+  const at = (i: number) => tokens[i]?.text ?? '';
+  const isTableExpression = (end: number): boolean => {
+    // The tokens before `AS` at `end + 1`: `FROM t`, `JOIN db.t`, `FROM (…)`, `FROM numbers(…)`.
+    let i = end;
+    if (at(i) === ')') {
+      for (let depth = 0; i >= 0; i--) {
+        if (at(i) === ')') depth++;
+        if (at(i) === '(' && --depth === 0) break;
+      }
+      i--;
+      if (/^[A-Za-z_]/.test(at(i)) && !/^(?:FROM|JOIN)$/.test(at(i))) i--;
+    } else {
+      i--;
+      while (at(i) === '.' && i > 0) i -= 2;
+    }
+    return /^(?:FROM|JOIN)$/.test(at(i)) || at(i) === ',';
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    if (at(i).toUpperCase() === 'AS' && !tokens[i]!.quoted) {
+      if (at(i + 1) === '(') names.add(at(i - 1));
+      else if (!isTableExpression(i - 1)) names.add(at(i + 1));
+    }
+    if (at(i) === '-' && at(i + 1) === '>') {
+      if (at(i - 1) !== ')') names.add(at(i - 1));
+      else for (let j = i - 2; j >= 0 && at(j) !== '('; j--) if (at(j) !== ',') names.add(at(j));
+    }
+  }
+  return names;
+}
+
+/**
+ * Whether an argument (its tokens) is written out: literals, numbers, columns (not namesOfValues), calls of
+ * NEVER_A_STRING functions, and + - * / % on them, in parentheses or not.
+ */
+function writtenOut(arg: readonly SqlToken[], values: ReadonlySet<string>): boolean {
+  let i = 0;
+  const at = (k: number) => arg[k]?.text ?? '';
+  const word = (k: number) => arg[k] !== undefined && arg[k]!.content === undefined && /^[A-Za-z_]/.test(arg[k]!.text);
+  const operand = (): boolean => {
+    while (at(i) === '-' || at(i) === '+') i++;
+    const t = arg[i];
+    if (t === undefined) return false;
+    if (t.content !== undefined || (!t.quoted && /^\d/.test(t.text))) {
+      i++;
+      return true;
+    }
+    if (t.text === '(' && !t.quoted) {
+      i++;
+      if (!expression() || at(i) !== ')') return false;
+      i++;
+      return true;
+    }
+    if (!word(i)) return false;
+    if (at(i + 1) === '(') {
+      if (t.quoted || !NEVER_A_STRING.some((r) => r.test(t.text.toLowerCase()))) return false;
+      for (let depth = 0; i < arg.length; i++) {
+        if (at(i) === '(' || at(i) === '[') depth++;
+        if ((at(i) === ')' || at(i) === ']') && --depth === 0) return ++i > 0;
+      }
+      return false;
+    }
+    // A column, maybe qualified (`c.start_time`); not a value's name, nor anything taken from one (`z.1`, `z[1]`).
+    if (values.has(t.text)) return false;
+    i++;
+    while (at(i) === '.' && word(i + 1)) i += 2;
+    return at(i) !== '.' && at(i) !== '[';
+  };
+  const expression = (): boolean => {
+    if (!operand()) return false;
+    while (['+', '-', '*', '/', '%'].includes(at(i))) {
+      i++;
+      if (!operand()) return false;
+    }
+    return true;
+  };
+  return expression() && i === arg.length;
+}
+
+function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, zoneOrType: ReadonlySet<string> | undefined, values: ReadonlySet<string>): string | undefined {
+  const name = tokens[call]!.text;
+  const lower = name.toLowerCase();
+  if (!(ZONE_OR_TYPE_NAMED.has(lower) || (zoneOrType ? zoneOrType.has(lower) : ZONE_OR_TYPE_PATTERN.test(name)))) return undefined;
+  if (JODA_PARSERS.test(name)) {
+    // The format is argument 2; a call without it is the engine's to refuse.
+    const format = argumentTokens(tokens, call + 1, 2);
+    if (format !== undefined && !(format.length === 1 && format[0]!.content !== undefined && !/z/.test(format[0]!.content))) {
+      return `the format of ${name} is not allowed here unless it is a string literal without \`z\`: Joda's \`z\` reads a time zone's name from each value, and the engine loads every name it meets (a file to read, or a zone that stays in memory for good); parse the offset (\`Z\`) instead`;
+    }
+  }
+  for (let n = ZONE_OR_TYPE_FIRST.has(lower) ? 1 : 2; ; n++) {
+    const arg = argumentTokens(tokens, call + 1, n);
+    if (arg === undefined) return undefined;
+    if (!writtenOut(arg, values)) {
+      return `argument ${n} of ${name} is not allowed here unless it is written out (a string literal, a number, a column, or arithmetic on them): the engine reads a time zone or a type there, and one built while the query runs (concat, an alias, a subquery) could name a file to read or a zone that stays in memory for good`;
+    }
+  }
+}
+
 /** System tables whose reading does more than read, or shows other callers' queries (lower case → why). */
 const REFUSED_SYSTEM_TABLES = new Map([
   ['models', "reading it starts the engine's library bridge, a separate program, and contacts it on a local port"],
@@ -207,6 +359,8 @@ export interface CallableFunctions {
   all: ReadonlySet<string>;
   /** The engine's time-zone names (system.time_zones), to hold literals to ALLOWED_TIME_ZONES. */
   zones?: ReadonlySet<string>;
+  /** Lower case: the functions that read an argument as a time zone or a type (see ZONE_OR_TYPE_CATEGORIES). */
+  zoneOrType?: ReadonlySet<string>;
 }
 
 export function isCallable(name: string, callable: CallableFunctions): boolean {
@@ -223,25 +377,28 @@ export function isCallable(name: string, callable: CallableFunctions): boolean {
 
 /** The allowlist from the engine's own system.functions and system.data_type_families (rows as JSON objects). */
 export function functionsCallable(
-  functions: readonly { name: string; alias_to: string; is_aggregate: number; categories: string }[],
+  functions: readonly { name: string; alias_to: string; is_aggregate: number; categories: string; syntax?: string }[],
   typeNames: readonly string[],
 ): CallableFunctions {
   const refused = (name: string) => OUTSIDE_FUNCTIONS.has(name) || UNINTERRUPTIBLE_FUNCTIONS.has(name) || HARMFUL_FUNCTIONS.has(name);
   const byName = new Map(functions.map((f) => [f.name, f]));
   const names = new Set<string>();
   const aggregates = new Set<string>();
+  const zoneOrType = new Set<string>();
   for (const f of functions) {
     // An alias (`median` → quantile) is what it stands for.
     const target = (f.alias_to && byName.get(f.alias_to)) || f;
     const lower = f.name.toLowerCase();
-    const ok = target.categories.split(',').some((c) => CALLABLE_CATEGORIES.has(c.trim())) || CALLABLE_OTHERS.has(target.name.toLowerCase());
+    const categories = target.categories.split(',').map((c) => c.trim());
+    if (categories.some((c) => ZONE_OR_TYPE_CATEGORIES.has(c)) || ZONE_OR_TYPE_SYNTAX.test(target.syntax ?? '')) zoneOrType.add(lower);
+    const ok = categories.some((c) => CALLABLE_CATEGORIES.has(c)) || CALLABLE_OTHERS.has(target.name.toLowerCase());
     if (!ok || refused(lower) || refused(target.name.toLowerCase())) continue;
     names.add(lower);
     if (target.is_aggregate) aggregates.add(lower);
   }
   for (const t of CALLABLE_TABLE_FUNCTIONS) names.add(t.toLowerCase());
   for (const t of typeNames) names.add(t.toLowerCase());
-  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())) };
+  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())), zoneOrType };
 }
 
 function notCallable(name: string): string {
@@ -267,6 +424,7 @@ function notCallable(name: string): string {
 function outsideReach(formatted: string, fileBackedDefault: boolean, callable: CallableFunctions | undefined): string | undefined {
   const tokens = tokensOf(formatted);
   const at = (i: number) => tokens[i]?.text ?? '';
+  const values = namesOfValues(tokens);
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     if (token.content !== undefined) {
@@ -312,8 +470,8 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
       return `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
     }
     if (called) {
-      const pattern = patternProblem(tokens, i);
-      if (pattern !== undefined) return pattern;
+      const problem = patternProblem(tokens, i) ?? (PAREN_KEYWORDS.has(token.text) ? undefined : zoneOrTypeProblem(tokens, i, callable?.zoneOrType, values));
+      if (problem !== undefined) return problem;
     }
     if (!callable) continue;
     // Everything else that is called must be callable: a call (not a keyword before a parenthesis), an APPLY, or a
