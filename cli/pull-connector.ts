@@ -5,7 +5,7 @@ import { ExitError, UsageError } from './command.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { endpoints, type AppConfig } from '../app/config.ts';
 import { createKafka, topicExists } from '../core/kafka.ts';
-import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
+import { checkpointTopicProblem, checkTargetTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
@@ -22,7 +22,8 @@ export const CONNECTION_FLAGS = `Connection (file < environment < flags):
   --rps <n>                requests per second for the whole connector (CCC default 20, TRTC 200)
   --topic <name>           raw topic (default cdr.raw.<vendor>; another name must exist already, and may not be
                            another vendor's raw topic: exit 64)
-  --checkpoint-topic <t>   checkpoint topic (default cdrflow.checkpoints)
+  --checkpoint-topic <t>   checkpoint topic (default cdrflow.checkpoints; another name must exist already, and may
+                           not be a topic of the pipeline that holds something else: exit 64)
   tencent-ccc:  TENCENT_CCC_SECRET_ID, TENCENT_CCC_SECRET_KEY, TENCENT_CCC_SDKAPPIDS=1400000001,1400000002,
                 TENCENT_CCC_ENDPOINT=host[:port], --endpoint, --protocol http|https, --connect-address <ip>
   tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>,..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
@@ -75,6 +76,19 @@ function flagOverrides(vendor: PullVendor, flags: CommonFlags): [string[], unkno
 /** A pull vendor's section of the config (connectors.<vendor>), defaults applied. */
 export type PullSection = NonNullable<AppConfig['connectors'][PullVendor]>;
 
+/** The vendor's topics as configured without the flags (file and environment, else the defaults). */
+export interface ConfiguredTopics {
+  raw: string;
+  checkpoints: string;
+}
+
+/** connectors.<vendor>.topics.<key> of a config document as given (before the flags and the defaults). */
+function givenTopic(doc: Record<string, unknown>, vendor: PullVendor, key: 'raw' | 'checkpoints'): string | undefined {
+  let cur: unknown = doc;
+  for (const k of ['connectors', vendor, 'topics', key]) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[k] : undefined;
+  return typeof cur === 'string' ? cur : undefined;
+}
+
 /**
  * The vendor's connector from the shared config; a missing or invalid section exits 78 with every problem. `oneShot`
  * (backfill, `poll --once`: commands that end): Kafka is checked first, and one that does not answer ends it in a second with one
@@ -86,13 +100,16 @@ export async function pullConnector(
   flags: CommonFlags,
   clientId: string,
   { oneShot = false, check }: { oneShot?: boolean; check?: (section: PullSection) => void } = {},
-): Promise<{ connector: PullConnector; config: AppConfig }> {
+): Promise<{ connector: PullConnector; config: AppConfig; configured: ConfiguredTopics }> {
+  let given: { raw?: string | undefined; checkpoints?: string | undefined } = {};
   const config = loadCommandConfig({
     file: flags.config,
     overrides: (doc) => {
+      given = { raw: givenTopic(doc, vendor, 'raw'), checkpoints: givenTopic(doc, vendor, 'checkpoints') };
       for (const [path, value] of flagOverrides(vendor, flags)) setIn(doc, ['connectors', vendor, ...path], value);
     },
   });
+  const configured = { raw: given.raw ?? defaultRawTopic(config, vendor), checkpoints: given.checkpoints ?? defaultCheckpointTopic(config) };
   const section = config.connectors[vendor];
   if (!section) {
     const env = vendor === 'tencent-ccc' ? 'TENCENT_CCC_SECRET_ID / TENCENT_CCC_SECRET_KEY / TENCENT_CCC_SDKAPPIDS' : 'TENCENT_TRTC_APPS';
@@ -103,7 +120,7 @@ export async function pullConnector(
   const ends = endpoints(config);
   const kafka = oneShot ? await oneShotKafka(config, clientId) : createKafka({ ...ends.kafka, clientId });
   const deps = { kafka, registry: createRegistry(ends.registryUrl) };
-  return { connector: vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps), config };
+  return { connector: vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps), config, configured };
 }
 
 /** Aborts on the first SIGINT/SIGTERM (stop intake, let the current write finish, exit). */
@@ -116,30 +133,26 @@ export function shutdownSignal(): AbortSignal {
 }
 
 /**
- * The vendor's raw topic as configured without --topic (the file's connectors.<vendor>.topics.raw, else the default):
- * the one the pipeline reads. Read from the configuration loaded without the flags; should that fail where the flags
- * had mended it, the default.
+ * The topic flags of backfill and poll, before anything is read. An explicit --topic other than the configured raw
+ * topic must exist (the connector would create it, and the records would go where nothing reads them) and may not be
+ * another vendor's raw topic — the rule of `cdrflow import --topic` (connectors/file-import/target-topic.ts). An
+ * explicit --checkpoint-topic other than the configured one must exist too (under a new name the connector would
+ * start over without its checkpoints: a backfill reads every window again, the poller starts from its first lookback)
+ * and may not be a topic of the pipeline that holds something else. Exit 64.
  */
-function configuredRawTopic(vendor: PullVendor, file: string | undefined, flagged: AppConfig): string {
-  try {
-    return loadCommandConfig({ file }).connectors[vendor]?.topics.raw ?? defaultRawTopic(flagged, vendor);
-  } catch {
-    return defaultRawTopic(flagged, vendor);
-  }
-}
-
-/**
- * An explicit --topic other than the configured raw topic (backfill, poll) must exist (the connector would create it,
- * and the records would go where nothing reads them), and may not be another vendor's raw topic: exit 64 before
- * anything is read. The same rule as `cdrflow import --topic` (connectors/file-import/target-topic.ts).
- */
-export async function checkRawTopicFlag(vendor: PullVendor, topic: string, file: string | undefined, config: AppConfig, command: 'backfill' | 'poll'): Promise<void> {
-  const configured = configuredRawTopic(vendor, file, config);
-  if (topic === configured) return;
-  const refused = targetTopicProblem(config, vendor, topic, configured);
+export async function checkTopicFlags(vendor: PullVendor, flags: CommonFlags, config: AppConfig, configured: ConfiguredTopics, command: 'backfill' | 'poll'): Promise<void> {
+  const raw = flags.topic !== undefined && flags.topic !== configured.raw ? flags.topic : undefined;
+  const checkpoints = flags['checkpoint-topic'] !== undefined && flags['checkpoint-topic'] !== configured.checkpoints ? flags['checkpoint-topic'] : undefined;
+  if (raw === undefined && checkpoints === undefined) return;
+  const refused = (raw === undefined ? null : targetTopicProblem(config, vendor, raw, configured.raw)) ?? (checkpoints === undefined ? null : checkpointTopicProblem(config, checkpoints, configured.checkpoints));
   if (refused !== null) throw new ExitError(64, refused);
   const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-${command}-${vendor}` }, undefined, { oneShot: true });
-  const verdict = await checkTargetTopic(config, vendor, topic, configured, (t) => topicExists(kafka, t));
-  if (!verdict.ok) throw new ExitError(64, verdict.problem);
-  if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${verdict.note}\n`);
+  if (raw !== undefined) {
+    const verdict = await checkTargetTopic(config, vendor, raw, configured.raw, (t) => topicExists(kafka, t));
+    if (!verdict.ok) throw new ExitError(64, verdict.problem);
+    if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${verdict.note}\n`);
+  }
+  if (checkpoints !== undefined && !(await topicExists(kafka, checkpoints))) {
+    throw new ExitError(64, `--checkpoint-topic ${quote(checkpoints)} does not exist; under a new name the connector would start over without its checkpoints; the configured checkpoint topic is ${configured.checkpoints} (leave --checkpoint-topic out to use it)`);
+  }
 }

@@ -5,7 +5,7 @@ import { ExitError, UsageError } from '../command.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
-import { checkRawTopicFlag, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 
 /** Done, but the end of the range had not settled at the vendor yet: run the same command again later (EX_TEMPFAIL). */
@@ -61,7 +61,7 @@ export const command: Command = {
     const to = isoDateTime('--to', parsed.values.to);
     if (to <= from) throw new UsageError('--to must be after --from');
     const windowSec = parsed.values['window-sec'] === undefined ? 3600 : integer('--window-sec', parsed.values['window-sec'], { min: 1 });
-    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, {
+    const { connector, config, configured } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, {
       oneShot: true,
       // A range that has not started settling: one line, exit 64, before Kafka is even asked.
       check: (section) => {
@@ -73,7 +73,7 @@ export const command: Command = {
       // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
       const { tenants } = connector.source;
       if (!tenants.includes(tenant)) throw new ExitError(64, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
-      if (parsed.values.topic !== undefined) await checkRawTopicFlag(vendor, parsed.values.topic, parsed.values.config, config, 'backfill');
+      await checkTopicFlags(vendor, parsed.values, config, configured, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));

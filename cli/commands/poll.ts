@@ -2,7 +2,7 @@
 import type { Command } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
-import { checkRawTopicFlag, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
 
@@ -22,11 +22,11 @@ export const command: Command = {
     const parsed = parseFlags(args, { ...COMMON_FLAG_SPEC, once: { type: 'boolean' } }, { maxPositionals: 1 });
     const vendor = parseVendor(parsed.positionals[0]);
     const once = parsed.values.once ?? false;
-    const { connector, config } = await pullConnector(vendor, parsed.values, `cdrflow-poll-${vendor}`, { oneShot: once });
+    const { connector, config, configured } = await pullConnector(vendor, parsed.values, `cdrflow-poll-${vendor}`, { oneShot: once });
     const signal = shutdownSignal();
     try {
-      // A --topic nothing reads (a typo) is refused before the connector creates it, as for backfill and import.
-      if (parsed.values.topic !== undefined) await checkRawTopicFlag(vendor, parsed.values.topic, parsed.values.config, config, 'poll');
+      // A --topic or --checkpoint-topic that is a typo is refused before the connector creates it (as for backfill).
+      await checkTopicFlags(vendor, parsed.values, config, configured, 'poll');
       if (once) {
         const result = await connector.runOnce(signal);
         console.log(JSON.stringify({ vendor, ...result, ...connector.metrics.counts }));

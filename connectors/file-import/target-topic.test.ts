@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../app/config.ts';
-import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
+import { checkpointTopicProblem, checkTargetTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
 
 const plain = loadAppConfig({ env: {} });
 const HW = 'huawei-privatenumber';
@@ -54,5 +54,25 @@ describe('--topic of import / backfill (checkTargetTopic)', () => {
   it('a name with control characters is quoted, never printed raw', async () => {
     const verdict = await checkTargetTopic(plain, HW, 'a\x1b[31mb', 'cdr.raw.huawei-privatenumber', existing());
     expect(verdict).toMatchObject({ ok: false, problem: expect.stringContaining('--topic "a\\u001b[31mb" does not exist') });
+  });
+});
+
+describe('--checkpoint-topic of backfill / poll (checkpointTopicProblem)', () => {
+  it('refuses a topic of the pipeline that holds something else: its records would be read as checkpoints', () => {
+    const configured = defaultCheckpointTopic(plain);
+    expect(configured).toBe('cdrflow.checkpoints');
+    for (const [topic, role] of [['cdr.raw.tencent-trtc', 'raw tencent-trtc'], ['cdr.normalized', 'normalized'], ['cdr.dlq', 'dead-letter'], ['cdr.events.huawei-privatenumber', 'Huawei call-event'], ['x.raw.alibaba-lvms', 'raw alibaba-lvms']] as const) {
+      expect(checkpointTopicProblem(plain, topic, configured)).toBe(
+        `--checkpoint-topic "${topic}" is the pipeline's ${role} topic, not a checkpoint topic: the connector would read its records as checkpoints and write its checkpoints among them; the configured checkpoint topic is cdrflow.checkpoints (leave --checkpoint-topic out to use it)`,
+      );
+    }
+  });
+
+  it('leaves the configured one, another checkpoint topic and other names to the existence check', () => {
+    const ns = loadAppConfig({ env: {}, overrides: (doc) => void (doc['namespace'] = 'acme') });
+    expect(defaultCheckpointTopic(ns)).toBe('acme.cdrflow.checkpoints');
+    expect(checkpointTopicProblem(ns, 'acme.cdrflow.checkpoints', 'acme.cdrflow.checkpoints')).toBeNull();
+    expect(checkpointTopicProblem(ns, 'cdrflow.checkpoints.old', 'acme.cdrflow.checkpoints')).toBeNull();
+    expect(checkpointTopicProblem(plain, 'cdrflow.checkpoints', 'team.checkpoints')).toBeNull();
   });
 });

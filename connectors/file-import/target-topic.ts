@@ -19,6 +19,11 @@ export function defaultRawTopic(config: Pick<AppConfig, 'namespace'>, vendor: Ve
   return namespaced(config, TOPICS.raw(vendor));
 }
 
+/** The pull connectors' checkpoint topic by default (`<namespace>.cdrflow.checkpoints`). */
+export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): string {
+  return namespaced(config, TOPICS.checkpoints);
+}
+
 /** Every topic the configuration names as a vendor's raw topic (its default, the receiver's or the poller's own). */
 function rawTopicsOf(config: AppConfig, vendor: Vendor): string[] {
   const topics = [defaultRawTopic(config, vendor)];
@@ -88,6 +93,19 @@ export function targetTopicProblem(config: AppConfig, vendor: Vendor, topic: str
   const role = otherRoles(config).get(topic);
   if (role !== undefined) return `--topic ${quote(topic)} is the pipeline's ${role} topic, not a raw topic; ${whereItBelongs(vendor, configured)}`;
   return null;
+}
+
+/**
+ * Why an explicit `--checkpoint-topic` (backfill, poll) is refused without asking Kafka, or null: a topic of the
+ * pipeline that holds something else. The connector reads every record there as a checkpoint, and the first that is
+ * not one stops it; what it writes there would reach the stages that read that topic.
+ */
+export function checkpointTopicProblem(config: AppConfig, topic: string, configured: string): string | null {
+  if (topic === configured) return null;
+  const vendor = VENDORS.find((v) => rawTopicsOf(config, v).includes(topic) || topic.endsWith(`raw.${v}`));
+  const role = vendor !== undefined ? `raw ${vendor}` : otherRoles(config).get(topic);
+  if (role === undefined || role === 'checkpoint') return null;
+  return `--checkpoint-topic ${quote(topic)} is the pipeline's ${role} topic, not a checkpoint topic: the connector would read its records as checkpoints and write its checkpoints among them; the configured checkpoint topic is ${configured} (leave --checkpoint-topic out to use it)`;
 }
 
 export type TargetTopicVerdict = { ok: true; note?: string } | { ok: false; problem: string };

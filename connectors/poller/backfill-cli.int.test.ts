@@ -15,7 +15,8 @@ import { REPO_ROOT } from '../../infra/local/paths.ts';
 import { ensureTopics, topicExists } from '../../core/kafka.ts';
 
 /** --topic names a topic that must exist (backfill never creates one): the test's raw topic, created as a user would. */
-const createRaw = (topics: { raw: string }) => ensureTopics(testKafka(), [{ topic: topics.raw }]);
+// A --topic or --checkpoint-topic other than the configured one must exist (cli/pull-connector.ts checkTopicFlags).
+const createRaw = (topics: { raw: string; checkpoints: string }) => ensureTopics(testKafka(), [{ topic: topics.raw }, { topic: topics.checkpoints, partitions: 1, compacted: true }]);
 
 let sim: CccSimulator | undefined;
 let trtc: TrtcSimulator | undefined;
@@ -145,6 +146,14 @@ describe('cdrflow backfill tencent-ccc', () => {
     const other = backfill([...range, '--topic', 'cdr.raw.tencent-trtc'], env);
     expect(await other.exit, other.out.stderr).toBe(64);
     expect(other.out.stderr).toMatch(/^cdrflow backfill: --topic "cdr\.raw\.tencent-trtc" is the raw topic of tencent-trtc: tencent-ccc records there would be normalized, but reconcile would not find them under tencent-ccc; the pipeline reads cdr\.raw\.tencent-ccc for tencent-ccc \(leave --topic out to publish there\)\n$/);
+    // The same for the checkpoints: under a typo the backfill would have read every window again, into a new topic.
+    const typoCheckpoints = uniqueName('cli_bf_cp_typo');
+    const noCheckpoints = backfill([...range, '--checkpoint-topic', typoCheckpoints], env);
+    expect(await noCheckpoints.exit, noCheckpoints.out.stderr).toBe(64);
+    expect(noCheckpoints.out.stderr).toBe(
+      `cdrflow backfill: --checkpoint-topic "${typoCheckpoints}" does not exist; under a new name the connector would start over without its checkpoints; the configured checkpoint topic is cdrflow.checkpoints (leave --checkpoint-topic out to use it)\n`,
+    );
+    expect(await topicExists(testKafka(), typoCheckpoints)).toBe(false);
   });
 
   it('a range that starts after now - settleSec: one line, exit 64, nothing connected', async () => {
