@@ -7,7 +7,7 @@ import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
 import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES } from '../../connectors/file-import/import.ts';
-import { checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
+import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
@@ -31,7 +31,8 @@ One JSON value per line:
                         (tenant = the record's appKey, else --tenant)
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
 
-Records are published to cdr.raw.<vendor> (the vendor's raw topic, which the pipeline reads; created when missing)
+Records are published to cdr.raw.<vendor> (the vendor's raw topic, which the pipeline reads; created when missing;
+the receiver's own topic when the config names one)
 with mode=import, keyed like live pushes, each batch acknowledged by Kafka. --topic T publishes to T instead, which
 must exist already (it is never created): a topic that does not, or another vendor's raw topic, is refused (exit 64).
 Bad lines are reported with their line number and skipped: invalid UTF-8, a line over ${MAX_LINE_BYTES} bytes (never read
@@ -104,8 +105,9 @@ export const command: Command = {
     }
     const config = loadCommandConfig({ file });
     const ends = endpoints(config);
-    // The vendor's raw topic, which the pipeline reads: created when missing. Any other --topic must exist.
-    const configured = defaultRawTopic(config, options.vendor);
+    // The vendor's raw topic, which the pipeline reads (the receiver's own when configured): created when missing. Any
+    // other --topic must exist.
+    const configured = configuredRawTopic(config, options.vendor);
     const topic = options.topic ?? configured;
     const refused = targetTopicProblem(config, options.vendor, topic, configured);
     if (refused !== null) throw new ExitError(64, refused);

@@ -1,7 +1,7 @@
 // `cdrflow import` as a user runs it (child process) against the test Kafka and registry.
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,28 @@ describe('cdrflow import', () => {
       expect(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)).toBe(3);
     } finally {
       await admin.disconnect();
+    }
+  });
+
+  it("without --topic, records go to the receiver's own topic when the config names one (they went to the default)", async () => {
+    const topic = await existingTopic('import_receiver_fee');
+    const dir = mkdtempSync(join(tmpdir(), 'import-cfg-'));
+    const config = join(dir, 'cdrflow.json');
+    writeFileSync(config, JSON.stringify({ receiver: { huawei: { apps: [{ appKey: 'k', appSecret: 's' }], topics: { fee: topic } } } }));
+    try {
+      const result = await runCli(['import', 'huawei-privatenumber', '--file', FIXTURE, '--config', config]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`done: lines=6 records=3 skipped=3 blank=1 topic=${topic} `));
+      const admin = testKafka().admin();
+      await admin.connect();
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        expect(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)).toBe(3);
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../app/config.ts';
-import { checkpointTopicProblem, checkTargetTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
+import { checkpointTopicProblem, checkTargetTopic, configuredRawTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
 
 const plain = loadAppConfig({ env: {} });
 const HW = 'huawei-privatenumber';
@@ -74,5 +74,14 @@ describe('--checkpoint-topic of backfill / poll (checkpointTopicProblem)', () =>
     expect(checkpointTopicProblem(ns, 'acme.cdrflow.checkpoints', 'acme.cdrflow.checkpoints')).toBeNull();
     expect(checkpointTopicProblem(ns, 'cdrflow.checkpoints.old', 'acme.cdrflow.checkpoints')).toBeNull();
     expect(checkpointTopicProblem(plain, 'cdrflow.checkpoints', 'team.checkpoints')).toBeNull();
+  });
+});
+
+describe('configuredRawTopic (where import publishes without --topic)', () => {
+  it("is the receiver's own topic when the config names one, else the default", () => {
+    expect(configuredRawTopic(plain, HW)).toBe('cdr.raw.huawei-privatenumber');
+    const own = loadAppConfig({ env: {}, overrides: (doc) => void Object.assign(doc, { namespace: 'acme', receiver: { lvms: { apps: [{ appKey: 'k', appSecret: 's' }], topic: 'lvms-in' }, huawei: { apps: [{ appKey: 'k', appSecret: 's' }] } } }) });
+    expect(configuredRawTopic(own, 'alibaba-lvms')).toBe('lvms-in');
+    expect(configuredRawTopic(own, HW)).toBe('acme.cdr.raw.huawei-privatenumber');
   });
 });

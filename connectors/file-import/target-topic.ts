@@ -19,6 +19,14 @@ export function defaultRawTopic(config: Pick<AppConfig, 'namespace'>, vendor: Ve
   return namespaced(config, TOPICS.raw(vendor));
 }
 
+/**
+ * Where a vendor's raw records go as configured: the receiver's or the poller's own topic when the configuration names
+ * one, else the default. `cdrflow import` publishes there without --topic, as the receiver would.
+ */
+export function configuredRawTopic(config: AppConfig, vendor: Vendor): string {
+  return rawTopicsOf(config, vendor).at(-1)!;
+}
+
 /** The pull connectors' checkpoint topic by default (`<namespace>.cdrflow.checkpoints`). */
 export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): string {
   return namespaced(config, TOPICS.checkpoints);
