@@ -464,6 +464,16 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   return parsed.data;
 }
 
+/** The pull connectors' checkpoint topic when their sections leave it out: `<namespace>.cdrflow.checkpoints`. */
+export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): string {
+  return config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints;
+}
+
+/** Where the pull connectors keep their checkpoints (`cdrflow status`, the job's status): CCC's, TRTC's, or the default. */
+export function checkpointTopicOf(config: AppConfig): string {
+  return config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? defaultCheckpointTopic(config);
+}
+
 /** Absolute data directory of the embedded engine (relative paths are relative to the repository, like .data/). */
 export function embeddedDataDir(config: AppConfig): string {
   const dir = config.clickhouse.dataDir;

@@ -19,7 +19,7 @@ import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
 import { startReconcileService, type ReconcileService } from './reconcile-service.ts';
 import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
-import { ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
+import { checkpointTopicOf, ConfigError, describeTarget, endpoints, type AppConfig } from './config.ts';
 import { ensureLocalInfra } from './infra.ts';
 import { checkDataDir, checkReceiverPort } from './preflight.ts';
 import { AppMetrics, type Stage } from './metrics.ts';
@@ -173,7 +173,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const running = await startPipeline(parts, { setState, fail, log, say }, options.cancel);
 
     // The other checkpoints (backfills, earlier tenants) for `status`; the pollers' own stores stay current.
-    const allCheckpoints = new CheckpointStore(kafka, config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? pollerCheckpointTopic(config));
+    const allCheckpoints = new CheckpointStore(kafka, checkpointTopicOf(config));
     // Kafka may be away at start-up (an outage): then the next status asks again instead of showing none for good.
     let checkpointsLoaded = false;
     let checkpointsReload: Promise<void> | undefined;
@@ -330,6 +330,3 @@ function demoSources(demo: DemoVendors): IntakeSources {
   return { pull: { 'tencent-ccc': ccc.data, 'tencent-trtc': trtc.data }, receiver: rcv.data };
 }
 
-function pollerCheckpointTopic(config: AppConfig): string {
-  return config.namespace ? `${config.namespace}.cdrflow.checkpoints` : 'cdrflow.checkpoints';
-}

@@ -3,9 +3,9 @@
 // schema registry.
 import { ExitError, UsageError } from './command.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
-import { endpoints, type AppConfig } from '../app/config.ts';
+import { defaultCheckpointTopic, endpoints, type AppConfig } from '../app/config.ts';
 import { createKafka, topicExists } from '../core/kafka.ts';
-import { checkpointTopicProblem, checkTargetTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
+import { checkpointTopicProblem, checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';

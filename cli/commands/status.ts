@@ -5,11 +5,10 @@ import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { kafkaUnavailableExit } from '../kafka-access.ts';
-import { describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
+import { checkpointTopicOf, describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
 import type { KafkaUnreachableError } from '../../core/kafka.ts';
-import { TOPICS } from '../../core/topology.ts';
 import { stageLag } from '../../core/kafka-streams.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
@@ -60,7 +59,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
       return null;
     });
   };
-  const checkpointTopic = config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? (config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints);
+  const checkpointTopic = checkpointTopicOf(config);
   const readCheckpoints = async (): Promise<{ rows: CheckpointRow[]; error?: string }> => {
     if (failure) return { rows: [], error: failure.message };
     const store = new CheckpointStore(kafka, checkpointTopic);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadAppConfig } from '../../app/config.ts';
-import { checkpointTopicProblem, checkTargetTopic, configuredRawTopic, defaultCheckpointTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
+import { defaultCheckpointTopic, loadAppConfig } from '../../app/config.ts';
+import { checkpointTopicProblem, checkTargetTopic, configuredRawTopic, defaultRawTopic, targetTopicProblem } from './target-topic.ts';
 
 const plain = loadAppConfig({ env: {} });
 const HW = 'huawei-privatenumber';

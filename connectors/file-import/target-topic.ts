@@ -5,7 +5,7 @@
 // nothing reads it, with exit 0. A topic the pipeline uses for another vendor's raw records, or for something else
 // than raw records, is refused outright: a Huawei record on the LVMS topic is normalized, but reconcile looks for it
 // under LVMS.
-import type { AppConfig } from '../../app/config.ts';
+import { defaultCheckpointTopic, type AppConfig } from '../../app/config.ts';
 import { TOPICS, VENDORS, type Vendor } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
 
@@ -25,11 +25,6 @@ export function defaultRawTopic(config: Pick<AppConfig, 'namespace'>, vendor: Ve
  */
 export function configuredRawTopic(config: AppConfig, vendor: Vendor): string {
   return rawTopicsOf(config, vendor).at(-1)!;
-}
-
-/** The pull connectors' checkpoint topic by default (`<namespace>.cdrflow.checkpoints`). */
-export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): string {
-  return namespaced(config, TOPICS.checkpoints);
 }
 
 /** Every topic the configuration names as a vendor's raw topic (its default, the receiver's or the poller's own). */
@@ -60,7 +55,7 @@ function otherRoles(config: AppConfig): Map<string, string> {
   add(config.sink.deadLetterTopic, 'dead-letter');
   add(config.dlqLoader.inputTopic, 'dead-letter');
   add(namespaced(config, TOPICS.deadLetter), 'dead-letter');
-  add(namespaced(config, TOPICS.checkpoints), 'checkpoint');
+  add(defaultCheckpointTopic(config), 'checkpoint');
   add(config.receiver?.huawei?.topics.events, 'Huawei call-event');
   add(namespaced(config, TOPICS.huaweiCallEvents), 'Huawei call-event');
   for (const vendor of ['tencent-ccc', 'tencent-trtc'] as const) {
