@@ -1,9 +1,10 @@
 // Connector checkpoints kept in Kafka itself (TOPICS.checkpoints, compacted): key = checkpoint id, value = JSON.
-// `load()` reads the topic to its end (latest value per id); `save()` resolves only after Kafka acknowledged it.
+// `load()` reads the topic to its end (latest valid value per id); `save()` resolves only after Kafka acknowledged it.
 // One writer per checkpoint id (one poller per vendor+tenant, one backfill per range) is assumed.
 import { z } from 'zod';
 import { TOPICS } from './topology.ts';
-import { AckedPublisher, ensureTopics, readTopicToEnd, topicExists, type Kafka } from './kafka.ts';
+import { AckedPublisher, ensureTopics, scanTopicToEnd, topicExists, type Kafka } from './kafka.ts';
+import { quote } from './input-limits.ts';
 import { CdrflowError } from './errors.ts';
 
 export const checkpointSchema = z.looseObject({
@@ -19,10 +20,29 @@ export const checkpointIds = {
   backfill: (vendor: string, tenant: string, from: Date, to: Date) => `${vendor}:${tenant}:backfill:${from.toISOString()}-${to.toISOString()}`,
 };
 
+/** A record's value as a checkpoint, or why it is not one (quoted and cut short: the value may be anything). */
+function checkpointProblem(value: Buffer): { checkpoint: Checkpoint } | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return `not JSON: ${quote(value.toString('utf8').slice(0, 100))}`;
+  }
+  const result = checkpointSchema.safeParse(parsed);
+  if (!result.success) return `not a checkpoint: ${quote(result.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ').slice(0, 200))}`;
+  return { checkpoint: result.data as Checkpoint };
+}
+
 export class CheckpointStore {
   private readonly values = new Map<string, Checkpoint>();
   private readonly publisher: AckedPublisher;
   private loaded = false;
+  /**
+   * What the last load() passed over: records of the topic that are not checkpoints (not JSON, not a checkpoint's
+   * shape, no key), for the caller to log. One such record used to stop the connector for good at every start; now
+   * the id keeps its last valid checkpoint before it, so at worst a window is read again (deduplicated downstream).
+   */
+  skipped: { id: string; problem: string }[] = [];
 
   constructor(
     private readonly kafka: Kafka,
@@ -38,6 +58,7 @@ export class CheckpointStore {
    */
   async load(options: { readOnly?: boolean } = {}): Promise<void> {
     this.values.clear();
+    this.skipped = [];
     if (options.readOnly) {
       if (!(await topicExists(this.kafka, this.topic))) {
         this.loaded = true;
@@ -46,19 +67,16 @@ export class CheckpointStore {
     } else {
       await ensureTopics(this.kafka, [{ topic: this.topic, partitions: 1, compacted: true }]);
     }
-    const raw = await readTopicToEnd(this.kafka, this.topic);
-    for (const [id, value] of raw) {
-      if (value === null) continue;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(value.toString('utf8'));
-      } catch {
-        throw new CdrflowError('bug', `checkpoint "${id}" on ${this.topic} is not JSON: ${value.toString('utf8').slice(0, 100)}`);
-      }
-      const result = checkpointSchema.safeParse(parsed);
-      if (!result.success) throw new CdrflowError('bug', `checkpoint "${id}" on ${this.topic} is invalid: ${result.error.message}`);
-      this.values.set(id, result.data as Checkpoint);
-    }
+    await scanTopicToEnd(this.kafka, this.topic, (m) => {
+      const where = `${this.topic}[${m.partition}]@${m.offset}`;
+      if (m.key === null) return void this.skipped.push({ id: '', problem: `${where}: a record without a key` });
+      const id = m.key.toString('utf8');
+      // A tombstone deletes the id, as compaction will.
+      if (m.value === null) return void this.values.delete(id);
+      const problem = checkpointProblem(m.value);
+      if (typeof problem === 'string') return void this.skipped.push({ id, problem: `${where}: ${problem}` });
+      this.values.set(id, problem.checkpoint);
+    });
     this.loaded = true;
   }
 

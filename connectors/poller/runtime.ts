@@ -74,6 +74,7 @@ export class PullConnector {
     ]);
     await this.publisher.connect();
     await this.store.load();
+    for (const { id, problem } of this.store.skipped) this.ctx.log('error', 'checkpoint.skipped', { topic: this.store.topic, id, problem });
     this.started = true;
   }
 
