@@ -203,6 +203,15 @@ describe('read-only SQL on the embedded engine', () => {
     ['memory kept for good (a Fixed/ zone inside a type built at run time)', () => "SELECT toString(CAST(now(), concat('DateTime(''Fi', 'xed/UTC+00:00:04'')')))", 403],
     ['memory kept for good (a type built at run time for JSONExtract)', () => "SELECT toString(JSONExtract('{\"a\":0}', 'a', concat('DateTime(''Fi', 'xed/UTC+00:00:05'')')))", 403],
     ['memory kept for good (a zone per row, read from the value by Joda z)', () => "SELECT count() FROM numbers(3) WHERE parseDateTimeInJodaSyntax(concat('2026-01-01 Fi', 'xed/UTC+00:00:0', toString(number + 6)), 'yyyy-MM-dd z') > 0", 403],
+    // Found by a ninth probe, against that rule.
+    ['a time zone read from a path (current_timestamp, an alias of now)', () => `SELECT current_timestamp(concat('fi', 'le:${victim}'))`, 403],
+    ['memory kept for good (localtimestamp with a Fixed/ zone built at run time)', () => "SELECT localtimestamp(concat('Fixed', '/UTC+00:00:47'))", 403],
+    ['a time zone read from a path (an alias defined after a comma)', () => `WITH 1 AS a, concat('fi', 'le:${victim}') AS z SELECT toDateTime(0, z)`, 403],
+    ['memory kept for good (an alias inside an argument list)', () => "SELECT tuple(1, concat('Fixed', '/UTC+00:00:51') AS z), toDateTime(0, z)", 403],
+    ['a time zone read from table data (a scalar subquery alias)', () => 'WITH 1 AS a, (SELECT any(toString(x)) FROM t) AS z SELECT toDateTime(0, z)', 403],
+    ['memory kept for good (a libc: zone)', () => "SELECT toDateTime(0, 'libc:probe7')", 403],
+    ['memory kept for good (a zone outside the list, spelled as a path)', () => "SELECT toString(toDateTime(0, 'Asia//Kathmandu')), toString(toDateTime(0, 'posix/Asia/Kathmandu'))", 403],
+    ['memory kept for good (a zone in a quoted subcolumn type)', () => "SELECT d.`DateTime('libc:probe9')` FROM (SELECT 1::Dynamic AS d)", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -250,6 +259,12 @@ describe('read-only SQL on the embedded engine', () => {
       // that return no string, a Joda format with an offset.
       "SELECT dateDiff('second', toDateTime(c.x), now()) / 60, toStartOfInterval(toDateTime(x), INTERVAL 15 MINUTE), addDays(toDate(x), -1 * (x + 2)), toDecimal64(x, 2), toDateTime64(x, 3, 'UTC'), makeDateTime(2026, 1, 1, 0, 0, x % 60), toString(toDateTime(x), 'Asia/Shanghai') FROM t AS c",
       "SELECT parseDateTimeInJodaSyntax('2026-12-05 08:00:00 +0800', 'yyyy-MM-dd HH:mm:ss Z'), accurateCastOrDefault(x, 'UInt8', toUInt8(0)), toDateTimeOrDefault('x', 'UTC', now()) FROM t",
+      // What the ninth probe found refused although harmless: aggregates, coalesce/if/greatest of written-out values,
+      // aliases of written-out expressions, rounding, lambda parameters, JSONExtract's keys.
+      "SELECT dateDiff('second', min(toDateTime(x)), max(toDateTime(x))) FROM t",
+      "SELECT dateDiff('second', toDateTime(x), coalesce(toDateTime(x), now())), age('minute', toDateTime(x), greatest(toDateTime(x), now())) FROM t",
+      "WITH toDate('2024-01-01') AS d0 SELECT toStartOfHour(toDateTime(x)) AS h, dateDiff('hour', h, now()), dateDiff('day', d0, if(x > 1, toDate(x), d0)), addSeconds(toDateTime(x), round(x / 3)) FROM t",
+      "SELECT arrayMap(v -> addDays(toDate('2024-01-01'), v), range(7)), JSONExtract('{\"Fee\":1}', concat('F', 'ee'), 'Float64')",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });
@@ -446,12 +461,20 @@ describe('time zones and types written out (the engine loads a zone it is handed
     ['SELECT toDateTime(0, s.tz)\nFROM\n(\n    SELECT y AS tz\n    FROM t\n) AS s', false],
     ["SELECT addHours(a, -(x * 2) + 1), toDecimal64(x, 2), now('UTC'), now64(3, 'UTC'), CAST(x, 'Nullable(String)')\nFROM t", false],
     ["SELECT toDateTime(0, concat('U', 'TC'))", true],
-    ["WITH 'UTC' AS z\nSELECT toDateTime(0, z)", true],
+    ["WITH 'UTC' AS z\nSELECT toDateTime(0, z)", false],
+    ["WITH concat('U', 'TC') AS z\nSELECT toDateTime(0, z)", true],
     ['SELECT toDateTime(0, z.1)\nFROM t', true],
     ["SELECT toDateTime(0, ['UTC'][1])", true],
     ["SELECT toDateTime(0, (\n    SELECT 'UTC'\n))", true],
-    ["SELECT arrayMap(x -> toDateTime(0, x), ['UTC'])", true],
-    ["SELECT toDateTime(0, if(1, 'UTC', 'GMT'))", true],
+    // A lambda's parameter is a column (the engine refuses it as a zone: not constant); literals chosen by if are literals.
+    ["SELECT arrayMap(x -> toDateTime(0, x), ['UTC'])", false],
+    ["SELECT toDateTime(0, if(1, 'UTC', 'GMT'))", false],
+    ["SELECT toDateTime(0, if(1, 'UTC', concat('G', 'MT')))", true],
+    ["SELECT toDateTime(0, coalesce(NULL, concat('U', 'TC')))", true],
+    ["SELECT\n    1 AS a,\n    concat('U', 'TC') AS z,\n    toDateTime(0, z)", true],
+    ['SELECT toDateTime(0, s.tz)\nFROM t AS c, (\n    SELECT y AS tz\n    FROM u\n) AS s', false],
+    ["SELECT current_timestamp(concat('U', 'TC'))", true],
+    ["SELECT JSONExtract(j, concat('a', 'b'), 'String')\nFROM t", false],
     ["SELECT now(concat('U', 'TC'))", true],
     ["SELECT CAST(0, concat('Date', 'Time'))", true],
     ["SELECT JSONExtract(j, 'a', lower('DATETIME'))\nFROM t", true],
@@ -476,6 +499,9 @@ describe('time zones and types written out (the engine loads a zone it is handed
     );
     expect([...callable.zoneOrType!].sort()).toEqual(['todatetime', 'tumble', 'uuidv7todatetime']);
     expect(refusalOf("SELECT UUIDv7ToDateTime(u, concat('U', 'TC'))\nFROM t", { fileBackedDefault: true, callable })).toMatch(/^argument 2 of UUIDv7ToDateTime is not allowed here unless it is written out/);
+    // An alias of a ZONE_OR_TYPE_FIRST function is checked from its first argument.
+    const withAlias = functionsCallable([{ name: 'now', alias_to: '', is_aggregate: 0, categories: 'Dates and Times' }, { name: 'current_timestamp', alias_to: 'now', is_aggregate: 0, categories: '' }, { name: 'concat', alias_to: '', is_aggregate: 0, categories: 'String' }], []);
+    expect(withAlias.zoneOrTypeFirst).toEqual(new Set(['now', 'current_timestamp']));
     expect(refusalOf("SELECT format('{}-{}', a, lower(b))\nFROM t", { fileBackedDefault: true, callable })).toBeUndefined();
   });
 });

@@ -115,18 +115,23 @@ const ALLOWED_TIME_ZONES = new Set([
 ]);
 
 /**
- * Why a string literal may not be written, or undefined: a `file:` name (the time-zone loader reads it as a path),
- * a `Fixed/…` zone, or an Area/Location zone of the engine's (`zones`) outside ALLOWED_TIME_ZONES, anywhere in the
- * literal (also inside a type string: `'DateTime(''Europe/Oslo'')'`). A name built at run time (`concat('fi', 'le:')`)
- * is not seen here: see the README on what remains.
+ * Why a string literal (or a quoted name: a type in a subcolumn, `` d.`DateTime('…')` ``) may not be written, or
+ * undefined: a `file:` name (the time-zone loader reads it as a path), a `libc:` name or a `Fixed/…` zone (each new
+ * one stays loaded), or an Area/Location zone of the engine's (`zones`) outside ALLOWED_TIME_ZONES, anywhere in the
+ * text (also inside a type string: `'DateTime(''Europe/Oslo'')'`). The loader opens what the engine does not know
+ * under /usr/share/zoneinfo, so `Asia//Kathmandu`, `Asia/./Kathmandu` and `posix/Asia/Kathmandu` are Asia/Kathmandu
+ * (a ninth probe). Names built at run time are zoneOrTypeProblem's.
  */
 export function literalContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
   if (/file:/i.test(content)) return "a string with `file:` in it is not allowed: the engine's time-zone loader reads such a name as a path";
+  if (/libc:/i.test(content)) return 'a string with `libc:` in it is not allowed: the engine loads it as a time zone that stays in memory for good, uncounted';
   if (/fixed\//i.test(content)) return 'a Fixed/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
   if (zones) {
     // Area/Location names only: the engine's ~60 one-word zones (`Japan`, `Poland`) read like ordinary values of a
     // location column, and all of them together stay under 300 MB.
-    for (const word of content.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
+    const path = content.replace(/\/(?:\.?\/)+/g, '/');
+    for (const found of path.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
+      const word = found.replace(/^(?:posix|right)\//, '');
       if (zones.has(word) && !ALLOWED_TIME_ZONES.has(word)) {
         return `the time zone ${word} is not allowed here: each zone the engine loads stays in memory for good, uncounted; these are: ${[...ALLOWED_TIME_ZONES].join(', ')}`;
       }
@@ -140,10 +145,9 @@ export function literalContentProblem(content: string, zones: ReadonlySet<string
  * engine takes any constant it can fold, so a name built at run time passed the literal rule above: `concat('fi',
  * 'le:/…')`, a `WITH … AS z` alias, a scalar `(SELECT …)`, `['…'][1]` all reached the time-zone loader (a `file:` name
  * of a pipe hangs the job; every new `Fixed/` zone stays loaded). So in these functions every argument but the value
- * they work on (the first) must be written out (writtenOut): a literal (held to the literal rule), a number, a column,
- * a call of a function that never returns a string, or arithmetic on them. The set: the engine's categories below and
- * every function whose documented syntax names a time zone or a return type (functionsCallable), these names, and
- * (for an engine whose lists are not read, a server) the name patterns of ZONE_OR_TYPE_PATTERN.
+ * they work on (the first) must be written out (writtenOut). The set: the engine's categories below and every function
+ * whose documented syntax names a time zone or a return type (functionsCallable), these names, and (for an engine whose
+ * lists are not read, a server) the name patterns of ZONE_OR_TYPE_PATTERN.
  */
 const ZONE_OR_TYPE_CATEGORIES = new Set(['Dates and Times', 'Type Conversion', 'Time Window']);
 const ZONE_OR_TYPE_SYNTAX = /time_?zone|return_type/i;
@@ -155,77 +159,132 @@ const ZONE_OR_TYPE_NAMED = new Set(
     'snowflakeIDToDateTime', 'snowflakeIDToDateTime64', 'toTimeZone', 'toTimezone',
   ].map((f) => f.toLowerCase()),
 );
-const ZONE_OR_TYPE_PATTERN = /^(?:to|parse|from|now|make|date|age|time|tumble|hop|window|formatdatetime|snowflake|uuidv7|yyyymmdd|accuratecast|reinterpret|jsonextract)/i;
+const ZONE_OR_TYPE_PATTERN = /^(?:to|parse|from|now|make|date|age|time|tumble|hop|window|formatdatetime|snowflake|uuidv7|yyyymmdd|accuratecast|reinterpret|jsonextract|current_timestamp|localtimestamp)/i;
+/**
+ * Of them, those whose first argument is a zone or a type too (`now('…')`, `defaultValueOfTypeName('…')`); their
+ * aliases (`current_timestamp`, `localtimestamp`: a ninth probe) come from the engine's list too (functionsCallable).
+ */
+const ZONE_OR_TYPE_FIRST = new Set(['now', 'now64', 'nowinblock', 'nowinblock64', 'defaultvalueoftypename', 'current_timestamp', 'localtimestamp']);
+/** JSONExtract's keys are keys; only its last argument is a type. */
+const TYPE_LAST = /^jsonextract(?:keysandvalues)?(?:caseinsensitive)?$/i;
 /**
  * Parsers whose Joda format letter `z` reads a zone's name from the value itself, row by row: `parseDateTimeInJodaSyntax(
  * concat(day, ' Fixed/UTC+', toString(number)), 'yyyy-MM-dd z')` loads a new zone per row (a ninth probe).
  */
 const JODA_PARSERS = /^parsedatetime(?:64)?injodasyntax/i;
-/** Of them, those whose first argument is a zone or a type too (`now('…')`, `defaultValueOfTypeName('…')`). */
-const ZONE_OR_TYPE_FIRST = new Set(['now', 'now64', 'nowinblock', 'nowinblock64', 'defaultvalueoftypename']);
 
 /**
  * Functions that never return a string (lower case), so a call of one is written out wherever a zone or a type is
- * read: arithmetic, numeric and date conversions, intervals, and the date functions that return a date, a time or a
- * number (not formatDateTime, dateName, timezone(), fromUnixTimestamp with a format, toString, CAST, if, coalesce…).
+ * read: arithmetic, rounding, numeric and date conversions, intervals, lengths, and the date functions that return a
+ * date, a time or a number (not formatDateTime, dateName, timezone(), fromUnixTimestamp with a format, toString, CAST…).
  */
 const NEVER_A_STRING = [
   /^(?:plus|minus|multiply|divide|intdiv|intdivorzero|modulo|moduloorzero|negate|abs|tobool|touuid|touuidorzero|touuidornull)$/,
+  /^(?:round|roundbankers|rounddown|floor|ceil|ceiling|trunc|truncate|sqrt|cbrt|exp|exp2|exp10|log|ln|log2|log10|log1p|pow|power|sign|length|lengthutf8|char_length|character_length)$/,
   /^to(?:u?int(?:8|16|32|64|128|256)|float(?:32|64)|bfloat16|decimal(?:32|64|128|256)|date|date32|datetime|datetime32|datetime64|ipv4|ipv6)(?:orzero|ornull|ordefault)?$/,
   /^tointerval[a-z]+$/,
   /^tostartof[a-z0-9]*$/,
   /^to(?:year|quarter|month|dayofmonth|dayofweek|dayofyear|hour|minute|second|millisecond|microsecond|nanosecond|monday|isoyear|isoweek|week|yearweek|yyyymm|yyyymmdd|yyyymmddhhmmss|lastdayofmonth|lastdayofweek|timezone|unixtimestamp|unixtimestamp64(?:second|milli|micro|nano)|dayssinceyearzero|modifiedjulianday|relative[a-z]+num|utctimestamp)$/,
   /^(?:add|subtract)(?:years|quarters|months|weeks|days|hours|minutes|seconds|milliseconds|microseconds|nanoseconds|interval|tupleofintervals)$/,
-  /^(?:datediff|date_diff|age|timediff|timestampdiff|timestamp_diff|datetrunc|date_trunc|timeslot|now|now64|nowinblock|nowinblock64|today|yesterday|makedate|makedate32|makedatetime|makedatetime64|fromutctimestamp|fromdayssinceyearzero|fromdayssinceyearzero32|frommodifiedjulianday|frommodifiedjuliandayornull)$/,
+  /^(?:datediff|date_diff|age|timediff|timestampdiff|timestamp_diff|datetrunc|date_trunc|timeslot|now|now64|nowinblock|nowinblock64|today|yesterday|current_timestamp|localtimestamp|makedate|makedate32|makedatetime|makedatetime64|fromutctimestamp|fromdayssinceyearzero|fromdayssinceyearzero32|frommodifiedjulianday|frommodifiedjuliandayornull)$/,
   /^fromunixtimestamp64(?:second|milli|micro|nano)$/,
   /^parsedatetime(?:32|64)?(?:besteffort)?(?:us)?(?:injodasyntax)?(?:orzero|ornull)?$/,
 ];
+/**
+ * Functions whose result is one of their arguments: written out when those are (lower case → which arguments, from 1;
+ * `odd` = the values of multiIf, 2, 4, … and the last).
+ */
+const ONE_OF_ITS_ARGUMENTS = new Map<string, 'all' | 'if' | 'multiif'>([
+  ['coalesce', 'all'], ['ifnull', 'all'], ['greatest', 'all'], ['least', 'all'], ['assumenotnull', 'all'], ['tonullable', 'all'],
+  ['if', 'if'], ['multiif', 'multiif'],
+]);
+
+/** Lower-case keywords after which, at the same depth, a list of table expressions runs (`FROM a AS x, b AS y`). */
+const TABLE_LIST = /^(?:FROM|JOIN)$/;
+/** Where an expression before `AS` starts, walking back at its depth (a keyword of the canonical text, `(` or `,`). */
+const EXPRESSION_START = /^(?:SELECT|WITH|DISTINCT|WHERE|PREWHERE|HAVING|BY|ON|USING|FROM|JOIN|THEN|ELSE|WHEN|AND|OR|NOT|INTERPOLATE|QUALIFY|LIMIT|OFFSET)$/;
 
 /**
- * Names that may hold any value the query builds: aliases of expressions (`expr AS z`, `WITH expr AS z`), CTE names
- * (`WITH z AS (…)`) and lambda parameters (`x ->`, `(x, y) ->`). Not table aliases (`FROM cdr AS c`, `JOIN (…) AS s`):
- * `c.start_time` is a column. Compared as written (the engine's names are case-sensitive).
+ * Names that may hold any value the query builds, with what defines them: aliases of expressions (`expr AS z`,
+ * `WITH expr AS z`, in a select list or an argument list: `, expr AS z` too, a ninth probe) and CTE names
+ * (`WITH z AS (…)`, no definition here: never written out). Not table aliases (`FROM cdr AS c`, `FROM a, b AS y`,
+ * `JOIN (…) AS s`): `c.start_time` is a column. Lambda parameters are columns too (the engine refuses them as a zone:
+ * not constant). Compared as written (the engine's names are case-sensitive).
  */
-function namesOfValues(tokens: readonly SqlToken[]): Set<string> {
-  const names = new Set<string>();
+function namesOfValues(tokens: readonly SqlToken[]): Map<string, SqlToken[][]> {
+  const names = new Map<string, SqlToken[][]>();
   const at = (i: number) => tokens[i]?.text ?? '';
-  const isTableExpression = (end: number): boolean => {
-    // The tokens before `AS` at `end + 1`: `FROM t`, `JOIN db.t`, `FROM (…)`, `FROM numbers(…)`.
+  // The index of the first token of the expression that ends at `end` (walking back over parentheses).
+  const expressionStart = (end: number): number => {
     let i = end;
-    if (at(i) === ')') {
-      for (let depth = 0; i >= 0; i--) {
-        if (at(i) === ')') depth++;
-        if (at(i) === '(' && --depth === 0) break;
-      }
-      i--;
-      if (/^[A-Za-z_]/.test(at(i)) && !/^(?:FROM|JOIN)$/.test(at(i))) i--;
-    } else {
-      i--;
-      while (at(i) === '.' && i > 0) i -= 2;
+    for (let depth = 0; i >= 0; i--) {
+      const t = at(i);
+      if (t === ')' || t === ']') depth++;
+      else if (t === '(' || t === '[') {
+        if (depth === 0) break;
+        depth--;
+      } else if (depth === 0 && tokens[i]!.content === undefined && !tokens[i]!.quoted && (t === ',' || EXPRESSION_START.test(t))) break;
     }
-    return /^(?:FROM|JOIN)$/.test(at(i)) || at(i) === ',';
+    return i + 1;
   };
+  // Whether the expression before `AS` (its first token at `start`) is a table expression: it follows FROM or JOIN,
+  // or a comma of a list that does (walking back at the same depth).
+  const isTableExpression = (start: number): boolean => {
+    let i = start - 1;
+    if (at(i) !== ',') return TABLE_LIST.test(at(i));
+    for (let depth = 0; i >= 0; i--) {
+      const t = at(i);
+      if (t === ')') depth++;
+      else if (t === '(') {
+        if (depth === 0) return false;
+        depth--;
+      } else if (depth === 0 && !tokens[i]!.quoted && tokens[i]!.content === undefined && EXPRESSION_START.test(t)) return TABLE_LIST.test(t);
+    }
+    return false;
+  };
+  const define = (name: string, definition: SqlToken[]) => names.set(name, [...(names.get(name) ?? []), definition]);
   for (let i = 0; i < tokens.length; i++) {
-    if (at(i).toUpperCase() === 'AS' && !tokens[i]!.quoted) {
-      if (at(i + 1) === '(') names.add(at(i - 1));
-      else if (!isTableExpression(i - 1)) names.add(at(i + 1));
+    if (at(i).toUpperCase() !== 'AS' || tokens[i]!.quoted) continue;
+    if (at(i + 1) === '(') {
+      define(at(i - 1), []);
+      continue;
     }
-    if (at(i) === '-' && at(i + 1) === '>') {
-      if (at(i - 1) !== ')') names.add(at(i - 1));
-      else for (let j = i - 2; j >= 0 && at(j) !== '('; j--) if (at(j) !== ',') names.add(at(j));
-    }
+    const start = expressionStart(i - 1);
+    if (!isTableExpression(start)) define(at(i + 1), tokens.slice(start, i));
   }
   return names;
 }
 
+interface WrittenOutContext {
+  values: ReadonlyMap<string, SqlToken[][]>;
+  callable: CallableFunctions | undefined;
+  /** Names being checked (an alias defined through itself is not written out). */
+  seen: Set<string>;
+}
+
 /**
- * Whether an argument (its tokens) is written out: literals, numbers, columns (not namesOfValues), calls of
- * NEVER_A_STRING functions, and + - * / % on them, in parentheses or not.
+ * Whether an argument (its tokens) is written out: literals, numbers, columns, aliases whose every definition is
+ * written out, calls of NEVER_A_STRING functions and of aggregate functions (never a constant), calls of
+ * ONE_OF_ITS_ARGUMENTS whose result arguments are written out, and + - * / % on them, in parentheses or not.
  */
-function writtenOut(arg: readonly SqlToken[], values: ReadonlySet<string>): boolean {
+function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boolean {
   let i = 0;
   const at = (k: number) => arg[k]?.text ?? '';
   const word = (k: number) => arg[k] !== undefined && arg[k]!.content === undefined && /^[A-Za-z_]/.test(arg[k]!.text);
+  const callWrittenOut = (name: string, open: number): boolean => {
+    const lower = name.toLowerCase();
+    if (NEVER_A_STRING.some((r) => r.test(lower))) return true;
+    if (context.callable && isCallable(name, context.callable) && isAggregateName(name, context.callable)) return true;
+    const kind = ONE_OF_ITS_ARGUMENTS.get(lower);
+    if (kind === undefined) return false;
+    for (let n = 1; ; n++) {
+      const a = argumentTokens(arg, open, n);
+      if (a === undefined) return n > 1;
+      const next = argumentTokens(arg, open, n + 1) !== undefined;
+      const result = kind === 'all' || (kind === 'if' && n > 1) || (kind === 'multiif' && (n % 2 === 0 || !next));
+      if (result && !writtenOut(a, context)) return false;
+    }
+  };
   const operand = (): boolean => {
     while (at(i) === '-' || at(i) === '+') i++;
     const t = arg[i];
@@ -242,15 +301,23 @@ function writtenOut(arg: readonly SqlToken[], values: ReadonlySet<string>): bool
     }
     if (!word(i)) return false;
     if (at(i + 1) === '(') {
-      if (t.quoted || !NEVER_A_STRING.some((r) => r.test(t.text.toLowerCase()))) return false;
+      if (t.quoted || !callWrittenOut(t.text, i + 1)) return false;
       for (let depth = 0; i < arg.length; i++) {
         if (at(i) === '(' || at(i) === '[') depth++;
         if ((at(i) === ')' || at(i) === ']') && --depth === 0) return ++i > 0;
       }
       return false;
     }
-    // A column, maybe qualified (`c.start_time`); not a value's name, nor anything taken from one (`z.1`, `z[1]`).
-    if (values.has(t.text)) return false;
+    // A name: a column, maybe qualified (`c.start_time`), or an alias written out wherever it is defined; nothing taken
+    // from an alias (`z.1`, `z.n`, `z[1]`).
+    const definitions = context.values.get(t.text);
+    if (definitions !== undefined) {
+      if (at(i + 1) === '.' || at(i + 1) === '[' || context.seen.has(t.text) || definitions.some((d) => d.length === 0)) return false;
+      context.seen.add(t.text);
+      const ok = definitions.every((d) => writtenOut(d, context));
+      context.seen.delete(t.text);
+      if (!ok) return false;
+    }
     i++;
     while (at(i) === '.' && word(i + 1)) i += 2;
     return at(i) !== '.' && at(i) !== '[';
@@ -266,9 +333,21 @@ function writtenOut(arg: readonly SqlToken[], values: ReadonlySet<string>): bool
   return expression() && i === arg.length;
 }
 
-function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, zoneOrType: ReadonlySet<string> | undefined, values: ReadonlySet<string>): string | undefined {
+/** An aggregate function, with or without combinators (`max`, `sumIf`): its result is never a constant. */
+function isAggregateName(name: string, callable: CallableFunctions): boolean {
+  let base = name;
+  for (;;) {
+    if (callable.aggregates.has(base.toLowerCase())) return true;
+    const suffix = AGGREGATE_COMBINATORS.find((c) => base.length > c.length && base.endsWith(c));
+    if (suffix === undefined) return false;
+    base = base.slice(0, -suffix.length);
+  }
+}
+
+function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, callable: CallableFunctions | undefined, values: ReadonlyMap<string, SqlToken[][]>): string | undefined {
   const name = tokens[call]!.text;
   const lower = name.toLowerCase();
+  const zoneOrType = callable?.zoneOrType;
   if (!(ZONE_OR_TYPE_NAMED.has(lower) || (zoneOrType ? zoneOrType.has(lower) : ZONE_OR_TYPE_PATTERN.test(name)))) return undefined;
   if (JODA_PARSERS.test(name)) {
     // The format is argument 2; a call without it is the engine's to refuse.
@@ -277,13 +356,21 @@ function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, zoneOrType
       return `the format of ${name} is not allowed here unless it is a string literal without \`z\`: Joda's \`z\` reads a time zone's name from each value, and the engine loads every name it meets (a file to read, or a zone that stays in memory for good); parse the offset (\`Z\`) instead`;
     }
   }
-  for (let n = ZONE_OR_TYPE_FIRST.has(lower) ? 1 : 2; ; n++) {
+  const context: WrittenOutContext = { values, callable, seen: new Set() };
+  const first = ZONE_OR_TYPE_FIRST.has(lower) || (callable?.zoneOrTypeFirst?.has(lower) ?? false);
+  const args: SqlToken[][] = [];
+  for (let n = 1; ; n++) {
     const arg = argumentTokens(tokens, call + 1, n);
-    if (arg === undefined) return undefined;
-    if (!writtenOut(arg, values)) {
-      return `argument ${n} of ${name} is not allowed here unless it is written out (a string literal, a number, a column, or arithmetic on them): the engine reads a time zone or a type there, and one built while the query runs (concat, an alias, a subquery) could name a file to read or a zone that stays in memory for good`;
+    if (arg === undefined) break;
+    args.push(arg);
+  }
+  const checked = TYPE_LAST.test(name) ? args.length - 1 : first ? 0 : 1;
+  for (let n = Math.max(checked, 0); n < args.length; n++) {
+    if (!writtenOut(args[n]!, context)) {
+      return `argument ${n + 1} of ${name} is not allowed here unless it is written out (a string literal, a number, a column, an aggregate, arithmetic on them, or an alias of such): the engine reads a time zone or a type there, and one built while the query runs (concat, a subquery) could name a file to read or a zone that stays in memory for good`;
     }
   }
+  return undefined;
 }
 
 /** System tables whose reading does more than read, or shows other callers' queries (lower case → why). */
@@ -361,6 +448,8 @@ export interface CallableFunctions {
   zones?: ReadonlySet<string>;
   /** Lower case: the functions that read an argument as a time zone or a type (see ZONE_OR_TYPE_CATEGORIES). */
   zoneOrType?: ReadonlySet<string>;
+  /** Lower case: the aliases of ZONE_OR_TYPE_FIRST (the engine's `current_timestamp` for now, …). */
+  zoneOrTypeFirst?: ReadonlySet<string>;
 }
 
 export function isCallable(name: string, callable: CallableFunctions): boolean {
@@ -385,10 +474,12 @@ export function functionsCallable(
   const names = new Set<string>();
   const aggregates = new Set<string>();
   const zoneOrType = new Set<string>();
+  const zoneOrTypeFirst = new Set<string>();
   for (const f of functions) {
     // An alias (`median` → quantile) is what it stands for.
     const target = (f.alias_to && byName.get(f.alias_to)) || f;
     const lower = f.name.toLowerCase();
+    if (ZONE_OR_TYPE_FIRST.has(target.name.toLowerCase())) zoneOrTypeFirst.add(lower);
     const categories = target.categories.split(',').map((c) => c.trim());
     if (categories.some((c) => ZONE_OR_TYPE_CATEGORIES.has(c)) || ZONE_OR_TYPE_SYNTAX.test(target.syntax ?? '')) zoneOrType.add(lower);
     const ok = categories.some((c) => CALLABLE_CATEGORIES.has(c)) || CALLABLE_OTHERS.has(target.name.toLowerCase());
@@ -398,7 +489,7 @@ export function functionsCallable(
   }
   for (const t of CALLABLE_TABLE_FUNCTIONS) names.add(t.toLowerCase());
   for (const t of typeNames) names.add(t.toLowerCase());
-  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())), zoneOrType };
+  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())), zoneOrType, zoneOrTypeFirst };
 }
 
 function notCallable(name: string): string {
@@ -440,6 +531,9 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
       return "the database default is not allowed: in the embedded engine it answers about files in the job's directory; the pipeline's tables are in its own database";
     }
     if (token.quoted) {
+      // A type in a subcolumn's name (`` d.`DateTime('…')` ``) reaches the zone loader as a literal's would.
+      const problem = literalContentProblem(token.text, callable?.zones);
+      if (problem !== undefined) return problem;
       // `package.json`, `core/../../etc/passwd`: names of files, which the default database answers about.
       if (/[/.]/.test(token.text) && at(i - 1).toUpperCase() !== 'AS') return `${quote(token.text)} is not allowed: a name with a path or a file extension in it is not a table of the pipeline`;
       // A function whose name is a keyword stays quoted (`values`(…)): still a call.
@@ -470,7 +564,7 @@ function outsideReach(formatted: string, fileBackedDefault: boolean, callable: C
       return `${token.text} is not allowed: on long inputs it runs for minutes and neither the time limit nor a cancel stops it`;
     }
     if (called) {
-      const problem = patternProblem(tokens, i) ?? (PAREN_KEYWORDS.has(token.text) ? undefined : zoneOrTypeProblem(tokens, i, callable?.zoneOrType, values));
+      const problem = patternProblem(tokens, i) ?? (PAREN_KEYWORDS.has(token.text) ? undefined : zoneOrTypeProblem(tokens, i, callable, values));
       if (problem !== undefined) return problem;
     }
     if (!callable) continue;
