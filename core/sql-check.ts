@@ -143,7 +143,7 @@ export function literalContentProblem(content: string, zones: ReadonlySet<string
 /**
  * Functions that read an argument as a time zone or a type name (a type may hold a zone: `DateTime('…')`). There the
  * engine takes any constant it can fold, so a name built at run time passed the literal rule above: `concat('fi',
- * 'le:/…')`, a `WITH … AS z` alias, a scalar `(SELECT …)`, `['…'][1]` all reached the time-zone loader (a `file:` name
+ * 'le:/…')`, an alias of it, a scalar `(SELECT …)`, `['…'][1]` all reached the time-zone loader (a `file:` name
  * of a pipe hangs the job; every new `Fixed/` zone stays loaded). So in these functions every argument but the value
  * they work on (the first) must be written out (writtenOut). The set: the engine's categories below and every function
  * whose documented syntax names a time zone or a return type (functionsCallable), these names, and (for an engine whose
@@ -169,7 +169,7 @@ const ZONE_OR_TYPE_FIRST = new Set(['now', 'now64', 'nowinblock', 'nowinblock64'
 const TYPE_LAST = /^jsonextract(?:keysandvalues)?(?:caseinsensitive)?$/i;
 /**
  * Parsers whose Joda format letter `z` reads a zone's name from the value itself, row by row: `parseDateTimeInJodaSyntax(
- * concat(day, ' Fixed/UTC+', toString(number)), 'yyyy-MM-dd z')` loads a new zone per row (a ninth probe).
+ * concat(day, ' Fixed/UTC+', toString(number)), 'yyyy-MM-dd z')` loads a new zone per row (found in review).
  */
 const JODA_PARSERS = /^parsedatetime(?:64)?injodasyntax/i;
 
