@@ -212,6 +212,11 @@ describe('read-only SQL on the embedded engine', () => {
     ['memory kept for good (a libc: zone)', () => "SELECT toDateTime(0, 'libc:probe7')", 403],
     ['memory kept for good (a zone outside the list, spelled as a path)', () => "SELECT toString(toDateTime(0, 'Asia//Kathmandu')), toString(toDateTime(0, 'posix/Asia/Kathmandu'))", 403],
     ['memory kept for good (a zone in a quoted subcolumn type)', () => "SELECT d.`DateTime('libc:probe9')` FROM (SELECT 1::Dynamic AS d)", 403],
+    // Found by a tenth probe.
+    ['memory kept for good (zones named in the bytes of an aggregate state, one per row)', () => "SELECT finalizeAggregation(CAST(unhex(concat('011212', hex(concat('Fix', 'ed/UTC+00:00:3', toString(number))), '00000000')), 'AggregateFunction(any, Dynamic)')) FROM numbers(3)", 403],
+    ['memory kept for good (a Fixed/ zone behind an escape in a type string)', () => "SELECT CAST(0, 'DateTime(\\'Fi\\\\x78ed/UTC+00:00:56\\')')", 403],
+    ['a time zone read from a path (file: behind an escape in a type string)', () => `SELECT CAST(0, 'DateTime(\\'fi\\\\x6Ce:${victim}\\')')`, 403],
+    ['memory kept for good (a posix/ zone)', () => "SELECT toDateTime(0, 'posix/Asia/Tokyo')", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -265,6 +270,9 @@ describe('read-only SQL on the embedded engine', () => {
       "SELECT dateDiff('second', toDateTime(x), coalesce(toDateTime(x), now())), age('minute', toDateTime(x), greatest(toDateTime(x), now())) FROM t",
       "WITH toDate('2024-01-01') AS d0 SELECT toStartOfHour(toDateTime(x)) AS h, dateDiff('hour', h, now()), dateDiff('day', d0, if(x > 1, toDate(x), d0)), addSeconds(toDateTime(x), round(x / 3)) FROM t",
       "SELECT arrayMap(v -> addDays(toDate('2024-01-01'), v), range(7)), JSONExtract('{\"Fee\":1}', concat('F', 'ee'), 'Float64')",
+      // And the tenth: window functions, nullIf, numbers out of JSON, arrayJoin.
+      "SELECT dateDiff('second', lagInFrame(toDateTime(x)) OVER (ORDER BY x), toDateTime(x)), addSeconds(toDateTime(x), sum(x) OVER (PARTITION BY x)), dateDiff('second', toDateTime(x), nullIf(toDateTime(x), toDateTime(0))), addSeconds(toDateTime(x), JSONExtractUInt('{\"d\":5}', 'd')) FROM t",
+      "SELECT addDays(toDate('2024-01-01'), arrayJoin(range(7)))",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });
@@ -475,6 +483,10 @@ describe('time zones and types written out (the engine loads a zone it is handed
     ['SELECT toDateTime(0, s.tz)\nFROM t AS c, (\n    SELECT y AS tz\n    FROM u\n) AS s', false],
     ["SELECT current_timestamp(concat('U', 'TC'))", true],
     ["SELECT JSONExtract(j, concat('a', 'b'), 'String')\nFROM t", false],
+    ['SELECT dateDiff(\'second\', start_time, legs[1])\nFROM cdr', false],
+    ["SELECT toDateTime(0, z[1])\nFROM\n(\n    SELECT [concat('U', 'TC')] AS z\n)", true],
+    ['SELECT toDateTime(0, fromModifiedJulianDay(1))', true],
+    ["SELECT toDateTime(0, JSONExtract('{\"a\":\"UTC\"}', 'a', 'String'))", true],
     ["SELECT now(concat('U', 'TC'))", true],
     ["SELECT CAST(0, concat('Date', 'Time'))", true],
     ["SELECT JSONExtract(j, 'a', lower('DATETIME'))\nFROM t", true],

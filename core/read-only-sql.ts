@@ -33,6 +33,8 @@
 // server cancels a read-only query when its client disconnects. A deployment should also give cdrflow's query user a
 // read-only profile.
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
@@ -201,6 +203,23 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
 
 type ChdbSession = InstanceType<typeof import('chdb').Session>;
 
+/**
+ * The zone names the loader finds as files (relative to TZDIR, else /usr/share/zoneinfo) besides the engine's own
+ * list: it opens there any name the engine does not know (`America/Coyhaique`, newer than the engine's list: a tenth
+ * probe). posix/ and right/ are refused by name (core/sql-check.ts).
+ */
+function zoneFiles(): string[] {
+  const root = process.env['TZDIR'] || '/usr/share/zoneinfo';
+  try {
+    return readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(root, join(e.parentPath, e.name)))
+      .filter((name) => !/^(?:posix|right)\//.test(name));
+  } catch {
+    return [];
+  }
+}
+
 async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedded' }>, limits: SqlLimits): Promise<Engine> {
   const { Session } = await import('chdb');
   // One session per concurrent query (a session runs its queries one at a time) plus one for parsing and KILL, so a
@@ -230,7 +249,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
       (await rows('SELECT name, alias_to, is_aggregate, categories, syntax FROM system.functions')) as unknown as Parameters<typeof functionsCallable>[0],
       (await rows('SELECT name FROM system.data_type_families')).map((r) => String(r['name'])),
     );
-    callable.zones = new Set((await rows('SELECT time_zone FROM system.time_zones')).map((r) => String(r['time_zone'])));
+    callable.zones = new Set([...(await rows('SELECT time_zone FROM system.time_zones')).map((r) => String(r['time_zone'])), ...zoneFiles()]);
   } finally {
     lister.close();
   }

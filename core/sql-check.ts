@@ -123,15 +123,35 @@ const ALLOWED_TIME_ZONES = new Set([
  * (a ninth probe). Names built at run time are zoneOrTypeProblem's.
  */
 export function literalContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
+  // The engine reads a type string's quoted zone a second time, decoding its escapes again (`\\x6C` is `l` there: a
+  // tenth probe), so every decoding of the text is checked, down to the one with no escape left.
+  for (let text = content, previous = ''; text !== previous; [previous, text] = [text, decodeEscapes(text)]) {
+    const problem = decodedContentProblem(text, zones);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+const ESCAPED = new Map([['n', '\n'], ['t', '\t'], ['r', '\r'], ['b', '\b'], ['f', '\f'], ['a', '\x07'], ['v', '\v'], ['0', '\0'], ['e', '\x1b']]);
+
+/** A string literal's escapes decoded once, as the engine reads them: `\xHH`, `\n` and friends, `\c` for any other c. */
+function decodeEscapes(text: string): string {
+  return text.replace(/\\(x[0-9A-Fa-f]{2}|[\s\S])/g, (_, e: string) => (e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : (ESCAPED.get(e) ?? e)));
+}
+
+function decodedContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
   if (/file:/i.test(content)) return "a string with `file:` in it is not allowed: the engine's time-zone loader reads such a name as a path";
   if (/libc:/i.test(content)) return 'a string with `libc:` in it is not allowed: the engine loads it as a time zone that stays in memory for good, uncounted';
   if (/fixed\//i.test(content)) return 'a Fixed/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
+  // A state rebuilt from bytes (`CAST(unhex(…), 'AggregateFunction(any, Dynamic)')`) carries its values' types, zones
+  // included, in the bytes: one new zone per row, out of sight of every rule here (a tenth probe).
+  if (/aggregatefunction/i.test(content)) return 'a string naming an AggregateFunction type is not allowed: a state rebuilt from bytes names its own types and time zones, which the engine loads';
+  if (/(?:^|[^A-Za-z0-9_])(?:posix|right)\/+\.?\/*[A-Za-z]/.test(content)) return 'a posix/… or right/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
   if (zones) {
     // Area/Location names only: the engine's ~60 one-word zones (`Japan`, `Poland`) read like ordinary values of a
     // location column, and all of them together stay under 300 MB.
     const path = content.replace(/\/(?:\.?\/)+/g, '/');
-    for (const found of path.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
-      const word = found.replace(/^(?:posix|right)\//, '');
+    for (const word of path.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
       if (zones.has(word) && !ALLOWED_TIME_ZONES.has(word)) {
         return `the time zone ${word} is not allowed here: each zone the engine loads stays in memory for good, uncounted; these are: ${[...ALLOWED_TIME_ZONES].join(', ')}`;
       }
@@ -186,17 +206,20 @@ const NEVER_A_STRING = [
   /^tostartof[a-z0-9]*$/,
   /^to(?:year|quarter|month|dayofmonth|dayofweek|dayofyear|hour|minute|second|millisecond|microsecond|nanosecond|monday|isoyear|isoweek|week|yearweek|yyyymm|yyyymmdd|yyyymmddhhmmss|lastdayofmonth|lastdayofweek|timezone|unixtimestamp|unixtimestamp64(?:second|milli|micro|nano)|dayssinceyearzero|modifiedjulianday|relative[a-z]+num|utctimestamp)$/,
   /^(?:add|subtract)(?:years|quarters|months|weeks|days|hours|minutes|seconds|milliseconds|microseconds|nanoseconds|interval|tupleofintervals)$/,
-  /^(?:datediff|date_diff|age|timediff|timestampdiff|timestamp_diff|datetrunc|date_trunc|timeslot|now|now64|nowinblock|nowinblock64|today|yesterday|current_timestamp|localtimestamp|makedate|makedate32|makedatetime|makedatetime64|fromutctimestamp|fromdayssinceyearzero|fromdayssinceyearzero32|frommodifiedjulianday|frommodifiedjuliandayornull)$/,
+  /^(?:datediff|date_diff|age|timediff|timestampdiff|timestamp_diff|datetrunc|date_trunc|timeslot|now|now64|nowinblock|nowinblock64|today|yesterday|current_timestamp|localtimestamp|makedate|makedate32|makedatetime|makedatetime64|fromutctimestamp|fromdayssinceyearzero|fromdayssinceyearzero32)$/,
   /^fromunixtimestamp64(?:second|milli|micro|nano)$/,
+  // Numbers out of JSON (not JSONExtract itself: with 'String' it returns the string it finds), and arrayJoin, whose
+  // rows are never a constant.
+  /^(?:jsonextract(?:u?int|float|bool)|arrayjoin)$/,
   /^parsedatetime(?:32|64)?(?:besteffort)?(?:us)?(?:injodasyntax)?(?:orzero|ornull)?$/,
 ];
 /**
  * Functions whose result is one of their arguments: written out when those are (lower case → which arguments, from 1;
  * `odd` = the values of multiIf, 2, 4, … and the last).
  */
-const ONE_OF_ITS_ARGUMENTS = new Map<string, 'all' | 'if' | 'multiif'>([
+const ONE_OF_ITS_ARGUMENTS = new Map<string, 'all' | 'first' | 'if' | 'multiif'>([
   ['coalesce', 'all'], ['ifnull', 'all'], ['greatest', 'all'], ['least', 'all'], ['assumenotnull', 'all'], ['tonullable', 'all'],
-  ['if', 'if'], ['multiif', 'multiif'],
+  ['if', 'if'], ['multiif', 'multiif'], ['nullif', 'first'],
 ]);
 
 /** Lower-case keywords after which, at the same depth, a list of table expressions runs (`FROM a AS x, b AS y`). */
@@ -281,7 +304,7 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
       const a = argumentTokens(arg, open, n);
       if (a === undefined) return n > 1;
       const next = argumentTokens(arg, open, n + 1) !== undefined;
-      const result = kind === 'all' || (kind === 'if' && n > 1) || (kind === 'multiif' && (n % 2 === 0 || !next));
+      const result = kind === 'all' || (kind === 'first' && n === 1) || (kind === 'if' && n > 1) || (kind === 'multiif' && (n % 2 === 0 || !next));
       if (result && !writtenOut(a, context)) return false;
     }
   };
@@ -302,11 +325,10 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
     if (!word(i)) return false;
     if (at(i + 1) === '(') {
       if (t.quoted || !callWrittenOut(t.text, i + 1)) return false;
-      for (let depth = 0; i < arg.length; i++) {
-        if (at(i) === '(' || at(i) === '[') depth++;
-        if ((at(i) === ')' || at(i) === ']') && --depth === 0) return ++i > 0;
-      }
-      return false;
+      i = skipGroup(i + 1);
+      // An aggregate over a window (`max(t) OVER (PARTITION BY …)`, `OVER w`) is as far from a constant as any.
+      if (at(i) === 'OVER' && context.callable && isAggregateName(t.text, context.callable)) i = at(i + 1) === '(' ? skipGroup(i + 1) : i + 2;
+      return i <= arg.length;
     }
     // A name: a column, maybe qualified (`c.start_time`), or an alias written out wherever it is defined; nothing taken
     // from an alias (`z.1`, `z.n`, `z[1]`).
@@ -320,7 +342,17 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
     }
     i++;
     while (at(i) === '.' && word(i + 1)) i += 2;
+    // An element of a column (`legs[1]`) is a column's too; of an alias, it could be anything (refused above).
+    if (definitions === undefined) while (at(i) === '[') i = skipGroup(i);
     return at(i) !== '.' && at(i) !== '[';
+  };
+  // The index after the bracket group opening at `open` (past the end when it does not close).
+  const skipGroup = (open: number): number => {
+    for (let k = open, depth = 0; k < arg.length; k++) {
+      if (at(k) === '(' || at(k) === '[') depth++;
+      if ((at(k) === ')' || at(k) === ']') && --depth === 0) return k + 1;
+    }
+    return arg.length + 1;
   };
   const expression = (): boolean => {
     if (!operand()) return false;
