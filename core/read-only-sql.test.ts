@@ -217,6 +217,14 @@ describe('read-only SQL on the embedded engine', () => {
     ['memory kept for good (a Fixed/ zone behind an escape in a type string)', () => "SELECT CAST(0, 'DateTime(\\'Fi\\\\x78ed/UTC+00:00:56\\')')", 403],
     ['a time zone read from a path (file: behind an escape in a type string)', () => `SELECT CAST(0, 'DateTime(\\'fi\\\\x6Ce:${victim}\\')')`, 403],
     ['memory kept for good (a posix/ zone)', () => "SELECT toDateTime(0, 'posix/Asia/Tokyo')", 403],
+    // Found by an eleventh probe.
+    ['memory kept for good (toString takes a zone per row: arrayJoin)', () => "SELECT toString(toDateTime(0), arrayJoin([concat('Fix', 'ed/UTC+00:05:1', toString(number))])) FROM numbers(3)", 403],
+    ["a time zone read from the table's own data (toString with a column as the zone)", () => 'SELECT toString(toDateTime(0), z) FROM t ARRAY JOIN [toString(x)] AS z', 403],
+    ['memory kept for good (\\N hides a Fixed/ zone in a type string)', () => "SELECT CAST(0, 'DateTime(''Fix\\\\Ned/UTC+01:02:03'')')", 403],
+    ['memory kept for good (a hex string inside a type string)', () => `SELECT CAST(0, 'DateTime(x''${Buffer.from('Fixed/UTC+01:02:04').toString('hex')}'')')`, 403],
+    ['memory kept for good (another spelling of an allowed zone)', () => "SELECT toDateTime(0, 'Asia//Tokyo')", 403],
+    ['memory kept for good (a NUL after a zone name)', () => "SELECT toDateTime(0, 'Japan\\0a')", 403],
+    ['memory kept for good (posix/ spelled with ./)', () => "SELECT toDateTime(0, 'posix/././Asia/Tokyo')", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -273,6 +281,9 @@ describe('read-only SQL on the embedded engine', () => {
       // And the tenth: window functions, nullIf, numbers out of JSON, arrayJoin.
       "SELECT dateDiff('second', lagInFrame(toDateTime(x)) OVER (ORDER BY x), toDateTime(x)), addSeconds(toDateTime(x), sum(x) OVER (PARTITION BY x)), dateDiff('second', toDateTime(x), nullIf(toDateTime(x), toDateTime(0))), addSeconds(toDateTime(x), JSONExtractUInt('{\"d\":5}', 'd')) FROM t",
       "SELECT addDays(toDate('2024-01-01'), arrayJoin(range(7)))",
+      // And the eleventh: casts to a time or a number, a parametric aggregate.
+      "SELECT dateDiff('second', toDateTime(x), CAST(toString(toDateTime(x)), 'DateTime')), dateDiff('second', toDateTime(x), toString(toDateTime(x))::DateTime), toString(toDateTime(x), 'UTC'), formatDateTime(toDateTime(x), '%F', 'Asia/Shanghai') FROM t",
+      "SELECT dateDiff('second', quantile(0.5)(toDateTime(x)), max(toDateTime(x))) FROM t",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });
@@ -471,7 +482,9 @@ describe('time zones and types written out (the engine loads a zone it is handed
     ["SELECT toDateTime(0, concat('U', 'TC'))", true],
     ["WITH 'UTC' AS z\nSELECT toDateTime(0, z)", false],
     ["WITH concat('U', 'TC') AS z\nSELECT toDateTime(0, z)", true],
-    ['SELECT toDateTime(0, z.1)\nFROM t', true],
+    // An element of a column is a column's (the engine refuses it as a zone: not constant); of an alias, refused.
+    ['SELECT toDateTime(0, z.1)\nFROM t', false],
+    ["WITH tuple('UTC') AS z\nSELECT toDateTime(0, z.1)", true],
     ["SELECT toDateTime(0, ['UTC'][1])", true],
     ["SELECT toDateTime(0, (\n    SELECT 'UTC'\n))", true],
     // A lambda's parameter is a column (the engine refuses it as a zone: not constant); literals chosen by if are literals.
@@ -484,6 +497,11 @@ describe('time zones and types written out (the engine loads a zone it is handed
     ["SELECT current_timestamp(concat('U', 'TC'))", true],
     ["SELECT JSONExtract(j, concat('a', 'b'), 'String')\nFROM t", false],
     ['SELECT dateDiff(\'second\', start_time, legs[1])\nFROM cdr', false],
+    ["SELECT dateDiff('second', leg.1, leg.2)\nFROM cdr", false],
+    ['SELECT toString(start_time, callee)\nFROM cdr', true],
+    ["SELECT formatDateTime(start_time, '%F', tz)\nFROM cdr", true],
+    ["SELECT toDateTime(0, CAST(x, 'String'))\nFROM t", true],
+    ["SELECT dateDiff('second', start_time, CAST(end_str, 'Nullable(DateTime64(3))'))\nFROM cdr", false],
     ["SELECT toDateTime(0, z[1])\nFROM\n(\n    SELECT [concat('U', 'TC')] AS z\n)", true],
     ['SELECT toDateTime(0, fromModifiedJulianDay(1))', true],
     ["SELECT toDateTime(0, JSONExtract('{\"a\":\"UTC\"}', 'a', 'String'))", true],

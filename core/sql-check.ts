@@ -124,19 +124,25 @@ const ALLOWED_TIME_ZONES = new Set([
  */
 export function literalContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
   // The engine reads a type string's quoted zone a second time, decoding its escapes again (`\\x6C` is `l` there: a
-  // tenth probe), so every decoding of the text is checked, down to the one with no escape left.
-  for (let text = content, previous = ''; text !== previous; [previous, text] = [text, decodeEscapes(text)]) {
-    const problem = decodedContentProblem(text, zones);
-    if (problem !== undefined) return problem;
+  // tenth probe), so every decoding of the text is checked, down to the one with no escape left: the engine's (`\N`
+  // is nothing, an unknown `\q` keeps its backslash: an eleventh probe) and one that drops every backslash.
+  for (const engine of [true, false]) {
+    for (let text = content, previous = ''; text !== previous; [previous, text] = [text, decodeEscapes(text, engine)]) {
+      const problem = decodedContentProblem(text, zones);
+      if (problem !== undefined) return problem;
+    }
   }
   return undefined;
 }
 
-const ESCAPED = new Map([['n', '\n'], ['t', '\t'], ['r', '\r'], ['b', '\b'], ['f', '\f'], ['a', '\x07'], ['v', '\v'], ['0', '\0'], ['e', '\x1b']]);
+const ESCAPED = new Map([['n', '\n'], ['t', '\t'], ['r', '\r'], ['b', '\b'], ['f', '\f'], ['a', '\x07'], ['v', '\v'], ['0', '\0'], ['e', '\x1b'], ['\\', '\\'], ["'", "'"], ['"', '"'], ['`', '`'], ['/', '/'], ['N', '']]);
 
-/** A string literal's escapes decoded once, as the engine reads them: `\xHH`, `\n` and friends, `\c` for any other c. */
-function decodeEscapes(text: string): string {
-  return text.replace(/\\(x[0-9A-Fa-f]{2}|[\s\S])/g, (_, e: string) => (e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : (ESCAPED.get(e) ?? e)));
+/**
+ * A string's escapes decoded once: `\xHH`, `\n` and friends, `\N` as nothing; any other `\c` as the engine reads it
+ * (`engine`: backslash kept) or as `c`.
+ */
+function decodeEscapes(text: string, engine: boolean): string {
+  return text.replace(/\\(x[0-9A-Fa-f]{2}|[\s\S])/g, (whole, e: string) => (e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : (ESCAPED.get(e) ?? (engine ? whole : e))));
 }
 
 function decodedContentProblem(content: string, zones: ReadonlySet<string> | undefined): string | undefined {
@@ -146,12 +152,22 @@ function decodedContentProblem(content: string, zones: ReadonlySet<string> | und
   // A state rebuilt from bytes (`CAST(unhex(…), 'AggregateFunction(any, Dynamic)')`) carries its values' types, zones
   // included, in the bytes: one new zone per row, out of sight of every rule here (a tenth probe).
   if (/aggregatefunction/i.test(content)) return 'a string naming an AggregateFunction type is not allowed: a state rebuilt from bytes names its own types and time zones, which the engine loads';
-  if (/(?:^|[^A-Za-z0-9_])(?:posix|right)\/+\.?\/*[A-Za-z]/.test(content)) return 'a posix/… or right/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
+  // A NUL ends the loader's file name but not the engine's name for the zone: `Japan\0a`, `Japan\0b`, … each loaded
+  // Japan again (an eleventh probe).
+  if (content.includes('\0')) return 'a string with a NUL character in it is not allowed: the engine loads a time zone named so as a new zone each time';
+  // A string inside the string (a type's zone) may be hex, binary or a heredoc, which nothing here decodes.
+  if (/(?:^|[^A-Za-z0-9_])[xXbB]'|\$[A-Za-z0-9_]*\$/.test(content)) return "a hex, binary or heredoc string inside a string is not allowed: a type's time zone could hide in it";
+  const path = content.replace(/\/(?:\.?\/)+/g, '/');
+  if (/(?:^|[^A-Za-z0-9_])(?:posix|right)\/[A-Za-z]/.test(path)) return 'a posix/… or right/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
   if (zones) {
     // Area/Location names only: the engine's ~60 one-word zones (`Japan`, `Poland`) read like ordinary values of a
-    // location column, and all of them together stay under 300 MB.
-    const path = content.replace(/\/(?:\.?\/)+/g, '/');
-    for (const word of path.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)+/g) ?? []) {
+    // location column, and all of them together stay under 300 MB. A zone spelled as a path (`Asia//Tokyo`) is loaded
+    // again for each spelling, so only the plain one is allowed.
+    for (const found of content.match(/[A-Za-z][A-Za-z0-9_+-]*(?:\/+(?:\.\/+)*[A-Za-z0-9_+-]+)+/g) ?? []) {
+      const word = found.replace(/\/(?:\.?\/)+/g, '/');
+      if (word !== found && (zones.has(word) || ALLOWED_TIME_ZONES.has(word))) {
+        return `the time zone ${quote(found)} is not allowed: each spelling of a zone the engine loads stays in memory for good, uncounted; write ${word}`;
+      }
       if (zones.has(word) && !ALLOWED_TIME_ZONES.has(word)) {
         return `the time zone ${word} is not allowed here: each zone the engine loads stays in memory for good, uncounted; these are: ${[...ALLOWED_TIME_ZONES].join(', ')}`;
       }
@@ -185,6 +201,15 @@ const ZONE_OR_TYPE_PATTERN = /^(?:to|parse|from|now|make|date|age|time|tumble|ho
  * aliases (`current_timestamp`, `localtimestamp`: a ninth probe) come from the engine's list too (functionsCallable).
  */
 const ZONE_OR_TYPE_FIRST = new Set(['now', 'now64', 'nowinblock', 'nowinblock64', 'defaultvalueoftypename', 'current_timestamp', 'localtimestamp']);
+/**
+ * Where a function takes its zone from every row, not only from a constant (lower case → the argument, from 1): a
+ * column there (`toString(start_time, callee)`) let the calls' own data name a file or a new zone per row (an eleventh
+ * probe). There a zone must be a string literal. The engine's aliases of these come from its list (functionsCallable).
+ */
+const ZONE_PER_ROW = new Map([
+  ['tostring', 2], ['formatdatetime', 3], ['date_format', 3], ['formatdatetimeinjodasyntax', 3], ['fromunixtimestamp', 3],
+  ['from_unixtime', 3], ['fromunixtimestampinjodasyntax', 3],
+]);
 /** JSONExtract's keys are keys; only its last argument is a type. */
 const TYPE_LAST = /^jsonextract(?:keysandvalues)?(?:caseinsensitive)?$/i;
 /**
@@ -213,6 +238,10 @@ const NEVER_A_STRING = [
   /^(?:jsonextract(?:u?int|float|bool)|arrayjoin)$/,
   /^parsedatetime(?:32|64)?(?:besteffort)?(?:us)?(?:injodasyntax)?(?:orzero|ornull)?$/,
 ];
+/** Casts whose second argument is the type (lower case), and the types they give that are never a string. */
+const CASTS = new Set(['cast', 'accuratecast', 'accuratecastornull', 'accuratecastordefault']);
+const NOT_A_STRING_TYPE = /^(?:Nullable\()?(?:Date|Date32|DateTime|DateTime64|U?Int(?:8|16|32|64|128|256)|Float(?:32|64)|BFloat16|Decimal(?:32|64|128|256)?|Bool)(?:\(|\)?$)/;
+
 /**
  * Functions whose result is one of their arguments: written out when those are (lower case → which arguments, from 1;
  * `odd` = the values of multiIf, 2, 4, … and the last).
@@ -297,6 +326,11 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
   const callWrittenOut = (name: string, open: number): boolean => {
     const lower = name.toLowerCase();
     if (NEVER_A_STRING.some((r) => r.test(lower))) return true;
+    // A cast to a date, a time or a number (`CAST(end_str, 'DateTime')`, `x::UInt32`): never a string.
+    if (CASTS.has(lower)) {
+      const type = argumentTokens(arg, open, 2);
+      if (type?.length === 1 && type[0]!.content !== undefined && NOT_A_STRING_TYPE.test(type[0]!.content)) return true;
+    }
     if (context.callable && isCallable(name, context.callable) && isAggregateName(name, context.callable)) return true;
     const kind = ONE_OF_ITS_ARGUMENTS.get(lower);
     if (kind === undefined) return false;
@@ -326,6 +360,8 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
     if (at(i + 1) === '(') {
       if (t.quoted || !callWrittenOut(t.text, i + 1)) return false;
       i = skipGroup(i + 1);
+      // A parametric aggregate's arguments (`quantile(0.5)(start_time)`).
+      if (at(i) === '(' && context.callable && isAggregateName(t.text, context.callable)) i = skipGroup(i);
       // An aggregate over a window (`max(t) OVER (PARTITION BY …)`, `OVER w`) is as far from a constant as any.
       if (at(i) === 'OVER' && context.callable && isAggregateName(t.text, context.callable)) i = at(i + 1) === '(' ? skipGroup(i + 1) : i + 2;
       return i <= arg.length;
@@ -342,8 +378,10 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
     }
     i++;
     while (at(i) === '.' && word(i + 1)) i += 2;
-    // An element of a column (`legs[1]`) is a column's too; of an alias, it could be anything (refused above).
-    if (definitions === undefined) while (at(i) === '[') i = skipGroup(i);
+    // An element of a column (`legs[1]`, `leg.1`) is a column's too; of an alias, it could be anything (refused above).
+    if (definitions === undefined) {
+      while (at(i) === '[' || (at(i) === '.' && /^\d/.test(at(i + 1)))) i = at(i) === '[' ? skipGroup(i) : i + 2;
+    }
     return at(i) !== '.' && at(i) !== '[';
   };
   // The index after the bracket group opening at `open` (past the end when it does not close).
@@ -395,6 +433,11 @@ function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, callable: 
     const arg = argumentTokens(tokens, call + 1, n);
     if (arg === undefined) break;
     args.push(arg);
+  }
+  const perRow = (callable?.zonePerRow ?? ZONE_PER_ROW).get(lower);
+  const zoneArg = perRow === undefined ? undefined : args[perRow - 1];
+  if (zoneArg !== undefined && !(zoneArg.length === 1 && zoneArg[0]!.content !== undefined)) {
+    return `argument ${perRow} of ${name} is not allowed here unless it is a string literal: the engine reads a time zone there from every row, and a value of the data could name a file to read or a zone that stays in memory for good`;
   }
   const checked = TYPE_LAST.test(name) ? args.length - 1 : first ? 0 : 1;
   for (let n = Math.max(checked, 0); n < args.length; n++) {
@@ -482,6 +525,8 @@ export interface CallableFunctions {
   zoneOrType?: ReadonlySet<string>;
   /** Lower case: the aliases of ZONE_OR_TYPE_FIRST (the engine's `current_timestamp` for now, …). */
   zoneOrTypeFirst?: ReadonlySet<string>;
+  /** Lower case: ZONE_PER_ROW with the engine's aliases of its functions. */
+  zonePerRow?: ReadonlyMap<string, number>;
 }
 
 export function isCallable(name: string, callable: CallableFunctions): boolean {
@@ -507,11 +552,14 @@ export function functionsCallable(
   const aggregates = new Set<string>();
   const zoneOrType = new Set<string>();
   const zoneOrTypeFirst = new Set<string>();
+  const zonePerRow = new Map(ZONE_PER_ROW);
   for (const f of functions) {
     // An alias (`median` → quantile) is what it stands for.
     const target = (f.alias_to && byName.get(f.alias_to)) || f;
     const lower = f.name.toLowerCase();
     if (ZONE_OR_TYPE_FIRST.has(target.name.toLowerCase())) zoneOrTypeFirst.add(lower);
+    const perRow = ZONE_PER_ROW.get(target.name.toLowerCase());
+    if (perRow !== undefined) zonePerRow.set(lower, perRow);
     const categories = target.categories.split(',').map((c) => c.trim());
     if (categories.some((c) => ZONE_OR_TYPE_CATEGORIES.has(c)) || ZONE_OR_TYPE_SYNTAX.test(target.syntax ?? '')) zoneOrType.add(lower);
     const ok = categories.some((c) => CALLABLE_CATEGORIES.has(c)) || CALLABLE_OTHERS.has(target.name.toLowerCase());
@@ -521,7 +569,7 @@ export function functionsCallable(
   }
   for (const t of CALLABLE_TABLE_FUNCTIONS) names.add(t.toLowerCase());
   for (const t of typeNames) names.add(t.toLowerCase());
-  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())), zoneOrType, zoneOrTypeFirst };
+  return { names, aggregates, all: new Set(functions.map((f) => f.name.toLowerCase())), zoneOrType, zoneOrTypeFirst, zonePerRow };
 }
 
 function notCallable(name: string): string {
