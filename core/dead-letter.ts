@@ -147,6 +147,20 @@ export class DeadLetterWriter {
   }
 }
 
+/**
+ * A failure to decode one consumed record. The registry away, or refusing us, is the stage's trouble (retried, or it
+ * stops); anything else is that record's, a dead letter: a schema id the registry does not know (`Schema 2147483647 not
+ * found`), a writer schema that is not the reader's type (another subject's record on the topic: `no alias found`),
+ * bytes that do not match. One such record used to stop normalize, or the sink as a "bug", at every restart.
+ */
+export function classifyDecodeError(err: unknown, what: string): CdrflowError {
+  // Our own errors already say whose they are (a render thread not sent a schema is a bug, and stops).
+  if (err instanceof CdrflowError) return err;
+  const e = classifyRegistryError(err, what);
+  if (e.kind === 'transient' || e.kind === 'auth' || e.kind === 'rate_limited' || e.kind === 'bad_record') return e;
+  return new CdrflowError('bad_record', e.message, { cause: err });
+}
+
 export function classifyRegistryError(err: unknown, what: string): CdrflowError {
   if (err instanceof CdrflowError) return err;
   const e = err as { name?: string; status?: number; message?: string; code?: string };

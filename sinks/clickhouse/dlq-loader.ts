@@ -8,7 +8,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
-import { classifyRegistryError, type DeadLetter } from '../../core/dead-letter.ts';
+import { classifyDecodeError, type DeadLetter } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import { ensureTopics, type Kafka } from '../../core/kafka.ts';
 import type { CommittedCounts } from '../../core/kafka-streams.ts';
@@ -46,11 +46,7 @@ export async function decodeDeadLetter(reader: ReaderCodec<DeadLetter>, value: B
     try {
       return await reader.decode(value);
     } catch (err) {
-      const e = classifyRegistryError(err, `decoding ${where}`);
-      // An unknown schema id or a writer schema that is no dead letter is this message's problem here: a loader of
-      // dead letters must go on (a registry that is away or refuses us is not, and is retried or stops the stage).
-      if (e.kind === 'transient' || e.kind === 'auth' || e.kind === 'rate_limited') throw e;
-      throw new CdrflowError('bad_record', e.message, { cause: err });
+      throw classifyDecodeError(err, `decoding ${where}`);
     }
   }, RETRY.registry);
   const t = letter.failed_at.getTime();

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import avro from 'avsc';
 import { ReaderCodec, avroOptions, type SchemaRegistry } from '../../core/avro.ts';
-import { serializeError } from '../../core/errors.ts';
+import { CdrflowError, serializeError } from '../../core/errors.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { fastPathFor, renderBatch, unpackRequest, type RenderReply, type RenderRequest, type RenderWorkerData } from './render.ts';
@@ -12,11 +12,15 @@ import { fastPathFor, renderBatch, unpackRequest, type RenderReply, type RenderR
 const data = workerData as RenderWorkerData;
 const port = parentPort!;
 const writers = new Map<number, avro.Type>();
+/** Writer ids the registry refused for the current batch (RenderRequest.refused): their records are dead letters. */
+let refused = new Map<number, string>();
 const registry = {
   async getSchema(id: number) {
     const type = writers.get(id);
-    if (!type) throw new Error(`writer schema ${id} was not sent to the render thread`);
-    return type;
+    if (type) return type;
+    const why = refused.get(id);
+    if (why !== undefined) throw new CdrflowError('bad_record', why);
+    throw new CdrflowError('bug', `writer schema ${id} was not sent to the render thread`);
   },
 } as unknown as SchemaRegistry;
 const reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
@@ -26,6 +30,7 @@ port.on('message', (request: RenderRequest) => {
   void (async () => {
     try {
       for (const [id, schema] of request.schemas) writers.set(id, avro.Type.forSchema(schema, avroOptions()));
+      refused = new Map(request.refused);
       const batch = await renderBatch(reader, unpackRequest(request), data.format, fast);
       port.postMessage({ id: request.id, batch } satisfies RenderReply, [batch.buffer, batch.ends.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
     } catch (err) {

@@ -11,7 +11,7 @@ import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
 import { ReaderCodec, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
-import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { CdrflowError, asCdrflowError, deserializeError, disposition, type ErrorKind, type SerializedError } from '../../core/errors.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
@@ -64,7 +64,7 @@ async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Positioned, form
     try {
       cdr = await reader.decode(m.value);
     } catch (err) {
-      throw classifyRegistryError(err, `decoding ${m.topic}[${m.partition}]@${m.offset}`);
+      throw classifyDecodeError(err, `decoding ${m.topic}[${m.partition}]@${m.offset}`);
     }
     return { line: cdrLine(cdr, { topic: m.topic, partition: m.partition, offset: m.offset }, format), cdr };
   } catch (err) {
@@ -200,6 +200,8 @@ class InlineRenderer implements Renderer {
 export interface RenderRequest {
   id: number;
   schemas: [number, avro.Schema][];
+  /** Writer ids the registry refused for good (unknown id, …) and why: their records are dead letters. */
+  refused: [number, string][];
   topic: string;
   partition: number;
   offsets: Float64Array;
@@ -220,7 +222,7 @@ export function unpackRequest(r: RenderRequest): Positioned[] {
 }
 
 /** One partition's messages packed for the render thread (see RenderRequest). */
-function packRequest(id: number, schemas: [number, avro.Schema][], messages: readonly ConsumedMessage[]): RenderRequest {
+function packRequest(id: number, schemas: [number, avro.Schema][], refused: [number, string][], messages: readonly ConsumedMessage[]): RenderRequest {
   const first = messages[0];
   let bytes = 0;
   for (const m of messages) {
@@ -239,7 +241,7 @@ function packRequest(id: number, schemas: [number, avro.Schema][], messages: rea
       valueEnds[i] = at;
     }
   }
-  return { id, schemas, topic: first?.topic ?? '', partition: first?.partition ?? 0, offsets, values: values.buffer as ArrayBuffer, valueEnds };
+  return { id, schemas, refused, topic: first?.topic ?? '', partition: first?.partition ?? 0, offsets, values: values.buffer as ArrayBuffer, valueEnds };
 }
 /** worker -> main: once `ready` when the thread can take batches, then one reply per request. */
 export type RenderReply = { ready: true } | { id: number; batch: RenderedBatch } | { id: number; failure: SerializedError };
@@ -294,6 +296,7 @@ class ThreadRenderer implements Renderer {
   async render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
     if (this.broken) throw this.broken;
     const schemas: [number, avro.Schema][] = [];
+    const refused: [number, string][] = [];
     for (const m of messages) {
       let id: number;
       try {
@@ -301,19 +304,28 @@ class ThreadRenderer implements Renderer {
       } catch {
         continue; // bad framing: the worker says so for this record
       }
-      if (id < 0 || this.sent.has(id)) continue;
-      const type = await retry(async () => {
-        try {
-          return (await this.registry.getSchema(id)) as unknown as avro.Type;
-        } catch (err) {
-          throw classifyRegistryError(err, `writer schema ${id} of ${m.topic}[${m.partition}]@${m.offset}`);
-        }
-      }, RETRY.registry);
+      if (id < 0 || this.sent.has(id) || refused.some(([r]) => r === id)) continue;
+      let type: avro.Type;
+      try {
+        type = await retry(async () => {
+          try {
+            return (await this.registry.getSchema(id)) as unknown as avro.Type;
+          } catch (err) {
+            throw classifyDecodeError(err, `writer schema ${id} of ${m.topic}[${m.partition}]@${m.offset}`);
+          }
+        }, RETRY.registry);
+      } catch (err) {
+        // An id the registry does not know is its records' problem (dead letters, in the thread); asked again next batch.
+        const e = asCdrflowError(err);
+        if (e.kind !== 'bad_record') throw e;
+        refused.push([id, e.message]);
+        continue;
+      }
       schemas.push([id, type.schema({ exportAttrs: true })]);
       this.sent.add(id);
     }
     const id = this.nextId++;
-    const request = packRequest(id, schemas, messages);
+    const request = packRequest(id, schemas, refused, messages);
     return new Promise<RenderResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);

@@ -172,6 +172,39 @@ describe('poison records in the live pipeline', () => {
     expect(normalizeService!.stats.deadLettered).toBeGreaterThanOrEqual(4);
   });
 
+  it('dead-letters records of an unknown schema id or of another schema on both stages\' topics, and both stages go on (they stopped for good)', { timeout: 300_000 }, async () => {
+    // A writer schema that is neither the raw envelope nor the normalized CDR, registered under a subject of its own.
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const foreign = { type: 'record', name: 'Foreign', namespace: 'test.poison', fields: [{ name: 'a', type: 'string' }] };
+    const { id: foreignId } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(foreign) }, { subject: `${uniqueName('foreign')}-value` });
+    const foreignBytes = await registry.encode(foreignId, { a: 'not a CDR' });
+    // The registry's wire frame (magic byte 0, then the id) with an id it has never given out.
+    const unknownId = Buffer.from([0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await publisher.send(names.raw['tencent-ccc'], [
+        { key: 'raw-unknown-id', value: unknownId },
+        { key: 'raw-foreign', value: foreignBytes },
+      ]);
+      await publisher.send(names.normalized, [
+        { key: 'normalized-unknown-id', value: unknownId },
+        { key: 'normalized-foreign', value: foreignBytes },
+      ]);
+    } finally {
+      await publisher.disconnect();
+    }
+    const dead = await deadLetters(['raw-unknown-id', 'raw-foreign', 'normalized-unknown-id', 'normalized-foreign']);
+    expect(dead.get('raw-unknown-id')).toMatchObject({ component: 'normalize', error_kind: 'bad_record', error_message: expect.stringMatching(/2147483647/) });
+    expect(dead.get('raw-foreign')).toMatchObject({ component: 'normalize', error_kind: 'bad_record' });
+    expect(dead.get('normalized-unknown-id')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/2147483647/) });
+    expect(dead.get('normalized-foreign')).toMatchObject({ error_kind: 'bad_record' });
+    expect(dead.get('normalized-foreign')!['component']).not.toBe('normalize');
+    // Both groups went past them to the end of their topics, and neither stage stopped.
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
+    expect(stopped).toEqual([]);
+  });
+
   it('accounts for every record the live receiver accepted from mutated pushes: ClickHouse xor cdr.dlq', { timeout: 300_000 }, async () => {
     const COUNT = 60;
     const huawei = { appKey: 'live-fuzz-hw', appSecret: 'live-fuzz-secret' };

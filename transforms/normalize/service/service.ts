@@ -3,7 +3,7 @@
 import type { SchemaRegistry } from '../../../core/avro.ts';
 import { ReaderCodec, TopicCodec } from '../../../core/avro.ts';
 import { RETRY, retry } from '../../../core/backoff.ts';
-import { DeadLetterWriter, classifyRegistryError, deadLetterFor } from '../../../core/dead-letter.ts';
+import { DeadLetterWriter, classifyDecodeError, deadLetterFor } from '../../../core/dead-letter.ts';
 import type { RawEnvelope } from '../../../core/envelope.ts';
 import type { ErrorKind } from '../../../core/errors.ts';
 import { ensureTopics, type Kafka, type OutgoingMessage } from '../../../core/kafka.ts';
@@ -109,7 +109,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       try {
         return await envelopes.decode(m.value!);
       } catch (err) {
-        throw classifyRegistryError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
+        throw classifyDecodeError(err, `decoding the raw envelope at ${m.topic}[${m.partition}]@${m.offset}`);
       }
     }, RETRY.registry) as Promise<RawEnvelope>;
 
