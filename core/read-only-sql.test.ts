@@ -225,6 +225,8 @@ describe('read-only SQL on the embedded engine', () => {
     ['memory kept for good (another spelling of an allowed zone)', () => "SELECT toDateTime(0, 'Asia//Tokyo')", 403],
     ['memory kept for good (a NUL after a zone name)', () => "SELECT toDateTime(0, 'Japan\\0a')", 403],
     ['memory kept for good (posix/ spelled with ./)', () => "SELECT toDateTime(0, 'posix/././Asia/Tokyo')", 403],
+    // Found by a twelfth probe: the engine reads \x with any two characters as a byte (\x3Z is /).
+    ['memory kept for good (a zone behind \\x3Z in a type string)', () => "SELECT toString(CAST(0, 'DateTime(''Asia\\\\x3ZKathmandu'')'))", 403],
     // Found by the fifth stop's review: the default database without a path or a dot in the name.
     ['file existence (the database default)', () => `EXISTS TABLE default.\`${cwdProbe}\``, 403],
     ['file existence (the database default, quoted)', () => `EXISTS TABLE \`default\`.\`${cwdProbe}\``, 403],
@@ -284,6 +286,8 @@ describe('read-only SQL on the embedded engine', () => {
       // And the eleventh: casts to a time or a number, a parametric aggregate.
       "SELECT dateDiff('second', toDateTime(x), CAST(toString(toDateTime(x)), 'DateTime')), dateDiff('second', toDateTime(x), toString(toDateTime(x))::DateTime), toString(toDateTime(x), 'UTC'), formatDateTime(toDateTime(x), '%F', 'Asia/Shanghai') FROM t",
       "SELECT dateDiff('second', quantile(0.5)(toDateTime(x)), max(toDateTime(x))) FROM t",
+      // And the twelfth: a zone's alias where the zone is read per row, quotes and dollars in ordinary strings.
+      "WITH 'Asia/Shanghai' AS tz SELECT toString(toDateTime(x), tz), formatDateTime(toDateTime(x), '%F %H', tz), 'Mr X''s phone', 'price $USD$' FROM t",
     ];
     for (const query of analytics) await expect(sql.run(query, 'TSV'), query).resolves.toBeTypeOf('string');
   });
@@ -499,6 +503,7 @@ describe('time zones and types written out (the engine loads a zone it is handed
     ['SELECT dateDiff(\'second\', start_time, legs[1])\nFROM cdr', false],
     ["SELECT dateDiff('second', leg.1, leg.2)\nFROM cdr", false],
     ['SELECT toString(start_time, callee)\nFROM cdr', true],
+    ["WITH concat('U', 'TC') AS tz\nSELECT toString(start_time, tz)\nFROM cdr", true],
     ["SELECT formatDateTime(start_time, '%F', tz)\nFROM cdr", true],
     ["SELECT toDateTime(0, CAST(x, 'String'))\nFROM t", true],
     ["SELECT dateDiff('second', start_time, CAST(end_str, 'Nullable(DateTime64(3))'))\nFROM cdr", false],

@@ -155,8 +155,10 @@ function decodedContentProblem(content: string, zones: ReadonlySet<string> | und
   // A NUL ends the loader's file name but not the engine's name for the zone: `Japan\0a`, `Japan\0b`, … each loaded
   // Japan again (an eleventh probe).
   if (content.includes('\0')) return 'a string with a NUL character in it is not allowed: the engine loads a time zone named so as a new zone each time';
-  // A string inside the string (a type's zone) may be hex, binary or a heredoc, which nothing here decodes.
-  if (/(?:^|[^A-Za-z0-9_])[xXbB]'|\$[A-Za-z0-9_]*\$/.test(content)) return "a hex, binary or heredoc string inside a string is not allowed: a type's time zone could hide in it";
+  // A string inside the string (a type's zone) may be hex, binary or a heredoc, which nothing here decodes; and the
+  // engine reads `\x` with any two characters after it as a byte (`\x3Z` is `/`: a twelfth probe).
+  if (/(?:^|[^A-Za-z0-9_])(?:[xX]'[0-9A-Fa-f\s]*'|[bB]'[01\s]*')|\$([A-Za-z0-9_]*)\$[\s\S]*?\$\1\$/.test(content)) return "a hex, binary or heredoc string inside a string is not allowed: a type's time zone could hide in it";
+  if (/\\x(?![0-9A-Fa-f]{2})/.test(content)) return 'a \\x escape without two hex digits after it is not allowed: the engine reads any two characters there as a byte';
   const path = content.replace(/\/(?:\.?\/)+/g, '/');
   if (/(?:^|[^A-Za-z0-9_])(?:posix|right)\/[A-Za-z]/.test(path)) return 'a posix/… or right/… time zone is not allowed: each one the engine loads stays in memory for good, uncounted';
   if (zones) {
@@ -436,7 +438,10 @@ function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, callable: 
   }
   const perRow = (callable?.zonePerRow ?? ZONE_PER_ROW).get(lower);
   const zoneArg = perRow === undefined ? undefined : args[perRow - 1];
-  if (zoneArg !== undefined && !(zoneArg.length === 1 && zoneArg[0]!.content !== undefined)) {
+  // A string literal, or the name of one (`WITH 'Asia/Shanghai' AS tz`).
+  const literal = (arg: readonly SqlToken[]): boolean =>
+    arg.length === 1 && (arg[0]!.content !== undefined || (!arg[0]!.quoted && (values.get(arg[0]!.text)?.every((d) => d.length === 1 && d[0]!.content !== undefined) ?? false)));
+  if (zoneArg !== undefined && !literal(zoneArg)) {
     return `argument ${perRow} of ${name} is not allowed here unless it is a string literal: the engine reads a time zone there from every row, and a value of the data could name a file to read or a zone that stays in memory for good`;
   }
   const checked = TYPE_LAST.test(name) ? args.length - 1 : first ? 0 : 1;
