@@ -124,3 +124,28 @@ describe('superviseStage', () => {
     await until(() => h.failures.length === 1);
   });
 });
+
+describe('superviseStage: a stop while the first start is retried', () => {
+  it('ends the retries at once with StartCancelled; a start that succeeds meanwhile is stopped', async () => {
+    const { deps } = harness();
+    const cancel = new AbortController();
+    let attempts = 0;
+    const refused = () => {
+      attempts++;
+      if (attempts === 3) cancel.abort();
+      return Promise.reject(new CdrflowError('transient', 'connect ECONNREFUSED 127.0.0.1:1'));
+    };
+    await expect(superviseStage('sink', refused, { ...deps, cancelStart: cancel.signal })).rejects.toMatchObject({ name: 'StartCancelled' });
+    // No attempt after the stop (it used to retry until the first-start timeout, 60 s).
+    expect(attempts).toBe(3);
+
+    const late = new AbortController();
+    const stage = fakeStage();
+    const launch = async () => {
+      late.abort();
+      return stage.handle;
+    };
+    await expect(superviseStage('sink', launch, { ...deps, cancelStart: late.signal })).rejects.toMatchObject({ name: 'StartCancelled' });
+    expect(stage.stopped()).toBe(true);
+  });
+});

@@ -10,6 +10,7 @@ import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
 import type { LogFn } from '../core/log.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
+import { StartCancelled } from './runner.ts';
 
 /** A running stage: `done` settles when it stops (rejects with the error that stopped it). */
 export type StageHandle = StreamHandle;
@@ -29,6 +30,11 @@ export interface SuperviseDeps {
   healthyAfterMs?: number;
   /** The first start gives up (throws) after this long of transient failures: the user should hear about it. */
   firstStartTimeoutMs?: number;
+  /**
+   * A stop requested while the first start is still being retried (Kafka down): no further attempt, and
+   * superviseStage rejects with StartCancelled (`cdrflow run sink` waited out its 45 s deadline instead).
+   */
+  cancelStart?: AbortSignal;
 }
 
 // A short cap: during an outage a restart attempt is one refused connection, cheap; after it the stage is back soon.
@@ -99,8 +105,20 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
   };
 
   deps.setState(name, 'starting');
-  const first = await launchUntilUp(Date.now() + (deps.firstStartTimeoutMs ?? 60_000));
-  if (!first) throw new CdrflowError('bug', `${name} stopped while starting`);
+  const cancel = () => stopper.abort();
+  deps.cancelStart?.addEventListener('abort', cancel, { once: true });
+  let first: StageHandle | undefined;
+  try {
+    first = await launchUntilUp(Date.now() + (deps.firstStartTimeoutMs ?? 60_000));
+  } finally {
+    deps.cancelStart?.removeEventListener('abort', cancel);
+  }
+  if (!first) throw new StartCancelled(`stopped during start-up, before ${name} started`);
+  // A stop that came while the last attempt was starting: that start succeeded; stop it at once.
+  if (stopper.signal.aborted) {
+    await first.stop();
+    throw new StartCancelled(`stopped during start-up, as ${name} started`);
+  }
   current = first;
   deps.setState(name, 'running');
   watch(first);

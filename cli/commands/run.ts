@@ -9,6 +9,7 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import { asCdrflowError, type CdrflowError } from '../../core/errors.ts';
 import type { StreamHandle } from '../../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from '../../app/supervise.ts';
+import { StartCancelled } from '../../app/runner.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
@@ -67,7 +68,10 @@ export const command: Command = {
     // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.
     // The deadline counts from the request either way.
     const signalled = untilSignal();
+    // A stop request while the first start is still retrying (Kafka down) ends the retries at once.
+    const cancelStart = new AbortController();
     void signalled.then(() => {
+      cancelStart.abort();
       setTimeout(() => {
         console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
         process.exit(1);
@@ -75,9 +79,13 @@ export const command: Command = {
     });
     let handle: { stop(): Promise<void> };
     try {
-      handle = await superviseStage(stage, launch, supervision);
+      handle = await superviseStage(stage, launch, { ...supervision, cancelStart: cancelStart.signal });
     } catch (err) {
       await closeStage();
+      if (err instanceof StartCancelled) {
+        console.error(`cdrflow run ${stage}: ${err.message}`);
+        return 0;
+      }
       throw err;
     }
     const outcome = await Promise.race([signalled.then((signal) => ({ signal })), failure]);
@@ -86,6 +94,9 @@ export const command: Command = {
       await closeStage();
       log('error', `${stage}.stopped`, { kind: outcome.error.kind, error: outcome.error.message });
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
+      // A handle the stopped stage left open (a client still retrying) must not keep the process, and with it the
+      // supervisor that would restart it, waiting: it stayed alive until a signal, then 45 s more.
+      setTimeout(() => process.exit(1), 5_000).unref();
       return 1;
     }
     // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline armed above.
