@@ -7,6 +7,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 export { readTopic, type ReadOptions } from '../core/kafka.ts';
 import type { AppConfig } from './config.ts';
 import { TOPICS } from '../core/topology.ts';
+import { terminalText } from '../core/input-limits.ts';
 
 /** The topics a configuration reads and writes, by role (names carry the namespace, if any). */
 export function cdrflowTopics(config: AppConfig): { topic: string; role: string }[] {
@@ -98,7 +99,12 @@ export async function decodeValue(registry: SchemaRegistry, value: Buffer | null
 }
 
 /** One line per record for a person: time, position, then what matters for the kind of record. */
+/** One record as a line of text; what the record holds is shown with its control characters escaped (terminalText). */
 export function tableLine(r: TailRecord): string {
+  return terminalText(tableFields(r));
+}
+
+function tableFields(r: TailRecord): string {
   const at = `${r.timestamp.slice(0, 19).replace('T', ' ')}  ${r.partition}@${r.offset}`;
   const v = r.value as Record<string, unknown> | null;
   const s = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : typeof x === 'string' ? x : JSON.stringify(x));
@@ -150,5 +156,6 @@ export function formatDlqSummary(topic: string, s: DlqSummary): string {
   for (const r of s.byReason) lines.push(`${r.reason.padEnd(w.reason)}  ${r.stage.padEnd(w.stage)}  ${r.vendor.padEnd(w.vendor)}  ${r.count.toLocaleString('en-US').padStart(7)}`);
   lines.push('', `latest ${s.latest.length}:`);
   for (const r of s.latest) lines.push(`  ${tableLine(r)}`);
-  return lines.join('\n');
+  // Reasons, stages and vendors come from the records too.
+  return lines.map(terminalText).join('\n');
 }
