@@ -150,7 +150,9 @@ export class KafkaUnreachableError extends CdrflowError {
 }
 
 /** kafkajs's errors for a broker it could not connect to or lost; retry wrappers are looked through. */
-const CONNECTION_ERROR_NAMES: ReadonlySet<string> = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError']);
+// A request that timed out: a broker that takes connections but does not answer (stopped, overloaded) is as good as
+// unreachable to a command that reads and ends (`status` took 41 s and exited 0 against one: an operator walk).
+const CONNECTION_ERROR_NAMES: ReadonlySet<string> = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError']);
 
 /** `err` as a KafkaUnreachableError when it (or an error it wraps) is a connection failure, else undefined. */
 export function kafkaUnreachable(err: unknown, brokers: string[]): KafkaUnreachableError | undefined {
@@ -178,14 +180,23 @@ export async function ensureKafkaReachable(settings: KafkaSettings, options: { c
     ...connectionConfig(settings),
     logLevel: logLevel.NOTHING,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
-    requestTimeout: 10_000,
+    // A broker answers a metadata request in milliseconds; one that has not in 3 s is not answering.
+    requestTimeout: 3000,
     retry: { retries: Math.max(1, settings.brokers.length), initialRetryTime: 100, maxRetryTime: 1000 },
   }).admin();
   try {
-    // Connecting asks the seed broker its API versions (and authenticates): an answer from Kafka itself.
-    await admin.connect();
-  } catch (err) {
-    throw kafkaUnreachable(err, settings.brokers) ?? err;
+    // Connecting authenticates; the cluster's description is an answer from Kafka itself (a socket that takes the
+    // connection and never answers passed the connect alone).
+    try {
+      await admin.connect();
+    } catch (err) {
+      throw kafkaUnreachable(err, settings.brokers) ?? err;
+    }
+    try {
+      await admin.describeCluster();
+    } catch (err) {
+      throw kafkaUnreachable(err, settings.brokers) ?? new KafkaUnreachableError(settings.brokers.join(','), 'no answer within 3 s', err);
+    }
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
