@@ -56,7 +56,31 @@ export function avroType(file: string): avro.Type {
 
 export function createRegistry(url: string): SchemaRegistry {
   // The registry client spreads these options into a new object for every schema it parses.
-  return new SchemaRegistry({ host: url }, { [SchemaType.AVRO]: avroOptions() as never });
+  return new SchemaRegistry({ host: url, middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
+}
+
+/**
+ * Every registry request ends within this: a registry that took the connection and never answered hung `cdrflow
+ * schemas register` for good (an operator walk). The client's own retries do not repeat a timeout; a stage's do.
+ */
+export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
+
+/** A registry that is away or not answering, by the words of the client's HTTP layer (it says "status 400" for them). */
+const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)/i;
+
+export function registryAway(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return REGISTRY_AWAY.test(`${String(e?.code ?? '')} ${String(e?.message ?? '')}`);
+}
+
+/** A middleware of the registry client's HTTP layer (mappersmith): a timeout on every request that has none. */
+function requestTimeout() {
+  return {
+    async prepareRequest(next: () => Promise<{ timeout(): number | undefined; enhance(changes: { timeout: number }): unknown }>) {
+      const request = await next();
+      return request.timeout() ? request : request.enhance({ timeout: REGISTRY_REQUEST_TIMEOUT_MS });
+    },
+  };
 }
 
 /**
@@ -89,7 +113,8 @@ export class TopicCodec {
       );
       return id;
     } catch (err) {
-      throw new CdrflowError('schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${(err as Error).message}`, { cause: err });
+      // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
+      throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -4,7 +4,7 @@
 // (dead-letter), an unknown schema id or an unreachable/forbidden registry is systemic (stop or retry).
 import { createHash } from 'node:crypto';
 import type { SchemaRegistry } from './avro.ts';
-import { TopicCodec } from './avro.ts';
+import { TopicCodec, registryAway } from './avro.ts';
 import { CdrflowError, classifyError, type ErrorKind } from './errors.ts';
 import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import type { ConsumedMessage } from './kafka-streams.ts';
@@ -166,6 +166,9 @@ export function classifyRegistryError(err: unknown, what: string): CdrflowError 
   const e = err as { name?: string; status?: number; message?: string; code?: string };
   const message = `${what}: ${e?.message ?? String(err)}`;
   if (e?.name === 'ConfluentSchemaRegistryArgumentError') return new CdrflowError('bad_record', message, { cause: err });
+  // The client's HTTP layer reports a refused connection or a timeout as status 400 ("Error, status 400: connect
+  // ECONNREFUSED"): the registry away, not a schema problem (`cdrflow run normalize` stopped at once on it).
+  if (registryAway(err)) return new CdrflowError('transient', message, { cause: err });
   if (typeof e?.status === 'number') {
     if (e.status === 401 || e.status === 403) return new CdrflowError('auth', message, { cause: err });
     if (e.status === 404) return new CdrflowError('schema', message, { cause: err });
@@ -177,9 +180,7 @@ export function classifyRegistryError(err: unknown, what: string): CdrflowError 
   const byCode = classifyError(err);
   if (byCode.kind === 'transient') return new CdrflowError('transient', message, { ...(byCode.code ? { code: byCode.code } : {}), cause: err });
   // The registry client's HTTP layer sometimes reports a dropped connection as text only, without a code.
-  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|fetch failed|EAI_AGAIN/i.test(`${e?.code ?? ''} ${e?.message ?? ''}`)) {
-    return new CdrflowError('transient', message, { cause: err });
-  }
+  if (/network/i.test(`${e?.code ?? ''} ${e?.message ?? ''}`)) return new CdrflowError('transient', message, { cause: err });
   // avsc reading bytes that do not match the writer schema: the payload is corrupt.
   if (/truncated|invalid|trailing|out of range|buffer/i.test(e?.message ?? '')) return new CdrflowError('bad_record', message, { cause: err });
   return new CdrflowError('bug', message, { cause: err });

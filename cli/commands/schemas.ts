@@ -2,9 +2,11 @@
 // (through the registry's own compatibility endpoint) that the files in schemas/ are BACKWARD compatible with what
 // the registry holds — exit 1 when one is not, so CI can stop a breaking change before it ships.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { EXIT_UNAVAILABLE } from '../kafka-access.ts';
+import { boundReason, printable } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
-import { TopicCodec, createRegistry, loadSchemaJson } from '../../core/avro.ts';
+import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
@@ -40,7 +42,8 @@ export type CompatibilityVerdict = { subject: string; verdict: 'compatible' | 'n
 export async function checkCompatibility(registryUrl: string, subject: string, schema: object): Promise<CompatibilityVerdict> {
   const base = registryUrl.replace(/\/$/, '');
   // Asked about an unknown subject, some registries (Apicurio) answer "compatible": look first.
-  const versions = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`);
+  // A registry that takes the connection and never answers must not hang the check (it did, for good).
+  const versions = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
   await versions.body?.cancel();
   if (versions.status === 404) return { subject, verdict: 'new' };
   if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
@@ -49,6 +52,7 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
     method: 'POST',
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
     body: JSON.stringify({ schemaType: 'AVRO', schema: JSON.stringify(schema) }),
+    signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS),
   });
   const text = await response.text();
   if (response.status === 404) return { subject, verdict: 'new' };
@@ -69,26 +73,37 @@ export const command: Command = {
     const { values, positionals } = parseFlags(args, { registry: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
     const [action] = positionals;
     const url = values.registry ?? endpoints(loadCommandConfig({ file: values.config })).registryUrl;
-    if (action === 'register') {
-      const registry = createRegistry(url);
-      for (const c of contracts()) {
-        const id = await new TopicCodec(registry, c.topic, c.file).register();
-        console.log(`${subjectFor(c.topic)}  ${c.file}  id ${id}`);
+    if (action !== 'register' && action !== 'check') throw new UsageError('name the action: register or check');
+    try {
+      return await schemasAction(action, url);
+    } catch (err) {
+      // A registry that is down or does not answer: one line naming it, exit 69 (it was exit 1 with "status 400", or a
+      // hang for good when it took the connection and never answered).
+      if (registryAway(err) || registryAway((err as Error).cause) || (err as Error).name === 'TimeoutError') {
+        throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(url)} is not reachable: ${boundReason((err as Error).message, 300)}`);
       }
-      return 0;
+      throw err;
     }
-    if (action === 'check') {
-      let failed = 0;
-      for (const c of contracts()) {
-        const v = await checkCompatibility(url, subjectFor(c.topic), loadSchemaJson(c.file));
-        if (v.verdict === 'incompatible') {
-          failed++;
-          console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
-        } else console.log(`${v.verdict === 'new' ? 'new         ' : 'compatible  '}  ${v.subject}  ${c.file}`);
-      }
-      if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility`);
-      return failed > 0 ? 1 : 0;
-    }
-    throw new UsageError('name the action: register or check');
   },
 };
+
+async function schemasAction(action: 'register' | 'check', url: string): Promise<number> {
+  if (action === 'register') {
+    const registry = createRegistry(url);
+    for (const c of contracts()) {
+      const id = await new TopicCodec(registry, c.topic, c.file).register();
+      console.log(`${subjectFor(c.topic)}  ${c.file}  id ${id}`);
+    }
+    return 0;
+  }
+  let failed = 0;
+  for (const c of contracts()) {
+    const v = await checkCompatibility(url, subjectFor(c.topic), loadSchemaJson(c.file));
+    if (v.verdict === 'incompatible') {
+      failed++;
+      console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
+    } else console.log(`${v.verdict === 'new' ? 'new         ' : 'compatible  '}  ${v.subject}  ${c.file}`);
+  }
+  if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility`);
+  return failed > 0 ? 1 : 0;
+}
