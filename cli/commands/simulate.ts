@@ -16,11 +16,12 @@ const usage = `Usage: cdrflow simulate <tencent-ccc|tencent-trtc|huawei-privaten
 
 Pull vendors (an API server the connector polls; TC3 / UserSig verified, paging, rate limits, documented errors):
   --port N        listen port (default: any free port, printed)
-  --rate N        new calls per second, ending "now" (default 1)
-  --history N     minutes of calls already there at start (default 60)
+  --rate N        new calls per second, ending "now" (default 1, at most 5,000)
+  --history N     minutes of calls already there at start (default 60, at most 1,440; that many minutes of
+                  --rate may hold 2,000,000 calls at most)
 Push vendors (a client pushing signed records to a receiver, with the vendor's retries and duplicates):
   --to URL        the receiver's base URL (default http://127.0.0.1:8088)
-  --rate N        records per second (default 1)
+  --rate N        records per second (default 1, at most 5,000)
   --total N       stop after N records (default: until Ctrl-C)
   --malformed R   share of records wrong inside, for the dead-letter path (default 0.02)
 Common:
@@ -38,6 +39,11 @@ const FLAGS = {
   seed: { type: 'string' },
 } as const;
 
+/** Calls (or records) per second a simulator makes. */
+const MAX_RATE = 5_000;
+/** Calls already in a pull simulator's history at start (--history × --rate). */
+const MAX_HISTORY_RECORDS = 2_000_000;
+
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, FLAGS, { maxPositionals: 1 });
   const [vendor] = positionals;
@@ -46,11 +52,18 @@ function parse(args: string[]) {
     const v = values[flag];
     return v === undefined ? fallback : numberAtLeast(`--${flag}`, v, min);
   };
+  // Bounded, so a typo cannot take the machine: --history 10000000 took 4 GB in 40 s and never listened, --rate 1e9 a
+  // whole core with no output (an operator walk). The demo's history is at most a day too.
+  const rate = values.rate === undefined ? 1 : numberWithin('--rate', values.rate, 0.001, MAX_RATE);
+  const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, 24 * 60);
+  if (rate * history * 60 > MAX_HISTORY_RECORDS) {
+    throw new UsageError(`--history ${history} at --rate ${rate} is ${Math.round(rate * history * 60).toLocaleString('en-US')} calls at start; at most ${MAX_HISTORY_RECORDS.toLocaleString('en-US')}`);
+  }
   return {
     vendor: vendor as (typeof VENDORS)[number],
     port: values.port === undefined ? 0 : port('--port', values.port),
-    rate: num('rate', 0.001, 1),
-    history: num('history', 0, 60),
+    rate,
+    history,
     to: (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, ''),
     total: values.total === undefined ? undefined : numberAtLeast('--total', values.total, 1),
     malformed: values.malformed === undefined ? 0.02 : numberWithin('--malformed', values.malformed, 0, 1),
