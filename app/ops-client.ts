@@ -1,7 +1,7 @@
 // How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
 // engine allows one process per data directory, so while the job runs other commands must ask it.
 import type { StatusSnapshot } from './status.ts';
-import { SQL_CONTENT_TYPE } from '../core/ops-server.ts';
+import { OPS_SERVER_HEADER, SQL_CONTENT_TYPE } from '../core/ops-server.ts';
 
 export class OpsRequestError extends Error {
   override readonly name = 'OpsRequestError';
@@ -22,7 +22,7 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
   const timer = setTimeout(() => abort.abort(new Error(`no answer on ${base} within ${timeoutMs} ms`)), timeoutMs);
   try {
     const res = await fetch(`${base}/healthz`, { signal: abort.signal });
-    if (res.status !== 200 || (await res.text()).trim() !== 'ok') return undefined;
+    if (res.status !== 200 || res.headers.get(OPS_SERVER_HEADER) !== 'cdrflow' || (await res.text()).trim() !== 'ok') return undefined;
     return base;
   } catch {
     return undefined;

@@ -149,6 +149,25 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
 });
 
 describe('the ops port /sql', { timeout: 60_000 }, () => {
+  it("another program answering 'ok' on the ops port is not taken for the job (its answer was printed as the result)", async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const foreign = createHttpServer((_req, res) => res.end('ok\n'));
+    await new Promise<void>((r) => foreign.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (foreign.address() as { port: number }).port;
+      // Asynchronous, so this process's server answers while the command runs.
+      const child = spawn(process.execPath, [BIN, 'sql', 'SELECT 40 + 2 AS x', '--format', 'TSV'], { cwd: ROOT, env: { ...env, CDRFLOW_OPS_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ code, stdout }, stderr).toEqual({ code: 0, stdout: '42\n' });
+    } finally {
+      await new Promise((r) => foreign.close(r));
+    }
+  });
+
   it('colours only when the asking client says so, whatever the job\'s own terminal is', async () => {
     // The job's own path: its read-only sessions answer the ops port.
     const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });

@@ -45,6 +45,8 @@ export async function startOpsServer(
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const origin: { port: number } = { port };
   const server = createServer((req, res) => {
+    // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
+    res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
     handle(req, res, handlers, origin.port).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
@@ -180,6 +182,12 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
     return send(res, status, 'text/plain', `${(err as Error).message}\n`, headers);
   }
 }
+
+/**
+ * The header every answer of the ops port carries. Another program holding the port that answered "ok" to /healthz
+ * was taken for the job: `cdrflow sql` printed that program's answer as the query's result, exit 0 (an operator walk).
+ */
+export const OPS_SERVER_HEADER = 'x-cdrflow-ops';
 
 function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return void res.end();

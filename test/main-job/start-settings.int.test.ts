@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testKafka, uniqueName } from '../helpers.ts';
 import { cdrflow, freePort, type CliResult } from './cli.ts';
+import { OPS_SERVER_HEADER } from '../../core/ops-server.ts';
 
 /** Seconds a refusal may take: the ops-port probe of a running job waits up to 2 s on a port that never answers. */
 const REFUSAL_MS = 15_000;
@@ -110,7 +111,10 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
   it('an ops port where another cdrflow job answers: 78 like any other holder of the port (it was 1)', async () => {
     const { createServer: createHttpServer } = await import('node:http');
     const port = await freePort();
-    const job = createHttpServer((req, res) => res.end(req.url === '/healthz' ? 'ok\n' : ''));
+    const job = createHttpServer((req, res) => {
+      res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
+      res.end(req.url === '/healthz' ? 'ok\n' : '');
+    });
     await new Promise<void>((r) => job.listen(port, '127.0.0.1', () => r()));
     try {
       const { result, namespace } = await start({ CDRFLOW_OPS_PORT: String(port) });
