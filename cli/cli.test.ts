@@ -2,7 +2,7 @@
 // for a terminal, syntax errors pointed at in the user's query, and the message when another process holds the
 // embedded engine. Each command runs against the real embedded engine in a temporary data directory.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,30 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
     const end = cdrflow(['sql', 'SELECT 1 +']);
     expect(end.stderr).toContain('failed at position 11 (end of query)');
     expect(pointAtError('Syntax error: failed at position 8 (()', 'SELECT (1')).toBe('Syntax error: failed at position 8 (()\n\n  SELECT (1\n         ^');
+  });
+});
+
+describe('output and input that cannot be used', { timeout: 120_000 }, () => {
+  it.skipIf(!existsSync('/dev/full'))('a full disk on stdout is one line and exit 74, not a stack trace', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'sql', 'SELECT 1', '--format', 'TSV'], { encoding: 'utf8', cwd: ROOT, env, stdio: ['ignore', full, 'pipe'], timeout: 90_000 });
+      expect(r.status, r.stderr).toBe(74);
+      expect(r.stderr).toBe('cdrflow: cannot write to standard output: ENOSPC\n');
+    } finally {
+      closeSync(full);
+    }
+  });
+
+  it('a directory on stdin of normalize is one line and exit 66 (it printed nothing, exit 0)', () => {
+    const dir = openSync(tmpdir(), 'r');
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'normalize', '--vendor', 'tencent-ccc'], { encoding: 'utf8', cwd: ROOT, env, stdio: [dir, 'pipe', 'pipe'], timeout: 90_000 });
+      expect(r.status, r.stderr).toBe(66);
+      expect(r.stderr).toBe('cdrflow normalize: standard input is a directory; give a file of JSON lines or a pipe\n');
+    } finally {
+      closeSync(dir);
+    }
   });
 });
 

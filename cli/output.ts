@@ -2,12 +2,25 @@
 // head -1`) ends the process quietly, and colour is used only when the CLIENT's stdout is a terminal, unless
 // --no-color or NO_COLOR (https://no-color.org) says otherwise.
 
-/** A reader that went away (head, grep -m) is not an error: exit 0 at once, without a stack trace. */
+/** Exit code for output that could not be written (sysexits EX_IOERR). */
+export const EXIT_IO_ERROR = 74;
+
+/**
+ * A reader that went away (head, grep -m) is not an error: exit 0 at once, without a stack trace. Any other failure
+ * to write — a full disk (`> /dev/full`: ENOSPC) — is one line on stderr and exit 74, not a stack trace.
+ */
 export function exitQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
+  for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']] as const) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(0);
-      throw err;
+      if (stream !== process.stderr) {
+        try {
+          process.stderr.write(`cdrflow: cannot write to ${name}: ${err.code ?? err.message}\n`);
+        } catch {
+          // stderr is gone too: the exit code says it.
+        }
+      }
+      process.exit(EXIT_IO_ERROR);
     });
   }
 }

@@ -2,7 +2,7 @@
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { ExitError, UsageError } from '../command.ts';
+import { EXIT_NO_INPUT, ExitError, UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
@@ -22,7 +22,6 @@ import { stopRequests } from '../signals.ts';
 /** The file is not JSON Lines (UTF-16 text, a line with no end): sysexits EX_DATAERR. */
 export const EXIT_NOT_JSON_LINES = 65;
 /** --file names nothing readable (missing, a directory, no permission): sysexits EX_NOINPUT. */
-export const EXIT_NO_INPUT = 66;
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
 
