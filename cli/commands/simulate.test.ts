@@ -1,6 +1,7 @@
 // `cdrflow simulate` refuses values that would take the machine before it starts: --history 10000000 took 4 GB in 40 s
 // and never listened, --rate 1e9 a whole core with no output (an operator walk).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,10 +13,39 @@ describe('cdrflow simulate bounds', () => {
     [['--history', '10000000'], /^cdrflow simulate: --history needs a number 0\.\.1440, got "10000000"/],
     [['--rate', '1e9'], /^cdrflow simulate: --rate needs a number 0\.001\.\.5000, got "1e9"/],
     [['--history', '1440', '--rate', '100'], /^cdrflow simulate: --history 1440 at --rate 100 is 8,640,000 calls at start; at most 2,000,000/],
+    // A flag of the other kind of simulator did nothing, silently.
+    [['--to', 'http://127.0.0.1:1'], /^cdrflow simulate: --to applies to the push vendors \(huawei-privatenumber, alibaba-lvms\) only/],
   ])('%j: usage error, exit 64, nothing started', (flags, message) => {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'tencent-trtc', ...flags], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
     expect(r.status, r.stderr).toBe(64);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).not.toMatch(/listening/);
+  });
+
+  it('a push vendor refuses --port and a --to that is no URL', () => {
+    for (const [flags, message] of [
+      [['--port', '5'], /^cdrflow simulate: --port applies to the pull vendors \(tencent-ccc, tencent-trtc\) only/],
+      [['--to', 'notaurl'], /^cdrflow simulate: --to needs the receiver's base URL \(http:\/\/host:port\), got "notaurl"/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'huawei-privatenumber', ...flags], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('a taken --port is one line and exit 78 (it was the raw EADDRINUSE, exit 1)', async () => {
+    const held = createServer();
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (held.address() as { port: number }).port;
+      const child = spawn(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'tencent-ccc', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code, stderr).toBe(78);
+      expect(stderr).toBe(`cdrflow simulate: --port: cannot listen on 127.0.0.1:${port}: the port is in use by another process; stop that process or choose another port\n`);
+    } finally {
+      await new Promise((resolve) => held.close(resolve));
+    }
   });
 });

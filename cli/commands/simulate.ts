@@ -4,6 +4,9 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
+import { quote } from '../../core/input-limits.ts';
+import { listenError } from '../../core/errors.ts';
+import { settingExit } from '../app-config.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
@@ -47,7 +50,8 @@ const MAX_HISTORY_RECORDS = 2_000_000;
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, FLAGS, { maxPositionals: 1 });
   const [vendor] = positionals;
-  if (!vendor || !(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
+  if (!vendor || !(VENDORS as readonly string[]).includes(vendor))
+    throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
   const num = (flag: keyof typeof FLAGS, min: number, fallback: number) => {
     const v = values[flag];
     return v === undefined ? fallback : numberAtLeast(`--${flag}`, v, min);
@@ -56,15 +60,28 @@ function parse(args: string[]) {
   // whole core with no output (an operator walk). The demo's history is at most a day too.
   const rate = values.rate === undefined ? 1 : numberWithin('--rate', values.rate, 0.001, MAX_RATE);
   const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, 24 * 60);
-  if (rate * history * 60 > MAX_HISTORY_RECORDS) {
-    throw new UsageError(`--history ${history} at --rate ${rate} is ${Math.round(rate * history * 60).toLocaleString('en-US')} calls at start; at most ${MAX_HISTORY_RECORDS.toLocaleString('en-US')}`);
+  const pull = vendor === 'tencent-ccc' || vendor === 'tencent-trtc';
+  if (pull && rate * history * 60 > MAX_HISTORY_RECORDS) {
+    throw new UsageError(
+      `--history ${history} at --rate ${rate} is ${Math.round(rate * history * 60).toLocaleString('en-US')} calls at start; at most ${MAX_HISTORY_RECORDS.toLocaleString('en-US')}`,
+    );
   }
+  // A flag of the other kind of simulator did nothing, silently (an operator walk): refused, naming who takes it.
+  for (const flag of pull ? (['to', 'total', 'malformed'] as const) : (['port', 'history'] as const)) {
+    if (values[flag] !== undefined)
+      throw new UsageError(
+        `--${flag} applies to the ${pull ? 'push vendors (huawei-privatenumber, alibaba-lvms)' : 'pull vendors (tencent-ccc, tencent-trtc)'} only`,
+      );
+  }
+  const to = (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, '');
+  if (!/^https?:\/\/[^/\s]+/i.test(to) || !URL.canParse(to))
+    throw new UsageError(`--to needs the receiver's base URL (http://host:port), got ${quote(values.to)}`);
   return {
     vendor: vendor as (typeof VENDORS)[number],
     port: values.port === undefined ? 0 : port('--port', values.port),
     rate,
     history,
-    to: (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, ''),
+    to,
     total: values.total === undefined ? undefined : numberAtLeast('--total', values.total, 1),
     malformed: values.malformed === undefined ? 0.02 : numberWithin('--malformed', values.malformed, 0, 1),
     seed: num('seed', 0, Math.floor(Math.random() * 2 ** 31)),
@@ -76,57 +93,107 @@ export const command: Command = {
   summary: 'run one vendor simulator standalone (pull API server or push client) with steady traffic',
   usage,
   async run(args) {
-    const o = parse(args);
-    const nowSec = Math.floor(Date.now() / 1000);
-    const print = (msg: string) => console.error(`simulate ${o.vendor}: ${msg}`);
-    let stop: () => Promise<unknown>;
-    let report: () => string;
-    if (o.vendor === 'tencent-ccc') {
-      const c = DEMO_CREDENTIALS.ccc;
-      const sim = await startCccSimulator({ port: o.port, credentials: { [c.secretId]: c.secretKey }, sdkAppIds: c.sdkAppIds, seed: o.seed });
-      if (o.history > 0) sim.dataset.generateRange(nowSec - o.history * 60, nowSec - 60, Math.round((o.history * 60 * o.rate) / c.sdkAppIds.length));
-      sim.dataset.startLive(o.rate, Date.now);
-      print(`listening on ${sim.url}`);
-      print(`TENCENT_CCC_SECRET_ID=${c.secretId} TENCENT_CCC_SECRET_KEY=${c.secretKey} TENCENT_CCC_SDKAPPIDS=${c.sdkAppIds.join(',')} \\\n  npx cdrflow poll tencent-ccc --endpoint ${sim.connection.endpoint} --protocol http --connect-address 127.0.0.1`);
-      stop = () => sim.stop();
-      report = () => `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
-    } else if (o.vendor === 'tencent-trtc') {
-      const apps = DEMO_CREDENTIALS.trtc.apps;
-      const sim = await startTrtcSimulator({ port: o.port, apps: Object.fromEntries(apps.map((a) => [a.sdkAppId, a.secretKey])), seed: o.seed });
-      if (o.history > 0) sim.dataset.generateRange(nowSec - o.history * 60, nowSec - 60, Math.round((o.history * 60 * o.rate) / apps.length));
-      sim.dataset.startLive(o.rate, Date.now);
-      print(`listening on ${sim.url}`);
-      print(`TENCENT_TRTC_APPS=${apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} npx cdrflow poll tencent-trtc --base-url ${sim.url}`);
-      stop = () => sim.stop();
-      report = () => `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
-    } else if (o.vendor === 'huawei-privatenumber') {
-      const h = DEMO_CREDENTIALS.huawei;
-      print(`pushing to ${o.to}/huawei/privatenumber/fee as appKey ${h.appKey}; receiver: CDRFLOW_HUAWEI_APPS='[{"appKey":"${h.appKey}","appSecret":"${h.appSecret}","mode":"${h.mode}"}]' npx cdrflow receive`);
-      const pusher = startHuaweiPusher({
-        url: `${o.to}/huawei/privatenumber/fee`, appKey: h.appKey, appSecret: h.appSecret, mode: h.mode, seed: o.seed,
-        recordsPerSecond: o.rate, malformedRate: o.malformed, duplicateRate: 0.05, startMs: Date.now() - 3_600_000,
-        ...(o.total === undefined ? {} : { totalRecords: o.total }),
-      });
-      stop = () => pusher.stop();
-      report = () => JSON.stringify(pusher.stats());
-      if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
-    } else {
-      const l = DEMO_CREDENTIALS.lvms;
-      print(`submitting to ${o.to}/router/rest as app_key ${l.appKey}; receiver: CDRFLOW_LVMS_APPS='[{"appKey":"${l.appKey}","appSecret":"${l.appSecret}"}]' npx cdrflow receive`);
-      const submitter = startLvmsSubmitter({
-        url: `${o.to}/router/rest`, appKey: l.appKey, appSecret: l.appSecret, seed: o.seed, recordsPerSecond: o.rate,
-        malformedRate: o.malformed, startMs: Date.now() - 3_600_000, ...(o.total === undefined ? {} : { totalRecords: o.total }),
-      });
-      stop = () => submitter.stop();
-      report = () => JSON.stringify(submitter.stats());
-      if (o.total !== undefined) void submitter.done.then(() => process.kill(process.pid, 'SIGTERM'));
+    try {
+      return await simulate(parse(args));
+    } catch (err) {
+      // A taken --port: one line and exit 78, as for the job's own ports (it was the raw EADDRINUSE, exit 1).
+      throw settingExit(listenError(err, `127.0.0.1:${(err as { port?: unknown }).port ?? '?'}`, '--port')) ?? err;
     }
-    const timer = setInterval(() => print(report()), 10_000);
-    const signal = await untilSignal();
-    clearInterval(timer);
-    print(`${signal}: stopping`);
-    await stop();
-    print(report());
-    return 0;
   },
 };
+
+async function simulate(o: ReturnType<typeof parse>): Promise<number> {
+  const nowSec = Math.floor(Date.now() / 1000);
+  const print = (msg: string) => console.error(`simulate ${o.vendor}: ${msg}`);
+  let stop: () => Promise<unknown>;
+  let report: () => string;
+  if (o.vendor === 'tencent-ccc') {
+    const c = DEMO_CREDENTIALS.ccc;
+    const sim = await startCccSimulator({
+      port: o.port,
+      credentials: { [c.secretId]: c.secretKey },
+      sdkAppIds: c.sdkAppIds,
+      seed: o.seed,
+    });
+    if (o.history > 0)
+      sim.dataset.generateRange(
+        nowSec - o.history * 60,
+        nowSec - 60,
+        Math.round((o.history * 60 * o.rate) / c.sdkAppIds.length),
+      );
+    sim.dataset.startLive(o.rate, Date.now);
+    print(`listening on ${sim.url}`);
+    print(
+      `TENCENT_CCC_SECRET_ID=${c.secretId} TENCENT_CCC_SECRET_KEY=${c.secretKey} TENCENT_CCC_SDKAPPIDS=${c.sdkAppIds.join(',')} \\\n  npx cdrflow poll tencent-ccc --endpoint ${sim.connection.endpoint} --protocol http --connect-address 127.0.0.1`,
+    );
+    stop = () => sim.stop();
+    report = () =>
+      `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
+  } else if (o.vendor === 'tencent-trtc') {
+    const apps = DEMO_CREDENTIALS.trtc.apps;
+    const sim = await startTrtcSimulator({
+      port: o.port,
+      apps: Object.fromEntries(apps.map((a) => [a.sdkAppId, a.secretKey])),
+      seed: o.seed,
+    });
+    if (o.history > 0)
+      sim.dataset.generateRange(
+        nowSec - o.history * 60,
+        nowSec - 60,
+        Math.round((o.history * 60 * o.rate) / apps.length),
+      );
+    sim.dataset.startLive(o.rate, Date.now);
+    print(`listening on ${sim.url}`);
+    print(
+      `TENCENT_TRTC_APPS=${apps.map((a) => `${a.sdkAppId}:${a.secretKey}`).join(',')} npx cdrflow poll tencent-trtc --base-url ${sim.url}`,
+    );
+    stop = () => sim.stop();
+    report = () =>
+      `${sim.dataset.size} calls, ${sim.stats.requests} requests, ${sim.stats.recordsServed} records served, errors ${JSON.stringify(Object.fromEntries(sim.stats.errors))}`;
+  } else if (o.vendor === 'huawei-privatenumber') {
+    const h = DEMO_CREDENTIALS.huawei;
+    print(
+      `pushing to ${o.to}/huawei/privatenumber/fee as appKey ${h.appKey}; receiver: CDRFLOW_HUAWEI_APPS='[{"appKey":"${h.appKey}","appSecret":"${h.appSecret}","mode":"${h.mode}"}]' npx cdrflow receive`,
+    );
+    const pusher = startHuaweiPusher({
+      url: `${o.to}/huawei/privatenumber/fee`,
+      appKey: h.appKey,
+      appSecret: h.appSecret,
+      mode: h.mode,
+      seed: o.seed,
+      recordsPerSecond: o.rate,
+      malformedRate: o.malformed,
+      duplicateRate: 0.05,
+      startMs: Date.now() - 3_600_000,
+      ...(o.total === undefined ? {} : { totalRecords: o.total }),
+    });
+    stop = () => pusher.stop();
+    report = () => JSON.stringify(pusher.stats());
+    if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
+  } else {
+    const l = DEMO_CREDENTIALS.lvms;
+    print(
+      `submitting to ${o.to}/router/rest as app_key ${l.appKey}; receiver: CDRFLOW_LVMS_APPS='[{"appKey":"${l.appKey}","appSecret":"${l.appSecret}"}]' npx cdrflow receive`,
+    );
+    const submitter = startLvmsSubmitter({
+      url: `${o.to}/router/rest`,
+      appKey: l.appKey,
+      appSecret: l.appSecret,
+      seed: o.seed,
+      recordsPerSecond: o.rate,
+      malformedRate: o.malformed,
+      startMs: Date.now() - 3_600_000,
+      ...(o.total === undefined ? {} : { totalRecords: o.total }),
+    });
+    stop = () => submitter.stop();
+    report = () => JSON.stringify(submitter.stats());
+    if (o.total !== undefined) void submitter.done.then(() => process.kill(process.pid, 'SIGTERM'));
+  }
+  const timer = setInterval(() => print(report()), 10_000);
+  const signal = await untilSignal();
+  clearInterval(timer);
+  print(`${signal}: stopping`);
+  await stop();
+  print(report());
+  return 0;
+}
