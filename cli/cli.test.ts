@@ -149,6 +149,12 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
 });
 
 describe('output and input that cannot be used', { timeout: 120_000 }, () => {
+  it('run: --instance for a stage without an instance id is a usage error (it was ignored)', () => {
+    const r = cdrflow(['run', 'sink', '--instance', 'x']);
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow run: --instance applies to normalize only \(its transactional id\); sink has none/);
+  });
+
   it.skipIf(!existsSync('/dev/full'))('a full disk on stdout is one line and exit 74, not a stack trace', () => {
     const full = openSync('/dev/full', 'w');
     try {

@@ -45,6 +45,8 @@ export const command: Command = {
     const [stage] = positionals;
     const instance = values.instance;
     if (stage !== 'normalize' && stage !== 'sink' && stage !== 'dlq-loader') throw new UsageError('name the stage: normalize, sink or dlq-loader');
+    // It was taken and ignored: only normalize members have an instance id (their transactional id).
+    if (instance !== undefined && stage !== 'normalize') throw new UsageError(`--instance applies to normalize only (its transactional id); ${stage} has none`);
     const config = loadCommandConfig({ file: values.config, overrides: (doc) => instance && stage === 'normalize' && setIn(doc, ['normalize', 'instanceId'], instance) });
     const ends = endpoints(config);
     const log = logger(stage);

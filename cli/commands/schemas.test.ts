@@ -45,6 +45,12 @@ describe('cdrflow schemas without a registry', () => {
     expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://127\\.0\\.0\\.1:${silentPort} is not reachable: .*(Timeout \\(10000ms\\)|aborted due to timeout)`));
   });
 
+  it('refuses a --registry that is no URL (it was sent to 127.0.0.1:80)', () => {
+    const r = run('check', '--registry', 'notaurl');
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow schemas: --registry needs the registry's base URL \(http:\/\/host:port\/…\), got "notaurl"/);
+  });
+
   it("reads the client's status 400 for a refused connection or a timeout as the registry away (stages wait), not a schema error (they stopped)", () => {
     for (const message of ['Confluent_Schema_Registry - Error, status 400: connect ECONNREFUSED 127.0.0.1:1', 'Confluent_Schema_Registry - Error, status 400: Timeout (10000ms)']) {
       expect(classifyRegistryError(Object.assign(new Error(message), { status: 400 }), 'registering').kind).toBe('transient');

@@ -4,7 +4,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_UNAVAILABLE } from '../kafka-access.ts';
-import { boundReason, printable } from '../../core/input-limits.ts';
+import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
@@ -74,6 +74,8 @@ export const command: Command = {
     const [action] = positionals;
     const url = values.registry ?? endpoints(loadCommandConfig({ file: values.config })).registryUrl;
     if (action !== 'register' && action !== 'check') throw new UsageError('name the action: register or check');
+    // `--registry notaurl` was taken and sent to 127.0.0.1:80.
+    if (!/^https?:\/\/[^/\s]+/i.test(url) || !URL.canParse(url)) throw new UsageError(`--registry needs the registry's base URL (http://host:port/…), got ${quote(url)}`);
     try {
       return await schemasAction(action, url);
     } catch (err) {
