@@ -2,7 +2,7 @@
 // for a terminal, syntax errors pointed at in the user's query, and the message when another process holds the
 // embedded engine. Each command runs against the real embedded engine in a temporary data directory.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +149,18 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
 });
 
 describe('output and input that cannot be used', { timeout: 120_000 }, () => {
+  it('migrate: a data directory that is a file is one line naming the setting, exit 78 (it was mkdir\'s EEXIST)', () => {
+    const file = join(dataDir, '..', `${Date.now()}-not-a-dir`);
+    writeFileSync(file, '');
+    try {
+      const r = cdrflow(['migrate'], { CLICKHOUSE_DATA_DIR: file });
+      expect(r.status, r.stderr).toBe(78);
+      expect(r.stderr).toBe(`cdrflow migrate: clickhouse.dataDir (env CLICKHOUSE_DATA_DIR): ${file} is a file, not a directory; set it to a directory this user may write (it is created when missing), or set CLICKHOUSE_URL to use a ClickHouse server\n`);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   it('run: --instance for a stage without an instance id is a usage error (it was ignored)', () => {
     const r = cdrflow(['run', 'sink', '--instance', 'x']);
     expect(r.status, r.stderr).toBe(64);
@@ -224,7 +236,8 @@ describe('the ops port /sql', { timeout: 60_000 }, () => {
     const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
     try {
       const r = cdrflow(['migrate']);
-      expect(r.status).toBe(1);
+      // A setting that cannot be used now, as `start` says it: exit 78 (it was 1).
+      expect(r.status).toBe(78);
       expect(r.stderr).toContain(`is in use by another process (PID ${process.pid}`);
       expect(r.stderr).not.toContain('Cannot lock file');
     } finally {

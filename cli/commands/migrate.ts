@@ -4,7 +4,8 @@ import type { Command } from '../command.ts';
 import { asUsage, parseFlags } from '../args.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { endpoints } from '../../app/config.ts';
-import { loadCommandConfig } from '../app-config.ts';
+import { loadCommandConfig, settingExit } from '../app-config.ts';
+import { checkDataDir } from '../../app/preflight.ts';
 import { migrate, renderAll } from '../../sinks/clickhouse/migrations.ts';
 import { assertIdentifier } from '../../sinks/clickhouse/sql-render.ts';
 
@@ -42,7 +43,16 @@ export const command: Command = {
       }
       return 0;
     }
-    const client = await createClickHouse({ ...endpoints(config).clickhouse, database });
+    // A data directory that is a file, or an engine another process holds (a running `cdrflow start`): one line naming
+    // it, exit 78, as for `start` (they were mkdir's EEXIST text or exit 1).
+    const target = endpoints(config).clickhouse;
+    let client;
+    try {
+      if (target.kind === 'embedded') checkDataDir(target.dataDir);
+      client = await createClickHouse({ ...target, database });
+    } catch (err) {
+      throw settingExit(err) ?? err;
+    }
     try {
       const result = await migrate(client, { database, cluster }, (line) => console.error(`cdrflow migrate: ${line}`));
       console.log(JSON.stringify({ database, cluster: cluster ?? null, ...result }));
