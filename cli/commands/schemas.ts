@@ -6,6 +6,7 @@ import { ExitError, UsageError } from '../command.ts';
 import { EXIT_UNAVAILABLE } from '../kafka-access.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
+import avro from 'avsc';
 import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
@@ -100,12 +101,30 @@ async function schemasAction(action: 'register' | 'check', url: string): Promise
   }
   let failed = 0;
   for (const c of contracts()) {
+    // A file that is not a valid Avro schema is said as such, with its name (a registry called it INCOMPATIBLE, and
+    // a truncated file gave JSON.parse's words without the file).
+    const invalid = localSchemaProblem(c.file);
+    if (invalid !== undefined) {
+      failed++;
+      console.log(`INVALID       ${subjectFor(c.topic)}  ${c.file}\n  ${invalid}`);
+      continue;
+    }
     const v = await checkCompatibility(url, subjectFor(c.topic), loadSchemaJson(c.file));
     if (v.verdict === 'incompatible') {
       failed++;
       console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
     } else console.log(`${v.verdict === 'new' ? 'new         ' : 'compatible  '}  ${v.subject}  ${c.file}`);
   }
-  if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility`);
+  if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility or are not valid schemas`);
   return failed > 0 ? 1 : 0;
+}
+
+/** Why schemas/<file> is not a valid Avro schema (JSON, then avsc's own check), or undefined. */
+function localSchemaProblem(file: string): string | undefined {
+  try {
+    avro.Type.forSchema(loadSchemaJson(file) as avro.Schema);
+    return undefined;
+  } catch (err) {
+    return boundReason((err as Error).message, 300);
+  }
 }
