@@ -85,6 +85,7 @@ export const command: Command = {
     } catch (err) {
       await closeStage();
       if (err instanceof StartCancelled) {
+        log('info', `${stage}.stopped`, { during: 'start-up' });
         console.error(`cdrflow run ${stage}: ${err.message}`);
         return 0;
       }
