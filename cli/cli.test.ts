@@ -161,6 +161,12 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     }
   });
 
+  it('an unknown option before the command is named as an option, not a command', () => {
+    const r = cdrflow(['--bogus-global', 'status']);
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow: unknown global option "--bogus-global"; the global options are --help, --version, --log-level, --no-color/);
+  });
+
   it('run: --instance for a stage without an instance id is a usage error (it was ignored)', () => {
     const r = cdrflow(['run', 'sink', '--instance', 'x']);
     expect(r.status, r.stderr).toBe(64);

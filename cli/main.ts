@@ -61,6 +61,11 @@ async function printHelp(): Promise<void> {
 
 /** "unknown command", with the closest name when one is close (the list stays on `cdrflow --help`: stdout is for output). */
 async function unknownCommand(name: string): Promise<number> {
+  // `cdrflow --bogus status` said "unknown command --bogus": an option before the command is a global one or nothing.
+  if (name.startsWith('-')) {
+    console.error(`cdrflow: unknown global option ${quote(name)}; the global options are --help, --version, --log-level, --no-color, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
+    return 64;
+  }
   const guess = didYouMean(name, commandNames());
   if (guess) {
     console.error(`cdrflow: unknown command ${quote(name)} (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);

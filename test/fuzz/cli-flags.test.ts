@@ -645,7 +645,9 @@ function unknownCommandCase(r: Rng): Planned | undefined {
   ])();
   if (name === undefined || RESERVED_NAMES.has(name)) return undefined;
   const rest = r.chance(0.5) ? [r.pick(['--json', 'x', '--config', 'a b'])] : [];
-  return { family: 'U', what: 'unknown command', argv: [name, ...rest], names: shown(name).length > 0 ? shown(name) : ['unknown command'], expect: 64, command: undefined };
+  // A word with a leading dash is an unknown global option (cli/main.ts says so), anything else an unknown command.
+  const fallback = name.startsWith('-') ? 'unknown global option' : 'unknown command';
+  return { family: 'U', what: fallback, argv: [name, ...rest], names: shown(name).length > 0 ? shown(name) : [fallback], expect: 64, command: undefined };
 }
 
 function helpTopicCase(r: Rng): Planned | undefined {
