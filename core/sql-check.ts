@@ -336,13 +336,15 @@ function writtenOut(arg: readonly SqlToken[], context: WrittenOutContext): boole
     if (context.callable && isCallable(name, context.callable) && isAggregateName(name, context.callable)) return true;
     const kind = ONE_OF_ITS_ARGUMENTS.get(lower);
     if (kind === undefined) return false;
-    for (let n = 1; ; n++) {
-      const a = argumentTokens(arg, open, n);
-      if (a === undefined) return n > 1;
-      const next = argumentTokens(arg, open, n + 1) !== undefined;
-      const result = kind === 'all' || (kind === 'first' && n === 1) || (kind === 'if' && n > 1) || (kind === 'multiif' && (n % 2 === 0 || !next));
-      if (result && !writtenOut(a, context)) return false;
-    }
+    const args = argumentList(arg, open);
+    return (
+      args.length > 0 &&
+      args.every((a, index) => {
+        const n = index + 1;
+        const result = kind === 'all' || (kind === 'first' && n === 1) || (kind === 'if' && n > 1) || (kind === 'multiif' && (n % 2 === 0 || n === args.length));
+        return !result || writtenOut(a, context);
+      })
+    );
   };
   const operand = (): boolean => {
     while (at(i) === '-' || at(i) === '+') i++;
@@ -430,12 +432,7 @@ function zoneOrTypeProblem(tokens: readonly SqlToken[], call: number, callable: 
   }
   const context: WrittenOutContext = { values, callable, seen: new Set() };
   const first = ZONE_OR_TYPE_FIRST.has(lower) || (callable?.zoneOrTypeFirst?.has(lower) ?? false);
-  const args: SqlToken[][] = [];
-  for (let n = 1; ; n++) {
-    const arg = argumentTokens(tokens, call + 1, n);
-    if (arg === undefined) break;
-    args.push(arg);
-  }
+  const args = argumentList(tokens, call + 1);
   const perRow = (callable?.zonePerRow ?? ZONE_PER_ROW).get(lower);
   const zoneArg = perRow === undefined ? undefined : args[perRow - 1];
   // A string literal, or the name of one (`WITH 'Asia/Shanghai' AS tz`).
@@ -694,22 +691,35 @@ function patternProblem(tokens: readonly SqlToken[], call: number): string | und
 
 /** The tokens of argument `n` (from 1) of the call whose "(" is at `open`; undefined when there is no such argument. */
 function argumentTokens(tokens: readonly SqlToken[], open: number, n: number): SqlToken[] | undefined {
+  const arg = callArguments(tokens, open)[n - 1];
+  return arg !== undefined && arg.length > 0 ? arg : undefined;
+}
+
+/** The arguments of the call whose "(" is at `open`, in one pass, up to the first that is empty or not closed. */
+function argumentList(tokens: readonly SqlToken[], open: number): SqlToken[][] {
+  const all = callArguments(tokens, open);
+  const empty = all.findIndex((a) => a.length === 0);
+  return empty < 0 ? all : all.slice(0, empty);
+}
+
+/** Each argument (its tokens) of the call whose "(" is at `open` that a `,` or the closing `)` ends. */
+function callArguments(tokens: readonly SqlToken[], open: number): SqlToken[][] {
+  const args: SqlToken[][] = [];
   let depth = 0;
-  let index = 1;
-  const arg: SqlToken[] = [];
+  let arg: SqlToken[] = [];
   for (let i = open + 1; i < tokens.length; i++) {
     const t = tokens[i]!.text;
     if (t === '(' || t === '[') depth++;
     if (depth === 0 && (t === ')' || t === ',')) {
-      if (index === n) return arg.length > 0 ? arg : undefined;
-      if (t === ')') return undefined;
-      index++;
+      args.push(arg);
+      if (t === ')') return args;
+      arg = [];
       continue;
     }
     if (t === ')' || t === ']') depth--;
-    if (index === n) arg.push(tokens[i]!);
+    arg.push(tokens[i]!);
   }
-  return undefined;
+  return args;
 }
 
 function literalProblem(arg: readonly SqlToken[], what: string): string | undefined {
