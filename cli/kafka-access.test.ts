@@ -2,31 +2,21 @@
 // line and exit 69, as for one that refuses connections. `status` took 41 s and exited 0 against it, `dlq` and `tail`
 // 41 s and exit 1 with "Broker not connected" (an operator walk).
 import { spawnSync } from 'node:child_process';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSilentServer } from '../test/silent-server.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-let server: Server;
-const sockets = new Set<Socket>();
+let silent: Awaited<ReturnType<typeof startSilentServer>>;
 let port = 0;
 
 beforeAll(async () => {
-  // Reads what it is sent and answers nothing. spawnSync blocks this process's event loop; the kernel still accepts.
-  server = createServer((s) => {
-    sockets.add(s);
-    s.on('data', () => undefined);
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as { port: number }).port;
+  silent = await startSilentServer();
+  port = silent.port;
 });
 
-afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => silent.close());
 
 describe('one-shot commands against a broker that never answers', () => {
   it.each([['status'], ['dlq'], ['tail', 'cdr.dlq', '--last', '1']])('%s: one line naming it, exit 69', (...args) => {

@@ -2,32 +2,23 @@
 // it, exit 69. It was exit 1 with "status 400: connect ECONNREFUSED", and a hang for good against a silent one (an
 // operator walk).
 import { spawnSync } from 'node:child_process';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { startSilentServer } from '../../test/silent-server.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-let silent: Server;
-const sockets = new Set<Socket>();
+let silent: Awaited<ReturnType<typeof startSilentServer>>;
 let silentPort = 0;
 
 beforeAll(async () => {
-  silent = createServer((s) => {
-    sockets.add(s);
-    s.on('data', () => undefined);
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  silentPort = (silent.address() as { port: number }).port;
+  silent = await startSilentServer();
+  silentPort = silent.port;
 });
 
-afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => silent.close(resolve));
-});
+afterAll(() => silent.close());
 
 const run = (...args: string[]) =>
   spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'schemas', ...args], { encoding: 'utf8', cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', NO_COLOR: '1' }, timeout: 60_000 });
