@@ -464,9 +464,14 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   return parsed.data;
 }
 
+/** A topic name with the config's namespace: the default names every component derives from it. */
+export function namespacedTopic(config: Pick<AppConfig, 'namespace'>, name: string): string {
+  return config.namespace ? `${config.namespace}.${name}` : name;
+}
+
 /** The pull connectors' checkpoint topic when their sections leave it out: `<namespace>.cdrflow.checkpoints`. */
 export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): string {
-  return config.namespace ? `${config.namespace}.${TOPICS.checkpoints}` : TOPICS.checkpoints;
+  return namespacedTopic(config, TOPICS.checkpoints);
 }
 
 /** Where the pull connectors keep their checkpoints (`cdrflow status`, the job's status): CCC's, TRTC's, or the default. */

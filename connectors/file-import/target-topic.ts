@@ -5,14 +5,9 @@
 // nothing reads it, with exit 0. A topic the pipeline uses for another vendor's raw records, or for something else
 // than raw records, is refused outright: a Huawei record on the LVMS topic is normalized, but reconcile looks for it
 // under LVMS.
-import { defaultCheckpointTopic, type AppConfig } from '../../app/config.ts';
+import { defaultCheckpointTopic, namespacedTopic as namespaced, type AppConfig } from '../../app/config.ts';
 import { TOPICS, VENDORS, type Vendor } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
-
-/** A topic name with the config's namespace (the default names every component derives from it). */
-function namespaced(config: Pick<AppConfig, 'namespace'>, name: string): string {
-  return config.namespace ? `${config.namespace}.${name}` : name;
-}
 
 /** The vendor's raw topic by default (`<namespace>.cdr.raw.<vendor>`): where import publishes without --topic. */
 export function defaultRawTopic(config: Pick<AppConfig, 'namespace'>, vendor: Vendor): string {
@@ -66,14 +61,13 @@ function otherRoles(config: AppConfig): Map<string, string> {
 }
 
 /**
- * The vendor whose raw topic `topic` is, when that is not `vendor`: one the configuration names, or one named like a
- * raw topic (`….raw.<vendor>`), which is how reconcile tells the vendors' topics apart (app/reconcile-service.ts).
+ * The vendor (of `among`) whose raw topic `topic` is: one the configuration names, or one named like a raw topic
+ * (`….raw.<vendor>`), which is how reconcile tells the vendors' topics apart (app/reconcile-service.ts).
  */
-function otherVendorOf(config: AppConfig, vendor: Vendor, topic: string): { vendor: Vendor; configured: boolean } | undefined {
-  const others = VENDORS.filter((v) => v !== vendor);
-  const configured = others.find((v) => rawTopicsOf(config, v).includes(topic));
+function rawVendorOf(config: AppConfig, topic: string, among: readonly Vendor[] = VENDORS): { vendor: Vendor; configured: boolean } | undefined {
+  const configured = among.find((v) => rawTopicsOf(config, v).includes(topic));
   if (configured !== undefined) return { vendor: configured, configured: true };
-  const named = others.find((v) => topic.endsWith(`raw.${v}`));
+  const named = among.find((v) => topic.endsWith(`raw.${v}`));
   return named === undefined ? undefined : { vendor: named, configured: false };
 }
 
@@ -88,7 +82,7 @@ function whereItBelongs(vendor: Vendor, configured: string): string {
  */
 export function targetTopicProblem(config: AppConfig, vendor: Vendor, topic: string, configured: string): string | null {
   if (topic === configured) return null;
-  const other = otherVendorOf(config, vendor, topic);
+  const other = rawVendorOf(config, topic, VENDORS.filter((v) => v !== vendor));
   if (other !== undefined) {
     const what = other.configured ? `is the raw topic of ${other.vendor}` : `is named as a raw topic of ${other.vendor}`;
     return `--topic ${quote(topic)} ${what}: ${vendor} records there would be normalized, but reconcile would not find them under ${vendor}; ${whereItBelongs(vendor, configured)}`;
@@ -100,13 +94,13 @@ export function targetTopicProblem(config: AppConfig, vendor: Vendor, topic: str
 
 /**
  * Why an explicit `--checkpoint-topic` (backfill, poll) is refused without asking Kafka, or null: a topic of the
- * pipeline that holds something else. The connector reads every record there as a checkpoint, and the first that is
- * not one stops it; what it writes there would reach the stages that read that topic.
+ * pipeline that holds something else. The connector would read every record there as a checkpoint (passing over the
+ * others, so it would start over), and what it writes there would reach the stages that read that topic.
  */
 export function checkpointTopicProblem(config: AppConfig, topic: string, configured: string): string | null {
   if (topic === configured) return null;
-  const vendor = VENDORS.find((v) => rawTopicsOf(config, v).includes(topic) || topic.endsWith(`raw.${v}`));
-  const role = vendor !== undefined ? `raw ${vendor}` : otherRoles(config).get(topic);
+  const raw = rawVendorOf(config, topic);
+  const role = raw !== undefined ? `raw ${raw.vendor}` : otherRoles(config).get(topic);
   if (role === undefined || role === 'checkpoint') return null;
   return `--checkpoint-topic ${quote(topic)} is the pipeline's ${role} topic, not a checkpoint topic: the connector would read its records as checkpoints and write its checkpoints among them; the configured checkpoint topic is ${configured} (leave --checkpoint-topic out to use it)`;
 }
