@@ -140,6 +140,12 @@ export function port(flag: string, value: string): number {
   return integer(flag, value, { min: 0, max: 65535, expected: 'a port number' });
 }
 
+/** An http(s) URL with a host; `expected` names it in the message ("notaurl" was taken and sent to 127.0.0.1:80). */
+export function httpUrl(flag: string, value: string, expected: string): string {
+  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) throw new UsageError(`${flag} needs ${expected}, got ${quote(value)}`);
+  return value;
+}
+
 /** A decimal number ("12", "-0.5", "2.5e3"), else NaN: `Number` alone would take "" and " " for 0 and "0x50" for 80. */
 function decimal(value: string): number {
   return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value) ? Number(value) : NaN;

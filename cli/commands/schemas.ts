@@ -4,8 +4,8 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_UNAVAILABLE } from '../kafka-access.ts';
-import { boundReason, printable, quote } from '../../core/input-limits.ts';
-import { parseFlags } from '../args.ts';
+import { boundReason, printable } from '../../core/input-limits.ts';
+import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
 import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
@@ -75,14 +75,13 @@ export const command: Command = {
     const [action] = positionals;
     const url = values.registry ?? endpoints(loadCommandConfig({ file: values.config })).registryUrl;
     if (action !== 'register' && action !== 'check') throw new UsageError('name the action: register or check');
-    // `--registry notaurl` was taken and sent to 127.0.0.1:80.
-    if (!/^https?:\/\/[^/\s]+/i.test(url) || !URL.canParse(url)) throw new UsageError(`--registry needs the registry's base URL (http://host:port/…), got ${quote(url)}`);
+    httpUrl('--registry', url, "the registry's base URL (http://host:port/…)");
     try {
       return await schemasAction(action, url);
     } catch (err) {
       // A registry that is down or does not answer: one line naming it, exit 69 (it was exit 1 with "status 400", or a
       // hang for good when it took the connection and never answered).
-      if (registryAway(err) || registryAway((err as Error).cause) || (err as Error).name === 'TimeoutError') {
+      if (registryAway(err) || (err as Error).name === 'TimeoutError') {
         throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(url)} is not reachable: ${boundReason((err as Error).message, 300)}`);
       }
       throw err;
@@ -103,13 +102,16 @@ async function schemasAction(action: 'register' | 'check', url: string): Promise
   for (const c of contracts()) {
     // A file that is not a valid Avro schema is said as such, with its name (a registry called it INCOMPATIBLE, and
     // a truncated file gave JSON.parse's words without the file).
-    const invalid = localSchemaProblem(c.file);
-    if (invalid !== undefined) {
+    let schema: Record<string, unknown>;
+    try {
+      schema = loadSchemaJson(c.file);
+      avro.Type.forSchema(schema as avro.Schema);
+    } catch (err) {
       failed++;
-      console.log(`INVALID       ${subjectFor(c.topic)}  ${c.file}\n  ${invalid}`);
+      console.log(`INVALID       ${subjectFor(c.topic)}  ${c.file}\n  ${boundReason((err as Error).message, 300)}`);
       continue;
     }
-    const v = await checkCompatibility(url, subjectFor(c.topic), loadSchemaJson(c.file));
+    const v = await checkCompatibility(url, subjectFor(c.topic), schema);
     if (v.verdict === 'incompatible') {
       failed++;
       console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
@@ -117,14 +119,4 @@ async function schemasAction(action: 'register' | 'check', url: string): Promise
   }
   if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility or are not valid schemas`);
   return failed > 0 ? 1 : 0;
-}
-
-/** Why schemas/<file> is not a valid Avro schema (JSON, then avsc's own check), or undefined. */
-function localSchemaProblem(file: string): string | undefined {
-  try {
-    avro.Type.forSchema(loadSchemaJson(file) as avro.Schema);
-    return undefined;
-  } catch (err) {
-    return boundReason((err as Error).message, 300);
-  }
 }

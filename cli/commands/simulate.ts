@@ -2,9 +2,8 @@
 // (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
+import { httpUrl, numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
-import { quote } from '../../core/input-limits.ts';
 import { listenError } from '../../core/errors.ts';
 import { settingExit } from '../app-config.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
@@ -73,9 +72,7 @@ function parse(args: string[]) {
         `--${flag} applies to the ${pull ? 'push vendors (huawei-privatenumber, alibaba-lvms)' : 'pull vendors (tencent-ccc, tencent-trtc)'} only`,
       );
   }
-  const to = (values.to ?? 'http://127.0.0.1:8088').replace(/\/$/, '');
-  if (!/^https?:\/\/[^/\s]+/i.test(to) || !URL.canParse(to))
-    throw new UsageError(`--to needs the receiver's base URL (http://host:port), got ${quote(values.to)}`);
+  const to = httpUrl('--to', values.to ?? 'http://127.0.0.1:8088', "the receiver's base URL (http://host:port)").replace(/\/$/, '');
   return {
     vendor: vendor as (typeof VENDORS)[number],
     port: values.port === undefined ? 0 : port('--port', values.port),
