@@ -251,9 +251,10 @@ function escapeInvisible(json: string): string {
  * the rest as it is. For lines that show data (`cdrflow tail --format table`): a record must not drive the terminal.
  */
 export function terminalText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(CONTROL_OR_INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001f]|${INVISIBLE.source}`, 'g');
 
 /** Text as it is when it is short and has no control characters (a plain path, a name); quoted and cut otherwise. */
 export function printable(text: string, max: number = MAX_QUOTED_CHARS): string {
