@@ -17,6 +17,7 @@ import { checkRequest, JSON_REQUEST_NAMES, runReconcile, silentStream, type Reco
 import { quote } from '../core/input-limits.ts';
 import { outcomeJson, renderDrift } from '../reconcile/render.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../reconcile/model.ts';
+import { EXIT_USAGE } from '../core/exit-codes.ts';
 
 /** Another run holds the job's reconcile (one at a time): no verdict about the data, try again later. */
 export class ReconcileBusyError extends Error {
@@ -25,9 +26,6 @@ export class ReconcileBusyError extends Error {
     super('a reconcile run is already in progress in this job; try again when it finished');
   }
 }
-
-/** The exit code `cdrflow reconcile` gives a request the job refuses as malformed (EX_USAGE, as every command). */
-const EXIT_USAGE = 64;
 
 /** `settleSec` when a request leaves it out and no configuration is given (reconcile.settleSec's default). */
 const DEFAULT_SETTLE_SEC = 3_600;

@@ -3,9 +3,8 @@
 // printed with every problem and exits 78 (EX_CONFIG).
 import { ConfigError, loadAppConfig, type AppConfig, type LoadOptions } from '../app/config.ts';
 import { asCdrflowError } from '../core/errors.ts';
+import { EXIT_CONFIG } from '../core/exit-codes.ts';
 import { ExitError } from './command.ts';
-
-export const EXIT_CONFIG = 78;
 
 /** loadAppConfig, with a ConfigError turned into exit 78. */
 export function loadCommandConfig(options: LoadOptions): AppConfig {

@@ -22,9 +22,6 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** An input file that is missing, a directory or unreadable (sysexits EX_NOINPUT). */
-export const EXIT_NO_INPUT = 66;
-
 /** Ends the command with `code`; the message is printed like any error ("cdrflow <name>: <message>"). */
 export class ExitError extends Error {
   override readonly name = 'ExitError';

@@ -4,10 +4,8 @@
 // EX_UNAVAILABLE, like the CLI's other sysexits codes: 64 usage, 78 config), not the client's retries and warnings.
 import { endpoints, type AppConfig } from '../app/config.ts';
 import type { Kafka, KafkaUnreachableError } from '../core/kafka.ts';
+import { EXIT_UNAVAILABLE } from '../core/exit-codes.ts';
 import { ExitError } from './command.ts';
-
-/** A service the command needs is not available (sysexits EX_UNAVAILABLE). */
-export const EXIT_UNAVAILABLE = 69;
 
 /** What to do about it: the local stack is cdrflow's to start; a configured cluster is the user's to check. */
 export function kafkaHint(config: AppConfig): string {

@@ -7,6 +7,7 @@ import { didYouMean } from './args.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
 import { quote } from '../core/input-limits.ts';
+import { EXIT_USAGE } from '../core/exit-codes.ts';
 
 // import.meta.filename, not import.meta.url: the compiled copy (dist/, bin/build-dist.mjs) rewrites import.meta.url
 // to the source file's URL, and here the commands must be loaded from wherever this file really is (.ts or .js).
@@ -64,15 +65,15 @@ async function unknownCommand(name: string): Promise<number> {
   // `cdrflow --bogus status` said "unknown command --bogus": an option before the command is a global one or nothing.
   if (name.startsWith('-')) {
     console.error(`cdrflow: unknown global option ${quote(name)}; the global options are --help, --version, --log-level, --no-color, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
-    return 64;
+    return EXIT_USAGE;
   }
   const guess = didYouMean(name, commandNames());
   if (guess) {
     console.error(`cdrflow: unknown command ${quote(name)} (did you mean "${guess}"?)\nRun \`cdrflow --help\` for the list.`);
-    return 64;
+    return EXIT_USAGE;
   }
   console.error(`cdrflow: unknown command ${quote(name)}\nRun \`cdrflow --help\` for the list.`);
-  return 64;
+  return EXIT_USAGE;
 }
 
 /** Takes the global `--log-level <level>` (or `=level`) out of the arguments; LOG_LEVEL when absent. */
@@ -96,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
     ({ level, rest: argv } = takeLogLevel(argv));
   } catch (err) {
     console.error(`cdrflow: ${(err as Error).message}`);
-    return 64;
+    return EXIT_USAGE;
   }
   const { args: rest, color } = takeColorFlags(argv);
   setColorChoice(color);
@@ -131,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`cdrflow ${name}: ${err.message}\n\n${command.usage}`);
-      return 64;
+      return EXIT_USAGE;
     }
     console.error(`cdrflow ${name}: ${err instanceof Error ? err.message : String(err)}`);
     return err instanceof ExitError ? err.code : 1;

@@ -1,9 +1,7 @@
 // How `cdrflow` writes to its standard output like other command-line tools do: a closed pipe (`cdrflow sql … |
 // head -1`) ends the process quietly, and colour is used only when the CLIENT's stdout is a terminal, unless
 // --no-color or NO_COLOR (https://no-color.org) says otherwise.
-
-/** Exit code for output that could not be written (sysexits EX_IOERR). */
-export const EXIT_IO_ERROR = 74;
+import { EXIT_IO_ERROR } from '../core/exit-codes.ts';
 
 /**
  * A reader that went away (head, grep -m) is not an error: exit 0 at once, without a stack trace. Any other failure

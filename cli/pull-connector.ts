@@ -2,6 +2,7 @@
 // (the file's `connectors.<vendor>` section, the environment table, then these flags), on the configured Kafka and
 // schema registry.
 import { ExitError, UsageError } from './command.ts';
+import { EXIT_USAGE } from '../core/exit-codes.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { defaultCheckpointTopic, endpoints, type AppConfig } from '../app/config.ts';
 import { createKafka, topicExists } from '../core/kafka.ts';
@@ -145,14 +146,14 @@ export async function checkTopicFlags(vendor: PullVendor, flags: CommonFlags, co
   const checkpoints = flags['checkpoint-topic'] !== undefined && flags['checkpoint-topic'] !== configured.checkpoints ? flags['checkpoint-topic'] : undefined;
   if (raw === undefined && checkpoints === undefined) return;
   const refused = (raw === undefined ? null : targetTopicProblem(config, vendor, raw, configured.raw)) ?? (checkpoints === undefined ? null : checkpointTopicProblem(config, checkpoints, configured.checkpoints));
-  if (refused !== null) throw new ExitError(64, refused);
+  if (refused !== null) throw new ExitError(EXIT_USAGE, refused);
   const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-${command}-${vendor}` }, undefined, { oneShot: true });
   if (raw !== undefined) {
     const verdict = await checkTargetTopic(config, vendor, raw, configured.raw, (t) => topicExists(kafka, t));
-    if (!verdict.ok) throw new ExitError(64, verdict.problem);
+    if (!verdict.ok) throw new ExitError(EXIT_USAGE, verdict.problem);
     if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${verdict.note}\n`);
   }
   if (checkpoints !== undefined && !(await topicExists(kafka, checkpoints))) {
-    throw new ExitError(64, `--checkpoint-topic ${quote(checkpoints)} does not exist; under a new name the connector would start over without its checkpoints; the configured checkpoint topic is ${configured.checkpoints} (leave --checkpoint-topic out to use it)`);
+    throw new ExitError(EXIT_USAGE, `--checkpoint-topic ${quote(checkpoints)} does not exist; under a new name the connector would start over without its checkpoints; the configured checkpoint topic is ${configured.checkpoints} (leave --checkpoint-topic out to use it)`);
   }
 }

@@ -2,16 +2,12 @@
 // resumable re-poll in mode `backfill` with its own checkpoint; progress with ETA and a summary.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
+import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE } from '../../core/exit-codes.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
-
-/** Done, but the end of the range had not settled at the vendor yet: run the same command again later (EX_TEMPFAIL). */
-export const EXIT_NOT_SETTLED = 75;
-/** Done, but part of the range is older than the vendor keeps: it was not read and never can be. */
-export const EXIT_DATA_LOST = 2;
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
 
@@ -66,13 +62,13 @@ export const command: Command = {
       // A range that has not started settling: one line, exit 64, before Kafka is even asked.
       check: (section) => {
         const problem = backfillStartProblem(from, Date.now(), section.settleSec);
-        if (problem) throw new ExitError(64, problem);
+        if (problem) throw new ExitError(EXIT_USAGE, problem);
       },
     });
     try {
       // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
       const { tenants } = connector.source;
-      if (!tenants.includes(tenant)) throw new ExitError(64, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
+      if (!tenants.includes(tenant)) throw new ExitError(EXIT_USAGE, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
       await checkTopicFlags(vendor, parsed.values, config, configured, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());

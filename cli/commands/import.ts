@@ -2,7 +2,8 @@
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { EXIT_NO_INPUT, ExitError, UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
@@ -20,7 +21,6 @@ import { isRegularFile } from '../../core/user-file.ts';
 import { stopRequests } from '../signals.ts';
 
 /** The file is not JSON Lines (UTF-16 text, a line with no end): sysexits EX_DATAERR. */
-export const EXIT_NOT_JSON_LINES = 65;
 /** --file names nothing readable (missing, a directory, no permission): sysexits EX_NOINPUT. */
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
@@ -41,7 +41,7 @@ ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
 Exit status: 0 all lines imported; 2 some lines skipped; 1 the run failed (the registry, Kafka, a read error);
-64 usage, or a --topic refused; ${EXIT_NOT_JSON_LINES} the file is not JSON Lines (UTF-16: refused before anything is read; a line
+64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);
 69 Kafka not reachable (checked before reading, about a second; the lines published before it went away stay
 published); 130 / 143 stopped by SIGINT / SIGTERM.`;
@@ -85,8 +85,6 @@ function stopOnSignal(onForce: (signal: NodeJS.Signals) => void) {
   };
 }
 
-/** The shell's status for a process ended by `signal`: 128 + its number (SIGINT 130, SIGTERM 143). */
-const signalExit = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
 
 export const command: Command = {
   name: 'import',
@@ -100,7 +98,7 @@ export const command: Command = {
     const regular = isRegularFile(options.file);
     if (regular) {
       const problem = fileStartProblem(options.file);
-      if (problem !== undefined) throw new ExitError(EXIT_NOT_JSON_LINES, `--file ${printable(options.file)}: ${problem}`);
+      if (problem !== undefined) throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${problem}`);
     }
     const config = loadCommandConfig({ file });
     const ends = endpoints(config);
@@ -109,7 +107,7 @@ export const command: Command = {
     const configured = configuredRawTopic(config, options.vendor);
     const topic = options.topic ?? configured;
     const refused = targetTopicProblem(config, options.vendor, topic, configured);
-    if (refused !== null) throw new ExitError(64, refused);
+    if (refused !== null) throw new ExitError(EXIT_USAGE, refused);
     const kafka = await oneShotKafka(config, 'cdrflow-import');
     if (topic !== configured) {
       let verdict;
@@ -118,7 +116,7 @@ export const command: Command = {
       } catch (err) {
         return rethrowUnreachable(err, config);
       }
-      if (!verdict.ok) throw new ExitError(64, verdict.problem);
+      if (!verdict.ok) throw new ExitError(EXIT_USAGE, verdict.problem);
       if (verdict.note !== undefined) process.stderr.write(`cdrflow import: ${verdict.note}\n`);
     }
     let progress: Progress | undefined;
@@ -164,7 +162,7 @@ export const command: Command = {
         }
         if (stopped?.reason === 'not-json-lines') {
           bar.finish({ ...counts, failed_at_line: stopped.line, ...where });
-          throw new ExitError(EXIT_NOT_JSON_LINES, `--file ${printable(options.file)}: ${stopped.problem}`);
+          throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${stopped.problem}`);
         }
         bar.finish({ ...counts, ...where });
         return summary.badLines > 0 ? 2 : 0;

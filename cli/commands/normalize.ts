@@ -1,7 +1,8 @@
 // `cdrflow normalize --vendor <vendor> [--tenant <id>]`: the normalize mapping as a filter, JSON lines in (bare vendor
 // records or raw envelopes), normalized CDRs out (Avro field names, ISO-8601 UTC times), in input order.
 import type { Command } from '../command.ts';
-import { EXIT_NO_INPUT, ExitError, UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { EXIT_NO_INPUT, EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { fstatSync } from 'node:fs';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
@@ -129,6 +130,6 @@ export const command: Command = {
       await write(`${outcome.json}\n`);
     }
     if (bad > 0) process.stderr.write(`normalize: ${bad} of ${lineNo} lines were bad\n`);
-    return bad === 0 ? 0 : 2;
+    return bad === 0 ? 0 : EXIT_SOME_LINES_BAD;
   },
 };

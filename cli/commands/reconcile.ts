@@ -4,6 +4,7 @@
 // port; otherwise here, from the same configuration.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
+import { EXIT_USAGE } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -82,7 +83,7 @@ async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOut
       if (msg.progress) process.stderr.write(`${msg.progress}\n`);
       // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
       // codes in error lines, or "still starting", sends none).
-      if (msg.error) throw msg.exitCode === 64 ? new ExitError(64, msg.error) : noVerdict(msg.error);
+      if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, msg.error) : noVerdict(msg.error);
       if (msg.outcome) outcome = msg.outcome;
     }
   }

@@ -3,6 +3,7 @@
 // Huawei's recording API (301 Location) or falls back to recordFileDownloadUrl.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
@@ -29,7 +30,7 @@ other vendors' CDRs carry their link in the cdr table's recording_url column:
   cdrflow sql "SELECT recording_url FROM cdr FINAL WHERE cdr_id = '<cdr_id>'"
 
 Credentials: receiver.huawei.apps or CDRFLOW_HUAWEI_APPS='[{"appKey":"...","appSecret":"..."}]'. Recordings are kept 7 days from the push.
-Exit status: 0 link printed, 3 no recording (not recorded / expired / no raw record), 64 usage, 69 Kafka not reachable, 78 config, 1 error.`;
+Exit status: 0 link printed, ${EXIT_NO_RECORDING} no recording (not recorded / expired / no raw record), 64 usage, 69 Kafka not reachable, 78 config, 1 error.`;
 
 export function parseCdrId(cdrId: string): { tenant: string; sessionId: string } {
   const prefix = 'huawei-privatenumber:';
@@ -91,7 +92,7 @@ export const command: Command = {
       const envelope = await findRawEnvelope(await oneShotKafka(config, 'cdrflow-recording'), createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
       if (!envelope) {
         console.error(`no raw record for ${cdrId} in ${topic}`);
-        return 3;
+        return EXIT_NO_RECORDING;
       }
       record = JSON.parse(envelope.payload) as Record<string, unknown>;
     }
@@ -100,6 +101,6 @@ export const command: Command = {
     else if (link.kind === 'url') console.log(link.url);
     else console.error(`no recording: ${link.reason}`);
     if (link.kind === 'url' && link.note && !json) console.error(`note: ${link.note}`);
-    return link.kind === 'url' ? 0 : 3;
+    return link.kind === 'url' ? 0 : EXIT_NO_RECORDING;
   },
 };

@@ -3,7 +3,7 @@
 // the registry holds — exit 1 when one is not, so CI can stop a breaking change before it ships.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { EXIT_UNAVAILABLE } from '../kafka-access.ts';
+import { EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { boundReason, printable } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags, positiveNumber } from '../args.ts';
-import { EXIT_CONFIG, loadCommandConfig, settingExit } from '../app-config.ts';
+import { loadCommandConfig, settingExit } from '../app-config.ts';
+import { EXIT_CONFIG, signalExit } from '../../core/exit-codes.ts';
 import { REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob } from '../../app/job.ts';
@@ -109,7 +110,7 @@ export const command: Command = {
         const pids = signalStartedServers();
         const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
         say(`${signal} again: exiting without a clean shutdown${servers}`);
-        process.exit(130);
+        process.exit(signalExit(signal));
       },
     });
 
