@@ -1,6 +1,7 @@
 // `cdrflow simulate` refuses values that would take the machine before it starts: --history 10000000 took 4 GB in 40 s
 // and never listened, --rate 1e9 a whole core with no output (an operator walk).
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,4 +49,30 @@ describe('cdrflow simulate bounds', () => {
       await new Promise((resolve) => held.close(resolve));
     }
   });
+  // `simulate alibaba-lvms --total 1` against a receiver that is not there exited 0 after giving up (an operator walk).
+  it.each([
+    ['answers every submit with success', 0, false],
+    ['refuses every submit with a server error', 69, true],
+  ] as const)('a push client whose receiver %s: exit %s', async (_what, expectedCode, refused) => {
+    const receiver = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (refused) res.writeHead(503).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ alibaba_lvms_lvr_receivecallrecord_response: { lvms_result_d_t_o: { success: true } } }));
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const to = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+      const child = spawn(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'alibaba-lvms', '--total', '1', '--malformed', '0', '--to', to], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code, stderr).toBe(expectedCode);
+      if (refused) expect(stderr).toContain(`1 record(s) were never accepted by ${to} (given up after the vendor's retries): is the receiver running there?`);
+      else expect(stderr).toContain('"accepted":1,');
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  }, 60_000);
 });

@@ -6,6 +6,7 @@ import { httpUrl, numberAtLeast, numberWithin, parseFlags, port } from '../args.
 import { untilSignal } from '../signals.ts';
 import { listenError } from '../../core/errors.ts';
 import { settingExit } from '../app-config.ts';
+import { EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
@@ -29,7 +30,9 @@ Push vendors (a client pushing signed records to a receiver, with the vendor's r
 Common:
   --seed N        reproducible traffic (default: random)
 
-The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.`;
+The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.
+Huawei pushes are retried on Huawei's schedule: 1, 4, 9, 106, 203 and 300 minutes after a refusal (Ctrl-C ends the wait).
+Exit status: 0; ${EXIT_UNAVAILABLE} a push client gave up on records the receiver never accepted; 64 usage; 78 a taken --port.`;
 
 const FLAGS = {
   port: { type: 'string' },
@@ -104,6 +107,8 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
   const print = (msg: string) => console.error(`simulate ${o.vendor}: ${msg}`);
   let stop: () => Promise<unknown>;
   let report: () => string;
+  // The push clients' records the receiver never took, after the vendor's own retries (0 for the pull servers).
+  let undelivered = () => 0;
   if (o.vendor === 'tencent-ccc') {
     const c = DEMO_CREDENTIALS.ccc;
     const sim = await startCccSimulator({
@@ -166,6 +171,7 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     });
     stop = () => pusher.stop();
     report = () => JSON.stringify(pusher.stats());
+    undelivered = () => pusher.stats().gaveUpRecords;
     if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
   } else {
     const l = DEMO_CREDENTIALS.lvms;
@@ -184,6 +190,7 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     });
     stop = () => submitter.stop();
     report = () => JSON.stringify(submitter.stats());
+    undelivered = () => submitter.stats().failedAfterRetries;
     if (o.total !== undefined) void submitter.done.then(() => process.kill(process.pid, 'SIGTERM'));
   }
   const timer = setInterval(() => print(report()), 10_000);
@@ -192,5 +199,10 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
   print(`${signal}: stopping`);
   await stop();
   print(report());
-  return 0;
+  // A push client that could not deliver says so in its exit status, not only in the stats line: a script that runs
+  // `simulate … --total N` against a receiver that is down learned nothing from exit 0 (an operator walk).
+  const lost = undelivered();
+  if (lost === 0) return 0;
+  print(`${lost} record(s) were never accepted by ${o.to} (given up after the vendor's retries): is the receiver running there?`);
+  return EXIT_UNAVAILABLE;
 }
