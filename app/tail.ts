@@ -98,8 +98,10 @@ export async function decodeValue(registry: SchemaRegistry, value: Buffer | null
   return parseJsonOrText(value.toString('utf8'));
 }
 
-/** One line per record for a person: time, position, then what matters for the kind of record. */
-/** One record as a line of text; what the record holds is shown with its control characters escaped (terminalText). */
+/**
+ * One line per record for a person: time, position, then what matters for the kind of record; what the record holds
+ * is shown with its control characters escaped (terminalText).
+ */
 export function tableLine(r: TailRecord): string {
   return terminalText(tableFields(r));
 }

@@ -184,6 +184,12 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     }
   });
 
+  it("tail refuses Kafka's internal topics before connecting (their bytes were read as a schema id)", () => {
+    const r = cdrflow(['tail', '__consumer_offsets'], { KAFKA_BROKERS: '127.0.0.1:1' });
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow tail: "__consumer_offsets" is one of Kafka's internal topics, in Kafka's own binary format, not a cdrflow topic;/);
+  });
+
   it('a directory on stdin of normalize is one line and exit 66 (it printed nothing, exit 0)', () => {
     const dir = openSync(tmpdir(), 'r');
     try {

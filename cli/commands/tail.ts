@@ -54,6 +54,10 @@ export const command: Command = {
     }
     const [topic] = positionals;
     if (topic === undefined) throw new UsageError('missing topic (cdrflow tail --list shows them)');
+    // Kafka's own topics hold its binary bookkeeping, which a first byte of 0 made look like registry-framed Avro:
+    // `tail __consumer_offsets` printed "Schema 67108864 not found" for every record (an operator walk).
+    if (topic.startsWith('__'))
+      throw new UsageError(`${quote(topic)} is one of Kafka's internal topics, in Kafka's own binary format, not a cdrflow topic; cdrflow tail --list shows the pipeline's topics, and \`cdrflow status\` the consumer groups' lag`);
     if (values['from-beginning'] && values.last !== undefined) throw new UsageError('--from-beginning and --last exclude each other');
     const format = values.format ?? (process.stdout.isTTY ? 'table' : 'json');
     if (format !== 'json' && format !== 'table') throw new UsageError(`--format needs json or table, got ${quote(format)}`);
