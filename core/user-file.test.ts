@@ -24,6 +24,26 @@ describe('readSmallTextFile', () => {
     expect(isRegularFile(join(dir, 'at.yml'))).toBe(true);
   });
 
+  it('reads a file of many chunks whole, a character split between chunks included', () => {
+    const text = `x${'é'.repeat(150_000)}`; // 300,001 bytes: the chunks end inside a two-byte character
+    writeFileSync(join(dir, 'big.yml'), text);
+    expect(readSmallTextFile(join(dir, 'big.yml'))).toBe(text);
+  });
+
+  it.each([
+    [200_000, 'reads'],
+    [200_001, 'refuses'],
+  ] as const)('a pipe of %s bytes at a limit of 200,000: %s it', async (bytes, verdict) => {
+    const fifo = join(dir, `fifo-${bytes}`);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn('sh', ['-c', `head -c ${bytes} /dev/zero | tr '\\0' a > '${fifo}'`]);
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    if (verdict === 'reads') expect(readSmallTextFile(fifo, 200_000)).toBe('a'.repeat(bytes));
+    else expect(() => readSmallTextFile(fifo, 200_000)).toThrow('is more than 200000 bytes');
+    writer.kill();
+    await exited;
+  });
+
   it('reads a pipe to its end (--config <(envsubst < cdrflow.yml))', async () => {
     const fifo = join(dir, 'fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);

@@ -5,6 +5,8 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 /** Config and options files: real ones are a few kilobytes. */
 export const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 
+const READ_CHUNK_BYTES = 64 * 1024;
+
 /**
  * The whole text of a small file, or an Error whose message says plainly what is wrong ("is a directory", "is more
  * than 1048576 bytes"). A pipe works too (`--config <(envsubst < cdrflow.yml)`), read to its end or the limit.
@@ -15,16 +17,19 @@ export function readSmallTextFile(path: string, maxBytes: number = MAX_SMALL_FIL
     const stats = fstatSync(fd);
     if (stats.isDirectory()) throw new Error('is a directory, not a file');
     if (stats.isFile() && stats.size > maxBytes) throw new Error(`is ${stats.size} bytes, more than a file of this kind may be (${maxBytes})`);
-    // One byte more than allowed tells a long stream (a device, a pipe, a file that grew) from one that fits.
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // Read in chunks up to one byte more than allowed, which tells a long stream (a device, a pipe, a file that grew)
+    // from one that fits. A buffer of the whole limit at once cost every small file, and every call, 1 MiB.
+    const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, maxBytes + 1 - length));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
       length += n;
-      if (n === 0 || length === buffer.length) break;
+      if (length > maxBytes) throw new Error(`is more than ${maxBytes} bytes, more than a file of this kind may be`);
     }
-    if (length > maxBytes) throw new Error(`is more than ${maxBytes} bytes, more than a file of this kind may be`);
-    return buffer.toString('utf8', 0, length);
+    return Buffer.concat(chunks, length).toString('utf8');
   } finally {
     closeSync(fd);
   }
