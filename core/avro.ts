@@ -6,6 +6,10 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { CdrflowError } from './errors.ts';
 import { subjectFor } from './topology.ts';
+import { installBlockCountBounds } from './avro-block-counts.ts';
+
+// Before any type is built or any value read in this thread: a record's array or map count is held to its bytes.
+installBlockCountBounds();
 
 /** The registry client; the rest of the project reaches the registry only through this module. */
 export type { SchemaRegistry };

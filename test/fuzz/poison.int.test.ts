@@ -15,12 +15,15 @@ import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts'
 import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
 import { fuzzLines } from './generator.ts';
-import { VENDORS } from '../../core/topology.ts';
+import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
 import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeService } from '../../transforms/normalize/service/index.ts';
 import { E2E_RECEIVED_AT, loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
 import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
+import { lyingBlockCount } from '../lying-avro.ts';
+import { avroType, loadSchemaJson } from '../../core/avro.ts';
+import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
 
 const kafka = testKafka();
 const registry = testRegistry();
@@ -200,6 +203,35 @@ describe('poison records in the live pipeline', () => {
     expect(dead.get('normalized-foreign')).toMatchObject({ error_kind: 'bad_record' });
     expect(dead.get('normalized-foreign')!['component']).not.toBe('normalize');
     // Both groups went past them to the end of their topics, and neither stage stopped.
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
+    expect(stopped).toEqual([]);
+  });
+
+  it('dead-letters records whose array or map count is beyond their bytes, on both stages\' topics, at once (each kept a thread decoding for hours)', { timeout: 300_000 }, async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const framed = async (subject: string, file: string, body: Buffer) => {
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(loadSchemaJson(file)) }, { subject });
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
+    };
+    // 2^40 items said, a few bytes there: avsc read them one by one from an empty buffer before it said "truncated".
+    const envelopeType = avroType(SCHEMA_FILES.rawEnvelope);
+    const rawLie = await framed(`${names.raw['tencent-ccc']}-value`, SCHEMA_FILES.rawEnvelope, lyingBlockCount(envelopeType, { ...poison('lying-count', '{}') }, 'attributes', 2 ** 40));
+    const cdrType = avroType(SCHEMA_FILES.normalized);
+    const normalizedLie = await framed(`${names.normalized}-value`, SCHEMA_FILES.normalized, lyingBlockCount(cdrType, cdrType.fromBuffer(cdrType.toBuffer(sampleCdr(1))) as Record<string, unknown>, 'extras', 2 ** 40));
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await publisher.send(names.raw['tencent-ccc'], [{ key: 'raw-lying-count', value: rawLie }]);
+      await publisher.send(names.normalized, [{ key: 'normalized-lying-count', value: normalizedLie }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    const dead = await deadLetters(['raw-lying-count', 'normalized-lying-count']);
+    expect(dead.get('raw-lying-count')).toMatchObject({ component: 'normalize', error_kind: 'bad_record', error_message: expect.stringMatching(/truncated buffer/) });
+    expect(dead.get('normalized-lying-count')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/truncated buffer/) });
+    expect(dead.get('normalized-lying-count')!['component']).not.toBe('normalize');
     await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
     await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
     expect(stopped).toEqual([]);
