@@ -8,6 +8,7 @@ import { SCHEMA_FILES } from './topology.ts';
 import { minEncodedBytes } from './avro-block-counts.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import { lyingBlockCount } from '../test/lying-avro.ts';
+import { seededRandom } from '../simulators/kit.ts';
 
 const HUGE = 2 ** 50;
 const raw = avroType(SCHEMA_FILES.rawEnvelope);
@@ -62,6 +63,29 @@ describe('Avro block counts beyond the bytes left', () => {
     // Nulls take no bytes: 1,000 of them in three bytes are true.
     const nulls = avro.Type.forSchema({ type: 'array', items: 'null' });
     expect(nulls.fromBuffer(Buffer.concat([long.toBuffer(1_000), long.toBuffer(0)]))).toEqual(Array(1_000).fill(null));
+  });
+
+  it('2,000 raw envelopes with an extreme varint written over a byte: each read ends, as a valid envelope or an error', () => {
+    const random = seededRandom(7);
+    const long = avro.Type.forSchema('long');
+    const extremes = [2 ** 30, -(2 ** 30), 2 ** 40, 2 ** 52, -(2 ** 52), 2 ** 31, 1_000_000].map((v) => long.toBuffer(v));
+    const bodies = Array.from({ length: 50 }, (_, i) => raw.toBuffer({ ...envelope, natural_key: `k${i}`, attributes: { window: String(i), line: '7', mode: 'x'.repeat(i) } }));
+    let valid = 0;
+    for (let n = 0; n < 2000; n++) {
+      const body = bodies[n % bodies.length]!;
+      const at = Math.floor(random() * body.length);
+      const mutated = Buffer.concat([body.subarray(0, at), extremes[Math.floor(random() * extremes.length)]!, body.subarray(at + 1)]);
+      let decoded: unknown;
+      try {
+        decoded = raw.fromBuffer(mutated);
+      } catch (err) {
+        expect(err, `mutation ${n}`).toBeInstanceOf(Error);
+        continue;
+      }
+      expect(raw.isValid(decoded), `mutation ${n}`).toBe(true);
+      valid++;
+    }
+    expect(valid).toBeLessThan(2000);
   });
 
   it('counts the fewest bytes of each kind of value', () => {
