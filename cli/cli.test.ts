@@ -190,6 +190,33 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/^cdrflow tail: "__consumer_offsets" is one of Kafka's internal topics, in Kafka's own binary format, not a cdrflow topic;/);
   });
 
+  it('sql: a query over 64 KiB is refused at once, before any parsing (1 MB of spaces on stdin hung the client for minutes)', () => {
+    const spaces = `SELECT 1 ${' '.repeat(1_000_000)}`;
+    const r = spawnSync(process.execPath, [BIN, 'sql', '-'], { input: spaces, encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow sql: the query on standard input is larger than 65536 bytes, the most a query may be\n/);
+    const arg = cdrflow(['sql', `SELECT 1 ${' '.repeat(70_000)}`]);
+    expect(arg.status, arg.stderr).toBe(64);
+    expect(arg.stderr).toMatch(/^cdrflow sql: the query is larger than 65536 bytes/);
+  });
+
+  it('sql: a trailing FORMAT after 60,000 spaces still counts; a directory on stdin, an unknown format and control characters in an error', () => {
+    const r = spawnSync(process.execPath, [BIN, 'sql', '-'], { input: `SELECT 41 + 1 ${' '.repeat(60_000)} format csv ;  \n`, encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('42\n');
+    const dir = spawnSync(process.execPath, [BIN, 'sql', '-'], { stdio: [openSync(dataDir, 'r'), 'pipe', 'pipe'], encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
+    expect(dir.status, dir.stderr).toBe(66);
+    expect(dir.stderr).toBe('cdrflow sql: standard input is a directory; give the query, or a file or a pipe holding it\n');
+    const format = cdrflow(['sql', 'SELECT 1', '--format', 'Nope']);
+    expect(format.status, format.stderr).toBe(64);
+    expect(format.stderr).toMatch(/^cdrflow sql: format Nope: .*Unknown format Nope/);
+    const binary = spawnSync(process.execPath, [BIN, 'sql', '-'], { input: 'SELECT \x16\x1b[2J garbage', encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
+    expect(binary.status).toBe(1);
+    expect(binary.stderr).toContain('SELECT \\u0016\\u001b[2J garbage');
+    // eslint-disable-next-line no-control-regex
+    expect(binary.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+  });
+
   it('a directory on stdin of normalize is one line and exit 66 (it printed nothing, exit 0)', () => {
     const dir = openSync(tmpdir(), 'r');
     try {

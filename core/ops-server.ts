@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { listenError } from './errors.ts';
 import { SqlQueryError } from './read-only-sql.ts';
+import { MAX_SQL_BYTES } from './sql-check.ts';
 
 export type OpsLog = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
 
@@ -35,7 +36,6 @@ export interface OpsHandlers {
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
-const MAX_SQL_BYTES = 64 * 1024;
 const LOGGED_SQL_CHARS = 2_000;
 
 export async function startOpsServer(

@@ -38,7 +38,7 @@ import { join, relative } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
-import { astRefusal, functionsCallable, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
+import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
 export interface SqlLimits {
   /** The engine cancels a query after this many seconds. */
@@ -69,7 +69,7 @@ export const DEFAULT_SQL_LIMITS: SqlLimits = {
 /** Why a query was not answered; `status` is the HTTP status the ops port answers with. */
 export class SqlQueryError extends CdrflowError {
   constructor(
-    readonly status: 400 | 403 | 422 | 429 | 499,
+    readonly status: 400 | 403 | 413 | 422 | 429 | 499,
     message: string,
     options: { code?: string; cause?: unknown } = {},
   ) {
@@ -170,6 +170,7 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
     async run(sql, format, options = {}) {
       if (!/^[A-Za-z]+$/.test(format)) throw new SqlQueryError(400, `invalid format ${format}`);
       if (sql.trim() === '') throw new SqlQueryError(400, 'empty query');
+      if (Buffer.byteLength(sql) > MAX_SQL_BYTES) throw new SqlQueryError(413, `query larger than ${MAX_SQL_BYTES} bytes`);
       if (running >= limits.maxConcurrent) {
         throw new SqlQueryError(429, `busy: ${running} queries are running (at most ${limits.maxConcurrent}); retry when one ends (each ends within ${limits.maxExecutionTimeSec} s)`, { code: 'BUSY' });
       }

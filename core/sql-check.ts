@@ -4,6 +4,9 @@
 // Pure: the engine's lists (functions, types, time zones) come in as CallableFunctions.
 import { quote } from './input-limits.ts';
 
+/** The largest query taken, in bytes of UTF-8 (a real analytics query is a few kilobytes), whichever way it came. */
+export const MAX_SQL_BYTES = 64 * 1024;
+
 /**
  * Functions (scalar or table) that read files, reach other hosts or run programs: refused wherever they stand in a
  * statement. readonly=1 refuses most of the table functions already; they are listed too, so that a function the

@@ -1,8 +1,12 @@
 // `cdrflow sql "<query>" [--format F]`: a read-only query against the pipeline's ClickHouse. While `cdrflow start`
 // runs it goes through that process's ops port (the embedded engine belongs to one process); otherwise it opens the
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
+import { fstatSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { EXIT_NO_INPUT } from '../../core/exit-codes.ts';
+import { terminalText } from '../../core/input-limits.ts';
+import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints } from '../../app/config.ts';
@@ -38,16 +42,40 @@ function parseArgs(args: string[]): { query: string; format: string; config: str
   return { query, format, config: values.config };
 }
 
-async function readStdin(): Promise<string> {
+const tooLarge = (where: string) => new UsageError(`the query ${where}is larger than ${MAX_SQL_BYTES} bytes, the most a query may be`);
+
+/**
+ * The query on standard input (`cdrflow sql -`), read up to one byte past the limit: it was read whole, however
+ * large, and a directory there read as an empty query.
+ */
+async function readStdinQuery(): Promise<string> {
+  if (fstatSync(0).isDirectory()) throw new ExitError(EXIT_NO_INPUT, 'standard input is a directory; give the query, or a file or a pipe holding it');
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_SQL_BYTES) {
+      process.stdin.destroy();
+      throw tooLarge('on standard input ');
+    }
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A trailing `FORMAT X` in the query wins over --format (the client adds its own FORMAT clause). */
+/** How far from its end a trailing FORMAT clause is looked for: a keyword, a format name and the spaces around them. */
+const FORMAT_CLAUSE_CHARS = 256;
+
+/**
+ * A trailing `FORMAT X` in the query wins over --format (the client adds its own FORMAT clause). Only the end of the
+ * text is searched: the pattern run over the whole text took time growing with the square of a run of spaces (a
+ * query of 1 MB of them hung `cdrflow sql` for minutes).
+ */
 export function splitFormat(sql: string, fallback: string): { sql: string; format: string } {
-  const m = /\s+FORMAT\s+([A-Za-z]+)\s*;?\s*$/i.exec(sql);
-  return m ? { sql: sql.slice(0, m.index), format: m[1]! } : { sql, format: fallback };
+  const text = sql.trimEnd();
+  const from = Math.max(0, text.length - FORMAT_CLAUSE_CHARS);
+  const m = /\s+FORMAT\s+([A-Za-z]+)\s*;?$/i.exec(text.slice(from));
+  return m ? { sql: text.slice(0, from + m.index), format: m[1]! } : { sql, format: fallback };
 }
 
 /**
@@ -70,7 +98,8 @@ export const command: Command = {
   usage,
   async run(args) {
     const opts = parseArgs(args);
-    const raw = opts.query === '-' ? await readStdin() : opts.query;
+    const raw = opts.query === '-' ? await readStdinQuery() : opts.query;
+    if (Buffer.byteLength(raw) > MAX_SQL_BYTES) throw tooLarge('');
     const { sql, format } = splitFormat(raw, opts.format);
     if (sql.trim() === '') throw new UsageError('empty query');
     const config = loadCommandConfig({ file: opts.config });
@@ -92,7 +121,11 @@ export const command: Command = {
         await engine.close();
       }
     } catch (err) {
-      if (err instanceof Error) err.message = pointAtError(err.message, sql);
+      if (!(err instanceof Error)) throw err;
+      // A format name the engine does not know is the command line's mistake, as the other flags' are.
+      if (/\bUNKNOWN_FORMAT\b|^Unknown format\b/.test(err.message)) throw new UsageError(`format ${terminalText(format)}: ${terminalText(err.message)}`);
+      // The engine quotes the query back: its control characters (a binary file on stdin) must not reach the terminal.
+      err.message = pointAtError(err.message, sql).split('\n').map(terminalText).join('\n');
       throw err;
     }
   },
