@@ -62,6 +62,27 @@ describe('loadAppConfig', () => {
     expect(found.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('refuses an app or tenant listed twice, naming both places (the last secret won silently)', () => {
+    const found = problems(() =>
+      loadAppConfig({
+        env: {
+          CDRFLOW_HUAWEI_APPS: '[{"appKey":"k1","appSecret":"s1"},{"appKey":"k2","appSecret":"s2"},{"appKey":"k1","appSecret":"s3"}]',
+          CDRFLOW_LVMS_APPS: '[{"appKey":"l1","appSecret":"a"},{"appKey":"l1","appSecret":"b"}]',
+          TENCENT_CCC_SECRET_ID: 'id',
+          TENCENT_CCC_SECRET_KEY: 'key',
+          TENCENT_CCC_SDKAPPIDS: '1400000101,1400000101',
+          TENCENT_TRTC_APPS: '1600000101:x,1600000101:y',
+        },
+      }),
+    );
+    expect(found.map((p) => `${p.path}: ${p.message}`).sort()).toEqual([
+      'connectors.tencent-ccc.sdkAppIds.1: SdkAppId 1400000101 is also item 0; each may appear once',
+      'connectors.tencent-trtc.apps.1: sdkAppId 1600000101 is also item 0; each may appear once',
+      'receiver.huawei.apps.2: appKey "k1" is also item 0; each may appear once',
+      'receiver.lvms.apps.1: appKey "l1" is also item 0; each may appear once',
+    ]);
+  });
+
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);

@@ -18,3 +18,19 @@ export function formatZodIssues(error: z.ZodError, bullet = '  - '): string {
     .map((p) => `${bullet}${p.path}: ${p.message}`)
     .join('\n');
 }
+
+/**
+ * A check for `.superRefine` on an array: no two items share `keyOf(item)`. A second entry for the same app or tenant
+ * was taken silently, and the last one won: a push signed with the first entry's secret was refused as unsigned.
+ */
+export function distinctBy<T>(keyOf: (item: T) => unknown, what: string) {
+  return (items: T[], ctx: { addIssue(issue: { code: 'custom'; message: string; path: PropertyKey[] }): void }): void => {
+    const first = new Map<unknown, number>();
+    items.forEach((item, i) => {
+      const key = keyOf(item);
+      const at = first.get(key);
+      if (at === undefined) first.set(key, i);
+      else ctx.addIssue({ code: 'custom', path: [i], message: `${what} ${JSON.stringify(key)} is also item ${at}; each may appear once` });
+    });
+  };
+}

@@ -1,6 +1,7 @@
 // Configuration of the Alibaba LVMS TOP-shaped receiver route.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { distinctBy } from '../../core/zod-issues.ts';
 
 export const SIGN_METHODS = ['md5', 'hmac', 'hmac-sha256'] as const;
 export type SignMethod = (typeof SIGN_METHODS)[number];
@@ -13,7 +14,7 @@ export type LvmsApp = z.infer<typeof LvmsAppSchema>;
 
 export const LvmsReceiverConfigSchema = z.strictObject({
   path: z.string().startsWith('/').default('/router/rest'),
-  apps: z.array(LvmsAppSchema).min(1),
+  apps: z.array(LvmsAppSchema).min(1).superRefine(distinctBy((a) => a.appKey, 'appKey')),
   /** TOP allows 10 minutes of skew between the GMT+8 `timestamp` and server time. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(600),
   signMethods: z.array(z.enum(SIGN_METHODS)).min(1).default([...SIGN_METHODS]),

@@ -1,6 +1,7 @@
 // Configuration of the Huawei PrivateNumber push routes, the recording-link resolver and the pusher simulator.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { distinctBy } from '../../core/zod-issues.ts';
 
 export const HUAWEI_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
 
@@ -16,7 +17,7 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
   /** Both paths accept both kinds of push and route by eventType: Huawei lets the two URLs be the same. */
   feePath: z.string().startsWith('/').default('/huawei/privatenumber/fee'),
   eventPath: z.string().startsWith('/').default('/huawei/privatenumber/event'),
-  apps: z.array(HuaweiAppSchema).min(1),
+  apps: z.array(HuaweiAppSchema).min(1).superRefine(distinctBy((a) => a.appKey, 'appKey')),
   /** Accept the legacy X-WSSE header as well as X-AKSK. */
   allowWsse: z.boolean().default(false),
   /** Largest accepted |now - Created|; replay protection remembers nonces for this long. */

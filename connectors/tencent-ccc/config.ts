@@ -1,6 +1,7 @@
 // Configuration of the Tencent CCC poller (zod v4, strict: unknown keys are errors).
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { distinctBy } from '../../core/zod-issues.ts';
 import { pollingShape, topicsSchema } from '../poller/config.ts';
 
 export const cccConfigSchema = z.strictObject({
@@ -14,7 +15,7 @@ export const cccConfigSchema = z.strictObject({
   /** Connect to this address instead of resolving the endpoint (simulator, private link). */
   connectAddress: z.string().min(1).optional(),
   /** Tenants: one CCC SdkAppId each. */
-  sdkAppIds: z.array(z.number().int().positive()).min(1),
+  sdkAppIds: z.array(z.number().int().positive()).min(1).superRefine(distinctBy((id) => id, 'SdkAppId')),
   ...pollingShape({ lookbackSec: 1800, maxCallSec: 3600, maxWindowSec: 3600, requestsPerSecond: 20, pageSize: 100 }),
   topics: topicsSchema(TOPICS.raw('tencent-ccc')),
 });

@@ -1,6 +1,7 @@
 // Configuration of the Tencent RTC (TUICallKit) call-record poller (zod v4, strict).
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { distinctBy } from '../../core/zod-issues.ts';
 import { pollingShape, topicsSchema } from '../poller/config.ts';
 
 /**
@@ -40,7 +41,8 @@ export const trtcConfigSchema = z.strictObject({
         region: z.enum(REGIONS).optional(),
       }),
     )
-    .min(1),
+    .min(1)
+    .superRefine(distinctBy((a) => a.sdkAppId, 'sdkAppId')),
   /** UserSig validity; renewed `userSigRenewBeforeSec` before it runs out. */
   userSigValiditySec: z.number().int().positive().default(86_400),
   userSigRenewBeforeSec: z.number().int().nonnegative().default(3_600),
