@@ -58,6 +58,23 @@ describe('cdrflow recording', () => {
     }
   });
 
+  it('refuses a --base-url that is no URL and an empty --topic as usage errors (they were exit 78 and a Kafka error)', async () => {
+    vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
+    try {
+      const id = `huawei-privatenumber:${APP.appKey}:s1`;
+      for (const [flags, reason] of [
+        [['--base-url', 'notaurl'], /^--base-url needs the recording API's base URL \(https:\/\/host\), got "notaurl"$/],
+        [['--topic='], /^--topic needs a topic name$/],
+      ] as const) {
+        const err = await command.run([id, ...flags]).then(() => undefined, (e: Error) => e);
+        expect(err?.name, err?.message).toBe('UsageError');
+        expect(err?.message).toMatch(reason);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('prints the Location URL for a recorded call and exits 0; exits 3 for an unrecorded one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
     const recorded = join(dir, 'fee.json');

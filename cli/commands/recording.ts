@@ -4,13 +4,14 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
-import { parseFlags } from '../args.ts';
+import { httpUrl, parseFlags } from '../args.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
+import { topicExists } from '../../core/kafka.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn } from '../app-config.ts';
@@ -72,7 +73,9 @@ export const command: Command = {
     const json = values.json ?? false;
     if (cdrId === undefined || cdrId === '') throw new UsageError('missing cdr_id');
     const { tenant, sessionId } = parseCdrId(cdrId);
-    const baseUrlFlag = values['base-url'];
+    // Flags are the command line's: a bad one is a usage error (exit 64), not an invalid configuration (78).
+    const baseUrlFlag = values['base-url'] === undefined ? undefined : httpUrl('--base-url', values['base-url'], "the recording API's base URL (https://host)");
+    if (values.topic === '') throw new UsageError('--topic needs a topic name');
     const config = loadCommandConfig({
       file: values.config,
       overrides: (doc) => baseUrlFlag !== undefined && setIn(doc, ['receiver', 'huawei', 'recordingLinks', 'baseUrl'], baseUrlFlag),
@@ -89,7 +92,11 @@ export const command: Command = {
       record = readFeeRecord(recordFile);
     } else {
       const ends = endpoints(config);
-      const envelope = await findRawEnvelope(await oneShotKafka(config, 'cdrflow-recording'), createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
+      const kafka = await oneShotKafka(config, 'cdrflow-recording');
+      if (!(await topicExists(kafka, topic).catch((err: unknown) => rethrowUnreachable(err, config)))) {
+        throw new UsageError(`--topic ${quote(topic)} does not exist (the Huawei fee records are in ${huawei.topics.fee})`);
+      }
+      const envelope = await findRawEnvelope(kafka, createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
       if (!envelope) {
         console.error(`no raw record for ${cdrId} in ${topic}`);
         return EXIT_NO_RECORDING;
