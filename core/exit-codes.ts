@@ -29,7 +29,7 @@ export const EXIT_CONFIG = 78;
 /** `backfill` is done, but part of the range is older than the vendor keeps: a re-run cannot change that. */
 export const EXIT_DATA_LOST = 2;
 
-/** `normalize` (the stdin filter) read at least one line it could not normalize; the others were printed. */
+/** `normalize` (the stdin filter) or `import` read at least one line it could not use; the others were used. */
 export const EXIT_SOME_LINES_BAD = 2;
 
 /** `recording` found no recording for the call: not recorded, expired, or no raw record of it. */

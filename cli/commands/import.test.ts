@@ -36,6 +36,12 @@ describe('cdrflow import refusals', () => {
     expect(missing.stdout + directory.stdout).toBe('');
   });
 
+  it('--batch over its maximum names the flag and the range (it named the internal field batchSize)', () => {
+    const r = cdrflowImport(['huawei-privatenumber', '--file', join(dir, 'nope.jsonl'), '--batch', '100000000']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow import: --batch needs an integer 1\.\.10000, got "100000000"\n/);
+  });
+
   it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
     const file = join(dir, 'wt.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));

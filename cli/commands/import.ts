@@ -3,10 +3,10 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
+import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
-import { ImportOptionsSchema, IMPORT_VENDORS } from '../../connectors/file-import/config.ts';
+import { ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
 import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES } from '../../connectors/file-import/import.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
@@ -40,7 +40,8 @@ into memory), JSON the receivers would refuse (nested deeper than 16 levels, a m
 ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
-Exit status: 0 all lines imported; 2 some lines skipped; 1 the run failed (the registry, Kafka, a read error);
+--batch N publishes at most N records at a time, each batch acknowledged (default 500, at most ${MAX_IMPORT_BATCH}).
+Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
 64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);
 69 Kafka not reachable (checked before reading, about a second; the lines published before it went away stay
@@ -48,7 +49,7 @@ published); 130 / 143 stopped by SIGINT / SIGTERM.`;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
-  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1 }) };
+  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1, max: MAX_IMPORT_BATCH }) };
   const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
   return { options: parsed.data, config: values.config };
@@ -165,7 +166,7 @@ export const command: Command = {
           throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${stopped.problem}`);
         }
         bar.finish({ ...counts, ...where });
-        return summary.badLines > 0 ? 2 : 0;
+        return summary.badLines > 0 ? EXIT_SOME_LINES_BAD : 0;
       } catch (err) {
         if (err instanceof ExitError) throw err;
         bar.finish({ failed_at_line: bar.count });

@@ -3,6 +3,9 @@ import { z } from 'zod';
 
 export const IMPORT_VENDORS = ['huawei-privatenumber', 'alibaba-lvms'] as const;
 
+/** Most records per acknowledged publish (`--batch`; default 500). */
+export const MAX_IMPORT_BATCH = 10_000;
+
 export const ImportOptionsSchema = z.strictObject({
   vendor: z.enum(IMPORT_VENDORS),
   file: z.string().min(1),
@@ -10,7 +13,7 @@ export const ImportOptionsSchema = z.strictObject({
   tenant: z.string().min(1).optional(),
   /** Target topic; default cdr.raw.<vendor>. */
   topic: z.string().min(1).optional(),
-  batchSize: z.number().int().min(1).max(10_000).default(500),
+  batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(500),
   maxReportedBadLines: z.number().int().min(0).default(100),
 });
 export type ImportOptions = z.infer<typeof ImportOptionsSchema>;

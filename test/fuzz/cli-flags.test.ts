@@ -322,9 +322,7 @@ function semanticCase(r: Rng, command: CommandName): Planned | undefined {
           return plan('not an import vendor', [v, '--tenant', 't1'], ['vendor']);
         }
         case 1: {
-          const v = badNumber(r, 'import', '--batch', intIn(1, 10_000), (x) => {
-            if (integer('--batch', x, { min: 1 }) > 10_000) throw new Error('batchSize over 10000');
-          });
+          const v = badNumber(r, 'import', '--batch', intIn(1, 10_000), (x) => integer('--batch', x, { min: 1, max: 10_000 }));
           return v === undefined ? undefined : plan('--batch no integer 1..10000', [vendor, ...flagWith(r, 'batch', v)], ['batch']);
         }
         case 2:
