@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
-import { createClickHouse } from '../core/clickhouse.ts';
+import { assertEngineFree, createClickHouse } from '../core/clickhouse.ts';
 import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
@@ -106,7 +106,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
   try {
     // 0. The user's settings that can be checked before anything is started or created (local servers, topics, the
     // engine's files): the data directory, then the ports — the ops port bound for good, the receiver's tried.
-    if (ends.clickhouse.kind === 'embedded') checkDataDir(ends.clickhouse.dataDir);
+    if (ends.clickhouse.kind === 'embedded') {
+      checkDataDir(ends.clickhouse.dataDir);
+      // Another job holding the engine is found here, not after the local Kafka and registry were started for
+      // nothing (a second start on another port base booted both, ~11 s and 750 MB, then stopped them again).
+      assertEngineFree(ends.clickhouse.dataDir);
+    }
     // The ops port comes up first, so `cdrflow sql` / `status` ask this process (which is about to own the embedded
     // engine) while the rest starts, and a taken port is found before anything else starts; /readyz turns ready once
     // every component runs, /status says "starting" until then, and a query waits for the engine to open.

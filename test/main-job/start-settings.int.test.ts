@@ -1,7 +1,7 @@
 // `cdrflow start` with a setting it cannot use — the embedded data directory is a file (or below one), the ops port
 // (another job's too) or the receiver's port is held by another process — refuses in one line naming the setting and its environment
 // variable, exits 78 (EX_CONFIG) within seconds, and has started and created nothing: no topic of its namespace.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
   });
 
   /** A job with a receiver (so no "no vendor" note), its own namespace, ops port and data directory. */
-  async function start(overrides: NodeJS.ProcessEnv): Promise<{ result: CliResult; namespace: string }> {
+  async function start(overrides: NodeJS.ProcessEnv, servers: 'test' | 'local' = 'test'): Promise<{ result: CliResult; namespace: string }> {
     const namespace = uniqueName('startsettings');
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -64,7 +64,12 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
       ...overrides,
     };
     delete env['CLICKHOUSE_URL'];
-    expect(env['KAFKA_BROKERS'], 'the test harness names the test Kafka').toBeTruthy();
+    if (servers === 'local') {
+      // No servers named: the job would start its own local stack on this port base (nothing of the test's is there).
+      delete env['KAFKA_BROKERS'];
+      delete env['SCHEMA_REGISTRY_URL'];
+      env['CDRFLOW_PORT_BASE'] = '46700';
+    } else expect(env['KAFKA_BROKERS'], 'the test harness names the test Kafka').toBeTruthy();
     return { result: await cdrflow(['start'], env, 90_000), namespace };
   }
 
@@ -93,6 +98,16 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
     const { result, namespace } = await start({ CLICKHOUSE_DATA_DIR: below });
     expectRefusal(result, 'clickhouse.dataDir (env CLICKHOUSE_DATA_DIR)', `${below} cannot be created: ${file} is a file, not a directory`);
     expect(await topicsOf(namespace)).toEqual([]);
+  });
+
+  it('a data directory another live process holds: found before the local Kafka and registry start (they were started, ~11 s, and stopped again)', async () => {
+    const held = join(dir, uniqueName('held'));
+    mkdirSync(held);
+    // What the engine writes while a process holds the directory; this test's own process is the live holder.
+    writeFileSync(join(held, 'status'), `PID: ${process.pid}\nStarted at: 2026-12-05 10:00:00\nRevision: 1\n`);
+    const { result } = await start({ CLICKHOUSE_DATA_DIR: held }, 'local');
+    expectRefusal(result, `the embedded ClickHouse in ${held} is in use by another process (PID ${process.pid}`);
+    expect(result.stderr).not.toContain('infra:');
   });
 
   // The check for a cdrflow job already on the port asks it over HTTP first: a holder that drops the connection once
