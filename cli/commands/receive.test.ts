@@ -9,6 +9,18 @@ import { describe, expect, it } from 'vitest';
 import { cdrflow, freePort } from '../../test/main-job/cli.ts';
 
 describe('cdrflow receive --ops-port', () => {
+  it("refuses the receiver's own port as the ops port (it said another process held it)", async () => {
+    const same = String(await freePort());
+    const r = await cdrflow(['receive', '--port', same, '--ops-port', same], {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      CDRFLOW_HUAWEI_APPS: JSON.stringify([{ appKey: 'k', appSecret: 's' }]),
+      KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
+    }, 60_000);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(new RegExp(`^cdrflow receive: --ops-port ${same} is the receiver's own port \\(--port / receiver\\.port\\): give each its own\n`));
+  });
+
   it('refuses a taken port before the receiver listens, naming the flag', async () => {
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));

@@ -46,6 +46,10 @@ export const command: Command = {
     const opts = parse(args);
     const config = loadCommandConfig({ file: opts.config, overrides: (doc) => opts.overrides.forEach(([key, value]) => setIn(doc, ['receiver', key], value)) });
     if (!config.receiver) throw new UsageError('no receiver settings: give --config with a "receiver" section, or CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS');
+    // One port for both would be refused by the second listen as "in use by another process": it is this one.
+    if (opts.opsPort !== undefined && opts.opsPort !== 0 && opts.opsPort === config.receiver.port) {
+      throw new UsageError(`--ops-port ${opts.opsPort} is the receiver's own port (--port / receiver.port): give each its own`);
+    }
     const ends = endpoints(config);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
