@@ -184,6 +184,13 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     }
   });
 
+  it('infra: --force with up or status is a usage error (it was taken silently; only down has something to force)', () => {
+    // `status` only: were the check lost, `up` would start a stack.
+    const r = cdrflow(['infra', 'status', '--force', '--port-base', '46900']);
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow infra: --force applies to `infra down` only\n/);
+  });
+
   it("tail refuses Kafka's internal topics before connecting (their bytes were read as a schema id)", () => {
     const r = cdrflow(['tail', '__consumer_offsets'], { KAFKA_BROKERS: '127.0.0.1:1' });
     expect(r.status, r.stderr).toBe(64);

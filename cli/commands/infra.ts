@@ -28,6 +28,8 @@ function parse(args: string[]): { action: string; base: number; force: boolean }
   const [action] = positionals;
   const base = values['port-base'] === undefined ? loadCommandConfig({ file: values.config }).localInfra.portBase : integer('--port-base', values['port-base'], { min: 1024, max: 65000 });
   if (action === undefined) throw new UsageError('missing action');
+  // Only `down` has something to force: taken silently elsewhere, it suggested that `up` or `status` would force something.
+  if (values.force && action !== 'down') throw new UsageError(`--force applies to \`infra down\` only`);
   return { action, base, force: values.force ?? false };
 }
 
@@ -51,8 +53,8 @@ export const command: Command = {
       case 'up': {
         const t0 = Date.now();
         const r = await up(base, log);
-        const what = r.startedKafka || r.startedRegistry ? 'started' : 'already running';
-        console.log(`infra: stack ${base} ${what} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        const started = r.startedKafka || r.startedRegistry;
+        console.log(`infra: stack ${base} ${started ? `started in ${((Date.now() - t0) / 1000).toFixed(1)} s` : 'was already running'}`);
         console.log(`KAFKA_BROKERS=${r.endpoints.kafkaBrokers.join(',')}`);
         console.log(`SCHEMA_REGISTRY_URL=${r.endpoints.schemaRegistryUrl}`);
         return 0;
