@@ -2,7 +2,8 @@
 // (the file's `connectors.<vendor>` section, the environment table, then these flags), on the configured Kafka and
 // schema registry.
 import { ExitError, UsageError } from './command.ts';
-import { EXIT_USAGE } from '../core/exit-codes.ts';
+import { EXIT_USAGE, signalExit } from '../core/exit-codes.ts';
+import { stopRequests } from './signals.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { defaultCheckpointTopic, endpoints, type AppConfig } from '../app/config.ts';
 import { createKafka, topicExists } from '../core/kafka.ts';
@@ -124,13 +125,27 @@ export async function pullConnector(
   return { connector: vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps), config, configured };
 }
 
-/** Aborts on the first SIGINT/SIGTERM (stop intake, let the current write finish, exit). */
-export function shutdownSignal(): AbortSignal {
+/**
+ * SIGINT/SIGTERM as stop requests (cli/signals.ts): the first aborts `signal` (stop intake, let the current write
+ * finish; the connector then throws a PollStopped with what it read); a later, separate one exits at once.
+ */
+export function shutdownSignal(command: 'backfill' | 'poll') {
   const ac = new AbortController();
-  const stop = () => ac.abort(new Error('shutdown requested'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return ac.signal;
+  const requests = stopRequests({
+    onStop: () => ac.abort(new Error('shutdown requested')),
+    onForce: (signal) => {
+      process.stderr.write(`cdrflow ${command}: ${signal} again: exiting without waiting (the checkpoint keeps the windows Kafka acknowledged)\n`);
+      process.exit(signalExit(signal));
+    },
+  });
+  return {
+    signal: ac.signal,
+    /** The first stop request's signal, once there was one. */
+    get received(): NodeJS.Signals | undefined {
+      return requests.received;
+    },
+    dispose: () => requests.dispose(),
+  };
 }
 
 /**

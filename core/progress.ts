@@ -81,10 +81,10 @@ export class Progress {
     else this.stream.write(`${this.render()}\n`);
   }
 
-  /** Final line: clears the bar and prints the summary fields given (plus elapsed). */
-  finish(summary: Record<string, string | number>): string {
+  /** Final line: clears the bar and prints the summary fields given (plus elapsed); `outcome` says how it ended. */
+  finish(summary: Record<string, string | number>, outcome: 'done' | 'stopped' = 'done'): string {
     const elapsed = formatDuration(this.now() - this.started);
-    const text = `${this.options.label} done: ${Object.entries({ ...summary, elapsed })
+    const text = `${this.options.label} ${outcome}: ${Object.entries({ ...summary, elapsed })
       .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
       .join(' ')}`;
     if (this.tty) this.stream.write('\r\x1b[2K');

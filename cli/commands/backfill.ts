@@ -2,12 +2,13 @@
 // resumable re-poll in mode `backfill` with its own checkpoint; progress with ETA and a summary.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE } from '../../core/exit-codes.ts';
+import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
+import { PollStopped } from '../../connectors/poller/reader.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
 
@@ -24,13 +25,16 @@ longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) 
 the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on every run of the
 range), never silently skipped; the rest is read.
 
+Ctrl-C (SIGINT) or SIGTERM stops it: the window being read is dropped (the checkpoint keeps the windows read), the
+summary so far says stopped: ... and where the same command run again resumes; a second one later exits at once.
+
 --topic T publishes to T instead of the vendor's raw topic (which the pipeline reads, created when missing): T must
 exist already and is never created; a topic that does not, or another vendor's raw topic, is refused (exit 64).
 
 Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec (or calls may still have been running),
 run the same command again after the time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
 be read (a re-run cannot change that); 64 usage, a --from later than now - settleSec, or a --topic refused; 69 Kafka not reachable;
-78 config; 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
+78 config; ${signalExit('SIGINT')} / ${signalExit('SIGTERM')} stopped by SIGINT / SIGTERM (run the same command again to resume); 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 
 ${CONNECTION_FLAGS}`;
 
@@ -65,20 +69,30 @@ export const command: Command = {
         if (problem) throw new ExitError(EXIT_USAGE, problem);
       },
     });
+    const stop = shutdownSignal('backfill');
     try {
       // A tenant the configuration does not name is the user's mistake (exit 64), not a failed run.
       const { tenants } = connector.source;
       if (!tenants.includes(tenant)) throw new ExitError(EXIT_USAGE, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
       await checkTopicFlags(vendor, parsed.values, config, configured, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
-      const summary = await connector.backfill({ tenant, from, to, windowSec }, shutdownSignal());
+      const summary = await connector.backfill({ tenant, from, to, windowSec }, stop.signal);
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
       return backfillExitCode(summary);
     } catch (err) {
       if (err instanceof ExitError) throw err;
+      // A stop request, not a failure: the summary so far was printed; the checkpoint keeps the windows read.
+      if (stop.signal.aborted) {
+        const signal = stop.received ?? 'SIGINT';
+        const partial = err instanceof PollStopped ? (err.partial as BackfillSummary) : undefined;
+        if (partial && parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...partial, stopped: signal }));
+        const resume = partial?.stoppedAt === undefined ? '' : ` from ${partial.stoppedAt}`;
+        throw new ExitError(signalExit(signal), `stopped by ${signal}: run the same command again to resume${resume}`);
+      }
       // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
       return rethrowUnreachable(err, config);
     } finally {
+      stop.dispose();
       await connector.close();
     }
   },

@@ -15,7 +15,7 @@
 import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { readWindow, type PollContext } from './reader.ts';
+import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
 import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
 import { HORIZON_SAFETY_SEC } from './live.ts';
 
@@ -64,6 +64,11 @@ export interface BackfillSummary {
   unsettledFrom?: string;
   /** When the unread rest will have settled: run the same backfill again after this (ISO). */
   retryAfter?: string;
+  /**
+   * Set when a shutdown request stopped the run (then thrown as the `partial` of a PollStopped): where the same
+   * command run again resumes (ISO); the counts are of the windows read and checkpointed before.
+   */
+  stoppedAt?: string;
   summaryLine: string;
 }
 
@@ -192,9 +197,21 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   }
   let records = 0;
   let pages = 0;
+  let read = 0;
+  let stopped: { at: number; cause: unknown } | undefined;
   const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
-    const result = await readWindow(pctx, req.tenant, window);
+    let result: WindowResult;
+    try {
+      ctx.signal.throwIfAborted();
+      result = await readWindow(pctx, req.tenant, window);
+    } catch (err) {
+      // A shutdown request surfaces as whatever the read was doing (an aborted fetch, a wait, a retry): a stop here,
+      // after the last saved window; this one is read again by the next run.
+      if (!ctx.signal.aborted) throw err;
+      stopped = { at: window.start, cause: err };
+      break;
+    }
     await store.save(id, {
       ...base,
       watermark: isoOf(window.end),
@@ -207,6 +224,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     metrics.window({ tenant: req.tenant, mode: 'backfill' }, window.end);
     records += result.records;
     pages += result.pages;
+    read++;
     progress.tick(1);
   }
   const elapsedMs = ctx.now() - started;
@@ -216,20 +234,24 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   if (alreadyComplete) notes.push('already complete');
   if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} is older than ${source.vendor} keeps (${retentionDays} days) and cannot be read`);
   const retryAfter = isoOf(to + settleSec + maxCallSec);
-  if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
-  const summaryLine = progress.finish({
-    windows: windows.length,
-    pages,
-    records,
-    retries,
-    'records/s': elapsedMs > 0 ? Math.round((records / elapsedMs) * 1000) : 0,
-    ...(lost ? { lost_seconds: lost.seconds } : {}),
-    ...(plan.unsettled ? { unsettled_from: isoOf(plan.unsettled.start) } : {}),
-    ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
-  });
-  return {
+  if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(stopped.at)}`);
+  else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
+  const summaryLine = progress.finish(
+    {
+      windows: read,
+      pages,
+      records,
+      retries,
+      'records/s': elapsedMs > 0 ? Math.round((records / elapsedMs) * 1000) : 0,
+      ...(lost ? { lost_seconds: lost.seconds } : {}),
+      ...(plan.unsettled && !stopped ? { unsettled_from: isoOf(plan.unsettled.start) } : {}),
+      ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+    },
+    stopped ? 'stopped' : 'done',
+  );
+  const summary: BackfillSummary = {
     checkpointId: id,
-    windows: windows.length,
+    windows: read,
     pages,
     records,
     retries,
@@ -237,10 +259,14 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     lostSeconds: lost?.seconds ?? 0,
     ...(lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to) } : {}),
     alreadyComplete,
-    complete: plan.unsettled === undefined,
+    complete: plan.unsettled === undefined && !stopped,
     ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter } : {}),
+    ...(stopped ? { stoppedAt: isoOf(stopped.at) } : {}),
     summaryLine,
   };
+  // Still a rejection for callers (reconcile's repair): a stopped range is not a finished one.
+  if (stopped) throw new PollStopped(summary, stopped.cause);
+  return summary;
 }
 
 function recordedLoss(cp: Checkpoint | undefined): { from: number; to: number; seconds: number } | undefined {

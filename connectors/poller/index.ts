@@ -6,4 +6,5 @@ export { nextLiveWindow, backfillWindows, type TimeWindow } from './windows.ts';
 export { PollerMetrics, type PollerCounts } from './metrics.ts';
 export type { PullSource, SourcePage } from './source.ts';
 export type { BackfillRequest, BackfillSummary } from './backfill.ts';
+export { PollStopped } from './reader.ts';
 export { RecentKeys, payloadHash } from './recent-keys.ts';

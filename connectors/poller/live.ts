@@ -4,7 +4,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
-import { readWindow, type PollContext } from './reader.ts';
+import { PollStopped, readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
@@ -51,11 +51,26 @@ export class LivePoller {
     return this.ctx.metrics;
   }
 
-  /** Reads every tenant up to now - settle. Throws on the first error (retryable ones were already retried). */
+  /**
+   * Reads every tenant up to now - settle. Throws on the first error (retryable ones were already retried); stopped by
+   * `signal`, a PollStopped with the counts of the windows checkpointed before.
+   */
   async runOnce(signal: AbortSignal = new AbortController().signal): Promise<RunOnceResult> {
+    const total: RunOnceResult = { windows: 0, records: 0, published: 0, unchanged: 0, pages: 0 };
+    try {
+      await this.catchUp(signal, total);
+    } catch (err) {
+      // The abort surfaces as whatever the read was doing (an aborted fetch, a wait, a retry's last error).
+      if (signal.aborted) throw new PollStopped(total, err);
+      throw err;
+    }
+    return total;
+  }
+
+  /** runOnce's reading; adds each checkpointed window to `total`. */
+  private async catchUp(signal: AbortSignal, total: RunOnceResult): Promise<void> {
     const ctx: PollContext = { ...this.ctx, signal, mode: 'live', recentKeys: this.recentKeys };
     const { source, log, metrics } = ctx;
-    const total: RunOnceResult = { windows: 0, records: 0, published: 0, unchanged: 0, pages: 0 };
     this.recentKeys?.expire(ctx.now());
     for (const tenant of source.tenants) {
       const id = checkpointIds.live(source.vendor, tenant);
@@ -115,7 +130,6 @@ export class LivePoller {
         if (plan.window.end >= nowSec - this.settings.settleSec) break;
       }
     }
-    return total;
   }
 
   /**

@@ -45,6 +45,20 @@ export interface WindowResult {
   polledAt: number;
 }
 
+/**
+ * A run (backfill, one live pass) ended by its signal at a safe point: the windows before it are checkpointed, the one
+ * being read is not (the next run reads it again). `partial` is what was read up to there.
+ */
+export class PollStopped<T> extends Error {
+  override readonly name = 'PollStopped';
+  constructor(
+    readonly partial: T,
+    cause: unknown,
+  ) {
+    super('stopped by a shutdown request', { cause });
+  }
+}
+
 /** Pages published concurrently while the next page is fetched. */
 const MAX_INFLIGHT_PUBLISHES = 3;
 /** Page requests in flight ahead of the one being processed (the token bucket still caps the rate). */
@@ -273,6 +287,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     } finally {
       // Whatever is still in flight settles before the window is given up or finished.
       await Promise.allSettled(queue.map((q) => q.fetch));
+      // Stopped: the pages handed to Kafka finish too, so none is cut off half-sent when the producer disconnects.
+      if (signal.aborted) await Promise.allSettled(inflight);
     }
     if (publishError !== undefined) break;
     if (totals.size <= 1) break;
