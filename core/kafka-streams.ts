@@ -745,6 +745,17 @@ export async function groupState(kafka: Kafka, groupId: string): Promise<GroupSt
   return withAdmin(kafka, (admin) => describeGroupState(admin, groupId));
 }
 
+/** Whether the group has a committed offset on any partition of `topics` (a group never used has none). */
+export async function groupHasCommitted(kafka: Kafka, groupId: string, topics: string[]): Promise<boolean> {
+  return withAdmin(kafka, async (admin) => {
+    const existing = new Set(await admin.listTopics());
+    const present = topics.filter((t) => existing.has(t));
+    if (present.length === 0) return false;
+    const committed = await admin.fetchOffsets({ groupId, topics: present });
+    return committed.some((t) => t.partitions.some((p) => Number(p.offset) >= 0));
+  });
+}
+
 /** Sets a (stopped) group's committed offsets to the start of each topic: the next run re-reads everything. */
 export async function resetGroupToEarliest(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
   await withAdmin(kafka, async (admin) => {

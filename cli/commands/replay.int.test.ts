@@ -9,6 +9,9 @@ import { ALL_RAW_TOPICS, CONSUMER_GROUPS } from '../../core/topology.ts';
 import { infraEnv } from '../../infra/test-infra.ts';
 import { testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
 
+/** Names Kafka can be asked about (the others are refused before it is). */
+const groupIdOk = (group: string) => /^[A-Za-z0-9._-]{1,249}$/.test(group);
+
 const CLI = fileURLToPath(new URL('../../bin/cdrflow.mjs', import.meta.url));
 
 function replay(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -49,6 +52,50 @@ describe('cdrflow replay with a namespace', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`group ${group} reset to the start of ${topics[0]}`);
     expect((await groupLag(kafka, group, [topics[0]!]))[0]).toMatchObject({ committed: 0, lag: 3 });
+  });
+
+  it('refuses a --group that is not a group id, another stage\'s group, or one with nothing committed (a typo), exit 64, committing nothing', async () => {
+    const ns = uniqueName('grp').replace(/[^A-Za-z0-9_-]/g, '_');
+    const normalize = `${ns}.${CONSUMER_GROUPS.normalize}`;
+    const other = `${ns}.normalize-v2`;
+    const topics = ALL_RAW_TOPICS.map((t) => `${ns}.${t}`);
+    const kafka = testKafka();
+    await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: 1 })));
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = async (groupId: string) => (await admin.fetchOffsets({ groupId, topics })).flatMap((t) => t.partitions).filter((p) => Number(p.offset) >= 0);
+    try {
+      // A group of one's own that did read the raw topics (a second normalize pipeline): still accepted.
+      await admin.setOffsets({ groupId: other, topic: topics[0]!, partitions: [{ partition: 0, offset: '0' }] });
+      const typo = `${ns}.cdrflow.normalise`;
+      const refused: [string, RegExp][] = [
+        [typo, new RegExp(`^cdrflow replay: consumer group ${typo} has no committed offsets on the raw topics \\(.*\\), nothing was reset: did you mean the configured normalize group ${normalize}\\?`)],
+        [`${ns}.${CONSUMER_GROUPS.clickhouseSink}`, /is the consumer group of the ClickHouse sink, not of normalize/],
+        [`${ns}.${CONSUMER_GROUPS.dlqLoader}`, /is the consumer group of the dead-letter loader, not of normalize/],
+        ['weird group!', /^cdrflow replay: --group "weird group!" is not a consumer group id \(letters, digits, dot, underscore and dash only\)/],
+        ['g'.repeat(300), /is not a consumer group id \(at most 249 characters\)/],
+      ];
+      for (const [group, message] of refused) {
+        for (const dry of [[], ['--dry-run']]) {
+          const run = await replay(['--group', group, '--vendor', 'alibaba-lvms', ...dry], { CDRFLOW_NAMESPACE: ns });
+          expect(run.code, `${group}: ${run.stderr}`).toBe(64);
+          expect(run.stdout).toBe('');
+          expect(run.stderr).toMatch(message);
+          // Each names the group replay is for.
+          expect(run.stderr).toMatch(new RegExp(`configured normalize group (is )?${normalize.replaceAll('.', '\\.')}\\b`));
+          expect(run.stderr.trim().split('\n')).toHaveLength(1);
+        }
+        if (groupIdOk(group)) expect(await committed(group), group).toEqual([]);
+      }
+      const ok = await replay(['--group', other, '--vendor', 'alibaba-lvms'], { CDRFLOW_NAMESPACE: ns });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`group ${other} reset to the start of ${ns}.cdr.raw.alibaba-lvms`);
+      // The configured group is accepted with nothing committed yet (a pipeline that never ran normalize).
+      const fresh = await replay(['--vendor', 'alibaba-lvms', '--dry-run'], { CDRFLOW_NAMESPACE: ns });
+      expect(fresh.code, fresh.stderr).toBe(0);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('refuses a group with live members before printing anything, and changes nothing (--dry-run alike)', async () => {

@@ -4,7 +4,10 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
-import { groupLag, groupState, resetGroupToEarliest } from '../../core/kafka-streams.ts';
+import { groupHasCommitted, groupLag, groupState, resetGroupToEarliest } from '../../core/kafka-streams.ts';
+import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from '../../core/exit-codes.ts';
+import { groupIdSchema } from '../../transforms/normalize/service/config.ts';
+import type { AppConfig } from '../../app/config.ts';
 import { isVendor } from '../../core/topology.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -23,8 +26,30 @@ Options:
   --config FILE  the pipeline's YAML or JSON (as for \`cdrflow start\`): the normalize group and raw topics come from
                  its "normalize" section, with the namespace applied (CDRFLOW_NAMESPACE works the same)
   --vendor V     only this vendor's raw topic (repeatable)
-  --group ID     the normalize group (default: the config's normalize.groupId, cdrflow.normalize without one)
-  --dry-run      show the committed offsets that would be reset, change nothing`;
+  --group ID     the normalize group (default: the config's normalize.groupId, cdrflow.normalize without one).
+                 Refused (exit 64, nothing changed): a name that is not a group id (letters, digits, . _ - only, at
+                 most 249), another stage's group (the sink's, the dead-letter loader's), and a group other than the
+                 configured normalize group that has no committed offset on the raw topics (a typo: resetting it would
+                 only create it; normalize under a new group reads from the start anyway). There is no flag to
+                 override this.
+  --dry-run      show the committed offsets that would be reset, change nothing
+
+Exit status: 0 reset (or, --dry-run, shown); ${EXIT_USAGE} usage or a --group refused; ${EXIT_UNAVAILABLE} Kafka not reachable; ${EXIT_CONFIG} config;
+1 the group has live members, or another error.`;
+
+/**
+ * Why `--group` cannot be the group replay resets, from its name alone (before Kafka is asked), or undefined: not a
+ * group id, or the group of another stage, whose offsets on the raw topics would then mean nothing to anyone.
+ */
+function groupNameProblem(group: string, config: AppConfig): string | undefined {
+  const normalize = config.normalize.groupId;
+  const parsed = groupIdSchema.safeParse(group);
+  if (!parsed.success) return `--group ${quote(group)} is not a consumer group id (${parsed.error.issues.map((i) => i.message).join('; ')}); the configured normalize group is ${normalize}`;
+  if (group === normalize) return undefined;
+  const stage = group === config.sink.groupId ? 'the ClickHouse sink' : group === config.dlqLoader.groupId ? 'the dead-letter loader' : undefined;
+  if (stage !== undefined) return `--group ${group} is the consumer group of ${stage}, not of normalize: replay resets normalize's group on the raw topics; the configured normalize group is ${normalize} (leave --group out to use it)`;
+  return undefined;
+}
 
 export const command: Command = {
   name: 'replay',
@@ -38,12 +63,21 @@ export const command: Command = {
     const config = loadCommandConfig({ file: values.config });
     // The group and topics normalize really uses (namespace applied), so a namespaced pipeline replays its own group.
     const group = values.group ?? config.normalize.groupId;
+    const nameProblem = groupNameProblem(group, config);
+    if (nameProblem !== undefined) throw new ExitError(EXIT_USAGE, nameProblem);
     const dryRun = values['dry-run'] ?? false;
     const inputs = config.normalize.inputTopics;
     const topics = vendors.length > 0 ? inputs.filter((t) => vendors.some((v) => t.endsWith(`.${v}`))) : inputs;
     if (topics.length === 0) throw new UsageError(`no input topic of normalize (${inputs.join(', ')}) belongs to ${vendors.join(', ')}`);
     const kafka = await oneShotKafka(config, 'cdrflow-replay');
     try {
+      // A name that is no stage's (a typo: `cdrflow.normalise`) has nothing committed: resetting it would create it.
+      if (group !== config.normalize.groupId && !(await groupHasCommitted(kafka, group, inputs))) {
+        throw new ExitError(
+          EXIT_USAGE,
+          `consumer group ${group} has no committed offsets on the raw topics (${inputs.join(', ')}), nothing was reset: did you mean the configured normalize group ${config.normalize.groupId}? (leave --group out to use it)`,
+        );
+      }
       // Refused before anything is printed: the offsets below read like the result of a reset, and with live members
       // there is none (the dry run says the same: this is what replay would do now).
       const { state, members, live } = await groupState(kafka, group);

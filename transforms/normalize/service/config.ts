@@ -6,8 +6,11 @@ import { normalizeOptionsSchema } from '../config.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
 
+/** normalize's consumer group id; `replay --group` is held to it too. 249: Kafka's bound on a topic name. */
+export const groupIdSchema = name.max(249, 'at most 249 characters');
+
 export const normalizeServiceConfigSchema = z.strictObject({
-  groupId: name.default(CONSUMER_GROUPS.normalize),
+  groupId: groupIdSchema.default(CONSUMER_GROUPS.normalize),
   inputTopics: z.array(name).min(1).default([...ALL_RAW_TOPICS]),
   outputTopic: name.default(TOPICS.normalized),
   deadLetterTopic: name.default(TOPICS.deadLetter),
