@@ -130,9 +130,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           return sessions.run(sql, format, { signal, color });
         },
         log: log.child('ops'),
-        reconcile: async (body, write) => {
+        reconcile: async (body, write, signal) => {
           if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
-          return late.reconcile.handle(body, write);
+          return late.reconcile.handle(body, write, signal);
         },
       },
       { setting: `ops.port (env CDRFLOW_OPS_PORT${config.ops.port === undefined ? '; default localInfra.portBase + 70' : ''})` },

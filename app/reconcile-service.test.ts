@@ -12,7 +12,10 @@ import type { ReconcileRequest } from '../reconcile/reconcile.ts';
 /** A Kafka whose admin never connects: a run started on it stays in progress (its first step waits for the stages). */
 const stuckKafka = { admin: () => ({ connect: () => new Promise(() => {}), disconnect: () => Promise.resolve() }) } as unknown as Kafka;
 
-function serviceOn(kafka: Kafka): ReconcileService {
+/** A Kafka that refuses at once: a run keeps asking for the stages' lag (up to 30 s), so it stays in progress. */
+const refusingKafka = { admin: () => ({ connect: () => Promise.reject(new Error('refused')), disconnect: () => Promise.resolve() }) } as unknown as Kafka;
+
+function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Record<string, unknown>) => void = () => {}): ReconcileService {
   return startReconcileService(loadAppConfig({ env: {} }), {
     kafka,
     registry: {} as SchemaRegistry,
@@ -21,7 +24,7 @@ function serviceOn(kafka: Kafka): ReconcileService {
     promRegistry: new Registry(),
     demo: false,
     say: () => {},
-    log: () => {},
+    log,
   });
 }
 
@@ -41,6 +44,26 @@ describe('reconcile service (POST /reconcile)', () => {
     const second = lines();
     await service.handle(BODY, second.write);
     expect(second.out).toEqual([{ error: 'a reconcile run is already in progress in this job; try again when it finished', exitCode: 3 }]);
+  });
+
+  it('aborts a run whose client went away, logs it, and takes the next run at once', async () => {
+    const logged: { event: string; fields?: Record<string, unknown> }[] = [];
+    service = serviceOn(refusingKafka, (_level, event, fields) => void logged.push({ event, ...(fields ? { fields } : {}) }));
+    const client = new AbortController();
+    const first = lines();
+    const running = service.handle(BODY, first.write, client.signal);
+    client.abort(new Error('the client went away'));
+    // Bounded: the old service kept the run for the stages' 30 s wait and the whole pass after it.
+    const ended = await Promise.race([running.then(() => 'ended'), new Promise((r) => setTimeout(r, 5_000, 'still running'))]);
+    expect(ended).toBe('ended');
+    expect(first.out).toEqual([{ error: 'the client went away', exitCode: 3 }]);
+    expect(logged).toEqual([{ event: 'reconcile.aborted', fields: expect.objectContaining({ from: '2026-11-30', to: '2026-11-30', reason: 'the client went away' }) }]);
+    const nextClient = new AbortController();
+    const next = lines();
+    const again = service.handle(BODY, next.write, nextClient.signal);
+    nextClient.abort(new Error('done'));
+    await again;
+    expect(next.out).toEqual([{ error: 'done', exitCode: 3 }]);
   });
 
   it('refuses a request that is not one: exit 64', async () => {

@@ -132,8 +132,9 @@ export interface ReconcileService {
    * `POST /reconcile`: NDJSON lines {"progress": "..."} then {"outcome": …} (its exitCode: 0 agree, 1 drift, 2 a vendor
    * API unreadable) or {"error": "...", "exitCode": N}: 3 when the run could not be made (another run in progress,
    * Kafka, ClickHouse or the registry unreachable, any other failure: no verdict), 64 for a malformed request.
+   * `signal` (the client left) aborts the run at its next safe point, which frees the job for the next run.
    */
-  handle(body: string, write: (line: string) => void): Promise<void>;
+  handle(body: string, write: (line: string) => void, signal?: AbortSignal): Promise<void>;
   stop(): void;
 }
 
@@ -144,10 +145,11 @@ export function startReconcileService(
   const metrics = new ReconcileMetrics(parts.promRegistry);
   let running: Promise<ReconcileOutcome> | undefined;
   const abort = new AbortController();
-  const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void): Promise<ReconcileOutcome> => {
+  const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
     if (running) throw new ReconcileBusyError();
     const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
-    running = runReconcile(deps, req, abort.signal).finally(() => (running = undefined));
+    const signal = client ? AbortSignal.any([abort.signal, client]) : abort.signal;
+    running = runReconcile(deps, req, signal).finally(() => (running = undefined));
     return running;
   };
 
@@ -192,7 +194,7 @@ export function startReconcileService(
   }
 
   return {
-    async handle(body, write) {
+    async handle(body, write, signal) {
       let req: ReconcileRequest;
       try {
         let parsed: unknown;
@@ -207,14 +209,21 @@ export function startReconcileService(
         write(JSON.stringify({ error: (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim(), exitCode: EXIT_USAGE }));
         return;
       }
+      const started = Date.now();
       try {
         const outcome = await run(
           req,
           lineStream((line) => write(JSON.stringify({ progress: line }))),
-          (msg) => write(JSON.stringify({ progress: msg })),
+          // Once the client left, the run's last words (what a stopped repair had done) go to the job's log.
+          (msg) => (signal?.aborted ? parts.log('warn', 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }))),
+          signal,
         );
         write(JSON.stringify({ outcome: outcomeJson(outcome) }));
       } catch (err) {
+        // Nobody reads the answer of a run its client left: the job's log says it stopped.
+        if (signal?.aborted && !(err instanceof ReconcileBusyError)) {
+          parts.log('warn', 'reconcile.aborted', { from: req.from, to: req.to, repair: req.repair, reason: (signal.reason as Error | undefined)?.message ?? 'aborted', afterMs: Date.now() - started });
+        }
         write(JSON.stringify({ error: err instanceof Error ? err.message : String(err), exitCode: EXIT_NO_VERDICT }));
       }
     },

@@ -349,6 +349,8 @@ export interface ScanOptions {
   onStart?: (totalOffsets: number) => void;
   /** Called as partitions advance (batches holding only transaction markers included), with the offsets covered. */
   onProgress?: (offsets: number) => void;
+  /** Ends the scan early, rejecting with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -360,6 +362,8 @@ export interface ScanOptions {
  * which see those fetches too.
  */
 export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}): Promise<void> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -381,6 +385,7 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
   } finally {
     await admin.disconnect();
   }
+  signal?.throwIfAborted();
   options.onStart?.(total);
   if (ends.size === 0) return;
   const groupId = `cdrflow.reader.${topic}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
@@ -390,6 +395,7 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
   const pending = new Set(ends.keys());
   const position = new Map<number, bigint>();
   const timeoutMs = options.timeoutMs ?? 60_000;
+  let onAbort: (() => void) | undefined;
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -398,6 +404,12 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
         () => reject(new CdrflowError('transient', `reading ${topic} to its end took longer than ${timeoutMs} ms (partitions left: ${[...pending].join(',')})`)),
         timeoutMs,
       );
+      onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
       consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
         const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string };
         const end = ends.get(partition);
@@ -433,6 +445,7 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
         });
     });
   } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => undefined);
     await deleteThrowawayGroup(kafka, groupId);
   }

@@ -160,6 +160,33 @@ describe('ops server', () => {
     }
   });
 
+  it('aborts the reconcile run when its client goes away, as it cancels a query', async () => {
+    const events: string[] = [];
+    const own = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => '',
+      reconcile: async (_body, write, signal) => {
+        write('{"progress":"started"}');
+        events.push('started');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        events.push(`aborted: ${(signal.reason as Error).message}`);
+      },
+    });
+    try {
+      const abort = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: abort.signal });
+      const reader = res.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"progress":"started"}\n');
+      abort.abort();
+      await until(() => events.length === 2);
+      expect(events).toEqual(['started', 'aborted: the client went away']);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('logs every query with caller, duration and outcome', async () => {
     await post('SELECT 3');
     const entry = logged.find((l) => l.fields['sql'] === 'SELECT 3');

@@ -30,9 +30,10 @@ export interface OpsHandlers {
   log?: OpsLog;
   /**
    * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
-   * the connectors — and streams NDJSON lines through `write` until it finishes. Absent: 404.
+   * the connectors — and streams NDJSON lines through `write` until it finishes; `signal` aborts when the client
+   * leaves. Absent: 404.
    */
-  reconcile?: (body: string, write: (line: string) => void) => Promise<void>;
+  reconcile?: (body: string, write: (line: string) => void, signal: AbortSignal) => Promise<void>;
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
@@ -118,7 +119,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       const body = await bodyOr413(req, res, 'request body');
       if (body === undefined) return;
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      await h.reconcile!(body, (line) => void res.write(`${line}\n`));
+      // As for /sql: the client going away aborts its run, which otherwise held the job's one reconcile for minutes.
+      const abort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) abort.abort(new Error('the client went away'));
+      });
+      await h.reconcile!(body, (line) => void (res.destroyed || res.write(`${line}\n`)), abort.signal);
       res.end();
       return;
     }

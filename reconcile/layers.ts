@@ -106,7 +106,7 @@ export async function readSource(
 /** Decoding resolves from the registry cache without yielding: give the host's other work (heartbeats) a turn. */
 const YIELD_EVERY = 200;
 
-async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number): Promise<number> {
+async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number, signal?: AbortSignal): Promise<number> {
   let progress: Progress | undefined;
   let messages = 0;
   await scanTopicToEnd(
@@ -118,6 +118,7 @@ async function scanWithProgress(kafka: Kafka, topic: string, label: string, stre
     },
     {
       timeoutMs,
+      ...(signal ? { signal } : {}),
       onStart: (total) => (progress = new Progress({ label, total, unit: 'offsets', stream })),
       onProgress: (n) => progress?.tick(n),
     },
@@ -137,7 +138,7 @@ export async function readDeadLetters(
   kafka: Kafka,
   registry: SchemaRegistry,
   topics: { deadLetter: string; normalized: string; raw: Set<string> },
-  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<DeadLetterLayer> {
   const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkDead: new Set() };
   await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
@@ -150,7 +151,7 @@ export async function readDeadLetters(
     }
     if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
     else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
-  }, ctx.timeoutMs);
+  }, ctx.timeoutMs, ctx.signal);
   return layer;
 }
 
@@ -168,7 +169,7 @@ export async function readRaw(
   tenantFilter: string[] | null,
   options: NormalizeOptions,
   deadOrigins: Set<string>,
-  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<RawLayer> {
   const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
   for (const { vendor, topic } of rawTopics) {
@@ -192,7 +193,7 @@ export async function readRaw(
         if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
         dead.add(f.cdrId);
       }
-    }, ctx.timeoutMs);
+    }, ctx.timeoutMs, ctx.signal);
   }
   return layer;
 }
@@ -204,7 +205,7 @@ export async function readNormalized(
   vendors: Vendor[],
   scope: DayScope,
   tenantFilter: string[] | null,
-  ctx: { progress: NodeJS.WriteStream; timeoutMs: number },
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<Tally> {
   const tally = new Tally();
   // Decoded with the writer's schema: the fields read here are in every version of the contract (BACKWARD), and a
@@ -222,7 +223,7 @@ export async function readNormalized(
     const day = bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!);
     if (day === undefined) return;
     tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
-  }, ctx.timeoutMs);
+  }, ctx.timeoutMs, ctx.signal);
   return tally;
 }
 

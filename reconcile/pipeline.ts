@@ -42,7 +42,7 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
  * raw topics' ends as they were then, and afterwards the sink's reach the normalized topic's end as it was once
  * normalize got there. Unlike `waitForStages` it ends on a live pipeline, where new records keep the lag above 0.
  */
-export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number }): Promise<{ caughtUp: boolean; behind: number }> {
+export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number; signal?: AbortSignal }): Promise<{ caughtUp: boolean; behind: number }> {
   const deadline = Date.now() + opts.timeoutMs;
   const idleMs = opts.idleMs ?? 15_000;
   const reached = async (groupId: string, topics: string[], ends?: Map<string, number>) => {
@@ -56,6 +56,7 @@ export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: {
     let last = -1;
     let lastMove = Date.now();
     for (;;) {
+      opts.signal?.throwIfAborted();
       const r = await reached(groupId, topics, ends).catch(() => undefined);
       if (r) {
         ends ??= r.target;

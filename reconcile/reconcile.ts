@@ -158,16 +158,19 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   if (vendors.some((v) => v === 'huawei-privatenumber' || v === 'alibaba-lvms')) notes.push(PUSH_NOTE);
 
   // Let the live stages catch up first, so records in flight between layers are not reported as drift.
-  const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000 });
+  const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000, signal });
   if (!settled.caughtUp) notes.push(`normalize / sink had not caught up with Kafka within 30 s (${settled.behind} record(s) behind; is the pipeline running?): records in flight show as drift`);
 
   const source = await readSource(connectors, scope, req.tenants, deps.mapping, { signal, maxAttempts: deps.settings.sourceMaxAttempts, progress, log });
   const timeoutMs = deps.settings.scanTimeoutSec * 1000;
   const rawTopics = deps.rawTopics.filter((t) => vendors.includes(t.vendor));
-  const dead = await readDeadLetters(deps.kafka, deps.registry, { deadLetter: deps.deadLetterTopic, normalized: deps.normalizedTopic, raw: new Set(rawTopics.map((t) => t.topic)) }, { progress, timeoutMs });
-  const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs });
+  // The source read gives up on an abort by itself (its tenants then read as unreachable): do not go on.
+  signal.throwIfAborted();
+  const dead = await readDeadLetters(deps.kafka, deps.registry, { deadLetter: deps.deadLetterTopic, normalized: deps.normalizedTopic, raw: new Set(rawTopics.map((t) => t.topic)) }, { progress, timeoutMs, signal });
+  const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal });
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
-  const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs });
+  const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs, signal });
+  signal.throwIfAborted();
   const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table);
   const ch = await reader.read(scope, vendors, req.tenants);
   const clickhouseIds = new Map<string, Set<string>>();
@@ -223,12 +226,28 @@ async function lookTwiceAtTheEdge(deps: ReconcileDeps, req: ReconcileRequest, sc
   return looked;
 }
 
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 async function lookTwice(deps: ReconcileDeps, req: ReconcileRequest, scope: DayScope, signal: AbortSignal) {
   const first = await reconcilePass(deps, req, scope, signal);
   const partial = ClickHouseReader.partialDays(scope);
   if (deps.settings.confirmSec <= 0 || !hasEdgeDrift(first.report.rows, partial)) return first;
   (deps.log ?? (() => {}))(`records missing on a day still in progress: looking again in ${deps.settings.confirmSec}s (what was only in flight is not drift)`);
-  await new Promise((r) => setTimeout(r, deps.settings.confirmSec * 1000));
+  await abortableDelay(deps.settings.confirmSec * 1000, signal);
   const second = await reconcilePass(deps, req, scope, signal);
   const rows = confirmDrift(first.report.rows, second.report.rows, partial);
   const exitCode = exitCodeOf(rows);
@@ -271,6 +290,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
   const first = await lookTwiceAtTheEdge(deps, req, scope, signal);
   let outcome: ReconcileOutcome = { before: first.report, exitCode: first.report.exitCode };
   if (req.repair) {
+    signal.throwIfAborted();
     const actions = await repair(first.report, {
       kafka: deps.kafka,
       registry: deps.registry,
@@ -288,6 +308,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
       scanTimeoutMs: deps.settings.scanTimeoutSec * 1000,
       log: deps.log ?? (() => {}),
     });
+    signal.throwIfAborted();
     const second = await lookTwiceAtTheEdge(deps, req, scope, signal);
     second.report.runId = first.report.runId;
     outcome = { before: first.report, repair: actions, after: second.report, exitCode: second.report.exitCode };

@@ -81,7 +81,23 @@ async function resend(ctx: RepairContext, topic: string, messages: OutgoingMessa
 
 export async function repair(report: ReconcileReport, ctx: RepairContext): Promise<RepairAction[]> {
   const actions: RepairAction[] = [];
+  try {
+    await repairSteps(report, ctx, actions);
+  } catch (err) {
+    if (ctx.signal.aborted) {
+      const done = actions.map((a) => `${a.kind} ${a.records}`).join(', ') || 'nothing';
+      ctx.log(`repair stopped (${(ctx.signal.reason as Error | undefined)?.message ?? 'aborted'}); done before: ${done}`);
+    }
+    throw err;
+  }
+  return actions;
+}
+
+async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions: RepairAction[]): Promise<void> {
   let refed = 0;
+  // Safe points: between whole actions, never within a resend. What was re-fed stays valid (the same cdr_id is the
+  // same row) and the pipeline carries it through by itself; a backfill keeps its checkpoint per window.
+  const stopIfAborted = () => ctx.signal.throwIfAborted();
 
   // 1. Missing in raw: backfill the hour windows the vendor served them in.
   for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
@@ -94,6 +110,7 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
         continue;
       }
       for (const range of hourRanges(starts)) {
+        stopIfAborted();
         const summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress }, ctx.signal);
         refed += summary.records;
         actions.push({
@@ -112,6 +129,7 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
   for (const [vendor, buckets] of idsOf(report, 'not_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
     if (!topic) continue;
+    stopIfAborted();
     const wanted = new Set(buckets.flatMap((b) => b.ids));
     // The Kafka key is the natural key: decode only records whose key could be one of the wanted ids.
     const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
@@ -125,8 +143,9 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
         const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
         if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },
-      { timeoutMs: ctx.scanTimeoutMs },
+      { timeoutMs: ctx.scanTimeoutMs, signal: ctx.signal },
     );
+    stopIfAborted();
     await resend(ctx, topic, [...latest.values()]);
     refed += latest.size;
     actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
@@ -135,6 +154,7 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
   // 3. Normalized records missing in ClickHouse: append them again to the normalized topic for the sink.
   const missingInCh = [...idsOf(report, 'not_in_clickhouse').values()].flat();
   if (missingInCh.length > 0) {
+    stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
     const latest = new Map<string, OutgoingMessage>();
     await scanTopicToEnd(
@@ -144,8 +164,9 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
         const id = m.key?.toString('utf8');
         if (m.value !== null && id !== undefined && wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },
-      { timeoutMs: ctx.scanTimeoutMs },
+      { timeoutMs: ctx.scanTimeoutMs, signal: ctx.signal },
     );
+    stopIfAborted();
     await resend(ctx, ctx.normalizedTopic, [...latest.values()]);
     refed += latest.size;
     actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
@@ -153,7 +174,8 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
 
   // 4. Let the live stages carry what was re-fed into ClickHouse.
   if (refed > 0) {
-    const drained = await waitForSnapshot(ctx.kafka, ctx.groups, { timeoutMs: ctx.waitSec * 1000 });
+    stopIfAborted();
+    const drained = await waitForSnapshot(ctx.kafka, ctx.groups, { timeoutMs: ctx.waitSec * 1000, signal: ctx.signal });
     if (!drained.caughtUp) {
       ctx.log(`normalize / sink did not carry the re-fed records through (${drained.behind} behind after at most ${ctx.waitSec}s): is the pipeline running? They are applied when it runs.`);
     }
@@ -164,6 +186,7 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
   for (const row of report.rows) if (row.unmergedDuplicates > 0 || (refed > 0 && row.drift.some((d) => d.repairable))) months.add(row.day.slice(0, 7).replace('-', ''));
   const duplicates = report.rows.reduce((s, r) => s + r.unmergedDuplicates, 0);
   for (const month of [...months].sort()) {
+    stopIfAborted();
     await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL` });
   }
   if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
@@ -175,5 +198,4 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
       actions.push({ kind: 'unrepairable', vendor: row.vendor, tenant: row.tenant, records: d.count, detail: `${row.day}: ${d.detail}`, ...(d.ids ? { sample: d.ids.slice(0, SAMPLE) } : {}) });
     }
   }
-  return actions;
 }

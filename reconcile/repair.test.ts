@@ -1,0 +1,60 @@
+// A repair whose run was aborted (its client left the job's POST /reconcile) stops at a safe point: between whole
+// actions, before anything more is re-fed or merged, and says what it had done.
+import { describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka } from '../core/kafka.ts';
+import type { ReconcileReport, ReconcileRow } from './model.ts';
+import { repair, type RepairContext } from './repair.ts';
+import { silentStream } from './reconcile.ts';
+
+const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
+  vendor: 'tencent-ccc',
+  tenant: '1400000001',
+  day: '2026-11-30',
+  sourceKind: 'api',
+  source: { records: 2, minutes: 2, keyless: 0 },
+  raw: { records: 2, minutes: 2 },
+  normalized: { records: 2, minutes: 2 },
+  deadLettered: 0,
+  clickhouse: { count: 1, uniq: 1, minutes: 1, storedRows: 2 },
+  views: { cdr_daily: null, cdr_hourly: { calls: 1, minutes: 1 }, cdr_end_status: null },
+  unmergedDuplicates: 1,
+  inFlight: 0,
+  drift: [],
+  ...over,
+});
+
+describe('repair', () => {
+  it('aborted: re-feeds and merges nothing, rejects with the reason and logs what was done', async () => {
+    const used: string[] = [];
+    const kafka = { admin: () => (used.push('kafka'), { connect: () => Promise.reject(new Error('not here')) }) } as unknown as Kafka;
+    const clickhouse = { command: (q: { query: string }) => (used.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient;
+    const report = {
+      rows: [row({ drift: [{ kind: 'not_in_clickhouse', count: 1, detail: '1 normalized record(s) missing in ClickHouse', ids: ['tencent-ccc:1400000001:a'], repairable: true }] })],
+    } as unknown as ReconcileReport;
+    const abort = new AbortController();
+    abort.abort(new Error('the client went away'));
+    const logged: string[] = [];
+    const ctx: RepairContext = {
+      kafka,
+      registry: {} as SchemaRegistry,
+      clickhouse,
+      database: 'cdrflow',
+      table: 'cdr',
+      connectors: [],
+      rawTopics: [],
+      normalizedTopic: 'cdr.normalized',
+      groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
+      sourceWindows: new Map(),
+      progress: silentStream(),
+      signal: abort.signal,
+      waitSec: 0,
+      scanTimeoutMs: 1_000,
+      log: (msg) => void logged.push(msg),
+    };
+    await expect(repair(report, ctx)).rejects.toThrow('the client went away');
+    expect(used).toEqual([]);
+    expect(logged).toEqual(['repair stopped (the client went away); done before: nothing']);
+  });
+});
