@@ -1,7 +1,7 @@
 // The one-shot commands that use Kafka as a person meets them when Kafka is not running (child processes pointed at a closed
-// loopback port): an answer within seconds, one line naming the address and what to do, exit 69 (EX_UNAVAILABLE),
-// no kafkajs JSON on the terminal; `status` still prints what ClickHouse holds and never calls unread checkpoints
-// "none".
+// loopback port): an answer within seconds, one line naming the address and what to do, exit 69 (EX_UNAVAILABLE;
+// reconcile's documented 3, no verdict), no kafkajs JSON on the terminal; `status` still prints what ClickHouse holds
+// and never calls unread checkpoints "none".
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,15 @@ describe('one-shot commands with Kafka down', { timeout: 90_000 }, () => {
       expect(r.stdout).toBe('');
       expect(r.ms).toBeLessThan(8_000);
     }
+  });
+
+  it('reconcile (no job running) says the same in its own no-verdict line, exit 3 as its help documents, within seconds', async () => {
+    const r = await cdrflow(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], localEnv);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toBe(`cdrflow reconcile: no verdict (exit 3), the run could not be made: Kafka at 127.0.0.1:${kafkaPort} is not reachable (ECONNREFUSED): ${LOCAL_HINT}\n`);
+    expect(r.stdout).toBe('');
+    // It took ~55 s: the client's own retries, with 72 warnings and their stacks on stderr.
+    expect(r.ms).toBeLessThan(8_000);
   });
 
   it('names the configured cluster, not the local stack, when KAFKA_BROKERS points elsewhere', async () => {

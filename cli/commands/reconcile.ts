@@ -10,7 +10,8 @@ import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
-import { createKafka } from '../../core/kafka.ts';
+import { createKafka, ensureKafkaReachable, kafkaUnreachable, type KafkaUnreachableError } from '../../core/kafka.ts';
+import { kafkaHint } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
@@ -67,6 +68,11 @@ function noVerdict(message: string): ExitError {
   return new ExitError(EXIT_NO_VERDICT, `no verdict (exit ${EXIT_NO_VERDICT}), the run could not be made: ${message}`);
 }
 
+/** Kafka unreachable, as the other Kafka commands say it (address, what to do), but as reconcile's no verdict. */
+function kafkaNoVerdict(err: KafkaUnreachableError, config: AppConfig): ExitError {
+  return noVerdict(`${err.message}: ${kafkaHint(config)}`);
+}
+
 async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
   if (res.status !== 200 || !res.body) throw new Error(`the running job answered ${res.status}: ${(await res.text()).trim()}`);
@@ -100,12 +106,19 @@ async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): P
     process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
     return viaJob(running, req);
   }
-  const kafka = createKafka(ends.kafka);
   const registry = createRegistry(ends.registryUrl);
   const clickhouse = await createClickHouse(ends.clickhouse);
   const connectors: PullConnector[] = [];
   try {
     if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
+    // A short, silent check first: the client's own retries took ~55 s and printed dozens of warnings with stacks.
+    try {
+      await ensureKafkaReachable(ends.kafka);
+    } catch (err) {
+      const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
+      throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+    }
+    const kafka = createKafka(ends.kafka, undefined, { oneShot: true });
     const deps = { kafka, registry, log: logger('reconcile') };
     if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
     if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
@@ -113,7 +126,13 @@ async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): P
     // Ctrl-C stops reading the vendor API at the next request.
     const abort = new AbortController();
     void untilSignal().then((signal) => abort.abort(new Error(signal)));
-    return await runReconcile(reconcileDeps, req, abort.signal);
+    try {
+      return await runReconcile(reconcileDeps, req, abort.signal);
+    } catch (err) {
+      // Kafka that went away during the run ends it with the same line.
+      const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
+      throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+    }
   } finally {
     for (const c of connectors) await c.close().catch(() => undefined);
     await clickhouse.close();
