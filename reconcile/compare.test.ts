@@ -5,6 +5,11 @@ import { bucketKey, Tally } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
 import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
 import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
+import { readSource, vendorRefusal } from './layers.ts';
+import { silentStream } from './reconcile.ts';
+import { CdrflowError } from '../core/errors.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 
 const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
 const KEY = bucketKey('tencent-ccc', '1400', '2026-11-30');
@@ -108,6 +113,34 @@ describe('compareLayers', () => {
     expect(rows[0]!.source).toBeNull();
     expect(rows[0]!.drift.map((d) => d.kind)).toEqual(['source_unreachable']);
     expect(exitCodeOf(rows)).toBe(2);
+  });
+
+  it('a vendor refusing the range is said so, with its message, not as an unreachable API; read once, not retried', async () => {
+    const message = 'DescribeProtectedTelCdr SdkAppId=1400 [1767225600,1767229200] page 0x100: "InvalidParameterValue": "StartTimeStamp must be within the last 180 days."';
+    let surveys = 0;
+    const connector = {
+      source: { vendor: 'tencent-ccc', tenants: ['1400'] },
+      survey: () => {
+        surveys++;
+        return Promise.reject(new CdrflowError('config', message, { code: 'InvalidParameterValue' }));
+      },
+    } as unknown as PullConnector;
+    const logged: string[] = [];
+    const source = await readSource([connector], scope, null, {} as NormalizeOptions, { signal: new AbortController().signal, maxAttempts: 4, progress: silentStream(), log: (m) => void logged.push(m) });
+    expect(surveys).toBe(1);
+    expect([...source.unreachable]).toEqual([]);
+    expect(logged).toEqual([`source tencent-ccc 1400: the vendor refused the request (not retried): ${message}`]);
+    const rows = compareLayers(layers({ sourceRefused: source.refused }));
+    expect(rows[0]!.drift.map((d) => [d.kind, d.detail])).toEqual([['source_refused', `tencent-ccc refused the request for tenant 1400 (not retried): ${message}`]]);
+    expect(exitCodeOf(rows)).toBe(2);
+    const report = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 2 as const };
+    const text = renderOutcome({ before: report, exitCode: 2 }, false);
+    expect(text).toContain('the vendor refused the request: tencent-ccc (exit 2)');
+    expect(text).not.toContain('unreachable');
+    // Unreachable stays unreachable: a network error is retried and named so.
+    expect(vendorRefusal(new CdrflowError('transient', 'network error', { code: 'network' }))).toBe(false);
+    expect(vendorRefusal(new CdrflowError('auth', 'AuthFailure', { code: 'AuthFailure.SignatureFailure' }))).toBe(false);
+    expect(vendorRefusal(new CdrflowError('config', 'HTTP 400', { code: 'http-400' }))).toBe(true);
   });
 
   it('renders a table and JSON with a sample of ids instead of the full lists', () => {

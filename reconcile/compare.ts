@@ -15,6 +15,8 @@ export interface Layers {
   sourceKeyless: Map<string, number>;
   /** `vendor\0tenant` → why the API could not be read. */
   sourceUnreachable: Map<string, string>;
+  /** `vendor\0tenant` → the vendor's refusal of the request (a parameter it does not take, e.g. a day too old). */
+  sourceRefused?: Map<string, string>;
   raw: Tally;
   normalized: Tally;
   /** Per bucket: cdr_ids of raw records normalize dead-lettered. */
@@ -57,6 +59,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const { vendor, tenant, day } = splitBucketKey(key);
     const kind = layers.sourceKind(vendor);
     const unreachable = kind === 'api' ? layers.sourceUnreachable.get(sourceKey(vendor, tenant)) : undefined;
+    const refused = kind === 'api' ? layers.sourceRefused?.get(sourceKey(vendor, tenant)) : undefined;
     const raw = layers.raw.ids(key);
     const normalized = layers.normalized.ids(key);
     const dead = layers.normalizeDead.get(key) ?? new Set<string>();
@@ -68,7 +71,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     };
     let source: ReconcileRow['source'] = null;
     let served: ReadonlyMap<string, number> | undefined;
-    if (kind === 'api' && unreachable !== undefined) {
+    if (kind === 'api' && refused !== undefined) {
+      add({ kind: 'source_refused', count: 1, detail: `${vendor} refused the request for tenant ${tenant} (not retried): ${refused}`, repairable: false });
+    } else if (kind === 'api' && unreachable !== undefined) {
       add({ kind: 'source_unreachable', count: 1, detail: `${vendor} API not reachable for tenant ${tenant}: ${unreachable}`, repairable: false });
     } else if (kind === 'api') {
       const ids = (served = layers.source.ids(key));
@@ -193,6 +198,6 @@ export function driftNotes(rows: ReconcileRow[]): string[] {
 }
 
 export function exitCodeOf(rows: ReconcileRow[]): 0 | 1 | 2 {
-  if (rows.some((r) => r.drift.some((d) => d.kind === 'source_unreachable'))) return 2;
+  if (rows.some((r) => r.drift.some((d) => d.kind === 'source_unreachable' || d.kind === 'source_refused'))) return 2;
   return rows.some((r) => r.drift.length > 0) ? 1 : 0;
 }

@@ -18,6 +18,10 @@ export interface DayScope {
   cutoffMs: number;
 }
 
+/** The days ClickHouse's Date holds (reconcile_runs.day, the views' days): outside them a day is stored as another. */
+export const FIRST_DAY = '1970-01-01';
+export const LAST_DAY = '2149-06-06';
+
 export function parseDay(flag: string, value: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
     throw new CdrflowError('config', `${flag} needs a day as YYYY-MM-DD, got ${quote(value)}`);

@@ -5,7 +5,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
-import { asCdrflowError } from '../core/errors.ts';
+import { asCdrflowError, type CdrflowError } from '../core/errors.ts';
 import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
 import type { Vendor } from '../core/topology.ts';
@@ -37,12 +37,23 @@ export interface SourceLayer {
   tally: Tally;
   keyless: Map<string, number>;
   unreachable: Map<string, string>;
+  /** `vendor\0tenant` → the vendor's refusal of the request's parameters (not retried, not unreachability). */
+  refused: Map<string, string>;
   tenants: { vendor: Vendor; tenant: string }[];
   /** Per bucket: cdr_id → the hour window (Unix s) the vendor served it in, so a repair backfills exactly that hour. */
   windows: Map<string, Map<string, number>>;
 }
 
 const SOURCE_WINDOW_SEC = 3600;
+
+/**
+ * The vendor answered and refused the request's parameters (CCC InvalidParameter*, TRTC 70402, an HTTP 4xx): e.g. a
+ * day older than it serves. Not unreachability; the clients classify it `config`, so it was never retried.
+ */
+export function vendorRefusal(e: CdrflowError): boolean {
+  if (e.kind !== 'config' || e.code === undefined) return false;
+  return /^(InvalidParameter|MissingParameter|UnknownParameter)/.test(e.code) || e.code === '70402' || /^http-4\d\d$/.test(e.code);
+}
 
 export async function readSource(
   connectors: PullConnector[],
@@ -51,7 +62,7 @@ export async function readSource(
   options: NormalizeOptions,
   ctx: { signal: AbortSignal; maxAttempts: number; progress: NodeJS.WriteStream; log: (msg: string) => void },
 ): Promise<SourceLayer> {
-  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), tenants: [], windows: new Map() };
+  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() };
   const { start, end } = scopeBounds(scope);
   for (const connector of connectors) {
     const vendor = connector.source.vendor;
@@ -93,8 +104,13 @@ export async function readSource(
       } catch (err) {
         const e = asCdrflowError(err);
         progress.finish({ records, error: e.message });
-        layer.unreachable.set(sourceKey(vendor, tenant), `${e.kind}${e.code ? ` ${e.code}` : ''}: ${e.message}`);
-        ctx.log(`source ${vendor} ${tenant} unreachable after ${ctx.maxAttempts} attempt(s): ${e.message}`);
+        if (vendorRefusal(e)) {
+          layer.refused.set(sourceKey(vendor, tenant), e.message);
+          ctx.log(`source ${vendor} ${tenant}: the vendor refused the request (not retried): ${e.message}`);
+        } else {
+          layer.unreachable.set(sourceKey(vendor, tenant), `${e.kind}${e.code ? ` ${e.code}` : ''}: ${e.message}`);
+          ctx.log(`source ${vendor} ${tenant} unreachable${e.retryable ? ` after ${ctx.maxAttempts} attempt(s)` : ''}: ${e.message}`);
+        }
       }
     }
   }

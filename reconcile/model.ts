@@ -39,7 +39,8 @@ export type DriftKind =
   | 'final_not_unique'
   | 'minutes'
   | 'view'
-  | 'source_unreachable';
+  | 'source_unreachable'
+  | 'source_refused';
 
 /**
  * The kinds whose `count` is a number of records (CDRs). The others are not: `minutes` counts billable minutes, `view`
@@ -63,7 +64,8 @@ export interface Drift {
   kind: DriftKind;
   /**
    * Records concerned for the record kinds (RECORD_DRIFT_KINDS); for `minutes` the difference in billable minutes, for
-   * `view` in calls (else minutes), for `source_unreachable` 1.
+   * `view` in calls (else minutes), for `source_unreachable` and `source_refused` (the vendor refused the request's
+   * parameters, e.g. a day older than it serves) 1.
    */
   count: number;
   detail: string;

@@ -32,6 +32,12 @@ describe('checkRequest', () => {
     expect(refusal({ from: '2024-01-01', to: '2025-01-01' }, JSON_REQUEST_NAMES)).toBe('from 2024-01-01 and to 2025-01-01 cover 367 days; one run covers at most 366 (a year): split it into several runs');
     expect(refusal({ from: '2024-01-01', to: '2024-12-31' })).toBe('accepted');
     expect(refusal({ to: '2026-03-01' })).toBe('--from is required');
+    // Outside ClickHouse's Date: stored as 1970-01-01, so runs of such days could not be told apart.
+    expect(refusal({ from: '0001-01-01', to: '0001-01-02' })).toBe('--from must be a day from 1970-01-01 to 2149-06-06 (what ClickHouse\'s Date holds), got "0001-01-01"');
+    expect(refusal({ from: '1969-12-31', to: '1970-01-01' }, JSON_REQUEST_NAMES)).toBe('from must be a day from 1970-01-01 to 2149-06-06 (what ClickHouse\'s Date holds), got "1969-12-31"');
+    expect(refusal({ from: '2149-06-06', to: '2149-06-07' })).toBe('--to must be a day from 1970-01-01 to 2149-06-06 (what ClickHouse\'s Date holds), got "2149-06-07"');
+    expect(refusal({ from: '1970-01-01', to: '1970-01-01' })).toBe('accepted');
+    expect(refusal({ from: '2149-06-06', to: '2149-06-06' })).toBe('accepted');
     expect(refusal({ ...day, tz: '+05:30' })).toBe('--tz must be a whole-hour offset within ±14:00, got "+05:30"');
     expect(refusal({ ...day, tz: Number.NaN }, JSON_REQUEST_NAMES)).toBe('tzOffsetMinutes must be a whole-hour offset in minutes within ±840 (480 = +08:00), got NaN');
     expect(refusal({ ...day, tz: 900 }, JSON_REQUEST_NAMES)).toBe('tzOffsetMinutes must be a whole-hour offset in minutes within ±840 (480 = +08:00), got 900');

@@ -12,7 +12,7 @@ import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import { bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
-import { checkTzMinutes, cutoffFor, formatTz, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
+import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
 import { repair } from './repair.ts';
@@ -87,7 +87,10 @@ export function checkRequest(input: RequestInput, names: RequestNames, ctx: { no
     if (value === undefined) return refuse(`${name} is required`);
     if (value === 'today') return relativeDay(ctx.now, tz, 0);
     if (value === 'yesterday') return relativeDay(ctx.now, tz, 1);
-    return parseDay(name, value);
+    const d = parseDay(name, value);
+    // 0001-01-01 was stored as 1970-01-01 in reconcile_runs, where its runs could not be told apart.
+    if (d < FIRST_DAY || d > LAST_DAY) refuse(`${name} must be a day from ${FIRST_DAY} to ${LAST_DAY} (what ClickHouse's Date holds), got ${quote(value)}`);
+    return d;
   };
   const from = day(names.from, input.from);
   const to = day(names.to, input.to);
@@ -185,6 +188,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     source: source.tally,
     sourceKeyless: source.keyless,
     sourceUnreachable: source.unreachable,
+    sourceRefused: source.refused,
     raw: raw.tally,
     normalized,
     normalizeDead: raw.normalizeDead,

@@ -8,7 +8,7 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 function cells(r: ReconcileRow): string[] {
   const view = (v: { calls: number } | null) => (v ? fmt(v.calls) : '–');
-  const source = r.sourceKind === 'raw-topic' ? '(raw)' : r.source ? fmt(r.source.records) : 'unreachable';
+  const source = r.sourceKind === 'raw-topic' ? '(raw)' : r.source ? fmt(r.source.records) : r.drift.some((d) => d.kind === 'source_refused') ? 'refused' : 'unreachable';
   const sourceMin = r.sourceKind === 'raw-topic' ? fmt(r.raw.minutes) : r.source ? fmt(r.source.minutes) : '?';
   return [
     r.vendor,
@@ -57,7 +57,11 @@ export function renderDrift(report: ReconcileReport): string[] {
 }
 
 function summaryLine(report: ReconcileReport): string {
-  if (report.exitCode === 2) return `source unreachable: ${report.sourceUnreachable.join(', ')} (exit 2)`;
+  if (report.exitCode === 2) {
+    const refused = [...new Set(report.rows.filter((r) => r.drift.some((d) => d.kind === 'source_refused')).map((r) => r.vendor))];
+    const parts = [...(report.sourceUnreachable.length > 0 ? [`source unreachable: ${report.sourceUnreachable.join(', ')}`] : []), ...(refused.length > 0 ? [`the vendor refused the request: ${refused.join(', ')}`] : [])];
+    return `${parts.join('; ')} (exit 2)`;
+  }
   if (report.exitCode === 1) return `drift in ${report.driftRows} of ${report.rows.length} vendor-tenant-day row(s) (exit 1)`;
   return `all ${report.rows.length} vendor-tenant-day row(s) agree (exit 0)`;
 }

@@ -37,11 +37,12 @@ Per vendor × tenant × day, side by side:
               cdr_end_status (a view that double counts shows up); rows a reader without FINAL would count twice
 Billable minutes are compared too: the source's are computed with the same mapping and billing rules.
 
-Days: <day> is YYYY-MM-DD, "today" or "yesterday"; both ends inclusive, at most 366 days per run. A call belongs to
-the day of its call time (started_at, else received_at) in UTC, or at --tz (a whole-hour offset: +08:00 for the
-tenant-local day of a vendor that bills in GMT+8; the daily views are UTC days, so only the hourly view is compared
-then). Calls that started less than --settle seconds ago (default reconcile.settleSec = 3600, floored to the hour)
-are left out: they may still be running, their records may still be late, or in flight between stages.
+Days: <day> is YYYY-MM-DD (1970-01-01 to 2149-06-06, what ClickHouse's Date holds), "today" or "yesterday"; both
+ends inclusive, at most 366 days per run. A call belongs to the day of its call time (started_at, else received_at)
+in UTC, or at --tz (a whole-hour offset: +08:00 for the tenant-local day of a vendor that bills in GMT+8; the daily
+views are UTC days, so only the hourly view is compared then). Calls that started less than --settle seconds ago
+(default reconcile.settleSec = 3600, floored to the hour) are left out: they may still be running, their records may
+still be late, or in flight between stages.
 
 --repair: missing in raw -> a backfill of exactly those hour windows (pull vendors, the \`cdrflow backfill\` path);
 in raw but neither normalized nor dead-lettered -> those raw records appended again for normalize; normalized but not
@@ -49,7 +50,8 @@ in ClickHouse -> those records appended again to cdr.normalized for the sink (de
 not merged yet -> OPTIMIZE … FINAL. Then it waits for the pipeline and reconciles again (before / after). A push
 vendor's record that never reached the receiver cannot be repaired from here: it is said so and listed.
 
-Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts);
+Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts, or
+at once when the vendor refused the request, e.g. a day older than it serves);
 3 no verdict: the run could not be made (another run in progress in the job, Kafka, ClickHouse or the registry
 unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration.
 Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
