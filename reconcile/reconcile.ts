@@ -312,6 +312,11 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
       scanTimeoutMs: deps.settings.scanTimeoutSec * 1000,
       log: deps.log ?? (() => {}),
     });
+    // Nothing was re-fed or merged: an after pass (with its own second look, 90 s) would only repeat the before.
+    if (!actions.some((a) => a.kind !== 'unrepairable')) {
+      (deps.log ?? (() => {}))('nothing needed repair: no repair wait and no after pass');
+      return { before: first.report, repair: actions, exitCode: first.report.exitCode };
+    }
     signal.throwIfAborted();
     const second = await lookTwiceAtTheEdge(deps, req, scope, signal);
     second.report.runId = first.report.runId;

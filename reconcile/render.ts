@@ -78,7 +78,7 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   out.push(summaryLine(before));
   if (outcome.repair) {
     out.push('', 'repair:');
-    if (outcome.repair.length === 0) out.push('  nothing to repair');
+    if (!outcome.after) out.push('  nothing needed repair (no after pass)');
     for (const a of outcome.repair) out.push(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`);
   }
   if (outcome.after) {
