@@ -10,6 +10,7 @@ import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
+import { quote } from '../../core/input-limits.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
 export const LVMS_CONNECTOR = 'lvms-receiver';
@@ -102,7 +103,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
     const appKey = params.get('app_key');
     if (!appKey) return bad(28, 'Missing App Key', 'isv.missing-parameter:app_key', 'app_key is required', 'auth_failed');
     const app = apps.get(appKey);
-    if (!app) return bad(29, 'Invalid App Key', 'isv.appkey-not-exists', `unknown app_key ${appKey}`, 'auth_failed');
+    if (!app) return bad(29, 'Invalid App Key', 'isv.appkey-not-exists', `unknown app_key ${quote(appKey, 40)}`, 'auth_failed');
     const timestamp = params.get('timestamp');
     if (!timestamp) return bad(30, 'Missing Timestamp', 'isv.missing-parameter:timestamp', 'timestamp is required', 'auth_failed');
     const ts = parseTopTimestamp(timestamp);
@@ -183,7 +184,7 @@ function collectParams(push: IncomingPush): Collected {
   const params = new Map<string, string>();
   const add = (source: URLSearchParams): string | undefined => {
     for (const [name, value] of source) {
-      if (params.has(name)) return `parameter ${name} is given more than once`;
+      if (params.has(name)) return `parameter ${quote(name, 40)} is given more than once`;
       params.set(name, value);
     }
     return undefined;
@@ -193,7 +194,7 @@ function collectParams(push: IncomingPush): Collected {
   if (push.body.length > 0) {
     const type = String(push.headers['content-type'] ?? 'application/x-www-form-urlencoded').toLowerCase();
     if (!type.startsWith('application/x-www-form-urlencoded')) {
-      return { ok: false, problem: `content-type ${type} is not supported; send application/x-www-form-urlencoded` };
+      return { ok: false, problem: `content-type ${quote(type, 60)} is not supported; send application/x-www-form-urlencoded` };
     }
     let text: string;
     try {

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver } from '../push-vendors.ts';
 import { type RunningReceiver } from './receiver.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
-import { silentLog } from '../../core/log.ts';
+import { memoryLog, silentLog } from '../../core/log.ts';
+import { connect } from 'node:net';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { signedParams, submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
@@ -152,5 +153,35 @@ describe('LVMS TOP endpoint: the same limits on ivr_call_record_d_t_o, answered 
     const err = ((await res.json()) as { error_response: { code: number; sub_msg: string } }).error_response;
     expect(err).toMatchObject({ code: 41, sub_msg: expect.stringMatching(/invalid UTF-8/) });
     expect(sink.envelopes()).toEqual([]);
+  });
+});
+
+describe('what a refused request quotes back is bounded, and a malformed request target is a 400', () => {
+  it('an unknown app_key of 900 KB: a short answer and one short log line (each was the whole key: 171 MiB of log from 200 requests)', async () => {
+    const log = memoryLog();
+    const r = await startReceiver({ port: 0, lvms: { apps: [LVMS], topic: 't.lvms' } }, { sink: new MemorySink(), log });
+    running.push(r);
+    const body = new URLSearchParams({ method: 'alibaba.lvms.lvr.receivecallrecord', app_key: 'K'.repeat(900_000), format: 'json' }).toString();
+    const res = await fetch(`${r.url}/router/rest`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const text = await res.text();
+    expect(text).toContain('isv.appkey-not-exists');
+    expect(text.length).toBeLessThan(1_000);
+    const refused = log.entries.filter((e) => e.event === 'receiver.push_refused');
+    expect(refused).toHaveLength(1);
+    expect(JSON.stringify(refused[0]!.fields).length).toBeLessThan(1_000);
+  });
+
+  it('a request target the URL parser refuses gets 400, not an empty 500', async () => {
+    const r = await start(new MemorySink());
+    const { port } = new URL(r.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('POST http://[ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('malformed request target');
   });
 });
