@@ -83,6 +83,27 @@ describe('loadAppConfig', () => {
     ]);
   });
 
+  it('refuses a topic or a consumer group that plays two parts, naming the key (each was taken: nothing normalized, or every record thrown away)', () => {
+    const cases: [string, [string]][] = [
+      ['sink: { groupId: cdrflow.normalize }', ['sink.groupId: consumer group cdrflow.normalize is also normalize.groupId: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)']],
+      ['dlqLoader: { groupId: cdrflow.sink.clickhouse }', ['dlqLoader.groupId: consumer group cdrflow.sink.clickhouse is also sink.groupId: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)']],
+      ['sink: { inputTopic: cdr.raw.tencent-ccc }', ['sink.inputTopic: topic cdr.raw.tencent-ccc is also an input of normalize (normalize.inputTopics): a topic plays one part in the pipeline']],
+      ['dlqLoader: { inputTopic: cdr.normalized }', ['dlqLoader.inputTopic: topic cdr.normalized is also normalize.outputTopic: a topic plays one part in the pipeline']],
+      ['normalize: { outputTopic: cdr.raw.tencent-ccc }', ['normalize.outputTopic: topic cdr.raw.tencent-ccc is also an input of normalize (normalize.inputTopics): a topic plays one part in the pipeline']],
+      ['normalize: { deadLetterTopic: cdr.raw.alibaba-lvms }', ['normalize.deadLetterTopic: topic cdr.raw.alibaba-lvms is also an input of normalize (normalize.inputTopics): a topic plays one part in the pipeline']],
+      ['receiver: { lvms: { topic: cdr.raw.huawei-privatenumber } }', ['receiver.lvms.topic: topic cdr.raw.huawei-privatenumber is also receiver.huawei.topics.fee: each kind of push needs a topic of its own (normalize reads a raw topic as one vendor\'s)']],
+    ];
+    const env = { CDRFLOW_HUAWEI_APPS: '[{"appKey":"k","appSecret":"s"}]', CDRFLOW_LVMS_APPS: '[{"appKey":"l","appSecret":"s"}]' };
+    for (const [yaml, expected] of cases) {
+      const found = problems(() => loadAppConfig({ file: file('topology.yaml', yaml), env })).map((p) => `${p.path}: ${p.message}`);
+      expect(found[0], yaml).toBe(expected[0]);
+    }
+    // The defaults, a namespace, and a sink reading another pipeline's normalized topic are fine.
+    expect(() => loadAppConfig({ env })).not.toThrow();
+    expect(() => loadAppConfig({ env: { ...env, CDRFLOW_NAMESPACE: 'team1' } })).not.toThrow();
+    expect(() => loadAppConfig({ file: file('other-sink.yaml', 'sink: { inputTopic: other.cdr.normalized }'), env })).not.toThrow();
+  });
+
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);

@@ -461,7 +461,53 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   if (!parsed.success) problems.push(...zodIssues(parsed.error).filter(notAboutUnreadableEnv(problems)).map(missingWithEnvHint));
   const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
+  const crossed = topologyProblems(parsed.data);
+  if (crossed.length > 0) throw new ConfigError(crossed, source);
   return parsed.data;
+}
+
+/**
+ * Topics and consumer groups that play two roles at once, each valid on its own. Found by an operator walk, each was
+ * taken: the sink in normalize's group (nothing normalized, no error, for good), the sink or the dead-letter loader
+ * reading another stage's topic (every record thrown away and its offset committed), normalize writing into one of its
+ * inputs (a "bug" or a registry refusal after half the job had started), two vendors' receivers on one raw topic.
+ */
+export function topologyProblems(config: AppConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const groups: [string, string][] = [
+    ['normalize.groupId', config.normalize.groupId],
+    ['sink.groupId', config.sink.groupId],
+    ['dlqLoader.groupId', config.dlqLoader.groupId],
+  ];
+  groups.forEach(([path, group], i) => {
+    const other = groups.slice(0, i).find(([, g]) => g === group);
+    if (other) problems.push({ path, message: `consumer group ${group} is also ${other[0]}: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)` });
+  });
+  const raw = new Set(config.normalize.inputTopics);
+  const roles = (topic: string): string[] => [
+    ...(raw.has(topic) ? ['an input of normalize (normalize.inputTopics)'] : []),
+    ...(topic === config.normalize.outputTopic ? ['normalize.outputTopic'] : []),
+    ...(topic === config.normalize.deadLetterTopic || topic === config.sink.deadLetterTopic ? ['a dead-letter topic'] : []),
+  ];
+  const check = (path: string, topic: string, allowed: (role: string) => boolean) => {
+    const clash = roles(topic).filter((role) => !allowed(role));
+    if (clash.length > 0) problems.push({ path, message: `topic ${topic} is also ${clash.join(' and ')}: a topic plays one part in the pipeline` });
+  };
+  check('normalize.outputTopic', config.normalize.outputTopic, (role) => role === 'normalize.outputTopic');
+  check('normalize.deadLetterTopic', config.normalize.deadLetterTopic, (role) => role === 'a dead-letter topic');
+  check('sink.inputTopic', config.sink.inputTopic, (role) => role === 'normalize.outputTopic');
+  check('sink.deadLetterTopic', config.sink.deadLetterTopic, (role) => role === 'a dead-letter topic');
+  check('dlqLoader.inputTopic', config.dlqLoader.inputTopic, (role) => role === 'a dead-letter topic');
+  const receiverTopics: [string, string | undefined][] = [
+    ['receiver.huawei.topics.fee', config.receiver?.huawei?.topics.fee],
+    ['receiver.huawei.topics.events', config.receiver?.huawei?.topics.events],
+    ['receiver.lvms.topic', config.receiver?.lvms?.topic],
+  ];
+  receiverTopics.forEach(([path, topic], i) => {
+    const other = receiverTopics.slice(0, i).find(([, t]) => t !== undefined && t === topic);
+    if (other) problems.push({ path, message: `topic ${topic} is also ${other[0]}: each kind of push needs a topic of its own (normalize reads a raw topic as one vendor's)` });
+  });
+  return problems;
 }
 
 /** A topic name with the config's namespace: the default names every component derives from it. */
