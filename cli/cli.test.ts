@@ -167,6 +167,12 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/^cdrflow: unknown global option "--bogus-global"; the global options are --help, --version, --log-level, --no-color/);
   });
 
+  it('run normalize --instance with an empty id is a usage error (it fell back to the host name)', () => {
+    const r = cdrflow(['run', 'normalize', '--instance=']);
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow run: --instance needs an id/);
+  });
+
   it('run: --instance for a stage without an instance id is a usage error (it was ignored)', () => {
     const r = cdrflow(['run', 'sink', '--instance', 'x']);
     expect(r.status, r.stderr).toBe(64);
@@ -281,11 +287,13 @@ describe('the ops port /sql', { timeout: 60_000 }, () => {
   it('another process holding the engine gets a plain message, not the engine\'s lock error', async () => {
     const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
     try {
-      const r = cdrflow(['migrate']);
-      // A setting that cannot be used now, as `start` says it: exit 78 (it was 1).
-      expect(r.status).toBe(78);
-      expect(r.stderr).toContain(`is in use by another process (PID ${process.pid}`);
-      expect(r.stderr).not.toContain('Cannot lock file');
+      // A setting that cannot be used now, as `start` says it: exit 78 (migrate and run sink said 1).
+      for (const args of [['migrate'], ['run', 'sink'], ['run', 'dlq-loader']]) {
+        const r = cdrflow(args, { KAFKA_BROKERS: '127.0.0.1:1' });
+        expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(78);
+        expect(r.stderr).toContain(`is in use by another process (PID ${process.pid}`);
+        expect(r.stderr).not.toContain('Cannot lock file');
+      }
     } finally {
       await client.close();
     }

@@ -13,7 +13,7 @@ import { StartCancelled } from '../../app/runner.ts';
 import { createKafka } from '../../core/kafka.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
-import { loadCommandConfig, setIn } from '../app-config.ts';
+import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { startClickHouseSink, startDlqLoader } from '../../sinks/clickhouse/index.ts';
 
@@ -47,6 +47,8 @@ export const command: Command = {
     if (stage !== 'normalize' && stage !== 'sink' && stage !== 'dlq-loader') throw new UsageError('name the stage: normalize, sink or dlq-loader');
     // It was taken and ignored: only normalize members have an instance id (their transactional id).
     if (instance !== undefined && stage !== 'normalize') throw new UsageError(`--instance applies to normalize only (its transactional id); ${stage} has none`);
+    // An empty one fell back to the host name without a word.
+    if (instance === '') throw new UsageError('--instance needs an id (letters, digits, . _ -)');
     const config = loadCommandConfig({ file: values.config, overrides: (doc) => instance && stage === 'normalize' && setIn(doc, ['normalize', 'instanceId'], instance) });
     const ends = endpoints(config);
     const log = logger(stage);
@@ -62,7 +64,11 @@ export const command: Command = {
     if (stage === 'normalize') {
       launch = () => startNormalizeStage(config, { log });
     } else {
-      const clickhouse = await createClickHouse(ends.clickhouse);
+      // An engine another process holds (`cdrflow start`, a second `run sink`) is a setting this one cannot use: exit
+      // 78 with the holder named, as for start and migrate (it was exit 1).
+      const clickhouse = await createClickHouse(ends.clickhouse).catch((err: unknown) => {
+        throw settingExit(err) ?? err;
+      });
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
       closeStage = () => clickhouse.close();
     }
