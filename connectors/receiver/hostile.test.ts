@@ -6,6 +6,7 @@ import { type RunningReceiver } from './receiver.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { memoryLog, silentLog } from '../../core/log.ts';
 import { connect } from 'node:net';
+import { Registry } from 'prom-client';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { signedParams, submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
@@ -169,6 +170,25 @@ describe('what a refused request quotes back is bounded, and a malformed request
     const refused = log.entries.filter((e) => e.event === 'receiver.push_refused');
     expect(refused).toHaveLength(1);
     expect(JSON.stringify(refused[0]!.fields).length).toBeLessThan(1_000);
+  });
+
+  it("what Node refuses before a request exists gets Node's answer and is counted (headers too large, broken chunks)", async () => {
+    const registry = new Registry();
+    const r = await startReceiver({ port: 0, lvms: { apps: [LVMS], topic: 't.lvms' } }, { sink: new MemorySink(), log: silentLog, registry });
+    running.push(r);
+    const { port } = new URL(r.url);
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    expect(await raw(`POST /router/rest HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect(await raw('POST /router/rest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    const counted = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values.filter((v) => v.labels['vendor'] === 'none');
+    expect(counted.map((v) => `${v.labels['outcome']} ${v.labels['code']} ${v.value}`).sort()).toEqual(['bad_request 400 1', 'too_large 431 1']);
   });
 
   it('a request target the URL parser refuses gets 400, not an empty 500', async () => {

@@ -1,9 +1,9 @@
 // The HTTP receiver: one node:http server hosting every configured push route. It owns the transport rules — body
 // cap, timeouts, Kafka-ack deadline, metrics, graceful shutdown — and leaves auth, parsing and answer shapes to the
 // vendor routes. A push is answered with success only after Kafka acknowledged every record in it.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { CdrflowError, listenError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
@@ -13,7 +13,7 @@ import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { boundReason } from '../../core/input-limits.ts';
-import type { EnvelopeSink, IncomingPush, PushReply, Route, RouteContext } from './types.ts';
+import type { EnvelopeSink, IncomingPush, Outcome, PushReply, Route, RouteContext } from './types.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import type { Kafka } from '../../core/kafka.ts';
 import type { SchemaRegistry } from '../../core/avro.ts';
@@ -43,6 +43,14 @@ export interface RunningReceiver {
  * The HTTP server for the routes it is given (the push vendors are plugged in by connectors/push-vendors.ts): each
  * push is answered only after Kafka acknowledged its records.
  */
+/** Node's own answers to a request it could not read (its default clientError handling), with our outcome label. */
+const CLIENT_ERROR_REPLIES: Record<string, { status: number; outcome: Outcome }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, outcome: 'too_large' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, outcome: 'too_large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, outcome: 'timeout' },
+  default: { status: 400, outcome: 'bad_request' },
+};
+
 export async function startReceiverServer(config: ReceiverServerConfig, routes: Route[], deps: ReceiverDeps = {}): Promise<RunningReceiver> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? logger('receiver');
@@ -170,6 +178,14 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   });
   // Backstop only: our own body deadline answers first, in the vendor's shape.
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
+  // What Node refuses before a request exists (headers too slow or too large, broken framing) is answered as Node
+  // would, and counted: it never reached the metrics or the log, so slow-header floods went unseen.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const refusal = CLIENT_ERROR_REPLIES[err.code ?? ''] ?? CLIENT_ERROR_REPLIES['default']!;
+    if (err.code !== 'ECONNRESET') metrics.requests.inc({ vendor: 'none', outcome: refusal.outcome, code: String(refusal.status) });
+    if (socket.writable && socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {
