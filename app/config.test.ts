@@ -104,6 +104,21 @@ describe('loadAppConfig', () => {
     expect(() => loadAppConfig({ file: file('other-sink.yaml', 'sink: { inputTopic: other.cdr.normalized }'), env })).not.toThrow();
   });
 
+  it('refuses a YAML-typed value (!!binary, !!set, !!omap, !!timestamp) at its path: such a section was dropped silently', () => {
+    const cases: [string, string, string][] = [
+      ['sink: !!binary aGVsbG8=', 'sink', 'Buffer'],
+      ['sink: !!set {a, b}', 'sink', 'Set'],
+      ['normalize: !!omap [{workers: 2}]', 'normalize', 'Map'],
+      ['ops:\n  sql: { maxThreads: !!timestamp 2001-12-14 }', 'ops.sql.maxThreads', 'Date'],
+      ['receiver:\n  lvms:\n    signMethods: [md5, !!binary aGk=]', 'receiver.lvms.signMethods.1', 'Buffer'],
+    ];
+    for (const [yaml, path, kind] of cases) {
+      const found = problems(() => loadAppConfig({ file: file('typed.yaml', yaml), env: {} }));
+      expect(found, yaml).toHaveLength(1);
+      expect(found[0], yaml).toEqual({ path, message: `a YAML-typed value (${kind}, from a tag such as !!binary, !!set, !!omap or !!timestamp); write plain mappings, lists, strings, numbers and booleans` });
+    }
+  });
+
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);

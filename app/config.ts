@@ -387,6 +387,25 @@ export function applyNamespace(doc: Doc): Doc {
 }
 
 /** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */
+/**
+ * The first value a YAML tag turned into something other than plain data (`!!binary` a byte array, `!!set` a Set,
+ * `!!omap` a Map, `!!timestamp` a Date), as a problem at its path. Such a section was read as an empty object, its
+ * settings dropped without a word, or listed every Buffer method as an unknown key.
+ */
+function typedYamlValue(value: unknown, path: string): ConfigProblem | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+    const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    return { path: path || '(root)', message: `a YAML-typed value (${kind}, from a tag such as !!binary, !!set, !!omap or !!timestamp); write plain mappings, lists, strings, numbers and booleans` };
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const found = typedYamlValue(item, path === '' ? key : `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   let text: string;
   try {
@@ -416,6 +435,11 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   if (doc === null || doc === undefined) return {};
   if (!isObject(doc)) {
     problems.push({ path: printable(file), message: 'must hold an object (a mapping of sections)' });
+    return {};
+  }
+  const typed = typedYamlValue(doc, '');
+  if (typed !== undefined) {
+    problems.push(typed);
     return {};
   }
   return doc;
