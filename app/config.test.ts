@@ -122,6 +122,7 @@ describe('loadAppConfig', () => {
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);
+    expect(problems(() => loadAppConfig({ file: file('deep.yaml', `a: ${'['.repeat(20_000)}${']'.repeat(20_000)}`), env: {} }))[0]!.message).toBe('not valid YAML: nested too deeply');
     expect(problems(() => loadAppConfig({ file: join(tmpdir(), 'cdrflow-no-such-dir', 'nope.yaml'), env: {} }))[0]!.message).toMatch(/cannot read/);
   });
 

@@ -428,7 +428,9 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
     try {
       doc = YAML.parse(text, { prettyErrors: true });
     } catch (err) {
-      problems.push({ path: printable(file), message: `not valid YAML: ${boundReason((err as Error).message.split('\n')[0]!, 300)}` });
+      // The parser recurses per level: a document nested thousands deep overflows the stack, which is the file's fault.
+      const message = /Maximum call stack size exceeded/.test((err as Error).message) ? 'nested too deeply' : boundReason((err as Error).message.split('\n')[0]!, 300);
+      problems.push({ path: printable(file), message: `not valid YAML: ${message}` });
       return {};
     }
   }
