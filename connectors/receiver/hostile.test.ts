@@ -191,6 +191,24 @@ describe('what a refused request quotes back is bounded, and a malformed request
     expect(counted.map((v) => `${v.labels['outcome']} ${v.labels['code']} ${v.value}`).sort()).toEqual(['bad_request 400 1', 'too_large 431 1']);
   });
 
+  it('a flood of refused pushes logs the first 20 of each second and sums up the rest in one line (the metric counts all)', async () => {
+    const log = memoryLog();
+    const registry = new Registry();
+    const second = Date.now();
+    const r = await startReceiver({ port: 0, lvms: { apps: [LVMS], topic: 't.lvms' } }, { sink: new MemorySink(), log, registry, now: () => second });
+    const body = new URLSearchParams({ method: 'alibaba.lvms.lvr.receivecallrecord', app_key: 'nobody', format: 'json' }).toString();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${r.url}/router/rest`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      await res.text();
+    }
+    await r.stop();
+    expect(log.entries.filter((e) => e.event === 'receiver.push_refused')).toHaveLength(20);
+    const summary = log.entries.filter((e) => e.event === 'receiver.push_refused_suppressed');
+    expect(summary.map((e) => e.fields)).toEqual([{ route: 'alibaba-lvms', outcome: 'auth_failed', count: 40, second: new Date(Math.floor(second / 1000) * 1000).toISOString() }]);
+    const counted = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values.filter((v) => v.labels['outcome'] === 'auth_failed');
+    expect(counted.reduce((n, v) => n + v.value, 0)).toBe(60);
+  });
+
   it('a request target the URL parser refuses gets 400, not an empty 500', async () => {
     const r = await start(new MemorySink());
     const { port } = new URL(r.url);
