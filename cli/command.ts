@@ -1,6 +1,8 @@
 // The contract every `cdrflow <name>` subcommand implements. Each lives in cli/commands/<name>.ts and exports
 // `command`; cli/main.ts discovers them, so adding a command never touches a shared file.
+import { fstatSync } from 'node:fs';
 import type { LogTarget } from '../core/log.ts';
+import { EXIT_NO_INPUT } from '../core/exit-codes.ts';
 
 export interface Command {
   name: string;
@@ -20,6 +22,14 @@ export interface Command {
 /** Usage errors exit 64 (EX_USAGE) with the message and the usage text. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * Standard input that is a directory (`< /tmp`) reads as nothing, so a command that reads stdin printed nothing and
+ * exited 0: refused as no input (exit 66), with what to give instead.
+ */
+export function refuseDirectoryOnStdin(instead: string): void {
+  if (fstatSync(0).isDirectory()) throw new ExitError(EXIT_NO_INPUT, `standard input is a directory; ${instead}`);
 }
 
 /** Ends the command with `code`; the message is printed like any error ("cdrflow <name>: <message>"). */

@@ -1,9 +1,8 @@
 // `cdrflow normalize --vendor <vendor> [--tenant <id>]`: the normalize mapping as a filter, JSON lines in (bare vendor
 // records or raw envelopes), normalized CDRs out (Avro field names, ISO-8601 UTC times), in input order.
 import type { Command } from '../command.ts';
-import { ExitError, UsageError } from '../command.ts';
-import { EXIT_NO_INPUT, EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
-import { fstatSync } from 'node:fs';
+import { refuseDirectoryOnStdin, UsageError } from '../command.ts';
+import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
 import { boundReason, MAX_LINE_BYTES, printable, quote } from '../../core/input-limits.ts';
@@ -113,7 +112,7 @@ export const command: Command = {
   async run(args) {
     const { vendor, tenant, options } = parse(args);
     // `< /tmp`: a directory on stdin reads as nothing, so this printed nothing and exited 0 (an operator walk).
-    if (fstatSync(0).isDirectory()) throw new ExitError(EXIT_NO_INPUT, 'standard input is a directory; give a file of JSON lines or a pipe');
+    refuseDirectoryOnStdin('give a file of JSON lines or a pipe');
     const ctx: NormalizeContext = { now: () => new Date(), lineage: null, options };
     const run = { vendor, tenant, ctx, cdrType: avroType(SCHEMA_FILES.normalized) };
     let lineNo = 0;

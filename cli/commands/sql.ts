@@ -1,10 +1,8 @@
 // `cdrflow sql "<query>" [--format F]`: a read-only query against the pipeline's ClickHouse. While `cdrflow start`
 // runs it goes through that process's ops port (the embedded engine belongs to one process); otherwise it opens the
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
-import { fstatSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { ExitError, UsageError } from '../command.ts';
-import { EXIT_NO_INPUT } from '../../core/exit-codes.ts';
+import { refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { parseFlags } from '../args.ts';
@@ -49,7 +47,7 @@ const tooLarge = (where: string) => new UsageError(`the query ${where}is larger 
  * large, and a directory there read as an empty query.
  */
 async function readStdinQuery(): Promise<string> {
-  if (fstatSync(0).isDirectory()) throw new ExitError(EXIT_NO_INPUT, 'standard input is a directory; give the query, or a file or a pipe holding it');
+  refuseDirectoryOnStdin('give the query, or a file or a pipe holding it');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin) {
