@@ -18,3 +18,20 @@ describe('zod issues', () => {
     for (const line of lines) expect(line).toMatch(/^\* (\(root\)|apps\.0\.key|port): ./);
   });
 });
+
+describe('range problems of one value', () => {
+  const schema = z.strictObject({ workers: z.int().min(1).max(16), both: z.array(z.int().max(3)).max(2) });
+
+  it('reports the tightest limit only: the setting’s own, not the int’s safe range as well', () => {
+    expect(zodIssues(schema.safeParse({ workers: 1e20, both: [] }).error!)).toEqual([{ path: 'workers', message: 'Too big: expected number to be <=16' }]);
+    expect(zodIssues(schema.safeParse({ workers: -1e20, both: [] }).error!)).toEqual([{ path: 'workers', message: 'Too small: expected number to be >=1' }]);
+  });
+
+  it('keeps range problems of different values, each at its own limit', () => {
+    expect(zodIssues(schema.safeParse({ workers: 1e20, both: [1e20, 9] }).error!)).toEqual([
+      { path: 'workers', message: 'Too big: expected number to be <=16' },
+      { path: 'both.0', message: 'Too big: expected number to be <=3' },
+      { path: 'both.1', message: 'Too big: expected number to be <=3' },
+    ]);
+  });
+});

@@ -9,7 +9,32 @@ export interface ConfigProblem {
 }
 
 export function zodIssues(error: z.ZodError): ConfigProblem[] {
-  return error.issues.map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: i.message }));
+  return tightestBounds(error.issues).map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: i.message }));
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** A range problem's limit (the maximum of a too_big, the minimum of a too_small); undefined for any other problem. */
+function rangeLimit(i: Issue): number | undefined {
+  if (i.code === 'too_big') return Number(i.maximum);
+  if (i.code === 'too_small') return Number(i.minimum);
+  return undefined;
+}
+
+/**
+ * Of the range problems of one value, the tightest only: `z.int().max(16)` given 1e20 fails both the int's own safe
+ * range (<= 9007199254740991) and the setting's limit (<= 16), and only the second tells the user anything.
+ */
+function tightestBounds(issues: readonly Issue[]): Issue[] {
+  const tightest = new Map<string, Issue>();
+  const keyOf = (i: Issue) => `${i.code} ${JSON.stringify(i.path.map(String))}`;
+  for (const i of issues) {
+    const limit = rangeLimit(i);
+    if (limit === undefined) continue;
+    const held = tightest.get(keyOf(i));
+    if (held === undefined || (i.code === 'too_big' ? limit < rangeLimit(held)! : limit > rangeLimit(held)!)) tightest.set(keyOf(i), i);
+  }
+  return issues.filter((i) => rangeLimit(i) === undefined || tightest.get(keyOf(i)) === i);
 }
 
 /** One problem per line, each after `bullet`. */
