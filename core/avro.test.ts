@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { avroType, encodeFramed } from './avro.ts';
+import { avroType, encodeFramed, framedSchemaId } from './avro.ts';
 import { SCHEMA_FILES } from './topology.ts';
 
 const envelope = (payload: string) => ({
@@ -60,5 +60,20 @@ describe('encodeFramed', () => {
 
   it('throws, as toBuffer does, on a value outside the schema', () => {
     expect(() => encodeFramed(type, 1, { ...envelope('x'), received_at: 123 })).toThrow();
+  });
+});
+
+describe('framedSchemaId', () => {
+  it('reads the id after the magic byte, and refuses what no registry frames: no magic byte, too short, a negative id', () => {
+    expect(framedSchemaId(Buffer.from([0, 0, 0, 0, 7, 2]))).toBe(7);
+    expect(framedSchemaId(Buffer.from([0, 0x7f, 0xff, 0xff, 0xff]))).toBe(2 ** 31 - 1);
+    for (const value of [Buffer.from([1, 0, 0, 0, 7]), Buffer.from([0, 0, 0, 7]), Buffer.alloc(0)]) {
+      expect(() => framedSchemaId(value)).toThrow(expect.objectContaining({ kind: 'bad_record', message: expect.stringContaining('not a schema-registry framed') }));
+    }
+    for (const id of [-1, -(2 ** 31)]) {
+      const value = Buffer.alloc(6);
+      value.writeInt32BE(id, 1);
+      expect(() => framedSchemaId(value)).toThrow(expect.objectContaining({ kind: 'bad_record', message: expect.stringContaining(`schema id ${id}`) }));
+    }
   });
 });

@@ -194,7 +194,10 @@ export function framedSchemaId(value: Buffer): number {
   if (value.length < FRAME_HEADER_BYTES || value[0] !== 0) {
     throw new CdrflowError('bad_record', `not a schema-registry framed Avro value (${value.length} bytes, first byte ${value[0] ?? 'none'})`);
   }
-  return value.readInt32BE(1);
+  const id = value.readInt32BE(1);
+  // No registry gives out a negative id; and a caller that marks "no value" with one must not meet it in a frame.
+  if (id < 0) throw new CdrflowError('bad_record', `schema id ${id} in the registry frame: no registry gives out a negative id`);
+  return id;
 }
 
 /**

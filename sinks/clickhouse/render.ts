@@ -298,13 +298,14 @@ class ThreadRenderer implements Renderer {
     const schemas: [number, avro.Schema][] = [];
     const refused: [number, string][] = [];
     for (const m of messages) {
+      if (m.value === null) continue; // a tombstone: the worker says so for this record
       let id: number;
       try {
-        id = m.value === null ? -1 : framedSchemaId(m.value);
+        id = framedSchemaId(m.value);
       } catch {
-        continue; // bad framing: the worker says so for this record
+        continue; // bad framing (a negative id too): the worker says so for this record
       }
-      if (id < 0 || this.sent.has(id) || refused.some(([r]) => r === id)) continue;
+      if (this.sent.has(id) || refused.some(([r]) => r === id)) continue;
       let type: avro.Type;
       try {
         type = await retry(async () => {

@@ -184,25 +184,31 @@ describe('poison records in the live pipeline', () => {
     const foreignBytes = await registry.encode(foreignId, { a: 'not a CDR' });
     // The registry's wire frame (magic byte 0, then the id) with an id it has never given out.
     const unknownId = Buffer.from([0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
+    // A negative id: no registry gives one out, and the sink's render step once took -1 for a tombstone's and stopped.
+    const negativeId = Buffer.from([0, 0xff, 0xff, 0xff, 0xff, 0x78]);
     const publisher = new AckedPublisher(kafka);
     try {
       await publisher.send(names.raw['tencent-ccc'], [
         { key: 'raw-unknown-id', value: unknownId },
         { key: 'raw-foreign', value: foreignBytes },
+        { key: 'raw-negative-id', value: negativeId },
       ]);
       await publisher.send(names.normalized, [
         { key: 'normalized-unknown-id', value: unknownId },
         { key: 'normalized-foreign', value: foreignBytes },
+        { key: 'normalized-negative-id', value: negativeId },
       ]);
     } finally {
       await publisher.disconnect();
     }
-    const dead = await deadLetters(['raw-unknown-id', 'raw-foreign', 'normalized-unknown-id', 'normalized-foreign']);
+    const dead = await deadLetters(['raw-unknown-id', 'raw-foreign', 'raw-negative-id', 'normalized-unknown-id', 'normalized-foreign', 'normalized-negative-id']);
     expect(dead.get('raw-unknown-id')).toMatchObject({ component: 'normalize', error_kind: 'bad_record', error_message: expect.stringMatching(/2147483647/) });
     expect(dead.get('raw-foreign')).toMatchObject({ component: 'normalize', error_kind: 'bad_record' });
     expect(dead.get('normalized-unknown-id')).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/2147483647/) });
     expect(dead.get('normalized-foreign')).toMatchObject({ error_kind: 'bad_record' });
     expect(dead.get('normalized-foreign')!['component']).not.toBe('normalize');
+    for (const key of ['raw-negative-id', 'normalized-negative-id']) expect(dead.get(key), key).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/-1\b/) });
+    expect(dead.get('normalized-negative-id')!['component']).not.toBe('normalize');
     // Both groups went past them to the end of their topics, and neither stage stopped.
     await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
     await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
