@@ -8,6 +8,7 @@ import { testRegistry, uniqueName } from '../../test/helpers.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import { createRenderer, type RenderResult, type Renderer } from './render.ts';
 import { INSERT_FORMATS, cdrLine } from './rows.ts';
+import { seededRandom } from '../../simulators/kit.ts';
 
 const registry = testRegistry();
 const topic = `${uniqueName('render')}.normalized`;
@@ -52,6 +53,29 @@ describe('rendering cdr.normalized values into rows', () => {
       expect(unknownInline).toEqual([{ error: { kind: 'bad_record', message: expect.stringMatching(/2000000000/) } }]);
       // ...and the thread keeps working after it.
       expect((await thread.render(messages.slice(0, 2))).map(plain)).toEqual(a.slice(0, 2));
+    }
+  });
+
+  it('any schema id in the frame, negative ones included, gives a row or a dead letter from both, never a stop', async () => {
+    // A negative id was taken for a tombstone's marker and stopped the job as a bug, at every restart again.
+    const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
+    const body = await codec.encode(sampleCdr(1));
+    const random = seededRandom(11);
+    const ids = [-1, -2, -(2 ** 31), 0, 2 ** 31 - 1, body.readInt32BE(1), ...Array.from({ length: 60 }, () => Math.floor(random() * 2 ** 32) - 2 ** 31)];
+    const messages = ids.map((id, i) => {
+      const value = Buffer.from(body);
+      value.writeInt32BE(id, 1);
+      return message(i, value);
+    });
+    const thread = createRenderer(registry, 'TabSeparated', { thread: true });
+    const inline = createRenderer(registry, 'TabSeparated', { thread: false });
+    renderers.push(thread, inline);
+    const good = body.readInt32BE(1);
+    for (const rendered of [await thread.render(messages), await inline.render(messages)]) {
+      // Each record's outcome, and every dead letter names the id it met (the two word an unknown id differently).
+      expect(rendered.map((r) => ('error' in r ? r.error.kind : 'row'))).toEqual(ids.map((id) => (id === good ? 'row' : 'bad_record')));
+      rendered.forEach((r, i) => 'error' in r && expect(r.error.message, `id ${ids[i]}`).toMatch(new RegExp(`(?<![\\d-])${ids[i]}(?!\\d)`)));
+      for (const id of [-1, -(2 ** 31)]) expect(rendered[ids.indexOf(id)]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`schema id ${id}`) } });
     }
   });
 
