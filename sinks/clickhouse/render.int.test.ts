@@ -6,7 +6,7 @@ import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { testRegistry, uniqueName } from '../../test/helpers.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
-import { createRenderer, type RenderResult, type Renderer } from './render.ts';
+import { MAX_CDR_ID_BYTES, createRenderer, type RenderResult, type Renderer } from './render.ts';
 import { INSERT_FORMATS, cdrLine } from './rows.ts';
 import { seededRandom } from '../../simulators/kit.ts';
 
@@ -76,6 +76,35 @@ describe('rendering cdr.normalized values into rows', () => {
       expect(rendered.map((r) => ('error' in r ? r.error.kind : 'row'))).toEqual(ids.map((id) => (id === good ? 'row' : 'bad_record')));
       rendered.forEach((r, i) => 'error' in r && expect(r.error.message, `id ${ids[i]}`).toMatch(new RegExp(`(?<![\\d-])${ids[i]}(?!\\d)`)));
       for (const id of [-1, -(2 ** 31)]) expect(rendered[ids.indexOf(id)]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`schema id ${id}`) } });
+    }
+  });
+
+  it('a row whose identity normalize could not have written is a dead letter: an unknown vendor, a cdr_id of another vendor or 500,000 characters', async () => {
+    const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
+    const good = sampleCdr(3);
+    const atLimit = { ...good, cdr_id: `${good.vendor}:t:${'k'.repeat(MAX_CDR_ID_BYTES - good.vendor.length - 3)}` };
+    const cases = [
+      good,
+      { ...good, vendor: 'not-a-vendor\u0007', cdr_id: 'not-a-vendor\u0007:t:k' },
+      { ...good, cdr_id: `tencent-ccc:${good.tenant_id}:${good.natural_key}` },
+      { ...good, cdr_id: `${good.vendor}:t:${'k'.repeat(500_000)}` },
+      { ...good, cdr_id: `${good.vendor}:t:${'键'.repeat(200)}` }, // 600 bytes of UTF-8
+      atLimit,
+    ];
+    expect(good.vendor).not.toBe('tencent-ccc');
+    const messages = await Promise.all(cases.map(async (c, i) => message(i, await codec.encode(c))));
+    for (const format of INSERT_FORMATS) {
+      for (const renderer of [createRenderer(registry, format, { thread: true }), createRenderer(registry, format, { thread: false })]) {
+        renderers.push(renderer);
+        const rendered = (await renderer.render(messages)).map(plain);
+        expect(rendered.map((r) => ('error' in r ? r.error.kind : 'row')), format).toEqual(['row', 'bad_record', 'bad_record', 'bad_record', 'bad_record', 'row']);
+        expect(rendered[1]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining('is none of tencent-ccc') } });
+        expect(rendered[2]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`is not ${good.vendor}:<tenant>:<natural key>`) } });
+        expect(rendered[3]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`cdr_id is ${good.vendor.length + 3 + 500_000} bytes long`) } });
+        // The rows around the refused ones are whole: the refused one's line, written already on the fast path, is gone.
+        expect(rendered[0]).toEqual({ line: cdrLine(good, { topic, partition: 2, offset: 0 }, format), vendor: good.vendor, cdr_id: good.cdr_id, received_at: good.received_at });
+        expect(rendered[5]).toMatchObject({ line: cdrLine(atLimit, { topic, partition: 2, offset: 5 }, format) });
+      }
     }
   });
 

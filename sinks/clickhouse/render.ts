@@ -12,6 +12,7 @@ import type avro from 'avsc';
 import { ReaderCodec, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError } from '../../core/dead-letter.ts';
+import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
 import { CdrflowError, asCdrflowError, deserializeError, disposition, type ErrorKind, type SerializedError } from '../../core/errors.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
@@ -74,6 +75,23 @@ async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Positioned, form
   }
 }
 
+/** vendor + ':' + tenant + ':' + natural key, each of the last two at most MAX_NATURAL_KEY_BYTES (normalize.ts). */
+export const MAX_CDR_ID_BYTES = 2 * MAX_NATURAL_KEY_BYTES + 64;
+
+/**
+ * What normalize guarantees of a row's identity, checked again here: cdr.normalized is a topic anything with write
+ * access can publish to, and a row's vendor and cdr_id are the table's sorting key and every count's identity (a
+ * 500,000-character cdr_id or an unknown vendor was loaded as it came).
+ */
+export function identityProblem(vendor: string, cdrId: string): string | null {
+  if (!VENDORS.some((v) => v === vendor)) return `vendor ${quote(vendor, 40)} is none of ${VENDORS.join(', ')}`;
+  if (!cdrId.startsWith(`${vendor}:`)) return `cdr_id ${quote(cdrId, 60)} is not ${vendor}:<tenant>:<natural key>`;
+  if (cdrId.length * 3 > MAX_CDR_ID_BYTES && Buffer.byteLength(cdrId) > MAX_CDR_ID_BYTES) {
+    return `cdr_id is ${Buffer.byteLength(cdrId)} bytes long (limit ${MAX_CDR_ID_BYTES}): ${quote(cdrId, 40)}`;
+  }
+  return null;
+}
+
 /** The fast path for `format` (TabSeparated only), compiled from the reader schema; undefined = decode and render. */
 export function fastPathFor(reader: ReaderCodec<NormalizedCdr>, format: InsertFormat): TsvTranscoder | undefined {
   return format === 'TabSeparated' ? TsvTranscoder.compile(reader.reader) : undefined;
@@ -98,21 +116,32 @@ export async function renderBatch(
   const cdrIds: string[] = [];
   const receivedAt = new Float64Array(messages.length);
   const errors: RenderedBatch['errors'] = [];
+  const refuse = (i: number, kind: ErrorKind, message: string) => {
+    errors.push([i, kind, message]);
+    vendors.push('');
+    cdrIds.push('');
+  };
   for (const [i, m] of messages.entries()) {
     if (slice?.due()) await slice.yield();
     const value = m.value;
+    const lineStart = out.pos;
     const facts = fast && value !== null && value.length >= 5 && value[0] === 0 && reader.readsDirectly(value.readInt32BE(1)) ? fast.transcode(value, 5, m, out) : undefined;
     if (facts) {
-      vendors.push(facts.vendor);
-      cdrIds.push(facts.cdr_id);
-      receivedAt[i] = facts.received_at;
+      const problem = identityProblem(facts.vendor, facts.cdr_id);
+      if (problem !== null) {
+        out.pos = lineStart; // the line written already is dropped
+        refuse(i, 'bad_record', problem);
+      } else {
+        vendors.push(facts.vendor);
+        cdrIds.push(facts.cdr_id);
+        receivedAt[i] = facts.received_at;
+      }
     } else {
       const r = await renderOne(reader, m, format);
-      if ('error' in r) {
-        errors.push([i, r.error.kind, r.error.message]);
-        vendors.push('');
-        cdrIds.push('');
-      } else {
+      const problem = 'error' in r ? null : identityProblem(r.cdr.vendor, r.cdr.cdr_id);
+      if ('error' in r) refuse(i, r.error.kind, r.error.message);
+      else if (problem !== null) refuse(i, 'bad_record', problem);
+      else {
         out.text(r.line);
         vendors.push(r.cdr.vendor);
         cdrIds.push(r.cdr.cdr_id);

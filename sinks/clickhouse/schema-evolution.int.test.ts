@@ -37,12 +37,15 @@ let sink: ClickHouseSink | undefined;
 const sinkLog: string[] = [];
 const publisher = new AckedPublisher(kafka);
 
+/** `<vendor>:<prefix>:<generation>:<n>`: led by the sample's vendor, as the sink requires of every cdr_id. */
+const idOf = (sample: number, generation: 'v1' | 'v2', n = sample) => `${sampleCdr(sample).vendor}:${prefix}:${generation}:${n}`;
+
 /** A v1 record: the contract as it was, without room_id. */
 function v1Record(i: number): Omit<NormalizedCdr, 'room_id'> {
-  const { room_id: _dropped, ...v1 } = sampleCdr(i, { cdr_id: `${prefix}:v1:${i}`, natural_key: `v1-${i}` });
+  const { room_id: _dropped, ...v1 } = sampleCdr(i, { cdr_id: idOf(i, 'v1'), natural_key: `v1-${i}` });
   return v1;
 }
-const v2Record = (i: number): NormalizedCdr => sampleCdr(1000 + i, { cdr_id: `${prefix}:v2:${i}`, natural_key: `v2-${i}`, room_id: `room-${i}` });
+const v2Record = (i: number): NormalizedCdr => sampleCdr(1000 + i, { cdr_id: idOf(1000 + i, 'v2', i), natural_key: `v2-${i}`, room_id: `room-${i}` });
 
 async function query<T>(sql: string): Promise<T[]> {
   return (await ch.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
@@ -121,14 +124,14 @@ describe('cdr.normalized v1 -> v2 on running servers', () => {
     expect((await readTopic(kafka, deadLetterTopic, 0, { idleMs: 500 })).count).toBe(0);
 
     const rooms = await query<{ generation: string; n: string; with_room: string }>(
-      `SELECT splitByChar(':', cdr_id)[2] AS generation, count() AS n, countIf(room_id IS NOT NULL) AS with_room FROM ${ch.database}.cdr FINAL GROUP BY generation ORDER BY generation`,
+      `SELECT splitByChar(':', cdr_id)[3] AS generation, count() AS n, countIf(room_id IS NOT NULL) AS with_room FROM ${ch.database}.cdr FINAL GROUP BY generation ORDER BY generation`,
     );
     // Old rows and the v1 backlog read the default (NULL); every v2 record carries its room.
     expect(rooms.map((r) => [r.generation, Number(r.n), Number(r.with_room)])).toEqual([
       ['v1', STORED_BY_V1_SINK + BACKLOG_V1, 0],
       ['v2', V2_RECORDS, V2_RECORDS],
     ]);
-    const [one] = await query<{ room_id: string }>(`SELECT room_id FROM ${ch.database}.cdr FINAL WHERE cdr_id = '${prefix}:v2:3'`);
+    const [one] = await query<{ room_id: string }>(`SELECT room_id FROM ${ch.database}.cdr FINAL WHERE cdr_id = '${idOf(1003, 'v2', 3)}'`);
     expect(one!.room_id).toBe('room-3');
   });
 
