@@ -1,7 +1,11 @@
 // What `cdrflow tail --format table` and `cdrflow dlq` print: a record's text never drives the terminal (a value with
 // ESC ] 0 ; … BEL changed the window title, ESC [ 2 J cleared the screen: an operator walk).
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { formatDlqSummary, summarizeDeadLetters, tableLine, type TailRecord } from './tail.ts';
+import { avroType, encodeFramed } from '../core/avro.ts';
+import { SCHEMA_FILES } from '../core/topology.ts';
+import { MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, type TailRecord } from './tail.ts';
 
 const ESCAPES = '\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\r\u0085\u202e';
 const at = { topic: 't', partition: 0, offset: 1, timestamp: '2026-12-05T10:00:00.000Z' };
@@ -23,5 +27,45 @@ describe('table lines', () => {
     }
     const summary = formatDlqSummary('cdr.dlq', summarizeDeadLetters([records[3]!], 1));
     expect(summary.split('\n').every((l) => !CONTROLS.test(l))).toBe(true);
+  });
+});
+
+describe('decoding hostile values', () => {
+  const deadLetter = avroType(SCHEMA_FILES.deadLetter);
+  const types = new Map<number, avro.Type>([
+    [1, deadLetter],
+    [2, avro.Type.forSchema('string')],
+    [3, avro.Type.forSchema({ type: 'array', items: 'long' })],
+    [4, avro.Type.forSchema('long')],
+  ]);
+  // Decodes as the registry client does: the writer type named by the frame's id.
+  const registry = { decode: async (b: Buffer) => types.get(b.readInt32BE(1))!.fromBuffer(b.subarray(5)) } as unknown as SchemaRegistry;
+  const letter = (original: Buffer | null) => ({
+    original_value: original, original_key: null, origin_topic: 't', origin_partition: 0, origin_offset: 0, error_kind: 'bad_record',
+    error_message: 'e', component: 'x', vendor: null, cdr_id: null, failed_at: new Date(0),
+  });
+
+  it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {
+    expect(await decodeValue(registry, encodeFramed(types.get(2)!, 2, 'hello'))).toEqual({ kind: 'avro', value: 'hello' });
+    expect(await decodeValue(registry, encodeFramed(types.get(3)!, 3, [1, 2]))).toEqual({ kind: 'avro', value: [1, 2] });
+    expect(await decodeValue(registry, encodeFramed(types.get(4)!, 4, 7))).toEqual({ kind: 'avro', value: 7 });
+  });
+
+  it(`a dead letter nested 5,000 deep is read to ${MAX_NESTED_DEAD_LETTERS} levels and the rest shown as bytes, at once`, async () => {
+    let value: Buffer | null = null;
+    for (let i = 0; i < 5_000; i++) value = encodeFramed(deadLetter, 1, letter(value));
+    let shown = (await decodeValue(registry, value)) as { kind: string; value: unknown };
+    let levels = 0;
+    while (shown.kind === 'dead-letter') {
+      levels++;
+      const v = shown.value as { original: unknown; original_kind: string };
+      shown = { kind: v.original_kind, value: v.original };
+    }
+    expect(levels).toBe(MAX_NESTED_DEAD_LETTERS);
+    expect(shown.kind).toBe('not decoded (nested too deep)');
+    expect(typeof shown.value).toBe('string');
+    // Two levels are decoded whole.
+    const two = await decodeValue(registry, encodeFramed(deadLetter, 1, letter(encodeFramed(deadLetter, 1, letter(Buffer.from('{"a":1}'))))));
+    expect(two).toMatchObject({ kind: 'dead-letter', value: { original_kind: 'dead-letter', original: { original_kind: 'json', original: { a: 1 } } } });
   });
 });

@@ -57,21 +57,36 @@ function parseJsonOrText(text: string): { kind: 'json' | 'text'; value: unknown 
 }
 
 /**
- * Decodes one value: registry-framed Avro (an envelope's `payload` parsed as JSON; a dead letter's
- * `original_value` decoded recursively and its reason moved first), else JSON, else text.
+ * How many dead letters deep a dead letter's original is decoded. A dead letter of a dead letter happens (a loader
+ * that refused one); a value nested thousands deep only by someone who wrote it so, and decoding it all took minutes
+ * and then overflowed the stack. Below this depth the original is shown as its bytes.
  */
-export async function decodeValue(registry: SchemaRegistry, value: Buffer | null): Promise<{ kind: string; value: unknown }> {
+export const MAX_NESTED_DEAD_LETTERS = 4;
+
+/**
+ * Decodes one value: registry-framed Avro (an envelope's `payload` parsed as JSON; a dead letter's
+ * `original_value` decoded recursively, up to MAX_NESTED_DEAD_LETTERS deep, and its reason moved first), else JSON,
+ * else text.
+ */
+export async function decodeValue(registry: SchemaRegistry, value: Buffer | null, depth = 0): Promise<{ kind: string; value: unknown }> {
   if (value === null) return { kind: 'null', value: null };
   if (value.length > 5 && value[0] === CONFLUENT_MAGIC) {
-    let record: Record<string, unknown>;
+    let decoded: unknown;
     try {
-      record = (await registry.decode(value)) as Record<string, unknown>;
+      decoded = await registry.decode(value);
     } catch (err) {
       return { kind: 'undecodable', value: { error: (err as Error).message, bytes: value.toString('base64') } };
     }
+    // A schema of a string, a number or an array (a key's schema, another team's topic) decodes to no record.
+    if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded) || Buffer.isBuffer(decoded)) return { kind: 'avro', value: plain(decoded) };
+    const record = decoded as Record<string, unknown>;
     if ('error_kind' in record && 'origin_topic' in record) {
       const { error_kind, error_message, component, vendor, cdr_id, origin_topic, origin_partition, origin_offset, failed_at, original_key, original_value } = record;
-      const original = await decodeValue(registry, (original_value as Buffer | null) ?? null);
+      const bytes = (original_value as Buffer | null) ?? null;
+      const original =
+        depth + 1 < MAX_NESTED_DEAD_LETTERS || bytes === null
+          ? await decodeValue(registry, bytes, depth + 1)
+          : { kind: 'not decoded (nested too deep)', value: bytes.toString('base64') };
       return {
         kind: 'dead-letter',
         value: plain({
