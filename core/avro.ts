@@ -201,6 +201,17 @@ export function framedSchemaId(value: Buffer): number {
 }
 
 /**
+ * The writer type the registry client gave for `id`, which is an Avro type only when the id's subject is Avro: a
+ * registry shared with other teams also holds JSON Schema and Protobuf subjects, and a value framed with one of their
+ * ids is the record's problem (bad_record), not a type to call methods on (the sink's render step stopped on one).
+ */
+export function avroWriter(schema: unknown, id: number): avro.Type {
+  if (avro.Type.isType(schema)) return schema as avro.Type;
+  const kind = (schema as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  throw new CdrflowError('bad_record', `writer schema ${id} is not an Avro schema${typeof kind === 'string' && kind !== 'Object' ? ` (${kind})` : ''}`);
+}
+
+/**
  * Decodes registry-framed values of any writer version into one reader schema (defaults fill the fields an older
  * writer lacked). The reader type is built once and the resolver once per writer schema id: the registry client's
  * `decode(buf, { readerSchema })` rebuilds the reader type for every record, which cost ~1.5 ms a record and was
@@ -261,7 +272,7 @@ export class ReaderCodec<T> {
   }
 
   private async readerFor(id: number): Promise<(body: Buffer) => T> {
-    const writer = (await this.registry.getSchema(id)) as unknown as avro.Type;
+    const writer = avroWriter(await this.registry.getSchema(id), id);
     const reader = this.reader;
     // Same canonical schema: read directly (the reader's own logical types apply); otherwise through a resolver.
     let read: (body: Buffer) => T;

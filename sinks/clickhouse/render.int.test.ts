@@ -108,6 +108,31 @@ describe('rendering cdr.normalized values into rows', () => {
     }
   });
 
+  it('a value framed with the id of a JSON Schema or Protobuf subject (a registry shared with others) is a dead letter from both', async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
+    const good = await codec.encode(sampleCdr(2));
+    const { id: jsonId } = await registry.register({ type: SchemaType.JSON, schema: JSON.stringify({ type: 'object', properties: { a: { type: 'number' } } }) }, { subject: `${uniqueName('json')}-value` });
+    const { id: protoId } = await registry.register({ type: SchemaType.PROTOBUF, schema: 'syntax = "proto3";\npackage test;\nmessage M { int32 a = 1; }\n' }, { subject: `${uniqueName('proto')}-value` });
+    const framed = (id: number, body: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.writeInt32BE(id, 1);
+      return Buffer.concat([head, body]);
+    };
+    const messages = [message(0, good), message(1, framed(jsonId, Buffer.from('{"a":1}'))), message(2, framed(protoId, Buffer.from([0, 8, 1]))), message(3, good)];
+    for (const thread of [true, false]) {
+      const renderer = createRenderer(registry, 'TabSeparated', { thread });
+      renderers.push(renderer);
+      const rendered = (await renderer.render(messages)).map(plain);
+      expect(rendered.map((r) => ('error' in r ? r.error : 'row')), `thread ${thread}`).toEqual([
+        'row',
+        { kind: 'bad_record', message: expect.stringContaining(`writer schema ${jsonId} is not an Avro schema`) },
+        { kind: 'bad_record', message: expect.stringContaining(`writer schema ${protoId} is not an Avro schema`) },
+        'row',
+      ]);
+    }
+  });
+
   it('a render thread that was closed refuses work instead of hanging', async () => {
     const thread = createRenderer(registry, 'TabSeparated', { thread: true });
     await thread.close();

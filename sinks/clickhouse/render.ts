@@ -9,7 +9,7 @@
 // A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
 import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
-import { ReaderCodec, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
+import { ReaderCodec, avroWriter, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
@@ -339,7 +339,7 @@ class ThreadRenderer implements Renderer {
       try {
         type = await retry(async () => {
           try {
-            return (await this.registry.getSchema(id)) as unknown as avro.Type;
+            return avroWriter(await this.registry.getSchema(id), id);
           } catch (err) {
             throw classifyDecodeError(err, `writer schema ${id} of ${m.topic}[${m.partition}]@${m.offset}`);
           }
