@@ -1,3 +1,4 @@
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { avroType, encodeFramed, framedSchemaId } from './avro.ts';
 import { SCHEMA_FILES } from './topology.ts';
@@ -29,6 +30,28 @@ describe('avroType', () => {
     expect(
       type.isValid({ origin_topic: 't', error_kind: 'bad_record', error_message: 'x', component: 'c', failed_at: 123 }),
     ).toBe(false);
+  });
+
+  it('refuses to decode a timestamp-millis beyond the range of a date, and reads the range\'s own ends', () => {
+    const type = avroType(SCHEMA_FILES.rawEnvelope);
+    // A long's zigzag varint, by hand: avsc writes a negative long beyond 2^52 with its last bit lost.
+    const varint = (ms: number) => {
+      let z = (BigInt(ms) << 1n) ^ (BigInt(ms) >> 63n);
+      const bytes: number[] = [];
+      for (; z >= 0x80n; z >>= 7n) bytes.push(Number(z & 0x7fn) | 0x80);
+      return Buffer.from([...bytes, Number(z)]);
+    };
+    // The envelope's bytes with received_at written as any long.
+    const withReceivedAt = (ms: number) => {
+      const fields = (type as unknown as { fields: { name: string; type: avro.Type }[] }).fields;
+      const record = envelope('{}') as unknown as Record<string, unknown>;
+      return Buffer.concat(fields.map((f) => (f.name === 'received_at' ? varint(ms) : f.type.toBuffer(record[f.name]))));
+    };
+    expect(type.fromBuffer(withReceivedAt(1_764_547_200_000))).toMatchObject({ received_at: new Date(1_764_547_200_000) });
+    for (const ms of [8.64e15 + 1, 9e15]) expect(() => type.fromBuffer(withReceivedAt(ms)), String(ms)).toThrow(/beyond the range of a date/);
+    // Beyond 2^52 a negative long's varint is past 2^53, where avsc refuses it itself ("potential precision loss").
+    for (const ms of [-1e16, 2 ** 53 - 1]) expect(() => type.fromBuffer(withReceivedAt(ms)), String(ms)).toThrow();
+    for (const ms of [8.64e15, -4e15]) expect((type.fromBuffer(withReceivedAt(ms)) as { received_at: Date }).received_at.getTime()).toBe(ms);
   });
 
   it('parses every schema file', () => {

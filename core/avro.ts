@@ -27,7 +27,11 @@ export function loadSchemaJson(file: string): Record<string, unknown> {
  */
 class TimestampMillis extends avro.types.LogicalType {
   override _fromValue(value: unknown): Date {
-    return new Date(value as number);
+    const date = new Date(value as number);
+    // A long beyond ±8.64e15 ms is no instant JS can hold: an Invalid Date that every later step (a row's text, a
+    // comparison) would trip over. Thrown here, the value is a record that does not decode (a bad_record).
+    if (Number.isNaN(date.getTime())) throw new RangeError(`timestamp-millis ${String(value)} is beyond the range of a date (±8.64e15 ms)`);
+    return date;
   }
   override _toValue(value: unknown): number | undefined {
     return value instanceof Date && !Number.isNaN(value.getTime()) ? value.getTime() : undefined;

@@ -1,7 +1,8 @@
 // The sink's two ways of turning cdr.normalized values into rows (render.ts) give the same result for the same
 // values, hostile ones included, with a real registry: in the render thread (the default) and inline.
 import { afterAll, describe, expect, it } from 'vitest';
-import { TopicCodec } from '../../core/avro.ts';
+import avro from 'avsc';
+import { TopicCodec, avroType } from '../../core/avro.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { testRegistry, uniqueName } from '../../test/helpers.ts';
@@ -130,6 +131,30 @@ describe('rendering cdr.normalized values into rows', () => {
         { kind: 'bad_record', message: expect.stringContaining(`writer schema ${protoId} is not an Avro schema`) },
         'row',
       ]);
+    }
+  });
+
+  it('a time beyond the range of a date (a long of 9e15 ms) is a dead letter in every format, thread and inline', async () => {
+    // The fast path hands such a time back; the slow path's Invalid Date made the row's text throw, a stop.
+    const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
+    const good = await codec.encode(sampleCdr(4));
+    const type = avroType(SCHEMA_FILES.normalized) as unknown as { fields: { name: string; type: { toBuffer(v: unknown): Buffer } }[] };
+    const cdr = sampleCdr(4) as unknown as Record<string, unknown>;
+    const long = avro.Type.forSchema('long');
+    const body = Buffer.concat(type.fields.map((f) => (f.name === 'received_at' ? long.toBuffer(9e15) : f.type.toBuffer(cdr[f.name]))));
+    const beyond = Buffer.concat([good.subarray(0, 5), body]);
+    const messages = [message(0, good), message(1, beyond), message(2, good)];
+    for (const format of INSERT_FORMATS) {
+      for (const thread of [true, false]) {
+        const renderer = createRenderer(registry, format, { thread });
+        renderers.push(renderer);
+        const rendered = (await renderer.render(messages)).map(plain);
+        expect(rendered.map((r) => ('error' in r ? r.error : 'row')), `${format}, thread ${thread}`).toEqual([
+          'row',
+          { kind: 'bad_record', message: expect.stringContaining('timestamp-millis 9000000000000000 is beyond the range of a date') },
+          'row',
+        ]);
+      }
     }
   });
 
