@@ -57,7 +57,11 @@ export function classifyClickHouseError(err: unknown): CdrflowError {
   const numeric = code !== undefined && /^\d+$/.test(code) ? Number(code) : undefined;
   let kind: ErrorKind = 'bug';
   if (numeric !== undefined) {
-    if (ROW_REJECTED.has(numeric)) kind = 'rejected_by_sink';
+    // TOO_MANY_PARTS says two things: a partition with more active parts than merges keep up with (wait and retry),
+    // or one insert spanning more partitions than allowed (insert.ts), which a retry meets again: the rows are sent
+    // as smaller inserts instead (the batcher splits a range ClickHouse refused; a single row always fits).
+    if (numeric === 252 && /partitions for single insert block/i.test(message)) kind = 'rejected_by_sink';
+    else if (ROW_REJECTED.has(numeric)) kind = 'rejected_by_sink';
     else if (TRANSIENT.has(numeric)) kind = 'transient';
     else if (AUTH.has(numeric)) kind = 'auth';
     else if (MISSING.has(numeric)) kind = 'config';

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { insertCdrs, type PositionedCdr } from './insert.ts';
+import { MAX_PARTITIONS_PER_INSERT, insertCdrs, insertLines, packRows, type PositionedCdr } from './insert.ts';
+import { Batcher, type RenderedRow } from './batcher.ts';
 import { migrate } from './migrations.ts';
 import { codeRows } from './code-tables.ts';
-import { INSERT_FORMATS } from './rows.ts';
+import { INSERT_FORMATS, cdrLine } from './rows.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
 let dir: string;
@@ -109,6 +110,46 @@ describe('insertCdrs on the embedded engine', () => {
     const missing = await insertCdrs(client, `${db}.nope`, positioned(0, 1), 'JSONEachRow', '').catch((e: unknown) => e);
     expect((missing as CdrflowError).kind).toBe('config');
   });
+});
+
+describe('calls spread over many months (one partition per month)', () => {
+  const spread = (n: number, firstYear: number) =>
+    Array.from({ length: n }, (_, i) => sampleCdr(i, { started_at: new Date(Date.UTC(firstYear, i, 1)), queued_at: null, ringing_at: null, answered_at: null, ended_at: null }));
+
+  it('an insert of 150 calls in 150 months is stored whole (ClickHouse refuses more than 100 partitions by default)', async () => {
+    const db = 'months';
+    await migrate(client, { database: db });
+    const cdrs = spread(150, 2001);
+    await insertCdrs(client, `${db}.cdr`, cdrs.map((cdr, i) => ({ cdr, at: { topic: 'cdr.normalized', partition: 0, offset: i } })), 'TabSeparated', 'cdr.normalized:0:0-149');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(150);
+    expect(await count(`SELECT uniqExact(toYYYYMM(started_at)) AS c FROM ${db}.cdr`)).toBe(150);
+  });
+
+  it(`a range spanning more than ${MAX_PARTITIONS_PER_INSERT} months is split by the batcher until each insert fits: every row stored once, none dead-lettered`, async () => {
+    const db = 'centuries';
+    await migrate(client, { database: db });
+    const cdrs = spread(MAX_PARTITIONS_PER_INSERT + 24, 1950);
+    const messages = cdrs.map((_, i) => ({ topic: 'cdr.normalized', partition: 0, offset: i, key: null, value: Buffer.from('x'), timestamp: 0 }));
+    const deadLettered: unknown[] = [];
+    const failures: unknown[] = [];
+    const batcher = new Batcher<RenderedRow>(
+      {
+        render: async (ms) => ms.map((m) => ({ line: packRows([cdrLine(cdrs[m.offset]!, m, 'TabSeparated')])[0]!, vendor: cdrs[m.offset]!.vendor, cdr_id: cdrs[m.offset]!.cdr_id, received_at: cdrs[m.offset]!.received_at })),
+        insert: (rows, token) => insertLines(client, `${db}.cdr`, rows, 'TabSeparated', token),
+        publishDeadLetters: async (d) => void deadLettered.push(...d),
+        commit: async () => {},
+        onFailure: (e) => void failures.push(e),
+      },
+      { flushRows: 50_000, flushMs: 60_000, maxInsertAttempts: 2, systemicRejectThreshold: 50, backgroundFlush: false, backoff: { initialMs: 1, maxMs: 2, maxAttempts: 2 } },
+    );
+    await batcher.add({ topic: 'cdr.normalized', partition: 0, messages, highWatermark: messages.length, end: messages.length });
+    await batcher.flushDue(true);
+    expect(failures).toEqual([]);
+    expect(deadLettered).toEqual([]);
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(cdrs.length);
+    expect(await count(`SELECT uniqExact(cdr_id) AS c FROM ${db}.cdr`)).toBe(cdrs.length);
+    expect(batcher.stats.inserts).toBeGreaterThan(1);
+  }, 120_000);
 });
 
 describe('cdr_legs_current', () => {

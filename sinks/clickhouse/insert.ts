@@ -13,6 +13,9 @@ export interface PositionedCdr {
   at: SourcePosition;
 }
 
+/** Month partitions one insert may touch (ClickHouse's default is 100). */
+export const MAX_PARTITIONS_PER_INSERT = 1_000;
+
 /**
  * Inserts rows already rendered as lines of `format` (rows.ts cdrLine, deadLetterTsvLine), as one block with one
  * dedup token. `columns` name the lines' fields in order (default: the cdr table's).
@@ -34,6 +37,11 @@ export async function insertLines(
     max_insert_block_size: String(Math.max(lines.length, 1)),
     min_insert_block_size_rows: '0',
     min_insert_block_size_bytes: '0',
+    // Tables are partitioned by month, and ClickHouse refuses an insert that touches more than 100 partitions; a
+    // backfill of years, or one month-spread batch of dead letters, touched more and was refused at every retry and
+    // restart. 1,000 months hold every call time normalize accepts (from 1999-12-31) for decades; a batch that spans
+    // more still is split by the batcher until each part fits (errors.ts: a row problem, never a dead letter).
+    max_partitions_per_insert_block: String(MAX_PARTITIONS_PER_INSERT),
     // Tuples travel as positional arrays in every JSON format (smaller, and no key lookups when parsing).
     input_format_json_named_tuples_as_objects: 0,
   };
