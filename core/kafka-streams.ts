@@ -32,6 +32,8 @@ export interface PartitionBatch {
    * record + 1 instead leaves the group short of the end forever, and a drain that waits for lag 0 never ends.
    */
   end?: number;
+  /** The group generation the batch was fetched in (batch consumers only): offsets committed in a transaction are fenced by it. */
+  membership?: GroupMembership;
 }
 
 export interface ProducedRecords {
@@ -308,38 +310,135 @@ interface ReadyChunk {
   settle: (err?: unknown) => void;
 }
 
+/** A member's place in its group since the join that gave it `memberId` (undefined: that join was not seen here). */
+function groupMembership(groupId: string, memberId: string): GroupMembership | undefined {
+  const generationId = joinedGeneration(memberId);
+  return generationId === undefined ? undefined : { groupId, memberId, generationId };
+}
+
+/** A batch whose group generation is unknown: its offsets cannot be committed fenced. */
+export function unknownGeneration(groupId: string): CdrflowError {
+  return new CdrflowError('config', `no group generation known for ${groupId}: kafkajs's consumer group join was not seen (cdrflow is built on kafkajs 2.2.4)`, { code: 'KAFKAJS_INTERNALS' });
+}
+
 /**
- * Consume-transform-produce, exactly once: each chunk's output and its consumed offsets are committed in one Kafka
- * transaction; chunks of other partitions transformed meanwhile commit together with it, in the same transaction.
- * A transient failure aborts the transaction and retries the same chunks; anything else stops.
+ * The committed offset of each partition a member was given, read stably (core/kafka-stable-offsets.ts) at its first
+ * batch after each join. kafkajs starts a partition from the offset the group coordinator has materialized; the
+ * previous owner's last transaction may have committed offsets beyond it that are not materialized yet, and the
+ * records below the stable offset were already handled and committed by that owner.
  */
-export async function runTransactional(kafka: Kafka, options: TransactionalOptions): Promise<StreamHandle> {
+function stableStarts(kafka: Kafka, groupId: string, log: StageLog | undefined) {
+  const reader = stableOffsetReader(kafka, groupId);
+  const stableFrom = new Map<string, number | undefined>();
+  return {
+    /** A (re)join may bring partitions another member owned: their stable offsets are read again. */
+    joined: () => stableFrom.clear(),
+    close: () => reader.close(),
+    /**
+     * How many of the batch's first records the partition's previous owner committed (resolved here, so the next
+     * fetch goes past them); null: the consumer stopped or moved on while it waited.
+     */
+    async committedIn(payload: EachBatchPayload): Promise<number | null> {
+      const { batch } = payload;
+      const key = `${batch.topic}:${batch.partition}`;
+      if (!stableFrom.has(key)) {
+        // A broker or network failure here is a Kafka error like any other (transient: the stage restarts).
+        const stable = await waitStableOffset(reader, batch.topic, batch.partition, {
+          running: () => payload.isRunning() && !payload.isStale(),
+          // A long wait (a dead member's transaction under another id lasts until its timeout) keeps the membership.
+          heartbeat: () => payload.heartbeat(),
+          onWaiting: (waitedMs) =>
+            log?.('consumer.waiting_for_stable_offset', {
+              group: groupId,
+              topic: batch.topic,
+              partition: batch.partition,
+              waitedMs,
+              why: 'a transaction that commits offsets of this partition is not finished (it ends by its commit, its abort, or the transaction timeout)',
+            }),
+        }).catch((err: unknown) => {
+          throw err instanceof CdrflowError ? err : classifyKafkaError(err, `reading the committed offset of ${batch.topic}[${batch.partition}]`);
+        });
+        if (stable === null) return null;
+        stableFrom.set(key, stable);
+      }
+      const from = stableFrom.get(key);
+      let first = 0;
+      if (from === undefined) return first;
+      while (first < batch.messages.length && Number(batch.messages[first]!.offset) < from) first++;
+      if (first > 0) {
+        log?.('consumer.skipped_committed', {
+          group: groupId,
+          topic: batch.topic,
+          partition: batch.partition,
+          records: first,
+          firstOffset: Number(batch.messages[0]!.offset),
+          committedOffset: from,
+          why: "the partition's previous owner committed these records in a transaction not yet materialized when this member read its offset",
+        });
+        payload.resolveOffset(batch.messages[first - 1]!.offset);
+      }
+      return first;
+    },
+  };
+}
+
+/** A consumer group's offsets to commit in a transaction, per topic: the offset after the last record handled. */
+export type GroupOffsets = Map<string, { partition: number; offset: string }[]>;
+
+export interface OffsetTransactionsOptions {
+  groupId: string;
+  transactionalId: string;
+  /**
+   * How long the broker lets a transaction of this producer stay open before it aborts it itself: a producer that
+   * died with one open (killed) holds its topics' last stable offset, and so every read_committed reader behind it,
+   * that long, unless a producer with the same transactional id starts first and aborts it.
+   */
+  transactionTimeoutMs: number;
+  backoff?: Partial<BackoffOptions>;
+  onRetry?: (err: CdrflowError, attempt: number) => void;
+  log?: StageLog;
+}
+
+/** A transactional producer that commits records together with a consumer group's offsets (connectOffsetTransactions). */
+export interface OffsetTransactions {
+  /**
+   * One transaction: `produced`, then `offsets` committed under `membership`'s generation, then the commit. A
+   * transient failure aborts it and tries again; anything else, or a refusal of the offsets (the group moved on from
+   * that generation: the client's rejoin error is among the causes), aborts it and throws. Once an abort failed,
+   * every call throws `broken` (whose causes hold no rejoin error): the producer is done, the stage must restart.
+   */
+  commit(produced: readonly ProducedRecords[], offsets: GroupOffsets, membership: GroupMembership, what: () => string, onSent?: () => void): Promise<void>;
+  readonly broken: CdrflowError | undefined;
+  disconnect(): Promise<void>;
+}
+
+/**
+ * Connects a transactional producer (idempotent, one request in flight, as kafkajs requires of one) and takes its
+ * transactional id at once: a predecessor with the same id is fenced and its open transaction aborted now, before the
+ * caller joins its group — otherwise the caller's first stable offset read would wait on the predecessor's pending
+ * offsets until the broker's transaction timeout aborted them. A transaction with nothing in it ends without a
+ * broker request.
+ */
+export async function connectOffsetTransactions(kafka: Kafka, options: OffsetTransactionsOptions): Promise<OffsetTransactions> {
   const producer: Producer = kafka.producer({
     transactionalId: options.transactionalId,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    transactionTimeout: 60_000,
+    transactionTimeout: options.transactionTimeoutMs,
     createPartitioner: keyPartitioner,
     retry: { ...TRANSACTIONAL_RETRY },
   });
   try {
     await producer.connect();
-    // Take the transactional id now (kafkajs would at its first transaction): a predecessor with this id is fenced
-    // and its open transaction aborted, and the wait for that abort to finish happens here, before this member joins
-    // the group — otherwise its first batch would wait on the predecessor's pending offsets (below) until the broker's
-    // transaction timeout aborted them. A transaction with nothing in it ends without a broker request.
     await (await producer.transaction()).abort();
   } catch (err) {
     await producer.disconnect().catch(() => undefined);
     throw classifyKafkaError(err, `connecting transactional producer ${options.transactionalId}`);
   }
-  const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
-  let producerBroken: CdrflowError | undefined;
-  // The batch handler may run before startConsumer returns; it reaches the runner through this holder.
-  const ref: { runner?: Runner } = {};
+  let broken: CdrflowError | undefined;
 
-  // Partition counts of the topics written, asked once per topic while the stage runs (sendsOf bounds each
+  // Partition counts of the topics written, asked once per topic while the producer lives (sendsOf bounds each
   // partition's share of a send with them).
   const partitionCounts = new Map<string, number>();
   const learnPartitions = async (topics: string[]) => {
@@ -357,11 +456,89 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     }
   };
 
+  return {
+    get broken() {
+      return broken;
+    },
+    disconnect: () => producer.disconnect(),
+    async commit(given, offsets, membership, what, onSent) {
+      const produced = given.filter((p) => p.messages.length > 0);
+      let sends: ReturnType<typeof sendsOf> | undefined;
+      await retry(
+        async () => {
+          if (broken) throw broken;
+          if (sends === undefined) {
+            await learnPartitions([...new Set(produced.map((p) => p.topic))]);
+            sends = sendsOf(produced, (topic) => partitionCounts.get(topic) ?? 1);
+          }
+          const tx = await producer.transaction().catch((err: unknown) => {
+            throw classifyKafkaError(err, 'beginning a transaction');
+          });
+          try {
+            for (const topicMessages of sends) await tx.sendBatch({ topicMessages, acks: -1 });
+            onSent?.();
+            await withGroupMembership(options.transactionalId, membership, () =>
+              tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) }),
+            ).catch((err: unknown) => {
+              const refusal = clientRejoinError(err) as { type?: string } | undefined;
+              if (refusal?.type === 'UNKNOWN_MEMBER_ID' || refusal?.type === 'ILLEGAL_GENERATION') {
+                options.log?.('consumer.commit_refused', {
+                  group: options.groupId,
+                  transactionalId: options.transactionalId,
+                  memberId: membership.memberId,
+                  generationId: membership.generationId,
+                  refusedAs: refusal.type,
+                  chunks: what(),
+                  why: "the group moved on from this member's generation (it was silent longer than the session timeout, or rejoined): the transaction is aborted and these records go to their partitions' current owners",
+                });
+              }
+              throw err;
+            });
+            await tx.commit();
+          } catch (err) {
+            const failure = classifyKafkaError(err, `transaction for ${what()}`);
+            await tx.abort().catch((abortErr: unknown) => {
+              // The client's transaction state is now stuck (e.g. ABORTING after a dropped connection) and every next
+              // call on this producer would fail with a state error: give up on it. The stage restarts with a new
+              // producer, whose init fences and aborts this transaction on the broker (or, under a new transactional
+              // id, the broker's transaction timeout does). Its cause is the abort's failure, not `err`: a refusal
+              // among its causes would have a consumer rejoin and try this producer again, for good.
+              broken = new CdrflowError(failure.kind === 'transient' ? 'transient' : failure.kind, `${failure.message} (and the abort failed: ${(abortErr as Error).message})`, {
+                code: failure.code ?? 'TRANSACTION_ABORT_FAILED',
+                cause: abortErr,
+              });
+            });
+            throw broken ?? failure;
+          }
+        },
+        options.backoff ?? RETRY.kafkaWrite,
+        { onRetry: (err, attempt) => options.onRetry?.(err, attempt), retryIf: (err) => broken === undefined && clientRejoinError(err) === undefined },
+      );
+    },
+  };
+}
+
+/**
+ * Consume-transform-produce, exactly once: each chunk's output and its consumed offsets are committed in one Kafka
+ * transaction; chunks of other partitions transformed meanwhile commit together with it, in the same transaction.
+ * A transient failure aborts the transaction and retries the same chunks; anything else stops.
+ */
+export async function runTransactional(kafka: Kafka, options: TransactionalOptions): Promise<StreamHandle> {
+  const transactions = await connectOffsetTransactions(kafka, {
+    groupId: options.groupId,
+    transactionalId: options.transactionalId,
+    transactionTimeoutMs: 60_000,
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const chunkSize = options.maxMessagesPerTransaction ?? 2_000;
+  // The batch handler may run before startConsumer returns; it reaches the runner through this holder.
+  const ref: { runner?: Runner } = {};
+
   /** One transaction for the chunks of a group (at most one per partition: a partition's next chunk waits for this one). */
   const commitGroup = async (group: ReadyChunk[]) => {
-    const produced = group.flatMap((c) => c.produced).filter((p) => p.messages.length > 0);
-    let sends: ReturnType<typeof sendsOf> | undefined;
-    const offsets = new Map<string, { partition: number; offset: string }[]>();
+    const offsets: GroupOffsets = new Map();
     for (const { chunk } of group) {
       const partitions = offsets.get(chunk.topic) ?? [];
       partitions.push({ partition: chunk.partition, offset: String(chunk.messages[chunk.messages.length - 1]!.offset + 1) });
@@ -369,62 +546,15 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     }
     // Every batch comes after a join this process saw; without its generation a chunk's commit could not be fenced.
     const memberships = group.map((c) => c.membership);
-    if (memberships.includes(undefined)) {
-      throw new CdrflowError('config', `no group generation known for ${options.groupId}: kafkajs's consumer group join was not seen (cdrflow is built on kafkajs 2.2.4)`, { code: 'KAFKAJS_INTERNALS' });
-    }
+    if (memberships.includes(undefined)) throw unknownGeneration(options.groupId);
     // The offsets commit under the oldest generation among the chunks: a group that spans a rejoin is refused whole,
     // and its chunks are read again by their partitions' owners.
     const membership = (memberships as GroupMembership[]).reduce((oldest, m) => (m.generationId < oldest.generationId ? m : oldest));
     // Worded only when a transaction fails.
     const what = () => group.map(({ chunk }) => `${chunk.topic}[${chunk.partition}] offsets ${chunk.messages[0]!.offset}-${chunk.messages[chunk.messages.length - 1]!.offset}`).join(', ');
-    await retry(
-      async () => {
-        if (producerBroken) throw producerBroken;
-        if (sends === undefined) {
-          await learnPartitions([...new Set(produced.map((p) => p.topic))]);
-          sends = sendsOf(produced, (topic) => partitionCounts.get(topic) ?? 1);
-        }
-        const tx = await producer.transaction().catch((err: unknown) => {
-          throw classifyKafkaError(err, 'beginning a transaction');
-        });
-        try {
-          for (const topicMessages of sends!) await tx.sendBatch({ topicMessages, acks: -1 });
-          for (const { chunk, count } of group) options.onSent?.(chunk, count);
-          await withGroupMembership(options.transactionalId, membership, () =>
-            tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) }),
-          ).catch((err: unknown) => {
-            const refusal = clientRejoinError(err) as { type?: string } | undefined;
-            if (refusal?.type === 'UNKNOWN_MEMBER_ID' || refusal?.type === 'ILLEGAL_GENERATION') {
-              options.log?.('consumer.commit_refused', {
-                group: options.groupId,
-                transactionalId: options.transactionalId,
-                memberId: membership.memberId,
-                generationId: membership.generationId,
-                refusedAs: refusal.type,
-                chunks: what(),
-                why: "the group moved on from this member's generation (it was silent longer than the session timeout, or rejoined): the transaction is aborted and these records go to their partitions' current owners",
-              });
-            }
-            throw err;
-          });
-          await tx.commit();
-        } catch (err) {
-          const failure = classifyKafkaError(err, `transaction for ${what()}`);
-          await tx.abort().catch((abortErr: unknown) => {
-            // The client's transaction state is now stuck (e.g. ABORTING after a dropped connection) and every next
-            // call on this producer would fail with a state error: give up on it. The stage restarts with a new
-            // producer, whose init fences and aborts this transaction on the broker.
-            producerBroken = new CdrflowError(failure.kind === 'transient' ? 'transient' : failure.kind, `${failure.message} (and the abort failed: ${(abortErr as Error).message})`, {
-              code: failure.code ?? 'TRANSACTION_ABORT_FAILED',
-              cause: err,
-            });
-          });
-          throw producerBroken ?? failure;
-        }
-      },
-      options.backoff ?? RETRY.kafkaWrite,
-      { onRetry: (err, attempt) => options.onRetry?.(err, attempt), retryIf: (err) => producerBroken === undefined && clientRejoinError(err) === undefined },
-    );
+    await transactions.commit(group.flatMap((c) => c.produced), offsets, membership, what, () => {
+      for (const { chunk, count } of group) options.onSent?.(chunk, count);
+    });
     for (const { chunk, count } of group) options.onCommitted?.(chunk, count);
   };
 
@@ -452,12 +582,7 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       void commitReady();
     });
 
-  // The committed offset of each partition this member was given, read stably (core/kafka-stable-offsets.ts) at its
-  // first batch after each join. kafkajs starts a partition from the offset the group coordinator has materialized;
-  // the previous owner's last transaction may have committed offsets beyond it that are not materialized yet, and
-  // the records below the stable offset were already transformed and committed by that owner.
-  const offsets = stableOffsetReader(kafka, options.groupId);
-  const stableFrom = new Map<string, number | undefined>();
+  const starts = stableStarts(kafka, options.groupId, options.log);
   // This member's generation in the group since its latest join (core/kafka-fenced-offsets.ts).
   let membership: GroupMembership | undefined;
   const consumerOptions = {
@@ -478,45 +603,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
       // Batches are fetched only after a join completed; the generation of that join is the one this batch belongs to.
       const fetchedAs = membership;
       try {
-        const key = `${batch.topic}:${batch.partition}`;
-        if (!stableFrom.has(key)) {
-          // A broker or network failure here is a Kafka error like any other (transient: the stage restarts).
-          const stable = await waitStableOffset(offsets, batch.topic, batch.partition, {
-            running: () => payload.isRunning() && !payload.isStale(),
-            // A long wait (a dead member's transaction under another id lasts until its timeout) keeps the membership.
-            heartbeat: () => payload.heartbeat(),
-            onWaiting: (waitedMs) =>
-              options.log?.('consumer.waiting_for_stable_offset', {
-                group: options.groupId,
-                topic: batch.topic,
-                partition: batch.partition,
-                waitedMs,
-                why: 'a transaction that commits offsets of this partition is not finished (it ends by its commit, its abort, or the transaction timeout)',
-              }),
-          }).catch((err: unknown) => {
-            throw err instanceof CdrflowError ? err : classifyKafkaError(err, `reading the committed offset of ${batch.topic}[${batch.partition}]`);
-          });
-          if (stable === null) return;
-          stableFrom.set(key, stable);
-        }
-        // Records below the stable offset were transformed and committed by the partition's previous owner.
-        const from = stableFrom.get(key);
-        let first = 0;
-        if (from !== undefined) {
-          while (first < batch.messages.length && Number(batch.messages[first]!.offset) < from) first++;
-          if (first > 0) {
-            options.log?.('consumer.skipped_committed', {
-              group: options.groupId,
-              topic: batch.topic,
-              partition: batch.partition,
-              records: first,
-              firstOffset: Number(batch.messages[0]!.offset),
-              committedOffset: from,
-              why: "the partition's previous owner committed these records in a transaction not yet materialized when this member read its offset",
-            });
-            payload.resolveOffset(batch.messages[first - 1]!.offset);
-          }
-        }
+        const first = await starts.committedIn(payload);
+        if (first === null) return;
         for (let i = first; i < batch.messages.length; i += chunkSize) {
           if (!payload.isRunning() || payload.isStale()) return;
           const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
@@ -541,25 +629,24 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
     // Every (re)join may bring partitions another member owned: their stable offsets are read again; and it starts a
     // new generation, under which this member's later commits go.
     (memberId) => {
-      stableFrom.clear();
-      const generationId = joinedGeneration(memberId);
-      membership = generationId === undefined ? undefined : { groupId: options.groupId, memberId, generationId };
+      starts.joined();
+      membership = groupMembership(options.groupId, memberId);
     },
   ).catch(async (err: unknown) => {
-    await producer.disconnect().catch(() => undefined);
-    await offsets.close();
+    await transactions.disconnect().catch(() => undefined);
+    await starts.close();
     throw err;
   });
   ref.runner = runner;
 
-  const done = runner.done.finally(() => Promise.all([producer.disconnect().catch(() => undefined), offsets.close()]));
+  const done = runner.done.finally(() => Promise.all([transactions.disconnect().catch(() => undefined), starts.close()]));
   done.catch(() => undefined);
   return {
     done,
     async stop() {
       await runner.stop();
-      await producer.disconnect().catch(() => undefined);
-      await offsets.close();
+      await transactions.disconnect().catch(() => undefined);
+      await starts.close();
     },
   };
 }
@@ -587,6 +674,11 @@ export interface BatchConsumerOptions {
   onMarkersOnly?: (range: MarkersOnly) => void;
   /** Called on every (re)join: buffered, uncommitted work must be dropped, it will be delivered again. */
   onRebalance?: () => void;
+  /**
+   * Read each partition's committed offset stably at its first batch after each join (stableStarts): for a stage
+   * that commits some of its offsets in transactions (the cdr sink's ranges with dead letters).
+   */
+  stableOffsets?: boolean;
   sessionTimeoutMs?: number;
   log?: StageLog;
 }
@@ -603,6 +695,9 @@ export interface BatchConsumerHandle extends StreamHandle {
 /** A read_committed consumer whose offsets are committed only when the caller says its output is durable. */
 export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): Promise<BatchConsumerHandle> {
   const ref: { runner?: Runner } = {};
+  const starts = options.stableOffsets ? stableStarts(kafka, options.groupId, options.log) : undefined;
+  // This member's generation in the group since its latest join (core/kafka-fenced-offsets.ts).
+  let membership: GroupMembership | undefined;
   const runner = await startConsumer(
     kafka,
     {
@@ -614,11 +709,21 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
     },
     async (payload) => {
       const { batch } = payload;
-      const messages = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));
-      if (messages.length === 0) return;
+      const fetchedAs = membership;
       try {
+        const first = starts ? await starts.committedIn(payload) : 0;
+        if (first === null) return;
+        const messages = batch.messages.slice(first).map((m) => toConsumed(batch.topic, batch.partition, m));
+        if (messages.length === 0) return;
         await options.handle(
-          { topic: batch.topic, partition: batch.partition, messages, highWatermark: Number(batch.highWatermark), end: Number(batch.lastOffset()) + 1 },
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            messages,
+            highWatermark: Number(batch.highWatermark),
+            end: Number(batch.lastOffset()) + 1,
+            ...(fetchedAs ? { membership: fetchedAs } : {}),
+          },
           {
             resolve: (offset) => payload.resolveOffset(String(offset)),
             heartbeat: () => payload.heartbeat(),
@@ -634,14 +739,26 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         throw failure;
       }
     },
-    options.onRebalance,
+    (memberId) => {
+      starts?.joined();
+      membership = groupMembership(options.groupId, memberId);
+      options.onRebalance?.();
+    },
     options.onMarkersOnly,
-  );
+  ).catch(async (err: unknown) => {
+    await starts?.close();
+    throw err;
+  });
   ref.runner = runner;
   const r = runner;
+  const done = starts ? r.done.finally(() => starts.close()) : r.done;
+  done.catch(() => undefined);
   return {
-    done: r.done,
-    stop: () => r.stop(),
+    done,
+    async stop() {
+      await r.stop();
+      await starts?.close();
+    },
     fail: (err) => r.fail(err),
     async committedOffset(topic, partition) {
       try {
