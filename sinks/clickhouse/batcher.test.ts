@@ -20,7 +20,12 @@ interface Recorder {
   commits: string[];
 }
 
-function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailures?: number; insertError?: CdrflowError } = {}) {
+/**
+ * The cdr sink's ports by default: a range with dead letters commits through commitWithDeadLetters (one event,
+ * `commit <partition>@<next> with dlq <offsets>`, standing for one Kafka transaction); `loader`: the dead-letter
+ * loader's, its dead letters handed to publishDeadLetters before the plain commit.
+ */
+function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailures?: number; insertError?: CdrflowError; loader?: boolean } = {}) {
   const rec: Recorder = { events: [], inserted: new Map(), dead: [], commits: [] };
   let failures = opts.transientFailures ?? 0;
   let clock = 0;
@@ -48,15 +53,23 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
       rec.events.push(`insert ${token}`);
       rec.inserted.set(token, rows.map((r) => r.message.offset));
     },
-    async publishDeadLetters(records) {
-      rec.events.push(`dlq ${records.map((r) => r.origin_offset).join(',')}`);
-      rec.dead.push(...records);
-    },
     async commit(topic, partition, next) {
       rec.events.push(`commit ${partition}@${next}`);
       rec.commits.push(`${topic}:${partition}@${next}`);
     },
   };
+  if (opts.loader) {
+    ports.publishDeadLetters = async (records) => {
+      rec.events.push(`dlq ${records.map((r) => r.origin_offset).join(',')}`);
+      rec.dead.push(...records);
+    };
+  } else {
+    ports.commitWithDeadLetters = async ({ topic, partition, nextOffset }, records) => {
+      rec.events.push(`commit ${partition}@${nextOffset} with dlq ${records.map((r) => r.origin_offset).join(',')}`);
+      rec.dead.push(...records);
+      rec.commits.push(`${topic}:${partition}@${nextOffset}`);
+    };
+  }
   return { rec, ports, tick: (ms: number) => (clock += ms) };
 }
 
@@ -256,17 +269,25 @@ describe('Batcher', () => {
     expect(rec.dead[0]!.error_message).toMatch(/offset 5/);
     expect(rec.dead[0]!.cdr_id).toBe(sampleCdr(5).cdr_id);
     expect(rec.dead[0]!.original_value?.toString()).toBe('v5');
-    // Every sub-insert names its own contiguous range; the dead letters are acked before the commit.
+    // Every sub-insert names its own contiguous range; the dead letters go with the range's commit.
     expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3', 'cdr.normalized:0:4-4', 'cdr.normalized:0:7-7']);
-    expect(rec.events.slice(-2)).toEqual(['dlq 5,6', 'commit 0@8']);
+    expect(rec.events.slice(-1)).toEqual(['commit 0@8 with dlq 5,6']);
   });
 
   it('dead-letters undecodable messages but keeps them inside the committed range', async () => {
     const { rec, ports } = fakePorts();
     const b = new Batcher(ports, options);
     await b.add(batch(0, [0, 1, 2, 3], (o) => (o === 1 ? 'garbage' : `v${o}`)));
-    expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'dlq 1', 'commit 0@4']);
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4 with dlq 1']);
     expect(rec.inserted.get('cdr.normalized:0:0-3')).toEqual([0, 2, 3]);
+  });
+
+  it("the loader's shape: dead letters handed to publishDeadLetters, then the plain commit", async () => {
+    const { rec, ports } = fakePorts({ loader: true });
+    const b = new Batcher(ports, options);
+    await b.add(batch(0, [0, 1, 2, 3], (o) => (o === 1 ? 'garbage' : `v${o}`)));
+    expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'dlq 1', 'commit 0@4']);
+    expect(b.stats.deadLettered).toBe(1);
   });
 
   it('stops instead of dead-lettering a whole large batch, and on systemic insert errors, without committing', async () => {
@@ -485,6 +506,128 @@ describe('Batcher', () => {
     });
   });
 
+  // The cdr sink publishes a range's dead letters and commits its offset in one Kafka transaction; refused (the group
+  // moved on), nothing of it is visible, and the range must be read again, by this member or the partition's next owner.
+  describe('dead letters committed with their range', () => {
+    const refusal = () =>
+      new CdrflowError('transient', 'transaction refused', { cause: Object.assign(new Error('The provided group generation id is not valid'), { type: 'ILLEGAL_GENERATION' }) });
+    const garbageAt = (...bad: number[]) => (o: number) => (bad.includes(o) ? 'garbage' : `v${o}`);
+    const membership = { groupId: 'g', memberId: 'm', generationId: 7 };
+    /** A background batcher whose first range (0-3, a dead letter at 1) had its commit refused; `accept` ends the refusals. */
+    async function afterRefusal(ports: BatcherPorts) {
+      const commitWith = ports.commitWithDeadLetters!;
+      ports.commitWithDeadLetters = async () => {
+        throw refusal();
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      await b.flushDue(true);
+      return { b, accept: () => (ports.commitWithDeadLetters = commitWith) };
+    }
+
+    it('fences the commit with the generation of the batch that opened the range; ranges without dead letters commit plainly', async () => {
+      const { rec, ports } = fakePorts();
+      const fences: unknown[] = [];
+      const commitWith = ports.commitWithDeadLetters!;
+      ports.commitWithDeadLetters = async (range, records) => {
+        fences.push(range.membership);
+        await commitWith(range, records);
+      };
+      const b = new Batcher(ports, options);
+      await b.add({ ...batch(0, [0, 1, 2, 3], garbageAt(2)), membership });
+      await b.add({ ...batch(0, [4, 5, 6, 7]), membership: { ...membership, generationId: 8 } });
+      expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4 with dlq 2', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+      expect(fences).toEqual([membership]);
+      expect(b.stats.deadLettered).toBe(1);
+    });
+
+    it('refused: logged as a failed commit, the stage goes on; later ranges of the partition do not commit past it, and after the rejoin it is read again from its first offset', async () => {
+      const { rec, ports } = fakePorts();
+      const logged: string[] = [];
+      ports.log = (_level, event) => logged.push(event);
+      const { b, accept } = await afterRefusal(ports);
+      expect(logged).toContain('sink.commit_failed');
+      expect(b.stats.deadLettered).toBe(0);
+      // The consumer has not heard of the rejoin yet: the next range is stored but not committed (it would skip 0-3).
+      await b.add(batch(0, [4, 5, 6, 7]));
+      await b.flushDue(true);
+      expect(logged).toContain('sink.commit_skipped');
+      expect(rec.commits).toEqual([]);
+      // The rejoin: the partition again from the group's committed offset; nothing of it counts as handed off.
+      accept();
+      b.dropAll();
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      await b.add(batch(0, [4, 5, 6, 7]));
+      await b.flushDue(true);
+      expect(rec.events.slice(-4)).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4 with dlq 1', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([1]);
+      expect(b.stats.deadLettered).toBe(1);
+    });
+
+    it('refused after the rejoin was seen: the re-delivered range waits for the one in flight, then is read again', async () => {
+      const { rec, ports } = fakePorts();
+      const commitWith = ports.commitWithDeadLetters!;
+      let refuse!: () => void;
+      ports.commitWithDeadLetters = () => new Promise((_resolve, reject) => (refuse = () => reject(refusal())));
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1))); // in flight, its transaction pending
+      while (refuse === undefined) await settled();
+      ports.commitWithDeadLetters = commitWith;
+      b.dropAll(); // the rejoin; the partition stays with this member
+      const added = b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      await settled();
+      refuse();
+      await added;
+      await b.flushDue(true);
+      expect(rec.events.slice(-2)).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4 with dlq 1']);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([1]);
+    });
+
+    it('committed after the rejoin was seen: the re-delivered range is not read again', async () => {
+      const { rec, ports } = fakePorts();
+      const commitWith = ports.commitWithDeadLetters!;
+      let commit!: () => void;
+      ports.commitWithDeadLetters = (range, records) => new Promise((resolve) => (commit = () => resolve(commitWith(range, records))));
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      while (commit === undefined) await settled();
+      b.dropAll();
+      const added = b.add(batch(0, [0, 1, 2, 3, 4], garbageAt(1)));
+      await settled();
+      commit();
+      await added;
+      await b.flushDue(true);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([1]);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@5']);
+    });
+
+    it('refused, then another member committed past it: this member, given the partition again, commits from there', async () => {
+      const { rec, ports } = fakePorts();
+      const { b, accept } = await afterRefusal(ports);
+      accept();
+      b.dropAll();
+      await b.add(batch(0, [10, 11, 12, 13], garbageAt(12)));
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@14']);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([12]);
+    });
+
+    it('any other failure (not a refusal) stops the stage: the next range must not commit past unpublished letters', async () => {
+      const { rec, ports } = fakePorts();
+      const failures: CdrflowError[] = [];
+      ports.onFailure = (err) => failures.push(err);
+      ports.commitWithDeadLetters = async () => {
+        throw new CdrflowError('transient', 'Kafka did not answer (the abort failed too)');
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      await expect(b.flushDue(true)).rejects.toThrow(/abort failed/);
+      expect(failures).toHaveLength(1);
+      await expect(b.add(batch(0, [4]))).rejects.toThrow(/abort failed/);
+      expect(rec.commits).toEqual([]);
+    });
+  });
+
   // flushRows 50 in the background: the rows here stay below an eager insert's worth (10), so only age makes them due.
   describe('partitions due together', () => {
     it('go as one insert whose token names every range, then each range commits in turn', async () => {
@@ -550,7 +693,7 @@ describe('Batcher', () => {
       expect([...rec.inserted.values()].flat().sort((x, y) => x - y)).toEqual([1, 2, 20, 22]);
       expect(rec.dead.map((d) => d.origin_offset)).toEqual([21]);
       expect(rec.commits).toEqual(['cdr.normalized:0@3', 'cdr.normalized:1@23']);
-      expect(rec.events.indexOf('dlq 21')).toBeLessThan(rec.events.indexOf('commit 1@23'));
+      expect(rec.events).toContain('commit 1@23 with dlq 21');
     });
 
     it('a transient failure retries the same group with the same token (deduplicated if it had landed)', async () => {

@@ -2,12 +2,13 @@
 // one contiguous offset range, flushed at N rows or T ms as one insert whose dedup token names the range (buffers
 // due at the same time go together, one insert naming every range); rejected rows found by bisecting each range
 // (each half is again a contiguous range with its own token) and dead-lettered one by one; offsets committed only
-// after ClickHouse and the dead-letter topic acknowledged.
+// after ClickHouse acknowledged, a range's dead letters published with its offsets in one Kafka transaction.
 // Generic over the row a message renders to (R): the cdr sink (NormalizedCdr -> a `cdr` line) and the dead-letter
 // loader (DeadLetter -> a `cdr_dead_letters` line) share this one batcher, insert order and commit order.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { deadLetterFor, type DeadLetter } from '../../core/dead-letter.ts';
-import { CdrflowError, asCdrflowError, disposition, type ErrorKind } from '../../core/errors.ts';
+import { CdrflowError, asCdrflowError, clientRejoinError, disposition, type ErrorKind } from '../../core/errors.ts';
+import type { GroupMembership } from '../../core/kafka-fenced-offsets.ts';
 import type { CommittedCounts, ConsumedMessage, MarkersOnly, PartitionBatch } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
@@ -41,6 +42,14 @@ export type BufferedRow<R extends RowLine = RenderedRow> = R & {
   message: ConsumedMessage;
 };
 
+/** A range's commit: the offset after it, and the group generation its first batch was fetched in (if known). */
+export interface RangeCommit {
+  topic: string;
+  partition: number;
+  nextOffset: number;
+  membership: GroupMembership | undefined;
+}
+
 export interface BatcherPorts<R extends RowLine = RenderedRow> {
   /**
    * Decodes and renders values (render.ts), results in order: a row, or why the record is bad (dead-letter it).
@@ -51,10 +60,17 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
   insert(rows: BufferedRow<R>[], dedupToken: string): Promise<void>;
   /**
    * The records that cannot be stored (bad, or rejected by ClickHouse), before the range's offsets are committed:
-   * the cdr sink puts them on cdr.dlq; the dead-letter loader logs and counts them (a dead letter of a dead letter
-   * could loop).
+   * the dead-letter loader logs and counts them (a dead letter of a dead letter could loop).
    */
-  publishDeadLetters(records: DeadLetter[]): Promise<void>;
+  publishDeadLetters?(records: DeadLetter[]): Promise<void>;
+  /**
+   * Instead of publishDeadLetters and commit, for a range with dead letters: publishes them and commits the range's
+   * offset as one (the cdr sink: one Kafka transaction onto cdr.dlq, fenced by the range's group generation), so a
+   * sink that stops between the two cannot leave letters that its range's next reader publishes again. Nothing is
+   * visible unless it resolves. A refusal (the group moved on: the client's rejoin error among the causes) is a
+   * failed commit like the consumer's; anything else it throws stops the stage, as a failed publish did.
+   */
+  commitWithDeadLetters?(range: RangeCommit, records: DeadLetter[]): Promise<void>;
   /**
    * The offset after the last one the table already holds for a partition, asked once per partition after every
    * (re)assignment; offsets below it are committed with the next range but not rendered or inserted again. Makes a
@@ -121,6 +137,8 @@ interface PartitionBuffer<R extends RowLine> {
   waiting: number;
   /** Its partition was catching up when the buffer's first rows came in (set at the end of that add). */
   openedBehind?: boolean;
+  /** The group generation of the batch that opened it (commitWithDeadLetters fences its commit with it). */
+  membership: GroupMembership | undefined;
 }
 
 /**
@@ -187,6 +205,16 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private readonly backlog = new Set<string>();
   /** Per partition, a markers-only range right after the range in flight: committed once that range is (skipMarkers). */
   private readonly markersAfterFlight = new Map<string, MarkersOnly>();
+  /**
+   * Per partition, the first offset of a range whose dead letters and commit were refused (commitWithDeadLetters):
+   * its letters were never published, so it must be read again. Until a range that starts at or before it commits,
+   * no later range of the partition commits (that would skip it), and a new buffer of the partition starts there,
+   * not after what was handed off. The group moved on from the generation that refused it, so the consumer rejoins
+   * and fetches the partition again from its committed offset (or another member does).
+   */
+  private readonly rereadFrom = new Map<string, number>();
+  /** Partitions that had a batch since the last (re)join (dropAll). */
+  private readonly seenSinceJoin = new Set<string>();
   /** When the last batch with messages came in (the idle flush). */
   private lastAddAt = Number.NEGATIVE_INFINITY;
   private readonly component: string;
@@ -217,12 +245,13 @@ export class Batcher<R extends RowLine = RenderedRow> {
       if (batch.messages.length === 0) return undefined;
       this.lastAddAt = this.now();
       const key = `${batch.topic}:${batch.partition}`;
+      if (!this.seenSinceJoin.has(key)) await this.firstSinceJoin(batch, key);
       let buffer = this.buffers.get(key);
       // Re-delivered offsets (a fetch that raced a flush or a rebalance) are already buffered or already committed.
       // Offsets rise within a batch, so one threshold taken now holds for the whole batch.
       const fresh = buffer
         ? batch.messages.filter((m) => m.offset > buffer!.last)
-        : batch.messages.filter((m) => m.offset >= Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1));
+        : batch.messages.filter((m) => m.offset >= (this.rereadFrom.get(key) ?? Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1)));
       if (this.ports.storedUpTo && !this.stored.has(key)) this.stored.set(key, (await this.ports.storedUpTo(batch.topic, batch.partition)) ?? -1);
       // Already in the table (inserted before a crash, never committed): part of the range, so its offset is
       // committed with it, but not rendered or inserted again.
@@ -234,7 +263,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       for (const message of fresh) {
         if (slice.due()) await slice.yield();
         if (!buffer) {
-          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], bytes: 0, openedAt: this.now(), waiting: 0 };
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
@@ -269,6 +298,20 @@ export class Batcher<R extends RowLine = RenderedRow> {
       if (eager) await this.flush(eager, heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
+  }
+
+  /**
+   * A partition's first batch since the last (re)join, which the consumer fetched from the group's committed offset.
+   * A range of it still in flight may yet have its dead letters refused (fenced by the old generation): its outcome
+   * decides which re-delivered offsets are fresh, so it is awaited (rare: a rebalance during a flush). And a range
+   * refused earlier that the group has committed past since (another member read it) no longer holds the partition.
+   */
+  private async firstSinceJoin(batch: PartitionBatch, key: string): Promise<void> {
+    this.seenSinceJoin.add(key);
+    if (!this.ports.commitWithDeadLetters) return;
+    if (this.flightKeys.has(key)) await this.flight;
+    const from = this.rereadFrom.get(key);
+    if (from !== undefined && batch.messages[0]!.offset > from) this.rereadFrom.delete(key);
   }
 
   /**
@@ -413,8 +456,16 @@ export class Batcher<R extends RowLine = RenderedRow> {
     );
   }
 
-  /** After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now. */
+  /**
+   * After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now, each
+   * partition from the group's committed offset.
+   */
   dropAll(): void {
+    this.seenSinceJoin.clear();
+    this.dropBuffers();
+  }
+
+  private dropBuffers(): void {
     if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
@@ -463,28 +514,48 @@ export class Batcher<R extends RowLine = RenderedRow> {
     await this.finishBuffer(buffer, rejected);
   }
 
-  /** After a range's rows are stored (but `rejected`): its dead letters, then its offsets committed. */
+  /** After a range's rows are stored (but `rejected`): its dead letters, then its offsets committed (or both as one). */
   private async finishBuffer(buffer: PartitionBuffer<R>, rejected: DeadLetter[]): Promise<void> {
     const key = `${buffer.topic}:${buffer.partition}`;
     const dead = [...buffer.dead, ...rejected];
     this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length });
-    if (dead.length > 0) {
-      await this.ports.publishDeadLetters(dead);
+    const reread = this.rereadFrom.get(key);
+    if (reread !== undefined && buffer.first > reread) {
+      // Its commit would go past a refused range whose letters were never published; both are read again.
+      this.log('warn', `${this.events}.commit_skipped`, { partition: key, first: buffer.first, last: buffer.last, rereadFrom: reread });
+      return;
+    }
+    const transactional = dead.length > 0 && this.ports.commitWithDeadLetters !== undefined;
+    if (dead.length > 0 && !transactional) {
+      await this.ports.publishDeadLetters?.(dead);
       this.stats.deadLettered += dead.length;
     }
     try {
-      await this.ports.commit(buffer.topic, buffer.partition, buffer.end);
+      if (transactional) {
+        await this.ports.commitWithDeadLetters!({ topic: buffer.topic, partition: buffer.partition, nextOffset: buffer.end, membership: buffer.membership }, dead);
+        this.stats.deadLettered += dead.length;
+      } else {
+        await this.ports.commit(buffer.topic, buffer.partition, buffer.end);
+      }
       this.stats.committed.set(key, buffer.end);
     } catch (err) {
       const e = asCdrflowError(err);
-      if (disposition(e) === 'stop') throw e;
-      // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated.
-      this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message });
+      if (transactional) {
+        // Not a refusal (the broker gone past every retry, a broken producer): the stage restarts from the committed
+        // offsets, as it did when a publish failed. Going on would let the next range commit past these letters.
+        if (clientRejoinError(e) === undefined) throw e;
+        this.handedOff.delete(key);
+        this.rereadFrom.set(key, Math.min(buffer.first, this.rereadFrom.get(key) ?? Infinity));
+      } else if (disposition(e) === 'stop') throw e;
+      // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
+      // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
+      this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, ...(transactional ? { deadLetters: dead.length } : {}) });
       // A background flush leaves the buffers to the rebalance (onRebalance -> dropAll): the rows being read now
       // are in a buffer the consumer's loop still holds.
-      if (!this.options.backgroundFlush) this.dropAll();
+      if (!this.options.backgroundFlush) this.dropBuffers();
       return;
     }
+    this.rereadFrom.delete(key);
     if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     const markers = this.markersAfterFlight.get(key);
     if (markers !== undefined) {

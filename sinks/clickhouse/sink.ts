@@ -1,13 +1,15 @@
 // The ClickHouse sink on Kafka: reads cdr.normalized (read_committed), decodes through the registry into the sink's
 // own reader schema, and hands partition batches to the Batcher (contiguous offset ranges, the ranges due together
-// in one insert, dedup token, commit after ack, rejected rows to cdr.dlq).
+// in one insert, dedup token, commit after ack, a range's rejected rows to cdr.dlq in one Kafka transaction with its
+// offsets).
+import { randomUUID } from 'node:crypto';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { DeadLetterWriter } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
-import { runBatchConsumer, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
+import { ensureTopics, type Kafka } from '../../core/kafka.ts';
+import { connectOffsetTransactions, runBatchConsumer, unknownGeneration, type CommittedCounts, type StreamHandle } from '../../core/kafka-streams.ts';
 import type { LogFn } from '../../core/log.ts';
 import { Batcher, DEFAULT_FLUSH_IDLE_MS, type BatcherOptions, type BatcherPorts, type RenderedRow, type RowLine, type SinkStats } from './batcher.ts';
 import type { SinkConfig } from './config.ts';
@@ -53,6 +55,26 @@ export async function assertTableReady(client: ClickHouseClient, database: strin
   if (missing.length > 0) throw new CdrflowError('config', `${database}.${table} lacks column(s) ${missing.join(', ')}; run \`cdrflow migrate\``);
 }
 
+/**
+ * How long the broker lets a sink's transaction (a range's dead letters and its offsets) stay open before aborting it
+ * itself. Each sink's transactional id is its own (sinkTransactionalId), so no successor aborts a transaction that a
+ * killed sink left open: until this timeout (and the broker's check for timed-out transactions, every 10 s by
+ * default) it holds cdr.dlq's last stable offset, and with it the dead-letter loader and every read_committed reader
+ * of that partition; and a range whose offsets it holds waits this long for its next reader (stable offsets). A
+ * transaction takes milliseconds: a few dead letters and one offset.
+ */
+export const SINK_TRANSACTION_TIMEOUT_MS = 10_000;
+
+/**
+ * A transactional id of its own for every running sink: two sinks of one group in one process (tests) or two
+ * processes on one host must never share one, or each would fence the other's producer at every start. A stable id
+ * would let a restarted sink abort its predecessor's open transaction at once, but the sink has no instance id to
+ * build one from, and a collision costs more than a killed sink's transaction left to SINK_TRANSACTION_TIMEOUT_MS.
+ */
+export function sinkTransactionalId(groupId: string): string {
+  return `${groupId}.${randomUUID()}`;
+}
+
 export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): Promise<ClickHouseSink> {
   const log = deps.log ?? (() => {});
   if (config.migrate) await migrate(deps.clickhouse, { database: config.database }, (line) => log('info', 'sink.migrate', { step: line }));
@@ -62,14 +84,18 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   }
   const deadLetters = new DeadLetterWriter(deps.registry, config.deadLetterTopic);
   await deadLetters.register();
-  const publisher = new AckedPublisher(deps.kafka);
-  await publisher.connect();
+  const transactions = await connectOffsetTransactions(deps.kafka, {
+    groupId: config.groupId,
+    transactionalId: sinkTransactionalId(config.groupId),
+    transactionTimeoutMs: SINK_TRANSACTION_TIMEOUT_MS,
+    log: (event, fields) => log('info', `sink.${event}`, fields),
+  });
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
   // and render each row as soon as it is decoded: in the render thread unless the config says inline.
   const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0 });
   // What the stage holds besides its consumer: freed once it stops, or here if it never gets to start.
   const release = async () => {
-    await publisher.disconnect().catch(() => undefined);
+    await transactions.disconnect().catch(() => undefined);
     await renderer.close();
   };
   try {
@@ -88,7 +114,16 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
         await insertLines(deps.clickhouse, table, rows, config.insertFormat, token);
         deps.onInserted?.(rows);
       },
-      publishDeadLetters: (records) => retry(() => deadLetters.publish(records, publisher), RETRY.kafkaWrite),
+      async commitWithDeadLetters(range, records) {
+        if (range.membership === undefined) throw unknownGeneration(config.groupId);
+        const messages = await retry(() => Promise.all(records.map((r) => deadLetters.message(r))), RETRY.registry);
+        await transactions.commit(
+          [{ topic: config.deadLetterTopic, messages }],
+          new Map([[range.topic, [{ partition: range.partition, offset: String(range.nextOffset) }]]]),
+          range.membership,
+          () => `${range.topic}[${range.partition}] up to offset ${range.nextOffset} with ${records.length} dead letter(s)`,
+        );
+      },
       ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
     },
     {
@@ -155,6 +190,11 @@ export async function runBatcherStage<R extends RowLine>(
     sessionTimeoutMs: options.sessionTimeoutMs,
     log: (event, fields) => log('info', `${events}.${event}`, fields),
     onRebalance: () => batcher.dropAll(),
+    // Where ranges commit in transactions (their dead letters with their offsets), a partition's next reader must
+    // start from its stable committed offset: kafkajs reads the offset without KIP-447's require_stable, so a range
+    // whose transaction committed a moment ago (its markers not yet written) would be read from before it, and its
+    // letters published again (a re-insert is deduplicated by its token or FINAL, a re-published letter is not).
+    stableOffsets: ports.commitWithDeadLetters !== undefined,
     onMarkersOnly: (range) => {
       if (!stopping) void batcher.skipMarkers(range).catch((err: unknown) => log('warn', `${events}.skip_markers_failed`, { error: String(err) }));
     },
