@@ -77,9 +77,19 @@ export function decodeStableOffsetFetch(payload: Buffer): { errorCode: number; p
   return { errorCode, partitions };
 }
 
+/** kafkajs's own cluster factory, a closure under a private symbol on the client (found on a wrapper's prototype too). */
+function clusterFactory(kafka: Kafka): unknown {
+  // A client made with Object.create(kafka) (a wrapper that overrides a method, as the benchmark's stopwatch does)
+  // holds the symbol on its prototype, not as its own.
+  for (let o: object | null = kafka; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    const factory = Object.getOwnPropertySymbols(o).find((s) => s.description === 'private:Kafka:createCluster');
+    if (factory !== undefined) return (o as Record<symbol, unknown>)[factory];
+  }
+  return undefined;
+}
+
 function internalCluster(kafka: Kafka): InternalCluster {
-  const factory = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = factory === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factory];
+  const create = clusterFactory(kafka);
   if (typeof create !== 'function') {
     throw new CdrflowError(
       'config',
