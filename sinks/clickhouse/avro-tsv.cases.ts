@@ -34,7 +34,15 @@ function slowLine(body: Buffer): Outcome['slow'] {
     const cdr = type.fromBuffer(body) as NormalizedCdr;
     return {
       line: Buffer.from(cdrTsvLine(cdr, at)).toString('latin1'),
-      facts: { vendor: cdr.vendor, cdr_id: cdr.cdr_id, received_at: cdr.received_at.getTime() },
+      facts: {
+        vendor: cdr.vendor,
+        cdr_id: cdr.cdr_id,
+        received_at: cdr.received_at.getTime(),
+        talk_seconds: cdr.talk_seconds,
+        billable_seconds: cdr.billable_seconds,
+        billable_minutes: cdr.billable_minutes,
+        answered: cdr.end_status === 'ANSWERED' || cdr.answered_at !== null,
+      },
     };
   } catch {
     return undefined;

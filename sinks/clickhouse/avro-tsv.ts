@@ -16,11 +16,19 @@
 import type avro from 'avsc';
 import { CDR_COLUMNS, QUOTE_BYTE_ESCAPES, TSV_BYTE_ESCAPES, quotedValue, type SourcePosition } from './rows.ts';
 
-/** What the sink keeps of a row besides its line (dead letters name vendor and cdr_id; metrics read received_at). */
+/**
+ * What the sink keeps of a row besides its line (dead letters name vendor and cdr_id; metrics read received_at), and
+ * what it checks against the cdr table's constraints before the engine does (render.ts rowProblem).
+ */
 export interface RowFacts {
   vendor: string;
   cdr_id: string;
   received_at: number;
+  talk_seconds: number;
+  billable_seconds: number;
+  billable_minutes: number;
+  /** end_status is ANSWERED, or answered_at is set: what allows billable seconds. */
+  answered: boolean;
 }
 
 /** Lines of one batch, written back to back into one growing buffer (transferred to the main thread as a whole). */
@@ -183,8 +191,8 @@ function put2(b: Buffer, at: number, n: number): void {
   b[at + 1] = 0x30 + (n % 10);
 }
 /** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: outside them toISOString writes a signed 6-digit year. */
-const MIN_TIME_MS = -62_167_219_200_000;
-const MAX_TIME_MS = 253_402_300_799_999;
+export const MIN_TIME_MS = -62_167_219_200_000;
+export const MAX_TIME_MS = 253_402_300_799_999;
 
 /** Reads one value and writes it (a TSV field, or a literal inside a nested value); notes the row's facts. */
 type Step = (s: Source, w: LineWriter, row: RowFacts) => void;
@@ -439,6 +447,7 @@ export class TsvTranscoder {
     if (shape.typeName !== 'record') return undefined;
     const columns: string[] = [];
     const steps: Step[] = [];
+    let noted = 0;
     for (const field of shape.fields ?? []) {
       const n = nullable(field.type);
       const defaults = NULL_RECORD_COLUMNS[field.name];
@@ -462,8 +471,12 @@ export class TsvTranscoder {
       const step = valueStep(field.type, 'tsv');
       if (!step) return undefined;
       columns.push(field.name);
-      steps.push(noteFacts(field.name, field.type, step));
+      const noting = noteFacts(field.name, field.type, step);
+      if (noting !== step) noted++;
+      steps.push(noting);
     }
+    // Every fact is read, or none of the rows may take this path: an unread fact would read as its empty start value.
+    if (noted !== FACT_FIELDS) return undefined;
     columns.push(...POSITION_COLUMNS);
     if (columns.length !== CDR_COLUMNS.length || columns.some((c, i) => c !== CDR_COLUMNS[i])) return undefined;
     return new TsvTranscoder(steps);
@@ -476,7 +489,7 @@ export class TsvTranscoder {
   transcode(value: Buffer, bodyStart: number, at: SourcePosition, w: LineWriter): RowFacts | undefined {
     const start = w.pos;
     const s: Source = { buf: value, pos: bodyStart, end: value.length };
-    const row: RowFacts = { vendor: '', cdr_id: '', received_at: Number.NaN };
+    const row: RowFacts = { vendor: '', cdr_id: '', received_at: Number.NaN, talk_seconds: 0, billable_seconds: 0, billable_minutes: 0, answered: false };
     try {
       for (let i = 0; i < this.steps.length; i++) {
         if (i > 0) w.byte(0x09);
@@ -515,6 +528,9 @@ export class TsvTranscoder {
   }
 }
 
+/** The fields noteFacts reads: vendor, cdr_id, received_at, the three durations, end_status and answered_at. */
+const FACT_FIELDS = 8;
+
 /** The fields the sink keeps besides the line: noted while they are written. */
 function noteFacts(name: string, type: TypeShape, step: Step): Step {
   if ((name === 'cdr_id' || name === 'vendor') && type.typeName === 'string') {
@@ -525,6 +541,29 @@ function noteFacts(name: string, type: TypeShape, step: Step): Step {
       const again: Source = { buf: s.buf, pos: from, end: s.end };
       const start = readStringSpan(again);
       row[name] = s.buf.toString('utf8', start, again.pos);
+    };
+  }
+  if ((name === 'talk_seconds' || name === 'billable_seconds' || name === 'billable_minutes') && type.typeName === 'int') {
+    return (s, w, row) => {
+      const from = s.pos;
+      step(s, w, row);
+      row[name] = readLong({ buf: s.buf, pos: from, end: s.end });
+    };
+  }
+  // Either one allows billable seconds (the table's unanswered_bills_nothing): an ANSWERED end, or an answer time.
+  if (name === 'end_status' && type.typeName === 'enum' && type.symbols?.includes('ANSWERED')) {
+    const answered = type.symbols.indexOf('ANSWERED');
+    return (s, w, row) => {
+      const from = s.pos;
+      step(s, w, row);
+      if (readLong({ buf: s.buf, pos: from, end: s.end }) === answered) row.answered = true;
+    };
+  }
+  if (name === 'answered_at' && type.typeName === 'union:unwrapped' && type.types?.[0]?.typeName === 'null') {
+    return (s, w, row) => {
+      const from = s.pos;
+      step(s, w, row);
+      if (readLong({ buf: s.buf, pos: from, end: s.end }) !== 0) row.answered = true;
     };
   }
   if (name === 'received_at' && type.typeName === 'logical:timestamp-millis') {

@@ -20,7 +20,7 @@ import { TimeSlice } from '../../core/time-slice.ts';
 import { startTsWorker } from '../../core/worker-thread.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { RenderResult } from './batcher.ts';
-import { LineWriter, TsvTranscoder } from './avro-tsv.ts';
+import { LineWriter, MAX_TIME_MS, MIN_TIME_MS, TsvTranscoder, type RowFacts } from './avro-tsv.ts';
 import { cdrLine, type InsertFormat } from './rows.ts';
 
 export type { RenderResult };
@@ -92,6 +92,46 @@ export function identityProblem(vendor: string, cdrId: string): string | null {
   return null;
 }
 
+type Billing = Pick<RowFacts, 'talk_seconds' | 'billable_seconds' | 'billable_minutes' | 'answered'>;
+
+const billingOf = (cdr: NormalizedCdr): Billing => ({
+  talk_seconds: cdr.talk_seconds,
+  billable_seconds: cdr.billable_seconds,
+  billable_minutes: cdr.billable_minutes,
+  answered: cdr.end_status === 'ANSWERED' || cdr.answered_at !== null,
+});
+
+/**
+ * The cdr table's CHECK constraints (migrations/0001_cdr.sql), checked here first: a row that breaks one is that
+ * record's dead letter before the engine sees it. Left to the engine, 50 such records published to cdr.normalized
+ * filled a range the engine refused whole, which the sink takes for a broken table and stops on (systemic
+ * rejection), at every restart again. Normalize never writes such a row (transforms/normalize/billing.ts).
+ */
+export function billingProblem(b: Billing): string | null {
+  if (b.billable_seconds < 0 || b.talk_seconds < 0) return `billable_seconds ${b.billable_seconds} or talk_seconds ${b.talk_seconds} is negative (the cdr table's billable_not_negative)`;
+  const minutes = Math.floor((b.billable_seconds + 59) / 60);
+  if (b.billable_minutes !== minutes) return `billable_minutes ${b.billable_minutes} is not billable_seconds ${b.billable_seconds} in started minutes, ${minutes} (the cdr table's minutes_from_seconds)`;
+  if (b.billable_seconds !== 0 && !b.answered) return `billable_seconds ${b.billable_seconds} on a call neither ANSWERED nor with an answer time (the cdr table's unanswered_bills_nothing)`;
+  return null;
+}
+
+/**
+ * A time the table's text formats cannot take: a year before 0000 or after 9999 is written as ±YYYYYY and refused by
+ * the engine (the fast path hands such a row to this path). Refused by the engine, 50 of them in a range stopped the
+ * sink as billing did (billingProblem); here each is its record's dead letter.
+ */
+export function timeProblem(cdr: NormalizedCdr): string | null {
+  const outside = (d: Date | null) => d !== null && (d.getTime() < MIN_TIME_MS || d.getTime() > MAX_TIME_MS);
+  const times: [string, Date | null][] = [
+    ['started_at', cdr.started_at], ['queued_at', cdr.queued_at], ['ringing_at', cdr.ringing_at], ['answered_at', cdr.answered_at],
+    ['ended_at', cdr.ended_at], ['received_at', cdr.received_at],
+    ...cdr.legs.flatMap((l, i): [string, Date | null][] => [[`legs[${i}].started_at`, l.started_at], [`legs[${i}].ringing_at`, l.ringing_at], [`legs[${i}].answered_at`, l.answered_at], [`legs[${i}].ended_at`, l.ended_at]]),
+    ...cdr.ivr_keys.map((k, i): [string, Date | null] => [`ivr_keys[${i}].at`, k.at]),
+  ];
+  const bad = times.find(([, d]) => outside(d));
+  return bad ? `${bad[0]} ${bad[1]!.toISOString()} is outside the years 0000-9999 the cdr table can store` : null;
+}
+
 /** The fast path for `format` (TabSeparated only), compiled from the reader schema; undefined = decode and render. */
 export function fastPathFor(reader: ReaderCodec<NormalizedCdr>, format: InsertFormat): TsvTranscoder | undefined {
   return format === 'TabSeparated' ? TsvTranscoder.compile(reader.reader) : undefined;
@@ -127,7 +167,7 @@ export async function renderBatch(
     const lineStart = out.pos;
     const facts = fast && value !== null && value.length >= 5 && value[0] === 0 && reader.readsDirectly(value.readInt32BE(1)) ? fast.transcode(value, 5, m, out) : undefined;
     if (facts) {
-      const problem = identityProblem(facts.vendor, facts.cdr_id);
+      const problem = identityProblem(facts.vendor, facts.cdr_id) ?? billingProblem(facts);
       if (problem !== null) {
         out.pos = lineStart; // the line written already is dropped
         refuse(i, 'bad_record', problem);
@@ -138,7 +178,7 @@ export async function renderBatch(
       }
     } else {
       const r = await renderOne(reader, m, format);
-      const problem = 'error' in r ? null : identityProblem(r.cdr.vendor, r.cdr.cdr_id);
+      const problem = 'error' in r ? null : (identityProblem(r.cdr.vendor, r.cdr.cdr_id) ?? billingProblem(billingOf(r.cdr)) ?? timeProblem(r.cdr));
       if ('error' in r) refuse(i, r.error.kind, r.error.message);
       else if (problem !== null) refuse(i, 'bad_record', problem);
       else {
