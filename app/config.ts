@@ -386,7 +386,6 @@ export function applyNamespace(doc: Doc): Doc {
   return doc;
 }
 
-/** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */
 /**
  * The first value a YAML tag turned into something other than plain data (`!!binary` a byte array, `!!set` a Set,
  * `!!omap` a Map, `!!timestamp` a Date), as a problem at its path. Such a section was read as an empty object, its
@@ -406,6 +405,7 @@ function typedYamlValue(value: unknown, path: string): ConfigProblem | undefined
   return undefined;
 }
 
+/** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */
 export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
   let text: string;
   try {
@@ -505,10 +505,9 @@ export function topologyProblems(config: AppConfig): ConfigProblem[] {
     ['sink.groupId', config.sink.groupId],
     ['dlqLoader.groupId', config.dlqLoader.groupId],
   ];
-  groups.forEach(([path, group], i) => {
-    const other = groups.slice(0, i).find(([, g]) => g === group);
-    if (other) problems.push({ path, message: `consumer group ${group} is also ${other[0]}: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)` });
-  });
+  for (const [path, group, other] of repeats(groups)) {
+    problems.push({ path, message: `consumer group ${group} is also ${other}: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)` });
+  }
   const raw = new Set(config.normalize.inputTopics);
   const roles = (topic: string): string[] => [
     ...(raw.has(topic) ? ['an input of normalize (normalize.inputTopics)'] : []),
@@ -529,11 +528,23 @@ export function topologyProblems(config: AppConfig): ConfigProblem[] {
     ['receiver.huawei.topics.events', config.receiver?.huawei?.topics.events],
     ['receiver.lvms.topic', config.receiver?.lvms?.topic],
   ];
-  receiverTopics.forEach(([path, topic], i) => {
-    const other = receiverTopics.slice(0, i).find(([, t]) => t !== undefined && t === topic);
-    if (other) problems.push({ path, message: `topic ${topic} is also ${other[0]}: each kind of push needs a topic of its own (normalize reads a raw topic as one vendor's)` });
-  });
+  for (const [path, topic, other] of repeats(receiverTopics)) {
+    problems.push({ path, message: `topic ${topic} is also ${other}: each kind of push needs a topic of its own (normalize reads a raw topic as one vendor's)` });
+  }
   return problems;
+}
+
+/** Each (path, value) whose value an earlier entry has too, with that entry's path; entries without a value never repeat. */
+function repeats(entries: readonly [string, string | undefined][]): [string, string, string][] {
+  const first = new Map<string, string>();
+  const out: [string, string, string][] = [];
+  for (const [path, value] of entries) {
+    if (value === undefined) continue;
+    const other = first.get(value);
+    if (other === undefined) first.set(value, path);
+    else out.push([path, value, other]);
+  }
+  return out;
 }
 
 /** A topic name with the config's namespace: the default names every component derives from it. */

@@ -54,7 +54,6 @@ export const REFUSALS_LOGGED_PER_SECOND = 20;
  * The HTTP server for the routes it is given (the push vendors are plugged in by connectors/push-vendors.ts): each
  * push is answered only after Kafka acknowledged its records.
  */
-
 export async function startReceiverServer(config: ReceiverServerConfig, routes: Route[], deps: ReceiverDeps = {}): Promise<RunningReceiver> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? logger('receiver');
