@@ -18,6 +18,7 @@ import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
 import { startTsWorker } from '../../core/worker-thread.ts';
+import { billableMinutes } from '../../transforms/normalize/billing.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { RenderResult } from './batcher.ts';
 import { LineWriter, MAX_TIME_MS, MIN_TIME_MS, TsvTranscoder, type RowFacts } from './avro-tsv.ts';
@@ -78,23 +79,12 @@ async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Positioned, form
 /** vendor + ':' + tenant + ':' + natural key, each of the last two at most MAX_NATURAL_KEY_BYTES (normalize.ts). */
 export const MAX_CDR_ID_BYTES = 2 * MAX_NATURAL_KEY_BYTES + 64;
 
-/**
- * What normalize guarantees of a row's identity, checked again here: cdr.normalized is a topic anything with write
- * access can publish to, and a row's vendor and cdr_id are the table's sorting key and every count's identity (a
- * 500,000-character cdr_id or an unknown vendor was loaded as it came).
- */
-export function identityProblem(vendor: string, cdrId: string): string | null {
-  if (!VENDORS.some((v) => v === vendor)) return `vendor ${quote(vendor, 40)} is none of ${VENDORS.join(', ')}`;
-  if (!cdrId.startsWith(`${vendor}:`)) return `cdr_id ${quote(cdrId, 60)} is not ${vendor}:<tenant>:<natural key>`;
-  if (cdrId.length * 3 > MAX_CDR_ID_BYTES && Buffer.byteLength(cdrId) > MAX_CDR_ID_BYTES) {
-    return `cdr_id is ${Buffer.byteLength(cdrId)} bytes long (limit ${MAX_CDR_ID_BYTES}): ${quote(cdrId, 40)}`;
-  }
-  return null;
-}
+type Checked = Omit<RowFacts, 'received_at'>;
 
-type Billing = Pick<RowFacts, 'talk_seconds' | 'billable_seconds' | 'billable_minutes' | 'answered'>;
-
-const billingOf = (cdr: NormalizedCdr): Billing => ({
+/** What rowProblem checks, from a decoded record (the slow path; the fast path notes the same as it writes). */
+const checkedOf = (cdr: NormalizedCdr): Checked => ({
+  vendor: cdr.vendor,
+  cdr_id: cdr.cdr_id,
   talk_seconds: cdr.talk_seconds,
   billable_seconds: cdr.billable_seconds,
   billable_minutes: cdr.billable_minutes,
@@ -102,23 +92,32 @@ const billingOf = (cdr: NormalizedCdr): Billing => ({
 });
 
 /**
- * The cdr table's CHECK constraints (migrations/0001_cdr.sql), checked here first: a row that breaks one is that
- * record's dead letter before the engine sees it. Left to the engine, 50 such records published to cdr.normalized
- * filled a range the engine refused whole, which the sink takes for a broken table and stops on (systemic
- * rejection), at every restart again. Normalize never writes such a row (transforms/normalize/billing.ts).
+ * What normalize guarantees of a row, checked again here, as cdr.normalized is a topic anything with write access can
+ * publish to; a row that fails is its record's dead letter before the engine sees it.
+ * - Its identity: vendor and cdr_id are the table's sorting key and every count's identity (a 500,000-character
+ *   cdr_id or an unknown vendor was loaded as it came).
+ * - The cdr table's CHECK constraints (migrations/0001_cdr.sql). Left to the engine, 50 records breaking one filled
+ *   a range the engine refused whole, which the sink takes for a broken table and stops on (systemic rejection), at
+ *   every restart again. Normalize never writes such a row (transforms/normalize/billing.ts).
  */
-export function billingProblem(b: Billing): string | null {
-  if (b.billable_seconds < 0 || b.talk_seconds < 0) return `billable_seconds ${b.billable_seconds} or talk_seconds ${b.talk_seconds} is negative (the cdr table's billable_not_negative)`;
-  const minutes = Math.floor((b.billable_seconds + 59) / 60);
-  if (b.billable_minutes !== minutes) return `billable_minutes ${b.billable_minutes} is not billable_seconds ${b.billable_seconds} in started minutes, ${minutes} (the cdr table's minutes_from_seconds)`;
-  if (b.billable_seconds !== 0 && !b.answered) return `billable_seconds ${b.billable_seconds} on a call neither ANSWERED nor with an answer time (the cdr table's unanswered_bills_nothing)`;
+export function rowProblem(row: Checked): string | null {
+  const { vendor, cdr_id: cdrId } = row;
+  if (!VENDORS.some((v) => v === vendor)) return `vendor ${quote(vendor, 40)} is none of ${VENDORS.join(', ')}`;
+  if (!cdrId.startsWith(`${vendor}:`)) return `cdr_id ${quote(cdrId, 60)} is not ${vendor}:<tenant>:<natural key>`;
+  if (cdrId.length * 3 > MAX_CDR_ID_BYTES && Buffer.byteLength(cdrId) > MAX_CDR_ID_BYTES) {
+    return `cdr_id is ${Buffer.byteLength(cdrId)} bytes long (limit ${MAX_CDR_ID_BYTES}): ${quote(cdrId, 40)}`;
+  }
+  if (row.billable_seconds < 0 || row.talk_seconds < 0) return `billable_seconds ${row.billable_seconds} or talk_seconds ${row.talk_seconds} is negative (the cdr table's billable_not_negative)`;
+  const minutes = billableMinutes(row.billable_seconds);
+  if (row.billable_minutes !== minutes) return `billable_minutes ${row.billable_minutes} is not billable_seconds ${row.billable_seconds} in started minutes, ${minutes} (the cdr table's minutes_from_seconds)`;
+  if (row.billable_seconds !== 0 && !row.answered) return `billable_seconds ${row.billable_seconds} on a call neither ANSWERED nor with an answer time (the cdr table's unanswered_bills_nothing)`;
   return null;
 }
 
 /**
  * A time the table's text formats cannot take: a year before 0000 or after 9999 is written as ±YYYYYY and refused by
  * the engine (the fast path hands such a row to this path). Refused by the engine, 50 of them in a range stopped the
- * sink as billing did (billingProblem); here each is its record's dead letter.
+ * sink as the constraints did (rowProblem); here each is its record's dead letter.
  */
 export function timeProblem(cdr: NormalizedCdr): string | null {
   const outside = (d: Date | null) => d !== null && (d.getTime() < MIN_TIME_MS || d.getTime() > MAX_TIME_MS);
@@ -167,7 +166,7 @@ export async function renderBatch(
     const lineStart = out.pos;
     const facts = fast && value !== null && value.length >= 5 && value[0] === 0 && reader.readsDirectly(value.readInt32BE(1)) ? fast.transcode(value, 5, m, out) : undefined;
     if (facts) {
-      const problem = identityProblem(facts.vendor, facts.cdr_id) ?? billingProblem(facts);
+      const problem = rowProblem(facts);
       if (problem !== null) {
         out.pos = lineStart; // the line written already is dropped
         refuse(i, 'bad_record', problem);
@@ -178,7 +177,7 @@ export async function renderBatch(
       }
     } else {
       const r = await renderOne(reader, m, format);
-      const problem = 'error' in r ? null : (identityProblem(r.cdr.vendor, r.cdr.cdr_id) ?? billingProblem(billingOf(r.cdr)) ?? timeProblem(r.cdr));
+      const problem = 'error' in r ? null : (rowProblem(checkedOf(r.cdr)) ?? timeProblem(r.cdr));
       if ('error' in r) refuse(i, r.error.kind, r.error.message);
       else if (problem !== null) refuse(i, 'bad_record', problem);
       else {

@@ -58,8 +58,11 @@ export interface Billing {
   billing_rule: string;
 }
 
+/** Billable minutes: every started minute of the billable seconds (the cdr table checks the same). */
+export const billableMinutes = (seconds: number): number => Math.ceil(seconds / 60);
+
 /** The three billing columns of a normalized CDR. */
 export function bill(talkSeconds: number, rule: BillingRule): Billing {
   const seconds = billableSeconds(talkSeconds, rule);
-  return { billable_seconds: seconds, billable_minutes: Math.ceil(seconds / 60), billing_rule: rule.id };
+  return { billable_seconds: seconds, billable_minutes: billableMinutes(seconds), billing_rule: rule.id };
 }
