@@ -4,16 +4,12 @@
 // embedded engine, with the sink's own stop rule: each record is a row or a dead letter, and the sink never stops.
 // Found: 50 records breaking the cdr table's constraints (billable minutes against seconds) made the engine refuse
 // a range whole, which the sink took for a broken table and stopped on, at every restart again.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { ClickHouseClient } from '@clickhouse/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
-import { createClickHouse } from '../../core/clickhouse.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
 import { seededRandom } from '../../simulators/kit.ts';
+import { testClickHouse } from '../helpers.ts';
 import { Batcher, type RenderedRow } from '../../sinks/clickhouse/batcher.ts';
 import { insertLines } from '../../sinks/clickhouse/insert.ts';
 import { migrate } from '../../sinks/clickhouse/migrations.ts';
@@ -91,19 +87,10 @@ function randomCdrs(seed: number, count: number, billing: boolean): Buffer[] {
   });
 }
 
-let dir: string;
-let client: ClickHouseClient;
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-random-cdrs-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
-});
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** The sink's path for `values`: renderer, batcher (its default stop rule) and inserts into `db`.cdr. */
-async function sinkThrough(values: Buffer[], db: string, format: (typeof INSERT_FORMATS)[number], thread: boolean) {
+/** The sink's path for `values`: renderer, batcher (its default stop rule) and inserts into a fresh database's cdr. */
+async function sinkThrough(values: Buffer[], prefix: string, format: (typeof INSERT_FORMATS)[number], thread: boolean) {
+  const { client, database: db, cleanup } = await testClickHouse(prefix);
+  cleanups.push(cleanup);
   await migrate(client, { database: db });
   const registry = { getSchema: async () => cdrType } as unknown as SchemaRegistry;
   const renderer = createRenderer(registry, format, { thread });
@@ -126,22 +113,27 @@ async function sinkThrough(values: Buffer[], db: string, format: (typeof INSERT_
   } finally {
     await renderer.close();
   }
-  const [row] = await (await client.query({ query: `SELECT count() AS n FROM ${db}.cdr`, format: "JSONEachRow" })).json<{ n: string }>();
-  const n = row?.n ?? "0";
+  const [row] = await (await client.query({ query: `SELECT count() AS n FROM ${db}.cdr`, format: 'JSONEachRow' })).json<{ n: string }>();
+  const n = row?.n ?? '0';
   return { dead, failures, stored: Number(n), inserted: batcher.stats.rowsInserted };
 }
 
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups) await cleanup();
+});
+
 describe(`${RECORDS} random normalized CDRs per insert format (seed ${SEED})`, () => {
   it.each(INSERT_FORMATS.map((format, i) => [format, i % 2 === 0] as const))('%s (render thread: %s): each a row or a dead letter, and the sink goes on', async (format, thread) => {
-    const db = `random_${format.toLowerCase()}`;
+    const prefix = `random_${format.toLowerCase()}`;
     // Every field random: the billing fields break the table's constraints in nearly every record.
-    const wild = await sinkThrough(randomCdrs(SEED, RECORDS, false), `${db}_wild`, format, thread);
+    const wild = await sinkThrough(randomCdrs(SEED, RECORDS, false), `${prefix}_wild`, format, thread);
     expect(wild.failures).toEqual([]);
     expect(wild.stored + wild.dead.length).toBe(RECORDS);
     expect(wild.dead.length).toBeGreaterThan(RECORDS / 2);
     for (const d of wild.dead) expect(['bad_record', 'rejected_by_sink']).toContain(d.error_kind);
     // Billing and times the table accepts, the rest random: stored, each once.
-    const billed = await sinkThrough(randomCdrs(SEED + 1, RECORDS, true), `${db}_billed`, format, thread);
+    const billed = await sinkThrough(randomCdrs(SEED + 1, RECORDS, true), `${prefix}_billed`, format, thread);
     expect(billed.failures).toEqual([]);
     expect(billed.stored + billed.dead.length).toBe(RECORDS);
     expect(billed.stored).toBe(billed.inserted);
