@@ -15,6 +15,7 @@ import { logger, type LogFn } from '../../core/log.ts';
 import { boundReason } from '../../core/input-limits.ts';
 import type { EnvelopeSink, IncomingPush, Outcome, PushReply, Route, RouteContext } from './types.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
+import { RefusalLog } from './refusal-log.ts';
 import type { Kafka } from '../../core/kafka.ts';
 import type { SchemaRegistry } from '../../core/avro.ts';
 
@@ -47,9 +48,6 @@ const CLIENT_ERROR_REPLIES: Record<string, { status: number; outcome: Outcome }>
   default: { status: 400, outcome: 'bad_request' },
 };
 
-/** Refused pushes logged per route and outcome in one second; the rest are summed up in one line (the metric counts all). */
-export const REFUSALS_LOGGED_PER_SECOND = 20;
-
 /**
  * The HTTP server for the routes it is given (the push vendors are plugged in by connectors/push-vendors.ts): each
  * push is answered only after Kafka acknowledged its records.
@@ -58,40 +56,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const now = deps.now ?? Date.now;
   const log = deps.log ?? logger('receiver');
   const metrics = createReceiverMetrics(deps.registry);
-  // A flood of refused requests (a scanner, a pusher with a wrong secret) must not flood the log with one line each:
-  // per route and outcome the first REFUSALS_LOGGED_PER_SECOND of a second are logged, the rest summed up once the
-  // second is over.
-  const refusals = new Map<string, { second: number; logged: number; suppressed: number }>();
-  const logRefusal = (level: 'warn' | 'error', fields: { route: string; outcome: string } & Record<string, unknown>) => {
-    const key = `${fields.route} ${fields.outcome}`;
-    const second = Math.floor(now() / 1000);
-    let window = refusals.get(key);
-    if (window?.second !== second) {
-      if (window) reportSuppressed(key, window);
-      window = { second, logged: 0, suppressed: 0 };
-      refusals.set(key, window);
-    }
-    if (window.logged < REFUSALS_LOGGED_PER_SECOND) {
-      window.logged++;
-      log(level, 'receiver.push_refused', fields);
-    } else window.suppressed++;
-  };
-  const reportSuppressed = (key: string, window: { second: number; suppressed: number }) => {
-    if (window.suppressed === 0) return;
-    const [route, outcome] = key.split(' ');
-    log('warn', 'receiver.push_refused_suppressed', { route, outcome, count: window.suppressed, second: new Date(window.second * 1000).toISOString() });
-    window.suppressed = 0;
-  };
-  const flushRefusals = (all = false) => {
-    const second = Math.floor(now() / 1000);
-    for (const [key, window] of refusals) {
-      if (!all && window.second >= second) continue;
-      reportSuppressed(key, window);
-      refusals.delete(key);
-    }
-  };
-  const refusalTimer = setInterval(flushRefusals, 1_000);
-  refusalTimer.unref();
+  const refusals = new RefusalLog(log, now);
 
   // Every topic a vendor publishes to starts at 0, so rate() over it is defined before the first push.
   for (const route of routes) for (const topic of route.topics) metrics.recordsPublished.inc({ vendor: route.name, topic }, 0);
@@ -156,7 +121,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       metrics.requests.inc({ vendor: routeName, outcome: reply.outcome, code: reply.code });
       metrics.duration.observe({ vendor: routeName, outcome: reply.outcome }, (performance.now() - started) / 1000);
       if (reply.outcome !== 'accepted') {
-        logRefusal(reply.outcome === 'error' ? 'error' : 'warn', {
+        refusals.refused(reply.outcome === 'error' ? 'error' : 'warn', {
           route: routeName, request_id: requestId, status: reply.status, outcome: reply.outcome, code: reply.code,
           // Whatever of the request a route quotes back, one refused push is one short line (an unknown app_key of
           // 900 KB was logged whole: 200 such requests added 171 MiB to the log in 2.3 s).
@@ -234,7 +199,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     });
   } catch (err) {
     // Not listening means not running: release the Kafka producer too, or the process would live on deaf.
-    clearInterval(refusalTimer);
+    refusals.close();
     if (ownedSink) await ownedSink.close().catch(() => undefined);
     throw receiverListenError(err, config.host, config.port);
   }
@@ -261,8 +226,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       server.closeAllConnections();
       await closed;
       if (ownedSink) await ownedSink.close();
-      clearInterval(refusalTimer);
-      flushRefusals(true);
+      refusals.close();
       log('info', 'receiver.stopped', { url });
     })();
     return stopping;
