@@ -5,7 +5,7 @@ import { z } from 'zod';
 export const MAX_SETTLE_SEC = 7 * 86_400;
 
 export const reconcileConfigSchema = z.strictObject({
-  /** Calls that started less than this long ago are left out (still running, late records, in flight); floored to the hour. */
+  /** Calls that started less than this long ago are left out (still running, late records, in flight); to the second (the hourly view is compared up to the last whole hour before it). */
   settleSec: z.int().min(0).max(MAX_SETTLE_SEC).default(3_600),
   /** Attempts per vendor API request before the source counts as unreachable (exit 2); the connector's backoff between them. */
   sourceMaxAttempts: z.int().min(1).max(50).default(4),

@@ -41,8 +41,8 @@ Days: <day> is YYYY-MM-DD (1970-01-01 to 2149-06-06, what ClickHouse's Date hold
 ends inclusive, at most 366 days per run. A call belongs to the day of its call time (started_at, else received_at)
 in UTC, or at --tz (a whole-hour offset: +08:00 for the tenant-local day of a vendor that bills in GMT+8; the daily
 views are UTC days, so only the hourly view is compared then). Calls that started less than --settle seconds ago
-(default reconcile.settleSec = 3600, floored to the hour) are left out: they may still be running, their records may
-still be late, or in flight between stages.
+(default reconcile.settleSec = 3600) are left out: they may still be running, their records may still be late, or in
+flight between stages; the hourly view is compared up to the last whole hour before that.
 
 --repair: missing in raw -> a backfill of exactly those hour windows (pull vendors, the \`cdrflow backfill\` path);
 in raw but neither normalized nor dead-lettered -> those raw records appended again for normalize; normalized but not
