@@ -62,6 +62,17 @@ export function dayBounds(day: string, tzOffsetMinutes: number): { start: number
   return { start, end: start + DAY_MS };
 }
 
+/**
+ * The `cdr` table's month partitions (YYYYMM of the call time in UTC) that hold the calls of a day at
+ * `tzOffsetMinutes`: one, or two when the offset moves the day's edge across a month's (at +08:00, 1 December begins
+ * on 30 November, 16:00 UTC).
+ */
+export function utcMonthsOfDay(day: string, tzOffsetMinutes: number): string[] {
+  const { start, end } = dayBounds(day, tzOffsetMinutes);
+  const month = (ms: number) => new Date(ms).toISOString().slice(0, 7).replace('-', '');
+  return [...new Set([month(start), month(end - 1)])];
+}
+
 export function daysOf(scope: Pick<DayScope, 'from' | 'to'>): string[] {
   const out: string[] = [];
   for (let t = Date.parse(`${scope.from}T00:00:00Z`); t <= Date.parse(`${scope.to}T00:00:00Z`); t += DAY_MS) out.push(new Date(t).toISOString().slice(0, 10));

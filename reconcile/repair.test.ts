@@ -25,7 +25,45 @@ const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
   ...over,
 });
 
+/** The context of a repair that has nothing to re-feed: only ClickHouse is used, and its commands are kept. */
+function mergeOnlyContext(commands: string[]): RepairContext {
+  const clickhouse = { command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient;
+  return {
+    kafka: {} as Kafka,
+    registry: {} as SchemaRegistry,
+    clickhouse,
+    database: 'cdrflow',
+    table: 'cdr',
+    connectors: [],
+    rawTopics: [],
+    normalizedTopic: 'cdr.normalized',
+    groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
+    sourceWindows: new Map(),
+    progress: silentStream(),
+    signal: new AbortController().signal,
+    waitSec: 0,
+    scanTimeoutMs: 1_000,
+    log: () => undefined,
+  };
+}
+
 describe('repair', () => {
+  it.each([
+    ['UTC', '2026-12-01', ['202612']],
+    // At +08:00, 1 December runs from 30 November 16:00 UTC: its calls sit in two UTC month partitions.
+    ['+08:00', '2026-12-01', ['202611', '202612']],
+    ['+08:00', '2026-12-15', ['202612']],
+    // At -05:00, 31 December runs to 1 January 05:00 UTC, into the next year's first partition.
+    ['-05:00', '2026-12-31', ['202612', '202701']],
+  ])('unmerged duplicates of a day at %s (%s): OPTIMIZE on every UTC month partition the day spans', async (tz, day, partitions) => {
+    const commands: string[] = [];
+    const report = { scope: { tz }, rows: [row({ day, unmergedDuplicates: 2 })] } as unknown as ReconcileReport;
+    const actions = await repair(report, mergeOnlyContext(commands));
+    expect(commands).toEqual(partitions.map((p) => `OPTIMIZE TABLE \`cdrflow\`.\`cdr\` PARTITION ID '${p}' FINAL`));
+    expect(actions.map((a) => a.kind)).toEqual(['merge_duplicates']);
+    expect(actions[0]!.detail).toContain(`partition(s) ${partitions.join(', ')}`);
+  });
+
   it('aborted: re-feeds and merges nothing, rejects with the reason and logs what was done', async () => {
     const used: string[] = [];
     const kafka = { admin: () => (used.push('kafka'), { connect: () => Promise.reject(new Error('not here')) }) } as unknown as Kafka;

@@ -21,6 +21,7 @@ import type { Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { cdrIdOf } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
+import { parseTzOffset, utcMonthsOfDay } from './days.ts';
 import type { ReconcileReport, RepairAction } from './model.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 
@@ -181,9 +182,13 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     }
   }
 
-  // 5. Rows stored twice: merge the months concerned (also those the re-fed records just added versions to).
+  // 5. Rows stored twice: merge the months concerned (also those the re-fed records just added versions to). A row's
+  // day is at the run's offset, the table's partitions are UTC months: a day at an offset can span two of them.
+  const tz = parseTzOffset(report.scope.tz, 'the report\'s time zone');
   const months = new Set<string>();
-  for (const row of report.rows) if (row.unmergedDuplicates > 0 || (refed > 0 && row.drift.some((d) => d.repairable))) months.add(row.day.slice(0, 7).replace('-', ''));
+  for (const row of report.rows) {
+    if (row.unmergedDuplicates > 0 || (refed > 0 && row.drift.some((d) => d.repairable))) for (const m of utcMonthsOfDay(row.day, tz)) months.add(m);
+  }
   const duplicates = report.rows.reduce((s, r) => s + r.unmergedDuplicates, 0);
   for (const month of [...months].sort()) {
     stopIfAborted();
