@@ -78,7 +78,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'sink.migrate': 'run the idempotent migrations at start-up',
   dlqLoader: 'the `dlq-loader` stage: the dead-letter topic -> `<sink.database>.cdr_dead_letters` (each dead letter once; `cdrflow run dlq-loader` runs it alone)',
   'dlqLoader.enabled': 'run it in `cdrflow start`',
-  'dlqLoader.maxOriginalBytes': 'original values longer than this are stored cut (`original_size` keeps the full size)',
+  'dlqLoader.maxOriginalBytes': 'original values longer than this are stored cut (`original_size` keeps the full size); a dead letter carries at most 512 KiB of its original',
   'dlqLoader.flushRows': 'flush a partition buffer at this many dead letters, at flushBytes, or when the oldest waited flushMs',
   demo: '`start --demo` only',
   'demo.callsPerSecond': 'over all four vendors together (`--rate`)',

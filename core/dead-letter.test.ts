@@ -1,6 +1,9 @@
 // A dead letter must fit in one Kafka message whatever it carries: the cut is deterministic and named in the reason.
 import { createHash } from 'node:crypto';
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
+import { avroOptions, loadSchemaJson } from './avro.ts';
+import { SCHEMA_FILES } from './topology.ts';
 import { DEAD_LETTER_LIMITS, deadLetterForPayload, withinDeadLetterLimits, type DeadLetter } from './dead-letter.ts';
 
 const letter = (over: Partial<DeadLetter> = {}): DeadLetter => ({
@@ -27,12 +30,27 @@ describe('withinDeadLetterLimits', () => {
         `[original_value cut to its first ${DEAD_LETTER_LIMITS.valueBytes} of ${value.length} bytes (sha256 ${sha(value)}); ` +
         `original_key cut to its first ${DEAD_LETTER_LIMITS.keyBytes} of ${key.length} bytes (sha256 ${sha(key)})]`,
     );
-    // Everything else is the letter's own.
-    expect({ ...cut, original_value: null, original_key: null, error_message: '' }).toEqual({ ...letter(), original_value: null, original_key: null, error_message: '' });
+    // The full size rides along (the dead-letter table's original_size); everything else is the letter's own.
+    expect(cut.original_size).toBe(value.length);
+    expect({ ...cut, original_value: null, original_key: null, error_message: '', original_size: null }).toEqual({ ...letter(), original_value: null, original_key: null, error_message: '', original_size: null });
+  });
+
+  it('a cut key or reason alone leaves original_size unset (the value is all there)', () => {
+    const cut = withinDeadLetterLimits(letter({ original_key: Buffer.alloc(DEAD_LETTER_LIMITS.keyBytes + 1, 0x6b) }));
+    expect(cut.original_size).toBeUndefined();
   });
 
   it('keeps a letter without its original (null) as it is', () => {
     const none = letter({ original_value: null });
     expect(withinDeadLetterLimits(none)).toBe(none);
+  });
+});
+
+describe('the dead-letter schema', () => {
+  it('carries original_size; a letter without it reads back with null', () => {
+    const type = avro.Type.forSchema(loadSchemaJson(SCHEMA_FILES.deadLetter) as never, avroOptions());
+    const big = withinDeadLetterLimits(letter({ original_value: Buffer.alloc(DEAD_LETTER_LIMITS.valueBytes + 10, 0x61) }));
+    expect((type.fromBuffer(type.toBuffer(big)) as DeadLetter).original_size).toBe(DEAD_LETTER_LIMITS.valueBytes + 10);
+    expect((type.fromBuffer(type.toBuffer(letter())) as DeadLetter).original_size).toBeNull();
   });
 });

@@ -23,6 +23,8 @@ export interface DeadLetter {
   vendor: string | null;
   cdr_id: string | null;
   failed_at: Date;
+  /** The original value's full size when `original_value` holds only its first DEAD_LETTER_LIMITS.valueBytes. */
+  original_size?: number | null;
 }
 
 export function deadLetterFor(
@@ -101,7 +103,14 @@ export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
   const tooLong = letter.error_message.length > DEAD_LETTER_LIMITS.messageChars;
   if (cuts.length === 0 && !tooLong) return letter;
   const message = tooLong ? `${letter.error_message.slice(0, DEAD_LETTER_LIMITS.messageChars)}… (${letter.error_message.length} characters)` : letter.error_message;
-  return { ...letter, original_value, original_key, error_message: cuts.length === 0 ? message : `${message} [${cuts.join('; ')}]` };
+  const valueCut = original_value !== letter.original_value;
+  return {
+    ...letter,
+    original_value,
+    original_key,
+    error_message: cuts.length === 0 ? message : `${message} [${cuts.join('; ')}]`,
+    ...(valueCut ? { original_size: letter.original_value!.length } : {}),
+  };
 }
 
 export class DeadLetterWriter {

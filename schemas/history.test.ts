@@ -34,3 +34,32 @@ describe('cdr-normalized history', () => {
     }
   });
 });
+
+describe('dead-letter history', () => {
+  const letters = readdirSync(HISTORY).filter((f) => f.startsWith('dead-letter.v')).sort();
+  const letter = {
+    original_value: Buffer.from('{"id":"a"}'),
+    original_key: null,
+    origin_topic: 'raw',
+    origin_partition: 0,
+    origin_offset: 7,
+    error_kind: 'bad_record',
+    error_message: 'why',
+    component: 'normalize',
+    vendor: 'tencent-ccc',
+    cdr_id: null,
+    failed_at: new Date(0),
+  };
+
+  it('keeps every published version', () => {
+    expect(letters).toContain('dead-letter.v1.avsc');
+  });
+
+  it.each(letters)('%s: the current schema reads its letters, and its readers read current letters', (file) => {
+    const old = typeOf(`history/${file}`);
+    const current = typeOf(SCHEMA_FILES.deadLetter);
+    const upgraded = current.fromBuffer(old.toBuffer(letter), current.createResolver(old)) as Record<string, unknown>;
+    expect(upgraded).toEqual({ ...letter, original_size: null });
+    expect(old.fromBuffer(current.toBuffer({ ...letter, original_size: 600_000 }), old.createResolver(current))).toEqual(letter);
+  });
+});

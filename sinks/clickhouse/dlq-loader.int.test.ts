@@ -86,6 +86,11 @@ describe('dlq-loader: cdr.dlq -> cdr_dead_letters', () => {
       { ...minus1 },
       letter(1000, { original_value: EVERY_BYTE, original_key: Buffer.from('key\n\\N') }),
       letter(1001, { original_value: Buffer.alloc(200_000, 0x41) }),
+      // Over what one dead letter carries (DEAD_LETTER_LIMITS): the writer cuts it and says how long it was.
+      letter(1002, { original_value: Buffer.alloc(700_000, 0x42) }),
+      // A letter that lies about its original's size (a dead-letter topic is an input like any other).
+      letter(1003, { original_size: 2 ** 40 }),
+      letter(1004, { original_size: 3 }),
       ...Array.from({ length: 60 }, (_, i) => letter(i)),
     ];
     await writer.publish(direct, publisher);
@@ -167,6 +172,13 @@ describe('dlq-loader: cdr.dlq -> cdr_dead_letters', () => {
     expect(bytes!.msg).toBe('direct 1000\twith a tab');
     const [long] = await sql<{ len: string; size: string }>(`SELECT length(original_value) AS len, original_size AS size FROM ${t} WHERE cdr_id = 'direct-1001'`);
     expect([Number(long!.len), Number(long!.size)]).toEqual([MAX_ORIGINAL, 200_000]);
+    const sizes = await sql<{ id: string; len: string; size: string }>(`SELECT cdr_id AS id, length(original_value) AS len, original_size AS size FROM ${t} WHERE cdr_id IN ('direct-1002', 'direct-1003', 'direct-1004') ORDER BY id`);
+    expect(sizes.map((r) => [r.id, Number(r.len), Number(r.size)])).toEqual([
+      ['direct-1002', MAX_ORIGINAL, 700_000],
+      // Sizes no writer gives (beyond UInt32, below what the letter carries): the length of what it carries.
+      ['direct-1003', 'payload 1003'.length, 'payload 1003'.length],
+      ['direct-1004', 'payload 1004'.length, 'payload 1004'.length],
+    ]);
     // Normalize's dead letters carry the raw record they refused (a registry-framed raw envelope) and the reason.
     const [fromNormalize] = await sql<{ framed: string; reasons: string[] }>(
       `SELECT min(substring(original_value, 1, 1) = char(0)) AS framed, groupUniqArray(error_kind) AS reasons FROM ${t} WHERE component = 'normalize'`,

@@ -194,6 +194,17 @@ function tsvBytes(b: Buffer): Buffer {
 const tsvText = (s: string | null) => (s === null ? '\\N' : tsvEscape(s));
 const tsvBytesOrNull = (b: Buffer | null, max: number) => (b === null ? Buffer.from('\\N') : tsvBytes(b.length > max ? b.subarray(0, max) : b));
 
+/**
+ * The full size of a dead letter's original value: the letter's own `original_size` when its writer cut the value,
+ * else the length of what it carries. A size no writer could have given (below what the letter carries, beyond the
+ * column's UInt32) is not believed: a dead-letter topic is an input like any other.
+ */
+export function originalSizeOf(d: DeadLetter): number {
+  const carried = d.original_value?.length ?? 0;
+  const claimed = d.original_size;
+  return typeof claimed === 'number' && Number.isSafeInteger(claimed) && claimed >= carried && claimed <= 0xffff_ffff ? claimed : carried;
+}
+
 /** One TSV line; the original value is cut at `maxOriginalBytes` (original_size keeps the full size). */
 export function deadLetterTsvLine(d: DeadLetter, at: SourcePosition, maxOriginalBytes: number): Buffer {
   const head = [
@@ -205,6 +216,6 @@ export function deadLetterTsvLine(d: DeadLetter, at: SourcePosition, maxOriginal
     tsvBytesOrNull(d.original_key, maxOriginalBytes),
     Buffer.from('\t'),
     tsvBytesOrNull(d.original_value, maxOriginalBytes),
-    Buffer.from(`\t${d.original_value?.length ?? 0}\n`),
+    Buffer.from(`\t${originalSizeOf(d)}\n`),
   ]);
 }
