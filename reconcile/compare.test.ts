@@ -115,6 +115,22 @@ describe('compareLayers', () => {
     expect(exitCodeOf(rows)).toBe(2);
   });
 
+  it('an unreachable or refusing source is never repaired from: what it served before failing is not read as missing in raw', async () => {
+    // The API answered some windows, then failed: the source tally holds a call the raw topic lacks.
+    const partial = layers();
+    partial.source.add('tencent-ccc', '1400', '2026-11-30', 'tencent-ccc:1400:d', 2);
+    const served = compareLayers(partial);
+    expect(served[0]!.drift.map((d) => [d.kind, d.repairable])).toEqual([['missing_in_raw', true], ['minutes', true]]);
+    for (const failed of [{ sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: 503']]) }, { sourceRefused: new Map([[sourceKey('tencent-ccc', '1400'), 'InvalidParameterValue']]) }]) {
+      const rows = compareLayers({ ...partial, ...failed });
+      expect(rows[0]!.drift.map((d) => [d.kind, d.repairable])).toEqual([[failed.sourceUnreachable ? 'source_unreachable' : 'source_refused', false]]);
+      // Nothing to backfill: the repair only lists the source it could not read.
+      const r = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 2 as const };
+      const actions = await repair(r, { log: () => {} } as unknown as RepairContext);
+      expect(actions.map((a) => a.kind)).toEqual(['unrepairable']);
+    }
+  });
+
   it('a vendor refusing the range is said so, with its message, not as an unreachable API; read once, not retried', async () => {
     const message = 'DescribeProtectedTelCdr SdkAppId=1400 [1767225600,1767229200] page 0x100: "InvalidParameterValue": "StartTimeStamp must be within the last 180 days."';
     let surveys = 0;
