@@ -22,6 +22,8 @@ import { insertCdrs, insertLines } from '../sinks/clickhouse/insert.ts';
 import { deadLetterForPayload } from '../core/dead-letter.ts';
 import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, deadLetterTsvLine } from '../sinks/clickhouse/rows.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
+import { EXIT_NO_VERDICT } from '../reconcile/model.ts';
+import { reconcileConfigSchema } from '../reconcile/config.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
 
@@ -163,6 +165,19 @@ describe('PromQL of the dashboards and the alert rules', () => {
     expect(expressions.length).toBeGreaterThan(15);
     const missing = expressions.flatMap(({ where, expr }) => metricNames(expr).filter((n) => !exposed.has(n)).map((n) => `${where}: ${n}`));
     expect(missing).toEqual([]);
+  });
+
+  // A schedule that stopped producing verdicts leaves the drift gauges at their last figures, which read "all well":
+  // only these two rules tell. The names are what the README points to.
+  it('alert on a scheduled reconcile that failed before a verdict and on one whose verdict is stale', () => {
+    const rule = (name: string) => alertRules.find((r) => r.alert === name);
+    expect(rule('CdrflowReconcileNoVerdict')?.expr.replace(/\s+/g, ' ')).toBe(`cdrflow_reconcile_last_run_exit_code == ${EXIT_NO_VERDICT}`);
+    const stale = /^time\(\) - cdrflow_reconcile_last_run_timestamp_seconds > (\d+)$/.exec(rule('CdrflowReconcileStale')?.expr.trim() ?? '');
+    expect(stale, 'CdrflowReconcileStale: time() - cdrflow_reconcile_last_run_timestamp_seconds > <seconds>').not.toBeNull();
+    // About twice the default interval: one late or failed daily run does not page, a second missed day does.
+    const { intervalSec } = reconcileConfigSchema.parse({}).schedule;
+    expect(Number(stale![1])).toBeGreaterThanOrEqual(2 * intervalSec);
+    expect(Number(stale![1])).toBeLessThanOrEqual(3 * intervalSec);
   });
 
   it('the name extraction sees through functions and aggregations, and refuses bad syntax', () => {
