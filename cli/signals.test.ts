@@ -1,0 +1,74 @@
+// Stop requests of `cdrflow start` and `cdrflow import` (README: "a second Ctrl-C more than a second after the first
+// exits at once (a signal sent to the process and its group at once, as `timeout` does, arrives twice and counts as
+// one)"). The signals are emitted on `process` (only the listeners run; nothing is delivered to the test process) and
+// the clock is vitest's, so the gaps are exact.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stopRequests } from './signals.ts';
+
+let requests: ReturnType<typeof stopRequests> | undefined;
+let calls: string[];
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.parse('2026-12-01T10:00:00Z'));
+  calls = [];
+  requests = stopRequests({ onStop: (s) => void calls.push(`stop ${s}`), onForce: (s) => void calls.push(`force ${s}`) });
+});
+
+afterEach(() => {
+  requests?.dispose();
+  vi.useRealTimers();
+});
+
+/** The signal as Node delivers it to a listener, `ms` after the previous one. */
+function signalAfter(ms: number, signal: NodeJS.Signals) {
+  vi.advanceTimersByTime(ms);
+  process.emit(signal, signal);
+}
+
+describe('stopRequests', () => {
+  it('takes the first SIGINT or SIGTERM as the stop request', () => {
+    expect(requests!.received).toBeUndefined();
+    signalAfter(0, 'SIGTERM');
+    expect(calls).toEqual(['stop SIGTERM']);
+    expect(requests!.received).toBe('SIGTERM');
+  });
+
+  it.each([
+    // `timeout` signals the process and its group: the same request, twice at once.
+    [0, 'SIGTERM'],
+    [500, 'SIGTERM'],
+    [500, 'SIGINT'],
+    [999, 'SIGINT'],
+  ] as const)('counts a second signal %i ms after the first (%s) as the same request', (gap, second) => {
+    signalAfter(0, 'SIGTERM');
+    signalAfter(gap, second);
+    expect(calls).toEqual(['stop SIGTERM']);
+  });
+
+  it.each([
+    [1_200, 'SIGINT'],
+    [1_200, 'SIGTERM'],
+    [60_000, 'SIGINT'],
+  ] as const)('forces on a second signal %i ms after the first (%s)', (gap, second) => {
+    signalAfter(0, 'SIGINT');
+    signalAfter(gap, second);
+    expect(calls).toEqual(['stop SIGINT', `force ${second}`]);
+    // The stop request stays the first one.
+    expect(requests!.received).toBe('SIGINT');
+  });
+
+  it('measures the second from the first signal, not from its duplicate', () => {
+    signalAfter(0, 'SIGINT');
+    signalAfter(700, 'SIGINT');
+    signalAfter(500, 'SIGINT');
+    expect(calls).toEqual(['stop SIGINT', 'force SIGINT']);
+  });
+
+  it('listens no more once disposed', () => {
+    requests!.dispose();
+    signalAfter(0, 'SIGINT');
+    signalAfter(2_000, 'SIGTERM');
+    expect(calls).toEqual([]);
+  });
+});
