@@ -119,6 +119,9 @@ describe('classifyError: Kafka client error classes', () => {
     ['KafkaJSNonRetriableError caused by a retriable one', () => new KafkaJSNonRetriableError('outer', { cause: byType('REBALANCE_IN_PROGRESS') }), 'transient'],
     ['KafkaJSNonRetriableError with an originalError (the client\'s wrapping)', () => Object.assign(new KafkaJSNonRetriableError('outer'), { originalError: new KafkaJSConnectionError('down') }), 'transient'],
     ['KafkaJSSASLAuthenticationError', () => new KafkaJSSASLAuthenticationError('SASL PLAIN authentication failed'), 'auth'],
+    // kafkajs's one untyped error: a request on a broker whose connection never finished its handshake (a wedged broker).
+    ['the client\'s plain Error("Broker not connected")', () => new Error('Broker not connected'), 'transient'],
+    ['the same message on an error class of its own is not it', () => new TypeError('Broker not connected'), 'bug'],
     ['KafkaJSNonRetriableError alone (e.g. a broken client state)', () => new KafkaJSNonRetriableError('Transaction state exception: Cannot call "beginTransaction" in state "ABORTING"'), 'bug'],
   ];
   it.each(rows)('%s -> %s', (_name, make, kind) => {

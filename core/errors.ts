@@ -186,6 +186,15 @@ export function carriesCdrflowError(err: unknown): boolean {
   return causeChain(err).some((e) => e instanceof CdrflowError);
 }
 
+/**
+ * The one Kafka client error without a class, type or code: kafkajs 2.2.4 throws a plain `Error('Broker not
+ * connected')` for a request on a broker connection whose handshake never finished (a broker that accepts connections
+ * and never answers). It means the cluster is unreachable, so it is matched by the exact message of a plain Error.
+ */
+function isBrokerNotConnected(e: ErrorShape): boolean {
+  return e instanceof Error && Object.getPrototypeOf(e) === Error.prototype && e.message === 'Broker not connected';
+}
+
 /** Classifies an error by its type, protocol type, errno code and retriable flag, looking through its causes. */
 export function classifyError(err: unknown, what?: string): CdrflowError {
   if (err instanceof CdrflowError) return err;
@@ -211,6 +220,7 @@ export function classifyError(err: unknown, what?: string): CdrflowError {
     if (e.retriable === true) return make('transient', type ?? code ?? str(e.name));
     if (KAFKA_TRANSIENT_NAMES.has(str(e.name) ?? '')) return make('transient', type ?? code ?? str(e.name));
     if (code && NETWORK_ERRNOS.has(code)) return make('transient', code);
+    if (isBrokerNotConnected(e)) return make('transient', 'KAFKA_BROKER_NOT_CONNECTED');
   }
   const first = chain[0];
   const code = first ? (str(first.type) ?? str(first.code)) : undefined;
