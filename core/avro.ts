@@ -81,12 +81,26 @@ export function registryAway(err: unknown): boolean {
   return REGISTRY_AWAY.test(`${String(e?.code ?? '')} ${String(e?.message ?? '')}`);
 }
 
-/** A middleware of the registry client's HTTP layer (mappersmith): a timeout on every request that has none. */
+/**
+ * A middleware of the registry client's HTTP layer (mappersmith): a timeout on every request that has none, and a
+ * deadline on its whole answer. The HTTP gateway's own timeout is the socket's idle time, and it waits for the end of
+ * an answer's body: an answer cut off mid-body (a registry restarting, a proxy dropping the connection) left the
+ * request pending for good, and the stage waiting on it with it.
+ */
 function requestTimeout() {
   return {
     async prepareRequest(next: () => Promise<{ timeout(): number | undefined; enhance(changes: { timeout: number }): unknown }>) {
       const request = await next();
       return request.timeout() ? request : request.enhance({ timeout: REGISTRY_REQUEST_TIMEOUT_MS });
+    },
+    response(next: () => Promise<unknown>): Promise<unknown> {
+      const ms = REGISTRY_REQUEST_TIMEOUT_MS + 1_000;
+      let timer: NodeJS.Timeout | undefined;
+      // The words registryAway knows a timeout by: the stages wait the registry out (transient).
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`registry answer not complete: Timeout (${ms}ms)`)), ms);
+      });
+      return Promise.race([next(), deadline]).finally(() => clearTimeout(timer));
     },
   };
 }
@@ -215,12 +229,33 @@ export function avroWriter(schema: unknown, id: number): avro.Type {
   throw new CdrflowError('bad_record', `writer schema ${id} is not an Avro schema${typeof kind === 'string' && kind !== 'Object' ? ` (${kind})` : ''}`);
 }
 
+/** Writer schemas a ReaderCodec keeps built (a few versions in practice; one of them costs up to tens of MB). */
+export const MAX_WRITER_SCHEMAS = 64;
+/** Writer ids a ReaderCodec remembers as refused for good; the memo is dropped wholesale when full. */
+export const MAX_REFUSED_WRITER_SCHEMAS = 4_096;
+
+/**
+ * The registry client keeps every schema it fetched, for good; a codec that lets a writer go lets the client's copy
+ * go too, or a stream of distinct ids (anyone who may register schemas) grows the process without a bound. Reaches
+ * into the client's cache (`cache.schemasByRegistryId`, public in its typings); codec.test.ts pins that shape.
+ */
+export function forgetFetchedSchema(registry: SchemaRegistry, id: number): void {
+  const cache = (registry as { cache?: { schemasByRegistryId?: Record<number, unknown> } }).cache;
+  if (cache?.schemasByRegistryId) Reflect.deleteProperty(cache.schemasByRegistryId, id);
+}
+
 /**
  * Decodes registry-framed values of any writer version into one reader schema (defaults fill the fields an older
  * writer lacked). The reader type is built once and the resolver once per writer schema id: the registry client's
  * `decode(buf, { readerSchema })` rebuilds the reader type for every record, which cost ~1.5 ms a record and was
  * three quarters of the sink's CPU. Registry errors (unknown id, unreachable) are thrown as the client raised them,
- * for the caller's classifyRegistryError; bytes that do not match their writer schema are a bad_record.
+ * for the caller's classifyRegistryError; a writer schema that cannot be built or read as the reader, and bytes that
+ * do not match their writer schema, are a bad_record.
+ *
+ * Bounded for hostile writers: at most MAX_WRITER_SCHEMAS built (the first built is let go first; a writer let go is
+ * built again on its next record), and a writer refused for good is remembered (a registry id never changes its
+ * schema), so each of its records is refused at once instead of building it again (0.35-0.5 s for a schema of 40,000
+ * fields, which held normalize's chunks past the group's session).
  */
 export class ReaderCodec<T> {
   /** The reader schema's type. */
@@ -230,6 +265,8 @@ export class ReaderCodec<T> {
   private readonly ready = new Map<number, (body: Buffer) => T>();
   /** Writer ids already fetched whose schema is the reader's own (read without a resolver). */
   private readonly direct = new Set<number>();
+  /** Writer ids refused for good, and why. */
+  private readonly refused = new Map<number, string>();
 
   constructor(
     private readonly registry: SchemaRegistry,
@@ -250,11 +287,14 @@ export class ReaderCodec<T> {
 
   async decode(value: Buffer): Promise<T> {
     const id = framedSchemaId(value);
+    const refused = this.refused.get(id);
+    if (refused !== undefined) throw new CdrflowError('bad_record', refused);
     let read = this.byWriterId.get(id);
     if (!read) {
+      if (this.byWriterId.size >= MAX_WRITER_SCHEMAS) this.forget(this.byWriterId.keys().next().value!);
       read = this.readerFor(id);
       this.byWriterId.set(id, read);
-      read.catch(() => this.byWriterId.delete(id)); // a failed fetch is tried again by the next record
+      read.catch(() => this.byWriterId.get(id) === read && this.byWriterId.delete(id)); // tried again by the next record, unless refused
     }
     return this.readBody(await read, value);
   }
@@ -263,7 +303,9 @@ export class ReaderCodec<T> {
     try {
       return read(value.subarray(FRAME_HEADER_BYTES));
     } catch (err) {
-      throw new CdrflowError('bad_record', `Avro body does not match writer schema ${value.readInt32BE(1)}: ${(err as Error).message}`, { cause: err });
+      // avsc reads nested records and arrays by recursion: a body nested deep enough runs the stack out.
+      const why = err instanceof RangeError && /call stack/i.test(err.message) ? 'nested too deeply to decode' : (err as Error).message;
+      throw new CdrflowError('bad_record', `Avro body does not match writer schema ${value.readInt32BE(1)}: ${why}`, { cause: err });
     }
   }
 
@@ -275,19 +317,52 @@ export class ReaderCodec<T> {
     return this.direct.has(id);
   }
 
+  /** Lets writer `id` go, here and in the registry client (built again if a record of it comes). */
+  forget(id: number): void {
+    this.byWriterId.delete(id);
+    this.ready.delete(id);
+    this.direct.delete(id);
+    forgetFetchedSchema(this.registry, id);
+  }
+
+  /** Remembers writer `id` as refused for good, and gives the refusal to throw. */
+  private refuse(id: number, why: string, cause: unknown): CdrflowError {
+    if (this.refused.size >= MAX_REFUSED_WRITER_SCHEMAS) this.refused.clear();
+    this.refused.set(id, why);
+    forgetFetchedSchema(this.registry, id);
+    return new CdrflowError('bad_record', why, { cause });
+  }
+
   private async readerFor(id: number): Promise<(body: Buffer) => T> {
-    const writer = avroWriter(await this.registry.getSchema(id), id);
+    let schema: unknown;
+    try {
+      schema = await this.registry.getSchema(id);
+    } catch (err) {
+      // The client fetched the schema but could not build it (it wraps avsc's error): as lasting as the id. Anything
+      // else (unknown id, registry away) is the caller's to classify, and asked again.
+      if ((err as Error | undefined)?.name === 'ConfluentSchemaRegistryArgumentError') throw this.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
+      throw err;
+    }
     const reader = this.reader;
     // Same canonical schema: read directly (the reader's own logical types apply); otherwise through a resolver.
     let read: (body: Buffer) => T;
-    if (reader.equals(writer)) {
-      this.direct.add(id);
-      read = (body) => reader.fromBuffer(body) as T;
-    } else {
-      const resolver = reader.createResolver(writer);
-      read = (body) => reader.fromBuffer(body, resolver) as T;
+    try {
+      const writer = avroWriter(schema, id);
+      if (reader.equals(writer)) {
+        this.direct.add(id);
+        read = (body) => reader.fromBuffer(body) as T;
+      } else {
+        const resolver = reader.createResolver(writer);
+        read = (body) => reader.fromBuffer(body, resolver) as T;
+      }
+    } catch (err) {
+      // Another subject's record, or a version that breaks the contract: avsc's words, never read as a network error
+      // by the caller (a writer named com.acme.network.CallEvent was "transient" and restarted the stage for good).
+      const why = err instanceof CdrflowError ? err.message : `writer schema ${id} cannot be read as ${reader.name ?? reader.typeName}: ${(err as Error).message}`;
+      throw this.refuse(id, why, err);
     }
-    this.ready.set(id, read);
+    // Let go meanwhile (more new writers came while it was fetched): used for this record only.
+    if (this.byWriterId.has(id)) this.ready.set(id, read);
     return read;
   }
 }

@@ -29,6 +29,10 @@ const fast = fastPathFor(reader, data.format);
 port.on('message', (request: RenderRequest) => {
   void (async () => {
     try {
+      for (const id of request.forget) {
+        writers.delete(id);
+        reader.forget(id);
+      }
       for (const [id, schema] of request.schemas) writers.set(id, avro.Type.forSchema(schema, avroOptions()));
       refused = new Map(request.refused);
       const batch = await renderBatch(reader, unpackRequest(request), data.format, fast);

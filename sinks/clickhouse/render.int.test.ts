@@ -2,7 +2,7 @@
 // values, hostile ones included, with a real registry: in the render thread (the default) and inline.
 import { afterAll, describe, expect, it } from 'vitest';
 import avro from 'avsc';
-import { TopicCodec, avroType } from '../../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, TopicCodec, avroOptions, avroType, loadSchemaJson } from '../../core/avro.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { testRegistry, uniqueName } from '../../test/helpers.ts';
@@ -155,6 +155,58 @@ describe('rendering cdr.normalized values into rows', () => {
           'row',
         ]);
       }
+    }
+  });
+
+  it('150 writer versions, more than a renderer keeps built: every record a row, thread and inline, and the registry clients keep at most MAX_WRITER_SCHEMAS', async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const base = loadSchemaJson(SCHEMA_FILES.normalized) as { fields: object[] };
+    // Each version one optional field more than the contract (a producer's own extension): read by the sink's reader.
+    const versions = await Promise.all(
+      Array.from({ length: 150 }, async (_, i) => {
+        const schema = { ...base, fields: [...base.fields, { name: `extension_${i}`, type: ['null', 'string'], default: null }] };
+        const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${uniqueName('writers')}-value` });
+        const cdr = sampleCdr(i);
+        const body = avro.Type.forSchema(schema as avro.Schema, avroOptions()).toBuffer({ ...cdr, [`extension_${i}`]: `x${i}` });
+        const header = Buffer.alloc(5);
+        header.writeInt32BE(id, 1);
+        return { cdr, value: Buffer.concat([header, body]) };
+      }),
+    );
+    const expected = (i: number) => ({ line: cdrLine(versions[i]!.cdr, { topic, partition: 2, offset: i }, 'TabSeparated'), vendor: versions[i]!.cdr.vendor, cdr_id: versions[i]!.cdr.cdr_id, received_at: versions[i]!.cdr.received_at });
+    const all = versions.map((v, i) => message(i, v.value));
+    // Clients of their own, so their caches hold only what these renderers fetched.
+    const clients = { thread: testRegistry(), inline: testRegistry() };
+    const thread = createRenderer(clients.thread, 'TabSeparated', { thread: true });
+    const inline = createRenderer(clients.inline, 'TabSeparated', { thread: false });
+    renderers.push(thread, inline);
+    for (const renderer of [thread, inline]) {
+      // All in one batch (none may be let go while the batch needs it), then in small batches, back to front, so
+      // versions let go are needed again.
+      expect((await renderer.render(all)).map(plain)).toEqual(all.map((_, i) => expected(i)));
+      for (let end = 150; end > 0; end -= 10) {
+        const part = all.slice(end - 10, end);
+        expect((await renderer.render(part)).map(plain)).toEqual(part.map((m) => expected(m.offset)));
+      }
+    }
+    for (const client of Object.values(clients)) {
+      const cached = Object.keys((client as unknown as { cache: { schemasByRegistryId: Record<number, unknown> } }).cache.schemasByRegistryId);
+      expect(cached.length).toBeLessThanOrEqual(MAX_WRITER_SCHEMAS);
+    }
+  });
+
+  it('a writer named like a network error (com.acme.network.CallEvent) that the contract cannot read is a dead letter from both, not a failure of the stage', async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const schema = { type: 'record', name: 'CallEvent', namespace: 'com.acme.network', fields: [{ name: 'a', type: 'string' }] };
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${uniqueName('network')}-value` });
+    const value = await registry.encode(id, { a: 'x' });
+    for (const thread of [true, false]) {
+      const renderer = createRenderer(registry, 'TabSeparated', { thread });
+      renderers.push(renderer);
+      expect(await renderer.render([message(0, value), message(1, value)]), `thread: ${thread}`).toEqual([
+        { error: { kind: 'bad_record', message: expect.stringMatching(new RegExp(`writer schema ${id} cannot be read as`)) } },
+        { error: { kind: 'bad_record', message: expect.stringMatching(new RegExp(`writer schema ${id} cannot be read as`)) } },
+      ]);
     }
   });
 

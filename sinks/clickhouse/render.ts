@@ -9,7 +9,7 @@
 // A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
 import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
-import { ReaderCodec, avroWriter, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, ReaderCodec, avroWriter, forgetFetchedSchema, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
@@ -270,6 +270,8 @@ export interface RenderRequest {
   schemas: [number, avro.Schema][];
   /** Writer ids the registry refused for good (unknown id, …) and why: their records are dead letters. */
   refused: [number, string][];
+  /** Writer ids the thread lets go before this batch (none of them in it): sent again when a record needs them. */
+  forget: number[];
   topic: string;
   partition: number;
   offsets: Float64Array;
@@ -290,7 +292,7 @@ export function unpackRequest(r: RenderRequest): Positioned[] {
 }
 
 /** One partition's messages packed for the render thread (see RenderRequest). */
-function packRequest(id: number, schemas: [number, avro.Schema][], refused: [number, string][], messages: readonly ConsumedMessage[]): RenderRequest {
+function packRequest(id: number, schemas: [number, avro.Schema][], refused: [number, string][], forget: number[], messages: readonly ConsumedMessage[]): RenderRequest {
   const first = messages[0];
   let bytes = 0;
   for (const m of messages) {
@@ -309,7 +311,7 @@ function packRequest(id: number, schemas: [number, avro.Schema][], refused: [num
       valueEnds[i] = at;
     }
   }
-  return { id, schemas, refused, topic: first?.topic ?? '', partition: first?.partition ?? 0, offsets, values: values.buffer as ArrayBuffer, valueEnds };
+  return { id, schemas, refused, forget, topic: first?.topic ?? '', partition: first?.partition ?? 0, offsets, values: values.buffer as ArrayBuffer, valueEnds };
 }
 /** worker -> main: once `ready` when the thread can take batches, then one reply per request. */
 export type RenderReply = { ready: true } | { id: number; batch: RenderedBatch } | { id: number; failure: SerializedError };
@@ -365,14 +367,17 @@ class ThreadRenderer implements Renderer {
     if (this.broken) throw this.broken;
     const schemas: [number, avro.Schema][] = [];
     const refused: [number, string][] = [];
+    const forget: number[] = [];
+    const inBatch = new Set<number>();
     for (const m of messages) {
       if (m.value === null) continue; // a tombstone: the worker says so for this record
-      let id: number;
       try {
-        id = framedSchemaId(m.value);
+        inBatch.add(framedSchemaId(m.value));
       } catch {
-        continue; // bad framing (a negative id too): the worker says so for this record
+        // bad framing (a negative id too): the worker says so for this record
       }
+    }
+    for (const id of inBatch) {
       if (this.sent.has(id) || refused.some(([r]) => r === id)) continue;
       let type: avro.Type;
       try {
@@ -380,7 +385,7 @@ class ThreadRenderer implements Renderer {
           try {
             return avroWriter(await this.registry.getSchema(id), id);
           } catch (err) {
-            throw classifyDecodeError(err, `writer schema ${id} of ${m.topic}[${m.partition}]@${m.offset}`);
+            throw classifyDecodeError(err, `writer schema ${id} of ${messages[0]?.topic ?? 'the batch'}`);
           }
         }, RETRY.registry);
       } catch (err) {
@@ -393,8 +398,18 @@ class ThreadRenderer implements Renderer {
       schemas.push([id, type.schema({ exportAttrs: true })]);
       this.sent.add(id);
     }
+    // At most MAX_WRITER_SCHEMAS held in the thread (see ReaderCodec), the first sent let go first; never one this
+    // batch reads (the thread would meet a record whose writer it no longer has), so a batch of more writers than
+    // that holds them until a later batch.
+    for (const old of this.sent) {
+      if (this.sent.size <= MAX_WRITER_SCHEMAS) break;
+      if (inBatch.has(old)) continue;
+      this.sent.delete(old);
+      forget.push(old);
+      forgetFetchedSchema(this.registry, old);
+    }
     const id = this.nextId++;
-    const request = packRequest(id, schemas, refused, messages);
+    const request = packRequest(id, schemas, refused, forget, messages);
     return new Promise<RenderResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);

@@ -215,6 +215,41 @@ describe('poison records in the live pipeline', () => {
     expect(stopped).toEqual([]);
   });
 
+  it('dead-letters records of hostile writer schemas on both stages\' topics: one named like a network error (both stages restarted on it for good) and one no client can build, 25 times (normalize rebuilt it for every record, past its group session, for good)', { timeout: 300_000 }, async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const register = async (schema: object) => (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${uniqueName('hostile')}-value` })).id;
+    const frame = (id: number, body: Buffer) => {
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
+    };
+    const network = { type: 'record', name: 'CallEvent', namespace: 'com.acme.network', fields: [{ name: 'a', type: 'string' }] };
+    const networkValue = await registry.encode(await register(network), { a: 'x' });
+    // The raw envelope with 40,000 more fields: the registry takes it, avsc cannot build it (too many parameters).
+    const envelope = loadSchemaJson(SCHEMA_FILES.rawEnvelope) as { fields: object[] };
+    // Registered over the registry's API itself: the client builds a schema before it registers it.
+    const wideSchema = { ...envelope, fields: [...envelope.fields, ...Array.from({ length: 40_000 }, (_, i) => ({ name: `f${i}`, type: 'int', default: 0 }))] };
+    const api = (registry as unknown as { api: { Subject: { register(r: { subject: string; body: { schema: string } }): Promise<{ data(): { id: number } }> } } }).api;
+    const wideId = (await api.Subject.register({ subject: `${uniqueName('hostile')}-value`, body: { schema: JSON.stringify(wideSchema) } })).data().id;
+    const wide = (i: number) => ({ key: `raw-unbuildable-${i}`, value: frame(wideId, Buffer.from([0])) });
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await publisher.send(names.raw['tencent-ccc'], [{ key: 'raw-network-writer', value: networkValue }, ...Array.from({ length: 25 }, (_, i) => wide(i))]);
+      await publisher.send(names.normalized, [{ key: 'normalized-network-writer', value: networkValue }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    const unbuildable = Array.from({ length: 25 }, (_, i) => `raw-unbuildable-${i}`);
+    const dead = await deadLetters(['raw-network-writer', 'normalized-network-writer', ...unbuildable]);
+    for (const key of ['raw-network-writer', 'normalized-network-writer']) expect(dead.get(key), key).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(/cannot be read as/) });
+    for (const key of unbuildable) expect(dead.get(key), key).toMatchObject({ component: 'normalize', error_kind: 'bad_record', error_message: expect.stringMatching(new RegExp(`writer schema ${wideId} cannot be built`)) });
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
+    expect(stopped).toEqual([]);
+    // Nothing went round again: no chunk was refused for a member that fell out of its group.
+    expect(events.filter((e) => /commit_refused|restart/.test(e))).toEqual([]);
+  });
+
   it('dead-letters records whose array or map count is beyond their bytes, on both stages\' topics, at once (each kept a thread decoding for hours)', { timeout: 300_000 }, async () => {
     // Lies like these read first in a thread stopped after 5 s: without the bound normalize, which runs in this test's
     // own thread, would read the raw one's 2^40 entries for hours, and no timeout of this test could fire meanwhile.

@@ -1,0 +1,152 @@
+// ReaderCodec against hostile but valid writer schemas (anyone who may register schemas in a shared registry, and
+// write to a topic a stage reads): each record is the record's problem (bad_record), never the stage's; a writer
+// refused once is refused at once after; the writers kept, here and in the registry client, are bounded. The client
+// is the real one, in front of a small registry on loopback that serves the schemas this test makes up.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import avro from 'avsc';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_WRITER_SCHEMAS, ReaderCodec, avroOptions, createRegistry, loadSchemaJson, registryAway } from './avro.ts';
+import { classifyDecodeError, classifyRegistryError, type DeadLetter } from './dead-letter.ts';
+import { CdrflowError } from './errors.ts';
+import { SCHEMA_FILES } from './topology.ts';
+
+const deadLetterSchema = loadSchemaJson(SCHEMA_FILES.deadLetter) as { fields: object[] } & Record<string, unknown>;
+const letter: DeadLetter = {
+  original_value: Buffer.from('x'),
+  original_key: null,
+  origin_topic: 't',
+  origin_partition: 0,
+  origin_offset: 1,
+  error_kind: 'bad_record',
+  error_message: 'why',
+  component: 'c',
+  vendor: null,
+  cdr_id: null,
+  failed_at: new Date(0),
+};
+
+const framed = (id: number, body: Buffer) => {
+  const header = Buffer.alloc(5);
+  header.writeInt32BE(id, 1);
+  return Buffer.concat([header, body]);
+};
+
+/** A registry on loopback: `schemas(id)` is the schema served for an id (undefined: 404); every request counted. */
+async function fakeRegistry(schemas: (id: number) => object | undefined) {
+  const asked = new Map<number, number>();
+  const server: Server = createServer((req, res) => {
+    const id = Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1]);
+    asked.set(id, (asked.get(id) ?? 0) + 1);
+    const schema = schemas(id);
+    if (!schema) {
+      res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ error_code: 40403, message: 'Schema not found' }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ schema: JSON.stringify(schema) }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { registry: createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), asked };
+}
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+/** How a stage words a failure to decode one record (normalize and the sink both use classifyDecodeError). */
+async function failureOf(codec: ReaderCodec<unknown>, value: Buffer): Promise<CdrflowError> {
+  try {
+    await codec.decode(value);
+  } catch (err) {
+    return classifyDecodeError(err, 'decoding');
+  }
+  throw new Error('decoded');
+}
+
+describe('ReaderCodec: hostile writer schemas', () => {
+  it.each(['com.acme.network.CallEvent', 'ECONNRESET', 'ETIMEDOUT'])('a writer named %s that the reader cannot read is a bad record, not a network failure (it restarted the stages for good)', async (name) => {
+    const dot = name.lastIndexOf('.');
+    const schema = { type: 'record', name: name.slice(dot + 1), ...(dot > 0 ? { namespace: name.slice(0, dot) } : {}), fields: [{ name: 'a', type: 'string' }] };
+    const { registry, asked } = await fakeRegistry(() => schema);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(7, avro.Type.forSchema(schema as avro.Schema).toBuffer({ a: 'x' }));
+    for (let i = 0; i < 50; i++) {
+      const e = await failureOf(codec, value);
+      expect(e.kind).toBe('bad_record');
+      expect(e.message).toMatch(/writer schema 7 cannot be read as dev\.cdrflow\.dlq\.DeadLetter/);
+    }
+    // Refused once, for good: a registry id never changes its schema.
+    expect(asked.get(7)).toBe(1);
+  });
+
+  it('a writer the client cannot build (a record of 40,000 fields) is fetched and refused once, then each of its records at once', async () => {
+    const wide = { ...deadLetterSchema, fields: [...deadLetterSchema.fields, ...Array.from({ length: 40_000 }, (_, i) => ({ name: `f${i}`, type: 'int', default: 0 }))] };
+    const { registry, asked } = await fakeRegistry(() => wide);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(9, Buffer.from([0]));
+    for (let i = 0; i < 25; i++) {
+      const e = await failureOf(codec, value);
+      expect(e.kind).toBe('bad_record');
+      expect(e.message).toMatch(/writer schema 9 cannot be built/);
+    }
+    expect(asked.get(9)).toBe(1);
+  });
+
+  it('an unknown id is asked again (the registry may know it later), and is a bad record each time', async () => {
+    const { registry, asked } = await fakeRegistry(() => undefined);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    for (let i = 0; i < 3; i++) expect((await failureOf(codec, framed(11, Buffer.from([0])))).kind).toBe('bad_record');
+    expect(asked.get(11)).toBe(3);
+  });
+
+  it(`keeps at most ${MAX_WRITER_SCHEMAS} writers built, here and in the registry client; one let go is fetched again when needed`, async () => {
+    // 300 distinct versions the reader can read: the dead-letter schema with one extra field each.
+    const version = (id: number) => ({ ...deadLetterSchema, fields: [...deadLetterSchema.fields, { name: `extra_${id}`, type: 'int', default: 0 }] });
+    const { registry, asked } = await fakeRegistry(version);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const encode = (id: number) => framed(id, avro.Type.forSchema(version(id) as avro.Schema, avroOptions()).toBuffer({ ...letter, [`extra_${id}`]: id }));
+    for (let id = 1; id <= 300; id++) expect((await codec.decode(encode(id))).origin_offset).toBe(1);
+    const clientCache = (registry as unknown as { cache: { schemasByRegistryId: Record<number, unknown> } }).cache.schemasByRegistryId;
+    expect(Object.keys(clientCache).length).toBeLessThanOrEqual(MAX_WRITER_SCHEMAS);
+    expect(Object.keys(clientCache)).toContain('300');
+    // The newest is kept (read without a request), the first was let go (fetched again).
+    expect(codec.decodeReady(encode(300))?.origin_offset).toBe(1);
+    expect(codec.decodeReady(encode(1))).toBeUndefined();
+    expect((await codec.decode(encode(1))).origin_offset).toBe(1);
+    expect(asked.get(300)).toBe(1);
+    expect(asked.get(1)).toBe(2);
+  });
+
+  it('a body nested deeper than the stack is a bad record that says so', async () => {
+    // A writer with one more field than the reader, a linked list: the resolver reads it through (to skip it) by recursion.
+    const chained = { ...deadLetterSchema, fields: [...deadLetterSchema.fields, { name: 'chain', type: ['null', { type: 'record', name: 'Link', fields: [{ name: 'next', type: ['null', 'Link'] }] }], default: null }] };
+    const { registry } = await fakeRegistry(() => chained);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const head = avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter);
+    // 200,000 links written by hand (writing them with avsc would run out of stack too): branch 1 each, then null.
+    const links = Buffer.concat([Buffer.alloc(200_001, 0x02), Buffer.from([0x00])]);
+    const e = await failureOf(codec, framed(3, Buffer.concat([head, links])));
+    expect(e.kind).toBe('bad_record');
+    expect(e.message).toMatch(/nested too deeply to decode$/);
+  });
+});
+
+describe('the registry client: an answer cut off mid-body', () => {
+  it('fails within the request timeout and reads as the registry away (transient), where it waited for good', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json', 'content-length': '1000' });
+      res.write('{"schema":');
+      setTimeout(() => req.socket.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const registry = createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const err = await registry.getSchema(5).then(
+      () => new Error('answered'),
+      (e: unknown) => e,
+    );
+    expect(registryAway(err)).toBe(true);
+    expect(classifyRegistryError(err, 'fetching writer schema 5').kind).toBe('transient');
+  }, 20_000);
+});
