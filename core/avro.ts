@@ -43,11 +43,32 @@ class TimestampMillis extends avro.types.LogicalType {
 }
 
 /**
+ * The logical types of time the contract does not use, kept as a writer declared them (values as they are), so that
+ * one is never read as another: avsc drops a logical type it has no class for, and a writer's `timestamp-micros`
+ * long was read as the contract's millis without a word (1970-01-31 stored as 2052-02-20). Now such a writer cannot
+ * be resolved against a millis field: its records are dead letters that say so. Only the same logical type reads it.
+ */
+class DeclaredLogicalType extends avro.types.LogicalType {
+  override _fromValue(value: unknown): unknown {
+    return value;
+  }
+  override _toValue(value: unknown): unknown {
+    return value;
+  }
+  override _resolve(type: avro.Type): ((value: unknown) => unknown) | undefined {
+    return type.typeName === this.typeName ? (v) => v : undefined;
+  }
+}
+const OTHER_TIME_TYPES = ['timestamp-micros', 'timestamp-nanos', 'local-timestamp-millis', 'local-timestamp-micros', 'local-timestamp-nanos', 'time-millis', 'time-micros'];
+
+/**
  * avsc options used everywhere (local types and the registry client), so both agree on logical types.
  * A fresh object per call: avsc stores its name registry on the options object it is given.
  */
 export function avroOptions(): Partial<avro.ForSchemaOptions> {
-  return { logicalTypes: { 'timestamp-millis': TimestampMillis } } as unknown as Partial<avro.ForSchemaOptions>;
+  const logicalTypes: Record<string, unknown> = { 'timestamp-millis': TimestampMillis };
+  for (const name of OTHER_TIME_TYPES) logicalTypes[name] = DeclaredLogicalType;
+  return { logicalTypes } as unknown as Partial<avro.ForSchemaOptions>;
 }
 
 const localTypes = new Map<string, avro.Type>();
@@ -229,6 +250,26 @@ export function avroWriter(schema: unknown, id: number): avro.Type {
   throw new CdrflowError('bad_record', `writer schema ${id} is not an Avro schema${typeof kind === 'string' && kind !== 'Object' ? ` (${kind})` : ''}`);
 }
 
+/** Every logical type in a type's tree, with where it sits (record fields, union branches, array items, map values). */
+function logicalTypesOf(type: avro.Type, path: string, out: string[], seen: Set<avro.Type>): string[] {
+  if (seen.has(type)) return out; // a recursive schema
+  seen.add(type);
+  const t = type as unknown as { fields?: { name: string; type: avro.Type }[]; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type; underlyingType?: avro.Type };
+  if (type instanceof avro.types.LogicalType) {
+    out.push(`${path} ${type.typeName}`);
+    if (t.underlyingType) logicalTypesOf(t.underlyingType, path, out, seen);
+  }
+  for (const f of t.fields ?? []) logicalTypesOf(f.type, `${path}.${f.name}`, out, seen);
+  (t.types ?? []).forEach((branch, i) => logicalTypesOf(branch, `${path}|${i}`, out, seen));
+  if (t.itemsType) logicalTypesOf(t.itemsType, `${path}[]`, out, seen);
+  if (t.valuesType) logicalTypesOf(t.valuesType, `${path}{}`, out, seen);
+  return out;
+}
+
+function sameLogicalTypes(a: avro.Type, b: avro.Type): boolean {
+  return logicalTypesOf(a, '', [], new Set()).join('\n') === logicalTypesOf(b, '', [], new Set()).join('\n');
+}
+
 /** Writer schemas a ReaderCodec keeps built (a few versions in practice; one of them costs up to tens of MB). */
 export const MAX_WRITER_SCHEMAS = 64;
 /** Writer ids a ReaderCodec remembers as refused for good; the memo is dropped wholesale when full. */
@@ -344,11 +385,12 @@ export class ReaderCodec<T> {
       throw err;
     }
     const reader = this.reader;
-    // Same canonical schema: read directly (the reader's own logical types apply); otherwise through a resolver.
+    // Same canonical schema and logical types: read directly; otherwise through a resolver (the canonical form leaves
+    // logical types out, so a writer's timestamp-micros field alone would have been read directly, as millis).
     let read: (body: Buffer) => T;
     try {
       const writer = avroWriter(schema, id);
-      if (reader.equals(writer)) {
+      if (reader.equals(writer) && sameLogicalTypes(reader, writer)) {
         this.direct.add(id);
         read = (body) => reader.fromBuffer(body) as T;
       } else {

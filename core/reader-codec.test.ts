@@ -118,6 +118,35 @@ describe('ReaderCodec: hostile writer schemas', () => {
     expect(asked.get(1)).toBe(2);
   });
 
+  it('a time the writer declares in another unit (timestamp-micros) is a bad record, not read as millis; a plain long is read as millis', async () => {
+    const withFailedAt = (type: object | string) => ({ ...deadLetterSchema, fields: deadLetterSchema.fields.map((f) => ((f as { name: string }).name === 'failed_at' ? { name: 'failed_at', type } : f)) });
+    const micros = withFailedAt({ type: 'long', logicalType: 'timestamp-micros' });
+    const plain = withFailedAt('long');
+    const { registry } = await fakeRegistry((id) => (id === 1 ? micros : plain));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    // 2,592,000,000,000 µs is 1970-01-31; read as millis it was 2052-02-20.
+    const value = (id: number, schema: object) => framed(id, avro.Type.forSchema(schema as avro.Schema, avroOptions()).toBuffer({ ...letter, failed_at: 2_592_000_000_000 }));
+    const e = await failureOf(codec, value(1, micros));
+    expect(e.kind).toBe('bad_record');
+    expect(e.message).toMatch(/writer schema 1 cannot be read as dev\.cdrflow\.dlq\.DeadLetter/);
+    expect((await codec.decode(value(2, plain))).failed_at).toEqual(new Date(2_592_000_000_000));
+  });
+
+  it.each([SCHEMA_FILES.deadLetter, SCHEMA_FILES.normalized, SCHEMA_FILES.rawEnvelope])('the contract\'s own schema (%s) as the writer is read directly (the sink\'s fast path needs it), a plain-long version of it through a resolver', async (file) => {
+    const own = loadSchemaJson(file);
+    // The same schema with its logical types left out: equal in canonical form, not in what its longs mean.
+    const bare = JSON.parse(JSON.stringify(own).replaceAll(',"logicalType":"timestamp-millis"', '')) as object;
+    expect(JSON.stringify(bare)).not.toBe(JSON.stringify(own));
+    const { registry } = await fakeRegistry((id) => (id === 1 ? own : bare));
+    const codec = new ReaderCodec<unknown>(registry, file);
+    const type = avro.Type.forSchema(own as avro.Schema, avroOptions());
+    const sample = type.random();
+    const bareType = avro.Type.forSchema(bare as avro.Schema, avroOptions());
+    await codec.decode(framed(1, type.toBuffer(sample)));
+    await codec.decode(framed(2, bareType.toBuffer(bareType.random())));
+    expect([codec.readsDirectly(1), codec.readsDirectly(2)]).toEqual([true, false]);
+  });
+
   it('a body nested deeper than the stack is a bad record that says so', async () => {
     // A writer with one more field than the reader, a linked list: the resolver reads it through (to skip it) by recursion.
     const chained = { ...deadLetterSchema, fields: [...deadLetterSchema.fields, { name: 'chain', type: ['null', { type: 'record', name: 'Link', fields: [{ name: 'next', type: ['null', 'Link'] }] }], default: null }] };
