@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
-import { exactParse, MAX_JSON_DEPTH, parseJsonStrict, printable, quote } from './input-limits.ts';
+import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -87,6 +87,15 @@ describe('parseJsonStrict', () => {
       problem: 'invalid UTF-8: the text carries an unpaired surrogate',
     });
     expect(parseJsonStrict('{"a":[1,{"b":null}]}')).toEqual({ ok: true, value: { a: [1, { b: null }] } });
+  });
+});
+
+describe('naturalKeyProblem', () => {
+  it('refuses a key with U+FFFD (bytes lost: two calls could read as one), and one over the byte limit', () => {
+    expect(naturalKeyProblem('call-1')).toBeNull();
+    expect(naturalKeyProblem('通话-1')).toBeNull();
+    expect(naturalKeyProblem('call-\uFFFD', 'call_record_id')).toMatch(/^call_record_id carries U\+FFFD/);
+    expect(naturalKeyProblem('k'.repeat(MAX_NATURAL_KEY_BYTES + 1))).toMatch(/^natural key is \d+ bytes long/);
   });
 });
 

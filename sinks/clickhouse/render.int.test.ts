@@ -80,7 +80,7 @@ describe('rendering cdr.normalized values into rows', () => {
     }
   });
 
-  it('a row whose identity normalize could not have written is a dead letter: an unknown vendor, a cdr_id of another vendor or 500,000 characters', async () => {
+  it('a row whose identity normalize could not have written is a dead letter: an unknown vendor, a cdr_id of another vendor, of 500,000 characters or with U+FFFD', async () => {
     const codec = new TopicCodec(registry, topic, SCHEMA_FILES.normalized);
     const good = sampleCdr(3);
     const atLimit = { ...good, cdr_id: `${good.vendor}:t:${'k'.repeat(MAX_CDR_ID_BYTES - good.vendor.length - 3)}` };
@@ -91,6 +91,8 @@ describe('rendering cdr.normalized values into rows', () => {
       { ...good, cdr_id: `${good.vendor}:t:${'k'.repeat(500_000)}` },
       { ...good, cdr_id: `${good.vendor}:t:${'键'.repeat(200)}` }, // 600 bytes of UTF-8
       atLimit,
+      // What a writer whose cdr_id is bytes gives when they are not UTF-8 (Avro reads bytes as a string leniently).
+      { ...good, cdr_id: `${good.vendor}:t:call-\uFFFD\uFFFD` },
     ];
     expect(good.vendor).not.toBe('tencent-ccc');
     const messages = await Promise.all(cases.map(async (c, i) => message(i, await codec.encode(c))));
@@ -98,10 +100,11 @@ describe('rendering cdr.normalized values into rows', () => {
       for (const renderer of [createRenderer(registry, format, { thread: true }), createRenderer(registry, format, { thread: false })]) {
         renderers.push(renderer);
         const rendered = (await renderer.render(messages)).map(plain);
-        expect(rendered.map((r) => ('error' in r ? r.error.kind : 'row')), format).toEqual(['row', 'bad_record', 'bad_record', 'bad_record', 'bad_record', 'row']);
+        expect(rendered.map((r) => ('error' in r ? r.error.kind : 'row')), format).toEqual(['row', 'bad_record', 'bad_record', 'bad_record', 'bad_record', 'row', 'bad_record']);
         expect(rendered[1]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining('is none of tencent-ccc') } });
         expect(rendered[2]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`is not ${good.vendor}:<tenant>:<natural key>`) } });
         expect(rendered[3]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`cdr_id is ${good.vendor.length + 3 + 500_000} bytes long`) } });
+        expect(rendered[6]).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining('cdr_id carries U+FFFD') } });
         // The rows around the refused ones are whole: the refused one's line, written already on the fast path, is gone.
         expect(rendered[0]).toEqual({ line: cdrLine(good, { topic, partition: 2, offset: 0 }, format), vendor: good.vendor, cdr_id: good.cdr_id, received_at: good.received_at });
         expect(rendered[5]).toMatchObject({ line: cdrLine(atLimit, { topic, partition: 2, offset: 5 }, format) });

@@ -107,6 +107,8 @@ export function rowProblem(row: Checked): string | null {
   if (cdrId.length * 3 > MAX_CDR_ID_BYTES && Buffer.byteLength(cdrId) > MAX_CDR_ID_BYTES) {
     return `cdr_id is ${Buffer.byteLength(cdrId)} bytes long (limit ${MAX_CDR_ID_BYTES}): ${quote(cdrId, 40)}`;
   }
+  // Normalize refuses such a key (naturalKeyProblem); a writer whose cdr_id is bytes, read as a string, gives one.
+  if (cdrId.includes('\uFFFD')) return `cdr_id carries U+FFFD, left where bytes were not valid UTF-8 (two calls could read as one): ${quote(cdrId, 60)}`;
   if (row.billable_seconds < 0 || row.talk_seconds < 0) return `billable_seconds ${row.billable_seconds} or talk_seconds ${row.talk_seconds} is negative (the cdr table's billable_not_negative)`;
   const minutes = billableMinutes(row.billable_seconds);
   if (row.billable_minutes !== minutes) return `billable_minutes ${row.billable_minutes} is not billable_seconds ${row.billable_seconds} in started minutes, ${minutes} (the cdr table's minutes_from_seconds)`;
