@@ -8,7 +8,7 @@ import type { RawEnvelope } from '../core/envelope.ts';
 import { asCdrflowError, type CdrflowError } from '../core/errors.ts';
 import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
-import type { Vendor } from '../core/topology.ts';
+import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
@@ -17,6 +17,7 @@ import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } f
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
 import { bucketKey, Tally } from './tally.ts';
 import { sourceKey } from './compare.ts';
+import { contractDecoder } from './contract-decoder.ts';
 
 export interface ProgressSink {
   stream: NodeJS.WriteStream;
@@ -157,14 +158,11 @@ export async function readDeadLetters(
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<DeadLetterLayer> {
   const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkDead: new Set() };
+  const decode = contractDecoder<DeadLetter>(registry, SCHEMA_FILES.deadLetter, topics.deadLetter);
   await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
     if (m.value === null) return;
-    let letter: DeadLetter;
-    try {
-      letter = (await registry.decode(m.value)) as DeadLetter;
-    } catch {
-      return; // an undecodable dead letter names no record we could match
-    }
+    const letter = await decode(m.value);
+    if (letter === undefined) return; // an undecodable dead letter names no record we could match
     if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
     else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
   }, ctx.timeoutMs, ctx.signal);
@@ -189,12 +187,11 @@ export async function readRaw(
 ): Promise<RawLayer> {
   const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
   for (const { vendor, topic } of rawTopics) {
+    const decode = contractDecoder<RawEnvelope>(registry, SCHEMA_FILES.rawEnvelope, topic);
     await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
       if (m.value === null) return;
-      let envelope: RawEnvelope;
-      try {
-        envelope = (await registry.decode(m.value)) as RawEnvelope;
-      } catch {
+      const envelope = await decode(m.value);
+      if (envelope === undefined) {
         layer.undecodable++;
         return;
       }
@@ -224,17 +221,12 @@ export async function readNormalized(
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<Tally> {
   const tally = new Tally();
-  // Decoded with the writer's schema: the fields read here are in every version of the contract (BACKWARD), and a
-  // reader schema would be parsed again by the registry client for every message (milliseconds each).
-  const time = (v: Date | number | null) => (v === null ? null : v instanceof Date ? v.getTime() : Number(v));
+  const decode = contractDecoder<NormalizedCdr>(registry, SCHEMA_FILES.normalized, topic);
+  const time = (v: Date | null) => (v === null ? null : v.getTime());
   await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
     if (m.value === null) return;
-    let cdr: NormalizedCdr;
-    try {
-      cdr = (await registry.decode(m.value)) as NormalizedCdr;
-    } catch {
-      return; // the sink dead-letters it; it is counted there
-    }
+    const cdr = await decode(m.value);
+    if (cdr === undefined) return; // the sink dead-letters it; it is counted there
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
     const day = bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!);
     if (day === undefined) return;

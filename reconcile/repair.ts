@@ -17,11 +17,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
-import type { Vendor } from '../core/topology.ts';
+import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { cdrIdOf } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
 import { parseTzOffset, utcMonthsOfDay } from './days.ts';
+import { contractDecoder } from './contract-decoder.ts';
 import type { ReconcileReport, RepairAction } from './model.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 
@@ -135,12 +136,14 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     // The Kafka key is the natural key: decode only records whose key could be one of the wanted ids.
     const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
     const latest = new Map<string, OutgoingMessage>();
+    const decode = contractDecoder<RawEnvelope>(ctx.registry, SCHEMA_FILES.rawEnvelope, topic);
     await scanTopicToEnd(
       ctx.kafka,
       topic,
       async (m) => {
         if (m.value === null || m.key === null || !naturalKeys.has(m.key.toString('utf8'))) return;
-        const envelope = (await ctx.registry.decode(m.value)) as RawEnvelope;
+        const envelope = await decode(m.value);
+        if (envelope === undefined) return; // no raw record of the contract (normalize dead-letters it)
         const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
         if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },

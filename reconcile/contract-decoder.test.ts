@@ -1,0 +1,47 @@
+// Reconcile reads the topics as the stages do: a value that is no record of the contract is skipped (and counted by
+// the caller), the registry away fails the run. It decoded each value with its own writer schema before: a writer with
+// the contract's field names and other types gave records reconcile then stumbled over, and a registry away read as
+// records missing.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import avro from 'avsc';
+import { afterEach, describe, expect, it } from 'vitest';
+import { avroOptions, createRegistry, encodeFramed, loadSchemaJson } from '../core/avro.ts';
+import { SCHEMA_FILES } from '../core/topology.ts';
+import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
+import type { NormalizedCdr } from '../transforms/normalize/index.ts';
+import { contractDecoder } from './contract-decoder.ts';
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function registryServing(schemas: Record<number, object>) {
+  const server = createServer((req, res) => {
+    const schema = schemas[Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1])];
+    res.writeHead(schema ? 200 : 404, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+    res.end(JSON.stringify(schema ? { schema: JSON.stringify(schema) } : { error_code: 40403, message: 'Schema not found' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+}
+
+describe('contractDecoder', () => {
+  it('reads the contract, skips what is no record of it, and fails when the registry is away', async () => {
+    const contract = loadSchemaJson(SCHEMA_FILES.normalized) as { fields: { name: string }[] };
+    // The contract's field names with started_at as a string: decoded with its own schema it was a "record".
+    const impostor = { ...contract, fields: contract.fields.map((f) => (f.name === 'started_at' ? { name: 'started_at', type: 'string' } : f)) };
+    const registry = await registryServing({ 1: contract, 2: impostor });
+    const decode = contractDecoder<NormalizedCdr>(registry, SCHEMA_FILES.normalized, 'cdr.normalized');
+    const cdr = sampleCdr(1);
+    const type = (schema: object) => avro.Type.forSchema(schema as avro.Schema, avroOptions());
+    expect((await decode(encodeFramed(type(contract), 1, cdr)))?.cdr_id).toBe(cdr.cdr_id);
+    expect(await decode(encodeFramed(type(impostor), 2, { ...cdr, started_at: 'yesterday' }))).toBeUndefined();
+    expect(await decode(encodeFramed(type(contract), 3, cdr))).toBeUndefined(); // an id the registry does not know
+    expect(await decode(Buffer.from('not framed'))).toBeUndefined();
+    const away = contractDecoder<NormalizedCdr>(createRegistry('http://127.0.0.1:9'), SCHEMA_FILES.normalized, 'cdr.normalized');
+    await expect(away(encodeFramed(type(contract), 1, cdr))).rejects.toMatchObject({ kind: 'transient' });
+  });
+});
