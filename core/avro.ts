@@ -95,11 +95,17 @@ export function createRegistry(url: string): SchemaRegistry {
 export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
 
 /** A registry that is away or not answering, by the words of the client's HTTP layer (it says "status 400" for them). */
-const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)/i;
+const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)|registry answer not understood/i;
 
 export function registryAway(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   return REGISTRY_AWAY.test(`${String(e?.code ?? '')} ${String(e?.message ?? '')}`);
+}
+
+/** What the registry client's HTTP layer (mappersmith) hands a middleware as an answer. */
+interface RegistryResponse {
+  status(): number;
+  data(): unknown;
 }
 
 /**
@@ -114,14 +120,26 @@ function requestTimeout() {
       const request = await next();
       return request.timeout() ? request : request.enhance({ timeout: REGISTRY_REQUEST_TIMEOUT_MS });
     },
-    response(next: () => Promise<unknown>): Promise<unknown> {
+    async response(next: () => Promise<RegistryResponse>, _renew: unknown, request: { path(): string }): Promise<RegistryResponse> {
       const ms = REGISTRY_REQUEST_TIMEOUT_MS + 1_000;
       let timer: NodeJS.Timeout | undefined;
-      // The words registryAway knows a timeout by: the stages wait the registry out (transient).
+      // The words registryAway knows a timeout by: the stages wait the registry out (transient). The client's own
+      // retries of a 5xx answer run inside it.
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`registry answer not complete: Timeout (${ms}ms)`)), ms);
+        timer = setTimeout(() => reject(new Error(`registry request not answered in full: Timeout (${ms}ms)`)), ms);
       });
-      return Promise.race([next(), deadline]).finally(() => clearTimeout(timer));
+      const response = await Promise.race([next(), deadline]).finally(() => clearTimeout(timer));
+      // A schema's 2xx answer that is no JSON object (a proxy's maintenance page served with 200): the client would
+      // take it for a schema it cannot build, which a stage remembers as refused for good. It is the registry not
+      // answering.
+      const status = response.status();
+      if (status >= 200 && status < 300 && request.path().includes('/schemas/ids/')) {
+        const data = response.data();
+        if (data === null || typeof data !== 'object') {
+          throw new Error(`registry answer not understood: HTTP ${status} with a body that is no JSON object (${typeof data === 'string' ? JSON.stringify(data.slice(0, 60)) : String(data)})`);
+        }
+      }
+      return response;
     },
   };
 }
@@ -274,6 +292,21 @@ function sameLogicalTypes(a: avro.Type, b: avro.Type): boolean {
 export const MAX_WRITER_SCHEMAS = 64;
 /** Writer ids a ReaderCodec remembers as refused for good; the memo is dropped wholesale when full. */
 export const MAX_REFUSED_WRITER_SCHEMAS = 4_096;
+/** Characters of a remembered refusal's reason. */
+const MAX_REFUSAL_CHARS = 500;
+
+/** A refusal's reason as remembered: avsc's words quote a writer's names, which the writer makes as long as it likes. */
+export function refusalReason(given: string): string {
+  return given.length > MAX_REFUSAL_CHARS ? `${given.slice(0, MAX_REFUSAL_CHARS)}… (${given.length} characters)` : given;
+}
+
+/**
+ * True when fetching writer `id` failed for good: the registry answered its schema and the client could not build it
+ * (the client wraps avsc's error). Anything else (an unknown id, the registry away) may mend, and is asked again.
+ */
+export function schemaCannotBeBuilt(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'ConfluentSchemaRegistryArgumentError';
+}
 
 /**
  * The registry client keeps every schema it fetched, for good; a codec that lets a writer go lets the client's copy
@@ -333,9 +366,20 @@ export class ReaderCodec<T> {
     let read = this.byWriterId.get(id);
     if (!read) {
       if (this.byWriterId.size >= MAX_WRITER_SCHEMAS) this.forget(this.byWriterId.keys().next().value!);
-      read = this.readerFor(id);
-      this.byWriterId.set(id, read);
-      read.catch(() => this.byWriterId.get(id) === read && this.byWriterId.delete(id)); // tried again by the next record, unless refused
+      const fetching = this.readerFor(id);
+      const current = fetching.then((r) => r.read);
+      read = current;
+      this.byWriterId.set(id, current);
+      fetching.then(
+        ({ read: built, direct }) => {
+          // Let go while it was fetched (more new writers came meanwhile): used for the records waiting on it only,
+          // and the client's copy, cached after the codec let it go, goes too.
+          if (this.byWriterId.get(id) !== current) return forgetFetchedSchema(this.registry, id);
+          this.ready.set(id, built);
+          if (direct) this.direct.add(id);
+        },
+        () => this.byWriterId.get(id) === current && this.byWriterId.delete(id), // tried again by the next record, unless refused
+      );
     }
     return this.readBody(await read, value);
   }
@@ -367,44 +411,37 @@ export class ReaderCodec<T> {
   }
 
   /** Remembers writer `id` as refused for good, and gives the refusal to throw. */
-  private refuse(id: number, why: string, cause: unknown): CdrflowError {
+  private refuse(id: number, given: string, cause: unknown): CdrflowError {
+    const why = refusalReason(given);
     if (this.refused.size >= MAX_REFUSED_WRITER_SCHEMAS) this.refused.clear();
     this.refused.set(id, why);
     forgetFetchedSchema(this.registry, id);
     return new CdrflowError('bad_record', why, { cause });
   }
 
-  private async readerFor(id: number): Promise<(body: Buffer) => T> {
+  private async readerFor(id: number): Promise<{ read: (body: Buffer) => T; direct: boolean }> {
     let schema: unknown;
     try {
       schema = await this.registry.getSchema(id);
     } catch (err) {
       // The client fetched the schema but could not build it (it wraps avsc's error): as lasting as the id. Anything
       // else (unknown id, registry away) is the caller's to classify, and asked again.
-      if ((err as Error | undefined)?.name === 'ConfluentSchemaRegistryArgumentError') throw this.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
+      if (schemaCannotBeBuilt(err)) throw this.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
       throw err;
     }
     const reader = this.reader;
     // Same canonical schema and logical types: read directly; otherwise through a resolver (the canonical form leaves
     // logical types out, so a writer's timestamp-micros field alone would have been read directly, as millis).
-    let read: (body: Buffer) => T;
     try {
       const writer = avroWriter(schema, id);
-      if (reader.equals(writer) && sameLogicalTypes(reader, writer)) {
-        this.direct.add(id);
-        read = (body) => reader.fromBuffer(body) as T;
-      } else {
-        const resolver = reader.createResolver(writer);
-        read = (body) => reader.fromBuffer(body, resolver) as T;
-      }
+      if (reader.equals(writer) && sameLogicalTypes(reader, writer)) return { read: (body) => reader.fromBuffer(body) as T, direct: true };
+      const resolver = reader.createResolver(writer);
+      return { read: (body) => reader.fromBuffer(body, resolver) as T, direct: false };
     } catch (err) {
       // Another subject's record, or a version that breaks the contract: avsc's words, never read as a network error
       // by the caller (a writer named com.acme.network.CallEvent was "transient" and restarted the stage for good).
       const why = err instanceof CdrflowError ? err.message : `writer schema ${id} cannot be read as ${reader.name ?? reader.typeName}: ${(err as Error).message}`;
       throw this.refuse(id, why, err);
     }
-    // Let go meanwhile (more new writers came while it was fetched): used for this record only.
-    if (this.byWriterId.has(id)) this.ready.set(id, read);
-    return read;
   }
 }

@@ -32,13 +32,24 @@ const framed = (id: number, body: Buffer) => {
   return Buffer.concat([header, body]);
 };
 
-/** A registry on loopback: `schemas(id)` is the schema served for an id (undefined: 404); every request counted. */
-async function fakeRegistry(schemas: (id: number) => object | undefined) {
+/**
+ * A registry on loopback: `schemas(id, n)` is the schema served for an id at its n-th request (undefined: 404; a
+ * string: that text as HTML); `delayMs(id)` holds an answer back; every request counted.
+ */
+async function fakeRegistry(schemas: (id: number, n: number) => object | string | undefined, delayMs: (id: number) => number = () => 0) {
   const asked = new Map<number, number>();
   const server: Server = createServer((req, res) => {
     const id = Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1]);
     asked.set(id, (asked.get(id) ?? 0) + 1);
-    const schema = schemas(id);
+    const schema = schemas(id, asked.get(id)!);
+    if (typeof schema === 'string') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(schema);
+      return;
+    }
+    if (delayMs(id) > 0) {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ schema: JSON.stringify(schema) })), delayMs(id));
+      return;
+    }
     if (!schema) {
       res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ error_code: 40403, message: 'Schema not found' }));
       return;
@@ -145,6 +156,49 @@ describe('ReaderCodec: hostile writer schemas', () => {
     await codec.decode(framed(1, type.toBuffer(sample)));
     await codec.decode(framed(2, bareType.toBuffer(bareType.random())));
     expect([codec.readsDirectly(1), codec.readsDirectly(2)]).toEqual([true, false]);
+  });
+
+  it('a maintenance page answered with 200 instead of a schema is the registry away (asked again), not a writer refused for good', async () => {
+    const { registry, asked } = await fakeRegistry((_id, n) => (n === 1 ? '<html>back soon</html>' : deadLetterSchema));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(4, avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter));
+    const first = await failureOf(codec, value);
+    expect(first.kind).toBe('transient');
+    expect(first.message).toMatch(/registry answer not understood: HTTP 200 with a body that is no JSON object \("<html>back soon<\/html>"\)/);
+    expect((await codec.decode(value)).origin_offset).toBe(1);
+    expect(asked.get(4)).toBe(2);
+  });
+
+  it('a writer let go while it was still being fetched leaves nothing behind in the registry client', async () => {
+    const version = (id: number) => ({ ...deadLetterSchema, fields: [...deadLetterSchema.fields, { name: `extra_${id}`, type: 'int', default: 0 }] });
+    // Writer 1000 answers after the codec has taken 64 others (and let 1000 go to make room).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { registry } = await fakeRegistry(version, (id) => (id === 1000 ? 400 : 0));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const encode = (id: number) => framed(id, avro.Type.forSchema(version(id) as avro.Schema, avroOptions()).toBuffer({ ...letter, [`extra_${id}`]: id }));
+    const slow = codec.decode(encode(1000)).finally(release);
+    for (let id = 1; id <= MAX_WRITER_SCHEMAS; id++) await codec.decode(encode(id));
+    expect((await slow).origin_offset).toBe(1); // its waiting record still decodes
+    await held;
+    await new Promise((r) => setImmediate(r));
+    const clientCache = (registry as unknown as { cache: { schemasByRegistryId: Record<number, unknown> } }).cache.schemasByRegistryId;
+    expect(Object.keys(clientCache)).not.toContain('1000');
+    expect(Object.keys(clientCache).length).toBeLessThanOrEqual(MAX_WRITER_SCHEMAS);
+    expect(codec.decodeReady(encode(1000))).toBeUndefined();
+  });
+
+  it('a refusal is remembered in a few hundred characters, however long the writer made its names', async () => {
+    const name = `N${'x'.repeat(100_000)}`;
+    const schema = { type: 'record', name, fields: [{ name: 'a', type: 'string' }] };
+    const { registry } = await fakeRegistry(() => schema);
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(8, avro.Type.forSchema(schema as avro.Schema).toBuffer({ a: 'x' }));
+    for (let i = 0; i < 2; i++) {
+      const e = await failureOf(codec, value);
+      expect(e.kind).toBe('bad_record');
+      expect(e.message.length).toBeLessThan(700);
+    }
   });
 
   it('a body nested deeper than the stack is a bad record that says so', async () => {

@@ -2,7 +2,8 @@
 // values, hostile ones included, with a real registry: in the render thread (the default) and inline.
 import { afterAll, describe, expect, it } from 'vitest';
 import avro from 'avsc';
-import { MAX_WRITER_SCHEMAS, TopicCodec, avroOptions, avroType, loadSchemaJson } from '../../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, TopicCodec, avroOptions, avroType, encodeFramed, loadSchemaJson } from '../../core/avro.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { testRegistry, uniqueName } from '../../test/helpers.ts';
@@ -211,6 +212,44 @@ describe('rendering cdr.normalized values into rows', () => {
         { error: { kind: 'bad_record', message: expect.stringMatching(new RegExp(`writer schema ${id} cannot be read as`)) } },
       ]);
     }
+  });
+
+  it('a batch given up on while its writers were fetched (the registry refusing us) renders whole when it comes again', async () => {
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const base = loadSchemaJson(SCHEMA_FILES.normalized) as { fields: object[] };
+    const framedBy = async (extra: string, cdr: NormalizedCdr) => {
+      const schema = { ...base, fields: [...base.fields, { name: extra, type: ['null', 'string'], default: null }] };
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${uniqueName('partial')}-value` });
+      return { id, value: encodeFramed(avro.Type.forSchema(schema as avro.Schema, avroOptions()), id, cdr) };
+    };
+    const [a, b] = [await framedBy('first_writer', sampleCdr(1)), await framedBy('second_writer', sampleCdr(2))];
+    // The second writer's fetch is refused once (401: not retried, the batch fails and comes again).
+    let refusals = 1;
+    const flaky = new Proxy(testRegistry(), {
+      get: (t, k) => (k === 'getSchema' ? (id: number) => (id === b.id && refusals-- > 0 ? Promise.reject(Object.assign(new Error('Unauthorized'), { status: 401 })) : t.getSchema(id)) : Reflect.get(t, k)),
+    });
+    const thread = createRenderer(flaky, 'TabSeparated', { thread: true });
+    renderers.push(thread);
+    const batch = [message(0, a.value), message(1, b.value)];
+    await expect(thread.render(batch)).rejects.toMatchObject({ kind: 'auth' });
+    expect((await thread.render(batch)).map((r) => ('error' in r ? r.error : 'row'))).toEqual(['row', 'row']);
+  });
+
+  it('a writer no client can build is fetched once by the render step, then its records are dead letters at once', async () => {
+    const envelope = loadSchemaJson(SCHEMA_FILES.normalized) as { fields: object[] };
+    const wide = { ...envelope, fields: [...envelope.fields, ...Array.from({ length: 40_000 }, (_, i) => ({ name: `f${i}`, type: 'int', default: 0 }))] };
+    // Registered over the registry's API itself: the client builds a schema before it registers it.
+    const api = (registry as unknown as { api: { Subject: { register(r: { subject: string; body: { schema: string } }): Promise<{ data(): { id: number } }> } } }).api;
+    const wideId = (await api.Subject.register({ subject: `${uniqueName('wide')}-value`, body: { schema: JSON.stringify(wide) } })).data().id;
+    let asked = 0;
+    const counting = new Proxy(testRegistry(), { get: (t, k) => (k === 'getSchema' ? (id: number) => (id === wideId && asked++, t.getSchema(id)) : Reflect.get(t, k)) });
+    const thread = createRenderer(counting, 'TabSeparated', { thread: true });
+    renderers.push(thread);
+    const value = encodeFramed(avro.Type.forSchema({ type: 'int' }), wideId, 0);
+    for (let i = 0; i < 5; i++) {
+      expect(await thread.render([message(i, value)])).toEqual([{ error: { kind: 'bad_record', message: expect.stringMatching(new RegExp(`writer schema ${wideId}\\b.*Too many parameters`)) } }]);
+    }
+    expect(asked).toBe(1);
   });
 
   it('a render thread that was closed refuses work instead of hanging', async () => {

@@ -9,7 +9,7 @@
 // A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
 import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
-import { MAX_WRITER_SCHEMAS, ReaderCodec, avroWriter, forgetFetchedSchema, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
+import { MAX_REFUSED_WRITER_SCHEMAS, MAX_WRITER_SCHEMAS, ReaderCodec, avroWriter, forgetFetchedSchema, framedSchemaId, refusalReason, schemaCannotBeBuilt, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
@@ -325,6 +325,8 @@ class ThreadRenderer implements Renderer {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (r: RenderResult[]) => void; reject: (e: unknown) => void }>();
   private readonly sent = new Set<number>();
+  /** Writers refused for good (no client can build it, or not Avro), as ReaderCodec remembers them, and why. */
+  private readonly refusedForGood = new Map<number, string>();
   private nextId = 0;
   private broken: CdrflowError | undefined;
   private readonly started: Promise<void>;
@@ -380,12 +382,17 @@ class ThreadRenderer implements Renderer {
       }
     }
     for (const id of inBatch) {
-      if (this.sent.has(id) || refused.some(([r]) => r === id)) continue;
-      let type: avro.Type;
+      if (this.sent.has(id)) continue;
+      const known = this.refusedForGood.get(id);
+      if (known !== undefined) {
+        refused.push([id, known]);
+        continue;
+      }
+      let fetched: unknown;
       try {
-        type = await retry(async () => {
+        fetched = await retry(async () => {
           try {
-            return avroWriter(await this.registry.getSchema(id), id);
+            return await this.registry.getSchema(id);
           } catch (err) {
             throw classifyDecodeError(err, `writer schema ${id} of ${messages[0]?.topic ?? 'the batch'}`);
           }
@@ -394,12 +401,22 @@ class ThreadRenderer implements Renderer {
         // An id the registry does not know is its records' problem (dead letters, in the thread); asked again next batch.
         const e = asCdrflowError(err);
         if (e.kind !== 'bad_record') throw e;
-        refused.push([id, e.message]);
+        refused.push([id, schemaCannotBeBuilt(e.cause) ? this.refuseForGood(id, e.message) : e.message]);
+        continue;
+      }
+      let type: avro.Type;
+      try {
+        type = avroWriter(fetched, id);
+      } catch (err) {
+        // A JSON Schema or Protobuf subject's id: so it stays.
+        refused.push([id, this.refuseForGood(id, (err as Error).message)]);
         continue;
       }
       schemas.push([id, type.schema({ exportAttrs: true })]);
-      this.sent.add(id);
     }
+    // Only now, when nothing more can fail before the batch is posted: a batch given up on (the registry away past
+    // its retries) is handed over again, and its writers must then be sent again too.
+    for (const [id] of schemas) this.sent.add(id);
     // At most MAX_WRITER_SCHEMAS held in the thread (see ReaderCodec), the first sent let go first; never one this
     // batch reads (the thread would meet a record whose writer it no longer has), so a batch of more writers than
     // that holds them until a later batch.
@@ -416,6 +433,15 @@ class ThreadRenderer implements Renderer {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
     });
+  }
+
+  /** Remembers writer `id` as refused for good (its records are dead letters without asking the registry again). */
+  private refuseForGood(id: number, given: string): string {
+    const why = refusalReason(given);
+    if (this.refusedForGood.size >= MAX_REFUSED_WRITER_SCHEMAS) this.refusedForGood.clear();
+    this.refusedForGood.set(id, why);
+    forgetFetchedSchema(this.registry, id);
+    return why;
   }
 
   ready(): Promise<void> {

@@ -2,7 +2,7 @@
 // sent with every insert, so the table's physical column order never matters. It follows the normalized schema's
 // field order (the caller record spread over its columns), then where the sink read the row: the TabSeparated fast
 // path (avro-tsv.ts) writes the Avro fields in the order they come.
-import type { DeadLetter } from '../../core/dead-letter.ts';
+import { DEAD_LETTER_LIMITS, type DeadLetter } from '../../core/dead-letter.ts';
 import type { IvrKey, Leg, NormalizedCdr, Party } from '../../transforms/normalize/cdr.ts';
 
 /** Where the sink read the record; part of every row (lineage and the ReplacingMergeTree version). */
@@ -202,7 +202,9 @@ const tsvBytesOrNull = (b: Buffer | null, max: number) => (b === null ? Buffer.f
 export function originalSizeOf(d: DeadLetter): number {
   const carried = d.original_value?.length ?? 0;
   const claimed = d.original_size;
-  return typeof claimed === 'number' && Number.isSafeInteger(claimed) && claimed >= carried && claimed <= 0xffff_ffff ? claimed : carried;
+  // Only a letter whose value its writer cut (to exactly DEAD_LETTER_LIMITS.valueBytes) has a size of its own to say.
+  const cut = carried === DEAD_LETTER_LIMITS.valueBytes;
+  return cut && typeof claimed === 'number' && Number.isSafeInteger(claimed) && claimed > carried && claimed <= 0xffff_ffff ? claimed : carried;
 }
 
 /** One TSV line; the original value is cut at `maxOriginalBytes` (original_size keeps the full size). */
