@@ -25,13 +25,12 @@ const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
   ...over,
 });
 
-/** The context of a repair that has nothing to re-feed: only ClickHouse is used, and its commands are kept. */
-function mergeOnlyContext(commands: string[]): RepairContext {
-  const clickhouse = { command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient;
+/** A repair's context with nothing behind it; `over` gives a test what it watches (ClickHouse's commands, an abort). */
+function context(over: Partial<RepairContext>): RepairContext {
   return {
     kafka: {} as Kafka,
     registry: {} as SchemaRegistry,
-    clickhouse,
+    clickhouse: {} as ClickHouseClient,
     database: 'cdrflow',
     table: 'cdr',
     connectors: [],
@@ -44,8 +43,12 @@ function mergeOnlyContext(commands: string[]): RepairContext {
     waitSec: 0,
     scanTimeoutMs: 1_000,
     log: () => undefined,
+    ...over,
   };
 }
+
+/** The context of a repair that has nothing to re-feed: only ClickHouse is used, and its commands are kept. */
+const mergeOnlyContext = (commands: string[]) => context({ clickhouse: { command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
 
 describe('repair', () => {
   it.each([
@@ -74,23 +77,7 @@ describe('repair', () => {
     const abort = new AbortController();
     abort.abort(new Error('the client went away'));
     const logged: string[] = [];
-    const ctx: RepairContext = {
-      kafka,
-      registry: {} as SchemaRegistry,
-      clickhouse,
-      database: 'cdrflow',
-      table: 'cdr',
-      connectors: [],
-      rawTopics: [],
-      normalizedTopic: 'cdr.normalized',
-      groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
-      sourceWindows: new Map(),
-      progress: silentStream(),
-      signal: abort.signal,
-      waitSec: 0,
-      scanTimeoutMs: 1_000,
-      log: (msg) => void logged.push(msg),
-    };
+    const ctx = context({ kafka, clickhouse, signal: abort.signal, log: (msg) => void logged.push(msg) });
     await expect(repair(report, ctx)).rejects.toThrow('the client went away');
     expect(used).toEqual([]);
     expect(logged).toEqual(['repair stopped (the client went away); done before: nothing']);
