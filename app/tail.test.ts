@@ -45,6 +45,26 @@ describe('decoding hostile values', () => {
     error_message: 'e', component: 'x', vendor: null, cdr_id: null, failed_at: new Date(0),
   });
 
+  it('a writer no client can build is asked for once; its later values are shown undecodable at once', async () => {
+    let asked = 0;
+    const unbuildable = {
+      decode: async () => {
+        asked++;
+        throw Object.assign(new Error('Too many parameters in function definition (only 65534 allowed)'), { name: 'ConfluentSchemaRegistryArgumentError' });
+      },
+    } as unknown as SchemaRegistry;
+    const value = encodeFramed(types.get(4)!, 9, 7);
+    for (let i = 0; i < 5; i++) {
+      expect(await decodeValue(unbuildable, value)).toEqual({ kind: 'undecodable', value: { error: 'Too many parameters in function definition (only 65534 allowed)', bytes: value.toString('base64') } });
+    }
+    expect(asked).toBe(1);
+    // An unknown id, or the registry away, may mend: asked again.
+    let unknown = 0;
+    const missing = { decode: async () => (unknown++, Promise.reject(Object.assign(new Error('Schema 9 not found'), { status: 404 }))) } as unknown as SchemaRegistry;
+    for (let i = 0; i < 3; i++) expect((await decodeValue(missing, value)).kind).toBe('undecodable');
+    expect(unknown).toBe(3);
+  });
+
   it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {
     expect(await decodeValue(registry, encodeFramed(types.get(2)!, 2, 'hello'))).toEqual({ kind: 'avro', value: 'hello' });
     expect(await decodeValue(registry, encodeFramed(types.get(3)!, 3, [1, 2]))).toEqual({ kind: 'avro', value: [1, 2] });
