@@ -3,7 +3,7 @@
 // normalized CDR, a dead letter with its reason first and the record it carries decoded the same way — or as JSON /
 // text where a topic holds no Avro (checkpoints). Reads are read_committed: what a downstream consumer would see.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { MAX_REFUSED_WRITER_SCHEMAS, refusalReason, schemaCannotBeBuilt } from '../core/avro.ts';
+import { RefusedWriters, schemaCannotBeBuilt } from '../core/avro.ts';
 // Reading a topic (from the beginning or its last N, optionally following) is the Kafka wrapper's: core/kafka.ts.
 export { readTopic, type ReadOptions } from '../core/kafka.ts';
 import type { AppConfig } from './config.ts';
@@ -65,16 +65,15 @@ function parseJsonOrText(text: string): { kind: 'json' | 'text'; value: unknown 
 export const MAX_NESTED_DEAD_LETTERS = 4;
 
 /**
- * Writers no client can build, per registry client, and why: each of their values is shown undecodable at once instead
- * of being fetched and built again (a writer of 40,000 fields took 0.35-0.5 s a value: 73 s for 200 of them).
+ * Writers no client can build, per registry client: each of their values is shown undecodable at once instead of being
+ * fetched and built again (a writer of 40,000 fields took 0.35-0.5 s a value: 73 s for 200 of them).
  */
-const unbuildable = new WeakMap<SchemaRegistry, Map<number, string>>();
+const unbuildable = new WeakMap<SchemaRegistry, RefusedWriters>();
 
-function rememberUnbuildable(registry: SchemaRegistry, id: number, error: string): void {
+function refusedWriters(registry: SchemaRegistry): RefusedWriters {
   let refused = unbuildable.get(registry);
-  if (!refused) unbuildable.set(registry, (refused = new Map()));
-  if (refused.size >= MAX_REFUSED_WRITER_SCHEMAS) refused.clear();
-  refused.set(id, refusalReason(error));
+  if (!refused) unbuildable.set(registry, (refused = new RefusedWriters(registry)));
+  return refused;
 }
 
 /**
@@ -86,14 +85,14 @@ export async function decodeValue(registry: SchemaRegistry, value: Buffer | null
   if (value === null) return { kind: 'null', value: null };
   if (value.length > 5 && value[0] === CONFLUENT_MAGIC) {
     const id = value.readInt32BE(1);
-    const known = unbuildable.get(registry)?.get(id);
+    const known = refusedWriters(registry).get(id);
     if (known !== undefined) return { kind: 'undecodable', value: { error: known, bytes: value.toString('base64') } };
     let decoded: unknown;
     try {
       decoded = await registry.decode(value);
     } catch (err) {
       const error = (err as Error).message;
-      if (schemaCannotBeBuilt(err)) rememberUnbuildable(registry, id, error);
+      if (schemaCannotBeBuilt(err)) refusedWriters(registry).refuse(id, error, err);
       return { kind: 'undecodable', value: { error, bytes: value.toString('base64') } };
     }
     // A schema of a string, a number or an array (a key's schema, another team's topic) decodes to no record.

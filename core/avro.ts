@@ -262,7 +262,7 @@ export function framedSchemaId(value: Buffer): number {
  * registry shared with other teams also holds JSON Schema and Protobuf subjects, and a value framed with one of their
  * ids is the record's problem (bad_record), not a type to call methods on (the sink's render step stopped on one).
  */
-export function avroWriter(schema: unknown, id: number): avro.Type {
+function avroWriter(schema: unknown, id: number): avro.Type {
   if (avro.Type.isType(schema)) return schema as avro.Type;
   const kind = (schema as { constructor?: { name?: unknown } } | null)?.constructor?.name;
   throw new CdrflowError('bad_record', `writer schema ${id} is not an Avro schema${typeof kind === 'string' && kind !== 'Object' ? ` (${kind})` : ''}`);
@@ -290,15 +290,10 @@ function sameLogicalTypes(a: avro.Type, b: avro.Type): boolean {
 
 /** Writer schemas a ReaderCodec keeps built (a few versions in practice; one of them costs up to tens of MB). */
 export const MAX_WRITER_SCHEMAS = 64;
-/** Writer ids a ReaderCodec remembers as refused for good; the memo is dropped wholesale when full. */
-export const MAX_REFUSED_WRITER_SCHEMAS = 4_096;
+/** Writer ids remembered as refused for good (RefusedWriters); the memo is dropped wholesale when full. */
+const MAX_REFUSED_WRITER_SCHEMAS = 4_096;
 /** Characters of a remembered refusal's reason. */
 const MAX_REFUSAL_CHARS = 500;
-
-/** A refusal's reason as remembered: avsc's words quote a writer's names, which the writer makes as long as it likes. */
-export function refusalReason(given: string): string {
-  return given.length > MAX_REFUSAL_CHARS ? `${given.slice(0, MAX_REFUSAL_CHARS)}… (${given.length} characters)` : given;
-}
 
 /**
  * True when fetching writer `id` failed for good: the registry answered its schema and the client could not build it
@@ -309,9 +304,57 @@ export function schemaCannotBeBuilt(err: unknown): boolean {
 }
 
 /**
+ * Writers refused for good, and why: a registry id never changes its schema, so each later record of one is refused at
+ * once instead of fetching and building it again (0.35-0.5 s for a schema of 40,000 fields). One per reader of a
+ * registry (ReaderCodec, the sink's render step, `cdrflow tail`).
+ */
+export class RefusedWriters {
+  private readonly reasons = new Map<number, string>();
+
+  constructor(private readonly registry: SchemaRegistry) {}
+
+  /** Why writer `id` was refused for good, or undefined. */
+  get(id: number): string | undefined {
+    return this.reasons.get(id);
+  }
+
+  /** Remembers writer `id` as refused (the reason cut short), lets the client's copy go, and gives the error to throw. */
+  refuse(id: number, given: string, cause: unknown): CdrflowError {
+    // avsc's words quote the writer's names, which the writer makes as long as it likes.
+    const why = given.length > MAX_REFUSAL_CHARS ? `${given.slice(0, MAX_REFUSAL_CHARS)}… (${given.length} characters)` : given;
+    if (this.reasons.size >= MAX_REFUSED_WRITER_SCHEMAS) this.reasons.clear();
+    this.reasons.set(id, why);
+    forgetFetchedSchema(this.registry, id);
+    return new CdrflowError('bad_record', why, { cause });
+  }
+}
+
+/**
+ * The Avro type of writer `id`. A writer refused for good (no client can build it, or it is no Avro schema) is
+ * remembered in `refused` and thrown as a bad_record, at once from then on; anything else (an unknown id, the
+ * registry away) is thrown as the client raised it, for the caller to classify, and asked again next time.
+ */
+export async function fetchWriter(registry: SchemaRegistry, id: number, refused: RefusedWriters): Promise<avro.Type> {
+  const known = refused.get(id);
+  if (known !== undefined) throw new CdrflowError('bad_record', known);
+  let schema: unknown;
+  try {
+    schema = await registry.getSchema(id);
+  } catch (err) {
+    if (schemaCannotBeBuilt(err)) throw refused.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
+    throw err;
+  }
+  try {
+    return avroWriter(schema, id);
+  } catch (err) {
+    throw refused.refuse(id, (err as Error).message, err);
+  }
+}
+
+/**
  * The registry client keeps every schema it fetched, for good; a codec that lets a writer go lets the client's copy
  * go too, or a stream of distinct ids (anyone who may register schemas) grows the process without a bound. Reaches
- * into the client's cache (`cache.schemasByRegistryId`, public in its typings); codec.test.ts pins that shape.
+ * into the client's cache (`cache.schemasByRegistryId`, public in its typings); reader-codec.test.ts pins that shape.
  */
 export function forgetFetchedSchema(registry: SchemaRegistry, id: number): void {
   const cache = (registry as { cache?: { schemasByRegistryId?: Record<number, unknown> } }).cache;
@@ -339,14 +382,15 @@ export class ReaderCodec<T> {
   private readonly ready = new Map<number, (body: Buffer) => T>();
   /** Writer ids already fetched whose schema is the reader's own (read without a resolver). */
   private readonly direct = new Set<number>();
-  /** Writer ids refused for good, and why. */
-  private readonly refused = new Map<number, string>();
+  /** Writers refused for good (checked before a new writer takes a place among the built ones). */
+  private readonly refused: RefusedWriters;
 
   constructor(
     private readonly registry: SchemaRegistry,
     readerSchemaFile: string,
   ) {
     this.reader = avro.Type.forSchema(loadSchemaJson(readerSchemaFile) as avro.Schema, avroOptions());
+    this.refused = new RefusedWriters(registry);
   }
 
   /**
@@ -410,38 +454,19 @@ export class ReaderCodec<T> {
     forgetFetchedSchema(this.registry, id);
   }
 
-  /** Remembers writer `id` as refused for good, and gives the refusal to throw. */
-  private refuse(id: number, given: string, cause: unknown): CdrflowError {
-    const why = refusalReason(given);
-    if (this.refused.size >= MAX_REFUSED_WRITER_SCHEMAS) this.refused.clear();
-    this.refused.set(id, why);
-    forgetFetchedSchema(this.registry, id);
-    return new CdrflowError('bad_record', why, { cause });
-  }
-
   private async readerFor(id: number): Promise<{ read: (body: Buffer) => T; direct: boolean }> {
-    let schema: unknown;
-    try {
-      schema = await this.registry.getSchema(id);
-    } catch (err) {
-      // The client fetched the schema but could not build it (it wraps avsc's error): as lasting as the id. Anything
-      // else (unknown id, registry away) is the caller's to classify, and asked again.
-      if (schemaCannotBeBuilt(err)) throw this.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
-      throw err;
-    }
+    const writer = await fetchWriter(this.registry, id, this.refused);
     const reader = this.reader;
     // Same canonical schema and logical types: read directly; otherwise through a resolver (the canonical form leaves
     // logical types out, so a writer's timestamp-micros field alone would have been read directly, as millis).
     try {
-      const writer = avroWriter(schema, id);
       if (reader.equals(writer) && sameLogicalTypes(reader, writer)) return { read: (body) => reader.fromBuffer(body) as T, direct: true };
       const resolver = reader.createResolver(writer);
       return { read: (body) => reader.fromBuffer(body, resolver) as T, direct: false };
     } catch (err) {
       // Another subject's record, or a version that breaks the contract: avsc's words, never read as a network error
       // by the caller (a writer named com.acme.network.CallEvent was "transient" and restarted the stage for good).
-      const why = err instanceof CdrflowError ? err.message : `writer schema ${id} cannot be read as ${reader.name ?? reader.typeName}: ${(err as Error).message}`;
-      throw this.refuse(id, why, err);
+      throw this.refused.refuse(id, `writer schema ${id} cannot be read as ${reader.name ?? reader.typeName}: ${(err as Error).message}`, err);
     }
   }
 }

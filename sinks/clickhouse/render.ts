@@ -9,7 +9,7 @@
 // A batch's lines come back as one buffer (transferred, not copied) and columns of the few fields the sink keeps.
 import type { Worker } from 'node:worker_threads';
 import type avro from 'avsc';
-import { MAX_REFUSED_WRITER_SCHEMAS, MAX_WRITER_SCHEMAS, ReaderCodec, avroWriter, forgetFetchedSchema, framedSchemaId, refusalReason, schemaCannotBeBuilt, type SchemaRegistry } from '../../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, ReaderCodec, RefusedWriters, fetchWriter, forgetFetchedSchema, framedSchemaId, type SchemaRegistry } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
@@ -325,8 +325,8 @@ class ThreadRenderer implements Renderer {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (r: RenderResult[]) => void; reject: (e: unknown) => void }>();
   private readonly sent = new Set<number>();
-  /** Writers refused for good (no client can build it, or not Avro), as ReaderCodec remembers them, and why. */
-  private readonly refusedForGood = new Map<number, string>();
+  /** Writers refused for good (no client can build it, or not Avro), as ReaderCodec remembers them. */
+  private readonly refusedForGood: RefusedWriters;
   private nextId = 0;
   private broken: CdrflowError | undefined;
   private readonly started: Promise<void>;
@@ -336,6 +336,7 @@ class ThreadRenderer implements Renderer {
     format: InsertFormat,
     nice: number,
   ) {
+    this.refusedForGood = new RefusedWriters(registry);
     const data: RenderWorkerData = { format };
     this.worker = startTsWorker(new URL('./render-worker.ts', import.meta.url), data, 'sink render', { nice });
     let started!: () => void;
@@ -383,33 +384,21 @@ class ThreadRenderer implements Renderer {
     }
     for (const id of inBatch) {
       if (this.sent.has(id)) continue;
-      const known = this.refusedForGood.get(id);
-      if (known !== undefined) {
-        refused.push([id, known]);
-        continue;
-      }
-      let fetched: unknown;
+      let type: avro.Type;
       try {
-        fetched = await retry(async () => {
+        type = await retry(async () => {
           try {
-            return await this.registry.getSchema(id);
+            return await fetchWriter(this.registry, id, this.refusedForGood);
           } catch (err) {
             throw classifyDecodeError(err, `writer schema ${id} of ${messages[0]?.topic ?? 'the batch'}`);
           }
         }, RETRY.registry);
       } catch (err) {
-        // An id the registry does not know is its records' problem (dead letters, in the thread); asked again next batch.
+        // An id the registry does not know is its records' problem (dead letters, in the thread); asked again next
+        // batch. One refused for good (fetchWriter) is not asked again.
         const e = asCdrflowError(err);
         if (e.kind !== 'bad_record') throw e;
-        refused.push([id, schemaCannotBeBuilt(e.cause) ? this.refuseForGood(id, e.message) : e.message]);
-        continue;
-      }
-      let type: avro.Type;
-      try {
-        type = avroWriter(fetched, id);
-      } catch (err) {
-        // A JSON Schema or Protobuf subject's id: so it stays.
-        refused.push([id, this.refuseForGood(id, (err as Error).message)]);
+        refused.push([id, e.message]);
         continue;
       }
       schemas.push([id, type.schema({ exportAttrs: true })]);
@@ -433,15 +422,6 @@ class ThreadRenderer implements Renderer {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
     });
-  }
-
-  /** Remembers writer `id` as refused for good (its records are dead letters without asking the registry again). */
-  private refuseForGood(id: number, given: string): string {
-    const why = refusalReason(given);
-    if (this.refusedForGood.size >= MAX_REFUSED_WRITER_SCHEMAS) this.refusedForGood.clear();
-    this.refusedForGood.set(id, why);
-    forgetFetchedSchema(this.registry, id);
-    return why;
   }
 
   ready(): Promise<void> {
