@@ -2,7 +2,7 @@
 // write to a topic a stage reads): each record is the record's problem (bad_record), never the stage's; a writer
 // refused once is refused at once after; the writers kept, here and in the registry client, are bounded. The client
 // is the real one, in front of a small registry on loopback that serves the schemas this test makes up.
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import avro from 'avsc';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { MAX_WRITER_SCHEMAS, ReaderCodec, avroOptions, createRegistry, loadSchem
 import { classifyDecodeError, classifyRegistryError, type DeadLetter } from './dead-letter.ts';
 import { CdrflowError } from './errors.ts';
 import { SCHEMA_FILES } from './topology.ts';
+import { registryStub, type RegistryStub } from '../test/registry-stub.ts';
 
 const deadLetterSchema = loadSchemaJson(SCHEMA_FILES.deadLetter) as { fields: object[] } & Record<string, unknown>;
 const letter: DeadLetter = {
@@ -32,38 +33,17 @@ const framed = (id: number, body: Buffer) => {
   return Buffer.concat([header, body]);
 };
 
-/**
- * A registry on loopback: `schemas(id, n)` is the schema served for an id at its n-th request (undefined: 404; a
- * string: that text as HTML); `delayMs(id)` holds an answer back; every request counted.
- */
-async function fakeRegistry(schemas: (id: number, n: number) => object | string | undefined, delayMs: (id: number) => number = () => 0) {
-  const asked = new Map<number, number>();
-  const server: Server = createServer((req, res) => {
-    const id = Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1]);
-    asked.set(id, (asked.get(id) ?? 0) + 1);
-    const schema = schemas(id, asked.get(id)!);
-    if (typeof schema === 'string') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(schema);
-      return;
-    }
-    if (delayMs(id) > 0) {
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ schema: JSON.stringify(schema) })), delayMs(id));
-      return;
-    }
-    if (!schema) {
-      res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ error_code: 40403, message: 'Schema not found' }));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ schema: JSON.stringify(schema) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return { registry: createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), asked };
-}
-const servers: Server[] = [];
+const servers: { close(): void }[] = [];
 afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
+
+/** The registry stub (test/registry-stub.ts), closed after the test. */
+async function fakeRegistry(...args: Parameters<typeof registryStub>): Promise<RegistryStub> {
+  const stub = await registryStub(...args);
+  servers.push(stub);
+  return stub;
+}
 
 /** How a stage words a failure to decode one record (normalize and the sink both use classifyDecodeError). */
 async function failureOf(codec: ReaderCodec<unknown>, value: Buffer): Promise<CdrflowError> {

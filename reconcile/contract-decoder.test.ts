@@ -2,30 +2,25 @@
 // the caller), the registry away fails the run. It decoded each value with its own writer schema before: a writer with
 // the contract's field names and other types gave records reconcile then stumbled over, and a registry away read as
 // records missing.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import avro from 'avsc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { avroOptions, createRegistry, encodeFramed, loadSchemaJson } from '../core/avro.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import type { NormalizedCdr } from '../transforms/normalize/index.ts';
+import { registryStub, type RegistryStub } from '../test/registry-stub.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
-const servers: Server[] = [];
+const stubs: RegistryStub[] = [];
 afterEach(() => {
-  for (const s of servers.splice(0)) s.close();
+  for (const s of stubs.splice(0)) s.close();
 });
 
+/** The registry stub (test/registry-stub.ts) serving these schemas by id, closed after the test. */
 async function registryServing(schemas: Record<number, object>) {
-  const server = createServer((req, res) => {
-    const schema = schemas[Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1])];
-    res.writeHead(schema ? 200 : 404, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
-    res.end(JSON.stringify(schema ? { schema: JSON.stringify(schema) } : { error_code: 40403, message: 'Schema not found' }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const stub = await registryStub((id) => schemas[id]);
+  stubs.push(stub);
+  return stub.registry;
 }
 
 describe('contractDecoder', () => {
