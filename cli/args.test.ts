@@ -11,6 +11,8 @@ describe('parseFlags', () => {
     expect(r.values).toEqual({ file: '-', json: true, vendor: ['x', 'y'], format: 'CSV' });
     expect(r.positionals).toEqual(['pos']);
     expect(parseFlags(['--', '--json'], SPEC, { maxPositionals: 1 }).positionals).toEqual(['--json']);
+    // A minus and a digit is a value: a UTC offset (`reconcile --tz -05:00`) or a negative number.
+    expect(parseFlags(['--file', '-05:00', '-f', '-1'], SPEC).values).toEqual({ file: '-05:00', format: '-1' });
   });
 
   it('refuses unknown flags, missing values, values of booleans and extra positionals, naming the argument', () => {
@@ -24,7 +26,8 @@ describe('parseFlags', () => {
     fails(['-x'], /^unexpected argument "-x"$/);
     fails(['--file'], /^--file needs a value$/);
     fails(['--file', '--json'], /^--file needs a value$/);
-    fails(['--file', '-1'], /^--file needs a value \(to pass "-1", write --file=-1\)$/);
+    fails(['--file', '-x'], /^--file needs a value \(to pass "-x", write --file=-x\)$/);
+    fails(['--file', '--1'], /^--file needs a value$/);
     fails(['-f'], /^-f needs a format name$/);
     fails(['--json=yes'], /^--json takes no value$/);
     fails(['a', 'b'], /^unexpected argument "b"$/, 1);

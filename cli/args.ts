@@ -36,7 +36,7 @@ export interface ParseOptions {
 /**
  * Parses `args` against `options`: `--name value`, `--name=value`, booleans as bare `--name`, `--` ends the flags.
  * Refused as UsageError: an unknown flag, a string flag without its value (missing, or the next argument looks
- * like a flag; a lone "-" is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
+ * like a flag; a lone "-", or a minus and a digit, is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
  */
 export function parseFlags<const O extends FlagSpecs>(args: string[], options: O, settings: ParseOptions = {}): ParsedFlags<O> {
   const config: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
@@ -69,8 +69,9 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
     } else {
       const needs = `${token.rawName} needs ${spec.needs ?? 'a value'}`;
       if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
-      // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x".
-      if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-')) {
+      // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x". A minus and a
+      // digit is a value (no cdrflow flag is a digit): a negative number, or a UTC offset as in `--tz -05:00`.
+      if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-') && !/^-[0-9]/.test(token.value)) {
         throw new UsageError(`${needs} (to pass ${quote(token.value)}, write ${printable(`${token.rawName}=${token.value}`)})`);
       }
       value = token.value;

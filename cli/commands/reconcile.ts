@@ -59,7 +59,7 @@ Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` ru
 Options:
   --vendor V     only this vendor (repeatable)
   --tenant T     only this tenant (SdkAppId / app key; repeatable)
-  --tz OFFSET    day convention: UTC (default) or ±HH:00 (a negative one as --tz=-05:00: "-05:00" alone reads as a flag)
+  --tz OFFSET    day convention: UTC (default) or ±HH:00 (e.g. --tz -05:00)
   --settle SEC   leave out calls that started less than SEC seconds ago (0..604800)
   --repair       repair what can be repaired, then reconcile again
   --json         the outcome as JSON on stdout (progress stays on stderr)

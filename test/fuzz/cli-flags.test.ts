@@ -591,7 +591,8 @@ function parseCase(r: Rng, command: CommandName): Planned | undefined {
     }
     case 5: {
       const f = r.pick(stringFlags)!;
-      const v = `-${r.pick(['1', '1.5', 'x', 'NaN', '0x10', '\x1b[2J', '\nnext', 'A'.repeat(KB100), '-'])}`;
+      // A minus and a digit is a value (a negative number, `--tz -05:00`): those are judged by the flag's own parser.
+      const v = `-${r.pick(['x', 'NaN', '\x1b[2J', '\nnext', 'A'.repeat(KB100), '-', '.5', ' 1'])}`;
       return planned([`--${f}`, v], 'value flag given a value that looks like a flag', [`--${f}`]);
     }
     case 6: {
