@@ -50,6 +50,7 @@ describe('reconcile gauges', () => {
         [
           row('tencent-ccc', '1400', [drift('not_in_source', 1), drift('minutes', 87), drift('not_in_clickhouse', 2), drift('view', 3)]),
           row('tencent-ccc', '1401', [drift('source_unreachable', 1)]),
+          row('tencent-trtc', '1500', [drift('source_refused', 1)]),
           row('huawei-privatenumber', 'hw', [drift('minutes', 5)]),
         ],
         2,
@@ -57,6 +58,9 @@ describe('reconcile gauges', () => {
       'schedule',
     );
     const text = await registry.metrics();
+    // An unreachable source and a refusing one are told apart (the README's alerts name both).
+    expect(sample(text, 'cdrflow_reconcile_source_refused{')).toEqual(['cdrflow_reconcile_source_refused{vendor="tencent-ccc"} 0', 'cdrflow_reconcile_source_refused{vendor="tencent-trtc"} 1', 'cdrflow_reconcile_source_refused{vendor="huawei-privatenumber"} 0']);
+    expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-trtc"} 0');
     expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 3');
     expect(text).toContain('cdrflow_reconcile_drift_records{vendor="huawei-privatenumber"} 0');
     expect(text).toContain('cdrflow_reconcile_drift_minutes{vendor="tencent-ccc"} 87');
@@ -84,7 +88,7 @@ describe('reconcile gauges', () => {
     const metrics = new ReconcileMetrics(registry);
     const scheduled = outcome([row('tencent-ccc', '1400', [drift('not_in_clickhouse', 2), drift('minutes', 7)])], 1);
     metrics.observe(scheduled, 'schedule');
-    const verdict = (text: string) => text.split('\n').filter((l) => /^cdrflow_reconcile_(drift_|source_unreachable|last_run_)/.test(l));
+    const verdict = (text: string) => text.split('\n').filter((l) => /^cdrflow_reconcile_(drift_|source_unreachable|source_refused|last_run_)/.test(l));
     const before = verdict(await registry.metrics());
     expect(before).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 1');
     expect(before).toContain('cdrflow_reconcile_last_run_exit_code 1');

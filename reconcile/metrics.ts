@@ -1,5 +1,5 @@
 // Prometheus gauges of the reconcile runs, on the host's registry (the ops /metrics of `cdrflow start`), so an alert
-// can fire on drift: records and billable minutes in drift per vendor, sources that could not be read, when it last
+// can fire on drift: records and billable minutes in drift per vendor, sources that could not be read or refused us, when it last
 // ran. The verdict gauges (what the alert rules read) describe the job's scheduled runs only (reconcile.schedule): an
 // ad-hoc run — `cdrflow reconcile` forwarded to the job, any POST /reconcile — checks whatever scope it was given (an
 // empty or future day agrees trivially) and must neither clear nor replace that verdict. Every run, ad-hoc ones
@@ -18,6 +18,7 @@ export class ReconcileMetrics {
   readonly driftMinutes: Gauge<'vendor'>;
   readonly driftRows: Gauge<'vendor'>;
   readonly sourceUnreachable: Gauge<'vendor'>;
+  readonly sourceRefused: Gauge<'vendor'>;
   readonly lastRun: Gauge;
   readonly lastExit: Gauge;
   readonly runs: Counter<'trigger' | 'exit_code'>;
@@ -28,6 +29,9 @@ export class ReconcileMetrics {
     this.driftMinutes = new Gauge({ name: 'cdrflow_reconcile_drift_minutes', help: `Billable minutes in drift per vendor ${SCHEDULED}, after its repair if any: source (or raw topic) vs cdr FINAL`, labelNames: ['vendor'], registers: r });
     this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: `Tenant-days with drift per vendor ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
     this.sourceUnreachable = new Gauge({ name: 'cdrflow_reconcile_source_unreachable', help: `1 when the vendor API could not be read ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
+    // Apart from unreachable: a refusal (a credential, a permission, a parameter the vendor does not accept) is not
+    // retried and does not heal by itself, and an operator fixes it in another place than a network outage.
+    this.sourceRefused = new Gauge({ name: 'cdrflow_reconcile_source_refused', help: `1 when the vendor API refused the reconcile's request (not retried: credentials, permissions, a parameter) ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
     this.lastRun = new Gauge({ name: 'cdrflow_reconcile_last_run_timestamp_seconds', help: `When the last scheduled reconcile run finished (Unix time; reconcile.schedule, ad-hoc runs do not count)`, registers: r });
     this.lastExit = new Gauge({
       name: 'cdrflow_reconcile_last_run_exit_code',
@@ -57,6 +61,7 @@ export class ReconcileMetrics {
       this.driftMinutes.set({ vendor }, rows.reduce((s, r) => s + driftMinutes(r.drift), 0));
       this.driftRows.set({ vendor }, rows.filter((r) => r.drift.length > 0).length);
       this.sourceUnreachable.set({ vendor }, report.sourceUnreachable.includes(vendor) ? 1 : 0);
+      this.sourceRefused.set({ vendor }, rows.some((r) => r.drift.some((d) => d.kind === 'source_refused')) ? 1 : 0);
     }
     this.lastRun.set(Date.parse(report.finishedAt) / 1000);
     this.lastExit.set(outcome.exitCode);
