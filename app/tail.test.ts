@@ -3,8 +3,9 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { avroType, encodeFramed } from '../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, avroType, encodeFramed } from '../core/avro.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';
+import { registryStub } from '../test/registry-stub.ts';
 import { MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, type TailRecord } from './tail.ts';
 
 const ESCAPES = '\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\r\u0085\u202e';
@@ -63,6 +64,25 @@ describe('decoding hostile values', () => {
     const missing = { decode: async () => (unknown++, Promise.reject(Object.assign(new Error('Schema 9 not found'), { status: 404 }))) } as unknown as SchemaRegistry;
     for (let i = 0; i < 3; i++) expect((await decodeValue(missing, value)).kind).toBe('undecodable');
     expect(unknown).toBe(3);
+  });
+
+  it('a topic of many distinct writers keeps at most MAX_WRITER_SCHEMAS of them in the client, each value decoded', async () => {
+    const writer = (id: number) => ({ type: 'record', name: `W${id}`, fields: [{ name: 'n', type: 'long' }] });
+    const stub = await registryStub((id) => writer(id));
+    try {
+      const clientCache = (stub.registry as unknown as { cache: { schemasByRegistryId: Record<number, unknown> } }).cache.schemasByRegistryId;
+      const value = (id: number) => encodeFramed(avro.Type.forSchema(writer(id) as avro.Schema), id, { n: id });
+      for (let id = 1; id <= 300; id++) {
+        expect(await decodeValue(stub.registry, value(id))).toEqual({ kind: 'avro', value: { n: id } });
+        expect(Object.keys(clientCache).length).toBeLessThanOrEqual(MAX_WRITER_SCHEMAS);
+      }
+      // A writer let go is fetched again when a later value needs it; one kept is not.
+      expect(await decodeValue(stub.registry, value(1))).toEqual({ kind: 'avro', value: { n: 1 } });
+      expect(await decodeValue(stub.registry, value(300))).toEqual({ kind: 'avro', value: { n: 300 } });
+      expect([stub.asked.get(1), stub.asked.get(300)]).toEqual([2, 1]);
+    } finally {
+      stub.close();
+    }
   });
 
   it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {

@@ -3,7 +3,7 @@
 // normalized CDR, a dead letter with its reason first and the record it carries decoded the same way — or as JSON /
 // text where a topic holds no Avro (checkpoints). Reads are read_committed: what a downstream consumer would see.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { RefusedWriters, schemaCannotBeBuilt } from '../core/avro.ts';
+import { MAX_WRITER_SCHEMAS, RefusedWriters, forgetFetchedSchema, schemaCannotBeBuilt } from '../core/avro.ts';
 // Reading a topic (from the beginning or its last N, optionally following) is the Kafka wrapper's: core/kafka.ts.
 export { readTopic, type ReadOptions } from '../core/kafka.ts';
 import type { AppConfig } from './config.ts';
@@ -65,15 +65,33 @@ function parseJsonOrText(text: string): { kind: 'json' | 'text'; value: unknown 
 export const MAX_NESTED_DEAD_LETTERS = 4;
 
 /**
- * Writers no client can build, per registry client: each of their values is shown undecodable at once instead of being
- * fetched and built again (a writer of 40,000 fields took 0.35-0.5 s a value: 73 s for 200 of them).
+ * What a command remembers of the writers it met, per registry client: the writers no client can build (each of
+ * their values is shown undecodable at once instead of being fetched and built again: a writer of 40,000 fields took
+ * 0.35-0.5 s a value, 73 s for 200 of them), and the writers decoded with, in the order first met. The client keeps
+ * every writer it fetched: beyond MAX_WRITER_SCHEMAS the one met first is let go (fetched again if a later value
+ * needs it), so a topic of many distinct writers does not grow the command without a bound.
  */
-const unbuildable = new WeakMap<SchemaRegistry, RefusedWriters>();
+interface WritersMet {
+  refused: RefusedWriters;
+  used: Set<number>;
+}
 
-function refusedWriters(registry: SchemaRegistry): RefusedWriters {
-  let refused = unbuildable.get(registry);
-  if (!refused) unbuildable.set(registry, (refused = new RefusedWriters(registry)));
-  return refused;
+const writersMet = new WeakMap<SchemaRegistry, WritersMet>();
+
+function writersOf(registry: SchemaRegistry): WritersMet {
+  let met = writersMet.get(registry);
+  if (!met) writersMet.set(registry, (met = { refused: new RefusedWriters(registry), used: new Set() }));
+  return met;
+}
+
+function decodedWith(registry: SchemaRegistry, id: number): void {
+  const { used } = writersOf(registry);
+  if (used.has(id)) return;
+  used.add(id);
+  if (used.size <= MAX_WRITER_SCHEMAS) return;
+  const first = used.values().next().value!;
+  used.delete(first);
+  forgetFetchedSchema(registry, first);
 }
 
 /**
@@ -85,16 +103,17 @@ export async function decodeValue(registry: SchemaRegistry, value: Buffer | null
   if (value === null) return { kind: 'null', value: null };
   if (value.length > 5 && value[0] === CONFLUENT_MAGIC) {
     const id = value.readInt32BE(1);
-    const known = refusedWriters(registry).get(id);
+    const known = writersOf(registry).refused.get(id);
     if (known !== undefined) return { kind: 'undecodable', value: { error: known, bytes: value.toString('base64') } };
     let decoded: unknown;
     try {
       decoded = await registry.decode(value);
     } catch (err) {
       const error = (err as Error).message;
-      if (schemaCannotBeBuilt(err)) refusedWriters(registry).refuse(id, error, err);
+      if (schemaCannotBeBuilt(err)) writersOf(registry).refused.refuse(id, error, err);
       return { kind: 'undecodable', value: { error, bytes: value.toString('base64') } };
     }
+    decodedWith(registry, id);
     // A schema of a string, a number or an array (a key's schema, another team's topic) decodes to no record.
     if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded) || Buffer.isBuffer(decoded)) return { kind: 'avro', value: plain(decoded) };
     const record = decoded as Record<string, unknown>;
