@@ -24,6 +24,7 @@ import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, deadLetterTsvLine } from '../sinks
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import { EXIT_NO_VERDICT } from '../reconcile/model.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';
+import { OUTCOMES } from '../connectors/receiver/types.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
 
@@ -178,6 +179,15 @@ describe('PromQL of the dashboards and the alert rules', () => {
     const { intervalSec } = reconcileConfigSchema.parse({}).schedule;
     expect(Number(stale![1])).toBeGreaterThanOrEqual(2 * intervalSec);
     expect(Number(stale![1])).toBeLessThanOrEqual(3 * intervalSec);
+  });
+
+  // A matcher on a label value no metric carries never fires, and no parser or scrape of an idle job would tell.
+  it('match only outcomes the receiver gives', () => {
+    const receiverRules = alertRules.filter((r) => r.expr.includes('cdrflow_receiver_requests_total'));
+    expect(receiverRules.map((r) => r.alert)).toEqual(expect.arrayContaining(['CdrflowReceiverAuthFailures', 'CdrflowReceiverUnavailable']));
+    const matched = receiverRules.flatMap((r) => [...r.expr.matchAll(/outcome\s*=~?\s*"([^"]*)"/g)].map((m) => m[1]!));
+    expect(matched.length).toBeGreaterThanOrEqual(2);
+    expect(matched.filter((o) => !(OUTCOMES as readonly string[]).includes(o))).toEqual([]);
   });
 
   it('the name extraction sees through functions and aggregations, and refuses bad syntax', () => {

@@ -21,16 +21,9 @@ export interface IncomingPush {
 }
 
 /** Closed set used as the `outcome` metric label. */
-export type Outcome =
-  | 'accepted'
-  | 'auth_failed'
-  | 'bad_request'
-  | 'unavailable'
-  | 'too_large'
-  | 'timeout'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'error';
+/** What the receiver made of a request: the `outcome` label of its metrics (the alert rules match these names). */
+export const OUTCOMES = ['accepted', 'auth_failed', 'bad_request', 'unavailable', 'too_large', 'timeout', 'not_found', 'method_not_allowed', 'error'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 export interface PushReply {
   status: number;
