@@ -287,13 +287,18 @@ describe('receiver transport', () => {
     const r = await start(sink, {}, registry);
     await pushHuawei(r, feeBody(4));
     await pushHuawei(r, feeBody(1), { ...buildAuthHeaders(APP.appKey, 'wrong') });
+    // Kafka not taking a push: the outcome the alert CdrflowReceiverUnavailable matches.
+    sink.failing = true;
+    await pushHuawei(r, feeBody(2));
+    sink.failing = false;
     const text = await registry.metrics();
+    expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="unavailable",code="1010001"\} 1/);
     expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="accepted",code="0"\} 1/);
     expect(text).toMatch(/cdrflow_receiver_requests_total\{vendor="huawei-privatenumber",outcome="auth_failed",code="1010003"\} 1/);
     expect(text).toMatch(/cdrflow_receiver_records_published_total\{vendor="huawei-privatenumber",topic="t.fee"\} 4/);
     expect(text).toMatch(/cdrflow_receiver_request_duration_seconds_count\{vendor="huawei-privatenumber",outcome="accepted"\} 1/);
-    // One Kafka send (the refused push sent nothing).
+    // One Kafka send acknowledged (the refused push sent nothing), one failed.
     expect(text).toMatch(/cdrflow_receiver_kafka_send_seconds_count\{topic="t.fee",outcome="acknowledged"\} 1/);
-    expect(text).not.toMatch(/cdrflow_receiver_kafka_send_seconds_count\{[^}]*outcome="failed"/);
+    expect(text).toMatch(/cdrflow_receiver_kafka_send_seconds_count\{topic="t.fee",outcome="failed"\} 1/);
   });
 });
