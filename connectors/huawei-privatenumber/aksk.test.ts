@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { akskDigest, buildAuthHeaders, formatCreated, parseAuthHeaders, verifyDigest, wsseDigest } from './aksk.ts';
 
 describe('X-AKSK', () => {
@@ -24,11 +24,15 @@ describe('X-AKSK', () => {
   });
 
   it('legacy WSSE verifies only when allowed, with the plain SHA-256 digest', () => {
-    const h = buildAuthHeaders('app1', 's3cret', { scheme: 'wsse', nonce: 'abc' });
+    const h = buildAuthHeaders('app1', 's3cret', { scheme: 'wsse', nonce: 'abc', nowMs: Date.UTC(2018, 1, 12, 15, 30, 20) });
     expect(parseAuthHeaders({ ...h }, false)).toMatchObject({ ok: false, resultcode: '1023006' });
     const parsed = parseAuthHeaders({ ...h }, true);
     expect(parsed.ok && verifyDigest('wsse', parsed.token, 's3cret')).toBe(true);
-    expect(parsed.ok && parsed.token.passwordDigest).toBe(wsseDigest('s3cret', 'abc', parsed.ok ? parsed.token.created : ''));
+    // Base64 of the plain SHA-256 of Nonce+Created+secret, computed here: not from wsseDigest, which also signs and verifies.
+    const plain = createHash('sha256').update('abc2018-02-12T15:30:20Zs3cret').digest('base64');
+    expect(parsed.ok && parsed.token.passwordDigest).toBe(plain);
+    expect(wsseDigest('s3cret', 'abc', '2018-02-12T15:30:20Z')).toBe(plain);
+    expect(parsed.ok && verifyDigest('wsse', { ...parsed.token, passwordDigest: createHmac('sha256', 's3cret').update('abc2018-02-12T15:30:20Z').digest('base64') }, 's3cret')).toBe(false);
   });
 
   it.each([
