@@ -68,7 +68,8 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
       // No servers named: the job would start its own local stack on this port base (nothing of the test's is there).
       delete env['KAFKA_BROKERS'];
       delete env['SCHEMA_REGISTRY_URL'];
-      env['CDRFLOW_PORT_BASE'] = '46700';
+      // Inside the test run's own block of ports (outage.int.test.ts takes +500, receiver.int.test.ts +400).
+      env['CDRFLOW_PORT_BASE'] = String(Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 46000) + 700);
     } else expect(env['KAFKA_BROKERS'], 'the test harness names the test Kafka').toBeTruthy();
     return { result: await cdrflow(['start'], env, 90_000), namespace };
   }
