@@ -358,7 +358,11 @@ describe('read-only SQL on the embedded engine', () => {
 
   it('refuses more concurrent queries than allowed instead of queueing them', async () => {
     const endless = [1, 2].map(() => sql.run('SELECT count() FROM numbers(1e13)', 'TSV').catch((e: unknown) => e));
-    await new Promise((r) => setTimeout(r, 50));
+    // Both running in the engine (not only counted), rather than a fixed 50 ms and hope.
+    const inEngine = async () =>
+      Number(await writer.query({ query: `SELECT count() FROM system.processes WHERE query LIKE '%cdrflow-sql %' AND query LIKE '%numbers(1e13)%' AND query NOT LIKE '%system.processes%' AND is_cancelled = 0`, format: 'TabSeparated' }).then((r) => r.text()));
+    for (let i = 0; i < 100 && (await inEngine()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await inEngine()).toBe(2);
     const busy = await refusal('SELECT 1');
     expect(busy.status).toBe(429);
     await Promise.all(endless);
