@@ -130,6 +130,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           return sessions.run(sql, format, { signal, color });
         },
         log: log.child('ops'),
+        sqlAnswered: (status) => metrics.sqlQueries.inc({ status: String(status) }),
         reconcile: async (body, write, signal) => {
           if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
           return late.reconcile.handle(body, write, signal);
@@ -159,6 +160,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const userSql = await openReadOnlySql(ends.clickhouse, config.ops.sql);
     resources.push({ name: 'sql sessions', release: () => userSql.close() });
     sqlOpened(userSql);
+    metrics.registerSqlSessions(userSql);
     resources.push({ name: 'ops server', release: () => ops.close() });
     opsNotListed = undefined;
 

@@ -16,6 +16,9 @@ import { VENDORS } from '../core/topology.ts';
 export type Stage = 'normalize' | 'sink' | 'dlq-loader';
 export const STAGES: readonly Stage[] = ['normalize', 'sink', 'dlq-loader'];
 
+/** Every status POST /sql answers with (core/ops-server.ts, core/read-only-sql.ts SqlQueryError). */
+const SQL_STATUSES = ['200', '400', '403', '413', '415', '422', '429', '499'] as const;
+
 export class AppMetrics {
   readonly registry = new Registry();
   readonly recordsIn = new Counter({ name: 'cdrflow_stage_records_in_total', help: 'Records a stage consumed and committed', labelNames: ['stage'] as const, registers: [this.registry] });
@@ -102,6 +105,7 @@ export class AppMetrics {
     }
     for (const outcome of ['ok', 'error']) this.insertSeconds.zero({ outcome });
     for (const vendor of VENDORS) this.receivedToInserted.zero({ vendor });
+    for (const status of SQL_STATUSES) this.sqlQueries.inc({ status }, 0);
   }
 
   /** Rows the sink inserted: how long each took from being received to being in ClickHouse. */
@@ -114,6 +118,26 @@ export class AppMetrics {
    * CLICKHOUSE_FIGURES_TTL_MS, shared with /status). `read` returns undefined when ClickHouse cannot answer; the
    * gauges then keep no sample.
    */
+  /** The engine's queries of POST /sql running now: set by registerSqlSessions once the sessions are open. */
+  private sqlRunningNow: () => number = () => 0;
+  readonly sqlQueries = new Counter({
+    name: 'cdrflow_sql_queries_total',
+    help: 'Queries asked on the ops port (POST /sql), by the HTTP status answered: 200 answered; 400 malformed, 403 not a read, 413 too large, 415 not application/sql, 422 the engine refused or failed it, 429 busy (ops.sql.maxConcurrent running), 499 the client left',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly sqlRunning: Gauge = new Gauge({
+    name: 'cdrflow_sql_queries_running',
+    help: 'Queries of POST /sql running in the embedded engine or server now (at most ops.sql.maxConcurrent)',
+    registers: [this.registry],
+    collect: (): void => this.sqlRunning.set(this.sqlRunningNow()),
+  });
+
+  /** The read-only SQL sessions of the ops port: their running queries are the gauge's figure. */
+  registerSqlSessions(sessions: { readonly running: number }): void {
+    this.sqlRunningNow = () => sessions.running;
+  }
+
   registerClickHouseGauges(read: () => Promise<{ vendor: string; cdrs: number; billableMinutes: number }[] | undefined>): void {
     let pending: Promise<{ vendor: string; cdrs: number; billableMinutes: number }[] | undefined> | undefined;
     // Both gauges are collected in one scrape: share one query between them.

@@ -18,6 +18,7 @@ describe('ops server', () => {
   const queries: string[] = [];
   const aborted: string[] = [];
   const logged: { event: string; fields: Record<string, unknown> }[] = [];
+  const answered: number[] = [];
 
   beforeAll(async () => {
     const ops = await startOpsServer(0, {
@@ -36,6 +37,7 @@ describe('ops server', () => {
         return `${format}:${sql}\n`;
       },
       log: (_level, event, fields = {}) => void logged.push({ event, fields }),
+      sqlAnswered: (status) => void answered.push(status),
     });
     base = `http://127.0.0.1:${ops.port}`;
     close = ops.close;
@@ -195,6 +197,20 @@ describe('ops server', () => {
     expect(typeof entry?.fields['durationMs']).toBe('number');
   });
 
+  it('tells the job the status of every SQL request it answers (cdrflow_sql_queries_total), refused ones included', async () => {
+    const from = answered.length;
+    const statuses = [
+      (await post('SELECT 4')).status,
+      (await post('DROP TABLE cdr')).status,
+      (await post('BUSY')).status,
+      (await post('SELECT 1', undefined, '/sql?format=C-S-V')).status,
+      (await post('SELECT 1', { 'content-type': 'text/plain' })).status,
+      (await post(`SELECT 1 -- ${'x'.repeat(70_000)}`)).status,
+    ];
+    expect(statuses).toEqual([200, 403, 429, 400, 415, 413]);
+    expect(answered.slice(from)).toEqual(statuses);
+  });
+
   it('aborts the query when the client goes away', async () => {
     const abort = new AbortController();
     const gone = fetch(`${base}/sql`, { method: 'POST', body: 'HANG', headers: { 'content-type': SQL_CONTENT_TYPE }, signal: abort.signal }).catch(() => 'aborted');
@@ -203,6 +219,7 @@ describe('ops server', () => {
     expect(await gone).toBe('aborted');
     await until(() => aborted.length === 1);
     await until(() => logged.some((l) => l.fields['sql'] === 'HANG' && l.fields['status'] === 499));
+    expect(answered.at(-1)).toBe(499);
   });
 });
 

@@ -28,6 +28,8 @@ export interface OpsHandlers {
   query: (sql: string, format: string, options: { signal: AbortSignal; color: boolean }) => Promise<string>;
   /** Every /sql request is logged (caller, duration, outcome). */
   log?: OpsLog;
+  /** Told the HTTP status of every POST /sql answered (the job counts them by status). */
+  sqlAnswered?: (status: number) => void;
   /**
    * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
    * the connectors — and streams NDJSON lines through `write` until it finishes; `signal` aborts when the client
@@ -157,18 +159,23 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
   const type = mediaType(req);
   if (type !== SQL_CONTENT_TYPE) {
     h.log?.('warn', 'sql.refused', { caller, reason: `content-type ${type || 'none'}` });
+    h.sqlAnswered?.(415);
     return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
   }
   const body = await bodyOr413(req, res, 'query');
-  if (body === undefined) return;
+  if (body === undefined) return void h.sqlAnswered?.(413);
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
-  if (!/^[A-Za-z]+$/.test(format)) return send(res, 400, 'text/plain', `invalid format ${format}\n`);
+  if (!/^[A-Za-z]+$/.test(format)) {
+    h.sqlAnswered?.(400);
+    return send(res, 400, 'text/plain', `invalid format ${format}\n`);
+  }
   // The client going away cancels the query (the response closes before it was written).
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort(new Error('client went away'));
   });
-  const done = (status: number, error?: string, bytes?: number) =>
+  const done = (status: number, error?: string, bytes?: number) => {
+    h.sqlAnswered?.(status);
     h.log?.(status === 200 ? 'info' : 'warn', 'sql.query', {
       caller,
       status,
@@ -177,6 +184,7 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
       ...(error ? { error: error.slice(0, 500) } : {}),
       sql: body.length > LOGGED_SQL_CHARS ? `${body.slice(0, LOGGED_SQL_CHARS)}…` : body,
     });
+  };
   try {
     const out = await h.query(body, format, { signal: abort.signal, color: url.searchParams.get('color') === '1' });
     done(200, undefined, Buffer.byteLength(out));

@@ -363,9 +363,12 @@ describe('read-only SQL on the embedded engine', () => {
       Number(await writer.query({ query: `SELECT count() FROM system.processes WHERE query LIKE '%cdrflow-sql %' AND query LIKE '%numbers(1e13)%' AND query NOT LIKE '%system.processes%' AND is_cancelled = 0`, format: 'TabSeparated' }).then((r) => r.text()));
     for (let i = 0; i < 100 && (await inEngine()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await inEngine()).toBe(2);
+    // What cdrflow_sql_queries_running reports.
+    expect(sql.running).toBe(2);
     const busy = await refusal('SELECT 1');
     expect(busy.status).toBe(429);
     await Promise.all(endless);
+    expect(sql.running).toBe(0);
     expect(await sql.run('SELECT 1', 'TSV')).toBe('1\n');
   });
 });

@@ -80,6 +80,8 @@ export class SqlQueryError extends CdrflowError {
 export interface ReadOnlySql {
   /** Runs one read-only statement, returns the engine's output in `format`. Throws SqlQueryError. */
   run(sql: string, format: string, options?: { signal?: AbortSignal; color?: boolean }): Promise<string>;
+  /** Queries running now (checked, parsed or in the engine), at most maxConcurrent. */
+  readonly running: number;
   close(): Promise<void>;
 }
 
@@ -167,6 +169,9 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
   const refusalOptions: RefusalOptions = { fileBackedDefault: target.kind === 'embedded' && target.database !== 'default', callable: engine.callable };
   let running = 0;
   return {
+    get running() {
+      return running;
+    },
     async run(sql, format, options = {}) {
       if (!/^[A-Za-z]+$/.test(format)) throw new SqlQueryError(400, `invalid format ${format}`);
       if (sql.trim() === '') throw new SqlQueryError(400, 'empty query');

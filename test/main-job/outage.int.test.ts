@@ -160,7 +160,8 @@ describe('cdrflow start through broker outages, SQL attacks and a shutdown durin
 
       // 4. Shutdown while an endless query runs: it ends (the query is killed with its client), within the deadline.
       const hanging = sql('SELECT count() FROM numbers(1e13)').catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 500));
+      const sqlRunning = async () => Number(/^cdrflow_sql_queries_running (\d+)$/m.exec(await (await fetch(`${ops}/metrics`)).text())?.[1]);
+      await waitFor(async () => (alive(), (await sqlRunning()) === 1), { timeoutMs: 30_000, intervalMs: 100, message: 'the endless query running in the engine' });
       job.child.kill('SIGINT');
       const code = await Promise.race([job.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 150_000))]);
       await hanging;
