@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_WRITER_SCHEMAS, avroType, encodeFramed } from '../core/avro.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';
 import { registryStub } from '../test/registry-stub.ts';
-import { MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, type TailRecord } from './tail.ts';
+import { MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, tailRecord, type TailRecord } from './tail.ts';
 
 const ESCAPES = '\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\r\u0085\u202e';
 const at = { topic: 't', partition: 0, offset: 1, timestamp: '2026-12-05T10:00:00.000Z' };
@@ -83,6 +83,12 @@ describe('decoding hostile values', () => {
     } finally {
       stub.close();
     }
+  });
+
+  it('a producer timestamp beyond what a Date holds is shown as its milliseconds, not thrown on', async () => {
+    const r = { partition: 0, offset: 5, key: Buffer.from('k'), value: Buffer.from('{"a":1}') };
+    expect(await tailRecord(registry, 't', { ...r, timestamp: 9e15 })).toEqual({ topic: 't', partition: 0, offset: 5, timestamp: '9000000000000000 ms (not a date)', key: 'k', kind: 'json', value: { a: 1 } });
+    expect((await tailRecord(registry, 't', { ...r, timestamp: -1 })).timestamp).toBe('1969-12-31T23:59:59.999Z');
   });
 
   it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {

@@ -37,6 +37,20 @@ export interface TailRecord {
   value: unknown;
 }
 
+/**
+ * A record read from Kafka as `tail` and `dlq` print it. Its timestamp is the producer's (CreateTime) and may lie
+ * beyond what a Date holds (brokers before Kafka 4 take any): then it is shown as its milliseconds, never thrown on.
+ */
+export async function tailRecord(
+  registry: SchemaRegistry,
+  topic: string,
+  r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null },
+): Promise<TailRecord> {
+  const at = new Date(r.timestamp);
+  const timestamp = Number.isNaN(at.getTime()) ? `${r.timestamp} ms (not a date)` : at.toISOString();
+  return { topic, partition: r.partition, offset: r.offset, timestamp, key: r.key?.toString('utf8') ?? null, ...(await decodeValue(registry, r.value)) };
+}
+
 const CONFLUENT_MAGIC = 0;
 
 /** JSON-safe: Dates as ISO strings, Buffers decoded, bigints as strings. */

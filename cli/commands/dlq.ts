@@ -27,7 +27,7 @@ export const command: Command = {
     const { values } = parseFlags(args, { latest: { type: 'string', needs: 'a number' }, json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
     const latest = values.latest === undefined ? 10 : integer('--latest', values.latest, { min: 1 });
     const config = loadCommandConfig({ file: values.config });
-    const [{ decodeValue, formatDlqSummary, readTopic, summarizeDeadLetters }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
+    const [{ formatDlqSummary, readTopic, summarizeDeadLetters, tailRecord }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
     const ends = endpoints(config);
     const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
@@ -37,10 +37,7 @@ export const command: Command = {
       await readTopic(kafka, topic, {
         start: { from: 'beginning' },
         follow: false,
-        onRecord: async (r) => {
-          const decoded = await decodeValue(registry, r.value);
-          records.push({ topic, partition: r.partition, offset: r.offset, timestamp: new Date(r.timestamp).toISOString(), key: r.key?.toString('utf8') ?? null, ...decoded });
-        },
+        onRecord: async (r) => void records.push(await tailRecord(registry, topic, r)),
       });
     } catch (err) {
       // No dead letter was ever written: the topic is created with the first one.

@@ -124,6 +124,10 @@ describe('cdrflow tail and dlq', () => {
       const unknown = cdrflow(['tail', `${ns}.cdr.dql`], env);
       expect(unknown.status).toBe(64);
       expect(unknown.stderr).toContain(`(did you mean ${dlq}?)`);
+      // A topic of the configuration the pipeline has not created yet: said so, not "did you mean" the same name.
+      const notYet = cdrflow(['tail', `${ns}.cdr.events.huawei-privatenumber`], env);
+      expect(notYet.status).toBe(64);
+      expect(notYet.stderr).toContain(`topic "${ns}.cdr.events.huawei-privatenumber" does not exist yet: the pipeline creates it when it starts`);
     } finally {
       await publisher.disconnect();
     }

@@ -45,7 +45,7 @@ export const command: Command = {
       { maxPositionals: 1 },
     );
     const config = loadCommandConfig({ file: values.config });
-    const { cdrflowTopics, decodeValue, readTopic, tableLine } = await import('../../app/tail.ts');
+    const { cdrflowTopics, readTopic, tableLine, tailRecord } = await import('../../app/tail.ts');
     type ReadSummary = Awaited<ReturnType<typeof readTopic>>;
     const known = cdrflowTopics(config);
     if (values.list) {
@@ -74,10 +74,7 @@ export const command: Command = {
     // The records the topic held when the read began are printed in time order across partitions: all of them with
     // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come.
     type Printed = Awaited<ReturnType<typeof toRecord>>;
-    async function toRecord(r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) {
-      const decoded = await decodeValue(registry, r.value);
-      return { topic: topic!, partition: r.partition, offset: r.offset, timestamp: new Date(r.timestamp).toISOString(), key: r.key?.toString('utf8') ?? null, ...decoded };
-    }
+    const toRecord = (r: Parameters<typeof tailRecord>[2]) => tailRecord(registry, topic!, r);
     const print = (rec: Printed) => console.log(format === 'json' ? JSON.stringify(rec) : tableLine(rec));
     const byTime = (a: Printed, b: Printed) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset;
     try {
@@ -112,6 +109,8 @@ export const command: Command = {
       }
     } catch (err) {
       if (/does not exist/.test((err as Error).message)) {
+        // A topic of the configuration the pipeline has not created yet is not a typo: no other name is suggested.
+        if (known.some((t) => t.topic === topic)) throw new UsageError(`topic "${topic}" does not exist yet: the pipeline creates it when it starts (cdrflow start)`);
         const guess = didYouMean(topic, known.map((t) => t.topic));
         throw new UsageError(`topic "${topic}" does not exist${guess ? ` (did you mean ${guess}?)` : ''}; cdrflow tail --list shows the configured topics`);
       }
