@@ -319,14 +319,18 @@ export class ClickHouseReader {
     return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis };
   }
 
-  /** The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts disagree). */
-  async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<Set<string>> {
+  /**
+   * The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts disagree), with the count and
+   * billable minutes of those same rows: the bucket's figures as of this read, which on a live pipeline is later than
+   * read()'s.
+   */
+  async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<{ ids: Set<string>; count: number; minutes: number }> {
     const { start, end } = dayBounds(day, scope.tzOffsetMinutes);
-    const rows = await this.rows<{ cdr_id: string }>(
-      `SELECT cdr_id FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
+    const rows = await this.rows<{ cdr_id: string; m: number }>(
+      `SELECT cdr_id, billable_minutes AS m FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
       { vendor, tenant, from: start, to: Math.min(end, scope.cutoffMs) },
     );
-    return new Set(rows.map((r) => r.cdr_id));
+    return { ids: new Set(rows.map((r) => r.cdr_id)), count: rows.length, minutes: rows.reduce((sum, r) => sum + Number(r.m), 0) };
   }
 
   /** Days of the scope cut short by the cut-off. */
