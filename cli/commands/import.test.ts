@@ -36,6 +36,23 @@ describe('cdrflow import refusals', () => {
     expect(missing.stdout + directory.stdout).toBe('');
   });
 
+  it('a missing or unknown vendor, a missing --file and alibaba-lvms without --tenant: one line each, exit 64, before anything is read (they were zod issues, or every LVMS line skipped, exit 2)', () => {
+    const file = join(dir, 'lvms.jsonl');
+    writeFileSync(file, '{"call_record_id":1,"robot_call_job_id":2,"called_phone_number":"17700000000","start_time":"2026-12-01 10:00:00"}\n');
+    const cases: [string[], string][] = [
+      [['--file', file], 'name a vendor: huawei-privatenumber or alibaba-lvms'],
+      [['foo', '--file', file], 'vendor "foo" cannot be imported; use huawei-privatenumber or alibaba-lvms'],
+      [['huawei-privatenumber'], '--file is required'],
+      [['alibaba-lvms', '--file', file], '--tenant is required for alibaba-lvms (its records carry no app_key)'],
+    ];
+    for (const [args, message] of cases) {
+      const r = cdrflowImport(args);
+      expect(r.status, args.join(' ')).toBe(64);
+      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(`cdrflow import: ${message}`);
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('--batch over its maximum names the flag and the range (it named the internal field batchSize)', () => {
     const r = cdrflowImport(['huawei-privatenumber', '--file', join(dir, 'nope.jsonl'), '--batch', '100000000']);
     expect(r.status).toBe(64);

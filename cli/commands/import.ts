@@ -16,7 +16,7 @@ import { topicExists } from '../../core/kafka.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
-import { MAX_LINE_BYTES, printable } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, printable, quote } from '../../core/input-limits.ts';
 import { isRegularFile } from '../../core/user-file.ts';
 import { stopRequests } from '../signals.ts';
 
@@ -49,9 +49,17 @@ published); 130 / 143 stopped by SIGINT / SIGTERM.`;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
-  const raw = { vendor: positionals[0], file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1, max: MAX_IMPORT_BATCH }) };
-  const parsed = ImportOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  const vendor = positionals[0];
+  if (vendor === undefined) throw new UsageError(`name a vendor: ${IMPORT_VENDORS.join(' or ')}`);
+  if (!(IMPORT_VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`vendor ${quote(vendor)} cannot be imported; use ${IMPORT_VENDORS.join(' or ')}`);
+  const raw = { vendor, file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1, max: MAX_IMPORT_BATCH }) };
+  const given = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  // The other options' problems first (they name their flag); then a missing --file as the flag, not a schema issue.
+  const parsed = ImportOptionsSchema.safeParse(values.file === undefined ? { ...given, file: '-' } : given);
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
+  if (values.file === undefined) throw new UsageError('--file is required');
+  // Every LVMS line would be skipped without it (the DTO carries no app_key): refuse before anything is read.
+  if (parsed.data.vendor === 'alibaba-lvms' && parsed.data.tenant === undefined) throw new UsageError('--tenant is required for alibaba-lvms (its records carry no app_key)');
   return { options: parsed.data, config: values.config };
 }
 
