@@ -108,6 +108,34 @@ describe('compareLayers', () => {
     expect(confirmDrift(compareLayers(first), compareLayers(second), new Set())[0]!.inFlight).toBe(0);
   });
 
+  it('after the second look, minutes drift is repairable only if drift a repair closes is left (not when only in-flight records made it so)', () => {
+    // Both looks: e is on the raw topic but the vendor no longer serves it (not_in_source: nothing to repair), and
+    // ClickHouse has its minutes. The second look also sees z served and not yet polled: in flight, dropped.
+    const look = (extra: string[]) => {
+      const fig = { calls: 4, minutes: 11 };
+      const l = layers({
+        clickhouse: new Map([[KEY, { count: 4, uniq: 4, minutes: 11, storedRows: 4 }]]),
+        views: { cdr_daily: new Map([[KEY, fig]]), cdr_hourly: new Map([[KEY, fig]]), cdr_end_status: new Map([[KEY, { calls: 4, minutes: null }]]) },
+      });
+      for (const id of ['e']) {
+        l.raw.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 5);
+        l.normalized.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 5);
+      }
+      for (const id of extra) l.source.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 1);
+      return compareLayers(l);
+    };
+    const second = look(['z']);
+    expect(second[0]!.drift.find((d) => d.kind === 'minutes')!.repairable).toBe(true);
+    const [row] = confirmDrift(look([]), second, new Set(['2026-11-30']));
+    expect(row!.inFlight).toBe(1);
+    expect(row!.drift.map((d) => d.kind)).toEqual(['not_in_source', 'minutes']);
+    const minutes = row!.drift.find((d) => d.kind === 'minutes')!;
+    expect(minutes.repairable).toBe(false);
+    expect(minutes.detail).not.toMatch(/follows the missing records/);
+    const rendered = renderDrift({ runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows: [row!], notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 1 });
+    expect(rendered.join('\n')).toMatch(/: minutes: billable minutes: source 7, ClickHouse 11$/m);
+  });
+
   it('an unreachable source is exit 2, and the other layers are still compared', () => {
     const rows = compareLayers(layers({ sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: connect ECONNREFUSED']]) }));
     expect(rows[0]!.source).toBeNull();

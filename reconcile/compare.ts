@@ -181,7 +181,12 @@ export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], part
     }
     // Minutes differ whenever counts differ: with no record drift confirmed, the in-flight records explain them.
     const recordDrift = drift.some((d) => EDGE_KINDS.has(d.kind));
-    const kept = drift.filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0));
+    // Minutes drift is repairable only while it follows records a repair re-feeds: the second look's may have been
+    // nothing but in-flight records, dropped above, leaving only drift no repair closes (not_in_source, …).
+    const followsRecords = drift.some((d) => d.kind !== 'minutes' && d.repairable);
+    const kept = drift
+      .filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0))
+      .map((d) => (d.kind === 'minutes' && d.repairable && !followsRecords ? { ...d, repairable: false, detail: d.detail.replace(/ \(follows the missing records\)$/, '') } : d));
     return { ...r, drift: kept, inFlight };
   });
 }
