@@ -113,7 +113,7 @@ describe('checkReceiverPort', () => {
     expect(err.kind).toBe('config');
     expect(err.code).toBe('EADDRINUSE');
     expect(err.message).toBe(
-      `receiver.port (env CDRFLOW_RECEIVER_PORT, \`cdrflow receive --port\`): cannot listen on 127.0.0.1:${port}: the port is in use by another process; stop that process or choose another port`,
+      `receiver.port (env CDRFLOW_RECEIVER_PORT, \`cdrflow receive --port\`): cannot listen on 127.0.0.1:${port}: the port is in use by another process (a server, or a connection that took it as its local port: ports in the kernel's ephemeral range, net.ipv4.ip_local_port_range, are handed out for those); stop that process or choose another port`,
     );
   });
 

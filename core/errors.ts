@@ -235,7 +235,7 @@ export function classifyError(err: unknown, what?: string): CdrflowError {
 export function listenError(err: unknown, address: string, setting: string): unknown {
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'EADDRINUSE') {
-    return new CdrflowError('config', `${setting}: cannot listen on ${address}: the port is in use by another process; stop that process or choose another port`, { code, cause: err });
+    return new CdrflowError('config', `${setting}: cannot listen on ${address}: the port is in use by another process (a server, or a connection that took it as its local port: ports in the kernel's ephemeral range, net.ipv4.ip_local_port_range, are handed out for those); stop that process or choose another port`, { code, cause: err });
   }
   if (code === 'EACCES') {
     return new CdrflowError('config', `${setting}: cannot listen on ${address}: this user may not bind that port (below 1024 needs privileges); choose another port`, { code, cause: err });

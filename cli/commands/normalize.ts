@@ -107,7 +107,7 @@ function processLine(bytes: Buffer, run: { vendor: Vendor; tenant: string | null
 
 export const command: Command = {
   name: 'normalize',
-  summary: 'normalize vendor CDRs (JSON lines on stdin) into the unified CDR v1 (JSON lines on stdout)',
+  summary: 'normalize vendor CDRs (JSON lines on stdin) into the unified CDR (JSON lines on stdout)',
   usage,
   async run(args) {
     const { vendor, tenant, options } = parse(args);

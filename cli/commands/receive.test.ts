@@ -37,7 +37,7 @@ describe('cdrflow receive --ops-port', () => {
         KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
       }, 60_000);
       expect(r.code).toBe(78);
-      expect(r.stderr.trim().split('\n')).toEqual([`cdrflow receive: --ops-port: cannot listen on 127.0.0.1:${taken}: the port is in use by another process; stop that process or choose another port`]);
+      expect(r.stderr.trim().split('\n')).toEqual([`cdrflow receive: --ops-port: cannot listen on 127.0.0.1:${taken}: the port is in use by another process (a server, or a connection that took it as its local port: ports in the kernel's ephemeral range, net.ipv4.ip_local_port_range, are handed out for those); stop that process or choose another port`]);
       expect(r.stderr).not.toMatch(/listening on/);
     } finally {
       await new Promise((r) => holder.close(r));

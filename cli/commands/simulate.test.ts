@@ -44,7 +44,7 @@ describe('cdrflow simulate bounds', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       expect(code, stderr).toBe(78);
-      expect(stderr).toBe(`cdrflow simulate: --port: cannot listen on 127.0.0.1:${port}: the port is in use by another process; stop that process or choose another port\n`);
+      expect(stderr).toBe(`cdrflow simulate: --port: cannot listen on 127.0.0.1:${port}: the port is in use by another process (a server, or a connection that took it as its local port: ports in the kernel's ephemeral range, net.ipv4.ip_local_port_range, are handed out for those); stop that process or choose another port\n`);
     } finally {
       await new Promise((resolve) => held.close(resolve));
     }

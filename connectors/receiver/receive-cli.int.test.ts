@@ -53,7 +53,7 @@ describe('cdrflow receive', () => {
       child.stderr.on('data', (d) => (stderr += d.toString()));
       const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
       expect(code).toBe(78);
-      expect(stderr.trim()).toBe(`cdrflow receive: receiver.port (env CDRFLOW_RECEIVER_PORT, \`cdrflow receive --port\`): cannot listen on 127.0.0.1:${taken}: the port is in use by another process; stop that process or choose another port`);
+      expect(stderr.trim()).toBe(`cdrflow receive: receiver.port (env CDRFLOW_RECEIVER_PORT, \`cdrflow receive --port\`): cannot listen on 127.0.0.1:${taken}: the port is in use by another process (a server, or a connection that took it as its local port: ports in the kernel's ephemeral range, net.ipv4.ip_local_port_range, are handed out for those); stop that process or choose another port`);
     } finally {
       await new Promise((r) => holder.close(r));
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-// normalize: raw vendor CDR envelopes (cdr.raw.<vendor>) → unified CDR v1 (schemas/cdr-normalized.avsc), as pure
+// normalize: raw vendor CDR envelopes (cdr.raw.<vendor>) → unified CDR (schemas/cdr-normalized.avsc), as pure
 // functions: no I/O, clock passed in, bad records returned as `bad_record` values for the dead-letter topic.
 export { MAPPING_VERSION, TENANT_FIELDS, normalize, normalizeBare, tenantOfRecord } from './normalize.ts';
 export type { VendorMapper } from './normalize.ts';
