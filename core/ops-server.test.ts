@@ -211,6 +211,22 @@ describe('ops server', () => {
     expect(answered.slice(from)).toEqual(statuses);
   });
 
+  it('counts a client that leaves while sending its query as 499, not as a query too large (413)', async () => {
+    const from = answered.length;
+    const port = Number(new URL(base).port);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /sql HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: 1000\r\n\r\nSELECT 1`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    await until(() => answered.length > from);
+    expect(answered.slice(from)).toEqual([499]);
+    await until(() => logged.some((l) => l.event === 'sql.refused' && l.fields['status'] === 499));
+    // A query too large is logged as well as counted ("every /sql request is logged").
+    expect((await post(`SELECT 1 -- ${'x'.repeat(70_000)}`)).status).toBe(413);
+    expect(logged.some((l) => l.event === 'sql.refused' && l.fields['status'] === 413)).toBe(true);
+  });
+
   it('aborts the query when the client goes away', async () => {
     const abort = new AbortController();
     const gone = fetch(`${base}/sql`, { method: 'POST', body: 'HANG', headers: { 'content-type': SQL_CONTENT_TYPE }, signal: abort.signal }).catch(() => 'aborted');

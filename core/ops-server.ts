@@ -162,11 +162,16 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
     h.sqlAnswered?.(415);
     return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
   }
-  const body = await bodyOr413(req, res, 'query');
-  if (body === undefined) return void h.sqlAnswered?.(413);
+  // Answered before the query runs: counted and logged like the others.
+  const refused = (status: number, reason: string) => {
+    h.sqlAnswered?.(status);
+    h.log?.('warn', 'sql.refused', { caller, status, reason });
+  };
+  const body = await bodyOr413(req, res, 'query', refused);
+  if (body === undefined) return;
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
   if (!/^[A-Za-z]+$/.test(format)) {
-    h.sqlAnswered?.(400);
+    refused(400, `invalid format ${format}`);
     return send(res, 400, 'text/plain', `invalid format ${format}\n`);
   }
   // The client going away cancels the query (the response closes before it was written).
@@ -214,15 +219,25 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
-/** The body as text, or undefined once it passed MAX_SQL_BYTES and was answered 413 (`what` names it there). */
-async function bodyOr413(req: IncomingMessage, res: ServerResponse, what: string): Promise<string | undefined> {
+/**
+ * The body as text, or undefined once it passed MAX_SQL_BYTES and was answered 413 (`what` names it there), or the
+ * client went away before sending all of it (nothing to answer: `refused` is told 499, as for a query cut short).
+ */
+async function bodyOr413(req: IncomingMessage, res: ServerResponse, what: string, refused?: (status: 413 | 499, reason: string) => void): Promise<string | undefined> {
   try {
     return await readBody(req, MAX_SQL_BYTES, what);
   } catch (err) {
-    send(res, 413, 'text/plain', `${(err as Error).message}\n`, { connection: 'close' });
+    if (!(err instanceof BodyTooLarge)) {
+      refused?.(499, `the client went away while sending the ${what}: ${(err as Error).message}`);
+      return void res.destroy();
+    }
+    refused?.(413, err.message);
+    send(res, 413, 'text/plain', `${err.message}\n`, { connection: 'close' });
     return undefined;
   }
 }
+
+class BodyTooLarge extends Error {}
 
 /** The body as text; rejected once it passes `limit` bytes (`what` names it in the message). */
 function readBody(req: IncomingMessage, limit: number, what: string): Promise<string> {
@@ -236,7 +251,7 @@ function readBody(req: IncomingMessage, limit: number, what: string): Promise<st
         // answer is written; what arrives until then is read and dropped). Destroying the request here closed the
         // socket before the 413 went out: the client saw a reset instead of the reason.
         chunks.length = 0;
-        reject(new Error(`${what} larger than ${limit} bytes`));
+        reject(new BodyTooLarge(`${what} larger than ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
