@@ -113,11 +113,6 @@ export class AppMetrics {
     for (const r of rows) this.receivedToInserted.observe({ vendor: r.vendor }, Math.max(0, nowMs - r.received_at.getTime()) / 1000);
   }
 
-  /**
-   * ClickHouse figures read at scrape time through `read`, which the job caches (one `cdr FINAL` query per
-   * CLICKHOUSE_FIGURES_TTL_MS, shared with /status). `read` returns undefined when ClickHouse cannot answer; the
-   * gauges then keep no sample.
-   */
   /** The engine's queries of POST /sql running now: set by registerSqlSessions once the sessions are open. */
   private sqlRunningNow: () => number = () => 0;
   readonly sqlQueries = new Counter({
@@ -138,6 +133,11 @@ export class AppMetrics {
     this.sqlRunningNow = () => sessions.running;
   }
 
+  /**
+   * ClickHouse figures read at scrape time through `read`, which the job caches (one `cdr FINAL` query per
+   * CLICKHOUSE_FIGURES_TTL_MS, shared with /status). `read` returns undefined when ClickHouse cannot answer; the
+   * gauges then keep no sample.
+   */
   registerClickHouseGauges(read: () => Promise<{ vendor: string; cdrs: number; billableMinutes: number }[] | undefined>): void {
     let pending: Promise<{ vendor: string; cdrs: number; billableMinutes: number }[] | undefined> | undefined;
     // Both gauges are collected in one scrape: share one query between them.
