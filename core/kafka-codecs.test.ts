@@ -78,6 +78,27 @@ describe('record batch decompressors', () => {
     expect(lz4Decompress(lz4Repeated(2)).equals(Buffer.alloc(8 * MiB))).toBe(true);
   });
 
+  it('refuse a ZSTD batch whose window would take the memory or the time before any output: fzstd allocates a frame\'s window and copies all of it at every block', () => {
+    const frame = (descriptor: number, blocks: Buffer[]) => Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, descriptor]), ...blocks]);
+    const raw = (bytes: Buffer, last: boolean) => {
+      const h = (bytes.length << 3) | (last ? 1 : 0);
+      return Buffer.concat([Buffer.from([h & 255, (h >>> 8) & 255, (h >>> 16) & 255]), bytes]);
+    };
+    // 14 bytes declaring a window of 1.86 GiB (2^30 + 7/8 of it): 7 times the limit allocated for 128 KiB of output.
+    let started = Date.now();
+    expect(() => zstdDecompress(zstdRle(1).fill((20 << 3) | 7, 5, 6))).toThrow(/window/);
+    // 200 bytes in 1-byte blocks under a 128 MiB window: a 128 MiB copy per byte (1 s here; 20 minutes for 1 MiB).
+    const tiny = frame(17 << 3, Array.from({ length: 200 }, (_, i) => raw(Buffer.from('a'), i === 199)));
+    expect(zstdDecompress(tiny).equals(Buffer.alloc(200, 'a'))).toBe(true);
+    expect(Date.now() - started).toBeLessThan(300);
+    const flood = frame(17 << 3, Array.from({ length: 100_000 }, (_, i) => raw(Buffer.from('a'), i === 99_999)));
+    started = Date.now();
+    expect(() => zstdDecompress(flood)).toThrow(/ZSTD/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    // A frame of one block of 1 KiB under the largest window a Kafka broker reads (128 MiB) is read.
+    expect(zstdDecompress(frame(17 << 3, [raw(Buffer.alloc(1024, 'b'), true)])).equals(Buffer.alloc(1024, 'b'))).toBe(true);
+  });
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');
