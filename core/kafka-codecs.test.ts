@@ -99,6 +99,37 @@ describe('record batch decompressors', () => {
     expect(zstdDecompress(frame(17 << 3, [raw(Buffer.alloc(1024, 'b'), true)])).equals(Buffer.alloc(1024, 'b'))).toBe(true);
   });
 
+  it('read LZ4 frames as the frame format has them and refuse what lz4js took for data', async () => {
+    const { createRequire } = await import('node:module');
+    const xxh = createRequire(import.meta.url)('lz4js/xxh32.js') as { hash(seed: number, b: Uint8Array, at: number, n: number): number };
+    const frame = Buffer.from(lz4.compress(text));
+    const size = frame.readUInt32LE(7);
+    const block = frame.subarray(11, 11 + size);
+    const header = (flags: number, extra: Buffer = Buffer.alloc(0)) => {
+      const h = Buffer.concat([frame.subarray(0, 4), Buffer.from([frame[4]! | flags, frame[5]!]), extra, Buffer.alloc(1)]);
+      h[h.length - 1] = (xxh.hash(0, h, 4, h.length - 5) >> 8) & 255;
+      return h;
+    };
+    // Block checksums (FLG bit 4; KafkaLZ4BlockInputStream reads them): 4 bytes AFTER each block's data.
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32LE(xxh.hash(0, block, 0, block.length) >>> 0);
+    expect(lz4Decompress(Buffer.concat([header(0x10), frame.subarray(7, 11), block, sum, Buffer.alloc(4)])).equals(text)).toBe(true);
+    // A content size declared (python-lz4 does) is what the frame must expand to, not a size to cut it to.
+    const declared = (n: number) => {
+      const cs = Buffer.alloc(8);
+      cs.writeUInt32LE(n);
+      return Buffer.concat([header(0x08, cs), frame.subarray(7)]);
+    };
+    expect(lz4Decompress(declared(text.length)).equals(text)).toBe(true);
+    expect(() => lz4Decompress(declared(100))).toThrow(/LZ4/);
+    // 12 bytes: a block declaring 2 GiB in a frame that ends there. lz4js ran 42 s on it and returned 8 MiB of zeros.
+    const started = Date.now();
+    expect(() => lz4Decompress(Buffer.concat([frame.subarray(0, 7), Buffer.from([0xff, 0xff, 0xff, 0x7f, 0])]))).toThrow(/LZ4/);
+    // A match reaching before the start of the output (lz4js wrote zeros for it).
+    expect(() => lz4Decompress(Buffer.concat([frame.subarray(0, 7), Buffer.from([4, 0, 0, 0, 0x04, 0x10, 0x00, 0x00, 0, 0, 0, 0])]))).toThrow(/LZ4/);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');
