@@ -1,6 +1,6 @@
 // The decompressors of core/kafka-codecs.ts on their own: what each codec's batch expands to, and a batch that would
 // expand past MAX_DECOMPRESSED_BATCH_BYTES refused with a clear error before the memory is taken. Batches the broker
-// and a foreign producer compressed are read in kafka-codecs.int.test.ts.
+// and a foreign producer compressed are read in test/interop/compressed-batches.int.test.ts.
 // First: kafkajs with its read_committed correction and these codecs registered (core/kafka.ts).
 import './kafka.ts';
 import { gzipSync } from 'node:zlib';
