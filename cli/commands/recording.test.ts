@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { command, parseCdrId } from './recording.ts';
+import { EXIT_CONFIG } from '../../core/exit-codes.ts';
 import { parseAuthHeaders, verifyDigest } from '../../connectors/huawei-privatenumber/aksk.ts';
 
 const APP = { appKey: 'cliRecApp', appSecret: 'cliRecSecret' };
@@ -89,7 +90,10 @@ describe('cdrflow recording', () => {
       expect(log).toHaveBeenCalledWith('https://dl.example/r1.wav');
       expect(await command.run([`huawei-privatenumber:${APP.appKey}:s2`, '--record', unrecorded, '--base-url', baseUrl])).toBe(3);
       expect(err).toHaveBeenCalledWith(expect.stringContaining('recordFlag is 0'));
-      await expect(command.run(['huawei-privatenumber:otherApp:s1', '--record', recorded])).rejects.toThrow(/no credentials/);
+      // What the configuration lacks is an invalid configuration (78), as the help says.
+      await expect(command.run(['huawei-privatenumber:otherApp:s1', '--record', recorded])).rejects.toMatchObject({ code: EXIT_CONFIG, message: expect.stringMatching(/^no credentials for appKey "otherApp"/) });
+      vi.stubEnv('CDRFLOW_HUAWEI_APPS', '');
+      await expect(command.run([`huawei-privatenumber:${APP.appKey}:s1`, '--record', recorded])).rejects.toMatchObject({ code: EXIT_CONFIG, message: expect.stringMatching(/^no Huawei apps/) });
     } finally {
       log.mockRestore();
       err.mockRestore();

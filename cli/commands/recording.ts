@@ -2,8 +2,8 @@
 // (cdr_id = huawei-privatenumber:<appKey>:<sessionId>) in the raw topic, or takes it from --record, then asks
 // Huawei's recording API (301 Location) or falls back to recordFileDownloadUrl.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
-import { EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
+import { ExitError, UsageError } from '../command.ts';
+import { EXIT_CONFIG, EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
@@ -81,9 +81,10 @@ export const command: Command = {
       overrides: (doc) => baseUrlFlag !== undefined && setIn(doc, ['receiver', 'huawei', 'recordingLinks', 'baseUrl'], baseUrlFlag),
     });
     const huawei = config.receiver?.huawei;
-    if (!huawei) throw new UsageError('no Huawei apps: give --config with receiver.huawei.apps, or CDRFLOW_HUAWEI_APPS');
+    // What the configuration lacks is the configuration's (exit 78, as the help says), not the command line's.
+    if (!huawei) throw new ExitError(EXIT_CONFIG, 'no Huawei apps: give --config with receiver.huawei.apps, or CDRFLOW_HUAWEI_APPS');
     const app = huawei.apps.find((a) => a.appKey === tenant);
-    if (!app) throw new Error(`no credentials for appKey ${tenant} in the Huawei apps (receiver.huawei.apps / CDRFLOW_HUAWEI_APPS)`);
+    if (!app) throw new ExitError(EXIT_CONFIG, `no credentials for appKey ${quote(tenant, 80)} in the Huawei apps (receiver.huawei.apps / CDRFLOW_HUAWEI_APPS)`);
     const topic = values.topic ?? huawei.topics.fee;
     const baseUrl = huawei.recordingLinks.baseUrl;
 
