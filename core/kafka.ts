@@ -2,8 +2,8 @@
 // one-file change). Everything else talks to Kafka through the small types below.
 // First: corrects kafkajs's read_committed filter before kafkajs loads (core/kafkajs-read-committed.ts).
 import './kafkajs-read-committed.ts';
-// Then: reads record batches in every codec Kafka has, not only gzip (core/kafka-codecs.ts).
-import './kafka-codecs.ts';
+// Then: reads record batches in every codec Kafka has, not only gzip (core/compression/).
+import './compression/index.ts';
 import { createRequire } from 'node:module';
 import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';

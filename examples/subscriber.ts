@@ -10,10 +10,10 @@
 // kafkajs 2.2.4's read_committed passes records of aborted transactions when two transactions on a partition abort in
 // the opposite order to the one they began in (two normalize members restarting do that); the one-file correction
 // below, imported before kafkajs, fixes it (a service on kafkajs copies the file; Java's and librdkafka's consumers
-// are not affected). kafkajs reads only gzip batches; core/kafka-codecs.ts registers Snappy, LZ4 and ZSTD readers, for
+// are not affected). kafkajs reads only gzip batches; core/compression/ registers Snappy, LZ4 and ZSTD readers, for
 // a topic whose batches a producer or the broker (`compression.type`) compressed so.
 import '../core/kafkajs-read-committed.ts';
-import '../core/kafka-codecs.ts';
+import '../core/compression/index.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 

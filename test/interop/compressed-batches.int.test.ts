@@ -1,4 +1,4 @@
-// Record batches in every codec Kafka has, read by cdrflow (core/kafka-codecs.ts). kafkajs decompresses only gzip by
+// Record batches in every codec Kafka has, read by cdrflow (core/compression/). kafkajs decompresses only gzip by
 // itself: a batch in Snappy, LZ4 or ZSTD crashed every kafkajs consumer of its partition at that batch, at every
 // restart, so one topic setting stopped a stage for good. Batches come compressed two ways, both checked here with
 // real writers: the broker recompresses what it is sent when the topic (or the cluster) sets `compression.type` (the

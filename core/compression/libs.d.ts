@@ -1,4 +1,4 @@
-// Types of the pure-JavaScript decompressors core/kafka-codecs.ts uses (the packages ship none): only what it calls.
+// Types of the pure-JavaScript codecs the compression tests write batches with (the packages ship none): only what they call.
 declare module 'lz4js' {
   const lz4: {
     /** The decompressed size of an LZ4 frame: its declared content size, or the sum of its blocks' bounds. */
