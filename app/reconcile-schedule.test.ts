@@ -160,7 +160,7 @@ describe('reconcile.schedule: when it runs', () => {
     scheduled({ initialDelaySec: 60, intervalSec: 600 });
     await vi.advanceTimersByTimeAsync(60_000 + 600_000);
     expect(runs.requests).toHaveLength(1);
-    expect(logged).toEqual([{ level: 'info', event: 'reconcile.skipped', fields: { reason: 'a reconcile run is already in progress in this job; try again when it finished' } }]);
+    expect(logged).toEqual([{ level: 'info', event: 'reconcile.skipped', fields: { reason: expect.stringMatching(/^a reconcile run is already in progress in this job \(the schedule's, .+, started .+Z\); try again when it finished$/) } }]);
     finish();
     await vi.advanceTimersByTimeAsync(600_000);
     expect(runs.requests).toHaveLength(2);

@@ -43,7 +43,8 @@ describe('reconcile service (POST /reconcile)', () => {
     void service.handle(BODY, () => {});
     const second = lines();
     await service.handle(BODY, second.write);
-    expect(second.out).toEqual([{ error: 'a reconcile run is already in progress in this job; try again when it finished', exitCode: 3 }]);
+    // Which run holds it, and since when.
+    expect(second.out).toEqual([{ error: expect.stringMatching(/^a reconcile run is already in progress in this job \(another client's, 2026-11-30, started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); try again when it finished$/), exitCode: 3 }]);
   });
 
   it('aborts a run whose client went away, logs it, and takes the next run at once', async () => {

@@ -22,8 +22,11 @@ import { EXIT_USAGE } from '../core/exit-codes.ts';
 /** Another run holds the job's reconcile (one at a time): no verdict about the data, try again later. */
 export class ReconcileBusyError extends Error {
   override readonly name = 'ReconcileBusyError';
-  constructor() {
-    super('a reconcile run is already in progress in this job; try again when it finished');
+  constructor(running: { trigger: string; from: string; to: string; since: Date }) {
+    // Which run, and since when: the demo's schedule starts one a minute after start-up and it takes minutes.
+    const whose = running.trigger === 'schedule' ? 'the schedule' : running.trigger === 'ops' ? 'another client' : running.trigger;
+    const days = running.from === running.to ? running.from : `${running.from} .. ${running.to}`;
+    super(`a reconcile run is already in progress in this job (${whose}'s, ${days}, started ${running.since.toISOString().slice(0, 19)}Z); try again when it finished`);
   }
 }
 
@@ -143,14 +146,15 @@ export function startReconcileService(
   parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
 ): ReconcileService {
   const metrics = new ReconcileMetrics(parts.promRegistry);
-  let running: Promise<ReconcileOutcome> | undefined;
+  let running: { trigger: string; from: string; to: string; since: Date } | undefined;
   const abort = new AbortController();
   const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
-    if (running) throw new ReconcileBusyError();
+    if (running) throw new ReconcileBusyError(running);
     const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
     const signal = client ? AbortSignal.any([abort.signal, client]) : abort.signal;
-    running = runReconcile(deps, req, signal).finally(() => (running = undefined));
-    return running;
+    const outcome = runReconcile(deps, req, signal).finally(() => (running = undefined));
+    running = { trigger: req.trigger, from: req.from, to: req.to, since: new Date() };
+    return outcome;
   };
 
   // The demo reconciles every few minutes (yesterday and today up to the cut-off) so the figures and gauges show.
