@@ -6,7 +6,7 @@ import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE, signalExit } from '../../
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
-import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, unreachableAfterRetries, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 import { PollStopped } from '../../connectors/poller/reader.ts';
 
@@ -33,7 +33,7 @@ exist already and is never created; a topic that does not, or another vendor's r
 
 Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec (or calls may still have been running),
 run the same command again after the time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
-be read (a re-run cannot change that); 64 usage, a --from later than now - settleSec, or a --topic refused; 69 Kafka not reachable;
+be read (a re-run cannot change that); 64 usage, a --from later than now - settleSec, or a --topic refused; 69 Kafka not reachable, or the vendor API or registry after the connector's retries;
 78 config; ${signalExit('SIGINT')} / ${signalExit('SIGTERM')} stopped by SIGINT / SIGTERM (run the same command again to resume); 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 
 ${CONNECTION_FLAGS}`;
@@ -90,7 +90,7 @@ export const command: Command = {
         throw new ExitError(signalExit(signal), `stopped by ${signal}: run the same command again to resume${resume}`);
       }
       // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
-      return rethrowUnreachable(err, config);
+      return rethrowUnreachable(err, config).catch((e: unknown) => Promise.reject(unreachableAfterRetries(e)));
     } finally {
       stop.dispose();
       await connector.close();

@@ -6,7 +6,7 @@ import { PollStopped } from '../../connectors/poller/reader.ts';
 import type { RunOnceResult } from '../../connectors/poller/live.ts';
 import { parseFlags } from '../args.ts';
 import { rethrowUnreachable } from '../kafka-access.ts';
-import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, unreachableAfterRetries, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
 
@@ -17,7 +17,7 @@ Runs until SIGINT/SIGTERM; --once catches up once and exits (prints the counts a
 and prints the counts so far with "stopped"; a second one later exits at once.
 
 Exit status: 0 caught up (--once), or stopped by SIGINT/SIGTERM (live); ${signalExit('SIGINT')} / ${signalExit('SIGTERM')} --once stopped by
-SIGINT / SIGTERM; ${EXIT_USAGE} usage, or a topic flag refused; ${EXIT_UNAVAILABLE} Kafka not reachable (--once); ${EXIT_CONFIG} config; 1 error.
+SIGINT / SIGTERM; ${EXIT_USAGE} usage, or a topic flag refused; ${EXIT_UNAVAILABLE} Kafka not reachable, or (--once) the vendor API or registry after the connector's retries; ${EXIT_CONFIG} config; 1 error.
 
 ${CONNECTION_FLAGS}`;
 
@@ -52,7 +52,7 @@ export const command: Command = {
         console.log(JSON.stringify({ vendor, ...partial, ...connector.metrics.counts, stopped }));
         throw new ExitError(signalExit(stopped), `stopped by ${stopped}: the windows Kafka acknowledged are checkpointed; the next poll continues after them`);
       }
-      return once ? rethrowUnreachable(err, config) : Promise.reject(err);
+      return once ? rethrowUnreachable(err, config).catch((e: unknown) => Promise.reject(unreachableAfterRetries(e))) : Promise.reject(err);
     } finally {
       stop.dispose();
       await connector.close();

@@ -86,6 +86,15 @@ describe('cdrflow backfill tencent-ccc', () => {
     expect(run.out.stderr).toContain('--tenant "1400000999" is not configured for tencent-ccc (configured: 1400000001)');
   });
 
+  it('the vendor API away for longer than the retries: one line, exit 69, and the same command resumes', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
+    writeFileSync(config, 'connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "127.0.0.1:1"\n    protocol: http\n    retry:\n      initialMs: 10\n      maxMs: 20\n      maxAttempts: 2\n');
+    const run = backfill(['--config', config, '--tenant', '1400000001', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-01T01:00:00Z'], { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' });
+    expect(await run.exit).toBe(69);
+    const lines = run.out.stderr.trim().split('\n');
+    expect(lines.at(-1)).toMatch(/^cdrflow backfill: DescribeProtectedTelCdr SdkAppId=1400000001 \[\d+,\d+\] page 0 of 100 records: .*ECONNREFUSED.*: still not reachable after the connector's retries; run the same command again to resume \(the windows read are checkpointed\)$/);
+  });
+
   it('a range not over yet: reads up to now - settleSec (exit 75), and the same command run later reads the rest', async () => {
     sim = await startCccSimulator({ credentials: { AKIDcli: 'cli-key' }, sdkAppIds: [1400000001], seed: 32, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
