@@ -255,9 +255,9 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
   };
 
   const sumHuawei = (all: HuaweiPusherStats[]): DemoTrafficStats['huawei'] => {
-    const out = { batches: 0, recordsGenerated: 0, attempts: 0, acceptedBatches: 0, acceptedRecords: 0, failures: {} as Record<string, number>, retries: 0, duplicatesPushed: 0, gaveUpBatches: 0, gaveUpRecords: 0, abandonedOnStop: 0 };
+    const out = { batches: 0, recordsGenerated: 0, attempts: 0, acceptedBatches: 0, acceptedRecords: 0, failures: {} as Record<string, number>, retries: 0, duplicatesPushed: 0, gaveUpBatches: 0, gaveUpRecords: 0, abandonedOnStop: 0, unacceptedOnStop: 0 };
     for (const s of all) {
-      for (const k of ['batches', 'recordsGenerated', 'attempts', 'acceptedBatches', 'acceptedRecords', 'retries', 'duplicatesPushed', 'gaveUpBatches', 'gaveUpRecords', 'abandonedOnStop'] as const) out[k] += s[k];
+      for (const k of ['batches', 'recordsGenerated', 'attempts', 'acceptedBatches', 'acceptedRecords', 'retries', 'duplicatesPushed', 'gaveUpBatches', 'gaveUpRecords', 'abandonedOnStop', 'unacceptedOnStop'] as const) out[k] += s[k];
       for (const [code, c] of Object.entries(s.failures)) out.failures[code] = (out.failures[code] ?? 0) + c;
     }
     return out;

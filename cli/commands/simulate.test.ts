@@ -74,7 +74,7 @@ describe('cdrflow simulate bounds', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       expect(code, stderr).toBe(expectedCode);
-      if (expectedCode === 69) expect(stderr).toContain(`1 record(s) were never accepted by ${to} (given up after the vendor's retries): is the receiver running there?`);
+      if (expectedCode === 69) expect(stderr).toContain(`1 record(s) were never accepted by ${to} (given up after the vendor's retries, or refused and still being retried when stopped): is the receiver running there?`);
       else expect(stderr).toContain('"accepted":1,');
     } finally {
       if (receiver.listening) await new Promise((resolve) => receiver.close(resolve));

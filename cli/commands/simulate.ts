@@ -32,7 +32,8 @@ Common:
 
 The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.
 Huawei pushes are retried on Huawei's schedule: 1, 4, 9, 106, 203 and 300 minutes after a refusal (Ctrl-C ends the wait).
-Exit status: 0; ${EXIT_UNAVAILABLE} a push client gave up on records the receiver never accepted; 64 usage; 78 a taken --port.`;
+Exit status: 0; ${EXIT_UNAVAILABLE} a push client gave up on records the receiver never accepted, or was stopped while
+still retrying records it refused; 64 usage; 78 a taken --port.`;
 
 const FLAGS = {
   port: { type: 'string' },
@@ -171,7 +172,8 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     });
     stop = () => pusher.stop();
     report = () => JSON.stringify(pusher.stats());
-    undelivered = () => pusher.stats().gaveUpRecords;
+    // Given up after Huawei's retries, or refused and still being retried when stopped: never accepted either way.
+    undelivered = () => pusher.stats().gaveUpRecords + pusher.stats().unacceptedOnStop;
     if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
   } else {
     const l = DEMO_CREDENTIALS.lvms;
@@ -203,6 +205,6 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
   // `simulate … --total N` against a receiver that is down learned nothing from exit 0 (an operator walk).
   const lost = undelivered();
   if (lost === 0) return 0;
-  print(`${lost} record(s) were never accepted by ${o.to} (given up after the vendor's retries): is the receiver running there?`);
+  print(`${lost} record(s) were never accepted by ${o.to} (given up after the vendor's retries, or refused and still being retried when stopped): is the receiver running there?`);
   return EXIT_UNAVAILABLE;
 }

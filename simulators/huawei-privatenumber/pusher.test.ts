@@ -91,6 +91,21 @@ describe('startHuaweiPusher', () => {
     expect(stats).toMatchObject({ gaveUpBatches: 1, gaveUpRecords: 10, acceptedRecords: 0 });
   });
 
+  it('stop() while refused records wait for their re-push counts them as never accepted (unacceptedOnStop)', async () => {
+    const sink = new MemorySink();
+    const r = await receiver(sink);
+    sink.failing = true;
+    // The real schedule (first re-push after a minute): stopped while the refused batches wait for it.
+    const pusher = startHuaweiPusher({ url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 4, totalRecords: 12, minBatch: 4, maxBatch: 4, recordsPerSecond: 1000 });
+    while (pusher.stats().retries < 3) await new Promise((res) => setTimeout(res, 10));
+    const stats = await pusher.stop();
+    expect(stats).toMatchObject({ recordsGenerated: 12, acceptedRecords: 0, gaveUpRecords: 0, unacceptedOnStop: 12 });
+    // Accepted ones are not counted: the same with a receiver that takes everything.
+    sink.failing = false;
+    const ok = startHuaweiPusher({ url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 4, totalRecords: 12, minBatch: 4, maxBatch: 4, recordsPerSecond: 1000, duplicateRate: 0 });
+    expect(await ok.done).toMatchObject({ acceptedRecords: 12, unacceptedOnStop: 0 });
+  });
+
   it('stop() ends an open-ended run', async () => {
     const sink = new MemorySink();
     const r = await receiver(sink);

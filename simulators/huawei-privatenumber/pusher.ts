@@ -59,6 +59,11 @@ export interface HuaweiPusherStats {
   waiting: number;
   /** Batches that were still queued or waiting for a retry when stop() was called. */
   abandonedOnStop: number;
+  /**
+   * Records the receiver had refused (or not answered) at least once and had not accepted when stop() was called:
+   * waiting for their next retry, or refused again while in flight. Never accepted, as the given-up ones.
+   */
+  unacceptedOnStop: number;
 }
 
 export interface HuaweiPusher {
@@ -95,11 +100,13 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
 
   const stats: HuaweiPusherStats = {
     batches: 0, recordsGenerated: 0, attempts: 0, acceptedBatches: 0, acceptedRecords: 0, failures: {}, retries: 0,
-    duplicatesPushed: 0, gaveUpBatches: 0, gaveUpRecords: 0, inFlight: 0, waiting: 0, abandonedOnStop: 0,
+    duplicatesPushed: 0, gaveUpBatches: 0, gaveUpRecords: 0, inFlight: 0, waiting: 0, abandonedOnStop: 0, unacceptedOnStop: 0,
   };
   const keys = new Set<string>();
   const ready: Batch[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  /** Records of refused batches waiting for their retry slot, by batch id. */
+  const retrying = new Map<number, number>();
   let generating = true;
   let genTimer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -178,10 +185,14 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
         }
       } else if (!stopped) {
         stats.retries++;
+        if (!batch.duplicate) retrying.set(batch.id, batch.records.length);
         later(wait * minuteMs, () => {
+          retrying.delete(batch.id);
           ready.push({ ...batch, attempt: batch.attempt + 1 });
           pump();
         });
+      } else if (!batch.duplicate) {
+        stats.unacceptedOnStop += batch.records.length;
       }
     }
     pump();
@@ -218,6 +229,9 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
     stopped = true;
     if (genTimer) clearTimeout(genTimer);
     stats.abandonedOnStop += ready.length + timers.size;
+    for (const records of retrying.values()) stats.unacceptedOnStop += records;
+    for (const b of ready) if (b.attempt > 0 && !b.duplicate) stats.unacceptedOnStop += b.records.length;
+    retrying.clear();
     for (const t of timers) clearTimeout(t);
     timers.clear();
     ready.length = 0;
