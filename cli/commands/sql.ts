@@ -24,7 +24,11 @@ Options:
   --format F     any ClickHouse output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow, Markdown, …
   --config FILE  the same file as \`cdrflow start\` (ops port, ClickHouse location, database)
 
-While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).`;
+While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).
+
+Exit status: 0 answered; 1 the query refused or failed (not a read, a syntax error with a caret under it, an unknown
+table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown --format, a query over
+64 KiB); 78 config.`;
 
 function parseArgs(args: string[]): { query: string; format: string; config: string | undefined } {
   const { values, positionals } = parseFlags(
