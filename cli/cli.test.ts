@@ -164,7 +164,10 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
   it('an unknown option before the command is named as an option, not a command', () => {
     const r = cdrflow(['--bogus-global', 'status']);
     expect(r.status, r.stderr).toBe(64);
-    expect(r.stderr).toMatch(/^cdrflow: unknown global option "--bogus-global"; the global options are --help, --version, --log-level, --no-color/);
+    expect(r.stderr).toMatch(/^cdrflow: unknown global option "--bogus-global"; the global options are --help, --version, --log-level, --no-color/);    // A near miss of a global option is named.
+    const typo = cdrflow(['--versoin']);
+    expect(typo.status, typo.stderr).toBe(64);
+    expect(typo.stderr).toMatch(/^cdrflow: unknown global option "--versoin" \(did you mean --version\?\); the global options are/);
   });
 
   it('run normalize --instance with an empty id is a usage error (it fell back to the host name)', () => {

@@ -64,7 +64,8 @@ async function printHelp(): Promise<void> {
 async function unknownCommand(name: string): Promise<number> {
   // `cdrflow --bogus status` said "unknown command --bogus": an option before the command is a global one or nothing.
   if (name.startsWith('-')) {
-    console.error(`cdrflow: unknown global option ${quote(name)}; the global options are --help, --version, --log-level, --no-color, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
+    const near = name.startsWith('--') ? didYouMean(name.slice(2).split('=')[0]!, ['help', 'version', 'log-level', 'no-color']) : undefined;
+    console.error(`cdrflow: unknown global option ${quote(name)}${near ? ` (did you mean --${near}?)` : ''}; the global options are --help, --version, --log-level, --no-color, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
     return EXIT_USAGE;
   }
   const guess = didYouMean(name, commandNames());
