@@ -170,6 +170,18 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     expect(typo.stderr).toMatch(/^cdrflow: unknown global option "--versoin" \(did you mean --version\?\); the global options are/);
   });
 
+  it('an unknown action or vendor is named as unknown, with the ones there are', () => {
+    for (const [args, message] of [
+      [['schemas', 'foo'], 'cdrflow schemas: unknown action "foo"; use register or check'],
+      [['simulate', 'foo'], 'cdrflow simulate: unknown vendor "foo"; use one of tencent-ccc, tencent-trtc, huawei-privatenumber, alibaba-lvms'],
+      [['replay', '--vendor', 'foo'], 'cdrflow replay: --vendor needs one of tencent-ccc, tencent-trtc, huawei-privatenumber, alibaba-lvms, got "foo"'],
+    ] as const) {
+      const r = cdrflow([...args]);
+      expect(r.status, r.stderr).toBe(64);
+      expect(r.stderr.split('\n')[0]).toBe(message);
+    }
+  });
+
   it('run normalize --instance with an empty id is a usage error (it fell back to the host name)', () => {
     const r = cdrflow(['run', 'normalize', '--instance=']);
     expect(r.status, r.stderr).toBe(64);

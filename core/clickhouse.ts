@@ -90,7 +90,7 @@ export function assertEngineFree(dataDir: string): void {
     'config',
     `the embedded ClickHouse in ${dataDir} is in use by another process (PID ${pid}${since ? `, since ${since}` : ''}), ` +
       'most likely `cdrflow start`: while it runs, ask it with `cdrflow sql` or `cdrflow status`; stop it before `migrate`, ' +
-      '`replay` or anything else that opens the engine (or point CLICKHOUSE_URL at a ClickHouse server)',
+      '`run sink` or anything else that opens the engine (or point CLICKHOUSE_URL at a ClickHouse server)',
   );
 }
 

@@ -8,7 +8,7 @@ import { groupHasCommitted, groupLag, groupState, resetGroupToEarliest } from '.
 import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from '../../core/exit-codes.ts';
 import { groupIdSchema } from '../../transforms/normalize/service/config.ts';
 import type { AppConfig } from '../../app/config.ts';
-import { isVendor } from '../../core/topology.ts';
+import { VENDORS, isVendor } from '../../core/topology.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
@@ -58,7 +58,7 @@ export const command: Command = {
   async run(args) {
     const { values } = parseFlags(args, { config: { type: 'string' }, vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
     const vendors = values.vendor ?? [];
-    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of the vendors, got ${quote(v)}`);
+    for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of ${VENDORS.join(', ')}, got ${quote(v)}`);
     if (values.group === '') throw new UsageError('--group needs a value');
     const config = loadCommandConfig({ file: values.config });
     // The group and topics normalize really uses (namespace applied), so a namespaced pipeline replays its own group.

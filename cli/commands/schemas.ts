@@ -4,7 +4,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
-import { boundReason, printable } from '../../core/input-limits.ts';
+import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
 import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
@@ -74,7 +74,8 @@ export const command: Command = {
     const { values, positionals } = parseFlags(args, { registry: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
     const [action] = positionals;
     const url = values.registry ?? endpoints(loadCommandConfig({ file: values.config })).registryUrl;
-    if (action !== 'register' && action !== 'check') throw new UsageError('name the action: register or check');
+    if (action === undefined) throw new UsageError('name the action: register or check');
+    if (action !== 'register' && action !== 'check') throw new UsageError(`unknown action ${quote(action)}; use register or check`);
     httpUrl('--registry', url, "the registry's base URL (http://host:port/…)");
     try {
       return await schemasAction(action, url);

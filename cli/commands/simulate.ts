@@ -12,6 +12,7 @@ import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
 import { startLvmsSubmitter } from '../../simulators/alibaba-lvms/index.ts';
 import { DEMO_CREDENTIALS } from '../../app/demo.ts';
+import { quote } from '../../core/input-limits.ts';
 
 const VENDORS = ['tencent-ccc', 'tencent-trtc', 'huawei-privatenumber', 'alibaba-lvms'] as const;
 
@@ -53,8 +54,8 @@ const MAX_HISTORY_RECORDS = 2_000_000;
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, FLAGS, { maxPositionals: 1 });
   const [vendor] = positionals;
-  if (!vendor || !(VENDORS as readonly string[]).includes(vendor))
-    throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
+  if (!vendor) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
+  if (!(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`unknown vendor ${quote(vendor)}; use one of ${VENDORS.join(', ')}`);
   const num = (flag: keyof typeof FLAGS, min: number, fallback: number) => {
     const v = values[flag];
     return v === undefined ? fallback : numberAtLeast(`--${flag}`, v, min);
