@@ -62,6 +62,19 @@ describe('loadAppConfig', () => {
     expect(found.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('answers a mistyped key with the key of that section it most likely meant, at any depth', () => {
+    const path = file(
+      'typo.yaml',
+      ['connectors:', '  tencent-ccc: { secretId: a, secretKey: b, sdkAppId: [1400000001] }', 'sink: { flushRow: 5 }', 'receiver:', '  huawei:', '    apps: [{ appkey: k, appSecret: s }]', 'zzz: 1'].join('\n'),
+    );
+    const found = new Map(problems(() => loadAppConfig({ file: path, env: {} })).map((p) => [p.path, p.message]));
+    expect(found.get('connectors.tencent-ccc')).toBe('Unrecognized key: "sdkAppId" (did you mean "sdkAppIds"?)');
+    expect(found.get('sink')).toBe('Unrecognized key: "flushRow" (did you mean "flushRows"?)');
+    expect(found.get('receiver.huawei.apps.0')).toBe('Unrecognized key: "appkey" (did you mean "appKey"?)');
+    // Nothing close: the key alone.
+    expect(found.get('(root)')).toBe('Unrecognized key: "zzz"');
+  });
+
   it('refuses an app or tenant listed twice, naming both places (the last secret won silently)', () => {
     const found = problems(() =>
       loadAppConfig({

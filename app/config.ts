@@ -484,7 +484,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   options.overrides?.(doc);
   applyNamespace(doc);
   const parsed = appConfigSchema.safeParse(doc);
-  if (!parsed.success) problems.push(...zodIssues(parsed.error).filter(notAboutUnreadableEnv(problems)).map(missingWithEnvHint));
+  if (!parsed.success) problems.push(...zodIssues(parsed.error, appConfigSchema).filter(notAboutUnreadableEnv(problems)).map(missingWithEnvHint));
   const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
   const crossed = topologyProblems(parsed.data);

@@ -3,7 +3,8 @@
 // value or a value out of range ends the run before anything starts, with one line naming the flag (exit 64): a
 // typo such as `--mode e2e` must not start ten minutes of the default modes, and `--records 1e99` must not start
 // building records until the heap gives out.
-import { parseFlags, didYouMean, type FlagSpecs, type FlagValues } from '../cli/args.ts';
+import { parseFlags, type FlagSpecs, type FlagValues } from '../cli/args.ts';
+import { didYouMean } from '../core/did-you-mean.ts';
 import { UsageError } from '../cli/command.ts';
 
 /** What a file in bench/suites/ exports. A suite that takes flags declares them and checks their values. */

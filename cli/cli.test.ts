@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { didYouMean, editDistance } from './args.ts';
+import { didYouMean, editDistance } from '../core/did-you-mean.ts';
 import { takeColorFlags, useColor } from './output.ts';
 import { pointAtError } from './commands/sql.ts';
 import { createClickHouse } from '../core/clickhouse.ts';

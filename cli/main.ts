@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
-import { didYouMean } from './args.ts';
+import { didYouMean } from '../core/did-you-mean.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
 import { quote } from '../core/input-limits.ts';

@@ -1,6 +1,7 @@
 // Zod validation problems as "path: message": every config loader and command reports them the same way, so a
 // user sees where in the file or flags each problem is.
 import type { z } from 'zod';
+import { didYouMean } from './did-you-mean.ts';
 
 export interface ConfigProblem {
   /** Dotted path, e.g. `connectors.tencent-ccc.sdkAppIds.0`; `(root)` for the document itself. */
@@ -8,8 +9,54 @@ export interface ConfigProblem {
   message: string;
 }
 
-export function zodIssues(error: z.ZodError): ConfigProblem[] {
-  return tightestBounds(error.issues).map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: i.message }));
+/**
+ * The problems of `error`, one per issue. Given the `schema` that refused the document, a key it does not know is
+ * answered with the key of that object it most likely meant (`sdkAppId`: did you mean "sdkAppIds"?).
+ */
+export function zodIssues(error: z.ZodError, schema?: z.ZodType): ConfigProblem[] {
+  return tightestBounds(error.issues).map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: withGuess(i, schema) }));
+}
+
+function withGuess(i: Issue, schema: z.ZodType | undefined): string {
+  if (i.code !== 'unrecognized_keys' || schema === undefined) return i.message;
+  const known = objectKeysAt(schema, i.path);
+  const guesses = known === undefined ? [] : i.keys.map((k) => [k, didYouMean(k, known)] as const).filter(([, g]) => g !== undefined);
+  if (guesses.length === 0) return i.message;
+  if (i.keys.length === 1) return `${i.message} (did you mean ${JSON.stringify(guesses[0]![1])}?)`;
+  return `${i.message} (${guesses.map(([k, g]) => `${JSON.stringify(k)}: did you mean ${JSON.stringify(g)}?`).join('; ')})`;
+}
+
+/** zod's definition of a schema: enough of it to walk objects, arrays, records and their wrappers. */
+interface Def {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+}
+const defOf = (t: z.ZodType) => (t as unknown as { _zod: { def: Def } })._zod.def;
+
+/** The schema under its wrappers (optional, default, nullable, a pipe's input, …). */
+function unwrap(t: z.ZodType): z.ZodType {
+  for (let d = defOf(t); ; d = defOf(t)) {
+    const inner = d.innerType ?? (d.type === 'pipe' ? d.in : undefined);
+    if (inner === undefined) return t;
+    t = inner;
+  }
+}
+
+/** The keys of the object schema at `path`, or undefined when the path leads elsewhere (a union, a non-object). */
+function objectKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  let t = unwrap(schema);
+  for (const segment of path) {
+    const d = defOf(t);
+    const next = d.type === 'object' ? d.shape?.[String(segment)] : d.type === 'array' ? d.element : d.type === 'record' ? d.valueType : undefined;
+    if (next === undefined) return undefined;
+    t = unwrap(next);
+  }
+  const d = defOf(t);
+  return d.type === 'object' && d.shape ? Object.keys(d.shape) : undefined;
 }
 
 type Issue = z.core.$ZodIssue;

@@ -60,7 +60,8 @@ import { jobRun, latencyRun, stallText } from '../job-bench.ts';
 import { summarizeStalls, type LoopStall, type LoopStalls } from '../job-process.ts';
 import { watchLoopStalls } from '../loop-stall-probe.mjs';
 import { parseRates } from '../push-load.ts';
-import { didYouMean, integer, numberWithin, type FlagSpecs, type FlagValues } from '../../cli/args.ts';
+import { integer, numberWithin, type FlagSpecs, type FlagValues } from '../../cli/args.ts';
+import { didYouMean } from '../../core/did-you-mean.ts';
 import { UsageError } from '../../cli/command.ts';
 import { MachineCpuWindow, ThreadCpuWindow, compact, perRecord, sortCategories } from '../thread-cpu.ts';
 

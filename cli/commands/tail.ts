@@ -3,7 +3,8 @@
 // dead letters with the reason first and the record they carry decoded.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { didYouMean, integer, parseFlags } from '../args.ts';
+import { integer, parseFlags } from '../args.ts';
+import { didYouMean } from '../../core/did-you-mean.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
