@@ -1,7 +1,8 @@
 // The local Kafka + schema registry for `cdrflow start` when nothing external is configured: reused when running,
-// started through infra/local otherwise, and on exit only the servers this process started are stopped.
+// started through infra/local otherwise, and on exit only the servers this process started are stopped. While the job
+// runs, it holds a lease on the stack: `cdrflow infra down` refuses to stop the servers under it.
 import { rmSync } from 'node:fs';
-import { up } from '../infra/local/stack.ts';
+import { leaseStack, up } from '../infra/local/stack.ts';
 import { stackPaths } from '../infra/local/paths.ts';
 import { portOpen, readPid, stopPid } from '../infra/local/processes.ts';
 import { CdrflowError } from '../core/errors.ts';
@@ -42,13 +43,17 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
   if (!config.localInfra.autoStart) {
     const kafkaUp = !local.kafka || (await portOpen(local.kafkaPort));
     const registryUp = !local.registry || (await portOpen(local.registryPort));
-    if (kafkaUp && registryUp) return none;
+    if (kafkaUp && registryUp) {
+      const release = await leaseStack(base);
+      return { started: [], stop: async () => release() };
+    }
     throw new CdrflowError(
       'config',
       `the local ${!kafkaUp ? `Kafka (127.0.0.1:${local.kafkaPort})` : `schema registry (127.0.0.1:${local.registryPort})`} is not running and localInfra.autoStart is false: run \`npx cdrflow infra up\` or set KAFKA_BROKERS / SCHEMA_REGISTRY_URL`,
     );
   }
   const result = await up(base, (msg) => log(`infra: ${msg}`));
+  const release = await leaseStack(base);
   const paths = stackPaths(base);
   const started: LocalInfra['started'] = [];
   if (result.startedKafka) started.push({ name: 'kafka', pid: readPid(paths.kafkaPid) ?? -1 });
@@ -57,6 +62,7 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
   return {
     started,
     async stop(stopLog) {
+      release();
       // The registry first: it does not need Kafka, and Kafka's controlled shutdown is the slower one.
       for (const s of [...started].reverse()) {
         if (s.pid <= 0) continue;

@@ -19,7 +19,7 @@ Options:
                   use 29000)
   --config FILE   the pipeline's YAML or JSON (its localInfra.portBase)
                   Kafka = N+92, controller = N+93, registry = N+81 (health N+82)
-  --force         down: stop even while a test run holds a lease on the stack
+  --force         down: stop even while a test run or a running \`cdrflow start\` holds a lease on the stack
 
 State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.`;
 

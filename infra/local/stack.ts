@@ -128,7 +128,7 @@ export async function down(base: number, opts: { force?: boolean } = {}): Promis
   return withFileLock(paths.lock, async () => {
     const leases = liveLeases(paths.leasesDir);
     if (leases.length > 0 && !opts.force) {
-      throw new Error(`test run(s) ${leases.join(', ')} are using this stack; wait for them or pass --force`);
+      throw new Error(`process(es) ${leases.join(', ')} are using this stack (a test run, or a running \`cdrflow start\`); stop them first, or pass --force`);
     }
     return downUnlocked(paths);
   });
@@ -198,6 +198,24 @@ export async function status(base: number): Promise<ServerStatus[]> {
       detail: registryDetail,
     },
   ];
+}
+
+/**
+ * For `cdrflow start` on the local stack: registers this process as a user of it, so `cdrflow infra down` refuses to
+ * stop the servers under a running job (it did, without a word: the job then rode out an outage nobody meant).
+ * Released when the process exits (or by the returned function before that); a lease of a process killed without an
+ * exit is dropped by the next liveLeases.
+ */
+export async function leaseStack(base: number): Promise<() => void> {
+  const paths = stackPaths(base);
+  const leaseFile = join(paths.leasesDir, String(process.pid));
+  await withFileLock(paths.lock, async () => {
+    mkdirSync(paths.leasesDir, { recursive: true });
+    writeFileSync(leaseFile, `${new Date().toISOString()} cdrflow start\n`);
+  });
+  const release = () => rmSync(leaseFile, { force: true });
+  process.once('exit', release);
+  return release;
 }
 
 export interface TestLease {
