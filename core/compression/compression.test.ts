@@ -98,6 +98,25 @@ describe('record batch decompressors', () => {
     expect(zstdDecompress(frame(17 << 3, [raw(Buffer.alloc(1024, 'b'), true)])).equals(Buffer.alloc(1024, 'b'))).toBe(true);
   });
 
+  it('refuse a ZSTD batch cut short, or not zstd at all, as corrupt ZSTD, before fzstd allocates its window or copies it', () => {
+    const corruptZstd = (what: RegExp) => new RegExp(`^a record batch compressed with ZSTD \\(\\d+ bytes\\) is not a valid ZSTD stream: ${what.source}; not read$`);
+    const raw = (last: boolean) => Buffer.from([(1 << 3) | (last ? 1 : 0), 0, 0, 0x61]);
+    // 7 bytes: a frame header declaring a 1.9 GiB window, and no block. fzstd allocated the window, then said "unexpected EOF".
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => zstdDecompress(Buffer.from('28b52ffd00a700', 'hex'))).toThrow(corruptZstd(/it ends inside a frame/));
+    // The same after a frame that is whole.
+    expect(() => zstdDecompress(Buffer.concat([zstdRle(1), Buffer.from('28b52ffd00a700', 'hex')]))).toThrow(corruptZstd(/it ends inside a frame/));
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(MAX_DECOMPRESSED_BATCH_BYTES);
+    // 400 one-byte blocks under a 128 MiB window with no last block: past the window checks, fzstd copied the window
+    // at every block (2 s) before its "unexpected EOF"; 100,000 of them would have been minutes.
+    const unended = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3]), ...Array.from({ length: 400 }, () => raw(false))]);
+    expect(() => zstdDecompress(unended)).toThrow(corruptZstd(/it ends inside a frame/));
+    // Bytes that are no zstd frame, and a block fzstd cannot decode: one line naming the codec and the batch's size.
+    expect(() => zstdDecompress(Buffer.from('not a zstd frame at all'))).toThrow(corruptZstd(/no zstd frame magic number at byte 0/));
+    const badBlock = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 10 << 3]), Buffer.from([(8 << 3) | (2 << 1) | 1, 0, 0]), Buffer.alloc(8, 0xff)]);
+    expect(() => zstdDecompress(badBlock)).toThrow(corruptZstd(/.+/));
+  });
+
   it('read LZ4 frames as the frame format has them and refuse what lz4js took for data', async () => {
     const { createRequire } = await import('node:module');
     const xxh = createRequire(import.meta.url)('lz4js/xxh32.js') as { hash(seed: number, b: Uint8Array, at: number, n: number): number };

@@ -1,7 +1,7 @@
 // ZSTD record batches: one or more zstd frames, decoded by fzstd (pure JavaScript; Node 20's zlib has no zstd) after
 // their headers are checked here, since fzstd trusts what a frame declares.
 import { Decompress as ZstdStream } from 'fzstd';
-import { MAX_DECOMPRESSED_BATCH_BYTES, tooLarge } from './limits.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge } from './limits.ts';
 
 /**
  * The largest window a ZSTD frame may declare: zstd's default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), the
@@ -18,20 +18,26 @@ const ZSTD_MAGIC = 0xfd2fb528;
  * bytes took 1.9 GiB, and 200 one-byte blocks under a 128 MiB window took a second. Refused here: a window past what
  * a broker reads, output past the limit (a raw or RLE block's size, a compressed one's at most 128 KiB), and window
  * copies past MAX_ZSTD_WINDOW_COPY_BYTES. A window larger than everything its frame can expand to is lowered to that
- * (no back-reference reaches further than the output written so far), in a copy. Malformed input is left to fzstd.
+ * (no back-reference reaches further than the output written so far), in a copy. A frame cut short, or bytes that
+ * are no frame, are refused; what is malformed inside a block is left to fzstd (its errors are reported as corrupt).
  */
 function zstdChecked(buffer: Buffer): Buffer {
   let out = buffer;
   let bound = 0;
   let copies = 0;
   let at = 0;
-  while (at + 8 <= buffer.length) {
+  // A frame cut short is refused here, not left to fzstd: it allocates the window a header declares (a 7-byte batch,
+  // 1.9 GiB) and decodes every block it has, copying that window each time, before it finds the end missing.
+  const cut = () => corrupt('ZSTD', buffer.length, 'it ends inside a frame');
+  while (at < buffer.length) {
+    if (at + 8 > buffer.length) throw cut();
     const magic = buffer.readUInt32LE(at);
     if (magic >>> 4 === 0x184d2a5) {
       at += 8 + buffer.readUInt32LE(at + 4); // a skippable frame
+      if (at > buffer.length) throw cut();
       continue;
     }
-    if (magic !== ZSTD_MAGIC) return out;
+    if (magic !== ZSTD_MAGIC) throw corrupt('ZSTD', buffer.length, `no zstd frame magic number at byte ${at}`);
     const fhd = buffer[at + 4]!;
     const single = (fhd >> 5) & 1;
     const fcsBytes = fhd >> 6 ? 1 << (fhd >> 6) : single;
@@ -48,6 +54,7 @@ function zstdChecked(buffer: Buffer): Buffer {
       if (fcsBytes === 2) window += 256;
     }
     p += fcsBytes;
+    if (p > buffer.length) throw cut();
     if (window > MAX_ZSTD_WINDOW_BYTES) {
       throw new Error(`a record batch compressed with ZSTD (${buffer.length} bytes) declares a window of ${window} bytes, past the ${MAX_ZSTD_WINDOW_BYTES} a Kafka consumer reads; not read`);
     }
@@ -55,7 +62,7 @@ function zstdChecked(buffer: Buffer): Buffer {
     let frameBound = 0;
     let blocks = 0;
     for (let last = false; !last; ) {
-      if (p + 3 > buffer.length) return out;
+      if (p + 3 > buffer.length) throw cut();
       const header = buffer.readUIntLE(p, 3);
       p += 3;
       const type = (header >> 1) & 3;
@@ -64,6 +71,7 @@ function zstdChecked(buffer: Buffer): Buffer {
       frameBound += type === 2 ? blockMax : size;
       blocks++;
       p += type === 1 ? 1 : size;
+      if (p > buffer.length) throw cut();
       if (bound + frameBound > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('ZSTD', buffer.length);
     }
     bound += frameBound;
@@ -80,6 +88,7 @@ function zstdChecked(buffer: Buffer): Buffer {
       throw new Error(`a record batch compressed with ZSTD (${buffer.length} bytes) of ${blocks} blocks under a ${window}-byte window would take too long to read (its decoder copies the window at every block); not read`);
     }
     at = p + ((fhd >> 2) & 1) * 4;
+    if (at > buffer.length) throw cut();
   }
   return out;
 }
@@ -94,7 +103,13 @@ export function zstdDecompress(batch: Buffer): Buffer {
     if (total > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('ZSTD', buffer.length);
     chunks.push(chunk);
   });
-  stream.push(buffer, true);
+  try {
+    stream.push(buffer, true);
+  } catch (err) {
+    // fzstd's own errors ("invalid zstd data", "unexpected EOF", a RangeError) name neither the codec nor the batch.
+    if (err instanceof Error && err.message.startsWith('a record batch compressed with')) throw err;
+    throw corrupt('ZSTD', batch.length, (err as Error).message);
+  }
   return Buffer.concat(chunks, total);
 }
 
