@@ -32,18 +32,19 @@ export const CONNECTION_FLAGS = `Connection (file < environment < flags):
   tencent-trtc: TENCENT_TRTC_APPS=<sdkAppId>:<secretKey>,..., TENCENT_TRTC_BASE_URL, TENCENT_TRTC_IDENTIFIER, --base-url
 Kafka and the schema registry: the file, KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack. A run that
 ends (backfill, poll --once) checks Kafka first: not reachable, one line and exit 69 in about a second. The vendor
-API (or the registry) away for longer than the connector's retries (retry.maxAttempts, 12 by default, ~1 minute):
-one line, exit 69; the windows read are checkpointed, the same command run again resumes.`;
+API (or the registry) away or failing for longer than the connector's retries (retry.maxAttempts, 12 by default,
+~1 minute): one line, exit 69; the windows read are checkpointed, the same command run again resumes.`;
 
 /**
- * A one-shot run that ended on a failure it retried without success (the vendor API or the registry away for longer
- * than its retries): exit 69, as for Kafka, with what to do. Anything else comes back unchanged.
+ * A one-shot run that ended on a failure it retried without success (the vendor API or the registry away, or answering
+ * 5xx or 429, for longer than its retries): exit 69 (a service unavailable), as for Kafka, with what to do. Anything
+ * else comes back unchanged.
  */
 export function unreachableAfterRetries(err: unknown): unknown {
   if (err instanceof ExitError) return err;
   const e = asCdrflowError(err);
   if (e.kind !== 'transient') return err;
-  return new ExitError(EXIT_UNAVAILABLE, `${e.message}: still not reachable after the connector's retries; run the same command again to resume (the windows read are checkpointed)`);
+  return new ExitError(EXIT_UNAVAILABLE, `${e.message}: still failing after the connector's retries; run the same command again to resume (the windows read are checkpointed)`);
 }
 
 export function parseVendor(value: string | undefined): PullVendor {

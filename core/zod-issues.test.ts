@@ -34,4 +34,26 @@ describe('range problems of one value', () => {
       { path: 'both.1', message: 'Too big: expected number to be <=3' },
     ]);
   });
+  it('answers an unknown key with the nearest key of its object, through optional, default, arrays and records; not through a pipe', () => {
+    const schema = z.strictObject({
+      sink: z.strictObject({ flushRows: z.int().optional() }).default({}),
+      apps: z.array(z.strictObject({ appKey: z.string() })).optional(),
+      byTenant: z.record(z.string(), z.strictObject({ settleSec: z.int() })).optional(),
+      piped: z.object({ flushRow: z.int().optional() }).pipe(z.strictObject({ flushRows: z.int().optional() })).optional(),
+    });
+    const messages = (doc: unknown) => {
+      const r = schema.safeParse(doc);
+      return r.success ? [] : zodIssues(r.error, schema).map((p) => `${p.path}: ${p.message}`);
+    };
+    expect(messages({ sink: { flushRow: 1 }, apps: [{ appKey: 'a', appkey: 'b' }], byTenant: { t1: { settleSec: 1, settlesec: 2 } } })).toEqual([
+      'sink: Unrecognized key: "flushRow" (did you mean "flushRows"?)',
+      'apps.0: Unrecognized key: "appkey" (did you mean "appKey"?)',
+      'byTenant.t1: Unrecognized key: "settlesec" (did you mean "settleSec"?)',
+    ]);
+    // A pipe: the side that refused the key is not known, so no guess (the input's keys would suggest the key itself).
+    expect(messages({ piped: { flushRow: 1 } })).toEqual(['piped: Unrecognized key: "flushRow"']);
+    // Without the schema, the message alone.
+    const r = schema.safeParse({ sink: { flushRow: 1 } });
+    expect(r.success ? [] : zodIssues(r.error).map((p) => p.message)).toEqual(['Unrecognized key: "flushRow"']);
+  });
 });

@@ -20,7 +20,7 @@ export function zodIssues(error: z.ZodError, schema?: z.ZodType): ConfigProblem[
 function withGuess(i: Issue, schema: z.ZodType | undefined): string {
   if (i.code !== 'unrecognized_keys' || schema === undefined) return i.message;
   const known = objectKeysAt(schema, i.path);
-  const guesses = known === undefined ? [] : i.keys.map((k) => [k, didYouMean(k, known)] as const).filter(([, g]) => g !== undefined);
+  const guesses = known === undefined ? [] : i.keys.map((k) => [k, didYouMean(k, known)] as const).filter(([k, g]) => g !== undefined && g !== k);
   if (guesses.length === 0) return i.message;
   if (i.keys.length === 1) return `${i.message} (did you mean ${JSON.stringify(guesses[0]![1])}?)`;
   return `${i.message} (${guesses.map(([k, g]) => `${JSON.stringify(k)}: did you mean ${JSON.stringify(g)}?`).join('; ')})`;
@@ -31,18 +31,19 @@ interface Def {
   type: string;
   shape?: Record<string, z.ZodType>;
   innerType?: z.ZodType;
-  in?: z.ZodType;
   element?: z.ZodType;
   valueType?: z.ZodType;
 }
 const defOf = (t: z.ZodType) => (t as unknown as { _zod: { def: Def } })._zod.def;
 
-/** The schema under its wrappers (optional, default, nullable, a pipe's input, …). */
+/**
+ * The schema under its wrappers (optional, default, nullable, …). A pipe is not entered: which of its two sides
+ * refused a key cannot be told, and the other's keys would be a wrong guess.
+ */
 function unwrap(t: z.ZodType): z.ZodType {
   for (let d = defOf(t); ; d = defOf(t)) {
-    const inner = d.innerType ?? (d.type === 'pipe' ? d.in : undefined);
-    if (inner === undefined) return t;
-    t = inner;
+    if (d.innerType === undefined) return t;
+    t = d.innerType;
   }
 }
 

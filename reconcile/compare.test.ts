@@ -160,7 +160,7 @@ describe('compareLayers', () => {
   });
 
   it('a vendor refusing the range is said so, with its message, not as an unreachable API; read once, not retried', async () => {
-    const message = 'DescribeProtectedTelCdr SdkAppId=1400 [1767225600,1767229200] page 0 of 100 records: "InvalidParameterValue": "StartTimeStamp must be within the last 180 days."';
+    const message = 'DescribeProtectedTelCdr SdkAppId=1400 [1767225600,1767229200] page 0 (100 records a page): "InvalidParameterValue": "StartTimeStamp must be within the last 180 days."';
     let surveys = 0;
     const connector = {
       source: { vendor: 'tencent-ccc', tenants: ['1400'] },

@@ -92,7 +92,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     const run = backfill(['--config', config, '--tenant', '1400000001', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-01T01:00:00Z'], { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' });
     expect(await run.exit).toBe(69);
     const lines = run.out.stderr.trim().split('\n');
-    expect(lines.at(-1)).toMatch(/^cdrflow backfill: DescribeProtectedTelCdr SdkAppId=1400000001 \[\d+,\d+\] page 0 of 100 records: .*ECONNREFUSED.*: still not reachable after the connector's retries; run the same command again to resume \(the windows read are checkpointed\)$/);
+    expect(lines.at(-1)).toMatch(/^cdrflow backfill: DescribeProtectedTelCdr SdkAppId=1400000001 \[\d+,\d+\] page 0 \(100 records a page\): .*ECONNREFUSED.*: still failing after the connector's retries; run the same command again to resume \(the windows read are checkpointed\)$/);
   });
 
   it('a range not over yet: reads up to now - settleSec (exit 75), and the same command run later reads the rest', async () => {

@@ -125,7 +125,7 @@ export class CccApiClient {
   }
 
   async describeProtectedTelCdr(req: CccPageRequest, signal?: AbortSignal): Promise<CccPage> {
-    const context = `${CCC_ACTION} SdkAppId=${req.sdkAppId} [${req.startTimeStamp},${req.endTimeStamp}] page ${req.pageNumber} of ${req.pageSize} records`;
+    const context = `${CCC_ACTION} SdkAppId=${req.sdkAppId} [${req.startTimeStamp},${req.endTimeStamp}] page ${req.pageNumber} (${req.pageSize} records a page)`;
     let response: Record<string, unknown>;
     try {
       response = (await this.client.request(

@@ -40,7 +40,9 @@ export function lz4Decompress(buffer: Buffer): Buffer {
     if (size > blockMax) throw corrupt(`a block of ${size} bytes, past its ${blockMax}`);
     if (at + size + blockChecksum > buffer.length) throw corrupt('it ends inside a block');
     blocks.push({ start: at, size, raw: word >>> 31 === 1 });
-    bound += word >>> 31 === 1 ? size : blockMax;
+    // A compressed block expands at most ~255 bytes per byte (a match's length bytes): a frame of tiny blocks does
+    // not reserve their full block size each.
+    bound += word >>> 31 === 1 ? size : Math.min(blockMax, 255 * size + 64);
     // A declared content size (checked above) bounds the output instead.
     if (declared === undefined && bound > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('LZ4', buffer.length);
     at += size + blockChecksum;
