@@ -39,7 +39,7 @@ describe('range problems of one value', () => {
       sink: z.strictObject({ flushRows: z.int().optional() }).default({}),
       apps: z.array(z.strictObject({ appKey: z.string() })).optional(),
       byTenant: z.record(z.string(), z.strictObject({ settleSec: z.int() })).optional(),
-      piped: z.object({ flushRow: z.int().optional() }).pipe(z.strictObject({ flushRows: z.int().optional() })).optional(),
+      piped: z.object({ flushRow: z.int().optional(), flushRows: z.int().optional() }).pipe(z.strictObject({ flushRows: z.int().optional() })).optional(),
     });
     const messages = (doc: unknown) => {
       const r = schema.safeParse(doc);

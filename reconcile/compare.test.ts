@@ -136,6 +136,19 @@ describe('compareLayers', () => {
     expect(rendered.join('\n')).toMatch(/: minutes: billable minutes: source 7, ClickHouse 11$/m);
   });
 
+  it('compares the daily views with cdr FINAL as read beside them, not with a bucket read again later with its ids', () => {
+    // The views and the first figures saw 3 calls; the sink stored a fourth before the ids were read: the bucket's
+    // figures are the later read's (4), the views' reference stays the one read with them (3): no view drift.
+    const d = new Tally();
+    for (const id of ['a', 'b', 'c', 'd']) d.add('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 2);
+    const later = { count: 4, uniq: 4, minutes: 8, storedRows: 4 };
+    const read = layers({ source: d, raw: d, normalized: d, clickhouse: new Map([[KEY, later]]), hourlyBasis: new Map([[KEY, { calls: 3, minutes: 6 }]]) });
+    const withBasis = compareLayers({ ...read, viewBasis: new Map([[KEY, { count: 3, uniq: 3, minutes: 6, storedRows: 3 }]]) });
+    expect(withBasis[0]!.drift).toEqual([]);
+    // Without it, the later figures against views read before: a view drift no view has.
+    expect(compareLayers(read)[0]!.drift.map((x) => x.detail)).toEqual(['cdr_daily: 3 calls / 6 min vs cdr FINAL 4 calls / 8 min', 'cdr_end_status: 3 calls vs cdr FINAL 4 calls / 8 min']);
+  });
+
   it('an unreachable source is exit 2, and the other layers are still compared', () => {
     const rows = compareLayers(layers({ sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: connect ECONNREFUSED']]) }));
     expect(rows[0]!.source).toBeNull();

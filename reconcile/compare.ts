@@ -27,6 +27,11 @@ export interface Layers {
   views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
   /** cdr FINAL on whole hours (up to the last one before the cut-off): the hourly view's reference. Absent: the figures. */
   hourlyBasis?: Map<string, ViewFigures>;
+  /**
+   * cdr FINAL as read beside the daily views (cdr_daily, cdr_end_status): their reference, when a bucket's figures
+   * in `clickhouse` come from a later read (with its ids). Absent: `clickhouse`.
+   */
+  viewBasis?: Map<string, ClickHouseFigures>;
   /** Days cut short by the cut-off: the daily views cover the whole day, so only the hourly view is compared there. */
   partialDays: Set<string>;
   /** cdr_ids in cdr FINAL, fetched only for buckets whose counts disagree with the normalized layer. */
@@ -117,12 +122,13 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     };
     for (const [name, v] of Object.entries(views) as [string, ViewFigures | null][]) {
       if (!v) continue;
-      const ref = name === 'cdr_hourly' && layers.hourlyBasis ? (layers.hourlyBasis.get(key) ?? { calls: 0, minutes: 0 }) : { calls: ch.count, minutes: ch.minutes };
+      const basis = layers.viewBasis?.get(key) ?? ch;
+      const ref = name === 'cdr_hourly' && layers.hourlyBasis ? (layers.hourlyBasis.get(key) ?? { calls: 0, minutes: 0 }) : { calls: basis.count, minutes: basis.minutes };
       if (v.calls !== ref.calls || (v.minutes !== null && v.minutes !== ref.minutes)) {
         add({
           kind: 'view',
           count: Math.abs(v.calls - ref.calls) || Math.abs((v.minutes ?? 0) - (ref.minutes ?? 0)),
-          detail: `${name}: ${v.calls} calls${v.minutes === null ? '' : ` / ${v.minutes} min`} vs cdr FINAL ${ref.calls} calls / ${ref.minutes ?? 0} min${ref.calls !== ch.count ? ' (whole hours before the cut-off)' : ''}`,
+          detail: `${name}: ${v.calls} calls${v.minutes === null ? '' : ` / ${v.minutes} min`} vs cdr FINAL ${ref.calls} calls / ${ref.minutes ?? 0} min${name === 'cdr_hourly' && ref.calls !== basis.count ? ' (whole hours before the cut-off)' : ''}`,
           repairable: false,
         });
       }

@@ -177,6 +177,8 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table);
   const ch = await reader.read(scope, vendors, req.tenants);
   const clickhouseIds = new Map<string, Set<string>>();
+  // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
+  const viewBasis = new Map(ch.figures);
   for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures })) {
     const { vendor, tenant, day } = splitBucketKey(key);
     const bucket = await reader.ids(scope, vendor, tenant, day);
@@ -184,8 +186,10 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     // The bucket's figures from the same read as its ids. The sink may have stored more since ch.read: its ids then
     // showed nothing missing while its count and minutes, read before, still fell short (a minutes drift no record
     // explained, on a day in progress).
-    const before = ch.figures.get(key);
-    ch.figures.set(key, { count: bucket.count, uniq: bucket.ids.size, minutes: bucket.minutes, storedRows: Math.max(before?.storedRows ?? 0, bucket.count) });
+    // Stored rows (without FINAL) were read once, before: rows stored since then are added, so the versions not merged
+    // yet (stored - FINAL) stay what that read found.
+    const before = ch.figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
+    ch.figures.set(key, { count: bucket.count, uniq: bucket.ids.size, minutes: bucket.minutes, storedRows: before.storedRows + Math.max(0, bucket.count - before.count) });
   }
   const rows = compareLayers({
     scope,
@@ -202,6 +206,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     clickhouse: ch.figures,
     views: ch.views,
     hourlyBasis: ch.hourlyBasis,
+    viewBasis,
     partialDays: ClickHouseReader.partialDays(scope),
     clickhouseIds,
   });
