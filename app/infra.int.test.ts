@@ -22,6 +22,11 @@ describe.runIf(infra.mode === 'local')('the job on the local stack', () => {
       expect(local.started).toEqual([]);
       expect(liveLeases(leases)).toContain(process.pid);
       await expect(down(base)).rejects.toThrow(new RegExp(`process\\(es\\) .*\\b${process.pid}\\b.* are using this stack \\(a test run, or a running \`cdrflow start\`\\); stop them first, or pass --force`));
+      // A second job of the same process (tests run several): the lease stays until the last of them stops.
+      const second = await ensureLocalInfra(config, () => {});
+      await second.stop(() => {});
+      await second.stop(() => {});
+      expect(liveLeases(leases)).toContain(process.pid);
     } finally {
       await local.stop(() => {});
     }

@@ -2,7 +2,7 @@
 // started through infra/local otherwise, and on exit only the servers this process started are stopped. While the job
 // runs, it holds a lease on the stack: `cdrflow infra down` refuses to stop the servers under it.
 import { rmSync } from 'node:fs';
-import { leaseStack, up } from '../infra/local/stack.ts';
+import { leaseStack, otherLeaseHolders, up } from '../infra/local/stack.ts';
 import { stackPaths } from '../infra/local/paths.ts';
 import { portOpen, readPid, stopPid } from '../infra/local/processes.ts';
 import { CdrflowError } from '../core/errors.ts';
@@ -63,6 +63,14 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
     started,
     async stop(stopLog) {
       release();
+      // Another job or a test run took the stack up meanwhile: it keeps its servers (it holds a lease), and whoever
+      // is last can stop them with `cdrflow infra down`.
+      const others = otherLeaseHolders(base);
+      if (others.length > 0 && started.length > 0) {
+        for (const s of started) unstoppedPids.delete(s.pid);
+        stopLog(`left the local ${started.map((s) => s.name).join(' and ')} this process started running: process(es) ${others.join(', ')} use them (\`cdrflow infra down --port-base ${base}\` stops them)`);
+        return;
+      }
       // The registry first: it does not need Kafka, and Kafka's controlled shutdown is the slower one.
       for (const s of [...started].reverse()) {
         if (s.pid <= 0) continue;

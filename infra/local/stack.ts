@@ -213,9 +213,32 @@ export async function leaseStack(base: number): Promise<() => void> {
     mkdirSync(paths.leasesDir, { recursive: true });
     writeFileSync(leaseFile, `${new Date().toISOString()} cdrflow start\n`);
   });
-  const release = () => rmSync(leaseFile, { force: true });
-  process.once('exit', release);
-  return release;
+  // A lease file is named by the process: several jobs of one process (tests) share it until the last one releases.
+  heldLeases.set(leaseFile, (heldLeases.get(leaseFile) ?? 0) + 1);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const file of heldLeases.keys()) rmSync(file, { force: true });
+    });
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (heldLeases.get(leaseFile) ?? 1) - 1;
+    if (left > 0) return void heldLeases.set(leaseFile, left);
+    heldLeases.delete(leaseFile);
+    rmSync(leaseFile, { force: true });
+  };
+}
+
+/** This process's lease files and how many of its jobs hold each. */
+const heldLeases = new Map<string, number>();
+let exitHookInstalled = false;
+
+/** Processes other than this one that hold a lease on the stack at `base` (test runs, other jobs). */
+export function otherLeaseHolders(base: number): number[] {
+  return liveLeases(stackPaths(base).leasesDir).filter((pid) => pid !== process.pid);
 }
 
 export interface TestLease {
