@@ -55,6 +55,8 @@ describe('record batch decompressors', () => {
     expect(await decompress(CompressionTypes.LZ4, Buffer.from(lz4.compress(text)))).toEqual(text);
     expect((await decompress(CompressionTypes.ZSTD, zstdRle(1))).equals(Buffer.alloc(128 * 1024, 'a'))).toBe(true);
     expect(await decompress(CompressionTypes.GZIP, gzipSync(text))).toEqual(text);
+    // What zlib refuses is worded as every codec's refusals are.
+    await expect(decompress(CompressionTypes.GZIP, Buffer.from('no gzip here'))).rejects.toThrow(/^a record batch compressed with GZIP \(12 bytes\) is not a valid GZIP stream: .+; not read$/);
   });
 
   it(`refuse a batch that expands past ${MAX_DECOMPRESSED_BATCH_BYTES / MiB} MiB in every codec, naming it, before taking the memory`, async () => {

@@ -16,22 +16,40 @@ import '../kafkajs-read-committed.ts';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { MAX_DECOMPRESSED_BATCH_BYTES, tooLarge } from './limits.ts';
-import { lz4Decompress } from './lz4.ts';
-import { snappyDecompress } from './snappy.ts';
-import { zstdDecompress } from './zstd.ts';
+import { BatchRefused, MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge, type Codec } from './limits.ts';
+import { lz4Decompress as lz4Batch } from './lz4.ts';
+import { snappyDecompress as snappyBatch } from './snappy.ts';
+import { zstdDecompress as zstdBatch } from './zstd.ts';
 
 export { MAX_DECOMPRESSED_BATCH_BYTES } from './limits.ts';
-export { lz4Decompress, snappyDecompress, zstdDecompress };
+
+/**
+ * A decompressor whose every failure is one line naming the codec and the batch's size: a BatchRefused as it is,
+ * anything else its decoder throws (fzstd's "unexpected EOF", a RangeError, …) as the batch being corrupt.
+ */
+function refusing(codec: Codec, decompress: (buffer: Buffer) => Buffer): (buffer: Buffer) => Buffer {
+  return (buffer) => {
+    try {
+      return decompress(buffer);
+    } catch (err) {
+      throw err instanceof BatchRefused ? err : corrupt(codec, buffer.length, (err as Error).message);
+    }
+  };
+}
+
+export const snappyDecompress = refusing('Snappy', snappyBatch);
+export const lz4Decompress = refusing('LZ4', lz4Batch);
+export const zstdDecompress = refusing('ZSTD', zstdBatch);
 
 const unzip = promisify(zlib.unzip);
 
+/** zlib's own refusals too are one line naming GZIP and the batch's size, as the other codecs' are. */
 async function gzipDecompress(buffer: Buffer): Promise<Buffer> {
   try {
     return await unzip(buffer, { maxOutputLength: MAX_DECOMPRESSED_BATCH_BYTES });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge('GZIP', buffer.length);
-    throw err;
+    throw corrupt('GZIP', buffer.length, (err as Error).message);
   }
 }
 

@@ -4,7 +4,7 @@
 // it busy 42 s). Kafka's Java writer sets independent blocks of 64 KiB and none of the checksums; librdkafka and
 // python-lz4 may declare the content size and link blocks. Checksums are skipped, not verified: the batch's CRC-32C, which
 // covers these bytes, was checked by the broker when the batch was produced.
-import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt as corruptBatch, tooLarge } from './limits.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES, copyBackReference, corrupt as corruptBatch, tooLarge } from './limits.ts';
 
 const LZ4_MAGIC = 0x184d2204;
 /** The maximum block sizes of an LZ4 frame descriptor's BD byte (bits 4-6). */
@@ -91,8 +91,7 @@ function lz4Block(src: Buffer, start: number, end: number, out: Buffer, at: numb
     if (offset === 0 || offset > d) throw corrupt('a match reaches before the start of the output');
     const match = length(token & 15) + 4;
     if (d + match > limit) throw corrupt(past);
-    if (offset >= match) out.copy(out, d, d - offset, d - offset + match);
-    else for (let i = 0; i < match; i++) out[d + i] = out[d - offset + i]!;
+    copyBackReference(out, d, offset, match);
     d += match;
   }
   return d;

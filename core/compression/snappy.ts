@@ -3,7 +3,7 @@
 // here (https://github.com/google/snappy/blob/main/format_description.txt) with every bound checked: snappyjs wrote a
 // block whose length said more or less than its body held as zeros or cut short, without an error, and the xerial
 // chunks after it shifted.
-import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge } from './limits.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES, copyBackReference, corrupt, tooLarge } from './limits.ts';
 
 /** The header of xerial's snappy-java framing: magic, then its version and compatible version (int32 each). */
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
@@ -90,8 +90,7 @@ export function snappyBlock(src: Buffer, room: number, batchBytes: number): Buff
     if (offset === 0 || offset > d) throw bad('a copy reaches before the start of the output');
     if (d + n > length) throw bad(`it writes past the ${length} bytes it declares`);
     // Overlapping copies repeat the last `offset` bytes: byte by byte.
-    if (offset >= n) out.copy(out, d, d - offset, d - offset + n);
-    else for (let i = 0; i < n; i++) out[d + i] = out[d - offset + i]!;
+    copyBackReference(out, d, offset, n);
     d += n;
   }
   if (d !== length) throw bad(`it declares ${length} bytes and holds ${d}`);

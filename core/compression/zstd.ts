@@ -1,7 +1,7 @@
 // ZSTD record batches: one or more zstd frames, decoded by fzstd (pure JavaScript; Node 20's zlib has no zstd) after
 // their headers are checked here, since fzstd trusts what a frame declares.
 import { Decompress as ZstdStream } from 'fzstd';
-import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge } from './limits.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt, refusedBatch, tooLarge } from './limits.ts';
 
 /**
  * The largest window a ZSTD frame may declare: zstd's default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), the
@@ -56,7 +56,7 @@ function zstdChecked(buffer: Buffer): Buffer {
     p += fcsBytes;
     if (p > buffer.length) throw cut();
     if (window > MAX_ZSTD_WINDOW_BYTES) {
-      throw new Error(`a record batch compressed with ZSTD (${buffer.length} bytes) declares a window of ${window} bytes, past the ${MAX_ZSTD_WINDOW_BYTES} a Kafka consumer reads; not read`);
+      throw refusedBatch('ZSTD', buffer.length, `declares a window of ${window} bytes, past the ${MAX_ZSTD_WINDOW_BYTES} a Kafka consumer reads`);
     }
     const blockMax = Math.min(window, 128 * 1024);
     let frameBound = 0;
@@ -85,7 +85,7 @@ function zstdChecked(buffer: Buffer): Buffer {
     }
     copies += blocks * window;
     if (copies > MAX_ZSTD_WINDOW_COPY_BYTES) {
-      throw new Error(`a record batch compressed with ZSTD (${buffer.length} bytes) of ${blocks} blocks under a ${window}-byte window would take too long to read (its decoder copies the window at every block); not read`);
+      throw refusedBatch('ZSTD', buffer.length, `of ${blocks} blocks under a ${window}-byte window would take too long to read (its decoder copies the window at every block)`);
     }
     at = p + ((fhd >> 2) & 1) * 4;
     if (at > buffer.length) throw cut();
@@ -93,7 +93,10 @@ function zstdChecked(buffer: Buffer): Buffer {
   return out;
 }
 
-/** A ZSTD batch: one or more frames, streamed so that a bomb is stopped at the limit, not after it. */
+/**
+ * A ZSTD batch: one or more frames, streamed so that a bomb is stopped at the limit, not after it. fzstd's own errors
+ * ("invalid zstd data", "unexpected EOF", a RangeError) are worded as the batch being corrupt by index.ts.
+ */
 export function zstdDecompress(batch: Buffer): Buffer {
   const buffer = zstdChecked(batch);
   const chunks: Uint8Array[] = [];
@@ -103,13 +106,7 @@ export function zstdDecompress(batch: Buffer): Buffer {
     if (total > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('ZSTD', buffer.length);
     chunks.push(chunk);
   });
-  try {
-    stream.push(buffer, true);
-  } catch (err) {
-    // fzstd's own errors ("invalid zstd data", "unexpected EOF", a RangeError) name neither the codec nor the batch.
-    if (err instanceof Error && err.message.startsWith('a record batch compressed with')) throw err;
-    throw corrupt('ZSTD', batch.length, (err as Error).message);
-  }
+  stream.push(buffer, true);
   return Buffer.concat(chunks, total);
 }
 
