@@ -12,7 +12,7 @@ import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
 import { startOpsServer } from '../core/ops-server.ts';
-import { SqlQueryError, openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
+import { cancelledQuery, openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
@@ -127,7 +127,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         query: async (sql, format, { signal, color }) => {
           const sessions = await sqlSessions;
           // A client that left while the engine was opening: cancelled (499), as one that leaves during its query.
-          if (signal.aborted) throw new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED' });
+          if (signal.aborted) throw cancelledQuery();
           return sessions.run(sql, format, { signal, color });
         },
         log: log.child('ops'),

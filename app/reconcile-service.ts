@@ -19,10 +19,18 @@ import { outcomeJson, renderDrift } from '../reconcile/render.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../reconcile/model.ts';
 import { EXIT_USAGE } from '../core/exit-codes.ts';
 
+/** The run that holds the job's reconcile: what a refused one is told. */
+interface RunningReconcile {
+  trigger: string;
+  from: string;
+  to: string;
+  since: Date;
+}
+
 /** Another run holds the job's reconcile (one at a time): no verdict about the data, try again later. */
 export class ReconcileBusyError extends Error {
   override readonly name = 'ReconcileBusyError';
-  constructor(running: { trigger: string; from: string; to: string; since: Date }) {
+  constructor(running: RunningReconcile) {
     // Which run, and since when: the demo's schedule starts one a minute after start-up and it takes minutes.
     const whose = running.trigger === 'schedule' ? 'the schedule' : running.trigger === 'ops' ? 'another client' : running.trigger;
     const days = running.from === running.to ? running.from : `${running.from} .. ${running.to}`;
@@ -146,7 +154,7 @@ export function startReconcileService(
   parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
 ): ReconcileService {
   const metrics = new ReconcileMetrics(parts.promRegistry);
-  let running: { trigger: string; from: string; to: string; since: Date } | undefined;
+  let running: RunningReconcile | undefined;
   const abort = new AbortController();
   const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
     if (running) throw new ReconcileBusyError(running);

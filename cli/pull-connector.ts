@@ -14,7 +14,7 @@ import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { positiveNumber } from './args.ts';
-import { oneShotKafka } from './kafka-access.ts';
+import { oneShotKafka, rethrowUnreachable } from './kafka-access.ts';
 import { quote } from '../core/input-limits.ts';
 
 export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
@@ -36,15 +36,20 @@ API (or the registry) away or failing for longer than the connector's retries (r
 ~1 minute): one line, exit 69; the windows read are checkpointed, the same command run again resumes.`;
 
 /**
- * A one-shot run that ended on a failure it retried without success (the vendor API or the registry away, or answering
- * 5xx or 429, for longer than its retries): exit 69 (a service unavailable), as for Kafka, with what to do. Anything
- * else comes back unchanged.
+ * How a one-shot run (backfill, poll --once) that failed ends: Kafka not reachable, one line and exit 69
+ * (rethrowUnreachable); a failure the connector retried without success (the vendor API or the registry away, or
+ * answering 5xx or 429, for longer than its retries) exit 69 as well (a service unavailable), with what to do. Anything
+ * else is thrown as it is.
  */
-export function unreachableAfterRetries(err: unknown): unknown {
-  if (err instanceof ExitError) return err;
-  const e = asCdrflowError(err);
-  if (e.kind !== 'transient') return err;
-  return new ExitError(EXIT_UNAVAILABLE, `${e.message}: still failing after the connector's retries; run the same command again to resume (the windows read are checkpointed)`);
+export async function rethrowOneShotFailure(err: unknown, config: AppConfig): Promise<never> {
+  try {
+    return await rethrowUnreachable(err, config);
+  } catch (thrown) {
+    if (thrown instanceof ExitError) throw thrown;
+    const e = asCdrflowError(thrown);
+    if (e.kind !== 'transient') throw thrown;
+    throw new ExitError(EXIT_UNAVAILABLE, `${e.message}: still failing after the connector's retries; run the same command again to resume (the windows read are checkpointed)`);
+  }
 }
 
 export function parseVendor(value: string | undefined): PullVendor {

@@ -156,17 +156,16 @@ function routeMethods(path: string, h: OpsHandlers): readonly string[] | undefin
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
   const started = Date.now();
   const caller = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
-  const type = mediaType(req);
-  if (type !== SQL_CONTENT_TYPE) {
-    h.log?.('warn', 'sql.refused', { caller, reason: `content-type ${type || 'none'}` });
-    h.sqlAnswered?.(415);
-    return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
-  }
   // Answered before the query runs: counted and logged like the others.
   const refused = (status: number, reason: string) => {
     h.sqlAnswered?.(status);
     h.log?.('warn', 'sql.refused', { caller, status, reason });
   };
+  const type = mediaType(req);
+  if (type !== SQL_CONTENT_TYPE) {
+    refused(415, `content-type ${type || 'none'}`);
+    return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
+  }
   const body = await bodyOr413(req, res, 'query', refused);
   if (body === undefined) return;
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';

@@ -77,6 +77,11 @@ export class SqlQueryError extends CdrflowError {
   }
 }
 
+/** A query whose client went away (499): before it ran, or while it ran (`cause`, the engine's). */
+export function cancelledQuery(cause?: unknown): SqlQueryError {
+  return new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', ...(cause === undefined ? {} : { cause }) });
+}
+
 export interface ReadOnlySql {
   /** Runs one read-only statement, returns the engine's output in `format`. Throws SqlQueryError. */
   run(sql: string, format: string, options?: { signal?: AbortSignal; color?: boolean }): Promise<string>;
@@ -194,10 +199,9 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
         // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
         // listener never would, and the query would hold its session until max_execution_time.
-        const cancelled = (cause?: unknown) => new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', ...(cause === undefined ? {} : { cause }) });
-        if (options.signal?.aborted) throw cancelled();
+        if (options.signal?.aborted) throw cancelledQuery();
         return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false).catch((err: unknown) => {
-          throw options.signal?.aborted ? cancelled(err) : asQueryError(err);
+          throw options.signal?.aborted ? cancelledQuery(err) : asQueryError(err);
         });
       } finally {
         running--;

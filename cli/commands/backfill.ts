@@ -4,9 +4,8 @@ import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
-import { rethrowUnreachable } from '../kafka-access.ts';
 import { quote } from '../../core/input-limits.ts';
-import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, unreachableAfterRetries, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 import { PollStopped } from '../../connectors/poller/reader.ts';
 
@@ -90,7 +89,7 @@ export const command: Command = {
         throw new ExitError(signalExit(signal), `stopped by ${signal}: run the same command again to resume${resume}`);
       }
       // Kafka gone during the run: the same one line as before it (the checkpoint keeps what was published).
-      return rethrowUnreachable(err, config).catch((e: unknown) => Promise.reject(unreachableAfterRetries(e)));
+      return rethrowOneShotFailure(err, config);
     } finally {
       stop.dispose();
       await connector.close();

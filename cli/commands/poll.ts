@@ -5,8 +5,7 @@ import { EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_CONFIG, signalExit } from '../../cor
 import { PollStopped } from '../../connectors/poller/reader.ts';
 import type { RunOnceResult } from '../../connectors/poller/live.ts';
 import { parseFlags } from '../args.ts';
-import { rethrowUnreachable } from '../kafka-access.ts';
-import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, unreachableAfterRetries, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
+import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
 
@@ -52,7 +51,7 @@ export const command: Command = {
         console.log(JSON.stringify({ vendor, ...partial, ...connector.metrics.counts, stopped }));
         throw new ExitError(signalExit(stopped), `stopped by ${stopped}: the windows Kafka acknowledged are checkpointed; the next poll continues after them`);
       }
-      return once ? rethrowUnreachable(err, config).catch((e: unknown) => Promise.reject(unreachableAfterRetries(e))) : Promise.reject(err);
+      return once ? rethrowOneShotFailure(err, config) : Promise.reject(err);
     } finally {
       stop.dispose();
       await connector.close();
