@@ -2,7 +2,7 @@
 // writes them (the protocol errors' texts taken from kafkajs's own table; the connection failures recorded from a
 // client refused on a closed loopback port); and the short, silent reachability check of the one-shot commands.
 // Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
-import './kafkajs-read-committed.ts';
+import './kafkajs-setup.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';

@@ -2,7 +2,7 @@
 // real case needs a broker killed between appending a batch and answering, which no test can time; the outage test
 // of `cdrflow start` meets it when the kill lands there).
 // Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
-import './kafkajs-read-committed.ts';
+import './kafkajs-setup.ts';
 import { describe, expect, it } from 'vitest';
 import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { AckedPublisher, producerStateLost, type Kafka } from './kafka.ts';

@@ -1,7 +1,7 @@
 // The only module that imports the Kafka client library (kafkajs is in maintenance mode; swapping it must be a
 // one-file change). Everything else talks to Kafka through the small types below.
-// First: corrects kafkajs's read_committed filter before kafkajs loads (core/kafkajs-read-committed.ts).
-import './kafkajs-read-committed.ts';
+// First, before kafkajs loads: what cdrflow changes in it (core/kafkajs-setup.ts).
+import './kafkajs-setup.ts';
 // Then: reads record batches in every codec Kafka has, not only gzip (core/compression/).
 import './compression/index.ts';
 import { createRequire } from 'node:module';

@@ -1,5 +1,5 @@
 // Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
-import './kafkajs-read-committed.ts';
+import './kafkajs-setup.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { Partitioners, type PartitionerArgs } from 'kafkajs';

@@ -12,7 +12,7 @@
 // below, imported before kafkajs, fixes it (a service on kafkajs copies the file; Java's and librdkafka's consumers
 // are not affected). kafkajs reads only gzip batches; core/compression/ registers Snappy, LZ4 and ZSTD readers, for
 // a topic whose batches a producer or the broker (`compression.type`) compressed so.
-import '../core/kafkajs-read-committed.ts';
+import '../core/kafkajs-setup.ts';
 import '../core/compression/index.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';

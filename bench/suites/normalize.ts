@@ -4,8 +4,8 @@
 // Payloads are the vendor's good fixture inputs (vendor-doc samples and edge cases), cycled to RECORDS per vendor,
 // each with its own natural key and fresh mobile numbers, so the phone-number memo sees realistic customer churn
 // (hotline and agent numbers still recur, as they do in real traffic).
-// Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
-import '../../core/kafkajs-read-committed.ts';
+// Before kafkajs itself: cdrflow's changes to it must be in place when kafkajs loads.
+import '../../core/kafkajs-setup.ts';
 import { performance } from 'node:perf_hooks';
 import { Partitioners, type PartitionerArgs } from 'kafkajs';
 import { avroType, encodeFramed } from '../../core/avro.ts';

@@ -1,6 +1,7 @@
 // The stream path against its bare parts, in one process, on the local Kafka + registry (CDRFLOW_PORT_BASE, or
 // KAFKA_BROKERS / SCHEMA_REGISTRY_URL) and an embedded ClickHouse in a temporary directory:
-//   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline)
+//   K1  kafkajs consumer group -> idempotent producer, raw -> raw passthrough (the bare Kafka baseline: kafkajs's
+//       own produce path, not the one-pass path cdrflow's stages install, core/kafkajs-produce.ts)
 //   K2  the same inside transactions, sendOffsets per chunk of at most 2,000 (normalize's chunk size)
 //   normalize  the normalize stage (`normalize.workers: 1`, a worker thread), raw -> normalized   ratio to K2
 //   normalize_w2  the same with two workers (two worker threads)                  ratio to normalize and to K2
@@ -45,6 +46,7 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
 import { TRANSACTIONAL_RETRY } from '../../core/kafka-streams.ts';
+import { useKafkajsOwnProducePath } from '../../core/kafkajs-produce.ts';
 import { DEFAULT_NORMALIZE_WORKERS, endpoints, loadAppConfig } from '../../app/config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { configureLogging, silentLog } from '../../core/log.ts';
@@ -588,6 +590,10 @@ function latencyRates(value: string): number[] {
 
 export async function run(options: PipelineOptions = parseOptions({})): Promise<Record<string, unknown>> {
   const { total, rounds, e2eWorkers, profileDir, modes, latency } = options;
+  // K1 and K2 run here, in this thread: bare kafkajs, its own produce path. cdrflow's stages run in worker threads
+  // (normalize) and in the job's process, which keep cdrflow's (core/kafkajs-produce.ts); the sink, here, produces
+  // only dead letters.
+  useKafkajsOwnProducePath(true);
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
   const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
@@ -811,6 +817,7 @@ export async function run(options: PipelineOptions = parseOptions({})): Promise<
       e2e_normalize_workers: e2eWorkers,
       method:
         'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
+      baselines_produce_path: "K1 and K2: kafkajs's own; cdrflow's stages: core/kafkajs-produce.ts",
       ...(modes.includes('latency') ? { latency_options: latency } : {}),
       ratios,
       goals,

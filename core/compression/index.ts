@@ -11,8 +11,8 @@
 // not what its codec writes, with one line naming the codec and the batch's size: a batch of a few MB that expands a
 // thousandfold (zeros compress that well) would otherwise take the whole process down with it, every stage, not only
 // the one reading it; a corrupt one would be read as other bytes.
-// kafkajs must load after its read_committed correction, whoever imports this first.
-import '../kafkajs-read-committed.ts';
+// kafkajs must load after cdrflow's changes to it, whoever imports this first.
+import '../kafkajs-setup.ts';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';

@@ -1,0 +1,156 @@
+// The produce path that replaces kafkajs's (core/kafkajs-produce.ts): byte for byte what kafkajs's own code writes,
+// for seeded random sends of every shape cdrflow's stages make and a few they do not; the broker's side is every
+// integration test that produces (the broker checks each batch's CRC).
+import { createRequire } from 'node:module';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import './kafka.ts';
+import { crc32c, encodeProduceRequest, groupMessagesPerPartition, kafkajsOriginals, onePassCovers, useKafkajsOwnProducePath, type ProduceRequestArgs } from './kafkajs-produce.ts';
+
+const require = createRequire(import.meta.url);
+
+let seed = 7;
+const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+const int = (n: number) => Math.floor(random() * n);
+const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+const text = (n: number) => Array.from({ length: n }, () => ['a', 'é', '号', '😀', '\0', '"'][int(6)]).join('');
+
+/** A key or value of each kind kafkajs takes: bytes (empty, short, long enough for a 3-byte length), text, null. */
+function anyBytes(): Buffer | string | null | undefined {
+  switch (int(7)) {
+    case 0: return null;
+    case 1: return undefined;
+    case 2: return Buffer.alloc(0);
+    case 3: return text(int(40));
+    case 4: return bytes(int(20_000));
+    default: return bytes(int(900));
+  }
+}
+function message(): ProduceRequestArgs['topicData'][number]['partitions'][number]['messages'][number] {
+  const m: { key: ReturnType<typeof anyBytes>; value: ReturnType<typeof anyBytes>; headers?: Record<string, string | Buffer> } = { key: anyBytes(), value: anyBytes() };
+  if (int(3) === 0) m.headers = int(2) === 0 ? {} : { vendor: 'huawei-privatenumber', ключ: bytes(int(30)), 'x-empty': '' };
+  return m;
+}
+function send(): ProduceRequestArgs {
+  return {
+    acks: [-1, 1, 0][int(3)]!,
+    timeout: int(60_000),
+    transactionalId: [undefined, null, '', 'cdrflow-normalize-0', 'tx-é号'][int(5)],
+    producerId: [undefined, 0, 4_000, '9007199254740993', -1][int(5)],
+    producerEpoch: [undefined, 0, 7, 32_000][int(4)],
+    topicData: Array.from({ length: 1 + int(3) }, (_, t) => ({
+      topic: `cdr.normalized-${t}${'é'.repeat(int(3))}`,
+      partitions: Array.from({ length: 1 + int(4) }, (_, p) => ({
+        partition: p,
+        ...(int(2) === 0 ? {} : { firstSequence: int(2 ** 31) }),
+        messages: Array.from({ length: int(3) === 0 ? 0 : int(60) }, message),
+      })),
+    })),
+  };
+}
+
+type Encoded = { buffer: Buffer };
+/** What kafkajs's own code writes, its own CRC-32C included (its record batch calls the installed one otherwise). */
+async function kafkajsBytes(args: ProduceRequestArgs): Promise<Buffer> {
+  useKafkajsOwnProducePath(true);
+  try {
+    return ((await kafkajsOriginals.produceRequest(args as never).encode()) as Encoded).buffer;
+  } finally {
+    useKafkajsOwnProducePath(false);
+  }
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  useKafkajsOwnProducePath(false);
+});
+
+describe('crc32c', () => {
+  it('is CRC-32C: the check value of "123456789", and kafkajs\'s for every length up to 2,100 bytes', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+    for (let n = 0; n < 2_100; n++) {
+      const b = bytes(n);
+      expect(crc32c(b), `${n} bytes`).toBe(kafkajsOriginals.crc32C(b));
+    }
+  });
+});
+
+describe('groupMessagesPerPartition', () => {
+  it("groups as kafkajs's does, records in their order", () => {
+    for (let i = 0; i < 50; i++) {
+      const messages = Array.from({ length: int(500) }, (_, n) => ({ key: String(n), value: null }));
+      const partitionMetadata = Array.from({ length: 1 + int(6) }, (_, id) => ({ partitionId: id }));
+      const partitioner = ({ message }: { message: { key?: unknown } }) => Number(message.key) % partitionMetadata.length;
+      const args = { topic: 't', partitionMetadata, messages, partitioner };
+      expect(groupMessagesPerPartition(args)).toEqual(kafkajsOriginals.groupMessagesPerPartition(args));
+    }
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: [{ value: 'x' }], partitioner: () => 0 })).toEqual({});
+  });
+});
+
+describe('the produce request', () => {
+  it("is kafkajs's bytes for 300 seeded random sends", async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    for (let i = 0; i < 300; i++) {
+      const args = send();
+      expect(onePassCovers(args)).toBe(true);
+      const ours = encodeProduceRequest(args);
+      expect(ours.equals(await kafkajsBytes(args)), `send ${i}`).toBe(true);
+    }
+  });
+
+  it('is what the request kafkajs builds (produce v7) encodes', async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const v7 = require('kafkajs/src/protocol/requests/produce/v7/request.js') as (args: ProduceRequestArgs) => { apiVersion: number; encode(): Promise<Encoded> };
+    const args = send();
+    const request = v7(args);
+    expect(request.apiVersion).toBe(7);
+    const encoded = (await request.encode()).buffer;
+    expect(encoded.equals(encodeProduceRequest(args))).toBe(true);
+    expect(encoded.equals(await kafkajsBytes(args))).toBe(true);
+  });
+
+  it("leaves to kafkajs what it does not write: compression, per-record timestamps, header lists, other keys", async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const one = (m: object, more: Partial<ProduceRequestArgs> = {}): ProduceRequestArgs => ({ acks: -1, timeout: 30_000, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [m as never] }] }], ...more });
+    const uncovered = [
+      one({ value: 'v' }, { compression: 1 }),
+      one({ value: 'v', timestamp: 1_700_000_000_000 }),
+      one({ value: 'v', timestamp: '1700000000000' }),
+      one({ value: 'v', headers: { k: ['a', 'b'] } }),
+      one({ value: 'v', headers: { k: null } }),
+      one({ key: 12, value: 'v' }),
+      one({ value: { not: 'bytes' } }),
+      one({ value: 'v' }, { transactionalId: 'x'.repeat(40_000) }),
+    ];
+    const v3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: ProduceRequestArgs) => { encode(): Promise<Encoded> };
+    for (const args of uncovered) {
+      expect(onePassCovers(args), JSON.stringify(args).slice(0, 80)).toBe(false);
+      // kafkajs's own code answers: the same bytes, or the same refusal
+      const own = await kafkajsBytes(args).then((b) => b, (e: Error) => e.message);
+      const installed = await v3(args).encode().then((e) => e.buffer, (e: Error) => e.message);
+      expect(installed).toEqual(own);
+    }
+    expect(onePassCovers(one({ value: 'v', timestamp: null }))).toBe(true);
+  });
+
+  it('is kafkajs\'s own in a process that asks for it (the benchmark\'s bare baselines)', async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const v3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: ProduceRequestArgs) => { encode(): Promise<Encoded> };
+    const args = send();
+    const replaced = v3(args).encode;
+    useKafkajsOwnProducePath(true);
+    const own = v3(args).encode;
+    expect(own.toString()).not.toBe(replaced.toString());
+    expect((await own()).buffer.equals(await kafkajsBytes(args))).toBe(true);
+  });
+
+  it('refuses to install once kafkajs has loaded: its modules would keep their own', async () => {
+    // This file imported core/kafka.ts, so kafkajs loaded after the replacements: its CRC is the replacement.
+    const crcIndex = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number;
+    expect(crcIndex(Buffer.from('123456789'))).toBe(0xe3069283);
+    // Evaluated again now, with kafkajs loaded, the module refuses instead of installing what nothing would call.
+    vi.resetModules();
+    await expect(import('./kafkajs-produce.ts')).rejects.toThrow(/kafkajs loaded before core\/kafkajs-produce.ts/);
+  });
+});
