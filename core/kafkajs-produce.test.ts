@@ -122,6 +122,19 @@ describe('the produce request', () => {
       one({ key: 12, value: 'v' }),
       one({ value: { not: 'bytes' } }),
       one({ value: 'v' }, { transactionalId: 'x'.repeat(40_000) }),
+      // kafkajs looks up a codec for a null compression, and fails
+      one({ value: 'v' }, { compression: null as never }),
+      // kafkajs spreads each message ({ ...message }): what it does not own as an enumerable property it does not see
+      one(new (class { get value() { return 'v'; } })()),
+      one(Object.defineProperty({ key: 'k' }, 'value', { value: 'v', enumerable: false })),
+      one(Object.create({ value: 'v' }) as object),
+      // malformed sends: kafkajs's own error, when it encodes
+      { acks: 1, timeout: 1, topicData: [{ topic: 't' }] } as never,
+      // eslint-disable-next-line no-sparse-arrays -- a hole, on purpose
+      { acks: 1, timeout: 1, topicData: [, { topic: 't', partitions: [] }] } as never,
+      { acks: 1, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: null }] }] } as never,
+      // any iterable, to kafkajs
+      { acks: 1, timeout: 1, topicData: new Set([{ topic: 't', partitions: [{ partition: 0, messages: [{ value: 'v' }] }] }]) } as never,
     ];
     const v3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: ProduceRequestArgs) => { encode(): Promise<Encoded> };
     for (const args of uncovered) {
@@ -132,6 +145,35 @@ describe('the produce request', () => {
       expect(installed).toEqual(own);
     }
     expect(onePassCovers(one({ value: 'v', timestamp: null }))).toBe(true);
+  });
+
+  it("refuses what kafkajs refuses with kafkajs's own error, whichever field it meets first", async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const v3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: ProduceRequestArgs) => { encode(): Promise<Encoded> };
+    const sends: ProduceRequestArgs[] = [
+      { acks: 40_000, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 2 ** 31, messages: [{ value: 'v' }] }] }] },
+      { acks: 1, timeout: 1, producerEpoch: 40_000, topicData: [{ topic: 't', partitions: [{ partition: 2 ** 31, messages: [{ value: 'v' }] }] }] },
+    ];
+    for (const args of sends) {
+      expect(onePassCovers(args)).toBe(true);
+      const own = await kafkajsBytes(args).then(() => 'encoded', (e: Error) => e.message);
+      await expect(v3(args).encode()).rejects.toThrow(own);
+    }
+  });
+
+  it('reads each key, value and header once: the bytes written are the bytes sized', async () => {
+    vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const args = (m: object): ProduceRequestArgs => ({ acks: -1, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [m] }] }] });
+    const expected = await kafkajsBytes(args({ key: 'kk', value: 'vvvv', headers: { h: 'hhh' } }));
+    // A getter that answers shorter after its first read would have left allocUnsafe's bytes in the request.
+    for (const field of ['key', 'value', 'h'] as const) {
+      const m = { key: 'kk', value: 'vvvv', headers: { h: 'hhh' } as Record<string, string> };
+      const target: object = field === 'h' ? m.headers : m;
+      const long = (target as Record<string, string>)[field]!;
+      let reads = 0;
+      Object.defineProperty(target, field, { enumerable: true, get: () => (++reads === 1 ? long : 'x') });
+      expect(encodeProduceRequest(args(m)).equals(expected), field).toBe(true);
+    }
   });
 
   it('is kafkajs\'s own in a process that asks for it (the benchmark\'s bare baselines)', async () => {

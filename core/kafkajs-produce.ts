@@ -132,8 +132,8 @@ const bytesSize = (length: number) => varintSize(zigzag(length)) + Math.max(leng
 function writeBytes(buf: Buffer, at: number, v: Bytes, length: number): number {
   at = writeVarint(buf, at, zigzag(length));
   if (length <= 0) return at;
-  if (typeof v === 'string') buf.write(v, at, length, 'utf8');
-  else (v as Buffer).copy(buf, at);
+  const written = typeof v === 'string' ? buf.write(v, at, length, 'utf8') : (v as Buffer).copy(buf, at);
+  if (written !== length) throw new Error(`produce request: wrote ${written} bytes of a ${length}-byte field`);
   return at + length;
 }
 function writeInt64(buf: Buffer, at: number, v: unknown): number {
@@ -151,20 +151,40 @@ function writeString(buf: Buffer, at: number, v: string | null): number {
 
 const isBytes = (v: unknown): v is Bytes => v == null || typeof v === 'string' || Buffer.isBuffer(v);
 const shortString = (v: unknown) => typeof v === 'string' && Buffer.byteLength(v) <= 0x7fff;
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object';
+const enumerableOwn = Object.prototype.propertyIsEnumerable;
+/**
+ * What kafkajs reads of `o[field]`: it spreads each topic, partition and message (`{ ...data }`) before it reads
+ * them, so a field that is not an own enumerable property (a class's getter, a prototype's field) is undefined to it.
+ */
+const seenBySpread = (o: object, field: string) => (o as Record<string, unknown>)[field] === undefined || enumerableOwn.call(o, field);
 
-/** What the one-pass encoder writes; anything else is left to kafkajs. */
+/** What the one-pass encoder writes; anything else is left to kafkajs. Never throws: kafkajs answers malformed sends. */
 export function onePassCovers(args: ProduceRequestArgs): boolean {
-  if ((args.compression ?? 0) !== 0) return false;
+  try {
+    return covers(args);
+  } catch {
+    return false;
+  }
+}
+function covers(args: ProduceRequestArgs): boolean {
+  // kafkajs's "none" applies only where compression is undefined (null is a codec it fails to look up)
+  if (args.compression !== undefined && args.compression !== 0) return false;
   if (args.transactionalId != null && !shortString(args.transactionalId)) return false;
-  for (const { topic, partitions } of args.topicData) {
-    if (!shortString(topic)) return false;
-    for (const { messages } of partitions) {
-      for (const m of messages) {
-        if (m === null || typeof m !== 'object' || m.timestamp != null || !isBytes(m.key) || !isBytes(m.value)) return false;
-        if (m.headers === undefined) continue;
-        if (m.headers === null || typeof m.headers !== 'object' || Array.isArray(m.headers)) return false;
-        for (const key of Object.keys(m.headers)) {
-          const value = m.headers[key];
+  // kafkajs iterates topics and partitions with for..of (any iterable), this encoder indexes arrays
+  if (!Array.isArray(args.topicData)) return false;
+  for (const t of args.topicData) {
+    if (!isObject(t) || !seenBySpread(t, 'topic') || !seenBySpread(t, 'partitions') || !shortString(t.topic) || !Array.isArray(t.partitions)) return false;
+    for (const p of t.partitions as unknown[]) {
+      if (!isObject(p) || !seenBySpread(p, 'partition') || !seenBySpread(p, 'firstSequence') || !seenBySpread(p, 'messages') || !Array.isArray(p.messages)) return false;
+      for (const m of p.messages as unknown[]) {
+        if (!isObject(m) || m.timestamp != null || !isBytes(m.key) || !isBytes(m.value)) return false;
+        if (!seenBySpread(m, 'key') || !seenBySpread(m, 'value') || !seenBySpread(m, 'headers')) return false;
+        const headers = m.headers;
+        if (headers === undefined) continue;
+        if (!isObject(headers) || Array.isArray(headers)) return false;
+        for (const key of Object.keys(headers)) {
+          const value = headers[key];
           if (value == null || !isBytes(value)) return false;
         }
       }
@@ -173,34 +193,51 @@ export function onePassCovers(args: ProduceRequestArgs): boolean {
   return true;
 }
 
-/** One record (format v2): attributes 0, this send's timestamp (delta 0), the offset delta, key, value, headers. */
+/**
+ * One record (format v2): attributes 0, this send's timestamp (delta 0), the offset delta, key, value, headers. Each
+ * key, value and header is read once, here: the bytes written are the bytes sized.
+ */
 interface SizedRecord {
-  message: ProduceMessage;
+  key: Bytes;
   keyLength: number;
+  value: Bytes;
   valueLength: number;
-  headerKeys: string[];
+  /** Header key, its length, value, its length; repeated. */
+  headers: (Bytes | number)[];
   bodySize: number;
 }
 function sizeRecord(message: ProduceMessage, offsetDelta: number): SizedRecord {
-  const keyLength = byteLength(message.key);
-  const valueLength = byteLength(message.value);
-  const headerKeys = message.headers === undefined ? [] : Object.keys(message.headers);
-  let bodySize = 1 + 1 + varintSize(zigzag(offsetDelta)) + bytesSize(keyLength) + bytesSize(valueLength) + varintSize(zigzag(headerKeys.length));
-  for (const key of headerKeys) bodySize += bytesSize(Buffer.byteLength(key)) + bytesSize(byteLength(message.headers![key] as Bytes));
-  return { message, keyLength, valueLength, headerKeys, bodySize };
+  const key = message.key;
+  const value = message.value;
+  const keyLength = byteLength(key);
+  const valueLength = byteLength(value);
+  const headerObject = message.headers;
+  const headers: (Bytes | number)[] = [];
+  let bodySize = 1 + 1 + varintSize(zigzag(offsetDelta)) + bytesSize(keyLength) + bytesSize(valueLength);
+  if (headerObject !== undefined) {
+    for (const headerKey of Object.keys(headerObject)) {
+      const headerValue = headerObject[headerKey] as Bytes;
+      const headerKeyLength = Buffer.byteLength(headerKey);
+      const headerValueLength = byteLength(headerValue);
+      headers.push(headerKey, headerKeyLength, headerValue, headerValueLength);
+      bodySize += bytesSize(headerKeyLength) + bytesSize(headerValueLength);
+    }
+  }
+  bodySize += varintSize(zigzag(headers.length / 4));
+  return { key, keyLength, value, valueLength, headers, bodySize };
 }
 function writeRecord(buf: Buffer, at: number, r: SizedRecord, offsetDelta: number): number {
   at = writeVarint(buf, at, zigzag(r.bodySize));
   buf[at++] = 0; // attributes: none are used
   buf[at++] = 0; // timestamp delta: every record carries the batch's timestamp
   at = writeVarint(buf, at, zigzag(offsetDelta));
-  at = writeBytes(buf, at, r.message.key, r.keyLength);
-  at = writeBytes(buf, at, r.message.value, r.valueLength);
-  at = writeVarint(buf, at, zigzag(r.headerKeys.length));
-  for (const key of r.headerKeys) {
-    at = writeBytes(buf, at, key, Buffer.byteLength(key));
-    const value = r.message.headers![key] as Bytes;
-    at = writeBytes(buf, at, value, byteLength(value));
+  at = writeBytes(buf, at, r.key, r.keyLength);
+  at = writeBytes(buf, at, r.value, r.valueLength);
+  const h = r.headers;
+  at = writeVarint(buf, at, zigzag(h.length / 4));
+  for (let i = 0; i < h.length; i += 4) {
+    at = writeBytes(buf, at, h[i] as string, h[i + 1] as number);
+    at = writeBytes(buf, at, h[i + 2] as Bytes, h[i + 3] as number);
   }
   return at;
 }
@@ -217,26 +254,29 @@ export function encodeProduceRequest(args: ProduceRequestArgs): Buffer {
   const producerEpoch = args.producerEpoch === undefined ? 0 : args.producerEpoch;
   const now = Date.now();
   let size = 2 + (transactionalId === null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4;
-  const sized = args.topicData.map(({ topic, partitions }) => {
+  // every field read once: what is written is what was sized
+  const topics = args.topicData.map((t) => {
+    const topic = t.topic;
     size += 2 + Buffer.byteLength(topic) + 4;
-    return partitions.map(({ messages }) => {
+    const partitions = t.partitions.map((p) => {
+      const { partition, firstSequence = 0, messages } = p;
       const records = messages.map(sizeRecord);
       let batchSize = BATCH_HEAD + BATCH_BODY_HEAD;
       for (let i = 0; i < records.length; i++) batchSize += varintSize(zigzag(records[i]!.bodySize)) + records[i]!.bodySize;
       size += 4 + 4 + batchSize;
-      return { records, batchSize };
+      return { partition, firstSequence, records, batchSize };
     });
+    return { topic, partitions };
   });
   const buf = Buffer.allocUnsafe(size);
   let at = writeString(buf, 0, transactionalId);
   at = buf.writeInt16BE(args.acks, at);
   at = buf.writeInt32BE(args.timeout, at);
-  at = buf.writeInt32BE(args.topicData.length, at);
-  args.topicData.forEach(({ topic, partitions }, t) => {
+  at = buf.writeInt32BE(topics.length, at);
+  for (const { topic, partitions } of topics) {
     at = writeString(buf, at, topic);
     at = buf.writeInt32BE(partitions.length, at);
-    partitions.forEach(({ partition, firstSequence = 0 }, p) => {
-      const { records, batchSize } = sized[t]![p]!;
+    for (const { partition, firstSequence, records, batchSize } of partitions) {
       at = buf.writeInt32BE(partition, at);
       at = buf.writeInt32BE(batchSize, at);
       at = writeInt64(buf, at, 0); // base offset: the broker assigns it
@@ -256,8 +296,8 @@ export function encodeProduceRequest(args: ProduceRequestArgs): Buffer {
       at = buf.writeInt32BE(records.length, at);
       for (let i = 0; i < records.length; i++) at = writeRecord(buf, at, records[i]!, i);
       buf.writeUInt32BE(crc32c(buf.subarray(bodyAt, at)), crcAt);
-    });
-  });
+    }
+  }
   if (at !== size) throw new Error(`produce request: wrote ${at} bytes of ${size}`);
   return buf;
 }
@@ -297,6 +337,19 @@ export const kafkajsOriginals = {
   produceRequest: replace<ProduceRequestFn>('kafkajs/src/protocol/requests/produce/v3/request.js', (own) => (args: ProduceRequestArgs) => {
     const request = own(args);
     if (kafkajsOwn || !onePassCovers(args)) return request;
-    return { ...request, encode: async () => asEncoder(encodeProduceRequest(args)) };
+    return {
+      ...request,
+      encode: async () => {
+        let buf: Buffer;
+        try {
+          buf = encodeProduceRequest(args);
+        } catch {
+          // a value out of range (acks, a partition, a sequence...): kafkajs's own code refuses it, with its own
+          // error, in its own order
+          return request.encode();
+        }
+        return asEncoder(buf);
+      },
+    };
   }),
 };

@@ -201,8 +201,21 @@ function watchEventLoop(): () => LoopWatch {
   };
 }
 
-/** K1 / K2: the bare kafkajs passthrough, with or without transactions, on the same consumer settings as cdrflow. */
+/**
+ * K1 / K2: the bare kafkajs passthrough, with or without transactions, on the same consumer settings as cdrflow, with
+ * kafkajs's own produce path for as long as it runs (modes run one at a time). Only here: the sink and the stages of
+ * this thread, and the suites `npm run bench` runs after this one in the same process, keep cdrflow's
+ * (core/kafkajs-produce.ts), as the normalize stage's worker threads and the job's process do.
+ */
 async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[], outTopic: string, total: number, tag: string): Promise<Measurement> {
+  useKafkajsOwnProducePath(true);
+  try {
+    return await bareKafkajsPassthrough(kafka, mode, rawTopics, outTopic, total, tag);
+  } finally {
+    useKafkajsOwnProducePath(false);
+  }
+}
+async function bareKafkajsPassthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[], outTopic: string, total: number, tag: string): Promise<Measurement> {
   const clock = new FirstBatchClock();
   const load = loadavg()[0]!;
   const groupId = `${tag}.${mode}`;
@@ -590,10 +603,6 @@ function latencyRates(value: string): number[] {
 
 export async function run(options: PipelineOptions = parseOptions({})): Promise<Record<string, unknown>> {
   const { total, rounds, e2eWorkers, profileDir, modes, latency } = options;
-  // K1 and K2 run here, in this thread: bare kafkajs, its own produce path. cdrflow's stages run in worker threads
-  // (normalize) and in the job's process, which keep cdrflow's (core/kafkajs-produce.ts); the sink, here, produces
-  // only dead letters.
-  useKafkajsOwnProducePath(true);
   // Worker threads log the way this process does: keep stdout for the JSON result.
   configureLogging({ level: 'warn', to: 'stderr' });
   const roundModes = modes.filter((m): m is RoundMode => (ROUND_MODES as readonly string[]).includes(m));
