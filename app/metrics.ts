@@ -117,7 +117,7 @@ export class AppMetrics {
   private sqlRunningNow: () => number = () => 0;
   readonly sqlQueries = new Counter({
     name: 'cdrflow_sql_queries_total',
-    help: 'Queries asked on the ops port (POST /sql; a request refused for its Host or Origin is not one), by the HTTP status answered: 200 answered; 400 malformed, 403 not a read, 413 too large, 415 not application/sql, 422 the engine refused or failed it, 429 busy (ops.sql.maxConcurrent running), 499 the client left',
+    help: 'Queries asked on the ops port (requests to /sql), by the HTTP status answered: 200 answered; 400 malformed, 403 not a read or a foreign Origin (a web page), 405 not a POST, 413 too large, 415 not application/sql, 421 a foreign Host (a DNS-rebinding page), 422 the engine refused or failed it, 429 busy (ops.sql.maxConcurrent running), 499 the client left',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });

@@ -60,6 +60,7 @@ describe('ops server', () => {
   it('answers a served path asked with another method 405, naming the method it takes; an unknown path 404', async () => {
     const getSql = await fetch(`${base}/sql?query=SELECT%201`);
     expect([getSql.status, getSql.headers.get('allow'), await getSql.text()]).toEqual([405, 'POST', `/sql takes POST (the query is the body: Content-Type: ${SQL_CONTENT_TYPE})\n`]);
+    expect([answered.at(-1), logged.at(-1)?.fields['reason']]).toEqual([405, 'method GET']);
     const postStatus = await fetch(`${base}/status`, { method: 'POST', body: '{}' });
     expect([postStatus.status, postStatus.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     expect((await fetch(`${base}/metrics`, { method: 'DELETE' })).status).toBe(405);
@@ -100,6 +101,16 @@ describe('ops server', () => {
     });
     expect(status).toBe(421);
     expect(queries.length).toBe(before);
+    // Each counted and logged as a refused query, with what was refused.
+    const refusals = logged.filter((l) => l.event === 'sql.refused').slice(-5).map((l) => [l.fields['status'], l.fields['reason']]);
+    expect(refusals).toEqual([
+      [415, 'content-type text/plain'],
+      [415, 'content-type application/x-www-form-urlencoded'],
+      [415, 'content-type text/plain'], // fetch's own type for a string body
+      [403, 'origin http://evil.example'],
+      [421, 'host rebound.example:80'],
+    ]);
+    expect(answered.slice(-5)).toEqual([415, 415, 415, 403, 421]);
     // Its own origin is fine (the page the server would serve itself).
     expect((await post('SELECT 2', { 'content-type': SQL_CONTENT_TYPE, origin: base })).status).toBe(200);
   });

@@ -85,8 +85,14 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number): Promise<void> {
-  if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
-  if (!allowedOrigin(req.headers.origin, port)) return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
+  if (!allowedHost(req.headers.host, port)) {
+    sqlRefusedAtTheDoor(req, h, 421, `host ${req.headers.host ?? 'none'}`);
+    return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
+  }
+  if (!allowedOrigin(req.headers.origin, port)) {
+    sqlRefusedAtTheDoor(req, h, 403, `origin ${req.headers.origin}`);
+    return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
+  }
   // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
   let url: URL;
   try {
@@ -100,6 +106,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   if (!methods.includes(method ?? '')) {
     const hint = url.pathname === '/sql' ? ` (the query is the body: Content-Type: ${SQL_CONTENT_TYPE})` : '';
+    if (url.pathname === '/sql') sqlRefused(req, h, 405, `method ${String(req.method).slice(0, 20)}`);
     return send(res, 405, 'text/plain', `${url.pathname} takes ${methods.join(' or ')}${hint}\n`, { allow: methods.includes('GET') ? [...methods, 'HEAD'].join(', ') : methods.join(', ') });
   }
   switch (url.pathname) {
@@ -153,14 +160,29 @@ function routeMethods(path: string, h: OpsHandlers): readonly string[] | undefin
   }
 }
 
+const callerOf = (req: IncomingMessage) => `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
+
+/** A /sql request answered before the query runs: counted (cdrflow_sql_queries_total) and logged like its answers. */
+function sqlRefused(req: IncomingMessage, h: OpsHandlers, status: number, reason: string): void {
+  h.sqlAnswered?.(status);
+  h.log?.('warn', 'sql.refused', { caller: callerOf(req), status, reason });
+}
+
+/**
+ * A request to /sql refused for its Host or Origin (a web page's, a DNS-rebinding page's) is a refused query too: an
+ * operator sees in the metric and the log that a browser page tried the SQL endpoint. The other paths are read-only.
+ */
+function sqlRefusedAtTheDoor(req: IncomingMessage, h: OpsHandlers, status: number, reason: string): void {
+  const target = req.url ?? '';
+  const query = target.indexOf('?');
+  if ((query < 0 ? target : target.slice(0, query)) === '/sql') sqlRefused(req, h, status, reason.slice(0, 200));
+}
+
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
   const started = Date.now();
-  const caller = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
+  const caller = callerOf(req);
   // Answered before the query runs: counted and logged like the others.
-  const refused = (status: number, reason: string) => {
-    h.sqlAnswered?.(status);
-    h.log?.('warn', 'sql.refused', { caller, status, reason });
-  };
+  const refused = (status: number, reason: string) => sqlRefused(req, h, status, reason);
   const type = mediaType(req);
   if (type !== SQL_CONTENT_TYPE) {
     refused(415, `content-type ${type || 'none'}`);
