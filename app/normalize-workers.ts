@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { CdrflowError, deserializeError, type SerializedError } from '../core/errors.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
 import { startTsWorker } from '../core/worker-thread.ts';
-import { loggingSettings, type Log, type LogLevel, type LogTarget } from '../core/log.ts';
+import { loggingSettings, type Log, type LogSettings } from '../core/log.ts';
 import type { AppConfig } from './config.ts';
 
 /** What the main thread hands a worker thread. */
@@ -18,7 +18,7 @@ export interface NormalizeWorkerData {
   instanceId: string;
   /** Only the first member creates the topics (when the config says so), so the members do not race to create them. */
   createTopics: boolean;
-  log: { level: LogLevel; to: LogTarget };
+  log: LogSettings;
 }
 
 /** Worker thread -> main thread. */

@@ -5,7 +5,7 @@ import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
-import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, type LogLevel } from '../core/log.ts';
+import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, stderrFormatFromEnv, type LogFormat, type LogLevel } from '../core/log.ts';
 import { quote } from '../core/input-limits.ts';
 import { EXIT_USAGE } from '../core/exit-codes.ts';
 
@@ -94,8 +94,10 @@ function takeLogLevel(argv: string[]): { level: LogLevel; rest: string[] } {
 
 async function main(argv: string[]): Promise<number> {
   let level: LogLevel;
+  let stderrFormat: LogFormat;
   try {
     ({ level, rest: argv } = takeLogLevel(argv));
+    stderrFormat = stderrFormatFromEnv();
   } catch (err) {
     console.error(`cdrflow: ${(err as Error).message}`);
     return EXIT_USAGE;
@@ -127,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = await loadCommand(name);
-  configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr' });
+  configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr', stderrFormat });
   try {
     return await command.run(args);
   } catch (err) {

@@ -1,6 +1,8 @@
 // The one logger of the project: JSON lines through pino with one field set — `time` (ISO-8601 UTC), `level`,
 // `component`, `event` (a stable id such as `sink.flushed`, never a sentence), then the event's own fields. One level
 // knob for every command (`--log-level`, else LOG_LEVEL, default info); stdout unless a command points it elsewhere.
+// The lines a command writes to stderr read as text on a terminal, where a person reads them (LOG_FORMAT says
+// otherwise); stdout and log files always get JSON, for programs.
 // kafkajs' own log entries are routed here too (core/kafka.ts), as component `kafka`.
 import pino from 'pino';
 
@@ -29,6 +31,48 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
   const level = raw.toLowerCase();
   if (!isLogLevel(level)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
   return level;
+}
+
+/** How the lines on stderr read: JSON for programs, or text for a person at a terminal. */
+export type LogFormat = 'json' | 'text';
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'text'];
+
+/** LOG_FORMAT when set (json or text), else text when stderr is a terminal and JSON when it is not. */
+export function stderrFormatFromEnv(env: NodeJS.ProcessEnv = process.env, stderrIsTerminal = process.stderr.isTTY === true): LogFormat {
+  const raw = env['LOG_FORMAT'];
+  if (raw === undefined || raw === '') return stderrIsTerminal ? 'text' : 'json';
+  const format = raw.toLowerCase();
+  if (format !== 'json' && format !== 'text') throw new Error(`LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got "${raw}"`);
+  return format;
+}
+
+/**
+ * One JSON log line as a person reads it: `12:03:04 warn  component: event key=value …`. A value that is not a plain
+ * word is written as JSON, and any control character left in it escaped: logged fields carry what outsiders sent (a
+ * caller's user agent, a vendor's error text), which must not reach the terminal as escape sequences.
+ */
+export function textLine(json: string): string {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(json);
+  } catch {
+    return `${fieldText(json.trimEnd())}\n`;
+  }
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return `${fieldText(json.trimEnd())}\n`;
+  const { time, level, component, event, ...fields } = entry as Record<string, unknown>;
+  const head = [typeof time === 'string' ? time.slice(11, 19) : '', fieldText(level ?? '').padEnd(5), component === undefined ? '' : `${fieldText(component)}:`, fieldText(event ?? '')];
+  const tail = Object.entries(fields).map(([key, value]) => `${fieldText(key)}=${fieldText(value)}`);
+  return `${[...head.filter((part) => part !== ''), ...tail].join(' ')}\n`;
+}
+
+const PLAIN_WORD = /^[\w.:/@+,%-]+$/;
+// JSON.stringify escapes C0 controls and quotes; DEL, the C1 controls (a terminal may take U+009B as a CSI) and the
+// line separators it leaves as they are.
+const LEFT_UNESCAPED = /[\u007f-\u009f\u2028\u2029]/g;
+function fieldText(value: unknown): string {
+  if (typeof value === 'string' && PLAIN_WORD.test(value)) return value;
+  const json = JSON.stringify(value) ?? String(value);
+  return json.replace(LEFT_UNESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -72,34 +116,46 @@ function createPino(level: LogLevel, destination: pino.DestinationStream): pino.
   );
 }
 
+export interface LogSettings {
+  level: LogLevel;
+  to: LogTarget;
+  /** How the lines written to stderr read (stdout and files are always JSON). */
+  stderrFormat: LogFormat;
+}
 let root: Log | undefined;
-let settings: { level: LogLevel; to: LogTarget } | undefined;
+let settings: LogSettings | undefined;
 
 /** Where a command's log lines go: a standard stream, or a file (warnings and errors also on stderr, for a person). */
 export type LogTarget = 'stdout' | 'stderr' | { file: string };
 
-export function logDestination(target: LogTarget): pino.DestinationStream {
+export function logDestination(target: LogTarget, stderrFormat: LogFormat = 'json'): pino.DestinationStream {
   if (target === 'stdout') return pino.destination({ dest: 1, sync: true });
-  if (target === 'stderr') return pino.destination({ dest: 2, sync: true });
+  if (target === 'stderr') return stderrDestination(stderrFormat);
   return pino.multistream([
     { level: 'debug', stream: pino.destination({ dest: target.file, sync: true, append: true, mkdir: true }) },
-    { level: 'warn', stream: pino.destination({ dest: 2, sync: true }) },
+    { level: 'warn', stream: stderrDestination(stderrFormat) },
   ]);
+}
+
+function stderrDestination(format: LogFormat): pino.DestinationStream {
+  if (format === 'json') return pino.destination({ dest: 2, sync: true });
+  const stderr = pino.destination({ dest: 2, sync: true });
+  return { write: (line: string) => stderr.write(textLine(line)) };
 }
 
 /**
  * Sets the process's logger once, at the top of a command: the level and where the lines go. Components never call
  * this; they ask `logger(component)`. Returns the root for the command's own events.
  */
-export function configureLogging(options: { level?: LogLevel; to?: LogTarget } = {}): Log {
-  settings = { level: options.level ?? levelFromEnv(), to: options.to ?? 'stdout' };
-  const p = createPino(settings.level, logDestination(settings.to));
+export function configureLogging(options: { level?: LogLevel; to?: LogTarget; stderrFormat?: LogFormat } = {}): Log {
+  settings = { level: options.level ?? levelFromEnv(), to: options.to ?? 'stdout', stderrFormat: options.stderrFormat ?? 'json' };
+  const p = createPino(settings.level, logDestination(settings.to, settings.stderrFormat));
   root = wrap(p, p);
   return root;
 }
 
-/** The level and target `configureLogging` set, so a worker thread can log the same way (its own root logger). */
-export function loggingSettings(): { level: LogLevel; to: LogTarget } {
+/** The settings `configureLogging` set, so a worker thread can log the same way (its own root logger). */
+export function loggingSettings(): LogSettings {
   if (!root) logger('cdrflow');
   return settings!;
 }

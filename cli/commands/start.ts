@@ -33,7 +33,8 @@ Options:
 
 While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
 /healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
-Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal); --log-level or LOG_LEVEL.
+Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal, its warnings also on stderr: as
+text on a terminal, LOG_FORMAT=json keeps them JSON); --log-level or LOG_LEVEL.
 Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started;
 during start-up: start nothing further (no intake), stop what started.`;
 

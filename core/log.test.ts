@@ -1,0 +1,47 @@
+// The log's text form for a person at a terminal (core/log.ts): what it shows, and what it never passes through.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { stderrFormatFromEnv, textLine } from './log.ts';
+
+describe('stderrFormatFromEnv', () => {
+  it('is text on a terminal, JSON elsewhere, and what LOG_FORMAT says when set', () => {
+    expect(stderrFormatFromEnv({}, true)).toBe('text');
+    expect(stderrFormatFromEnv({}, false)).toBe('json');
+    expect(stderrFormatFromEnv({ LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(stderrFormatFromEnv({ LOG_FORMAT: 'TEXT' }, false)).toBe('text');
+    expect(() => stderrFormatFromEnv({ LOG_FORMAT: 'xml' }, true)).toThrow('LOG_FORMAT must be one of json, text, got "xml"');
+  });
+});
+
+describe('textLine', () => {
+  it('reads time, level, component, event, then the fields', () => {
+    const line = JSON.stringify({ time: '2026-12-06T00:41:07.123Z', level: 'warn', component: 'backfill', event: 'poll.retry', attempt: 3, error: 'socket hang up', range: { from: 1, to: 2 } });
+    expect(textLine(`${line}\n`)).toBe('00:41:07 warn  backfill: poll.retry attempt=3 error="socket hang up" range={"from":1,"to":2}\n');
+  });
+
+  it('never passes a control character through: escape sequences from logged input stay escaped', () => {
+    const line = JSON.stringify({ time: '2026-12-06T00:41:07Z', level: 'info', event: 'sql.query', ua: 'x\u001b[2Jy', c1: '\u009b31m', del: 'a\u007fb', sep: 'a\u2028b', 'k\u001bey': 1 });
+    const text = textLine(line);
+    const controls = [...text.slice(0, -1)].filter((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f) || c === '\u2028' || c === '\u2029');
+    expect(controls).toEqual([]);
+    expect(text).toBe('00:41:07 info  sql.query ua="x\\u001b[2Jy" c1="\\u009b31m" del="a\\u007fb" sep="a\\u2028b" "k\\u001bey"=1\n');
+  });
+
+  it('shows a line that is not a JSON object as one escaped string', () => {
+    expect(textLine('not json \u001b[0m\n')).toBe('"not json \\u001b[0m"\n');
+    expect(textLine('[1,2]')).toBe('"[1,2]"\n');
+  });
+
+  it('is what a command writes to stderr with LOG_FORMAT=text; off a terminal it writes JSON', () => {
+    const stderrOf = (env: Record<string, string>) => {
+      const run = spawnSync(process.execPath, ['bin/run-ts.mjs', 'core/fixtures/log-to-stderr.ts'], { encoding: 'utf8', env: { ...process.env, ...env } });
+      expect(run.status, run.stderr).toBe(0);
+      return run.stderr;
+    };
+    expect(stderrOf({ LOG_FORMAT: 'text' })).toMatch(
+      /^\d\d:\d\d:\d\d warn {2}connector\.tencent-ccc: poll\.retry attempt=3 delayMs=2000 userAgent="evil\\u001b\[2J\\u009b31m" error="socket hang up"\n$/,
+    );
+    const json = JSON.parse(stderrOf({ LOG_FORMAT: '' })) as Record<string, unknown>;
+    expect(json).toMatchObject({ level: 'warn', component: 'connector.tencent-ccc', event: 'poll.retry', userAgent: 'evil\u001b[2J\u009b31m' });
+  });
+});
