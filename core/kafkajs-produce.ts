@@ -1,8 +1,9 @@
 // kafkajs 2.2.4's produce path without its copies: the same bytes on the wire, built in one pass. Installed before
 // kafkajs loads (core/kafkajs-setup.ts, which core/kafka.ts imports first).
 //
-// Why: in a normalize member, kafkajs's produce path cost more than a third of what kafkajs costs it (CPU profile of
-// the pipeline benchmark's job, 2026-12-05). Per record of a 3,000-record send over three partitions
+// Why: in a normalize member's worker, kafkajs took 19% of the CPU and Node's buffer internals 24%, most of both in
+// kafkajs's produce path (CPU profile of the pipeline benchmark's job, 2026-12-05). Per record of a 3,000-record send
+// over three partitions
 // (`npm run bench -- produce` measures it): grouping the records by partition 2.7–3.0 µs (it copies a partition's
 // whole array for every record it adds), encoding the request 5.7–6.5 µs (a zero-filled 512-byte buffer per record,
 // a Buffer per varint, the record set copied through five layers of growing buffers), of which the CRC-32C, one
