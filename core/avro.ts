@@ -97,6 +97,21 @@ export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
 /** A registry that is away or not answering, by the words of the client's HTTP layer (it says "status 400" for them). */
 const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)|registry answer not understood/i;
 
+/**
+ * A registry's API answers 404 only with its own error code (40401 subject, 40402 version, 40403 schema not found).
+ * A 404 without one is a server that has no such API at that URL: a registry's root instead of its Confluent API, a
+ * web server, another service. It said "[object Object]" (registering) or every subject "new" (`schemas check`).
+ */
+export const NOT_A_REGISTRY_API = "no registry's 'not found' answer at that URL: is it the base of a Confluent-compatible API? Apicurio serves one under /apis/ccompat/v7";
+export function registryNotFound(body: string): boolean {
+  try {
+    const code = (JSON.parse(body) as { error_code?: unknown } | null)?.error_code;
+    return code === 40401 || code === 40402 || code === 40403;
+  } catch {
+    return false;
+  }
+}
+
 export function registryAway(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   return REGISTRY_AWAY.test(`${String(e?.code ?? '')} ${String(e?.message ?? '')}`);
@@ -175,7 +190,10 @@ export class TopicCodec {
       return id;
     } catch (err) {
       // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
-      throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${(err as Error).message}`, { cause: err });
+      // (The client words a 404 whose body has no `message` as "[object Object]".)
+      const { status, url } = err as { status?: unknown; url?: unknown };
+      const why = status === 404 ? `${typeof url === 'string' ? url : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
+      throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${why}`, { cause: err });
     }
   }
 

@@ -1,24 +1,49 @@
 // `cdrflow schemas` against a registry that is down, or that takes the connection and never answers: one line naming
 // it, exit 69. It was exit 1 with "status 400: connect ECONNREFUSED", and a hang for good against a silent one (an
 // operator walk).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import { classifyRegistryError } from '../../core/dead-letter.ts';
+import { registryNotFound } from '../../core/avro.ts';
 import { startSilentServer } from '../../test/silent-server.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let silent: Awaited<ReturnType<typeof startSilentServer>>;
 let silentPort = 0;
+// A server that is no registry: 404 for every path, with a body of its own (a registry's root, a web server).
+let web: Server;
+let webPort = 0;
 
 beforeAll(async () => {
   silent = await startSilentServer();
   silentPort = silent.port;
+  web = createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ title: 'Could not find resource for full path', status: 404 }));
+  });
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  webPort = (web.address() as { port: number }).port;
 });
 
-afterAll(() => silent.close());
+afterAll(async () => {
+  await silent.close();
+  await new Promise((resolve) => web.close(resolve));
+});
+
+/** Like run(), without blocking this process: the server answering it lives here. */
+const runAsync = (...args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'schemas', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
 const run = (...args: string[]) =>
   spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'schemas', ...args], { encoding: 'utf8', cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', NO_COLOR: '1' }, timeout: 60_000 });
@@ -34,6 +59,23 @@ describe('cdrflow schemas without a registry', () => {
     const r = run(action, '--registry', `http://127.0.0.1:${silentPort}`);
     expect(r.status, r.stderr).toBe(69);
     expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://127\\.0\\.0\\.1:${silentPort} is not reachable: .*(Timeout \\(10000ms\\)|aborted due to timeout)`));
+  });
+
+  // A URL without the registry's API path (Apicurio's root instead of /apis/ccompat/v7): check passed every subject
+  // as "new" with exit 0, and register said "status 404: [object Object]".
+  it.each([['check'], ['register']])('%s: a URL that answers 404 without a registry\'s "not found" code is no registry API, exit 78', async (action) => {
+    const r = await runAsync(action, '--registry', `http://127.0.0.1:${webPort}`);
+    expect(r.status, r.stderr).toBe(78);
+    expect(r.stdout).not.toContain('new ');
+    expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://127\\.0\\.0\\.1:${webPort}: .*404.*Apicurio serves one under /apis/ccompat/v7\\n$`));
+  });
+
+  it("takes a 404 for an unknown subject only with the registry's own code", () => {
+    expect(registryNotFound('{"message":"Subject \'x\' not found.","error_code":40401}')).toBe(true);
+    expect(registryNotFound('{"error_code":40402}')).toBe(true);
+    expect(registryNotFound('{"status":404,"title":"not found"}')).toBe(false);
+    expect(registryNotFound('<html>404</html>')).toBe(false);
+    expect(registryNotFound('null')).toBe(false);
   });
 
   it('refuses a --registry that is no URL (it was sent to 127.0.0.1:80)', () => {

@@ -3,11 +3,11 @@
 // the registry holds — exit 1 when one is not, so CI can stop a breaking change before it ships.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
+import { EXIT_CONFIG, EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { boundReason, printable, quote } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
-import { REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway } from '../../core/avro.ts';
+import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryNotFound } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
@@ -18,6 +18,10 @@ const usage = `Usage: cdrflow schemas <register|check> [--registry URL] [--confi
   check     asks the registry whether each file in schemas/ is compatible with the latest registered version of
             its subject (the registry applies its compatibility rule, BACKWARD for cdrflow); exits 1 if any is not.
             A subject the registry does not know yet is reported as new, not as a failure.
+
+Exit status: 0 done (check: every file compatible or new); 1 check: a file incompatible or not a valid schema;
+69 the registry is not reachable; 78 the URL answers, but not as a registry's API (its 404s lack the registry's
+'not found' code).
 
 Subjects (TopicNameStrategy): ${[...ALL_RAW_TOPICS, TOPICS.huaweiCallEvents].map(subjectFor).join(', ')} -> ${SCHEMA_FILES.rawEnvelope};
   ${subjectFor(TOPICS.normalized)} -> ${SCHEMA_FILES.normalized}; ${subjectFor(TOPICS.deadLetter)} -> ${SCHEMA_FILES.deadLetter}
@@ -37,6 +41,9 @@ export function contracts(): SubjectContract[] {
   ];
 }
 
+/** The URL given answers, but not as a registry's API: a configuration to mend (exit 78). */
+class NotARegistryError extends Error {}
+
 export type CompatibilityVerdict = { subject: string; verdict: 'compatible' | 'new' } | { subject: string; verdict: 'incompatible'; reasons: string[] };
 
 /** POST /compatibility/subjects/<subject>/versions/latest (Confluent API; Apicurio serves it under /apis/ccompat/v7). */
@@ -45,8 +52,12 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
   // Asked about an unknown subject, some registries (Apicurio) answer "compatible": look first.
   // A registry that takes the connection and never answers must not hang the check (it did, for good).
   const versions = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
-  await versions.body?.cancel();
-  if (versions.status === 404) return { subject, verdict: 'new' };
+  const listed = await versions.text();
+  // "New" only on the registry's own word: a 404 from something that is no registry API passed every check (exit 0).
+  if (versions.status === 404) {
+    if (registryNotFound(listed)) return { subject, verdict: 'new' };
+    throw new NotARegistryError(`${base}/subjects/${encodeURIComponent(subject)}/versions answered 404: ${NOT_A_REGISTRY_API}`);
+  }
   if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
   const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
   const response = await fetch(url, {
@@ -56,7 +67,10 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
     signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS),
   });
   const text = await response.text();
-  if (response.status === 404) return { subject, verdict: 'new' };
+  if (response.status === 404) {
+    if (registryNotFound(text)) return { subject, verdict: 'new' };
+    throw new NotARegistryError(`${url} answered 404: ${NOT_A_REGISTRY_API}`);
+  }
   if (!response.ok) {
     // Some registries answer an incompatible schema with 409/422 instead of is_compatible=false.
     if (response.status === 409 || response.status === 422) return { subject, verdict: 'incompatible', reasons: [text] };
@@ -84,6 +98,10 @@ export const command: Command = {
       // hang for good when it took the connection and never answered).
       if (registryAway(err) || (err as Error).name === 'TimeoutError') {
         throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(url)} is not reachable: ${boundReason((err as Error).message, 300)}`);
+      }
+      const registering404 = (err as { cause?: { status?: unknown } }).cause?.status === 404;
+      if (err instanceof NotARegistryError || registering404) {
+        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(url)}: ${boundReason((err as Error).message, 400)}`);
       }
       throw err;
     }
