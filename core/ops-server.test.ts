@@ -115,6 +115,30 @@ describe('ops server', () => {
     expect((await post('SELECT 2', { 'content-type': SQL_CONTENT_TYPE, origin: base })).status).toBe(200);
   });
 
+  it('counts a Host or Origin refusal of every target the router takes to /sql, not only the literal /sql', async () => {
+    const { port } = new URL(base);
+    const raw = (target: string, headers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        let out = '';
+        socket.on('data', (d) => (out += d.toString()));
+        socket.on('close', () => resolve(out.split('\r\n')[0] ?? ''));
+        socket.on('error', reject);
+        socket.end(`POST ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`);
+      });
+    const targets = [`http://127.0.0.1:${port}/sql`, '/x/../sql', '/./sql', '/%2e/sql', '/sql?format=TSV'];
+    for (const target of targets) {
+      const before = answered.length;
+      expect(await raw(target, 'Host: rebound.example\r\n')).toBe('HTTP/1.1 421 Misdirected Request');
+      expect(await raw(target, `Host: 127.0.0.1:${port}\r\nOrigin: http://evil.example\r\n`)).toBe('HTTP/1.1 403 Forbidden');
+      expect([target, answered.slice(before)]).toEqual([target, [421, 403]]);
+    }
+    // Other paths are not the SQL endpoint: refused, not counted.
+    const before = answered.length;
+    for (const target of ['/sql/', '//sql', '/SQL', '*', '/metrics']) expect(await raw(target, 'Host: rebound.example\r\n')).toBe('HTTP/1.1 421 Misdirected Request');
+    expect(answered.length).toBe(before);
+  });
+
   // Found by test/fuzz/ops-port.test.ts.
   it('answers a request target the URL parser refuses with 400, not a 500', async () => {
     const { host, port } = new URL(base);

@@ -173,9 +173,20 @@ function sqlRefused(req: IncomingMessage, h: OpsHandlers, status: number, reason
  * operator sees in the metric and the log that a browser page tried the SQL endpoint. The other paths are read-only.
  */
 function sqlRefusedAtTheDoor(req: IncomingMessage, h: OpsHandlers, status: number, reason: string): void {
-  const target = req.url ?? '';
-  const query = target.indexOf('?');
-  if ((query < 0 ? target : target.slice(0, query)) === '/sql') sqlRefused(req, h, status, reason.slice(0, 200));
+  if (routedPath(req) === '/sql') sqlRefused(req, h, status, reason.slice(0, 200));
+}
+
+/**
+ * The path a request is routed by, parsed as handle() parses it: the raw target compared with '/sql' missed targets
+ * the router takes to /sql (`http://host/sql` in absolute form, `/x/../sql`, `/./sql`, `/%2e/sql`, `/sql#f`), so a
+ * refusal of those went uncounted. Undefined for a target the URL parser refuses.
+ */
+function routedPath(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
