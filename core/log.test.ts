@@ -27,6 +27,17 @@ describe('textLine', () => {
     expect(text).toBe('00:41:07 info  sql.query ua="x\\u001b[2Jy" c1="\\u009b31m" del="a\\u007fb" sep="a\\u2028b" "k\\u001bey"=1\n');
   });
 
+  it('escapes the format characters too: bidi overrides and isolates, zero-width and tag characters', () => {
+    const line = JSON.stringify({ time: '2026-12-06T00:41:07Z', level: 'warn', event: 'sql.refused', ua: 'a\u202egnp.exe\u2066b\u2069\u200b\u{e0041}' });
+    expect(textLine(line)).toBe('00:41:07 warn  sql.refused ua="a\\u202egnp.exe\\u2066b\\u2069\\u200b\\udb40\\udc41"\n');
+  });
+
+  it('shows a logged field named time as a field, never raw: only pino\'s ISO time is cut to the clock', () => {
+    // pino writes its own time, then the event's fields; JSON.parse keeps the last `time`.
+    const line = '{"level":"warn","time":"2026-12-06T00:41:07.123Z","component":"x","event":"e","time":"0123456789A\\u001b[2J\\u001b[H"}';
+    expect(textLine(line)).toBe('time="0123456789A\\u001b[2J\\u001b[H" warn  x: e\n');
+  });
+
   it('shows a line that is not a JSON object as one escaped string', () => {
     expect(textLine('not json \u001b[0m\n')).toBe('"not json \\u001b[0m"\n');
     expect(textLine('[1,2]')).toBe('"[1,2]"\n');

@@ -60,19 +60,24 @@ export function textLine(json: string): string {
   }
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return `${fieldText(json.trimEnd())}\n`;
   const { time, level, component, event, ...fields } = entry as Record<string, unknown>;
-  const head = [typeof time === 'string' ? time.slice(11, 19) : '', fieldText(level ?? '').padEnd(5), component === undefined ? '' : `${fieldText(component)}:`, fieldText(event ?? '')];
+  // pino's own time is ISO-8601; a logged field named `time` (the last key wins in JSON.parse) is a value like any other.
+  const clock = typeof time === 'string' && ISO_TIME.test(time) ? time.slice(11, 19) : time === undefined ? '' : `time=${fieldText(time)}`;
+  const head = [clock, fieldText(level ?? '').padEnd(5), component === undefined ? '' : `${fieldText(component)}:`, fieldText(event ?? '')];
   const tail = Object.entries(fields).map(([key, value]) => `${fieldText(key)}=${fieldText(value)}`);
   return `${[...head.filter((part) => part !== ''), ...tail].join(' ')}\n`;
 }
 
 const PLAIN_WORD = /^[\w.:/@+,%-]+$/;
-// JSON.stringify escapes C0 controls and quotes; DEL, the C1 controls (a terminal may take U+009B as a CSI) and the
-// line separators it leaves as they are.
-const LEFT_UNESCAPED = /[\u007f-\u009f\u2028\u2029]/g;
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/;
+// JSON.stringify escapes C0 controls and quotes; DEL, the C1 controls (a terminal may take U+009B as a CSI), the line
+// separators and the format characters — bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
+// what a terminal shows after them, zero-width and tag characters — it leaves as they are.
+const LEFT_UNESCAPED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 function fieldText(value: unknown): string {
   if (typeof value === 'string' && PLAIN_WORD.test(value)) return value;
   const json = JSON.stringify(value) ?? String(value);
-  return json.replace(LEFT_UNESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // Each UTF-16 unit escaped: a tag character (U+E0000-U+E007F) is two.
+  return json.replace(LEFT_UNESCAPED, (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
 /**
