@@ -18,7 +18,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-kafka-down-'));
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(KAFKA_|SCHEMA_REGISTRY_|CDRFLOW_PORT_BASE$|CDRFLOW_NAMESPACE$|CLICKHOUSE_|CDRFLOW_CONFIG$|LOG_LEVEL$)/.test(k)) env[k] = v;
+    if (v !== undefined && !/^(KAFKA_|SCHEMA_REGISTRY_|CDRFLOW_PORT_BASE$|CDRFLOW_NAMESPACE$|CLICKHOUSE_|CDRFLOW_CONFIG$|LOG_LEVEL$|LOG_FORMAT$)/.test(k)) env[k] = v;
   }
   // No running job may answer on the ops port (port 1 refuses): the commands read Kafka and ClickHouse themselves.
   return { ...env, CLICKHOUSE_DATA_DIR: dataDir, CDRFLOW_OPS_PORT: '1', NO_COLOR: '1' };

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter } from 'prom-client';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 const until = async (cond: () => boolean) => {
@@ -292,4 +292,35 @@ describe('allowedHost / allowedOrigin', () => {
     ['null', false],
     ['http://127.0.0.1:8080', false],
   ])('Origin %s allowed: %s', (origin, ok) => expect(allowedOrigin(origin, 19070)).toBe(ok));
+});
+
+describe('ops server: a web page refused in a loop', () => {
+  it('counts every refusal and logs at most a few a minute, the next line saying how many were left out', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const answered: number[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => 'never\n',
+      log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
+      sqlAnswered: (status) => void answered.push(status),
+    });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const page = () => fetch(`http://127.0.0.1:${ops.port}/sql`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE, origin: 'http://evil.example' } });
+      for (let i = 0; i < 25; i++) expect((await page()).status).toBe(403);
+      expect(answered).toEqual(Array(25).fill(403));
+      expect(logged.length).toBe(DOOR_REFUSALS_LOGGED_PER_MINUTE);
+      expect(logged.every((f) => f['unlogged'] === undefined)).toBe(true);
+      // A minute later the first line logged says how many went unlogged.
+      vi.setSystemTime(Date.now() + 61_000);
+      await page();
+      expect(answered.length).toBe(26);
+      expect(logged.at(-1)).toMatchObject({ status: 403, reason: 'origin http://evil.example', unlogged: 25 - DOOR_REFUSALS_LOGGED_PER_MINUTE });
+    } finally {
+      vi.useRealTimers();
+      await ops.close();
+    }
+  });
 });

@@ -47,10 +47,11 @@ export async function startOpsServer(
   options: { setting?: string } = {},
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const origin: { port: number } = { port };
+  const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
   const server = createServer((req, res) => {
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
-    handle(req, res, handlers, origin.port).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
+    handle(req, res, handlers, origin.port, door).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -84,13 +85,13 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
   return [`http://127.0.0.1:${port}`, `http://localhost:${port}`].includes(origin.toLowerCase());
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number, door: DoorLog): Promise<void> {
   if (!allowedHost(req.headers.host, port)) {
-    sqlRefusedAtTheDoor(req, h, 421, `host ${req.headers.host ?? 'none'}`);
+    sqlRefusedAtTheDoor(req, h, door, 421, `host ${req.headers.host ?? 'none'}`);
     return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
   }
   if (!allowedOrigin(req.headers.origin, port)) {
-    sqlRefusedAtTheDoor(req, h, 403, `origin ${req.headers.origin}`);
+    sqlRefusedAtTheDoor(req, h, door, 403, `origin ${req.headers.origin}`);
     return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
   }
   // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
@@ -163,17 +164,40 @@ function routeMethods(path: string, h: OpsHandlers): readonly string[] | undefin
 const callerOf = (req: IncomingMessage) => `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'} ${req.headers['user-agent'] ?? '-'}`;
 
 /** A /sql request answered before the query runs: counted (cdrflow_sql_queries_total) and logged like its answers. */
-function sqlRefused(req: IncomingMessage, h: OpsHandlers, status: number, reason: string): void {
+function sqlRefused(req: IncomingMessage, h: OpsHandlers, status: number, reason: string, extra: Record<string, number> = {}): void {
   h.sqlAnswered?.(status);
-  h.log?.('warn', 'sql.refused', { caller: callerOf(req), status, reason });
+  h.log?.('warn', 'sql.refused', { caller: callerOf(req), status, reason, ...extra });
 }
+
+/** Log lines for Host/Origin refusals of /sql per minute, at most (every one is counted in the metric). */
+export const DOOR_REFUSALS_LOGGED_PER_MINUTE = 10;
 
 /**
  * A request to /sql refused for its Host or Origin (a web page's, a DNS-rebinding page's) is a refused query too: an
  * operator sees in the metric and the log that a browser page tried the SQL endpoint. The other paths are read-only.
+ * A page can send such requests in a loop, so their log lines are throttled: at most DOOR_REFUSALS_LOGGED_PER_MINUTE
+ * a minute, the next line logged saying how many were left out (`unlogged`); the metric counts every one.
  */
-function sqlRefusedAtTheDoor(req: IncomingMessage, h: OpsHandlers, status: number, reason: string): void {
-  if (routedPath(req) === '/sql') sqlRefused(req, h, status, reason.slice(0, 200));
+function sqlRefusedAtTheDoor(req: IncomingMessage, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
+  if (routedPath(req) !== '/sql') return;
+  const now = Date.now();
+  if (now - door.windowStart >= 60_000) {
+    door.windowStart = now;
+    door.logged = 0;
+  }
+  if (door.logged >= DOOR_REFUSALS_LOGGED_PER_MINUTE) {
+    h.sqlAnswered?.(status);
+    door.unlogged++;
+    return;
+  }
+  door.logged++;
+  sqlRefused(req, h, status, reason.slice(0, 200), door.unlogged > 0 ? { unlogged: door.unlogged } : {});
+  door.unlogged = 0;
+}
+interface DoorLog {
+  windowStart: number;
+  logged: number;
+  unlogged: number;
 }
 
 /**
