@@ -83,9 +83,14 @@ export function avroType(file: string): avro.Type {
   return type;
 }
 
+/** Each client's base URL, for a look at an answer the client words away (fetchWriter's 404). */
+const registryUrls = new WeakMap<SchemaRegistry, string>();
+
 export function createRegistry(url: string): SchemaRegistry {
   // The registry client spreads these options into a new object for every schema it parses.
-  return new SchemaRegistry({ host: url, middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
+  const registry = new SchemaRegistry({ host: url, middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
+  registryUrls.set(registry, url);
+  return registry;
 }
 
 /**
@@ -109,6 +114,26 @@ export function registryNotFound(body: string): boolean {
     return code === 40401 || code === 40402 || code === 40403;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A writer's id answered 404: the registry's own word that it does not know the id (its code, 40403), or something
+ * else answering (a proxy routing wrong, a URL that lost its API path)? The client keeps only the status, so the id
+ * is asked once more, plainly. Not the registry's word: an error the stages wait out as for a registry away, where
+ * every record would otherwise have become a dead letter. When the look itself fails, `err` stands as it was.
+ */
+async function notFoundOrAway(registry: SchemaRegistry, id: number, err: unknown): Promise<unknown> {
+  const base = registryUrls.get(registry);
+  if (base === undefined) return err;
+  const url = `${base.replace(/\/$/, '')}/schemas/ids/${id}`;
+  try {
+    const answer = await fetch(url, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
+    const body = await answer.text();
+    if (answer.status !== 404 || registryNotFound(body)) return err;
+    return new Error(`registry answer not understood: HTTP 404 for /schemas/ids/${id} (${NOT_A_REGISTRY_API})`);
+  } catch {
+    return err;
   }
 }
 
@@ -360,7 +385,7 @@ export async function fetchWriter(registry: SchemaRegistry, id: number, refused:
     schema = await registry.getSchema(id);
   } catch (err) {
     if (schemaCannotBeBuilt(err)) throw refused.refuse(id, `writer schema ${id} cannot be built: ${(err as Error).message}`, err);
-    throw err;
+    throw (err as { status?: unknown }).status === 404 ? await notFoundOrAway(registry, id, err) : err;
   }
   try {
     return avroWriter(schema, id);

@@ -10,7 +10,7 @@ import { MAX_WRITER_SCHEMAS, ReaderCodec, avroOptions, createRegistry, loadSchem
 import { classifyDecodeError, classifyRegistryError, type DeadLetter } from './dead-letter.ts';
 import { CdrflowError } from './errors.ts';
 import { SCHEMA_FILES } from './topology.ts';
-import { registryStub, type RegistryStub } from '../test/registry-stub.ts';
+import { RawAnswer, registryStub, type RegistryStub } from '../test/registry-stub.ts';
 
 const deadLetterSchema = loadSchemaJson(SCHEMA_FILES.deadLetter) as { fields: object[] } & Record<string, unknown>;
 const letter: DeadLetter = {
@@ -88,7 +88,8 @@ describe('ReaderCodec: hostile writer schemas', () => {
     const { registry, asked } = await fakeRegistry(() => undefined);
     const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
     for (let i = 0; i < 3; i++) expect((await failureOf(codec, framed(11, Buffer.from([0])))).kind).toBe('bad_record');
-    expect(asked.get(11)).toBe(3);
+    // Each time: the client's request, and a plain look at its 404 (the registry's own code, 40403: a bad record).
+    expect(asked.get(11)).toBe(6);
   });
 
   it(`keeps at most ${MAX_WRITER_SCHEMAS} writers built, here and in the registry client; one let go is fetched again when needed`, async () => {
@@ -147,6 +148,22 @@ describe('ReaderCodec: hostile writer schemas', () => {
     expect(first.message).toMatch(/registry answer not understood: HTTP 200 with a body that is no JSON object \("<html>back soon<\/html>"\)/);
     expect((await codec.decode(value)).origin_offset).toBe(1);
     expect(asked.get(4)).toBe(2);
+  });
+
+  it("an id answered 404 without the registry's 'not found' code is the registry away (asked again), not an unknown writer", async () => {
+    // Id 4: a web server's 404 page twice (the client's request and the look after it), then the schema. Id 5: the
+    // registry's own 40403, which stays an id it does not know.
+    const { registry, asked } = await fakeRegistry((id, n) => (id === 5 ? undefined : n <= 2 ? new RawAnswer(404, '<html>Not Found</html>') : deadLetterSchema));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = (id: number) => framed(id, avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter));
+    const first = await failureOf(codec, value(4));
+    expect(first.kind).toBe('transient');
+    expect(first.message).toMatch(/registry answer not understood: HTTP 404 for \/schemas\/ids\/4 .*Apicurio serves one under \/apis\/ccompat\/v7/);
+    expect((await codec.decode(value(4))).origin_offset).toBe(1);
+    expect(asked.get(4)).toBe(3);
+    const unknown = await failureOf(codec, value(5));
+    expect(unknown.kind).not.toBe('transient');
+    expect(unknown.message).toMatch(/Schema not found/);
   });
 
   it('a writer let go while it was still being fetched leaves nothing behind in the registry client', async () => {

@@ -11,18 +11,28 @@ export interface RegistryStub {
   close(): void;
 }
 
+/** An answer given as it is: a status and an HTML body (a proxy's or a web server's page). */
+export class RawAnswer {
+  constructor(
+    readonly status: number,
+    readonly html: string,
+  ) {}
+}
+
 /**
  * `schemas(id, n)` is what the n-th request for an id is answered with: a schema, a string (that text as an HTML page
- * with status 200), or undefined (404, as for an id the registry does not know). `delayMs(id)` holds an answer back.
+ * with status 200), a RawAnswer, or undefined (404 with the registry's code, as for an id it does not know).
+ * `delayMs(id)` holds an answer back.
  */
-export async function registryStub(schemas: (id: number, n: number) => object | string | undefined, delayMs: (id: number) => number = () => 0): Promise<RegistryStub> {
+export async function registryStub(schemas: (id: number, n: number) => object | string | RawAnswer | undefined, delayMs: (id: number) => number = () => 0): Promise<RegistryStub> {
   const asked = new Map<number, number>();
   const server: Server = createServer((req, res) => {
     const id = Number(/\/schemas\/ids\/(\d+)/.exec(req.url ?? '')?.[1]);
     asked.set(id, (asked.get(id) ?? 0) + 1);
     const schema = schemas(id, asked.get(id)!);
-    if (typeof schema === 'string') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(schema);
+    if (typeof schema === 'string' || schema instanceof RawAnswer) {
+      const [status, html] = typeof schema === 'string' ? [200, schema] : [schema.status, schema.html];
+      res.writeHead(status, { 'content-type': 'text/html' }).end(html);
       return;
     }
     const answer = () =>
