@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
-import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote } from './input-limits.ts';
+import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalText } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -107,6 +107,14 @@ describe('quote and printable: a value in a message never acts on the terminal',
     expect(quoted).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
     expect(JSON.parse(quoted)).toBe(hostile);
     expect(quote({ k: '\u202e' })).toBe('{"k":"\\u202e"}');
+  });
+
+  it('escapes every format character too: zero-width ones and tag characters (two escapes, one per UTF-16 unit)', () => {
+    const hidden = 'a\u200b\u2060\ufeff\u{e0041}b';
+    expect(quote(hidden)).toBe('"a\\u200b\\u2060\\ufeff\\udb40\\udc41b"');
+    expect(JSON.parse(quote(hidden))).toBe(hidden);
+    expect(terminalText(hidden)).toBe('a\\u200b\\u2060\\ufeff\\udb40\\udc41b');
+    expect(printable('a\u200bb')).toBe('"a\\u200bb"');
   });
 
   it('printable leaves a plain short text as it is, and quotes and cuts anything else', () => {

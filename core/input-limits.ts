@@ -240,13 +240,17 @@ export function quote(value: unknown, max: number = MAX_QUOTED_CHARS): string {
 
 /**
  * Characters JSON.stringify leaves as they are but a terminal acts on or hides: DEL and the C1 controls (U+0085 is a
- * line break to some), line and paragraph separators, and the bidirectional marks that make text read differently from its bytes.
+ * line break to some), line and paragraph separators, and every format character — the bidirectional marks,
+ * overrides and isolates that make text read differently from its bytes, zero-width characters, tag characters.
  */
-const INVISIBLE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const INVISIBLE = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** A character as \uXXXX escapes, one per UTF-16 unit (a tag character, U+E0000-U+E007F, is two). */
+const unitEscapes = (ch: string) => Array.from({ length: ch.length }, (_, i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
 
 /** JSON text with the INVISIBLE characters as \uXXXX escapes (still valid JSON, still the same string). */
 function escapeInvisible(json: string): string {
-  return json.replace(INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(INVISIBLE, unitEscapes);
 }
 
 /**
@@ -254,15 +258,15 @@ function escapeInvisible(json: string): string {
  * the rest as it is. For lines that show data (`cdrflow tail --format table`): a record must not drive the terminal.
  */
 export function terminalText(text: string): string {
-  return text.replace(CONTROL_OR_INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(CONTROL_OR_INVISIBLE, unitEscapes);
 }
 
-const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001f]|${INVISIBLE.source}`, 'g');
+const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001f]|${INVISIBLE.source}`, 'gu');
 
 /** Text as it is when it is short and has no control characters (a plain path, a name); quoted and cut otherwise. */
 export function printable(text: string, max: number = MAX_QUOTED_CHARS): string {
   // eslint-disable-next-line no-control-regex
-  return text.length <= max && !/[\u0000-\u001f\u007f]/.test(text) && !new RegExp(INVISIBLE.source).test(text) ? text : quote(text, max);
+  return text.length <= max && !/[\u0000-\u001f\u007f]/.test(text) && !new RegExp(INVISIBLE.source, 'u').test(text) ? text : quote(text, max);
 }
 
 export const MAX_REASON_CHARS = 500;

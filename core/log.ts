@@ -5,6 +5,7 @@
 // otherwise); stdout and log files always get JSON, for programs.
 // kafkajs' own log entries are routed here too (core/kafka.ts), as component `kafka`.
 import pino from 'pino';
+import { terminalText } from './input-limits.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -69,15 +70,14 @@ export function textLine(json: string): string {
 
 const PLAIN_WORD = /^[\w.:/@+,%-]+$/;
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/;
-// JSON.stringify escapes C0 controls and quotes; DEL, the C1 controls (a terminal may take U+009B as a CSI), the line
-// separators and the format characters — bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
-// what a terminal shows after them, zero-width and tag characters — it leaves as they are.
-const LEFT_UNESCAPED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+/**
+ * A value as JSON, with what JSON.stringify leaves as it is but a terminal acts on or hides (DEL, the C1 controls —
+ * a terminal may take U+009B as a CSI —, the line separators, bidi overrides, zero-width and tag characters) escaped
+ * by terminalText, the one escaping of text meant for a terminal.
+ */
 function fieldText(value: unknown): string {
   if (typeof value === 'string' && PLAIN_WORD.test(value)) return value;
-  const json = JSON.stringify(value) ?? String(value);
-  // Each UTF-16 unit escaped: a tag character (U+E0000-U+E007F) is two.
-  return json.replace(LEFT_UNESCAPED, (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+  return terminalText(JSON.stringify(value) ?? String(value));
 }
 
 /**
