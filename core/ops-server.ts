@@ -86,21 +86,24 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number, door: DoorLog): Promise<void> {
-  if (!allowedHost(req.headers.host, port)) {
-    sqlRefusedAtTheDoor(req, h, door, 421, `host ${req.headers.host ?? 'none'}`);
-    return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
-  }
-  if (!allowedOrigin(req.headers.origin, port)) {
-    sqlRefusedAtTheDoor(req, h, door, 403, `origin ${req.headers.origin}`);
-    return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
-  }
-  // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
-  let url: URL;
+  // Parsed once, for the router and for the door's count of refused /sql requests (`http://host/sql` in absolute
+  // form, `/x/../sql`, `/sql#f` are /sql to both). Undefined for a target the URL parser refuses.
+  let url: URL | undefined;
   try {
     url = new URL(req.url ?? '/', 'http://127.0.0.1');
   } catch {
-    return send(res, 400, 'text/plain', 'invalid request target\n');
+    url = undefined;
   }
+  if (!allowedHost(req.headers.host, port)) {
+    sqlRefusedAtTheDoor(req, url, h, door, 421, `host ${req.headers.host ?? 'none'}`);
+    return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
+  }
+  if (!allowedOrigin(req.headers.origin, port)) {
+    sqlRefusedAtTheDoor(req, url, h, door, 403, `origin ${req.headers.origin}`);
+    return send(res, 403, 'text/plain', 'cross-origin requests are refused\n');
+  }
+  // A request target the URL parser refuses (`//`, `http://[`) is the client's mistake: 400, not the handler's 500.
+  if (url === undefined) return send(res, 400, 'text/plain', 'invalid request target\n');
   const methods = routeMethods(url.pathname, h);
   if (methods === undefined) return send(res, 404, 'text/plain', 'not found\n');
   // HEAD is GET without the body (Node leaves it out): probes that only look at the status use it.
@@ -178,8 +181,8 @@ export const DOOR_REFUSALS_LOGGED_PER_MINUTE = 10;
  * A page can send such requests in a loop, so their log lines are throttled: at most DOOR_REFUSALS_LOGGED_PER_MINUTE
  * a minute, the next line logged saying how many were left out (`unlogged`); the metric counts every one.
  */
-function sqlRefusedAtTheDoor(req: IncomingMessage, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
-  if (routedPath(req) !== '/sql') return;
+function sqlRefusedAtTheDoor(req: IncomingMessage, url: URL | undefined, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
+  if (url?.pathname !== '/sql') return;
   const now = Date.now();
   if (now - door.windowStart >= 60_000) {
     door.windowStart = now;
@@ -198,19 +201,6 @@ interface DoorLog {
   windowStart: number;
   logged: number;
   unlogged: number;
-}
-
-/**
- * The path a request is routed by, parsed as handle() parses it: the raw target compared with '/sql' missed targets
- * the router takes to /sql (`http://host/sql` in absolute form, `/x/../sql`, `/./sql`, `/%2e/sql`, `/sql#f`), so a
- * refusal of those went uncounted. Undefined for a target the URL parser refuses.
- */
-function routedPath(req: IncomingMessage): string | undefined {
-  try {
-    return new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-  } catch {
-    return undefined;
-  }
 }
 
 async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
