@@ -46,18 +46,24 @@ class NotARegistryError extends Error {}
 
 export type CompatibilityVerdict = { subject: string; verdict: 'compatible' | 'new' } | { subject: string; verdict: 'incompatible'; reasons: string[] };
 
+/**
+ * A subject answered 404 is new only on the registry's own word (its "not found" code): a 404 from something that is
+ * no registry API passed every check (exit 0).
+ */
+function newSubject(subject: string, asked: string, body: string): CompatibilityVerdict {
+  if (registryNotFound(body)) return { subject, verdict: 'new' };
+  throw new NotARegistryError(`${asked} answered 404: ${NOT_A_REGISTRY_API}`);
+}
+
 /** POST /compatibility/subjects/<subject>/versions/latest (Confluent API; Apicurio serves it under /apis/ccompat/v7). */
 export async function checkCompatibility(registryUrl: string, subject: string, schema: object): Promise<CompatibilityVerdict> {
   const base = registryUrl.replace(/\/$/, '');
   // Asked about an unknown subject, some registries (Apicurio) answer "compatible": look first.
   // A registry that takes the connection and never answers must not hang the check (it did, for good).
-  const versions = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
+  const versionsUrl = `${base}/subjects/${encodeURIComponent(subject)}/versions`;
+  const versions = await fetch(versionsUrl, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
   const listed = await versions.text();
-  // "New" only on the registry's own word: a 404 from something that is no registry API passed every check (exit 0).
-  if (versions.status === 404) {
-    if (registryNotFound(listed)) return { subject, verdict: 'new' };
-    throw new NotARegistryError(`${base}/subjects/${encodeURIComponent(subject)}/versions answered 404: ${NOT_A_REGISTRY_API}`);
-  }
+  if (versions.status === 404) return newSubject(subject, versionsUrl, listed);
   if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
   const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
   const response = await fetch(url, {
@@ -67,10 +73,7 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
     signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS),
   });
   const text = await response.text();
-  if (response.status === 404) {
-    if (registryNotFound(text)) return { subject, verdict: 'new' };
-    throw new NotARegistryError(`${url} answered 404: ${NOT_A_REGISTRY_API}`);
-  }
+  if (response.status === 404) return newSubject(subject, url, text);
   if (!response.ok) {
     // Some registries answer an incompatible schema with 409/422 instead of is_compatible=false.
     if (response.status === 409 || response.status === 422) return { subject, verdict: 'incompatible', reasons: [text] };
