@@ -91,6 +91,12 @@ describe('decoding hostile values', () => {
     expect((await tailRecord(registry, 't', { ...r, timestamp: -1 })).timestamp).toBe('1969-12-31T23:59:59.999Z');
   });
 
+  it('a record standing for a batch that could not be read is shown as that, its bytes never decoded', async () => {
+    // Framed like an Avro value on purpose: the compressed bytes of a bomb are never handed to the registry.
+    const r = { partition: 2, offset: 9, timestamp: 0, key: null, value: Buffer.from([0, 0, 0, 0, 7, 1, 2]), unreadable: 'a record batch compressed with ZSTD (7 bytes) expands past …' };
+    expect(await tailRecord(registry, 't', r)).toEqual({ topic: 't', partition: 2, offset: 9, timestamp: '1970-01-01T00:00:00.000Z', key: null, kind: 'unreadable batch', value: { error: r.unreadable, compressed_bytes: 7 } });
+  });
+
   it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {
     expect(await decodeValue(registry, encodeFramed(types.get(2)!, 2, 'hello'))).toEqual({ kind: 'avro', value: 'hello' });
     expect(await decodeValue(registry, encodeFramed(types.get(3)!, 3, [1, 2]))).toEqual({ kind: 'avro', value: [1, 2] });

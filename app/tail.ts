@@ -32,7 +32,10 @@ export interface TailRecord {
   /** Kafka timestamp (ISO, UTC). */
   timestamp: string;
   key: string | null;
-  /** What the value is: `dead-letter`, `raw`, `normalized`, `avro` (another registered schema), `json`, `text`, `null`. */
+  /**
+   * What the value is: `dead-letter`, `raw`, `normalized`, `avro` (another registered schema), `json`, `text`, `null`,
+   * `unreadable batch` (a record batch that could not be read: the stages dead-letter it).
+   */
   kind: string;
   value: unknown;
 }
@@ -44,11 +47,14 @@ export interface TailRecord {
 export async function tailRecord(
   registry: SchemaRegistry,
   topic: string,
-  r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null },
+  r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; unreadable?: string },
 ): Promise<TailRecord> {
   const at = new Date(r.timestamp);
   const timestamp = Number.isNaN(at.getTime()) ? `${r.timestamp} ms (not a date)` : at.toISOString();
-  return { topic, partition: r.partition, offset: r.offset, timestamp, key: r.key?.toString('utf8') ?? null, ...(await decodeValue(registry, r.value)) };
+  const head = { topic, partition: r.partition, offset: r.offset, timestamp, key: r.key?.toString('utf8') ?? null };
+  // A record batch that could not be read (core/kafkajs-unreadable-batch.ts): why, and its compressed size.
+  if (r.unreadable !== undefined) return { ...head, kind: 'unreadable batch', value: { error: r.unreadable, compressed_bytes: r.value?.length ?? 0 } };
+  return { ...head, ...(await decodeValue(registry, r.value)) };
 }
 
 const CONFLUENT_MAGIC = 0;

@@ -9,6 +9,7 @@ import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
 import { joinedGeneration, withGroupMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
+import { unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -17,6 +18,11 @@ export interface ConsumedMessage {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: number;
+  /**
+   * Set when this record stands for a record batch that could not be read (a compression bomb: kafkajs-unreadable-
+   * batch.ts): the one line its dead letter carries. Its value is then the batch's compressed records as written.
+   */
+  unreadable?: string;
 }
 
 export interface PartitionBatch {
@@ -105,7 +111,10 @@ export function consumerCrashError(error: unknown, groupId: string): CdrflowErro
 }
 
 function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
-  return { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
+  const consumed: ConsumedMessage = { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
+  const unreadable = unreadableBatch(m);
+  if (unreadable) consumed.unreadable = unreadableBatchMessage(unreadable);
+  return consumed;
 }
 
 interface Runner {

@@ -9,6 +9,7 @@ import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
+import { unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
 
 /**
  * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
@@ -344,6 +345,15 @@ export interface ScannedMessage {
   timestamp: number;
 }
 
+/**
+ * The one line for a record that stands for a record batch that could not be read (core/kafkajs-unreadable-batch.ts;
+ * its value is then the batch's compressed records), undefined for every other record.
+ */
+function unreadableLine(m: object): string | undefined {
+  const batch = unreadableBatch(m);
+  return batch && unreadableBatchMessage(batch);
+}
+
 export interface ScanOptions {
   /** The whole scan; default 60 s. */
   timeoutMs?: number;
@@ -353,6 +363,12 @@ export interface ScanOptions {
   onProgress?: (offsets: number) => void;
   /** Ends the scan early, rejecting with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * A record batch that could not be read (a compression bomb: core/kafkajs-unreadable-batch.ts) is not visited (its
+   * records are not there to see; the stage that reads the topic dead-letters it): it is reported here, with the
+   * offset it stands at and the one line saying why.
+   */
+  onUnreadable?: (m: ScannedMessage & { unreadable: string }) => void;
 }
 
 /**
@@ -436,7 +452,13 @@ export async function scanTopicToEnd(kafka: Kafka, topic: string, visit: (m: Sca
             const end = ends.get(batch.partition);
             for (const m of batch.messages) {
               if (end === undefined || BigInt(m.offset) > end) continue;
-              const done = visit({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+              const scanned = { partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
+              const unreadable = unreadableLine(m);
+              if (unreadable !== undefined) {
+                options.onUnreadable?.({ ...scanned, unreadable });
+                continue;
+              }
+              const done = visit(scanned);
               if (done instanceof Promise) await done;
             }
           },
@@ -526,8 +548,8 @@ export interface ReadOptions {
   /** Keep reading new records until `signal` aborts; otherwise stop at the end as it was when reading began. */
   follow: boolean;
   signal?: AbortSignal;
-  /** Called in order per partition. */
-  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null }) => Promise<void> | void;
+  /** Called in order per partition; `unreadable` set on a record that stands for a batch that could not be read. */
+  onRecord: (r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; unreadable?: string }) => Promise<void> | void;
 }
 
 /** Per partition: where the read started, the partition's first offset and end when it began, the records read. */
@@ -605,7 +627,8 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
             for (const m of batch.messages) {
               if (!options.follow && BigInt(m.offset) >= end) break;
               if (part) part.records++;
-              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null });
+              const unreadable = unreadableLine(m);
+              await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, ...(unreadable === undefined ? {} : { unreadable }) });
             }
             if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
             lastActivity = Date.now();

@@ -10,7 +10,8 @@
 // Every codec, gzip included, refuses a batch that would expand past MAX_DECOMPRESSED_BATCH_BYTES, and a batch that is
 // not what its codec writes, with one line naming the codec and the batch's size: a batch of a few MB that expands a
 // thousandfold (zeros compress that well) would otherwise take the whole process down with it, every stage, not only
-// the one reading it; a corrupt one would be read as other bytes.
+// the one reading it; a corrupt one would be read as other bytes. A refused batch reaches the stage reading it as one
+// record that it dead-letters, with that line (core/kafkajs-unreadable-batch.ts).
 // kafkajs must load after cdrflow's changes to it, whoever imports this first.
 import '../kafkajs-setup.ts';
 import { promisify } from 'node:util';

@@ -256,7 +256,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // Already in the table (inserted before a crash, never committed): part of the range, so its offset is
       // committed with it, but not rendered or inserted again.
       const storedBelow = this.stored.get(key) ?? -1;
-      const results = await this.ports.render(fresh.filter((m) => m.offset >= storedBelow));
+      // A record standing for a batch that could not be read (kafkajs-unreadable-batch.ts) is a dead letter as it is.
+      const results = await this.ports.render(fresh.filter((m) => m.offset >= storedBelow && m.unreadable === undefined));
       const slice = new TimeSlice();
       const lastMessage = fresh[fresh.length - 1];
       let i = 0;
@@ -271,7 +272,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
         buffer.end = message === lastMessage ? Math.max(message.offset + 1, batch.end ?? 0) : message.offset + 1;
         if (message.offset < storedBelow) continue;
         buffer.bytes += message.value?.length ?? 0;
-        const result = results[i++]!;
+        const result = message.unreadable === undefined ? results[i++]! : { error: { kind: 'bad_record' as const, message: message.unreadable } };
         if ('error' in result) {
           buffer.dead.push(deadLetterFor(message, result.error, this.component));
         } else {

@@ -22,6 +22,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../..
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 import { lyingBlockCount } from '../lying-avro.ts';
+import { sendZstdBomb } from '../compression-bomb.ts';
 import { endsWithin } from '../ends-within.ts';
 import { avroType, loadSchemaJson } from '../../core/avro.ts';
 import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -110,6 +111,8 @@ afterAll(async () => {
 /** Every dead letter on the topic, decoded (read_committed), by key and by origin; one consumer for the whole file. */
 const letters = new Map<string, Record<string, unknown>>();
 const letterOrigins = new Set<string>();
+/** The dead letters by origin (topic/partition/offset): a letter whose record had no key is found by where it was. */
+const lettersByOrigin = new Map<string, Record<string, unknown>>();
 let letterReader: ReturnType<typeof kafka.consumer> | undefined;
 
 async function readDeadLetters(): Promise<void> {
@@ -120,7 +123,9 @@ async function readDeadLetters(): Promise<void> {
     eachMessage: async ({ message }) => {
       const d = (await registry.decode(message.value!)) as Record<string, unknown>;
       letters.set(message.key?.toString() ?? '', d);
-      letterOrigins.add(`${String(d['origin_topic'])}/${String(d['origin_partition'])}/${Number(d['origin_offset'])}`);
+      const origin = `${String(d['origin_topic'])}/${String(d['origin_partition'])}/${Number(d['origin_offset'])}`;
+      letterOrigins.add(origin);
+      lettersByOrigin.set(origin, d);
     },
   });
 }
@@ -287,6 +292,31 @@ describe('poison records in the live pipeline', () => {
     await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
     await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
     expect(stopped).toEqual([]);
+  });
+
+  it('dead-letters a ZSTD batch that expands past 256 MiB, on both stages\' topics, as one letter naming its offsets and keeping its compressed bytes, and both stages go on (each stopped at it on every restart)', { timeout: 300_000 }, async () => {
+    const raw = await sendZstdBomb(kafka, names.raw['tencent-ccc'], 0);
+    const normalized = await sendZstdBomb(kafka, names.normalized, 0);
+    // A record after each bomb, a dead letter of its own; the groups at their topics' ends below say the stages went past.
+    const publisher = new AckedPublisher(kafka);
+    try {
+      await publisher.send(names.raw['tencent-ccc'], [{ key: 'raw-after-bomb', value: Buffer.from('not an Avro envelope') }]);
+      await publisher.send(names.normalized, [{ key: 'normalized-after-bomb', value: Buffer.from('not an Avro CDR') }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    await deadLetters(['raw-after-bomb', 'normalized-after-bomb']);
+    const refused = /^a record batch compressed with ZSTD \(9\d{3} bytes\) expands past 268435456 bytes; not read — the batch at offset \d+ \(1 record\) is this one dead letter/;
+    for (const [topic, bomb, component] of [[names.raw['tencent-ccc'], raw, 'normalize'], [names.normalized, normalized, 'sink']] as const) {
+      const letter = lettersByOrigin.get(`${topic}/0/${bomb.offset}`);
+      expect(letter, `${topic}'s bomb dead-lettered`).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(refused), original_key: null });
+      expect(String(letter!['component'])).toContain(component);
+      expect(Buffer.compare(letter!['original_value'] as Buffer, bomb.compressed)).toBe(0);
+    }
+    await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
+    await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
+    expect(stopped).toEqual([]);
+    expect(events.filter((e) => /commit_refused|restart/.test(e))).toEqual([]);
   });
 
   it('accounts for every record the live receiver accepted from mutated pushes: ClickHouse xor cdr.dlq', { timeout: 300_000 }, async () => {

@@ -127,6 +127,10 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
     for (const m of batch.messages) {
       // A chunk of 2,000 records is ~0.2 s of CPU: let heartbeats, the receiver and the sink run in between.
       if (slice.due()) await slice.yield();
+      if (m.unreadable !== undefined) {
+        await deadLetter(m, { kind: 'bad_record', message: m.unreadable }, { vendor: topicVendor });
+        continue;
+      }
       if (m.value === null) {
         await deadLetter(m, { kind: 'bad_record', message: 'message has no value (tombstone) on a raw CDR topic' }, { vendor: topicVendor });
         continue;

@@ -1,0 +1,106 @@
+// The fetch decoding of record batches with one that cannot be read among them (kafkajs-unreadable-batch.ts): that one
+// is one marked record at its last offset, the others are read exactly as kafkajs reads them, and read_committed and a
+// fetch cut short behave as before. The broker side (a bomb the broker takes, both stages going past it) is in
+// test/fuzz/poison.int.test.ts.
+import './kafkajs-setup.ts';
+import './compression/index.ts';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { zstdBombRecords } from '../test/compression-bomb.ts';
+
+const require = createRequire(import.meta.url);
+type Decoder = { buffer: Buffer; offset: number };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => Decoder;
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+const RecordBatch = (require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }).RecordBatch;
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => unknown;
+const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (d: Decoder) => Promise<Msg[]>;
+const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, data: object) => { messages: Msg[] };
+const { Types } = require('kafkajs/src/protocol/message/compression/index.js') as { Types: { None: number; ZSTD: number } };
+const codecs = require('kafkajs/src/protocol/message/compression/index.js') as { Codecs: Record<number, () => { compress: unknown; decompress: unknown }> };
+
+type Msg = { offset: string; key: Buffer | null; value: Buffer | null; headers: object; batchContext: Record<string, unknown>; isControlRecord: boolean; timestamp: string };
+
+interface BatchArgs {
+  firstOffset: number;
+  values: string[];
+  /** The compressed records as written, instead of the records compressed (a bomb, a corrupt stream). */
+  compressed?: Buffer;
+  transactional?: boolean;
+  producerId?: number;
+}
+
+/** One record batch as a fetch answer carries it (kafkajs's own encoder; a given compressed section put in place). */
+async function batch({ firstOffset, values, compressed, transactional = false, producerId = -1 }: BatchArgs): Promise<Buffer> {
+  const records = values.map((v, i) => Record({ offsetDelta: i, key: Buffer.from(`k${firstOffset + i}`), value: Buffer.from(v) }));
+  const args = { firstOffset: Long.fromValue(firstOffset), firstTimestamp: 1_764_547_200_000, maxTimestamp: 1_764_547_200_000, lastOffsetDelta: values.length - 1, transactional, producerId: Long.fromValue(producerId), records };
+  if (!compressed) return (await RecordBatch(args)).buffer;
+  const own = codecs.Codecs[Types.ZSTD]!;
+  codecs.Codecs[Types.ZSTD] = () => ({ ...own(), compress: async () => compressed });
+  try {
+    return (await RecordBatch({ ...args, compression: Types.ZSTD })).buffer;
+  } finally {
+    codecs.Codecs[Types.ZSTD] = own;
+  }
+}
+
+/** A fetch answer's record set: its size, then the batches. */
+function recordSet(batches: Buffer[]): Decoder {
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(batches.reduce((n, b) => n + b.length, 0));
+  return new Decoder(Buffer.concat([size, ...batches]));
+}
+
+/** What kafkajs's own decoder reads from a batch on its own. */
+async function kafkajsReads(bytes: Buffer): Promise<Msg[]> {
+  return ((await kafkajsBatchDecoder(new Decoder(bytes))) as unknown as { records: Msg[] }).records;
+}
+
+const BOMB = zstdBombRecords(300 * 1024 * 1024);
+
+describe('a record batch that cannot be read', () => {
+  it('is one marked record at its last offset, its value the compressed records as written; the batches around it are read as kafkajs reads them', async () => {
+    const before = await batch({ firstOffset: 0, values: ['a', 'b'] });
+    const bomb = await batch({ firstOffset: 2, values: ['c', 'd', 'e', 'f', 'g'], compressed: BOMB, producerId: 7 });
+    const after = await batch({ firstOffset: 7, values: ['h', 'i'] });
+    const read = await decodeMessages(recordSet([before, bomb, after]));
+    expect(read.map((m) => m.offset)).toEqual(['0', '1', '6', '7', '8']);
+    expect([...read.slice(0, 2), ...read.slice(3)]).toEqual([...(await kafkajsReads(before)), ...(await kafkajsReads(after))]);
+    expect(read.filter((m) => unreadableBatch(m) !== undefined)).toEqual([read[2]]);
+    const one = read[2]!;
+    expect(unreadableBatch(one)).toEqual({ firstOffset: 2, lastOffset: 6, records: 5, reason: `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read` });
+    expect(unreadableBatchMessage(unreadableBatch(one)!)).toBe(
+      `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read — the batch at offsets 2–6 (5 records) is this one dead letter, its compressed records as written in original_value`,
+    );
+    expect(one.value!.equals(BOMB)).toBe(true);
+    expect(one).toMatchObject({ key: null, headers: {}, isControlRecord: false, timestamp: '1764547200000' });
+    expect(one.batchContext).toMatchObject({ firstOffset: '2', lastOffsetDelta: 4, producerId: '7', inTransaction: false, isControlBatch: false });
+    // kafkajs's own decoder stops the whole fetch at that batch: the consumer crashed there at every restart.
+    await expect(kafkajsReads(bomb)).rejects.toThrow(/expands past/);
+  });
+
+  it('is marked with the codec\'s own refusal when its bytes are not what the codec writes', async () => {
+    const corrupt = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]), Buffer.from('not zstd blocks at all')]);
+    const [one] = await decodeMessages(recordSet([await batch({ firstOffset: 40, values: ['x'], compressed: corrupt })]));
+    expect(unreadableBatch(one!)).toMatchObject({ firstOffset: 40, lastOffset: 40, records: 1, reason: expect.stringMatching(/^a record batch compressed with ZSTD \(28 bytes\) is not a valid ZSTD stream: /) });
+    expect(unreadableBatchMessage(unreadableBatch(one!)!)).toMatch(/the batch at offset 40 \(1 record\)/);
+  });
+
+  it('keeps its producer and transaction: read_committed drops it with its aborted transaction, and passes it in a committed one', async () => {
+    const bomb = await batch({ firstOffset: 10, values: ['a', 'b'], compressed: BOMB, transactional: true, producerId: 9 });
+    const messages = await decodeMessages(recordSet([bomb]));
+    const aborted = new Batch('t', '10', { partition: 0, highWatermark: '12', messages, abortedTransactions: [{ producerId: '9', firstOffset: '10' }] });
+    expect(aborted.messages).toEqual([]);
+    const committed = new Batch('t', '10', { partition: 0, highWatermark: '12', messages, abortedTransactions: [] });
+    expect(committed.messages.map((m) => [m.offset, unreadableBatch(m)?.records])).toEqual([['11', 2]]);
+  });
+
+  it('cut short by the fetch\'s size limit is left for the next fetch, as kafkajs leaves it (not marked)', async () => {
+    const whole = await batch({ firstOffset: 0, values: ['a'] });
+    const bomb = await batch({ firstOffset: 1, values: ['b'], compressed: BOMB });
+    const read = await decodeMessages(recordSet([whole, bomb.subarray(0, bomb.length - 100)]));
+    expect(read.map((m) => m.offset)).toEqual(['0']);
+    expect(read.every((m) => unreadableBatch(m) === undefined)).toBe(true);
+  });
+});

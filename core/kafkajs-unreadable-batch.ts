@@ -1,0 +1,123 @@
+// A record batch that cannot be read is one record of its own, not the end of the stage: a correction of kafkajs
+// 2.2.4, installed before kafkajs loads (core/kafkajs-setup.ts).
+//
+// kafkajs decodes a fetch answer's record batches in one loop, and any batch whose records it cannot decode throws
+// out of the whole fetch: the consumer crashes, and at every restart it fetches the same batch again. Brokers check
+// what producers send, so such a batch is one they accept and cdrflow refuses: one that would expand past
+// MAX_DECOMPRESSED_BATCH_BYTES (a few KB of ZSTD can claim gigabytes; the broker streams through it), or one its
+// decoder would need too long for (core/compression/). Whoever can write to a topic could stop every stage reading it.
+//
+// Such a batch now decodes as one record at the batch's last offset, its value the batch's compressed records as
+// written, marked with why it was refused (unreadableBatch below). The consumer moves past the whole batch; the
+// stages turn the mark into one dead letter naming the batch's offsets (core/kafka-streams.ts toConsumed), inside the
+// same transaction as their offsets, so the batch is neither lost without a trace nor read twice. The record keeps
+// the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** Why a batch could not be read, and which records it held. */
+export interface UnreadableBatch {
+  firstOffset: number;
+  lastOffset: number;
+  /** The record count its header declares. */
+  records: number;
+  /** The refusal, one line (core/compression/ names the codec and the compressed size). */
+  reason: string;
+}
+
+const MARK = Symbol('cdrflow.unreadableBatch');
+
+/** The mark on a record that stands for a batch that could not be read; undefined on every record kafkajs decoded. */
+export function unreadableBatch(message: object): UnreadableBatch | undefined {
+  return (message as { [MARK]?: UnreadableBatch })[MARK];
+}
+
+/** The one line a stage's dead letter (or a reader's log) carries for such a record. */
+export function unreadableBatchMessage(batch: UnreadableBatch): string {
+  const span = batch.firstOffset === batch.lastOffset ? `offset ${batch.firstOffset}` : `offsets ${batch.firstOffset}–${batch.lastOffset}`;
+  return `${batch.reason} — the batch at ${span} (${batch.records} record${batch.records === 1 ? '' : 's'}) is this one dead letter, its compressed records as written in original_value`;
+}
+
+interface FetchDecoder {
+  buffer: Buffer;
+  offset: number;
+}
+type BatchDecoder = (decoder: FetchDecoder) => Promise<{ records: object[] } & Record<string, unknown>>;
+
+const LOG_APPEND_TIME_FLAG = 0x8;
+const TRANSACTIONAL_FLAG = 0x10;
+const CONTROL_FLAG = 0x20;
+/** Bytes of a v2 batch before its records: offset, length, leader epoch, magic, CRC, attributes, …, record count. */
+const HEADER_BYTES = 61;
+
+/**
+ * The batch at `start` (its first offset) as one record marked unreadable, laid out as kafkajs's record decoder lays
+ * out a record, with the batch context its consumer filters by; undefined if not even the header can be read.
+ */
+function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string): { records: object[] } & Record<string, unknown> | undefined {
+  const b = fetchDecoder.buffer;
+  if (start + HEADER_BYTES > b.length) return undefined;
+  const length = b.readInt32BE(start + 8);
+  const end = start + 12 + length;
+  if (length < HEADER_BYTES - 12 || end > b.length) return undefined;
+  const firstOffset = b.readBigInt64BE(start);
+  const attributes = b.readInt16BE(start + 21);
+  const lastOffsetDelta = b.readInt32BE(start + 23);
+  const firstTimestamp = b.readBigInt64BE(start + 27).toString();
+  const maxTimestamp = b.readBigInt64BE(start + 35).toString();
+  const batchContext = {
+    firstOffset: firstOffset.toString(),
+    firstTimestamp,
+    partitionLeaderEpoch: b.readInt32BE(start + 12),
+    inTransaction: (attributes & TRANSACTIONAL_FLAG) !== 0,
+    isControlBatch: (attributes & CONTROL_FLAG) !== 0,
+    lastOffsetDelta,
+    producerId: b.readBigInt64BE(start + 43).toString(),
+    producerEpoch: b.readInt16BE(start + 51),
+    firstSequence: b.readInt32BE(start + 53),
+    maxTimestamp,
+    timestampType: (attributes & LOG_APPEND_TIME_FLAG) !== 0 ? 1 : 0,
+  };
+  const lastOffset = firstOffset + BigInt(Math.max(0, lastOffsetDelta));
+  const mark: UnreadableBatch = { firstOffset: Number(firstOffset), lastOffset: Number(lastOffset), records: b.readInt32BE(start + 57), reason };
+  const record = {
+    magicByte: b.readInt8(start + 16),
+    attributes: 0,
+    timestamp: batchContext.timestampType === 1 ? maxTimestamp : firstTimestamp,
+    offset: lastOffset.toString(),
+    key: null,
+    // A copy: a slice would keep the whole fetch answer alive as long as the record.
+    value: Buffer.from(b.subarray(start + HEADER_BYTES, end)),
+    headers: {},
+    isControlRecord: batchContext.isControlBatch,
+    batchContext,
+    [MARK]: mark,
+  };
+  // kafkajs's own decoder moved past the batch before it failed; said again so that nothing depends on when it failed.
+  fetchDecoder.offset = end;
+  return { ...batchContext, records: [record] };
+}
+
+const DECODER = 'kafkajs/src/protocol/recordBatch/v0/decoder.js';
+// kafkajs's fetch decoding takes the batch decoder when it loads: loaded before this module, it keeps kafkajs's own.
+if (require.cache[require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js')]) {
+  throw new Error('kafkajs loaded before core/kafkajs-unreadable-batch.ts: import core/kafkajs-setup.ts (or core/kafka.ts) before kafkajs');
+}
+const resolved = require.resolve(DECODER);
+/** kafkajs's own batch decoder (the tests compare against it). */
+export const kafkajsBatchDecoder = require(resolved) as BatchDecoder;
+const cached = require.cache[resolved];
+if (!cached) throw new Error(`kafkajs's ${DECODER} is not in the module cache`);
+cached.exports = (async (fetchDecoder) => {
+  const start = fetchDecoder.offset;
+  try {
+    return await kafkajsBatchDecoder(fetchDecoder);
+  } catch (err) {
+    // A batch cut short by the fetch's size limit is how every fetch answer may end: kafkajs stops there, as before.
+    if ((err as { name?: string }).name === 'KafkaJSPartialMessageError') throw err;
+    const one = asOneRecord(fetchDecoder, start, (err as Error).message ?? String(err));
+    if (!one) throw err;
+    return one;
+  }
+}) satisfies BatchDecoder;

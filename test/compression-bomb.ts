@@ -1,0 +1,60 @@
+// A record batch that a broker takes and cdrflow cannot read: ZSTD records that expand past the 256 MiB a batch may
+// (core/compression/limits.ts) from a few KB, as any producer with write access to a topic could send. The broker
+// streams through it to check the records, so it is accepted and stays in the log.
+import kafkajs from 'kafkajs';
+import type { Kafka } from '../core/kafka.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES } from '../core/compression/index.ts';
+
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+const ZSTD_BLOCK = 128 * 1024;
+
+/** Zigzag varint, as a Kafka record's lengths are written. */
+function varint(n: number): number[] {
+  let z = n >= 0 ? n * 2 : -n * 2 - 1;
+  const out: number[] = [];
+  for (; z >= 0x80; z = Math.floor(z / 128)) out.push((z % 128) | 0x80);
+  out.push(z);
+  return out;
+}
+
+function blockHeader(type: 'raw' | 'rle', size: number, last: boolean): Buffer {
+  const header = Buffer.alloc(3);
+  header.writeUIntLE(size * 8 + (type === 'rle' ? 2 : 0) + (last ? 1 : 0), 0, 3);
+  return header;
+}
+
+/**
+ * The compressed records section of a batch of one record (key null, no headers) whose value is `valueBytes` zero
+ * bytes: one zstd frame under a 128 KiB window, the record's head in a raw block, its value in RLE blocks (4 bytes per
+ * 128 KiB), its empty header list in a last raw block. 300 MiB of value is 9.6 KB.
+ */
+export function zstdBombRecords(valueBytes: number): Buffer {
+  const body = [0 /* attributes */, 0 /* timestamp delta */, 0 /* offset delta */, ...varint(-1) /* key null */, ...varint(valueBytes)];
+  const head = Buffer.from([...varint(body.length + valueBytes + 1), ...body]);
+  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (17 - 10) << 3]), blockHeader('raw', head.length, false), head];
+  for (let left = valueBytes; left > 0; left -= ZSTD_BLOCK) parts.push(blockHeader('rle', Math.min(ZSTD_BLOCK, left), false), Buffer.from([0]));
+  parts.push(blockHeader('raw', 1, true), Buffer.from([0]));
+  return Buffer.concat(parts);
+}
+
+type Codecs = Record<number, () => { compress(encoder: unknown): Promise<Buffer>; decompress(b: Buffer): Promise<Buffer> }>;
+
+/**
+ * Sends one such batch to `topic`'s `partition` (the producer's ZSTD compressor swapped for the bomb while it is
+ * sent; reading ZSTD stays cdrflow's own). Returns the batch's offset and its compressed records as written.
+ */
+export async function sendZstdBomb(kafka: Kafka, topic: string, partition: number, valueBytes = MAX_DECOMPRESSED_BATCH_BYTES + 32 * 1024 * 1024): Promise<{ offset: number; compressed: Buffer }> {
+  const codecs = CompressionCodecs as unknown as Codecs;
+  const registered = codecs[CompressionTypes.ZSTD]!;
+  const compressed = zstdBombRecords(valueBytes);
+  codecs[CompressionTypes.ZSTD] = () => ({ compress: async () => compressed, decompress: (b) => registered().decompress(b) });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  try {
+    await producer.connect();
+    const [answer] = await producer.send({ topic, compression: CompressionTypes.ZSTD, messages: [{ key: null, value: 'replaced by the bomb', partition }] });
+    return { offset: Number(answer!.baseOffset), compressed };
+  } finally {
+    codecs[CompressionTypes.ZSTD] = registered;
+    await producer.disconnect();
+  }
+}
