@@ -47,11 +47,13 @@ function start(
   transactionalId: string,
   log: StageLog,
   transformed: number[],
-  extra: { beforeTransform?: () => Promise<void>; onCommitted?: (offsets: number[]) => void } = {},
+  extra: { beforeTransform?: () => Promise<void>; onCommitted?: (offsets: number[]) => void; frozen?: boolean } = {},
 ) {
   return runTransactional(kafka, {
     groupId,
     sessionTimeoutMs: 6_000,
+    // A frozen process sends no heartbeats while its chunk waits (a live one keeps its member: kafka-streams.ts).
+    ...(extra.frozen ? { maxChunkHeartbeatMs: 0 } : {}),
     topics: [input],
     transactionalId,
     maxMessagesPerTransaction: 10,
@@ -159,6 +161,7 @@ it('a member that stalled past the session timeout cannot commit the chunk it he
           await released;
         },
         onCommitted: (offsets) => committedByA.push(...offsets),
+        frozen: true,
       }),
     ),
   );

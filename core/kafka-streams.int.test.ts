@@ -195,3 +195,76 @@ it("a stage on an idle topic stops without waiting out kafkajs' default 5 s fetc
   expect(performance.now() - stopStarted).toBeLessThan(4_000);
   expect(STAGE_FETCH_WAIT_MS).toBeLessThan(DEFAULT_SESSION_TIMEOUT_MS / 6);
 }, 60_000);
+
+// kafkajs heartbeats only between fetches and when a handler asks: a chunk that waited on a registry or a broker that
+// was away for longer than the session lost its member, the group rebalanced, and the chunk was refused at its commit
+// and transformed again by the partition's next owner.
+it('a chunk that takes longer than the group session (a registry away) keeps its member: transformed and committed once, no rebalance', async () => {
+  const input = uniqueName('slow-in');
+  const output = uniqueName('slow-out');
+  const groupId = uniqueName('slow-group');
+  await ensureTopics(kafka, [input, output].map((topic) => ({ topic, partitions: 1 })));
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: input, messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+  let transforms = 0;
+  let committed = 0;
+  const retries: CdrflowError[] = [];
+  const slow = await runTransactional(kafka, {
+    groupId,
+    topics: [input],
+    transactionalId: `${groupId}.t`,
+    sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS,
+    transform: async (chunk) => {
+      // The first chunk's work outlasts the session by half (what a lookup waiting out a registry restart takes).
+      if (transforms++ === 0) await new Promise((resolve) => setTimeout(resolve, DEFAULT_SESSION_TIMEOUT_MS * 1.5));
+      return [{ topic: output, messages: chunk.messages.map((m) => ({ key: m.key, value: m.value! })) }];
+    },
+    onCommitted: (chunk) => void (committed += chunk.messages.length),
+    onRetry: (err) => void retries.push(err),
+  });
+  try {
+    await waitFor(() => committed === 5, { timeoutMs: 60_000, message: 'the 5 records committed' });
+  } finally {
+    await slow.stop();
+  }
+  expect(transforms).toBe(1);
+  expect(retries).toEqual([]);
+  const out = await readTopic(kafka, output, 5);
+  expect([...out.keys.values()]).toEqual([1, 1, 1, 1, 1]);
+}, 120_000);
+
+it('a batch handler that takes longer than the group session (an insert into a server that hangs) keeps its member: handled once, one join', async () => {
+  const topic = uniqueName('slow-batch');
+  const groupId = uniqueName('slow-batch-group');
+  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+  const handled: number[] = [];
+  let joins = 0;
+  let done = false;
+  const consumer = await runBatchConsumer(kafka, {
+    groupId,
+    topics: [topic],
+    sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS,
+    onRebalance: () => void joins++,
+    handle: async (batch, ctx) => {
+      handled.push(batch.messages[0]!.offset);
+      if (handled.length === 1) await new Promise((resolve) => setTimeout(resolve, DEFAULT_SESSION_TIMEOUT_MS * 1.5));
+      ctx.resolve(batch.messages[batch.messages.length - 1]!.offset);
+      await consumer.commit(topic, batch.partition, batch.messages[batch.messages.length - 1]!.offset + 1);
+      done = true;
+    },
+  });
+  try {
+    await waitFor(() => done, { timeoutMs: 60_000, message: 'the batch handled and committed' });
+    expect(await consumer.committedOffset(topic, 0)).toBe(5);
+  } finally {
+    await consumer.stop();
+  }
+  expect(handled).toEqual([0]);
+  expect(joins).toBe(1);
+}, 120_000);

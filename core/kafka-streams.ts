@@ -117,6 +117,39 @@ function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch
   return consumed;
 }
 
+/** How often a member heartbeats: six times a session, as kafkajs's default does (500 ms at the least). */
+function heartbeatIntervalOf(sessionTimeoutMs: number): number {
+  return Math.max(500, Math.floor(sessionTimeoutMs / 6));
+}
+
+/**
+ * How long one chunk's transform and commit may keep their member's heartbeats going: Kafka's own consumer lets a
+ * member go quiet between polls this long (max.poll.interval.ms, 5 minutes) before it leaves the group. A chunk still
+ * running then gives its partitions up, as a member that stopped does; its commit is refused and its records go to
+ * their next owner.
+ */
+export const MAX_CHUNK_HEARTBEAT_MS = 300_000;
+
+/**
+ * Runs one chunk's `work` while heartbeating for its member. kafkajs 2.2.4 has no heartbeat thread: a member
+ * heartbeats only between fetches and when a batch handler asks. A chunk waiting on a registry or a broker that is
+ * away (up to ten tries each, RETRY) outlasted the session: the member was dropped, the group rebalanced, and the
+ * chunk, refused at its commit, was read and transformed again. A heartbeat answered with a rebalance is left here:
+ * the handler's next heartbeat and the commit's fencing by generation see it again.
+ */
+async function heartbeating<T>(heartbeat: () => Promise<void>, intervalMs: number, work: () => Promise<T>, maxMs = MAX_CHUNK_HEARTBEAT_MS): Promise<T> {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    if (performance.now() - started > maxMs) return clearInterval(timer);
+    heartbeat().catch(() => undefined);
+  }, intervalMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 interface Runner {
   consumer: Consumer;
   done: Promise<void>;
@@ -144,7 +177,7 @@ async function startConsumer(
     readUncommitted: false,
     allowAutoTopicCreation: false,
     sessionTimeout,
-    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
+    heartbeatInterval: heartbeatIntervalOf(sessionTimeout),
     maxWaitTimeInMs: STAGE_FETCH_WAIT_MS,
     // Systemic errors stop the component loudly; restarting inside the client would hide them.
     retry: { retries: 5, restartOnFailure: async () => false },
@@ -236,6 +269,8 @@ export interface TransactionalOptions {
   onRetry?: (err: CdrflowError, attempt: number) => void;
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
   sessionTimeoutMs?: number;
+  /** How long one chunk may keep its member's heartbeats going (default MAX_CHUNK_HEARTBEAT_MS; 0: none, a frozen member). */
+  maxChunkHeartbeatMs?: number;
   /** What the consumer waits for (joining the group), for the stage's log. */
   log?: StageLog;
 }
@@ -594,6 +629,8 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
   const starts = stableStarts(kafka, options.groupId, options.log);
   // This member's generation in the group since its latest join (core/kafka-fenced-offsets.ts).
   let membership: GroupMembership | undefined;
+  const beatEveryMs = heartbeatIntervalOf(options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS);
+  const maxChunkMs = options.maxChunkHeartbeatMs ?? MAX_CHUNK_HEARTBEAT_MS;
   const consumerOptions = {
     groupId: options.groupId,
     topics: options.topics,
@@ -618,10 +655,10 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           if (!payload.isRunning() || payload.isStale()) return;
           const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
           const chunk = { topic: batch.topic, partition: batch.partition, messages };
-          const produced = await options.transform(chunk);
+          const produced = await heartbeating(payload.heartbeat, beatEveryMs, () => options.transform(chunk), maxChunkMs);
           // A rebalance while it transformed: the partition's next owner reads the chunk again.
           if (!payload.isRunning() || payload.isStale()) return;
-          await commit(chunk, produced, fetchedAs);
+          await heartbeating(payload.heartbeat, beatEveryMs, () => commit(chunk, produced, fetchedAs), maxChunkMs);
           payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
           await payload.heartbeat();
         }
@@ -705,6 +742,7 @@ export interface BatchConsumerHandle extends StreamHandle {
 export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): Promise<BatchConsumerHandle> {
   const ref: { runner?: Runner } = {};
   const starts = options.stableOffsets ? stableStarts(kafka, options.groupId, options.log) : undefined;
+  const beatEveryMs = heartbeatIntervalOf(options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS);
   // This member's generation in the group since its latest join (core/kafka-fenced-offsets.ts).
   let membership: GroupMembership | undefined;
   const runner = await startConsumer(
@@ -724,7 +762,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         if (first === null) return;
         const messages = batch.messages.slice(first).map((m) => toConsumed(batch.topic, batch.partition, m));
         if (messages.length === 0) return;
-        await options.handle(
+        await heartbeating(payload.heartbeat, beatEveryMs, () => options.handle(
           {
             topic: batch.topic,
             partition: batch.partition,
@@ -738,7 +776,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
             heartbeat: () => payload.heartbeat(),
             isRunning: () => payload.isRunning() && !payload.isStale(),
           },
-        );
+        ));
       } catch (err) {
         // As above: a rebalance is the client's to handle (rejoin); the handler's buffered work is dropped by onRebalance.
         const rejoin = clientRejoinError(err);
