@@ -96,6 +96,25 @@ describe('a record batch that cannot be read', () => {
     expect(committed.messages.map((m) => [m.offset, unreadableBatch(m)?.records])).toEqual([['11', 2]]);
   });
 
+  it('is only ever a v2 record batch: a legacy message after one (kafkajs reads a fetch in the format of its first entry) fails the fetch as before, never a record at an offset made of its bytes', async () => {
+    const v2 = await batch({ firstOffset: 100, values: ['a'] });
+    // A v1 message at offset 101: CRC, magic 1, attributes, timestamp, key, value. Read as a v2 header, its
+    // "lastOffsetDelta" is timestamp and key-length bytes: a record at offset ~900 million.
+    const key = Buffer.from('key');
+    const value = Buffer.from('a v1 value, long enough to be read as a batch');
+    const message = Buffer.alloc(4 + 1 + 1 + 8 + 4 + key.length + 4 + value.length);
+    message.writeInt8(1, 4);
+    message.writeBigInt64BE(1_764_547_200_000n, 6);
+    message.writeInt32BE(key.length, 14);
+    key.copy(message, 18);
+    message.writeInt32BE(value.length, 18 + key.length);
+    value.copy(message, 22 + key.length);
+    const head = Buffer.alloc(12);
+    head.writeBigInt64BE(101n, 0);
+    head.writeInt32BE(message.length, 8);
+    await expect(decodeMessages(recordSet([v2, Buffer.concat([head, message])]))).rejects.toThrow();
+  });
+
   it('cut short by the fetch\'s size limit is left for the next fetch, as kafkajs leaves it (not marked)', async () => {
     const whole = await batch({ firstOffset: 0, values: ['a'] });
     const bomb = await batch({ firstOffset: 1, values: ['b'], compressed: BOMB });

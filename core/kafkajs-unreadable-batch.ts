@@ -48,12 +48,14 @@ type BatchDecoder = (decoder: FetchDecoder) => Promise<{ records: object[] } & R
 const LOG_APPEND_TIME_FLAG = 0x8;
 const TRANSACTIONAL_FLAG = 0x10;
 const CONTROL_FLAG = 0x20;
+const MAGIC_V2 = 2;
 /** Bytes of a v2 batch before its records: offset, length, leader epoch, magic, CRC, attributes, …, record count. */
 const HEADER_BYTES = 61;
 
 /**
  * The batch at `start` (its first offset) as one record marked unreadable, laid out as kafkajs's record decoder lays
- * out a record, with the batch context its consumer filters by; undefined if not even the header can be read.
+ * out a record, with the batch context its consumer filters by; undefined if not even the header can be read, or it
+ * is no v2 batch header (its magic, or offsets no broker writes: then kafkajs's error stands, as before).
  */
 function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string): { records: object[] } & Record<string, unknown> | undefined {
   const b = fetchDecoder.buffer;
@@ -64,6 +66,11 @@ function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string):
   const firstOffset = b.readBigInt64BE(start);
   const attributes = b.readInt16BE(start + 21);
   const lastOffsetDelta = b.readInt32BE(start + 23);
+  const records = b.readInt32BE(start + 57);
+  // The record's offset is what the consumer commits past: only a v2 batch's header says it. kafkajs reads a whole
+  // fetch in the format of its first entry, so a legacy message (magic 0 or 1) after a v2 batch fails here too; read
+  // as a v2 header, its timestamp and key bytes would put the record hundreds of millions of offsets ahead.
+  if (b.readInt8(start + 16) !== MAGIC_V2 || lastOffsetDelta < 0 || records < 0 || records > lastOffsetDelta + 1) return undefined;
   const firstTimestamp = b.readBigInt64BE(start + 27).toString();
   const maxTimestamp = b.readBigInt64BE(start + 35).toString();
   const batchContext = {
@@ -79,10 +86,10 @@ function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string):
     maxTimestamp,
     timestampType: (attributes & LOG_APPEND_TIME_FLAG) !== 0 ? 1 : 0,
   };
-  const lastOffset = firstOffset + BigInt(Math.max(0, lastOffsetDelta));
-  const mark: UnreadableBatch = { firstOffset: Number(firstOffset), lastOffset: Number(lastOffset), records: b.readInt32BE(start + 57), reason };
+  const lastOffset = firstOffset + BigInt(lastOffsetDelta);
+  const mark: UnreadableBatch = { firstOffset: Number(firstOffset), lastOffset: Number(lastOffset), records, reason };
   const record = {
-    magicByte: b.readInt8(start + 16),
+    magicByte: MAGIC_V2,
     attributes: 0,
     timestamp: batchContext.timestampType === 1 ? maxTimestamp : firstTimestamp,
     offset: lastOffset.toString(),
