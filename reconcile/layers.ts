@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { asCdrflowError, type CdrflowError } from '../core/errors.ts';
-import { scanTopicToEnd, type Kafka, type ScannedMessage } from '../core/kafka.ts';
+import { scanTopicToEnd, type Kafka, type ScanOptions, type ScannedMessage } from '../core/kafka.ts';
 import { Progress } from '../core/progress.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
@@ -123,7 +123,7 @@ export async function readSource(
 /** Decoding resolves from the registry cache without yielding: give the host's other work (heartbeats) a turn. */
 const YIELD_EVERY = 200;
 
-async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+async function scanWithProgress(kafka: Kafka, topic: string, label: string, stream: NodeJS.WriteStream, visit: (m: ScannedMessage) => Promise<void>, timeoutMs: number, signal?: AbortSignal, onUnreadable?: ScanOptions['onUnreadable']): Promise<number> {
   let progress: Progress | undefined;
   let messages = 0;
   await scanTopicToEnd(
@@ -138,6 +138,7 @@ async function scanWithProgress(kafka: Kafka, topic: string, label: string, stre
       ...(signal ? { signal } : {}),
       onStart: (total) => (progress = new Progress({ label, total, unit: 'offsets', stream })),
       onProgress: (n) => progress?.tick(n),
+      ...(onUnreadable ? { onUnreadable } : {}),
     },
   );
   progress?.finish({ records: messages });
@@ -188,6 +189,8 @@ export async function readRaw(
   const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
   for (const { vendor, topic } of rawTopics) {
     const decode = contractDecoder<RawEnvelope>(registry, SCHEMA_FILES.rawEnvelope, topic);
+    // A record batch that could not be read (a compression bomb, core/kafkajs-unreadable-batch.ts) counts as one
+    // undecodable message: normalize dead-letters it as one record, and it has no call time to count by either.
     await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
       if (m.value === null) return;
       const envelope = await decode(m.value);
@@ -206,7 +209,7 @@ export async function readRaw(
         if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
         dead.add(f.cdrId);
       }
-    }, ctx.timeoutMs, ctx.signal);
+    }, ctx.timeoutMs, ctx.signal, () => void layer.undecodable++);
   }
   return layer;
 }
