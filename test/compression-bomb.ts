@@ -1,6 +1,8 @@
 // A record batch that a broker takes and cdrflow cannot read: ZSTD records that expand past the 256 MiB a batch may
 // (core/compression/limits.ts) from a few KB, as any producer with write access to a topic could send. The broker
 // streams through it to check the records, so it is accepted and stays in the log.
+// kafkajs must load after cdrflow's changes to it, whoever imports this first.
+import '../core/kafkajs-setup.ts';
 import kafkajs from 'kafkajs';
 import type { Kafka } from '../core/kafka.ts';
 import { MAX_DECOMPRESSED_BATCH_BYTES } from '../core/compression/index.ts';
