@@ -115,6 +115,19 @@ describe('a record batch that cannot be read', () => {
     await expect(decodeMessages(recordSet([v2, Buffer.concat([head, message])]))).rejects.toThrow();
   });
 
+  it('is only one a decompressor refused: memory that ran out or a bug fails the fetch as before, never a valid batch dead-lettered', async () => {
+    const bytes = await batch({ firstOffset: 3, values: ['a'], compressed: BOMB });
+    const own = codecs.Codecs[Types.ZSTD]!;
+    for (const thrown of [new RangeError('Array buffer allocation failed'), new TypeError("Cannot read properties of undefined (reading 'length')")]) {
+      codecs.Codecs[Types.ZSTD] = () => ({ ...own(), decompress: async () => Promise.reject(thrown) });
+      try {
+        await expect(decodeMessages(recordSet([bytes]))).rejects.toBe(thrown);
+      } finally {
+        codecs.Codecs[Types.ZSTD] = own;
+      }
+    }
+  });
+
   it('cut short by the fetch\'s size limit is left for the next fetch, as kafkajs leaves it (not marked)', async () => {
     const whole = await batch({ firstOffset: 0, values: ['a'] });
     const bomb = await batch({ firstOffset: 1, values: ['b'], compressed: BOMB });

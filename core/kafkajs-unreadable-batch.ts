@@ -13,6 +13,7 @@
 // same transaction as their offsets, so the batch is neither lost without a trace nor read twice. The record keeps
 // the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
 import { createRequire } from 'node:module';
+import { BatchRefused } from './compression/limits.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -121,8 +122,10 @@ cached.exports = (async (fetchDecoder) => {
   try {
     return await kafkajsBatchDecoder(fetchDecoder);
   } catch (err) {
-    // A batch cut short by the fetch's size limit is how every fetch answer may end: kafkajs stops there, as before.
-    if ((err as { name?: string }).name === 'KafkaJSPartialMessageError') throw err;
+    // Only a batch a decompressor refused (core/compression/: past the limit, or not what its codec writes) is the
+    // data's fault. Anything else stops the fetch as before: a batch cut short by the fetch's size limit (how every
+    // fetch answer may end: kafkajs stops there), memory that ran out, a bug — never a valid batch dead-lettered.
+    if (!(err instanceof BatchRefused)) throw err;
     const one = asOneRecord(fetchDecoder, start, (err as Error).message ?? String(err));
     if (!one) throw err;
     return one;

@@ -33,9 +33,17 @@ function refusing(codec: Codec, decompress: (buffer: Buffer) => Buffer): (buffer
     try {
       return decompress(buffer);
     } catch (err) {
-      throw err instanceof BatchRefused ? err : corrupt(codec, buffer.length, (err as Error).message);
+      // Memory that ran out says nothing about the batch: it is not refused (a refused batch is dead-lettered).
+      if (err instanceof BatchRefused || outOfMemory(err)) throw err;
+      throw corrupt(codec, buffer.length, (err as Error).message);
     }
   };
+}
+
+/** V8's and zlib's words for an allocation that failed (a process near its heap limit, not a corrupt batch). */
+function outOfMemory(err: unknown): boolean {
+  const e = err as { message?: unknown; code?: unknown };
+  return (typeof e?.message === 'string' && /allocation failed|out of memory/i.test(e.message)) || e?.code === 'Z_MEM_ERROR' || e?.code === 'ERR_MEMORY_ALLOCATION_FAILED';
 }
 
 export const snappyDecompress = refusing('Snappy', snappyBatch);
@@ -50,6 +58,7 @@ async function gzipDecompress(buffer: Buffer): Promise<Buffer> {
     return await unzip(buffer, { maxOutputLength: MAX_DECOMPRESSED_BATCH_BYTES });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge('GZIP', buffer.length);
+    if (outOfMemory(err)) throw err;
     throw corrupt('GZIP', buffer.length, (err as Error).message);
   }
 }
