@@ -6,7 +6,8 @@ import './kafkajs-setup.ts';
 import './compression/index.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { gzipSync } from 'node:zlib';
 import { zstdBombRecords } from '../test/compression-bomb.ts';
 
 const require = createRequire(import.meta.url);
@@ -57,6 +58,15 @@ async function kafkajsReads(bytes: Buffer): Promise<Msg[]> {
   return ((await kafkajsBatchDecoder(new Decoder(bytes))) as unknown as { records: Msg[] }).records;
 }
 
+/** Zigzag varint, as a record's lengths and deltas are written. */
+function varint(n: number): number[] {
+  let z = n >= 0 ? n * 2 : -n * 2 - 1;
+  const out: number[] = [];
+  for (; z >= 0x80; z = Math.floor(z / 128)) out.push((z % 128) | 0x80);
+  out.push(z);
+  return out;
+}
+
 const BOMB = zstdBombRecords(300 * 1024 * 1024);
 
 describe('a record batch that cannot be read', () => {
@@ -71,7 +81,7 @@ describe('a record batch that cannot be read', () => {
     const one = read[2]!;
     expect(unreadableBatch(one)).toEqual({ firstOffset: 2, lastOffset: 6, records: 5, reason: `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read` });
     expect(unreadableBatchMessage(unreadableBatch(one)!)).toBe(
-      `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read — the batch at offsets 2–6 (5 records) is this one dead letter, its compressed records as written in original_value`,
+      `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read — the batch at offsets 2–6 (5 records) is this one dead letter, its records as written (compressed, if they were) in original_value`,
     );
     expect(one.value!.equals(BOMB)).toBe(true);
     expect(one).toMatchObject({ key: null, headers: {}, isControlRecord: false, timestamp: '1764547200000' });
@@ -126,6 +136,29 @@ describe('a record batch that cannot be read', () => {
         codecs.Codecs[Types.ZSTD] = own;
       }
     }
+  });
+
+  it(`is one that declares more than ${MAX_RECORDS_PER_BATCH} records: never decompressed or decoded (kafkajs overflowed the stack on it and failed the fetch)`, async () => {
+    // A real header whose count says a million: its records section is not even a gzip stream, and is never read.
+    const bytes = await batch({ firstOffset: 5, values: ['a'], compressed: Buffer.from('never decompressed') });
+    bytes.writeInt32BE(1_000_000 - 1, 23); // lastOffsetDelta
+    bytes.writeInt32BE(1_000_000, 57); // record count
+    const [one, ...rest] = await decodeMessages(recordSet([bytes, await batch({ firstOffset: 1_000_005, values: ['b'] })]));
+    expect(unreadableBatch(one!)).toEqual({ firstOffset: 5, lastOffset: 1_000_004, records: 1_000_000, reason: `a record batch declaring 1000000 records, past the ${MAX_RECORDS_PER_BATCH} cdrflow reads in one batch; not read` });
+    expect(one!.value!.toString()).toBe('never decompressed');
+    expect(rest.map((m) => [m.offset, m.value!.toString(), unreadableBatch(m)])).toEqual([['1000005', 'b', undefined]]);
+  });
+
+  it(`is not one of ${MAX_RECORDS_PER_BATCH} records: read whole, as kafkajs reads it`, async () => {
+    const records = Buffer.from(Array.from({ length: MAX_RECORDS_PER_BATCH }, (_, i) => [...varint(5 + varint(i).length), 0, 0, ...varint(i), 1, 1, 0]).flat());
+    const bytes = await batch({ firstOffset: 0, values: ['x'], compressed: gzipSync(records) });
+    bytes.writeInt16BE(1, 21); // attributes: GZIP
+    bytes.writeInt32BE(MAX_RECORDS_PER_BATCH - 1, 23);
+    bytes.writeInt32BE(MAX_RECORDS_PER_BATCH, 57);
+    const read = await decodeMessages(recordSet([bytes]));
+    expect(read.length).toBe(MAX_RECORDS_PER_BATCH);
+    expect(read.some((m) => unreadableBatch(m) !== undefined)).toBe(false);
+    expect(read[MAX_RECORDS_PER_BATCH - 1]!.offset).toBe(String(MAX_RECORDS_PER_BATCH - 1));
   });
 
   it('cut short by the fetch\'s size limit is left for the next fetch, as kafkajs leaves it (not marked)', async () => {

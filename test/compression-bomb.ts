@@ -60,3 +60,20 @@ export async function sendZstdBomb(kafka: Kafka, topic: string, partition: numbe
     await producer.disconnect();
   }
 }
+
+/**
+ * Sends one GZIP batch of `records` empty records (null key and value) to `topic`'s `partition`: a few hundred KB that
+ * the broker takes, and kafkajs's fetch decoding overflowed the stack on (core/kafkajs-unreadable-batch.ts). Returns
+ * the batch's first and last offsets.
+ */
+export async function sendManyRecordsBatch(kafka: Kafka, topic: string, partition: number, records = 200_000): Promise<{ first: number; last: number }> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  try {
+    await producer.connect();
+    const [answer] = await producer.send({ topic, compression: CompressionTypes.GZIP, messages: Array.from({ length: records }, () => ({ key: null, value: null, partition })) });
+    const first = Number(answer!.baseOffset);
+    return { first, last: first + records - 1 };
+  } finally {
+    await producer.disconnect();
+  }
+}

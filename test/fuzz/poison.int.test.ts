@@ -22,7 +22,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../..
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 import { lyingBlockCount } from '../lying-avro.ts';
-import { sendZstdBomb } from '../compression-bomb.ts';
+import { sendManyRecordsBatch, sendZstdBomb } from '../compression-bomb.ts';
 import { endsWithin } from '../ends-within.ts';
 import { avroType, loadSchemaJson } from '../../core/avro.ts';
 import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -294,9 +294,12 @@ describe('poison records in the live pipeline', () => {
     expect(stopped).toEqual([]);
   });
 
-  it('dead-letters a ZSTD batch that expands past 256 MiB, on both stages\' topics, as one letter naming its offsets and keeping its compressed bytes, and both stages go on (each stopped at it on every restart)', { timeout: 300_000 }, async () => {
+  it('dead-letters a ZSTD batch that expands past 256 MiB and a batch of 200,000 records, on both stages\' topics, each as one letter naming its offsets and keeping its bytes, and both stages go on (each stopped at them on every restart)', { timeout: 300_000 }, async () => {
     const raw = await sendZstdBomb(kafka, names.raw['tencent-ccc'], 0);
     const normalized = await sendZstdBomb(kafka, names.normalized, 0);
+    // And batches of 200,000 empty records (a few hundred KB in GZIP): kafkajs overflowed the stack on each.
+    const rawMany = await sendManyRecordsBatch(kafka, names.raw['tencent-ccc'], 1);
+    const normalizedMany = await sendManyRecordsBatch(kafka, names.normalized, 1);
     // A record after each bomb, a dead letter of its own; the groups at their topics' ends below say the stages went past.
     const publisher = new AckedPublisher(kafka);
     try {
@@ -312,6 +315,13 @@ describe('poison records in the live pipeline', () => {
       expect(letter, `${topic}'s bomb dead-lettered`).toMatchObject({ error_kind: 'bad_record', error_message: expect.stringMatching(refused), original_key: null });
       expect(String(letter!['component'])).toContain(component);
       expect(Buffer.compare(letter!['original_value'] as Buffer, bomb.compressed)).toBe(0);
+    }
+    for (const [topic, many] of [[names.raw['tencent-ccc'], rawMany], [names.normalized, normalizedMany]] as const) {
+      const letter = lettersByOrigin.get(`${topic}/1/${many.last}`);
+      expect(letter, `${topic}'s batch of 200,000 records dead-lettered`).toMatchObject({
+        error_kind: 'bad_record',
+        error_message: expect.stringContaining(`a record batch declaring 200000 records, past the 100000 cdrflow reads in one batch; not read — the batch at offsets ${many.first}–${many.last} (200000 records)`),
+      });
     }
     await waitGroupAtEnd(kafka, names.normalizeGroup, Object.values(names.raw));
     await waitGroupAtEnd(kafka, names.sinkGroup, [names.normalized]);
