@@ -1,10 +1,10 @@
 // sendsOf: a transaction's output cut into produce calls that never give one partition more than
 // MAX_PARTITION_SEND_BYTES (the broker refuses a larger record batch), judged with the producer's own partitioner.
-// runTransactional: what it leaves behind when its consumer cannot start.
+// runTransactional: what it leaves behind when its consumer cannot start; the heartbeats it sends while a chunk runs.
 import type { PartitionerArgs } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_PARTITION_SEND_BYTES, type Kafka } from './kafka.ts';
-import { runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
 
 const PARTITIONS = 3;
@@ -84,5 +84,91 @@ describe('runTransactional', () => {
     ).rejects.toThrow(/starting consumer group g/);
     // The producer takes its transactional id (fencing a predecessor) before the consumer joins.
     expect(calls).toEqual(['producer.connect', 'producer.transaction', 'transaction.abort', 'consumer.connect', 'consumer.disconnect', 'producer.disconnect']);
+  });
+});
+
+/**
+ * A client whose consumer hands the test its batch handler: one member ('m1', generation 1) of group 'g', a producer
+ * whose offsets' commit takes `commitMs`, and a broker too old for stable offset reads (no wait before a batch).
+ */
+function fakeClient(commitMs = 0) {
+  // The generation kafka-fenced-offsets.ts records at a join (kafkajs's own join is not run here).
+  const fence = globalThis as unknown as Record<symbol, { generations: Map<string, number>; memberships: Map<string, unknown> } | undefined>;
+  (fence[Symbol.for('cdrflow.kafka-fenced-offsets')] ??= { generations: new Map(), memberships: new Map() }).generations.set('m1', 1);
+  const listeners = new Map<string, (event: { payload: unknown }) => void>();
+  let eachBatch: ((payload: unknown) => Promise<void>) | undefined;
+  const cluster = { connect: async () => undefined, disconnect: async () => undefined, findGroupCoordinator: async () => ({ versions: { 9: { maxVersion: 0 } } }) };
+  const kafka = {
+    [Symbol('private:Kafka:createCluster')]: () => cluster,
+    producer: () => ({
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      transaction: async () => ({
+        abort: async () => undefined,
+        sendBatch: async () => undefined,
+        sendOffsets: () => new Promise((resolve) => setTimeout(resolve, commitMs)),
+        commit: async () => undefined,
+      }),
+    }),
+    consumer: () => ({
+      events: { CRASH: 'crash', GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end' },
+      on: (event: string, listener: (event: { payload: unknown }) => void) => void listeners.set(event, listener),
+      connect: async () => undefined,
+      subscribe: async () => undefined,
+      run: async (config: { eachBatch: (payload: unknown) => Promise<void> }) => {
+        eachBatch = config.eachBatch;
+        listeners.get('join')?.({ payload: { memberId: 'm1' } });
+      },
+      disconnect: async () => undefined,
+    }),
+  } as unknown as Kafka;
+  /** Hands the handler one batch of one record; `running` is kafkajs's isRunning. Resolves with the heartbeats' times. */
+  const deliver = async (running: () => boolean = () => true) => {
+    const beats: number[] = [];
+    await eachBatch!({
+      batch: { topic: 'in', partition: 0, highWatermark: '1', lastOffset: () => '0', messages: [{ offset: '0', key: null, value: Buffer.from('v'), timestamp: '0' }] },
+      isRunning: running,
+      isStale: () => false,
+      heartbeat: async () => void beats.push(performance.now()),
+      resolveOffset: () => undefined,
+    });
+    return beats;
+  };
+  return { kafka, deliver };
+}
+
+describe('heartbeats while a chunk runs', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('stops once its consumer stops: the chunk is not committed then, and its partitions go on after one session', async () => {
+    vi.useFakeTimers();
+    const { kafka, deliver } = fakeClient();
+    const stage = await runTransactional(kafka, {
+      groupId: 'g',
+      topics: ['in'],
+      transactionalId: 'tx-1',
+      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 120_000)),
+    });
+    const started = performance.now();
+    const beats = deliver(() => performance.now() - started < 10_000);
+    await vi.advanceTimersByTimeAsync(130_000);
+    // A heartbeat each second until the stop, none after it (the chunk's output is dropped: nothing to keep it for).
+    expect((await beats).filter((t) => t - started > 11_000)).toEqual([]);
+    await stage.stop();
+  });
+
+  it("stops once a batch consumer stops, while its handler still waits (an insert into a server that hangs)", async () => {
+    vi.useFakeTimers();
+    const { kafka, deliver } = fakeClient();
+    const stage = await runBatchConsumer(kafka, {
+      groupId: 'g',
+      topics: ['in'],
+      handle: () => new Promise((resolve) => setTimeout(resolve, 120_000)),
+    });
+    const started = performance.now();
+    const beats = deliver(() => performance.now() - started < 10_000);
+    await vi.advanceTimersByTimeAsync(130_000);
+    expect((await beats).filter((t) => t - started > 11_000)).toEqual([]);
+    await stage.stop();
   });
 });

@@ -135,13 +135,21 @@ export const MAX_CHUNK_HEARTBEAT_MS = 300_000;
  * heartbeats only between fetches and when a batch handler asks. A chunk waiting on a registry or a broker that is
  * away (up to ten tries each, RETRY) outlasted the session: the member was dropped, the group rebalanced, and the
  * chunk, refused at its commit, was read and transformed again. A heartbeat answered with a rebalance is left here:
- * the handler's next heartbeat and the commit's fencing by generation see it again.
+ * the handler's next heartbeat and the commit's fencing by generation see it again. Once the consumer stops (kafkajs's
+ * isRunning), the heartbeats stop too: kafkajs's stop waits for the chunk, which is not committed then (a
+ * transactional chunk is dropped, kafkajs ignores a batch consumer's plain commit), so going on would only keep the
+ * member's partitions from the others for as long as the chunk runs, instead of one session.
  */
-async function heartbeating<T>(heartbeat: () => Promise<void>, intervalMs: number, work: () => Promise<T>, maxMs = MAX_CHUNK_HEARTBEAT_MS): Promise<T> {
+async function heartbeating<T>(
+  payload: Pick<EachBatchPayload, 'heartbeat' | 'isRunning'>,
+  intervalMs: number,
+  work: () => Promise<T>,
+  maxMs = MAX_CHUNK_HEARTBEAT_MS,
+): Promise<T> {
   const started = performance.now();
   const timer = setInterval(() => {
-    if (performance.now() - started > maxMs) return clearInterval(timer);
-    heartbeat().catch(() => undefined);
+    if (!payload.isRunning() || performance.now() - started > maxMs) return clearInterval(timer);
+    payload.heartbeat().catch(() => undefined);
   }, intervalMs);
   try {
     return await work();
@@ -655,10 +663,10 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           if (!payload.isRunning() || payload.isStale()) return;
           const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
           const chunk = { topic: batch.topic, partition: batch.partition, messages };
-          const produced = await heartbeating(payload.heartbeat, beatEveryMs, () => options.transform(chunk), maxChunkMs);
+          const produced = await heartbeating(payload, beatEveryMs, () => options.transform(chunk), maxChunkMs);
           // A rebalance while it transformed: the partition's next owner reads the chunk again.
           if (!payload.isRunning() || payload.isStale()) return;
-          await heartbeating(payload.heartbeat, beatEveryMs, () => commit(chunk, produced, fetchedAs), maxChunkMs);
+          await heartbeating(payload, beatEveryMs, () => commit(chunk, produced, fetchedAs), maxChunkMs);
           payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
           await payload.heartbeat();
         }
@@ -762,7 +770,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         if (first === null) return;
         const messages = batch.messages.slice(first).map((m) => toConsumed(batch.topic, batch.partition, m));
         if (messages.length === 0) return;
-        await heartbeating(payload.heartbeat, beatEveryMs, () => options.handle(
+        await heartbeating(payload, beatEveryMs, () => options.handle(
           {
             topic: batch.topic,
             partition: batch.partition,
