@@ -4,7 +4,7 @@
 import type { PartitionerArgs } from 'kafkajs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_PARTITION_SEND_BYTES, type Kafka } from './kafka.ts';
-import { runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { MAX_CHUNK_HEARTBEAT_MS, runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
 
 const PARTITIONS = 3;
@@ -154,6 +154,26 @@ describe('heartbeats while a chunk runs', () => {
     await vi.advanceTimersByTimeAsync(130_000);
     // A heartbeat each second until the stop, none after it (the chunk's output is dropped: nothing to keep it for).
     expect((await beats).filter((t) => t - started > 11_000)).toEqual([]);
+    await stage.stop();
+  });
+
+  it('keeps a chunk going 5 minutes in all, its transform and its commit together', async () => {
+    vi.useFakeTimers();
+    // A transform that waits 4 minutes on a registry, then a commit that waits 4 more on a broker.
+    const { kafka, deliver } = fakeClient(240_000);
+    const stage = await runTransactional(kafka, {
+      groupId: 'g',
+      topics: ['in'],
+      transactionalId: 'tx-1',
+      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 240_000)),
+    });
+    const started = performance.now();
+    const beats = deliver();
+    await vi.advanceTimersByTimeAsync(500_000);
+    const times = (await beats).map((t) => t - started);
+    expect(times.filter((t) => t <= MAX_CHUNK_HEARTBEAT_MS)).toHaveLength(MAX_CHUNK_HEARTBEAT_MS / 1_000);
+    // None from then until the chunk is done; then the handler's own, after the commit.
+    expect(times.filter((t) => t > MAX_CHUNK_HEARTBEAT_MS)).toEqual([480_000]);
     await stage.stop();
   });
 

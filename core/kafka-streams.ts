@@ -663,10 +663,20 @@ export async function runTransactional(kafka: Kafka, options: TransactionalOptio
           if (!payload.isRunning() || payload.isStale()) return;
           const messages = batch.messages.slice(i, i + chunkSize).map((m) => toConsumed(batch.topic, batch.partition, m));
           const chunk = { topic: batch.topic, partition: batch.partition, messages };
-          const produced = await heartbeating(payload, beatEveryMs, () => options.transform(chunk), maxChunkMs);
-          // A rebalance while it transformed: the partition's next owner reads the chunk again.
-          if (!payload.isRunning() || payload.isStale()) return;
-          await heartbeating(payload, beatEveryMs, () => commit(chunk, produced, fetchedAs), maxChunkMs);
+          // One budget for the chunk's transform and its commit together (MAX_CHUNK_HEARTBEAT_MS).
+          const committed = await heartbeating(
+            payload,
+            beatEveryMs,
+            async () => {
+              const produced = await options.transform(chunk);
+              // A rebalance while it transformed: the partition's next owner reads the chunk again.
+              if (!payload.isRunning() || payload.isStale()) return false;
+              await commit(chunk, produced, fetchedAs);
+              return true;
+            },
+            maxChunkMs,
+          );
+          if (!committed) return;
           payload.resolveOffset(messages[messages.length - 1]!.offset.toString());
           await payload.heartbeat();
         }
