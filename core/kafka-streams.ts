@@ -123,10 +123,12 @@ function heartbeatIntervalOf(sessionTimeoutMs: number): number {
 }
 
 /**
- * How long one chunk's transform and commit may keep their member's heartbeats going: Kafka's own consumer lets a
- * member go quiet between polls this long (max.poll.interval.ms, 5 minutes) before it leaves the group. A chunk still
- * running then gives its partitions up, as a member that stopped does; its commit is refused and its records go to
- * their next owner.
+ * How long one chunk's transform and commit, together, may keep their member's heartbeats going (the default of Kafka's
+ * own max.poll.interval.ms). This member does not leave the group then, as Java's consumer does: it only stops
+ * heartbeating for the chunk, and the coordinator drops it one session later, unless kafkajs's own heartbeats
+ * between the fetches of partitions led by other brokers keep it; the chunk's commit is then refused and its records
+ * go to their next owner. During a rebalance the coordinator waits for a member busy with a chunk only its rebalance
+ * timeout (kafkajs's default, 60 s: the whole group consumes nothing meanwhile), then drops it, with the same result.
  */
 export const MAX_CHUNK_HEARTBEAT_MS = 300_000;
 
