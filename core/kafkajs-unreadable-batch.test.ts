@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
 import { gzipSync } from 'node:zlib';
-import { zstdBombRecords } from '../test/compression-bomb.ts';
+import { varint, zstdBombRecords } from '../test/hostile-batches.ts';
 
 const require = createRequire(import.meta.url);
 type Decoder = { buffer: Buffer; offset: number };
@@ -56,15 +56,6 @@ function recordSet(batches: Buffer[]): Decoder {
 /** What kafkajs's own decoder reads from a batch on its own. */
 async function kafkajsReads(bytes: Buffer): Promise<Msg[]> {
   return ((await kafkajsBatchDecoder(new Decoder(bytes))) as unknown as { records: Msg[] }).records;
-}
-
-/** Zigzag varint, as a record's lengths and deltas are written. */
-function varint(n: number): number[] {
-  let z = n >= 0 ? n * 2 : -n * 2 - 1;
-  const out: number[] = [];
-  for (; z >= 0x80; z = Math.floor(z / 128)) out.push((z % 128) | 0x80);
-  out.push(z);
-  return out;
 }
 
 const BOMB = zstdBombRecords(300 * 1024 * 1024);

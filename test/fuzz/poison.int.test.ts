@@ -22,7 +22,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../..
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 import { lyingBlockCount } from '../lying-avro.ts';
-import { sendManyRecordsBatch, sendZstdBomb } from '../compression-bomb.ts';
+import { sendManyHeadersRecord, sendManyRecordsBatch, sendZstdBomb } from '../hostile-batches.ts';
 import { endsWithin } from '../ends-within.ts';
 import { avroType, loadSchemaJson } from '../../core/avro.ts';
 import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -294,12 +294,15 @@ describe('poison records in the live pipeline', () => {
     expect(stopped).toEqual([]);
   });
 
-  it('dead-letters a ZSTD batch that expands past 256 MiB and a batch of 200,000 records, on both stages\' topics, each as one letter naming its offsets and keeping its bytes, and both stages go on (each stopped at them on every restart)', { timeout: 300_000 }, async () => {
+  it('dead-letters a ZSTD batch that expands past 256 MiB and a batch of 200,000 records, on both stages\' topics, each as one letter naming its offsets and keeping its bytes, and a record of 200,000 headers at once, and both stages go on (each stopped at the batches on every restart, and took 98 s a fetch over the record)', { timeout: 300_000 }, async () => {
     const raw = await sendZstdBomb(kafka, names.raw['tencent-ccc'], 0);
     const normalized = await sendZstdBomb(kafka, names.normalized, 0);
     // And batches of 200,000 empty records (a few hundred KB in GZIP): kafkajs overflowed the stack on each.
     const rawMany = await sendManyRecordsBatch(kafka, names.raw['tencent-ccc'], 1);
     const normalizedMany = await sendManyRecordsBatch(kafka, names.normalized, 1);
+    // Records of 200,000 headers (600 KB): kafkajs took 98 s over each, in every fetch of its partition.
+    await sendManyHeadersRecord(kafka, names.raw['tencent-ccc'], 'raw-many-headers', Buffer.from('not an Avro envelope'));
+    await sendManyHeadersRecord(kafka, names.normalized, 'normalized-many-headers', Buffer.from('not an Avro CDR'));
     // A record after each bomb, a dead letter of its own; the groups at their topics' ends below say the stages went past.
     const publisher = new AckedPublisher(kafka);
     try {
@@ -308,7 +311,7 @@ describe('poison records in the live pipeline', () => {
     } finally {
       await publisher.disconnect();
     }
-    await deadLetters(['raw-after-bomb', 'normalized-after-bomb']);
+    await deadLetters(['raw-after-bomb', 'normalized-after-bomb', 'raw-many-headers', 'normalized-many-headers']);
     const refused = /^a record batch compressed with ZSTD \(9\d{3} bytes\) expands past 268435456 bytes; not read — the batch at offset \d+ \(1 record\) is this one dead letter/;
     for (const [topic, bomb, component] of [[names.raw['tencent-ccc'], raw, 'normalize'], [names.normalized, normalized, 'sink']] as const) {
       const letter = lettersByOrigin.get(`${topic}/0/${bomb.offset}`);

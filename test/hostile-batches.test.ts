@@ -1,6 +1,6 @@
 // The bomb helper on its own, imported first as a test file may import it: it loads kafkajs after cdrflow's changes
 // to it (core/kafkajs-setup.ts), and its batches are what it says.
-import { zstdBombRecords } from './compression-bomb.ts';
+import { zstdBombRecords } from './hostile-batches.ts';
 import { describe, expect, it } from 'vitest';
 import { MAX_DECOMPRESSED_BATCH_BYTES, zstdDecompress } from '../core/compression/index.ts';
 

@@ -1,0 +1,85 @@
+// kafkajs 2.2.4's record decoder with its headers gathered in linear time: a correction installed before kafkajs loads
+// (core/kafkajs-setup.ts).
+//
+// kafkajs builds a record's header object with `reduce((obj, h) => ({ ...obj, [h.key]: … }))`, copying the whole
+// object for every header, and a repeated key's array for every repeat: quadratic. A record of 64,000 headers
+// (192 KB, under the broker's 1 MiB default) held the event loop 9.6 s, one of 200,000 (600 KB) 98 s, in the fetch
+// of every stage reading its partition, before any cdrflow code sees the record. No cdrflow stage reads headers, so
+// anyone who could write a record could stall every stage for minutes per fetch, and their group sessions with them.
+//
+// The replacement decodes the same fields in the same order and builds the same header object: one own property per
+// distinct key in first-seen order, a repeated key's values in an array, and a key looked up as kafkajs looks it up
+// (so a header named like an Object.prototype member comes out as kafkajs makes it). kafkajs-record-headers.test.ts
+// holds its results equal to kafkajs's own.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+interface KafkajsDecoder {
+  readInt8(): number;
+  readVarInt(): number;
+  readVarLong(): { toString(): string };
+  readVarIntBytes(): Buffer | null;
+  readVarIntArray<T>(reader: (d: KafkajsDecoder) => T): T[];
+}
+interface BatchContext {
+  firstOffset: string;
+  firstTimestamp: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+  maxTimestamp?: string;
+}
+type RecordDecoder = (decoder: KafkajsDecoder, batchContext?: BatchContext) => Record<string, unknown>;
+
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): { add(v: unknown): { toString(): string } } };
+const HeaderDecoder = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as (d: KafkajsDecoder) => { key: string; value: Buffer | null };
+const LOG_APPEND_TIME = 1;
+
+/** The headers as kafkajs's reduce builds them, each key set once in place instead of the object copied per header. */
+export function headerObject(list: readonly { key: string; value: Buffer | null }[]): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  // The arrays made here for repeated keys: only these are extended in place (kafkajs's concat makes a new one, which
+  // no one else holds), never an array a key's lookup found elsewhere.
+  const own = new Set<unknown[]>();
+  for (const { key, value } of list) {
+    const current = headers[key];
+    let next: unknown;
+    if (current === undefined) next = value;
+    else if (Array.isArray(current) && own.has(current)) {
+      current.push(value);
+      continue;
+    } else if (Array.isArray(current)) next = current.concat([value]);
+    else next = [current, value];
+    if (Array.isArray(next)) own.add(next);
+    // Defined, not assigned: `{ ...obj, [key]: v }` makes an own property even of `__proto__`.
+    Object.defineProperty(headers, key, { value: next, writable: true, enumerable: true, configurable: true });
+  }
+  return headers;
+}
+
+/** kafkajs's record decoder (record/v0/decoder.js), field for field, with the headers above. */
+const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext) => {
+  const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+  const attributes = decoder.readInt8();
+  const timestampDelta = decoder.readVarLong();
+  const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : Long.fromValue(firstTimestamp).add(timestampDelta).toString();
+  const offsetDelta = decoder.readVarInt();
+  const offset = Long.fromValue(firstOffset).add(offsetDelta).toString();
+  const key = decoder.readVarIntBytes();
+  const value = decoder.readVarIntBytes();
+  const headers = headerObject(decoder.readVarIntArray(HeaderDecoder));
+  return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
+};
+
+const DECODER = 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js';
+// kafkajs's batch decoder takes the record decoder when it loads: loaded before this module, it keeps kafkajs's own.
+if (require.cache[require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js')]) {
+  throw new Error('kafkajs loaded before core/kafkajs-record-headers.ts: import core/kafkajs-setup.ts (or core/kafka.ts) before kafkajs');
+}
+const resolved = require.resolve(DECODER);
+/** kafkajs's own record decoder (the tests compare against it). */
+export const kafkajsRecordDecoder = require(resolved) as RecordDecoder;
+const cached = require.cache[resolved];
+if (!cached) throw new Error(`kafkajs's ${DECODER} is not in the module cache`);
+cached.exports = decodeRecord;
