@@ -39,27 +39,40 @@ const LOG_APPEND_TIME = 1;
 /** The headers as kafkajs's reduce builds them, each key set once in place instead of the object copied per header. */
 export function headerObject(list: readonly { key: string; value: Buffer | null }[]): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
+  // Most records have no header, and every record passes here.
+  if (list.length === 0) return headers;
   // The arrays made here for repeated keys: only these are extended in place (kafkajs's concat makes a new one, which
   // no one else holds), never an array a key's lookup found elsewhere.
-  const own = new Set<unknown[]>();
+  let own: Set<unknown[]> | undefined;
   for (const { key, value } of list) {
     const current = headers[key];
     let next: unknown;
     if (current === undefined) next = value;
-    else if (Array.isArray(current) && own.has(current)) {
+    else if (Array.isArray(current) && own?.has(current)) {
       current.push(value);
       continue;
     } else if (Array.isArray(current)) next = current.concat([value]);
     else next = [current, value];
-    if (Array.isArray(next)) own.add(next);
+    if (Array.isArray(next)) (own ??= new Set()).add(next);
     // Defined, not assigned: `{ ...obj, [key]: v }` makes an own property even of `__proto__`.
     Object.defineProperty(headers, key, { value: next, writable: true, enumerable: true, configurable: true });
   }
   return headers;
 }
 
+let kafkajsOwn = false;
+
+/**
+ * The benchmark's bare-kafkajs baselines (K1, K2) read with kafkajs's own record decoder (bench/suites/pipeline.ts),
+ * as they write with its own produce path; cdrflow's stages keep the one below.
+ */
+export function useKafkajsOwnRecordDecoder(own: boolean): void {
+  kafkajsOwn = own;
+}
+
 /** kafkajs's record decoder (record/v0/decoder.js), field for field, with the headers above. */
 const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext) => {
+  if (kafkajsOwn) return kafkajsRecordDecoder(decoder, batchContext);
   const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
   const attributes = decoder.readInt8();
   const timestampDelta = decoder.readVarLong();

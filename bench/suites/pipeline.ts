@@ -47,6 +47,7 @@ import { RawEnvelopePublisher } from '../../core/envelope.ts';
 import { AckedPublisher, createKafka, ensureTopics, type Consumer, type Kafka } from '../../core/kafka.ts';
 import { TRANSACTIONAL_RETRY } from '../../core/kafka-streams.ts';
 import { useKafkajsOwnProducePath } from '../../core/kafkajs-produce.ts';
+import { useKafkajsOwnRecordDecoder } from '../../core/kafkajs-record-headers.ts';
 import { DEFAULT_NORMALIZE_WORKERS, endpoints, loadAppConfig } from '../../app/config.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { configureLogging, silentLog } from '../../core/log.ts';
@@ -203,16 +204,19 @@ function watchEventLoop(): () => LoopWatch {
 
 /**
  * K1 / K2: the bare kafkajs passthrough, with or without transactions, on the same consumer settings as cdrflow, with
- * kafkajs's own produce path for as long as it runs (modes run one at a time). Only here: the sink and the stages of
- * this thread, and the suites `npm run bench` runs after this one in the same process, keep cdrflow's
- * (core/kafkajs-produce.ts), as the normalize stage's worker threads and the job's process do.
+ * kafkajs's own produce path and record decoder for as long as it runs (modes run one at a time). Only here: the sink
+ * and the stages of this thread, and the suites `npm run bench` runs after this one in the same process, keep cdrflow's
+ * (core/kafkajs-produce.ts, core/kafkajs-record-headers.ts), as the normalize stage's worker threads and the job's
+ * process do.
  */
 async function passthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[], outTopic: string, total: number, tag: string): Promise<Measurement> {
   useKafkajsOwnProducePath(true);
+  useKafkajsOwnRecordDecoder(true);
   try {
     return await bareKafkajsPassthrough(kafka, mode, rawTopics, outTopic, total, tag);
   } finally {
     useKafkajsOwnProducePath(false);
+    useKafkajsOwnRecordDecoder(false);
   }
 }
 async function bareKafkajsPassthrough(kafka: Kafka, mode: 'k1' | 'k2', rawTopics: string[], outTopic: string, total: number, tag: string): Promise<Measurement> {
@@ -827,6 +831,7 @@ export async function run(options: PipelineOptions = parseOptions({})): Promise<
       method:
         'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
       baselines_produce_path: "K1 and K2: kafkajs's own; cdrflow's stages: core/kafkajs-produce.ts",
+      baselines_record_decoder: "K1 and K2: kafkajs's own; cdrflow's stages: core/kafkajs-record-headers.ts",
       ...(modes.includes('latency') ? { latency_options: latency } : {}),
       ratios,
       goals,
