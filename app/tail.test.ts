@@ -94,7 +94,9 @@ describe('decoding hostile values', () => {
   it('a record standing for a batch that could not be read is shown as that, its bytes never decoded', async () => {
     // Framed like an Avro value on purpose: the compressed bytes of a bomb are never handed to the registry.
     const r = { partition: 2, offset: 9, timestamp: 0, key: null, value: Buffer.from([0, 0, 0, 0, 7, 1, 2]), unreadable: 'a record batch compressed with ZSTD (7 bytes) expands past …' };
-    expect(await tailRecord(registry, 't', r)).toEqual({ topic: 't', partition: 2, offset: 9, timestamp: '1970-01-01T00:00:00.000Z', key: null, kind: 'unreadable batch', value: { error: r.unreadable, compressed_bytes: 7 } });
+    const record = await tailRecord(registry, 't', r);
+    expect(record).toEqual({ topic: 't', partition: 2, offset: 9, timestamp: '1970-01-01T00:00:00.000Z', key: null, kind: 'unreadable batch', value: { error: r.unreadable, compressed_bytes: 7 } });
+    expect(tableLine(record)).toBe(`1970-01-01 00:00:00  2@9  unreadable batch  7 bytes  ${r.unreadable}`);
   });
 
   it('a value of a schema that is no record (a string, an array, a number) is shown as what it is', async () => {

@@ -189,6 +189,9 @@ function tableFields(r: TailRecord): string {
   if (r.kind === 'normalized' && v) {
     return [at, s(v['vendor']), s(v['cdr_id']), s(v['started_at']), s(v['end_status']), `${s(v['talk_seconds'])}s`, `${s(v['billable_minutes'])}min`, s(v['tenant_id'])].join('  ');
   }
+  if (r.kind === 'unreadable batch' && v) {
+    return [at, 'unreadable batch', `${s(v['compressed_bytes'])} bytes`, s(v['error'])].join('  ');
+  }
   if (r.kind === 'raw' && v) {
     const payload = typeof v['payload'] === 'string' ? v['payload'] : JSON.stringify(v['payload']);
     return [at, s(v['vendor']), s(v['natural_key'] ?? r.key), s(v['mode']), payload.length > 120 ? `${payload.slice(0, 120)}…` : payload].join('  ');
