@@ -10,8 +10,10 @@
 // The replacement decodes the same fields in the same order and builds the same header object: one own property per
 // distinct key in first-seen order, a repeated key's values in an array, and a key looked up as kafkajs looks it up
 // (so a header named like an Object.prototype member comes out as kafkajs makes it). kafkajs-record-headers.test.ts
-// holds its results equal to kafkajs's own.
+// holds its results equal to kafkajs's own. Where it differs: a batch whose records carry more than
+// MAX_HEADERS_PER_BATCH headers is refused, as a decompressor refuses a bomb, and becomes one dead letter.
 import { createRequire } from 'node:module';
+import { BatchRefused } from './compression/limits.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -20,7 +22,6 @@ interface KafkajsDecoder {
   readVarInt(): number;
   readVarLong(): { toString(): string };
   readVarIntBytes(): Buffer | null;
-  readVarIntArray<T>(reader: (d: KafkajsDecoder) => T): T[];
 }
 interface BatchContext {
   firstOffset: string;
@@ -35,6 +36,38 @@ type RecordDecoder = (decoder: KafkajsDecoder, batchContext?: BatchContext) => R
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): { add(v: unknown): { toString(): string } } };
 const HeaderDecoder = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as (d: KafkajsDecoder) => { key: string; value: Buffer | null };
 const LOG_APPEND_TIME = 1;
+
+/**
+ * The most headers the records of one batch may carry together. Linear time is not bounded memory: a header decodes
+ * to ~70 bytes of heap (two objects and a slot) from 2 bytes of records, and 2 bytes repeat well, so a GZIP batch of
+ * 195 KB, one record of 100 million headers, is 200 MB decompressed (under MAX_DECOMPRESSED_BATCH_BYTES) and ~7 GB of
+ * heap: every process reading it ran out of memory at every restart. A batch past this is one dead letter
+ * (core/kafkajs-unreadable-batch.ts), its headers never all decoded. An uncompressed batch under the broker's 1 MiB
+ * default holds at most 524,288; producers write far fewer.
+ */
+export const MAX_HEADERS_PER_BATCH = 1_000_000;
+
+/** Headers decoded so far per batch (kafkajs hands every record of a batch the same context object). */
+const headersByBatch = new WeakMap<object, number>();
+
+/** How many headers the records decoded with `batchContext` carried (0 for a context it never saw). */
+export function batchHeaders(batchContext: object | undefined): number {
+  return batchContext === undefined ? 0 : (headersByBatch.get(batchContext) ?? 0);
+}
+
+/** decoder.readVarIntArray(HeaderDecoder), the batch's header count checked before any is decoded. */
+function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: string; value: Buffer | null }[] {
+  const count = decoder.readVarInt();
+  if (count === -1) return [];
+  const total = batchHeaders(batchContext) + Math.max(count, 0);
+  if (total > MAX_HEADERS_PER_BATCH) {
+    throw new BatchRefused(`a record batch whose records carry more than ${MAX_HEADERS_PER_BATCH} headers; not read`);
+  }
+  headersByBatch.set(batchContext, total);
+  const list = new Array<{ key: string; value: Buffer | null }>(count);
+  for (let i = 0; i < count; i++) list[i] = HeaderDecoder(decoder);
+  return list;
+}
 
 /** The headers as kafkajs's reduce builds them, each key set once in place instead of the object copied per header. */
 export function headerObject(list: readonly { key: string; value: Buffer | null }[]): Record<string, unknown> {
@@ -81,7 +114,7 @@ const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext)
   const offset = Long.fromValue(firstOffset).add(offsetDelta).toString();
   const key = decoder.readVarIntBytes();
   const value = decoder.readVarIntBytes();
-  const headers = headerObject(decoder.readVarIntArray(HeaderDecoder));
+  const headers = headerObject(readHeaders(decoder, batchContext));
   return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
 };
 

@@ -7,6 +7,7 @@ import './compression/index.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { MAX_HEADERS_PER_BATCH } from './kafkajs-record-headers.ts';
 import { gzipSync } from 'node:zlib';
 import { varint, zstdBombRecords } from '../test/hostile-batches.ts';
 
@@ -59,6 +60,21 @@ async function kafkajsReads(bytes: Buffer): Promise<Msg[]> {
 }
 
 const BOMB = zstdBombRecords(300 * 1024 * 1024);
+
+/** A GZIP batch at `firstOffset` of one record per entry of `headers`, each with that many headers (key '', value null). */
+async function gzipBatch(firstOffset: number, headers: number[]): Promise<Buffer> {
+  const records = headers.map((n, i) => {
+    const body = Buffer.alloc(16 + 2 * n, 1);
+    const head = [0, 0, ...varint(i), ...varint(-1), ...varint(-1), ...varint(n)];
+    body.set(head);
+    for (let at = head.length; at < head.length + 2 * n; at += 2) body[at] = 0;
+    const length = head.length + 2 * n;
+    return Buffer.concat([Buffer.from(varint(length)), body.subarray(0, length)]);
+  });
+  const bytes = await batch({ firstOffset, values: headers.map(() => ''), compressed: gzipSync(Buffer.concat(records)) });
+  bytes.writeInt16BE(1, 21); // attributes: GZIP
+  return bytes;
+}
 
 describe('a record batch that cannot be read', () => {
   it('is one marked record at its last offset, its value the compressed records as written; the batches around it are read as kafkajs reads them', async () => {
@@ -150,6 +166,23 @@ describe('a record batch that cannot be read', () => {
     expect(read.length).toBe(MAX_RECORDS_PER_BATCH);
     expect(read.some((m) => unreadableBatch(m) !== undefined)).toBe(false);
     expect(read[MAX_RECORDS_PER_BATCH - 1]!.offset).toBe(String(MAX_RECORDS_PER_BATCH - 1));
+  });
+
+  it(`is one whose records carry more than ${MAX_HEADERS_PER_BATCH} headers together: a few KB of GZIP that decoded to ~70 bytes of heap a header (100 million in 195 KB)`, async () => {
+    const half = MAX_HEADERS_PER_BATCH / 2 + 1;
+    const bytes = await gzipBatch(20, [half, half]);
+    const [one, ...rest] = await decodeMessages(recordSet([bytes, await batch({ firstOffset: 22, values: ['b'] })]));
+    expect(bytes.length).toBeLessThan(8 * 1024);
+    expect(unreadableBatch(one!)).toEqual({ firstOffset: 20, lastOffset: 21, records: 2, reason: `a record batch whose records carry more than ${MAX_HEADERS_PER_BATCH} headers; not read` });
+    expect(rest.map((m) => [m.offset, m.value!.toString(), unreadableBatch(m)])).toEqual([['22', 'b', undefined]]);
+  });
+
+  it(`is not one whose records carry ${MAX_HEADERS_PER_BATCH} headers: read whole, as kafkajs reads it`, async () => {
+    const read = await decodeMessages(recordSet([await gzipBatch(0, [MAX_HEADERS_PER_BATCH / 2, MAX_HEADERS_PER_BATCH / 2])]));
+    expect(read.map((m) => [m.offset, (m.headers as { '': unknown[] })[''].length, unreadableBatch(m)])).toEqual([
+      ['0', MAX_HEADERS_PER_BATCH / 2, undefined],
+      ['1', MAX_HEADERS_PER_BATCH / 2, undefined],
+    ]);
   });
 
   it('cut short by the fetch\'s size limit is left for the next fetch, as kafkajs leaves it (not marked)', async () => {
