@@ -6,7 +6,7 @@ import './kafkajs-setup.ts';
 import './compression/index.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { MAX_DECODED_PER_FETCH, MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
 import { MAX_HEADERS_PER_BATCH } from './kafkajs-record-headers.ts';
 import { gzipSync } from 'node:zlib';
 import { varint, zstdBombRecords } from '../test/hostile-batches.ts';
@@ -191,5 +191,19 @@ describe('a record batch that cannot be read', () => {
     const read = await decodeMessages(recordSet([whole, bomb.subarray(0, bomb.length - 100)]));
     expect(read.map((m) => m.offset)).toEqual(['0']);
     expect(read.every((m) => unreadableBatch(m) === undefined)).toBe(true);
+  });
+});
+
+describe("a fetch's record set", () => {
+  it(`is decoded to at most ${MAX_DECODED_PER_FETCH} records and headers and one batch more; the batches after are left for the next fetch, as one cut short by its size`, async () => {
+    // Batches each under every bound of one batch, and ~1 KB of GZIP each: 1 MiB of such batches was 300 million headers.
+    const headers = 300_000;
+    const batches = await Promise.all([0, 1, 2, 3, 4].map((i) => gzipBatch(i, [headers])));
+    expect(Math.max(...batches.map((b) => b.length))).toBeLessThan(1024);
+    const read = await decodeMessages(recordSet(batches));
+    expect(read.map((m) => [m.offset, (m.headers as { '': unknown[] })[''].length])).toEqual([0, 1, 2, 3].map((i) => [String(i), headers]));
+    // The next fetch starts at the batch left.
+    const next = await decodeMessages(recordSet(batches.slice(4)));
+    expect(next.map((m) => m.offset)).toEqual(['4']);
   });
 });

@@ -14,6 +14,7 @@
 // the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
+import { batchHeaders } from './kafkajs-record-headers.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -132,7 +133,31 @@ function declaredRecords(b: Buffer, start: number): number | undefined {
   return b.readInt32BE(start + 57);
 }
 
+/**
+ * The records and headers one partition's record set in one fetch is decoded to before the batches after are left
+ * for the next fetch, as kafkajs leaves a batch cut short by the fetch's size. Each batch's own bounds (above,
+ * MAX_HEADERS_PER_BATCH) do not bound a fetch: a batch of one record of 100,000 empty headers is ~300 bytes of GZIP, so
+ * a partition's 1 MiB of them decoded to 300 million headers and ran the process out of memory. The first batch of a
+ * set is always read (at most its own bounds), so every fetch moves on.
+ */
+export const MAX_DECODED_PER_FETCH = 1_000_000;
+
+/** Records and headers decoded so far from each partition's record set (kafkajs decodes one with one decoder). */
+const decodedInFetch = new WeakMap<FetchDecoder, number>();
+const { KafkaJSPartialMessageError } = require('kafkajs/src/errors.js') as { KafkaJSPartialMessageError: new (message: string) => Error };
+
 cached.exports = (async (fetchDecoder) => {
+  const before = decodedInFetch.get(fetchDecoder) ?? 0;
+  if (before >= MAX_DECODED_PER_FETCH) {
+    throw new KafkaJSPartialMessageError(`${before} records and headers decoded from this record set; the rest is left for the next fetch`);
+  }
+  const batch = await decodeBatch(fetchDecoder);
+  const records = batch.records as { batchContext?: object }[];
+  decodedInFetch.set(fetchDecoder, before + records.length + batchHeaders(records[0]?.batchContext));
+  return batch;
+}) satisfies BatchDecoder;
+
+async function decodeBatch(fetchDecoder: FetchDecoder): Promise<{ records: object[] } & Record<string, unknown>> {
   const start = fetchDecoder.offset;
   const declared = declaredRecords(fetchDecoder.buffer, start);
   if (declared !== undefined && declared > MAX_RECORDS_PER_BATCH) {
@@ -151,4 +176,4 @@ cached.exports = (async (fetchDecoder) => {
     if (!one) throw err;
     return one;
   }
-}) satisfies BatchDecoder;
+}
