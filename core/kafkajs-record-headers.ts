@@ -58,7 +58,8 @@ export function batchHeaders(batchContext: object | undefined): number {
 /** decoder.readVarIntArray(HeaderDecoder), the batch's header count checked before any is decoded. */
 function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: string; value: Buffer | null }[] {
   const count = decoder.readVarInt();
-  if (count === -1) return [];
+  // No header, as most records: nothing to count (this runs for every record every stage reads).
+  if (count === -1 || count === 0) return [];
   const total = batchHeaders(batchContext) + Math.max(count, 0);
   if (total > MAX_HEADERS_PER_BATCH) {
     throw new BatchRefused(`a record batch whose records carry more than ${MAX_HEADERS_PER_BATCH} headers; not read`);
