@@ -1,8 +1,10 @@
 // What any producer with write access to a topic can put there, the broker takes, and kafkajs could not read or took
 // minutes over: ZSTD records that expand past the 256 MiB a batch may (core/compression/limits.ts) from a few KB (the
-// broker streams through them), a batch of 200,000 empty records, a record of 200,000 headers.
+// broker streams through them), a batch of 200,000 empty records, a record of 200,000 headers, a record of more
+// headers than the heap holds decoded.
 // kafkajs must load after cdrflow's changes to it, whoever imports this first.
 import '../core/kafkajs-setup.ts';
+import { gzipSync } from 'node:zlib';
 import kafkajs from 'kafkajs';
 import type { Kafka } from '../core/kafka.ts';
 import { MAX_DECOMPRESSED_BATCH_BYTES } from '../core/compression/index.ts';
@@ -88,6 +90,31 @@ export async function sendManyHeadersRecord(kafka: Kafka, topic: string, key: st
     await producer.connect();
     await producer.send({ topic, messages: [{ key, value, headers: { h: Array.from({ length: headers }, () => '') } }] });
   } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Sends one GZIP batch of one record (keyed `key`, no value) of `headers` empty headers named `h`: 3 bytes each, a few
+ * KB compressed, past the 1,000,000 a batch's records may carry together (core/kafkajs-record-headers.ts); decoded,
+ * each is ~70 bytes of heap. The records are built here and put in place of what the producer compresses (it
+ * would take seconds to encode them itself).
+ */
+export async function sendManyHeadersBatch(kafka: Kafka, topic: string, key: string, headers = 1_100_000): Promise<void> {
+  const head = [0 /* attributes */, 0 /* timestamp delta */, 0 /* offset delta */, ...varint(key.length), ...Buffer.from(key), ...varint(-1) /* value null */, ...varint(headers)];
+  const body = Buffer.concat([Buffer.from(head), Buffer.alloc(headers * 3)]);
+  // Each header: key length 1, `h`, value null (-1).
+  for (let i = 0, at = head.length; i < headers; i++, at += 3) body.set([2, 0x68, 1], at);
+  const compressed = gzipSync(Buffer.concat([Buffer.from(varint(body.length)), body]));
+  const codecs = CompressionCodecs as unknown as Codecs;
+  const registered = codecs[CompressionTypes.GZIP]!;
+  codecs[CompressionTypes.GZIP] = () => ({ compress: async () => compressed, decompress: (b) => registered().decompress(b) });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  try {
+    await producer.connect();
+    await producer.send({ topic, compression: CompressionTypes.GZIP, messages: [{ key, value: null }] });
+  } finally {
+    codecs[CompressionTypes.GZIP] = registered;
     await producer.disconnect();
   }
 }

@@ -22,7 +22,7 @@ import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../..
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 import { lyingBlockCount } from '../lying-avro.ts';
-import { sendManyHeadersRecord, sendManyRecordsBatch, sendZstdBomb } from '../hostile-batches.ts';
+import { sendManyHeadersBatch, sendManyHeadersRecord, sendManyRecordsBatch, sendZstdBomb } from '../hostile-batches.ts';
 import { endsWithin } from '../ends-within.ts';
 import { avroType, loadSchemaJson } from '../../core/avro.ts';
 import { sampleCdr } from '../../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -294,7 +294,7 @@ describe('poison records in the live pipeline', () => {
     expect(stopped).toEqual([]);
   });
 
-  it('dead-letters a ZSTD batch that expands past 256 MiB and a batch of 200,000 records, on both stages\' topics, each as one letter naming its offsets and keeping its bytes, and a record of 200,000 headers at once, and both stages go on (each stopped at the batches on every restart, and took 98 s a fetch over the record)', { timeout: 300_000 }, async () => {
+  it('dead-letters a ZSTD batch that expands past 256 MiB, a batch of 200,000 records and one of 1,100,000 headers, on both stages\' topics, each as one letter naming its offsets and keeping its bytes, and reads a record of 200,000 headers at once; both stages go on (each stopped at the batches on every restart, and took 98 s a fetch over the record)', { timeout: 300_000 }, async () => {
     const raw = await sendZstdBomb(kafka, names.raw['tencent-ccc'], 0);
     const normalized = await sendZstdBomb(kafka, names.normalized, 0);
     // And batches of 200,000 empty records (a few hundred KB in GZIP): kafkajs overflowed the stack on each.
@@ -303,6 +303,9 @@ describe('poison records in the live pipeline', () => {
     // Records of 200,000 headers (600 KB): kafkajs took 98 s over each, in every fetch of its partition.
     await sendManyHeadersRecord(kafka, names.raw['tencent-ccc'], 'raw-many-headers', Buffer.from('not an Avro envelope'));
     await sendManyHeadersRecord(kafka, names.normalized, 'normalized-many-headers', Buffer.from('not an Avro CDR'));
+    // And a GZIP batch of one record of 1,100,000 headers (3 KB): decoded, ~77 MB of heap, and a partition of them was GBs.
+    await sendManyHeadersBatch(kafka, names.raw['tencent-ccc'], 'raw-header-bomb');
+    await sendManyHeadersBatch(kafka, names.normalized, 'normalized-header-bomb');
     // A record after each bomb, a dead letter of its own; the groups at their topics' ends below say the stages went past.
     const publisher = new AckedPublisher(kafka);
     try {
@@ -312,6 +315,10 @@ describe('poison records in the live pipeline', () => {
       await publisher.disconnect();
     }
     await deadLetters(['raw-after-bomb', 'normalized-after-bomb', 'raw-many-headers', 'normalized-many-headers']);
+    // The header bombs' letters carry no key (they stand for a batch): found by their reason.
+    const headerBombs = () => [...lettersByOrigin.values()].filter((l) => String(l['error_message']).startsWith('a record batch whose records carry more than 1000000 headers; not read — the batch at offset'));
+    await waitFor(() => headerBombs().length >= 2, { timeoutMs: 60_000, message: 'both header bombs dead-lettered' });
+    expect(headerBombs().map((l) => String(l['origin_topic'])).sort()).toEqual([names.raw['tencent-ccc'], names.normalized].sort());
     const refused = /^a record batch compressed with ZSTD \(9\d{3} bytes\) expands past 268435456 bytes; not read — the batch at offset \d+ \(1 record\) is this one dead letter/;
     for (const [topic, bomb, component] of [[names.raw['tencent-ccc'], raw, 'normalize'], [names.normalized, normalized, 'sink']] as const) {
       const letter = lettersByOrigin.get(`${topic}/0/${bomb.offset}`);
