@@ -42,10 +42,10 @@ const LOG_APPEND_TIME = 1;
  * to ~70 bytes of heap (two objects and a slot) from 2 bytes of records, and 2 bytes repeat well, so a GZIP batch of
  * 195 KB, one record of 100 million headers, is 200 MB decompressed (under MAX_DECOMPRESSED_BATCH_BYTES) and ~7 GB of
  * heap: every process reading it ran out of memory at every restart. A batch past this is one dead letter
- * (core/kafkajs-unreadable-batch.ts), its headers never all decoded. An uncompressed batch under the broker's 1 MiB
- * default holds at most 524,288; producers write far fewer.
+ * (core/kafkajs-unreadable-batch.ts), its headers never all decoded. 250,000 is ~18 MB of heap; producers write a
+ * few headers a record (an uncompressed batch under the broker's 1 MiB default could hold 524,288 empty ones).
  */
-export const MAX_HEADERS_PER_BATCH = 1_000_000;
+export const MAX_HEADERS_PER_BATCH = 250_000;
 
 /** Headers decoded so far per batch (kafkajs hands every record of a batch the same context object). */
 const headersByBatch = new WeakMap<object, number>();

@@ -138,9 +138,12 @@ function declaredRecords(b: Buffer, start: number): number | undefined {
  * for the next fetch, as kafkajs leaves a batch cut short by the fetch's size. Each batch's own bounds (above,
  * MAX_HEADERS_PER_BATCH) do not bound a fetch: a batch of one record of 100,000 empty headers is ~300 bytes of GZIP, so
  * a partition's 1 MiB of them decoded to 300 million headers and ran the process out of memory. The first batch of a
- * set is always read (at most its own bounds), so every fetch moves on.
+ * set is always read (at most its own bounds), so every fetch moves on. With it a partition's fetch is ~55 MB of heap
+ * at the most (just under this, then one batch of 100,000 records and 250,000 headers): a stage reading 12
+ * partitions, all of them attacked at once, ~650 MB. A fetch of real records never
+ * comes near it: 1 MiB of them (kafkajs's bytes per partition) is about 1,000 CDRs.
  */
-export const MAX_DECODED_PER_FETCH = 1_000_000;
+export const MAX_DECODED_PER_FETCH = 250_000;
 
 /** Records and headers decoded so far from each partition's record set (kafkajs decodes one with one decoder). */
 const decodedInFetch = new WeakMap<FetchDecoder, number>();

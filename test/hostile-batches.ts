@@ -96,7 +96,7 @@ export async function sendManyHeadersRecord(kafka: Kafka, topic: string, key: st
 
 /**
  * Sends one GZIP batch of one record (keyed `key`, no value) of `headers` empty headers named `h`: 3 bytes each, a few
- * KB compressed, past the 1,000,000 a batch's records may carry together (core/kafkajs-record-headers.ts); decoded,
+ * KB compressed, past the 250,000 a batch's records may carry together (core/kafkajs-record-headers.ts); decoded,
  * each is ~70 bytes of heap. The records are built here and put in place of what the producer compresses (it
  * would take seconds to encode them itself).
  */
