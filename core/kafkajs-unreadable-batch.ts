@@ -3,12 +3,16 @@
 //
 // kafkajs decodes a fetch answer's record batches in one loop, and any batch whose records it cannot decode throws
 // out of the whole fetch: the consumer crashes, and at every restart it fetches the same batch again. Brokers check
-// what producers send, so such a batch is one they accept and cdrflow refuses: one that would expand past
-// MAX_DECOMPRESSED_BATCH_BYTES (a few KB of ZSTD can claim gigabytes; the broker streams through it), or one its
-// decoder would need too long for (core/compression/). Whoever can write to a topic could stop every stage reading it.
+// what producers send, so such a batch is one they accept and cdrflow refuses:
+//   - one that would expand past MAX_DECOMPRESSED_BATCH_BYTES (a few KB of ZSTD can claim gigabytes; the broker
+//     streams through it), or that its decoder would need too long for (core/compression/);
+//   - one that declares more than MAX_RECORDS_PER_BATCH records (kafkajs overflowed the stack on it), or whose records
+//     carry more than MAX_HEADERS_PER_BATCH headers (core/kafkajs-record-headers.ts: gigabytes of heap decoded).
+// Whoever can write to a topic could stop every stage reading it. And MAX_DECODED_PER_FETCH bounds what one
+// partition's share of a fetch decodes to, batches under every bound above added up.
 //
-// Such a batch now decodes as one record at the batch's last offset, its value the batch's compressed records as
-// written, marked with why it was refused (unreadableBatch below). The consumer moves past the whole batch; the
+// Such a batch now decodes as one record at the batch's last offset, its value the batch's records as written
+// (compressed, if they were), marked with why it was refused (unreadableBatch below). The consumer moves past the whole batch; the
 // stages turn the mark into one dead letter naming the batch's offsets (core/kafka-streams.ts toConsumed), inside the
 // same transaction as their offsets, so the batch is neither lost without a trace nor read twice. The record keeps
 // the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
