@@ -166,6 +166,9 @@ describe('record batch decompressors', () => {
     expect(() => snappyDecompress(Buffer.from([8, 0x01 | (3 << 2), 5]))).toThrow(/Snappy .* a copy reaches before the start of the output/);
     expect(() => snappyDecompress(Buffer.from([8, 7 << 2, 0x61]))).toThrow(/Snappy .* a block ends inside a literal/);
     expect(() => snappyDecompress(Buffer.from([8, 0, 0x61, 0x02]))).toThrow(/Snappy .* a block ends inside a copy offset/);
+    // A length past Snappy's 32 bits is no Snappy block (it read as one past the size limit).
+    expect(() => snappyDecompress(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x1f, 0]))).toThrow(/Snappy .* is not a valid Snappy stream: its length is past 32 bits; not read$/);
+    expect(() => snappyDecompress(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0]))).toThrow(/Snappy .* expands past 268435456 bytes; not read$/);
     // In xerial's chunks, one bad chunk refuses the batch (the chunks after it would have shifted).
     expect(() => snappyDecompress(xerial([block, withLength(40), block]))).toThrow(/Snappy/);
   });

@@ -41,6 +41,8 @@ export function snappyBlock(src: Buffer, room: number, batchBytes: number): Buff
   for (let shift = 0; ; shift += 7) {
     if (s >= src.length || shift > 28) throw bad('its length is cut off or too long');
     const b = src[s++]!;
+    // Snappy's length is 32 bits, so its fifth byte holds only the top four: more is no Snappy block at all.
+    if (shift === 28 && b > 0x0f) throw bad('its length is past 32 bits');
     length += (b & 0x7f) * 2 ** shift;
     if (b < 0x80) break;
   }
