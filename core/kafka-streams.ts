@@ -9,7 +9,7 @@ import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
 import { joinedGeneration, withGroupMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
-import { unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { unreadableLine } from './kafkajs-unreadable-batch.ts';
 
 export interface ConsumedMessage {
   topic: string;
@@ -112,8 +112,8 @@ export function consumerCrashError(error: unknown, groupId: string): CdrflowErro
 
 function toConsumed(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): ConsumedMessage {
   const consumed: ConsumedMessage = { topic, partition, offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp) };
-  const unreadable = unreadableBatch(m);
-  if (unreadable) consumed.unreadable = unreadableBatchMessage(unreadable);
+  const unreadable = unreadableLine(m);
+  if (unreadable !== undefined) consumed.unreadable = unreadable;
   return consumed;
 }
 

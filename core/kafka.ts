@@ -9,7 +9,7 @@ import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
-import { unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { unreadableLine } from './kafkajs-unreadable-batch.ts';
 
 /**
  * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
@@ -343,15 +343,6 @@ export interface ScannedMessage {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: number;
-}
-
-/**
- * The one line for a record that stands for a record batch that could not be read (core/kafkajs-unreadable-batch.ts;
- * its value is then the batch's compressed records), undefined for every other record.
- */
-function unreadableLine(m: object): string | undefined {
-  const batch = unreadableBatch(m);
-  return batch && unreadableBatchMessage(batch);
 }
 
 export interface ScanOptions {

@@ -6,7 +6,7 @@ import './kafkajs-setup.ts';
 import './compression/index.ts';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { MAX_DECODED_PER_FETCH, MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableBatchMessage } from './kafkajs-unreadable-batch.ts';
+import { MAX_DECODED_PER_FETCH, MAX_RECORDS_PER_BATCH, kafkajsBatchDecoder, unreadableBatch, unreadableLine } from './kafkajs-unreadable-batch.ts';
 import { MAX_HEADERS_PER_BATCH } from './kafkajs-record-headers.ts';
 import { gzipSync } from 'node:zlib';
 import { varint, zstdBombRecords } from '../test/hostile-batches.ts';
@@ -87,7 +87,7 @@ describe('a record batch that cannot be read', () => {
     expect(read.filter((m) => unreadableBatch(m) !== undefined)).toEqual([read[2]]);
     const one = read[2]!;
     expect(unreadableBatch(one)).toEqual({ firstOffset: 2, lastOffset: 6, records: 5, reason: `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read` });
-    expect(unreadableBatchMessage(unreadableBatch(one)!)).toBe(
+    expect(unreadableLine(one)).toBe(
       `a record batch compressed with ZSTD (${BOMB.length} bytes) expands past 268435456 bytes; not read — the batch at offsets 2–6 (5 records) is this one dead letter, its records as written (compressed, if they were) in original_value`,
     );
     expect(one.value!.equals(BOMB)).toBe(true);
@@ -101,7 +101,7 @@ describe('a record batch that cannot be read', () => {
     const corrupt = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]), Buffer.from('not zstd blocks at all')]);
     const [one] = await decodeMessages(recordSet([await batch({ firstOffset: 40, values: ['x'], compressed: corrupt })]));
     expect(unreadableBatch(one!)).toMatchObject({ firstOffset: 40, lastOffset: 40, records: 1, reason: expect.stringMatching(/^a record batch compressed with ZSTD \(28 bytes\) is not a valid ZSTD stream: /) });
-    expect(unreadableBatchMessage(unreadableBatch(one!)!)).toMatch(/the batch at offset 40 \(1 record\)/);
+    expect(unreadableLine(one!)).toMatch(/the batch at offset 40 \(1 record\)/);
   });
 
   it('keeps its producer and transaction: read_committed drops it with its aborted transaction, and passes it in a committed one', async () => {

@@ -39,8 +39,13 @@ export function unreadableBatch(message: object): UnreadableBatch | undefined {
   return (message as { [MARK]?: UnreadableBatch })[MARK];
 }
 
-/** The one line a stage's dead letter (or a reader's log) carries for such a record. */
-export function unreadableBatchMessage(batch: UnreadableBatch): string {
+/**
+ * The one line a stage's dead letter (or a reader's output) carries for a record that stands for a batch that could
+ * not be read; undefined for every record kafkajs decoded.
+ */
+export function unreadableLine(message: object): string | undefined {
+  const batch = unreadableBatch(message);
+  if (batch === undefined) return undefined;
   const span = batch.firstOffset === batch.lastOffset ? `offset ${batch.firstOffset}` : `offsets ${batch.firstOffset}–${batch.lastOffset}`;
   return `${batch.reason} — the batch at ${span} (${batch.records} record${batch.records === 1 ? '' : 's'}) is this one dead letter, its records as written (compressed, if they were) in original_value`;
 }

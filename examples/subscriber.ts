@@ -13,7 +13,7 @@
 // are not affected). kafkajs reads only gzip batches; core/compression/ registers Snappy, LZ4 and ZSTD readers, for
 // a topic whose batches a producer or the broker (`compression.type`) compressed so.
 import '../core/kafkajs-setup.ts';
-import { unreadableBatch, unreadableBatchMessage } from '../core/kafkajs-unreadable-batch.ts';
+import { unreadableLine } from '../core/kafkajs-unreadable-batch.ts';
 import '../core/compression/index.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -86,8 +86,8 @@ const finished = new Promise<void>((resolve) => {
     eachMessage: async ({ partition, message }) => {
       if (message.value === null) return;
       // A record batch that could not be read (a compression bomb) reaches a consumer as one marked record.
-      const unreadable = unreadableBatch(message);
-      if (unreadable) return void console.log(`p${partition}@${message.offset}  ${unreadableBatchMessage(unreadable)}`);
+      const unreadable = unreadableLine(message);
+      if (unreadable !== undefined) return void console.log(`p${partition}@${message.offset}  ${unreadable}`);
       const record = (await registry.decode(message.value)) as Cdr | DeadLetter;
       console.log([`p${partition}@${message.offset}`, ...describe(record)].join('  '));
       if (++seen >= max) resolve();
