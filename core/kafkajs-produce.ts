@@ -15,6 +15,7 @@
 // send, a timestamp, a header list) goes through kafkajs's own code unchanged. kafkajs-produce.test.ts holds the
 // bytes equal to kafkajs's own for both kinds of request, and the broker checks every batch's CRC.
 import { createRequire } from 'node:module';
+import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -315,27 +316,16 @@ export function useKafkajsOwnProducePath(own: boolean): void {
 }
 
 // kafkajs's modules take these at load: loaded before this module, they would keep kafkajs's own.
-for (const user of ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/requests/produce/v4/request.js', 'kafkajs/src/protocol/recordBatch/crc32C/index.js']) {
-  if (require.cache[require.resolve(user)]) throw new Error('kafkajs loaded before core/kafkajs-produce.ts: import core/kafkajs-setup.ts (or core/kafka.ts) before kafkajs');
-}
-
-function replace<T>(path: string, make: (original: T) => unknown): T {
-  const resolved = require.resolve(path);
-  const original = require(resolved) as T;
-  const cached = require.cache[resolved];
-  if (!cached) throw new Error(`kafkajs's ${path} is not in the module cache`);
-  cached.exports = make(original);
-  return original;
-}
+refuseIfKafkajsLoaded('core/kafkajs-produce.ts', ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/requests/produce/v4/request.js', 'kafkajs/src/protocol/recordBatch/crc32C/index.js']);
 
 type ProduceRequestFn = (args: ProduceRequestArgs) => ProduceRequest;
 /** kafkajs's own functions, which the tests hold the replacements' results equal to. */
 export const kafkajsOriginals = {
-  crc32C: replace<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js', (own) => (b: Buffer) => (kafkajsOwn ? own(b) : crc32c(b))),
-  groupMessagesPerPartition: replace<typeof groupMessagesPerPartition>('kafkajs/src/producer/groupMessagesPerPartition.js', (own) => (args: GroupArgs) =>
+  crc32C: replaceKafkajsModule<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js', (own) => (b: Buffer) => (kafkajsOwn ? own(b) : crc32c(b))),
+  groupMessagesPerPartition: replaceKafkajsModule<typeof groupMessagesPerPartition>('kafkajs/src/producer/groupMessagesPerPartition.js', (own) => (args: GroupArgs) =>
     kafkajsOwn ? own(args) : groupMessagesPerPartition(args),
   ),
-  produceRequest: replace<ProduceRequestFn>('kafkajs/src/protocol/requests/produce/v3/request.js', (own) => (args: ProduceRequestArgs) => {
+  produceRequest: replaceKafkajsModule<ProduceRequestFn>('kafkajs/src/protocol/requests/produce/v3/request.js', (own) => (args: ProduceRequestArgs) => {
     const request = own(args);
     if (kafkajsOwn || !onePassCovers(args)) return request;
     return {

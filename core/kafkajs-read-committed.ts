@@ -9,6 +9,7 @@
 // kafkajs: the sink and the dead-letter loader read topics that normalize writes in transactions. Java's consumer
 // orders them by first offset; so does this.
 import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-replace.ts';
 
 interface FetchedMessage {
   offset: string;
@@ -54,11 +55,7 @@ export function filterAbortedMessages({ messages, abortedTransactions }: { messa
 /** Puts the filter above in place of kafkajs's, and proves kafkajs's Batch now uses it. */
 function install(): void {
   const require = createRequire(import.meta.url);
-  const path = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
-  require(path);
-  const cached = require.cache[path];
-  if (!cached) throw new Error(`kafkajs's ${path} is not in the module cache`);
-  cached.exports = filterAbortedMessages;
+  replaceKafkajsModule('kafkajs/src/consumer/filterAbortedMessages.js', () => filterAbortedMessages);
   // kafkajs's Batch took its filter when it loaded: if kafkajs loaded before this module, it still has the old one.
   const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, data: object) => { messages: FetchedMessage[] };
   const record = (offset: number, producerId: string): FetchedMessage => ({ offset: String(offset), key: Buffer.from('k'), batchContext: { producerId, inTransaction: true } });

@@ -14,6 +14,7 @@
 // MAX_HEADERS_PER_BATCH headers is refused, as a decompressor refuses a bomb, and becomes one dead letter.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
+import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -119,14 +120,7 @@ const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext)
   return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
 };
 
-const DECODER = 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js';
 // kafkajs's batch decoder takes the record decoder when it loads: loaded before this module, it keeps kafkajs's own.
-if (require.cache[require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js')]) {
-  throw new Error('kafkajs loaded before core/kafkajs-record-headers.ts: import core/kafkajs-setup.ts (or core/kafka.ts) before kafkajs');
-}
-const resolved = require.resolve(DECODER);
+refuseIfKafkajsLoaded('core/kafkajs-record-headers.ts', ['kafkajs/src/protocol/recordBatch/v0/decoder.js']);
 /** kafkajs's own record decoder (the tests compare against it). */
-export const kafkajsRecordDecoder = require(resolved) as RecordDecoder;
-const cached = require.cache[resolved];
-if (!cached) throw new Error(`kafkajs's ${DECODER} is not in the module cache`);
-cached.exports = decodeRecord;
+export const kafkajsRecordDecoder = replaceKafkajsModule<RecordDecoder>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js', () => decodeRecord);

@@ -12,13 +12,15 @@
 // partition's share of a fetch decodes to, batches under every bound above added up.
 //
 // Such a batch now decodes as one record at the batch's last offset, its value the batch's records as written
-// (compressed, if they were), marked with why it was refused (unreadableBatch below). The consumer moves past the whole batch; the
-// stages turn the mark into one dead letter naming the batch's offsets (core/kafka-streams.ts toConsumed), inside the
-// same transaction as their offsets, so the batch is neither lost without a trace nor read twice. The record keeps
+// (compressed, if they were), marked with why it was refused (unreadableBatch below). The consumer moves past the
+// whole batch; the stages turn the mark into one dead letter naming the batch's offsets (core/kafka-streams.ts
+// toConsumed), inside the same transaction as their offsets, so the batch is neither lost without a trace nor read
+// twice. The record keeps
 // the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
 import { batchHeaders } from './kafkajs-record-headers.ts';
+import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -117,16 +119,6 @@ function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string):
   return { ...batchContext, records: [record] };
 }
 
-const DECODER = 'kafkajs/src/protocol/recordBatch/v0/decoder.js';
-// kafkajs's fetch decoding takes the batch decoder when it loads: loaded before this module, it keeps kafkajs's own.
-if (require.cache[require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js')]) {
-  throw new Error('kafkajs loaded before core/kafkajs-unreadable-batch.ts: import core/kafkajs-setup.ts (or core/kafka.ts) before kafkajs');
-}
-const resolved = require.resolve(DECODER);
-/** kafkajs's own batch decoder (the tests compare against it). */
-export const kafkajsBatchDecoder = require(resolved) as BatchDecoder;
-const cached = require.cache[resolved];
-if (!cached) throw new Error(`kafkajs's ${DECODER} is not in the module cache`);
 /**
  * The most records one batch may declare. kafkajs decodes a fetch's records all at once and spreads each batch's into
  * one call's arguments: past about 120,000 (Node 20's main thread) that overflows the stack and fails the whole
@@ -149,8 +141,8 @@ function declaredRecords(b: Buffer, start: number): number | undefined {
  * a partition's 1 MiB of them decoded to 300 million headers and ran the process out of memory. The first batch of a
  * set is always read (at most its own bounds), so every fetch moves on. With it a partition's fetch is ~55 MB of heap
  * at the most (just under this, then one batch of 100,000 records and 250,000 headers): a stage reading 12
- * partitions, all of them attacked at once, ~650 MB. A fetch of real records never
- * comes near it: 1 MiB of them (kafkajs's bytes per partition) is about 1,000 CDRs.
+ * partitions, all of them attacked at once, ~650 MB. A fetch of real records never comes near it: 1 MiB of them
+ * (kafkajs's bytes per partition) is about 1,000 CDRs.
  */
 export const MAX_DECODED_PER_FETCH = 250_000;
 
@@ -158,7 +150,8 @@ export const MAX_DECODED_PER_FETCH = 250_000;
 const decodedInFetch = new WeakMap<FetchDecoder, number>();
 const { KafkaJSPartialMessageError } = require('kafkajs/src/errors.js') as { KafkaJSPartialMessageError: new (message: string) => Error };
 
-cached.exports = (async (fetchDecoder) => {
+/** A partition's next batch, decoded within MAX_DECODED_PER_FETCH: what replaces kafkajs's batch decoder. */
+const readBatch: BatchDecoder = async (fetchDecoder) => {
   const before = decodedInFetch.get(fetchDecoder) ?? 0;
   if (before >= MAX_DECODED_PER_FETCH) {
     throw new KafkaJSPartialMessageError(`${before} records and headers decoded from this record set; the rest is left for the next fetch`);
@@ -167,7 +160,7 @@ cached.exports = (async (fetchDecoder) => {
   const records = batch.records as { batchContext?: object }[];
   decodedInFetch.set(fetchDecoder, before + records.length + batchHeaders(records[0]?.batchContext));
   return batch;
-}) satisfies BatchDecoder;
+};
 
 async function decodeBatch(fetchDecoder: FetchDecoder): Promise<{ records: object[] } & Record<string, unknown>> {
   const start = fetchDecoder.offset;
@@ -189,3 +182,8 @@ async function decodeBatch(fetchDecoder: FetchDecoder): Promise<{ records: objec
     return one;
   }
 }
+
+// kafkajs's fetch decoding takes the batch decoder when it loads: loaded before this module, it keeps kafkajs's own.
+refuseIfKafkajsLoaded('core/kafkajs-unreadable-batch.ts', ['kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js']);
+/** kafkajs's own batch decoder (the tests compare against it). */
+export const kafkajsBatchDecoder = replaceKafkajsModule<BatchDecoder>('kafkajs/src/protocol/recordBatch/v0/decoder.js', () => readBatch);
