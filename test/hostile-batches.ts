@@ -42,25 +42,44 @@ export function zstdBombRecords(valueBytes: number): Buffer {
 }
 
 type Codecs = Record<number, () => { compress(encoder: unknown): Promise<Buffer>; decompress(b: Buffer): Promise<Buffer> }>;
+type Producer = ReturnType<Kafka['producer']>;
+type Message = Parameters<Producer['send']>[0]['messages'][number];
 
-/**
- * Sends one such batch to `topic`'s `partition` (the producer's ZSTD compressor swapped for the bomb while it is
- * sent; reading ZSTD stays cdrflow's own). Returns the batch's offset and its compressed records as written.
- */
-export async function sendZstdBomb(kafka: Kafka, topic: string, partition: number, valueBytes = MAX_DECOMPRESSED_BATCH_BYTES + 32 * 1024 * 1024): Promise<{ offset: number; compressed: Buffer }> {
-  const codecs = CompressionCodecs as unknown as Codecs;
-  const registered = codecs[CompressionTypes.ZSTD]!;
-  const compressed = zstdBombRecords(valueBytes);
-  codecs[CompressionTypes.ZSTD] = () => ({ compress: async () => compressed, decompress: (b) => registered().decompress(b) });
+/** Runs `send` with a producer of its own, connected for it and disconnected after. */
+async function withProducer<T>(kafka: Kafka, send: (producer: Producer) => Promise<T>): Promise<T> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   try {
     await producer.connect();
-    const [answer] = await producer.send({ topic, compression: CompressionTypes.ZSTD, messages: [{ key: null, value: 'replaced by the bomb', partition }] });
-    return { offset: Number(answer!.baseOffset), compressed };
+    return await send(producer);
   } finally {
-    codecs[CompressionTypes.ZSTD] = registered;
     await producer.disconnect();
   }
+}
+
+/**
+ * Sends `message` to `topic` as one batch whose records section is `compressed` as given: the producer's compressor
+ * for `type` is swapped for it while it is sent (reading stays cdrflow's own). Returns the batch's offset.
+ */
+async function sendCompressedAs(kafka: Kafka, topic: string, type: number, compressed: Buffer, message: Message): Promise<number> {
+  const codecs = CompressionCodecs as unknown as Codecs;
+  const registered = codecs[type]!;
+  codecs[type] = () => ({ compress: async () => compressed, decompress: (b) => registered().decompress(b) });
+  try {
+    const [answer] = await withProducer(kafka, (producer) => producer.send({ topic, compression: type, messages: [message] }));
+    return Number(answer!.baseOffset);
+  } finally {
+    codecs[type] = registered;
+  }
+}
+
+/**
+ * Sends one batch of zstdBombRecords(valueBytes) to `topic`'s `partition`. Returns the batch's offset and its
+ * compressed records as written.
+ */
+export async function sendZstdBomb(kafka: Kafka, topic: string, partition: number, valueBytes = MAX_DECOMPRESSED_BATCH_BYTES + 32 * 1024 * 1024): Promise<{ offset: number; compressed: Buffer }> {
+  const compressed = zstdBombRecords(valueBytes);
+  const offset = await sendCompressedAs(kafka, topic, CompressionTypes.ZSTD, compressed, { key: null, value: 'replaced by the bomb', partition });
+  return { offset, compressed };
 }
 
 /**
@@ -69,15 +88,10 @@ export async function sendZstdBomb(kafka: Kafka, topic: string, partition: numbe
  * the batch's first and last offsets.
  */
 export async function sendManyRecordsBatch(kafka: Kafka, topic: string, partition: number, records = 200_000): Promise<{ first: number; last: number }> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  try {
-    await producer.connect();
-    const [answer] = await producer.send({ topic, compression: CompressionTypes.GZIP, messages: Array.from({ length: records }, () => ({ key: null, value: null, partition })) });
-    const first = Number(answer!.baseOffset);
-    return { first, last: first + records - 1 };
-  } finally {
-    await producer.disconnect();
-  }
+  const messages = Array.from({ length: records }, () => ({ key: null, value: null, partition }));
+  const [answer] = await withProducer(kafka, (producer) => producer.send({ topic, compression: CompressionTypes.GZIP, messages }));
+  const first = Number(answer!.baseOffset);
+  return { first, last: first + records - 1 };
 }
 
 /**
@@ -85,13 +99,7 @@ export async function sendManyRecordsBatch(kafka: Kafka, topic: string, partitio
  * broker's 1 MiB), keyed `key`, with `value`. kafkajs gathered them in quadratic time: 98 s for 200,000.
  */
 export async function sendManyHeadersRecord(kafka: Kafka, topic: string, key: string, value: Buffer, headers = 200_000): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  try {
-    await producer.connect();
-    await producer.send({ topic, messages: [{ key, value, headers: { h: Array.from({ length: headers }, () => '') } }] });
-  } finally {
-    await producer.disconnect();
-  }
+  await withProducer(kafka, (producer) => producer.send({ topic, messages: [{ key, value, headers: { h: Array.from({ length: headers }, () => '') } }] }));
 }
 
 /**
@@ -106,15 +114,5 @@ export async function sendManyHeadersBatch(kafka: Kafka, topic: string, key: str
   // Each header: key length 1, `h`, value null (-1).
   for (let i = 0, at = head.length; i < headers; i++, at += 3) body.set([2, 0x68, 1], at);
   const compressed = gzipSync(Buffer.concat([Buffer.from(varint(body.length)), body]));
-  const codecs = CompressionCodecs as unknown as Codecs;
-  const registered = codecs[CompressionTypes.GZIP]!;
-  codecs[CompressionTypes.GZIP] = () => ({ compress: async () => compressed, decompress: (b) => registered().decompress(b) });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  try {
-    await producer.connect();
-    await producer.send({ topic, compression: CompressionTypes.GZIP, messages: [{ key, value: null }] });
-  } finally {
-    codecs[CompressionTypes.GZIP] = registered;
-    await producer.disconnect();
-  }
+  await sendCompressedAs(kafka, topic, CompressionTypes.GZIP, compressed, { key, value: null });
 }
