@@ -122,14 +122,24 @@ function fakeClient(commitMs = 0) {
       disconnect: async () => undefined,
     }),
   } as unknown as Kafka;
-  /** Hands the handler one batch of one record; `running` is kafkajs's isRunning. Resolves with the heartbeats' times. */
+  /**
+   * Hands the handler one batch of one record; `running` is kafkajs's isRunning. Resolves with the times of the
+   * heartbeats sent. As kafkajs's does, `heartbeat` sends one only once the interval (1 s of the default 6 s session)
+   * passed since the previous one's answer, which comes HEARTBEAT_ANSWER_MS after it is sent.
+   */
   const deliver = async (running: () => boolean = () => true) => {
     const beats: number[] = [];
+    let answered = performance.now();
     await eachBatch!({
       batch: { topic: 'in', partition: 0, highWatermark: '1', lastOffset: () => '0', messages: [{ offset: '0', key: null, value: Buffer.from('v'), timestamp: '0' }] },
       isRunning: running,
       isStale: () => false,
-      heartbeat: async () => void beats.push(performance.now()),
+      heartbeat: async () => {
+        const now = performance.now();
+        if (now < answered + 1_000) return;
+        beats.push(now);
+        answered = now + HEARTBEAT_ANSWER_MS;
+      },
       resolveOffset: () => undefined,
     });
     return beats;
@@ -137,8 +147,31 @@ function fakeClient(commitMs = 0) {
   return { kafka, deliver };
 }
 
+/** How long the fake coordinator takes to answer a heartbeat. */
+const HEARTBEAT_ANSWER_MS = 5;
+
 describe('heartbeats while a chunk runs', () => {
   afterEach(() => void vi.useRealTimers());
+
+  it('beats at least every 1.25 heartbeat intervals, though kafkajs counts the interval from the previous answer', async () => {
+    vi.useFakeTimers();
+    const { kafka, deliver } = fakeClient();
+    const stage = await runTransactional(kafka, {
+      groupId: 'g',
+      topics: ['in'],
+      transactionalId: 'tx-1',
+      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 20_000)),
+    });
+    const started = performance.now();
+    const beats = deliver();
+    await vi.advanceTimersByTimeAsync(21_000);
+    const times = [started, ...(await beats)].filter((t) => t - started < 20_000);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // A timer of one interval beat every two (2 s of a 6 s session): one late answer from a lost member.
+    expect(gaps.length).toBeGreaterThanOrEqual(15);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_250 + HEARTBEAT_ANSWER_MS);
+    await stage.stop();
+  });
 
   it('stops once its consumer stops: the chunk is not committed then, and its partitions go on after one session', async () => {
     vi.useFakeTimers();
@@ -171,7 +204,9 @@ describe('heartbeats while a chunk runs', () => {
     const beats = deliver();
     await vi.advanceTimersByTimeAsync(500_000);
     const times = (await beats).map((t) => t - started);
-    expect(times.filter((t) => t <= MAX_CHUNK_HEARTBEAT_MS)).toHaveLength(MAX_CHUNK_HEARTBEAT_MS / 1_000);
+    // One every 1–1.25 s (the test above) for the 5 minutes.
+    expect(times.filter((t) => t <= MAX_CHUNK_HEARTBEAT_MS).length).toBeGreaterThanOrEqual(MAX_CHUNK_HEARTBEAT_MS / 1_250);
+    expect(Math.max(...times.filter((t) => t <= MAX_CHUNK_HEARTBEAT_MS))).toBeGreaterThan(MAX_CHUNK_HEARTBEAT_MS - 1_300);
     // None from then until the chunk is done; then the handler's own, after the commit.
     expect(times.filter((t) => t > MAX_CHUNK_HEARTBEAT_MS)).toEqual([480_000]);
     await stage.stop();
