@@ -821,6 +821,20 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
   });
   ref.runner = runner;
   const r = runner;
+  // kafkajs 2.2.4's commitOffsets returns without a word once its runner no longer runs: during a stop, and during a
+  // crash of its own, whose CRASH event (what r.live() goes by) comes only after it left the group and disconnected.
+  // The offset was never sent, and a caller that counted it committed (the batcher's stats and onCommitted) counted
+  // records that the stage, restarted from the committed offsets, reads and counts again. kafkajs reports every commit
+  // the broker acknowledged as a COMMIT_OFFSETS event before commitOffsets resolves: a commit without one did not happen.
+  const pendingCommits = new Set<{ topic: string; partition: number; offset: string; acknowledged: boolean }>();
+  r.consumer.on(r.consumer.events.COMMIT_OFFSETS, (event) => {
+    const { topics } = event.payload as { topics: { topic: string; partitions: { partition: number; offset: unknown }[] }[] };
+    for (const { topic, partitions } of topics) {
+      for (const p of partitions) {
+        for (const c of pendingCommits) if (c.topic === topic && c.partition === p.partition && c.offset === String(p.offset)) c.acknowledged = true;
+      }
+    }
+  });
   const done = starts ? r.done.finally(() => starts.close()) : r.done;
   done.catch(() => undefined);
   return {
@@ -842,14 +856,26 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       // A consumer that crashed (broker gone, rebalance) has no group to commit to; the client then says "not
       // initialized", which is not a bug: the stage restarts and the uncommitted records are delivered again.
       if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped (lost its group); the records are delivered again`, { code: 'CONSUMER_STOPPED' });
+      const pending = { topic, partition, offset: String(nextOffset), acknowledged: false };
+      pendingCommits.add(pending);
       try {
-        await r.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }]);
+        await r.consumer.commitOffsets([{ topic, partition, offset: pending.offset }]);
       } catch (err) {
-        if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped meanwhile`, { code: 'CONSUMER_STOPPED', cause: err });
+        // Once kafkajs's stop (or its own crash) dropped its consumer group, a commit is refused as "not initialized"
+        // before the CRASH event: the consumer stopped, as below, not a bug that would stop the whole job.
+        if (!r.live() || consumerGroupGone(err)) throw new CdrflowError('transient', `${what}: the consumer stopped meanwhile`, { code: 'CONSUMER_STOPPED', cause: err });
         throw classifyKafkaError(err, what);
+      } finally {
+        pendingCommits.delete(pending);
       }
+      if (!pending.acknowledged) throw new CdrflowError('transient', `${what}: the consumer is stopping and the client did not send the commit; the records are delivered again`, { code: 'CONSUMER_STOPPED' });
     },
   };
+}
+
+/** kafkajs 2.2.4's refusal of a commit once its consumer's stop has dropped the consumer group (consumer#commitOffsets). */
+function consumerGroupGone(err: unknown): boolean {
+  return err instanceof Error && err.name === 'KafkaJSNonRetriableError' && err.message.startsWith('Consumer group was not initialized');
 }
 
 async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
