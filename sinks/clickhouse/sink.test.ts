@@ -114,3 +114,34 @@ describe('runBatcherStage commits', () => {
     await handle.stop();
   });
 });
+
+describe('runBatcherStage stop', () => {
+  it('holds a batch fetched during the final flush until the flush is done, instead of kafkajs fetching the same records again and again', async () => {
+    const { kafka, client, deliver } = kafkajsLikeClient();
+    let release!: () => void;
+    const { handle, counted } = await stage(kafka, () => new Promise<void>((resolve) => (release = resolve)));
+    await deliver([0]);
+    const stopped = handle.stop();
+    await settled();
+    // The final flush waits on its insert. kafkajs meanwhile fetches the partition from its last resolved offset, hands
+    // the batch over, and once the handler returned without resolving it (it is left to whoever consumes next),
+    // fetches the same records again (a network round trip each, here one turn of the event loop).
+    let fetches = 0;
+    let stopping = true;
+    const fetching = (async () => {
+      while (stopping) {
+        fetches++;
+        await deliver([1, 2]);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fetches).toBe(1);
+    release();
+    await stopped;
+    stopping = false;
+    await fetching;
+    expect(client.committed).toEqual(['cdr.normalized:0@1']);
+    expect(counted).toEqual([{ records: 1, deadLettered: 0 }]);
+  });
+});

@@ -187,6 +187,8 @@ export async function runBatcherStage<R extends RowLine>(
     batcherOptions,
   );
   let stopping = false;
+  /** The final flush of a stop, once it began. */
+  let draining: Promise<void> | undefined;
   const consumer = await runBatchConsumer(kafka, {
     groupId: options.groupId,
     topics: [options.topic],
@@ -202,7 +204,14 @@ export async function runBatcherStage<R extends RowLine>(
       if (!stopping) void batcher.skipMarkers(range).catch((err: unknown) => log('warn', `${events}.skip_markers_failed`, { error: String(err) }));
     },
     async handle(batch, ctx) {
-      if (stopping) return; // not resolved: re-delivered to whoever consumes next
+      if (stopping) {
+        // Not resolved: re-delivered to whoever consumes next. Held until the final flush is done: kafkajs fetches
+        // again from the last resolved offset as soon as the handler returns, so returning at once had it fetch and
+        // hand over the same records, over and over, for as long as the final insert took, taking the CPU and the
+        // broker from it. kafkajs's stop waits for this handler, and stop() calls it only after the flush.
+        await draining;
+        return;
+      }
       const last = await batcher.add(batch, ctx.heartbeat);
       if (last !== undefined) ctx.resolve(last);
       await ctx.heartbeat();
@@ -238,7 +247,8 @@ export async function runBatcherStage<R extends RowLine>(
       // Clean shutdown: stop taking batches, flush and commit what is buffered, then leave the group.
       stopping = true;
       clearInterval(timer);
-      await batcher.flushDue(true).catch((err: unknown) => log('warn', `${events}.final_flush_failed`, { error: String(err) }));
+      draining = batcher.flushDue(true).catch((err: unknown) => log('warn', `${events}.final_flush_failed`, { error: String(err) }));
+      await draining;
       await consumer.stop();
       await release();
     },
