@@ -115,19 +115,19 @@ export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string 
   }
 
   // The billed talk time against the call's own stamps: the answered span when there is one, else (LVMS, which
-  // has no answer stamp) the whole call must be at least as long as the talk.
-  if (cdr.talk_seconds > 0) {
-    const dt = DURATION_TOLERANCE_SECONDS;
-    if (cdr.answered_at !== null && cdr.ended_at !== null) {
-      const span = Math.round((cdr.ended_at.getTime() - cdr.answered_at.getTime()) / 1000);
-      if (Math.abs(cdr.talk_seconds - span) > dt) {
-        return `consistency rule duration-agrees: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s but ${named(cdr, 'answered_at')} → ${named(cdr, 'ended_at')} is ${span} s (tolerance ${dt} s)`;
-      }
-    } else if (cdr.started_at !== null && cdr.ended_at !== null) {
-      const span = Math.round((cdr.ended_at.getTime() - cdr.started_at.getTime()) / 1000);
-      if (cdr.talk_seconds > span + dt) {
-        return `consistency rule duration-agrees: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s but the whole call ${named(cdr, 'started_at')} → ${named(cdr, 'ended_at')} is ${span} s (tolerance ${dt} s)`;
-      }
+  // has no answer stamp) the whole call must be at least as long as the talk. An answered call's talk is checked even
+  // when it is 0: a vendor Duration of 0 on a call its own stamps show talking for a minute would otherwise bill
+  // nothing, while a Duration of 1 on the same call is refused.
+  const dt = DURATION_TOLERANCE_SECONDS;
+  if (cdr.answered_at !== null && cdr.ended_at !== null) {
+    const span = Math.round((cdr.ended_at.getTime() - cdr.answered_at.getTime()) / 1000);
+    if (Math.abs(cdr.talk_seconds - span) > dt) {
+      return `consistency rule duration-agrees: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s but ${named(cdr, 'answered_at')} → ${named(cdr, 'ended_at')} is ${span} s (tolerance ${dt} s)`;
+    }
+  } else if (cdr.talk_seconds > 0 && cdr.started_at !== null && cdr.ended_at !== null) {
+    const span = Math.round((cdr.ended_at.getTime() - cdr.started_at.getTime()) / 1000);
+    if (cdr.talk_seconds > span + dt) {
+      return `consistency rule duration-agrees: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s but the whole call ${named(cdr, 'started_at')} → ${named(cdr, 'ended_at')} is ${span} s (tolerance ${dt} s)`;
     }
   }
   // Only talk is capped: it is what is billed. An unanswered record may span days (TRTC closes offline calls late,

@@ -96,6 +96,15 @@ describe('issue 15: impossible CDRs are never billed', () => {
     );
   });
 
+  it('a CCC Duration of 0 on a 60 s answered call is refused like any other disagreeing Duration, not billed 0', () => {
+    expect(reason(run('tencent-ccc', { ...ccc, Duration: 0 }))).toBe(
+      'consistency rule duration-agrees: talk_seconds (Duration) = 0 s but answered_at (AcceptTimestamp) → ended_at (EndedTimestamp) is 60 s (tolerance 5 s)',
+    );
+    expect(reason(run('tencent-ccc', { ...ccc, Duration: '0' }))).toMatch(/^consistency rule duration-agrees: talk_seconds \(Duration\) = 0 s /);
+    // A call answered and ended in the same second (or within the tolerance) still bills 0.
+    expect(valid(run('tencent-ccc', { ...ccc, EndedTimestamp: T + 5, Duration: 0 }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+  });
+
   it('an LVMS chat_duration of 2,147,483,000 s, with and without end_time', () => {
     expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000 }))).toMatch(/^consistency rule duration-agrees: talk_seconds \(chat_duration\) = 2147483000 s but the whole call .* is 65 s/);
     expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000, end_time: '' }))).toMatch(/^consistency rule max-call-length: talk_seconds \(chat_duration\) = 2147483000 s is longer than 86400 s/);
