@@ -19,6 +19,28 @@ describe('toE164', () => {
   it.each(['95555', '10086', '1001', 'abc', '+'])('%s is not an E.164 number', (raw) => {
     expect(toE164(raw, 'CN')).toBeNull();
   });
+  // Right length, wrong digits: a mobile missing or gaining a digit, a mobile prefix that does not exist, a landline
+  // without an area code, a Hong Kong number written without its + or 00 (which would become a Chinese one).
+  it.each(['1380000002', '138000000211', '11112345678', '12012345678', '01234567', '85221234567', '+8610123456789'])(
+    '%s has a plausible length but is not a valid number, so it is not given an E.164 form',
+    (raw) => {
+      expect(toE164(raw, 'CN')).toBeNull();
+    },
+  );
+  it('still reads the valid numbers of every range the vendors write', () => {
+    for (const [raw, e164] of [
+      ['19912345678', '+8619912345678'],
+      ['16612345678', '+8616612345678'],
+      ['17012345678', '+8617012345678'],
+      ['14512345678', '+8614512345678'],
+      ['4008123123', '+864008123123'],
+      ['0086075512345678', '+8675512345678'], // CCC doc sample: 0086 + trunk 0 + Shenzhen landline
+      ['00819098841234', '+819098841234'], // CCC doc sample: a Japanese mobile with its trunk 0
+      ['+852 2123 4567', '+85221234567'],
+    ]) {
+      expect(toE164(raw!, 'CN'), raw).toBe(e164);
+    }
+  });
 });
 
 describe('phoneParty', () => {

@@ -3,7 +3,10 @@
 // against phone numbers. With a PII key, numbers are replaced by a keyed hash of their E.164 form, so the same
 // number still joins across vendors without being readable.
 import { createHmac } from 'node:crypto';
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+// The full ("max") metadata, not the package default ("min"): with "min", isValid() only checks a number's length,
+// so a mobile missing a digit (1380000002), a prefix that does not exist (111…) or a Hong Kong number written without
+// its + (85221234567) came out as a "valid" +86 E.164 number. Costs ~3 µs more per distinct number (memoised below).
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Party } from './cdr.ts';
 import type { NormalizeOptions } from './context.ts';
 import { GroupedMemo } from './memo.ts';
