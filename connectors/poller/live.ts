@@ -70,65 +70,86 @@ export class LivePoller {
   /** runOnce's reading; adds each checkpointed window to `total`. */
   private async catchUp(signal: AbortSignal, total: RunOnceResult): Promise<void> {
     const ctx: PollContext = { ...this.ctx, signal, mode: 'live', recentKeys: this.recentKeys };
-    const { source, log, metrics } = ctx;
+    const { source, log } = ctx;
     this.recentKeys?.expire(ctx.now());
+    /**
+     * The first retryable failure of a tenant, thrown once every other tenant had its turn: one tenant whose reads
+     * keep failing (an outage of its instance only) must not keep the tenants after it from ever being read, their
+     * checkpoints from moving, and (TRTC) their data from ageing past the vendor's retention.
+     */
+    let failed: unknown;
     for (const tenant of source.tenants) {
-      const id = checkpointIds.live(source.vendor, tenant);
-      for (;;) {
-        signal.throwIfAborted();
-        const nowSec = Math.floor(ctx.now() / 1000);
-        const cp = this.store.get(id);
-        const watermark = cp ? secOf(cp.watermark) : nowSec - this.settings.initialLookbackSec;
-        const polledAt = cp && typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
-        const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
-        const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
-        if (!plan) break;
-        if (plan.lost) {
-          const seconds = plan.lost.end - plan.lost.start;
-          metrics.gap(tenant, seconds);
-          log('error', 'poller.data_lost', {
-            reason: `${source.vendor} keeps only ${Math.round(source.retentionSec! / 86400)} days and the checkpoint is older`,
-            tenant,
-            lost_from: isoOf(plan.lost.start),
-            lost_to: isoOf(plan.lost.end),
-            lost_seconds: seconds,
-            checkpoint: id,
-          });
-        }
-        const result = await readWindow(ctx, tenant, plan.window).finally(() => {
-          if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
-        });
-        const saved = await this.store.save(id, {
-          watermark: isoOf(plan.window.end),
-          polledAt: isoOf(result.polledAt),
-          windowStart: isoOf(plan.window.start),
-          records: result.records,
-          // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
-          ...(plan.lost
-            ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
-            : cp?.['lostFrom'] !== undefined
-              ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
-              : {}),
-        });
-        metrics.window({ tenant, mode: 'live' }, plan.window.end);
-        log('info', 'poller.window_done', {
-          tenant,
-          window_start: isoOf(plan.window.start),
-          window_end: saved.watermark,
-          records: result.records,
-          published: result.published,
-          unchanged: result.unchanged,
-          pages: result.pages,
-        });
-        total.windows++;
-        total.records += result.records;
-        total.published += result.published;
-        total.unchanged += result.unchanged;
-        total.pages += result.pages;
-        // Caught up: the next window waits for the next cycle. Otherwise a read slower than a second would start
-        // another window right away, re-reading the whole lookback for one second of new time, forever.
-        if (plan.window.end >= nowSec - this.settings.settleSec) break;
+      try {
+        await this.catchUpTenant(ctx, tenant, signal, total);
+      } catch (err) {
+        // Stopped, or a failure that stops the connector (auth, config, bug): at once, as before.
+        if (signal.aborted || disposition(asCdrflowError(err)) !== 'retry') throw err;
+        failed ??= err;
+        const e = asCdrflowError(err);
+        log('warn', 'poller.tenant_failed', { tenant, kind: e.kind, code: e.code, error: e.message });
       }
+    }
+    if (failed !== undefined) throw failed;
+  }
+
+  /** Reads one tenant up to now - settle, window by window; adds each checkpointed window to `total`. */
+  private async catchUpTenant(ctx: PollContext, tenant: string, signal: AbortSignal, total: RunOnceResult): Promise<void> {
+    const { source, log, metrics } = ctx;
+    const id = checkpointIds.live(source.vendor, tenant);
+    for (;;) {
+      signal.throwIfAborted();
+      const nowSec = Math.floor(ctx.now() / 1000);
+      const cp = this.store.get(id);
+      const watermark = cp ? secOf(cp.watermark) : nowSec - this.settings.initialLookbackSec;
+      const polledAt = cp && typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
+      const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+      const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
+      if (!plan) break;
+      if (plan.lost) {
+        const seconds = plan.lost.end - plan.lost.start;
+        metrics.gap(tenant, seconds);
+        log('error', 'poller.data_lost', {
+          reason: `${source.vendor} keeps only ${Math.round(source.retentionSec! / 86400)} days and the checkpoint is older`,
+          tenant,
+          lost_from: isoOf(plan.lost.start),
+          lost_to: isoOf(plan.lost.end),
+          lost_seconds: seconds,
+          checkpoint: id,
+        });
+      }
+      const result = await readWindow(ctx, tenant, plan.window).finally(() => {
+        if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
+      });
+      const saved = await this.store.save(id, {
+        watermark: isoOf(plan.window.end),
+        polledAt: isoOf(result.polledAt),
+        windowStart: isoOf(plan.window.start),
+        records: result.records,
+        // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
+        ...(plan.lost
+          ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
+          : cp?.['lostFrom'] !== undefined
+            ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
+            : {}),
+      });
+      metrics.window({ tenant, mode: 'live' }, plan.window.end);
+      log('info', 'poller.window_done', {
+        tenant,
+        window_start: isoOf(plan.window.start),
+        window_end: saved.watermark,
+        records: result.records,
+        published: result.published,
+        unchanged: result.unchanged,
+        pages: result.pages,
+      });
+      total.windows++;
+      total.records += result.records;
+      total.published += result.published;
+      total.unchanged += result.unchanged;
+      total.pages += result.pages;
+      // Caught up: the next window waits for the next cycle. Otherwise a read slower than a second would start
+      // another window right away, re-reading the whole lookback for one second of new time, forever.
+      if (plan.window.end >= nowSec - this.settings.settleSec) break;
     }
   }
 

@@ -341,6 +341,27 @@ describe('backfill', () => {
 });
 
 describe('live cycle', () => {
+  it('a tenant whose reads keep failing (retryable) does not keep the other tenants from being read', async () => {
+    const APP2 = 1400000002;
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP, APP2], seed: 8, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 40);
+    const base = await cccSource(ccc, { sdkAppIds: [APP, APP2] });
+    // The first tenant's instance answers InternalError.DBError on every request (an outage of that instance only).
+    const source: PullSource = {
+      ...base,
+      fetchPage: (tenant, ...rest) =>
+        tenant === String(APP) ? Promise.reject(new CdrflowError('transient', 'InternalError.DBError', { code: 'InternalError.DBError' })) : base.fetchPage(tenant, ...rest),
+    };
+    const h = harness(source, { retry: { maxAttempts: 2 } });
+    const err = await new LivePoller(h.ctx, h.store, liveSettings).runOnce().catch((e: unknown) => e);
+    // The cycle still reports the failure (readiness, metrics), but only after the healthy tenant was read.
+    expect(err).toMatchObject({ kind: 'transient', code: 'InternalError.DBError' });
+    expect(h.store.get(`tencent-ccc:${APP}:live`)).toBeUndefined();
+    expect(h.store.get(`tencent-ccc:${APP2}:live`)).toBeDefined();
+    expect(h.sink.keys()).toEqual(new Set(records.filter((r) => r.sdkAppId === APP2).map((r) => r.sessionId)));
+  });
+
   it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
