@@ -20,9 +20,10 @@ A --from later than that is refused (exit 64). A --to later than that is read up
 unsettled_from=<time> and when to run the same command again, which then reads the rest. Windows filter on call
 start and a call's record appears when it ends, so the last maxCallSec before now - settleSec (the connector's
 longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) is read but stays open the same way
-(note=... (calls still running when read)): the later run reads it again, with the calls that ended meanwhile. TRTC keeps only 7 days:
-the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on every run of the
-range), never silently skipped; the rest is read.
+(note=... (calls still running when read)): the later run reads it again, with the calls that ended meanwhile. A record
+may appear up to lookbackSec (1800 s) after its call ended: where that is longer than settleSec, it counts instead.
+TRTC keeps only 7 days: the part of the range older than that is reported as lost (log, metric, summary
+lost_seconds=, on every run of the range), never silently skipped; the rest is read.
 
 Ctrl-C (SIGINT) or SIGTERM stops it: the window being read is dropped (the checkpoint keeps the windows read), the
 summary so far says stopped: ... and where the same command run again resumes; a second one later exits at once.

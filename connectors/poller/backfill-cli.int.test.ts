@@ -104,7 +104,7 @@ describe('cdrflow backfill tencent-ccc', () => {
     const topics = uniqueTopics((p) => uniqueName(`cli_bf_unsettled_${p}`));
     await createRaw(topics);
     const config = join(mkdtempSync(join(tmpdir(), 'cli-bf-')), 'ccc.yaml');
-    writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n    settleSec: 2\n    maxCallSec: 5\n`);
+    writeFileSync(config, `connectors:\n  tencent-ccc:\n    secretId: AKIDcli\n    sdkAppIds: [1400000001]\n    endpoint: "${sim.connection.endpoint}"\n    protocol: http\n    connectAddress: 127.0.0.1\n    settleSec: 2\n    maxCallSec: 5\n    lookbackSec: 0\n`);
     const iso = (s: number) => new Date(s * 1000).toISOString();
     const args = ['--config', config, '--tenant', '1400000001', '--from', iso(from), '--to', iso(to), '--window-sec', '900', '--topic', topics.raw, '--checkpoint-topic', topics.checkpoints, '--json'];
     const env = { ...process.env, TENCENT_CCC_SECRET_KEY: 'cli-key' };

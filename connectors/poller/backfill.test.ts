@@ -119,6 +119,30 @@ describe('backfill of a range that is not over yet', () => {
     expect(third).toMatchObject({ windows: 0, alreadyComplete: true, complete: true });
   });
 
+  it('keeps open what late records may still add (lookbackSec): a record that appears after its call ended is found by a later run', async () => {
+    const v = fakeVendor();
+    const from = T - 6 * 3600;
+    // Ended more than settle + maxCallSec ago, but less than settle + maxCallSec + lookbackSec.
+    const to = T - 120 - 3600 - 600;
+    for (let s = from + 60; s < to; s += 1200) v.add(s);
+    // Started just before `to`; its record appears 87 minutes after that, within maxCallSec + lookbackSec (90 min).
+    v.add(to - 300, T + 600);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, maxCallSec: 3600, lookbackSec: 1800, progressStream: devnull };
+
+    const first = await runBackfill(h.ctx, h.store, req);
+    const late = `call-${v.calls.length - 1}`;
+    expect(h.sink.keys().has(late)).toBe(false);
+    expect(first).toMatchObject({ complete: false, unsettledFrom: iso(T - 1800 - 3600), retryAfter: iso(to + 1800 + 3600) });
+    expect(h.store.get(first.checkpointId)).toMatchObject({ done: false });
+
+    v.clock.sec = to + 1800 + 3600 + 1;
+    const second = await runBackfill(h.ctx, h.store, req);
+    expect(second).toMatchObject({ complete: true, alreadyComplete: false });
+    expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
+    expect(h.store.get(first.checkpointId)).toMatchObject({ done: true });
+  });
+
   it('refuses a range that starts after now - settle, naming the time up to which records have settled', async () => {
     const v = fakeVendor();
     const h = setup(v);

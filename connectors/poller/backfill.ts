@@ -8,9 +8,9 @@
 // and a window read before then would be checkpointed with records still missing, which a re-run would then skip for
 // good. A range that reaches past now - settle is read up to there; the checkpoint says so (not `done`), and the same
 // command run again later reads the rest. A range that has not started settling yet is refused.
-// Windows filter on call start, and a call's record appears only once it ended: what was read is complete only up to
-// now - settleSec - maxCallSec (a call that started later may still have been running). The live poller re-reads
-// that much on every poll; a backfill keeps the part open (not `done`, summary `unsettled_from`, exit 75), and the
+// Windows filter on call start, a call's record appears only once it ended, and may appear up to lookbackSec after
+// that: what was read is complete only up to now - max(settleSec, lookbackSec) - maxCallSec (a call that started
+// later may still have been running, or its record not out yet). The live poller re-reads that much on every poll; a backfill keeps the part open (not `done`, summary `unsettled_from`, exit 75), and the
 // same command run later reads it again (its records once more; downstream deduplicates by key).
 import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
@@ -37,6 +37,12 @@ export interface BackfillRequest {
    * may still have been running, so that part of the range stays open for a later run. Default 0.
    */
   maxCallSec?: number;
+  /**
+   * The connector's `lookbackSec`: how long after a call ENDS its record can still appear (late records). A call that
+   * started less than lookback + maxCallSec before now may still get its record, so that part stays open too, as the
+   * live poller re-reads it. Default 0 (then settleSec stands in for it).
+   */
+  lookbackSec?: number;
   /** Progress output; defaults to stderr. */
   progressStream?: NodeJS.WriteStream;
 }
@@ -97,6 +103,8 @@ export interface BackfillPlanInput {
   settleSec: number;
   /** The longest call expected: [now - settle - maxCallSec, now - settle] is read but stays open. Default 0. */
   maxCallSec?: number;
+  /** How long after its call ended a record can still appear; when longer than settleSec it widens the open part. Default 0. */
+  lookbackSec?: number;
   /** Oldest instant the vendor still serves (TRTC: now - 7 days + safety); undefined = no retention limit. */
   horizon?: number | undefined;
 }
@@ -129,7 +137,9 @@ export function planBackfill(input: BackfillPlanInput): BackfillPlan {
   const readTo = Math.min(to, settled);
   const plan: BackfillPlan = { windows: backfillWindows(from, readTo, windowSec, cursor), readTo };
   if (lost) plan.lost = lost;
-  const complete = settled - (input.maxCallSec ?? 0);
+  // A record appears at most maxCall + lookback after its call started (the live poller's model, windows.ts): what
+  // started later than that before now may still be missing from what was read.
+  const complete = now - Math.max(settleSec, input.lookbackSec ?? 0) - (input.maxCallSec ?? 0);
   if (complete < to) plan.unsettled = { start: Math.max(complete, from, lost?.end ?? from), end: to };
   return plan;
 }
@@ -158,13 +168,16 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   if (!(to > from)) throw new CdrflowError('config', `backfill range is empty: --from ${req.from.toISOString()} must be before --to ${req.to.toISOString()}`);
   const settleSec = req.settleSec ?? DEFAULT_BACKFILL_SETTLE_SEC;
   const maxCallSec = req.maxCallSec ?? 0;
+  const lookbackSec = req.lookbackSec ?? 0;
+  /** How long after reading a window its calls can still change at the vendor: calls running, records appearing late. */
+  const openSec = Math.max(settleSec, lookbackSec) + maxCallSec;
   const id = checkpointIds.backfill(source.vendor, req.tenant, req.from, req.to);
   const cp = store.get(id);
   const nowSec = Math.floor(ctx.now() / 1000);
   const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
-  // A checkpoint is trusted as far as calls had all ended and settled when it was read (settle + the longest call).
-  const cursor = cp ? resumePoint(cp, from, settleSec + maxCallSec, req.windowSec) : from;
-  const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, horizon });
+  // A checkpoint is trusted as far as calls had all ended and their records appeared when it was read.
+  const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec) : from;
+  const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });
   // `done` only once nothing of the range can still change at the vendor.
   const done = plan.unsettled === undefined;
   const started = ctx.now();
@@ -233,7 +246,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const notes: string[] = [];
   if (alreadyComplete) notes.push('already complete');
   if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} is older than ${source.vendor} keeps (${retentionDays} days) and cannot be read`);
-  const retryAfter = isoOf(to + settleSec + maxCallSec);
+  const retryAfter = isoOf(to + openSec);
   if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(stopped.at)}`);
   else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
   const summaryLine = progress.finish(

@@ -90,8 +90,8 @@ export class PullConnector {
 
   async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
     await this.start();
-    // The connector's own settle time and longest call unless the caller gives them (reconcile's repair does not).
-    return runBackfill({ ...this.ctx, signal }, this.store, { settleSec: this.settings.settleSec, maxCallSec: this.settings.maxCallSec, ...req });
+    // The connector's own settle time, longest call and lookback unless the caller gives them (reconcile's repair does not).
+    return runBackfill({ ...this.ctx, signal }, this.store, { settleSec: this.settings.settleSec, maxCallSec: this.settings.maxCallSec, lookbackSec: this.settings.lookbackSec, ...req });
   }
 
   /**
