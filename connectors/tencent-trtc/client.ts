@@ -31,6 +31,11 @@ export class UserSigCache {
   ) {}
 
   get(): string {
+    return this.take().sig;
+  }
+
+  /** The sig to send, with when it was made (Unix s): an answer to this request is judged by this sig, not the current one. */
+  take(): { sig: string; madeAt: number } {
     const nowSec = Math.floor(this.now() / 1000);
     if (this.sig === undefined || nowSec >= this.expiresAt - this.renewBeforeSec) {
       this.sig = new tlsSig.Api(this.sdkAppId, this.secretKey).genUserSig(this.identifier, this.validitySec);
@@ -38,7 +43,7 @@ export class UserSigCache {
       this.generatedAt = nowSec;
       this.generated++;
     }
-    return this.sig;
+    return { sig: this.sig, madeAt: this.generatedAt };
   }
 
   /** Seconds since the current sig was made (undefined before the first). */
@@ -46,9 +51,12 @@ export class UserSigCache {
     return this.sig === undefined ? undefined : Math.floor(this.now() / 1000) - this.generatedAt;
   }
 
-  /** Forces a new sig on the next request (the server said this one expired). */
-  invalidate(): void {
-    this.sig = undefined;
+  /**
+   * Forces a new sig on the next request (the server said this one expired). Given the sig that was refused, only
+   * if it is still the current one: a newer sig, made since that request was sent, is kept.
+   */
+  invalidate(refused?: string): void {
+    if (refused === undefined || refused === this.sig) this.sig = undefined;
   }
 }
 
@@ -96,6 +104,8 @@ interface Answer {
   requestId: string | null;
   /** v4 only: "OK" or "FAIL". */
   actionStatus?: unknown;
+  /** The UserSig this request carried, and when it was made (Unix s). */
+  sig: { sig: string; madeAt: number };
   body: Record<string, unknown>;
 }
 
@@ -154,7 +164,8 @@ export class TrtcApiClient {
     const url = new URL(path, this.settings.baseUrl);
     url.searchParams.set('sdkappid', String(this.settings.sdkAppId));
     url.searchParams.set('identifier', this.settings.identifier);
-    url.searchParams.set('usersig', this.sigs.get());
+    const sig = this.sigs.take();
+    url.searchParams.set('usersig', sig.sig);
     url.searchParams.set('random', String(randomInt(0, 2 ** 32 - 1)));
     url.searchParams.set('contenttype', 'json');
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
@@ -190,9 +201,9 @@ export class TrtcApiClient {
       throw new CdrflowError('transient', `${context}: response is not a JSON object: ${quote(text)}`, { code: 'malformed-response' });
     }
     if (this.api === 'v4') {
-      return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: requestIdOf(body['RequestId']), body };
+      return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: requestIdOf(body['RequestId']), body, sig };
     }
-    return { code: body['errorCode'], message: body['errorMessage'], requestId: requestIdOf(body['requestId']), body };
+    return { code: body['errorCode'], message: body['errorMessage'], requestId: requestIdOf(body['requestId']), body, sig };
   }
 
   /** Throws the classified error unless the answer is a success (v4: ErrorCode 0 and ActionStatus OK). */
@@ -206,10 +217,12 @@ export class TrtcApiClient {
     let hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
     if (numeric === 70001) {
       // Expired: renew and let the caller retry. A sig made moments ago that is already expired means our clock
-      // is far off the vendor's; renewing again cannot help.
-      const age = this.sigs.ageSec();
-      this.sigs.invalidate();
-      kind = age !== undefined && age < 60 ? 'auth' : 'transient';
+      // is far off the vendor's; renewing again cannot help. Judged by the sig this request carried: with requests
+      // in flight, the answer to one sent with the old sig can come after another one made the new sig, and the new
+      // sig's age says nothing about the clock.
+      const age = Math.floor((this.settings.now ?? Date.now)() / 1000) - answer.sig.madeAt;
+      this.sigs.invalidate(answer.sig.sig);
+      kind = age < 60 ? 'auth' : 'transient';
       if (kind === 'auth') hint = ` (a UserSig made ${age}s ago was refused as expired: check this machine's clock)`;
     }
     // The vendor's words are quoted and cut: they reach logs and error lines.

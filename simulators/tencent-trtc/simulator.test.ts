@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import tlsSig from 'tls-sig-api-v2';
 import { startTrtcSimulator, type TrtcSimulator, verifyUserSig, TrtcDataset, CALL_RESULTS } from './index.ts';
 import { TrtcApiClient, UserSigCache } from '../../connectors/tencent-trtc/client.ts';
-import { rejection } from '../../test/helpers.ts';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { rejection, waitFor } from '../../test/helpers.ts';
 
 const APP = 1600000001;
 const KEY = 'trtc-secret-key';
@@ -98,6 +100,47 @@ describe('TRTC simulator', () => {
     const err = await rejection(client(sim).getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
     expect([err.code, err.kind]).toEqual(['70001', 'auth']);
     expect(err.message).toMatch(/clock/);
+  });
+});
+
+describe('UserSig renewal with requests in flight', () => {
+  it('a request sent with the old sig and answered "expired" after a new sig was made is retried, not taken for a clock problem', async () => {
+    // The vendor's clock runs a little ahead: it refuses the old sig as expired while this machine still uses it.
+    // Requests run concurrently (the poller prefetches pages), so an "expired" answer to a request sent with the old
+    // sig can arrive after another request already made the new one.
+    // Requests 2 and 3 are the two sent with the old sig: held, then answered "expired" one by one.
+    let requests = 0;
+    const held: ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        if (requests === 2 || requests === 3) return void held.push(res);
+        res.end(JSON.stringify({ errorCode: 0, errorMessage: '', requestId: 'r', data: { totalNum: 0, page: 1, callRecordList: [] } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const expired = (res: ServerResponse) => res.end(JSON.stringify({ errorCode: 70001, errorMessage: 'UserSig expired', requestId: 'r' }));
+    try {
+      let clock = Date.now();
+      const c = new TrtcApiClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sdkAppId: APP, secretKey: KEY, identifier: 'administrator', timeoutMs: 5000, userSigValiditySec: 100, userSigRenewBeforeSec: 0, now: () => clock });
+      const req = { startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 };
+      await c.getRecordsByFilter(req); // makes the first sig
+      clock += 99_000; // still valid by this machine's clock
+      const a = rejection(c.getRecordsByFilter(req));
+      const b = rejection(c.getRecordsByFilter(req));
+      await waitFor(() => held.length === 2, { message: 'both requests with the old sig at the server' });
+      expired(held.shift()!);
+      expect(await a).toMatchObject({ code: '70001', kind: 'transient' });
+      await c.getRecordsByFilter(req); // a retry: a new sig, accepted
+      expired(held.shift()!);
+      const late = await b;
+      expect([late.code, late.kind]).toEqual(['70001', 'transient']);
+      expect(late.message).not.toMatch(/clock/);
+    } finally {
+      for (const res of held) res.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
