@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { afterAll, expect, it } from 'vitest';
 import { superviseStage } from '../app/supervise.ts';
 import type { CdrflowError } from './errors.ts';
+import type { GroupMembership } from './kafka-fenced-offsets.ts';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics, MAX_PARTITION_SEND_BYTES } from './kafka.ts';
@@ -267,4 +268,57 @@ it('a batch handler that takes longer than the group session (an insert into a s
   }
   expect(handled).toEqual([0]);
   expect(joins).toBe(1);
+}, 120_000);
+
+it("a batch consumer's commit of records fetched before a rebalance is refused, and never moves back the offset their partition's next reader committed", async () => {
+  const topic = uniqueName('moved-on');
+  const groupId = uniqueName('moved-on-group');
+  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+  const memberships: (GroupMembership | undefined)[] = [];
+  let rejoinsOfFirst = 0;
+  // The first member takes its first batch and holds its range back (a slow insert); every later batch, of either
+  // member, is handled and committed at once.
+  const first = await runBatchConsumer(kafka, {
+    groupId,
+    topics: [topic],
+    onRebalance: () => void rejoinsOfFirst++,
+    handle: async (batch, ctx) => {
+      const end = batch.messages[batch.messages.length - 1]!.offset + 1;
+      ctx.resolve(end - 1);
+      memberships.push(batch.membership);
+      if (memberships.length > 1) await first.commit(topic, batch.partition, end, batch.membership);
+    },
+  });
+  await waitFor(() => memberships.length > 0, { timeoutMs: 60_000, message: 'the first member fetched its batch' }).catch(async (err: unknown) => {
+    await first.stop();
+    throw err;
+  });
+  const second = await runBatchConsumer(kafka, {
+    groupId,
+    topics: [topic],
+    handle: async (batch, ctx) => {
+      const end = batch.messages[batch.messages.length - 1]!.offset + 1;
+      ctx.resolve(end - 1);
+      await second.commit(topic, batch.partition, end, batch.membership);
+    },
+  }).catch(async (err: unknown) => {
+    await first.stop();
+    throw err;
+  });
+  try {
+    const heldBack = memberships[0];
+    expect(heldBack, 'the generation its batch was fetched in').toBeDefined();
+    // The second member's join moved the group on; whichever member holds the partition now read it and committed.
+    await waitFor(async () => rejoinsOfFirst >= 2 && (await first.committedOffset(topic, 0)) === 10, { timeoutMs: 60_000, message: 'the partition read and committed to its end after the rebalance' });
+    // The held-back range's insert returns now. kafkajs would commit it under the member's new generation, which the
+    // coordinator takes: the partition's offset back at 3.
+    await expect(first.commit(topic, 0, 3, heldBack)).rejects.toMatchObject({ kind: 'transient', code: 'GROUP_MOVED_ON' });
+    expect(await first.committedOffset(topic, 0)).toBe(10);
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+  }
 }, 120_000);

@@ -753,8 +753,11 @@ export interface BatchConsumerOptions {
 }
 
 export interface BatchConsumerHandle extends StreamHandle {
-  /** Commits `nextOffset` (last processed + 1) for a partition. */
-  commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  /**
+   * Commits `nextOffset` (last processed + 1) for a partition. Given the group generation its records were fetched in
+   * (`PartitionBatch.membership`), refuses (transient, GROUP_MOVED_ON) once this member joined again since.
+   */
+  commit(topic: string, partition: number, nextOffset: number, fetchedAs?: GroupMembership): Promise<void>;
   /** Stops the consumer because of a systemic error; `done` rejects with it. */
   fail(err: CdrflowError): void;
   /** The group's committed offset of a partition (its log start when none is), as the broker has it now. */
@@ -851,11 +854,20 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         throw classifyKafkaError(err, `reading group ${options.groupId}'s offset of ${topic}[${partition}]`);
       }
     },
-    async commit(topic, partition, nextOffset) {
+    async commit(topic, partition, nextOffset, fetchedAs) {
       const what = `committing ${topic}[${partition}] at ${nextOffset}`;
       // A consumer that crashed (broker gone, rebalance) has no group to commit to; the client then says "not
       // initialized", which is not a bug: the stage restarts and the uncommitted records are delivered again.
       if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped (lost its group); the records are delivered again`, { code: 'CONSUMER_STOPPED' });
+      // kafkajs commits under the generation it is in now, and the coordinator checks the member and generation, not
+      // which partitions the member holds: a range fetched before a rebalance, whose insert returned after it, was
+      // committed under the new generation even when its partition had gone to another member that had committed
+      // further meanwhile, moving the partition's offset back (its next reader read those records again, and
+      // published their dead letters again). Its partition's next reader (this member again, or another) reads and
+      // commits it instead; the rows are in the table already and are not inserted twice (storedUpTo).
+      if (fetchedAs !== undefined && fetchedAs !== membership) {
+        throw new CdrflowError('transient', `${what}: the group moved on since its records were fetched (generation ${fetchedAs.generationId}); the partition's next reader commits them`, { code: 'GROUP_MOVED_ON' });
+      }
       const pending = { topic, partition, offset: String(nextOffset), acknowledged: false };
       pendingCommits.add(pending);
       try {

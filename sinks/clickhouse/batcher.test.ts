@@ -525,7 +525,7 @@ describe('Batcher', () => {
       return { b, accept: () => (ports.commitWithDeadLetters = commitWith) };
     }
 
-    it('fences the commit with the generation of the batch that opened the range; ranges without dead letters commit plainly', async () => {
+    it('fences the commit with the generation of the batch that opened the range; ranges without dead letters commit plainly, given that generation too', async () => {
       const { rec, ports } = fakePorts();
       const fences: unknown[] = [];
       const commitWith = ports.commitWithDeadLetters!;
@@ -533,11 +533,19 @@ describe('Batcher', () => {
         fences.push(range.membership);
         await commitWith(range, records);
       };
+      const plainCommit = ports.commit;
+      const plainFences: unknown[] = [];
+      ports.commit = async (topic, partition, next, fetchedAs) => {
+        plainFences.push(fetchedAs);
+        await plainCommit(topic, partition, next);
+      };
       const b = new Batcher(ports, options);
       await b.add({ ...batch(0, [0, 1, 2, 3], garbageAt(2)), membership });
       await b.add({ ...batch(0, [4, 5, 6, 7]), membership: { ...membership, generationId: 8 } });
       expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4 with dlq 2', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
       expect(fences).toEqual([membership]);
+      // The consumer refuses a plain commit once the group moved on from it (core/kafka-streams.ts, GROUP_MOVED_ON).
+      expect(plainFences).toEqual([{ ...membership, generationId: 8 }]);
       expect(b.stats.deadLettered).toBe(1);
     });
 

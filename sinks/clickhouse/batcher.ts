@@ -82,7 +82,11 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
   component?: string;
   /** Prefix of its log events (default `sink`: `sink.inserted`, ...). */
   events?: string;
-  commit(topic: string, partition: number, nextOffset: number): Promise<void>;
+  /**
+   * Commits a partition's offset; given the group generation the range was fetched in, refuses once the group moved
+   * on from it (the range's next reader commits it).
+   */
+  commit(topic: string, partition: number, nextOffset: number, fetchedAs?: GroupMembership): Promise<void>;
   /** The group's committed offset of a partition as the broker has it (skipMarkers, after a (re)assignment). */
   committedOffset?(topic: string, partition: number): Promise<number | undefined>;
   /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
@@ -536,7 +540,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
         await this.ports.commitWithDeadLetters!({ topic: buffer.topic, partition: buffer.partition, nextOffset: buffer.end, membership: buffer.membership }, dead);
         this.stats.deadLettered += dead.length;
       } else {
-        await this.ports.commit(buffer.topic, buffer.partition, buffer.end);
+        await this.ports.commit(buffer.topic, buffer.partition, buffer.end, buffer.membership);
       }
       this.stats.committed.set(key, buffer.end);
     } catch (err) {

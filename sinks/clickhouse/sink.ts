@@ -180,7 +180,7 @@ export async function runBatcherStage<R extends RowLine>(
       ...ports,
       events,
       log,
-      commit: (topic, partition, next) => consumer.commit(topic, partition, next),
+      commit: (topic, partition, next, fetchedAs) => consumer.commit(topic, partition, next, fetchedAs),
       committedOffset: (topic, partition) => consumer.committedOffset(topic, partition),
       onFailure: (err) => consumer.fail(err),
     },
