@@ -864,8 +864,9 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       // committed under the new generation even when its partition had gone to another member that had committed
       // further meanwhile, moving the partition's offset back (its next reader read those records again, and
       // published their dead letters again). Its partition's next reader (this member again, or another) reads and
-      // commits it instead; the rows are in the table already and are not inserted twice (storedUpTo).
-      if (fetchedAs !== undefined && fetchedAs !== membership) {
+      // commits it instead; the rows are in the table already and are not inserted twice (storedUpTo). The generation
+      // kafkajs's join recorded says so from the join on, before the join's sync and its GROUP_JOIN event (membership).
+      if (fetchedAs !== undefined && (fetchedAs !== membership || joinedGeneration(fetchedAs.memberId) !== fetchedAs.generationId)) {
         throw new CdrflowError('transient', `${what}: the group moved on since its records were fetched (generation ${fetchedAs.generationId}); the partition's next reader commits them`, { code: 'GROUP_MOVED_ON' });
       }
       const pending = { topic, partition, offset: String(nextOffset), acknowledged: false };
