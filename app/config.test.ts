@@ -75,6 +75,20 @@ describe('loadAppConfig', () => {
     expect(found.get('(root)')).toBe('Unrecognized key: "zzz"');
   });
 
+  it('refuses a CCC window the vendor would refuse (End − Start under 90 days, assumed from DescribeTelCdr), naming the limit', () => {
+    const ccc = (extra: string) => file('ccc-window.yaml', `connectors:\n  tencent-ccc: { secretId: i, secretKey: k, sdkAppIds: [1400000001]${extra} }\n`);
+    const found = problems(() => loadAppConfig({ file: ccc(', maxWindowSec: 7776000'), env: {} }));
+    expect(found).toEqual([
+      {
+        path: 'connectors.tencent-ccc.maxWindowSec',
+        message: 'maxWindowSec + lookbackSec + maxCallSec is 7781400 s: one CCC request must span less than 90 days (7776000 s), the DescribeTelCdr limit assumed for DescribeProtectedTelCdr',
+      },
+    ]);
+    // The re-read before a live window counts too: 90 days in all is refused, a second less is not.
+    expect(problems(() => loadAppConfig({ file: ccc(', maxWindowSec: 7770600'), env: {} })).map((p) => p.path)).toEqual(['connectors.tencent-ccc.maxWindowSec']);
+    expect(loadAppConfig({ file: ccc(', maxWindowSec: 7770599'), env: {} }).connectors['tencent-ccc']?.maxWindowSec).toBe(7770599);
+  });
+
   it('refuses an app or tenant listed twice, naming both places (the last secret won silently)', () => {
     const found = problems(() =>
       loadAppConfig({

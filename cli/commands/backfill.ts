@@ -8,6 +8,7 @@ import { quote } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 import { PollStopped } from '../../connectors/poller/reader.ts';
+import { CCC_MAX_SPAN_SEC } from '../../connectors/tencent-ccc/config.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
 
@@ -22,8 +23,10 @@ start and a call's record appears when it ends, so the last maxCallSec before no
 longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) is read but stays open the same way
 (note=... (calls still running when read)): the later run reads it again, with the calls that ended meanwhile. A record
 may appear up to lookbackSec (1800 s) after its call ended: where that is longer than settleSec, it counts instead.
-TRTC keeps only 7 days: the part of the range older than that is reported as lost (log, metric, summary
-lost_seconds=, on every run of the range), never silently skipped; the rest is read.
+TRTC keeps only 7 days, and CCC is read only 180 days back (DescribeTelCdr's documented limit, assumed for the
+protected API): the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on
+every run of the range), never silently skipped; the rest is read. A CCC --window-sec must be under 90 days (the
+same docs: End − Start < 90 days), else exit 64.
 
 Ctrl-C (SIGINT) or SIGTERM stops it: the window being read is dropped (the checkpoint keeps the windows read), the
 summary so far says stopped: ... and where the same command run again resumes; a second one later exits at once.
@@ -61,6 +64,12 @@ export const command: Command = {
     const to = isoDateTime('--to', parsed.values.to);
     if (to <= from) throw new UsageError('--to must be after --from');
     const windowSec = parsed.values['window-sec'] === undefined ? 3600 : integer('--window-sec', parsed.values['window-sec'], { min: 1 });
+    // One backfill window is one request's End − Start: CCC would refuse 90 days or more at run time (config error).
+    if (vendor === 'tencent-ccc' && windowSec >= CCC_MAX_SPAN_SEC) {
+      throw new UsageError(
+        `--window-sec for tencent-ccc must be less than 90 days (${CCC_MAX_SPAN_SEC} s), the End − Start limit of DescribeTelCdr assumed for DescribeProtectedTelCdr, got ${quote(parsed.values['window-sec']!)}`,
+      );
+    }
     const { connector, config, configured } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, {
       oneShot: true,
       // A range that has not started settling: one line, exit 64, before Kafka is even asked.

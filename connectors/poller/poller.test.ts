@@ -377,3 +377,53 @@ describe('live cycle', () => {
     expect(h.sink.keys().size).toBe(300);
   });
 });
+
+describe('CCC query limits (DescribeTelCdr\'s, assumed for the protected API: 180 days back, End − Start < 90 days)', () => {
+  const DAY = 86_400;
+  const devnull = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+  it('a one-year backfill reports the part older than 180 days lost and reads the rest, instead of stopping at its first window', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 11, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 300 * DAY, now - 300 * DAY + 3600, 20); // older than the API reaches
+    const readable = ccc.dataset.generateRange(now - 170 * DAY, now - 170 * DAY + 3600, 60);
+    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const h = harness(await cccSource(ccc), { log: (level, msg, fields) => logs.push({ level, msg, fields }) });
+    const from = now - 365 * DAY;
+    const to = now - 150 * DAY;
+    const req = { tenant: String(APP), from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 30 * DAY, progressStream: devnull };
+    const summary = await runBackfill({ ...h.ctx, signal: new AbortController().signal }, h.store, req);
+    const horizon = summary.lostTo === undefined ? NaN : Date.parse(summary.lostTo) / 1000;
+    // The horizon sits just inside the 180 days (HORIZON_SAFETY_SEC), so the first request is not refused.
+    expect(horizon).toBeGreaterThan(now - 180 * DAY);
+    expect(horizon).toBeLessThan(now - 180 * DAY + 3600);
+    expect(summary).toMatchObject({ lostFrom: new Date(from * 1000).toISOString(), lostSeconds: horizon - from, complete: true, records: readable.length });
+    expect(summary.summaryLine).toContain('is older than tencent-ccc keeps (180 days) and cannot be read');
+    expect(h.sink.keys()).toEqual(new Set(readable.map((r) => r.sessionId)));
+    expect(h.metrics.counts.gapSeconds).toBe(horizon - from);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['poller.data_lost']);
+  });
+
+  it('a live checkpoint older than 180 days is a logged, counted gap and the poller reads on, instead of stopping at every start', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 12, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const inRange = ccc.dataset.generateRange(now - 179 * DAY - 7200, now - 179 * DAY - 5400, 50);
+    const logs: { level: string; msg: string }[] = [];
+    const h = harness(await cccSource(ccc), { log: (level, msg) => logs.push({ level, msg }) });
+    await h.store.save(`tencent-ccc:${APP}:live`, { watermark: new Date((now - 200 * DAY) * 1000).toISOString() });
+    // One catch-up window of a day past the horizon is enough to show the poller reads on.
+    const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, maxWindowSec: DAY });
+    const stop = new AbortController();
+    const save = h.store.save.bind(h.store);
+    h.store.save = async (id, v) => {
+      const cp = await save(id, v);
+      stop.abort();
+      return cp;
+    };
+    await poller.runOnce(stop.signal).catch(() => undefined);
+    expect(h.metrics.counts.gapSeconds).toBeGreaterThan(20 * DAY - 3600);
+    expect(logs.some((l) => l.level === 'error' && l.msg === 'poller.data_lost')).toBe(true);
+    expect(h.store.get(`tencent-ccc:${APP}:live`)).toMatchObject({ lostFrom: new Date((now - 200 * DAY) * 1000).toISOString() });
+    for (const c of inRange) expect(h.sink.keys().has(c.sessionId)).toBe(true);
+  });
+});

@@ -7,7 +7,7 @@ import { formatZodIssues } from '../../core/zod-issues.ts';
 import { cccConfigSchema, type CccConfigInput } from './config.ts';
 import { createCccSource } from './source.ts';
 
-export { cccConfigSchema, type CccConfig, type CccConfigInput } from './config.ts';
+export { cccConfigSchema, CCC_RETENTION_SEC, CCC_MAX_SPAN_SEC, type CccConfig, type CccConfigInput } from './config.ts';
 export { createCccSource, CCC_CONNECTOR } from './source.ts';
 export { CccApiClient, classifyCccError, cccErrorKind } from './client.ts';
 

@@ -1,9 +1,10 @@
-// The CCC adapter for the shared poll machinery: one page = one DescribeProtectedTelCdr call, key = SessionId.
+// The CCC adapter for the shared poll machinery: one page = one DescribeProtectedTelCdr call, key = SessionId,
+// 180 days reachable (assumed from DescribeTelCdr: older checkpoints and backfill ranges are reported as a gap).
 import type { PullSource } from '../poller/source.ts';
 import { smallerDivisor } from '../poller/source.ts';
 import { CccApiClient } from './client.ts';
 import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
-import type { CccConfig } from './config.ts';
+import { CCC_RETENTION_SEC, type CccConfig } from './config.ts';
 
 export const CCC_CONNECTOR = 'tencent-ccc-poller';
 
@@ -25,6 +26,9 @@ export function createCccSource(config: CccConfig, client?: CccApiClient): PullS
     tenants: config.sdkAppIds.map(String),
     firstPage: 0,
     pageSize: config.pageSize,
+    // A start older than this is refused by the vendor (a config error that would stop every run): the poller starts
+    // at the horizon instead and reports what lies before it as lost, as for TRTC's 7 days.
+    retentionSec: CCC_RETENTION_SEC,
     async fetchPage(tenant, window, page, pageSize, signal) {
       const res = await api.describeProtectedTelCdr(
         { sdkAppId: Number(tenant), startTimeStamp: window.start, endTimeStamp: window.end, pageSize, pageNumber: page },
