@@ -19,7 +19,16 @@ export interface PollerCounts {
   apiErrors: Record<string, number>;
   /** Seconds of data that could not be read any more (behind the vendor's retention horizon). */
   gapSeconds: number;
+  /** Windows finished with fewer records read than the vendor's total said (see IncompleteReason). */
+  incompleteWindows: number;
 }
+
+/**
+ * Why a window was finished without its records matching the vendor's total (metric label → the log's words):
+ * the total still differed from what the pages held after the bounded re-reads.
+ */
+export const INCOMPLETE_REASON_TEXT = { total_mismatch: 'total never matched' } as const;
+export type IncompleteReason = keyof typeof INCOMPLETE_REASON_TEXT;
 
 type Labels = { vendor: string; tenant: string; mode: string };
 
@@ -33,6 +42,7 @@ interface PromSet {
   apiErrors: Counter<'vendor' | 'code'>;
   deadLetters: Counter<'vendor' | 'tenant'>;
   gapSeconds: Counter<'vendor' | 'tenant'>;
+  incompleteWindows: Counter<'vendor' | 'tenant' | 'reason'>;
   watermark: Gauge<'vendor' | 'tenant' | 'mode'>;
 }
 
@@ -51,6 +61,11 @@ export const POLLER_METRICS = {
   apiErrors: { name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code (the first 40 distinct codes, then `other`)', labelNames: ['vendor', 'code'] },
   deadLetters: { name: 'cdrflow_poller_dead_letters_total', help: 'Vendor records sent to the DLQ (unusable, e.g. no natural key)', labelNames: ['vendor', 'tenant'] },
   gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['vendor', 'tenant'] },
+  incompleteWindows: {
+    name: 'cdrflow_poller_windows_incomplete_total',
+    help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads: the vendor's total or paging is wrong (log poller.window_incomplete)",
+    labelNames: ['vendor', 'tenant', 'reason'],
+  },
   watermark: { name: 'cdrflow_poller_watermark_timestamp_seconds', help: 'Checkpoint watermark: everything before it is in Kafka (Unix time, seconds)', labelNames: ['vendor', 'tenant', 'mode'] },
 } as const;
 
@@ -69,12 +84,13 @@ function promSet(registry: Registry): PromSet {
     apiErrors: counter(M.apiErrors),
     deadLetters: counter(M.deadLetters),
     gapSeconds: counter(M.gapSeconds),
+    incompleteWindows: counter(M.incompleteWindows),
     watermark: gauge(M.watermark),
   } as PromSet;
 }
 
 export class PollerMetrics {
-  readonly counts: PollerCounts = { records: 0, unchanged: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0 };
+  readonly counts: PollerCounts = { records: 0, unchanged: 0, pages: 0, windows: 0, retries: 0, deadLetters: 0, apiErrors: {}, gapSeconds: 0, incompleteWindows: 0 };
   private readonly prom: PromSet | undefined;
   /** One admitted set for both code-labelled counters, so a code reads the same in each. */
   private readonly codes = new BoundedLabels();
@@ -93,6 +109,7 @@ export class PollerMetrics {
     for (const tenant of tenants) {
       for (const c of [this.prom.records, this.prom.pages, this.prom.windows]) c.inc({ vendor, tenant, mode: 'live' }, 0);
       for (const c of [this.prom.unchanged, this.prom.deadLetters, this.prom.gapSeconds]) c.inc({ vendor, tenant }, 0);
+      for (const reason of Object.keys(INCOMPLETE_REASON_TEXT)) this.prom.incompleteWindows.inc({ vendor, tenant, reason }, 0);
     }
   }
 
@@ -133,6 +150,11 @@ export class PollerMetrics {
   deadLetter(tenant: string): void {
     this.counts.deadLetters++;
     this.prom?.deadLetters.inc({ vendor: this.vendor, tenant });
+  }
+
+  incompleteWindow(tenant: string, reason: IncompleteReason): void {
+    this.counts.incompleteWindows++;
+    this.prom?.incompleteWindows.inc({ vendor: this.vendor, tenant, reason });
   }
 
   gap(tenant: string, seconds: number): void {

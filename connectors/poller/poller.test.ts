@@ -10,6 +10,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { PollerMetrics } from './metrics.ts';
 import { LivePoller, type CycleOutcome } from './live.ts';
 import { runBackfill } from './backfill.ts';
+import { readWindow } from './reader.ts';
 import { silentLog, type LogFn } from '../../core/log.ts';
 import type { PullSource } from './source.ts';
 import { MemoryCheckpoints, MemorySink } from './fixtures/memory.ts';
@@ -304,6 +305,22 @@ describe('TRTC polling', () => {
     expect(logs.some((l) => l.level === 'error' && l.msg === 'poller.data_lost')).toBe(true);
     for (const c of inRange) expect(h.sink.keys().has(c.callId)).toBe(true);
     expect(h.sink.keys()).toEqual(trtc.stats.servedKeys);
+  });
+
+  it('reads every record of a vendor that serves fewer per page than asked (v4\'s maximum is undocumented), without an error', async () => {
+    trtc = await startTrtcSimulator({ apps: { [TAPP]: KEY }, seed: 10, lateFraction: 0, maxServedPageSize: 50 });
+    const now = Math.floor(Date.now() / 1000);
+    const calls = trtc.dataset.generateRange(now - 3 * 3600, now - 3 * 3600 + 1800, 300);
+    const source = createTrtcSource(trtcConfigSchema.parse({ baseUrl: trtc.url, apps: [{ sdkAppId: TAPP, secretKey: KEY, api: 'v4' }] }));
+    const logs: { level: string; msg: string }[] = [];
+    const h = harness(source, { log: (level, msg) => logs.push({ level, msg }) });
+    const result = await readWindow({ ...h.ctx, signal: new AbortController().signal, mode: 'live' }, String(TAPP), { start: now - 4 * 3600, end: now - 3600 });
+    expect(h.sink.keys()).toEqual(new Set(calls.map((c) => c.callId)));
+    expect(result.records).toBe(300);
+    expect(h.sink.envelopes.at(-1)!.attributes['page_size']).toBe('50');
+    expect(h.metrics.counts.incompleteWindows).toBe(0);
+    expect(logs.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([]);
+    expect(logs.filter((l) => l.msg === 'poller.page_size_served')).toHaveLength(1);
   });
 
   it('stops with a clear message on 50001', async () => {

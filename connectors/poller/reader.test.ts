@@ -5,6 +5,8 @@ import { readWindow } from './reader.ts';
 import type { PullSource, SourcePage } from './source.ts';
 import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import { RecentKeys } from './recent-keys.ts';
+import { Registry } from 'prom-client';
+import { PollerMetrics } from './metrics.ts';
 import { MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
 /** A source serving fixed pages of parsed records (what the vendor's JSON.parse hands over), keyed by `id`. */
@@ -116,5 +118,47 @@ describe('readWindow: the door for polled records', () => {
     await readWindow(ctx, 't1', WINDOW);
     expect(sink.deadLetters).toHaveLength(3);
     expect(sink.envelopes.filter((e) => e.natural_key === 'huge').map((e) => e.payload)).toEqual(['{"id":"huge","remark":"corrected"}']);
+  });
+});
+
+describe('readWindow: a vendor total that never matches what the pages hold', () => {
+  const records = Array.from({ length: 25 }, (_, i) => ({ id: `r-${i}`, n: i }));
+
+  it('after the bounded re-reads the window is given up loudly: an error naming tenant, window, total and records read, and a counter', async () => {
+    const source = pagedSource(records, 10);
+    const fetchPage = source.fetchPage.bind(source);
+    let requests = 0;
+    // Full pages, then a short one and an empty one, while the total always claims 10 more than there are.
+    source.fetchPage = async (...args) => {
+      requests++;
+      return { ...(await fetchPage(...args)), total: records.length + 10 };
+    };
+    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const registry = new Registry();
+    const metrics = new PollerMetrics('tencent-ccc', registry, ['t1']);
+    const sink = new MemorySink();
+    const result = await readWindow(memoryPollContext(source, sink, { metrics, log: (level, msg, fields) => logs.push({ level, msg, fields }) }), 't1', WINDOW);
+    // Bounded: the window resolves (the checkpoint moves on), every record there is was published once.
+    expect(result.records).toBe(25);
+    expect(sink.envelopes).toHaveLength(25);
+    expect(requests).toBeLessThanOrEqual(3 * 4);
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors).toEqual([
+      {
+        level: 'error',
+        msg: 'poller.window_incomplete',
+        fields: expect.objectContaining({
+          reason: 'total never matched',
+          tenant: 't1',
+          window_start: new Date(WINDOW.start * 1000).toISOString(),
+          window_end: new Date(WINDOW.end * 1000).toISOString(),
+          total: 35,
+          records: 25,
+        }),
+      },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+    const text = await registry.metrics();
+    expect(text).toContain('cdrflow_poller_windows_incomplete_total{vendor="tencent-ccc",tenant="t1",reason="total_mismatch"} 1');
   });
 });

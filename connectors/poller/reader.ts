@@ -8,7 +8,7 @@ import type { TokenBucket } from '../../core/token-bucket.ts';
 import type { PullSource, SourcePage } from './source.ts';
 import type { RecordSink } from './publisher.ts';
 import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
-import type { PollerMetrics } from './metrics.ts';
+import { INCOMPLETE_REASON_TEXT, type IncompleteReason, type PollerMetrics } from './metrics.ts';
 import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
@@ -135,7 +135,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       async () => {
         await ctx.bucket.take(signal);
         const size = pageSize;
-        // Page sizes only ever shrink to a divisor, so `offset` is always the first record of a page.
+        // Page sizes only ever shrink to a divisor (or, while the window's first page is the only one asked for, to
+        // the size the vendor served), so `offset` is always the first record of a page.
         const page = source.firstPage + Math.floor(offset / size);
         try {
           return { page, size, result: await source.fetchPage(tenant, window, page, size, signal) };
@@ -172,6 +173,26 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       },
     );
 
+  /**
+   * The window's records could not be made to match the vendor's total within the bounded re-reads: the window is
+   * finished anyway (a vendor whose total lies must not stall the poller for good), and the checkpoint moves past
+   * whatever the total claimed beyond what was read. Loud (error) and counted, so an operator can alert on it.
+   */
+  const giveUp = (reason: IncompleteReason, fields: Record<string, unknown>) => {
+    metrics.incompleteWindow(tenant, reason);
+    log('error', 'poller.window_incomplete', {
+      reason: INCOMPLETE_REASON_TEXT[reason],
+      tenant,
+      window_start: isoOf(window.start),
+      window_end: isoOf(window.end),
+      ...fields,
+      records: published.size,
+      pages,
+    });
+  };
+
+  /** The vendor's total on the last page read. */
+  let knownTotal: number | undefined;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     const refusedThisPass = new Map<string, number>();
@@ -185,7 +206,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       if (front) queue.unshift({ offset, span, fetch });
       else queue.push({ offset, span, fetch });
     };
-    let knownTotal: number | undefined;
     enqueue(0, pageSize);
     let nextOffset = pageSize;
     try {
@@ -194,7 +214,18 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         const item = queue.shift()!;
         const { page, size, result } = await item.fetch;
         knownTotal = result.total;
-        if (size < item.span && result.records.length > 0) enqueue(item.offset + size, item.span - size, true);
+        const served = result.records.length;
+        // The window's first page is shorter than asked while the total says more follow: the vendor serves at most
+        // this many a page (its real maximum, below what it let us ask for; TRTC v4 documents none). Page on at that
+        // size: page 1 of `served` starts where this page ended, so the window is read as if asked so from the start.
+        // Paging on at the size asked would skip the rest of every page (half the window, at 50 served of 100).
+        // Nothing else of this pass is in flight yet (pages are enqueued below), so `pageSize` is this fetch's size.
+        const servedMax = item.offset === 0 && served > 0 && served < size && served < result.total;
+        if (servedMax) {
+          log('info', 'poller.page_size_served', { tenant, asked: size, served });
+          pageSize = served;
+          nextOffset = served;
+        } else if (size < item.span && served > 0) enqueue(item.offset + size, item.span - size, true);
         while (knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
           enqueue(nextOffset, pageSize);
           nextOffset += pageSize;
@@ -281,7 +312,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           }),
         );
         // A short page before the end means records moved between requests: same remedy as a changed total.
-        if (result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
+        if (!servedMax && result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
         if (result.records.length === 0) break;
       }
     } finally {
@@ -292,7 +323,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     }
     if (publishError !== undefined) break;
     if (totals.size <= 1) break;
-    log(pass < MAX_PASSES ? 'info' : 'warn', 'poller.count_changed_rereading', {
+    if (pass === MAX_PASSES) {
+      giveUp('total_mismatch', { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass });
+      break;
+    }
+    log('info', 'poller.count_changed_rereading', {
       tenant,
       window_start: isoOf(window.start),
       window_end: isoOf(window.end),

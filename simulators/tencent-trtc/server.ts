@@ -29,6 +29,12 @@ export interface TrtcSimulatorOptions extends SimulatorServerOptions {
   lateFraction?: number;
   /** Documented 200 queries/s. */
   rateLimitPerSecond?: number;
+  /**
+   * Serve at most this many records a page, whatever NumberPerPage / numberPerPage asks (1–100 are still accepted),
+   * paging in steps of this size: a vendor whose real maximum is below what the docs let a client ask for (v4's
+   * NumberPerPage maximum is undocumented). Default: serve what is asked.
+   */
+  maxServedPageSize?: number;
 }
 
 export interface TrtcSimulator {
@@ -49,6 +55,8 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
   const faults = new FaultSwitchboard();
   const stats = new SimulatorStats();
   const limiter = new ServerRateLimiter(options.rateLimitPerSecond ?? 200, now);
+  /** The page size really served for a request that asked for `asked`. */
+  const served = (asked: number) => Math.min(asked, options.maxServedPageSize ?? asked);
 
   /** Answers in the envelope of the API that was called: v1 {errorCode, errorMessage, requestId, data}, v4 {ErrorCode, ErrorInfo, ActionStatus, RequestId, Response}. */
   const replyAs = (v4: boolean) => (res: ServerResponse, errorCode: number, errorMessage: string, data?: unknown) => {
@@ -128,7 +136,8 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     let matching = dataset.query(sdkAppId, start as number, end as number, nowSec, horizon);
     if (typeof params['callResult'] === 'string') matching = matching.filter((c) => c.record['callResult'] === params['callResult']);
     if (typeof params['callType'] === 'string') matching = matching.filter((c) => c.record['callType'] === params['callType']);
-    const slice = matching.slice(((page as number) - 1) * (perPage as number), (page as number) * (perPage as number));
+    const size = served(perPage as number);
+    const slice = matching.slice(((page as number) - 1) * size, (page as number) * size);
     if (slice.length === 0) {
       // Documented: 70011 = no records found (also past the last page).
       stats.notePage([]);
@@ -161,7 +170,8 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     let matching = (end as number) < from ? [] : dataset.query(sdkAppId, from, end as number, nowSec, horizon).map(toV4Record);
     if (typeof params['CallResult'] === 'string') matching = matching.filter((r) => r['CallResult'] === params['CallResult']);
     if (typeof params['CallType'] === 'string') matching = matching.filter((r) => r['CallType'] === params['CallType']);
-    const slice = matching.slice(((page as number) - 1) * (perPage as number), (page as number) * (perPage as number));
+    const size = served(perPage as number);
+    const slice = matching.slice(((page as number) - 1) * size, (page as number) * size);
     stats.notePage(slice.map((r) => String(r['CallId'])));
     return reply(res, 0, 'OK', { TotalNum: matching.length, Page: page, CallRecordList: slice });
   }

@@ -194,6 +194,19 @@ describe('TRTC simulator, v4 API', () => {
     expect([internal.code, internal.kind]).toEqual(['70500', 'transient']);
   });
 
+  it('maxServedPageSize: serves fewer records a page than asked, paging in steps of what it serves (both APIs)', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0, maxServedPageSize: 50 });
+    const t = nowSec() - 86400;
+    const calls = sim.dataset.generateRange(t, t + 3600, 120);
+    for (const c of [v4client(sim), client(sim)]) {
+      const pages = [];
+      for (let page = 1; page <= 3; page++) pages.push(await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page, numberPerPage: 100 }));
+      expect(pages.map((p) => [p.totalNum, p.records.length])).toEqual([[120, 50], [120, 50], [120, 20]]);
+      const ids = pages.flatMap((p) => (p.records as Record<string, unknown>[]).map((r) => r['CallId'] ?? r['callId']));
+      expect(new Set(ids)).toEqual(new Set(calls.map((x) => x.callId)));
+    }
+  });
+
   it('moves a StartTime older than 7 days up to the horizon instead of refusing it (unlike v1)', async () => {
     sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
     const recent = sim.dataset.generateRange(nowSec() - 6 * 86400, nowSec() - 6 * 86400 + 600, 20);
