@@ -7,6 +7,7 @@ import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import { RecentKeys } from './recent-keys.ts';
 import { Registry } from 'prom-client';
 import { PollerMetrics } from './metrics.ts';
+import { CdrflowError } from '../../core/errors.ts';
 import { MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
 /** A source serving fixed pages of parsed records (what the vendor's JSON.parse hands over), keyed by `id`. */
@@ -160,5 +161,53 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
     expect(metrics.counts.incompleteWindows).toBe(1);
     const text = await registry.metrics();
     expect(text).toContain('cdrflow_poller_windows_incomplete_total{vendor="tencent-ccc",tenant="t1",reason="total_mismatch"} 1');
+  });
+});
+
+describe('readWindow: a vendor whose pages repeat', () => {
+  const page = Array.from({ length: 10 }, (_, i) => ({ id: `same-${i}`, n: i }));
+
+  /** Serves the same full page whatever page is asked for, with `total`; refuses (config) after 200 requests. */
+  function repeatingSource(total: number) {
+    const source = pagedSource(page, 10);
+    const asked = { requests: 0 };
+    source.fetchPage = async () => {
+      // Without an end of its own the read would go on for ever: the test's own bound, as an error the read reports.
+      if (++asked.requests > 200) throw new CdrflowError('config', 'test bound: 200 requests for one window');
+      return { total, records: page.map((r) => ({ ...r })), requestId: null };
+    };
+    return { source, asked };
+  }
+
+  it.each([
+    ['a total that lies (9e15, a safe integer)', 9e15],
+    ['a total of 300', 300],
+  ])('%s: a full page of records already read in this window ends its paging, loudly and counted', async (_what, total) => {
+    const { source, asked } = repeatingSource(total);
+    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const registry = new Registry();
+    const metrics = new PollerMetrics('tencent-ccc', registry, ['t1']);
+    const sink = new MemorySink();
+    const result = await readWindow(memoryPollContext(source, sink, { metrics, log: (level, msg, fields) => logs.push({ level, msg, fields }) }), 't1', WINDOW);
+    expect(result.records).toBe(10);
+    expect(sink.envelopes.map((e) => e.natural_key)).toEqual(page.map((r) => r.id));
+    // The first page, the repeat, and what was already asked for ahead of it.
+    expect(asked.requests).toBeLessThanOrEqual(6);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      {
+        level: 'error',
+        msg: 'poller.window_incomplete',
+        fields: expect.objectContaining({
+          reason: 'pages repeat',
+          tenant: 't1',
+          window_start: new Date(WINDOW.start * 1000).toISOString(),
+          window_end: new Date(WINDOW.end * 1000).toISOString(),
+          total,
+          records: 10,
+        }),
+      },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+    expect(await registry.metrics()).toContain('cdrflow_poller_windows_incomplete_total{vendor="tencent-ccc",tenant="t1",reason="pages_repeat"} 1');
   });
 });

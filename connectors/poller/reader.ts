@@ -196,6 +196,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     const refusedThisPass = new Map<string, number>();
+    /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
+    const keysThisPass = new Set<string>();
+    let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
     type Pending = { offset: number; span: number; fetch: ReturnType<typeof fetchAt> };
@@ -215,6 +218,17 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         const { page, size, result } = await item.fetch;
         knownTotal = result.total;
         const served = result.records.length;
+        const keys = result.records.map((r) => source.naturalKey(r));
+        // A full page made entirely of records already read in this pass: the vendor repeats pages (it ignores the
+        // page number, or its total claims more than it has). Paging on would never end under a total such as 9e15,
+        // and reads nothing new under any total: this pass's paging ends here (no record cap per window is assumed).
+        if (served > 0 && served >= size && keys.every((k) => k !== undefined && keysThisPass.has(k))) {
+          pages++;
+          totals.add(result.total);
+          repeated = true;
+          break;
+        }
+        for (const k of keys) if (k !== undefined) keysThisPass.add(k);
         // The window's first page is shorter than asked while the total says more follow: the vendor serves at most
         // this many a page (its real maximum, below what it let us ask for; TRTC v4 documents none). Page on at that
         // size: page 1 of `served` starts where this page ended, so the window is read as if asked so from the start.
@@ -322,9 +336,16 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       if (signal.aborted) await Promise.allSettled(inflight);
     }
     if (publishError !== undefined) break;
+    const seen = { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass };
+    // Pages repeated under a steady total: reading again would repeat them again. (Had the total moved, records may
+    // have shifted by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
+    if (repeated && totals.size <= 1) {
+      giveUp('pages_repeat', seen);
+      break;
+    }
     if (totals.size <= 1) break;
     if (pass === MAX_PASSES) {
-      giveUp('total_mismatch', { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass });
+      giveUp(repeated ? 'pages_repeat' : 'total_mismatch', seen);
       break;
     }
     log('info', 'poller.count_changed_rereading', {
