@@ -1,4 +1,9 @@
 // The shared command-line parser: strict, every mistake a UsageError naming the flag.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './command.ts';
 import { asUsage, integer, isoDateTime, numberAtLeast, numberWithin, parseFlags, port, positiveNumber, required } from './args.ts';
@@ -71,5 +76,37 @@ describe('value parsers', () => {
     expect(() => isoDateTime('--to', undefined)).toThrow('--to is required');
     expect(() => required('--tenant', '')).toThrow('--tenant is required');
     expect(() => asUsage(() => { throw new Error('not read-only'); })).toThrow(UsageError);
+  });
+});
+
+describe('isoDateTime on a machine outside UTC', () => {
+  it('reads a time without an offset as UTC, as it reads a date alone: mixing the two forms shifts no range', () => {
+    // The parse runs in a child with TZ=Asia/Shanghai (vitest's own TZ is UTC, where the two readings agree).
+    const root = fileURLToPath(new URL('../', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-args-tz-'));
+    try {
+      const script = join(dir, 'parse.mts');
+      writeFileSync(
+        script,
+        [
+          `import { isoDateTime } from ${JSON.stringify(pathToFileURL(join(root, 'cli/args.ts')).href)};`,
+          `const texts = ['2026-01-31', '2026-01-31T08:00', '2026-01-31T08:00:30.25', '2026-01-31T08:00Z', '2026-01-31T08:00+08:00'];`,
+          `console.log(JSON.stringify({ offsetMin: new Date(2026, 0, 31).getTimezoneOffset(), parsed: texts.map((t) => isoDateTime('--from', t).toISOString()) }));`,
+        ].join('\n'),
+      );
+      const r = spawnSync(process.execPath, [join(root, 'bin/run-ts.mjs'), script], { encoding: 'utf8', cwd: root, env: { ...process.env, TZ: 'Asia/Shanghai' }, timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { offsetMin: number; parsed: string[] };
+      expect(out.offsetMin).toBe(-480);
+      expect(out.parsed).toEqual([
+        '2026-01-31T00:00:00.000Z',
+        '2026-01-31T08:00:00.000Z',
+        '2026-01-31T08:00:30.250Z',
+        '2026-01-31T08:00:00.000Z',
+        '2026-01-31T00:00:00.000Z',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

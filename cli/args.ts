@@ -141,20 +141,24 @@ export function positiveNumber(flag: string, value: string, expected = 'a positi
   return n;
 }
 
-/** YYYY-MM-DD, optionally THH:MM[:SS[.fraction]] and a zone (Z or ±HH:MM); without a zone, the machine's time zone. */
-const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+/** YYYY-MM-DD, optionally THH:MM[:SS[.fraction]] and a zone (Z or ±HH:MM); without a zone, UTC (see isoDateTime). */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 
 /**
- * A required ISO-8601 date-time. `new Date` alone took "1" (2001), "March 7", "2024/01/01" and "2024-02-30" (as
+ * A required ISO-8601 date-time; without an offset (a date alone, or a time without Z or ±HH:MM) it is UTC, whatever
+ * the machine's time zone. `new Date` alone took "1" (2001), "March 7", "2024/01/01" and "2024-02-30" (as
  * March 1): a backfill of the wrong range, found out only from what it read.
  */
 export function isoDateTime(flag: string, value: string | undefined): Date {
   const text = required(flag, value);
   const m = ISO_DATE_TIME.exec(text);
-  const [year, month, day, hour, minute, second] = (m?.slice(1) ?? []).map((part) => (part === undefined ? 0 : Number(part)));
+  const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map((part) => (part === undefined ? 0 : Number(part)));
   const valid =
     m !== null && month! >= 1 && month! <= 12 && day! >= 1 && day! <= new Date(Date.UTC(year!, month!, 0)).getUTCDate() && hour! <= 23 && minute! <= 59 && second! <= 59;
-  const d = new Date(text);
+  // A time without an offset is UTC, as a date alone is (JavaScript reads "2026-01-31" as UTC but "2026-01-31T08:00"
+  // in the machine's zone): mixing the two forms on a machine outside UTC shifted a range by its offset.
+  const zoneless = m !== null && m[4] !== undefined && m[7] === undefined;
+  const d = new Date(zoneless ? `${text}Z` : text);
   if (!valid || Number.isNaN(d.getTime())) throw new UsageError(`${flag} is not an ISO date-time (2026-01-31 or 2026-01-31T08:00:00Z): ${quote(text)}`);
   return d;
 }

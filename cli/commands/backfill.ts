@@ -12,6 +12,10 @@ import { CCC_MAX_SPAN_SEC } from '../../connectors/tencent-ccc/config.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
 
+--from and --to are ISO-8601: a date (2026-01-31) or a date and time (2026-01-31T08:00[:SS]), in UTC unless an
+offset is given (2026-01-31T08:00+08:00, or Z) — a time without an offset is UTC as a date alone is, whatever the
+machine's time zone.
+
 Reads [from, to] in windows (default 3600 s) page by page, publishes every record to cdr.raw.<vendor> with
 mode=backfill, and saves progress under its own checkpoint id (<vendor>:<tenant>:backfill:<from>-<to>): run the same
 command again after a crash and it continues where it stopped. The live checkpoint is never touched.
