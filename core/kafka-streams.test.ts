@@ -150,18 +150,17 @@ function fakeClient(commitMs = 0) {
 /** How long the fake coordinator takes to answer a heartbeat. */
 const HEARTBEAT_ANSWER_MS = 5;
 
+/** A transactional stage whose every transform takes `ms` (a registry away, in the fake clock). */
+const slowTransform = (kafka: Kafka, ms: number) =>
+  runTransactional(kafka, { groupId: 'g', topics: ['in'], transactionalId: 'tx-1', transform: () => new Promise((resolve) => setTimeout(() => resolve([]), ms)) });
+
 describe('heartbeats while a chunk runs', () => {
   afterEach(() => void vi.useRealTimers());
 
   it('beats at least every 1.25 heartbeat intervals, though kafkajs counts the interval from the previous answer', async () => {
     vi.useFakeTimers();
     const { kafka, deliver } = fakeClient();
-    const stage = await runTransactional(kafka, {
-      groupId: 'g',
-      topics: ['in'],
-      transactionalId: 'tx-1',
-      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 20_000)),
-    });
+    const stage = await slowTransform(kafka, 20_000);
     const started = performance.now();
     const beats = deliver();
     await vi.advanceTimersByTimeAsync(21_000);
@@ -176,12 +175,7 @@ describe('heartbeats while a chunk runs', () => {
   it('stops once its consumer stops: the chunk is not committed then, and its partitions go on after one session', async () => {
     vi.useFakeTimers();
     const { kafka, deliver } = fakeClient();
-    const stage = await runTransactional(kafka, {
-      groupId: 'g',
-      topics: ['in'],
-      transactionalId: 'tx-1',
-      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 120_000)),
-    });
+    const stage = await slowTransform(kafka, 120_000);
     const started = performance.now();
     const beats = deliver(() => performance.now() - started < 10_000);
     await vi.advanceTimersByTimeAsync(130_000);
@@ -194,12 +188,7 @@ describe('heartbeats while a chunk runs', () => {
     vi.useFakeTimers();
     // A transform that waits 4 minutes on a registry, then a commit that waits 4 more on a broker.
     const { kafka, deliver } = fakeClient(240_000);
-    const stage = await runTransactional(kafka, {
-      groupId: 'g',
-      topics: ['in'],
-      transactionalId: 'tx-1',
-      transform: () => new Promise((resolve) => setTimeout(() => resolve([]), 240_000)),
-    });
+    const stage = await slowTransform(kafka, 240_000);
     const started = performance.now();
     const beats = deliver();
     await vi.advanceTimersByTimeAsync(500_000);

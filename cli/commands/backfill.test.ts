@@ -1,11 +1,10 @@
 // The exit status of a finished backfill (README, "Both at once: 75 first; the run that finishes the range exits 2"):
 // a script re-runs on 75 and must not take a range with lost seconds for done while part of it is still unread.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { cdrflowWithoutServers } from '../../test/cli-without-servers.ts';
 import { backfillExitCode } from './backfill.ts';
 
 const UNSETTLED = '2026-12-01T09:00:00.000Z';
@@ -27,22 +26,10 @@ describe('backfillExitCode', () => {
 // A CCC window of 90 days or more is the vendor's refusal at run time (End − Start < 90 days, assumed from
 // DescribeTelCdr): refused up front, naming the limit. Kafka is on a closed port: an accepted window fails with 69.
 describe('backfill tencent-ccc: the query span limit', () => {
-  const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-  const env = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '',
-    KAFKA_BROKERS: '127.0.0.1:1',
-    SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1',
-    TENCENT_CCC_SECRET_ID: 'AKIDtest',
-    TENCENT_CCC_SECRET_KEY: 'key',
-    TENCENT_CCC_SDKAPPIDS: '1400000001',
-    NO_COLOR: '1',
-  };
-  const cdrflow = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), ...args], { encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
   const range = ['--tenant', '1400000001', '--from', '2026-01-01', '--to', '2026-01-02'];
 
   it('--window-sec of 90 days or more: exit 64 naming the limit', () => {
-    const r = cdrflow(['backfill', 'tencent-ccc', ...range, '--window-sec', '7776000']);
+    const r = cdrflowWithoutServers(['backfill', 'tencent-ccc', ...range, '--window-sec', '7776000']);
     expect(r.status, r.stderr).toBe(64);
     expect(r.stderr.split('\n')[0]).toBe(
       'cdrflow backfill: --window-sec for tencent-ccc must be less than 90 days (7776000 s), the End − Start limit of DescribeTelCdr assumed for DescribeProtectedTelCdr, got "7776000"',
@@ -52,7 +39,7 @@ describe('backfill tencent-ccc: the query span limit', () => {
   it('connectors.tencent-ccc.maxWindowSec of 90 days: exit 78 naming the key and the limit', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cdrflow-ccc-window-')), 'c.yaml');
     writeFileSync(file, 'connectors:\n  tencent-ccc: { maxWindowSec: 7776000 }\n');
-    const r = cdrflow(['backfill', 'tencent-ccc', ...range, '--config', file]);
+    const r = cdrflowWithoutServers(['backfill', 'tencent-ccc', ...range, '--config', file]);
     expect(r.status, r.stderr).toBe(78);
     expect(r.stderr).toContain('connectors.tencent-ccc.maxWindowSec: maxWindowSec + lookbackSec + maxCallSec is 7781400 s: one CCC request must span less than 90 days');
   });
