@@ -105,6 +105,23 @@ describe('issue 15: impossible CDRs are never billed', () => {
     expect(valid(run('tencent-ccc', { ...ccc, EndedTimestamp: T + 5, Duration: 0 }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
   });
 
+  it('an answered CCC or TRTC call whose talk time cannot be known is marked, as LVMS is, not silently billed 0', () => {
+    const note = (r: NormalizeResult) => valid(r).extras['billing_note'];
+    const { Duration: _duration, EndedTimestamp: _ended, ...cccOpen } = ccc;
+    expect(valid(run('tencent-ccc', cccOpen))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+    expect(note(run('tencent-ccc', cccOpen))).toMatch(/^answered without Duration or an EndedTimestamp/);
+    const { endTs: _endTs, ...trtcOpen } = trtc;
+    expect(note(run('tencent-trtc', trtcOpen))).toMatch(/^answered without acceptTs or an endTs/);
+    const { acceptTs: _acceptTs, ...trtcUnaccepted } = trtc;
+    expect(valid(run('tencent-trtc', trtcUnaccepted))).toMatchObject({ end_status: 'ANSWERED', talk_seconds: 0, billable_seconds: 0 });
+    expect(note(run('tencent-trtc', trtcUnaccepted))).toMatch(/^answered without acceptTs/);
+    // A talk time the record gives, or its stamps measure, is no note; nor is an unanswered call's 0.
+    expect(note(run('tencent-ccc', ccc))).toBeUndefined();
+    expect(note(run('tencent-ccc', { ...ccc, EndedTimestamp: undefined }))).toBeUndefined();
+    expect(note(run('tencent-trtc', trtc))).toBeUndefined();
+    expect(note(run('tencent-trtc', { ...trtc, callResult: 'not_answer', acceptTs: undefined, endTs: undefined }))).toBeUndefined();
+  });
+
   it('an LVMS chat_duration of 2,147,483,000 s, with and without end_time', () => {
     expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000 }))).toMatch(/^consistency rule duration-agrees: talk_seconds \(chat_duration\) = 2147483000 s but the whole call .* is 65 s/);
     expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000, end_time: '' }))).toMatch(/^consistency rule max-call-length: talk_seconds \(chat_duration\) = 2147483000 s is longer than 86400 s/);

@@ -187,6 +187,10 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   const duration = count(record.Duration);
   cdr.talk_seconds = answered ? (duration ?? secondsBetween(answered, ended) ?? 0) : 0;
   Object.assign(cdr, bill(cdr.talk_seconds, selectRule(options, envelope.vendor, envelope.tenant_id)));
+  // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on.
+  if (answered !== null && duration === null && secondsBetween(answered, ended) === null) {
+    extras['billing_note'] = 'answered without Duration or an EndedTimestamp at or after AcceptTimestamp: talk and billable time unknown, recorded as 0';
+  }
   if (record.Duration !== undefined && record.Duration !== null && duration !== cdr.talk_seconds) {
     extras.Duration = extraValue(record.Duration)!;
   }

@@ -112,6 +112,10 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   cdr.total_seconds = secondsBetween(started, ended);
   cdr.talk_seconds = answered ? (secondsBetween(answered, ended) ?? 0) : 0;
   Object.assign(cdr, bill(cdr.talk_seconds, selectRule(ctx.options, envelope.vendor, envelope.tenant_id)));
+  // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on.
+  if (status.answered === 'yes' && secondsBetween(answered, ended) === null) {
+    extras['billing_note'] = 'answered without acceptTs or an endTs at or after it: talk and billable time unknown, recorded as 0';
+  }
 
   cdr.end_status = status.status;
   cdr.vendor_status_code = status.code;
