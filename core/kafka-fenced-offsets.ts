@@ -9,11 +9,17 @@
 // member rejoins (kafkajs rejoins on exactly those errors). The Java client sends the same when it is given the
 // consumer's group metadata.
 //
-// Two kafkajs internals are wrapped, both looked up at call time (so, unlike kafkajs-read-committed.ts, no load
-// order): the consumer group's join records the generation the coordinator gave, and the broker's txnOffsetCommit
+// A plain commit (the batch stages': the sink, the dead-letter loader) is sent under the generation its records were
+// fetched in too (withPlainCommitMembership): kafkajs sends the generation it is in when it sends, and retries a
+// failed commit after a rejoin under the new one, which the coordinator takes even when the partition went to another
+// member that committed further meanwhile; the partition's offset went back.
+//
+// Three kafkajs internals are wrapped, all looked up at call time (so, unlike kafkajs-read-committed.ts, no load
+// order): the consumer group's join records the generation the coordinator gave, the broker's txnOffsetCommit
 // sends v3 while the transaction's producer has registered its group membership (runTransactional does, around each
-// sendOffsets). Every other call goes to kafkajs unchanged. kafkajs is pinned (2.2.4, its last release); loading
-// this module throws if either internal is gone, and the integration test fails if the fence stops working.
+// sendOffsets), and the broker's offsetCommit sends a registered commit's generation and member. Every other call goes
+// to kafkajs unchanged. kafkajs is pinned (2.2.4, its last release); loading
+// this module throws if any of them is gone, and the integration tests fail if a fence stops working.
 import { createRequire } from 'node:module';
 import { CdrflowError } from './errors.ts';
 import { compactString, int16, int32, int64, NO_TAGS, NULL_STRING, Reader, sendRaw, supportsVersion, uvarint, type InternalBroker } from './kafka-wire.ts';
@@ -95,6 +101,8 @@ export function decodeFencedTxnOffsetCommit(payload: Buffer): PartitionError[] {
 interface FenceState {
   generations: Map<string, number>;
   memberships: Map<string, GroupMembership>;
+  /** Plain commits in flight (withPlainCommitMembership), by plainCommitKey. */
+  plainCommits: Map<string, GroupMembership>;
 }
 const STATE_KEY = Symbol.for('cdrflow.kafka-fenced-offsets');
 /** Members remembered (a restarted consumer is a new member id); the oldest are forgotten first. */
@@ -102,7 +110,7 @@ const REMEMBERED_MEMBERS = 256;
 
 function state(): FenceState {
   const g = globalThis as unknown as Record<symbol, FenceState | undefined>;
-  return (g[STATE_KEY] ??= { generations: new Map(), memberships: new Map() });
+  return (g[STATE_KEY] ??= { generations: new Map(), memberships: new Map(), plainCommits: new Map() });
 }
 
 /** The generation the coordinator gave this member at its latest join (undefined: not a join seen here). */
@@ -121,6 +129,42 @@ export async function withGroupMembership<T>(transactionalId: string, membership
   }
 }
 
+/** What kafkajs's consumer group hands its coordinator's offsetCommit. */
+interface OffsetCommitArgs {
+  groupId: string;
+  groupGenerationId: number;
+  memberId: string;
+  topics: { topic: string; partitions: { partition: number; offset: string | number }[] }[];
+}
+
+const plainCommitKey = (groupId: string, topic: string, partition: number, offset: string) => `${groupId}\u0000${topic}\u0000${partition}\u0000${offset}`;
+
+/** The one partition an OffsetCommit names, as plainCommitKey; undefined for a commit of several. */
+function keyOfCommit(args: OffsetCommitArgs): string | undefined {
+  const [t, ...moreTopics] = args.topics;
+  const [p, ...moreParts] = t?.partitions ?? [];
+  if (t === undefined || p === undefined || moreTopics.length > 0 || moreParts.length > 0) return undefined;
+  return plainCommitKey(args.groupId, t.topic, p.partition, String(p.offset));
+}
+
+/**
+ * Runs `send` (a consumer's commitOffsets of one partition's `offset`) with the commit sent under `membership`, the
+ * generation its records were fetched in, instead of the one kafkajs is in when it sends: kafkajs retries a commit
+ * that failed (the coordinator moving, a timeout) after a rejoin under its new generation, which the coordinator takes
+ * though the partition may have gone to another member that committed further. Under the old generation the
+ * coordinator refuses it (ILLEGAL_GENERATION, a refusal kafkajs does not retry).
+ */
+export async function withPlainCommitMembership<T>(membership: GroupMembership, topic: string, partition: number, offset: string, send: () => Promise<T>): Promise<T> {
+  const { plainCommits } = state();
+  const key = plainCommitKey(membership.groupId, topic, partition, offset);
+  plainCommits.set(key, membership);
+  try {
+    return await send();
+  } finally {
+    plainCommits.delete(key);
+  }
+}
+
 type Method = (...args: unknown[]) => Promise<unknown>;
 const PATCHED = Symbol.for('cdrflow.kafka-fenced-offsets.patched');
 
@@ -136,9 +180,11 @@ function install(): void {
   const originalJoin = join === undefined ? undefined : ConsumerGroup.prototype[join];
   if (join === undefined || typeof originalJoin !== 'function') throw kafkajsInternals("consumer group join");
 
-  const Broker = require('kafkajs/src/broker/index.js') as { prototype: { txnOffsetCommit?: Method } };
+  const Broker = require('kafkajs/src/broker/index.js') as { prototype: { txnOffsetCommit?: Method; offsetCommit?: Method } };
   const originalCommit = Broker.prototype.txnOffsetCommit;
   if (typeof originalCommit !== 'function') throw kafkajsInternals("broker txnOffsetCommit");
+  const originalPlainCommit = Broker.prototype.offsetCommit;
+  if (typeof originalPlainCommit !== 'function') throw kafkajsInternals("broker offsetCommit");
   const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error };
 
   if ((originalCommit as unknown as Record<symbol, boolean>)[PATCHED]) return;
@@ -172,6 +218,17 @@ function install(): void {
   };
   (fencedCommit as unknown as Record<symbol, boolean>)[PATCHED] = true;
   Broker.prototype.txnOffsetCommit = fencedCommit as Method;
+
+  // A plain commit registered by withPlainCommitMembership goes under the generation and member its records were
+  // fetched in; every other one as kafkajs sends it.
+  const plainCommit = function (this: unknown, ...rest: unknown[]) {
+    const args = rest[0] as OffsetCommitArgs;
+    const key = keyOfCommit(args);
+    const membership = key === undefined ? undefined : state().plainCommits.get(key);
+    if (membership === undefined) return originalPlainCommit.apply(this, rest);
+    return originalPlainCommit.call(this, { ...args, groupGenerationId: membership.generationId, memberId: membership.memberId });
+  };
+  Broker.prototype.offsetCommit = plainCommit as Method;
 }
 
 install();

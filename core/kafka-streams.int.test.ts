@@ -1,11 +1,13 @@
 // runTransactional on the test broker: partitions' chunks are transformed at once, and the chunks that wait while a
 // transaction runs commit together in the next one, with every chunk's output and its consumed offsets; every
 // record comes out exactly once and every partition's offsets are committed.
+// Before kafkajs itself: cdrflow's changes to it must be in place when kafkajs loads.
+import './kafkajs-setup.ts';
 import { createRequire } from 'node:module';
 import { afterAll, expect, it } from 'vitest';
 import { superviseStage } from '../app/supervise.ts';
 import type { CdrflowError } from './errors.ts';
-import type { GroupMembership } from './kafka-fenced-offsets.ts';
+import { joinedGeneration, withPlainCommitMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics, MAX_PARTITION_SEND_BYTES } from './kafka.ts';
@@ -320,5 +322,53 @@ it("a batch consumer's commit of records fetched before a rebalance is refused, 
     expect(await first.committedOffset(topic, 0)).toBe(10);
   } finally {
     await Promise.all([first.stop(), second.stop()]);
+  }
+}, 120_000);
+
+it('a plain commit sent under the generation its records were fetched in is refused once the group moved on, though kafkajs itself has rejoined', async () => {
+  const topic = uniqueName('plain-fence');
+  const groupId = uniqueName('plain-fence-group');
+  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+  // A bare kafkajs member: its generations as kafkajs's join recorded them; from its second join on it commits what
+  // it reads under the generation kafkajs is in, as kafkajs does.
+  const joins: GroupMembership[] = [];
+  const raw = kafka.consumer({ groupId, sessionTimeout: DEFAULT_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000 });
+  raw.on(raw.events.GROUP_JOIN, ({ payload }) => void joins.push({ groupId, memberId: payload.memberId, generationId: joinedGeneration(payload.memberId)! }));
+  await raw.connect();
+  let second: Awaited<ReturnType<typeof runBatchConsumer>> | undefined;
+  try {
+    await raw.subscribe({ topics: [topic], fromBeginning: true });
+    await raw.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        resolveOffset(batch.lastOffset());
+        if (joins.length > 1) await raw.commitOffsets([{ topic, partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }]);
+      },
+    });
+    await waitFor(() => joins.length > 0, { timeoutMs: 60_000, message: 'the bare member joined' });
+    second = await runBatchConsumer(kafka, {
+      groupId,
+      topics: [topic],
+      handle: async (batch, ctx) => {
+        const end = batch.messages[batch.messages.length - 1]!.offset + 1;
+        ctx.resolve(end - 1);
+        await second!.commit(topic, batch.partition, end, batch.membership);
+      },
+    });
+    await waitFor(async () => joins.length >= 2 && (await second!.committedOffset(topic, 0)) === 10, { timeoutMs: 60_000, message: 'the partition read and committed to its end after the rebalance' });
+    const first = joins[0]!;
+    expect(joins.at(-1)!.generationId).toBeGreaterThan(first.generationId);
+    await expect(withPlainCommitMembership(first, topic, 0, '3', () => raw.commitOffsets([{ topic, partition: 0, offset: '3' }]))).rejects.toThrow();
+    expect(await second.committedOffset(topic, 0)).toBe(10);
+    // What the fence stops: the same commit as kafkajs sends it goes under its new generation, and the coordinator
+    // takes it, moving the partition's offset back.
+    await raw.commitOffsets([{ topic, partition: 0, offset: '3' }]);
+    expect(await second.committedOffset(topic, 0)).toBe(3);
+  } finally {
+    await Promise.all([raw.disconnect(), second?.stop()]);
   }
 }, 120_000);

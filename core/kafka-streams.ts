@@ -8,7 +8,7 @@ import { CdrflowError, asCdrflowError, carriesCdrflowError, classifyError, clien
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
 import { stableOffsetReader, waitStableOffset } from './kafka-stable-offsets.ts';
-import { joinedGeneration, withGroupMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
+import { joinedGeneration, withGroupMembership, withPlainCommitMembership, type GroupMembership } from './kafka-fenced-offsets.ts';
 import { unreadableLine } from './kafkajs-unreadable-batch.ts';
 
 export interface ConsumedMessage {
@@ -872,8 +872,14 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       const pending = { topic, partition, offset: String(nextOffset), acknowledged: false };
       pendingCommits.add(pending);
       try {
-        await r.consumer.commitOffsets([{ topic, partition, offset: pending.offset }]);
+        // Sent under the generation the records were fetched in, kafkajs's retries after a rejoin included: the
+        // check above cannot see a rejoin that happens while the commit is in flight.
+        const send = () => r.consumer.commitOffsets([{ topic, partition, offset: pending.offset }]);
+        await (fetchedAs === undefined ? send() : withPlainCommitMembership(fetchedAs, topic, partition, pending.offset, send));
       } catch (err) {
+        if (fetchedAs !== undefined && clientRejoinError(err) !== undefined) {
+          throw new CdrflowError('transient', `${what}: the group moved on while it was sent (generation ${fetchedAs.generationId}); the partition's next reader commits it`, { code: 'GROUP_MOVED_ON', cause: err });
+        }
         // Once kafkajs's stop (or its own crash) dropped its consumer group, a commit is refused as "not initialized"
         // before the CRASH event: the consumer stopped, as below, not a bug that would stop the whole job.
         if (!r.live() || consumerGroupGone(err)) throw new CdrflowError('transient', `${what}: the consumer stopped meanwhile`, { code: 'CONSUMER_STOPPED', cause: err });
