@@ -18,6 +18,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
 import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
 import { HORIZON_SAFETY_SEC } from './live.ts';
+import { horizonWords } from './source.ts';
 
 /** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
 export const DEFAULT_BACKFILL_SETTLE_SEC = 120;
@@ -182,14 +183,14 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const done = plan.unsettled === undefined;
   const started = ctx.now();
   const retriesBefore = metrics.counts.retries;
-  const retentionDays = Math.round((source.retentionSec ?? 0) / 86400);
+  const beyondHorizon = horizonWords(source);
   // The loss found by an earlier run of this range stays on the checkpoint: every run of it reports it.
   let lost = recordedLoss(cp);
   if (plan.lost) {
     const seconds = plan.lost.end - plan.lost.start;
     metrics.gap(req.tenant, seconds);
     log('error', 'poller.data_lost', {
-      reason: `${source.vendor} keeps only ${retentionDays} days`,
+      reason: beyondHorizon.reason,
       tenant: req.tenant,
       lost_from: isoOf(plan.lost.start),
       lost_to: isoOf(plan.lost.end),
@@ -245,7 +246,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const alreadyComplete = windows.length === 0 && !plan.lost && !plan.unsettled && cp !== undefined;
   const notes: string[] = [];
   if (alreadyComplete) notes.push('already complete');
-  if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} is older than ${source.vendor} keeps (${retentionDays} days) and cannot be read`);
+  if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} ${beyondHorizon.older} and cannot be read`);
   const retryAfter = isoOf(to + openSec);
   if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(stopped.at)}`);
   else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);

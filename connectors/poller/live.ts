@@ -7,6 +7,7 @@ import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { PollStopped, readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
+import { horizonWords } from './source.ts';
 
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
@@ -109,7 +110,7 @@ export class LivePoller {
         const seconds = plan.lost.end - plan.lost.start;
         metrics.gap(tenant, seconds);
         log('error', 'poller.data_lost', {
-          reason: `${source.vendor} keeps only ${Math.round(source.retentionSec! / 86400)} days and the checkpoint is older`,
+          reason: `${horizonWords(source).reason} and the checkpoint is older`,
           tenant,
           lost_from: isoOf(plan.lost.start),
           lost_to: isoOf(plan.lost.end),

@@ -415,7 +415,7 @@ describe('CCC query limits (DescribeTelCdr\'s, assumed for the protected API: 18
     expect(horizon).toBeGreaterThan(now - 180 * DAY);
     expect(horizon).toBeLessThan(now - 180 * DAY + 3600);
     expect(summary).toMatchObject({ lostFrom: new Date(from * 1000).toISOString(), lostSeconds: horizon - from, complete: true, records: readable.length });
-    expect(summary.summaryLine).toContain('is older than tencent-ccc keeps (180 days) and cannot be read');
+    expect(summary.summaryLine).toContain('is further back than tencent-ccc can be queried (180 days) and cannot be read');
     expect(h.sink.keys()).toEqual(new Set(readable.map((r) => r.sessionId)));
     expect(h.metrics.counts.gapSeconds).toBe(horizon - from);
     expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['poller.data_lost']);

@@ -20,8 +20,13 @@ export interface PullSource {
   firstPage: number;
   /** Largest page the API allows (and the one to ask for). */
   pageSize: number;
-  /** Vendor retention (TRTC 7 days); older data cannot be read and is reported as a gap. */
+  /**
+   * How far back the vendor serves data (TRTC keeps 7 days; CCC is queried at most 180 days back); older data cannot
+   * be read and is reported as a gap.
+   */
   retentionSec?: number;
+  /** What limits `retentionSec`: what the vendor keeps (default), or how far back its query API reaches (CCC). */
+  retentionLimit?: 'kept' | 'queryable';
   fetchPage(tenant: string, window: TimeWindow, page: number, pageSize: number, signal: AbortSignal): Promise<SourcePage>;
   /** Envelope attributes every record of this tenant carries (TRTC: the API version of the payload). */
   envelopeAttributes?(tenant: string): Record<string, string>;
@@ -37,4 +42,15 @@ export function smallerDivisor(size: number): number | undefined {
   if (size % 2 === 0) return size / 2;
   for (let f = 3; f * f <= size; f += 2) if (size % f === 0) return size / f;
   return 1;
+}
+
+/**
+ * The words for a source's horizon in logs and summaries: `reason` ("tencent-trtc keeps only 7 days") and `older`,
+ * the clause after a range ("is older than tencent-trtc keeps (7 days)").
+ */
+export function horizonWords(source: Pick<PullSource, 'vendor' | 'retentionSec' | 'retentionLimit'>): { reason: string; older: string } {
+  const days = Math.round((source.retentionSec ?? 0) / 86400);
+  return source.retentionLimit === 'queryable'
+    ? { reason: `${source.vendor} can be queried only ${days} days back`, older: `is further back than ${source.vendor} can be queried (${days} days)` }
+    : { reason: `${source.vendor} keeps only ${days} days`, older: `is older than ${source.vendor} keeps (${days} days)` };
 }

@@ -29,6 +29,7 @@ export function createCccSource(config: CccConfig, client?: CccApiClient): PullS
     // A start older than this is refused by the vendor (a config error that would stop every run): the poller starts
     // at the horizon instead and reports what lies before it as lost, as for TRTC's 7 days.
     retentionSec: CCC_RETENTION_SEC,
+    retentionLimit: 'queryable',
     async fetchPage(tenant, window, page, pageSize, signal) {
       const res = await api.describeProtectedTelCdr(
         { sdkAppId: Number(tenant), startTimeStamp: window.start, endTimeStamp: window.end, pageSize, pageNumber: page },
