@@ -755,7 +755,7 @@ export interface BatchConsumerOptions {
 export interface BatchConsumerHandle extends StreamHandle {
   /**
    * Commits `nextOffset` (last processed + 1) for a partition. Given the group generation its records were fetched in
-   * (`PartitionBatch.membership`), refuses (transient, GROUP_MOVED_ON) once this member joined again since.
+   * (`PartitionBatch.membership`), commits under it: refused (transient, GROUP_MOVED_ON) once the group moved on.
    */
   commit(topic: string, partition: number, nextOffset: number, fetchedAs?: GroupMembership): Promise<void>;
   /** Stops the consumer because of a systemic error; `done` rejects with it. */
@@ -859,26 +859,21 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
       // A consumer that crashed (broker gone, rebalance) has no group to commit to; the client then says "not
       // initialized", which is not a bug: the stage restarts and the uncommitted records are delivered again.
       if (!r.live()) throw new CdrflowError('transient', `${what}: the consumer stopped (lost its group); the records are delivered again`, { code: 'CONSUMER_STOPPED' });
-      // kafkajs commits under the generation it is in now, and the coordinator checks the member and generation, not
-      // which partitions the member holds: a range fetched before a rebalance, whose insert returned after it, was
-      // committed under the new generation even when its partition had gone to another member that had committed
-      // further meanwhile, moving the partition's offset back (its next reader read those records again, and
-      // published their dead letters again). Its partition's next reader (this member again, or another) reads and
-      // commits it instead; the rows are in the table already and are not inserted twice (storedUpTo). The generation
-      // kafkajs's join recorded says so from the join on, before the join's sync and its GROUP_JOIN event (membership).
-      if (fetchedAs !== undefined && (fetchedAs !== membership || joinedGeneration(fetchedAs.memberId) !== fetchedAs.generationId)) {
-        throw new CdrflowError('transient', `${what}: the group moved on since its records were fetched (generation ${fetchedAs.generationId}); the partition's next reader commits them`, { code: 'GROUP_MOVED_ON' });
-      }
       const pending = { topic, partition, offset: String(nextOffset), acknowledged: false };
       pendingCommits.add(pending);
       try {
-        // Sent under the generation the records were fetched in, kafkajs's retries after a rejoin included: the
-        // check above cannot see a rejoin that happens while the commit is in flight.
+        // kafkajs commits under the generation it is in when it sends (its retries after a rejoin too), and the
+        // coordinator checks the member and generation, not which partitions the member holds: a range fetched
+        // before a rebalance, whose insert returned after it, was committed under the new generation even when its
+        // partition had gone to another member that had committed further meanwhile, moving the partition's offset
+        // back (its next reader read those records again, and published their dead letters again). Sent under the
+        // generation its records were fetched in, the coordinator refuses it once the group moved on; the partition's
+        // next reader (this member again, or another) commits it, its rows not inserted twice (storedUpTo).
         const send = () => r.consumer.commitOffsets([{ topic, partition, offset: pending.offset }]);
         await (fetchedAs === undefined ? send() : withPlainCommitMembership(fetchedAs, topic, partition, pending.offset, send));
       } catch (err) {
         if (fetchedAs !== undefined && clientRejoinError(err) !== undefined) {
-          throw new CdrflowError('transient', `${what}: the group moved on while it was sent (generation ${fetchedAs.generationId}); the partition's next reader commits it`, { code: 'GROUP_MOVED_ON', cause: err });
+          throw new CdrflowError('transient', `${what}: the group moved on since its records were fetched (generation ${fetchedAs.generationId}); the partition's next reader commits them`, { code: 'GROUP_MOVED_ON', cause: err });
         }
         // Once kafkajs's stop (or its own crash) dropped its consumer group, a commit is refused as "not initialized"
         // before the CRASH event: the consumer stopped, as below, not a bug that would stop the whole job.
