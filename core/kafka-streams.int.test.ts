@@ -11,7 +11,7 @@ import { joinedGeneration, withPlainCommitMembership, type GroupMembership } fro
 import { readTopic } from '../sinks/clickhouse/fixtures/pipeline.ts';
 import { testKafka, uniqueName, waitFor } from '../test/helpers.ts';
 import { ensureTopics, MAX_PARTITION_SEND_BYTES } from './kafka.ts';
-import { DEFAULT_SESSION_TIMEOUT_MS, runBatchConsumer, runTransactional, STAGE_FETCH_WAIT_MS, TRANSFORMS_AT_ONCE, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
+import { DEFAULT_SESSION_TIMEOUT_MS, runBatchConsumer, runTransactional, STAGE_FETCH_WAIT_MS, TRANSFORMS_AT_ONCE, type BatchConsumerHandle, type ProducedRecords, type StreamHandle } from './kafka-streams.ts';
 
 const kafka = testKafka();
 const PARTITIONS = TRANSFORMS_AT_ONCE;
@@ -21,6 +21,29 @@ let stage: StreamHandle | undefined;
 afterAll(async () => {
   await stage?.stop();
 });
+
+/** A new topic of one partition holding `count` records. */
+async function topicOfRecords(topic: string, count: number): Promise<void> {
+  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await producer.disconnect();
+}
+
+/** A batch consumer of `groupId` that commits every batch it is handed, under the generation it was fetched in. */
+async function committingMember(groupId: string, topic: string): Promise<BatchConsumerHandle> {
+  const member: BatchConsumerHandle = await runBatchConsumer(kafka, {
+    groupId,
+    topics: [topic],
+    handle: async (batch, ctx) => {
+      const end = batch.messages[batch.messages.length - 1]!.offset + 1;
+      ctx.resolve(end - 1);
+      await member.commit(topic, batch.partition, end, batch.membership);
+    },
+  });
+  return member;
+}
 
 it('chunks transformed while a transaction runs commit together in the next transaction; each record once, every offset committed', async () => {
   const input = uniqueName('tx-in');
@@ -241,11 +264,7 @@ it('a chunk that takes longer than the group session (a registry away) keeps its
 it('a batch handler that takes longer than the group session (an insert into a server that hangs) keeps its member: handled once, one join', async () => {
   const topic = uniqueName('slow-batch');
   const groupId = uniqueName('slow-batch-group');
-  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
-  await producer.disconnect();
+  await topicOfRecords(topic, 5);
   const handled: number[] = [];
   let joins = 0;
   let done = false;
@@ -275,11 +294,7 @@ it('a batch handler that takes longer than the group session (an insert into a s
 it("a batch consumer's commit of records fetched before a rebalance is refused, and never moves back the offset their partition's next reader committed", async () => {
   const topic = uniqueName('moved-on');
   const groupId = uniqueName('moved-on-group');
-  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
-  await producer.disconnect();
+  await topicOfRecords(topic, 10);
   const memberships: (GroupMembership | undefined)[] = [];
   let rejoinsOfFirst = 0;
   // The first member takes its first batch and holds its range back (a slow insert); every later batch, of either
@@ -299,15 +314,7 @@ it("a batch consumer's commit of records fetched before a rebalance is refused, 
     await first.stop();
     throw err;
   });
-  const second = await runBatchConsumer(kafka, {
-    groupId,
-    topics: [topic],
-    handle: async (batch, ctx) => {
-      const end = batch.messages[batch.messages.length - 1]!.offset + 1;
-      ctx.resolve(end - 1);
-      await second.commit(topic, batch.partition, end, batch.membership);
-    },
-  }).catch(async (err: unknown) => {
+  const second = await committingMember(groupId, topic).catch(async (err: unknown) => {
     await first.stop();
     throw err;
   });
@@ -328,18 +335,14 @@ it("a batch consumer's commit of records fetched before a rebalance is refused, 
 it('a plain commit sent under the generation its records were fetched in is refused once the group moved on, though kafkajs itself has rejoined', async () => {
   const topic = uniqueName('plain-fence');
   const groupId = uniqueName('plain-fence-group');
-  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
-  await producer.disconnect();
+  await topicOfRecords(topic, 10);
   // A bare kafkajs member: its generations as kafkajs's join recorded them; from its second join on it commits what
   // it reads under the generation kafkajs is in, as kafkajs does.
   const joins: GroupMembership[] = [];
   const raw = kafka.consumer({ groupId, sessionTimeout: DEFAULT_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000 });
   raw.on(raw.events.GROUP_JOIN, ({ payload }) => void joins.push({ groupId, memberId: payload.memberId, generationId: joinedGeneration(payload.memberId)! }));
   await raw.connect();
-  let second: Awaited<ReturnType<typeof runBatchConsumer>> | undefined;
+  let second: BatchConsumerHandle | undefined;
   try {
     await raw.subscribe({ topics: [topic], fromBeginning: true });
     await raw.run({
@@ -350,15 +353,7 @@ it('a plain commit sent under the generation its records were fetched in is refu
       },
     });
     await waitFor(() => joins.length > 0, { timeoutMs: 60_000, message: 'the bare member joined' });
-    second = await runBatchConsumer(kafka, {
-      groupId,
-      topics: [topic],
-      handle: async (batch, ctx) => {
-        const end = batch.messages[batch.messages.length - 1]!.offset + 1;
-        ctx.resolve(end - 1);
-        await second!.commit(topic, batch.partition, end, batch.membership);
-      },
-    });
+    second = await committingMember(groupId, topic);
     await waitFor(async () => joins.length >= 2 && (await second!.committedOffset(topic, 0)) === 10, { timeoutMs: 60_000, message: 'the partition read and committed to its end after the rebalance' });
     const first = joins[0]!;
     expect(joins.at(-1)!.generationId).toBeGreaterThan(first.generationId);

@@ -15,8 +15,8 @@
 // (compressed, if they were), marked with why it was refused (unreadableBatch below). The consumer moves past the
 // whole batch; the stages turn the mark into one dead letter naming the batch's offsets (core/kafka-streams.ts
 // toConsumed), inside the same transaction as their offsets, so the batch is neither lost without a trace nor read
-// twice. The record keeps
-// the batch's producer and transaction, so a batch of an aborted transaction is dropped by read_committed as before.
+// twice. The record keeps the batch's producer and transaction, so a batch of an aborted transaction is dropped by
+// read_committed as before.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
 import { batchHeaders } from './kafkajs-record-headers.ts';

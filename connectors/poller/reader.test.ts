@@ -122,6 +122,16 @@ describe('readWindow: the door for polled records', () => {
   });
 });
 
+/** readWindow of tenant t1's WINDOW with its log lines, metrics (and their registry) and sink kept for the test. */
+async function readObserved(source: Parameters<typeof memoryPollContext>[0]) {
+  const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+  const registry = new Registry();
+  const metrics = new PollerMetrics('tencent-ccc', registry, ['t1']);
+  const sink = new MemorySink();
+  const result = await readWindow(memoryPollContext(source, sink, { metrics, log: (level, msg, fields) => logs.push({ level, msg, fields }) }), 't1', WINDOW);
+  return { result, logs, registry, metrics, sink };
+}
+
 describe('readWindow: a vendor total that never matches what the pages hold', () => {
   const records = Array.from({ length: 25 }, (_, i) => ({ id: `r-${i}`, n: i }));
 
@@ -134,11 +144,7 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
       requests++;
       return { ...(await fetchPage(...args)), total: records.length + 10 };
     };
-    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
-    const registry = new Registry();
-    const metrics = new PollerMetrics('tencent-ccc', registry, ['t1']);
-    const sink = new MemorySink();
-    const result = await readWindow(memoryPollContext(source, sink, { metrics, log: (level, msg, fields) => logs.push({ level, msg, fields }) }), 't1', WINDOW);
+    const { result, logs, registry, metrics, sink } = await readObserved(source);
     // Bounded: the window resolves (the checkpoint moves on), every record there is was published once.
     expect(result.records).toBe(25);
     expect(sink.envelopes).toHaveLength(25);
@@ -184,11 +190,7 @@ describe('readWindow: a vendor whose pages repeat', () => {
     ['a total of 300', 300],
   ])('%s: a full page of records already read in this window ends its paging, loudly and counted', async (_what, total) => {
     const { source, asked } = repeatingSource(total);
-    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
-    const registry = new Registry();
-    const metrics = new PollerMetrics('tencent-ccc', registry, ['t1']);
-    const sink = new MemorySink();
-    const result = await readWindow(memoryPollContext(source, sink, { metrics, log: (level, msg, fields) => logs.push({ level, msg, fields }) }), 't1', WINDOW);
+    const { result, logs, registry, metrics, sink } = await readObserved(source);
     expect(result.records).toBe(10);
     expect(sink.envelopes.map((e) => e.natural_key)).toEqual(page.map((r) => r.id));
     // The first page, the repeat, and what was already asked for ahead of it.
