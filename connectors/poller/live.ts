@@ -4,7 +4,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
-import { PollStopped, readWindow, type PollContext } from './reader.ts';
+import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonWords } from './source.ts';
@@ -83,8 +83,8 @@ export class LivePoller {
       try {
         await this.catchUpTenant(ctx, tenant, signal, total);
       } catch (err) {
-        // Stopped, or a failure that stops the connector (auth, config, bug): at once, as before.
-        if (signal.aborted || disposition(asCdrflowError(err)) !== 'retry') throw err;
+        // Stopped, a failure that stops the connector (auth, config, bug), or Kafka's (every tenant's): at once.
+        if (signal.aborted || disposition(asCdrflowError(err)) !== 'retry' || err instanceof KafkaFailure) throw err;
         failed ??= err;
         const e = asCdrflowError(err);
         log('warn', 'poller.tenant_failed', { tenant, kind: e.kind, code: e.code, error: e.message });
@@ -121,18 +121,22 @@ export class LivePoller {
       const result = await readWindow(ctx, tenant, plan.window).finally(() => {
         if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
       });
-      const saved = await this.store.save(id, {
-        watermark: isoOf(plan.window.end),
-        polledAt: isoOf(result.polledAt),
-        windowStart: isoOf(plan.window.start),
-        records: result.records,
-        // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
-        ...(plan.lost
-          ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
-          : cp?.['lostFrom'] !== undefined
-            ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
-            : {}),
-      });
+      const saved = await this.store
+        .save(id, {
+          watermark: isoOf(plan.window.end),
+          polledAt: isoOf(result.polledAt),
+          windowStart: isoOf(plan.window.start),
+          records: result.records,
+          // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
+          ...(plan.lost
+            ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
+            : cp?.['lostFrom'] !== undefined
+              ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
+              : {}),
+        })
+        .catch((err: unknown) => {
+          throw new KafkaFailure(err);
+        });
       metrics.window({ tenant, mode: 'live' }, plan.window.end);
       log('info', 'poller.window_done', {
         tenant,

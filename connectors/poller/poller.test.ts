@@ -379,6 +379,23 @@ describe('live cycle', () => {
     expect(h.sink.keys()).toEqual(new Set(records.filter((r) => r.sdkAppId === APP2).map((r) => r.sessionId)));
   });
 
+  it('Kafka failing past its retries ends the cycle at the tenant that met it: the next tenants share the broker', async () => {
+    const APP2 = 1400000002;
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP, APP2], seed: 8, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 40);
+    const base = await cccSource(ccc, { sdkAppIds: [APP, APP2] });
+    const asked = new Set<string>();
+    const source: PullSource = { ...base, fetchPage: (tenant, ...rest) => (asked.add(tenant), base.fetchPage(tenant, ...rest)) };
+    const h = harness(source, { retry: { maxAttempts: 2 } });
+    h.sink.failWhen = () => true;
+    const err = await new LivePoller(h.ctx, h.store, liveSettings).runOnce().catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'transient', message: 'Kafka did not acknowledge (simulated)' });
+    // The second tenant would only have waited out the same retries against the same broker.
+    expect([...asked]).toEqual([String(APP)]);
+    expect(h.store.values.size).toBe(0);
+  });
+
   it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);

@@ -59,6 +59,19 @@ export class PollStopped<T> extends Error {
   }
 }
 
+/**
+ * Kafka (or the registry behind it) did not take a window's records or its checkpoint within the retries; the kind is
+ * the failure's own. Unlike a vendor's failure, which may be one tenant's, this path is every tenant's: the live cycle
+ * ends at once (live.ts) instead of making each tenant after this one wait out the same retries before the cycle
+ * reports its failure.
+ */
+export class KafkaFailure extends CdrflowError {
+  constructor(err: unknown) {
+    const e = asCdrflowError(err);
+    super(e.kind, e.message, { ...(e.code === undefined ? {} : { code: e.code }), cause: err });
+  }
+}
+
 /** Pages published concurrently while the next page is fetched. */
 const MAX_INFLIGHT_PUBLISHES = 3;
 /** Page requests in flight ahead of the one being processed (the token bucket still caps the rate). */
@@ -357,6 +370,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     });
   }
   await Promise.all(inflight);
-  if (publishError !== undefined) throw asCdrflowError(publishError);
+  if (publishError !== undefined) throw new KafkaFailure(publishError);
   return { records: published.size, published: publishedCount, unchanged: unchangedCount, pages, polledAt };
 }
