@@ -187,6 +187,48 @@ describe('record batch decompressors', () => {
     }
   });
 
+  it('read Snappy, LZ4 and ZSTD batches through kafkajs in a thread of their own: the reading thread keeps turning through a batch of 64 MiB', async () => {
+    const blocks = 16;
+    const oneMiB = SnappyJS.compress(Buffer.alloc(MiB));
+    const batches: [number, Buffer][] = [
+      [CompressionTypes.ZSTD, zstdRle((blocks * 4 * MiB) / (128 * 1024))],
+      [CompressionTypes.Snappy, xerial(Array.from({ length: blocks * 4 }, () => oneMiB))],
+      [CompressionTypes.LZ4, lz4Repeated(blocks)],
+    ];
+    for (const [type, batch] of batches) {
+      // Turns of this thread's event loop while the batch is read: none when it is read on this thread (the
+      // decoder returns before the loop can turn), many when another thread reads it.
+      let turns = 0;
+      let reading = true;
+      const turn = () => {
+        turns++;
+        if (reading) setImmediate(turn);
+      };
+      setImmediate(turn);
+      const out = await decompress(type, batch);
+      reading = false;
+      expect(out.length).toBe(blocks * 4 * MiB);
+      expect(turns, `event-loop turns while a ${out.length}-byte batch was read`).toBeGreaterThan(1);
+    }
+  });
+
+  it('refusals cross the thread as refusals (a stage dead-letters them), and a thread that died is replaced at the next batch', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests } = await import('./off-thread.ts');
+    const refusal = await decompress(CompressionTypes.ZSTD, zstdRle(8 * (MAX_DECOMPRESSED_BATCH_BYTES / MiB + 1))).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(BatchRefused);
+    expect((refusal as Error).message).toMatch(/^a record batch compressed with ZSTD \(\d+ bytes\) expands past 268435456 bytes; not read$/);
+    await expect(decompress(CompressionTypes.Snappy, Buffer.from('no snappy here'))).rejects.toBeInstanceOf(BatchRefused);
+    // A batch out when the thread dies fails as memory that ran out would (not a refusal: it is read again).
+    const inFlight = decompress(CompressionTypes.LZ4, lz4Repeated(16)).catch((e: unknown) => e);
+    await crashDecompressThreadForTests();
+    const lost = await inFlight;
+    expect(lost).toBeInstanceOf(Error);
+    expect(lost).not.toBeInstanceOf(BatchRefused);
+    expect((lost as Error).message).toMatch(/decompression thread exited/);
+    expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+  });
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');

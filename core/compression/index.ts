@@ -4,7 +4,8 @@
 // batch with "… compression not implemented", at every restart (the whole fetch fails, so the other partitions it
 // carried stall too). Registered here, once, for every client this process makes (core/kafka.ts imports this first).
 // Pure JavaScript, so nothing is built at install: Snappy and LZ4 blocks are decoded here (snappy.ts, lz4.ts), ZSTD by
-// fzstd behind checks of its frames' headers (zstd.ts), gzip by node:zlib. cdrflow itself never compresses what it
+// fzstd behind checks of its frames' headers (zstd.ts), all three in a thread of their own (off-thread.ts); gzip by
+// node:zlib. cdrflow itself never compresses what it
 // writes (its batches are small and its brokers near), so these codecs only decompress.
 //
 // Every codec, gzip included, refuses a batch that would expand past MAX_DECOMPRESSED_BATCH_BYTES, and a batch that is
@@ -17,38 +18,12 @@ import '../kafkajs-setup.ts';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { BatchRefused, MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge, type Codec } from './limits.ts';
-import { lz4Decompress as lz4Batch } from './lz4.ts';
-import { snappyDecompress as snappyBatch } from './snappy.ts';
-import { zstdDecompress as zstdBatch } from './zstd.ts';
+import { MAX_DECOMPRESSED_BATCH_BYTES, corrupt, tooLarge } from './limits.ts';
+import { outOfMemory } from './decoders.ts';
+import { decompressOffThread, type ThreadCodec } from './off-thread.ts';
 
 export { MAX_DECOMPRESSED_BATCH_BYTES } from './limits.ts';
-
-/**
- * A decompressor whose every failure is one line naming the codec and the batch's size: a BatchRefused as it is,
- * anything else its decoder throws (fzstd's "unexpected EOF", a RangeError, …) as the batch being corrupt.
- */
-function refusing(codec: Codec, decompress: (buffer: Buffer) => Buffer): (buffer: Buffer) => Buffer {
-  return (buffer) => {
-    try {
-      return decompress(buffer);
-    } catch (err) {
-      // Memory that ran out says nothing about the batch: it is not refused (a refused batch is dead-lettered).
-      if (err instanceof BatchRefused || outOfMemory(err)) throw err;
-      throw corrupt(codec, buffer.length, (err as Error).message);
-    }
-  };
-}
-
-/** V8's and zlib's words for an allocation that failed (a process near its heap limit, not a corrupt batch). */
-function outOfMemory(err: unknown): boolean {
-  const e = err as { message?: unknown; code?: unknown };
-  return (typeof e?.message === 'string' && /allocation failed|out of memory/i.test(e.message)) || e?.code === 'Z_MEM_ERROR' || e?.code === 'ERR_MEMORY_ALLOCATION_FAILED';
-}
-
-export const snappyDecompress = refusing('Snappy', snappyBatch);
-export const lz4Decompress = refusing('LZ4', lz4Batch);
-export const zstdDecompress = refusing('ZSTD', zstdBatch);
+export { lz4Decompress, snappyDecompress, zstdDecompress } from './decoders.ts';
 
 const unzip = promisify(zlib.unzip);
 
@@ -67,9 +42,9 @@ function notWritten(codec: string): never {
   throw new Error(`cdrflow writes record batches uncompressed; ${codec} is only read`);
 }
 
-const codec = (name: string, decompress: (buffer: Buffer) => Buffer | Promise<Buffer>) => () => ({
+const codec = (name: ThreadCodec) => () => ({
   compress: async () => notWritten(name),
-  decompress: async (buffer: Buffer) => decompress(buffer),
+  decompress: (buffer: Buffer) => decompressOffThread(name, buffer),
 });
 
 // Not among the names Node finds in kafkajs's CommonJS exports: taken from the module object.
@@ -77,6 +52,6 @@ const { CompressionCodecs, CompressionTypes } = kafkajs;
 // gzip keeps kafkajs's own compressing (nothing of cdrflow's uses it, a user's producer config might).
 const gzip = CompressionCodecs[CompressionTypes.GZIP]!;
 CompressionCodecs[CompressionTypes.GZIP] = () => ({ compress: gzip().compress, decompress: gzipDecompress });
-CompressionCodecs[CompressionTypes.Snappy] = codec('Snappy', snappyDecompress);
-CompressionCodecs[CompressionTypes.LZ4] = codec('LZ4', lz4Decompress);
-CompressionCodecs[CompressionTypes.ZSTD] = codec('ZSTD', zstdDecompress);
+CompressionCodecs[CompressionTypes.Snappy] = codec('Snappy');
+CompressionCodecs[CompressionTypes.LZ4] = codec('LZ4');
+CompressionCodecs[CompressionTypes.ZSTD] = codec('ZSTD');
