@@ -33,7 +33,8 @@ export function oracleProblems(cdr: Cdr, receivedAt?: Date): string[] {
   if (answered !== null && ended !== null && ended < answered - 2000) p.push('ended before answer');
   const talk = Number(revived['talk_seconds']);
   const billable = Number(revived['billable_seconds']);
-  if (talk > 86_400) p.push('talk over 24 h');
+  // A call cut at 24 h may measure a few seconds more on stamps from different clocks, as talk may disagree with them.
+  if (talk > 86_400 + 5) p.push('talk over 24 h');
   if (talk === 0 && billable !== 0) p.push('billed without talk');
   if (billable > Math.ceil(talk / 60) * 60 + 60) p.push('billed more than the talk rounded up');
   if (Number(revived['billable_minutes']) !== Math.ceil(billable / 60)) p.push('minutes disagree with seconds');

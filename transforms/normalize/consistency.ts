@@ -8,7 +8,11 @@ import type { NormalizedCdr } from './cdr.ts';
 export const ORDER_TOLERANCE_SECONDS = 2;
 /** A vendor's own talk duration against its own answer→end stamps (both whole seconds, from different clocks). */
 export const DURATION_TOLERANCE_SECONDS = 5;
-/** No call is longer: Huawei's binding maximum is 1,440 min, the other vendors cut calls far earlier. */
+/**
+ * No call is longer: Huawei's binding maximum is 1,440 min, the other vendors cut calls far earlier. A talk time is
+ * allowed the duration tolerance beyond it: a call cut at exactly 24 h measures up to that much more on whole-second
+ * stamps from different clocks (or in a vendor's own duration the duration-agrees rule accepts).
+ */
 export const MAX_CALL_SECONDS = 86_400;
 /**
  * Nothing in any vendor's history is older (all four platforms started well after 2000): midnight of 2000-01-01 in the
@@ -70,6 +74,7 @@ function timeRangeReason(side: 'early' | 'late', name: string, d: Date, referenc
     : `consistency rule time-range: ${name} ${iso(d)} is more than ${FUTURE_TOLERANCE_SECONDS / 3600} h after the record was received (${iso(reference)})`;
 }
 
+const tooLong = `is longer than ${MAX_CALL_SECONDS} s (24 h; tolerance ${DURATION_TOLERANCE_SECONDS} s)`;
 const named = (cdr: NormalizedCdr, field: TimeField | 'talk_seconds') => `${field} (${SOURCES[cdr.vendor]?.[field] ?? field})`;
 const iso = (d: Date) => (Number.isFinite(d.getTime()) ? d.toISOString() : 'an invalid date');
 
@@ -108,9 +113,10 @@ export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string 
     }
   }
 
+  const longest = MAX_CALL_SECONDS + DURATION_TOLERANCE_SECONDS;
   for (const leg of cdr.legs) {
-    if (leg.talk_seconds > MAX_CALL_SECONDS) {
-      return `consistency rule max-call-length: legs[${leg.sequence}].talk_seconds = ${leg.talk_seconds} s is longer than ${MAX_CALL_SECONDS} s (24 h)`;
+    if (leg.talk_seconds > longest) {
+      return `consistency rule max-call-length: legs[${leg.sequence}].talk_seconds = ${leg.talk_seconds} s ${tooLong}`;
     }
   }
 
@@ -132,8 +138,8 @@ export function consistencyProblem(cdr: NormalizedCdr, reference: Date): string 
   }
   // Only talk is capped: it is what is billed. An unanswered record may span days (TRTC closes offline calls late,
   // as in its own doc samples) and bills 0 either way.
-  if (cdr.talk_seconds > MAX_CALL_SECONDS) {
-    return `consistency rule max-call-length: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s is longer than ${MAX_CALL_SECONDS} s (24 h)`;
+  if (cdr.talk_seconds > longest) {
+    return `consistency rule max-call-length: ${named(cdr, 'talk_seconds')} = ${cdr.talk_seconds} s ${tooLong}`;
   }
 
   return null;

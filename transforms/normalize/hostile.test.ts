@@ -127,6 +127,19 @@ describe('issue 15: impossible CDRs are never billed', () => {
     expect(reason(run('alibaba-lvms', { ...lvms, chat_duration: 2_147_483_000, end_time: '' }))).toMatch(/^consistency rule max-call-length: talk_seconds \(chat_duration\) = 2147483000 s is longer than 86400 s/);
   });
 
+  it('a 24 h call measured a few seconds long is billed; the cap has the duration tolerance, and past it is refused', () => {
+    // Huawei cuts a binding at 1,440 min; whole-second stamps from two clocks may read that as 86,401 s or more.
+    const day = { ...trtc, acceptTs: T + 5, endTs: T + 5 + 86_401 };
+    expect(valid(run('tencent-trtc', day))).toMatchObject({ talk_seconds: 86_401, billable_minutes: 1_441 });
+    expect(valid(run('tencent-trtc', { ...day, endTs: T + 5 + 86_405 })).talk_seconds).toBe(86_405);
+    expect(reason(run('tencent-trtc', { ...day, endTs: T + 5 + 86_406 }))).toBe(
+      'consistency rule max-call-length: talk_seconds (endTs − acceptTs) = 86406 s is longer than 86400 s (24 h; tolerance 5 s)',
+    );
+    const leg = (talk: number) => ({ ...ccc, ServeParticipants: [{ Sequence: 0, StartTimestamp: T - 86_500, AcceptTimestamp: T - 86_450, EndedTimestamp: T - 86_450 + talk }] });
+    expect(valid(run('tencent-ccc', leg(86_405))).legs[0]!.talk_seconds).toBe(86_405);
+    expect(reason(run('tencent-ccc', leg(86_406)))).toBe('consistency rule max-call-length: legs[0].talk_seconds = 86406 s is longer than 86400 s (24 h; tolerance 5 s)');
+  });
+
   it('years 0000-0099 are not shifted by 1900: "0050-06-15 12:00:00" is a year-50 call, refused', () => {
     expect(reason(run('huawei-privatenumber', { ...huawei, callInTime: '0050-06-15 12:00:00' }))).toBe(
       'consistency rule time-range: started_at (callInTime) 0050-06-15T12:00:00.000Z is before 1999-12-31T10:00:00.000Z',
