@@ -177,6 +177,36 @@ describe('issue 15: impossible CDRs are never billed', () => {
   });
 });
 
+describe('fractional Unix timestamps (SDKs and clients send them): a started second is billed', () => {
+  it('TRTC: a 60.4 s talk is 61 s, billed as 2 minutes under 60/60, from numbers, decimal strings and v4 alike', () => {
+    const expected = { talk_seconds: 61, billable_seconds: 120, billable_minutes: 2 };
+    expect(valid(run('tencent-trtc', { ...trtc, acceptTs: T + 5, endTs: T + 65.4 }))).toMatchObject(expected);
+    expect(valid(run('tencent-trtc', { ...trtc, startCallTs: `${T}`, acceptTs: `${T + 5}`, endTs: `${T + 65}.4` }))).toMatchObject(expected);
+    const v4 = { CallId: 'k-1', CallResult: 'NormalEnd', MediaType: 'Audio', StartTime: T, AcceptTime: T + 5.6, EndTime: T + 66, Caller_Account: 'a', CalleeList_Account: ['b'] };
+    expect(valid(run('tencent-trtc', v4))).toMatchObject(expected);
+    // The answer instant keeps its milliseconds; ring and whole-call times count a started second too.
+    const cdr = valid(run('tencent-trtc', { ...trtc, startCallTs: T, acceptTs: T + 0.4, endTs: T + 60.4 }));
+    expect(cdr).toMatchObject({ talk_seconds: 60, ring_seconds: 1, total_seconds: 61 });
+    expect(cdr.answered_at?.toISOString()).toBe('2025-12-01T00:00:00.400Z');
+  });
+
+  it('TRTC: two fractional stamps exactly 60 s apart are 60 s, not 61 (no float noise billed)', () => {
+    expect(valid(run('tencent-trtc', { ...trtc, acceptTs: T + 5.6, endTs: T + 65.6 }))).toMatchObject({ talk_seconds: 60, billable_minutes: 1 });
+  });
+
+  it('CCC: stamps, legs and a fractional Duration count a started second; the vendor text of the Duration is kept', () => {
+    const { Duration: _duration, ...noDuration } = ccc;
+    expect(valid(run('tencent-ccc', { ...noDuration, EndedTimestamp: T + 65.4 }))).toMatchObject({ talk_seconds: 61, billable_minutes: 2 });
+    const cdr = valid(run('tencent-ccc', { ...ccc, Duration: 60.4 }));
+    expect(cdr).toMatchObject({ talk_seconds: 61, billable_seconds: 120, billable_minutes: 2 });
+    expect(cdr.extras['Duration']).toBe('60.4');
+    expect(valid(run('tencent-ccc', { ...ccc, Duration: '60.4' })).talk_seconds).toBe(61);
+    expect(valid(run('tencent-ccc', { ...ccc, IVRDuration: 2.5 })).ivr_seconds).toBe(3);
+    const legs = [{ Sequence: 0, StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65.4 }];
+    expect(valid(run('tencent-ccc', { ...ccc, ServeParticipants: legs })).legs[0]!.talk_seconds).toBe(61);
+  });
+});
+
 describe('issue 15: reasons an operator can read', () => {
   it('quotes and escapes the value, so a newline cannot forge a report line', () => {
     const r = reason(run('tencent-ccc', { ...ccc, StartTimestamp: 'x\nline 7: forged' }));

@@ -96,6 +96,15 @@ export function idText(v: unknown): string | null {
   return text(v);
 }
 
+/**
+ * A vendor's own duration in whole seconds, a started second counted (as `secondsBetween` counts one): a
+ * non-negative number or decimal string, or null. SDKs send floats where the docs say integers.
+ */
+export function startedSeconds(v: unknown): number | null {
+  const n = typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? Math.ceil(n) : null;
+}
+
 /** A non-negative integer, or null. */
 export function count(v: unknown): number | null {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;

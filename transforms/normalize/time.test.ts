@@ -16,6 +16,13 @@ describe('Unix timestamps', () => {
     expect(fromUnixSeconds('1700000000')?.toISOString()).toBe('2023-11-14T22:13:20.000Z');
     expect(fromUnixMillis(1700000000123)?.toISOString()).toBe('2023-11-14T22:13:20.123Z');
   });
+  it('keeps the milliseconds of fractional stamps (numbers and decimal strings), rounding only below them', () => {
+    expect(fromUnixSeconds(1700000000.6)?.toISOString()).toBe('2023-11-14T22:13:20.600Z');
+    expect(fromUnixSeconds('1700000000.6')?.toISOString()).toBe('2023-11-14T22:13:20.600Z');
+    expect(fromUnixSeconds(1700000000.1234)?.toISOString()).toBe('2023-11-14T22:13:20.123Z');
+    expect(fromUnixMillis(1700000000123.7)?.toISOString()).toBe('2023-11-14T22:13:20.124Z');
+    expect(fromUnixMillis('1700000000123.2')?.toISOString()).toBe('2023-11-14T22:13:20.123Z');
+  });
   it('treats 0, empty and missing as absent, not as 1970', () => {
     for (const v of [0, '0', '', null, undefined]) {
       expect(parseUnixSeconds(v)).toEqual({ ok: true, date: null });
@@ -63,6 +70,14 @@ describe('secondsBetween', () => {
     expect(secondsBetween(t(100), t(100))).toBe(0);
     expect(secondsBetween(t(100), t(99))).toBeNull();
     expect(secondsBetween(null, t(99))).toBeNull();
+  });
+  it('counts a started second: a fractional span is rounded up, never down before billing rounds up', () => {
+    expect(secondsBetween(t(100), t(160.4))).toBe(61);
+    expect(secondsBetween(t(100), t(160.001))).toBe(61);
+    expect(secondsBetween(t(100), t(100.4))).toBe(1);
+    // Stamps are read to the millisecond first, so float noise in a fractional stamp is not a started second.
+    expect(secondsBetween(fromUnixSeconds(1700000000.6), fromUnixSeconds(1700000060.6))).toBe(60);
+    expect(secondsBetween(fromUnixSeconds('1700000000.7'), fromUnixSeconds('1700000060.7'))).toBe(60);
   });
 });
 

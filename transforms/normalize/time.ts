@@ -152,11 +152,13 @@ export const fromUnixMillis = (v: unknown): Date | null => dateOf(parseUnixMilli
 export const fromNaiveLocal = (v: unknown, timeZone: string): Date | null => dateOf(parseNaiveLocal(v, timeZone));
 
 /**
- * Whole seconds from `from` to `to`; null when either end is absent or when `to` is before `from` (inconsistent
- * vendor clocks must not produce negative durations or bills).
+ * Whole seconds from `from` to `to`, a started second counted; null when either end is absent or when `to` is before
+ * `from` (inconsistent vendor clocks must not produce negative durations or bills). Rounded up, not to the nearest:
+ * the talk time is what billing rounds up, so a 60.4 s talk between fractional stamps must not reach it as 60 s.
+ * Stamps are whole milliseconds (parseEpoch), so float noise in a fractional stamp is never a started second.
  */
 export function secondsBetween(from: Date | null, to: Date | null): number | null {
   if (!from || !to) return null;
   const ms = to.getTime() - from.getTime();
-  return ms < 0 ? null : Math.round(ms / 1000);
+  return ms < 0 ? null : Math.ceil(ms / 1000);
 }

@@ -16,7 +16,7 @@ import type { NormalizeContext, NormalizeOptions } from '../context.ts';
 import { phoneParty, protectedParty } from '../parties.ts';
 import { badRecord, ok } from '../result.ts';
 import type { NormalizeResult } from '../result.ts';
-import { count, emptyCdr, extraValue, idText, isRecord, keepExtras, text } from '../skeleton.ts';
+import { count, emptyCdr, extraValue, idText, isRecord, keepExtras, startedSeconds, text } from '../skeleton.ts';
 import { fromUnixMillis, fromUnixSeconds, parseUnixSeconds, secondsBetween } from '../time.ts';
 
 /** Fields whose whole value lands in columns; everything else is kept in extras under its own name. */
@@ -181,17 +181,18 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.ended_at = ended;
   cdr.ring_seconds = secondsBetween(ringing, answered ?? ended);
   cdr.queue_seconds = secondsBetween(queued, ringing ?? answered ?? ended);
-  cdr.ivr_seconds = count(record.IVRDuration) ?? secondsBetween(started, queued);
+  cdr.ivr_seconds = startedSeconds(record.IVRDuration) ?? secondsBetween(started, queued);
   cdr.total_seconds = secondsBetween(started, ended);
   // Duration is CCC's own service time (Ended − Accept); billing follows the vendor's figure when it gives one.
-  const duration = count(record.Duration);
+  const duration = startedSeconds(record.Duration);
   cdr.talk_seconds = answered ? (duration ?? secondsBetween(answered, ended) ?? 0) : 0;
   Object.assign(cdr, bill(cdr.talk_seconds, selectRule(options, envelope.vendor, envelope.tenant_id)));
   // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on.
   if (answered !== null && duration === null && secondsBetween(answered, ended) === null) {
     extras['billing_note'] = 'answered without Duration or an EndedTimestamp at or after AcceptTimestamp: talk and billable time unknown, recorded as 0';
   }
-  if (record.Duration !== undefined && record.Duration !== null && duration !== cdr.talk_seconds) {
+  // A fractional Duration is kept as written too: talk_seconds holds it rounded up.
+  if (record.Duration !== undefined && record.Duration !== null && count(record.Duration) !== cdr.talk_seconds) {
     extras.Duration = extraValue(record.Duration)!;
   }
   if (record.IVRDuration !== undefined && record.IVRDuration !== null && count(record.IVRDuration) === null) {
