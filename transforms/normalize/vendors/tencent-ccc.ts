@@ -87,6 +87,7 @@ function party(number: unknown, protectedId: unknown, location: string | null, o
 function legsOf(raw: unknown, extras: Record<string, string>, options: NormalizeOptions): Leg[] {
   if (!Array.isArray(raw)) return [];
   const legs: Leg[] = [];
+  const perSequence = new Map<number, number>();
   raw.forEach((p: unknown, index) => {
     if (!isRecord(p)) return;
     const started = fromUnixSeconds(p.StartTimestamp);
@@ -110,7 +111,12 @@ function legsOf(raw: unknown, extras: Record<string, string>, options: Normalize
       transfer_to: text(p.TransferTo),
       recording_url: text(p.RecordURL),
     });
-    keepExtras(extras, p, LEG_CONSUMED, `ServeParticipants.${sequence}.`);
+    // Legs sharing a Sequence (or one without it falling on another's) would overwrite each other's leftovers and
+    // mix two legs under one path: the nth leg of a Sequence, in the vendor's order, which the stable sort below
+    // keeps among equal Sequences, is `<Sequence>#<n>` from the second on.
+    const nth = (perSequence.get(sequence) ?? 0) + 1;
+    perSequence.set(sequence, nth);
+    keepExtras(extras, p, LEG_CONSUMED, `ServeParticipants.${nth === 1 ? sequence : `${sequence}#${nth}`}.`);
   });
   return legs.sort((a, b) => a.sequence - b.sequence);
 }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { RawEnvelope } from '../../../core/envelope.ts';
+import { defaultNormalizeContext } from '../context.ts';
+import type { NormalizedCdr } from '../cdr.ts';
+import { mapTencentCcc } from './tencent-ccc.ts';
+
+const NOW = new Date('2026-01-01T00:00:00Z');
+const ctx = defaultNormalizeContext({ now: () => NOW });
+const envelope: RawEnvelope = {
+  vendor: 'tencent-ccc',
+  tenant_id: '1400000000',
+  natural_key: 's-1',
+  received_at: NOW,
+  connector: 'test',
+  mode: 'live',
+  request_id: null,
+  payload: '',
+  payload_format: 'json',
+  attributes: {},
+};
+const T = 1_764_547_200;
+const call = { SessionId: 's-1', StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65, Duration: 60, EndStatus: 1, Direction: 0 };
+
+function map(record: Record<string, unknown>): NormalizedCdr {
+  const r = mapTencentCcc(record, envelope, ctx);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.cdr;
+}
+
+const legExtras = (cdr: NormalizedCdr) => Object.fromEntries(Object.entries(cdr.extras).filter(([k]) => k.startsWith('ServeParticipants.')));
+
+describe('tencent-ccc legs (ServeParticipants)', () => {
+  it('legs sharing a Sequence each keep their leftover fields: the second and later under `<Sequence>#<n>`', () => {
+    const cdr = map({
+      ...call,
+      ServeParticipants: [
+        { Sequence: 1, Mail: 'a@example.com', RecordId: 'rec-a', TransferFromType: 'staffSeat' },
+        { Sequence: 0, Mail: 'z@example.com', RecordId: 'rec-z' },
+        { Sequence: 1, Mail: 'b@example.com', RecordId: 'rec-b', CustomRecordURL: 'https://cos.example.com/b.mp3' },
+        { Sequence: '1', Mail: 'c@example.com', RecordId: 'rec-c' },
+      ],
+    });
+    // The legs keep the vendor's order among equal Sequences, so the nth leg of a Sequence is its `#n` path.
+    expect(cdr.legs.map((l) => [l.sequence, l.agent])).toEqual([[0, 'z@example.com'], [1, 'a@example.com'], [1, 'b@example.com'], [1, 'c@example.com']]);
+    expect(legExtras(cdr)).toEqual({
+      'ServeParticipants.0.RecordId': 'rec-z',
+      'ServeParticipants.1.RecordId': 'rec-a',
+      'ServeParticipants.1.TransferFromType': 'staffSeat',
+      'ServeParticipants.1#2.RecordId': 'rec-b',
+      'ServeParticipants.1#2.CustomRecordURL': 'https://cos.example.com/b.mp3',
+      'ServeParticipants.1#3.RecordId': 'rec-c',
+    });
+  });
+
+  it('a leg without a Sequence whose position falls on another leg’s Sequence does not overwrite it either', () => {
+    const cdr = map({ ...call, ServeParticipants: [{ Sequence: 1, RecordId: 'rec-a' }, { RecordId: 'rec-b' }] });
+    expect(legExtras(cdr)).toEqual({ 'ServeParticipants.1.RecordId': 'rec-a', 'ServeParticipants.1#2.RecordId': 'rec-b' });
+  });
+
+  it('distinct Sequences keep the plain dotted paths', () => {
+    const cdr = map({ ...call, ServeParticipants: [{ Sequence: 1, RecordId: 'rec-a' }, { Sequence: 0, RecordId: 'rec-b' }, { RecordId: 'rec-c' }] });
+    expect(legExtras(cdr)).toEqual({ 'ServeParticipants.1.RecordId': 'rec-a', 'ServeParticipants.0.RecordId': 'rec-b', 'ServeParticipants.2.RecordId': 'rec-c' });
+  });
+});
