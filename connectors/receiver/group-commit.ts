@@ -28,12 +28,29 @@ export class GroupCommitSink implements EnvelopeSink {
     private readonly onSend?: (send: { topic: string; records: number; ms: number; ok: boolean }) => void,
   ) {}
 
-  publish(envelopes: RawEnvelope[], topic: string): Promise<void> {
+  /**
+   * `signal` withdraws the request while it still waits in the queue (rejected with the signal's reason, never sent):
+   * its caller has given up on it. Once its send has started it can no longer be withdrawn.
+   */
+  publish(envelopes: RawEnvelope[], topic: string, signal?: AbortSignal): Promise<void> {
     if (envelopes.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       let queue = this.queues.get(topic);
       if (!queue) this.queues.set(topic, (queue = []));
-      queue.push({ envelopes, resolve, reject });
+      const pending: Pending = { envelopes, resolve, reject };
+      if (signal) {
+        const withdraw = () => {
+          const at = queue.indexOf(pending);
+          if (at < 0) return;
+          queue.splice(at, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', withdraw, { once: true });
+        const settled = () => signal.removeEventListener('abort', withdraw);
+        pending.resolve = () => (settled(), resolve());
+        pending.reject = (err) => (settled(), reject(err));
+      }
+      queue.push(pending);
       if (!this.sending.has(topic)) void this.drain(topic);
     });
   }

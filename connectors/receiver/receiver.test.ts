@@ -175,6 +175,22 @@ describe('Huawei fee push', () => {
     sink.release();
   });
 
+  it('withdraws a push that timed out while queued behind a stuck send: it was answered 503, so it is never sent later', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink, { ackTimeoutMs: 150 });
+    sink.hold();
+    const first = pushHuawei(r, feeBody(1, 1));
+    await sink.heldCount(1);
+    // Queued behind the held send until its deadline: answered 503, so Huawei re-pushes it; sending it later anyway
+    // would only duplicate it, and while Kafka hangs every such push would pile up in memory.
+    expect((await pushHuawei(r, feeBody(2, 2))).status).toBe(503);
+    expect((await first).status).toBe(503);
+    sink.release();
+    expect((await pushHuawei(r, feeBody(1, 3))).status).toBe(200);
+    // The held send (already with Kafka, it cannot be called back) and the last push; never the withdrawn two.
+    expect(sink.published.map((p) => p.envelopes.length)).toEqual([1, 1]);
+  });
+
   it('routes call events to the events topic, keyed by sessionId, payload = the whole event', async () => {
     const sink = new MemorySink();
     const r = await start(sink);

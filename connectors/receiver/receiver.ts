@@ -88,10 +88,14 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const contextFor = (route: Route): RouteContext => ({
     now,
     publish: async (envelopes: RawEnvelope[], topic: string) => {
-      await withDeadline(sink.publish(envelopes, topic), config.ackTimeoutMs, () => new CdrflowError(
-        'transient',
-        `Kafka did not acknowledge ${envelopes.length} record(s) on ${topic} within ${config.ackTimeoutMs} ms`,
-      ));
+      // A push answered "retry later" is withdrawn if it is still queued: while Kafka hangs, every re-push would
+      // otherwise stay in memory until Kafka is back, and then be sent once more than the vendor re-pushes it.
+      const givenUp = new AbortController();
+      await withDeadline(sink.publish(envelopes, topic, givenUp.signal), config.ackTimeoutMs, () => {
+        const err = new CdrflowError('transient', `Kafka did not acknowledge ${envelopes.length} record(s) on ${topic} within ${config.ackTimeoutMs} ms`);
+        givenUp.abort(err);
+        return err;
+      });
       metrics.recordsPublished.inc({ vendor: route.name, topic }, envelopes.length);
     },
   });
