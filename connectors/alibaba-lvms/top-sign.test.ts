@@ -27,6 +27,17 @@ describe('TOP signing', () => {
     expect(verifyTopSign(params, 'other', 'hmac', topSign(params, 'sec', 'hmac'))).toBe(false);
   });
 
+  it("accepts a signature over only the parameters with a value, as TOP's own signing sample leaves blank ones out", () => {
+    const withBlank: [string, string][] = [...params, ['session', ''], ['partner_id', ' \t']];
+    // TOP's Java SDK skips a blank (empty or whitespace) value when it signs; the Python SDK signs what it sends.
+    const sampleSign = topSign(params, 'sec', 'hmac-sha256');
+    expect(verifyTopSign(withBlank, 'sec', 'hmac-sha256', sampleSign)).toBe(true);
+    expect(verifyTopSign(withBlank, 'sec', 'hmac-sha256', topSign(withBlank, 'sec', 'hmac-sha256'))).toBe(true);
+    expect(verifyTopSign(withBlank, 'other', 'hmac-sha256', sampleSign)).toBe(false);
+    // A value that is there cannot be left out of what was signed.
+    expect(verifyTopSign(params, 'sec', 'hmac-sha256', topSign(params.filter(([name]) => name !== 'Zeta'), 'sec', 'hmac-sha256'))).toBe(false);
+  });
+
   it('timestamps are GMT+8 regardless of TZ', () => {
     const t = Date.UTC(2024, 5, 30, 20, 15, 0);
     expect(formatTopTimestamp(t)).toBe('2024-07-01 04:15:00');
