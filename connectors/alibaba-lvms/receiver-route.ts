@@ -5,7 +5,8 @@
 //
 // Errors use TOP's `error_response` {code,msg,sub_code,sub_msg,request_id}. Platform codes (< 100) follow TOP's
 // published error-code list; like the TOP gateway these are HTTP 200. Outside TOP's protocol we use HTTP status too:
-// 413 oversized, 408 body timeout, 503 Kafka unavailable (code 10 + isp.* sub_code: retryable in every TOP client).
+// 413 oversized (isv.*), 408 body timeout and 503 Kafka unavailable (code 10 + an isp.* sub_code: retryable in every
+// TOP client).
 import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
@@ -75,7 +76,9 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
       case 'too_large':
         return errorReply(format, push.requestId, 413, 'too_large', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.request-too-large', sub_msg: detail });
       case 'timeout':
-        return errorReply(format, push.requestId, 408, 'timeout', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.request-timeout', sub_msg: detail });
+        // Retryable (isp.*): nothing was stored and the record is not at fault, so an isv.* answer, which TOP clients
+        // take as their own mistake and do not retry, would lose it over a slow network.
+        return errorReply(format, push.requestId, 408, 'timeout', { code: 10, msg: 'Service Currently Unavailable', sub_code: 'isp.request-timeout', sub_msg: detail });
       case 'method_not_allowed':
         return errorReply(format, push.requestId, 405, 'method_not_allowed', { code: 9, msg: 'Http Action Not Allowed', sub_code: 'isv.http-action-not-allowed', sub_msg: detail });
       case 'unavailable':

@@ -11,7 +11,7 @@ import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
-import { submitLvmsRecord, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
+import { readTopAnswer, submitLvmsRecord, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
 
 const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };
@@ -270,6 +270,22 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(error['msg']).toEqual(expect.any(String));
     expect(error['request_id']).toEqual(expect.any(String));
     expect(sink.published).toHaveLength(0);
+  });
+
+  it('answers a body that does not arrive in time with a retryable isp.* error: nothing was stored, the record is not at fault', async () => {
+    const r = await start(new MemorySink(), { bodyTimeoutMs: 200 });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(r.port, '127.0.0.1', () => {
+        socket.write('POST /router/rest?format=json HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nmethod=ali');
+      });
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    // A TOP client retries isp.* and gives an isv.* answer up as its own mistake: the record would be lost.
+    expect(readTopAnswer(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ success: false, code: '10', subCode: 'isp.request-timeout' });
   });
 
   it('answers 503 with a retryable isp.* error when Kafka cannot take the record', async () => {
