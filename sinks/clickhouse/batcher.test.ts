@@ -401,6 +401,23 @@ describe('Batcher', () => {
       expect(b.bufferedRows).toBe(0);
     });
 
+    it('counts in bufferedRows the rows of a flush that waits for the one in flight', async () => {
+      const { rec, ports, release } = gatedPorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      const next = b.add(batch(0, [4, 5, 6, 7])); // 4-7 is full: handed to a flush that waits for 0-3
+      while (!rec.events.includes('start cdr.normalized:0:0-3')) await settled();
+      await settled();
+      // Out of the buffers, not yet in flight: still held by the sink, not yet in ClickHouse.
+      expect(b.bufferedRows).toBe(8);
+      await release();
+      await next;
+      expect(b.bufferedRows).toBe(4);
+      await release();
+      await b.flushDue(true);
+      expect(b.bufferedRows).toBe(0);
+    });
+
     it('skips offsets re-delivered while their flush is still in flight', async () => {
       const { rec, ports, release } = gatedPorts();
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

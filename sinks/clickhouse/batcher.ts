@@ -192,6 +192,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
   /** The flush running in the background; one at a time, so each partition's ranges commit in order. */
   private flight: Promise<void> = Promise.resolve();
   private flightRows = 0;
+  /** Rows handed to flushes that wait for the one in flight: out of the buffers, not in flight yet. */
+  private waitingRows = 0;
   /** The partitions of the flush running in the background (its insert, dead letters or commit); empty when none is. */
   private flightKeys = new Set<string>();
   private failure: CdrflowError | undefined;
@@ -443,9 +445,13 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // A buffer opened after the backlog drained: the partition is back to batching by age.
       if (buffer.openedBehind === false && !this.catchingUp(buffer)) this.backlog.delete(key);
     }
+    const rows = rowsIn(buffers);
+    this.waitingRows += rows;
+    // Never rejects: a failed flush is recorded as `failure`.
     await this.flight;
+    this.waitingRows -= rows;
     this.throwIfFailed();
-    this.flightRows = buffers.reduce((n, b) => n + b.rows.length + b.dead.length, 0);
+    this.flightRows = rows;
     this.flightKeys = new Set(buffers.map((b) => `${b.topic}:${b.partition}`));
     this.flight = this.flushBuffers(buffers, heartbeat).then(
       () => {
@@ -481,7 +487,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   get bufferedRows(): number {
-    return rowsIn(this.buffers.values()) + this.flightRows;
+    return rowsIn(this.buffers.values()) + this.waitingRows + this.flightRows;
   }
 
   /**
