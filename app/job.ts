@@ -224,7 +224,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const statusWith = async (readFigures: typeof readClickHouseNow): Promise<StatusSnapshot> => {
       const now = Date.now();
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
-      const zero = { in: 0, out: 0, deadLettered: 0, skipped: 0 };
+      const zero = { in: 0, out: 0, deadLettered: 0, skipped: 0, alreadyStored: 0 };
       const stages: Record<Stage, StageCounts> = { normalize: { ...zero }, sink: { ...zero }, 'dlq-loader': { ...zero } };
       // Every store holds a copy of every checkpoint as of its own load; the newest save of each id wins.
       // In the background: during an outage the load waits for Kafka, and the status must not.

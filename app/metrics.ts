@@ -12,6 +12,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { sameEngine } from '../core/clickhouse.ts';
 import { BoundedLabels } from '../core/metric-labels.ts';
 import { VENDORS } from '../core/topology.ts';
+import { recordsOut, type CommittedCounts } from '../core/kafka-streams.ts';
 
 export type Stage = 'normalize' | 'sink' | 'dlq-loader';
 export const STAGES: readonly Stage[] = ['normalize', 'sink', 'dlq-loader'];
@@ -27,6 +28,12 @@ export class AppMetrics {
   readonly skipped = new Counter({
     name: 'cdrflow_stage_skipped_total',
     help: 'Records a stage could not process and dropped after logging them (dlq-loader: dead letters it cannot decode or store; never dead-lettered again)',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly alreadyStored = new Counter({
+    name: 'cdrflow_stage_already_stored_total',
+    help: 'Records a stage read again after a crash that its table already held (inserted, never committed): committed without a second insert, not among the records out (dlq-loader)',
     labelNames: ['stage'] as const,
     registers: [this.registry],
   });
@@ -88,11 +95,12 @@ export class AppMetrics {
     this.restarts.inc({ component, code: this.restartCodes.of(code) });
   }
 
-  stageCommitted(stage: Stage, c: { records: number; deadLettered: number; skipped?: number; recordFailures?: number; contractViolations?: number }): void {
+  stageCommitted(stage: Stage, c: CommittedCounts): void {
     this.recordsIn.inc({ stage }, c.records);
-    this.recordsOut.inc({ stage }, c.records - c.deadLettered - (c.skipped ?? 0));
+    this.recordsOut.inc({ stage }, recordsOut(c));
     if (c.deadLettered > 0) this.deadLettered.inc({ stage }, c.deadLettered);
     if (c.skipped) this.skipped.inc({ stage }, c.skipped);
+    if (c.alreadyStored) this.alreadyStored.inc({ stage }, c.alreadyStored);
     if (c.recordFailures) this.recordFailures.inc(c.recordFailures);
     if (c.contractViolations) this.contractViolations.inc(c.contractViolations);
     this.batchRecords.observe({ stage }, c.records);
@@ -101,7 +109,7 @@ export class AppMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const stage of STAGES) {
-      for (const c of [this.recordsIn, this.recordsOut, this.deadLettered, this.skipped]) c.inc({ stage }, 0);
+      for (const c of [this.recordsIn, this.recordsOut, this.deadLettered, this.skipped, this.alreadyStored]) c.inc({ stage }, 0);
     }
     for (const outcome of ['ok', 'error']) this.insertSeconds.zero({ outcome });
     for (const vendor of VENDORS) this.receivedToInserted.zero({ vendor });

@@ -7,7 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '../core/avro.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import type { Kafka } from '../core/kafka.ts';
-import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
+import { recordsOut, type CommittedCounts, type StreamHandle } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
 import type { Vendor } from '../core/topology.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
@@ -32,6 +32,8 @@ export interface StageCounts {
   deadLettered: number;
   /** dlq-loader: dead letters it could not load (logged and dropped, never dead-lettered again). */
   skipped: number;
+  /** dlq-loader: dead letters read again after a crash that the table already held (committed, not loaded twice). */
+  alreadyStored: number;
 }
 
 interface ComponentBase {
@@ -122,12 +124,13 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
 
 /** A supervised stream stage whose commit events feed its counters and the stage metrics. */
 function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (c: CommittedCounts) => void) => Promise<StreamHandle>): StageComponent {
-  const counts: StageCounts = { in: 0, out: 0, deadLettered: 0, skipped: 0 };
+  const counts: StageCounts = { in: 0, out: 0, deadLettered: 0, skipped: 0, alreadyStored: 0 };
   const onCommitted = (c: CommittedCounts) => {
     counts.in += c.records;
-    counts.out += c.records - c.deadLettered - (c.skipped ?? 0);
+    counts.out += recordsOut(c);
     counts.deadLettered += c.deadLettered;
     counts.skipped += c.skipped ?? 0;
+    counts.alreadyStored += c.alreadyStored ?? 0;
     ctx.metrics.stageCommitted(stage, c);
   };
   let supervised: { stop(): Promise<void> } | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatStatus, type StatusSnapshot } from './status.ts';
+import { formatStatus, formatStatusLine, type StatusSnapshot } from './status.ts';
 
 /** A snapshot computed without a job, nothing in it but what a test sets. */
 function snapshot(overrides: Partial<StatusSnapshot>): StatusSnapshot {
@@ -52,5 +52,17 @@ describe('formatStatus', () => {
     expect(text).toContain('ClickHouse: 3 CDRs, 7 billable minutes');
     const { checkpointsError: _read, ...none } = s;
     expect(formatStatus(none)).toContain('checkpoints: none');
+  });
+});
+
+describe('the dead-letter loader figures', () => {
+  it('say how many dead letters read again were already stored, so in = out + skipped + already stored', () => {
+    const s = snapshot({ source: 'running job', dlqLoader: { in: 10, out: 6, deadLettered: 0, skipped: 1, alreadyStored: 3, lag: 0 } });
+    expect(formatStatusLine(s)).toContain('dlq-loader 10→6 skipped 1 already stored 3 lag 0');
+    expect(formatStatus(s)).toContain('  of which 3 read again after a restart were in cdr_dead_letters already (committed, not loaded twice)');
+    // None: the line stays as it always was.
+    const none = snapshot({ source: 'running job', dlqLoader: { in: 4, out: 4, deadLettered: 0, skipped: 0, alreadyStored: 0, lag: 0 } });
+    expect(formatStatusLine(none)).toContain('dlq-loader 4→4 skipped 0 lag 0');
+    expect(formatStatus(none)).not.toContain('already');
   });
 });

@@ -50,8 +50,11 @@ export interface StatusSnapshot {
   intake: Partial<Record<Vendor, IntakeFigures>>;
   normalize: StageFigures;
   sink: StageFigures;
-  /** cdr.dlq -> cdr_dead_letters; `skipped`: dead letters it could not load (logged). Absent when disabled. */
-  dlqLoader?: StageFigures & { skipped: number | null };
+  /**
+   * cdr.dlq -> cdr_dead_letters; `skipped`: dead letters it could not load (logged); `alreadyStored`: read again after
+   * a crash and already in the table (committed, not loaded twice). in = out + skipped + alreadyStored. Absent when disabled.
+   */
+  dlqLoader?: StageFigures & { skipped: number | null; alreadyStored: number | null };
   clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
   checkpoints: CheckpointRow[];
   /** Why the checkpoints could not be read (computed directly, Kafka not reachable): `checkpoints` is then unknown, not none. */
@@ -109,7 +112,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
     `raw ${intake || '–'}`,
     `normalize ${n(s.normalize.in)}→${n(s.normalize.out)} dlq ${n(s.normalize.deadLettered)} lag ${n(s.normalize.lag)}`,
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
-    ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)} lag ${n(s.dlqLoader.lag)}`] : []),
+    ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)}${s.dlqLoader.alreadyStored ? ` already stored ${n(s.dlqLoader.alreadyStored)}` : ''} lag ${n(s.dlqLoader.lag)}`] : []),
     ch,
     ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${state.slice(0, 90)}`).join('; ')}`] : []),
   ].join(' | ');
@@ -141,6 +144,8 @@ export function formatStatus(s: StatusSnapshot): string {
   // The loader never dead-letters: its dlq column is what it skipped (could not decode or store; logged).
   const l = s.dlqLoader;
   if (l) lines.push(`${'dlq loader (dlq = skipped)'.padEnd(28)}${n(l.in).padStart(10)}  ${n(l.out).padStart(10)}  ${n(l.skipped).padStart(6)}  ${n(l.lag).padStart(7)}`);
+  // Read again after a crash between an insert and its commit: in = out + skipped + these.
+  if (l?.alreadyStored) lines.push(`  of which ${n(l.alreadyStored)} read again after a restart were in cdr_dead_letters already (committed, not loaded twice)`);
   lines.push('');
   if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${s.clickhouse.error}`);
   else {

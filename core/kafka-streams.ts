@@ -83,7 +83,15 @@ export interface CommittedCounts {
    * dead-lettered again). Not among the records out.
    */
   skipped?: number;
+  /**
+   * The dead-letter loader: records the table already held when they were read again (inserted before a crash,
+   * never committed), committed without a second insert. Among `records`, not among the records out.
+   */
+  alreadyStored?: number;
 }
+
+/** The records a commit wrote downstream: those it took but neither dead-lettered, skipped nor found stored already. */
+export const recordsOut = (c: CommittedCounts): number => c.records - c.deadLettered - (c.skipped ?? 0) - (c.alreadyStored ?? 0);
 
 type EachBatchPayload = Parameters<NonNullable<Parameters<Consumer['run']>[0]>['eachBatch'] & {}>[0];
 

@@ -91,7 +91,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
     intake: {},
     normalize: { in: null, out: null, deadLettered: null, lag: normalizeLag },
     sink: { in: null, out: null, deadLettered: null, lag: sinkLag },
-    ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, lag: loaderLag } } : {}),
+    ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, alreadyStored: null, lag: loaderLag } } : {}),
     clickhouse: ch,
     checkpoints: checkpoints.rows,
     ...(checkpoints.error !== undefined ? { checkpointsError: checkpoints.error } : {}),

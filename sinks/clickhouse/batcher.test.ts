@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
-import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
+import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import { Batcher, CATCH_UP_FLUSH_FACTOR, DEFAULT_FLUSH_IDLE_MS, EAGER_FLUSH_DIVISOR, IDLE_FLUSH_MIN_ROWS, type BatcherPorts, type BufferedRow } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
@@ -348,6 +348,22 @@ describe('Batcher', () => {
     expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1', 'cdr.normalized:0']);
     expect(rec.inserted.get('cdr.normalized:0:8-10')).toEqual([10]);
     expect(rec.commits.at(-1)).toBe('cdr.normalized:0@11');
+  });
+
+  it('counts the offsets it committed without inserting because the table held them, and logs them', async () => {
+    const { ports } = fakePorts({ loader: true });
+    ports.storedUpTo = async (_topic, partition) => (partition === 0 ? 4 : undefined);
+    const counts: CommittedCounts[] = [];
+    ports.onCommitted = (c) => void counts.push(c);
+    const logged: { event: string; fields: Record<string, unknown> | undefined }[] = [];
+    ports.log = (_level, event, fields) => void logged.push({ event, fields });
+    const b = new Batcher(ports, options);
+    // Re-read after a crash between insert and commit: 1-3 are in the table already, 4-5 are not; 5 is garbage.
+    await b.add(batch(0, [1, 2, 3, 4, 5], (o) => (o === 5 ? 'garbage' : `v${o}`)));
+    await b.flushDue(true);
+    // Every record taken is accounted for: 5 in = 1 stored + 1 dead-lettered + 3 already stored.
+    expect(counts).toEqual([{ records: 5, deadLettered: 1, alreadyStored: 3 }]);
+    expect(logged.filter((l) => l.event === 'sink.already_stored').map((l) => l.fields)).toEqual([{ partition: 'cdr.normalized:0', first: 1, last: 3, records: 3 }]);
   });
 
   it('a range the table already holds entirely is committed without an insert', async () => {

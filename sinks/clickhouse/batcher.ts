@@ -135,6 +135,12 @@ interface PartitionBuffer<R extends RowLine> {
   end: number;
   rows: BufferedRow<R>[];
   dead: DeadLetter[];
+  /**
+   * Records of the range the table already holds (storedUpTo: inserted before a crash, never committed), committed
+   * with it but not inserted again; always its first ones, up to `storedLast`.
+   */
+  stored: number;
+  storedLast: number;
   bytes: number;
   openedAt: number;
   /** Records already in Kafka after the last buffered one, as of the last fetch (high watermark - last - 1). */
@@ -270,13 +276,17 @@ export class Batcher<R extends RowLine = RenderedRow> {
       for (const message of fresh) {
         if (slice.due()) await slice.yield();
         if (!buffer) {
-          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], stored: 0, storedLast: -1, bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
         // The fetch's last record may be a transaction marker after the last message: the commit goes past it.
         buffer.end = message === lastMessage ? Math.max(message.offset + 1, batch.end ?? 0) : message.offset + 1;
-        if (message.offset < storedBelow) continue;
+        if (message.offset < storedBelow) {
+          buffer.stored++;
+          buffer.storedLast = message.offset;
+          continue;
+        }
         buffer.bytes += message.value?.length ?? 0;
         const result = message.unreadable === undefined ? results[i++]! : { error: { kind: 'bad_record' as const, message: message.unreadable } };
         if ('error' in result) {
@@ -576,7 +586,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
     }
     this.stats.flushes++;
     this.log('debug', `${this.events}.flushed`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
-    this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length, deadLettered: dead.length });
+    if (buffer.stored > 0) {
+      // Taken from the topic like the rest, so an operator's in = out + dead-lettered + already stored adds up.
+      this.log('info', `${this.events}.already_stored`, { partition: key, first: buffer.first, last: buffer.storedLast, records: buffer.stored });
+    }
+    this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length + buffer.stored, deadLettered: dead.length, ...(buffer.stored > 0 ? { alreadyStored: buffer.stored } : {}) });
   }
 
   /** One insert, retried while the failure is transient; throws anything else (rejected_by_sink included). */

@@ -29,7 +29,10 @@ export interface DlqLoaderDeps {
   registry: SchemaRegistry;
   clickhouse: ClickHouseClient;
   log?: LogFn;
-  /** After each committed range: `skipped` = dead letters that could not be decoded or stored (logged, not loaded). */
+  /**
+   * After each committed range: `skipped` = dead letters that could not be decoded or stored (logged, not loaded);
+   * `alreadyStored` = dead letters read again after a crash that the table already held (committed, not loaded twice).
+   */
   onCommitted?: (counts: CommittedCounts) => void;
 }
 
@@ -95,7 +98,7 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
       },
       storedUpTo: (topic, partition) => storedUpTo(deps.clickhouse, table, topic, partition),
       // The batcher's "dead-lettered" are, here, the skipped ones.
-      ...(deps.onCommitted ? { onCommitted: (c: CommittedCounts) => deps.onCommitted!({ records: c.records, deadLettered: 0, skipped: c.deadLettered }) } : {}),
+      ...(deps.onCommitted ? { onCommitted: (c: CommittedCounts) => deps.onCommitted!({ records: c.records, deadLettered: 0, skipped: c.deadLettered, ...(c.alreadyStored ? { alreadyStored: c.alreadyStored } : {}) }) } : {}),
     },
     {
       flushRows: config.flushRows,
