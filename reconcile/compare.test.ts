@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
-import { bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
+import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
 import { bucketKey, Tally } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
 import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
@@ -183,7 +183,7 @@ describe('compareLayers', () => {
       },
     } as unknown as PullConnector;
     const logged: string[] = [];
-    const source = await readSource([connector], scope, null, {} as NormalizeOptions, { signal: new AbortController().signal, maxAttempts: 4, progress: silentStream(), log: (m) => void logged.push(m) });
+    const source = await readSource([connector], scope, null, {} as NormalizeOptions, { signal: new AbortController().signal, maxAttempts: 4, progress: silentStream(), log: (m) => void logged.push(m), now: Date.parse('2026-12-01T10:00:00Z') });
     expect(surveys).toBe(1);
     expect([...source.unreachable]).toEqual([]);
     expect(logged).toEqual([`source tencent-ccc 1400: the vendor refused the request (not retried): ${message}`]);
@@ -198,6 +198,61 @@ describe('compareLayers', () => {
     expect(vendorRefusal(new CdrflowError('transient', 'network error', { code: 'network' }))).toBe(false);
     expect(vendorRefusal(new CdrflowError('auth', 'AuthFailure', { code: 'AuthFailure.SignatureFailure' }))).toBe(false);
     expect(vendorRefusal(new CdrflowError('config', 'HTTP 400', { code: 'http-400' }))).toBe(true);
+  });
+
+  it('a day further back than the vendor can be queried or keeps is not asked for and said so, not refused and not drift', async () => {
+    const now = Date.parse('2026-12-01T10:00:00Z');
+    const DAY = 86_400;
+    // CCC refuses a StartTimeStamp more than 180 days back; TRTC v4 moves it up to its 7 days and serves nothing older.
+    const cases = [
+      { vendor: 'tencent-ccc', retentionSec: 180 * DAY, retentionLimit: 'queryable', old: '2026-06-04', words: 'is further back than tencent-ccc can be queried (180 days)', tooOld: () => Promise.reject(new CdrflowError('config', 'StartTimeStamp must be within the last 180 days.', { code: 'InvalidParameterValue' })) },
+      { vendor: 'tencent-trtc', retentionSec: 7 * DAY, old: '2026-11-24', words: 'is older than tencent-trtc keeps (7 days)', tooOld: () => Promise.resolve({ records: 0 }) },
+    ] as const;
+    for (const c of cases) {
+      const asked: number[] = [];
+      const connector = {
+        source: { vendor: c.vendor, tenants: ['1400'], retentionSec: c.retentionSec, ...('retentionLimit' in c ? { retentionLimit: c.retentionLimit } : {}) },
+        survey: (_tenant: string, window: { start: number }) => {
+          asked.push(window.start);
+          return window.start < now / 1000 - c.retentionSec ? c.tooOld() : Promise.resolve({ records: 0 });
+        },
+      } as unknown as PullConnector;
+      // The day the horizon falls in and the day after it.
+      const next = new Date(Date.parse(`${c.old}T00:00:00Z`) + DAY * 1000).toISOString().slice(0, 10);
+      const twoDays: DayScope = { from: c.old, to: next, tzOffsetMinutes: 0, cutoffMs: now };
+      const source = await readSource([connector], twoDays, null, {} as NormalizeOptions, { signal: new AbortController().signal, maxAttempts: 4, progress: silentStream(), log: () => {}, now });
+      expect(Math.min(...asked)).toBe(Date.parse(`${next}T00:00:00Z`) / 1000);
+      expect([...source.refused]).toEqual([]);
+      // The raw topic holds a call of the old day: without the vendor's answer it is not `not_in_source`.
+      const raw = new Tally();
+      raw.add(c.vendor, '1400', c.old, `${c.vendor}:1400:x`, 2);
+      const oldKey = bucketKey(c.vendor, '1400', c.old);
+      const rows = compareLayers(
+        layers({
+          scope: twoDays,
+          sourceKind: () => 'api',
+          sourceTenants: source.tenants,
+          source: source.tally,
+          sourceRefused: source.refused,
+          sourceBeyondHorizon: source.beyondHorizon,
+          raw,
+          normalized: raw,
+          clickhouse: new Map([[oldKey, { count: 1, uniq: 1, minutes: 2, storedRows: 1 }]]),
+          views: { cdr_daily: new Map([[oldKey, { calls: 1, minutes: 2 }]]), cdr_hourly: new Map([[oldKey, { calls: 1, minutes: 2 }]]), cdr_end_status: new Map([[oldKey, { calls: 1, minutes: null }]]) },
+        }),
+      );
+      expect(rows.map((r) => [r.day, r.source, r.sourceBeyondHorizon, r.drift.map((d) => d.kind)])).toEqual([
+        [c.old, null, c.words, []],
+        [next, { records: 0, minutes: 0, keyless: 0 }, undefined, []],
+      ]);
+      expect(exitCodeOf(rows)).toBe(0);
+      const report = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: c.old, to: next, tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: beyondHorizonNotes(rows), driftRows: 0, sourceUnreachable: [], exitCode: 0 as const };
+      const text = renderOutcome({ before: report, exitCode: 0 }, false);
+      expect(text).toContain(`note: ${c.vendor} tenant 1400: ${c.old} ${c.words}: not checked against the vendor (source "beyond"); the other layers are reconciled`);
+      expect(text).toMatch(new RegExp(`${c.vendor}\\s+1400\\s+${c.old}\\s+beyond\\s+1\\s`));
+      expect(text).toContain('all 2 vendor-tenant-day row(s) agree, 1 of them not checked against the vendor (beyond what it serves) (exit 0)');
+      expect(text).not.toMatch(/refused|unreachable/);
+    }
   });
 
   it('renders a table and JSON with a sample of ids instead of the full lists', () => {

@@ -15,8 +15,10 @@ export interface Layers {
   sourceKeyless: Map<string, number>;
   /** `vendor\0tenant` → why the API could not be read. */
   sourceUnreachable: Map<string, string>;
-  /** `vendor\0tenant` → the vendor's refusal of the request (a parameter it does not take, e.g. a day too old). */
+  /** `vendor\0tenant` → the vendor's refusal of the request (a parameter it does not take). */
   sourceRefused?: Map<string, string>;
+  /** Per bucket: a day further back than the vendor can be queried or keeps, never asked for (the words why). */
+  sourceBeyondHorizon?: Map<string, string>;
   raw: Tally;
   normalized: Tally;
   /** Per bucket: cdr_ids of raw records normalize dead-lettered. */
@@ -65,6 +67,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const kind = layers.sourceKind(vendor);
     const unreachable = kind === 'api' ? layers.sourceUnreachable.get(sourceKey(vendor, tenant)) : undefined;
     const refused = kind === 'api' ? layers.sourceRefused?.get(sourceKey(vendor, tenant)) : undefined;
+    const beyondHorizon = kind === 'api' ? layers.sourceBeyondHorizon?.get(key) : undefined;
     const raw = layers.raw.ids(key);
     const normalized = layers.normalized.ids(key);
     const dead = layers.normalizeDead.get(key) ?? new Set<string>();
@@ -76,7 +79,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     };
     let source: ReconcileRow['source'] = null;
     let served: ReadonlyMap<string, number> | undefined;
-    if (kind === 'api' && refused !== undefined) {
+    if (beyondHorizon !== undefined) {
+      // Never asked for: no source figures to compare with, and no refusal either (see beyondHorizonNotes).
+    } else if (kind === 'api' && refused !== undefined) {
       add({ kind: 'source_refused', count: 1, detail: `${vendor} refused the request for tenant ${tenant} (not retried): ${refused}`, repairable: false });
     } else if (kind === 'api' && unreachable !== undefined) {
       add({ kind: 'source_unreachable', count: 1, detail: `${vendor} API not reachable for tenant ${tenant}: ${unreachable}`, repairable: false });
@@ -139,6 +144,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       day,
       sourceKind: kind,
       source,
+      ...(beyondHorizon !== undefined ? { sourceBeyondHorizon: beyondHorizon } : {}),
       raw: { records: raw.size, minutes: layers.raw.minutes(key) },
       normalized: { records: normalized.size, minutes: layers.normalized.minutes(key) },
       deadLettered: dead.size + [...normalized.keys()].filter((id) => layers.sinkDead.has(id)).length,
@@ -195,6 +201,19 @@ export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], part
       .map((d) => (d.kind === 'minutes' && d.repairable && !followsRecords ? { ...d, repairable: false, detail: d.detail.replace(/ \(follows the missing records\)$/, '') } : d));
     return { ...r, drift: kept, inFlight };
   });
+}
+
+/** Per vendor × tenant, the days not checked against the vendor because they are beyond what it serves. */
+export function beyondHorizonNotes(rows: ReconcileRow[]): string[] {
+  const days = new Map<string, { first: string; last: string; clause: string }>();
+  for (const r of rows) {
+    if (r.sourceBeyondHorizon === undefined) continue;
+    const key = `${r.vendor} tenant ${r.tenant}`;
+    const seen = days.get(key);
+    if (!seen) days.set(key, { first: r.day, last: r.day, clause: r.sourceBeyondHorizon });
+    else seen.last = r.day > seen.last ? r.day : seen.last;
+  }
+  return [...days].map(([who, d]) => `${who}: ${d.first === d.last ? d.first : `${d.first} .. ${d.last}`} ${d.clause}: not checked against the vendor (source "beyond"); the other layers are reconciled`);
 }
 
 /** What a kind means and what to do about it, once per report, for the kinds whose one-line detail cannot say it all. */

@@ -11,6 +11,7 @@ import { Progress } from '../core/progress.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
+import { horizonOf, horizonWords } from '../connectors/poller/source.ts';
 import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
@@ -43,13 +44,19 @@ export interface SourceLayer {
   tenants: { vendor: Vendor; tenant: string }[];
   /** Per bucket: cdr_id → the hour window (Unix s) the vendor served it in, so a repair backfills exactly that hour. */
   windows: Map<string, Map<string, number>>;
+  /**
+   * Per bucket: days reaching further back than the vendor can be queried or keeps (the pollers' horizon), never
+   * asked for: why, in the pollers' words ("is further back than tencent-ccc can be queried (180 days)").
+   */
+  beyondHorizon: Map<string, string>;
 }
 
 const SOURCE_WINDOW_SEC = 3600;
 
 /**
- * The vendor answered and refused the request's parameters (CCC InvalidParameter*, TRTC 70402, an HTTP 4xx): e.g. a
- * day older than it serves. Not unreachability; the clients classify it `config`, so it was never retried.
+ * The vendor answered and refused the request's parameters (CCC InvalidParameter*, TRTC 70402, an HTTP 4xx). A day
+ * older than it serves is not asked for (beyondHorizon), so this is a real refusal. Not unreachability; the clients
+ * classify it `config`, so it was never retried.
  */
 export function vendorRefusal(e: CdrflowError): boolean {
   if (e.kind !== 'config' || e.code === undefined) return false;
@@ -61,18 +68,29 @@ export async function readSource(
   scope: DayScope,
   tenantFilter: string[] | null,
   options: NormalizeOptions,
-  ctx: { signal: AbortSignal; maxAttempts: number; progress: NodeJS.WriteStream; log: (msg: string) => void },
+  ctx: { signal: AbortSignal; maxAttempts: number; progress: NodeJS.WriteStream; log: (msg: string) => void; now: number },
 ): Promise<SourceLayer> {
-  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() };
-  const { start, end } = scopeBounds(scope);
+  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map(), beyondHorizon: new Map() };
   for (const connector of connectors) {
     const vendor = connector.source.vendor;
+    // A day the vendor cannot serve in full is not asked for (CCC refuses the request, TRTC serves nothing older, and
+    // a part of a day would read as records gone from the vendor): the same horizon the pollers report as lost.
+    const horizon = horizonOf(connector.source, Math.floor(ctx.now / 1000));
     for (const tenant of connector.source.tenants) {
       if (tenantFilter && !tenantFilter.includes(tenant)) continue;
       layer.tenants.push({ vendor, tenant });
       const windows: { start: number; end: number }[] = [];
-      // Window ends are inclusive at the vendor (see poller/windows.ts): the overlap second is deduplicated by key.
-      for (let s = Math.floor(start / 1000); s < Math.floor(end / 1000); s += SOURCE_WINDOW_SEC) windows.push({ start: s, end: Math.min(s + SOURCE_WINDOW_SEC, Math.floor(end / 1000)) });
+      for (const day of daysOf(scope)) {
+        const bounds = dayBounds(day, scope.tzOffsetMinutes);
+        const start = bounds.start / 1000;
+        const end = Math.floor(Math.min(bounds.end, scope.cutoffMs) / 1000);
+        if (horizon !== undefined && start < horizon) {
+          layer.beyondHorizon.set(bucketKey(vendor, tenant, day), horizonWords(connector.source).older);
+          continue;
+        }
+        // Window ends are inclusive at the vendor (see poller/windows.ts): the overlap second is deduplicated by key.
+        for (let s = start; s < end; s += SOURCE_WINDOW_SEC) windows.push({ start: s, end: Math.min(s + SOURCE_WINDOW_SEC, end) });
+      }
       const progress = new Progress({ label: `source ${vendor} ${tenant}`, total: windows.length, unit: 'windows', stream: ctx.progress });
       let records = 0;
       try {

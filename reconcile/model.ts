@@ -65,7 +65,7 @@ export interface Drift {
   /**
    * Records concerned for the record kinds (RECORD_DRIFT_KINDS); for `minutes` the difference in billable minutes, for
    * `view` in calls (else minutes), for `source_unreachable` and `source_refused` (the vendor refused the request's
-   * parameters, e.g. a day older than it serves) 1.
+   * parameters; a day older than it serves is never asked for, see ReconcileRow.sourceBeyondHorizon) 1.
    */
   count: number;
   detail: string;
@@ -86,6 +86,12 @@ export interface ReconcileRow {
    * poller refuses at the door (no natural key, or over a limit) and dead-letters; the name predates the other limits.
    */
   source: { records: number; minutes: number; keyless: number } | null;
+  /**
+   * Set when the day reaches further back than the vendor can be queried (CCC, 180 days) or keeps (TRTC, 7 days): it
+   * was not asked for and cannot be checked against the vendor (`source` null, no source drift), in the pollers'
+   * words, of the day ("is further back than tencent-ccc can be queried (180 days)"). Not a refusal, not drift.
+   */
+  sourceBeyondHorizon?: string;
   raw: { records: number; minutes: number };
   normalized: { records: number; minutes: number };
   /** Raw records normalize dead-lettered, plus normalized records the sink dead-lettered. */

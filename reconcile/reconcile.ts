@@ -11,7 +11,7 @@ import { CdrflowError } from '../core/errors.ts';
 import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import { bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
+import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
 import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
@@ -164,7 +164,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const settled = await waitForSnapshot(deps.kafka, deps.groups, { timeoutMs: 30_000, signal });
   if (!settled.caughtUp) notes.push(`normalize / sink had not caught up with Kafka within 30 s (${settled.behind} record(s) behind; is the pipeline running?): records in flight show as drift`);
 
-  const source = await readSource(connectors, scope, req.tenants, deps.mapping, { signal, maxAttempts: deps.settings.sourceMaxAttempts, progress, log });
+  const source = await readSource(connectors, scope, req.tenants, deps.mapping, { signal, maxAttempts: deps.settings.sourceMaxAttempts, progress, log, now: (deps.now ?? Date.now)() });
   const timeoutMs = deps.settings.scanTimeoutSec * 1000;
   const rawTopics = deps.rawTopics.filter((t) => vendors.includes(t.vendor));
   // The source read gives up on an abort by itself (its tenants then read as unreachable): do not go on.
@@ -199,6 +199,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     sourceKeyless: source.keyless,
     sourceUnreachable: source.unreachable,
     sourceRefused: source.refused,
+    sourceBeyondHorizon: source.beyondHorizon,
     raw: raw.tally,
     normalized,
     normalizeDead: raw.normalizeDead,
@@ -215,6 +216,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
       notes.push(`${v}: no connector configured here, so its API was not read; the raw topic stands in as the source`);
     }
   }
+  notes.push(...beyondHorizonNotes(rows));
   const exitCode = exitCodeOf(rows);
   const report: ReconcileReport = {
     runId: randomUUID(),

@@ -8,7 +8,7 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 function cells(r: ReconcileRow): string[] {
   const view = (v: { calls: number } | null) => (v ? fmt(v.calls) : '–');
-  const source = r.sourceKind === 'raw-topic' ? '(raw)' : r.source ? fmt(r.source.records) : r.drift.some((d) => d.kind === 'source_refused') ? 'refused' : 'unreachable';
+  const source = r.sourceKind === 'raw-topic' ? '(raw)' : r.source ? fmt(r.source.records) : r.sourceBeyondHorizon !== undefined ? 'beyond' : r.drift.some((d) => d.kind === 'source_refused') ? 'refused' : 'unreachable';
   const sourceMin = r.sourceKind === 'raw-topic' ? fmt(r.raw.minutes) : r.source ? fmt(r.source.minutes) : '?';
   return [
     r.vendor,
@@ -62,8 +62,10 @@ function summaryLine(report: ReconcileReport): string {
     const parts = [...(report.sourceUnreachable.length > 0 ? [`source unreachable: ${report.sourceUnreachable.join(', ')}`] : []), ...(refused.length > 0 ? [`the vendor refused the request: ${refused.join(', ')}`] : [])];
     return `${parts.join('; ')} (exit 2)`;
   }
-  if (report.exitCode === 1) return `drift in ${report.driftRows} of ${report.rows.length} vendor-tenant-day row(s) (exit 1)`;
-  return `all ${report.rows.length} vendor-tenant-day row(s) agree (exit 0)`;
+  const beyond = report.rows.filter((r) => r.sourceBeyondHorizon !== undefined).length;
+  const unchecked = beyond > 0 ? `, ${beyond} of them not checked against the vendor (beyond what it serves)` : '';
+  if (report.exitCode === 1) return `drift in ${report.driftRows} of ${report.rows.length} vendor-tenant-day row(s)${unchecked} (exit 1)`;
+  return `all ${report.rows.length} vendor-tenant-day row(s) agree${unchecked} (exit 0)`;
 }
 
 export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): string {
@@ -72,7 +74,7 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   out.push(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`);
   for (const n of before.notes) out.push(`note: ${n}`);
   out.push('', outcome.after ? 'before repair:' : '', renderTable(before, colour));
-  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push); dlq = dead-lettered by normalize or the sink; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable: a day in progress; its hourly figure covers the whole hours before the cut-off); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)');
+  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push), beyond = a day further back than the vendor can be queried or keeps (not asked for); dlq = dead-lettered by normalize or the sink; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable: a day in progress; its hourly figure covers the whole hours before the cut-off); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)');
   const drift = renderDrift(before);
   if (drift.length > 0) out.push('drift:', ...drift);
   out.push(summaryLine(before));

@@ -17,8 +17,7 @@ import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
 import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
-import { HORIZON_SAFETY_SEC } from './live.ts';
-import { horizonWords } from './source.ts';
+import { horizonOf, horizonWords } from './source.ts';
 
 /** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
 export const DEFAULT_BACKFILL_SETTLE_SEC = 120;
@@ -175,7 +174,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const id = checkpointIds.backfill(source.vendor, req.tenant, req.from, req.to);
   const cp = store.get(id);
   const nowSec = Math.floor(ctx.now() / 1000);
-  const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+  const horizon = horizonOf(source, nowSec);
   // A checkpoint is trusted as far as calls had all ended and their records appeared when it was read.
   const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec) : from;
   const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });

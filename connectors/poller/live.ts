@@ -7,7 +7,7 @@ import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
-import { horizonWords } from './source.ts';
+import { horizonOf, horizonWords } from './source.ts';
 
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
@@ -103,7 +103,7 @@ export class LivePoller {
       const cp = this.store.get(id);
       const watermark = cp ? secOf(cp.watermark) : nowSec - this.settings.initialLookbackSec;
       const polledAt = cp && typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
-      const horizon = source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+      const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;
       if (plan.lost) {
@@ -196,10 +196,3 @@ export class LivePoller {
 export function recentKeysTtlSec(s: Pick<LiveSettings, 'lookbackSec' | 'maxCallSec' | 'maxWindowSec' | 'settleSec' | 'pollIntervalSec'>): number {
   return s.lookbackSec + s.maxCallSec + s.maxWindowSec + s.settleSec + 2 * s.pollIntervalSec + 600;
 }
-
-/**
- * Start reading this much inside the vendor's retention horizon, so a request built a moment before the vendor
- * evaluates it is not refused for being a second too old.
- */
-export const HORIZON_SAFETY_SEC = 300;
-

@@ -45,6 +45,20 @@ export function smallerDivisor(size: number): number | undefined {
 }
 
 /**
+ * Start reading this much inside the vendor's retention horizon, so a request built a moment before the vendor
+ * evaluates it is not refused for being a second too old.
+ */
+export const HORIZON_SAFETY_SEC = 300;
+
+/**
+ * The oldest second a source can be asked for at `nowSec` (undefined: no limit), for every reader of a vendor: the
+ * live poller, backfill and reconcile. Anything before it is a gap, named with horizonWords.
+ */
+export function horizonOf(source: Pick<PullSource, 'retentionSec'>, nowSec: number): number | undefined {
+  return source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+}
+
+/**
  * The words for a source's horizon in logs and summaries: `reason` ("tencent-trtc keeps only 7 days") and `older`,
  * the clause after a range ("is older than tencent-trtc keeps (7 days)").
  */
