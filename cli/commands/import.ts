@@ -27,7 +27,7 @@ const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <recor
 
 One JSON value per line:
   huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]}
-                        (tenant = the record's appKey, else --tenant)
+                        (tenant = the record's appKey, else --tenant); a call-event push is a bad line
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
 
 Records are published to cdr.raw.<vendor> (the vendor's raw topic, which the pipeline reads; created when missing;

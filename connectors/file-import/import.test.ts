@@ -54,6 +54,30 @@ describe('importFile', () => {
     expect(sink.published.map((p) => p.envelopes.length)).toEqual([3]);
   });
 
+  it('Huawei: a push body that holds no fee records is a bad line, not a record normalize would dead-letter', async () => {
+    const file = join(tempDir(), 'pushes.jsonl');
+    const lines = [
+      { eventType: 'disconnect', statusInfo: { sessionId: 's1' } },
+      { eventType: 'fee', feeLst: { sessionId: 's2' } },
+      { eventType: 'fee' },
+      { feeLst: [{ sessionId: 's3' }] },
+      { eventType: 7, feeLst: [{ sessionId: 's4' }] },
+      { sessionId: 's5' },
+    ];
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const sink = new MemorySink();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, tenant: 'hwApp', topic: 't' }), { sink });
+    expect(summary).toMatchObject({ lines: 6, records: 1, badLines: 5 });
+    expect(summary.firstBadLines.map((b) => b.reason)).toEqual([
+      'a call event push (eventType "disconnect"), not fee records: import takes FeeInfo objects and {"eventType":"fee","feeLst":[...]} push bodies',
+      'feeLst must hold one or more objects',
+      'feeLst must hold one or more objects',
+      'a push body (it has feeLst) needs "eventType":"fee"',
+      'a push body (it has feeLst) needs "eventType":"fee"',
+    ]);
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s5']);
+  });
+
   it('Huawei: --tenant covers records without appKey', async () => {
     const sink = new MemorySink();
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), tenant: 'fallbackApp' }), { sink });

@@ -21,7 +21,7 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
-import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, recordSizeProblem } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
@@ -227,9 +227,16 @@ export function envelopesFromLine(
 
   if (ctx.vendor === 'huawei-privatenumber') {
     let items: { record: Record<string, unknown>; payload: string; extra: Record<string, string> }[];
-    if (isObject(parsed) && parsed['eventType'] === 'fee' && Array.isArray(parsed['feeLst'])) {
-      const feeLst = parsed['feeLst'] as unknown[];
-      if (feeLst.length === 0 || !feeLst.every(isObject)) return { ok: false, reason: 'feeLst must hold one or more objects' };
+    if (isObject(parsed) && ('eventType' in parsed || 'feeLst' in parsed)) {
+      // A push body, never a FeeInfo (which has neither member). Read as a FeeInfo it was published under a hash of
+      // the line, counted as imported, and dead-lettered by normalize (no sessionId).
+      const eventType = parsed['eventType'];
+      if (typeof eventType === 'string' && eventType !== 'fee') {
+        return { ok: false, reason: `a call event push (eventType ${quote(eventType, 40)}), not fee records: import takes FeeInfo objects and {"eventType":"fee","feeLst":[...]} push bodies` };
+      }
+      if (eventType !== 'fee') return { ok: false, reason: 'a push body (it has feeLst) needs "eventType":"fee"' };
+      const feeLst = parsed['feeLst'];
+      if (!Array.isArray(feeLst) || feeLst.length === 0 || !feeLst.every(isObject)) return { ok: false, reason: 'feeLst must hold one or more objects' };
       const raws = rawArrayElements(line, 'feeLst');
       const exact = raws !== undefined && raws.length === feeLst.length;
       items = feeLst.map((record, i) => ({
