@@ -194,15 +194,15 @@ export function nestingProblem(value: unknown, maxDepth: number = MAX_JSON_DEPTH
   return keyCount(value, 1, maxDepth) < 0 ? `JSON nested deeper than ${maxDepth} levels` : null;
 }
 
-/** A problem with a natural key's length, or null. */
-export function naturalKeyProblem(key: string, field = 'natural key'): string | null {
+/** A problem with a natural key's length, or null. `shown` is what the reason quotes (normalize: a key without PII). */
+export function naturalKeyProblem(key: string, field = 'natural key', shown = key): string | null {
   // A key is a call's identity: where bytes were lost (U+FFFD stands for any that were not UTF-8), two different calls
   // could read as one and be counted once.
-  if (key.includes('\uFFFD')) return `${field} carries U+FFFD, left where bytes were not valid UTF-8: ${quote(key, 40)}`;
+  if (key.includes('\uFFFD')) return `${field} carries U+FFFD, left where bytes were not valid UTF-8: ${quote(shown, 40)}`;
   // Cheap upper bound first: a UTF-16 unit is at most 3 UTF-8 bytes.
   if (key.length * 3 <= MAX_NATURAL_KEY_BYTES) return null;
   const bytes = Buffer.byteLength(key, 'utf8');
-  return bytes > MAX_NATURAL_KEY_BYTES ? `${field} is ${bytes} bytes long (limit ${MAX_NATURAL_KEY_BYTES}): ${quote(key, 40)}` : null;
+  return bytes > MAX_NATURAL_KEY_BYTES ? `${field} is ${bytes} bytes long (limit ${MAX_NATURAL_KEY_BYTES}): ${quote(shown, 40)}` : null;
 }
 
 /** A problem with one record's size, or null. */

@@ -22,9 +22,29 @@ export function lvmsNaturalKey(payload: string): LvmsNaturalKey | undefined {
   const called = nonEmptyString(members.get('called_phone_number'));
   const start = nonEmptyString(members.get('start_time'));
   if (job !== undefined && called !== undefined && start !== undefined) {
-    return { key: `job:${job}|${called}|${start}`, source: 'composite' };
+    return { key: compositeKey({ job, called, start }), source: 'composite' };
   }
   return undefined;
+}
+
+export interface LvmsCompositeParts {
+  job: string;
+  called: string;
+  start: string;
+}
+
+export function compositeKey(parts: LvmsCompositeParts): string {
+  return `job:${parts.job}|${parts.called}|${parts.start}`;
+}
+
+/**
+ * The parts of a composite key, or undefined for any other key (a call_record_id). Neither the number nor the start
+ * time is barred from holding a `|`; the number is taken as everything between the job id and the last `|`, so a key
+ * always splits one way and a `|` inside a number stays with the number.
+ */
+export function compositeParts(key: string): LvmsCompositeParts | undefined {
+  const m = /^job:(-?\d+)\|([\s\S]+)\|([^|]*)$/.exec(key);
+  return m ? { job: m[1]!, called: m[2]!, start: m[3]! } : undefined;
 }
 
 /** A TOP Number as its exact digits: a JSON integer, or a string of digits (some clients quote longs). */

@@ -103,5 +103,3 @@ export interface NormalizedCdr {
   /** Contract v2: the media room of an app call (TRTC); null for telephony and for v1-written records. */
   room_id: string | null;
 }
-
-export const cdrIdOf = (vendor: Vendor, tenantId: string, naturalKey: string) => `${vendor}:${tenantId}:${naturalKey}`;

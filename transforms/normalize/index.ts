@@ -11,5 +11,6 @@ export { normalizeOptionsSchema, parseNormalizeOptions } from './config.ts';
 export type { NormalizeOptionsInput } from './config.ts';
 export { BILLING_RULES, BILLING_RULE_IDS, bill, billableSeconds, selectRule } from './billing.ts';
 export type { BillingRule, BillingRuleId } from './billing.ts';
-export { END_STATUSES, cdrIdOf } from './cdr.ts';
+export { END_STATUSES } from './cdr.ts';
+export { cdrIdOf, normalizedCdrId, normalizedNaturalKey } from './identity.ts';
 export type { NormalizedCdr, Party, Leg, IvrKey, EndStatus, Direction, Channel, PartyType, HangupSide } from './cdr.ts';

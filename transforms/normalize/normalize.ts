@@ -5,9 +5,9 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import { isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
-import { cdrIdOf } from './cdr.ts';
 import type { NormalizedCdr } from './cdr.ts';
 import { consistencyProblem } from './consistency.ts';
+import { cdrIdOf, normalizedCdrId, normalizedNaturalKey } from './identity.ts';
 import type { NormalizeContext } from './context.ts';
 import { badRecord, ok } from './result.ts';
 import type { NormalizeResult } from './result.ts';
@@ -86,13 +86,22 @@ function finish(result: NormalizeResult, envelope: RawEnvelope, ctx: NormalizeCo
   if (!result.ok) return result;
   const cdr = result.cdr;
   // The envelope's key is the Kafka key every earlier stage deduplicated on; the cdr_id must follow it so a replay
-  // through a new mapping lands on the same row. A record that disagrees keeps its own id as an extra.
+  // through a new mapping lands on the same row. A record that disagrees keeps its own id as an extra. Mappers key
+  // by the record's own id in its raw form; both keys become normalized keys here (identity.ts).
+  const { piiKey } = ctx.options;
   const recordKey = cdr.natural_key;
-  const naturalKey = envelope.natural_key !== '' ? envelope.natural_key : recordKey;
-  if (naturalKey === '') return badRecord(`${envelope.vendor} record has no natural key (call id)`);
-  const keyProblem = naturalKeyProblem(naturalKey) ?? naturalKeyProblem(envelope.tenant_id, 'tenant id');
+  const rawKey = envelope.natural_key !== '' ? envelope.natural_key : recordKey;
+  if (rawKey === '') return badRecord(`${envelope.vendor} record has no natural key (call id)`);
+  const naturalKey = normalizedNaturalKey(envelope.vendor, rawKey, piiKey);
+  // The raw key is held to the door's limits and the normalized one to the sink's (a hash can be longer than the
+  // number it replaces); either is quoted as normalized, since the raw one may carry a number.
+  const keyProblem =
+    naturalKeyProblem(rawKey, 'natural key', naturalKey) ?? naturalKeyProblem(naturalKey) ?? naturalKeyProblem(envelope.tenant_id, 'tenant id');
   if (keyProblem !== null) return badRecord(keyProblem);
-  const extras = recordKey !== '' && recordKey !== naturalKey ? { ...cdr.extras, record_natural_key: recordKey } : cdr.extras;
+  const extras =
+    recordKey !== '' && recordKey !== rawKey
+      ? { ...cdr.extras, record_natural_key: normalizedNaturalKey(envelope.vendor, recordKey, piiKey) }
+      : cdr.extras;
   const cdrId = cdrIdOf(envelope.vendor, envelope.tenant_id, naturalKey);
   // The mapper's record is new and ours alone: stamped in place rather than copied (43 fields, every record).
   const finished: NormalizedCdr = cdr;
@@ -113,9 +122,9 @@ function finish(result: NormalizeResult, envelope: RawEnvelope, ctx: NormalizeCo
   return problem === null ? ok(finished) : badRecord(problem, cdrId);
 }
 
-function knownCdrId(envelope: RawEnvelope): string | null {
+function knownCdrId(envelope: RawEnvelope, ctx: NormalizeContext): string | null {
   return envelope.tenant_id !== '' && envelope.natural_key !== '' && naturalKeyProblem(envelope.natural_key) === null
-    ? cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key)
+    ? normalizedCdrId(envelope.vendor, envelope.tenant_id, envelope.natural_key, ctx.options.piiKey)
     : null;
 }
 
@@ -130,10 +139,10 @@ export function normalize(envelope: RawEnvelope, ctx: NormalizeContext): Normali
   if (envelope.tenant_id === '') return badRecord('envelope has an empty tenant_id');
   if (!Number.isFinite(envelope.received_at.getTime())) return badRecord('envelope received_at is not a valid instant');
   if (envelope.payload_format !== 'json') {
-    return badRecord(`payload_format ${quote(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope));
+    return badRecord(`payload_format ${quote(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope, ctx));
   }
   const parsed = parsePayload(envelope.payload);
-  if (!parsed.ok) return badRecord(parsed.message, knownCdrId(envelope));
+  if (!parsed.ok) return badRecord(parsed.message, knownCdrId(envelope, ctx));
   return normalizeRecord(envelope, parsed.record, ctx);
 }
 

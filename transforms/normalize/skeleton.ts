@@ -1,7 +1,7 @@
 // Shared building blocks for the vendor mappers: a CDR with every optional field at its Avro default, and the
 // "extras" map rule (vendor fields without a column survive as strings, objects as JSON).
 import type { RawEnvelope } from '../../core/envelope.ts';
-import { cdrIdOf } from './cdr.ts';
+import { cdrIdOf } from './identity.ts';
 import type { NormalizedCdr } from './cdr.ts';
 
 /** A CDR carrying only identity and lineage from the envelope; a mapper fills in the rest. */

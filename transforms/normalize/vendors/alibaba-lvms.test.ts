@@ -237,6 +237,59 @@ describe('Alibaba LVMS call record', () => {
     expect(JSON.stringify(cdr)).not.toContain('13800138000');
   });
 
+  describe('a composite key under a PII key', () => {
+    const piiKey = 'a-pii-key-of-16-chars';
+    const ctx = defaultNormalizeContext({ options: { ...defaultNormalizeOptions(), piiKey } });
+    const composite = 'job:5001|13800138000|2026-03-02 10:00:00';
+    const hashedId = `alibaba-lvms:${APP_KEY}:job:5001|${hashIdentifier('13800138000', piiKey)}|2026-03-02 10:00:00`;
+    const keyless = () => {
+      const r = answered();
+      delete r['call_record_id'];
+      return r;
+    };
+
+    it('keys the CDR by the hash of the number, from the envelope and from the record alike', () => {
+      const payload = JSON.stringify(keyless());
+      for (const key of [composite, '']) {
+        const cdr = cdrOf(normalize(envelopeFor(payload, key), ctx));
+        expect(cdr.cdr_id).toBe(hashedId);
+        expect(cdr.natural_key).toBe(hashedId.slice(`alibaba-lvms:${APP_KEY}:`.length));
+        expect(JSON.stringify(cdr)).not.toContain('13800138000');
+      }
+    });
+
+    it('keeps the record\'s own composite key, when the envelope is keyed otherwise, hashed too', () => {
+      const cdr = cdrOf(normalize(envelopeFor(JSON.stringify(keyless()), '880001'), ctx));
+      expect(cdr.cdr_id).toBe(`alibaba-lvms:${APP_KEY}:880001`);
+      expect(cdr.extras['record_natural_key']).toBe(hashedId.slice(`alibaba-lvms:${APP_KEY}:`.length));
+      expect(JSON.stringify(cdr)).not.toContain('13800138000');
+    });
+
+    it('names a refused record by the same cdr_id, without the number', () => {
+      const payload = JSON.stringify({ ...keyless(), end_time: '2026-13-02 10:00:00' });
+      const refused = [
+        normalize(envelopeFor(payload, composite), ctx),
+        mapAlibabaLvms(JSON.parse(payload), envelopeFor(payload, ''), ctx),
+        normalize({ ...envelopeFor(payload, composite), payload_format: 'xml' }, ctx),
+        normalize({ ...envelopeFor('{"robot_call_job_id":', composite) }, ctx),
+      ];
+      for (const result of refused) {
+        expect(result.ok).toBe(false);
+        if (!result.ok) expect(result.error.cdr_id).toBe(hashedId);
+      }
+    });
+
+    it('refuses an over-long raw key without quoting it', () => {
+      const long = `job:5001|${'13800138000'.repeat(25)}|2026-03-02 10:00:00`;
+      const result = normalize(envelopeFor(JSON.stringify(keyless()), long), ctx);
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.error.message).toMatch(/natural key is \d+ bytes long \(limit 256\)/);
+        expect(result.error.message).not.toContain('13800138000');
+      }
+    });
+  });
+
   describe('bad records', () => {
     it('rejects a record with neither call_record_id nor the composite parts, and no envelope key', () => {
       const r = answered();

@@ -11,6 +11,7 @@ import { lvmsTimeZoneFor } from '../context.ts';
 import type { NormalizeResult } from '../result.ts';
 import { badRecord, ok } from '../result.ts';
 import { bill, selectRule } from '../billing.ts';
+import { normalizedCdrId } from '../identity.ts';
 import { hashIdentifier, phoneParty } from '../parties.ts';
 import { parseNaiveLocal, secondsBetween } from '../time.ts';
 import { BUILT_IN_INTENT_LEVELS, BUILT_IN_INTENT_TAG_ID, endStatusFor } from '../codes/alibaba-lvms.ts';
@@ -70,7 +71,8 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
     return badRecord('LVMS record has no call_record_id and no robot_call_job_id + called_phone_number + start_time to key it by');
   }
   const skeleton = emptyCdr(envelope, naturalKey);
-  const cdrId = skeleton.cdr_id;
+  // A refused record's dead letter names the call by the cdr_id its CDR would have had (no number under a PII key).
+  const cdrId = normalizedCdrId(VENDOR, envelope.tenant_id, naturalKey, options.piiKey);
 
   const timeZone = lvmsTimeZoneFor(options, envelope.tenant_id);
   const start = parseNaiveLocal(record['start_time'], timeZone);
