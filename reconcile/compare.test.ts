@@ -5,11 +5,12 @@ import { bucketKey, Tally } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
 import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
 import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
-import { readSource, vendorRefusal } from './layers.ts';
+import { callFigures, readSource, vendorRefusal } from './layers.ts';
 import { silentStream } from './reconcile.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
-import type { NormalizeOptions } from '../transforms/normalize/index.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import { defaultNormalizeOptions, normalize, type NormalizeOptions } from '../transforms/normalize/index.ts';
 
 const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
 const KEY = bucketKey('tencent-ccc', '1400', '2026-11-30');
@@ -364,5 +365,57 @@ describe('compareLayers: normalized but not on the raw topic', () => {
     // With the API unreachable nothing is known to be served: every normalized record without a raw one is named.
     const [blind] = compareLayers({ ...l, sourceUnreachable: new Map([[sourceKey('tencent-ccc', '1400'), 'transient: down']]) });
     expect(blind!.drift.find((d) => d.kind === 'extra_in_normalized')!.ids).toEqual(['tencent-ccc:1400:served', 'tencent-ccc:1400:gone']);
+  });
+});
+
+describe('an LVMS call keyed job|number|start, under a PII key', () => {
+  const options: NormalizeOptions = { ...defaultNormalizeOptions(), piiKey: 'reconcile-pii-key-0123456789' };
+  const record = { robot_call_job_id: 5001, called_phone_number: '13800138000', phone_number: '02161234567', result_status: 'ANSWERED', chat_duration: 61, start_time: '2026-11-30 18:00:00', end_time: '2026-11-30 18:01:15' };
+  const envelope = (payload: object): RawEnvelope => ({
+    vendor: 'alibaba-lvms',
+    tenant_id: 'app',
+    natural_key: 'job:5001|13800138000|2026-11-30 18:00:00',
+    received_at: new Date('2026-11-30T10:02:00Z'),
+    connector: 'lvms-receiver',
+    mode: 'live',
+    request_id: null,
+    payload: JSON.stringify(payload),
+    payload_format: 'json',
+    attributes: {},
+  });
+  const key = bucketKey('alibaba-lvms', 'app', '2026-11-30');
+
+  it('reconciles as present: the raw layer counts it under the cdr_id its row in ClickHouse has, without the number', () => {
+    // The raw layer as reconcile reads it; the normalized topic and ClickHouse as the stages wrote them.
+    const raw = new Tally();
+    const f = callFigures(envelope(record), options);
+    raw.add('alibaba-lvms', 'app', bucketDay(scope, f.callTimeMs)!, f.cdrId!, f.minutes);
+    const stored = normalize(envelope(record), { now: () => new Date(), lineage: null, options });
+    if (!stored.ok) throw new Error(stored.error.message);
+    const normalized = new Tally();
+    normalized.add('alibaba-lvms', 'app', '2026-11-30', stored.cdr.cdr_id, stored.cdr.billable_minutes);
+    const fig = { calls: 1, minutes: 2 };
+    const [row] = compareLayers({
+      ...layers(),
+      sourceKind: () => 'raw-topic',
+      sourceTenants: [],
+      source: new Tally(),
+      raw,
+      normalized,
+      clickhouse: new Map([[key, { count: 1, uniq: 1, minutes: 2, storedRows: 1 }]]),
+      clickhouseIds: new Map([[key, new Set([stored.cdr.cdr_id])]]),
+      views: { cdr_daily: new Map([[key, fig]]), cdr_hourly: new Map([[key, fig]]), cdr_end_status: new Map([[key, { calls: 1, minutes: null }]]) },
+    });
+    expect(row!.drift).toEqual([]);
+    expect(row!.raw.records).toBe(1);
+    expect(f.cdrId).not.toContain('13800138000');
+  });
+
+  it('counts a call normalize refuses under the cdr_id its dead letter names, without the number', () => {
+    const refused = { ...record, end_time: '2026-13-30 18:01:15' };
+    const dead = normalize(envelope(refused), { now: () => new Date(), lineage: null, options });
+    if (dead.ok) throw new Error('expected a dead letter');
+    expect(callFigures(envelope(refused), options).cdrId).toBe(dead.error.cdr_id);
+    expect(dead.error.cdr_id).not.toContain('13800138000');
   });
 });

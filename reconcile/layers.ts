@@ -12,7 +12,7 @@ import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { horizonOf, horizonWords } from '../connectors/poller/source.ts';
-import { normalize, cdrIdOf, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
@@ -27,7 +27,8 @@ export interface ProgressSink {
 /** The call time ClickHouse buckets by (call_time = coalesce(started_at, received_at)) and the billable minutes. */
 export function callFigures(envelope: RawEnvelope, options: NormalizeOptions, fallbackMs?: number): { callTimeMs: number; minutes: number; cdrId: string | null } {
   const result = normalize(envelope, { now: () => new Date(), lineage: null, options });
-  const keyed = envelope.tenant_id !== '' && envelope.natural_key !== '' ? cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key) : null;
+  // A record normalize refuses is counted under the cdr_id its CDR would have had.
+  const keyed = envelope.tenant_id !== '' && envelope.natural_key !== '' ? normalizedCdrId(envelope.vendor, envelope.tenant_id, envelope.natural_key, options.piiKey) : null;
   if (!result.ok) return { callTimeMs: fallbackMs ?? envelope.received_at.getTime(), minutes: 0, cdrId: keyed };
   const cdr = result.cdr;
   return { callTimeMs: cdr.started_at?.getTime() ?? fallbackMs ?? envelope.received_at.getTime(), minutes: cdr.billable_minutes, cdrId: cdr.cdr_id };

@@ -318,6 +318,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
       rawTopics: deps.rawTopics,
       normalizedTopic: deps.normalizedTopic,
       groups: deps.groups,
+      piiKey: deps.mapping.piiKey,
       sourceWindows: first.sourceWindows,
       progress: deps.progress ?? silentStream(),
       signal,

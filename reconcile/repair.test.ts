@@ -37,6 +37,7 @@ function context(over: Partial<RepairContext>): RepairContext {
     rawTopics: [],
     normalizedTopic: 'cdr.normalized',
     groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
+    piiKey: null,
     sourceWindows: new Map(),
     progress: silentStream(),
     signal: new AbortController().signal,

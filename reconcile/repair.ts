@@ -19,7 +19,7 @@ import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
-import { cdrIdOf } from '../transforms/normalize/index.ts';
+import { normalizedCdrId, normalizedNaturalKey } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
 import { parseTzOffset, utcMonthsOfDay } from './days.ts';
 import { contractDecoder } from './contract-decoder.ts';
@@ -36,6 +36,8 @@ export interface RepairContext {
   rawTopics: { vendor: Vendor; topic: string }[];
   normalizedTopic: string;
   groups: StageGroups;
+  /** The mapping's PII key: raw records are matched to the report's cdr_ids as normalize keys them. */
+  piiKey: string | null;
   /** Per bucket: cdr_id → the hour window (Unix s) the vendor served it in. */
   sourceWindows: Map<string, Map<string, number>>;
   progress: NodeJS.WriteStream;
@@ -133,7 +135,8 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     if (!topic) continue;
     stopIfAborted();
     const wanted = new Set(buckets.flatMap((b) => b.ids));
-    // The Kafka key is the natural key: decode only records whose key could be one of the wanted ids.
+    // The Kafka key is the raw natural key: decode only records whose key normalizes to one of the wanted ids' keys
+    // (under a PII key an LVMS composite key does not read back from its cdr_id).
     const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
     const latest = new Map<string, OutgoingMessage>();
     const decode = contractDecoder<RawEnvelope>(ctx.registry, SCHEMA_FILES.rawEnvelope, topic);
@@ -141,10 +144,10 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
       ctx.kafka,
       topic,
       async (m) => {
-        if (m.value === null || m.key === null || !naturalKeys.has(m.key.toString('utf8'))) return;
+        if (m.value === null || m.key === null || !naturalKeys.has(normalizedNaturalKey(vendor, m.key.toString('utf8'), ctx.piiKey))) return;
         const envelope = await decode(m.value);
         if (envelope === undefined) return; // no raw record of the contract (normalize dead-letters it)
-        const id = cdrIdOf(envelope.vendor, envelope.tenant_id, envelope.natural_key);
+        const id = normalizedCdrId(envelope.vendor, envelope.tenant_id, envelope.natural_key, ctx.piiKey);
         if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
       },
       { timeoutMs: ctx.scanTimeoutMs, signal: ctx.signal },

@@ -12,5 +12,5 @@ export type { NormalizeOptionsInput } from './config.ts';
 export { BILLING_RULES, BILLING_RULE_IDS, bill, billableSeconds, selectRule } from './billing.ts';
 export type { BillingRule, BillingRuleId } from './billing.ts';
 export { END_STATUSES } from './cdr.ts';
-export { cdrIdOf, normalizedCdrId, normalizedNaturalKey } from './identity.ts';
+export { normalizedCdrId, normalizedNaturalKey } from './identity.ts';
 export type { NormalizedCdr, Party, Leg, IvrKey, EndStatus, Direction, Channel, PartyType, HangupSide } from './cdr.ts';
