@@ -85,14 +85,15 @@ describe('importFile', () => {
     expect(sink.envelopes().at(-1)).toMatchObject({ tenant_id: 'fallbackApp', natural_key: '1200_a_5@x' });
   });
 
-  it('LVMS: DTO objects or DTO strings, CRLF lines, long ids exact, keyless or bad-id lines skipped', async () => {
+  it('LVMS: DTO objects or DTO strings, CRLF lines, long ids exact, bad-id lines skipped, keyless ones kept for normalize to dead-letter', async () => {
     const sink = new MemorySink();
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'alibaba-lvms', file: fixture('lvms-records.jsonl'), tenant: '12345678' }), { sink });
-    expect(summary).toMatchObject({ lines: 4, records: 2, badLines: 2 });
-    expect(summary.firstBadLines.map((b) => b.line)).toEqual([3, 4]);
+    expect(summary).toMatchObject({ lines: 4, records: 3, badLines: 1 });
+    expect(summary.firstBadLines.map((b) => b.line)).toEqual([4]);
     expect(sink.envelopes().map((e) => [e.natural_key, e.tenant_id])).toEqual([
       ['9007199254740993123', '12345678'],
       ['job:6|13900000000|2026-11-02 09:01:00', '12345678'],
+      [expect.stringMatching(/^sha256:[0-9a-f]{64}$/), '12345678'],
     ]);
     expect(sink.envelopes()[1]!.payload).toBe('{"robot_call_job_id":6,"called_phone_number":"13900000000","start_time":"2026-11-02 09:01:00"}');
   });

@@ -1,5 +1,6 @@
 // The receiver over loopback HTTP with an in-memory sink: vendor auth, answer shapes, nothing stored on refusal,
 // 503 when the sink fails, graceful shutdown. Kafka itself is covered by receiver.int.test.ts.
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
@@ -259,7 +260,6 @@ describe('Alibaba LVMS TOP endpoint', () => {
     ['an unknown sign_method', { sign_method: 'sha1' }, 25, 'isv.invalid-parameter:sign_method'],
     ['an empty DTO', { ivr_call_record_d_t_o: '' }, 40, 'isv.missing-parameter:ivr_call_record_d_t_o'],
     ['a DTO that is not JSON', { ivr_call_record_d_t_o: '{call_record_id:1' }, 41, 'isv.invalid-parameter:ivr_call_record_d_t_o'],
-    ['a DTO without any key', { ivr_call_record_d_t_o: '{"name":"x"}' }, 41, 'isv.invalid-parameter:ivr_call_record_d_t_o'],
   ])('refuses %s with TOP error_response code %i, writes nothing', async (_name, params, code, subCode) => {
     const sink = new MemorySink();
     const r = await start(sink);
@@ -270,6 +270,21 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(error['msg']).toEqual(expect.any(String));
     expect(error['request_id']).toEqual(expect.any(String));
     expect(sink.published).toHaveLength(0);
+  });
+
+  it('stores a DTO no key can be formed for under a key its text gives (normalize dead-letters it), instead of an isv.* refusal a TOP client never retries', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const keyless = '{"name":"x","phone_number":"13800000000"}';
+    for (let push = 0; push < 2; push++) {
+      const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', params: { ivr_call_record_d_t_o: keyless } });
+      expect(JSON.parse(res.body)).toHaveProperty('alibaba_lvms_lvr_receivecallrecord_response');
+    }
+    const stored = sink.published.map((p) => p.envelopes[0]!);
+    expect(stored.map((e) => e.payload)).toEqual([keyless, keyless]);
+    // A re-push lands on the same key.
+    expect(new Set(stored.map((e) => e.natural_key))).toEqual(new Set([`sha256:${createHash('sha256').update(keyless).digest('hex')}`]));
+    expect(stored[0]!.attributes).toMatchObject({ key_source: 'payload-sha256' });
   });
 
   it('answers a body that does not arrive in time with a retryable isp.* error: nothing was stored, the record is not at fault', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkLvmsDto, lvmsNaturalKey } from './lvms-key.ts';
 
@@ -17,11 +18,15 @@ describe('lvmsNaturalKey', () => {
     expect(lvmsNaturalKey('[]')).toBeUndefined();
   });
 
-  it('checkLvmsDto refuses non-JSON, non-objects, non-integer ids and keyless DTOs', () => {
+  it('checkLvmsDto refuses non-JSON, non-objects and non-integer ids; a keyless DTO is taken under a key its text gives', () => {
     expect(checkLvmsDto('{bad')).toMatchObject({ ok: false, problem: expect.stringContaining('not valid JSON') });
     expect(checkLvmsDto('"x"')).toMatchObject({ ok: false, problem: expect.stringContaining('JSON object') });
     expect(checkLvmsDto('{"call_record_id":"abc","robot_call_job_id":1,"called_phone_number":"1","start_time":"t"}')).toMatchObject({ ok: false, problem: expect.stringContaining('integer') });
-    expect(checkLvmsDto('{"name":"x"}')).toMatchObject({ ok: false });
+    // Stored raw for normalize to dead-letter, not refused with an error a TOP client does not retry; the same text
+    // (a re-push) gives the same key.
+    const keyless = '{"name":"x"}';
+    expect(checkLvmsDto(keyless)).toEqual({ ok: true, key: { key: `sha256:${createHash('sha256').update(keyless).digest('hex')}`, source: 'payload-sha256' } });
+    expect(lvmsNaturalKey(keyless)).toBeUndefined();
     expect(checkLvmsDto('{"call_record_id":1.5}')).toMatchObject({ ok: false });
     expect(checkLvmsDto('{"call_record_id":5}')).toEqual({ ok: true, key: { key: '5', source: 'call_record_id' } });
   });

@@ -1,11 +1,13 @@
 // The raw-topic key of an LVMS IvrCallRecordDto, shared by the receiver, the file import and the normalize stage
 // (one rule, one place). call_record_id when present; every DTO field is optional, so otherwise the composite
-// `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed.
+// `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed. Such a DTO is
+// still taken in (checkLvmsDto), under a key made from its text, and normalize dead-letters it.
 // Works on the DTO's JSON text: TOP Numbers are Java longs, and JSON.parse would round ids above 2^53.
+import { createHash } from 'node:crypto';
 import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../input-limits.ts';
 import { rawMembers } from './json-raw.ts';
 
-export type LvmsKeySource = 'call_record_id' | 'composite';
+export type LvmsKeySource = 'call_record_id' | 'composite' | 'payload-sha256';
 
 export interface LvmsNaturalKey {
   key: string;
@@ -72,8 +74,8 @@ function nonEmptyString(raw: string | undefined): string | undefined {
 export type LvmsDtoCheck = { ok: true; key: LvmsNaturalKey } | { ok: false; problem: string };
 
 /**
- * What the receiver and the import accept: a JSON object whose key can be formed, with call_record_id (when given)
- * a real integer. Everything else inside is kept raw and judged by normalize.
+ * What the receiver and the import accept: a JSON object, with call_record_id (when given) a real integer. Everything
+ * else inside is kept raw and judged by normalize, a missing key included.
  */
 export function checkLvmsDto(payload: string): LvmsDtoCheck {
   // The door's limits (core/input-limits.ts): size, UTF-8, depth, a member given twice.
@@ -92,10 +94,10 @@ export function checkLvmsDto(payload: string): LvmsDtoCheck {
   if (rawId !== undefined && rawId !== 'null' && integerText(rawId) === undefined) {
     return { ok: false, problem: 'call_record_id must be an integer' };
   }
-  const key = lvmsNaturalKey(payload);
-  if (!key) {
-    return { ok: false, problem: 'call_record_id is missing and robot_call_job_id, called_phone_number, start_time are not all present' };
-  }
+  // A DTO no key can be formed for is still stored raw, under a key its text gives (a re-push lands on the same key),
+  // and normalize dead-letters it: refused here, it was an isv.* error a TOP client does not retry, and the record was
+  // lost with nothing stored to find it by (Huawei's receiver does the same, core/records/huawei-key.ts).
+  const key = lvmsNaturalKey(payload) ?? { key: `sha256:${createHash('sha256').update(payload, 'utf8').digest('hex')}`, source: 'payload-sha256' };
   const keyProblem = naturalKeyProblem(key.key, key.source === 'composite' ? 'composite key (robot_call_job_id|called_phone_number|start_time)' : 'call_record_id');
   if (keyProblem !== null) return { ok: false, problem: keyProblem };
   return { ok: true, key };

@@ -195,6 +195,19 @@ describe('Alibaba LVMS call record', () => {
     expect(cdr.extras['call_record_id']).toBe('9007199254740993');
   });
 
+  it('dead-letters a DTO stored under the key its text gives (no call_record_id, no job + number + start), under that key', () => {
+    const payload = JSON.stringify({ robot_call_job_id: 6, result_status: 'ANSWERED', chat_duration: 42, start_time: '2026-03-02 10:00:00' });
+    const result = normalize(envelopeFor(payload, 'sha256:abc'), defaultNormalizeContext());
+    expect(result).toEqual({
+      ok: false,
+      error: {
+        kind: 'bad_record',
+        message: 'LVMS record has no call_record_id and no robot_call_job_id + called_phone_number + start_time to key it by',
+        cdr_id: `alibaba-lvms:${APP_KEY}:sha256:abc`,
+      },
+    });
+  });
+
   it('trusts the envelope key when the record disagrees, and says so', () => {
     const payload = JSON.stringify(answered());
     const result = normalize(envelopeFor(payload, '999'), defaultNormalizeContext());

@@ -65,11 +65,14 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
   const { options } = ctx;
 
   // The same rule as the receiver and the import, on the same text, so the key cannot drift between stages.
+  // A DTO without one is stored raw under a key its text gives (core/records/lvms-key.ts), never mapped under it: a
+  // later version of the same call would be another text, another key, and the call counted twice.
   const derived = lvmsNaturalKey(envelope.payload);
-  const naturalKey = derived?.key ?? envelope.natural_key;
-  if (naturalKey.trim() === '') {
-    return badRecord('LVMS record has no call_record_id and no robot_call_job_id + called_phone_number + start_time to key it by');
+  if (!derived) {
+    const why = 'LVMS record has no call_record_id and no robot_call_job_id + called_phone_number + start_time to key it by';
+    return badRecord(why, envelope.natural_key === '' ? null : normalizedCdrId(VENDOR, envelope.tenant_id, envelope.natural_key, options.piiKey));
   }
+  const naturalKey = derived.key;
   const skeleton = emptyCdr(envelope, naturalKey);
   // A refused record's dead letter names the call by the cdr_id its CDR would have had (no number under a PII key).
   const cdrId = normalizedCdrId(VENDOR, envelope.tenant_id, naturalKey, options.piiKey);
@@ -108,7 +111,7 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
   if (status.status === 'ANSWERED' && duration.value === null) extras['billing_note'] = 'answered without chat_duration: talk and billable time unknown, recorded as 0';
   // Which rule produced the key the CDR ends up under: normalize.ts keys it by the envelope when the two disagree.
   const envelopeWins = envelope.natural_key !== '' && envelope.natural_key !== derived?.key;
-  extras['key_source'] = envelopeWins || !derived ? 'envelope' : derived.source;
+  extras['key_source'] = envelopeWins ? 'envelope' : derived.source;
   extras['time_zone'] = timeZone;
 
   const caller = phoneParty(record['phone_number'], options);
