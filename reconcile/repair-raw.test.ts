@@ -3,13 +3,12 @@
 // by normalizing their keys, never by reading a key back out of a cdr_id.
 import { describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, OutgoingMessage, ScannedMessage } from '../core/kafka.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { normalizedCdrId } from '../transforms/normalize/index.ts';
 import type { ReconcileReport } from './model.ts';
-import { repair, type RepairContext } from './repair.ts';
-import { silentStream } from './reconcile.ts';
+import { repair } from './repair.ts';
+import { repairContext } from './fixtures/repair-context.ts';
 
 const sent: OutgoingMessage[] = [];
 let topicMessages: ScannedMessage[] = [];
@@ -49,24 +48,11 @@ describe('repair: raw records not normalized', () => {
       scope: { tz: 'UTC' },
       rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'not_normalized', count: 1, detail: '', ids: [id], repairable: true }] }],
     } as unknown as ReconcileReport;
-    const ctx: RepairContext = {
-      kafka: {} as Kafka,
-      registry: {} as SchemaRegistry,
+    const ctx = repairContext({
       clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient,
-      database: 'cdrflow',
-      table: 'cdr',
-      connectors: [],
       rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }],
-      normalizedTopic: 'cdr.normalized',
-      groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
       piiKey: PII_KEY,
-      sourceWindows: new Map(),
-      progress: silentStream(),
-      signal: new AbortController().signal,
-      waitSec: 0,
-      scanTimeoutMs: 1_000,
-      log: () => undefined,
-    };
+    });
     const actions = await repair(report, ctx);
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [id] });
     expect(sent.map((m) => String(m.key))).toEqual([wanted]);

@@ -2,11 +2,10 @@
 // actions, before anything more is re-fed or merged, and says what it had done.
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
-import { repair, type RepairContext } from './repair.ts';
-import { silentStream } from './reconcile.ts';
+import { repair } from './repair.ts';
+import { repairContext } from './fixtures/repair-context.ts';
 
 const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
   vendor: 'tencent-ccc',
@@ -25,28 +24,7 @@ const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
   ...over,
 });
 
-/** A repair's context with nothing behind it; `over` gives a test what it watches (ClickHouse's commands, an abort). */
-function context(over: Partial<RepairContext>): RepairContext {
-  return {
-    kafka: {} as Kafka,
-    registry: {} as SchemaRegistry,
-    clickhouse: {} as ClickHouseClient,
-    database: 'cdrflow',
-    table: 'cdr',
-    connectors: [],
-    rawTopics: [],
-    normalizedTopic: 'cdr.normalized',
-    groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
-    piiKey: null,
-    sourceWindows: new Map(),
-    progress: silentStream(),
-    signal: new AbortController().signal,
-    waitSec: 0,
-    scanTimeoutMs: 1_000,
-    log: () => undefined,
-    ...over,
-  };
-}
+const context = repairContext;
 
 /** The context of a repair that has nothing to re-feed: only ClickHouse is used, and its commands are kept. */
 const mergeOnlyContext = (commands: string[]) => context({ clickhouse: { command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
