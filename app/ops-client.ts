@@ -1,6 +1,8 @@
 // How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
 // engine allows one process per data directory, so while the job runs other commands must ask it.
 import type { StatusSnapshot } from './status.ts';
+import { answerText } from '../connectors/poller/vendor-answer.ts';
+import { quote, terminalText } from '../core/input-limits.ts';
 import { OPS_SERVER_HEADER, SQL_CONTENT_TYPE } from '../core/ops-server.ts';
 
 export class OpsRequestError extends Error {
@@ -31,22 +33,108 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
   }
 }
 
+/**
+ * The most of a /status answer read: the job's is a few kilobytes (a row per component, vendor and checkpoint). A port
+ * answering gigabytes there (not the job, or a job gone wrong) took `cdrflow status` to twice that in memory.
+ */
+export const MAX_STATUS_BYTES = 16 * 1024 * 1024;
+/** The most of an error answer read, and of its text shown: the job's are a line or an engine message. */
+const MAX_ERROR_BYTES = 64 * 1024;
+const MAX_ERROR_CHARS = 2_000;
+
 /** `color`: the caller's own terminal decides (the job's stdout may be a terminal when the caller's is not). */
 export async function opsQuery(base: string, sql: string, format: string, color = false): Promise<string> {
   // application/sql: the ops port refuses the content types a web page could send cross-site without a preflight.
-  const res = await fetch(`${base}/sql?format=${encodeURIComponent(format)}&color=${color ? 1 : 0}`, {
+  const res = await opsFetch(base, '/sql', 120_000, {
+    query: `?format=${encodeURIComponent(format)}&color=${color ? 1 : 0}`,
     method: 'POST',
     body: sql,
     headers: { 'content-type': SQL_CONTENT_TYPE },
-    signal: AbortSignal.timeout(120_000),
   });
-  const text = await res.text();
-  if (res.status !== 200) throw new OpsRequestError(res.status, text.trim());
-  return text;
+  if (res.response.status !== 200) throw await errorAnswer(res, '/sql');
+  // Unbounded: the job's result is bounded by ops.sql (maxResultBytes, maxMemoryBytes), its text by its format.
+  return res.read(Number.POSITIVE_INFINITY);
 }
 
-export async function opsStatus(base: string): Promise<StatusSnapshot> {
-  const res = await fetch(`${base}/status`, { signal: AbortSignal.timeout(60_000) });
-  if (res.status !== 200) throw new OpsRequestError(res.status, (await res.text()).trim());
-  return (await res.json()) as StatusSnapshot;
+export async function opsStatus(base: string, timeoutMs = 60_000): Promise<StatusSnapshot> {
+  const res = await opsFetch(base, '/status', timeoutMs);
+  if (res.response.status !== 200) throw await errorAnswer(res, '/status');
+  const text = await res.read(MAX_STATUS_BYTES);
+  // Another version of cdrflow, or a program answering in its place: its shape was read as a snapshot anyway and
+  // ended in "Cannot use 'in' operator to search for 'starting' in null" or "Cannot convert undefined or null to object".
+  let snapshot: unknown;
+  try {
+    snapshot = JSON.parse(text);
+  } catch {
+    snapshot = undefined;
+  }
+  if (!isSnapshot(snapshot)) {
+    throw new OpsRequestError(200, `the ops port at ${base} answered /status with what is not a status of \`cdrflow start\` (${terminalText(quote(text, 100))}); is another program, or another version of cdrflow, on that port?`);
+  }
+  return snapshot as StatusSnapshot;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What `cdrflow status` reads of a snapshot: a job still starting (its components), or the full one. */
+function isSnapshot(v: unknown): boolean {
+  if (!isObject(v) || !isObject(v['components'])) return false;
+  if (v['starting'] === true) return true;
+  return isObject(v['intake']) && isObject(v['normalize']) && isObject(v['sink']) && isObject(v['clickhouse']) && Array.isArray(v['checkpoints']);
+}
+
+interface OpsAnswer {
+  response: Response;
+  /** The body as text, at most `max` bytes (refused past that), read within the request's time. */
+  read: (max: number) => Promise<string>;
+  /** The first `max` bytes of the body as text (an error's: the rest is not read), within the request's time. */
+  head: (max: number) => Promise<string>;
+}
+
+/**
+ * One request to the ops port within `timeoutMs`, the body included. A timer of our own, as in findRunningJob; a
+ * failure names the address and the path (it said "The operation was aborted due to timeout").
+ */
+async function opsFetch(base: string, path: string, timeoutMs: number, init: RequestInit & { query?: string } = {}): Promise<OpsAnswer> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`the ops port at ${base} did not answer ${path} within ${timeoutMs / 1000} s`)), timeoutMs);
+  const failed = (err: unknown): never => {
+    throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
+  };
+  const { query = '', ...request } = init;
+  try {
+    const response = await fetch(`${base}${path}${query}`, { ...request, signal: abort.signal }).catch(failed);
+    return {
+      response,
+      read: (max) => answerText(response, `${base}${path}`, abort.signal, max).catch(failed).finally(() => clearTimeout(timer)),
+      head: (max) => headOf(response, max).catch(failed).finally(() => clearTimeout(timer)),
+    };
+  } catch (err) {
+    clearTimeout(timer);
+    throw err;
+  }
+}
+
+/** An answer other than 200: its start as text, one line per line, control characters shown as escapes. */
+async function errorAnswer(answer: OpsAnswer, path: string): Promise<OpsRequestError> {
+  const { status } = answer.response;
+  const text = (await answer.head(MAX_ERROR_BYTES).catch((err: unknown) => `(its text could not be read: ${(err as Error).message})`)).trim();
+  const shown = text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (cut)` : text;
+  return new OpsRequestError(status, shown.split('\n').map(terminalText).join('\n') || `${path} answered ${status} with no text`);
+}
+
+async function headOf(response: Response, max: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  while (length < max) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  // A character cut in two at the end shows as U+FFFD, which the text then ends with.
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }

@@ -32,8 +32,8 @@ export function pageOf(total: unknown, list: unknown): { total: number; records:
   return Array.isArray(records) && typeof total === 'number' && Number.isSafeInteger(total) && total >= 0 ? { total, records } : undefined;
 }
 
-export function answerTooLarge(context: string, bytes: number | string): CdrflowError {
-  return new CdrflowError('transient', `${context}: answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes (${bytes}), refused unread`, { code: ANSWER_TOO_LARGE });
+export function answerTooLarge(context: string, bytes: number | string, max: number = MAX_VENDOR_ANSWER_BYTES): CdrflowError {
+  return new CdrflowError('transient', `${context}: answer longer than ${max} bytes (${bytes}), refused unread`, { code: ANSWER_TOO_LARGE });
 }
 
 type AddRequest = (this: http.Agent, req: http.ClientRequest, options: object) => void;
@@ -104,15 +104,15 @@ function codedError(code: string, message: string): Error & { code: string } {
 }
 
 /**
- * A fetch answer's body as text, at most MAX_VENDOR_ANSWER_BYTES (announced or streamed, counted after decoding); the
- * rest is never read. Every read races `signal`: undici (Node 20's fetch) can leave a read pending for good after a
- * body that failed to decode, timeout or not.
+ * A fetch answer's body as text, at most `max` bytes (announced or streamed, counted after decoding); the rest is
+ * never read. Every read races `signal`: undici (Node 20's fetch) can leave a read pending for good after a body that
+ * failed to decode, timeout or not.
  */
-export async function answerText(response: Response, context: string, signal: AbortSignal): Promise<string> {
+export async function answerText(response: Response, context: string, signal: AbortSignal, max: number = MAX_VENDOR_ANSWER_BYTES): Promise<string> {
   const announced = Number(response.headers.get('content-length'));
-  if (announced > MAX_VENDOR_ANSWER_BYTES) {
+  if (announced > max) {
     await response.body?.cancel();
-    throw answerTooLarge(context, `announced ${announced}`);
+    throw answerTooLarge(context, `announced ${announced}`, max);
   }
   if (!response.body) return '';
   const chunks: Uint8Array[] = [];
@@ -131,9 +131,9 @@ export async function answerText(response: Response, context: string, signal: Ab
     const { done, value } = await Promise.race([reader.read(), aborted]);
     if (done) break;
     length += value.length;
-    if (length > MAX_VENDOR_ANSWER_BYTES) {
+    if (length > max) {
       await reader.cancel();
-      throw answerTooLarge(context, `over ${length} so far`);
+      throw answerTooLarge(context, `over ${length} so far`, max);
     }
     // A chunk that is a view into a larger buffer would keep all of it alive: keep a copy of the chunk instead.
     chunks.push(value.byteLength < value.buffer.byteLength ? value.slice() : value);

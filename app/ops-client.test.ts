@@ -1,0 +1,96 @@
+// `cdrflow status` and `cdrflow sql` against an ops port that answers what the job never would (another version of
+// cdrflow, a program faking the header, a job gone wrong): one clear line naming the address, never a JavaScript
+// error about the answer's shape, never the whole of a huge answer in memory, never a terminal's control sequences.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_STATUS_BYTES, OpsRequestError, opsQuery, opsStatus } from './ops-client.ts';
+
+let server: Server | undefined;
+
+async function opsPort(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  server = createServer(answer);
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise((r) => server?.close(r));
+  server = undefined;
+});
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0009\u000b-\u001f]/;
+
+describe('opsStatus against a wrong answer', () => {
+  for (const body of ['null', '{}', '[1, 2]', '"ok"', '{"components": {}}', '<html>not json</html>']) {
+    it(`an answer of ${body} is said to be no status of cdrflow start, naming the address`, async () => {
+      const base = await opsPort((_req, res) => res.end(body));
+      const err = await opsStatus(base).then(() => undefined, (e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(OpsRequestError);
+      expect(err!.message).toContain(base);
+      expect(err!.message).toMatch(/not a status of `cdrflow start`/);
+    });
+  }
+
+  it('takes the snapshot of a job still starting and the full one', async () => {
+    const starting = { starting: true, components: { sink: 'starting' } };
+    const base = await opsPort((_req, res) => res.end(JSON.stringify(starting)));
+    expect(await opsStatus(base)).toEqual(starting);
+  });
+
+  it(`stops reading an answer past ${MAX_STATUS_BYTES} bytes (a 2 GB one took the command to 4 GB)`, async () => {
+    let written = 0;
+    const base = await opsPort((_req, res) => {
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      const more = () => {
+        // Stops by itself well past the limit, so an old client that reads it all still ends.
+        while (written < MAX_STATUS_BYTES * 4) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end('{}');
+      };
+      more();
+    });
+    const err = await opsStatus(base).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toMatch(new RegExp(`${base}/status: answer longer than ${MAX_STATUS_BYTES} bytes`));
+    expect(written).toBeLessThan(MAX_STATUS_BYTES * 4);
+  });
+
+  it('says which address did not answer in time', async () => {
+    const base = await opsPort(() => undefined);
+    const err = await opsStatus(base, 300).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toBe(`the ops port at ${base} did not answer /status within 0.3 s`);
+  });
+});
+
+describe('an error answer of the ops port', () => {
+  const hostile = `refused \x1b[2J\x1b]0;owned\x07 ${'x'.repeat(100_000)}`;
+
+  it('is shown shortened and without control characters (/status)', async () => {
+    const base = await opsPort((_req, res) => {
+      res.writeHead(500);
+      res.end(hostile);
+    });
+    const err = await opsStatus(base).then(() => undefined, (e: unknown) => e as OpsRequestError);
+    expect(err).toBeInstanceOf(OpsRequestError);
+    expect(err!.status).toBe(500);
+    expect(err!.message).toMatch(/^refused /);
+    expect(err!.message).not.toMatch(CONTROL);
+    expect(err!.message.length).toBeLessThan(3_000);
+  });
+
+  it('is shown shortened and without control characters (/sql), its lines kept', async () => {
+    const base = await opsPort((_req, res) => {
+      res.writeHead(400);
+      res.end(`Syntax error: failed at position 8\n${hostile}`);
+    });
+    const err = await opsQuery(base, 'SELECT 1', 'TSV').then(() => undefined, (e: unknown) => e as OpsRequestError);
+    expect(err).toBeInstanceOf(OpsRequestError);
+    expect(err!.message.split('\n')[0]).toBe('Syntax error: failed at position 8');
+    expect(err!.message).not.toMatch(CONTROL);
+    expect(err!.message.length).toBeLessThan(3_000);
+  });
+});
