@@ -53,17 +53,23 @@ export interface MainJob {
 /** How long the ClickHouse figures of /status and /metrics (one `cdr FINAL` query) are reused. */
 export const CLICKHOUSE_FIGURES_TTL_MS = 10_000;
 
-/** `read`'s result (or its pending promise) reused for `ttlMs`; a failure is not kept. */
+/**
+ * `read`'s pending promise shared by every caller until it settles, and its result reused for `ttlMs` from the start of
+ * the read; a failure is not kept.
+ */
 export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {
-  let kept: { at: number; value: Promise<T> } | undefined;
+  let kept: { at: number; value: Promise<T>; settled: boolean } | undefined;
   return () => {
-    if (kept && now() - kept.at < ttlMs) return kept.value;
+    if (kept && (!kept.settled || now() - kept.at < ttlMs)) return kept.value;
     const value = read();
-    const entry = { at: now(), value };
+    const entry = { at: now(), value, settled: false };
     kept = entry;
-    value.catch(() => {
-      if (kept === entry) kept = undefined;
-    });
+    value.then(
+      () => void (entry.settled = true),
+      () => {
+        if (kept === entry) kept = undefined;
+      },
+    );
     return value;
   };
 }
@@ -196,8 +202,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     // 4. Status: the components' own figures + Kafka lag + ClickHouse, computed on demand.
     // cdr FINAL merges at read time. A scrape of /metrics reuses one result for CLICKHOUSE_FIGURES_TTL_MS (a
     // Prometheus scrape every 15 s must not cost one FINAL query each); /status, asked by a person or the status
-    // line, reads it fresh so it agrees with a query run at the same moment.
-    const readClickHouseNow = async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table));
+    // line, reads it fresh so it agrees with a query run at the same moment; requests that arrive while one read is
+    // under way share it (each ran one FINAL query on the sink's own engine session, queued before its inserts).
+    const readClickHouseNow = cachedFor(0, async () => totals(await clickhouseFigures(clickhouse, config.sink.database, config.sink.table)));
     const readClickHouse = cachedFor(CLICKHOUSE_FIGURES_TTL_MS, readClickHouseNow);
     metrics.registerClickHouseGauges(async () => {
       try {

@@ -56,6 +56,25 @@ describe('cachedFor', () => {
     expect(await read()).toBe(4);
   });
 
+  it('shares a read still under way with every caller, whatever its time to live (concurrent /status requests ran one cdr FINAL each)', async () => {
+    const { cachedFor } = await import('./job.ts');
+    let t = 0;
+    let reads = 0;
+    const pending: ((n: number) => void)[] = [];
+    const read = cachedFor(0, () => new Promise<number>((resolve) => (++reads, pending.push(resolve))), () => t);
+    const first = read();
+    t = 5_000;
+    const second = read();
+    expect(reads).toBe(1);
+    pending[0]!(7);
+    expect([await first, await second]).toEqual([7, 7]);
+    // Settled: a time to live of 0 reads afresh.
+    const third = read();
+    expect(reads).toBe(2);
+    pending[1]!(8);
+    expect(await third).toBe(8);
+  });
+
   it('counts restarts by code with a bounded label: a new code per restart cannot grow the series without end', async () => {
     const metrics = new AppMetrics();
     metrics.restarted('normalize', 'REBALANCE_IN_PROGRESS');
