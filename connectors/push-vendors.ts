@@ -18,7 +18,9 @@ export const ReceiverConfigSchema = z
   })
   .refine((c) => c.huawei !== undefined || c.lvms !== undefined, {
     message: 'configure at least one of huawei, lvms',
-  });
+  })
+  // A smaller budget would answer every push near the body limit "retry later", for ever.
+  .refine((c) => c.bodyBudgetBytes >= c.bodyLimitBytes, { path: ['bodyBudgetBytes'], message: 'must be at least bodyLimitBytes' });
 
 export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
 export type ReceiverConfigInput = z.input<typeof ReceiverConfigSchema>;

@@ -9,6 +9,11 @@ export const receiverServerFields = {
   port: z.number().int().min(0).max(65535).default(8088),
   /** A Huawei batch is at most 50 CDRs (~2 KB each); 1 MiB leaves room without letting one client eat memory. */
   bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
+  /**
+   * Request bodies held in memory at once, over all requests: bodies are read before a route can check who sent them,
+   * so without it enough connections would hold bodyTimeoutMs of bandwidth each. 64 pushes at the body limit.
+   */
+  bodyBudgetBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
   headersTimeoutMs: z.number().int().min(100).default(10_000),
   bodyTimeoutMs: z.number().int().min(100).default(10_000),

@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { CdrflowError, listenError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { ReceiverServerConfig } from './config.ts';
-import { readBody } from './body.ts';
+import { BodyBudget, readBody } from './body.ts';
 import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
@@ -36,6 +36,8 @@ export interface RunningReceiver {
   port: number;
   config: ReceiverServerConfig;
   metrics: ReceiverMetrics;
+  /** Request body bytes held now, of config.bodyBudgetBytes. */
+  bodyBytesHeld(): number;
   /** Stops intake, lets in-flight requests finish (up to shutdownGraceMs), then closes the Kafka producer it owns. */
   stop(): Promise<void>;
 }
@@ -81,6 +83,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     metrics.kafkaSend.observe({ topic, outcome: ok ? 'acknowledged' : 'failed' }, ms / 1000),
   );
 
+  const bodies = new BodyBudget(config.bodyBudgetBytes);
   let draining = false;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
@@ -144,28 +147,40 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
       return;
     }
-    const body = await readBody(req, config.bodyLimitBytes, config.bodyTimeoutMs);
-    if (body.kind === 'aborted') return;
-    if (body.kind === 'too_large') {
-      finish(route.failure('too_large', meta, `body exceeds ${config.bodyLimitBytes} bytes`), body.closeConnection);
-      return;
-    }
-    if (body.kind === 'timeout') {
-      finish(route.failure('timeout', meta, `body not received within ${config.bodyTimeoutMs} ms`), true);
-      return;
-    }
-    const push: IncomingPush = {
-      method: req.method ?? 'POST', path: url.pathname, query: url.searchParams, headers: req.headers,
-      body: body.body, requestId, receivedAt: new Date(now()),
-    };
-    let reply: PushReply;
+    // The body's bytes count against the budget until the push is answered, whichever way it ends.
+    const lease = bodies.lease();
     try {
-      reply = await route.handle(push, contexts.get(route)!);
-    } catch (err) {
-      // A route bug must not take the process down or leave the vendor hanging: answer retryable, log loudly.
-      reply = route.failure('error', meta, err instanceof Error ? err.message : String(err));
+      const body = await readBody(req, config.bodyLimitBytes, config.bodyTimeoutMs, lease);
+      if (body.kind === 'aborted') return;
+      if (body.kind === 'too_large') {
+        finish(route.failure('too_large', meta, `body exceeds ${config.bodyLimitBytes} bytes`), body.closeConnection);
+        return;
+      }
+      if (body.kind === 'over_budget') {
+        // The vendor's "retry later", counted apart from Kafka's (outcome busy); the body is left unread.
+        const detail = `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`;
+        finish({ ...route.failure('unavailable', meta, detail), outcome: 'busy' }, true);
+        return;
+      }
+      if (body.kind === 'timeout') {
+        finish(route.failure('timeout', meta, `body not received within ${config.bodyTimeoutMs} ms`), true);
+        return;
+      }
+      const push: IncomingPush = {
+        method: req.method ?? 'POST', path: url.pathname, query: url.searchParams, headers: req.headers,
+        body: body.body, requestId, receivedAt: new Date(now()),
+      };
+      let reply: PushReply;
+      try {
+        reply = await route.handle(push, contexts.get(route)!);
+      } catch (err) {
+        // A route bug must not take the process down or leave the vendor hanging: answer retryable, log loudly.
+        reply = route.failure('error', meta, err instanceof Error ? err.message : String(err));
+      }
+      finish(reply);
+    } finally {
+      lease.release();
     }
-    finish(reply);
   };
 
   const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs }, (req, res) => {
@@ -236,7 +251,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     return stopping;
   };
 
-  return { url, host: config.host, port, config, metrics, stop };
+  return { url, host: config.host, port, config, metrics, bodyBytesHeld: () => bodies.held, stop };
 }
 
 /**

@@ -21,8 +21,11 @@ export interface IncomingPush {
 }
 
 /** Closed set used as the `outcome` metric label. */
-/** What the receiver made of a request: the `outcome` label of its metrics (the alert rules match these names). */
-export const OUTCOMES = ['accepted', 'auth_failed', 'bad_request', 'unavailable', 'too_large', 'timeout', 'not_found', 'method_not_allowed', 'error'] as const;
+/**
+ * What the receiver made of a request: the `outcome` label of its metrics (the alert rules match these names). `busy`
+ * is the route's `unavailable` answer given because the bodies held at once reached bodyBudgetBytes, not for Kafka.
+ */
+export const OUTCOMES = ['accepted', 'auth_failed', 'bad_request', 'unavailable', 'busy', 'too_large', 'timeout', 'not_found', 'method_not_allowed', 'error'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface PushReply {

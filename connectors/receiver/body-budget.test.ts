@@ -1,0 +1,175 @@
+// The receiver's memory is bounded whoever connects: the bodies it holds at once stay within bodyBudgetBytes (a push
+// that does not fit is answered the vendor's "retry later" unread), and every path gives its bytes back.
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import { startReceiver, type ReceiverConfigInput } from '../push-vendors.ts';
+import { type RunningReceiver } from './receiver.ts';
+import { MemorySink } from './fixtures/memory-sink.ts';
+import { memoryLog } from '../../core/log.ts';
+import { waitFor } from '../../test/helpers.ts';
+import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
+
+const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01' };
+const LVMS = { appKey: '34567890', appSecret: 'lvmsSecret' };
+const FEE_PATH = '/huawei/privatenumber/fee';
+const KIB = 1024;
+
+const running: RunningReceiver[] = [];
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function start(overrides: Partial<ReceiverConfigInput> = {}) {
+  const sink = new MemorySink();
+  const log = memoryLog();
+  const registry = new Registry();
+  const r = await startReceiver(
+    {
+      port: 0,
+      bodyLimitBytes: 64 * KIB,
+      bodyBudgetBytes: 100 * KIB,
+      huawei: { apps: [APP], topics: { fee: 't.fee', events: 't.events' } },
+      lvms: { apps: [LVMS], topic: 't.lvms' },
+      ...overrides,
+    },
+    { sink, log, registry },
+  );
+  running.push(r);
+  return { r, sink, log, registry };
+}
+
+/** A request written by hand: `headers` sent at once, the body (if any) with `write`; `answer` is all the server sent until it closed. */
+function request(r: RunningReceiver, path: string, headers: Record<string, string | number>, body = '') {
+  const socket = connect(r.port, '127.0.0.1');
+  sockets.push(socket);
+  const head = Object.entries({ host: 'x', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n${body}`);
+  const answer = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => undefined);
+  });
+  return { socket, answer };
+}
+
+const huaweiHeaders = (secret = APP.appSecret) => ({ 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, secret) });
+const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4);
+
+function feeBody(seed: number): string {
+  return JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed, appKey: APP.appKey }).batch(1) });
+}
+
+async function pushHuawei(r: RunningReceiver, body: string, headers: Record<string, string> = huaweiHeaders()) {
+  const res = await fetch(`${r.url}${FEE_PATH}`, { method: 'POST', headers, body });
+  return { status: res.status, json: (await res.json()) as { resultcode: string } };
+}
+
+/** `count` requests that each declared `bytes` and sent 1 byte of it, once the receiver holds all of them. */
+async function holders(r: RunningReceiver, count: number, bytes: number) {
+  const held = Array.from({ length: count }, () => request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': bytes }, '{'));
+  await waitFor(() => r.metrics.inFlight.value() === count);
+  return held;
+}
+
+/** Resolves once the receiver holds exactly `bytes` of request bodies. */
+function heldBecomes(r: RunningReceiver, bytes: number) {
+  return waitFor(() => r.bodyBytesHeld() === bytes, { timeoutMs: 10_000, message: `${bytes} body bytes held`, details: () => `held ${r.bodyBytesHeld()}` });
+}
+
+async function requestsCounted(registry: Registry, outcome: string): Promise<string[]> {
+  const values = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values;
+  return values.filter((v) => v.labels['outcome'] === outcome && v.value > 0).map((v) => `${v.labels['vendor']} ${v.labels['code']} ${v.value}`);
+}
+
+describe('the body budget', () => {
+  it('answers a push whose declared body does not fit with the vendor\'s retryable 503 at once, unread, and closes the connection', async () => {
+    const { r, log, registry } = await start({ bodyTimeoutMs: 10_000 });
+    await holders(r, 1, 60 * KIB);
+    const started = Date.now();
+    const huawei = request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': 50 * KIB });
+    const lvms = request(r, '/router/rest?format=json', { 'content-type': 'application/x-www-form-urlencoded', 'content-length': 50 * KIB });
+    const [hw, top] = await Promise.all([huawei.answer, lvms.answer]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(hw).toMatch(/^HTTP\/1\.1 503 /);
+    expect(hw).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(bodyOf(hw))).toEqual({ resultcode: '1010001', resultdesc: expect.stringMatching(/^Internal error, retry later: /) });
+    expect(top).toMatch(/^HTTP\/1\.1 503 /);
+    expect(JSON.parse(bodyOf(top))).toMatchObject({ error_response: { code: 10, sub_code: 'isp.service-unavailable' } });
+    // Counted apart from Kafka's 503s (its alert says Kafka), and logged once each like every refusal.
+    expect((await requestsCounted(registry, 'busy')).sort()).toEqual(['alibaba-lvms 10/isp.service-unavailable 1', 'huawei-privatenumber 1010001 1']);
+    expect(await requestsCounted(registry, 'unavailable')).toEqual([]);
+    const refused = log.entries.filter((e) => e.event === 'receiver.push_refused');
+    expect(refused.map((e) => [e.level, e.fields['outcome'], e.fields['route']]).sort()).toEqual([
+      ['warn', 'busy', 'alibaba-lvms'],
+      ['warn', 'busy', 'huawei-privatenumber'],
+    ]);
+  });
+
+  it('answers a chunked body that crosses the budget while streaming the same way, and gives its bytes back', async () => {
+    const { r, sink } = await start();
+    const [holder] = await holders(r, 1, 60 * KIB);
+    expect(r.bodyBytesHeld()).toBe(60 * KIB);
+    const streamed = request(r, FEE_PATH, { ...huaweiHeaders(), 'transfer-encoding': 'chunked' }, chunk('x'.repeat(30 * KIB)) + chunk('y'.repeat(30 * KIB)));
+    const answer = await streamed.answer;
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(JSON.parse(bodyOf(answer))).toMatchObject({ resultcode: '1010001' });
+    await heldBecomes(r, 60 * KIB);
+    holder!.socket.destroy();
+    await heldBecomes(r, 0);
+    expect((await pushHuawei(r, feeBody(1))).status).toBe(200);
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+
+  it('leaks nothing: after refused, aborted, timed-out, oversized and answered requests the budget is whole again', async () => {
+    const { r, sink } = await start({ bodyTimeoutMs: 2_000 });
+    const status = async (answer: Promise<string>) => (await answer).slice(9, 12);
+    for (let round = 0; round < 2; round++) {
+      // Held until its body times out (408), while the others come and go.
+      const [timedOut] = await holders(r, 1, 60 * KIB);
+      expect(await status(request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': 50 * KIB }).answer)).toBe('503');
+      expect(await status(request(r, FEE_PATH, { ...huaweiHeaders(), 'transfer-encoding': 'chunked' }, chunk('z'.repeat(50 * KIB))).answer)).toBe('503');
+      const aborted = request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': 20 * KIB }, 'abc');
+      await heldBecomes(r, 80 * KIB);
+      aborted.socket.destroy();
+      await heldBecomes(r, 60 * KIB);
+      expect(await status(request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': 600 * KIB }, 'abc').answer)).toBe('413');
+      expect((await pushHuawei(r, '{"eventType":"fee"')).status).toBe(400);
+      expect((await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto: '{}', format: 'json' })).status).toBe(200);
+      expect(await status(timedOut!.answer)).toBe('408');
+      expect(r.bodyBytesHeld()).toBe(0);
+    }
+    // The whole budget is there: two pushes near the body limit at once, held by the sink together.
+    sink.hold();
+    const big = (seed: number) => JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed, appKey: APP.appKey }).batch(1), pad: 'p'.repeat(45 * KIB) });
+    const pushes = [pushHuawei(r, big(1)), pushHuawei(r, big(2))];
+    await waitFor(() => r.bodyBytesHeld() > 90 * KIB);
+    sink.release();
+    expect((await Promise.all(pushes)).map((p) => p.status)).toEqual([200, 200]);
+    expect(r.bodyBytesHeld()).toBe(0);
+  });
+
+  it('spends no Huawei nonce on a push it did not store: headers refused for the budget or a late body get in when sent again', async () => {
+    const { r, sink } = await start({ bodyTimeoutMs: 2_000 });
+    const headers = huaweiHeaders();
+    const [holder] = await holders(r, 1, 60 * KIB);
+    const busy = request(r, FEE_PATH, { ...headers, 'content-length': 50 * KIB });
+    expect((await busy.answer).slice(9, 12)).toBe('503');
+    const late = request(r, FEE_PATH, { ...headers, 'content-length': 20 * KIB }, '{');
+    expect((await late.answer).slice(9, 12)).toBe('408');
+    expect((await holder!.answer).slice(9, 12)).toBe('408');
+    expect((await pushHuawei(r, feeBody(3), headers)).status).toBe(200);
+    expect((await pushHuawei(r, feeBody(3), headers))).toMatchObject({ status: 403, json: { resultcode: '1010002' } });
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+
+  it('is at least bodyLimitBytes (a push near the limit would never fit)', async () => {
+    await expect(start({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 32 * KIB })).rejects.toThrow(/bodyBudgetBytes[\s\S]*must be at least bodyLimitBytes/);
+  });
+});
