@@ -177,6 +177,8 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
     };
   };
 
+  // No `authorize`: the TOP sign covers the form body's parameters (app_key and timestamp may be in it too), so nothing
+  // can be checked before the body is read; the receiver's bodyBudgetBytes bounds what unsigned calls hold.
   return { name: 'alibaba-lvms', paths: [config.path], topics: [config.topic], methods: ['POST', 'GET'], handle, failure };
 }
 

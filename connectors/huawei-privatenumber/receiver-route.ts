@@ -2,10 +2,11 @@
 // ({"eventType":"callin"|...,"statusInfo":{...}}). Verifies X-AKSK (or legacy X-WSSE), refuses stale and replayed
 // requests, stores every record raw, and answers 200 only after Kafka acknowledged all of them.
 //
-// What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401),
-// stale Created or replayed nonce (403), a body that is not JSON or not the documented envelope shape (400), what no
-// real push carries (400: invalid UTF-8, nesting deeper than 16, a member given twice, a sessionId over 256 bytes, a
-// record over 64 KiB — core/input-limits.ts), an oversized body (413), Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
+// What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401) and a
+// stale Created (403), both before the body is read, a replayed nonce (403), a body that is not JSON or not the
+// documented envelope shape (400), what no real push carries (400: invalid UTF-8, nesting deeper than 16, a member
+// given twice, a sessionId over 256 bytes, a record over 64 KiB — core/input-limits.ts), an oversized body (413),
+// Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
 // What is NOT refused: a record that is wrong inside (no sessionId, odd values). It is stored raw and normalize
 // dead-letters it with the reason, because refusing the push would also refuse the up-to-49 good records beside it,
 // and after six re-pushes Huawei drops them for good.
@@ -52,16 +53,27 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     }
   };
 
-  const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
-    const auth = parseAuthHeaders(push.headers, config.allowWsse);
-    if (!auth.ok) return reply(auth.status, 'auth_failed', auth.resultcode, auth.resultdesc);
+  /** The headers' signature and freshness: all of Huawei's authentication but the nonce, which only `handle` spends. */
+  const authenticate = (headers: IncomingPush['headers'], now: number) => {
+    const auth = parseAuthHeaders(headers, config.allowWsse);
+    if (!auth.ok) return { refusal: reply(auth.status, 'auth_failed', auth.resultcode, auth.resultdesc) };
     const app = apps.get(auth.token.username);
-    if (!app) return reply(401, 'auth_failed', '1010003', 'Invalid app_key');
+    if (!app) return { refusal: reply(401, 'auth_failed', '1010003', 'Invalid app_key') };
     if (!verifyDigest(auth.scheme, auth.token, app.appSecret)) {
-      return reply(401, 'auth_failed', '1010003', 'Invalid app_key or PasswordDigest');
+      return { refusal: reply(401, 'auth_failed', '1010003', 'Invalid app_key or PasswordDigest') };
     }
     const createdMs = Date.parse(auth.token.created);
-    if (Math.abs(ctx.now() - createdMs) > skewMs) return reply(403, 'auth_failed', '1010013', 'Time out limit');
+    if (Math.abs(now - createdMs) > skewMs) return { refusal: reply(403, 'auth_failed', '1010013', 'Time out limit') };
+    return { app, auth };
+  };
+
+  // The signature covers Nonce and Created, not the body: a push that fails it is refused before its body is read.
+  const authorize = (push: Pick<IncomingPush, 'headers'>): PushReply | undefined => authenticate(push.headers, opts.now()).refusal;
+
+  const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
+    // Again with the body in: it yields the app and nonce, and Created is judged fresh when the push is stored, as ever.
+    const { refusal, app, auth } = authenticate(push.headers, ctx.now());
+    if (refusal) return refusal;
     if (!nonces.claim(app.appKey, auth.token.nonce)) {
       return reply(403, 'auth_failed', '1010002', 'Invalid request: Nonce already used');
     }
@@ -168,6 +180,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     paths: [...new Set([config.feePath, config.eventPath])],
     topics: [...new Set([config.topics.fee, config.topics.events])],
     methods: ['POST'],
+    authorize,
     handle,
     failure,
   };

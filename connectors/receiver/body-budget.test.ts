@@ -1,5 +1,6 @@
 // The receiver's memory is bounded whoever connects: the bodies it holds at once stay within bodyBudgetBytes (a push
-// that does not fit is answered the vendor's "retry later" unread), and every path gives its bytes back.
+// that does not fit is answered the vendor's "retry later" unread), every path gives its bytes back, and a Huawei push
+// whose signature (headers only) does not check out is refused before its body is read.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
@@ -127,7 +128,7 @@ describe('the body budget', () => {
     expect(sink.envelopes()).toHaveLength(1);
   });
 
-  it('leaks nothing: after refused, aborted, timed-out, oversized and answered requests the budget is whole again', async () => {
+  it('leaks nothing: after refused, unsigned, aborted, timed-out, oversized and answered requests the budget is whole again', async () => {
     const { r, sink } = await start({ bodyTimeoutMs: 2_000 });
     const status = async (answer: Promise<string>) => (await answer).slice(9, 12);
     for (let round = 0; round < 2; round++) {
@@ -140,6 +141,7 @@ describe('the body budget', () => {
       aborted.socket.destroy();
       await heldBecomes(r, 60 * KIB);
       expect(await status(request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': 600 * KIB }, 'abc').answer)).toBe('413');
+      expect(await status(request(r, FEE_PATH, { ...huaweiHeaders('wrong'), 'content-length': 20 * KIB }, 'abc').answer)).toBe('401');
       expect((await pushHuawei(r, '{"eventType":"fee"')).status).toBe(400);
       expect((await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto: '{}', format: 'json' })).status).toBe(200);
       expect(await status(timedOut!.answer)).toBe('408');
@@ -171,5 +173,23 @@ describe('the body budget', () => {
 
   it('is at least bodyLimitBytes (a push near the limit would never fit)', async () => {
     await expect(start({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 32 * KIB })).rejects.toThrow(/bodyBudgetBytes[\s\S]*must be at least bodyLimitBytes/);
+  });
+});
+
+describe('Huawei: the signature covers only headers, so it is checked before the body is read', () => {
+  it.each([
+    ['a wrong secret', () => huaweiHeaders('wrong'), '401', '1010003'],
+    ['no auth headers', () => ({ 'content-type': 'application/json' }), '401', '1023006'],
+    ['a stale Created', () => ({ 'content-type': 'application/json', ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }) }), '403', '1010013'],
+  ])('%s: refused with the same answer as before, without waiting for the body', async (_name, headers, status, code) => {
+    const { r, sink } = await start({ bodyTimeoutMs: 10_000 });
+    const started = Date.now();
+    const { answer } = request(r, FEE_PATH, { ...headers(), 'content-length': 50 * KIB }, '{"eventType"');
+    const text = await answer;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(text.slice(9, 12)).toBe(status);
+    expect(JSON.parse(bodyOf(text))).toMatchObject({ resultcode: code });
+    expect(r.bodyBytesHeld()).toBe(0);
+    expect(sink.published).toHaveLength(0);
   });
 });

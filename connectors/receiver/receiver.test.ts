@@ -210,7 +210,9 @@ describe('Huawei fee push', () => {
     const r = await start(new MemorySink(), { bodyTimeoutMs: 200 });
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(r.port, '127.0.0.1', () => {
-        socket.write('POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventT');
+        // Signed: an unsigned push is refused before its body is read.
+        const auth = Object.entries(buildAuthHeaders(APP.appKey, APP.appSecret)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        socket.write(`POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventT`);
       });
       let data = '';
       socket.on('data', (d) => (data += d.toString()));

@@ -1,6 +1,7 @@
 // The HTTP receiver: one node:http server hosting every configured push route. It owns the transport rules — body
-// cap, timeouts, Kafka-ack deadline, metrics, graceful shutdown — and leaves auth, parsing and answer shapes to the
-// vendor routes. A push is answered with success only after Kafka acknowledged every record in it.
+// cap, the budget of bodies held at once, timeouts, Kafka-ack deadline, metrics, graceful shutdown — and leaves auth
+// (before the body where a route can), parsing and answer shapes to the vendor routes. A push is answered with
+// success only after Kafka acknowledged every record in it.
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
@@ -145,6 +146,12 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     if (!route.methods.includes(req.method ?? '')) {
       req.resume();
       finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
+      return;
+    }
+    const refusal = route.authorize?.(meta);
+    if (refusal) {
+      // The body stays unread: the connection cannot carry another request.
+      finish(refusal, true);
       return;
     }
     // The body's bytes count against the budget until the push is answered, whichever way it ends.

@@ -55,6 +55,11 @@ export interface Route {
   /** Every topic the route publishes to (created and counted by the receiver before the first push). */
   topics: string[];
   methods: string[];
+  /**
+   * What the headers alone tell (a signature that does not cover the body), checked before the body is read: a
+   * refusal is answered at once and the body never read, so a sender who cannot sign costs no memory.
+   */
+  authorize?(push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>): PushReply | undefined;
   handle(push: IncomingPush, ctx: RouteContext): Promise<PushReply>;
   failure(kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>, detail: string): PushReply;
 }
