@@ -147,6 +147,12 @@ describe('issue 15: impossible CDRs are never billed', () => {
     expect(reason(run('alibaba-lvms', { ...lvms, start_time: '0099-12-31 23:59:59' }))).toMatch(/^consistency rule time-range: started_at \(start_time\) 0099-12-31T15:\d\d:\d\d\.000Z is before/);
   });
 
+  it('a zero time spelt as a decimal ("0.0", " 0 ") is absent, as 0 and "0" are, not a call in 1970', () => {
+    const unanswered = { ...ccc, RingTimestamp: '0.00', AcceptTimestamp: ' 0 ', Duration: 0, EndStatus: 102 };
+    expect(valid(run('tencent-ccc', unanswered))).toMatchObject({ ringing_at: null, answered_at: null, talk_seconds: 0 });
+    expect(valid(run('tencent-trtc', { ...trtc, callResult: 'not_answer', acceptTs: '0.0' })).answered_at).toBeNull();
+  });
+
   it('a call more than a day after the record was received', () => {
     expect(reason(run('tencent-trtc', { ...trtc, startCallTs: T + 86_400 * 60, acceptTs: T + 86_400 * 60 + 5, endTs: T + 86_400 * 60 + 65 }))).toMatch(
       /^consistency rule time-range: started_at \(startCallTs\) 2026-01-30T00:00:00.000Z is more than 24 h after the record was received \(2026-01-01T00:00:00.000Z\)$/,

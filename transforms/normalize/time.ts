@@ -9,16 +9,14 @@ const ABSENT: TimeParse = { ok: true, date: null };
 /** Year 10000: anything later is a unit mix-up (ms read as s), not a call time. */
 const MAX_MS = 253_402_300_800_000;
 
-function isAbsent(v: unknown): boolean {
-  return v === undefined || v === null || v === '' || v === 0 || v === '0';
-}
-
 function parseEpoch(v: unknown, unitMs: number, unitName: string): TimeParse {
-  if (isAbsent(v)) return ABSENT;
+  if (v === undefined || v === null || v === '') return ABSENT;
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v)) n = Number(v);
   else return { ok: false, reason: `not a Unix timestamp in ${unitName}: ${quote(v)}` };
+  // Zero is absent in every spelling read as a number ('0.0', ' 0 ', '00'), not only 0 and '0': else it is 1970.
+  if (n === 0) return ABSENT;
   const ms = Math.round(n * unitMs);
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_MS) {
     return { ok: false, reason: `Unix timestamp in ${unitName} out of range: ${quote(v)}` };
