@@ -57,6 +57,21 @@ describe('tencent-ccc legs (ServeParticipants)', () => {
     expect(legExtras(cdr)).toEqual({ 'ServeParticipants.1.RecordId': 'rec-a', 'ServeParticipants.1#2.RecordId': 'rec-b' });
   });
 
+  it('a Sequence that is not a whole number is kept in the leg’s extras, the leg taking its position', () => {
+    const cdr = map({
+      ...call,
+      ServeParticipants: [{ Sequence: 1.5, RecordId: 'rec-a' }, { Sequence: 'abc' }, { Sequence: -1 }, { Sequence: { n: 3 } }, { Sequence: null }, { Sequence: '2' }],
+    });
+    expect(cdr.legs.map((l) => l.sequence)).toEqual([0, 1, 2, 2, 3, 4]);
+    expect(legExtras(cdr)).toEqual({
+      'ServeParticipants.0.RecordId': 'rec-a',
+      'ServeParticipants.0.Sequence': '1.5',
+      'ServeParticipants.1.Sequence': 'abc',
+      'ServeParticipants.2.Sequence': '-1',
+      'ServeParticipants.3.Sequence': '{"n":3}',
+    });
+  });
+
   it('distinct Sequences keep the plain dotted paths', () => {
     const cdr = map({ ...call, ServeParticipants: [{ Sequence: 1, RecordId: 'rec-a' }, { Sequence: 0, RecordId: 'rec-b' }, { RecordId: 'rec-c' }] });
     expect(legExtras(cdr)).toEqual({ 'ServeParticipants.1.RecordId': 'rec-a', 'ServeParticipants.0.RecordId': 'rec-b', 'ServeParticipants.2.RecordId': 'rec-c' });

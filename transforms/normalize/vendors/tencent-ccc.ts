@@ -93,7 +93,8 @@ function legsOf(raw: unknown, extras: Record<string, string>, options: Normalize
     const started = fromUnixSeconds(p.StartTimestamp);
     const answered = fromUnixSeconds(p.AcceptTimestamp);
     const ended = fromUnixSeconds(p.EndedTimestamp);
-    const sequence = count(p.Sequence) ?? index;
+    const vendorSequence = count(p.Sequence);
+    const sequence = vendorSequence ?? index;
     legs.push({
       sequence,
       type: text(p.Type),
@@ -116,7 +117,10 @@ function legsOf(raw: unknown, extras: Record<string, string>, options: Normalize
     // keeps among equal Sequences, is `<Sequence>#<n>` from the second on.
     const nth = (perSequence.get(sequence) ?? 0) + 1;
     perSequence.set(sequence, nth);
-    keepExtras(extras, p, LEG_CONSUMED, `ServeParticipants.${nth === 1 ? sequence : `${sequence}#${nth}`}.`);
+    const prefix = `ServeParticipants.${nth === 1 ? sequence : `${sequence}#${nth}`}.`;
+    keepExtras(extras, p, LEG_CONSUMED, prefix);
+    // A Sequence that is no whole number (1.5, "abc") is replaced by the position: its value would be lost otherwise.
+    if (vendorSequence === null && p.Sequence !== undefined && p.Sequence !== null) extras[`${prefix}Sequence`] = extraValue(p.Sequence)!;
   });
   return legs.sort((a, b) => a.sequence - b.sequence);
 }
