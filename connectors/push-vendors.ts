@@ -1,7 +1,7 @@
 // The push vendors plugged into the receiver: each one's config section and route. The receiver framework
 // (connectors/receiver/) knows no vendor; a new push vendor is one section and one route here.
 import { z } from 'zod';
-import { receiverServerFields } from './receiver/config.ts';
+import { bodyBudgetCoversLimit, receiverServerFields } from './receiver/config.ts';
 import { startReceiverServer, type ReceiverDeps, type RunningReceiver } from './receiver/receiver.ts';
 import type { Route } from './receiver/types.ts';
 import { HuaweiReceiverConfigSchema } from './huawei-privatenumber/config.ts';
@@ -19,8 +19,7 @@ export const ReceiverConfigSchema = z
   .refine((c) => c.huawei !== undefined || c.lvms !== undefined, {
     message: 'configure at least one of huawei, lvms',
   })
-  // A smaller budget would answer every push near the body limit "retry later", for ever.
-  .refine((c) => c.bodyBudgetBytes >= c.bodyLimitBytes, { path: ['bodyBudgetBytes'], message: 'must be at least bodyLimitBytes' });
+  .check(bodyBudgetCoversLimit);
 
 export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
 export type ReceiverConfigInput = z.input<typeof ReceiverConfigSchema>;

@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { startReceiver, type ReceiverConfigInput } from '../push-vendors.ts';
 import { type RunningReceiver } from './receiver.ts';
+import { ReceiverServerConfigSchema } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { memoryLog } from '../../core/log.ts';
 import { waitFor } from '../../test/helpers.ts';
@@ -173,6 +174,13 @@ describe('the body budget', () => {
 
   it('is at least bodyLimitBytes (a push near the limit would never fit)', async () => {
     await expect(start({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 32 * KIB })).rejects.toThrow(/bodyBudgetBytes[\s\S]*must be at least bodyLimitBytes/);
+  });
+
+  it('is checked by the server schema alone too, not only with the push vendors', () => {
+    const parsed = ReceiverServerConfigSchema.safeParse({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 32 * KIB });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues).toMatchObject([{ path: ['bodyBudgetBytes'], message: 'must be at least bodyLimitBytes' }]);
+    expect(ReceiverServerConfigSchema.safeParse({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 64 * KIB }).success).toBe(true);
   });
 });
 

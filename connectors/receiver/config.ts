@@ -28,5 +28,14 @@ export const receiverServerFields = {
     healthPath: z.string().startsWith('/').default('/healthz'),
 };
 
-export const ReceiverServerConfigSchema = z.strictObject(receiverServerFields);
+/**
+ * A smaller budget would answer every push near the body limit "retry later", for ever. One check for every schema
+ * built of receiverServerFields (this one, and the receiver section with its push vendors).
+ */
+export const bodyBudgetCoversLimit = z.refine<{ bodyLimitBytes: number; bodyBudgetBytes: number }>((c) => c.bodyBudgetBytes >= c.bodyLimitBytes, {
+  path: ['bodyBudgetBytes'],
+  message: 'must be at least bodyLimitBytes',
+});
+
+export const ReceiverServerConfigSchema = z.strictObject(receiverServerFields).check(bodyBudgetCoversLimit);
 export type ReceiverServerConfig = z.infer<typeof ReceiverServerConfigSchema>;
