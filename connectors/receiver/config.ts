@@ -25,7 +25,7 @@ export const receiverServerFields = {
   /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
   maxBatchRecords: z.number().int().min(1).default(2_000),
   maxBatchBytes: z.number().int().min(1024).default(MAX_PARTITION_SEND_BYTES),
-    healthPath: z.string().startsWith('/').default('/healthz'),
+  healthPath: z.string().startsWith('/').default('/healthz'),
 };
 
 /**

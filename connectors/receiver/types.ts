@@ -20,7 +20,6 @@ export interface IncomingPush {
   receivedAt: Date;
 }
 
-/** Closed set used as the `outcome` metric label. */
 /**
  * What the receiver made of a request: the `outcome` label of its metrics (the alert rules match these names). `busy`
  * is the route's `unavailable` answer given because the bodies held at once reached bodyBudgetBytes, not for Kafka.
