@@ -1,6 +1,7 @@
 // The receiver's memory is bounded whoever connects: the bodies it holds at once stay within bodyBudgetBytes (a push
 // that does not fit is answered the vendor's "retry later" unread), every path gives its bytes back, and a Huawei push
-// whose signature (headers only) does not check out is refused before its body is read.
+// whose signature (headers only) does not check out is refused before its body is read; the connections open at once
+// are bounded too, as one still sending its headers holds memory no budget counts.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
@@ -181,6 +182,32 @@ describe('the body budget', () => {
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues).toMatchObject([{ path: ['bodyBudgetBytes'], message: 'must be at least bodyLimitBytes' }]);
     expect(ReceiverServerConfigSchema.safeParse({ bodyLimitBytes: 64 * KIB, bodyBudgetBytes: 64 * KIB }).success).toBe(true);
+  });
+});
+
+describe('the connection bound', () => {
+  it('closes a connection over maxConnections unread, counting and logging it, and takes connections again once one closes', async () => {
+    const { r, sink, log, registry } = await start({ maxConnections: 3 });
+    const [holder] = await holders(r, 2, KIB);
+    // A connection still sending its headers counts too: it holds up to 16 KiB for headersTimeoutMs.
+    const slow = connect(r.port, '127.0.0.1');
+    sockets.push(slow);
+    slow.on('error', () => undefined);
+    await new Promise((resolve) => slow.once('connect', resolve));
+    slow.write(`POST ${FEE_PATH} HTTP/1.1\r\nhost: x\r\n`);
+    const body = feeBody(1);
+    const over = request(r, FEE_PATH, { ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }, body);
+    expect(await over.answer).toBe('');
+    expect(await requestsCounted(registry, 'busy')).toEqual(['none dropped 1']);
+    expect(log.entries.filter((e) => e.event === 'receiver.push_refused').map((e) => [e.fields['route'], e.fields['outcome'], e.fields['detail']])).toEqual([
+      ['none', 'busy', 'connection closed unread: 3 connections open (maxConnections)'],
+    ]);
+    expect(sink.envelopes()).toHaveLength(0);
+    slow.destroy();
+    holder!.socket.destroy();
+    // The receiver notices the closes on its own time: a push is retried until a connection is free again.
+    await waitFor(async () => (await pushHuawei(r, body)).status === 200, { message: 'a push answered once connections closed' });
+    expect(sink.envelopes()).toHaveLength(1);
   });
 });
 

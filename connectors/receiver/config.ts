@@ -14,6 +14,13 @@ export const receiverServerFields = {
    * so without it enough connections would hold bodyTimeoutMs of bandwidth each. 64 pushes at the body limit.
    */
   bodyBudgetBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /**
+   * Connections open at once; one more is closed unread. Bodies have their budget, but a connection still sending its
+   * headers holds up to 16 KiB (about 27 KiB of the process each) for headersTimeoutMs. Huawei pushes one connection
+   * per push and the vendors push a few at a time, so legitimate pushes hold tens: 4,096 is 2,000 single-record pushes
+   * a second (the design's rate) answered in 2 s, and bounds the headers to about 110 MiB.
+   */
+  maxConnections: z.number().int().min(1).default(4_096),
   /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
   headersTimeoutMs: z.number().int().min(100).default(10_000),
   bodyTimeoutMs: z.number().int().min(100).default(10_000),

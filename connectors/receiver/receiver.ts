@@ -206,6 +206,15 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   });
   // Backstop only: our own body deadline answers first, in the vendor's shape.
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
+  // Node closes a connection over the bound as it is accepted, before anything is read or can be answered; the vendor
+  // sees a failed push and pushes it again, as after a "retry later".
+  server.maxConnections = config.maxConnections;
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    metrics.requests.inc({ vendor: 'none', outcome: 'busy', code: 'dropped' });
+    refusals.refused('warn', {
+      route: 'none', outcome: 'busy', detail: `connection closed unread: ${config.maxConnections} connections open (maxConnections)`, remote: data?.remoteAddress,
+    });
+  });
   // What Node refuses before a request exists (headers too slow or too large, broken framing) is answered as Node
   // would, and counted: it never reached the metrics or the log, so slow-header floods went unseen.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
