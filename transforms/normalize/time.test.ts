@@ -24,7 +24,7 @@ describe('Unix timestamps', () => {
     expect(fromUnixMillis('1700000000123.2')?.toISOString()).toBe('2023-11-14T22:13:20.123Z');
   });
   it('treats 0, empty and missing as absent, not as 1970', () => {
-    for (const v of [0, '0', '', null, undefined, -0, 0.0, '0.0', '0.00', ' 0 ', '00', '000.000']) {
+    for (const v of [0, '0', '', '  ', null, undefined, -0, 0.0, '0.0', '0.00', ' 0 ', '00', '000.000']) {
       expect(parseUnixSeconds(v)).toEqual({ ok: true, date: null });
     }
   });

@@ -1,5 +1,6 @@
-// Vendor time formats → UTC instants. Vendors write "absent" as 0, '' or a missing field; those become null. A value
-// that is present but unparsable is reported separately (parse*) so a mapper can decide whether the record is bad.
+// Vendor time formats → UTC instants. Vendors write "absent" as 0 (in any spelling), '' (or blanks) or a missing field;
+// those become null, in Unix stamps as in naive local times. A value that is present but unparsable is reported
+// separately (parse*) so a mapper can decide whether the record is bad.
 import { quote } from '../../core/input-limits.ts';
 import { GroupedMemo } from './memo.ts';
 
@@ -10,7 +11,7 @@ const ABSENT: TimeParse = { ok: true, date: null };
 const MAX_MS = 253_402_300_800_000;
 
 function parseEpoch(v: unknown, unitMs: number, unitName: string): TimeParse {
-  if (v === undefined || v === null || v === '') return ABSENT;
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return ABSENT;
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v)) n = Number(v);
