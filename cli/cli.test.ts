@@ -315,6 +315,52 @@ describe('the ops port /sql', { timeout: 60_000 }, () => {
   });
 });
 
+describe('the ops port /status', { timeout: 60_000 }, () => {
+  it('a snapshot from the ops port is shown without its control characters (an ESC[2J in a state cleared the screen)', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const hostile = '\x1b[2J\x1b]0;owned\x07';
+    const snapshot = {
+      at: '2024-05-01T00:00:00.000Z', source: 'running job', pid: 1, uptimeSec: 5, demo: false, clickhouseTarget: `embedded ${hostile}`,
+      components: { sink: `running${hostile}` },
+      intake: {},
+      normalize: { in: 1, out: 1, deadLettered: 0, lag: 0 },
+      sink: { in: 1, out: 1, deadLettered: 0, lag: 0 },
+      clickhouse: { error: `down${hostile}` },
+      checkpoints: [{ id: `poll:${hostile}`, watermark: `w${hostile}`, ageSec: 3, watermarkDelaySec: 3 }],
+    };
+    const starting = { starting: true, components: { sink: `starting${hostile}` } };
+    let answer: unknown = snapshot;
+    const port = createHttpServer((req, res) => {
+      res.setHeader('x-cdrflow-ops', 'cdrflow');
+      res.end(req.url === '/healthz' ? 'ok\n' : JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => port.listen(0, '127.0.0.1', () => r()));
+    const status = async () => {
+      // Asynchronous, so this process's server answers while the command runs.
+      const child = spawn(process.execPath, [BIN, 'status'], { cwd: ROOT, env: { ...env, CDRFLOW_OPS_PORT: String((port.address() as { port: number }).port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, stdout, stderr };
+    };
+    try {
+      const full = await status();
+      expect(full.code, full.stderr).toBe(0);
+      for (const shown of ['running\\u001b[2J', 'poll:\\u001b[2J\\u001b]0;owned\\u0007', 'could not be read: down\\u001b[2J']) expect(full.stdout).toContain(shown);
+      // eslint-disable-next-line no-control-regex
+      expect(full.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+      answer = starting;
+      const early = await status();
+      expect(early.code, early.stderr).toBe(0);
+      expect(early.stdout).toBe('cdrflow start is starting: sink starting\\u001b[2J\\u001b]0;owned\\u0007\n');
+    } finally {
+      await new Promise((r) => port.close(r));
+    }
+  });
+});
+
 describe('didYouMean', () => {
   it('finds typos, swaps and unique prefixes, and stays quiet otherwise', () => {
     expect(editDistance('stauts', 'status')).toBe(1);
