@@ -323,4 +323,32 @@ describe('ops server: a web page refused in a loop', () => {
       await ops.close();
     }
   });
+
+  it('bounds and throttles the lines of wrong content types and formats as well, and does not echo the format', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const answered: number[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => 'never\n',
+      log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
+      sqlAnswered: (status) => void answered.push(status),
+    });
+    try {
+      const long = 'x'.repeat(10_000);
+      const post = (type: string, format = 'TSV') => fetch(`http://127.0.0.1:${ops.port}/sql?format=${format}`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': type } });
+      for (let i = 0; i < 15; i++) expect((await post(`text/${long}`)).status).toBe(415);
+      const wrongFormat = await post(SQL_CONTENT_TYPE, `C-${long}`);
+      expect(wrongFormat.status).toBe(400);
+      expect((await wrongFormat.text()).length).toBeLessThan(200);
+      for (let i = 0; i < 14; i++) expect((await post(SQL_CONTENT_TYPE, `C-${long}`)).status).toBe(400);
+      expect(answered).toEqual([...Array(15).fill(415), ...Array(15).fill(400)]);
+      expect(logged.length).toBe(DOOR_REFUSALS_LOGGED_PER_MINUTE);
+      expect(logged[0]).toMatchObject({ status: 415, reason: expect.stringMatching(/^content-type text\/x+$/) });
+      expect(logged.every((f) => String(f['reason']).length <= 200)).toBe(true);
+    } finally {
+      await ops.close();
+    }
+  });
 });

@@ -125,7 +125,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
     case '/status':
       return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
     case '/sql':
-      return handleSql(req, res, h, url);
+      return handleSql(req, res, h, url, door);
     case '/reconcile': {
       // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
       if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
@@ -172,14 +172,16 @@ function sqlRefused(req: IncomingMessage, h: OpsHandlers, status: number, reason
   h.log?.('warn', 'sql.refused', { caller: callerOf(req), status, reason, ...extra });
 }
 
-/** Log lines for Host/Origin refusals of /sql per minute, at most (every one is counted in the metric). */
+/** Log lines per minute, at most, for the refusals of /sql that carry the client's own text (every one is counted). */
 export const DOOR_REFUSALS_LOGGED_PER_MINUTE = 10;
 
 /**
  * A request to /sql refused for its Host or Origin (a web page's, a DNS-rebinding page's) is a refused query too: an
  * operator sees in the metric and the log that a browser page tried the SQL endpoint. The other paths are read-only.
  * A page can send such requests in a loop, so their log lines are throttled: at most DOOR_REFUSALS_LOGGED_PER_MINUTE
- * a minute, the next line logged saying how many were left out (`unlogged`); the metric counts every one.
+ * a minute, the next line logged saying how many were left out (`unlogged`); the metric counts every one. The same
+ * holds for a wrong Content-Type or format: their lines quoted the header or parameter whole (up to Node's 16 KiB of
+ * headers), one per request, for any client in a loop. A reason is cut at 200 characters.
  */
 function sqlRefusedAtTheDoor(req: IncomingMessage, url: URL | undefined, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
   if (url?.pathname !== '/sql') return;
@@ -203,22 +205,22 @@ interface DoorLog {
   unlogged: number;
 }
 
-async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL): Promise<void> {
+async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL, door: DoorLog): Promise<void> {
   const started = Date.now();
   const caller = callerOf(req);
   // Answered before the query runs: counted and logged like the others.
   const refused = (status: number, reason: string) => sqlRefused(req, h, status, reason);
   const type = mediaType(req);
   if (type !== SQL_CONTENT_TYPE) {
-    refused(415, `content-type ${type || 'none'}`);
+    sqlRefusedAtTheDoor(req, url, h, door, 415, `content-type ${type || 'none'}`);
     return send(res, 415, 'text/plain', `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`);
   }
   const body = await bodyOr413(req, res, 'query', refused);
   if (body === undefined) return;
   const format = url.searchParams.get('format') ?? 'PrettyCompactMonoBlock';
   if (!/^[A-Za-z]+$/.test(format)) {
-    refused(400, `invalid format ${format}`);
-    return send(res, 400, 'text/plain', `invalid format ${format}\n`);
+    sqlRefusedAtTheDoor(req, url, h, door, 400, `invalid format ${format}`);
+    return send(res, 400, 'text/plain', 'invalid format: a format name is ASCII letters only\n');
   }
   // The client going away cancels the query (the response closes before it was written).
   const abort = new AbortController();
