@@ -9,14 +9,18 @@ import { AckedPublisher, producerStateLost, type Kafka } from './kafka.ts';
 import { CdrflowError } from './errors.ts';
 
 /** Producers that fail their sends with `errors` in turn (undefined: acknowledged), and what each was asked. */
-function fakeKafka(errors: (Error | undefined)[]) {
+function fakeKafka(errors: (Error | undefined)[], connecting: () => Promise<void> = async () => undefined) {
   const producers: { id: number; sent: number; connected: boolean; disconnected: boolean }[] = [];
   const kafka = {
     producer: () => {
       const p = { id: producers.length, sent: 0, connected: false, disconnected: false };
       producers.push(p);
       return {
-        connect: async () => void (p.connected = true),
+        connect: async () => {
+          await connecting();
+          p.connected = true;
+          p.disconnected = false;
+        },
         disconnect: async () => void (p.disconnected = true),
         send: async () => {
           p.sent++;
@@ -55,6 +59,30 @@ describe('AckedPublisher', () => {
     await publisher.send('raw', [message]);
     expect(producers).toHaveLength(1);
     expect(producers[0]!.sent).toBe(2);
+  });
+
+  it('refuses a send after disconnect() instead of connecting again (a push still in flight after the receiver stopped left a producer open)', async () => {
+    const { kafka, producers } = fakeKafka([]);
+    const publisher = new AckedPublisher(kafka);
+    await publisher.send('raw', [message]);
+    await publisher.disconnect();
+    const err = await publisher.send('raw', [message]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('bug');
+    expect((err as Error).message).toBe('the Kafka producer is closed: 1 message(s) for raw were not sent');
+    await expect(publisher.connect()).rejects.toThrow(/the Kafka producer is closed/);
+    expect(producers.map((p) => [p.sent, p.connected, p.disconnected])).toEqual([[1, true, true]]);
+  });
+
+  it('closes a producer whose connect was under way when disconnect() came, and fails the send waiting on it', async () => {
+    let connected!: () => void;
+    const { kafka, producers } = fakeKafka([], () => new Promise<void>((resolve) => (connected = resolve)));
+    const publisher = new AckedPublisher(kafka);
+    const sending = publisher.send('raw', [message]).catch((e: unknown) => e);
+    await publisher.disconnect();
+    connected();
+    expect(((await sending) as CdrflowError).kind).toBe('bug');
+    expect(producers.map((p) => [p.sent, p.connected, p.disconnected])).toEqual([[0, true, true]]);
   });
 
   it('finds the producer-state errors however kafkajs wraps them, and nothing else', () => {

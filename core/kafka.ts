@@ -268,6 +268,11 @@ async function waitForTopicMetadata(admin: Admin, topics: string[]): Promise<voi
 export class AckedPublisher {
   private producer: Producer;
   private connected = false;
+  /**
+   * Set by disconnect(), for good. A send still in flight then (a push the receiver's stop() stopped waiting for)
+   * connected the producer again: a connection left open and a process that did not exit.
+   */
+  private closed = false;
 
   constructor(private readonly kafka: Kafka) {
     this.producer = this.newProducer();
@@ -279,20 +284,30 @@ export class AckedPublisher {
   }
 
   async connect(): Promise<void> {
+    if (this.closed) throw closedPublisher('it cannot connect again');
     if (this.connected) return;
-    await this.producer.connect();
+    const producer = this.producer;
+    await producer.connect();
+    // disconnect() came while this connect was under way: it had nothing connected to close, so this closes it.
+    if (this.closed) {
+      await producer.disconnect().catch(() => undefined);
+      throw closedPublisher('it was closed while connecting');
+    }
     this.connected = true;
   }
 
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.connect();
+    if (this.closed) throw closedPublisher(`${messages.length} message(s) for ${topic} were not sent`);
+    await this.connect().catch((err: unknown) => {
+      throw this.closed ? closedPublisher(`${messages.length} message(s) for ${topic} were not sent`) : err;
+    });
     const producer = this.producer;
     try {
       await producer.send({ topic, acks: -1, messages: messages.map(toKafkajsMessage) });
     } catch (err) {
       let replaced = '';
-      if (producerStateLost(err) && producer === this.producer) {
+      if (producerStateLost(err) && producer === this.producer && !this.closed) {
         // A broker killed after it appended a batch but before it answered: kafkajs takes the batch's sequence
         // numbers back, so the next send (other records, or more of them) reuses them and the broker refuses it as
         // out of order, again on every retry, for good. A new producer gets a new producer id and starts its
@@ -307,10 +322,19 @@ export class AckedPublisher {
   }
 
   async disconnect(): Promise<void> {
+    this.closed = true;
     if (!this.connected) return;
     this.connected = false;
     await this.producer.disconnect();
   }
+}
+
+/**
+ * A send or connect after disconnect(): the caller's own order of things (a stop that did not wait for its sends), not
+ * Kafka's, so no retry can help — kind bug, which stops a poller loudly and fails a push with a retryable answer.
+ */
+function closedPublisher(what: string): CdrflowError {
+  return new CdrflowError('bug', `the Kafka producer is closed: ${what}`);
 }
 
 /** Broker answers that no retry of the same producer can fix: its sequence numbers or its id are no longer valid. */
