@@ -74,6 +74,31 @@ export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => n
   };
 }
 
+/**
+ * A stage's consumer lag for /status, /metrics and the drain: `read` (its lag per input topic) summed, `seen` told each
+ * topic's; null when it fails or takes over `timeoutMs` (during an outage the lag is unknown: answer without it after
+ * a moment instead of stalling the status line). A read under way is shared by every caller, as the ClickHouse
+ * figures are: concurrent /metrics scrapes shared one refresh (AppMetrics.refreshOnce), but each /status request ran
+ * reads of its own beside them, and during an outage a read that timed out stayed pending beside every later one.
+ * Not reused once settled, so the drain's polls read afresh.
+ */
+export function stageLagReader(read: () => Promise<Record<string, number>>, seen: (topic: string, lag: number) => void, timeoutMs = 3_000): () => Promise<number | null> {
+  const shared = cachedFor(0, read);
+  return async () => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const byTopic = await Promise.race([shared(), new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))]);
+      if (byTopic === null) return null;
+      for (const [topic, lag] of Object.entries(byTopic)) seen(topic, lag);
+      return Object.values(byTopic).reduce((s, n) => s + n, 0);
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
 export async function startMainJob(config: AppConfig, options: MainJobOptions): Promise<MainJob> {
   const { log, say } = options;
   const checkCancelled = (before: string) => {
@@ -213,21 +238,11 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         return undefined;
       }
     });
-    // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status. During an outage the lag is
-    // unknown: answer without it after a moment instead of stalling the status line.
-    const lagOf = async (group: string, topics: string[]) => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const byTopic = await Promise.race([stageLagByTopic(kafka, group, topics), new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000)))]);
-        if (byTopic === null) return null;
-        for (const [topic, lag] of Object.entries(byTopic)) metrics.lag.set({ group, topic }, lag);
-        return Object.values(byTopic).reduce((s, n) => s + n, 0);
-      } catch {
-        return null;
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+    // Per topic for cdrflow_consumer_lag{group,topic}, summed per stage for the status.
+    const lagReader = (group: string, topics: string[]) => stageLagReader(() => stageLagByTopic(kafka, group, topics), (topic, lag) => metrics.lag.set({ group, topic }, lag));
+    const normalizeLag = lagReader(config.normalize.groupId, config.normalize.inputTopics);
+    const sinkLag = lagReader(config.sink.groupId, [config.sink.inputTopic]);
+    const loaderLag = lagReader(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]);
     const statusWith = async (readFigures: typeof readClickHouseNow): Promise<StatusSnapshot> => {
       const now = Date.now();
       const intake: Partial<Record<Vendor, IntakeFigures>> = {};
@@ -248,10 +263,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           if (!seen || Date.parse(cp.updatedAt) > Date.parse(seen.updatedAt)) checkpoints.set(id, cp);
         }
       }
-      const [normalizeLag, sinkLag, loaderLag, ch] = await Promise.all([
-        lagOf(config.normalize.groupId, config.normalize.inputTopics),
-        lagOf(config.sink.groupId, [config.sink.inputTopic]),
-        config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : null,
+      const [normalize, sink, loader, ch] = await Promise.all([
+        normalizeLag(),
+        sinkLag(),
+        config.dlqLoader.enabled ? loaderLag() : null,
         readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
@@ -268,9 +283,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         clickhouseTarget: describeTarget(ends.clickhouse),
         components: { ...components },
         intake,
-        normalize: { ...stages.normalize, lag: normalizeLag },
-        sink: { ...stages.sink, lag: sinkLag },
-        ...(config.dlqLoader.enabled ? { dlqLoader: { ...stages['dlq-loader'], lag: loaderLag } } : {}),
+        normalize: { ...stages.normalize, lag: normalize },
+        sink: { ...stages.sink, lag: sink },
+        ...(config.dlqLoader.enabled ? { dlqLoader: { ...stages['dlq-loader'], lag: loader } } : {}),
         clickhouse: ch,
         checkpoints: rows,
         ...(demo ? { demoTraffic: demo.stats() } : {}),
@@ -299,11 +314,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     const drain = async () => {
       const deadline = Date.now() + config.shutdown.drainTimeoutSec * 1000;
       const lags = () =>
-        Promise.all([
-          lagOf(config.normalize.groupId, config.normalize.inputTopics),
-          lagOf(config.sink.groupId, [config.sink.inputTopic]),
-          config.dlqLoader.enabled ? lagOf(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : 0,
-        ]);
+        Promise.all([normalizeLag(), sinkLag(), config.dlqLoader.enabled ? loaderLag() : 0]);
       let last: (number | null)[] = [null, null, null];
       while (Date.now() < deadline) {
         last = await lags();

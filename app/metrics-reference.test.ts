@@ -75,6 +75,33 @@ describe('cachedFor', () => {
     expect(await third).toBe(8);
   });
 
+  it('shares a Kafka lag read still under way among /status requests, /metrics and the drain (each /status request ran its own)', async () => {
+    const { stageLagReader } = await import('./job.ts');
+    const pending: ((byTopic: Record<string, number>) => void)[] = [];
+    const seen: [string, number][] = [];
+    const lag = stageLagReader(() => new Promise((resolve) => pending.push(resolve)), (topic, n) => void seen.push([topic, n]), 60_000);
+    const first = lag();
+    const second = lag();
+    expect(pending).toHaveLength(1);
+    pending[0]!({ a: 2, b: 3 });
+    expect([await first, await second]).toEqual([5, 5]);
+    expect(seen.slice(0, 2)).toEqual([['a', 2], ['b', 3]]);
+    // Settled: the next one reads afresh.
+    const third = lag();
+    expect(pending).toHaveLength(2);
+    pending[1]!({ a: 0 });
+    expect(await third).toBe(0);
+  });
+
+  it('answers a lag read that takes too long as unknown, without starting another while it is under way', async () => {
+    const { stageLagReader } = await import('./job.ts');
+    let reads = 0;
+    const lag = stageLagReader(() => (++reads, new Promise<Record<string, number>>(() => undefined)), () => undefined, 20);
+    expect(await lag()).toBeNull();
+    expect(await lag()).toBeNull();
+    expect(reads).toBe(1);
+  });
+
   it('counts restarts by code with a bounded label: a new code per restart cannot grow the series without end', async () => {
     const metrics = new AppMetrics();
     metrics.restarted('normalize', 'REBALANCE_IN_PROGRESS');
