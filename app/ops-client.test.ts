@@ -3,6 +3,7 @@
 // error about the answer's shape, never the whole of a huge answer in memory, never a terminal's control sequences.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STATUS_BYTES, OpsRequestError, opsQuery, opsStatus } from './ops-client.ts';
 
@@ -87,10 +88,67 @@ describe('an error answer of the ops port', () => {
       res.writeHead(400);
       res.end(`Syntax error: failed at position 8\n${hostile}`);
     });
-    const err = await opsQuery(base, 'SELECT 1', 'TSV').then(() => undefined, (e: unknown) => e as OpsRequestError);
+    const err = await opsQuery(base, 'SELECT 1', 'TSV', new Writable({ write: (_chunk, _encoding, done) => done() })).then(() => undefined, (e: unknown) => e as OpsRequestError);
     expect(err).toBeInstanceOf(OpsRequestError);
     expect(err!.message.split('\n')[0]).toBe('Syntax error: failed at position 8');
     expect(err!.message).not.toMatch(CONTROL);
     expect(err!.message.length).toBeLessThan(3_000);
+  });
+});
+
+describe('opsQuery', () => {
+  it('writes the result as it arrives, never holding the whole of it (a port answering gigabytes took cdrflow sql to twice that)', async () => {
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    const base = await opsPort((_req, res) => {
+      const chunk = Buffer.alloc(1 << 20, 0x41);
+      const more = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    let received = 0;
+    let writtenAtFirstChunk: number | undefined;
+    const out = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        writtenAtFirstChunk ??= written;
+        received += chunk.length;
+        done();
+      },
+    });
+    await opsQuery(base, 'SELECT 1', 'TSV', out);
+    expect(received).toBe(total);
+    // The first bytes reached `out` while the port was still sending: the answer went through, it was not gathered.
+    expect(writtenAtFirstChunk).toBeLessThan(total / 2);
+  });
+
+  it('counts its time while waiting on the port only: a reader that pauses past it still gets the whole result', async () => {
+    const base = await opsPort((_req, res) => res.end(Buffer.alloc(4 << 20, 0x42)));
+    let received = 0;
+    let paused = false;
+    const out = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        received += chunk.length;
+        if (paused) return done();
+        paused = true;
+        // A reader such as `less` that waits for its user, here past the whole time allowed.
+        setTimeout(done, 600);
+      },
+    });
+    await opsQuery(base, 'SELECT 1', 'TSV', out, false, 300);
+    expect(received).toBe(4 << 20);
+  });
+
+  it('says which address stopped sending within the time, what arrived before written', async () => {
+    const base = await opsPort((_req, res) => void res.write('1\n'));
+    const chunks: string[] = [];
+    const out = new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk.toString()), done()) });
+    const err = await opsQuery(base, 'SELECT 1', 'TSV', out, false, 300).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toBe(`the ops port at ${base} did not answer /sql within 0.3 s`);
+    expect(chunks.join('')).toBe('1\n');
   });
 });

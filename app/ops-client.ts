@@ -1,5 +1,6 @@
 // How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
 // engine allows one process per data directory, so while the job runs other commands must ask it.
+import { once } from 'node:events';
 import type { StatusSnapshot } from './status.ts';
 import { answerText } from '../connectors/poller/vendor-answer.ts';
 import { quote, terminalText } from '../core/input-limits.ts';
@@ -42,18 +43,22 @@ export const MAX_STATUS_BYTES = 16 * 1024 * 1024;
 const MAX_ERROR_BYTES = 64 * 1024;
 const MAX_ERROR_CHARS = 2_000;
 
-/** `color`: the caller's own terminal decides (the job's stdout may be a terminal when the caller's is not). */
-export async function opsQuery(base: string, sql: string, format: string, color = false): Promise<string> {
+/**
+ * Runs `sql` in the job and writes its result to `out` as it arrives. It was read whole first: a program on the port
+ * answering without end took `cdrflow sql` to gigabytes, and the job's own result can be larger than any fixed bound
+ * (ops.sql.maxResultBytes counts the engine's blocks, not the text of the format). `color`: the caller's own terminal
+ * decides (the job's stdout may be a terminal when the caller's is not).
+ */
+export async function opsQuery(base: string, sql: string, format: string, out: NodeJS.WritableStream, color = false, timeoutMs = 120_000): Promise<void> {
   // application/sql: the ops port refuses the content types a web page could send cross-site without a preflight.
-  const res = await opsFetch(base, '/sql', 120_000, {
+  const res = await opsFetch(base, '/sql', timeoutMs, {
     query: `?format=${encodeURIComponent(format)}&color=${color ? 1 : 0}`,
     method: 'POST',
     body: sql,
     headers: { 'content-type': SQL_CONTENT_TYPE },
   });
   if (res.response.status !== 200) throw await errorAnswer(res, '/sql');
-  // Unbounded: the job's result is bounded by ops.sql (maxResultBytes, maxMemoryBytes), its text by its format.
-  return res.read(Number.POSITIVE_INFINITY);
+  await res.pipe(out);
 }
 
 export async function opsStatus(base: string, timeoutMs = 60_000): Promise<StatusSnapshot> {
@@ -89,6 +94,11 @@ interface OpsAnswer {
   read: (max: number) => Promise<string>;
   /** The first `max` bytes of the body as text (an error's: the rest is not read), within the request's time. */
   head: (max: number) => Promise<string>;
+  /**
+   * The body written to `out` chunk by chunk, within the request's time counted while waiting on the port only: a
+   * reader of `out` that pauses (`cdrflow sql … | less`) is not the port's delay.
+   */
+  pipe: (out: NodeJS.WritableStream) => Promise<void>;
 }
 
 /**
@@ -97,7 +107,13 @@ interface OpsAnswer {
  */
 async function opsFetch(base: string, path: string, timeoutMs: number, init: RequestInit & { query?: string } = {}): Promise<OpsAnswer> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error(`the ops port at ${base} did not answer ${path} within ${timeoutMs / 1000} s`)), timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => abort.abort(new Error(`the ops port at ${base} did not answer ${path} within ${timeoutMs / 1000} s`)), Math.max(ms, 0));
+  };
+  const deadline = Date.now() + timeoutMs;
+  arm(timeoutMs);
   const failed = (err: unknown): never => {
     throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
   };
@@ -108,6 +124,7 @@ async function opsFetch(base: string, path: string, timeoutMs: number, init: Req
       response,
       read: (max) => answerText(response, `${base}${path}`, abort.signal, max).catch(failed).finally(() => clearTimeout(timer)),
       head: (max) => headOf(response, max).catch(failed).finally(() => clearTimeout(timer)),
+      pipe: (out) => pipeBody(response, out, abort.signal, arm, () => clearTimeout(timer), deadline - Date.now()).catch(failed).finally(() => clearTimeout(timer)),
     };
   } catch (err) {
     clearTimeout(timer);
@@ -121,6 +138,34 @@ async function errorAnswer(answer: OpsAnswer, path: string): Promise<OpsRequestE
   const text = (await answer.head(MAX_ERROR_BYTES).catch((err: unknown) => `(its text could not be read: ${(err as Error).message})`)).trim();
   const shown = text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (cut)` : text;
   return new OpsRequestError(status, shown.split('\n').map(terminalText).join('\n') || `${path} answered ${status} with no text`);
+}
+
+/**
+ * `response`'s body written to `out`; `arm(ms)` starts the time left before the port counts as silent, `disarm` stops
+ * it while `out` is written. Every read races `signal`, as in answerText (undici can leave a read pending for good).
+ */
+async function pipeBody(response: Response, out: NodeJS.WritableStream, signal: AbortSignal, arm: (ms: number) => void, disarm: () => void, leftMs: number): Promise<void> {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  const aborted = new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => undefined); // raced below; this only keeps an abort after the last read from going unhandled
+  let left = leftMs;
+  try {
+    for (;;) {
+      const waited = Date.now();
+      arm(left);
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      disarm();
+      left -= Date.now() - waited;
+      if (done) return;
+      if (!out.write(value)) await once(out, 'drain');
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
 }
 
 async function headOf(response: Response, max: number): Promise<string> {

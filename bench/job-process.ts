@@ -8,6 +8,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { REPO_ROOT, loadAppConfig, type AppConfig } from '../app/config.ts';
 import { opsQuery } from '../app/ops-client.ts';
 import { MAIN, parseStat, ticksPerSecond } from './thread-cpu.ts';
@@ -274,8 +275,10 @@ export async function startJob(doc: Record<string, unknown>, label: string, { on
     opsUrl,
     config,
     async rows<T>(sql: string): Promise<T[]> {
-      const text = await opsQuery(opsUrl, sql, 'JSONEachRow');
-      return text
+      const chunks: Buffer[] = [];
+      await opsQuery(opsUrl, sql, 'JSONEachRow', new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk), done()) }));
+      return Buffer.concat(chunks)
+        .toString('utf8')
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as T);

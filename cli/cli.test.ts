@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { didYouMean, editDistance } from '../core/did-you-mean.ts';
@@ -258,6 +259,11 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
 });
 
 describe('the ops port /sql', { timeout: 60_000 }, () => {
+  const queryText = async (base: string, sql: string, format: string, color: boolean) => {
+    const chunks: Buffer[] = [];
+    await opsQuery(base, sql, format, new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk), done()) }), color);
+    return Buffer.concat(chunks).toString('utf8');
+  };
   it("another program answering 'ok' on the ops port is not taken for the job (its answer was printed as the result)", async () => {
     const { createServer: createHttpServer } = await import('node:http');
     const foreign = createHttpServer((_req, res) => res.end('ok\n'));
@@ -289,9 +295,9 @@ describe('the ops port /sql', { timeout: 60_000 }, () => {
     });
     try {
       const base = `http://127.0.0.1:${ops.port}`;
-      expect(await opsQuery(base, 'SELECT 1 AS x', 'PrettyCompact', false)).not.toContain(ESC);
-      expect(await opsQuery(base, 'SELECT 1 AS x', 'PrettyCompact', true)).toContain(ESC);
-      expect(await opsQuery(base, 'SELECT 2 AS x FORMAT CSV', 'PrettyCompact', false)).toBe('2\n');
+      expect(await queryText(base, 'SELECT 1 AS x', 'PrettyCompact', false)).not.toContain(ESC);
+      expect(await queryText(base, 'SELECT 1 AS x', 'PrettyCompact', true)).toContain(ESC);
+      expect(await queryText(base, 'SELECT 2 AS x FORMAT CSV', 'PrettyCompact', false)).toBe('2\n');
     } finally {
       await ops.close();
       await engine.close();

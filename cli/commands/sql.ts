@@ -110,7 +110,7 @@ export const command: Command = {
     // A failed query (OpsRequestError, a ClickHouse error) is printed as "cdrflow sql: <message>", exit 1, by main.
     try {
       if (running) {
-        process.stdout.write(await opsQuery(running, sql, format, color));
+        await opsQuery(running, sql, format, process.stdout, color);
         return 0;
       }
       // Loaded only here: the engine is not needed while a running job answers.
