@@ -32,7 +32,7 @@ Common:
   --seed N        reproducible traffic (default: random)
 
 The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.
-Huawei pushes are retried on Huawei's schedule: 1, 4, 9, 106, 203 and 300 minutes after a refusal (Ctrl-C ends the wait).
+Huawei pushes are retried on Huawei's schedule: 1, 4, 9, 106, 203 and 300 minutes after the first refusal (Ctrl-C ends the wait).
 Exit status: 0; ${EXIT_UNAVAILABLE} a push client gave up on records the receiver never accepted, or was stopped while
 still retrying records it refused; 64 usage; 78 a taken --port.`;
 

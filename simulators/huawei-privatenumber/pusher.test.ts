@@ -91,6 +91,24 @@ describe('startHuaweiPusher', () => {
     expect(stats).toMatchObject({ gaveUpBatches: 1, gaveUpRecords: 10, acceptedRecords: 0 });
   });
 
+  it('re-pushes at 1, 4, 9, 106, 203 and 300 minutes counted from the first refusal, not between attempts', async () => {
+    const sink = new MemorySink();
+    const r = await receiver(sink);
+    sink.failing = true;
+    const at: number[] = [];
+    const minuteMs = 2;
+    const pusher = startHuaweiPusher({
+      url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 6, totalRecords: 5, minBatch: 5, maxBatch: 5,
+      recordsPerSecond: 1000, timeScale: minuteMs / 60_000, onAttempt: () => at.push(performance.now()),
+    });
+    await pusher.done;
+    expect(at).toHaveLength(7);
+    const since = at.map((t) => t - at[0]!);
+    [1, 4, 9, 106, 203, 300].forEach((minutes, i) => expect(since[i + 1]).toBeGreaterThanOrEqual(minutes * minuteMs - 1));
+    // The last re-push 300 "minutes" after the first refusal (600 ms here); read as gaps it would come at 623 (1246 ms).
+    expect(since[6]).toBeLessThan(900);
+  });
+
   it('stop() while refused records wait for their re-push counts them as never accepted (unacceptedOnStop)', async () => {
     const sink = new MemorySink();
     const r = await receiver(sink);

@@ -1,6 +1,7 @@
 // A stand-in for Huawei's CDR push platform: sends fee batches (1-50 records) signed with X-AKSK at a steady record
 // rate, re-pushes every non-200 (or timeout, or connection error) on Huawei's schedule — 1, 4, 9, 106, 203 and 300
-// minutes, then gives up as Huawei does — and now and then pushes an accepted batch again (Huawei's duplicates).
+// minutes after the first refusal, then gives up as Huawei does — and now and then pushes an accepted batch again
+// (Huawei's duplicates).
 // `timeScale` shrinks the schedule (1 = real minutes; 0.001 turns a minute into 60 ms) so tests run it quickly.
 import { HuaweiFeeGenerator, type FeeRecord, type HuaweiGeneratorOptions } from './generator.ts';
 import { buildAuthHeaders, type AuthScheme } from '../../connectors/huawei-privatenumber/aksk.ts';
@@ -81,6 +82,8 @@ interface Batch {
   records: FeeRecord[];
   attempt: number;
   duplicate: boolean;
+  /** performance.now() of the first refusal of this push (attempt 0): every re-push is due at an offset from it. */
+  firstRefusedAt?: number;
 }
 
 export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
@@ -177,8 +180,8 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
       }
     } else {
       stats.failures[String(status)] = (stats.failures[String(status)] ?? 0) + 1;
-      const wait = schedule[batch.attempt];
-      if (wait === undefined) {
+      const offset = schedule[batch.attempt];
+      if (offset === undefined) {
         if (!batch.duplicate) {
           stats.gaveUpBatches++;
           stats.gaveUpRecords += batch.records.length;
@@ -186,9 +189,12 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
       } else if (!stopped) {
         stats.retries++;
         if (!batch.duplicate) retrying.set(batch.id, batch.records.length);
-        later(wait * minuteMs, () => {
+        // The documented minutes are offsets from the first refusal (the last re-push about 5 h after the call), not
+        // gaps between attempts, which would stretch the last one to over 10 h.
+        const firstRefusedAt = batch.attempt === 0 || batch.firstRefusedAt === undefined ? performance.now() : batch.firstRefusedAt;
+        later(Math.max(0, firstRefusedAt + offset * minuteMs - performance.now()), () => {
           retrying.delete(batch.id);
-          ready.push({ ...batch, attempt: batch.attempt + 1 });
+          ready.push({ ...batch, attempt: batch.attempt + 1, firstRefusedAt });
           pump();
         });
       } else if (!batch.duplicate) {
