@@ -1,0 +1,43 @@
+// The recording-API stand-in refuses what Huawei's platform refuses: a stale or future Created and missing auth parts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { startRecordingApi, RECORDING_API_MAX_SKEW_MS, type RecordingApiStandIn } from './recording-api.ts';
+
+const APP = { appKey: 'standInApp', appSecret: 'standInSecret' };
+const NOW = Date.parse('2026-11-02T03:04:05Z');
+let api: RecordingApiStandIn;
+
+beforeAll(async () => {
+  api = await startRecordingApi([APP], { now: () => NOW });
+});
+afterAll(() => api.close());
+
+async function get(headers: Record<string, string>) {
+  const res = await fetch(`${api.url}/rest/provision/voice/record/v1.0?fileName=a.wav&recordDomain=ostor.huawei.com`, {
+    redirect: 'manual',
+    headers: { 'content-type': 'application/json;charset=UTF-8', ...headers },
+  });
+  const body = await res.text();
+  return { status: res.status, location: res.headers.get('location'), resultcode: res.status === 301 ? undefined : (JSON.parse(body) as { resultcode: string }).resultcode };
+}
+
+describe('recording API stand-in', () => {
+  it('answers 301 to a request signed within the skew allowed', async () => {
+    for (const nowMs of [NOW, NOW - RECORDING_API_MAX_SKEW_MS + 1000, NOW + RECORDING_API_MAX_SKEW_MS - 1000]) {
+      expect(await get({ ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 301, location: 'https://ostor.huawei.com/download/a.wav?sig=abc' });
+    }
+  });
+
+  it('refuses a Created too far from its clock with 1010013, past or future', async () => {
+    for (const nowMs of [NOW - 3600_000, NOW + RECORDING_API_MAX_SKEW_MS + 1000]) {
+      expect(await get({ ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 403, resultcode: '1010013' });
+    }
+  });
+
+  it('names the missing part of the credentials with Huawei result codes', async () => {
+    const signed = buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW });
+    expect(await get({})).toMatchObject({ status: 401, resultcode: '1023006' });
+    expect(await get({ authorization: signed.authorization })).toMatchObject({ status: 401, resultcode: '1023033' });
+    expect(await get({ ...buildAuthHeaders('someoneElse', APP.appSecret, { nowMs: NOW }) })).toMatchObject({ status: 401, resultcode: '1010003' });
+  });
+});
