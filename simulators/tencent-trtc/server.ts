@@ -99,9 +99,11 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     const q = url.searchParams;
     const sdkAppId = Number(q.get('sdkappid'));
     const identifier = q.get('identifier') ?? '';
-    const random = Number(q.get('random'));
+    // Required: Number() would read a missing or empty random as 0 and let a client that forgot it through.
+    const randomText = q.get('random') ?? '';
+    const random = /^\d{1,10}$/.test(randomText) ? Number(randomText) : NaN;
     if (q.get('contenttype') !== 'json') return reply(res, INVALID_PARAMETER, 'contenttype must be json.');
-    if (!Number.isInteger(random) || random < 0 || random > 4294967295) return reply(res, INVALID_PARAMETER, 'random must be a 32-bit unsigned integer.');
+    if (!Number.isInteger(random) || random < 0 || random > 4294967295) return reply(res, INVALID_PARAMETER, 'random is required and must be a 32-bit unsigned integer.');
     const key = apps.get(sdkAppId);
     if (key === undefined) return reply(res, 70020, `SDKAppID ${q.get('sdkappid')} not found.`);
     const nowSec = Math.floor(now() / 1000);

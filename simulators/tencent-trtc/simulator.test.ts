@@ -76,6 +76,18 @@ describe('TRTC simulator', () => {
     expect((await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page: 4, numberPerPage: 100 })).records).toEqual([]);
   });
 
+  it('refuses a request whose random query parameter is missing, empty or not a 32-bit unsigned integer', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY } });
+    const usersig = new tlsSig.Api(APP, KEY).genUserSig('administrator', 3600);
+    const ask = async (random: string | undefined) => {
+      const q = new URLSearchParams({ sdkappid: String(APP), identifier: 'administrator', usersig, contenttype: 'json', ...(random === undefined ? {} : { random }) });
+      const res = await fetch(`${sim!.url}/v1/records/get_records_by_filter?${q}`, { method: 'POST', body: JSON.stringify({ startTimestamp: nowSec() - 3600 }) });
+      return ((await res.json()) as { errorCode: number }).errorCode;
+    };
+    expect(await ask('4294967295')).toBe(70011);
+    for (const random of [undefined, '', '4294967296', '-1', '1.5']) expect(await ask(random)).toBe(70402);
+  });
+
   it('answers a wrong key with an auth error and 50001 with a config error', async () => {
     sim = await startTrtcSimulator({ apps: { [APP]: KEY, 1600000002: 'k2' }, unlicensedSdkAppIds: [1600000002] });
     const req = { startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 };
