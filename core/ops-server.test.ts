@@ -294,6 +294,30 @@ describe('allowedHost / allowedOrigin', () => {
   ])('Origin %s allowed: %s', (origin, ok) => expect(allowedOrigin(origin, 19070)).toBe(ok));
 });
 
+describe('ops server: slow headers', () => {
+  it('closes a connection still sending its headers within headersTimeout and about a second (Node checked every 30 s)', async () => {
+    const ops = await startOpsServer(0, { metrics: new Registry(), readiness: () => ({ ready: true, components: {} }), status: async () => ({}), query: async () => 'never\n' });
+    // Short for the test; Node reads it at each check.
+    ops.server.headersTimeout = 300;
+    const socket = connect(ops.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    // A header line every 100 ms: the connection is never idle, its headers just never end.
+    const trickle = setInterval(() => socket.writable && socket.write(`x-slow-${Math.round(performance.now())}: 1\r\n`), 100);
+    try {
+      const bound = ops.server.headersTimeout + 1_500;
+      const ended = await Promise.race([closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), bound).unref())]);
+      expect(ended === undefined ? `still open after ${bound} ms` : 'closed').toBe('closed');
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+      await ops.close();
+    }
+  });
+});
+
 describe('ops server: a web page refused in a loop', () => {
   it('counts every refusal and logs at most a few a minute, the next line saying how many were left out', async () => {
     const logged: Record<string, unknown>[] = [];

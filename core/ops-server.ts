@@ -48,7 +48,9 @@ export async function startOpsServer(
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const origin: { port: number } = { port };
   const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
-  const server = createServer((req, res) => {
+  // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
+  // connection sending its headers slowly outlived headersTimeout by up to that much.
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
     handle(req, res, handlers, origin.port, door).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));

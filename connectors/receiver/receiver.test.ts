@@ -224,6 +224,31 @@ describe('Huawei fee push', () => {
   });
 });
 
+describe('slow headers', () => {
+  it('closes a connection still sending its headers within headersTimeoutMs and about a second (Node checked every 30 s)', async () => {
+    const headersTimeoutMs = 300;
+    const r = await start(new MemorySink(), { headersTimeoutMs });
+    const socket = connect(r.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d) => (answer += d.toString()));
+    const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\n');
+    // A header line every 100 ms: the connection is never idle, its headers just never end.
+    const trickle = setInterval(() => socket.writable && socket.write(`x-slow-${Math.round(performance.now())}: 1\r\n`), 100);
+    try {
+      const bound = headersTimeoutMs + 1_500;
+      const ended = await Promise.race([closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), bound).unref())]);
+      expect(ended === undefined ? `still open after ${bound} ms` : 'closed').toBe('closed');
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+});
+
 describe('Alibaba LVMS TOP endpoint', () => {
   const dto = '{"call_record_id":9007199254740993123,"robot_call_job_id":5,"called_phone_number":"13800000000","result_status":"ANSWERED","chat_duration":42,"start_time":"2026-11-02 09:00:00"}';
 

@@ -44,6 +44,9 @@ export interface RunningReceiver {
 }
 
 /** Node's own answers to a request it could not read (its default clientError handling), with our outcome label. */
+/** How often Node checks the connections' header and request deadlines: they hold to within this. */
+const CONNECTIONS_CHECK_MS = 1_000;
+
 const CLIENT_ERROR_REPLIES: Record<string, { status: number; outcome: Outcome }> = {
   HPE_HEADER_OVERFLOW: { status: 431, outcome: 'too_large' },
   HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, outcome: 'too_large' },
@@ -190,7 +193,9 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     }
   };
 
-  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs }, (req, res) => {
+  // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default): a
+  // connection sending its headers slowly lived up to 40 s against a headersTimeoutMs of 10 s.
+  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (req, res) => {
     inFlight++;
     metrics.inFlight.inc();
     res.on('close', () => {
