@@ -14,6 +14,19 @@ describe('NonceCache', () => {
     expect(cache.claim('a', 'n1')).toBe(true);
   });
 
+  it('tells whether a nonce is spent without claiming it', () => {
+    let now = 0;
+    const cache = new NonceCache(1000, 10, () => now);
+    expect(cache.used('a', 'n1')).toBe(false);
+    expect(cache.claim('a', 'n1')).toBe(true);
+    expect([cache.used('a', 'n1'), cache.used('b', 'n1')]).toEqual([true, false]);
+    cache.release('a', 'n1');
+    expect(cache.used('a', 'n1')).toBe(false);
+    cache.claim('a', 'n1');
+    now = 1001;
+    expect(cache.used('a', 'n1')).toBe(false);
+  });
+
   it('stays within its entry cap', () => {
     const cache = new NonceCache(60_000, 5, () => 0);
     for (let i = 0; i < 50; i++) cache.claim('a', `n${i}`);

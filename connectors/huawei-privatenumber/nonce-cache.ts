@@ -23,6 +23,12 @@ export class NonceCache {
     return true;
   }
 
+  /** Whether the nonce is spent and not expired; records nothing (a request refused before its body is read). */
+  used(appKey: string, nonce: string): boolean {
+    const expiry = this.expiries.get(`${appKey}\u0000${nonce}`);
+    return expiry !== undefined && expiry > this.now();
+  }
+
   /**
    * Gives a nonce back when its request was not accepted (e.g. Kafka unavailable → 503): a sender that re-sends the
    * very same headers must not be locked out of a request we never stored.

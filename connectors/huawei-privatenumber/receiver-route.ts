@@ -2,8 +2,9 @@
 // ({"eventType":"callin"|...,"statusInfo":{...}}). Verifies X-AKSK (or legacy X-WSSE), refuses stale and replayed
 // requests, stores every record raw, and answers 200 only after Kafka acknowledged all of them.
 //
-// What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401) and a
-// stale Created (403), both before the body is read, a replayed nonce (403), a body that is not JSON or not the
+// What is refused (Huawei-style {"resultcode","resultdesc"} body, nothing written): bad or missing auth (401), a
+// stale Created (403) and a nonce already spent (403), all before the body is read (a replay of a push still being
+// stored is refused once its body is in), a body that is not JSON or not the
 // documented envelope shape (400), what no real push carries (400: invalid UTF-8, nesting deeper than 16, a member
 // given twice, a sessionId over 256 bytes, a record over 64 KiB — core/input-limits.ts), an oversized body (413),
 // Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
@@ -31,6 +32,8 @@ const JSON_TYPE = 'application/json;charset=UTF-8';
 function reply(status: number, outcome: Outcome, resultcode: string, resultdesc: string, extra: Partial<PushReply> = {}): PushReply {
   return { status, contentType: JSON_TYPE, body: JSON.stringify({ resultcode, resultdesc }), outcome, code: resultcode, detail: resultdesc, ...extra };
 }
+
+const NONCE_USED = () => reply(403, 'auth_failed', '1010002', 'Invalid request: Nonce already used');
 
 export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route {
   const apps = new Map<string, HuaweiApp>(config.apps.map((a) => [a.appKey, a]));
@@ -67,16 +70,19 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     return { app, auth };
   };
 
-  // The signature covers Nonce and Created, not the body: a push that fails it is refused before its body is read.
-  const authorize = (push: Pick<IncomingPush, 'headers'>): PushReply | undefined => authenticate(push.headers, opts.now()).refusal;
+  // The signature covers Nonce and Created, not the body: a push that fails it, or replays a nonce already spent, is
+  // refused before its body is read. The nonce is only looked at here: `handle` spends it once the push is stored.
+  const authorize = (push: Pick<IncomingPush, 'headers'>): PushReply | undefined => {
+    const { refusal, app, auth } = authenticate(push.headers, opts.now());
+    if (refusal) return refusal;
+    return nonces.used(app.appKey, auth.token.nonce) ? NONCE_USED() : undefined;
+  };
 
   const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
     // Again with the body in: it yields the app and nonce, and Created is judged fresh when the push is stored, as ever.
     const { refusal, app, auth } = authenticate(push.headers, ctx.now());
     if (refusal) return refusal;
-    if (!nonces.claim(app.appKey, auth.token.nonce)) {
-      return reply(403, 'auth_failed', '1010002', 'Invalid request: Nonce already used');
-    }
+    if (!nonces.claim(app.appKey, auth.token.nonce)) return NONCE_USED();
 
     const result = await accept(push, ctx, app, auth.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must

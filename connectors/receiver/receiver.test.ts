@@ -129,6 +129,29 @@ describe('Huawei fee push', () => {
     expect(sink.envelopes()).toHaveLength(2);
   });
 
+  it('refuses a replayed nonce before reading the body, and a nonce whose push was not stored is not spent', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink, { bodyTimeoutMs: 2_000 });
+    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    // Only looked at before the body: a push refused on its body leaves the nonce to the vendor's corrected re-push.
+    expect((await pushHuawei(r, '{"eventType":"fee"', headers)).status).toBe(400);
+    expect((await pushHuawei(r, feeBody(1), headers)).status).toBe(200);
+    // The replay announces a body it never sends: only an answer before the body (not the 408 after bodyTimeoutMs) is 403.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(r.port, '127.0.0.1', () => {
+        const auth = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        socket.write(`POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventT`);
+      });
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403/);
+    expect(answer).toContain('"resultdesc":"Invalid request: Nonce already used"');
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+
   it.each([
     ['not JSON', '{"eventType":"fee","feeLst":[{'],
     ['not an object', '[1,2]'],
