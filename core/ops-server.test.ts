@@ -348,7 +348,7 @@ describe('ops server: a web page refused in a loop', () => {
     }
   });
 
-  it('bounds and throttles the lines of wrong content types and formats as well, and does not echo the format', async () => {
+  it('bounds and throttles the lines of wrong methods, content types and formats as well, and does not echo the format', async () => {
     const logged: Record<string, unknown>[] = [];
     const answered: number[] = [];
     const ops = await startOpsServer(0, {
@@ -367,7 +367,9 @@ describe('ops server: a web page refused in a loop', () => {
       expect(wrongFormat.status).toBe(400);
       expect((await wrongFormat.text()).length).toBeLessThan(200);
       for (let i = 0; i < 14; i++) expect((await post(SQL_CONTENT_TYPE, `C-${long}`)).status).toBe(400);
-      expect(answered).toEqual([...Array(15).fill(415), ...Array(15).fill(400)]);
+      // A wrong method, in a loop, is no different.
+      for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${ops.port}/sql`)).status).toBe(405);
+      expect(answered).toEqual([...Array(15).fill(415), ...Array(15).fill(400), ...Array(5).fill(405)]);
       expect(logged.length).toBe(DOOR_REFUSALS_LOGGED_PER_MINUTE);
       expect(logged[0]).toMatchObject({ status: 415, reason: expect.stringMatching(/^content-type text\/x+$/) });
       expect(logged.every((f) => String(f['reason']).length <= 200)).toBe(true);

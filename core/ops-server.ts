@@ -112,7 +112,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   if (!methods.includes(method ?? '')) {
     const hint = url.pathname === '/sql' ? ` (the query is the body: Content-Type: ${SQL_CONTENT_TYPE})` : '';
-    if (url.pathname === '/sql') sqlRefused(req, h, 405, `method ${String(req.method).slice(0, 20)}`);
+    sqlRefusedAtTheDoor(req, url, h, door, 405, `method ${String(req.method).slice(0, 20)}`);
     return send(res, 405, 'text/plain', `${url.pathname} takes ${methods.join(' or ')}${hint}\n`, { allow: methods.includes('GET') ? [...methods, 'HEAD'].join(', ') : methods.join(', ') });
   }
   switch (url.pathname) {
@@ -182,7 +182,7 @@ export const DOOR_REFUSALS_LOGGED_PER_MINUTE = 10;
  * operator sees in the metric and the log that a browser page tried the SQL endpoint. The other paths are read-only.
  * A page can send such requests in a loop, so their log lines are throttled: at most DOOR_REFUSALS_LOGGED_PER_MINUTE
  * a minute, the next line logged saying how many were left out (`unlogged`); the metric counts every one. The same
- * holds for a wrong Content-Type or format: their lines quoted the header or parameter whole (up to Node's 16 KiB of
+ * holds for a wrong method, Content-Type or format: their lines quoted the header or parameter whole (up to Node's 16 KiB of
  * headers), one per request, for any client in a loop. A reason is cut at 200 characters.
  */
 function sqlRefusedAtTheDoor(req: IncomingMessage, url: URL | undefined, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
