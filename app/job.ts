@@ -330,9 +330,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       status,
       failed,
       stop() {
-        // The ops port stays up while the pipeline drains, so status keeps answering; the resources go after it.
-        reconcile.stop();
-        stopping ??= running.stop(drain).then(release);
+        // The ops port stays up while the pipeline drains, so status keeps answering; the resources go after it. A
+        // reconcile run ends first (bounded): its repair re-feeds through the connectors the pipeline closes.
+        stopping ??= reconcile.stop().then(() => running.stop(drain)).then(release);
         return stopping;
       },
     };

@@ -82,7 +82,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  service?.stop();
+  void service?.stop(0);
   service = undefined;
   vi.useRealTimers();
 });
@@ -168,7 +168,7 @@ describe('reconcile.schedule: when it runs', () => {
 
   it('stops with the job', async () => {
     vi.setSystemTime(Date.parse('2026-12-01T02:00:00Z'));
-    scheduled({ initialDelaySec: 60, intervalSec: 600 }).stop();
+    void scheduled({ initialDelaySec: 60, intervalSec: 600 }).stop(0);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(runs.requests).toHaveLength(0);
   });

@@ -35,7 +35,7 @@ const lines = () => {
 };
 
 let service: ReconcileService | undefined;
-afterEach(() => service?.stop());
+afterEach(() => service?.stop(0));
 
 describe('reconcile service (POST /reconcile)', () => {
   it('refuses a second run while one is in progress: no verdict, exit 3', async () => {
@@ -65,6 +65,23 @@ describe('reconcile service (POST /reconcile)', () => {
     nextClient.abort(new Error('done'));
     await again;
     expect(next.out).toEqual([{ error: 'done', exitCode: 3 }]);
+  });
+
+  it('stops once the run in progress ended, so the job closes the connectors a repair feeds through only then', async () => {
+    service = serviceOn(refusingKafka);
+    const { out, write } = lines();
+    const running = service.handle(BODY, write);
+    await service.stop();
+    expect(out).toEqual([{ error: 'shutdown requested', exitCode: 3 }]);
+    await running;
+  });
+
+  it('stops after a bounded wait when the run does not end (a broker that never answers), and says so', async () => {
+    const logged: { event: string; fields?: Record<string, unknown> }[] = [];
+    service = serviceOn(stuckKafka, (_level, event, fields) => void logged.push({ event, ...(fields ? { fields } : {}) }));
+    void service.handle(BODY, () => {});
+    await service.stop(200);
+    expect(logged).toEqual([{ event: 'reconcile.stop_late', fields: { graceMs: 200, running: 'ops 2026-11-30 .. 2026-11-30' } }]);
   });
 
   it('refuses a request that is not one: exit 64', async () => {

@@ -146,8 +146,16 @@ export interface ReconcileService {
    * `signal` (the client left) aborts the run at its next safe point, which frees the job for the next run.
    */
   handle(body: string, write: (line: string) => void, signal?: AbortSignal): Promise<void>;
-  stop(): void;
+  /**
+   * Stops the schedule and aborts the run in progress, resolving once it ended or after `graceMs` at most: the job
+   * closes the connectors a repair re-feeds through only then (they were closed under it: "the Kafka producer is
+   * closed"). A run stops at its next safe point, which a step waiting on an unanswering broker may never reach.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
+
+/** How long stop() waits for the run in progress to end after aborting it. */
+export const RECONCILE_STOP_GRACE_MS = 10_000;
 
 export function startReconcileService(
   config: AppConfig,
@@ -155,6 +163,8 @@ export function startReconcileService(
 ): ReconcileService {
   const metrics = new ReconcileMetrics(parts.promRegistry);
   let running: RunningReconcile | undefined;
+  /** Settles when the run in progress ends, whichever way. */
+  let ended: Promise<unknown> = Promise.resolve();
   const abort = new AbortController();
   const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
     if (running) throw new ReconcileBusyError(running);
@@ -162,6 +172,7 @@ export function startReconcileService(
     const signal = client ? AbortSignal.any([abort.signal, client]) : abort.signal;
     const outcome = runReconcile(deps, req, signal).finally(() => (running = undefined));
     running = { trigger: req.trigger, from: req.from, to: req.to, since: new Date() };
+    ended = outcome.catch(() => undefined);
     return outcome;
   };
 
@@ -239,9 +250,13 @@ export function startReconcileService(
         write(JSON.stringify({ error: err instanceof Error ? err.message : String(err), exitCode: EXIT_NO_VERDICT }));
       }
     },
-    stop() {
+    async stop(graceMs = RECONCILE_STOP_GRACE_MS) {
       if (timer) clearTimeout(timer);
       abort.abort(new Error('shutdown requested'));
+      let grace: NodeJS.Timeout | undefined;
+      const late = await Promise.race([ended.then(() => false), new Promise<boolean>((resolve) => (grace = setTimeout(resolve, graceMs, true)))]);
+      clearTimeout(grace);
+      if (late) parts.log('warn', 'reconcile.stop_late', { graceMs, running: running && `${running.trigger} ${running.from} .. ${running.to}` });
     },
   };
 }

@@ -37,7 +37,7 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
       expect(r.stderr).toContain('no verdict');
       expect(r.stdout).toBe('');
     } finally {
-      service.stop();
+      await service.stop(0);
       await ops.close();
     }
   });
