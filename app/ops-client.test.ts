@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STATUS_BYTES, OpsRequestError, opsQuery, opsStatus } from './ops-client.ts';
+import { formatStatus, type StatusSnapshot } from './status.ts';
 
 let server: Server | undefined;
 
@@ -35,10 +36,36 @@ describe('opsStatus against a wrong answer', () => {
     });
   }
 
+  // Objects and arrays where the top level has them, a wrong type deeper in: each ended in a TypeError in formatStatus.
+  const full: StatusSnapshot = {
+    at: '2026-12-01T12:00:00.000Z', source: 'running job', pid: 42, uptimeSec: 60, demo: false, clickhouseTarget: 'embedded', components: { sink: 'running' },
+    intake: { 'tencent-ccc': { kind: 'poll', records: 3, errors: { throttled: 1 } } },
+    normalize: { in: 3, out: 3, deadLettered: 0, lag: 0 }, sink: { in: 3, out: 3, deadLettered: 0, lag: 0 },
+    clickhouse: { cdrs: 3, billableMinutes: 5, byVendor: [{ vendor: 'tencent-ccc', cdrs: 3, answered: 2, billableMinutes: 5 }] },
+    checkpoints: [{ id: 'tencent-ccc:1400000001:live', watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z', ageSec: 30, watermarkDelaySec: 300 }],
+  };
+  const deeper: [string, Record<string, unknown>][] = [
+    ['an intake whose errors are not an object', { intake: { 'tencent-ccc': { kind: 'poll', records: 3, errors: null } } }],
+    ['a checkpoint without id', { checkpoints: [{ watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z', ageSec: 30, watermarkDelaySec: 300 }] }],
+    ['a ClickHouse row without vendor', { clickhouse: { cdrs: 3, billableMinutes: 5, byVendor: [{ cdrs: 3 }] } }],
+    ['demo traffic without its vendors', { demoTraffic: { networkRefusals: 0 } }],
+  ];
+  for (const [name, wrong] of deeper) {
+    it(`an answer with ${name} is said to be no status of cdrflow start, not a TypeError`, async () => {
+      const base = await opsPort((_req, res) => res.end(JSON.stringify({ ...full, ...wrong })));
+      const err = await opsStatus(base).then(() => undefined, (e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(OpsRequestError);
+      expect(err!.message).toMatch(/not a status of `cdrflow start`/);
+    });
+  }
+
   it('takes the snapshot of a job still starting and the full one', async () => {
     const starting = { starting: true, components: { sink: 'starting' } };
-    const base = await opsPort((_req, res) => res.end(JSON.stringify(starting)));
+    let answer: object = starting;
+    const base = await opsPort((_req, res) => res.end(JSON.stringify(answer)));
     expect(await opsStatus(base)).toEqual(starting);
+    answer = full;
+    expect(formatStatus(await opsStatus(base))).toContain('tencent-ccc:1400000001:live');
   });
 
   it(`stops reading an answer past ${MAX_STATUS_BYTES} bytes (a 2 GB one took the command to 4 GB)`, async () => {

@@ -1,7 +1,8 @@
 // How `cdrflow sql` and `cdrflow status` reach a running `cdrflow start`: its ops port on 127.0.0.1. The embedded
 // engine allows one process per data directory, so while the job runs other commands must ask it.
 import { once } from 'node:events';
-import type { StatusSnapshot } from './status.ts';
+import { z } from 'zod';
+import { statusSnapshotSchema, type StatusSnapshot } from './status.ts';
 import { answerText } from '../connectors/poller/vendor-answer.ts';
 import { quote, terminalText } from '../core/input-limits.ts';
 import { OPS_SERVER_HEADER, SQL_CONTENT_TYPE } from '../core/ops-server.ts';
@@ -73,20 +74,18 @@ export async function opsStatus(base: string, timeoutMs = 60_000): Promise<Statu
   } catch {
     snapshot = undefined;
   }
-  if (!isSnapshot(snapshot)) {
+  if (!SNAPSHOT.safeParse(snapshot).success) {
     throw new OpsRequestError(200, `the ops port at ${base} answered /status with what is not a status of \`cdrflow start\` (${terminalText(quote(text, 100))}); is another program, or another version of cdrflow, on that port?`);
   }
+  // The answer as sent (`--json` prints the document GET /status gave), not the schema's copy of it.
   return snapshot as StatusSnapshot;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** What `cdrflow status` reads of a snapshot: a job still starting (its components), or the full one. */
-function isSnapshot(v: unknown): boolean {
-  if (!isObject(v) || !isObject(v['components'])) return false;
-  if (v['starting'] === true) return true;
-  return isObject(v['intake']) && isObject(v['normalize']) && isObject(v['sink']) && isObject(v['clickhouse']) && Array.isArray(v['checkpoints']);
-}
+/**
+ * What `cdrflow status` reads: a job still starting (its components), or the full snapshot, checked all the way down;
+ * a wrong type deeper in (an intake's `errors`, a checkpoint without `id`) ended in a TypeError inside formatStatus.
+ */
+const SNAPSHOT = z.union([z.looseObject({ starting: z.literal(true), components: z.record(z.string(), z.string()) }), statusSnapshotSchema]);
 
 interface OpsAnswer {
   response: Response;

@@ -3,69 +3,70 @@
 // twice) and the connector checkpoints with their age. A running job fills the in/out counters; computed without a
 // running job, only what Kafka and ClickHouse themselves know is shown.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 
-export interface StageFigures {
+// The snapshot's shape is a schema, its types inferred from it: `cdrflow status` checks the answer of the ops port with
+// it (app/ops-client.ts), which may come from another program or another version of cdrflow.
+const count = z.number().nullable();
+
+const stageFiguresSchema = z.object({
   /** Records consumed and committed by this process (null: not known without the running job). */
-  in: number | null;
-  out: number | null;
-  deadLettered: number | null;
+  in: count,
+  out: count,
+  deadLettered: count,
   /** Messages behind the log end, summed over the stage's input partitions (null: could not be read). */
-  lag: number | null;
-}
+  lag: count,
+});
+export type StageFigures = z.infer<typeof stageFiguresSchema>;
 
-export interface IntakeFigures {
-  kind: 'poll' | 'push';
+const intakeFiguresSchema = z.object({
+  kind: z.enum(['poll', 'push']),
   /** Records acknowledged by Kafka on the raw topic by this process. */
-  records: number | null;
+  records: count,
   /** Vendor API errors (poll) or refused pushes (push) by code. */
-  errors: Record<string, number>;
-}
+  errors: z.record(z.string(), z.number()),
+});
+export type IntakeFigures = z.infer<typeof intakeFiguresSchema>;
 
-export interface VendorRow {
-  vendor: string;
-  cdrs: number;
-  answered: number;
-  billableMinutes: number;
-}
+const vendorRowSchema = z.object({ vendor: z.string(), cdrs: z.number(), answered: z.number(), billableMinutes: z.number() });
+export type VendorRow = z.infer<typeof vendorRowSchema>;
 
-export interface CheckpointRow {
-  id: string;
-  watermark: string;
-  updatedAt: string;
-  ageSec: number;
-  watermarkDelaySec: number;
-}
+const checkpointRowSchema = z.object({ id: z.string(), watermark: z.string(), updatedAt: z.string(), ageSec: z.number(), watermarkDelaySec: z.number() });
+export type CheckpointRow = z.infer<typeof checkpointRowSchema>;
 
-export interface StatusSnapshot {
-  at: string;
-  source: 'running job' | 'computed directly';
-  pid: number | null;
-  uptimeSec: number | null;
-  demo: boolean;
-  clickhouseTarget: string;
-  components: Record<string, string>;
-  intake: Partial<Record<Vendor, IntakeFigures>>;
-  normalize: StageFigures;
-  sink: StageFigures;
+export const statusSnapshotSchema = z.object({
+  at: z.string(),
+  source: z.enum(['running job', 'computed directly']),
+  pid: z.number().nullable(),
+  uptimeSec: z.number().nullable(),
+  demo: z.boolean(),
+  clickhouseTarget: z.string(),
+  components: z.record(z.string(), z.string()),
+  intake: z.partialRecord(z.enum(VENDORS), intakeFiguresSchema),
+  normalize: stageFiguresSchema,
+  sink: stageFiguresSchema,
   /**
    * cdr.dlq -> cdr_dead_letters; `skipped`: dead letters it could not load (logged); `alreadyStored`: read again after
    * a crash and already in the table (committed, not loaded twice). in = out + skipped + alreadyStored. Absent when disabled.
    */
-  dlqLoader?: StageFigures & { skipped: number | null; alreadyStored: number | null };
-  clickhouse: { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } | { error: string };
-  checkpoints: CheckpointRow[];
+  dlqLoader: stageFiguresSchema.extend({ skipped: count, alreadyStored: count }).optional(),
+  clickhouse: z.union([z.object({ cdrs: z.number(), billableMinutes: z.number(), byVendor: z.array(vendorRowSchema) }), z.object({ error: z.string() })]),
+  checkpoints: z.array(checkpointRowSchema),
   /** Why the checkpoints could not be read (computed directly, Kafka not reachable): `checkpoints` is then unknown, not none. */
-  checkpointsError?: string;
+  checkpointsError: z.string().optional(),
   /** Demo only: what the simulated push vendors did (retries, duplicates, refusals by the flaky network). */
-  demoTraffic?: {
-    huawei: { recordsGenerated: number; attempts: number; retries: number; duplicatesPushed: number; failures: Record<string, number>; gaveUpRecords: number };
-    lvms: { sent: number; accepted: number; rejected: number; retries: number; failedAfterRetries: number };
-    networkRefusals: number;
-  };
-}
+  demoTraffic: z
+    .object({
+      huawei: z.object({ recordsGenerated: z.number(), attempts: z.number(), retries: z.number(), duplicatesPushed: z.number(), failures: z.record(z.string(), z.number()), gaveUpRecords: z.number() }),
+      lvms: z.object({ sent: z.number(), accepted: z.number(), rejected: z.number(), retries: z.number(), failedAfterRetries: z.number() }),
+      networkRefusals: z.number(),
+    })
+    .optional(),
+});
+export type StatusSnapshot = z.infer<typeof statusSnapshotSchema>;
 
 /** Distinct CDRs, answered calls and billable minutes per vendor, deduplicated by the table (FINAL). */
 export async function clickhouseFigures(client: ClickHouseClient, database: string, table = 'cdr'): Promise<VendorRow[]> {
