@@ -332,7 +332,7 @@ describe('the ops port /status', { timeout: 60_000 }, () => {
       normalize: { in: 1, out: 1, deadLettered: 0, lag: 0 },
       sink: { in: 1, out: 1, deadLettered: 0, lag: 0 },
       clickhouse: { error: `down${hostile}` },
-      checkpoints: [{ id: `poll:${hostile}`, watermark: `w${hostile}`, ageSec: 3, watermarkDelaySec: 3 }],
+      checkpoints: [{ id: `poll:${hostile}`, watermark: `w${hostile}`, updatedAt: '2024-05-01T00:00:00.000Z', ageSec: 3, watermarkDelaySec: 3 }],
     };
     const starting = { starting: true, components: { sink: `starting${hostile}` } };
     let answer: unknown = snapshot;
