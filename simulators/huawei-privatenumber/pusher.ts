@@ -4,7 +4,7 @@
 // (Huawei's duplicates).
 // `timeScale` shrinks the schedule (1 = real minutes; 0.001 turns a minute into 60 ms) so tests run it quickly.
 import { HuaweiFeeGenerator, type FeeRecord, type HuaweiGeneratorOptions } from './generator.ts';
-import { buildAuthHeaders, type AuthScheme } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders, type HuaweiScheme } from './sign.ts';
 import { Rng, seededRandom } from '../kit.ts';
 
 export const HUAWEI_RETRY_SCHEDULE_MINUTES = [1, 4, 9, 106, 203, 300] as const;
@@ -14,7 +14,7 @@ export interface HuaweiPusherOptions {
   url: string;
   appKey: string;
   appSecret: string;
-  scheme?: AuthScheme;
+  scheme?: HuaweiScheme;
   seed: number;
   /** Stop generating after this many records; undefined = until stop(). */
   totalRecords?: number;
@@ -154,7 +154,7 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
         method: 'POST',
         headers: {
           'content-type': 'application/json;charset=UTF-8',
-          ...buildAuthHeaders(opts.appKey, opts.appSecret, { scheme: opts.scheme ?? 'aksk' }),
+          ...huaweiAuthHeaders(opts.appKey, opts.appSecret, { scheme: opts.scheme ?? 'aksk' }),
         },
         body: JSON.stringify({ eventType: 'fee', feeLst: batch.records }),
         signal: AbortSignal.timeout(timeoutMs),
