@@ -5,7 +5,7 @@ import { Rng, seededRandom } from '../kit.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { SIGN_METHODS, type SignMethod } from '../../connectors/alibaba-lvms/config.ts';
-import { formatTopTimestamp, topSign } from '../../connectors/alibaba-lvms/top-sign.ts';
+import { signTopParams, topTimestamp, type TopSignMethod } from './sign.ts';
 import { LVMS_DTO_PARAM, LVMS_METHOD } from '../../connectors/alibaba-lvms/receiver-route.ts';
 import { RESULT_STATUSES } from '../../transforms/normalize/codes/alibaba-lvms.ts';
 
@@ -42,7 +42,7 @@ export function signedParams(opts: Omit<SubmitOptions, 'url' | 'inQuery' | 'time
   const params = new Map<string, string>([
     ['method', LVMS_METHOD],
     ['app_key', opts.appKey],
-    ['timestamp', formatTopTimestamp(opts.nowMs ?? Date.now())],
+    ['timestamp', topTimestamp(opts.nowMs ?? Date.now())],
     ['format', opts.format ?? 'json'],
     ['v', '2.0'],
     ['sign_method', opts.signMethod ?? 'hmac-sha256'],
@@ -50,7 +50,7 @@ export function signedParams(opts: Omit<SubmitOptions, 'url' | 'inQuery' | 'time
     [LVMS_DTO_PARAM, opts.dto],
   ]);
   for (const [k, v] of Object.entries(opts.params ?? {})) params.set(k, v);
-  params.set('sign', topSign(params, opts.appSecret, (params.get('sign_method') ?? 'md5') as SignMethod));
+  params.set('sign', signTopParams(params, opts.appSecret, (params.get('sign_method') ?? 'md5') as TopSignMethod));
   if (opts.params?.['sign'] !== undefined) params.set('sign', opts.params['sign']);
   return new URLSearchParams([...params]);
 }
@@ -122,8 +122,8 @@ export class LvmsDtoGenerator {
     const status = rng.chance(0.02) ? 'VOICEMAIL_DETECTED' : STATUSES[seq % STATUSES.length]!;
     const talk = status === 'ANSWERED' ? rng.int(3, 600) : 0;
     const ring = rng.int(5, 40);
-    const start = formatTopTimestamp(this.clock);
-    const end = formatTopTimestamp(this.clock + (ring + talk) * 1000);
+    const start = topTimestamp(this.clock);
+    const end = topTimestamp(this.clock + (ring + talk) * 1000);
     const job = 880_000 + (this.opts.seed % 1000) * 10 + rng.int(0, 9);
     const tagId = rng.chance(0.8) ? 0 : rng.int(100, 120);
     const code = rng.int(0, 5);
