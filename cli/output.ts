@@ -1,16 +1,29 @@
 // How `cdrflow` writes to its standard output like other command-line tools do: a closed pipe (`cdrflow sql … |
 // head -1`) ends the process quietly, and colour is used only when the CLIENT's stdout is a terminal, unless
 // --no-color or NO_COLOR (https://no-color.org) says otherwise.
+import { fstatSync } from 'node:fs';
 import { EXIT_IO_ERROR } from '../core/exit-codes.ts';
+
+/** Whether stdout and stderr are the same file or pipe (`2>&1`). */
+function sameOutput(): boolean {
+  try {
+    const [out, err] = [fstatSync(1), fstatSync(2)];
+    return out.dev === err.dev && out.ino === err.ino;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A reader that went away (head, grep -m) is not an error: exit 0 at once, without a stack trace. Any other failure
- * to write — a full disk (`> /dev/full`: ENOSPC) — is one line on stderr and exit 74, not a stack trace.
+ * to write — a full disk (`> /dev/full`: ENOSPC) — is one line on stderr and exit 74, not a stack trace. So is a
+ * closed stderr while stdout goes elsewhere (`2> >(head -1) > out.jsonl`): the command cannot go on reporting, and
+ * exit 0 said a cut-short output was whole.
  */
 export function exitQuietlyOnClosedPipe(): void {
   for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']] as const) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(0);
+      if (err.code === 'EPIPE' && (stream === process.stdout || sameOutput())) process.exit(0);
       if (stream !== process.stderr) {
         try {
           process.stderr.write(`cdrflow: cannot write to ${name}: ${err.code ?? err.message}\n`);

@@ -1,6 +1,8 @@
 // `cdrflow normalize` as a user runs it: a child process fed the vendor-doc samples (kept verbatim as fixtures).
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { avroType } from '../../core/avro.ts';
@@ -116,5 +118,31 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
     const r = cdrflow(['--vendor', 'acme'], '');
     expect(r.status).toBe(64);
     expect(r.stderr).toMatch(/unknown vendor "acme"/);
+  });
+
+  it('a reader closing stderr while stdout goes on is a failure (exit 74), not a success with the output cut short', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-normalize-'));
+    try {
+      const good = compact('tencent-trtc/doc-sample-1.in.json');
+      const input = join(dir, 'in.jsonl');
+      writeFileSync(input, `${'{bad\n'.repeat(5_000)}${`${good}\n`.repeat(5_000)}`);
+      const out = join(dir, 'out.jsonl');
+      // `cdrflow normalize < in 2> >(head -1) > out`: the reader of the reports wants only the first one.
+      const [inFd, outFd] = [openSync(input, 'r'), openSync(out, 'w')];
+      const child = spawn(process.execPath, [`${ROOT}bin/cdrflow.mjs`, 'normalize', '--vendor', 'tencent-trtc'], { cwd: ROOT, stdio: [inFd, outFd, 'pipe'] });
+      closeSync(inFd);
+      closeSync(outFd);
+      const reports = child.stderr!;
+      reports.once('data', () => reports.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(statSync(out).size).toBe(0);
+      expect(code).toBe(74);
+      // The same pipe on both (`2>&1 | head -1`): the reader is done with all of it, which is no failure.
+      const status = join(dir, 'status');
+      spawnSync('sh', ['-c', `("${process.execPath}" "${ROOT}bin/cdrflow.mjs" normalize --vendor tencent-trtc < "${input}"; echo $? > "${status}") 2>&1 | head -1 > /dev/null`], { cwd: ROOT, timeout: 60_000 });
+      expect(readFileSync(status, 'utf8').trim()).toBe('0');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
