@@ -32,6 +32,21 @@ export function refuseDirectoryOnStdin(instead: string): void {
   if (fstatSync(0).isDirectory()) throw new ExitError(EXIT_NO_INPUT, `standard input is a directory; ${instead}`);
 }
 
+/**
+ * Reads standard input with `read`; a read that fails (stdin opened for writing only, `0> file`: EBADF; a device
+ * error: EIO) is unreadable input, exit 66 with the error's code, as an unreadable --file is (it was the raw error
+ * text, exit 1).
+ */
+export async function readingStdin<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    const { code, syscall } = err as NodeJS.ErrnoException;
+    if (syscall !== 'read' || code === undefined) throw err;
+    throw new ExitError(EXIT_NO_INPUT, `standard input cannot be read (${code})`);
+  }
+}
+
 /** Ends the command with `code`; the message is printed like any error ("cdrflow <name>: <message>"). */
 export class ExitError extends Error {
   override readonly name = 'ExitError';

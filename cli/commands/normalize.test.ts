@@ -145,4 +145,20 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('standard input that cannot be read is no input (exit 66), one line, for normalize and sql - (it was a raw EBADF, exit 1)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-normalize-'));
+    // `cdrflow normalize 0> file`: stdin is open, but for writing only.
+    const writeOnly = openSync(join(dir, 'stdin'), 'w');
+    try {
+      for (const [name, args] of [['normalize', ['--vendor', 'tencent-trtc']], ['sql', ['-']]] as const) {
+        const r = spawnSync(process.execPath, [`${ROOT}bin/cdrflow.mjs`, name, ...args], { cwd: ROOT, encoding: 'utf8', stdio: [writeOnly, 'pipe', 'pipe'], timeout: 60_000 });
+        expect(r.stderr).toBe(`cdrflow ${name}: standard input cannot be read (EBADF)\n`);
+        expect(r.status).toBe(66);
+      }
+    } finally {
+      closeSync(writeOnly);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

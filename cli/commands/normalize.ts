@@ -1,7 +1,7 @@
 // `cdrflow normalize --vendor <vendor> [--tenant <id>]`: the normalize mapping as a filter, JSON lines in (bare vendor
 // records or raw envelopes), normalized CDRs out (Avro field names, ISO-8601 UTC times), in input order.
 import type { Command } from '../command.ts';
-import { refuseDirectoryOnStdin, UsageError } from '../command.ts';
+import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
@@ -35,7 +35,8 @@ Blank lines are skipped. A bad line (invalid UTF-8, malformed or too deep JSON, 
 ${MAX_LINE_BYTES} bytes, a record that breaks a consistency rule, even a mapping bug) is reported on stderr as
 "line <n>: <reason>" (one line, escaped, cut to a few hundred characters) and processing continues: every non-blank
 line is an output or a report.
-Exit status: 0 when every line was normalized, 2 when at least one line was bad.`;
+Exit status: 0 when every line was normalized, 2 when at least one line was bad, 66 when standard input is a directory
+or cannot be read.`;
 
 interface Args {
   vendor: Vendor;
@@ -117,17 +118,19 @@ export const command: Command = {
     const run = { vendor, tenant, ctx, cdrType: avroType(SCHEMA_FILES.normalized) };
     let lineNo = 0;
     let bad = 0;
-    for await (const bytes of byteLines(process.stdin, MAX_LINE_BYTES)) {
-      lineNo++;
-      const outcome = Buffer.isBuffer(bytes) ? processLine(bytes, run) : { ok: false as const, reason: overlongReason(bytes) };
-      if (outcome === null) continue;
-      if (!outcome.ok) {
-        bad++;
-        await write(`line ${lineNo}: ${boundReason(outcome.reason)}\n`, process.stderr);
-        continue;
+    await readingStdin(async () => {
+      for await (const bytes of byteLines(process.stdin, MAX_LINE_BYTES)) {
+        lineNo++;
+        const outcome = Buffer.isBuffer(bytes) ? processLine(bytes, run) : { ok: false as const, reason: overlongReason(bytes) };
+        if (outcome === null) continue;
+        if (!outcome.ok) {
+          bad++;
+          await write(`line ${lineNo}: ${boundReason(outcome.reason)}\n`, process.stderr);
+          continue;
+        }
+        await write(`${outcome.json}\n`);
       }
-      await write(`${outcome.json}\n`);
-    }
+    });
     if (bad > 0) process.stderr.write(`normalize: ${bad} of ${lineNo} lines were bad\n`);
     return bad === 0 ? 0 : EXIT_SOME_LINES_BAD;
   },

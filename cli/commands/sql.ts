@@ -2,7 +2,7 @@
 // runs it goes through that process's ops port (the embedded engine belongs to one process); otherwise it opens the
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
 import type { Command } from '../command.ts';
-import { refuseDirectoryOnStdin, UsageError } from '../command.ts';
+import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { parseFlags } from '../args.ts';
@@ -28,7 +28,7 @@ While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, de
 
 Exit status: 0 answered; 1 the query refused or failed (not a read, a syntax error with a caret under it, an unknown
 table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown --format, a query over
-64 KiB); 78 config.`;
+64 KiB); 66 standard input (-) a directory or not readable; 78 config.`;
 
 function parseArgs(args: string[]): { query: string; format: string; config: string | undefined } {
   const { values, positionals } = parseFlags(
@@ -100,7 +100,7 @@ export const command: Command = {
   usage,
   async run(args) {
     const opts = parseArgs(args);
-    const raw = opts.query === '-' ? await readStdinQuery() : opts.query;
+    const raw = opts.query === '-' ? await readingStdin(readStdinQuery) : opts.query;
     if (Buffer.byteLength(raw) > MAX_SQL_BYTES) throw tooLarge('');
     const { sql, format } = splitFormat(raw, opts.format);
     if (sql.trim() === '') throw new UsageError('empty query');
