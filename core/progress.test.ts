@@ -51,6 +51,26 @@ describe('Progress', () => {
     expect(q.render()).toBe('backfill 6/10 windows 60.0% 1/s ETA 4s');
   });
 
+  it('prints a note as one line of its own: no blank line in a log, and above the bar on a terminal (redrawn below it)', () => {
+    let t = 0;
+    const plain = sink();
+    const p = new Progress({ label: 'import', stream: plain.stream, now: () => t, intervalMs: 1000 });
+    t = 1000;
+    p.tick(1);
+    p.note('f.jsonl:2: skipped: malformed JSON');
+    expect(plain.chunks.join('')).toBe('import 1 records 1/s\nf.jsonl:2: skipped: malformed JSON\n');
+
+    const terminal = sink();
+    Object.assign(terminal.stream, { isTTY: true });
+    const bar = new Progress({ label: 'import', total: 4, stream: terminal.stream, now: () => t, intervalMs: 1000 });
+    bar.note('f.jsonl:1: skipped: malformed JSON');
+    t = 2000;
+    bar.tick(2);
+    bar.note('f.jsonl:3: skipped: malformed JSON');
+    const drawn = `import [${'#'.repeat(12)}${'-'.repeat(12)}] 2/4 records 50.0% 2/s ETA 1s`;
+    expect(terminal.chunks.join('')).toBe(`\r\x1b[2Kf.jsonl:1: skipped: malformed JSON\n\r\x1b[2K${drawn}\r\x1b[2Kf.jsonl:3: skipped: malformed JSON\n${drawn}`);
+  });
+
   it('formats durations', () => {
     expect(formatDuration(59_400)).toBe('59s');
     expect(formatDuration(61_000)).toBe('1m01s');

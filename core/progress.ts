@@ -18,6 +18,8 @@ export class Progress {
   private skipped = 0;
   private readonly started: number;
   private lastDraw = 0;
+  /** Whether the bar is on the terminal (a note draws it again below itself). */
+  private drawn = false;
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
   private readonly now: () => number;
@@ -76,7 +78,22 @@ export class Progress {
     return parts.join(' ');
   }
 
+  /**
+   * A line to keep (a skipped line's report) while the progress runs. On a terminal it goes above the bar, which is
+   * drawn again below it; elsewhere it is one line among the progress lines. A report that began with a newline to
+   * get past the bar left a stale bar above every report on a terminal and a blank line before each in a log.
+   */
+  note(line: string): void {
+    if (!this.tty) {
+      this.stream.write(`${line}\n`);
+      return;
+    }
+    this.stream.write(`\r\x1b[2K${line}\n`);
+    if (this.drawn) this.stream.write(this.render());
+  }
+
   private draw(): void {
+    this.drawn = true;
     if (this.tty) this.stream.write(`\r\x1b[2K${this.render()}`);
     else this.stream.write(`${this.render()}\n`);
   }

@@ -158,7 +158,7 @@ export const command: Command = {
           sink: sink.sink,
           signal: stop.signal,
           onLine: () => bar.tick(),
-          onBadLine: (bad) => process.stderr.write(`\n${printable(options.file)}:${bad.line}: skipped: ${bad.reason}\n`),
+          onBadLine: (bad) => bar.note(`${printable(options.file)}:${bad.line}: skipped: ${bad.reason}`),
         });
         const counts = { lines: summary.lines, records: summary.records, skipped: summary.badLines, blank: summary.blankLines };
         const where = { topic: summary.topic, request_id: summary.requestId };
