@@ -1,5 +1,6 @@
 // `cdrflow reconcile` exit codes as a script sees them: 0 / 1 / 2 are verdicts about the data; a run that could not be
 // made (another run in progress in the job, Kafka / ClickHouse / the registry unreachable) is 3, never 1 ("drift").
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import type { Kafka } from '../../core/kafka.ts';
 import { startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
-import { cdrflow, freePort } from '../../test/main-job/cli.ts';
+import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-cli-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -75,6 +76,47 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     for (const [args, message] of cases) {
       const r = await run(['reconcile', ...args], env);
       expect({ args, code: r.code, first: r.stderr.split('\n')[0] }).toEqual({ args, code: 64, first: message });
+    }
+  });
+
+  it('colours drift rows by the same rule as every command: --color through a pipe, never with --no-color or NO_COLOR on a terminal', async () => {
+    const drift = { kind: 'missing_in_raw', detail: '1 record', count: 1, repairable: true };
+    const row = {
+      vendor: 'tencent-ccc', tenant: '1400', day: '2026-11-30', sourceKind: 'api', source: { records: 4, minutes: 8 }, raw: { records: 3, minutes: 6 }, normalized: { records: 3 }, deadLettered: 0,
+      clickhouse: { count: 3, uniq: 3, minutes: 6 }, views: { cdr_daily: { calls: 3 }, cdr_hourly: { calls: 3 }, cdr_end_status: { calls: 3 } }, unmergedDuplicates: 0, inFlight: 0, drift: [drift],
+    };
+    const before = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows: [row], notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 1 };
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: () => Promise.resolve({}),
+      query: () => Promise.resolve(''),
+      reconcile: (_body, write) => Promise.resolve(write(JSON.stringify({ outcome: { before, exitCode: 1 } }))),
+    });
+    const RED = '\u001b[31m';
+    try {
+      const env = { CDRFLOW_OPS_PORT: String(ops.port), NO_COLOR: '' };
+      const args = ['reconcile', '--from', 'yesterday', '--to', 'yesterday'];
+      const piped = await run([...args, '--color'], env);
+      expect(piped.code).toBe(1);
+      expect(piped.stdout).toContain(`${RED}tencent-ccc  1400`);
+      // On a terminal (script(1) gives the command one): colour unless --no-color or NO_COLOR says otherwise.
+      const onTerminal = (extra: string[], noColor: string) => {
+        const line = [process.execPath, BIN, ...args, ...extra].map((a) => `'${a}'`).join(' ');
+        const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TZ: 'UTC', CLICKHOUSE_DATA_DIR: dataDir, CDRFLOW_OPS_PORT: String(ops.port), NO_COLOR: noColor };
+        return new Promise<string>((resolve, reject) => {
+          const child = spawn('script', ['-qec', line, '/dev/null'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.on('error', reject);
+          child.on('close', () => resolve(out));
+        });
+      };
+      expect(await onTerminal([], '')).toContain(RED);
+      expect(await onTerminal(['--no-color'], '')).not.toContain(RED);
+      expect(await onTerminal([], '1')).not.toContain(RED);
+    } finally {
+      await ops.close();
     }
   });
 });

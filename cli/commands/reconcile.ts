@@ -22,6 +22,7 @@ import { checkRequest, CLI_REQUEST_NAMES, runReconcile, type ReconcileRequest } 
 import { reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { untilSignal } from '../signals.ts';
+import { useColor } from '../output.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../../reconcile/model.ts';
 
 const usage = `Usage: cdrflow reconcile --from <day> --to <day> [--vendor V]... [--tenant T]... [--tz +08:00] [--settle SEC]
@@ -186,7 +187,7 @@ export const command: Command = {
       throw noVerdict(err instanceof Error ? err.message : String(err));
     }
     if (values.json) process.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
-    else process.stdout.write(renderOutcome(outcome, Boolean(process.stdout.isTTY)));
+    else process.stdout.write(renderOutcome(outcome, useColor(process.stdout)));
     return outcome.exitCode;
   },
 };
