@@ -2,7 +2,7 @@
 // ~/.m2 too, so even a wiped .cache/ rebuilds without the network). Each step writes into a temporary folder and
 // renames it into place, so an interrupted download never looks complete.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { APICURIO_DIR, CACHE_DIR, KAFKA_LIBS_DIR, KAFKA_POM } from './paths.ts';
 import { run } from './processes.ts';
 
@@ -36,15 +36,20 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
   log(`downloading Apache Kafka ${version} jars from Maven Central (cached in ~/.m2 and .cache/kafka) ...`);
   const tmp = `${KAFKA_LIBS_DIR}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  // outputDirectory must be absolute: Maven resolves a relative one against the pom's folder.
-  await mvn(
-    ['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
-    ensureCacheDir(),
-  );
-  if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`)))
-    throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
-  rmSync(KAFKA_LIBS_DIR, { recursive: true, force: true });
-  renameSync(tmp, KAFKA_LIBS_DIR);
+  // A failed run's folder is removed: each one was left behind under its own PID.
+  try {
+    // outputDirectory must be absolute: Maven resolves a relative one against the pom's folder.
+    await mvn(
+      ['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
+      ensureCacheDir(),
+    );
+    if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`)))
+      throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
+    rmSync(KAFKA_LIBS_DIR, { recursive: true, force: true });
+    renameSync(tmp, KAFKA_LIBS_DIR);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return true;
 }
 
@@ -68,10 +73,21 @@ export async function ensureApicurio(log: (msg: string) => void = () => {}): Pro
   const tarball = join(dist, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`);
   if (!existsSync(tarball)) {
     log(`downloading Apicurio Registry ${APICURIO_VERSION} (${artifact}) from Maven Central ...`);
-    // dependency:copy needs no project; run it where there is no pom so Maven does not pick one up.
-    await mvn(['dependency:copy', `-Dartifact=${artifact}`, `-DoutputDirectory=${dist}`], ensureCacheDir());
-    if (!existsSync(tarball))
-      throw new Error(`Maven finished but ${tarball} is missing (found: ${readdirSync(dist).join(', ')})`);
+    // Into a folder of this run's own, then renamed into place: a copy cut short (Ctrl-C) was left at the tarball's
+    // own path, where every later run took it for a whole one and failed in tar until someone deleted it.
+    const part = `${dist}.tmp-${process.pid}`;
+    rmSync(part, { recursive: true, force: true });
+    try {
+      // dependency:copy needs no project; run it where there is no pom so Maven does not pick one up.
+      await mvn(['dependency:copy', `-Dartifact=${artifact}`, `-DoutputDirectory=${part}`], ensureCacheDir());
+      const copied = join(part, basename(tarball));
+      if (!existsSync(copied))
+        throw new Error(`Maven finished but ${copied} is missing (found: ${readdirSync(part).join(', ')})`);
+      mkdirSync(dist, { recursive: true });
+      renameSync(copied, tarball);
+    } finally {
+      rmSync(part, { recursive: true, force: true });
+    }
   }
   log(`extracting ${tarball} ...`);
   const tmp = `${APICURIO_DIR}.tmp-${process.pid}`;

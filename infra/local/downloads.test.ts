@@ -1,0 +1,51 @@
+// The downloads of `infra up` when they are cut short: a stand-in `mvn` on PATH writes part of the file and dies, as a
+// Maven stopped by Ctrl-C does.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+const dirs: string[] = [];
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('infra downloads', () => {
+  it('a tarball whose copy was cut short is not left where the next run takes it for a whole one', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    // Writes half a tarball into -DoutputDirectory, then ends as Maven does on SIGINT.
+    writeFileSync(
+      join(bin, 'mvn'),
+      '#!/bin/sh\nfor a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; -Dartifact=*) art="${a#-Dartifact=}";; esac; done\n' +
+        'v=$(echo "$art" | cut -d: -f3)\nmkdir -p "$out" && printf "\\037\\213half" > "$out/apicurio-registry-app-$v-all.tar.gz"\nexit 130\n',
+    );
+    chmodSync(join(bin, 'mvn'), 0o755);
+    const cache = join(root, 'cache');
+    vi.stubEnv('CDRFLOW_CACHE_DIR', cache);
+    vi.stubEnv('PATH', `${bin}:${process.env['PATH'] ?? ''}`);
+    const { ensureApicurio, APICURIO_VERSION } = await import('./downloads.ts');
+    await expect(ensureApicurio()).rejects.toThrow(/mvn .* failed/);
+    expect(existsSync(join(cache, 'apicurio-dist', `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`))).toBe(false);
+    expect(readdirSync(cache).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('the Kafka jars of a Maven run that failed leave no temporary folder behind', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'mvn'), '#!/bin/sh\nfor a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; esac; done\nmkdir -p "$out" && echo half > "$out/kafka-clients.jar"\nexit 1\n');
+    chmodSync(join(bin, 'mvn'), 0o755);
+    const cache = join(root, 'cache');
+    vi.stubEnv('CDRFLOW_CACHE_DIR', cache);
+    vi.stubEnv('PATH', `${bin}:${process.env['PATH'] ?? ''}`);
+    const { ensureKafkaJars } = await import('./downloads.ts');
+    await expect(ensureKafkaJars()).rejects.toThrow(/mvn .* failed/);
+    expect(readdirSync(join(cache, 'kafka'))).toEqual([]);
+  });
+});
