@@ -318,18 +318,24 @@ describe('ops server: slow headers', () => {
   });
 });
 
+/** An ops server whose /sql refusals are watched: the `sql.refused` lines logged and every status answered. */
+async function refusalsWatched() {
+  const logged: Record<string, unknown>[] = [];
+  const answered: number[] = [];
+  const ops = await startOpsServer(0, {
+    metrics: new Registry(),
+    readiness: () => ({ ready: true, components: {} }),
+    status: async () => ({}),
+    query: async () => 'never\n',
+    log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
+    sqlAnswered: (status) => void answered.push(status),
+  });
+  return { ops, logged, answered };
+}
+
 describe('ops server: a web page refused in a loop', () => {
   it('counts every refusal and logs at most a few a minute, the next line saying how many were left out', async () => {
-    const logged: Record<string, unknown>[] = [];
-    const answered: number[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
-      query: async () => 'never\n',
-      log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
-      sqlAnswered: (status) => void answered.push(status),
-    });
+    const { ops, logged, answered } = await refusalsWatched();
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       const page = () => fetch(`http://127.0.0.1:${ops.port}/sql`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE, origin: 'http://evil.example' } });
@@ -349,16 +355,7 @@ describe('ops server: a web page refused in a loop', () => {
   });
 
   it('bounds and throttles the lines of wrong methods, content types and formats as well, and does not echo the format', async () => {
-    const logged: Record<string, unknown>[] = [];
-    const answered: number[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
-      query: async () => 'never\n',
-      log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
-      sqlAnswered: (status) => void answered.push(status),
-    });
+    const { ops, logged, answered } = await refusalsWatched();
     try {
       const long = 'x'.repeat(10_000);
       const post = (type: string, format = 'TSV') => fetch(`http://127.0.0.1:${ops.port}/sql?format=${format}`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': type } });
