@@ -3,11 +3,11 @@
 // `job:<robot_call_job_id>|<called_phone_number>|<start_time>`; undefined when neither can be formed. Such a DTO is
 // still taken in (checkLvmsDto), under a key made from its text, and normalize dead-letters it.
 // Works on the DTO's JSON text: TOP Numbers are Java longs, and JSON.parse would round ids above 2^53.
-import { createHash } from 'node:crypto';
 import { naturalKeyProblem, parseJsonStrict, recordSizeProblem, replacementCharProblem } from '../input-limits.ts';
+import { CONTENT_KEY_SOURCE, contentKey } from './content-key.ts';
 import { rawMembers } from './json-raw.ts';
 
-export type LvmsKeySource = 'call_record_id' | 'composite' | 'payload-sha256';
+export type LvmsKeySource = 'call_record_id' | 'composite' | typeof CONTENT_KEY_SOURCE;
 
 export interface LvmsNaturalKey {
   key: string;
@@ -97,7 +97,7 @@ export function checkLvmsDto(payload: string): LvmsDtoCheck {
   // A DTO no key can be formed for is still stored raw, under a key its text gives (a re-push lands on the same key),
   // and normalize dead-letters it: refused here, it was an isv.* error a TOP client does not retry, and the record was
   // lost with nothing stored to find it by (Huawei's receiver does the same, core/records/huawei-key.ts).
-  const key = lvmsNaturalKey(payload) ?? { key: `sha256:${createHash('sha256').update(payload, 'utf8').digest('hex')}`, source: 'payload-sha256' };
+  const key = lvmsNaturalKey(payload) ?? contentKey(payload);
   const keyProblem = naturalKeyProblem(key.key, key.source === 'composite' ? 'composite key (robot_call_job_id|called_phone_number|start_time)' : 'call_record_id');
   if (keyProblem !== null) return { ok: false, problem: keyProblem };
   return { ok: true, key };
