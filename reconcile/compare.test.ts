@@ -15,6 +15,11 @@ import { defaultNormalizeOptions, normalize, type NormalizeOptions } from '../tr
 const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
 const KEY = bucketKey('tencent-ccc', '1400', '2026-11-30');
 
+/** A push vendor's source: its raw topic, no vendor API to ask (overrides layers()'s CCC API source). */
+function rawTopicSource(): Pick<Layers, 'sourceKind' | 'sourceTenants' | 'source'> {
+  return { sourceKind: () => 'raw-topic', sourceTenants: [], source: new Tally() };
+}
+
 function layers(overrides: Partial<Layers> = {}): Layers {
   const source = new Tally();
   const raw = new Tally();
@@ -294,9 +299,7 @@ describe('compareLayers: normalized but not on the raw topic', () => {
     const fig = { calls: 6, minutes: 13 };
     return {
       ...layers(),
-      sourceKind: () => 'raw-topic',
-      sourceTenants: [],
-      source: new Tally(),
+      ...rawTopicSource(),
       raw,
       normalized,
       normalizeDead: new Map([[HUAWEI, new Set(['huawei-privatenumber:app:dead'])]]),
@@ -397,9 +400,7 @@ describe('an LVMS call keyed job|number|start, under a PII key', () => {
     const fig = { calls: 1, minutes: 2 };
     const [row] = compareLayers({
       ...layers(),
-      sourceKind: () => 'raw-topic',
-      sourceTenants: [],
-      source: new Tally(),
+      ...rawTopicSource(),
       raw,
       normalized,
       clickhouse: new Map([[key, { count: 1, uniq: 1, minutes: 2, storedRows: 1 }]]),
