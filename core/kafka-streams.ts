@@ -3,7 +3,7 @@
 // It uses only the client objects created by core/kafka.ts (types, no runtime import of the client library), so
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
-import { MAX_PARTITION_SEND_BYTES, toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
+import { MAX_PARTITION_SEND_BYTES, messageBytes, toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, carriesCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
@@ -317,15 +317,7 @@ export const TRANSFORMS_AT_ONCE = 3;
  */
 export const TRANSACTIONAL_RETRY = { initialRetryTime: 20, retries: Number.MAX_SAFE_INTEGER } as const;
 
-const RECORD_FRAMING_BYTES = 24;
-
 type KafkajsMessage = ReturnType<typeof toKafkajsMessage>;
-
-function messageBytes(m: OutgoingMessage): number {
-  let n = RECORD_FRAMING_BYTES + m.value.length + (m.key === null ? 0 : typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length);
-  for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return n;
-}
 
 /**
  * Records to produce, as sends in order, none of which gives a partition more than MAX_PARTITION_SEND_BYTES. A keyed

@@ -15,8 +15,8 @@ import { unreadableLine } from './kafkajs-unreadable-batch.ts';
  * Bytes one partition takes from one produce call, at most (keys, values, headers and ~24 bytes of framing per
  * record): kafkajs puts a partition's share of a send into one record batch, and the broker refuses a batch above
  * message.max.bytes (1 MiB by default) with MESSAGE_TOO_LARGE, which no retry mends. A transaction's output goes in
- * as many sends as it takes (sendsOf in kafka-streams.ts); a single record larger than this goes alone. The receiver
- * bounds a whole send by it (receiver.maxBatchBytes, which defaults to it), stricter and simpler for its one topic.
+ * as many sends as it takes (sendsOf in kafka-streams.ts); a single record larger than this goes alone. An
+ * AckedPublisher call (pollers, receivers, dead letters) bounds each of its sends' total by it, stricter and simpler.
  */
 export const MAX_PARTITION_SEND_BYTES = 768 * 1024;
 
@@ -296,12 +296,23 @@ export class AckedPublisher {
     this.connected = true;
   }
 
+  /**
+   * Resolves once Kafka acknowledged every message. A call of more than MAX_PARTITION_SEND_BYTES goes in several
+   * sends, one after the other: a poller's page of large records, or one push near the receiver's body limit whose
+   * records share a partition, was refused whole by the broker (MESSAGE_TOO_LARGE) on every retry, for good. If a
+   * later send fails, the earlier ones stay written and the caller's retry writes them again: the raw topics are
+   * at-least-once, and a record written twice is one call downstream.
+   */
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     if (this.closed) throw closedPublisher(`${messages.length} message(s) for ${topic} were not sent`);
     await this.connect().catch((err: unknown) => {
       throw this.closed ? closedPublisher(`${messages.length} message(s) for ${topic} were not sent`) : err;
     });
+    for (const part of bySendBytes(messages)) await this.sendOnce(topic, part);
+  }
+
+  private async sendOnce(topic: string, messages: OutgoingMessage[]): Promise<void> {
     const producer = this.producer;
     try {
       await producer.send({ topic, acks: -1, messages: messages.map(toKafkajsMessage) });
@@ -348,6 +359,38 @@ export function producerStateLost(err: unknown): boolean {
     e = cause ?? originalError;
   }
   return false;
+}
+
+/** kafkajs's framing of one record in a batch, at most, beside its key, value and headers. */
+const RECORD_FRAMING_BYTES = 24;
+
+/** What one message adds to its partition's record batch. */
+export function messageBytes(m: OutgoingMessage): number {
+  let n = RECORD_FRAMING_BYTES + m.value.length + (m.key === null ? 0 : typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+/**
+ * Messages in order, cut so that no part holds more than MAX_PARTITION_SEND_BYTES in all (so no partition gets more in
+ * one record batch, whatever the partitioner picks); a message larger than that is a part alone.
+ */
+function bySendBytes(messages: OutgoingMessage[]): OutgoingMessage[][] {
+  const parts: OutgoingMessage[][] = [];
+  let part: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    if (part.length > 0 && bytes + size > MAX_PARTITION_SEND_BYTES) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 export function toKafkajsMessage(m: OutgoingMessage) {

@@ -208,6 +208,21 @@ describe('tencent-ccc connector (real Kafka)', () => {
     expect(Date.parse((await checkpointsOn(testKafka(), topics.checkpoints)).get(`tencent-ccc:${APPS[0]}:live`)!.watermark)).toBeGreaterThan((now - 300) * 1000);
   });
 
+  it('a page of large records (each under the record limit) is published whole: more than the broker takes in one batch per partition', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [APPS[0]!], seed: 23, lateFraction: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = sim.dataset.generateRange(now - 4 * 3600, now - 3 * 3600, 100);
+    // 100 × 40 KB in one page: ~1.3 MB per partition of three, where the broker takes 1 MiB per record batch. The page
+    // was refused whole (MESSAGE_TOO_LARGE) on every retry and the window never finished.
+    for (const r of records) r.record['Remark'] = 'x'.repeat(40_000);
+    const topics = uniqueTopics((p) => uniqueName(`ccc_bigpage_${p}`));
+    const c = connector(sim, topics, { sdkAppIds: [APPS[0]] });
+    await c.runOnce();
+    const onTopic = await envelopesOn(testKafka(), testInfra().schemaRegistryUrl, topics.raw);
+    expect(new Set(onTopic.keys())).toEqual(new Set(records.map((r) => r.sessionId)));
+    expect(Date.parse((await checkpointsOn(testKafka(), topics.checkpoints)).get(`tencent-ccc:${APPS[0]}:live`)!.watermark)).toBeGreaterThan((now - 300) * 1000);
+  });
+
   it('bad credentials stop the connector with a clear error and nothing is written', async () => {
     sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: APPS, seed: 16 });
     const now = Math.floor(Date.now() / 1000);
