@@ -154,6 +154,35 @@ describe('receiver → real Kafka', () => {
   });
 });
 
+describe('one push near the body limit', () => {
+  it('whose records all go to one partition is stored whole, though it is more than the broker takes in one record batch', async () => {
+    const kafka = testKafka();
+    const feeTopic = uniqueName('raw_huawei_big');
+    // One partition: every record of the push lands in one record batch unless the send is cut.
+    await ensureTopics(kafka, [{ topic: feeTopic, partitions: 1 }]);
+    const sink = await kafkaEnvelopeSink(kafka, testRegistry(), [feeTopic]);
+    const big = await startReceiver({ port: 0, huawei: { apps: [HUAWEI], topics: { fee: feeTopic, events: uniqueName('ev_huawei_big') } } }, { sink: sink.sink, log: silentLog });
+    try {
+      // The most a push holds (50 records), each padded to ~20 KB: just under the 1 MiB body limit, more than the
+      // broker's 1 MiB per record batch once each record is wrapped in its envelope.
+      const feeLst = new HuaweiFeeGenerator({ seed: 7, appKey: HUAWEI.appKey }).batch(50).map((r) => ({ ...r, pad: 'x'.repeat(19_800) }));
+      const body = JSON.stringify({ eventType: 'fee', feeLst });
+      expect(Buffer.byteLength(body)).toBeLessThan(1024 * 1024);
+      const res = await fetch(`${big.url}/huawei/privatenumber/fee`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) },
+        body,
+      });
+      expect(res.status).toBe(200);
+      const stored = await readTopic(kafka, feeTopic, feeLst.length);
+      expect(stored).toHaveLength(feeLst.length);
+    } finally {
+      await big.stop();
+      await sink.close();
+    }
+  });
+});
+
 describe('Kafka stopped in the middle of a push run', () => {
   // A broker of our own, on its own port base: stopping it cannot disturb any other test.
   // On the test stack's base + 400, so runs on different test bases (a developer's, CI's) never share it.
