@@ -324,7 +324,11 @@ describe('the ops port /sql', { timeout: 60_000 }, () => {
 describe('the ops port /status', { timeout: 60_000 }, () => {
   it('a snapshot from the ops port is shown without its control characters (an ESC[2J in a state cleared the screen)', async () => {
     const { createServer: createHttpServer } = await import('node:http');
-    const hostile = '\x1b[2J\x1b]0;owned\x07';
+    // C0 controls, then what JSON.stringify leaves raw: DEL, a C1 CSI (0x9b), bidi overrides and isolates.
+    const hostile = '\x1b[2J\x1b]0;owned\x07\x7f\x9b2J\u202eevil\u202c\u2066x\u2069';
+    // Any of them raw on stdout (a line feed ends a line).
+    // eslint-disable-next-line no-control-regex
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
     const snapshot = {
       at: '2024-05-01T00:00:00.000Z', source: 'running job', pid: 1, uptimeSec: 5, demo: false, clickhouseTarget: `embedded ${hostile}`,
       components: { sink: `running${hostile}` },
@@ -341,9 +345,9 @@ describe('the ops port /status', { timeout: 60_000 }, () => {
       res.end(req.url === '/healthz' ? 'ok\n' : JSON.stringify(answer));
     });
     await new Promise<void>((r) => port.listen(0, '127.0.0.1', () => r()));
-    const status = async () => {
+    const status = async (...flags: string[]) => {
       // Asynchronous, so this process's server answers while the command runs.
-      const child = spawn(process.execPath, [BIN, 'status'], { cwd: ROOT, env: { ...env, CDRFLOW_OPS_PORT: String((port.address() as { port: number }).port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'status', ...flags], { cwd: ROOT, env: { ...env, CDRFLOW_OPS_PORT: String((port.address() as { port: number }).port) }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -355,12 +359,20 @@ describe('the ops port /status', { timeout: 60_000 }, () => {
       const full = await status();
       expect(full.code, full.stderr).toBe(0);
       for (const shown of ['running\\u001b[2J', 'poll:\\u001b[2J\\u001b]0;owned\\u0007', 'could not be read: down\\u001b[2J']) expect(full.stdout).toContain(shown);
-      // eslint-disable-next-line no-control-regex
-      expect(full.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+      expect(full.stdout).not.toMatch(raw);
       answer = starting;
       const early = await status();
       expect(early.code, early.stderr).toBe(0);
-      expect(early.stdout).toBe('cdrflow start is starting: sink starting\\u001b[2J\\u001b]0;owned\\u0007\n');
+      expect(early.stdout).toBe('cdrflow start is starting: sink starting\\u001b[2J\\u001b]0;owned\\u0007\\u007f\\u009b2J\\u202eevil\\u202c\\u2066x\\u2069\n');
+      // --json: every one of them as a \\uXXXX escape, and the same strings once parsed.
+      for (const shape of [starting, snapshot]) {
+        answer = shape;
+        const json = await status('--json');
+        expect(json.code, json.stderr).toBe(0);
+        expect(json.stdout).not.toMatch(raw);
+        expect(json.stdout).toContain('\\u007f\\u009b2J\\u202eevil\\u202c\\u2066x\\u2069');
+        expect(JSON.parse(json.stdout)).toEqual(shape);
+      }
     } finally {
       await new Promise((r) => port.close(r));
     }

@@ -254,6 +254,14 @@ function escapeInvisible(json: string): string {
 }
 
 /**
+ * JSON.stringify's text with the INVISIBLE characters also written as \uXXXX escapes: valid JSON that parses back to
+ * the same value, safe to print on a terminal (JSON.stringify itself escapes only the characters below U+0020).
+ */
+export function terminalJson(value: unknown, space?: number): string {
+  return escapeInvisible(JSON.stringify(value, null, space));
+}
+
+/**
  * Text for one terminal line: every control character (ESC, CR, NUL, …) and INVISIBLE character as a \uXXXX escape,
  * the rest as it is. For lines that show data (`cdrflow tail --format table`): a record must not drive the terminal.
  */
