@@ -330,8 +330,10 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
       status,
       failed,
       stop() {
-        // The ops port stays up while the pipeline drains, so status keeps answering; the resources go after it. A
-        // reconcile run ends first (bounded): its repair re-feeds through the connectors the pipeline closes.
+        // The ops port stays up while the pipeline drains, so status keeps answering, but reads not ready and takes
+        // no new reconcile run from now on; the resources go after it. A reconcile run ends first (bounded): its
+        // repair re-feeds through the connectors the pipeline closes.
+        ops.stopping();
         stopping ??= reconcile.stop().then(() => running.stop(drain)).then(release);
         return stopping;
       },

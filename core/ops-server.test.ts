@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter } from 'prom-client';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { DOOR_REFUSALS_LOGGED_PER_MINUTE, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STOPPING, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 const until = async (cond: () => boolean) => {
@@ -192,6 +192,40 @@ describe('ops server', () => {
       expect(ok.status).toBe(200);
       expect(await ok.text()).toBe('{}\n');
       expect(runs).toEqual(['{}']);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('once the stop began: not ready, a reconcile refused 503 without running, the rest still answered', async () => {
+    const runs: string[] = [];
+    const own = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: { sink: 'running' } }),
+      status: async () => ({ cdrs: 7 }),
+      query: async () => '1\n',
+      reconcile: async (body, write) => {
+        runs.push(body);
+        write('{}');
+      },
+    });
+    const at = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${own.port}${path}`, init);
+    const reconcile = () => at('/reconcile', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    try {
+      expect((await at('/readyz')).status).toBe(200);
+      own.stopping();
+      const ready = await at('/readyz');
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ ready: false, stopping: true, components: { sink: 'running' } });
+      const refused = await reconcile();
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toBe('application/json');
+      expect(refused.headers.get('retry-after')).toBeNull();
+      expect(await refused.json()).toEqual({ error: JOB_STOPPING });
+      expect(runs).toEqual([]);
+      // The port stays up for the drain: what only reads keeps answering.
+      for (const path of ['/healthz', '/status', '/metrics']) expect((await at(path)).status, path).toBe(200);
+      expect((await at('/sql', { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE } })).status).toBe(200);
     } finally {
       await own.close();
     }

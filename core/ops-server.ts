@@ -45,15 +45,16 @@ export async function startOpsServer(
   port: number,
   handlers: OpsHandlers,
   options: { setting?: string } = {},
-): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+): Promise<OpsServer> {
   const origin: { port: number } = { port };
+  const state: ServerState = { stopping: false };
   const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
   // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
   // connection sending its headers slowly outlived headersTimeout by up to that much.
   const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
-    handle(req, res, handlers, origin.port, door).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
+    handle(req, res, handlers, origin.port, door, state).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -65,6 +66,7 @@ export async function startOpsServer(
   return {
     server,
     port: actual,
+    stopping: () => void (state.stopping = true),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -74,6 +76,25 @@ export async function startOpsServer(
       }),
   };
 }
+
+export interface OpsServer {
+  server: Server;
+  port: number;
+  /**
+   * The job's stop began. The port stays up while the pipeline drains (status, metrics and SQL keep answering), but
+   * /readyz answers not ready from now on and POST /reconcile is refused 503: a run started now would be aborted at
+   * its first step by the stop, yet answered and recorded as started.
+   */
+  stopping: () => void;
+  close: () => Promise<void>;
+}
+
+interface ServerState {
+  stopping: boolean;
+}
+
+/** What POST /reconcile is answered (503, JSON) once the job's stop began. */
+export const JOB_STOPPING = 'the job is stopping; run the command again once it has stopped (it then runs without the job)';
 
 /** Host headers this server answers to: its own port on loopback, by address or by the name localhost. */
 export function allowedHost(host: string | undefined, port: number): boolean {
@@ -87,7 +108,7 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
   return [`http://127.0.0.1:${port}`, `http://localhost:${port}`].includes(origin.toLowerCase());
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number, door: DoorLog): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number, door: DoorLog, state: ServerState): Promise<void> {
   // Parsed once, for the router and for the door's count of refused /sql requests (`http://host/sql` in absolute
   // form, `/x/../sql`, `/sql#f` are /sql to both). Undefined for a target the URL parser refuses.
   let url: URL | undefined;
@@ -119,7 +140,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
     case '/healthz':
       return send(res, 200, 'text/plain', 'ok\n');
     case '/readyz': {
-      const r = h.readiness();
+      // Every component still reads running while the stop waits for a reconcile run to end, before intake stops.
+      const r = state.stopping ? { ...h.readiness(), ready: false, stopping: true } : h.readiness();
       return send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
     }
     case '/metrics':
@@ -133,6 +155,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
       const body = await bodyOr413(req, res, 'request body');
       if (body === undefined) return;
+      // Looked at once the body is in: a stop that began while it arrived refuses it too.
+      if (state.stopping) return send(res, 503, 'application/json', `${JSON.stringify({ error: JOB_STOPPING })}\n`);
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       // As for /sql: the client going away aborts its run, which otherwise held the job's one reconcile for minutes.
       const abort = new AbortController();

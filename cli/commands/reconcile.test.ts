@@ -1,5 +1,6 @@
 // `cdrflow reconcile` exit codes as a script sees them: 0 / 1 / 2 are verdicts about the data; a run that could not be
-// made (another run in progress in the job, Kafka / ClickHouse / the registry unreachable) is 3, never 1 ("drift").
+// made (another run in progress in the job, the job stopping, Kafka / ClickHouse / the registry unreachable) is 3,
+// never 1 ("drift").
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../../core/kafka.ts';
-import { startOpsServer } from '../../core/ops-server.ts';
+import { JOB_STOPPING, startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
@@ -39,6 +40,22 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
       expect(r.stdout).toBe('');
     } finally {
       await service.stop(0);
+      await ops.close();
+    }
+  });
+
+  it('exits 3 (no verdict) with one line when the job is stopping, and nothing runs there', async () => {
+    const runs: string[] = [];
+    const metrics = new Registry();
+    const ops = await startOpsServer(0, { metrics, readiness: () => ({ ready: true, components: {} }), status: () => Promise.resolve({}), query: () => Promise.resolve(''), reconcile: async (body) => void runs.push(body) });
+    try {
+      ops.stopping();
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(ops.port) });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`cdrflow reconcile: no verdict (exit 3), the run could not be made: ${JOB_STOPPING}`);
+      expect(r.stdout).toBe('');
+      expect(runs).toEqual([]);
+    } finally {
       await ops.close();
     }
   });

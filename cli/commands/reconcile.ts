@@ -5,6 +5,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE } from '../../core/exit-codes.ts';
+import { terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -53,8 +54,8 @@ vendor's record that never reached the receiver cannot be repaired from here: it
 
 Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts, or
 at once when the vendor refused the request, e.g. a day older than it serves);
-3 no verdict: the run could not be made (another run in progress in the job, Kafka, ClickHouse or the registry
-unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration.
+3 no verdict: the run could not be made (another run in progress in the job, the job stopping, Kafka, ClickHouse or
+the registry unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration.
 Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
 
 Options:
@@ -76,9 +77,24 @@ function kafkaNoVerdict(err: KafkaUnreachableError, config: AppConfig): ExitErro
   return noVerdict(`${err.message}: ${kafkaHint(config)}`);
 }
 
+/** The `error` of a JSON answer like {"error": "..."}, or undefined for any other text. */
+function jsonError(text: string): string | undefined {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown } | null)?.error;
+    return typeof error === 'string' ? error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
-  if (res.status !== 200 || !res.body) throw new Error(`the running job answered ${res.status}: ${(await res.text()).trim()}`);
+  if (res.status !== 200 || !res.body) {
+    const text = (await res.text()).trim();
+    // A refusal the job explains in JSON (503 while it stops) is said as the job words it.
+    const error = jsonError(text);
+    throw error !== undefined ? noVerdict(terminalText(error)) : new Error(`the running job answered ${res.status}: ${text}`);
+  }
   let buffer = '';
   let outcome: ReconcileOutcome | undefined;
   const decoder = new TextDecoder();
