@@ -50,6 +50,7 @@ describe('cdrflow simulate bounds', () => {
     }
   });
   // `simulate alibaba-lvms --total 1` against a receiver that is not there exited 0 after giving up (an operator walk).
+  // Whatever the receiver did, the run ends by itself once the total was sent, without a stop request.
   // The bound that makes it give up quickly is the submitter's own (RETRY.vendorResend: 8 attempts, waits under 5 s).
   it.each([
     ['answers every submit with success', 0, 'accepts'],
@@ -74,6 +75,8 @@ describe('cdrflow simulate bounds', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       expect(code, stderr).toBe(expectedCode);
+      // --total N ends the run itself: it sent itself SIGTERM and said "SIGTERM: stopping", as if someone had stopped it.
+      expect(stderr).not.toMatch(/SIG(TERM|INT)/);
       if (expectedCode === 69) expect(stderr).toContain(`1 record(s) were never accepted by ${to} (given up after the vendor's retries, or refused and still being retried when stopped): is the receiver running there?`);
       else expect(stderr).toContain('"accepted":1,');
     } finally {

@@ -26,7 +26,7 @@ Pull vendors (an API server the connector polls; TC3 / UserSig verified, paging,
 Push vendors (a client pushing signed records to a receiver, with the vendor's retries and duplicates):
   --to URL        the receiver's base URL (default http://127.0.0.1:8088)
   --rate N        records per second (default 1, at most 5,000)
-  --total N       stop after N records (default: until Ctrl-C)
+  --total N       end by itself once N records were sent (default: until Ctrl-C)
   --malformed R   share of records wrong inside, for the dead-letter path (default 0.02)
 Common:
   --seed N        reproducible traffic (default: random)
@@ -111,6 +111,8 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
   let report: () => string;
   // The push clients' records the receiver never took, after the vendor's own retries (0 for the pull servers).
   let undelivered = () => 0;
+  // A push client given --total ends once it was all sent; every other simulator runs until stopped.
+  let finished: Promise<unknown> | undefined;
   if (o.vendor === 'tencent-ccc') {
     const c = DEMO_CREDENTIALS.ccc;
     const sim = await startCccSimulator({
@@ -175,7 +177,7 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     report = () => JSON.stringify(pusher.stats());
     // Given up after Huawei's retries, or refused and still being retried when stopped: never accepted either way.
     undelivered = () => pusher.stats().gaveUpRecords + pusher.stats().unacceptedOnStop;
-    if (o.total !== undefined) void pusher.done.then(() => process.kill(process.pid, 'SIGTERM'));
+    if (o.total !== undefined) finished = pusher.done;
   } else {
     const l = DEMO_CREDENTIALS.lvms;
     print(
@@ -194,12 +196,12 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     stop = () => submitter.stop();
     report = () => JSON.stringify(submitter.stats());
     undelivered = () => submitter.stats().failedAfterRetries;
-    if (o.total !== undefined) void submitter.done.then(() => process.kill(process.pid, 'SIGTERM'));
+    if (o.total !== undefined) finished = submitter.done;
   }
   const timer = setInterval(() => print(report()), 10_000);
-  const signal = await untilSignal();
+  const signal = await Promise.race([untilSignal(), ...(finished ? [finished.then(() => undefined)] : [])]);
   clearInterval(timer);
-  print(`${signal}: stopping`);
+  if (signal) print(`${signal}: stopping`);
   await stop();
   print(report());
   // A push client that could not deliver says so in its exit status, not only in the stats line: a script that runs
