@@ -1,12 +1,15 @@
 // `cdrflow infra up|status|down`: the local Kafka + schema registry this project runs against when no external
 // servers are configured (see infra/local/).
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { ExitError, UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
-import type { ServerStatus } from '../../infra/local/stack.ts';
 import { quote } from '../../core/input-limits.ts';
+import { signalExit } from '../../core/exit-codes.ts';
+import { stopRunChildren } from '../../infra/local/processes.ts';
+import { stopRequests } from '../signals.ts';
+import type { ServerStatus, UpResult } from '../../infra/local/stack.ts';
 
 const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
 
@@ -21,7 +24,9 @@ Options:
                   Kafka = N+92, controller = N+93, registry = N+81 (health N+82)
   --force         down: stop even while a test run or a running \`cdrflow start\` holds a lease on the stack
 
-State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.`;
+State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.
+Ctrl-C or SIGTERM during \`up\` stops the download or extraction in progress (nothing partial stays in .cache/) and
+exits 130 / 143.`;
 
 function parse(args: string[]): { action: string; base: number; force: boolean } {
   const { values, positionals } = parseFlags(args, { 'port-base': { type: 'string' }, force: { type: 'boolean' }, config: { type: 'string' } }, { maxPositionals: 1 });
@@ -42,6 +47,29 @@ function printStatus(servers: ServerStatus[]): void {
   }
 }
 
+/**
+ * `up`, stopped by SIGINT or SIGTERM: a download or extraction in progress (mvn, tar) is ended by its PID and its
+ * temporary folder removed before the exit with the signal's code; with none in progress it exits at once. The servers
+ * run detached and outlive the CLI either way (`infra down` stops them).
+ */
+async function upUntilStopped(base: number, log: (msg: string) => void): Promise<UpResult> {
+  const requests = stopRequests({
+    onStop: (signal) => {
+      if (stopRunChildren(signal) === 0) process.exit(signalExit(signal));
+    },
+    onForce: (signal) => process.exit(signalExit(signal)),
+  });
+  try {
+    return await up(base, log);
+  } catch (err) {
+    const signal = requests.received;
+    if (signal) throw new ExitError(signalExit(signal), `stopped by ${signal}: the download in progress was stopped and nothing of it is left in the cache`);
+    throw err;
+  } finally {
+    requests.dispose();
+  }
+}
+
 export const command: Command = {
   name: 'infra',
   summary: 'start, inspect or stop the local Kafka + schema registry (up | status | down)',
@@ -52,7 +80,7 @@ export const command: Command = {
     switch (action) {
       case 'up': {
         const t0 = Date.now();
-        const r = await up(base, log);
+        const r = await upUntilStopped(base, log);
         const started = r.startedKafka || r.startedRegistry;
         console.log(`infra: stack ${base} ${started ? `started in ${((Date.now() - t0) / 1000).toFixed(1)} s` : 'was already running'}`);
         console.log(`KAFKA_BROKERS=${r.endpoints.kafkaBrokers.join(',')}`);

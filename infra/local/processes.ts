@@ -1,6 +1,6 @@
 // Starting, finding and stopping the local server JVMs by PID file. Only PIDs we wrote are ever signalled, and only
 // after checking that the PID still belongs to the program we started (PIDs are reused after a reboot or crash).
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
@@ -221,17 +221,30 @@ export async function assertPortsFree(ports: number[]): Promise<void> {
   }
 }
 
+/** The children of `run` still running: a stop request ends them (they would outlive this process otherwise). */
+const runningChildren = new Set<ChildProcess>();
+
+/**
+ * Sends `signal` to every child `run` started that is still running, by its PID; returns how many there were. Each
+ * one's `run` then rejects, so the caller's clean-up (a download's temporary folder) runs before the process exits.
+ */
+export function stopRunChildren(signal: NodeJS.Signals): number {
+  for (const child of runningChildren) child.kill(signal);
+  return runningChildren.size;
+}
+
 export function run(
   command: string,
   args: string[],
   opts: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       command,
       args,
       { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
+        runningChildren.delete(child);
         if (err) {
           const detail = `${stderr}\n${stdout}`.trim().split('\n').slice(-30).join('\n');
           reject(
@@ -242,6 +255,7 @@ export function run(
         } else resolve({ stdout, stderr });
       },
     );
+    runningChildren.add(child);
   });
 }
 
