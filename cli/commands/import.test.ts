@@ -1,7 +1,7 @@
 // `cdrflow import` refusals as a user meets them, run as a child process. Kafka is on a closed loopback port: each of
 // these is refused before Kafka is asked (otherwise the exit would be 69), with one line and no progress summary.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,20 @@ describe('cdrflow import refusals', () => {
     expect(oneLine(r.stderr)).toBe(
       '--topic "cdr.raw.alibaba-lvms" is the raw topic of alibaba-lvms: huawei-privatenumber records there would be normalized, but reconcile would not find them under huawei-privatenumber; the pipeline reads cdr.raw.huawei-privatenumber for huawei-privatenumber (leave --topic out to publish there)',
     );
+  });
+
+  it('--file - reads standard input (it was "--file -: no such file", exit 66); a directory there is refused, exit 66', () => {
+    const piped = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'import', 'huawei-privatenumber', '--file', '-'], { encoding: 'utf8', cwd: ROOT, env, timeout: 60_000, input: '{"appKey":"a","sessionId":"s-1"}\n' });
+    // Accepted: it goes on to Kafka, which is not there.
+    expect(piped.status, piped.stderr).toBe(69);
+    const directory = openSync(dir, 'r');
+    try {
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'import', 'huawei-privatenumber', '--file', '-'], { encoding: 'utf8', cwd: ROOT, env, timeout: 60_000, stdio: [directory, 'pipe', 'pipe'] });
+      expect(r.status).toBe(66);
+      expect(oneLine(r.stderr)).toBe('standard input is a directory; give a file of JSON lines or a pipe');
+    } finally {
+      closeSync(directory);
+    }
   });
 
   it('documents the exit codes', () => {

@@ -2,12 +2,12 @@
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
-import { ExitError, UsageError } from '../command.ts';
+import { ExitError, refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
-import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES } from '../../connectors/file-import/import.ts';
+import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -24,6 +24,9 @@ import { stopRequests } from '../signals.ts';
 /** --file names nothing readable (missing, a directory, no permission): sysexits EX_NOINPUT. */
 
 const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <records.jsonl> [--tenant ID] [--topic T] [--batch N] [--config FILE]
+
+--file - reads standard input (a pipe or a file: \`zcat calls.jsonl.gz | cdrflow import … --file -\`), as it streams:
+no line count up front, so the progress shows no total.
 
 One JSON value per line:
   huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]}
@@ -55,7 +58,7 @@ function parse(args: string[]) {
   const raw = { vendor, file: values.file, tenant: values.tenant, topic: values.topic, batchSize: values.batch === undefined ? undefined : integer('--batch', values.batch, { min: 1, max: MAX_IMPORT_BATCH }) };
   const given = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   // The other options' problems first (they name their flag); then a missing --file as the flag, not a schema issue.
-  const parsed = ImportOptionsSchema.safeParse(values.file === undefined ? { ...given, file: '-' } : given);
+  const parsed = ImportOptionsSchema.safeParse(values.file === undefined ? { ...given, file: STDIN_FILE } : given);
   if (!parsed.success) throw new UsageError(`invalid options:\n${formatZodIssues(parsed.error, '  ')}`);
   if (values.file === undefined) throw new UsageError('--file is required');
   // Every LVMS line would be skipped without it (the DTO carries no app_key): refuse before anything is read.
@@ -65,6 +68,7 @@ function parse(args: string[]) {
 
 /** Nothing readable at --file: one line, exit 66, before Kafka is asked (it was ENOENT / EISDIR after the summary). */
 function checkInputFile(file: string): void {
+  if (file === STDIN_FILE) return refuseDirectoryOnStdin('give a file of JSON lines or a pipe');
   const name = `--file ${printable(file)}`;
   let isDirectory: boolean;
   try {
@@ -104,7 +108,7 @@ export const command: Command = {
     // The file first: a typo in its name costs no Kafka connection and prints no progress line.
     checkInputFile(options.file);
     // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no look at its start, no count up front.
-    const regular = isRegularFile(options.file);
+    const regular = options.file !== STDIN_FILE && isRegularFile(options.file);
     if (regular) {
       const problem = fileStartProblem(options.file);
       if (problem !== undefined) throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${problem}`);
@@ -158,7 +162,7 @@ export const command: Command = {
           sink: sink.sink,
           signal: stop.signal,
           onLine: () => bar.tick(),
-          onBadLine: (bad) => bar.note(`${printable(options.file)}:${bad.line}: skipped: ${bad.reason}`),
+          onBadLine: (bad) => bar.note(`${options.file === STDIN_FILE ? '(standard input)' : printable(options.file)}:${bad.line}: skipped: ${bad.reason}`),
         });
         const counts = { lines: summary.lines, records: summary.records, skipped: summary.badLines, blank: summary.blankLines };
         const where = { topic: summary.topic, request_id: summary.requestId };

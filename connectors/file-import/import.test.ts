@@ -6,6 +6,7 @@ import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
@@ -232,6 +233,16 @@ describe('importFile', () => {
     // Aborted before it starts: nothing read.
     const before = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), topic: 't' }), { sink: new MemorySink(), signal: AbortSignal.abort() });
     expect(before).toMatchObject({ lines: 0, records: 0, stopped: { reason: 'signal' } });
+  });
+
+  it('file "-" reads standard input, as Unix tools do (it was opened as a file named "-": ENOENT)', async () => {
+    const sink = new MemorySink();
+    const text = `${feeLine('s-1')}\n${feeLine('s-2')}\n`;
+    // A line cut across two reads, as a pipe delivers it.
+    const stdin = Readable.from([Buffer.from(text.slice(0, 50)), Buffer.from(text.slice(50))]);
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't' }), { sink, stdin });
+    expect(summary).toMatchObject({ file: 'stdin', lines: 2, records: 2, badLines: 0 });
+    expect(sink.envelopes('t').map((e) => [e.natural_key, e.attributes['file']])).toEqual([['s-1', 'stdin'], ['s-2', 'stdin']]);
   });
 
   it('countLines counts a last line without newline', async () => {

@@ -73,7 +73,12 @@ export interface ImportHooks {
    * each once aborted) and the summary says `stopped: { reason: 'signal' }`.
    */
   signal?: AbortSignal;
+  /** What file `-` reads (default process.stdin). */
+  stdin?: Readable;
 }
+
+/** The file name that means standard input, as for most Unix tools. */
+export const STDIN_FILE = '-';
 
 /** The input is not JSON Lines: the import ends at `line` (see ImportSummary.stopped). */
 class NotJsonLines extends Error {
@@ -168,7 +173,10 @@ async function* checkedChunks(input: AsyncIterable<Buffer>, nextLine: () => numb
  * thread of the pool until data comes, and destroying the stream waits for it, so a stop request (or the process's
  * end) waited for the writer's next bytes, for ever from a writer that is alive but silent.
  */
-function openInput(path: string, signal: AbortSignal | undefined): Readable {
+function openInput(path: string, signal: AbortSignal | undefined, stdin: Readable): Readable {
+  // Node reads its stdin through the event loop whatever it is (a file, a pipe, a socket, a terminal); opening
+  // /dev/stdin instead fails on a socket (ENXIO), which is what a parent process's 'pipe' often is.
+  if (path === STDIN_FILE) return signal ? addAbortSignal(signal, stdin) : stdin;
   // O_NONBLOCK: the event loop's reads must not block. A FIFO without a writer yet is opened at once (a blocking open
   // waited for one); its reads then wait for a writer as before.
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -277,7 +285,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const topic = options.topic ?? TOPICS.raw(options.vendor);
   const requestId = randomUUID();
   const now = hooks.now ?? Date.now;
-  const file = basename(options.file);
+  const file = options.file === STDIN_FILE ? 'stdin' : basename(options.file);
   const summary: ImportSummary = { file, topic, requestId, lines: 0, blankLines: 0, records: 0, badLines: 0, firstBadLines: [] };
   const pending: RawEnvelope[] = [];
   const { signal } = hooks;
@@ -294,7 +302,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const firstLine = new TextDecoder('utf-8', { fatal: true });
   const otherLines = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   // Aborting the signal also ends a read that waits (a pipe) or skips (a long line) between two lines.
-  const input = checkedChunks(openInput(options.file, signal), () => summary.lines + 1, MAX_SKIPPED_LINE_BYTES);
+  const input = checkedChunks(openInput(options.file, signal, hooks.stdin ?? process.stdin), () => summary.lines + 1, MAX_SKIPPED_LINE_BYTES);
   try {
     for await (const bytes of byteLines(input, MAX_LINE_BYTES)) {
       if (signal?.aborted) {
