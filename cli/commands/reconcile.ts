@@ -4,7 +4,7 @@
 // port; otherwise here, from the same configuration.
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
-import { EXIT_USAGE } from '../../core/exit-codes.ts';
+import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
@@ -22,7 +22,7 @@ import { migrate } from '../../sinks/clickhouse/index.ts';
 import { checkRequest, CLI_REQUEST_NAMES, runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
 import { reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
-import { untilSignal } from '../signals.ts';
+import { stopRequests } from '../signals.ts';
 import { useColor } from '../output.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../../reconcile/model.ts';
 
@@ -55,7 +55,8 @@ vendor's record that never reached the receiver cannot be repaired from here: it
 Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts, or
 at once when the vendor refused the request, e.g. a day older than it serves);
 3 no verdict: the run could not be made (another run in progress in the job, the job stopping, Kafka, ClickHouse or
-the registry unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration.
+the registry unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration;
+130 / 143 stopped by SIGINT / SIGTERM (no verdict; run here or in the job alike).
 Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
 
 Options:
@@ -87,8 +88,27 @@ function jsonError(text: string): string | undefined {
   }
 }
 
-async function viaJob(base: string, req: ReconcileRequest): Promise<ReconcileOutcome> {
-  const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+/**
+ * Ctrl-C or SIGTERM during the run aborts it and ends the command with the signal's status (130 / 143), wherever the
+ * run is (a script reads the same status either way): here it stops at its next safe point, in the job the
+ * connection closes and the job aborts its run. A second, separate one exits at once.
+ */
+async function stoppable<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const requests = stopRequests({ onStop: (signal) => abort.abort(new Error(signal)), onForce: (signal) => process.exit(signalExit(signal)) });
+  try {
+    return await run(abort.signal);
+  } catch (err) {
+    const signal = requests.received;
+    if (signal) throw new ExitError(signalExit(signal), `stopped by ${signal}: no verdict, the run was not finished`);
+    throw err;
+  } finally {
+    requests.dispose();
+  }
+}
+
+async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal): Promise<ReconcileOutcome> {
+  const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
   if (res.status !== 200 || !res.body) {
     const text = (await res.text()).trim();
     // A refusal the job explains in JSON (503 while it stops) is said as the job words it.
@@ -123,7 +143,7 @@ async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): P
   const running = await findRunningJob(ends.opsPort, 10_000);
   if (running) {
     process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
-    return viaJob(running, req);
+    return stoppable((signal) => viaJob(running, req, signal));
   }
   const registry = createRegistry(ends.registryUrl);
   const clickhouse = await createClickHouse(ends.clickhouse);
@@ -142,11 +162,9 @@ async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): P
     if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
     if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
     const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
-    // Ctrl-C stops reading the vendor API at the next request.
-    const abort = new AbortController();
-    void untilSignal().then((signal) => abort.abort(new Error(signal)));
     try {
-      return await runReconcile(reconcileDeps, req, abort.signal);
+      // Ctrl-C stops reading the vendor API at the next request.
+      return await stoppable((signal) => runReconcile(reconcileDeps, req, signal));
     } catch (err) {
       // Kafka that went away during the run ends it with the same line.
       const unreachable = kafkaUnreachable(err, ends.kafka.brokers);

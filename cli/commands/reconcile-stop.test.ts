@@ -1,0 +1,82 @@
+// Ctrl-C or SIGTERM during `cdrflow reconcile` ends it with the shell's status for the signal (130 / 143), whether the
+// run is in this process or in the running job through the ops port: run here it ended with 3 ("no verdict") while
+// the same Ctrl-C through the job ended with 130. The servers are stand-ins: the run here waits until it is aborted,
+// the job's answers one progress line and then nothing. Signals are emitted on `process` (only the listeners run).
+import { createServer, type Server } from 'node:http';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { signalExit } from '../../core/exit-codes.ts';
+
+const job = vi.hoisted(() => ({ base: undefined as string | undefined }));
+const started = vi.hoisted(() => ({ resolve: () => {} }));
+
+vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => Promise.resolve(job.base) }));
+vi.mock('../../core/clickhouse.ts', () => ({ createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
+vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => Promise.resolve() }));
+vi.mock('../../app/reconcile-service.ts', () => ({ reconcileDepsOf: () => ({}) }));
+vi.mock('../../core/kafka.ts', async (actual) => ({
+  ...(await actual<typeof import('../../core/kafka.ts')>()),
+  ensureKafkaReachable: () => Promise.resolve(),
+  createKafka: () => ({}),
+}));
+vi.mock('../../reconcile/reconcile.ts', async (actual) => ({
+  ...(await actual<typeof import('../../reconcile/reconcile.ts')>()),
+  // As the real run does: it goes on until its signal aborts it, then rejects with the signal's reason.
+  runReconcile: (_deps: unknown, _req: unknown, signal: AbortSignal) => {
+    started.resolve();
+    return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+  },
+}));
+
+const { command } = await import('./reconcile.ts');
+const ARGS = ['--from', 'yesterday', '--to', 'yesterday'];
+
+let server: Server | undefined;
+beforeEach(() => {
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  job.base = undefined;
+  server?.closeAllConnections();
+  if (server) await new Promise((resolve) => server!.close(resolve));
+  server = undefined;
+});
+
+/** The command's end: its exit status (a thrown ExitError's code, as cli/main.ts does) and message. */
+async function ending(run: Promise<number>): Promise<{ code: number; message?: string }> {
+  try {
+    return { code: await run };
+  } catch (err) {
+    return { code: (err as { code: number }).code, message: (err as Error).message };
+  }
+}
+
+describe('cdrflow reconcile stopped by a signal', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('run here: %s ends it with the signal\'s status, not 3 (no verdict)', async (signal) => {
+    const running = new Promise<void>((resolve) => (started.resolve = resolve));
+    const result = ending(command.run(ARGS));
+    await running;
+    process.emit(signal, signal);
+    expect(await result).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('run in the job: %s ends it with the same status and message, and leaves the job (which aborts its run)', async (signal) => {
+    let connected: () => void = () => {};
+    const connection = new Promise<void>((resolve) => (connected = resolve));
+    let clientLeft: () => void = () => {};
+    const left = new Promise<void>((resolve) => (clientLeft = resolve));
+    server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ progress: 'reading the raw topics' })}\n`);
+      res.on('close', clientLeft);
+      connected();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    job.base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const result = ending(command.run(ARGS));
+    await connection;
+    process.emit(signal, signal);
+    expect(await result).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
+    await left;
+  });
+});
