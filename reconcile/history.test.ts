@@ -120,6 +120,20 @@ describe('reconcile_runs', () => {
     expect(byTenant).toEqual({ '1400': 5, '1401': 0, 'hw-app': 0 });
   });
 
+  it('stores a day beyond the vendor\'s horizon as source_kind beyond, so its missing source figures do not read as a vendor that served nothing', async () => {
+    const runId = 'run-beyond';
+    const beyond: ReconcileRow = { ...row('tencent-ccc', '1401', []), source: null, sourceBeyondHorizon: 'is further back than tencent-ccc can be queried (180 days)' };
+    const outcome: ReconcileOutcome = { before: report(runId, [row('tencent-ccc', '1400', []), beyond, row('huawei-privatenumber', 'hw-app', [])]), exitCode: 0 };
+    await recordRun(client, DB, outcome, 'cli');
+    const rs = await client.query({ query: `SELECT tenant_id, source_kind, source_records, source_minutes FROM ${DB}.reconcile_runs WHERE run_id = {id:String} ORDER BY tenant_id`, query_params: { id: runId }, format: 'JSONEachRow' });
+    const rows = await rs.json<{ tenant_id: string; source_kind: string; source_records: string | null; source_minutes: string | null }>();
+    expect(rows.map((r) => [r.tenant_id, r.source_kind, r.source_records === null ? null : Number(r.source_records), r.source_minutes === null ? null : Number(r.source_minutes)])).toEqual([
+      ['1400', 'api', 42, 227],
+      ['1401', 'beyond', null, null],
+      ['hw-app', 'raw-topic', null, null],
+    ]);
+  });
+
   it('suggests `cdrflow migrate` only when the table or its database is missing', async () => {
     const outcome: ReconcileOutcome = { before: report('run-failing', [row('tencent-ccc', '1400', CCC_DRIFT)]), exitCode: 1 };
     const failure = (database: string) => recordRun(client, database, outcome, 'cli').then(() => expect.fail('recorded'), (err: unknown) => recordRunFailure(database, err));

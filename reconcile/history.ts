@@ -20,7 +20,9 @@ function rowsOf(report: ReconcileReport, pass: 'before' | 'after', trigger: stri
     vendor: r.vendor,
     tenant_id: r.tenant,
     day: r.day,
-    source_kind: r.sourceKind,
+    // A day beyond the vendor's horizon was never asked for: with 'api' its null source figures would read as a vendor
+    // that answered nothing. A String column, so the new value needs no migration.
+    source_kind: r.sourceBeyondHorizon !== undefined ? 'beyond' : r.sourceKind,
     source_records: r.source?.records ?? null,
     source_minutes: r.source?.minutes ?? null,
     raw_records: r.raw.records,

@@ -11,7 +11,10 @@ import type { Vendor } from '../core/topology.ts';
 export const RECONCILE_TRIGGERS = ['schedule', 'ops', 'cli'] as const;
 export type ReconcileTrigger = (typeof RECONCILE_TRIGGERS)[number];
 
-/** Pull vendors are re-read from their API; for push vendors the raw topic (what the receiver acknowledged) is the source. */
+/**
+ * Pull vendors are re-read from their API; for push vendors the raw topic (what the receiver acknowledged) is the source.
+ * reconcile_runs.source_kind also takes `beyond`: an `api` row with sourceBeyondHorizon set (see history.ts).
+ */
 export type SourceKind = 'api' | 'raw-topic';
 
 export interface ViewFigures {
