@@ -1,26 +1,124 @@
 // Reading the raw topics: a record batch that could not be read (core/kafkajs-unreadable-batch.ts) is counted with
 // the raw messages that could not be decoded, as normalize dead-letters both; the scan itself is core/kafka.ts's.
+// A record with no start time is counted on the same day by the vendor side and the raw side.
 import { describe, expect, it, vi } from 'vitest';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, ScanOptions, ScannedMessage } from '../core/kafka.ts';
-import { readRaw } from './layers.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { RecordSink } from '../connectors/poller/publisher.ts';
+import { defaultNormalizeOptions } from '../transforms/normalize/index.ts';
+import { readRaw, readSource, refileUndated } from './layers.ts';
+import { compareLayers } from './compare.ts';
+import { silentStream } from './reconcile.ts';
+import type { DayScope } from './days.ts';
+
+/** The raw topic's records, visited at offsets 0..n-1; then one unreadable batch. */
+const topic = vi.hoisted(() => ({ envelopes: [] as unknown[] }));
 
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
-  // A topic of one unreadable batch at offset 6: the scan reports it, never visits it.
-  scanTopicToEnd: async (_kafka: Kafka, _topic: string, _visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}) => {
-    options.onStart?.(7);
-    options.onUnreadable?.({ partition: 0, offset: 6, key: null, value: Buffer.from([1, 2, 3]), timestamp: 0, unreadable: 'a record batch compressed with ZSTD (3 bytes) expands past …' });
-    options.onProgress?.(7);
+  // A topic of one unreadable batch after its records: the scan reports it, never visits it.
+  scanTopicToEnd: async (_kafka: Kafka, _topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}) => {
+    const n = topic.envelopes.length;
+    options.onStart?.(n + 1);
+    for (let i = 0; i < n; i++) await visit({ partition: 0, offset: i, key: null, value: Buffer.from(String(i)), timestamp: 0 } as ScannedMessage);
+    options.onUnreadable?.({ partition: 0, offset: n, key: null, value: Buffer.from([1, 2, 3]), timestamp: 0, unreadable: 'a record batch compressed with ZSTD (3 bytes) expands past …' });
+    options.onProgress?.(n + 1);
   },
 }));
+// The registry is not what is tested here: a value is the index of its envelope.
+vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => (value: Buffer) => Promise.resolve(topic.envelopes[Number(value.toString())]) }));
 
 const quiet = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
 
 describe('readRaw', () => {
   it('counts a record batch that could not be read among the raw messages that could not be decoded', async () => {
+    topic.envelopes = [];
     const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T00:00:00Z') } as Parameters<typeof readRaw>[3];
     const layer = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], scope, null, {} as Parameters<typeof readRaw>[5], new Set(), { progress: quiet, timeoutMs: 1_000 });
     expect(layer.undecodable).toBe(1);
+  });
+});
+
+describe('a record with no start time at midnight', () => {
+  const options = defaultNormalizeOptions();
+  const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
+  const MIDNIGHT = Date.parse('2026-12-01T00:00:00Z') / 1000;
+  const envelope = (receivedAt: string): RawEnvelope => ({
+    vendor: 'tencent-ccc',
+    tenant_id: '1400',
+    natural_key: 's-undated',
+    received_at: new Date(receivedAt),
+    connector: 'tencent-ccc-poller',
+    mode: 'live',
+    request_id: null,
+    // Neither StartTimestamp nor Time: ClickHouse files it by received_at.
+    payload: JSON.stringify({ SessionId: 's-undated', EndStatus: 1 }),
+    payload_format: 'json',
+    attributes: {},
+  });
+
+  /** Reconciles one start-less call that the vendor serves in the windows starting at `servedIn` and the poller received at `receivedAt` (null: not on the raw topic). */
+  async function reconcile(servedIn: number[], receivedAt: string | null) {
+    const connector = {
+      source: { vendor: 'tencent-ccc', tenants: ['1400'] },
+      survey: async (_tenant: string, window: { start: number }, sink: RecordSink) => {
+        // The poller's envelope of a re-read: received now, not when the live poll read it.
+        if (servedIn.includes(window.start)) await sink.publish([envelope('2026-12-01T11:00:00Z')], 'cdr.raw.tencent-ccc');
+        return { records: 0 };
+      },
+    } as unknown as PullConnector;
+    const source = await readSource([connector], twoDays, null, options, { signal: new AbortController().signal, maxAttempts: 1, progress: silentStream(), log: () => {}, now: twoDays.cutoffMs });
+    topic.envelopes = receivedAt === null ? [] : [envelope(receivedAt)];
+    const raw = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], twoDays, null, options, new Set(), { progress: quiet, timeoutMs: 1_000, callTimesOf: source.undated });
+    refileUndated(source, raw.callTimes, twoDays);
+    // Normalized and ClickHouse file it as the raw side does (call_time = received_at).
+    const figures = new Map([...raw.tally.buckets].map(([key, ids]) => [key, { count: ids.size, uniq: ids.size, minutes: 0, storedRows: ids.size }]));
+    const views = new Map([...figures].map(([key, f]) => [key, { calls: f.count, minutes: 0 }]));
+    return compareLayers({
+      scope: twoDays,
+      sourceKind: () => 'api',
+      sourceTenants: source.tenants,
+      source: source.tally,
+      sourceKeyless: source.keyless,
+      sourceUnreachable: source.unreachable,
+      raw: raw.tally,
+      normalized: raw.tally,
+      normalizeDead: raw.normalizeDead,
+      sinkDead: new Set(),
+      clickhouse: figures,
+      views: { cdr_daily: views, cdr_hourly: views, cdr_end_status: new Map([...views].map(([k, v]) => [k, { calls: v.calls, minutes: null }])) },
+      partialDays: new Set(['2026-12-01']),
+      clickhouseIds: new Map(),
+    }).map((r) => [r.day, r.source?.records, r.raw.records, r.drift.map((d) => d.kind)]);
+  }
+
+  it('received at 23:59:59.9 and served in the first window of the next day: one call on the day it was received, no drift', async () => {
+    expect(await reconcile([MIDNIGHT], '2026-11-30T23:59:59.900Z')).toEqual([
+      ['2026-11-30', 1, 1, []],
+      ['2026-12-01', 0, 0, []],
+    ]);
+  });
+
+  it('received at 00:00:00 and served by both windows that end and start at midnight (ends are inclusive): counted once, on the next day', async () => {
+    expect(await reconcile([MIDNIGHT - 3600, MIDNIGHT], '2026-12-01T00:00:00.000Z')).toEqual([
+      ['2026-11-30', 0, 0, []],
+      ['2026-12-01', 1, 1, []],
+    ]);
+  });
+
+  it('not on the raw topic: missing in raw on the day of the first window that served it, and only there', async () => {
+    expect(await reconcile([MIDNIGHT - 3600, MIDNIGHT], null)).toEqual([
+      ['2026-11-30', 1, 0, ['missing_in_raw']],
+      ['2026-12-01', 0, 0, []],
+    ]);
+  });
+
+  it('received on a day outside the scope: it leaves the run with its raw record (the run over that day counts it)', async () => {
+    expect(await reconcile([MIDNIGHT], '2026-11-29T23:59:59.900Z')).toEqual([
+      ['2026-11-30', 0, 0, []],
+      ['2026-12-01', 0, 0, []],
+    ]);
   });
 });

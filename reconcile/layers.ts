@@ -16,7 +16,7 @@ import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr }
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
-import { bucketKey, Tally } from './tally.ts';
+import { bucketKey, splitBucketKey, Tally } from './tally.ts';
 import { sourceKey } from './compare.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
@@ -24,14 +24,18 @@ export interface ProgressSink {
   stream: NodeJS.WriteStream;
 }
 
-/** The call time ClickHouse buckets by (call_time = coalesce(started_at, received_at)) and the billable minutes. */
-export function callFigures(envelope: RawEnvelope, options: NormalizeOptions, fallbackMs?: number): { callTimeMs: number; minutes: number; cdrId: string | null } {
+/**
+ * The call time ClickHouse buckets by (call_time = coalesce(started_at, received_at)) and the billable minutes.
+ * `started`: the call time is the record's own start; else it is `fallbackMs` or the envelope's received_at.
+ */
+export function callFigures(envelope: RawEnvelope, options: NormalizeOptions, fallbackMs?: number): { callTimeMs: number; started: boolean; minutes: number; cdrId: string | null } {
   const result = normalize(envelope, { now: () => new Date(), lineage: null, options });
   // A record normalize refuses is counted under the cdr_id its CDR would have had.
   const keyed = envelope.tenant_id !== '' && envelope.natural_key !== '' ? normalizedCdrId(envelope.vendor, envelope.tenant_id, envelope.natural_key, options.piiKey) : null;
-  if (!result.ok) return { callTimeMs: fallbackMs ?? envelope.received_at.getTime(), minutes: 0, cdrId: keyed };
+  if (!result.ok) return { callTimeMs: fallbackMs ?? envelope.received_at.getTime(), started: false, minutes: 0, cdrId: keyed };
   const cdr = result.cdr;
-  return { callTimeMs: cdr.started_at?.getTime() ?? fallbackMs ?? envelope.received_at.getTime(), minutes: cdr.billable_minutes, cdrId: cdr.cdr_id };
+  const started = cdr.started_at?.getTime();
+  return { callTimeMs: started ?? fallbackMs ?? envelope.received_at.getTime(), started: started !== undefined, minutes: cdr.billable_minutes, cdrId: cdr.cdr_id };
 }
 
 // ---------------------------------------------------------------- source (pull vendors)
@@ -50,9 +54,48 @@ export interface SourceLayer {
    * asked for: why, in the pollers' words ("is further back than tencent-ccc can be queried (180 days)").
    */
   beyondHorizon: Map<string, string>;
+  /**
+   * Records with no start time (or that normalize refuses), cdr_id → the bucket they were filed under: the day of the
+   * first window the vendor served them in, until refileUndated moves them to their raw record's day.
+   */
+  undated: Map<string, string>;
 }
 
 const SOURCE_WINDOW_SEC = 3600;
+
+/**
+ * Files each source record with no start time under the day its raw record is counted on. The stored call time of
+ * such a record is the raw envelope's received_at (when the poller read it), which the vendor's answer does not
+ * carry: the source can only say which window served it, and near midnight the poll and the window fall on different
+ * days (served in the 00:00 window, received at 23:59:59.9), which read as drift on both days. With no raw record it
+ * stays on its window's day (missing in raw there, backfilled from that window); with one outside the scope or after
+ * the cut-off it leaves the run, as the raw record does.
+ */
+export function refileUndated(source: SourceLayer, rawCallTimes: ReadonlyMap<string, number>, scope: DayScope): void {
+  for (const [cdrId, key] of source.undated) {
+    const callTimeMs = rawCallTimes.get(cdrId);
+    if (callTimeMs === undefined) continue;
+    const { vendor, tenant } = splitBucketKey(key);
+    const day = bucketDay(scope, callTimeMs);
+    const to = day === undefined ? undefined : bucketKey(vendor, tenant, day);
+    if (to === key) continue;
+    const minutes = source.tally.ids(key).get(cdrId) ?? 0;
+    source.tally.delete(key, cdrId);
+    const window = source.windows.get(key)?.get(cdrId);
+    source.windows.get(key)?.delete(cdrId);
+    if (to === undefined || day === undefined) {
+      source.undated.delete(cdrId);
+      continue;
+    }
+    source.tally.add(vendor, tenant, day, cdrId, minutes);
+    if (window !== undefined) {
+      let w = source.windows.get(to);
+      if (!w) source.windows.set(to, (w = new Map()));
+      w.set(cdrId, window);
+    }
+    source.undated.set(cdrId, to);
+  }
+}
 
 /**
  * The vendor answered and refused the request's parameters (CCC InvalidParameter*, TRTC 70402, an HTTP 4xx). A day
@@ -71,7 +114,7 @@ export async function readSource(
   options: NormalizeOptions,
   ctx: { signal: AbortSignal; maxAttempts: number; progress: NodeJS.WriteStream; log: (msg: string) => void; now: number },
 ): Promise<SourceLayer> {
-  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map(), beyondHorizon: new Map() };
+  const layer: SourceLayer = { tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map(), beyondHorizon: new Map(), undated: new Map() };
   for (const connector of connectors) {
     const vendor = connector.source.vendor;
     // A day the vendor cannot serve in full is not asked for (CCC refuses the request, TRTC serves nothing older, and
@@ -103,6 +146,12 @@ export async function readSource(
                 const day = bucketDay(scope, f.callTimeMs);
                 if (day === undefined || f.cdrId === null) continue;
                 const key = bucketKey(vendor, tenant, day);
+                if (!f.started) {
+                  // Window ends are inclusive: served again in the next window, on the next day past midnight, it
+                  // would be counted on both days.
+                  if (layer.undated.has(f.cdrId)) continue;
+                  layer.undated.set(f.cdrId, key);
+                }
                 layer.tally.add(vendor, tenant, day, f.cdrId, f.minutes);
                 let w = layer.windows.get(key);
                 if (!w) layer.windows.set(key, (w = new Map()));
@@ -193,6 +242,8 @@ export interface RawLayer {
   tally: Tally;
   normalizeDead: Map<string, Set<string>>;
   undecodable: number;
+  /** The call time of each raw record `ctx.callTimesOf` asked for, in scope or not (the latest copy's). */
+  callTimes: Map<string, number>;
 }
 
 export async function readRaw(
@@ -203,9 +254,9 @@ export async function readRaw(
   tenantFilter: string[] | null,
   options: NormalizeOptions,
   deadOrigins: Set<string>,
-  ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
+  ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal; callTimesOf?: ReadonlyMap<string, unknown> },
 ): Promise<RawLayer> {
-  const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0 };
+  const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0, callTimes: new Map() };
   for (const { vendor, topic } of rawTopics) {
     const decode = contractDecoder<RawEnvelope>(registry, SCHEMA_FILES.rawEnvelope, topic);
     // A record batch that could not be read (a compression bomb, core/kafkajs-unreadable-batch.ts) counts as one
@@ -219,6 +270,7 @@ export async function readRaw(
       }
       if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) return;
       const f = callFigures(envelope, options);
+      if (f.cdrId !== null && ctx.callTimesOf?.has(f.cdrId)) layer.callTimes.set(f.cdrId, f.callTimeMs);
       const day = bucketDay(scope, f.callTimeMs);
       if (day === undefined || f.cdrId === null) return;
       layer.tally.add(vendor, envelope.tenant_id, day, f.cdrId, f.minutes);

@@ -20,6 +20,7 @@ vi.mock('./layers.ts', () => ({
     return Promise.resolve({ tally: new Tally(), normalizeDead: new Map(), undecodable: 0 });
   },
   readNormalized: () => Promise.resolve(new Tally()),
+  refileUndated: () => {},
   ClickHouseReader: class {
     static partialDays = () => new Set<string>();
     read = () => Promise.resolve({ figures: new Map(), views: { cdr_daily: new Map(), cdr_hourly: new Map(), cdr_end_status: new Map() }, hourlyBasis: new Map() });

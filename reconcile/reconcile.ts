@@ -13,7 +13,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
 import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
-import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource } from './layers.ts';
+import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
 import { repair } from './repair.ts';
 import { splitBucketKey } from './tally.ts';
@@ -170,7 +170,8 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   // The source read gives up on an abort by itself (its tenants then read as unreachable): do not go on.
   signal.throwIfAborted();
   const dead = await readDeadLetters(deps.kafka, deps.registry, { deadLetter: deps.deadLetterTopic, normalized: deps.normalizedTopic, raw: new Set(rawTopics.map((t) => t.topic)) }, { progress, timeoutMs, signal });
-  const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal });
+  const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal, callTimesOf: source.undated });
+  refileUndated(source, raw.callTimes, scope);
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
   const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs, signal });
   signal.throwIfAborted();

@@ -20,6 +20,12 @@ export class Tally {
     ids.set(cdrId, minutes);
   }
 
+  delete(key: string, cdrId: string): void {
+    const ids = this.buckets.get(key);
+    if (!ids?.delete(cdrId) || ids.size > 0) return;
+    this.buckets.delete(key);
+  }
+
   ids(key: string): ReadonlyMap<string, number> {
     return this.buckets.get(key) ?? EMPTY;
   }
