@@ -7,8 +7,9 @@ import type { Kafka, ScanOptions, ScannedMessage } from '../core/kafka.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
-import { defaultNormalizeOptions } from '../transforms/normalize/index.ts';
-import { readRaw, readSource, refileUndated } from './layers.ts';
+import { defaultNormalizeOptions, normalize } from '../transforms/normalize/index.ts';
+import { readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
+import { splitBucketKey, type Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
 import { silentStream } from './reconcile.ts';
 import type { DayScope } from './days.ts';
@@ -120,5 +121,46 @@ describe('a record with no start time at midnight', () => {
       ['2026-11-30', 0, 0, []],
       ['2026-12-01', 0, 0, []],
     ]);
+  });
+});
+
+describe('a record received again on a later day', () => {
+  const options = defaultNormalizeOptions();
+  const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
+  const envelope = (receivedAt: string, payload: object): RawEnvelope => ({
+    vendor: 'tencent-ccc',
+    tenant_id: '1400',
+    natural_key: 's-again',
+    received_at: new Date(receivedAt),
+    connector: 'tencent-ccc-poller',
+    mode: 'live',
+    request_id: null,
+    payload: JSON.stringify({ SessionId: 's-again', EndStatus: 1, ...payload }),
+    payload_format: 'json',
+    attributes: {},
+  });
+
+  /** Raw and normalized as reconcile reads them; cdr FINAL keeps one row per cdr_id, the latest received (ReplacingMergeTree(version = received_at)). */
+  async function layersOf(versions: RawEnvelope[], scope: DayScope = twoDays) {
+    topic.envelopes = versions;
+    const raw = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], scope, null, options, new Set(), { progress: quiet, timeoutMs: 1_000 });
+    topic.envelopes = versions.map((e) => {
+      const r = normalize(e, { now: () => new Date(), lineage: null, options });
+      if (!r.ok) throw new Error(r.error.message);
+      return r.cdr;
+    });
+    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, { progress: quiet, timeoutMs: 1_000 });
+    const days = (t: Tally) => [...t.buckets].map(([key, ids]) => [splitBucketKey(key).day, [...ids.keys()]]);
+    return { raw: days(raw.tally), normalized: days(normalized) };
+  }
+
+  it('with no start time, is counted only on the day of the version ClickHouse keeps, the latest received', async () => {
+    const id = 'tencent-ccc:1400:s-again';
+    expect(await layersOf([envelope('2026-11-30T10:00:00Z', {}), envelope('2026-12-01T10:00:00Z', {})])).toEqual({ raw: [['2026-12-01', [id]]], normalized: [['2026-12-01', [id]]] });
+    // The latest version after the cut-off (or on a day outside the scope): not on any day of this run, as in ClickHouse.
+    expect(await layersOf([envelope('2026-11-30T10:00:00Z', {}), envelope('2026-12-01T13:00:00Z', {})])).toEqual({ raw: [], normalized: [] });
+    // A vendor that moved the start across midnight in a later version: the later start's day.
+    const started = (at: string) => ({ StartTimestamp: Date.parse(at) / 1000 });
+    expect(await layersOf([envelope('2026-11-30T23:59:59Z', started('2026-11-30T23:59:59Z')), envelope('2026-12-01T00:05:00Z', started('2026-12-01T00:00:00Z'))])).toEqual({ raw: [['2026-12-01', [id]]], normalized: [['2026-12-01', [id]]] });
   });
 });

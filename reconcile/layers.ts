@@ -242,7 +242,7 @@ export interface RawLayer {
   tally: Tally;
   normalizeDead: Map<string, Set<string>>;
   undecodable: number;
-  /** The call time of each raw record `ctx.callTimesOf` asked for, in scope or not (the latest copy's). */
+  /** The call time of each raw record `ctx.callTimesOf` asked for, in scope or not (its latest version's, as in Tally.addVersion). */
   callTimes: Map<string, number>;
 }
 
@@ -257,6 +257,7 @@ export async function readRaw(
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal; callTimesOf?: ReadonlyMap<string, unknown> },
 ): Promise<RawLayer> {
   const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0, callTimes: new Map() };
+  const versions = new Map<string, number>();
   for (const { vendor, topic } of rawTopics) {
     const decode = contractDecoder<RawEnvelope>(registry, SCHEMA_FILES.rawEnvelope, topic);
     // A record batch that could not be read (a compression bomb, core/kafkajs-unreadable-batch.ts) counts as one
@@ -270,12 +271,15 @@ export async function readRaw(
       }
       if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) return;
       const f = callFigures(envelope, options);
-      if (f.cdrId !== null && ctx.callTimesOf?.has(f.cdrId)) layer.callTimes.set(f.cdrId, f.callTimeMs);
-      const day = bucketDay(scope, f.callTimeMs);
-      if (day === undefined || f.cdrId === null) return;
-      layer.tally.add(vendor, envelope.tenant_id, day, f.cdrId, f.minutes);
+      if (f.cdrId === null) return;
+      const version = envelope.received_at.getTime();
+      if (ctx.callTimesOf?.has(f.cdrId) && !((versions.get(f.cdrId) ?? -Infinity) > version)) {
+        layer.callTimes.set(f.cdrId, f.callTimeMs);
+        versions.set(f.cdrId, version);
+      }
+      const key = layer.tally.addVersion(vendor, envelope.tenant_id, bucketDay(scope, f.callTimeMs), f.cdrId, f.minutes, version);
+      if (key === undefined) return;
       if (deadOrigins.has(`${topic}:${m.partition}:${m.offset}`)) {
-        const key = bucketKey(vendor, envelope.tenant_id, day);
         let dead = layer.normalizeDead.get(key);
         if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
         dead.add(f.cdrId);
@@ -302,9 +306,7 @@ export async function readNormalized(
     const cdr = await decode(m.value);
     if (cdr === undefined) return; // the sink dead-letters it; it is counted there
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
-    const day = bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!);
-    if (day === undefined) return;
-    tally.add(cdr.vendor, cdr.tenant_id, day, cdr.cdr_id, cdr.billable_minutes);
+    tally.addVersion(cdr.vendor, cdr.tenant_id, bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!), cdr.cdr_id, cdr.billable_minutes, cdr.received_at.getTime());
   }, ctx.timeoutMs, ctx.signal);
   return tally;
 }

@@ -1,6 +1,6 @@
 // Bounded-memory counting: per vendor × tenant × day, the distinct cdr_ids seen on one layer with the billable minutes
-// of the latest version of each (a later offset of the same key replaces the earlier one). Records themselves are
-// never kept, only their ids.
+// of the latest version of each (a later offset of the same key replaces the earlier one; on the Kafka layers the
+// latest received, wherever its day, see addVersion). Records themselves are never kept, only their ids.
 import type { Vendor } from '../core/topology.ts';
 
 export const bucketKey = (vendor: string, tenant: string, day: string) => `${vendor}\u0000${tenant}\u0000${day}`;
@@ -12,12 +12,44 @@ export function splitBucketKey(key: string): { vendor: Vendor; tenant: string; d
 
 export class Tally {
   readonly buckets = new Map<string, Map<string, number>>();
+  /**
+   * Per cdr_id counted by addVersion: the latest version read (counted, or outside the scope). A later version read
+   * first outside the scope is not known when an earlier one in it comes: the topics' order is the order received.
+   */
+  private readonly versions = new Map<string, number>();
 
   add(vendor: string, tenant: string, day: string, cdrId: string, minutes: number): void {
     const key = bucketKey(vendor, tenant, day);
     let ids = this.buckets.get(key);
     if (!ids) this.buckets.set(key, (ids = new Map()));
     ids.set(cdrId, minutes);
+  }
+
+  /**
+   * Counts the version of a record received at `version` (ms) on `day` (undefined: outside the scope or after the
+   * cut-off). A record counts once, at its latest version, as cdr FINAL keeps it (ReplacingMergeTree(version), the
+   * version being received_at; a tie goes to the one read later): a version with no start time received again on a
+   * later day, or whose start a vendor moved across midnight, is not counted on the earlier version's day too.
+   * Returns the bucket the record is now counted in, if this version is the one counted.
+   */
+  addVersion(vendor: string, tenant: string, day: string | undefined, cdrId: string, minutes: number, version: number): string | undefined {
+    const seen = this.versions.get(cdrId);
+    if (seen !== undefined && seen > version) return undefined;
+    const key = day === undefined ? undefined : bucketKey(vendor, tenant, day);
+    // Only records counted in the scope are remembered: the topics hold far more than a run's days.
+    if (seen === undefined && key === undefined) return undefined;
+    // Versions of a record are nearly always on one day: only a version on another day is looked for in every bucket.
+    if (seen !== undefined && !(key !== undefined && this.buckets.get(key)?.has(cdrId))) {
+      for (const [k, ids] of this.buckets) {
+        if (!ids.has(cdrId)) continue;
+        this.delete(k, cdrId);
+        break;
+      }
+    }
+    this.versions.set(cdrId, version);
+    if (key === undefined || day === undefined) return undefined;
+    this.add(vendor, tenant, day, cdrId, minutes);
+    return key;
   }
 
   delete(key: string, cdrId: string): void {
