@@ -11,7 +11,7 @@ import { ReceiverServerConfigSchema } from './config.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { memoryLog } from '../../core/log.ts';
 import { waitFor } from '../../test/helpers.ts';
-import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
 
@@ -61,7 +61,7 @@ function request(r: RunningReceiver, path: string, headers: Record<string, strin
   return { socket, answer };
 }
 
-const huaweiHeaders = (secret = APP.appSecret) => ({ 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, secret) });
+const huaweiHeaders = (secret = APP.appSecret) => ({ 'content-type': 'application/json;charset=UTF-8', ...huaweiAuthHeaders(APP.appKey, secret) });
 const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4);
 
@@ -215,7 +215,7 @@ describe('Huawei: the signature covers only headers, so it is checked before the
   it.each([
     ['a wrong secret', () => huaweiHeaders('wrong'), '401', '1010003'],
     ['no auth headers', () => ({ 'content-type': 'application/json' }), '401', '1023006'],
-    ['a stale Created', () => ({ 'content-type': 'application/json', ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }) }), '403', '1010013'],
+    ['a stale Created', () => ({ 'content-type': 'application/json', ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }) }), '403', '1010013'],
   ])('%s: refused with the same answer as before, without waiting for the body', async (_name, headers, status, code) => {
     const { r, sink } = await start({ bodyTimeoutMs: 10_000 });
     const started = Date.now();

@@ -7,7 +7,7 @@ import { MemorySink } from './fixtures/memory-sink.ts';
 import { memoryLog, silentLog } from '../../core/log.ts';
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
-import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { signedParams, submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
 
@@ -30,7 +30,7 @@ async function start(sink: MemorySink) {
 async function pushHuawei(r: RunningReceiver, body: string | Buffer) {
   const res = await fetch(`${r.url}/huawei/privatenumber/fee`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, APP.appSecret) },
+    headers: { 'content-type': 'application/json;charset=UTF-8', ...huaweiAuthHeaders(APP.appKey, APP.appSecret) },
     body,
   });
   return { status: res.status, json: (await res.json()) as { resultcode: string; resultdesc: string } };

@@ -13,10 +13,10 @@ import { CdrflowError } from '../../core/errors.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../core/kafka.ts';
 import { startHuaweiPusher, type PushAttempt } from '../../simulators/huawei-privatenumber/pusher.ts';
-import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
-import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
+import { topTimestamp } from '../../simulators/alibaba-lvms/sign.ts';
 import { testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
 import { stackPaths } from '../../infra/local/paths.ts';
 import { stackPorts } from '../../infra/local/stack.ts';
@@ -100,22 +100,22 @@ describe('receiver → real Kafka', () => {
     const body = JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed: 99, appKey: HUAWEI.appKey }).batch(3) });
     const post = async (b: string, headers: object) =>
       (await fetch(fee, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: b })).status;
-    const replayed = { ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) };
+    const replayed = { ...huaweiAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) };
     // The first use of `replayed` may meet an injected failure (503, nonce given back); re-send until stored.
     await waitFor(async () => (await post(body, replayed)) === 200, { message: 'the first push to be stored' });
     const storedBefore = await messageCount(kafka, feeTopic);
     expect(storedBefore).toBe(3);
 
-    expect(await post(body, { ...buildAuthHeaders(HUAWEI.appKey, 'not-the-secret') })).toBe(401);
-    expect(await post(body, { ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret, { nowMs: Date.now() - 3_600_000 }) })).toBe(403);
+    expect(await post(body, { ...huaweiAuthHeaders(HUAWEI.appKey, 'not-the-secret') })).toBe(401);
+    expect(await post(body, { ...huaweiAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret, { nowMs: Date.now() - 3_600_000 }) })).toBe(403);
     expect(await post(body, replayed)).toBe(403);
-    expect(await post(JSON.stringify({ eventType: 'fee', feeLst: [{ sessionId: 'x', pad: 'x'.repeat(300_000) }] }), { ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) })).toBe(413);
-    expect(await post('{"eventType":"fee","feeLst":[', { ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) })).toBe(400);
+    expect(await post(JSON.stringify({ eventType: 'fee', feeLst: [{ sessionId: 'x', pad: 'x'.repeat(300_000) }] }), { ...huaweiAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) })).toBe(413);
+    expect(await post('{"eventType":"fee","feeLst":[', { ...huaweiAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) })).toBe(400);
 
     const lvms = (params: Record<string, string>) =>
       submitLvmsRecord({ url: `${receiver.url}/router/rest`, ...LVMS, dto: '{"call_record_id":1}', format: 'json', params });
     expect(await lvms({ sign: '00' })).toMatchObject({ success: false, code: '25' });
-    expect(await lvms({ timestamp: formatTopTimestamp(Date.now() - 3_600_000) })).toMatchObject({ success: false, code: '31' });
+    expect(await lvms({ timestamp: topTimestamp(Date.now() - 3_600_000) })).toMatchObject({ success: false, code: '31' });
     expect(await lvms({ ivr_call_record_d_t_o: '{"call_record_id":' })).toMatchObject({ success: false, code: '41' });
 
     expect(await messageCount(kafka, feeTopic)).toBe(storedBefore);

@@ -10,10 +10,10 @@ import { type ReceiverConfigInput } from '../push-vendors.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { readTopAnswer, submitLvmsRecord, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
-import { formatTopTimestamp } from '../alibaba-lvms/top-sign.ts';
+import { topTimestamp } from '../../simulators/alibaba-lvms/sign.ts';
 
 const APP = { appKey: 'hwAppKey01', appSecret: 'hwSecret01', mode: 'AXB' as const };
 const LVMS = { appKey: '34567890', appSecret: 'lvmsSecret' };
@@ -42,7 +42,7 @@ function feeBody(count: number, seed = 1): string {
   return JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed, appKey: APP.appKey }).batch(count) });
 }
 
-async function pushHuawei(r: RunningReceiver, body: string, headers: Record<string, string> = { ...buildAuthHeaders(APP.appKey, APP.appSecret) }, path = '/huawei/privatenumber/fee') {
+async function pushHuawei(r: RunningReceiver, body: string, headers: Record<string, string> = { ...huaweiAuthHeaders(APP.appKey, APP.appSecret) }, path = '/huawei/privatenumber/fee') {
   const res = await fetch(`${r.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json;charset=UTF-8', ...headers }, body });
   return { status: res.status, json: (await res.json()) as { resultcode: string; resultdesc: string } };
 }
@@ -84,7 +84,7 @@ describe('Huawei fee push', () => {
   it('accepts the legacy X-WSSE form when configured', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
-    const res = await pushHuawei(r, feeBody(2), { ...buildAuthHeaders(APP.appKey, APP.appSecret, { scheme: 'wsse' }) });
+    const res = await pushHuawei(r, feeBody(2), { ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { scheme: 'wsse' }) });
     expect(res.status).toBe(200);
     expect(sink.envelopes()[0]!.attributes['auth_scheme']).toBe('wsse');
   });
@@ -103,12 +103,12 @@ describe('Huawei fee push', () => {
   });
 
   it.each([
-    ['a wrong secret', () => buildAuthHeaders(APP.appKey, 'wrong'), 401, '1010003'],
-    ['an unknown appKey', () => buildAuthHeaders('nobody', APP.appSecret), 401, '1010003'],
+    ['a wrong secret', () => huaweiAuthHeaders(APP.appKey, 'wrong'), 401, '1010003'],
+    ['an unknown appKey', () => huaweiAuthHeaders('nobody', APP.appSecret), 401, '1010003'],
     ['no auth headers', () => ({}), 401, '1023006'],
-    ['a stale Created', () => buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }), 403, '1010013'],
-    ['a Created from the future', () => buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() + 10 * 60_000 }), 403, '1010013'],
-    ['WSSE with a wrong secret', () => buildAuthHeaders(APP.appKey, 'wrong', { scheme: 'wsse' }), 401, '1010003'],
+    ['a stale Created', () => huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() - 10 * 60_000 }), 403, '1010013'],
+    ['a Created from the future', () => huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: Date.now() + 10 * 60_000 }), 403, '1010013'],
+    ['WSSE with a wrong secret', () => huaweiAuthHeaders(APP.appKey, 'wrong', { scheme: 'wsse' }), 401, '1010003'],
   ])('refuses %s with the Huawei code, writes nothing, keeps serving', async (_name, headers, status, code) => {
     const sink = new MemorySink();
     const r = await start(sink);
@@ -122,7 +122,7 @@ describe('Huawei fee push', () => {
   it('refuses a replayed nonce with 403 and stores only the first', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
-    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    const headers = { ...huaweiAuthHeaders(APP.appKey, APP.appSecret) };
     expect((await pushHuawei(r, feeBody(2), headers)).status).toBe(200);
     const replay = await pushHuawei(r, feeBody(2), headers);
     expect(replay).toMatchObject({ status: 403, json: { resultcode: '1010002' } });
@@ -132,7 +132,7 @@ describe('Huawei fee push', () => {
   it('refuses a replayed nonce before reading the body, and a nonce whose push was not stored is not spent', async () => {
     const sink = new MemorySink();
     const r = await start(sink, { bodyTimeoutMs: 2_000 });
-    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    const headers = { ...huaweiAuthHeaders(APP.appKey, APP.appSecret) };
     // Only looked at before the body: a push refused on its body leaves the nonce to the vendor's corrected re-push.
     expect((await pushHuawei(r, '{"eventType":"fee"', headers)).status).toBe(400);
     expect((await pushHuawei(r, feeBody(1), headers)).status).toBe(200);
@@ -181,7 +181,7 @@ describe('Huawei fee push', () => {
   it('answers 503 when Kafka cannot take the batch, and lets the same headers in once it can', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
-    const headers = { ...buildAuthHeaders(APP.appKey, APP.appSecret) };
+    const headers = { ...huaweiAuthHeaders(APP.appKey, APP.appSecret) };
     sink.failing = true;
     const res = await pushHuawei(r, feeBody(5), headers);
     expect(res).toMatchObject({ status: 503, json: { resultcode: '1010001' } });
@@ -219,7 +219,7 @@ describe('Huawei fee push', () => {
     const sink = new MemorySink();
     const r = await start(sink);
     const body = JSON.stringify({ eventType: 'disconnect', statusInfo: { sessionId: 's-1', timestamp: 1700000000, stateCode: 8102, stateDesc: 'busy' } });
-    expect((await pushHuawei(r, body, { ...buildAuthHeaders(APP.appKey, APP.appSecret) }, '/huawei/privatenumber/event')).status).toBe(200);
+    expect((await pushHuawei(r, body, { ...huaweiAuthHeaders(APP.appKey, APP.appSecret) }, '/huawei/privatenumber/event')).status).toBe(200);
     expect(sink.envelopes(EVENT_TOPIC)).toMatchObject([{ natural_key: 's-1', payload: body, attributes: { event_type: 'disconnect' } }]);
   });
 
@@ -234,7 +234,7 @@ describe('Huawei fee push', () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(r.port, '127.0.0.1', () => {
         // Signed: an unsigned push is refused before its body is read.
-        const auth = Object.entries(buildAuthHeaders(APP.appKey, APP.appSecret)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        const auth = Object.entries(huaweiAuthHeaders(APP.appKey, APP.appSecret)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
         socket.write(`POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventT`);
       });
       let data = '';
@@ -303,7 +303,7 @@ describe('Alibaba LVMS TOP endpoint', () => {
   it.each([
     ['a bad sign', { sign: 'ABCDEF' }, 25, 'isv.invalid-signature'],
     ['an unknown app_key', { app_key: 'nobody' }, 29, 'isv.appkey-not-exists'],
-    ['a stale timestamp', { timestamp: formatTopTimestamp(Date.now() - 11 * 60_000) }, 31, 'isv.invalid-parameter:timestamp'],
+    ['a stale timestamp', { timestamp: topTimestamp(Date.now() - 11 * 60_000) }, 31, 'isv.invalid-parameter:timestamp'],
     ['a malformed timestamp', { timestamp: '2026/11/02 09:00' }, 31, 'isv.invalid-parameter:timestamp'],
     ['v=1.0', { v: '1.0' }, 34, 'isv.invalid-parameter:v'],
     ['another method', { method: 'alibaba.lvms.lvr.importcallcustomer' }, 22, 'isv.invalid-parameter:method'],
@@ -383,7 +383,7 @@ describe('receiver transport', () => {
     const sink = new MemorySink();
     const r = await start(sink, {}, registry);
     await pushHuawei(r, feeBody(4));
-    await pushHuawei(r, feeBody(1), { ...buildAuthHeaders(APP.appKey, 'wrong') });
+    await pushHuawei(r, feeBody(1), { ...huaweiAuthHeaders(APP.appKey, 'wrong') });
     // Kafka not taking a push: the outcome the alert CdrflowReceiverUnavailable matches.
     sink.failing = true;
     await pushHuawei(r, feeBody(2));

@@ -7,7 +7,7 @@ import { type RunningReceiver } from './receiver.ts';
 import { type ReceiverConfigInput } from '../push-vendors.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
-import { buildAuthHeaders } from '../huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator, type FeeRecord } from '../../simulators/huawei-privatenumber/generator.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
 
@@ -50,7 +50,7 @@ async function push(r: RunningReceiver, feeLst: FeeRecord[]) {
   const body = JSON.stringify({ eventType: 'fee', feeLst });
   const res = await fetch(`${r.url}/huawei/privatenumber/fee`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW }) },
+    headers: { 'content-type': 'application/json;charset=UTF-8', ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW }) },
     body,
   });
   return { status: res.status, json: (await res.json()) as { resultcode: string } };

@@ -11,7 +11,7 @@ import { RawEnvelopePublisher, type RawEnvelope } from '../../core/envelope.ts';
 import { AckedPublisher, ensureTopics } from '../../core/kafka.ts';
 import { topicEndOffsets } from '../../core/kafka-streams.ts';
 import { silentLog } from '../../core/log.ts';
-import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
 import { fuzzLines } from './generator.ts';
@@ -368,7 +368,7 @@ describe('poison records in the live pipeline', () => {
       for (const line of hw) {
         const res = await fetch(`${receiver.url}/huawei/privatenumber/fee`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(huawei.appKey, huawei.appSecret) },
+          headers: { 'content-type': 'application/json;charset=UTF-8', ...huaweiAuthHeaders(huawei.appKey, huawei.appSecret) },
           body: Buffer.concat([Buffer.from('{"eventType":"fee","feeLst":['), Buffer.isBuffer(line) ? line : Buffer.from(line), Buffer.from(']}')]),
         });
         if (res.status === 200) accepted++;

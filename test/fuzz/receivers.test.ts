@@ -4,7 +4,7 @@
 // vendor sends can reach Kafka's partitioner or normalize in a shape that stops them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, parseJsonStrict } from '../../core/input-limits.ts';
-import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
 import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
@@ -53,7 +53,7 @@ describe('fuzz: receivers', () => {
       const before = stored();
       const res = await fetch(`${receiver.url}/huawei/privatenumber/fee`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(APP.appKey, APP.appSecret) },
+        headers: { 'content-type': 'application/json;charset=UTF-8', ...huaweiAuthHeaders(APP.appKey, APP.appSecret) },
         body,
       });
       const answer = (await res.json()) as { resultcode: string; resultdesc: string };
