@@ -4,7 +4,9 @@
 // does (TOP's Java sample leaves blank values out; the receiver accepts either).
 import { createHash, createHmac } from 'node:crypto';
 
-export type TopSignMethod = 'md5' | 'hmac' | 'hmac-sha256';
+/** The three `sign_method` values the protocol page lists. */
+export const TOP_SIGN_METHODS = ['md5', 'hmac', 'hmac-sha256'] as const;
+export type TopSignMethod = (typeof TOP_SIGN_METHODS)[number];
 
 /** Uppercase hex of md5(secret + s + secret), HMAC-MD5(secret, s) or HMAC-SHA256(secret, s); s = sorted name+value. */
 export function signTopParams(params: Iterable<readonly [string, string]>, secret: string, method: TopSignMethod): string {

@@ -4,10 +4,13 @@
 import { Rng, seededRandom } from '../kit.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { SIGN_METHODS, type SignMethod } from '../../connectors/alibaba-lvms/config.ts';
-import { signTopParams, topTimestamp, type TopSignMethod } from './sign.ts';
-import { LVMS_DTO_PARAM, LVMS_METHOD } from '../../connectors/alibaba-lvms/receiver-route.ts';
+import { signTopParams, topTimestamp, TOP_SIGN_METHODS, type TopSignMethod } from './sign.ts';
 import { RESULT_STATUSES } from '../../transforms/normalize/codes/alibaba-lvms.ts';
+
+// The API's names as its page spells them (vendors.md §3, vendor-docs/alibaba-lvms-receivecallrecord.txt), kept apart
+// from the receiver's constants on purpose: a misspelling there would otherwise be sent here too and pass every test.
+const METHOD = 'alibaba.lvms.lvr.receivecallrecord';
+const DTO_PARAM = 'ivr_call_record_d_t_o';
 
 export interface LvmsCredentials {
   appKey: string;
@@ -18,7 +21,7 @@ export interface SubmitOptions extends LvmsCredentials {
   url: string;
   /** The ivr_call_record_d_t_o JSON string, sent exactly as given. */
   dto: string;
-  signMethod?: SignMethod;
+  signMethod?: TopSignMethod;
   format?: 'json' | 'xml';
   nowMs?: number;
   /** Extra or overriding parameters (tests use this to send broken requests); signed like the rest. */
@@ -40,14 +43,14 @@ export interface SubmitResult {
 /** The signed parameter set of one call (exported so tests can tamper with it). */
 export function signedParams(opts: Omit<SubmitOptions, 'url' | 'inQuery' | 'timeoutMs'>): URLSearchParams {
   const params = new Map<string, string>([
-    ['method', LVMS_METHOD],
+    ['method', METHOD],
     ['app_key', opts.appKey],
     ['timestamp', topTimestamp(opts.nowMs ?? Date.now())],
     ['format', opts.format ?? 'json'],
     ['v', '2.0'],
     ['sign_method', opts.signMethod ?? 'hmac-sha256'],
     ['rpc_context', '{}'],
-    [LVMS_DTO_PARAM, opts.dto],
+    [DTO_PARAM, opts.dto],
   ]);
   for (const [k, v] of Object.entries(opts.params ?? {})) params.set(k, v);
   params.set('sign', signTopParams(params, opts.appSecret, (params.get('sign_method') ?? 'md5') as TopSignMethod));
@@ -159,7 +162,7 @@ export interface LvmsSubmitterOptions extends LvmsCredentials, LvmsGeneratorOpti
   totalRecords?: number;
   recordsPerSecond: number;
   concurrency?: number;
-  signMethods?: readonly SignMethod[];
+  signMethods?: readonly TopSignMethod[];
   maxAttempts?: number;
 }
 
@@ -169,7 +172,7 @@ export interface LvmsSubmitterStats {
   rejected: number;
   retries: number;
   failedAfterRetries: number;
-  bySignMethod: Record<SignMethod, number>;
+  bySignMethod: Record<TopSignMethod, number>;
 }
 
 export interface LvmsSubmitter {
@@ -182,7 +185,7 @@ export interface LvmsSubmitter {
 
 export function startLvmsSubmitter(opts: LvmsSubmitterOptions): LvmsSubmitter {
   const generator = new LvmsDtoGenerator(opts);
-  const methods = opts.signMethods ?? SIGN_METHODS;
+  const methods = opts.signMethods ?? TOP_SIGN_METHODS;
   const stats: LvmsSubmitterStats = {
     sent: 0, accepted: 0, rejected: 0, retries: 0, failedAfterRetries: 0, bySignMethod: { md5: 0, hmac: 0, 'hmac-sha256': 0 },
   };
