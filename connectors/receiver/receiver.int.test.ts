@@ -170,7 +170,7 @@ describe('one push near the body limit', () => {
       expect(Buffer.byteLength(body)).toBeLessThan(1024 * 1024);
       const res = await fetch(`${big.url}/huawei/privatenumber/fee`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...buildAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) },
+        headers: { 'content-type': 'application/json', ...huaweiAuthHeaders(HUAWEI.appKey, HUAWEI.appSecret) },
         body,
       });
       expect(res.status).toBe(200);
