@@ -58,7 +58,7 @@ export async function resolveRecordingLinks(
     try {
       // The batch deadline aborts open requests; the resolver's own timeout is only a backstop behind it.
       const link = await resolveRecordingUrl(records[index]!, {
-        baseUrl: opts.baseUrl, appKey: opts.appKey, appSecret: opts.appSecret, timeoutMs: opts.timeoutMs + 1_000, fetchImpl,
+        baseUrl: opts.baseUrl, appKey: opts.appKey, appSecret: opts.appSecret, timeoutMs: opts.timeoutMs + 1_000, now: opts.now, fetchImpl,
       });
       if (link.kind === 'url' && link.source === 'api') {
         settle(index, { [RECORDING_URL_ATTRIBUTE]: link.url, [RECORDING_RESOLVED_AT_ATTRIBUTE]: new Date(opts.now()).toISOString() });

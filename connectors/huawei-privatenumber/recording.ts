@@ -14,6 +14,8 @@ export interface RecordingResolverOptions {
   appKey: string;
   appSecret: string;
   timeoutMs?: number;
+  /** The clock the request is signed with (Created): the receiver's, so a test clock or a corrected one signs too. */
+  now?: () => number;
   fetchImpl?: typeof fetch;
 }
 
@@ -38,7 +40,7 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
     res = await (opts.fetchImpl ?? fetch)(url, {
       method: 'GET',
       redirect: 'manual',
-      headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(opts.appKey, opts.appSecret) },
+      headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(opts.appKey, opts.appSecret, { nowMs: (opts.now ?? Date.now)() }) },
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
   } catch (err) {

@@ -8,6 +8,8 @@ import { type ReceiverConfigInput } from '../push-vendors.ts';
 import { MemorySink } from './fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
+import { parseParams } from '../huawei-privatenumber/aksk.ts';
+import { resolveRecordingLinks } from '../huawei-privatenumber/recording-links.ts';
 import { HuaweiFeeGenerator, type FeeRecord } from '../../simulators/huawei-privatenumber/generator.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
 
@@ -17,7 +19,8 @@ const NOW = Date.parse('2026-03-01T08:00:00.000Z');
 
 let api: RecordingApiStandIn;
 beforeAll(async () => {
-  api = await startRecordingApi([APP]);
+  // On the receiver's fixed clock too: a lookup signed with any other clock is refused as skewed (1010013).
+  api = await startRecordingApi([APP], { now: () => NOW });
 });
 afterAll(() => api.close());
 
@@ -112,6 +115,17 @@ describe('Huawei recording links in the receiver', () => {
     sink.failing = true;
     expect((await push(r, records())).status).toBe(503);
     expect(sink.published).toHaveLength(0);
+  });
+
+  it('signs each lookup with the receiver\'s clock, not the machine\'s', async () => {
+    const created: string[] = [];
+    const watching: typeof fetch = (input, init) => {
+      created.push(parseParams(new Headers(init?.headers).get('x-aksk') ?? '').get('Created') ?? '');
+      return fetch(input, init);
+    };
+    const [link] = await resolveRecordingLinks([records()[0]!], { baseUrl: api.url, ...APP, timeoutMs: 2_000, now: () => NOW, fetchImpl: watching });
+    expect(created).toEqual(['2026-03-01T08:00:00Z']);
+    expect(link).toMatchObject({ recording_download_url: 'https://ostor.huawei.com/download/call-1.wav?sig=abc' });
   });
 
   it('does not call the recording API when the option is off (the default)', async () => {
