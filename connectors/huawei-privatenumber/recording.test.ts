@@ -1,4 +1,6 @@
 // resolveRecordingUrl against the stand-in for Huawei's recording API (simulators/huawei-privatenumber/recording-api.ts), which checks X-AKSK.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRecordingUrl } from './recording.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
@@ -47,5 +49,27 @@ describe('resolveRecordingUrl', () => {
   it('answers an unusable recordDomain with the API error shape instead of taking its host process down', async () => {
     await expect(resolveRecordingUrl({ ...recorded, recordDomain: 'bad domain\u0000', recordFileDownloadUrl: '' }, { baseUrl, ...APP })).rejects.toThrow(/HTTP 400 1010002: Invalid request: recordDomain is not a host name/);
     expect(api.failures).toBe(0);
+  });
+
+  it('reads no more of an error answer than its result code and words: one that never ends is cut, its connection closed', async () => {
+    let closedAt: (at: number) => void = () => undefined;
+    const closed = new Promise<number>((r) => (closedAt = r));
+    const endless = createServer((req, res) => {
+      req.socket.once('close', () => closedAt(Date.now()));
+      res.writeHead(503, { 'content-type': 'application/json;charset=UTF-8' }).write('{"resultcode":"1010001","resultdesc":"busy","pad":"');
+      const more = setInterval(() => res.write('x'.repeat(1024)), 5);
+      res.on('close', () => clearInterval(more));
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    try {
+      const timeoutMs = 10_000;
+      const started = Date.now();
+      const link = await resolveRecordingUrl(recorded, { baseUrl: `http://127.0.0.1:${(endless.address() as AddressInfo).port}`, ...APP, timeoutMs });
+      expect(link).toMatchObject({ kind: 'url', source: 'recordFileDownloadUrl', note: expect.stringContaining('HTTP 503') });
+      expect((await closed) - started).toBeLessThan(timeoutMs / 2);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((r) => endless.close(r));
+    }
   });
 });

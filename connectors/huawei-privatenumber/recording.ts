@@ -4,6 +4,7 @@
 // resolve when recordFlag is 0. Files are kept 7 days from the push, so resolve promptly.
 import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
+import { answerExcerpt } from '../poller/vendor-answer.ts';
 
 export type RecordingLink =
   | { kind: 'url'; url: string; source: 'api' | 'recordFileDownloadUrl'; note?: string }
@@ -35,13 +36,14 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   const url = new URL('/rest/provision/voice/record/v1.0', opts.baseUrl);
   url.searchParams.set('fileName', fileName);
   url.searchParams.set('recordDomain', domain);
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
   let res: Response;
   try {
     res = await (opts.fetchImpl ?? fetch)(url, {
       method: 'GET',
       redirect: 'manual',
       headers: { 'content-type': 'application/json;charset=UTF-8', ...buildAuthHeaders(opts.appKey, opts.appSecret, { nowMs: (opts.now ?? Date.now)() }) },
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+      signal: timeout,
     });
   } catch (err) {
     if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API unreachable: ${(err as Error).message}` };
@@ -52,7 +54,9 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
     await res.body?.cancel();
     return { kind: 'url', url: location, source: 'api' };
   }
-  const body = await res.text();
+  // Only its result code and words are kept: the rest of a long or never-ending answer is cut off at once rather than
+  // read (and held) until the time limit.
+  const body = await answerExcerpt(res, timeout);
   let resultcode = '';
   let resultdesc = body.slice(0, 200);
   try {

@@ -111,7 +111,7 @@ describe('vendor answers over the limit are refused unread', () => {
     // The client stopped reading soon after the limit (what the sockets buffer aside), never taking the body that kept
     // coming, and left no connection open on it. (A bound on the process's RSS growth said less, less surely: the
     // server here shares the process, and on a loaded machine garbage not yet collected crossed it.)
-    // The CCC client closes the connection at once; fetch (TRTC) leaves it to the request's time limit.
+    // (After fetch (TRTC) cuts an answer, undici opens a spare connection that stays idle for its keep-alive time, 3 s.)
     await vi.waitFor(() => expect(s.open.size).toBe(0), { timeout: 15_000 });
     expect(overLimitSent).toBeLessThan(2 * MAX_VENDOR_ANSWER_BYTES);
   });
@@ -156,6 +156,43 @@ describe('a page too long to read is read again in smaller pages', () => {
     await readWindow(memoryPollContext(source, sink, { retry: { initialMs: 1, maxMs: 5, maxAttempts: 10 }, mode: 'backfill' }), '1400000001', { start: 1, end: 2 });
     expect(sink.envelopes.map((e) => e.natural_key)).toEqual(records.map((r) => r.SessionId));
     expect(sizes.slice(0, 3)).toEqual([100, 50, 25]);
+  });
+});
+
+/**
+ * An answer that keeps coming, a KiB every few milliseconds, for as long as its connection is open: a client that does
+ * not cut it reads it until its time limit. Resolves `closed` with the moment the connection that carried it closed.
+ */
+function endless(status: number, type: string): { answer: Answer; closed: Promise<number> } {
+  let resolve: (at: number) => void = () => undefined;
+  const closed = new Promise<number>((r) => (resolve = r));
+  const answer: Answer = (req, res) => {
+    req.socket.once('close', () => resolve(Date.now()));
+    res.writeHead(status, { 'content-type': type });
+    const more = setInterval(() => res.write('x'.repeat(1024)), 5);
+    res.on('close', () => clearInterval(more));
+  };
+  return { answer, closed };
+}
+
+describe('an answer the client will not read through releases its connection at once', () => {
+  const timeoutMs = 10_000;
+  it.each([
+    ['trtc v1', 500, 'text/html', 'http-500'],
+    ['trtc v4', 429, 'text/plain', 'http-429'],
+    ['trtc v4', 307, 'text/html', 'http-307'],
+    ['trtc v1', 200, 'text/event-stream', 'malformed-response'],
+    ['ccc', 502, 'text/html', 'http-502'],
+    ['ccc', 200, 'text/event-stream', 'malformed-response'],
+  ] as const)('%s: HTTP %i %s, streamed without end: %s, and the server sees that connection closed', async (which, status, type, code) => {
+    const s = await server();
+    const { answer, closed } = endless(status, type);
+    s.answers.push(answer);
+    const started = Date.now();
+    const err = await failure(which === 'ccc' ? cccPage(ccc(s, timeoutMs)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4', timeoutMs)));
+    expect(err.code).toBe(code);
+    // Not left to the time limit: the connection that carried the answer is gone long before it.
+    expect((await closed) - started).toBeLessThan(timeoutMs / 2);
   });
 });
 

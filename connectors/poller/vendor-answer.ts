@@ -114,7 +114,26 @@ export async function answerText(response: Response, context: string, signal: Ab
     await response.body?.cancel();
     throw answerTooLarge(context, `announced ${announced}`, max);
   }
-  if (!response.body) return '';
+  const { chunks, length, over } = await readAtMost(response, signal, max);
+  if (over !== undefined) throw answerTooLarge(context, `over ${over} so far`, max);
+  return Buffer.concat(chunks, length).toString('utf8');
+}
+
+/** How much of an answer that is only quoted in an error (an error status) is read: a vendor's error page fits. */
+export const ANSWER_EXCERPT_BYTES = 4096;
+
+/**
+ * The first `max` bytes of an answer the client will not use but to quote (an error status), the rest cancelled
+ * unread: a long or never-ending error body would otherwise hold its connection until the request's time limit.
+ */
+export async function answerExcerpt(response: Response, signal: AbortSignal, max: number = ANSWER_EXCERPT_BYTES): Promise<string> {
+  const { chunks, length } = await readAtMost(response, signal, max);
+  return Buffer.concat(chunks, length).toString('utf8');
+}
+
+/** Reads up to `max` bytes; past that, the body is cancelled (its connection closed) and `over` says how far it got. */
+async function readAtMost(response: Response, signal: AbortSignal, max: number): Promise<{ chunks: Uint8Array[]; length: number; over?: number }> {
+  if (!response.body) return { chunks: [], length: 0 };
   const chunks: Uint8Array[] = [];
   let length = 0;
   const reader = response.body.getReader();
@@ -130,15 +149,16 @@ export async function answerText(response: Response, context: string, signal: Ab
   for (;;) {
     const { done, value } = await Promise.race([reader.read(), aborted]);
     if (done) break;
-    length += value.length;
-    if (length > max) {
+    if (length + value.length > max) {
       await reader.cancel();
-      throw answerTooLarge(context, `over ${length} so far`, max);
+      chunks.push(value.subarray(0, max - length));
+      return { chunks, length: max, over: length + value.length };
     }
+    length += value.length;
     // A chunk that is a view into a larger buffer would keep all of it alive: keep a copy of the chunk instead.
     chunks.push(value.byteLength < value.buffer.byteLength ? value.slice() : value);
   }
-  return Buffer.concat(chunks, length).toString('utf8');
+  return { chunks, length };
 }
 
 /** Request ids go into every envelope of their page: only a short printable string is kept, anything else is null. */

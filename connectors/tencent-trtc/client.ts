@@ -7,7 +7,7 @@ import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { answerText, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
+import { answerExcerpt, answerText, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_PATHS = {
@@ -181,7 +181,13 @@ export class TrtcApiClient {
         // A redirect is answered as what it is (a wrong base URL), never followed to wherever it points.
         redirect: 'manual',
       });
-      text = await answerText(response, context, either);
+      // Only a 200 can be a page. Any other status is the error, and its body is quoted in it; an event stream is
+      // no page whatever it holds. Either is cut short at once rather than left open until the time limit.
+      if (response.status === 200 && (response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+        await response.body?.cancel();
+        throw new CdrflowError('transient', `${context}: response is an event stream, not a page`, { code: 'malformed-response' });
+      }
+      text = response.status === 200 ? await answerText(response, context, either) : await answerExcerpt(response, either);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof CdrflowError) throw err;
