@@ -2,6 +2,12 @@
 // POST /v4/call_record_http_srv/get_record_by_filter | get_record_by_callid — with UserSig verification, the 7-day
 // retention window, paging and the documented error answers (always HTTP 200 except gateway faults), plus faults on
 // demand. Faults, stats and the 200 requests/s limit are shared by both APIs.
+// Where the API page (docs/vendors.md §2) is silent, the simulator chooses, and says so here:
+// - numberPerPage / NumberPerPage above 100 is refused (70402): the pages give a default (v1 100, v4 10), no maximum.
+// - A request over the 200 queries/s is answered like any other error: HTTP 200 with an error code, as the page says
+//   of every error but network ones. It names no code for this; the simulator answers RATE_LIMITED.
+// - A v1 startTimestamp older than 7 days is not refused: only the last 7 days are served, as the page says, and a
+//   window with nothing left in them answers 70011 like any empty one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,6 +23,8 @@ export const RETENTION_SEC = 7 * 86_400;
 /** errorCode for bad request parameters (IM REST common table; docs/vendors.md only says 70000-79999 are common). */
 export const INVALID_PARAMETER = 70402;
 export const NOT_ADMIN = 70403;
+/** errorCode past the 200 queries/s: the Chat REST API's code for "call frequency over the limit" (not on the TRTC page). */
+export const RATE_LIMITED = 60007;
 
 export interface TrtcSimulatorOptions extends SimulatorServerOptions {
   /** SDKAppID → SDKSecretKey. */
@@ -88,14 +96,9 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
       res.writeHead(404).end();
       return;
     }
-    if (!limiter.admit()) {
-      // The vendor documents 200 queries/s but not how it refuses more; a gateway 429 is the simulator's choice.
-      stats.noteError('http-429');
-      res.writeHead(429, { 'content-type': 'text/plain' }).end('Too Many Requests');
-      return;
-    }
     const v4 = url.pathname !== TRTC_PATH;
     const reply = replyAs(v4);
+    if (!limiter.admit()) return reply(res, RATE_LIMITED, 'REST API call frequency exceeds the limit (200 queries/s).');
     const q = url.searchParams;
     const sdkAppId = Number(q.get('sdkappid'));
     const identifier = q.get('identifier') ?? '';
@@ -131,7 +134,6 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
     if ((page as number) < 1) return reply(res, INVALID_PARAMETER, 'page starts at 1.');
     if ((end as number) < (start as number)) return reply(res, INVALID_PARAMETER, 'endTimestamp is earlier than startTimestamp.');
     const horizon = nowSec - RETENTION_SEC;
-    if ((start as number) < horizon) return reply(res, INVALID_PARAMETER, `Only calls created in the last 7 days can be queried (startTimestamp ${start} < ${horizon}).`);
     for (const [name, want] of [['callResult', 'string'], ['callType', 'string']] as const) {
       if (params[name] !== undefined && typeof params[name] !== want) return reply(res, INVALID_PARAMETER, `${name} must be a string.`);
     }
@@ -152,7 +154,7 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
   type Reply = ReturnType<typeof replyAs>;
 
   /**
-   * v4 by filter. Per the v4 doc: StartTime defaults to 7 days ago and an earlier one is moved up to it (no error, unlike
+   * v4 by filter. Per the v4 doc: StartTime defaults to 7 days ago and an earlier one is moved up to it (no error, as for
    * v1); EndTime defaults to now; NumberPerPage defaults to 10; Page to 1. No records is a success with an empty list
    * (the v4 doc has no "no records" code). The doc gives no NumberPerPage maximum; the simulator allows 1–100.
    */

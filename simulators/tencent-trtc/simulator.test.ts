@@ -97,11 +97,16 @@ describe('TRTC simulator', () => {
     expect([unlicensed.code, unlicensed.kind]).toEqual(['50001', 'config']);
   });
 
-  it('enforces the 7-day window and retries other codes', async () => {
-    sim = await startTrtcSimulator({ apps: { [APP]: KEY } });
+  it('serves only the last 7 days, without refusing an older start (the API page documents no error for one), and retries other codes', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
     const c = client(sim);
-    const old = await rejection(c.getRecordsByFilter({ startTimestamp: nowSec() - 8 * 86400, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
-    expect([old.code, old.kind]).toEqual(['70402', 'config']);
+    sim.dataset.generateRange(nowSec() - 9 * 86400, nowSec() - 8 * 86400, 10);
+    const recent = sim.dataset.generateRange(nowSec() - 6 * 86400, nowSec() - 6 * 86400 + 600, 20);
+    const spanning = await c.getRecordsByFilter({ startTimestamp: nowSec() - 9 * 86400, endTimestamp: nowSec(), page: 1, numberPerPage: 100 });
+    expect(spanning.totalNum).toBe(recent.length);
+    // Nothing left within 7 days: the documented "no records" code, which the client reads as an empty page.
+    const gone = await c.getRecordsByFilter({ startTimestamp: nowSec() - 9 * 86400, endTimestamp: nowSec() - 8 * 86400, page: 1, numberPerPage: 100 });
+    expect(gone).toMatchObject({ totalNum: 0, records: [] });
     sim.faults.failNext(1, { type: 'vendor-error', code: 70500, message: 'internal error' });
     const internal = await rejection(c.getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 100 }));
     expect([internal.code, internal.kind]).toEqual(['70500', 'transient']);
@@ -219,10 +224,36 @@ describe('TRTC simulator, v4 API', () => {
     }
   });
 
-  it('moves a StartTime older than 7 days up to the horizon instead of refusing it (unlike v1)', async () => {
+  it('moves a StartTime older than 7 days up to the horizon instead of refusing it (as v1)', async () => {
     sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
     const recent = sim.dataset.generateRange(nowSec() - 6 * 86400, nowSec() - 6 * 86400 + 600, 20);
     const res = await v4client(sim).getRecordsByFilter({ startTimestamp: nowSec() - 9 * 86400, endTimestamp: nowSec(), page: 1, numberPerPage: 100 });
     expect(res.totalNum).toBe(recent.length);
+  });
+});
+
+describe('the documented contract where the simulator could be stricter', () => {
+  it('answers a request over 200 queries/s with HTTP 200 and an error code (every error but a network one, per the API page), which the client retries', async () => {
+    const at = Date.parse('2026-06-01T00:00:00Z');
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, rateLimitPerSecond: 1, now: () => at });
+    const req = { startTimestamp: Math.floor(at / 1000) - 60, endTimestamp: Math.floor(at / 1000), page: 1, numberPerPage: 100 };
+    const raw = async (path: string) => {
+      const url = new URL(path, sim!.url);
+      for (const [k, v] of Object.entries({ sdkappid: APP, identifier: 'administrator', usersig: new tlsSig.Api(APP, KEY).genUserSig('administrator', 86400), random: 1, contenttype: 'json' })) url.searchParams.set(k, String(v));
+      const res = await fetch(url, { method: 'POST', body: JSON.stringify(req) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const c = new TrtcApiClient({ baseUrl: sim.url, sdkAppId: APP, secretKey: KEY, identifier: 'administrator', timeoutMs: 5000, userSigValiditySec: 86400, userSigRenewBeforeSec: 3600, now: () => at });
+    await c.getRecordsByFilter(req);
+    const limited = await rejection(c.getRecordsByFilter(req));
+    expect([limited.code, limited.kind]).toEqual(['60007', 'transient']);
+    expect(await raw('/v1/records/get_records_by_filter')).toMatchObject({ status: 200, body: { errorCode: 60007, errorMessage: expect.stringContaining('frequency'), requestId: expect.any(String) } });
+    expect(await raw('/v4/call_record_http_srv/get_record_by_filter')).toMatchObject({ status: 200, body: { ErrorCode: 60007, ActionStatus: 'FAIL', ErrorInfo: expect.stringContaining('frequency') } });
+  });
+
+  it('refuses a page size over 100 (the pages give no maximum: the simulator\'s choice, written down in server.ts)', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY } });
+    const err = await rejection(client(sim).getRecordsByFilter({ startTimestamp: nowSec() - 60, endTimestamp: nowSec(), page: 1, numberPerPage: 101 }));
+    expect([err.code, err.kind]).toEqual(['70402', 'config']);
   });
 });
