@@ -13,7 +13,8 @@
 // and after six re-pushes Huawei drops them for good.
 // With `recordingLinks.enabled`, recorded fee records get their resolved download link as envelope attributes
 // (recording-links.ts); the payload stays verbatim and the push is neither refused nor lost over a link.
-import { parseAuthHeaders, verifyDigest } from './aksk.ts';
+import { parseAuthHeaders, verifyDigest, type AuthScheme } from './aksk.ts';
+import { CdrflowError } from '../../core/errors.ts';
 import { NonceCache } from './nonce-cache.ts';
 import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
@@ -21,7 +22,7 @@ import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
 import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
-import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
+import type { Authorization, IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
 export const HUAWEI_CONNECTOR = 'huawei-receiver';
 export const MAX_FEE_RECORDS = 50;
@@ -33,9 +34,17 @@ function reply(status: number, outcome: Outcome, resultcode: string, resultdesc:
   return { status, contentType: JSON_TYPE, body: JSON.stringify({ resultcode, resultdesc }), outcome, code: resultcode, detail: resultdesc, ...extra };
 }
 
+/** What `authorize` established from a push's headers: its signature checks out for `app`. */
+export interface SignedPush {
+  app: HuaweiApp;
+  scheme: AuthScheme;
+  nonce: string;
+  created: string;
+}
+
 const NONCE_USED = () => reply(403, 'auth_failed', '1010002', 'Invalid request: Nonce already used');
 
-export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route {
+export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route<SignedPush> {
   const apps = new Map<string, HuaweiApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
   // A nonce must be remembered as long as its Created can pass the freshness check: skew on both sides.
@@ -56,38 +65,36 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     }
   };
 
-  /** The headers' signature and freshness: all of Huawei's authentication but the nonce, which only `handle` spends. */
-  const authenticate = (headers: IncomingPush['headers'], now: number) => {
-    const auth = parseAuthHeaders(headers, config.allowWsse);
+  const stale = (created: string, now: number) => Math.abs(now - Date.parse(created)) > skewMs;
+  const TIME_OUT = () => reply(403, 'auth_failed', '1010013', 'Time out limit');
+
+  // The signature covers Nonce and Created, not the body: a push that fails it, or replays a nonce already spent, is
+  // refused before its body is read. The nonce is only looked at here: `handle` spends it once the push is stored.
+  const authorize = (push: Pick<IncomingPush, 'headers'>): Authorization<SignedPush> => {
+    const auth = parseAuthHeaders(push.headers, config.allowWsse);
     if (!auth.ok) return { refusal: reply(auth.status, 'auth_failed', auth.resultcode, auth.resultdesc) };
     const app = apps.get(auth.token.username);
     if (!app) return { refusal: reply(401, 'auth_failed', '1010003', 'Invalid app_key') };
     if (!verifyDigest(auth.scheme, auth.token, app.appSecret)) {
       return { refusal: reply(401, 'auth_failed', '1010003', 'Invalid app_key or PasswordDigest') };
     }
-    const createdMs = Date.parse(auth.token.created);
-    if (Math.abs(now - createdMs) > skewMs) return { refusal: reply(403, 'auth_failed', '1010013', 'Time out limit') };
-    return { app, auth };
+    if (stale(auth.token.created, opts.now())) return { refusal: TIME_OUT() };
+    if (nonces.used(app.appKey, auth.token.nonce)) return { refusal: NONCE_USED() };
+    return { grant: { app, scheme: auth.scheme, nonce: auth.token.nonce, created: auth.token.created } };
   };
 
-  // The signature covers Nonce and Created, not the body: a push that fails it, or replays a nonce already spent, is
-  // refused before its body is read. The nonce is only looked at here: `handle` spends it once the push is stored.
-  const authorize = (push: Pick<IncomingPush, 'headers'>): PushReply | undefined => {
-    const { refusal, app, auth } = authenticate(push.headers, opts.now());
-    if (refusal) return refusal;
-    return nonces.used(app.appKey, auth.token.nonce) ? NONCE_USED() : undefined;
-  };
+  const handle = async (push: IncomingPush, ctx: RouteContext, signed?: SignedPush): Promise<PushReply> => {
+    if (!signed) throw new CdrflowError('bug', 'a Huawei push reached handle without the grant of authorize');
+    const { app, nonce } = signed;
+    // The signature was checked once, by `authorize`; Created is judged fresh again when the push is stored, as the
+    // body may have taken up to bodyTimeoutMs to come in.
+    if (stale(signed.created, ctx.now())) return TIME_OUT();
+    if (!nonces.claim(app.appKey, nonce)) return NONCE_USED();
 
-  const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
-    // Again with the body in: it yields the app and nonce, and Created is judged fresh when the push is stored, as ever.
-    const { refusal, app, auth } = authenticate(push.headers, ctx.now());
-    if (refusal) return refusal;
-    if (!nonces.claim(app.appKey, auth.token.nonce)) return NONCE_USED();
-
-    const result = await accept(push, ctx, app, auth.scheme);
+    const result = await accept(push, ctx, app, signed.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
     // get in, or a request we never stored could never be delivered.
-    if (result.outcome !== 'accepted') nonces.release(app.appKey, auth.token.nonce);
+    if (result.outcome !== 'accepted') nonces.release(app.appKey, nonce);
     return result;
   };
 

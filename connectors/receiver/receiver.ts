@@ -151,10 +151,10 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
       return;
     }
-    const refusal = route.authorize?.(meta);
-    if (refusal) {
+    const authorization = route.authorize?.(meta);
+    if (authorization && 'refusal' in authorization) {
       // The body stays unread: the connection cannot carry another request.
-      finish(refusal, true);
+      finish(authorization.refusal, true);
       return;
     }
     // The body's bytes count against the budget until the push is answered, whichever way it ends.
@@ -182,7 +182,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       };
       let reply: PushReply;
       try {
-        reply = await route.handle(push, contexts.get(route)!);
+        reply = await route.handle(push, contexts.get(route)!, authorization?.grant);
       } catch (err) {
         // A route bug must not take the process down or leave the vendor hanging: answer retryable, log loudly.
         reply = route.failure('error', meta, err instanceof Error ? err.message : String(err));

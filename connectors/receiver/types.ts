@@ -48,7 +48,11 @@ export interface RouteContext {
 /** Failures the transport detects before or around a route; each route renders them in its vendor's shape. */
 export type TransportFailure = 'too_large' | 'timeout' | 'unavailable' | 'method_not_allowed' | 'error';
 
-export interface Route {
+/** What `authorize` made of the headers: a refusal, answered at once, or what they established, handed to `handle`. */
+export type Authorization<Grant> = { refusal: PushReply } | { grant: Grant };
+
+/** `Grant`: what a route's `authorize` established from the headers (a checked signature), so `handle` need not redo it. */
+export interface Route<Grant = unknown> {
   /** The vendor this route receives for (metrics label `vendor`). */
   name: string;
   paths: string[];
@@ -57,9 +61,11 @@ export interface Route {
   methods: string[];
   /**
    * What the headers alone tell (a signature that does not cover the body), checked before the body is read: a
-   * refusal is answered at once and the body never read, so a sender who cannot sign costs no memory.
+   * refusal is answered at once and the body never read, so a sender who cannot sign costs no memory. Its grant is
+   * passed to `handle` of the same request.
    */
-  authorize?(push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>): PushReply | undefined;
-  handle(push: IncomingPush, ctx: RouteContext): Promise<PushReply>;
+  authorize?(push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>): Authorization<Grant>;
+  /** `grant` is what `authorize` returned for this request (undefined for a route without `authorize`). */
+  handle(push: IncomingPush, ctx: RouteContext, grant?: Grant): Promise<PushReply>;
   failure(kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'headers' | 'requestId'>, detail: string): PushReply;
 }
