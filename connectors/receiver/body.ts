@@ -60,10 +60,14 @@ export function readBody(req: IncomingMessage, limitBytes: number, timeoutMs: nu
   // A declared body is reserved whole, so a request admitted is never refused half-way; a drained one holds nothing.
   const reserved = Number.isFinite(declared);
   if (reserved && declared <= limitBytes && !lease.take(declared)) return Promise.resolve({ kind: 'over_budget' });
+  let tooLarge = reserved && declared > limitBytes;
+  // A declared body is read straight into one buffer of its size: joining chunks would hold it twice for a moment.
+  // Node's parser delivers exactly Content-Length bytes (a shorter body ends as `aborted` or `timeout`, bytes past it
+  // are read as the next request); a chunked body is collected and joined.
+  const into = reserved && !tooLarge ? Buffer.alloc(declared) : undefined;
   return new Promise<BodyResult>((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = Number.isFinite(declared) && declared > limitBytes;
     let settled = false;
     const finish = (result: BodyResult) => {
       if (settled) return;
@@ -83,13 +87,22 @@ export function readBody(req: IncomingMessage, limitBytes: number, timeoutMs: nu
         return;
       }
       if (tooLarge) return;
-      if (!reserved && !lease.take(chunk.length)) {
+      if (into) {
+        // Never truncated silently should a parser ever deliver more than it declared.
+        if (size > into.length) finish({ kind: 'too_large', closeConnection: true });
+        else chunk.copy(into, size - chunk.length);
+        return;
+      }
+      if (!lease.take(chunk.length)) {
         finish({ kind: 'over_budget' });
         return;
       }
       chunks.push(chunk);
     };
-    const onEnd = () => finish(tooLarge ? { kind: 'too_large', closeConnection: false } : { kind: 'ok', body: Buffer.concat(chunks, size) });
+    const onEnd = () => {
+      if (tooLarge) finish({ kind: 'too_large', closeConnection: false });
+      else finish({ kind: 'ok', body: into ? into.subarray(0, size) : Buffer.concat(chunks, size) });
+    };
     const onClose = () => finish({ kind: 'aborted' });
     req.on('data', onData);
     req.on('end', onEnd);
