@@ -7,6 +7,7 @@
 // published error-code list; like the TOP gateway these are HTTP 200. Outside TOP's protocol we use HTTP status too:
 // 413 oversized (isv.*), 408 body timeout and 503 Kafka unavailable (code 10 + an isp.* sub_code: retryable in every
 // TOP client).
+import { isUtf8 } from 'node:buffer';
 import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
@@ -90,10 +91,10 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
 
   const handle = async (push: IncomingPush, ctx: RouteContext): Promise<PushReply> => {
     const collected = collectParams(push);
-    const formatGuess = formatOf(push.query, collected.ok ? collected.params : undefined);
+    const formatGuess = formatOf(push.query, collected.params);
     const bad = (code: number, msg: string, sub_code: string, sub_msg: string, outcome: Outcome = 'bad_request') =>
       errorReply(formatGuess, push.requestId, 200, outcome, { code, msg, sub_code, sub_msg });
-    if (!collected.ok) return bad(41, 'Invalid Arguments', 'isv.invalid-parameter', collected.problem);
+    if (!collected.ok) return bad(41, 'Invalid Arguments', collected.subCode ?? 'isv.invalid-parameter', collected.problem);
     const params = collected.params;
 
     const rawFormat = params.get('format');
@@ -182,7 +183,13 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
   return { name: 'alibaba-lvms', paths: [config.path], topics: [config.topic], methods: ['POST', 'GET'], handle, failure };
 }
 
-type Collected = { ok: true; params: Map<string, string> } | { ok: false; problem: string };
+/** A form refused for its charset still yields its (ASCII) `format`, so the refusal comes in the format asked for. */
+type Collected = { ok: true; params: Map<string, string> } | { ok: false; problem: string; subCode?: string; params?: Map<string, string> };
+
+// TOP's protocol: every request and answer is UTF-8 (form values percent-encoded as UTF-8) and the sign is a digest of
+// the values' UTF-8 bytes. A form in another charset (GBK) decodes into other strings than were signed, so it is
+// refused as what it is, not as an invalid sign.
+const NOT_UTF8 = 'TOP requests are UTF-8 only: send the form percent-encoded as UTF-8 (charset=UTF-8)';
 
 /** Query string plus url-encoded form body. A name given twice is refused: the signature would be ambiguous. */
 function collectParams(push: IncomingPush): Collected {
@@ -209,6 +216,15 @@ function collectParams(push: IncomingPush): Collected {
     }
     const fromBody = add(new URLSearchParams(text));
     if (fromBody) return { ok: false, problem: fromBody };
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/.exec(type)?.[1];
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return { ok: false, subCode: 'isv.invalid-parameter:charset', problem: `the form is declared charset=${quote(charset, 20)}; ${NOT_UTF8}`, params };
+    }
+    // URLSearchParams turns percent-encoded bytes that are not UTF-8 into U+FFFD, which no sign would match.
+    const percentDecoded = Buffer.from(push.body.toString('latin1').replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+    if (!isUtf8(percentDecoded)) {
+      return { ok: false, subCode: 'isv.invalid-parameter:charset', problem: `the form carries invalid UTF-8 (percent-encoded bytes of another charset, such as GBK); ${NOT_UTF8}`, params };
+    }
   }
   return { ok: true, params };
 }

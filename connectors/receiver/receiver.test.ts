@@ -287,6 +287,28 @@ describe('Alibaba LVMS TOP endpoint', () => {
     ]);
   });
 
+  it('refuses a form sent as GBK (TOP is UTF-8 only) as such, with or without charset=GBK, not as an invalid sign', async () => {
+    const sink = new MemorySink();
+    const registry = new Registry();
+    const r = await start(sink, {}, registry);
+    // Signed as a TOP client signs (over the values' UTF-8 bytes), then percent-encoded as GBK, whose bytes for these
+    // two characters are checked against Node's own GBK decoder.
+    const gbk: Record<string, number[]> = { 张: [0xd5, 0xc5], 三: [0xc8, 0xfd] };
+    expect(new TextDecoder('gbk').decode(Uint8Array.from(Object.values(gbk).flat()))).toBe('张三');
+    const encode = (text: string) => [...text].map((c) => gbk[c]?.map((b) => `%${b.toString(16).toUpperCase()}`).join('') ?? encodeURIComponent(c)).join('');
+    const params = signedParams({ ...LVMS, dto: dto.replace('{', '{"name":"张三",'), format: 'json' });
+    const body = [...params].map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
+    expect(body).toContain('%D5%C5%C8%FD');
+    for (const contentType of ['application/x-www-form-urlencoded; charset=GBK', 'application/x-www-form-urlencoded']) {
+      const res = await fetch(`${r.url}/router/rest`, { method: 'POST', headers: { 'content-type': contentType }, body });
+      const err = ((await res.json()) as { error_response: Record<string, unknown> }).error_response;
+      expect(err).toMatchObject({ code: 41, sub_code: 'isv.invalid-parameter:charset', sub_msg: expect.stringMatching(/TOP requests are UTF-8 only/) });
+    }
+    expect(sink.envelopes()).toEqual([]);
+    const counted = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values.filter((v) => v.value > 0);
+    expect(counted.map((v) => [v.labels['outcome'], v.labels['code'], v.value])).toEqual([['bad_request', '41/isv.invalid-parameter:charset', 2]]);
+  });
+
   it('answers in XML when asked (and by default), and reads params from the query string too', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
