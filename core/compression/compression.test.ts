@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import kafkajs from 'kafkajs';
 import lz4 from 'lz4js';
 import SnappyJS from 'snappyjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MAX_DECOMPRESSED_BATCH_BYTES, lz4Decompress, snappyDecompress, zstdDecompress } from './index.ts';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
@@ -40,6 +40,48 @@ function lz4Repeated(blocks: number): Buffer {
   return Buffer.concat([frame.subarray(0, headerBytes), ...Array.from({ length: blocks }, () => block), Buffer.alloc(4)]);
 }
 
+// fzstd as zstd.ts uses it, counting what reaches it on this thread: the bytes a batch hands it (it allocates the
+// window a frame header declares as soon as it reads one) and the bytes its output callback receives. A decoder left
+// to expand a whole bomb is stopped past `stopPast`, so a test that fails does not take gigabytes of a shared machine.
+const fzstdSeen = vi.hoisted(() => ({ handed: 0, decoded: 0, stopPast: Infinity }));
+vi.mock('fzstd', async (importOriginal) => {
+  const fzstd = await importOriginal<typeof import('fzstd')>();
+  class Counted extends fzstd.Decompress {
+    private pushing = false;
+    constructor(ondata: (chunk: Uint8Array, final?: boolean) => unknown) {
+      super((chunk, final) => {
+        fzstdSeen.decoded += chunk.length;
+        if (fzstdSeen.decoded > fzstdSeen.stopPast) throw new Error(`stopped by the test after ${fzstdSeen.decoded} bytes decoded`);
+        return ondata(chunk, final);
+      });
+    }
+    override push(chunk: Uint8Array, final?: boolean): unknown {
+      // fzstd pushes the rest of a batch to itself after each frame: only the outer call is the batch's bytes.
+      if (this.pushing) return super.push(chunk, final);
+      fzstdSeen.handed += chunk.length;
+      this.pushing = true;
+      try {
+        return super.push(chunk, final);
+      } finally {
+        this.pushing = false;
+      }
+    }
+  }
+  return { ...fzstd, Decompress: Counted };
+});
+/** What fzstd was handed and decoded while `read` ran, and what `read` threw. */
+function fzstdDuring(read: () => unknown): { handed: number; decoded: number; thrown: unknown } {
+  Object.assign(fzstdSeen, { handed: 0, decoded: 0, stopPast: MAX_DECOMPRESSED_BATCH_BYTES + MiB });
+  let thrown: unknown;
+  try {
+    read();
+  } catch (err) {
+    thrown = err;
+  }
+  fzstdSeen.stopPast = Infinity;
+  return { handed: fzstdSeen.handed, decoded: fzstdSeen.decoded, thrown };
+}
+
 describe('record batch decompressors', () => {
   const text = Buffer.from(Array.from({ length: 3000 }, (_, i) => `{"i":${i},"callee":"+8613${String(i).padStart(9, '0')}"}`).join('\n'));
 
@@ -68,10 +110,13 @@ describe('record batch decompressors', () => {
     const claims = Buffer.from([0x80, 0x80, 0x80, 0x81, 0x01]); // a varint: 2^21 + 2^28 bytes
     expect(() => snappyDecompress(Buffer.concat([claims, Buffer.alloc(16)]))).toThrow(refused('Snappy'));
     expect(() => lz4Decompress(lz4Repeated(MAX_DECOMPRESSED_BATCH_BYTES / (4 * MiB) + 1))).toThrow(refused('LZ4'));
-    const before = process.memoryUsage().rss;
-    expect(() => zstdDecompress(zstdRle(8 * chunks))).toThrow(refused('ZSTD'));
-    // Stopped at the limit, not after the whole bomb (8× the limit here) was expanded.
-    expect(process.memoryUsage().rss - before).toBeLessThan(2 * MAX_DECOMPRESSED_BATCH_BYTES);
+    const bomb = fzstdDuring(() => zstdDecompress(zstdRle(8 * chunks)));
+    // Stopped at the limit, not after the whole bomb (8× the limit here) was expanded: fzstd decoded at most the limit
+    // and the one 128 KiB block that crossed it.
+    expect(bomb.decoded, 'bytes fzstd decoded from a bomb of 8 times the limit').toBeLessThanOrEqual(MAX_DECOMPRESSED_BATCH_BYTES + 128 * 1024);
+    expect((bomb.thrown as Error).message).toMatch(refused('ZSTD'));
+    // What fzstd decodes is seen where it is: a batch of two RLE blocks, 256 KiB.
+    expect(fzstdDuring(() => zstdDecompress(zstdRle(2))).decoded).toBe(256 * 1024);
     const gzipMiB = gzipSync(Buffer.alloc(MiB));
     await expect(decompress(CompressionTypes.GZIP, Buffer.concat(Array.from({ length: chunks }, () => gzipMiB)))).rejects.toThrow(refused('GZIP'));
     // Under the limit, the same shapes are read.
@@ -104,11 +149,16 @@ describe('record batch decompressors', () => {
     const corruptZstd = (what: RegExp) => new RegExp(`^a record batch compressed with ZSTD \\(\\d+ bytes\\) is not a valid ZSTD stream: ${what.source}; not read$`);
     const raw = (last: boolean) => Buffer.from([(1 << 3) | (last ? 1 : 0), 0, 0, 0x61]);
     // 7 bytes: a frame header declaring a 1.9 GiB window, and no block. fzstd allocated the window, then said "unexpected EOF".
-    const before = process.memoryUsage().arrayBuffers;
-    expect(() => zstdDecompress(Buffer.from('28b52ffd00a700', 'hex'))).toThrow(corruptZstd(/it ends inside a frame/));
+    // Refused with none of its bytes handed to fzstd, so no header of it was read and no window allocated.
+    const cut = fzstdDuring(() => zstdDecompress(Buffer.from('28b52ffd00a700', 'hex')));
+    expect(cut.handed, 'bytes of the cut batch handed to fzstd').toBe(0);
+    expect((cut.thrown as Error).message).toMatch(corruptZstd(/it ends inside a frame/));
     // The same after a frame that is whole.
-    expect(() => zstdDecompress(Buffer.concat([zstdRle(1), Buffer.from('28b52ffd00a700', 'hex')]))).toThrow(corruptZstd(/it ends inside a frame/));
-    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(MAX_DECOMPRESSED_BATCH_BYTES);
+    const afterWhole = fzstdDuring(() => zstdDecompress(Buffer.concat([zstdRle(1), Buffer.from('28b52ffd00a700', 'hex')])));
+    expect(afterWhole.handed, 'bytes of the cut batch handed to fzstd').toBe(0);
+    expect((afterWhole.thrown as Error).message).toMatch(corruptZstd(/it ends inside a frame/));
+    // What fzstd is handed is seen where it is: the whole frame alone reaches it.
+    expect(fzstdDuring(() => zstdDecompress(zstdRle(1))).handed).toBe(zstdRle(1).length);
     // 400 one-byte blocks under a 128 MiB window with no last block: past the window checks, fzstd copied the window
     // at every block (2 s) before its "unexpected EOF"; 100,000 of them would have been minutes.
     const unended = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3]), ...Array.from({ length: 400 }, () => raw(false))]);
