@@ -11,11 +11,16 @@ export interface OverlongLine {
   bytes: number;
 }
 
+/** For tests: raised to the most bytes of a line held at once, between chunks (what a long line could make it take). */
+export interface HeldPeak {
+  peak: number;
+}
+
 /**
  * Lines split at `\n` (a `\r` right before it is dropped: CRLF files read the same); the last line is yielded even
  * without a newline, but not when it is empty. Each yielded Buffer may share memory with the input chunk.
  */
-export async function* byteLines(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<Buffer | OverlongLine> {
+export async function* byteLines(input: AsyncIterable<Buffer | string>, maxBytes: number, held?: HeldPeak): AsyncGenerator<Buffer | OverlongLine> {
   // The current line's pieces from earlier chunks (empty while it is over the limit), and its length so far.
   let parts: Buffer[] = [];
   let length = 0;
@@ -49,6 +54,7 @@ export async function* byteLines(input: AsyncIterable<Buffer | string>, maxBytes
     if (length + rest.length > maxBytes + 1) parts = []; // over the limit: stop holding it, keep counting
     else parts.push(Buffer.from(rest)); // a copy: the chunk may be reused by the stream
     length += rest.length;
+    if (held) held.peak = Math.max(held.peak, parts.reduce((n, part) => n + part.length, 0));
   }
   if (length > 0) yield finish(Buffer.alloc(0));
 }
