@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
 import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
-import { bucketKey, Tally } from './tally.ts';
+import { bucketKey, idsFingerprint, Tally } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
 import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
 import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
@@ -93,8 +93,9 @@ describe('compareLayers', () => {
 
   it('asks ClickHouse for ids only where counts disagree, and lists what is missing there', () => {
     const l = layers({ clickhouse: new Map([[KEY, { count: 2, uniq: 2, minutes: 4, storedRows: 2 }]]) });
-    expect(bucketsNeedingIds(l)).toEqual([KEY]);
-    l.clickhouseIds.set(KEY, new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']));
+    const stored = new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']);
+    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]]))).toEqual([KEY]);
+    l.clickhouseIds.set(KEY, stored);
     const [row] = compareLayers(l);
     expect(row!.drift.find((d) => d.kind === 'not_in_clickhouse')!.ids).toEqual(['tencent-ccc:1400:c']);
   });
@@ -278,8 +279,9 @@ describe('compareLayers', () => {
 
   it('asks ClickHouse for ids where it holds more than the normalized topic, and names the extra rows', () => {
     const l = layers({ clickhouse: new Map([[KEY, { count: 4, uniq: 4, minutes: 8, storedRows: 4 }]]) });
-    expect(bucketsNeedingIds(l)).toEqual([KEY]);
-    l.clickhouseIds.set(KEY, new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b', 'tencent-ccc:1400:c', 'tencent-ccc:1400:w']));
+    const stored = new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b', 'tencent-ccc:1400:c', 'tencent-ccc:1400:w']);
+    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]]))).toEqual([KEY]);
+    l.clickhouseIds.set(KEY, stored);
     const [row] = compareLayers(l);
     expect(row!.drift.find((d) => d.kind === 'extra_in_clickhouse')).toMatchObject({ ids: ['tencent-ccc:1400:w'], count: 1, repairable: false });
     expect(row!.drift.map((d) => d.kind)).not.toContain('extra_in_normalized');

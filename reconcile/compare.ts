@@ -3,7 +3,7 @@
 import type { Vendor } from '../core/topology.ts';
 import { daysOf, type DayScope } from './days.ts';
 import type { ClickHouseFigures, Drift, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
-import { bucketKey, difference, splitBucketKey, type Tally } from './tally.ts';
+import { bucketKey, difference, idsFingerprint, splitBucketKey, type Tally } from './tally.ts';
 
 export interface Layers {
   scope: DayScope;
@@ -36,20 +36,24 @@ export interface Layers {
   viewBasis?: Map<string, ClickHouseFigures>;
   /** Days cut short by the cut-off: the daily views cover the whole day, so only the hourly view is compared there. */
   partialDays: Set<string>;
-  /** cdr_ids in cdr FINAL, fetched only for buckets whose counts disagree with the normalized layer. */
+  /** cdr_ids in cdr FINAL, fetched only for buckets whose counts or ids' fingerprints disagree with the normalized layer. */
   clickhouseIds: Map<string, Set<string>>;
 }
 
 export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${tenant}`;
 
-/** Buckets whose ClickHouse count does not match what the normalized layer says should be there. */
-export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>): string[] {
+/**
+ * Buckets whose ClickHouse ids may not be what the normalized layer says should be there: their count differs, or, with
+ * the same count, their fingerprint (idsFingerprint; `fingerprints` per bucket of cdr FINAL, absent = no rows) does,
+ * as when one record is missing and another is extra.
+ */
+export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>, fingerprints: ReadonlyMap<string, bigint>): string[] {
   const keys = new Set([...layers.normalized.buckets.keys(), ...layers.clickhouse.keys()]);
   const out: string[] = [];
   for (const key of keys) {
-    const expected = difference(layers.normalized.ids(key), layers.sinkDead).length;
+    const expected = difference(layers.normalized.ids(key), layers.sinkDead);
     const ch = layers.clickhouse.get(key);
-    if ((ch?.uniq ?? 0) !== expected) out.push(key);
+    if ((ch?.uniq ?? 0) !== expected.length || (fingerprints.get(key) ?? 0n) !== idsFingerprint(expected)) out.push(key);
   }
   return out;
 }

@@ -16,7 +16,7 @@ import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr }
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
-import { bucketKey, splitBucketKey, Tally } from './tally.ts';
+import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, Tally } from './tally.ts';
 import { sourceKey } from './compare.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
@@ -318,6 +318,8 @@ export interface ClickHouseLayer {
   views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
   /** cdr FINAL up to the last whole hour before the cut-off: what the hourly view is compared with (= figures on whole hours). */
   hourlyBasis: Map<string, ViewFigures>;
+  /** Per bucket: idsFingerprint of the distinct cdr_ids in cdr FINAL, read with `figures` (absent: no rows, 0). */
+  fingerprints: Map<string, bigint>;
 }
 
 export class ClickHouseReader {
@@ -347,11 +349,16 @@ export class ClickHouseReader {
     const t = `${this.db}.${quoteIdentifier(this.table)}`;
     const { where, params } = this.filter(scope, vendors, tenants, 'call_time');
     const day = `toString(toDate(call_time + toIntervalSecond({offset:Int32}), 'UTC'))`;
-    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string };
-    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string; fp: string };
+    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m, ${ID_FINGERPRINT_SQL('cdr_id')} AS fp FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
     const stored = await this.rows<{ vendor: string; tenant_id: string; bucket_day: string; n: string }>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n FROM ${t} WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
     const figures = new Map<string, ClickHouseFigures>();
-    for (const r of final) figures.set(bucketKey(r.vendor, r.tenant_id, r.bucket_day), { count: Number(r.n), uniq: Number(r.u), minutes: Number(r.m), storedRows: 0 });
+    const fingerprints = new Map<string, bigint>();
+    for (const r of final) {
+      const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
+      figures.set(key, { count: Number(r.n), uniq: Number(r.u), minutes: Number(r.m), storedRows: 0 });
+      fingerprints.set(key, BigInt(r.fp));
+    }
     for (const r of stored) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
       const f = figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
@@ -392,11 +399,11 @@ export class ClickHouseReader {
       cdrDaily = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
       cdrEndStatus = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
     }
-    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis };
+    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis, fingerprints };
   }
 
   /**
-   * The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts disagree), with the count and
+   * The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts or ids' fingerprints disagree), with the count and
    * billable minutes of those same rows: the bucket's figures as of this read, which on a live pipeline is later than
    * read()'s.
    */

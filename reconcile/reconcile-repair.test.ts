@@ -23,7 +23,7 @@ vi.mock('./layers.ts', () => ({
   refileUndated: () => {},
   ClickHouseReader: class {
     static partialDays = () => new Set<string>();
-    read = () => Promise.resolve({ figures: new Map(), views: { cdr_daily: new Map(), cdr_hourly: new Map(), cdr_end_status: new Map() }, hourlyBasis: new Map() });
+    read = () => Promise.resolve({ figures: new Map(), views: { cdr_daily: new Map(), cdr_hourly: new Map(), cdr_end_status: new Map() }, hourlyBasis: new Map(), fingerprints: new Map() });
     ids = () => Promise.resolve(new Set<string>());
   },
 }));

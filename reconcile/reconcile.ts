@@ -180,7 +180,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const clickhouseIds = new Map<string, Set<string>>();
   // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
   const viewBasis = new Map(ch.figures);
-  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures })) {
+  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures }, ch.fingerprints)) {
     const { vendor, tenant, day } = splitBucketKey(key);
     const bucket = await reader.ids(scope, vendor, tenant, day);
     clickhouseIds.set(key, bucket.ids);

@@ -1,6 +1,7 @@
 // Bounded-memory counting: per vendor × tenant × day, the distinct cdr_ids seen on one layer with the billable minutes
 // of the latest version of each (a later offset of the same key replaces the earlier one; on the Kafka layers the
 // latest received, wherever its day, see addVersion). Records themselves are never kept, only their ids.
+import { createHash } from 'node:crypto';
 import type { Vendor } from '../core/topology.ts';
 
 export const bucketKey = (vendor: string, tenant: string, day: string) => `${vendor}\u0000${tenant}\u0000${day}`;
@@ -81,3 +82,18 @@ export function difference(a: ReadonlyMap<string, unknown> | ReadonlySet<string>
   for (const id of a.keys()) if (!others.some((o) => o.has(id))) out.push(id);
   return out;
 }
+
+/**
+ * An order-independent fingerprint of a set of cdr_ids, to tell whether two layers hold the same ids without fetching
+ * them: equal counts with one id missing and another extra read as agreement. The XOR of the first 8 bytes of
+ * sha256(UTF-8 cdr_id), read little-endian as ClickHouse's reinterpretAsUInt64 reads them, so `ID_FINGERPRINT_SQL`
+ * computes the same over a table. The ids must be distinct: an id given twice cancels out.
+ */
+export function idsFingerprint(ids: Iterable<string>): bigint {
+  let fp = 0n;
+  for (const id of ids) fp ^= createHash('sha256').update(id, 'utf8').digest().readBigUInt64LE(0);
+  return fp;
+}
+
+/** idsFingerprint as a ClickHouse aggregate over a cdr_id column (UInt64); Distinct, as a Tally keeps each id once. */
+export const ID_FINGERPRINT_SQL = (column: string) => `groupBitXorDistinct(reinterpretAsUInt64(substring(SHA256(${column}), 1, 8)))`;

@@ -1,0 +1,115 @@
+// Runs against the embedded ClickHouse engine (in-process, no network): the ids' fingerprint computed in JS over a
+// Tally must be the one ClickHouse computes over cdr FINAL, byte for byte.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse } from '../core/clickhouse.ts';
+import { migrate } from '../sinks/clickhouse/index.ts';
+import { insertCdrs } from '../sinks/clickhouse/insert.ts';
+import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
+import { bucketsNeedingIds, compareLayers } from './compare.ts';
+import type { DayScope } from './days.ts';
+import { ClickHouseReader } from './layers.ts';
+import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally } from './tally.ts';
+
+let dir: string;
+let client: ClickHouseClient;
+const DB = 'fingerprint';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-fingerprint-'));
+  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  await migrate(client, { database: DB });
+});
+afterAll(async () => {
+  await client.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const VENDOR = 'huawei-privatenumber';
+const TENANT = 'app-租户';
+const DAY = '2024-05-01';
+const KEY = bucketKey(VENDOR, TENANT, DAY);
+const scope: DayScope = { from: DAY, to: DAY, tzOffsetMinutes: 0, cutoffMs: Date.parse('2024-06-01T00:00:00Z') };
+const id = (nk: string) => `${VENDOR}:${TENANT}:${nk}`;
+const IDS = ['a', 'b', 'ü-Ærø', '呼叫-42', '😀 call', 'e\u0301', 'tab\tquote"\\'].map(id);
+
+describe('idsFingerprint and ID_FINGERPRINT_SQL', () => {
+  it('agree on the same ids, non-ASCII included, and ClickHouse counts an id given twice once', async () => {
+    const rs = await client.query({
+      query: `SELECT ${ID_FINGERPRINT_SQL('s')} AS fp FROM (SELECT arrayJoin({ids:Array(String)}) AS s)`,
+      query_params: { ids: [...IDS, IDS[2]!, IDS[0]!] },
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ fp: string }>();
+    expect(BigInt(row!.fp)).toBe(idsFingerprint(IDS));
+    // Order-independent, and a different set gives a different fingerprint.
+    expect(idsFingerprint([...IDS].reverse())).toBe(idsFingerprint(IDS));
+    expect(idsFingerprint(IDS.slice(1))).not.toBe(idsFingerprint(IDS));
+    expect(idsFingerprint([])).toBe(0n);
+  });
+});
+
+describe('reconcile against cdr FINAL', () => {
+  const stored = [IDS[0]!, IDS[2]!, IDS[3]!, id('extra')];
+  beforeAll(async () => {
+    const at = (offset: number) => ({ topic: 'cdr.normalized', partition: 0, offset });
+    const cdrs = stored.map((cdrId, k) => ({ cdr: sampleCdr(0, { cdr_id: cdrId, vendor: VENDOR, tenant_id: TENANT, natural_key: cdrId.split(':')[2]! }), at: at(k) }));
+    await insertCdrs(client, `${DB}.cdr`, cdrs, 'JSONCompactEachRow', 'fingerprint:0');
+    // A second, unmerged version of one row: FINAL keeps one, and its id counts once.
+    await insertCdrs(client, `${DB}.cdr`, [{ cdr: cdrs[0]!.cdr, at: at(10) }], 'JSONCompactEachRow', 'fingerprint:1');
+  });
+
+  function tallyOf(ids: string[]): Tally {
+    const t = new Tally();
+    for (const cdrId of ids) t.add(VENDOR, TENANT, DAY, cdrId, 1);
+    return t;
+  }
+
+  async function reconcile(normalizedIds: string[]) {
+    const reader = new ClickHouseReader(client, DB, 'cdr');
+    const ch = await reader.read(scope, [VENDOR], null);
+    const normalized = tallyOf(normalizedIds);
+    const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints);
+    const clickhouseIds = new Map<string, Set<string>>();
+    for (const key of needing) clickhouseIds.set(key, (await reader.ids(scope, VENDOR, TENANT, DAY)).ids);
+    const [row] = compareLayers({
+      scope,
+      sourceKind: () => 'raw-topic',
+      sourceTenants: [],
+      source: new Tally(),
+      sourceKeyless: new Map(),
+      sourceUnreachable: new Map(),
+      raw: tallyOf(normalizedIds),
+      normalized,
+      normalizeDead: new Map(),
+      sinkDead: new Set(),
+      clickhouse: ch.figures,
+      views: ch.views,
+      hourlyBasis: ch.hourlyBasis,
+      partialDays: ClickHouseReader.partialDays(scope),
+      clickhouseIds,
+    });
+    return { needing, row: row!, figures: ch.figures.get(KEY) };
+  }
+
+  it('reads the same ids as agreement without fetching them', async () => {
+    const { needing, row } = await reconcile([...stored].reverse());
+    expect(needing).toEqual([]);
+    expect(row.drift.filter((d) => d.kind.endsWith('_in_clickhouse'))).toEqual([]);
+  });
+
+  it('with equal counts, one record missing in ClickHouse and another extra there is drift, with both ids', async () => {
+    const normalizedIds = [IDS[0]!, IDS[2]!, IDS[3]!, IDS[4]!];
+    const { needing, row, figures } = await reconcile(normalizedIds);
+    expect(figures).toMatchObject({ count: normalizedIds.length, uniq: normalizedIds.length, storedRows: normalizedIds.length + 1 });
+    expect(needing).toEqual([KEY]);
+    const kinds = row.drift.filter((d) => d.kind.endsWith('_in_clickhouse')).map((d) => ({ kind: d.kind, ids: d.ids }));
+    expect(kinds).toEqual([
+      { kind: 'not_in_clickhouse', ids: [IDS[4]] },
+      { kind: 'extra_in_clickhouse', ids: [id('extra')] },
+    ]);
+  });
+});
