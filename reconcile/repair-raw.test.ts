@@ -6,8 +6,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, OutgoingMessage, ScannedMessage } from '../core/kafka.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { normalizedCdrId } from '../transforms/normalize/index.ts';
-import type { ReconcileReport } from './model.ts';
+import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
+import { renderOutcome } from './render.ts';
 import { repairContext } from './fixtures/repair-context.ts';
 
 const sent: OutgoingMessage[] = [];
@@ -56,5 +57,29 @@ describe('repair: raw records not normalized', () => {
     const actions = await repair(report, ctx);
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [id] });
     expect(sent.map((m) => String(m.key))).toEqual([wanted]);
+  });
+
+  it('lists the records the report names that are no longer on the raw topic as unrepairable, and replays the rest', async () => {
+    sent.length = 0;
+    topicMessages = [rawMessage('880001', 0)];
+    const [kept, gone] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
+    const row: ReconcileRow = {
+      vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', sourceKind: 'raw-topic', source: null,
+      raw: { records: 2, minutes: 0 }, normalized: { records: 0, minutes: 0 }, deadLettered: 0,
+      clickhouse: { count: 0, uniq: 0, minutes: 0, storedRows: 0 },
+      views: { cdr_daily: null, cdr_hourly: { calls: 0, minutes: 0 }, cdr_end_status: null },
+      unmergedDuplicates: 0, inFlight: 0,
+      drift: [{ kind: 'not_normalized', count: 2, detail: '2 raw record(s) with neither a normalized record nor a dead letter', ids: [kept, gone], repairable: true }],
+    };
+    const before: ReconcileReport = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: row.day, to: row.day, tz: 'UTC', cutoff: '', vendors: ['alibaba-lvms'], tenants: null }, rows: [row], notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 1 };
+    const ctx = repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] });
+    const actions = await repair(before, ctx);
+    expect(sent.map((m) => String(m.key))).toEqual(['880001']);
+    expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [kept] });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
+      expect.objectContaining({ vendor: 'alibaba-lvms', tenant: 'app', records: 1, sample: [gone], detail: expect.stringMatching(/^2026-11-30: 1 raw record\(s\) no longer on cdr\.raw\.alibaba-lvms/) }),
+    ]);
+    const text = renderOutcome({ before, repair: actions, after: { ...before, rows: [{ ...row, drift: [] }], driftRows: 0, exitCode: 0 }, exitCode: 0 }, false);
+    expect(text).toMatch(new RegExp(`unrepairable alibaba-lvms app: 2026-11-30: 1 raw record\\(s\\) no longer on ${TOPIC.replace(/\./g, '\\.')}.* — ${gone}\n`));
   });
 });

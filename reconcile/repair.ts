@@ -11,7 +11,8 @@
 //   counts them once.
 // What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
-// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted.
+// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw
+// records to append again that the raw topic no longer holds when the repair scans it.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
@@ -156,6 +157,11 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     await resend(ctx, topic, [...latest.values()]);
     refed += latest.size;
     actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
+    // Counted on the raw topic by the reconcile, gone from it by the repair's scan (its retention): nothing to append.
+    for (const b of buckets) {
+      const gone = b.ids.filter((id) => !latest.has(id));
+      if (gone.length > 0) actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: gone.length, detail: `${b.day}: ${gone.length} raw record(s) no longer on ${topic} (removed by its retention since the reconcile read it?), nothing to append again`, sample: gone.slice(0, SAMPLE) });
+    }
   }
 
   // 3. Normalized records missing in ClickHouse: append them again to the normalized topic for the sink.
