@@ -5,7 +5,6 @@ import { Rng, seededRandom } from '../kit.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { signTopParams, topTimestamp, TOP_SIGN_METHODS, type TopSignMethod } from './sign.ts';
-import { RESULT_STATUSES } from '../../transforms/normalize/codes/alibaba-lvms.ts';
 
 // The API's names as its page spells them (vendors.md §3, vendor-docs/alibaba-lvms-receivecallrecord.txt), kept apart
 // from the receiver's constants on purpose: a misspelling there would otherwise be sent here too and pass every test.
@@ -104,7 +103,17 @@ export interface LvmsGeneratorOptions {
   startMs?: number;
 }
 
-const STATUSES = Object.keys(RESULT_STATUSES);
+/**
+ * The 10 `result_status` values as vendors.md §3 "Code tables" lists them (inferred from the tanyibot open API; TOP
+ * documents no enum). Spelled out here rather than taken from normalize's table, so that a value misspelt or dropped
+ * there is still sent by the stand-in and caught by the tests that normalize what it sends.
+ */
+export const LVMS_RESULT_STATUSES = [
+  'ANSWERED', 'NO_ANSWER', 'BUSY', 'POWER_OFF', 'OUT_OF_SERVICE', 'REFUSED', 'VACANT_NUMBER', 'CAN_NOT_CONNECT',
+  'FROM_PHONE_ERROR', 'SYSTEM_ERROR',
+] as const;
+/** A value outside the documented list, sent now and then: normalize must keep it as an unknown code. */
+export const LVMS_UNDOCUMENTED_STATUS = 'VOICEMAIL_DETECTED';
 
 /** IvrCallRecordDto generator: every documented field, GMT+8 naive times, ids beyond 2^53 now and then. */
 export class LvmsDtoGenerator {
@@ -122,7 +131,7 @@ export class LvmsDtoGenerator {
     const rng = this.rng;
     const seq = this.seq++;
     this.clock += rng.int(500, 8000);
-    const status = rng.chance(0.02) ? 'VOICEMAIL_DETECTED' : STATUSES[seq % STATUSES.length]!;
+    const status = rng.chance(0.02) ? LVMS_UNDOCUMENTED_STATUS : LVMS_RESULT_STATUSES[seq % LVMS_RESULT_STATUSES.length]!;
     const talk = status === 'ANSWERED' ? rng.int(3, 600) : 0;
     const ring = rng.int(5, 40);
     const start = topTimestamp(this.clock);

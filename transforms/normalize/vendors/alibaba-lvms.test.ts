@@ -9,6 +9,8 @@ import { hashIdentifier } from '../parties.ts';
 import type { NormalizeResult } from '../result.ts';
 import { normalize } from '../normalize.ts';
 import { mapAlibabaLvms } from './alibaba-lvms.ts';
+import { lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
+import { LVMS_RESULT_STATUSES, LVMS_UNDOCUMENTED_STATUS, LvmsDtoGenerator } from '../../../simulators/alibaba-lvms/submitter.ts';
 
 const APP_KEY = '12345678';
 
@@ -143,6 +145,23 @@ describe('Alibaba LVMS call record', () => {
   it('keeps an unknown result_status raw as UNKNOWN', () => {
     const cdr = cdrOf(map({ ...answered(), result_status: 'VOICEMAIL' }));
     expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: 'VOICEMAIL', vendor_status_text: null, billable_seconds: 0 });
+  });
+
+  // The stand-in spells the documented values out itself (vendors.md §3), so a value misspelt or dropped in the code
+  // table is sent anyway and lands here as UNKNOWN instead of being mirrored by the stand-in.
+  it('knows every documented result_status the stand-in sends, and keeps its undocumented one as UNKNOWN', () => {
+    const generator = new LvmsDtoGenerator({ seed: 7, noIdRate: 0 });
+    const seen = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const payload = generator.next();
+      const key = lvmsNaturalKey(payload)!.key;
+      const cdr = cdrOf(mapAlibabaLvms(JSON.parse(payload), envelopeFor(payload, key), defaultNormalizeContext()));
+      const sent = cdr.vendor_status_code!;
+      seen.add(sent);
+      if (sent === LVMS_UNDOCUMENTED_STATUS) expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_text: null });
+      else expect(cdr.end_status, `${sent} is not known to normalize`).not.toBe('UNKNOWN');
+    }
+    expect([...seen].sort()).toEqual([...LVMS_RESULT_STATUSES, LVMS_UNDOCUMENTED_STATUS].sort());
   });
 
   it('reads times in the tenant zone when one is configured', () => {
