@@ -4,11 +4,96 @@
 // With `malformedRate` > 0 some records are wrong inside (no sessionId, an impossible time, a text direction):
 // valid pushes that the receiver stores and normalize must dead-letter.
 import { Rng, seededRandom } from '../kit.ts';
-import { RELEASE_POINTS } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
-import type { HUAWEI_MODES } from '../../connectors/huawei-privatenumber/config.ts';
 
 export type FeeRecord = Record<string, string | number>;
-export type HuaweiMode = (typeof HUAWEI_MODES)[number];
+
+// The stand-in's tables are spelled out from the vendor's pages, not taken from the connector or normalize: a code
+// misspelt or dropped there must still be sent here, so that the tests fed by this generator catch it.
+
+/** The binding modes whose fee notifications vendors.md §4 ("Sources", "FeeInfo fields") describes. */
+export const HUAWEI_BINDING_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
+export type HuaweiMode = (typeof HUAWEI_BINDING_MODES)[number];
+
+/**
+ * Release points (ulFailReason) and their meanings, vendors.md §4 "Code tables", "Release point (ulFailReason): 69
+ * values, plus the 8102–8105 tail" (privatenumber_02_0019). Ranges and shared rows of that table written out one code
+ * each. The hang-up reasons only the stateCode table lists (8030–8032, 8139) are not release points and not sent.
+ */
+export const HUAWEI_RELEASE_POINTS: Readonly<Record<number, string>> = {
+  0: 'Hung up normally after connect',
+  522: 'Voice ports insufficient',
+  7001: 'Developer call-frequency control',
+  7002: 'App call-frequency control',
+  7003: 'Display-number call-frequency control',
+  7004: 'Callee blacklist',
+  7005: 'Caller blacklist',
+  7100: 'App info missing',
+  7101: 'App has no privacy-number resources',
+  7102: 'Internal error',
+  7103: 'Caller info missing',
+  7104: 'AX binding missing',
+  7105: 'Service type mismatch',
+  7106: 'App lacks privacy-call capability',
+  7107: 'Security-control prompt playback failed',
+  7108: 'User frozen',
+  7109: 'Voice ports insufficient',
+  7500: 'Call prefix restricted',
+  7501: 'Caller hung up before the callee rang',
+  7502: 'Caller hung up after the callee rang',
+  7503: 'Callee hung up / rejected',
+  7504: 'Call refused (rejection, DND, blacklist, interception app)',
+  7505: 'Caller-side network error',
+  7506: 'Callee-side network error (e.g. bad bound-number format)',
+  7507: 'No playback file',
+  7508: 'Routing failure',
+  7516: 'Caller hung up before the forward (e.g. AXE extension not entered)',
+  8002: 'Far end returned failure tone',
+  8003: 'Ringing timeout',
+  8004: 'Hung up while ringing',
+  8005: 'TTS failed',
+  8006: 'Playback file missing',
+  8007: 'Playback failed',
+  8008: 'Digit collection failed',
+  8009: 'Caller hung up before connect',
+  8010: 'Max call duration reached',
+  8011: 'Internal error',
+  8012: 'Invalid app_key',
+  8013: 'Invalid AX call (binding exists but no temporary callee)',
+  8014: 'Invalid AXB call',
+  8015: 'Recording failed',
+  8016: 'Call direction not allowed',
+  8018: 'No permission / no AX binding',
+  8019: 'No callback record (AXE/AX, A calls X)',
+  8020: 'Business exception',
+  8022: 'Binding missing or expired (AXE, B calls X)',
+  8023: 'Fixed-line caller not allowed',
+  8024: 'Real-caller display not allowed',
+  8025: 'X number missing (AXE)',
+  8033: 'Empty extension received',
+  8035: 'Callee did not answer (platform timeout, about 90 s after the forward)',
+  8040: 'Internal error',
+  8041: 'Recording failed',
+  8042: 'International inbound restricted',
+  8043: 'International outbound restricted',
+  8044: 'Abnormal call-time control',
+  8046: 'Abnormal connect-rate control',
+  8047: 'Caller frequency control',
+  8048: 'Callee frequency control',
+  8049: 'Service-number frequency control',
+  8050: 'Time-window restriction',
+  8051: 'Sub-enterprise paused',
+  8055: 'X number has no call/SMS right',
+  8056: 'Dial-test number control',
+  8057: 'Direction control',
+  8058: 'Practitioner not real-name verified',
+  8059: 'Carrier interception',
+  8100: 'Callee number does not exist',
+  8101: 'Callee no answer (carrier timeout)',
+  8102: 'Callee busy',
+  8103: 'Callee temporarily unreachable / signal abnormal',
+  8104: 'Callee powered off / airplane mode / no network',
+  8105: 'Callee suspended',
+};
 
 export interface HuaweiGeneratorOptions {
   seed: number;
@@ -20,7 +105,7 @@ export interface HuaweiGeneratorOptions {
   malformedRate?: number;
 }
 
-const FAILURE_CODES = Object.keys(RELEASE_POINTS).map(Number).filter((c) => c !== 0 && c !== 8010);
+const FAILURE_CODES = Object.keys(HUAWEI_RELEASE_POINTS).map(Number).filter((c) => c !== 0 && c !== 8010);
 
 /** Q.850 cause and SIP status that a switch would report together with a release point. */
 function causesFor(code: number, rng: Rng): { q850: number; sip: number } {
@@ -192,7 +277,7 @@ export function callEventsFor(fee: FeeRecord): Record<string, unknown>[] {
   const code = Number(fee['ulFailReason'] ?? 0);
   events.push({
     eventType: 'disconnect',
-    statusInfo: { ...base, timestamp: at(fee['callEndTime']), stateCode: code, stateDesc: RELEASE_POINTS[code]?.text ?? 'unknown' },
+    statusInfo: { ...base, timestamp: at(fee['callEndTime']), stateCode: code, stateDesc: HUAWEI_RELEASE_POINTS[code] ?? 'unknown' },
   });
   return events;
 }

@@ -5,8 +5,7 @@ import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { startHuaweiPusher, type PushAttempt } from './pusher.ts';
-import { HuaweiFeeGenerator, callEventsFor } from './generator.ts';
-import { RELEASE_POINTS } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
+import { HUAWEI_RELEASE_POINTS, HuaweiFeeGenerator, callEventsFor } from './generator.ts';
 
 const APP = { appKey: 'pusherApp', appSecret: 'pusherSecret' };
 const running: RunningReceiver[] = [];
@@ -27,7 +26,7 @@ describe('HuaweiFeeGenerator', () => {
     expect(a).toEqual(b);
     expect(new HuaweiFeeGenerator({ seed: 43, appKey: 'k' }).batch(1)[0]!['sessionId']).not.toBe(a[0]!['sessionId']);
     const seen = new Set(a.map((r) => Number(r['ulFailReason'])));
-    const missing = Object.keys(RELEASE_POINTS).map(Number).filter((c) => !seen.has(c));
+    const missing = Object.keys(HUAWEI_RELEASE_POINTS).map(Number).filter((c) => !seen.has(c));
     expect(missing).toEqual([]);
     expect(new Set(a.map((r) => r['sessionId'])).size).toBe(400);
     for (const r of a) {

@@ -8,6 +8,7 @@ import type { NormalizeContext } from '../context.ts';
 import { hashIdentifier } from '../parties.ts';
 import type { NormalizeResult } from '../result.ts';
 import { mapHuaweiPrivatenumber } from './huawei-privatenumber.ts';
+import { HUAWEI_RELEASE_POINTS, HuaweiFeeGenerator } from '../../../simulators/huawei-privatenumber/generator.ts';
 
 const APP_KEY = 'V1Z96521zFr3vxe5N2A1UJ1sQ1WP';
 const SESSION = '1200_1029_4294967295_20190123091514@callenabler246.huaweicaas.com';
@@ -193,6 +194,20 @@ describe('Huawei PrivateNumber fee record', () => {
     const cdr = cdrOf(map(unanswered({ ulFailReason: 9999, fwdUnaswRsn: 200, sipStatusCode: 0, callOutUnaswRsn: 0 })));
     expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: '9999', vendor_status_text: null, hangup_side: null });
     expect(cdr.extras).toMatchObject({ fwdUnaswRsn: '200', end_status_source: 'none' });
+  });
+
+  // The stand-in spells the documented release points out itself (vendors.md §4), so a code misspelt or dropped in
+  // RELEASE_POINTS is sent anyway and shows up here as decided by a fallback, instead of being mirrored by the stand-in.
+  it('decides every release point the stand-in sends by the release-point table', () => {
+    const seen = new Set<number>();
+    for (const record of new HuaweiFeeGenerator({ seed: 11, appKey: APP_KEY }).batch(600)) {
+      const code = Number(record['ulFailReason']);
+      seen.add(code);
+      const cdr = cdrOf(map(record, { notify_mode: 'AXB' }));
+      const decidedBy = record['fwdAnswerTime'] === '' ? 'ulFailReason' : 'fwdAnswerTime';
+      expect({ code, source: cdr.extras['end_status_source'], text: cdr.vendor_status_text !== null }).toEqual({ code, source: decidedBy, text: true });
+    }
+    expect([...seen].sort((a, b) => a - b)).toEqual(Object.keys(HUAWEI_RELEASE_POINTS).map(Number));
   });
 
   it('keeps a non-numeric code as sent', () => {
