@@ -196,6 +196,20 @@ describe('Huawei PrivateNumber fee record', () => {
     expect(cdr.extras).toMatchObject({ fwdUnaswRsn: '200', end_status_source: 'none' });
   });
 
+  // vendors.md §4 lists 8106–8111 for VoiceCall only ("the same reasons on the caller side", unconfirmed for
+  // PrivateNumber), so the release-point table leaves them out. Should one arrive it is an unknown code: the Q.850 and
+  // SIP fallbacks decide, the raw release point is kept, and nothing throws.
+  it('lets the other sources decide a VoiceCall-only release point (8106–8111), keeping it raw', () => {
+    for (let code = 8106; code <= 8111; code++) {
+      expect(cdrOf(map(unanswered({ ulFailReason: code, fwdUnaswRsn: 17, sipStatusCode: 486 })))).toMatchObject({
+        end_status: 'BUSY', vendor_status_code: String(code), vendor_status_text: 'fwdUnaswRsn 17: User busy', extras: { end_status_source: 'fwdUnaswRsn' },
+      });
+      expect(cdrOf(map(unanswered({ ulFailReason: code, fwdUnaswRsn: 0, sipStatusCode: 0, callOutUnaswRsn: 0 })))).toMatchObject({
+        end_status: 'UNKNOWN', vendor_status_code: String(code), vendor_status_text: null, extras: { end_status_source: 'none' },
+      });
+    }
+  });
+
   // The stand-in spells the documented release points out itself (vendors.md §4), so a code misspelt or dropped in
   // RELEASE_POINTS is sent anyway and shows up here as decided by a fallback, instead of being mirrored by the stand-in.
   it('decides every release point the stand-in sends by the release-point table', () => {
