@@ -1,6 +1,9 @@
 // The recording-API stand-in refuses what Huawei's platform refuses: a stale or future Created and missing auth parts.
+// Requests are signed with the stand-in's own signer or by hand, never with the connector's, whose mistakes this
+// stand-in exists to catch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAuthHeaders } from '../../connectors/huawei-privatenumber/aksk.ts';
+import { createHmac } from 'node:crypto';
+import { huaweiAuthHeaders } from './sign.ts';
 import { startRecordingApi, RECORDING_API_MAX_SKEW_MS, type RecordingApiStandIn } from './recording-api.ts';
 
 const APP = { appKey: 'standInApp', appSecret: 'standInSecret' };
@@ -24,20 +27,32 @@ async function get(headers: Record<string, string>) {
 describe('recording API stand-in', () => {
   it('answers 301 to a request signed within the skew allowed', async () => {
     for (const nowMs of [NOW, NOW - RECORDING_API_MAX_SKEW_MS + 1000, NOW + RECORDING_API_MAX_SKEW_MS - 1000]) {
-      expect(await get({ ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 301, location: 'https://ostor.huawei.com/download/a.wav?sig=abc' });
+      expect(await get({ ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 301, location: 'https://ostor.huawei.com/download/a.wav?sig=abc' });
     }
+  });
+
+  it('answers 301 to headers built by hand from the documented X-AKSK formula, and refuses a wrong digest', async () => {
+    const created = '2026-11-02T03:04:05Z';
+    const nonce = '0123456789abcdefABCDEF';
+    const digest = (secret: string) => createHmac('sha256', secret).update(nonce + created).digest('base64');
+    const headers = (secret: string) => ({
+      authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"',
+      'x-aksk': `UsernameToken Username="${APP.appKey}",PasswordDigest="${digest(secret)}",Nonce="${nonce}",Created="${created}"`,
+    });
+    expect(await get(headers(APP.appSecret))).toMatchObject({ status: 301 });
+    expect(await get(headers('otherSecret'))).toMatchObject({ status: 401, resultcode: '1010003' });
   });
 
   it('refuses a Created too far from its clock with 1010013, past or future', async () => {
     for (const nowMs of [NOW - 3600_000, NOW + RECORDING_API_MAX_SKEW_MS + 1000]) {
-      expect(await get({ ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 403, resultcode: '1010013' });
+      expect(await get({ ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs }) })).toMatchObject({ status: 403, resultcode: '1010013' });
     }
   });
 
   it('names the missing part of the credentials with Huawei result codes', async () => {
-    const signed = buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW });
+    const signed = huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW });
     expect(await get({})).toMatchObject({ status: 401, resultcode: '1023006' });
-    expect(await get({ authorization: signed.authorization })).toMatchObject({ status: 401, resultcode: '1023033' });
-    expect(await get({ ...buildAuthHeaders('someoneElse', APP.appSecret, { nowMs: NOW }) })).toMatchObject({ status: 401, resultcode: '1010003' });
+    expect(await get({ authorization: signed['authorization']! })).toMatchObject({ status: 401, resultcode: '1023033' });
+    expect(await get({ ...huaweiAuthHeaders('someoneElse', APP.appSecret, { nowMs: NOW }) })).toMatchObject({ status: 401, resultcode: '1010003' });
   });
 });
