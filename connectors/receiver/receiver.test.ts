@@ -323,16 +323,16 @@ describe('Alibaba LVMS TOP endpoint', () => {
   });
 
   it.each([
-    ['a bad sign', { sign: 'ABCDEF' }, 25, 'isv.invalid-signature'],
-    ['an unknown app_key', { app_key: 'nobody' }, 29, 'isv.appkey-not-exists'],
-    ['a stale timestamp', { timestamp: topTimestamp(Date.now() - 11 * 60_000) }, 31, 'isv.invalid-parameter:timestamp'],
-    ['a malformed timestamp', { timestamp: '2026/11/02 09:00' }, 31, 'isv.invalid-parameter:timestamp'],
-    ['v=1.0', { v: '1.0' }, 34, 'isv.invalid-parameter:v'],
-    ['another method', { method: 'alibaba.lvms.lvr.importcallcustomer' }, 22, 'isv.invalid-parameter:method'],
-    ['an unknown sign_method', { sign_method: 'sha1' }, 25, 'isv.invalid-parameter:sign_method'],
-    ['an empty DTO', { ivr_call_record_d_t_o: '' }, 40, 'isv.missing-parameter:ivr_call_record_d_t_o'],
-    ['a DTO that is not JSON', { ivr_call_record_d_t_o: '{call_record_id:1' }, 41, 'isv.invalid-parameter:ivr_call_record_d_t_o'],
-  ])('refuses %s with TOP error_response code %i, writes nothing', async (_name, params, code, subCode) => {
+    ['a bad sign', 25, 'isv.invalid-signature', { sign: 'ABCDEF' }],
+    ['an unknown app_key', 29, 'isv.appkey-not-exists', { app_key: 'nobody' }],
+    ['a stale timestamp', 31, 'isv.invalid-parameter:timestamp', { timestamp: topTimestamp(Date.now() - 11 * 60_000) }],
+    ['a malformed timestamp', 31, 'isv.invalid-parameter:timestamp', { timestamp: '2026/11/02 09:00' }],
+    ['v=1.0', 34, 'isv.invalid-parameter:v', { v: '1.0' }],
+    ['another method', 22, 'isv.invalid-parameter:method', { method: 'alibaba.lvms.lvr.importcallcustomer' }],
+    ['an unknown sign_method', 25, 'isv.invalid-parameter:sign_method', { sign_method: 'sha1' }],
+    ['an empty DTO', 40, 'isv.missing-parameter:ivr_call_record_d_t_o', { ivr_call_record_d_t_o: '' }],
+    ['a DTO that is not JSON', 41, 'isv.invalid-parameter:ivr_call_record_d_t_o', { ivr_call_record_d_t_o: '{call_record_id:1' }],
+  ])('refuses %s with TOP error_response code %i (%s), writes nothing', async (_name, code, subCode, params) => {
     const sink = new MemorySink();
     const r = await start(sink);
     const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', params });
