@@ -63,6 +63,15 @@ function iso(value: unknown): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : '-';
 }
 
+/**
+ * A vendor's text on a terminal line: control characters (ESC, CR, DEL, C1) and bidi overrides as \u escapes, so a
+ * record cannot clear the screen or reorder the line it is printed on.
+ */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One line per record: a CDR's billing fields, or a dead letter's reason first. */
 function describe(record: Cdr | DeadLetter): string[] {
   if ('error_kind' in record) {
@@ -88,8 +97,16 @@ const finished = new Promise<void>((resolve) => {
       // A record batch that could not be read (a compression bomb) reaches a consumer as one marked record.
       const unreadable = unreadableLine(message);
       if (unreadable !== undefined) return void console.log(`p${partition}@${message.offset}  ${unreadable}`);
-      const record = (await registry.decode(message.value)) as Cdr | DeadLetter;
-      console.log([`p${partition}@${message.offset}`, ...describe(record)].join('  '));
+      // A record that cannot be decoded (not Avro, a schema id the registry does not know) is that record's problem:
+      // said in one line and passed over. Thrown, kafkajs would deliver it again and again, and nothing after it.
+      let record: Cdr | DeadLetter;
+      try {
+        record = (await registry.decode(message.value)) as Cdr | DeadLetter;
+      } catch (err) {
+        console.log(`p${partition}@${message.offset}  could not be decoded: ${printable((err as Error).message)}`);
+        return;
+      }
+      console.log([`p${partition}@${message.offset}`, ...describe(record).map(printable)].join('  '));
       if (++seen >= max) resolve();
     },
   });
