@@ -3,7 +3,7 @@
 // one)"). The signals are emitted on `process` (only the listeners run; nothing is delivered to the test process) and
 // the clock is vitest's, so the gaps are exact.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { stopRequests } from './signals.ts';
+import { stopRequests, untilSignal } from './signals.ts';
 
 let requests: ReturnType<typeof stopRequests> | undefined;
 let calls: string[];
@@ -70,5 +70,53 @@ describe('stopRequests', () => {
     signalAfter(0, 'SIGINT');
     signalAfter(2_000, 'SIGTERM');
     expect(calls).toEqual([]);
+  });
+});
+
+// `cdrflow receive`, `run` and `simulate` wait for the first stop request and then stop cleanly. A second, separate one
+// must still end the process: the listeners of the first must neither swallow it (a SIGTERM after a Ctrl-C did nothing)
+// nor be left behind for the rest of the process.
+describe('untilSignal', () => {
+  let exits: number[];
+  let added: { SIGINT: NodeJS.SignalsListener[]; SIGTERM: NodeJS.SignalsListener[] };
+  const listeners = () => ({ SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') });
+
+  beforeEach(() => {
+    requests?.dispose();
+    requests = undefined;
+    exits = [];
+    vi.spyOn(process, 'exit').mockImplementation(((code: number) => void exits.push(code)) as typeof process.exit);
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const before = listeners();
+    added = { SIGINT: [], SIGTERM: [] };
+    return () => {
+      const after = listeners();
+      for (const s of ['SIGINT', 'SIGTERM'] as const) {
+        added[s] = after[s].filter((l) => !before[s].includes(l));
+        for (const l of added[s]) process.off(s, l);
+      }
+      vi.restoreAllMocks();
+    };
+  });
+
+  it.each([
+    ['SIGINT', 'SIGTERM', 143],
+    ['SIGTERM', 'SIGINT', 130],
+    ['SIGINT', 'SIGINT', 130],
+  ] as const)('resolves on the first %s; a second one (%s) a second later exits with %i', async (first, second, code) => {
+    const stopped = untilSignal('receive');
+    signalAfter(0, first);
+    expect(await stopped).toBe(first);
+    expect(exits).toEqual([]);
+    signalAfter(1_200, second);
+    expect(exits).toEqual([code]);
+  });
+
+  it('takes the same request delivered twice at once (`timeout`) as one', async () => {
+    const stopped = untilSignal('receive');
+    signalAfter(0, 'SIGTERM');
+    signalAfter(10, 'SIGTERM');
+    expect(await stopped).toBe('SIGTERM');
+    expect(exits).toEqual([]);
   });
 });

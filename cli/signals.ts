@@ -1,10 +1,20 @@
 // Foreground commands run until the user stops them.
+import { signalExit } from '../core/exit-codes.ts';
 
-/** Resolves with the name of the first SIGINT or SIGTERM. */
-export function untilSignal(): Promise<string> {
+/**
+ * Resolves with the first stop request's signal (`receive`, `run`, `simulate`: they then stop cleanly). The requests
+ * are stopRequests', so a later, separate SIGINT or SIGTERM exits at once with the signal's status: one-time listeners
+ * of each left the other signal swallowed (a SIGTERM after a Ctrl-C did nothing) and a listener behind.
+ */
+export function untilSignal(command: string): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    stopRequests({
+      onStop: resolve,
+      onForce: (signal) => {
+        process.stderr.write(`cdrflow ${command}: ${signal} again: exiting without waiting for the clean stop\n`);
+        process.exit(signalExit(signal));
+      },
+    });
   });
 }
 

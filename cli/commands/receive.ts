@@ -81,7 +81,7 @@ export const command: Command = {
       throw settingExit(err) ?? err;
     }
     console.error(`cdrflow receive: listening on ${receiver.url}${ops ? `, metrics on http://127.0.0.1:${ops.port}/metrics` : ''}`);
-    const signal = await untilSignal();
+    const signal = await untilSignal('receive');
     console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
     await receiver.stop();
     await ops?.close();

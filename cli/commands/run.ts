@@ -75,7 +75,7 @@ export const command: Command = {
     // Listening before the stage starts: a stop request while it still starts (a group member waiting for its
     // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.
     // The deadline counts from the request either way.
-    const signalled = untilSignal();
+    const signalled = untilSignal(`run ${stage}`);
     // A stop request while the first start is still retrying (Kafka down) ends the retries at once.
     const cancelStart = new AbortController();
     void signalled.then(() => {

@@ -199,7 +199,7 @@ async function simulate(o: ReturnType<typeof parse>): Promise<number> {
     if (o.total !== undefined) finished = submitter.done;
   }
   const timer = setInterval(() => print(report()), 10_000);
-  const signal = await Promise.race([untilSignal(), ...(finished ? [finished.then(() => undefined)] : [])]);
+  const signal = await Promise.race([untilSignal('simulate'), ...(finished ? [finished.then(() => undefined)] : [])]);
   clearInterval(timer);
   if (signal) print(`${signal}: stopping`);
   await stop();
