@@ -18,12 +18,15 @@ export class OpsRequestError extends Error {
 }
 
 /** The running job's base URL when one answers on `port`, else undefined (nothing listening, or not cdrflow). */
-export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<string | undefined> {
+export async function findRunningJob(port: number, timeoutMs = 2_000, signal?: AbortSignal): Promise<string | undefined> {
   const base = `http://127.0.0.1:${port}`;
   // A timer of our own, not AbortSignal.timeout: that one is unref'd, and a port whose holder accepts and then drops
   // or ignores the connection leaves nothing else keeping the process alive, which then ended silently (exit 13).
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error(`no answer on ${base} within ${timeoutMs} ms`)), timeoutMs);
+  // The caller's stop request ends the look at once (its timer would keep the process alive until then).
+  const stop = () => abort.abort(signal?.reason);
+  signal?.addEventListener('abort', stop, { once: true });
   try {
     const res = await fetch(`${base}/healthz`, { signal: abort.signal });
     if (res.status !== 200 || res.headers.get(OPS_SERVER_HEADER) !== 'cdrflow' || (await res.text()).trim() !== 'ok') return undefined;
@@ -32,6 +35,7 @@ export async function findRunningJob(port: number, timeoutMs = 2_000): Promise<s
     return undefined;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
   }
 }
 

@@ -8,10 +8,17 @@ import { signalExit } from '../../core/exit-codes.ts';
 
 const job = vi.hoisted(() => ({ base: undefined as string | undefined }));
 const started = vi.hoisted(() => ({ resolve: () => {} }));
+// A step before the run that the test holds: `entered` is called when the command reaches it, `release` lets it end.
+const held = vi.hoisted(() => ({ step: undefined as 'lookup' | 'migrate' | undefined, entered: () => {}, release: () => {} }));
+const holding = vi.hoisted(() => (step: 'lookup' | 'migrate') => {
+  if (held.step !== step) return Promise.resolve();
+  held.entered();
+  return new Promise<void>((resolve) => (held.release = resolve));
+});
 
-vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => Promise.resolve(job.base) }));
+vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => holding('lookup').then(() => job.base) }));
 vi.mock('../../core/clickhouse.ts', () => ({ createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
-vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => Promise.resolve() }));
+vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => holding('migrate') }));
 vi.mock('../../app/reconcile-service.ts', () => ({ reconcileDepsOf: () => ({}) }));
 vi.mock('../../core/kafka.ts', async (actual) => ({
   ...(await actual<typeof import('../../core/kafka.ts')>()),
@@ -37,6 +44,8 @@ beforeEach(() => {
 afterEach(async () => {
   vi.restoreAllMocks();
   job.base = undefined;
+  held.release();
+  held.step = undefined;
   server?.closeAllConnections();
   if (server) await new Promise((resolve) => server!.close(resolve));
   server = undefined;
@@ -78,5 +87,23 @@ describe('cdrflow reconcile stopped by a signal', () => {
     process.emit(signal, signal);
     expect(await result).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
     await left;
+  });
+
+  // The job is looked for for up to 10 s, then the schema is migrated and Kafka checked: a signal then killed node the
+  // default way, with no message.
+  it.each([
+    ['SIGINT', 'lookup'],
+    ['SIGTERM', 'lookup'],
+    ['SIGINT', 'migrate'],
+  ] as const)('before the run: %s during the %s ends it the same way, and the run never starts', async (signal, step) => {
+    held.step = step;
+    const reached = new Promise<void>((resolve) => (held.entered = resolve));
+    const runStarted = new Promise<string>((resolve) => (started.resolve = () => resolve('the run started')));
+    const result = ending(command.run(ARGS));
+    await reached;
+    process.emit(signal, signal);
+    // Without a listener the step would end (as the lookup does after 10 s) and the run would start.
+    held.release();
+    expect(await Promise.race([result, runStarted])).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
   });
 });

@@ -136,44 +136,60 @@ async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal):
   return outcome;
 }
 
-/** Inside the running job when one answers on the ops port (it owns the embedded engine), else in this process. */
-async function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): Promise<ReconcileOutcome> {
-  const ends = endpoints(config);
-  // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
-  const running = await findRunningJob(ends.opsPort, 10_000);
-  if (running) {
-    process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
-    return stoppable((signal) => viaJob(running, req, signal));
-  }
-  const registry = createRegistry(ends.registryUrl);
-  const clickhouse = await createClickHouse(ends.clickhouse);
-  const connectors: PullConnector[] = [];
-  try {
-    if (config.sink.migrate) await migrate(clickhouse, { database: config.sink.database });
-    // A short, silent check first: the client's own retries took ~55 s and printed dozens of warnings with stacks.
-    try {
-      await ensureKafkaReachable(ends.kafka);
-    } catch (err) {
-      const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
-      throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+/** `step`, or its rejection with the signal's reason as soon as `signal` aborts (a step that cannot be aborted itself). */
+function untilAborted<T>(step: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const aborted = () => reject(signal.reason as Error);
+    if (signal.aborted) return aborted();
+    signal.addEventListener('abort', aborted, { once: true });
+    step.then(resolve, reject).finally(() => signal.removeEventListener('abort', aborted));
+  });
+}
+
+/**
+ * Inside the running job when one answers on the ops port (it owns the embedded engine), else in this process. A stop
+ * request while it looks for the job, migrates or checks Kafka ends it as one during the run does.
+ */
+function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): Promise<ReconcileOutcome> {
+  return stoppable(async (signal) => {
+    const ends = endpoints(config);
+    // A busy job (demo traffic, a scheduled reconcile) can take a few seconds to answer on a loaded machine.
+    const running = await untilAborted(findRunningJob(ends.opsPort, 10_000, signal), signal);
+    if (running) {
+      process.stderr.write(`cdrflow reconcile: running inside the job at ${running} (its connectors and ClickHouse)\n`);
+      return viaJob(running, req, signal);
     }
-    const kafka = createKafka(ends.kafka, undefined, { oneShot: true });
-    const deps = { kafka, registry, log: logger('reconcile') };
-    if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
-    if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
-    const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
+    const registry = createRegistry(ends.registryUrl);
+    // Not cut short: an engine that went on starting would be left open. A stop request meanwhile ends the next step.
+    const clickhouse = await createClickHouse(ends.clickhouse);
+    const connectors: PullConnector[] = [];
     try {
-      // Ctrl-C stops reading the vendor API at the next request.
-      return await stoppable((signal) => runReconcile(reconcileDeps, req, signal));
-    } catch (err) {
-      // Kafka that went away during the run ends it with the same line.
-      const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
-      throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+      if (config.sink.migrate) await untilAborted(migrate(clickhouse, { database: config.sink.database }), signal);
+      // A short, silent check first: the client's own retries took ~55 s and printed dozens of warnings with stacks.
+      try {
+        await untilAborted(ensureKafkaReachable(ends.kafka), signal);
+      } catch (err) {
+        const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
+        throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+      }
+      const kafka = createKafka(ends.kafka, undefined, { oneShot: true });
+      const deps = { kafka, registry, log: logger('reconcile') };
+      if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
+      if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
+      const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
+      try {
+        // Ctrl-C stops reading the vendor API at the next request.
+        return await runReconcile(reconcileDeps, req, signal);
+      } catch (err) {
+        // Kafka that went away during the run ends it with the same line.
+        const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
+        throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
+      }
+    } finally {
+      for (const c of connectors) await c.close().catch(() => undefined);
+      await clickhouse.close();
     }
-  } finally {
-    for (const c of connectors) await c.close().catch(() => undefined);
-    await clickhouse.close();
-  }
+  });
 }
 
 export const command: Command = {
