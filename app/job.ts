@@ -11,7 +11,7 @@ import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
-import { startOpsServer } from '../core/ops-server.ts';
+import { JOB_STARTING, startOpsServer } from '../core/ops-server.ts';
 import { cancelledQuery, openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
@@ -163,10 +163,9 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         },
         log: log.child('ops'),
         sqlAnswered: (status) => metrics.sqlQueries.inc({ status: String(status) }),
-        reconcile: async (body, write, signal) => {
-          if (!late.reconcile) return write(JSON.stringify({ error: 'the job is still starting' }));
-          return late.reconcile.handle(body, write, signal);
-        },
+        // Refused 503 until the reconcile service runs, as a stopping job refuses it (one line and exit 3 in the CLI).
+        reconcileRefusal: () => (late.reconcile ? undefined : JOB_STARTING),
+        reconcile: (body, write, signal) => late.reconcile!.handle(body, write, signal),
       },
       { setting: `ops.port (env CDRFLOW_OPS_PORT${config.ops.port === undefined ? '; default localInfra.portBase + 70' : ''})` },
     );

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter } from 'prom-client';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STOPPING, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 const until = async (cond: () => boolean) => {
@@ -226,6 +226,40 @@ describe('ops server', () => {
       // The port stays up for the drain: what only reads keeps answering.
       for (const path of ['/healthz', '/status', '/metrics']) expect((await at(path)).status, path).toBe(200);
       expect((await at('/sql', { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE } })).status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('while the job still starts: a reconcile refused 503 with the reason in JSON, without running; run once started', async () => {
+    const runs: string[] = [];
+    let starting = true;
+    const own = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: !starting, components: {} }),
+      status: async () => ({}),
+      query: async () => '1\n',
+      reconcileRefusal: () => (starting ? JOB_STARTING : undefined),
+      reconcile: async (body, write) => {
+        runs.push(body);
+        write('{}');
+      },
+    });
+    const reconcile = () => fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body: '{"from":"today"}', headers: { 'content-type': 'application/json' } });
+    try {
+      const refused = await reconcile();
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toBe('application/json');
+      expect(await refused.json()).toEqual({ error: JOB_STARTING });
+      expect(runs).toEqual([]);
+      starting = false;
+      const ran = await reconcile();
+      expect(ran.status).toBe(200);
+      expect(await ran.text()).toBe('{}\n');
+      expect(runs).toEqual(['{"from":"today"}']);
+      // The stop refuses it again, as it did before the start ended.
+      own.stopping();
+      expect(await (await reconcile()).json()).toEqual({ error: JOB_STOPPING });
     } finally {
       await own.close();
     }

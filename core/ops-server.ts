@@ -36,6 +36,8 @@ export interface OpsHandlers {
    * leaves. Absent: 404.
    */
   reconcile?: (body: string, write: (line: string) => void, signal: AbortSignal) => Promise<void>;
+  /** Why POST /reconcile is refused (503, JSON) at the moment, such as JOB_STARTING; undefined when it can run. */
+  reconcileRefusal?: () => string | undefined;
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
@@ -95,6 +97,9 @@ interface ServerState {
 
 /** What POST /reconcile is answered (503, JSON) once the job's stop began. */
 export const JOB_STOPPING = 'the job is stopping; run the command again once it has stopped (it then runs without the job)';
+
+/** What POST /reconcile is answered (503, JSON) while the job still starts (its connectors and ClickHouse are not up). */
+export const JOB_STARTING = 'the job is still starting; run the command again once `cdrflow status` shows it running';
 
 /** Host headers this server answers to: its own port on loopback, by address or by the name localhost. */
 export function allowedHost(host: string | undefined, port: number): boolean {
@@ -156,7 +161,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       const body = await bodyOr413(req, res, 'request body');
       if (body === undefined) return;
       // Looked at once the body is in: a stop that began while it arrived refuses it too.
-      if (state.stopping) return send(res, 503, 'application/json', `${JSON.stringify({ error: JOB_STOPPING })}\n`);
+      const refusal = state.stopping ? JOB_STOPPING : h.reconcileRefusal?.();
+      if (refusal !== undefined) return send(res, 503, 'application/json', `${JSON.stringify({ error: refusal })}\n`);
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       // As for /sql: the client going away aborts its run, which otherwise held the job's one reconcile for minutes.
       const abort = new AbortController();

@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../../core/kafka.ts';
-import { JOB_STOPPING, startOpsServer } from '../../core/ops-server.ts';
+import { JOB_STARTING, JOB_STOPPING, startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
@@ -44,15 +44,25 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     }
   });
 
-  it('exits 3 (no verdict) with one line when the job is stopping, and nothing runs there', async () => {
+  it.each([
+    ['stopping', JOB_STOPPING],
+    ['still starting', JOB_STARTING],
+  ] as const)('exits 3 (no verdict) with one line when the job is %s, and nothing runs there', async (state, refusal) => {
     const runs: string[] = [];
     const metrics = new Registry();
-    const ops = await startOpsServer(0, { metrics, readiness: () => ({ ready: true, components: {} }), status: () => Promise.resolve({}), query: () => Promise.resolve(''), reconcile: async (body) => void runs.push(body) });
+    const ops = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: {} }),
+      status: () => Promise.resolve({}),
+      query: () => Promise.resolve(''),
+      reconcile: async (body) => void runs.push(body),
+      ...(state === 'still starting' ? { reconcileRefusal: () => JOB_STARTING } : {}),
+    });
     try {
-      ops.stopping();
+      if (state === 'stopping') ops.stopping();
       const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(ops.port) });
       expect(r.code).toBe(3);
-      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`cdrflow reconcile: no verdict (exit 3), the run could not be made: ${JOB_STOPPING}`);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`cdrflow reconcile: no verdict (exit 3), the run could not be made: ${refusal}`);
       expect(r.stdout).toBe('');
       expect(runs).toEqual([]);
     } finally {

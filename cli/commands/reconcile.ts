@@ -127,7 +127,7 @@ async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal):
       const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
       if (msg.progress) process.stderr.write(`${msg.progress}\n`);
       // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
-      // codes in error lines, or "still starting", sends none).
+      // codes in error lines sends none).
       if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, msg.error) : noVerdict(msg.error);
       if (msg.outcome) outcome = msg.outcome;
     }
