@@ -5,6 +5,7 @@ import { integer, parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
+import { terminalJson } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow dlq [--latest N] [--json] [--config FILE]
 
@@ -44,7 +45,7 @@ export const command: Command = {
       if (!/does not exist/.test((err as Error).message)) await rethrowUnreachable(err, config);
     }
     const summary = summarizeDeadLetters(records, latest);
-    console.log(values.json ? JSON.stringify(summary) : formatDlqSummary(topic, summary));
+    console.log(values.json ? terminalJson(summary) : formatDlqSummary(topic, summary));
     return 0;
   },
 };

@@ -47,6 +47,17 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
     }
   });
 
+  it('prints a vendor value with DEL, C1 or bidi characters as \\u escapes: JSON that parses back to the same value', () => {
+    // Output on a terminal is read there: a right-to-left override in a room id turned the rest of the line around.
+    const hostile = 'r\u202e1\u0085\u007f\u200b';
+    const record = JSON.stringify({ ...(JSON.parse(compact('tencent-trtc/doc-sample-1.in.json')) as object), roomId: hostile });
+    const r = cdrflow(['--vendor', 'tencent-trtc'], `${record}\n`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u007f-\u009f\u200b\u202e]/u);
+    expect(r.stdout).toContain('r\\u202e1\\u0085\\u007f\\u200b');
+    expect(r.records[0]?.['room_id']).toBe(hostile);
+  });
+
   it('takes bare CCC records and raw envelopes on the same stream, exit 0 when all are good', () => {
     const record = compact('tencent-ccc/protected-numbers-ivr-give-up.in.json');
     const envelope = JSON.stringify({

@@ -5,7 +5,7 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, MAX_LINE_BYTES, printable, quote } from '../../core/input-limits.ts';
+import { boundReason, MAX_LINE_BYTES, printable, quote, terminalJson } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
@@ -100,7 +100,8 @@ function processLine(bytes: Buffer, run: { vendor: Vendor; tenant: string | null
     // A mapping bug, not bad input: reported as such (and counted), and the next line is still read.
     if (problems !== null) return { ok: false, reason: `mapping produced a record outside the contract (cdr-normalized.avsc, a bug): ${problems}` };
     stage = 'output';
-    return { ok: true, json: JSON.stringify(result.cdr) };
+    // Often read on a terminal: vendor text must not drive it (the same values once parsed).
+    return { ok: true, json: terminalJson(result.cdr) };
   } catch (err) {
     return { ok: false, reason: `internal error in stage ${stage} (a bug; the line is reported, not lost): ${err instanceof Error ? `${err.name}: ${err.message}` : quote(err)}` };
   }

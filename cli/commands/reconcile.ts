@@ -5,7 +5,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
-import { terminalText } from '../../core/input-limits.ts';
+import { terminalJson, terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -236,7 +236,7 @@ export const command: Command = {
       if (err instanceof ExitError || err instanceof UsageError) throw err;
       throw noVerdict(err instanceof Error ? err.message : String(err));
     }
-    if (values.json) process.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
+    if (values.json) process.stdout.write(`${terminalJson(outcomeJson(outcome))}\n`);
     else process.stdout.write(renderOutcome(outcome, useColor(process.stdout)));
     return outcome.exitCode;
   },

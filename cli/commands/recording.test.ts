@@ -100,4 +100,23 @@ describe('cdrflow recording', () => {
       vi.unstubAllEnvs();
     }
   });
+
+  it('--json prints a link taken from the CDR with DEL, C1 or bidi characters as \\u escapes, parsing back to the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
+    const hostile = 'https://dl.example/\u202evaw.exe\u0085\u007f\u200b';
+    const fee = join(dir, 'fee.json');
+    writeFileSync(fee, JSON.stringify({ sessionId: 's3', recordFlag: 1, recordFileDownloadUrl: hostile }));
+    vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await command.run([`huawei-privatenumber:${APP.appKey}:s3`, '--record', fee, '--base-url', baseUrl, '--json'])).toBe(0);
+      const [[printed]] = log.mock.calls as [[string]];
+      expect(printed).not.toMatch(/[\u007f-\u009f\u200b\u202e]/u);
+      expect(printed).toContain('\\u202evaw.exe\\u0085\\u007f\\u200b');
+      expect(JSON.parse(printed)).toEqual({ kind: 'url', url: hostile, source: 'recordFileDownloadUrl' });
+    } finally {
+      log.mockRestore();
+      vi.unstubAllEnvs();
+    }
+  });
 });

@@ -6,7 +6,7 @@ import { ExitError, UsageError } from '../command.ts';
 import { EXIT_CONFIG, EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
-import { boundReason, printable, quote } from '../../core/input-limits.ts';
+import { boundReason, printable, quote, terminalJson } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -105,7 +105,7 @@ export const command: Command = {
       record = JSON.parse(envelope.payload) as Record<string, unknown>;
     }
     const link = await resolveRecordingUrl(record, { baseUrl, appKey: app.appKey, appSecret: app.appSecret });
-    if (json) console.log(JSON.stringify(link));
+    if (json) console.log(terminalJson(link));
     else if (link.kind === 'url') console.log(link.url);
     else console.error(`no recording: ${link.reason}`);
     if (link.kind === 'url' && link.note && !json) console.error(`note: ${link.note}`);

@@ -8,7 +8,7 @@ import { didYouMean } from '../../core/did-you-mean.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
-import { quote } from '../../core/input-limits.ts';
+import { quote, terminalJson } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow tail <topic> [--from-beginning | --last N] [--follow] [--format json|table] [--config FILE]
 
@@ -76,7 +76,7 @@ export const command: Command = {
     // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come.
     type Printed = Awaited<ReturnType<typeof toRecord>>;
     const toRecord = (r: Parameters<typeof tailRecord>[2]) => tailRecord(registry, topic!, r);
-    const print = (rec: Printed) => console.log(format === 'json' ? JSON.stringify(rec) : tableLine(rec));
+    const print = (rec: Printed) => console.log(format === 'json' ? terminalJson(rec) : tableLine(rec));
     const byTime = (a: Printed, b: Printed) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset;
     try {
       // The newest N records of a partition can lie further back than its last N offsets: on the transactional
