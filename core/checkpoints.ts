@@ -1,6 +1,7 @@
 // Connector checkpoints kept in Kafka itself (TOPICS.checkpoints, compacted): key = checkpoint id, value = JSON.
 // `load()` reads the topic to its end (latest valid value per id); `save()` resolves only after Kafka acknowledged it.
-// One writer per checkpoint id (one poller per vendor+tenant, one backfill per range) is assumed.
+// One writer per checkpoint id (one poller per vendor+tenant, one backfill per range) is assumed; a backfill's is held on
+// one machine by its lock (connectors/poller/backfill-lock.ts). Two writers only cost re-reads: the last write wins.
 import { z } from 'zod';
 import { TOPICS } from './topology.ts';
 import { AckedPublisher, ensureTopics, scanTopicToEnd, topicExists, type Kafka } from './kafka.ts';

@@ -20,7 +20,10 @@ export const EXIT_UNAVAILABLE = 69;
 /** Output that could not be written, e.g. a full disk (EX_IOERR). */
 export const EXIT_IO_ERROR = 74;
 
-/** Try again later: `backfill` read up to the settled time, and the same command run later reads the rest (EX_TEMPFAIL). */
+/**
+ * Try again later (EX_TEMPFAIL): `backfill` read up to the settled time, and the same command run later reads the rest;
+ * or another run is backfilling the same range, and the same command run once it finished resumes from its checkpoint.
+ */
 export const EXIT_NOT_SETTLED = 75;
 
 /** An invalid configuration, or a setting the command cannot use: a taken port, a data directory in use (EX_CONFIG). */

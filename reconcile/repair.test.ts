@@ -6,6 +6,9 @@ import type { Kafka } from '../core/kafka.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { repairContext } from './fixtures/repair-context.ts';
+import { bucketKey } from './tally.ts';
+import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
 
 const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
   vendor: 'tencent-ccc',
@@ -60,5 +63,33 @@ describe('repair', () => {
     await expect(repair(report, ctx)).rejects.toThrow('the client went away');
     expect(used).toEqual([]);
     expect(logged).toEqual(['repair stopped (the client went away); done before: nothing']);
+  });
+
+  it('missing in raw, its hour range being backfilled by another run: noted as not run, naming it, and the repair goes on', async () => {
+    const id = 'tencent-ccc:1400000001:m';
+    const start = Date.UTC(2026, 10, 30, 10) / 1000;
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [row({ unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 1, detail: '1 record(s) the vendor serves are not on the raw topic', ids: [id], repairable: true }] })],
+    } as unknown as ReconcileReport;
+    const calls: string[] = [];
+    const busy = new BackfillBusy('tencent-ccc:1400000001:backfill:2026-11-30T10:00:00.000Z-2026-11-30T11:00:00.000Z', { pid: 4242, since: '2026-12-06T10:00:00.000Z', command: 'cdrflow backfill' });
+    const connector = {
+      source: { vendor: 'tencent-ccc' },
+      backfill: (_req: unknown, _signal: unknown, by: string) => (calls.push(by), Promise.reject(busy)),
+    } as unknown as PullConnector;
+    const ctx = context({ connectors: [connector], sourceWindows: new Map([[bucketKey('tencent-ccc', '1400000001', '2026-11-30'), new Map([[id, start]])]]) });
+    const actions = await repair(report, ctx);
+    expect(calls).toEqual(['cdrflow reconcile --repair']);
+    expect(actions).toEqual([
+      {
+        kind: 'backfill',
+        vendor: 'tencent-ccc',
+        tenant: '1400000001',
+        records: 0,
+        detail: `backfill 2026-11-30T10:00:00.000Z .. 2026-11-30T11:00:00.000Z for 1 missing record(s): not run, ${busy.message}`,
+        sample: [id],
+      },
+    ]);
   });
 });

@@ -20,6 +20,7 @@ import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
+import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
 import { normalizedCdrId, normalizedNaturalKey } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
 import { parseTzOffset, utcMonthsOfDay } from './days.ts';
@@ -116,14 +117,23 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
       }
       for (const range of hourRanges(starts)) {
         stopIfAborted();
-        const summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress }, ctx.signal);
+        const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${b.ids.length} missing record(s)`;
+        let summary;
+        try {
+          summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress }, ctx.signal, 'cdrflow reconcile --repair');
+        } catch (err) {
+          if (!(err instanceof BackfillBusy)) throw err;
+          // The same range is being backfilled by another run, which re-feeds these records: not read twice.
+          actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: b.ids.slice(0, SAMPLE) });
+          continue;
+        }
         refed += summary.records;
         actions.push({
           kind: 'backfill',
           vendor,
           tenant: b.tenant,
           records: summary.records,
-          detail: `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${b.ids.length} missing record(s)${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
+          detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
           sample: b.ids.slice(0, SAMPLE),
         });
       }

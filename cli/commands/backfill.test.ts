@@ -1,11 +1,12 @@
 // The exit status of a finished backfill (README, "Both at once: 75 first; the run that finishes the range exits 2"):
 // a script re-runs on 75 and must not take a range with lost seconds for done while part of it is still unread.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cdrflowWithoutServers } from '../../test/cli-without-servers.ts';
 import { backfillExitCode } from './backfill.ts';
+import { BACKFILL_LOCK_DIR, processStartTicks } from '../../connectors/poller/backfill-lock.ts';
 
 const UNSETTLED = '2026-12-01T09:00:00.000Z';
 
@@ -42,5 +43,29 @@ describe('backfill tencent-ccc: the query span limit', () => {
     const r = cdrflowWithoutServers(['backfill', 'tencent-ccc', ...range, '--config', file]);
     expect(r.status, r.stderr).toBe(78);
     expect(r.stderr).toContain('connectors.tencent-ccc.maxWindowSec: maxWindowSec + lookbackSec + maxCallSec is 7781400 s: one CCC request must span less than 90 days');
+  });
+});
+
+// Two backfills of one range at once would each read the vendor (its quota twice) and overwrite each other's
+// checkpoint: the second is refused in one line naming the first, before Kafka is asked (on the closed port it would
+// otherwise fail with 69), exit 75 as "run me again later".
+describe('backfill of a range another run is backfilling', () => {
+  it('exit 75, one line naming the running one', () => {
+    // A range of its own (the lock directory is the repository's): a minute of 2020 no other test uses.
+    const from = new Date(Date.UTC(2020, 0, 1) + Math.floor(Math.random() * 500_000) * 60_000);
+    const to = new Date(from.getTime() + 3_600_000);
+    const id = `tencent-ccc:1400000001:backfill:${from.toISOString()}-${to.toISOString()}`;
+    const file = join(BACKFILL_LOCK_DIR, `${encodeURIComponent(id)}.lock`);
+    mkdirSync(BACKFILL_LOCK_DIR, { recursive: true });
+    writeFileSync(file, JSON.stringify({ pid: process.pid, since: '2026-12-06T10:00:00.000Z', command: 'cdrflow reconcile --repair', startTicks: processStartTicks(process.pid) }), { flag: 'wx' });
+    try {
+      const r = cdrflowWithoutServers(['backfill', 'tencent-ccc', '--tenant', '1400000001', '--from', from.toISOString(), '--to', to.toISOString()]);
+      expect(r.status, r.stderr).toBe(75);
+      expect(r.stderr).toBe(
+        `cdrflow backfill: a backfill of ${id} is already running: PID ${process.pid} (cdrflow reconcile --repair), since 2026-12-06T10:00:00.000Z; run the same command again once it has finished (it resumes from the checkpoint)\n`,
+      );
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });

@@ -8,6 +8,8 @@ import { quote } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 import { PollStopped } from '../../connectors/poller/reader.ts';
+import { assertBackfillFree, BackfillBusy, BACKFILL_LOCK_DIR } from '../../connectors/poller/backfill-lock.ts';
+import { checkpointIds } from '../../core/checkpoints.ts';
 import { CCC_MAX_SPAN_SEC } from '../../connectors/tencent-ccc/config.ts';
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
@@ -32,6 +34,10 @@ protected API): the part of the range older than that is reported as lost (log, 
 every run of the range), never silently skipped; the rest is read. A CCC --window-sec must be under 90 days (the
 same docs: End − Start < 90 days), else exit 64.
 
+One backfill of a range at a time on this machine (a lock file under .data/backfill-locks naming its PID): the same
+vendor, tenant, --from and --to while another one runs (a second terminal, or the job's reconcile --repair) is refused
+with one line naming it (exit ${EXIT_NOT_SETTLED}); the lock of a run that crashed is taken over.
+
 Ctrl-C (SIGINT) or SIGTERM stops it: the window being read is dropped (the checkpoint keeps the windows read), the
 summary so far says stopped: ... and where the same command run again resumes; a second one later exits at once.
 
@@ -39,7 +45,7 @@ summary so far says stopped: ... and where the same command run again resumes; a
 exist already and is never created; a topic that does not, or another vendor's raw topic, is refused (exit 64).
 
 Exit status: 0 the whole range read; ${EXIT_NOT_SETTLED} read up to now - settleSec (or calls may still have been running),
-run the same command again after the time in the summary for the rest; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
+run the same command again after the time in the summary for the rest, or a backfill of the same range is running; ${EXIT_DATA_LOST} done, but part of the range is older than the vendor keeps and could not
 be read (a re-run cannot change that); 64 usage, a --from later than now - settleSec, or a --topic refused; 69 Kafka not reachable, or the vendor API or registry after the connector's retries;
 78 config; ${signalExit('SIGINT')} / ${signalExit('SIGTERM')} stopped by SIGINT / SIGTERM (run the same command again to resume); 1 error. With both ${EXIT_NOT_SETTLED} and ${EXIT_DATA_LOST}, ${EXIT_NOT_SETTLED} (the run that finishes the range exits ${EXIT_DATA_LOST}).
 
@@ -80,6 +86,13 @@ export const command: Command = {
       check: (section) => {
         const problem = backfillStartProblem(from, Date.now(), section.settleSec);
         if (problem) throw new ExitError(EXIT_USAGE, problem);
+        // The same range running already: one line, exit 75, before Kafka too (the connector takes the lock itself).
+        try {
+          assertBackfillFree(BACKFILL_LOCK_DIR, checkpointIds.backfill(vendor, tenant, from, to));
+        } catch (err) {
+          if (err instanceof BackfillBusy) throw new ExitError(EXIT_NOT_SETTLED, err.message);
+          throw err;
+        }
       },
     });
     const stop = shutdownSignal('backfill');
@@ -89,11 +102,13 @@ export const command: Command = {
       if (!tenants.includes(tenant)) throw new ExitError(EXIT_USAGE, `--tenant ${quote(tenant)} is not configured for ${vendor} (configured: ${tenants.join(', ') || 'none'})`);
       await checkTopicFlags(vendor, parsed.values, config, configured, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
-      const summary = await connector.backfill({ tenant, from, to, windowSec }, stop.signal);
+      const summary = await connector.backfill({ tenant, from, to, windowSec }, stop.signal, 'cdrflow backfill');
       if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
       return backfillExitCode(summary);
     } catch (err) {
       if (err instanceof ExitError) throw err;
+      // The same range running elsewhere on this machine: try again later, as for a range not settled yet.
+      if (err instanceof BackfillBusy) throw new ExitError(EXIT_NOT_SETTLED, err.message);
       // A stop request, not a failure: the summary so far was printed; the checkpoint keeps the windows read.
       if (stop.signal.aborted) {
         const signal = stop.received ?? 'SIGINT';

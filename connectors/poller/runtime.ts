@@ -3,7 +3,7 @@
 import type { Registry } from 'prom-client';
 import type { SchemaRegistry } from '../../core/avro.ts';
 import { AckedPublisher, ensureTopics, type Kafka } from '../../core/kafka.ts';
-import { CheckpointStore } from '../../core/checkpoints.ts';
+import { CheckpointStore, checkpointIds } from '../../core/checkpoints.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { DEFAULT_PARTITIONS } from '../../core/topology.ts';
@@ -12,6 +12,7 @@ import { KafkaRecordSink, type RecordSink } from './publisher.ts';
 import { PollerMetrics } from './metrics.ts';
 import { LivePoller, type CycleOutcome, type LiveSettings, type RunOnceResult } from './live.ts';
 import { runBackfill, type BackfillRequest, type BackfillSummary } from './backfill.ts';
+import { acquireBackfillLock, BACKFILL_LOCK_DIR } from './backfill-lock.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { readWindow, type PollContext, type WindowResult } from './reader.ts';
 import type { TimeWindow } from './windows.ts';
@@ -34,6 +35,8 @@ export interface PullConnectorDeps {
   now?: () => number;
   /** Replace the Kafka sink (tests of failure paths). */
   sink?: RecordSink;
+  /** Where backfills take their per-range lock (backfill-lock.ts); default .data/backfill-locks. */
+  backfillLockDir?: string;
 }
 
 export class PullConnector {
@@ -88,10 +91,20 @@ export class PullConnector {
     return this.live.run(signal, onCycle);
   }
 
-  async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal): Promise<BackfillSummary> {
-    await this.start();
-    // The connector's own settle time, longest call and lookback unless the caller gives them (reconcile's repair does not).
-    return runBackfill({ ...this.ctx, signal }, this.store, { settleSec: this.settings.settleSec, maxCallSec: this.settings.maxCallSec, lookbackSec: this.settings.lookbackSec, ...req });
+  /**
+   * A backfill of one range, holding that range's lock on this machine (backfill-lock.ts) from before Kafka is asked:
+   * a range another live process is backfilling is refused with BackfillBusy. `by` names this run in the message a
+   * second one gets, e.g. `cdrflow backfill`.
+   */
+  async backfill(req: BackfillRequest, signal: AbortSignal = new AbortController().signal, by = 'cdrflow'): Promise<BackfillSummary> {
+    const release = acquireBackfillLock(this.deps.backfillLockDir ?? BACKFILL_LOCK_DIR, checkpointIds.backfill(this.source.vendor, req.tenant, req.from, req.to), by);
+    try {
+      await this.start();
+      // The connector's own settle time, longest call and lookback unless the caller gives them (reconcile's repair does not).
+      return await runBackfill({ ...this.ctx, signal }, this.store, { settleSec: this.settings.settleSec, maxCallSec: this.settings.maxCallSec, lookbackSec: this.settings.lookbackSec, ...req });
+    } finally {
+      release();
+    }
   }
 
   /**

@@ -1,0 +1,124 @@
+// One backfill per checkpoint id (vendor, tenant, range) at a time on this machine: a lock file under .data/ naming
+// the process that holds it. Two runs of one range would each read the vendor (twice its API quota) and overwrite each
+// other's checkpoint (last write wins on the compacted topic: it moves back, and is re-read on resume). Nothing is
+// lost that way, since each run moves the checkpoint only past windows it published itself; it is wasted work, and
+// two summaries that each count the range. A run killed without a chance to clean up (kill -9, a crash) leaves its
+// file; the next run finds its process gone (or the PID reused by another process, told by the start time) and takes
+// the lock over. Across machines nothing is locked: see the README (backfill).
+import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processAlive } from '../../infra/local/processes.ts';
+import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { CdrflowError } from '../../core/errors.ts';
+
+export const BACKFILL_LOCK_DIR = join(REPO_ROOT, '.data', 'backfill-locks');
+
+interface Holder {
+  pid: number;
+  /** When the holder took the lock (ISO). */
+  since: string;
+  /** What the holder runs, for the message (e.g. `cdrflow backfill`, `cdrflow start`). */
+  command: string;
+  /** The holder's start time in clock ticks since boot (Linux /proc), to tell a reused PID; absent elsewhere. */
+  startTicks?: number;
+}
+
+/** Another live process (or this one) is running a backfill of the same checkpoint id. */
+export class BackfillBusy extends CdrflowError {
+  constructor(
+    readonly checkpointId: string,
+    readonly holder: Holder,
+  ) {
+    super(
+      'config',
+      `a backfill of ${checkpointId} is already running: PID ${holder.pid} (${holder.command}), since ${holder.since}; run the same command again once it has finished (it resumes from the checkpoint)`,
+    );
+  }
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readHolder(file: string): Holder | undefined {
+  try {
+    const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<Holder>;
+    return Number.isInteger(h.pid) && (h.pid as number) > 0 ? (h as Holder) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's holder is still the process that took it. */
+function holderRunning(h: Holder): boolean {
+  if (!processAlive(h.pid)) return false;
+  if (h.startTicks === undefined) return true;
+  const now = processStartTicks(h.pid);
+  return now === undefined || now === h.startTicks;
+}
+
+const UNREADABLE_STALE_MS = 10_000;
+
+function olderThan(file: string, ms: number): boolean {
+  try {
+    return statSync(file).mtimeMs < Date.now() - ms;
+  } catch {
+    return true;
+  }
+}
+
+/** Ids this process holds: a second backfill of one range in the same process (the job's repair) is refused too. */
+const heldHere = new Set<string>();
+
+/**
+ * Throws BackfillBusy when a live process holds the lock of `checkpointId` in `dir`; takes nothing. For a command that
+ * wants to say so before it connects to anything: the lock itself is taken by acquireBackfillLock.
+ */
+export function assertBackfillFree(dir: string, checkpointId: string): void {
+  const holder = readHolder(join(dir, `${encodeURIComponent(checkpointId)}.lock`));
+  if (holder && holderRunning(holder)) throw new BackfillBusy(checkpointId, holder);
+}
+
+/**
+ * Takes the lock of `checkpointId` in `dir`, or throws BackfillBusy naming the live holder. Returns the release
+ * function (idempotent). `command` says what this process is, for another run's message.
+ */
+export function acquireBackfillLock(dir: string, checkpointId: string, command: string): () => void {
+  const file = join(dir, `${encodeURIComponent(checkpointId)}.lock`);
+  const startTicks = processStartTicks(process.pid);
+  const me: Holder = { pid: process.pid, since: new Date().toISOString(), command, ...(startTicks === undefined ? {} : { startTicks }) };
+  if (heldHere.has(file)) throw new BackfillBusy(checkpointId, readHolder(file) ?? me);
+  mkdirSync(dir, { recursive: true });
+  // Twice at most: a stale file (its holder gone) is removed once, then created anew. Two runs taking over the same
+  // stale file in the same instant could both win (as withFileLock's takeover): the cost is the duplicate work above.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = readHolder(file);
+      if (holder && holderRunning(holder)) throw new BackfillBusy(checkpointId, holder);
+      // No readable holder: a file being written this instant (taken), or a crash between its creation and its
+      // write, which only its age tells (stale after a few seconds).
+      if (attempt > 0 || (!holder && !olderThan(file, UNREADABLE_STALE_MS))) throw new BackfillBusy(checkpointId, holder ?? { pid: 0, since: '?', command: `being taken: ${file}` });
+      rmSync(file, { force: true });
+    }
+  }
+  heldHere.add(file);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    heldHere.delete(file);
+    if (readHolder(file)?.pid === process.pid) rmSync(file, { force: true });
+  };
+}
