@@ -1,6 +1,7 @@
 // `--repair` of raw records neither normalized nor dead-lettered: the report names them by cdr_id, the raw topic by
 // its raw key; under a PII key an LVMS composite key's number is hashed in the cdr_id, so the raw records are found
 // by normalizing their keys, never by reading a key back out of a cdr_id.
+// Records the report names that the repair's scan no longer finds on their topic are listed as unrepairable.
 import { describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, OutgoingMessage, ScannedMessage } from '../core/kafka.ts';
@@ -81,5 +82,21 @@ describe('repair: raw records not normalized', () => {
     ]);
     const text = renderOutcome({ before, repair: actions, after: { ...before, rows: [{ ...row, drift: [] }], driftRows: 0, exitCode: 0 }, exitCode: 0 }, false);
     expect(text).toMatch(new RegExp(`unrepairable alibaba-lvms app: 2026-11-30: 1 raw record\\(s\\) no longer on ${TOPIC.replace(/\./g, '\\.')}.* — ${gone}\n`));
+  });
+
+  it('lists the normalized records missing in ClickHouse that are no longer on the normalized topic as unrepairable, and re-sends the rest', async () => {
+    sent.length = 0;
+    const [kept, gone] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
+    topicMessages = [{ partition: 0, offset: 0, key: Buffer.from(kept), value: Buffer.from('{}'), timestamp: 0 } as unknown as ScannedMessage];
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'not_in_clickhouse', count: 2, detail: '', ids: [kept, gone], repairable: true }] }],
+    } as unknown as ReconcileReport;
+    const actions = await repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient }));
+    expect(sent.map((m) => String(m.key))).toEqual([kept]);
+    expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [kept] });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
+      expect.objectContaining({ vendor: 'alibaba-lvms', tenant: 'app', records: 1, sample: [gone], detail: expect.stringMatching(/^2026-11-30: 1 normalized record\(s\) no longer on cdr\.normalized/) }),
+    ]);
   });
 });

@@ -11,8 +11,8 @@
 //   counts them once.
 // What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
-// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw
-// records to append again that the raw topic no longer holds when the repair scans it.
+// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
+// normalized records to append again that their topic no longer holds when the repair scans it.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
@@ -51,8 +51,10 @@ export interface RepairContext {
 
 const SAMPLE = 50;
 
-function idsOf(report: ReconcileReport, kind: string): Map<Vendor, { vendor: Vendor; tenant: string; day: string; ids: string[] }[]> {
-  const byVendor = new Map<Vendor, { vendor: Vendor; tenant: string; day: string; ids: string[] }[]>();
+type IdBucket = { vendor: Vendor; tenant: string; day: string; ids: string[] };
+
+function idsOf(report: ReconcileReport, kind: string): Map<Vendor, IdBucket[]> {
+  const byVendor = new Map<Vendor, IdBucket[]>();
   for (const row of report.rows) {
     for (const d of row.drift) {
       if (d.kind !== kind || !d.ids || d.ids.length === 0) continue;
@@ -74,6 +76,17 @@ export function hourRanges(starts: Iterable<number>): { from: number; to: number
     else out.push({ from: s, to: s + 3600 });
   }
   return out;
+}
+
+/**
+ * The ids the reconcile counted on `topic` that the repair's scan no longer found there (its retention removed them
+ * since): nothing to append again, so unrepairable, per vendor, tenant and day, with their ids.
+ */
+function listGone(buckets: IdBucket[], found: ReadonlyMap<string, unknown>, what: 'raw' | 'normalized', topic: string, actions: RepairAction[]): void {
+  for (const b of buckets) {
+    const gone = b.ids.filter((id) => !found.has(id));
+    if (gone.length > 0) actions.push({ kind: 'unrepairable', vendor: b.vendor, tenant: b.tenant, records: gone.length, detail: `${b.day}: ${gone.length} ${what} record(s) no longer on ${topic} (removed by its retention since the reconcile read it?), nothing to append again`, sample: gone.slice(0, SAMPLE) });
+  }
 }
 
 async function resend(ctx: RepairContext, topic: string, messages: OutgoingMessage[]): Promise<void> {
@@ -167,11 +180,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     await resend(ctx, topic, [...latest.values()]);
     refed += latest.size;
     actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
-    // Counted on the raw topic by the reconcile, gone from it by the repair's scan (its retention): nothing to append.
-    for (const b of buckets) {
-      const gone = b.ids.filter((id) => !latest.has(id));
-      if (gone.length > 0) actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: gone.length, detail: `${b.day}: ${gone.length} raw record(s) no longer on ${topic} (removed by its retention since the reconcile read it?), nothing to append again`, sample: gone.slice(0, SAMPLE) });
-    }
+    listGone(buckets, latest, 'raw', topic, actions);
   }
 
   // 3. Normalized records missing in ClickHouse: append them again to the normalized topic for the sink.
@@ -193,6 +202,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     await resend(ctx, ctx.normalizedTopic, [...latest.values()]);
     refed += latest.size;
     actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
+    listGone(missingInCh, latest, 'normalized', ctx.normalizedTopic, actions);
   }
 
   // 4. Let the live stages carry what was re-fed into ClickHouse.
