@@ -1,6 +1,7 @@
-// `--repair` when the before pass finds nothing to repair: no after pass (it took a second full pass, with its own
-// 90 s second look on a day in progress, to print the same table again).
-import { describe, expect, it, vi } from 'vitest';
+// `--repair` when the before pass finds nothing to repair, or the repair finds nothing of what it was to re-send: no
+// after pass (it took a second full pass, with its own 90 s second look on a day in progress, to print the same table
+// again).
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
@@ -8,16 +9,32 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0 }));
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[] }));
+// The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
+vi.mock('../core/kafka.ts', async (original) => ({
+  ...(await original<typeof import('../core/kafka.ts')>()),
+  scanTopicToEnd: () => Promise.resolve(),
+  AckedPublisher: class {
+    send() {
+      return Promise.reject(new Error('nothing is to be sent'));
+    }
+    disconnect() {
+      return Promise.resolve();
+    }
+  },
+}));
+vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => () => Promise.resolve(undefined) }));
 vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.resolve({ caughtUp: true, behind: 0 }) }));
 vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunFailure: () => '' }));
-// Every layer empty: everything agrees, nothing to repair.
+// Every layer empty but the raw topic's `passes.rawIds` (then not normalized).
 vi.mock('./layers.ts', () => ({
   readSource: () => Promise.resolve({ tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() }),
   readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkDead: new Set() }),
   readRaw: () => {
     passes.raw++;
-    return Promise.resolve({ tally: new Tally(), normalizeDead: new Map(), undecodable: 0 });
+    const tally = new Tally();
+    for (const id of passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
+    return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0 });
   },
   readNormalized: () => Promise.resolve(new Tally()),
   refileUndated: () => {},
@@ -28,31 +45,51 @@ vi.mock('./layers.ts', () => ({
   },
 }));
 
+function depsLogging(notes: string[]): ReconcileDeps {
+  return {
+    kafka: {} as Kafka,
+    registry: {} as SchemaRegistry,
+    clickhouse: {} as ClickHouseClient,
+    database: 'cdrflow',
+    table: 'cdr',
+    rawTopics: [{ vendor: 'huawei-privatenumber', topic: 'cdr.raw.huawei-privatenumber' }],
+    normalizedTopic: 'cdr.normalized',
+    deadLetterTopic: 'cdr.dlq',
+    groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
+    connectors: [],
+    mapping: {} as ReconcileDeps['mapping'],
+    settings: { sourceMaxAttempts: 1, repairWaitSec: 180, scanTimeoutSec: 10, confirmSec: 0 },
+    log: (msg) => void notes.push(msg),
+  };
+}
+const req = { from: '2026-11-30', to: '2026-11-30', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: true, trigger: 'cli' as const };
+
 describe('runReconcile --repair with nothing to repair', () => {
+  beforeEach(() => {
+    passes.raw = 0;
+    passes.rawIds = [];
+  });
+
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
     const notes: string[] = [];
-    const deps: ReconcileDeps = {
-      kafka: {} as Kafka,
-      registry: {} as SchemaRegistry,
-      clickhouse: {} as ClickHouseClient,
-      database: 'cdrflow',
-      table: 'cdr',
-      rawTopics: [{ vendor: 'huawei-privatenumber', topic: 'cdr.raw.huawei-privatenumber' }],
-      normalizedTopic: 'cdr.normalized',
-      deadLetterTopic: 'cdr.dlq',
-      groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: 'cdr.normalized' } },
-      connectors: [],
-      mapping: {} as ReconcileDeps['mapping'],
-      settings: { sourceMaxAttempts: 1, repairWaitSec: 180, scanTimeoutSec: 10, confirmSec: 0 },
-      log: (msg) => void notes.push(msg),
-    };
-    const req = { from: '2026-11-30', to: '2026-11-30', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: true, trigger: 'cli' as const };
-    const outcome = await runReconcile(deps, req);
+    const outcome = await runReconcile(depsLogging(notes), req);
     expect(passes.raw).toBe(1);
     expect(outcome.after).toBeUndefined();
     expect(outcome.repair).toEqual([]);
     expect(outcome.exitCode).toBe(0);
     expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
     expect(renderOutcome(outcome, false)).toContain('repair:\n  nothing needed repair (no after pass)\n');
+  });
+
+  it('makes no after pass when what it was to re-send is no longer there: the repair only lists it as unrepairable', async () => {
+    passes.rawIds = ['huawei-privatenumber:app:gone-1'];
+    const notes: string[] = [];
+    const outcome = await runReconcile(depsLogging(notes), req);
+    expect(outcome.before.rows[0]?.drift.map((d) => d.kind)).toEqual(['not_normalized']);
+    expect(passes.raw).toBe(1);
+    expect(outcome.after).toBeUndefined();
+    expect(outcome.repair).toEqual([expect.objectContaining({ kind: 'unrepairable', records: 1, sample: passes.rawIds })]);
+    expect(outcome.exitCode).toBe(1);
+    expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
   });
 });

@@ -327,8 +327,9 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
       scanTimeoutMs: deps.settings.scanTimeoutSec * 1000,
       log: deps.log ?? (() => {}),
     });
-    // Nothing was re-fed or merged: an after pass (with its own second look, 90 s) would only repeat the before.
-    if (!actions.some((a) => a.kind !== 'unrepairable')) {
+    // Nothing was re-fed or merged (a backfill that read nothing, say): an after pass (with its own second look, 90 s)
+    // would only repeat the before.
+    if (!actions.some((a) => a.kind !== 'unrepairable' && a.records > 0)) {
       (deps.log ?? (() => {}))('nothing needed repair: no repair wait and no after pass');
       return { before: first.report, repair: actions, exitCode: first.report.exitCode };
     }

@@ -179,7 +179,8 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     stopIfAborted();
     await resend(ctx, topic, [...latest.values()]);
     refed += latest.size;
-    actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
+    // Nothing appended is no action: it would make an after pass that can only repeat the before.
+    if (latest.size > 0) actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
     listGone(buckets, latest, 'raw', topic, actions);
   }
 
@@ -201,7 +202,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     stopIfAborted();
     await resend(ctx, ctx.normalizedTopic, [...latest.values()]);
     refed += latest.size;
-    actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
+    if (latest.size > 0) actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
     listGone(missingInCh, latest, 'normalized', ctx.normalizedTopic, actions);
   }
 
