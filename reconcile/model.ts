@@ -121,10 +121,10 @@ export interface ReconcileScopeInfo {
 }
 
 export interface RepairAction {
-  kind: 'backfill' | 'replay_raw' | 'resend_normalized' | 'merge_duplicates' | 'unrepairable';
+  kind: 'backfill' | 'replay_raw' | 'resend_normalized' | 'merge_duplicates' | 'delete_superseded' | 'unrepairable';
   vendor: Vendor | null;
   tenant: string | null;
-  /** Records re-published / rows merged / records that cannot be repaired. */
+  /** Records re-published / rows merged / superseded rows deleted / records that cannot be repaired. */
   records: number;
   detail: string;
   sample?: string[];

@@ -29,8 +29,9 @@ const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
 
 const context = repairContext;
 
-/** The context of a repair that has nothing to re-feed: only ClickHouse is used, and its commands are kept. */
-const mergeOnlyContext = (commands: string[]) => context({ clickhouse: { command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
+/** The context of a repair that has nothing to re-feed: only ClickHouse is used (no call in two months), and its commands are kept. */
+const mergeOnlyContext = (commands: string[]) =>
+  context({ clickhouse: { query: () => Promise.resolve({ json: () => Promise.resolve([]) }), command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
 
 describe('repair', () => {
   it.each([

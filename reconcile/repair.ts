@@ -8,7 +8,8 @@
 //   inserts them (a new offset range, so a new dedup token: a re-read under the old token would be dropped by
 //   ClickHouse as a duplicate of the insert whose row went missing);
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
-//   counts them once.
+//   counts them once; versions of one call in two months' partitions, which no merge brings together, by deleting
+//   the superseded ones.
 // What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
 // another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
@@ -23,7 +24,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
 import { normalizedCdrId, normalizedNaturalKey } from '../transforms/normalize/index.ts';
 import { bucketKey } from './tally.ts';
-import { parseTzOffset, utcMonthsOfDay } from './days.ts';
+import { dayBounds, parseTzOffset, utcMonthsOfDay } from './days.ts';
 import { contractDecoder } from './contract-decoder.ts';
 import type { ReconcileReport, RepairAction } from './model.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
@@ -50,6 +51,8 @@ export interface RepairContext {
 }
 
 const SAMPLE = 50;
+/** cdr_ids per DELETE: its statement carries them (and their kept versions) in full. */
+const DELETE_IDS_PER_STATEMENT = 1000;
 
 type IdBucket = { vendor: Vendor; tenant: string; day: string; ids: string[] };
 
@@ -223,6 +226,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     if (row.unmergedDuplicates > 0 || (refed > 0 && row.drift.some((d) => d.repairable))) for (const m of utcMonthsOfDay(row.day, tz)) months.add(m);
   }
   const duplicates = report.rows.reduce((s, r) => s + r.unmergedDuplicates, 0);
+  stopIfAborted();
+  const superseded = await deleteSupersededAcrossMonths(report, tz, ctx);
+  if (superseded.rows > 0) actions.push({ kind: 'delete_superseded', vendor: null, tenant: null, records: superseded.rows, detail: `${superseded.rows} superseded row(s) of ${superseded.ids.length} call(s) whose call time moved to another month deleted from partition(s) ${superseded.partitions.join(', ')} (no merge reaches across partitions)`, sample: superseded.ids.slice(0, SAMPLE) });
   for (const month of [...months].sort()) {
     stopIfAborted();
     await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL` });
@@ -236,4 +242,64 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
       actions.push({ kind: 'unrepairable', vendor: row.vendor, tenant: row.tenant, records: d.count, detail: `${row.day}: ${d.detail}`, ...(d.ids ? { sample: d.ids.slice(0, SAMPLE) } : {}) });
     }
   }
+}
+
+/**
+ * Versions of one call whose call time moved across a month's boundary (a replay under another LVMS time zone, a
+ * Huawei record without callInTime pushed again after midnight at a month's end) sit in two partitions of cdr, which
+ * ClickHouse never merges with each other: FINAL keeps the latest, a reader without FINAL counts both, and OPTIMIZE
+ * cannot help. The superseded rows (every row of the call outside the partition of its latest version: the highest
+ * version, on a tie the last inserted, as a merge keeps it) are deleted, only for days with unmerged rows. A row is
+ * deleted only if its version is not above the one kept, so a newer version stored since the read stays.
+ */
+async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number, ctx: RepairContext): Promise<{ rows: number; ids: string[]; partitions: string[] }> {
+  const table = `${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)}`;
+  type Stored = { cdr_id: string; rows: [string, string, string, string][] };
+  const calls = new Map<string, Stored['rows']>();
+  for (const row of report.rows) {
+    if (row.unmergedDuplicates <= 0) continue;
+    const { start, end } = dayBounds(row.day, tz);
+    const rs = await ctx.clickhouse.query({
+      query: `SELECT cdr_id, groupArray((_partition_id, toString(version), toString(toUnixTimestamp64Milli(inserted_at)), toString(source_offset))) AS rows FROM ${table}
+        WHERE cdr_id IN (SELECT cdr_id FROM ${table} WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC'))
+        GROUP BY cdr_id HAVING uniqExact(_partition_id) > 1`,
+      query_params: { vendor: row.vendor, tenant: row.tenant, from: start, to: end },
+      format: 'JSONEachRow',
+    });
+    for (const c of await rs.json<Stored>()) calls.set(c.cdr_id, c.rows);
+  }
+  // Per partition to delete from: the calls and the version each keeps elsewhere.
+  const byPartition = new Map<string, { ids: string[]; keep: number[] }>();
+  let rows = 0;
+  for (const [id, stored] of calls) {
+    const rank = (r: Stored['rows'][number]) => r.slice(1).map(Number);
+    const latest = stored.reduce((a, b) => (compareRanks(rank(b), rank(a)) > 0 ? b : a));
+    for (const [partition] of stored) {
+      if (partition === latest[0]) continue;
+      rows++;
+      const p = byPartition.get(partition) ?? { ids: [], keep: [] };
+      if (!p.ids.includes(id)) {
+        p.ids.push(id);
+        p.keep.push(Number(latest[1]));
+      }
+      byPartition.set(partition, p);
+    }
+  }
+  for (const [partition, p] of byPartition) {
+    for (let i = 0; i < p.ids.length; i += DELETE_IDS_PER_STATEMENT) {
+      ctx.signal.throwIfAborted();
+      await ctx.clickhouse.command({
+        query: `DELETE FROM ${table} IN PARTITION ID {partition:String} WHERE cdr_id IN {ids:Array(String)} AND version <= {keep:Array(UInt64)}[indexOf({ids:Array(String)}, cdr_id)]`,
+        query_params: { partition, ids: p.ids.slice(i, i + DELETE_IDS_PER_STATEMENT), keep: p.keep.slice(i, i + DELETE_IDS_PER_STATEMENT) },
+        // Done when the command returns: the after pass must not count the rows again.
+        clickhouse_settings: { lightweight_deletes_sync: '2' },
+      });
+    }
+  }
+  return { rows, ids: [...calls.keys()].sort(), partitions: [...byPartition.keys()].sort() };
+}
+
+function compareRanks(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
