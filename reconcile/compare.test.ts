@@ -174,7 +174,7 @@ describe('compareLayers', () => {
       expect(rows[0]!.drift.map((d) => [d.kind, d.repairable])).toEqual([[failed.sourceUnreachable ? 'source_unreachable' : 'source_refused', false]]);
       // Nothing to backfill: the repair only lists the source it could not read.
       const r = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 2 as const };
-      const actions = await repair(r, { log: () => {} } as unknown as RepairContext);
+      const actions = await repair(r, { log: () => {}, signal: new AbortController().signal } as unknown as RepairContext);
       expect(actions.map((a) => a.kind)).toEqual(['unrepairable']);
     }
   });
@@ -343,7 +343,7 @@ describe('compareLayers: normalized but not on the raw topic', () => {
     expect(r.notes[0]).toMatch(/--repair cannot restore a raw record/);
     expect(driftNotes(compareLayers(layers()))).toEqual([]);
     // Nothing to re-feed: repair reads no topic and touches no table, it only lists what it cannot repair.
-    const actions = await repair(r, { log: () => {} } as unknown as RepairContext);
+    const actions = await repair(r, { log: () => {}, signal: new AbortController().signal } as unknown as RepairContext);
     expect(actions.filter((a) => a.records === 3)).toEqual([{ kind: 'unrepairable', vendor: 'huawei-privatenumber', tenant: 'app', records: 3, detail: `2026-11-30: ${rows[0]!.drift[0]!.detail}`, sample: EXTRA }]);
   });
 

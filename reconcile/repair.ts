@@ -253,11 +253,12 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
  * deleted only if its version is not above the one kept, so a newer version stored since the read stays.
  */
 async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number, ctx: RepairContext): Promise<{ rows: number; ids: string[]; partitions: string[] }> {
+  const unmerged = report.rows.filter((row) => row.unmergedDuplicates > 0);
+  if (unmerged.length === 0) return { rows: 0, ids: [], partitions: [] };
   const table = `${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)}`;
   type Stored = { cdr_id: string; rows: [string, string, string, string][] };
   const calls = new Map<string, Stored['rows']>();
-  for (const row of report.rows) {
-    if (row.unmergedDuplicates <= 0) continue;
+  for (const row of unmerged) {
     const { start, end } = dayBounds(row.day, tz);
     const rs = await ctx.clickhouse.query({
       query: `SELECT cdr_id, groupArray((_partition_id, toString(version), toString(toUnixTimestamp64Milli(inserted_at)), toString(source_offset))) AS rows FROM ${table}
