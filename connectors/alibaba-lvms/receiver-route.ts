@@ -220,11 +220,20 @@ function collectParams(push: IncomingPush): Collected {
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       return { ok: false, subCode: 'isv.invalid-parameter:charset', problem: `the form is declared charset=${quote(charset, 20)}; ${NOT_UTF8}`, params };
     }
-    // URLSearchParams turns percent-encoded bytes that are not UTF-8 into U+FFFD, which no sign would match.
-    const percentDecoded = Buffer.from(push.body.toString('latin1').replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
-    if (!isUtf8(percentDecoded)) {
+    if (!percentDecodesToUtf8(push.body.toString('latin1'))) {
       return { ok: false, subCode: 'isv.invalid-parameter:charset', problem: `the form carries invalid UTF-8 (percent-encoded bytes of another charset, such as GBK); ${NOT_UTF8}`, params };
     }
   }
+  if (!percentDecodesToUtf8(push.rawQuery)) {
+    return { ok: false, subCode: 'isv.invalid-parameter:charset', problem: `the query string carries invalid UTF-8 (percent-encoded bytes of another charset, such as GBK); ${NOT_UTF8}`, params };
+  }
   return { ok: true, params };
+}
+
+/**
+ * Whether url-encoded text (its bytes as latin1 characters) is UTF-8 once percent-decoded. URLSearchParams turns bytes
+ * that are not UTF-8 into U+FFFD, which no sign would match.
+ */
+function percentDecodesToUtf8(latin1: string): boolean {
+  return isUtf8(Buffer.from(latin1.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1'));
 }

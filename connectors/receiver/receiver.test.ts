@@ -309,6 +309,26 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(counted.map((v) => [v.labels['outcome'], v.labels['code'], v.value])).toEqual([['bad_request', '41/isv.invalid-parameter:charset', 2]]);
   });
 
+  it('refuses GBK params in the URL (a GET, or a POST with its params in the query string) as such, not as an invalid sign', async () => {
+    const sink = new MemorySink();
+    const registry = new Registry();
+    const r = await start(sink, {}, registry);
+    const gbk: Record<string, number[]> = { 张: [0xd5, 0xc5], 三: [0xc8, 0xfd] };
+    expect(new TextDecoder('gbk').decode(Uint8Array.from(Object.values(gbk).flat()))).toBe('张三');
+    const encode = (text: string) => [...text].map((c) => gbk[c]?.map((b) => `%${b.toString(16).toUpperCase()}`).join('') ?? encodeURIComponent(c)).join('');
+    const params = signedParams({ ...LVMS, dto: dto.replace('{', '{"name":"张三",'), format: 'json' });
+    const query = [...params].map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
+    expect(query).toContain('%D5%C5%C8%FD');
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${r.url}/router/rest?${query}`, { method });
+      const err = ((await res.json()) as { error_response: Record<string, unknown> }).error_response;
+      expect(err).toMatchObject({ code: 41, sub_code: 'isv.invalid-parameter:charset', sub_msg: expect.stringMatching(/query string .*TOP requests are UTF-8 only/) });
+    }
+    expect(sink.envelopes()).toEqual([]);
+    const counted = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values.filter((v) => v.value > 0);
+    expect(counted.map((v) => [v.labels['outcome'], v.labels['code'], v.value])).toEqual([['bad_request', '41/isv.invalid-parameter:charset', 2]]);
+  });
+
   it('answers in XML when asked (and by default), and reads params from the query string too', async () => {
     const sink = new MemorySink();
     const r = await start(sink);

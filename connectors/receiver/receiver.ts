@@ -177,7 +177,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
         return;
       }
       const push: IncomingPush = {
-        method: req.method ?? 'POST', path: url.pathname, query: url.searchParams, headers: req.headers,
+        method: req.method ?? 'POST', path: url.pathname, query: url.searchParams, rawQuery: url.search.slice(1), headers: req.headers,
         body: body.body, requestId, receivedAt: new Date(now()),
       };
       let reply: PushReply;

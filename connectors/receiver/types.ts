@@ -13,6 +13,11 @@ export interface IncomingPush {
   method: string;
   path: string;
   query: URLSearchParams;
+  /**
+   * The query string as sent (after `?`, still percent-encoded): `query` decodes bytes that are not UTF-8 into U+FFFD,
+   * so a route that must tell another charset from a typo reads them here.
+   */
+  rawQuery: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
   /** Push id assigned on receipt (uuid); stored as the envelopes' request_id. */
