@@ -3,6 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRecordingUrl } from './recording.ts';
+import type { CdrflowError } from '../../core/errors.ts';
+import { ANSWER_EXCERPT_BYTES } from '../poller/vendor-answer.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
 
 const APP = { appKey: 'recApp', appSecret: 'recSecret' };
@@ -49,6 +51,48 @@ describe('resolveRecordingUrl', () => {
   it('answers an unusable recordDomain with the API error shape instead of taking its host process down', async () => {
     await expect(resolveRecordingUrl({ ...recorded, recordDomain: 'bad domain\u0000', recordFileDownloadUrl: '' }, { baseUrl, ...APP })).rejects.toThrow(/HTTP 400 1010002: Invalid request: recordDomain is not a host name/);
     expect(api.failures).toBe(0);
+  });
+
+  it('quotes and cuts what a broken or hostile API answers (control characters, a long resultdesc) before it reaches a link note or an error', async () => {
+    const hostile = `\u001b[2J\r\n${'forged line\u0085\u202e\n'.repeat(200)}gone`;
+    expect(hostile.length).toBeGreaterThan(2500);
+    expect(Buffer.byteLength(JSON.stringify({ resultcode: '1010001', resultdesc: hostile }))).toBeLessThan(ANSWER_EXCERPT_BYTES);
+    const answers = [
+      JSON.stringify({ resultcode: '1010001', resultdesc: hostile }),
+      JSON.stringify({ resultcode: `\u001b]0;${'9'.repeat(500)}`, resultdesc: 'busy' }),
+      `<html>\u001b[2J${hostile}</html>`,
+    ];
+    // The file name picks the answer: `<index>.wav`.
+    const broken = createServer((req, res) => {
+      req.resume();
+      const index = Number.parseInt(new URL(req.url ?? '/', 'http://x').searchParams.get('fileName') ?? '', 10);
+      res.writeHead(503, { 'content-type': 'application/json;charset=UTF-8' }).end(answers[index]);
+    });
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+    const brokenUrl = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+    // eslint-disable-next-line no-control-regex
+    const unsafe = /[\u0000-\u001f\u007f-\u009f\u202e]/;
+    try {
+      const said: string[] = [];
+      for (let i = 0; i < answers.length; i++) {
+        const fee = { ...recorded, recordObjectName: `${i}.wav` };
+        const link = await resolveRecordingUrl(fee, { baseUrl: brokenUrl, ...APP });
+        said.push(link.kind === 'url' ? (link.note ?? '') : link.reason);
+        const err = await resolveRecordingUrl({ ...fee, recordFileDownloadUrl: '' }, { baseUrl: brokenUrl, ...APP }).then(() => undefined, (e: unknown) => e as CdrflowError);
+        said.push(err?.message ?? '', err?.code ?? '');
+      }
+      for (const text of said) {
+        expect(text).not.toMatch(unsafe);
+        // Cut to 200 characters (40 for the code), then escaped: at most 6 characters each, and a line of context.
+        expect(text.length).toBeLessThan(6 * 240 + 100);
+      }
+      expect(said[0]).toMatch(/^recording API answered HTTP 503 1010001: "\\u001b\[2J\\r\\nforged line\\u0085\\u202e\\n.*… \(\d+ chars\)$/);
+      expect(said[3]).toMatch(/^recording API answered HTTP 503 "\\u001b\]0;9+"… \(\d+ chars\): busy$/);
+      expect(said[6]).toMatch(/^recording API answered HTTP 503: "<html>\\u001b\[2J/);
+    } finally {
+      broken.closeAllConnections();
+      await new Promise((r) => broken.close(r));
+    }
   });
 
   it('reads no more of an error answer than its result code and words: one that never ends is cut, its connection closed', async () => {

@@ -5,6 +5,7 @@
 import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { answerExcerpt } from '../poller/vendor-answer.ts';
+import { printable, quote } from '../../core/input-limits.ts';
 
 export type RecordingLink =
   | { kind: 'url'; url: string; source: 'api' | 'recordFileDownloadUrl'; note?: string }
@@ -57,18 +58,22 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   // Only its result code and words are kept: the rest of a long or never-ending answer is cut off at once rather than
   // read (and held) until the time limit.
   const body = await answerExcerpt(res, timeout);
-  let resultcode = '';
-  let resultdesc = body.slice(0, 200);
+  let rawCode: unknown;
+  let rawDesc: unknown = body;
   try {
-    const parsed = JSON.parse(body) as { resultcode?: string; resultdesc?: string };
-    resultcode = parsed.resultcode ?? '';
-    resultdesc = parsed.resultdesc ?? resultdesc;
+    const parsed = JSON.parse(body) as { resultcode?: unknown; resultdesc?: unknown };
+    rawCode = parsed.resultcode;
+    rawDesc = parsed.resultdesc ?? body;
   } catch {
-    // not JSON: keep the text
+    // not JSON (or JSON null): keep the text
   }
+  // The API's words go into link notes (envelope attributes), errors and logs: kept as they are when short and plain,
+  // quoted (control characters escaped) and cut otherwise, whatever the answer holds.
+  const resultcode = typeof rawCode === 'string' || typeof rawCode === 'number' ? printable(String(rawCode), 40) : rawCode === undefined ? '' : quote(rawCode, 40);
+  const resultdesc = typeof rawDesc === 'string' ? printable(rawDesc) : quote(rawDesc);
   const detail = `HTTP ${res.status}${resultcode ? ` ${resultcode}` : ''}: ${resultdesc}`;
   if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API answered ${detail}` };
-  if (/not exist/i.test(resultdesc) || res.status === 404) {
+  if ((typeof rawDesc === 'string' && /not exist/i.test(rawDesc)) || res.status === 404) {
     return { kind: 'none', reason: `the recording no longer exists (kept 7 days from the push): ${detail}` };
   }
   if (res.status === 401 || res.status === 403) throw new CdrflowError('auth', `Huawei recording API refused our credentials: ${detail}`, { code: resultcode });
