@@ -98,7 +98,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     return result;
   };
 
-  const accept = async (push: IncomingPush, ctx: RouteContext, app: HuaweiApp, scheme: string): Promise<PushReply> => {
+  const accept = async (push: IncomingPush, ctx: RouteContext, app: HuaweiApp, scheme: AuthScheme): Promise<PushReply> => {
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(push.body);
