@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveRecordingUrl } from './recording.ts';
+import { MAX_RECORDING_URL_CHARS, resolveRecordingUrl } from './recording.ts';
 import type { CdrflowError } from '../../core/errors.ts';
 import { ANSWER_EXCERPT_BYTES } from '../poller/vendor-answer.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
@@ -92,6 +92,39 @@ describe('resolveRecordingUrl', () => {
     } finally {
       broken.closeAllConnections();
       await new Promise((r) => broken.close(r));
+    }
+  });
+
+  it('takes a Location only when it is an absolute http(s) URL of printable ASCII within MAX_RECORDING_URL_CHARS: anything else falls back, with the reason quoted', async () => {
+    const locations = [
+      'javascript:alert(1)',
+      '/download/a.wav',
+      // Bytes a URL never holds (fetch reads them as latin1: U+0085 is a line break to some, U+009B a terminal's CSI).
+      'https://ostor.huawei.com/download/a\u0085\u009b2J.wav',
+      `https://ostor.huawei.com/download/${'x'.repeat(MAX_RECORDING_URL_CHARS)}.wav`,
+    ];
+    const redirecting = createServer((req, res) => {
+      req.resume();
+      const index = Number.parseInt(new URL(req.url ?? '/', 'http://x').searchParams.get('fileName') ?? '', 10);
+      res.writeHead(301, { location: locations[index] ?? 'https://ostor.huawei.com/download/ok.wav' }).end();
+    });
+    await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+    const redirectingUrl = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+    try {
+      // The same server's well-formed Location is taken.
+      expect(await resolveRecordingUrl({ ...recorded, recordObjectName: 'ok.wav' }, { baseUrl: redirectingUrl, ...APP })).toEqual({ kind: 'url', url: 'https://ostor.huawei.com/download/ok.wav', source: 'api' });
+      for (let i = 0; i < locations.length; i++) {
+        const fee = { ...recorded, recordObjectName: `${i}.wav` };
+        const link = await resolveRecordingUrl(fee, { baseUrl: redirectingUrl, ...APP });
+        expect(link).toMatchObject({ kind: 'url', url: recorded.recordFileDownloadUrl, source: 'recordFileDownloadUrl', note: expect.stringMatching(/^recording API answered HTTP 301 with a Location that is not an absolute http\(s\) URL .*: "/) });
+        // eslint-disable-next-line no-control-regex
+        expect((link as { note: string }).note).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+        expect((link as { note: string }).note.length).toBeLessThan(400);
+        await expect(resolveRecordingUrl({ ...fee, recordFileDownloadUrl: '' }, { baseUrl: redirectingUrl, ...APP })).rejects.toMatchObject({ kind: 'transient', code: 'malformed-response' });
+      }
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise((r) => redirecting.close(r));
     }
   });
 

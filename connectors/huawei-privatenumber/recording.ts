@@ -21,6 +21,20 @@ export interface RecordingResolverOptions {
   fetchImpl?: typeof fetch;
 }
 
+/**
+ * The longest download link taken from the API's Location. It is stored in every recorded record's envelope (and the
+ * CDR's recording_url); a signed storage link, even one carrying a temporary security token, is far shorter.
+ */
+export const MAX_RECORDING_URL_CHARS = 8192;
+
+/** A URL as sent on the wire is printable ASCII; fetch reads other bytes of a header as latin1 (C1 controls among them). */
+const DOWNLOAD_URL = /^https?:\/\/[!-~]+$/i;
+
+function usableDownloadUrl(location: string): boolean {
+  if (location.length > MAX_RECORDING_URL_CHARS || !DOWNLOAD_URL.test(location)) return false;
+  return URL.canParse(location);
+}
+
 function text(value: unknown): string {
   return typeof value === 'string' ? value.trim() : '';
 }
@@ -53,7 +67,10 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   const location = res.headers.get('location');
   if (res.status >= 300 && res.status < 400 && location) {
     await res.body?.cancel();
-    return { kind: 'url', url: location, source: 'api' };
+    if (usableDownloadUrl(location)) return { kind: 'url', url: location, source: 'api' };
+    const detail = `HTTP ${res.status} with a Location that is not an absolute http(s) URL of printable ASCII within ${MAX_RECORDING_URL_CHARS} characters: ${quote(location, 100)}`;
+    if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API answered ${detail}` };
+    throw new CdrflowError('transient', `Huawei recording API: ${detail}`, { code: 'malformed-response' });
   }
   // Only its result code and words are kept: the rest of a long or never-ending answer is cut off at once rather than
   // read (and held) until the time limit.
