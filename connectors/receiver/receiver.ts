@@ -193,21 +193,50 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     }
   };
 
+  // Requests pipelined on one connection are handled one after the other, each once the one before it is answered:
+  // answers go out in order anyway, and a request behind an answer that closes the connection (an auth refusal, a
+  // body over the budget) is then never read, where it used to be stored with its answer lost on the closed socket.
+  const connections = new WeakMap<Socket, Connection>();
+  const connectionOf = (socket: Socket): Connection => {
+    let conn = connections.get(socket);
+    if (!conn) connections.set(socket, (conn = { turn: Promise.resolve(), pending: 0, closing: false }));
+    return conn;
+  };
   // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default): a
   // connection sending its headers slowly lived up to 40 s against a headersTimeoutMs of 10 s.
   const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (req, res) => {
     inFlight++;
     metrics.inFlight.inc();
-    res.on('close', () => {
+    let done = false;
+    const answered = () => {
+      if (done) return;
+      done = true;
       inFlight--;
       metrics.inFlight.dec();
       if (inFlight === 0) onIdle?.();
-    });
-    handle(req, res).catch((err: unknown) => {
-      log('error', 'receiver.answer_failed', { error: err instanceof Error ? err.message : String(err) });
-      if (!res.headersSent) res.writeHead(500).end();
-      else res.destroy();
-    });
+    };
+    res.on('close', answered);
+    const conn = connectionOf(req.socket);
+    conn.pending++;
+    conn.last = req;
+    conn.turn = conn.turn
+      .then(async () => {
+        // Node queued its answer behind one it will never send: it never closes, so it is counted out here.
+        if (conn.closing || req === conn.unread || req.socket.destroyed) {
+          answered();
+          return;
+        }
+        await handle(req, res);
+        if (closingAnswers.has(res) || !res.shouldKeepAlive || res.destroyed) conn.closing = true;
+      })
+      .catch((err: unknown) => {
+        log('error', 'receiver.answer_failed', { error: err instanceof Error ? err.message : String(err) });
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      })
+      .finally(() => {
+        if (--conn.pending === 0) conn.afterLast?.();
+      });
   });
   // Backstop only: our own body deadline answers first, in the vendor's shape.
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
@@ -222,11 +251,34 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   });
   // What Node refuses before a request exists (headers too slow or too large, broken framing) is answered as Node
   // would, and counted: it never reached the metrics or the log, so slow-header floods went unseen.
+  // Bytes past a request's body (a Content-Length shorter than the body, garbage pipelined behind a push) fail here
+  // while that push may still wait for Kafka: the answers of the requests before the failure go out first, then this
+  // refusal, then the close. Answered at once, the refusal read as the push's answer and the close lost the push's
+  // own, though the push was stored.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const conn = connections.get(socket);
+    if (conn?.refused) return;
     const refusal = CLIENT_ERROR_REPLIES[err.code ?? ''] ?? CLIENT_ERROR_REPLIES['default']!;
     if (err.code !== 'ECONNRESET') metrics.requests.inc({ vendor: 'none', outcome: refusal.outcome, code: String(refusal.status) });
-    if (socket.writable && socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\n\r\n`);
-    socket.destroy();
+    // After an answer that closes the connection, nothing more is said on it.
+    const answer = err.code === 'ECONNRESET' || conn?.closing ? undefined : refusal;
+    const refuse = () => {
+      if (answer && socket.writable) socket.write(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n\r\n`);
+      // Soon, not at once: answers written just before must reach the client.
+      socket.destroySoon();
+    };
+    // A request whose body failed (cut, broken chunks, too slow) is answered by this refusal, not by its route; the
+    // complete requests before it keep their turns.
+    const cut = conn?.last && !conn.last.complete ? conn.last : undefined;
+    const ahead = (conn?.pending ?? 0) - (cut ? 1 : 0);
+    if (!conn || ahead <= 0 || err.code === 'ECONNRESET') {
+      refuse();
+      return;
+    }
+    conn.refused = true;
+    conn.unread = cut;
+    socket.pause();
+    conn.afterLast = refuse;
   });
 
   try {
@@ -300,8 +352,29 @@ export function receiverListenError(err: unknown, host: string, port: number): u
   }
 }
 
+/** One client connection: its requests, handled in turn, and whether it is to close once they are answered. */
+interface Connection {
+  /** Settles when the connection's latest request has been answered. */
+  turn: Promise<void>;
+  /** Requests received and not yet answered. */
+  pending: number;
+  /** An answer closed the connection: the requests behind it are not read. */
+  closing: boolean;
+  /** The latest request received. */
+  last?: IncomingMessage;
+  /** Node refused the connection's bytes; `afterLast` answers it once the pending requests are. */
+  refused?: boolean;
+  /** The request whose body Node refused: the refusal is its answer. */
+  unread?: IncomingMessage | undefined;
+  afterLast?: () => void;
+}
+
+/** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */
+const closingAnswers = new WeakSet<ServerResponse>();
+
 function send(res: ServerResponse, reply: Pick<PushReply, 'status' | 'contentType' | 'body'>, closeConnection: boolean): void {
   if (res.headersSent || res.destroyed) return;
+  if (closeConnection) closingAnswers.add(res);
   const body = Buffer.from(reply.body, 'utf8');
   const headers: Record<string, string | number> = { 'content-type': reply.contentType, 'content-length': body.length };
   if (closeConnection) headers['connection'] = 'close';
