@@ -19,8 +19,11 @@ interface FakeCall {
   visibleAt: number;
 }
 
-/** A vendor whose records appear at `visibleAt` on the test's clock (filtered on start, both ends inclusive). */
-function fakeVendor(opts: { retentionSec?: number } = {}) {
+/**
+ * A vendor whose records appear at `visibleAt` on the test's clock (filtered on start, both ends inclusive);
+ * `readSec`: how far the clock moves while it answers a window (a slow vendor, a rate limit, retries).
+ */
+function fakeVendor(opts: { retentionSec?: number; readSec?: number } = {}) {
   const clock = { sec: T };
   const calls: FakeCall[] = [];
   const asked: TimeWindow[] = [];
@@ -33,6 +36,7 @@ function fakeVendor(opts: { retentionSec?: number } = {}) {
     ...(opts.retentionSec === undefined ? {} : { retentionSec: opts.retentionSec }),
     async fetchPage(_tenant, window, page, pageSize): Promise<SourcePage> {
       if (page === 1) asked.push(window);
+      if (page === 1) clock.sec += opts.readSec ?? 0;
       const horizon = opts.retentionSec === undefined ? -Infinity : clock.sec - opts.retentionSec;
       const matching = calls.filter((c) => c.start >= window.start && c.start <= window.end && c.visibleAt <= clock.sec && c.start >= horizon);
       return { total: matching.length, records: matching.slice((page - 1) * pageSize, page * pageSize).map((c) => ({ id: c.id, start: c.start })), requestId: null };
@@ -141,6 +145,33 @@ describe('backfill of a range that is not over yet', () => {
     expect(second).toMatchObject({ complete: true, alreadyComplete: false });
     expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
     expect(h.store.get(first.checkpointId)).toMatchObject({ done: true });
+  });
+
+  it('a slow run: a later run reads again from unsettled_from, not from the last window read minus maxCallSec', async () => {
+    // Each window takes two minutes: the run reads its last window 22 minutes after its first one. A window it read
+    // early had calls still running then, though the last window's read time says they had all ended.
+    const v = fakeVendor({ readSec: 120 });
+    const from = T - 2 * 3600;
+    const to = T - 120;
+    for (let s = from + 60; s < to; s += 900) v.add(s);
+    // In the window [T - 3000, T - 2400], read at T + 840; the call ends (and its record appears) at T + 1000, 58
+    // minutes after it started (within maxCallSec). Every window after that one starts after the call did.
+    v.add(T - 2500, T + 1000);
+    const running = `call-${v.calls.length - 1}`;
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 600, settleSec: 120, maxCallSec: 3600, progressStream: devnull };
+
+    const first = await runBackfill(h.ctx, h.store, req);
+    expect(first).toMatchObject({ windows: 12, complete: false, unsettledFrom: iso(T - 3720), retryAfter: iso(to + 3720) });
+    expect(h.sink.keys().has(running)).toBe(false);
+
+    v.clock.sec = to + 3720 + 1;
+    const second = await runBackfill(h.ctx, h.store, req);
+    expect(second).toMatchObject({ complete: true });
+    expect(h.store.get(first.checkpointId)).toMatchObject({ done: true });
+    // The range is done for good: the call is read by this run or never.
+    expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
+    expect(v.asked.slice(-second.windows)[0]!.start).toBe(T - 3720);
   });
 
   it('refuses a range that starts after now - settle, naming the time up to which records have settled', async () => {

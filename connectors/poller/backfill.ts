@@ -11,7 +11,8 @@
 // Windows filter on call start, a call's record appears only once it ended, and may appear up to lookbackSec after
 // that: what was read is complete only up to now - max(settleSec, lookbackSec) - maxCallSec (a call that started
 // later may still have been running, or its record not out yet). The live poller re-reads that much on every poll; a backfill keeps the part open (not `done`, summary `unsettled_from`, exit 75), and the
-// same command run later reads it again (its records once more; downstream deduplicates by key).
+// same command run later reads it again from `unsettled_from` on, however long the first run took (its records once
+// more; downstream deduplicates by key).
 import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -146,10 +147,14 @@ export function planBackfill(input: BackfillPlanInput): BackfillPlan {
 
 /**
  * Where a run may resume from a checkpoint: its watermark, unless part of what it covers had not settled when it was
- * read. Checkpoints written since backfill reads only settled time carry `polledAt` (when the last window was read)
- * and never cover past polledAt - settle. Older ones may (a range that reached into the present was marked done as
- * soon as it was read): their last window was read shortly before `updatedAt`, so anything after updatedAt - settle
- * (less one window, for the time the read took) is read again. A re-read costs duplicates, deduplicated by key.
+ * read. Checkpoints written since backfill reads only settled time carry `polledAt`, when the run that wrote them read
+ * its first window: each window it covers was read then or later, so everything up to polledAt - settle (here the
+ * whole open time) had settled when read, and what came before that run's first window was trusted by the checkpoint
+ * it resumed from. Not when the last window was read: a run that took longer than the open time would have vouched
+ * for its earlier windows, read while calls in them were still running, and a re-run skipped them for good.
+ * Older checkpoints may cover unsettled time (a range that reached into the present was marked done as soon as it was
+ * read): their last window was read shortly before `updatedAt`, so anything after updatedAt - settle (less one window,
+ * for the time the read took) is read again. A re-read costs duplicates, deduplicated by key.
  */
 export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Record<string, unknown>, from: number, settleSec: number, windowSec: number): number {
   const watermark = secOf(cp.watermark);
@@ -212,6 +217,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   let pages = 0;
   let read = 0;
   let stopped: { at: number; cause: unknown } | undefined;
+  /** When this run read its first window (the earliest read of any window it checkpoints). */
+  let readSince: number | undefined;
   const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     let result: WindowResult;
@@ -225,11 +232,13 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       stopped = { at: window.start, cause: err };
       break;
     }
+    readSince = Math.min(readSince ?? result.polledAt, result.polledAt);
     await store.save(id, {
       ...base,
       watermark: isoOf(window.end),
-      // When reading this window started: it covers only what had settled by then (see resumePoint).
-      polledAt: isoOf(result.polledAt),
+      // Not this window's read time: the checkpoint vouches for every window this run read, the first one too, and
+      // that one may have had calls still running when it was read (see resumePoint).
+      polledAt: isoOf(readSince),
       done: done && window.end >= to,
       records: Number(store.get(id)?.['records'] ?? 0) + result.records,
       ...lostFields,

@@ -83,7 +83,7 @@ describe('tencent-ccc connector (real Kafka)', () => {
     const cps = await checkpointsOn(testKafka(), topics.checkpoints);
     expect([...cps.keys()]).toEqual([`tencent-ccc:${APPS[0]}:backfill:${req.from.toISOString()}-${req.to.toISOString()}`]);
     expect(cps.values().next().value!['done']).toBe(true);
-    // When its last window was read: what the checkpoint covers had settled by then (a re-run trusts it).
+    // When the run read its first window: what the checkpoint covers had settled by then (a re-run trusts it).
     expect(Date.parse(String(cps.values().next().value!['polledAt']))).toBeGreaterThan((to + 120) * 1000);
   });
 
