@@ -1,8 +1,10 @@
 // Backfill against a vendor stand-in with its own clock: only settled time is checkpointed as read (a range reaching
 // into the present is finished by a later run of the same command), a range starting in the future is refused, and
 // the part older than the vendor's retention is reported as lost on every run, never as "already complete".
+// The live poller meets the same slow reads on the same stand-in, for comparison.
 import { describe, expect, it } from 'vitest';
 import { runBackfill } from './backfill.ts';
+import { LivePoller } from './live.ts';
 import { MemoryCheckpoints, MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import type { PullSource, SourcePage } from './source.ts';
 import type { TimeWindow } from './windows.ts';
@@ -199,6 +201,23 @@ describe('backfill of a range that is not over yet', () => {
     expect(summary.alreadyComplete).toBe(false);
     expect(h.sink.keys()).toEqual(new Set(['call-0']));
     expect(Math.min(...v.asked.map((w) => w.start))).toBe(T - 2 * 3600 - 120 - 3600);
+  });
+});
+
+describe('the live poller under the same slow reads', () => {
+  it('finds the call still running when its window was read: each window re-reads from the previous one\'s read time', async () => {
+    // Live checkpoints one window at a time, and the next window starts maxCallSec + lookbackSec before the previous
+    // window's read: what the checkpoint vouches for was read last by that window. The backfill case above, unlike it.
+    const v = fakeVendor({ readSec: 120 });
+    for (let s = T - 7200 + 60; s < T - 120; s += 900) v.add(s);
+    v.add(T - 2500, T + 1000);
+    const h = setup(v);
+    const settings = { lookbackSec: 0, maxCallSec: 3600, settleSec: 120, maxWindowSec: 600, initialLookbackSec: 7200, pollIntervalSec: 60, recentKeysMaxEntries: 0 };
+    await new LivePoller(h.ctx, h.store, settings).runOnce();
+    // A restart later: only the checkpoint carries over.
+    v.clock.sec = T + 7200;
+    await new LivePoller(h.ctx, h.store, settings).runOnce();
+    expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
   });
 });
 
