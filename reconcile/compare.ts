@@ -3,7 +3,7 @@
 import type { Vendor } from '../core/topology.ts';
 import { daysOf, type DayScope } from './days.ts';
 import type { ClickHouseFigures, Drift, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
-import { bucketKey, difference, idsFingerprint, splitBucketKey, type Tally } from './tally.ts';
+import { bucketKey, difference, idsFingerprint, splitBucketKey, versionsFingerprint, type Tally } from './tally.ts';
 
 export interface Layers {
   scope: DayScope;
@@ -36,8 +36,11 @@ export interface Layers {
   viewBasis?: Map<string, ClickHouseFigures>;
   /** Days cut short by the cut-off: the daily views cover the whole day, so only the hourly view is compared there. */
   partialDays: Set<string>;
-  /** cdr_ids in cdr FINAL, fetched only for buckets whose counts or ids' fingerprints disagree with the normalized layer. */
-  clickhouseIds: Map<string, Set<string>>;
+  /**
+   * cdr_ids in cdr FINAL, fetched only for buckets whose counts or fingerprints disagree with the normalized layer; as
+   * a map, with each row's version (received_at ms), which names the calls ClickHouse holds a stale version of.
+   */
+  clickhouseIds: Map<string, ReadonlySet<string> | ReadonlyMap<string, number>>;
 }
 
 export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${tenant}`;
@@ -45,15 +48,31 @@ export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${t
 /**
  * Buckets whose ClickHouse ids may not be what the normalized layer says should be there: their count differs, or, with
  * the same count, their fingerprint (idsFingerprint; `fingerprints` per bucket of cdr FINAL, absent = no rows) does,
- * as when one record is missing and another is extra.
+ * as when one record is missing and another is extra; or, given `versionFingerprints` (versionsFingerprint of cdr
+ * FINAL's (cdr_id, version) pairs), the versions differ: ClickHouse holds an earlier version of a call than the topic.
  */
-export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>, fingerprints: ReadonlyMap<string, bigint>): string[] {
+export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>, fingerprints: ReadonlyMap<string, bigint>, versionFingerprints?: ReadonlyMap<string, bigint>): string[] {
   const keys = new Set([...layers.normalized.buckets.keys(), ...layers.clickhouse.keys()]);
   const out: string[] = [];
   for (const key of keys) {
     const expected = difference(layers.normalized.ids(key), layers.sinkDead);
     const ch = layers.clickhouse.get(key);
     if ((ch?.uniq ?? 0) !== expected.length || (fingerprints.get(key) ?? 0n) !== idsFingerprint(expected)) out.push(key);
+    else if (versionFingerprints && (versionFingerprints.get(key) ?? 0n) !== versionsFingerprint(expected.map((id) => [id, layers.normalized.version(id) ?? 0]))) out.push(key);
+  }
+  return out;
+}
+
+/**
+ * Ids of `later` held by `earlier` at an earlier version: the later layer got a newer version of the call (a vendor's
+ * re-send, a corrected duration) that never reached the earlier one, whose counts and minutes may still agree.
+ */
+function staleIds(later: Tally, ids: Iterable<string>, earlierVersion: (id: string) => number | undefined): string[] {
+  const out: string[] = [];
+  for (const id of ids) {
+    const held = earlierVersion(id);
+    const latest = later.version(id);
+    if (held !== undefined && latest !== undefined && latest > held) out.push(id);
   }
   return out;
 }
@@ -99,6 +118,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     }
     const notNormalized = difference(raw, normalized, dead);
     add({ kind: 'not_normalized', count: notNormalized.length, detail: `${notNormalized.length} raw record(s) with neither a normalized record nor a dead letter`, repairable: true }, notNormalized);
+    // A newer raw version that normalize dead-lettered is accounted for (the dead letter); one it never saw is not.
+    const staleNormalized = staleIds(layers.raw, difference(raw, dead), (id) => (normalized.has(id) ? layers.normalized.version(id) : undefined));
+    add({ kind: 'stale_in_normalized', count: staleNormalized.length, detail: `${staleNormalized.length} call(s) whose latest raw version (received later) has neither a normalized record nor a dead letter: the normalized topic, and so ClickHouse, holds an earlier version`, repairable: true }, staleNormalized);
     // The other way round: normalized (and so usually in ClickHouse) with no raw record on this vendor's raw topic —
     // imported or replayed onto another topic (normalize goes by the envelope's vendor, the raw scan by the topic's), or
     // gone from the raw topic by retention. What the vendor API still serves is `missing_in_raw` already, which a
@@ -110,6 +132,10 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     if (chIds) {
       const missing = expected.filter((id) => !chIds.has(id));
       add({ kind: 'not_in_clickhouse', count: missing.length, detail: `${missing.length} normalized record(s) missing in ClickHouse`, repairable: true }, missing);
+      if (chIds instanceof Map) {
+        const stale = staleIds(layers.normalized, expected, (id) => chIds.get(id));
+        add({ kind: 'stale_in_clickhouse', count: stale.length, detail: `${stale.length} call(s) whose cdr FINAL row is an earlier version than the latest normalized record`, repairable: true }, stale);
+      }
       const extra = difference(chIds, normalized);
       add({ kind: 'extra_in_clickhouse', count: extra.length, detail: `${extra.length} ClickHouse row(s) with no normalized record for this day`, repairable: false }, extra);
     } else if (ch.uniq !== expected.length) {
@@ -166,8 +192,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
 // one's snapshot (extra) or the other way round (missing). A second look tells those apart from real drift. The
 // layers are read in pipeline order, each snapshot ending later than the one before: a record published to the raw
 // topic after the raw scan took its end offsets and normalized before the normalized scan took its own is normalized
-// but not raw in that look (`extra_in_normalized`), so that kind gets the second look too.
-const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'extra_in_normalized', 'not_in_clickhouse', 'extra_in_clickhouse']);
+// but not raw in that look (`extra_in_normalized`), so that kind gets the second look too; as does a newer version
+// still on its way (`stale_in_*`).
+const EDGE_KINDS = new Set(['missing_in_raw', 'not_in_source', 'not_normalized', 'stale_in_normalized', 'extra_in_normalized', 'not_in_clickhouse', 'stale_in_clickhouse', 'extra_in_clickhouse']);
 
 /** Whether a report has drift a record in flight could explain (worth a second look on a day still in progress). */
 export function hasEdgeDrift(rows: ReconcileRow[], partialDays: Set<string>): boolean {

@@ -12,7 +12,8 @@ import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import { bucketsNeedingIds, compareLayers } from './compare.ts';
 import type { DayScope } from './days.ts';
 import { ClickHouseReader } from './layers.ts';
-import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally } from './tally.ts';
+import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally, VERSION_FINGERPRINT_SQL, versionsFingerprint } from './tally.ts';
+import { versionOf } from '../sinks/clickhouse/rows.ts';
 
 let dir: string;
 let client: ClickHouseClient;
@@ -73,7 +74,7 @@ describe('reconcile against cdr FINAL', () => {
     const ch = await reader.read(scope, [VENDOR], null);
     const normalized = tallyOf(normalizedIds);
     const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints);
-    const clickhouseIds = new Map<string, Set<string>>();
+    const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
     for (const key of needing) clickhouseIds.set(key, (await reader.ids(scope, VENDOR, TENANT, DAY)).ids);
     const [row] = compareLayers({
       scope,
@@ -111,5 +112,67 @@ describe('reconcile against cdr FINAL', () => {
       { kind: 'not_in_clickhouse', ids: [IDS[4]] },
       { kind: 'extra_in_clickhouse', ids: [id('extra')] },
     ]);
+  });
+});
+
+describe('versionsFingerprint and VERSION_FINGERPRINT_SQL', () => {
+  it('agree on the same (cdr_id, version) pairs, and tell a changed version apart', async () => {
+    const pairs = IDS.map((cdrId, k) => [cdrId, 1_700_000_000_000 + k] as const);
+    const rs = await client.query({
+      query: `SELECT ${VERSION_FINGERPRINT_SQL('s', 'v')} AS fp FROM (SELECT tupleElement(p, 1) AS s, tupleElement(p, 2) AS v FROM (SELECT arrayJoin(arrayZip({ids:Array(String)}, {versions:Array(UInt64)})) AS p))`,
+      query_params: { ids: pairs.map(([i]) => i), versions: pairs.map(([, v]) => v) },
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ fp: string }>();
+    expect(BigInt(row!.fp)).toBe(versionsFingerprint(pairs));
+    expect(versionsFingerprint(pairs.map(([i, v], k) => [i, k === 0 ? v + 1 : v] as const))).not.toBe(versionsFingerprint(pairs));
+  });
+});
+
+describe('a call ClickHouse holds at an earlier version than the normalized topic', () => {
+  const day = '2024-05-02';
+  const key = bucketKey(VENDOR, TENANT, day);
+  const dayScope: DayScope = { ...scope, from: day, to: day };
+  const at = (offset: number) => ({ topic: 'cdr.normalized', partition: 0, offset });
+  const cdrs = ['v1', 'v2', 'v3'].map((nk, k) => sampleCdr(k, { cdr_id: id(nk), vendor: VENDOR, tenant_id: TENANT, natural_key: nk, started_at: new Date(`${day}T10:0${k}:00Z`) }));
+  beforeAll(async () => {
+    await insertCdrs(client, `${DB}.cdr`, cdrs.map((cdr, k) => ({ cdr, at: at(100 + k) })), 'JSONCompactEachRow', 'versions:0');
+  });
+
+  /** The normalized topic as read: every stored row's version, but `newer` received again later (same minutes). */
+  async function reconcile(newer: string[]) {
+    const normalized = new Tally();
+    for (const cdr of cdrs) normalized.addVersion(VENDOR, TENANT, day, cdr.cdr_id, cdr.billable_minutes, versionOf(cdr) + (newer.includes(cdr.cdr_id) ? 60_000 : 0));
+    const reader = new ClickHouseReader(client, DB, 'cdr');
+    const ch = await reader.read(dayScope, [VENDOR], null);
+    const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints);
+    const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
+    for (const k of needing) clickhouseIds.set(k, (await reader.ids(dayScope, VENDOR, TENANT, day)).ids);
+    const rows = compareLayers({
+      scope: dayScope,
+      sourceKind: () => 'raw-topic',
+      sourceTenants: [],
+      source: new Tally(),
+      sourceKeyless: new Map(),
+      sourceUnreachable: new Map(),
+      raw: normalized,
+      normalized,
+      normalizeDead: new Map(),
+      sinkDead: new Set(),
+      clickhouse: ch.figures,
+      views: ch.views,
+      hourlyBasis: ch.hourlyBasis,
+      partialDays: ClickHouseReader.partialDays(dayScope),
+      clickhouseIds,
+    });
+    return { needing, drift: rows.find((r) => r.day === day)!.drift.map((d) => ({ kind: d.kind, ids: d.ids })) };
+  }
+
+  it('reads the same versions as agreement without fetching the ids', async () => {
+    expect(await reconcile([])).toEqual({ needing: [], drift: [] });
+  });
+
+  it('with equal counts and minutes, fetches the bucket and names the call as stale_in_clickhouse', async () => {
+    expect(await reconcile([id('v2')])).toEqual({ needing: [key], drift: [{ kind: 'stale_in_clickhouse', ids: [id('v2')] }] });
   });
 });

@@ -9,7 +9,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { defaultNormalizeOptions, normalize } from '../transforms/normalize/index.ts';
 import { readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
-import { splitBucketKey, type Tally } from './tally.ts';
+import { splitBucketKey, Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
 import { silentStream } from './reconcile.ts';
 import type { DayScope } from './days.ts';
@@ -162,5 +162,73 @@ describe('a record received again on a later day', () => {
     // A vendor that moved the start across midnight in a later version: the later start's day.
     const started = (at: string) => ({ StartTimestamp: Date.parse(at) / 1000 });
     expect(await layersOf([envelope('2026-11-30T23:59:59Z', started('2026-11-30T23:59:59Z')), envelope('2026-12-01T00:05:00Z', started('2026-12-01T00:00:00Z'))])).toEqual({ raw: [['2026-12-01', [id]]], normalized: [['2026-12-01', [id]]] });
+  });
+});
+
+describe('a newer raw version that normalize never saw', () => {
+  const options = defaultNormalizeOptions();
+  const scope: DayScope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T00:00:00Z') };
+  const id = 'tencent-ccc:1400:s-updated';
+  const started = Date.parse('2026-11-30T10:00:00Z') / 1000;
+  // CCC updating a record: the same call re-served later with another end status, the same duration and minutes.
+  const version = (receivedAt: string, endStatus: number): RawEnvelope => ({
+    vendor: 'tencent-ccc',
+    tenant_id: '1400',
+    natural_key: 's-updated',
+    received_at: new Date(receivedAt),
+    connector: 'tencent-ccc-poller',
+    mode: 'live',
+    request_id: null,
+    payload: JSON.stringify({ SessionId: 's-updated', StartTimestamp: started, EndTimestamp: started + 90, Duration: 90, EndStatus: endStatus }),
+    payload_format: 'json',
+    attributes: {},
+  });
+  const v1 = version('2026-11-30T10:05:00Z', 1);
+  const v2 = version('2026-11-30T12:00:00Z', 2);
+
+  /** The raw topic holds v1 then v2 (offsets 0, 1; `dead` = offsets normalize dead-lettered), the normalized topic `normalizedVersions`. */
+  async function driftOf(normalizedVersions: RawEnvelope[], dead: number[] = []) {
+    topic.envelopes = [v1, v2];
+    const raw = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], scope, null, options, new Set(dead.map((o) => `cdr.raw.tencent-ccc:0:${o}`)), { progress: quiet, timeoutMs: 1_000 });
+    topic.envelopes = normalizedVersions.map((e) => {
+      const r = normalize(e, { now: () => new Date(), lineage: null, options });
+      if (!r.ok) throw new Error(r.error.message);
+      return r.cdr;
+    });
+    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, { progress: quiet, timeoutMs: 1_000 });
+    const [key] = [...raw.tally.buckets.keys()];
+    const rows = compareLayers({
+      scope,
+      sourceKind: () => 'raw-topic',
+      sourceTenants: [],
+      source: new Tally(),
+      sourceKeyless: new Map(),
+      sourceUnreachable: new Map(),
+      raw: raw.tally,
+      normalized,
+      normalizeDead: raw.normalizeDead,
+      sinkDead: new Set(),
+      clickhouse: new Map([[key!, { count: normalized.count(key!), uniq: normalized.count(key!), minutes: normalized.minutes(key!), storedRows: normalized.count(key!) }]]),
+      views: { cdr_daily: null, cdr_hourly: new Map(), cdr_end_status: null },
+      hourlyBasis: new Map([[key!, { calls: 0, minutes: 0 }]]),
+      partialDays: new Set(),
+      clickhouseIds: new Map(),
+    });
+    const figures = { raw: [raw.tally.count(key!), raw.tally.minutes(key!)], normalized: [normalized.count(key!), normalized.minutes(key!)] };
+    return { figures, drift: rows.flatMap((r) => r.drift.filter((d) => d.kind !== 'minutes').map((d) => ({ kind: d.kind, ids: d.ids, repairable: d.repairable }))) };
+  }
+
+  it('is drift stale_in_normalized naming the call, though every layer counts it with the same minutes', async () => {
+    const stale = await driftOf([v1]);
+    expect(stale.figures.raw).toEqual(stale.figures.normalized);
+    expect(stale.figures.raw[0]).toBe(1);
+    expect(stale.drift).toEqual([{ kind: 'stale_in_normalized', ids: [id], repairable: true }]);
+    expect((await driftOf([v1, v2])).drift).toEqual([]);
+  });
+
+  it('is accounted for when normalize dead-lettered that version, and not by the dead letter of an earlier one', async () => {
+    expect((await driftOf([v1], [1])).drift).toEqual([]);
+    // v1 dead-lettered, v2 neither normalized nor dead-lettered: lost.
+    expect((await driftOf([], [0])).drift).toEqual([{ kind: 'not_normalized', ids: [id], repairable: true }]);
   });
 });

@@ -16,7 +16,7 @@ import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr }
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
-import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, Tally } from './tally.ts';
+import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, Tally, VERSION_FINGERPRINT_SQL } from './tally.ts';
 import { sourceKey } from './compare.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
@@ -279,11 +279,13 @@ export async function readRaw(
       }
       const key = layer.tally.addVersion(vendor, envelope.tenant_id, bucketDay(scope, f.callTimeMs), f.cdrId, f.minutes, version);
       if (key === undefined) return;
+      // Whether normalize dead-lettered the version counted: an earlier version's dead letter does not account for a
+      // later one that never came through (not_normalized, stale_in_normalized).
       if (deadOrigins.has(`${topic}:${m.partition}:${m.offset}`)) {
         let dead = layer.normalizeDead.get(key);
         if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
         dead.add(f.cdrId);
-      }
+      } else layer.normalizeDead.get(key)?.delete(f.cdrId);
     }, ctx.timeoutMs, ctx.signal, () => void layer.undecodable++);
   }
   return layer;
@@ -320,6 +322,8 @@ export interface ClickHouseLayer {
   hourlyBasis: Map<string, ViewFigures>;
   /** Per bucket: idsFingerprint of the distinct cdr_ids in cdr FINAL, read with `figures` (absent: no rows, 0). */
   fingerprints: Map<string, bigint>;
+  /** Per bucket: versionsFingerprint of cdr FINAL's (cdr_id, version) pairs, read with `figures` (absent: no rows, 0). */
+  versionFingerprints: Map<string, bigint>;
 }
 
 export class ClickHouseReader {
@@ -349,15 +353,17 @@ export class ClickHouseReader {
     const t = `${this.db}.${quoteIdentifier(this.table)}`;
     const { where, params } = this.filter(scope, vendors, tenants, 'call_time');
     const day = `toString(toDate(call_time + toIntervalSecond({offset:Int32}), 'UTC'))`;
-    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string; fp: string };
-    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m, ${ID_FINGERPRINT_SQL('cdr_id')} AS fp FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string; fp: string; vfp: string };
+    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m, ${ID_FINGERPRINT_SQL('cdr_id')} AS fp, ${VERSION_FINGERPRINT_SQL('cdr_id', 'version')} AS vfp FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
     const stored = await this.rows<{ vendor: string; tenant_id: string; bucket_day: string; n: string }>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n FROM ${t} WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
     const figures = new Map<string, ClickHouseFigures>();
     const fingerprints = new Map<string, bigint>();
+    const versionFingerprints = new Map<string, bigint>();
     for (const r of final) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
       figures.set(key, { count: Number(r.n), uniq: Number(r.u), minutes: Number(r.m), storedRows: 0 });
       fingerprints.set(key, BigInt(r.fp));
+      versionFingerprints.set(key, BigInt(r.vfp));
     }
     for (const r of stored) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
@@ -399,21 +405,21 @@ export class ClickHouseReader {
       cdrDaily = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
       cdrEndStatus = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
     }
-    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis, fingerprints };
+    return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis, fingerprints, versionFingerprints };
   }
 
   /**
-   * The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts or ids' fingerprints disagree), with the count and
-   * billable minutes of those same rows: the bucket's figures as of this read, which on a live pipeline is later than
-   * read()'s.
+   * The cdr_ids of one vendor × tenant × day in cdr FINAL (only for buckets whose counts or fingerprints disagree), each
+   * with its row's version, with the count and billable minutes of those same rows: the bucket's figures as of this
+   * read, which on a live pipeline is later than read()'s.
    */
-  async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<{ ids: Set<string>; count: number; minutes: number }> {
+  async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<{ ids: Map<string, number>; count: number; minutes: number }> {
     const { start, end } = dayBounds(day, scope.tzOffsetMinutes);
-    const rows = await this.rows<{ cdr_id: string; m: number }>(
-      `SELECT cdr_id, billable_minutes AS m FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
+    const rows = await this.rows<{ cdr_id: string; m: number; v: string }>(
+      `SELECT cdr_id, billable_minutes AS m, toString(version) AS v FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
       { vendor, tenant, from: start, to: Math.min(end, scope.cutoffMs) },
     );
-    return { ids: new Set(rows.map((r) => r.cdr_id)), count: rows.length, minutes: rows.reduce((sum, r) => sum + Number(r.m), 0) };
+    return { ids: new Map(rows.map((r) => [r.cdr_id, Number(r.v)])), count: rows.length, minutes: rows.reduce((sum, r) => sum + Number(r.m), 0) };
   }
 
   /** Days of the scope cut short by the cut-off. */

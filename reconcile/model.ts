@@ -36,8 +36,10 @@ export type DriftKind =
   | 'missing_in_raw'
   | 'not_in_source'
   | 'not_normalized'
+  | 'stale_in_normalized'
   | 'extra_in_normalized'
   | 'not_in_clickhouse'
+  | 'stale_in_clickhouse'
   | 'extra_in_clickhouse'
   | 'final_not_unique'
   | 'minutes'
@@ -51,7 +53,7 @@ export type DriftKind =
  * could not be read. Sums of records in drift (`drift_records` in reconcile_runs, `cdrflow_reconcile_drift_records`)
  * add only these.
  */
-export const RECORD_DRIFT_KINDS: ReadonlySet<DriftKind> = new Set<DriftKind>(['missing_in_raw', 'not_in_source', 'not_normalized', 'extra_in_normalized', 'not_in_clickhouse', 'extra_in_clickhouse', 'final_not_unique']);
+export const RECORD_DRIFT_KINDS: ReadonlySet<DriftKind> = new Set<DriftKind>(['missing_in_raw', 'not_in_source', 'not_normalized', 'stale_in_normalized', 'extra_in_normalized', 'not_in_clickhouse', 'stale_in_clickhouse', 'extra_in_clickhouse', 'final_not_unique']);
 
 /** Records in drift: the counts of the record kinds only (see RECORD_DRIFT_KINDS). */
 export function driftRecords(drift: readonly Drift[]): number {

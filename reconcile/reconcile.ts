@@ -177,10 +177,10 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   signal.throwIfAborted();
   const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table);
   const ch = await reader.read(scope, vendors, req.tenants);
-  const clickhouseIds = new Map<string, Set<string>>();
+  const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
   // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
   const viewBasis = new Map(ch.figures);
-  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures }, ch.fingerprints)) {
+  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints)) {
     const { vendor, tenant, day } = splitBucketKey(key);
     const bucket = await reader.ids(scope, vendor, tenant, day);
     clickhouseIds.set(key, bucket.ids);

@@ -100,3 +100,26 @@ describe('repair: raw records not normalized', () => {
     ]);
   });
 });
+
+describe('repair: a newer version that stopped short of a layer', () => {
+  it('appends again the latest raw copy of a call stale in normalized, and the latest normalized record of one stale in ClickHouse', async () => {
+    sent.length = 0;
+    const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
+    const older = { ...rawMessage('880001', 0), value: Buffer.from(JSON.stringify({ vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: '880001', payload: '{"v":1}' })) } as ScannedMessage;
+    const newer = { ...rawMessage('880001', 1), value: Buffer.from(JSON.stringify({ vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: '880001', payload: '{"v":2}' })) } as ScannedMessage;
+    const normalizedRecord = { partition: 0, offset: 2, key: Buffer.from(inNormalized), value: Buffer.from('{"v":2}'), timestamp: 0 } as unknown as ScannedMessage;
+    topicMessages = [older, newer, normalizedRecord];
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
+        { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
+        { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
+      ] }],
+    } as unknown as ReconcileReport;
+    const actions = await repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+    expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [inRaw] });
+    expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [inNormalized] });
+    expect(sent.map((m) => String(m.value))).toEqual([String(newer.value), '{"v":2}']);
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
+  });
+});

@@ -7,6 +7,8 @@
 // - normalized but not in ClickHouse: those normalized records are appended again to cdr.normalized, so the sink
 //   inserts them (a new offset range, so a new dedup token: a re-read under the old token would be dropped by
 //   ClickHouse as a duplicate of the insert whose row went missing);
+// - a call whose latest version stopped short of a layer (stale_in_normalized, stale_in_clickhouse): its latest raw or
+//   normalized record appended again the same way (ReplacingMergeTree(version) then keeps the newer row);
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
 //   counts them once; versions of one call in two months' partitions, which no merge brings together, by deleting
 //   the superseded ones.
@@ -26,7 +28,7 @@ import { normalizedCdrId, normalizedNaturalKey } from '../transforms/normalize/i
 import { bucketKey } from './tally.ts';
 import { dayBounds, parseTzOffset, utcMonthsOfDay } from './days.ts';
 import { contractDecoder } from './contract-decoder.ts';
-import type { ReconcileReport, RepairAction } from './model.ts';
+import type { DriftKind, ReconcileReport, RepairAction } from './model.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 
 export interface RepairContext {
@@ -56,11 +58,11 @@ const DELETE_IDS_PER_STATEMENT = 1000;
 
 type IdBucket = { vendor: Vendor; tenant: string; day: string; ids: string[] };
 
-function idsOf(report: ReconcileReport, kind: string): Map<Vendor, IdBucket[]> {
+function idsOf(report: ReconcileReport, ...kinds: DriftKind[]): Map<Vendor, IdBucket[]> {
   const byVendor = new Map<Vendor, IdBucket[]>();
   for (const row of report.rows) {
     for (const d of row.drift) {
-      if (d.kind !== kind || !d.ids || d.ids.length === 0) continue;
+      if (!kinds.includes(d.kind) || !d.ids || d.ids.length === 0) continue;
       const list = byVendor.get(row.vendor) ?? [];
       list.push({ vendor: row.vendor, tenant: row.tenant, day: row.day, ids: d.ids });
       byVendor.set(row.vendor, list);
@@ -156,8 +158,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     }
   }
 
-  // 2. Raw records neither normalized nor dead-lettered: append them again to their raw topic.
-  for (const [vendor, buckets] of idsOf(report, 'not_normalized')) {
+  // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
+  // topic (the last copy on it, the version the reconcile found newer than the normalized one).
+  for (const [vendor, buckets] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
     if (!topic) continue;
     stopIfAborted();
@@ -187,8 +190,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     listGone(buckets, latest, 'raw', topic, actions);
   }
 
-  // 3. Normalized records missing in ClickHouse: append them again to the normalized topic for the sink.
-  const missingInCh = [...idsOf(report, 'not_in_clickhouse').values()].flat();
+  // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
+  // normalized topic for the sink.
+  const missingInCh = [...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat();
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));

@@ -53,6 +53,11 @@ export class Tally {
     return key;
   }
 
+  /** The latest version (received_at ms) addVersion counted or read for `cdrId`; undefined for ids only `add`ed. */
+  version(cdrId: string): number | undefined {
+    return this.versions.get(cdrId);
+  }
+
   delete(key: string, cdrId: string): void {
     const ids = this.buckets.get(key);
     if (!ids?.delete(cdrId) || ids.size > 0) return;
@@ -97,3 +102,17 @@ export function idsFingerprint(ids: Iterable<string>): bigint {
 
 /** idsFingerprint as a ClickHouse aggregate over a cdr_id column (UInt64); Distinct, as a Tally keeps each id once. */
 export const ID_FINGERPRINT_SQL = (column: string) => `groupBitXorDistinct(reinterpretAsUInt64(substring(SHA256(${column}), 1, 8)))`;
+
+/**
+ * idsFingerprint over (cdr_id, version) pairs: equal ids whose versions differ (a layer holding a stale version of a
+ * call, counts and minutes alike) give different fingerprints. The pair is hashed as `cdr_id`, a NUL, then the version
+ * in decimal, as `VERSION_FINGERPRINT_SQL` builds it.
+ */
+export function versionsFingerprint(pairs: Iterable<readonly [string, number]>): bigint {
+  let fp = 0n;
+  for (const [id, version] of pairs) fp ^= createHash('sha256').update(`${id}\u0000${version}`, 'utf8').digest().readBigUInt64LE(0);
+  return fp;
+}
+
+/** versionsFingerprint as a ClickHouse aggregate over a cdr_id and a UInt64 version column, one row per cdr_id (cdr FINAL). */
+export const VERSION_FINGERPRINT_SQL = (idColumn: string, versionColumn: string) => `groupBitXorDistinct(reinterpretAsUInt64(substring(SHA256(concat(${idColumn}, '\\0', toString(${versionColumn}))), 1, 8)))`;
