@@ -119,4 +119,30 @@ describe('cdrflow recording', () => {
       vi.unstubAllEnvs();
     }
   });
+
+  it('prints no bare link from the CDR that is not a plain http(s) URL: it would drive the terminal or a script', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
+    vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      for (const hostile of ['https://dl.example/\u001b]8;;https://evil.example\u0007r.wav', 'https://dl.example/\u202evaw.exe\u0085', 'javascript:alert(1)', `https://dl.example/${'a'.repeat(9000)}`]) {
+        const fee = join(dir, 'fee.json');
+        writeFileSync(fee, JSON.stringify({ sessionId: 's4', recordFlag: 1, recordFileDownloadUrl: hostile }));
+        log.mockClear();
+        err.mockClear();
+        expect(await command.run([`huawei-privatenumber:${APP.appKey}:s4`, '--record', fee, '--base-url', baseUrl])).toBe(3);
+        expect(log).not.toHaveBeenCalled();
+        const [[said]] = err.mock.calls as [[string]];
+        expect(said).toMatch(/^no recording: the CDR's recordFileDownloadUrl is not an absolute http\(s\) URL of printable ASCII within 8192 characters: "/);
+        // eslint-disable-next-line no-control-regex
+        expect(said).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/u);
+        expect(said.length).toBeLessThan(300);
+      }
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+      vi.unstubAllEnvs();
+    }
+  });
 });

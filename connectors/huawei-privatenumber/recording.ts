@@ -27,10 +27,14 @@ export interface RecordingResolverOptions {
  */
 export const MAX_RECORDING_URL_CHARS = 8192;
 
+/** What usableDownloadUrl requires, in words for a note or an error. */
+export const USABLE_DOWNLOAD_URL = `an absolute http(s) URL of printable ASCII within ${MAX_RECORDING_URL_CHARS} characters`;
+
 /** A URL as sent on the wire is printable ASCII; fetch reads other bytes of a header as latin1 (C1 controls among them). */
 const DOWNLOAD_URL = /^https?:\/\/[!-~]+$/i;
 
-function usableDownloadUrl(location: string): boolean {
+/** Whether a link can be handed on as it is: what the API's Location must be, and what `cdrflow recording` prints bare. */
+export function usableDownloadUrl(location: string): boolean {
   if (location.length > MAX_RECORDING_URL_CHARS || !DOWNLOAD_URL.test(location)) return false;
   return URL.canParse(location);
 }
@@ -68,7 +72,7 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   if (res.status >= 300 && res.status < 400 && location) {
     await res.body?.cancel();
     if (usableDownloadUrl(location)) return { kind: 'url', url: location, source: 'api' };
-    const detail = `HTTP ${res.status} with a Location that is not an absolute http(s) URL of printable ASCII within ${MAX_RECORDING_URL_CHARS} characters: ${quote(location, 100)}`;
+    const detail = `HTTP ${res.status} with a Location that is not ${USABLE_DOWNLOAD_URL}: ${quote(location, 100)}`;
     if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: `recording API answered ${detail}` };
     throw new CdrflowError('transient', `Huawei recording API: ${detail}`, { code: 'malformed-response' });
   }
