@@ -106,6 +106,35 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     }
   });
 
+  it.each([
+    ['no verdict', undefined, 3],
+    ['a refused request', 64, 64],
+  ] as const)("shows the job's progress and error lines (%s) with their control and bidi characters escaped, line by line", async (_case, exitCode, code) => {
+    const hostile = (what: string) => `${what}\u001b]0;owned\u0007 \u001b[2J\r\u202egnp.exe\u0085`;
+    const escaped = (what: string) => `${what}\\u001b]0;owned\\u0007 \\u001b[2J\\u000d\\u202egnp.exe\\u0085`;
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: () => Promise.resolve({}),
+      query: () => Promise.resolve(''),
+      reconcile: (_body, write) => {
+        write(JSON.stringify({ progress: hostile('reading') }));
+        write(JSON.stringify({ progress: `two\n${hostile('lines')}` }));
+        return Promise.resolve(write(JSON.stringify({ error: `first\n${hostile('failed')}`, ...(exitCode ? { exitCode } : {}) })));
+      },
+    });
+    try {
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(ops.port) });
+      expect(r.code).toBe(code);
+      // eslint-disable-next-line no-control-regex
+      expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u0085\u202e]/u);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines.slice(1)).toEqual([escaped('reading'), 'two', escaped('lines'), expect.stringMatching(/first$/), escaped('failed')]);
+    } finally {
+      await ops.close();
+    }
+  });
+
   it('colours drift rows by the same rule as every command: --color through a pipe, never with --no-color or NO_COLOR on a terminal', async () => {
     const drift = { kind: 'missing_in_raw', detail: '1 record', count: 1, repairable: true };
     const row = {

@@ -78,6 +78,11 @@ function kafkaNoVerdict(err: KafkaUnreachableError, config: AppConfig): ExitErro
   return noVerdict(`${err.message}: ${kafkaHint(config)}`);
 }
 
+/** The job's words for this terminal: each line with its control and invisible characters escaped (terminalText). */
+function jobText(text: string): string {
+  return text.split('\n').map(terminalText).join('\n');
+}
+
 /** The `error` of a JSON answer like {"error": "..."}, or undefined for any other text. */
 function jsonError(text: string): string | undefined {
   try {
@@ -125,10 +130,12 @@ async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal):
     for (const line of lines) {
       if (!line.trim()) continue;
       const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
-      if (msg.progress) process.stderr.write(`${msg.progress}\n`);
+      // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
+      // of control characters keeps the look of a run here.
+      if (msg.progress) process.stderr.write(`${jobText(msg.progress)}\n`);
       // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
       // codes in error lines sends none).
-      if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, msg.error) : noVerdict(msg.error);
+      if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, jobText(msg.error)) : noVerdict(jobText(msg.error));
       if (msg.outcome) outcome = msg.outcome;
     }
   }
