@@ -9,6 +9,8 @@ import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
 import { quote, terminalJson } from '../../core/input-limits.ts';
+import { signalExit } from '../../core/exit-codes.ts';
+import { stopRequests } from '../signals.ts';
 
 const usage = `Usage: cdrflow tail <topic> [--from-beginning | --last N] [--follow] [--format json|table] [--config FILE]
 
@@ -69,9 +71,14 @@ export const command: Command = {
     const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
     const abort = new AbortController();
-    const stop = () => abort.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // Ctrl-C or SIGTERM ends the read; a second, separate one exits at once, while Kafka is still slow to let go.
+    const requests = stopRequests({
+      onStop: () => abort.abort(),
+      onForce: (signal) => {
+        process.stderr.write(`cdrflow tail: ${signal} again: exiting without waiting for the read to end\n`);
+        process.exit(signalExit(signal));
+      },
+    });
     // The records the topic held when the read began are printed in time order across partitions: all of them with
     // --from-beginning, else the newest N overall. With --follow, records that arrive later are printed as they come.
     type Printed = Awaited<ReturnType<typeof toRecord>>;
@@ -117,8 +124,7 @@ export const command: Command = {
       }
       return rethrowUnreachable(err, config);
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      requests.dispose();
     }
     return 0;
   },
