@@ -53,6 +53,30 @@ describe('resolveRecordingUrl', () => {
     expect(api.failures).toBe(0);
   });
 
+  it("asks nothing for a recordObjectName or recordDomain outside the API's String(1-128): falls back with the reason, or fails as a refused lookup", async () => {
+    let asked = 0;
+    const counting: typeof fetch = (input, init) => {
+      asked += 1;
+      return fetch(input, init);
+    };
+    const opts = { baseUrl, ...APP, fetchImpl: counting };
+    for (const [field, value] of [
+      ['recordObjectName', `${'n'.repeat(64 * 1024)}.wav`],
+      ['recordObjectName', 'n'.repeat(129)],
+      ['recordDomain', 'd'.repeat(129)],
+    ] as const) {
+      const fee = { ...recorded, [field]: value };
+      const link = await resolveRecordingUrl(fee, opts);
+      expect(link).toMatchObject({ kind: 'url', url: 'https://fallback/a.wav', source: 'recordFileDownloadUrl', note: expect.stringMatching(new RegExp(`^${field} ".*… \\(${value.length} chars\\) is more than the recording API takes \\(String\\(1-128\\)\\): not looked up$`)) });
+      expect((link as { note: string }).note.length).toBeLessThan(200);
+      await expect(resolveRecordingUrl({ ...fee, recordFileDownloadUrl: '' }, opts)).rejects.toMatchObject({ kind: 'bad_record', message: expect.stringContaining(`Huawei recording API not asked: ${field} "`) });
+    }
+    expect(asked).toBe(0);
+    // 128 characters is still a file name the API takes.
+    expect(await resolveRecordingUrl({ ...recorded, recordObjectName: 'n'.repeat(128) }, opts)).toMatchObject({ kind: 'url', source: 'api' });
+    expect(asked).toBe(1);
+  });
+
   it('quotes and cuts what a broken or hostile API answers (control characters, a long resultdesc) before it reaches a link note or an error', async () => {
     const hostile = `\u001b[2J\r\n${'forged line\u0085\u202e\n'.repeat(200)}gone`;
     expect(hostile.length).toBeGreaterThan(2500);

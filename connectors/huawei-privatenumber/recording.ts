@@ -1,7 +1,8 @@
 // Recording links of Huawei fee records: `GET <APP接入地址>/rest/provision/voice/record/v1.0?fileName=&recordDomain=`
 // with X-AKSK answers 301 with the download URL in Location (we read it and never follow it: following downloads
-// the audio). Falls back to the CDR's recordFileDownloadUrl when recordDomain is empty or the API fails; nothing to
-// resolve when recordFlag is 0. Files are kept 7 days from the push, so resolve promptly.
+// the audio). Falls back to the CDR's recordFileDownloadUrl when recordDomain is empty, the file reference is longer
+// than the API takes, or the API fails; nothing to resolve when recordFlag is 0. Files are kept 7 days from the push,
+// so resolve promptly.
 import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { answerExcerpt } from '../poller/vendor-answer.ts';
@@ -43,6 +44,21 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value.trim() : '';
 }
 
+/**
+ * The recording API takes fileName and recordDomain as String(1-128) (vendors.md); the push allows recordDomain up to
+ * 256 and bounds recordObjectName not at all. Asking with more only earns a refusal, and a signed push of 50 records
+ * with fields of 64 KiB would make as many oversized lookups.
+ */
+const MAX_LOOKUP_FIELD_CHARS = 128;
+
+/** Why the fee record's file reference cannot be asked about, or undefined when it can. */
+function lookupFieldProblem(fields: Record<'recordObjectName' | 'recordDomain', string>): string | undefined {
+  for (const [name, value] of Object.entries(fields)) {
+    if (value.length > MAX_LOOKUP_FIELD_CHARS) return `${name} ${quote(value, 40)} is more than the recording API takes (String(1-${MAX_LOOKUP_FIELD_CHARS})): not looked up`;
+  }
+  return undefined;
+}
+
 export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: RecordingResolverOptions): Promise<RecordingLink> {
   if (Number(fee['recordFlag'] ?? 0) !== 1) return { kind: 'none', reason: 'recordFlag is 0: the call was not recorded' };
   const fileName = text(fee['recordObjectName']);
@@ -51,6 +67,11 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   if (fileName === '' || domain === '') {
     if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl' };
     return { kind: 'none', reason: 'recorded, but the CDR has neither recordObjectName+recordDomain nor recordFileDownloadUrl' };
+  }
+  const problem = lookupFieldProblem({ recordObjectName: fileName, recordDomain: domain });
+  if (problem !== undefined) {
+    if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl', note: problem };
+    throw new CdrflowError('bad_record', `Huawei recording API not asked: ${problem}`);
   }
   const url = new URL('/rest/provision/voice/record/v1.0', opts.baseUrl);
   url.searchParams.set('fileName', fileName);

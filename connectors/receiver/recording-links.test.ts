@@ -109,6 +109,19 @@ describe('Huawei recording links in the receiver', () => {
     expect(stored[0]!.attributes['recording_link_error']).toMatch(/HTTP 500/);
   });
 
+  it("asks nothing for a record whose recordObjectName is outside the API's String(1-128), and stores it with the reason beside it", async () => {
+    const sink = new MemorySink();
+    const r = await start(sink, { enabled: true, baseUrl: api.url, timeoutMs: 2_000 });
+    const feeLst = records();
+    feeLst[0]!['recordObjectName'] = `${'n'.repeat(200)}.wav`;
+    expect((await push(r, feeLst)).status).toBe(200);
+    expect(api.requests).toEqual([]);
+    const stored = sink.envelopes(FEE_TOPIC);
+    expect(stored.map((e) => e.payload)).toEqual(feeLst.map((f) => JSON.stringify(f)));
+    expect(stored[0]!.attributes['recording_download_url']).toBeUndefined();
+    expect(stored[0]!.attributes['recording_link_error']).toMatch(/^recordObjectName ".*… \(204 chars\) is more than the recording API takes \(String\(1-128\)\): not looked up$/);
+  });
+
   it('still answers 503 (nothing stored) when Kafka fails after the link was resolved', async () => {
     const sink = new MemorySink();
     const r = await start(sink, { enabled: true, baseUrl: api.url, timeoutMs: 2_000 });
