@@ -16,7 +16,7 @@ import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr }
 import { quoteIdentifier } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
-import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, Tally, VERSION_FINGERPRINT_SQL } from './tally.ts';
+import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, supersedes, Tally, VERSION_FINGERPRINT_SQL } from './tally.ts';
 import { sourceKey } from './compare.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
@@ -273,7 +273,7 @@ export async function readRaw(
       const f = callFigures(envelope, options);
       if (f.cdrId === null) return;
       const version = envelope.received_at.getTime();
-      if (ctx.callTimesOf?.has(f.cdrId) && !((versions.get(f.cdrId) ?? -Infinity) > version)) {
+      if (ctx.callTimesOf?.has(f.cdrId) && supersedes(version, versions.get(f.cdrId))) {
         layer.callTimes.set(f.cdrId, f.callTimeMs);
         versions.set(f.cdrId, version);
       }

@@ -30,14 +30,23 @@ vi.mock('../core/kafka.ts', async (original) => ({
     }
   },
 }));
-vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => (value: Buffer) => Promise.resolve(JSON.parse(value.toString('utf8')) as RawEnvelope) }));
+// Raw envelopes and normalized records alike, as JSON: received_at as the contract's decoder gives it, a Date.
+vi.mock('./contract-decoder.ts', () => ({
+  contractDecoder: () => (value: Buffer) => Promise.resolve(JSON.parse(value.toString('utf8'), (k, v: unknown) => (k === 'received_at' ? new Date(v as number) : v)) as RawEnvelope),
+}));
 vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.resolve({ caughtUp: true, behind: 0 }) }));
+
+function normalizedMessage(cdrId: string, offset: number, receivedAt: number, v: number): ScannedMessage {
+  return { partition: 0, offset, key: Buffer.from(cdrId), value: Buffer.from(JSON.stringify({ cdr_id: cdrId, received_at: receivedAt, v })), timestamp: 0 } as unknown as ScannedMessage;
+}
 
 const PII_KEY = 'repair-pii-key-0123456789';
 const TOPIC = 'cdr.raw.alibaba-lvms';
 
-function rawMessage(naturalKey: string, offset: number): ScannedMessage {
-  const envelope = { vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: naturalKey, payload: '{}' };
+const RECEIVED = Date.parse('2026-11-30T18:05:00Z');
+
+function rawMessage(naturalKey: string, offset: number, receivedAt = RECEIVED, payload = '{}'): ScannedMessage {
+  const envelope = { vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: naturalKey, received_at: receivedAt, payload };
   return { partition: 0, offset, key: Buffer.from(naturalKey), value: Buffer.from(JSON.stringify(envelope)), timestamp: 0 } as unknown as ScannedMessage;
 }
 
@@ -87,7 +96,7 @@ describe('repair: raw records not normalized', () => {
   it('lists the normalized records missing in ClickHouse that are no longer on the normalized topic as unrepairable, and re-sends the rest', async () => {
     sent.length = 0;
     const [kept, gone] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
-    topicMessages = [{ partition: 0, offset: 0, key: Buffer.from(kept), value: Buffer.from('{}'), timestamp: 0 } as unknown as ScannedMessage];
+    topicMessages = [normalizedMessage(kept, 0, RECEIVED, 1)];
     const report = {
       scope: { tz: 'UTC' },
       rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'not_in_clickhouse', count: 2, detail: '', ids: [kept, gone], repairable: true }] }],
@@ -105,9 +114,9 @@ describe('repair: a newer version that stopped short of a layer', () => {
   it('appends again the latest raw copy of a call stale in normalized, and the latest normalized record of one stale in ClickHouse', async () => {
     sent.length = 0;
     const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
-    const older = { ...rawMessage('880001', 0), value: Buffer.from(JSON.stringify({ vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: '880001', payload: '{"v":1}' })) } as ScannedMessage;
-    const newer = { ...rawMessage('880001', 1), value: Buffer.from(JSON.stringify({ vendor: 'alibaba-lvms', tenant_id: 'app', natural_key: '880001', payload: '{"v":2}' })) } as ScannedMessage;
-    const normalizedRecord = { partition: 0, offset: 2, key: Buffer.from(inNormalized), value: Buffer.from('{"v":2}'), timestamp: 0 } as unknown as ScannedMessage;
+    const older = rawMessage('880001', 0, RECEIVED, '{"v":1}');
+    const newer = rawMessage('880001', 1, RECEIVED + 60_000, '{"v":2}');
+    const normalizedRecord = normalizedMessage(inNormalized, 2, RECEIVED + 60_000, 2);
     topicMessages = [older, newer, normalizedRecord];
     const report = {
       scope: { tz: 'UTC' },
@@ -119,7 +128,40 @@ describe('repair: a newer version that stopped short of a layer', () => {
     const actions = await repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [inRaw] });
     expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [inNormalized] });
-    expect(sent.map((m) => String(m.value))).toEqual([String(newer.value), '{"v":2}']);
+    expect(sent.map((m) => String(m.value))).toEqual([String(newer.value), String(normalizedRecord.value)]);
     expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
+  });
+});
+
+describe('repair: the copy appended again is the latest received, not the last on the topic', () => {
+  // An older version appended after the newer one (a replay, an import of an old file, an earlier repair): re-fed, it
+  // would leave the call stale, as the reconcile judges versions by received_at (Tally.addVersion).
+  const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
+  const report = {
+    scope: { tz: 'UTC' },
+    rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
+      { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
+      { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
+    ] }],
+  } as unknown as ReconcileReport;
+  const run = () => repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+
+  it('a topic holding v2 then an older v1 appended later: v2 is appended again, once per call', async () => {
+    sent.length = 0;
+    const v2Raw = rawMessage('880001', 0, RECEIVED + 60_000, '{"v":2}');
+    const v2Normalized = normalizedMessage(inNormalized, 1, RECEIVED + 60_000, 2);
+    topicMessages = [v2Raw, v2Normalized, rawMessage('880001', 2, RECEIVED, '{"v":1}'), normalizedMessage(inNormalized, 3, RECEIVED, 1)];
+    const actions = await run();
+    expect(sent.map((m) => String(m.value))).toEqual([String(v2Raw.value), String(v2Normalized.value)]);
+    expect(actions.filter((a) => a.kind === 'replay_raw' || a.kind === 'resend_normalized').map((a) => a.records)).toEqual([1, 1]);
+  });
+
+  it('versions received at the same time: the later offset, as the reconcile counts them', async () => {
+    sent.length = 0;
+    const later = rawMessage('880001', 2, RECEIVED, '{"v":"b"}');
+    const laterNormalized = normalizedMessage(inNormalized, 3, RECEIVED, 2);
+    topicMessages = [rawMessage('880001', 0, RECEIVED, '{"v":"a"}'), normalizedMessage(inNormalized, 1, RECEIVED, 1), later, laterNormalized];
+    await run();
+    expect(sent.map((m) => String(m.value))).toEqual([String(later.value), String(laterNormalized.value)]);
   });
 });

@@ -16,6 +16,9 @@
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
 // another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
 // normalized records to append again that their topic no longer holds when the repair scans it.
+// Of the copies of a call on a topic, the one appended again is the latest received (received_at, a tie to the later
+// offset: tally.ts `supersedes`, as the reconcile counts), not the last one: an older version may have been appended
+// after the newer one (a replay, an import of an old file, an earlier repair).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RawEnvelope } from '../core/envelope.ts';
@@ -24,8 +27,8 @@ import { quoteIdentifier } from '../core/clickhouse.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
-import { normalizedCdrId, normalizedNaturalKey } from '../transforms/normalize/index.ts';
-import { bucketKey } from './tally.ts';
+import { normalizedCdrId, normalizedNaturalKey, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { bucketKey, supersedes } from './tally.ts';
 import { dayBounds, parseTzOffset, utcMonthsOfDay } from './days.ts';
 import { contractDecoder } from './contract-decoder.ts';
 import type { DriftKind, ReconcileReport, RepairAction } from './model.ts';
@@ -94,6 +97,20 @@ function listGone(buckets: IdBucket[], found: ReadonlyMap<string, unknown>, what
   }
 }
 
+/** Per cdr_id, the one copy of its latest version read so far: the version the reconcile counted (Tally.addVersion). */
+type LatestCopies = Map<string, { version: number; message: OutgoingMessage }>;
+
+/**
+ * Keeps `message` for `id` if it supersedes the copy held: an older version appended after a newer one (a replay, an
+ * import of an old file, an earlier repair) is not the one to append again. One copy per id, however many the topic holds.
+ */
+function keepLatest(latest: LatestCopies, id: string, receivedAt: Date, message: OutgoingMessage): void {
+  const version = receivedAt.getTime();
+  if (supersedes(version, latest.get(id)?.version)) latest.set(id, { version, message });
+}
+
+const messagesOf = (latest: LatestCopies) => [...latest.values()].map((c) => c.message);
+
 async function resend(ctx: RepairContext, topic: string, messages: OutgoingMessage[]): Promise<void> {
   const publisher = new AckedPublisher(ctx.kafka);
   try {
@@ -159,7 +176,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   }
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
-  // topic (the last copy on it, the version the reconcile found newer than the normalized one).
+  // topic (the copy received last, the version the reconcile found newer than the normalized one).
   for (const [vendor, buckets] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
     if (!topic) continue;
@@ -168,7 +185,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     // The Kafka key is the raw natural key: decode only records whose key normalizes to one of the wanted ids' keys
     // (under a PII key an LVMS composite key does not read back from its cdr_id).
     const naturalKeys = new Set(buckets.flatMap((b) => b.ids.map((id) => id.slice(`${vendor}:${b.tenant}:`.length))));
-    const latest = new Map<string, OutgoingMessage>();
+    const latest: LatestCopies = new Map();
     const decode = contractDecoder<RawEnvelope>(ctx.registry, SCHEMA_FILES.rawEnvelope, topic);
     await scanTopicToEnd(
       ctx.kafka,
@@ -178,12 +195,12 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
         const envelope = await decode(m.value);
         if (envelope === undefined) return; // no raw record of the contract (normalize dead-letters it)
         const id = normalizedCdrId(envelope.vendor, envelope.tenant_id, envelope.natural_key, ctx.piiKey);
-        if (wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
+        if (wanted.has(id)) keepLatest(latest, id, envelope.received_at, { key: m.key, value: m.value });
       },
       { timeoutMs: ctx.scanTimeoutMs, signal: ctx.signal },
     );
     stopIfAborted();
-    await resend(ctx, topic, [...latest.values()]);
+    await resend(ctx, topic, messagesOf(latest));
     refed += latest.size;
     // Nothing appended is no action: it would make an after pass that can only repeat the before.
     if (latest.size > 0) actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
@@ -191,23 +208,27 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   }
 
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
-  // normalized topic for the sink.
+  // normalized topic for the sink (the record received last, the version the reconcile counted).
   const missingInCh = [...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat();
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
-    const latest = new Map<string, OutgoingMessage>();
+    const latest: LatestCopies = new Map();
+    const decode = contractDecoder<NormalizedCdr>(ctx.registry, SCHEMA_FILES.normalized, ctx.normalizedTopic);
     await scanTopicToEnd(
       ctx.kafka,
       ctx.normalizedTopic,
-      (m) => {
+      async (m) => {
         const id = m.key?.toString('utf8');
-        if (m.value !== null && id !== undefined && wanted.has(id)) latest.set(id, { key: m.key, value: m.value });
+        if (m.value === null || id === undefined || !wanted.has(id)) return;
+        const cdr = await decode(m.value);
+        if (cdr === undefined) return; // no record of the contract (the sink dead-letters it; the reconcile did not count it)
+        keepLatest(latest, id, cdr.received_at, { key: m.key, value: m.value });
       },
       { timeoutMs: ctx.scanTimeoutMs, signal: ctx.signal },
     );
     stopIfAborted();
-    await resend(ctx, ctx.normalizedTopic, [...latest.values()]);
+    await resend(ctx, ctx.normalizedTopic, messagesOf(latest));
     refed += latest.size;
     if (latest.size > 0) actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
     listGone(missingInCh, latest, 'normalized', ctx.normalizedTopic, actions);

@@ -35,7 +35,7 @@ export class Tally {
    */
   addVersion(vendor: string, tenant: string, day: string | undefined, cdrId: string, minutes: number, version: number): string | undefined {
     const seen = this.versions.get(cdrId);
-    if (seen !== undefined && seen > version) return undefined;
+    if (!supersedes(version, seen)) return undefined;
     const key = day === undefined ? undefined : bucketKey(vendor, tenant, day);
     // Only records counted in the scope are remembered: the topics hold far more than a run's days.
     if (seen === undefined && key === undefined) return undefined;
@@ -77,6 +77,16 @@ export class Tally {
     for (const m of this.ids(key).values()) sum += m;
     return sum;
   }
+}
+
+/**
+ * Whether a version of a call received at `version` (ms), read after one received at `held` (undefined: none), is the
+ * one that counts: the later received, a tie to the one read later (on a topic, the later offset), as
+ * ReplacingMergeTree(version) keeps the last inserted of equal versions. The same rule for counting (addVersion) and
+ * for choosing what a repair appends again.
+ */
+export function supersedes(version: number, held: number | undefined): boolean {
+  return held === undefined || version >= held;
 }
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
