@@ -288,6 +288,37 @@ describe('compareLayers', () => {
   });
 });
 
+describe('compareLayers: minutes drift from a stale version', () => {
+  // A push vendor's day: c re-sent with 3 minutes instead of 2, the new version never normalized. ClickHouse bills the
+  // old one; the minutes differ because of a stale version, not of a missing record. `lost`: also not in ClickHouse.
+  const look = (opts: { lost?: string } = {}) => {
+    const raw = new Tally();
+    const normalized = new Tally();
+    const ids = ['a', 'b', 'c', ...(opts.lost ? [opts.lost] : [])];
+    for (const id of ids) {
+      raw.addVersion('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, id === 'c' ? 3 : 2, id === 'c' ? 2_000 : 1_000);
+      normalized.addVersion('tencent-ccc', '1400', '2026-11-30', `tencent-ccc:1400:${id}`, 2, 1_000);
+    }
+    const chIds = new Map(['a', 'b', 'c'].map((id) => [`tencent-ccc:1400:${id}`, 1_000]));
+    return compareLayers(layers({ ...rawTopicSource(), raw, normalized, clickhouseIds: new Map([[KEY, chIds]]) }));
+  };
+  const minutesOf = (rows: ReconcileRow[]) => rows[0]!.drift.find((d) => d.kind === 'minutes')!;
+
+  it('says the minutes follow the stale versions, and both when a record is missing too', () => {
+    const [row] = look();
+    expect(row!.drift.map((d) => d.kind)).toEqual(['stale_in_normalized', 'minutes']);
+    expect(minutesOf([row!])).toMatchObject({ repairable: true, detail: 'billable minutes: raw 7, ClickHouse 6 (follows the stale versions)' });
+    expect(minutesOf(look({ lost: 'd' })).detail).toBe('billable minutes: raw 9, ClickHouse 6 (follows the missing records and the stale versions)');
+  });
+
+  it('after the second look, names what is left: a missing record in flight leaves only the stale version', () => {
+    const [row] = confirmDrift(look(), look({ lost: 'd' }), new Set(['2026-11-30']));
+    expect(row!.inFlight).toBe(1);
+    expect(row!.drift.map((d) => d.kind)).toEqual(['stale_in_normalized', 'minutes']);
+    expect(minutesOf([row!])).toMatchObject({ repairable: true, detail: 'billable minutes: raw 9, ClickHouse 6 (follows the stale versions)' });
+  });
+});
+
 describe('compareLayers: normalized but not on the raw topic', () => {
   const HUAWEI = bucketKey('huawei-privatenumber', 'app', '2026-11-30');
   // The operator's repro: records imported onto another vendor's raw topic (`cdrflow import huawei-privatenumber

@@ -2,7 +2,7 @@
 // rows with their drift go out (unit-tested without servers).
 import type { Vendor } from '../core/topology.ts';
 import { daysOf, type DayScope } from './days.ts';
-import type { ClickHouseFigures, Drift, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
+import type { ClickHouseFigures, Drift, DriftKind, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
 import { bucketKey, difference, idsFingerprint, splitBucketKey, versionsFingerprint, type Tally } from './tally.ts';
 
 export interface Layers {
@@ -61,6 +61,23 @@ export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead'
     else if (versionFingerprints && (versionFingerprints.get(key) ?? 0n) !== versionsFingerprint(expected.map((id) => [id, layers.normalized.version(id) ?? 0]))) out.push(key);
   }
   return out;
+}
+
+const STALE_KINDS: ReadonlySet<DriftKind> = new Set<DriftKind>(['stale_in_normalized', 'stale_in_clickhouse']);
+/** The clause a minutes detail ends with when repairable drift beside it explains it (the one confirmDrift rewrites). */
+const FOLLOWS = / \(follows [^)]*\)$/;
+
+/**
+ * What a minutes drift follows: the repairable record drift beside it, records missing on a layer (their minutes go
+ * with them), calls a layer holds at a stale version (billed at the old version's minutes), or both; '' for none.
+ */
+function followsClause(drift: readonly Drift[]): string {
+  const repairable = drift.filter((d) => d.kind !== 'minutes' && d.repairable);
+  const causes = [
+    ...(repairable.some((d) => !STALE_KINDS.has(d.kind)) ? ['the missing records'] : []),
+    ...(repairable.some((d) => STALE_KINDS.has(d.kind)) ? ['the stale versions'] : []),
+  ];
+  return causes.length === 0 ? '' : ` (follows ${causes.join(' and ')})`;
 }
 
 /**
@@ -145,9 +162,9 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     add({ kind: 'final_not_unique', count: Math.abs(ch.count - ch.uniq), detail: `cdr FINAL has ${ch.count} rows for ${ch.uniq} cdr_ids`, repairable: false });
     const referenceMinutes = source ? source.minutes : kind === 'raw-topic' ? layers.raw.minutes(key) : null;
     if (referenceMinutes !== null && referenceMinutes !== ch.minutes) {
-      // Missing records take their minutes with them: repairing the records repairs the minutes.
-      const followsRecords = drift.some((d) => d.repairable);
-      add({ kind: 'minutes', count: Math.abs(referenceMinutes - ch.minutes), detail: `billable minutes: ${kind === 'api' ? 'source' : 'raw'} ${referenceMinutes}, ClickHouse ${ch.minutes}${followsRecords ? ' (follows the missing records)' : ''}`, repairable: followsRecords });
+      // Missing records take their minutes with them, a stale version bills its own: repairing the records repairs the minutes.
+      const follows = followsClause(drift);
+      add({ kind: 'minutes', count: Math.abs(referenceMinutes - ch.minutes), detail: `billable minutes: ${kind === 'api' ? 'source' : 'raw'} ${referenceMinutes}, ClickHouse ${ch.minutes}${follows}`, repairable: follows !== '' });
     }
     const partial = layers.partialDays.has(day);
     const views: ReconcileRow['views'] = {
@@ -225,11 +242,12 @@ export function confirmDrift(first: ReconcileRow[], second: ReconcileRow[], part
     // Minutes differ whenever counts differ: with no record drift confirmed, the in-flight records explain them.
     const recordDrift = drift.some((d) => EDGE_KINDS.has(d.kind));
     // Minutes drift is repairable only while it follows records a repair re-feeds: the second look's may have been
-    // nothing but in-flight records, dropped above, leaving only drift no repair closes (not_in_source, …).
-    const followsRecords = drift.some((d) => d.kind !== 'minutes' && d.repairable);
+    // nothing but in-flight records, dropped above, leaving only drift no repair closes (not_in_source, …), or only
+    // stale versions; its clause names what is left.
+    const follows = followsClause(drift);
     const kept = drift
       .filter((d) => !(d.kind === 'minutes' && !recordDrift && inFlight > 0))
-      .map((d) => (d.kind === 'minutes' && d.repairable && !followsRecords ? { ...d, repairable: false, detail: d.detail.replace(/ \(follows the missing records\)$/, '') } : d));
+      .map((d) => (d.kind === 'minutes' && d.repairable ? { ...d, repairable: follows !== '', detail: d.detail.replace(FOLLOWS, follows) } : d));
     return { ...r, drift: kept, inFlight };
   });
 }
