@@ -84,11 +84,11 @@ function followsClause(drift: readonly Drift[]): string {
  * Ids of `later` held by `earlier` at an earlier version: the later layer got a newer version of the call (a vendor's
  * re-send, a corrected duration) that never reached the earlier one, whose counts and minutes may still agree.
  */
-function staleIds(later: Tally, ids: Iterable<string>, earlierVersion: (id: string) => number | undefined): string[] {
+function staleIds(laterVersion: (id: string) => number | undefined, ids: Iterable<string>, earlierVersion: (id: string) => number | undefined): string[] {
   const out: string[] = [];
   for (const id of ids) {
     const held = earlierVersion(id);
-    const latest = later.version(id);
+    const latest = laterVersion(id);
     if (held !== undefined && latest !== undefined && latest > held) out.push(id);
   }
   return out;
@@ -136,7 +136,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const notNormalized = difference(raw, normalized, dead);
     add({ kind: 'not_normalized', count: notNormalized.length, detail: `${notNormalized.length} raw record(s) with neither a normalized record nor a dead letter`, repairable: true }, notNormalized);
     // A newer raw version that normalize dead-lettered is accounted for (the dead letter); one it never saw is not.
-    const staleNormalized = staleIds(layers.raw, difference(raw, dead), (id) => (normalized.has(id) ? layers.normalized.version(id) : undefined));
+    const staleNormalized = staleIds((id) => layers.raw.version(id), difference(raw, dead), (id) => (normalized.has(id) ? layers.normalized.version(id) : undefined));
     add({ kind: 'stale_in_normalized', count: staleNormalized.length, detail: `${staleNormalized.length} call(s) whose latest raw version (received later) has neither a normalized record nor a dead letter: the normalized topic, and so ClickHouse, holds an earlier version`, repairable: true }, staleNormalized);
     // The other way round: normalized (and so usually in ClickHouse) with no raw record on this vendor's raw topic —
     // imported or replayed onto another topic (normalize goes by the envelope's vendor, the raw scan by the topic's), or
@@ -150,7 +150,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       const missing = expected.filter((id) => !chIds.has(id));
       add({ kind: 'not_in_clickhouse', count: missing.length, detail: `${missing.length} normalized record(s) missing in ClickHouse`, repairable: true }, missing);
       if (chIds instanceof Map) {
-        const stale = staleIds(layers.normalized, expected, (id) => chIds.get(id));
+        const stale = staleIds((id) => layers.normalized.version(id), expected, (id) => chIds.get(id));
         add({ kind: 'stale_in_clickhouse', count: stale.length, detail: `${stale.length} call(s) whose cdr FINAL row is an earlier version than the latest normalized record`, repairable: true }, stale);
       }
       const extra = difference(chIds, normalized);
@@ -263,6 +263,32 @@ export function beyondHorizonNotes(rows: ReconcileRow[]): string[] {
     else seen.last = r.day > seen.last ? r.day : seen.last;
   }
   return [...days].map(([who, d]) => `${who}: ${d.first === d.last ? d.first : `${d.first} .. ${d.last}`} ${d.clause}: not checked against the vendor (source "beyond"); the other layers are reconciled`);
+}
+
+/**
+ * Calls cdr FINAL holds at a newer version than the latest on the normalized topic: the newer record gone from the
+ * topic (its retention) while an older copy appended after it (a replay, an import of an old file) is still there.
+ * ClickHouse bills the newest version, so this is no drift and nothing to repair; but the (cdr_id, version)
+ * fingerprints cannot tell which side is newer (only fetching the ids can), so such a day's ids are read from
+ * ClickHouse on every run. Said once per vendor × tenant, so that read is not unexplained.
+ */
+export function newerInClickHouseNotes(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouseIds'>): string[] {
+  const found = new Map<string, { days: string[]; ids: string[] }>();
+  for (const [key, chIds] of layers.clickhouseIds) {
+    if (!(chIds instanceof Map)) continue;
+    const newer = staleIds((id) => chIds.get(id), difference(layers.normalized.ids(key), layers.sinkDead), (id) => layers.normalized.version(id));
+    if (newer.length === 0) continue;
+    const { vendor, tenant, day } = splitBucketKey(key);
+    const who = `${vendor} tenant ${tenant}`;
+    const f = found.get(who) ?? { days: [], ids: [] };
+    f.days.push(day);
+    f.ids.push(...newer);
+    found.set(who, f);
+  }
+  return [...found].map(([who, f]) => {
+    const days = f.days.sort();
+    return `${who}: ${f.ids.length} call(s) on ${days.length === 1 ? days[0] : `${days.length} days (${days[0]} .. ${days.at(-1)})`} are in cdr FINAL at a newer version than the latest on the normalized topic (the newer record removed by the topic's retention, an older copy appended after it still there): not drift, ClickHouse bills the newest version; the version fingerprints cannot tell which side is newer, so these days' ids are read from ClickHouse on every run — e.g. ${f.ids.slice(0, 3).join(', ')}`;
+  });
 }
 
 /** What a kind means and what to do about it, once per report, for the kinds whose one-line detail cannot say it all. */

@@ -9,7 +9,7 @@ import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/index.ts';
 import { insertCdrs } from '../sinks/clickhouse/insert.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
-import { bucketsNeedingIds, compareLayers } from './compare.ts';
+import { bucketsNeedingIds, compareLayers, newerInClickHouseNotes } from './compare.ts';
 import type { DayScope } from './days.ts';
 import { ClickHouseReader } from './layers.ts';
 import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally, VERSION_FINGERPRINT_SQL, versionsFingerprint } from './tally.ts';
@@ -139,10 +139,13 @@ describe('a call ClickHouse holds at an earlier version than the normalized topi
     await insertCdrs(client, `${DB}.cdr`, cdrs.map((cdr, k) => ({ cdr, at: at(100 + k) })), 'JSONCompactEachRow', 'versions:0');
   });
 
-  /** The normalized topic as read: every stored row's version, but `newer` received again later (same minutes). */
-  async function reconcile(newer: string[]) {
+  /**
+   * The normalized topic as read: every stored row's version, but `newer` received again later (same minutes), and
+   * `older` only at an earlier version (the stored one gone from the topic).
+   */
+  async function reconcile(newer: string[], older: string[] = []) {
     const normalized = new Tally();
-    for (const cdr of cdrs) normalized.addVersion(VENDOR, TENANT, day, cdr.cdr_id, cdr.billable_minutes, versionOf(cdr) + (newer.includes(cdr.cdr_id) ? 60_000 : 0));
+    for (const cdr of cdrs) normalized.addVersion(VENDOR, TENANT, day, cdr.cdr_id, cdr.billable_minutes, versionOf(cdr) + (newer.includes(cdr.cdr_id) ? 60_000 : 0) - (older.includes(cdr.cdr_id) ? 60_000 : 0));
     const reader = new ClickHouseReader(client, DB, 'cdr');
     const ch = await reader.read(dayScope, [VENDOR], null);
     const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints);
@@ -165,14 +168,23 @@ describe('a call ClickHouse holds at an earlier version than the normalized topi
       partialDays: ClickHouseReader.partialDays(dayScope),
       clickhouseIds,
     });
-    return { needing, drift: rows.find((r) => r.day === day)!.drift.map((d) => ({ kind: d.kind, ids: d.ids })) };
+    const notes = newerInClickHouseNotes({ normalized, sinkDead: new Set(), clickhouseIds });
+    return { needing, drift: rows.find((r) => r.day === day)!.drift.map((d) => ({ kind: d.kind, ids: d.ids })), notes };
   }
 
   it('reads the same versions as agreement without fetching the ids', async () => {
-    expect(await reconcile([])).toEqual({ needing: [], drift: [] });
+    expect(await reconcile([])).toEqual({ needing: [], drift: [], notes: [] });
   });
 
   it('with equal counts and minutes, fetches the bucket and names the call as stale_in_clickhouse', async () => {
-    expect(await reconcile([id('v2')])).toEqual({ needing: [key], drift: [{ kind: 'stale_in_clickhouse', ids: [id('v2')] }] });
+    expect(await reconcile([id('v2')])).toEqual({ needing: [key], drift: [{ kind: 'stale_in_clickhouse', ids: [id('v2')] }], notes: [] });
+  });
+
+  it('a call ClickHouse holds at a newer version than the topic is no drift; the day it makes fetched is said in a note', async () => {
+    const { needing, drift, notes } = await reconcile([], [id('v3')]);
+    // The fingerprints cannot tell which side is newer: the ids are fetched, on every run.
+    expect(needing).toEqual([key]);
+    expect(drift).toEqual([]);
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^${VENDOR} tenant ${TENANT}: 1 call\\(s\\) on ${day} are in cdr FINAL at a newer version than the latest on the normalized topic .*ids are read from ClickHouse on every run — e\\.g\\. ${id('v3')}$`))]);
   });
 });

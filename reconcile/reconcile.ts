@@ -11,7 +11,7 @@ import { CdrflowError } from '../core/errors.ts';
 import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift } from './compare.ts';
+import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, newerInClickHouseNotes } from './compare.ts';
 import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
@@ -218,6 +218,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     }
   }
   notes.push(...beyondHorizonNotes(rows));
+  notes.push(...newerInClickHouseNotes({ normalized, sinkDead: dead.sinkDead, clickhouseIds }));
   const exitCode = exitCodeOf(rows);
   const report: ReconcileReport = {
     runId: randomUUID(),
