@@ -217,6 +217,29 @@ export function replacementCharProblem(text: string): string | null {
   return text.includes('\uFFFD') ? 'invalid UTF-8: the text carries U+FFFD, left where bytes were not valid UTF-8' : null;
 }
 
+/**
+ * The longest download link handed on: a recording API's Location, a vendor record's own recording link. It is stored
+ * in the envelope and the CDR's recording_url; a signed storage link, even one carrying a temporary security token,
+ * is far shorter.
+ */
+export const MAX_RECORDING_URL_CHARS = 8192;
+
+/** What usableDownloadUrl requires, in words for a note or an error. */
+export const USABLE_DOWNLOAD_URL = `an absolute http(s) URL of printable ASCII within ${MAX_RECORDING_URL_CHARS} characters`;
+
+/** A URL as sent on the wire is printable ASCII; fetch reads other bytes of a header as latin1 (C1 controls among them). */
+const DOWNLOAD_URL = /^https?:\/\/[!-~]+$/i;
+
+/**
+ * Whether a link can be handed on as it is, to a terminal, a dashboard or a tool that renders it as a link: not a
+ * `javascript:` or `data:` link, no escape sequence, bidi override or line break. What the Huawei recording API's
+ * Location must be, what `cdrflow recording` prints bare and what normalize keeps in recording_url.
+ */
+export function usableDownloadUrl(link: string): boolean {
+  if (link.length > MAX_RECORDING_URL_CHARS || !DOWNLOAD_URL.test(link)) return false;
+  return URL.canParse(link);
+}
+
 export const MAX_QUOTED_CHARS = 200;
 
 /**

@@ -101,7 +101,7 @@ describe('cdrflow recording', () => {
     }
   });
 
-  it('--json prints a link taken from the CDR with DEL, C1 or bidi characters as \\u escapes, parsing back to the same', async () => {
+  it('--json prints no link taken from the CDR with DEL, C1 or bidi characters: the reason quotes it with \\u escapes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdrflow-rec-'));
     const hostile = 'https://dl.example/\u202evaw.exe\u0085\u007f\u200b';
     const fee = join(dir, 'fee.json');
@@ -109,11 +109,13 @@ describe('cdrflow recording', () => {
     vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
-      expect(await command.run([`huawei-privatenumber:${APP.appKey}:s3`, '--record', fee, '--base-url', baseUrl, '--json'])).toBe(0);
+      expect(await command.run([`huawei-privatenumber:${APP.appKey}:s3`, '--record', fee, '--base-url', baseUrl, '--json'])).toBe(3);
       const [[printed]] = log.mock.calls as [[string]];
       expect(printed).not.toMatch(/[\u007f-\u009f\u200b\u202e]/u);
-      expect(printed).toContain('\\u202evaw.exe\\u0085\\u007f\\u200b');
-      expect(JSON.parse(printed)).toEqual({ kind: 'url', url: hostile, source: 'recordFileDownloadUrl' });
+      const said = JSON.parse(printed) as { kind: string; reason: string };
+      expect(said.kind).toBe('none');
+      expect(said.reason).toContain('recordFileDownloadUrl is not an absolute http(s) URL');
+      expect(said.reason).toContain('\\u202evaw.exe\\u0085\\u007f\\u200b');
     } finally {
       log.mockRestore();
       vi.unstubAllEnvs();

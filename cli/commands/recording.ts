@@ -7,7 +7,7 @@ import { EXIT_CONFIG, EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { boundReason, printable, quote, terminalJson } from '../../core/input-limits.ts';
-import { resolveRecordingUrl, USABLE_DOWNLOAD_URL, usableDownloadUrl } from '../../connectors/huawei-privatenumber/recording.ts';
+import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
@@ -106,13 +106,9 @@ export const command: Command = {
     }
     const link = await resolveRecordingUrl(record, { baseUrl, appKey: app.appKey, appSecret: app.appSecret });
     if (json) console.log(terminalJson(link));
-    // The bare link is the fee record's own when the API gave none: printed only when the terminal (or the script
-    // that opens it) can take it as it is; --json shows any link escaped.
-    else if (link.kind === 'url' && !usableDownloadUrl(link.url)) {
-      console.error(`no recording: the CDR's ${link.source} is not ${USABLE_DOWNLOAD_URL}: ${quote(link.url, 100)}`);
-      if (link.note) console.error(`note: ${link.note}`);
-      return EXIT_NO_RECORDING;
-    } else if (link.kind === 'url') console.log(link.url);
+    // A link is printed bare: the resolver hands on only one the terminal (or the script that opens it) can take as it
+    // is (usableDownloadUrl), the fee record's own included; any other is in the reason, quoted.
+    else if (link.kind === 'url') console.log(link.url);
     else console.error(`no recording: ${link.reason}`);
     if (link.kind === 'url' && link.note && !json) console.error(`note: ${link.note}`);
     return link.kind === 'url' ? 0 : EXIT_NO_RECORDING;

@@ -2,7 +2,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_RECORDING_URL_CHARS, resolveRecordingUrl } from './recording.ts';
+import { resolveRecordingUrl } from './recording.ts';
+import { MAX_RECORDING_URL_CHARS } from '../../core/input-limits.ts';
 import type { CdrflowError } from '../../core/errors.ts';
 import { ANSWER_EXCERPT_BYTES } from '../poller/vendor-answer.ts';
 import { startRecordingApi, type RecordingApiStandIn } from '../../simulators/huawei-privatenumber/recording-api.ts';
@@ -117,6 +118,29 @@ describe('resolveRecordingUrl', () => {
       broken.closeAllConnections();
       await new Promise((r) => broken.close(r));
     }
+  });
+
+  it("hands on the fee record's own recordFileDownloadUrl only under the Location's rule: any other is as if absent, quoted in the reason", async () => {
+    const hostile = [
+      'javascript:alert(1)',
+      'https://dl.example/\u001b]8;;https://evil.example\u0007r.wav',
+      'https://dl.example/\u202evaw.exe',
+      'https://dl.example/a\u0085.wav',
+      `https://dl.example/${'a'.repeat(MAX_RECORDING_URL_CHARS)}.wav`,
+    ];
+    for (const url of hostile) {
+      // Nothing to ask the API: the record's link was all there was.
+      const alone = await resolveRecordingUrl({ ...recorded, recordDomain: '', recordFileDownloadUrl: url }, { baseUrl, ...APP });
+      expect(alone).toMatchObject({ kind: 'none', reason: expect.stringMatching(/^the CDR's recordFileDownloadUrl is not an absolute http\(s\) URL of printable ASCII within 8192 characters: "/) });
+      // eslint-disable-next-line no-control-regex
+      expect((alone as { reason: string }).reason).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/u);
+      expect((alone as { reason: string }).reason.length).toBeLessThan(300);
+      // The API refused: its answer is the outcome, not the record's link.
+      expect(await resolveRecordingUrl({ ...recorded, recordObjectName: 'gone.wav', recordFileDownloadUrl: url }, { baseUrl, ...APP })).toMatchObject({ kind: 'none', reason: expect.stringContaining('7 days') });
+      await expect(resolveRecordingUrl({ ...recorded, recordDomain: 'd'.repeat(129), recordFileDownloadUrl: url }, { baseUrl, ...APP })).rejects.toMatchObject({ kind: 'bad_record' });
+    }
+    // The API's link still wins over a bad one of the record's.
+    expect(await resolveRecordingUrl({ ...recorded, recordFileDownloadUrl: hostile[0] }, { baseUrl, ...APP })).toEqual({ kind: 'url', url: 'https://ostor.huawei.com/download/a.wav?sig=abc', source: 'api' });
   });
 
   it('takes a Location only when it is an absolute http(s) URL of printable ASCII within MAX_RECORDING_URL_CHARS: anything else falls back, with the reason quoted', async () => {

@@ -1,12 +1,12 @@
 // Recording links of Huawei fee records: `GET <APP接入地址>/rest/provision/voice/record/v1.0?fileName=&recordDomain=`
 // with X-AKSK answers 301 with the download URL in Location (we read it and never follow it: following downloads
-// the audio). Falls back to the CDR's recordFileDownloadUrl when recordDomain is empty, the file reference is longer
-// than the API takes, or the API fails; nothing to resolve when recordFlag is 0. Files are kept 7 days from the push,
-// so resolve promptly.
+// the audio). Falls back to the CDR's recordFileDownloadUrl, when it is a plain http(s) link, when recordDomain is
+// empty, the file reference is longer than the API takes, or the API fails; nothing to resolve when recordFlag is 0.
+// Files are kept 7 days from the push, so resolve promptly.
 import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { answerExcerpt } from '../poller/vendor-answer.ts';
-import { printable, quote } from '../../core/input-limits.ts';
+import { printable, quote, USABLE_DOWNLOAD_URL, usableDownloadUrl } from '../../core/input-limits.ts';
 
 export type RecordingLink =
   | { kind: 'url'; url: string; source: 'api' | 'recordFileDownloadUrl'; note?: string }
@@ -20,24 +20,6 @@ export interface RecordingResolverOptions {
   /** The clock the request is signed with (Created): the receiver's, so a test clock or a corrected one signs too. */
   now?: () => number;
   fetchImpl?: typeof fetch;
-}
-
-/**
- * The longest download link taken from the API's Location. It is stored in every recorded record's envelope (and the
- * CDR's recording_url); a signed storage link, even one carrying a temporary security token, is far shorter.
- */
-export const MAX_RECORDING_URL_CHARS = 8192;
-
-/** What usableDownloadUrl requires, in words for a note or an error. */
-export const USABLE_DOWNLOAD_URL = `an absolute http(s) URL of printable ASCII within ${MAX_RECORDING_URL_CHARS} characters`;
-
-/** A URL as sent on the wire is printable ASCII; fetch reads other bytes of a header as latin1 (C1 controls among them). */
-const DOWNLOAD_URL = /^https?:\/\/[!-~]+$/i;
-
-/** Whether a link can be handed on as it is: what the API's Location must be, and what `cdrflow recording` prints bare. */
-export function usableDownloadUrl(location: string): boolean {
-  if (location.length > MAX_RECORDING_URL_CHARS || !DOWNLOAD_URL.test(location)) return false;
-  return URL.canParse(location);
 }
 
 function text(value: unknown): string {
@@ -63,9 +45,13 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   if (Number(fee['recordFlag'] ?? 0) !== 1) return { kind: 'none', reason: 'recordFlag is 0: the call was not recorded' };
   const fileName = text(fee['recordObjectName']);
   const domain = text(fee['recordDomain']);
-  const fallback = text(fee['recordFileDownloadUrl']);
+  // The record's own link is vendor text handed on as a link (to the terminal, the CDR, a dashboard): taken under the
+  // rule the API's Location is, and otherwise as if absent, the reason saying why when nothing else can be asked.
+  const given = text(fee['recordFileDownloadUrl']);
+  const fallback = usableDownloadUrl(given) ? given : '';
   if (fileName === '' || domain === '') {
     if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl' };
+    if (given !== '') return { kind: 'none', reason: `the CDR's recordFileDownloadUrl is not ${USABLE_DOWNLOAD_URL}: ${quote(given, 100)}` };
     return { kind: 'none', reason: 'recorded, but the CDR has neither recordObjectName+recordDomain nor recordFileDownloadUrl' };
   }
   const problem = lookupFieldProblem({ recordObjectName: fileName, recordDomain: domain });

@@ -2,6 +2,7 @@
 // CDR inside the contract — never a throw, never an impossible bill.
 import { describe, expect, it } from 'vitest';
 import { avroType } from '../../core/avro.ts';
+import { MAX_RECORDING_URL_CHARS } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { defaultNormalizeContext } from './context.ts';
@@ -210,6 +211,46 @@ describe('fractional Unix timestamps (SDKs and clients send them): a started sec
     expect(valid(run('tencent-ccc', { ...ccc, IVRDuration: 2.5 })).ivr_seconds).toBe(3);
     const legs = [{ Sequence: 0, StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65.4 }];
     expect(valid(run('tencent-ccc', { ...ccc, ServeParticipants: legs })).legs[0]!.talk_seconds).toBe(61);
+  });
+});
+
+describe('recording links are rendered as links (dashboards, tools): only a plain http(s) one is kept', () => {
+  const HOSTILE = [
+    'javascript:alert(document.cookie)',
+    'data:text/html,<script>alert(1)</script>',
+    'https://dl.example/\u001b]8;;https://evil.example\u0007r.wav',
+    'https://dl.example/\u202evaw.exe',
+    'https://dl.example/a\u0085b\u200b.wav',
+    'https://dl.example/a\nSet-Cookie: x.wav',
+    `https://dl.example/${'a'.repeat(MAX_RECORDING_URL_CHARS)}.wav`,
+    '/relative/a.wav',
+  ];
+  const link = (url: string) => ({
+    'tencent-ccc': { ...ccc, RecordURL: url, ServeParticipants: [{ Sequence: 0, StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65, RecordURL: url }] },
+    'huawei-privatenumber': { ...huawei, recordFlag: 1, recordFileDownloadUrl: url },
+    'alibaba-lvms': { ...lvms, full_audio_url: url },
+  });
+
+  it('recording_url (a CCC leg\'s too) is null for anything else, and the call is mapped and billed as before', () => {
+    for (const url of HOSTILE) {
+      for (const [vendor, record] of Object.entries(link(url)) as [Vendor, Record<string, unknown>][]) {
+        const cdr = valid(run(vendor, record));
+        expect(cdr.recording_url, `${vendor} ${JSON.stringify(url)}`).toBeNull();
+        expect(cdr.legs.map((l) => l.recording_url).filter((u) => u !== null)).toEqual([]);
+        expect(cdr.billable_seconds).toBe(60);
+      }
+    }
+  });
+
+  it('keeps a plain signed link as the vendor wrote it, up to the bound', () => {
+    const longest = `https://dl.example/${'a'.repeat(MAX_RECORDING_URL_CHARS - 'https://dl.example/'.length)}`;
+    for (const url of ['https://cos.example.com/rec/a.mp3?sign=q%2Bx&t=1', 'http://10.0.0.1:8080/a.wav', longest]) {
+      for (const [vendor, record] of Object.entries(link(url)) as [Vendor, Record<string, unknown>][]) {
+        const cdr = valid(run(vendor, record));
+        expect(cdr.recording_url).toBe(url);
+        if (vendor === 'tencent-ccc') expect(cdr.legs[0]!.recording_url).toBe(url);
+      }
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 // Shared building blocks for the vendor mappers: a CDR with every optional field at its Avro default, and the
 // "extras" map rule (vendor fields without a column survive as strings, objects as JSON).
 import type { RawEnvelope } from '../../core/envelope.ts';
+import { usableDownloadUrl } from '../../core/input-limits.ts';
 import { cdrIdOf } from './identity.ts';
 import type { NormalizedCdr } from './cdr.ts';
 
@@ -88,6 +89,16 @@ export function text(v: unknown): string | null {
   }
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   return null;
+}
+
+/**
+ * A vendor's recording link for recording_url (a CDR's or a leg's): only one usableDownloadUrl takes, an absolute
+ * http(s) URL of printable ASCII within MAX_RECORDING_URL_CHARS, since dashboards and tools render the column as a
+ * link. Any other (`javascript:`, escape sequences, bidi overrides) is null; the raw record keeps it (MAPPING.md).
+ */
+export function recordingUrl(v: unknown): string | null {
+  const t = text(v);
+  return t !== null && usableDownloadUrl(t) ? t : null;
 }
 
 /** An id field where vendors write 0 for "none" (CCC SkillGroupId). */

@@ -15,7 +15,7 @@ import { normalizedCdrId } from '../identity.ts';
 import { hashIdentifier, phoneParty } from '../parties.ts';
 import { parseNaiveLocal, secondsBetween } from '../time.ts';
 import { BUILT_IN_INTENT_LEVELS, BUILT_IN_INTENT_TAG_ID, endStatusFor } from '../codes/alibaba-lvms.ts';
-import { emptyCdr, extraValue, isRecord, text } from '../skeleton.ts';
+import { emptyCdr, extraValue, isRecord, recordingUrl, text } from '../skeleton.ts';
 
 const VENDOR = 'alibaba-lvms' as const;
 
@@ -132,7 +132,7 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
     end_status: status.status,
     vendor_status_code: resultStatus,
     vendor_status_text: status.known ? status.text : null,
-    recording_url: text(record['full_audio_url']),
+    recording_url: recordingUrl(record['full_audio_url']),
     intent_level: intentLevel(record),
     extras,
   };

@@ -323,6 +323,26 @@ describe('Huawei PrivateNumber fee record', () => {
     expect(cdr.extras['recordObjectName']).toBe('19012309153712050118304.wav');
   });
 
+  it('takes the resolved link (recording_download_url) and the record\'s own only when each is a plain http(s) URL', () => {
+    const own = 'https://ostor.huawei.com/sp-x/a.wav?token=abc';
+    const resolved = 'https://ostor.huawei.com/download/a.wav?sig=abc';
+    const bad = 'javascript:alert(1)';
+    const at = { recording_resolved_at: '2026-01-01T00:00:00.000Z' };
+    expect(cdrOf(map({ ...answered(), recordFileDownloadUrl: own }, { recording_download_url: resolved, ...at }))).toMatchObject({
+      recording_url: resolved, extras: { recordFileDownloadUrl: own, recording_url_resolved_at: at.recording_resolved_at },
+    });
+    // A bad resolved link (an envelope some other producer wrote) leaves the record's own link.
+    const ownWins = cdrOf(map({ ...answered(), recordFileDownloadUrl: own }, { recording_download_url: 'https://x/\u001b[2J', ...at }));
+    expect(ownWins.recording_url).toBe(own);
+    expect(ownWins.extras).not.toHaveProperty('recordFileDownloadUrl');
+    expect(ownWins.extras).not.toHaveProperty('recording_url_resolved_at');
+    // A bad own link goes nowhere in the CDR, not even extras: the raw record keeps it.
+    const resolvedOnly = cdrOf(map({ ...answered(), recordFileDownloadUrl: bad }, { recording_download_url: resolved, ...at }));
+    expect(resolvedOnly.recording_url).toBe(resolved);
+    expect(resolvedOnly.extras).not.toHaveProperty('recordFileDownloadUrl');
+    expect(cdrOf(map({ ...answered(), recordFileDownloadUrl: bad }, { recording_download_url: bad })).recording_url).toBeNull();
+  });
+
   it('hashes every phone number, in columns and in extras, when a PII key is set', () => {
     const options = { ...defaultNormalizeOptions(), piiKey: 'a-pii-key-of-16-chars' };
     const cdr = cdrOf(map(answered(), {}, defaultNormalizeContext({ options })));

@@ -9,7 +9,7 @@ import { bill, selectRule } from '../billing.ts';
 import { phoneParty } from '../parties.ts';
 import { parseNaiveLocal, secondsBetween } from '../time.ts';
 import { endStatusFor } from '../codes/huawei-privatenumber.ts';
-import { emptyCdr, extraValue, isRecord, text } from '../skeleton.ts';
+import { emptyCdr, extraValue, isRecord, recordingUrl, text } from '../skeleton.ts';
 import { codeTable } from '../codes/table.ts';
 
 const VENDOR = 'huawei-privatenumber' as const;
@@ -156,8 +156,9 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   const recordObjectName = text(record['recordObjectName']);
   const recordingRef = recordDomain !== null && recordObjectName !== null ? `${recordDomain}/${recordObjectName}` : null;
 
-  const cdrRecordingUrl = text(record['recordFileDownloadUrl']);
-  const resolvedRecordingUrl = text(envelope.attributes[HUAWEI_RECORDING_URL_ATTRIBUTE]);
+  // Either link counts as absent when it is not a plain http(s) one (the other is taken); the raw record keeps both.
+  const cdrRecordingUrl = recordingUrl(record['recordFileDownloadUrl']);
+  const resolvedRecordingUrl = recordingUrl(envelope.attributes[HUAWEI_RECORDING_URL_ATTRIBUTE]);
 
   const extras: Record<string, string> = {};
   // Object.keys, not Object.entries: one array per record instead of one more per member (the same own members).

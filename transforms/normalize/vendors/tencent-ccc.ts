@@ -16,7 +16,7 @@ import type { NormalizeContext, NormalizeOptions } from '../context.ts';
 import { phoneParty, protectedParty } from '../parties.ts';
 import { badRecord, ok } from '../result.ts';
 import type { NormalizeResult } from '../result.ts';
-import { count, emptyCdr, extraValue, idText, isRecord, keepExtras, startedSeconds, text } from '../skeleton.ts';
+import { count, emptyCdr, extraValue, idText, isRecord, keepExtras, recordingUrl, startedSeconds, text } from '../skeleton.ts';
 import { fromUnixMillis, fromUnixSeconds, parseUnixSeconds, secondsBetween } from '../time.ts';
 
 /** Fields whose whole value lands in columns; everything else is kept in extras under its own name. */
@@ -110,7 +110,7 @@ function legsOf(raw: unknown, extras: Record<string, string>, options: Normalize
       end_status_text: text(p.EndStatusString),
       transfer_from: text(p.TransferFrom),
       transfer_to: text(p.TransferTo),
-      recording_url: text(p.RecordURL),
+      recording_url: recordingUrl(p.RecordURL),
     });
     // Legs sharing a Sequence (or one without it falling on another's) would overwrite each other's leftovers and
     // mix two legs under one path: the nth leg of a Sequence, in the vendor's order, which the stable sort below
@@ -249,7 +249,7 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
     : keysOf(record.PostIVRKeyPressed, 'SURVEY', 'PostIVRKeyPressed', extras);
   cdr.ivr_keys = [...ivr, ...survey];
 
-  cdr.recording_url = text(record.RecordURL);
+  cdr.recording_url = recordingUrl(record.RecordURL);
   cdr.recording_ref = text(record.RecordId);
   const uui = extraValue(record.UUI) ?? extraValue(record.Uui);
   if (uui !== null) extras.UUI = uui;
