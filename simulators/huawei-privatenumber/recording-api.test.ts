@@ -15,13 +15,14 @@ beforeAll(async () => {
 });
 afterAll(() => api.close());
 
-async function get(headers: Record<string, string>) {
-  const res = await fetch(`${api.url}/rest/provision/voice/record/v1.0?fileName=a.wav&recordDomain=ostor.huawei.com`, {
+async function get(headers: Record<string, string>, query = 'fileName=a.wav&recordDomain=ostor.huawei.com') {
+  const res = await fetch(`${api.url}/rest/provision/voice/record/v1.0?${query}`, {
     redirect: 'manual',
     headers: { 'content-type': 'application/json;charset=UTF-8', ...headers },
   });
   const body = await res.text();
-  return { status: res.status, location: res.headers.get('location'), resultcode: res.status === 301 ? undefined : (JSON.parse(body) as { resultcode: string }).resultcode };
+  const answer = res.status === 301 ? undefined : (JSON.parse(body) as { resultcode: string; resultdesc: string });
+  return { status: res.status, location: res.headers.get('location'), resultcode: answer?.resultcode, resultdesc: answer?.resultdesc };
 }
 
 describe('recording API stand-in', () => {
@@ -54,5 +55,27 @@ describe('recording API stand-in', () => {
     expect(await get({})).toMatchObject({ status: 401, resultcode: '1023006' });
     expect(await get({ authorization: signed['authorization']! })).toMatchObject({ status: 401, resultcode: '1023033' });
     expect(await get({ ...huaweiAuthHeaders('someoneElse', APP.appSecret, { nowMs: NOW }) })).toMatchObject({ status: 401, resultcode: '1010003' });
+  });
+
+  it('takes fileName and recordDomain as String(1-128), as documented: missing, empty or longer is 400 1010002', async () => {
+    const signed = () => huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW });
+    const name = (n: number) => 'f'.repeat(n - 4) + '.wav';
+    // A host name of exactly n characters (labels of at most 63).
+    const domain = (n: number) => ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(n - 128)].join('.');
+    const edge = `fileName=${name(128)}&recordDomain=${domain(128)}`;
+    expect(await get(signed(), edge)).toMatchObject({ status: 301, location: `https://${domain(128)}/download/${name(128)}?sig=abc` });
+    // Characters, not bytes: 128 CJK characters are 384 bytes of UTF-8.
+    expect(await get(signed(), `fileName=${encodeURIComponent('录'.repeat(124) + '.wav')}&recordDomain=ostor.huawei.com`)).toMatchObject({ status: 301 });
+    for (const query of [
+      `fileName=${name(129)}&recordDomain=ostor.huawei.com`,
+      `fileName=a.wav&recordDomain=${domain(129)}`,
+      `fileName=${'x'.repeat(8192)}&recordDomain=ostor.huawei.com`,
+      'fileName=&recordDomain=ostor.huawei.com',
+      'fileName=a.wav&recordDomain=',
+      'recordDomain=ostor.huawei.com',
+      'fileName=a.wav',
+    ]) {
+      expect(await get(signed(), query), query.slice(0, 80)).toMatchObject({ status: 400, resultcode: '1010002', resultdesc: expect.stringMatching(/^Invalid request: (fileName|recordDomain) /) });
+    }
   });
 });
