@@ -2,6 +2,8 @@
 // made (another run in progress in the job, the job stopping, Kafka / ClickHouse / the registry unreachable) is 3,
 // never 1 ("drift").
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../../core/kafka.ts';
-import { JOB_STARTING, JOB_STOPPING, startOpsServer } from '../../core/ops-server.ts';
+import { JOB_STARTING, JOB_STOPPING, OPS_SERVER_HEADER, startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
@@ -132,6 +134,31 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
       expect(lines.slice(1)).toEqual([escaped('reading'), 'two', escaped('lines'), expect.stringMatching(/first$/), escaped('failed')]);
     } finally {
       await ops.close();
+    }
+  });
+
+  it('shows a non-JSON answer other than 200 quoted on one line, its control and bidi characters escaped and its length cut', async () => {
+    const page = `<html>\u001b]0;owned\u0007\u001b[2J\r\n\u202egnp.exe\u0085${'x'.repeat(100_000)}</html>`;
+    // A stand-in for the job's ops port: it passes the /healthz look, then answers the run with a proxy's error page.
+    const standIn = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/healthz') return void res.writeHead(200, { [OPS_SERVER_HEADER]: 'cdrflow' }).end('ok');
+      res.writeHead(500, { 'content-type': 'text/html' }).end(page);
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String((standIn.address() as AddressInfo).port) });
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('');
+      // eslint-disable-next-line no-control-regex
+      expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u0085\u202e]/u);
+      const said = r.stderr.trimEnd().split('\n').find((line) => line.includes('answered 500'));
+      expect(said).toContain('the running job answered 500: "<html>\\u001b]0;owned\\u0007\\u001b[2J\\r\\n\\u202egnp.exe\\u0085xxx');
+      expect(said?.endsWith(`… (${page.length} chars)`)).toBe(true);
+      expect(r.stderr.length).toBeLessThan(1_000);
+    } finally {
+      standIn.closeAllConnections();
+      await new Promise((resolve) => standIn.close(resolve));
     }
   });
 

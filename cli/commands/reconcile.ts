@@ -5,7 +5,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
-import { terminalJson, terminalText } from '../../core/input-limits.ts';
+import { quote, terminalJson, terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -116,9 +116,10 @@ async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal):
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
   if (res.status !== 200 || !res.body) {
     const text = (await res.text()).trim();
-    // A refusal the job explains in JSON (503 while it stops) is said as the job words it.
+    // A refusal the job explains in JSON (503 while it stops) is said as the job words it; any other text (a proxy's
+    // page, a crash) is not the job's words: quoted on one line, escaped and cut.
     const error = jsonError(text);
-    throw error !== undefined ? noVerdict(terminalText(error)) : new Error(`the running job answered ${res.status}: ${text}`);
+    throw error !== undefined ? noVerdict(terminalText(error)) : new Error(`the running job answered ${res.status}: ${quote(text)}`);
   }
   let buffer = '';
   let outcome: ReconcileOutcome | undefined;
