@@ -1,7 +1,8 @@
 // readBody against Node's own HTTP parser: a declared body lands in one buffer of its size, byte for byte; a body
 // shorter than declared ends as a timeout or an abort, and bytes past Content-Length are never part of the body.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { BodyBudget, readBody, type BodyResult } from './body.ts';
 
@@ -80,5 +81,19 @@ describe('readBody', () => {
     await leaving.write(`${head('Content-Length: 100\r\n')}only 19 bytes of it`);
     leaving.socket.destroy();
     expect((await leaving.result).result).toEqual({ kind: 'aborted' });
+  });
+
+  it('ends a declared body that ends short as aborted, never as a body, and gives its budget back', async () => {
+    // Node's parser never ends a message short of its Content-Length; should one ever, the bytes so far are no push.
+    for (const sent of [0, 1, 99]) {
+      const req = Object.assign(new PassThrough(), { headers: { 'content-length': '100' } }) as unknown as IncomingMessage & PassThrough;
+      const budget = new BodyBudget(1 << 20);
+      const lease = budget.lease();
+      const read = readBody(req, 64 * 1024, 5_000, lease);
+      req.end(Buffer.alloc(sent, 0x61));
+      expect(await read, `${sent} of 100 bytes`).toEqual({ kind: 'aborted' });
+      lease.release();
+      expect(budget.held).toBe(0);
+    }
   });
 });

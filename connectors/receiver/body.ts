@@ -63,7 +63,8 @@ export function readBody(req: IncomingMessage, limitBytes: number, timeoutMs: nu
   let tooLarge = reserved && declared > limitBytes;
   // A declared body is read straight into one buffer of its size: joining chunks would hold it twice for a moment.
   // Node's parser delivers exactly Content-Length bytes (a shorter body ends as `aborted` or `timeout`, bytes past it
-  // are read as the next request); a chunked body is collected and joined.
+  // are read as the next request), and an end short of it is taken as `aborted` all the same; a chunked body is
+  // collected and joined.
   const into = reserved && !tooLarge ? Buffer.alloc(declared) : undefined;
   return new Promise<BodyResult>((resolve) => {
     const chunks: Buffer[] = [];
@@ -101,7 +102,9 @@ export function readBody(req: IncomingMessage, limitBytes: number, timeoutMs: nu
     };
     const onEnd = () => {
       if (tooLarge) finish({ kind: 'too_large', closeConnection: false });
-      else finish({ kind: 'ok', body: into ? into.subarray(0, size) : Buffer.concat(chunks, size) });
+      // A declared body that ends short is a cut one, never a push: the bytes so far are not what was sent.
+      else if (into && size !== into.length) finish({ kind: 'aborted' });
+      else finish({ kind: 'ok', body: into ?? Buffer.concat(chunks, size) });
     };
     const onClose = () => finish({ kind: 'aborted' });
     req.on('data', onData);
