@@ -5,8 +5,8 @@
 //
 // Errors use TOP's `error_response` {code,msg,sub_code,sub_msg,request_id}. Platform codes (< 100) follow TOP's
 // published error-code list; like the TOP gateway these are HTTP 200. Outside TOP's protocol we use HTTP status too:
-// 413 oversized (isv.*), 408 body timeout and 503 Kafka unavailable (code 10 + an isp.* sub_code: retryable in every
-// TOP client).
+// 413 oversized (isv.*), 501 / 415 a transfer coding other than chunked / a content coding (code 41, isv.*, unread),
+// 408 body timeout and 503 Kafka unavailable (code 10 + an isp.* sub_code: retryable in every TOP client).
 import { isUtf8 } from 'node:buffer';
 import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
@@ -82,6 +82,10 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
         return errorReply(format, push.requestId, 408, 'timeout', { code: 10, msg: 'Service Currently Unavailable', sub_code: 'isp.request-timeout', sub_msg: detail });
       case 'method_not_allowed':
         return errorReply(format, push.requestId, 405, 'method_not_allowed', { code: 9, msg: 'Http Action Not Allowed', sub_code: 'isv.http-action-not-allowed', sub_msg: detail });
+      case 'transfer_coding':
+        return errorReply(format, push.requestId, 501, 'bad_request', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.transfer-coding-not-supported', sub_msg: detail });
+      case 'content_coding':
+        return errorReply(format, push.requestId, 415, 'bad_request', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.content-coding-not-supported', sub_msg: detail });
       case 'unavailable':
         return errorReply(format, push.requestId, 503, 'unavailable', { code: 10, msg: 'Service Currently Unavailable', sub_code: 'isp.service-unavailable', sub_msg: detail });
       case 'error':

@@ -6,7 +6,8 @@
 // stale Created (403) and a nonce already spent (403), all before the body is read (a replay of a push still being
 // stored is refused once its body is in), a body that is not JSON or not the
 // documented envelope shape (400), what no real push carries (400: invalid UTF-8, nesting deeper than 16, a member
-// given twice, a sessionId over 256 bytes, a record over 64 KiB — core/input-limits.ts), an oversized body (413),
+// given twice, a sessionId over 256 bytes, a record over 64 KiB — core/input-limits.ts; unread: a Transfer-Encoding
+// other than chunked, 501, and a Content-Encoding, 415), an oversized body (413),
 // Kafka unavailable (503 → Huawei re-pushes on its 1/4/9/106/203/300-minute schedule).
 // What is NOT refused: a record that is wrong inside (no sessionId, odd values). It is stored raw and normalize
 // dead-letters it with the reason, because refusing the push would also refuse the up-to-49 good records beside it,
@@ -58,6 +59,10 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
         return reply(408, 'timeout', '1010002', `Invalid request: ${detail}`);
       case 'method_not_allowed':
         return reply(405, 'method_not_allowed', '1010002', `Invalid request: ${detail}`);
+      case 'transfer_coding':
+        return reply(501, 'bad_request', '1010002', `Invalid request: ${detail}`);
+      case 'content_coding':
+        return reply(415, 'bad_request', '1010002', `Invalid request: ${detail}`);
       case 'unavailable':
         return reply(503, 'unavailable', '1010001', `Internal error, retry later: ${detail}`);
       case 'error':

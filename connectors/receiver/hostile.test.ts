@@ -209,6 +209,54 @@ describe('what a refused request quotes back is bounded, and a malformed request
     expect(counted.reduce((n, v) => n + v.value, 0)).toBe(60);
   });
 
+  it('a transfer coding other than chunked is refused 501 and a content coding 415, in each vendor\'s shape, unread', async () => {
+    const sink = new MemorySink();
+    const registry = new Registry();
+    const r = await startReceiver(
+      { port: 0, huawei: { apps: [APP], topics: { fee: 't.fee', events: 't.events' } }, lvms: { apps: [LVMS], topic: 't.lvms' } },
+      { sink, log: silentLog, registry },
+    );
+    running.push(r);
+    const { port } = new URL(r.url);
+    const raw = (head: string, body: string) =>
+      new Promise<string>((resolve, reject) => {
+        const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${head}\r\n${chunked}`));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const huaweiHead = (coding: string) =>
+      `POST /huawei/privatenumber/fee HTTP/1.1\r\nHost: x\r\nContent-Type: application/json;charset=UTF-8\r\n${Object.entries(huaweiAuthHeaders(APP.appKey, APP.appSecret)).map(([k, v]) => `${k}: ${v}\r\n`).join('')}${coding}`;
+    const feePush = `{"eventType":"fee","feeLst":[${fee(9)}]}`;
+    const gzipTe = await raw(huaweiHead('Transfer-Encoding: gzip, chunked\r\n'), feePush);
+    expect(gzipTe).toMatch(/^HTTP\/1\.1 501 /);
+    expect(gzipTe).toMatch(/\r\nconnection: close\r\n/i);
+    expect(gzipTe).toContain('{"resultcode":"1010002","resultdesc":"Invalid request: Transfer-Encoding \\"gzip, chunked\\" is not supported (only chunked)"}');
+    const gzipCe = await raw(huaweiHead('Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n'), feePush);
+    expect(gzipCe).toMatch(/^HTTP\/1\.1 415 /);
+    expect(gzipCe).toContain('{"resultcode":"1010002","resultdesc":"Invalid request: Content-Encoding \\"gzip\\" is not supported (a push is sent uncompressed)"}');
+
+    const form = signedParams({ ...LVMS, dto: JSON.stringify({ call_record_id: 43, called_phone_number: '13800000000', result_status: 'ANSWERED', chat_duration: 42, start_time: '2025-11-02 09:00:00' }) }).toString();
+    const lvmsHead = (coding: string) => `POST /router/rest?format=json HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded;charset=utf-8\r\n${coding}`;
+    const lvmsTe = await raw(lvmsHead('Transfer-Encoding: deflate, chunked\r\n'), form);
+    expect(lvmsTe).toMatch(/^HTTP\/1\.1 501 /);
+    expect(lvmsTe).toMatch(/"error_response":\{"code":41,"msg":"Invalid Arguments","sub_code":"isv.transfer-coding-not-supported"/);
+    const lvmsCe = await raw(lvmsHead('Transfer-Encoding: chunked\r\nContent-Encoding: br\r\n'), form);
+    expect(lvmsCe).toMatch(/^HTTP\/1\.1 415 /);
+    expect(lvmsCe).toMatch(/"error_response":\{"code":41,"msg":"Invalid Arguments","sub_code":"isv.content-coding-not-supported"/);
+
+    expect(sink.envelopes()).toEqual([]);
+    expect(r.bodyBytesHeld()).toBe(0);
+    const counted = (await registry.getSingleMetric('cdrflow_receiver_requests_total')!.get()).values.filter((v) => v.value > 0);
+    expect(counted.map((v) => `${v.labels['vendor']} ${v.labels['outcome']} ${v.labels['code']} ${v.value}`).sort()).toEqual([
+      'alibaba-lvms bad_request 41/isv.content-coding-not-supported 1',
+      'alibaba-lvms bad_request 41/isv.transfer-coding-not-supported 1',
+      'huawei-privatenumber bad_request 1010002 2',
+    ]);
+  });
+
   it('a request target the URL parser refuses gets 400, not an empty 500', async () => {
     const r = await start(new MemorySink());
     const { port } = new URL(r.url);

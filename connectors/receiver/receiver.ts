@@ -13,7 +13,7 @@ import { BodyBudget, readBody } from './body.ts';
 import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
-import { boundReason } from '../../core/input-limits.ts';
+import { boundReason, quote } from '../../core/input-limits.ts';
 import type { EnvelopeSink, IncomingPush, Outcome, PushReply, Route, RouteContext } from './types.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -149,6 +149,19 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     if (!route.methods.includes(req.method ?? '')) {
       req.resume();
       finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
+      return;
+    }
+    // Node undoes only the chunking: a body in any other transfer or content coding would reach the route as it came
+    // (gzip bytes refused as not JSON, or a plain body stored though its sender said otherwise). Neither vendor sends
+    // one, so it is refused unread, and the connection closed, its framing being one we do not read (RFC 9112 6.1).
+    const transferCoding = req.headers['transfer-encoding'];
+    if (transferCoding !== undefined && transferCoding.trim().toLowerCase() !== 'chunked') {
+      finish(route.failure('transfer_coding', meta, `Transfer-Encoding ${quote(transferCoding, 40)} is not supported (only chunked)`), true);
+      return;
+    }
+    const contentCoding = req.headers['content-encoding'];
+    if (contentCoding !== undefined && !['', 'identity'].includes(contentCoding.trim().toLowerCase())) {
+      finish(route.failure('content_coding', meta, `Content-Encoding ${quote(contentCoding, 40)} is not supported (a push is sent uncompressed)`), true);
       return;
     }
     const authorization = route.authorize?.(meta);

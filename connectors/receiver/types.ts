@@ -50,8 +50,12 @@ export interface RouteContext {
   publish(envelopes: RawEnvelope[], topic: string): Promise<void>;
 }
 
-/** Failures the transport detects before or around a route; each route renders them in its vendor's shape. */
-export type TransportFailure = 'too_large' | 'timeout' | 'unavailable' | 'method_not_allowed' | 'error';
+/**
+ * Failures the transport detects before or around a route; each route renders them in its vendor's shape.
+ * `transfer_coding` (501) and `content_coding` (415) are refused before the body is read, both with outcome
+ * `bad_request`: a body gzipped on the way would otherwise be stored (or refused as not JSON) as it came.
+ */
+export type TransportFailure = 'too_large' | 'timeout' | 'unavailable' | 'method_not_allowed' | 'transfer_coding' | 'content_coding' | 'error';
 
 /** What `authorize` made of the headers: a refusal, answered at once, or what they established, handed to `handle`. */
 export type Authorization<Grant> = { refusal: PushReply } | { grant: Grant };

@@ -251,9 +251,14 @@ describe('fuzz: the receiver on the wire', () => {
       ['beside chunked', (p) => p.chunked(2, `content-length: ${p.body.length}\r\ntransfer-encoding: chunked\r\n`), 400],
       ['chunked then Content-Length', (p) => p.chunked(2, `transfer-encoding: chunked\r\ncontent-length: 5\r\n`), 400],
       ['chunked twice', (p) => p.chunked(2, 'transfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n'), 400],
-      // Node undoes only the chunking and hands the bytes as sent: here plain JSON, so stored (a gzipped body would
-      // not be UTF-8 JSON and get a 400).
-      ['gzip, chunked', (p) => p.chunked(2, 'transfer-encoding: gzip, chunked\r\n'), 200],
+      // Node undoes only the chunking and would hand the body as sent, still gzipped: a transfer coding the receiver
+      // does not implement is refused 501 unread (RFC 9112 6.1), as is a body in a content coding (415).
+      ['gzip, chunked', (p) => p.chunked(2, 'transfer-encoding: gzip, chunked\r\n'), 501],
+      ['identity, chunked', (p) => p.chunked(2, 'transfer-encoding: identity, chunked\r\n'), 501],
+      ['chunked in capitals', (p) => p.chunked(2, 'transfer-encoding: Chunked\r\n'), 200],
+      ['gzip content', (p) => p.chunked(2, 'transfer-encoding: chunked\r\ncontent-encoding: gzip\r\n'), 415],
+      ['deflate content', (p) => Buffer.concat([Buffer.from(p.head(`content-encoding: deflate\r\ncontent-length: ${p.body.length}\r\n`)), p.body]), 415],
+      ['identity content', (p) => Buffer.concat([Buffer.from(p.head(`content-encoding: identity\r\ncontent-length: ${p.body.length}\r\n`)), p.body]), 200],
     ];
     const conns = cases.map(([, frame]) => {
       const p = push();
@@ -263,6 +268,19 @@ describe('fuzz: the receiver on the wire', () => {
     });
     await settle(conns);
     expect(Object.fromEntries(cases.map(([name], i) => [name, conns[i]!.wire.responses[0]?.status]))).toEqual(Object.fromEntries(cases.map(([name, , status]) => [name, status])));
+  });
+
+  it('a transfer or content coding refused: the body is never read, and a push pipelined behind it is not either', async () => {
+    const conns = ['transfer-encoding: gzip, chunked\r\n', 'transfer-encoding: chunked\r\ncontent-encoding: gzip\r\n'].map((framing) => {
+      const [refused, behind] = [push(), push()];
+      const c = { wire: open(), sent: [refused.id, behind.id] as (string | null)[] };
+      c.wire.write(Buffer.concat([refused.chunked(2, framing), behind.cl()]));
+      return c;
+    });
+    await Promise.all(conns.map((c) => c.wire.whenClosed));
+    await settle(conns);
+    expect(conns.map(statuses)).toEqual([[501], [415]]);
+    for (const c of conns) expect(c.wire.responses[0]!.headers['connection']).toBe('close');
   });
 
   it('bodies cut at every point: nothing stored; a timeout answer for a body still awaited, none once the client is gone', async () => {
