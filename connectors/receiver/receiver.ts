@@ -251,7 +251,10 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
         if (--conn.pending === 0) conn.afterLast?.();
       });
   });
-  // Backstop only: our own body deadline answers first, in the vendor's shape.
+  // Backstop only: our own body deadline answers first, in the vendor's shape. It runs from when Node began reading a
+  // request until it took the request in whole, not until the answer: a request pipelined behind slow answers whose
+  // body Node has not taken in (over its stream's buffer, or still coming) is refused by it with a bare 408, never
+  // stored (test/fuzz/receiver-wire.test.ts). The vendor pushes it again.
   server.requestTimeout = config.headersTimeoutMs + config.bodyTimeoutMs + 1_000;
   // Node closes a connection over the bound as it is accepted, before anything is read or can be answered; the vendor
   // sees a failed push and pushes it again, as after a "retry later".
