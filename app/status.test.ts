@@ -66,3 +66,24 @@ describe('the dead-letter loader figures', () => {
     expect(formatStatus(none)).not.toContain('already');
   });
 });
+
+describe('a ClickHouse error in the status', () => {
+  // A server's error text (CLICKHOUSE_URL) as the job stored it: escape sequences, a forged line, any length.
+  const error = `Code: 1. \u001b]0;owned\u0007\u001b[2J\nok | clickhouse 0 CDRs\u202e${'x'.repeat(100_000)}`;
+  const s = snapshot({ clickhouse: { error } });
+  // eslint-disable-next-line no-control-regex
+  const unsafe = /[\u0000-\u001f\u202e]/;
+
+  it('is shown on one line, its control characters escaped and its length cut', () => {
+    const shown = formatStatus(s).split('\n').filter((l) => l.startsWith('ClickHouse: could not be read'));
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).not.toMatch(unsafe);
+    expect(shown[0]).toContain('\\u001b]0;owned');
+    expect(shown[0]!.length).toBeLessThan(600);
+    expect(formatStatus(s).split('\n')).not.toContain('ok | clickhouse 0 CDRs');
+  });
+
+  it('is shown escaped in the status line too', () => {
+    expect(formatStatusLine(s)).not.toMatch(unsafe);
+  });
+});

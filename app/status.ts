@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { quoteIdentifier } from '../core/clickhouse.ts';
-import { quote } from '../core/input-limits.ts';
+import { boundReason, MAX_REASON_CHARS, quote, terminalText } from '../core/input-limits.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 
@@ -124,6 +124,12 @@ export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): 
 
 const SHORT: Record<Vendor, string> = { 'tencent-ccc': 'ccc', 'tencent-trtc': 'trtc', 'huawei-privatenumber': 'huawei', 'alibaba-lvms': 'lvms' };
 
+/**
+ * Why ClickHouse could not be read, for one line of a terminal: it is a server's error text (CLICKHOUSE_URL), whose
+ * escape sequences and line breaks reached the terminal as sent, of any length.
+ */
+const shownError = (error: string, max = MAX_REASON_CHARS) => boundReason(terminalText(error), max);
+
 const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
 
 /** One compact line (stderr every few seconds while `start` runs). */
@@ -132,7 +138,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
   const intake = VENDORS.filter((v) => s.intake[v])
     .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
     .join(' ');
-  const ch = 'error' in s.clickhouse ? `clickhouse ? (${s.clickhouse.error.slice(0, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
+  const ch = 'error' in s.clickhouse ? `clickhouse ? (${shownError(s.clickhouse.error, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
   // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for.
   const notRunning = Object.entries(s.components).filter(([, state]) => state !== 'running');
   return [
@@ -175,7 +181,7 @@ export function formatStatus(s: StatusSnapshot): string {
   // Read again after a crash between an insert and its commit: in = out + skipped + these.
   if (l?.alreadyStored) lines.push(`  of which ${n(l.alreadyStored)} read again after a restart were in cdr_dead_letters already (committed, not loaded twice)`);
   lines.push('');
-  if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${s.clickhouse.error}`);
+  if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${shownError(s.clickhouse.error)}`);
   else {
     lines.push(`ClickHouse: ${n(s.clickhouse.cdrs)} CDRs, ${n(s.clickhouse.billableMinutes)} billable minutes`);
     for (const r of s.clickhouse.byVendor) {
