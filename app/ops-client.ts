@@ -45,7 +45,7 @@ export async function findRunningJob(port: number, timeoutMs = 2_000, signal?: A
  */
 export const MAX_STATUS_BYTES = 16 * 1024 * 1024;
 /** The most of an error answer read, and of its text shown: the job's are a line or an engine message. */
-const MAX_ERROR_BYTES = 64 * 1024;
+export const MAX_ERROR_BYTES = 64 * 1024;
 const MAX_ERROR_CHARS = 2_000;
 
 /**
@@ -96,7 +96,7 @@ interface OpsAnswer {
   /** The body as text, at most `max` bytes (refused past that), read within the request's time. */
   read: (max: number) => Promise<string>;
   /** The first `max` bytes of the body as text (an error's: the rest is not read), within the request's time. */
-  head: (max: number) => Promise<string>;
+  head: (max: number) => Promise<Head>;
   /**
    * The body written to `out` chunk by chunk, within the request's time counted while waiting on the port only: a
    * reader of `out` that pauses (`cdrflow sql … | less`) is not the port's delay.
@@ -138,7 +138,7 @@ async function opsFetch(base: string, path: string, timeoutMs: number, init: Req
 /** An answer other than 200: its start as text, one line per line, control characters shown as escapes. */
 async function errorAnswer(answer: OpsAnswer, path: string): Promise<OpsRequestError> {
   const { status } = answer.response;
-  const text = (await answer.head(MAX_ERROR_BYTES).catch((err: unknown) => `(its text could not be read: ${(err as Error).message})`)).trim();
+  const text = (await answer.head(MAX_ERROR_BYTES).then((head) => head.text).catch((err: unknown) => `(its text could not be read: ${(err as Error).message})`)).trim();
   const shown = text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (cut)` : text;
   return new OpsRequestError(status, shown.split('\n').map(terminalText).join('\n') || `${path} answered ${status} with no text`);
 }
@@ -171,12 +171,25 @@ async function pipeBody(response: Response, out: NodeJS.WritableStream, signal: 
   }
 }
 
-async function headOf(response: Response, max: number): Promise<string> {
-  if (!response.body) return '';
+/** The start of a body as text, and whether the body went on past it (`cut`: the rest was not read). */
+export interface Head {
+  text: string;
+  cut: boolean;
+}
+
+/**
+ * The first MAX_ERROR_BYTES of an answer other than 200 (`cdrflow reconcile`'s from the job, which it reads with its
+ * own fetch): an error answer of any length, or one that never ends, is read only up to there.
+ */
+export const errorHead = (response: Response): Promise<Head> => headOf(response, MAX_ERROR_BYTES);
+
+async function headOf(response: Response, max: number): Promise<Head> {
+  if (!response.body) return { text: '', cut: false };
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;
-  while (length < max) {
+  // One read past `max` tells a body of exactly `max` bytes from a longer one.
+  while (length <= max) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
@@ -184,5 +197,5 @@ async function headOf(response: Response, max: number): Promise<string> {
   }
   await reader.cancel().catch(() => undefined);
   // A character cut in two at the end shows as U+FFFD, which the text then ends with.
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+  return { text: Buffer.concat(chunks).subarray(0, max).toString('utf8'), cut: length > max };
 }

@@ -2,7 +2,7 @@
 // made (another run in progress in the job, the job stopping, Kafka / ClickHouse / the registry unreachable) is 3,
 // never 1 ("drift").
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../../core/kafka.ts';
 import { JOB_STARTING, JOB_STOPPING, OPS_SERVER_HEADER, startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
+import { MAX_ERROR_BYTES } from '../../app/ops-client.ts';
+import { MAX_QUOTED_CHARS } from '../../core/input-limits.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
 
@@ -138,7 +140,8 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
   });
 
   it('shows a non-JSON answer other than 200 quoted on one line, its control and bidi characters escaped and its length cut', async () => {
-    const page = `<html>\u001b]0;owned\u0007\u001b[2J\r\n\u202egnp.exe\u0085${'x'.repeat(100_000)}</html>`;
+    // Longer than what is shown, within what is read (MAX_ERROR_BYTES): its whole length is said.
+    const page = `<html>\u001b]0;owned\u0007\u001b[2J\r\n\u202egnp.exe\u0085${'x'.repeat(10_000)}</html>`;
     // A stand-in for the job's ops port: it passes the /healthz look, then answers the run with a proxy's error page.
     const standIn = createServer((req, res) => {
       req.resume();
@@ -159,6 +162,66 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     } finally {
       standIn.closeAllConnections();
       await new Promise((resolve) => standIn.close(resolve));
+    }
+  });
+
+  /** A stand-in for the job's ops port: it passes the /healthz look, then answers the run as `answer` does. */
+  async function standInJob(answer: (res: ServerResponse) => void) {
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/healthz') return void res.writeHead(200, { [OPS_SERVER_HEADER]: 'cdrflow' }).end('ok');
+      answer(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => {
+        server.closeAllConnections();
+        return new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it('reads only the start of an answer other than 200 that never ends, and ends at once', async () => {
+    // Never ending for the command; the stand-in stops at CAP only so that a command reading it all ends too.
+    const CAP = 256 * MAX_ERROR_BYTES;
+    const chunk = Buffer.alloc(16 * 1024, 'y');
+    let answered!: (how: { sent: number; whole: boolean }) => void;
+    const outcome = new Promise<{ sent: number; whole: boolean }>((resolve) => (answered = resolve));
+    const job = await standInJob((res) => {
+      let sent = 0;
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const more = () => {
+        while (sent < CAP) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('close', () => answered({ sent, whole: res.writableFinished }));
+      more();
+    });
+    try {
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(job.port) });
+      const { whole } = await outcome;
+      expect({ code: r.code, whole }).toEqual({ code: 3, whole: false });
+      const said = r.stderr.trimEnd().split('\n').find((line) => line.includes('answered 500'));
+      expect(said).toMatch(/the running job answered 500: "y{200}"… \(\d+ chars\), the rest not read$/);
+    } finally {
+      await job.close();
+    }
+  });
+
+  it("cuts the job's JSON refusal as it cuts any other answer, escaped on one line", async () => {
+    const start = 'busy\u001b[2J ';
+    const error = `${start}${'z'.repeat(10_000)}`;
+    const job = await standInJob((res) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error })));
+    try {
+      const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(job.port) });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`cdrflow reconcile: no verdict (exit 3), the run could not be made: busy\\u001b[2J ${'z'.repeat(MAX_QUOTED_CHARS - start.length)}… (${error.length} chars)`);
+    } finally {
+      await job.close();
     }
   });
 

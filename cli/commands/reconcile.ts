@@ -5,11 +5,11 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
-import { quote, terminalJson, terminalText } from '../../core/input-limits.ts';
+import { MAX_QUOTED_CHARS, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
-import { findRunningJob } from '../../app/ops-client.ts';
+import { errorHead, findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { createKafka, ensureKafkaReachable, kafkaUnreachable, type KafkaUnreachableError } from '../../core/kafka.ts';
 import { kafkaHint } from '../kafka-access.ts';
@@ -115,11 +115,15 @@ async function stoppable<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T
 async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
   if (res.status !== 200 || !res.body) {
-    const text = (await res.text()).trim();
-    // A refusal the job explains in JSON (503 while it stops) is said as the job words it; any other text (a proxy's
-    // page, a crash) is not the job's words: quoted on one line, escaped and cut.
+    // Only its start is read: a proxy's page or a program on the port answering without end took this process to
+    // gigabytes, when at most MAX_QUOTED_CHARS of it is shown.
+    const head = await errorHead(res);
+    const text = head.text.trim();
+    // A refusal the job explains in JSON (503 while it stops) is said as the job words it, escaped and cut as the rest;
+    // any other text (a proxy's page, a crash) is not the job's words: quoted on one line, escaped and cut.
     const error = jsonError(text);
-    throw error !== undefined ? noVerdict(terminalText(error)) : new Error(`the running job answered ${res.status}: ${quote(text)}`);
+    if (error !== undefined) throw noVerdict(terminalText(error.length > MAX_QUOTED_CHARS ? `${error.slice(0, MAX_QUOTED_CHARS)}… (${error.length} chars)` : error));
+    throw new Error(`the running job answered ${res.status}: ${quote(text)}${head.cut ? ', the rest not read' : ''}`);
   }
   let buffer = '';
   let outcome: ReconcileOutcome | undefined;
