@@ -32,11 +32,13 @@ export function parseDay(flag: string, value: string): string {
 /** `+08:00`, `-05:00`, `UTC`, `Z` → minutes; whole hours only (the hourly view is the finest bucket ClickHouse keeps). */
 export function parseTzOffset(value: string, flag = '--tz'): number {
   if (value === 'UTC' || value === 'Z' || value === '+00:00') return 0;
-  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(value);
+  // Minutes 00-59: +08:60 was taken as +09:00 and -00:60 as -01:00.
+  const m = /^([+-])(\d{2}):?([0-5]\d)$/.exec(value);
   if (!m) throw new CdrflowError('config', `${flag} needs an offset like +08:00 (or UTC), got ${quote(value)}`);
   const minutes = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
   if (!isTzOffset(minutes)) throw new CdrflowError('config', `${flag} must be a whole-hour offset within ±14:00, got ${quote(value)}`);
-  return minutes;
+  // -00:00 is UTC days like +00:00, as checkTzMinutes has JSON's -0.
+  return minutes === 0 ? 0 : minutes;
 }
 
 /** An offset in minutes a reconcile can use: whole hours within ±14:00 (-840..840). */
