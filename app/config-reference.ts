@@ -91,7 +91,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'reconcile.confirmSec': 'a day in progress with records missing is looked at again this much later; only what is missing twice is drift',
   'reconcile.schedule.enabled': '`cdrflow start` reconciles by itself (always on in the demo: every 300 s, yesterday and today)',
   'reconcile.schedule.daysBack': '1 = yesterday',
-  'reconcile.schedule.tz': 'day convention: UTC or a whole-hour offset (`+08:00`)',
+  'reconcile.schedule.tz': 'day convention: UTC or a whole-hour offset within ±14:00 (`+08:00`), as `--tz` of `cdrflow reconcile`',
   'demo.historyMinutes': 'history the pull simulators hold at start (read by the first poll)',
   'demo.malformedRate': 'share of push records that are wrong inside (dead-lettered with the reason)',
   'demo.duplicateRate': 'share of accepted Huawei batches pushed again',

@@ -1,8 +1,18 @@
 // Configuration of reconcile runs (the `reconcile:` section of the main job's file; zod, strict).
 import { z } from 'zod';
+import { parseTzOffset } from './days.ts';
 
 /** The longest settle time (`reconcile.settleSec`, `--settle`, `settleSec` of POST /reconcile): a week. */
 export const MAX_SETTLE_SEC = 7 * 86_400;
+
+const isTz = (value: string) => {
+  try {
+    parseTzOffset(value);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export const reconcileConfigSchema = z.strictObject({
   /** Calls that started less than this long ago are left out (still running, late records, in flight); to the second (the hourly view is compared up to the last whole hour before it). */
@@ -32,7 +42,8 @@ export const reconcileConfigSchema = z.strictObject({
       /** Repair what the run finds. */
       repair: z.boolean().default(false),
       /** Day convention: UTC or a whole-hour offset such as +08:00. */
-      tz: z.string().regex(/^(UTC|Z|[+-]\d{2}:?\d{2})$/, 'UTC or an offset like +08:00').default('UTC'),
+      // What --tz takes: a pattern of its own let +05:45 through, and the job then failed at start naming --tz.
+      tz: z.string().refine(isTz, 'UTC or a whole-hour offset within ±14:00 such as +08:00').default('UTC'),
     })
     .prefault({}),
 });

@@ -2,6 +2,7 @@
 // spelling either gives the day's bounds as instants, or is refused in one line naming the flag (a usage error, 64).
 import { describe, expect, it } from 'vitest';
 import { checkRequest, CLI_REQUEST_NAMES, type RequestInput } from './reconcile.ts';
+import { reconcileConfigSchema } from './config.ts';
 import { bucketDay, cutoffFor, dayBounds, daysOf, hourFloor, parseTzOffset, scopeBounds, utcMonthsOfDay } from './days.ts';
 
 const NOW = Date.parse('2024-12-31T20:30:00Z');
@@ -111,6 +112,25 @@ describe('--tz, --from, --to as UTC bounds', () => {
     ['+14:00', '2025-01-01', '2024-12-31'],
   ])('at --tz %s, today is %s and yesterday %s', (tz, today, yesterday) => {
     expect(check({ from: 'yesterday', to: 'today', tz })).toMatchObject({ from: yesterday, to: today });
+  });
+});
+
+describe('reconcile.schedule.tz', () => {
+  it.each([
+    ['UTC', true],
+    ['Z', true],
+    ['+0800', true],
+    ['+14:00', true],
+    ['-12:00', true],
+    ['+05:45', false],
+    ['+08:30', false],
+    ['+08:60', false],
+    ['+15:00', false],
+    ['+8', false],
+    ['utc', false],
+  ] as const)('takes %j as --tz does: %s', (tz, taken) => {
+    expect(reconcileConfigSchema.safeParse({ schedule: { tz } }).success).toBe(taken);
+    expect(refusal({ from: '2024-03-01', to: '2024-03-01', tz }) === 'accepted').toBe(taken);
   });
 });
 
