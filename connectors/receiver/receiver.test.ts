@@ -287,18 +287,25 @@ describe('Alibaba LVMS TOP endpoint', () => {
     ]);
   });
 
-  it('refuses a form sent as GBK (TOP is UTF-8 only) as such, with or without charset=GBK, not as an invalid sign', async () => {
-    const sink = new MemorySink();
-    const registry = new Registry();
-    const r = await start(sink, {}, registry);
-    // Signed as a TOP client signs (over the values' UTF-8 bytes), then percent-encoded as GBK, whose bytes for these
-    // two characters are checked against Node's own GBK decoder.
+  /**
+   * A call signed as a TOP client signs (over the values' UTF-8 bytes), then percent-encoded as GBK, whose bytes for
+   * the two characters are checked against Node's own GBK decoder.
+   */
+  function gbkSignedParams(): string {
     const gbk: Record<string, number[]> = { 张: [0xd5, 0xc5], 三: [0xc8, 0xfd] };
     expect(new TextDecoder('gbk').decode(Uint8Array.from(Object.values(gbk).flat()))).toBe('张三');
     const encode = (text: string) => [...text].map((c) => gbk[c]?.map((b) => `%${b.toString(16).toUpperCase()}`).join('') ?? encodeURIComponent(c)).join('');
     const params = signedParams({ ...LVMS, dto: dto.replace('{', '{"name":"张三",'), format: 'json' });
-    const body = [...params].map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
-    expect(body).toContain('%D5%C5%C8%FD');
+    const encoded = [...params].map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
+    expect(encoded).toContain('%D5%C5%C8%FD');
+    return encoded;
+  }
+
+  it('refuses a form sent as GBK (TOP is UTF-8 only) as such, with or without charset=GBK, not as an invalid sign', async () => {
+    const sink = new MemorySink();
+    const registry = new Registry();
+    const r = await start(sink, {}, registry);
+    const body = gbkSignedParams();
     for (const contentType of ['application/x-www-form-urlencoded; charset=GBK', 'application/x-www-form-urlencoded']) {
       const res = await fetch(`${r.url}/router/rest`, { method: 'POST', headers: { 'content-type': contentType }, body });
       const err = ((await res.json()) as { error_response: Record<string, unknown> }).error_response;
@@ -313,12 +320,7 @@ describe('Alibaba LVMS TOP endpoint', () => {
     const sink = new MemorySink();
     const registry = new Registry();
     const r = await start(sink, {}, registry);
-    const gbk: Record<string, number[]> = { 张: [0xd5, 0xc5], 三: [0xc8, 0xfd] };
-    expect(new TextDecoder('gbk').decode(Uint8Array.from(Object.values(gbk).flat()))).toBe('张三');
-    const encode = (text: string) => [...text].map((c) => gbk[c]?.map((b) => `%${b.toString(16).toUpperCase()}`).join('') ?? encodeURIComponent(c)).join('');
-    const params = signedParams({ ...LVMS, dto: dto.replace('{', '{"name":"张三",'), format: 'json' });
-    const query = [...params].map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
-    expect(query).toContain('%D5%C5%C8%FD');
+    const query = gbkSignedParams();
     for (const method of ['GET', 'POST']) {
       const res = await fetch(`${r.url}/router/rest?${query}`, { method });
       const err = ((await res.json()) as { error_response: Record<string, unknown> }).error_response;
