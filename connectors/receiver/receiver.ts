@@ -240,6 +240,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
           return;
         }
         await handle(req, res);
+        conn.lastAnswer = res;
         if (closingAnswers.has(res) || !res.shouldKeepAlive || res.destroyed) conn.closing = true;
       })
       .catch((err: unknown) => {
@@ -278,10 +279,19 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     if (err.code !== 'ECONNRESET') metrics.requests.inc({ vendor: 'none', outcome: refusal.outcome, code: String(refusal.status) });
     // After an answer that closes the connection, nothing more is said on it.
     const answer = err.code === 'ECONNRESET' || conn?.closing ? undefined : refusal;
-    const refuse = () => {
+    const say = () => {
       if (answer && socket.writable) socket.write(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n\r\n`);
       // Soon, not at once: answers written just before must reach the client.
       socket.destroySoon();
+    };
+    // Nothing more is read: the refused request never reaches its route. Node holds a pipelined answer back until
+    // the one before it has gone into the socket (a client slow to read its answers): the refusal waits for the last,
+    // where written at once it went past them and the close dropped them, a stored push's 200 among them.
+    const refuse = () => {
+      socket.pause();
+      const last = conn?.lastAnswer;
+      if (last && !last.writableFinished && !last.destroyed) last.once('close', say);
+      else say();
     };
     // A request whose body failed (cut, broken chunks, too slow) is answered by this refusal, not by its route; the
     // complete requests before it keep their turns.
@@ -383,6 +393,8 @@ interface Connection {
   /** The request whose body Node refused: the refusal is its answer. */
   unread?: IncomingMessage | undefined;
   afterLast?: () => void;
+  /** The answer of the latest request handled: Node sends answers in order, so the others have gone before it. */
+  lastAnswer?: ServerResponse;
 }
 
 /** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */

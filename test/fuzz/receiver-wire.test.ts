@@ -194,6 +194,30 @@ describe('fuzz: the receiver on the wire', () => {
     expect(statuses(two)).toEqual([200, 200, 400]);
   });
 
+  it('a client that does not read its answers, garbage behind its pushes: the refusal waits for the answers Node still holds', async () => {
+    // Loopback takes about 4 MB of answers a client leaves unread; the health answers beyond that wait in Node's queue
+    // for the socket. A refusal written past them took their place, and the close dropped them: the last push stored,
+    // its 200 never sent.
+    const fills = 26_000;
+    sink.hold();
+    const [a, b] = [push(), push()];
+    const c = { wire: open(), sent: [a.id, b.id] as (string | null)[] };
+    c.wire.socket.pause();
+    c.wire.write(Buffer.concat([a.cl(), Buffer.from('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n'.repeat(fills)), b.cl(), Buffer.from('GARBAGE\r\n\r\n')]));
+    await sink.heldCount(1);
+    const before = await refusedByNode();
+    await waitFor(async () => (await refusedByNode()) > before, { message: 'the garbage refused by Node' });
+    sink.release();
+    await waitFor(() => storedCount(b.id) === 1, { message: 'the last push stored' });
+    c.wire.socket.resume();
+    await c.wire.whenClosed;
+    const answers = statuses(c);
+    expect({ answers: answers.length, last: answers.slice(-3) }).toEqual({ answers: fills + 3, last: [200, 200, 400] });
+    expect([storedCount(a.id), storedCount(b.id)]).toEqual([1, 1]);
+    await waitFor(() => r.metrics.inFlight.value() === 0);
+    expect(r.bodyBytesHeld()).toBe(0);
+  });
+
   it('a Content-Length smaller than the body: the rest is read as the next request after the push is answered', async () => {
     sink.hold();
     const conns: Conn[] = [];
