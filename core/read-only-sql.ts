@@ -31,11 +31,13 @@
 //   followed by `KILL QUERY` for its tagged query, and max_execution_time bounds everything else.
 // Server (CLICKHOUSE_URL): the same settings go with each request (readonly=1 applied with the others), and the
 // server cancels a read-only query when its client disconnects. A deployment should also give cdrflow's query user a
-// read-only profile.
+// read-only profile. The result and time limits are also kept on this side (boundedAnswer): a server that ignores
+// the settings it is sent must not take the job's memory or hold a query past its time.
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
@@ -159,11 +161,14 @@ function asQueryError(err: unknown): SqlQueryError {
 interface Engine {
   /** What a query may call on this engine (the embedded one); undefined: no allowlist (a server's own profile rules). */
   callable?: CallableFunctions;
-  /** The canonical text of `sql` by the engine's parser. */
-  format(sql: string): Promise<string>;
+  /**
+   * The canonical text of `sql` by the engine's parser. `deadline` (ms since the epoch, maxExecutionTimeSec after the
+   * run began) bounds the three calls of one run on a server; the embedded engine keeps to max_execution_time.
+   */
+  format(sql: string, deadline: number): Promise<string>;
   /** The engine's `EXPLAIN AST` of one canonical statement, one node per line (parsing only: nothing runs). */
-  ast(formatted: string): Promise<string>;
-  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean): Promise<string>;
+  ast(formatted: string, deadline: number): Promise<string>;
+  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean, deadline: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -185,14 +190,15 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         throw new SqlQueryError(429, `busy: ${running} queries are running (at most ${limits.maxConcurrent}); retry when one ends (each ends within ${limits.maxExecutionTimeSec} s)`, { code: 'BUSY' });
       }
       running++;
+      const deadline = Date.now() + limits.maxExecutionTimeSec * 1000;
       try {
-        const formatted = await engine.format(sql).catch((err: unknown) => {
+        const formatted = await engine.format(sql, deadline).catch((err: unknown) => {
           throw asQueryError(err);
         });
         const refusal =
           refusalOf(formatted, refusalOptions) ??
           astRefusal(
-            await engine.ast(withoutFormatClause(formatted)).catch((err: unknown) => {
+            await engine.ast(withoutFormatClause(formatted), deadline).catch((err: unknown) => {
               throw asQueryError(err);
             }),
           );
@@ -200,7 +206,7 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
         // listener never would, and the query would hold its session until max_execution_time.
         if (options.signal?.aborted) throw cancelledQuery();
-        return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false).catch((err: unknown) => {
+        return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false, deadline).catch((err: unknown) => {
           throw options.signal?.aborted ? cancelledQuery(err) : asQueryError(err);
         });
       } finally {
@@ -307,6 +313,66 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   };
 }
 
+/**
+ * One request to the server, its answer read as it arrives and counted: past `maxBytes` or `deadline` (ms since the
+ * epoch) the connection is closed and the query refused as the engine refuses it (396, 159). The server is sent the
+ * same limits, but the client cannot count on them: one that ignores them (misbehaving, or not ClickHouse) took
+ * `rs.text()` to the largest string (~512 MB), and request_timeout is an idle timer that a byte at a time resets.
+ * An error answer is read under the same bounds (the client's own error path reads it whole).
+ */
+async function boundedAnswer(
+  client: ClickHouseClient,
+  request: { query: string; format: string; settings: ClickHouseSettings; params?: Record<string, unknown>; signal?: AbortSignal | undefined },
+  limits: SqlLimits,
+  deadline: number,
+): Promise<string> {
+  const stop = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop.abort();
+  }, Math.max(0, deadline - Date.now()));
+  const onAbort = () => stop.abort();
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+  let stream: Readable | undefined;
+  try {
+    // As client.query sends it: FORMAT on a line of its own, after any trailing `;` and `--` comment.
+    const res = await client.exec({
+      query: `${request.query.trim().replace(/;+$/, '')} \nFORMAT ${request.format}`,
+      ...(request.params ? { query_params: request.params } : {}),
+      clickhouse_settings: request.settings,
+      abort_signal: stop.signal,
+      ignore_error_response: true,
+    });
+    stream = addAbortSignal(stop.signal, res.stream);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > limits.maxResultBytes) {
+        throw new SqlQueryError(422, `Limit for result exceeded: the server's answer passed ${limits.maxResultBytes} bytes (ops.sql.maxResultBytes) and was not read further (TOO_MANY_ROWS_OR_BYTES)`, {
+          code: '396',
+        });
+      }
+      chunks.push(chunk);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const failed = (res.http_status_code !== undefined && (res.http_status_code < 200 || res.http_status_code > 299)) || res.response_headers['x-clickhouse-exception-code'] !== undefined;
+    if (failed) throw parseError(text);
+    return text;
+  } catch (err) {
+    if (timedOut) {
+      throw new SqlQueryError(422, `Timeout exceeded: the server's answer had not ended after ${limits.maxExecutionTimeSec} s (ops.sql.maxExecutionTimeSec) (TIMEOUT_EXCEEDED)`, { code: '159', cause: err });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+    // Closing the connection is what cancels the query in the server (cancel_http_readonly_queries_on_client_close).
+    stream?.destroy();
+  }
+}
+
 function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits: SqlLimits): Engine {
   const client: ClickHouseClient = createClient({
     url: target.url,
@@ -318,18 +384,15 @@ function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits:
   const settingsFor = (color: boolean) => ({ ...engineSettings(limits, color), cancel_http_readonly_queries_on_client_close: '1' }) as unknown as ClickHouseSettings;
   const settings = settingsFor(false);
   return {
-    async format(sql) {
-      const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow', clickhouse_settings: settings });
-      const rows = await rs.json<{ f: string }>();
-      return rows[0]?.f ?? '';
+    async format(sql, deadline) {
+      // RawBLOB, as on the embedded engine: the canonical text is the answer itself, not a field of a JSON row taken on trust.
+      return boundedAnswer(client, { query: 'SELECT formatQuery({q:String})', params: { q: sql }, format: 'RawBLOB', settings }, limits, deadline);
     },
-    async ast(formatted) {
-      const rs = await client.query({ query: `EXPLAIN AST ${formatted}`, format: 'TabSeparatedRaw', clickhouse_settings: settings });
-      return rs.text();
+    async ast(formatted, deadline) {
+      return boundedAnswer(client, { query: `EXPLAIN AST ${formatted}`, format: 'TabSeparatedRaw', settings }, limits, deadline);
     },
-    async query(sql, format, _tag, signal, color) {
-      const rs = await client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: settingsFor(color), ...(signal ? { abort_signal: signal } : {}) });
-      return rs.text();
+    async query(sql, format, _tag, signal, color, deadline) {
+      return boundedAnswer(client, { query: sql, format, settings: settingsFor(color), signal }, limits, deadline);
     },
     close: () => client.close(),
   };

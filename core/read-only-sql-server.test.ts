@@ -1,0 +1,176 @@
+// The read-only query path against a ClickHouse server (CLICKHOUSE_URL): the documented limits (ops.sql.maxResultBytes,
+// ops.sql.maxExecutionTimeSec) hold on cdrflow's side too, since a misbehaving or impostor server ignores the settings
+// it is sent. A loopback HTTP server stands in for it.
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, type ReadOnlySql, type SqlLimits } from './read-only-sql.ts';
+
+let server: Server | undefined;
+let sql: ReadOnlySql | undefined;
+
+afterEach(async () => {
+  await sql?.close();
+  server?.closeAllConnections();
+  server?.close();
+  server = sql = undefined;
+});
+
+const MiB = 1024 * 1024;
+
+/**
+ * A server answering formatQuery with the query itself and EXPLAIN AST with a SELECT's root, as ClickHouse would, and
+ * everything else with `answer`; `answerFormat` stands in for formatQuery's answer when given.
+ */
+async function serverAnswering(
+  answer: (res: ServerResponse, req: IncomingMessage) => void,
+  limits: Partial<SqlLimits> = {},
+  answerFormat?: (res: ServerResponse) => void,
+): Promise<ReadOnlySql> {
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (body.includes('formatQuery(')) {
+        if (answerFormat) return answerFormat(res);
+        const q = url.searchParams.get('param_q') ?? '';
+        return res.end(/FORMAT JSONEachRow\s*$/.test(body) ? `${JSON.stringify({ f: q })}\n` : q);
+      }
+      if (body.startsWith('EXPLAIN AST')) return res.end('SelectWithUnionQuery (children 1)\n');
+      answer(res, req);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  sql = await openReadOnlySql({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, { ...DEFAULT_SQL_LIMITS, ...limits });
+  return sql;
+}
+
+/** What an endless answer writes at most before it stalls: a client that reads it all fails by the test's timeout. */
+const CAP = 64 * MiB;
+
+/**
+ * Writes as long as the client reads (waiting for drain), up to CAP bytes, then keeps the answer open for
+ * good; resolves with the bytes written once the client closed the connection.
+ */
+function endlessAnswer(res: ServerResponse, status = 200, headers: Record<string, string> = {}): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  return new Promise((resolve) => {
+    let written = 0;
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      resolve(written);
+    });
+    res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+    const more = () => {
+      while (!closed && written < CAP) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+    };
+    more();
+  });
+}
+
+async function refusal(run: Promise<string>): Promise<SqlQueryError> {
+  const err = await run.then(
+    (out) => new Error(`not refused, answered ${out.length} characters`),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SqlQueryError);
+  return err as SqlQueryError;
+}
+
+describe('read-only SQL on a ClickHouse server', () => {
+  it('answers what the server answers, with the limits sent as settings', async () => {
+    let settings: URLSearchParams | undefined;
+    const s = await serverAnswering((res, req) => {
+      settings = new URL(req.url ?? '/', 'http://x').searchParams;
+      res.end('1\n');
+    });
+    expect(await s.run('SELECT 1', 'TSV')).toBe('1\n');
+    expect(settings?.get('readonly')).toBe('1');
+    expect(settings?.get('max_result_bytes')).toBe(String(DEFAULT_SQL_LIMITS.maxResultBytes));
+  });
+
+  it('refuses a result larger than maxResultBytes as the engine does (396), however large the server made it', async () => {
+    const s = await serverAnswering((res) => res.end(Buffer.alloc(3 * MiB, 'a')), { maxResultBytes: MiB });
+    const err = await refusal(s.run('SELECT 1', 'TSV'));
+    expect(err.status).toBe(422);
+    expect(err.code).toBe('396');
+    expect(err.message).toMatch(/Limit for result exceeded.*1048576 bytes.*TOO_MANY_ROWS_OR_BYTES/);
+  });
+
+  it('stops reading a result that never ends at maxResultBytes and closes the connection', async () => {
+    let written: Promise<number> | undefined;
+    const s = await serverAnswering((res) => void (written = endlessAnswer(res)), { maxResultBytes: MiB });
+    const err = await refusal(s.run('SELECT 1', 'TSV'));
+    expect(err.code).toBe('396');
+    // The server wrote only what the client read past the limit and the sockets' buffers held: it was closed long
+    // before its cap, and never ended the answer.
+    expect(await written).toBeLessThan(CAP / 2);
+  }, 10_000);
+
+  it('bounds the answer to formatQuery the same way', async () => {
+    let written: Promise<number> | undefined;
+    const s = await serverAnswering(() => undefined, { maxResultBytes: MiB }, (res) => void (written = endlessAnswer(res)));
+    expect((await refusal(s.run('SELECT 1', 'TSV'))).code).toBe('396');
+    expect(await written).toBeLessThan(CAP / 2);
+  }, 10_000);
+
+  it('cuts an answer that drips a byte at a time at maxExecutionTimeSec (TIMEOUT_EXCEEDED, 159)', async () => {
+    let drip: NodeJS.Timeout | undefined;
+    const s = await serverAnswering(
+      (res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        drip = setInterval(() => res.write('a'), 50);
+        res.on('close', () => clearInterval(drip));
+      },
+      { maxExecutionTimeSec: 0.5 },
+    );
+    const started = performance.now();
+    const err = await refusal(s.run('SELECT 1', 'TSV'));
+    const elapsed = performance.now() - started;
+    clearInterval(drip);
+    expect(err.status).toBe(422);
+    expect(err.code).toBe('159');
+    expect(err.message).toMatch(/Timeout exceeded.*0\.5 s.*TIMEOUT_EXCEEDED/);
+    expect(elapsed).toBeGreaterThanOrEqual(490);
+    expect(elapsed).toBeLessThan(3_000);
+  }, 10_000);
+
+  it('cuts a server that never answers the query at maxExecutionTimeSec', async () => {
+    const s = await serverAnswering(() => undefined, { maxExecutionTimeSec: 0.5 });
+    const started = performance.now();
+    const err = await refusal(s.run('SELECT 1', 'TSV'));
+    expect(err.code).toBe('159');
+    expect(performance.now() - started).toBeLessThan(3_000);
+  }, 10_000);
+
+  it('reads an error answer up to the limit too, and keeps the engine code of one within it', async () => {
+    const s = await serverAnswering((res) => {
+      res.writeHead(500, { 'x-clickhouse-exception-code': '62' });
+      res.end('Code: 62. DB::Exception: Syntax error: failed at position 1. (SYNTAX_ERROR) (version 25.3.1.1)\n');
+    });
+    const err = await refusal(s.run('SELECT 1', 'TSV'));
+    expect(err.status).toBe(400);
+    expect(err.code).toBe('62');
+    let written: Promise<number> | undefined;
+    await sql?.close();
+    server?.closeAllConnections();
+    server?.close();
+    const endless = await serverAnswering(
+      (res) => {
+        written = endlessAnswer(res, 500, { 'x-clickhouse-exception-code': '62' });
+      },
+      { maxResultBytes: MiB },
+    );
+    expect((await refusal(endless.run('SELECT 1', 'TSV'))).code).toBe('396');
+    expect(await written).toBeLessThan(CAP / 2);
+  }, 10_000);
+});
