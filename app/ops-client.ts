@@ -126,7 +126,7 @@ async function opsFetch(base: string, path: string, timeoutMs: number, init: Req
     return {
       response,
       read: (max) => answerText(response, `${base}${path}`, abort.signal, max).catch(failed).finally(() => clearTimeout(timer)),
-      head: (max) => headOf(response, max).catch(failed).finally(() => clearTimeout(timer)),
+      head: (max) => headOf(response, max, abort.signal).catch(failed).finally(() => clearTimeout(timer)),
       pipe: (out) => pipeBody(response, out, abort.signal, arm, () => clearTimeout(timer), deadline - Date.now()).catch(failed).finally(() => clearTimeout(timer)),
     };
   } catch (err) {
@@ -178,24 +178,54 @@ export interface Head {
 }
 
 /**
- * The first MAX_ERROR_BYTES of an answer other than 200 (`cdrflow reconcile`'s from the job, which it reads with its
- * own fetch): an error answer of any length, or one that never ends, is read only up to there.
+ * The most time the start of an answer other than 200 takes to come once its status did, as for the whole /status
+ * answer: a job that sent a 500 and then nothing kept `cdrflow reconcile` waiting for good.
  */
-export const errorHead = (response: Response): Promise<Head> => headOf(response, MAX_ERROR_BYTES);
+export const ERROR_HEAD_TIMEOUT_MS = 60_000;
 
-async function headOf(response: Response, max: number): Promise<Head> {
+/**
+ * The first MAX_ERROR_BYTES of an answer other than 200 (`cdrflow reconcile`'s from the job, which it reads with its
+ * own fetch): an error answer of any length, or one that never ends, is read only up to there, within `timeoutMs`
+ * (the rest of it is not waited for) or until `signal` aborts.
+ */
+export async function errorHead(response: Response, { timeoutMs = ERROR_HEAD_TIMEOUT_MS, signal }: { timeoutMs?: number | undefined; signal?: AbortSignal } = {}): Promise<Head> {
+  const abort = new AbortController();
+  // A timer of our own, as in findRunningJob: the port's silence alone must not let the process end unnoticed.
+  const timer = setTimeout(() => abort.abort(new Error(`its text did not come within ${timeoutMs / 1000} s`)), timeoutMs);
+  const stop = () => abort.abort(signal?.reason);
+  if (signal?.aborted) stop();
+  else signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await headOf(response, MAX_ERROR_BYTES, abort.signal);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** Every read races `signal`, as in pipeBody (undici can leave a read pending for good). */
+async function headOf(response: Response, max: number, signal: AbortSignal): Promise<Head> {
   if (!response.body) return { text: '', cut: false };
   const reader = response.body.getReader();
+  const aborted = new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => undefined); // raced below; this only keeps an abort after the last read from going unhandled
   const chunks: Uint8Array[] = [];
   let length = 0;
-  // One read past `max` tells a body of exactly `max` bytes from a longer one.
-  while (length <= max) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
+  try {
+    // One read past `max` tells a body of exactly `max` bytes from a longer one.
+    while (length <= max) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+  } finally {
+    // Not awaited: a stalled body is given up, not waited on once more.
+    void reader.cancel().catch(() => undefined);
   }
-  await reader.cancel().catch(() => undefined);
   // A character cut in two at the end shows as U+FFFD, which the text then ends with.
   return { text: Buffer.concat(chunks).subarray(0, max).toString('utf8'), cut: length > max };
 }

@@ -2,12 +2,12 @@
 // made (another run in progress in the job, the job stopping, Kafka / ClickHouse / the registry unreachable) is 3,
 // never 1 ("drift").
 import { spawn } from 'node:child_process';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -18,6 +18,9 @@ import { MAX_ERROR_BYTES } from '../../app/ops-client.ts';
 import { MAX_QUOTED_CHARS } from '../../core/input-limits.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
+import { ExitError } from '../command.ts';
+import type { ReconcileRequest } from '../../reconcile/reconcile.ts';
+import { viaJob } from './reconcile.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-cli-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -264,5 +267,80 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     } finally {
       await ops.close();
     }
+  });
+});
+
+// The answer of the running job read in this process, with the limits made small: a stand-in for the job that never
+// ends a line, or says 500 and then nothing, must end the command promptly, not hold it for good.
+describe('reading the running job', () => {
+  const req: ReconcileRequest = { from: '2026-11-30', to: '2026-11-30', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: false, trigger: 'cli' };
+  let server: Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    server = undefined;
+  });
+  async function job(answer: (res: ServerResponse) => void): Promise<string> {
+    server = createServer((req, res) => {
+      req.resume();
+      answer(res);
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('reads lines split anywhere, a character cut in two across writes included, up to a line of exactly the bound', async () => {
+    const outcome = { before: { runId: 'ü€😀' }, exitCode: 0 };
+    const lines = Buffer.from(`${JSON.stringify({ progress: 'reading ü' })}\n\n${JSON.stringify({ outcome })}\n`);
+    const longest = Buffer.byteLength(JSON.stringify({ outcome }));
+    const base = await job((res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      // One byte a write: every line, and every character of more than one byte, arrives in pieces.
+      let at = 0;
+      const next = () => (at < lines.length ? res.write(lines.subarray(at, ++at), next) : res.end());
+      next();
+    });
+    expect(await viaJob(base, req, new AbortController().signal, { maxLineBytes: longest })).toEqual(outcome);
+  });
+
+  it('ends with one line, no verdict (3), at a line longer than the bound, having read little past it', async () => {
+    const MAX = 64 * 1024;
+    // Never ending for the command; the stand-in stops at CAP only so that a command reading it all ends too.
+    const CAP = 256 * MAX;
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    let answered!: (how: { sent: number; whole: boolean }) => void;
+    const done = new Promise<{ sent: number; whole: boolean }>((resolve) => (answered = resolve));
+    const base = await job((res) => {
+      let sent = 0;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ progress: 'reading' })}\n{"outcome":"`);
+      const more = () => {
+        while (sent < CAP) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('close', () => answered({ sent, whole: res.writableFinished }));
+      more();
+    });
+    const err = await viaJob(base, req, new AbortController().signal, { maxLineBytes: MAX }).then(() => undefined, (e: unknown) => e as Error);
+    const { sent, whole } = await done;
+    expect(err).toBeInstanceOf(ExitError);
+    expect({ code: (err as ExitError).code, lines: err!.message.split('\n').length, whole }).toEqual({ code: 3, lines: 1, whole: false });
+    expect(err!.message).toMatch(/^no verdict \(exit 3\), the run could not be made: the running job sent a line longer than 65536 bytes, .* starting "\{\\"outcome\\":\\"x{100,}"…$/);
+    // What the socket buffers on both sides hold past the bound, not the whole answer.
+    expect(sent).toBeLessThan(CAP / 2);
+  });
+
+  it('ends within the time given when the job answers 500 and then sends nothing', { timeout: 10_000 }, async () => {
+    const base = await job((res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+    });
+    const started = Date.now();
+    const err = await viaJob(base, req, new AbortController().signal, { errorHeadMs: 200 }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toBe('the running job answered 500, and its text did not come within 0.2 s');
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });

@@ -2,6 +2,7 @@
 // ClickHouse (cdr FINAL and its views) side by side; `--repair` closes what it can and shows before / after.
 // While `cdrflow start` runs, the run happens inside the job (its connectors, its embedded engine) through the ops
 // port; otherwise here, from the same configuration.
+import { constants } from 'node:buffer';
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
@@ -112,12 +113,54 @@ async function stoppable<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T
   }
 }
 
-async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal): Promise<ReconcileOutcome> {
+/**
+ * The longest line of the running job read (progress, error or outcome line), in bytes: the longest text a JavaScript
+ * string holds, so the job's JSON.stringify of an outcome cannot give a longer one and JSON.parse here could take no
+ * longer one either. Real outcome lines are far shorter: a row (vendor × tenant × day) is about 530 bytes, 850 with a
+ * few drifting cdr_ids in its sample, so a year of 4 vendors × 10 tenants with --repair (before and after) is about
+ * 25 MB. A line past it is not the job's (another program on the ops port, or an answer that never ends its line).
+ */
+export const MAX_JOB_LINE_BYTES = constants.MAX_STRING_LENGTH;
+
+/** The running job's NDJSON lines as text; a line past `maxBytes` ends the read (the rest of the answer is not read). */
+async function* jobLines(body: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<string> {
+  // Bytes kept until their line ends, searched for its end chunk by chunk: appending to a string and splitting all of
+  // it again for every chunk made a long line take time in the square of its length.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const tooLong = (more: Buffer) => {
+    const start = Buffer.concat([...pending, more], Math.min(pendingBytes + more.length, MAX_QUOTED_CHARS)).toString('utf8');
+    return noVerdict(`the running job sent a line longer than ${maxBytes} bytes, more than any line of cdrflow's (is another program on the ops port?), starting ${quote(start)}…`);
+  };
+  for await (const chunk of body) {
+    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let end = rest.indexOf(0x0a); end !== -1; end = rest.indexOf(0x0a)) {
+      if (pendingBytes + end > maxBytes) throw tooLong(rest);
+      const line = Buffer.concat([...pending, rest.subarray(0, end)]).toString('utf8');
+      pending = [];
+      pendingBytes = 0;
+      rest = rest.subarray(end + 1);
+      yield line;
+    }
+    if (pendingBytes + rest.length > maxBytes) throw tooLong(rest);
+    pending.push(rest);
+    pendingBytes += rest.length;
+  }
+}
+
+/**
+ * The run inside the job at `base`. `limits` for tests: the longest line read (MAX_JOB_LINE_BYTES) and the time the
+ * start of an answer other than 200 takes to come (ERROR_HEAD_TIMEOUT_MS).
+ */
+export async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal, limits: { maxLineBytes?: number; errorHeadMs?: number } = {}): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
   if (res.status !== 200 || !res.body) {
     // Only its start is read: a proxy's page or a program on the port answering without end took this process to
     // gigabytes, when at most MAX_QUOTED_CHARS of it is shown.
-    const head = await errorHead(res);
+    const head = await errorHead(res, { timeoutMs: limits.errorHeadMs, signal }).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      throw new Error(`the running job answered ${res.status}, and ${(err as Error).message}`);
+    });
     const text = head.text.trim();
     // A refusal the job explains in JSON (503 while it stops) is said as the job words it, escaped and cut as the rest;
     // any other text (a proxy's page, a crash) is not the job's words: quoted on one line, escaped and cut.
@@ -125,24 +168,17 @@ async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal):
     if (error !== undefined) throw noVerdict(terminalText(error.length > MAX_QUOTED_CHARS ? `${error.slice(0, MAX_QUOTED_CHARS)}… (${error.length} chars)` : error));
     throw new Error(`the running job answered ${res.status}: ${quote(text)}${head.cut ? ', the rest not read' : ''}`);
   }
-  let buffer = '';
   let outcome: ReconcileOutcome | undefined;
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
-      // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
-      // of control characters keeps the look of a run here.
-      if (msg.progress) process.stderr.write(`${jobText(msg.progress)}\n`);
-      // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
-      // codes in error lines sends none).
-      if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, jobText(msg.error)) : noVerdict(jobText(msg.error));
-      if (msg.outcome) outcome = msg.outcome;
-    }
+  for await (const line of jobLines(res.body, limits.maxLineBytes ?? MAX_JOB_LINE_BYTES)) {
+    if (!line.trim()) continue;
+    const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
+    // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
+    // of control characters keeps the look of a run here.
+    if (msg.progress) process.stderr.write(`${jobText(msg.progress)}\n`);
+    // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
+    // codes in error lines sends none).
+    if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, jobText(msg.error)) : noVerdict(jobText(msg.error));
+    if (msg.outcome) outcome = msg.outcome;
   }
   if (!outcome) throw new Error('the running job ended the reconcile without a result');
   return outcome;
