@@ -95,3 +95,53 @@ describe('repair: versions of one call in two months', () => {
     expect(await stored()).toEqual(kept);
   });
 });
+
+// At a positive offset the first day the reconcile allows, 1970-01-01, begins in 1969 in UTC: its calls sit in the
+// partitions 196912 and 197001, and the repair merges both. ClickHouse's DateTime64 holds 1969 (toYYYYMM 196912), so
+// that partition can exist; normalize dead-letters calls before 1999 (EARLIEST_PLAUSIBLE), so mostly it does not, and
+// OPTIMIZE of a partition without parts (and a DELETE in it) is no error: nothing to skip.
+describe('repair: 1970-01-01 at +08:00, which begins in December 1969 in UTC', () => {
+  const EPOCH_DB = 'repair_months_1970';
+  const epoch: DayScope = { from: '1970-01-01', to: '1970-01-01', tzOffsetMinutes: 480, cutoffMs: Date.parse('1970-01-01T16:00:00Z') };
+  const row = (ch: { count: number; uniq: number; minutes: number; storedRows: number }): ReconcileRow => ({
+    vendor: VENDOR, tenant: TENANT, day: epoch.from, sourceKind: 'raw-topic', source: null,
+    raw: { records: ch.count, minutes: ch.minutes }, normalized: { records: ch.count, minutes: ch.minutes }, deadLettered: 0,
+    clickhouse: ch, views: { cdr_daily: null, cdr_hourly: { calls: ch.count, minutes: ch.minutes }, cdr_end_status: null },
+    unmergedDuplicates: Math.max(0, ch.storedRows - ch.count), inFlight: 0, drift: [],
+  });
+  const epochReport = (rows: ReconcileRow[]): ReconcileReport => ({
+    runId: 'r', startedAt: '', finishedAt: '', scope: { from: epoch.from, to: epoch.to, tz: '+08:00', cutoff: '', vendors: [VENDOR], tenants: null }, rows, notes: [], driftRows: 0, sourceUnreachable: [], exitCode: 0,
+  });
+  const read = async () => {
+    const { figures } = await new ClickHouseReader(client, EPOCH_DB, 'cdr').read(epoch, [VENDOR], null);
+    return row(figures.get(bucketKey(VENDOR, TENANT, epoch.from)) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 });
+  };
+  const partitions = async () => {
+    const rs = await client.query({ query: `SELECT _partition_id AS part, count() AS n FROM ${EPOCH_DB}.cdr GROUP BY part ORDER BY part`, format: 'JSONEachRow' });
+    return rs.json();
+  };
+
+  it('merges partition 196912 when it holds the day, and runs on without error when it holds nothing', async () => {
+    await migrate(client, { database: EPOCH_DB });
+    const ctx = repairContext({ clickhouse: client, database: EPOCH_DB });
+
+    // Nothing stored: the report (as one read earlier) still says the day had rows not merged.
+    const empty = await repair(epochReport([row({ count: 1, uniq: 1, minutes: 1, storedRows: 2 })]), ctx);
+    expect(empty).toEqual([expect.objectContaining({ kind: 'merge_duplicates', detail: 'OPTIMIZE … FINAL on partition(s) 196912, 197001 (1 unmerged duplicate row(s) before)' })]);
+    expect(await partitions()).toEqual([]);
+
+    // Two versions of a call at 04:00 on 1 January at +08:00 (20:00 UTC on 31 December 1969), in two parts; received
+    // long after (the version is the time received, in milliseconds since 1970: a UInt64).
+    const call = (receivedAt: string, offset: number) => [{ cdr: cdr('epoch', '1969-12-31T20:00:00Z', receivedAt), at: at(offset) }];
+    await insertCdrs(client, `${EPOCH_DB}.cdr`, call('2026-12-01T00:00:00Z', 1), 'JSONCompactEachRow', 'epoch:0');
+    await insertCdrs(client, `${EPOCH_DB}.cdr`, call('2026-12-01T00:01:00Z', 2), 'JSONCompactEachRow', 'epoch:1');
+    const before = await read();
+    expect({ count: before.clickhouse.count, unmerged: before.unmergedDuplicates }).toEqual({ count: 1, unmerged: 1 });
+    expect(await partitions()).toEqual([{ part: '196912', n: '2' }]);
+
+    const actions = await repair(epochReport([before]), ctx);
+    expect(actions.map((a) => a.kind)).toEqual(['merge_duplicates']);
+    expect(await partitions()).toEqual([{ part: '196912', n: '1' }]);
+    expect((await read()).unmergedDuplicates).toBe(0);
+  });
+});
