@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { z } from 'zod';
 import { statusSnapshotSchema, type StatusSnapshot } from './status.ts';
 import { answerText } from '../connectors/poller/vendor-answer.ts';
-import { quote, terminalText } from '../core/input-limits.ts';
+import { quote, terminalLines, terminalText } from '../core/input-limits.ts';
 import { OPS_SERVER_HEADER, SQL_CONTENT_TYPE } from '../core/ops-server.ts';
 
 export class OpsRequestError extends Error {
@@ -140,7 +140,7 @@ async function errorAnswer(answer: OpsAnswer, path: string): Promise<OpsRequestE
   const { status } = answer.response;
   const text = (await answer.head(MAX_ERROR_BYTES).then((head) => head.text).catch((err: unknown) => `(its text could not be read: ${(err as Error).message})`)).trim();
   const shown = text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (cut)` : text;
-  return new OpsRequestError(status, shown.split('\n').map(terminalText).join('\n') || `${path} answered ${status} with no text`);
+  return new OpsRequestError(status, terminalLines(shown) || `${path} answered ${status} with no text`);
 }
 
 /**

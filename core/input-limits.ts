@@ -292,6 +292,14 @@ export function terminalText(text: string): string {
   return text.replace(CONTROL_OR_INVISIBLE, unitEscapes);
 }
 
+/**
+ * Text of several lines for a terminal: each line as terminalText shows it, the line breaks kept (an error's lines, a
+ * status report), where a CR or an escape sequence in one of them must not redraw the screen.
+ */
+export function terminalLines(text: string): string {
+  return text.split('\n').map(terminalText).join('\n');
+}
+
 const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001f]|${INVISIBLE.source}`, 'gu');
 
 /** Text as it is when it is short and has no control characters (a plain path, a name); quoted and cut otherwise. */

@@ -6,7 +6,7 @@ import { constants } from 'node:buffer';
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
-import { MAX_QUOTED_CHARS, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
+import { MAX_QUOTED_CHARS, quote, terminalJson, terminalLines, terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -77,11 +77,6 @@ function noVerdict(message: string): ExitError {
 /** Kafka unreachable, as the other Kafka commands say it (address, what to do), but as reconcile's no verdict. */
 function kafkaNoVerdict(err: KafkaUnreachableError, config: AppConfig): ExitError {
   return noVerdict(`${err.message}: ${kafkaHint(config)}`);
-}
-
-/** The job's words for this terminal: each line with its control and invisible characters escaped (terminalText). */
-function jobText(text: string): string {
-  return text.split('\n').map(terminalText).join('\n');
 }
 
 /** The `error` of a JSON answer like {"error": "..."}, or undefined for any other text. */
@@ -174,10 +169,10 @@ export async function viaJob(base: string, req: ReconcileRequest, signal: AbortS
     const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
     // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
     // of control characters keeps the look of a run here.
-    if (msg.progress) process.stderr.write(`${jobText(msg.progress)}\n`);
+    if (msg.progress) process.stderr.write(`${terminalLines(msg.progress)}\n`);
     // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
     // codes in error lines sends none).
-    if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, jobText(msg.error)) : noVerdict(jobText(msg.error));
+    if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, terminalLines(msg.error)) : noVerdict(terminalLines(msg.error));
     if (msg.outcome) outcome = msg.outcome;
   }
   if (!outcome) throw new Error('the running job ended the reconcile without a result');

@@ -3,7 +3,7 @@
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
 import type { Command } from '../command.ts';
 import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts';
-import { terminalText } from '../../core/input-limits.ts';
+import { terminalLines, terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
@@ -127,7 +127,7 @@ export const command: Command = {
       // A format name the engine does not know is the command line's mistake, as the other flags' are.
       if (/\bUNKNOWN_FORMAT\b|^Unknown format\b/.test(err.message)) throw new UsageError(`format ${terminalText(format)}: ${terminalText(err.message)}`);
       // The engine quotes the query back: its control characters (a binary file on stdin) must not reach the terminal.
-      err.message = pointAtError(err.message, sql).split('\n').map(terminalText).join('\n');
+      err.message = terminalLines(pointAtError(err.message, sql));
       throw err;
     }
   },

@@ -10,7 +10,7 @@ import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
 import type { KafkaUnreachableError } from '../../core/kafka.ts';
 import { stageLag } from '../../core/kafka-streams.ts';
-import { terminalJson, terminalText } from '../../core/input-limits.ts';
+import { terminalJson, terminalLines } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
 
@@ -114,14 +114,13 @@ export const command: Command = {
     // The snapshot's strings (states, checkpoint ids, errors) come from whatever holds the ops port: shown with their
     // control characters as escapes, line by line, or an ESC[2J in one of them cleared the screen. JSON.stringify escapes
     // only those below U+0020, so --json writes DEL, C1 and format characters (bidi overrides) as escapes too.
-    const shown = (text: string) => text.split('\n').map(terminalText).join('\n');
     if ('starting' in snapshot) {
       // The job answers on its ops port before every component runs.
       const starting = snapshot as unknown as { components: Record<string, string> };
-      console.log(json ? terminalJson(snapshot, 2) : shown(`cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${k} ${v}`).join(', ') || 'servers and ClickHouse'}`));
+      console.log(json ? terminalJson(snapshot, 2) : terminalLines(`cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${k} ${v}`).join(', ') || 'servers and ClickHouse'}`));
       return 0;
     }
-    console.log(json ? terminalJson(snapshot, 2) : shown(formatStatus(snapshot)));
+    console.log(json ? terminalJson(snapshot, 2) : terminalLines(formatStatus(snapshot)));
     // What could be read is printed above; that Kafka could not be, and what to do, is the one line this ends with.
     if (kafkaUnreachable) throw kafkaUnavailableExit(kafkaUnreachable, config);
     return 0;
