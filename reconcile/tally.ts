@@ -119,10 +119,8 @@ export const ID_FINGERPRINT_SQL = (column: string) => `groupBitXorDistinct(reint
  * in decimal, as `VERSION_FINGERPRINT_SQL` builds it.
  */
 export function versionsFingerprint(pairs: Iterable<readonly [string, number]>): bigint {
-  let fp = 0n;
-  for (const [id, version] of pairs) fp ^= createHash('sha256').update(`${id}\u0000${version}`, 'utf8').digest().readBigUInt64LE(0);
-  return fp;
+  return idsFingerprint(Array.from(pairs, ([id, version]) => `${id}\u0000${version}`));
 }
 
 /** versionsFingerprint as a ClickHouse aggregate over a cdr_id and a UInt64 version column, one row per cdr_id (cdr FINAL). */
-export const VERSION_FINGERPRINT_SQL = (idColumn: string, versionColumn: string) => `groupBitXorDistinct(reinterpretAsUInt64(substring(SHA256(concat(${idColumn}, '\\0', toString(${versionColumn}))), 1, 8)))`;
+export const VERSION_FINGERPRINT_SQL = (idColumn: string, versionColumn: string) => ID_FINGERPRINT_SQL(`concat(${idColumn}, '\\0', toString(${versionColumn}))`);
