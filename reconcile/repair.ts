@@ -294,8 +294,8 @@ async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number,
     });
     for (const c of await rs.json<Stored>()) calls.set(c.cdr_id, c.rows);
   }
-  // Per partition to delete from: the calls and the version each keeps elsewhere.
-  const byPartition = new Map<string, { ids: string[]; keep: number[] }>();
+  // Per partition to delete from: each call and the version it keeps elsewhere.
+  const byPartition = new Map<string, Map<string, number>>();
   let rows = 0;
   for (const [id, stored] of calls) {
     const rank = (r: Stored['rows'][number]) => r.slice(1).map(Number);
@@ -303,20 +303,19 @@ async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number,
     for (const [partition] of stored) {
       if (partition === latest[0]) continue;
       rows++;
-      const p = byPartition.get(partition) ?? { ids: [], keep: [] };
-      if (!p.ids.includes(id)) {
-        p.ids.push(id);
-        p.keep.push(Number(latest[1]));
-      }
-      byPartition.set(partition, p);
+      let keep = byPartition.get(partition);
+      if (!keep) byPartition.set(partition, (keep = new Map()));
+      keep.set(id, Number(latest[1]));
     }
   }
-  for (const [partition, p] of byPartition) {
-    for (let i = 0; i < p.ids.length; i += DELETE_IDS_PER_STATEMENT) {
+  for (const [partition, keep] of byPartition) {
+    const ids = [...keep.keys()];
+    for (let i = 0; i < ids.length; i += DELETE_IDS_PER_STATEMENT) {
       ctx.signal.throwIfAborted();
+      const some = ids.slice(i, i + DELETE_IDS_PER_STATEMENT);
       await ctx.clickhouse.command({
         query: `DELETE FROM ${table} IN PARTITION ID {partition:String} WHERE cdr_id IN {ids:Array(String)} AND version <= {keep:Array(UInt64)}[indexOf({ids:Array(String)}, cdr_id)]`,
-        query_params: { partition, ids: p.ids.slice(i, i + DELETE_IDS_PER_STATEMENT), keep: p.keep.slice(i, i + DELETE_IDS_PER_STATEMENT) },
+        query_params: { partition, ids: some, keep: some.map((id) => keep.get(id)!) },
         // Done when the command returns: the after pass must not count the rows again.
         clickhouse_settings: { lightweight_deletes_sync: '2' },
       });
