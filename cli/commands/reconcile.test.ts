@@ -31,6 +31,26 @@ function run(args: string[], env: Record<string, string>) {
   return cdrflow(args, { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TZ: 'UTC', NO_COLOR: '1', CLICKHOUSE_DATA_DIR: dataDir, ...env }, 60_000);
 }
 
+/**
+ * Writes `chunk` to `res` until `cap` bytes or the client hangs up, as fast as the client reads; resolves with what was
+ * sent and whether the answer ended whole. A stand-in that never ends for the command (`cap` only lets a command that
+ * reads it all end too).
+ */
+function streamUntilClosed(res: ServerResponse, chunk: Buffer, cap: number): Promise<{ sent: number; whole: boolean }> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const more = () => {
+      while (sent < cap) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end();
+    };
+    res.on('close', () => resolve({ sent, whole: res.writableFinished }));
+    more();
+  });
+}
+
 describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
   it('exits 3 (no verdict), not 1, when the running job has a reconcile in progress', async () => {
     // A job whose reconcile never gets past its first step: the Kafka admin never connects.
@@ -189,20 +209,10 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
     // Never ending for the command; the stand-in stops at CAP only so that a command reading it all ends too.
     const CAP = 256 * MAX_ERROR_BYTES;
     const chunk = Buffer.alloc(16 * 1024, 'y');
-    let answered!: (how: { sent: number; whole: boolean }) => void;
-    const outcome = new Promise<{ sent: number; whole: boolean }>((resolve) => (answered = resolve));
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
     const job = await standInJob((res) => {
-      let sent = 0;
       res.writeHead(500, { 'content-type': 'text/plain' });
-      const more = () => {
-        while (sent < CAP) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', more);
-        }
-        res.end();
-      };
-      res.on('close', () => answered({ sent, whole: res.writableFinished }));
-      more();
+      outcome = streamUntilClosed(res, chunk, CAP);
     });
     try {
       const r = await run(['reconcile', '--from', 'yesterday', '--to', 'yesterday'], { CDRFLOW_OPS_PORT: String(job.port) });
@@ -308,21 +318,11 @@ describe('reading the running job', () => {
     // Never ending for the command; the stand-in stops at CAP only so that a command reading it all ends too.
     const CAP = 256 * MAX;
     const chunk = Buffer.alloc(16 * 1024, 'x');
-    let answered!: (how: { sent: number; whole: boolean }) => void;
-    const done = new Promise<{ sent: number; whole: boolean }>((resolve) => (answered = resolve));
+    let done!: Promise<{ sent: number; whole: boolean }>;
     const base = await job((res) => {
-      let sent = 0;
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       res.write(`${JSON.stringify({ progress: 'reading' })}\n{"outcome":"`);
-      const more = () => {
-        while (sent < CAP) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', more);
-        }
-        res.end();
-      };
-      res.on('close', () => answered({ sent, whole: res.writableFinished }));
-      more();
+      done = streamUntilClosed(res, chunk, CAP);
     });
     const err = await viaJob(base, req, new AbortController().signal, { maxLineBytes: MAX }).then(() => undefined, (e: unknown) => e as Error);
     const { sent, whole } = await done;
