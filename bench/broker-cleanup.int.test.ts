@@ -2,7 +2,7 @@
 // run's prefix, and nothing else (a name that only looks alike stays).
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../core/kafka.ts';
-import { testKafka } from '../test/helpers.ts';
+import { TEST_FETCH_WAIT_MS, testKafka } from '../test/helpers.ts';
 import { removeRunTopics } from './broker-cleanup.ts';
 
 const kafka = testKafka();
@@ -37,7 +37,7 @@ describe('removing a benchmark run from the broker', () => {
     await admin.connect();
     await admin.setOffsets({ groupId: `${prefix}.k1`, topic: ours[0]!, partitions: [{ partition: 0, offset: '1' }] });
     await admin.disconnect();
-    const live = kafka.consumer({ groupId: `${prefix}.live` });
+    const live = kafka.consumer({ groupId: `${prefix}.live`, maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
     await live.connect();
     await live.subscribe({ topics: [ours[1]!] });
     let joined!: () => void;

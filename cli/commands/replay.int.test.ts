@@ -7,7 +7,7 @@ import { ensureTopics } from '../../core/kafka.ts';
 import { groupLag } from '../../core/kafka-streams.ts';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS } from '../../core/topology.ts';
 import { infraEnv } from '../../infra/test-infra.ts';
-import { testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
+import { TEST_FETCH_WAIT_MS, testInfra, testKafka, uniqueName } from '../../test/helpers.ts';
 
 /** Names Kafka can be asked about (the others are refused before it is). */
 const groupIdOk = (group: string) => /^[A-Za-z0-9._-]{1,249}$/.test(group);
@@ -113,7 +113,7 @@ describe('cdrflow replay with a namespace', () => {
     await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '2' }] });
     await admin.disconnect();
     // A member of the group, as a running normalize is (`cdrflow start`'s own, or `cdrflow run normalize`).
-    const member = kafka.consumer({ groupId: group });
+    const member = kafka.consumer({ groupId: group, maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
     await member.connect();
     try {
       const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
+import { TEST_FETCH_WAIT_MS, testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
 import { ensureTopics, topicExists } from '../../core/kafka.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { messageCount } from '../poller/fixtures/kafka-check.ts';
@@ -64,7 +64,7 @@ describe('cdrflow import', () => {
 
     const kafka = testKafka();
     const registry = testRegistry();
-    const consumer = kafka.consumer({ groupId: uniqueName('import_read') });
+    const consumer = kafka.consumer({ groupId: uniqueName('import_read'), maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
     const got: RawEnvelope[] = [];
     await consumer.connect();
     try {

@@ -17,7 +17,7 @@ import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { submitLvmsRecord } from '../../simulators/alibaba-lvms/submitter.ts';
 import { topTimestamp } from '../../simulators/alibaba-lvms/sign.ts';
-import { testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
+import { TEST_FETCH_WAIT_MS, testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
 import { stackPaths } from '../../infra/local/paths.ts';
 import { stackPorts } from '../../infra/local/stack.ts';
 import { awaitKafkaReady, startKafka } from '../../infra/local/kafka.ts';
@@ -29,7 +29,7 @@ const LVMS = { appKey: '41234567', appSecret: 'intLvmsSecret' };
 /** Reads a topic from the beginning until `expected` messages arrived; returns the decoded envelopes. */
 async function readTopic(kafka: Kafka, topic: string, expected: number): Promise<{ key: string; envelope: RawEnvelope }[]> {
   const registry = testRegistry();
-  const consumer = kafka.consumer({ groupId: uniqueName('receiver_int') });
+  const consumer = kafka.consumer({ groupId: uniqueName('receiver_int'), maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
   const out: { key: string; envelope: RawEnvelope }[] = [];
   await consumer.connect();
   try {
@@ -232,7 +232,7 @@ describe('Kafka stopped in the middle of a push run', () => {
       expect(stats.acceptedRecords).toBe(3_000);
 
       const registry = testRegistry();
-      const consumer = kafka.consumer({ groupId: uniqueName('fault_read') });
+      const consumer = kafka.consumer({ groupId: uniqueName('fault_read'), maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
       const keys = new Set<string>();
       await consumer.connect();
       try {

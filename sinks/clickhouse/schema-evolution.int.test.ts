@@ -12,7 +12,7 @@ import { AckedPublisher, ensureTopics } from '../../core/kafka.ts';
 import { SCHEMA_FILES, subjectFor } from '../../core/topology.ts';
 import { checkCompatibility } from '../../cli/commands/schemas.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
-import { testClickHouse, testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
+import { TEST_FETCH_WAIT_MS, testClickHouse, testInfra, testKafka, testRegistry, uniqueName, waitFor } from '../../test/helpers.ts';
 import { readTopic } from './fixtures/pipeline.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import { migrate } from './migrations.ts';
@@ -169,7 +169,7 @@ describe('cdr.normalized v1 -> v2 on running servers', () => {
 
 /** Every value on the topic, as bytes (a plain consumer, no decoding). */
 async function readValues(): Promise<Buffer[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('evolve-reader') });
+  const consumer = kafka.consumer({ groupId: uniqueName('evolve-reader'), maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
   const values: Buffer[] = [];
   await consumer.connect();
   try {

@@ -20,7 +20,7 @@ import { parseNormalizeServiceConfig, startNormalizeService, type NormalizeServi
 import { E2E_RECEIVED_AT, loadE2eCases } from '../../transforms/normalize/service/fixtures/e2e.ts';
 import { parseSinkConfig, startClickHouseSink, type ClickHouseSink } from '../../sinks/clickhouse/index.ts';
 import { createStageTopics, publishCases, stageNames, waitGroupAtEnd } from '../../sinks/clickhouse/fixtures/pipeline.ts';
-import { testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
+import { TEST_FETCH_WAIT_MS, testClickHouse, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 import { lyingBlockCount } from '../lying-avro.ts';
 import { sendManyHeadersBatch, sendManyHeadersRecord, sendManyRecordsBatch, sendZstdBomb } from '../hostile-batches.ts';
 import { endsWithin } from '../ends-within.ts';
@@ -58,7 +58,7 @@ const poison = (natural_key: string, payload: string): RawEnvelope => ({
 async function coordinatorReady(topic: string): Promise<void> {
   await waitFor(
     async () => {
-      const consumer = kafka.consumer({ groupId: uniqueName('warmup'), allowAutoTopicCreation: false });
+      const consumer = kafka.consumer({ groupId: uniqueName('warmup'), allowAutoTopicCreation: false, maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
       try {
         const joined = new Promise<boolean>((resolve) => {
           consumer.on(consumer.events.GROUP_JOIN, () => resolve(true));
@@ -116,7 +116,7 @@ const lettersByOrigin = new Map<string, Record<string, unknown>>();
 let letterReader: ReturnType<typeof kafka.consumer> | undefined;
 
 async function readDeadLetters(): Promise<void> {
-  letterReader = kafka.consumer({ groupId: uniqueName('dlq-reader'), allowAutoTopicCreation: false });
+  letterReader = kafka.consumer({ groupId: uniqueName('dlq-reader'), allowAutoTopicCreation: false, maxWaitTimeInMs: TEST_FETCH_WAIT_MS });
   await letterReader.connect();
   await letterReader.subscribe({ topics: [names.deadLetter], fromBeginning: true });
   await letterReader.run({

@@ -6,7 +6,7 @@ import { TopicCodec } from '../../core/avro.ts';
 import { ensureTopics } from '../../core/kafka.ts';
 import type { Consumer, Kafka } from '../../core/kafka.ts';
 import { subjectFor, SCHEMA_FILES } from '../../core/topology.ts';
-import { testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
+import { TEST_FETCH_WAIT_MS, testKafka, testRegistry, uniqueName, waitFor } from '../helpers.ts';
 
 interface Received {
   key: string | null;
@@ -24,6 +24,7 @@ async function collect(kafka: Kafka, topic: string, opts: { readUncommitted?: bo
   const consumer = kafka.consumer({
     groupId: uniqueName('smoke_group'),
     readUncommitted: opts.readUncommitted ?? false,
+    maxWaitTimeInMs: TEST_FETCH_WAIT_MS,
   });
   consumers.push(consumer);
   await consumer.connect();
