@@ -4,7 +4,8 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { memoryLog, type LogFn } from './log.ts';
 import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, type ReadOnlySql, type SqlLimits } from './read-only-sql.ts';
 
 let server: Server | undefined;
@@ -27,6 +28,7 @@ async function serverAnswering(
   answer: (res: ServerResponse, req: IncomingMessage) => void,
   limits: Partial<SqlLimits> = {},
   answerFormat?: (res: ServerResponse) => void,
+  log?: LogFn,
 ): Promise<ReadOnlySql> {
   server = createServer((req, res) => {
     let body = '';
@@ -46,7 +48,7 @@ async function serverAnswering(
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  sql = await openReadOnlySql({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, { ...DEFAULT_SQL_LIMITS, ...limits });
+  sql = await openReadOnlySql({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, { ...DEFAULT_SQL_LIMITS, ...limits }, log ? { log } : {});
   return sql;
 }
 
@@ -172,5 +174,32 @@ describe('read-only SQL on a ClickHouse server', () => {
     );
     expect((await refusal(endless.run('SELECT 1', 'TSV'))).code).toBe('396');
     expect(await written).toBeLessThan(CAP / 2);
+  }, 10_000);
+
+  it('logs a query it cut through the project logger at debug, and prints nothing of its own', async () => {
+    const printed: unknown[][] = [];
+    const spies = (['log', 'debug', 'info', 'warn', 'error'] as const).map((m) => vi.spyOn(console, m).mockImplementation((...a: unknown[]) => void printed.push(a)));
+    try {
+      const log = memoryLog();
+      const reported = () => printed.length + log.entries.length;
+      // Cut at maxResultBytes: the client warns of the answer left unread once its socket closes, after run() ended
+      // (for the first request on a socket, here formatQuery's: a query's own when no idle socket is left).
+      const big = await serverAnswering(() => undefined, { maxResultBytes: MiB }, (res) => void endlessAnswer(res), log);
+      expect((await refusal(big.run('SELECT 1', 'TSV'))).code).toBe('396');
+      await vi.waitFor(() => expect(reported()).toBeGreaterThan(0));
+      await sql?.close();
+      server?.closeAllConnections();
+      server?.close();
+      // Cut at maxExecutionTimeSec before any answer: the client logs the abort as an error.
+      const before = reported();
+      const silent = await serverAnswering(() => undefined, { maxExecutionTimeSec: 0.2 }, undefined, log);
+      expect((await refusal(silent.run('SELECT 1', 'TSV'))).code).toBe('159');
+      await vi.waitFor(() => expect(reported()).toBeGreaterThan(before));
+      expect(printed).toEqual([]);
+      expect(log.entries.filter((e) => e.level !== 'debug')).toEqual([]);
+      expect(log.entries.map((e) => e.event)).toContain('sql.client');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
   }, 10_000);
 });

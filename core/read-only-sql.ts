@@ -37,8 +37,9 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings, type Logger, type WarnLogParams } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
+import { logger, type LogFn, type LogLevel } from './log.ts';
 import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
@@ -172,8 +173,9 @@ interface Engine {
   close(): Promise<void>;
 }
 
-export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimits = DEFAULT_SQL_LIMITS): Promise<ReadOnlySql> {
-  const engine = target.kind === 'embedded' ? await embeddedEngine(target, limits) : httpEngine(target, limits);
+/** `log`: where a server's client logs (its own entries would otherwise go to the console). */
+export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimits = DEFAULT_SQL_LIMITS, options: { log?: LogFn } = {}): Promise<ReadOnlySql> {
+  const engine = target.kind === 'embedded' ? await embeddedEngine(target, limits) : httpEngine(target, limits, options.log ?? logger('sql'));
   // A server's default database is an ordinary one; the embedded engine's is the Overlay (outsideReach), unless the
   // pipeline itself was configured into it.
   const refusalOptions: RefusalOptions = { fileBackedDefault: target.kind === 'embedded' && target.database !== 'default', callable: engine.callable };
@@ -373,13 +375,35 @@ async function boundedAnswer(
   }
 }
 
-function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits: SqlLimits): Engine {
+/**
+ * The client's own entries through the project's logger, as `sql.client`. Its default writes them to the console. A
+ * request boundedAnswer cuts (the limits, a caller that left) makes it log the abort as an error and the answer left
+ * unread as a warning: expected, and already answered to the caller as 422 or 499, so those are debug. Its other
+ * errors are warnings: each failed request reaches run()'s caller too, which reports it.
+ */
+function clientLogger(log: LogFn): new () => Logger {
+  const cut = (message: string, err: Error | undefined) => err?.message === 'The user aborted a request.' || message.includes('socket was closed or ended before the response was fully read');
+  const entry =
+    (level: LogLevel) =>
+    ({ module, message, args, err }: WarnLogParams) =>
+      log(level === 'warn' && cut(message, err) ? 'debug' : level, 'sql.client', { module, message, ...args, ...(err ? { error: err.message } : {}) });
+  return class {
+    trace = entry('debug');
+    debug = entry('debug');
+    info = entry('debug');
+    warn = entry('warn');
+    error = entry('warn');
+  };
+}
+
+function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits: SqlLimits, log: LogFn): Engine {
   const client: ClickHouseClient = createClient({
     url: target.url,
     username: target.username,
     password: target.password,
     database: target.database,
     request_timeout: (limits.maxExecutionTimeSec + 10) * 1000,
+    log: { LoggerClass: clientLogger(log) },
   });
   const settingsFor = (color: boolean) => ({ ...engineSettings(limits, color), cancel_http_readonly_queries_on_client_close: '1' }) as unknown as ClickHouseSettings;
   const settings = settingsFor(false);
