@@ -324,6 +324,26 @@ describe('read-only SQL on the embedded engine', () => {
     expect((await refusal("SELECT arrayMap(x -> repeat('a', 1000000), range(10000))")).code).toBe('241'); // MEMORY_LIMIT_EXCEEDED
   });
 
+  it('refuses an answer longer than maxResultBytes that the engine\'s own count lets through', async () => {
+    const small = await openReadOnlySql({ kind: 'embedded', dataDir: join(dir, 'ch'), database: 'ro_test' }, { ...DEFAULT_SQL_LIMITS, maxConcurrent: 1, maxResultBytes: 1024 * 1024 });
+    try {
+      // A value the same on every row counts once in the engine's blocks (10 kB here) but is written on each (10 MB),
+      // and Pretty's frame makes 0.8 MB of numbers 1.3 MB of text.
+      for (const [query, format] of [["SELECT repeat('x', 10000) FROM numbers(1000)", 'TSV'], ['SELECT range(200000)', 'Pretty']] as const) {
+        const err = await small.run(query, format).then(
+          (out) => new Error(`not refused, answered ${out.length} characters`),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(SqlQueryError);
+        expect((err as SqlQueryError).code).toBe('396');
+        expect((err as SqlQueryError).message).toMatch(/Limit for result exceeded.*1048576 bytes.*TOO_MANY_ROWS_OR_BYTES/);
+      }
+      expect(await small.run("SELECT repeat('x', 1000) FROM numbers(1000)", 'TSV')).toHaveLength(1001 * 1000);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('kills the query of a caller that went away', async () => {
     const abort = new AbortController();
     const running = sql.run('SELECT count() FROM numbers(1e13)', 'TSV', { signal: abort.signal }).catch((e: unknown) => e);

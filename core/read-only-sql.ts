@@ -47,6 +47,7 @@ export interface SqlLimits {
   /** The engine cancels a query after this many seconds. */
   maxExecutionTimeSec: number;
   maxResultRows: number;
+  /** The answer's bytes in its format: the engine counts its blocks, and cdrflow the answer itself (answerTooLarge). */
   maxResultBytes: number;
   /**
    * Memory one query may use. It bounds what a query adds to the job's RSS too: the engine's result for a query of few
@@ -83,6 +84,15 @@ export class SqlQueryError extends CdrflowError {
 /** A query whose client went away (499): before it ran, or while it ran (`cause`, the engine's). */
 export function cancelledQuery(cause?: unknown): SqlQueryError {
   return new SqlQueryError(499, 'cancelled: the client went away', { code: 'CANCELLED', ...(cause === undefined ? {} : { cause }) });
+}
+
+/**
+ * An answer longer than maxResultBytes, refused as the engine refuses a result past max_result_bytes (396). The
+ * engine's own check counts its blocks, not the answer: a value the same on every row counts once
+ * (`SELECT repeat('x', 10000) FROM numbers(1000)` answered 10 MB under a 1 MiB limit), and a format adds its own text.
+ */
+function answerTooLarge(limits: SqlLimits): SqlQueryError {
+  return new SqlQueryError(422, `Limit for result exceeded: the answer passed ${limits.maxResultBytes} bytes (ops.sql.maxResultBytes) and was not sent (TOO_MANY_ROWS_OR_BYTES)`, { code: '396' });
 }
 
 export interface ReadOnlySql {
@@ -297,6 +307,8 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
       try {
         // The tag goes on its own line first: a user's trailing `--` comment cannot swallow it.
         const result = await session.queryAsync(`/* cdrflow-sql ${tag} */\n${sql}`, { format });
+        // Measured before it becomes a string: the engine's output buffer is held only by maxMemoryBytes.
+        if (result.bytes().byteLength > limits.maxResultBytes) throw answerTooLarge(limits);
         return result.text();
       } catch (err) {
         // chdb keeps what a failed query's format wrote before the error (the header of Markdown, JSON, XML,
@@ -352,9 +364,7 @@ async function boundedAnswer(
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       if (bytes > limits.maxResultBytes) {
-        throw new SqlQueryError(422, `Limit for result exceeded: the server's answer passed ${limits.maxResultBytes} bytes (ops.sql.maxResultBytes) and was not read further (TOO_MANY_ROWS_OR_BYTES)`, {
-          code: '396',
-        });
+        throw answerTooLarge(limits);
       }
       chunks.push(chunk);
     }
