@@ -59,10 +59,13 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
         return reply(408, 'timeout', '1010002', `Invalid request: ${detail}`);
       case 'method_not_allowed':
         return reply(405, 'method_not_allowed', '1010002', `Invalid request: ${detail}`);
+      // Huawei has no result code of its own for a coding it does not send: the body says 1010002 (invalid request),
+      // and the metric's `code` label adds a qualifier of ours, as LVMS's sub_code does, so that these two are not
+      // counted with the 400s under the same label (outcome bad_request is the same for all three).
       case 'transfer_coding':
-        return reply(501, 'bad_request', '1010002', `Invalid request: ${detail}`);
+        return reply(501, 'bad_request', '1010002', `Invalid request: ${detail}`, { code: '1010002/transfer-coding-not-supported' });
       case 'content_coding':
-        return reply(415, 'bad_request', '1010002', `Invalid request: ${detail}`);
+        return reply(415, 'bad_request', '1010002', `Invalid request: ${detail}`, { code: '1010002/content-coding-not-supported' });
       case 'unavailable':
         return reply(503, 'unavailable', '1010001', `Internal error, retry later: ${detail}`);
       case 'error':

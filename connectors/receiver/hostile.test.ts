@@ -253,7 +253,8 @@ describe('what a refused request quotes back is bounded, and a malformed request
     expect(counted.map((v) => `${v.labels['vendor']} ${v.labels['outcome']} ${v.labels['code']} ${v.value}`).sort()).toEqual([
       'alibaba-lvms bad_request 41/isv.content-coding-not-supported 1',
       'alibaba-lvms bad_request 41/isv.transfer-coding-not-supported 1',
-      'huawei-privatenumber bad_request 1010002 2',
+      'huawei-privatenumber bad_request 1010002/content-coding-not-supported 1',
+      'huawei-privatenumber bad_request 1010002/transfer-coding-not-supported 1',
     ]);
   });
 
