@@ -50,6 +50,14 @@ describe('repair', () => {
     expect(actions[0]!.detail).toContain(`partition(s) ${partitions.join(', ')}`);
   });
 
+  it('sends OPTIMIZE with optimize_throw_if_noop=0: a server set to 1 would fail the repair on a month with nothing to merge', async () => {
+    const sent: unknown[] = [];
+    const clickhouse = { query: () => Promise.resolve({ json: () => Promise.resolve([]) }), command: (q: unknown) => (sent.push(q), Promise.resolve()) } as unknown as ClickHouseClient;
+    const report = { scope: { tz: 'UTC' }, rows: [row({ day: '2026-12-01' })] } as unknown as ReconcileReport;
+    await repair(report, context({ clickhouse }));
+    expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);
+  });
+
   it('aborted: re-feeds and merges nothing, rejects with the reason and logs what was done', async () => {
     const used: string[] = [];
     const kafka = { admin: () => (used.push('kafka'), { connect: () => Promise.reject(new Error('not here')) }) } as unknown as Kafka;

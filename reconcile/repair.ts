@@ -256,7 +256,8 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   if (superseded.rows > 0) actions.push({ kind: 'delete_superseded', vendor: null, tenant: null, records: superseded.rows, detail: `${superseded.rows} superseded row(s) of ${superseded.ids.length} call(s) whose call time moved to another month deleted from partition(s) ${superseded.partitions.join(', ')} (no merge reaches across partitions)`, sample: superseded.ids.slice(0, SAMPLE) });
   for (const month of [...months].sort()) {
     stopIfAborted();
-    await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL` });
+    // A server set to optimize_throw_if_noop=1 would fail the repair on a month already merged or without parts.
+    await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL`, clickhouse_settings: { optimize_throw_if_noop: 0 } });
   }
   if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
 
