@@ -15,7 +15,7 @@ const stuckKafka = { admin: () => ({ connect: () => new Promise(() => {}), disco
 /** A Kafka that refuses at once: a run keeps asking for the stages' lag (up to 30 s), so it stays in progress. */
 const refusingKafka = { admin: () => ({ connect: () => Promise.reject(new Error('refused')), disconnect: () => Promise.resolve() }) } as unknown as Kafka;
 
-function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Record<string, unknown>) => void = () => {}): ReconcileService {
+function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Record<string, unknown>) => void = () => {}, keepAliveMs?: number): ReconcileService {
   return startReconcileService(loadAppConfig({ env: {} }), {
     kafka,
     registry: {} as SchemaRegistry,
@@ -25,6 +25,7 @@ function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Re
     demo: false,
     say: () => {},
     log,
+    ...(keepAliveMs === undefined ? {} : { keepAliveMs }),
   });
 }
 
@@ -57,14 +58,14 @@ describe('reconcile service (POST /reconcile)', () => {
     // Bounded: the old service kept the run for the stages' 30 s wait and the whole pass after it.
     const ended = await Promise.race([running.then(() => 'ended'), new Promise((r) => setTimeout(r, 5_000, 'still running'))]);
     expect(ended).toBe('ended');
-    expect(first.out).toEqual([{ error: 'the client went away', exitCode: 3 }]);
+    expect(first.out).toEqual([{ keepAlive: 15 }, { error: 'the client went away', exitCode: 3 }]);
     expect(logged).toEqual([{ event: 'reconcile.aborted', fields: expect.objectContaining({ from: '2026-11-30', to: '2026-11-30', reason: 'the client went away' }) }]);
     const nextClient = new AbortController();
     const next = lines();
     const again = service.handle(BODY, next.write, nextClient.signal);
     nextClient.abort(new Error('done'));
     await again;
-    expect(next.out).toEqual([{ error: 'done', exitCode: 3 }]);
+    expect(next.out).toEqual([{ keepAlive: 15 }, { error: 'done', exitCode: 3 }]);
   });
 
   it('stops once the run in progress ended, so the job closes the connectors a repair feeds through only then', async () => {
@@ -72,7 +73,7 @@ describe('reconcile service (POST /reconcile)', () => {
     const { out, write } = lines();
     const running = service.handle(BODY, write);
     await service.stop();
-    expect(out).toEqual([{ error: 'shutdown requested', exitCode: 3 }]);
+    expect(out).toEqual([{ keepAlive: 15 }, { error: 'shutdown requested', exitCode: 3 }]);
     await running;
   });
 
@@ -82,6 +83,29 @@ describe('reconcile service (POST /reconcile)', () => {
     void service.handle(BODY, () => {});
     await service.stop(200);
     expect(logged).toEqual([{ event: 'reconcile.stop_late', fields: { graceMs: 200, running: 'ops 2026-11-30 .. 2026-11-30' } }]);
+  });
+
+  // A run's steps can be minutes apart without a progress line: the client tells them from a hung job by these.
+  it('writes a keep-alive line at once and every interval while a run is in progress, and none once it ended', { timeout: 5_000 }, async () => {
+    service = serviceOn(refusingKafka, undefined, 20);
+    const out: unknown[] = [];
+    let beats!: () => void;
+    const threeBeats = new Promise<void>((resolve) => (beats = resolve));
+    const running = service.handle(BODY, (line) => {
+      out.push(JSON.parse(line));
+      if (out.length === 3) beats();
+    });
+    await threeBeats;
+    expect(out).toEqual([{ keepAlive: 0.02 }, { keepAlive: 0.02 }, { keepAlive: 0.02 }]);
+    // The run takes a moment to reach its next safe point: keep-alives go on until it ended, none after.
+    await service.stop();
+    await running;
+    expect(out.at(-1)).toEqual({ error: 'shutdown requested', exitCode: 3 });
+    expect(new Set(out.slice(0, -1).map((line) => JSON.stringify(line)))).toEqual(new Set(['{"keepAlive":0.02}']));
+    const ended = out.length;
+    // Past three more intervals: the run's end stopped them (no timer left behind).
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(out).toHaveLength(ended);
   });
 
   it('refuses a request that is not one: exit 64', async () => {

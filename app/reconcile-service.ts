@@ -140,7 +140,8 @@ function lineStream(onLine: (line: string) => void): NodeJS.WriteStream {
 
 export interface ReconcileService {
   /**
-   * `POST /reconcile`: NDJSON lines {"progress": "..."} then {"outcome": …} (its exitCode: 0 agree, 1 drift, 2 a vendor
+   * `POST /reconcile`: NDJSON lines {"progress": "..."} and, while the run is in progress, {"keepAlive": <seconds>}
+   * at once and every RECONCILE_KEEPALIVE_MS, then {"outcome": …} (its exitCode: 0 agree, 1 drift, 2 a vendor
    * API unreadable) or {"error": "...", "exitCode": N}: 3 when the run could not be made (another run in progress,
    * Kafka, ClickHouse or the registry unreachable, any other failure: no verdict), 64 for a malformed request.
    * `signal` (the client left) aborts the run at its next safe point, which frees the job for the next run.
@@ -154,13 +155,23 @@ export interface ReconcileService {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * How often POST /reconcile writes a keep-alive line while its run is in progress. Progress lines can be minutes apart
+ * (a big day's topic scan, a repair's OPTIMIZE or its wait for the pipeline), so without one the client cannot tell a
+ * long step from a hung job or a network path that drops packets; `cdrflow reconcile` gives up after a few missed
+ * (JOB_SILENT_MS in cli/commands/reconcile.ts). 15 s: a few bytes a run, and well above a busy job's timer delays.
+ */
+export const RECONCILE_KEEPALIVE_MS = 15_000;
+
 /** How long stop() waits for the run in progress to end after aborting it. */
 export const RECONCILE_STOP_GRACE_MS = 10_000;
 
 export function startReconcileService(
   config: AppConfig,
-  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void },
+  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: () => PullConnector[]; promRegistry: Registry; demo: boolean; say: (msg: string) => void; log: (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void; keepAliveMs?: number },
 ): ReconcileService {
+  const keepAliveMs = parts.keepAliveMs ?? RECONCILE_KEEPALIVE_MS;
+  const keepAlive = JSON.stringify({ keepAlive: keepAliveMs / 1000 });
   const metrics = new ReconcileMetrics(parts.promRegistry);
   let running: RunningReconcile | undefined;
   /** Settles when the run in progress ends, whichever way. */
@@ -233,21 +244,28 @@ export function startReconcileService(
         return;
       }
       const started = Date.now();
+      let beat: NodeJS.Timeout | undefined;
       try {
-        const outcome = await run(
+        const outcome = run(
           req,
           lineStream((line) => write(JSON.stringify({ progress: line }))),
           // Once the client left, the run's last words (what a stopped repair had done) go to the job's log.
           (msg) => (signal?.aborted ? parts.log('warn', 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }))),
           signal,
         );
-        write(JSON.stringify({ outcome: outcomeJson(outcome) }));
+        // The first at once: the client then knows this job sends them, and holds it to their rhythm from the start.
+        write(keepAlive);
+        beat = setInterval(() => write(keepAlive), keepAliveMs);
+        beat.unref();
+        write(JSON.stringify({ outcome: outcomeJson(await outcome) }));
       } catch (err) {
         // Nobody reads the answer of a run its client left: the job's log says it stopped.
         if (signal?.aborted && !(err instanceof ReconcileBusyError)) {
           parts.log('warn', 'reconcile.aborted', { from: req.from, to: req.to, repair: req.repair, reason: (signal.reason as Error | undefined)?.message ?? 'aborted', afterMs: Date.now() - started });
         }
         write(JSON.stringify({ error: err instanceof Error ? err.message : String(err), exitCode: EXIT_NO_VERDICT }));
+      } finally {
+        clearInterval(beat);
       }
     },
     async stop(graceMs = RECONCILE_STOP_GRACE_MS) {

@@ -333,6 +333,45 @@ describe('reading the running job', () => {
     expect(sent).toBeLessThan(CAP / 2);
   });
 
+  // A job that hangs once its 200 came, or a network path that drops packets: the command held on until Ctrl-C.
+  it('ends with one line, no verdict (3), when a job that sends keep-alives goes silent', { timeout: 5_000 }, async () => {
+    const base = await job((res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ keepAlive: 15 })}\n`);
+    });
+    const started = Date.now();
+    const err = await viaJob(base, req, new AbortController().signal, { silentMs: 200 }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(ExitError);
+    expect({ code: (err as ExitError).code, message: err!.message }).toEqual({
+      code: 3,
+      message: `no verdict (exit 3), the run could not be made: the running job at ${base} sent nothing for 0.2 s during the run, though it sends a keep-alive every 15 s: it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether the run ended)`,
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('holds a job without keep-alives (an earlier version) only to the longer silence: a long gap between its lines is no failure', { timeout: 5_000 }, async () => {
+    const outcome = { before: { runId: 'r' }, exitCode: 0 };
+    const base = await job((res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ progress: 'kafka cdr.raw.tencent-ccc' })}\n`);
+      // Longer than the silence a job with keep-alives is allowed, shorter than an earlier version's.
+      setTimeout(() => res.end(`${JSON.stringify({ outcome })}\n`), 300);
+    });
+    expect(await viaJob(base, req, new AbortController().signal, { silentMs: 50, oldJobSilentMs: 3_000 })).toEqual(outcome);
+  });
+
+  it('gives up on a job without keep-alives after the longer silence', { timeout: 5_000 }, async () => {
+    const base = await job((res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ progress: 'kafka cdr.raw.tencent-ccc' })}\n`);
+    });
+    const err = await viaJob(base, req, new AbortController().signal, { silentMs: 50, oldJobSilentMs: 300 }).then(() => undefined, (e: unknown) => e as Error);
+    expect({ code: (err as ExitError).code, message: err!.message }).toEqual({
+      code: 3,
+      message: `no verdict (exit 3), the run could not be made: the running job at ${base} sent nothing for 0.3 s during the run, not even a keep-alive (a job of an earlier version sends none): it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether the run ended)`,
+    });
+  });
+
   it('ends within the time given when the job answers 500 and then sends nothing', { timeout: 10_000 }, async () => {
     const base = await job((res) => {
       res.writeHead(500, { 'content-type': 'text/plain' });

@@ -21,7 +21,7 @@ import type { PullConnector } from '../../connectors/poller/runtime.ts';
 import { logger } from '../../core/log.ts';
 import { migrate } from '../../sinks/clickhouse/index.ts';
 import { checkRequest, CLI_REQUEST_NAMES, runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
-import { reconcileDepsOf } from '../../app/reconcile-service.ts';
+import { RECONCILE_KEEPALIVE_MS, reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { stopRequests } from '../signals.ts';
 import { useColor } from '../output.ts';
@@ -55,8 +55,9 @@ vendor's record that never reached the receiver cannot be repaired from here: it
 
 Exit: 0 everything agrees, 1 drift, 2 a vendor API could not be read (after reconcile.sourceMaxAttempts attempts, or
 at once when the vendor refused the request, e.g. a day older than it serves);
-3 no verdict: the run could not be made (another run in progress in the job, the job stopping, Kafka, ClickHouse or
-the registry unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid configuration;
+3 no verdict: the run could not be made (another run in progress in the job, the job stopping or gone silent, Kafka,
+ClickHouse or the registry unreachable, or any other failure of the run itself); 64 a usage error, 78 an invalid
+configuration;
 130 / 143 stopped by SIGINT / SIGTERM (no verdict; run here or in the job alike).
 Every run is recorded in ClickHouse (reconcile_runs). While \`cdrflow start\` runs the reconcile runs inside it.
 
@@ -144,10 +145,50 @@ async function* jobLines(body: AsyncIterable<Uint8Array>, maxBytes: number): Asy
 }
 
 /**
- * The run inside the job at `base`. `limits` for tests: the longest line read (MAX_JOB_LINE_BYTES) and the time the
- * start of an answer other than 200 takes to come (ERROR_HEAD_TIMEOUT_MS).
+ * The longest the running job's answer may send nothing at all once the job has shown it sends keep-alives (one at the
+ * start of its run, then every RECONCILE_KEEPALIVE_MS): four missed in a row is no busy moment of the job but a job
+ * that hangs, or a network path that drops packets, which without this held the command until Ctrl-C: a hung job's
+ * kernel still keeps the connection up, and a path that drops packets is noticed, if at all, by TCP's probes many
+ * minutes later.
  */
-export async function viaJob(base: string, req: ReconcileRequest, signal: AbortSignal, limits: { maxLineBytes?: number; errorHeadMs?: number } = {}): Promise<ReconcileOutcome> {
+export const JOB_SILENT_MS = 4 * RECONCILE_KEEPALIVE_MS;
+
+/**
+ * The same for a job of an earlier version, which sends no keep-alive: its progress lines can be minutes apart (a big
+ * day's topic scan, a repair's OPTIMIZE or its wait for the pipeline), so only a far longer silence is given up on.
+ */
+export const OLD_JOB_SILENT_MS = 30 * 60_000;
+
+/** `body` chunk by chunk; fails with `silent(ms)` once it sent nothing for `silentMs()` (asked again at every wait). */
+async function* untilSilent(body: ReadableStream<Uint8Array>, silentMs: () => number, silent: (ms: number) => Error): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const ms = silentMs();
+      // A timer of our own, as in findRunningJob: ref'd, so the wait keeps the process alive until it gives up.
+      let timer: NodeJS.Timeout | undefined;
+      const quiet = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(silent(ms)), ms)));
+      const { done, value } = await Promise.race([reader.read(), quiet]).finally(() => clearTimeout(timer));
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    // Not awaited: a stalled body is given up, not waited on once more.
+    void reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * The run inside the job at `base`. `limits` for tests: the longest line read (MAX_JOB_LINE_BYTES), the time the
+ * start of an answer other than 200 takes to come (ERROR_HEAD_TIMEOUT_MS) and the silences given up on (JOB_SILENT_MS,
+ * OLD_JOB_SILENT_MS).
+ */
+export async function viaJob(
+  base: string,
+  req: ReconcileRequest,
+  signal: AbortSignal,
+  limits: { maxLineBytes?: number; errorHeadMs?: number; silentMs?: number; oldJobSilentMs?: number } = {},
+): Promise<ReconcileOutcome> {
   const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
   if (res.status !== 200 || !res.body) {
     // Only its start is read: a proxy's page or a program on the port answering without end took this process to
@@ -164,9 +205,20 @@ export async function viaJob(base: string, req: ReconcileRequest, signal: AbortS
     throw new Error(`the running job answered ${res.status}: ${quote(text)}${head.cut ? ', the rest not read' : ''}`);
   }
   let outcome: ReconcileOutcome | undefined;
-  for await (const line of jobLines(res.body, limits.maxLineBytes ?? MAX_JOB_LINE_BYTES)) {
+  let keepsAlive = false;
+  const silentMs = () => (keepsAlive ? (limits.silentMs ?? JOB_SILENT_MS) : (limits.oldJobSilentMs ?? OLD_JOB_SILENT_MS));
+  const silent = (ms: number) =>
+    noVerdict(
+      `the running job at ${base} sent nothing for ${ms / 1000} s during the run, ${keepsAlive ? `though it sends a keep-alive every ${RECONCILE_KEEPALIVE_MS / 1000} s` : 'not even a keep-alive (a job of an earlier version sends none)'}: it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether the run ended)`,
+    );
+  for await (const line of jobLines(untilSilent(res.body, silentMs, silent), limits.maxLineBytes ?? MAX_JOB_LINE_BYTES)) {
     if (!line.trim()) continue;
-    const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown };
+    const msg = JSON.parse(line) as { progress?: string; outcome?: ReconcileOutcome; error?: string; exitCode?: unknown; keepAlive?: unknown };
+    // Only a sign of life (the bytes already reset the wait): it holds the job to the shorter silence from now on.
+    if (msg.keepAlive !== undefined) {
+      keepsAlive = true;
+      continue;
+    }
     // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
     // of control characters keeps the look of a run here.
     if (msg.progress) process.stderr.write(`${terminalLines(msg.progress)}\n`);
