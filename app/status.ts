@@ -4,8 +4,8 @@
 // running job, only what Kafka and ClickHouse themselves know is shown.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
-import { quoteIdentifier } from '../core/clickhouse.ts';
-import { boundReason, MAX_REASON_CHARS, quote, terminalText } from '../core/input-limits.ts';
+import { chNumber, quoteIdentifier, readRows, STATUS_READ } from '../core/clickhouse.ts';
+import { boundReason, MAX_REASON_CHARS, terminalText } from '../core/input-limits.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 
@@ -70,40 +70,25 @@ export const statusSnapshotSchema = z.object({
 export type StatusSnapshot = z.infer<typeof statusSnapshotSchema>;
 
 /**
- * The most rows the figures are read to: one per vendor (four), and a table written by hand a few more. A server
- * (CLICKHOUSE_URL) answering without end held the job's memory, read whole on every /status and status line.
+ * The most rows the figures are read to (STATUS_READ): one per vendor (four), and a table written by hand a few more. A
+ * server (CLICKHOUSE_URL) answering without end held the job's memory, read whole on every /status and status line.
  */
-export const MAX_FIGURES_ROWS = 100;
+export const MAX_FIGURES_ROWS = STATUS_READ.rows;
 
-/** A count as the engine gives it: a quoted 64-bit integer, or a number (the embedded engine's Float64 sum). */
-const figure = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i)]).transform(Number);
-const figuresRowSchema = z.object({ vendor: z.string(), cdrs: figure, answered: figure, minutes: figure });
+// Each row checked: another program answering in the server's place gave NaN and objects as figures, which the
+// snapshot carried on and `cdrflow status` then refused whole.
+const figuresRowSchema = z.object({ vendor: z.string(), cdrs: chNumber, answered: chNumber, minutes: chNumber });
 
 /** Distinct CDRs, answered calls and billable minutes per vendor, deduplicated by the table (FINAL). */
 export async function clickhouseFigures(client: ClickHouseClient, database: string, table = 'cdr'): Promise<VendorRow[]> {
-  const rs = await client.query({
+  const rows = await readRows(client, {
     query: `SELECT vendor, count() AS cdrs, countIf(is_answered) AS answered, sum(billable_minutes) AS minutes
             FROM ${quoteIdentifier(database)}.${quoteIdentifier(table)} FINAL GROUP BY vendor ORDER BY vendor`,
-    format: 'JSONEachRow',
+    what: 'the figures',
+    row: figuresRowSchema,
+    bounds: STATUS_READ,
   });
-  const rows: VendorRow[] = [];
-  try {
-    // Row by row, each checked: another program answering in the server's place gave NaN and objects as figures,
-    // which the snapshot carried on and `cdrflow status` then refused whole.
-    for await (const batch of rs.stream<unknown>()) {
-      for (const raw of batch) {
-        if (rows.length === MAX_FIGURES_ROWS) throw new Error(`ClickHouse answered the status figures with more than ${MAX_FIGURES_ROWS} rows; stopped reading`);
-        const parsed = figuresRowSchema.safeParse(raw.json());
-        if (!parsed.success) throw new Error(`ClickHouse answered the status figures with what is not the figures asked for: ${quote(raw.text, 100)}`);
-        const r = parsed.data;
-        rows.push({ vendor: r.vendor, cdrs: r.cdrs, answered: r.answered, billableMinutes: r.minutes });
-      }
-    }
-  } finally {
-    // A refused answer is not read on (nor one that ended: closing it then does nothing).
-    rs.close();
-  }
-  return rows;
+  return rows.map((r) => ({ vendor: r.vendor, cdrs: r.cdrs, answered: r.answered, billableMinutes: r.minutes }));
 }
 
 export function totals(rows: VendorRow[]): { cdrs: number; billableMinutes: number; byVendor: VendorRow[] } {

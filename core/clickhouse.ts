@@ -17,10 +17,12 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable as ReadableStream } from 'node:stream';
+import { addAbortSignal, Readable as ReadableStream } from 'node:stream';
 import { createClient, parseError } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings } from '@clickhouse/client';
+import { z } from 'zod';
 import { CdrflowError } from './errors.ts';
+import { quote } from './input-limits.ts';
 
 export type ClickHouseTarget =
   | { kind: 'embedded'; dataDir: string; database: string }
@@ -69,6 +71,140 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
     await client.command({ query: `USE ${quoteIdentifier(target.database)}` });
   }
   return client;
+}
+
+// --- Bounded reads --------------------------------------------------------------------------------------------
+// A server at CLICKHOUSE_URL may be another program, or misbehave. @clickhouse/client bounds none of what it answers:
+// its request_timeout (30 s by default) is an idle timeout on the socket (socket.setTimeout), reset by every byte, so
+// an answer trickling a byte a second, or a 200 that never ends, holds the read for good; ResultSet.json() and the
+// row stream keep an unfinished line whole, however long; and a failed answer (not 2xx) is read whole into one string
+// before parseError (socket_pool.js, getAsText), which an abort signal ends only by time, not by size. So every read
+// of rows goes through readRows: the statement's answer taken as bytes (exec, with ignore_error_response, so a failed
+// answer is ours to read too), cut at a number of rows, of bytes and a deadline for the whole read, each row checked.
+
+/** The bounds of one kind of read (readRows). Past any of them the read ends with a CdrflowError. */
+export interface ReadBounds {
+  rows: number;
+  bytes: number;
+  /** The whole read: connecting, the server's work, and every byte of its answer. */
+  ms: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The schema and the sink's own bookkeeping: a table's columns, the migrations applied, the highest dead letter stored.
+ * Tens of rows of a few dozen bytes; a minute is more than a server busy merging needs for them (twice the client's
+ * idle timeout).
+ */
+export const LOOKUP_READ: ReadBounds = { rows: 10_000, bytes: 4 * MiB, ms: 60_000 };
+
+/**
+ * Reconcile's figures per vendor × tenant × day and the (cdr_id, version) pairs of one such bucket: the Kafka side of
+ * the same run holds those ids in memory too, so a bucket of two million calls is already more than one run is made
+ * for; FINAL over a day of a large table takes a server minutes, not ten.
+ */
+export const RECONCILE_READ: ReadBounds = { rows: 2_000_000, bytes: 256 * MiB, ms: 10 * 60_000 };
+
+/** The status figures: one row per vendor (app/status.ts); it answers every status line, so within seconds. */
+export const STATUS_READ: ReadBounds = { rows: 100, bytes: 64 * 1024, ms: 10_000 };
+
+/** How much of a failed answer is read: ClickHouse's own error text is a few KiB; a proxy's page has its status early. */
+export const MAX_ERROR_BYTES = 64 * 1024;
+
+/** A number as ClickHouse gives it, for readRows' row schemas: a quoted 64-bit integer, or a JSON number (Float64, UInt32). */
+export const chNumber = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i)]).transform(Number);
+
+/** Old servers end an answer cut by an error with ClickHouse's error text on a line of its own. */
+const ERROR_LINE = /^Code: \d{1,5}[.,]/;
+
+export interface RowsRead<S extends z.ZodType> {
+  /** A SELECT without FORMAT (JSONEachRow is asked for). */
+  query: string;
+  params?: Record<string, unknown>;
+  /** What is read, for the errors: "the applied migrations". */
+  what: string;
+  row: S;
+  bounds: ReadBounds;
+}
+
+/**
+ * The rows of a SELECT, each checked with `row`, within `bounds`. Past a bound, or a row of another shape: a
+ * CdrflowError, `transient` for the deadline (a slow server or network), `config` for the rest (the server at
+ * CLICKHOUSE_URL answers what ClickHouse would not, or far more than the read is made for). A failed answer is the
+ * error the client would have made of it (parseError of its first MAX_ERROR_BYTES, with its HTTP status), for the
+ * caller's classification as before.
+ */
+export async function readRows<S extends z.ZodType>(client: ClickHouseClient, read: RowsRead<S>): Promise<z.output<S>[]> {
+  const deadline = AbortSignal.timeout(read.bounds.ms);
+  let answer: ReadableStream | undefined;
+  try {
+    const result = await client.exec({
+      query: `${read.query}\nFORMAT JSONEachRow`,
+      ...(read.params ? { query_params: read.params } : {}),
+      abort_signal: deadline,
+      ignore_error_response: true,
+    });
+    // The client stops listening to the signal once the headers are in: the body is ended by it here.
+    answer = addAbortSignal(deadline, result.stream);
+    const status = result.http_status_code;
+    if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
+      const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
+      throw status === undefined ? err : Object.assign(err, { status });
+    }
+    return await rowsOf(answer as AsyncIterable<Buffer>, read);
+  } catch (err) {
+    if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading`, { cause: err });
+    throw err;
+  } finally {
+    answer?.destroy();
+  }
+}
+
+async function answerHead(answer: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of answer) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= MAX_ERROR_BYTES) break;
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ERROR_BYTES).toString('utf8');
+}
+
+async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, read: RowsRead<S>): Promise<z.output<S>[]> {
+  const { bounds, what } = read;
+  const rows: z.output<S>[] = [];
+  const take = (line: Buffer) => {
+    const text = line.toString('utf8');
+    if (text.trim() === '') return;
+    if (rows.length === bounds.rows) throw new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.rows} rows; stopped reading`);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      if (ERROR_LINE.test(text.trim())) throw parseError(text.trim());
+    }
+    const parsed = read.row.safeParse(value);
+    if (!parsed.success) throw new CdrflowError('config', `ClickHouse answered with what is not ${what} asked for: ${quote(text, 100)}`);
+    rows.push(parsed.data);
+  };
+  let bytes = 0;
+  let pending: Uint8Array[] = [];
+  for await (const chunk of answer) {
+    bytes += chunk.length;
+    if (bytes > bounds.bytes) throw new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`);
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      pending.push(chunk.subarray(start, end));
+      take(Buffer.concat(pending));
+      pending = [];
+      start = end + 1;
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  }
+  take(Buffer.concat(pending));
+  return rows;
 }
 
 /**

@@ -3,6 +3,7 @@
 // are scanned once each, read_committed, up to the end they had when the scan began; only cdr_ids are kept.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { asCdrflowError, type CdrflowError } from '../core/errors.ts';
@@ -13,7 +14,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { horizonOf, horizonWords } from '../connectors/poller/source.ts';
 import { normalize, normalizedCdrId, type NormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
-import { quoteIdentifier } from '../core/clickhouse.ts';
+import { chNumber, quoteIdentifier, readRows, RECONCILE_READ, type ReadBounds } from '../core/clickhouse.ts';
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
 import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, supersedes, Tally, VERSION_FINGERPRINT_SQL } from './tally.ts';
@@ -326,20 +327,25 @@ export interface ClickHouseLayer {
   versionFingerprints: Map<string, bigint>;
 }
 
+const count = chNumber;
+/** A UInt64 fingerprint, quoted (read whole as a bigint: it is compared bit for bit). */
+const fingerprint = z.union([z.string().regex(/^\d{1,20}$/), z.number().int().nonnegative()]).transform(BigInt);
+const bucketRow = z.object({ vendor: z.string(), tenant_id: z.string(), bucket_day: z.string() });
+
 export class ClickHouseReader {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly database: string,
     private readonly table: string,
+    private readonly bounds: ReadBounds = RECONCILE_READ,
   ) {}
 
   private get db() {
     return quoteIdentifier(this.database);
   }
 
-  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
-    return rs.json<T>();
+  private rows<S extends z.ZodType>(what: string, row: S, query: string, params: Record<string, unknown>): Promise<z.output<S>[]> {
+    return readRows(this.client, { query, params, what, row, bounds: this.bounds });
   }
 
   private filter(scope: DayScope, vendors: Vendor[], tenants: string[] | null, timeColumn: string) {
@@ -353,22 +359,21 @@ export class ClickHouseReader {
     const t = `${this.db}.${quoteIdentifier(this.table)}`;
     const { where, params } = this.filter(scope, vendors, tenants, 'call_time');
     const day = `toString(toDate(call_time + toIntervalSecond({offset:Int32}), 'UTC'))`;
-    type Agg = { vendor: string; tenant_id: string; bucket_day: string; n: string; u: string; m: string; fp: string; vfp: string };
-    const final = await this.rows<Agg>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m, ${ID_FINGERPRINT_SQL('cdr_id')} AS fp, ${VERSION_FINGERPRINT_SQL('cdr_id', 'version')} AS vfp FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
-    const stored = await this.rows<{ vendor: string; tenant_id: string; bucket_day: string; n: string }>(`SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n FROM ${t} WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    const final = await this.rows('the figures of cdr FINAL', bucketRow.extend({ n: count, u: count, m: count, fp: fingerprint, vfp: fingerprint }), `SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n, uniqExact(cdr_id) AS u, sum(billable_minutes) AS m, ${ID_FINGERPRINT_SQL('cdr_id')} AS fp, ${VERSION_FINGERPRINT_SQL('cdr_id', 'version')} AS vfp FROM ${t} FINAL WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
+    const stored = await this.rows('the rows stored in cdr', bucketRow.extend({ n: count }), `SELECT vendor, tenant_id, ${day} AS bucket_day, count() AS n FROM ${t} WHERE ${where} GROUP BY vendor, tenant_id, bucket_day`, params);
     const figures = new Map<string, ClickHouseFigures>();
     const fingerprints = new Map<string, bigint>();
     const versionFingerprints = new Map<string, bigint>();
     for (const r of final) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
-      figures.set(key, { count: Number(r.n), uniq: Number(r.u), minutes: Number(r.m), storedRows: 0 });
-      fingerprints.set(key, BigInt(r.fp));
-      versionFingerprints.set(key, BigInt(r.vfp));
+      figures.set(key, { count: r.n, uniq: r.u, minutes: r.m, storedRows: 0 });
+      fingerprints.set(key, r.fp);
+      versionFingerprints.set(key, r.vfp);
     }
     for (const r of stored) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
       const f = figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
-      f.storedRows = Number(r.n);
+      f.storedRows = r.n;
       figures.set(key, f);
     }
     // The hourly view is compared on whole hours only (up to the last one before the cut-off), with cdr FINAL over the
@@ -376,8 +381,9 @@ export class ClickHouseReader {
     const hourScope = { ...scope, cutoffMs: hourFloor(scope.cutoffMs) };
     const hourly = this.filter(hourScope, vendors, tenants, 'hour');
     const basis = this.filter(hourScope, vendors, tenants, 'call_time');
-    type H = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string; basis_calls: string; basis_m: string };
-    const pairs = await this.rows<H>(
+    const pairs = await this.rows(
+      'the figures of cdr_hourly',
+      bucketRow.extend({ calls: count, m: count, basis_calls: count, basis_m: count }),
       `SELECT vendor, tenant_id, bucket_day, sum(calls) AS calls, sum(m) AS m, sum(basis_calls) AS basis_calls, sum(basis_m) AS basis_m FROM (
          SELECT vendor, tenant_id, toString(toDate(hour + toIntervalSecond({offset:Int32}), 'UTC')) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m, 0 AS basis_calls, 0 AS basis_m
          FROM ${this.db}.cdr_hourly WHERE ${hourly.where} GROUP BY vendor, tenant_id, bucket_day
@@ -390,11 +396,11 @@ export class ClickHouseReader {
     const hourlyBasis = new Map<string, ViewFigures>();
     for (const r of pairs) {
       const key = bucketKey(r.vendor, r.tenant_id, r.bucket_day);
-      cdrHourly.set(key, { calls: Number(r.calls), minutes: Number(r.m) });
-      hourlyBasis.set(key, { calls: Number(r.basis_calls), minutes: Number(r.basis_m) });
+      cdrHourly.set(key, { calls: r.calls, minutes: r.m });
+      hourlyBasis.set(key, { calls: r.basis_calls, minutes: r.basis_m });
     }
-    type V = { vendor: string; tenant_id: string; bucket_day: string; calls: string; m: string | null };
-    const toMap = (rows: V[], withMinutes: boolean) => new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: Number(r.calls), minutes: withMinutes ? Number(r.m) : null }]));
+    const viewRow = bucketRow.extend({ calls: count, m: count.nullable() });
+    const toMap = (rows: z.output<typeof viewRow>[], withMinutes: boolean) => new Map(rows.map((r) => [bucketKey(r.vendor, r.tenant_id, r.bucket_day), { calls: r.calls, minutes: withMinutes ? r.m : null }]));
     // The daily views bucket by UTC day: they are compared only when the reconcile uses UTC days.
     let cdrDaily: Map<string, ViewFigures> | null = null;
     let cdrEndStatus: Map<string, ViewFigures> | null = null;
@@ -402,8 +408,8 @@ export class ClickHouseReader {
       const p = { from: scope.from, to: scope.to, vendors, tenants: tenants ?? [] };
       const tenantWhere = tenants ? ' AND tenant_id IN {tenants:Array(String)}' : '';
       const range = `day >= toDate({from:String}) AND day <= toDate({to:String}) AND vendor IN {vendors:Array(String)}${tenantWhere}`;
-      cdrDaily = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
-      cdrEndStatus = toMap(await this.rows<V>(`SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
+      cdrDaily = toMap(await this.rows('the figures of cdr_daily', viewRow, `SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, sum(billable_minutes) AS m FROM ${this.db}.cdr_daily WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), true);
+      cdrEndStatus = toMap(await this.rows('the figures of cdr_end_status', viewRow, `SELECT vendor, tenant_id, toString(day) AS bucket_day, sum(calls) AS calls, NULL AS m FROM ${this.db}.cdr_end_status WHERE ${range} GROUP BY vendor, tenant_id, bucket_day`, p), false);
     }
     return { figures, views: { cdr_daily: cdrDaily, cdr_hourly: cdrHourly, cdr_end_status: cdrEndStatus }, hourlyBasis, fingerprints, versionFingerprints };
   }
@@ -415,11 +421,13 @@ export class ClickHouseReader {
    */
   async ids(scope: DayScope, vendor: Vendor, tenant: string, day: string): Promise<{ ids: Map<string, number>; count: number; minutes: number }> {
     const { start, end } = dayBounds(day, scope.tzOffsetMinutes);
-    const rows = await this.rows<{ cdr_id: string; m: number; v: string }>(
+    const rows = await this.rows(
+      'the ids of a bucket',
+      z.object({ cdr_id: z.string(), m: count, v: count }),
       `SELECT cdr_id, billable_minutes AS m, toString(version) AS v FROM ${this.db}.${quoteIdentifier(this.table)} FINAL WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
       { vendor, tenant, from: start, to: Math.min(end, scope.cutoffMs) },
     );
-    return { ids: new Map(rows.map((r) => [r.cdr_id, Number(r.v)])), count: rows.length, minutes: rows.reduce((sum, r) => sum + Number(r.m), 0) };
+    return { ids: new Map(rows.map((r) => [r.cdr_id, r.v])), count: rows.length, minutes: rows.reduce((sum, r) => sum + r.m, 0) };
   }
 
   /** Days of the scope cut short by the cut-off. */

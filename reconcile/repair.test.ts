@@ -1,5 +1,6 @@
 // A repair whose run was aborted (its client left the job's POST /reconcile) stops at a safe point: between whole
 // actions, before anything more is re-fed or merged, and says what it had done.
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from '../core/kafka.ts';
@@ -31,7 +32,7 @@ const context = repairContext;
 
 /** The context of a repair that has nothing to re-feed: only ClickHouse is used (no call in two months), and its commands are kept. */
 const mergeOnlyContext = (commands: string[]) =>
-  context({ clickhouse: { query: () => Promise.resolve({ json: () => Promise.resolve([]) }), command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
+  context({ clickhouse: { exec: () => Promise.resolve({ stream: Readable.from([]), http_status_code: 200, response_headers: {} }), command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
 
 describe('repair', () => {
   it.each([

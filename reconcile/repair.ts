@@ -21,9 +21,10 @@
 // after the newer one (a replay, an import of an old file, an earlier repair).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
-import { quoteIdentifier } from '../core/clickhouse.ts';
+import { quoteIdentifier, readRows, RECONCILE_READ } from '../core/clickhouse.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
@@ -278,22 +279,27 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
  * version, on a tie the last inserted, as a merge keeps it) are deleted, only for days with unmerged rows. A row is
  * deleted only if its version is not above the one kept, so a newer version stored since the read stays.
  */
+/** A call's rows: (partition, version, inserted at, source offset) each, as text. */
+const storedCall = z.object({ cdr_id: z.string(), rows: z.array(z.tuple([z.string(), z.string(), z.string(), z.string()])) });
+
 async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number, ctx: RepairContext): Promise<{ rows: number; ids: string[]; partitions: string[] }> {
   const unmerged = report.rows.filter((row) => row.unmergedDuplicates > 0);
   if (unmerged.length === 0) return { rows: 0, ids: [], partitions: [] };
   const table = `${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)}`;
-  type Stored = { cdr_id: string; rows: [string, string, string, string][] };
+  type Stored = z.output<typeof storedCall>;
   const calls = new Map<string, Stored['rows']>();
   for (const row of unmerged) {
     const { start, end } = dayBounds(row.day, tz);
-    const rs = await ctx.clickhouse.query({
+    const stored = await readRows(ctx.clickhouse, {
       query: `SELECT cdr_id, groupArray((_partition_id, toString(version), toString(toUnixTimestamp64Milli(inserted_at)), toString(source_offset))) AS rows FROM ${table}
         WHERE cdr_id IN (SELECT cdr_id FROM ${table} WHERE vendor = {vendor:String} AND tenant_id = {tenant:String} AND call_time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND call_time < fromUnixTimestamp64Milli({to:Int64}, 'UTC'))
         GROUP BY cdr_id HAVING uniqExact(_partition_id) > 1`,
-      query_params: { vendor: row.vendor, tenant: row.tenant, from: start, to: end },
-      format: 'JSONEachRow',
+      params: { vendor: row.vendor, tenant: row.tenant, from: start, to: end },
+      what: 'the rows of calls stored in two partitions',
+      row: storedCall,
+      bounds: RECONCILE_READ,
     });
-    for (const c of await rs.json<Stored>()) calls.set(c.cdr_id, c.rows);
+    for (const c of stored) calls.set(c.cdr_id, c.rows);
   }
   // Per partition to delete from: each call and the version it keeps elsewhere.
   const byPartition = new Map<string, Map<string, number>>();

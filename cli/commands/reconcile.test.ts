@@ -18,6 +18,7 @@ import { MAX_ERROR_BYTES } from '../../app/ops-client.ts';
 import { MAX_QUOTED_CHARS } from '../../core/input-limits.ts';
 import { startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
+import { streamUntilClosed } from '../../test/endless-answer.ts';
 import { ExitError } from '../command.ts';
 import type { ReconcileRequest } from '../../reconcile/reconcile.ts';
 import { viaJob } from './reconcile.ts';
@@ -29,26 +30,6 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 function run(args: string[], env: Record<string, string>) {
   // Nothing of the surroundings: no job, no broker, no server but the ones given.
   return cdrflow(args, { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TZ: 'UTC', NO_COLOR: '1', CLICKHOUSE_DATA_DIR: dataDir, ...env }, 60_000);
-}
-
-/**
- * Writes `chunk` to `res` until `cap` bytes or the client hangs up, as fast as the client reads; resolves with what was
- * sent and whether the answer ended whole. A stand-in that never ends for the command (`cap` only lets a command that
- * reads it all end too).
- */
-function streamUntilClosed(res: ServerResponse, chunk: Buffer, cap: number): Promise<{ sent: number; whole: boolean }> {
-  return new Promise((resolve) => {
-    let sent = 0;
-    const more = () => {
-      while (sent < cap) {
-        sent += chunk.length;
-        if (!res.write(chunk)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    res.on('close', () => resolve({ sent, whole: res.writableFinished }));
-    more();
-  });
 }
 
 describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {

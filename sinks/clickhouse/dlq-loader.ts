@@ -6,6 +6,8 @@
 // A dead letter that cannot be decoded or stored is logged and counted, never dead-lettered again (that could loop).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+import { chNumber, LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
 import { ReaderCodec } from '../../core/avro.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { classifyDecodeError, type DeadLetter } from '../../core/dead-letter.ts';
@@ -116,13 +118,14 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
 /** The offset after the highest one of a dead-letter partition the table holds (undefined: none yet). */
 async function storedUpTo(client: ClickHouseClient, table: string, topic: string, partition: number): Promise<number | undefined> {
   try {
-    const rs = await client.query({
+    const [row] = await readRows(client, {
       query: `SELECT count() AS n, max(dlq_offset) AS last FROM ${table} WHERE dlq_topic = {topic:String} AND dlq_partition = {partition:Int32}`,
-      query_params: { topic, partition },
-      format: 'JSONEachRow',
+      params: { topic, partition },
+      what: `the dead letters of ${topic} [${partition}] stored`,
+      row: z.object({ n: chNumber, last: chNumber }),
+      bounds: LOOKUP_READ,
     });
-    const [row] = await rs.json<{ n: string | number; last: string | number }>();
-    return row && Number(row.n) > 0 ? Number(row.last) + 1 : undefined;
+    return row && row.n > 0 ? row.last + 1 : undefined;
   } catch (err) {
     throw classifyClickHouseError(err);
   }

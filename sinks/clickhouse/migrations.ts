@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+import { chNumber, LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
@@ -83,8 +85,13 @@ export async function migrate(
   await runStatements(client, setup!.statements);
   const db = target.database;
   const recorded = new Map<number, string>();
-  const rs = await client.query({ query: `SELECT version, argMax(checksum, applied_at) AS checksum FROM ${db}.cdrflow_migrations GROUP BY version`, format: 'JSONEachRow' });
-  for (const row of await rs.json<{ version: number | string; checksum: string }>()) recorded.set(Number(row.version), row.checksum);
+  const applied = await readRows(client, {
+    query: `SELECT version, argMax(checksum, applied_at) AS checksum FROM ${db}.cdrflow_migrations GROUP BY version`,
+    what: 'the applied migrations',
+    row: z.object({ version: chNumber, checksum: z.string() }),
+    bounds: LOOKUP_READ,
+  });
+  for (const row of applied) recorded.set(row.version, row.checksum);
 
   const result: MigrateResult = { applied: [], alreadyApplied: [] };
   for (const [i, step] of steps.entries()) {

@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+import { LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { DeadLetterWriter } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -41,12 +43,14 @@ export interface ClickHouseSink extends StreamHandle {
 export async function assertTableReady(client: ClickHouseClient, database: string, table: string, expected: readonly string[] = CDR_COLUMNS): Promise<void> {
   let columns: Set<string>;
   try {
-    const rs = await client.query({
+    const rows = await readRows(client, {
       query: 'SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String}',
-      query_params: { db: database, table },
-      format: 'JSONEachRow',
+      params: { db: database, table },
+      what: `the columns of ${database}.${table}`,
+      row: z.object({ name: z.string() }),
+      bounds: LOOKUP_READ,
     });
-    columns = new Set((await rs.json<{ name: string }>()).map((r) => r.name));
+    columns = new Set(rows.map((r) => r.name));
   } catch (err) {
     throw classifyClickHouseError(err);
   }

@@ -1,0 +1,164 @@
+// Reads of rows from a server at CLICKHOUSE_URL that is another program, or misbehaves: each ends with a clear error
+// within its bound, having read little past it, whatever the server does. A loopback HTTP server stands in for it and
+// counts what it sent; the reads are the project's own (reconcile's reader, the sink's checks, migrate).
+import { once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClickHouseReader } from '../reconcile/layers.ts';
+import { migrate } from '../sinks/clickhouse/migrations.ts';
+import { assertTableReady } from '../sinks/clickhouse/sink.ts';
+import { streamUntilClosed } from '../test/endless-answer.ts';
+import { createClickHouse, LOOKUP_READ, type ReadBounds } from './clickhouse.ts';
+import { CdrflowError } from './errors.ts';
+
+let server: Server | undefined;
+let client: ClickHouseClient | undefined;
+
+afterEach(async () => {
+  await client?.close();
+  server?.closeAllConnections();
+  server?.close();
+  server = client = undefined;
+});
+
+/** A server answering the statement that contains `asked` as `answer` does, and any other with an empty 200. */
+async function impostor(asked: string, answer: (res: ServerResponse) => void): Promise<ClickHouseClient> {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => (decodeURIComponent(req.url ?? '').includes(asked) || body.includes(asked) ? answer(res) : res.end()));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' });
+  return client;
+}
+
+/** Writes `res` a byte at a time, one every few milliseconds, until the client hangs up; resolves with the bytes sent. */
+function trickle(res: ServerResponse): Promise<number> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const timer = setInterval(() => res.write('[', () => void sent++), 5);
+    res.on('close', () => {
+      clearInterval(timer);
+      resolve(sent);
+    });
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  const err = await p.then(() => undefined, (e: unknown) => e as Error);
+  if (err === undefined) throw new Error('expected the read to fail');
+  return err;
+}
+
+// Reconcile's reader with bounds made small; the sink's checks below with the bounds they run with.
+describe("reconcile's ClickHouse reads", () => {
+  const BOUNDS: ReadBounds = { rows: 1_000, bytes: 64 * 1024, ms: 1_000 };
+  const CAP = 256 * BOUNDS.bytes;
+  const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.UTC(2026, 11, 1) };
+  const ids = (c: ClickHouseClient) => new ClickHouseReader(c, 'cdrflow', 'cdr', BOUNDS).ids(scope, 'tencent-ccc', '1400', '2026-11-30');
+
+  it('stops at the byte bound of a 200 answer that never ends, having read little past it', async () => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor('SELECT cdr_id', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      outcome = streamUntilClosed(res, Buffer.alloc(16 * 1024, 'x'), CAP);
+    });
+    const err = await failure(ids(c));
+    const { sent, whole } = await outcome;
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, whole }).toEqual({ kind: 'config', whole: false });
+    expect(err.message).toBe(`ClickHouse answered the ids of a bucket with more than ${BOUNDS.bytes} bytes; stopped reading`);
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 20_000);
+
+  it('ends at its deadline an answer that comes a byte at a time, however long it would take', async () => {
+    let sent!: Promise<number>;
+    const c = await impostor('SELECT cdr_id', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      sent = trickle(res);
+    });
+    const err = await failure(ids(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('transient');
+    expect(err.message).toBe('ClickHouse did not answer the ids of a bucket within 1 s; stopped reading');
+    // The server saw the client go: the answer is not read on.
+    expect(await sent).toBeLessThan(BOUNDS.bytes);
+  }, 20_000);
+
+  it('reads only the head of a failed answer that never ends', async () => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor('SELECT cdr_id', (res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      outcome = streamUntilClosed(res, Buffer.alloc(16 * 1024, 'y'), CAP);
+    });
+    const err = await failure(ids(c));
+    const { sent, whole } = await outcome;
+    expect(whole).toBe(false);
+    expect(sent).toBeLessThan(CAP / 2);
+    expect(err.message).toMatch(/^y{1000}/);
+    expect(err.message.length).toBeLessThanOrEqual(64 * 1024);
+  }, 20_000);
+
+  it('refuses rows of another shape with a clear error, not NaN minutes', async () => {
+    const c = await impostor('SELECT cdr_id', (res) => res.end(`${JSON.stringify({ cdr_id: 5, m: 'many', v: null })}\n`));
+    const err = await failure(ids(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('config');
+    expect(err.message).toBe('ClickHouse answered with what is not the ids of a bucket asked for: "{\\"cdr_id\\":5,\\"m\\":\\"many\\",\\"v\\":null}"');
+  });
+
+  it('stops at the row bound', async () => {
+    const row = `${JSON.stringify({ cdr_id: 'a', m: 1, v: '1' })}\n`;
+    const c = await impostor('SELECT cdr_id', (res) => res.end(row.repeat(BOUNDS.rows + 1)));
+    const err = await failure(ids(c));
+    expect(err.message).toBe(`ClickHouse answered the ids of a bucket with more than ${BOUNDS.rows} rows; stopped reading`);
+  });
+});
+
+describe("the sink's ClickHouse reads", () => {
+  const CAP = 16 * LOOKUP_READ.bytes;
+
+  it("stops at the byte bound of a table's columns that never end, and stops the sink (config)", async () => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor('system.columns', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      outcome = streamUntilClosed(res, Buffer.alloc(64 * 1024, 'x'), CAP);
+    });
+    const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
+    const { sent, whole } = await outcome;
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, whole }).toEqual({ kind: 'config', whole: false });
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 30_000);
+
+  it("reads only the head of a proxy's failed answer that never ends, and retries it by its status (502)", async () => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor('system.columns', (res) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      outcome = streamUntilClosed(res, Buffer.alloc(64 * 1024, 'y'), CAP);
+    });
+    const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
+    const { sent, whole } = await outcome;
+    expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code, whole }).toEqual({ kind: 'transient', code: 'HTTP 502', whole: false });
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 30_000);
+
+  it("still classifies ClickHouse's own error by its code (a table not there: config)", async () => {
+    const c = await impostor('system.columns', (res) => res.writeHead(404, { 'x-clickhouse-exception-code': '60' }).end("Code: 60. DB::Exception: Table cdrflow.cdr doesn't exist. (UNKNOWN_TABLE)\n"));
+    const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
+    expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'config', code: '60' });
+  });
+
+  it('refuses applied migrations of another shape instead of taking them as none applied', async () => {
+    const c = await impostor('FROM cdrflow.cdrflow_migrations', (res) => res.end(`${JSON.stringify({ version: 'one', checksum: 7 })}\n`));
+    const err = await failure(migrate(c, { database: 'cdrflow' }));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('config');
+    expect(err.message).toMatch(/^ClickHouse answered with what is not the applied migrations asked for: /);
+  });
+});
