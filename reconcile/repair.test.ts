@@ -53,7 +53,7 @@ describe('repair', () => {
 
   it('sends OPTIMIZE with optimize_throw_if_noop=0: a server set to 1 would fail the repair on a month with nothing to merge', async () => {
     const sent: unknown[] = [];
-    const clickhouse = { query: () => Promise.resolve({ json: () => Promise.resolve([]) }), command: (q: unknown) => (sent.push(q), Promise.resolve()) } as unknown as ClickHouseClient;
+    const clickhouse = { exec: () => Promise.resolve({ stream: Readable.from([]), http_status_code: 200, response_headers: {} }), command: (q: unknown) => (sent.push(q), Promise.resolve()) } as unknown as ClickHouseClient;
     const report = { scope: { tz: 'UTC' }, rows: [row({ day: '2026-12-01' })] } as unknown as ReconcileReport;
     await repair(report, context({ clickhouse }));
     expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);

@@ -17,7 +17,7 @@ const holding = vi.hoisted(() => (step: 'lookup' | 'migrate') => {
 });
 
 vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => holding('lookup').then(() => job.base) }));
-vi.mock('../../core/clickhouse.ts', () => ({ createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
+vi.mock('../../core/clickhouse.ts', async (actual) => ({ ...(await actual<typeof import('../../core/clickhouse.ts')>()), createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
 vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => holding('migrate') }));
 vi.mock('../../app/reconcile-service.ts', async (actual) => ({ ...(await actual<typeof import('../../app/reconcile-service.ts')>()), reconcileDepsOf: () => ({}) }));
 vi.mock('../../core/kafka.ts', async (actual) => ({

@@ -20,9 +20,9 @@ vi.mock('../../app/tail.ts', async (actual) => ({
     Promise.resolve({ topic, partition: 0, offset: 0, timestamp: '2026-12-01T00:00:00.000Z', key: HOSTILE, kind: 'dead-letter', value: { reason: HOSTILE, vendor: 'tencent-ccc', payload: HOSTILE } }),
 }));
 vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => Promise.resolve(undefined) }));
-vi.mock('../../core/clickhouse.ts', () => ({ createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
+vi.mock('../../core/clickhouse.ts', async (actual) => ({ ...(await actual<typeof import('../../core/clickhouse.ts')>()), createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
 vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => Promise.resolve() }));
-vi.mock('../../app/reconcile-service.ts', () => ({ reconcileDepsOf: () => ({}) }));
+vi.mock('../../app/reconcile-service.ts', async (actual) => ({ ...(await actual<typeof import('../../app/reconcile-service.ts')>()), reconcileDepsOf: () => ({}) }));
 vi.mock('../../core/kafka.ts', async (actual) => ({ ...(await actual<typeof import('../../core/kafka.ts')>()), ensureKafkaReachable: () => Promise.resolve(), createKafka: () => ({}) }));
 vi.mock('../../reconcile/reconcile.ts', async (actual) => ({
   ...(await actual<typeof import('../../reconcile/reconcile.ts')>()),
