@@ -1,6 +1,6 @@
 // `cdrflow reconcile` exit codes as a script sees them: 0 / 1 / 2 are verdicts about the data; a run that could not be
-// made (another run in progress in the job, the job stopping, Kafka / ClickHouse / the registry unreachable) is 3,
-// never 1 ("drift").
+// made (another run in progress in the job, the job stopping or gone silent, Kafka / ClickHouse / the registry
+// unreachable) is 3, never 1 ("drift").
 import { spawn } from 'node:child_process';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -351,6 +351,19 @@ describe('reading the running job', () => {
       code: 3,
       message: `no verdict (exit 3), the run could not be made: the running job at ${base} sent nothing for 0.3 s during the run, not even a keep-alive (a job of an earlier version sends none): it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether the run ended)`,
     });
+  });
+
+  // A job that takes the request and never starts its answer: the command held on until fetch gave up after 300 s.
+  it('ends with one line, no verdict (3), when the job takes the request and never starts its answer', { timeout: 5_000 }, async () => {
+    const base = await job(() => {});
+    const started = Date.now();
+    const err = await viaJob(base, req, new AbortController().signal, { headMs: 200 }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(ExitError);
+    expect({ code: (err as ExitError).code, message: err!.message }).toEqual({
+      code: 3,
+      message: `no verdict (exit 3), the run could not be made: the running job at ${base} sent nothing for 0.2 s after the request, not even the start of its answer, which it sends at once (a job of an earlier version with its first progress line): it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether a run began)`,
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('ends within the time given when the job answers 500 and then sends nothing', { timeout: 10_000 }, async () => {

@@ -159,6 +159,15 @@ export const JOB_SILENT_MS = 4 * RECONCILE_KEEPALIVE_MS;
  */
 export const OLD_JOB_SILENT_MS = 30 * 60_000;
 
+/**
+ * The longest the running job may take to start its answer to POST /reconcile (its status and headers). A job of this
+ * version starts it at once, with its first keep-alive or its refusal of a busy or malformed request; one of an
+ * earlier version with its first progress line, which comes once it waited for the pipeline to settle (30 s at most)
+ * and read its first vendor window or topic. Without it a job that took the request and never answered held the
+ * command until Node's fetch gave up on the headers after 300 s, in the words "fetch failed".
+ */
+export const JOB_HEAD_MS = 2 * 60_000;
+
 /** `body` chunk by chunk; fails with `silent(ms)` once it sent nothing for `silentMs()` (asked again at every wait). */
 async function* untilSilent(body: ReadableStream<Uint8Array>, silentMs: () => number, silent: (ms: number) => Error): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
@@ -180,16 +189,30 @@ async function* untilSilent(body: ReadableStream<Uint8Array>, silentMs: () => nu
 
 /**
  * The run inside the job at `base`. `limits` for tests: the longest line read (MAX_JOB_LINE_BYTES), the time the
- * start of an answer other than 200 takes to come (ERROR_HEAD_TIMEOUT_MS) and the silences given up on (JOB_SILENT_MS,
- * OLD_JOB_SILENT_MS).
+ * answer takes to start (JOB_HEAD_MS), the time the start of an answer other than 200 takes to come
+ * (ERROR_HEAD_TIMEOUT_MS) and the silences given up on (JOB_SILENT_MS, OLD_JOB_SILENT_MS).
  */
 export async function viaJob(
   base: string,
   req: ReconcileRequest,
   signal: AbortSignal,
-  limits: { maxLineBytes?: number; errorHeadMs?: number; silentMs?: number; oldJobSilentMs?: number } = {},
+  limits: { maxLineBytes?: number; headMs?: number; errorHeadMs?: number; silentMs?: number; oldJobSilentMs?: number } = {},
 ): Promise<ReconcileOutcome> {
-  const res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal });
+  const headMs = limits.headMs ?? JOB_HEAD_MS;
+  const head = new AbortController();
+  // A timer of our own, as in findRunningJob: ref'd, so the wait keeps the process alive until it gives up.
+  const timer = setTimeout(() => head.abort(), headMs);
+  let res: Response;
+  try {
+    res = await fetch(`${base}/reconcile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req), signal: AbortSignal.any([signal, head.signal]) });
+  } catch (err) {
+    if (!head.signal.aborted || signal.aborted) throw err;
+    throw noVerdict(
+      `the running job at ${base} sent nothing for ${headMs / 1000} s after the request, not even the start of its answer, which it sends at once (a job of an earlier version with its first progress line): it hangs, or the network path to it drops packets; this command stopped waiting (the job's log and reconcile_runs say whether a run began)`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
   if (res.status !== 200 || !res.body) {
     // Only its start is read: a proxy's page or a program on the port answering without end took this process to
     // gigabytes, when at most MAX_QUOTED_CHARS of it is shown.
