@@ -155,9 +155,11 @@ export const JOB_SILENT_MS = 4 * RECONCILE_KEEPALIVE_MS;
 
 /**
  * The same for a job of an earlier version, which sends no keep-alive: its progress lines can be minutes apart (a big
- * day's topic scan, a repair's OPTIMIZE or its wait for the pipeline), so only a far longer silence is given up on.
+ * day's topic scan, a repair's OPTIMIZE or its wait for the pipeline), so a longer silence is given up on. Not longer
+ * than this: Node's fetch itself ends a body idle for 300 s (undici's bodyTimeout) with a bare "terminated", so any
+ * longer bound would never be reached, and that is the most such a job was ever given.
  */
-export const OLD_JOB_SILENT_MS = 30 * 60_000;
+export const OLD_JOB_SILENT_MS = 290_000;
 
 /**
  * The longest the running job may take to start its answer to POST /reconcile (its status and headers). A job of this
