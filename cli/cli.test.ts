@@ -239,6 +239,11 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     const format = cdrflow(['sql', 'SELECT 1', '--format', 'Nope']);
     expect(format.status, format.stderr).toBe(64);
     expect(format.stderr).toMatch(/^cdrflow sql: format Nope: .*Unknown format Nope/);
+    // A binary format is refused as a usage error too: its bytes were printed decoded as text, mangled.
+    const parquet = cdrflow(['sql', 'SELECT 1', '--format', 'Parquet']);
+    expect(parquet.status, parquet.stderr).toBe(64);
+    expect(parquet.stdout).toBe('');
+    expect(parquet.stderr).toMatch(/^cdrflow sql: format Parquet: format Parquet is binary: this endpoint answers in text formats only \(TSV, /);
     const binary = spawnSync(process.execPath, [BIN, 'sql', '-'], { input: 'SELECT \x16\x1b[2J garbage', encoding: 'utf8', cwd: ROOT, env, timeout: 60_000 });
     expect(binary.status).toBe(1);
     expect(binary.stderr).toContain('SELECT \\u0016\\u001b[2J garbage');

@@ -25,7 +25,7 @@ const MiB = 1024 * 1024;
  * everything else with `answer`; `answerFormat` stands in for formatQuery's answer when given.
  */
 async function serverAnswering(
-  answer: (res: ServerResponse, req: IncomingMessage) => void,
+  answer: (res: ServerResponse, req: IncomingMessage, body: string) => void,
   limits: Partial<SqlLimits> = {},
   answerFormat?: (res: ServerResponse) => void,
   log?: LogFn,
@@ -42,7 +42,7 @@ async function serverAnswering(
         return res.end(/FORMAT JSONEachRow\s*$/.test(body) ? `${JSON.stringify({ f: q })}\n` : q);
       }
       if (body.startsWith('EXPLAIN AST')) return res.end('SelectWithUnionQuery (children 1)\n');
-      answer(res, req);
+      answer(res, req, body);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -98,6 +98,31 @@ describe('read-only SQL on a ClickHouse server', () => {
     expect(await s.run('SELECT 1', 'TSV')).toBe('1\n');
     expect(settings?.get('readonly')).toBe('1');
     expect(settings?.get('max_result_bytes')).toBe(String(DEFAULT_SQL_LIMITS.maxResultBytes));
+  });
+
+  it('sends the canonical text with one FORMAT clause: a trailing `; -- comment` and a FORMAT of its own are no second statement', async () => {
+    // What formatQuery answers for each (checked on the embedded engine): no comment, no `;`, the FORMAT on its own line.
+    const canonical: Record<string, string> = { 'SELECT 1; -- c': 'SELECT 1\n', 'SELECT 1 AS x FORMAT JSONEachRow': 'SELECT 1 AS x\nFORMAT JSONEachRow' };
+    let asked = '';
+    const sent: string[] = [];
+    const s = await serverAnswering(
+      (res, _req, body) => {
+        sent.push(body);
+        res.end('1\n');
+      },
+      {},
+      (res) => res.end(canonical[asked]),
+    );
+    for (const query of Object.keys(canonical)) {
+      asked = query;
+      await s.run(query, 'TSV');
+    }
+    expect(sent.map((q) => q.replace(/[ \n]+/g, ' '))).toEqual(['SELECT 1 FORMAT TSV', 'SELECT 1 AS x FORMAT JSONEachRow']);
+    // A binary FORMAT of the statement's own is refused as the asked one is, before the query is sent.
+    asked = 'SELECT 1 FORMAT RowBinary';
+    canonical[asked] = 'SELECT 1\nFORMAT RowBinary';
+    expect((await refusal(s.run(asked, 'TSV'))).message).toMatch(/^format RowBinary is binary/);
+    expect(sent).toHaveLength(2);
   });
 
   it('refuses a result larger than maxResultBytes as the engine does (396), however large the server made it', async () => {

@@ -391,6 +391,25 @@ describe('read-only SQL on the embedded engine', () => {
     expect(sql.running).toBe(0);
     expect(await sql.run('SELECT 1', 'TSV')).toBe('1\n');
   });
+
+  it('refuses a binary format, asked for or in the statement, instead of answering its bytes decoded as text', async () => {
+    for (const [query, format] of [
+      ['SELECT 1.5::Float64 AS x', 'Parquet'],
+      ['SELECT 1.5::Float64 AS x', 'RowBinary'],
+      ['SELECT 1.5::Float64 AS x', 'native'],
+      ['SELECT 1.5::Float64 AS x FORMAT Native', 'TSV'],
+    ] as const) {
+      const err = await sql.run(query, format).then(
+        (out) => new Error(`${format}: answered ${JSON.stringify(out.slice(0, 40))}`),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(SqlQueryError);
+      expect((err as SqlQueryError).status).toBe(400);
+      expect((err as Error).message).toMatch(/^format \w+ is binary: this endpoint answers in text formats only \(TSV, .*CSV, .*JSONEachRow, .*PrettyCompact/);
+    }
+    // A text format of the statement's own is answered in, as a server answers it (read-only-sql-server.test.ts).
+    expect(await sql.run('SELECT 1 AS x FORMAT JSONEachRow', 'TSV')).toBe('{"x":1}\n');
+  });
 });
 
 describe('refusalOf (on the engine-formatted text)', () => {

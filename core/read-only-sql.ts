@@ -95,6 +95,31 @@ function answerTooLarge(limits: SqlLimits): SqlQueryError {
   return new SqlQueryError(422, `Limit for result exceeded: the answer passed ${limits.maxResultBytes} bytes (ops.sql.maxResultBytes) and was not sent (TOO_MANY_ROWS_OR_BYTES)`, { code: '396' });
 }
 
+/**
+ * The output formats whose answer is bytes, not text, refused (400) on this path: the answer is handed on as a string
+ * (the ops port sends it as text/plain), so a Parquet or RowBinary answer reached the client mangled (every byte not
+ * UTF-8 replaced). Taken from the engine's own list (system.formats, is_output) by writing one row in each: these
+ * wrote bytes that are not UTF-8, or are binary framings (MySQLWire, PostgreSQLWire, ODBCDriver2, Buffers), or need
+ * a schema file (CapnProto, Protobuf). RawBLOB writes values unseparated and unescaped, numbers as bytes.
+ */
+const BINARY_FORMATS = new Set(
+  ['Arrow', 'ArrowStream', 'Avro', 'AvroConfluent', 'BSONEachRow', 'Buffers', 'CapnProto', 'MsgPack', 'MySQLWire', 'Native', 'Npy', 'ODBCDriver2', 'ORC', 'PNG', 'Parquet', 'PostgreSQLWire', 'Protobuf', 'ProtobufList', 'ProtobufSingle', 'RawBLOB', 'RowBinary', 'RowBinaryWithNames', 'RowBinaryWithNamesAndTypes'].map((f) => f.toLowerCase()),
+);
+
+export function binaryFormatRefusal(format: string): SqlQueryError | undefined {
+  if (!BINARY_FORMATS.has(format.toLowerCase())) return undefined;
+  return new SqlQueryError(
+    400,
+    `format ${format} is binary: this endpoint answers in text formats only (TSV, TSVWithNames, CSV, CSVWithNames, JSON, JSONEachRow, JSONCompact, Pretty, PrettyCompact, Vertical, Markdown, XML, Values, …) (BINARY_FORMAT)`,
+    { code: 'BINARY_FORMAT' },
+  );
+}
+
+/** The statement's own FORMAT clause, from the engine's canonical text (a line of its own there: withoutFormatClause). */
+function ownFormat(formatted: string): string | undefined {
+  return /^FORMAT ([A-Za-z0-9_]+)$/m.exec(formatted)?.[1];
+}
+
 export interface ReadOnlySql {
   /** Runs one read-only statement, returns the engine's output in `format`. Throws SqlQueryError. */
   run(sql: string, format: string, options?: { signal?: AbortSignal; color?: boolean }): Promise<string>;
@@ -179,7 +204,8 @@ interface Engine {
   format(sql: string, deadline: number): Promise<string>;
   /** The engine's `EXPLAIN AST` of one canonical statement, one node per line (parsing only: nothing runs). */
   ast(formatted: string, deadline: number): Promise<string>;
-  query(sql: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean, deadline: number): Promise<string>;
+  /** `sql` as the user wrote it and `formatted`, its canonical text (formatQuery), which the checks read. */
+  query(sql: string, formatted: string, format: string, tag: string, signal: AbortSignal | undefined, color: boolean, deadline: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -215,10 +241,15 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
             }),
           );
         if (refusal) throw new SqlQueryError(403, refusal, { code: 'READONLY' });
+        // A FORMAT clause of the statement's own wins over `format`, on both engines: the embedded one takes `format`
+        // as a default only, and a server is sent the one clause (a second one was a syntax error there).
+        const answerFormat = ownFormat(formatted) ?? format;
+        const binary = binaryFormatRefusal(answerFormat);
+        if (binary) throw binary;
         // A caller that left while the statement was parsed: the abort has fired already, so the query's abort
         // listener never would, and the query would hold its session until max_execution_time.
         if (options.signal?.aborted) throw cancelledQuery();
-        return await engine.query(sql, format, randomUUID(), options.signal, options.color ?? false, deadline).catch((err: unknown) => {
+        return await engine.query(sql, formatted, answerFormat, randomUUID(), options.signal, options.color ?? false, deadline).catch((err: unknown) => {
           throw options.signal?.aborted ? cancelledQuery(err) : asQueryError(err);
         });
       } finally {
@@ -295,7 +326,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
     async ast(formatted) {
       return (await control.queryAsync(`EXPLAIN AST ${formatted}`, { format: 'TSVRaw' })).text();
     },
-    async query(sql, format, tag, signal, color) {
+    async query(sql, _formatted, format, tag, signal, color) {
       const pool = color ? idle.color : idle.plain;
       const session = pool.pop();
       if (!session) throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
@@ -425,8 +456,11 @@ function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits:
     async ast(formatted, deadline) {
       return boundedAnswer(client, { query: `EXPLAIN AST ${formatted}`, format: 'TabSeparatedRaw', settings }, limits, deadline);
     },
-    async query(sql, format, _tag, signal, color, deadline) {
-      return boundedAnswer(client, { query: sql, format, settings: settingsFor(color), signal }, limits, deadline);
+    async query(_sql, formatted, format, _tag, signal, color, deadline) {
+      // The canonical text, as checked, without its FORMAT clause (boundedAnswer adds the one): the user's own text
+      // may end in `; -- comment`, which left the added clause after the `;` (a second statement to the server), and
+      // the canonical text has neither comments nor the `;`.
+      return boundedAnswer(client, { query: withoutFormatClause(formatted), format, settings: settingsFor(color), signal }, limits, deadline);
     },
     close: () => client.close(),
   };

@@ -21,13 +21,14 @@ end_status_codes, end_statuses; views cdr_daily, cdr_hourly, cdr_end_status, cdr
 to count every call once.
 
 Options:
-  --format F     any ClickHouse output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow, Markdown, …
+  --format F     a ClickHouse text output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow, Markdown,
+                 … (binary ones, such as Parquet, Native or RowBinary, are refused)
   --config FILE  the same file as \`cdrflow start\` (ops port, ClickHouse location, database)
 
 While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).
 
 Exit status: 0 answered; 1 the query refused or failed (not a read, a syntax error with a caret under it, an unknown
-table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown --format, a query over
+table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown or binary --format, a query over
 64 KiB); 66 standard input (-) a directory or not readable; 78 config.`;
 
 function parseArgs(args: string[]): { query: string; format: string; config: string | undefined } {
@@ -124,8 +125,8 @@ export const command: Command = {
       }
     } catch (err) {
       if (!(err instanceof Error)) throw err;
-      // A format name the engine does not know is the command line's mistake, as the other flags' are.
-      if (/\bUNKNOWN_FORMAT\b|^Unknown format\b/.test(err.message)) throw new UsageError(`format ${terminalText(format)}: ${terminalText(err.message)}`);
+      // A format name the engine does not know, or a binary one, is the command line's mistake, as the other flags' are.
+      if (/\bUNKNOWN_FORMAT\b|^Unknown format\b|\(BINARY_FORMAT\)/.test(err.message)) throw new UsageError(`format ${terminalText(format)}: ${terminalText(err.message)}`);
       // The engine quotes the query back: its control characters (a binary file on stdin) must not reach the terminal.
       err.message = terminalLines(pointAtError(err.message, sql));
       throw err;
