@@ -12,7 +12,7 @@ import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
 import type { Log } from '../core/log.ts';
 import { JOB_STARTING, startOpsServer } from '../core/ops-server.ts';
-import { cancelledQuery, openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
+import { answerBudget, cancelledQuery, openReadOnlySql, type ReadOnlySql } from '../core/read-only-sql.ts';
 import { type Vendor } from '../core/topology.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
@@ -162,6 +162,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
           return sessions.run(sql, format, { signal, color });
         },
         log: log.child('ops'),
+        sqlAnswerBudget: answerBudget(config.ops.sql),
         sqlAnswered: (status) => metrics.sqlQueries.inc({ status: String(status) }),
         // Refused 503 until the reconcile service runs, as a stopping job refuses it (one line and exit 3 in the CLI).
         reconcileRefusal: () => (late.reconcile ? undefined : JOB_STARTING),

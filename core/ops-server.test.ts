@@ -443,3 +443,56 @@ describe('ops server: a web page refused in a loop', () => {
     }
   });
 });
+
+describe('ops server: clients that never read their answers', () => {
+  it('holds at most its answer budget: a query past it is refused 429 with one line until those clients go', async () => {
+    // Larger than what the loopback socket buffers take in from a client that does not read (its window stays small).
+    const size = 48 * 1024 * 1024;
+    const answer = 'x'.repeat(size);
+    const budget = { bytes: 3 * size, perAnswer: size };
+    let asked = 0;
+    const answered: number[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => {
+        asked++;
+        return answer;
+      },
+      sqlAnswerBudget: budget,
+      sqlAnswered: (status) => void answered.push(status),
+    });
+    const post = () => fetch(`http://127.0.0.1:${ops.port}/sql?format=TSV`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE } });
+    const readers: ReturnType<typeof connect>[] = [];
+    try {
+      // Clients that send their query and never read a byte of the answer.
+      for (let i = 1; i <= 3; i++) {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        readers.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.pause();
+        socket.write(`POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: 8\r\n\r\nSELECT 1`);
+        await until(() => asked === i);
+      }
+      const refused = await post();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(await refused.text()).toBe('busy: answers not yet read by their clients hold 144 MiB of the 144 MiB the SQL answers may hold; retry once they are read or their clients have gone\n');
+      expect(asked).toBe(3);
+      expect(ops.sqlAnswerBytes()).toBe(budget.bytes);
+      // Once they go, their answers are let go and queries are answered again, in full.
+      for (const socket of readers) socket.destroy();
+      await until(() => ops.sqlAnswerBytes() === 0);
+      const again = await post();
+      expect(again.status).toBe(200);
+      expect((await again.text()).length).toBe(size);
+      await until(() => ops.sqlAnswerBytes() === 0);
+      expect(answered).toEqual([200, 200, 200, 429, 200]);
+    } finally {
+      for (const socket of readers) socket.destroy();
+      await ops.close();
+    }
+  });
+});

@@ -28,6 +28,11 @@ export interface OpsHandlers {
   query: (sql: string, format: string, options: { signal: AbortSignal; color: boolean }) => Promise<string>;
   /** Every /sql request is logged (caller, duration, outcome). */
   log?: OpsLog;
+  /**
+   * What the answers of /sql may hold in this process at once (answerBudget in core/read-only-sql.ts): `bytes` in all,
+   * `perAnswer` the most one answer may be (ops.sql.maxResultBytes). Absent: not bounded.
+   */
+  sqlAnswerBudget?: { bytes: number; perAnswer: number };
   /** Told the HTTP status of every POST /sql answered (the job counts them by status). */
   sqlAnswered?: (status: number) => void;
   /**
@@ -49,7 +54,7 @@ export async function startOpsServer(
   options: { setting?: string } = {},
 ): Promise<OpsServer> {
   const origin: { port: number } = { port };
-  const state: ServerState = { stopping: false };
+  const state: ServerState = { stopping: false, sqlAnswerBytes: 0 };
   const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
   // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
   // connection sending its headers slowly outlived headersTimeout by up to that much.
@@ -69,6 +74,7 @@ export async function startOpsServer(
     server,
     port: actual,
     stopping: () => void (state.stopping = true),
+    sqlAnswerBytes: () => state.sqlAnswerBytes,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -88,11 +94,14 @@ export interface OpsServer {
    * its first step by the stop, yet answered and recorded as started.
    */
   stopping: () => void;
+  /** Bytes the /sql answers hold now: a full answer for each query running, and the answers not yet written out. */
+  sqlAnswerBytes: () => number;
   close: () => Promise<void>;
 }
 
 interface ServerState {
   stopping: boolean;
+  sqlAnswerBytes: number;
 }
 
 /** What POST /reconcile is answered (503, JSON) once the job's stop began. */
@@ -154,7 +163,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
     case '/status':
       return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
     case '/sql':
-      return handleSql(req, res, h, url, door);
+      return handleSql(req, res, h, url, door, state);
     case '/reconcile': {
       // JSON only: a browser cannot send that cross-origin without a preflight this server never answers.
       if (mediaType(req) !== 'application/json') return send(res, 415, 'text/plain', 'send the request as application/json\n');
@@ -237,7 +246,7 @@ interface DoorLog {
   unlogged: number;
 }
 
-async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL, door: DoorLog): Promise<void> {
+async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, url: URL, door: DoorLog, state: ServerState): Promise<void> {
   const started = Date.now();
   const caller = callerOf(req);
   // Answered before the query runs: counted and logged like the others.
@@ -254,6 +263,31 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
     sqlRefusedAtTheDoor(req, url, h, door, 400, `invalid format ${format}`);
     return send(res, 400, 'text/plain', 'invalid format: a format name is ASCII letters only\n');
   }
+  // The query's slot is given back once its answer is computed, and the answer is then written as fast as the client
+  // reads it, with no deadline (`cdrflow sql | less` stops reading while the pager waits). So a client that does not
+  // read held its answer, up to maxResultBytes, for as long as it liked, and such clients one after another held the
+  // job's memory without bound. An answer counts against the budget from its query's start (a full answer, as its
+  // size is unknown until then) until it is written out or its client is gone; a query that would pass the budget is
+  // refused 429, and the clients reading their answers are never cut.
+  const budget = h.sqlAnswerBudget;
+  if (budget && state.sqlAnswerBytes + budget.perAnswer > budget.bytes) {
+    const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+    const message = `busy: answers not yet read by their clients hold ${mib(state.sqlAnswerBytes)} of the ${mib(budget.bytes)} the SQL answers may hold; retry once they are read or their clients have gone`;
+    refused(429, message);
+    return send(res, 429, 'text/plain', `${message}\n`, { 'retry-after': '1' });
+  }
+  let held = 0;
+  let released = false;
+  const hold = (bytes: number) => {
+    if (!budget || released) return;
+    state.sqlAnswerBytes += bytes - held;
+    held = bytes;
+  };
+  hold(budget?.perAnswer ?? 0);
+  res.on('close', () => {
+    hold(0);
+    released = true;
+  });
   // The client going away cancels the query (the response closes before it was written).
   const abort = new AbortController();
   res.on('close', () => {
@@ -272,12 +306,14 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
   };
   try {
     const out = await h.query(body, format, { signal: abort.signal, color: url.searchParams.get('color') === '1' });
+    hold(Buffer.byteLength(out));
     done(200, undefined, Buffer.byteLength(out));
     return send(res, 200, 'text/plain; charset=utf-8', out);
   } catch (err) {
     const status = err instanceof SqlQueryError ? err.status : 422;
     done(status, (err as Error).message);
     const headers = status === 429 ? { 'retry-after': '1' } : {};
+    hold(Buffer.byteLength((err as Error).message));
     return send(res, status, 'text/plain', `${(err as Error).message}\n`, headers);
   }
 }

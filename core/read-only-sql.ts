@@ -70,6 +70,16 @@ export const DEFAULT_SQL_LIMITS: SqlLimits = {
   maxConcurrent: 2,
 };
 
+/**
+ * What the answers of the ops port's /sql may hold in the job at once (core/ops-server.ts): room for a full answer for
+ * every query running, and one more maxResultBytes between the answers computed but not yet read by their clients
+ * (a pager waiting, a client that never reads). Past it a new query is refused 429 until those are read or their
+ * clients go; the queries running never wait for it.
+ */
+export function answerBudget(limits: SqlLimits): { bytes: number; perAnswer: number } {
+  return { bytes: (limits.maxConcurrent + 1) * limits.maxResultBytes, perAnswer: limits.maxResultBytes };
+}
+
 /** Why a query was not answered; `status` is the HTTP status the ops port answers with. */
 export class SqlQueryError extends CdrflowError {
   constructor(
