@@ -1,16 +1,19 @@
-// Reads of rows from a server at CLICKHOUSE_URL that is another program, or misbehaves: each ends with a clear error
-// within its bound, having read little past it, whatever the server does. A loopback HTTP server stands in for it and
-// counts what it sent; the reads are the project's own (reconcile's reader, the sink's checks, migrate).
+// Reads of rows, inserts and commands against a server at CLICKHOUSE_URL that is another program, or misbehaves: each
+// ends with a clear error within its bound, having read little past it, whatever the server does. A loopback HTTP
+// server stands in for it and counts what it sent; the reads and writes are the project's own (reconcile's reader, the
+// sink's checks and inserts, migrate).
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AppMetrics } from '../app/metrics.ts';
 import { ClickHouseReader } from '../reconcile/layers.ts';
+import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
 import { streamUntilClosed } from '../test/endless-answer.ts';
-import { createClickHouse, LOOKUP_READ, type ReadBounds } from './clickhouse.ts';
+import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, runBounded, type ReadBounds } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
 
 let server: Server | undefined;
@@ -160,5 +163,90 @@ describe("the sink's ClickHouse reads", () => {
     expect(err).toBeInstanceOf(CdrflowError);
     expect((err as CdrflowError).kind).toBe('config');
     expect(err.message).toMatch(/^ClickHouse answered with what is not the applied migrations asked for: /);
+  });
+});
+
+// The sink's insert of a batch and migrate's first statement (CREATE DATABASE), with the bounds they run with; the
+// deadline with one made small, through runBounded, the helper both go through.
+describe('inserts and commands', () => {
+  const CAP = 1024 * MAX_STATEMENT_ANSWER_BYTES;
+  const insertBatch = (c: ClickHouseClient) => insertLines(c, 'cdrflow.cdr', [{ line: Buffer.from('a\t1\n') }], 'TabSeparated', 'cdr.normalized:0:10-11', ['cdr_id', 'version']);
+  const createDatabase = (c: ClickHouseClient) => migrate(c, { database: 'cdrflow' });
+  const endless = (status: number, head: string) => (res: ServerResponse) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.write(head);
+    return streamUntilClosed(res, Buffer.alloc(64 * 1024, 'y'), CAP);
+  };
+
+  it.each([
+    ['an insert', 'INSERT', insertBatch, 'the insert into cdrflow.cdr'],
+    ['a command', 'CREATE DATABASE', createDatabase, 'a migration statement'],
+  ] as const)('%s answered by a 200 that never ends stops at its byte bound and stops the sink (config)', async (_, asked, run, what) => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor(asked, (res) => void (outcome = endless(200, '')(res)));
+    const err = await failure(run(c));
+    const { sent, whole } = await outcome;
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, whole }).toEqual({ kind: 'config', whole: false });
+    expect(err.message).toContain(`ClickHouse answered ${what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 30_000);
+
+  it.each([
+    ['an insert', 'INSERT', insertBatch, 'Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)\n', { kind: 'transient', code: '241' }],
+    ['a command', 'CREATE DATABASE', createDatabase, 'Code: 497. DB::Exception: default: Not enough privileges. (ACCESS_DENIED)\n', { kind: 'auth', code: '497' }],
+  ] as const)("%s refused with a 500 whose body never ends: only its head is read, classified by ClickHouse's code", async (_, asked, run, head, classified) => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor(asked, (res) => void (outcome = endless(500, head)(res)));
+    const err = await failure(run(c));
+    const { sent, whole } = await outcome;
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, whole }).toEqual({ kind: classified.kind, whole: false });
+    // The sink's error keeps the code; migrate's names the statement that failed.
+    expect(err.message).toMatch(new RegExp(`ClickHouse ${classified.code}\\b`));
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 30_000);
+
+  it.each([
+    ['an insert', 'INSERT', { table: 'cdrflow.cdr', columns: ['cdr_id'], values: { format: 'TabSeparated', body: [Buffer.from('a\n')] } }],
+    ['a command', 'OPTIMIZE', { query: "OPTIMIZE TABLE cdrflow.cdr PARTITION ID '202612' FINAL" }],
+  ] as const)('%s answered by a 200 that comes a byte at a time ends at its deadline (transient: retried)', async (_, asked, statement) => {
+    let sent!: Promise<number>;
+    const c = await impostor(asked, (res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      sent = trickle(res);
+    });
+    const err = await failure(runBounded(c, { what: 'the statement', ms: 1_000, ...statement }));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('transient');
+    expect(err.message).toBe('ClickHouse did not finish the statement within 1 s; stopped waiting');
+    // The server saw the client go: the answer is not read on.
+    expect(await sent).toBeLessThan(MAX_STATEMENT_ANSWER_BYTES);
+  }, 20_000);
+
+  it("sends an insert's rows, settings and dedup token as client.insert() did, and the job's timed client still times it", async () => {
+    let seen!: { url: URL; body: string };
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen = { url: new URL(req.url ?? '', 'http://x'), body };
+        res.end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, username: 'default', password: '', database: 'cdrflow' });
+    const metrics = new AppMetrics();
+    await insertLines(metrics.timedInserts(client), 'cdrflow.cdr', [{ line: Buffer.from('a\t1\n') }, { line: Buffer.from('b\t2\n') }], 'TabSeparated', 'cdr.normalized:0:10-11', ['cdr_id', 'version']);
+    expect(seen.body).toBe('a\t1\nb\t2\n');
+    expect(seen.url.searchParams.get('query')).toBe('INSERT INTO cdrflow.cdr (cdr_id, version) FORMAT TabSeparated');
+    expect(Object.fromEntries(['insert_deduplication_token', 'insert_deduplicate', 'max_insert_block_size', 'output_format_json_quote_64bit_integers'].map((k) => [k, seen.url.searchParams.get(k)]))).toEqual({
+      insert_deduplication_token: 'cdr.normalized:0:10-11',
+      insert_deduplicate: '1',
+      max_insert_block_size: '2',
+      output_format_json_quote_64bit_integers: '1',
+    });
+    expect(await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds')).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="ok"\} 1$/m);
   });
 });

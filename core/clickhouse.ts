@@ -207,6 +207,117 @@ async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, re
   return rows;
 }
 
+// --- Bounded statements -------------------------------------------------------------------------------------
+// The same server may hold a statement that reads no rows (DDL, OPTIMIZE, DELETE) or an insert for good too: the
+// client's command() and insert() read a 2xx answer to its end (drainStreamInternal), so a 200 that never ends or
+// trickles holds them, and read a failed answer whole (getAsText). So these go through runBounded: exec, the answer's
+// first bytes only, and a deadline for the whole statement, per kind below. ClickHouse answers them with an empty
+// body; the client's request_timeout (30 s without a byte, unless CLICKHOUSE_URL sets another) still ends sooner a
+// server gone silent.
+
+/**
+ * An insert of a batch (up to 50,000 rows, 32 MiB: the sink's and the dead-letter loader's) or of the bookkeeping's
+ * few rows. Sending 32 MiB over a 10 Mbit/s link takes under 30 s; a busy server delays an insert into a partition
+ * with many parts by seconds (max_delay_to_insert) and parses a batch in seconds more; five minutes leave room for all
+ * of it at once. An insert past it is retried like a network error, with the same insert_deduplication_token: if the
+ * server did store it, the retry adds nothing.
+ */
+export const INSERT_WRITE_MS = 5 * 60_000;
+
+/** Migrations' DDL and CREATE DATABASE: metadata changes, seconds even on a busy server; ten minutes for a cluster's ON CLUSTER round. */
+export const SCHEMA_WRITE_MS = 10 * 60_000;
+
+/**
+ * Reconcile's repair: OPTIMIZE … FINAL rewrites every part of a month's partition, and a synchronous lightweight
+ * DELETE marks rows in each of them; on a month of a large table, tens of minutes.
+ */
+export const REPAIR_WRITE_MS = 30 * 60_000;
+
+/** How much of a 2xx answer to a statement without rows is read: ClickHouse sends none; past this it is not ClickHouse. */
+export const MAX_STATEMENT_ANSWER_BYTES = 64 * 1024;
+
+export interface BoundedStatement {
+  /** What is done, for the errors: "the insert into cdrflow.cdr". */
+  what: string;
+  /** The whole statement: connecting, sending the rows, the server's work, and its answer (INSERT_WRITE_MS, …). */
+  ms: number;
+  settings?: ClickHouseSettings;
+}
+
+/** A statement without rows to send (DDL, OPTIMIZE, DELETE). */
+export interface BoundedCommand extends BoundedStatement {
+  query: string;
+  params?: Record<string, unknown>;
+}
+
+/** An insert: rows already rendered in `format` (body), or objects sent as JSONEachRow (rows). */
+export interface BoundedInsert extends BoundedStatement {
+  table: string;
+  columns?: readonly string[];
+  values: { format: BodyInsert['format']; body: readonly Buffer[] } | { format: 'JSONEachRow'; rows: readonly Record<string, unknown>[] };
+}
+
+/**
+ * Runs a command or an insert within `ms`, reading at most MAX_STATEMENT_ANSWER_BYTES of a 2xx answer and
+ * MAX_ERROR_BYTES of a failed one. Past the deadline: a CdrflowError, `transient`; a longer 2xx answer: `config` (the
+ * server at CLICKHOUSE_URL is not ClickHouse). A failed answer is the error the client would have made of it
+ * (parseError of its head, with its HTTP status), for the caller's classification as before. The embedded engine
+ * has no socket to bound: there the client's own command() and insert() run, as they always did.
+ */
+export async function runBounded(client: ClickHouseClient, statement: BoundedCommand | BoundedInsert): Promise<void> {
+  const settings = statement.settings ? { clickhouse_settings: statement.settings } : {};
+  if (rawInserts.has(client)) {
+    if (!('table' in statement)) {
+      await client.command({ query: statement.query, ...(statement.params ? { query_params: statement.params } : {}), ...settings });
+      return;
+    }
+    const { values } = statement;
+    await client.insert({
+      table: statement.table,
+      format: values.format,
+      values: 'rows' in values ? [...values.rows] : ReadableStream.from(values.body, { objectMode: false }),
+      ...(statement.columns ? { columns: [...statement.columns] as [string, ...string[]] } : {}),
+      ...settings,
+    });
+    return;
+  }
+  const deadline = AbortSignal.timeout(statement.ms);
+  let answer: ReadableStream | undefined;
+  try {
+    const result = await client.exec({
+      ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }),
+      ...settings,
+      abort_signal: deadline,
+      ignore_error_response: true,
+    });
+    // The client stops listening to the signal once the headers are in: the body is ended by it here.
+    answer = addAbortSignal(deadline, result.stream);
+    const status = result.http_status_code;
+    if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
+      const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
+      throw status === undefined ? err : Object.assign(err, { status });
+    }
+    let bytes = 0;
+    for await (const chunk of answer as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
+    }
+  } catch (err) {
+    if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting`, { cause: err });
+    throw err;
+  } finally {
+    answer?.destroy();
+  }
+}
+
+/** The statement and rows client.insert() would send (its getInsertQuery, its JSONEachRow encoding). */
+function insertOf(insert: BoundedInsert): { query: string; values: ReadableStream } {
+  const columns = insert.columns && insert.columns.length > 0 ? ` (${insert.columns.join(', ')})` : '';
+  const { values } = insert;
+  const body = 'rows' in values ? values.rows.map((row) => Buffer.from(`${JSON.stringify(row)}\n`)) : values.body;
+  return { query: `INSERT INTO ${insert.table.trim()}${columns} FORMAT ${values.format}`, values: ReadableStream.from(body, { objectMode: false }) };
+}
+
 /**
  * The engine writes `<dataDir>/status` (its PID) while a process holds the directory and removes it on close. When
  * another live process holds it, say so plainly instead of the engine's lock error; a file left by a crashed process
@@ -364,13 +475,18 @@ const rawInserts = new WeakMap<ClickHouseClient, RawInsert>();
  * `wrapper` stands for `client` (a Proxy that times inserts, say): body inserts through it keep the embedded engine's
  * staged path, through `wrap` when given. Without this, a wrapper is an unknown client to insertBody, which then sends
  * the body through the client's own embedded connection: one SQL string built on the main thread, ~150 ms of event
- * loop per 15,000 rows in `cdrflow start`.
+ * loop per 15,000 rows in `cdrflow start`. On a server, `wrap` wraps the bounded insert (runBounded) the same way, as the
+ * wrapper's own insert() is not what insertBody calls there.
  */
 export function sameEngine(wrapper: ClickHouseClient, client: ClickHouseClient, wrap?: (insert: RawInsert) => RawInsert): ClickHouseClient {
   const raw = rawInserts.get(client);
   if (raw) rawInserts.set(wrapper, wrap ? wrap(raw) : raw);
+  else if (wrap) serverInsertWraps.set(wrapper, wrap);
   return wrapper;
 }
+
+/** `wrap` of sameEngine for a client of a server: its body inserts go through runBounded (exec), not the wrapped insert(). */
+const serverInsertWraps = new WeakMap<ClickHouseClient, (insert: RawInsert) => RawInsert>();
 
 /** True when body inserts through `client` go to the embedded engine's staged insert (see insertBody). */
 export function insertsRaw(client: ClickHouseClient): boolean {
@@ -399,13 +515,17 @@ export interface BodyInsert {
 export async function insertBody(client: ClickHouseClient, insert: BodyInsert): Promise<void> {
   const raw = rawInserts.get(client);
   if (!raw) {
-    await client.insert({
-      table: insert.table,
-      format: insert.format,
-      values: ReadableStream.from(insert.body, { objectMode: false }),
-      columns: [...insert.columns] as [string, ...string[]],
-      clickhouse_settings: insert.settings as ClickHouseSettings,
-    });
+    const send: RawInsert = (params) =>
+      runBounded(client, {
+        what: `the insert into ${params.table}`,
+        ms: INSERT_WRITE_MS,
+        table: params.table,
+        columns: params.columns,
+        values: { format: params.format, body: params.body },
+        settings: params.settings as ClickHouseSettings,
+      });
+    const wrap = serverInsertWraps.get(client);
+    await (wrap ? wrap(send) : send)({ table: insert.table, format: insert.format, columns: insert.columns, body: insert.body, settings: insert.settings });
     return;
   }
   if (insert.body.every((chunk) => chunk.length === 0)) return;

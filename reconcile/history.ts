@@ -1,7 +1,7 @@
 // Every run is recorded in ClickHouse (`reconcile_runs`, migration 0007): when, scope, each layer's figures, the drift
 // and what the repair did — one row per pass (before / after) and vendor × tenant × day.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { quoteIdentifier } from '../core/clickhouse.ts';
+import { INSERT_WRITE_MS, quoteIdentifier, runBounded } from '../core/clickhouse.ts';
 import { isMissingSchemaError } from '../sinks/clickhouse/errors.ts';
 import { driftRecords, type ReconcileOutcome, type ReconcileReport, type RepairAction } from './model.ts';
 
@@ -47,12 +47,13 @@ function rowsOf(report: ReconcileReport, pass: 'before' | 'after', trigger: stri
 export async function recordRun(client: ClickHouseClient, database: string, outcome: ReconcileOutcome, trigger: string): Promise<number> {
   const values = [...rowsOf(outcome.before, 'before', trigger, outcome.repair), ...(outcome.after ? rowsOf(outcome.after, 'after', trigger, outcome.repair) : [])];
   if (values.length === 0) return 0;
-  await client.insert({
+  await runBounded(client, {
+    what: 'the record of a reconcile run',
+    ms: INSERT_WRITE_MS,
     table: `${quoteIdentifier(database)}.reconcile_runs`,
-    format: 'JSONEachRow',
-    values,
+    values: { format: 'JSONEachRow', rows: values },
     // A token of its own: the embedded engine would otherwise reuse the last insert's token and drop these rows.
-    clickhouse_settings: { insert_deduplication_token: `reconcile_runs:${outcome.before.runId}` },
+    settings: { insert_deduplication_token: `reconcile_runs:${outcome.before.runId}` },
   });
   return values.length;
 }

@@ -3,14 +3,13 @@
 // by normalizing their keys, never by reading a key back out of a cdr_id.
 // Records the report names that the repair's scan no longer finds on their topic are listed as unrepairable.
 import { describe, expect, it, vi } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, OutgoingMessage, ScannedMessage } from '../core/kafka.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { normalizedCdrId } from '../transforms/normalize/index.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { renderOutcome } from './render.ts';
-import { repairContext } from './fixtures/repair-context.ts';
+import { emptyClickHouse, repairContext } from './fixtures/repair-context.ts';
 
 const sent: OutgoingMessage[] = [];
 let topicMessages: ScannedMessage[] = [];
@@ -60,7 +59,7 @@ describe('repair: raw records not normalized', () => {
       rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'not_normalized', count: 1, detail: '', ids: [id], repairable: true }] }],
     } as unknown as ReconcileReport;
     const ctx = repairContext({
-      clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient,
+      clickhouse: emptyClickHouse(),
       rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }],
       piiKey: PII_KEY,
     });
@@ -82,7 +81,7 @@ describe('repair: raw records not normalized', () => {
       drift: [{ kind: 'not_normalized', count: 2, detail: '2 raw record(s) with neither a normalized record nor a dead letter', ids: [kept, gone], repairable: true }],
     };
     const before: ReconcileReport = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: row.day, to: row.day, tz: 'UTC', cutoff: '', vendors: ['alibaba-lvms'], tenants: null }, rows: [row], notes: [], driftRows: 1, sourceUnreachable: [], exitCode: 1 };
-    const ctx = repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] });
+    const ctx = repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] });
     const actions = await repair(before, ctx);
     expect(sent.map((m) => String(m.key))).toEqual(['880001']);
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [kept] });
@@ -101,7 +100,7 @@ describe('repair: raw records not normalized', () => {
       scope: { tz: 'UTC' },
       rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'not_in_clickhouse', count: 2, detail: '', ids: [kept, gone], repairable: true }] }],
     } as unknown as ReconcileReport;
-    const actions = await repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient }));
+    const actions = await repair(report, repairContext({ clickhouse: emptyClickHouse() }));
     expect(sent.map((m) => String(m.key))).toEqual([kept]);
     expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [kept] });
     expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
@@ -125,7 +124,7 @@ describe('repair: a newer version that stopped short of a layer', () => {
         { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
       ] }],
     } as unknown as ReconcileReport;
-    const actions = await repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+    const actions = await repair(report, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [inRaw] });
     expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [inNormalized] });
     expect(sent.map((m) => String(m.value))).toEqual([String(newer.value), String(normalizedRecord.value)]);
@@ -144,7 +143,7 @@ describe('repair: the copy appended again is the latest received, not the last o
       { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
     ] }],
   } as unknown as ReconcileReport;
-  const run = () => repair(report, repairContext({ clickhouse: { command: () => Promise.resolve() } as unknown as ClickHouseClient, rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+  const run = () => repair(report, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
 
   it('a topic holding v2 then an older v1 appended later: v2 is appended again, once per call', async () => {
     sent.length = 0;

@@ -1,12 +1,10 @@
 // A repair whose run was aborted (its client left the job's POST /reconcile) stops at a safe point: between whole
 // actions, before anything more is re-fed or merged, and says what it had done.
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from '../core/kafka.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
-import { repairContext } from './fixtures/repair-context.ts';
+import { emptyClickHouse, repairContext, type SentStatement } from './fixtures/repair-context.ts';
 import { bucketKey } from './tally.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
@@ -31,8 +29,7 @@ const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
 const context = repairContext;
 
 /** The context of a repair that has nothing to re-feed: only ClickHouse is used (no call in two months), and its commands are kept. */
-const mergeOnlyContext = (commands: string[]) =>
-  context({ clickhouse: { exec: () => Promise.resolve({ stream: Readable.from([]), http_status_code: 200, response_headers: {} }), command: (q: { query: string }) => (commands.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient });
+const mergeOnlyContext = (sent: SentStatement[]) => context({ clickhouse: emptyClickHouse(sent) });
 
 describe('repair', () => {
   it.each([
@@ -43,26 +40,26 @@ describe('repair', () => {
     // At -05:00, 31 December runs to 1 January 05:00 UTC, into the next year's first partition.
     ['-05:00', '2026-12-31', ['202612', '202701']],
   ])('unmerged duplicates of a day at %s (%s): OPTIMIZE on every UTC month partition the day spans', async (tz, day, partitions) => {
-    const commands: string[] = [];
+    const sent: SentStatement[] = [];
     const report = { scope: { tz }, rows: [row({ day, unmergedDuplicates: 2 })] } as unknown as ReconcileReport;
-    const actions = await repair(report, mergeOnlyContext(commands));
-    expect(commands).toEqual(partitions.map((p) => `OPTIMIZE TABLE \`cdrflow\`.\`cdr\` PARTITION ID '${p}' FINAL`));
+    const actions = await repair(report, mergeOnlyContext(sent));
+    expect(sent.map((s) => s.query)).toEqual(partitions.map((p) => `OPTIMIZE TABLE \`cdrflow\`.\`cdr\` PARTITION ID '${p}' FINAL`));
     expect(actions.map((a) => a.kind)).toEqual(['merge_duplicates']);
     expect(actions[0]!.detail).toContain(`partition(s) ${partitions.join(', ')}`);
   });
 
   it('sends OPTIMIZE with optimize_throw_if_noop=0: a server set to 1 would fail the repair on a month with nothing to merge', async () => {
-    const sent: unknown[] = [];
-    const clickhouse = { exec: () => Promise.resolve({ stream: Readable.from([]), http_status_code: 200, response_headers: {} }), command: (q: unknown) => (sent.push(q), Promise.resolve()) } as unknown as ClickHouseClient;
+    const sent: SentStatement[] = [];
     const report = { scope: { tz: 'UTC' }, rows: [row({ day: '2026-12-01' })] } as unknown as ReconcileReport;
-    await repair(report, context({ clickhouse }));
+    await repair(report, mergeOnlyContext(sent));
     expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);
   });
 
   it('aborted: re-feeds and merges nothing, rejects with the reason and logs what was done', async () => {
     const used: string[] = [];
     const kafka = { admin: () => (used.push('kafka'), { connect: () => Promise.reject(new Error('not here')) }) } as unknown as Kafka;
-    const clickhouse = { command: (q: { query: string }) => (used.push(q.query), Promise.resolve()) } as unknown as ClickHouseClient;
+    const sent: SentStatement[] = [];
+    const clickhouse = emptyClickHouse(sent);
     const report = {
       rows: [row({ drift: [{ kind: 'not_in_clickhouse', count: 1, detail: '1 normalized record(s) missing in ClickHouse', ids: ['tencent-ccc:1400000001:a'], repairable: true }] })],
     } as unknown as ReconcileReport;
@@ -71,7 +68,7 @@ describe('repair', () => {
     const logged: string[] = [];
     const ctx = context({ kafka, clickhouse, signal: abort.signal, log: (msg) => void logged.push(msg) });
     await expect(repair(report, ctx)).rejects.toThrow('the client went away');
-    expect(used).toEqual([]);
+    expect({ used, sent }).toEqual({ used: [], sent: [] });
     expect(logged).toEqual(['repair stopped (the client went away); done before: nothing']);
   });
 

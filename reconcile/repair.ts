@@ -24,7 +24,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { AckedPublisher, scanTopicToEnd, type Kafka, type OutgoingMessage } from '../core/kafka.ts';
-import { quoteIdentifier, readRows, RECONCILE_READ } from '../core/clickhouse.ts';
+import { quoteIdentifier, readRows, RECONCILE_READ, REPAIR_WRITE_MS, runBounded } from '../core/clickhouse.ts';
 import { SCHEMA_FILES, type Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
@@ -258,7 +258,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   for (const month of [...months].sort()) {
     stopIfAborted();
     // A server set to optimize_throw_if_noop=1 would fail the repair on a month already merged or without parts.
-    await ctx.clickhouse.command({ query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL`, clickhouse_settings: { optimize_throw_if_noop: 0 } });
+    await runBounded(ctx.clickhouse, { what: `the merge of partition ${month}`, ms: REPAIR_WRITE_MS, query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL`, settings: { optimize_throw_if_noop: 0 } });
   }
   if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
 
@@ -320,11 +320,13 @@ async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number,
     for (let i = 0; i < ids.length; i += DELETE_IDS_PER_STATEMENT) {
       ctx.signal.throwIfAborted();
       const some = ids.slice(i, i + DELETE_IDS_PER_STATEMENT);
-      await ctx.clickhouse.command({
+      await runBounded(ctx.clickhouse, {
+        what: `the deletion of superseded rows from partition ${partition}`,
+        ms: REPAIR_WRITE_MS,
         query: `DELETE FROM ${table} IN PARTITION ID {partition:String} WHERE cdr_id IN {ids:Array(String)} AND version <= {keep:Array(UInt64)}[indexOf({ids:Array(String)}, cdr_id)]`,
-        query_params: { partition, ids: some, keep: some.map((id) => keep.get(id)!) },
+        params: { partition, ids: some, keep: some.map((id) => keep.get(id)!) },
         // Done when the command returns: the after pass must not count the rows again.
-        clickhouse_settings: { lightweight_deletes_sync: '2' },
+        settings: { lightweight_deletes_sync: '2' },
       });
     }
   }

@@ -6,6 +6,7 @@ import { CCC_END_STATUS } from '../../transforms/normalize/codes/tencent-ccc.ts'
 import { TRTC_CALL_RESULT } from '../../transforms/normalize/codes/tencent-trtc.ts';
 import { RESULT_STATUSES } from '../../transforms/normalize/codes/alibaba-lvms.ts';
 import { Q850_CAUSES, RELEASE_POINTS, SIP_STATUS_CODES } from '../../transforms/normalize/codes/huawei-privatenumber.ts';
+import { INSERT_WRITE_MS, runBounded } from '../../core/clickhouse.ts';
 import { classifyClickHouseError } from './errors.ts';
 
 export interface CodeRow {
@@ -53,12 +54,14 @@ export async function refreshCodeTables(client: ClickHouseClient, database: stri
   const refreshed_at = Date.now();
   const rows = codeRows().map((r) => ({ ...r, refreshed_at }));
   try {
-    await client.insert({ table: `${database}.end_status_codes`, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: '' } });
-    await client.insert({
+    const settings = { insert_deduplication_token: '' };
+    await runBounded(client, { what: 'the end-status codes', ms: INSERT_WRITE_MS, table: `${database}.end_status_codes`, values: { format: 'JSONEachRow', rows }, settings });
+    await runBounded(client, {
+      what: 'the end statuses',
+      ms: INSERT_WRITE_MS,
       table: `${database}.end_statuses`,
-      values: END_STATUSES.map((s) => ({ end_status: s, description: END_STATUS_DESCRIPTIONS[s], refreshed_at })),
-      format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplication_token: '' },
+      values: { format: 'JSONEachRow', rows: END_STATUSES.map((s) => ({ end_status: s, description: END_STATUS_DESCRIPTIONS[s], refreshed_at })) },
+      settings,
     });
   } catch (err) {
     throw classifyClickHouseError(err);

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
-import { chNumber, LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
+import { chNumber, INSERT_WRITE_MS, LOOKUP_READ, readRows, runBounded, SCHEMA_WRITE_MS } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
@@ -106,12 +106,13 @@ export async function migrate(
     }
     log(`applying ${String(migration.version).padStart(4, '0')}_${migration.name} (${step.statements.length} statement(s))`);
     await runStatements(client, step.statements);
-    await client.insert({
+    await runBounded(client, {
+      what: 'the record of an applied migration',
+      ms: INSERT_WRITE_MS,
       table: `${db}.cdrflow_migrations`,
-      format: 'JSONEachRow',
-      values: [{ version: migration.version, name: migration.name, checksum: migration.checksum, applied_at: Date.now() }],
+      values: { format: 'JSONEachRow', rows: [{ version: migration.version, name: migration.name, checksum: migration.checksum, applied_at: Date.now() }] },
       // Never let a dedup token from an earlier insert on an embedded connection apply to this one.
-      clickhouse_settings: { insert_deduplication_token: '' },
+      settings: { insert_deduplication_token: '' },
     });
     result.applied.push(migration.version);
   }
@@ -124,7 +125,7 @@ export async function migrate(
 async function runStatements(client: ClickHouseClient, statements: string[]): Promise<void> {
   for (const query of statements) {
     try {
-      await client.command({ query });
+      await runBounded(client, { what: 'a migration statement', ms: SCHEMA_WRITE_MS, query });
     } catch (err) {
       const e = classifyClickHouseError(err);
       throw new CdrflowError(e.kind === 'rejected_by_sink' ? 'config' : e.kind, `migration statement failed: ${e.message}\n${query}`, { cause: err });
