@@ -228,3 +228,31 @@ describe('Huawei: the signature covers only headers, so it is checked before the
     expect(sink.published).toHaveLength(0);
   });
 });
+
+describe('a connection closed with answers still queued', () => {
+  it('counts every request on it out: the in-flight figure returns to 0, stop() does not wait for them, and a push on it stays stored', async () => {
+    const { r, sink } = await start({ shutdownGraceMs: 600_000 });
+    const socket = connect(r.port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    // The client reads nothing: once the socket's buffers are full, Node queues the answers behind them.
+    socket.pause();
+    const body = feeBody(1);
+    const head = Object.entries({ host: 'x', ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`);
+    // Health requests for as long as the receiver takes them in.
+    const flood = () => {
+      while (!socket.destroyed && socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n'.repeat(1_000)));
+    };
+    socket.on('drain', flood);
+    flood();
+    await waitFor(() => r.metrics.inFlight.value() > 100, { timeoutMs: 10_000, message: 'answers queued', details: () => `in flight ${r.metrics.inFlight.value()}` });
+    await waitFor(() => sink.envelopes().length === 1, { timeoutMs: 10_000, message: 'the push stored' });
+    socket.destroy();
+    await waitFor(() => r.metrics.inFlight.value() === 0, { timeoutMs: 10_000, message: 'nothing in flight', details: () => `in flight ${r.metrics.inFlight.value()}` });
+    // With nothing in flight, stop() closes at once rather than after shutdownGraceMs (longer than the test may run).
+    await r.stop();
+    // Its answer was lost with the socket, not the push: the vendor sends it again and the table deduplicates it.
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+});

@@ -212,7 +212,15 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const connections = new WeakMap<Socket, Connection>();
   const connectionOf = (socket: Socket): Connection => {
     let conn = connections.get(socket);
-    if (!conn) connections.set(socket, (conn = { turn: Promise.resolve(), pending: 0, closing: false }));
+    if (!conn) {
+      const created: Connection = { turn: Promise.resolve(), pending: 0, closing: false, uncounted: new Set() };
+      // Node emits no close for an answer still queued behind others when the socket goes (a client that reset
+      // with pipelined answers unread): those requests stayed in flight for ever, and stop() waited its whole grace.
+      socket.once('close', () => {
+        for (const countOut of created.uncounted) countOut();
+      });
+      connections.set(socket, (conn = created));
+    }
     return conn;
   };
   // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default): a
@@ -220,16 +228,18 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (req, res) => {
     inFlight++;
     metrics.inFlight.inc();
+    const conn = connectionOf(req.socket);
     let done = false;
     const answered = () => {
       if (done) return;
       done = true;
+      conn.uncounted.delete(answered);
       inFlight--;
       metrics.inFlight.dec();
       if (inFlight === 0) onIdle?.();
     };
     res.on('close', answered);
-    const conn = connectionOf(req.socket);
+    conn.uncounted.add(answered);
     conn.pending++;
     conn.last = req;
     conn.turn = conn.turn
@@ -386,6 +396,8 @@ interface Connection {
   pending: number;
   /** An answer closed the connection: the requests behind it are not read. */
   closing: boolean;
+  /** Counts out each request received and not yet counted out of the requests in flight. */
+  uncounted: Set<() => void>;
   /** The latest request received. */
   last?: IncomingMessage;
   /** Node refused the connection's bytes; `afterLast` answers it once the pending requests are. */
