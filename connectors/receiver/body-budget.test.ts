@@ -256,3 +256,68 @@ describe('a connection closed with answers still queued', () => {
     expect(sink.envelopes()).toHaveLength(1);
   });
 });
+
+describe('answers the client does not read', () => {
+  const HEALTH = 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n';
+  const ANSWER_END = '{"status":"ok"}';
+
+  /** A client pipelining health requests for as long as the receiver takes them in, reading no answer by itself. */
+  function flooder(r: RunningReceiver) {
+    const socket = connect(r.port, '127.0.0.1');
+    sockets.push(socket);
+    socket.pause();
+    socket.on('error', () => undefined);
+    const state = { sent: 0, answers: 0, closed: false, flooding: true };
+    socket.once('close', () => (state.closed = true));
+    const more = () => {
+      while (state.flooding && !socket.destroyed) {
+        state.sent += 1_000;
+        if (!socket.write(HEALTH.repeat(1_000))) return;
+      }
+    };
+    socket.on('drain', more);
+    more();
+    // Answers are counted by their body, which may be split between two reads.
+    let tail = '';
+    socket.on('data', (d: Buffer) => {
+      const text = tail + d.toString('latin1');
+      state.answers += text.split(ANSWER_END).length - 1;
+      tail = text.slice(-(ANSWER_END.length - 1));
+    });
+    return { socket, state };
+  }
+
+  it('closes a connection that reads none of its answers for unreadAnswerTimeoutMs, and not one that reads them steadily', async () => {
+    const bound = 1_000;
+    const { r, log, registry } = await start({ unreadAnswerTimeoutMs: bound });
+    const deaf = flooder(r);
+    const slow = flooder(r);
+    // One read (at most 64 KiB, a few hundred answers) every 10 ms: several MiB a period, what the rule promises not to
+    // cut (a send buffer's worth), while the receiver has far more answers for it than the socket buffers hold.
+    const reading = setInterval(() => {
+      slow.socket.once('data', () => slow.socket.pause());
+      slow.socket.resume();
+    }, 10);
+    try {
+      await waitFor(() => deaf.state.closed, { timeoutMs: 30_000, message: 'the connection that reads nothing closed', details: () => JSON.stringify({ deaf: deaf.state, slow: slow.state }) });
+      expect(deaf.state.answers).toBe(0);
+      expect(slow.state.sent - slow.state.answers).toBeGreaterThan(30_000);
+      // Tens of thousands of answers (many MiB) still wait for the slow reader: read at its pace, they take periods.
+      slow.state.flooding = false;
+      await waitFor(() => slow.state.answers === slow.state.sent || slow.state.closed, {
+        timeoutMs: 60_000, message: 'every answer of the slow reader', details: () => JSON.stringify(slow.state),
+      });
+      expect(slow.state).toMatchObject({ closed: false, answers: slow.state.sent });
+      expect(await r.connections()).toBe(1);
+    } finally {
+      clearInterval(reading);
+    }
+    expect(await requestsCounted(registry, 'timeout')).toEqual(['none unread_answers 1']);
+    expect(log.entries.filter((e) => e.event === 'receiver.push_refused').map((e) => [e.fields['outcome'], e.fields['detail']])).toEqual([
+      ['timeout', `connection closed: the client read none of its answers for ${bound} ms (unreadAnswerTimeoutMs)`],
+    ]);
+    slow.socket.destroy();
+    await waitFor(async () => (await r.connections()) === 0, { message: 'no connection left open' });
+    await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'no request left in flight' });
+  }, 120_000);
+});

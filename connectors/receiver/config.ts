@@ -25,6 +25,13 @@ export const receiverServerFields = {
   headersTimeoutMs: z.number().int().min(100).default(10_000),
   bodyTimeoutMs: z.number().int().min(100).default(10_000),
   keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
+  /**
+   * A connection whose client reads none of the answers waiting for it for this long is closed: Node stops reading
+   * it, but it held its socket, its slot of maxConnections and those answers for ever. Node sees the client's reads
+   * only each time about half the socket's send buffer is free again, so a client reading at least a send buffer (at
+   * most 4 MiB with Linux's defaults) per period is never cut: 70 KB/s at 60 s, a few hundred answers a second.
+   */
+  unreadAnswerTimeoutMs: z.number().int().min(100).default(60_000),
   /** Longest wait for Kafka's acknowledgement before answering "retry later". */
   ackTimeoutMs: z.number().int().min(100).default(10_000),
   /** stop() lets in-flight requests finish for this long, then closes what is left. */

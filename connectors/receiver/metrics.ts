@@ -22,7 +22,7 @@ export function createReceiverMetrics(registry: Registry = new Registry()): Rece
     existing<Counter<'vendor' | 'outcome' | 'code'>>(registry, 'cdrflow_receiver_requests_total') ??
     new Counter({
       name: 'cdrflow_receiver_requests_total',
-      help: 'Push requests answered, by vendor (the route; "none" for an unknown path or a request that could not be read: headers too slow or too large, broken framing, or a connection closed unread over maxConnections, code "dropped"), outcome and the result code or HTTP status the client was sent',
+      help: 'Push requests answered, by vendor (the route; "none" for an unknown path or a request that could not be read: headers too slow or too large, broken framing, a connection closed unread over maxConnections, code "dropped", or one whose client read none of its answers for unreadAnswerTimeoutMs, code "unread_answers"), outcome and the result code or HTTP status the client was sent',
       labelNames: ['vendor', 'outcome', 'code'] as const,
       registers: [registry],
     });

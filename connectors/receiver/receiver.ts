@@ -39,6 +39,8 @@ export interface RunningReceiver {
   metrics: ReceiverMetrics;
   /** Request body bytes held now, of config.bodyBudgetBytes. */
   bodyBytesHeld(): number;
+  /** Client connections open now. */
+  connections(): Promise<number>;
   /** Stops intake, lets in-flight requests finish (up to shutdownGraceMs), then closes the Kafka producer it owns. */
   stop(): Promise<void>;
 }
@@ -217,11 +219,42 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       // Node emits no close for an answer still queued behind others when the socket goes (a client that reset
       // with pipelined answers unread): those requests stayed in flight for ever, and stop() waited its whole grace.
       socket.once('close', () => {
+        clearTimeout(created.unreadTimer);
         for (const countOut of created.uncounted) countOut();
       });
       connections.set(socket, (conn = created));
     }
     return conn;
+  };
+  // A client that does not read its answers: once the socket's buffers are full, Node keeps the answers after them
+  // and stops reading the connection, which then held its socket, its slot of maxConnections and those answers for
+  // ever (and a refusal's destroySoon never ended). While bytes wait to be written, the kernel must take some of them
+  // within each unreadAnswerTimeoutMs, or the connection is closed. Node learns that the kernel took bytes only when
+  // about half of the socket's send buffer is free (Linux wakes a writer no sooner), so a client is safe as long as
+  // it reads a send buffer's worth (at most 4 MiB with Linux's default net.ipv4.tcp_wmem) per period: a vendor reading
+  // its answers at all reads far more, each answer being a few hundred bytes. Node's own socket timeout is not used:
+  // it also runs while a push waits for Kafka.
+  const watchUnread = (socket: Socket, conn: Connection) => {
+    if (conn.unreadTimer || socket.destroyed || socket.writableLength === 0) return;
+    // Bytes the kernel took: writableLength still holds the write in progress until it completes.
+    const taken = () => socket.bytesWritten - socket.writableLength;
+    let before = taken();
+    const check = () => {
+      conn.unreadTimer = undefined;
+      if (socket.destroyed || socket.writableLength === 0) return;
+      if (taken() > before) {
+        before = taken();
+        conn.unreadTimer = setTimeout(check, config.unreadAnswerTimeoutMs).unref();
+        return;
+      }
+      metrics.requests.inc({ vendor: 'none', outcome: 'timeout', code: 'unread_answers' });
+      refusals.refused('warn', {
+        route: 'none', outcome: 'timeout', remote: socket.remoteAddress,
+        detail: `connection closed: the client read none of its answers for ${config.unreadAnswerTimeoutMs} ms (unreadAnswerTimeoutMs)`,
+      });
+      socket.destroy();
+    };
+    conn.unreadTimer = setTimeout(check, config.unreadAnswerTimeoutMs).unref();
   };
   // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default): a
   // connection sending its headers slowly lived up to 40 s against a headersTimeoutMs of 10 s.
@@ -250,6 +283,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
           return;
         }
         await handle(req, res);
+        watchUnread(req.socket, conn);
         conn.lastAnswer = res;
         if (closingAnswers.has(res) || !res.shouldKeepAlive || res.destroyed) conn.closing = true;
       })
@@ -293,6 +327,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       if (answer && socket.writable) socket.write(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n\r\n`);
       // Soon, not at once: answers written just before must reach the client.
       socket.destroySoon();
+      if (conn) watchUnread(socket, conn);
     };
     // Nothing more is read: the refused request never reaches its route. Node holds a pipelined answer back until
     // the one before it has gone into the socket (a client slow to read its answers): the refusal waits for the last,
@@ -360,7 +395,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     return stopping;
   };
 
-  return { url, host: config.host, port, config, metrics, bodyBytesHeld: () => bodies.held, stop };
+  const openConnections = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  return { url, host: config.host, port, config, metrics, bodyBytesHeld: () => bodies.held, connections: openConnections, stop };
 }
 
 /**
@@ -407,6 +443,8 @@ interface Connection {
   afterLast?: () => void;
   /** The answer of the latest request handled: Node sends answers in order, so the others have gone before it. */
   lastAnswer?: ServerResponse;
+  /** Closes the connection if the client reads none of the bytes waiting for it (watchUnread). */
+  unreadTimer?: NodeJS.Timeout | undefined;
 }
 
 /** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */
