@@ -495,4 +495,62 @@ describe('ops server: clients that never read their answers', () => {
       await ops.close();
     }
   });
+
+  it('lets go of what pipelined requests hold when their connection goes with their answers still queued', async () => {
+    // Node emits no close for an answer queued behind another on its connection when the socket goes: what /sql and
+    // /reconcile let go of only on that close (the budget, the query, the run) was held for ever.
+    const budget = { bytes: 4_000, perAnswer: 1_000 };
+    const asked: string[] = [];
+    const cancelled: string[] = [];
+    const reconcile: string[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async (sql, _format, { signal }) => {
+        asked.push(sql);
+        // HOLD answers only once its client is gone; the other queries at once.
+        if (sql.startsWith('HOLD')) {
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          cancelled.push(sql);
+          throw new SqlQueryError(499, 'cancelled');
+        }
+        return `${sql}\n`;
+      },
+      sqlAnswerBudget: budget,
+      reconcile: async (_body, write, signal) => {
+        write('{"progress":"started"}');
+        reconcile.push('started');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        reconcile.push('aborted');
+      },
+    });
+    const socket = connect(ops.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const head = (method: string, path: string, type: string, body: string) =>
+        `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const sql = (query: string) => head('POST', '/sql?format=TSV', SQL_CONTENT_TYPE, query);
+      // The first answer waits for its query; every answer after it waits in Node's queue behind it.
+      socket.write(
+        sql('HOLD 1') + sql('SELECT 1') + sql('HOLD 2') + `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n` + head('POST', '/reconcile', 'application/json', '{}'),
+      );
+      await until(() => asked.length === 3 && reconcile.length === 1);
+      expect(ops.sqlAnswerBytes()).toBe(2 * budget.perAnswer + Buffer.byteLength('SELECT 1\n'));
+      socket.destroy();
+      await until(() => ops.sqlAnswerBytes() === 0);
+      await until(() => cancelled.length === 2 && reconcile.length === 2);
+      expect([cancelled.sort(), reconcile]).toEqual([
+        ['HOLD 1', 'HOLD 2'],
+        ['started', 'aborted'],
+      ]);
+      const again = await fetch(`http://127.0.0.1:${ops.port}/sql?format=TSV`, { method: 'POST', body: 'SELECT 2', headers: { 'content-type': SQL_CONTENT_TYPE } });
+      expect([again.status, await again.text()]).toEqual([200, 'SELECT 2\n']);
+      await until(() => ops.sqlAnswerBytes() === 0);
+    } finally {
+      socket.destroy();
+      await ops.close();
+    }
+  });
 });
