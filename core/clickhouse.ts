@@ -126,6 +126,8 @@ export interface RowsRead<S extends z.ZodType> {
   what: string;
   row: S;
   bounds: ReadBounds;
+  /** The caller's stop (a reconcile run's): ends the read at once, rejecting with its reason, as the caller's other steps do. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -136,17 +138,19 @@ export interface RowsRead<S extends z.ZodType> {
  * caller's classification as before.
  */
 export async function readRows<S extends z.ZodType>(client: ClickHouseClient, read: RowsRead<S>): Promise<z.output<S>[]> {
+  read.signal?.throwIfAborted();
   const deadline = AbortSignal.timeout(read.bounds.ms);
+  const stop = read.signal ? AbortSignal.any([deadline, read.signal]) : deadline;
   let answer: ReadableStream | undefined;
   try {
     const result = await client.exec({
       query: `${read.query}\nFORMAT JSONEachRow`,
       ...(read.params ? { query_params: read.params } : {}),
-      abort_signal: deadline,
+      abort_signal: stop,
       ignore_error_response: true,
     });
     // The client stops listening to the signal once the headers are in: the body is ended by it here.
-    answer = addAbortSignal(deadline, result.stream);
+    answer = addAbortSignal(stop, result.stream);
     const status = result.http_status_code;
     if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
       const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
@@ -154,6 +158,7 @@ export async function readRows<S extends z.ZodType>(client: ClickHouseClient, re
     }
     return await rowsOf(answer as AsyncIterable<Buffer>, read);
   } catch (err) {
+    read.signal?.throwIfAborted();
     if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading`, { cause: err });
     throw err;
   } finally {
@@ -242,6 +247,12 @@ export interface BoundedStatement {
   /** The whole statement: connecting, sending the rows, the server's work, and its answer (INSERT_WRITE_MS, …). */
   ms: number;
   settings?: ClickHouseSettings;
+  /**
+   * The caller's stop (a reconcile run's): ends the wait at once, rejecting with its reason, as the caller's other steps
+   * do. What the statement started goes on where it runs: a server does not cancel a write whose client went, and the
+   * embedded engine cannot cancel a statement at all (chdb has no interrupt: it finishes it in the background).
+   */
+  signal?: AbortSignal;
 }
 
 /** A statement without rows to send (DDL, OPTIMIZE, DELETE). */
@@ -262,36 +273,46 @@ export interface BoundedInsert extends BoundedStatement {
  * MAX_ERROR_BYTES of a failed one. Past the deadline: a CdrflowError, `transient`; a longer 2xx answer: `config` (the
  * server at CLICKHOUSE_URL is not ClickHouse). A failed answer is the error the client would have made of it
  * (parseError of its head, with its HTTP status), for the caller's classification as before. The embedded engine
- * has no socket to bound: there the client's own command() and insert() run, as they always did.
+ * has no socket to bound: there the client's own command() and insert() run, as they always did, and `signal` ends only
+ * the wait for them.
  */
 export async function runBounded(client: ClickHouseClient, statement: BoundedCommand | BoundedInsert): Promise<void> {
   const settings = statement.settings ? { clickhouse_settings: statement.settings } : {};
+  const { signal } = statement;
+  signal?.throwIfAborted();
   if (rawInserts.has(client)) {
-    if (!('table' in statement)) {
-      await client.command({ query: statement.query, ...(statement.params ? { query_params: statement.params } : {}), ...settings });
-      return;
+    try {
+      if (!('table' in statement)) {
+        await client.command({ query: statement.query, ...(statement.params ? { query_params: statement.params } : {}), ...settings, ...(signal ? { abort_signal: signal } : {}) });
+        return;
+      }
+      const { values } = statement;
+      await client.insert({
+        table: statement.table,
+        format: values.format,
+        values: 'rows' in values ? [...values.rows] : ReadableStream.from(values.body, { objectMode: false }),
+        ...(statement.columns ? { columns: [...statement.columns] as [string, ...string[]] } : {}),
+        ...settings,
+        ...(signal ? { abort_signal: signal } : {}),
+      });
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw err;
     }
-    const { values } = statement;
-    await client.insert({
-      table: statement.table,
-      format: values.format,
-      values: 'rows' in values ? [...values.rows] : ReadableStream.from(values.body, { objectMode: false }),
-      ...(statement.columns ? { columns: [...statement.columns] as [string, ...string[]] } : {}),
-      ...settings,
-    });
     return;
   }
   const deadline = AbortSignal.timeout(statement.ms);
+  const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
   let answer: ReadableStream | undefined;
   try {
     const result = await client.exec({
       ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }),
       ...settings,
-      abort_signal: deadline,
+      abort_signal: stop,
       ignore_error_response: true,
     });
     // The client stops listening to the signal once the headers are in: the body is ended by it here.
-    answer = addAbortSignal(deadline, result.stream);
+    answer = addAbortSignal(stop, result.stream);
     const status = result.http_status_code;
     if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
       const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
@@ -303,6 +324,7 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
       if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
     }
   } catch (err) {
+    signal?.throwIfAborted();
     if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting`, { cause: err });
     throw err;
   } finally {

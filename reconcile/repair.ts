@@ -258,7 +258,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   for (const month of [...months].sort()) {
     stopIfAborted();
     // A server set to optimize_throw_if_noop=1 would fail the repair on a month already merged or without parts.
-    await runBounded(ctx.clickhouse, { what: `the merge of partition ${month}`, ms: REPAIR_WRITE_MS, query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL`, settings: { optimize_throw_if_noop: 0 } });
+    await runBounded(ctx.clickhouse, { what: `the merge of partition ${month}`, ms: REPAIR_WRITE_MS, query: `OPTIMIZE TABLE ${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)} PARTITION ID '${month}' FINAL`, settings: { optimize_throw_if_noop: 0 }, signal: ctx.signal });
   }
   if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
 
@@ -298,6 +298,7 @@ async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number,
       what: 'the rows of calls stored in two partitions',
       row: storedCall,
       bounds: RECONCILE_READ,
+      signal: ctx.signal,
     });
     for (const c of stored) calls.set(c.cdr_id, c.rows);
   }
@@ -327,6 +328,7 @@ async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number,
         params: { partition, ids: some, keep: some.map((id) => keep.get(id)!) },
         // Done when the command returns: the after pass must not count the rows again.
         settings: { lightweight_deletes_sync: '2' },
+        signal: ctx.signal,
       });
     }
   }
