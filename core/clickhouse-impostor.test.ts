@@ -13,7 +13,7 @@ import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
 import { streamUntilClosed } from '../test/endless-answer.ts';
-import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, runBounded, type ReadBounds } from './clickhouse.ts';
+import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
 
 let server: Server | undefined;
@@ -64,6 +64,19 @@ describe("reconcile's ClickHouse reads", () => {
   const CAP = 256 * BOUNDS.bytes;
   const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.UTC(2026, 11, 1) };
   const ids = (c: ClickHouseClient) => new ClickHouseReader(c, 'cdrflow', 'cdr', BOUNDS).ids(scope, 'tencent-ccc', '1400', '2026-11-30');
+
+  it("a read the server holds ends at once with the run's abort, not at its 10-minute deadline", async () => {
+    let asked!: () => void;
+    const held = new Promise<void>((resolve) => (asked = resolve));
+    const c = await impostor('FINAL', () => asked());
+    const abort = new AbortController();
+    const read = new ClickHouseReader(c, 'cdrflow', 'cdr', RECONCILE_READ, abort.signal).read(scope, ['tencent-ccc'], null);
+    const ended = read.then(() => 'answered', (err: unknown) => err);
+    await held;
+    const reason = new Error('SIGTERM');
+    abort.abort(reason);
+    expect(await ended).toBe(reason);
+  }, 10_000);
 
   it('stops at the byte bound of a 200 answer that never ends, having read little past it', async () => {
     let outcome!: Promise<{ sent: number; whole: boolean }>;

@@ -338,6 +338,8 @@ export class ClickHouseReader {
     private readonly database: string,
     private readonly table: string,
     private readonly bounds: ReadBounds = RECONCILE_READ,
+    /** The run's stop: a read in progress (minutes of FINAL on a large day) ends at once with its reason. */
+    private readonly signal?: AbortSignal,
   ) {}
 
   private get db() {
@@ -345,7 +347,7 @@ export class ClickHouseReader {
   }
 
   private rows<S extends z.ZodType>(what: string, row: S, query: string, params: Record<string, unknown>): Promise<z.output<S>[]> {
-    return readRows(this.client, { query, params, what, row, bounds: this.bounds });
+    return readRows(this.client, { query, params, what, row, bounds: this.bounds, ...(this.signal ? { signal: this.signal } : {}) });
   }
 
   private filter(scope: DayScope, vendors: Vendor[], tenants: string[] | null, timeColumn: string) {

@@ -7,6 +7,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from '../core/kafka.ts';
 import { VENDORS, isVendor, type Vendor } from '../core/topology.ts';
+import { RECONCILE_READ } from '../core/clickhouse.ts';
 import { CdrflowError } from '../core/errors.ts';
 import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
@@ -175,7 +176,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
   const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs, signal });
   signal.throwIfAborted();
-  const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table);
+  const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table, RECONCILE_READ, signal);
   const ch = await reader.read(scope, vendors, req.tenants);
   const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
   // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
