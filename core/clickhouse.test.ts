@@ -8,7 +8,8 @@ import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { AppMetrics } from '../app/metrics.ts';
-import { createClickHouse, infileInsertSql, insertBody, insertsRaw, sqlString } from './clickhouse.ts';
+import { z } from 'zod';
+import { createClickHouse, infileInsertSql, insertBody, insertsRaw, readRows, sqlString } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
 
 describe('embedded ClickHouse', () => {
@@ -195,5 +196,12 @@ describe('embedded ClickHouse', () => {
     // A failed insert is timed as an error, and still reported as the engine's error.
     await expect(insertBody(timed, { table: 'no_such_table', format: 'TabSeparated', columns: ['id'], body: [Buffer.from('1\n')], settings: {} })).rejects.toThrow();
     expect(await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds')).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="error"\} 1$/m);
+  });
+
+  it("readRows waits for the engine's answer: its deadline is for a server, as an abort cannot stop the engine's work", async () => {
+    // The engine runs the query in this process; an abort only rejects the wait while the work goes on, so a deadline
+    // there failed a slow status or reconcile read, and its retry added a second scan beside the first.
+    const rows = await readRows(client, { query: 'SELECT sleep(0.3) AS s, 7 AS n', what: 'a slow answer', row: z.object({ n: z.number() }), bounds: { rows: 10, bytes: 1024, ms: 50 } });
+    expect(rows).toEqual([{ n: 7 }]);
   });
 });

@@ -86,7 +86,7 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
 export interface ReadBounds {
   rows: number;
   bytes: number;
-  /** The whole read: connecting, the server's work, and every byte of its answer. */
+  /** The whole read: connecting, the server's work, and every byte of its answer (a server's only, see readRows). */
   ms: number;
 }
 
@@ -139,18 +139,21 @@ export interface RowsRead<S extends z.ZodType> {
  */
 export async function readRows<S extends z.ZodType>(client: ClickHouseClient, read: RowsRead<S>): Promise<z.output<S>[]> {
   read.signal?.throwIfAborted();
-  const deadline = AbortSignal.timeout(read.bounds.ms);
-  const stop = read.signal ? AbortSignal.any([deadline, read.signal]) : deadline;
+  // None on the embedded engine, as before: it runs the query in this process, and an abort there only ends the wait
+  // while the work goes on, so a slow status or reconcile read failed and its retry ran beside the abandoned one.
+  const deadline = rawInserts.has(client) ? undefined : AbortSignal.timeout(read.bounds.ms);
+  const signals = [deadline, read.signal].filter((s): s is AbortSignal => s !== undefined);
+  const stop = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
   let answer: ReadableStream | undefined;
   try {
     const result = await client.exec({
       query: `${read.query}\nFORMAT JSONEachRow`,
       ...(read.params ? { query_params: read.params } : {}),
-      abort_signal: stop,
+      ...(stop ? { abort_signal: stop } : {}),
       ignore_error_response: true,
     });
     // The client stops listening to the signal once the headers are in: the body is ended by it here.
-    answer = addAbortSignal(stop, result.stream);
+    answer = stop ? addAbortSignal(stop, result.stream) : result.stream;
     const status = result.http_status_code;
     if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
       const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
@@ -159,7 +162,7 @@ export async function readRows<S extends z.ZodType>(client: ClickHouseClient, re
     return await rowsOf(answer as AsyncIterable<Buffer>, read);
   } catch (err) {
     read.signal?.throwIfAborted();
-    if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading`, { cause: err });
+    if (deadline?.aborted) throw new CdrflowError('transient', `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading`, { cause: err });
     throw err;
   } finally {
     answer?.destroy();
