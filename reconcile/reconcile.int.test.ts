@@ -302,13 +302,14 @@ describe('cdrflow reconcile', () => {
     const client = ch.client;
     const racing = new Proxy(client, {
       get(target, prop) {
-        if (prop === 'query') {
-          return async (params: Parameters<ClickHouseClient['query']>[0]) => {
+        // Reconcile reads its rows through readRows (core/clickhouse.ts), which sends them with exec.
+        if (prop === 'exec') {
+          return async (params: Parameters<ClickHouseClient['exec']>[0]) => {
             if (!stored && /^SELECT cdr_id\b/.test(params.query)) {
               stored = true;
               await exec(`INSERT INTO ${db}.cdr SELECT * FROM ${db}.stored_late`);
             }
-            return target.query(params);
+            return target.exec(params);
           };
         }
         const value: unknown = Reflect.get(target, prop, target);
