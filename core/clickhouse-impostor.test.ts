@@ -6,15 +6,17 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import { AppMetrics } from '../app/metrics.ts';
 import { ClickHouseReader } from '../reconcile/layers.ts';
 import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
 import { streamUntilClosed } from '../test/endless-answer.ts';
-import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
+import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, readRows, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
+import { memoryLog, type LogFn } from './log.ts';
 
 let server: Server | undefined;
 let client: ClickHouseClient | undefined;
@@ -27,7 +29,7 @@ afterEach(async () => {
 });
 
 /** A server answering the statement that contains `asked` as `answer` does, and any other with an empty 200. */
-async function impostor(asked: string, answer: (res: ServerResponse) => void): Promise<ClickHouseClient> {
+async function impostor(asked: string, answer: (res: ServerResponse) => void, log?: LogFn): Promise<ClickHouseClient> {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -36,7 +38,7 @@ async function impostor(asked: string, answer: (res: ServerResponse) => void): P
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' });
+  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, log ? { log } : {});
   return client;
 }
 
@@ -261,5 +263,54 @@ describe('inserts and commands', () => {
       output_format_json_quote_64bit_integers: '1',
     });
     expect(await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds')).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="ok"\} 1$/m);
+  });
+});
+
+// The client's own entries: @clickhouse/client writes them to the console by default, with a stack.
+describe("the shared client's log", () => {
+  it('a read or a statement cut by its deadline or by the run\'s abort prints nothing and leaves a debug entry', async () => {
+    const printed: unknown[][] = [];
+    const spies = (['log', 'debug', 'info', 'warn', 'error'] as const).map((m) => vi.spyOn(console, m).mockImplementation((...a: unknown[]) => void printed.push(a)));
+    try {
+      const log = memoryLog();
+      // Held: no answer at all, so the cut aborts the request; trickled: the headers and then a byte at a time, so the
+      // cut leaves the answer unread when its socket closes.
+      let held = true;
+      let answering: () => void = () => undefined;
+      const c = await impostor('SELECT', (res) => {
+        if (!held) {
+          res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+          void trickle(res);
+        }
+        answering();
+      }, log);
+      const read = (signal?: AbortSignal) => readRows(c, { query: 'SELECT 1 AS n', what: 'a figure', row: z.object({ n: z.number() }), bounds: { rows: 10, bytes: 1024, ms: signal ? 60_000 : 200 }, ...(signal ? { signal } : {}) });
+      const statement = (signal?: AbortSignal) => runBounded(c, { what: 'the statement', query: 'SELECT 1', ms: signal ? 60_000 : 200, ...(signal ? { signal } : {}) });
+      for (const [answer, run] of [[true, read], [false, read], [true, statement], [false, statement]] as const) {
+        held = answer;
+        const before = log.entries.length + printed.length;
+        expect(await failure(run())).toBeInstanceOf(CdrflowError);
+        await vi.waitFor(() => expect(log.entries.length + printed.length).toBeGreaterThan(before));
+        // The run's abort once the server has the request (and, trickled, sent its headers), not before it was sent.
+        const abort = new AbortController();
+        answering = () => abort.abort(new Error('SIGINT'));
+        const afterDeadline = log.entries.length + printed.length;
+        expect(await failure(run(abort.signal))).toEqual(new Error('SIGINT'));
+        answering = () => undefined;
+        await vi.waitFor(() => expect(log.entries.length + printed.length).toBeGreaterThan(afterDeadline));
+      }
+      expect(printed).toEqual([]);
+      expect(log.entries.filter((e) => e.level !== 'debug')).toEqual([]);
+      expect(new Set(log.entries.map((e) => e.event))).toEqual(new Set(['clickhouse.client']));
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  }, 20_000);
+
+  it('a request that fails otherwise (the server hung up) is a warning, through the same log', async () => {
+    const log = memoryLog();
+    const c = await impostor('SELECT', (res) => void res.socket?.destroy(), log);
+    const err = await failure(readRows(c, { query: 'SELECT 1 AS n', what: 'a figure', row: z.object({ n: z.number() }), bounds: LOOKUP_READ }));
+    expect(log.entries).toContainEqual(expect.objectContaining({ level: 'warn', event: 'clickhouse.client', fields: expect.objectContaining({ error: err.message }) }));
   });
 });

@@ -19,10 +19,11 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { addAbortSignal, Readable as ReadableStream } from 'node:stream';
 import { createClient, parseError } from '@clickhouse/client';
-import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseClientConfigOptions, ClickHouseSettings, Logger, WarnLogParams } from '@clickhouse/client';
 import { z } from 'zod';
 import { CdrflowError } from './errors.ts';
 import { quote } from './input-limits.ts';
+import { logger, type LogFn, type LogLevel } from './log.ts';
 
 export type ClickHouseTarget =
   | { kind: 'embedded'; dataDir: string; database: string }
@@ -34,7 +35,31 @@ const COMMON_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
 };
 
-export async function createClickHouse(target: ClickHouseTarget): Promise<ClickHouseClient> {
+/**
+ * The client's own entries through the project's logger, as `event` (its default writes them to the console, with a
+ * stack). A request we end ourselves (a deadline of readRows or runBounded, a caller's abort signal, an answer we stop
+ * reading) makes it log the abort as an error, and the answer left unread as a warning once its socket closes:
+ * expected, and already reported to the caller by the request's own error, so those are debug. Its other errors are
+ * warnings: each failed request reaches its caller too, which reports it.
+ */
+export function clientLogger(log: LogFn, event: string): new () => Logger {
+  const cut = (message: string, err: Error | undefined) => err?.message === 'The user aborted a request.' || message.includes('socket was closed or ended before the response was fully read');
+  const entry =
+    (level: LogLevel) =>
+    ({ module, message, args, err }: WarnLogParams) =>
+      log(level === 'warn' && cut(message, err) ? 'debug' : level, event, { module, message, ...args, ...(err ? { error: err.message } : {}) });
+  return class {
+    trace = entry('debug');
+    debug = entry('debug');
+    info = entry('debug');
+    warn = entry('warn');
+    error = entry('warn');
+  };
+}
+
+/** `log`: where the client's own entries go, as `clickhouse.client` (component `clickhouse` unless given). */
+export async function createClickHouse(target: ClickHouseTarget, options: { log?: LogFn } = {}): Promise<ClickHouseClient> {
+  const log = { LoggerClass: clientLogger(options.log ?? logger('clickhouse'), 'clickhouse.client') };
   if (target.kind === 'http') {
     return createClient({
       url: target.url,
@@ -42,6 +67,7 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
       password: target.password,
       database: target.database,
       clickhouse_settings: COMMON_SETTINGS,
+      log,
     });
   }
   mkdirSync(target.dataDir, { recursive: true });
@@ -60,7 +86,7 @@ export async function createClickHouse(target: ClickHouseTarget): Promise<ClickH
       { cause: err },
     );
   }
-  const client = createClient({ connection, database: target.database, clickhouse_settings: COMMON_SETTINGS });
+  const client = createClient({ connection, database: target.database, clickhouse_settings: COMMON_SETTINGS, log });
   const { chdb } = connection as unknown as { chdb: EngineSession };
   rawInserts.set(client, stagedInsert(chdb, stagingDir(target.dataDir)));
   if (target.database !== 'default') {

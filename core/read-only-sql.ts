@@ -37,10 +37,10 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings, type Logger, type WarnLogParams } from '@clickhouse/client';
+import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
-import { logger, type LogFn, type LogLevel } from './log.ts';
-import { quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
+import { logger, type LogFn } from './log.ts';
+import { clientLogger, quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
 export interface SqlLimits {
@@ -426,27 +426,6 @@ async function boundedAnswer(
   }
 }
 
-/**
- * The client's own entries through the project's logger, as `sql.client`. Its default writes them to the console. A
- * request boundedAnswer cuts (the limits, a caller that left) makes it log the abort as an error and the answer left
- * unread as a warning: expected, and already answered to the caller as 422 or 499, so those are debug. Its other
- * errors are warnings: each failed request reaches run()'s caller too, which reports it.
- */
-function clientLogger(log: LogFn): new () => Logger {
-  const cut = (message: string, err: Error | undefined) => err?.message === 'The user aborted a request.' || message.includes('socket was closed or ended before the response was fully read');
-  const entry =
-    (level: LogLevel) =>
-    ({ module, message, args, err }: WarnLogParams) =>
-      log(level === 'warn' && cut(message, err) ? 'debug' : level, 'sql.client', { module, message, ...args, ...(err ? { error: err.message } : {}) });
-  return class {
-    trace = entry('debug');
-    debug = entry('debug');
-    info = entry('debug');
-    warn = entry('warn');
-    error = entry('warn');
-  };
-}
-
 function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits: SqlLimits, log: LogFn): Engine {
   const client: ClickHouseClient = createClient({
     url: target.url,
@@ -454,7 +433,8 @@ function httpEngine(target: Extract<ClickHouseTarget, { kind: 'http' }>, limits:
     password: target.password,
     database: target.database,
     request_timeout: (limits.maxExecutionTimeSec + 10) * 1000,
-    log: { LoggerClass: clientLogger(log) },
+    // A query boundedAnswer cuts (the limits, a caller that left) is already answered to the caller as 422 or 499.
+    log: { LoggerClass: clientLogger(log, 'sql.client') },
   });
   const settingsFor = (color: boolean) => ({ ...engineSettings(limits, color), cancel_http_readonly_queries_on_client_close: '1' }) as unknown as ClickHouseSettings;
   const settings = settingsFor(false);
