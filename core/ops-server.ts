@@ -8,9 +8,10 @@
 // fetches carry theirs), and POST /sql needs the non-simple content type `application/sql` (a browser cannot send
 // that cross-site without a CORS preflight, which this server never grants).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { listenError } from './errors.ts';
+import { onAnswerClosed } from './http-answers.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 import { MAX_SQL_BYTES } from './sql-check.ts';
 
@@ -321,37 +322,6 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
  * was taken for the job: `cdrflow sql` printed that program's answer as the query's result, exit 0 (an operator walk).
  */
 export const OPS_SERVER_HEADER = 'x-cdrflow-ops';
-
-/** Per connection, what its answers not yet closed run when it closes (see onAnswerClosed). */
-const closingHooks = new WeakMap<Socket, Set<() => void>>();
-
-/**
- * Runs `closed` once, when the answer closes (written out, or its client gone) or else when its connection closes.
- * Node emits no close for an answer still queued behind another on its connection (pipelined requests) when the socket
- * goes, so what was let go of only then (a query's answer budget, its query, a reconcile run) was held for ever: a
- * client that pipelined a few queries and reset left /sql answering 429 until the job restarted.
- */
-function onAnswerClosed(res: ServerResponse, closed: () => void): void {
-  const socket = res.req.socket;
-  const hooks = closingHooks.get(socket) ?? new Set<() => void>();
-  if (!closingHooks.has(socket)) {
-    closingHooks.set(socket, hooks);
-    socket.once('close', () => {
-      for (const hook of hooks) hook();
-    });
-  }
-  let ran = false;
-  const once = () => {
-    if (ran) return;
-    ran = true;
-    hooks.delete(once);
-    closed();
-  };
-  hooks.add(once);
-  res.once('close', once);
-  // Already gone: its close was emitted before this answer asked for it.
-  if (socket.closed) once();
-}
 
 function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return void res.end();

@@ -14,6 +14,7 @@ import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { boundReason, quote } from '../../core/input-limits.ts';
+import { onAnswerClosed } from '../../core/http-answers.ts';
 import type { EnvelopeSink, IncomingPush, Outcome, PushReply, Route, RouteContext } from './types.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -215,13 +216,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const connectionOf = (socket: Socket): Connection => {
     let conn = connections.get(socket);
     if (!conn) {
-      const created: Connection = { turn: Promise.resolve(), pending: 0, closing: false, uncounted: new Set() };
-      // Node emits no close for an answer still queued behind others when the socket goes (a client that reset
-      // with pipelined answers unread): those requests stayed in flight for ever, and stop() waited its whole grace.
-      socket.once('close', () => {
-        clearTimeout(created.unreadTimer);
-        for (const countOut of created.uncounted) countOut();
-      });
+      const created: Connection = { turn: Promise.resolve(), pending: 0, closing: false };
+      socket.once('close', () => clearTimeout(created.unreadTimer));
       connections.set(socket, (conn = created));
     }
     return conn;
@@ -262,17 +258,13 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     inFlight++;
     metrics.inFlight.inc();
     const conn = connectionOf(req.socket);
-    let done = false;
-    const answered = () => {
-      if (done) return;
-      done = true;
-      conn.uncounted.delete(answered);
+    // Counted out when its answer closes, or else when its connection does (a client that reset with pipelined
+    // answers unread: Node never closes those answers).
+    const answered = onAnswerClosed(res, () => {
       inFlight--;
       metrics.inFlight.dec();
       if (inFlight === 0) onIdle?.();
-    };
-    res.on('close', answered);
-    conn.uncounted.add(answered);
+    });
     conn.pending++;
     conn.last = req;
     conn.turn = conn.turn
@@ -432,8 +424,6 @@ interface Connection {
   pending: number;
   /** An answer closed the connection: the requests behind it are not read. */
   closing: boolean;
-  /** Counts out each request received and not yet counted out of the requests in flight. */
-  uncounted: Set<() => void>;
   /** The latest request received. */
   last?: IncomingMessage;
   /** Node refused the connection's bytes; `afterLast` answers it once the pending requests are. */
