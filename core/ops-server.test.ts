@@ -554,3 +554,117 @@ describe('ops server: clients that never read their answers', () => {
     }
   });
 });
+
+describe('ops server: bytes it cannot read as a request, pipelined behind requests still owed their answers', () => {
+  // Node refused such bytes at once and closed the connection: its bare 400 or 431 was read as the answer to the
+  // query before them, whose own answer was lost (test/fuzz/ops-wire.test.ts, seeds 1, 4, 8, 11, 12, 21, 38).
+  const budget = { bytes: 4_000, perAnswer: 1_000 };
+  let ops: Awaited<ReturnType<typeof startOpsServer>>;
+  const cancelled: string[] = [];
+  const waiting = new Map<string, () => void>();
+  beforeAll(async () => {
+    ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      // SLOW answers once the test lets it go, or is cancelled when its client leaves; the others at once.
+      query: async (sql, _format, { signal }) => {
+        if (sql.startsWith('SLOW')) {
+          await new Promise<void>((resolve) => {
+            waiting.set(sql, resolve);
+            signal.addEventListener('abort', () => resolve());
+          });
+          if (signal.aborted) {
+            cancelled.push(sql);
+            throw new SqlQueryError(499, 'cancelled');
+          }
+        }
+        return `answer to ${sql}\n`;
+      },
+      sqlAnswerBudget: budget,
+    });
+  });
+  afterAll(() => ops.close());
+
+  const sql = (query: string, length = Buffer.byteLength(query)) =>
+    `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${length}\r\n\r\n${query}`;
+  const answer = (body: string) => `HTTP/1.1 200 OK\r\nx-cdrflow-ops: cdrflow\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n`;
+  /** Sends `bytes` on a fresh connection, lets SLOW go once it runs, and returns all the connection read until the server closed it. */
+  const exchange = async (bytes: string): Promise<string> => {
+    const socket = connect(ops.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const read: Buffer[] = [];
+    socket.on('data', (d: Buffer) => void read.push(d));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(bytes);
+    await until(() => waiting.has('SLOW'));
+    waiting.get('SLOW')!();
+    waiting.delete('SLOW');
+    await closed;
+    return Buffer.concat(read).toString('latin1');
+  };
+  /** The answers in order: each one's head up to its Date header, then its body. */
+  const answers = (text: string) => text.split(/(?=HTTP\/1\.1 )/).map((a) => a.replace(/date: .*\r\n(connection: keep-alive\r\nkeep-alive: timeout=\d+\r\n)?/i, ''));
+
+  it('answers garbage only after the query before it, then closes', async () => {
+    const text = await exchange(sql('SLOW') + 'GARBAGE\r\n\r\n');
+    expect(answers(text)).toEqual([`${answer('answer to SLOW\n')}\r\nanswer to SLOW\n`, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n']);
+  });
+
+  it('answers a query whose Content-Length is shorter than its body, then refuses the rest of the body', async () => {
+    // The query is the first 4 bytes, "SLOW"; " and more" is not a request.
+    const text = await exchange(sql('SLOW and more', 4));
+    expect(answers(text)).toEqual([`${answer('answer to SLOW\n')}\r\nanswer to SLOW\n`, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n']);
+  });
+
+  it('refuses a header block over 16 KiB with 431 after the answers owed before it', async () => {
+    const huge = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nx-pad: ${'p'.repeat(17 * 1024)}\r\n\r\n`;
+    const text = await exchange(sql('SLOW') + sql('SELECT 1') + huge);
+    expect(answers(text)).toEqual([
+      `${answer('answer to SLOW\n')}\r\nanswer to SLOW\n`,
+      `${answer('answer to SELECT 1\n')}\r\nanswer to SELECT 1\n`,
+      'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+    ]);
+  });
+
+  it('gives a request answered before its body came in that one answer, when the end of the connection cuts the body', async () => {
+    // A wrong content type is answered 415 at once; the client ends its side once it has read that, in the middle of
+    // the body (seed 755 of the campaign). Node answered the cut body 400 as well, an answer to no request.
+    const socket = connect(ops.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => void (text += d.toString('latin1')));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`POST /sql HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nSEL`);
+    const refusal = `POST /sql needs Content-Type: ${SQL_CONTENT_TYPE}\n`;
+    await until(() => text.endsWith(refusal));
+    socket.end();
+    await closed;
+    expect(answers(text)).toEqual([`HTTP/1.1 415 Unsupported Media Type\r\nx-cdrflow-ops: cdrflow\r\ncontent-type: text/plain\r\ncontent-length: ${refusal.length}\r\n\r\n${refusal}`]);
+  });
+
+  it('still sees the client leave while the refusal waits: the query is cancelled and its budget let go', async () => {
+    const cut = `POST /sql HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Le`;
+    const cases = [
+      { name: 'reset after garbage', after: 'GARBAGE\r\n\r\n', leave: 'reset' },
+      { name: 'end after garbage', after: 'GARBAGE\r\n\r\n', leave: 'end' },
+      // The end of the connection is what Node cannot read (seed 11 of the campaign).
+      { name: 'end in the middle of a request', after: cut, leave: 'end' },
+    ] as const;
+    for (const { name, after, leave } of cases) {
+      const query = `SLOW ${name}`;
+      const socket = connect(ops.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(sql(query) + after);
+      await until(() => waiting.has(query));
+      expect(ops.sqlAnswerBytes()).toBe(budget.perAnswer);
+      // A client that ends its side can no longer be seen leaving while nothing is written to it: as on any
+      // connection of the port, its end gives up the answers not yet written.
+      if (leave === 'reset') socket.resetAndDestroy();
+      else socket.end();
+      await until(() => cancelled.includes(query) && ops.sqlAnswerBytes() === 0);
+      waiting.delete(query);
+      socket.destroy();
+    }
+  });
+});

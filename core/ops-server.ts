@@ -7,8 +7,8 @@
 // loopback (a DNS-rebinding page carries its own host name), an Origin header must be this port's own (cross-site
 // fetches carry theirs), and POST /sql needs the non-simple content type `application/sql` (a browser cannot send
 // that cross-site without a CORS preflight, which this server never grants).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { listenError } from './errors.ts';
 import { onAnswerClosed } from './http-answers.ts';
@@ -57,14 +57,20 @@ export async function startOpsServer(
   const origin: { port: number } = { port };
   const state: ServerState = { stopping: false, sqlAnswerBytes: 0 };
   const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
+  const connections = new WeakMap<Socket, Connection>();
   // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
   // connection sending its headers slowly outlived headersTimeout by up to that much.
   const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+    let conn = connections.get(req.socket);
+    if (!conn) connections.set(req.socket, (conn = { refused: false }));
+    conn.before = conn.last;
+    conn.last = { req, res };
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
     handle(req, res, handlers, origin.port, door, state).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => refuseAfterAnswers(err, socket, connections));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, `127.0.0.1:${port}`, options.setting ?? 'ops port')));
     server.listen(port, '127.0.0.1', () => resolve());
@@ -103,6 +109,68 @@ export interface OpsServer {
 interface ServerState {
   stopping: boolean;
   sqlAnswerBytes: number;
+}
+
+/** One client connection: the latest two requests Node handed over (only the latest can be incomplete). */
+interface Connection {
+  refused: boolean;
+  last?: Exchange;
+  before?: Exchange | undefined;
+}
+const CLIENT_ERROR_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 };
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/**
+ * Bytes Node cannot read as a request (garbage, the rest of a body past its Content-Length, a header block over
+ * 16 KiB, the end of the connection in the middle of a request): Node's own refusal went out at once and closed the
+ * connection, ahead of the answers still owed to the requests pipelined before those bytes, so the client read the
+ * refusal as the answer to its earlier query and that answer was lost. The refusal now waits for the last answer
+ * owed (a whole request's, or one already begun for the request cut short), then goes out, then the connection ends.
+ * The socket is not paused meanwhile, unlike the push receiver's: it reads on (Node's parser drops what comes), so a
+ * client leaving is still seen at once, and its queries are cancelled and their share of the answer budget let go;
+ * paused, a client that left went unseen, its slow query ran on and held its share until it ended. A request cut short is answered by the
+ * refusal; its handler waits for a body that never comes until the connection closes. No turn-taking or watchdog
+ * as in the receiver: Node sends pipelined answers in order, and a client here that does not read is bounded by the
+ * answer budget as on any other connection of this port.
+ */
+function refuseAfterAnswers(err: NodeJS.ErrnoException, socket: Socket, connections: WeakMap<Socket, Connection>): void {
+  let conn = connections.get(socket);
+  if (!conn) connections.set(socket, (conn = { refused: false }));
+  // Node reports each chunk that arrives after the first error, and the end of the connection, again.
+  if (conn.refused) return;
+  conn.refused = true;
+  if (err.code === 'ECONNRESET') return void socket.destroy();
+  // The statuses Node itself answers these with.
+  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  const refuse = () => {
+    const owed = [conn.last, conn.before].find((e) => e !== undefined && (e.req.complete || e.res.headersSent));
+    if (owed && !owed.res.writableFinished && !owed.res.destroyed) {
+      // A client that ended its side can no longer be seen leaving while nothing is written to it: as Node does with
+      // any half-closed connection, the answers not yet written are given up and the connection ends.
+      if (socket.readableEnded) return void socket.end();
+      // Looked at again once it is written (the request cut short may have been answered meanwhile), or the client
+      // ended its side.
+      const next = () => {
+        owed.res.off('finish', next).off('close', next);
+        socket.off('end', next);
+        refuse();
+      };
+      owed.res.once('finish', next).once('close', next);
+      socket.once('end', next);
+      return;
+    }
+    // Not after an answer that closed the connection (Connection: close, a 413), nor when the request cut short was
+    // answered already (a 415 goes out before the body is in): each request gets one answer.
+    const cutAnswered = conn.last !== undefined && !conn.last.req.complete && conn.last.res.headersSent;
+    if (socket.writable && !cutAnswered) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    // Ended, not destroyed: the answers just written still reach the client. What the cut request's handler writes
+    // later is kept back by Node (the socket no longer writable).
+    socket.destroySoon();
+  };
+  refuse();
 }
 
 /** What POST /reconcile is answered (503, JSON) once the job's stop began. */
