@@ -12,6 +12,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
 import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
 import { astRefusal, functionsCallable, isCallable, refusalOf } from './sql-check.ts';
+import { waitFor } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-ro-sql-'));
 const victim = join(dir, 'victim.txt');
@@ -241,6 +242,18 @@ describe('read-only SQL on the embedded engine', () => {
     const exists = async (name: string) => (await (await writer.query({ query: `EXISTS TABLE default.\`${name}\``, format: 'TabSeparated' })).text()).trim();
     expect(await exists(cwdProbe)).toBe('1');
     expect(await exists(`${cwdProbe}-absent`)).toBe('0');
+  });
+
+  it('closes its sessions only once the queries running on them were killed and have ended (the job stops during one)', async () => {
+    const own = await openReadOnlySql({ kind: 'embedded', dataDir: join(dir, 'ch'), database: 'ro_test' }, { ...DEFAULT_SQL_LIMITS, maxConcurrent: 1, maxExecutionTimeSec: 120 });
+    const endless = own.run('SELECT count() FROM numbers(1e13)', 'TSV');
+    endless.catch(() => undefined);
+    // Running in the engine, not only past its checks.
+    const runningQueries = async () => (await (await writer.query({ query: "SELECT count() FROM system.processes WHERE query LIKE '%cdrflow-sql%numbers(1e13)%' AND query NOT LIKE '%system.processes%'", format: 'TabSeparated' })).text()).trim();
+    await waitFor(async () => (await runningQueries()) === '1', { timeoutMs: 30_000, message: 'the endless query running in the engine' });
+    await own.close();
+    expect(await runningQueries(), 'queries still running in the engine when close() returned').toBe('0');
+    await expect(endless).rejects.toThrow(/QUERY_WAS_CANCELLED|cancelled|killed/i);
   });
 
   it('resolves bare names outside the database default before the pipeline created its own', async () => {

@@ -328,6 +328,20 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
     idle.color.push(await open(true));
   }
   const all = [control, ...idle.plain, ...idle.color];
+  // What still runs on the sessions (a query, the KILL its caller's abort sent): close() waits for it, bounded by
+  // CLOSE_WAIT_MS, before closing them. The job's stop aborts a query in flight and closes the sessions right after;
+  // a session closed under its running statement is the engine's use after free (a stop during an endless query
+  // once ended in a segfault in the engine's background pool instead of exit 0).
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight.add(settled);
+    void settled.then(() => inFlight.delete(settled));
+    return work;
+  };
   return {
     callable,
     async format(sql) {
@@ -336,37 +350,53 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
     async ast(formatted) {
       return (await control.queryAsync(`EXPLAIN AST ${formatted}`, { format: 'TSVRaw' })).text();
     },
-    async query(sql, _formatted, format, tag, signal, color) {
-      const pool = color ? idle.color : idle.plain;
-      const session = pool.pop();
-      if (!session) throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
-      const onAbort = () => {
-        // The tag comment is part of the query text in system.processes; KILL finds it there.
-        void control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql ${tag}%' AND query NOT LIKE '%system.processes%' ASYNC`).catch(() => undefined);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        // The tag goes on its own line first: a user's trailing `--` comment cannot swallow it.
-        const result = await session.queryAsync(`/* cdrflow-sql ${tag} */\n${sql}`, { format });
-        // Measured before it becomes a string: the engine's output buffer is held only by maxMemoryBytes.
-        if (result.bytes().byteLength > limits.maxResultBytes) throw answerTooLarge(limits);
-        return result.text();
-      } catch (err) {
-        // chdb keeps what a failed query's format wrote before the error (the header of Markdown, JSON, XML,
-        // CSVWithNames, …) and hands it out at the start of the session's next result, another caller's. A query
-        // that succeeds takes it first (found by test/fuzz/ops-port.test.ts).
-        await session.queryAsync('SELECT 1', { format: 'Null' }).catch(() => undefined);
-        throw err;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-        pool.push(session);
-      }
-    },
+    query: (...args) => track(runQuery(...args)),
     async close() {
+      if (inFlight.size > 0) {
+        // Killed, not waited out: a query still running here was not aborted by its caller (its client is still there).
+        await track(control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql %' AND query NOT LIKE '%system.processes%' ASYNC`)).catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+        await Promise.race([Promise.all(inFlight), waited]);
+        clearTimeout(timer);
+      }
       for (const s of all) s.close();
     },
   };
+
+  async function runQuery(...[sql, _formatted, format, tag, signal, color]: Parameters<Engine['query']>): Promise<string> {
+    const pool = color ? idle.color : idle.plain;
+    const session = pool.pop();
+    if (!session) throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
+    const onAbort = () => {
+      // The tag comment is part of the query text in system.processes; KILL finds it there.
+      void track(control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql ${tag}%' AND query NOT LIKE '%system.processes%' ASYNC`)).catch(() => undefined);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      // The tag goes on its own line first: a user's trailing `--` comment cannot swallow it.
+      const result = await session.queryAsync(`/* cdrflow-sql ${tag} */\n${sql}`, { format });
+      // Measured before it becomes a string: the engine's output buffer is held only by maxMemoryBytes.
+      if (result.bytes().byteLength > limits.maxResultBytes) throw answerTooLarge(limits);
+      return result.text();
+    } catch (err) {
+      // chdb keeps what a failed query's format wrote before the error (the header of Markdown, JSON, XML,
+      // CSVWithNames, …) and hands it out at the start of the session's next result, another caller's. A query
+      // that succeeds takes it first (found by test/fuzz/ops-port.test.ts).
+      await session.queryAsync('SELECT 1', { format: 'Null' }).catch(() => undefined);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      pool.push(session);
+    }
+  }
 }
+
+/**
+ * How long closing the embedded sessions waits for the statements still running on them, killed first. A killed query
+ * ends within a block of its work (milliseconds); the bound only keeps a stop from hanging on an engine that does not.
+ */
+const CLOSE_WAIT_MS = 10_000;
 
 /**
  * One request to the server, its answer read as it arrives and counted: past `maxBytes` or `deadline` (ms since the
