@@ -108,6 +108,19 @@ describe('reconcile service (POST /reconcile)', () => {
     expect(out).toHaveLength(ended);
   });
 
+  // The ops port leaves informative lines out for a client that does not read; the line that ends the answer never.
+  it('writes keep-alive lines as informative and the line that ends the answer as not', async () => {
+    service = serviceOn(refusingKafka);
+    const out: [unknown, boolean | undefined][] = [];
+    const running = service.handle(BODY, (line, informative) => void out.push([JSON.parse(line), informative]));
+    await service.stop();
+    await running;
+    expect(out).toEqual([
+      [{ keepAlive: 15 }, true],
+      [{ error: 'shutdown requested', exitCode: 3 }, undefined],
+    ]);
+  });
+
   it('refuses a request that is not one: exit 64', async () => {
     service = serviceOn(stuckKafka);
     const { out, write } = lines();

@@ -144,9 +144,10 @@ export interface ReconcileService {
    * at once and every RECONCILE_KEEPALIVE_MS, then {"outcome": …} (its exitCode: 0 agree, 1 drift, 2 a vendor
    * API unreadable) or {"error": "...", "exitCode": N}: 3 when the run could not be made (another run in progress,
    * Kafka, ClickHouse or the registry unreachable, any other failure: no verdict), 64 for a malformed request.
-   * `signal` (the client left) aborts the run at its next safe point, which frees the job for the next run.
+   * `signal` (the client left) aborts the run at its next safe point, which frees the job for the next run. Progress
+   * and keep-alive lines are written `informative`: the ops port leaves them out for a client that does not read.
    */
-  handle(body: string, write: (line: string) => void, signal?: AbortSignal): Promise<void>;
+  handle(body: string, write: (line: string, informative?: boolean) => void, signal?: AbortSignal): Promise<void>;
   /**
    * Stops the schedule and aborts the run in progress, resolving once it ended or after `graceMs` at most: the job
    * closes the connectors a repair re-feeds through only then (they were closed under it: "the Kafka producer is
@@ -248,14 +249,14 @@ export function startReconcileService(
       try {
         const outcome = run(
           req,
-          lineStream((line) => write(JSON.stringify({ progress: line }))),
+          lineStream((line) => write(JSON.stringify({ progress: line }), true)),
           // Once the client left, the run's last words (what a stopped repair had done) go to the job's log.
-          (msg) => (signal?.aborted ? parts.log('warn', 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }))),
+          (msg) => (signal?.aborted ? parts.log('warn', 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }), true)),
           signal,
         );
         // The first at once: the client then knows this job sends them, and holds it to their rhythm from the start.
-        write(keepAlive);
-        beat = setInterval(() => write(keepAlive), keepAliveMs);
+        write(keepAlive, true);
+        beat = setInterval(() => write(keepAlive, true), keepAliveMs);
         beat.unref();
         write(JSON.stringify({ outcome: outcomeJson(await outcome) }));
       } catch (err) {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter } from 'prom-client';
-import { request } from 'node:http';
+import { request, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 const until = async (cond: () => boolean) => {
@@ -288,6 +288,71 @@ describe('ops server', () => {
       await until(() => events.length === 2);
       expect(events).toEqual(['started', 'aborted: the client went away']);
     } finally {
+      await own.close();
+    }
+  });
+
+  // A client that stays connected but does not read (half-closed behind a paused pipeline) had the job hold every
+  // line of a long run, tens of MB for a --repair outcome and its progress.
+  it('leaves out progress lines while a reconcile client does not read, never the outcome; a reading client gets every line', async () => {
+    const progress = JSON.stringify({ progress: 'p'.repeat(1_000) });
+    const outcome = JSON.stringify({ outcome: { rows: 'o'.repeat(200_000) } });
+    const logged: { event: string; fields: Record<string, unknown> }[] = [];
+    let answer: ServerResponse | undefined;
+    let held = 0;
+    let runs = 0;
+    const own = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async () => '',
+      log: (_level, event, fields = {}) => void logged.push({ event, fields }),
+      reconcile: async (body, write) => {
+        const { lines } = JSON.parse(body) as { lines: number };
+        for (let n = 0; n < lines; n++) {
+          write(progress, true);
+          held = Math.max(held, answer!.writableLength);
+          // The run's steps give the event loop a turn, as a real run does between its progress lines.
+          if (n % 16 === 15) await new Promise((resolve) => setImmediate(resolve));
+        }
+        write(outcome);
+        held = Math.max(held, answer!.writableLength);
+        runs++;
+      },
+    });
+    own.server.on('request', (_req, res: ServerResponse) => (answer = res));
+    const socket = connect(own.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      // 32 MiB of progress: far more than the kernel's socket buffers on loopback take from a client that does not read.
+      const body = JSON.stringify({ lines: 32_768 });
+      socket.write(`POST /reconcile HTTP/1.1\r\nHost: 127.0.0.1:${own.port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await until(() => runs === 1);
+      // The bound, then one progress line and the outcome, each with its chunk's framing (a few bytes).
+      expect(held).toBeLessThanOrEqual(RECONCILE_UNSENT_BOUND_BYTES + progress.length + outcome.length + 2 * 32);
+      const skipped = logged.find((l) => l.event === 'reconcile.lines_skipped');
+      expect(skipped?.fields).toMatchObject({ lines: expect.any(Number), unsentBoundBytes: RECONCILE_UNSENT_BOUND_BYTES });
+      // Read at last: the progress lines it was written, then the outcome.
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await until(() => Buffer.concat(chunks).toString().endsWith('\r\n0\r\n\r\n'));
+      const raw = Buffer.concat(chunks).toString();
+      let text = '';
+      for (let at = raw.indexOf('\r\n\r\n') + 4, size: number; (size = parseInt(raw.slice(at, raw.indexOf('\r\n', at)), 16)) > 0; ) {
+        at = raw.indexOf('\r\n', at) + 2;
+        text += raw.slice(at, at + size);
+        at += size + 2;
+      }
+      const written = 32_768 - (skipped!.fields['lines'] as number);
+      expect(text.split('\n')).toEqual([...Array<string>(written).fill(progress), outcome, '']);
+
+      // A client that reads gets every line of a run whose progress is many times the bound.
+      logged.length = 0;
+      const res = await fetch(`http://127.0.0.1:${own.port}/reconcile`, { method: 'POST', body: JSON.stringify({ lines: 4_096 }), headers: { 'content-type': 'application/json' } });
+      expect((await res.text()).split('\n')).toEqual([...Array<string>(4_096).fill(progress), outcome, '']);
+      expect(logged.filter((l) => l.event === 'reconcile.lines_skipped')).toEqual([]);
+    } finally {
+      socket.destroy();
       await own.close();
     }
   });

@@ -39,14 +39,24 @@ export interface OpsHandlers {
   /**
    * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
    * the connectors — and streams NDJSON lines through `write` until it finishes; `signal` aborts when the client
-   * leaves. Absent: 404.
+   * leaves. A line written `informative` (progress, keep-alive) is left out while the client does not read
+   * (RECONCILE_UNSENT_BOUND_BYTES). Absent: 404.
    */
-  reconcile?: (body: string, write: (line: string) => void, signal: AbortSignal) => Promise<void>;
+  reconcile?: (body: string, write: (line: string, informative?: boolean) => void, signal: AbortSignal) => Promise<void>;
   /** Why POST /reconcile is refused (503, JSON) at the moment, such as JOB_STARTING; undefined when it can run. */
   reconcileRefusal?: () => string | undefined;
 }
 
 export const SQL_CONTENT_TYPE = 'application/sql';
+
+/**
+ * Unsent bytes of a POST /reconcile answer past which its informative lines (progress, keep-alive) are left out. A
+ * client that stays connected but stops reading (half-closed behind a paused pipeline) had the job hold every line of
+ * a long --repair run. Those lines only inform: the CLI's silence limit is about bytes arriving, and a client that
+ * does not read sees none anyway. The lines that end the answer (the outcome, an error) are always written. 1 MiB:
+ * thousands of progress lines, so a client that reads, even slowly, misses none.
+ */
+export const RECONCILE_UNSENT_BOUND_BYTES = 2 ** 20;
 const LOGGED_SQL_CHARS = 2_000;
 
 export async function startOpsServer(
@@ -247,7 +257,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       onAnswerClosed(res, () => {
         if (!res.writableFinished) abort.abort(new Error('the client went away'));
       });
-      await h.reconcile!(body, (line) => void (res.destroyed || res.write(`${line}\n`)), abort.signal);
+      let skipped = 0;
+      const write = (line: string, informative = false) => {
+        if (res.destroyed) return;
+        if (informative && res.writableLength > RECONCILE_UNSENT_BOUND_BYTES) return void skipped++;
+        res.write(`${line}\n`);
+      };
+      await h.reconcile!(body, write, abort.signal);
+      if (skipped > 0) h.log?.('warn', 'reconcile.lines_skipped', { caller: callerOf(req), lines: skipped, unsentBoundBytes: RECONCILE_UNSENT_BOUND_BYTES });
       res.end();
       return;
     }
