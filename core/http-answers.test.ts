@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { onAnswerClosed } from './http-answers.ts';
+import { clientErrorStatus, onAnswerClosed } from './http-answers.ts';
 
 // Not events.once: a socket reset by its client emits an error before its close.
 const closed = (e: Socket | ServerResponse) => new Promise<void>((resolve) => e.once('close', () => resolve()));
@@ -107,5 +107,41 @@ describe('onAnswerClosed', () => {
     // The first answer's own close may come after its socket's: the hook still ran once.
     if (!answers[0]!.destroyed) await closed(answers[0]!);
     expect(ran).toEqual([1, 1]);
+  });
+});
+
+// Both servers answer a request Node could not read themselves (after the answers owed before it), as Node would.
+describe('clientErrorStatus', () => {
+  /** What a server makes of `bytes`: the first line of its answer, and the code of the client error it saw, if any. */
+  async function refusal(bytes: string, withListener: boolean): Promise<{ head: string; code?: string }> {
+    const server = createServer({ connectionsCheckingInterval: 50, requestTimeout: 300, headersTimeout: 300 }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    let code: string | undefined;
+    // Without a listener, Node answers itself; with one, it only says which error it was.
+    if (withListener) server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => ((code = err.code), socket.destroy()));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.on('error', () => undefined);
+    let got = '';
+    client.on('data', (chunk: Buffer) => (got += chunk.toString()));
+    client.write(bytes);
+    await closed(client);
+    server.close();
+    return { head: got.split('\r\n')[0]!, ...(code === undefined ? {} : { code }) };
+  }
+
+  it.each([
+    ['garbage', 'HELLO THERE\r\n\r\n'],
+    ['a header block over 16 KiB', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
+    ['chunk extensions over 16 KiB', `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(20_000)}\r\na\r\n0\r\n\r\n`],
+    ['headers too slow', 'GET / HTTP/1.1\r\nHost: x\r\n'],
+  ])('is the status Node answers %s with', async (_what, bytes) => {
+    const [node, seen] = await Promise.all([refusal(bytes, false), refusal(bytes, true)]);
+    expect(seen.code).toBeDefined();
+    expect(node.head).toMatch(/^HTTP\/1\.1 \d{3} /);
+    expect(node.head.split(' ')[1]).toBe(String(clientErrorStatus(seen.code)));
   });
 });

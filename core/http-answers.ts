@@ -4,6 +4,7 @@
 // requests and reset made those holdings permanent: the receiver's in-flight figure stuck and its stop() waited its
 // whole grace; /sql answered 429 until the job restarted. Both servers (receivers, ops port) ask for their hook here,
 // where it also runs when the answer's socket closes.
+// Both also answer a request Node could not read with the status Node itself would (clientErrorStatus).
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -38,4 +39,19 @@ export function onAnswerClosed(res: ServerResponse, closed: () => void): () => v
   // Already gone: its close was emitted before this answer asked for it.
   if (socket.closed) once();
   return once;
+}
+
+/**
+ * The status Node itself answers a request it could not read with (its default clientError handling), by the error's
+ * code: both servers handle clientError themselves, to answer only after the answers owed before it, and answer it
+ * as Node would.
+ */
+const NODE_CLIENT_ERROR_STATUS = new Map([
+  ['HPE_HEADER_OVERFLOW', 431],
+  ['HPE_CHUNK_EXTENSIONS_OVERFLOW', 413],
+  ['ERR_HTTP_REQUEST_TIMEOUT', 408],
+]);
+
+export function clientErrorStatus(code: string | undefined): number {
+  return NODE_CLIENT_ERROR_STATUS.get(code ?? '') ?? 400;
 }

@@ -11,7 +11,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { listenError } from './errors.ts';
-import { onAnswerClosed } from './http-answers.ts';
+import { clientErrorStatus, onAnswerClosed } from './http-answers.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 import { MAX_SQL_BYTES } from './sql-check.ts';
 
@@ -127,7 +127,6 @@ interface Connection {
   last?: Exchange;
   before?: Exchange | undefined;
 }
-const CLIENT_ERROR_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 };
 interface Exchange {
   req: IncomingMessage;
   res: ServerResponse;
@@ -153,8 +152,7 @@ function refuseAfterAnswers(err: NodeJS.ErrnoException, socket: Socket, connecti
   if (conn.refused) return;
   conn.refused = true;
   if (err.code === 'ECONNRESET') return void socket.destroy();
-  // The statuses Node itself answers these with.
-  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  const status = clientErrorStatus(err.code);
   const refuse = () => {
     const owed = [conn.last, conn.before].find((e) => e !== undefined && (e.req.complete || e.res.headersSent));
     if (owed && !owed.res.writableFinished && !owed.res.destroyed) {

@@ -14,7 +14,7 @@ import { GroupCommitSink } from './group-commit.ts';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { boundReason, quote } from '../../core/input-limits.ts';
-import { onAnswerClosed } from '../../core/http-answers.ts';
+import { clientErrorStatus, onAnswerClosed } from '../../core/http-answers.ts';
 import type { EnvelopeSink, IncomingPush, Outcome, PushReply, Route, RouteContext } from './types.ts';
 import { kafkaEnvelopeSink } from './kafka-sink.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -46,16 +46,15 @@ export interface RunningReceiver {
   stop(): Promise<void>;
 }
 
-/** Node's own answers to a request it could not read (its default clientError handling), with our outcome label. */
 /** How often Node checks the connections' header and request deadlines: they hold to within this. */
 const CONNECTIONS_CHECK_MS = 1_000;
 
-const CLIENT_ERROR_REPLIES: Record<string, { status: number; outcome: Outcome }> = {
-  HPE_HEADER_OVERFLOW: { status: 431, outcome: 'too_large' },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, outcome: 'too_large' },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, outcome: 'timeout' },
-  default: { status: 400, outcome: 'bad_request' },
-};
+/** Our outcome label for each status Node answers a request it could not read with (clientErrorStatus); others bad_request. */
+const CLIENT_ERROR_OUTCOMES = new Map<number, Outcome>([
+  [431, 'too_large'],
+  [413, 'too_large'],
+  [408, 'timeout'],
+]);
 
 /**
  * The HTTP server for the routes it is given (the push vendors are plugged in by connectors/push-vendors.ts): each
@@ -311,7 +310,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = connections.get(socket);
     if (conn?.refused) return;
-    const refusal = CLIENT_ERROR_REPLIES[err.code ?? ''] ?? CLIENT_ERROR_REPLIES['default']!;
+    const status = clientErrorStatus(err.code);
+    const refusal = { status, outcome: CLIENT_ERROR_OUTCOMES.get(status) ?? 'bad_request' };
     if (err.code !== 'ECONNRESET') metrics.requests.inc({ vendor: 'none', outcome: refusal.outcome, code: String(refusal.status) });
     // After an answer that closes the connection, nothing more is said on it.
     const answer = err.code === 'ECONNRESET' || conn?.closing ? undefined : refusal;
