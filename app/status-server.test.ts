@@ -1,33 +1,21 @@
 // The status figures read from a ClickHouse server (CLICKHOUSE_URL): what a broken or impostor server answers must
 // neither hold the job's memory nor reach the snapshot as figures. A loopback HTTP server stands in for it.
-import { once } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClickHouse } from '../core/clickhouse.ts';
+import { loopbackClickHouse, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
 import { clickhouseFigures, MAX_FIGURES_ROWS } from './status.ts';
 
-let server: Server | undefined;
-let client: ClickHouseClient | undefined;
+let stand: LoopbackClickHouse | undefined;
 
 afterEach(async () => {
-  await client?.close();
-  server?.closeAllConnections();
-  server?.close();
-  server = client = undefined;
+  await stand?.close();
+  stand = undefined;
 });
 
 async function serverAnswering(answer: (res: ServerResponse) => void): Promise<ClickHouseClient> {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => answer(res));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' });
-  return client;
+  stand = await loopbackClickHouse((res) => answer(res));
+  return stand.client;
 }
 
 const row = (vendor: string) => `${JSON.stringify({ vendor, cdrs: '3', answered: '2', minutes: '7' })}\n`;

@@ -2,9 +2,7 @@
 // ends with a clear error within its bound, having read little past it, whatever the server does. A loopback HTTP
 // server stands in for it and counts what it sent; the reads and writes are the project's own (reconcile's reader, the
 // sink's checks and inserts, migrate).
-import { once } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -14,32 +12,22 @@ import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
 import { streamUntilClosed } from '../test/endless-answer.ts';
-import { createClickHouse, LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, readRows, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
+import { loopbackClickHouse, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
+import { LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, readRows, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
 import { memoryLog, type LogFn } from './log.ts';
 
-let server: Server | undefined;
-let client: ClickHouseClient | undefined;
+let stand: LoopbackClickHouse | undefined;
 
 afterEach(async () => {
-  await client?.close();
-  server?.closeAllConnections();
-  server?.close();
-  server = client = undefined;
+  await stand?.close();
+  stand = undefined;
 });
 
 /** A server answering the statement that contains `asked` as `answer` does, and any other with an empty 200. */
 async function impostor(asked: string, answer: (res: ServerResponse) => void, log?: LogFn): Promise<ClickHouseClient> {
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => (decodeURIComponent(req.url ?? '').includes(asked) || body.includes(asked) ? answer(res) : res.end()));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, log ? { log } : {});
-  return client;
+  stand = await loopbackClickHouse((res, { statement }) => (statement.includes(asked) ? answer(res) : res.end()), log ? { log } : {});
+  return stand.client;
 }
 
 /** Writes `res` a byte at a time, one every few milliseconds, until the client hangs up; resolves with the bytes sent. */
@@ -241,17 +229,11 @@ describe('inserts and commands', () => {
 
   it("sends an insert's rows, settings and dedup token as client.insert() did, and the job's timed client still times it", async () => {
     let seen!: { url: URL; body: string };
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        seen = { url: new URL(req.url ?? '', 'http://x'), body };
-        res.end();
-      });
+    stand = await loopbackClickHouse((res, { url, body }) => {
+      seen = { url, body };
+      res.end();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, username: 'default', password: '', database: 'cdrflow' });
+    const client = stand.client;
     const metrics = new AppMetrics();
     await insertLines(metrics.timedInserts(client), 'cdrflow.cdr', [{ line: Buffer.from('a\t1\n') }, { line: Buffer.from('b\t2\n') }], 'TabSeparated', 'cdr.normalized:0:10-11', ['cdr_id', 'version']);
     expect(seen.body).toBe('a\t1\nb\t2\n');

@@ -2,24 +2,18 @@
 // of a month, the deletion of superseded rows (both waited for, up to REPAIR_WRITE_MS) or the read before it. A
 // loopback server stands in for ClickHouse, answers every other statement at once and holds that one; the repair must
 // end with the run's abort while the server still holds it.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClickHouse } from '../core/clickhouse.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { repairContext } from './fixtures/repair-context.ts';
+import { loopbackClickHouse, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
 
-let server: Server | undefined;
-let client: ClickHouseClient | undefined;
+let stand: LoopbackClickHouse | undefined;
 
 afterEach(async () => {
-  await client?.close();
-  server?.closeAllConnections();
-  server?.close();
-  server = client = undefined;
+  await stand?.close();
+  stand = undefined;
 });
 
 /** A call stored in two months' partitions, as the read of such calls answers it. */
@@ -34,24 +28,15 @@ async function holding(held: string): Promise<{ clickhouse: ClickHouseClient; as
   let heldGone!: () => void;
   const asked = new Promise<void>((resolve) => (heldAsked = resolve));
   const gone = new Promise<void>((resolve) => (heldGone = resolve));
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      const statement = `${decodeURIComponent(req.url ?? '')}\n${body}`;
-      if (statement.includes(held)) {
-        res.on('close', heldGone);
-        heldAsked();
-        return;
-      }
-      res.end(statement.includes('uniqExact(_partition_id) > 1') ? CALL_IN_TWO_MONTHS : '');
-    });
+  stand = await loopbackClickHouse((res, { statement }) => {
+    if (statement.includes(held)) {
+      res.on('close', heldGone);
+      heldAsked();
+      return;
+    }
+    res.end(statement.includes('uniqExact(_partition_id) > 1') ? CALL_IN_TWO_MONTHS : '');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' });
-  return { clickhouse: client, asked, gone };
+  return { clickhouse: stand.client, asked, gone };
 }
 
 const row: ReconcileRow = {
