@@ -4,9 +4,9 @@
 // end with the run's abort while the server still holds it.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReconcileReport, ReconcileRow } from './model.ts';
+import type { ReconcileReport } from './model.ts';
 import { repair } from './repair.ts';
-import { repairContext } from './fixtures/repair-context.ts';
+import { repairContext, repairRow } from './fixtures/repair-context.ts';
 import { loopbackClickHouse, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
 
 let stand: LoopbackClickHouse | undefined;
@@ -39,21 +39,7 @@ async function holding(held: string): Promise<{ clickhouse: ClickHouseClient; as
   return { clickhouse: stand.client, asked, gone };
 }
 
-const row: ReconcileRow = {
-  vendor: 'tencent-ccc',
-  tenant: '1400000001',
-  day: '2026-11-30',
-  sourceKind: 'api',
-  source: { records: 1, minutes: 1, keyless: 0 },
-  raw: { records: 1, minutes: 1 },
-  normalized: { records: 1, minutes: 1 },
-  deadLettered: 0,
-  clickhouse: { count: 1, uniq: 1, minutes: 1, storedRows: 2 },
-  views: { cdr_daily: null, cdr_hourly: { calls: 1, minutes: 1 }, cdr_end_status: null },
-  unmergedDuplicates: 1,
-  inFlight: 0,
-  drift: [],
-};
+const row = repairRow({ source: { records: 1, minutes: 1, keyless: 0 }, raw: { records: 1, minutes: 1 }, normalized: { records: 1, minutes: 1 } });
 const report = { scope: { tz: 'UTC' }, rows: [row] } as unknown as ReconcileReport;
 
 describe('a repair stopped while ClickHouse holds its statement', () => {

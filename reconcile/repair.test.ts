@@ -2,29 +2,13 @@
 // actions, before anything more is re-fed or merged, and says what it had done.
 import { describe, expect, it } from 'vitest';
 import type { Kafka } from '../core/kafka.ts';
-import type { ReconcileReport, ReconcileRow } from './model.ts';
+import type { ReconcileReport } from './model.ts';
 import { repair } from './repair.ts';
-import { emptyClickHouse, repairContext, type SentStatement } from './fixtures/repair-context.ts';
+import { emptyClickHouse, repairContext, repairRow, type SentStatement } from './fixtures/repair-context.ts';
 import { bucketKey } from './tally.ts';
 import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 
-const row = (over: Partial<ReconcileRow>): ReconcileRow => ({
-  vendor: 'tencent-ccc',
-  tenant: '1400000001',
-  day: '2026-11-30',
-  sourceKind: 'api',
-  source: { records: 2, minutes: 2, keyless: 0 },
-  raw: { records: 2, minutes: 2 },
-  normalized: { records: 2, minutes: 2 },
-  deadLettered: 0,
-  clickhouse: { count: 1, uniq: 1, minutes: 1, storedRows: 2 },
-  views: { cdr_daily: null, cdr_hourly: { calls: 1, minutes: 1 }, cdr_end_status: null },
-  unmergedDuplicates: 1,
-  inFlight: 0,
-  drift: [],
-  ...over,
-});
 
 const context = repairContext;
 
@@ -41,7 +25,7 @@ describe('repair', () => {
     ['-05:00', '2026-12-31', ['202612', '202701']],
   ])('unmerged duplicates of a day at %s (%s): OPTIMIZE on every UTC month partition the day spans', async (tz, day, partitions) => {
     const sent: SentStatement[] = [];
-    const report = { scope: { tz }, rows: [row({ day, unmergedDuplicates: 2 })] } as unknown as ReconcileReport;
+    const report = { scope: { tz }, rows: [repairRow({ day, unmergedDuplicates: 2 })] } as unknown as ReconcileReport;
     const actions = await repair(report, mergeOnlyContext(sent));
     expect(sent.map((s) => s.query)).toEqual(partitions.map((p) => `OPTIMIZE TABLE \`cdrflow\`.\`cdr\` PARTITION ID '${p}' FINAL`));
     expect(actions.map((a) => a.kind)).toEqual(['merge_duplicates']);
@@ -50,7 +34,7 @@ describe('repair', () => {
 
   it('sends OPTIMIZE with optimize_throw_if_noop=0: a server set to 1 would fail the repair on a month with nothing to merge', async () => {
     const sent: SentStatement[] = [];
-    const report = { scope: { tz: 'UTC' }, rows: [row({ day: '2026-12-01' })] } as unknown as ReconcileReport;
+    const report = { scope: { tz: 'UTC' }, rows: [repairRow({ day: '2026-12-01' })] } as unknown as ReconcileReport;
     await repair(report, mergeOnlyContext(sent));
     expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);
   });
@@ -61,7 +45,7 @@ describe('repair', () => {
     const sent: SentStatement[] = [];
     const clickhouse = emptyClickHouse(sent);
     const report = {
-      rows: [row({ drift: [{ kind: 'not_in_clickhouse', count: 1, detail: '1 normalized record(s) missing in ClickHouse', ids: ['tencent-ccc:1400000001:a'], repairable: true }] })],
+      rows: [repairRow({ drift: [{ kind: 'not_in_clickhouse', count: 1, detail: '1 normalized record(s) missing in ClickHouse', ids: ['tencent-ccc:1400000001:a'], repairable: true }] })],
     } as unknown as ReconcileReport;
     const abort = new AbortController();
     abort.abort(new Error('the client went away'));
@@ -77,7 +61,7 @@ describe('repair', () => {
     const start = Date.UTC(2026, 10, 30, 10) / 1000;
     const report = {
       scope: { tz: 'UTC' },
-      rows: [row({ unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 1, detail: '1 record(s) the vendor serves are not on the raw topic', ids: [id], repairable: true }] })],
+      rows: [repairRow({ unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 1, detail: '1 record(s) the vendor serves are not on the raw topic', ids: [id], repairable: true }] })],
     } as unknown as ReconcileReport;
     const calls: string[] = [];
     const busy = new BackfillBusy('tencent-ccc:1400000001:backfill:2026-11-30T10:00:00.000Z-2026-11-30T11:00:00.000Z', { pid: 4242, since: '2026-12-06T10:00:00.000Z', command: 'cdrflow backfill' });
