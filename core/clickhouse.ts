@@ -167,17 +167,32 @@ export async function readRows<S extends z.ZodType>(client: ClickHouseClient, re
   read.signal?.throwIfAborted();
   // None on the embedded engine, as before: it runs the query in this process, and an abort there only ends the wait
   // while the work goes on, so a slow status or reconcile read failed and its retry ran beside the abandoned one.
-  const deadline = rawInserts.has(client) ? undefined : AbortSignal.timeout(read.bounds.ms);
-  const signals = [deadline, read.signal].filter((s): s is AbortSignal => s !== undefined);
+  return execBounded(
+    client,
+    { query: `${read.query}\nFORMAT JSONEachRow`, ...(read.params ? { query_params: read.params } : {}) },
+    { ms: rawInserts.has(client) ? undefined : read.bounds.ms, signal: read.signal, late: `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading` },
+    (answer) => rowsOf(answer, read),
+  );
+}
+
+/**
+ * One statement through exec, its answer taken as bytes: a failed answer (not 2xx, or an exception header) becomes the
+ * error the client would have made of it, parseError of its first MAX_ERROR_BYTES with its HTTP status; a 2xx answer
+ * goes to `take`. Ended by `ms` (absent: no deadline) with a transient error saying `late`, or by `signal` with its
+ * reason.
+ */
+async function execBounded<T>(
+  client: ClickHouseClient,
+  params: Parameters<ClickHouseClient['exec']>[0],
+  limits: { ms: number | undefined; signal: AbortSignal | undefined; late: string },
+  take: (answer: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<T> {
+  const deadline = limits.ms === undefined ? undefined : AbortSignal.timeout(limits.ms);
+  const signals = [deadline, limits.signal].filter((s): s is AbortSignal => s !== undefined);
   const stop = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
   let answer: ReadableStream | undefined;
   try {
-    const result = await client.exec({
-      query: `${read.query}\nFORMAT JSONEachRow`,
-      ...(read.params ? { query_params: read.params } : {}),
-      ...(stop ? { abort_signal: stop } : {}),
-      ignore_error_response: true,
-    });
+    const result = await client.exec({ ...params, ...(stop ? { abort_signal: stop } : {}), ignore_error_response: true });
     // The client stops listening to the signal once the headers are in: the body is ended by it here.
     answer = stop ? addAbortSignal(stop, result.stream) : result.stream;
     const status = result.http_status_code;
@@ -185,10 +200,10 @@ export async function readRows<S extends z.ZodType>(client: ClickHouseClient, re
       const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
       throw status === undefined ? err : Object.assign(err, { status });
     }
-    return await rowsOf(answer as AsyncIterable<Buffer>, read);
+    return await take(answer as AsyncIterable<Buffer>);
   } catch (err) {
-    read.signal?.throwIfAborted();
-    if (deadline?.aborted) throw new CdrflowError('transient', `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading`, { cause: err });
+    limits.signal?.throwIfAborted();
+    if (deadline?.aborted) throw new CdrflowError('transient', limits.late, { cause: err });
     throw err;
   } finally {
     answer?.destroy();
@@ -330,35 +345,18 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
     }
     return;
   }
-  const deadline = AbortSignal.timeout(statement.ms);
-  const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
-  let answer: ReadableStream | undefined;
-  try {
-    const result = await client.exec({
-      ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }),
-      ...settings,
-      abort_signal: stop,
-      ignore_error_response: true,
-    });
-    // The client stops listening to the signal once the headers are in: the body is ended by it here.
-    answer = addAbortSignal(stop, result.stream);
-    const status = result.http_status_code;
-    if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
-      const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
-      throw status === undefined ? err : Object.assign(err, { status });
-    }
-    let bytes = 0;
-    for await (const chunk of answer as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
-    }
-  } catch (err) {
-    signal?.throwIfAborted();
-    if (deadline.aborted) throw new CdrflowError('transient', `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting`, { cause: err });
-    throw err;
-  } finally {
-    answer?.destroy();
-  }
+  await execBounded(
+    client,
+    { ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }), ...settings },
+    { ms: statement.ms, signal, late: `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting` },
+    async (answer) => {
+      let bytes = 0;
+      for await (const chunk of answer) {
+        bytes += chunk.length;
+        if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
+      }
+    },
+  );
 }
 
 /** The statement and rows client.insert() would send (its getInsertQuery, its JSONEachRow encoding). */
