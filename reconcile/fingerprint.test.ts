@@ -10,6 +10,7 @@ import { migrate } from '../sinks/clickhouse/index.ts';
 import { insertCdrs } from '../sinks/clickhouse/insert.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import { bucketsNeedingIds, compareLayers, newerInClickHouseNotes } from './compare.ts';
+import { rawTopicLayers } from './fixtures/layers.ts';
 import type { DayScope } from './days.ts';
 import { ClickHouseReader } from './layers.ts';
 import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally, VERSION_FINGERPRINT_SQL, versionsFingerprint } from './tally.ts';
@@ -76,23 +77,16 @@ describe('reconcile against cdr FINAL', () => {
     const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints);
     const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
     for (const key of needing) clickhouseIds.set(key, (await reader.ids(scope, VENDOR, TENANT, DAY)).ids);
-    const [row] = compareLayers({
+    const [row] = compareLayers(rawTopicLayers({
       scope,
-      sourceKind: () => 'raw-topic',
-      sourceTenants: [],
-      source: new Tally(),
-      sourceKeyless: new Map(),
-      sourceUnreachable: new Map(),
       raw: tallyOf(normalizedIds),
       normalized,
-      normalizeDead: new Map(),
-      sinkDead: new Set(),
       clickhouse: ch.figures,
       views: ch.views,
       hourlyBasis: ch.hourlyBasis,
       partialDays: ClickHouseReader.partialDays(scope),
       clickhouseIds,
-    });
+    }));
     return { needing, row: row!, figures: ch.figures.get(KEY) };
   }
 
@@ -151,23 +145,16 @@ describe('a call ClickHouse holds at an earlier version than the normalized topi
     const needing = bucketsNeedingIds({ normalized, sinkDead: new Set(), clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints);
     const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
     for (const k of needing) clickhouseIds.set(k, (await reader.ids(dayScope, VENDOR, TENANT, day)).ids);
-    const rows = compareLayers({
+    const rows = compareLayers(rawTopicLayers({
       scope: dayScope,
-      sourceKind: () => 'raw-topic',
-      sourceTenants: [],
-      source: new Tally(),
-      sourceKeyless: new Map(),
-      sourceUnreachable: new Map(),
       raw: normalized,
       normalized,
-      normalizeDead: new Map(),
-      sinkDead: new Set(),
       clickhouse: ch.figures,
       views: ch.views,
       hourlyBasis: ch.hourlyBasis,
       partialDays: ClickHouseReader.partialDays(dayScope),
       clickhouseIds,
-    });
+    }));
     const notes = newerInClickHouseNotes({ normalized, sinkDead: new Set(), clickhouseIds });
     return { needing, drift: rows.find((r) => r.day === day)!.drift.map((d) => ({ kind: d.kind, ids: d.ids })), notes };
   }

@@ -11,6 +11,7 @@ import { defaultNormalizeOptions, normalize } from '../transforms/normalize/inde
 import { readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import { splitBucketKey, Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
+import { rawTopicLayers } from './fixtures/layers.ts';
 import { silentStream } from './reconcile.ts';
 import type { DayScope } from './days.ts';
 
@@ -197,23 +198,17 @@ describe('a newer raw version that normalize never saw', () => {
     });
     const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, { progress: quiet, timeoutMs: 1_000 });
     const [key] = [...raw.tally.buckets.keys()];
-    const rows = compareLayers({
+    const rows = compareLayers(rawTopicLayers({
       scope,
-      sourceKind: () => 'raw-topic',
-      sourceTenants: [],
-      source: new Tally(),
-      sourceKeyless: new Map(),
-      sourceUnreachable: new Map(),
       raw: raw.tally,
       normalized,
       normalizeDead: raw.normalizeDead,
-      sinkDead: new Set(),
       clickhouse: new Map([[key!, { count: normalized.count(key!), uniq: normalized.count(key!), minutes: normalized.minutes(key!), storedRows: normalized.count(key!) }]]),
       views: { cdr_daily: null, cdr_hourly: new Map(), cdr_end_status: null },
       hourlyBasis: new Map([[key!, { calls: 0, minutes: 0 }]]),
       partialDays: new Set(),
       clickhouseIds: new Map(),
-    });
+    }));
     const figures = { raw: [raw.tally.count(key!), raw.tally.minutes(key!)], normalized: [normalized.count(key!), normalized.minutes(key!)] };
     return { figures, drift: rows.flatMap((r) => r.drift.filter((d) => d.kind !== 'minutes').map((d) => ({ kind: d.kind, ids: d.ids, repairable: d.repairable }))) };
   }
