@@ -109,22 +109,25 @@ describe('repair: raw records not normalized', () => {
   });
 });
 
+/** One LVMS call stale in normalized and another stale in ClickHouse, repairable, and the repair of that report. */
+const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
+const report = {
+  scope: { tz: 'UTC' },
+  rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
+    { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
+    { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
+  ] }],
+} as unknown as ReconcileReport;
+const run = () => repair(report, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+
 describe('repair: a newer version that stopped short of a layer', () => {
   it('appends again the latest raw copy of a call stale in normalized, and the latest normalized record of one stale in ClickHouse', async () => {
     sent.length = 0;
-    const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
     const older = rawMessage('880001', 0, RECEIVED, '{"v":1}');
     const newer = rawMessage('880001', 1, RECEIVED + 60_000, '{"v":2}');
     const normalizedRecord = normalizedMessage(inNormalized, 2, RECEIVED + 60_000, 2);
     topicMessages = [older, newer, normalizedRecord];
-    const report = {
-      scope: { tz: 'UTC' },
-      rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
-        { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
-        { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
-      ] }],
-    } as unknown as ReconcileReport;
-    const actions = await repair(report, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+    const actions = await run();
     expect(actions.find((a) => a.kind === 'replay_raw')).toMatchObject({ records: 1, sample: [inRaw] });
     expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [inNormalized] });
     expect(sent.map((m) => String(m.value))).toEqual([String(newer.value), String(normalizedRecord.value)]);
@@ -135,15 +138,6 @@ describe('repair: a newer version that stopped short of a layer', () => {
 describe('repair: the copy appended again is the latest received, not the last on the topic', () => {
   // An older version appended after the newer one (a replay, an import of an old file, an earlier repair): re-fed, it
   // would leave the call stale, as the reconcile judges versions by received_at (Tally.addVersion).
-  const [inRaw, inNormalized] = ['880001', '880002'].map((nk) => normalizedCdrId('alibaba-lvms', 'app', nk, null)) as [string, string];
-  const report = {
-    scope: { tz: 'UTC' },
-    rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
-      { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
-      { kind: 'stale_in_clickhouse', count: 1, detail: '', ids: [inNormalized], repairable: true },
-    ] }],
-  } as unknown as ReconcileReport;
-  const run = () => repair(report, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
 
   it('a topic holding v2 then an older v1 appended later: v2 is appended again, once per call', async () => {
     sent.length = 0;
