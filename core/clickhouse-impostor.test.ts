@@ -12,12 +12,14 @@ import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
 import { streamUntilClosed } from '../test/endless-answer.ts';
-import { loopbackClickHouse, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
-import { LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, readRows, RECONCILE_READ, runBounded, type ReadBounds } from './clickhouse.ts';
+import { EXCEPTION_TAG, loopbackClickHouse, streamedErrorBlock, type LoopbackClickHouse } from '../test/loopback-clickhouse.ts';
+import { LOOKUP_READ, MAX_STATEMENT_ANSWER_BYTES, readRows, RECONCILE_READ, runBounded, streamedError, type ReadBounds } from './clickhouse.ts';
 import { CdrflowError } from './errors.ts';
 import { memoryLog, type LogFn } from './log.ts';
 
 let stand: LoopbackClickHouse | undefined;
+
+const MEMORY_LIMIT = 'Code: 241. DB::Exception: Memory limit (total) exceeded: would use 9.31 GiB. (MEMORY_LIMIT_EXCEEDED) (version 25.11.1.1)';
 
 afterEach(async () => {
   await stand?.close();
@@ -47,6 +49,32 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   if (err === undefined) throw new Error('expected the read to fail');
   return err;
 }
+
+describe('an error a server streams after its answer began (streamedError)', () => {
+  const block = streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT);
+  it.each([
+    ['after rows', `1\n2\n${block}`],
+    ['inside a row', `{"a":${block}`],
+    ['the message ended by \\r\\n, as the reference page words the block', block.replace(/\n(\d+ )/, '\r\n$1')],
+  ])('is the error the block holds: %s', (_, answer) => {
+    const err = streamedError(answer, EXCEPTION_TAG) as { code?: string; type?: string };
+    expect({ code: err.code, type: err.type }).toEqual({ code: '241', type: 'MEMORY_LIMIT_EXCEEDED' });
+  });
+
+  it.each([
+    ['no tag header (a server before 25.11)', block, undefined],
+    ['another tag', block, 'aaaaaaaaaaaaaaaa'],
+    ['the block not at the end', `${block}1\n`, EXCEPTION_TAG],
+    ['an empty answer', '', EXCEPTION_TAG],
+  ])('is none with %s', (_, answer, tag) => {
+    expect(streamedError(answer, tag)).toBeUndefined();
+  });
+
+  it('is still an error when only the end of the block arrived', () => {
+    const err = streamedError(block.slice(block.indexOf('Code: 241')), EXCEPTION_TAG);
+    expect(err?.message).toBe('ClickHouse ended its answer with an error whose text was cut');
+  });
+});
 
 // Reconcile's reader with bounds made small; the sink's checks below with the bounds they run with.
 describe("reconcile's ClickHouse reads", () => {
@@ -118,6 +146,30 @@ describe("reconcile's ClickHouse reads", () => {
     expect(err.message).toBe('ClickHouse answered with what is not the ids of a bucket asked for: "{\\"cdr_id\\":5,\\"m\\":\\"many\\",\\"v\\":null}"');
   });
 
+  it('takes an error the server streams after its rows began (25.11+) for that error, not for rows of another shape', async () => {
+    const row = `${JSON.stringify({ cdr_id: 'a', m: 1, v: '1' })}\n`;
+    const c = await impostor('SELECT cdr_id', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      res.end(`${row}${row}{"cdr_id":"b","m"${streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT)}`);
+    });
+    const err = await failure(ids(c));
+    expect({ code: (err as { code?: string }).code, type: (err as { type?: string }).type, message: err.message }).toEqual({ code: '241', type: 'MEMORY_LIMIT_EXCEEDED', message: expect.stringMatching(/^Memory limit \(total\) exceeded/) });
+  });
+
+  it('reads at most a block past a line that is not a row before refusing it, when the server could stream an error', async () => {
+    let outcome!: Promise<{ sent: number; whole: boolean }>;
+    const c = await impostor('SELECT cdr_id', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      res.write('not a row\n');
+      outcome = streamUntilClosed(res, Buffer.alloc(4 * 1024, 'x'), CAP);
+    });
+    const err = await failure(ids(c));
+    const { sent, whole } = await outcome;
+    expect({ kind: (err as CdrflowError).kind, whole }).toEqual({ kind: 'config', whole: false });
+    expect(err.message).toBe('ClickHouse answered with what is not the ids of a bucket asked for: "not a row"');
+    expect(sent).toBeLessThan(CAP / 2);
+  }, 20_000);
+
   it('stops at the row bound', async () => {
     const row = `${JSON.stringify({ cdr_id: 'a', m: 1, v: '1' })}\n`;
     const c = await impostor('SELECT cdr_id', (res) => res.end(row.repeat(BOUNDS.rows + 1)));
@@ -158,6 +210,15 @@ describe("the sink's ClickHouse reads", () => {
     const c = await impostor('system.columns', (res) => res.writeHead(404, { 'x-clickhouse-exception-code': '60' }).end("Code: 60. DB::Exception: Table cdrflow.cdr doesn't exist. (UNKNOWN_TABLE)\n"));
     const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
     expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'config', code: '60' });
+  });
+
+  it("classifies an error the server streams after its answer began (25.11+) by its code (a memory limit: retried)", async () => {
+    const c = await impostor('system.columns', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      res.end(`{"name":"cdr_id","ty${streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT)}`);
+    });
+    const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
+    expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'transient', code: '241' });
   });
 
   it('refuses applied migrations of another shape instead of taking them as none applied', async () => {
@@ -209,6 +270,16 @@ describe('inserts and commands', () => {
     expect(err.message).toMatch(new RegExp(`ClickHouse ${classified.code}\\b`));
     expect(sent).toBeLessThan(CAP / 2);
   }, 30_000);
+
+  it.each([
+    ['tagged (25.11+)', { 'x-clickhouse-exception-tag': EXCEPTION_TAG }, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT)],
+    ['as older servers write it', {}, `${MEMORY_LIMIT}\n`],
+  ] as const)('an insert answered 200 with an error in its body (%s) fails by that error, not as stored', async (_, headers, body) => {
+    const c = await impostor('INSERT', (res) => res.writeHead(200, { 'content-type': 'text/plain', ...headers }).end(body));
+    const err = await failure(insertBatch(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringMatching(/ClickHouse 241\b/) });
+  });
 
   it.each([
     ['an insert', 'INSERT', { table: 'cdrflow.cdr', columns: ['cdr_id'], values: { format: 'TabSeparated', body: [Buffer.from('a\n')] } }],

@@ -144,6 +144,52 @@ export const chNumber = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?(e[
 /** Old servers end an answer cut by an error with ClickHouse's error text on a line of its own. */
 const ERROR_LINE = /^Code: \d{1,5}[.,]/;
 
+// Once a server has sent its 200 and part of an answer, an error can no longer change the status. ClickHouse 25.11
+// and later end the body with a block framed by a random tag that it also sends up front, in a header:
+//   \r\n__exception__\r\n<tag>\r\n<message>\n<length> <tag>\r\n__exception__\r\n      (16 KiB at most, the last bytes)
+// The tag keeps data from ever reading as the block. Older servers append the error text on a line of its own
+// (ERROR_LINE), which only a reader that knows the shape of its answer can tell from data.
+
+/** The header carrying the tag of the block above; absent from servers before 25.11. */
+export const EXCEPTION_TAG_HEADER = 'x-clickhouse-exception-tag';
+
+/** The most a tagged error block takes at the end of an answer (ClickHouse's own bound), with room for a cut UTF-8 character. */
+export const STREAMED_ERROR_BYTES = 16 * 1024 + 4;
+
+/**
+ * The error a server's 2xx answer ends with, or undefined when it ends without one. `tail` is the answer's last
+ * STREAMED_ERROR_BYTES or more; `tag` the answer's EXCEPTION_TAG_HEADER (none: the server cannot say so this way).
+ */
+export function streamedError(tail: Buffer | string, tag: string | string[] | undefined): Error | undefined {
+  if (typeof tag !== 'string' || tag === '') return undefined;
+  const text = typeof tail === 'string' ? tail : tail.toString('utf8');
+  const close = ` ${tag}\r\n__exception__\r\n`;
+  if (!text.endsWith(close)) return undefined;
+  const open = `__exception__\r\n${tag}\r\n`;
+  const start = text.lastIndexOf(open, text.length - close.length);
+  // The message's length sits on the block's last line, before the tag (after \n, or \r\n as the reference words it).
+  const message = start < 0 ? '' : text.slice(start + open.length, text.length - close.length).replace(/\r?\n\d+$/, '').trim();
+  return parseError(message === '' ? 'ClickHouse ended its answer with an error whose text was cut' : message);
+}
+
+/** The last `bytes` (or a little more) of a stream, kept as it passes: where a streamed error would be. */
+class Tail {
+  private chunks: Uint8Array[] = [];
+  private kept = 0;
+
+  constructor(private readonly bytes: number) {}
+
+  push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    while (this.chunks.length > 1 && this.kept - this.chunks[0]!.length >= this.bytes) this.kept -= this.chunks.shift()!.length;
+  }
+
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
 export interface RowsRead<S extends z.ZodType> {
   /** A SELECT without FORMAT (JSONEachRow is asked for). */
   query: string;
@@ -171,7 +217,7 @@ export async function readRows<S extends z.ZodType>(client: ClickHouseClient, re
     client,
     { query: `${read.query}\nFORMAT JSONEachRow`, ...(read.params ? { query_params: read.params } : {}) },
     { ms: rawInserts.has(client) ? undefined : read.bounds.ms, signal: read.signal, late: `ClickHouse did not answer ${read.what} within ${read.bounds.ms / 1000} s; stopped reading` },
-    (answer) => rowsOf(answer, read),
+    (answer, exceptionTag) => rowsOf(answer, read, exceptionTag),
   );
 }
 
@@ -185,7 +231,7 @@ async function execBounded<T>(
   client: ClickHouseClient,
   params: Parameters<ClickHouseClient['exec']>[0],
   limits: { ms: number | undefined; signal: AbortSignal | undefined; late: string },
-  take: (answer: AsyncIterable<Buffer>) => Promise<T>,
+  take: (answer: AsyncIterable<Buffer>, exceptionTag: string | string[] | undefined) => Promise<T>,
 ): Promise<T> {
   const deadline = limits.ms === undefined ? undefined : AbortSignal.timeout(limits.ms);
   const signals = [deadline, limits.signal].filter((s): s is AbortSignal => s !== undefined);
@@ -200,7 +246,7 @@ async function execBounded<T>(
       const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
       throw status === undefined ? err : Object.assign(err, { status });
     }
-    return await take(answer as AsyncIterable<Buffer>);
+    return await take(answer as AsyncIterable<Buffer>, result.response_headers[EXCEPTION_TAG_HEADER]);
   } catch (err) {
     limits.signal?.throwIfAborted();
     if (deadline?.aborted) throw new CdrflowError('transient', limits.late, { cause: err });
@@ -221,13 +267,12 @@ async function answerHead(answer: AsyncIterable<Uint8Array>): Promise<string> {
   return Buffer.concat(chunks).subarray(0, MAX_ERROR_BYTES).toString('utf8');
 }
 
-async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, read: RowsRead<S>): Promise<z.output<S>[]> {
+async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, read: RowsRead<S>, exceptionTag: string | string[] | undefined): Promise<z.output<S>[]> {
   const { bounds, what } = read;
   const rows: z.output<S>[] = [];
   const take = (line: Buffer) => {
     const text = line.toString('utf8');
     if (text.trim() === '') return;
-    if (rows.length === bounds.rows) throw new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.rows} rows; stopped reading`);
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -236,23 +281,49 @@ async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, re
     }
     const parsed = read.row.safeParse(value);
     if (!parsed.success) throw new CdrflowError('config', `ClickHouse answered with what is not ${what} asked for: ${quote(text, 100)}`);
+    if (rows.length === bounds.rows) throw new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.rows} rows; stopped reading`);
     rows.push(parsed.data);
+  };
+  // A line that is not a row may be where the server's error block begins (streamedError): the answer's last bytes
+  // tell, so it is read to its end first, which is at most a block away.
+  const tail = new Tail(STREAMED_ERROR_BYTES);
+  let refused: { err: unknown; bytesAfter: number } | undefined;
+  const refuse = (err: unknown) => {
+    if (typeof exceptionTag !== 'string') throw err;
+    refused = { err, bytesAfter: 0 };
   };
   let bytes = 0;
   let pending: Uint8Array[] = [];
   for await (const chunk of answer) {
     bytes += chunk.length;
-    if (bytes > bounds.bytes) throw new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`);
-    let start = 0;
-    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
-      pending.push(chunk.subarray(start, end));
-      take(Buffer.concat(pending));
-      pending = [];
-      start = end + 1;
+    if (bytes > bounds.bytes) throw refused?.err ?? new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`);
+    tail.push(chunk);
+    if (refused) {
+      refused.bytesAfter += chunk.length;
+      if (refused.bytesAfter > STREAMED_ERROR_BYTES) throw refused.err;
+      continue;
     }
-    if (start < chunk.length) pending.push(chunk.subarray(start));
+    try {
+      let start = 0;
+      for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+        pending.push(chunk.subarray(start, end));
+        take(Buffer.concat(pending));
+        pending = [];
+        start = end + 1;
+      }
+      if (start < chunk.length) pending.push(chunk.subarray(start));
+    } catch (err) {
+      refuse(err);
+    }
   }
-  take(Buffer.concat(pending));
+  if (!refused) {
+    try {
+      take(Buffer.concat(pending));
+    } catch (err) {
+      refuse(err);
+    }
+  }
+  if (refused) throw streamedError(tail.buffer(), exceptionTag) ?? refused.err;
   return rows;
 }
 
@@ -349,12 +420,20 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
     client,
     { ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }), ...settings },
     { ms: statement.ms, signal, late: `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting` },
-    async (answer) => {
+    async (answer, exceptionTag) => {
+      const chunks: Uint8Array[] = [];
       let bytes = 0;
       for await (const chunk of answer) {
         bytes += chunk.length;
         if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
+        chunks.push(chunk);
       }
+      // ClickHouse answers these with an empty body: one that is an error (tagged, or the older bare text) is taken for
+      // what it says, not for success.
+      if (bytes === 0) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      const failed = streamedError(text, exceptionTag) ?? (ERROR_LINE.test(text.trim()) ? parseError(text.trim()) : undefined);
+      if (failed) throw failed;
     },
   );
 }

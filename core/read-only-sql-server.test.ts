@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EXCEPTION_TAG, streamedErrorBlock } from '../test/loopback-clickhouse.ts';
 import { memoryLog, type LogFn } from './log.ts';
 import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, type ReadOnlySql, type SqlLimits } from './read-only-sql.ts';
 
@@ -200,6 +201,19 @@ describe('read-only SQL on a ClickHouse server', () => {
     expect((await refusal(endless.run('SELECT 1', 'TSV'))).code).toBe('396');
     expect(await written).toBeLessThan(CAP / 2);
   }, 10_000);
+
+  it('refuses an answer the server cut with an error after it began (25.11+), rather than answer its first rows as the whole', async () => {
+    const message = 'Code: 241. DB::Exception: Memory limit (for query) exceeded: would use 9.31 GiB. (MEMORY_LIMIT_EXCEEDED) (version 25.11.1.1)';
+    const s = await serverAnswering((res) => res.writeHead(200, { 'x-clickhouse-exception-tag': EXCEPTION_TAG }).end(`1\n2\n${streamedErrorBlock(EXCEPTION_TAG, message)}`));
+    const err = await refusal(s.run('SELECT number FROM numbers(10)', 'TSV'));
+    expect({ status: err.status, code: err.code, message: err.message }).toEqual({ status: 422, code: '241', message: expect.stringMatching(/^Memory limit \(for query\) exceeded.*\(MEMORY_LIMIT_EXCEEDED\)$/) });
+  });
+
+  it('answers rows that spell the error marker but do not end with the tagged block whole', async () => {
+    const rows = `__exception__\r\n${EXCEPTION_TAG}\r\nCode: 1. DB::Exception: x\n5 ${EXCEPTION_TAG}\r\n__exception__\r\n\tmore\n`;
+    const s = await serverAnswering((res) => res.writeHead(200, { 'x-clickhouse-exception-tag': EXCEPTION_TAG }).end(rows));
+    expect(await s.run('SELECT x FROM t', 'TSV')).toBe(rows);
+  });
 
   it('logs a query it cut through the project logger at debug, and prints nothing of its own', async () => {
     const printed: unknown[][] = [];

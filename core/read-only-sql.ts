@@ -40,7 +40,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { createClient, parseError, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { CdrflowError } from './errors.ts';
 import { logger, type LogFn } from './log.ts';
-import { clientLogger, quoteIdentifier, type ClickHouseTarget } from './clickhouse.ts';
+import { clientLogger, EXCEPTION_TAG_HEADER, quoteIdentifier, STREAMED_ERROR_BYTES, streamedError, type ClickHouseTarget } from './clickhouse.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
 export interface SqlLimits {
@@ -197,7 +197,10 @@ export function tidyEngineMessage(message: string): string {
 function asQueryError(err: unknown): SqlQueryError {
   if (err instanceof SqlQueryError) return err;
   // Positions in a syntax error count in the user's text; the wrapper that parsed it is noise.
-  const message = tidyEngineMessage((err instanceof Error ? err.message : String(err)).replace(/:? In scope SELECT formatQuery\([\s\S]*$/, ''));
+  let message = tidyEngineMessage((err instanceof Error ? err.message : String(err)).replace(/:? In scope SELECT formatQuery\([\s\S]*$/, ''));
+  // A server's error comes parsed by its client (parseError), its name apart from its text: named as the engine names it.
+  const type = (err as { type?: unknown }).type;
+  if (typeof type === 'string' && /^[A-Z][A-Z0-9_]*$/.test(type) && !message.endsWith(`(${type})`)) message = `${message.trim()} (${type})`;
   const code = engineCode(err);
   const status = code !== undefined && REFUSED_CODES.has(code) ? 403 : code !== undefined && BAD_QUERY_CODES.has(code) ? 400 : 422;
   return new SqlQueryError(status, message, { ...(code !== undefined ? { code: String(code) } : {}), cause: err });
@@ -439,9 +442,15 @@ async function boundedAnswer(
       }
       chunks.push(chunk);
     }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const answer = Buffer.concat(chunks);
+    const text = answer.toString('utf8');
     const failed = (res.http_status_code !== undefined && (res.http_status_code < 200 || res.http_status_code > 299)) || res.response_headers['x-clickhouse-exception-code'] !== undefined;
     if (failed) throw parseError(text);
+    // An error after the server began its answer (a memory limit reached half-way): a 200 whose rows are cut short,
+    // which must not reach the caller as the whole answer. Servers before 25.11 append the bare error text instead,
+    // which cannot be told from a value that reads the same (a query of system.query_log's exceptions).
+    const streamed = streamedError(answer.subarray(-STREAMED_ERROR_BYTES), res.response_headers[EXCEPTION_TAG_HEADER]);
+    if (streamed) throw streamed;
     return text;
   } catch (err) {
     if (timedOut) {

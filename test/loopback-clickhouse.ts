@@ -40,3 +40,15 @@ export async function loopbackClickHouse(answer: (res: ServerResponse, request: 
     },
   };
 }
+
+/**
+ * The block a ClickHouse server (25.11 and later) ends a 200 answer with when an error comes after the answer began,
+ * framed by the random `tag` it also sent in the X-ClickHouse-Exception-Tag header (core/clickhouse.ts streamedError).
+ * The length counts the message's bytes and its newline.
+ */
+export function streamedErrorBlock(tag: string, message: string): string {
+  return `\r\n__exception__\r\n${tag}\r\n${message}\n${Buffer.byteLength(message) + 1} ${tag}\r\n__exception__\r\n`;
+}
+
+/** A 16-character tag as the server makes one. */
+export const EXCEPTION_TAG = 'qzjxwkvbnmtplrdf';
