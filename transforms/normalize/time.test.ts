@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../simulators/kit.ts';
 import {
   fromNaiveLocal,
   fromUnixMillis,
@@ -57,6 +58,34 @@ describe('naive local times', () => {
     expect(parseNaiveLocal('', 'UTC')).toEqual({ ok: true, date: null });
     expect(parseNaiveLocal('  ', 'UTC')).toEqual({ ok: true, date: null });
   });
+  it('reads exactly what the pattern yyyy-MM-dd[ T]HH:mm:ss reads, digits 0-9 only, among 20,000 near misses', () => {
+    const PATTERN = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
+    // What the parser must tell apart: digits of other scripts (Arabic-Indic, full-width), separators swapped, lost or doubled.
+    const ALPHABET = ['0', '5', '9', '-', ':', ' ', 'T', 't', '/', '.', 'x', '\u0663', '\uff11', '\0', '+'];
+    const random = seededRandom(14);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    let read = 0;
+    for (let n = 0; n < 20_000; n++) {
+      let text = `20${pick(['19', '24', '00', '99'])}-0${pick(['1', '2', '9'])}-${pick(['01', '28', '29', '30', '31'])}${pick([' ', 'T'])}${pick(['00', '09', '23', '24'])}:${pick(['00', '59', '60'])}:${pick(['00', '59', '60'])}`;
+      for (let edits = Math.floor(random() * 3); edits > 0; edits--) {
+        const at = Math.floor(random() * (text.length + 1));
+        const edit = pick(['replace', 'insert', 'delete'] as const);
+        text = text.slice(0, at) + (edit === 'delete' ? '' : pick(ALPHABET)) + text.slice(edit === 'insert' ? at : at + 1);
+      }
+      const m = PATTERN.exec(text.trim());
+      const [y, mo, d, h, mi, s] = m ? m.slice(1).map(Number) : [];
+      // The year as written (Date.UTC would read 0000-0099 as 1900-1999).
+      const asWritten = () => new Date(new Date(0).setUTCFullYear(y!, mo! - 1, d!)).setUTCHours(h!, mi!, s!, 0);
+      const expected = m && isCalendarTime(y!, mo!, d!, h!, mi!, s!) ? new Date(asWritten()).toISOString() : 'refused';
+      const got = parseNaiveLocal(text, 'UTC');
+      expect({ text, got: got.ok ? (got.date?.toISOString() ?? 'absent') : 'refused' }).toEqual({ text, got: text.trim() === '' ? 'absent' : expected });
+      if (expected !== 'refused') read++;
+    }
+    // Both kinds are well represented, so neither side of the comparison is vacuous.
+    expect(read).toBeGreaterThan(1_000);
+    expect(read).toBeLessThan(18_000);
+  });
+
   it('validates zone names', () => {
     expect(isValidTimeZone('Asia/Shanghai')).toBe(true);
     expect(isValidTimeZone('GMT+8 please')).toBe(false);
