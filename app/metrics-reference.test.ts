@@ -27,6 +27,15 @@ describe('metrics reference', () => {
     expect(text).toContain('cdrflow_received_to_inserted_seconds_count{vendor="huawei-privatenumber"} 0');
   });
 
+  it('exports cdrflow_sql_queries_total at 0 for every status its help (and so docs/metrics.md) names', async () => {
+    const m = new AppMetrics();
+    const metric = m.registry.getSingleMetric('cdrflow_sql_queries_total')!;
+    const documented = [...(await metric.get()).help.matchAll(/\b([1-5]\d\d)\b/g)].map((s) => s[1]!);
+    expect(documented.length).toBeGreaterThan(5);
+    const exported = (await metric.get()).values.map((v) => String(v.labels['status']));
+    expect(exported.sort()).toEqual([...new Set(documented)].sort());
+  });
+
   it('observes received -> inserted latency per vendor', async () => {
     const m = new AppMetrics();
     m.observeInserted([{ vendor: 'alibaba-lvms', received_at: new Date(10_000) }], 12_500);

@@ -18,7 +18,7 @@ export type Stage = 'normalize' | 'sink' | 'dlq-loader';
 export const STAGES: readonly Stage[] = ['normalize', 'sink', 'dlq-loader'];
 
 /** Every status POST /sql answers with (core/ops-server.ts, core/read-only-sql.ts SqlQueryError). */
-const SQL_STATUSES = ['200', '400', '403', '413', '415', '422', '429', '499'] as const;
+const SQL_STATUSES = ['200', '400', '403', '405', '413', '415', '421', '422', '429', '499'] as const;
 
 export class AppMetrics {
   readonly registry = new Registry();
