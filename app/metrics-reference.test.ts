@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './config.ts';
 import { fullRegistry, readMetricsDoc, renderMetricsReference } from './metrics-reference.ts';
 import { AppMetrics } from './metrics.ts';
 
@@ -6,6 +9,29 @@ describe('metrics reference', () => {
   it('docs/metrics.md lists exactly the metrics the code registers', async () => {
     // On failure: node bin/run-ts.mjs app/metrics-reference.ts --write
     expect(readMetricsDoc()).toBe(await renderMetricsReference());
+  });
+
+  it('has every metric the README and docs name, with the labels they give it (a renamed metric left their queries empty)', async () => {
+    const registry = fullRegistry();
+    const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
+    const labelsOf = (name: string) => (registry.getSingleMetric(name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+    const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    // Named like a metric, but a ClickHouse table.
+    const notMetrics = new Set(['cdrflow_migrations']);
+    const wrong: string[] = [];
+    for (const doc of docs) {
+      for (const [, name, wildcard, labels] of readFileSync(join(REPO_ROOT, doc), 'utf8').matchAll(/\b(cdrflow_[a-z_]*[a-z])(_\*)?(?:\{([^}]*)\})?/g)) {
+        if (notMetrics.has(name!)) continue;
+        if (wildcard) {
+          if (!names.some((n) => n.startsWith(`${name!}_`))) wrong.push(`${doc}: ${name!}_*`);
+          continue;
+        }
+        const metric = names.includes(name!) ? name! : name!.replace(/_(bucket|sum|count)$/, '');
+        if (!names.includes(metric)) wrong.push(`${doc}: ${name!}`);
+        else for (const label of labels?.split(',').map((l) => l.split('=')[0]!.trim()) ?? []) if (!labelsOf(metric).includes(label)) wrong.push(`${doc}: ${name!}{${label}}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('follows the conventions: standard process names, one label per concept, Unix times as _timestamp_seconds', async () => {
