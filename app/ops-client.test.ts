@@ -1,10 +1,13 @@
 // `cdrflow status` and `cdrflow sql` against an ops port that answers what the job never would (another version of
 // cdrflow, a program faking the header, a job gone wrong): one clear line naming the address, never a JavaScript
 // error about the answer's shape, never the whole of a huge answer in memory, never a terminal's control sequences.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { REPO_ROOT } from './config.ts';
 import { MAX_STATUS_BYTES, OpsRequestError, opsQuery, opsStatus } from './ops-client.ts';
 import { formatStatus, type StatusSnapshot } from './status.ts';
 
@@ -17,8 +20,9 @@ async function opsPort(answer: (req: IncomingMessage, res: ServerResponse) => vo
 }
 
 afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise((r) => server!.close(r));
   server = undefined;
 });
 
@@ -177,5 +181,49 @@ describe('opsQuery', () => {
     const err = await opsQuery(base, 'SELECT 1', 'TSV', out, false, 300).then(() => undefined, (e: unknown) => e as Error);
     expect(err?.message).toBe(`the ops port at ${base} did not answer /sql within 0.3 s`);
     expect(chunks.join('')).toBe('1\n');
+  });
+});
+
+describe('the limits README.md gives `cdrflow status`', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const [, mib, seconds] = /no status snapshot, more than (\d+) MiB, nothing within (\d+) s\)/.exec(readme) ?? [];
+  const [, chars] = /error answer of\s+the ops port is shown cut to ([\d,]+) characters/.exec(readme) ?? [];
+
+  it('reads a /status answer up to the documented size', () => {
+    expect(mib, 'README.md no longer says how large a status may be').toBeDefined();
+    expect(MAX_STATUS_BYTES).toBe(Number(mib) * 1024 * 1024);
+  });
+
+  it('waits the documented time for /status by default, and not longer', async () => {
+    expect(seconds, 'README.md no longer says how long status waits').toBeDefined();
+    const base = await opsPort(() => undefined);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let outcome: Error | undefined;
+      const status = opsStatus(base).then(() => undefined, (e: unknown) => void (outcome = e as Error));
+      await vi.advanceTimersByTimeAsync(Number(seconds) * 1000 - 1);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      await vi.waitFor(() => expect(outcome).toBeDefined());
+      await status;
+      expect(outcome?.message).toBe(`the ops port at ${base} did not answer /status within ${seconds} s`);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('shows an error answer cut to the documented number of characters', async () => {
+    expect(chars, 'README.md no longer says where an error answer is cut').toBeDefined();
+    const limit = Number(chars!.replace(/,/g, ''));
+    let text = '';
+    const base = await opsPort((_req, res) => {
+      res.writeHead(500);
+      res.end(text);
+    });
+    const shown = () => opsStatus(base).then(() => undefined, (e: unknown) => (e as Error).message);
+    text = 'x'.repeat(limit);
+    expect(await shown()).toBe(text);
+    text = 'x'.repeat(limit + 1);
+    expect(await shown()).toBe(`${'x'.repeat(limit)}… (cut)`);
   });
 });
