@@ -1,7 +1,7 @@
 // The log's text form for a person at a terminal (core/log.ts): what it shows, and what it never passes through.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { stderrFormatFromEnv, textLine } from './log.ts';
+import { LOG_LEVELS, levelFromEnv, stderrFormatFromEnv, textLine } from './log.ts';
 
 describe('stderrFormatFromEnv', () => {
   it('is text on a terminal, JSON elsewhere, and what LOG_FORMAT says when set', () => {
@@ -10,6 +10,16 @@ describe('stderrFormatFromEnv', () => {
     expect(stderrFormatFromEnv({ LOG_FORMAT: 'json' }, true)).toBe('json');
     expect(stderrFormatFromEnv({ LOG_FORMAT: 'TEXT' }, false)).toBe('text');
     expect(() => stderrFormatFromEnv({ LOG_FORMAT: 'xml' }, true)).toThrow('LOG_FORMAT must be one of json, text, got "xml"');
+  });
+});
+
+describe('levelFromEnv', () => {
+  it('is info unless LOG_LEVEL names one of the levels the README lists; a typo is refused, not taken as silence', () => {
+    expect(LOG_LEVELS).toEqual(['debug', 'info', 'warn', 'error']);
+    expect(levelFromEnv({})).toBe('info');
+    expect(levelFromEnv({ LOG_LEVEL: '' })).toBe('info');
+    for (const level of LOG_LEVELS) expect(levelFromEnv({ LOG_LEVEL: level.toUpperCase() })).toBe(level);
+    expect(() => levelFromEnv({ LOG_LEVEL: 'verbose' })).toThrow('LOG_LEVEL must be one of debug, info, warn, error, got "verbose"');
   });
 });
 
