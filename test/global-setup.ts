@@ -10,6 +10,7 @@
 import type { TestProject } from 'vitest/node';
 import { infraEnv } from '../infra/test-infra.ts';
 import type { TestInfra, TestInfraMode } from '../infra/test-infra.ts';
+import { testPortBase } from './port-base.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,7 +18,6 @@ declare module 'vitest' {
   }
 }
 
-const DEFAULT_TEST_PORT_BASE = 29000;
 
 function log(msg: string): void {
   console.log(`[test infra] ${msg}`);
@@ -83,10 +83,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const { acquireForTests } = await import('../infra/local/stack.ts');
     const { readPid } = await import('../infra/local/processes.ts');
     const { stackPaths } = await import('../infra/local/paths.ts');
-    const raw = process.env['CDRFLOW_TEST_PORT_BASE'];
-    const base = raw ? Number(raw) : DEFAULT_TEST_PORT_BASE;
-    if (!Number.isInteger(base) || base < 1024 || base > 65000)
-      throw new Error(`CDRFLOW_TEST_PORT_BASE must be an integer 1024..65000, got "${raw}"`);
+    const base = testPortBase();
     const { ephemeralPortLow } = await import('../infra/local/processes.ts');
     const { STACK_PORT_BLOCK } = await import('../core/local-endpoints.ts');
     const ephemeralLow = ephemeralPortLow();

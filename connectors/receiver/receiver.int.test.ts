@@ -22,6 +22,7 @@ import { stackPaths } from '../../infra/local/paths.ts';
 import { stackPorts } from '../../infra/local/stack.ts';
 import { awaitKafkaReady, startKafka } from '../../infra/local/kafka.ts';
 import { stopPid } from '../../infra/local/processes.ts';
+import { testPortBase } from '../../test/port-base.ts';
 
 const HUAWEI = { appKey: 'intHuaweiApp', appSecret: 'intHuaweiSecret', mode: 'AX' as const };
 const LVMS = { appKey: '41234567', appSecret: 'intLvmsSecret' };
@@ -186,7 +187,7 @@ describe('one push near the body limit', () => {
 describe('Kafka stopped in the middle of a push run', () => {
   // A broker of our own, on its own port base: stopping it cannot disturb any other test.
   // On the test stack's base + 400, so runs on different test bases (a developer's, CI's) never share it.
-  const base = Number(process.env['CDRFLOW_RECEIVER_FAULT_PORT_BASE'] ?? Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 29000) + 400);
+  const base = Number(process.env['CDRFLOW_RECEIVER_FAULT_PORT_BASE'] ?? testPortBase() + 400);
   const paths = stackPaths(base);
   const ports = stackPorts(base);
   let pid: number | undefined;

@@ -20,10 +20,11 @@ import { readPid, StopPolling } from '../../infra/local/processes.ts';
 import { readTopic } from '../../sinks/clickhouse/fixtures/pipeline.ts';
 import { testInfra, uniqueName, waitFor } from '../helpers.ts';
 import { cdrflow, freePort, startCli } from './cli.ts';
+import { testPortBase } from '../port-base.ts';
 
 // Own broker: on the test stack's base + 500 (CI picks a base whose whole block of 1000 ports is free). The schema
 // registry is the shared test one (subjects are namespaced; it does not need this broker).
-const BASE = Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 29000) + 500;
+const BASE = testPortBase() + 500;
 const endpoints = stackEndpoints(BASE);
 const paths = stackPaths(BASE);
 const ports = stackPorts(BASE);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testKafka, uniqueName } from '../helpers.ts';
 import { cdrflow, freePort, type CliResult } from './cli.ts';
+import { testPortBase } from '../port-base.ts';
 import { OPS_SERVER_HEADER } from '../../core/ops-server.ts';
 
 /** Seconds a refusal may take: the ops-port probe of a running job waits up to 2 s on a port that never answers. */
@@ -69,7 +70,7 @@ describe('cdrflow start refuses a setting it cannot use, in one line, before sta
       delete env['KAFKA_BROKERS'];
       delete env['SCHEMA_REGISTRY_URL'];
       // Inside the test run's own block of ports (outage.int.test.ts takes +500, receiver.int.test.ts +400).
-      env['CDRFLOW_PORT_BASE'] = String(Number(process.env['CDRFLOW_TEST_PORT_BASE'] ?? 46000) + 700);
+      env['CDRFLOW_PORT_BASE'] = String(testPortBase() + 700);
     } else expect(env['KAFKA_BROKERS'], 'the test harness names the test Kafka').toBeTruthy();
     return { result: await cdrflow(['start'], env, 90_000), namespace };
   }
