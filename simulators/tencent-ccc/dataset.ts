@@ -3,7 +3,7 @@
 // records that show up late inside an already-polled window are part of the model, not a special case.
 import { SimulatorDataset, type SimulatorDatasetOptions } from '../kit.ts';
 
-type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai';
+type Scope = 'in' | 'out' | 'both' | 'voip' | 'ai' | 'ai-in';
 /** docs/vendors.md §1 code table: [code, string, scope]. */
 export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
   [1, 'ok', 'both'], [211, 'clientError', 'both'], [100, 'blackList', 'in'], [102, 'ivrGiveUp', 'in'],
@@ -17,7 +17,7 @@ export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
   [222, 'voiceMailReached', 'out'], [501, 'callConflict', 'voip'], [502, 'clientTimeout', 'voip'], [503, 'voipClientError', 'voip'],
   [17, 'seatGiveUp', 'in'], [225, 'asrError', 'ai'], [226, 'llmasrError', 'ai'], [227, 'ttsError', 'ai'],
   [228, 'functionCallHangup', 'ai'], [229, 'maxCallDurationReached', 'ai'], [230, 'userInactivity', 'ai'],
-  [231, 'callTerminatedByAPI', 'ai'], [232, 'userHangupDuringAiCall', 'ai'], [233, 'aiAgentEndCall', 'ai'],
+  [231, 'callTerminatedByAPI', 'ai'], [232, 'userHangupDuringAiCall', 'ai-in'], [233, 'aiAgentEndCall', 'ai-in'],
 ];
 
 /** A record plus simulator-only bookkeeping (never sent). */
@@ -84,7 +84,9 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
     const isAi = rng.chance(0.06);
     const direction = isAi ? rng.pick([0, 1]) : rng.weighted([[0, 55], [1, 45]] as const);
     const callType = direction === 1 ? rng.weighted([[1, 85], [5, 15]] as const) : rng.weighted([[2, 80], [3, 15], [6, 5]] as const);
-    const scopes: Scope[] = isAi ? ['ai'] : direction === 0 ? (callType === 3 ? ['both', 'in', 'voip'] : ['both', 'in']) : ['both', 'out'];
+    // The table scopes 232/233 to inbound AI-agent calls: an outbound AI call never ends with them.
+    const aiScopes: Scope[] = direction === 0 ? ['ai', 'ai-in'] : ['ai'];
+    const scopes: Scope[] = isAi ? aiScopes : direction === 0 ? (callType === 3 ? ['both', 'in', 'voip'] : ['both', 'in']) : ['both', 'out'];
     const candidates = END_STATUS.filter(([, , s]) => scopes.includes(s));
     // Most calls are answered; the rest spread over every code that fits the direction.
     const [endStatus, endStatusString] = rng.chance(0.6) && !isAi ? [1, 'ok'] : (([c, s]) => [c, s] as const)(rng.pick(candidates));

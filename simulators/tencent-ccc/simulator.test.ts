@@ -36,6 +36,21 @@ describe('CCC dataset', () => {
     }
     expect(a.all().some((r) => (r.record['ServeParticipants'] as unknown[]).length > 1)).toBe(true);
   });
+
+  it('ends a call only with a code the code table scopes to its direction (AI codes 232/233 are inbound only)', () => {
+    // Scopes as docs/vendors.md §1 "Code tables" gives them, written out here so the dataset's own table is checked.
+    const inboundOnly = new Set([17, 100, 102, 103, 104, 105, 106, 107, 232, 233, 501, 502, 503]);
+    const outboundOnly = new Set([108, 109, 110, 111, 202, 203, 204, 205, 206, 207, 208, 209, 210, 212, 213, 215, 216, 217, 218, 219, 220, 221, 222]);
+    const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
+    d.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    const misplaced = d.all().flatMap(({ record: r }) => {
+      const code = r['EndStatus'] as number;
+      const wrong = (inboundOnly.has(code) && r['Direction'] !== 0) || (outboundOnly.has(code) && r['Direction'] !== 1);
+      return wrong ? [`${code} on Direction ${String(r['Direction'])}`] : [];
+    });
+    expect(misplaced).toEqual([]);
+    expect(d.all().some((r) => r.record['EndStatus'] === 232 && r.record['Direction'] === 0)).toBe(true);
+  });
 });
 
 describe('CCC simulator', () => {
