@@ -128,8 +128,9 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
         : { Name: '', Mail: '', StaffNumber: '' },
       SkillGroup: group[1],
       SkillGroupId: group[0],
-      QueuedSkillGroupId: direction === 0 ? group[0] : 0,
-      QueuedSkillGroupName: direction === 0 ? group[1] : '',
+      // Outbound calls queue in no group, yet carry one: the agent's only skill group (the push doc's first rule).
+      QueuedSkillGroupId: group[0],
+      QueuedSkillGroupName: group[1],
       CallerLocation: rng.pick(LOCATIONS),
       EndStatus: endStatus,
       EndStatusString: endStatusString,

@@ -51,6 +51,19 @@ describe('CCC dataset', () => {
     expect(misplaced).toEqual([]);
     expect(d.all().some((r) => r.record['EndStatus'] === 232 && r.record['Direction'] === 0)).toBe(true);
   });
+
+  it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {
+    const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
+    d.generateRange(1_700_000_000, 1_700_086_400, 1000);
+    const outbound = d.all().filter((r) => r.record['Direction'] === 1);
+    expect(outbound.length).toBeGreaterThan(100);
+    for (const { record: r } of outbound) {
+      expect(r['QueuedSkillGroupId']).not.toBe(0);
+      expect([r['QueuedSkillGroupId'], r['QueuedSkillGroupName']]).toEqual([r['SkillGroupId'], r['SkillGroup']]);
+      const groups = (r['SeatUser'] as { SkillGroupNameList?: string[] }).SkillGroupNameList;
+      if (groups) expect(groups).toEqual([r['QueuedSkillGroupName']]);
+    }
+  });
 });
 
 describe('CCC simulator', () => {
