@@ -20,6 +20,17 @@ export const END_STATUS: readonly (readonly [number, string, Scope])[] = [
   [231, 'callTerminatedByAPI', 'ai'], [232, 'userHangupDuringAiCall', 'ai-in'], [233, 'aiAgentEndCall', 'ai-in'],
 ];
 
+/**
+ * Who hung up, where the code table's meaning names the party (docs/vendors.md §1): the user abandoned (102-104) or,
+ * on an outbound call, rejected (203); the system blocked (100 "system side", 108-111 "system"); the agent as caller
+ * cancelled (209, 220). Any other code says nothing of the side.
+ */
+const NAMED_SIDE: ReadonlyMap<number, 'user' | 'seat' | 'system'> = new Map([
+  [102, 'user'], [103, 'user'], [104, 'user'], [203, 'user'],
+  [100, 'system'], [108, 'system'], [109, 'system'], [110, 'system'], [111, 'system'],
+  [209, 'seat'], [220, 'seat'],
+] as const);
+
 /** A record plus simulator-only bookkeeping (never sent). */
 export interface StoredCdr {
   sdkAppId: number;
@@ -134,7 +145,8 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
       CallerLocation: rng.pick(LOCATIONS),
       EndStatus: endStatus,
       EndStatusString: endStatusString,
-      HungUpSide: rng.weighted([['user', 50], ['seat', 40], ['system', 10]] as const),
+      // Drawn for every call (the seeded sequence stays as it was), then overridden where the end code names the party.
+      HungUpSide: ((drawn) => NAMED_SIDE.get(endStatus) ?? drawn)(rng.weighted([['user', 50], ['seat', 40], ['system', 10]] as const)),
       IVRKeyPressed: [] as string[],
       IVRKeyPressedEx: [] as Record<string, unknown>[],
       PostIVRKeyPressed: [] as Record<string, unknown>[],

@@ -52,6 +52,18 @@ describe('CCC dataset', () => {
     expect(d.all().some((r) => r.record['EndStatus'] === 232 && r.record['Direction'] === 0)).toBe(true);
   });
 
+  it('says the party an end code names as the one who hung up (HungUpSide)', () => {
+    // docs/vendors.md §1 code table: "User abandoned …" (102-104), "Callee rejected" (203, the user of an outbound
+    // call), "(system side)" / "(system)" (100, 108-111), "Caller (agent) cancelled" (209, 220).
+    const named: Record<number, string> = { 102: 'user', 103: 'user', 104: 'user', 203: 'user', 100: 'system', 108: 'system', 109: 'system', 110: 'system', 111: 'system', 209: 'seat', 220: 'seat' };
+    const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
+    d.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    const checked = d.all().filter((r) => named[r.record['EndStatus'] as number] !== undefined);
+    expect(checked.length).toBeGreaterThan(200);
+    const contrary = checked.filter((r) => r.record['HungUpSide'] !== named[r.record['EndStatus'] as number]);
+    expect(contrary.map((r) => `${String(r.record['EndStatus'])} ${String(r.record['HungUpSide'])}`)).toEqual([]);
+  });
+
   it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {
     const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
     d.generateRange(1_700_000_000, 1_700_086_400, 1000);
