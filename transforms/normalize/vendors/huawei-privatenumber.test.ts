@@ -358,6 +358,25 @@ describe('Huawei PrivateNumber fee record', () => {
     expect(cdr.extras).toMatchObject({ voiceCheckType: '0', origCalleeNum: '+8613800000099', nested: '{"a":1}' });
   });
 
+  it('writes every other …Time field as the UTC instant it is, not as a bare string that reads as Beijing time', () => {
+    const cdr = cdrOf(map({
+      ...answered(),
+      callOutStartTime: '2019-01-23 09:15:14',
+      callOutAnswerTime: '2019-01-23 09:15:20',
+      dynIVRStartTime: '2019-01-23 09:15:15',
+      joinMptyTime: 'not a time',
+    }));
+    expect(cdr.extras).toMatchObject({
+      callOutStartTime: '2019-01-23T09:15:14.000Z',
+      callOutAnswerTime: '2019-01-23T09:15:20.000Z',
+      dynIVRStartTime: '2019-01-23T09:15:15.000Z',
+      // Unreadable: kept as sent, the CDR is not refused over a secondary time.
+      joinMptyTime: 'not a time',
+      // A count, not a time.
+      ttsPlayTimes: '0',
+    });
+  });
+
   describe('bad records', () => {
     it.each([
       ['a missing sessionId', (r: Record<string, unknown>) => delete r['sessionId'], /sessionId/],

@@ -53,8 +53,13 @@ const COLUMN_FIELDS = new Set([
   'serviceType',
   'recordFileDownloadUrl',
 ]);
-/** Naive UTC times kept in extras, rewritten as ISO-8601 so no reader has to know Huawei's zone. */
-const EXTRA_TIME_FIELDS = new Set(['fwdStartTime', 'failTime', 'recordStartTime']);
+/**
+ * Naive UTC times kept in extras, rewritten as ISO-8601 so no reader has to know Huawei's zone. Huawei writes every
+ * `…Time` field that way (docs/vendors.md §4), the ones it adds to some records too (the Initcall leg's
+ * callOutStartTime / callOutAlertingTime / callOutAnswerTime beside callOutUnaswRsn, dynIVRStartTime): a name list
+ * would leave those as bare strings that read as Beijing time. `ttsPlayTimes` is a count, not a time.
+ */
+const isExtraTimeField = (name: string) => name.endsWith('Time');
 /** Huawei names phone numbers `…Num`; extendNum is an AXE extension, not a number. */
 const isPhoneField = (name: string) => name.endsWith('Num') && name !== 'extendNum';
 
@@ -85,7 +90,7 @@ function huaweiExtra(name: string, value: unknown, phone: (raw: unknown) => Part
   const raw = extraValue(value);
   if (raw === null || typeof value !== 'string') return raw;
   if (isPhoneField(name)) return phone(raw)?.value ?? null;
-  if (EXTRA_TIME_FIELDS.has(name)) {
+  if (isExtraTimeField(name)) {
     const parsed = parseNaiveLocal(raw, HUAWEI_TIME_ZONE);
     // An unreadable secondary time is kept as sent rather than failing the whole CDR.
     return parsed.ok && parsed.date ? parsed.date.toISOString() : raw;
