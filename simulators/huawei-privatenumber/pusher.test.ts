@@ -1,5 +1,7 @@
 // The pusher against the real receiver (in-memory sink): re-push schedule, duplicates, nothing lost.
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startReceiver } from '../../connectors/push-vendors.ts';
 import { type RunningReceiver } from '../../connectors/receiver/receiver.ts';
 import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
@@ -121,6 +123,27 @@ describe('startHuaweiPusher', () => {
     sink.failing = false;
     const ok = startHuaweiPusher({ url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 4, totalRecords: 12, minBatch: 4, maxBatch: 4, recordsPerSecond: 1000, duplicateRate: 0 });
     expect(await ok.done).toMatchObject({ acceptedRecords: 12, unacceptedOnStop: 0 });
+  });
+
+  it('sends every push on a connection of its own, as Huawei\'s short connections do', async () => {
+    // A bare loopback server: it counts the TCP connections and keeps each one alive unless the client asks otherwise.
+    let connections = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json;charset=UTF-8' }).end('{"resultcode":"0"}'));
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/huawei/privatenumber/fee`;
+      const pusher = startHuaweiPusher({ url, ...APP, seed: 8, totalRecords: 12, minBatch: 2, maxBatch: 2, recordsPerSecond: 1000, concurrency: 1, duplicateRate: 0 });
+      const stats = await pusher.done;
+      expect(stats.attempts).toBe(6);
+      expect(connections).toBe(stats.attempts);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('stop() ends an open-ended run', async () => {

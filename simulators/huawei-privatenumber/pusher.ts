@@ -1,7 +1,7 @@
 // A stand-in for Huawei's CDR push platform: sends fee batches (1-50 records) signed with X-AKSK at a steady record
 // rate, re-pushes every non-200 (or timeout, or connection error) on Huawei's schedule — 1, 4, 9, 106, 203 and 300
 // minutes after the first refusal, then gives up as Huawei does — and now and then pushes an accepted batch again
-// (Huawei's duplicates).
+// (Huawei's duplicates). Every push comes on a connection of its own, as Huawei's short connections do.
 // `timeScale` shrinks the schedule (1 = real minutes; 0.001 turns a minute into 60 ms) so tests run it quickly.
 import { HuaweiFeeGenerator, type FeeRecord, type HuaweiGeneratorOptions } from './generator.ts';
 import { huaweiAuthHeaders, type HuaweiScheme } from './sign.ts';
@@ -154,6 +154,9 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
         method: 'POST',
         headers: {
           'content-type': 'application/json;charset=UTF-8',
+          // Huawei's APIs, the pushes included, use short connections: one TCP connection per request, closed by the
+          // server. Reused keep-alive connections would spare the receiver the connection churn it gets from Huawei.
+          connection: 'close',
           ...huaweiAuthHeaders(opts.appKey, opts.appSecret, { scheme: opts.scheme ?? 'aksk' }),
         },
         body: JSON.stringify({ eventType: 'fee', feeLst: batch.records }),
