@@ -171,7 +171,9 @@ export class HuaweiFeeGenerator {
     const callee = `+86${rng.pick(['135', '136', '187', '158'])}${rng.digits(8)}`;
     const mode = this.opts.mode ?? 'AXB';
     const record: FeeRecord = {
-      direction: rng.weighted([[1, 6], [0, 3], [2, 1]] as const),
+      // 2 is an abnormal call such as one without binding data (vendors.md §4 FeeInfo `direction`): there is no forward
+      // to answer, so it is never an answered (billed, recorded) call.
+      direction: answered ? rng.weighted([[1, 6], [0, 3]] as const) : rng.weighted([[1, 6], [0, 3], [2, 1]] as const),
       spId: `sp_${this.opts.appKey.slice(0, 8)}`,
       appKey: this.opts.appKey,
       icid: `ba171f34e6953fcd751edc77127748f4.${rng.digits(10)}.${rng.digits(9)}.${seq % 10}`,

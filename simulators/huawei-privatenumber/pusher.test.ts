@@ -35,6 +35,9 @@ describe('HuaweiFeeGenerator', () => {
       expect(r['callInTime']).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
       if (r['fwdAnswerTime'] === '') expect(r['recordFlag']).toBe(0);
     }
+    // direction 2 is an abnormal call (no binding data, …): never forwarded, so never answered, billed or recorded.
+    expect(a.some((r) => r['direction'] === 2)).toBe(true);
+    expect(a.filter((r) => r['direction'] === 2 && r['fwdAnswerTime'] !== '')).toEqual([]);
   });
 
   it('malformedRate produces records that are wrong inside', () => {
