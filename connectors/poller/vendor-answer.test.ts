@@ -196,6 +196,25 @@ describe('an answer the client will not read through releases its connection at 
   });
 });
 
+describe('an HTTP status other than 200', () => {
+  it.each([
+    [408, 'transient'],
+    [425, 'transient'],
+    [429, 'rate_limited'],
+    [502, 'transient'],
+    [401, 'config'],
+    [403, 'config'],
+    [404, 'config'],
+  ] as const)('HTTP %i is %s for both pollers (a proxy that timed the request out is retried, a wrong URL stops)', async (status, kind) => {
+    for (const which of ['ccc', 'trtc v1', 'trtc v4'] as const) {
+      const s = await server();
+      s.answers.push((_req, res) => res.writeHead(status, { 'content-type': 'text/plain' }).end('no'));
+      const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
+      expect({ which, kind: err.kind, code: err.code }).toEqual({ which, kind, code: `http-${status}` });
+    }
+  });
+});
+
 describe('redirects are not followed', () => {
   it.each([
     ['ccc', 'host'],

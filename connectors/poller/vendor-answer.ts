@@ -32,6 +32,16 @@ export function pageOf(total: unknown, list: unknown): { total: number; records:
   return Array.isArray(records) && typeof total === 'number' && Number.isSafeInteger(total) && total >= 0 ? { total, records } : undefined;
 }
 
+/**
+ * How a polled vendor's HTTP status (not 200) is taken: 429 is the vendor's rate limit; 408 (a proxy or the vendor
+ * timed the request out), 425 and 5xx are passing faults and retried; any other is a setting to fix (a wrong URL or
+ * credentials), and the poller stops. Neither vendor documents a non-200 answer beyond "a network error".
+ */
+export function httpStatusKind(status: number): 'rate_limited' | 'transient' | 'config' {
+  if (status === 429) return 'rate_limited';
+  return status === 408 || status === 425 || status >= 500 ? 'transient' : 'config';
+}
+
 export function answerTooLarge(context: string, bytes: number | string, max: number = MAX_VENDOR_ANSWER_BYTES): CdrflowError {
   return new CdrflowError('transient', `${context}: answer longer than ${max} bytes (${bytes}), refused unread`, { code: ANSWER_TOO_LARGE });
 }

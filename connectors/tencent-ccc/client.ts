@@ -4,7 +4,7 @@ import type { LookupFunction } from 'node:net';
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, isRedirectRefusal, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
+import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, httpStatusKind, isRedirectRefusal, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
 export const CCC_API_VERSION = '2020-02-10';
@@ -85,8 +85,7 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
     return new CdrflowError(cccErrorKind(code), `${context}: ${quote(code, 100)}: ${quote(e.message)}${requestId ? ` (RequestId ${requestId})` : ''}`, { code, cause: err });
   }
   if (e && typeof e.httpCode === 'number') {
-    const kind: ErrorKind = e.httpCode === 429 ? 'rate_limited' : e.httpCode >= 500 ? 'transient' : 'config';
-    return new CdrflowError(kind, `${context}: HTTP ${e.httpCode} ${quote(e.message, 100)}`, { code: `http-${e.httpCode}`, cause: err });
+    return new CdrflowError(httpStatusKind(e.httpCode), `${context}: HTTP ${e.httpCode} ${quote(e.message, 100)}`, { code: `http-${e.httpCode}`, cause: err });
   }
   // No code and no status: the request never got an answer (refused, reset, DNS, timeout).
   return new CdrflowError('transient', `${context}: network error: ${quote(message)}`, { code: 'network', cause: err });

@@ -7,7 +7,7 @@ import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { answerExcerpt, answerText, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
+import { answerExcerpt, answerText, httpStatusKind, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_PATHS = {
@@ -195,7 +195,7 @@ export class TrtcApiClient {
       throw new CdrflowError('transient', `${context}: network error: ${why}`, { code: 'network', cause: err });
     }
     if (response.status !== 200) {
-      const kind: ErrorKind = response.status === 429 ? 'rate_limited' : response.status >= 500 ? 'transient' : 'config';
+      const kind = httpStatusKind(response.status);
       const hint = response.status >= 300 && response.status < 400 ? ' (a redirect, not followed: check the API base URL)' : '';
       throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${quote(text)}`, { code: `http-${response.status}` });
     }
