@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
+import { seededRandom } from '../simulators/kit.ts';
 import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalText } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
@@ -61,6 +62,38 @@ describe('parseJsonStrict', () => {
     }
     // The mutations reach the exact path too (malformed, duplicated, deep, broken surrogates), not only clean text.
     expect(problems).toBeGreaterThan(50);
+  });
+
+  it('answers exactly what the exact scan answers on objects built to fool a count of colons', () => {
+    // The clean path proves "no member twice" from the colons that follow a quote (input-limits.ts nameColonBound).
+    // These texts put colons where that bound could go wrong: spaces and line breaks before a name's colon, colons and
+    // escaped quotes inside strings, strings that begin with a colon, JSON carried in a string, names given twice.
+    const random = seededRandom(20261206);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const NAMES = ['a', 'b', ':', 'a:', 'x\\', 'q\\"', ' ', '"', '\\":'].map((n) => JSON.stringify(n));
+    const SPACES = ['', '', ' ', '\t', '\n ', '\r\n'];
+    const STRINGS = ['":"', '" :"', '"08:00:00"', '"https://x"', '"\\":"', '"\\\\"', '"\\\\\\":"', JSON.stringify(JSON.stringify({ a: 1, b: ':' }))];
+    const value = (depth: number): string => {
+      const r = random();
+      if (depth < 3 && r < 0.2) return object(depth + 1);
+      if (depth < 3 && r < 0.3) return `[${Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1)).join(',')}]`;
+      return r < 0.5 ? String(Math.floor(random() * 100)) : pick(STRINGS);
+    };
+    const object = (depth: number): string => {
+      const members = Array.from({ length: Math.floor(random() * 5) }, () => `${pick(SPACES)}${pick(NAMES)}${pick(SPACES)}:${pick(SPACES)}${value(depth)}${pick(SPACES)}`);
+      return `{${members.join(',')}}`;
+    };
+    const seen = { clean: 0, duplicate: 0 };
+    for (let i = 0; i < 4000; i++) {
+      const text = object(0);
+      const expected = exactParse(text);
+      if (expected.ok) seen.clean++;
+      else if (expected.problem.startsWith('duplicate')) seen.duplicate++;
+      expect(parseJsonStrict(text), text).toEqual(expected);
+    }
+    // Both outcomes are reached, many times over.
+    expect(seen.clean).toBeGreaterThan(500);
+    expect(seen.duplicate).toBeGreaterThan(500);
   });
 
   it('still finds a repeated member when Object.prototype carries an enumerable property', () => {
