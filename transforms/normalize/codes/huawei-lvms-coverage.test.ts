@@ -83,6 +83,13 @@ describe('Huawei Q.850 causes (fwdUnaswRsn)', () => {
     }
   });
 
+  // Normal clearing on a leg that never answered is a release without a failure: the caller gave up.
+  it('reads normal clearing (16, 31) before an answer as the caller cancelling', () => {
+    for (const code of [16, 31]) {
+      expect(huaweiEndStatus({ ...noCodes, fwdUnaswRsn: code }, false)).toMatchObject({ status: 'CANCELLED', hangup: 'CALLER' });
+    }
+  });
+
   it('has exactly the documented causes', () => {
     expect(Object.keys(Q850_CAUSES).map(Number).sort((a, b) => a - b)).toEqual(DOC_Q850);
   });

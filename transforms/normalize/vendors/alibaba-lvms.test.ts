@@ -129,6 +129,7 @@ describe('Alibaba LVMS call record', () => {
     ['FROM_PHONE_ERROR', 'FAILED'],
     ['SYSTEM_ERROR', 'SYSTEM_ERROR'],
     ['busy', 'BUSY'],
+    [' No_Answer ', 'NO_ANSWER'],
   ])('maps result_status %s to %s', (value, status) => {
     expect(cdrOf(map({ ...answered(), result_status: value }))).toMatchObject({ end_status: status, vendor_status_code: value, billable_seconds: 0 });
   });
@@ -167,6 +168,15 @@ describe('Alibaba LVMS call record', () => {
   it('reads times in the tenant zone when one is configured', () => {
     const ctx = defaultNormalizeContext();
     ctx.options.lvmsTimeZone.perTenant[APP_KEY] = 'UTC';
+    const cdr = cdrOf(map(answered(), ctx));
+    expect(cdr.started_at).toEqual(new Date('2026-03-02T10:00:00Z'));
+    expect(cdr.extras['time_zone']).toBe('UTC');
+  });
+
+  it('reads times in the configured default zone for a tenant without its own', () => {
+    const ctx = defaultNormalizeContext();
+    ctx.options.lvmsTimeZone.default = 'UTC';
+    ctx.options.lvmsTimeZone.perTenant['another-tenant'] = 'Asia/Tokyo';
     const cdr = cdrOf(map(answered(), ctx));
     expect(cdr.started_at).toEqual(new Date('2026-03-02T10:00:00Z'));
     expect(cdr.extras['time_zone']).toBe('UTC');

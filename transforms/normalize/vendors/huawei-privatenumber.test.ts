@@ -190,6 +190,14 @@ describe('Huawei PrivateNumber fee record', () => {
     expect(cdr).toMatchObject({ end_status: 'BUSY', vendor_status_text: 'callOutUnaswRsn 17: User busy' });
   });
 
+  it('asks the forwarded leg\'s Q.850 cause before the Initcall leg\'s', () => {
+    const cdr = cdrOf(map(unanswered({ ulFailReason: 0, fwdUnaswRsn: 19, callOutUnaswRsn: 17, sipStatusCode: 486 })));
+    expect(cdr).toMatchObject({ end_status: 'NO_ANSWER', vendor_status_text: 'fwdUnaswRsn 19: No answer from user (user alerted)' });
+    expect(cdr.extras['end_status_source']).toBe('fwdUnaswRsn');
+    const initcall = cdrOf(map(unanswered({ ulFailReason: 0, fwdUnaswRsn: 0, callOutUnaswRsn: 17, sipStatusCode: 480 })));
+    expect(initcall.extras['end_status_source']).toBe('callOutUnaswRsn');
+  });
+
   it('keeps unknown codes raw and maps them to UNKNOWN', () => {
     const cdr = cdrOf(map(unanswered({ ulFailReason: 9999, fwdUnaswRsn: 200, sipStatusCode: 0, callOutUnaswRsn: 0 })));
     expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: '9999', vendor_status_text: null, hangup_side: null });
@@ -288,9 +296,17 @@ describe('Huawei PrivateNumber fee record', () => {
       ['AX', 2, 'UNKNOWN'],
       ['AXB', 0, 'INBOUND'],
       ['AXB', 1, 'OUTBOUND'],
+      ['AXE', 0, 'INBOUND'],
       ['AXE', 1, 'OUTBOUND'],
+      // AXYB's direction is undocumented; it binds A as AXB does, so it is read the same way.
+      ['AXYB', 0, 'INBOUND'],
+      ['AXYB', 1, 'OUTBOUND'],
+      ['AXYB', 2, 'UNKNOWN'],
+      ['X', 0, 'UNKNOWN'],
       ['X', 1, 'UNKNOWN'],
+      ['x', 1, 'UNKNOWN'],
       ['', 0, 'INBOUND'],
+      ['', 1, 'OUTBOUND'],
     ])('mode %s, direction %i → %s', (mode, code, expected) => {
       const r = answered();
       r['direction'] = code;
@@ -302,6 +318,12 @@ describe('Huawei PrivateNumber fee record', () => {
     it('infers AXE from an extension number when the mode is not configured', () => {
       const cdr = cdrOf(map({ ...answered(), extendNum: '1234' }));
       expect(cdr.extras).toMatchObject({ binding_mode: 'AXE', extendNum: '1234' });
+    });
+
+    it('takes the configured mode over one an extension number suggests', () => {
+      const cdr = cdrOf(map({ ...answered(), extendNum: '1234' }, { notify_mode: 'X' }));
+      expect(cdr.direction).toBe('UNKNOWN');
+      expect(cdr.extras['binding_mode']).toBe('X');
     });
 
     it('is UNKNOWN when direction is missing or out of range', () => {
