@@ -148,6 +148,14 @@ describe('Alibaba LVMS call record', () => {
     expect(cdr).toMatchObject({ end_status: 'UNKNOWN', vendor_status_code: 'VOICEMAIL', vendor_status_text: null, billable_seconds: 0 });
   });
 
+  it('notes on an unknown result_status with chat time that the time was not billed, and only there', () => {
+    const note = (record: Record<string, unknown>) => cdrOf(map(record)).extras['billing_note'];
+    expect(note({ ...answered(), result_status: 'VOICEMAIL', chat_duration: 40 })).toMatch(/^result_status unknown to this mapping .*not billed/);
+    expect(note({ ...answered(), result_status: 'VOICEMAIL', chat_duration: 0 })).toBeUndefined();
+    expect(note({ ...answered(), result_status: 'NO_ANSWER', chat_duration: 40 })).toBeUndefined();
+    expect(note({ ...answered(), chat_duration: 40 })).toBeUndefined();
+  });
+
   // The stand-in spells the documented values out itself (vendors.md §3), so a value misspelt or dropped in the code
   // table is sent anyway and lands here as UNKNOWN instead of being mirrored by the stand-in.
   it('knows every documented result_status the stand-in sends, and keeps its undocumented one as UNKNOWN', () => {

@@ -109,6 +109,9 @@ export function mapAlibabaLvms(record: unknown, envelope: RawEnvelope, ctx: Norm
   // Every DTO field is optional, so an answered call without a duration is kept (not dead-lettered), but nobody should
   // mistake its 0 billable seconds for a measured value.
   if (status.status === 'ANSWERED' && duration.value === null) extras['billing_note'] = 'answered without chat_duration: talk and billable time unknown, recorded as 0';
+  // Only ANSWERED bills, so a status this mapping does not know (one the vendor added, a typo) bills 0; but chat time on
+  // it may be talk a billing team would bill, so the row says so instead of passing for an attempt nobody answered.
+  if (status.status === 'UNKNOWN' && (duration.value ?? 0) > 0) extras['billing_note'] = 'result_status unknown to this mapping (vendor_status_code) with a chat_duration: not billed, as only ANSWERED is';
   // Which rule produced the key the CDR ends up under: normalize.ts keys it by the envelope when the two disagree.
   const envelopeWins = envelope.natural_key !== '' && envelope.natural_key !== derived?.key;
   extras['key_source'] = envelopeWins ? 'envelope' : derived.source;
