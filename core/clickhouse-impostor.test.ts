@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { AppMetrics } from '../app/metrics.ts';
 import { ClickHouseReader } from '../reconcile/layers.ts';
+import { seededRandom } from '../simulators/kit.ts';
 import { insertLines } from '../sinks/clickhouse/insert.ts';
 import { migrate } from '../sinks/clickhouse/migrations.ts';
 import { assertTableReady } from '../sinks/clickhouse/sink.ts';
@@ -74,6 +75,46 @@ describe('an error a server streams after its answer began (streamedError)', () 
     const err = streamedError(block.slice(block.indexOf('Code: 241')), EXCEPTION_TAG);
     expect(err?.message).toBe('ClickHouse ended its answer with an error whose text was cut');
   });
+
+  // Answers as a server sends them (rows, then the block or not) cut into chunks of random sizes, as the network may
+  // deliver them: inside the tag, inside a UTF-8 character, with the block just past the read's row or byte bound.
+  it('reads an answer the same however it arrives cut into chunks (seeded)', async () => {
+    const random = seededRandom(25);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const sent: { body: Buffer; sizes: number[] }[] = [];
+    stand = await loopbackClickHouse((res) => {
+      const { body, sizes } = sent.shift()!;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      res.socket?.setNoDelay(true);
+      void (async () => {
+        let at = 0;
+        // A turn of the event loop after each piece: what arrives while the reader is busy reaches it joined.
+        for (const size of sizes) await new Promise((written) => res.write(body.subarray(at, (at += size)), () => setImmediate(written)));
+        res.end();
+      })();
+    });
+    const row = z.object({ n: z.number(), s: z.string() });
+    const messages = [MEMORY_LIMIT, 'Code: 241. DB::Exception: Mémoire dépassée\r\nsur 内存: would use 9.31 GiB. (MEMORY_LIMIT_EXCEEDED) (version 25.11.1.1)'];
+    for (let i = 0; i < 60; i++) {
+      const values = Array.from({ length: Math.floor(random() * 6) }, (_, n) => ({ n, s: pick(['a', 'é内', '__exception__\r\n', EXCEPTION_TAG]) }));
+      const rows = Buffer.from(values.map((v) => `${JSON.stringify(v)}\n`).join(''));
+      const shape = pick(['rows', 'rows, then the block', 'a row cut by the block'] as const);
+      const message = pick(messages);
+      const cutRow = Buffer.from('{"n":9,"s":"é内"}');
+      const head = shape === 'a row cut by the block' ? Buffer.concat([rows, cutRow.subarray(0, 1 + Math.floor(random() * (cutRow.length - 1)))]) : rows;
+      const body = shape === 'rows' ? rows : Buffer.concat([head, Buffer.from(streamedErrorBlock(EXCEPTION_TAG, message))]);
+      const sizes: number[] = [];
+      for (let left = body.length; left > 0; left -= sizes.at(-1)!) sizes.push(Math.min(left, 1 + Math.floor(random() * pick([2, 8, 40, 400]))));
+      sent.push({ body, sizes });
+      const bounds: ReadBounds = { rows: values.length, bytes: head.length + Math.floor(random() * (body.length - head.length + 1)), ms: 5_000 };
+      const outcome = await readRows(stand.client, { query: 'SELECT n, s FROM t', what: 'the rows', row, bounds }).then(
+        (got) => ({ rows: got }),
+        (err: { code?: string; message: string }) => ({ code: err.code, message: err.message.trim() }),
+      );
+      const expected = shape === 'rows' ? { rows: values } : { code: '241', message: message.slice(message.indexOf('Exception: ') + 11, message.indexOf(' (MEMORY')) };
+      expect({ i, shape, bytesBound: bounds.bytes, outcome }).toEqual({ i, shape, bytesBound: bounds.bytes, outcome: expected });
+    }
+  }, 30_000);
 });
 
 // Reconcile's reader with bounds made small; the sink's checks below with the bounds they run with.

@@ -296,11 +296,15 @@ async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, re
   let pending: Uint8Array[] = [];
   for await (const chunk of answer) {
     bytes += chunk.length;
-    if (bytes > bounds.bytes) throw refused?.err ?? new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`);
     tail.push(chunk);
     if (refused) {
       refused.bytesAfter += chunk.length;
       if (refused.bytesAfter > STREAMED_ERROR_BYTES) throw refused.err;
+      continue;
+    }
+    // An error block that ends rows just short of the bound takes the answer past it: read on a block as for a bad line.
+    if (bytes > bounds.bytes) {
+      refuse(new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`));
       continue;
     }
     try {
