@@ -209,6 +209,15 @@ describe('read-only SQL on a ClickHouse server', () => {
     expect({ status: err.status, code: err.code, message: err.message }).toEqual({ status: 422, code: '241', message: expect.stringMatching(/^Memory limit \(for query\) exceeded.*\(MEMORY_LIMIT_EXCEEDED\)$/) });
   });
 
+  it.each([
+    ['the error the block holds', streamedErrorBlock(EXCEPTION_TAG, 'Code: 241. DB::Exception: Memory limit (for query) exceeded. (MEMORY_LIMIT_EXCEEDED)'), '241'],
+    ['the result too large when no block follows', 'more rows\n'.repeat(10), '396'],
+  ])('refuses rows that end just short of maxResultBytes and go on past it with %s', async (_, after, code) => {
+    const s = await serverAnswering((res) => res.writeHead(200, { 'x-clickhouse-exception-tag': EXCEPTION_TAG }).end(`${'1\n'.repeat(MiB / 2 - 8)}${after}`), { maxResultBytes: MiB });
+    const err = await refusal(s.run('SELECT number FROM numbers(1e9)', 'TSV'));
+    expect({ status: err.status, code: err.code }).toEqual({ status: 422, code });
+  });
+
   it('answers rows that spell the error marker but do not end with the tagged block whole', async () => {
     const rows = `__exception__\r\n${EXCEPTION_TAG}\r\nCode: 1. DB::Exception: x\n5 ${EXCEPTION_TAG}\r\n__exception__\r\n\tmore\n`;
     const s = await serverAnswering((res) => res.writeHead(200, { 'x-clickhouse-exception-tag': EXCEPTION_TAG }).end(rows));

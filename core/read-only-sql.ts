@@ -433,11 +433,14 @@ async function boundedAnswer(
       ignore_error_response: true,
     });
     stream = addAbortSignal(stop.signal, res.stream);
+    const tag = res.response_headers[EXCEPTION_TAG_HEADER];
+    // Rows just short of the bound and the server's error block after them pass it: a block more is read to tell.
+    const room = limits.maxResultBytes + (typeof tag === 'string' ? STREAMED_ERROR_BYTES : 0);
     const chunks: Buffer[] = [];
     let bytes = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
-      if (bytes > limits.maxResultBytes) {
+      if (bytes > room) {
         throw answerTooLarge(limits);
       }
       chunks.push(chunk);
@@ -449,8 +452,9 @@ async function boundedAnswer(
     // An error after the server began its answer (a memory limit reached half-way): a 200 whose rows are cut short,
     // which must not reach the caller as the whole answer. Servers before 25.11 append the bare error text instead,
     // which cannot be told from a value that reads the same (a query of system.query_log's exceptions).
-    const streamed = streamedError(answer.subarray(-STREAMED_ERROR_BYTES), res.response_headers[EXCEPTION_TAG_HEADER]);
+    const streamed = streamedError(answer.subarray(-STREAMED_ERROR_BYTES), tag);
     if (streamed) throw streamed;
+    if (bytes > limits.maxResultBytes) throw answerTooLarge(limits);
     return text;
   } catch (err) {
     if (timedOut) {
