@@ -115,6 +115,10 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on.
   if (status.answered === 'yes' && secondsBetween(answered, ended) === null) {
     extras['billing_note'] = 'answered without acceptTs or an endTs at or after it: talk and billable time unknown, recorded as 0';
+  } else if (cdr.call_type === 'group' && status.answered === 'yes' && answered !== null && started !== null && answered.getTime() === started.getTime()) {
+    // TRTC reports every group call as normal_end, and its unanswered records repeat startCallTs as acceptTs: such a
+    // group call may have connected nobody. Billed as the vendor reports it (answered), but not silently.
+    extras['billing_note'] = 'group call with acceptTs equal to startCallTs: TRTC reports every group call as normal_end, so it may have connected nobody; billed as answered';
   }
 
   cdr.end_status = status.status;
