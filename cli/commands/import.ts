@@ -30,7 +30,8 @@ no line count up front, so the progress shows no total.
 
 One JSON value per line:
   huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]}
-                        (tenant = the record's appKey, else --tenant); a call-event push is a bad line
+                        (tenant = the record's appKey, else --tenant; the binding mode of that app in
+                        receiver.huawei.apps of --config goes with it, as on a push); a call-event push is a bad line
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
 
 Records are published to cdr.raw.<vendor> (the vendor's raw topic, which the pipeline reads; created when missing;
@@ -161,6 +162,7 @@ export const command: Command = {
         const summary = await importFile({ ...options, topic }, {
           sink: sink.sink,
           signal: stop.signal,
+          huaweiApps: config.receiver?.huawei?.apps,
           onLine: () => bar.tick(),
           onBadLine: (bad) => bar.note(`${options.file === STDIN_FILE ? '(standard input)' : printable(options.file)}:${bad.line}: skipped: ${bad.reason}`),
         });

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
+import { huaweiAppAttributes, type HuaweiApp } from '../huawei-privatenumber/config.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
@@ -75,6 +76,11 @@ export interface ImportHooks {
   signal?: AbortSignal;
   /** What file `-` reads (default process.stdin). */
   stdin?: Readable;
+  /**
+   * The receiver's Huawei apps (`receiver.huawei.apps`): a record of one of them carries what its pushes carry (the
+   * binding mode), so an import and a push of the same call map alike.
+   */
+  huaweiApps?: readonly HuaweiApp[] | undefined;
 }
 
 /** The file name that means standard input, as for most Unix tools. */
@@ -217,7 +223,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function envelopesFromLine(
   line: string,
   lineNumber: number,
-  ctx: { vendor: ImportOptions['vendor']; tenant?: string | undefined; file: string; requestId: string; receivedAt: Date },
+  ctx: { vendor: ImportOptions['vendor']; tenant?: string | undefined; file: string; requestId: string; receivedAt: Date; huaweiApps?: readonly HuaweiApp[] | undefined },
 ): LineResult {
   // The door's rules (core/input-limits.ts), as at the receivers: depth, a member given twice, lone surrogates.
   const strict = parseJsonStrict(line);
@@ -265,7 +271,8 @@ export function envelopesFromLine(
       // As at the receiver: the line is refused whole, like a push with one such record.
       const problem = naturalKeyProblem(appKey, 'appKey') ?? naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
       if (problem !== null) return { ok: false, reason: items.length > 1 ? `feeLst[${index}]: ${problem}` : problem };
-      envelopes.push({ ...base, tenant_id: appKey, natural_key: key, payload, attributes: attributes({ ...extra, key_source: source }) });
+      const app = ctx.huaweiApps?.find((a) => a.appKey === appKey);
+      envelopes.push({ ...base, tenant_id: appKey, natural_key: key, payload, attributes: attributes({ ...huaweiAppAttributes(app), ...extra, key_source: source }) });
     }
     return { ok: true, envelopes };
   }
@@ -324,7 +331,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
       if (line !== undefined && line.trim() === '') {
         summary.blankLines++;
       } else {
-        result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()) });
+        result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()), huaweiApps: hooks.huaweiApps });
         if (result.ok) {
           pending.push(...result.envelopes);
           if (pending.length >= options.batchSize) await flush();

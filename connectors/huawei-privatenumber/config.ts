@@ -13,6 +13,18 @@ export const HuaweiAppSchema = z.strictObject({
 });
 export type HuaweiApp = z.infer<typeof HuaweiAppSchema>;
 
+/** Envelope attribute holding the app's binding mode (normalize reads it: transforms/normalize/MAPPING.md). */
+export const NOTIFY_MODE_ATTRIBUTE = 'notify_mode';
+
+/**
+ * The envelope attributes every record of `app` carries, whichever way it comes in (the receiver, `cdrflow import`):
+ * the binding mode, which no record says and by which normalize reads `direction`. A record imported without it was
+ * mapped as if the mode were unknown, and its newer received_at made that row win over the pushed one.
+ */
+export function huaweiAppAttributes(app: Pick<HuaweiApp, 'mode'> | undefined): Record<string, string> {
+  return app?.mode ? { [NOTIFY_MODE_ATTRIBUTE]: app.mode } : {};
+}
+
 export const HuaweiReceiverConfigSchema = z.strictObject({
   /** Both paths accept both kinds of push and route by eventType: Huawei lets the two URLs be the same. */
   feePath: z.string().startsWith('/').default('/huawei/privatenumber/fee'),

@@ -17,7 +17,7 @@
 import { parseAuthHeaders, verifyDigest, type AuthScheme } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { NonceCache } from './nonce-cache.ts';
-import type { HuaweiApp, HuaweiReceiverConfig } from './config.ts';
+import { huaweiAppAttributes, type HuaweiApp, type HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
@@ -132,8 +132,7 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
       request_id: push.requestId,
       payload_format: 'json',
     };
-    const commonAttributes: Record<string, string> = { auth_scheme: scheme, push_path: push.path, event_type: eventType };
-    if (app.mode) commonAttributes['notify_mode'] = app.mode;
+    const commonAttributes: Record<string, string> = { auth_scheme: scheme, push_path: push.path, event_type: eventType, ...huaweiAppAttributes(app) };
 
     let envelopes: RawEnvelope[];
     let topic: string;
