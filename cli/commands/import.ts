@@ -39,7 +39,8 @@ the receiver's own topic when the config names one)
 with mode=import, keyed like live pushes, each batch acknowledged by Kafka. --topic T publishes to T instead, which
 must exist already (it is never created): a topic that does not, or another vendor's raw topic, is refused (exit 64).
 Bad lines are reported with their line number and skipped: invalid UTF-8, a line over ${MAX_LINE_BYTES} bytes (never read
-into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member given twice), a record over
+into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member given twice, a U+FFFD
+where bytes were lost), a record over
 64 KiB or a key or appKey over 256 bytes. A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB
 ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.

@@ -15,7 +15,7 @@ import { basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { TOPICS } from '../../core/topology.ts';
-import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
+import { huaweiNaturalKey, parseHuaweiText } from '../../core/records/huawei-key.ts';
 import { huaweiAppAttributes, type HuaweiApp } from '../huawei-privatenumber/config.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
@@ -225,8 +225,9 @@ export function envelopesFromLine(
   lineNumber: number,
   ctx: { vendor: ImportOptions['vendor']; tenant?: string | undefined; file: string; requestId: string; receivedAt: Date; huaweiApps?: readonly HuaweiApp[] | undefined },
 ): LineResult {
-  // The door's rules (core/input-limits.ts), as at the receivers: depth, a member given twice, lone surrogates.
-  const strict = parseJsonStrict(line);
+  // The door's rules (core/input-limits.ts), as at the receivers: depth, a member given twice, lone surrogates; a Huawei
+  // line by the Huawei receiver's own reading (U+FFFD refused too; an LVMS DTO gets it in checkLvmsDto).
+  const strict = ctx.vendor === 'huawei-privatenumber' ? parseHuaweiText(line) : parseJsonStrict(line);
   if (!strict.ok) return { ok: false, reason: strict.problem.startsWith('malformed JSON') ? `not valid JSON (${strict.problem.slice('malformed JSON: '.length)})` : strict.problem };
   const parsed = strict.value;
   const base = {

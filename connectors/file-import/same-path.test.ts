@@ -57,4 +57,15 @@ describe('a Huawei call pushed and imported', () => {
     expect(line.envelopes.map(mapped)).toEqual(push.envelopes.map(mapped));
     expect(push.envelopes.map(mapped).every((c) => c.direction === 'UNKNOWN')).toBe(true);
   });
+
+  it('is refused by both when it carries U+FFFD (bytes lost before it reached us), with the same words', async () => {
+    const app: HuaweiApp = { appKey: 'hwLost', appSecret: 'hwSecretL' };
+    const [record] = new HuaweiFeeGenerator({ seed: 3, appKey: app.appKey }).batch(1);
+    const body = JSON.stringify({ eventType: 'fee', feeLst: [{ ...record, fwdDisplayNum: '+86138\uFFFD0000' }] });
+
+    const push = await pushed(app, body);
+    expect(push).toEqual({ status: 400, envelopes: [] });
+    const line = imported(app, body, new Date());
+    expect(line).toEqual({ ok: false, reason: expect.stringContaining('U+FFFD') });
+  });
 });

@@ -18,10 +18,10 @@ import { parseAuthHeaders, verifyDigest, type AuthScheme } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { NonceCache } from './nonce-cache.ts';
 import { huaweiAppAttributes, type HuaweiApp, type HuaweiReceiverConfig } from './config.ts';
-import { huaweiNaturalKey } from '../../core/records/huawei-key.ts';
+import { huaweiNaturalKey, parseHuaweiText } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
-import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
+import { naturalKeyProblem, quote, recordSizeProblem } from '../../core/input-limits.ts';
 import type { RawEnvelope } from '../../core/envelope.ts';
 import type { Authorization, IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
@@ -115,10 +115,9 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     }
     // The door's limits (core/input-limits.ts): a repeated member would be dropped by JSON.parse while we answer
     // success, and a 5,000-deep document would only blow up later in normalize, so both are refused here.
-    const strict = parseJsonStrict(text);
-    const textProblem = strict.ok ? replacementCharProblem(text) : strict.problem;
-    if (textProblem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: ${textProblem}`);
-    const doc = strict.ok ? strict.value : undefined;
+    const strict = parseHuaweiText(text);
+    if (!strict.ok) return reply(400, 'bad_request', '1010002', `Invalid request: ${strict.problem}`);
+    const doc = strict.value;
     if (!isObject(doc) || typeof doc['eventType'] !== 'string') {
       return reply(400, 'bad_request', '1010002', 'Invalid request: body must be an object with eventType');
     }

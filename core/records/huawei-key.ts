@@ -2,6 +2,7 @@
 // without one is still stored raw (the batch it came in must not be refused for it) under a stable fallback key, and
 // the normalize stage dead-letters it; the fallback is deterministic, so a re-push lands on the same key.
 import { CONTENT_KEY_SOURCE, contentKey } from './content-key.ts';
+import { parseJsonStrict, replacementCharProblem, type StrictJson } from '../input-limits.ts';
 
 export type HuaweiKeySource = 'sessionId' | 'icid' | typeof CONTENT_KEY_SOURCE;
 
@@ -11,4 +12,16 @@ export function huaweiNaturalKey(record: Record<string, unknown>, payload: strin
   const icid = record['icid'];
   if (typeof icid === 'string' && icid.trim() !== '') return { key: `icid:${icid}`, source: 'icid' };
   return contentKey(payload);
+}
+
+/**
+ * A Huawei push body, or a line of `cdrflow import`, read by the door's rules (core/input-limits.ts): strict JSON, and
+ * no U+FFFD, which a push never carries and which stands where bytes were lost before the text reached us. The receiver
+ * and the import read by this one rule, so a text one refuses is never stored by the other.
+ */
+export function parseHuaweiText(text: string): StrictJson {
+  const strict = parseJsonStrict(text);
+  if (!strict.ok) return strict;
+  const problem = replacementCharProblem(text);
+  return problem === null ? strict : { ok: false, problem };
 }
