@@ -13,7 +13,7 @@ import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import type { AppConfig } from './config.ts';
 import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
 import { ReconcileMetrics } from '../reconcile/metrics.ts';
-import { checkRequest, JSON_REQUEST_NAMES, runReconcile, silentStream, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
+import { checkRequest, JSON_REQUEST_NAMES, runReconcile, silentStream, type NoteLevel, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
 import { quote } from '../core/input-limits.ts';
 import { outcomeJson, renderDrift } from '../reconcile/render.ts';
 import { EXIT_NO_VERDICT, type ReconcileOutcome } from '../reconcile/model.ts';
@@ -43,7 +43,7 @@ const DEFAULT_SETTLE_SEC = 3_600;
 
 export function reconcileDepsOf(
   config: AppConfig,
-  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; metrics?: ReconcileMetrics; progress?: NodeJS.WriteStream; log?: (msg: string) => void },
+  parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; metrics?: ReconcileMetrics; progress?: NodeJS.WriteStream; log?: (msg: string, level?: NoteLevel) => void },
 ): ReconcileDeps {
   const rawTopics = config.normalize.inputTopics.flatMap((topic) => {
     const vendor = VENDORS.find((v) => topic.endsWith(`raw.${v}`));
@@ -178,7 +178,7 @@ export function startReconcileService(
   /** Settles when the run in progress ends, whichever way. */
   let ended: Promise<unknown> = Promise.resolve();
   const abort = new AbortController();
-  const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
+  const run = (req: ReconcileRequest, progress: NodeJS.WriteStream, log: (msg: string, level?: NoteLevel) => void, client?: AbortSignal): Promise<ReconcileOutcome> => {
     if (running) throw new ReconcileBusyError(running);
     const deps = reconcileDepsOf(config, { ...parts, connectors: parts.connectors(), metrics, progress, log });
     const signal = client ? AbortSignal.any([abort.signal, client]) : abort.signal;
@@ -207,7 +207,7 @@ export function startReconcileService(
         trigger: 'schedule',
       };
       try {
-        void run(req, silentStream(), (msg) => parts.log('warn', 'reconcile.note', { msg })).then(
+        void run(req, silentStream(), (msg, level = 'warn') => parts.log(level, 'reconcile.note', { msg })).then(
           (o) => {
             const report = o.after ?? o.before;
             parts.log(o.exitCode === 0 ? 'info' : 'warn', 'reconcile.finished', { from: req.from, to: req.to, exit: o.exitCode, rows: report.rows.length, driftRows: report.driftRows, runId: report.runId });
@@ -251,7 +251,7 @@ export function startReconcileService(
           req,
           lineStream((line) => write(JSON.stringify({ progress: line }), true)),
           // Once the client left, the run's last words (what a stopped repair had done) go to the job's log.
-          (msg) => (signal?.aborted ? parts.log('warn', 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }), true)),
+          (msg, level = 'warn') => (signal?.aborted ? parts.log(level, 'reconcile.note', { msg }) : write(JSON.stringify({ progress: msg }), true)),
           signal,
         );
         // The first at once: the client then knows this job sends them, and holds it to their rhythm from the start.

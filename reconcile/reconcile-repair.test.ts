@@ -9,7 +9,7 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[] }));
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[] }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
@@ -39,13 +39,13 @@ vi.mock('./layers.ts', () => ({
   readNormalized: () => Promise.resolve(new Tally()),
   refileUndated: () => {},
   ClickHouseReader: class {
-    static partialDays = () => new Set<string>();
+    static partialDays = () => new Set<string>(passes.partialDays);
     read = () => Promise.resolve({ figures: new Map(), views: { cdr_daily: new Map(), cdr_hourly: new Map(), cdr_end_status: new Map() }, hourlyBasis: new Map(), fingerprints: new Map() });
     ids = () => Promise.resolve(new Set<string>());
   },
 }));
 
-function depsLogging(notes: string[]): ReconcileDeps {
+function depsLogging(notes: string[], levels: string[] = []): ReconcileDeps {
   return {
     kafka: {} as Kafka,
     registry: {} as SchemaRegistry,
@@ -59,7 +59,10 @@ function depsLogging(notes: string[]): ReconcileDeps {
     connectors: [],
     mapping: {} as ReconcileDeps['mapping'],
     settings: { sourceMaxAttempts: 1, repairWaitSec: 180, scanTimeoutSec: 10, confirmSec: 0 },
-    log: (msg) => void notes.push(msg),
+    log: (msg, level = 'warn') => {
+      notes.push(msg);
+      levels.push(`${level} ${msg}`);
+    },
   };
 }
 const req = { from: '2026-11-30', to: '2026-11-30', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: true, trigger: 'cli' as const };
@@ -68,6 +71,7 @@ describe('runReconcile --repair with nothing to repair', () => {
   beforeEach(() => {
     passes.raw = 0;
     passes.rawIds = [];
+    passes.partialDays = [];
   });
 
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
@@ -91,5 +95,21 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.repair).toEqual([expect.objectContaining({ kind: 'unrepairable', records: 1, sample: passes.rawIds })]);
     expect(outcome.exitCode).toBe(1);
     expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
+  });
+
+  it('notes its routine steps (a day in progress looked at again, nothing to repair) as info, not as warnings', async () => {
+    // A day in progress with a record on raw and nowhere else: the demo's schedule meets this on every run.
+    passes.rawIds = ['huawei-privatenumber:app:in-flight-1'];
+    passes.partialDays = ['2026-11-30'];
+    const notes: string[] = [];
+    const levels: string[] = [];
+    const deps = depsLogging(notes, levels);
+    const outcome = await runReconcile({ ...deps, settings: { ...deps.settings, confirmSec: 0.001 } }, req);
+    expect(passes.raw).toBe(2);
+    expect(outcome.exitCode).toBe(1);
+    expect(levels).toEqual([
+      'info records missing on a day still in progress: looking again in 0.001s (what was only in flight is not drift)',
+      'info nothing needed repair: no repair wait and no after pass',
+    ]);
   });
 });

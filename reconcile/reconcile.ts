@@ -137,10 +137,16 @@ export interface ReconcileDeps {
   settings: Pick<ReconcileConfig, 'sourceMaxAttempts' | 'repairWaitSec' | 'scanTimeoutSec' | 'confirmSec'>;
   /** Progress bars / lines; default: nowhere. */
   progress?: NodeJS.WriteStream;
-  log?: (msg: string) => void;
+  /**
+   * Notes of the run that are not part of its answer. `info` for the routine ones (a day in progress looked at again,
+   * nothing to repair), which a scheduled run must not log as warnings every few minutes; the rest default to `warn`.
+   */
+  log?: (msg: string, level?: NoteLevel) => void;
   now?: () => number;
   metrics?: ReconcileMetrics;
 }
+
+export type NoteLevel = 'info' | 'warn';
 
 /** A progress stream that drops everything (scheduled runs). */
 export function silentStream(): NodeJS.WriteStream {
@@ -266,7 +272,7 @@ async function lookTwice(deps: ReconcileDeps, req: ReconcileRequest, scope: DayS
   const first = await reconcilePass(deps, req, scope, signal);
   const partial = ClickHouseReader.partialDays(scope);
   if (deps.settings.confirmSec <= 0 || !hasEdgeDrift(first.report.rows, partial)) return first;
-  (deps.log ?? (() => {}))(`records missing on a day still in progress: looking again in ${deps.settings.confirmSec}s (what was only in flight is not drift)`);
+  (deps.log ?? (() => {}))(`records missing on a day still in progress: looking again in ${deps.settings.confirmSec}s (what was only in flight is not drift)`, 'info');
   await abortableDelay(deps.settings.confirmSec * 1000, signal);
   const second = await reconcilePass(deps, req, scope, signal);
   const rows = confirmDrift(first.report.rows, second.report.rows, partial);
@@ -332,7 +338,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
     // Nothing was re-fed or merged (a backfill that read nothing, say): an after pass (with its own second look, 90 s)
     // would only repeat the before.
     if (!actions.some((a) => a.kind !== 'unrepairable' && a.records > 0)) {
-      (deps.log ?? (() => {}))('nothing needed repair: no repair wait and no after pass');
+      (deps.log ?? (() => {}))('nothing needed repair: no repair wait and no after pass', 'info');
       return { before: first.report, repair: actions, exitCode: first.report.exitCode };
     }
     signal.throwIfAborted();
