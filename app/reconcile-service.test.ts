@@ -1,6 +1,6 @@
 // The job's `POST /reconcile` handler: one run at a time, and every answer that is not a verdict says which exit code
 // the CLI gives it (3: no verdict, the run could not be made; 64: a request refused by the same check as the CLI's flags).
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -83,6 +83,33 @@ describe('reconcile service (POST /reconcile)', () => {
     void service.handle(BODY, () => {});
     await service.stop(200);
     expect(logged).toEqual([{ event: 'reconcile.stop_late', fields: { graceMs: 200, running: 'ops 2026-11-30 .. 2026-11-30' } }]);
+  });
+
+  it('logs a scheduled run that the job\'s stop (Ctrl-C) ended as aborted, at info, not as a failed run', async () => {
+    const logged: { level: string; event: string; fields?: Record<string, unknown> }[] = [];
+    const config = loadAppConfig({ env: {}, overrides: (doc) => void Object.assign(doc, { reconcile: { schedule: { enabled: true, initialDelaySec: 0, includeToday: true } } }) });
+    // Only the schedule's first timer is faked, to start its run now; the run itself and the stop use real timers.
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      service = startReconcileService(config, {
+        kafka: refusingKafka,
+        registry: {} as SchemaRegistry,
+        clickhouse: {} as ClickHouseClient,
+        connectors: () => [],
+        promRegistry: new Registry(),
+        demo: false,
+        say: () => {},
+        log: (level, event, fields) => void logged.push({ level, event, ...(fields ? { fields } : {}) }),
+      });
+      vi.advanceTimersToNextTimer();
+    } finally {
+      vi.useRealTimers();
+    }
+    const busy = lines();
+    await service.handle(BODY, busy.write);
+    expect(busy.out).toEqual([{ error: expect.stringContaining("a reconcile run is already in progress in this job (the schedule's"), exitCode: 3 }]);
+    await service.stop();
+    expect(logged).toEqual([{ level: 'info', event: 'reconcile.aborted', fields: expect.objectContaining({ reason: 'shutdown requested', trigger: 'schedule' }) }]);
   });
 
   // A run's steps can be minutes apart without a progress line: the client tells them from a hung job by these.

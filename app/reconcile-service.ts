@@ -213,7 +213,11 @@ export function startReconcileService(
             parts.log(o.exitCode === 0 ? 'info' : 'warn', 'reconcile.finished', { from: req.from, to: req.to, exit: o.exitCode, rows: report.rows.length, driftRows: report.driftRows, runId: report.runId });
             if (o.exitCode !== 0) for (const line of renderDrift(report)) parts.log('warn', 'reconcile.drift', { line: line.trim() });
           },
-          (err: unknown) => parts.log('error', 'reconcile.failed', { error: (err as Error).message }),
+          (err: unknown) =>
+            // The job's own stop (Ctrl-C) ends a run it asked to end: no failure of the run, nothing to alarm about.
+            abort.signal.aborted
+              ? parts.log('info', 'reconcile.aborted', { from: req.from, to: req.to, repair: req.repair, reason: (err as Error).message, trigger: 'schedule' })
+              : parts.log('error', 'reconcile.failed', { error: (err as Error).message }),
         );
       } catch (err) {
         parts.log('info', 'reconcile.skipped', { reason: (err as Error).message });
