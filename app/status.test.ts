@@ -21,6 +21,17 @@ function snapshot(overrides: Partial<StatusSnapshot>): StatusSnapshot {
 }
 
 describe('formatStatus', () => {
+  it('says how many pushes the demo network refused in a sentence that reads right for one', () => {
+    const demoTraffic = (networkRefusals: number) => ({
+      huawei: { recordsGenerated: 32, attempts: 13, retries: 0, duplicatesPushed: 0, failures: {}, gaveUpRecords: 0 },
+      lvms: { sent: 31, accepted: 30, rejected: 0, retries: 1, failedAfterRetries: 0 },
+      networkRefusals,
+    });
+    const refusals = (k: number) => formatStatus(snapshot({ demo: true, demoTraffic: demoTraffic(k) })).split('\n').filter((l) => l.startsWith('demo vendors:'));
+    expect(refusals(1)).toEqual(['demo vendors: the network refused 1 push (vendors retried it)']);
+    expect(refusals(3)).toEqual(['demo vendors: the network refused 3 pushes (vendors retried them)']);
+  });
+
   it('widens the checkpoint column to the longest id (a backfill id carries its whole range)', () => {
     const long = 'tencent-ccc:1400000001:backfill:2026-12-01T09:30:00.000Z-2026-12-01T10:30:00.000Z';
     const s = snapshot({

@@ -176,7 +176,7 @@ export function formatStatus(s: StatusSnapshot): string {
   if (s.demoTraffic) {
     const { huawei: h, lvms: l, networkRefusals } = s.demoTraffic;
     lines.push('');
-    lines.push(`demo vendors: the network refused ${n(networkRefusals)} pushes (vendors retried them)`);
+    lines.push(`demo vendors: the network refused ${n(networkRefusals)} ${networkRefusals === 1 ? 'push (vendors retried it)' : 'pushes (vendors retried them)'}`);
     lines.push(`  huawei-privatenumber  ${n(h.recordsGenerated)} records, ${n(h.attempts)} pushes, ${n(h.retries)} re-pushes, ${n(h.duplicatesPushed)} duplicate batches, ${n(h.gaveUpRecords)} records given up`);
     lines.push(`  alibaba-lvms          ${n(l.sent)} submissions, ${n(l.accepted)} accepted, ${n(l.rejected)} refused, ${n(l.retries)} retried, ${n(l.failedAfterRetries)} failed after retries`);
   }
