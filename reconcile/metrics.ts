@@ -35,14 +35,14 @@ export class ReconcileMetrics {
     this.lastRun = new Gauge({ name: 'cdrflow_reconcile_last_run_timestamp_seconds', help: `When the last scheduled reconcile run finished (Unix time; reconcile.schedule, ad-hoc runs do not count)`, registers: r });
     this.lastExit = new Gauge({
       name: 'cdrflow_reconcile_last_run_exit_code',
-      help: `Exit code of the last scheduled reconcile run (reconcile.schedule; ad-hoc runs leave it unchanged): 0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed (no verdict); no sample until a scheduled run has ended`,
+      help: `Exit code of the last scheduled reconcile run (reconcile.schedule; ad-hoc runs leave it unchanged): 0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed (no verdict); a run the job's stop ended leaves it unchanged; no sample until a scheduled run has ended`,
       registers: r,
     });
     // prom-client exports a gauge without labels at 0 from the start, which here would read "everything agrees".
     this.lastExit.remove();
     this.runs = new Counter({
       name: 'cdrflow_reconcile_runs_total',
-      help: `Reconcile runs that ended in this process, by trigger (schedule: reconcile.schedule; ops: POST /reconcile, which cdrflow reconcile uses while the job runs; cli: cdrflow reconcile in its own process) and exit code (0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed, no verdict)`,
+      help: `Reconcile runs that ended in this process (not one its stop ended: the job's, or the client gone), by trigger (schedule: reconcile.schedule; ops: POST /reconcile, which cdrflow reconcile uses while the job runs; cli: cdrflow reconcile in its own process) and exit code (0 agree, 1 drift, 2 source unreachable, ${EXIT_NO_VERDICT} failed, no verdict)`,
       labelNames: ['trigger', 'exit_code'],
       registers: r,
     });

@@ -7,6 +7,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
 import { checkRequest, CLI_REQUEST_NAMES, JSON_REQUEST_NAMES, runReconcile, type ReconcileDeps, type RequestInput } from './reconcile.ts';
 import { ReconcileMetrics } from './metrics.ts';
+import type { ReconcileReport } from './model.ts';
 
 // The first step of a run waits for the stages; here it fails at once, as when Kafka cannot be reached.
 vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.reject(new Error('Kafka unreachable')), waitForStages: () => Promise.reject(new Error('Kafka unreachable')) }));
@@ -98,5 +99,18 @@ describe('runReconcile without a verdict', () => {
     expect(await registry.metrics()).toContain('cdrflow_reconcile_runs_total{trigger="ops",exit_code="3"} 1');
     await expect(runReconcile(deps(metrics), { ...req, trigger: 'schedule' })).rejects.toThrow('Kafka unreachable');
     expect(await exitCode(registry)).toEqual(['cdrflow_reconcile_last_run_exit_code 3']);
+  });
+
+  it('leaves the gauges and the count as they were when the run\'s own stop ended it (the job\'s Ctrl-C): no failed run', async () => {
+    const registry = new Registry();
+    const metrics = new ReconcileMetrics(registry);
+    const verdict = { rows: [], notes: [], scope: { vendors: [] }, finishedAt: '2026-12-01T09:55:00.000Z', sourceUnreachable: [] } as unknown as ReconcileReport;
+    metrics.observe({ before: verdict, exitCode: 0 }, 'schedule');
+    const stop = new AbortController();
+    stop.abort(new Error('shutdown requested'));
+    const req = { from: '2026-12-01', to: '2026-12-01', vendors: null, tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: false, trigger: 'schedule' as const };
+    await expect(runReconcile(deps(metrics), req, stop.signal)).rejects.toThrow();
+    expect(await exitCode(registry)).toEqual(['cdrflow_reconcile_last_run_exit_code 0']);
+    expect(await registry.metrics()).toContain('cdrflow_reconcile_runs_total{trigger="schedule",exit_code="3"} 0');
   });
 });

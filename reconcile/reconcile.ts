@@ -289,14 +289,16 @@ async function lookTwice(deps: ReconcileDeps, req: ReconcileRequest, scope: DayS
  * A whole run: reconcile, with `repair` repair and reconcile again, record it in reconcile_runs, update the gauges.
  * Throws when it cannot reach a verdict (Kafka, ClickHouse or the registry unreachable…): the CLI exits
  * EXIT_NO_VERDICT (3) then; a scheduled run's failure sets the gauges' exit code to 3 (their figures stay the last
- * verdict's), an ad-hoc run's leaves them alone.
+ * verdict's), an ad-hoc run's leaves them alone. A run its own stop ended (`signal`: the job's Ctrl-C, the client
+ * gone) did not fail: the gauges and the count stay as the last finished run left them.
  */
 export async function runReconcile(deps: ReconcileDeps, req: ReconcileRequest, signal: AbortSignal = new AbortController().signal): Promise<ReconcileOutcome> {
   let outcome: ReconcileOutcome;
   try {
     outcome = await reconcileAndRepair(deps, req, signal);
   } catch (err) {
-    deps.metrics?.failed(req.trigger);
+    // Exit 3 would raise CdrflowReconcileNoVerdict on every stop of the job, for a run nobody let finish.
+    if (!signal.aborted) deps.metrics?.failed(req.trigger);
     throw err;
   }
   try {
