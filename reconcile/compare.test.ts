@@ -453,3 +453,57 @@ describe('an LVMS call keyed job|number|start, under a PII key', () => {
     expect(dead.error.cdr_id).not.toContain('13800138000');
   });
 });
+
+describe('compareLayers: normalized + dead-lettered above raw on a day in progress', () => {
+  // The demo's row after a restart: raw 577, normalized 577, dlq 5, ClickHouse 572, ok with 10 in flight. The layers
+  // are read one after another (dead letters, raw, normalized, ClickHouse): 5 calls published to raw after its scan
+  // took its end offsets were normalized before the normalized scan (and not yet inserted when ClickHouse was read).
+  const day = '2026-11-30';
+  const KEY = bucketKey('huawei-privatenumber', 'app', day);
+  const id = (n: string) => `huawei-privatenumber:app:${n}`;
+  const range = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => id(`${prefix}${i}`));
+  const settled = range('s', 572);
+  const dead = range('d', 5);
+  const arrived = range('n', 5);
+  function look(opts: { raw: string[]; normalized: string[]; clickhouse: string[] }): Layers {
+    const raw = new Tally();
+    const normalized = new Tally();
+    for (const r of opts.raw) raw.add('huawei-privatenumber', 'app', day, r, dead.includes(r) ? 0 : 2);
+    for (const n of opts.normalized) normalized.add('huawei-privatenumber', 'app', day, n, 2);
+    const ch = { count: opts.clickhouse.length, uniq: opts.clickhouse.length, minutes: opts.clickhouse.length * 2, storedRows: opts.clickhouse.length };
+    const fig = { calls: ch.count, minutes: ch.minutes };
+    return {
+      ...layers(),
+      ...rawTopicSource(),
+      raw,
+      normalized,
+      normalizeDead: new Map([[KEY, new Set(dead)]]),
+      clickhouse: new Map([[KEY, ch]]),
+      clickhouseIds: new Map([[KEY, new Set(opts.clickhouse)]]),
+      views: { cdr_daily: null, cdr_hourly: new Map([[KEY, fig]]), cdr_end_status: null },
+      hourlyBasis: new Map([[KEY, fig]]),
+    };
+  }
+  const partial = new Set([day]);
+  const second = look({ raw: [...settled, ...dead], normalized: [...settled, ...arrived], clickhouse: settled });
+
+  it('is ok with the arrivals counted in flight when the first look had not seen them', () => {
+    // The first look a moment earlier: 3 calls not yet in ClickHouse (which is why it looked again), the 5 not sent yet.
+    const first = compareLayers(look({ raw: [...settled, ...dead], normalized: settled, clickhouse: settled.slice(3) }));
+    expect(hasEdgeDrift(first, partial)).toBe(true);
+    const [row] = confirmDrift(first, compareLayers(second), partial);
+    expect([row!.raw.records, row!.normalized.records, row!.deadLettered, row!.clickhouse.uniq]).toEqual([577, 577, 5, 572]);
+    expect(row!.drift).toEqual([]);
+    expect(row!.inFlight).toBe(10);
+    expect(exitCodeOf([row!])).toBe(0);
+  });
+
+  it('is drift when the first look saw the same calls normalized without a raw record (not arrivals between scans)', () => {
+    const [row] = confirmDrift(compareLayers(second), compareLayers(second), partial);
+    expect(row!.drift.map((d) => [d.kind, d.count])).toEqual([['extra_in_normalized', 5], ['not_in_clickhouse', 5]]);
+    expect(row!.inFlight).toBe(0);
+    expect(exitCodeOf([row!])).toBe(1);
+    // A day no longer in progress gets no second look: the same figures are drift at once.
+    expect(compareLayers(second)[0]!.drift.map((d) => d.kind)).toEqual(['extra_in_normalized', 'not_in_clickhouse']);
+  });
+});
