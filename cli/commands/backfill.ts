@@ -12,7 +12,7 @@ import { assertBackfillFree, BackfillBusy, BACKFILL_LOCK_DIR } from '../../conne
 import { checkpointIds } from '../../core/checkpoints.ts';
 import { CCC_MAX_SPAN_SEC } from '../../connectors/tencent-ccc/config.ts';
 
-const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N]
+const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N] [--json]
 
 --from and --to are ISO-8601: a date (2026-01-31) or a date and time (2026-01-31T08:00[:SS]), in UTC unless an
 offset is given (2026-01-31T08:00+08:00, or Z) — a time without an offset is UTC as a date alone is, whatever the
@@ -40,6 +40,8 @@ with one line naming it (exit ${EXIT_NOT_SETTLED}); the lock of a run that crash
 
 Ctrl-C (SIGINT) or SIGTERM stops it: the window being read is dropped (the checkpoint keeps the windows read), the
 summary so far says stopped: ... and where the same command run again resumes; a second one later exits at once.
+Progress and the summary go to stderr; --json also prints the summary (so far) as one JSON object on stdout
+({"vendor","tenant",...}, with "stopped" when stopped).
 
 --topic T publishes to T instead of the vendor's raw topic (which the pipeline reads, created when missing): T must
 exist already and is never created; a topic that does not, or another vendor's raw topic, is refused (exit 64).

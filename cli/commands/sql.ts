@@ -21,9 +21,9 @@ end_status_codes, end_statuses; views cdr_daily, cdr_hourly, cdr_end_status, cdr
 to count every call once.
 
 Options:
-  --format F     a ClickHouse text output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow, Markdown,
-                 … (binary ones, such as Parquet, Native or RowBinary, are refused)
-  --config FILE  the same file as \`cdrflow start\` (ops port, ClickHouse location, database)
+  --format F, -f F  a ClickHouse text output format: PrettyCompact (default), CSV, CSVWithNames, TSV, JSONEachRow,
+                    Markdown, … (binary ones, such as Parquet, Native or RowBinary, are refused)
+  --config FILE     the same file as \`cdrflow start\` (ops port, ClickHouse location, database)
 
 While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).
 
