@@ -171,6 +171,16 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     expect(typo.stderr).toMatch(/^cdrflow: unknown global option "--versoin" \(did you mean --version\?\); the global options are/);
   });
 
+  it('--help lists every global option main takes, --color too (it was taken but never shown), and a near miss of it is named', () => {
+    const help = cdrflow(['--help']);
+    expect(help.status).toBe(0);
+    const globals = help.stdout.slice(help.stdout.indexOf('Global options:'));
+    for (const option of ['--help', '--version', '--log-level', '--no-color', '--color']) expect(globals).toMatch(new RegExp(`${option}(?![\\w-])`));
+    const typo = cdrflow(['--colr', 'status']);
+    expect(typo.status, typo.stderr).toBe(64);
+    expect(typo.stderr).toMatch(/^cdrflow: unknown global option "--colr" \(did you mean --color\?\); the global options are --help, --version, --log-level, --no-color, --color,/);
+  });
+
   it('an unknown action or vendor is named as unknown, with the ones there are', () => {
     for (const [args, message] of [
       [['schemas', 'foo'], 'cdrflow schemas: unknown action "foo"; use register or check'],

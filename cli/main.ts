@@ -57,15 +57,18 @@ async function printHelp(): Promise<void> {
   console.log('Usage: cdrflow <command> [options]   (cdrflow help <command> or cdrflow <command> --help for details)\n');
   console.log('Commands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
-  console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too)`);
+  console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too), --color (colour even when not a terminal)`);
 }
+
+/** The options taken before any command (takeLogLevel, takeColorFlags), as the help lists them. */
+const GLOBAL_OPTIONS = ['help', 'version', 'log-level', 'no-color', 'color'];
 
 /** "unknown command", with the closest name when one is close (the list stays on `cdrflow --help`: stdout is for output). */
 async function unknownCommand(name: string): Promise<number> {
   // `cdrflow --bogus status` said "unknown command --bogus": an option before the command is a global one or nothing.
   if (name.startsWith('-')) {
-    const near = name.startsWith('--') ? didYouMean(name.slice(2).split('=')[0]!, ['help', 'version', 'log-level', 'no-color']) : undefined;
-    console.error(`cdrflow: unknown global option ${quote(name)}${near ? ` (did you mean --${near}?)` : ''}; the global options are --help, --version, --log-level, --no-color, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
+    const near = name.startsWith('--') ? didYouMean(name.slice(2).split('=')[0]!, GLOBAL_OPTIONS) : undefined;
+    console.error(`cdrflow: unknown global option ${quote(name)}${near ? ` (did you mean --${near}?)` : ''}; the global options are ${GLOBAL_OPTIONS.map((o) => `--${o}`).join(', ')}, and a command's own options follow its name\nRun \`cdrflow --help\` for the list.`);
     return EXIT_USAGE;
   }
   const guess = didYouMean(name, commandNames());
