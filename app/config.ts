@@ -40,6 +40,8 @@ const PORT_BASE_MAX = 65000;
  * the job (3 interleaved pairs each), two at more CPU per record: the default is open to revisiting.
  */
 export const DEFAULT_NORMALIZE_WORKERS = 2;
+/** `start --demo`'s calls per second over all four vendors (demo.callsPerSecond, `--rate`): the default and the most. */
+export const DEMO_CALLS_PER_SECOND = { default: 4, max: 500 } as const;
 
 export const appConfigSchema = z.strictObject({
   /**
@@ -165,7 +167,7 @@ export const appConfigSchema = z.strictObject({
   demo: z
     .strictObject({
       /** Calls per second over all four vendors together (`--rate`). */
-      callsPerSecond: z.number().positive().max(500).default(4),
+      callsPerSecond: z.number().positive().max(DEMO_CALLS_PER_SECOND.max).default(DEMO_CALLS_PER_SECOND.default),
       /** Calls per pull-vendor tenant already in the simulators' history when the demo starts (read on the first poll). */
       historyMinutes: z.int().min(0).max(24 * 60).default(15),
       /** Share of push records that are wrong inside (stored raw, dead-lettered by normalize with the reason). */

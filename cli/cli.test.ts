@@ -216,6 +216,13 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     }
   });
 
+  it('start: a --rate over the demo\'s limit is a usage error naming --rate and the limit its help states (it was exit 78, an invalid configuration)', () => {
+    const r = cdrflow(['start', '--demo', '--rate', '1000']);
+    expect(r.status, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/^cdrflow start: --rate needs a positive number of calls per second, at most 500, got "1000"/);
+    expect(r.stderr).toMatch(/--rate N +demo: calls per second over all four vendors \(default 4, at most 500\)/);
+  });
+
   it('infra: --force with up or status is a usage error (it was taken silently; only down has something to force)', () => {
     // `status` only: were the check lost, `up` would start a stack.
     const r = cdrflow(['infra', 'status', '--force', '--port-base', '46900']);

@@ -8,7 +8,7 @@ import { UsageError } from '../command.ts';
 import { parseFlags, positiveNumber } from '../args.ts';
 import { loadCommandConfig, settingExit } from '../app-config.ts';
 import { EXIT_CONFIG, signalExit } from '../../core/exit-codes.ts';
-import { REPO_ROOT, endpoints } from '../../app/config.ts';
+import { DEMO_CALLS_PER_SECOND, REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob } from '../../app/job.ts';
 import { StartCancelled } from '../../app/runner.ts';
@@ -17,6 +17,7 @@ import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
 import { stopRequests } from '../signals.ts';
+import { quote } from '../../core/input-limits.ts';
 
 
 const usage = `Usage: cdrflow start [--config FILE] [--demo] [--rate N]
@@ -29,7 +30,7 @@ embedded ClickHouse in .data/clickhouse.
 Options:
   --config FILE   YAML or JSON (see "Configuration reference" in README.md); environment variables override it
   --demo          also run the four vendor simulators with steady traffic, connectors and receiver pointed at them
-  --rate N        demo: calls per second over all four vendors (default 4)
+  --rate N        demo: calls per second over all four vendors (default ${DEMO_CALLS_PER_SECOND.default}, at most ${DEMO_CALLS_PER_SECOND.max})
 
 While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
 /healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
@@ -40,7 +41,10 @@ during start-up: start nothing further (no intake), stop what started.`;
 
 function parseArgs(args: string[]): { config: string | undefined; demo: boolean; rate: number | undefined } {
   const { values } = parseFlags(args, { config: { type: 'string' }, demo: { type: 'boolean' }, rate: { type: 'string' } });
-  const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate, 'a positive number of calls per second');
+  // The flag's own limit, as a usage error: past it, the configuration check refused demo.callsPerSecond (exit 78).
+  const expected = `a positive number of calls per second, at most ${DEMO_CALLS_PER_SECOND.max}`;
+  const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate, expected);
+  if (rate !== undefined && rate > DEMO_CALLS_PER_SECOND.max) throw new UsageError(`--rate needs ${expected}, got ${quote(values.rate!)}`);
   const demo = values.demo ?? false;
   if (rate !== undefined && !demo) throw new UsageError('--rate applies to --demo only');
   return { config: values.config, demo, rate };
