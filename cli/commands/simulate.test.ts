@@ -27,6 +27,8 @@ describe('cdrflow simulate bounds', () => {
     for (const [flags, message] of [
       [['--port', '5'], /^cdrflow simulate: --port applies to the pull vendors \(tencent-ccc, tencent-trtc\) only/],
       [['--to', 'notaurl'], /^cdrflow simulate: --to needs the receiver's base URL \(http:\/\/host:port\), got "notaurl"/],
+      // --total counts records: a fraction was taken (the URL after it keeps the old code from starting).
+      [['--total', '2.5', '--to', 'notaurl'], /^cdrflow simulate: --total needs a positive integer, got "2\.5"/],
     ] as const) {
       const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'huawei-privatenumber', ...flags], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
       expect(r.status, r.stderr).toBe(64);

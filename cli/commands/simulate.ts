@@ -2,7 +2,7 @@
 // (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { httpUrl, numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
+import { httpUrl, integer, numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { listenError } from '../../core/errors.ts';
 import { settingExit } from '../app-config.ts';
@@ -64,6 +64,8 @@ function parse(args: string[]) {
   // whole core with no output (an operator walk). The demo's history is at most a day too.
   const rate = values.rate === undefined ? 1 : numberWithin('--rate', values.rate, 0.001, MAX_RATE);
   const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, 24 * 60);
+  // A count of records: 2.5 was taken, and the last batch was sized 0.5.
+  const total = values.total === undefined ? undefined : integer('--total', values.total, { min: 1 });
   const pull = vendor === 'tencent-ccc' || vendor === 'tencent-trtc';
   if (pull && rate * history * 60 > MAX_HISTORY_RECORDS) {
     throw new UsageError(
@@ -84,7 +86,7 @@ function parse(args: string[]) {
     rate,
     history,
     to,
-    total: values.total === undefined ? undefined : numberAtLeast('--total', values.total, 1),
+    total,
     malformed: values.malformed === undefined ? 0.02 : numberWithin('--malformed', values.malformed, 0, 1),
     seed: num('seed', 0, Math.floor(Math.random() * 2 ** 31)),
   };
