@@ -4,6 +4,8 @@ import { parseTzOffset } from './days.ts';
 
 /** The longest settle time (`reconcile.settleSec`, `--settle`, `settleSec` of POST /reconcile): a week. */
 export const MAX_SETTLE_SEC = 7 * 86_400;
+/** `reconcile.settleSec` when the configuration does not say (`--settle`'s default). */
+export const DEFAULT_RECONCILE_SETTLE_SEC = 3_600;
 
 const isTz = (value: string) => {
   try {
@@ -16,7 +18,7 @@ const isTz = (value: string) => {
 
 export const reconcileConfigSchema = z.strictObject({
   /** Calls that started less than this long ago are left out (still running, late records, in flight); to the second (the hourly view is compared up to the last whole hour before it). */
-  settleSec: z.int().min(0).max(MAX_SETTLE_SEC).default(3_600),
+  settleSec: z.int().min(0).max(MAX_SETTLE_SEC).default(DEFAULT_RECONCILE_SETTLE_SEC),
   /** Attempts per vendor API request before the source counts as unreachable (exit 2); the connector's backoff between them. */
   sourceMaxAttempts: z.int().min(1).max(50).default(4),
   /** After a repair re-fed records: wait at most this long for normalize and the sink to carry them into ClickHouse. */

@@ -10,7 +10,10 @@ import { backfillStartProblem, type BackfillSummary } from '../../connectors/pol
 import { PollStopped } from '../../connectors/poller/reader.ts';
 import { assertBackfillFree, BackfillBusy, BACKFILL_LOCK_DIR } from '../../connectors/poller/backfill-lock.ts';
 import { checkpointIds } from '../../core/checkpoints.ts';
-import { CCC_MAX_SPAN_SEC } from '../../connectors/tencent-ccc/config.ts';
+import { CCC_MAX_SPAN_SEC, CCC_RETENTION_SEC } from '../../connectors/tencent-ccc/config.ts';
+import { TRTC_RETENTION_SEC } from '../../connectors/tencent-trtc/source.ts';
+
+const days = (sec: number) => sec / 86_400;
 
 const usage = `Usage: cdrflow backfill <tencent-ccc|tencent-trtc> --tenant <id> --from <ISO> --to <ISO> [--rps N] [--window-sec N] [--json]
 
@@ -29,9 +32,9 @@ start and a call's record appears when it ends, so the last maxCallSec before no
 longest call: 3600 s for CCC, 7200 s for TRTC unless the config says otherwise) is read but stays open the same way
 (note=... (calls still running when read)): the later run reads it again, with the calls that ended meanwhile. A record
 may appear up to lookbackSec (1800 s) after its call ended: where that is longer than settleSec, it counts instead.
-TRTC keeps only 7 days, and CCC is read only 180 days back (DescribeTelCdr's documented limit, assumed for the
+TRTC keeps only ${days(TRTC_RETENTION_SEC)} days, and CCC is read only ${days(CCC_RETENTION_SEC)} days back (DescribeTelCdr's documented limit, assumed for the
 protected API): the part of the range older than that is reported as lost (log, metric, summary lost_seconds=, on
-every run of the range), never silently skipped; the rest is read. A CCC --window-sec must be under 90 days (the
+every run of the range), never silently skipped; the rest is read. A CCC --window-sec must be under ${days(CCC_MAX_SPAN_SEC)} days (the
 same docs: End − Start < 90 days), else exit 64.
 
 One backfill of a range at a time on this machine (a lock file under .data/backfill-locks naming its PID): the same
@@ -79,7 +82,7 @@ export const command: Command = {
     // One backfill window is one request's End − Start: CCC would refuse 90 days or more at run time (config error).
     if (vendor === 'tencent-ccc' && windowSec >= CCC_MAX_SPAN_SEC) {
       throw new UsageError(
-        `--window-sec for tencent-ccc must be less than 90 days (${CCC_MAX_SPAN_SEC} s), the End − Start limit of DescribeTelCdr assumed for DescribeProtectedTelCdr, got ${quote(parsed.values['window-sec']!)}`,
+        `--window-sec for tencent-ccc must be less than ${days(CCC_MAX_SPAN_SEC)} days (${CCC_MAX_SPAN_SEC} s), the End − Start limit of DescribeTelCdr assumed for DescribeProtectedTelCdr, got ${quote(parsed.values['window-sec']!)}`,
       );
     }
     const { connector, config, configured } = await pullConnector(vendor, parsed.values, `cdrflow-backfill-${vendor}`, {

@@ -6,7 +6,7 @@ import { ExitError, refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
-import { ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
+import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
 import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
@@ -16,7 +16,7 @@ import { topicExists } from '../../core/kafka.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
-import { MAX_LINE_BYTES, printable, quote } from '../../core/input-limits.ts';
+import { MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, printable, quote } from '../../core/input-limits.ts';
 import { isRegularFile } from '../../core/user-file.ts';
 import { stopRequests } from '../signals.ts';
 
@@ -39,13 +39,13 @@ the receiver's own topic when the config names one)
 with mode=import, keyed like live pushes, each batch acknowledged by Kafka. --topic T publishes to T instead, which
 must exist already (it is never created): a topic that does not, or another vendor's raw topic, is refused (exit 64).
 Bad lines are reported with their line number and skipped: invalid UTF-8, a line over ${MAX_LINE_BYTES} bytes (never read
-into memory), JSON the receivers would refuse (nested deeper than 16 levels, a member given twice, a U+FFFD
+into memory), JSON the receivers would refuse (nested deeper than ${MAX_JSON_DEPTH} levels, a member given twice, a U+FFFD
 where bytes were lost), a record over
-64 KiB or a key or appKey over 256 bytes. A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB
+${MAX_RECORD_BYTES / 1024} KiB or a key or appKey over ${MAX_NATURAL_KEY_BYTES} bytes. A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB
 ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
---batch N publishes at most N records at a time, each batch acknowledged (default 500, at most ${MAX_IMPORT_BATCH}).
+--batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}).
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
 64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);

@@ -9,6 +9,7 @@ import { quote } from '../../core/input-limits.ts';
 import { signalExit } from '../../core/exit-codes.ts';
 import { stopRunChildren } from '../../infra/local/processes.ts';
 import { stopRequests } from '../signals.ts';
+import { DEFAULT_PORT_BASE, PORT_OFFSETS } from '../../core/local-endpoints.ts';
 import type { ServerStatus, UpResult } from '../../infra/local/stack.ts';
 
 const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
@@ -18,10 +19,10 @@ const usage = `Usage: cdrflow infra <up|status|down> [--port-base N] [--force]
   down     stop the servers named by this stack's PID files (SIGTERM, then SIGKILL after 20 s)
 
 Options:
-  --port-base N   stack to act on (default: localInfra.portBase of --config, CDRFLOW_PORT_BASE, or 19000; the tests
+  --port-base N   stack to act on (default: localInfra.portBase of --config, CDRFLOW_PORT_BASE, or ${DEFAULT_PORT_BASE}; the tests
                   use 29000)
   --config FILE   the pipeline's YAML or JSON (its localInfra.portBase)
-                  Kafka = N+92, controller = N+93, registry = N+81 (health N+82)
+                  Kafka = N+${PORT_OFFSETS.kafka}, controller = N+${PORT_OFFSETS.kafkaController}, registry = N+${PORT_OFFSETS.registry} (health N+${PORT_OFFSETS.registryManagement})
   --force         down: stop even while a test run or a running \`cdrflow start\` holds a lease on the stack
 
 State lives in .data/infra-<base>/ (data, logs, PID files); downloads in .cache/ and ~/.m2.

@@ -20,7 +20,9 @@ import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../../connectors/poller/runtime.ts';
 import { logger } from '../../core/log.ts';
 import { migrate } from '../../sinks/clickhouse/index.ts';
-import { checkRequest, CLI_REQUEST_NAMES, runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
+import { checkRequest, CLI_REQUEST_NAMES, MAX_RECONCILE_DAYS, runReconcile, type ReconcileRequest } from '../../reconcile/reconcile.ts';
+import { DEFAULT_RECONCILE_SETTLE_SEC, MAX_SETTLE_SEC } from '../../reconcile/config.ts';
+import { FIRST_DAY, LAST_DAY } from '../../reconcile/days.ts';
 import { RECONCILE_KEEPALIVE_MS, reconcileDepsOf } from '../../app/reconcile-service.ts';
 import { outcomeJson, renderOutcome } from '../../reconcile/render.ts';
 import { stopRequests } from '../signals.ts';
@@ -40,11 +42,11 @@ Per vendor × tenant × day, side by side:
               cdr_end_status (a view that double counts shows up); rows a reader without FINAL would count twice
 Billable minutes are compared too: the source's are computed with the same mapping and billing rules.
 
-Days: <day> is YYYY-MM-DD (1970-01-01 to 2149-06-06, what ClickHouse's Date holds), "today" or "yesterday"; both
-ends inclusive, at most 366 days per run. A call belongs to the day of its call time (started_at, else received_at)
+Days: <day> is YYYY-MM-DD (${FIRST_DAY} to ${LAST_DAY}, what ClickHouse's Date holds), "today" or "yesterday"; both
+ends inclusive, at most ${MAX_RECONCILE_DAYS} days per run. A call belongs to the day of its call time (started_at, else received_at)
 in UTC, or at --tz (a whole-hour offset: +08:00 for the tenant-local day of a vendor that bills in GMT+8; the daily
 views are UTC days, so only the hourly view is compared then). Calls that started less than --settle seconds ago
-(default reconcile.settleSec = 3600) are left out: they may still be running, their records may still be late, or in
+(default reconcile.settleSec = ${DEFAULT_RECONCILE_SETTLE_SEC}) are left out: they may still be running, their records may still be late, or in
 flight between stages; the hourly view is compared up to the last whole hour before that.
 
 --repair: missing in raw -> a backfill of exactly those hour windows (pull vendors, the \`cdrflow backfill\` path);
@@ -65,7 +67,7 @@ Options:
   --vendor V     only this vendor (repeatable)
   --tenant T     only this tenant (SdkAppId / app key; repeatable)
   --tz OFFSET    day convention: UTC (default) or ±HH:00 (e.g. --tz -05:00)
-  --settle SEC   leave out calls that started less than SEC seconds ago (0..604800)
+  --settle SEC   leave out calls that started less than SEC seconds ago (0..${MAX_SETTLE_SEC})
   --repair       repair what can be repaired, then reconcile again
   --json         the outcome as JSON on stdout (progress stays on stderr)
   --config FILE  the same file as \`cdrflow start\``;

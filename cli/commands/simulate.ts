@@ -9,30 +9,37 @@ import { settingExit } from '../app-config.ts';
 import { EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
-import { startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
+import { HUAWEI_RETRY_SCHEDULE_MINUTES, startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
 import { startLvmsSubmitter } from '../../simulators/alibaba-lvms/index.ts';
 import { DEMO_CREDENTIALS } from '../../app/demo.ts';
 import { quote } from '../../core/input-limits.ts';
 
 const VENDORS = ['tencent-ccc', 'tencent-trtc', 'huawei-privatenumber', 'alibaba-lvms'] as const;
 
+/** Calls (or records) per second a simulator makes. */
+const MAX_RATE = 5_000;
+/** Calls already in a pull simulator's history at start (--history × --rate). */
+const MAX_HISTORY_RECORDS = 2_000_000;
+/** Minutes of history a pull simulator starts with: a day, as the demo's. */
+const MAX_HISTORY_MINUTES = 24 * 60;
+
 const usage = `Usage: cdrflow simulate <tencent-ccc|tencent-trtc|huawei-privatenumber|alibaba-lvms> [options]
 
 Pull vendors (an API server the connector polls; TC3 / UserSig verified, paging, rate limits, documented errors):
   --port N        listen port (default: any free port, printed)
-  --rate N        new calls per second, ending "now" (default 1, at most 5,000)
-  --history N     minutes of calls already there at start (default 60, at most 1,440; that many minutes of
-                  --rate may hold 2,000,000 calls at most)
+  --rate N        new calls per second, ending "now" (default 1, at most ${MAX_RATE.toLocaleString('en-US')})
+  --history N     minutes of calls already there at start (default 60, at most ${MAX_HISTORY_MINUTES.toLocaleString('en-US')}; that many minutes of
+                  --rate may hold ${MAX_HISTORY_RECORDS.toLocaleString('en-US')} calls at most)
 Push vendors (a client pushing signed records to a receiver, with the vendor's retries and duplicates):
   --to URL        the receiver's base URL (default http://127.0.0.1:8088)
-  --rate N        records per second (default 1, at most 5,000)
+  --rate N        records per second (default 1, at most ${MAX_RATE.toLocaleString('en-US')})
   --total N       end by itself once N records were sent (default: until Ctrl-C)
   --malformed R   share of records wrong inside, for the dead-letter path (default 0.02)
 Common:
   --seed N        reproducible traffic (default: random)
 
 The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.
-Huawei pushes are retried on Huawei's schedule: 1, 4, 9, 106, 203 and 300 minutes after the first refusal (Ctrl-C ends the wait).
+Huawei pushes are retried on Huawei's schedule: ${HUAWEI_RETRY_SCHEDULE_MINUTES.slice(0, -1).join(', ')} and ${HUAWEI_RETRY_SCHEDULE_MINUTES.at(-1)} minutes after the first refusal (Ctrl-C ends the wait).
 Exit status: 0; ${EXIT_UNAVAILABLE} a push client gave up on records the receiver never accepted, or was stopped while
 still retrying records it refused; 64 usage; 78 a taken --port.`;
 
@@ -46,10 +53,6 @@ const FLAGS = {
   seed: { type: 'string' },
 } as const;
 
-/** Calls (or records) per second a simulator makes. */
-const MAX_RATE = 5_000;
-/** Calls already in a pull simulator's history at start (--history × --rate). */
-const MAX_HISTORY_RECORDS = 2_000_000;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, FLAGS, { maxPositionals: 1 });
@@ -63,7 +66,7 @@ function parse(args: string[]) {
   // Bounded, so a typo cannot take the machine: --history 10000000 took 4 GB in 40 s and never listened, --rate 1e9 a
   // whole core with no output (an operator walk). The demo's history is at most a day too.
   const rate = values.rate === undefined ? 1 : numberWithin('--rate', values.rate, 0.001, MAX_RATE);
-  const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, 24 * 60);
+  const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, MAX_HISTORY_MINUTES);
   // A count of records: 2.5 was taken, and the last batch was sized 0.5.
   const total = values.total === undefined ? undefined : integer('--total', values.total, { min: 1 });
   const pull = vendor === 'tencent-ccc' || vendor === 'tencent-trtc';

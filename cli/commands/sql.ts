@@ -5,6 +5,7 @@ import type { Command } from '../command.ts';
 import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts';
 import { terminalLines, terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
+import { DEFAULT_SQL_LIMITS } from '../../core/read-only-sql.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints } from '../../app/config.ts';
@@ -15,7 +16,7 @@ const usage = `Usage: cdrflow sql "<query>" [--format FORMAT] [--config FILE]
        echo "<query>" | cdrflow sql - [--format FORMAT]
 
 Runs one statement in a read-only engine session (no writes, no settings changes, no files, no network; at most
-ops.sql.maxExecutionTimeSec, default 30 s) and prints the result.
+ops.sql.maxExecutionTimeSec, default ${DEFAULT_SQL_LIMITS.maxExecutionTimeSec} s) and prints the result.
 The current database is the sink's (default "cdrflow"): tables cdr, cdr_legs, cdr_dead_letters, reconcile_runs,
 end_status_codes, end_statuses; views cdr_daily, cdr_hourly, cdr_end_status, cdr_legs_current. Read cdr with FINAL
 to count every call once.
@@ -29,7 +30,7 @@ While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, de
 
 Exit status: 0 answered; 1 the query refused or failed (not a read, a syntax error with a caret under it, an unknown
 table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown or binary --format, a query over
-64 KiB); 66 standard input (-) a directory or not readable; 78 config.`;
+${MAX_SQL_BYTES / 1024} KiB); 66 standard input (-) a directory or not readable; 78 config.`;
 
 function parseArgs(args: string[]): { query: string; format: string; config: string | undefined } {
   const { values, positionals } = parseFlags(

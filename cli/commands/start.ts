@@ -18,6 +18,7 @@ import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
 import { stopRequests } from '../signals.ts';
 import { quote } from '../../core/input-limits.ts';
+import { DEFAULT_PORT_BASE, PORT_OFFSETS } from '../../core/local-endpoints.ts';
 
 
 const usage = `Usage: cdrflow start [--config FILE] [--demo] [--rate N]
@@ -32,7 +33,7 @@ Options:
   --demo          also run the four vendor simulators with steady traffic, connectors and receiver pointed at them
   --rate N        demo: calls per second over all four vendors (default ${DEMO_CALLS_PER_SECOND.default}, at most ${DEMO_CALLS_PER_SECOND.max})
 
-While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + 70 = 19070):
+While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 (default port base + ${PORT_OFFSETS.ops} = ${DEFAULT_PORT_BASE + PORT_OFFSETS.ops}):
 /healthz /readyz /metrics /status and POST /sql (read-only) — \`cdrflow sql\` and \`cdrflow status\` use it.
 Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal, its warnings also on stderr: as
 text on a terminal, LOG_FORMAT=json keeps them JSON); --log-level or LOG_LEVEL.

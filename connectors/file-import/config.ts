@@ -3,8 +3,9 @@ import { z } from 'zod';
 
 export const IMPORT_VENDORS = ['huawei-privatenumber', 'alibaba-lvms'] as const;
 
-/** Most records per acknowledged publish (`--batch`; default 500). */
+/** Most records per acknowledged publish (`--batch`), and how many when it is not given. */
 export const MAX_IMPORT_BATCH = 10_000;
+export const DEFAULT_IMPORT_BATCH = 500;
 
 export const ImportOptionsSchema = z.strictObject({
   vendor: z.enum(IMPORT_VENDORS),
@@ -13,7 +14,7 @@ export const ImportOptionsSchema = z.strictObject({
   tenant: z.string().min(1).optional(),
   /** Target topic; default cdr.raw.<vendor>. */
   topic: z.string().min(1).optional(),
-  batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(500),
+  batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(DEFAULT_IMPORT_BATCH),
   maxReportedBadLines: z.number().int().min(0).default(100),
 });
 export type ImportOptions = z.infer<typeof ImportOptionsSchema>;
