@@ -40,7 +40,7 @@ function layers(overrides: Partial<Layers> = {}): Layers {
     raw,
     normalized,
     normalizeDead: new Map(),
-    sinkDead: new Set(),
+    sinkDead: new Map(),
     clickhouse: new Map([[KEY, { count: 3, uniq: 3, minutes: 6, storedRows: 3 }]]),
     views: { cdr_daily: new Map([[KEY, fig]]), cdr_hourly: new Map([[KEY, fig]]), cdr_end_status: new Map([[KEY, { calls: 3, minutes: null }]]) },
     partialDays: new Set(),

@@ -21,10 +21,10 @@ export interface Layers {
   sourceBeyondHorizon?: Map<string, string>;
   raw: Tally;
   normalized: Tally;
-  /** Per bucket: cdr_ids of raw records normalize dead-lettered. */
+  /** Per bucket: cdr_ids whose counted raw record (that very message) normalize dead-lettered. */
   normalizeDead: Map<string, Set<string>>;
-  /** cdr_ids of normalized records the sink dead-lettered (ClickHouse refused them). */
-  sinkDead: Set<string>;
+  /** Per bucket: cdr_ids whose counted normalized record (that very message) the sink dead-lettered: ClickHouse refused it. */
+  sinkDead: Map<string, Set<string>>;
   clickhouse: Map<string, ClickHouseFigures>;
   views: { cdr_daily: Map<string, ViewFigures> | null; cdr_hourly: Map<string, ViewFigures>; cdr_end_status: Map<string, ViewFigures> | null };
   /** cdr FINAL on whole hours (up to the last one before the cut-off): the hourly view's reference. Absent: the figures. */
@@ -43,6 +43,8 @@ export interface Layers {
   clickhouseIds: Map<string, ReadonlySet<string> | ReadonlyMap<string, number>>;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
 export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${tenant}`;
 
 /**
@@ -55,7 +57,7 @@ export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead'
   const keys = new Set([...layers.normalized.buckets.keys(), ...layers.clickhouse.keys()]);
   const out: string[] = [];
   for (const key of keys) {
-    const expected = difference(layers.normalized.ids(key), layers.sinkDead);
+    const expected = difference(layers.normalized.ids(key), layers.sinkDead.get(key) ?? NONE);
     const ch = layers.clickhouse.get(key);
     if ((ch?.uniq ?? 0) !== expected.length || (fingerprints.get(key) ?? 0n) !== idsFingerprint(expected)) out.push(key);
     else if (versionFingerprints && (versionFingerprints.get(key) ?? 0n) !== versionsFingerprint(expected.map((id) => [id, layers.normalized.version(id) ?? 0]))) out.push(key);
@@ -110,7 +112,8 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const beyondHorizon = kind === 'api' ? layers.sourceBeyondHorizon?.get(key) : undefined;
     const raw = layers.raw.ids(key);
     const normalized = layers.normalized.ids(key);
-    const dead = layers.normalizeDead.get(key) ?? new Set<string>();
+    const dead = layers.normalizeDead.get(key) ?? NONE;
+    const sinkDead = layers.sinkDead.get(key) ?? NONE;
     const ch = layers.clickhouse.get(key) ?? ZERO_CH;
     const drift: Drift[] = [];
     const add = (d: Omit<Drift, 'ids'>, ids?: string[]) => {
@@ -145,7 +148,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const notInRaw = served ? difference(normalized, raw, served) : difference(normalized, raw);
     add({ kind: 'extra_in_normalized', count: notInRaw.length, detail: `${notInRaw.length} normalized record(s) with no raw record on the ${vendor} raw topic for this day (imported or replayed onto another topic, or removed by the raw topic's retention)`, repairable: false }, notInRaw);
     const chIds = layers.clickhouseIds.get(key);
-    const expected = difference(normalized, layers.sinkDead);
+    const expected = difference(normalized, sinkDead);
     if (chIds) {
       const missing = expected.filter((id) => !chIds.has(id));
       add({ kind: 'not_in_clickhouse', count: missing.length, detail: `${missing.length} normalized record(s) missing in ClickHouse`, repairable: true }, missing);
@@ -194,7 +197,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       ...(beyondHorizon !== undefined ? { sourceBeyondHorizon: beyondHorizon } : {}),
       raw: { records: raw.size, minutes: layers.raw.minutes(key) },
       normalized: { records: normalized.size, minutes: layers.normalized.minutes(key) },
-      deadLettered: dead.size + [...normalized.keys()].filter((id) => layers.sinkDead.has(id)).length,
+      deadLettered: dead.size + [...normalized.keys()].filter((id) => sinkDead.has(id)).length,
       clickhouse: ch,
       views,
       unmergedDuplicates: Math.max(0, ch.storedRows - ch.count),
@@ -276,7 +279,7 @@ export function newerInClickHouseNotes(layers: Pick<Layers, 'normalized' | 'sink
   const found = new Map<string, { days: string[]; ids: string[] }>();
   for (const [key, chIds] of layers.clickhouseIds) {
     if (!(chIds instanceof Map)) continue;
-    const newer = staleIds((id) => chIds.get(id), difference(layers.normalized.ids(key), layers.sinkDead), (id) => layers.normalized.version(id));
+    const newer = staleIds((id) => chIds.get(id), difference(layers.normalized.ids(key), layers.sinkDead.get(key) ?? NONE), (id) => layers.normalized.version(id));
     if (newer.length === 0) continue;
     const { vendor, tenant, day } = splitBucketKey(key);
     const who = `${vendor} tenant ${tenant}`;

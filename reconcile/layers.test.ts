@@ -88,7 +88,7 @@ describe('a record with no start time at midnight', () => {
       raw: raw.tally,
       normalized: raw.tally,
       normalizeDead: raw.normalizeDead,
-      sinkDead: new Set(),
+      sinkDead: new Map(),
       clickhouse: figures,
       views: { cdr_daily: views, cdr_hourly: views, cdr_end_status: new Map([...views].map(([k, v]) => [k, { calls: v.calls, minutes: null }])) },
       partialDays: new Set(['2026-12-01']),
@@ -150,7 +150,7 @@ describe('a record received again on a later day', () => {
       if (!r.ok) throw new Error(r.error.message);
       return r.cdr;
     });
-    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, { progress: quiet, timeoutMs: 1_000 });
+    const { tally: normalized } = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, new Set(), { progress: quiet, timeoutMs: 1_000 });
     const days = (t: Tally) => [...t.buckets].map(([key, ids]) => [splitBucketKey(key).day, [...ids.keys()]]);
     return { raw: days(raw.tally), normalized: days(normalized) };
   }
@@ -196,7 +196,7 @@ describe('a newer raw version that normalize never saw', () => {
       if (!r.ok) throw new Error(r.error.message);
       return r.cdr;
     });
-    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, { progress: quiet, timeoutMs: 1_000 });
+    const { tally: normalized } = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, new Set(), { progress: quiet, timeoutMs: 1_000 });
     const [key] = [...raw.tally.buckets.keys()];
     const rows = compareLayers(rawTopicLayers({
       scope,

@@ -217,8 +217,24 @@ async function scanWithProgress(kafka: Kafka, topic: string, label: string, stre
 export interface DeadLetterLayer {
   /** `topic:partition:offset` of raw records normalize dead-lettered. */
   rawOrigins: Set<string>;
-  /** cdr_ids of normalized records the sink dead-lettered. */
-  sinkDead: Set<string>;
+  /** `topic:partition:offset` of normalized records the sink dead-lettered (ClickHouse refused them). */
+  sinkOrigins: Set<string>;
+}
+
+/** A message's place on its topic, as a dead letter names its origin. */
+const originOf = (topic: string, partition: number, offset: number) => `${topic}:${partition}:${Number(offset)}`;
+
+/**
+ * Whether the next stage dead-lettered the message just counted as `cdrId`'s version in bucket `key` (its origin
+ * among `deadOrigins`): an earlier version's dead letter, or an earlier copy's (a replay), does not account for a
+ * later one that never came through.
+ */
+function countDead(dead: Map<string, Set<string>>, deadOrigins: ReadonlySet<string>, origin: string, key: string, cdrId: string): void {
+  if (deadOrigins.has(origin)) {
+    let ids = dead.get(key);
+    if (!ids) dead.set(key, (ids = new Set()));
+    ids.add(cdrId);
+  } else dead.get(key)?.delete(cdrId);
 }
 
 export async function readDeadLetters(
@@ -227,14 +243,15 @@ export async function readDeadLetters(
   topics: { deadLetter: string; normalized: string; raw: Set<string> },
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<DeadLetterLayer> {
-  const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkDead: new Set() };
+  const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkOrigins: new Set() };
   const decode = contractDecoder<DeadLetter>(registry, SCHEMA_FILES.deadLetter, topics.deadLetter);
   await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
     if (m.value === null) return;
     const letter = await decode(m.value);
     if (letter === undefined) return; // an undecodable dead letter names no record we could match
-    if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(`${letter.origin_topic}:${letter.origin_partition}:${Number(letter.origin_offset)}`);
-    else if (letter.origin_topic === topics.normalized && letter.cdr_id) layer.sinkDead.add(letter.cdr_id);
+    const origin = originOf(letter.origin_topic, letter.origin_partition, letter.origin_offset);
+    if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(origin);
+    else if (letter.origin_topic === topics.normalized) layer.sinkOrigins.add(origin);
   }, ctx.timeoutMs, ctx.signal);
   return layer;
 }
@@ -280,16 +297,17 @@ export async function readRaw(
       }
       const key = layer.tally.addVersion(vendor, envelope.tenant_id, bucketDay(scope, f.callTimeMs), f.cdrId, f.minutes, version);
       if (key === undefined) return;
-      // Whether normalize dead-lettered the version counted: an earlier version's dead letter does not account for a
-      // later one that never came through (not_normalized, stale_in_normalized).
-      if (deadOrigins.has(`${topic}:${m.partition}:${m.offset}`)) {
-        let dead = layer.normalizeDead.get(key);
-        if (!dead) layer.normalizeDead.set(key, (dead = new Set()));
-        dead.add(f.cdrId);
-      } else layer.normalizeDead.get(key)?.delete(f.cdrId);
+      // A later version normalize never mapped is then not_normalized or stale_in_normalized.
+      countDead(layer.normalizeDead, deadOrigins, originOf(topic, m.partition, m.offset), key, f.cdrId);
     }, ctx.timeoutMs, ctx.signal, () => void layer.undecodable++);
   }
   return layer;
+}
+
+export interface NormalizedLayer {
+  tally: Tally;
+  /** Per bucket: cdr_ids whose counted normalized record the sink dead-lettered (its origin among `deadOrigins`). */
+  sinkDead: Map<string, Set<string>>;
 }
 
 export async function readNormalized(
@@ -299,9 +317,10 @@ export async function readNormalized(
   vendors: Vendor[],
   scope: DayScope,
   tenantFilter: string[] | null,
+  deadOrigins: ReadonlySet<string>,
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
-): Promise<Tally> {
-  const tally = new Tally();
+): Promise<NormalizedLayer> {
+  const layer: NormalizedLayer = { tally: new Tally(), sinkDead: new Map() };
   const decode = contractDecoder<NormalizedCdr>(registry, SCHEMA_FILES.normalized, topic);
   const time = (v: Date | null) => (v === null ? null : v.getTime());
   await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
@@ -309,9 +328,13 @@ export async function readNormalized(
     const cdr = await decode(m.value);
     if (cdr === undefined) return; // the sink dead-letters it; it is counted there
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
-    tally.addVersion(cdr.vendor, cdr.tenant_id, bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!), cdr.cdr_id, cdr.billable_minutes, cdr.received_at.getTime());
+    const key = layer.tally.addVersion(cdr.vendor, cdr.tenant_id, bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!), cdr.cdr_id, cdr.billable_minutes, cdr.received_at.getTime());
+    if (key === undefined) return;
+    // A call the sink refused that a replay (or the vendor) sent again is expected in ClickHouse again, and is
+    // not_in_clickhouse when that copy is not there either.
+    countDead(layer.sinkDead, deadOrigins, originOf(topic, m.partition, m.offset), key, cdr.cdr_id);
   }, ctx.timeoutMs, ctx.signal);
-  return tally;
+  return layer;
 }
 
 // ---------------------------------------------------------------- ClickHouse

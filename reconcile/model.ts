@@ -99,7 +99,10 @@ export interface ReconcileRow {
   sourceBeyondHorizon?: string;
   raw: { records: number; minutes: number };
   normalized: { records: number; minutes: number };
-  /** Raw records normalize dead-lettered, plus normalized records the sink dead-lettered. */
+  /**
+   * Calls whose counted raw record normalize dead-lettered, plus calls whose counted normalized record the sink did:
+   * that very message, not an earlier version or copy of it.
+   */
   deadLettered: number;
   clickhouse: ClickHouseFigures;
   views: { cdr_daily: ViewFigures | null; cdr_hourly: ViewFigures; cdr_end_status: ViewFigures | null };

@@ -29,14 +29,14 @@ vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunF
 // Every layer empty but the raw topic's `passes.rawIds` (then not normalized).
 vi.mock('./layers.ts', () => ({
   readSource: () => Promise.resolve({ tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() }),
-  readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkDead: new Set() }),
+  readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkOrigins: new Set() }),
   readRaw: () => {
     passes.raw++;
     const tally = new Tally();
     for (const id of passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
     return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0 });
   },
-  readNormalized: () => Promise.resolve(new Tally()),
+  readNormalized: () => Promise.resolve({ tally: new Tally(), sinkDead: new Map() }),
   refileUndated: () => {},
   ClickHouseReader: class {
     static partialDays = () => new Set<string>(passes.partialDays);

@@ -180,14 +180,14 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal, callTimesOf: source.undated });
   refileUndated(source, raw.callTimes, scope);
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
-  const normalized = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, { progress, timeoutMs, signal });
+  const { tally: normalized, sinkDead } = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, dead.sinkOrigins, { progress, timeoutMs, signal });
   signal.throwIfAborted();
   const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table, RECONCILE_READ, signal);
   const ch = await reader.read(scope, vendors, req.tenants);
   const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
   // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
   const viewBasis = new Map(ch.figures);
-  for (const key of bucketsNeedingIds({ normalized, sinkDead: dead.sinkDead, clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints)) {
+  for (const key of bucketsNeedingIds({ normalized, sinkDead, clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints)) {
     const { vendor, tenant, day } = splitBucketKey(key);
     const bucket = await reader.ids(scope, vendor, tenant, day);
     clickhouseIds.set(key, bucket.ids);
@@ -211,7 +211,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     raw: raw.tally,
     normalized,
     normalizeDead: raw.normalizeDead,
-    sinkDead: dead.sinkDead,
+    sinkDead,
     clickhouse: ch.figures,
     views: ch.views,
     hourlyBasis: ch.hourlyBasis,
@@ -225,7 +225,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
     }
   }
   notes.push(...beyondHorizonNotes(rows));
-  notes.push(...newerInClickHouseNotes({ normalized, sinkDead: dead.sinkDead, clickhouseIds }));
+  notes.push(...newerInClickHouseNotes({ normalized, sinkDead, clickhouseIds }));
   const exitCode = exitCodeOf(rows);
   const report: ReconcileReport = {
     runId: randomUUID(),

@@ -1,0 +1,131 @@
+// A call the ClickHouse sink refused, read as a whole run reads it: the dead-letter, raw and normalized topics scanned
+// (here from memory, one list of records per topic, a value being the record's index), ClickHouse holding none of it.
+// The sink's dead letter accounts for the normalized record it refused, not for a later one of the same call: after
+// a replay with a fixed mapping republished the call, a copy that never reached ClickHouse is drift.
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka, ScanOptions, ScannedMessage } from '../core/kafka.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import type { DeadLetter } from '../core/dead-letter.ts';
+import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { runReconcile, type ReconcileDeps } from './reconcile.ts';
+
+const topics = vi.hoisted(() => new Map<string, unknown[]>());
+
+vi.mock('../core/kafka.ts', async (original) => ({
+  ...(await original<typeof import('../core/kafka.ts')>()),
+  scanTopicToEnd: async (_kafka: Kafka, topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}) => {
+    const records = topics.get(topic) ?? [];
+    options.onStart?.(records.length);
+    for (let i = 0; i < records.length; i++) await visit({ partition: 0, offset: i, key: null, value: Buffer.from(String(i)), timestamp: 0 });
+    options.onProgress?.(records.length);
+  },
+}));
+vi.mock('./contract-decoder.ts', () => ({ contractDecoder: (_registry: unknown, _schema: string, topic: string) => (value: Buffer) => Promise.resolve(topics.get(topic)?.[Number(value.toString())]) }));
+vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.resolve({ caughtUp: true, behind: 0 }) }));
+vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunFailure: () => '' }));
+// ClickHouse holds nothing: cdr FINAL, its views and the ids of any bucket read empty.
+vi.mock('./layers.ts', async (original) => {
+  const layers = await original<typeof import('./layers.ts')>();
+  return {
+    ...layers,
+    ClickHouseReader: class {
+      static partialDays = layers.ClickHouseReader.partialDays;
+      read = () => Promise.resolve({ figures: new Map(), views: { cdr_daily: new Map(), cdr_hourly: new Map(), cdr_end_status: new Map() }, hourlyBasis: new Map(), fingerprints: new Map(), versionFingerprints: new Map() });
+      ids = () => Promise.resolve({ ids: new Map(), count: 0, minutes: 0 });
+    },
+  };
+});
+
+const RAW = 'cdr.raw.tencent-ccc';
+const NORMALIZED = 'cdr.normalized';
+const DLQ = 'cdr.dlq';
+const options = defaultNormalizeOptions();
+const started = Date.parse('2026-11-30T10:00:00Z') / 1000;
+const envelope = (receivedAt: string): RawEnvelope => ({
+  vendor: 'tencent-ccc',
+  tenant_id: '1400',
+  natural_key: 's-refused',
+  received_at: new Date(receivedAt),
+  connector: 'tencent-ccc-poller',
+  mode: 'live',
+  request_id: null,
+  payload: JSON.stringify({ SessionId: 's-refused', StartTimestamp: started, AcceptTimestamp: started + 10, EndTimestamp: started + 100, Duration: 90, EndStatus: 1 }),
+  payload_format: 'json',
+  attributes: {},
+});
+const id = 'tencent-ccc:1400:s-refused';
+
+function normalized(e: RawEnvelope): NormalizedCdr {
+  const r = normalize(e, { now: () => new Date(), lineage: null, options });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.cdr;
+}
+
+/** The sink's dead letter of the record at `offset` on the normalized topic. */
+const refusedAt = (offset: number): DeadLetter => ({
+  original_value: null,
+  original_key: null,
+  origin_topic: NORMALIZED,
+  origin_partition: 0,
+  origin_offset: offset,
+  error_kind: 'rejected_by_sink',
+  error_message: 'Cannot parse input',
+  component: 'sink.clickhouse',
+  vendor: 'tencent-ccc',
+  cdr_id: id,
+  failed_at: new Date('2026-11-30T10:06:00Z'),
+});
+
+const deps: ReconcileDeps = {
+  kafka: {} as Kafka,
+  registry: {} as SchemaRegistry,
+  clickhouse: {} as ClickHouseClient,
+  database: 'cdrflow',
+  table: 'cdr',
+  rawTopics: [{ vendor: 'tencent-ccc', topic: RAW }],
+  normalizedTopic: NORMALIZED,
+  deadLetterTopic: DLQ,
+  groups: { normalize: { groupId: 'n', topics: [] }, sink: { groupId: 's', topic: NORMALIZED } },
+  connectors: [],
+  mapping: options,
+  settings: { sourceMaxAttempts: 1, repairWaitSec: 0, scanTimeoutSec: 10, confirmSec: 0 },
+  now: () => Date.parse('2026-12-01T10:00:00Z'),
+};
+const req = { from: '2026-11-30', to: '2026-11-30', vendors: ['tencent-ccc' as const], tenants: null, tzOffsetMinutes: 0, settleSec: 0, repair: false, trigger: 'cli' as const };
+
+async function rowOf() {
+  const outcome = await runReconcile(deps, req);
+  const [row] = outcome.before.rows;
+  return { dlq: row?.deadLettered, drift: row?.drift.map((d) => [d.kind, d.repairable, d.ids ?? []]) };
+}
+
+describe('a call the sink refused', () => {
+  beforeEach(() => topics.clear());
+
+  it('replayed (the same version normalized again) and never stored: not_in_clickhouse, the old dead letter accounts only for the copy it refused', async () => {
+    const raw = envelope('2026-11-30T10:05:00Z');
+    topics.set(RAW, [raw]);
+    topics.set(NORMALIZED, [normalized(raw), normalized(raw)]);
+    topics.set(DLQ, [refusedAt(0)]);
+    expect(await rowOf()).toEqual({ dlq: 0, drift: [['not_in_clickhouse', true, [id]], ['minutes', true, []]] });
+  });
+
+  it('re-sent by the vendor (a later version normalized) and never stored: not_in_clickhouse', async () => {
+    const v1 = envelope('2026-11-30T10:05:00Z');
+    const v2 = envelope('2026-11-30T12:00:00Z');
+    topics.set(RAW, [v1, v2]);
+    topics.set(NORMALIZED, [normalized(v1), normalized(v2)]);
+    topics.set(DLQ, [refusedAt(0)]);
+    expect(await rowOf()).toEqual({ dlq: 0, drift: [['not_in_clickhouse', true, [id]], ['minutes', true, []]] });
+  });
+
+  it('refused at the version counted: accounted for by its dead letter, the minutes ClickHouse lacks with it', async () => {
+    const raw = envelope('2026-11-30T10:05:00Z');
+    topics.set(RAW, [raw]);
+    topics.set(NORMALIZED, [normalized(raw), normalized(raw)]);
+    topics.set(DLQ, [refusedAt(1)]);
+    expect(await rowOf()).toEqual({ dlq: 1, drift: [['minutes', false, []]] });
+  });
+});
