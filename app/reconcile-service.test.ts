@@ -15,8 +15,8 @@ const stuckKafka = { admin: () => ({ connect: () => new Promise(() => {}), disco
 /** A Kafka that refuses at once: a run keeps asking for the stages' lag (up to 30 s), so it stays in progress. */
 const refusingKafka = { admin: () => ({ connect: () => Promise.reject(new Error('refused')), disconnect: () => Promise.resolve() }) } as unknown as Kafka;
 
-function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Record<string, unknown>) => void = () => {}, keepAliveMs?: number): ReconcileService {
-  return startReconcileService(loadAppConfig({ env: {} }), {
+function serviceOn(kafka: Kafka, log: (level: string, event: string, fields?: Record<string, unknown>) => void = () => {}, keepAliveMs?: number, config = loadAppConfig({ env: {} })): ReconcileService {
+  return startReconcileService(config, {
     kafka,
     registry: {} as SchemaRegistry,
     clickhouse: {} as ClickHouseClient,
@@ -91,16 +91,7 @@ describe('reconcile service (POST /reconcile)', () => {
     // Only the schedule's first timer is faked, to start its run now; the run itself and the stop use real timers.
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
-      service = startReconcileService(config, {
-        kafka: refusingKafka,
-        registry: {} as SchemaRegistry,
-        clickhouse: {} as ClickHouseClient,
-        connectors: () => [],
-        promRegistry: new Registry(),
-        demo: false,
-        say: () => {},
-        log: (level, event, fields) => void logged.push({ level, event, ...(fields ? { fields } : {}) }),
-      });
+      service = serviceOn(refusingKafka, (level, event, fields) => void logged.push({ level, event, ...(fields ? { fields } : {}) }), undefined, config);
       vi.advanceTimersToNextTimer();
     } finally {
       vi.useRealTimers();
