@@ -326,7 +326,7 @@ export async function readNormalized(
   await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
     if (m.value === null) return;
     const cdr = await decode(m.value);
-    if (cdr === undefined) return; // the sink dead-letters it; it is counted there
+    if (cdr === undefined) return; // names no call to count: the sink dead-letters it, and that letter names none either
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
     const key = layer.tally.addVersion(cdr.vendor, cdr.tenant_id, bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!), cdr.cdr_id, cdr.billable_minutes, cdr.received_at.getTime());
     if (key === undefined) return;
