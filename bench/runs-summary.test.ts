@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { goalFigures, summarizeRuns } from './runs-summary.ts';
+import { REPO_ROOT } from '../app/config.ts';
+import { goalFigures, readRuns, RESULTS_DIR, summarizeRuns } from './runs-summary.ts';
 
 const run = (startedAt: string, e2e: number, ackP99: number, first?: { ack: number; countable: number }) => ({
   suite: 'pipeline',
@@ -45,9 +48,21 @@ describe('runs summary', () => {
     const runs = [run('2026-12-05T03:00:00Z', 0.35, 120), run('2026-12-05T01:00:00Z', 0.41, 30, { ack: 70, countable: 1500 }), run('2026-12-05T02:00:00Z', 0.38, 40)].map((r) => goalFigures(r)!);
     const table = summarizeRuns(runs);
     expect(table).toContain('3 full runs, 2026-12-05T01:00:00Z to 2026-12-05T03:00:00Z');
-    expect(table).toContain('| end to end / K1 | 0.38 | 0.35–0.41 | 1 of 3 | ≥ 0.4 |');
-    expect(table).toContain('| receiver push-ack p99 at 2,000 CDR/s | 40 ms | 30 ms–120 ms | 2 of 3 | ≤ 100 ms |');
-    expect(table).toContain('| … in its first 10 s at the rate | 70 ms | 70 ms–70 ms | 1 of 1 | ≤ 100 ms |');
+    expect(table).toContain('| end to end / K1 | 0.380 | 0.350–0.410 | 1 of 3 | ≥ 0.4 |');
+    expect(table).toContain('| receiver push-ack p99 at 2,000 CDR/s | 40 ms | 30–120 ms | 2 of 3 | ≤ 100 ms |');
+    expect(table).toContain('| … in its first 10 s at the rate | 70 ms | 70–70 ms | 1 of 1 | ≤ 100 ms |');
     expect(summarizeRuns([])).toContain('0 full runs');
+  });
+});
+
+describe("the README's \"Across runs\"", () => {
+  it('is what runs-summary prints for the range its command names, over the committed results', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Across runs'), readme.indexOf('\n### ', readme.indexOf('### Across runs') + 1));
+    const command = /runs-summary\.ts\s+--since (\S+)\s+--until ([^\s`]+)`/.exec(section);
+    expect(command, 'the section names its range with --since and --until').not.toBeNull();
+    const table = section.split('\n').filter((l) => l.startsWith('|'));
+    const runs = readRuns(RESULTS_DIR, new Date(command![1]!), new Date(command![2]!));
+    expect(table.join('\n')).toBe(summarizeRuns(runs).split('\n').slice(2).join('\n'));
   });
 });
