@@ -66,3 +66,15 @@ describe("the README's \"Across runs\"", () => {
     expect(table.join('\n')).toBe(summarizeRuns(runs).split('\n').slice(2).join('\n'));
   });
 });
+
+describe("the README's \"One run in full\"", () => {
+  it("shows where the CPU went exactly as the run it names rendered it (its thread_table)", () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('### One run in full');
+    const section = readme.slice(start, readme.indexOf('\n### ', start + 1));
+    const file = /`bench\/results\/(pipeline-[^`]+\.json)`/.exec(section)![1]!;
+    const result = JSON.parse(readFileSync(join(RESULTS_DIR, file), 'utf8')) as { thread_table: string };
+    const rendered = result.thread_table.split('\n').slice(1).join('\n');
+    expect(section).toContain(`\n${rendered}\n`);
+  });
+});
