@@ -194,7 +194,7 @@ describe('embedded ClickHouse', () => {
     const text = await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds');
     expect(text).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="ok"\} 1$/m);
     // A failed insert is timed as an error, and still reported as the engine's error.
-    await expect(insertBody(timed, { table: 'no_such_table', format: 'TabSeparated', columns: ['id'], body: [Buffer.from('1\n')], settings: {} })).rejects.toThrow();
+    await expect(insertBody(timed, { table: 'no_such_table', format: 'TabSeparated', columns: ['id'], body: [Buffer.from('1\n')], settings: {} })).rejects.toThrow('Table default.no_such_table does not exist');
     expect(await metrics.registry.getSingleMetricAsString('cdrflow_clickhouse_insert_duration_seconds')).toMatch(/cdrflow_clickhouse_insert_duration_seconds_count\{outcome="error"\} 1$/m);
   });
 
