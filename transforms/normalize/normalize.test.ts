@@ -46,9 +46,13 @@ describe('normalize', () => {
       error: { kind: 'bad_record', message: expect.stringMatching(/^malformed JSON/), cdr_id: 'tencent-trtc:1600000001:c-1' },
     });
     expect(normalize(envelope({ payload: 'null' }), ctx)).toMatchObject({ ok: false, error: { message: 'expected a JSON object, got null' } });
-    expect(normalize(envelope({ payload_format: 'xml' }), ctx)).toMatchObject({ ok: false });
+    expect(normalize(envelope({ payload_format: 'xml' }), ctx)).toEqual({
+      ok: false,
+      error: { kind: 'bad_record', message: 'payload_format "xml" is not supported (json only)', cdr_id: 'tencent-trtc:1600000001:c-1' },
+    });
     expect(normalize(envelope({ vendor: 'acme' as never }), ctx)).toMatchObject({ ok: false, error: { message: 'unknown vendor "acme"' } });
-    expect(normalize(envelope({ tenant_id: '' }), ctx)).toMatchObject({ ok: false });
+    // Without a tenant the envelope knows no cdr_id.
+    expect(normalize(envelope({ tenant_id: '' }), ctx)).toEqual({ ok: false, error: { kind: 'bad_record', message: 'envelope has an empty tenant_id', cdr_id: null } });
   });
 
   it('dead-letters a record whose timestamps are implausible (its durations would not fit the Avro int either)', () => {
