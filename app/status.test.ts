@@ -96,5 +96,6 @@ describe('a ClickHouse error in the status', () => {
 
   it('is shown escaped in the status line too', () => {
     expect(formatStatusLine(s)).not.toMatch(unsafe);
+    expect(formatStatusLine(s)).toContain('clickhouse ? (Code: 1. \\u001b]0;owned');
   });
 });
