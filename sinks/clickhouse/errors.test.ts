@@ -78,10 +78,13 @@ describe('classifyClickHouseError', () => {
     expect(err.kind).toBe('rejected_by_sink');
   });
 
-  it('escapes a code or type that is no plain name', () => {
+  it('leaves out a code or type that is no plain name', () => {
     const err = classifyClickHouseError(Object.assign(new Error('x'), { code: 'E\u001b[31m', type: 'A\nB' }));
     // eslint-disable-next-line no-control-regex
     expect(err.message).not.toMatch(/[\u0000-\u001f]/);
+    // Left out, from the message and from the error's code (which logs and metric labels carry).
+    expect(err.message).toBe('ClickHouse: x');
+    expect(err.code).toBeUndefined();
   });
 
   it('returns cdrflow\'s own errors as they are', () => {
