@@ -30,7 +30,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'kafka.brokers': 'absent: the local stack (started if not running)',
   'kafka.sasl': 'SASL for a real cluster',
   'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
-  'clickhouse.url': 'a ClickHouse server; absent: the embedded engine in `dataDir`',
+  'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',
   'clickhouse.dataDir': 'embedded engine data directory (one process at a time), relative to the repository; `insert-staging/` in it holds the rows of the insert in flight (removed when it ends)',
   'localInfra.portBase': 'Kafka base+92, registry base+81, ops port base+70',
   'localInfra.autoStart': 'start the local Kafka + registry if needed; only what was started is stopped on exit',

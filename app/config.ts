@@ -18,7 +18,8 @@ import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-en
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
-import { boundReason, parseJsonStrict, printable, quote } from '../core/input-limits.ts';
+import { boundReason, MAX_REASON_CHARS, parseJsonStrict, printable, quote, replacementCharProblem, terminalText } from '../core/input-limits.ts';
+import { httpUrl } from '../core/zod-issues.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -72,13 +73,16 @@ export const appConfigSchema = z.strictObject({
   schemaRegistry: z
     .strictObject({
       /** Confluent-compatible API root. Absent: the local Apicurio (…/apis/ccompat/v7). Env SCHEMA_REGISTRY_URL. */
-      url: z.url().optional(),
+      url: httpUrl().optional(),
     })
     .prefault({}),
   clickhouse: z
     .strictObject({
       /** A ClickHouse server (http[s]://host:8123). Absent: the embedded engine in `dataDir`. Env CLICKHOUSE_URL. */
-      url: z.url().optional(),
+      url: httpUrl()
+        // The URL is shown (the status line, /status): a password inside it would be shown with it.
+        .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), 'no user or password inside the URL: set clickhouse.username and clickhouse.password (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
+        .optional(),
       /** Env CLICKHOUSE_USER. */
       username: z.string().min(1).default('default'),
       /** Env CLICKHOUSE_PASSWORD. */
@@ -196,8 +200,25 @@ export class ConfigError extends Error {
     readonly problems: ConfigProblem[],
     readonly source: string,
   ) {
-    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${problemLine(p)}`).join('\n')}`);
   }
+}
+
+/**
+ * One problem as one terminal line. What it quotes comes from the file or the environment (zod quotes an unknown key
+ * as it is): an escape sequence, a bidi override or a megabyte-long key would reach the terminal whole.
+ */
+function problemLine(p: ConfigProblem): string {
+  const line = terminalText(`${p.path}: ${p.message}`);
+  return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS)}… (cut, ${line.length} chars)` : line;
+}
+
+/**
+ * JSON.parse's complaint without the text it quotes: a config file and CDRFLOW_HUAWEI_APPS/CDRFLOW_LVMS_APPS hold
+ * secrets, and `Unexpected token 'h', ..."password": hunter2}" is not valid JSON` printed one.
+ */
+function jsonSyntaxReason(problem: string): string {
+  return boundReason(problem.replace(/^malformed JSON: /, '').replace(/^Unexpected token .*? is not valid JSON$/s, 'an unexpected character (not shown: the text may hold secrets)'), 300);
 }
 
 type Doc = Record<string, unknown>;
@@ -283,7 +304,7 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   const json = (name: string, v: string): unknown => {
     const parsed = parseJsonStrict(v);
     if (parsed.ok) return parsed.value;
-    refuse(name, `not valid JSON: ${boundReason(parsed.problem.replace(/^malformed JSON: /, ''), 300)}`);
+    refuse(name, `not valid JSON: ${jsonSyntaxReason(parsed.problem)}`);
     return undefined;
   };
   let v: string | undefined;
@@ -416,13 +437,19 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
     problems.push({ path: printable(file), message: `cannot read: ${boundReason((err as Error).message, 300)}` });
     return {};
   }
+  // Bytes that are not UTF-8 were read as U+FFFD: a password or a name would have been changed without a word.
+  const notUtf8 = replacementCharProblem(text);
+  if (notUtf8 !== null) {
+    problems.push({ path: printable(file), message: `${notUtf8} (save the file as UTF-8)` });
+    return {};
+  }
   let doc: unknown;
   if (/\.json$/i.test(file)) {
     // The strict parser, as YAML is: JSON.parse kept the last of two `"sink"` members and dropped the first silently.
     // Its depth limit (MAX_JSON_DEPTH) is well beyond the schema's deepest setting (5 levels, root included).
     const parsed = parseJsonStrict(text);
     if (!parsed.ok) {
-      problems.push({ path: printable(file), message: `not valid JSON: ${boundReason(parsed.problem.replace(/^malformed JSON: /, ''), 300)}` });
+      problems.push({ path: printable(file), message: `not valid JSON: ${jsonSyntaxReason(parsed.problem)}` });
       return {};
     }
     doc = parsed.value;

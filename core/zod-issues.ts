@@ -1,6 +1,6 @@
 // Zod validation problems as "path: message": every config loader and command reports them the same way, so a
 // user sees where in the file or flags each problem is.
-import type { z } from 'zod';
+import { z } from 'zod';
 import { didYouMean } from './did-you-mean.ts';
 
 export interface ConfigProblem {
@@ -84,6 +84,12 @@ function tightestBounds(issues: readonly Issue[]): Issue[] {
   }
   return issues.filter((i) => rangeLimit(i) === undefined || tightest.get(keyOf(i)) === i);
 }
+
+/**
+ * A URL for an HTTP client: http or https only. z.url() alone took file:, javascript: or data: "URLs", which failed
+ * later, far from the setting, or not at all.
+ */
+export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
 /** One problem per line, each after `bullet`. */
 export function formatZodIssues(error: z.ZodError, bullet = '  - '): string {

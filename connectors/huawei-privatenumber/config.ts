@@ -1,7 +1,7 @@
 // Configuration of the Huawei PrivateNumber push routes, the recording-link resolver and the pusher simulator.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy } from '../../core/zod-issues.ts';
+import { distinctBy, httpUrl } from '../../core/zod-issues.ts';
 
 export const HUAWEI_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
 
@@ -44,7 +44,7 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(false),
       /** APP接入地址 from the console. */
-      baseUrl: z.url().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
+      baseUrl: httpUrl().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
       /** Hard deadline for all links of one push; a link not resolved by then is left out, the push goes on. */
       timeoutMs: z.number().int().min(50).max(10_000).default(2_000),
     })
@@ -61,7 +61,7 @@ export type HuaweiReceiverConfigInput = z.input<typeof HuaweiReceiverConfigSchem
 
 export const RecordingConfigSchema = z.strictObject({
   /** APP接入地址 from the console. */
-  baseUrl: z.url().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
+  baseUrl: httpUrl().default('https://rtcpns.cn-north-1.myhuaweicloud.com'),
   apps: z.array(HuaweiAppSchema).min(1),
   timeoutMs: z.number().int().min(100).default(10_000),
 });

@@ -1,7 +1,7 @@
 // Configuration of the Tencent RTC (TUICallKit) call-record poller (zod v4, strict).
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy } from '../../core/zod-issues.ts';
+import { distinctBy, httpUrl } from '../../core/zod-issues.ts';
 import { pollingShape, topicsSchema } from '../poller/config.ts';
 
 /**
@@ -25,7 +25,7 @@ export const trtcConfigSchema = z.strictObject({
   /** The region of the apps: picks the API hosts (v4: its Chat REST host; v1: China or intl). An app may name its own. */
   region: z.enum(REGIONS).default('singapore'),
   /** One API root for both APIs instead of the region's hosts (a proxy, the simulator); the paths tell v1 and v4 apart. */
-  baseUrl: z.url().optional(),
+  baseUrl: httpUrl().optional(),
   /** The Chat App administrator account. */
   identifier: z.string().min(1).default('administrator'),
   /**
