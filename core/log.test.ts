@@ -20,6 +20,9 @@ describe('levelFromEnv', () => {
     expect(levelFromEnv({ LOG_LEVEL: '' })).toBe('info');
     for (const level of LOG_LEVELS) expect(levelFromEnv({ LOG_LEVEL: level.toUpperCase() })).toBe(level);
     expect(() => levelFromEnv({ LOG_LEVEL: 'verbose' })).toThrow('LOG_LEVEL must be one of debug, info, warn, error, got "verbose"');
+    // The value is the environment's: an escape sequence or a megabyte must not reach the terminal as it is.
+    expect(() => levelFromEnv({ LOG_LEVEL: `x\u001b[2J${'A'.repeat(1024 * 1024)}` })).toThrow(/^LOG_LEVEL must be one of debug, info, warn, error, got "x\\u001b\[2JA{195}"… \(1048581 chars\)$/);
+    expect(() => stderrFormatFromEnv({ LOG_FORMAT: 'x\u202ey' }, true)).toThrow('LOG_FORMAT must be one of json, text, got "x\\u202ey"');
   });
 });
 

@@ -5,7 +5,7 @@
 // otherwise); stdout and log files always get JSON, for programs.
 // kafkajs' own log entries are routed here too (core/kafka.ts), as component `kafka`.
 import pino from 'pino';
-import { terminalText } from './input-limits.ts';
+import { quote, terminalText } from './input-limits.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,7 +30,7 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
   const raw = env['LOG_LEVEL'];
   if (raw === undefined || raw === '') return 'info';
   const level = raw.toLowerCase();
-  if (!isLogLevel(level)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  if (!isLogLevel(level)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${quote(raw)}`);
   return level;
 }
 
@@ -43,7 +43,7 @@ export function stderrFormatFromEnv(env: NodeJS.ProcessEnv = process.env, stderr
   const raw = env['LOG_FORMAT'];
   if (raw === undefined || raw === '') return stderrIsTerminal ? 'text' : 'json';
   const format = raw.toLowerCase();
-  if (format !== 'json' && format !== 'text') throw new Error(`LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got "${raw}"`);
+  if (format !== 'json' && format !== 'text') throw new Error(`LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got ${quote(raw)}`);
   return format;
 }
 
