@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../../core/errors.ts';
-import { deadLetterKey, recordFailure, systemicFailure } from './record-failure.ts';
+import { LINES_LOGGED_PER_SECOND } from '../../../core/log-limit.ts';
+import { memoryLog } from '../../../core/log.ts';
+import { deadLetterKey, recordFailure, recordFailureLog, systemicFailure } from './record-failure.ts';
 
 function stackOverflow(): unknown {
   const deep = (n: number): number => deep(n + 1) + 1;
@@ -44,5 +46,24 @@ describe('per-record isolation in normalize', () => {
     expect(deadLetterKey('tencent-ccc:1:s-1', Buffer.from('s-1'))).toBe('tencent-ccc:1:s-1');
     expect(deadLetterKey(null, Buffer.from('s-1'))).toEqual(Buffer.from('s-1'));
     expect(deadLetterKey(`x:${'a'.repeat(500_000)}`, Buffer.from('b'.repeat(500_000)))).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+});
+
+describe('the normalize.record_failed lines', () => {
+  it('logs the first failures of a second per stage and kind and sums up the rest: 10,000 broken payloads in one second are not 10,000 lines', () => {
+    const log = memoryLog();
+    const clock = { ms: 1_764_900_000_100 };
+    const lines = recordFailureLog(log, () => clock.ms);
+    const failure = recordFailure('decode', new SyntaxError('Unexpected token < in JSON at position 0'));
+    for (let offset = 0; offset < 10_000; offset++) lines.failed({ topic: 'cdr.raw.tencent-ccc', partition: 0, offset }, failure);
+    lines.failed({ topic: 'cdr.raw.tencent-ccc', partition: 0, offset: 10_000 }, recordFailure('mapping', new TypeError('x is undefined')));
+    clock.ms += 1_000;
+    lines.close();
+    const failed = log.entries.filter((e) => e.event === 'normalize.record_failed');
+    expect(failed).toHaveLength(LINES_LOGGED_PER_SECOND + 1);
+    expect(failed[0]!.fields).toMatchObject({ stage: 'decode', kind: failure.kind, topic: 'cdr.raw.tencent-ccc', partition: 0, offset: 0, error: failure.message });
+    expect(log.entries.filter((e) => e.event === 'normalize.record_failed_suppressed').map((e) => e.fields)).toEqual([
+      { stage: 'decode', kind: failure.kind, count: 10_000 - LINES_LOGGED_PER_SECOND, second: new Date(1_764_900_000_000).toISOString() },
+    ]);
   });
 });

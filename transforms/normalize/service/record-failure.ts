@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { classifyRegistryError } from '../../../core/dead-letter.ts';
 import { CdrflowError, disposition, type ErrorKind } from '../../../core/errors.ts';
 import { MAX_NATURAL_KEY_BYTES, boundReason, quote } from '../../../core/input-limits.ts';
+import { LimitedLog } from '../../../core/log-limit.ts';
+import type { LogFn } from '../../../core/log.ts';
 
 export type RecordStage = 'decode' | 'mapping' | 'encode';
 
@@ -40,6 +42,27 @@ export function recordFailure(stage: RecordStage, err: unknown): RecordFailure {
   const kind: ErrorKind = classified?.kind === 'bad_record' ? 'bad_record' : 'bug';
   // A bug in our code on this record (a stack overflow, a TypeError): the record is replayable once it is fixed.
   return { stage, kind, contract: false, message: boundReason(`normalize/${stage}: ${kind === 'bug' ? 'internal error on this record: ' : ''}${errorText(err)}`) };
+}
+
+/** Where a failed record sits on its input topic. */
+export interface RecordAt {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * The `normalize.record_failed` lines: a topic of records that all fail the same way (a producer's broken payloads)
+ * is thousands a second, so the first of each second per stage and kind are logged and the rest summed up
+ * (`normalize.record_failed_suppressed`, core/log-limit.ts); each is still a dead letter and counted.
+ */
+export function recordFailureLog(log: LogFn, now?: () => number): { failed(at: RecordAt, failure: RecordFailure): void; close(): void } {
+  const lines = new LimitedLog(log, now);
+  return {
+    failed: (at, failure) =>
+      lines.line('warn', 'normalize.record_failed', { stage: failure.stage, kind: failure.kind }, { topic: at.topic, partition: at.partition, offset: at.offset, contract: failure.contract, error: failure.message }),
+    close: () => lines.close(),
+  };
 }
 
 /**

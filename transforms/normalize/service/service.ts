@@ -15,7 +15,7 @@ import type { NormalizeOptions } from '../context.ts';
 import { normalize } from '../normalize.ts';
 import { warmUpEnvelopes } from '../warm-up.ts';
 import { transactionalIdOf, type NormalizeServiceConfig } from './config.ts';
-import { deadLetterKey, recordFailure, systemicFailure, type RecordFailure, type RecordStage } from './record-failure.ts';
+import { deadLetterKey, recordFailure, recordFailureLog, systemicFailure, type RecordFailure, type RecordStage } from './record-failure.ts';
 
 export const COMPONENT = 'normalize';
 
@@ -113,6 +113,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       }
     }, RETRY.registry) as Promise<RawEnvelope>;
 
+  const failureLines = recordFailureLog(log);
   const transform = async (batch: PartitionBatch): Promise<ProducedRecords[]> => {
     const out: OutgoingMessage[] = [];
     const dead: OutgoingMessage[] = [];
@@ -153,7 +154,7 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       } catch (err) {
         const failure = recordFailure(stage, err);
         failures.push(failure);
-        log('warn', 'normalize.record_failed', { topic: m.topic, partition: m.partition, offset: m.offset, stage, kind: failure.kind, contract: failure.contract, error: failure.message });
+        failureLines.failed(m, failure);
         await deadLetter(m, failure, { vendor: envelope?.vendor ?? topicVendor, cdr_id: cdrId });
       }
     }
@@ -198,6 +199,8 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       log('warn', 'normalize.retry', { attempt, kind: err.kind, error: err.message });
     },
   });
+  const closeFailureLines = () => failureLines.close();
+  void handle.done.then(closeFailureLines, closeFailureLines);
   log('info', 'normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
   return { ...handle, stats, transactionalId };
 }
