@@ -14,6 +14,7 @@ import { classifyDecodeError, type DeadLetter } from '../../core/dead-letter.ts'
 import { CdrflowError, asCdrflowError, disposition } from '../../core/errors.ts';
 import { ensureTopics, type Kafka } from '../../core/kafka.ts';
 import type { CommittedCounts } from '../../core/kafka-streams.ts';
+import { LimitedLog } from '../../core/log-limit.ts';
 import type { LogFn } from '../../core/log.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import type { DlqLoaderConfig, SinkConfig } from './config.ts';
@@ -59,6 +60,27 @@ export async function decodeDeadLetter(reader: ReaderCodec<DeadLetter>, value: B
   return letter;
 }
 
+/**
+ * The `dlq-loader.skipped` lines: a topic of garbage (a producer writing to cdr.dlq by mistake) is one per message,
+ * so the first of each second per reason are logged and the rest summed up (`dlq-loader.skipped_suppressed`,
+ * core/log-limit.ts); cdrflow_stage_skipped_total counts every one.
+ */
+export function skippedLog(log: LogFn, now?: () => number): { skipped(records: readonly DeadLetter[]): void; close(): void } {
+  const lines = new LimitedLog(log, now);
+  return {
+    skipped(records) {
+      for (const r of records) {
+        lines.line('warn', `${DLQ_LOADER}.skipped`, { reason: r.error_kind }, {
+          at: `${r.origin_topic}[${r.origin_partition}]@${r.origin_offset}`,
+          bytes: r.original_value?.length ?? 0,
+          error: r.error_message.length > 300 ? `${r.error_message.slice(0, 300)}…` : r.error_message,
+        });
+      }
+    },
+    close: () => lines.close(),
+  };
+}
+
 export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkConfig, 'database' | 'migrate' | 'createTopics' | 'partitions'>, deps: DlqLoaderDeps): Promise<DlqLoader> {
   const log = deps.log ?? (() => {});
   if (sink.migrate) await migrate(deps.clickhouse, { database: sink.database }, (line) => log('info', `${DLQ_LOADER}.migrate`, { step: line }));
@@ -66,8 +88,9 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
   if (sink.createTopics) await ensureTopics(deps.kafka, [{ topic: config.inputTopic, partitions: sink.partitions }]);
   const reader = new ReaderCodec<DeadLetter>(deps.registry, SCHEMA_FILES.deadLetter);
   const table = `${sink.database}.${config.table}`;
+  const skipped = skippedLog(log);
 
-  return runBatcherStage<RowLine>(
+  const loader = await runBatcherStage<RowLine>(
     deps.kafka,
     {
       component: DLQ_LOADER,
@@ -89,14 +112,7 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
       insert: (rows, token) => insertLines(deps.clickhouse, table, rows, 'TabSeparated', token, DEAD_LETTER_COLUMNS),
       async publishDeadLetters(records) {
         // No dead letter of a dead letter: it is logged with where it sits, and counted (cdrflow_stage_skipped_total).
-        for (const r of records) {
-          log('warn', `${DLQ_LOADER}.skipped`, {
-            reason: r.error_kind,
-            at: `${r.origin_topic}[${r.origin_partition}]@${r.origin_offset}`,
-            bytes: r.original_value?.length ?? 0,
-            error: r.error_message.length > 300 ? `${r.error_message.slice(0, 300)}…` : r.error_message,
-          });
-        }
+        skipped.skipped(records);
       },
       storedUpTo: (topic, partition) => storedUpTo(deps.clickhouse, table, topic, partition),
       // The batcher's "dead-lettered" are, here, the skipped ones.
@@ -113,6 +129,9 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
     },
     { groupId: config.groupId, topic: config.inputTopic, sessionTimeoutMs: config.sessionTimeoutMs, events: DLQ_LOADER, log, started: { table } },
   );
+  const closeSkipped = () => skipped.close();
+  void loader.done.then(closeSkipped, closeSkipped);
+  return loader;
 }
 
 /** The offset after the highest one of a dead-letter partition the table holds (undefined: none yet). */
