@@ -2,9 +2,11 @@
 import { createHash } from 'node:crypto';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { avroOptions, loadSchemaJson } from './avro.ts';
+import { avroOptions, avroType, loadSchemaJson, type SchemaRegistry } from './avro.ts';
 import { SCHEMA_FILES } from './topology.ts';
-import { DEAD_LETTER_LIMITS, deadLetterForPayload, withinDeadLetterLimits, type DeadLetter } from './dead-letter.ts';
+import { DEAD_LETTER_LIMITS, DeadLetterWriter, deadLetterForPayload, withinDeadLetterLimits, type DeadLetter } from './dead-letter.ts';
+import { LINES_LOGGED_PER_SECOND } from './log-limit.ts';
+import { memoryLog } from './log.ts';
 
 const letter = (over: Partial<DeadLetter> = {}): DeadLetter => ({
   ...deadLetterForPayload('{"id":"a"}', { kind: 'bad_record', message: 'why' }, 'test', { topic: 'raw', vendor: 'tencent-ccc', failed_at: new Date(0) }),
@@ -52,5 +54,25 @@ describe('the dead-letter schema', () => {
     const big = withinDeadLetterLimits(letter({ original_value: Buffer.alloc(DEAD_LETTER_LIMITS.valueBytes + 10, 0x61) }));
     expect((type.fromBuffer(type.toBuffer(big)) as DeadLetter).original_size).toBe(DEAD_LETTER_LIMITS.valueBytes + 10);
     expect((type.fromBuffer(type.toBuffer(letter())) as DeadLetter).original_size).toBeNull();
+  });
+});
+
+describe('the record.dead_lettered lines', () => {
+  it('logs the first dead letters of a second per reason and stage and sums up the rest: 10,000 bad records in one second are not 10,000 lines', async () => {
+    // A registry that has the dead-letter schema under id 7: the writer encodes without a server.
+    const registry = { register: async () => ({ id: 7 }), getSchema: async () => avroType(SCHEMA_FILES.deadLetter) } as unknown as SchemaRegistry;
+    const log = memoryLog();
+    const clock = { ms: 1_764_900_000_400 };
+    const writer = new DeadLetterWriter(registry, 'cdr.dlq', log, () => clock.ms);
+    for (let i = 0; i < 10_000; i++) await writer.message(letter({ origin_offset: i }));
+    await writer.message(letter({ error_kind: 'bug' }));
+    clock.ms += 1_000;
+    await writer.message(letter({ origin_offset: 10_000 }));
+    const lines = log.entries.filter((e) => e.event === 'record.dead_lettered');
+    expect(lines).toHaveLength(LINES_LOGGED_PER_SECOND + 2);
+    expect(lines[0]!.fields).toEqual({ reason: 'bad_record', stage: 'test', vendor: 'tencent-ccc', cdr_id: null, origin: 'raw[-1]@0', error: 'why', topic: 'cdr.dlq' });
+    expect(log.entries.filter((e) => e.event === 'record.dead_lettered_suppressed').map((e) => e.fields)).toEqual([
+      { reason: 'bad_record', stage: 'test', count: 10_000 - LINES_LOGGED_PER_SECOND, second: new Date(1_764_900_000_000).toISOString() },
+    ]);
   });
 });

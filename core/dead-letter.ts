@@ -10,6 +10,7 @@ import type { AckedPublisher, OutgoingMessage } from './kafka.ts';
 import type { ConsumedMessage } from './kafka-streams.ts';
 import { SCHEMA_FILES } from './topology.ts';
 import { logger, type LogFn } from './log.ts';
+import { LimitedLog } from './log-limit.ts';
 
 export interface DeadLetter {
   original_value: Buffer | null;
@@ -115,18 +116,23 @@ export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
 
 export class DeadLetterWriter {
   private readonly codec: TopicCodec;
+  private readonly lines: LimitedLog;
 
   /**
-   * `log` gets one `warn` line per dead letter (reason first, then vendor, cdr_id and origin), so an operator sees
-   * each one as it happens; `cdrflow dlq` and `cdrflow tail cdr.dlq` show them afterwards. Inside a transaction that
-   * is retried the line can repeat; the topic holds the letter once.
+   * `log` gets a `warn` line per dead letter (reason first, then vendor, cdr_id and origin), so an operator sees them
+   * as they happen; `cdrflow dlq` and `cdrflow tail cdr.dlq` show them all afterwards. A stream of bad records is
+   * thousands of letters a second, so the first of each second per reason and stage are logged and the rest summed
+   * up (`record.dead_lettered_suppressed`, core/log-limit.ts). Inside a transaction that is retried the line can
+   * repeat; the topic holds the letter once.
    */
   constructor(
     registry: SchemaRegistry,
     readonly topic: string,
-    private readonly log: LogFn = logger('dead-letter'),
+    log: LogFn = logger('dead-letter'),
+    now: () => number = Date.now,
   ) {
     this.codec = new TopicCodec(registry, topic, SCHEMA_FILES.deadLetter);
+    this.lines = new LimitedLog(log, now);
   }
 
   /** Registers the subject, so a missing or incompatible schema stops a stage at start-up, not at its first dead letter. */
@@ -136,9 +142,7 @@ export class DeadLetterWriter {
 
   async message(given: DeadLetter): Promise<OutgoingMessage> {
     const letter = withinDeadLetterLimits(given);
-    this.log('warn', 'record.dead_lettered', {
-      reason: letter.error_kind,
-      stage: letter.component,
+    this.lines.line('warn', 'record.dead_lettered', { reason: letter.error_kind, stage: letter.component }, {
       vendor: letter.vendor,
       cdr_id: letter.cdr_id,
       origin: `${letter.origin_topic}[${letter.origin_partition}]@${letter.origin_offset}`,
