@@ -7,7 +7,9 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../test/main-job/cli.ts';
-import { KafkaUnreachableError, ensureKafkaReachable, kafkaUnreachable, kafkajsLogLevel, routineKafkaType, type KafkajsLogEntry } from './kafka.ts';
+import { KafkaUnreachableError, ensureKafkaReachable, kafkaUnreachable, kafkajsLogCreator, kafkajsLogLevel, routineKafkaType, type KafkajsLogEntry } from './kafka.ts';
+import { LINES_LOGGED_PER_SECOND } from './log-limit.ts';
+import { memoryLog } from './log.ts';
 
 const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error & { type: string } };
 /** A protocol error's message as kafkajs words it, by its Kafka error code. */
@@ -90,6 +92,25 @@ describe('kafkajsLogLevel', () => {
   });
 });
 
+
+describe('the kafka.client lines', () => {
+  it('limits the warnings per namespace (a broker refusing every request is not a line per request), not the debug entries', () => {
+    const log = memoryLog();
+    const clock = { ms: 1_764_900_000_700 };
+    const write = kafkajsLogCreator(false, log, () => clock.ms)(logLevel.ERROR) as unknown as (entry: KafkajsLogEntry) => void;
+    for (let i = 0; i < 3_000; i++) write(response('Produce', TOPIC_AUTHORIZATION_FAILED));
+    for (let i = 0; i < 3_000; i++) write(sendRetry(CONCURRENT_TRANSACTIONS));
+    clock.ms += 1_000;
+    write(response('Produce', TOPIC_AUTHORIZATION_FAILED));
+    const lines = (level: string) => log.entries.filter((e) => e.event === 'kafka.client' && e.level === level);
+    expect(lines('warn')).toHaveLength(LINES_LOGGED_PER_SECOND + 1);
+    expect(lines('warn')[0]!.fields).toMatchObject({ namespace: 'Connection', message: 'Response Produce', error: text(TOPIC_AUTHORIZATION_FAILED) });
+    expect(lines('debug')).toHaveLength(3_000);
+    expect(log.entries.filter((e) => e.event === 'kafka.client_suppressed').map((e) => e.fields)).toEqual([
+      { namespace: 'Connection', count: 3_000 - LINES_LOGGED_PER_SECOND, second: new Date(1_764_900_000_000).toISOString() },
+    ]);
+  });
+});
 
 describe('ensureKafkaReachable', () => {
   it('gives up on a closed port within about a second, silently, naming the address', async () => {

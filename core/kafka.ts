@@ -5,7 +5,8 @@ import './kafkajs-setup.ts';
 // Then: reads record batches in every codec Kafka has, not only gzip (core/compression/).
 import './compression/index.ts';
 import { createRequire } from 'node:module';
-import { logger, rootLevelEnabled, type LogLevel } from './log.ts';
+import { LimitedLog } from './log-limit.ts';
+import { logger, rootLevelEnabled, type LogFn, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
@@ -105,11 +106,19 @@ export function kafkajsLogLevel(entry: KafkajsLogEntry, options: { oneShot?: boo
   return level;
 }
 
-function kafkajsLogCreator(oneShot: boolean): NonNullable<KafkaConfig['logCreator']> {
-  const log = logger('kafka');
+/**
+ * kafkajs logs every retried request, per client: a broker that answers each request with an error (a broken or
+ * misconfigured cluster) is one warning per request and retry. The warnings are limited per namespace
+ * (core/log-limit.ts, the rest summed up in `kafka.client_suppressed`); debug entries, written only at
+ * --log-level debug where every one is asked for, are not.
+ */
+export function kafkajsLogCreator(oneShot: boolean, log: LogFn = logger('kafka'), now?: () => number): NonNullable<KafkaConfig['logCreator']> {
+  const warnings = new LimitedLog(log, now);
   return () => (entry) => {
     const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
-    log(kafkajsLogLevel(entry, { oneShot }), 'kafka.client', { message, namespace: entry.namespace, ...fields });
+    const level = kafkajsLogLevel(entry, { oneShot });
+    if (level === 'debug') log(level, 'kafka.client', { message, namespace: entry.namespace, ...fields });
+    else warnings.line(level, 'kafka.client', { namespace: entry.namespace ?? '' }, { message, ...fields });
   };
 }
 
