@@ -8,6 +8,8 @@ import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
 import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, STDIN_FILE } from '../../connectors/file-import/import.ts';
+import { BadLineNotes } from '../../connectors/file-import/bad-line-notes.ts';
+import { LINES_LOGGED_PER_SECOND } from '../../core/log-limit.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -41,8 +43,9 @@ must exist already (it is never created): a topic that does not, or another vend
 Bad lines are reported with their line number and skipped: invalid UTF-8, a line over ${MAX_LINE_BYTES} bytes (never read
 into memory), JSON the receivers would refuse (nested deeper than ${MAX_JSON_DEPTH} levels, a member given twice, a U+FFFD
 where bytes were lost), a record over
-${MAX_RECORD_BYTES / 1024} KiB or a key or appKey over ${MAX_NATURAL_KEY_BYTES} bytes. A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB
-ends the import: neither is JSON Lines.
+${MAX_RECORD_BYTES / 1024} KiB or a key or appKey over ${MAX_NATURAL_KEY_BYTES} bytes. The first ${LINES_LOGGED_PER_SECOND} bad lines of each second are
+printed, the rest as one "N more bad lines this second" line; the summary counts every one.
+A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}).
@@ -159,14 +162,20 @@ export const command: Command = {
       const sink = await kafkaEnvelopeSink(kafka, createRegistry(ends.registryUrl), topic === configured ? [topic] : []);
       progress = new Progress({ label: `import ${options.vendor}`, total, unit: 'lines' });
       const bar = progress;
+      const notes = new BadLineNotes(options.file === STDIN_FILE ? '(standard input)' : printable(options.file), (line) => bar.note(line));
       try {
-        const summary = await importFile({ ...options, topic }, {
-          sink: sink.sink,
-          signal: stop.signal,
-          huaweiApps: config.receiver?.huawei?.apps,
-          onLine: () => bar.tick(),
-          onBadLine: (bad) => bar.note(`${options.file === STDIN_FILE ? '(standard input)' : printable(options.file)}:${bad.line}: skipped: ${bad.reason}`),
-        });
+        let summary;
+        try {
+          summary = await importFile({ ...options, topic }, {
+            sink: sink.sink,
+            signal: stop.signal,
+            huaweiApps: config.receiver?.huawei?.apps,
+            onLine: () => bar.tick(),
+            onBadLine: (bad) => notes.report(bad),
+          });
+        } finally {
+          notes.close();
+        }
         const counts = { lines: summary.lines, records: summary.records, skipped: summary.badLines, blank: summary.blankLines };
         const where = { topic: summary.topic, request_id: summary.requestId };
         const { stopped } = summary;
