@@ -195,6 +195,26 @@ describe('loadAppConfig', () => {
     expect(wrong.find((p) => p.path === 'connectors.tencent-ccc.secretId')?.message).toMatch(/expected string, received number/);
   });
 
+  it('refuses a SASL password or mechanism without a user, and a user without a password, naming what is missing', () => {
+    const userMissing = { path: 'kafka.sasl.username', message: 'missing: set KAFKA_SASL_USERNAME, or kafka.sasl.username in the config file' };
+    const passwordMissing = { path: 'kafka.sasl.password', message: 'missing: set KAFKA_SASL_PASSWORD, or kafka.sasl.password in the config file' };
+    // Both were dropped silently: SASL stayed off and the broker refused the job later, without saying why.
+    expect(problems(() => loadAppConfig({ env: { KAFKA_SASL_MECHANISM: 'scram-sha-512' } }))).toEqual([userMissing, passwordMissing]);
+    for (const env of [{ KAFKA_SASL_PASSWORD: 'hunter2' }, { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'hunter2' }]) {
+      const found = problems(() => loadAppConfig({ env }));
+      expect(found).toEqual([userMissing]);
+      expect(JSON.stringify(found)).not.toContain('hunter2');
+    }
+    for (const text of ['kafka: { sasl: { password: hunter2 } }\n', 'kafka: { sasl: { mechanism: plain } }\n']) {
+      expect(problems(() => loadAppConfig({ file: file('sasl.yaml', text), env: {} }))).toContainEqual(userMissing);
+    }
+    // A user alone was given an empty password.
+    expect(problems(() => loadAppConfig({ env: { KAFKA_SASL_USERNAME: 'u' } }))).toEqual([passwordMissing]);
+    // The file and the environment together make one setting: the user in the file, the secret in the environment.
+    const split = loadAppConfig({ file: file('sasl-user.yaml', 'kafka: { sasl: { username: u, mechanism: scram-sha-256 } }\n'), env: { KAFKA_SASL_PASSWORD: 'pw' } });
+    expect(split.kafka.sasl).toEqual({ username: 'u', password: 'pw', mechanism: 'scram-sha-256' });
+  });
+
   it('prefixes every topic, group and checkpoint topic with the namespace unless a component names its own', () => {
     const path = file(
       'ns.yaml',
@@ -249,6 +269,7 @@ describe('one configuration loader', () => {
     TENCENT_TRTC_APPS: '1600000001:s0',
     CDRFLOW_HUAWEI_APPS: '[{"appKey":"h0","appSecret":"s0"}]',
     KAFKA_SASL_USERNAME: 'u0',
+    KAFKA_SASL_PASSWORD: 'p0',
   };
 
   it('covers every variable of the environment table', () => {

@@ -244,7 +244,7 @@ export const ENV_OVERRIDES: readonly { name: string; path: string; note: string 
   { name: 'KAFKA_BROKERS', path: 'kafka.brokers', note: 'comma-separated host:port list' },
   { name: 'KAFKA_SSL', path: 'kafka.ssl', note: 'true (TLS) or false; any other value is refused' },
   { name: 'KAFKA_SASL_MECHANISM', path: 'kafka.sasl.mechanism', note: 'plain, scram-sha-256, scram-sha-512' },
-  { name: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username', note: '' },
+  { name: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username', note: 'SASL needs a user and a password (each from the file or the environment)' },
   { name: 'KAFKA_SASL_PASSWORD', path: 'kafka.sasl.password', note: '' },
   { name: 'SCHEMA_REGISTRY_URL', path: 'schemaRegistry.url', note: 'Confluent-compatible API root' },
   { name: 'CLICKHOUSE_URL', path: 'clickhouse.url', note: 'a ClickHouse server instead of the embedded engine' },
@@ -313,11 +313,11 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
     const ssl = bool('KAFKA_SSL', v);
     if (ssl !== undefined) section(doc, 'kafka')['ssl'] = ssl;
   }
-  if ((v = get('KAFKA_SASL_USERNAME'))) {
-    const sasl = section(doc, 'kafka', 'sasl');
-    sasl['username'] = v;
-    sasl['password'] = get('KAFKA_SASL_PASSWORD') ?? sasl['password'] ?? '';
-    if ((v = get('KAFKA_SASL_MECHANISM'))) sasl['mechanism'] = v;
+  // Each SASL variable on its own, over the file's kafka.sasl, and the schema names what is still missing: a password
+  // or a mechanism without a user was dropped without a word (SASL off, and the broker's refusal later did not say
+  // why), and a user without a password was given an empty one.
+  for (const [name, key] of [['KAFKA_SASL_USERNAME', 'username'], ['KAFKA_SASL_PASSWORD', 'password'], ['KAFKA_SASL_MECHANISM', 'mechanism']] as const) {
+    if ((v = get(name))) section(doc, 'kafka', 'sasl')[key] = v;
   }
   if ((v = get('SCHEMA_REGISTRY_URL'))) section(doc, 'schemaRegistry')['url'] = v;
   if ((v = get('CLICKHOUSE_URL'))) section(doc, 'clickhouse')['url'] = v;
