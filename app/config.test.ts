@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENV_OVERRIDES, REPO_ROOT, endpoints, loadAppConfig } from './config.ts';
 import { configFiles, problems } from './config-test-kit.ts';
+import { quote } from '../core/input-limits.ts';
 
 const file = configFiles('cdrflow-config-');
 
@@ -213,6 +214,25 @@ describe('loadAppConfig', () => {
     // The file and the environment together make one setting: the user in the file, the secret in the environment.
     const split = loadAppConfig({ file: file('sasl-user.yaml', 'kafka: { sasl: { username: u, mechanism: scram-sha-256 } }\n'), env: { KAFKA_SASL_PASSWORD: 'pw' } });
     expect(split.kafka.sasl).toEqual({ username: 'u', password: 'pw', mechanism: 'scram-sha-256' });
+  });
+
+  it('refuses a ClickHouse user with a control character and a data directory with a NUL, quoted safely, the password never shown', () => {
+    for (const user of ['ana\u0000lyst', 'analyst\n', 'ana\u001b[2Jlyst', 'analyst\u007f']) {
+      const found = problems(() => loadAppConfig({ env: { CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_USER: user, CLICKHOUSE_PASSWORD: 'hunter2' } }));
+      expect(found).toEqual([{ path: 'clickhouse.username', message: `a control character in the user name (env CLICKHOUSE_USER): ${quote(user)}` }]);
+      expect(JSON.stringify(found)).not.toContain('hunter2');
+    }
+    const fromFile = problems(() => loadAppConfig({ file: file('ch-user.json', '{"clickhouse": {"username": "a\\u0000b", "password": "hunter2"}}'), env: {} }));
+    expect(fromFile.map((p) => p.path)).toEqual(['clickhouse.username']);
+    expect(fromFile[0]!.message).toContain('"a\\u0000b"');
+    expect(JSON.stringify(fromFile)).not.toContain('hunter2');
+
+    expect(problems(() => loadAppConfig({ env: { CLICKHOUSE_DATA_DIR: '/var/lib/ch\u0000x' } }))).toEqual([
+      { path: 'clickhouse.dataDir', message: 'a NUL character in the path (env CLICKHOUSE_DATA_DIR): "/var/lib/ch\\u0000x"' },
+    ]);
+    expect(problems(() => loadAppConfig({ file: file('ch-dir.yaml', 'clickhouse: { dataDir: "d\\0x" }\n'), env: {} })).map((p) => p.path)).toEqual(['clickhouse.dataDir']);
+    // Only NUL: any other character is a valid file name.
+    expect(loadAppConfig({ env: { CLICKHOUSE_DATA_DIR: '/var/lib/ch data\u00e9' } }).clickhouse.dataDir).toBe('/var/lib/ch data\u00e9');
   });
 
   it('prefixes every topic, group and checkpoint topic with the namespace unless a component names its own', () => {

@@ -24,6 +24,8 @@ import { httpUrl } from '../core/zod-issues.ts';
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const port = z.int().min(0).max(65535);
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const PORT_BASE_MIN = 1024;
 const PORT_BASE_MAX = 65000;
 
@@ -84,11 +86,21 @@ export const appConfigSchema = z.strictObject({
         .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), 'no user or password inside the URL: set clickhouse.username and clickhouse.password (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
         .optional(),
       /** Env CLICKHOUSE_USER. */
-      username: z.string().min(1).default('default'),
+      username: z
+        .string()
+        .min(1)
+        // Accepted, it went out in the first request's Authorization header and came back as the server's refused login.
+        .refine((u) => !CONTROL_CHARACTER.test(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}` })
+        .default('default'),
       /** Env CLICKHOUSE_PASSWORD. */
       password: z.string().default(''),
       /** Embedded engine data directory (one process at a time), relative to the repository. Env CLICKHOUSE_DATA_DIR. */
-      dataDir: z.string().min(1).default('.data/clickhouse'),
+      dataDir: z
+        .string()
+        .min(1)
+        // No path can hold one: accepted, it failed when the directory was first used, with the file system's words.
+        .refine((d) => !d.includes('\0'), { error: (iss) => `a NUL character in the path (env CLICKHOUSE_DATA_DIR): ${quote(iss.input)}` })
+        .default('.data/clickhouse'),
     })
     .prefault({}),
   localInfra: z
