@@ -5,7 +5,8 @@ import type { Command } from './command.ts';
 import { ExitError, UsageError } from './command.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
-import { LOG_LEVELS, configureLogging, isLogLevel, levelFromEnv, stderrFormatFromEnv, type LogFormat, type LogLevel } from '../core/log.ts';
+import { LOG_LEVELS, configureLogging, type LogFormat, type LogLevel } from '../core/log.ts';
+import { takeLoggingOptions } from './logging-options.ts';
 import { quote } from '../core/input-limits.ts';
 import { EXIT_USAGE } from '../core/exit-codes.ts';
 
@@ -80,30 +81,14 @@ async function unknownCommand(name: string): Promise<number> {
   return EXIT_USAGE;
 }
 
-/** Takes the global `--log-level <level>` (or `=level`) out of the arguments; LOG_LEVEL when absent. */
-function takeLogLevel(argv: string[]): { level: LogLevel; rest: string[] } {
-  const rest: string[] = [];
-  let given: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--log-level') given = argv[++i] ?? '';
-    else if (a.startsWith('--log-level=')) given = a.slice('--log-level='.length);
-    else rest.push(a);
-  }
-  if (given === undefined) return { level: levelFromEnv(), rest };
-  if (!isLogLevel(given)) throw new UsageError(`--log-level needs one of ${LOG_LEVELS.join(', ')}, got ${quote(given)}`);
-  return { level: given, rest };
-}
-
 async function main(argv: string[]): Promise<number> {
   let level: LogLevel;
   let stderrFormat: LogFormat;
   try {
-    ({ level, rest: argv } = takeLogLevel(argv));
-    stderrFormat = stderrFormatFromEnv();
+    ({ level, stderrFormat, rest: argv } = takeLoggingOptions(argv));
   } catch (err) {
     console.error(`cdrflow: ${(err as Error).message}`);
-    return EXIT_USAGE;
+    return err instanceof ExitError ? err.code : EXIT_USAGE;
   }
   const { args: rest, color } = takeColorFlags(argv);
   setColorChoice(color);
