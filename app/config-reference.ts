@@ -31,7 +31,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'kafka.sasl': 'SASL for a real cluster',
   'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
   'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',
-  'clickhouse.username': 'no control characters',
+  'clickhouse.username': 'no control characters, no `:` (HTTP Basic auth splits user and password at the first colon)',
   'clickhouse.dataDir': 'embedded engine data directory (one process at a time), relative to the repository, no NUL in it; `insert-staging/` in it holds the rows of the insert in flight (removed when it ends)',
   'localInfra.portBase': 'Kafka base+92, registry base+81, ops port base+70',
   'localInfra.autoStart': 'start the local Kafka + registry if needed; only what was started is stopped on exit',

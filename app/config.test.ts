@@ -235,6 +235,21 @@ describe('loadAppConfig', () => {
     expect(loadAppConfig({ env: { CLICKHOUSE_DATA_DIR: '/var/lib/ch data\u00e9' } }).clickhouse.dataDir).toBe('/var/lib/ch data\u00e9');
   });
 
+  it('refuses a ClickHouse user with a colon, which HTTP Basic auth cannot carry, the password never shown', () => {
+    // The server splits user and password at the first colon: "ana:lyst" with "hunter2" logged in as "ana" with "lyst:hunter2".
+    const found = problems(() => loadAppConfig({ env: { CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_USER: 'ana:lyst', CLICKHOUSE_PASSWORD: 'hunter2' } }));
+    expect(found).toEqual([
+      { path: 'clickhouse.username', message: 'a colon in the user name (env CLICKHOUSE_USER), which HTTP Basic auth cannot carry: "ana:lyst"' },
+    ]);
+    const fromFile = problems(() => loadAppConfig({ file: file('ch-colon.yaml', 'clickhouse: { username: "a:b", password: hunter2 }\n'), env: {} }));
+    expect(fromFile).toEqual([{ path: 'clickhouse.username', message: 'a colon in the user name (env CLICKHOUSE_USER), which HTTP Basic auth cannot carry: "a:b"' }]);
+    expect(JSON.stringify(fromFile)).not.toContain('hunter2');
+    // One line for one user name, whatever else is wrong in it.
+    expect(problems(() => loadAppConfig({ env: { CLICKHOUSE_USER: 'a:\u001b' } }))).toEqual([
+      { path: 'clickhouse.username', message: `a control character in the user name (env CLICKHOUSE_USER): ${quote('a:\u001b')}` },
+    ]);
+  });
+
   it('prefixes every topic, group and checkpoint topic with the namespace unless a component names its own', () => {
     const path = file(
       'ns.yaml',

@@ -90,7 +90,10 @@ export const appConfigSchema = z.strictObject({
         .string()
         .min(1)
         // Accepted, it went out in the first request's Authorization header and came back as the server's refused login.
-        .refine((u) => !CONTROL_CHARACTER.test(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}` })
+        .refine((u) => !CONTROL_CHARACTER.test(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}`, abort: true })
+        // HTTP Basic auth has no way to quote one: the server splits at the first colon, so "ana:lyst" logged in as
+        // "ana" with the rest of the name in front of the password.
+        .refine((u) => !u.includes(':'), { error: (iss) => `a colon in the user name (env CLICKHOUSE_USER), which HTTP Basic auth cannot carry: ${quote(iss.input)}` })
         .default('default'),
       /** Env CLICKHOUSE_PASSWORD. */
       password: z.string().default(''),
