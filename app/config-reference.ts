@@ -29,6 +29,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   namespace: 'prefix for every topic, consumer group and transactional id (`<ns>.cdr.raw.…`); explicit component names win',
   'kafka.brokers': 'absent: the local stack (started if not running)',
   'kafka.sasl': 'SASL for a real cluster',
+  'kafka.sasl.password': 'not empty',
   'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
   'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',
   'clickhouse.username': 'no control characters, no `:` (HTTP Basic auth splits user and password at the first colon)',

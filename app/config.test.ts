@@ -214,6 +214,12 @@ describe('loadAppConfig', () => {
     // The file and the environment together make one setting: the user in the file, the secret in the environment.
     const split = loadAppConfig({ file: file('sasl-user.yaml', 'kafka: { sasl: { username: u, mechanism: scram-sha-256 } }\n'), env: { KAFKA_SASL_PASSWORD: 'pw' } });
     expect(split.kafka.sasl).toEqual({ username: 'u', password: 'pw', mechanism: 'scram-sha-256' });
+    // An empty password in the file was taken, as the environment's is not, and the broker refused the login later.
+    const emptyInFile = file('sasl-empty.yaml', 'kafka: { sasl: { username: u, password: "" } }\n');
+    const passwordEmpty = { path: 'kafka.sasl.password', message: 'empty: set KAFKA_SASL_PASSWORD, or kafka.sasl.password in the config file' };
+    expect(problems(() => loadAppConfig({ file: emptyInFile, env: {} }))).toEqual([passwordEmpty]);
+    expect(problems(() => loadAppConfig({ file: emptyInFile, env: { KAFKA_SASL_PASSWORD: '' } }))).toEqual([passwordEmpty]);
+    expect(loadAppConfig({ file: emptyInFile, env: { KAFKA_SASL_PASSWORD: 'pw' } }).kafka.sasl?.password).toBe('pw');
   });
 
   it('refuses a ClickHouse user with a control character and a data directory with a NUL, quoted safely, the password never shown', () => {

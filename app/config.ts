@@ -67,7 +67,8 @@ export const appConfigSchema = z.strictObject({
         .strictObject({
           mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).default('plain'),
           username: z.string().min(1),
-          password: z.string(),
+          // As an empty KAFKA_SASL_PASSWORD is (unset): taken, it reached the broker as a login that was refused later.
+          password: z.string().min(1, 'empty: set KAFKA_SASL_PASSWORD, or kafka.sasl.password in the config file'),
         })
         .optional(),
     })
