@@ -29,6 +29,9 @@ describe('cdrflow simulate bounds', () => {
       [['--to', 'notaurl'], /^cdrflow simulate: --to needs the receiver's base URL \(http:\/\/host:port\), got "notaurl"/],
       // --total counts records: a fraction was taken (the URL after it keeps the old code from starting).
       [['--total', '2.5', '--to', 'notaurl'], /^cdrflow simulate: --total needs a positive integer, got "2\.5"/],
+      // A seed is a whole number the generators take as 32 bits: 1.5 was taken, and 2^32 drew the random sequence of seed 0.
+      [['--seed', '1.5', '--to', 'notaurl'], /^cdrflow simulate: --seed needs an integer 0\.\.4294967295, got "1\.5"/],
+      [['--seed', '4294967296', '--to', 'notaurl'], /^cdrflow simulate: --seed needs an integer 0\.\.4294967295, got "4294967296"/],
     ] as const) {
       const r = spawnSync(process.execPath, [join(ROOT, 'bin/cdrflow.mjs'), 'simulate', 'huawei-privatenumber', ...flags], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
       expect(r.status, r.stderr).toBe(64);

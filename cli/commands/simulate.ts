@@ -2,7 +2,7 @@
 // (`cdrflow poll`, `cdrflow receive`) without real credentials. Runs until SIGINT/SIGTERM.
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { httpUrl, integer, numberAtLeast, numberWithin, parseFlags, port } from '../args.ts';
+import { httpUrl, integer, numberWithin, parseFlags, port } from '../args.ts';
 import { untilSignal } from '../signals.ts';
 import { listenError } from '../../core/errors.ts';
 import { settingExit } from '../app-config.ts';
@@ -22,6 +22,8 @@ const MAX_RATE = 5_000;
 const MAX_HISTORY_RECORDS = 2_000_000;
 /** Minutes of history a pull simulator starts with: a day, as the demo's. */
 const MAX_HISTORY_MINUTES = 24 * 60;
+/** The largest seed: the generators' PRNG (simulators/kit.ts seededRandom) keeps 32 bits of it. */
+const MAX_SEED = 2 ** 32 - 1;
 
 const usage = `Usage: cdrflow simulate <tencent-ccc|tencent-trtc|huawei-privatenumber|alibaba-lvms> [options]
 
@@ -36,7 +38,7 @@ Push vendors (a client pushing signed records to a receiver, with the vendor's r
   --total N       end by itself once N records were sent (default: until Ctrl-C)
   --malformed R   share of records wrong inside, for the dead-letter path (default 0.02)
 Common:
-  --seed N        reproducible traffic (default: random)
+  --seed N        reproducible traffic: an integer 0..${MAX_SEED} (default: random)
 
 The credentials it accepts or signs with are printed at start; the same ones \`cdrflow start --demo\` uses.
 Huawei pushes are retried on Huawei's schedule: ${HUAWEI_RETRY_SCHEDULE_MINUTES.slice(0, -1).join(', ')} and ${HUAWEI_RETRY_SCHEDULE_MINUTES.at(-1)} minutes after the first refusal (Ctrl-C ends the wait).
@@ -59,16 +61,14 @@ function parse(args: string[]) {
   const [vendor] = positionals;
   if (!vendor) throw new UsageError(`name a vendor: ${VENDORS.join(', ')}`);
   if (!(VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`unknown vendor ${quote(vendor)}; use one of ${VENDORS.join(', ')}`);
-  const num = (flag: keyof typeof FLAGS, min: number, fallback: number) => {
-    const v = values[flag];
-    return v === undefined ? fallback : numberAtLeast(`--${flag}`, v, min);
-  };
   // Bounded, so a typo cannot take the machine: --history 10000000 took 4 GB in 40 s and never listened, --rate 1e9 a
   // whole core with no output (an operator walk). The demo's history is at most a day too.
   const rate = values.rate === undefined ? 1 : numberWithin('--rate', values.rate, 0.001, MAX_RATE);
   const history = values.history === undefined ? 60 : numberWithin('--history', values.history, 0, MAX_HISTORY_MINUTES);
   // A count of records: 2.5 was taken, and the last batch was sized 0.5.
   const total = values.total === undefined ? undefined : integer('--total', values.total, { min: 1 });
+  // The generators' PRNG takes the seed as 32 bits: 1.5 was taken, and 2^32 drew the same sequence as 0.
+  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integer('--seed', values.seed, { min: 0, max: MAX_SEED });
   const pull = vendor === 'tencent-ccc' || vendor === 'tencent-trtc';
   if (pull && rate * history * 60 > MAX_HISTORY_RECORDS) {
     throw new UsageError(
@@ -91,7 +91,7 @@ function parse(args: string[]) {
     to,
     total,
     malformed: values.malformed === undefined ? 0.02 : numberWithin('--malformed', values.malformed, 0, 1),
-    seed: num('seed', 0, Math.floor(Math.random() * 2 ** 31)),
+    seed,
   };
 }
 
