@@ -61,7 +61,7 @@ async function printHelp(): Promise<void> {
   console.log(`\nGlobal options: --help, --version, --log-level ${LOG_LEVELS.join('|')}, --no-color (colour only on a terminal; NO_COLOR=1 too), --color (colour even when not a terminal)`);
 }
 
-/** The options taken before any command (takeLogLevel, takeColorFlags), as the help lists them. */
+/** The options taken before any command (takeLoggingOptions, takeColorFlags), as the help lists them. */
 const GLOBAL_OPTIONS = ['help', 'version', 'log-level', 'no-color', 'color'];
 
 /** "unknown command", with the closest name when one is close (the list stays on `cdrflow --help`: stdout is for output). */
