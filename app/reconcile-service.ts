@@ -12,6 +12,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import type { AppConfig } from './config.ts';
 import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
+import { DEFAULT_RECONCILE_SETTLE_SEC } from '../reconcile/config.ts';
 import { ReconcileMetrics } from '../reconcile/metrics.ts';
 import { checkRequest, JSON_REQUEST_NAMES, runReconcile, silentStream, type NoteLevel, type ReconcileDeps, type ReconcileRequest } from '../reconcile/reconcile.ts';
 import { quote } from '../core/input-limits.ts';
@@ -37,9 +38,6 @@ export class ReconcileBusyError extends Error {
     super(`a reconcile run is already in progress in this job (${whose}'s, ${days}, started ${running.since.toISOString().slice(0, 19)}Z); try again when it finished`);
   }
 }
-
-/** `settleSec` when a request leaves it out and no configuration is given (reconcile.settleSec's default). */
-const DEFAULT_SETTLE_SEC = 3_600;
 
 export function reconcileDepsOf(
   config: AppConfig,
@@ -111,7 +109,7 @@ export function parseRequest(body: unknown, options: { settleSec?: number; now?:
   return checkRequest(
     { from: text('from'), to: text('to'), vendors: list('vendors'), tenants: list('tenants'), tz: num('tzOffsetMinutes'), settleSec: num('settleSec'), repair: repair as boolean | undefined },
     JSON_REQUEST_NAMES,
-    { now: options.now ?? Date.now(), trigger: 'ops', defaults: () => ({ settleSec: options.settleSec ?? DEFAULT_SETTLE_SEC }) },
+    { now: options.now ?? Date.now(), trigger: 'ops', defaults: () => ({ settleSec: options.settleSec ?? DEFAULT_RECONCILE_SETTLE_SEC }) },
   );
 }
 
