@@ -4,7 +4,7 @@
 // Why below the ephemeral range: the test stack and the fault tests' own brokers (base + 400, base + 500) stop and
 // start a Kafka on a fixed port. Inside that range, any outgoing connection may be given that port as its local
 // port meanwhile (a client retrying the stopped broker can even connect to itself there), and the restarted broker
-// then fails to bind it and exits. 29000 (the developer default of test/global-setup.ts) is left to developers.
+// then fails to bind it and exits. 29000 (the developer default of test/port-base.ts) is left to developers.
 import { createServer } from 'node:net';
 import { STACK_PORT_BLOCK } from '../core/local-endpoints.ts';
 import { ephemeralPortLow } from './local/processes.ts';

@@ -1,7 +1,7 @@
 // The block of ports the test run's own servers live in: CDRFLOW_TEST_PORT_BASE, 29000 when unset. The test stack
 // takes its first ports; tests that start stacks or receivers of their own take fixed offsets above it (receiver
 // faults +400, the outage test +500, start-settings +700), so two runs on two bases never meet.
-export const DEFAULT_TEST_PORT_BASE = 29000;
+const DEFAULT_TEST_PORT_BASE = 29000;
 
 export function testPortBase(): number {
   const raw = process.env['CDRFLOW_TEST_PORT_BASE'];
