@@ -18,14 +18,12 @@ import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-en
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
-import { boundReason, MAX_REASON_CHARS, parseJsonStrict, printable, quote, replacementCharProblem, terminalText } from '../core/input-limits.ts';
+import { boundReason, hasControlCharacter, MAX_REASON_CHARS, parseJsonStrict, printable, quote, replacementCharProblem, terminalText } from '../core/input-limits.ts';
 import { httpUrl } from '../core/zod-issues.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const port = z.int().min(0).max(65535);
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const PORT_BASE_MIN = 1024;
 const PORT_BASE_MAX = 65000;
 
@@ -91,7 +89,7 @@ export const appConfigSchema = z.strictObject({
         .string()
         .min(1)
         // Accepted, it went out in the first request's Authorization header and came back as the server's refused login.
-        .refine((u) => !CONTROL_CHARACTER.test(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}`, abort: true })
+        .refine((u) => !hasControlCharacter(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}`, abort: true })
         // HTTP Basic auth has no way to quote one: the server splits at the first colon, so "ana:lyst" logged in as
         // "ana" with the rest of the name in front of the password.
         .refine((u) => !u.includes(':'), { error: (iss) => `a colon in the user name (env CLICKHOUSE_USER), which HTTP Basic auth cannot carry: ${quote(iss.input)}` })

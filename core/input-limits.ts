@@ -327,10 +327,15 @@ export function terminalLines(text: string): string {
 
 const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001f]|${INVISIBLE.source}`, 'gu');
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** Whether `text` holds a C0 control character or DEL (what a name, an id or a path never holds). */
+export const hasControlCharacter = (text: string): boolean => CONTROL_CHARACTER.test(text);
+
 /** Text as it is when it is short and has no control characters (a plain path, a name); quoted and cut otherwise. */
 export function printable(text: string, max: number = MAX_QUOTED_CHARS): string {
-  // eslint-disable-next-line no-control-regex
-  return text.length <= max && !/[\u0000-\u001f\u007f]/.test(text) && !new RegExp(INVISIBLE.source, 'u').test(text) ? text : quote(text, max);
+  return text.length <= max && !hasControlCharacter(text) && !new RegExp(INVISIBLE.source, 'u').test(text) ? text : quote(text, max);
 }
 
 export const MAX_REASON_CHARS = 500;

@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { NetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CdrflowError } from '../../core/errors.ts';
-import { MAX_VENDOR_ANSWER_BYTES, quote } from '../../core/input-limits.ts';
+import { hasControlCharacter, MAX_VENDOR_ANSWER_BYTES, quote } from '../../core/input-limits.ts';
 
 /** The error code of an answer longer than the limit. Sources shrink the page on it, as on the vendor's "too large". */
 export const ANSWER_TOO_LARGE = 'answer-too-large';
@@ -173,6 +173,5 @@ async function readAtMost(response: Response, signal: AbortSignal, max: number):
 
 /** Request ids go into every envelope of their page: only a short printable string is kept, anything else is null. */
 export function requestIdOf(value: unknown): string | null {
-  // eslint-disable-next-line no-control-regex
-  return typeof value === 'string' && value.length > 0 && value.length <= 128 && !/[\u0000-\u001f\u007f]/.test(value) ? value : null;
+  return typeof value === 'string' && value.length > 0 && value.length <= 128 && !hasControlCharacter(value) ? value : null;
 }
