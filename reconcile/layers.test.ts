@@ -11,7 +11,7 @@ import { defaultNormalizeOptions, normalize } from '../transforms/normalize/inde
 import { readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import { splitBucketKey, Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
-import { rawTopicLayers } from './fixtures/layers.ts';
+import { cccRawEnvelope, rawTopicLayers } from './fixtures/layers.ts';
 import { silentStream } from './reconcile.ts';
 import type { DayScope } from './days.ts';
 
@@ -47,19 +47,8 @@ describe('a record with no start time at midnight', () => {
   const options = defaultNormalizeOptions();
   const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
   const MIDNIGHT = Date.parse('2026-12-01T00:00:00Z') / 1000;
-  const envelope = (receivedAt: string): RawEnvelope => ({
-    vendor: 'tencent-ccc',
-    tenant_id: '1400',
-    natural_key: 's-undated',
-    received_at: new Date(receivedAt),
-    connector: 'tencent-ccc-poller',
-    mode: 'live',
-    request_id: null,
-    // Neither StartTimestamp nor Time: ClickHouse files it by received_at.
-    payload: JSON.stringify({ SessionId: 's-undated', EndStatus: 1 }),
-    payload_format: 'json',
-    attributes: {},
-  });
+  // Neither StartTimestamp nor Time: ClickHouse files it by received_at.
+  const envelope = (receivedAt: string): RawEnvelope => cccRawEnvelope({ SessionId: 's-undated', EndStatus: 1 }, receivedAt);
 
   /** Reconciles one start-less call that the vendor serves in the windows starting at `servedIn` and the poller received at `receivedAt` (null: not on the raw topic). */
   async function reconcile(servedIn: number[], receivedAt: string | null) {
@@ -128,18 +117,7 @@ describe('a record with no start time at midnight', () => {
 describe('a record received again on a later day', () => {
   const options = defaultNormalizeOptions();
   const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
-  const envelope = (receivedAt: string, payload: object): RawEnvelope => ({
-    vendor: 'tencent-ccc',
-    tenant_id: '1400',
-    natural_key: 's-again',
-    received_at: new Date(receivedAt),
-    connector: 'tencent-ccc-poller',
-    mode: 'live',
-    request_id: null,
-    payload: JSON.stringify({ SessionId: 's-again', EndStatus: 1, ...payload }),
-    payload_format: 'json',
-    attributes: {},
-  });
+  const envelope = (receivedAt: string, payload: object): RawEnvelope => cccRawEnvelope({ SessionId: 's-again', EndStatus: 1, ...payload }, receivedAt);
 
   /** Raw and normalized as reconcile reads them; cdr FINAL keeps one row per cdr_id, the latest received (ReplacingMergeTree(version = received_at)). */
   async function layersOf(versions: RawEnvelope[], scope: DayScope = twoDays) {

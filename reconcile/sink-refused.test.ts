@@ -9,6 +9,7 @@ import type { Kafka, ScanOptions, ScannedMessage } from '../core/kafka.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { cccRawEnvelope } from './fixtures/layers.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 
 const topics = vi.hoisted(() => new Map<string, unknown[]>());
@@ -43,18 +44,8 @@ const NORMALIZED = 'cdr.normalized';
 const DLQ = 'cdr.dlq';
 const options = defaultNormalizeOptions();
 const started = Date.parse('2026-11-30T10:00:00Z') / 1000;
-const envelope = (receivedAt: string): RawEnvelope => ({
-  vendor: 'tencent-ccc',
-  tenant_id: '1400',
-  natural_key: 's-refused',
-  received_at: new Date(receivedAt),
-  connector: 'tencent-ccc-poller',
-  mode: 'live',
-  request_id: null,
-  payload: JSON.stringify({ SessionId: 's-refused', StartTimestamp: started, AcceptTimestamp: started + 10, EndTimestamp: started + 100, Duration: 90, EndStatus: 1 }),
-  payload_format: 'json',
-  attributes: {},
-});
+const envelope = (receivedAt: string): RawEnvelope =>
+  cccRawEnvelope({ SessionId: 's-refused', StartTimestamp: started, AcceptTimestamp: started + 10, EndTimestamp: started + 100, Duration: 90, EndStatus: 1 }, receivedAt);
 const id = 'tencent-ccc:1400:s-refused';
 
 function normalized(e: RawEnvelope): NormalizedCdr {
