@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { appConfigSchema, ENV_OVERRIDES, REPO_ROOT } from './config.ts';
+import { PORT_OFFSETS } from '../core/local-endpoints.ts';
 
 type JsonSchema = {
   type?: string | string[];
@@ -34,9 +35,9 @@ export const DESCRIPTIONS: Record<string, string> = {
   'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',
   'clickhouse.username': 'no control characters, no `:` (HTTP Basic auth splits user and password at the first colon)',
   'clickhouse.dataDir': 'embedded engine data directory (one process at a time), relative to the repository, no NUL in it; `insert-staging/` in it holds the rows of the insert in flight (removed when it ends)',
-  'localInfra.portBase': 'Kafka base+92, registry base+81, ops port base+70',
+  'localInfra.portBase': `Kafka base+${PORT_OFFSETS.kafka}, registry base+${PORT_OFFSETS.registry}, ops port base+${PORT_OFFSETS.ops}`,
   'localInfra.autoStart': 'start the local Kafka + registry if needed; only what was started is stopped on exit',
-  'ops.port': '/healthz /readyz /metrics /status /sql on 127.0.0.1; default port base + 70',
+  'ops.port': `/healthz /readyz /metrics /status /sql on 127.0.0.1; default port base + ${PORT_OFFSETS.ops}`,
   'ops.statusIntervalSec': 'seconds between status lines on stderr (0 = none)',
   'ops.sql': 'user SQL runs in a read-only engine session with these limits; more concurrent queries are refused (429)',
   'ops.sql.maxExecutionTimeSec': 'the engine cancels a user query after this long; a server\'s answer not ended by then is cut by cdrflow',

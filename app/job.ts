@@ -7,6 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createRegistry } from '../core/avro.ts';
 import { CheckpointStore } from '../core/checkpoints.ts';
 import { assertEngineFree, createClickHouse } from '../core/clickhouse.ts';
+import { PORT_OFFSETS } from '../core/local-endpoints.ts';
 import { CdrflowError, asCdrflowError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
 import { stageLagByTopic } from '../core/kafka-streams.ts';
@@ -168,7 +169,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         reconcileRefusal: () => (late.reconcile ? undefined : JOB_STARTING),
         reconcile: (body, write, signal) => late.reconcile!.handle(body, write, signal),
       },
-      { setting: `ops.port (env CDRFLOW_OPS_PORT${config.ops.port === undefined ? '; default localInfra.portBase + 70' : ''})` },
+      { setting: `ops.port (env CDRFLOW_OPS_PORT${config.ops.port === undefined ? `; default localInfra.portBase + ${PORT_OFFSETS.ops}` : ''})` },
     );
     opsNotListed = ops;
     const opsUrl = `http://127.0.0.1:${ops.port}`;

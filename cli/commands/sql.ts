@@ -6,6 +6,7 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { terminalLines, terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { DEFAULT_SQL_LIMITS } from '../../core/read-only-sql.ts';
+import { PORT_OFFSETS } from '../../core/local-endpoints.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints } from '../../app/config.ts';
@@ -26,7 +27,7 @@ Options:
                     Markdown, … (binary ones, such as Parquet, Native or RowBinary, are refused)
   --config FILE     the same file as \`cdrflow start\` (ops port, ClickHouse location, database)
 
-While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + 70).
+While \`cdrflow start\` runs, the query goes through its ops port (127.0.0.1, default port base + ${PORT_OFFSETS.ops}).
 
 Exit status: 0 answered; 1 the query refused or failed (not a read, a syntax error with a caret under it, an unknown
 table or column, busy, past a limit: the engine's message); 64 usage (no query, an unknown or binary --format, a query over
