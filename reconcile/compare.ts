@@ -96,6 +96,26 @@ function staleIds(laterVersion: (id: string) => number | undefined, ids: Iterabl
   return out;
 }
 
+/**
+ * The dlq column: this day's calls whose counted record a stage dead-lettered and the next layer does not hold since.
+ * Only this day's raw ids are read: a dead letter of a version whose call moved to another day stays in the earlier
+ * day's set. A raw record normalize refused that a replay normalized (the same version, or a later one) is no longer
+ * dead-lettered; one normalized only at an earlier version still is (ClickHouse bills that earlier version). A call
+ * both stages refused counts once.
+ */
+function stillDeadLettered(
+  day: { raw: ReadonlyMap<string, number>; normalized: ReadonlyMap<string, number>; dead: ReadonlySet<string>; sinkDead: ReadonlySet<string> },
+  rawVersion: (id: string) => number | undefined,
+  normalizedVersion: (id: string) => number | undefined,
+): number {
+  const { raw, normalized, dead, sinkDead } = day;
+  const refused = [...raw.keys()].filter((id) => dead.has(id));
+  const normalizedEarlier = new Set(staleIds(rawVersion, refused, normalizedVersion));
+  const calls = new Set(refused.filter((id) => !normalized.has(id) || normalizedEarlier.has(id)));
+  for (const id of normalized.keys()) if (sinkDead.has(id)) calls.add(id);
+  return calls.size;
+}
+
 const ZERO_CH: ClickHouseFigures = { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
 
 export function compareLayers(layers: Layers): ReconcileRow[] {
@@ -138,8 +158,10 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     }
     const notNormalized = difference(raw, normalized, dead);
     add({ kind: 'not_normalized', count: notNormalized.length, detail: `${notNormalized.length} raw record(s) with neither a normalized record nor a dead letter`, repairable: true }, notNormalized);
+    const rawVersion = (id: string) => layers.raw.version(id);
+    const normalizedVersion = (id: string) => (normalized.has(id) ? layers.normalized.version(id) : undefined);
     // A newer raw version that normalize dead-lettered is accounted for (the dead letter); one it never saw is not.
-    const staleNormalized = staleIds((id) => layers.raw.version(id), difference(raw, dead), (id) => (normalized.has(id) ? layers.normalized.version(id) : undefined));
+    const staleNormalized = staleIds(rawVersion, difference(raw, dead), normalizedVersion);
     add({ kind: 'stale_in_normalized', count: staleNormalized.length, detail: `${staleNormalized.length} call(s) whose latest raw version (received later) has neither a normalized record nor a dead letter: the normalized topic, and so ClickHouse, holds an earlier version`, repairable: true }, staleNormalized);
     // The other way round: normalized (and so usually in ClickHouse) with no raw record on this vendor's raw topic —
     // imported or replayed onto another topic (normalize goes by the envelope's vendor, the raw scan by the topic's), or
@@ -197,7 +219,7 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
       ...(beyondHorizon !== undefined ? { sourceBeyondHorizon: beyondHorizon } : {}),
       raw: { records: raw.size, minutes: layers.raw.minutes(key) },
       normalized: { records: normalized.size, minutes: layers.normalized.minutes(key) },
-      deadLettered: dead.size + [...normalized.keys()].filter((id) => sinkDead.has(id)).length,
+      deadLettered: stillDeadLettered({ raw, normalized, dead, sinkDead }, rawVersion, normalizedVersion),
       clickhouse: ch,
       views,
       unmergedDuplicates: Math.max(0, ch.storedRows - ch.count),

@@ -205,3 +205,73 @@ describe('a newer raw version that normalize never saw', () => {
     expect((await driftOf([], [0])).drift).toEqual([{ kind: 'not_normalized', ids: [id], repairable: true }]);
   });
 });
+
+describe('the dlq column', () => {
+  const options = defaultNormalizeOptions();
+  const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
+  const at = (iso: string) => Date.parse(iso) / 1000;
+  const version = (receivedAt: string, startedAt: string, session = 's-dlq'): RawEnvelope => cccRawEnvelope({ SessionId: session, StartTimestamp: at(startedAt), EndTimestamp: at(startedAt) + 90, Duration: 90, EndStatus: 1 }, receivedAt);
+  const normalizedCdr = (e: RawEnvelope) => {
+    const r = normalize(e, { now: () => new Date(), lineage: null, options });
+    if (!r.ok) throw new Error(r.error.message);
+    return r.cdr;
+  };
+
+  /**
+   * A run over the raw topic `raw` (offsets 0..n-1; normalize dead-lettered those in `dead`) and the normalized topic
+   * `normalized` (the sink dead-lettered those in `sinkDead`); ClickHouse holds what the sink did not refuse.
+   * Per day: raw, normalized, dlq and the drift kinds.
+   */
+  async function rows(given: { raw: RawEnvelope[]; dead?: number[]; normalized: RawEnvelope[]; sinkDead?: number[] }) {
+    const origins = (topicName: string, offsets: number[] = []) => new Set(offsets.map((o) => `${topicName}:0:${o}`));
+    topic.envelopes = given.raw;
+    const raw = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], twoDays, null, options, origins('cdr.raw.tencent-ccc', given.dead), { progress: quiet, timeoutMs: 1_000 });
+    topic.envelopes = given.normalized.map(normalizedCdr);
+    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], twoDays, null, origins('cdr.normalized', given.sinkDead), { progress: quiet, timeoutMs: 1_000 });
+    const stored = new Map([...normalized.tally.buckets].map(([key, ids]) => [key, new Map([...ids].filter(([id]) => !normalized.sinkDead.get(key)?.has(id)))]));
+    const figures = new Map([...stored].map(([key, ids]) => [key, { count: ids.size, uniq: ids.size, minutes: [...ids.values()].reduce((a, b) => a + b, 0), storedRows: ids.size }]));
+    return compareLayers(rawTopicLayers({
+      scope: twoDays,
+      raw: raw.tally,
+      normalized: normalized.tally,
+      normalizeDead: raw.normalizeDead,
+      sinkDead: normalized.sinkDead,
+      clickhouse: figures,
+      views: { cdr_daily: null, cdr_hourly: new Map(), cdr_end_status: null },
+      hourlyBasis: new Map([...figures].map(([key]) => [key, { calls: 0, minutes: 0 }])),
+      partialDays: new Set(),
+      clickhouseIds: new Map([...stored].map(([key, ids]) => [key, new Map([...ids.keys()].map((id) => [id, normalized.tally.version(id) ?? 0]))])),
+    })).map((r) => [r.day, r.raw.records, r.normalized.records, r.deadLettered, r.drift.map((d) => d.kind)]);
+  }
+
+  // Another call on the first day, normalized, so that day has a row; a version normalize refused, then the vendor's
+  // corrected one, which starts on the next day.
+  const other = version('2026-11-30T20:05:00Z', '2026-11-30T20:00:00Z', 's-other');
+  const refused = version('2026-11-30T23:59:00Z', '2026-11-30T23:58:00Z');
+  const corrected = version('2026-12-01T00:10:00Z', '2026-12-01T00:01:00Z');
+
+  it('does not count a dead-lettered version on the day the call moved away from', async () => {
+    expect(await rows({ raw: [other, refused, corrected], dead: [1], normalized: [other, corrected] })).toEqual([
+      ['2026-11-30', 1, 1, 0, []],
+      ['2026-12-01', 1, 1, 0, []],
+    ]);
+    // Both versions refused: the call is dead-lettered once, on the day of the version counted.
+    expect(await rows({ raw: [other, refused, corrected], dead: [1, 2], normalized: [other] })).toEqual([
+      ['2026-11-30', 1, 1, 0, []],
+      ['2026-12-01', 1, 0, 1, []],
+    ]);
+  });
+
+  it('does not count a raw record normalize once refused and a replay normalized (and the sink stored)', async () => {
+    const replayed = version('2026-11-30T10:05:00Z', '2026-11-30T10:00:00Z');
+    expect(await rows({ raw: [replayed], dead: [0], normalized: [replayed] })).toEqual([['2026-11-30', 1, 1, 0, []]]);
+    // The sink refused the replay's copy: dead-lettered once, by the sink.
+    expect(await rows({ raw: [replayed], dead: [0], normalized: [replayed], sinkDead: [0] })).toEqual([['2026-11-30', 1, 1, 1, []]]);
+  });
+
+  it('counts a refused later version of a call normalized at an earlier one (ClickHouse bills the earlier)', async () => {
+    const v1 = version('2026-11-30T10:05:00Z', '2026-11-30T10:00:00Z');
+    const v2 = version('2026-11-30T12:00:00Z', '2026-11-30T10:00:00Z');
+    expect(await rows({ raw: [v1, v2], dead: [1], normalized: [v1] })).toEqual([['2026-11-30', 1, 1, 1, []]]);
+  });
+});

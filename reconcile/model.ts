@@ -101,7 +101,8 @@ export interface ReconcileRow {
   normalized: { records: number; minutes: number };
   /**
    * Calls whose counted raw record normalize dead-lettered, plus calls whose counted normalized record the sink did:
-   * that very message, not an earlier version or copy of it.
+   * that very message, not an earlier version or copy of it. Less the calls normalized since at that version (a
+   * replay of the refused raw record); each call once, on its counted version's day.
    */
   deadLettered: number;
   clickhouse: ClickHouseFigures;
