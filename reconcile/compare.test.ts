@@ -3,7 +3,7 @@ import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope }
 import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
 import { bucketKey, idsFingerprint, Tally } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
-import { outcomeJson, renderDrift, renderOutcome } from './render.ts';
+import { COLUMNS_LEGEND, outcomeJson, renderDrift, renderOutcome } from './render.ts';
 import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
 import { callFigures, readSource, vendorRefusal } from './layers.ts';
 import { silentStream } from './reconcile.ts';
@@ -505,5 +505,15 @@ describe('compareLayers: normalized + dead-lettered above raw on a day in progre
     expect(exitCodeOf([row!])).toBe(1);
     // A day no longer in progress gets no second look: the same figures are drift at once.
     expect(compareLayers(second)[0]!.drift.map((d) => d.kind)).toEqual(['extra_in_normalized', 'not_in_clickhouse']);
+  });
+});
+
+describe("the table's column legend", () => {
+  it('is the line the README shows under its example output', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('../app/config.ts');
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n');
+    expect(readme.filter((line) => line.startsWith('columns: source ='))).toEqual([COLUMNS_LEGEND]);
   });
 });

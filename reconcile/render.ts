@@ -68,13 +68,17 @@ function summaryLine(report: ReconcileReport): string {
   return `all ${report.rows.length} vendor-tenant-day row(s) agree${unchecked} (exit 0)`;
 }
 
+/** The line under the table that says what its columns mean (the README's example output shows it too). */
+export const COLUMNS_LEGEND =
+  'columns: source = vendor API (pull) or (raw) = the raw topic is the source (push), beyond = a day further back than the vendor can be queried or keeps (not asked for); dlq = dead-lettered by normalize or the sink and not normalized or stored since; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable: a day in progress; its hourly figure covers the whole hours before the cut-off); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)';
+
 export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): string {
   const { before } = outcome;
   const out: string[] = [];
   out.push(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`);
   for (const n of before.notes) out.push(`note: ${n}`);
   out.push('', outcome.after ? 'before repair:' : '', renderTable(before, colour));
-  out.push('columns: source = vendor API (pull) or (raw) = the raw topic is the source (push), beyond = a day further back than the vendor can be queried or keeps (not asked for); dlq = dead-lettered by normalize or the sink and not normalized or stored since; views = cdr_daily/cdr_hourly/cdr_end_status calls (– = not comparable: a day in progress; its hourly figure covers the whole hours before the cut-off); min = billable minutes, source vs cdr FINAL; unmerged = rows a reader without FINAL would count twice; in flight = records missing on a layer in a first look at a day in progress but there a moment later (not drift)');
+  out.push(COLUMNS_LEGEND);
   const drift = renderDrift(before);
   if (drift.length > 0) out.push('drift:', ...drift);
   out.push(summaryLine(before));
