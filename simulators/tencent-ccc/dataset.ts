@@ -31,6 +31,12 @@ const NAMED_SIDE: ReadonlyMap<number, 'user' | 'seat' | 'system'> = new Map([
   [209, 'seat'], [220, 'seat'],
 ] as const);
 
+/**
+ * Inbound end codes of calls that never left the IVR for a queue (docs/vendors.md §1 code table): blocked by the
+ * blacklist (100), abandoned during the IVR (102), outside working hours (106), ended in the IVR (107).
+ */
+export const NEVER_QUEUED: ReadonlySet<number> = new Set([100, 102, 106, 107]);
+
 /** A record plus simulator-only bookkeeping (never sent). */
 export interface StoredCdr {
   sdkAppId: number;
@@ -103,12 +109,15 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
     const [endStatus, endStatusString] = rng.chance(0.6) && !isAi ? [1, 'ok'] : (([c, s]) => [c, s] as const)(rng.pick(candidates));
     const answered = endStatus === 1 || (isAi && ![225, 226, 227].includes(endStatus)) || endStatus === 211;
     const ivr = direction === 0 ? rng.int(3, 40) : 0;
-    const queued = direction === 0 ? start + ivr : 0;
+    const ivrLeft = start + ivr;
+    // QueuedTimestamp is when the user entered the queue and IVRDuration is QueuedTimestamp − StartTimestamp (CDR push
+    // doc); an inbound call that ended in the IVR never queued, so it has neither (0, as every unset timestamp is).
+    const queued = direction === 0 && !NEVER_QUEUED.has(endStatus) ? ivrLeft : 0;
     const wait = rng.int(2, 30);
-    const ringing = [102, 105, 106, 107, 100, 108, 109, 110, 111, 205, 221, 209].includes(endStatus) ? 0 : (queued || start) + rng.int(1, 8);
+    const ringing = [102, 105, 106, 107, 100, 108, 109, 110, 111, 205, 221, 209].includes(endStatus) ? 0 : ivrLeft + rng.int(1, 8);
     const accept = answered ? (ringing || start) + rng.int(1, 12) : 0;
     const talk = answered ? rng.weighted([[rng.int(5, 59), 30], [rng.int(60, 600), 60], [rng.int(601, 3600), 10]] as const) : 0;
-    const ended = answered ? accept + talk : (ringing || queued || start) + wait;
+    const ended = answered ? accept + talk : (ringing || ivrLeft) + wait;
     const group = rng.pick(SKILL_GROUPS);
     const agent = rng.pick(AGENTS);
     const hasSeat = answered || ringing > 0;
@@ -126,7 +135,7 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
       Direction: direction,
       CallType: callType,
       Duration: answered ? ended - accept : 0,
-      IVRDuration: ivr,
+      IVRDuration: queued === 0 ? 0 : queued - start,
       RecordURL: answered ? `https://ccc-record-1300000000.cos.ap-guangzhou.myqcloud.com/${sdkAppId}/${id}.mp3` : '',
       RecordId: answered ? `rec_${rng.hex(12)}` : '',
       CustomRecordURL: answered && rng.chance(0.3) ? `https://customer-bucket.cos.ap-shanghai.myqcloud.com/ccc/${id}.mp3` : '',

@@ -5,6 +5,9 @@ import { CccDataset, END_STATUS } from './dataset.ts';
 import { CccApiClient } from '../../connectors/tencent-ccc/client.ts';
 import type { CdrflowError } from '../../core/errors.ts';
 import { rejection } from '../../test/helpers.ts';
+import { mapTencentCcc } from '../../transforms/normalize/vendors/tencent-ccc.ts';
+import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
+import { cccRawEnvelope } from '../../reconcile/fixtures/layers.ts';
 
 const CREDS = { AKIDsim: 'sim-secret-key' };
 let sim: CccSimulator | undefined;
@@ -62,6 +65,24 @@ describe('CCC dataset', () => {
     expect(checked.length).toBeGreaterThan(200);
     const contrary = checked.filter((r) => r.record['HungUpSide'] !== named[r.record['EndStatus'] as number]);
     expect(contrary.map((r) => `${String(r.record['EndStatus'])} ${String(r.record['HungUpSide'])}`)).toEqual([]);
+  });
+
+  it('gives a call that ended in the IVR no queued time, and every other inbound call IVRDuration = Queued − Start', () => {
+    // CDR push doc: QueuedTimestamp is when the user entered the queue, IVRDuration = QueuedTimestamp − StartTimestamp.
+    // Blacklisted (100), abandoned in the IVR (102), outside working hours (106) and ended in the IVR (107) never queued.
+    const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
+    d.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    const inbound = d.all().filter((r) => r.record['Direction'] === 0);
+    const ivrOnly = inbound.filter((r) => [100, 102, 106, 107].includes(r.record['EndStatus'] as number));
+    expect(ivrOnly.length).toBeGreaterThan(50);
+    expect(ivrOnly.filter((r) => r.record['QueuedTimestamp'] !== 0 || r.record['IVRDuration'] !== 0).map((r) => r.record['EndStatus'])).toEqual([]);
+    const queued = inbound.filter((r) => !ivrOnly.includes(r));
+    const off = queued.filter((r) => r.record['IVRDuration'] !== (r.record['QueuedTimestamp'] as number) - r.startTimestamp || (r.record['IVRDuration'] as number) <= 0);
+    expect(off.map((r) => r.sessionId)).toEqual([]);
+    // The mapping reads such a record as never queued: no queue time, no queue wait.
+    const cdr = mapTencentCcc(ivrOnly[0]!.record, cccRawEnvelope(ivrOnly[0]!.record as { SessionId: string }, '2023-11-15T00:00:00Z'), defaultNormalizeContext());
+    if (!cdr.ok) throw new Error(cdr.error.message);
+    expect([cdr.cdr.queued_at, cdr.cdr.queue_seconds]).toEqual([null, null]);
   });
 
   it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {
