@@ -117,7 +117,6 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
     const nowSec = Math.floor(now() / 1000);
     if (pageSize < 1 || pageSize > 100) return apiError(res, 'InvalidParameterValue', `PageSize must be between 1 and 100, got ${pageSize}.`, stats);
     if (pageNumber < 0) return apiError(res, 'InvalidParameterValue', `PageNumber starts at 0, got ${pageNumber}.`, stats);
-    if (end < start) return apiError(res, 'InvalidParameterValue', 'EndTimeStamp is earlier than StartTimeStamp.', stats);
     // DescribeTelCdr's documented limits, assumed for the protected twin (docs/vendors.md §1 Request).
     if (start < nowSec - 180 * DAY) return apiError(res, 'InvalidParameterValue', 'StartTimeStamp must be within the last 180 days.', stats);
     if (end - start >= 90 * DAY) return apiError(res, 'InvalidParameterValue', 'EndTimeStamp - StartTimeStamp must be less than 90 days.', stats);
@@ -125,6 +124,9 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
     if (faults.responseSizeLimitRecords !== undefined && pageSize > faults.responseSizeLimitRecords) {
       return apiError(res, 'ResponseSizeLimitExceeded', 'The response is too large; reduce PageSize.', stats);
     }
+    // An EndTimeStamp before StartTimeStamp is not an error: the API page's own example request sends such a pair
+    // (1590547606 → 1590147606) and lists no error for it, and its parameters describe a window from start to end,
+    // which then holds no record. So it answers TotalCount 0 and an empty page.
     const matching = dataset.query(app, start, end, nowSec);
     const page = matching.slice(pageNumber * pageSize, (pageNumber + 1) * pageSize);
     stats.notePage(page.map((r) => r.sessionId));

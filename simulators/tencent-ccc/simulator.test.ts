@@ -139,6 +139,14 @@ describe('CCC simulator', () => {
     expect(unknown.code).toBe('InvalidParameterValue.InstanceNotExist');
   });
 
+  it('answers an EndTimeStamp before StartTimeStamp with an empty page, as the API page’s example request sends one', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001], lateFraction: 0 });
+    const t = nowSec() - 7200;
+    sim.dataset.generateRange(t, t + 3600, 50);
+    const res = await client(sim).describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: t + 3600, endTimeStamp: t, pageSize: 100, pageNumber: 0 });
+    expect([res.totalCount, res.records]).toEqual([0, []]);
+  });
+
   it('answers RequestLimitExceeded above 20 requests/s', async () => {
     // A frozen simulator clock: all 30 requests fall in the same second whatever the machine's load, so the
     // limiter's verdict does not depend on how fast this process gets scheduled.
