@@ -91,7 +91,7 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
   return new CdrflowError('transient', `${context}: network error: ${quote(message)}`, { code: 'network', cause: err });
 }
 
-function pinnedLookup(address: string): LookupFunction {
+export function pinnedLookup(address: string): LookupFunction {
   const family = address.includes(':') ? 6 : 4;
   return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     if (options && options.all) callback(null, [{ address, family }]);

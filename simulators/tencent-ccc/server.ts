@@ -1,4 +1,4 @@
-// The CCC simulator: an HTTP server speaking DescribeProtectedTelCdr (API 3.0, TC3-signed POST JSON) over a
+// The CCC simulator: an HTTP server speaking DescribeProtectedTelCdr (API 3.0, TC3-signed POST JSON or GET) over a
 // generated dataset, enforcing the documented contract (signature, 5-min skew, 20 req/s, PageSize <= 100, window
 // limits) and injecting faults on demand.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -49,6 +49,8 @@ function apiError(res: ServerResponse, code: string, message: string, stats: Sim
 
 const REQUIRED_INTS = ['StartTimeStamp', 'EndTimeStamp', 'SdkAppId', 'PageSize', 'PageNumber'] as const;
 const DAY = 86_400;
+/** Common parameters a GET query may repeat, and the X-TC-* header each stands for. */
+const COMMON_IN_QUERY: ReadonlyMap<string, string> = new Map([['Action', 'x-tc-action'], ['Version', 'x-tc-version'], ['Region', 'x-tc-region']]);
 
 export async function startCccSimulator(options: CccSimulatorOptions): Promise<CccSimulator> {
   const now = options.now ?? Date.now;
@@ -76,7 +78,11 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
       res.end(`<html><body>${fault.status} upstream error</body></html>`);
       return;
     }
-    if (req.method !== 'POST') return apiError(res, 'UnsupportedOperation', 'Only POST with application/json is simulated.', stats);
+    // API 3.0 takes POST with a JSON body, or GET with the parameters in the query string (signed as the canonical
+    // query string over an empty payload); the API page's example request is such a query string.
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      return apiError(res, 'UnsupportedOperation', 'Only POST with application/json and GET with application/x-www-form-urlencoded are simulated.', stats);
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/') return apiError(res, 'InvalidAction', `Unknown path ${url.pathname}.`, stats);
     const auth = verifyTc3(
@@ -91,15 +97,31 @@ export async function startCccSimulator(options: CccSimulatorOptions): Promise<C
     const action = req.headers['x-tc-action'];
     if (action !== CCC_ACTION) return apiError(res, 'InvalidAction', `The action ${String(action)} is not supported.`, stats);
     if (req.headers['x-tc-version'] !== CCC_VERSION) return apiError(res, 'NoSuchVersion', `Version ${String(req.headers['x-tc-version'])} does not exist.`, stats);
-    if (!String(req.headers['content-type']).startsWith('application/json')) {
-      return apiError(res, 'InvalidParameter', 'Content-Type must be application/json for POST.', stats);
-    }
     let params: Record<string, unknown>;
-    try {
-      params = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new Error('not an object');
-    } catch {
-      return apiError(res, 'InvalidParameter', 'The request body is not a JSON object.', stats);
+    if (req.method === 'GET') {
+      if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
+        return apiError(res, 'InvalidParameter', 'Content-Type must be application/x-www-form-urlencoded for GET.', stats);
+      }
+      params = {};
+      for (const [name, value] of url.searchParams) {
+        // The example request also names the common parameters in the query; with TC3 they travel as X-TC-* headers,
+        // so a query copy is taken only when it agrees with the signed header.
+        const headerName = COMMON_IN_QUERY.get(name);
+        if (headerName === undefined) params[name] = /^-?\d+$/.test(value) ? Number(value) : value;
+        else if (value !== req.headers[headerName]) {
+          return apiError(res, 'InvalidParameter', `The query's ${name} does not match the ${headerName} header.`, stats);
+        }
+      }
+    } else {
+      if (!String(req.headers['content-type']).startsWith('application/json')) {
+        return apiError(res, 'InvalidParameter', 'Content-Type must be application/json for POST.', stats);
+      }
+      try {
+        params = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new Error('not an object');
+      } catch {
+        return apiError(res, 'InvalidParameter', 'The request body is not a JSON object.', stats);
+      }
     }
     for (const name of REQUIRED_INTS) {
       if (params[name] === undefined) return apiError(res, 'MissingParameter', `The request is missing a required parameter \`${name}\`.`, stats);

@@ -1,8 +1,10 @@
 // Contract tests of the CCC simulator, driven through the connector's SDK-signed client over loopback only.
 import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from 'node:http';
+import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { startCccSimulator, type CccSimulator } from './index.ts';
 import { CccDataset, END_STATUS } from './dataset.ts';
-import { CccApiClient } from '../../connectors/tencent-ccc/client.ts';
+import { CccApiClient, pinnedLookup } from '../../connectors/tencent-ccc/client.ts';
 import type { CdrflowError } from '../../core/errors.ts';
 import { rejection } from '../../test/helpers.ts';
 import { mapTencentCcc } from '../../transforms/normalize/vendors/tencent-ccc.ts';
@@ -121,6 +123,27 @@ describe('CCC simulator', () => {
     const err = await rejection(client(sim, 'wrong').describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: nowSec() - 60, endTimeStamp: nowSec(), pageSize: 10, pageNumber: 0 }));
     expect(err.code).toBe('AuthFailure.SignatureFailure');
     expect(err.kind).toBe('auth');
+  });
+
+  it('serves a correctly signed GET (parameters in the query string) and refuses a wrongly signed one', async () => {
+    sim = await startCccSimulator({ credentials: CREDS, sdkAppIds: [1400000001], lateFraction: 0 });
+    const t = nowSec() - 7200;
+    sim.dataset.generateRange(t, t + 3600, 30);
+    // Tencent's SDK signing a GET, as an independent reference for the simulator's verifier.
+    const get = (secretKey: string, common: Record<string, string> = {}) =>
+      new tencentcloud.CommonClient(sim!.connection.endpoint, '2020-02-10', {
+        credential: { secretId: 'AKIDsim', secretKey },
+        profile: {
+          httpProfile: { endpoint: sim!.connection.endpoint, protocol: 'http://', reqMethod: 'GET', agent: new Agent({ lookup: pinnedLookup(sim!.connection.connectAddress) }) },
+        },
+      }).request('DescribeProtectedTelCdr', { ...common, StartTimeStamp: t, EndTimeStamp: t + 3600, SdkAppId: 1400000001, PageSize: 100, PageNumber: 0 });
+    const res = (await get('sim-secret-key')) as { TotalCount: number; TelCdrList: { SessionId: string }[] };
+    expect(res.TotalCount).toBe(30);
+    expect(res.TelCdrList.map((r) => r.SessionId).sort()).toEqual(sim.dataset.all().map((r) => r.sessionId).sort());
+    await expect(get('wrong')).rejects.toMatchObject({ code: 'AuthFailure.SignatureFailure' });
+    // The API page's example query also names Action; it must agree with the signed X-TC-Action header.
+    expect(((await get('sim-secret-key', { Action: 'DescribeProtectedTelCdr' })) as { TotalCount: number }).TotalCount).toBe(30);
+    await expect(get('sim-secret-key', { Action: 'DescribeTelCdr' })).rejects.toMatchObject({ code: 'InvalidParameter' });
   });
 
   it('rejects a clock skew over 5 minutes with AuthFailure.SignatureExpire', async () => {
