@@ -30,6 +30,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   namespace: 'prefix for every topic, consumer group and transactional id (`<ns>.cdr.raw.…`); explicit component names win',
   'kafka.brokers': 'absent: the local stack (started if not running)',
   'kafka.sasl': 'SASL for a real cluster',
+  'kafka.sasl.username': 'no control characters',
   'kafka.sasl.password': 'not empty',
   'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
   'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',

@@ -64,7 +64,12 @@ export const appConfigSchema = z.strictObject({
       sasl: z
         .strictObject({
           mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).default('plain'),
-          username: z.string().min(1),
+          username: z
+            .string()
+            .min(1)
+            // SASL PLAIN separates the user from the password by a NUL, and a line break or an escape is a paste
+            // error, not a user's name: refused here, with the name shown escaped, instead of at the broker's login.
+            .refine((u) => !hasControlCharacter(u), { error: (iss) => `a control character in the user name (env KAFKA_SASL_USERNAME): ${quote(iss.input)}` }),
           // As an empty KAFKA_SASL_PASSWORD is (unset): taken, it reached the broker as a login that was refused later.
           password: z.string().min(1, 'empty: set KAFKA_SASL_PASSWORD, or kafka.sasl.password in the config file'),
         })
