@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ENV_OVERRIDES, REPO_ROOT, endpoints, loadAppConfig } from './config.ts';
 import { configFiles, problems } from './config-test-kit.ts';
 import { quote } from '../core/input-limits.ts';
+import { MAX_SEED } from '../simulators/kit.ts';
 
 const file = configFiles('cdrflow-config-');
 
@@ -266,6 +267,13 @@ describe('loadAppConfig', () => {
     expect(problems(() => loadAppConfig({ env: { CLICKHOUSE_USER: 'a:\u001b' } }))).toEqual([
       { path: 'clickhouse.username', message: `a control character in the user name (env CLICKHOUSE_USER): ${quote('a:\u001b')}` },
     ]);
+  });
+
+  it("takes a demo seed within the 32 bits the generators keep, as simulate's --seed does", () => {
+    expect(loadAppConfig({ file: file('seed-max.yaml', `demo: { seed: ${MAX_SEED} }\n`), env: {} }).demo.seed).toBe(MAX_SEED);
+    // The generators keep the seed's low 32 bits: 2^32 drew the same traffic as 0.
+    const found = problems(() => loadAppConfig({ file: file('seed-over.yaml', `demo: { seed: ${MAX_SEED + 1} }\n`), env: {} }));
+    expect(found.map((p) => p.path)).toEqual(['demo.seed']);
   });
 
   it('prefixes every topic, group and checkpoint topic with the namespace unless a component names its own', () => {

@@ -20,6 +20,7 @@ import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 import { boundReason, hasControlCharacter, MAX_REASON_CHARS, parseJsonStrict, printable, quote, replacementCharProblem, terminalText } from '../core/input-limits.ts';
 import { httpUrl } from '../core/zod-issues.ts';
+import { MAX_SEED } from '../simulators/kit.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -203,7 +204,7 @@ export const appConfigSchema = z.strictObject({
       pollIntervalSec: z.number().positive().default(10),
       settleSec: z.int().min(0).default(5),
       /** Seed of the generated traffic; default: a new one per run (new calls, new keys). */
-      seed: z.int().min(0).optional(),
+      seed: z.int().min(0).max(MAX_SEED).optional(),
     })
     .prefault({}),
 });

@@ -4,6 +4,9 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** The largest seed: seededRandom keeps 32 bits of it (2^32 would draw what 0 draws). */
+export const MAX_SEED = 2 ** 32 - 1;
+
 /** mulberry32: tiny, fast, good enough for test data; the same seed always yields the same dataset. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -11,6 +11,7 @@ import { startCccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { HUAWEI_RETRY_SCHEDULE_MINUTES, startHuaweiPusher } from '../../simulators/huawei-privatenumber/index.ts';
 import { startLvmsSubmitter } from '../../simulators/alibaba-lvms/index.ts';
+import { MAX_SEED } from '../../simulators/kit.ts';
 import { DEMO_CREDENTIALS } from '../../app/demo.ts';
 import { quote } from '../../core/input-limits.ts';
 
@@ -22,8 +23,6 @@ const MAX_RATE = 5_000;
 const MAX_HISTORY_RECORDS = 2_000_000;
 /** Minutes of history a pull simulator starts with: a day, as the demo's. */
 const MAX_HISTORY_MINUTES = 24 * 60;
-/** The largest seed: the generators' PRNG (simulators/kit.ts seededRandom) keeps 32 bits of it. */
-const MAX_SEED = 2 ** 32 - 1;
 
 const usage = `Usage: cdrflow simulate <tencent-ccc|tencent-trtc|huawei-privatenumber|alibaba-lvms> [options]
 
