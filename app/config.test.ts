@@ -155,6 +155,14 @@ describe('loadAppConfig', () => {
     expect(problems(() => loadAppConfig({ file: join(tmpdir(), 'cdrflow-no-such-dir', 'nope.yaml'), env: {} }))[0]!.message).toMatch(/cannot read/);
   });
 
+  it('reads a file that starts with a UTF-8 byte-order mark (as some Windows editors save it) as the same file without it', () => {
+    const json = '{"kafka": {"clientId": "from-json"}}';
+    expect(loadAppConfig({ file: file('bom.json', `\ufeff${json}`), env: {} })).toEqual(loadAppConfig({ file: file('no-bom.json', json), env: {} }));
+    expect(loadAppConfig({ file: file('bom.yaml', '\ufeffkafka: { clientId: from-yaml }\n'), env: {} }).kafka.clientId).toBe('from-yaml');
+    // Only a leading one is the file's encoding mark: inside a value it stays what it is.
+    expect(loadAppConfig({ file: file('bom-inside.json', '{"kafka": {"clientId": "a\ufeffb"}}'), env: {} }).kafka.clientId).toBe('a\ufeffb');
+  });
+
   it('lets the environment override the file, and reports unreadable variables with their name', () => {
     const path = file('kafka.yaml', 'kafka: { brokers: ["file:9092"] }\nconnectors:\n  tencent-trtc: { pollIntervalSec: 30 }\n');
     const config = loadAppConfig({

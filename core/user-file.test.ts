@@ -24,6 +24,11 @@ describe('readSmallTextFile', () => {
     expect(isRegularFile(join(dir, 'at.yml'))).toBe(true);
   });
 
+  it('drops a leading UTF-8 byte-order mark, which marks the encoding and is no part of the text', () => {
+    writeFileSync(join(dir, 'bom.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a": "\ufeff"}')]));
+    expect(readSmallTextFile(join(dir, 'bom.json'))).toBe('{"a": "\ufeff"}');
+  });
+
   it('reads a file of many chunks whole, a character split between chunks included', () => {
     const text = `x${'é'.repeat(150_000)}`; // 300,001 bytes: the chunks end inside a two-byte character
     writeFileSync(join(dir, 'big.yml'), text);
