@@ -184,6 +184,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
 
     checkCancelled('ClickHouse');
     const kafka = createKafka(ends.kafka);
+    // Released after every component that uses the client: its last second of limited warnings is summed up.
+    resources.push({ name: 'kafka client', release: async () => kafka.closeLog() });
     const registry = createRegistry(ends.registryUrl);
     const clickhouse: ClickHouseClient = await createClickHouse(ends.clickhouse);
     resources.push({ name: 'clickhouse', release: () => clickhouse.close() });

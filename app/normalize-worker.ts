@@ -32,9 +32,10 @@ const exitStopped = (): never => {
 if ((await Promise.race([startWord.then(() => 'start'), stopWord.then(() => 'stop')])) === 'stop') exitStopped();
 
 try {
+  const kafka = createKafka(ends.kafka);
   const service = await startNormalizeService(
     { ...serviceConfig, instanceId: data.instanceId, createTopics: serviceConfig.createTopics && data.createTopics },
-    { kafka: createKafka(ends.kafka), registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }), onPrepared: () => post({ type: 'prepared' }) },
+    { kafka, registry: createRegistry(ends.registryUrl), log, onCommitted: (counts) => post({ type: 'committed', counts }), onPrepared: () => post({ type: 'prepared' }) },
   );
   let stopping = false;
   void stopWord.then(() => {
@@ -43,7 +44,10 @@ try {
     void service
       .stop()
       .catch((err: unknown) => log('warn', 'normalize.worker_stop_failed', { error: String(err) }))
-      .finally(exitStopped);
+      .finally(() => {
+        kafka.closeLog();
+        exitStopped();
+      });
   });
   // After an end or a failure the thread waits for the main thread's stop, which stops every member alike.
   service.done.then(

@@ -75,4 +75,15 @@ describe('the record.dead_lettered lines', () => {
       { reason: 'bad_record', stage: 'test', count: 10_000 - LINES_LOGGED_PER_SECOND, second: new Date(1_764_900_000_000).toISOString() },
     ]);
   });
+
+  it('sums up the last second when its owner closes it: the process may end before the one-second timer runs', async () => {
+    const registry = { register: async () => ({ id: 7 }), getSchema: async () => avroType(SCHEMA_FILES.deadLetter) } as unknown as SchemaRegistry;
+    const log = memoryLog();
+    const writer = new DeadLetterWriter(registry, 'cdr.dlq', log, () => 1_764_900_000_400);
+    for (let i = 0; i < LINES_LOGGED_PER_SECOND + 5; i++) await writer.message(letter({ origin_offset: i }));
+    writer.close();
+    expect(log.entries.filter((e) => e.event === 'record.dead_lettered_suppressed').map((e) => e.fields)).toEqual([
+      { reason: 'bad_record', stage: 'test', count: 5, second: new Date(1_764_900_000_000).toISOString() },
+    ]);
+  });
 });

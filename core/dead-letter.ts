@@ -152,6 +152,11 @@ export class DeadLetterWriter {
     return { key: letter.cdr_id ?? letter.original_key, value: await this.codec.encode(letter) };
   }
 
+  /** Sums up the last second's suppressed lines: its owner stops, and the process may end before the timer runs. */
+  close(): void {
+    this.lines.close();
+  }
+
   async publish(letters: DeadLetter[], publisher: AckedPublisher): Promise<void> {
     if (letters.length === 0) return;
     const messages: OutgoingMessage[] = [];

@@ -110,6 +110,17 @@ describe('the kafka.client lines', () => {
       { namespace: 'Connection', count: 3_000 - LINES_LOGGED_PER_SECOND, second: new Date(1_764_900_000_000).toISOString() },
     ]);
   });
+
+  it('sums up the last second when the client is closed: the process may end before the one-second timer runs', () => {
+    const log = memoryLog();
+    const creator = kafkajsLogCreator(false, log, () => 1_764_900_000_700);
+    const write = creator(logLevel.ERROR) as unknown as (entry: KafkajsLogEntry) => void;
+    for (let i = 0; i < LINES_LOGGED_PER_SECOND + 5; i++) write(response('Produce', TOPIC_AUTHORIZATION_FAILED));
+    creator.close();
+    expect(log.entries.filter((e) => e.event === 'kafka.client_suppressed').map((e) => e.fields)).toEqual([
+      { namespace: 'Connection', count: 5, second: new Date(1_764_900_000_000).toISOString() },
+    ]);
+  });
 });
 
 describe('ensureKafkaReachable', () => {

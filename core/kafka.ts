@@ -112,30 +112,38 @@ export function kafkajsLogLevel(entry: KafkajsLogEntry, options: { oneShot?: boo
  * (core/log-limit.ts, the rest summed up in `kafka.client_suppressed`); debug entries, written only at
  * --log-level debug where every one is asked for, are not.
  */
-export function kafkajsLogCreator(oneShot: boolean, log: LogFn = logger('kafka'), now?: () => number): NonNullable<KafkaConfig['logCreator']> {
+export function kafkajsLogCreator(oneShot: boolean, log: LogFn = logger('kafka'), now?: () => number): NonNullable<KafkaConfig['logCreator']> & { close(): void } {
   const warnings = new LimitedLog(log, now);
-  return () => (entry) => {
+  const creator: NonNullable<KafkaConfig['logCreator']> = () => (entry) => {
     const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
     const level = kafkajsLogLevel(entry, { oneShot });
     if (level === 'debug') log(level, 'kafka.client', { message, namespace: entry.namespace, ...fields });
     else warnings.line(level, 'kafka.client', { namespace: entry.namespace ?? '' }, { message, ...fields });
   };
+  return Object.assign(creator, { close: () => warnings.close() });
 }
+
+/**
+ * A client of createKafka. `closeLog` sums up the last second's limited warnings (`kafka.client_suppressed`): its owner
+ * calls it once done with the client, as the process may end before the limiter's one-second timer runs.
+ */
+export type KafkaClient = Kafka & { closeLog(): void };
 
 /**
  * `oneShot`: the client of a command that reads and ends (status, tail, dlq, replay), which reports a Kafka it could
  * not reach in one line of its own: kafkajs's connection chatter is debug there (kafkajsLogLevel).
  */
-export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry'], options: { oneShot?: boolean } = {}): Kafka {
+export function createKafka(settings: KafkaSettings, retry?: KafkaConfig['retry'], options: { oneShot?: boolean } = {}): KafkaClient {
+  const logCreator = kafkajsLogCreator(options.oneShot ?? false);
   const config: KafkaConfig = {
     ...connectionConfig(settings),
     logLevel: rootLevelEnabled('debug') ? logLevel.INFO : logLevel.ERROR,
-    logCreator: kafkajsLogCreator(options.oneShot ?? false),
+    logCreator,
     connectionTimeout: 3000,
     requestTimeout: 30000,
   };
   if (retry) config.retry = retry;
-  return new Kafka(config);
+  return Object.assign(new Kafka(config), { closeLog: logCreator.close });
 }
 
 /** Where and how a client connects (the brokers, TLS, SASL): every client of the job's Kafka starts from this. */

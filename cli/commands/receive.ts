@@ -85,6 +85,7 @@ export const command: Command = {
     console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
     await receiver.stop();
     await ops?.close();
+    kafka.client.closeLog();
     return 0;
   },
 };

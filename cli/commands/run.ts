@@ -60,7 +60,7 @@ export const command: Command = {
     const failure = new Promise<{ error: CdrflowError }>((resolve) => (failed = (err) => resolve({ error: asCdrflowError(err) })));
     const supervision = { setState: (_: string, state: ComponentState) => log('info', `${stage}.state`, { state }), fail: (_: string, err: unknown) => failed(err), log };
     let launch: () => Promise<StreamHandle>;
-    let closeStage = async () => {};
+    let closeStage = async () => kafka.closeLog();
     if (stage === 'normalize') {
       launch = () => startNormalizeStage(config, { log });
     } else {
@@ -70,7 +70,10 @@ export const command: Command = {
         throw settingExit(err) ?? err;
       });
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
-      closeStage = () => clickhouse.close();
+      closeStage = async () => {
+        await clickhouse.close();
+        kafka.closeLog();
+      };
     }
     // Listening before the stage starts: a stop request while it still starts (a group member waiting for its
     // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.

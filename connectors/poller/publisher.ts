@@ -8,6 +8,8 @@ import type { AckedPublisher } from '../../core/kafka.ts';
 export interface RecordSink {
   publish(envelopes: RawEnvelope[], topic: string): Promise<void>;
   deadLetter(letters: DeadLetter[], topic: string): Promise<void>;
+  /** Called once the connector stops. */
+  close?(): void;
 }
 
 export class KafkaRecordSink implements RecordSink {
@@ -57,5 +59,10 @@ export class KafkaRecordSink implements RecordSink {
     }
     const w = writer;
     return this.firstAlone(`dlq:${topic}`, () => w.publish(letters, this.publisher));
+  }
+
+  /** Sums up the dead-letter lines of the last second (DeadLetterWriter.close), once the connector stops. */
+  close(): void {
+    for (const writer of this.deadLetterWriters.values()) writer.close();
   }
 }

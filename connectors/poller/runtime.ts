@@ -132,6 +132,7 @@ export class PullConnector {
   }
 
   async close(): Promise<void> {
+    this.ctx.sink.close?.();
     await this.publisher.disconnect();
   }
 }

@@ -101,6 +101,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   const release = async () => {
     await transactions.disconnect().catch(() => undefined);
     await renderer.close();
+    deadLetters.close();
   };
   try {
     await renderer.ready();

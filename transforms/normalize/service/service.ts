@@ -199,7 +199,10 @@ export async function startNormalizeService(config: NormalizeServiceConfig, deps
       log('warn', 'normalize.retry', { attempt, kind: err.kind, error: err.message });
     },
   });
-  const closeFailureLines = () => failureLines.close();
+  const closeFailureLines = () => {
+    failureLines.close();
+    codecs.deadLetter.close();
+  };
   void handle.done.then(closeFailureLines, closeFailureLines);
   log('info', 'normalize.started', { transactionalId, groupId: config.groupId, topics: config.inputTopics });
   return { ...handle, stats, transactionalId };
