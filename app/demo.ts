@@ -137,7 +137,7 @@ export async function startDemoVendors(config: AppConfig, log: (msg: string) => 
 
   const ccc = await startCccSimulator({ credentials: { [DEMO_CREDENTIALS.ccc.secretId]: DEMO_CREDENTIALS.ccc.secretKey }, sdkAppIds: DEMO_CREDENTIALS.ccc.sdkAppIds, seed });
   const trtcApps = Object.fromEntries(DEMO_CREDENTIALS.trtc.apps.map((a) => [a.sdkAppId, a.secretKey]));
-  const trtc = await startTrtcSimulator({ apps: trtcApps, seed: seed + 1 });
+  const trtc = await startTrtcSimulator({ apps: trtcApps, seed: (seed + 1) >>> 0 });
   // A history the first poll reads at once (the connectors start `historyMinutes` back), then live calls.
   const history = demo.historyMinutes > 0 ? { fromSec: nowSec - demo.historyMinutes * 60, toSec: nowSec - 60 } : undefined;
   if (history) {
