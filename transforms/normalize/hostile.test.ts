@@ -15,10 +15,10 @@ const ctx = defaultNormalizeContext({ now: () => NOW });
 const cdrType = avroType('cdr-normalized.avsc');
 const TENANT: Record<Vendor, string> = { 'tencent-ccc': '1400000001', 'tencent-trtc': '1600000001', 'huawei-privatenumber': 'app-1', 'alibaba-lvms': 'app-2' };
 
-function run(vendor: Vendor, record: Record<string, unknown> | string, naturalKey = 'k-1'): NormalizeResult {
+function run(vendor: Vendor, record: Record<string, unknown> | string, naturalKey = 'k-1', tenant = TENANT[vendor], context = ctx): NormalizeResult {
   const envelope: RawEnvelope = {
     vendor,
-    tenant_id: TENANT[vendor],
+    tenant_id: tenant,
     natural_key: naturalKey,
     received_at: NOW,
     connector: 'test',
@@ -28,7 +28,7 @@ function run(vendor: Vendor, record: Record<string, unknown> | string, naturalKe
     payload_format: 'json',
     attributes: {},
   };
-  return normalize(envelope, ctx);
+  return normalize(envelope, context);
 }
 
 const reason = (r: NormalizeResult) => (r.ok ? `normalized (${JSON.stringify(r.cdr)})` : r.error.message);
@@ -80,6 +80,21 @@ describe('issue 15: what used to stop the job', () => {
   it('a natural key over 256 bytes is refused (it would be a Kafka key and a ClickHouse id)', () => {
     expect(reason(run('huawei-privatenumber', { ...huawei, sessionId: 's'.repeat(300) }, 's'.repeat(300)))).toMatch(/^natural key is 300 bytes long \(limit 256\): "s{40}"… \(300 chars\)$/);
     expect(reason(run('huawei-privatenumber', { ...huawei, sessionId: 's'.repeat(250_000) }, ''))).toMatch(/^record is 250\d{3} bytes \(limit 65536 per record\)$/);
+  });
+
+  it('a tenant id over 256 bytes is refused, as the natural key is', () => {
+    expect(reason(run('tencent-trtc', { ...trtc, sdkAppId: undefined }, 'k-1', 't'.repeat(300)))).toMatch(/^tenant id is 300 bytes long \(limit 256\): "t{40}"… \(300 chars\)$/);
+  });
+
+  it('an LVMS key within 256 bytes whose number\'s hash takes it past them is refused, naming the normalized key', () => {
+    // The raw key passes the door; under a PII key the 11-digit number becomes 64 hex digits: 253 bytes grow to 306.
+    const job = '9'.repeat(253 - 'job:|13800000000|2025-12-01 08:00:00'.length);
+    const key = `job:${job}|13800000000|2025-12-01 08:00:00`;
+    expect(Buffer.byteLength(key)).toBe(253);
+    const dto = { ...lvms, call_record_id: undefined, robot_call_job_id: job, called_phone_number: '13800000000' };
+    expect(valid(run('alibaba-lvms', dto, key)).natural_key).toBe(key);
+    const keyed = defaultNormalizeContext({ now: () => NOW, options: { ...ctx.options, piiKey: 'k' } });
+    expect(reason(run('alibaba-lvms', dto, key, TENANT['alibaba-lvms'], keyed))).toMatch(/^natural key is 306 bytes long \(limit 256\): "job:9{36}"… \(306 chars\)$/);
   });
 });
 
@@ -176,6 +191,45 @@ describe('issue 15: impossible CDRs are never billed', () => {
     expect(valid(run('tencent-trtc', { ...trtc, callResult: 'not_answer', acceptTs: T }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
     expect(valid(run('huawei-privatenumber', { ...huawei, fwdAnswerTime: '', ulFailReason: 11 }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
     expect(valid(run('alibaba-lvms', { ...lvms, result_status: 'NO_ANSWER' }))).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+  });
+
+  // Each pair alone (the other stamps absent), so no other pair or rule can be the one that refuses it.
+  const stamp = { started_at: 'StartTimestamp', queued_at: 'QueuedTimestamp', ringing_at: 'RingTimestamp', answered_at: 'AcceptTimestamp', ended_at: 'EndedTimestamp' } as const;
+  it.each([
+    ['started_at', 'queued_at'],
+    ['started_at', 'ringing_at'],
+    ['started_at', 'answered_at'],
+    ['started_at', 'ended_at'],
+    ['queued_at', 'ended_at'],
+    ['ringing_at', 'answered_at'],
+    ['ringing_at', 'ended_at'],
+    ['answered_at', 'ended_at'],
+  ] as const)('time-order: %s ≤ %s, 2 s of tolerance', (first, then) => {
+    const call = (early: number) => ({ SessionId: 'k-1', EndStatus: 1, Direction: 0, [stamp[first]]: T + early, [stamp[then]]: T });
+    expect(reason(run('tencent-ccc', call(3)))).toBe(
+      `consistency rule time-order: ${then} (${stamp[then]}) 2025-12-01T00:00:00.000Z is 3 s before ${first} (${stamp[first]}) 2025-12-01T00:00:03.000Z (tolerance 2 s)`,
+    );
+    expect(valid(run('tencent-ccc', call(2)))[then]).toEqual(new Date(T * 1000));
+  });
+
+  it('time-range holds the legs and the IVR key presses too, not only the call', () => {
+    const leg = { Sequence: 1, StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65 };
+    expect(valid(run('tencent-ccc', { ...ccc, ServeParticipants: [leg], IVRKeyPressedEx: [{ Key: '1', Timestamp: T * 1000 }] })).legs).toHaveLength(1);
+    expect(reason(run('tencent-ccc', { ...ccc, ServeParticipants: [{ ...leg, StartTimestamp: 946_000_000 }] }))).toBe(
+      'consistency rule time-range: legs[1].started_at 1999-12-24T01:46:40.000Z is before 1999-12-31T10:00:00.000Z',
+    );
+    expect(reason(run('tencent-ccc', { ...ccc, ServeParticipants: [{ ...leg, EndedTimestamp: T + 86_400 * 60 }] }))).toMatch(
+      /^consistency rule time-range: legs\[1\]\.ended_at 2026-01-30T00:00:00\.000Z is more than 24 h after the record was received/,
+    );
+    expect(reason(run('tencent-ccc', { ...ccc, IVRKeyPressedEx: [{ Key: '1', Timestamp: 946_000_000_000 }] }))).toBe(
+      'consistency rule time-range: ivr_keys[0].at 1999-12-24T01:46:40.000Z is before 1999-12-31T10:00:00.000Z',
+    );
+  });
+
+  it('a leg Sequence that does not fit the Avro int is a reason, not an encode failure later', () => {
+    expect(reason(run('tencent-ccc', { ...ccc, ServeParticipants: [{ Sequence: 3_000_000_000, StartTimestamp: T }] }))).toBe(
+      'leg 3000000000 has a duration or sequence out of range',
+    );
   });
 
   it('tolerates vendor clock rounding: answer 2 s before the start, duration 5 s off its stamps', () => {
