@@ -77,3 +77,33 @@ describe('tencent-ccc legs (ServeParticipants)', () => {
     expect(legExtras(cdr)).toEqual({ 'ServeParticipants.1.RecordId': 'rec-a', 'ServeParticipants.0.RecordId': 'rec-b', 'ServeParticipants.2.RecordId': 'rec-c' });
   });
 });
+
+describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => {
+  it('started_at is StartTimestamp, else Time; Time is kept in extras only when it differs', () => {
+    const { StartTimestamp: _start, ...noStart } = call;
+    expect(map({ ...noStart, Time: T }).started_at).toEqual(new Date(T * 1000));
+    expect(map({ ...call, Time: T }).extras['Time']).toBeUndefined();
+    const differing = map({ ...call, Time: T - 3 });
+    expect(differing.started_at).toEqual(new Date(T * 1000));
+    expect(differing.extras['Time']).toBe(String(T - 3));
+  });
+
+  it('queue_seconds runs from the queue to the ringing, else the answer, else the end', () => {
+    const queued = { ...call, QueuedTimestamp: T + 1 };
+    expect(map({ ...queued, RingTimestamp: T + 3 }).queue_seconds).toBe(2);
+    expect(map(queued).queue_seconds).toBe(4);
+    expect(map({ ...queued, AcceptTimestamp: 0, Duration: 0, EndStatus: 103 }).queue_seconds).toBe(64);
+  });
+
+  it('an unanswered call has no talk, whatever Duration says, which stays in extras', () => {
+    const cdr = map({ ...call, AcceptTimestamp: 0, Duration: 30, EndStatus: 202 });
+    expect(cdr).toMatchObject({ answered_at: null, talk_seconds: 0, billable_seconds: 0 });
+    expect(cdr.extras['Duration']).toBe('30');
+  });
+
+  it('without CallType the channel is PSTN, except for the VoIP-only end codes 501-503', () => {
+    expect(map(call).channel).toBe('PSTN');
+    for (const code of [501, 502, 503]) expect(map({ ...call, EndStatus: code }).channel, String(code)).toBe('VOIP');
+    expect(map({ ...call, EndStatus: 502, CallType: 1 }).channel).toBe('PSTN');
+  });
+});
