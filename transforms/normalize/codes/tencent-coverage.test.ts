@@ -36,6 +36,18 @@ describe('Tencent CCC EndStatus table', () => {
     expect(cccEndStatusFor(undefined, text)).toEqual(byCode);
   });
 
+  // MAPPING.md "Tencent CCC", End status: the choices the vendor docs leave open, written out again on purpose.
+  it.each([
+    ['ANSWERED', ['ivrEnd', 'functionCallHangup', 'maxCallDurationReached', 'userInactivity', 'callTerminatedByAPI', 'userHangupDuringAiCall', 'aiAgentEndCall']],
+    ['NO_ANSWER', ['noSeatOnline', 'notWorkTime', 'seatGiveUp', 'voiceMailReached']],
+    ['UNREACHABLE', ['outOfCredit', 'callReminder', 'numberInvalid', 'promptCallForwarding', 'callerCancelWithoutRing']],
+    ['BLOCKED', ['callRestricted']],
+    ['SYSTEM_ERROR', ['asrError', 'llmasrError', 'ttsError']],
+    ['FAILED', ['clientError', 'operatorError', 'callConflict', 'clientTimeout', 'voipClientError']],
+  ] as const)('the mapping reads as %s: %j', (status, texts) => {
+    for (const text of texts) expect(cccEndStatusFor(undefined, text).status, text).toBe(status);
+  });
+
   it('maps nothing beyond the documented codes', () => {
     expect(Object.keys(CCC_END_STATUS).map(Number).sort((a, b) => a - b)).toEqual(CCC_DOCUMENTED.map(([c]) => c).sort((a, b) => a - b));
   });

@@ -107,3 +107,29 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...call, EndStatus: 502, CallType: 1 }).channel).toBe('PSTN');
   });
 });
+
+describe('tencent-ccc parties, agent and deprecated duplicates (MAPPING.md, Tencent CCC)', () => {
+  it('with both a number and a protection id, the number is the party and the id goes to extras, on either side', () => {
+    const cdr = map({ ...call, Caller: '13800000001', ProtectedCaller: 'pc-1', Callee: '13800000002', ProtectedCallee: 'pc-2' });
+    expect([cdr.caller?.value, cdr.callees[0]?.value]).toEqual(['+8613800000001', '+8613800000002']);
+    expect([cdr.extras['ProtectedCaller'], cdr.extras['ProtectedCallee']]).toEqual(['pc-1', 'pc-2']);
+  });
+
+  it('the agent is SeatUser.Mail, else UserId', () => {
+    expect(map({ ...call, SeatUser: { Mail: 'a@x', UserId: 'u-1' } }).agent_id).toBe('a@x');
+    expect(map({ ...call, SeatUser: { UserId: 'u-1', Name: 'Ann' } })).toMatchObject({ agent_id: 'u-1', agent_name: 'Ann' });
+  });
+
+  it('the Ex key lists win; a deprecated list is read only when its Ex list is absent or empty', () => {
+    const keys = (cdr: NormalizedCdr) => cdr.ivr_keys.map((k) => `${k.phase}:${k.key}`);
+    const both = { IVRKeyPressedEx: [{ Key: '1' }], IVRKeyPressed: ['9'], PostIVRKeyPressedEx: [{ Key: '5' }], PostIVRKeyPressed: [{ Key: '8' }] };
+    expect(keys(map({ ...call, ...both }))).toEqual(['IVR:1', 'SURVEY:5']);
+    expect(keys(map({ ...call, ...both, IVRKeyPressedEx: [], PostIVRKeyPressedEx: [] }))).toEqual(['IVR:9', 'SURVEY:8']);
+    expect(keys(map({ ...call, IVRKeyPressed: ['9'], PostIVRKeyPressed: [{ Key: '8' }] }))).toEqual(['IVR:9', 'SURVEY:8']);
+  });
+
+  it('UUI wins over Uui', () => {
+    expect(map({ ...call, UUI: 'new', Uui: 'old' }).extras['UUI']).toBe('new');
+    expect(map({ ...call, Uui: 'old' }).extras['UUI']).toBe('old');
+  });
+});
