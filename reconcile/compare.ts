@@ -21,7 +21,10 @@ export interface Layers {
   sourceBeyondHorizon?: Map<string, string>;
   raw: Tally;
   normalized: Tally;
-  /** Per bucket: cdr_ids whose counted raw record (that very message) normalize dead-lettered. */
+  /**
+   * Per bucket: cdr_ids whose counted raw record (that very message) normalize dead-lettered. An id can stay in an
+   * earlier day's set after its call moved to another day; every reader checks the set against that day's raw ids.
+   */
   normalizeDead: Map<string, Set<string>>;
   /** Per bucket: cdr_ids whose counted normalized record (that very message) the sink dead-lettered: ClickHouse refused it. */
   sinkDead: Map<string, Set<string>>;
