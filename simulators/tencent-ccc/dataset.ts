@@ -33,7 +33,8 @@ const NAMED_SIDE: ReadonlyMap<number, 'user' | 'seat' | 'system'> = new Map([
 
 /**
  * Inbound end codes of calls that never left the IVR for a queue (docs/vendors.md §1 code table): blocked by the
- * blacklist (100), abandoned during the IVR (102), outside working hours (106), ended in the IVR (107).
+ * blacklist (100), abandoned during the IVR (102), outside working hours (106), ended in the IVR (107). The mapping's
+ * CCC_IVR_END_CODES is the same set (simulator.test.ts holds them equal); simulators do not import the mapping.
  */
 export const NEVER_QUEUED: ReadonlySet<number> = new Set([100, 102, 106, 107]);
 

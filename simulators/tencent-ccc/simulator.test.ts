@@ -3,12 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from 'node:http';
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { startCccSimulator, type CccSimulator } from './index.ts';
-import { CccDataset, END_STATUS } from './dataset.ts';
+import { CccDataset, END_STATUS, NEVER_QUEUED } from './dataset.ts';
 import { CccApiClient, pinnedLookup } from '../../connectors/tencent-ccc/client.ts';
 import type { CdrflowError } from '../../core/errors.ts';
 import { rejection } from '../../test/helpers.ts';
 import { mapTencentCcc } from '../../transforms/normalize/vendors/tencent-ccc.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
+import { CCC_IVR_END_CODES } from '../../transforms/normalize/codes/tencent-ccc.ts';
 import { cccRawEnvelope } from '../../reconcile/fixtures/layers.ts';
 
 const CREDS = { AKIDsim: 'sim-secret-key' };
@@ -85,6 +86,11 @@ describe('CCC dataset', () => {
     const cdr = mapTencentCcc(ivrOnly[0]!.record, cccRawEnvelope(ivrOnly[0]!.record as { SessionId: string }, '2023-11-15T00:00:00Z'), defaultNormalizeContext());
     if (!cdr.ok) throw new Error(cdr.error.message);
     expect([cdr.cdr.queued_at, cdr.cdr.queue_seconds]).toEqual([null, null]);
+    expect(cdr.cdr.ivr_seconds).toBe(cdr.cdr.total_seconds);
+  });
+
+  it('names the same never-queued end codes as the mapping, which reads its IVRDuration 0 as the whole call', () => {
+    expect([...NEVER_QUEUED].map(String).sort()).toEqual([...CCC_IVR_END_CODES].sort());
   });
 
   it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {

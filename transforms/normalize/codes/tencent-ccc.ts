@@ -110,3 +110,10 @@ export const CCC_CALL_TYPE: Readonly<Record<string, { direction: Direction; chan
 
 /** VoIP-only end codes: a record without CallType that ended with one of these was a VoIP call. */
 export const CCC_VOIP_END_CODES: ReadonlySet<string> = new Set(['501', '502', '503']);
+
+/**
+ * Inbound end codes of calls that never left the IVR for a queue (docs/vendors.md §1): blacklist 100, ivrGiveUp 102,
+ * notWorkTime 106, ivrEnd 107. IVRDuration is QueuedTimestamp − StartTimestamp (CDR push doc), so on these calls the
+ * vendor's 0 is no measured IVR time. The CCC simulator keeps its own copy (simulators do not import the mapping).
+ */
+export const CCC_IVR_END_CODES: ReadonlySet<string> = new Set(['100', '102', '106', '107']);

@@ -95,6 +95,23 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...queued, AcceptTimestamp: 0, Duration: 0, EndStatus: 103 }).queue_seconds).toBe(64);
   });
 
+
+  it('an inbound call that ended in the IVR without queueing spent its whole time there, unless IVRDuration says otherwise', () => {
+    // IVRDuration is QueuedTimestamp − StartTimestamp (CDR push doc): 0 on a call that never queued, not a measurement.
+    const ivrOnly = { SessionId: 's-1', StartTimestamp: T, QueuedTimestamp: 0, EndedTimestamp: T + 34.2, IVRDuration: 0, Direction: 0 };
+    for (const code of [100, 102, 106, 107]) expect(map({ ...ivrOnly, EndStatus: code }).ivr_seconds, String(code)).toBe(35);
+    expect(map({ ...ivrOnly, EndStatusString: 'ivrGiveUp' }).ivr_seconds).toBe(35);
+    const { IVRDuration: _ivr, QueuedTimestamp: _queued, ...bare } = ivrOnly;
+    expect(map({ ...bare, EndStatus: 102 }).ivr_seconds).toBe(35);
+    expect(map({ ...bare, EndStatus: 102, EndedTimestamp: 0 }).ivr_seconds).toBeNull();
+    expect(map({ ...ivrOnly, EndStatus: 102, IVRDuration: 12 }).ivr_seconds).toBe(12);
+    // A call that reached a queue, or another end, keeps the vendor's figure; so does any outbound call.
+    expect(map({ ...ivrOnly, EndStatus: 102, QueuedTimestamp: T }).ivr_seconds).toBe(0);
+    expect(map({ ...ivrOnly, EndStatus: 103 }).ivr_seconds).toBe(0);
+    expect(map({ ...ivrOnly, EndStatus: 102, Direction: 1 }).ivr_seconds).toBe(0);
+    expect(map({ ...ivrOnly, EndStatus: 102, Direction: 0, CallType: 1 }).ivr_seconds).toBe(0);
+    expect(map({ ...bare, EndStatus: 202, Direction: 1 }).ivr_seconds).toBeNull();
+  });
   it('an unanswered call has no talk, whatever Duration says, which stays in extras', () => {
     const cdr = map({ ...call, AcceptTimestamp: 0, Duration: 30, EndStatus: 202 });
     expect(cdr).toMatchObject({ answered_at: null, talk_seconds: 0, billable_seconds: 0 });

@@ -8,6 +8,7 @@ import {
   CCC_CALL_TYPE,
   CCC_DIRECTION,
   CCC_HUNG_UP_SIDE,
+  CCC_IVR_END_CODES,
   CCC_VOIP_END_CODES,
   endStatusFor,
   unifiedSide,
@@ -191,7 +192,11 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.ended_at = ended;
   cdr.ring_seconds = secondsBetween(ringing, answered ?? ended);
   cdr.queue_seconds = secondsBetween(queued, ringing ?? answered ?? ended);
-  cdr.ivr_seconds = startedSeconds(record.IVRDuration) ?? secondsBetween(started, queued);
+  // IVRDuration is Queued − Start, so a caller who never left the IVR gets 0 from the vendor after a whole call spent
+  // there: that time is the call's (null when its end cannot be read), unless the vendor measured one after all.
+  const vendorIvr = startedSeconds(record.IVRDuration);
+  const endedInIvr = cdr.direction === 'INBOUND' && queued === null && status.code !== null && CCC_IVR_END_CODES.has(status.code);
+  cdr.ivr_seconds = endedInIvr && !vendorIvr ? secondsBetween(started, ended) : (vendorIvr ?? secondsBetween(started, queued));
   cdr.total_seconds = secondsBetween(started, ended);
   // Duration is CCC's own service time (Ended − Accept); billing follows the vendor's figure when it gives one.
   const duration = startedSeconds(record.Duration);
