@@ -57,3 +57,19 @@ export class ExitError extends Error {
     super(message);
   }
 }
+
+const endings: (() => void)[] = [];
+
+/** Has `end` done once the running command is over (runCommand): for what a command's helpers own on its behalf. */
+export function atCommandEnd(end: () => void): void {
+  endings.push(end);
+}
+
+/** Runs `command` (cli/main.ts), then what was left to atCommandEnd, whether it returned or threw. */
+export async function runCommand(command: Command, args: string[]): Promise<number> {
+  try {
+    return await command.run(args);
+  } finally {
+    for (const end of endings.splice(0)) end();
+  }
+}

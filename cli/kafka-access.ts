@@ -3,9 +3,9 @@
 // answers before any read, so a Kafka that is not running costs a second and one line with what to do (exit 69,
 // EX_UNAVAILABLE, like the CLI's other sysexits codes: 64 usage, 78 config), not the client's retries and warnings.
 import { endpoints, type AppConfig } from '../app/config.ts';
-import type { Kafka, KafkaUnreachableError } from '../core/kafka.ts';
+import type { KafkaClient, KafkaSettings, KafkaUnreachableError } from '../core/kafka.ts';
 import { EXIT_UNAVAILABLE } from '../core/exit-codes.ts';
-import { ExitError } from './command.ts';
+import { ExitError, atCommandEnd } from './command.ts';
 
 /** What to do about it: the local stack is cdrflow's to start; a configured cluster is the user's to check. */
 export function kafkaHint(config: AppConfig): string {
@@ -23,10 +23,21 @@ export function kafkaUnavailableExit(err: KafkaUnreachableError, config: AppConf
  * A Kafka client for a one-shot command, once a broker answered (ensureKafkaReachable, bounded); an ExitError(69)
  * naming the address and what to do when none did. Its connection chatter is debug (createKafka's `oneShot`).
  */
-export async function oneShotKafka(config: AppConfig, clientId?: string): Promise<Kafka> {
-  const { createKafka } = await import('../core/kafka.ts');
+export async function oneShotKafka(config: AppConfig, clientId?: string): Promise<KafkaClient> {
   await checkKafkaReachable(config);
-  return createKafka({ ...endpoints(config).kafka, ...(clientId ? { clientId } : {}) }, undefined, { oneShot: true });
+  return commandKafka({ ...endpoints(config).kafka, ...(clientId ? { clientId } : {}) }, { oneShot: true });
+}
+
+/**
+ * A Kafka client (createKafka) that lives as long as the command: its last second of limited warnings is summed up
+ * when the command ends (atCommandEnd), returned or thrown, as the process exits right after and the limiter's timer
+ * would not run. The one way a command that does not stop services of its own (start, run, receive) gets a client.
+ */
+export async function commandKafka(settings: KafkaSettings, options: { oneShot?: boolean } = {}): Promise<KafkaClient> {
+  const { createKafka } = await import('../core/kafka.ts');
+  const kafka = createKafka(settings, undefined, options);
+  atCommandEnd(() => kafka.closeLog());
+  return kafka;
 }
 
 /**

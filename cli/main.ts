@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
-import { ExitError, UsageError } from './command.ts';
+import { ExitError, UsageError, runCommand } from './command.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, type LogFormat, type LogLevel } from '../core/log.ts';
@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
   const command = await loadCommand(name);
   configureLogging({ level, to: command.logTarget?.(args) ?? 'stderr', stderrFormat });
   try {
-    return await command.run(args);
+    return await runCommand(command, args);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`cdrflow ${name}: ${err.message}\n\n${command.usage}`);

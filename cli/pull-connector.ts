@@ -7,14 +7,14 @@ import { asCdrflowError } from '../core/errors.ts';
 import { stopRequests } from './signals.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { defaultCheckpointTopic, endpoints, type AppConfig } from '../app/config.ts';
-import { createKafka, topicExists } from '../core/kafka.ts';
+import { topicExists } from '../core/kafka.ts';
 import { checkpointTopicProblem, checkTargetTopic, defaultRawTopic, targetTopicProblem } from '../connectors/file-import/target-topic.ts';
 import { createRegistry } from '../core/avro.ts';
 import { createCccConnector } from '../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { positiveNumber } from './args.ts';
-import { oneShotKafka, rethrowUnreachable } from './kafka-access.ts';
+import { commandKafka, oneShotKafka, rethrowUnreachable } from './kafka-access.ts';
 import { quote } from '../core/input-limits.ts';
 
 export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
@@ -140,7 +140,7 @@ export async function pullConnector(
   // The command's own checks that need the vendor's settings (backfill: the range against settleSec), before Kafka.
   check?.(section);
   const ends = endpoints(config);
-  const kafka = oneShot ? await oneShotKafka(config, clientId) : createKafka({ ...ends.kafka, clientId });
+  const kafka = oneShot ? await oneShotKafka(config, clientId) : await commandKafka({ ...ends.kafka, clientId });
   const deps = { kafka, registry: createRegistry(ends.registryUrl) };
   return { connector: vendor === 'tencent-ccc' ? createCccConnector(section, deps) : createTrtcConnector(section, deps), config, configured };
 }
@@ -182,7 +182,7 @@ export async function checkTopicFlags(vendor: PullVendor, flags: CommonFlags, co
   if (raw === undefined && checkpoints === undefined) return;
   const refused = (raw === undefined ? null : targetTopicProblem(config, vendor, raw, configured.raw)) ?? (checkpoints === undefined ? null : checkpointTopicProblem(config, checkpoints, configured.checkpoints));
   if (refused !== null) throw new ExitError(EXIT_USAGE, refused);
-  const kafka = createKafka({ ...endpoints(config).kafka, clientId: `cdrflow-${command}-${vendor}` }, undefined, { oneShot: true });
+  const kafka = await commandKafka({ ...endpoints(config).kafka, clientId: `cdrflow-${command}-${vendor}` }, { oneShot: true });
   if (raw !== undefined) {
     const verdict = await checkTargetTopic(config, vendor, raw, configured.raw, (t) => topicExists(kafka, t));
     if (!verdict.ok) throw new ExitError(EXIT_USAGE, verdict.problem);

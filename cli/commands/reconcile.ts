@@ -12,8 +12,8 @@ import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
 import { errorHead, findRunningJob } from '../../app/ops-client.ts';
 import { createClickHouse } from '../../core/clickhouse.ts';
-import { createKafka, ensureKafkaReachable, kafkaUnreachable, type KafkaUnreachableError } from '../../core/kafka.ts';
-import { kafkaHint } from '../kafka-access.ts';
+import { ensureKafkaReachable, kafkaUnreachable, type KafkaUnreachableError } from '../../core/kafka.ts';
+import { commandKafka, kafkaHint } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { createCccConnector } from '../../connectors/tencent-ccc/index.ts';
 import { createTrtcConnector } from '../../connectors/tencent-trtc/index.ts';
@@ -294,7 +294,7 @@ function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): Promise
         const unreachable = kafkaUnreachable(err, ends.kafka.brokers);
         throw unreachable ? kafkaNoVerdict(unreachable, config) : err;
       }
-      const kafka = createKafka(ends.kafka, undefined, { oneShot: true });
+      const kafka = await commandKafka(ends.kafka, { oneShot: true });
       const deps = { kafka, registry, log: logger('reconcile') };
       if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
       if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));

@@ -4,7 +4,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
-import { kafkaUnavailableExit } from '../kafka-access.ts';
+import { commandKafka, kafkaUnavailableExit } from '../kafka-access.ts';
 import { checkpointTopicOf, describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
@@ -27,7 +27,7 @@ Options:
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<{ snapshot: StatusSnapshot; kafkaUnreachable?: KafkaUnreachableError }> {
   // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor Kafka's client.
-  const [{ CheckpointStore }, { createClickHouse }, { createKafka, ensureKafkaReachable, kafkaUnreachable, KafkaUnreachableError }] = await Promise.all([
+  const [{ CheckpointStore }, { createClickHouse }, { ensureKafkaReachable, kafkaUnreachable, KafkaUnreachableError }] = await Promise.all([
     import('../../core/checkpoints.ts'),
     import('../../core/clickhouse.ts'),
     import('../../core/kafka.ts'),
@@ -52,7 +52,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
   // its figures are unknown (–, "could not be read"), never zero or "none".
   let failure: Error | undefined = refused;
   const noteUnreachable = (err: unknown) => void (failure ??= kafkaUnreachable(err, settings.brokers));
-  const kafka = createKafka(settings, undefined, { oneShot: true });
+  const kafka = await commandKafka(settings, { oneShot: true });
   const lag = async (group: string, topics: string[]) => {
     if (failure) return null;
     return stageLag(kafka, group, topics).catch((err: unknown) => {
