@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { avroType } from '../../core/avro.ts';
 import { MAX_RECORDING_URL_CHARS } from '../../core/input-limits.ts';
-import type { RawEnvelope } from '../../core/envelope.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { defaultNormalizeContext } from './context.ts';
 import { normalizeLine } from './lines.ts';
 import { normalize } from './normalize.ts';
+import { rawEnvelope } from './fixtures/envelope.ts';
 import type { NormalizeResult } from './result.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -16,18 +16,7 @@ const cdrType = avroType('cdr-normalized.avsc');
 const TENANT: Record<Vendor, string> = { 'tencent-ccc': '1400000001', 'tencent-trtc': '1600000001', 'huawei-privatenumber': 'app-1', 'alibaba-lvms': 'app-2' };
 
 function run(vendor: Vendor, record: Record<string, unknown> | string, naturalKey = 'k-1', tenant = TENANT[vendor], context = ctx): NormalizeResult {
-  const envelope: RawEnvelope = {
-    vendor,
-    tenant_id: tenant,
-    natural_key: naturalKey,
-    received_at: NOW,
-    connector: 'test',
-    mode: 'live',
-    request_id: null,
-    payload: typeof record === 'string' ? record : JSON.stringify(record),
-    payload_format: 'json',
-    attributes: {},
-  };
+  const envelope = rawEnvelope({ vendor, tenant_id: tenant, natural_key: naturalKey, received_at: NOW, payload: typeof record === 'string' ? record : JSON.stringify(record) });
   return normalize(envelope, context);
 }
 

@@ -3,25 +3,23 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import { defaultNormalizeContext } from './context.ts';
 import { normalizeLine } from './lines.ts';
 import { MAPPING_VERSION, normalize, normalizeBare } from './normalize.ts';
+import { rawEnvelope } from './fixtures/envelope.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const ctx = defaultNormalizeContext({ now: () => NOW });
 const trtc = { callId: 'c-1', sdkAppId: 1600000001, callResult: 'normal_end', startCallTs: 1764547200, acceptTs: 1764547205, endTs: 1764547266, caller: 'a', callees: ['b'] };
 
 function envelope(overrides: Partial<RawEnvelope> = {}): RawEnvelope {
-  return {
+  return rawEnvelope({
     vendor: 'tencent-trtc',
     tenant_id: '1600000001',
     natural_key: 'c-1',
     received_at: new Date('2025-12-01T00:02:00Z'),
     connector: 'tencent-trtc-poller',
-    mode: 'live',
     request_id: 'r-1',
     payload: JSON.stringify(trtc),
-    payload_format: 'json',
-    attributes: {},
     ...overrides,
-  };
+  });
 }
 
 describe('normalize', () => {

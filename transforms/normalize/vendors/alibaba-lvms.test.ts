@@ -9,6 +9,7 @@ import { hashIdentifier } from '../parties.ts';
 import type { NormalizeResult } from '../result.ts';
 import { normalize } from '../normalize.ts';
 import { mapAlibabaLvms } from './alibaba-lvms.ts';
+import { rawEnvelope } from '../fixtures/envelope.ts';
 import { lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
 import { LVMS_RESULT_STATUSES, LVMS_UNDOCUMENTED_STATUS, LvmsDtoGenerator } from '../../../simulators/alibaba-lvms/submitter.ts';
 
@@ -33,18 +34,7 @@ const answered = (): Record<string, unknown> => ({
 });
 
 function envelopeFor(payload: string, naturalKey: string): RawEnvelope {
-  return {
-    vendor: 'alibaba-lvms',
-    tenant_id: APP_KEY,
-    natural_key: naturalKey,
-    received_at: new Date('2026-03-02T02:02:00Z'),
-    connector: 'lvms-receiver',
-    mode: 'live',
-    request_id: 'req-1',
-    payload,
-    payload_format: 'json',
-    attributes: {},
-  };
+  return rawEnvelope({ vendor: 'alibaba-lvms', tenant_id: APP_KEY, natural_key: naturalKey, received_at: new Date('2026-03-02T02:02:00Z'), connector: 'lvms-receiver', request_id: 'req-1', payload });
 }
 
 function map(record: Record<string, unknown>, ctx: NormalizeContext = defaultNormalizeContext(), naturalKey?: string): NormalizeResult {

@@ -8,6 +8,7 @@ import type { NormalizeContext } from '../context.ts';
 import { hashIdentifier } from '../parties.ts';
 import type { NormalizeResult } from '../result.ts';
 import { mapHuaweiPrivatenumber } from './huawei-privatenumber.ts';
+import { rawEnvelope } from '../fixtures/envelope.ts';
 import { HUAWEI_RELEASE_POINTS, HuaweiFeeGenerator } from '../../../simulators/huawei-privatenumber/generator.ts';
 
 const APP_KEY = 'V1Z96521zFr3vxe5N2A1UJ1sQ1WP';
@@ -59,18 +60,16 @@ const unanswered = (codes: Record<string, unknown>): Record<string, unknown> => 
 };
 
 function envelopeFor(record: Record<string, unknown>, attributes: Record<string, string> = {}): RawEnvelope {
-  return {
+  return rawEnvelope({
     vendor: 'huawei-privatenumber',
     tenant_id: APP_KEY,
     natural_key: typeof record['sessionId'] === 'string' ? record['sessionId'] : '',
     received_at: new Date('2019-01-23T09:17:00Z'),
     connector: 'huawei-receiver',
-    mode: 'live',
     request_id: 'push-1',
     payload: JSON.stringify(record),
-    payload_format: 'json',
     attributes,
-  };
+  });
 }
 
 function map(record: unknown, attributes: Record<string, string> = {}, ctx: NormalizeContext = defaultNormalizeContext()): NormalizeResult {

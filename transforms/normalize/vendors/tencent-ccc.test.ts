@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { RawEnvelope } from '../../../core/envelope.ts';
 import { defaultNormalizeContext } from '../context.ts';
 import type { NormalizedCdr } from '../cdr.ts';
 import { mapTencentCcc } from './tencent-ccc.ts';
+import { rawEnvelope } from '../fixtures/envelope.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const ctx = defaultNormalizeContext({ now: () => NOW });
-const envelope: RawEnvelope = {
-  vendor: 'tencent-ccc',
-  tenant_id: '1400000000',
-  natural_key: 's-1',
-  received_at: NOW,
-  connector: 'test',
-  mode: 'live',
-  request_id: null,
-  payload: '',
-  payload_format: 'json',
-  attributes: {},
-};
+const envelope = rawEnvelope({ vendor: 'tencent-ccc', tenant_id: '1400000000', natural_key: 's-1', received_at: NOW });
 const T = 1_764_547_200;
 const call = { SessionId: 's-1', StartTimestamp: T, AcceptTimestamp: T + 5, EndedTimestamp: T + 65, Duration: 60, EndStatus: 1, Direction: 0 };
 

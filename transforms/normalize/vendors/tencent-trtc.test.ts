@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { API_VERSION_ATTRIBUTE, type RawEnvelope } from '../../../core/envelope.ts';
+import { API_VERSION_ATTRIBUTE } from '../../../core/envelope.ts';
 import { defaultNormalizeContext } from '../context.ts';
 import type { NormalizedCdr } from '../cdr.ts';
 import { mapTencentTrtc } from './tencent-trtc.ts';
+import { rawEnvelope } from '../fixtures/envelope.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const ctx = defaultNormalizeContext({ now: () => NOW });
-const envelope: RawEnvelope = {
-  vendor: 'tencent-trtc',
-  tenant_id: '1600000001',
-  natural_key: 'c-1',
-  received_at: NOW,
-  connector: 'test',
-  mode: 'live',
-  request_id: null,
-  payload: '',
-  payload_format: 'json',
-  attributes: {},
-};
+const envelope = rawEnvelope({ vendor: 'tencent-trtc', tenant_id: '1600000001', natural_key: 'c-1', received_at: NOW });
 const T = 1_764_547_200;
 const call = { callId: 'c-1', callResult: 'normal_end', mediaType: 'audio', callType: 'single', startCallTs: T, acceptTs: T + 5, endTs: T + 65, caller: 'a', callees: ['b'] };
 
