@@ -9,7 +9,7 @@ import type { CdrflowError } from '../../core/errors.ts';
 import { rejection } from '../../test/helpers.ts';
 import { mapTencentCcc } from '../../transforms/normalize/vendors/tencent-ccc.ts';
 import { defaultNormalizeContext } from '../../transforms/normalize/context.ts';
-import { CCC_IVR_END_CODES } from '../../transforms/normalize/codes/tencent-ccc.ts';
+import { CCC_END_CODE_DIRECTION, CCC_IVR_END_CODES } from '../../transforms/normalize/codes/tencent-ccc.ts';
 import { cccRawEnvelope } from '../../reconcile/fixtures/layers.ts';
 
 const CREDS = { AKIDsim: 'sim-secret-key' };
@@ -91,6 +91,12 @@ describe('CCC dataset', () => {
 
   it('names the same never-queued end codes as the mapping, which reads its IVRDuration 0 as the whole call', () => {
     expect([...NEVER_QUEUED].map(String).sort()).toEqual([...CCC_IVR_END_CODES].sort());
+  });
+
+  it('scopes end codes to one direction as the mapping infers a missing direction from them', () => {
+    const only = { in: 'INBOUND', 'ai-in': 'INBOUND', voip: 'INBOUND', out: 'OUTBOUND' } as const;
+    const scoped = END_STATUS.flatMap(([code, , scope]) => (scope in only ? [[String(code), only[scope as keyof typeof only]]] : []));
+    expect(Object.fromEntries(scoped)).toEqual({ ...CCC_END_CODE_DIRECTION });
   });
 
   it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {

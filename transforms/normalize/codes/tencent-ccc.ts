@@ -117,3 +117,18 @@ export const CCC_VOIP_END_CODES: ReadonlySet<string> = new Set(['501', '502', '5
  * vendor's 0 is no measured IVR time. The CCC simulator keeps its own copy (simulators do not import the mapping).
  */
 export const CCC_IVR_END_CODES: ReadonlySet<string> = new Set(['100', '102', '106', '107']);
+
+const INBOUND_ONLY_END_CODES = ['17', '100', '102', '103', '104', '105', '106', '107', '232', '233', '501', '502', '503'];
+const OUTBOUND_ONLY_END_CODES = ['108', '109', '110', '111', '202', '203', '204', '205', '206', '207', '208', '209', '210', '212', '213', '215', '216', '217', '218', '219', '220', '221', '222'];
+/**
+ * End codes the code table (docs/vendors.md §1, its "in"/"out" column) scopes to one direction: an inbound-only code
+ * (IVR, queue, agent routing, VoIP client, the inbound AI-agent 232/233) or an outbound-only one (dial-out blocks and
+ * callee outcomes). 1, 211 (both) and the AI-agent 225-231 (unscoped) say nothing. Read only when neither CallType
+ * nor Direction can be: the record's own fields always win.
+ */
+export const CCC_END_CODE_DIRECTION: Readonly<Record<string, Direction>> = codeTable(
+  Object.fromEntries([
+    ...INBOUND_ONLY_END_CODES.map((c) => [c, 'INBOUND' as const]),
+    ...OUTBOUND_ONLY_END_CODES.map((c) => [c, 'OUTBOUND' as const]),
+  ]),
+);

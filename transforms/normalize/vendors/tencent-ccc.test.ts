@@ -101,6 +101,41 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...ivrOnly, EndStatus: 102, Direction: 0, CallType: 1 }).ivr_seconds).toBe(0);
     expect(map({ ...bare, EndStatus: 202, Direction: 1 }).ivr_seconds).toBeNull();
   });
+  it('without a readable CallType or Direction, an end code only one direction can have gives the direction', () => {
+    const { Direction: _d, EndStatus: _e, ...noDirection } = call;
+    const unanswered = { ...noDirection, AcceptTimestamp: 0, Duration: 0 };
+    for (const code of [17, 100, 102, 103, 104, 105, 106, 107, 232, 233, 501, 502, 503]) {
+      expect(map({ ...unanswered, EndStatus: code }).direction, String(code)).toBe('INBOUND');
+    }
+    for (const code of [108, 109, 110, 111, 202, 203, 204, 205, 206, 207, 208, 209, 210, 212, 213, 215, 216, 217, 218, 219, 220, 221, 222]) {
+      expect(map({ ...unanswered, EndStatus: code }).direction, String(code)).toBe('OUTBOUND');
+    }
+    // Codes both directions have, AI-agent codes the table does not scope, and unknown codes say nothing.
+    for (const code of [1, 211, 225, 228, 231, 999]) expect(map({ ...noDirection, EndStatus: code }).direction, String(code)).toBe('UNKNOWN');
+    expect(map({ ...unanswered, EndStatusString: 'notAnswer' }).direction).toBe('OUTBOUND');
+    // Unreadable fields count as absent; the unreadable Direction is kept in extras.
+    const unreadable = map({ ...unanswered, EndStatus: 202, Direction: 'x', CallType: 9 });
+    expect(unreadable).toMatchObject({ direction: 'OUTBOUND', call_type: '9' });
+    expect(unreadable.extras['Direction']).toBe('x');
+    // The side the code names follows the inferred direction: the user of an outbound call is the callee.
+    expect(map({ ...unanswered, EndStatus: 203 }).hangup_side).toBe('CALLEE');
+    expect(map({ ...unanswered, EndStatus: 102 }).hangup_side).toBe('CALLER');
+  });
+
+  it('the record’s CallType or Direction beats an end code that contradicts it', () => {
+    expect(map({ ...call, AcceptTimestamp: 0, EndStatus: 202, Direction: 0 }).direction).toBe('INBOUND');
+    expect(map({ ...call, AcceptTimestamp: 0, EndStatus: 102, Direction: 1 }).direction).toBe('OUTBOUND');
+    expect(map({ ...call, AcceptTimestamp: 0, EndStatus: 102, Direction: 'x', CallType: 1 }).direction).toBe('OUTBOUND');
+    expect(map({ ...call, AcceptTimestamp: 0, EndStatus: 102, CallType: 6 }).direction).toBe('INTERNAL');
+    expect(map({ ...call, EndStatus: 202, Direction: 0 }).extras['Direction']).toBeUndefined();
+  });
+
+  it('an IVR end code without CallType or Direction is an inbound call that ended in the IVR', () => {
+    const ivrOnly = { SessionId: 's-1', StartTimestamp: T, EndedTimestamp: T + 34.2, IVRDuration: 0 };
+    for (const code of [100, 102, 106, 107]) expect(map({ ...ivrOnly, EndStatus: code }).ivr_seconds, String(code)).toBe(35);
+    expect(map({ ...ivrOnly, EndStatusString: 'ivrEnd', Direction: 'in' }).ivr_seconds).toBe(35);
+  });
+
   it('an unanswered call has no talk, whatever Duration says, which stays in extras', () => {
     const cdr = map({ ...call, AcceptTimestamp: 0, Duration: 30, EndStatus: 202 });
     expect(cdr).toMatchObject({ answered_at: null, talk_seconds: 0, billable_seconds: 0 });

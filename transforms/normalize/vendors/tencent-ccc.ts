@@ -7,6 +7,7 @@ import type { IvrKey, Leg, NormalizedCdr, Party } from '../cdr.ts';
 import {
   CCC_CALL_TYPE,
   CCC_DIRECTION,
+  CCC_END_CODE_DIRECTION,
   CCC_HUNG_UP_SIDE,
   CCC_IVR_END_CODES,
   CCC_VOIP_END_CODES,
@@ -172,7 +173,11 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   const byDirection = CCC_DIRECTION[text(record.Direction) ?? ''];
   const status = endStatusFor(record.EndStatus, record.EndStatusString);
   cdr.call_type = callType;
-  cdr.direction = byCallType?.direction ?? byDirection ?? 'UNKNOWN';
+  // Only when the record's own fields say nothing: an end code one direction alone can have (the code table's scope).
+  const byEndCode = status.code === null ? undefined : CCC_END_CODE_DIRECTION[status.code];
+  cdr.direction = byCallType?.direction ?? byDirection ?? byEndCode ?? 'UNKNOWN';
+  // An unrecognised Direction would otherwise vanish behind a direction taken from CallType or the end code.
+  if (text(record.Direction) !== null && byDirection === undefined) extras.Direction = extraValue(record.Direction)!;
   // Without CallType (older records) the CDR API only lists telephone calls, except the VoIP-only end codes.
   cdr.channel = byCallType?.channel ?? (status.code !== null && CCC_VOIP_END_CODES.has(status.code) ? 'VOIP' : 'PSTN');
 
