@@ -38,6 +38,13 @@ const NAMED_SIDE: ReadonlyMap<number, 'user' | 'seat' | 'system'> = new Map([
  */
 export const NEVER_QUEUED: ReadonlySet<number> = new Set([100, 102, 106, 107]);
 
+/**
+ * End codes of calls where nothing ever rang (RingTimestamp 0): an inbound call that never queued (NEVER_QUEUED) or
+ * queued with no agent online (105) rings no agent; an outbound call blocked before dialling (108-111), to a vacant
+ * number (205), cancelled by the agent before ringing (209) or that never rang (221) rings no user.
+ */
+const NEVER_RING: ReadonlySet<number> = new Set([...NEVER_QUEUED, 105, 108, 109, 110, 111, 205, 209, 221]);
+
 /** A record plus simulator-only bookkeeping (never sent). */
 export interface StoredCdr {
   sdkAppId: number;
@@ -115,7 +122,7 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
     // doc); an inbound call that ended in the IVR never queued, so it has neither (0, as every unset timestamp is).
     const queued = direction === 0 && !NEVER_QUEUED.has(endStatus) ? ivrLeft : 0;
     const wait = rng.int(2, 30);
-    const ringing = [102, 105, 106, 107, 100, 108, 109, 110, 111, 205, 221, 209].includes(endStatus) ? 0 : ivrLeft + rng.int(1, 8);
+    const ringing = NEVER_RING.has(endStatus) ? 0 : ivrLeft + rng.int(1, 8);
     const accept = answered ? (ringing || start) + rng.int(1, 12) : 0;
     const talk = answered ? rng.weighted([[rng.int(5, 59), 30], [rng.int(60, 600), 60], [rng.int(601, 3600), 10]] as const) : 0;
     const ended = answered ? accept + talk : (ringing || ivrLeft) + wait;
