@@ -136,6 +136,20 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...ivrOnly, EndStatusString: 'ivrEnd', Direction: 'in' }).ivr_seconds).toBe(35);
   });
 
+  it('an IVRDuration longer than the call keeps the vendor’s figure, with extras.ivr_note saying the stamps disagree', () => {
+    const queued = { ...call, QueuedTimestamp: T + 4, IVRDuration: 4 };
+    const long = map({ ...queued, IVRDuration: 71 });
+    expect(long).toMatchObject({ ivr_seconds: 71, total_seconds: 65, end_status: 'ANSWERED', billable_seconds: 60 });
+    expect(long.extras['ivr_note']).toMatch(/^IVRDuration is longer than the call/);
+    // Within the duration tolerance (5 s) it is whole-second rounding from different clocks, as for Duration.
+    expect(map({ ...queued, IVRDuration: 70 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...queued, IVRDuration: 69.5 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...queued, IVRDuration: 70.2 }).extras['ivr_note']).toBeDefined();
+    expect(map(queued).extras['ivr_note']).toBeUndefined();
+    // Without a measurable call there is nothing to compare with.
+    expect(map({ ...queued, IVRDuration: 900, EndedTimestamp: 0, AcceptTimestamp: 0 }).extras['ivr_note']).toBeUndefined();
+  });
+
   it('an unanswered call has no talk, whatever Duration says, which stays in extras', () => {
     const cdr = map({ ...call, AcceptTimestamp: 0, Duration: 30, EndStatus: 202 });
     expect(cdr).toMatchObject({ answered_at: null, talk_seconds: 0, billable_seconds: 0 });

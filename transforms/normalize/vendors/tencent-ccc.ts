@@ -14,6 +14,7 @@ import {
   endStatusFor,
   unifiedSide,
 } from '../codes/tencent-ccc.ts';
+import { DURATION_TOLERANCE_SECONDS } from '../consistency.ts';
 import type { NormalizeContext, NormalizeOptions } from '../context.ts';
 import { phoneParty, protectedParty } from '../parties.ts';
 import { badRecord, ok } from '../result.ts';
@@ -203,6 +204,11 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   const endedInIvr = cdr.direction === 'INBOUND' && queued === null && status.code !== null && CCC_IVR_END_CODES.has(status.code);
   cdr.ivr_seconds = endedInIvr && !vendorIvr ? secondsBetween(started, ended) : (vendorIvr ?? secondsBetween(started, queued));
   cdr.total_seconds = secondsBetween(started, ended);
+  // The caller cannot have spent longer in the IVR than in the call, but IVR time is not billed: the vendor's figure
+  // stays (it is what CCC's own reports show) and the row says its stamps disagree, as billing_note does for talk.
+  if (vendorIvr && cdr.total_seconds !== null && vendorIvr > cdr.total_seconds + DURATION_TOLERANCE_SECONDS) {
+    extras['ivr_note'] = `IVRDuration is longer than the call (total_seconds) by more than ${DURATION_TOLERANCE_SECONDS} s: ivr_seconds is the vendor's figure`;
+  }
   // Duration is CCC's own service time (Ended − Accept); billing follows the vendor's figure when it gives one.
   const duration = startedSeconds(record.Duration);
   cdr.talk_seconds = answered ? (duration ?? secondsBetween(answered, ended) ?? 0) : 0;
