@@ -130,6 +130,19 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...call, EndStatus: 202, Direction: 0 }).extras['Direction']).toBeUndefined();
   });
 
+  it('CallType beats a Direction that says otherwise, which is kept in extras as an unrecognised one is', () => {
+    const outbound = map({ ...call, CallType: 1, Direction: 0 });
+    expect(outbound.direction).toBe('OUTBOUND');
+    expect(outbound.extras['Direction']).toBe('0');
+    expect(map({ ...call, CallType: 2, Direction: 1 }).extras['Direction']).toBe('1');
+    // INTERNAL is neither way: the vendor's own in/out for the extension call is kept, not lost.
+    expect(map({ ...call, CallType: 6, Direction: 1 })).toMatchObject({ direction: 'INTERNAL', extras: { Direction: '1' } });
+    // A Direction the row shows adds nothing.
+    expect(map({ ...call, CallType: 2, Direction: 0 }).extras['Direction']).toBeUndefined();
+    expect(map({ ...call, CallType: 3, Direction: '0' }).extras['Direction']).toBeUndefined();
+    expect(map({ ...call, CallType: 5, Direction: 1 }).extras['Direction']).toBeUndefined();
+  });
+
   it('an IVR end code without CallType or Direction is an inbound call that ended in the IVR', () => {
     const ivrOnly = { SessionId: 's-1', StartTimestamp: T, EndedTimestamp: T + 34.2, IVRDuration: 0 };
     for (const code of [100, 102, 106, 107]) expect(map({ ...ivrOnly, EndStatus: code }).ivr_seconds, String(code)).toBe(35);

@@ -177,8 +177,9 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   // Only when the record's own fields say nothing: an end code one direction alone can have (the code table's scope).
   const byEndCode = status.code === null ? undefined : CCC_END_CODE_DIRECTION[status.code];
   cdr.direction = byCallType?.direction ?? byDirection ?? byEndCode ?? 'UNKNOWN';
-  // An unrecognised Direction would otherwise vanish behind a direction taken from CallType or the end code.
-  if (text(record.Direction) !== null && byDirection === undefined) extras.Direction = extraValue(record.Direction)!;
+  // A Direction the row does not show (unrecognised, contradicted by CallType, or narrowed to INTERNAL by it) would
+  // otherwise vanish behind the direction taken from CallType or the end code, as a differing Time or Duration would.
+  if (text(record.Direction) !== null && byDirection !== cdr.direction) extras.Direction = extraValue(record.Direction)!;
   // Without CallType (older records) the CDR API only lists telephone calls, except the VoIP-only end codes.
   cdr.channel = byCallType?.channel ?? (status.code !== null && CCC_VOIP_END_CODES.has(status.code) ? 'VOIP' : 'PSTN');
 
