@@ -1,6 +1,8 @@
 // Tencent CCC code tables as data (docs/vendors.md §1): EndStatus (45 known codes), HungUpSide, Direction, CallType.
 // The CCC "user" is the customer: the caller on inbound calls, the callee on outbound ones, so a side is resolved
-// against the call direction. Unknown codes are never errors: they map to UNKNOWN and keep their raw value.
+// against the call direction. An extension call (INTERNAL) has no customer, both ends being seats, and the vendor
+// does not say which end its "user" is there, so it is UNKNOWN, as without a direction. Unknown codes are never
+// errors: they map to UNKNOWN and keep their raw value.
 import type { Channel, Direction, EndStatus, HangupSide } from '../cdr.ts';
 import { codeTable } from './table.ts';
 

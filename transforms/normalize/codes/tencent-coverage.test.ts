@@ -67,6 +67,10 @@ describe('Tencent CCC EndStatus table', () => {
     expect(unifiedSide('seat', 'OUTBOUND')).toBe('AGENT');
     expect(unifiedSide('system', 'INBOUND')).toBe('SYSTEM');
     expect(unifiedSide(null, 'INBOUND')).toBeNull();
+    // Both ends of an extension call are seats: "user" names neither the caller nor the callee.
+    expect(unifiedSide('user', 'INTERNAL')).toBe('UNKNOWN');
+    expect(unifiedSide('user', 'UNKNOWN')).toBe('UNKNOWN');
+    expect(unifiedSide('seat', 'INTERNAL')).toBe('AGENT');
   });
 
   it('covers the documented CallType values (1, 2, 3, 5, 6)', () => {

@@ -143,6 +143,20 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     expect(map({ ...call, CallType: 5, Direction: 1 }).extras['Direction']).toBeUndefined();
   });
 
+  it('a user hang-up on an extension call or a call of no known direction is UNKNOWN, HungUpSide kept in extras', () => {
+    const internal = map({ ...call, CallType: 6, Direction: 1, HungUpSide: 'user' });
+    expect(internal.hangup_side).toBe('UNKNOWN');
+    expect(internal.extras['HungUpSide']).toBe('user');
+    const { Direction: _d, ...noDirection } = call;
+    expect(map({ ...noDirection, HungUpSide: 'user' })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: 'user' } });
+    expect(map({ ...call, HungUpSide: 'abc' })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: 'abc' } });
+    // A side the row names, or one only the end code implies, adds nothing.
+    expect(map({ ...call, CallType: 6, HungUpSide: 'seat' }).extras['HungUpSide']).toBeUndefined();
+    expect(map({ ...call, HungUpSide: 'user' })).toMatchObject({ hangup_side: 'CALLER' });
+    expect(map({ ...call, HungUpSide: 'user' }).extras['HungUpSide']).toBeUndefined();
+    expect(map({ ...call, CallType: 6, AcceptTimestamp: 0, EndStatus: 203 }).extras['HungUpSide']).toBeUndefined();
+  });
+
   it('an IVR end code without CallType or Direction is an inbound call that ended in the IVR', () => {
     const ivrOnly = { SessionId: 's-1', StartTimestamp: T, EndedTimestamp: T + 34.2, IVRDuration: 0 };
     for (const code of [100, 102, 106, 107]) expect(map({ ...ivrOnly, EndStatus: code }).ivr_seconds, String(code)).toBe(35);

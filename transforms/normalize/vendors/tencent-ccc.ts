@@ -233,12 +233,10 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.vendor_status_text = status.text;
   const hungUp = text(record.HungUpSide);
   const vendorSide = hungUp === null ? undefined : CCC_HUNG_UP_SIDE[hungUp];
-  if (hungUp !== null && vendorSide === undefined) {
-    cdr.hangup_side = 'UNKNOWN';
-    extras.HungUpSide = hungUp;
-  } else {
-    cdr.hangup_side = unifiedSide(vendorSide ?? status.side, cdr.direction);
-  }
+  cdr.hangup_side = hungUp !== null && vendorSide === undefined ? 'UNKNOWN' : unifiedSide(vendorSide ?? status.side, cdr.direction);
+  // An unrecognised HungUpSide, or a "user" that names no party (an extension call, a call of no known direction),
+  // would otherwise vanish behind UNKNOWN; a side taken from the end code stays readable in vendor_status_code.
+  if (hungUp !== null && cdr.hangup_side === 'UNKNOWN') extras.HungUpSide = hungUp;
 
   const seat = record.SeatUser;
   if (isRecord(seat)) {
