@@ -164,17 +164,38 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
   });
 
   it('an IVRDuration longer than the call keeps the vendor’s figure, with extras.ivr_note saying the stamps disagree', () => {
-    const queued = { ...call, QueuedTimestamp: T + 4, IVRDuration: 4 };
-    const long = map({ ...queued, IVRDuration: 71 });
+    // Not queued, so only the call's length is there to compare with.
+    const ivr = { ...call, IVRDuration: 4 };
+    const long = map({ ...ivr, IVRDuration: 71 });
     expect(long).toMatchObject({ ivr_seconds: 71, total_seconds: 65, end_status: 'ANSWERED', billable_seconds: 60 });
-    expect(long.extras['ivr_note']).toMatch(/^IVRDuration is longer than the call/);
+    expect(long.extras['ivr_note']).toBe("IVRDuration is longer than the call (total_seconds) by more than 5 s: ivr_seconds is the vendor's figure");
     // Within the duration tolerance (5 s) it is whole-second rounding from different clocks, as for Duration.
-    expect(map({ ...queued, IVRDuration: 70 }).extras['ivr_note']).toBeUndefined();
-    expect(map({ ...queued, IVRDuration: 69.5 }).extras['ivr_note']).toBeUndefined();
-    expect(map({ ...queued, IVRDuration: 70.2 }).extras['ivr_note']).toBeDefined();
-    expect(map(queued).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...ivr, IVRDuration: 70 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...ivr, IVRDuration: 69.5 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...ivr, IVRDuration: 70.2 }).extras['ivr_note']).toBeDefined();
+    expect(map(ivr).extras['ivr_note']).toBeUndefined();
     // Without a measurable call there is nothing to compare with.
-    expect(map({ ...queued, IVRDuration: 900, EndedTimestamp: 0, AcceptTimestamp: 0 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...ivr, IVRDuration: 900, EndedTimestamp: 0, AcceptTimestamp: 0 }).extras['ivr_note']).toBeUndefined();
+  });
+
+  it('an IVRDuration other than QueuedTimestamp − StartTimestamp keeps the vendor’s figure, with extras.ivr_note saying so', () => {
+    const queued = { ...call, QueuedTimestamp: T + 12, IVRDuration: 12 };
+    const differing = map({ ...queued, IVRDuration: 30 });
+    expect(differing).toMatchObject({ ivr_seconds: 30, queued_at: new Date((T + 12) * 1000), end_status: 'ANSWERED' });
+    expect(differing.extras['ivr_note']).toBe("IVRDuration differs from queued_at − started_at by more than 5 s: ivr_seconds is the vendor's figure");
+    // A 0 that wins over the stamps disagrees as much; within the tolerance either way is rounding.
+    expect(map({ ...queued, IVRDuration: 0 })).toMatchObject({ ivr_seconds: 0, extras: { ivr_note: differing.extras['ivr_note'] } });
+    for (const seconds of [12, 7, 17, 16.5]) expect(map({ ...queued, IVRDuration: seconds }).extras['ivr_note'], String(seconds)).toBeUndefined();
+    expect(map({ ...queued, IVRDuration: 17.2 }).extras['ivr_note']).toBeDefined();
+    // Without either stamp there is nothing to compare with; started_at from Time counts as the start.
+    expect(map({ ...queued, QueuedTimestamp: 0, IVRDuration: 30 }).extras['ivr_note']).toBeUndefined();
+    const { StartTimestamp: _start, ...noStart } = queued;
+    expect(map({ ...noStart, IVRDuration: 30 }).extras['ivr_note']).toBeUndefined();
+    expect(map({ ...noStart, Time: T, IVRDuration: 30 }).extras['ivr_note']).toBe(differing.extras['ivr_note']);
+    // Both disagreements are one note, so filtering on ivr_note finds every row whose IVR figure its stamps contradict.
+    expect(map({ ...queued, IVRDuration: 90 }).extras['ivr_note']).toBe(
+      "IVRDuration is longer than the call (total_seconds) by more than 5 s; IVRDuration differs from queued_at − started_at by more than 5 s: ivr_seconds is the vendor's figure",
+    );
   });
 
   it('an unanswered call has no talk, whatever Duration says, which stays in extras', () => {

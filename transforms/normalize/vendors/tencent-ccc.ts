@@ -205,11 +205,18 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   const endedInIvr = cdr.direction === 'INBOUND' && queued === null && status.code !== null && CCC_IVR_END_CODES.has(status.code);
   cdr.ivr_seconds = endedInIvr && !vendorIvr ? secondsBetween(started, ended) : (vendorIvr ?? secondsBetween(started, queued));
   cdr.total_seconds = secondsBetween(started, ended);
-  // The caller cannot have spent longer in the IVR than in the call, but IVR time is not billed: the vendor's figure
-  // stays (it is what CCC's own reports show) and the row says its stamps disagree, as billing_note does for talk.
+  // The caller cannot have spent longer in the IVR than in the call, nor other than Queued − Start (the doc's own
+  // definition of IVRDuration), but IVR time is not billed: the vendor's figure stays (it is what CCC's own reports
+  // show) and one note says which stamps disagree, as billing_note does for talk, so one key marks the rows to leave out.
+  const disagreements: string[] = [];
   if (vendorIvr && cdr.total_seconds !== null && vendorIvr > cdr.total_seconds + DURATION_TOLERANCE_SECONDS) {
-    extras['ivr_note'] = `IVRDuration is longer than the call (total_seconds) by more than ${DURATION_TOLERANCE_SECONDS} s: ivr_seconds is the vendor's figure`;
+    disagreements.push(`IVRDuration is longer than the call (total_seconds) by more than ${DURATION_TOLERANCE_SECONDS} s`);
   }
+  const stampedIvr = secondsBetween(started, queued);
+  if (vendorIvr !== null && stampedIvr !== null && Math.abs(vendorIvr - stampedIvr) > DURATION_TOLERANCE_SECONDS) {
+    disagreements.push(`IVRDuration differs from queued_at − started_at by more than ${DURATION_TOLERANCE_SECONDS} s`);
+  }
+  if (disagreements.length > 0) extras['ivr_note'] = `${disagreements.join('; ')}: ivr_seconds is the vendor's figure`;
   // Duration is CCC's own service time (Ended − Accept); billing follows the vendor's figure when it gives one.
   const duration = startedSeconds(record.Duration);
   cdr.talk_seconds = answered ? (duration ?? secondsBetween(answered, ended) ?? 0) : 0;
