@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { CdrflowError } from './errors.ts';
+import { redactUrl } from './input-limits.ts';
 import { subjectFor } from './topology.ts';
 import { installBlockCountBounds } from './avro-block-counts.ts';
 
@@ -217,7 +218,7 @@ export class TopicCodec {
       // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
       // (The client words a 404 whose body has no `message` as "[object Object]".)
       const { status, url } = err as { status?: unknown; url?: unknown };
-      const why = status === 404 ? `${typeof url === 'string' ? url : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
+      const why = status === 404 ? `${typeof url === 'string' ? redactUrl(url) : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
       throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${why}`, { cause: err });
     }
   }

@@ -265,6 +265,18 @@ export function usableDownloadUrl(link: string): boolean {
   return URL.canParse(link);
 }
 
+/** A URL's user-info: from after `scheme://` to the last `@` before the host ends (a password may hold a raw @). */
+const URL_USER_INFO = /\b([a-z][a-z\d+.-]*:\/\/)[^/?#\s]*@/gi;
+
+/**
+ * Text with the user and password of every URL in it replaced by `***`: the schema registry's URL may carry them
+ * (SCHEMA_REGISTRY_URL), and every message that names the registry names it through this. The host stays, so an
+ * operator still sees where; the `***` says credentials were sent.
+ */
+export function redactUrl(text: string): string {
+  return text.replace(URL_USER_INFO, '$1***@');
+}
+
 export const MAX_QUOTED_CHARS = 200;
 
 /**

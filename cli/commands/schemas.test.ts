@@ -70,6 +70,17 @@ describe('cdrflow schemas without a registry', () => {
     expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://127\\.0\\.0\\.1:${webPort}: .*404.*Apicurio serves one under /apis/ccompat/v7\\n$`));
   });
 
+  // A registry reached with its credentials in the URL: the messages name it by scheme, host and path only.
+  it('register: a URL with a user and password in it is shown without them (refused, not a registry API)', async () => {
+    const refused = run('register', '--registry', 'http://user:s3cret-pw@127.0.0.1:1');
+    expect(refused.status, refused.stderr).toBe(69);
+    expect(refused.stderr).toMatch(/^cdrflow schemas: the schema registry at http:\/\/\*\*\*@127\.0\.0\.1:1 is not reachable: /);
+    const web404 = await runAsync('register', '--registry', `http://user:s3cret-pw@127.0.0.1:${webPort}`);
+    expect(web404.status, web404.stderr).toBe(78);
+    expect(web404.stderr).toContain(`the schema registry at http://***@127.0.0.1:${webPort}: `);
+    expect(refused.stderr + web404.stderr).not.toContain('s3cret-pw');
+  });
+
   it("takes a 404 for an unknown subject only with the registry's own code", () => {
     expect(registryNotFound('{"message":"Subject \'x\' not found.","error_code":40401}')).toBe(true);
     expect(registryNotFound('{"error_code":40402}')).toBe(true);

@@ -4,7 +4,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_CONFIG, EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
-import { boundReason, printable, quote } from '../../core/input-limits.ts';
+import { boundReason, printable, quote, redactUrl } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
 import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryNotFound } from '../../core/avro.ts';
@@ -52,7 +52,7 @@ export type CompatibilityVerdict = { subject: string; verdict: 'compatible' | 'n
  */
 function newSubject(subject: string, asked: string, body: string): CompatibilityVerdict {
   if (registryNotFound(body)) return { subject, verdict: 'new' };
-  throw new NotARegistryError(`${asked} answered 404: ${NOT_A_REGISTRY_API}`);
+  throw new NotARegistryError(`${redactUrl(asked)} answered 404: ${NOT_A_REGISTRY_API}`);
 }
 
 /** POST /compatibility/subjects/<subject>/versions/latest (Confluent API; Apicurio serves it under /apis/ccompat/v7). */
@@ -100,11 +100,11 @@ export const command: Command = {
       // A registry that is down or does not answer: one line naming it, exit 69 (it was exit 1 with "status 400", or a
       // hang for good when it took the connection and never answered).
       if (registryAway(err) || (err as Error).name === 'TimeoutError') {
-        throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(url)} is not reachable: ${boundReason((err as Error).message, 300)}`);
+        throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(redactUrl(url))} is not reachable: ${boundReason((err as Error).message, 300)}`);
       }
       const registering404 = (err as { cause?: { status?: unknown } }).cause?.status === 404;
       if (err instanceof NotARegistryError || registering404) {
-        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(url)}: ${boundReason((err as Error).message, 400)}`);
+        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(redactUrl(url))}: ${boundReason((err as Error).message, 400)}`);
       }
       throw err;
     }

@@ -1,0 +1,64 @@
+// A registry URL may carry its user and password (https://user:secret@registry/…: how some Confluent-compatible
+// registries are reached). Whatever reports registry trouble names the registry by its host, never by its secret.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RefusedWriters, TopicCodec, createRegistry, fetchWriter } from './avro.ts';
+import { classifyRegistryError } from './dead-letter.ts';
+import { serializeError } from './errors.ts';
+import { redactUrl } from './input-limits.ts';
+import { SCHEMA_FILES, TOPICS } from './topology.ts';
+
+const SECRET = 's3cret-pw';
+let status = 500;
+let server: Server;
+let host = '';
+
+beforeAll(async () => {
+  // Answers every request with `status` and a body that is no registry's (a proxy, a web server, a registry failing).
+  server = createServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ title: 'nope' })));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+const withSecret = () => `http://user:${SECRET}@${host}/apis/ccompat/v7`;
+
+async function failure(run: () => Promise<unknown>): Promise<Error> {
+  const err = await run().then(() => undefined, (e: unknown) => e as Error);
+  if (err === undefined) throw new Error('expected the registry call to fail');
+  return err;
+}
+
+describe('redactUrl', () => {
+  it('drops the user and password of every URL in a text, keeping scheme, host and path', () => {
+    expect(redactUrl('https://user:pw@registry.example:8081/apis/ccompat/v7')).toBe('https://***@registry.example:8081/apis/ccompat/v7');
+    expect(redactUrl('post http://u:p%40ss@127.0.0.1:1/x and http://v@h/y')).toBe('post http://***@127.0.0.1:1/x and http://***@h/y');
+    // An unescaped @ in the password: the host is what follows the last one.
+    expect(redactUrl('http://u:p@ss@h:1/x?a=b@c')).toBe('http://***@h:1/x?a=b@c');
+    expect(redactUrl('http://127.0.0.1:1/x?to=a@b')).toBe('http://127.0.0.1:1/x?to=a@b');
+  });
+});
+
+describe('a registry URL with credentials in it', () => {
+  it.each([500, 404, 401])('registering against an answer %i: the message names the host, not the password', async (answer) => {
+    status = answer;
+    const err = await failure(() => new TopicCodec(createRegistry(withSecret()), TOPICS.normalized, SCHEMA_FILES.normalized).register());
+    const shown = serializeError(err).message;
+    expect(shown).not.toContain(SECRET);
+    if (answer === 404) expect(shown).toContain(`http://***@${host}/apis/ccompat/v7/subjects/`);
+  });
+
+  it.each([500, 404, 401])('reading a writer schema against an answer %i: the message does not hold the password', async (answer) => {
+    status = answer;
+    const registry = createRegistry(withSecret());
+    const err = await failure(() => fetchWriter(registry, 7, new RefusedWriters(registry)));
+    expect(classifyRegistryError(err, 'reading writer schema 7').message).not.toContain(SECRET);
+  });
+
+  it('a registry that refuses connections: the message does not hold the password', async () => {
+    const err = await failure(() => new TopicCodec(createRegistry(`http://user:${SECRET}@127.0.0.1:1`), TOPICS.normalized, SCHEMA_FILES.normalized).register());
+    expect(err.message).not.toContain(SECRET);
+    expect(err.message).toContain('127.0.0.1:1');
+  });
+});
