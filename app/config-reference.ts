@@ -32,7 +32,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'kafka.sasl': 'SASL for a real cluster',
   'kafka.sasl.username': 'no control characters',
   'kafka.sasl.password': 'not empty',
-  'schemaRegistry.url': 'Confluent-compatible API root; absent: the local Apicurio `…/apis/ccompat/v7`',
+  'schemaRegistry.url': 'Confluent-compatible API root; a user and password in it are sent as HTTP Basic and shown as `***` in messages; absent: the local Apicurio `…/apis/ccompat/v7`',
   'clickhouse.url': 'a ClickHouse server, http or https, without user or password in it (`username`, `password`: the URL is shown in status); absent: the embedded engine in `dataDir`',
   'clickhouse.username': 'no control characters, no `:` (HTTP Basic auth splits user and password at the first colon)',
   'clickhouse.dataDir': 'embedded engine data directory (one process at a time), relative to the repository, no NUL in it; `insert-staging/` in it holds the rows of the insert in flight (removed when it ends)',

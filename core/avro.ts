@@ -119,6 +119,19 @@ export function registryNotFound(body: string): boolean {
 }
 
 /**
+ * fetch for a plain look at the registry, the URL's user and password (if any) sent as HTTP Basic, as the client sends
+ * them: fetch refuses a URL with credentials in it, with a message that quotes the URL, password and all.
+ */
+export function registryFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const target = new URL(url);
+  if (target.username === '' && target.password === '') return fetch(url, init);
+  const basic = Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64');
+  target.username = '';
+  target.password = '';
+  return fetch(target, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Basic ${basic}` } });
+}
+
+/**
  * A writer's id answered 404: the registry's own word that it does not know the id (its code, 40403), or something
  * else answering (a proxy routing wrong, a URL that lost its API path)? The client keeps only the status, so the id
  * is asked once more, plainly. Not the registry's word: an error the stages wait out as for a registry away, where
@@ -129,7 +142,7 @@ async function notFoundOrAway(registry: SchemaRegistry, id: number, err: unknown
   if (base === undefined) return err;
   const url = `${base.replace(/\/$/, '')}/schemas/ids/${id}`;
   try {
-    const answer = await fetch(url, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
+    const answer = await registryFetch(url, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
     const body = await answer.text();
     if (answer.status !== 404 || registryNotFound(body)) return err;
     return new Error(`registry answer not understood: HTTP 404 for /schemas/ids/${id} (${NOT_A_REGISTRY_API})`);

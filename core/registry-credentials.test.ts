@@ -13,10 +13,12 @@ const SECRET = 's3cret-pw';
 let status = 500;
 let server: Server;
 let host = '';
+/** The Authorization header of each request, in order. */
+const authorizations: (string | undefined)[] = [];
 
 beforeAll(async () => {
   // Answers every request with `status` and a body that is no registry's (a proxy, a web server, a registry failing).
-  server = createServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ title: 'nope' })));
+  server = createServer((req, res) => (authorizations.push(req.headers.authorization), res).writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ title: 'nope' })));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -60,5 +62,18 @@ describe('a registry URL with credentials in it', () => {
     const err = await failure(() => new TopicCodec(createRegistry(`http://user:${SECRET}@127.0.0.1:1`), TOPICS.normalized, SCHEMA_FILES.normalized).register());
     expect(err.message).not.toContain(SECRET);
     expect(err.message).toContain('127.0.0.1:1');
+  });
+
+  // The plain look at a writer's 404 (is it the registry's word?) failed before it was sent: fetch refuses a URL with
+  // credentials in it, so a proxy's 404 was taken for the registry's and every record became a dead letter.
+  it("looks at a writer's 404 with the URL's credentials as the client sends them (Basic), and sees it is no registry's", async () => {
+    status = 404;
+    authorizations.length = 0;
+    const registry = createRegistry(withSecret());
+    const err = await failure(() => fetchWriter(registry, 7, new RefusedWriters(registry)));
+    expect(err.message).toMatch(/^registry answer not understood: HTTP 404 for \/schemas\/ids\/7/);
+    expect(classifyRegistryError(err, 'reading writer schema 7').kind).toBe('transient');
+    expect(authorizations.length).toBeGreaterThan(1);
+    expect(new Set(authorizations)).toEqual(new Set([`Basic ${Buffer.from(`user:${SECRET}`).toString('base64')}`]));
   });
 });

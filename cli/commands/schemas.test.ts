@@ -17,6 +17,9 @@ let silentPort = 0;
 // A server that is no registry: 404 for every path, with a body of its own (a registry's root, a web server).
 let web: Server;
 let webPort = 0;
+// A registry that holds no subject and answers only requests carrying user:s3cret-pw (HTTP Basic).
+let guarded: Server;
+let guardedPort = 0;
 
 beforeAll(async () => {
   silent = await startSilentServer();
@@ -27,11 +30,19 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
   webPort = (web.address() as { port: number }).port;
+  guarded = createServer((req, res) => {
+    const allowed = req.headers.authorization === `Basic ${Buffer.from('user:s3cret-pw').toString('base64')}`;
+    res.writeHead(allowed ? 404 : 401, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+    res.end(JSON.stringify(allowed ? { error_code: 40401, message: 'Subject not found' } : { error_code: 40101, message: 'Unauthorized' }));
+  });
+  await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
+  guardedPort = (guarded.address() as { port: number }).port;
 });
 
 afterAll(async () => {
   await silent.close();
   await new Promise((resolve) => web.close(resolve));
+  await new Promise((resolve) => guarded.close(resolve));
 });
 
 /** Like run(), without blocking this process: the server answering it lives here. */
@@ -79,6 +90,17 @@ describe('cdrflow schemas without a registry', () => {
     expect(web404.status, web404.stderr).toBe(78);
     expect(web404.stderr).toContain(`the schema registry at http://***@127.0.0.1:${webPort}: `);
     expect(refused.stderr + web404.stderr).not.toContain('s3cret-pw');
+  });
+
+  // fetch refuses a URL with credentials in it: check stopped at once, exit 1, quoting the URL with its password.
+  it('check: the credentials of a URL reach the registry (HTTP Basic, as register sends them), and no message', async () => {
+    const r = await runAsync('check', '--registry', `http://user:s3cret-pw@127.0.0.1:${guardedPort}`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^new +cdr\.normalized-value +cdr-normalized\.avsc$/m);
+    const refused = run('check', '--registry', 'http://user:s3cret-pw@127.0.0.1:1');
+    expect(refused.status, refused.stderr).toBe(69);
+    expect(refused.stderr).toMatch(/^cdrflow schemas: the schema registry at http:\/\/\*\*\*@127\.0\.0\.1:1 is not reachable: /);
+    expect(r.stdout + r.stderr + refused.stderr).not.toContain('s3cret-pw');
   });
 
   it("takes a 404 for an unknown subject only with the registry's own code", () => {

@@ -7,7 +7,7 @@ import { EXIT_CONFIG, EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { boundReason, printable, quote, redactUrl } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
-import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryNotFound } from '../../core/avro.ts';
+import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryFetch, registryNotFound } from '../../core/avro.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
@@ -61,12 +61,12 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
   // Asked about an unknown subject, some registries (Apicurio) answer "compatible": look first.
   // A registry that takes the connection and never answers must not hang the check (it did, for good).
   const versionsUrl = `${base}/subjects/${encodeURIComponent(subject)}/versions`;
-  const versions = await fetch(versionsUrl, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
+  const versions = await registryFetch(versionsUrl, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
   const listed = await versions.text();
   if (versions.status === 404) return newSubject(subject, versionsUrl, listed);
   if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
   const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
-  const response = await fetch(url, {
+  const response = await registryFetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
     body: JSON.stringify({ schemaType: 'AVRO', schema: JSON.stringify(schema) }),
