@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './command.ts';
-import { asUsage, integer, isoDateTime, numberAtLeast, numberWithin, parseFlags, port, positiveNumber, required } from './args.ts';
+import { asUsage, httpUrl, integer, isoDateTime, numberAtLeast, numberWithin, parseFlags, port, positiveNumber, required } from './args.ts';
 
 const SPEC = { file: { type: 'string' }, json: { type: 'boolean' }, vendor: { type: 'string', multiple: true }, format: { type: 'string', short: 'f', needs: 'a format name' } } as const;
 
@@ -41,6 +41,22 @@ describe('parseFlags', () => {
 });
 
 describe('value parsers', () => {
+  it('httpUrl refuses a value without an http(s) host and does not repeat a user and password in it', () => {
+    for (const value of ['http://user:s3cret-pw@', 'http://user:s3cret-pw@ho st/x', 'ftp://user:s3cret-pw@host/']) {
+      const message = (() => {
+        try {
+          httpUrl('--registry', value, 'a URL');
+        } catch (err) {
+          return (err as UsageError).message;
+        }
+        return 'taken';
+      })();
+      expect(message).toMatch(/^--registry needs a URL, got "\w+:\/\/\*\*\*@/);
+      expect(message).not.toContain('s3cret');
+    }
+    expect(httpUrl('--registry', 'http://user:pw@127.0.0.1:8081/apis', 'a URL')).toBe('http://user:pw@127.0.0.1:8081/apis');
+  });
+
   it('name the flag and the value in their messages', () => {
     expect(integer('--n', '7', { min: 1 })).toBe(7);
     expect(() => integer('--window-sec', '0', { min: 1 })).toThrow('--window-sec needs a positive integer, got "0"');

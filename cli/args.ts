@@ -3,7 +3,7 @@
 // parsers the commands share (integers, ports, numbers, ISO date-times) with the flag in their message.
 import { parseArgs } from 'node:util';
 import { UsageError } from './command.ts';
-import { printable, quote } from '../core/input-limits.ts';
+import { printable, quote, redactUrl } from '../core/input-limits.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 
 export interface FlagSpec {
@@ -109,9 +109,12 @@ export function port(flag: string, value: string): number {
   return integer(flag, value, { min: 0, max: 65535, expected: 'a port number' });
 }
 
-/** An http(s) URL with a host; `expected` names it in the message ("notaurl" was taken and sent to 127.0.0.1:80). */
+/**
+ * An http(s) URL with a host; `expected` names it in the message ("notaurl" was taken and sent to 127.0.0.1:80). A
+ * user and password in a refused value are not repeated back (a registry URL may carry them).
+ */
 export function httpUrl(flag: string, value: string, expected: string): string {
-  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) throw new UsageError(`${flag} needs ${expected}, got ${quote(value)}`);
+  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) throw new UsageError(`${flag} needs ${expected}, got ${quote(redactUrl(value))}`);
   return value;
 }
 
