@@ -313,11 +313,11 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
     return undefined;
   };
   /** Decimal digits only: no sign (no variable here takes a negative), no blank, hex, exponent or fraction. */
-  const int = (name: string, v: string, min: number, max: number, expected: string): number | undefined => {
+  const int = (name: string, v: string, min: number, max: number, expected: string, shown = quote(v)): number | undefined => {
     const t = v.trim();
     const n = /^\d+$/.test(t) ? Number(t) : NaN;
     if (Number.isSafeInteger(n) && n >= min && n <= max) return n;
-    refuse(name, `needs ${expected}, got ${quote(v)}`);
+    refuse(name, `needs ${expected}, got ${shown}`);
     return undefined;
   };
   /** Strict, as a JSON config file: an app given `"appSecret"` twice is refused, not read with the last one. */
@@ -363,10 +363,12 @@ export function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, problems: ConfigProbl
   }
   if ((v = get('TENCENT_CCC_ENDPOINT'))) section(doc, 'connectors', 'tencent-ccc')['endpoint'] = v;
   if ((v = get('TENCENT_TRTC_APPS'))) {
-    section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair) => {
+    section(doc, 'connectors', 'tencent-trtc')['apps'] = v.split(',').map((pair, i) => {
       const [id, key, api] = pair.split(':');
-      // Only the id is quoted in a problem: the rest of the value is secret keys.
-      const app = { sdkAppId: int('TENCENT_TRTC_APPS', id ?? '', 1, Number.MAX_SAFE_INTEGER, 'a positive integer sdkAppId before each secret key'), secretKey: (key ?? '').trim() };
+      // Nothing of the value is quoted, not even what stands where the id goes: an item without its id, or written
+      // key first, has its secret key there, and the problem printed it.
+      const shown = `something else in item ${i + 1} (not shown: the value holds secret keys)`;
+      const app = { sdkAppId: int('TENCENT_TRTC_APPS', id ?? '', 1, Number.MAX_SAFE_INTEGER, 'a positive integer sdkAppId before each secret key', shown), secretKey: (key ?? '').trim() };
       return api === undefined ? app : { ...app, api: api.trim() };
     });
   }
