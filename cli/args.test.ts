@@ -88,6 +88,10 @@ describe('value parsers', () => {
       expect(() => isoDateTime('--from', bad), bad).toThrow('--from is not an ISO date-time');
     }
     expect(isoDateTime('--from', '2024-02-29').toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    // Years 0-99 are years of their own, not 1900-1999: 0000 and 0004 are leap years, 1900 was not, 0001 is not.
+    expect(isoDateTime('--from', '0000-02-29').toISOString()).toBe('0000-02-29T00:00:00.000Z');
+    expect(isoDateTime('--from', '0004-02-29T12:00Z').toISOString()).toBe('0004-02-29T12:00:00.000Z');
+    expect(() => isoDateTime('--from', '0001-02-29')).toThrow('--from is not an ISO date-time');
     expect(isoDateTime('--from', '2026-01-31T08:00:00.5+08:00').toISOString()).toBe('2026-01-31T00:00:00.500Z');
     expect(() => isoDateTime('--to', undefined)).toThrow('--to is required');
     expect(() => required('--tenant', '')).toThrow('--tenant is required');

@@ -147,6 +147,13 @@ export function positiveNumber(flag: string, value: string, expected = 'a positi
 /** YYYY-MM-DD, optionally THH:MM[:SS[.fraction]] and a zone (Z or ±HH:MM); without a zone, UTC (see isoDateTime). */
 const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 
+/** Days in a month of the proleptic Gregorian calendar; Date.UTC alone reads years 0-99 as 1900-1999 (0000 is leap). */
+function daysInMonth(year: number, month: number): number {
+  const last = new Date(0);
+  last.setUTCFullYear(year, month, 0);
+  return last.getUTCDate();
+}
+
 /**
  * A required ISO-8601 date-time; without an offset (a date alone, or a time without Z or ±HH:MM) it is UTC, whatever
  * the machine's time zone. `new Date` alone took "1" (2001), "March 7", "2024/01/01" and "2024-02-30" (as
@@ -157,7 +164,7 @@ export function isoDateTime(flag: string, value: string | undefined): Date {
   const m = ISO_DATE_TIME.exec(text);
   const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map((part) => (part === undefined ? 0 : Number(part)));
   const valid =
-    m !== null && month! >= 1 && month! <= 12 && day! >= 1 && day! <= new Date(Date.UTC(year!, month!, 0)).getUTCDate() && hour! <= 23 && minute! <= 59 && second! <= 59;
+    m !== null && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth(year!, month!) && hour! <= 23 && minute! <= 59 && second! <= 59;
   // A time without an offset is UTC, as a date alone is (JavaScript reads "2026-01-31" as UTC but "2026-01-31T08:00"
   // in the machine's zone): mixing the two forms on a machine outside UTC shifted a range by its offset.
   const zoneless = m !== null && m[4] !== undefined && m[7] === undefined;
