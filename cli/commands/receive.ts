@@ -7,9 +7,8 @@ import { untilSignal } from '../signals.ts';
 import { startReceiver } from '../../connectors/push-vendors.ts';
 import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';
 import { UsageError } from '../command.ts';
-import { checkKafkaReachable } from '../kafka-access.ts';
+import { checkKafkaReachable, commandKafka } from '../kafka-access.ts';
 import { endpoints } from '../../app/config.ts';
-import { createKafka } from '../../core/kafka.ts';
 import { createRegistry } from '../../core/avro.ts';
 import { startOpsServer } from '../../core/ops-server.ts';
 
@@ -53,7 +52,8 @@ export const command: Command = {
     const ends = endpoints(config);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const kafka = { client: createKafka({ ...ends.kafka, clientId: 'cdrflow-receiver' }), schemaRegistry: createRegistry(ends.registryUrl) };
+    // Its limited warnings are summed up when the command ends, however it ends (commandKafka).
+    const kafka = { client: await commandKafka({ ...ends.kafka, clientId: 'cdrflow-receiver' }), schemaRegistry: createRegistry(ends.registryUrl) };
     // The ops port first: a taken port is then refused before the receiver acknowledges a single push.
     let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
     const ops =
@@ -85,7 +85,6 @@ export const command: Command = {
     console.error(`cdrflow receive: ${signal}, finishing in-flight pushes`);
     await receiver.stop();
     await ops?.close();
-    kafka.client.closeLog();
     return 0;
   },
 };
