@@ -104,7 +104,7 @@ function staleIds(laterVersion: (id: string) => number | undefined, ids: Iterabl
  * Only this day's raw ids are read: a dead letter of a version whose call moved to another day stays in the earlier
  * day's set. A raw record normalize refused that a replay normalized (the same version, or a later one) is no longer
  * dead-lettered; one normalized only at an earlier version still is (ClickHouse bills that earlier version). A call
- * both stages refused counts once.
+ * both stages refused counts once: a sink dead letter counts only while the raw topic holds no later version.
  */
 function stillDeadLettered(
   day: { raw: ReadonlyMap<string, number>; normalized: ReadonlyMap<string, number>; dead: ReadonlySet<string>; sinkDead: ReadonlySet<string> },
@@ -115,7 +115,11 @@ function stillDeadLettered(
   const refused = [...raw.keys()].filter((id) => dead.has(id));
   const normalizedEarlier = new Set(staleIds(rawVersion, refused, normalizedVersion));
   const calls = new Set(refused.filter((id) => !normalized.has(id) || normalizedEarlier.has(id)));
-  for (const id of normalized.keys()) if (sinkDead.has(id)) calls.add(id);
+  // A sink dead letter of a version the raw topic holds a later one of accounts for that version only: the later one
+  // is counted on its own day, by normalize's dead letter or as drift.
+  const sinkRefused = [...normalized.keys()].filter((id) => sinkDead.has(id));
+  const rawLater = new Set(staleIds(rawVersion, sinkRefused, normalizedVersion));
+  for (const id of sinkRefused) if (!rawLater.has(id)) calls.add(id);
   return calls.size;
 }
 
