@@ -57,6 +57,18 @@ describe('value parsers', () => {
     expect(httpUrl('--registry', 'http://user:pw@127.0.0.1:8081/apis', 'a URL')).toBe('http://user:pw@127.0.0.1:8081/apis');
   });
 
+  it('httpUrl does not repeat a password in a refused value that is no URL to redact: no scheme, one slash, a raw / or # in it', () => {
+    const cases = [
+      ['user:s3cret-pw@registry.example:8081', '"***@registry.example:8081"'],
+      ['http:/user:s3cret-pw@registry.example', '"***@registry.example"'],
+      ['http://user:s3cret/pw@registry.example:8081', '"http://***@registry.example:8081"'],
+      ['https://user:s3c#ret@registry.example:x', '"https://***@registry.example:x"'],
+    ];
+    for (const [value, shown] of cases) {
+      expect(() => httpUrl('--registry', value!, 'a URL')).toThrow(`--registry needs a URL, got ${shown}`);
+    }
+  });
+
   it('name the flag and the value in their messages', () => {
     expect(integer('--n', '7', { min: 1 })).toBe(7);
     expect(() => integer('--window-sec', '0', { min: 1 })).toThrow('--window-sec needs a positive integer, got "0"');

@@ -3,7 +3,7 @@
 // parsers the commands share (integers, ports, numbers, ISO date-times) with the flag in their message.
 import { parseArgs } from 'node:util';
 import { UsageError } from './command.ts';
-import { printable, quote, redactUrl } from '../core/input-limits.ts';
+import { printable, quote } from '../core/input-limits.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 
 export interface FlagSpec {
@@ -114,8 +114,19 @@ export function port(flag: string, value: string): number {
  * user and password in a refused value are not repeated back (a registry URL may carry them).
  */
 export function httpUrl(flag: string, value: string, expected: string): string {
-  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) throw new UsageError(`${flag} needs ${expected}, got ${quote(redactUrl(value))}`);
+  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) throw new UsageError(`${flag} needs ${expected}, got ${quote(refusedUrlShown(value))}`);
   return value;
+}
+
+/**
+ * A refused URL as its refusal repeats it: all before its last `@` is `***` but a leading `scheme://`. redactUrl needs
+ * a URL's shape, which a refused value may lack, and its mistake is often where the user-info is: no scheme
+ * (`user:pw@host`), one slash, or a raw `/` or `#` in the password, which ends redactUrl's user-info early.
+ */
+function refusedUrlShown(value: string): string {
+  const at = value.lastIndexOf('@');
+  if (at < 0) return value;
+  return `${/^[a-z][a-z\d+.-]*:\/\//i.exec(value)?.[0] ?? ''}***${value.slice(at)}`;
 }
 
 /** A decimal number ("12", "-0.5", "2.5e3"), else NaN: `Number` alone would take "" and " " for 0 and "0x50" for 80. */
