@@ -117,6 +117,10 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     const unreadable = map({ ...unanswered, EndStatus: 202, Direction: 'x', CallType: 9 });
     expect(unreadable).toMatchObject({ direction: 'OUTBOUND', call_type: '9' });
     expect(unreadable.extras['Direction']).toBe('x');
+    // So is one that is no text or number at all (nothing else keeps it: Direction is a consumed field).
+    for (const [direction, kept] of [[true, 'true'], [{ in: 1 }, '{"in":1}'], [[0], '[0]']] as const) {
+      expect(map({ ...unanswered, EndStatus: 202, Direction: direction }), kept).toMatchObject({ direction: 'OUTBOUND', extras: { Direction: kept } });
+    }
     // The side the code names follows the inferred direction: the user of an outbound call is the callee.
     expect(map({ ...unanswered, EndStatus: 203 }).hangup_side).toBe('CALLEE');
     expect(map({ ...unanswered, EndStatus: 102 }).hangup_side).toBe('CALLER');

@@ -179,7 +179,8 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.direction = byCallType?.direction ?? byDirection ?? byEndCode ?? 'UNKNOWN';
   // A Direction the row does not show (unrecognised, contradicted by CallType, or narrowed to INTERNAL by it) would
   // otherwise vanish behind the direction taken from CallType or the end code, as a differing Time or Duration would.
-  if (text(record.Direction) !== null && byDirection !== cdr.direction) extras.Direction = extraValue(record.Direction)!;
+  const direction = extraValue(record.Direction);
+  if (direction !== null && byDirection !== cdr.direction) extras.Direction = direction;
   // Without CallType (older records) the CDR API only lists telephone calls, except the VoIP-only end codes.
   cdr.channel = byCallType?.channel ?? (status.code !== null && CCC_VOIP_END_CODES.has(status.code) ? 'VOIP' : 'PSTN');
 
