@@ -274,67 +274,34 @@ describe('the dlq column', () => {
     const v2 = version('2026-11-30T12:00:00Z', '2026-11-30T10:00:00Z');
     expect(await rows({ raw: [v1, v2], dead: [1], normalized: [v1] })).toEqual([['2026-11-30', 1, 1, 1, []]]);
   });
-});
 
-describe('the dlq column, a call both stages refused or stored since', () => {
-  const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };
-  const at = (iso: string) => Date.parse(iso) / 1000;
-  const version = (receivedAt: string, startedAt: string, session = 's-both'): RawEnvelope => cccRawEnvelope({ SessionId: session, StartTimestamp: at(startedAt), EndTimestamp: at(startedAt) + 90, Duration: 90, EndStatus: 1 }, receivedAt);
-  const options = defaultNormalizeOptions();
-  const normalizedCdr = (e: RawEnvelope) => {
-    const r = normalize(e, { now: () => new Date(), lineage: null, options });
-    if (!r.ok) throw new Error(r.error.message);
-    return r.cdr;
-  };
-  const origins = (topicName: string, offsets: number[] = []) => new Set(offsets.map((o) => `${topicName}:0:${o}`));
-
-  /** Per day: raw, normalized and dlq, over the raw topic `raw` and the normalized topic `normalized` (offsets 0..n-1). */
-  async function dlq(given: { raw: RawEnvelope[]; dead?: number[]; normalized: RawEnvelope[]; sinkDead?: number[] }) {
-    topic.envelopes = given.raw;
-    const raw = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], twoDays, null, options, origins('cdr.raw.tencent-ccc', given.dead), { progress: quiet, timeoutMs: 1_000 });
-    topic.envelopes = given.normalized.map(normalizedCdr);
-    const normalized = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], twoDays, null, origins('cdr.normalized', given.sinkDead), { progress: quiet, timeoutMs: 1_000 });
-    return compareLayers(rawTopicLayers({
-      scope: twoDays,
-      raw: raw.tally,
-      normalized: normalized.tally,
-      normalizeDead: raw.normalizeDead,
-      sinkDead: normalized.sinkDead,
-      clickhouse: new Map(),
-      views: { cdr_daily: null, cdr_hourly: new Map(), cdr_end_status: null },
-      partialDays: new Set(),
-      clickhouseIds: new Map(),
-    })).map((r) => [r.day, r.raw.records, r.normalized.records, r.deadLettered]);
-  }
-
-  // Another call on the first day, normalized, so that day has a row whichever day the call under test is on.
-  const other = version('2026-11-30T20:05:00Z', '2026-11-30T20:00:00Z', 's-other');
-  const v1 = version('2026-11-30T23:59:00Z', '2026-11-30T23:58:00Z');
-  const v2SameDay = version('2026-12-01T00:10:00Z', '2026-11-30T23:58:00Z');
-  const v2NextDay = version('2026-12-01T00:10:00Z', '2026-12-01T00:01:00Z');
+  // A call both stages refused at different versions, or one the sink refused whose later copy was stored since.
+  const v1 = version('2026-11-30T23:59:00Z', '2026-11-30T23:58:00Z', 's-both');
+  const v2SameDay = version('2026-12-01T00:10:00Z', '2026-11-30T23:58:00Z', 's-both');
+  const v2NextDay = version('2026-12-01T00:10:00Z', '2026-12-01T00:01:00Z', 's-both');
 
   it('counts a call once, on the day of its counted version, when the sink refused v1 and normalize v2', async () => {
     // Offsets: raw 0 other, 1 v1, 2 v2; normalized 0 other, 1 v1 (refused by the sink).
-    expect(await dlq({ raw: [other, v1, v2SameDay], dead: [2], normalized: [other, v1], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 1]]);
-    expect(await dlq({ raw: [other, v1, v2NextDay], dead: [2], normalized: [other, v1], sinkDead: [1] })).toEqual([
-      ['2026-11-30', 1, 2, 0],
-      ['2026-12-01', 1, 0, 1],
+    expect(await rows({ raw: [other, v1, v2SameDay], dead: [2], normalized: [other, v1], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 1, []]]);
+    expect(await rows({ raw: [other, v1, v2NextDay], dead: [2], normalized: [other, v1], sinkDead: [1] })).toEqual([
+      ['2026-11-30', 1, 2, 0, ['extra_in_normalized']],
+      ['2026-12-01', 1, 0, 1, []],
     ]);
     // v2 not through normalize yet: the sink's dead letter accounts for v1 only, and v2 is drift (not_normalized).
-    expect(await dlq({ raw: [other, v1, v2NextDay], normalized: [other, v1], sinkDead: [1] })).toEqual([
-      ['2026-11-30', 1, 2, 0],
-      ['2026-12-01', 1, 0, 0],
+    expect(await rows({ raw: [other, v1, v2NextDay], normalized: [other, v1], sinkDead: [1] })).toEqual([
+      ['2026-11-30', 1, 2, 0, ['extra_in_normalized']],
+      ['2026-12-01', 1, 0, 0, ['not_normalized']],
     ]);
   });
 
   it('does not count a call the sink refused whose later copy was stored since', async () => {
     // A replay of the same normalized record, stored.
-    expect(await dlq({ raw: [other, v1], normalized: [other, v1, v1], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 0]]);
+    expect(await rows({ raw: [other, v1], normalized: [other, v1, v1], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 0, []]]);
     // The vendor's newer version, normalized and stored, on the same day or the next.
-    expect(await dlq({ raw: [other, v1, v2SameDay], normalized: [other, v1, v2SameDay], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 0]]);
-    expect(await dlq({ raw: [other, v1, v2NextDay], normalized: [other, v1, v2NextDay], sinkDead: [1] })).toEqual([
-      ['2026-11-30', 1, 1, 0],
-      ['2026-12-01', 1, 1, 0],
+    expect(await rows({ raw: [other, v1, v2SameDay], normalized: [other, v1, v2SameDay], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 0, []]]);
+    expect(await rows({ raw: [other, v1, v2NextDay], normalized: [other, v1, v2NextDay], sinkDead: [1] })).toEqual([
+      ['2026-11-30', 1, 1, 0, []],
+      ['2026-12-01', 1, 1, 0, []],
     ]);
   });
 });
