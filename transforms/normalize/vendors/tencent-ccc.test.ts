@@ -154,6 +154,10 @@ describe('tencent-ccc times, talk and channel (MAPPING.md, Tencent CCC)', () => 
     const { Direction: _d, ...noDirection } = call;
     expect(map({ ...noDirection, HungUpSide: 'user' })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: 'user' } });
     expect(map({ ...call, HungUpSide: 'abc' })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: 'abc' } });
+    // Not text: as unrecognised as an unknown word, not absent (the end code 103 would say the user hung up).
+    expect(map({ ...call, HungUpSide: true, EndStatus: 103 })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: 'true' } });
+    expect(map({ ...call, HungUpSide: { side: 'user' } })).toMatchObject({ hangup_side: 'UNKNOWN', extras: { HungUpSide: '{"side":"user"}' } });
+    expect(map({ ...call, HungUpSide: '' }).extras['HungUpSide']).toBeUndefined();
     // A side the row names, or one only the end code implies, adds nothing.
     expect(map({ ...call, CallType: 6, HungUpSide: 'seat' }).extras['HungUpSide']).toBeUndefined();
     expect(map({ ...call, HungUpSide: 'user' })).toMatchObject({ hangup_side: 'CALLER' });

@@ -239,7 +239,9 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.end_status = status.status;
   cdr.vendor_status_code = status.code;
   cdr.vendor_status_text = status.text;
-  const hungUp = text(record.HungUpSide);
+  // A HungUpSide that is neither text nor a number (true, an object) is as unrecognised as an unknown word: it is not
+  // absent, so the end code's side must not stand in for it. An empty one is absent, as vendors leave fields unset.
+  const hungUp = text(record.HungUpSide) ?? (typeof record.HungUpSide === 'string' ? null : extraValue(record.HungUpSide));
   const vendorSide = hungUp === null ? undefined : CCC_HUNG_UP_SIDE[hungUp];
   cdr.hangup_side = hungUp !== null && vendorSide === undefined ? 'UNKNOWN' : unifiedSide(vendorSide ?? status.side, cdr.direction);
   // An unrecognised HungUpSide, or a "user" that names no party (an extension call, a call of no known direction),
