@@ -65,11 +65,27 @@ export function atCommandEnd(end: () => void): void {
   endings.push(end);
 }
 
-/** Runs `command` (cli/main.ts), then what was left to atCommandEnd, whether it returned or threw. */
+/**
+ * Runs `command` (cli/main.ts), then what was left to atCommandEnd, whether it returned or threw. Every ending runs,
+ * whatever one before it did; an ending's failure surfaces only when the command itself succeeded, so it never hides
+ * the command's own error.
+ */
 export async function runCommand(command: Command, args: string[]): Promise<number> {
+  let outcome: { code: number } | { error: unknown };
   try {
-    return await command.run(args);
-  } finally {
-    for (const end of endings.splice(0)) end();
+    outcome = { code: await command.run(args) };
+  } catch (error) {
+    outcome = { error };
   }
+  let endingFailure: { error: unknown } | undefined;
+  for (const end of endings.splice(0)) {
+    try {
+      end();
+    } catch (error) {
+      endingFailure ??= { error };
+    }
+  }
+  if ('error' in outcome) throw outcome.error;
+  if (endingFailure) throw endingFailure.error;
+  return outcome.code;
 }
