@@ -7,9 +7,6 @@ export const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 
 const READ_CHUNK_BYTES = 64 * 1024;
 
-const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
-const hasUtf8Bom = (bytes: Buffer): boolean => bytes.subarray(0, UTF8_BOM.length).equals(UTF8_BOM);
-
 /**
  * The whole text of a small file, or an Error whose message says plainly what is wrong ("is a directory", "is more
  * than 1048576 bytes"). A pipe works too (`--config <(envsubst < cdrflow.yml)`), read to its end or the limit. Read as
@@ -33,10 +30,10 @@ export function readSmallTextFile(path: string, maxBytes: number = MAX_SMALL_FIL
       length += n;
       if (length > maxBytes) throw new Error(`is more than ${maxBytes} bytes, more than a file of this kind may be`);
     }
-    const bytes = Buffer.concat(chunks, length);
     // Some editors (Windows Notepad among them) start a UTF-8 file with a byte-order mark: it marks the encoding and is
-    // no part of the text, and kept, it made a JSON config "not valid JSON: an unexpected character".
-    return (hasUtf8Bom(bytes) ? bytes.subarray(UTF8_BOM.length) : bytes).toString('utf8');
+    // no part of the text, and kept, it made a JSON config "not valid JSON: an unexpected character". TextDecoder drops
+    // a leading one, as the import's decoder does (connectors/file-import/import.ts); invalid bytes become U+FFFD.
+    return new TextDecoder('utf-8').decode(Buffer.concat(chunks, length));
   } finally {
     closeSync(fd);
   }
