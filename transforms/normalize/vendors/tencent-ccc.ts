@@ -203,8 +203,9 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   // IVRDuration is Queued − Start, so a caller who never left the IVR gets 0 from the vendor after a whole call spent
   // there: that time is the call's (null when its end cannot be read), unless the vendor measured one after all.
   const vendorIvr = startedSeconds(record.IVRDuration);
+  const stampedIvr = secondsBetween(started, queued);
   const endedInIvr = cdr.direction === 'INBOUND' && queued === null && status.code !== null && CCC_IVR_END_CODES.has(status.code);
-  cdr.ivr_seconds = endedInIvr && !vendorIvr ? secondsBetween(started, ended) : (vendorIvr ?? secondsBetween(started, queued));
+  cdr.ivr_seconds = endedInIvr && !vendorIvr ? secondsBetween(started, ended) : (vendorIvr ?? stampedIvr);
   cdr.total_seconds = secondsBetween(started, ended);
   // The caller cannot have spent longer in the IVR than in the call, nor other than Queued − Start (the doc's own
   // definition of IVRDuration), but IVR time is not billed: the vendor's figure stays (it is what CCC's own reports
@@ -213,7 +214,6 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   if (vendorIvr && cdr.total_seconds !== null && vendorIvr > cdr.total_seconds + DURATION_TOLERANCE_SECONDS) {
     disagreements.push(`IVRDuration is longer than the call (total_seconds) by more than ${DURATION_TOLERANCE_SECONDS} s`);
   }
-  const stampedIvr = secondsBetween(started, queued);
   if (vendorIvr !== null && stampedIvr !== null && Math.abs(vendorIvr - stampedIvr) > DURATION_TOLERANCE_SECONDS) {
     disagreements.push(`IVRDuration differs from queued_at − started_at by more than ${DURATION_TOLERANCE_SECONDS} s`);
   }
