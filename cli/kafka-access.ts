@@ -31,7 +31,7 @@ export async function oneShotKafka(config: AppConfig, clientId?: string): Promis
 /**
  * A Kafka client (createKafka) that lives as long as the command: its last second of limited warnings is summed up
  * when the command ends (atCommandEnd), returned or thrown, as the process exits right after and the limiter's timer
- * would not run. The one way a command gets a client, but for start and run, which close theirs when their stages stop.
+ * would not run. The one way a command gets a client, but for start, which closes its own with the job's resources.
  */
 export async function commandKafka(settings: KafkaSettings, options: { oneShot?: boolean } = {}): Promise<KafkaClient> {
   const { createKafka } = await import('../core/kafka.ts');

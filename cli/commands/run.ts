@@ -10,10 +10,10 @@ import { asCdrflowError, type CdrflowError } from '../../core/errors.ts';
 import type { StreamHandle } from '../../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from '../../app/supervise.ts';
 import { StartCancelled } from '../../app/runner.ts';
-import { createKafka } from '../../core/kafka.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';
+import { commandKafka } from '../kafka-access.ts';
 import { startNormalizeStage } from '../../app/normalize-workers.ts';
 import { startClickHouseSink, startDlqLoader } from '../../sinks/clickhouse/index.ts';
 
@@ -52,7 +52,8 @@ export const command: Command = {
     const config = loadCommandConfig({ file: values.config, overrides: (doc) => instance && stage === 'normalize' && setIn(doc, ['normalize', 'instanceId'], instance) });
     const ends = endpoints(config);
     const log = logger(stage);
-    const kafka = createKafka({ ...ends.kafka, clientId: `cdrflow-${stage}` });
+    // Its limited warnings are summed up when the command ends, however it ends (commandKafka).
+    const kafka = await commandKafka({ ...ends.kafka, clientId: `cdrflow-${stage}` });
     const registry = createRegistry(ends.registryUrl);
     // The same recovery loop as `cdrflow start` (app/supervise.ts): a rebalance or a broker outage restarts the stage
     // from its committed offsets; only config, auth, schema errors and bugs end the command.
@@ -60,7 +61,7 @@ export const command: Command = {
     const failure = new Promise<{ error: CdrflowError }>((resolve) => (failed = (err) => resolve({ error: asCdrflowError(err) })));
     const supervision = { setState: (_: string, state: ComponentState) => log('info', `${stage}.state`, { state }), fail: (_: string, err: unknown) => failed(err), log };
     let launch: () => Promise<StreamHandle>;
-    let closeStage = async () => kafka.closeLog();
+    let closeStage = async () => {};
     if (stage === 'normalize') {
       launch = () => startNormalizeStage(config, { log });
     } else {
@@ -70,10 +71,7 @@ export const command: Command = {
         throw settingExit(err) ?? err;
       });
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
-      closeStage = async () => {
-        await clickhouse.close();
-        kafka.closeLog();
-      };
+      closeStage = () => clickhouse.close();
     }
     // Listening before the stage starts: a stop request while it still starts (a group member waiting for its
     // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.
