@@ -22,6 +22,7 @@ import { createClickHouse } from '../core/clickhouse.ts';
 import { memoryLog } from '../core/log.ts';
 import { huaweiAuthHeaders } from '../simulators/huawei-privatenumber/sign.ts';
 import { submitLvmsRecord } from '../simulators/alibaba-lvms/submitter.ts';
+import { rejection } from './helpers.ts';
 
 const SECRET = {
   ccc: 'SECRET-ccc-7f3a',
@@ -185,10 +186,7 @@ describe('Tencent CCC poller against a vendor that refuses it', () => {
     captureConsole();
     const { port, requests } = await loopback(answer);
     const client = new CccApiClient({ secretId: 'AKIDexample', secretKey: SECRET.ccc, endpoint: `127.0.0.1:${port}`, protocol: 'http', timeoutMs: 5000 });
-    const err = await client.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: 1, endTimeStamp: 2, pageSize: 10, pageNumber: 1 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await rejection(client.describeProtectedTelCdr({ sdkAppId: 1400000001, startTimeStamp: 1, endTimeStamp: 2, pageSize: 10, pageNumber: 1 }));
     expect(err).toBeInstanceOf(Error);
     expect(requests).toHaveLength(1);
     expectNoSecret('the error', errorText(err));
@@ -212,10 +210,7 @@ describe('Tencent TRTC poller against a vendor that refuses it', () => {
       baseUrl: `http://127.0.0.1:${port}`, api, sdkAppId: 1400000001, secretKey: SECRET.trtc, identifier: 'administrator',
       timeoutMs: 5000, userSigValiditySec: 86_400, userSigRenewBeforeSec: 3600,
     });
-    const err = await client.getRecordsByFilter({ startTimestamp: 1, endTimestamp: 2, page: 1, numberPerPage: 10 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await rejection(client.getRecordsByFilter({ startTimestamp: 1, endTimestamp: 2, page: 1, numberPerPage: 10 }));
     expect(err).toBeInstanceOf(Error);
     expect(requests).toHaveLength(1);
     expectNoSecret('the error', errorText(err));
