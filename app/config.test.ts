@@ -231,29 +231,22 @@ describe('loadAppConfig', () => {
     expect(loadAppConfig({ file: emptyInFile, env: { KAFKA_SASL_PASSWORD: 'pw' } }).kafka.sasl?.password).toBe('pw');
   });
 
-  it('refuses a SASL user with a control character, quoted safely, the password never shown', () => {
+  it.each([
+    ['kafka.sasl.username', 'KAFKA_SASL_USERNAME', { KAFKA_BROKERS: 'k:9092', KAFKA_SASL_PASSWORD: 'hunter2' }, '{"kafka": {"sasl": {"username": "a\\u0000b", "password": "hunter2"}}}'],
+    ['clickhouse.username', 'CLICKHOUSE_USER', { CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_PASSWORD: 'hunter2' }, '{"clickhouse": {"username": "a\\u0000b", "password": "hunter2"}}'],
+  ])('refuses a %s with a control character, quoted safely, the password never shown', (path, variable, env, json) => {
     for (const user of ['ana\u0000lyst', 'analyst\n', 'ana\u001b[2Jlyst', 'analyst\u007f']) {
-      const found = problems(() => loadAppConfig({ env: { KAFKA_BROKERS: 'k:9092', KAFKA_SASL_USERNAME: user, KAFKA_SASL_PASSWORD: 'hunter2' } }));
-      expect(found).toEqual([{ path: 'kafka.sasl.username', message: `a control character in the user name (env KAFKA_SASL_USERNAME): ${quote(user)}` }]);
+      const found = problems(() => loadAppConfig({ env: { ...env, [variable]: user } }));
+      expect(found).toEqual([{ path, message: `a control character in the user name (env ${variable}): ${quote(user)}` }]);
       expect(JSON.stringify(found)).not.toContain('hunter2');
     }
-    const fromFile = problems(() => loadAppConfig({ file: file('sasl-ctl.json', '{"kafka": {"sasl": {"username": "a\\u0000b", "password": "hunter2"}}}'), env: {} }));
-    expect(fromFile.map((p) => p.path)).toEqual(['kafka.sasl.username']);
+    const fromFile = problems(() => loadAppConfig({ file: file(`${variable}-ctl.json`, json), env: {} }));
+    expect(fromFile.map((p) => p.path)).toEqual([path]);
     expect(fromFile[0]!.message).toContain('"a\\u0000b"');
     expect(JSON.stringify(fromFile)).not.toContain('hunter2');
   });
 
-  it('refuses a ClickHouse user with a control character and a data directory with a NUL, quoted safely, the password never shown', () => {
-    for (const user of ['ana\u0000lyst', 'analyst\n', 'ana\u001b[2Jlyst', 'analyst\u007f']) {
-      const found = problems(() => loadAppConfig({ env: { CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_USER: user, CLICKHOUSE_PASSWORD: 'hunter2' } }));
-      expect(found).toEqual([{ path: 'clickhouse.username', message: `a control character in the user name (env CLICKHOUSE_USER): ${quote(user)}` }]);
-      expect(JSON.stringify(found)).not.toContain('hunter2');
-    }
-    const fromFile = problems(() => loadAppConfig({ file: file('ch-user.json', '{"clickhouse": {"username": "a\\u0000b", "password": "hunter2"}}'), env: {} }));
-    expect(fromFile.map((p) => p.path)).toEqual(['clickhouse.username']);
-    expect(fromFile[0]!.message).toContain('"a\\u0000b"');
-    expect(JSON.stringify(fromFile)).not.toContain('hunter2');
-
+  it('refuses a ClickHouse data directory with a NUL, quoted safely', () => {
     expect(problems(() => loadAppConfig({ env: { CLICKHOUSE_DATA_DIR: '/var/lib/ch\u0000x' } }))).toEqual([
       { path: 'clickhouse.dataDir', message: 'a NUL character in the path (env CLICKHOUSE_DATA_DIR): "/var/lib/ch\\u0000x"' },
     ]);

@@ -45,6 +45,17 @@ export const DEFAULT_NORMALIZE_WORKERS = 2;
 /** `start --demo`'s calls per second over all four vendors (demo.callsPerSecond, `--rate`): the default and the most. */
 export const DEMO_CALLS_PER_SECOND = { default: 4, max: 500 } as const;
 
+/**
+ * A user name (Kafka SASL, ClickHouse), named in a problem by its variable: a control character in one is a paste
+ * error, not a name. Accepted, it went out at the first login (a header, a SASL frame) and came back as the server's
+ * refusal; refused here, with the name shown escaped.
+ */
+const userName = (env: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((u) => !hasControlCharacter(u), { error: (iss) => `a control character in the user name (env ${env}): ${quote(iss.input)}`, abort: true });
+
 export const appConfigSchema = z.strictObject({
   /**
    * Prefix for every topic, consumer group and transactional id this job uses (`<namespace>.cdr.raw.…`), so several
@@ -65,12 +76,8 @@ export const appConfigSchema = z.strictObject({
       sasl: z
         .strictObject({
           mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).default('plain'),
-          username: z
-            .string()
-            .min(1)
-            // SASL PLAIN separates the user from the password by a NUL, and a line break or an escape is a paste
-            // error, not a user's name: refused here, with the name shown escaped, instead of at the broker's login.
-            .refine((u) => !hasControlCharacter(u), { error: (iss) => `a control character in the user name (env KAFKA_SASL_USERNAME): ${quote(iss.input)}` }),
+          // SASL PLAIN separates the user from the password by a NUL.
+          username: userName('KAFKA_SASL_USERNAME'),
           // As an empty KAFKA_SASL_PASSWORD is (unset): taken, it reached the broker as a login that was refused later.
           password: z.string().min(1, 'empty: set KAFKA_SASL_PASSWORD, or kafka.sasl.password in the config file'),
         })
@@ -91,11 +98,7 @@ export const appConfigSchema = z.strictObject({
         .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), 'no user or password inside the URL: set clickhouse.username and clickhouse.password (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
         .optional(),
       /** Env CLICKHOUSE_USER. */
-      username: z
-        .string()
-        .min(1)
-        // Accepted, it went out in the first request's Authorization header and came back as the server's refused login.
-        .refine((u) => !hasControlCharacter(u), { error: (iss) => `a control character in the user name (env CLICKHOUSE_USER): ${quote(iss.input)}`, abort: true })
+      username: userName('CLICKHOUSE_USER')
         // HTTP Basic auth has no way to quote one: the server splits at the first colon, so "ana:lyst" logged in as
         // "ana" with the rest of the name in front of the password.
         .refine((u) => !u.includes(':'), { error: (iss) => `a colon in the user name (env CLICKHOUSE_USER), which HTTP Basic auth cannot carry: ${quote(iss.input)}` })
