@@ -294,6 +294,14 @@ describe('the dlq column', () => {
     ]);
   });
 
+  it('counts on no day of the run a call whose later raw version starts after the run', async () => {
+    // The sink refused v1 (11-30); the vendor's v2 starts on 12-02, outside the run, so the raw count drops the call
+    // (it is counted where v2 lies) and its dead letter follows it there, normalized or not.
+    const v2Later = version('2026-12-02T00:10:00Z', '2026-12-02T00:01:00Z', 's-both');
+    expect(await rows({ raw: [other, v1, v2Later], normalized: [other, v1], sinkDead: [1] })).toEqual([['2026-11-30', 1, 2, 0, ['extra_in_normalized']]]);
+    expect(await rows({ raw: [other, v1, v2Later], dead: [2], normalized: [other, v1], sinkDead: [1] })).toEqual([['2026-11-30', 1, 2, 0, ['extra_in_normalized']]]);
+  });
+
   it('does not count a call the sink refused whose later copy was stored since', async () => {
     // A replay of the same normalized record, stored.
     expect(await rows({ raw: [other, v1], normalized: [other, v1, v1], sinkDead: [1] })).toEqual([['2026-11-30', 2, 2, 0, []]]);
