@@ -67,7 +67,7 @@ const LOG4J2 = [
 
 function writeConfigs(paths: StackPaths, ports: KafkaPorts): { props: string; log4j1: string; log4j2: string } {
   mkdirSync(paths.kafkaConfig, { recursive: true });
-  const props = join(paths.kafkaConfig, 'server.properties');
+  const props = kafkaPropertiesFile(paths);
   const log4j1 = join(paths.kafkaConfig, 'log4j.properties');
   const log4j2 = join(paths.kafkaConfig, 'log4j2.properties');
   writeFileSync(props, kafkaServerProperties(paths, ports));
@@ -80,8 +80,13 @@ function jvmLogArgs(files: { log4j1: string; log4j2: string }): string[] {
   return [`-Dlog4j.configuration=file:${files.log4j1}`, `-Dlog4j2.configurationFile=${files.log4j2}`];
 }
 
+function kafkaPropertiesFile(paths: StackPaths): string {
+  return join(paths.kafkaConfig, 'server.properties');
+}
+
+/** The broker of this stack: its main class alone would also match another stack's broker that was given a reused PID. */
 export function kafkaRunning(paths: StackPaths): number | undefined {
-  return ownedPid(paths.kafkaPid, KAFKA_MAIN_CLASS);
+  return ownedPid(paths.kafkaPid, KAFKA_MAIN_CLASS, kafkaPropertiesFile(paths));
 }
 
 /** Asks the broker for cluster metadata; resolves with the broker count and cluster id, throws when unreachable. */

@@ -94,15 +94,20 @@ export function processRssKib(pid: number): number | undefined {
 }
 
 /**
- * The PID from the file if that process is alive and its command line contains `marker`
- * (on systems without /proc the marker cannot be checked and liveness alone decides).
+ * The PID from the file if that process is alive and each of `markers` is one of its arguments (on systems without
+ * /proc the markers cannot be checked and liveness alone decides). The markers must name this stack, not only the
+ * program: a reused PID may well be another stack's server of the same program.
  */
-export function ownedPid(pidFile: string, marker: string): number | undefined {
+export function ownedPid(pidFile: string, ...markers: string[]): number | undefined {
   const pid = readPid(pidFile);
   if (pid === undefined || !processAlive(pid)) return undefined;
-  const cmd = processCommandLine(pid);
-  if (cmd !== undefined && !cmd.includes(marker)) return undefined;
-  return pid;
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return pid;
+  }
+  return markers.every((m) => args.includes(m)) ? pid : undefined;
 }
 
 export interface SpawnSpec {

@@ -10,14 +10,18 @@ import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
 
-export const REGISTRY_MARKER = 'quarkus-run.jar';
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
 const MIN_JAVA = 21;
 
 export type RegistryPorts = Pick<LocalPorts, 'registryPort' | 'registryManagementPort'>;
 
+/** The argument naming the stack's H2 file: it tells this stack's registry from another stack's under a reused PID. */
+function datasourceArg(paths: StackPaths): string {
+  return `-Dapicurio.datasource.url=jdbc:h2:file:${join(paths.registryDir, 'h2', 'registry')};DB_CLOSE_ON_EXIT=FALSE`;
+}
+
 export function registryRunning(paths: StackPaths): number | undefined {
-  return ownedPid(paths.registryPid, REGISTRY_MARKER);
+  return ownedPid(paths.registryPid, datasourceArg(paths));
 }
 
 export async function startRegistry(
@@ -30,7 +34,6 @@ export async function startRegistry(
   await assertPortsFree([ports.registryPort, ports.registryManagementPort]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_REGISTRY_JAVA', 'Apicurio Registry 3.3');
   mkdirSync(paths.registryDir, { recursive: true });
-  const h2 = join(paths.registryDir, 'h2', 'registry');
   const pid = spawnDetached({
     command: java.path,
     args: [
@@ -44,7 +47,7 @@ export async function startRegistry(
       `-Dquarkus.http.port=${ports.registryPort}`,
       '-Dquarkus.management.host=127.0.0.1',
       `-Dquarkus.management.port=${ports.registryManagementPort}`,
-      `-Dapicurio.datasource.url=jdbc:h2:file:${h2};DB_CLOSE_ON_EXIT=FALSE`,
+      datasourceArg(paths),
       // Every request is otherwise logged twice (access log + audit log) at INFO.
       '-Dquarkus.http.access-log.enabled=false',
       '-Dquarkus.log.category."io.apicurio.registry.logging.audit".level=WARN',
