@@ -34,6 +34,26 @@ describe('infra downloads', () => {
     expect(readdirSync(cache).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('a tarball that does not extract leaves neither a half-extracted folder nor itself for the next run', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    // Maven succeeds, but what it copied is not a whole gzip (as a download it only warned about).
+    writeFileSync(
+      join(bin, 'mvn'),
+      '#!/bin/sh\nfor a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; -Dartifact=*) art="${a#-Dartifact=}";; esac; done\n' +
+        'v=$(echo "$art" | cut -d: -f3)\nmkdir -p "$out" && printf "\\037\\213half" > "$out/apicurio-registry-app-$v-all.tar.gz"\n',
+    );
+    chmodSync(join(bin, 'mvn'), 0o755);
+    const cache = join(root, 'cache');
+    vi.stubEnv('CDRFLOW_CACHE_DIR', cache);
+    vi.stubEnv('PATH', `${bin}:${process.env['PATH'] ?? ''}`);
+    const { ensureApicurio } = await import('./downloads.ts');
+    await expect(ensureApicurio()).rejects.toThrow(/tar .* failed/);
+    expect(readdirSync(cache)).toEqual([]);
+  });
+
   it('the Kafka jars of a Maven run that failed leave no temporary folder behind', async () => {
     const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
     dirs.push(root);

@@ -92,13 +92,18 @@ export async function ensureApicurio(log: (msg: string) => void = () => {}): Pro
   log(`extracting ${tarball} ...`);
   const tmp = `${APICURIO_DIR}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await run('tar', ['-xzf', tarball, '-C', tmp]);
-  if (!existsSync(join(tmp, 'quarkus-run.jar'))) throw new Error(`${tarball} has no quarkus-run.jar at its top level`);
-  writeFileSync(join(tmp, 'CDRFLOW_VERSION'), `${APICURIO_VERSION}\n`);
-  rmSync(APICURIO_DIR, { recursive: true, force: true });
-  renameSync(tmp, APICURIO_DIR);
-  // Maven keeps the 158 MB tarball in ~/.m2; a second copy here would only waste disk.
-  rmSync(dist, { recursive: true, force: true });
+  try {
+    mkdirSync(tmp, { recursive: true });
+    await run('tar', ['-xzf', tarball, '-C', tmp]);
+    if (!existsSync(join(tmp, 'quarkus-run.jar'))) throw new Error(`${tarball} has no quarkus-run.jar at its top level`);
+    writeFileSync(join(tmp, 'CDRFLOW_VERSION'), `${APICURIO_VERSION}\n`);
+    rmSync(APICURIO_DIR, { recursive: true, force: true });
+    renameSync(tmp, APICURIO_DIR);
+  } finally {
+    // A half-extracted folder is dropped like a half-downloaded one. So is the tarball, whole or not: Maven keeps the
+    // 158 MB file in ~/.m2, so a second copy here only wasted disk, and a corrupt one failed every later run in tar.
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(dist, { recursive: true, force: true });
+  }
   return true;
 }
