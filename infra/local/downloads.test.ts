@@ -2,7 +2,7 @@
 // Maven stopped by Ctrl-C does.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const dirs: string[] = [];
@@ -52,6 +52,15 @@ describe('infra downloads', () => {
     const { ensureApicurio } = await import('./downloads.ts');
     await expect(ensureApicurio()).rejects.toThrow(/tar .* failed/);
     expect(readdirSync(cache)).toEqual([]);
+  });
+
+  it('a relative CDRFLOW_CACHE_DIR is taken from the working folder, as Maven and the servers run elsewhere', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    vi.stubEnv('CDRFLOW_CACHE_DIR', relative(process.cwd(), join(root, 'cache')));
+    const { APICURIO_DIR, CACHE_DIR, KAFKA_LIBS_DIR } = await import('./paths.ts');
+    expect(CACHE_DIR).toBe(resolve(root, 'cache'));
+    expect([KAFKA_LIBS_DIR, APICURIO_DIR].every((d) => isAbsolute(d) && d.startsWith(CACHE_DIR))).toBe(true);
   });
 
   it('the Kafka jars of a Maven run that failed leave no temporary folder behind', async () => {
