@@ -18,7 +18,7 @@ import { CDR_COLUMNS, QUOTE_BYTE_ESCAPES, TSV_BYTE_ESCAPES, quotedValue, type So
 
 /**
  * What the sink keeps of a row besides its line (dead letters name vendor and cdr_id; metrics read received_at), and
- * what it checks before the engine does (render.ts rowProblem: the row's identity and the cdr table's constraints).
+ * what it checks before the engine does (render.ts rowProblem: the row's identity, version and the cdr table's constraints).
  */
 export interface RowFacts {
   vendor: string;

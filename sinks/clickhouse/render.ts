@@ -79,12 +79,11 @@ async function renderOne(reader: ReaderCodec<NormalizedCdr>, m: Positioned, form
 /** vendor + ':' + tenant + ':' + natural key, each of the last two at most MAX_NATURAL_KEY_BYTES (normalize.ts). */
 export const MAX_CDR_ID_BYTES = 2 * MAX_NATURAL_KEY_BYTES + 64;
 
-type Checked = Omit<RowFacts, 'received_at'>;
-
 /** What rowProblem checks, from a decoded record (the slow path; the fast path notes the same as it writes). */
-const checkedOf = (cdr: NormalizedCdr): Checked => ({
+const checkedOf = (cdr: NormalizedCdr): RowFacts => ({
   vendor: cdr.vendor,
   cdr_id: cdr.cdr_id,
+  received_at: cdr.received_at.getTime(),
   talk_seconds: cdr.talk_seconds,
   billable_seconds: cdr.billable_seconds,
   billable_minutes: cdr.billable_minutes,
@@ -99,8 +98,10 @@ const checkedOf = (cdr: NormalizedCdr): Checked => ({
  * - The cdr table's CHECK constraints (migrations/0001_cdr.sql). Left to the engine, 50 records breaking one filled
  *   a range the engine refused whole, which the sink takes for a broken table and stops on (systemic rejection), at
  *   every restart again. Normalize never writes such a row (transforms/normalize/billing.ts).
+ * - Its version, received_at in ms, which the table keeps as UInt64: the engine refuses a negative one (a
+ *   received_at before 1970) as it refuses a broken constraint. Normalize stamps received_at when the record comes in.
  */
-export function rowProblem(row: Checked): string | null {
+export function rowProblem(row: RowFacts): string | null {
   const { vendor, cdr_id: cdrId } = row;
   if (!VENDORS.some((v) => v === vendor)) return `vendor ${quote(vendor, 40)} is none of ${VENDORS.join(', ')}`;
   if (!cdrId.startsWith(`${vendor}:`)) return `cdr_id ${quote(cdrId, 60)} is not ${vendor}:<tenant>:<natural key>`;
@@ -109,6 +110,7 @@ export function rowProblem(row: Checked): string | null {
   }
   // Normalize refuses such a key (naturalKeyProblem); a writer whose cdr_id is bytes, read as a string, gives one.
   if (cdrId.includes('\uFFFD')) return `cdr_id carries U+FFFD, left where bytes were not valid UTF-8 (two calls could read as one): ${quote(cdrId, 60)}`;
+  if (row.received_at < 0) return `received_at ${new Date(row.received_at).toISOString()} is before 1970-01-01: the row's version (received_at in ms, the cdr table's UInt64) cannot be negative`;
   if (row.billable_seconds < 0 || row.talk_seconds < 0) return `billable_seconds ${row.billable_seconds} or talk_seconds ${row.talk_seconds} is negative (the cdr table's billable_not_negative)`;
   const minutes = billableMinutes(row.billable_seconds);
   if (row.billable_minutes !== minutes) return `billable_minutes ${row.billable_minutes} is not billable_seconds ${row.billable_seconds} in started minutes, ${minutes} (the cdr table's minutes_from_seconds)`;

@@ -1,0 +1,50 @@
+// Values valid under the writer schema whose row the cdr table would refuse or store as something else: each is its
+// record's dead letter, on the fast path and the slow one, in every insert format, its neighbours' rows untouched.
+// (render.int.test.ts runs the same renderers against a real registry, thread and inline.)
+import { describe, expect, it } from 'vitest';
+import { ReaderCodec, avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
+import { SCHEMA_FILES } from '../../core/topology.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { sampleCdr } from './fixtures/sample-cdrs.ts';
+import { fastPathFor, renderBatch, unpackBatch } from './render.ts';
+import { INSERT_FORMATS, cdrLine } from './rows.ts';
+
+const type = avroType(SCHEMA_FILES.normalized);
+const WRITER_ID = 7;
+const registry = { getSchema: async () => type } as unknown as SchemaRegistry;
+const topic = 'cdr.normalized';
+
+/** Each record between two good ones, through every format and path: the middle one's result. */
+async function renderedBetween(cdr: NormalizedCdr) {
+  const good = sampleCdr(1);
+  const messages = [good, cdr, good].map((c, offset) => ({ topic, partition: 0, offset, value: encodeFramed(type, WRITER_ID, c) }));
+  const out: { label: string; middle: unknown }[] = [];
+  for (const format of INSERT_FORMATS) {
+    const reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
+    // The writer's first value is decoded; from then on its values may take the fast path.
+    await reader.decode(messages[0]!.value);
+    expect(reader.readsDirectly(WRITER_ID)).toBe(true);
+    const fast = fastPathFor(reader, format);
+    for (const [path, plan] of fast ? ([['fast', fast], ['slow', undefined]] as const) : ([['slow', undefined]] as const)) {
+      const label = `${format}, ${path} path`;
+      const rendered = unpackBatch(await renderBatch(reader, messages, format, plan));
+      for (const i of [0, 2]) {
+        const row = rendered[i]!;
+        expect('error' in row ? row.error : row.line.toString(), label).toBe(cdrLine(good, { topic, partition: 0, offset: i }, format));
+      }
+      out.push({ label, middle: rendered[1] });
+    }
+  }
+  return out;
+}
+
+describe('renderBatch: rows the cdr table cannot take as they are', () => {
+  it('a received_at before 1970 (its version, the table\'s UInt64, would be negative: the engine refuses the row)', async () => {
+    for (const ms of [-1, Date.UTC(1969, 11, 31, 12), Date.UTC(1800, 5, 1)]) {
+      for (const { label, middle } of await renderedBetween({ ...sampleCdr(3), received_at: new Date(ms) })) {
+        expect(middle, `${label}, ${ms}`).toEqual({ error: { kind: 'bad_record', message: expect.stringContaining(`received_at ${new Date(ms).toISOString()} is before 1970-01-01`) } });
+      }
+    }
+    for (const { label, middle } of await renderedBetween({ ...sampleCdr(3), received_at: new Date(0) })) expect(middle, label).not.toHaveProperty('error');
+  });
+});
