@@ -6,7 +6,7 @@
 // It only takes what it can prove equal to the slow path, and hands everything else back (`undefined`), untouched:
 // - a body written under another schema than the sink's reader schema (the caller checks; a resolver is needed),
 // - anything avsc would judge: truncated or trailing bytes, a bad union or enum index, a negative length, a long
-//   beyond 2^53, a timestamp outside years 0000-9999 (these are for the slow path to decode, reject or dead-letter),
+//   beyond 2^53, a timestamp outside years 0001-9999 (these are for the slow path to decode, reject or dead-letter),
 // - map entries (extras) are written from their bytes where that gives the quoted object (plain keys, none twice);
 //   other maps are rebuilt as avsc builds them (a JS object, in its key order) and quoted by rows.ts (mapStep),
 // - strings with non-ASCII bytes are decoded and re-encoded as UTF-8, as the slow path does (invalid sequences
@@ -190,8 +190,12 @@ function put2(b: Buffer, at: number, n: number): void {
   b[at] = 0x30 + Math.floor(n / 10);
   b[at + 1] = 0x30 + (n % 10);
 }
-/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: outside them toISOString writes a signed 6-digit year. */
-export const MIN_TIME_MS = -62_167_219_200_000;
+/**
+ * 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: after 9999 toISOString writes a signed 6-digit year; the
+ * engine reads the year 0000 as the current year (a call of 0000-07-15 was stored as this July, in this month's
+ * partition), and before it the year is signed too.
+ */
+export const MIN_TIME_MS = -62_135_596_800_000;
 export const MAX_TIME_MS = 253_402_300_799_999;
 
 /** Reads one value and writes it (a TSV field, or a literal inside a nested value); notes the row's facts. */

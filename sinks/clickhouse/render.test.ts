@@ -47,4 +47,25 @@ describe('renderBatch: rows the cdr table cannot take as they are', () => {
     }
     for (const { label, middle } of await renderedBetween({ ...sampleCdr(3), received_at: new Date(0) })) expect(middle, label).not.toHaveProperty('error');
   });
+
+  it('a time in the year 0000 (the engine reads that year as the current one: 0000-07-15 was stored as this July), in a column, a leg or an IVR key', async () => {
+    const year = (y: number, month: number) => {
+      const d = new Date(Date.UTC(2000, month, 15, 13, 0, 0, 5));
+      d.setUTCFullYear(y);
+      return d;
+    };
+    const withLegs = [0, 1, 2, 3].map((i) => sampleCdr(i)).find((c) => c.legs.length > 0 && c.ivr_keys.length > 0)!;
+    const cases: [string, (y: number) => NormalizedCdr][] = [
+      ['started_at', (y) => ({ ...withLegs, started_at: year(y, 6) })],
+      ['legs[0].ended_at', (y) => ({ ...withLegs, legs: withLegs.legs.map((l, i) => (i === 0 ? { ...l, ended_at: year(y, 0) } : l)) })],
+      ['ivr_keys[0].at', (y) => ({ ...withLegs, ivr_keys: withLegs.ivr_keys.map((k, i) => (i === 0 ? { ...k, at: year(y, 11) } : k)) })],
+    ];
+    for (const [field, cdr] of cases) {
+      for (const { label, middle } of await renderedBetween(cdr(0))) {
+        expect(middle, `${label}, ${field}`).toEqual({ error: { kind: 'bad_record', message: expect.stringMatching(new RegExp(`^${field.replace(/[[\]]/g, '\\$&')} 0000-.* is outside the years 0001-9999`)) } });
+      }
+      // The year 0001 is stored as it is.
+      for (const { label, middle } of await renderedBetween(cdr(1))) expect(middle, `${label}, ${field}`).not.toHaveProperty('error');
+    }
+  });
 });

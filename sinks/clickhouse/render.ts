@@ -119,8 +119,9 @@ export function rowProblem(row: RowFacts): string | null {
 }
 
 /**
- * A time the table's text formats cannot take: a year before 0000 or after 9999 is written as ±YYYYYY and refused by
- * the engine (the fast path hands such a row to this path). Refused by the engine, 50 of them in a range stopped the
+ * A time the table cannot take as it is: a year before 0000 or after 9999 is written as ±YYYYYY and refused by the
+ * engine, and the engine reads the year 0000 as the current year (stored as another time, not refused); the fast path
+ * hands such a row to this path. Refused by the engine, 50 of them in a range stopped the
  * sink as the constraints did (rowProblem); here each is its record's dead letter.
  */
 export function timeProblem(cdr: NormalizedCdr): string | null {
@@ -132,7 +133,7 @@ export function timeProblem(cdr: NormalizedCdr): string | null {
     ...cdr.ivr_keys.map((k, i): [string, Date | null] => [`ivr_keys[${i}].at`, k.at]),
   ];
   const bad = times.find(([, d]) => outside(d));
-  return bad ? `${bad[0]} ${bad[1]!.toISOString()} is outside the years 0000-9999 the cdr table can store` : null;
+  return bad ? `${bad[0]} ${bad[1]!.toISOString()} is outside the years 0001-9999 the cdr table can store` : null;
 }
 
 /** The fast path for `format` (TabSeparated only), compiled from the reader schema; undefined = decode and render. */
