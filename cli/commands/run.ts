@@ -73,6 +73,9 @@ export const command: Command = {
       launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
       closeStage = () => clickhouse.close();
     }
+    // Once the stage has ended with an error of its own, a close that fails too is only logged: the stage's error is
+    // the one to print and exit with (a failing close replaced it, and a failing stop skipped the close).
+    const closeAfterError = () => closeStage().catch((err: unknown) => log('warn', 'shutdown.step_failed', { step: 'clickhouse', error: String(err) }));
     // Listening before the stage starts: a stop request while it still starts (a group member waiting for its
     // partitions) waits for the start, then stops cleanly, instead of the signal's default action killing the process.
     // The deadline counts from the request either way.
@@ -90,18 +93,19 @@ export const command: Command = {
     try {
       handle = await superviseStage(stage, launch, { ...supervision, cancelStart: cancelStart.signal });
     } catch (err) {
-      await closeStage();
-      if (err instanceof StartCancelled) {
-        log('info', `${stage}.stopped`, { during: 'start-up' });
-        console.error(`cdrflow run ${stage}: ${err.message}`);
-        return 0;
+      if (!(err instanceof StartCancelled)) {
+        await closeAfterError();
+        throw err;
       }
-      throw err;
+      await closeStage();
+      log('info', `${stage}.stopped`, { during: 'start-up' });
+      console.error(`cdrflow run ${stage}: ${err.message}`);
+      return 0;
     }
     const outcome = await Promise.race([signalled.then((signal) => ({ signal })), failure]);
     if ('error' in outcome) {
       await handle.stop().catch(() => undefined);
-      await closeStage();
+      await closeAfterError();
       log('error', `${stage}.stopped`, { kind: outcome.error.kind, error: outcome.error.message });
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
       // A handle the stopped stage left open (a client still retrying) must not keep the process, and with it the
@@ -111,7 +115,12 @@ export const command: Command = {
     }
     // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline armed above.
     log('info', `${stage}.stopping`, { signal: outcome.signal });
-    await handle.stop();
+    try {
+      await handle.stop();
+    } catch (err) {
+      await closeAfterError();
+      throw err;
+    }
     await closeStage();
     log('info', `${stage}.stopped`);
     return 0;
