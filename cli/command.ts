@@ -60,7 +60,11 @@ export class ExitError extends Error {
 
 const endings: (() => void)[] = [];
 
-/** Has `end` done once the running command is over (runCommand): for what a command's helpers own on its behalf. */
+/**
+ * Has `end` done once the running command is over (runCommand): for what a command's helpers own on its behalf. The
+ * endings are the process's, as a process runs one command (cli/main.ts); a test that runs a command runs it through
+ * runCommand too, or its endings would wait for the next command the test file runs.
+ */
 export function atCommandEnd(end: () => void): void {
   endings.push(end);
 }

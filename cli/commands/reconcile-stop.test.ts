@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { signalExit } from '../../core/exit-codes.ts';
 
 const job = vi.hoisted(() => ({ base: undefined as string | undefined }));
+// The Kafka client's log, closed when the command ends (commandKafka).
+const kafkaLog = vi.hoisted(() => ({ closed: 0 }));
 const started = vi.hoisted(() => ({ resolve: () => {} }));
 // A step before the run that the test holds: `entered` is called when the command reaches it, `release` lets it end.
 const held = vi.hoisted(() => ({ step: undefined as 'lookup' | 'migrate' | undefined, entered: () => {}, release: () => {} }));
@@ -23,7 +25,7 @@ vi.mock('../../app/reconcile-service.ts', async (actual) => ({ ...(await actual<
 vi.mock('../../core/kafka.ts', async (actual) => ({
   ...(await actual<typeof import('../../core/kafka.ts')>()),
   ensureKafkaReachable: () => Promise.resolve(),
-  createKafka: () => ({}),
+  createKafka: () => ({ closeLog: () => void kafkaLog.closed++ }),
 }));
 vi.mock('../../reconcile/reconcile.ts', async (actual) => ({
   ...(await actual<typeof import('../../reconcile/reconcile.ts')>()),
@@ -34,6 +36,7 @@ vi.mock('../../reconcile/reconcile.ts', async (actual) => ({
   },
 }));
 
+const { runCommand } = await import('../command.ts');
 const { command } = await import('./reconcile.ts');
 const ARGS = ['--from', 'yesterday', '--to', 'yesterday'];
 
@@ -46,6 +49,7 @@ afterEach(async () => {
   job.base = undefined;
   held.release();
   held.step = undefined;
+  kafkaLog.closed = 0;
   server?.closeAllConnections();
   if (server) await new Promise((resolve) => server!.close(resolve));
   server = undefined;
@@ -63,10 +67,11 @@ async function ending(run: Promise<number>): Promise<{ code: number; message?: s
 describe('cdrflow reconcile stopped by a signal', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('run here: %s ends it with the signal\'s status, not 3 (no verdict)', async (signal) => {
     const running = new Promise<void>((resolve) => (started.resolve = resolve));
-    const result = ending(command.run(ARGS));
+    const result = ending(runCommand(command, ARGS));
     await running;
     process.emit(signal, signal);
     expect(await result).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
+    expect(kafkaLog.closed).toBe(1);
   });
 
   it.each(['SIGINT', 'SIGTERM'] as const)('run in the job: %s ends it with the same status and message, and leaves the job (which aborts its run)', async (signal) => {
@@ -82,7 +87,7 @@ describe('cdrflow reconcile stopped by a signal', () => {
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     job.base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const result = ending(command.run(ARGS));
+    const result = ending(runCommand(command, ARGS));
     await connection;
     process.emit(signal, signal);
     expect(await result).toEqual({ code: signalExit(signal), message: `stopped by ${signal}: no verdict, the run was not finished` });
@@ -99,7 +104,7 @@ describe('cdrflow reconcile stopped by a signal', () => {
     held.step = step;
     const reached = new Promise<void>((resolve) => (held.entered = resolve));
     const runStarted = new Promise<string>((resolve) => (started.resolve = () => resolve('the run started')));
-    const result = ending(command.run(ARGS));
+    const result = ending(runCommand(command, ARGS));
     await reached;
     process.emit(signal, signal);
     // Without a listener the step would end (as the lookup does after 10 s) and the run would start.

@@ -6,6 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 const HOSTILE = vi.hoisted(() => 'a\u202eb\u0085c\u007fd\u200be\u2028f');
+// The Kafka client's log, closed when the command ends (commandKafka).
+const kafkaLog = vi.hoisted(() => ({ closed: 0 }));
 
 vi.mock('../kafka-access.ts', async (actual) => ({ ...(await actual<typeof import('../kafka-access.ts')>()), oneShotKafka: () => Promise.resolve({}) }));
 vi.mock('../../core/avro.ts', async (actual) => ({ ...(await actual<typeof import('../../core/avro.ts')>()), createRegistry: () => ({}) }));
@@ -23,15 +25,18 @@ vi.mock('../../app/ops-client.ts', () => ({ findRunningJob: () => Promise.resolv
 vi.mock('../../core/clickhouse.ts', async (actual) => ({ ...(await actual<typeof import('../../core/clickhouse.ts')>()), createClickHouse: () => Promise.resolve({ close: () => Promise.resolve() }) }));
 vi.mock('../../sinks/clickhouse/index.ts', () => ({ migrate: () => Promise.resolve() }));
 vi.mock('../../app/reconcile-service.ts', async (actual) => ({ ...(await actual<typeof import('../../app/reconcile-service.ts')>()), reconcileDepsOf: () => ({}) }));
-vi.mock('../../core/kafka.ts', async (actual) => ({ ...(await actual<typeof import('../../core/kafka.ts')>()), ensureKafkaReachable: () => Promise.resolve(), createKafka: () => ({}) }));
+vi.mock('../../core/kafka.ts', async (actual) => ({ ...(await actual<typeof import('../../core/kafka.ts')>()), ensureKafkaReachable: () => Promise.resolve(), createKafka: () => ({ closeLog: () => void kafkaLog.closed++ }) }));
 vi.mock('../../reconcile/reconcile.ts', async (actual) => ({
   ...(await actual<typeof import('../../reconcile/reconcile.ts')>()),
   // An outcome whose tenant and missing keys came from the vendor.
   runReconcile: () => Promise.resolve({ exitCode: 1, rows: [{ tenant: HOSTILE, notInClickhouse: { count: 1, ids: [HOSTILE] } }] }),
 }));
 
+const { runCommand } = await import('../command.ts');
+
 let printed: string[];
 beforeEach(() => {
+  kafkaLog.closed = 0;
   printed = [];
   const out = (text: unknown) => void printed.push(String(text));
   vi.spyOn(console, 'log').mockImplementation(out);
@@ -52,19 +57,20 @@ function expectEscaped(): unknown {
 describe('JSON printed from outside data is escaped for the terminal', () => {
   it('tail --format json', async () => {
     const { command } = await import('./tail.ts');
-    expect(await command.run(['cdr.dlq', '--format', 'json'])).toBe(0);
+    expect(await runCommand(command, ['cdr.dlq', '--format', 'json'])).toBe(0);
     expect(expectEscaped()).toMatchObject({ key: HOSTILE, value: { reason: HOSTILE, payload: HOSTILE } });
   });
 
   it('dlq --json', async () => {
     const { command } = await import('./dlq.ts');
-    expect(await command.run(['--json'])).toBe(0);
+    expect(await runCommand(command, ['--json'])).toBe(0);
     expect(expectEscaped()).toMatchObject({ total: 1, byReason: [{ reason: HOSTILE }], latest: [{ key: HOSTILE }] });
   });
 
   it('reconcile --json', async () => {
     const { command } = await import('./reconcile.ts');
-    expect(await command.run(['--from', 'yesterday', '--to', 'yesterday', '--json'])).toBe(1);
+    expect(await runCommand(command, ['--from', 'yesterday', '--to', 'yesterday', '--json'])).toBe(1);
     expect(expectEscaped()).toEqual({ exitCode: 1, rows: [{ tenant: HOSTILE, notInClickhouse: { count: 1, sample: [HOSTILE] } }] });
+    expect(kafkaLog.closed).toBe(1);
   });
 });
