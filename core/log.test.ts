@@ -29,7 +29,7 @@ describe('levelFromEnv', () => {
 describe('textLine', () => {
   it('reads time, level, component, event, then the fields', () => {
     const line = JSON.stringify({ time: '2026-12-06T00:41:07.123Z', level: 'warn', component: 'backfill', event: 'poll.retry', attempt: 3, error: 'socket hang up', range: { from: 1, to: 2 } });
-    expect(textLine(`${line}\n`)).toBe('00:41:07 warn  backfill: poll.retry attempt=3 error="socket hang up" range={"from":1,"to":2}\n');
+    expect(textLine(`${line}\n`)).toBe('00:41:07Z warn  backfill: poll.retry attempt=3 error="socket hang up" range={"from":1,"to":2}\n');
   });
 
   it('never passes a control character through: escape sequences from logged input stay escaped', () => {
@@ -37,12 +37,20 @@ describe('textLine', () => {
     const text = textLine(line);
     const controls = [...text.slice(0, -1)].filter((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f) || c === '\u2028' || c === '\u2029');
     expect(controls).toEqual([]);
-    expect(text).toBe('00:41:07 info  sql.query ua="x\\u001b[2Jy" c1="\\u009b31m" del="a\\u007fb" sep="a\\u2028b" "k\\u001bey"=1\n');
+    expect(text).toBe('00:41:07Z info  sql.query ua="x\\u001b[2Jy" c1="\\u009b31m" del="a\\u007fb" sep="a\\u2028b" "k\\u001bey"=1\n');
   });
 
   it('escapes the format characters too: bidi overrides and isolates, zero-width and tag characters', () => {
     const line = JSON.stringify({ time: '2026-12-06T00:41:07Z', level: 'warn', event: 'sql.refused', ua: 'a\u202egnp.exe\u2066b\u2069\u200b\u{e0041}' });
-    expect(textLine(line)).toBe('00:41:07 warn  sql.refused ua="a\\u202egnp.exe\\u2066b\\u2069\\u200b\\udb40\\udc41"\n');
+    expect(textLine(line)).toBe('00:41:07Z warn  sql.refused ua="a\\u202egnp.exe\\u2066b\\u2069\\u200b\\udb40\\udc41"\n');
+  });
+
+  it('marks the clock with its zone, as the JSON time is: a reader elsewhere must not take UTC for local time', () => {
+    const at = (time: string) => textLine(JSON.stringify({ time, level: 'info', event: 'e' }));
+    expect(at('2026-12-06T00:41:07.123Z')).toBe('00:41:07Z info  e\n');
+    expect(at('2026-12-06T02:41:07+02:00')).toBe('02:41:07+02:00 info  e\n');
+    // Without a zone the time of day cannot be told: the whole value is shown.
+    expect(at('2026-12-06T00:41:07.123')).toBe('time=2026-12-06T00:41:07.123 info  e\n');
   });
 
   it('shows a logged field named time as a field, never raw: only pino\'s ISO time is cut to the clock', () => {
@@ -63,7 +71,7 @@ describe('textLine', () => {
       return run.stderr;
     };
     expect(stderrOf({ LOG_FORMAT: 'text' })).toMatch(
-      /^\d\d:\d\d:\d\d warn {2}connector\.tencent-ccc: poll\.retry attempt=3 delayMs=2000 userAgent="evil\\u001b\[2J\\u009b31m" error="socket hang up"\n$/,
+      /^\d\d:\d\d:\d\dZ warn {2}connector\.tencent-ccc: poll\.retry attempt=3 delayMs=2000 userAgent="evil\\u001b\[2J\\u009b31m" error="socket hang up"\n$/,
     );
     const json = JSON.parse(stderrOf({ LOG_FORMAT: '' })) as Record<string, unknown>;
     expect(json).toMatchObject({ level: 'warn', component: 'connector.tencent-ccc', event: 'poll.retry', userAgent: 'evil\u001b[2J\u009b31m' });

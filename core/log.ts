@@ -48,9 +48,10 @@ export function stderrFormatFromEnv(env: NodeJS.ProcessEnv = process.env, stderr
 }
 
 /**
- * One JSON log line as a person reads it: `12:03:04 warn  component: event key=value …`. A value that is not a plain
- * word is written as JSON, and any control character left in it escaped: logged fields carry what outsiders sent (a
- * caller's user agent, a vendor's error text), which must not reach the terminal as escape sequences.
+ * One JSON log line as a person reads it: `12:03:04Z warn  component: event key=value …` (the time of day in UTC). A
+ * value that is not a plain word is written as JSON, and any control character left in it escaped: logged fields carry
+ * what outsiders sent (a caller's user agent, a vendor's error text), which must not reach the terminal as escape
+ * sequences.
  */
 export function textLine(json: string): string {
   let entry: unknown;
@@ -61,15 +62,18 @@ export function textLine(json: string): string {
   }
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return `${fieldText(json.trimEnd())}\n`;
   const { time, level, component, event, ...fields } = entry as Record<string, unknown>;
-  // pino's own time is ISO-8601; a logged field named `time` (the last key wins in JSON.parse) is a value like any other.
-  const clock = typeof time === 'string' && ISO_TIME.test(time) ? time.slice(11, 19) : time === undefined ? '' : `time=${fieldText(time)}`;
+  // pino's own time is ISO-8601 UTC; a logged field named `time` (the last key wins in JSON.parse) is a value like any
+  // other. The clock keeps the time's zone (`Z`, as in the JSON line): a reader in another zone took it for local time.
+  const iso = typeof time === 'string' ? ISO_TIME.exec(time) : null;
+  const clock = iso ? `${iso[1]}${iso[2]}` : time === undefined ? '' : `time=${fieldText(time)}`;
   const head = [clock, fieldText(level ?? '').padEnd(5), component === undefined ? '' : `${fieldText(component)}:`, fieldText(event ?? '')];
   const tail = Object.entries(fields).map(([key, value]) => `${fieldText(key)}=${fieldText(value)}`);
   return `${[...head.filter((part) => part !== ''), ...tail].join(' ')}\n`;
 }
 
 const PLAIN_WORD = /^[\w.:/@+,%-]+$/;
-const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/;
+/** An ISO-8601 date-time with its zone: the time of day, then the zone. */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 /**
  * A value as JSON, with what JSON.stringify leaves as it is but a terminal acts on or hides (DEL, the C1 controls —
  * a terminal may take U+009B as a CSI —, the line separators, bidi overrides, zero-width and tag characters) escaped
