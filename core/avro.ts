@@ -88,10 +88,33 @@ export function avroType(file: string): avro.Type {
 const registryUrls = new WeakMap<SchemaRegistry, string>();
 
 export function createRegistry(url: string): SchemaRegistry {
+  // The URL's user and password go to the client as its Basic auth, never in its host: the client's errors carry the
+  // URL they asked in their own `url` field, and ours keep those errors as their cause, where a logger or anything
+  // printing an error whole would show it.
+  const { host, auth } = registryTarget(url);
   // The registry client spreads these options into a new object for every schema it parses.
-  const registry = new SchemaRegistry({ host: url, middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
+  const registry = new SchemaRegistry({ host, ...(auth ? { auth } : {}), middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
   registryUrls.set(registry, url);
   return registry;
+}
+
+/** A registry URL as the client's host without user-info, and that user and password (decoded) apart. */
+function registryTarget(url: string): { host: string; auth?: { username: string; password: string } } {
+  if (!URL.canParse(url)) return { host: url };
+  const target = new URL(url);
+  if (target.username === '' && target.password === '') return { host: url };
+  const auth = { username: decodeURIComponent(target.username), password: decodeURIComponent(target.password) };
+  target.username = '';
+  target.password = '';
+  return { host: target.href.replace(/\/$/, url.endsWith('/') ? '/' : ''), auth };
+}
+
+/** A URL the client asked, as messages show it: under the configured URL redacted, whose `***@` says credentials were sent. */
+function shownUrl(registry: SchemaRegistry, url: string): string {
+  const base = registryUrls.get(registry);
+  if (base === undefined) return redactUrl(url);
+  const host = registryTarget(base).host.replace(/\/$/, '');
+  return url.includes(host) ? url.replace(host, redactUrl(base).replace(/\/$/, '')) : redactUrl(url);
 }
 
 /**
@@ -231,7 +254,7 @@ export class TopicCodec {
       // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
       // (The client words a 404 whose body has no `message` as "[object Object]".)
       const { status, url } = err as { status?: unknown; url?: unknown };
-      const why = status === 404 ? `${typeof url === 'string' ? redactUrl(url) : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
+      const why = status === 404 ? `${typeof url === 'string' ? shownUrl(this.registry, url) : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
       throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${why}`, { cause: err });
     }
   }

@@ -4,7 +4,7 @@
 // the log entries, the HTTP answer, the metrics, the status text. A signature derived from a secret may appear; the
 // secret may not.
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,8 +18,11 @@ import { TrtcApiClient } from '../connectors/tencent-trtc/client.ts';
 import { startReceiver } from '../connectors/push-vendors.ts';
 import type { RunningReceiver } from '../connectors/receiver/receiver.ts';
 import { MemorySink } from '../connectors/receiver/fixtures/memory-sink.ts';
+import { TopicCodec, createRegistry, fetchWriter, RefusedWriters } from '../core/avro.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
-import { memoryLog } from '../core/log.ts';
+import { classifyRegistryError } from '../core/dead-letter.ts';
+import { configureLogging, memoryLog } from '../core/log.ts';
+import { SCHEMA_FILES, TOPICS } from '../core/topology.ts';
 import { huaweiAuthHeaders } from '../simulators/huawei-privatenumber/sign.ts';
 import { submitLvmsRecord } from '../simulators/alibaba-lvms/submitter.ts';
 import { rejection } from './helpers.ts';
@@ -263,6 +266,34 @@ describe('push receiver refusing a wrongly signed push', () => {
     expect(res.success).toBe(false);
     expectNoSecret('the answer', res.body);
     expectNoSecret('what the receiver said', await said());
+  });
+});
+
+describe('the schema registry refusing us', () => {
+  // The registry client's error keeps the URL it asked in its own `url` field, and ours keeps that error as its cause:
+  // whatever prints an error whole (the JSON logger, a cause's fields) must find no password there.
+  const cases: [string, number, 'register' | 'read'][] = [
+    ['registering, 401', 401, 'register'],
+    ['registering, 404 without the registry\'s code', 404, 'register'],
+    ['reading a writer schema, 401', 401, 'read'],
+    ['reading a writer schema, 422', 422, 'read'],
+  ];
+  it.each(cases)('%s: the error, its causes and the log line hold no password', async (_name, status, what) => {
+    captureConsole();
+    const { port, requests } = await loopback(text(status, JSON.stringify({ error_code: status, message: 'refused' }), 'application/json'));
+    const registry = createRegistry(`http://user:${SECRET.registry}@127.0.0.1:${port}/apis/ccompat/v7`);
+    const err = what === 'register'
+      ? await rejection(new TopicCodec(registry, TOPICS.normalized, SCHEMA_FILES.normalized).register())
+      : classifyRegistryError(await fetchWriter(registry, 7, new RefusedWriters(registry)).then(() => undefined, (e: unknown) => e), 'reading writer schema 7');
+    expect(requests.length).toBeGreaterThan(0);
+    expectNoSecret('the error', errorText(err));
+    const file = join(mkdtempSync(join(tmpdir(), 'cdrflow-secrets-log-')), 'log.jsonl');
+    const log = configureLogging({ level: 'debug', to: { file }, stderrFormat: 'json' }).child('registry');
+    const cause = (err as Error).cause;
+    log('info', 'registry.failed', { err, error: err, cause, errors: new AggregateError([err, cause], 'all of them') });
+    const line = readFileSync(file, 'utf8');
+    expect(line).toContain('registry.failed');
+    expectNoSecret('the log line', line);
   });
 });
 
