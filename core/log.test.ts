@@ -1,7 +1,10 @@
 // The log's text form for a person at a terminal (core/log.ts): what it shows, and what it never passes through.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOG_LEVELS, levelFromEnv, stderrFormatFromEnv, textLine } from './log.ts';
+import { LOG_LEVELS, configureLogging, levelFromEnv, stderrFormatFromEnv, textLine } from './log.ts';
 
 describe('stderrFormatFromEnv', () => {
   it('is text on a terminal, JSON elsewhere, and what LOG_FORMAT says when set', () => {
@@ -75,5 +78,24 @@ describe('textLine', () => {
     );
     const json = JSON.parse(stderrOf({ LOG_FORMAT: '' })) as Record<string, unknown>;
     expect(json).toMatchObject({ level: 'warn', component: 'connector.tencent-ccc', event: 'poll.retry', userAgent: 'evil\u001b[2J\u009b31m' });
+  });
+});
+
+describe('an error logged as a field', () => {
+  it("is its type and its own, its causes' and its errors' messages, URLs redacted: never a field of any of them", () => {
+    // The schema registry client's error keeps the URL it asked, user and password included, in its own `url`.
+    const asked = Object.assign(new Error('Confluent_Schema_Registry - refused'), { status: 401, url: 'post http://u:pw-in-url@registry:8081/subjects' });
+    const wrapped = new Error('could not register at http://u:pw-in-text@registry:8081', { cause: asked });
+    const file = join(mkdtempSync(join(tmpdir(), 'cdrflow-log-')), 'log.jsonl');
+    configureLogging({ level: 'info', to: { file } })('info', 'registry.failed', { err: wrapped, error: asked, errors: new AggregateError([wrapped], 'all failed'), attempt: 2 });
+    const line = readFileSync(file, 'utf8');
+    expect(line).not.toMatch(/pw-in-/);
+    expect(JSON.parse(line)).toMatchObject({
+      event: 'registry.failed',
+      attempt: 2,
+      err: { type: 'Error', message: 'could not register at http://***@registry:8081: Confluent_Schema_Registry - refused' },
+      error: { type: 'Error', message: 'Confluent_Schema_Registry - refused' },
+      errors: { type: 'AggregateError', message: 'all failed [could not register at http://***@registry:8081: Confluent_Schema_Registry - refused]' },
+    });
   });
 });

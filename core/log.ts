@@ -5,7 +5,7 @@
 // otherwise); stdout and log files always get JSON, for programs.
 // kafkajs' own log entries are routed here too (core/kafka.ts), as component `kafka`.
 import pino from 'pino';
-import { quote, terminalText } from './input-limits.ts';
+import { quote, redactUrl, terminalText } from './input-limits.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -101,11 +101,32 @@ function crashHook(): ((event: string) => void) | undefined {
   };
 }
 
+/**
+ * Fields with each Error among them as its type and message, its causes' and (AggregateError) its errors' messages
+ * after it, every URL in them redacted. Never an error's own fields or stack: client libraries keep the URL they asked
+ * there (the schema registry client's `url`, user and password included), and pino would write them all.
+ */
+function loggedErrors(fields: LogFields): LogFields {
+  let out: LogFields | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value instanceof Error) (out ??= { ...fields })[key] = { type: value.name, message: redactUrl(errorMessages(value, 0)) };
+  }
+  return out ?? fields;
+}
+
+function errorMessages(err: unknown, depth: number): string {
+  if (!(err instanceof Error)) return err === undefined ? '' : quote(err);
+  if (depth > 5) return '…';
+  const inner = err instanceof AggregateError ? err.errors.map((e: unknown) => errorMessages(e, depth + 1)) : [];
+  const cause = err.cause === undefined ? '' : `: ${errorMessages(err.cause, depth + 1)}`;
+  return `${err.message}${inner.length > 0 ? ` [${inner.join('; ')}]` : ''}${cause}`;
+}
+
 /** `p` logs for one component; `base` is the process's root, from which every child is made (one `component`). */
 function wrap(p: pino.Logger, base: pino.Logger, crash = crashHook()): Log {
   // The event id first, then the event's fields, so every line reads time, level, component, event, fields.
   const log = ((level: LogLevel, event: string, fields?: LogFields) => {
-    p[level]({ event, ...fields });
+    p[level]({ event, ...(fields && loggedErrors(fields)) });
     crash?.(event);
   }) as Log;
   log.child = (component) => wrap(base.child({ component }), base, crash);
@@ -120,6 +141,8 @@ function createPino(level: LogLevel, destination: pino.DestinationStream): pino.
       base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Errors are written by loggedErrors, for every field alike; pino's own for `err` would write their fields.
+      serializers: { err: (value: unknown) => value },
     },
     destination,
   );
