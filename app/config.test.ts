@@ -60,7 +60,8 @@ describe('loadAppConfig', () => {
     );
     // Unknown keys are named (strict objects), at the root and inside a component's own schema.
     expect(found.some((p) => p.path === '(root)' && p.message.includes('unknownSection'))).toBe(true);
-    expect(found.some((p) => p.path === 'connectors.tencent-ccc' && p.message.includes('bogus'))).toBe(true);
+    // A section holding a secret counts its unknown keys without showing them: one may be a secret pasted there.
+    expect(found.some((p) => p.path === 'connectors.tencent-ccc' && p.message.startsWith('an unknown key (not shown'))).toBe(true);
     expect(found.length).toBeGreaterThanOrEqual(8);
   });
 

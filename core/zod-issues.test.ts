@@ -7,7 +7,7 @@ describe('zod issues', () => {
   const error = schema.safeParse({ port: 1.5, apps: [{ key: '' }], extra: true }).error!;
 
   it('lists every problem with its dotted path', () => {
-    const problems = zodIssues(error);
+    const problems = zodIssues(error, schema);
     expect(problems.map((p) => p.path).sort()).toEqual(['(root)', 'apps.0.key', 'port']);
     expect(problems.find((p) => p.path === '(root)')!.message).toMatch(/extra/);
   });
@@ -18,6 +18,8 @@ describe('zod issues', () => {
     for (const line of lines) expect(line).toMatch(/^\* (\(root\)|apps\.0\.key|port): ./);
   });
 });
+
+const NOT_SHOWN = 'an unknown key (not shown: a key here may be a secret pasted in the wrong place)';
 
 describe('range problems of one value', () => {
   const schema = z.strictObject({ workers: z.int().min(1).max(16), both: z.array(z.int().max(3)).max(2) });
@@ -50,10 +52,27 @@ describe('range problems of one value', () => {
       'apps.0: Unrecognized key: "appkey" (did you mean "appKey"?)',
       'byTenant.t1: Unrecognized key: "settlesec" (did you mean "settleSec"?)',
     ]);
-    // A pipe: the side that refused the key is not known, so no guess (the input's keys would suggest the key itself).
-    expect(messages({ piped: { flushRow: 1 } })).toEqual(['piped: Unrecognized key: "flushRow"']);
-    // Without the schema, the message alone.
+    // A pipe: the side that refused the key is not known, so no guess (the input's keys would suggest the key itself),
+    // and what the object holds is not known either: the key is not shown.
+    expect(messages({ piped: { flushRow: 1 } })).toEqual([`piped: ${NOT_SHOWN}`]);
+    // Without the schema, likewise.
     const r = schema.safeParse({ sink: { flushRow: 1 } });
-    expect(r.success ? [] : zodIssues(r.error).map((p) => p.message)).toEqual(['Unrecognized key: "flushRow"']);
+    expect(r.success ? [] : zodIssues(r.error).map((p) => p.message)).toEqual([NOT_SHOWN]);
+  });
+
+  it('shows no unknown key of an object that holds a secret unless it is a typo of a known key: a secret pasted there would be printed', () => {
+    const schema = z.strictObject({
+      apps: z.array(z.strictObject({ appKey: z.string(), appSecret: z.string() })),
+      sasl: z.strictObject({ username: z.string(), password: z.string() }).optional(),
+    });
+    const messages = (doc: unknown) => {
+      const r = schema.safeParse(doc);
+      return r.success ? [] : zodIssues(r.error, schema).map((p) => `${p.path}: ${p.message}`);
+    };
+    expect(messages({ apps: [{ appKey: 'k', appSecret: 's', 'hunter2-0f4e': 1 }] })).toEqual([`apps.0: ${NOT_SHOWN}`]);
+    expect(messages({ apps: [{ appKey: 'k', appSecret: 's', appSecrt: 's', 'hunter2-0f4e': 1, 'hunter3-9b1d': 2 }] })).toEqual([
+      'apps.0: Unrecognized key: "appSecrt" (did you mean "appSecret"?); 2 unknown keys (not shown: a key here may be a secret pasted in the wrong place)',
+    ]);
+    expect(messages({ apps: [], sasl: { username: 'u', password: 'p', usernme: 'v' } })).toEqual(['sasl: Unrecognized key: "usernme" (did you mean "username"?)']);
   });
 });

@@ -17,13 +17,29 @@ export function zodIssues(error: z.ZodError, schema?: z.ZodType): ConfigProblem[
   return tightestBounds(error.issues).map((i) => ({ path: i.path.length > 0 ? i.path.map(String).join('.') : '(root)', message: withGuess(i, schema) }));
 }
 
+/** A key that names a secret: an object holding one may have a secret pasted where a key goes. */
+const SECRET_KEY = /secret|password|piikey/i;
+
 function withGuess(i: Issue, schema: z.ZodType | undefined): string {
-  if (i.code !== 'unrecognized_keys' || schema === undefined) return i.message;
-  const known = objectKeysAt(schema, i.path);
-  const guesses = known === undefined ? [] : i.keys.map((k) => [k, didYouMean(k, known)] as const).filter(([k, g]) => g !== undefined && g !== k);
-  if (guesses.length === 0) return i.message;
-  if (i.keys.length === 1) return `${i.message} (did you mean ${JSON.stringify(guesses[0]![1])}?)`;
-  return `${i.message} (${guesses.map(([k, g]) => `${JSON.stringify(k)}: did you mean ${JSON.stringify(g)}?`).join('; ')})`;
+  if (i.code !== 'unrecognized_keys') return i.message;
+  const known = schema === undefined ? undefined : objectKeysAt(schema, i.path);
+  const guesses = new Map(i.keys.map((k) => [k, known === undefined ? undefined : didYouMean(k, known)] as const));
+  // An unknown key is shown only where it cannot be a secret: near a known key (a typo of it), or in an object that
+  // holds none. Elsewhere (the apps' items, the connectors', ClickHouse's, sasl, normalize; an object not known) a
+  // pasted secret would be printed: it is counted, its place named by the path.
+  const secrets = known === undefined || known.some((k) => SECRET_KEY.test(k));
+  const shown = i.keys.filter((k) => !secrets || guesses.get(k) !== undefined);
+  const hidden = i.keys.length - shown.length;
+  const parts: string[] = [];
+  if (shown.length > 0) {
+    const named = `Unrecognized key${shown.length > 1 ? 's' : ''}: ${shown.map((k) => JSON.stringify(k)).join(', ')}`;
+    const hints = shown.map((k) => [k, guesses.get(k)] as const).filter(([k, g]) => g !== undefined && g !== k);
+    if (hints.length === 0) parts.push(named);
+    else if (shown.length === 1) parts.push(`${named} (did you mean ${JSON.stringify(hints[0]![1])}?)`);
+    else parts.push(`${named} (${hints.map(([k, g]) => `${JSON.stringify(k)}: did you mean ${JSON.stringify(g)}?`).join('; ')})`);
+  }
+  if (hidden > 0) parts.push(`${hidden === 1 ? 'an unknown key' : `${hidden} unknown keys`} (not shown: a key here may be a secret pasted in the wrong place)`);
+  return parts.join('; ');
 }
 
 /** zod's definition of a schema: enough of it to walk objects, arrays, records and their wrappers. */
@@ -91,9 +107,9 @@ function tightestBounds(issues: readonly Issue[]): Issue[] {
  */
 export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
-/** One problem per line, each after `bullet`. */
-export function formatZodIssues(error: z.ZodError, bullet = '  - '): string {
-  return zodIssues(error)
+/** One problem per line, each after `bullet`; `schema` as for zodIssues. */
+export function formatZodIssues(error: z.ZodError, bullet = '  - ', schema?: z.ZodType): string {
+  return zodIssues(error, schema)
     .map((p) => `${bullet}${p.path}: ${p.message}`)
     .join('\n');
 }

@@ -135,6 +135,9 @@ describe('config loading', () => {
     ['CDRFLOW_LVMS_APPS with a trailing comma', { CDRFLOW_LVMS_APPS: `[{"appKey":"k","appSecret":"${SECRET.lvms}",}]` }],
     ['CDRFLOW_LVMS_APPS with the secret unquoted', { CDRFLOW_LVMS_APPS: `[{"appKey":"k","appSecret":${SECRET.lvms}}]` }],
     ['CDRFLOW_LVMS_APPS an object, not a list', { CDRFLOW_LVMS_APPS: `{"appKey":"k","appSecret":"${SECRET.lvms}"}` }],
+    // A secret pasted as a key of its own (a key is named in an "unknown key" refusal).
+    ['CDRFLOW_HUAWEI_APPS with the secret as an unknown key', { CDRFLOW_HUAWEI_APPS: `[{"appKey":"k","appSecret":"x","mode":"AXB","${SECRET.huawei}":1}]` }],
+    ['CDRFLOW_LVMS_APPS with the secret as an unknown key beside a misspelt one', { CDRFLOW_LVMS_APPS: `[{"appKey":"k","appSecrt":"x","${SECRET.lvms}":""}]` }],
     ['a Kafka password without a user', { KAFKA_SASL_PASSWORD: SECRET.kafka }],
     ['a Kafka password with an unknown mechanism', { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: SECRET.kafka, KAFKA_SASL_MECHANISM: 'gssapi' }],
     ['a registry URL with a password and no scheme', { SCHEMA_REGISTRY_URL: `u:${SECRET.registry}@registry:8081` }],
@@ -168,6 +171,11 @@ describe('config loading', () => {
     ['a PII key too short', 'l.yaml', `normalize:\n  piiKey: ${SECRET.pii.slice(0, 15)}\n`],
     ['a PII key of the wrong type beside an unknown key', 'm.yaml', `normalize:\n  piiKey: [${SECRET.pii}]\n  piiKye: ${SECRET.pii}\n`],
     ['a Huawei app whose mode is the secret', 'n.yaml', `receiver:\n  huawei:\n    apps: [{appKey: k, appSecret: ${SECRET.huawei}, mode: ${SECRET.huawei}}]\n`],
+    ['a TRTC secret key as an unknown key of its app', 'p.yaml', `connectors:\n  tencent-trtc:\n    apps: [{sdkAppId: 1400000001, secretKey: x, ${SECRET.trtc}: 1}]\n`],
+    ['a CCC secret key as an unknown key of its section', 'q.json', `{"connectors":{"tencent-ccc":{"secretId":"AKID","secretKey":"x","${SECRET.ccc}":true}}}`],
+    ['a ClickHouse password as an unknown key', 'r.yaml', `clickhouse:\n  password: x\n  ${SECRET.clickhouse}: 1\n`],
+    ['a Kafka password as an unknown key of sasl', 's.yaml', `kafka:\n  sasl:\n    username: u\n    password: x\n    ${SECRET.kafka}: 1\n`],
+    ['a PII key as an unknown key of the mapping', 't.yaml', `normalize:\n  mapping:\n    ${SECRET.pii}: 1\n`],
     ['an LVMS app given twice', 'o.yaml', `receiver:\n  lvms:\n    apps: [{appKey: k, appSecret: ${SECRET.lvms}}, {appKey: k, appSecret: ${SECRET.lvms}}]\n`],
   ];
   it.each(fileCases)('%s: refused without the secret', (_name, name, body) => {
