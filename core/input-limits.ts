@@ -269,12 +269,18 @@ export function usableDownloadUrl(link: string): boolean {
 const URL_USER_INFO = /\b([a-z][a-z\d+.-]*:\/\/)[^/?#\s]*@/gi;
 
 /**
+ * A `usersig` query value (any case, its `=` also URL-encoded): TRTC's REST API takes its UserSig, a bearer credential
+ * made from the app's secret key, in the query string, where a proxy's error page or the vendor's error text echoes it.
+ */
+const USERSIG_VALUE = /(usersig(?:=|%3d))(?:(?!%26)[^&#\s"'<>\\])+/gi;
+
+/**
  * Text with the user and password of every URL in it replaced by `***`: the schema registry's URL may carry them
  * (SCHEMA_REGISTRY_URL), and every message that names the registry names it through this. The host stays, so an
- * operator still sees where; the `***` says credentials were sent.
+ * operator still sees where; the `***` says credentials were sent. A `usersig` query value is `***` likewise.
  */
 export function redactUrl(text: string): string {
-  return text.replace(URL_USER_INFO, '$1***@');
+  return text.replace(URL_USER_INFO, '$1***@').replace(USERSIG_VALUE, '$1***');
 }
 
 export const MAX_QUOTED_CHARS = 200;

@@ -40,6 +40,12 @@ describe('redactUrl', () => {
     expect(redactUrl('http://u:p@ss@h:1/x?a=b@c')).toBe('http://***@h:1/x?a=b@c');
     expect(redactUrl('http://127.0.0.1:1/x?to=a@b')).toBe('http://127.0.0.1:1/x?to=a@b');
   });
+
+  it("drops a TRTC UserSig from a query, in any case and URL-encoded, keeping the query's other values", () => {
+    expect(redactUrl('POST /v4/x?sdkappid=1&UserSig=eJw*ab_c-d&random=7 HTTP/1.1')).toBe('POST /v4/x?sdkappid=1&UserSig=***&random=7 HTTP/1.1');
+    expect(redactUrl('"bad %2Fv4%2Fx%3Fusersig%3DeJw*ab%26random%3D7"')).toBe('"bad %2Fv4%2Fx%3Fusersig%3D***%26random%3D7"');
+    expect(redactUrl('usersig=eJw*ab\\"}')).toBe('usersig=***\\"}');
+  });
 });
 
 describe('a registry URL with credentials in it', () => {

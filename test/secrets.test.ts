@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeTarget, endpoints, loadAppConfig } from '../app/config.ts';
 import { clickhouseFigures, formatStatus, formatStatusLine, type StatusSnapshot } from '../app/status.ts';
 import { CccApiClient } from '../connectors/tencent-ccc/client.ts';
-import { TrtcApiClient } from '../connectors/tencent-trtc/client.ts';
+import { TrtcApiClient, UserSigCache } from '../connectors/tencent-trtc/client.ts';
 import { startReceiver } from '../connectors/push-vendors.ts';
 import type { RunningReceiver } from '../connectors/receiver/receiver.ts';
 import { MemorySink } from '../connectors/receiver/fixtures/memory-sink.ts';
@@ -225,6 +225,60 @@ describe('Tencent TRTC poller against a vendor that refuses it', () => {
     expect(err).toBeInstanceOf(Error);
     expect(requests).toHaveLength(1);
     expectNoSecret('the error', errorText(err));
+  });
+});
+
+describe('Tencent TRTC: the UserSig in the request URL', () => {
+  // The UserSig is a bearer credential (made from the secret key, valid for a day) and travels in the URL's query: a
+  // proxy's error page or a vendor's error text that echoes the request, or an HTTP client's error, must not hand it on.
+  const echo = (status: number, wrap: (url: string) => string, type = 'text/html') => (req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(status, { 'content-type': type });
+    res.end(wrap(`${req.method} ${req.url} HTTP/1.1`));
+  };
+  const answers: [string, ((req: IncomingMessage, res: ServerResponse) => void) | 'refused'][] = [
+    ['a proxy\'s 502 page quoting the request', echo(502, (line) => `<html><body>Bad gateway for ${line}</body></html>`)],
+    ['a 200 that is no JSON, quoting the request', echo(200, (line) => `error: ${line}`, 'application/json')],
+    ['the vendor\'s ErrorInfo quoting the request', echo(200, (line) => JSON.stringify({ ActionStatus: 'FAIL', ErrorCode: 70003, ErrorInfo: `bad sig in ${line}`, RequestId: 'r' }), 'application/json')],
+    ['the vendor\'s ErrorInfo quoting the sig URL-encoded', (req, res) => echo(200, () => JSON.stringify({ ActionStatus: 'FAIL', ErrorCode: 70003, ErrorInfo: `bad ${encodeURIComponent(req.url ?? '')}`, RequestId: 'r' }), 'application/json')(req, res)],
+    ['a dropped connection', (req) => req.socket.destroy()],
+    ['a refused connection', 'refused'],
+  ];
+  it.each(answers)('%s: the error holds no part of the UserSig', async (_name, answer) => {
+    captureConsole();
+    const sigs: string[] = [];
+    const take = UserSigCache.prototype.take;
+    vi.spyOn(UserSigCache.prototype, 'take').mockImplementation(function (this: UserSigCache) {
+      const taken = take.call(this);
+      sigs.push(taken.sig);
+      return taken;
+    });
+    let port: number;
+    if (answer === 'refused') {
+      const closed = createServer();
+      closed.listen(0, '127.0.0.1');
+      await once(closed, 'listening');
+      port = (closed.address() as AddressInfo).port;
+      closed.close();
+      await once(closed, 'close');
+    } else {
+      ({ port } = await loopback(answer));
+    }
+    const client = new TrtcApiClient({
+      baseUrl: `http://127.0.0.1:${port}`, api: 'v4', sdkAppId: 1400000001, secretKey: SECRET.trtc, identifier: 'administrator',
+      timeoutMs: 5000, userSigValiditySec: 86_400, userSigRenewBeforeSec: 3600,
+    });
+    const err = await rejection(client.getRecordsByFilter({ startTimestamp: 1, endTimestamp: 2, page: 1, numberPerPage: 10 }));
+    expect(sigs).toHaveLength(1);
+    const said = errorText(err);
+    const log = join(mkdtempSync(join(tmpdir(), 'cdrflow-secrets-log-')), 'log.jsonl');
+    configureLogging({ level: 'debug', to: { file: log }, stderrFormat: 'json' }).child('connector.tencent-trtc')('info', 'poll.retry', { error: err.message, err, code: err.code });
+    const sig = sigs[0]!;
+    for (const [what, text] of [['the error', said], ['the log line', readFileSync(log, 'utf8')]] as const) {
+      for (let i = 0; i + 8 <= sig.length; i += 4) {
+        expect(text.includes(sig.slice(i, i + 8)), `${what} holds the UserSig's ${sig.slice(i, i + 8)}:\n${text.slice(0, 2000)}`).toBe(false);
+      }
+    }
+    expectNoSecret('the error', said);
   });
 });
 

@@ -6,7 +6,7 @@
 import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
-import { quote } from '../../core/input-limits.ts';
+import { quote, redactUrl } from '../../core/input-limits.ts';
 import { answerExcerpt, answerText, httpStatusKind, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
@@ -191,20 +191,20 @@ export class TrtcApiClient {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof CdrflowError) throw err;
-      const why = timeout.aborted ? `timed out after ${this.settings.timeoutMs} ms` : (err as Error).message;
+      const why = timeout.aborted ? `timed out after ${this.settings.timeoutMs} ms` : redactUrl((err as Error).message);
       throw new CdrflowError('transient', `${context}: network error: ${why}`, { code: 'network', cause: err });
     }
     if (response.status !== 200) {
       const kind = httpStatusKind(response.status);
       const hint = response.status >= 300 && response.status < 400 ? ' (a redirect, not followed: check the API base URL)' : '';
-      throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${quote(text)}`, { code: `http-${response.status}` });
+      throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${redactUrl(quote(text))}`, { code: `http-${response.status}` });
     }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
     } catch {
-      throw new CdrflowError('transient', `${context}: response is not a JSON object: ${quote(text)}`, { code: 'malformed-response' });
+      throw new CdrflowError('transient', `${context}: response is not a JSON object: ${redactUrl(quote(text))}`, { code: 'malformed-response' });
     }
     if (this.api === 'v4') {
       return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: requestIdOf(body['RequestId']), body, sig };
@@ -234,7 +234,8 @@ export class TrtcApiClient {
     // The vendor's words are quoted and cut: they reach logs and error lines.
     const status = this.api === 'v4' ? ` ActionStatus ${quote(answer.actionStatus, 40)}` : '';
     const codeName = this.api === 'v4' ? 'ErrorCode' : 'errorCode';
-    const message = answer.message === undefined ? '' : quote(answer.message);
+    // Redacted: an answer that echoes our request (a gateway's words) would hand on the UserSig of its query.
+    const message = answer.message === undefined ? '' : redactUrl(quote(answer.message));
     // The error's code names the case, not the vendor's text, when the vendor's code is not a number: it is a log
     // field and a metric label, and the quoted code is in the message.
     throw new CdrflowError(kind, `${context}: ${codeName} ${quote(code, 40)}${status}: ${message}${hint} (requestId ${answer.requestId ?? '-'})`, {
