@@ -43,6 +43,17 @@ describe('readRaw', () => {
   });
 });
 
+describe('readNormalized', () => {
+  it('counts the values that are no normalized record, and a record batch that could not be read, as reconcile counts the raw ones', async () => {
+    // Two values the contract decoder gives up on (garbage, an unknown schema id), then the unreadable batch.
+    topic.envelopes = [undefined, undefined];
+    const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T00:00:00Z') } as Parameters<typeof readNormalized>[4];
+    const layer = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, new Set(), { progress: quiet, timeoutMs: 1_000 });
+    expect(layer.undecodable).toBe(3);
+    expect(layer.tally.buckets.size).toBe(0);
+  });
+});
+
 describe('a record with no start time at midnight', () => {
   const options = defaultNormalizeOptions();
   const twoDays: DayScope = { from: '2026-11-30', to: '2026-12-01', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T12:00:00Z') };

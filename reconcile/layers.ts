@@ -308,6 +308,8 @@ export interface NormalizedLayer {
   tally: Tally;
   /** Per bucket: cdr_ids whose counted normalized record the sink dead-lettered (its origin among `deadOrigins`). */
   sinkDead: Map<string, Set<string>>;
+  /** Messages that are no normalized record of the contract, and record batches that could not be read. */
+  undecodable: number;
 }
 
 export async function readNormalized(
@@ -320,20 +322,25 @@ export async function readNormalized(
   deadOrigins: ReadonlySet<string>,
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<NormalizedLayer> {
-  const layer: NormalizedLayer = { tally: new Tally(), sinkDead: new Map() };
+  const layer: NormalizedLayer = { tally: new Tally(), sinkDead: new Map(), undecodable: 0 };
   const decode = contractDecoder<NormalizedCdr>(registry, SCHEMA_FILES.normalized, topic);
   const time = (v: Date | null) => (v === null ? null : v.getTime());
   await scanWithProgress(kafka, topic, `kafka ${topic}`, ctx.progress, async (m) => {
     if (m.value === null) return;
     const cdr = await decode(m.value);
-    if (cdr === undefined) return; // names no call to count: the sink dead-letters it, and that letter names none either
+    // Names no call to count (the sink dead-letters it, and that letter names none either), but is said: a topic of
+    // them (a writer schema the registry lost) reads as every call not normalized.
+    if (cdr === undefined) {
+      layer.undecodable++;
+      return;
+    }
     if (!vendors.includes(cdr.vendor as Vendor) || (tenantFilter && !tenantFilter.includes(cdr.tenant_id))) return;
     const key = layer.tally.addVersion(cdr.vendor, cdr.tenant_id, bucketDay(scope, time(cdr.started_at) ?? time(cdr.received_at)!), cdr.cdr_id, cdr.billable_minutes, cdr.received_at.getTime());
     if (key === undefined) return;
     // A call the sink refused that a replay (or the vendor) sent again is expected in ClickHouse again, and is
     // not_in_clickhouse when that copy is not there either.
     countDead(layer.sinkDead, deadOrigins, originOf(topic, m.partition, m.offset), key, cdr.cdr_id);
-  }, ctx.timeoutMs, ctx.signal);
+  }, ctx.timeoutMs, ctx.signal, () => void layer.undecodable++);
   return layer;
 }
 

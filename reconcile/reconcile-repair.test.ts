@@ -9,7 +9,7 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[] }));
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0 }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
@@ -36,7 +36,7 @@ vi.mock('./layers.ts', () => ({
     for (const id of passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
     return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0 });
   },
-  readNormalized: () => Promise.resolve({ tally: new Tally(), sinkDead: new Map() }),
+  readNormalized: () => Promise.resolve({ tally: new Tally(), sinkDead: new Map(), undecodable: passes.normalizedUndecodable }),
   refileUndated: () => {},
   ClickHouseReader: class {
     static partialDays = () => new Set<string>(passes.partialDays);
@@ -72,6 +72,7 @@ describe('runReconcile --repair with nothing to repair', () => {
     passes.raw = 0;
     passes.rawIds = [];
     passes.partialDays = [];
+    passes.normalizedUndecodable = 0;
   });
 
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
@@ -95,6 +96,14 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.repair).toEqual([expect.objectContaining({ kind: 'unrepairable', records: 1, sample: passes.rawIds })]);
     expect(outcome.exitCode).toBe(1);
     expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
+  });
+
+  it('says how many normalized messages could not be decoded: a call among them reads as not normalized', async () => {
+    passes.rawIds = ['huawei-privatenumber:app:unreadable-1'];
+    passes.normalizedUndecodable = 2;
+    const outcome = await runReconcile(depsLogging([]), req);
+    expect(outcome.before.rows[0]?.drift.map((d) => d.kind)).toEqual(['not_normalized']);
+    expect(outcome.before.notes).toContainEqual(expect.stringMatching(/^2 normalized message\(s\) could not be decoded /));
   });
 
   it('notes its routine steps (a day in progress looked at again, nothing to repair) as info, not as warnings', async () => {

@@ -180,7 +180,8 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal, callTimesOf: source.undated });
   refileUndated(source, raw.callTimes, scope);
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
-  const { tally: normalized, sinkDead } = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, dead.sinkOrigins, { progress, timeoutMs, signal });
+  const { tally: normalized, sinkDead, undecodable } = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, dead.sinkOrigins, { progress, timeoutMs, signal });
+  if (undecodable > 0) notes.push(`${undecodable} normalized message(s) could not be decoded (the sink dead-letters them; they name no call, so the calls they carried count as not normalized)`);
   signal.throwIfAborted();
   const reader = new ClickHouseReader(deps.clickhouse, deps.database, deps.table, RECONCILE_READ, signal);
   const ch = await reader.read(scope, vendors, req.tenants);
