@@ -354,9 +354,9 @@ function demoSources(demo: DemoVendors): IntakeSources {
   const ccc = cccConfigSchema.safeParse(demo.connectors['tencent-ccc']);
   const trtc = trtcConfigSchema.safeParse(demo.connectors['tencent-trtc']);
   const rcv = ReceiverConfigSchema.safeParse(demo.receiver);
-  if (!ccc.success) problems.push(...zodIssues(ccc.error).map((p) => ({ ...p, path: `connectors.tencent-ccc.${p.path}` })));
-  if (!trtc.success) problems.push(...zodIssues(trtc.error).map((p) => ({ ...p, path: `connectors.tencent-trtc.${p.path}` })));
-  if (!rcv.success) problems.push(...zodIssues(rcv.error).map((p) => ({ ...p, path: `receiver.${p.path}` })));
+  if (!ccc.success) problems.push(...zodIssues(ccc.error, cccConfigSchema).map((p) => ({ ...p, path: `connectors.tencent-ccc.${p.path}` })));
+  if (!trtc.success) problems.push(...zodIssues(trtc.error, trtcConfigSchema).map((p) => ({ ...p, path: `connectors.tencent-trtc.${p.path}` })));
+  if (!rcv.success) problems.push(...zodIssues(rcv.error, ReceiverConfigSchema).map((p) => ({ ...p, path: `receiver.${p.path}` })));
   if (!ccc.success || !trtc.success || !rcv.success) throw new ConfigError(problems, 'demo configuration');
   return { pull: { 'tencent-ccc': ccc.data, 'tencent-trtc': trtc.data }, receiver: rcv.data };
 }

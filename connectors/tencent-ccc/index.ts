@@ -14,6 +14,6 @@ export { CccApiClient, classifyCccError, cccErrorKind } from './client.ts';
 /** Validates the config (every problem with its path) and builds the connector. */
 export function createCccConnector(input: CccConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = cccConfigSchema.safeParse(input);
-  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-ccc config:\n${formatZodIssues(parsed.error as z.ZodError)}`);
+  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-ccc config:\n${formatZodIssues(parsed.error as z.ZodError, '  - ', cccConfigSchema)}`);
   return new PullConnector(createCccSource(parsed.data), parsed.data, deps);
 }

@@ -14,6 +14,6 @@ export { TRTC_V1_HOSTS, TRTC_V4_HOSTS, trtcApiBaseUrl, type TrtcRegion, type Trt
 
 export function createTrtcConnector(input: TrtcConfigInput | unknown, deps: PullConnectorDeps): PullConnector {
   const parsed = trtcConfigSchema.safeParse(input);
-  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-trtc config:\n${formatZodIssues(parsed.error as z.ZodError)}`);
+  if (!parsed.success) throw new CdrflowError('config', `invalid tencent-trtc config:\n${formatZodIssues(parsed.error as z.ZodError, '  - ', trtcConfigSchema)}`);
   return new PullConnector(createTrtcSource(parsed.data, deps.now), parsed.data, deps);
 }
