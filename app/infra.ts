@@ -5,6 +5,8 @@ import { rmSync } from 'node:fs';
 import { leaseStack, otherLeaseHolders, up } from '../infra/local/stack.ts';
 import { stackPaths } from '../infra/local/paths.ts';
 import { portOpen, readPid, stopPid } from '../infra/local/processes.ts';
+import { kafkaRunning } from '../infra/local/kafka.ts';
+import { registryRunning } from '../infra/local/registry.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { AppConfig } from './config.ts';
 import { endpoints } from './config.ts';
@@ -15,15 +17,18 @@ export interface LocalInfra {
   stop(log: (msg: string) => void): Promise<void>;
 }
 
-/** PIDs of servers this process started and has not stopped yet: what even a forced exit must still stop. */
-const unstoppedPids = new Set<number>();
+/**
+ * PIDs of servers this process started and has not stopped yet (what even a forced exit must still stop), each with
+ * the check that it still is that server: one that died during the job may have had its PID reused by anything.
+ */
+const unstoppedPids = new Map<number, () => boolean>();
 
 /**
  * For a forced exit (no time for a clean stop): sends SIGTERM to the servers this process started, without waiting,
  * so they shut down on their own instead of outliving the job. Returns the PIDs signalled.
  */
 export function signalStartedServers(): number[] {
-  const pids = [...unstoppedPids];
+  const pids = [...unstoppedPids].filter(([, stillOurs]) => stillOurs()).map(([pid]) => pid);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');
@@ -58,7 +63,8 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
   const started: LocalInfra['started'] = [];
   if (result.startedKafka) started.push({ name: 'kafka', pid: readPid(paths.kafkaPid) ?? -1 });
   if (result.startedRegistry) started.push({ name: 'registry', pid: readPid(paths.registryPid) ?? -1 });
-  for (const s of started) if (s.pid > 0) unstoppedPids.add(s.pid);
+  const running = (name: 'kafka' | 'registry') => (name === 'kafka' ? kafkaRunning(paths) : registryRunning(paths));
+  for (const s of started) if (s.pid > 0) unstoppedPids.set(s.pid, () => running(s.name) === s.pid);
   return {
     started,
     async stop(stopLog) {
@@ -74,9 +80,17 @@ export async function ensureLocalInfra(config: AppConfig, log: (msg: string) => 
       // The registry first: it does not need Kafka, and Kafka's controlled shutdown is the slower one.
       for (const s of [...started].reverse()) {
         if (s.pid <= 0) continue;
-        const outcome = await stopPid(s.pid);
         unstoppedPids.delete(s.pid);
-        rmSync(s.name === 'kafka' ? paths.kafkaPid : paths.registryPid, { force: true });
+        const pidFile = s.name === 'kafka' ? paths.kafkaPid : paths.registryPid;
+        if (running(s.name) !== s.pid) {
+          // It died during the job: its PID may now be another program's (even another stack's server), and a PID
+          // file naming another PID is a server someone started since, not ours to forget.
+          if (readPid(pidFile) === s.pid) rmSync(pidFile, { force: true });
+          stopLog(`the local ${s.name} this process started is gone (PID ${s.pid} is no longer it): nothing stopped`);
+          continue;
+        }
+        const outcome = await stopPid(s.pid);
+        rmSync(pidFile, { force: true });
         stopLog(`stopped the local ${s.name} this process started (PID ${s.pid}: ${outcome})`);
       }
     },
