@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cdrflowWithoutServers } from '../../test/cli-without-servers.ts';
 import { backfillExitCode } from './backfill.ts';
-import { BACKFILL_LOCK_DIR, processStartTicks } from '../../connectors/poller/backfill-lock.ts';
+import { BACKFILL_LOCK_DIR } from '../../connectors/poller/backfill-lock.ts';
+import { processStartTicks } from '../../infra/local/processes.ts';
 
 const UNSETTLED = '2026-12-01T09:00:00.000Z';
 

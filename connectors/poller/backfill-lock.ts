@@ -7,7 +7,7 @@
 // the lock over. Across machines nothing is locked: see the README (backfill).
 import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive } from '../../infra/local/processes.ts';
+import { processAlive, processStartTicks } from '../../infra/local/processes.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -33,18 +33,6 @@ export class BackfillBusy extends CdrflowError {
       'config',
       `a backfill of ${checkpointId} is already running: PID ${holder.pid} (${holder.command}), since ${holder.since}; run the same command again once it has finished (it resumes from the checkpoint)`,
     );
-  }
-}
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
-export function processStartTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(ticks) ? ticks : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -98,7 +86,7 @@ export function acquireBackfillLock(dir: string, checkpointId: string, command: 
   if (heldHere.has(file)) throw new BackfillBusy(checkpointId, readHolder(file) ?? me);
   mkdirSync(dir, { recursive: true });
   // Twice at most: a stale file (its holder gone) is removed once, then created anew. Two runs taking over the same
-  // stale file in the same instant could both win (as withFileLock's takeover): the cost is the duplicate work above.
+  // stale file in the same instant could both win: the cost is the duplicate work above.
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });

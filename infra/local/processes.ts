@@ -1,7 +1,19 @@
 // Starting, finding and stopping the local server JVMs by PID file. Only PIDs we wrote are ever signalled, and only
 // after checking that the PID still belongs to the program we started (PIDs are reused after a reboot or crash).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 
@@ -71,6 +83,18 @@ export function processAlive(pid: number): boolean {
     return state !== 'Z' && state !== 'X';
   } catch {
     return true;
+  }
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -264,30 +288,94 @@ export function run(
   });
 }
 
+/** A lock file's holder from its text: `<pid> <start ticks>` (no ticks without /proc, nor in older versions' locks). */
+function lockHolder(text: string | undefined): { pid: number; startTicks?: number } | undefined {
+  const [pid, ticks] = (text ?? '').trim().split(' ').map(Number);
+  if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return undefined;
+  return ticks === undefined || !Number.isFinite(ticks) ? { pid } : { pid, startTicks: ticks };
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The holder still runs: alive, and (where /proc tells) started when the holder did, not a reuse of its PID. */
+function holderRunning(h: { pid: number; startTicks?: number }): boolean {
+  if (!processAlive(h.pid)) return false;
+  if (h.startTicks === undefined) return true;
+  const now = processStartTicks(h.pid);
+  return now === undefined || now === h.startTicks;
+}
+
+/** A takeover file left by a process that died inside the (synchronous) takeover: only its age tells. */
+const TAKEOVER_STALE_MS = 10_000;
+
 /**
- * A cross-process mutex on a file (O_EXCL create). Two `infra up`s or two test runs on one stack would otherwise
- * both see "not running" and race for the same ports. A lock whose holder died is taken over.
+ * Removes `lockFile` if it still is the stale lock `seen` (its text), under a second O_EXCL file: two processes that
+ * both found the same dead holder would otherwise both remove it, the second one removing the first one's new lock,
+ * and both would hold the lock. Under the takeover file the lock is read again, so the second one finds the first
+ * one's lock and leaves it. Everything in here is synchronous, so a takeover file outlives its process only when that
+ * process died in these few lines: one older than a few seconds is removed.
+ */
+function removeStaleLock(lockFile: string, seen: string): void {
+  const takeover = `${lockFile}.takeover`;
+  try {
+    writeFileSync(takeover, `${process.pid}\n`, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      if (statSync(takeover).mtimeMs < Date.now() - TAKEOVER_STALE_MS) rmSync(takeover, { force: true });
+    } catch {
+      /* removed meanwhile by its owner */
+    }
+    return; // another process is taking over: look again on the next poll
+  }
+  try {
+    if (readText(lockFile) === seen) rmSync(lockFile, { force: true });
+  } finally {
+    rmSync(takeover, { force: true });
+  }
+}
+
+/**
+ * A cross-process mutex on a file. Two `infra up`s or two test runs on one stack would otherwise both see "not
+ * running" and race for the same ports. A lock whose holder died (or whose PID now is another process's) is taken
+ * over.
  */
 export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   mkdirSync(dirname(lockFile), { recursive: true });
+  const ticks = processStartTicks(process.pid);
+  const mine = `${process.pid}${ticks === undefined ? '' : ` ${ticks}`}\n`;
   await pollUntil(
     () => {
+      // Written in full beside it, then linked into place (fails if it exists, as O_EXCL): a lock created empty and
+      // written after would, read in between, look like a lock without a holder, and be taken over.
+      const staged = `${lockFile}.${process.pid}.${randomUUID()}`;
+      writeFileSync(staged, mine);
       try {
-        writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+        linkSync(staged, lockFile);
         return true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const holder = readPid(lockFile);
-        if (holder === undefined || !processAlive(holder)) rmSync(lockFile, { force: true });
-        return false;
+      } finally {
+        rmSync(staged, { force: true });
       }
+      const seen = readText(lockFile);
+      if (seen === undefined) return false; // released meanwhile: take it on the next poll
+      const holder = lockHolder(seen);
+      if (holder === undefined || !holderRunning(holder)) removeStaleLock(lockFile, seen);
+      return false;
     },
-    { timeoutMs, intervalMs: 250, message: `the infra lock ${lockFile} (held by PID ${readPid(lockFile) ?? '?'})` },
+    { timeoutMs, intervalMs: 250, message: `the infra lock ${lockFile} (held by PID ${lockHolder(readText(lockFile))?.pid ?? '?'})` },
   );
   try {
     return await fn();
   } finally {
-    if (readPid(lockFile) === process.pid) rmSync(lockFile, { force: true });
+    if (readText(lockFile) === mine) rmSync(lockFile, { force: true });
   }
 }
 
