@@ -1,6 +1,6 @@
 // The downloads of `infra up` when they are cut short: a stand-in `mvn` on PATH writes part of the file and dies, as a
 // Maven stopped by Ctrl-C does.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -76,5 +76,32 @@ describe('infra downloads', () => {
     const { ensureKafkaJars } = await import('./downloads.ts');
     await expect(ensureKafkaJars()).rejects.toThrow(/mvn .* failed/);
     expect(readdirSync(join(cache, 'kafka'))).toEqual([]);
+  });
+
+  it('two runs on one cache download once: the second waits and uses the first one\'s jars, never replacing them', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const calls = join(root, 'mvn-calls');
+    const cache = join(root, 'cache');
+    vi.stubEnv('CDRFLOW_CACHE_DIR', cache);
+    vi.stubEnv('PATH', `${bin}:${process.env['PATH'] ?? ''}`);
+    const { ensureKafkaJars, kafkaVersion } = await import('./downloads.ts');
+    // Each run's jar names the run (its output folder), so the jar in place tells which run put it there.
+    writeFileSync(
+      join(bin, 'mvn'),
+      `#!/bin/sh\nfor a in "$@"; do case "$a" in -DoutputDirectory=*) out="\${a#-DoutputDirectory=}";; esac; done\necho "$out" >> '${calls}'\nmkdir -p "$out" && echo "$out" > "$out/kafka_2.13-${kafkaVersion()}.jar"\n`,
+    );
+    chmodSync(join(bin, 'mvn'), 0o755);
+    const results = await Promise.all([ensureKafkaJars(), ensureKafkaJars()]);
+    expect(results.sort()).toEqual([false, true]);
+    const runs = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(runs).toHaveLength(1);
+    expect(readFileSync(join(cache, 'kafka', 'libs', `kafka_2.13-${kafkaVersion()}.jar`), 'utf8').trim()).toBe(runs[0]);
+    // A third run, as from another checkout sharing the cache, finds it complete.
+    expect(await ensureKafkaJars()).toBe(false);
+    expect(readdirSync(cache).sort()).toEqual(['kafka']);
+    expect(readdirSync(join(cache, 'kafka'))).toEqual(['libs']);
   });
 });

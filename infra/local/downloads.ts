@@ -1,10 +1,13 @@
 // Brings the server binaries from Maven Central into the git-ignored cache once (Maven keeps its own copy in
 // ~/.m2 too, so even a wiped .cache/ rebuilds without the network). Each step writes into a temporary folder and
-// renames it into place, so an interrupted download never looks complete.
+// renames it into place, so an interrupted download never looks complete. The cache is shared by the stacks of every
+// port base and by checkouts that share CDRFLOW_CACHE_DIR, so downloads take a lock on it and look again once they
+// hold it: two runs at once would both download, and the second one would remove the first one's complete folder
+// (under a Kafka starting from it) or fail renaming onto it.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { APICURIO_DIR, CACHE_DIR, KAFKA_LIBS_DIR, KAFKA_POM } from './paths.ts';
-import { run } from './processes.ts';
+import { run, withFileLock } from './processes.ts';
 
 export const APICURIO_VERSION = process.env['APICURIO_VERSION'] || '3.3.3';
 
@@ -28,11 +31,24 @@ async function mvn(args: string[], cwd: string): Promise<void> {
   }
 }
 
+/** One download into the cache at a time; a run waiting for another's may wait as long as Maven may take. */
+function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withFileLock(join(ensureCacheDir(), 'download.lock'), fn, 25 * 60_000);
+}
+
 /** The Kafka broker jars for the pom's version, copied into .cache/kafka/libs. Returns true when it downloaded. */
 export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Promise<boolean> {
   const version = kafkaVersion();
   const marker = join(KAFKA_LIBS_DIR, `kafka_2.13-${version}.jar`);
   if (existsSync(marker)) return false;
+  return withCacheLock(async () => {
+    if (existsSync(marker)) return false; // another run completed it while this one waited
+    await downloadKafkaJars(version, log);
+    return true;
+  });
+}
+
+async function downloadKafkaJars(version: string, log: (msg: string) => void): Promise<void> {
   log(`downloading Apache Kafka ${version} jars from Maven Central (cached in ~/.m2 and .cache/kafka) ...`);
   const tmp = `${KAFKA_LIBS_DIR}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -50,7 +66,6 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  return true;
 }
 
 function ensureCacheDir(): string {
@@ -61,13 +76,19 @@ function ensureCacheDir(): string {
 /** Apicurio Registry's Quarkus app, extracted once into .cache/apicurio. Returns true when it downloaded/extracted. */
 export async function ensureApicurio(log: (msg: string) => void = () => {}): Promise<boolean> {
   const versionFile = join(APICURIO_DIR, 'CDRFLOW_VERSION');
-  if (
+  const extracted = () =>
     existsSync(join(APICURIO_DIR, 'quarkus-run.jar')) &&
     existsSync(versionFile) &&
-    readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION
-  ) {
-    return false;
-  }
+    readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION;
+  if (extracted()) return false;
+  return withCacheLock(async () => {
+    if (extracted()) return false; // another run completed it while this one waited
+    await downloadApicurio(log);
+    return true;
+  });
+}
+
+async function downloadApicurio(log: (msg: string) => void): Promise<void> {
   const dist = join(ensureCacheDir(), 'apicurio-dist');
   const artifact = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`;
   const tarball = join(dist, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`);
@@ -105,5 +126,4 @@ export async function ensureApicurio(log: (msg: string) => void = () => {}): Pro
     rmSync(tmp, { recursive: true, force: true });
     rmSync(dist, { recursive: true, force: true });
   }
-  return true;
 }
