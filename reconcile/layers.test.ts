@@ -8,7 +8,7 @@ import type { RawEnvelope } from '../core/envelope.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { defaultNormalizeOptions, normalize } from '../transforms/normalize/index.ts';
-import { readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
+import { readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import { splitBucketKey, Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
 import { cccRawEnvelope, rawTopicLayers } from './fixtures/layers.ts';
@@ -51,6 +51,16 @@ describe('readNormalized', () => {
     const layer = await readNormalized({} as Kafka, {} as SchemaRegistry, 'cdr.normalized', ['tencent-ccc'], scope, null, new Set(), { progress: quiet, timeoutMs: 1_000 });
     expect(layer.undecodable).toBe(3);
     expect(layer.tally.buckets.size).toBe(0);
+  });
+});
+
+describe('readDeadLetters', () => {
+  it('counts the values that are no dead letter, and a record batch that could not be read, as reconcile counts the raw ones', async () => {
+    // A value the contract decoder gives up on, a dead letter of a raw record, then the unreadable batch.
+    topic.envelopes = [undefined, { origin_topic: 'cdr.raw.tencent-ccc', origin_partition: 0, origin_offset: 7 }];
+    const layer = await readDeadLetters({} as Kafka, {} as SchemaRegistry, { deadLetter: 'cdr.dlq', normalized: 'cdr.normalized', raw: new Set(['cdr.raw.tencent-ccc']) }, { progress: quiet, timeoutMs: 1_000 });
+    expect(layer.undecodable).toBe(2);
+    expect([...layer.rawOrigins]).toEqual(['cdr.raw.tencent-ccc:0:7']);
   });
 });
 

@@ -219,6 +219,8 @@ export interface DeadLetterLayer {
   rawOrigins: Set<string>;
   /** `topic:partition:offset` of normalized records the sink dead-lettered (ClickHouse refused them). */
   sinkOrigins: Set<string>;
+  /** Messages that are no dead letter of the contract, and record batches that could not be read. */
+  undecodable: number;
 }
 
 /** A message's place on its topic, as a dead letter names its origin. */
@@ -243,16 +245,21 @@ export async function readDeadLetters(
   topics: { deadLetter: string; normalized: string; raw: Set<string> },
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal },
 ): Promise<DeadLetterLayer> {
-  const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkOrigins: new Set() };
+  const layer: DeadLetterLayer = { rawOrigins: new Set(), sinkOrigins: new Set(), undecodable: 0 };
   const decode = contractDecoder<DeadLetter>(registry, SCHEMA_FILES.deadLetter, topics.deadLetter);
   await scanWithProgress(kafka, topics.deadLetter, `kafka ${topics.deadLetter}`, ctx.progress, async (m) => {
     if (m.value === null) return;
     const letter = await decode(m.value);
-    if (letter === undefined) return; // an undecodable dead letter names no record we could match
+    // Names no record to match, but is said: the call it refused reads as not normalized (or not in ClickHouse), as
+    // if normalize (or the sink) had lost it.
+    if (letter === undefined) {
+      layer.undecodable++;
+      return;
+    }
     const origin = originOf(letter.origin_topic, letter.origin_partition, letter.origin_offset);
     if (topics.raw.has(letter.origin_topic)) layer.rawOrigins.add(origin);
     else if (letter.origin_topic === topics.normalized) layer.sinkOrigins.add(origin);
-  }, ctx.timeoutMs, ctx.signal);
+  }, ctx.timeoutMs, ctx.signal, () => void layer.undecodable++);
   return layer;
 }
 

@@ -9,7 +9,7 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0 }));
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0 }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
@@ -29,7 +29,7 @@ vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunF
 // Every layer empty but the raw topic's `passes.rawIds` (then not normalized).
 vi.mock('./layers.ts', () => ({
   readSource: () => Promise.resolve({ tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() }),
-  readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkOrigins: new Set() }),
+  readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkOrigins: new Set(), undecodable: passes.deadUndecodable }),
   readRaw: () => {
     passes.raw++;
     const tally = new Tally();
@@ -73,6 +73,7 @@ describe('runReconcile --repair with nothing to repair', () => {
     passes.rawIds = [];
     passes.partialDays = [];
     passes.normalizedUndecodable = 0;
+    passes.deadUndecodable = 0;
   });
 
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
@@ -104,6 +105,14 @@ describe('runReconcile --repair with nothing to repair', () => {
     const outcome = await runReconcile(depsLogging([]), req);
     expect(outcome.before.rows[0]?.drift.map((d) => d.kind)).toEqual(['not_normalized']);
     expect(outcome.before.notes).toContainEqual(expect.stringMatching(/^2 normalized message\(s\) could not be decoded /));
+  });
+
+  it('says how many dead letters could not be decoded: the call a lost one refused reads as not normalized', async () => {
+    passes.rawIds = ['huawei-privatenumber:app:refused-1'];
+    passes.deadUndecodable = 1;
+    const outcome = await runReconcile(depsLogging([]), req);
+    expect(outcome.before.rows[0]?.drift.map((d) => d.kind)).toEqual(['not_normalized']);
+    expect(outcome.before.notes).toContainEqual(expect.stringMatching(/^1 dead letter\(s\) could not be decoded /));
   });
 
   it('notes its routine steps (a day in progress looked at again, nothing to repair) as info, not as warnings', async () => {

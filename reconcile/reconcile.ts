@@ -177,6 +177,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   // The source read gives up on an abort by itself (its tenants then read as unreachable): do not go on.
   signal.throwIfAborted();
   const dead = await readDeadLetters(deps.kafka, deps.registry, { deadLetter: deps.deadLetterTopic, normalized: deps.normalizedTopic, raw: new Set(rawTopics.map((t) => t.topic)) }, { progress, timeoutMs, signal });
+  if (dead.undecodable > 0) notes.push(`${dead.undecodable} dead letter(s) could not be decoded (the dlq-loader skips them; they name no record, so the calls they refused count as not normalized or not in ClickHouse)`);
   const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal, callTimesOf: source.undated });
   refileUndated(source, raw.callTimes, scope);
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
