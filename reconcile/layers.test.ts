@@ -9,7 +9,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { defaultNormalizeOptions, normalize } from '../transforms/normalize/index.ts';
 import { readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
-import { splitBucketKey, Tally } from './tally.ts';
+import { bucketKey, splitBucketKey, Tally } from './tally.ts';
 import { compareLayers } from './compare.ts';
 import { cccRawEnvelope, rawTopicLayers } from './fixtures/layers.ts';
 import { silentStream } from './reconcile.ts';
@@ -40,6 +40,26 @@ describe('readRaw', () => {
     const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T00:00:00Z') } as Parameters<typeof readRaw>[3];
     const layer = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], scope, null, {} as Parameters<typeof readRaw>[5], new Set(), { progress: quiet, timeoutMs: 1_000 });
     expect(layer.undecodable).toBe(1);
+  });
+
+  it('counts the records of the scope that name no call (an empty tenant_id or natural_key), apart from the undecodable ones', async () => {
+    const options = defaultNormalizeOptions();
+    const inScope = '2026-11-30T10:00:00Z';
+    const called = cccRawEnvelope({ SessionId: 's-1', EndStatus: 1 }, inScope);
+    topic.envelopes = [
+      { ...called, tenant_id: '' },
+      { ...cccRawEnvelope({ SessionId: 's-2', EndStatus: 1 }, inScope), natural_key: '', payload: 'not json' },
+      // Normalize keys it by the record's own SessionId: it names its call.
+      { ...cccRawEnvelope({ SessionId: 's-3', EndStatus: 1 }, inScope), natural_key: '' },
+      // Received before the scope: not this run's to say.
+      { ...called, tenant_id: '', received_at: new Date('2026-11-01T10:00:00Z') },
+      called,
+    ];
+    const scope = { from: '2026-11-30', to: '2026-11-30', tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-01T00:00:00Z') };
+    const layer = await readRaw({} as Kafka, {} as SchemaRegistry, [{ vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' }], scope, null, options, new Set(), { progress: quiet, timeoutMs: 1_000 });
+    expect(layer.keyless).toBe(2);
+    expect(layer.undecodable).toBe(1);
+    expect(layer.tally.ids(bucketKey('tencent-ccc', '1400', '2026-11-30')).size).toBe(2);
   });
 });
 

@@ -267,6 +267,11 @@ export interface RawLayer {
   tally: Tally;
   normalizeDead: Map<string, Set<string>>;
   undecodable: number;
+  /**
+   * Records of the scope's days that name no call: an empty tenant_id, or an empty natural_key and a record normalize
+   * refuses (a producer other than cdrflow's). Normalize dead-letters them with no cdr_id.
+   */
+  keyless: number;
   /** The call time of each raw record `ctx.callTimesOf` asked for, in scope or not (its latest version's, as in Tally.addVersion). */
   callTimes: Map<string, number>;
 }
@@ -281,7 +286,7 @@ export async function readRaw(
   deadOrigins: Set<string>,
   ctx: { progress: NodeJS.WriteStream; timeoutMs: number; signal?: AbortSignal; callTimesOf?: ReadonlyMap<string, unknown> },
 ): Promise<RawLayer> {
-  const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0, callTimes: new Map() };
+  const layer: RawLayer = { tally: new Tally(), normalizeDead: new Map(), undecodable: 0, keyless: 0, callTimes: new Map() };
   const versions = new Map<string, number>();
   for (const { vendor, topic } of rawTopics) {
     const decode = contractDecoder<RawEnvelope>(registry, SCHEMA_FILES.rawEnvelope, topic);
@@ -296,7 +301,12 @@ export async function readRaw(
       }
       if (envelope.vendor !== vendor || (tenantFilter && !tenantFilter.includes(envelope.tenant_id))) return;
       const f = callFigures(envelope, options);
-      if (f.cdrId === null) return;
+      if (f.cdrId === null) {
+        // No call to count it by, but said: it is in no layer, not even the dead letters'. Only on the scope's days
+        // (its received_at, normalize having refused it), or an old one would be noted on every run.
+        if (bucketDay(scope, f.callTimeMs) !== undefined) layer.keyless++;
+        return;
+      }
       const version = envelope.received_at.getTime();
       if (ctx.callTimesOf?.has(f.cdrId) && supersedes(version, versions.get(f.cdrId))) {
         layer.callTimes.set(f.cdrId, f.callTimeMs);

@@ -9,7 +9,7 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0 }));
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0, rawKeyless: 0 }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
@@ -34,7 +34,7 @@ vi.mock('./layers.ts', () => ({
     passes.raw++;
     const tally = new Tally();
     for (const id of passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
-    return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0 });
+    return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0, keyless: passes.rawKeyless });
   },
   readNormalized: () => Promise.resolve({ tally: new Tally(), sinkDead: new Map(), undecodable: passes.normalizedUndecodable }),
   refileUndated: () => {},
@@ -74,6 +74,7 @@ describe('runReconcile --repair with nothing to repair', () => {
     passes.partialDays = [];
     passes.normalizedUndecodable = 0;
     passes.deadUndecodable = 0;
+    passes.rawKeyless = 0;
   });
 
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
@@ -113,6 +114,13 @@ describe('runReconcile --repair with nothing to repair', () => {
     const outcome = await runReconcile(depsLogging([]), req);
     expect(outcome.before.rows[0]?.drift.map((d) => d.kind)).toEqual(['not_normalized']);
     expect(outcome.before.notes).toContainEqual(expect.stringMatching(/^1 dead letter\(s\) could not be decoded /));
+  });
+
+  it('says how many raw records name no call (an empty tenant_id or natural_key), apart from the undecodable ones', async () => {
+    passes.rawKeyless = 3;
+    const outcome = await runReconcile(depsLogging([]), req);
+    expect(outcome.before.notes).toContainEqual(expect.stringMatching(/^3 raw record\(s\) of these days name no call /));
+    expect(outcome.before.notes).not.toContainEqual(expect.stringMatching(/could not be decoded/));
   });
 
   it('notes its routine steps (a day in progress looked at again, nothing to repair) as info, not as warnings', async () => {

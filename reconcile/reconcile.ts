@@ -181,6 +181,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const raw = await readRaw(deps.kafka, deps.registry, rawTopics, scope, req.tenants, deps.mapping, dead.rawOrigins, { progress, timeoutMs, signal, callTimesOf: source.undated });
   refileUndated(source, raw.callTimes, scope);
   if (raw.undecodable > 0) notes.push(`${raw.undecodable} raw message(s) could not be decoded (normalize dead-letters them; they have no call time to count by)`);
+  if (raw.keyless > 0) notes.push(`${raw.keyless} raw record(s) of these days name no call (an empty tenant_id or natural_key: a producer other than cdrflow's?): normalize dead-letters them; they have no cdr_id to count by`);
   const { tally: normalized, sinkDead, undecodable } = await readNormalized(deps.kafka, deps.registry, deps.normalizedTopic, vendors, scope, req.tenants, dead.sinkOrigins, { progress, timeoutMs, signal });
   if (undecodable > 0) notes.push(`${undecodable} normalized message(s) could not be decoded (the sink dead-letters them; they name no call, so the calls they carried count as not normalized)`);
   signal.throwIfAborted();
