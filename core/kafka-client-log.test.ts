@@ -3,13 +3,16 @@
 // client refused on a closed loopback port); and the short, silent reachability check of the one-shot commands.
 // Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
 import './kafkajs-setup.ts';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../test/main-job/cli.ts';
-import { KafkaUnreachableError, ensureKafkaReachable, kafkaUnreachable, kafkajsLogCreator, kafkajsLogLevel, routineKafkaType, type KafkajsLogEntry } from './kafka.ts';
+import { KafkaUnreachableError, createKafka, ensureKafkaReachable, kafkaUnreachable, kafkajsLogCreator, kafkajsLogLevel, routineKafkaType, type KafkajsLogEntry } from './kafka.ts';
 import { LINES_LOGGED_PER_SECOND } from './log-limit.ts';
-import { memoryLog } from './log.ts';
+import { configureLogging, memoryLog, type LogLevel } from './log.ts';
 
 const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error & { type: string } };
 /** A protocol error's message as kafkajs words it, by its Kafka error code. */
@@ -120,6 +123,24 @@ describe('the kafka.client lines', () => {
     expect(log.entries.filter((e) => e.event === 'kafka.client_suppressed').map((e) => e.fields)).toEqual([
       { namespace: 'Connection', count: 5, second: new Date(1_764_900_000_000).toISOString() },
     ]);
+  });
+});
+
+describe('createKafka', () => {
+  // LOG_LEVEL (or --log-level) is the one switch for kafkajs's own log (README, "Environment variables"): its info
+  // entries are written at debug, and below debug kafkajs is asked for its errors only, which reach the log as warnings.
+  it.each<[LogLevel, string[]]>([
+    ['debug', ['debug kafka.client a kafkajs info entry', 'warn kafka.client a kafkajs error entry']],
+    ['info', ['warn kafka.client a kafkajs error entry']],
+  ])('at level %s writes kafkajs\'s entries %j', (level, expected) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cdrflow-kafkajs-log-')), 'log.jsonl');
+    configureLogging({ level, to: { file }, stderrFormat: 'json' });
+    const kafka = createKafka({ brokers: ['127.0.0.1:1'], clientId: 'cdrflow-test' });
+    kafka.logger().info('a kafkajs info entry');
+    kafka.logger().error('a kafkajs error entry');
+    kafka.closeLog();
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { level: string; component: string; event: string; message: string });
+    expect(lines.filter((l) => l.component === 'kafka').map((l) => `${l.level} ${l.event} ${l.message}`)).toEqual(expected);
   });
 });
 
