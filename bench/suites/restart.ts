@@ -43,7 +43,7 @@ export async function run(): Promise<Record<string, unknown>> {
     instanceId: 'bench-0',
     maxMessagesPerTransaction: 2,
   };
-  const spawnStage = () => startStage('normalize', config, work, { KAFKAJS_LOG: 'nothing' });
+  const spawnStage = () => startStage('normalize', config, work);
   const killed: number[] = [];
   const baseline: number[] = [];
   let current: StageProcess = spawnStage();

@@ -34,7 +34,7 @@ const normalizeConfig = (instanceId: string) => ({
 const sinkConfig = { groupId: names.sinkGroup, inputTopic: names.normalized, deadLetterTopic: names.deadLetter, database: names.database, flushRows: 50, flushMs: 200 };
 
 function start(stage: 'normalize' | 'sink', config: object, dataDir = join(work, 'clickhouse-1')): StageProcess {
-  const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir, KAFKAJS_LOG: 'nothing' });
+  const p = startStage(stage, config, work, { CLICKHOUSE_DATA_DIR: dataDir });
   running.push(p);
   return p;
 }
