@@ -213,3 +213,45 @@ describe('readWindow: a vendor whose pages repeat', () => {
     expect(await registry.metrics()).toContain('cdrflow_poller_windows_incomplete_total{vendor="tencent-ccc",tenant="t1",reason="pages_repeat"} 1');
   });
 });
+
+describe('readWindow: records of equal start time that the vendor orders differently on each request', () => {
+  // Offset pages over a sort with ties: the vendor's order among records of the same second is not fixed, so one
+  // request may serve a record at the end of page 0 and the next one serve it again at the start of page 1 while
+  // another record of that second is on neither. The total is the same on every page.
+  const tied = Array.from({ length: 6 }, (_, i) => ({ id: `tie-${i}`, StartTimestamp: WINDOW.start + 60 }));
+
+  function shufflingSource(orders: number[][]) {
+    const source = pagedSource(tied, 3);
+    const asked = { requests: 0 };
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      const order = orders[Math.min(asked.requests++, orders.length - 1)]!;
+      return { total: tied.length, records: order.map((i) => tied[i]).slice(page * size, (page + 1) * size), requestId: null };
+    };
+    return { source, asked };
+  }
+
+  it('a record no page served while the total stayed the same is read by reading the window again', async () => {
+    // Request 1 (page 0) orders 0..5; request 2 (page 1) puts tie-2 after tie-5, so tie-2 is served twice, tie-5 never.
+    const { source } = shufflingSource([
+      [0, 1, 2, 3, 4, 5],
+      [0, 1, 5, 2, 3, 4],
+      [0, 1, 2, 3, 4, 5],
+    ]);
+    const { result, logs, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(tied.map((r) => r.id));
+    expect(result.records).toBe(6);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('a shortfall that re-reading never fills gives the window up loudly, as a total that never matched', async () => {
+    // Every request serves tie-2 twice and tie-5 never.
+    const { source, asked } = shufflingSource([[0, 1, 2, 2, 3, 4]]);
+    const { result, logs, metrics } = await readObserved(source);
+    expect(result.records).toBe(5);
+    expect(asked.requests).toBeLessThanOrEqual(3 * 2);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', total: 6, records: 5 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+});

@@ -206,11 +206,15 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
 
   /** The vendor's total on the last page read. */
   let knownTotal: number | undefined;
+  /** Distinct records served in this window, over all passes: keys, and the most keyless records one pass served. */
+  const keysRead = new Set<string>();
+  let keylessRead = 0;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     const refusedThisPass = new Map<string, number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
     const keysThisPass = new Set<string>();
+    let keylessThisPass = 0;
     let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
@@ -241,7 +245,13 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           repeated = true;
           break;
         }
-        for (const k of keys) if (k !== undefined) keysThisPass.add(k);
+        for (const k of keys) {
+          if (k === undefined) keylessThisPass++;
+          else {
+            keysThisPass.add(k);
+            keysRead.add(k);
+          }
+        }
         // The window's first page is shorter than asked while the total says more follow: the vendor serves at most
         // this many a page (its real maximum, below what it let us ask for; TRTC v4 documents none). Page on at that
         // size: page 1 of `served` starts where this page ended, so the window is read as if asked so from the start.
@@ -349,6 +359,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       if (signal.aborted) await Promise.allSettled(inflight);
     }
     if (publishError !== undefined) break;
+    keylessRead = Math.max(keylessRead, keylessThisPass);
     const seen = { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass };
     // Pages repeated under a steady total: reading again would repeat them again. (Had the total moved, records may
     // have shifted by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
@@ -356,6 +367,10 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       giveUp('pages_repeat', seen);
       break;
     }
+    // Fewer distinct records than the steady total: the vendor's order is not stable between requests (records of
+    // the same second change places), so a page boundary served one of them twice and another never. Read the window
+    // again, as for a moved total; what the passes served together counts.
+    if (knownTotal !== undefined && keysRead.size + keylessRead < knownTotal) totals.add(-1);
     if (totals.size <= 1) break;
     if (pass === MAX_PASSES) {
       giveUp(repeated ? 'pages_repeat' : 'total_mismatch', seen);
