@@ -244,8 +244,16 @@ describe('readWindow: records of equal start time that the vendor orders differe
   });
 
   it('a shortfall that re-reading never fills gives the window up loudly, as a total that never matched', async () => {
-    // Every request serves tie-2 twice and tie-5 never.
-    const { source, asked } = shufflingSource([[0, 1, 2, 2, 3, 4]]);
+    // Each request orders the records otherwise, and none of the orders puts tie-5 on the page asked for: the passes
+    // serve different sequences (0,1,2,2,3,4 then 0,1,3,1,2,4), so this is no pair of records sharing a key.
+    const { source, asked } = shufflingSource([
+      [0, 1, 2, 3, 4, 5],
+      [0, 1, 5, 2, 3, 4],
+      [0, 1, 3, 2, 4, 5],
+      [0, 3, 5, 1, 2, 4],
+      [0, 1, 2, 3, 4, 5],
+      [0, 1, 5, 2, 3, 4],
+    ]);
     const { result, logs, metrics } = await readObserved(source);
     expect(result.records).toBe(5);
     expect(asked.requests).toBeLessThanOrEqual(3 * 2);
@@ -253,5 +261,39 @@ describe('readWindow: records of equal start time that the vendor orders differe
       { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', total: 6, records: 5 }) },
     ]);
     expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+
+  it('two rows of one key, served in the same order on every request, cost one re-read and no error', async () => {
+    // The vendor's data holds tie-2 twice (vendors.md: deduplicate on SessionId / callId): the total counts both
+    // rows, the keys are one fewer. Every request serves the same sequence, so re-reading cannot find anything more.
+    const { source, asked } = shufflingSource([[0, 1, 2, 2, 3, 4]]);
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(['tie-0', 'tie-1', 'tie-2', 'tie-3', 'tie-4']);
+    expect(result.records).toBe(5);
+    expect(asked.requests).toBe(2 * 2);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+    expect(logs).toContainEqual({
+      level: 'info',
+      msg: 'poller.duplicate_keys',
+      fields: expect.objectContaining({ tenant: 't1', window_start: new Date(WINDOW.start * 1000).toISOString(), total: 6, duplicates: 1 }),
+    });
+  });
+
+  it('a keyless record counts as a slot of its own: the same sequence with one keyless row is no shortfall to explain twice', async () => {
+    // Six slots: four keys, one of them twice, and a keyless record (dead-lettered once) at the same offset each time.
+    const rows: unknown[] = [{ id: 'a' }, { id: 'b' }, { n: 1 }, { id: 'b' }, { id: 'c' }, { id: 'd' }];
+    const source = pagedSource(rows, 3);
+    let requests = 0;
+    const fetchPage = source.fetchPage.bind(source);
+    source.fetchPage = async (...args) => {
+      requests++;
+      return fetchPage(...args);
+    };
+    const { result, logs, sink } = await readObserved(source);
+    expect(result.records).toBe(4);
+    expect(sink.deadLetters).toHaveLength(1);
+    expect(requests).toBe(2 * 2);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });

@@ -104,6 +104,13 @@ function admit(record: unknown, source: PullSource): Admitted {
   return { ok: true, key: key!, payload: payload! };
 }
 
+/** Same key (or keyless, or nothing served) at every slot. A hole reads as undefined, so holes match only holes. */
+function sameSequence(a: (string | null)[], b: (string | null)[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function textOrNull(value: unknown): string | null {
   try {
     return JSON.stringify(value);
@@ -209,12 +216,16 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   /** Distinct records served in this window, over all passes: keys, and the most keyless records one pass served. */
   const keysRead = new Set<string>();
   let keylessRead = 0;
+  /** The previous pass under a steady total: that total and the key of each record slot it served (null: keyless). */
+  let previousPass: { total: number; sequence: (string | null)[] } | undefined;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     const refusedThisPass = new Map<string, number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
     const keysThisPass = new Set<string>();
     let keylessThisPass = 0;
+    /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
+    const sequence: (string | null)[] = [];
     let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
@@ -245,6 +256,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           repeated = true;
           break;
         }
+        keys.forEach((k, i) => (sequence[item.offset + i] = k ?? null));
         for (const k of keys) {
           if (k === undefined) keylessThisPass++;
           else {
@@ -367,10 +379,27 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       giveUp('pages_repeat', seen);
       break;
     }
-    // Fewer distinct records than the steady total: the vendor's order is not stable between requests (records of
-    // the same second change places), so a page boundary served one of them twice and another never. Read the window
-    // again, as for a moved total; what the passes served together counts.
-    if (knownTotal !== undefined && keysRead.size + keylessRead < knownTotal) totals.add(-1);
+    // Fewer distinct records than the steady total: either the vendor's order is not stable between requests (records
+    // of the same second change places, so a page boundary served one of them twice and another never), or its data
+    // holds two rows of one key (vendors.md: deduplicate on SessionId / callId). One pass cannot tell them apart, so
+    // read the window again. A re-read serving the very same key at every slot as the pass before, under the same
+    // total, with every slot served, tells: the order is stable and the shortfall is those duplicate rows, which
+    // another pass would serve again. The window is complete (the first row of each key was published).
+    const steady = totals.size === 1 && knownTotal !== undefined ? knownTotal : undefined;
+    if (steady !== undefined && keysRead.size + keylessRead < steady) {
+      const served = sequence.filter((k) => k !== undefined).length;
+      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady) {
+        log('info', 'poller.duplicate_keys', {
+          tenant,
+          window_start: isoOf(window.start),
+          window_end: isoOf(window.end),
+          total: steady,
+          duplicates: steady - keysRead.size - keylessRead,
+          passes: pass,
+        });
+      } else totals.add(-1);
+    }
+    previousPass = steady === undefined ? undefined : { total: steady, sequence };
     if (totals.size <= 1) break;
     if (pass === MAX_PASSES) {
       giveUp(repeated ? 'pages_repeat' : 'total_mismatch', seen);
