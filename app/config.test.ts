@@ -25,6 +25,23 @@ describe('loadAppConfig', () => {
     expect(config.receiver).toBeUndefined();
   });
 
+  // README, "The main job": these figures are promised in its prose, which the generated reference cannot keep in step.
+  it('has the defaults the README names: demo rate and refused pushes, status interval, drain and deadline, SQL limits, sessions, polling', () => {
+    const config = loadAppConfig({ env: {} });
+    expect(config.demo).toMatchObject({ callsPerSecond: 4, flakyPushRate: 0.03 });
+    expect(config.ops.statusIntervalSec).toBe(5);
+    expect(config.shutdown).toMatchObject({ drainTimeoutSec: 15, hardDeadlineSec: 45 });
+    const MiB = 1024 * 1024;
+    expect(config.ops.sql).toMatchObject({ maxExecutionTimeSec: 30, maxResultRows: 1_000_000, maxResultBytes: 256 * MiB, maxMemoryBytes: 512 * MiB, maxThreads: 2, maxConcurrent: 2 });
+    expect([config.normalize.sessionTimeoutMs, config.sink.sessionTimeoutMs]).toEqual([6_000, 6_000]);
+    const polled = loadAppConfig({
+      file: file('pollers.yaml', 'connectors:\n  tencent-ccc: { secretId: i, secretKey: k, sdkAppIds: [1400000001] }\n  tencent-trtc: { apps: [{ sdkAppId: 1600000001, secretKey: k }] }\n'),
+      env: {},
+    }).connectors;
+    expect(polled['tencent-ccc']).toMatchObject({ settleSec: 120, lookbackSec: 1800, maxCallSec: 3600 });
+    expect(polled['tencent-trtc']).toMatchObject({ settleSec: 120, lookbackSec: 1800, maxCallSec: 7200 });
+  });
+
   it("runs the job's bulk threads at nice 10 unless told otherwise, and refuses what setpriority cannot take", () => {
     expect(loadAppConfig({ env: {} }).workerThreads.nice).toBe(10);
     expect(loadAppConfig({ file: file('nice0.yaml', 'workerThreads: { nice: 0 }'), env: {} }).workerThreads.nice).toBe(0);
