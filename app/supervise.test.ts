@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
 import { classifyKafkaError, consumerCrashError, type StreamHandle } from '../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from './supervise.ts';
@@ -101,6 +101,25 @@ describe('superviseStage', () => {
     expect(h.failures).toEqual([]);
     expect(h.states).toContain('waiting: ECONNREFUSED (consumer group g: connect ECONNREFUSED 127.0.0.1:9092)');
     await until(() => h.states.at(-1) === 'running');
+  });
+
+  it('waits between restarts under a ceiling that starts at 0.5 s and doubles up to 5 s (README: "a capped backoff (0.5 s … 5 s)")', async () => {
+    // Full jitter draws each wait below its ceiling: a fixed draw of 1 % reads the ceilings back as waits of 5–50 ms.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.01);
+    try {
+      const h = harness();
+      const waits: unknown[] = [];
+      const { backoff: _ownBackoff, ...deps } = h.deps;
+      await superviseStage('sink', h.launch, { ...deps, log: (_level, event, fields) => void (event === 'sink.restarting' && waits.push(fields?.['delayMs'])) });
+      for (let i = 0; i < 7; i++) {
+        await until(() => h.stages.length === i + 1);
+        h.stages[i]!.crash(classifyKafkaError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }), 'consumer group g'));
+      }
+      await until(() => h.stages.length === 8);
+      expect(waits).toEqual([5, 10, 20, 40, 50, 50, 50]);
+    } finally {
+      random.mockRestore();
+    }
   });
 
   it('retries a transient error at start, then fails on a non-transient one', async () => {
