@@ -57,6 +57,22 @@ describe('sendsOf', () => {
 });
 
 describe('runTransactional', () => {
+  it('joins with a 6 s session and a heartbeat each second unless told otherwise, and leaves the rebalance timeout at 60 s (README, "Restarts are fast")', async () => {
+    const asked: Record<string, unknown>[] = [];
+    const kafka = {
+      producer: () => ({ connect: async () => undefined, transaction: async () => ({ abort: async () => undefined }), disconnect: async () => undefined }),
+      consumer: (config: Record<string, unknown>) => {
+        asked.push(config);
+        return { events: {}, on: () => undefined, connect: async () => Promise.reject(new Error('not reachable')), disconnect: async () => undefined };
+      },
+    } as unknown as Kafka;
+    await expect(runTransactional(kafka, { groupId: 'g', topics: ['in'], transactionalId: 'tx-1', transform: async () => [] })).rejects.toThrow();
+    // kafkajs's own rebalance timeout (60 s) is what a busy member is waited for; none is set here.
+    expect(asked).toEqual([expect.objectContaining({ sessionTimeout: 6_000, heartbeatInterval: 1_000 })]);
+    expect(asked[0]).not.toHaveProperty('rebalanceTimeout');
+    expect(MAX_CHUNK_HEARTBEAT_MS).toBe(5 * 60_000);
+  });
+
   it('disconnects its producer when its consumer cannot start, and reports why', async () => {
     const calls: string[] = [];
     // Only what runTransactional and startConsumer touch before the consumer's connect fails.
