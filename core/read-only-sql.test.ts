@@ -60,6 +60,8 @@ async function refusal(query: string): Promise<SqlQueryError> {
 describe('read-only SQL on the embedded engine', () => {
   it('runs with readonly=1 and its limits in force', async () => {
     expect(await sql.run("SELECT getSetting('readonly'), getSetting('max_execution_time')", 'TSV')).toBe('1\t2\n');
+    // 8,192-row blocks (README): the time limit is checked between blocks, so costly per-row work overruns it less.
+    expect(await sql.run("SELECT getSetting('max_block_size')", 'TSV')).toBe('8192\n');
     // No expression compiled to machine code: its compile runs past the limit under a lock the sink shares.
     expect(await sql.run("SELECT getSetting('compile_expressions'), getSetting('compile_aggregate_expressions'), getSetting('compile_sort_description')", 'TSV')).toBe('false\tfalse\tfalse\n');
   });
