@@ -85,6 +85,23 @@ describe('reconcile service (POST /reconcile)', () => {
     expect(logged).toEqual([{ event: 'reconcile.stop_late', fields: { graceMs: 200, running: 'ops 2026-11-30 .. 2026-11-30' } }]);
   });
 
+  it('waits 10 s for a run that does not end when the job asks it to stop (README: "waits up to 10 s for it to end")', async () => {
+    const logged: string[] = [];
+    service = serviceOn(stuckKafka, (_level, event) => void logged.push(event));
+    void service.handle(BODY, () => {});
+    vi.useFakeTimers();
+    try {
+      const stopped = service.stop();
+      await vi.advanceTimersByTimeAsync(9_999);
+      expect(logged).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      await stopped;
+      expect(logged).toEqual(['reconcile.stop_late']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('logs a scheduled run that the job\'s stop (Ctrl-C) ended as aborted, at info, not as a failed run', async () => {
     const logged: { level: string; event: string; fields?: Record<string, unknown> }[] = [];
     const config = loadAppConfig({ env: {}, overrides: (doc) => void Object.assign(doc, { reconcile: { schedule: { enabled: true, initialDelaySec: 0, includeToday: true } } }) });
