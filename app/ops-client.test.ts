@@ -184,10 +184,11 @@ describe('opsQuery', () => {
   });
 });
 
-describe('the limits README.md gives `cdrflow status`', () => {
+describe('the limits README.md gives `cdrflow status` and `cdrflow sql`', () => {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
   const [, mib, seconds] = /no status snapshot, more than (\d+) MiB, nothing within (\d+) s\)/.exec(readme) ?? [];
   const [, chars] = /error answer of\s+the ops port is shown cut to ([\d,]+) characters/.exec(readme) ?? [];
+  const [, sqlSeconds] = /an\s+answer the port takes over (\d+) s to send/.exec(readme) ?? [];
 
   it('reads a /status answer up to the documented size', () => {
     expect(mib, 'README.md no longer says how large a status may be').toBeDefined();
@@ -207,6 +208,30 @@ describe('the limits README.md gives `cdrflow status`', () => {
       await vi.waitFor(() => expect(outcome).toBeDefined());
       await status;
       expect(outcome?.message).toBe(`the ops port at ${base} did not answer /status within ${seconds} s`);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('waits the documented time for a /sql answer by default, and not longer, keeping what arrived', async () => {
+    expect(sqlSeconds, 'README.md no longer says how long cdrflow sql waits on the ops port').toBeDefined();
+    const base = await opsPort((_req, res) => void res.write('1\n'));
+    const chunks: string[] = [];
+    let arrived!: () => void;
+    const first = new Promise<void>((resolve) => (arrived = resolve));
+    const out = new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk.toString()), arrived(), done()) });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let outcome: Error | undefined;
+      const query = opsQuery(base, 'SELECT 1', 'TSV', out).then(() => undefined, (e: unknown) => void (outcome = e as Error));
+      await first;
+      await vi.advanceTimersByTimeAsync(Number(sqlSeconds) * 1000 - 1);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      await vi.waitFor(() => expect(outcome).toBeDefined());
+      await query;
+      expect(outcome?.message).toBe(`the ops port at ${base} did not answer /sql within ${sqlSeconds} s`);
+      expect(chunks).toEqual(['1\n']);
     } finally {
       vi.useRealTimers();
     }
