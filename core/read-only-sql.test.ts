@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from './clickhouse.ts';
-import { DEFAULT_SQL_LIMITS, SqlQueryError, openReadOnlySql, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
+import { DEFAULT_SQL_LIMITS, SqlQueryError, answerBudget, openReadOnlySql, tidyEngineMessage, type ReadOnlySql } from './read-only-sql.ts';
 import { astRefusal, functionsCallable, isCallable, refusalOf } from './sql-check.ts';
 import { waitFor } from '../test/helpers.ts';
 
@@ -424,6 +424,14 @@ describe('read-only SQL on the embedded engine', () => {
     }
     // A text format of the statement's own is answered in, as a server answers it (read-only-sql-server.test.ts).
     expect(await sql.run('SELECT 1 AS x FORMAT JSONEachRow', 'TSV')).toBe('{"x":1}\n');
+  });
+});
+
+describe('answerBudget', () => {
+  it('lets the answers not yet read hold (maxConcurrent + 1) × maxResultBytes: 768 MiB by default, as the README says', () => {
+    const MiB = 1024 * 1024;
+    expect(answerBudget(DEFAULT_SQL_LIMITS)).toEqual({ bytes: 768 * MiB, perAnswer: 256 * MiB });
+    expect(answerBudget({ ...DEFAULT_SQL_LIMITS, maxConcurrent: 1, maxResultBytes: 10 })).toEqual({ bytes: 20, perAnswer: 10 });
   });
 });
 
