@@ -99,3 +99,16 @@ describe('a ClickHouse error in the status', () => {
     expect(formatStatusLine(s)).toContain('clickhouse ? (Code: 1. \\u001b]0;owned');
   });
 });
+
+describe('the status line of a job not ready', () => {
+  // A stage waiting out an outage is in the state supervise.ts gives it: the error's message, which a server or a
+  // broker wrote and may quote a row of vendor data.
+  const s = snapshot({ components: { sink: 'running', normalize: 'waiting: ECONNREFUSED (connect \u001b]0;owned\u0007\u001b[2J\nok | clickhouse 0 CDRs)' } });
+
+  it('ends naming the stage and why it waits, its control characters escaped (README: "not ready: normalize waiting: ECONNREFUSED (…)")', () => {
+    const line = formatStatusLine(s);
+    // eslint-disable-next-line no-control-regex
+    expect(line).not.toMatch(/[\u0000-\u001f]/);
+    expect(line).toMatch(/ \| not ready: normalize waiting: ECONNREFUSED \(connect \\u001b\]0;owned\\u0007\\u001b\[2J\\u000aok \| clickhouse 0 CDRs\)$/);
+  });
+});

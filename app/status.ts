@@ -124,7 +124,8 @@ export function formatStatusLine(s: StatusSnapshot): string {
     .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
     .join(' ');
   const ch = 'error' in s.clickhouse ? `clickhouse ? (${shownError(s.clickhouse.error, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
-  // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for.
+  // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for, in its error's
+  // words, which a broker or a server wrote (and may quote a row): escaped like the ClickHouse error above.
   const notRunning = Object.entries(s.components).filter(([, state]) => state !== 'running');
   return [
     `${time}`,
@@ -133,7 +134,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
     ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)}${s.dlqLoader.alreadyStored ? ` already stored ${n(s.dlqLoader.alreadyStored)}` : ''} lag ${n(s.dlqLoader.lag)}`] : []),
     ch,
-    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${state.slice(0, 90)}`).join('; ')}`] : []),
+    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${terminalText(state.slice(0, 90))}`).join('; ')}`] : []),
   ].join(' | ');
 }
 
