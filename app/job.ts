@@ -26,9 +26,9 @@ import { checkDataDir, checkReceiverPort } from './preflight.ts';
 import { AppMetrics, type Stage } from './metrics.ts';
 import { startDemoVendors, type DemoVendors } from './demo.ts';
 import { pipeline, type IntakeSources, type StageCounts } from './pipeline.ts';
-import { StartCancelled, startPipeline } from './runner.ts';
+import { startPipeline } from './runner.ts';
 import { checkpointRows, clickhouseFigures, totals, type IntakeFigures, type StatusSnapshot } from './status.ts';
-import type { ComponentState } from './supervise.ts';
+import { StartCancelled, type ComponentState } from './supervise.ts';
 
 export interface MainJobOptions {
   demo: boolean;

@@ -5,17 +5,12 @@
 // intake, which starts last, never starts then). Every state change goes to the state board (/readyz, status, metrics).
 import type { LogFn } from '../core/log.ts';
 import type { Component } from './pipeline.ts';
-import type { ComponentState } from './supervise.ts';
+import { StartCancelled, type ComponentState } from './supervise.ts';
 
 export interface RunningPipeline {
   readonly components: readonly Component[];
   /** Stops everything in the order above; idempotent (a second call waits for the first). */
   stop(drain: () => Promise<void>): Promise<void>;
-}
-
-/** Thrown by startPipeline (and the job's start-up) when a stop was asked for before start-up finished. */
-export class StartCancelled extends Error {
-  override readonly name = 'StartCancelled';
 }
 
 export async function startPipeline(

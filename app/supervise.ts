@@ -10,7 +10,11 @@ import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
 import { CdrflowError, asCdrflowError, disposition } from '../core/errors.ts';
 import type { LogFn } from '../core/log.ts';
 import type { StreamHandle } from '../core/kafka-streams.ts';
-import { StartCancelled } from './runner.ts';
+
+/** Thrown by startPipeline (runner.ts), superviseStage and the job's start-up when a stop was asked for before start-up finished. */
+export class StartCancelled extends Error {
+  override readonly name = 'StartCancelled';
+}
 
 /** A running stage: `done` settles when it stops (rejects with the error that stopped it). */
 export type StageHandle = StreamHandle;

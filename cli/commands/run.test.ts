@@ -38,7 +38,7 @@ vi.mock('../../core/clickhouse.ts', async (actual) => ({
     }),
 }));
 vi.mock('../../app/supervise.ts', async (actual) => {
-  const { StartCancelled } = await import('../../app/runner.ts');
+  const { StartCancelled } = await import('../../app/supervise.ts');
   return {
     ...(await actual<typeof import('../../app/supervise.ts')>()),
     superviseStage: async (_name: string, _launch: unknown, deps: { fail: (name: string, err: unknown) => void; cancelStart: AbortSignal }) => {

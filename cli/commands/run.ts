@@ -9,7 +9,7 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import { asCdrflowError, type CdrflowError } from '../../core/errors.ts';
 import type { StreamHandle } from '../../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from '../../app/supervise.ts';
-import { StartCancelled } from '../../app/runner.ts';
+import { StartCancelled } from '../../app/supervise.ts';
 import { logger } from '../../core/log.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';

@@ -11,7 +11,7 @@ import { EXIT_CONFIG, signalExit } from '../../core/exit-codes.ts';
 import { DEMO_CALLS_PER_SECOND, REPO_ROOT, endpoints } from '../../app/config.ts';
 import { findRunningJob } from '../../app/ops-client.ts';
 import { startMainJob } from '../../app/job.ts';
-import { StartCancelled } from '../../app/runner.ts';
+import { StartCancelled } from '../../app/supervise.ts';
 import { logger } from '../../core/log.ts';
 import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
