@@ -22,6 +22,8 @@ type JsonSchema = {
   exclusiveMinimum?: number;
   minItems?: number;
   minLength?: number;
+  maxLength?: number;
+  const?: unknown;
   anyOf?: JsonSchema[];
 };
 
@@ -108,6 +110,7 @@ export const DESCRIPTIONS: Record<string, string> = {
 const DYNAMIC_DEFAULTS: Record<string, string> = { 'normalize.instanceId': 'host name' };
 
 function typeOf(s: JsonSchema): string {
+  if (s.const !== undefined) return JSON.stringify(s.const);
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
   const t = Array.isArray(s.type) ? s.type.join('\\|') : (s.type ?? 'any');
@@ -116,6 +119,8 @@ function typeOf(s: JsonSchema): string {
 }
 
 function constraints(s: JsonSchema): string {
+  // A nullable field's bounds sit on its non-null member (`piiKey`: string of 16 or more, or null).
+  if (s.anyOf) return s.anyOf.map(constraints).filter(Boolean).join(', ');
   const out: string[] = [];
   // z.int() states the safe-integer range; it says nothing to a reader.
   s = { ...s };
@@ -127,6 +132,12 @@ function constraints(s: JsonSchema): string {
   if (s.exclusiveMinimum !== undefined) out.push(`> ${s.exclusiveMinimum}`);
   if (s.format === 'uri') out.push('URL');
   if (s.minItems) out.push(`at least ${s.minItems}`);
+  // A length of 1 or more is every such field's, stated where it matters ("not empty"); longer or capped ones refuse
+  // values a reader would not guess.
+  const minLength = s.minLength !== undefined && s.minLength > 1 ? s.minLength : undefined;
+  if (minLength !== undefined && s.maxLength !== undefined) out.push(`${minLength}–${s.maxLength} characters`);
+  else if (minLength !== undefined) out.push(`at least ${minLength} characters`);
+  else if (s.maxLength !== undefined) out.push(`at most ${s.maxLength} characters`);
   if (s.pattern && !s.pattern.startsWith('^\\/')) out.push(`\`${s.pattern.replace(/\|/g, '\\|')}\``);
   if (s.pattern?.startsWith('^\\/')) out.push('starts with /');
   return out.join(', ');
