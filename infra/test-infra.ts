@@ -17,6 +17,24 @@ export interface TestInfra {
   registryPid: number | null;
 }
 
+/**
+ * The servers the integration tests run against (README, "Tests"): TEST_INFRA forces a mode; otherwise external when
+ * KAFKA_BROKERS, SCHEMA_REGISTRY_URL and CLICKHOUSE_URL are all set; otherwise containers when a container runtime
+ * answers; otherwise the local JVMs. The runtime is only asked when it decides.
+ */
+export async function chooseTestInfraMode(env: NodeJS.ProcessEnv, containerRuntimeAnswers: () => Promise<boolean>): Promise<TestInfraMode> {
+  const forced = env['TEST_INFRA'];
+  if (forced) {
+    if (forced !== 'external' && forced !== 'containers' && forced !== 'local') {
+      throw new Error(`TEST_INFRA must be external, containers or local; got "${forced}"`);
+    }
+    return forced;
+  }
+  if (env['KAFKA_BROKERS'] && env['SCHEMA_REGISTRY_URL'] && env['CLICKHOUSE_URL']) return 'external';
+  if (await containerRuntimeAnswers()) return 'containers';
+  return 'local';
+}
+
 /** The environment a process needs to reach the same servers (core/local-endpoints.ts and core/clickhouse.ts read it). */
 export function infraEnv(infra: TestInfra): Record<string, string> {
   const env: Record<string, string> = {

@@ -8,8 +8,8 @@
 //               ClickHouse embedded (chdb) in each test process.
 // Teardown stops only what this run started (and, for the shared local stack, only when no other run uses it).
 import type { TestProject } from 'vitest/node';
-import { infraEnv } from '../infra/test-infra.ts';
-import type { TestInfra, TestInfraMode } from '../infra/test-infra.ts';
+import { chooseTestInfraMode, infraEnv } from '../infra/test-infra.ts';
+import type { TestInfra } from '../infra/test-infra.ts';
 import { testPortBase } from './port-base.ts';
 
 declare module 'vitest' {
@@ -34,20 +34,6 @@ async function containerRuntimeAnswers(): Promise<boolean> {
   }
 }
 
-async function chooseMode(): Promise<TestInfraMode> {
-  const forced = process.env['TEST_INFRA'];
-  if (forced) {
-    if (forced !== 'external' && forced !== 'containers' && forced !== 'local') {
-      throw new Error(`TEST_INFRA must be external, containers or local; got "${forced}"`);
-    }
-    return forced;
-  }
-  const env = process.env;
-  if (env['KAFKA_BROKERS'] && env['SCHEMA_REGISTRY_URL'] && env['CLICKHOUSE_URL']) return 'external';
-  if (await containerRuntimeAnswers()) return 'containers';
-  return 'local';
-}
-
 function external(): TestInfra {
   const missing = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'CLICKHOUSE_URL'].filter((k) => !process.env[k]);
   if (missing.length > 0) throw new Error(`TEST_INFRA=external needs ${missing.join(', ')}`);
@@ -68,7 +54,7 @@ function external(): TestInfra {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const mode = await chooseMode();
+  const mode = await chooseTestInfraMode(process.env, containerRuntimeAnswers);
   let infra: TestInfra;
   let teardown: () => Promise<void> = async () => {};
   const t0 = Date.now();
