@@ -229,4 +229,29 @@ describe('docker-compose.yml', () => {
       }
     }
   });
+
+  it("answers the README's \"Using Docker\" command: its addresses, its ClickHouse user and the version variables it names", () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Using Docker'), readme.indexOf('\n## ', readme.indexOf('### Using Docker')));
+    const command = /```bash\n([\s\S]*?)```/.exec(section)![1]!.replace(/\\\n/g, ' ');
+    expect(command).toContain('docker compose up -d --wait');
+    const vars = Object.fromEntries([...command.matchAll(/\b([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    const text = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
+    // Compose's `${NAME:-default}` as it resolves with nothing set.
+    const doc = YAML.parse(text.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')) as {
+      services: Record<string, { ports?: string[]; environment?: Record<string, unknown>; healthcheck?: unknown; image: string }>;
+    };
+    const published = (service: string, port: number) => doc.services[service]!.ports!.includes(`127.0.0.1:${port}:${port}`);
+    const hostPort = (address: string) => Number(/:(\d+)$/.exec(address)![1]);
+    expect(vars['TEST_INFRA']).toBe('external');
+    expect(published('kafka', hostPort(vars['KAFKA_BROKERS']!)), 'KAFKA_BROKERS').toBe(true);
+    expect(published('schema-registry', hostPort(vars['SCHEMA_REGISTRY_URL']!)), 'SCHEMA_REGISTRY_URL').toBe(true);
+    expect(published('clickhouse', hostPort(vars['CLICKHOUSE_URL']!)), 'CLICKHOUSE_URL').toBe(true);
+    expect(doc.services['clickhouse']!.environment).toMatchObject({ CLICKHOUSE_USER: vars['CLICKHOUSE_USER'], CLICKHOUSE_PASSWORD: vars['CLICKHOUSE_PASSWORD'] });
+    // `--wait` waits for health checks: a service without one would be "up" before it answers.
+    for (const s of ['kafka', 'schema-registry', 'clickhouse']) expect(doc.services[s]!.healthcheck, s).toBeDefined();
+    const pinned = /overridable with ([^.]+)\./.exec(section.replace(/\s+/g, ' '))![1]!.match(/`[A-Z_]+`/g)!.map((v) => v.slice(1, -1));
+    expect(pinned.length).toBeGreaterThan(0);
+    for (const v of pinned) expect(text, v).toMatch(new RegExp(`image: \\S+:\\$\\{${v}:-[^}]+\\}`));
+  });
 });
