@@ -3,6 +3,13 @@
 // matches the sources, which starts in a fraction of the time; otherwise compiles the TypeScript at run time with
 // tsx, so `npx cdrflow` also works on an edited tree or when the build did not run.
 import { distIsFresh } from './dist-state.mjs';
+import { nodeVersionProblem } from './node-version.mjs';
+
+const tooOld = nodeVersionProblem(process.version);
+if (tooOld) {
+  console.error(tooOld);
+  process.exit(1);
+}
 
 const root = new URL('../', import.meta.url);
 if (process.env.CDRFLOW_NO_DIST !== '1' && distIsFresh(root.pathname)) {
