@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,16 +12,16 @@ import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../../core/kafka.ts';
-import { JOB_STARTING, JOB_STOPPING, OPS_SERVER_HEADER, startOpsServer } from '../../core/ops-server.ts';
+import { JOB_STARTING, JOB_STOPPING, OPS_SERVER_HEADER, RECONCILE_UNSENT_BOUND_BYTES, startOpsServer } from '../../core/ops-server.ts';
 import { loadAppConfig } from '../../app/config.ts';
-import { MAX_ERROR_BYTES } from '../../app/ops-client.ts';
+import { ERROR_HEAD_TIMEOUT_MS, MAX_ERROR_BYTES } from '../../app/ops-client.ts';
 import { MAX_QUOTED_CHARS } from '../../core/input-limits.ts';
-import { startReconcileService } from '../../app/reconcile-service.ts';
+import { RECONCILE_KEEPALIVE_MS, startReconcileService } from '../../app/reconcile-service.ts';
 import { BIN, cdrflow, freePort, REPO } from '../../test/main-job/cli.ts';
 import { streamUntilClosed } from '../../test/endless-answer.ts';
 import { ExitError } from '../command.ts';
 import type { ReconcileRequest } from '../../reconcile/reconcile.ts';
-import { viaJob } from './reconcile.ts';
+import { JOB_HEAD_MS, JOB_SILENT_MS, OLD_JOB_SILENT_MS, viaJob } from './reconcile.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-cli-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -375,5 +375,33 @@ describe('reading the running job', () => {
     const err = await viaJob(base, req, new AbortController().signal, { errorHeadMs: 200 }).then(() => undefined, (e: unknown) => e as Error);
     expect(err?.message).toBe('the running job answered 500, and its text did not come within 0.2 s');
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+// The times and sizes README.md ("Reconciling a month") gives a script waiting on the job: the tests above shorten
+// them, so a change of the defaults would pass them unseen.
+describe('the limits README.md gives `cdrflow reconcile` talking to the running job', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const number = (pattern: RegExp, what: string): number => {
+    const found = pattern.exec(readme)?.[1];
+    expect(found, `README.md no longer says ${what}`).toBeDefined();
+    return Number(found);
+  };
+
+  it('gives up on a silent job, a job of an earlier version and an answer that never starts after the documented times', () => {
+    expect(RECONCILE_KEEPALIVE_MS).toBe(number(/a keep-alive line `\{"keepAlive":(\d+)\}`, at once and every \1 s/, 'how often the job sends a keep-alive') * 1000);
+    expect(JOB_SILENT_MS).toBe(number(/sends nothing at all for (\d+) s \(`JOB_SILENT_MS`, four missed\)/, 'when a silent job is given up on') * 1000);
+    expect(JOB_SILENT_MS).toBe(4 * RECONCILE_KEEPALIVE_MS);
+    expect(OLD_JOB_SILENT_MS).toBe(number(/given up on after (\d+) s of silence \(`OLD_JOB_SILENT_MS`/, 'when a job of an earlier version is given up on') * 1000);
+    expect(JOB_HEAD_MS).toBe(number(/within (\d+) minutes \(`JOB_HEAD_MS`\)/, 'how long the start of the answer may take') * 60_000);
+  });
+
+  it('reads the text of an answer other than 200 up to the documented size and time', () => {
+    expect(MAX_ERROR_BYTES).toBe(number(/another status whose text \(read up to (\d+) KiB\) does not come within \d+ s/, 'how much of an error answer is read') * 1024);
+    expect(ERROR_HEAD_TIMEOUT_MS).toBe(number(/another status whose text \(read up to \d+ KiB\) does not come within (\d+) s/, 'how long an error answer may take') * 1000);
+  });
+
+  it('holds no more than the documented unsent answer for a client that stops reading', () => {
+    expect(RECONCILE_UNSENT_BOUND_BYTES).toBe(number(/while more than (\d+) MiB of its answer is unsent \(`RECONCILE_UNSENT_BOUND_BYTES`/, 'how much unsent answer the job holds') * 2 ** 20);
   });
 });
