@@ -1,6 +1,8 @@
 // A repair whose run was aborted (its client left the job's POST /reconcile) stops at a safe point: between whole
 // actions, before anything more is re-fed or merged, and says what it had done.
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from '../core/kafka.ts';
 import type { ReconcileReport } from './model.ts';
 import { repair } from './repair.ts';
@@ -37,6 +39,32 @@ describe('repair', () => {
     const report = { scope: { tz: 'UTC' }, rows: [repairRow({ day: '2026-12-01' })] } as unknown as ReconcileReport;
     await repair(report, mergeOnlyContext(sent));
     expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);
+  });
+
+  // README: the superseded versions are deleted "at most 1,000 calls a statement" (a statement carries every id and
+  // its kept version: one for a month of calls would pass the server's query size).
+  it('deletes superseded versions in another month at most 1,000 calls a statement', async () => {
+    const calls = 2_001;
+    const stored = Array.from({ length: calls }, (_, i) =>
+      JSON.stringify({ cdr_id: `tencent-ccc:1400000001:c${i}`, rows: [['202611', '1', '1000', String(i)], ['202612', '2', '2000', String(calls + i)]] }),
+    ).join('\n');
+    const deleted: { partition: unknown; ids: number; keep: unknown[] }[] = [];
+    const exec = (params: { query: string; query_params?: Record<string, unknown> }) => {
+      const body = params.query.includes('HAVING uniqExact(_partition_id) > 1') ? [Buffer.from(`${stored}\n`)] : [];
+      if (params.query.startsWith('DELETE')) {
+        const { partition, ids, keep } = params.query_params as { partition: unknown; ids: string[]; keep: unknown[] };
+        deleted.push({ partition, ids: ids.length, keep: [...new Set(keep)] });
+      }
+      return Promise.resolve({ stream: Readable.from(body), http_status_code: 200, response_headers: {} });
+    };
+    const report = { scope: { tz: 'UTC' }, rows: [repairRow({ day: '2026-11-30', unmergedDuplicates: calls })] } as unknown as ReconcileReport;
+    const actions = await repair(report, context({ clickhouse: { exec } as unknown as ClickHouseClient }));
+    expect(deleted).toEqual([
+      { partition: '202611', ids: 1_000, keep: [2] },
+      { partition: '202611', ids: 1_000, keep: [2] },
+      { partition: '202611', ids: 1, keep: [2] },
+    ]);
+    expect(actions.find((a) => a.kind === 'delete_superseded')).toMatchObject({ records: calls });
   });
 
   it('aborted: re-feeds and merges nothing, rejects with the reason and logs what was done', async () => {
