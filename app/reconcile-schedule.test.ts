@@ -38,14 +38,19 @@ let service: ReconcileService | undefined;
 let logged: { level: string; event: string; fields?: Record<string, unknown> }[];
 
 function scheduled(schedule: Schedule, settleSec = 3_600): ReconcileService {
-  const config = loadAppConfig({ env: {}, overrides: (doc) => void (doc['reconcile'] = { settleSec, schedule: { enabled: true, ...schedule } }) });
+  return started({ settleSec, schedule: { enabled: true, ...schedule } });
+}
+
+/** The job's reconcile service with `reconcile` as its configuration section (absent: the defaults), as the demo or not. */
+function started(reconcile: Record<string, unknown> | undefined, demo = false): ReconcileService {
+  const config = loadAppConfig({ env: {}, overrides: (doc) => void (reconcile ? (doc['reconcile'] = reconcile) : delete doc['reconcile']) });
   service = startReconcileService(config, {
     kafka: {} as Kafka,
     registry: {} as SchemaRegistry,
     clickhouse: {} as ClickHouseClient,
     connectors: () => [],
     promRegistry: new Registry(),
-    demo: false,
+    demo,
     say: () => {},
     log: (level, event, fields) => void logged.push({ level, event, ...(fields ? { fields } : {}) }),
   });
@@ -171,5 +176,40 @@ describe('reconcile.schedule: when it runs', () => {
     void scheduled({ initialDelaySec: 60, intervalSec: 600 }).stop(0);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(runs.requests).toHaveLength(0);
+  });
+});
+
+// README ("History and alerting"): `reconcile.schedule` is off by default, and on it reconciles yesterday every day; the
+// demo turns it on, a first run a minute after start-up, then every 300 s over yesterday and today.
+describe('reconcile.schedule: the defaults README.md gives', () => {
+  it('is off by default: a job that runs for weeks makes no run of its own', async () => {
+    vi.setSystemTime(Date.parse('2026-12-01T02:00:00Z'));
+    started(undefined);
+    await vi.advanceTimersByTimeAsync(30 * 86_400_000);
+    expect(runs.requests).toEqual([]);
+  });
+
+  it('turned on and nothing else said, reconciles yesterday once a day', async () => {
+    vi.setSystemTime(Date.parse('2026-12-01T02:00:00Z'));
+    started({ schedule: { enabled: true } });
+    await vi.advanceTimersByTimeAsync(86_400_000);
+    expect(runs.requests).toEqual([request('2026-11-30', '2026-11-30')]);
+    await vi.advanceTimersByTimeAsync(86_400_000);
+    expect(runs.requests).toEqual([request('2026-11-30', '2026-11-30'), request('2026-12-01', '2026-12-01')]);
+  });
+
+  it('in the demo, runs a minute after start-up, then every 300 s, over yesterday and today', async () => {
+    vi.setSystemTime(Date.parse('2026-12-01T02:00:00Z'));
+    started(undefined, true);
+    await vi.advanceTimersByTimeAsync(60_000 - 1);
+    expect(runs.requests).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(300_000 - 1);
+    expect(runs.requests.map((r) => [r.from, r.to])).toEqual([['2026-11-30', '2026-12-01']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs.requests.map((r) => [r.from, r.to, r.trigger])).toEqual([
+      ['2026-11-30', '2026-12-01', 'schedule'],
+      ['2026-11-30', '2026-12-01', 'schedule'],
+    ]);
   });
 });
