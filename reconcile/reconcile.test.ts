@@ -1,5 +1,7 @@
 // The one check of a reconcile request (the CLI's flags and the job's POST /reconcile), and which runs may set the
 // alerting gauges when a run fails before its verdict.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -7,6 +9,8 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
 import { checkRequest, CLI_REQUEST_NAMES, JSON_REQUEST_NAMES, runReconcile, type ReconcileDeps, type RequestInput } from './reconcile.ts';
 import { ReconcileMetrics } from './metrics.ts';
+import { reconcileConfigSchema } from './config.ts';
+import { REPO_ROOT } from '../infra/local/paths.ts';
 import type { ReconcileReport } from './model.ts';
 
 // The first step of a run waits for the stages; here it fails at once, as when Kafka cannot be reached.
@@ -112,5 +116,23 @@ describe('runReconcile without a verdict', () => {
     await expect(runReconcile(deps(metrics), req, stop.signal)).rejects.toThrow();
     expect(await exitCode(registry)).toEqual(['cdrflow_reconcile_last_run_exit_code 0']);
     expect(await registry.metrics()).toContain('cdrflow_reconcile_runs_total{trigger="schedule",exit_code="3"} 0');
+  });
+});
+
+// README ("Reconciling a month") gives these defaults in words a billing team plans by (how recent a call is left out,
+// when a day in progress is looked at again, how often a vendor API is tried before the run exits 2).
+describe('the reconcile defaults README.md gives', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const documented = (pattern: RegExp, what: string): number => {
+    const found = pattern.exec(readme)?.[1];
+    expect(found, `README.md no longer says ${what}`).toBeDefined();
+    return Number(found);
+  };
+
+  it('are the configuration\'s defaults', () => {
+    const defaults = reconcileConfigSchema.parse({});
+    expect(defaults.settleSec).toBe(documented(/\(default `reconcile\.settleSec` = (\d+)\)/, 'the default settle time'));
+    expect(defaults.confirmSec).toBe(documented(/looked at a second time `reconcile\.confirmSec` \((\d+) s\) later/, 'when a day in progress is looked at again'));
+    expect(defaults.sourceMaxAttempts).toBe(documented(/`reconcile\.sourceMaxAttempts` \((\d+)\) attempts/, 'how often a vendor API is tried'));
   });
 });
