@@ -181,6 +181,19 @@ describe('PromQL of the dashboards and the alert rules', () => {
     expect(Number(stale![1])).toBeLessThanOrEqual(3 * intervalSec);
   });
 
+  // README ("History and alerting") names these rules and what each fires on.
+  it('alert on drift, an unreachable and a refusing vendor API, and a verdict older than README.md says', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const expr = (name: string) => alertRules.find((r) => r.alert === name)?.expr.replace(/\s+/g, ' ').trim();
+    expect(readme).toContain('alert on `cdrflow_reconcile_drift_rows > 0`');
+    expect(expr('CdrflowReconcileDrift')).toBe('max by (vendor) (cdrflow_reconcile_drift_rows) > 0');
+    expect(expr('CdrflowReconcileSourceUnreachable')).toBe('max by (vendor) (cdrflow_reconcile_source_unreachable) > 0');
+    expect(expr('CdrflowReconcileSourceRefused')).toBe('max by (vendor) (cdrflow_reconcile_source_refused) > 0');
+    const hours = /\*\*CdrflowReconcileStale\*\* when the last verdict is over (\d+) h old/.exec(readme)?.[1];
+    expect(hours, 'README.md no longer says when the last verdict is stale').toBeDefined();
+    expect(expr('CdrflowReconcileStale')).toBe(`time() - cdrflow_reconcile_last_run_timestamp_seconds > ${Number(hours) * 3600}`);
+  });
+
   // A matcher on a label value no metric carries never fires, and no parser or scrape of an idle job would tell.
   it('match only outcomes the receiver gives', () => {
     const receiverRules = alertRules.filter((r) => r.expr.includes('cdrflow_receiver_requests_total'));
