@@ -1,6 +1,8 @@
 // `--repair` when the before pass finds nothing to repair, or the repair finds nothing of what it was to re-send: no
 // after pass (it took a second full pass, with its own 90 s second look on a day in progress, to print the same table
 // again).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -8,6 +10,7 @@ import type { Kafka } from '../core/kafka.ts';
 import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
+import { REPO_ROOT } from '../infra/local/paths.ts';
 
 const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0, rawKeyless: 0 }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
@@ -86,6 +89,19 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.exitCode).toBe(0);
     expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
     expect(renderOutcome(outcome, false)).toContain('repair:\n  nothing needed repair (no after pass)\n');
+  });
+
+  // README: for a push vendor the raw topic is the source of truth, "the output says so" (its note as the example
+  // output shows it, and `(raw)` in the source column).
+  it('says of a push vendor that its raw topic is the source, in the note README.md shows and the source column', async () => {
+    passes.rawIds = ['huawei-privatenumber:app:a'];
+    const outcome = await runReconcile(depsLogging([]), { ...req, repair: false });
+    const note = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n').filter((line) => line.startsWith('note: push vendors'));
+    expect(note).toHaveLength(1);
+    const text = renderOutcome(outcome, false).split('\n');
+    expect(text).toContain(note[0]);
+    expect(outcome.before.rows.map((r) => r.sourceKind)).toEqual(['raw-topic']);
+    expect(text.find((line) => line.startsWith('huawei-privatenumber'))?.split(/\s{2,}/).slice(0, 5)).toEqual(['huawei-privatenumber', 'app', '2026-11-30', '(raw)', '1']);
   });
 
   it('makes no after pass when what it was to re-send is no longer there: the repair only lists it as unrepairable', async () => {
