@@ -64,6 +64,18 @@ describe('reconcile against cdr FINAL', () => {
     await insertCdrs(client, `${DB}.cdr`, [{ cdr: cdrs[0]!.cdr, at: at(10) }], 'JSONCompactEachRow', 'fingerprint:1');
   });
 
+  // README: at `--tz` the daily views (UTC days) are not comparable, "so only `cdr_hourly` is compared then".
+  it('reads the daily views on UTC days only; at another offset only cdr_hourly', async () => {
+    const reader = new ClickHouseReader(client, DB, 'cdr');
+    const views = async (tzOffsetMinutes: number) => {
+      const { views: v } = await reader.read({ ...scope, tzOffsetMinutes }, [VENDOR], null);
+      return { daily: v.cdr_daily !== null, hourly: v.cdr_hourly !== null, endStatus: v.cdr_end_status !== null };
+    };
+    expect(await views(0)).toEqual({ daily: true, hourly: true, endStatus: true });
+    expect(await views(480)).toEqual({ daily: false, hourly: true, endStatus: false });
+    expect(await views(-300)).toEqual({ daily: false, hourly: true, endStatus: false });
+  });
+
   function tallyOf(ids: string[]): Tally {
     const t = new Tally();
     for (const cdrId of ids) t.add(VENDOR, TENANT, DAY, cdrId, 1);
