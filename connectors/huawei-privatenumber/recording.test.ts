@@ -54,6 +54,23 @@ describe('resolveRecordingUrl', () => {
     expect(api.failures).toBe(0);
   });
 
+  it('asks nothing for a call that talked under 3 s (Huawei records none): hands on the record\'s own link, else says why', async () => {
+    let asked = 0;
+    const counting: typeof fetch = (input, init) => {
+      asked += 1;
+      return fetch(input, init);
+    };
+    const opts = { baseUrl, ...APP, fetchImpl: counting };
+    const talked = (sec: number) => ({ ...recorded, fwdAnswerTime: '2025-12-01 10:00:00', callEndTime: `2025-12-01 10:00:0${sec}` });
+    expect(await resolveRecordingUrl(talked(2), opts)).toEqual({ kind: 'url', url: 'https://fallback/a.wav', source: 'recordFileDownloadUrl' });
+    expect(await resolveRecordingUrl({ ...talked(0), recordFileDownloadUrl: '' }, opts)).toEqual({ kind: 'none', reason: 'the call talked 0 s: Huawei records no call under 3 s' });
+    expect(asked).toBe(0);
+    // 3 s is recorded; without both times the talk is not known, and the API is asked as before.
+    expect(await resolveRecordingUrl(talked(3), opts)).toMatchObject({ kind: 'url', source: 'api' });
+    expect(await resolveRecordingUrl({ ...talked(2), callEndTime: '' }, opts)).toMatchObject({ kind: 'url', source: 'api' });
+    expect(asked).toBe(2);
+  });
+
   it("asks nothing for a recordObjectName or recordDomain outside the API's String(1-128): falls back with the reason, or fails as a refused lookup", async () => {
     let asked = 0;
     const counting: typeof fetch = (input, init) => {

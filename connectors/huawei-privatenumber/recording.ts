@@ -1,8 +1,8 @@
 // Recording links of Huawei fee records: `GET <APP接入地址>/rest/provision/voice/record/v1.0?fileName=&recordDomain=`
 // with X-AKSK answers 301 with the download URL in Location (we read it and never follow it: following downloads
 // the audio). Falls back to the CDR's recordFileDownloadUrl, when it is a plain http(s) link, when recordDomain is
-// empty, the file reference is longer than the API takes, or the API fails; nothing to resolve when recordFlag is 0.
-// Files are kept 7 days from the push, so resolve promptly.
+// empty, the file reference is longer than the API takes, or the API fails; nothing to resolve when recordFlag is 0,
+// nor for a call that talked under 3 s (Huawei records none). Files are kept 7 days from the push, so resolve promptly.
 import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { answerExcerpt } from '../poller/vendor-answer.ts';
@@ -41,6 +41,23 @@ function lookupFieldProblem(fields: Record<'recordObjectName' | 'recordDomain', 
   return undefined;
 }
 
+/** Huawei records no call shorter than this (vendors.md §4, Recordings): asking for one only earns "does not exist". */
+export const MIN_RECORDED_TALK_SEC = 3;
+
+/** Seconds of a naive UTC `yyyy-MM-dd HH:mm:ss` (every Huawei time), or undefined when it is not one. */
+function utcSeconds(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(value.trim())) return undefined;
+  const ms = Date.parse(`${value.trim().replace(' ', 'T')}Z`);
+  return Number.isNaN(ms) ? undefined : ms / 1000;
+}
+
+/** fwdAnswerTime → callEndTime when both are readable, the span Huawei's "calls shorter than 3 s" is measured on. */
+function talkSeconds(fee: Record<string, unknown>): number | undefined {
+  const answer = utcSeconds(fee['fwdAnswerTime']);
+  const end = utcSeconds(fee['callEndTime']);
+  return answer === undefined || end === undefined ? undefined : end - answer;
+}
+
 export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: RecordingResolverOptions): Promise<RecordingLink> {
   if (Number(fee['recordFlag'] ?? 0) !== 1) return { kind: 'none', reason: 'recordFlag is 0: the call was not recorded' };
   const fileName = text(fee['recordObjectName']);
@@ -49,6 +66,12 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   // rule the API's Location is, and otherwise as if absent, the reason saying why when nothing else can be asked.
   const given = text(fee['recordFileDownloadUrl']);
   const fallback = usableDownloadUrl(given) ? given : '';
+  // Within the push's ack deadline every lookup costs time, and one for a call too short to be recorded cannot succeed.
+  const talk = talkSeconds(fee);
+  if (talk !== undefined && talk < MIN_RECORDED_TALK_SEC) {
+    if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl' };
+    return { kind: 'none', reason: `the call talked ${talk} s: Huawei records no call under ${MIN_RECORDED_TALK_SEC} s` };
+  }
   if (fileName === '' || domain === '') {
     if (fallback !== '') return { kind: 'url', url: fallback, source: 'recordFileDownloadUrl' };
     if (given !== '') return { kind: 'none', reason: `the CDR's recordFileDownloadUrl is not ${USABLE_DOWNLOAD_URL}: ${quote(given, 100)}` };
