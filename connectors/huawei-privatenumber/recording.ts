@@ -7,6 +7,7 @@ import { buildAuthHeaders } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { answerExcerpt } from '../poller/vendor-answer.ts';
 import { printable, quote, USABLE_DOWNLOAD_URL, usableDownloadUrl } from '../../core/input-limits.ts';
+import { fromNaiveLocal, secondsBetween } from '../../transforms/normalize/time.ts';
 
 export type RecordingLink =
   | { kind: 'url'; url: string; source: 'api' | 'recordFileDownloadUrl'; note?: string }
@@ -44,18 +45,9 @@ function lookupFieldProblem(fields: Record<'recordObjectName' | 'recordDomain', 
 /** Huawei records no call shorter than this (vendors.md §4, Recordings): asking for one only earns "does not exist". */
 export const MIN_RECORDED_TALK_SEC = 3;
 
-/** Seconds of a naive UTC `yyyy-MM-dd HH:mm:ss` (every Huawei time), or undefined when it is not one. */
-function utcSeconds(value: unknown): number | undefined {
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(value.trim())) return undefined;
-  const ms = Date.parse(`${value.trim().replace(' ', 'T')}Z`);
-  return Number.isNaN(ms) ? undefined : ms / 1000;
-}
-
-/** fwdAnswerTime → callEndTime when both are readable, the span Huawei's "calls shorter than 3 s" is measured on. */
+/** fwdAnswerTime → callEndTime when both are readable (as the mapping reads them), the span Huawei's "calls shorter than 3 s" is measured on. */
 function talkSeconds(fee: Record<string, unknown>): number | undefined {
-  const answer = utcSeconds(fee['fwdAnswerTime']);
-  const end = utcSeconds(fee['callEndTime']);
-  return answer === undefined || end === undefined ? undefined : end - answer;
+  return secondsBetween(fromNaiveLocal(fee['fwdAnswerTime'], 'UTC'), fromNaiveLocal(fee['callEndTime'], 'UTC')) ?? undefined;
 }
 
 export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: RecordingResolverOptions): Promise<RecordingLink> {
