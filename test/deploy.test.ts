@@ -25,6 +25,7 @@ import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
 import { EXIT_NO_VERDICT } from '../reconcile/model.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';
 import { OUTCOMES } from '../connectors/receiver/types.ts';
+import { checkpointIds } from '../core/checkpoints.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
 
@@ -33,6 +34,7 @@ interface Target {
   datasource: { type: string; uid: string };
   expr?: string;
   rawSql?: string;
+  legendFormat?: string;
 }
 interface Panel {
   id: number;
@@ -52,7 +54,7 @@ const dashboards: Dashboard[] = readdirSync(join(DEPLOY, 'grafana/dashboards'))
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(DEPLOY, 'grafana/dashboards', f), 'utf8')) as Dashboard);
 const targets = dashboards.flatMap((d) => d.panels.flatMap((p) => p.targets.map((t) => ({ dashboard: d.title, panel: p.title, ...t }))));
-const alertRules = (YAML.parse(readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+const alertRules = (YAML.parse(readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string; annotations?: Record<string, string> }[] }[] }).groups.flatMap((g) => g.rules);
 
 /** The metric names a PromQL expression selects, from Prometheus' own grammar (lezer-promql); throws on a syntax error. */
 export function metricNames(expr: string): string[] {
@@ -67,6 +69,34 @@ export function metricNames(expr: string): string[] {
   });
   if (error !== undefined) throw new Error(`PromQL syntax error at ${error}: ${expr}`);
   return names;
+}
+
+/**
+ * The label names an expression uses: the matchers of each selected metric, and the grouping labels (by / without)
+ * of each aggregation with the metrics it aggregates.
+ */
+export function labelNames(expr: string): { selectors: { metric: string; labels: string[] }[]; groupings: { labels: string[]; metrics: string[] }[] } {
+  const selectors: { metric: string; labels: string[] }[] = [];
+  const groupings: { labels: string[]; metrics: string[] }[] = [];
+  const text = (n: { from: number; to: number }) => expr.slice(n.from, n.to);
+  promqlParser.parse(expr).iterate({
+    enter(node) {
+      if (node.name === 'VectorSelector') {
+        const labels: string[] = [];
+        node.node.getChild('LabelMatchers')?.cursor().iterate((n) => void (n.name === 'LabelName' && labels.push(text(n))));
+        const metric = node.node.getChild('Identifier');
+        selectors.push({ metric: metric ? text(metric) : '', labels });
+      }
+      if (node.name === 'AggregateExpr') {
+        const labels: string[] = [];
+        const metrics: string[] = [];
+        node.node.getChild('AggregateModifier')?.cursor().iterate((n) => void (n.name === 'LabelName' && labels.push(text(n))));
+        node.node.getChild('FunctionCallBody')?.cursor().iterate((n) => void (n.name === 'Identifier' && n.node.parent?.name === 'VectorSelector' && metrics.push(text(n))));
+        groupings.push({ labels, metrics });
+      }
+    },
+  });
+  return { selectors, groupings };
 }
 
 /**
@@ -166,6 +196,42 @@ describe('PromQL of the dashboards and the alert rules', () => {
     expect(expressions.length).toBeGreaterThan(15);
     const missing = expressions.flatMap(({ where, expr }) => metricNames(expr).filter((n) => !exposed.has(n)).map((n) => `${where}: ${n}`));
     expect(missing).toEqual([]);
+  });
+
+  // A label its metric does not carry matches no series, or groups them all into one: the expression still parses
+  // and names a scraped metric, so only this tells (a `by (vendor)` on a stage counter, a legend of a summed-away label).
+  it('matches and groups only on labels its metrics carry, and shows only those in legends and annotations', () => {
+    const registry = fullRegistry();
+    const target = ['job', 'instance']; // Prometheus adds them to every series it scrapes
+    const labelsOf = (metric: string): string[] | undefined => {
+      if (metric === 'up') return target;
+      const histogram = /_(bucket|sum|count)$/.exec(metric);
+      const m = (registry.getSingleMetric(metric) ?? (histogram ? registry.getSingleMetric(metric.slice(0, histogram.index)) : undefined)) as unknown as { labelNames?: string[] } | undefined;
+      return m && [...(m.labelNames ?? []), ...target, ...(histogram?.[1] === 'bucket' ? ['le'] : [])];
+    };
+    const expressions = [
+      ...targets.filter((t) => t.expr).map((t) => ({ where: `${t.dashboard} / ${t.panel}`, expr: t.expr!, shown: [...(t.legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!) })),
+      ...alertRules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr, shown: [...Object.values(r.annotations ?? {}).join(' ').matchAll(/\$labels\.(\w+)/g)].map((m) => m[1]!) })),
+    ];
+    const wrong: string[] = [];
+    for (const { where, expr, shown } of expressions) {
+      const { selectors, groupings } = labelNames(expr);
+      for (const s of selectors) for (const l of s.labels) if (!labelsOf(s.metric)?.includes(l)) wrong.push(`${where}: ${s.metric}{${l}}`);
+      for (const g of groupings) for (const l of g.labels) if (!g.metrics.every((m) => labelsOf(m)?.includes(l))) wrong.push(`${where}: by (${l}) of ${g.metrics.join(', ')}`);
+      // After an aggregation only its grouping labels are left.
+      const left = new Set(groupings.length ? groupings.flatMap((g) => g.labels) : selectors.flatMap((s) => labelsOf(s.metric) ?? []));
+      for (const l of shown) if (!left.has(l)) wrong.push(`${where}: shows {{${l}}}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  // The checkpoint label is the checkpoint id: a renamed id would leave this matcher matching nothing, silently.
+  it('watch the live pollers\' checkpoints, not a finished backfill\'s', () => {
+    const matcher = /cdrflow_checkpoint_age_seconds\{checkpoint=~"([^"]*)"\}/.exec(alertRules.find((r) => r.alert === 'CdrflowCheckpointStale')?.expr ?? '')?.[1];
+    expect(matcher).toBeDefined();
+    const matches = (id: string) => new RegExp(`^(?:${matcher!})$`).test(id); // PromQL regexps are anchored
+    expect(matches(checkpointIds.live('tencent-ccc', '1400000001'))).toBe(true);
+    expect(matches(checkpointIds.backfill('tencent-ccc', '1400000001', new Date('2024-05-01T00:00:00Z'), new Date('2024-05-02T00:00:00Z')))).toBe(false);
   });
 
   // A schedule that stopped producing verdicts leaves the drift gauges at their last figures, which read "all well":
