@@ -128,6 +128,20 @@ describe('Grafana dashboards', () => {
       }
     }
   });
+
+  // README.md ("Monitoring") lists every panel with what it queries: a panel added, renamed or given another query
+  // without it left the README describing a dashboard that is not there.
+  it('README.md lists every dashboard panel with the metrics its PromQL reads', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Monitoring'), readme.indexOf('\n## ', readme.indexOf('## Monitoring') + 1));
+    const rows = new Map<string, string[]>();
+    for (const [, title, query] of section.matchAll(/^ *\| ([^|`]+?) \| (`.*) \|$/gm)) {
+      rows.set(title!.replace(/ \(Prometheus\)$/, ''), [...query!.matchAll(/\b(?:cdrflow|process)_[a-z_]*[a-z]\b/g)].map((m) => m[0]).sort());
+    }
+    const panels = new Map(dashboards.flatMap((d) => d.panels).map((p) => [p.title, [...new Set(p.targets.flatMap((t) => (t.expr ? metricNames(t.expr) : [])))].sort()]));
+    expect([...rows.keys()].sort()).toEqual([...panels.keys()].sort());
+    for (const [title, metrics] of panels) expect([...new Set(rows.get(title))], title).toEqual(metrics);
+  });
 });
 
 describe('ClickHouse panels', () => {
