@@ -62,6 +62,17 @@ describe('metrics reference', () => {
     expect(exported.sort()).toEqual([...new Set(documented)].sort());
   });
 
+  // The help is all docs/metrics.md says of a label: words that are not its values (acknowledged / failed for ok /
+  // error) lead to a matcher that never matches.
+  it('names in its help every outcome a metric exports', async () => {
+    const wrong: string[] = [];
+    for (const m of await fullRegistry().getMetricsAsJSON()) {
+      const outcomes = new Set(m.values.map((v) => v.labels['outcome']).filter((o) => o !== undefined).map(String));
+      for (const o of outcomes) if (!new RegExp(`\\b${o}\\b`).test(m.help)) wrong.push(`${m.name}: ${o}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('observes received -> inserted latency per vendor', async () => {
     const m = new AppMetrics();
     m.observeInserted([{ vendor: 'alibaba-lvms', received_at: new Date(10_000) }], 12_500);

@@ -56,7 +56,7 @@ export class AppMetrics {
   });
   readonly insertSeconds = new Histogram({
     name: 'cdrflow_clickhouse_insert_duration_seconds',
-    help: 'Duration of one ClickHouse insert call by the sink (acknowledged or failed)',
+    help: 'Duration of one ClickHouse insert call by the sink, by outcome: ok (acknowledged) or error (failed)',
     labelNames: ['outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
