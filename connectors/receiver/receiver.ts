@@ -11,7 +11,7 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import type { ReceiverServerConfig } from './config.ts';
 import { BodyBudget, readBody } from './body.ts';
 import { GroupCommitSink } from './group-commit.ts';
-import { createReceiverMetrics, type ReceiverMetrics } from './metrics.ts';
+import { createReceiverMetrics, type KafkaSendOutcome, type ReceiverMetrics } from './metrics.ts';
 import { logger, type LogFn } from '../../core/log.ts';
 import { boundReason, quote } from '../../core/input-limits.ts';
 import { clientErrorStatus, onAnswerClosed } from '../../core/http-answers.ts';
@@ -86,7 +86,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     ownedSink = await kafkaEnvelopeSink(deps.kafka.client, deps.kafka.schemaRegistry, topics);
   }
   const sink = new GroupCommitSink(deps.sink ?? ownedSink!.sink, config.maxBatchRecords, config.maxBatchBytes, ({ topic, ms, ok }) =>
-    metrics.kafkaSend.observe({ topic, outcome: ok ? 'acknowledged' : 'failed' }, ms / 1000),
+    metrics.kafkaSend.observe({ topic, outcome: (ok ? 'acknowledged' : 'failed') satisfies KafkaSendOutcome }, ms / 1000),
   );
 
   const bodies = new BodyBudget(config.bodyBudgetBytes);
