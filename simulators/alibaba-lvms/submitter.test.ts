@@ -25,6 +25,16 @@ describe('LvmsDtoGenerator', () => {
     expect(long).toBeDefined();
     expect(a.every((d) => checkLvmsDto(d).ok)).toBe(true);
   });
+
+  it('keeps every call_record_id a Java long (TOP Number), whatever the seed', () => {
+    // Seeds whose last three digits are 223 or more used to write ids above 9223372036854775807.
+    for (const seed of [0, 222, 223, 456, 999, 2_147_483_647]) {
+      const generator = new LvmsDtoGenerator({ seed, noIdRate: 0 });
+      const ids = Array.from({ length: 30 }, () => BigInt(/"call_record_id":(\d+)/.exec(generator.next())![1]!));
+      expect(ids.filter((id) => id > 2n ** 63n - 1n), `seed ${seed}`).toEqual([]);
+      expect(ids.some((id) => id > BigInt(Number.MAX_SAFE_INTEGER)), `seed ${seed}`).toBe(true);
+    }
+  });
 });
 
 describe('readTopAnswer', () => {

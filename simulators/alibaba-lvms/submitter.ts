@@ -141,8 +141,11 @@ export class LvmsDtoGenerator {
     const code = rng.int(0, 5);
     const fields: Record<string, unknown> = {};
     const withId = !rng.chance(this.opts.noIdRate ?? 0.05);
-    // A Java long above 2^53 (JSON.parse would round it) for one record in ten: the key must keep every digit.
-    const idText = seq % 10 === 0 ? `9${String(this.opts.seed % 1000).padStart(3, '0')}${String(seq).padStart(15, '0')}` : String(BigInt(this.opts.seed % 100_000) * 10_000_000n + BigInt(seq));
+    // A Java long above 2^53 (JSON.parse would round it) for one record in ten: the key must keep every digit. TOP's
+    // Number is a Java long, so the id stays below 9223372036854775807: from a seed part of 223 the head digit is 8,
+    // which keeps the ids of different seeds apart.
+    const idSeed = this.opts.seed % 1000;
+    const idText = seq % 10 === 0 ? `${idSeed < 223 ? 9 : 8}${String(idSeed).padStart(3, '0')}${String(seq).padStart(15, '0')}` : String(BigInt(this.opts.seed % 100_000) * 10_000_000n + BigInt(seq));
     fields['robot_call_job_id'] = job;
     fields['called_phone_number'] = `1${rng.pick(['38', '39', '86', '50', '77'])}${rng.digits(8)}`;
     fields['result_status'] = status;
