@@ -222,7 +222,18 @@ export class HuaweiFeeGenerator {
     } else {
       const code = FAILURE_CODES[this.failureCursor++ % FAILURE_CODES.length]!;
       const { q850, sip } = causesFor(code, rng);
-      const end = alerting + ringFor;
+      let end = alerting + ringFor;
+      // Release points whose meaning says how far the call got: no forward leg (7516), no ringing (7501), or the
+      // platform's no-answer timeout "about 90 s after the forward" (8035). The others keep the ringing leg.
+      if (code === 7516) {
+        end = fwdStart;
+        Object.assign(record, { fwdStartTime: '', fwdAlertingTime: '' });
+      } else if (code === 7501) {
+        end = fwdStart + Math.floor((alerting - fwdStart) / 2);
+        record['fwdAlertingTime'] = '';
+      } else if (code === 8035) {
+        end = fwdStart + 90_000;
+      }
       Object.assign(record, {
         fwdAnswerTime: '',
         callEndTime: huaweiTime(end),
@@ -261,7 +272,7 @@ export class HuaweiFeeGenerator {
   }
 }
 
-/** The call events Huawei would have pushed for a fee record (callin → alerting → answer → disconnect). */
+/** The call events Huawei would have pushed for a fee record (callin → alerting → answer → disconnect, as far as the call got). */
 export function callEventsFor(fee: FeeRecord): Record<string, unknown>[] {
   const base = {
     sessionId: fee['sessionId'],
@@ -273,8 +284,8 @@ export function callEventsFor(fee: FeeRecord): Record<string, unknown>[] {
   const at = (t: unknown) => (typeof t === 'string' && t !== '' ? Math.floor(Date.parse(`${t.replace(' ', 'T')}Z`) / 1000) : undefined);
   const events: Record<string, unknown>[] = [
     { eventType: 'callin', statusInfo: { ...base, timestamp: at(fee['callInTime']) } },
-    { eventType: 'alerting', statusInfo: { ...base, timestamp: at(fee['fwdAlertingTime']) } },
   ];
+  if (fee['fwdAlertingTime']) events.push({ eventType: 'alerting', statusInfo: { ...base, timestamp: at(fee['fwdAlertingTime']) } });
   if (fee['fwdAnswerTime']) events.push({ eventType: 'answer', statusInfo: { ...base, timestamp: at(fee['fwdAnswerTime']) } });
   const code = Number(fee['ulFailReason'] ?? 0);
   events.push({

@@ -40,6 +40,26 @@ describe('HuaweiFeeGenerator', () => {
     expect(a.filter((r) => r['direction'] === 2 && r['fwdAnswerTime'] !== '')).toEqual([]);
   });
 
+  it('gives a failed call only the stages its release point lets it reach', () => {
+    const recs = new HuaweiFeeGenerator({ seed: 42, appKey: 'k' }).batch(600);
+    const seconds = (t: unknown) => Date.parse(`${String(t).replace(' ', 'T')}Z`) / 1000;
+    const byCode = (code: number) => recs.filter((r) => r['ulFailReason'] === code);
+    for (const code of [7501, 7516, 8035]) expect(byCode(code).length, `release point ${code}`).toBeGreaterThan(0);
+    // 7516: the caller hung up before the forward, so there is no forward leg to start or ring.
+    for (const r of byCode(7516)) expect([r['fwdStartTime'], r['fwdAlertingTime']]).toEqual(['', '']);
+    // 7501: the caller hung up before the callee rang.
+    for (const r of byCode(7501)) {
+      expect(r['fwdStartTime']).not.toBe('');
+      expect(r['fwdAlertingTime']).toBe('');
+      expect(callEventsFor(r).map((e) => e['eventType'])).toEqual(['callin', 'disconnect']);
+    }
+    // 8035: the platform's own timeout, about 90 s after the forward.
+    for (const r of byCode(8035)) expect(seconds(r['callEndTime']) - seconds(r['fwdStartTime'])).toBeCloseTo(90, -1);
+    for (const r of recs) {
+      for (const e of callEventsFor(r)) expect((e['statusInfo'] as Record<string, unknown>)['timestamp'], `${r['ulFailReason']} ${String(e['eventType'])}`).toEqual(expect.any(Number));
+    }
+  });
+
   it('malformedRate produces records that are wrong inside', () => {
     const recs = new HuaweiFeeGenerator({ seed: 1, appKey: 'k', malformedRate: 1 }).batch(30);
     expect(recs.every((r) => r['sessionId'] === undefined || r['direction'] === 'sideways' || r['callEndTime'] === '2026-13-45 99:99:99')).toBe(true);
