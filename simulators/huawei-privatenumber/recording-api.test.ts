@@ -52,8 +52,9 @@ describe('recording API stand-in', () => {
 
   it('names the missing part of the credentials with Huawei result codes', async () => {
     const signed = huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: NOW });
-    expect(await get({})).toMatchObject({ status: 401, resultcode: '1023006' });
-    expect(await get({ authorization: signed['authorization']! })).toMatchObject({ status: 401, resultcode: '1023033' });
+    // 400, as the VoiceCall twin's result-code table gives these codes; the PrivateNumber pages give no status.
+    expect(await get({})).toMatchObject({ status: 400, resultcode: '1023006' });
+    expect(await get({ authorization: signed['authorization']! })).toMatchObject({ status: 400, resultcode: '1023033' });
     expect(await get({ ...huaweiAuthHeaders('someoneElse', APP.appSecret, { nowMs: NOW }) })).toMatchObject({ status: 401, resultcode: '1010003' });
   });
 

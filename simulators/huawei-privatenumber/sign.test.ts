@@ -71,7 +71,9 @@ describe('Huawei auth: the stand-in and the connector against the documented for
     const headers: Record<string, string | undefined> = Object.keys(change).length === 0
       ? {}
       : { ...buildAuthHeaders(VECTOR.appKey, VECTOR.appSecret, { nowMs: NOW }), ...change };
-    expect(checkAksk(headers, secrets)).toMatchObject({ ok: false, status: 401, resultcode });
+    // Huawei answers a missing or malformed part with 400 (VoiceCall's result-code table); cdrflow's receiver, refusing
+    // a push, answers 401 (any non-200 is a failed push to Huawei).
+    expect(checkAksk(headers, secrets)).toMatchObject({ ok: false, status: resultcode.startsWith('1023') ? 400 : 401, resultcode });
     expect(parseAuthHeaders(headers, false)).toMatchObject({ ok: false, status: 401, resultcode });
   });
 });

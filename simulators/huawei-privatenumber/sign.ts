@@ -30,16 +30,20 @@ export function huaweiAuthHeaders(
 
 export type HuaweiAuthCheck =
   | { ok: true; appKey: string; createdMs: number }
-  | { ok: false; status: 401; resultcode: string; resultdesc: string };
+  | { ok: false; status: 400 | 401; resultcode: string; resultdesc: string };
 
 /** `name="value"` pairs, quotes optional (the WSSE demos leave them out). */
 function pairs(text: string): Map<string, string> {
   return new Map([...text.matchAll(/(\w+)\s*=\s*"?([^",]*)"?/g)].map((m) => [m[1]!, m[2]!.trim()]));
 }
 
-/** Checks X-AKSK credentials as the platform does, naming the first missing or wrong part with Huawei's result code. */
+/**
+ * Checks X-AKSK credentials as the platform does, naming the first missing or wrong part with Huawei's result code.
+ * A missing or malformed part (1023006–1023038) is HTTP 400, as the result-code table of the VoiceCall twin lists it
+ * (the PrivateNumber pages give the codes without a status); the others' status is not documented: 401 is assumed.
+ */
 export function checkAksk(headers: Record<string, string | string[] | undefined>, secrets: ReadonlyMap<string, string>): HuaweiAuthCheck {
-  const refuse = (resultcode: string, resultdesc: string): HuaweiAuthCheck => ({ ok: false, status: 401, resultcode, resultdesc });
+  const refuse = (resultcode: string, resultdesc: string): HuaweiAuthCheck => ({ ok: false, status: resultcode.startsWith('1023') ? 400 : 401, resultcode, resultdesc });
   const first = (name: string) => [headers[name]].flat()[0]?.trim() ?? '';
   const authorization = first('authorization');
   if (!/^AKSK\s/i.test(authorization)) return refuse('1023006', 'No AKSK Authorization header');
