@@ -39,6 +39,15 @@ describe('resolveRecordingUrl', () => {
     await expect(resolveRecordingUrl({ ...recorded, recordFileDownloadUrl: '' }, { baseUrl, appKey: APP.appKey, appSecret: 'wrong' })).rejects.toMatchObject({ kind: 'auth' });
   });
 
+  it('classifies a refusal of missing credential parts as auth by its result code, though Huawei answers it 400', async () => {
+    const withoutAksk: typeof fetch = (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.delete('x-aksk');
+      return fetch(input, { ...init, headers });
+    };
+    await expect(resolveRecordingUrl({ ...recorded, recordFileDownloadUrl: '' }, { baseUrl, ...APP, fetchImpl: withoutAksk })).rejects.toMatchObject({ kind: 'auth', code: '1023033' });
+  });
+
   it('serves non-ASCII and control-character file names, percent-encoded into the link, and never throws', async () => {
     const failuresBefore = api.failures;
     for (const name of ['录音文件.wav', 'a\u0001b\r\nSet-Cookie: x.wav', 'x y#?.wav']) {

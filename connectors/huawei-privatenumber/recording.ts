@@ -34,6 +34,13 @@ function text(value: unknown): string {
  */
 const MAX_LOOKUP_FIELD_CHARS = 128;
 
+/**
+ * Huawei's result codes for refused credentials (vendors.md §4 "Auth"): a missing or malformed part (1023006–1023012,
+ * 1023033–1023038), an unknown app_key (1010003), a Created too far off (1010013). The missing parts come as HTTP 400
+ * (VoiceCall's result-code table), so the status alone would take our own credentials for bad data.
+ */
+const CREDENTIAL_RESULT_CODES = /^(102300[6-9]|102301[0-2]|102303[3-8]|1010003|1010013)$/;
+
 /** Why the fee record's file reference cannot be asked about, or undefined when it can. */
 function lookupFieldProblem(fields: Record<'recordObjectName' | 'recordDomain', string>): string | undefined {
   for (const [name, value] of Object.entries(fields)) {
@@ -119,6 +126,6 @@ export async function resolveRecordingUrl(fee: Record<string, unknown>, opts: Re
   if ((typeof rawDesc === 'string' && /not exist/i.test(rawDesc)) || res.status === 404) {
     return { kind: 'none', reason: `the recording no longer exists (kept 7 days from the push): ${detail}` };
   }
-  if (res.status === 401 || res.status === 403) throw new CdrflowError('auth', `Huawei recording API refused our credentials: ${detail}`, { code: resultcode });
+  if (res.status === 401 || res.status === 403 || CREDENTIAL_RESULT_CODES.test(resultcode)) throw new CdrflowError('auth', `Huawei recording API refused our credentials: ${detail}`, { code: resultcode });
   throw new CdrflowError(res.status >= 500 || res.status === 429 ? 'transient' : 'bad_record', `Huawei recording API: ${detail}`, { code: resultcode });
 }
