@@ -115,6 +115,18 @@ describe('startHuaweiPusher', () => {
     expect(stats).toMatchObject({ gaveUpBatches: 1, gaveUpRecords: 10, acceptedRecords: 0 });
   });
 
+  it('never puts more than the documented 50 records in one push, whatever minBatch asks', async () => {
+    const r = await receiver(new MemorySink());
+    const sizes: number[] = [];
+    const pusher = startHuaweiPusher({
+      url: `${r.url}/huawei/privatenumber/fee`, ...APP, seed: 3, totalRecords: 300, minBatch: 80, recordsPerSecond: 100_000, timeScale: 1 / 60_000,
+      duplicateRate: 0, onAttempt: (a) => sizes.push(a.records),
+    });
+    const stats = await pusher.done;
+    expect(sizes.filter((n) => n > 50)).toEqual([]);
+    expect(stats).toMatchObject({ acceptedRecords: 300 });
+  });
+
   it('re-pushes at 1, 4, 9, 106, 203 and 300 minutes counted from the first refusal, not between attempts', async () => {
     const sink = new MemorySink();
     const r = await receiver(sink);

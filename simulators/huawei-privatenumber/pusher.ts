@@ -96,8 +96,9 @@ export function startHuaweiPusher(opts: HuaweiPusherOptions): HuaweiPusher {
   const rng = new Rng(seededRandom(opts.seed ^ 0x5eed));
   const schedule = opts.retryScheduleMinutes ?? HUAWEI_RETRY_SCHEDULE_MINUTES;
   const minuteMs = 60_000 * (opts.timeScale ?? 1);
-  const minBatch = Math.max(1, opts.minBatch ?? 1);
-  const maxBatch = Math.min(50, opts.maxBatch ?? 50);
+  // Huawei merges 1–50 records into one push (vendors.md §4): neither bound may take a batch past 50.
+  const maxBatch = Math.max(1, Math.min(50, opts.maxBatch ?? 50));
+  const minBatch = Math.min(maxBatch, Math.max(1, opts.minBatch ?? 1));
   const concurrency = opts.concurrency ?? 4;
   const timeoutMs = opts.requestTimeoutMs ?? 15_000;
 
