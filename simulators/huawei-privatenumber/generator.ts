@@ -107,6 +107,12 @@ export interface HuaweiGeneratorOptions {
 
 const FAILURE_CODES = Object.keys(HUAWEI_RELEASE_POINTS).map(Number).filter((c) => c !== 0 && c !== 8010);
 
+/**
+ * Release points that say there is no binding: the fee record then carries an empty subscriptionId (Huawei's FAQ "为什么
+ * 话单通知接口推送的subscriptionId(绑定ID)是空的?": no binding between the numbers and X, e.g. release point 8014).
+ */
+const NO_BINDING_CODES: ReadonlySet<number> = new Set([7104, 8014, 8018, 8022]);
+
 /** Q.850 cause and SIP status that a switch would report together with a release point. */
 function causesFor(code: number, rng: Rng): { q850: number; sip: number } {
   switch (code) {
@@ -225,6 +231,7 @@ export class HuaweiFeeGenerator {
       let end = alerting + ringFor;
       // Release points whose meaning says how far the call got: no forward leg (7516), no ringing (7501), or the
       // platform's no-answer timeout "about 90 s after the forward" (8035). The others keep the ringing leg.
+      if (NO_BINDING_CODES.has(code)) record['subscriptionId'] = '';
       if (code === 7516) {
         end = fwdStart;
         Object.assign(record, { fwdStartTime: '', fwdAlertingTime: '' });

@@ -53,6 +53,9 @@ describe('HuaweiFeeGenerator', () => {
       expect(r['fwdAlertingTime']).toBe('');
       expect(callEventsFor(r).map((e) => e['eventType'])).toEqual(['callin', 'disconnect']);
     }
+    // No binding (e.g. 8014), no binding ID: Huawei's FAQ on an empty subscriptionId.
+    for (const code of [7104, 8014, 8018, 8022]) expect(byCode(code).map((r) => r['subscriptionId'])).toEqual(byCode(code).map(() => ''));
+    expect(recs.filter((r) => r['fwdAnswerTime'] !== '' && r['subscriptionId'] === '')).toEqual([]);
     // 8035: the platform's own timeout, about 90 s after the forward.
     for (const r of byCode(8035)) expect(seconds(r['callEndTime']) - seconds(r['fwdStartTime'])).toBeCloseTo(90, -1);
     for (const r of recs) {
