@@ -273,10 +273,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
-      for (const r of rows) {
-        metrics.checkpointAge.set({ checkpoint: r.id }, r.ageSec);
-        metrics.watermarkDelay.set({ checkpoint: r.id }, r.watermarkDelaySec);
-      }
+      metrics.checkpointsRead(rows, parts.flatMap((c) => (c.role === 'intake' ? (c.connector?.() ?? []) : [])).map((p) => p.source));
       return {
         at: new Date(now).toISOString(),
         source: 'running job',

@@ -1,6 +1,7 @@
 // The stage counters add up: what a stage took is what it wrote, dead-lettered, skipped or found stored already.
 import { describe, expect, it } from 'vitest';
 import { AppMetrics } from './metrics.ts';
+import { checkpointIds } from '../core/checkpoints.ts';
 
 describe('AppMetrics.stageCommitted', () => {
   it('counts dead letters the loader found already stored apart from the records out', async () => {
@@ -11,5 +12,24 @@ describe('AppMetrics.stageCommitted', () => {
     expect(await value('cdrflow_stage_records_out_total')).toBe(6);
     expect(await value('cdrflow_stage_skipped_total')).toBe(1);
     expect(await value('cdrflow_stage_already_stored_total')).toBe(3);
+  });
+});
+
+describe('AppMetrics.checkpointsRead', () => {
+  // The checkpoint topic keeps every backfill range and every tenant ever polled: one series each would stay for the
+  // life of the job, and an earlier tenant's live checkpoint would age into CdrflowCheckpointStale for good.
+  it('exports the live checkpoints of the tenants the job polls, not backfill ranges or earlier tenants', async () => {
+    const m = new AppMetrics();
+    const row = (id: string) => ({ id, ageSec: 30, watermarkDelaySec: 300 });
+    const live = checkpointIds.live('tencent-ccc', '1400000001');
+    const rows = [
+      row(live),
+      row(checkpointIds.live('tencent-ccc', '1400000009')),
+      row(checkpointIds.backfill('tencent-ccc', '1400000001', new Date('2026-01-01T00:00:00Z'), new Date('2026-02-01T00:00:00Z'))),
+    ];
+    m.checkpointsRead(rows, [{ vendor: 'tencent-ccc', tenants: ['1400000001'] }]);
+    for (const name of ['cdrflow_checkpoint_age_seconds', 'cdrflow_checkpoint_watermark_delay_seconds']) {
+      expect((await m.registry.getSingleMetric(name)!.get()).values.map((v) => v.labels['checkpoint'])).toEqual([live]);
+    }
   });
 });

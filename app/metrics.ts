@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ClickHouseClient } from '@clickhouse/client';
 import { sameEngine } from '../core/clickhouse.ts';
 import { BoundedLabels } from '../core/metric-labels.ts';
+import { checkpointIds } from '../core/checkpoints.ts';
 import { VENDORS } from '../core/topology.ts';
 import { recordsOut, type CommittedCounts } from '../core/kafka-streams.ts';
 
@@ -75,8 +76,8 @@ export class AppMetrics {
     await this.refreshing;
   };
   readonly lag = new Gauge({ name: 'cdrflow_consumer_lag', help: 'Offsets between a consumer group\'s committed offset and the log end, per topic (transaction markers included: the stages commit past them, so a caught-up stage is at 0)', labelNames: ['group', 'topic'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
-  readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a connector checkpoint was last saved', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
-  readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a checkpoint\'s watermark (everything before it is in Kafka)', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  private readonly checkpointAge = new Gauge({ name: 'cdrflow_checkpoint_age_seconds', help: 'Seconds since a live poller checkpoint (`<vendor>:<tenant>:live`, of a tenant the job polls) was last saved; backfill ranges are in `cdrflow status`', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
+  private readonly watermarkDelay = new Gauge({ name: 'cdrflow_checkpoint_watermark_delay_seconds', help: 'Seconds between now and a live poller checkpoint\'s watermark (everything before it is in Kafka), of a tenant the job polls', labelNames: ['checkpoint'] as const, registers: [this.registry], collect: () => this.refreshOnce() });
   private readonly restarts = new Counter({ name: 'cdrflow_component_restarts_total', help: 'Restarts of a component after a transient error (outage, rebalance), by error code (the first 40 distinct codes, then `other`)', labelNames: ['component', 'code'] as const, registers: [this.registry] });
   private readonly restartCodes = new BoundedLabels();
   readonly componentUp = new Gauge({ name: 'cdrflow_component_up', help: '1 while a component runs, 0 once it stopped', labelNames: ['component'] as const, registers: [this.registry] });
@@ -89,12 +90,26 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
-  /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
+  /**
+   * The checkpoints `status` read, as gauges: only the live ones of the tenants the running pollers read (`polled`).
+   * The checkpoint topic keeps every backfill range and every tenant ever polled; a series each would stay for the
+   * life of the job, and an earlier tenant's live checkpoint would age into CdrflowCheckpointStale for good.
+   */
+  checkpointsRead(rows: readonly { id: string; ageSec: number; watermarkDelaySec: number }[], polled: readonly { vendor: string; tenants: readonly string[] }[]): void {
+    const live = new Set(polled.flatMap((p) => p.tenants.map((t) => checkpointIds.live(p.vendor, t))));
+    for (const r of rows) {
+      if (!live.has(r.id)) continue;
+      this.checkpointAge.set({ checkpoint: r.id }, r.ageSec);
+      this.watermarkDelay.set({ checkpoint: r.id }, r.watermarkDelaySec);
+    }
+  }
+
   /** A component restarted after `code` (an error's code or kind, from outside cdrflow: its label is bounded). */
   restarted(component: string, code: string): void {
     this.restarts.inc({ component, code: this.restartCodes.of(code) });
   }
 
+  /** A stage committed: its records in, out (not dead-lettered) and dead-lettered, and the size of the unit. */
   stageCommitted(stage: Stage, c: CommittedCounts): void {
     this.recordsIn.inc({ stage }, c.records);
     this.recordsOut.inc({ stage }, recordsOut(c));
