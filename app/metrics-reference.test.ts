@@ -173,3 +173,14 @@ describe('cachedFor', () => {
     expect(lines).toHaveLength(41);
   });
 });
+
+describe('label conventions', () => {
+  it('name every label a metric is exported with (a user reads docs/metrics.md for what a label holds)', async () => {
+    const doc = readMetricsDoc();
+    const conventions = doc.slice(doc.indexOf('Label conventions:'), doc.indexOf('| Metric |'));
+    const registry = fullRegistry();
+    const labelsOf = (name: string) => (registry.getSingleMetric(name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+    const labels = new Set((await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('cdrflow_')).flatMap((m) => labelsOf(m.name)));
+    expect([...labels].filter((l) => !conventions.includes(`\`${l}\``)).sort()).toEqual([]);
+  });
+});

@@ -64,7 +64,7 @@ export const POLLER_METRICS = {
   gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['vendor', 'tenant'] },
   incompleteWindows: {
     name: 'cdrflow_poller_windows_incomplete_total',
-    help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads, or ended by a page that repeats records already read: the vendor's total or paging is wrong (log poller.window_incomplete)",
+    help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads (reason total_mismatch), or ended by a page that repeats records already read (pages_repeat): the vendor's total or paging is wrong (log poller.window_incomplete)",
     labelNames: ['vendor', 'tenant', 'reason'],
   },
   watermark: { name: 'cdrflow_poller_watermark_timestamp_seconds', help: 'Checkpoint watermark: everything before it is in Kafka (Unix time, seconds)', labelNames: ['vendor', 'tenant', 'mode'] },
