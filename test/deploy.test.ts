@@ -26,6 +26,7 @@ import { EXIT_NO_VERDICT } from '../reconcile/model.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';
 import { OUTCOMES } from '../connectors/receiver/types.ts';
 import { checkpointIds } from '../core/checkpoints.ts';
+import { STAGES } from '../app/metrics.ts';
 
 const DEPLOY = join(REPO_ROOT, 'deploy');
 
@@ -39,6 +40,7 @@ interface Target {
 interface Panel {
   id: number;
   title: string;
+  description?: string;
   type: string;
   datasource: { type: string; uid: string };
   gridPos: { x: number; y: number; w: number; h: number };
@@ -182,6 +184,32 @@ describe('ClickHouse panels', () => {
     const rows = await (await client.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     expect(rows.length).toBeGreaterThan(0);
     expect(Object.values(rows[0]!).some((v) => v !== null && v !== '' && v !== 0 && v !== '0')).toBe(true);
+  });
+});
+
+describe('Grafana panels say what they show', () => {
+  // A description that says what each stage's figure is ("normalize: …; sink: …") and leaves one out leaves a user
+  // guessing what that stage's line counts.
+  it('a description that names what one stage counts names every stage', () => {
+    const wrong = dashboards
+      .flatMap((d) => d.panels)
+      .filter((p) => STAGES.some((s) => p.description?.includes(`${s}:`)))
+      .flatMap((p) => STAGES.filter((s) => !p.description!.includes(`${s}:`)).map((s) => `${p.title}: ${s}`));
+    expect(wrong).toEqual([]);
+  });
+
+  // The component label is the running job's parts: whether each runs, and how often the supervised stages restarted
+  // (a rebalance, an outage), which the process's own restarts do not show.
+  it('the components panel reads every metric labelled by component', () => {
+    const registry = fullRegistry();
+    const byComponent = registry
+      .getMetricsAsArray()
+      .filter((m) => (m as unknown as { labelNames?: string[] }).labelNames?.includes('component'))
+      .map((m) => (m as unknown as { name: string }).name);
+    expect(byComponent.length).toBeGreaterThan(1);
+    const panel = dashboards.flatMap((d) => d.panels).find((p) => p.title === 'Components up and restarts');
+    const read = new Set(panel?.targets.flatMap((t) => (t.expr ? metricNames(t.expr) : [])));
+    expect(byComponent.filter((n) => !read.has(n))).toEqual([]);
   });
 });
 
