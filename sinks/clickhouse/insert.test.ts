@@ -12,6 +12,7 @@ import { migrate } from './migrations.ts';
 import { codeRows } from './code-tables.ts';
 import { INSERT_FORMATS, cdrLine } from './rows.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
+import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 
 let dir: string;
 let client: ClickHouseClient;
@@ -165,5 +166,67 @@ describe('cdr_legs_current', () => {
     // The append-only table keeps the replaced call's extra leg; the view does not.
     expect(await count(`SELECT count() AS c FROM ${db}.cdr_legs FINAL ${where}`)).toBe(2);
     expect(await count(`SELECT count() AS c FROM ${db}.cdr_legs_current ${where}`)).toBe(1);
+  });
+});
+
+// docs/stream-stages.md, "ClickHouse tables and views": what a call counts as in the views, and which row of a call wins.
+describe('the views and the version (docs/stream-stages.md)', () => {
+  const at = (offset: number) => ({ topic: 'cdr.normalized', partition: 0, offset });
+  const call = (n: number, o: Partial<NormalizedCdr>): NormalizedCdr =>
+    sampleCdr(1, { cdr_id: `tencent-trtc:v:call-${n}`, tenant_id: 'v', skill_group_id: null, skill_group_name: null, received_at: new Date('2025-12-03T00:00:00Z'), ...o });
+  const query = async (sql: string) => (await client.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<Record<string, unknown>>();
+
+  it('answered = ANSWERED or picked up (a TRTC call interrupted after pickup), avg_talk_seconds over answered calls, share of the day, bucket = coalesce(started_at, received_at)', async () => {
+    const db = 'views';
+    await migrate(client, { database: db });
+    const ten = new Date('2025-12-01T10:00:00Z');
+    const cdrs = [
+      call(1, { started_at: ten, answered_at: ten, end_status: 'ANSWERED', vendor_status_code: 'normal_end', talk_seconds: 30, billable_seconds: 60, billable_minutes: 1 }),
+      call(2, { started_at: ten, answered_at: ten, end_status: 'FAILED', vendor_status_code: 'interrupt', talk_seconds: 90, billable_seconds: 120, billable_minutes: 2 }),
+      call(3, { started_at: ten, answered_at: null, end_status: 'NO_ANSWER', vendor_status_code: 'not_answer', talk_seconds: 0, billable_seconds: 0, billable_minutes: 0 }),
+      // No start time: its day is the day it was received.
+      call(4, { started_at: null, answered_at: null, end_status: 'CANCELLED', vendor_status_code: 'cancel', talk_seconds: 0, billable_seconds: 0, billable_minutes: 0, received_at: new Date('2025-12-02T23:59:59.999Z') }),
+    ];
+    await insertCdrs(client, `${db}.cdr`, cdrs.map((cdr, i) => ({ cdr, at: at(i) })), 'TabSeparated', 'cdr.normalized:0:0-3');
+    expect(await query(`SELECT toString(day) AS day, calls, answered, answer_rate, billable_minutes, billable_seconds, talk_seconds, avg_talk_seconds FROM ${db}.cdr_daily ORDER BY day`)).toEqual([
+      { day: '2025-12-01', calls: 3, answered: 2, answer_rate: 0.6667, billable_minutes: 3, billable_seconds: 180, talk_seconds: 120, avg_talk_seconds: 60 },
+      { day: '2025-12-02', calls: 1, answered: 0, answer_rate: 0, billable_minutes: 0, billable_seconds: 0, talk_seconds: 0, avg_talk_seconds: 0 },
+    ]);
+    expect(await query(`SELECT toString(hour) AS hour, calls, answered, billable_minutes FROM ${db}.cdr_hourly ORDER BY hour`)).toEqual([
+      { hour: '2025-12-01 10:00:00', calls: 3, answered: 2, billable_minutes: 3 },
+      { hour: '2025-12-02 23:00:00', calls: 1, answered: 0, billable_minutes: 0 },
+    ]);
+    expect(await query(`SELECT toString(day) AS day, end_status, vendor_status_code, calls, share FROM ${db}.cdr_end_status ORDER BY day, end_status`)).toEqual([
+      { day: '2025-12-01', end_status: 'ANSWERED', vendor_status_code: 'normal_end', calls: 1, share: 0.3333 },
+      { day: '2025-12-01', end_status: 'FAILED', vendor_status_code: 'interrupt', calls: 1, share: 0.3333 },
+      { day: '2025-12-01', end_status: 'NO_ANSWER', vendor_status_code: 'not_answer', calls: 1, share: 0.3333 },
+      { day: '2025-12-02', end_status: 'CANCELLED', vendor_status_code: 'cancel', calls: 1, share: 1 },
+    ]);
+  });
+
+  it('constraints refuse negative durations and a call billed without being answered', async () => {
+    const db = 'constraints';
+    await migrate(client, { database: db });
+    const refused = async (cdr: NormalizedCdr) => {
+      const err = await insertCdrs(client, `${db}.cdr`, [{ cdr, at: at(0) }], 'TabSeparated', '').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CdrflowError);
+      expect((err as CdrflowError).kind).toBe('rejected_by_sink');
+      return (err as CdrflowError).message;
+    };
+    expect(await refused(call(1, { end_status: 'ANSWERED', talk_seconds: -1, billable_seconds: 0, billable_minutes: 0 }))).toMatch(/billable_not_negative/);
+    expect(await refused(call(2, { end_status: 'NO_ANSWER', answered_at: null, talk_seconds: 0, billable_seconds: 60, billable_minutes: 1 }))).toMatch(/unanswered_bills_nothing/);
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(0);
+  });
+
+  it('version = received_at in ms: a re-send received later wins over an earlier one inserted after it', async () => {
+    const db = 'versions';
+    await migrate(client, { database: db });
+    const answered = { end_status: 'ANSWERED', answered_at: new Date('2025-12-01T10:00:00Z'), talk_seconds: 100 } as const;
+    const later = call(1, { ...answered, received_at: new Date('2025-12-01T10:05:00.002Z'), billable_seconds: 120, billable_minutes: 2 });
+    const earlier = call(1, { ...answered, received_at: new Date('2025-12-01T10:05:00.001Z'), billable_seconds: 60, billable_minutes: 1 });
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: later, at: at(0) }], 'TabSeparated', 'cdr.normalized:0:0-0');
+    await insertCdrs(client, `${db}.cdr`, [{ cdr: earlier, at: at(1) }], 'TabSeparated', 'cdr.normalized:0:1-1');
+    expect(await query(`SELECT version, billable_minutes FROM ${db}.cdr FINAL`)).toEqual([{ version: later.received_at.getTime(), billable_minutes: 2 }]);
+    expect(await count(`SELECT sum(billable_minutes) AS c FROM ${db}.cdr_daily`)).toBe(2);
   });
 });
