@@ -111,6 +111,17 @@ describe('insertCdrs on the embedded engine', () => {
     const missing = await insertCdrs(client, `${db}.nope`, positioned(0, 1), 'JSONEachRow', '').catch((e: unknown) => e);
     expect((missing as CdrflowError).kind).toBe('config');
   });
+
+  it('classifies a column the table lacks (dropped while the sink runs) as a stop, in every insert format', async () => {
+    const db = 'nocolumn';
+    await migrate(client, { database: db });
+    await client.command({ query: `ALTER TABLE ${db}.cdr DROP COLUMN room_id` });
+    for (const format of INSERT_FORMATS) {
+      const err = await insertCdrs(client, `${db}.cdr`, positioned(0, 1), format, '').catch((e: unknown) => e);
+      expect([format, (err as CdrflowError).kind]).toEqual([format, 'config']);
+    }
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr`)).toBe(0);
+  });
 });
 
 describe('calls spread over many months (one partition per month)', () => {
