@@ -136,6 +136,25 @@ describe('superviseStage', () => {
     expect(states.filter((s) => s.startsWith('waiting'))).toHaveLength(2);
   });
 
+  it('retries an unknown topic at start (a topic just created is not served at once) and gives up after 60 s of it (docs/stream-stages.md)', async () => {
+    const unknownTopic = () => Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
+    let clock = Date.now();
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    try {
+      let calls = 0;
+      // Each attempt takes 20 s of the clock: the third ends at the 60 s the first start allows.
+      const launch = async (): Promise<StreamHandle> => {
+        calls++;
+        clock += 20_000;
+        throw unknownTopic();
+      };
+      await expect(superviseStage('normalize', launch, { setState: () => {}, fail: () => {}, log: () => {}, backoff: { initialMs: 1, maxMs: 2 } })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+      expect(calls).toBe(3);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('treats a consumer that ends by itself as a failure', async () => {
     const h = harness();
     await superviseStage('sink', h.launch, h.deps);
