@@ -1,9 +1,10 @@
 // The requests cdrflow encodes itself and their answers (core/kafka-wire.ts): OffsetFetch v7 with require_stable and
 // TxnOffsetCommit v3 with the group generation. Exact bytes, tagged fields skipped, and a broken answer is a clear
 // error. The broker side of both is in kafka-stable-offsets.int.test.ts.
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { CdrflowError } from './errors.ts';
-import { decodeFencedTxnOffsetCommit, encodeFencedTxnOffsetCommit } from './kafka-fenced-offsets.ts';
+import { decodeFencedTxnOffsetCommit, encodeFencedTxnOffsetCommit, withGroupMembership, type TxnOffsetCommitArgs } from './kafka-fenced-offsets.ts';
 import { decodeStableOffsetFetch, encodeStableOffsetFetch } from './kafka-stable-offsets.ts';
 
 const int16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
@@ -122,5 +123,39 @@ describe('TxnOffsetCommit v3 with the group generation', () => {
     const good = Buffer.from([0, ...int32(0), 2, ...compact('raw'), 2, ...int32(0), ...int16(0), 0, 0, 0]);
     expect(decodeFencedTxnOffsetCommit(good)).toHaveLength(1);
     expectOnlyCdrflowErrors(decodeFencedTxnOffsetCommit, good, 11);
+  });
+});
+
+describe('a transaction\'s offsets sent to a broker (docs/stream-stages.md)', () => {
+  // kafkajs's broker, as kafka-fenced-offsets.ts wrapped it when it loaded.
+  const Broker = createRequire(import.meta.url)('kafkajs/src/broker/index.js') as { prototype: { txnOffsetCommit(args: TxnOffsetCommitArgs): Promise<unknown> } };
+  const args: TxnOffsetCommitArgs = { transactionalId: 'g.n-0', groupId: 'g', producerId: 7, producerEpoch: 1, topics: [{ topic: 'raw', partitions: [{ partition: 0, offset: '10' }] }] };
+  /** A broker that accepts TxnOffsetCommit up to `maxVersion`, and what reached it: cdrflow's request or kafkajs's own. */
+  const broker = (maxVersion: number) => {
+    const seen: string[] = [];
+    const b = Object.assign(Object.create(Broker.prototype) as typeof Broker.prototype, {
+      versions: { 28: { minVersion: 0, maxVersion } },
+      connectionPool: {
+        send: async ({ request }: { request: { apiVersion: number } }) => {
+          seen.push(`cdrflow v${request.apiVersion}`);
+          return []; // no partition refused
+        },
+      },
+      lookupRequest: () => {
+        seen.push('kafkajs');
+        throw new Error('sent as kafkajs sends it');
+      },
+    });
+    return { b, seen };
+  };
+  const membership = { groupId: 'g', memberId: 'm-1', generationId: 4 };
+
+  it('carry the generation (v3) where the broker takes it, and go as kafkajs sends them to a broker older than Kafka 2.5', async () => {
+    const current = broker(3);
+    await withGroupMembership('g.n-0', membership, () => current.b.txnOffsetCommit(args));
+    expect(current.seen).toEqual(['cdrflow v3']);
+    const older = broker(2);
+    await expect(withGroupMembership('g.n-0', membership, () => older.b.txnOffsetCommit(args))).rejects.toThrow('sent as kafkajs sends it');
+    expect(older.seen).toEqual(['kafkajs']);
   });
 });
