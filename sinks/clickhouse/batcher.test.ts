@@ -722,6 +722,18 @@ describe('Batcher', () => {
       expect(rec.events).toEqual(['insert cdr.normalized:0:0-2,cdr.normalized:1:0-1', 'commit 0@3', 'commit 1@2', 'insert cdr.normalized:2:0-1', 'commit 2@2']);
     });
 
+    it('a group holds at most flushBytes bytes: the rest go in the next insert', async () => {
+      const { rec, ports, tick } = fakePorts();
+      // 8 bytes a row (4 of value, 4 rendered): 16 a buffer, under flushBytes alone; two fit in 40 bytes, three do not.
+      const b = new Batcher(ports, { ...options, flushRows: 1000, flushBytes: 40 });
+      for (const partition of [0, 1, 2]) await b.add(batch(partition, [0, 1], () => 'xxxx'));
+      expect(rec.events).toEqual([]);
+      tick(1000);
+      await b.flushDue();
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['insert cdr.normalized:0:0-1,cdr.normalized:1:0-1', 'commit 0@2', 'commit 1@2', 'insert cdr.normalized:2:0-1', 'commit 2@2']);
+    });
+
     it('when ClickHouse rejects the group, each range is inserted on its own and bisecting dead-letters only the bad row', async () => {
       const { rec, ports, tick } = fakePorts({ reject: (offset) => offset === 21 });
       const b = new Batcher(ports, { ...options, flushRows: 50, backgroundFlush: true });
