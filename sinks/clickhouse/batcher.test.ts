@@ -290,12 +290,20 @@ describe('Batcher', () => {
     expect(b.stats.deadLettered).toBe(1);
   });
 
-  it('stops instead of dead-lettering a whole large batch, and on systemic insert errors, without committing', async () => {
+  it('stops instead of dead-lettering a whole batch of systemicRejectThreshold rows or more, and on systemic insert errors, without committing', async () => {
     const all = fakePorts({ reject: () => true });
     const b = new Batcher(all.ports, { ...options, flushRows: 4, systemicRejectThreshold: 4 });
     await expect(b.add(batch(0, [0, 1, 2, 3]))).rejects.toMatchObject({ kind: 'config' });
     expect(all.rec.commits).toEqual([]);
     expect(all.rec.dead).toEqual([]);
+
+    // Fewer rows than the threshold, or not every row refused: the data's problem, dead-lettered and committed.
+    const few = fakePorts({ reject: () => true });
+    await new Batcher(few.ports, { ...options, flushRows: 3, systemicRejectThreshold: 4 }).add(batch(0, [0, 1, 2]));
+    expect([few.rec.dead.map((d) => d.origin_offset), few.rec.commits]).toEqual([[0, 1, 2], ['cdr.normalized:0@3']]);
+    const most = fakePorts({ reject: (o) => o !== 2 });
+    await new Batcher(most.ports, { ...options, flushRows: 4, systemicRejectThreshold: 4 }).add(batch(0, [0, 1, 2, 3]));
+    expect([most.rec.dead.map((d) => d.origin_offset), most.rec.commits]).toEqual([[0, 1, 3], ['cdr.normalized:0@4']]);
 
     const auth = fakePorts({ insertError: new CdrflowError('auth', 'ClickHouse 516 AUTHENTICATION_FAILED') });
     const b2 = new Batcher(auth.ports, options);
