@@ -10,7 +10,8 @@ import { MAX_PARTITIONS_PER_INSERT, insertCdrs, insertLines, packRows, type Posi
 import { Batcher, type RenderedRow } from './batcher.ts';
 import { migrate } from './migrations.ts';
 import { codeRows } from './code-tables.ts';
-import { INSERT_FORMATS, cdrLine } from './rows.ts';
+import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, cdrLine, deadLetterTsvLine } from './rows.ts';
+import { deadLetterForPayload } from '../../core/dead-letter.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 
@@ -239,5 +240,23 @@ describe('the views and the version (docs/stream-stages.md)', () => {
     await insertCdrs(client, `${db}.cdr`, [{ cdr: earlier, at: at(1) }], 'TabSeparated', 'cdr.normalized:0:1-1');
     expect(await query(`SELECT version, billable_minutes FROM ${db}.cdr FINAL`)).toEqual([{ version: later.received_at.getTime(), billable_minutes: 2 }]);
     expect(await count(`SELECT sum(billable_minutes) AS c FROM ${db}.cdr_daily`)).toBe(2);
+  });
+});
+
+describe('cdr_dead_letters', () => {
+  it('has one row per position on the dead-letter topic (origin offset -1 or not): a letter stored twice collapses under FINAL, two letters never do', async () => {
+    const db = 'letters';
+    await migrate(client, { database: db });
+    // Two letters that came from no raw record (origin offset -1), the same error and time.
+    const letter = deadLetterForPayload('not a record', { kind: 'bad_record', message: 'why' }, 'receiver', { topic: 'cdr.raw.tencent-ccc', vendor: 'tencent-ccc', failed_at: new Date('2025-12-01T00:00:00Z') });
+    expect(letter.origin_offset).toBe(-1);
+    const at = (offset: number) => ({ topic: 'cdr.dlq', partition: 0, offset });
+    const insert = (offsets: number[], token: string) =>
+      insertLines(client, `${db}.cdr_dead_letters`, offsets.map((o) => ({ line: deadLetterTsvLine(letter, at(o), 1024) })), 'TabSeparated', token, DEAD_LETTER_COLUMNS);
+    await insert([0, 1], 'cdr.dlq:0:0-1');
+    // Offset 1 read again after a crash, under another range.
+    await insert([1, 2], 'cdr.dlq:0:1-2');
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr_dead_letters`)).toBe(4);
+    expect(await count(`SELECT count() AS c FROM ${db}.cdr_dead_letters FINAL`)).toBe(3);
   });
 });
