@@ -1,5 +1,7 @@
 // The read_committed filter that replaces kafkajs's (core/kafkajs-read-committed.ts), record by record; the broker's
 // side is in kafkajs-read-committed.int.test.ts.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { filterAbortedMessages } from './kafkajs-read-committed.ts';
 
@@ -46,5 +48,15 @@ describe('filterAbortedMessages', () => {
     const messages = [data(0, '1'), data(1, '2')];
     expect(filterAbortedMessages({ messages, abortedTransactions: [] })).toBe(messages);
     expect(filterAbortedMessages({ messages })).toBe(messages);
+  });
+});
+
+describe('kafkajs', () => {
+  it('is pinned at 2.2.4, the release whose internals the corrections hook (docs/stream-stages.md), and that is the one installed', () => {
+    const json = (url: URL | string) => JSON.parse(readFileSync(url, 'utf8')) as { version?: string; dependencies?: Record<string, string>; packages?: Record<string, { dependencies?: Record<string, string> }> };
+    // A range ("^2.2.4") would let a later kafkajs in on an install without the lock file.
+    expect(json(new URL('../package.json', import.meta.url)).dependencies!['kafkajs']).toBe('2.2.4');
+    expect(json(new URL('../package-lock.json', import.meta.url)).packages!['']!.dependencies!['kafkajs']).toBe('2.2.4');
+    expect(json(createRequire(import.meta.url).resolve('kafkajs/package.json')).version).toBe('2.2.4');
   });
 });
