@@ -249,3 +249,19 @@ describe('importFile', () => {
     expect(await countLines(fixture('huawei-fee.jsonl'))).toBe(6);
   });
 });
+
+// Found by the file-import campaign (import-hostile.test.ts); the seed and case that found each are named.
+describe('importFile: what the campaign found', () => {
+  it('Huawei: a push body of more than 50 fee records is a bad line, as the receiver refuses it whole (seed 4242, case 1)', async () => {
+    const file = join(tempDir(), 'many.jsonl');
+    const push = (n: number, from: number) => JSON.stringify({ eventType: 'fee', feeLst: Array.from({ length: n }, (_, i) => ({ appKey: 'hwApp', sessionId: `s-${from + i}` })) });
+    writeFileSync(file, `${push(50, 0)}\n${push(51, 100)}\n${push(112, 200)}\n`);
+    const sink = new MemorySink();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink });
+    expect(summary).toMatchObject({ lines: 3, records: 50, badLines: 2 });
+    expect(summary.firstBadLines).toEqual([
+      { line: 2, reason: 'feeLst holds 51 records, more than a push holds (1 to 50): the receiver refuses it whole' },
+      { line: 3, reason: 'feeLst holds 112 records, more than a push holds (1 to 50): the receiver refuses it whole' },
+    ]);
+  });
+});

@@ -17,6 +17,7 @@ import type { RawEnvelope } from '../../core/envelope.ts';
 import { TOPICS } from '../../core/topology.ts';
 import { huaweiNaturalKey, parseHuaweiText } from '../../core/records/huawei-key.ts';
 import { huaweiAppAttributes, type HuaweiApp } from '../huawei-privatenumber/config.ts';
+import { MAX_FEE_RECORDS } from '../huawei-privatenumber/receiver-route.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
 import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
@@ -252,6 +253,8 @@ export function envelopesFromLine(
       if (eventType !== 'fee') return { ok: false, reason: 'a push body (it has feeLst) needs "eventType":"fee"' };
       const feeLst = parsed['feeLst'];
       if (!Array.isArray(feeLst) || feeLst.length === 0 || !feeLst.every(isObject)) return { ok: false, reason: 'feeLst must hold one or more objects' };
+      // Huawei sends 1 to 50 records a push and the receiver refuses more whole: so does the import (the door's rules).
+      if (feeLst.length > MAX_FEE_RECORDS) return { ok: false, reason: `feeLst holds ${feeLst.length} records, more than a push holds (1 to ${MAX_FEE_RECORDS}): the receiver refuses it whole` };
       const raws = rawArrayElements(line, 'feeLst');
       const exact = raws !== undefined && raws.length === feeLst.length;
       items = feeLst.map((record, i) => ({
