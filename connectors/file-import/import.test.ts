@@ -264,4 +264,14 @@ describe('importFile: what the campaign found', () => {
       { line: 3, reason: 'feeLst holds 112 records, more than a push holds (1 to 50): the receiver refuses it whole' },
     ]);
   });
+
+  it('a byte order mark, a zero-width space or a bidi mark quoted in a reason is escaped, not printed raw (seed 4242, case 2)', async () => {
+    const file = join(tempDir(), 'invisible.jsonl');
+    writeFileSync(file, `${feeLine('s-1')}\n\uFEFF${feeLine('s-2')}\n\u200b{}\n\u061c{}\n`);
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink: new MemorySink() });
+    expect(summary).toMatchObject({ lines: 4, records: 1, badLines: 3 });
+    const reasons = summary.firstBadLines.map((b) => b.reason);
+    for (const reason of reasons) expect(reason).not.toMatch(/[\p{Cf}\p{Zl}\p{Zp}]/u);
+    expect(reasons.map((r) => /\\u(feff|200b|061c)/.exec(r)?.[0])).toEqual(['\\ufeff', '\\u200b', '\\u061c']);
+  });
 });

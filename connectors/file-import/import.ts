@@ -23,7 +23,7 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
-import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, terminalText } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
@@ -205,10 +205,11 @@ function openInput(path: string, signal: AbortSignal | undefined, stdin: Readabl
 
 /**
  * A reason fit for one report line: control characters escaped (JSON.parse quotes the text it choked on, NUL bytes
- * and escape sequences included), as are the characters a terminal hides or reorders, and cut to a sane length.
+ * and escape sequences included), as are the characters a terminal hides or reorders (a byte order mark, bidi marks,
+ * zero-width characters), and cut to a sane length.
  */
 function reportable(reason: string): string {
-  return boundReason(reason).replace(/[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return terminalText(boundReason(reason));
 }
 
 function isAbort(err: unknown): boolean {
