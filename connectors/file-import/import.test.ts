@@ -274,4 +274,18 @@ describe('importFile: what the campaign found', () => {
     for (const reason of reasons) expect(reason).not.toMatch(/[\p{Cf}\p{Zl}\p{Zp}]/u);
     expect(reasons.map((r) => /\\u(feff|200b|061c)/.exec(r)?.[0])).toEqual(['\\ufeff', '\\u200b', '\\u061c']);
   });
+
+  it('the byte order mark before the first line does not count toward its length (seed 77, case 53)', async () => {
+    const file = join(tempDir(), 'bom-long.jsonl');
+    const body = JSON.stringify({ eventType: 'fee', feeLst: [JSON.parse(feeLine('s-a'))] });
+    const line = `${body.slice(0, -1)},"pad":"${'x'.repeat(MAX_LINE_BYTES - body.length - ',"pad":""'.length)}"}`;
+    expect(Buffer.byteLength(line)).toBe(MAX_LINE_BYTES);
+    writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${line}\n\uFEFF${feeLine('s-b')}\n`)]));
+    const sink = new MemorySink();
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink });
+    // Line 1 is exactly the limit once its BOM is dropped; a BOM on line 2 is text, as before.
+    expect(summary).toMatchObject({ lines: 2, records: 1, badLines: 1 });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-a']);
+    expect(summary.firstBadLines[0]).toMatchObject({ line: 2, reason: expect.stringMatching(/^not valid JSON/) });
+  });
 });

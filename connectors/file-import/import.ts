@@ -160,7 +160,9 @@ async function* checkedChunks(input: AsyncIterable<Buffer>, nextLine: () => numb
     head = undefined;
     const problem = utf16Problem(start);
     if (problem !== undefined) throw new NotJsonLines(1, problem);
-    return start;
+    // A UTF-8 byte order mark is no part of the first line: dropped here, before the line's length is counted (a
+    // line of the limit after one was refused as 3 bytes too long).
+    return start[0] === 0xef && start[1] === 0xbb && start[2] === 0xbf ? start.subarray(3) : start;
   };
   for await (const chunk of input) {
     if (head === undefined) {
@@ -309,10 +311,9 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
     summary.records += batch.length;
   };
 
-  // Strict UTF-8: a lenient decoder would turn invalid bytes into U+FFFD and change a call id without a word. A BOM
-  // is dropped from the first line only (ignoreBOM: false strips it); anywhere else it is text.
-  const firstLine = new TextDecoder('utf-8', { fatal: true });
-  const otherLines = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  // Strict UTF-8: a lenient decoder would turn invalid bytes into U+FFFD and change a call id without a word. The BOM
+  // at the start of the input is dropped by checkedChunks; anywhere else (ignoreBOM: true) it is text.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   // Aborting the signal also ends a read that waits (a pipe) or skips (a long line) between two lines.
   const input = checkedChunks(openInput(options.file, signal, hooks.stdin ?? process.stdin), () => summary.lines + 1, MAX_SKIPPED_LINE_BYTES);
   try {
@@ -328,7 +329,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
         result = { ok: false, reason: overlongReason(bytes) };
       } else {
         try {
-          line = (lineNumber === 1 ? firstLine : otherLines).decode(bytes);
+          line = decoder.decode(bytes);
         } catch {
           result = { ok: false, reason: 'invalid UTF-8 in the line' };
         }
