@@ -31,7 +31,7 @@ const usage = `Usage: cdrflow import <${IMPORT_VENDORS.join('|')}> --file <recor
 no line count up front, so the progress shows no total.
 
 One JSON value per line:
-  huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]}
+  huawei-privatenumber  a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]} of 1 to 50 records
                         (tenant = the record's appKey, else --tenant; the binding mode of that app in
                         receiver.huawei.apps of --config goes with it, as on a push); a call-event push is a bad line
   alibaba-lvms          an IvrCallRecordDto object, or that object as a JSON string (tenant = --tenant, required)
