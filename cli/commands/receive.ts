@@ -26,7 +26,10 @@ Options:
   --ops-port N    also serve /metrics and /healthz on 127.0.0.1:N
 
 Environment: the same table as \`start\`: CDRFLOW_HUAWEI_APPS / CDRFLOW_LVMS_APPS (JSON arrays of {appKey, appSecret[,
-mode]}), CDRFLOW_RECEIVER_HOST / _PORT, KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack). Logs on stdout.`;
+mode]}), CDRFLOW_RECEIVER_HOST / _PORT, KAFKA_BROKERS, SCHEMA_REGISTRY_URL (default: the local stack). Logs on stdout.
+
+Exit status: 0 stopped by SIGINT / SIGTERM (in-flight pushes finished); 64 usage; 69 Kafka not reachable at start
+(a short check, about a second); 78 config, or a --port / --ops-port another process holds; 1 error.`;
 
 function parse(args: string[]) {
   const { values } = parseFlags(args, { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'ops-port': { type: 'string' } });

@@ -25,7 +25,7 @@ Runs one stream stage in the foreground (scale out by starting more processes: e
   dlq-loader cdr.dlq -> ClickHouse <database>.cdr_dead_letters, each dead letter once (the sink's delivery)
 
 Options:
-  --config FILE   the pipeline's YAML or JSON (the same file as \`cdrflow start --config\`): this command reads its
+  --config FILE   the pipeline's YAML or JSON (the same file \`cdrflow start\` reads): this command reads its
                   "normalize", "sink" or "dlqLoader" section and where Kafka, the registry and ClickHouse are
   --instance ID   normalize: this process's stable instance id (transactional.id = <groupId>.<ID>); default hostname
 

@@ -38,7 +38,10 @@ While it runs: a status line on stderr every few seconds; ops port on 127.0.0.1 
 Logs are JSON lines on stdout (to .data/logs/start.log when stdout is a terminal, its warnings also on stderr: as
 text on a terminal, LOG_FORMAT=json keeps them JSON); --log-level or LOG_LEVEL.
 Ctrl-C (SIGINT) or SIGTERM: stop intake, finish the normalize transaction, flush the sink, commit, stop what it started;
-during start-up: start nothing further (no intake), stop what started.`;
+during start-up: start nothing further (no intake), stop what started; exit 0. A second one exits at once without a
+clean shutdown, 130 / 143.
+Exit status: 0 stopped cleanly; 78 a setting it cannot use (a port another process holds, a data directory in use);
+64 usage; 1 could not start.`;
 
 function parseArgs(args: string[]): { config: string | undefined; demo: boolean; rate: number | undefined } {
   const { values } = parseFlags(args, { config: { type: 'string' }, demo: { type: 'boolean' }, rate: { type: 'string' } });

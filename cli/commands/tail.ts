@@ -28,7 +28,8 @@ Options:
   --config FILE     the same file as \`cdrflow start\` (Kafka, registry, namespace)
 
 Topics of the configuration: run \`cdrflow tail --list\`. With Kafka not reachable (a short check first, about a
-second): one line naming it and what to do, exit 69.`;
+second): one line naming it and what to do, exit 69. Ctrl-C (SIGINT) or SIGTERM ends the read (exit 0); a second one
+exits at once, 130 / 143.`;
 
 export const command: Command = {
   name: 'tail',
