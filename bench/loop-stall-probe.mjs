@@ -4,7 +4,7 @@
 // of that time the thread spent on a core and waiting for one (/proc/<pid>/task/<tid>/schedstat, Linux), and the GC
 // pauses of its isolate inside it. It costs about 1.4% of a core; a 5 ms timer cost 4.4% on the 2-core VM, where a
 // timer's wake-up alone costs ~0.15 ms.
-// Two uses: the pipeline benchmark watches its own main thread during the sink and end-to-end rounds
+// Two uses: the pipeline benchmark watches its own main thread over every round mode's window
 // (`watchLoopStalls`), and preloads this file into the job child (`node --import bench/loop-stall-probe.mjs
 // bin/cdrflow.mjs start …`, bench/job-process.ts), where it appends one JSON line per stall to
 // $CDRFLOW_BENCH_LOOP_STALLS. Plain JavaScript: it loads before the job's own TypeScript loader.

@@ -13,8 +13,8 @@
 // partitions per topic) from a fresh consumer group, and is timed from its first fetched batch (group joins
 // excluded for every mode alike) to its last record done. Rounds interleave the modes (`--rounds`, default 3), so a
 // busy machine slows them alike; ratios are taken within a round, then reported as median and range. CPU per
-// record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled during the
-// sink, C1 and e2e runs, each stall split into time on a core and time waiting for one (bench/loop-stall-probe.mjs),
+// record is process CPU (all threads) over the same interval; event-loop delay (p99, max) is sampled over every
+// mode's interval (so each carries the same probe), each stall split into time on a core and time waiting for one (bench/loop-stall-probe.mjs),
 // which tells code holding the loop from a thread waiting for a core; the load average is recorded around every mode, and so are the cores other processes (the
 // broker among them) used and the hypervisor stole meanwhile (/proc/stat). Normalize members run in worker threads (as in
 // the job), where no consumer of this thread sees their first batch: their clock starts once the group is Stable with
@@ -91,7 +91,7 @@ interface Measurement {
   cpu_us_per_record_by_thread?: Record<string, number>;
   load_avg_1m: [number, number];
   event_loop_delay_ms?: { p99: number; max: number };
-  /** This process's main thread's stalls over the same interval: on a core or waiting for one (sink, e2e, c1). */
+  /** This process's main thread's stalls over the same interval: on a core or waiting for one. */
   event_loop_stalls?: LoopStalls;
   /** Rows per insert the sink made (sink and e2e). */
   rows_per_insert?: number;
@@ -102,8 +102,12 @@ interface Measurement {
   machine?: { other_processes_cores: number; steal_cores: number };
 }
 
-/** A stopwatch started by the first fetched batch of any consumer created through `kafka`. */
-class FirstBatchClock {
+/**
+ * A stopwatch started by the first fetched batch of any consumer created through `kafka`. Every mode's clock watches
+ * the event loop over its window and `measure` ends the watch: a watch left running (a 20 ms timer and a GC observer,
+ * ~1.4% of a core each) would load every later mode and round more than the earlier ones.
+ */
+export class FirstBatchClock {
   /** False while the clock must not start yet (a group that is still rebalancing). */
   armed = true;
   /** Called once, when the clock starts. */
@@ -114,6 +118,8 @@ class FirstBatchClock {
   machine: MachineCpuWindow | undefined;
   /** Event-loop delay and stalls, watched from the first batch on (start-up, migrations and group joins excluded). */
   private stopLoop: (() => LoopWatch) | undefined;
+
+  constructor(private readonly watchLoop: () => () => LoopWatch = watchEventLoop) {}
 
   wrap(kafka: Kafka): Kafka {
     const wrapped = Object.create(kafka) as Kafka;
@@ -131,13 +137,15 @@ class FirstBatchClock {
     this.cpuAtStart = process.cpuUsage();
     this.threads = ThreadCpuWindow.start();
     this.machine = MachineCpuWindow.start();
-    this.stopLoop = watchEventLoop();
+    this.stopLoop = this.watchLoop();
     this.onStart?.();
   }
 
-  /** Stops watching the event loop: its delay and stalls since the clock started (undefined if it never did). */
+  /** Stops watching the event loop: its delay and stalls since the clock started (undefined if it never did or was stopped). */
   stopLoopWatch(): LoopWatch | undefined {
-    return this.stopLoop?.();
+    const stop = this.stopLoop;
+    this.stopLoop = undefined;
+    return stop?.();
   }
 
   measure(records: number, endedAt: number, loadBefore: number): Measurement {
@@ -146,6 +154,7 @@ class FirstBatchClock {
     const cpu = process.cpuUsage(this.cpuAtStart);
     const threads = this.threads?.stop();
     const machine = this.machine?.stop();
+    const loop = this.stopLoopWatch();
     return {
       records,
       seconds: +seconds.toFixed(2),
@@ -153,6 +162,7 @@ class FirstBatchClock {
       cpu_us_per_record: +((cpu.user + cpu.system) / records).toFixed(1),
       ...(threads ? { cpu_us_per_record_by_thread: perRecord(threads, records) } : {}),
       load_avg_1m: [+loadBefore.toFixed(2), +loadavg()[0]!.toFixed(2)],
+      ...(loop ?? {}),
       ...(machine ? { machine } : {}),
     };
   }
@@ -184,7 +194,7 @@ async function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   }
 }
 
-interface LoopWatch {
+export interface LoopWatch {
   event_loop_delay_ms: { p99: number; max: number };
   event_loop_stalls: LoopStalls;
 }
@@ -382,10 +392,8 @@ async function sinkRun(
     : undefined;
   const end = await withTimeout(done.promise, opts.withNormalize ? 'e2e' : 'sink');
   await stable?.stop();
-  const loop = clock.stopLoopWatch();
   clearInterval(rssTimer);
   const m = clock.measure(opts.withNormalize ? opts.withNormalize.total - committedAtStart : opts.expectedRows, end, load);
-  if (loop) Object.assign(m, loop);
   m.rows_per_insert = Math.round(sink.stats.rowsInserted / Math.max(1, sink.stats.inserts));
   m.peak_rss_mb = Math.round(peakRss / 2 ** 20);
   if (opts.withNormalize) m.committed_before_clock = committedAtStart;
