@@ -7,6 +7,10 @@ import { goalFigures, readRuns, RESULTS_DIR, summarizeRuns } from './runs-summar
 const run = (startedAt: string, e2e: number, ackP99: number, first?: { ack: number; countable: number }) => ({
   suite: 'pipeline',
   started_at: startedAt,
+  records: 100_000,
+  rounds: 3,
+  e2e_normalize_workers: 2,
+  latency_options: { rates: [500, 2000], seconds: 20, batch: 4, connections: 32, drainTimeoutSec: 600, rampSeconds: 10 },
   ratios: {
     normalize_vs_k2: { median: 0.45, min: 0.4, max: 0.5 },
     normalize_w2_vs_k2: { median: 0.6, min: 0.5, max: 0.7 },
@@ -42,6 +46,19 @@ describe('runs summary', () => {
     for (const other of [partial, noRate, { ...run('x', 0.4, 30), suite: 'normalize' }, null, 42, 'pipeline', [], { __proto__: { suite: 'pipeline' } }]) {
       expect(goalFigures(other)).toBeUndefined();
     }
+  });
+
+  it('leaves out a run made at another size than the defaults, and keeps one with more rounds', () => {
+    const other = [
+      { records: 2_000 },
+      { rounds: 1 },
+      { e2e_normalize_workers: 1 },
+      { latency_options: { ...run('x', 0.4, 30).latency_options, seconds: 5 } },
+      { latency_options: { ...run('x', 0.4, 30).latency_options, rampSeconds: 0 } },
+      { latency_options: undefined },
+    ];
+    for (const change of other) expect(goalFigures({ ...run('2026-12-05T01:00:00Z', 0.4, 30), ...change }), JSON.stringify(change)).toBeUndefined();
+    expect(goalFigures({ ...run('2026-12-05T01:00:00Z', 0.4, 30), rounds: 5 })).toBeDefined();
   });
 
   it('gives each goal its median, range and the runs that met it, in time order, leaving out what a run did not measure', () => {

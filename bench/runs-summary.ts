@@ -1,6 +1,7 @@
 // `node bin/run-ts.mjs bench/runs-summary.ts [--since ISO] [--until ISO] [--dir DIR]`: every goal of the pipeline
 // benchmark across the full runs kept in bench/results/ (those with every round mode, the job and the latency mode at
-// 2,000 CDR/s): median, range and in how many runs it was met. One run says what an hour gave; this says what the code
+// 2,000 CDR/s, at the default size: records, rounds, end-to-end members and latency load as `npm run bench -- pipeline
+// --modes all` sets them): median, range and in how many runs it was met. One run says what an hour gave; this says what the code
 // gives on this machine, which is what the README's goals are judged by. The README's "Across runs" table is this
 // output for the range it names (a unit test holds it so); --until closes the range, as results are git-ignored and a
 // later local run would otherwise join it.
@@ -11,6 +12,7 @@ import { z } from 'zod';
 import { isoDateTime, parseFlags } from '../cli/args.ts';
 import { UsageError } from '../cli/command.ts';
 import { REPO_ROOT } from '../app/config.ts';
+import { parseOptions } from './suites/pipeline.ts';
 
 const range = z.object({ median: z.number() });
 const at2000 = z.object({
@@ -23,10 +25,25 @@ const at2000 = z.object({
     .optional(),
 });
 
+/**
+ * The pipeline benchmark's defaults. A run made smaller or otherwise (`--records 2000`, `--e2e-workers 1`, a shorter
+ * latency load, fewer rounds) measured something else: its ratios and latencies are not the goals' and stay out.
+ */
+const DEFAULTS = parseOptions({}, {});
+
 /** The fields of a pipeline result this summary reads (bench/suites/pipeline.ts writes them); a run without one is not a full run. */
 const FullRun = z.object({
   suite: z.literal('pipeline'),
   started_at: z.string(),
+  records: z.literal(DEFAULTS.total),
+  rounds: z.int().min(DEFAULTS.rounds),
+  e2e_normalize_workers: z.literal(DEFAULTS.e2eWorkers),
+  latency_options: z.object({
+    seconds: z.literal(DEFAULTS.latency.seconds),
+    batch: z.literal(DEFAULTS.latency.batch),
+    connections: z.literal(DEFAULTS.latency.connections),
+    rampSeconds: z.literal(DEFAULTS.latency.rampSeconds),
+  }),
   ratios: z.object({ normalize_vs_k2: range, normalize_w2_vs_k2: range, sink_vs_c1: range, e2e_vs_k1: range, job_vs_k1_median: z.number() }),
   figures: z.object({ job: z.object({ peak_rss_mb: z.number() }), latency: z.array(z.unknown()) }),
 });
