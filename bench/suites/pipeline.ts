@@ -80,9 +80,9 @@ const MAX_RECORDS = 1_000_000;
 const MAX_ROUNDS = 20;
 const MAX_LATENCY_RATE = 50_000;
 type Mode = (typeof MODES)[number];
-type RoundMode = (typeof ROUND_MODES)[number];
+export type RoundMode = (typeof ROUND_MODES)[number];
 
-interface Measurement {
+export interface Measurement {
   records: number;
   seconds: number;
   rps: number;
@@ -546,6 +546,55 @@ const summary = (xs: number[], digits = 0) => ({
   max: +Math.max(...xs).toFixed(digits),
 });
 
+/**
+ * What the rounds sum up to, as the JSON result holds it: each mode's figures over its rounds (median, min–max, and
+ * every round), and the ratios, each taken within a round (mode a's round i against mode b's round i) before their
+ * median and range; the job, run once after the rounds, against the median K1.
+ */
+export function summarizeRounds(results: Record<RoundMode, Measurement[]>, roundModes: readonly RoundMode[], jobRps: number | undefined) {
+  const figures: Record<string, unknown> = {};
+  for (const mode of roundModes) {
+    const ms = results[mode];
+    if (ms.length === 0) continue;
+    figures[mode] = {
+      rps: summary(ms.map((m) => m.rps)),
+      cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
+      ...(ms[0]!.event_loop_delay_ms
+        ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
+        : {}),
+      // 0 in a round without a stall over 20 ms; Linux only (elsewhere the time on a core is not known).
+      ...(process.platform === 'linux' && ms.every((m) => m.event_loop_stalls)
+        ? { event_loop_stall_max_on_core_ms: summary(ms.map((m) => m.event_loop_stalls!.max_on_core_ms ?? 0), 1) }
+        : {}),
+      ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
+      ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
+      ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
+      ...(ms[0]!.machine
+        ? { other_processes_cores: summary(ms.map((m) => m.machine?.other_processes_cores ?? 0), 2), steal_cores: summary(ms.map((m) => m.machine?.steal_cores ?? 0), 2) }
+        : {}),
+      rounds: ms,
+    };
+  }
+  const ratio = (a: RoundMode, b: RoundMode) => {
+    const n = Math.min(results[a].length, results[b].length);
+    if (n === 0) return undefined;
+    return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
+  };
+  // The job runs once, after the rounds: its ratio is to the median K1 of the rounds.
+  const k1Median = results.k1.length > 0 ? median(results.k1.map((m) => m.rps)) : undefined;
+  const jobVsK1 = jobRps !== undefined && k1Median ? +(jobRps / k1Median).toFixed(3) : undefined;
+  const ratios = {
+    normalize_vs_k2: ratio('normalize', 'k2'),
+    normalize_w2_vs_k2: ratio('normalize_w2', 'k2'),
+    normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'),
+    sink_vs_c1: ratio('sink', 'c1'),
+    e2e_vs_k1: ratio('e2e', 'k1'),
+    k2_vs_k1: ratio('k2', 'k1'),
+    ...(jobVsK1 !== undefined ? { job_vs_k1_median: jobVsK1 } : {}),
+  };
+  return { figures, ratios, jobVsK1 };
+}
+
 /** The flags `npm run bench -- pipeline` takes (checked by bench/command-line.ts before anything runs). */
 export const flags = {
   modes: { type: 'string', needs: `a comma list of ${MODES.join(',')}, or all` },
@@ -747,45 +796,9 @@ export async function run(options: PipelineOptions = parseOptions({})): Promise<
     const figures: Record<string, unknown> = {};
     if (job) figures['job'] = job;
     if (latencyFigures) figures['latency'] = latencyFigures;
-    for (const mode of roundModes) {
-      const ms = results[mode];
-      if (ms.length === 0) continue;
-      figures[mode] = {
-        rps: summary(ms.map((m) => m.rps)),
-        cpu_us_per_record: summary(ms.map((m) => m.cpu_us_per_record), 1),
-        ...(ms[0]!.event_loop_delay_ms
-          ? { event_loop_delay_p99_ms: summary(ms.map((m) => m.event_loop_delay_ms!.p99), 1), event_loop_delay_max_ms: summary(ms.map((m) => m.event_loop_delay_ms!.max), 1) }
-          : {}),
-        // 0 in a round without a stall over 20 ms; Linux only (elsewhere the time on a core is not known).
-        ...(process.platform === 'linux' && ms.every((m) => m.event_loop_stalls)
-          ? { event_loop_stall_max_on_core_ms: summary(ms.map((m) => m.event_loop_stalls!.max_on_core_ms ?? 0), 1) }
-          : {}),
-        ...(ms[0]!.rows_per_insert ? { rows_per_insert: summary(ms.map((m) => m.rows_per_insert!)) } : {}),
-        ...(ms[0]!.peak_rss_mb ? { peak_rss_mb: summary(ms.map((m) => m.peak_rss_mb!)) } : {}),
-        ...(ms[0]!.cpu_us_per_record_by_thread ? { cpu_us_per_record_by_thread: medianByThread(ms) } : {}),
-        ...(ms[0]!.machine
-          ? { other_processes_cores: summary(ms.map((m) => m.machine?.other_processes_cores ?? 0), 2), steal_cores: summary(ms.map((m) => m.machine?.steal_cores ?? 0), 2) }
-          : {}),
-        rounds: ms,
-      };
-    }
-    const ratio = (a: RoundMode, b: RoundMode) => {
-      const n = Math.min(results[a].length, results[b].length);
-      if (n === 0) return undefined;
-      return summary(Array.from({ length: n }, (_, i) => results[a][i]!.rps / results[b][i]!.rps), 3);
-    };
-    // The job runs once, after the rounds: its ratio is to the median K1 of the rounds.
-    const k1Median = results.k1.length > 0 ? median(results.k1.map((m) => m.rps)) : undefined;
-    const jobVsK1 = job && k1Median ? +(job.rps / k1Median).toFixed(3) : undefined;
-    const ratios = {
-      normalize_vs_k2: ratio('normalize', 'k2'),
-      normalize_w2_vs_k2: ratio('normalize_w2', 'k2'),
-      normalize_w2_vs_normalize: ratio('normalize_w2', 'normalize'),
-      sink_vs_c1: ratio('sink', 'c1'),
-      e2e_vs_k1: ratio('e2e', 'k1'),
-      k2_vs_k1: ratio('k2', 'k1'),
-      ...(jobVsK1 !== undefined ? { job_vs_k1_median: jobVsK1 } : {}),
-    };
+    const summed = summarizeRounds(results, roundModes, job?.rps);
+    Object.assign(figures, summed.figures);
+    const { ratios, jobVsK1 } = summed;
     const goals = {
       normalize_vs_k2: 0.5,
       sink_vs_c1: 0.8,
