@@ -850,7 +850,7 @@ export async function run(options: PipelineOptions = parseOptions({})): Promise<
       rounds,
       e2e_normalize_workers: e2eWorkers,
       method:
-        'each mode from a fresh consumer group, timed from its first fetched batch to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
+        'each mode from a fresh consumer group, timed from its first fetched batch (normalize members: from their group being Stable with every member) to its last record done; modes interleaved within each round; ratios per round, then median (min–max)',
       baselines_produce_path: "K1 and K2: kafkajs's own; cdrflow's stages: core/kafkajs-produce.ts",
       baselines_record_decoder: "K1 and K2: kafkajs's own; cdrflow's stages: core/kafkajs-record-headers.ts",
       ...(modes.includes('latency') ? { latency_options: latency } : {}),
