@@ -1,9 +1,8 @@
 // `cdrflow start` stops on exit the servers it started, by the PIDs it read at start. A server that died during the
 // job may have had its PID reused meanwhile: stand-in processes carry the arguments the real servers are started with;
 // `up` is replaced (no server is started) and says it started both.
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { kafkaArgs, registryArgs, standIns } from '../infra/local/fixtures/stand-in-servers.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stackPaths } from '../infra/local/paths.ts';
 import { pollUntil, processAlive } from '../infra/local/processes.ts';
@@ -21,36 +20,21 @@ vi.mock('../infra/local/stack.ts', async (importOriginal) => ({
 const MINE = 47_400;
 const OTHER = 47_500;
 
+const servers = standIns();
 const cleanups: (() => void)[] = [];
 afterEach(() => {
+  servers.killAll();
   for (const c of cleanups.splice(0)) c();
 });
 
-/** A process whose command line is `node -e … <args>`, as long-lived as a server; killed after the test. */
-async function standIn(args: string[]): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', ...args], { stdio: 'ignore' });
-  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-  const pid = child.pid ?? -1;
-  cleanups.push(() => {
-    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-  });
-  return pid;
-}
-
-const kafkaArgs = (base: number) => ['kafka.Kafka', join(stackPaths(base).kafkaConfig, 'server.properties')];
-const registryArgs = (base: number) => [
-  `-Dapicurio.datasource.url=jdbc:h2:file:${join(stackPaths(base).registryDir, 'h2', 'registry')};DB_CLOSE_ON_EXIT=FALSE`,
-  '-jar',
-  '/somewhere/quarkus-run.jar',
-];
 
 /** The job's start on its own stack: its Kafka still running, its registry's PID now another stack's registry's. */
 async function startedWithReusedPid() {
   const paths = stackPaths(MINE);
   cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
   mkdirSync(paths.root, { recursive: true });
-  const kafka = await standIn(kafkaArgs(MINE));
-  const stranger = await standIn(registryArgs(OTHER));
+  const kafka = await servers.start(kafkaArgs(MINE));
+  const stranger = await servers.start(registryArgs(OTHER));
   writeFileSync(paths.kafkaPid, `${kafka}\n`);
   writeFileSync(paths.registryPid, `${stranger}\n`);
   const local = await ensureLocalInfra(loadAppConfig({ env: { CDRFLOW_PORT_BASE: String(MINE) } }), () => {});
