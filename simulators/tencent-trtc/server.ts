@@ -6,6 +6,12 @@
 // - numberPerPage / NumberPerPage above 100 is refused (70402): the pages give a default (v1 100, v4 10), no maximum.
 // - A request over the 200 queries/s is answered like any other error: HTTP 200 with an error code, as the page says
 //   of every error but network ones. It names no code for this; the simulator answers RATE_LIMITED.
+// - v1 data.page: the page says "when page > 0 it indicates that there is more data, incrementing page by 1 will
+//   request subsequent data", and its sample echoes the page asked for. The simulator echoes it while more pages
+//   follow and answers 0 on the last one. Pages are numbered from 1 (both pages say only "defaults to the first page").
+// - The time window: both v1 bounds (startTimestamp, endTimestamp; v4 StartTime, EndTime) are taken on the call's
+//   start, inclusive at both ends; the v1 table calls them "call start" and "call end" timestamp, which could also be
+//   read as bounding endTs. A missing v1 endTimestamp ("defaults to 7 days") is startTimestamp + 7 days.
 // - A v1 startTimestamp older than 7 days is not refused: only the last 7 days are served, as the page says, and a
 //   window with nothing left in them answers 70011 like any empty one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -148,7 +154,9 @@ export async function startTrtcSimulator(options: TrtcSimulatorOptions): Promise
       return reply(res, 70011, 'No records found.');
     }
     stats.notePage(slice.map((c) => c.callId));
-    return reply(res, 0, 'Success', { totalNum: matching.length, page, callRecordList: slice.map((c) => c.record) });
+    // Documented: "when page > 0 it indicates that there is more data"; the last page answers 0.
+    const more = (page as number) * size < matching.length;
+    return reply(res, 0, 'Success', { totalNum: matching.length, page: more ? page : 0, callRecordList: slice.map((c) => c.record) });
   }
 
   type Reply = ReturnType<typeof replyAs>;

@@ -76,6 +76,24 @@ describe('TRTC simulator', () => {
     expect((await c.getRecordsByFilter({ startTimestamp: t, endTimestamp: t + 3600, page: 4, numberPerPage: 100 })).records).toEqual([]);
   });
 
+  it('answers data.page > 0 while more data follows and 0 on the last page (the API page: "page > 0 indicates that there is more data")', async () => {
+    sim = await startTrtcSimulator({ apps: { [APP]: KEY }, lateFraction: 0 });
+    const t = nowSec() - 86400;
+    sim.dataset.generateRange(t, t + 3600, 25);
+    const usersig = new tlsSig.Api(APP, KEY).genUserSig('administrator', 3600);
+    const q = new URLSearchParams({ sdkappid: String(APP), identifier: 'administrator', usersig, random: '1', contenttype: 'json' });
+    const ask = async (body: Record<string, number>) => {
+      const res = await fetch(`${sim!.url}/v1/records/get_records_by_filter?${q}`, { method: 'POST', body: JSON.stringify({ startTimestamp: t, endTimestamp: t + 3600, ...body }) });
+      const data = ((await res.json()) as { data: { totalNum: number; page: number; callRecordList: unknown[] } }).data;
+      return [data.totalNum, data.page, data.callRecordList.length];
+    };
+    expect(await ask({ numberPerPage: 10, page: 1 })).toEqual([25, 1, 10]);
+    expect(await ask({ numberPerPage: 10, page: 2 })).toEqual([25, 2, 10]);
+    expect(await ask({ numberPerPage: 10, page: 3 })).toEqual([25, 0, 5]);
+    // One page holds everything (the default 100 a page, the first page): nothing more follows it.
+    expect(await ask({})).toEqual([25, 0, 25]);
+  });
+
   it('refuses a request whose random query parameter is missing, empty or not a 32-bit unsigned integer', async () => {
     sim = await startTrtcSimulator({ apps: { [APP]: KEY } });
     const usersig = new tlsSig.Api(APP, KEY).genUserSig('administrator', 3600);
