@@ -57,6 +57,16 @@ describe('TRTC dataset', () => {
     const results = new Set(a.all().map((c) => c.record['callResult']));
     for (const r of CALL_RESULTS) expect(results.has(r)).toBe(true);
   });
+
+  it('lists each participant of a call once: callees distinct from each other and from the caller, totalUserNumber counting them', () => {
+    const d = new TrtcDataset({ seed: 1, sdkAppIds: [APP] });
+    d.generateRange(1_700_000_000, 1_700_000_000 + 6 * 86400, 20_000);
+    const wrong = d.all().filter((c) => {
+      const people = [c.record['caller'], ...(c.record['callees'] as string[])];
+      return new Set(people).size !== people.length || c.record['totalUserNumber'] !== people.length;
+    });
+    expect(wrong.map((c) => [c.record['caller'], c.record['callees']])).toEqual([]);
+  });
 });
 
 describe('TRTC simulator', () => {
