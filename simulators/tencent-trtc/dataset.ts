@@ -49,9 +49,10 @@ export class TrtcDataset extends SimulatorDataset<StoredCall> {
     const accept = connected ? start + ring : start; // the vendor sample shows acceptTs == startCallTs when not connected
     const end = connected ? accept + rng.weighted([[rng.int(5, 59), 30], [rng.int(60, 900), 60], [rng.int(901, 5400), 10]] as const) : start + ring;
     const caller = `user_${rng.int(1000, 9999)}`;
-    // A user takes part in a call once: a drawn id already in the call moves on to the next free one, so the
-    // generator draws exactly as many numbers as before and every other call of a seed stays the same.
-    const taken = new Set([caller]);
+    // A callee is invited once: a drawn id already among the callees moves on to the next free one, so the generator
+    // draws exactly as many numbers as before and every other call of a seed stays the same. The caller may be among
+    // the callees, as in the vendor's own sample response (caller "123", callees ["111", "123"]).
+    const taken = new Set<string>();
     const callees = Array.from({ length: group ? rng.int(2, 8) : 1 }, () => {
       let n = rng.int(1000, 9999);
       while (taken.has(`user_${n}`)) n = n === 9999 ? 1000 : n + 1;
