@@ -3,7 +3,7 @@
 // schema registry.
 import { ExitError, UsageError } from './command.ts';
 import { EXIT_UNAVAILABLE, EXIT_USAGE, signalExit } from '../core/exit-codes.ts';
-import { asCdrflowError } from '../core/errors.ts';
+import { asCdrflowError, disposition } from '../core/errors.ts';
 import { stopRequests } from './signals.ts';
 import { loadCommandConfig, setIn } from './app-config.ts';
 import { defaultCheckpointTopic, endpoints, type AppConfig } from '../app/config.ts';
@@ -47,7 +47,8 @@ export async function rethrowOneShotFailure(err: unknown, config: AppConfig): Pr
   } catch (thrown) {
     if (thrown instanceof ExitError) throw thrown;
     const e = asCdrflowError(thrown);
-    if (e.kind !== 'transient') throw thrown;
+    // Whatever core would have retried: a vendor's rate limit that outlasted the retries is as unavailable as a 5xx.
+    if (disposition(e) !== 'retry') throw thrown;
     throw new ExitError(EXIT_UNAVAILABLE, `${e.message}: still failing after the connector's retries; run the same command again to resume (the windows read are checkpointed)`);
   }
 }
