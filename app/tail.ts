@@ -5,7 +5,7 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { MAX_WRITER_SCHEMAS, RefusedWriters, forgetFetchedSchema, schemaCannotBeBuilt } from '../core/avro.ts';
 // Reading a topic (from the beginning or its last N, optionally following) is the Kafka wrapper's: core/kafka.ts.
-export { readTopic, type ReadOptions } from '../core/kafka.ts';
+export { isMissingTopic, readTopic, type ReadOptions } from '../core/kafka.ts';
 import type { AppConfig } from './config.ts';
 import { TOPICS } from '../core/topology.ts';
 import { terminalText } from '../core/input-limits.ts';

@@ -10,6 +10,7 @@ import { logger, rootLevelEnabled, type LogFn, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
 import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
+import { quote } from './input-limits.ts';
 import { unreadableLine } from './kafkajs-unreadable-batch.ts';
 
 /**
@@ -630,6 +631,14 @@ export interface ReadOptions {
 /** Per partition: where the read started, the partition's first offset and end when it began, the records read. */
 export type ReadSummary = { partition: number; low: bigint; start: bigint; end: bigint; records: number }[];
 
+/** The code of readTopic's error for a topic the cluster does not have. */
+export const MISSING_TOPIC = 'MISSING_TOPIC';
+
+/** Whether `err` is readTopic's refusal of a topic the cluster does not have (told by its code, not its words). */
+export function isMissingTopic(err: unknown): boolean {
+  return err instanceof CdrflowError && err.code === MISSING_TOPIC;
+}
+
 /**
  * Reads `topic` from the chosen start with a throwaway consumer group (kafkajs cannot assign partitions by hand;
  * the group commits nothing and is deleted afterwards). Without `follow` it stops once every partition reached the
@@ -640,7 +649,7 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
   await admin.connect();
   let offsets: { partition: number; low: bigint; high: bigint }[];
   try {
-    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic "${topic}" does not exist`);
+    if (!(await admin.listTopics()).includes(topic)) throw new CdrflowError('config', `topic ${quote(topic)} does not exist`, { code: MISSING_TOPIC });
     offsets = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) }));
   } finally {
     await admin.disconnect();

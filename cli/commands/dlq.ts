@@ -28,7 +28,7 @@ export const command: Command = {
     const { values } = parseFlags(args, { latest: { type: 'string', needs: 'a number' }, json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
     const latest = values.latest === undefined ? 10 : integer('--latest', values.latest, { min: 1 });
     const config = loadCommandConfig({ file: values.config });
-    const [{ formatDlqSummary, readTopic, summarizeDeadLetters, tailRecord }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
+    const [{ formatDlqSummary, isMissingTopic, readTopic, summarizeDeadLetters, tailRecord }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
     const ends = endpoints(config);
     const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
@@ -42,7 +42,7 @@ export const command: Command = {
       });
     } catch (err) {
       // No dead letter was ever written: the topic is created with the first one.
-      if (!/does not exist/.test((err as Error).message)) await rethrowUnreachable(err, config);
+      if (!isMissingTopic(err)) await rethrowUnreachable(err, config);
     }
     const summary = summarizeDeadLetters(records, latest);
     console.log(values.json ? terminalJson(summary) : formatDlqSummary(topic, summary));

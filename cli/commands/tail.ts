@@ -49,7 +49,7 @@ export const command: Command = {
       { maxPositionals: 1 },
     );
     const config = loadCommandConfig({ file: values.config });
-    const { cdrflowTopics, readTopic, tableLine, tailRecord } = await import('../../app/tail.ts');
+    const { cdrflowTopics, isMissingTopic, readTopic, tableLine, tailRecord } = await import('../../app/tail.ts');
     type ReadSummary = Awaited<ReturnType<typeof readTopic>>;
     const known = cdrflowTopics(config);
     if (values.list) {
@@ -117,11 +117,11 @@ export const command: Command = {
         });
       }
     } catch (err) {
-      if (/does not exist/.test((err as Error).message)) {
+      if (isMissingTopic(err)) {
         // A topic of the configuration the pipeline has not created yet is not a typo: no other name is suggested.
-        if (known.some((t) => t.topic === topic)) throw new UsageError(`topic "${topic}" does not exist yet: the pipeline creates it when it starts (cdrflow start)`);
+        if (known.some((t) => t.topic === topic)) throw new UsageError(`topic ${quote(topic)} does not exist yet: the pipeline creates it when it starts (cdrflow start)`);
         const guess = didYouMean(topic, known.map((t) => t.topic));
-        throw new UsageError(`topic "${topic}" does not exist${guess ? ` (did you mean ${guess}?)` : ''}; cdrflow tail --list shows the configured topics`);
+        throw new UsageError(`topic ${quote(topic)} does not exist${guess ? ` (did you mean ${guess}?)` : ''}; cdrflow tail --list shows the configured topics`);
       }
       return rethrowUnreachable(err, config);
     } finally {
