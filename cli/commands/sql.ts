@@ -3,7 +3,7 @@
 // embedded engine (or the server at CLICKHOUSE_URL) directly.
 import type { Command } from '../command.ts';
 import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts';
-import { terminalLines, terminalText } from '../../core/input-limits.ts';
+import { quote, terminalLines, terminalText } from '../../core/input-limits.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { DEFAULT_SQL_LIMITS } from '../../core/read-only-sql.ts';
 import { PORT_OFFSETS } from '../../core/local-endpoints.ts';
@@ -42,7 +42,7 @@ function parseArgs(args: string[]): { query: string; format: string; config: str
   const [query] = positionals;
   if (query === undefined) throw new UsageError('missing query');
   const format = values.format ?? 'PrettyCompact';
-  if (!/^[A-Za-z]+$/.test(format)) throw new UsageError(`invalid format "${format}"`);
+  if (!/^[A-Za-z]+$/.test(format)) throw new UsageError(`invalid format ${quote(format)}`);
   if (values.config === '') throw new UsageError('--config needs a file');
   return { query, format, config: values.config };
 }
