@@ -5,7 +5,7 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, MAX_LINE_BYTES, printable, quote, terminalJson } from '../../core/input-limits.ts';
+import { boundReason, MAX_LINE_BYTES, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readSmallTextFile } from '../../core/user-file.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
@@ -126,7 +126,9 @@ export const command: Command = {
         if (outcome === null) continue;
         if (!outcome.ok) {
           bad++;
-          await write(`line ${lineNo}: ${boundReason(outcome.reason)}\n`, process.stderr);
+          // A reason quotes the line's own values (a tenant, a vendor name): a bidi override or a C1 control there,
+          // which boundReason leaves as they are, must not reach the terminal raw.
+          await write(`line ${lineNo}: ${terminalText(boundReason(outcome.reason))}\n`, process.stderr);
           continue;
         }
         await write(`${outcome.json}\n`);
