@@ -240,7 +240,7 @@ function problemLine(p: ConfigProblem): string {
  * JSON.parse's complaint without the text it quotes: a config file and CDRFLOW_HUAWEI_APPS/CDRFLOW_LVMS_APPS hold
  * secrets, and `Unexpected token 'h', ..."password": hunter2}" is not valid JSON` printed one.
  */
-function jsonSyntaxReason(problem: string): string {
+export function jsonSyntaxReason(problem: string): string {
   return boundReason(problem.replace(/^malformed JSON: /, '').replace(/^Unexpected token .*? is not valid JSON$/s, 'an unexpected character (not shown: the text may hold secrets)'), 300);
 }
 

@@ -1,4 +1,4 @@
-// Fuzz campaign on `cdrflow normalize` (the mapping as a stdin filter), in-process: the
+// Fuzz campaign on `cdrflow normalize` (the mapping as a stdin filter) and its `--options FILE`, in-process: the
 // command's own run() with a fake stdin, stdout and stderr, and the clock fixed so a bare record's received_at is known.
 // Seeded streams mix good lines of the vendor (bare records and raw envelopes, under seeded normalize options) with
 // hostile ones — invalid UTF-8, a byte order mark, CR / CRLF line ends, NUL and control characters, bidi and zero-width
@@ -9,7 +9,11 @@
 //    envelope, in terminalJson);
 //  - report every bad line once as "line <n>: <reason>", the reason saying what is wrong and carrying no raw control or
 //    invisible character, and a summary with the counts.
-// CDRFLOW_FUZZ_NORMALIZE_SEED replays another seed; CDRFLOW_FUZZ_NORMALIZE_CASES runs more streams.
+// Seeded `--options` files an operator got wrong (broken JSON next to the piiKey, the piiKey given twice or in the wrong
+// place, wrong types, unknown keys, keys with escapes and bidi overrides, not UTF-8, deep, empty, a directory, over the
+// size limit) must each be one printable usage error naming the file, which never shows the piiKey it was given.
+// CDRFLOW_FUZZ_NORMALIZE_SEED replays another seed, CDRFLOW_FUZZ_NORMALIZE_CASES runs more streams, and
+// CDRFLOW_FUZZ_NORMALIZE_OPTIONS_SEED draws other options files.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -266,5 +270,87 @@ describe('cdrflow normalize reports', () => {
       'line 1: envelope is for vendor tencent-ccc\\u202e, not tencent-ccc',
       'line 2: envelope belongs to tenant evil\\u202e\\u0085\\u200b, not to the requested tenant 1400000000',
     ]);
+  });
+});
+
+const OPTIONS_SEED = Number(process.env['CDRFLOW_FUZZ_NORMALIZE_OPTIONS_SEED'] ?? 6262);
+const MAX_PROBLEM_CHARS = 600;
+
+/** An options file an operator got wrong, and the piiKey it holds, which no message may show. */
+function hostileOptions(r: Rng): { what: string; content: string | Buffer | null; secret: string | null } {
+  const secret = `S3cr3tPii${r.hex(16)}`;
+  const q = JSON.stringify(secret);
+  const rule = r.pick(BILLING_RULE_IDS);
+  const escapes = r.pick(['\u202e', '\u001b[31m', '\u0085', '\u200b', '\u0000', '\r\nforged: line']);
+  return r.pick<() => { what: string; content: string | Buffer | null; secret: string | null }>([
+    () => ({ what: 'an unquoted piiKey', content: `{"piiKey": ${secret}}`, secret }),
+    () => ({ what: 'a trailing comma after the piiKey', content: `{"piiKey": ${q},}`, secret }),
+    () => ({ what: 'a missing comma after the piiKey', content: `{"piiKey": ${q} "billing": {}}`, secret }),
+    () => ({ what: 'a cut-off piiKey', content: `{"piiKey": ${q.slice(0, -3)}`, secret }),
+    () => ({ what: 'single quotes', content: `{'piiKey': '${secret}'}`, secret }),
+    () => ({ what: 'YAML', content: `piiKey: ${secret}\nbilling:\n  defaultRule: "${rule}"\n`, secret }),
+    () => ({ what: 'a brace too many', content: `{"piiKey": ${q}}}`, secret }),
+    () => ({ what: 'a piiKey that is no string', content: JSON.stringify({ piiKey: r.pick([{ value: secret }, [secret], 1234567890123]) }), secret }),
+    () => ({ what: 'a short piiKey', content: JSON.stringify({ piiKey: secret.slice(0, 12) }), secret: secret.slice(0, 12) }),
+    () => ({ what: 'the piiKey under billing', content: JSON.stringify({ billing: { piiKey: secret } }), secret }),
+    () => ({ what: 'the piiKey misspelled', content: JSON.stringify({ pii_key: secret, billing: { defaultRule: rule } }), secret }),
+    () => ({ what: 'the piiKey as a time zone', content: JSON.stringify({ lvmsTimeZone: { default: secret } }), secret }),
+    () => ({ what: 'the piiKey as a billing rule', content: JSON.stringify({ billing: { perTenant: { 'tencent-ccc:1': secret } } }), secret }),
+    () => ({ what: 'the piiKey as the region', content: JSON.stringify({ piiKey: secret, defaultRegion: secret }), secret }),
+    () => ({ what: 'an unknown key with escapes', content: JSON.stringify({ [`bad${escapes}key`]: 1 }), secret: null }),
+    () => ({ what: 'a perTenant key with escapes', content: JSON.stringify({ billing: { perTenant: { [`tencent-ccc:${escapes}`]: '7/7' } } }), secret: null }),
+    () => ({ what: 'a billing key that names no vendor', content: JSON.stringify({ billing: { perTenant: { [`acme${escapes}:1`]: rule } } }), secret: null }),
+    () => ({ what: 'a time zone key with escapes', content: JSON.stringify({ lvmsTimeZone: { perTenant: { [`t${escapes}`]: `Mars/${escapes}` } } }), secret: null }),
+    () => ({ what: 'a rule of the wrong type', content: JSON.stringify({ billing: { defaultRule: r.pick([60, null, ['60/60'], { rule: '60/60' }]) } }), secret: null }),
+    () => ({ what: 'JSON that is no object', content: r.pick(['[]', '5', '"options"', 'true', `[${q}]`]), secret }),
+    () => ({ what: 'not UTF-8', content: Buffer.concat([Buffer.from('{"bil'), Buffer.from([0xff, 0xfe]), Buffer.from(`ling": {}, "piiKey": ${q}}`)]), secret }),
+    () => ({ what: 'raw control characters in the piiKey', content: `{"piiKey": "${secret}\u0001\u001b[2J"}`, secret }),
+    () => ({ what: 'deep nesting', content: `{"billing": ${'['.repeat(r.int(1000, 200_000))}`, secret: null }),
+    () => ({ what: 'an empty file', content: r.pick(['', ' \n', '\ufeff']), secret: null }),
+    () => ({ what: 'a file over the size limit', content: `{"piiKey": ${q}${' '.repeat(1024 * 1024)}}`, secret }),
+    () => ({ what: 'a directory', content: null, secret: null }),
+    () => ({ what: 'the piiKey given twice', content: `{"piiKey": ${q}, "piiKey": "${'x'.repeat(20)}"}`, secret }),
+  ])();
+}
+
+describe(`cdrflow normalize --options, hostile files (seed ${OPTIONS_SEED})`, () => {
+  it('each is one printable usage error naming the file, which never shows the piiKey it was given', async () => {
+    const r = new Rng(seededRandom(OPTIONS_SEED));
+    for (let c = 0; c < 60; c++) {
+      const { what, content, secret } = hostileOptions(r);
+      const path = content === null ? dir : file(content);
+      const label = `seed ${OPTIONS_SEED} case ${c}: ${what}`;
+      const err = await command.run(['--vendor', r.pick(VENDORS), '--options', path]).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.name, `${label}: ${err?.message}`).toBe('UsageError');
+      const message = err!.message;
+      expect(message.startsWith(`--options ${path}: `), `${label}: ${message}`).toBe(true);
+      expect(message, label).not.toMatch(CONTROL);
+      expect(message, label).not.toMatch(INVISIBLE);
+      expect(message.length, label).toBeLessThan(MAX_PROBLEM_CHARS);
+      if (secret !== null) for (let i = 0; i + 6 <= secret.length; i++) expect(message, `${label}: shows the piiKey`).not.toContain(secret.slice(i, i + 6));
+    }
+  });
+
+  it('show neither the piiKey of a broken file (JSON.parse quoted it) nor a key\'s bidi override raw', async () => {
+    const problem = async (content: string) => {
+      const path = file(content);
+      const err = (await command.run(['--vendor', 'tencent-ccc', '--options', path]).catch((e: unknown) => e)) as Error;
+      return err.message.slice(`--options ${path}: `.length);
+    };
+    expect(await problem('{"piiKey": S3cr3tPiiKey0123456789}')).toBe('not valid JSON: an unexpected character (not shown: the text may hold secrets)');
+    expect(await problem('{"lvmsTimeZone": {"perTenant": {"t\u202e1": "Mars/Base"}}}')).toBe('lvmsTimeZone.perTenant.t\\u202e1: not an IANA time zone');
+    expect(await problem('{"piiKey": "S3cr3tPiiKey0123456789", "piiKey": "another-key-of-16-chars"}')).toMatch(/^not valid JSON: .*piiKey/);
+  });
+
+  it('a byte order mark and CRLF line ends are no problem: the options apply', async () => {
+    const options = { piiKey: 'a-pii-key-of-16-chars-or-more', billing: { defaultRule: '1/1' } };
+    const path = file(`\ufeff${JSON.stringify(options, null, 2).replace(/\n/g, '\r\n')}\r\n`);
+    const record = seedRecords('tencent-trtc')[0]!;
+    const { code, stdout } = await runNormalize(['--vendor', 'tencent-trtc', '--options', path], [Buffer.from(`${JSON.stringify(record)}\n`)]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout) as Json).toMatchObject({ billing_rule: '1/1' });
   });
 });
