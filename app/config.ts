@@ -240,7 +240,7 @@ function problemLine(p: ConfigProblem): string {
  * JSON.parse's complaint without the text it quotes: a config file and CDRFLOW_HUAWEI_APPS/CDRFLOW_LVMS_APPS hold
  * secrets, and `Unexpected token 'h', ..."password": hunter2}" is not valid JSON` printed one.
  */
-export function jsonSyntaxReason(problem: string): string {
+function jsonSyntaxReason(problem: string): string {
   return boundReason(problem.replace(/^malformed JSON: /, '').replace(/^Unexpected token .*? is not valid JSON$/s, 'an unexpected character (not shown: the text may hold secrets)'), 300);
 }
 
@@ -451,6 +451,21 @@ function typedYamlValue(value: unknown, path: string): ConfigProblem | undefined
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * A JSON file a user named besides the configuration (`normalize --options`, `recording --record`) as its value, read
+ * as a JSON config is: whole UTF-8 (bytes that are not were read as U+FFFD, which would change a piiKey without a
+ * word), the strict parser (a member given twice is refused, not the last one taken), a syntax error that does not
+ * quote the text (JSON.parse's complaint showed part of a piiKey). Throws an Error saying what is wrong.
+ */
+export function readUserJsonFile(file: string): unknown {
+  const text = readSmallTextFile(file);
+  const notUtf8 = replacementCharProblem(text);
+  if (notUtf8 !== null) throw new Error(`${notUtf8} (save the file as UTF-8)`);
+  const parsed = parseJsonStrict(text);
+  if (!parsed.ok) throw new Error(`not valid JSON: ${jsonSyntaxReason(parsed.problem)}`);
+  return parsed.value;
 }
 
 /** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */

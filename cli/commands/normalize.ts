@@ -5,10 +5,9 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, MAX_LINE_BYTES, parseJsonStrict, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
+import { boundReason, MAX_LINE_BYTES, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
-import { readSmallTextFile } from '../../core/user-file.ts';
-import { jsonSyntaxReason } from '../../app/config.ts';
+import { readUserJsonFile } from '../../app/config.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import { parseNormalizeOptions } from '../../transforms/normalize/config.ts';
@@ -54,7 +53,7 @@ function parse(args: string[]): Args {
   if (tenant !== null && tenant.trim() === '') throw new UsageError('--tenant must not be empty');
   let options: NormalizeOptions;
   try {
-    options = parseNormalizeOptions(optionsFile === undefined ? {} : optionsDocument(readSmallTextFile(optionsFile)));
+    options = parseNormalizeOptions(optionsFile === undefined ? {} : readUserJsonFile(optionsFile));
   } catch (err) {
     const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
     const detail = issues ? issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).message;
@@ -63,16 +62,6 @@ function parse(args: string[]): Args {
     throw new UsageError(`--options ${printable(optionsFile ?? '')}: ${terminalText(boundReason(detail))}`);
   }
   return { vendor, tenant, options };
-}
-
-/**
- * The options file's JSON, read as the configuration's is (parseJsonStrict: a member given twice is refused, not the
- * last one taken). JSON.parse's complaint quotes the text, so a broken file showed part of its piiKey.
- */
-function optionsDocument(text: string): unknown {
-  const parsed = parseJsonStrict(text);
-  if (!parsed.ok) throw new Error(`not valid JSON: ${jsonSyntaxReason(parsed.problem)}`);
-  return parsed.value;
 }
 
 /**

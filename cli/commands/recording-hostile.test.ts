@@ -68,9 +68,11 @@ function hostileRecord(r: Rng): { what: string; content: string | Buffer | null;
     () => ({ what: 'broken JSON next to odd text', content: `{"sessionId": "s1${odd()}" ${r.pick(['x', '}}', ',', "'"])}${odd()}`, object: false }),
     () => ({ what: 'an odd character where a token goes', content: `{"sessionId": ${odd()}s1}`, object: false }),
     () => ({ what: 'raw control characters in a string', content: `{"sessionId": "s1${r.pick(['\u0000', '\u001b[2J', '\r\nforged: line'])}", "recordFlag": 1}`, object: false }),
-    () => ({ what: 'not UTF-8', content: Buffer.concat([Buffer.from('{"sessionId": "s'), Buffer.from([0xff, 0xc3]), Buffer.from('", "recordFlag": 0}')]), object: true }),
+    // Refused: read leniently, the bytes became U+FFFD, another session id than the file's.
+    () => ({ what: 'not UTF-8', content: Buffer.concat([Buffer.from('{"sessionId": "s'), Buffer.from([0xff, 0xc3]), Buffer.from('", "recordFlag": 0}')]), object: false }),
     () => ({ what: 'a byte order mark and CRLF', content: `\ufeff${JSON.stringify(fee(), null, 2).replace(/\n/g, '\r\n')}\r\n`, object: true }),
-    () => ({ what: 'a member given twice', content: `{"recordFlag": 0, ${JSON.stringify(fee()).slice(1)}`, object: true }),
+    // Refused, as a config file's would be: which of the two is meant cannot be told.
+    () => ({ what: 'a member given twice', content: `{"recordFlag": 0, ${JSON.stringify(fee()).slice(1)}`, object: false }),
     () => ({ what: 'fields of the wrong type', content: JSON.stringify({ ...fee(), [r.pick(['recordFlag', 'recordObjectName', 'recordDomain', 'recordFileDownloadUrl', 'fwdAnswerTime'])]: r.pick([null, [], {}, 1e308, -1, true, '1']) }), object: true }),
     () => ({ what: 'odd text in the file reference', content: JSON.stringify({ ...fee(), [r.pick(['recordObjectName', 'recordDomain'])]: `r${odd()}${r.chance(0.3) ? 'x'.repeat(200) : ''}` }), object: true }),
     () => ({ what: 'an odd download link', content: JSON.stringify({ sessionId: 's1', recordFlag: 1, recordFileDownloadUrl: `https://dl.example/${odd()}.wav` }), object: true }),
@@ -131,14 +133,19 @@ describe(`cdrflow recording --record, hostile files (seed ${SEED}, ${CASES} file
 });
 
 describe('cdrflow recording --record', () => {
-  it("shows the text JSON.parse quotes from a broken file with its bidi and zero-width characters escaped", async () => {
+  it('refuses a broken file without quoting its text (it may hold anything), and a file that is not UTF-8', async () => {
     vi.stubEnv('CDRFLOW_HUAWEI_APPS', JSON.stringify([APP]));
     try {
-      const path = file('{"sessionId": \u202e\u200bs1}');
-      const err = (await command.run([CDR_ID, '--record', path, '--base-url', baseUrl]).catch((e: unknown) => e)) as Error;
-      expect(err.name).toBe('UsageError');
-      expect(err.message).toContain('\\u202e');
-      expect(err.message).not.toMatch(INVISIBLE);
+      for (const [content, reason] of [
+        ['{"sessionId": \u202e\u200bs1}', /not valid JSON: an unexpected character \(not shown/],
+        [Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), /invalid UTF-8/],
+      ] as const) {
+        const path = file(content);
+        const err = (await command.run([CDR_ID, '--record', path, '--base-url', baseUrl]).catch((e: unknown) => e)) as Error;
+        expect(err.name).toBe('UsageError');
+        expect(err.message).toMatch(reason);
+        expect(err.message).not.toMatch(INVISIBLE);
+      }
     } finally {
       vi.unstubAllEnvs();
     }

@@ -5,7 +5,7 @@ import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_CONFIG, EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { httpUrl, parseFlags } from '../args.ts';
-import { readSmallTextFile } from '../../core/user-file.ts';
+import { readUserJsonFile } from '../../app/config.ts';
 import { boundReason, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
@@ -50,10 +50,10 @@ export function parseCdrId(cdrId: string): { tenant: string; sessionId: string }
 function readFeeRecord(file: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(readSmallTextFile(file === '-' ? '/dev/stdin' : file));
+    value = readUserJsonFile(file === '-' ? '/dev/stdin' : file);
   } catch (err) {
-    // JSON.parse's complaint quotes the text around the error: a bidi override or a zero-width character there must not
-    // reach the terminal raw (boundReason escapes C0 controls only).
+    // A file's problem may name what it holds: a bidi override or a zero-width character there must not reach the
+    // terminal raw (boundReason escapes C0 controls only).
     throw new UsageError(`--record ${printable(file)}: ${terminalText(boundReason((err as Error).message))}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`--record ${printable(file)}: not one JSON object (a fee record)`);
