@@ -5,7 +5,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { kafkaArgs, registryArgs, standIns } from '../infra/local/fixtures/stand-in-servers.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stackPaths } from '../infra/local/paths.ts';
-import { pollUntil, processAlive } from '../infra/local/processes.ts';
+import { pollUntil } from '../infra/local/processes.ts';
+import { processAlive } from '../core/process-identity.ts';
 import { loadAppConfig } from './config.ts';
 import { ensureLocalInfra, signalStartedServers } from './infra.ts';
 

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { CdrflowError } from './errors.ts';
 import { quote } from './input-limits.ts';
 import { logger, type LogFn, type LogLevel } from './log.ts';
+import { processAlive } from './process-identity.ts';
 
 export type ClickHouseTarget =
   | { kind: 'embedded'; dataDir: string; database: string }
@@ -463,7 +464,7 @@ export function assertEngineFree(dataDir: string): void {
     return;
   }
   const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
-  if (!Number.isInteger(pid) || pid === process.pid || !isAlive(pid)) return;
+  if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) return;
   const since = /^Started at:\s*(.+)$/m.exec(text)?.[1];
   throw new CdrflowError(
     'config',
@@ -471,15 +472,6 @@ export function assertEngineFree(dataDir: string): void {
       'most likely `cdrflow start`: while it runs, ask it with `cdrflow sql` or `cdrflow status`; stop it before `migrate`, ' +
       '`run sink` or anything else that opens the engine (or point CLICKHOUSE_URL at a ClickHouse server)',
   );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function quoteIdentifier(name: string): string {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { cdrflowWithoutServers } from '../../test/cli-without-servers.ts';
 import { backfillExitCode } from './backfill.ts';
 import { BACKFILL_LOCK_DIR } from '../../connectors/poller/backfill-lock.ts';
-import { processStartTicks } from '../../infra/local/processes.ts';
+import { processStartTicks } from '../../core/process-identity.ts';
 
 const UNSETTLED = '2026-12-01T09:00:00.000Z';
 

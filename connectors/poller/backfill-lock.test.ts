@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireBackfillLock, BackfillBusy } from './backfill-lock.ts';
-import { processStartTicks } from '../../infra/local/processes.ts';
+import { processStartTicks } from '../../core/process-identity.ts';
 
 const ID = 'tencent-ccc:1400000001:backfill:2026-11-30T00:00:00.000Z-2026-12-01T00:00:00.000Z';
 const lockDir = () => mkdtempSync(join(tmpdir(), 'cdrflow-backfill-lock-'));

@@ -7,20 +7,17 @@
 // the lock over. Across machines nothing is locked: see the README (backfill).
 import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive, processStartTicks } from '../../infra/local/processes.ts';
+import { holderRunning, processStartTicks, type LockHolder } from '../../core/process-identity.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
 export const BACKFILL_LOCK_DIR = join(REPO_ROOT, '.data', 'backfill-locks');
 
-interface Holder {
-  pid: number;
+interface Holder extends LockHolder {
   /** When the holder took the lock (ISO). */
   since: string;
   /** What the holder runs, for the message (e.g. `cdrflow backfill`, `cdrflow start`). */
   command: string;
-  /** The holder's start time in clock ticks since boot (Linux /proc), to tell a reused PID; absent elsewhere. */
-  startTicks?: number;
 }
 
 /** Another live process (or this one) is running a backfill of the same checkpoint id. */
@@ -43,14 +40,6 @@ function readHolder(file: string): Holder | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether the lock's holder is still the process that took it. */
-function holderRunning(h: Holder): boolean {
-  if (!processAlive(h.pid)) return false;
-  if (h.startTicks === undefined) return true;
-  const now = processStartTicks(h.pid);
-  return now === undefined || now === h.startTicks;
 }
 
 const UNREADABLE_STALE_MS = 10_000;

@@ -6,7 +6,8 @@ import * as realFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { pollUntil, processAlive, processStartTicks, withFileLock } from './processes.ts';
+import { pollUntil, withFileLock } from './processes.ts';
+import { processAlive, processStartTicks } from '../../core/process-identity.ts';
 
 /**
  * Runs once right after a poll's first read of `file` (then disarms): what another process did in between. (The

@@ -8,7 +8,8 @@ import { coordinatorsReady, describeCluster } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
 import { KAFKA_LIBS_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, processAlive, run, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, run, spawnDetached } from './processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 
 export const KAFKA_MAIN_CLASS = 'kafka.Kafka';
 const MIN_JAVA = 17;

@@ -11,11 +11,11 @@ import {
   logExcerpt,
   ownedPid,
   pollUntil,
-  processAlive,
   spawnDetached,
   stopPid,
   withFileLock,
 } from './processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 import { kafkaServerProperties } from './kafka.ts';
 import { stackPaths } from './paths.ts';
 

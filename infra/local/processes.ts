@@ -11,11 +11,11 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
+import { holderRunning, processAlive, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
 
 /** Thrown from a probe to end polling at once (e.g. the server process died: waiting longer cannot help). */
 export class StopPolling extends Error {
@@ -64,35 +64,6 @@ export function readPid(pidFile: string): number | undefined {
   try {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM means it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (exited, not yet reaped) still answers signal 0; /proc tells the truth on Linux.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true;
-  }
-}
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
-export function processStartTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(ticks) ? ticks : undefined;
   } catch {
     return undefined;
   }
@@ -289,7 +260,7 @@ export function run(
 }
 
 /** A lock file's holder from its text: `<pid> <start ticks>` (no ticks without /proc, nor in older versions' locks). */
-function lockHolder(text: string | undefined): { pid: number; startTicks?: number } | undefined {
+function lockHolder(text: string | undefined): LockHolder | undefined {
   const [pid, ticks] = (text ?? '').trim().split(' ').map(Number);
   if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return undefined;
   return ticks === undefined || !Number.isFinite(ticks) ? { pid } : { pid, startTicks: ticks };
@@ -300,44 +271,6 @@ function readText(file: string): string | undefined {
     return readFileSync(file, 'utf8');
   } catch {
     return undefined;
-  }
-}
-
-/** The holder still runs: alive, and (where /proc tells) started when the holder did, not a reuse of its PID. */
-function holderRunning(h: { pid: number; startTicks?: number }): boolean {
-  if (!processAlive(h.pid)) return false;
-  if (h.startTicks === undefined) return true;
-  const now = processStartTicks(h.pid);
-  return now === undefined || now === h.startTicks;
-}
-
-/** A takeover file left by a process that died inside the (synchronous) takeover: only its age tells. */
-const TAKEOVER_STALE_MS = 10_000;
-
-/**
- * Removes `lockFile` if it still is the stale lock `seen` (its text), under a second O_EXCL file: two processes that
- * both found the same dead holder would otherwise both remove it, the second one removing the first one's new lock,
- * and both would hold the lock. Under the takeover file the lock is read again, so the second one finds the first
- * one's lock and leaves it. Everything in here is synchronous, so a takeover file outlives its process only when that
- * process died in these few lines: one older than a few seconds is removed.
- */
-function removeStaleLock(lockFile: string, seen: string): void {
-  const takeover = `${lockFile}.takeover`;
-  try {
-    writeFileSync(takeover, `${process.pid}\n`, { flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    try {
-      if (statSync(takeover).mtimeMs < Date.now() - TAKEOVER_STALE_MS) rmSync(takeover, { force: true });
-    } catch {
-      /* removed meanwhile by its owner */
-    }
-    return; // another process is taking over: look again on the next poll
-  }
-  try {
-    if (readText(lockFile) === seen) rmSync(lockFile, { force: true });
-  } finally {
-    rmSync(takeover, { force: true });
   }
 }
 

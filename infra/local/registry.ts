@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { findJava } from './java.ts';
 import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, processAlive, spawnDetached } from './processes.ts';
+import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, spawnDetached } from './processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
 const MIN_JAVA = 21;

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { kafkaArgs, registryArgs, standIns } from './fixtures/stand-in-servers.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stackPaths } from './paths.ts';
-import { processAlive } from './processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 import { down } from './stack.ts';
 
 // Stacks of their own (state under .data/infra-<base>/): never the one a person or the integration tests use.

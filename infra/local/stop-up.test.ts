@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { processAlive } from './processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 import { stackPaths } from './paths.ts';
 import { signalExit } from '../../core/exit-codes.ts';
 import { BIN, REPO } from '../../test/main-job/cli.ts';

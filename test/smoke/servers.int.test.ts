@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { endpoints, loadAppConfig } from '../../app/config.ts';
-import { processAlive, processCommandLine } from '../../infra/local/processes.ts';
+import { processCommandLine } from '../../infra/local/processes.ts';
+import { processAlive } from '../../core/process-identity.ts';
 import { testInfra, testKafka } from '../helpers.ts';
 
 const run = promisify(execFile);

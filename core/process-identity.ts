@@ -1,0 +1,88 @@
+// Whether a PID named in a lock or PID file still is the process that wrote it (PIDs are reused after a crash or a
+// reboot), and the removal of a lock whose holder is gone without removing the lock another process took meanwhile.
+// One place for the local stack's locks (infra/local/processes.ts), the backfill lock and the embedded engine's.
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM means it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie (exited, not yet reaped) still answers signal 0; /proc tells the truth on Linux.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true;
+  }
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock's holder: its PID, and its start ticks where /proc told them (absent elsewhere and in older lock files). */
+export interface LockHolder {
+  pid: number;
+  startTicks?: number;
+}
+
+/** The holder still runs: alive, and (where /proc tells) started when the holder did, not a reuse of its PID. */
+export function holderRunning(h: LockHolder): boolean {
+  if (!processAlive(h.pid)) return false;
+  if (h.startTicks === undefined) return true;
+  const now = processStartTicks(h.pid);
+  return now === undefined || now === h.startTicks;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A takeover file left by a process that died inside the (synchronous) takeover: only its age tells. */
+const TAKEOVER_STALE_MS = 10_000;
+
+/**
+ * Removes `lockFile` if it still is the stale lock `seen` (its text), under a second O_EXCL file: two processes that
+ * both found the same dead holder would otherwise both remove it, the second one removing the first one's new lock,
+ * and both would hold the lock. Under the takeover file the lock is read again, so the second one finds the first
+ * one's lock and leaves it. Everything in here is synchronous, so a takeover file outlives its process only when that
+ * process died in these few lines: one older than a few seconds is removed. Returns whether the lock was removed (when
+ * not, another process is taking it over, or has: look again).
+ */
+export function removeStaleLock(lockFile: string, seen: string): boolean {
+  const takeover = `${lockFile}.takeover`;
+  try {
+    writeFileSync(takeover, `${process.pid}\n`, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      if (statSync(takeover).mtimeMs < Date.now() - TAKEOVER_STALE_MS) rmSync(takeover, { force: true });
+    } catch {
+      /* removed meanwhile by its owner */
+    }
+    return false;
+  }
+  try {
+    if (readText(lockFile) !== seen) return false;
+    rmSync(lockFile, { force: true });
+    return true;
+  } finally {
+    rmSync(takeover, { force: true });
+  }
+}
