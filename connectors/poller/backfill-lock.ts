@@ -7,7 +7,7 @@
 // the lock over. Across machines nothing is locked: see the README (backfill).
 import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { holderRunning, processStartTicks, type LockHolder } from '../../core/process-identity.ts';
+import { holderRunning, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
 import { REPO_ROOT } from '../../infra/local/paths.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -33,14 +33,24 @@ export class BackfillBusy extends CdrflowError {
   }
 }
 
-function readHolder(file: string): Holder | undefined {
+function readText(file: string): string | undefined {
   try {
-    const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<Holder>;
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function holderOf(text: string | undefined): Holder | undefined {
+  try {
+    const h = JSON.parse(text ?? '') as Partial<Holder>;
     return Number.isInteger(h.pid) && (h.pid as number) > 0 ? (h as Holder) : undefined;
   } catch {
     return undefined;
   }
 }
+
+const readHolder = (file: string): Holder | undefined => holderOf(readText(file));
 
 const UNREADABLE_STALE_MS = 10_000;
 
@@ -74,20 +84,22 @@ export function acquireBackfillLock(dir: string, checkpointId: string, command: 
   const me: Holder = { pid: process.pid, since: new Date().toISOString(), command, ...(startTicks === undefined ? {} : { startTicks }) };
   if (heldHere.has(file)) throw new BackfillBusy(checkpointId, readHolder(file) ?? me);
   mkdirSync(dir, { recursive: true });
-  // Twice at most: a stale file (its holder gone) is removed once, then created anew. Two runs taking over the same
-  // stale file in the same instant could both win: the cost is the duplicate work above.
+  // A stale file (its holder gone) is removed under removeStaleLock's takeover file, then created anew: of two runs
+  // that found the same dead holder, one removes it and the other finds the first one's new lock. A third try at most:
+  // the first may only have cleared a takeover file left by a run killed inside its takeover.
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = readHolder(file);
+      const seen = readText(file);
+      const holder = holderOf(seen);
       if (holder && holderRunning(holder)) throw new BackfillBusy(checkpointId, holder);
       // No readable holder: a file being written this instant (taken), or a crash between its creation and its
       // write, which only its age tells (stale after a few seconds).
-      if (attempt > 0 || (!holder && !olderThan(file, UNREADABLE_STALE_MS))) throw new BackfillBusy(checkpointId, holder ?? { pid: 0, since: '?', command: `being taken: ${file}` });
-      rmSync(file, { force: true });
+      if (attempt >= 2 || (!holder && !olderThan(file, UNREADABLE_STALE_MS))) throw new BackfillBusy(checkpointId, { pid: 0, since: '?', command: `being taken: ${file}` });
+      if (seen !== undefined) removeStaleLock(file, seen);
     }
   }
   heldHere.add(file);
