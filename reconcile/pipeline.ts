@@ -1,21 +1,11 @@
 // Waiting for the live stages: a reconcile compares layers, so it first lets normalize and the sink catch up with
 // what Kafka holds (seconds on a running pipeline); a repair re-feeds records and waits for them to come through.
-import { asCdrflowError, disposition } from '../core/errors.ts';
 import type { Kafka } from '../core/kafka.ts';
 import { groupLag, stageLag } from '../core/kafka-streams.ts';
 
 export interface StageGroups {
   normalize: { groupId: string; topics: string[] };
   sink: { groupId: string; topic: string };
-}
-
-/** `fallback` for a read that failed for a passing reason (core would retry it); any other failure is thrown. */
-function unlessRetryable<T>(fallback: T): (err: unknown) => T {
-  return (err) => {
-    const e = asCdrflowError(err);
-    if (disposition(e) !== 'retry') throw e;
-    return fallback;
-  };
 }
 
 export interface DrainResult {
@@ -34,11 +24,10 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
   let last = { normalizeLag: -1, sinkLag: -1 };
   let lastChange = Date.now();
   for (;;) {
-    // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained;
-    // one that never will (no rights on the group) ends the wait rather than being reported as lag at the deadline.
+    // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained.
     const now = {
-      normalizeLag: await stageLag(kafka, groups.normalize.groupId, groups.normalize.topics).catch(unlessRetryable(-1)),
-      sinkLag: await stageLag(kafka, groups.sink.groupId, [groups.sink.topic]).catch(unlessRetryable(-1)),
+      normalizeLag: await stageLag(kafka, groups.normalize.groupId, groups.normalize.topics).catch(() => -1),
+      sinkLag: await stageLag(kafka, groups.sink.groupId, [groups.sink.topic]).catch(() => -1),
     };
     if (now.normalizeLag === 0 && now.sinkLag === 0) return { drained: true, ...now };
     if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = Date.now();
@@ -68,7 +57,7 @@ export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: {
     let lastMove = Date.now();
     for (;;) {
       opts.signal?.throwIfAborted();
-      const r = await reached(groupId, topics, ends).catch(unlessRetryable(undefined));
+      const r = await reached(groupId, topics, ends).catch(() => undefined);
       if (r) {
         ends ??= r.target;
         if (r.behind === 0) return 0;
