@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DESCRIPTIONS, configJsonSchema, configPaths, readmeSection, renderConfigReference } from './config-reference.ts';
-import { REPO_ROOT } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 
 describe('configuration reference', () => {
   it('README.md carries exactly the reference generated from the zod schemas', () => {

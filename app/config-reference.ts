@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { appConfigSchema, ENV_OVERRIDES, REPO_ROOT } from './config.ts';
+import { appConfigSchema, ENV_OVERRIDES } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { PORT_OFFSETS } from '../core/local-endpoints.ts';
 
 type JsonSchema = {

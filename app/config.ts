@@ -4,7 +4,7 @@
 import { readSmallTextFile } from '../core/user-file.ts';
 import { zodIssues, type ConfigProblem } from '../core/zod-issues.ts';
 import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
@@ -22,7 +22,6 @@ import { boundReason, hasControlCharacter, MAX_REASON_CHARS, parseJsonStrict, pr
 import { httpUrl } from '../core/zod-issues.ts';
 import { MAX_SEED } from '../simulators/kit.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const port = z.int().min(0).max(65535);
 const PORT_BASE_MIN = 1024;

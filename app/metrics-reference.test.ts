@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { fullRegistry, readMetricsDoc, renderMetricsReference } from './metrics-reference.ts';
 import { AppMetrics } from './metrics.ts';
 import { KAFKA_SEND_OUTCOMES } from '../connectors/receiver/metrics.ts';

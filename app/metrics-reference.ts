@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
 import { AppMetrics } from './metrics.ts';
-import { REPO_ROOT } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { PollerMetrics } from '../connectors/poller/metrics.ts';
 import { createReceiverMetrics } from '../connectors/receiver/metrics.ts';
 import { PORT_OFFSETS } from '../core/local-endpoints.ts';

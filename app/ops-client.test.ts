@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { REPO_ROOT } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { MAX_STATUS_BYTES, OpsRequestError, opsQuery, opsStatus } from './ops-client.ts';
 import { formatStatus, type StatusSnapshot } from './status.ts';
 

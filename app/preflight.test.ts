@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CdrflowError } from '../core/errors.ts';
 import { checkDataDir, checkReceiverPort } from './preflight.ts';
-import { REPO_ROOT } from './config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 
 function refusal(run: () => unknown): CdrflowError {
   try {

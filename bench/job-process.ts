@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { REPO_ROOT, loadAppConfig, type AppConfig } from '../app/config.ts';
+import { loadAppConfig, type AppConfig } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { opsQuery } from '../app/ops-client.ts';
 import { MAIN, parseStat, ticksPerSecond } from './thread-cpu.ts';
 

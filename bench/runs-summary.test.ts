@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { goalFigures, readRuns, RESULTS_DIR, summarizeRuns } from './runs-summary.ts';
 
 const run = (startedAt: string, e2e: number, ackP99: number, first?: { ack: number; countable: number }) => ({

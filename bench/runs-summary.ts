@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { isoDateTime, parseFlags } from '../cli/args.ts';
 import { UsageError } from '../cli/command.ts';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { parseOptions } from './suites/pipeline.ts';
 
 const range = z.object({ median: z.number() });

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as codes from './exit-codes.ts';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from './repo-root.ts';
 
 const sourceFiles = (dir: string): string[] =>
   readdirSync(join(REPO_ROOT, dir), { withFileTypes: true, recursive: true })

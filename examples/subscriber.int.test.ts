@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { TopicCodec } from '../core/avro.ts';
 import { AckedPublisher, ensureTopics } from '../core/kafka.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';

@@ -512,7 +512,7 @@ describe("the table's column legend", () => {
   it('is the line the README shows under its example output', async () => {
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const { REPO_ROOT } = await import('../app/config.ts');
+    const { REPO_ROOT } = await import('../core/repo-root.ts');
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n');
     expect(readme.filter((line) => line.startsWith('columns: source ='))).toEqual([COLUMNS_LEGEND]);
   });

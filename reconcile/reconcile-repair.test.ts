@@ -10,7 +10,7 @@ import type { Kafka } from '../core/kafka.ts';
 import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
-import { REPO_ROOT } from '../infra/local/paths.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 
 const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0, rawKeyless: 0 }));
 // The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.

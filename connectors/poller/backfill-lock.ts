@@ -8,7 +8,7 @@
 import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { holderRunning, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
-import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
 export const BACKFILL_LOCK_DIR = join(REPO_ROOT, '.data', 'backfill-locks');

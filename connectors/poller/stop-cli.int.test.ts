@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { uniqueName, waitFor, testKafka } from '../../test/helpers.ts';
 import { startCccSimulator, type CccSimulator } from '../../simulators/tencent-ccc/index.ts';
 import { checkpointsOn, uniqueTopics } from './fixtures/kafka-check.ts';
-import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 import { ensureTopics } from '../../core/kafka.ts';
 import { signalExit } from '../../core/exit-codes.ts';
 

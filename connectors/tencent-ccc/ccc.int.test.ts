@@ -11,7 +11,7 @@ import { envelopesOn, checkpointsOn, uniqueTopics, messageCount } from '../polle
 import { silentLog } from '../../core/log.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import type { PullConnector } from '../poller/runtime.ts';
-import { REPO_ROOT } from '../../infra/local/paths.ts';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 import { scanTopicToEnd } from '../../core/kafka.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import { createHash } from 'node:crypto';

@@ -1,9 +1,8 @@
 // Where the local stack keeps its downloads (shared by every stack) and its per-port-base state (one folder per
 // stack, so the demo stack at base 19000 and the test stack at base 29000 never touch each other's files).
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 import { join, resolve } from 'node:path';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // Absolute: Maven resolves a relative output folder against the pom's folder, and the servers run in the stack's
 // folder, so a relative CDRFLOW_CACHE_DIR named three different places.
 export const CACHE_DIR = resolve(process.env['CDRFLOW_CACHE_DIR'] || join(REPO_ROOT, '.cache'));
