@@ -2,7 +2,8 @@
 // `command`; cli/main.ts discovers them, so adding a command never touches a shared file.
 import { fstatSync } from 'node:fs';
 import type { LogTarget } from '../core/log.ts';
-import { EXIT_NO_INPUT } from '../core/exit-codes.ts';
+import { EXIT_NO_INPUT, EXIT_USAGE } from '../core/exit-codes.ts';
+import { terminalLines } from '../core/input-limits.ts';
 
 export interface Command {
   name: string;
@@ -92,4 +93,17 @@ export async function runCommand(command: Command, args: string[]): Promise<numb
   if ('error' in outcome) throw outcome.error;
   if (endingFailure) throw endingFailure.error;
   return outcome.code;
+}
+
+/**
+ * What `cdrflow <name>` prints for what the command threw, and its exit code (cli/main.ts): a UsageError with the
+ * usage under it (exit 64), an ExitError with its code, anything else exit 1. The message is the last boundary before
+ * the terminal: it may quote a server's error text, a record or a flag value, so its control and invisible characters
+ * are shown as escapes (terminalLines: its line breaks kept; escaping twice changes nothing, so a message already
+ * escaped where it was made stays as it was). No message carries colour: only a command's output does.
+ */
+export function commandFailure(name: string, err: unknown, usage: string): { text: string; code: number } {
+  const message = terminalLines(err instanceof Error ? err.message : String(err));
+  if (err instanceof UsageError) return { text: `cdrflow ${name}: ${message}\n\n${usage}`, code: EXIT_USAGE };
+  return { text: `cdrflow ${name}: ${message}`, code: err instanceof ExitError ? err.code : 1 };
 }

@@ -2,12 +2,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Command } from './command.ts';
-import { ExitError, UsageError, runCommand } from './command.ts';
+import { ExitError, commandFailure, runCommand } from './command.ts';
 import { didYouMean } from '../core/did-you-mean.ts';
 import { exitQuietlyOnClosedPipe, setColorChoice, takeColorFlags } from './output.ts';
 import { LOG_LEVELS, configureLogging, type LogFormat, type LogLevel } from '../core/log.ts';
 import { takeLoggingOptions } from './logging-options.ts';
-import { quote } from '../core/input-limits.ts';
+import { quote, terminalLines } from '../core/input-limits.ts';
 import { EXIT_USAGE } from '../core/exit-codes.ts';
 
 // import.meta.filename, not import.meta.url: the compiled copy (dist/, bin/build-dist.mjs) rewrites import.meta.url
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ level, stderrFormat, rest: argv } = takeLoggingOptions(argv));
   } catch (err) {
-    console.error(`cdrflow: ${(err as Error).message}`);
+    console.error(`cdrflow: ${terminalLines((err as Error).message)}`);
     return err instanceof ExitError ? err.code : EXIT_USAGE;
   }
   const { args: rest, color } = takeColorFlags(argv);
@@ -121,12 +121,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await runCommand(command, args);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`cdrflow ${name}: ${err.message}\n\n${command.usage}`);
-      return EXIT_USAGE;
-    }
-    console.error(`cdrflow ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    return err instanceof ExitError ? err.code : 1;
+    const { text, code } = commandFailure(name, err, command.usage);
+    console.error(text);
+    return code;
   }
 }
 
