@@ -77,3 +77,17 @@ describe('Progress', () => {
     expect(formatDuration(3_720_000)).toBe('1h02m');
   });
 });
+
+describe('Progress text', () => {
+  it('shows a vendor\'s error text, a tenant and a note printably: they come from outside and reach stderr as they are', () => {
+    let t = 0;
+    const { stream, chunks } = sink();
+    const p = new Progress({ label: 'source tencent-ccc \u202eten\x1b[2J', total: 2, unit: 'windows', stream, now: () => t, intervalMs: 1000 });
+    t = 1000;
+    p.tick(1);
+    p.note('line 3: bad \u200b\x9b31m');
+    const summary = p.finish({ records: 1, error: 'HTTP 400: \u202eterces\u202c\r\x1b[31mred' });
+    expect(summary).toBe('source tencent-ccc \\u202eten\\u001b[2J done: records=1 error=HTTP 400: \\u202eterces\\u202c\\u000d\\u001b[31mred elapsed=1s');
+    expect(chunks).toEqual(['source tencent-ccc \\u202eten\\u001b[2J 1/2 windows 50.0% 1/s ETA 1s\n', 'line 3: bad \\u200b\\u009b31m\n', `${summary}\n`]);
+  });
+});

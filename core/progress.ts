@@ -1,5 +1,6 @@
 // Progress for long runs (backfill, import, replay): a redrawn bar with rate and ETA on a terminal,
 // plain progress lines (at most one per interval) when stderr is not a TTY, and a summary at the end.
+import { terminalText } from './input-limits.ts';
 
 export interface ProgressOptions {
   label: string;
@@ -62,7 +63,7 @@ export class Progress {
     const rate = elapsedS >= 1 ? (this.done - this.skipped) / elapsedS : undefined;
     const rateText = rate === undefined ? '–/s' : `${fmt(Math.round(rate))}/s`;
     const unit = this.options.unit ?? 'records';
-    const parts = [this.options.label];
+    const parts = [terminalText(this.options.label)];
     if (this.total !== undefined && this.total > 0) {
       const ratio = Math.min(this.done / this.total, 1);
       const width = 24;
@@ -84,6 +85,7 @@ export class Progress {
    * get past the bar left a stale bar above every report on a terminal and a blank line before each in a log.
    */
   note(line: string): void {
+    line = terminalText(line);
     if (!this.tty) {
       this.stream.write(`${line}\n`);
       return;
@@ -98,12 +100,18 @@ export class Progress {
     else this.stream.write(`${this.render()}\n`);
   }
 
-  /** Final line: clears the bar and prints the summary fields given (plus elapsed); `outcome` says how it ended. */
+  /**
+   * Final line: clears the bar and prints the summary fields given (plus elapsed); `outcome` says how it ended. A
+   * field may be a vendor's error text (reconcile's source layer), and the label names a tenant: the line is printable
+   * (terminalText), as every line Progress writes.
+   */
   finish(summary: Record<string, string | number>, outcome: 'done' | 'stopped' = 'done'): string {
     const elapsed = formatDuration(this.now() - this.started);
-    const text = `${this.options.label} ${outcome}: ${Object.entries({ ...summary, elapsed })
-      .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
-      .join(' ')}`;
+    const text = terminalText(
+      `${this.options.label} ${outcome}: ${Object.entries({ ...summary, elapsed })
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
+        .join(' ')}`,
+    );
     if (this.tty) this.stream.write('\r\x1b[2K');
     this.stream.write(`${text}\n`);
     return text;
