@@ -8,6 +8,7 @@ import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.t
 import { callFigures, readSource, vendorRefusal } from './layers.ts';
 import { silentStream } from './reconcile.ts';
 import { CdrflowError } from '../core/errors.ts';
+import { terminalText } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RawEnvelope } from '../core/envelope.ts';
 import { defaultNormalizeOptions, normalize, type NormalizeOptions } from '../transforms/normalize/index.ts';
@@ -205,6 +206,21 @@ describe('compareLayers', () => {
     expect(vendorRefusal(new CdrflowError('transient', 'network error', { code: 'network' }))).toBe(false);
     expect(vendorRefusal(new CdrflowError('auth', 'AuthFailure', { code: 'AuthFailure.SignatureFailure' }))).toBe(false);
     expect(vendorRefusal(new CdrflowError('config', 'HTTP 400', { code: 'http-400' }))).toBe(true);
+  });
+
+  it('renders what came from outside printably: a vendor\'s refusal, a tenant, a note, a repair\'s detail and sample ids', () => {
+    const hostile = 'HTTP 400: \u202eterces\u202c\r\x1b[2J\u0085\u200b';
+    const shown = terminalText(hostile);
+    const rows = compareLayers(layers({ sourceRefused: new Map([[sourceKey('tencent-ccc', '1400'), hostile]]) }));
+    const report = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: '2026-11-30', to: '2026-11-30', tz: 'UTC', cutoff: '', vendors: [], tenants: null }, rows, notes: [`a note ${hostile}`], driftRows: 1, sourceUnreachable: [], exitCode: 2 as const };
+    const repairActions = [{ kind: 'unrepairable' as const, vendor: 'tencent-ccc' as const, tenant: `t${hostile}`, records: 1, detail: hostile, sample: [`id${hostile}`] }];
+    const text = renderOutcome({ before: report, repair: repairActions, exitCode: 2 }, true);
+    expect(text).toContain(`note: a note ${shown}\n`);
+    expect(text).toContain(`tencent-ccc 1400 2026-11-30: source_refused: tencent-ccc refused the request for tenant 1400 (not retried): ${shown}\n`);
+    expect(text).toContain(`  unrepairable tencent-ccc t${shown}: ${shown} — id${shown}\n`);
+    // Only the table's own colour drives the terminal.
+    const uncoloured = text.replaceAll('\x1b[31m', '').replaceAll('\x1b[0m', '');
+    expect(uncoloured).not.toMatch(/[^\P{C}\n]|[\p{Zl}\p{Zp}]/u);
   });
 
   it('a day further back than the vendor can be queried or keeps is not asked for and said so, not refused and not drift', async () => {

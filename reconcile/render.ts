@@ -1,7 +1,10 @@
 // The human output of a reconcile: one table row per vendor × tenant × day (drift rows highlighted, in colour only on
 // a terminal), the drift in words under it, then the repair and the table after it. JSON output drops the full id
 // lists (a sample of each stays).
+// Tenants, call ids, a vendor's refusal and a repair's error come from outside: every cell and line is printable
+// (terminalText) before the table's own colour is added. renderDrift stays as it is for the job's log, which escapes.
 import type { ReconcileOutcome, ReconcileReport, ReconcileRow } from './model.ts';
+import { terminalText } from '../core/input-limits.ts';
 
 const SAMPLE = 50;
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -32,7 +35,7 @@ const HEADER = ['vendor', 'tenant', 'day', 'source', 'raw', 'normalized', 'dlq',
 const RIGHT = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
 
 export function renderTable(report: ReconcileReport, colour: boolean): string {
-  const table = [HEADER, ...report.rows.map(cells)];
+  const table = [HEADER, ...report.rows.map((r) => cells(r).map(terminalText))];
   const widths = HEADER.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => (RIGHT.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const out = [line(HEADER)];
@@ -75,21 +78,21 @@ export const COLUMNS_LEGEND =
 export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): string {
   const { before } = outcome;
   const out: string[] = [];
-  out.push(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`);
-  for (const n of before.notes) out.push(`note: ${n}`);
+  out.push(terminalText(`cdrflow reconcile ${before.scope.from} .. ${before.scope.to} (${before.scope.tz}), run ${before.runId}`));
+  for (const n of before.notes) out.push(terminalText(`note: ${n}`));
   out.push('', outcome.after ? 'before repair:' : '', renderTable(before, colour));
   out.push(COLUMNS_LEGEND);
-  const drift = renderDrift(before);
+  const drift = renderDrift(before).map(terminalText);
   if (drift.length > 0) out.push('drift:', ...drift);
   out.push(summaryLine(before));
   if (outcome.repair) {
     out.push('', 'repair:');
     if (!outcome.after) out.push('  nothing needed repair (no after pass)');
-    for (const a of outcome.repair) out.push(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`);
+    for (const a of outcome.repair) out.push(terminalText(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`));
   }
   if (outcome.after) {
     out.push('', 'after repair:', renderTable(outcome.after, colour));
-    const after = renderDrift(outcome.after);
+    const after = renderDrift(outcome.after).map(terminalText);
     if (after.length > 0) out.push('drift:', ...after);
     out.push(summaryLine(outcome.after));
   }
