@@ -105,6 +105,13 @@ describe('cdrflow run: what it opened is closed once, however it ends', () => {
     expect(printed).toEqual([expect.stringMatching(/^cdrflow run sink: stopped by a \w+ error: not authorized to write the topic$/)]);
   });
 
+  it("the stage's error is printed printably: a broker's or a server's text may carry a bidi override or an escape sequence", async () => {
+    const { settled, fail } = await runSink();
+    fail(new Error('refused row \u202eterces\u202c\r\x1b[2J\nsecond line'));
+    expect(await settled).toEqual({ code: 1 });
+    expect(printed).toEqual([expect.stringMatching(/^cdrflow run sink: stopped by a \w+ error: refused row \\u202eterces\\u202c\\u000d\\u001b\[2J\nsecond line$/)]);
+  });
+
   it('a start that fails: its error ends the command', async () => {
     fake.start = 'fails';
     const { settled } = await runSink();

@@ -11,6 +11,7 @@ import type { StreamHandle } from '../../core/kafka-streams.ts';
 import { superviseStage, type ComponentState } from '../../app/supervise.ts';
 import { StartCancelled } from '../../app/supervise.ts';
 import { logger } from '../../core/log.ts';
+import { terminalLines } from '../../core/input-limits.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig, setIn, settingExit } from '../app-config.ts';
 import { commandKafka } from '../kafka-access.ts';
@@ -99,7 +100,7 @@ export const command: Command = {
       }
       await closeStage();
       log('info', `${stage}.stopped`, { during: 'start-up' });
-      console.error(`cdrflow run ${stage}: ${err.message}`);
+      console.error(`cdrflow run ${stage}: ${terminalLines(err.message)}`);
       return 0;
     }
     const outcome = await Promise.race([signalled.then((signal) => ({ signal })), failure]);
@@ -107,7 +108,8 @@ export const command: Command = {
       await handle.stop().catch(() => undefined);
       await closeAfterError();
       log('error', `${stage}.stopped`, { kind: outcome.error.kind, error: outcome.error.message });
-      console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${outcome.error.message}`);
+      // A broker's or a server's words, which may quote a record: printable, as main prints a thrown error.
+      console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${terminalLines(outcome.error.message)}`);
       // A handle the stopped stage left open (a client still retrying) must not keep the process, and with it the
       // supervisor that would restart it, waiting: it stayed alive until a signal, then 45 s more.
       setTimeout(() => process.exit(1), 5_000).unref();
