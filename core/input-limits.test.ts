@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
 import { seededRandom } from '../simulators/kit.ts';
-import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalText } from './input-limits.ts';
+import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalReason, terminalText } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -154,5 +154,12 @@ describe('quote and printable: a value in a message never acts on the terminal',
     expect(printable('/etc/cdrflow/pipeline.yaml')).toBe('/etc/cdrflow/pipeline.yaml');
     expect(printable('a\u0085b')).toBe('"a\\u0085b"');
     expect(printable('x'.repeat(300))).toBe(`"${'x'.repeat(200)}"… (300 chars)`);
+  });
+});
+
+describe('terminalReason', () => {
+  it('shows a reason on one printable line: line breaks as boundReason writes them, bidi, C1 and zero-width characters as \\u escapes, cut to the limit', () => {
+    expect(terminalReason('bad "\u202eevil\u202c"\nnext\r\x1b[2J\u0085\u200b')).toBe('bad "\\u202eevil\\u202c"\\nnext\\r\\u001b[2J\\u0085\\u200b');
+    expect(terminalReason(`${'x'.repeat(20)}\u202e`, 10)).toBe('xxxxxxxxxx… (reason cut, 21 chars)');
   });
 });

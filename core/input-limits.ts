@@ -368,3 +368,12 @@ export function boundReason(reason: string, max: number = MAX_REASON_CHARS): str
   const escaped = reason.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return escaped.length > max ? `${escaped.slice(0, max)}… (reason cut, ${escaped.length} chars)` : escaped;
 }
+
+/**
+ * A reason for a terminal (a bad line's report, a file's or a server's complaint): boundReason's escapes and length,
+ * then every character a terminal acts on, hides or reorders (C1 controls, bidi overrides, zero-width) as terminalText
+ * shows it. boundReason alone is what a dead letter stores; this is what a person reads.
+ */
+export function terminalReason(reason: string, max: number = MAX_REASON_CHARS): string {
+  return terminalText(boundReason(reason, max));
+}

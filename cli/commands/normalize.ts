@@ -5,7 +5,7 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { boundReason, MAX_LINE_BYTES, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, printable, quote, terminalJson, terminalReason } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readUserJsonFile } from '../../app/config.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
@@ -59,7 +59,7 @@ function parse(args: string[]): Args {
     const detail = issues ? issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).message;
     // A key the file names is quoted in its problem as it is (zod's paths and unknown keys): escaped like any text
     // read from a file, a bidi override or a C1 control included.
-    throw new UsageError(`--options ${printable(optionsFile ?? '')}: ${terminalText(boundReason(detail))}`);
+    throw new UsageError(`--options ${printable(optionsFile ?? '')}: ${terminalReason(detail)}`);
   }
   return { vendor, tenant, options };
 }
@@ -130,7 +130,7 @@ export const command: Command = {
           bad++;
           // A reason quotes the line's own values (a tenant, a vendor name): a bidi override or a C1 control there,
           // which boundReason leaves as they are, must not reach the terminal raw.
-          await write(`line ${lineNo}: ${terminalText(boundReason(outcome.reason))}\n`, process.stderr);
+          await write(`line ${lineNo}: ${terminalReason(outcome.reason)}\n`, process.stderr);
           continue;
         }
         await write(`${outcome.json}\n`);

@@ -6,7 +6,7 @@ import { ExitError, UsageError } from '../command.ts';
 import { EXIT_CONFIG, EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import { readUserJsonFile } from '../../app/config.ts';
-import { boundReason, printable, quote, terminalJson, terminalText } from '../../core/input-limits.ts';
+import { printable, quote, terminalJson, terminalReason } from '../../core/input-limits.ts';
 import { resolveRecordingUrl } from '../../connectors/huawei-privatenumber/recording.ts';
 import { findRawEnvelope } from '../../connectors/huawei-privatenumber/raw-lookup.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -54,7 +54,7 @@ function readFeeRecord(file: string): Record<string, unknown> {
   } catch (err) {
     // A file's problem may name what it holds: a bidi override or a zero-width character there must not reach the
     // terminal raw (boundReason escapes C0 controls only).
-    throw new UsageError(`--record ${printable(file)}: ${terminalText(boundReason((err as Error).message))}`);
+    throw new UsageError(`--record ${printable(file)}: ${terminalReason((err as Error).message)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`--record ${printable(file)}: not one JSON object (a fee record)`);
   return value as Record<string, unknown>;

@@ -23,7 +23,7 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
-import { MAX_LINE_BYTES, boundReason, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, terminalText } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, terminalReason } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
@@ -205,14 +205,6 @@ function openInput(path: string, signal: AbortSignal | undefined, stdin: Readabl
   return signal ? addAbortSignal(signal, stream) : stream;
 }
 
-/**
- * A reason fit for one report line: control characters escaped (JSON.parse quotes the text it choked on, NUL bytes
- * and escape sequences included), as are the characters a terminal hides or reorders (a byte order mark, bidi marks,
- * zero-width characters), and cut to a sane length.
- */
-function reportable(reason: string): string {
-  return terminalText(boundReason(reason));
-}
 
 function isAbort(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'AbortError';
@@ -343,7 +335,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
           if (pending.length >= options.batchSize) await flush();
         } else {
           summary.badLines++;
-          const bad = { line: lineNumber, reason: reportable(result.reason) };
+          const bad = { line: lineNumber, reason: terminalReason(result.reason) };
           if (summary.firstBadLines.length < options.maxReportedBadLines) summary.firstBadLines.push(bad);
           hooks.onBadLine?.(bad);
         }
