@@ -103,6 +103,22 @@ describe('cdrflow schemas without a registry', () => {
     expect(r.stdout + r.stderr + refused.stderr).not.toContain('s3cret-pw');
   });
 
+  it("check: a registry's reasons are shown printably (they reached stdout with their bidi overrides and escape sequences)", async () => {
+    const hostile = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+      res.end(JSON.stringify(req.url!.includes('/compatibility/') ? { is_compatible: false, messages: ['field \u202eterces\u202c\r\x1b[2J\u0085 changed'] } : [1]));
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await runAsync('check', '--registry', `http://127.0.0.1:${(hostile.address() as { port: number }).port}`);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain('\n  field \\u202eterces\\u202c\\r\\u001b[2J\\u0085 changed\n');
+      expect(r.stdout).not.toMatch(/[^\P{C}\n]/u);
+    } finally {
+      await new Promise((resolve) => hostile.close(resolve));
+    }
+  });
+
   it("takes a 404 for an unknown subject only with the registry's own code", () => {
     expect(registryNotFound('{"message":"Subject \'x\' not found.","error_code":40401}')).toBe(true);
     expect(registryNotFound('{"error_code":40402}')).toBe(true);

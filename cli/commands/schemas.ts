@@ -4,7 +4,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_CONFIG, EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
-import { boundReason, printable, quote, redactUrl } from '../../core/input-limits.ts';
+import { boundReason, printable, quote, redactUrl, terminalReason } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
 import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryFetch, registryNotFound } from '../../core/avro.ts';
@@ -130,13 +130,14 @@ async function schemasAction(action: 'register' | 'check', url: string): Promise
       avro.Type.forSchema(schema as avro.Schema);
     } catch (err) {
       failed++;
-      console.log(`INVALID       ${subjectFor(c.topic)}  ${c.file}\n  ${boundReason((err as Error).message, 300)}`);
+      console.log(`INVALID       ${subjectFor(c.topic)}  ${c.file}\n  ${terminalReason((err as Error).message, 300)}`);
       continue;
     }
     const v = await checkCompatibility(url, subjectFor(c.topic), schema);
     if (v.verdict === 'incompatible') {
       failed++;
-      console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.join('\n  ')}`);
+      // The registry's own words (a verbose answer quotes the old schema whole): one printable, bounded line each.
+      console.log(`INCOMPATIBLE  ${v.subject}  ${c.file}\n  ${v.reasons.map((r) => terminalReason(r)).join('\n  ')}`);
     } else console.log(`${v.verdict === 'new' ? 'new         ' : 'compatible  '}  ${v.subject}  ${c.file}`);
   }
   if (failed > 0) console.error(`cdrflow schemas check: ${failed} subject(s) would break BACKWARD compatibility or are not valid schemas`);
