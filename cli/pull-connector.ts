@@ -15,7 +15,7 @@ import { createTrtcConnector } from '../connectors/tencent-trtc/index.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import { positiveNumber } from './args.ts';
 import { commandKafka, oneShotKafka, rethrowUnreachable } from './kafka-access.ts';
-import { quote } from '../core/input-limits.ts';
+import { quote, terminalText } from '../core/input-limits.ts';
 
 export const PULL_VENDORS = ['tencent-ccc', 'tencent-trtc'] as const;
 export type PullVendor = (typeof PULL_VENDORS)[number];
@@ -187,7 +187,7 @@ export async function checkTopicFlags(vendor: PullVendor, flags: CommonFlags, co
   if (raw !== undefined) {
     const verdict = await checkTargetTopic(config, vendor, raw, configured.raw, (t) => topicExists(kafka, t));
     if (!verdict.ok) throw new ExitError(EXIT_USAGE, verdict.problem);
-    if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${verdict.note}\n`);
+    if (verdict.note !== undefined) process.stderr.write(`cdrflow ${command}: ${terminalText(verdict.note)}\n`);
   }
   if (checkpoints !== undefined && !(await topicExists(kafka, checkpoints))) {
     throw new ExitError(EXIT_USAGE, `--checkpoint-topic ${quote(checkpoints)} does not exist; under a new name the connector would start over without its checkpoints; the configured checkpoint topic is ${configured.checkpoints} (leave --checkpoint-topic out to use it)`);

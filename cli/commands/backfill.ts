@@ -4,7 +4,7 @@ import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_DATA_LOST, EXIT_NOT_SETTLED, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, isoDateTime, parseFlags, required } from '../args.ts';
-import { quote } from '../../core/input-limits.ts';
+import { quote, terminalJson } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 import { backfillStartProblem, type BackfillSummary } from '../../connectors/poller/backfill.ts';
 import { PollStopped } from '../../connectors/poller/reader.ts';
@@ -108,7 +108,7 @@ export const command: Command = {
       await checkTopicFlags(vendor, parsed.values, config, configured, 'backfill');
       // The connector reads up to now - its settleSec (PullConnector.backfill).
       const summary = await connector.backfill({ tenant, from, to, windowSec }, stop.signal, 'cdrflow backfill');
-      if (parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...summary }));
+      if (parsed.values.json) console.log(terminalJson({ vendor, tenant, ...summary }));
       return backfillExitCode(summary);
     } catch (err) {
       if (err instanceof ExitError) throw err;
@@ -118,7 +118,7 @@ export const command: Command = {
       if (stop.signal.aborted) {
         const signal = stop.received ?? 'SIGINT';
         const partial = err instanceof PollStopped ? (err.partial as BackfillSummary) : undefined;
-        if (partial && parsed.values.json) console.log(JSON.stringify({ vendor, tenant, ...partial, stopped: signal }));
+        if (partial && parsed.values.json) console.log(terminalJson({ vendor, tenant, ...partial, stopped: signal }));
         const resume = partial?.stoppedAt === undefined ? '' : ` from ${partial.stoppedAt}`;
         throw new ExitError(signalExit(signal), `stopped by ${signal}: run the same command again to resume${resume}`);
       }

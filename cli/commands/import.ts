@@ -18,7 +18,7 @@ import { topicExists } from '../../core/kafka.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
-import { MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, printable, quote } from '../../core/input-limits.ts';
+import { MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, printable, quote, terminalText } from '../../core/input-limits.ts';
 import { isRegularFile } from '../../core/user-file.ts';
 import { stopRequests } from '../signals.ts';
 
@@ -135,7 +135,7 @@ export const command: Command = {
         return rethrowUnreachable(err, config);
       }
       if (!verdict.ok) throw new ExitError(EXIT_USAGE, verdict.problem);
-      if (verdict.note !== undefined) process.stderr.write(`cdrflow import: ${verdict.note}\n`);
+      if (verdict.note !== undefined) process.stderr.write(`cdrflow import: ${terminalText(verdict.note)}\n`);
     }
     let progress: Progress | undefined;
     const stop = stopOnSignal((signal) => {

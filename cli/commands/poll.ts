@@ -5,6 +5,7 @@ import { EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_CONFIG, signalExit } from '../../cor
 import { PollStopped } from '../../connectors/poller/reader.ts';
 import type { RunOnceResult } from '../../connectors/poller/live.ts';
 import { parseFlags } from '../args.ts';
+import { terminalJson } from '../../core/input-limits.ts';
 import { checkTopicFlags, pullConnector, parseVendor, shutdownSignal, rethrowOneShotFailure, COMMON_FLAG_SPEC, CONNECTION_FLAGS } from '../pull-connector.ts';
 
 const usage = `Usage: cdrflow poll <tencent-ccc|tencent-trtc> [--once] [options]
@@ -38,7 +39,7 @@ export const command: Command = {
       await checkTopicFlags(vendor, parsed.values, config, configured, 'poll');
       if (once) {
         const result = await connector.runOnce(signal);
-        console.log(JSON.stringify({ vendor, ...result, ...connector.metrics.counts }));
+        console.log(terminalJson({ vendor, ...result, ...connector.metrics.counts }));
       } else {
         await connector.run(signal);
       }
@@ -48,7 +49,7 @@ export const command: Command = {
         // A stop request, not a failure: the counts so far, as a finished pass prints them.
         const stopped = stop.received ?? 'SIGINT';
         const partial = err instanceof PollStopped ? (err.partial as RunOnceResult) : {};
-        console.log(JSON.stringify({ vendor, ...partial, ...connector.metrics.counts, stopped }));
+        console.log(terminalJson({ vendor, ...partial, ...connector.metrics.counts, stopped }));
         throw new ExitError(signalExit(stopped), `stopped by ${stopped}: the windows Kafka acknowledged are checkpointed; the next poll continues after them`);
       }
       return once ? rethrowOneShotFailure(err, config) : Promise.reject(err);

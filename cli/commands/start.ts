@@ -18,7 +18,7 @@ import { formatStatusLine } from '../../app/status.ts';
 import { asCdrflowError } from '../../core/errors.ts';
 import { signalStartedServers } from '../../app/infra.ts';
 import { stopRequests } from '../signals.ts';
-import { quote } from '../../core/input-limits.ts';
+import { quote, terminalLines } from '../../core/input-limits.ts';
 import { DEFAULT_PORT_BASE, PORT_OFFSETS } from '../../core/local-endpoints.ts';
 
 
@@ -143,7 +143,7 @@ export const command: Command = {
         return setting.code;
       }
       const e = asCdrflowError(err);
-      console.error(`cdrflow start: could not start (${e.kind}): ${e.message}`);
+      console.error(`cdrflow start: could not start (${e.kind}): ${terminalLines(e.message)}`);
       return 1;
     }
     starting = false;
@@ -174,7 +174,7 @@ export const command: Command = {
     let code = 0;
     if (outcome !== 'signal') {
       const e = asCdrflowError(outcome);
-      console.error(`cdrflow start: ${e.message}`);
+      console.error(`cdrflow start: ${terminalLines(e.message)}`);
       code = 1;
     } else say(`${stopRequest.received}: stopping intake, draining, flushing the sink (Ctrl-C again to force)`);
     await job.stop();
