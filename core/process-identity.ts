@@ -46,7 +46,8 @@ export function holderRunning(h: LockHolder): boolean {
   return now === undefined || now === h.startTicks;
 }
 
-function readText(file: string): string | undefined {
+/** A lock file's text, or undefined once it is gone (released or taken over meanwhile). */
+export function lockText(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch {
@@ -79,7 +80,7 @@ export function removeStaleLock(lockFile: string, seen: string): boolean {
     return false;
   }
   try {
-    if (readText(lockFile) !== seen) return false;
+    if (lockText(lockFile) !== seen) return false;
     rmSync(lockFile, { force: true });
     return true;
   } finally {

@@ -5,9 +5,9 @@
 // two summaries that each count the range. A run killed without a chance to clean up (kill -9, a crash) leaves its
 // file; the next run finds its process gone (or the PID reused by another process, told by the start time) and takes
 // the lock over. Across machines nothing is locked: see the README (backfill).
-import { readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { holderRunning, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
+import { holderRunning, lockText, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
 import { REPO_ROOT } from '../../core/repo-root.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -33,14 +33,6 @@ export class BackfillBusy extends CdrflowError {
   }
 }
 
-function readText(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 function holderOf(text: string | undefined): Holder | undefined {
   try {
     const h = JSON.parse(text ?? '') as Partial<Holder>;
@@ -50,7 +42,7 @@ function holderOf(text: string | undefined): Holder | undefined {
   }
 }
 
-const readHolder = (file: string): Holder | undefined => holderOf(readText(file));
+const readHolder = (file: string): Holder | undefined => holderOf(lockText(file));
 
 const UNREADABLE_STALE_MS = 10_000;
 
@@ -93,7 +85,7 @@ export function acquireBackfillLock(dir: string, checkpointId: string, command: 
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const seen = readText(file);
+      const seen = lockText(file);
       const holder = holderOf(seen);
       if (holder && holderRunning(holder)) throw new BackfillBusy(checkpointId, holder);
       // No readable holder: a file being written this instant (taken), or a crash between its creation and its

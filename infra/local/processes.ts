@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
-import { holderRunning, processAlive, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
+import { holderRunning, lockText, processAlive, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
 
 /** Thrown from a probe to end polling at once (e.g. the server process died: waiting longer cannot help). */
 export class StopPolling extends Error {
@@ -69,13 +69,18 @@ export function readPid(pidFile: string): number | undefined {
   }
 }
 
-/** The command line of a running process (Linux /proc); undefined elsewhere or when it has gone. */
-export function processCommandLine(pid: number): string | undefined {
+/** The arguments of a running process, its program first (Linux /proc); undefined elsewhere or when it has gone. */
+function processArgs(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {
     return undefined;
   }
+}
+
+/** The command line of a running process (Linux /proc); undefined elsewhere or when it has gone. */
+export function processCommandLine(pid: number): string | undefined {
+  return processArgs(pid)?.join(' ');
 }
 
 /** Resident memory in KiB from /proc, for `infra status`. */
@@ -96,13 +101,8 @@ export function processRssKib(pid: number): number | undefined {
 export function ownedPid(pidFile: string, ...markers: string[]): number | undefined {
   const pid = readPid(pidFile);
   if (pid === undefined || !processAlive(pid)) return undefined;
-  let args: string[];
-  try {
-    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return pid;
-  }
-  return markers.every((m) => args.includes(m)) ? pid : undefined;
+  const args = processArgs(pid);
+  return args === undefined || markers.every((m) => args.includes(m)) ? pid : undefined;
 }
 
 export interface SpawnSpec {
@@ -266,14 +266,6 @@ function lockHolder(text: string | undefined): LockHolder | undefined {
   return ticks === undefined || !Number.isFinite(ticks) ? { pid } : { pid, startTicks: ticks };
 }
 
-function readText(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A cross-process mutex on a file. Two `infra up`s or two test runs on one stack would otherwise both see "not
  * running" and race for the same ports. A lock whose holder died (or whose PID now is another process's) is taken
@@ -297,18 +289,18 @@ export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, ti
       } finally {
         rmSync(staged, { force: true });
       }
-      const seen = readText(lockFile);
+      const seen = lockText(lockFile);
       if (seen === undefined) return false; // released meanwhile: take it on the next poll
       const holder = lockHolder(seen);
       if (holder === undefined || !holderRunning(holder)) removeStaleLock(lockFile, seen);
       return false;
     },
-    { timeoutMs, intervalMs: 250, message: `the infra lock ${lockFile} (held by PID ${lockHolder(readText(lockFile))?.pid ?? '?'})` },
+    { timeoutMs, intervalMs: 250, message: `the infra lock ${lockFile} (held by PID ${lockHolder(lockText(lockFile))?.pid ?? '?'})` },
   );
   try {
     return await fn();
   } finally {
-    if (readText(lockFile) === mine) rmSync(lockFile, { force: true });
+    if (lockText(lockFile) === mine) rmSync(lockFile, { force: true });
   }
 }
 
