@@ -146,12 +146,10 @@ export function registryNotFound(body: string): boolean {
  * them: fetch refuses a URL with credentials in it, with a message that quotes the URL, password and all.
  */
 export function registryFetch(url: string, init: RequestInit = {}): Promise<Response> {
-  const target = new URL(url);
-  if (target.username === '' && target.password === '') return fetch(url, init);
-  const basic = Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64');
-  target.username = '';
-  target.password = '';
-  return fetch(target, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Basic ${basic}` } });
+  const { host, auth } = registryTarget(url);
+  if (auth === undefined) return fetch(url, init);
+  const basic = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+  return fetch(host, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Basic ${basic}` } });
 }
 
 /**
