@@ -205,7 +205,6 @@ function openInput(path: string, signal: AbortSignal | undefined, stdin: Readabl
   return signal ? addAbortSignal(signal, stream) : stream;
 }
 
-
 function isAbort(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'AbortError';
 }

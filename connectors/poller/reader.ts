@@ -256,14 +256,14 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           repeated = true;
           break;
         }
-        keys.forEach((k, i) => (sequence[item.offset + i] = k ?? null));
-        for (const k of keys) {
+        keys.forEach((k, i) => {
+          sequence[item.offset + i] = k ?? null;
           if (k === undefined) keylessThisPass++;
           else {
             keysThisPass.add(k);
             keysRead.add(k);
           }
-        }
+        });
         // The window's first page is shorter than asked while the total says more follow: the vendor serves at most
         // this many a page (its real maximum, below what it let us ask for; TRTC v4 documents none). Page on at that
         // size: page 1 of `served` starts where this page ended, so the window is read as if asked so from the start.
