@@ -126,7 +126,8 @@ function errorMessages(err: unknown, depth: number): string {
 function wrap(p: pino.Logger, base: pino.Logger, crash = crashHook()): Log {
   // The event id first, then the event's fields, so every line reads time, level, component, event, fields.
   const log = ((level: LogLevel, event: string, fields?: LogFields) => {
-    p[level]({ event, ...(fields && loggedErrors(fields)) });
+    // Below the level nothing is copied or looked at (per-batch debug lines sit on the stages' paths).
+    if (p.isLevelEnabled(level)) p[level]({ event, ...(fields && loggedErrors(fields)) });
     crash?.(event);
   }) as Log;
   log.child = (component) => wrap(base.child({ component }), base, crash);
