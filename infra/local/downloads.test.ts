@@ -104,4 +104,23 @@ describe('infra downloads', () => {
     expect(readdirSync(cache).sort()).toEqual(['kafka']);
     expect(readdirSync(join(cache, 'kafka'))).toEqual(['libs']);
   });
+
+  it('every Maven run fails on a checksum mismatch instead of taking the file with a warning', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-downloads-'));
+    dirs.push(root);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const calls = join(root, 'mvn-calls');
+    // Records its arguments, one run a line, and fails: only what each run was asked to do matters here.
+    writeFileSync(join(bin, 'mvn'), `#!/bin/sh\necho "$*" >> '${calls}'\nexit 1\n`);
+    chmodSync(join(bin, 'mvn'), 0o755);
+    vi.stubEnv('CDRFLOW_CACHE_DIR', join(root, 'cache'));
+    vi.stubEnv('PATH', `${bin}:${process.env['PATH'] ?? ''}`);
+    const { ensureApicurio, ensureKafkaJars } = await import('./downloads.ts');
+    await expect(ensureKafkaJars()).rejects.toThrow(/mvn .* failed/);
+    await expect(ensureApicurio()).rejects.toThrow(/mvn .* failed/);
+    const runs = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(runs).toHaveLength(2);
+    expect(runs.filter((r) => !r.split(' ').includes('--strict-checksums'))).toEqual([]);
+  });
 });

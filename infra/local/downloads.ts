@@ -19,7 +19,9 @@ export function kafkaVersion(): string {
 
 async function mvn(args: string[], cwd: string): Promise<void> {
   try {
-    await run('mvn', ['-q', '-B', ...args], { cwd, timeoutMs: 20 * 60_000 });
+    // Strict checksums: by default Maven only warns when a jar does not match its checksum, so a file a mirror
+    // corrupted was taken into the cache and failed later in Java (or in tar) far from its cause.
+    await run('mvn', ['-q', '-B', '--strict-checksums', ...args], { cwd, timeoutMs: 20 * 60_000 });
   } catch (err) {
     if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
       throw new Error(
