@@ -3,7 +3,7 @@
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
-import { loadCommandConfig } from '../app-config.ts';
+import { loadCommandConfig, settingExit } from '../app-config.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
 import { quote } from '../../core/input-limits.ts';
 import { signalExit } from '../../core/exit-codes.ts';
@@ -65,7 +65,7 @@ async function upUntilStopped(base: number, log: (msg: string) => void): Promise
   } catch (err) {
     const signal = requests.received;
     if (signal) throw new ExitError(signalExit(signal), `stopped by ${signal}: the download in progress was stopped and nothing of it is left in the cache`);
-    throw err;
+    throw settingExit(err) ?? err;
   } finally {
     requests.dispose();
   }

@@ -1,7 +1,8 @@
 // Where the local stack keeps its downloads (shared by every stack) and its per-port-base state (one folder per
 // stack, so the demo stack at base 19000 and the test stack at base 29000 never touch each other's files).
 import { REPO_ROOT } from '../../core/repo-root.ts';
-import { join, resolve } from 'node:path';
+import { CdrflowError } from '../../core/errors.ts';
+import { delimiter, join, resolve } from 'node:path';
 
 // Absolute: Maven resolves a relative output folder against the pom's folder, and the servers run in the stack's
 // folder, so a relative CDRFLOW_CACHE_DIR named three different places.
@@ -9,6 +10,19 @@ export const CACHE_DIR = resolve(process.env['CDRFLOW_CACHE_DIR'] || join(REPO_R
 export const KAFKA_LIBS_DIR = join(CACHE_DIR, 'kafka', 'libs');
 export const KAFKA_POM = join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
 export const APICURIO_DIR = join(CACHE_DIR, 'apicurio');
+
+/**
+ * Kafka runs with its jars' folder on Java's classpath, where the path separator (`:`) splits entries: from a cache
+ * folder with one in its path it failed only after the download, with a Java error that did not name the folder.
+ */
+export function assertCacheDirUsable(): void {
+  if (CACHE_DIR.includes(delimiter)) {
+    throw new CdrflowError(
+      'config',
+      `the cache folder ${CACHE_DIR} (CDRFLOW_CACHE_DIR, default .cache/ in the checkout) contains "${delimiter}", which separates the entries of Java's classpath, so Kafka cannot run from it; choose a folder without "${delimiter}" in its path`,
+    );
+  }
+}
 
 export interface StackPaths {
   root: string;

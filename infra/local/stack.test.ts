@@ -1,6 +1,10 @@
 // `infra down` on a PID file whose PID now belongs to someone else: stand-in processes carry the arguments the real
 // servers are started with; no server is started.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT_CONFIG } from '../../core/exit-codes.ts';
+import { cdrflow } from '../../test/main-job/cli.ts';
 import { kafkaArgs, registryArgs, standIns } from './fixtures/stand-in-servers.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stackPaths } from './paths.ts';
@@ -49,5 +53,24 @@ describe('infra down', () => {
       { name: 'registry', pid: registry, outcome: 'terminated' },
       { name: 'kafka', pid: kafka, outcome: 'terminated' },
     ]);
+  });
+});
+
+describe('infra up', () => {
+  it('refuses a cache folder with ":" in its path, naming it, before anything is downloaded or started', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-infra-cache-'));
+    const base = 47_400;
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
+    // A stand-in mvn that only says it ran: a refused run never gets that far.
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const calls = join(root, 'mvn-calls');
+    writeFileSync(join(bin, 'mvn'), `#!/bin/sh\necho "$*" >> '${calls}'\nexit 1\n`);
+    chmodSync(join(bin, 'mvn'), 0o755);
+    const cache = join(root, 'a:b');
+    const r = await cdrflow(['infra', 'up', '--port-base', String(base)], { PATH: `${bin}:${process.env['PATH'] ?? ''}`, HOME: root, TZ: 'UTC', CDRFLOW_CACHE_DIR: cache });
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: EXIT_CONFIG, stderr: expect.stringContaining(`${cache} (CDRFLOW_CACHE_DIR`) as unknown });
+    expect(r.stderr).toContain('classpath');
+    expect([existsSync(calls), existsSync(cache)]).toEqual([false, false]);
   });
 });

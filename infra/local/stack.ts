@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { localPorts, type LocalPorts } from '../../core/local-endpoints.ts';
 import { ensureApicurio, ensureKafkaJars } from './downloads.ts';
 import { awaitKafkaReady, kafkaMetadata, kafkaRunning, startKafka } from './kafka.ts';
-import { stackPaths } from './paths.ts';
+import { assertCacheDirUsable, stackPaths } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { liveLeases, portOpen, processRssKib, readPid, stopPid, withFileLock } from './processes.ts';
 import {
@@ -52,6 +52,7 @@ export interface UpResult {
 }
 
 async function upUnlocked(base: number, log: Log): Promise<UpResult> {
+  assertCacheDirUsable();
   const paths = stackPaths(base);
   const ports = stackPorts(base);
   mkdirSync(paths.root, { recursive: true });
