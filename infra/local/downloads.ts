@@ -4,18 +4,10 @@
 // port base and by checkouts that share CDRFLOW_CACHE_DIR, so downloads take a lock on it and look again once they
 // hold it: two runs at once would both download, and the second one would remove the first one's complete folder
 // (under a Kafka starting from it) or fail renaming onto it.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { APICURIO_DIR, CACHE_DIR, KAFKA_LIBS_DIR, KAFKA_POM } from './paths.ts';
+import { APICURIO_DIR, APICURIO_VERSION, CACHE_DIR, KAFKA_POM, kafkaLibsDir, kafkaVersion } from './paths.ts';
 import { run, withFileLock } from './processes.ts';
-
-export const APICURIO_VERSION = process.env['APICURIO_VERSION'] || '3.3.3';
-
-export function kafkaVersion(): string {
-  const m = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(KAFKA_POM, 'utf8'));
-  if (!m?.[1]) throw new Error(`no <kafka.version> in ${KAFKA_POM}`);
-  return m[1];
-}
 
 async function mvn(args: string[], cwd: string): Promise<void> {
   try {
@@ -38,10 +30,10 @@ function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
   return withFileLock(join(ensureCacheDir(), 'download.lock'), fn, 25 * 60_000);
 }
 
-/** The Kafka broker jars for the pom's version, copied into .cache/kafka/libs. Returns true when it downloaded. */
+/** The Kafka broker jars for the pom's version, copied into .cache/kafka/<version>. Returns true when it downloaded. */
 export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Promise<boolean> {
   const version = kafkaVersion();
-  const marker = join(KAFKA_LIBS_DIR, `kafka_2.13-${version}.jar`);
+  const marker = join(kafkaLibsDir(version), `kafka_2.13-${version}.jar`);
   if (existsSync(marker)) return false;
   return withCacheLock(async () => {
     if (existsSync(marker)) return false; // another run completed it while this one waited
@@ -52,7 +44,8 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
 
 async function downloadKafkaJars(version: string, log: (msg: string) => void): Promise<void> {
   log(`downloading Apache Kafka ${version} jars from Maven Central (cached in ~/.m2 and .cache/kafka) ...`);
-  const tmp = `${KAFKA_LIBS_DIR}.tmp-${process.pid}`;
+  const libs = kafkaLibsDir(version);
+  const tmp = `${libs}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   // A failed run's folder is removed: each one was left behind under its own PID.
   try {
@@ -63,8 +56,8 @@ async function downloadKafkaJars(version: string, log: (msg: string) => void): P
     );
     if (!existsSync(join(tmp, `kafka_2.13-${version}.jar`)))
       throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${version}.jar`);
-    rmSync(KAFKA_LIBS_DIR, { recursive: true, force: true });
-    renameSync(tmp, KAFKA_LIBS_DIR);
+    rmSync(libs, { recursive: true, force: true });
+    renameSync(tmp, libs);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -75,13 +68,13 @@ function ensureCacheDir(): string {
   return CACHE_DIR;
 }
 
-/** Apicurio Registry's Quarkus app, extracted once into .cache/apicurio. Returns true when it downloaded/extracted. */
+/**
+ * Apicurio Registry's Quarkus app, extracted once into .cache/apicurio-registry/<version>. Returns true when it
+ * downloaded/extracted.
+ */
 export async function ensureApicurio(log: (msg: string) => void = () => {}): Promise<boolean> {
-  const versionFile = join(APICURIO_DIR, 'CDRFLOW_VERSION');
-  const extracted = () =>
-    existsSync(join(APICURIO_DIR, 'quarkus-run.jar')) &&
-    existsSync(versionFile) &&
-    readFileSync(versionFile, 'utf8').trim() === APICURIO_VERSION;
+  // The folder is renamed into place only once extracted whole, and is named by the version.
+  const extracted = () => existsSync(join(APICURIO_DIR, 'quarkus-run.jar'));
   if (extracted()) return false;
   return withCacheLock(async () => {
     if (extracted()) return false; // another run completed it while this one waited
@@ -119,7 +112,6 @@ async function downloadApicurio(log: (msg: string) => void): Promise<void> {
     mkdirSync(tmp, { recursive: true });
     await run('tar', ['-xzf', tarball, '-C', tmp]);
     if (!existsSync(join(tmp, 'quarkus-run.jar'))) throw new Error(`${tarball} has no quarkus-run.jar at its top level`);
-    writeFileSync(join(tmp, 'CDRFLOW_VERSION'), `${APICURIO_VERSION}\n`);
     rmSync(APICURIO_DIR, { recursive: true, force: true });
     renameSync(tmp, APICURIO_DIR);
   } finally {

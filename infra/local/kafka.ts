@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { coordinatorsReady, describeCluster } from '../../core/kafka.ts';
 import { findJava } from './java.ts';
-import { KAFKA_LIBS_DIR } from './paths.ts';
+import { kafkaLibsDir } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, run, spawnDetached } from './processes.ts';
 import { processAlive } from '../../core/process-identity.ts';
@@ -105,7 +105,7 @@ export async function startKafka(
   await assertPortsFree([ports.kafkaPort, ports.kafkaControllerPort]);
   const java = await findJava(MIN_JAVA, 'CDRFLOW_KAFKA_JAVA', 'Apache Kafka 4.x');
   const files = writeConfigs(paths, ports);
-  const classpath = `${KAFKA_LIBS_DIR}/*`;
+  const classpath = `${kafkaLibsDir()}/*`;
   if (!existsSync(join(paths.kafkaData, 'meta.properties'))) {
     mkdirSync(paths.kafkaData, { recursive: true });
     const { stdout: uuid } = await run(java.path, [

@@ -2,14 +2,29 @@
 // stack, so the demo stack at base 19000 and the test stack at base 29000 never touch each other's files).
 import { REPO_ROOT } from '../../core/repo-root.ts';
 import { CdrflowError } from '../../core/errors.ts';
+import { readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 
 // Absolute: Maven resolves a relative output folder against the pom's folder, and the servers run in the stack's
 // folder, so a relative CDRFLOW_CACHE_DIR named three different places.
 export const CACHE_DIR = resolve(process.env['CDRFLOW_CACHE_DIR'] || join(REPO_ROOT, '.cache'));
-export const KAFKA_LIBS_DIR = join(CACHE_DIR, 'kafka', 'libs');
 export const KAFKA_POM = join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
-export const APICURIO_DIR = join(CACHE_DIR, 'apicurio');
+export const APICURIO_VERSION = process.env['APICURIO_VERSION'] || '3.3.3';
+
+export function kafkaVersion(): string {
+  const m = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(KAFKA_POM, 'utf8'));
+  if (!m?.[1]) throw new Error(`no <kafka.version> in ${KAFKA_POM}`);
+  return m[1];
+}
+
+// A folder per version: checkouts that share the cache at different versions each keep theirs, where one folder for
+// all had each of them replace the other's and download again at every switch.
+/** The Kafka broker jars of a version (the pom's by default). */
+export function kafkaLibsDir(version = kafkaVersion()): string {
+  return join(CACHE_DIR, 'kafka', version);
+}
+// Not apicurio/<version>: the versions before this layout replace all of .cache/apicurio when they extract theirs.
+export const APICURIO_DIR = join(CACHE_DIR, 'apicurio-registry', APICURIO_VERSION);
 
 /**
  * Kafka runs with its jars' folder on Java's classpath, where the path separator (`:`) splits entries: from a cache
