@@ -16,6 +16,7 @@ import {
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 import { holderRunning, lockText, processAlive, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
+import { CdrflowError } from '../../core/errors.ts';
 
 /** Thrown from a probe to end polling at once (e.g. the server process died: waiting longer cannot help). */
 export class StopPolling extends Error {
@@ -214,7 +215,9 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
 export async function assertPortsFree(ports: number[]): Promise<void> {
   for (const port of ports) {
     if (await portOpen(port)) {
-      throw new Error(
+      // A setting the command cannot use (EX_CONFIG, as core/exit-codes.ts lists a taken port), not a failure.
+      throw new CdrflowError(
+        'config',
         `port ${port} is already in use by a process this stack did not start; stop it or choose another CDRFLOW_PORT_BASE`,
       );
     }

@@ -2,12 +2,14 @@
 // servers are started with; no server is started.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { EXIT_CONFIG } from '../../core/exit-codes.ts';
 import { cdrflow } from '../../test/main-job/cli.ts';
 import { kafkaArgs, registryArgs, standIns } from './fixtures/stand-in-servers.ts';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stackPaths } from './paths.ts';
+import { APICURIO_VERSION, kafkaVersion, stackPaths } from './paths.ts';
+import { localPorts } from '../../core/local-endpoints.ts';
 import { processAlive } from '../../core/process-identity.ts';
 import { down } from './stack.ts';
 
@@ -72,5 +74,24 @@ describe('infra up', () => {
     expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: EXIT_CONFIG, stderr: expect.stringContaining(`${cache} (CDRFLOW_CACHE_DIR`) as unknown });
     expect(r.stderr).toContain('classpath');
     expect([existsSync(calls), existsSync(cache)]).toEqual([false, false]);
+  });
+
+  it("refuses a Kafka port taken by a process it did not start as a setting it cannot use (exit 78), naming the port", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdrflow-infra-port-'));
+    const base = 47_500;
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
+    // A cache that already holds both downloads (their marker files), so the run reaches the servers' start.
+    const cache = join(root, 'cache');
+    const version = kafkaVersion();
+    mkdirSync(join(cache, 'kafka', version), { recursive: true });
+    writeFileSync(join(cache, 'kafka', version, `kafka_2.13-${version}.jar`), '');
+    mkdirSync(join(cache, 'apicurio-registry', APICURIO_VERSION), { recursive: true });
+    writeFileSync(join(cache, 'apicurio-registry', APICURIO_VERSION, 'quarkus-run.jar'), '');
+    const stranger = createServer((socket) => socket.destroy());
+    const port = localPorts(base).kafkaPort;
+    await new Promise<void>((resolve, reject) => stranger.once('error', reject).listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => stranger.close());
+    const r = await cdrflow(['infra', 'up', '--port-base', String(base)], { HOME: root, TZ: 'UTC', CDRFLOW_CACHE_DIR: cache });
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: EXIT_CONFIG, stderr: expect.stringContaining(`port ${port} is already in use`) as unknown });
   });
 });
