@@ -170,6 +170,11 @@ describe('loadAppConfig', () => {
   it('names a file that is not valid YAML or JSON, or missing', () => {
     expect(problems(() => loadAppConfig({ file: file('broken.json', '{"kafka": '), env: {} }))[0]!.message).toMatch(/not valid JSON/);
     expect(problems(() => loadAppConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }))[0]!.message).toMatch(/must hold an object/);
+    // A null written out was read as an empty file, the defaults, without a word; an empty YAML file still is that.
+    for (const [name, text] of [['null.json', 'null'], ['null.yaml', 'null\n'], ['tilde.yaml', '~'], ['doc-null.yaml', '--- null\n'], ['number.json', '5'], ['string.json', '"{}"']]) {
+      expect(problems(() => loadAppConfig({ file: file(name!, text!), env: {} })), name).toEqual([{ path: file(name!, text!), message: 'must hold an object (a mapping of sections)' }]);
+    }
+    for (const text of ['', '# all commented out\n', '---\n']) expect(loadAppConfig({ file: file('empty.yaml', text), env: {} }), text).toEqual(loadAppConfig({ env: {} }));
     expect(problems(() => loadAppConfig({ file: file('deep.yaml', `a: ${'['.repeat(20_000)}${']'.repeat(20_000)}`), env: {} }))[0]!.message).toBe('not valid YAML: nested too deeply');
     expect(problems(() => loadAppConfig({ file: join(tmpdir(), 'cdrflow-no-such-dir', 'nope.yaml'), env: {} }))[0]!.message).toMatch(/cannot read/);
   });

@@ -456,15 +456,31 @@ function typedYamlValue(value: unknown, path: string): ConfigProblem | undefined
  * A JSON file a user named besides the configuration (`normalize --options`, `recording --record`) as its value, read
  * as a JSON config is: whole UTF-8 (bytes that are not were read as U+FFFD, which would change a piiKey without a
  * word), the strict parser (a member given twice is refused, not the last one taken), a syntax error that does not
- * quote the text (JSON.parse's complaint showed part of a piiKey). Throws an Error saying what is wrong.
+ * quote the text (JSON.parse's complaint showed part of a piiKey), and one JSON object, `null` included in what is
+ * refused. Throws an Error saying what is wrong.
  */
-export function readUserJsonFile(file: string): unknown {
+export function readUserJsonFile(file: string): Doc {
   const text = readSmallTextFile(file);
   const notUtf8 = replacementCharProblem(text);
   if (notUtf8 !== null) throw new Error(`${notUtf8} (save the file as UTF-8)`);
   const parsed = parseJsonStrict(text);
   if (!parsed.ok) throw new Error(`not valid JSON: ${jsonSyntaxReason(parsed.problem)}`);
+  // A file of `null` was read as no options at all, the defaults, without a word (a piiKey left unset).
+  if (!isObject(parsed.value)) throw new Error(`holds ${jsonKind(parsed.value)}, not a JSON object`);
   return parsed.value;
+}
+
+/** What a JSON value is, in a problem, without showing it (a string or a list may be a pasted secret). */
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return `a ${typeof value}`;
+}
+
+/** Whether a YAML text that parsed as null says so (`null`, `~`) rather than holding no document at all. */
+function explicitYamlNull(text: string): boolean {
+  const contents = YAML.parseDocument(text).contents as { source?: unknown } | null;
+  return typeof contents?.source === 'string' && contents.source !== '';
 }
 
 /** Reads a YAML or JSON file into a document; a syntax error is a problem with the file name as its path. */
@@ -502,7 +518,9 @@ export function readConfigFile(file: string, problems: ConfigProblem[]): Doc {
       return {};
     }
   }
-  if (doc === null || doc === undefined) return {};
+  // A YAML file with no document in it (empty, or comments only) is no settings: the defaults and the environment. A
+  // `null` written out (JSON's, YAML's `null` or `~`) is a mistake, read as that same empty file without a word.
+  if (doc === null && !/\.json$/i.test(file) && !explicitYamlNull(text)) return {};
   if (!isObject(doc)) {
     problems.push({ path: printable(file), message: 'must hold an object (a mapping of sections)' });
     return {};

@@ -345,6 +345,14 @@ describe(`cdrflow normalize --options, hostile files (seed ${OPTIONS_SEED})`, ()
     expect(await problem('{"piiKey": "S3cr3tPiiKey0123456789", "piiKey": "another-key-of-16-chars"}')).toMatch(/^not valid JSON: .*piiKey/);
   });
 
+  it('refuses a file of JSON that is no object, null included (it was read as the defaults, a piiKey left unset)', async () => {
+    for (const [content, kind] of [['null', 'null'], [' null\n', 'null'], ['5', 'a number'], ['"{}"', 'a string'], ['[]', 'a list']]) {
+      const path = file(content!);
+      // Taken, it normalized the (empty) input with the defaults and ended 0.
+      await expect(runNormalize(['--vendor', 'tencent-ccc', '--options', path], []), content).rejects.toThrow(expect.objectContaining({ name: 'UsageError', message: `--options ${path}: holds ${kind}, not a JSON object` }));
+    }
+  });
+
   it('a byte order mark and CRLF line ends are no problem: the options apply', async () => {
     const options = { piiKey: 'a-pii-key-of-16-chars-or-more', billing: { defaultRule: '1/1' } };
     const path = file(`\ufeff${JSON.stringify(options, null, 2).replace(/\n/g, '\r\n')}\r\n`);

@@ -45,7 +45,7 @@ describe('cdrflow recording', () => {
       const id = `huawei-privatenumber:${APP.appKey}:s1`;
       for (const [file, reason] of [
         [notJson, /^--record .*fee\.txt: .*JSON/],
-        [list, /^--record .*list\.json: not one JSON object/],
+        [list, /^--record .*list\.json: holds a list, not a JSON object$/],
         [dir, /^--record .*: is a directory/],
         ['/dev/zero', /^--record \/dev\/zero: is more than 1048576 bytes/],
       ] as const) {
