@@ -75,4 +75,25 @@ describe('range problems of one value', () => {
     ]);
     expect(messages({ apps: [], sasl: { username: 'u', password: 'p', usernme: 'v' } })).toEqual(['sasl: Unrecognized key: "usernme" (did you mean "username"?)']);
   });
+
+  it('shows an unknown key one level above such an object only when it is a typo or shaped as a setting\'s name: a secret pasted a line too far out was printed', () => {
+    const schema = z.strictObject({
+      receiver: z.strictObject({ port: z.int().optional(), huawei: z.strictObject({ appKey: z.string(), appSecret: z.string() }).optional() }).optional(),
+      sink: z.strictObject({ flushRows: z.int().optional() }).optional(),
+    });
+    const messages = (doc: unknown) => {
+      const r = schema.safeParse(doc);
+      return r.success ? [] : zodIssues(r.error, schema).map((p) => `${p.path}: ${p.message}`);
+    };
+    // Secrets of the shapes vendors hand out, at the root and in `receiver`: counted, never quoted.
+    for (const secret of ['hunter2-0f4e', 'AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE', 'Gu5t9xGARNpq86cd98joQYCN3EXAMPLE', 'c2VjcmV0LXRva2Vu', 'abcdefghijklmnopqrstuvwxyzabcdefgh']) {
+      expect(messages({ [secret]: 1 }), secret).toEqual([`(root): ${NOT_SHOWN}`]);
+      expect(messages({ receiver: { [secret]: 1 } }), secret).toEqual([`receiver: ${NOT_SHOWN}`]);
+    }
+    // A typo keeps its guess, and a key that reads as a setting's name is still named, beside a counted one.
+    expect(messages({ recever: {}, unknownSection: 1, 'tencent-ccc': {}, zzz: 1, 'hunter2-0f4e': 1 })).toEqual([
+      `(root): Unrecognized keys: "recever", "unknownSection", "tencent-ccc", "zzz" ("recever": did you mean "receiver"?); ${NOT_SHOWN}`,
+    ]);
+    expect(messages({ receiver: { prot: 1 } })).toEqual(['receiver: Unrecognized key: "prot" (did you mean "port"?)']);
+  });
 });

@@ -20,15 +20,24 @@ export function zodIssues(error: z.ZodError, schema?: z.ZodType): ConfigProblem[
 /** A key that names a secret: an object holding one may have a secret pasted where a key goes. */
 const SECRET_KEY = /secret|password|piikey/i;
 
+/**
+ * A setting's name as the schemas write them: lower-case words, camelCase or joined by - or _, no digits, at most 32
+ * characters (`unknownSection`, `tencent-ccc`). A generated secret (an access key, a hex or base64 token) has digits
+ * or runs of capitals, or is longer.
+ */
+const KEY_SHAPE = /^(?=.{1,32}$)[a-z]+(?:[A-Z][a-z]+|[-_][a-z]+)*$/;
+
 function withGuess(i: Issue, schema: z.ZodType | undefined): string {
   if (i.code !== 'unrecognized_keys') return i.message;
   const known = schema === undefined ? undefined : objectKeysAt(schema, i.path);
   const guesses = new Map(i.keys.map((k) => [k, known === undefined ? undefined : didYouMean(k, known)] as const));
-  // An unknown key is shown only where it cannot be a secret: near a known key (a typo of it), or in an object that
-  // holds none. Elsewhere (the apps' items, the connectors', ClickHouse's, sasl, normalize; an object not known) a
-  // pasted secret would be printed: it is counted, its place named by the path.
+  // An unknown key is shown only where it cannot be a secret: near a known key (a typo of it), or, in an object that
+  // holds none, shaped as a setting's name is (KEY_SHAPE). In an object that holds one (the apps' items, the
+  // connectors', ClickHouse's, sasl, normalize's mapping; an object not known) any other key is counted, its place
+  // named by the path; so is a key of any other shape one level up (the root, `normalize`, `receiver.huawei`), where
+  // a secret pasted a line too far out lands, and was printed.
   const secrets = known === undefined || known.some((k) => SECRET_KEY.test(k));
-  const shown = i.keys.filter((k) => !secrets || guesses.get(k) !== undefined);
+  const shown = i.keys.filter((k) => guesses.get(k) !== undefined || (!secrets && KEY_SHAPE.test(k)));
   const hidden = i.keys.length - shown.length;
   const parts: string[] = [];
   if (shown.length > 0) {
