@@ -89,14 +89,15 @@ describe('a ClickHouse error in the status', () => {
     const shown = formatStatus(s).split('\n').filter((l) => l.startsWith('ClickHouse: could not be read'));
     expect(shown).toHaveLength(1);
     expect(shown[0]).not.toMatch(unsafe);
-    expect(shown[0]).toContain('\\u001b]0;owned');
+    // Escaped as every reason a person reads (terminalReason): a line break as \n, not \u000a.
+    expect(shown[0]).toContain('\\u001b]0;owned\\u0007\\u001b[2J\\nok | clickhouse');
     expect(shown[0]!.length).toBeLessThan(600);
     expect(formatStatus(s).split('\n')).not.toContain('ok | clickhouse 0 CDRs');
   });
 
   it('is shown escaped in the status line too', () => {
     expect(formatStatusLine(s)).not.toMatch(unsafe);
-    expect(formatStatusLine(s)).toContain('clickhouse ? (Code: 1. \\u001b]0;owned');
+    expect(formatStatusLine(s)).toContain('clickhouse ? (Code: 1. \\u001b]0;owned\\u0007\\u001b[2J\\n… (reason cut');
   });
 });
 
@@ -109,6 +110,6 @@ describe('the status line of a job not ready', () => {
     const line = formatStatusLine(s);
     // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\u0000-\u001f]/);
-    expect(line).toMatch(/ \| not ready: normalize waiting: ECONNREFUSED \(connect \\u001b\]0;owned\\u0007\\u001b\[2J\\u000aok \| clickhouse 0 CDRs\)$/);
+    expect(line).toMatch(/ \| not ready: normalize waiting: ECONNREFUSED \(connect \\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| clickhouse 0 CDRs\)$/);
   });
 });

@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { chNumber, quoteIdentifier, readRows, STATUS_READ } from '../core/clickhouse.ts';
-import { boundReason, MAX_REASON_CHARS, terminalText } from '../core/input-limits.ts';
+import { terminalReason } from '../core/input-limits.ts';
 import type { Checkpoint } from '../core/checkpoints.ts';
 import { VENDORS, type Vendor } from '../core/topology.ts';
 
@@ -109,12 +109,6 @@ export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): 
 
 const SHORT: Record<Vendor, string> = { 'tencent-ccc': 'ccc', 'tencent-trtc': 'trtc', 'huawei-privatenumber': 'huawei', 'alibaba-lvms': 'lvms' };
 
-/**
- * Why ClickHouse could not be read, for one line of a terminal: it is a server's error text (CLICKHOUSE_URL), whose
- * escape sequences and line breaks reached the terminal as sent, of any length.
- */
-const shownError = (error: string, max = MAX_REASON_CHARS) => boundReason(terminalText(error), max);
-
 const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
 
 /** One compact line (stderr every few seconds while `start` runs). */
@@ -123,7 +117,9 @@ export function formatStatusLine(s: StatusSnapshot): string {
   const intake = VENDORS.filter((v) => s.intake[v])
     .map((v) => `${SHORT[v]} ${n(s.intake[v]!.records)}`)
     .join(' ');
-  const ch = 'error' in s.clickhouse ? `clickhouse ? (${shownError(s.clickhouse.error, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
+  // Why ClickHouse could not be read is a server's error text (CLICKHOUSE_URL), whose escape sequences and line breaks
+  // reached the terminal as sent, of any length: escaped and cut as every reason a person reads is.
+  const ch = 'error' in s.clickhouse ? `clickhouse ? (${terminalReason(s.clickhouse.error, 40)})` : `clickhouse ${n(s.clickhouse.cdrs)} CDRs ${n(s.clickhouse.billableMinutes)} billable min`;
   // Why the job is not ready, when it is not: a stage waiting out an outage says what it waits for, in its error's
   // words, which a broker or a server wrote (and may quote a row): escaped like the ClickHouse error above.
   const notRunning = Object.entries(s.components).filter(([, state]) => state !== 'running');
@@ -134,7 +130,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
     ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)}${s.dlqLoader.alreadyStored ? ` already stored ${n(s.dlqLoader.alreadyStored)}` : ''} lag ${n(s.dlqLoader.lag)}`] : []),
     ch,
-    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${terminalText(state.slice(0, 90))}`).join('; ')}`] : []),
+    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${terminalReason(state.slice(0, 90))}`).join('; ')}`] : []),
   ].join(' | ');
 }
 
@@ -167,7 +163,7 @@ export function formatStatus(s: StatusSnapshot): string {
   // Read again after a crash between an insert and its commit: in = out + skipped + these.
   if (l?.alreadyStored) lines.push(`  of which ${n(l.alreadyStored)} read again after a restart were in cdr_dead_letters already (committed, not loaded twice)`);
   lines.push('');
-  if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${shownError(s.clickhouse.error)}`);
+  if ('error' in s.clickhouse) lines.push(`ClickHouse: could not be read: ${terminalReason(s.clickhouse.error)}`);
   else {
     lines.push(`ClickHouse: ${n(s.clickhouse.cdrs)} CDRs, ${n(s.clickhouse.billableMinutes)} billable minutes`);
     for (const r of s.clickhouse.byVendor) {
