@@ -50,6 +50,28 @@ describe('formatStatus', () => {
     expect(lines.find((l) => l.startsWith('checkpoints'))!.indexOf('watermark')).toBe(column[0]);
   });
 
+  it('lists every live checkpoint and only the most recently saved backfill ones, counting the rest', () => {
+    const at = Date.parse('2026-12-01T12:00:00.000Z');
+    const row = (id: string, ageSec: number) => ({ id, watermark: '2026-12-01T10:00:00.000Z', updatedAt: new Date(at - ageSec * 1000).toISOString(), ageSec, watermarkDelaySec: 7200 });
+    // A year of daily backfills of two tenants, saved one a day; one of them, long ago, with a far longer id.
+    const backfills = Array.from({ length: 730 }, (_, i) => row(`tencent-ccc:14000000${i % 2}:backfill:day-${String(i).padStart(3, '0')}${i === 700 ? 'x'.repeat(80) : ''}`, 86_400 * (730 - i)));
+    const live = [row('tencent-ccc:140000000:live', 5), row('tencent-ccc:140000001:live', 9), row('tencent-trtc:1600000001:live', 86_400 * 400)];
+    const checkpoints = [...backfills, ...live].sort((a, b) => a.id.localeCompare(b.id));
+    const s = snapshot({ checkpoints });
+    const lines = formatStatus(s).split('\n');
+    const listed = lines.slice(lines.findIndex((l) => l.startsWith('checkpoints')) + 1);
+    const ids = listed.map((l) => l.trim().split(/\s+/)[0]);
+    // Every live one however old, and the five backfills saved last, in id order as the snapshot has them.
+    expect(ids.slice(0, -1)).toEqual([...backfills.slice(-5).map((c) => c.id), ...live.map((c) => c.id)].sort((a, b) => a.localeCompare(b)));
+    expect(listed.at(-1)).toBe('  … and 725 more saved earlier (backfill ranges; cdrflow status --json lists every checkpoint)');
+    // A hidden id does not widen the column.
+    expect(lines.find((l) => l.startsWith('checkpoints'))!.indexOf('watermark')).toBe(49);
+    // The snapshot (--json, /status) keeps them all, in their order.
+    expect(s.checkpoints).toEqual(checkpoints);
+    // Few enough: each on its line, no count.
+    expect(formatStatus(snapshot({ checkpoints: checkpoints.slice(0, 5) }))).not.toContain('more saved earlier');
+  });
+
   it('says checkpoints it could not read are unknown, never "none"', () => {
     const s = snapshot({
       normalize: { in: null, out: null, deadLettered: null, lag: null },

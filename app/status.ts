@@ -140,6 +140,26 @@ function age(sec: number): string {
   return `${(sec / 3600).toFixed(1)}h`;
 }
 
+/** The checkpoints other than the live ones `cdrflow status` lists: the most recently saved (a running backfill's among them). */
+export const MAX_OTHER_CHECKPOINTS_SHOWN = 5;
+
+/**
+ * The checkpoints worth a line each: every live one (one per tenant ever polled, whose age is what an operator reads
+ * the list for), and of the others (one per backfill range ever run, kept in the topic for good) the most recently
+ * saved few; a year of backfills made the report thousands of lines. In id order, as the snapshot has them.
+ */
+function checkpointsShown(rows: readonly CheckpointRow[]): { shown: CheckpointRow[]; more: number } {
+  const isLive = (c: CheckpointRow) => c.id.endsWith(':live');
+  const recent = new Set(
+    rows
+      .filter((c) => !isLive(c))
+      .sort((a, b) => a.ageSec - b.ageSec)
+      .slice(0, MAX_OTHER_CHECKPOINTS_SHOWN),
+  );
+  const shown = rows.filter((c) => isLive(c) || recent.has(c));
+  return { shown, more: rows.length - shown.length };
+}
+
 /** The multi-line form for `cdrflow status`. */
 export function formatStatus(s: StatusSnapshot): string {
   const lines: string[] = [];
@@ -181,11 +201,13 @@ export function formatStatus(s: StatusSnapshot): string {
   if (s.checkpointsError !== undefined) lines.push(`checkpoints: could not be read: ${s.checkpointsError}`);
   else if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
-    // The id column is as wide as the longest id (a backfill's id carries its whole range).
-    const idWidth = Math.max(45, ...s.checkpoints.map((c) => c.id.length));
-    const wmWidth = Math.max(24, ...s.checkpoints.map((c) => c.watermark.length));
+    const { shown, more } = checkpointsShown(s.checkpoints);
+    // The id column is as wide as the longest id shown (a backfill's id carries its whole range).
+    const idWidth = Math.max(45, ...shown.map((c) => c.id.length));
+    const wmWidth = Math.max(24, ...shown.map((c) => c.watermark.length));
     lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
-    for (const c of s.checkpoints) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
+    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
+    if (more > 0) lines.push(`  … and ${n(more)} more saved earlier (backfill ranges; cdrflow status --json lists every checkpoint)`);
   }
   return lines.join('\n');
 }
