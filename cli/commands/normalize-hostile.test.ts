@@ -297,6 +297,7 @@ function hostileOptions(r: Rng): { what: string; content: string | Buffer | null
     () => ({ what: 'the piiKey as a time zone', content: JSON.stringify({ lvmsTimeZone: { default: secret } }), secret }),
     () => ({ what: 'the piiKey as a billing rule', content: JSON.stringify({ billing: { perTenant: { 'tencent-ccc:1': secret } } }), secret }),
     () => ({ what: 'the piiKey as the region', content: JSON.stringify({ piiKey: secret, defaultRegion: secret }), secret }),
+    () => ({ what: 'the piiKey pasted as a key', content: JSON.stringify({ [secret]: 1, billing: { [secret]: 1 } }), secret }),
     () => ({ what: 'an unknown key with escapes', content: JSON.stringify({ [`bad${escapes}key`]: 1 }), secret: null }),
     () => ({ what: 'a perTenant key with escapes', content: JSON.stringify({ billing: { perTenant: { [`tencent-ccc:${escapes}`]: '7/7' } } }), secret: null }),
     () => ({ what: 'a billing key that names no vendor', content: JSON.stringify({ billing: { perTenant: { [`acme${escapes}:1`]: rule } } }), secret: null }),
@@ -343,6 +344,11 @@ describe(`cdrflow normalize --options, hostile files (seed ${OPTIONS_SEED})`, ()
     expect(await problem('{"piiKey": S3cr3tPiiKey0123456789}')).toBe('not valid JSON: an unexpected character (not shown: the text may hold secrets)');
     expect(await problem('{"lvmsTimeZone": {"perTenant": {"t\u202e1": "Mars/Base"}}}')).toBe('lvmsTimeZone.perTenant.t\\u202e1: not an IANA time zone');
     expect(await problem('{"piiKey": "S3cr3tPiiKey0123456789", "piiKey": "another-key-of-16-chars"}')).toMatch(/^not valid JSON: .*piiKey/);
+    // Pasted as a key: counted where the piiKey is kept, named elsewhere only when shaped as a setting's name; a near
+    // miss keeps its guess.
+    expect(await problem('{"S3cr3tPiiKey0123456789": 1, "biling": {}, "billing": {"S3cr3tPiiKey0123456789": 1, "perTenant": {}}}')).toBe(
+      'billing: an unknown key (not shown: a key here may be a secret pasted in the wrong place); (root): Unrecognized key: "biling" (did you mean "billing"?); an unknown key (not shown: a key here may be a secret pasted in the wrong place)',
+    );
   });
 
   it('refuses a file of JSON that is no object, null included (it was read as the defaults, a piiKey left unset)', async () => {

@@ -10,7 +10,9 @@ import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readUserJsonFile } from '../../app/config.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
-import { parseNormalizeOptions } from '../../transforms/normalize/config.ts';
+import { normalizeOptionsSchema, parseNormalizeOptions } from '../../transforms/normalize/config.ts';
+import { zodIssues } from '../../core/zod-issues.ts';
+import { z } from 'zod';
 import type { NormalizeContext, NormalizeOptions } from '../../transforms/normalize/context.ts';
 import { normalizeLine } from '../../transforms/normalize/lines.ts';
 import { TENANT_FIELDS } from '../../transforms/normalize/normalize.ts';
@@ -55,8 +57,9 @@ function parse(args: string[]): Args {
   try {
     options = parseNormalizeOptions(optionsFile === undefined ? {} : readUserJsonFile(optionsFile));
   } catch (err) {
-    const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-    const detail = issues ? issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).message;
+    // The config's reading of zod's problems: an unknown key in an object that holds the piiKey (the root) is counted,
+    // not quoted, unless it is a near miss of a known key; quoted, a piiKey pasted as a key was printed.
+    const detail = err instanceof z.ZodError ? zodIssues(err, normalizeOptionsSchema).map((p) => `${p.path}: ${p.message}`).join('; ') : (err as Error).message;
     // A key the file names is quoted in its problem as it is (zod's paths and unknown keys): escaped like any text
     // read from a file, a bidi override or a C1 control included.
     throw new UsageError(`--options ${printable(optionsFile ?? '')}: ${terminalReason(detail)}`);
