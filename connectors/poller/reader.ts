@@ -373,9 +373,12 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     if (publishError !== undefined) break;
     keylessRead = Math.max(keylessRead, keylessThisPass);
     const seen = { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass };
-    // Pages repeated under a steady total: reading again would repeat them again. (Had the total moved, records may
-    // have shifted by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
-    if (repeated && totals.size <= 1) {
+    // Pages repeated under a steady total, and this pass served the very sequence the pass before did: reading again
+    // would repeat them again. A first repeat is read again like a shortfall (below): an order that shifted between
+    // requests serves a whole page of records already read as well (likely once a page has shrunk to a few records),
+    // and the records it kept from this pass are served by the next. (Had the total moved, records may have shifted
+    // by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
+    if (repeated && totals.size <= 1 && previousPass !== undefined && previousPass.total === knownTotal && sameSequence(previousPass.sequence, sequence)) {
       giveUp('pages_repeat', seen);
       break;
     }
