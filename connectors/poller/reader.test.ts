@@ -170,6 +170,35 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
   });
 });
 
+describe('readWindow: a page holding more records than its total leaves room for', () => {
+  const records = Array.from({ length: 8 }, (_, i) => ({ id: `r-${i}`, n: i }));
+
+  /** Serves `records` 5 a page; the first `stale` answers count only 3 (a count taken before the list, late calls in between). */
+  function understating(stale: number) {
+    const source = pagedSource(records, 5);
+    const fetchPage = source.fetchPage.bind(source);
+    let requests = 0;
+    source.fetchPage = async (...args) => ({ ...(await fetchPage(...args)), total: requests++ < stale ? 3 : records.length });
+    return source;
+  }
+
+  it('is read again, and the records past the total it claimed are published', async () => {
+    const { result, logs, sink } = await readObserved(understating(1));
+    expect([...sink.keys()].sort()).toEqual(records.map((r) => r.id));
+    expect(result.records).toBe(8);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('a total that stays below what its pages serve gives the window up loudly, never as complete', async () => {
+    const { result, logs, metrics } = await readObserved(understating(Infinity));
+    expect(result.records).toBe(5);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', total: 3, records: 5 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+});
+
 describe('readWindow: a vendor whose pages repeat', () => {
   const page = Array.from({ length: 10 }, (_, i) => ({ id: `same-${i}`, n: i }));
 

@@ -362,6 +362,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         );
         // A short page before the end means records moved between requests: same remedy as a changed total.
         if (!servedMax && result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
+        // A page holding more records than its own total leaves room for: the count was taken apart from the list (late
+        // calls between the two), so records past that total may exist and no page past it is asked for. Read again
+        // under a total that holds them; one that never does is given up loudly, not finished as complete. (Records
+        // beyond the size asked for are not counted here: a vendor serving more a page than asked is no such sign.)
+        if (item.offset + Math.min(result.records.length, size) > result.total) totals.add(-1);
         if (result.records.length === 0) break;
       }
     } finally {
