@@ -170,6 +170,24 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
   });
 });
 
+describe('readWindow: a total that grows on every request (calls still arriving)', () => {
+  it('is no incomplete window once the reads together served as many records as its last total', async () => {
+    const source = pagedSource([], 5);
+    let requests = 0;
+    // Each request finds one call more than the one before, at the end of the window's order.
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      const records = Array.from({ length: 10 + requests++ }, (_, i) => ({ id: `r-${i}`, n: i }));
+      return { total: records.length, records: records.slice(page * size, (page + 1) * size), requestId: null };
+    };
+    const { result, logs, metrics, sink } = await readObserved(source);
+    const last = 10 + requests - 1;
+    expect(result.records).toBe(last);
+    expect(sink.keys()).toEqual(new Set(Array.from({ length: last }, (_, i) => `r-${i}`)));
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+  });
+});
+
 describe('readWindow: a page holding more records than its total leaves room for', () => {
   const records = Array.from({ length: 8 }, (_, i) => ({ id: `r-${i}`, n: i }));
 
