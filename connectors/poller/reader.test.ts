@@ -170,6 +170,25 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
   });
 });
 
+describe('readWindow: an empty page before the total is reached', () => {
+  const records = Array.from({ length: 20 }, (_, i) => ({ id: `r-${i}`, n: i }));
+
+  it('the pages after it are read and published all the same, and the window is given up loudly if it stays empty', async () => {
+    const source = pagedSource(records, 5);
+    const fetchPage = source.fetchPage.bind(source);
+    // Page 1 of 4 comes back empty on every read under a total of 20.
+    source.fetchPage = async (tenant, window, page, size, signal) => (page === 1 ? { total: records.length, records: [], requestId: null } : fetchPage(tenant, window, page, size, signal));
+    const { result, logs, metrics, sink } = await readObserved(source);
+    const around = records.filter((_, i) => i < 5 || i >= 10).map((r) => r.id);
+    expect([...sink.keys()].sort()).toEqual(around.sort());
+    expect(result.records).toBe(15);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', total: 20, records: 15 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+});
+
 describe('readWindow: a total that grows on every request (calls still arriving)', () => {
   it('is no incomplete window once the reads together served as many records as its last total', async () => {
     const source = pagedSource([], 5);

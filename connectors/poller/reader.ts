@@ -275,7 +275,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           pageSize = served;
           nextOffset = served;
         } else if (size < item.span && served > 0) enqueue(item.offset + size, item.span - size, true);
-        while (knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
+        // An empty page asks for no further page (under a total such as 9e15 paging would never end), but the pages
+        // already asked for are read: one of them serving records shows a hole, not the end, and paging goes on.
+        while (served > 0 && knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
           enqueue(nextOffset, pageSize);
           nextOffset += pageSize;
         }
@@ -367,7 +369,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // under a total that holds them; one that never does is given up loudly, not finished as complete. (Records
         // beyond the size asked for are not counted here: a vendor serving more a page than asked is no such sign.)
         if (item.offset + Math.min(result.records.length, size) > result.total) totals.add(-1);
-        if (result.records.length === 0) break;
       }
     } finally {
       // Whatever is still in flight settles before the window is given up or finished.
