@@ -170,6 +170,20 @@ describe('readWindow: a vendor total that never matches what the pages hold', ()
   });
 });
 
+describe('readWindow: a vendor serving more records a page than asked', () => {
+  it('is read whole without an error: a page of records already read that leaves none of the total unread is no repeat to report', async () => {
+    const records = Array.from({ length: 12 }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(records, 4);
+    // Asked for 4 a page from offset page * 4, it serves 8 from there: page 2 (offset 8) holds only records page 1 served.
+    source.fetchPage = async (_tenant, _window, page, size) => ({ total: records.length, records: records.slice(page * size, page * size + 2 * size), requestId: null });
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(records.map((r) => r.id).sort());
+    expect(result.records).toBe(12);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+  });
+});
+
 describe('readWindow: an empty page before the total is reached', () => {
   const records = Array.from({ length: 20 }, (_, i) => ({ id: `r-${i}`, n: i }));
 
