@@ -325,19 +325,20 @@ describe('readWindow: records of equal start time that the vendor orders differe
   });
 
   it('a shortfall that re-reading never fills gives the window up loudly, as a total that never matched', async () => {
-    // Each request orders the records otherwise, and none of the orders puts tie-5 on the page asked for: the passes
-    // serve different sequences (0,1,2,2,3,4 then 0,1,3,1,2,4), so this is no pair of records sharing a key.
+    // Each request orders the records otherwise, and none of the orders serves tie-5 at all: the passes (3, 2, then 1
+    // a page, each re-read's boundaries elsewhere) serve different sequences (0,1,2,3,4,1 then 0,1,2,1,4,4 then
+    // 0,1,2,3,4 and an empty page), so this is no pair of records sharing a key.
     const { source, asked } = shufflingSource([
-      [0, 1, 2, 3, 4, 5],
-      [0, 1, 5, 2, 3, 4],
-      [0, 1, 3, 2, 4, 5],
-      [0, 3, 5, 1, 2, 4],
-      [0, 1, 2, 3, 4, 5],
-      [0, 1, 5, 2, 3, 4],
+      [0, 1, 2, 3, 4, 0],
+      [1, 0, 2, 3, 4, 1],
+      [0, 1, 2, 3, 4, 2],
+      [4, 3, 2, 1, 0, 3],
+      [0, 1, 2, 3, 4, 4],
+      [0, 1, 2, 3, 4],
     ]);
     const { result, logs, metrics } = await readObserved(source);
     expect(result.records).toBe(5);
-    expect(asked.requests).toBeLessThanOrEqual(3 * 2);
+    expect(asked.requests).toBeLessThanOrEqual(2 + 3 + 6);
     expect(logs.filter((l) => l.level === 'error')).toEqual([
       { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', total: 6, records: 5 }) },
     ]);
@@ -359,6 +360,21 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(metrics.counts.incompleteWindows).toBe(0);
   });
 
+  it('a tie order that depends on the offset asked for, the same on every read, is no pair of rows sharing a key', async () => {
+    // A database orders the rows of one second by its plan for each LIMIT/OFFSET: the same on every request for the same
+    // offset, another for another. Pages from offset 0 serve tie-0..5 in order, pages from any other offset serve
+    // tie-5 third: at 3 a page, page 1 serves tie-2 again and tie-5 never, on every read alike.
+    const source = pagedSource(tied, 3);
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      const order = page === 0 ? [0, 1, 2, 3, 4, 5] : [0, 1, 5, 2, 3, 4];
+      return { total: tied.length, records: order.map((i) => tied[i]).slice(page * size, (page + 1) * size), requestId: null };
+    };
+    const { result, logs, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(tied.map((r) => r.id));
+    expect(result.records).toBe(6);
+    expect(logs.filter((l) => l.msg === 'poller.duplicate_keys')).toEqual([]);
+  });
+
   it('two rows of one key, served in the same order on every request, cost one re-read and no error', async () => {
     // The vendor's data holds tie-2 twice (vendors.md: deduplicate on SessionId / callId): the total counts both
     // rows, the keys are one fewer. Every request serves the same sequence, so re-reading cannot find anything more.
@@ -366,7 +382,8 @@ describe('readWindow: records of equal start time that the vendor orders differe
     const { result, logs, metrics, sink } = await readObserved(source);
     expect([...sink.keys()].sort()).toEqual(['tie-0', 'tie-1', 'tie-2', 'tie-3', 'tie-4']);
     expect(result.records).toBe(5);
-    expect(asked.requests).toBe(2 * 2);
+    // The read at 3 a page, and the re-read at 2 a page.
+    expect(asked.requests).toBe(2 + 3);
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
     expect(metrics.counts.incompleteWindows).toBe(0);
     expect(logs).toContainEqual({
@@ -389,7 +406,7 @@ describe('readWindow: records of equal start time that the vendor orders differe
     const { result, logs, sink } = await readObserved(source);
     expect(result.records).toBe(4);
     expect(sink.deadLetters).toHaveLength(1);
-    expect(requests).toBe(2 * 2);
+    expect(requests).toBe(2 + 3);
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });
