@@ -71,6 +71,17 @@ describe('an error a server streams after its answer began (streamedError)', () 
     expect(streamedError(answer, tag)).toBeUndefined();
   });
 
+  // Cut where a proxy's limit or a closed connection cuts it: the code is kept once its line arrived.
+  it.each([
+    ['inside its message', block.slice(0, block.indexOf(' (MEMORY')), '241'],
+    ['before its length line', block.slice(0, block.indexOf('\n', block.indexOf('Code'))), '241'],
+    ['after rows, before the message', `1\n2\n${block.slice(0, block.indexOf('Code'))}`, undefined],
+  ])('is still an error when the block was cut %s', (_, answer, code) => {
+    const err = streamedError(answer, EXCEPTION_TAG) as { code?: string; message: string } | undefined;
+    expect(err).toBeInstanceOf(Error);
+    expect(err?.code).toBe(code);
+  });
+
   it('is still an error when only the end of the block arrived', () => {
     const err = streamedError(block.slice(block.indexOf('Code: 241')), EXCEPTION_TAG);
     expect(err?.message).toBe('ClickHouse ended its answer with an error whose text was cut');
@@ -320,6 +331,30 @@ describe('inserts and commands', () => {
     const err = await failure(insertBatch(c));
     expect(err).toBeInstanceOf(CdrflowError);
     expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringMatching(/ClickHouse 241\b/) });
+  });
+
+  // The server began its error block and the answer ended inside it: the statement failed, whatever of it arrived.
+  const cutBlock = streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).slice(0, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).indexOf(' (MEMORY'));
+  it.each([
+    ['the answer ended inside the block', (res: ServerResponse) => res.end(cutBlock)],
+    ['the connection closed inside the block', (res: ServerResponse) => void res.write(cutBlock, () => setImmediate(() => res.socket?.destroy()))],
+  ])('an insert answered 200 whose error block is cut (%s) fails by the error it began, not as stored', async (_, cut) => {
+    const c = await impostor('INSERT', (res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      cut(res);
+    });
+    const err = await failure(insertBatch(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'transient', code: '241' });
+  });
+
+  it('a read answered with rows and then a cut error block fails by that error, its code kept', async () => {
+    const c = await impostor('system.columns', (res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      res.write(`{"name":"cdr_id","type":"String"}\n${cutBlock}`, () => setImmediate(() => res.socket?.destroy()));
+    });
+    const err = await failure(assertTableReady(c, 'cdrflow', 'cdr'));
+    expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'transient', code: '241' });
   });
 
   it.each([

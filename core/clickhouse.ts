@@ -165,12 +165,25 @@ export function streamedError(tail: Buffer | string, tag: string | string[] | un
   if (typeof tag !== 'string' || tag === '') return undefined;
   const text = typeof tail === 'string' ? tail : tail.toString('utf8');
   const close = ` ${tag}\r\n__exception__\r\n`;
-  if (!text.endsWith(close)) return undefined;
   const open = `__exception__\r\n${tag}\r\n`;
+  if (!text.endsWith(close)) {
+    // A block begun and never closed: the answer was cut inside it (the connection closed, a proxy's limit). Data never
+    // holds the tag, so the server did fail the statement; what arrived of its message is kept, with its code.
+    const begun = text.lastIndexOf(open);
+    return begun < 0 || text.includes(close, begun) ? undefined : cutError(text.slice(begun + open.length).trim());
+  }
   const start = text.lastIndexOf(open, text.length - close.length);
   // The message's length sits on the block's last line, before the tag (after \n, or \r\n as the reference words it).
   const message = start < 0 ? '' : text.slice(start + open.length, text.length - close.length).replace(/\r?\n\d+$/, '').trim();
   return parseError(message === '' ? 'ClickHouse ended its answer with an error whose text was cut' : message);
+}
+
+/** The error of a block cut short: ClickHouse's own when its message arrived whole, else the code its first line gives. */
+function cutError(message: string): Error {
+  const err = parseError(message) as Error & { code?: string };
+  if (err.code !== undefined) return err;
+  const code = /^Code: (\d{1,5})[.,]/.exec(message)?.[1];
+  return Object.assign(new Error(`ClickHouse ended its answer with an error whose text was cut${message === '' ? '' : `: ${message}`}`), code === undefined ? {} : { code });
 }
 
 /** The last `bytes` (or a little more) of a stream, kept as it passes: where a streamed error would be. */
@@ -295,31 +308,36 @@ async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, re
   };
   let bytes = 0;
   let pending: Uint8Array[] = [];
-  for await (const chunk of answer) {
-    bytes += chunk.length;
-    tail.push(chunk);
-    if (refused) {
-      refused.bytesAfter += chunk.length;
-      if (refused.bytesAfter > STREAMED_ERROR_BYTES) throw refused.err;
-      continue;
-    }
-    // An error block that ends rows just short of the bound takes the answer past it: read on a block as for a bad line.
-    if (bytes > bounds.bytes) {
-      refuse(new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`));
-      continue;
-    }
-    try {
-      let start = 0;
-      for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
-        pending.push(chunk.subarray(start, end));
-        take(Buffer.concat(pending));
-        pending = [];
-        start = end + 1;
+  try {
+    for await (const chunk of answer) {
+      bytes += chunk.length;
+      tail.push(chunk);
+      if (refused) {
+        refused.bytesAfter += chunk.length;
+        if (refused.bytesAfter > STREAMED_ERROR_BYTES) throw refused.err;
+        continue;
       }
-      if (start < chunk.length) pending.push(chunk.subarray(start));
-    } catch (err) {
-      refuse(err);
+      // An error block that ends rows just short of the bound takes the answer past it: read on a block as for a bad line.
+      if (bytes > bounds.bytes) {
+        refuse(new CdrflowError('config', `ClickHouse answered ${what} with more than ${bounds.bytes} bytes; stopped reading`));
+        continue;
+      }
+      try {
+        let start = 0;
+        for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+          pending.push(chunk.subarray(start, end));
+          take(Buffer.concat(pending));
+          pending = [];
+          start = end + 1;
+        }
+        if (start < chunk.length) pending.push(chunk.subarray(start));
+      } catch (err) {
+        refuse(err);
+      }
     }
+  } catch (err) {
+    // The connection closed inside the server's error block: that error, not the closing, is what happened.
+    throw streamedError(tail.buffer(), exceptionTag) ?? err;
   }
   if (!refused) {
     try {
@@ -428,10 +446,15 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
     async (answer, exceptionTag) => {
       const chunks: Uint8Array[] = [];
       let bytes = 0;
-      for await (const chunk of answer) {
-        bytes += chunk.length;
-        if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
-        chunks.push(chunk);
+      try {
+        for await (const chunk of answer) {
+          bytes += chunk.length;
+          if (bytes > MAX_STATEMENT_ANSWER_BYTES) throw new CdrflowError('config', `ClickHouse answered ${statement.what} with more than ${MAX_STATEMENT_ANSWER_BYTES} bytes; stopped reading`);
+          chunks.push(chunk);
+        }
+      } catch (err) {
+        // The connection closed inside the server's error block: that error, not the closing, is what happened.
+        throw streamedError(Buffer.concat(chunks), exceptionTag) ?? err;
       }
       // ClickHouse answers these with an empty body: one that is an error (tagged, or the older bare text) is taken for
       // what it says, not for success.
