@@ -326,6 +326,8 @@ describe('inserts and commands', () => {
   it.each([
     ['tagged (25.11+)', { 'x-clickhouse-exception-tag': EXCEPTION_TAG }, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT)],
     ['as older servers write it', {}, `${MEMORY_LIMIT}\n`],
+    ['after the rows of a DDL ON CLUSTER, as older servers write it', {}, `ch-1\t9000\t0\t\t1\t0\n${MEMORY_LIMIT}\n`],
+    ['tagged, with the tag header lost on the way', {}, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT)],
   ] as const)('an insert answered 200 with an error in its body (%s) fails by that error, not as stored', async (_, headers, body) => {
     const c = await impostor('INSERT', (res) => res.writeHead(200, { 'content-type': 'text/plain', ...headers }).end(body));
     const err = await failure(insertBatch(c));

@@ -144,6 +144,8 @@ export const chNumber = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?(e[
 
 /** Old servers end an answer cut by an error with ClickHouse's error text on a line of its own. */
 const ERROR_LINE = /^Code: \d{1,5}[.,]/;
+/** The same, on any line of an answer that holds no rows of its own (runBounded). */
+const ERROR_ANYWHERE = /(?<=^|\n)[ \t\r]*Code: \d{1,5}[.,]/;
 
 // Once a server has sent its 200 and part of an answer, an error can no longer change the status. ClickHouse 25.11
 // and later end the body with a block framed by a random tag that it also sends up front, in a header:
@@ -456,11 +458,13 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
         // The connection closed inside the server's error block: that error, not the closing, is what happened.
         throw streamedError(Buffer.concat(chunks), exceptionTag) ?? err;
       }
-      // ClickHouse answers these with an empty body: one that is an error (tagged, or the older bare text) is taken for
-      // what it says, not for success.
+      // ClickHouse answers these with an empty body, or (DDL ON CLUSTER) a table of the hosts' outcomes, each line a
+      // host's name first: an error in it (tagged, or the older bare text on a line of its own, after rows or in a block
+      // whose tag header a proxy dropped) is taken for what it says, not for success.
       if (bytes === 0) return;
       const text = Buffer.concat(chunks).toString('utf8');
-      const failed = streamedError(text, exceptionTag) ?? (ERROR_LINE.test(text.trim()) ? parseError(text.trim()) : undefined);
+      const line = ERROR_ANYWHERE.exec(text);
+      const failed = streamedError(text, exceptionTag) ?? (line ? parseError(text.slice(line.index).trim()) : undefined);
       if (failed) throw failed;
     },
   );
