@@ -335,6 +335,16 @@ describe('inserts and commands', () => {
     expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringMatching(/ClickHouse 241\b/) });
   });
 
+  it.each([
+    ['an insert', 'INSERT', insertBatch],
+    ['a command', 'CREATE DATABASE', createDatabase],
+  ] as const)('%s answered 200 with an X-ClickHouse-Exception-Code header and a body that does not say the error fails by that code', async (_, asked, run) => {
+    const c = await impostor(asked, (res) => res.writeHead(200, { 'content-type': 'text/plain', 'x-clickhouse-exception-code': '241' }).end());
+    const err = await failure(run(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringMatching(/ClickHouse 241\b/) });
+  });
+
   // The server began its error block and the answer ended inside it: the statement failed, whatever of it arrived.
   const cutBlock = streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).slice(0, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).indexOf(' (MEMORY'));
   it.each([

@@ -258,8 +258,12 @@ async function execBounded<T>(
     // The client stops listening to the signal once the headers are in: the body is ended by it here.
     answer = stop ? addAbortSignal(stop, result.stream) : result.stream;
     const status = result.http_status_code;
-    if ((status !== undefined && (status < 200 || status > 299)) || result.response_headers['x-clickhouse-exception-code'] !== undefined) {
-      const err = parseError(await answerHead(answer as AsyncIterable<Buffer>));
+    const headerCode = result.response_headers['x-clickhouse-exception-code'];
+    if ((status !== undefined && (status < 200 || status > 299)) || headerCode !== undefined) {
+      const err = parseError(await answerHead(answer as AsyncIterable<Buffer>)) as Error & { code?: string };
+      // The header is ClickHouse's word on the error, also when it comes with a 200 (send_progress_in_http_headers sent
+      // the status before the failure) and a body that does not say it: classified by it, not by that 200.
+      if (err.code === undefined && typeof headerCode === 'string' && /^\d{1,5}$/.test(headerCode)) err.code = headerCode;
       throw status === undefined ? err : Object.assign(err, { status });
     }
     return await take(answer as AsyncIterable<Buffer>, result.response_headers[EXCEPTION_TAG_HEADER]);
