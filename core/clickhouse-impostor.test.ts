@@ -345,6 +345,19 @@ describe('inserts and commands', () => {
     expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringMatching(/ClickHouse 241\b/) });
   });
 
+  it.each([
+    ['an insert', 'INSERT', insertBatch],
+    ['a command', 'CREATE DATABASE', createDatabase],
+  ] as const)('%s asks the server to hold its status until the statement ended (wait_end_of_query)', async (_, asked, run) => {
+    const seen: (string | null)[] = [];
+    stand = await loopbackClickHouse((res, { url, statement }) => {
+      if (statement.includes(asked)) seen.push(url.searchParams.get('wait_end_of_query'));
+      res.end();
+    });
+    await run(stand.client);
+    expect(seen).toEqual(['1']);
+  });
+
   // The server began its error block and the answer ended inside it: the statement failed, whatever of it arrived.
   const cutBlock = streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).slice(0, streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).indexOf(' (MEMORY'));
   it.each([

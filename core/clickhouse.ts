@@ -447,7 +447,13 @@ export async function runBounded(client: ClickHouseClient, statement: BoundedCom
   }
   await execBounded(
     client,
-    { ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }), ...settings },
+    {
+      ...('table' in statement ? insertOf(statement) : { query: statement.query, ...(statement.params ? { query_params: statement.params } : {}) }),
+      // The server holds its status until the statement has ended, so a failure comes as a failed answer with its code
+      // header rather than after a 200 (ClickHouse's "HTTP response codes caveats"); these answers are empty, or a few
+      // hosts' lines, so the buffering costs nothing.
+      clickhouse_settings: { wait_end_of_query: 1, ...statement.settings },
+    },
     { ms: statement.ms, signal, late: `ClickHouse did not finish ${statement.what} within ${statement.ms / 1000} s; stopped waiting` },
     async (answer, exceptionTag) => {
       const chunks: Uint8Array[] = [];
