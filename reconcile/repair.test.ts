@@ -38,7 +38,7 @@ describe('repair', () => {
     const sent: SentStatement[] = [];
     const report = { scope: { tz: 'UTC' }, rows: [repairRow({ day: '2026-12-01' })] } as unknown as ReconcileReport;
     await repair(report, mergeOnlyContext(sent));
-    expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { optimize_throw_if_noop: 0 } }]);
+    expect(sent).toEqual([{ query: "OPTIMIZE TABLE `cdrflow`.`cdr` PARTITION ID '202612' FINAL", clickhouse_settings: { wait_end_of_query: 1, optimize_throw_if_noop: 0 } }]);
   });
 
   // README: the superseded versions are deleted "at most 1,000 calls a statement" (a statement carries every id and
