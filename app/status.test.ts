@@ -135,3 +135,30 @@ describe('the status line of a job not ready', () => {
     expect(line).toMatch(/ \| not ready: normalize waiting: ECONNREFUSED \(connect \\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| clickhouse 0 CDRs\)$/);
   });
 });
+
+describe('an error read from a broker or a stage in cdrflow status', () => {
+  // A broker's or a server's words, as the job or the direct read stored them: escape sequences, a forged line, any length.
+  const hostile = `ECONNREFUSED \u001b]0;owned\u0007\u001b[2J\nok | checkpoints: none\u202e${'x'.repeat(100_000)}`;
+  // eslint-disable-next-line no-control-regex
+  const unsafe = /[\u0000-\u001f\u202e]/;
+
+  it('is one bounded line, escaped as every reason a person reads (terminalReason), when the checkpoints could not be read', () => {
+    const lines = formatStatus(snapshot({ checkpointsError: hostile })).split('\n');
+    const shown = lines.filter((l) => l.startsWith('checkpoints: could not be read: '));
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).not.toMatch(unsafe);
+    expect(shown[0]).toContain('ECONNREFUSED \\u001b]0;owned\\u0007\\u001b[2J\\nok | checkpoints: none\\u202e');
+    expect(shown[0]).toMatch(/… \(reason cut, 100\d\d\d chars\)$/);
+    expect(shown[0]!.length).toBeLessThan(600);
+    expect(lines).not.toContain('ok | checkpoints: none');
+  });
+
+  it('is one bounded line on the components line, where a stage waiting out an outage says why', () => {
+    const lines = formatStatus(snapshot({ components: { sink: 'running', normalize: `waiting: ${hostile}` } })).split('\n');
+    const shown = lines.filter((l) => l.startsWith('components: '));
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).not.toMatch(unsafe);
+    expect(shown[0]).toMatch(/^components: sink running, normalize waiting: ECONNREFUSED \\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| checkpoints: none\\u202ex+… \(reason cut, 100\d\d\d chars\)$/);
+    expect(shown[0]!.length).toBeLessThan(600);
+  });
+});

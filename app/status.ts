@@ -165,7 +165,9 @@ export function formatStatus(s: StatusSnapshot): string {
   const lines: string[] = [];
   lines.push(`cdrflow status at ${s.at} (${s.source}${s.pid ? `, PID ${s.pid}` : ''}${s.uptimeSec !== null ? `, up ${age(s.uptimeSec)}` : ''}${s.demo ? ', demo' : ''})`);
   lines.push(`ClickHouse: ${s.clickhouseTarget}`);
-  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  // A stage's state is its error's words while it waits out an outage (a broker's or a server's text): escaped and cut
+  // here, as in the status line; the snapshot (--json, /status) keeps it whole.
+  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${k} ${terminalReason(v)}`).join(', ')}`);
   lines.push('');
   lines.push('stage                             in         out     dlq      lag');
   for (const v of VENDORS) {
@@ -198,7 +200,7 @@ export function formatStatus(s: StatusSnapshot): string {
     lines.push(`  alibaba-lvms          ${n(l.sent)} submissions, ${n(l.accepted)} accepted, ${n(l.rejected)} refused, ${n(l.retries)} retried, ${n(l.failedAfterRetries)} failed after retries`);
   }
   lines.push('');
-  if (s.checkpointsError !== undefined) lines.push(`checkpoints: could not be read: ${s.checkpointsError}`);
+  if (s.checkpointsError !== undefined) lines.push(`checkpoints: could not be read: ${terminalReason(s.checkpointsError)}`);
   else if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
     const { shown, more } = checkpointsShown(s.checkpoints);
