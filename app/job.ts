@@ -5,7 +5,7 @@
 // the local servers this process started.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createRegistry } from '../core/avro.ts';
-import { CheckpointStore } from '../core/checkpoints.ts';
+import { CheckpointStore, polledLiveIds } from '../core/checkpoints.ts';
 import { assertEngineFree, createClickHouse } from '../core/clickhouse.ts';
 import { PORT_OFFSETS } from '../core/local-endpoints.ts';
 import { CdrflowError, asCdrflowError } from '../core/errors.ts';
@@ -273,7 +273,8 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         readFigures().catch((err: unknown) => ({ error: (err as Error).message })),
       ]);
       const rows = checkpointRows([...checkpoints.entries()], now);
-      metrics.checkpointsRead(rows, parts.flatMap((c) => (c.role === 'intake' ? (c.connector?.() ?? []) : [])).map((p) => p.source));
+      const polled = parts.flatMap((c) => (c.role === 'intake' ? (c.connector?.() ?? []) : [])).map((p) => p.source);
+      metrics.checkpointsRead(rows, polled);
       return {
         at: new Date(now).toISOString(),
         source: 'running job',
@@ -288,6 +289,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
         ...(config.dlqLoader.enabled ? { dlqLoader: { ...stages['dlq-loader'], lag: loader } } : {}),
         clickhouse: ch,
         checkpoints: rows,
+        polledCheckpoints: polledLiveIds(polled),
         ...(demo ? { demoTraffic: demo.stats() } : {}),
       };
     };

@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ClickHouseClient } from '@clickhouse/client';
 import { sameEngine } from '../core/clickhouse.ts';
 import { BoundedLabels } from '../core/metric-labels.ts';
-import { checkpointIds } from '../core/checkpoints.ts';
+import { polledLiveIds } from '../core/checkpoints.ts';
 import { VENDORS } from '../core/topology.ts';
 import { recordsOut, type CommittedCounts } from '../core/kafka-streams.ts';
 
@@ -96,7 +96,7 @@ export class AppMetrics {
    * life of the job, and an earlier tenant's live checkpoint would age into CdrflowCheckpointStale for good.
    */
   checkpointsRead(rows: readonly { id: string; ageSec: number; watermarkDelaySec: number }[], polled: readonly { vendor: string; tenants: readonly string[] }[]): void {
-    const live = new Set(polled.flatMap((p) => p.tenants.map((t) => checkpointIds.live(p.vendor, t))));
+    const live = new Set(polledLiveIds(polled));
     for (const r of rows) {
       if (!live.has(r.id)) continue;
       this.checkpointAge.set({ checkpoint: r.id }, r.ageSec);

@@ -72,6 +72,32 @@ describe('formatStatus', () => {
     expect(formatStatus(snapshot({ checkpoints: checkpoints.slice(0, 5) }))).not.toContain('more saved earlier');
   });
 
+  it('shows a live checkpoint of a tenant the running job no longer polls apart from the polled ones, marked (not polled)', () => {
+    const at = Date.parse('2026-12-01T12:00:00.000Z');
+    const row = (id: string, ageSec: number) => ({ id, watermark: '2026-12-01T10:00:00.000Z', updatedAt: new Date(at - ageSec * 1000).toISOString(), ageSec, watermarkDelaySec: 7200 });
+    // A tenant removed from the config 400 days ago: its live checkpoint stays in the topic for good.
+    const removed = row('tencent-ccc:1400000009:live', 86_400 * 400);
+    const polled = [row('tencent-ccc:1400000001:live', 5), row('tencent-trtc:1600000001:live', 9)];
+    const backfills = Array.from({ length: 6 }, (_, i) => row(`tencent-ccc:1400000001:backfill:day-${i}`, 3_600 * (i + 1)));
+    const checkpoints = [...backfills, removed, ...polled].sort((a, b) => a.id.localeCompare(b.id));
+    const s = snapshot({ source: 'running job', checkpoints, polledCheckpoints: polled.map((c) => c.id) });
+    const lines = formatStatus(s).split('\n');
+    const listed = lines.slice(lines.findIndex((l) => l.startsWith('checkpoints')) + 1);
+    // The polled ones all; of the others (backfills and the removed tenant's) the five saved last: not the removed one.
+    expect(listed.map((l) => l.trim().split(/\s+/)[0])).toEqual([...backfills.slice(0, 5).map((c) => c.id), ...polled.map((c) => c.id), '…'].sort((a, b) => (a === '…' ? 1 : b === '…' ? -1 : a.localeCompare(b))));
+    expect(listed.at(-1)).toBe('  … and 2 more saved earlier (backfill ranges, tenants no longer polled; cdrflow status --json lists every checkpoint)');
+    // Saved recently enough to be among them, it is said not to be polled.
+    const recent = { ...removed, ageSec: 1 };
+    const shown = formatStatus({ ...s, checkpoints: [...backfills, recent, ...polled].sort((a, b) => a.id.localeCompare(b.id)) }).split('\n');
+    expect(shown.find((l) => l.startsWith(`  ${removed.id}`))).toMatch(/ 1s ago \(not polled\)$/);
+    for (const c of polled) expect(shown.find((l) => l.startsWith(`  ${c.id}`))).toMatch(/s ago$/);
+    // Without the job (computed directly) what is polled is not known: every live checkpoint is listed, none marked.
+    const { polledCheckpoints: _polled, ...direct } = s;
+    const directLines = formatStatus({ ...direct, source: 'computed directly' }).split('\n');
+    expect(directLines.find((l) => l.startsWith(`  ${removed.id}`))).toMatch(/ago$/);
+    expect(directLines.join('\n')).not.toContain('not polled');
+  });
+
   it('says checkpoints it could not read are unknown, never "none"', () => {
     const s = snapshot({
       normalize: { in: null, out: null, deadLettered: null, lag: null },

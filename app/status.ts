@@ -56,6 +56,11 @@ export const statusSnapshotSchema = z.object({
   dlqLoader: stageFiguresSchema.extend({ skipped: count, alreadyStored: count }).optional(),
   clickhouse: z.union([z.object({ cdrs: z.number(), billableMinutes: z.number(), byVendor: z.array(vendorRowSchema) }), z.object({ error: z.string() })]),
   checkpoints: z.array(checkpointRowSchema),
+  /**
+   * The live checkpoint ids of the tenants the running job polls; a `:live` checkpoint not among them is of a tenant
+   * polled before (removed from the config), kept in the topic for good. Absent when not known (computed directly).
+   */
+  polledCheckpoints: z.array(z.string()).optional(),
   /** Why the checkpoints could not be read (computed directly, Kafka not reachable): `checkpoints` is then unknown, not none. */
   checkpointsError: z.string().optional(),
   /** Demo only: what the simulated push vendors did (retries, duplicates, refusals by the flaky network). */
@@ -140,16 +145,20 @@ function age(sec: number): string {
   return `${(sec / 3600).toFixed(1)}h`;
 }
 
-/** The checkpoints other than the live ones `cdrflow status` lists: the most recently saved (a running backfill's among them). */
+/** The checkpoints other than the polled live ones `cdrflow status` lists: the most recently saved (a running backfill's among them). */
 export const MAX_OTHER_CHECKPOINTS_SHOWN = 5;
 
 /**
- * The checkpoints worth a line each: every live one (one per tenant ever polled, whose age is what an operator reads
- * the list for), and of the others (one per backfill range ever run, kept in the topic for good) the most recently
- * saved few; a year of backfills made the report thousands of lines. In id order, as the snapshot has them.
+ * The checkpoints worth a line each: every live one of a tenant the job polls (whose age is what an operator reads the
+ * list for), and of the others (one per backfill range ever run and one per tenant polled before, kept in the topic
+ * for good) the most recently saved few; a year of backfills made the report thousands of lines. Without the job,
+ * what it polls is not known and every live one counts as polled. In id order, as the snapshot has them.
  */
-function checkpointsShown(rows: readonly CheckpointRow[]): { shown: CheckpointRow[]; more: number } {
-  const isLive = (c: CheckpointRow) => c.id.endsWith(':live');
+function checkpointsShown(s: StatusSnapshot): { shown: CheckpointRow[]; notPolled: Set<string>; more: number; moreNotPolled: boolean } {
+  const rows = s.checkpoints;
+  const polled = s.polledCheckpoints ? new Set(s.polledCheckpoints) : undefined;
+  const isLive = (c: CheckpointRow) => c.id.endsWith(':live') && (polled?.has(c.id) ?? true);
+  const notPolled = new Set(rows.filter((c) => c.id.endsWith(':live') && !isLive(c)).map((c) => c.id));
   const recent = new Set(
     rows
       .filter((c) => !isLive(c))
@@ -157,7 +166,8 @@ function checkpointsShown(rows: readonly CheckpointRow[]): { shown: CheckpointRo
       .slice(0, MAX_OTHER_CHECKPOINTS_SHOWN),
   );
   const shown = rows.filter((c) => isLive(c) || recent.has(c));
-  return { shown, more: rows.length - shown.length };
+  const moreNotPolled = rows.some((c) => notPolled.has(c.id) && !recent.has(c));
+  return { shown, notPolled, more: rows.length - shown.length, moreNotPolled };
 }
 
 /** The multi-line form for `cdrflow status`. */
@@ -203,13 +213,14 @@ export function formatStatus(s: StatusSnapshot): string {
   if (s.checkpointsError !== undefined) lines.push(`checkpoints: could not be read: ${terminalReason(s.checkpointsError)}`);
   else if (s.checkpoints.length === 0) lines.push('checkpoints: none');
   else {
-    const { shown, more } = checkpointsShown(s.checkpoints);
+    const { shown, notPolled, more, moreNotPolled } = checkpointsShown(s);
     // The id column is as wide as the longest id shown (a backfill's id carries its whole range).
     const idWidth = Math.max(45, ...shown.map((c) => c.id.length));
     const wmWidth = Math.max(24, ...shown.map((c) => c.watermark.length));
     lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
-    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago`);
-    if (more > 0) lines.push(`  … and ${n(more)} more saved earlier (backfill ranges; cdrflow status --json lists every checkpoint)`);
+    // A removed tenant's live checkpoint ages for good: said not to be polled, or it reads as a stuck poller.
+    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago${notPolled.has(c.id) ? ' (not polled)' : ''}`);
+    if (more > 0) lines.push(`  … and ${n(more)} more saved earlier (backfill ranges${moreNotPolled ? ', tenants no longer polled' : ''}; cdrflow status --json lists every checkpoint)`);
   }
   return lines.join('\n');
 }

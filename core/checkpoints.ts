@@ -21,6 +21,11 @@ export const checkpointIds = {
   backfill: (vendor: string, tenant: string, from: Date, to: Date) => `${vendor}:${tenant}:backfill:${from.toISOString()}-${to.toISOString()}`,
 };
 
+/** The live checkpoint ids of the tenants the running pollers read; the topic also keeps those of tenants polled before. */
+export function polledLiveIds(polled: readonly { vendor: string; tenants: readonly string[] }[]): string[] {
+  return polled.flatMap((p) => p.tenants.map((t) => checkpointIds.live(p.vendor, t)));
+}
+
 /** A record's value as a checkpoint, or why it is not one (quoted and cut short: the value may be anything). */
 function checkpointProblem(value: Buffer): { checkpoint: Checkpoint } | string {
   let parsed: unknown;
