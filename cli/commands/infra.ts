@@ -5,7 +5,7 @@ import { ExitError, UsageError } from '../command.ts';
 import { integer, parseFlags } from '../args.ts';
 import { loadCommandConfig, settingExit } from '../app-config.ts';
 import { down, status, up } from '../../infra/local/stack.ts';
-import { quote } from '../../core/input-limits.ts';
+import { quote, terminalReason } from '../../core/input-limits.ts';
 import { signalExit } from '../../core/exit-codes.ts';
 import { stopRunChildren } from '../../infra/local/processes.ts';
 import { stopRequests } from '../signals.ts';
@@ -44,7 +44,9 @@ function printStatus(servers: ServerStatus[]): void {
     const state = s.healthy ? 'healthy' : s.pid === undefined ? 'stopped' : 'UNHEALTHY';
     const pid = s.pid === undefined ? '-' : String(s.pid);
     const rss = s.rssMiB === undefined ? '' : `  rss ${s.rssMiB} MiB`;
-    console.log(`${s.name.padEnd(8)}  ${state.padEnd(9)}  pid ${pid.padEnd(7)}  port ${s.port}${rss}  ${s.detail}`);
+    // The detail holds what answered on the port (a cluster id, a client's error, the registry's setting): escaped and
+    // cut, whatever holds the port.
+    console.log(`${s.name.padEnd(8)}  ${state.padEnd(9)}  pid ${pid.padEnd(7)}  port ${s.port}${rss}  ${terminalReason(s.detail)}`);
   }
 }
 
