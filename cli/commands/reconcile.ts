@@ -6,7 +6,7 @@ import { constants } from 'node:buffer';
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
 import { EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
-import { MAX_QUOTED_CHARS, quote, terminalJson, terminalLines, terminalText } from '../../core/input-limits.ts';
+import { MAX_QUOTED_CHARS, quote, terminalJson, terminalLines, terminalReason, terminalText } from '../../core/input-limits.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { endpoints, type AppConfig } from '../../app/config.ts';
@@ -298,7 +298,9 @@ function reconcileHereOrInJob(config: AppConfig, req: ReconcileRequest): Promise
       const deps = { kafka, registry, log: logger('reconcile') };
       if (config.connectors['tencent-ccc']) connectors.push(createCccConnector(config.connectors['tencent-ccc'], deps));
       if (config.connectors['tencent-trtc']) connectors.push(createTrtcConnector(config.connectors['tencent-trtc'], deps));
-      const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log: (msg) => process.stderr.write(`cdrflow reconcile: ${msg}\n`) });
+      // A note may quote a vendor API's error (a source that refused or could not be reached): one line, escaped and cut.
+      const log = (msg: string) => process.stderr.write(`cdrflow reconcile: ${terminalReason(msg)}\n`);
+      const reconcileDeps = reconcileDepsOf(config, { kafka, registry, clickhouse, connectors, progress: process.stderr, log });
       try {
         // Ctrl-C stops reading the vendor API at the next request.
         return await runReconcile(reconcileDeps, req, signal);
