@@ -10,7 +10,7 @@ import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
 import type { KafkaUnreachableError } from '../../core/kafka.ts';
 import { stageLag } from '../../core/kafka-streams.ts';
-import { terminalJson, terminalLines } from '../../core/input-limits.ts';
+import { terminalJson, terminalLines, terminalReason } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
 
@@ -117,7 +117,8 @@ export const command: Command = {
     if ('starting' in snapshot) {
       // The job answers on its ops port before every component runs.
       const starting = snapshot as unknown as { components: Record<string, string> };
-      console.log(json ? terminalJson(snapshot, 2) : terminalLines(`cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${k} ${v}`).join(', ') || 'servers and ClickHouse'}`));
+      // A state may be an error's words: one line, cut, as formatStatus shows it.
+      console.log(json ? terminalJson(snapshot, 2) : terminalLines(`cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${k} ${terminalReason(v)}`).join(', ') || 'servers and ClickHouse'}`));
       return 0;
     }
     console.log(json ? terminalJson(snapshot, 2) : terminalLines(formatStatus(snapshot)));
