@@ -219,6 +219,25 @@ describe('readWindow: a total that grows on every request (calls still arriving)
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
     expect(metrics.counts.incompleteWindows).toBe(0);
   });
+
+  it('a record the pages never served is no complete window when an earlier page of the last read counted it', async () => {
+    // 18 calls, 5 a page. On every read page 1 is answered last (a retry), when a 19th call has arrived at slot 12:
+    // page 1 counts 19, pages 2 and 3, answered before it, count 18 and hold the old order, so call 19 is on no page.
+    // The last page's total (18) matches the records read; the total page 1 gave does not.
+    const old = Array.from({ length: 18 }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(old, 5);
+    source.fetchPage = async (_tenant, _window, page, size) => ({
+      total: page === 1 ? old.length + 1 : old.length,
+      records: old.slice(page * size, (page + 1) * size),
+      requestId: null,
+    });
+    const { result, logs, metrics } = await readObserved(source);
+    expect(result.records).toBe(18);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'total never matched', totals: [18, 19], records: 18 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
 });
 
 describe('readWindow: a page holding more records than its total leaves room for', () => {

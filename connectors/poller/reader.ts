@@ -418,9 +418,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     previousPass = steady === undefined ? undefined : { total: steady, sequence };
     if (totals.size <= 1) break;
     // The total only moved (no short, overfull or repeated page, no shortfall under a steady total) and the reads
-    // together served as many distinct records as it last said: calls kept arriving while a busy window was read,
-    // and every one of them was read. Nothing was left behind to report.
-    if (pass === MAX_PASSES && !repeated && !totals.has(-1) && knownTotal !== undefined && keysRead.size + keylessRead >= knownTotal) break;
+    // together served as many distinct records as it ever said in this read: calls kept arriving while a busy window
+    // was read, and every one of them was read. Nothing was left behind to report. The highest total, not the last
+    // page's: pages are answered out of order (prefetch, retries), so the last page may count fewer calls than one
+    // answered after it, whose new call sits on a page answered before it arrived.
+    if (pass === MAX_PASSES && !repeated && !totals.has(-1) && keysRead.size + keylessRead >= Math.max(...totals)) break;
     if (pass === MAX_PASSES) {
       giveUp(repeated ? 'pages_repeat' : 'total_mismatch', seen);
       break;
