@@ -412,6 +412,23 @@ describe('readWindow: records of equal start time that the vendor orders differe
     });
   });
 
+  it('a keyless record served twice as the order shifted does not stand in for a record no page served', async () => {
+    // Request 2 (page 1) puts the keyless record after key c instead of before it: it is served at the end of page 0
+    // and again at the start of page 1, and c on neither, under the same total.
+    const rows: unknown[] = [{ id: 'a' }, { id: 'b' }, { n: 1 }, { id: 'c' }, { id: 'd' }, { id: 'e' }];
+    const shifted = [rows[0], rows[1], rows[3], rows[2], rows[4], rows[5]];
+    const source = pagedSource(rows, 3);
+    let requests = 0;
+    source.fetchPage = async (_tenant, _window, page, size) => ({
+      total: rows.length,
+      records: (++requests === 2 ? shifted : rows).slice(page * size, (page + 1) * size),
+      requestId: null,
+    });
+    const { result, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(result.records).toBe(5);
+  });
+
   it('a keyless record counts as a slot of its own: the same sequence with one keyless row is no shortfall to explain twice', async () => {
     // Six slots: four keys, one of them twice, and a keyless record (dead-lettered once) at the same offset each time.
     const rows: unknown[] = [{ id: 'a' }, { id: 'b' }, { n: 1 }, { id: 'b' }, { id: 'c' }, { id: 'd' }];

@@ -213,7 +213,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
 
   /** The vendor's total on the last page read. */
   let knownTotal: number | undefined;
-  /** Distinct records served in this window, over all passes: keys, and the most keyless records one pass served. */
+  /** Distinct records served in this window, over all passes: keys, and the most distinct keyless records one pass served. */
   const keysRead = new Set<string>();
   let keylessRead = 0;
   /** The previous pass under a steady total: that total and the key of each record slot it served (null: keyless). */
@@ -223,7 +223,12 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const refusedThisPass = new Map<string, number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
     const keysThisPass = new Set<string>();
-    let keylessThisPass = 0;
+    /**
+     * Keyless records of this pass by content: one served twice as the order shifted (a page boundary) is one record,
+     * and counted twice it would stand in for a keyed record no page served. Two identical keyless rows count once:
+     * a shortfall that costs a re-read, not a record missed in silence.
+     */
+    const keylessThisPass = new Set<string>();
     /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
     const sequence: (string | null)[] = [];
     let repeated = false;
@@ -258,8 +263,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         }
         keys.forEach((k, i) => {
           sequence[item.offset + i] = k ?? null;
-          if (k === undefined) keylessThisPass++;
-          else {
+          if (k === undefined) {
+            // Too deep to write out: nothing to know it by but its slot.
+            const text = textOrNull(result.records[i]);
+            keylessThisPass.add(text === null ? `slot:${item.offset + i}` : payloadHash(text));
+          } else {
             keysThisPass.add(k);
             keysRead.add(k);
           }
@@ -377,7 +385,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       if (signal.aborted) await Promise.allSettled(inflight);
     }
     if (publishError !== undefined) break;
-    keylessRead = Math.max(keylessRead, keylessThisPass);
+    keylessRead = Math.max(keylessRead, keylessThisPass.size);
     const seen = { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass };
     // Pages repeated under a steady total, and this pass served the very sequence the pass before did: reading again
     // would repeat them again. A first repeat is read again like a shortfall (below): an order that shifted between
