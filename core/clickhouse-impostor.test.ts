@@ -421,6 +421,44 @@ describe('inserts and commands', () => {
 });
 
 // The client's own entries: @clickhouse/client writes them to the console by default, with a stack.
+describe('a statement or read the server answers only once it has ended', () => {
+  // Silent for SILENCE_MS, well past the idle timeout CLICKHOUSE_URL asks for (IDLE_MS), then answered.
+  const IDLE_MS = 50;
+  const SILENCE_MS = 400;
+  const silentThen = (answer: (res: ServerResponse) => void, log: LogFn = memoryLog()) =>
+    loopbackClickHouse((res, { statement }) => {
+      if (!statement.includes('OPTIMIZE') && !statement.includes('SELECT')) return void res.end();
+      const timer = setTimeout(() => answer(res), SILENCE_MS);
+      res.on('close', () => clearTimeout(timer));
+    }, { urlQuery: `request_timeout=${IDLE_MS}`, log });
+  const repair = (c: ClickHouseClient, ms: number) => runBounded(c, { what: 'the repair of a partition', ms, query: 'OPTIMIZE TABLE cdrflow.cdr PARTITION 202612 FINAL' });
+  const figures = (c: ClickHouseClient, ms: number) => readRows(c, { query: 'SELECT 1 AS n', what: 'the figures', row: z.object({ n: z.number() }), bounds: { rows: 10, bytes: 1024, ms } });
+
+  it('an OPTIMIZE … FINAL silent past the idle timeout ends well within its own deadline, and a note says the URL\'s timeout is ignored', async () => {
+    const log = memoryLog();
+    stand = await silentThen((res) => res.end(), log);
+    await expect(repair(stand.client, 10_000)).resolves.toBeUndefined();
+    expect(log.entries).toContainEqual(expect.objectContaining({ level: 'warn', event: 'clickhouse.request_timeout_ignored' }));
+  });
+
+  it('a read silent past the idle timeout gets its rows', async () => {
+    stand = await silentThen((res) => res.end('{"n":1}\n'));
+    await expect(figures(stand.client, 10_000)).resolves.toEqual([{ n: 1 }]);
+  });
+
+  it.each([
+    ['an OPTIMIZE … FINAL', repair, 'ClickHouse did not finish the repair of a partition within 0.2 s'],
+    ['a read', figures, 'ClickHouse did not answer the figures within 0.2 s'],
+  ] as const)('%s silent past its own deadline still ends there, as a transient error', async (_, run, late) => {
+    stand = await silentThen((res) => res.end());
+    const started = Date.now();
+    const err = await failure(run(stand.client, 200));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringContaining(late) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+});
+
 describe("the shared client's log", () => {
   it('a read or a statement cut by its deadline or by the run\'s abort prints nothing and leaves a debug entry', async () => {
     const printed: unknown[][] = [];

@@ -60,14 +60,20 @@ export function clientLogger(log: LogFn, event: string): new () => Logger {
 
 /** `log`: where the client's own entries go, as `clickhouse.client` (component `clickhouse` unless given). */
 export async function createClickHouse(target: ClickHouseTarget, options: { log?: LogFn } = {}): Promise<ClickHouseClient> {
-  const log = { LoggerClass: clientLogger(options.log ?? logger('clickhouse'), 'clickhouse.client') };
+  const logFn = options.log ?? logger('clickhouse');
+  const log = { LoggerClass: clientLogger(logFn, 'clickhouse.client') };
   if (target.kind === 'http') {
     return createClient({
-      url: target.url,
+      url: withoutIdleTimeout(target.url, logFn),
       username: target.username,
       password: target.password,
       database: target.database,
       clickhouse_settings: COMMON_SETTINGS,
+      // The client's request_timeout is one idle timer on the socket for every request (socket.setTimeout in its
+      // socket_pool.js, 30 s by default), and a statement sent with wait_end_of_query is silent until it has ended:
+      // an OPTIMIZE … FINAL of the repair or a slow insert was cut after 30 s, long before its own deadline. Every
+      // request of this client has one (execBounded: readRows, runBounded), so that deadline alone ends it.
+      request_timeout: 0,
       log,
     });
   }
@@ -100,10 +106,27 @@ export async function createClickHouse(target: ClickHouseTarget, options: { log?
   return client;
 }
 
+/**
+ * The server's URL without a `request_timeout` parameter, which would override the client's setting above and cut
+ * statements silent for longer than it before their own deadline; a URL the client cannot read is its to refuse.
+ */
+function withoutIdleTimeout(url: string, log: LogFn): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!parsed.searchParams.has('request_timeout')) return url;
+  parsed.searchParams.delete('request_timeout');
+  log('warn', 'clickhouse.request_timeout_ignored', { reason: "CLICKHOUSE_URL's request_timeout is ignored: each read and statement has its own deadline" });
+  return parsed.toString();
+}
+
 // --- Bounded reads --------------------------------------------------------------------------------------------
 // A server at CLICKHOUSE_URL may be another program, or misbehave. @clickhouse/client bounds none of what it answers:
-// its request_timeout (30 s by default) is an idle timeout on the socket (socket.setTimeout), reset by every byte, so
-// an answer trickling a byte a second, or a 200 that never ends, holds the read for good; ResultSet.json() and the
+// its request_timeout is an idle timeout on the socket (socket.setTimeout), reset by every byte (and turned off here,
+// createClickHouse), so an answer trickling a byte a second, or a 200 that never ends, holds the read for good; ResultSet.json() and the
 // row stream keep an unfinished line whole, however long; and a failed answer (not 2xx) is read whole into one string
 // before parseError (socket_pool.js, getAsText), which an abort signal ends only by time, not by size. So every read
 // of rows goes through readRows: the statement's answer taken as bytes (exec, with ignore_error_response, so a failed
@@ -121,8 +144,7 @@ const MiB = 1024 * 1024;
 
 /**
  * The schema and the sink's own bookkeeping: a table's columns, the migrations applied, the highest dead letter stored.
- * Tens of rows of a few dozen bytes; a minute is more than a server busy merging needs for them (twice the client's
- * idle timeout).
+ * Tens of rows of a few dozen bytes; a minute is more than a server busy merging needs for them.
  */
 export const LOOKUP_READ: ReadBounds = { rows: 10_000, bytes: 4 * MiB, ms: 60_000 };
 
@@ -361,8 +383,8 @@ async function rowsOf<S extends z.ZodType>(answer: AsyncIterable<Uint8Array>, re
 // client's command() and insert() read a 2xx answer to its end (drainStreamInternal), so a 200 that never ends or
 // trickles holds them, and read a failed answer whole (getAsText). So these go through runBounded: exec, the answer's
 // first bytes only, and a deadline for the whole statement, per kind below. ClickHouse answers them with an empty
-// body; the client's request_timeout (30 s without a byte, unless CLICKHOUSE_URL sets another) still ends sooner a
-// server gone silent.
+// body, and only once they have ended (wait_end_of_query): until then the server is silent, for as long as the
+// statement takes, so nothing but that deadline ends the wait (no idle timeout, see createClickHouse).
 
 /**
  * An insert of a batch (up to 50,000 rows, 32 MiB: the sink's and the dead-letter loader's) or of the bookkeeping's

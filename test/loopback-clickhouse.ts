@@ -21,7 +21,8 @@ export interface LoopbackClickHouse {
   close(): Promise<void>;
 }
 
-export async function loopbackClickHouse(answer: (res: ServerResponse, request: LoopbackRequest) => void, options: { log?: LogFn } = {}): Promise<LoopbackClickHouse> {
+/** `urlQuery`: parameters of CLICKHOUSE_URL for the client ("request_timeout=50"). */
+export async function loopbackClickHouse(answer: (res: ServerResponse, request: LoopbackRequest) => void, options: { log?: LogFn; urlQuery?: string } = {}): Promise<LoopbackClickHouse> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -30,7 +31,7 @@ export async function loopbackClickHouse(answer: (res: ServerResponse, request: 
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  const client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'cdrflow' }, options.log ? { log: options.log } : {});
+  const client = await createClickHouse({ kind: 'http', url: `http://127.0.0.1:${port}${options.urlQuery ? `?${options.urlQuery}` : ''}`, username: 'default', password: '', database: 'cdrflow' }, options.log ? { log: options.log } : {});
   return {
     client,
     async close() {
