@@ -373,6 +373,22 @@ describe('inserts and commands', () => {
     expect({ kind: (err as CdrflowError).kind, code: (err as CdrflowError).code }).toEqual({ kind: 'transient', code: '241' });
   });
 
+  // Cut before its code: the failure is unknown, the cut is the network's; the insert keeps its dedup token, so a retry is safe.
+  const cutBeforeCode = cutBlock.slice(0, cutBlock.indexOf('Code'));
+  it.each([
+    ['the answer ended inside the block', (res: ServerResponse) => res.end(cutBeforeCode)],
+    ['the connection closed inside the block', (res: ServerResponse) => void res.write(cutBeforeCode, () => setImmediate(() => res.socket?.destroy()))],
+    ['only the end of the block arrived', (res: ServerResponse) => res.end(streamedErrorBlock(EXCEPTION_TAG, MEMORY_LIMIT).slice(cutBlock.indexOf('Code')))],
+  ])('an insert answered 200 whose error block is cut before its code (%s) is retried (transient), not a bug that stops the sink', async (_, cut) => {
+    const c = await impostor('INSERT', (res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-clickhouse-exception-tag': EXCEPTION_TAG });
+      cut(res);
+    });
+    const err = await failure(insertBatch(c));
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect({ kind: (err as CdrflowError).kind, message: err.message }).toEqual({ kind: 'transient', message: expect.stringContaining('ClickHouse ended its answer with an error whose text was cut') });
+  });
+
   it('a read answered with rows and then a cut error block fails by that error, its code kept', async () => {
     const c = await impostor('system.columns', (res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-clickhouse-exception-tag': EXCEPTION_TAG });

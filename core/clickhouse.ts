@@ -199,15 +199,21 @@ export function streamedError(tail: Buffer | string, tag: string | string[] | un
   const start = text.lastIndexOf(open, text.length - close.length);
   // The message's length sits on the block's last line, before the tag (after \n, or \r\n as the reference words it).
   const message = start < 0 ? '' : text.slice(start + open.length, text.length - close.length).replace(/\r?\n\d+$/, '').trim();
-  return parseError(message === '' ? 'ClickHouse ended its answer with an error whose text was cut' : message);
+  return message === '' ? cutError('') : parseError(message);
 }
 
-/** The error of a block cut short: ClickHouse's own when its message arrived whole, else the code its first line gives. */
+/**
+ * The error of a block cut short: ClickHouse's own when its message arrived whole, else the code its first line gives.
+ * Without a code, what failed is unknown but the cut is the connection's or a proxy's: transient, as the closed
+ * connection alone would be, so a read or an insert (its dedup token kept) is retried and meets the error whole,
+ * instead of an unknown error stopping the sink.
+ */
 function cutError(message: string): Error {
   const err = parseError(message) as Error & { code?: string };
   if (err.code !== undefined) return err;
   const code = /^Code: (\d{1,5})[.,]/.exec(message)?.[1];
-  return Object.assign(new Error(`ClickHouse ended its answer with an error whose text was cut${message === '' ? '' : `: ${message}`}`), code === undefined ? {} : { code });
+  const text = `ClickHouse ended its answer with an error whose text was cut${message === '' ? '' : `: ${message}`}`;
+  return code === undefined ? new CdrflowError('transient', text) : Object.assign(new Error(text), { code });
 }
 
 /** The last `bytes` (or a little more) of a stream, kept as it passes: where a streamed error would be. */
