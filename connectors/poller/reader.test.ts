@@ -314,6 +314,46 @@ describe('readWindow: a vendor whose pages repeat', () => {
   });
 });
 
+describe('readWindow: a vendor clamping page numbers to its last page, which is short', () => {
+  // 25 records at 10 a page: pages 0 and 1 full, page 2 holds 5. Any page number past 2 is served page 2 again.
+  const records = Array.from({ length: 25 }, (_, i) => ({ id: `c-${i}`, n: i }));
+
+  function clampingSource(total: number) {
+    const source = pagedSource(records, 10);
+    const asked = { requests: 0 };
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      // Without an end of its own the read would go on for ever: the test's own bound, as an error the read reports.
+      if (++asked.requests > 200) throw new CdrflowError('config', 'test bound: 200 requests for one window');
+      const last = Math.ceil(records.length / size) - 1;
+      const at = Math.min(page, last);
+      return { total, records: records.slice(at * size, (at + 1) * size), requestId: null };
+    };
+    return { source, asked };
+  }
+
+  it('under a total of 9e15, a short page of records already read ends the paging: 3 reads, then given up loudly as pages repeat', async () => {
+    const { source, asked } = clampingSource(9e15);
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect([...sink.keys()].sort()).toEqual(records.map((r) => r.id).sort());
+    expect(result.records).toBe(25);
+    // Each read: pages 0..2, the repeat, and what was already asked for ahead of it.
+    expect(asked.requests).toBeLessThanOrEqual(3 * 8);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'pages repeat', total: 9e15, records: 25 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+
+  it('under its true total, the short last page ends the window as complete, read once', async () => {
+    const { source, asked } = clampingSource(records.length);
+    const { result, logs, metrics } = await readObserved(source);
+    expect(result.records).toBe(25);
+    expect(asked.requests).toBe(3);
+    expect(logs.filter((l) => l.level === 'error' || l.msg === 'poller.count_changed_rereading')).toEqual([]);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+  });
+});
+
 describe('readWindow: records of equal start time that the vendor orders differently on each request', () => {
   // Offset pages over a sort with ties: the vendor's order among records of the same second is not fixed, so one
   // request may serve a record at the end of page 0 and the next one serve it again at the start of page 1 while

@@ -252,10 +252,12 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         knownTotal = result.total;
         const served = result.records.length;
         const keys = result.records.map((r) => source.naturalKey(r));
-        // A full page made entirely of records already read in this pass: the vendor repeats pages (it ignores the
-        // page number, or its total claims more than it has). Paging on would never end under a total such as 9e15,
-        // and reads nothing new under any total: this pass's paging ends here (no record cap per window is assumed).
-        if (served > 0 && served >= size && keys.every((k) => k !== undefined && keysThisPass.has(k))) {
+        // A page made entirely of records already read in this pass: the vendor repeats pages (it ignores the page
+        // number, or clamps it to its last page, full or short, or its total claims more than it has). Paging on would
+        // never end under a total such as 9e15, and reads nothing new under any total: this pass's paging ends here (no
+        // record cap per window is assumed). A short page that ends the window is its last page, not a repeat.
+        const endsWindow = item.offset + served >= result.total;
+        if (served > 0 && (served >= size || !endsWindow) && keys.every((k) => k !== undefined && keysThisPass.has(k))) {
           pages++;
           totals.add(result.total);
           repeated = true;
