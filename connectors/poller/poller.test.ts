@@ -113,6 +113,17 @@ describe('live polling (CCC)', () => {
     expect(h.sink.envelopes.at(-1)!.attributes['page_size']).toBe('25');
   });
 
+  it('a page size with no divisor but 1 (29) that is too large halves at the start of a read, not down to 1 record a page', async () => {
+    ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 5, lateFraction: 0, responseSizeLimitRecords: 20 });
+    const now = Math.floor(Date.now() / 1000);
+    const records = ccc.dataset.generateRange(now - 3 * 3600, now - 2 * 3600, 333);
+    const h = harness(await cccSource(ccc, { pageSize: 29 }));
+    await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+    expect(h.sink.keys().size).toBe(records.length);
+    expect(h.sink.envelopes.at(-1)!.attributes['page_size']).toBe('15');
+    expect(h.metrics.counts.pages).toBeLessThan(records.length / 10);
+  });
+
   it('picks up late records inside the lookback on the next cycle', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 6, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);

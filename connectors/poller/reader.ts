@@ -5,7 +5,7 @@ import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
-import type { PullSource, SourcePage } from './source.ts';
+import { smallerPageSize, type PullSource, type SourcePage } from './source.ts';
 import type { RecordSink } from './publisher.ts';
 import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
 import { INCOMPLETE_REASON_TEXT, type IncompleteReason, type PollerMetrics } from './metrics.ts';
@@ -155,8 +155,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       async () => {
         await ctx.bucket.take(signal);
         const size = pageSize;
-        // Page sizes only ever shrink to a divisor (or, while the window's first page is the only one asked for, to
-        // the size the vendor served), so `offset` is always the first record of a page.
+        // Page sizes only ever shrink to a divisor (or, while a read's first page is the only one asked for, to any
+        // smaller size: half on "too large", or the size the vendor served), so `offset` is always the first record of
+        // a page.
         const page = source.firstPage + Math.floor(offset / size);
         try {
           return { page, size, result: await source.fetchPage(tenant, window, page, size, signal) };
@@ -164,7 +165,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           if (signal.aborted) throw thrown;
           const err = asCdrflowError(thrown);
           metrics.apiError(err.code ?? err.kind);
-          const smaller = source.smallerPageSize?.(err, size);
+          // A read's first page (offset 0) is the only request of it in flight (the next pages are asked for once it
+          // is answered): any smaller size keeps the offsets aligned.
+          const smaller = source.pageTooLarge?.(err) ? smallerPageSize(size, offset === 0) : undefined;
           if (smaller !== undefined) {
             // Concurrent requests may all hear "too large"; shrink once per size, not once per answer.
             if (size === pageSize) {
@@ -284,6 +287,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           log('info', 'poller.page_size_served', { tenant, asked: size, served });
           pageSize = served;
           nextOffset = served;
+        } else if (item.offset === 0) {
+          // The first page of the read shrank to a size that need not divide the one it started at: page on after it.
+          nextOffset = size;
         } else if (size < item.span && served > 0) enqueue(item.offset + size, item.span - size, true);
         // An empty page asks for no further page (under a total such as 9e15 paging would never end), but the pages
         // already asked for are read: one of them serving records shows a hole, not the end, and paging goes on.

@@ -32,14 +32,19 @@ export interface PullSource {
   envelopeAttributes?(tenant: string): Record<string, string>;
   /** The record's natural key, or undefined when the record has none (it is dead-lettered). */
   naturalKey(record: unknown): string | undefined;
-  /** A smaller page size after `err`, when the error means "page too large"; undefined otherwise. */
-  smallerPageSize?(err: CdrflowError, current: number): number | undefined;
+  /** Whether `err` means "page too large": the reader then asks for smaller pages (smallerPageSize). */
+  pageTooLarge?(err: CdrflowError): boolean;
 }
 
-/** The next smaller page size that divides the current one, so page numbers stay aligned to the same offsets. */
-export function smallerDivisor(size: number): number | undefined {
+/**
+ * The page size to ask for after "too large" at `size` (undefined: none is smaller). While pages of `size` are asked
+ * for, the smaller size divides it, so page numbers stay aligned to the same offsets: a prime size drops to 1, and
+ * multiplies the requests by that size. `anySize` (nothing is asked for yet but the first page of a read, offset 0):
+ * half of it, whatever it divides.
+ */
+export function smallerPageSize(size: number, anySize: boolean): number | undefined {
   if (size <= 1) return undefined;
-  if (size % 2 === 0) return size / 2;
+  if (anySize || size % 2 === 0) return Math.ceil(size / 2);
   for (let f = 3; f * f <= size; f += 2) if (size % f === 0) return size / f;
   return 1;
 }

@@ -1,7 +1,6 @@
 // The CCC adapter for the shared poll machinery: one page = one DescribeProtectedTelCdr call, key = SessionId,
 // 180 days reachable (assumed from DescribeTelCdr: older checkpoints and backfill ranges are reported as a gap).
 import type { PullSource } from '../poller/source.ts';
-import { smallerDivisor } from '../poller/source.ts';
 import { CccApiClient } from './client.ts';
 import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
 import { CCC_RETENTION_SEC, type CccConfig } from './config.ts';
@@ -41,8 +40,8 @@ export function createCccSource(config: CccConfig, client?: CccApiClient): PullS
       const id = (record as { SessionId?: unknown } | null)?.SessionId;
       return typeof id === 'string' && id !== '' ? id : undefined;
     },
-    smallerPageSize(err, current) {
-      return err.code === 'ResponseSizeLimitExceeded' || err.code === ANSWER_TOO_LARGE ? smallerDivisor(current) : undefined;
+    pageTooLarge(err) {
+      return err.code === 'ResponseSizeLimitExceeded' || err.code === ANSWER_TOO_LARGE;
     },
   };
 }

@@ -2,7 +2,7 @@
 // callId (v1) / CallId (v4), 7-day vendor retention (older checkpoints are reported as a gap by the poller). Every
 // envelope says which API its record came from (attribute `api_version`), so normalize and replays read it right.
 import { API_VERSION_ATTRIBUTE } from '../../core/envelope.ts';
-import { smallerDivisor, type PullSource } from '../poller/source.ts';
+import type { PullSource } from '../poller/source.ts';
 import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
 import { TrtcApiClient } from './client.ts';
 import { trtcApiBaseUrl, type TrtcConfig } from './config.ts';
@@ -54,8 +54,8 @@ export function createTrtcSource(config: TrtcConfig, now?: () => number): PullSo
       const id = r?.callId ?? r?.CallId;
       return typeof id === 'string' && id !== '' ? id : undefined;
     },
-    smallerPageSize(err, current) {
-      return err.code === ANSWER_TOO_LARGE ? smallerDivisor(current) : undefined;
+    pageTooLarge(err) {
+      return err.code === ANSWER_TOO_LARGE;
     },
   };
 }
