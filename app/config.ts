@@ -7,8 +7,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { REPO_ROOT } from '../core/repo-root.ts';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { cccConfigSchema } from '../connectors/tencent-ccc/config.ts';
-import { trtcConfigSchema } from '../connectors/tencent-trtc/config.ts';
+import { cccConfigSchema, cccTenants } from '../connectors/tencent-ccc/config.ts';
+import { trtcConfigSchema, trtcTenants } from '../connectors/tencent-trtc/config.ts';
 import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
 import { dlqLoaderConfigSchema, sinkConfigSchema } from '../sinks/clickhouse/config.ts';
@@ -646,6 +646,16 @@ export function defaultCheckpointTopic(config: Pick<AppConfig, 'namespace'>): st
 /** Where the pull connectors keep their checkpoints (`cdrflow status`, the job's status): CCC's, TRTC's, or the default. */
 export function checkpointTopicOf(config: AppConfig): string {
   return config.connectors['tencent-ccc']?.topics.checkpoints ?? config.connectors['tencent-trtc']?.topics.checkpoints ?? defaultCheckpointTopic(config);
+}
+
+/**
+ * The tenants the job started with this configuration polls, per pull vendor, as its connectors name them: what
+ * `cdrflow status` without a running job counts as polled (a live checkpoint of any other tenant is not).
+ */
+export function pollSourcesOf(config: AppConfig): { vendor: 'tencent-ccc' | 'tencent-trtc'; tenants: string[] }[] {
+  const ccc = config.connectors['tencent-ccc'];
+  const trtc = config.connectors['tencent-trtc'];
+  return [...(ccc ? [{ vendor: 'tencent-ccc' as const, tenants: cccTenants(ccc) }] : []), ...(trtc ? [{ vendor: 'tencent-trtc' as const, tenants: trtcTenants(trtc) }] : [])];
 }
 
 /** Absolute data directory of the embedded engine (relative paths are relative to the repository, like .data/). */

@@ -57,8 +57,9 @@ export const statusSnapshotSchema = z.object({
   clickhouse: z.union([z.object({ cdrs: z.number(), billableMinutes: z.number(), byVendor: z.array(vendorRowSchema) }), z.object({ error: z.string() })]),
   checkpoints: z.array(checkpointRowSchema),
   /**
-   * The live checkpoint ids of the tenants the running job polls; a `:live` checkpoint not among them is of a tenant
-   * polled before (removed from the config), kept in the topic for good. Absent when not known (computed directly).
+   * The live checkpoint ids of the tenants the running job polls (computed directly: those its configuration names); a
+   * `:live` checkpoint not among them is of a tenant polled before (removed from the config), kept in the topic for
+   * good. Absent when not known (an answer of an earlier cdrflow).
    */
   polledCheckpoints: z.array(z.string()).optional(),
   /** Why the checkpoints could not be read (computed directly, Kafka not reachable): `checkpoints` is then unknown, not none. */
@@ -151,8 +152,8 @@ export const MAX_OTHER_CHECKPOINTS_SHOWN = 5;
 /**
  * The checkpoints worth a line each: every live one of a tenant the job polls (whose age is what an operator reads the
  * list for), and of the others (one per backfill range ever run and one per tenant polled before, kept in the topic
- * for good) the most recently saved few; a year of backfills made the report thousands of lines. Without the job,
- * what it polls is not known and every live one counts as polled. In id order, as the snapshot has them.
+ * for good) the most recently saved few; a year of backfills made the report thousands of lines. A snapshot that does
+ * not say what is polled counts every live one as polled. In id order, as the snapshot has them.
  */
 function checkpointsShown(s: StatusSnapshot): { shown: CheckpointRow[]; notPolled: Set<string>; more: number; moreNotPolled: boolean } {
   const rows = s.checkpoints;

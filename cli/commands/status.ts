@@ -5,7 +5,7 @@ import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { commandKafka, kafkaUnavailableExit } from '../kafka-access.ts';
-import { checkpointTopicOf, describeTarget, endpoints, type AppConfig } from '../../app/config.ts';
+import { checkpointTopicOf, describeTarget, endpoints, pollSourcesOf, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
 import { checkpointRows, clickhouseFigures, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
 import type { KafkaUnreachableError } from '../../core/kafka.ts';
@@ -27,7 +27,7 @@ Options:
 /** Status without a running job: everything Kafka and ClickHouse know by themselves. */
 export async function computeStatusDirectly(config: AppConfig): Promise<{ snapshot: StatusSnapshot; kafkaUnreachable?: KafkaUnreachableError }> {
   // Loaded only here: while a job runs, `status` asks it and needs neither the engine nor Kafka's client.
-  const [{ CheckpointStore }, { createClickHouse }, { ensureKafkaReachable, kafkaUnreachable, KafkaUnreachableError }] = await Promise.all([
+  const [{ CheckpointStore, polledLiveIds }, { createClickHouse }, { ensureKafkaReachable, kafkaUnreachable, KafkaUnreachableError }] = await Promise.all([
     import('../../core/checkpoints.ts'),
     import('../../core/clickhouse.ts'),
     import('../../core/kafka.ts'),
@@ -95,6 +95,8 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
     ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, alreadyStored: null, lag: loaderLag } } : {}),
     clickhouse: ch,
     checkpoints: checkpoints.rows,
+    // What the job would poll with this configuration: a removed tenant's live checkpoint reads as with the job.
+    polledCheckpoints: polledLiveIds(pollSourcesOf(config)),
     ...(checkpoints.error !== undefined ? { checkpointsError: checkpoints.error } : {}),
   };
   return failure instanceof KafkaUnreachableError ? { snapshot, kafkaUnreachable: failure } : { snapshot };

@@ -43,3 +43,8 @@ export const cccConfigSchema = z.strictObject({
 
 export type CccConfigInput = z.input<typeof cccConfigSchema>;
 export type CccConfig = z.output<typeof cccConfigSchema>;
+
+/** The tenants the connector polls (its checkpoint ids and metrics name them so); `cdrflow status` reads them too. */
+export function cccTenants(config: CccConfig): string[] {
+  return config.sdkAppIds.map(String);
+}

@@ -3,7 +3,7 @@
 import type { PullSource } from '../poller/source.ts';
 import { CccApiClient } from './client.ts';
 import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
-import { CCC_RETENTION_SEC, type CccConfig } from './config.ts';
+import { CCC_RETENTION_SEC, cccTenants, type CccConfig } from './config.ts';
 
 export const CCC_CONNECTOR = 'tencent-ccc-poller';
 
@@ -22,7 +22,7 @@ export function createCccSource(config: CccConfig, client?: CccApiClient): PullS
   return {
     vendor: 'tencent-ccc',
     connector: CCC_CONNECTOR,
-    tenants: config.sdkAppIds.map(String),
+    tenants: cccTenants(config),
     firstPage: 0,
     pageSize: config.pageSize,
     // A start older than this is refused by the vendor (a config error that would stop every run): the poller starts

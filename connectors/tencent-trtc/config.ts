@@ -55,6 +55,11 @@ export type TrtcConfigInput = z.input<typeof trtcConfigSchema>;
 export type TrtcConfig = z.output<typeof trtcConfigSchema>;
 export type TrtcApi = TrtcConfig['apps'][number]['api'];
 
+/** The tenants the connector polls, one per app (its checkpoint ids and metrics name them so); `cdrflow status` reads them too. */
+export function trtcTenants(config: TrtcConfig): string[] {
+  return config.apps.map((app) => String(app.sdkAppId));
+}
+
 /** The API root one app's requests go to. */
 export function trtcApiBaseUrl(config: TrtcConfig, app: TrtcConfig['apps'][number]): string {
   if (config.baseUrl !== undefined) return config.baseUrl;

@@ -5,7 +5,7 @@ import { API_VERSION_ATTRIBUTE } from '../../core/envelope.ts';
 import type { PullSource } from '../poller/source.ts';
 import { ANSWER_TOO_LARGE } from '../poller/vendor-answer.ts';
 import { TrtcApiClient } from './client.ts';
-import { trtcApiBaseUrl, type TrtcConfig } from './config.ts';
+import { trtcApiBaseUrl, trtcTenants, type TrtcConfig } from './config.ts';
 
 export const TRTC_CONNECTOR = 'tencent-trtc-poller';
 export const TRTC_RETENTION_SEC = 7 * 86_400;
@@ -37,7 +37,7 @@ export function createTrtcSource(config: TrtcConfig, now?: () => number): PullSo
   return {
     vendor: 'tencent-trtc',
     connector: TRTC_CONNECTOR,
-    tenants: [...clients.keys()],
+    tenants: trtcTenants(config),
     // Pages are 1-based in both APIs (v4: "Page … default is page 1"; v1: "defaults to the first page").
     firstPage: 1,
     pageSize: config.pageSize,
