@@ -188,3 +188,28 @@ describe('an error read from a broker or a stage in cdrflow status', () => {
     expect(shown[0]!.length).toBeLessThan(600);
   });
 });
+
+describe('a component name read from the ops port', () => {
+  // The names are the snapshot's keys, sent by whatever answers on the ops port: escape sequences, a forged line, any length.
+  const name = `sink\u001b]0;owned\u0007\u001b[2J\nok | clickhouse 0 CDRs\u202e${'x'.repeat(100_000)}`;
+  const s = snapshot({ components: { [name]: 'waiting: ECONNREFUSED', normalize: 'running' } });
+  // eslint-disable-next-line no-control-regex
+  const unsafe = /[\u0000-\u001f\u202e]/;
+
+  it('is one bounded line on the components line, escaped as the states are', () => {
+    const lines = formatStatus(s).split('\n');
+    const shown = lines.filter((l) => l.startsWith('components: '));
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).not.toMatch(unsafe);
+    expect(shown[0]).toMatch(/^components: sink\\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| clickhouse 0 CDRs\\u202ex+… \(reason cut, 100\d\d\d chars\) waiting: ECONNREFUSED, normalize running$/);
+    expect(shown[0]!.length).toBeLessThan(300);
+    expect(lines).not.toContain('ok | clickhouse 0 CDRs');
+  });
+
+  it('is escaped and cut in the status line too', () => {
+    const line = formatStatusLine(s);
+    expect(line).not.toMatch(unsafe);
+    expect(line).toMatch(/ \| not ready: sink\\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| clickhouse 0 CDRs\\u202ex+… \(reason cut, 100\d\d\d chars\) waiting: ECONNREFUSED$/);
+    expect(line.length).toBeLessThan(600);
+  });
+});

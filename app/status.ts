@@ -115,6 +115,12 @@ export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): 
 
 const SHORT: Record<Vendor, string> = { 'tencent-ccc': 'ccc', 'tencent-trtc': 'trtc', 'huawei-privatenumber': 'huawei', 'alibaba-lvms': 'lvms' };
 
+/**
+ * A component's name as a person reads it: the snapshot's keys come from whatever answers on the ops port, so escaped
+ * and cut as a reason is (a line break or an escape sequence in a name broke the report as in a state).
+ */
+export const componentName = (name: string): string => terminalReason(name, 60);
+
 const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
 
 /** One compact line (stderr every few seconds while `start` runs). */
@@ -136,7 +142,7 @@ export function formatStatusLine(s: StatusSnapshot): string {
     `sink ${n(s.sink.in)}→${n(s.sink.out)} dlq ${n(s.sink.deadLettered)} lag ${n(s.sink.lag)}`,
     ...(s.dlqLoader ? [`dlq-loader ${n(s.dlqLoader.in)}→${n(s.dlqLoader.out)} skipped ${n(s.dlqLoader.skipped)}${s.dlqLoader.alreadyStored ? ` already stored ${n(s.dlqLoader.alreadyStored)}` : ''} lag ${n(s.dlqLoader.lag)}`] : []),
     ch,
-    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${name} ${terminalReason(state.slice(0, 90))}`).join('; ')}`] : []),
+    ...(notRunning.length > 0 ? [`not ready: ${notRunning.map(([name, state]) => `${componentName(name)} ${terminalReason(state.slice(0, 90))}`).join('; ')}`] : []),
   ].join(' | ');
 }
 
@@ -178,7 +184,7 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push(`ClickHouse: ${s.clickhouseTarget}`);
   // A stage's state is its error's words while it waits out an outage (a broker's or a server's text): escaped and cut
   // here, as in the status line; the snapshot (--json, /status) keeps it whole.
-  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${k} ${terminalReason(v)}`).join(', ')}`);
+  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${componentName(k)} ${terminalReason(v)}`).join(', ')}`);
   lines.push('');
   lines.push('stage                             in         out     dlq      lag');
   for (const v of VENDORS) {

@@ -3,11 +3,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 // What answers on the ops port may be another program: a state holding escape sequences, a forged line, any length.
 const hostile = `waiting: \u001b]0;owned\u0007\u001b[2J\nClickHouse: 0 CDRs\u202e${'x'.repeat(100_000)}`;
+// A component's name is the answer's too.
+const hostileName = `receiver\u001b[2J\nClickHouse: 0 CDRs\u202e${'y'.repeat(100_000)}`;
 
 vi.mock('../../app/ops-client.ts', async (original) => ({
   ...(await original<typeof import('../../app/ops-client.ts')>()),
   findRunningJob: async () => 'http://127.0.0.1:1',
-  opsStatus: async () => ({ starting: true, components: { sink: 'running', normalize: hostile } }),
+  opsStatus: async () => ({ starting: true, components: { sink: 'running', normalize: hostile, [hostileName]: 'running' } }),
 }));
 const { command } = await import('./status.ts');
 
@@ -22,7 +24,7 @@ describe('cdrflow status of a job still starting', () => {
     expect(printed[0]!.split('\n')).toHaveLength(1);
     // eslint-disable-next-line no-control-regex
     expect(printed[0]).not.toMatch(/[\u0000-\u001f\u202e]/);
-    expect(printed[0]).toMatch(/^cdrflow start is starting: sink running, normalize waiting: \\u001b\]0;owned\\u0007\\u001b\[2J\\nClickHouse: 0 CDRs\\u202ex+… \(reason cut, 100\d\d\d chars\)$/);
-    expect(printed[0]!.length).toBeLessThan(600);
+    expect(printed[0]).toMatch(/^cdrflow start is starting: sink running, normalize waiting: \\u001b\]0;owned\\u0007\\u001b\[2J\\nClickHouse: 0 CDRs\\u202ex+… \(reason cut, 100\d\d\d chars\), receiver\\u001b\[2J\\nClickHouse: 0 CDRs\\u202ey+… \(reason cut, 100\d\d\d chars\) running$/);
+    expect(printed[0]!.length).toBeLessThan(800);
   });
 });
