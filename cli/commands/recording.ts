@@ -98,7 +98,8 @@ export const command: Command = {
       }
       const envelope = await findRawEnvelope(kafka, createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
       if (!envelope) {
-        console.error(`no raw record for ${cdrId} in ${topic}`);
+        // The user's own cdr_id and --topic, as pasted: an escape sequence or a line break in them is shown, not acted on.
+        console.error(`no raw record for ${printable(cdrId)} in ${printable(topic)}`);
         return EXIT_NO_RECORDING;
       }
       record = JSON.parse(envelope.payload) as Record<string, unknown>;
