@@ -51,8 +51,9 @@ describe('cdrflow status computed directly', () => {
     expect(lines.filter((l) => l.includes('(not polled)'))).toHaveLength(1);
   });
 
-  it('knows no polled tenant when the configuration has no pull connector: every live checkpoint is then not polled', async () => {
+  it('marks no live checkpoint when the configuration has no pull connector (a --config left out says nothing of what the job polls)', async () => {
     const { snapshot } = await computeStatusDirectly(loadAppConfig({ env: {} }));
-    expect(snapshot.polledCheckpoints).toEqual([]);
+    expect(snapshot.polledCheckpoints).toBeUndefined();
+    expect(formatStatus(snapshot)).not.toContain('(not polled)');
   });
 });

@@ -81,6 +81,7 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
     config.dlqLoader.enabled ? lag(config.dlqLoader.groupId, [config.dlqLoader.inputTopic]) : null,
     readCheckpoints(),
   ]);
+  const polled = pollSourcesOf(config);
   const snapshot: StatusSnapshot = {
     at: new Date().toISOString(),
     source: 'computed directly',
@@ -95,8 +96,10 @@ export async function computeStatusDirectly(config: AppConfig): Promise<{ snapsh
     ...(config.dlqLoader.enabled ? { dlqLoader: { in: null, out: null, deadLettered: null, skipped: null, alreadyStored: null, lag: loaderLag } } : {}),
     clickhouse: ch,
     checkpoints: checkpoints.rows,
-    // What the job would poll with this configuration: a removed tenant's live checkpoint reads as with the job.
-    polledCheckpoints: polledLiveIds(pollSourcesOf(config)),
+    // What the job would poll with this configuration: a removed tenant's live checkpoint reads as with the job. A
+    // configuration without a pull connector (a --config left out) says nothing about what the job polls: then no
+    // live checkpoint is marked, rather than every one.
+    ...(polled.length > 0 ? { polledCheckpoints: polledLiveIds(polled) } : {}),
     ...(checkpoints.error !== undefined ? { checkpointsError: checkpoints.error } : {}),
   };
   return failure instanceof KafkaUnreachableError ? { snapshot, kafkaUnreachable: failure } : { snapshot };
