@@ -344,6 +344,26 @@ describe('readWindow: a vendor clamping page numbers to its last page, which is 
     expect(metrics.counts.incompleteWindows).toBe(1);
   });
 
+  it('under a total of 9e15, a last page holding a keyless record (dead-lettered once) ends the paging all the same', async () => {
+    // Found by the campaign (reader-campaign.test.ts, seed 97): a page of records already read counted as a repeat only
+    // when every record had a key, so a clamped last page with a keyless one was served again for every page number.
+    const rows: unknown[] = [...records.slice(0, 22), { n: 22 }, ...records.slice(23)];
+    const { source, asked } = clampingSource(9e15);
+    const fetchPage = source.fetchPage.bind(source);
+    source.fetchPage = async (...args) => {
+      const page = await fetchPage(...args);
+      return { ...page, records: page.records.map((r) => rows[records.indexOf(r as (typeof records)[number])]) };
+    };
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect(result.records).toBe(24);
+    expect(sink.deadLetters.map((l) => l.original_value?.toString('utf8'))).toEqual(['{"n":22}']);
+    expect(asked.requests).toBeLessThanOrEqual(3 * 8);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([
+      { level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ reason: 'pages repeat', total: 9e15, records: 24 }) },
+    ]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+  });
+
   it('under its true total, the short last page ends the window as complete, read once', async () => {
     const { source, asked } = clampingSource(records.length);
     const { result, logs, metrics } = await readObserved(source);

@@ -255,12 +255,20 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         knownTotal = result.total;
         const served = result.records.length;
         const keys = result.records.map((r) => source.naturalKey(r));
-        // A page made entirely of records already read in this pass: the vendor repeats pages (it ignores the page
-        // number, or clamps it to its last page, full or short, or its total claims more than it has). Paging on would
-        // never end under a total such as 9e15, and reads nothing new under any total: this pass's paging ends here (no
-        // record cap per window is assumed). A short page that ends the window is its last page, not a repeat.
+        /** Keyless records by content (too deep to write out: nothing to know it by but its slot). */
+        const keyless = keys.map((k, i) => {
+          if (k !== undefined) return undefined;
+          const text = textOrNull(result.records[i]);
+          return text === null ? `slot:${item.offset + i}` : payloadHash(text);
+        });
+        // A page made entirely of records already read in this pass, keyless ones by their content: the vendor repeats
+        // pages (it ignores the page number, or clamps it to its last page, full or short, or its total claims more
+        // than it has). Paging on would never end under a total such as 9e15, and reads nothing new under any total:
+        // this pass's paging ends here (no record cap per window is assumed). A short page that ends the window is its
+        // last page, not a repeat.
         const endsWindow = item.offset + served >= result.total;
-        if (served > 0 && (served >= size || !endsWindow) && keys.every((k) => k !== undefined && keysThisPass.has(k))) {
+        const readBefore = (k: string | undefined, i: number) => (k === undefined ? keylessThisPass.has(keyless[i]!) : keysThisPass.has(k));
+        if (served > 0 && (served >= size || !endsWindow) && keys.every(readBefore)) {
           pages++;
           totals.add(result.total);
           repeated = true;
@@ -268,11 +276,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         }
         keys.forEach((k, i) => {
           sequence[item.offset + i] = k ?? null;
-          if (k === undefined) {
-            // Too deep to write out: nothing to know it by but its slot.
-            const text = textOrNull(result.records[i]);
-            keylessThisPass.add(text === null ? `slot:${item.offset + i}` : payloadHash(text));
-          } else {
+          if (k === undefined) keylessThisPass.add(keyless[i]!);
+          else {
             keysThisPass.add(k);
             keysRead.add(k);
           }
