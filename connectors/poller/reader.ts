@@ -126,11 +126,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   /** Keys settled in this window: published by it, or found unchanged in `recentKeys`. Later passes skip them. */
   const published = new Set<string>();
   /**
-   * Records refused at the door (by key, else content hash) → how many were dead-lettered in this window. A pass that
-   * reads the window again dead-letters only copies beyond that count: two identical keyless records of one page are
-   * two dead letters, a second pass over them none.
+   * Records refused at the door in this window (by key, else content hash), each dead-lettered once: a keyless record
+   * served again at a page boundary as the order shifted, or by a later pass, is the same record (as it counts once
+   * in keylessThisPass), and two identical keyless rows are one dead letter with their one content.
    */
-  const refused = new Map<string, number>();
+  const refused = new Set<string>();
   let publishedCount = 0;
   let unchangedCount = 0;
   let pageSize = source.pageSize;
@@ -223,7 +223,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   let previousPass: { total: number; sequence: (string | null)[] } | undefined;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
-    const refusedThisPass = new Map<string, number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
     const keysThisPass = new Set<string>();
     /**
@@ -313,16 +312,14 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         for (const record of result.records) {
           const checked = admit(record, source);
           if (!checked.ok) {
-            // Dead-letter it once, not on every re-read: remembered by its key and content, within this window (its
-            // later passes) and, live, after the ack like an admitted record. Only a keyless record too deep to write
+            // Dead-letter it once, not on every copy or re-read: remembered by its key, else its content, within this
+            // window (a copy served again, its later passes) and, live, after the ack like an admitted record. Only a keyless record too deep to write
             // out has nothing stable to be remembered by.
             const hash = payloadHash(checked.payload ?? checked.problem);
             const id = checked.key ?? (checked.payload !== null ? hash : undefined);
             if (id !== undefined) {
-              const copy = (refusedThisPass.get(id) ?? 0) + 1;
-              refusedThisPass.set(id, copy);
-              if (copy <= (refused.get(id) ?? 0)) continue;
-              refused.set(id, copy);
+              if (refused.has(id)) continue;
+              refused.add(id);
               if (recentKeys) {
                 if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
                 toRemember.push([`refused:${id}`, hash]);
