@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VENDORS } from './topology.ts';
 import { fuzzLines, fuzzText } from '../test/fuzz/generator.ts';
 import { seededRandom } from '../simulators/kit.ts';
-import { exactParse, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalReason, terminalText } from './input-limits.ts';
+import { exactParse, jsonText, MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, naturalKeyProblem, parseJsonStrict, printable, quote, terminalReason, terminalText } from './input-limits.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -120,6 +120,46 @@ describe('parseJsonStrict', () => {
       problem: 'invalid UTF-8: the text carries an unpaired surrogate',
     });
     expect(parseJsonStrict('{"a":[1,{"b":null}]}')).toEqual({ ok: true, value: { a: [1, { b: null }] } });
+  });
+});
+
+describe('jsonText: JSON.stringify without its recursion', () => {
+  it('writes what JSON.stringify writes of any value JSON.parse gives, hand-picked and mutated vendor records', () => {
+    const texts = [
+      ...CASES,
+      '{"b":1,"a":2,"2":3,"1":4,"-1":5,"01":6}',
+      '{"__proto__":{"a":1},"b":[]}',
+      '{"a":"\\ud800","b":"\\u0000\\u001f\\"\\\\/","c":"通话 😀"}',
+      '[-0,1e21,1e-7,0.1,123456789012345678901234567890,-1.5e300]',
+      '[{},[],"",0,false,null,[[]],{"":{}}]',
+      ...VENDORS.flatMap((vendor) => [...fuzzLines(vendor, 200, 11)].map(({ line }) => fuzzText(line))),
+    ];
+    let compared = 0;
+    for (const text of texts) {
+      let value: unknown;
+      let expected: string;
+      try {
+        value = JSON.parse(text);
+        expected = JSON.stringify(value); // CASES' 5000-deep ones overflow it: the test below takes those
+      } catch {
+        continue;
+      }
+      expect(jsonText(value), text.slice(0, 200)).toBe(expected);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(500);
+  });
+
+  it('writes a record nested 200,000 levels deep, which JSON.stringify cannot, as the text it was parsed from', () => {
+    const depth = 200_000;
+    // Already in JSON.stringify's form (no spaces, its escapes and number forms), so parsed and written it is itself.
+    const level = '{"id":"x","below":[true,null,-1.5,"é\\n",';
+    const text = `${level.repeat(depth)}{},[]${']}'.repeat(depth)}`;
+    const value = JSON.parse(text) as unknown;
+    expect(() => JSON.stringify(value)).toThrow(RangeError);
+    expect(jsonText(value)).toBe(text);
+    const arrays = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    expect(jsonText(JSON.parse(arrays))).toBe(arrays);
   });
 });
 
