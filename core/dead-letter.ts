@@ -51,17 +51,17 @@ export function deadLetterFor(
 
 /**
  * A dead letter for a record that never was a Kafka message (a polled vendor record refused at the door, a file
- * line): no origin partition or offset (-1), the payload kept verbatim for a later replay (null when it could not be
- * written out at all: a record nested too deep for JSON.stringify).
+ * line): no origin partition or offset (-1), the payload kept for a later replay (a file line as read; a polled record
+ * as JSON.stringify writes it, at any depth: jsonText in core/input-limits.ts), within DEAD_LETTER_LIMITS once written.
  */
 export function deadLetterForPayload(
-  payload: string | null,
+  payload: string,
   error: { kind: ErrorKind; message: string },
   component: string,
   origin: { topic: string; vendor: string | null; failed_at?: Date },
 ): DeadLetter {
   return {
-    original_value: payload === null ? null : Buffer.from(payload, 'utf8'),
+    original_value: Buffer.from(payload, 'utf8'),
     original_key: null,
     origin_topic: origin.topic,
     origin_partition: -1,

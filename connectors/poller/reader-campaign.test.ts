@@ -1,9 +1,10 @@
 // A seeded campaign against the window reader (readWindow): each case scripts a vendor from its own seed, combining
 // what vendors do to an offset-paged window — records arriving while it is read (from the k-th request on, raising
 // the total, anywhere in the order), a page size of 1-100 and a served maximum below it, an order among ties that
-// shifts between requests or depends on the offset asked for, rows duplicated under one key, keyless records, records
-// refused at the door (dead letters), empty pages in the middle, a total that lies (too high, too low, 9e15), page
-// numbers clamped to the last page, "too large" at some sizes, transient errors — and checks every read against the
+// shifts between requests or depends on the offset asked for, rows duplicated under one key, keyless records (some
+// nested far deeper than JSON.stringify can write, as a vendor's JSON.parse hands them over), records refused at the
+// door (dead letters), empty pages in the middle, a total that lies (too high, too low, 9e15), page numbers clamped
+// to the last page, "too large" at some sizes, transient errors — and checks every read against the
 // reader's promises (README: "Both pollers (live and backfill) read a window page by page…"):
 //  - the read ends, within MAX_PASSES reads of the pages the window needs (a bound derived below), and a hard cap on
 //    requests turns a runaway into a failure, never a hang;
@@ -14,7 +15,9 @@
 //  - a vendor that behaves (stable order, true total, no errors, nothing late, no duplicate rows) costs no error, no
 //    re-read, and exactly the pages the window needs.
 // Found: a clamped last page holding a keyless record, under a total of 9e15, never counted as a repeat, so the read
-// asked for pages without end (seeds 16, 97, 265, 798, 823; reader.test.ts has it as a plain test).
+// asked for pages without end (seeds 16, 97, 265, 798, 823; reader.test.ts has it as a plain test). A keyless record
+// too deep for JSON.stringify was dead-lettered without its text, and again on each page that served it (seeds 11,
+// 102, 110, 112, 277, 383, 479, 959, 991, 995); reader.test.ts has the paging without end it caused as a plain test.
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
@@ -80,11 +83,27 @@ interface Case {
   mode: 'backfill' | 'live';
 }
 
+/**
+ * The text of each record too deep for JSON.stringify, built apart from the code under test: what its dead letter keeps
+ * and what the vendor served. Any other record's text is JSON.stringify's.
+ */
+const deepTexts = new WeakMap<object, string>();
+const textOf = (record: unknown): string => (typeof record === 'object' && record !== null ? deepTexts.get(record) : undefined) ?? JSON.stringify(record);
+
+/** A keyless record nested `depth` levels deep, parsed from its text as a vendor's client does. */
+function deepKeyless(i: number, depth: number): unknown {
+  const text = `{"n":${i},"below":${'{"below":'.repeat(depth - 2)}{}${'}'.repeat(depth - 1)}`;
+  const record = JSON.parse(text) as object;
+  deepTexts.set(record, text);
+  return record;
+}
+
 function describeCase(c: Case): string {
   const keyless = c.rows.filter((r) => (r.record as { id?: unknown } | null)?.id === undefined).length;
+  const deep = new Set(c.rows.filter((r) => typeof r.record === 'object' && r.record !== null && deepTexts.has(r.record)).map((r) => r.record)).size;
   const refused = c.rows.filter((r) => r.refused).length;
   return [
-    `seed ${c.seed}: ${c.n} records (${c.late} late, ${c.duplicates} duplicate rows, ${refused} refused at the door, ${keyless} of them keyless)`,
+    `seed ${c.seed}: ${c.n} records (${c.late} late, ${c.duplicates} duplicate rows, ${refused} refused at the door, ${keyless} of them keyless, ${deep} of those too deep for JSON.stringify)`,
     `page ${c.pageSize} from page ${c.firstPage}, served at most ${c.servedMax}`,
     `order ${c.order}${c.order === 'stable' ? '' : ` (swap ${c.swap.toFixed(2)})`}`,
     `total ${c.total}${c.total === 'high' || c.total === 'low' ? ` by ${c.lie}` : ''}`,
@@ -121,6 +140,16 @@ function planCase(seed: number): Case {
       const record = kind === 0 ? { id: `${'k'.repeat(MAX_NATURAL_KEY_BYTES)}-${i}`, n: i } : { id: `big-${i}`, remark: 'x'.repeat(MAX_RECORD_BYTES) };
       rows.push({ record, from: 1, refused: true });
     } else rows.push({ record: { id: `r-${i}`, n: i }, from: 1, refused: false });
+  }
+  // Now and then a keyless record becomes one nested 20,000 or 200,000 levels deep: drawn from a generator of its own,
+  // so every other choice of the seed stays what it was (the seeds named above still script the same vendors).
+  const d = new Rng(seededRandom(seed ^ 0xdee9));
+  if (d.chance(0.06)) {
+    const keyless = rows.filter((row) => keyOf(row.record) === undefined);
+    if (keyless.length > 0) {
+      const row = d.pick(keyless);
+      row.record = deepKeyless(rows.indexOf(row), d.pick([20_000, 200_000]));
+    }
   }
   // Rows the vendor holds twice under one key, the copy beside or away from the first, same content or changed.
   let duplicates = 0;
@@ -180,7 +209,7 @@ function planCase(seed: number): Case {
 
 /** Whether the case's vendor behaves: what the README promises a read with no error, no re-read, the pages needed. */
 function behaves(c: Case): boolean {
-  const contents = c.rows.map((row) => JSON.stringify(row.record));
+  const contents = c.rows.map((row) => textOf(row.record));
   const keys = c.rows.map((row) => (row.record as { id?: unknown } | null)?.id).filter((k) => k !== undefined);
   return (
     c.late === 0 &&
@@ -282,7 +311,7 @@ function scriptedVendor(c: Case): Vendor {
         if (total < rows.length) v.undercounted = true;
         for (let i = Math.max(0, total); i < rows.length; i++) v.uncounted.add(rows[i]!);
         for (const record of records) {
-          const text = JSON.stringify(record);
+          const text = textOf(record);
           v.served.add(text);
           const key = keyOf(record);
           if (key !== undefined) v.servedByKey.set(key, (v.servedByKey.get(key) ?? new Set()).add(text));
@@ -364,7 +393,7 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
   if (!givenUp && verifiable) {
     const present = c.rows.filter((row) => row.from === 1 && !vendor.uncounted.has(row));
     const missing = present.filter((row) => !row.refused && !published.has(keyOf(row.record)!)).map((row) => keyOf(row.record)!);
-    const unlettered = present.filter((row) => row.refused && !lettered.has(JSON.stringify(row.record))).map((row) => JSON.stringify(row.record).slice(0, 60));
+    const unlettered = present.filter((row) => row.refused && !lettered.has(textOf(row.record))).map((row) => textOf(row.record).slice(0, 60));
     if (missing.length > 0) problems.push(`finished without poller.window_incomplete, never published: ${[...new Set(missing)].join(', ')}`);
     if (unlettered.length > 0) problems.push(`finished without poller.window_incomplete, never dead-lettered: ${[...new Set(unlettered)].join(', ')}`);
   }

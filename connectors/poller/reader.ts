@@ -12,7 +12,7 @@ import { INCOMPLETE_REASON_TEXT, type IncompleteReason, type PollerMetrics } fro
 import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
-import { naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
+import { jsonText, naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
 
 export interface PollContext {
   source: PullSource;
@@ -79,7 +79,7 @@ const PREFETCH_PAGES = 4;
 /** If the vendor's total moves while paging (late records shift offset pages), read the window again, this often at most. */
 const MAX_PASSES = 3;
 
-type Admitted = { ok: true; key: string; payload: string } | { ok: false; problem: string; key: string | undefined; payload: string | null };
+type Admitted = { ok: true; key: string; payload: string } | { ok: false; problem: string; key: string | undefined; payload: string };
 
 /**
  * The door's limits (core/input-limits.ts, the receivers' rules) for one record of a page, which the vendor's own
@@ -92,16 +92,17 @@ function admit(record: unknown, source: PullSource): Admitted {
   // The key is one top-level field: safe to read whatever lies below it.
   const key = source.naturalKey(record);
   const depth = nestingProblem(record);
-  // The text is what the dead letter keeps. Too deep, it may overflow JSON.stringify's stack: then there is none.
-  const payload = depth === null ? JSON.stringify(record) : textOrNull(record);
+  // The text is what the dead letter keeps, and what a keyless record is known by. Too deep for JSON.stringify's stack
+  // (V8's JSON.parse reads 200,000 levels), it is written without recursion.
+  const payload = depth === null ? JSON.stringify(record) : jsonText(record);
   const keyProblem = key === undefined ? 'without a natural key' : naturalKeyProblem(key);
   const problem =
     depth ??
     (typeof record !== 'object' || record === null || Array.isArray(record) ? `not a JSON object (${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})` : null) ??
-    recordSizeProblem(payload!) ??
+    recordSizeProblem(payload) ??
     keyProblem;
   if (problem !== null) return { ok: false, problem, key: keyProblem === null ? key : undefined, payload };
-  return { ok: true, key: key!, payload: payload! };
+  return { ok: true, key: key!, payload };
 }
 
 /** Same key (or keyless, or nothing served) at every slot. A hole reads as undefined, so holes match only holes. */
@@ -109,14 +110,6 @@ function sameSequence(a: (string | null)[], b: (string | null)[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function textOrNull(value: unknown): string | null {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return null;
-  }
 }
 
 export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
@@ -254,12 +247,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         knownTotal = result.total;
         const served = result.records.length;
         const keys = result.records.map((r) => source.naturalKey(r));
-        /** Keyless records by content (too deep to write out: nothing to know it by but its slot). */
-        const keyless = keys.map((k, i) => {
-          if (k !== undefined) return undefined;
-          const text = textOrNull(result.records[i]);
-          return text === null ? `slot:${item.offset + i}` : payloadHash(text);
-        });
+        const admitted = result.records.map((r) => admit(r, source));
+        /** Keyless records by content: the hash of their text. */
+        const keyless = keys.map((k, i) => (k === undefined ? payloadHash(admitted[i]!.payload) : undefined));
         // A page made entirely of records already read in this pass, keyless ones by their content: the vendor repeats
         // pages (it ignores the page number, or clamps it to its last page, full or short, or its total claims more
         // than it has). Paging on would never end under a total such as 9e15, and reads nothing new under any total:
@@ -309,21 +299,17 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         const toRemember: [string, string][] = [];
         let unchanged = 0;
         const receivedAt = new Date(ctx.now());
-        for (const record of result.records) {
-          const checked = admit(record, source);
+        for (const checked of admitted) {
           if (!checked.ok) {
             // Dead-letter it once, not on every copy or re-read: remembered by its key, else its content, within this
-            // window (a copy served again, its later passes) and, live, after the ack like an admitted record. Only a keyless record too deep to write
-            // out has nothing stable to be remembered by.
-            const hash = payloadHash(checked.payload ?? checked.problem);
-            const id = checked.key ?? (checked.payload !== null ? hash : undefined);
-            if (id !== undefined) {
-              if (refused.has(id)) continue;
-              refused.add(id);
-              if (recentKeys) {
-                if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
-                toRemember.push([`refused:${id}`, hash]);
-              }
+            // window (a copy served again, its later passes) and, live, after the ack like an admitted record.
+            const hash = payloadHash(checked.payload);
+            const id = checked.key ?? hash;
+            if (refused.has(id)) continue;
+            refused.add(id);
+            if (recentKeys) {
+              if (recentKeys.unchanged(tenant, `refused:${id}`, hash, receivedAt.getTime())) continue;
+              toRemember.push([`refused:${id}`, hash]);
             }
             const reason = `${source.vendor} record in window ${isoOf(window.start)}..${isoOf(window.end)} page ${page}: ${checked.problem}`;
             dead.push(deadLetterForPayload(checked.payload, { kind: 'bad_record', message: reason }, source.connector, { topic: ctx.topics.raw, vendor: source.vendor, failed_at: receivedAt }));
