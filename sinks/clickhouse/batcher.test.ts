@@ -661,6 +661,22 @@ describe('Batcher', () => {
       expect(rec.dead.map((d) => d.origin_offset)).toEqual([12]);
     });
 
+    it('refused, later ranges stored but not committed, then another member committed only the refused range: this member reads those later ranges again and publishes their letters (campaign seed 8)', async () => {
+      const { rec, ports } = fakePorts();
+      // 0-3 refused; 4-7 (a dead letter at 5) stored, its commit skipped (it would skip 0-3).
+      const { b, accept } = await afterRefusal(ports);
+      await b.add(batch(0, [4, 5, 6, 7], garbageAt(5)));
+      await b.flushDue(true);
+      expect(rec.commits).toEqual([]);
+      accept();
+      b.dropAll();
+      // Another member committed 0-3 meanwhile; the partition comes back from the group's offset, 4.
+      await b.add(batch(0, [4, 5, 6, 7, 8], garbageAt(5)));
+      await b.flushDue(true);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([5]);
+      expect(rec.commits).toEqual(['cdr.normalized:0@8', 'cdr.normalized:0@9']);
+    });
+
     it('any other failure (not a refusal) stops the stage: the next range must not commit past unpublished letters', async () => {
       const { rec, ports } = fakePorts();
       const failures: CdrflowError[] = [];

@@ -321,14 +321,20 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * A partition's first batch since the last (re)join, which the consumer fetched from the group's committed offset.
    * A range of it still in flight may yet have its dead letters refused (fenced by the old generation): its outcome
    * decides which re-delivered offsets are fresh, so it is awaited (rare: a rebalance during a flush). And a range
-   * refused earlier that the group has committed past since (another member read it) no longer holds the partition.
+   * refused earlier that the group has committed past since (another member read it) no longer holds the partition;
+   * the later ranges it held uncommitted are read again from the group's offset.
    */
   private async firstSinceJoin(batch: PartitionBatch, key: string): Promise<void> {
     this.seenSinceJoin.add(key);
     if (!this.ports.commitWithDeadLetters) return;
     if (this.flightKeys.has(key)) await this.flight;
     const from = this.rereadFrom.get(key);
-    if (from !== undefined && batch.messages[0]!.offset > from) this.rereadFrom.delete(key);
+    if (from !== undefined && batch.messages[0]!.offset > from) {
+      this.rereadFrom.delete(key);
+      // Every range handed off after the refused one had its commit skipped (its letters unpublished): read from the
+      // group's offset again, not from after what was handed off, or the next commit goes past those letters.
+      this.handedOff.delete(key);
+    }
   }
 
   /**
