@@ -3,7 +3,7 @@
 // the part older than the vendor's retention is reported as lost on every run, never as "already complete".
 // The live poller meets the same slow reads on the same stand-in, for comparison.
 import { describe, expect, it } from 'vitest';
-import { runBackfill } from './backfill.ts';
+import { runBackfill, type BackfillSummary } from './backfill.ts';
 import { LivePoller } from './live.ts';
 import { MemoryCheckpoints, MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import type { PullSource, SourcePage } from './source.ts';
@@ -174,6 +174,31 @@ describe('backfill of a range that is not over yet', () => {
     // The range is done for good: the call is read by this run or never.
     expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
     expect(v.asked.slice(-second.windows)[0]!.start).toBe(T - 3720);
+  });
+
+  it('a stop inside the open tail names where the next run resumes: the open tail\'s start, which it reads again', async () => {
+    // The whole range is within maxCallSec of now - settle: open from `from` on. Stopped after two windows, the next run
+    // reads from `from` again (resumePoint), so that is the time the stopped run must name, not its next window.
+    const v = fakeVendor();
+    const from = T - 1200;
+    const to = T - 120;
+    const h = setup(v);
+    const ac = new AbortController();
+    const store = { get: (id: string) => h.store.get(id), save: async (id: string, cp: Omit<Checkpoint, 'updatedAt'>) => {
+      const saved = await h.store.save(id, cp);
+      if (h.store.history.length === 2) ac.abort(new Error('shutdown requested'));
+      return saved;
+    } };
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 300, settleSec: 120, maxCallSec: 3600, progressStream: devnull };
+    const stopped = await runBackfill({ ...h.ctx, signal: ac.signal }, store, req).then(
+      () => undefined,
+      (err: unknown) => (err as { partial: BackfillSummary }).partial,
+    );
+    expect(stopped).toMatchObject({ windows: 2, stoppedAt: iso(from) });
+    expect(stopped!.summaryLine).toContain(`resume from ${iso(from)}`);
+    const before = v.asked.length;
+    await runBackfill(h.ctx, h.store, req);
+    expect(v.asked[before]!.start).toBe(from);
   });
 
   it('refuses a range that starts after now - settle, naming the time up to which records have settled', async () => {

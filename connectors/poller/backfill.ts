@@ -256,7 +256,11 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   if (alreadyComplete) notes.push('already complete');
   if (lost) notes.push(`${isoOf(lost.from)} to ${isoOf(lost.to)} ${beyondHorizon.older} and cannot be read`);
   const retryAfter = isoOf(to + openSec);
-  if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(stopped.at)}`);
+  // Where the same command run again resumes: the window not read, or before it the open part this run read, which
+  // the next run reads again from what this run checkpointed (resumePoint).
+  const saved = stopped && read > 0 ? store.get(id) : undefined;
+  const resumeAt = stopped && saved ? Math.min(stopped.at, resumePoint(saved, from, openSec, req.windowSec)) : stopped?.at;
+  if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(resumeAt!)}`);
   else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
   const summaryLine = progress.finish(
     {
@@ -283,7 +287,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     alreadyComplete,
     complete: plan.unsettled === undefined && !stopped,
     ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter } : {}),
-    ...(stopped ? { stoppedAt: isoOf(stopped.at) } : {}),
+    ...(resumeAt !== undefined ? { stoppedAt: isoOf(resumeAt) } : {}),
     summaryLine,
   };
   // Still a rejection for callers (reconcile's repair): a stopped range is not a finished one.
