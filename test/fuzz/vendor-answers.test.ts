@@ -1413,8 +1413,16 @@ function judgeWindow(w: WindowPlan, sink: MemorySink, outcome: Settled<unknown>,
       const hit = r.marker ? v.subarray(0, 4096).includes(`"${r.marker}"`) : text !== undefined && v.toString('utf8') === text;
       return hit ? [i] : [];
     });
-    // Markerless records with the same text (two nulls) take one letter each.
+    // Markerless records with the same text (two nulls) are one record to the reader, as it counts a window's keyless
+    // records by content (a copy served again at a shifted page boundary is the same record): one letter between them.
     const mine = r.marker ? letters : letters.slice(0, 1);
+    if (!r.marker && mine.length === 0) {
+      const shared = sink.deadLetters.findIndex((d) => d.original_value !== null && text !== undefined && d.original_value.toString('utf8') === text);
+      if (shared >= 0) {
+        counted.set(r, { pub: pubs.length, dead: 1, reasons: [`${sink.deadLetters[shared]!.error_kind}: ${sink.deadLetters[shared]!.error_message}`] });
+        continue;
+      }
+    }
     mine.forEach((i) => usedLetters.add(i));
     counted.set(r, { pub: pubs.length, dead: mine.length, reasons: mine.map((i) => `${sink.deadLetters[i]!.error_kind}: ${sink.deadLetters[i]!.error_message}`) });
     if (pubs.length + mine.length === 0) pending.push(r);
