@@ -38,6 +38,11 @@ export interface RunOnceResult {
 export class LivePoller {
   /** In memory only: after a restart the first re-read is published once more (at-least-once; dedup downstream). */
   readonly recentKeys: RecentKeys | undefined;
+  /**
+   * Where each tenant without a checkpoint starts, fixed at its first cycle: taken afresh at every cycle, a start
+   * within settleSec of now (initialLookbackSec ≤ settleSec) stayed unsettled for good and the tenant was never read.
+   */
+  private readonly starts = new Map<string, number>();
 
   constructor(
     private readonly ctx: Omit<PollContext, 'signal' | 'mode'>,
@@ -101,7 +106,8 @@ export class LivePoller {
       signal.throwIfAborted();
       const nowSec = Math.floor(ctx.now() / 1000);
       const cp = this.store.get(id);
-      const watermark = cp ? secOf(cp.watermark) : nowSec - this.settings.initialLookbackSec;
+      if (!cp && !this.starts.has(id)) this.starts.set(id, nowSec - this.settings.initialLookbackSec);
+      const watermark = cp ? secOf(cp.watermark) : this.starts.get(id)!;
       const polledAt = cp && typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });

@@ -407,6 +407,34 @@ describe('live cycle', () => {
     expect(h.store.values.size).toBe(0);
   });
 
+  it('a tenant without a checkpoint whose initialLookbackSec is within settleSec is read once its start has settled', async () => {
+    // The start is now − initialLookbackSec at the first cycle: taken afresh at every cycle, it stayed inside the
+    // unsettled time for good and the tenant was never read (windows-campaign.test.ts, seed 11).
+    let clock = Date.UTC(2026, 0, 10);
+    const asked: { start: number; end: number }[] = [];
+    const source: PullSource = {
+      vendor: 'tencent-ccc',
+      connector: 'tencent-ccc-poller',
+      tenants: [String(APP)],
+      firstPage: 0,
+      pageSize: 100,
+      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
+      naturalKey: () => undefined,
+    };
+    const h = harness(source);
+    h.ctx.now = () => clock;
+    const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, initialLookbackSec: 0 });
+    const first = Math.floor(clock / 1000);
+    for (let cycle = 0; cycle < 5; cycle++) {
+      await poller.runOnce();
+      clock += 60_000;
+    }
+    // Five cycles a minute apart: the first minutes past the start have settled (settle 120 s) and are read.
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked[0]!.start).toBe(first - liveSettings.lookbackSec - liveSettings.maxCallSec);
+    expect(h.store.get(`tencent-ccc:${APP}:live`)?.watermark).toBe(new Date((first + 4 * 60 - 120) * 1000).toISOString());
+  });
+
   it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
