@@ -323,6 +323,22 @@ describe('Batcher', () => {
     expect(rec.events).toEqual(['insert cdr.normalized:0:0-3', 'commit 0@4', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
   });
 
+  it('inline, a failed commit of one partition leaves the other partitions’ buffers alone: no rebalance delivers them again (campaign seeds 482, 483)', async () => {
+    const { rec, ports } = fakePorts();
+    const commit = ports.commit;
+    ports.commit = async (topic, partition, next) => {
+      if (partition === 0 && next === 4) throw new CdrflowError('transient', 'request timed out');
+      await commit(topic, partition, next);
+    };
+    const b = new Batcher(ports, options);
+    await b.add(batch(1, [0, 1]));
+    await b.add(batch(0, [0, 1, 2, 3])); // stored, its commit fails
+    await b.add(batch(0, [4, 5]));
+    await b.flushDue(true);
+    expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3', 'cdr.normalized:1:0-1,cdr.normalized:0:4-5']);
+    expect(rec.commits).toEqual(['cdr.normalized:1@2', 'cdr.normalized:0@6']);
+  });
+
   it('with storedUpTo: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
     const { rec, ports } = fakePorts();
     const render = ports.render;

@@ -489,10 +489,6 @@ export class Batcher<R extends RowLine = RenderedRow> {
    */
   dropAll(): void {
     this.seenSinceJoin.clear();
-    this.dropBuffers();
-  }
-
-  private dropBuffers(): void {
     if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
@@ -577,9 +573,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
       this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, ...(transactional ? { deadLetters: dead.length } : {}) });
-      // A background flush leaves the buffers to the rebalance (onRebalance -> dropAll): the rows being read now
-      // are in a buffer the consumer's loop still holds.
-      if (!this.options.backgroundFlush) this.dropBuffers();
+      // Inline, the range is still the partition's buffer: new rows of it start the next range. The other
+      // partitions' buffers stay: a failed commit comes with no rebalance to deliver their rows again.
+      if (this.buffers.get(key) === buffer) this.buffers.delete(key);
       return;
     }
     this.rereadFrom.delete(key);
