@@ -26,8 +26,10 @@
 // Found: a member given back a partition whose refused range another member had committed skipped its own later,
 // uncommitted ranges as handed off and committed past their unpublished dead letters (seed 8; batcher.test.ts has it
 // as a plain test); inline (backgroundFlush off) a failed plain commit dropped the other partitions' buffers, which
-// nothing delivered again without a rebalance (seeds 482, 483, 657, 702, 773, 964; a plain test too). Left alone: a
-// plain commit that failed leaves the group short until a later range commits (the drain restarts the member then).
+// nothing delivered again without a rebalance (seeds 482, 483, 657, 702, 773, 964; a plain test too); a plain commit
+// that failed left the group short of what was stored until a later range committed, so at the end of the input the
+// lag never reached 0 without a restart (seeds 12, 55, 60, 70, 94; plain tests too). The drain restarts no one: a
+// member that stopped restarts, as in the script, and nothing else.
 // The same seed plays the same case: a failure prints its seed and case, and CDRFLOW_FUZZ_BATCHER_ONLY=<seed>[,<seed>]
 // runs just those (CDRFLOW_FUZZ_BATCHER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
@@ -152,7 +154,7 @@ interface Member {
   crashed: boolean;
 }
 
-async function runCase(c: Case): Promise<{ problems: string[]; drainRestarted: boolean }> {
+async function runCase(c: Case): Promise<string[]> {
   const rng = new Rng(seededRandom(c.seed ^ 0x5eed));
   const problems: string[] = [];
   const problem = (s: string) => {
@@ -325,7 +327,6 @@ async function runCase(c: Case): Promise<{ problems: string[]; drainRestarted: b
   reread = false;
 
   let restarts = 0;
-  let drainRestarted = false;
   const settle = async <T,>(what: string, m: Member, call: Promise<T>): Promise<void> => {
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<'hang'>((resolve) => (timer = setTimeout(() => resolve('hang'), HANG_MS)));
@@ -405,13 +406,6 @@ async function runCase(c: Case): Promise<{ problems: string[]; drainRestarted: b
       await settle('flushDue', m, m.batcher.flushDue());
       await settle('flushDue(true)', m, m.batcher.flushDue(true));
       restartStopped();
-      // A plain commit that failed for good leaves the group short of what this member handed off; it skips those
-      // records when they come again, and only a later range commits past them (left alone: nothing is lost, a restart
-      // re-reads them). At the end of the input no later range comes, so the drain restarts the member.
-      if (round >= 1 && committed.some((o, p) => o < ends[p]!)) {
-        drainRestarted = true;
-        m.failure ??= new CdrflowError('transient', 'restarted by the drain');
-      }
     }
     for (const m of members) await settle('flushDue(true)', m, m.batcher.flushDue(true));
     if (round === DRAIN_ROUNDS) problem(`drain: after ${DRAIN_ROUNDS} rounds the group committed ${committed.join(',')} of ${ends.join(',')}`);
@@ -440,21 +434,18 @@ async function runCase(c: Case): Promise<{ problems: string[]; drainRestarted: b
     }),
   );
   if (permanentFired && !permanentSurfaced) problem(`the permanent ${c.permanentKind} fault never stopped a member`);
-  return { problems, drainRestarted };
+  return problems;
 }
 
 describe('Batcher: a seeded fault campaign', () => {
   it(`${SEEDS.length} cases (seeds ${SEEDS[0]}..${SEEDS.at(-1)}): every good record stored, every bad one dead-lettered once, commits never ahead nor back, buffers bounded, every call settles`, async () => {
     const failures: string[] = [];
-    const drainRestarts: number[] = [];
     for (const seed of SEEDS) {
       const c = planCase(seed);
       const shown = describeCase(c);
-      const { problems, drainRestarted } = await runCase(c);
-      if (drainRestarted) drainRestarts.push(seed);
+      const problems = await runCase(c);
       if (problems.length > 0) failures.push(`${shown}\n    ${problems.join('\n    ')}`);
     }
-    if (TRACE) console.log(`the drain restarted a member in seeds ${drainRestarts.join(',')}`);
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BATCHER_ONLY=<seed>\n  ${failures.slice(0, 10).join('\n  ')}`).toBe(0);
   }, 60_000);
 });

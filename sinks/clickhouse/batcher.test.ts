@@ -486,6 +486,99 @@ describe('Batcher', () => {
     });
   });
 
+  // A plain commit that failed leaves the group's offset short of what was stored; the records are not read again
+  // (handed off), so unless it is committed again the lag never reaches 0 at the end of the input (campaign seeds 12, 55).
+  describe('a failed plain commit', () => {
+    const membership = { groupId: 'g', memberId: 'm', generationId: 7 };
+    /** Ports whose plain commits fail while `failing` says so; `tries` records every attempt with its generation. */
+    function failingCommits(failing: (next: number) => CdrflowError | undefined) {
+      const f = fakePorts();
+      const tries: string[] = [];
+      const commit = f.ports.commit;
+      f.ports.commit = async (topic, partition, next, fetchedAs) => {
+        tries.push(`${partition}@${next} gen ${fetchedAs?.generationId}`);
+        const err = failing(next);
+        if (err) throw err;
+        await commit(topic, partition, next);
+      };
+      return { ...f, tries };
+    }
+
+    it('is committed again by the next flushDue, with the generation its range was fetched in, when no later range of the partition commits past it', async () => {
+      let fail = true;
+      const { rec, ports, tries } = failingCommits(() => (fail ? new CdrflowError('transient', 'request timed out') : undefined));
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership });
+      // Failed, and failed again once the flush was done.
+      await b.flushDue(true);
+      expect(tries).toEqual(['0@4 gen 7', '0@4 gen 7']);
+      expect(rec.commits).toEqual([]);
+      // Still failing: tried again on each tick, no harm done.
+      await b.flushDue();
+      expect(rec.commits).toEqual([]);
+      fail = false;
+      await b.flushDue();
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+      expect(tries).toEqual(['0@4 gen 7', '0@4 gen 7', '0@4 gen 7', '0@4 gen 7']);
+      // Done: not tried again.
+      await b.flushDue(true);
+      expect(tries).toHaveLength(4);
+    });
+
+    it('takes along the transaction markers fetched after its range, in flight then or not', async () => {
+      const markers = (partition: number, first: number, end: number) => ({ topic: TOPIC, partition, first, end });
+      let fail = true;
+      const { rec, ports } = failingCommits(() => (fail ? new CdrflowError('transient', 'request timed out') : undefined));
+      const gates: (() => void)[] = [];
+      const insert = ports.insert;
+      ports.insert = async (rows, token) => {
+        if (token.startsWith('cdr.normalized:1:')) await new Promise<void>((resolve) => gates.push(resolve));
+        await insert(rows, token);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await b.flushDue(true);
+      await b.skipMarkers(markers(0, 4, 6));
+      await b.add(batch(1, [0, 1, 2, 3])); // in flight while its markers come
+      await b.skipMarkers(markers(1, 4, 7));
+      while (gates.length === 0) await settled();
+      gates.shift()!();
+      await b.flushDue(true);
+      expect(rec.commits).toEqual([]);
+      fail = false;
+      await b.flushDue();
+      expect(rec.commits.sort()).toEqual(['cdr.normalized:0@6', 'cdr.normalized:1@7']);
+    });
+
+    it('refused because the group moved on: after the rejoin, given the partition back below it, committed under the new generation; given it back past it, forgotten', async () => {
+      let refuse = true;
+      const { rec, ports, tries } = failingCommits((next) =>
+        refuse && next === 4 ? new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' }) : undefined,
+      );
+      // flushRows 100: the rows below stay buffered (short of an eager insert's worth) until flushDue(true).
+      const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership });
+      await b.add({ ...batch(1, [0, 1, 2, 3]), membership });
+      await b.flushDue(true);
+      expect(rec.commits).toEqual([]);
+      refuse = false;
+      b.dropAll();
+      // Until the partitions come back, nothing is committed: another member may own them now.
+      await b.flushDue(true);
+      expect(tries).toEqual(['0@4 gen 7', '1@4 gen 7', '0@4 gen 7', '1@4 gen 7']);
+      // Partition 0 comes back from the group's offset, 0: its records are handed off already, the commit is what was missing.
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership: { ...membership, generationId: 8 } });
+      // Partition 1 comes back at 6: another member read it again and committed past it.
+      await b.add({ ...batch(1, [6]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue();
+      expect(tries.slice(4)).toEqual(['0@4 gen 8']);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:1@7']);
+      expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3,cdr.normalized:1:0-3', 'cdr.normalized:1:6-6']);
+    });
+  });
+
   // Two transactional producers (two normalize members) can end a partition in two commit markers; an aborted
   // transaction leaves records no one reads. The group's offset must go past them, or its lag never reaches 0.
   describe('transaction markers', () => {

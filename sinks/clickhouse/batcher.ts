@@ -225,6 +225,15 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * and fetches the partition again from its committed offset (or another member does).
    */
   private readonly rereadFrom = new Map<string, number>();
+  /**
+   * Per partition, the commit of a stored range that failed (a plain commit: a timeout, or refused because the group
+   * moved on). Its records count as handed off and are not read again, so unless a later range of the partition
+   * commits past it, it is committed again: on each flushDue while it is `live`, under the generation its range was
+   * fetched in. A rejoin (dropAll) leaves it dormant: another member may own the partition now. Given the partition
+   * back below it (the group's offset is short of what this member stored), it is live again under the new generation;
+   * given it back at or past it, it is forgotten (committing it would move the group's offset back).
+   */
+  private readonly uncommitted = new Map<string, { range: RangeCommit; live: boolean }>();
   /** Partitions that had a batch since the last (re)join (dropAll). */
   private readonly seenSinceJoin = new Set<string>();
   /** When the last batch with messages came in (the idle flush). */
@@ -319,15 +328,25 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /**
    * A partition's first batch since the last (re)join, which the consumer fetched from the group's committed offset.
-   * A range of it still in flight may yet have its dead letters refused (fenced by the old generation): its outcome
-   * decides which re-delivered offsets are fresh, so it is awaited (rare: a rebalance during a flush). And a range
+   * A range of it still in flight may yet have its commit, or its dead letters, refused (fenced by the old
+   * generation): its outcome decides which re-delivered offsets are fresh and which failed commit is made again, so
+   * it is awaited (rare: a rebalance during a flush). A failed commit (uncommitted) is made again under the new
+   * generation if the group's offset is below it, else forgotten. And a range
    * refused earlier that the group has committed past since (another member read it) no longer holds the partition;
    * the later ranges it held uncommitted are read again from the group's offset.
    */
   private async firstSinceJoin(batch: PartitionBatch, key: string): Promise<void> {
     this.seenSinceJoin.add(key);
-    if (!this.ports.commitWithDeadLetters) return;
     if (this.flightKeys.has(key)) await this.flight;
+    const failed = this.uncommitted.get(key);
+    if (failed !== undefined) {
+      if (batch.messages[0]!.offset < failed.range.nextOffset) {
+        failed.range.membership = batch.membership;
+        failed.live = true;
+      } else {
+        this.uncommitted.delete(key);
+      }
+    }
     const from = this.rereadFrom.get(key);
     if (from !== undefined && batch.messages[0]!.offset > from) {
       this.rereadFrom.delete(key);
@@ -360,7 +379,28 @@ export class Batcher<R extends RowLine = RenderedRow> {
         await this.flight;
         this.throwIfFailed();
       }
+      await this.commitAgain();
     });
+  }
+
+  /** The live failed commits (uncommitted) of partitions with no range in flight, whose own commit would go past them. */
+  private async commitAgain(): Promise<void> {
+    for (const [key, failed] of this.uncommitted) {
+      // A flush starts only under the lock this runs under: none of the partition's commits can overtake this one.
+      if (!failed.live || this.flightKeys.has(key)) continue;
+      const { topic, partition, nextOffset, membership } = failed.range;
+      try {
+        await this.ports.commit(topic, partition, nextOffset, membership);
+      } catch (err) {
+        const e = asCdrflowError(err);
+        if (disposition(e) === 'stop') throw e;
+        this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, again: nextOffset });
+        continue;
+      }
+      this.uncommitted.delete(key);
+      this.stats.committed.set(key, nextOffset);
+      this.log('info', `${this.events}.committed_again`, { partition: key, nextOffset });
+    }
   }
 
   /**
@@ -382,6 +422,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
       }
       if (this.flightKeys.has(key)) {
         if (this.handedOff.get(key) === range.first) this.markersAfterFlight.set(key, range);
+        return;
+      }
+      const failed = this.uncommitted.get(key);
+      if (failed?.live && failed.range.nextOffset === range.first) {
+        failed.range.nextOffset = range.end;
         return;
       }
       const committed = this.stats.committed.get(key);
@@ -489,6 +534,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
    */
   dropAll(): void {
     this.seenSinceJoin.clear();
+    for (const failed of this.uncommitted.values()) failed.live = false;
     if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
     this.buffers.clear();
     this.stats.committed.clear();
@@ -569,7 +615,14 @@ export class Batcher<R extends RowLine = RenderedRow> {
         if (clientRejoinError(e) === undefined) throw e;
         this.handedOff.delete(key);
         this.rereadFrom.set(key, Math.min(buffer.first, this.rereadFrom.get(key) ?? Infinity));
-      } else if (disposition(e) === 'stop') throw e;
+      } else {
+        if (disposition(e) === 'stop') throw e;
+        // Its commit, and the markers after it, go again unless a later range of the partition commits first.
+        const markers = this.markersAfterFlight.get(key);
+        const end = markers !== undefined && this.handedOff.get(key) === buffer.end ? markers.end : buffer.end;
+        this.markersAfterFlight.delete(key);
+        this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true });
+      }
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
       this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, ...(transactional ? { deadLetters: dead.length } : {}) });
@@ -579,6 +632,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       return;
     }
     this.rereadFrom.delete(key);
+    this.uncommitted.delete(key);
     if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     const markers = this.markersAfterFlight.get(key);
     if (markers !== undefined) {
