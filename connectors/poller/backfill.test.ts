@@ -9,6 +9,7 @@ import { MemoryCheckpoints, MemorySink, memoryPollContext } from './fixtures/mem
 import type { PullSource, SourcePage } from './source.ts';
 import type { TimeWindow } from './windows.ts';
 import type { Checkpoint } from '../../core/checkpoints.ts';
+import { backfillExitCode } from '../../cli/commands/backfill.ts';
 
 const T = 1_800_000_000; // "now" at the start of each test, Unix seconds
 const iso = (s: number) => new Date(s * 1000).toISOString();
@@ -287,5 +288,45 @@ describe('backfill past the vendor retention', () => {
     expect(h.store.get(summary.checkpointId)).toMatchObject({ done: true, lostFrom: iso(from), lostTo: iso(horizon) });
     const again = await runBackfill(h.ctx, h.store, req);
     expect(again).toMatchObject({ windows: 0, alreadyComplete: true, lostSeconds: horizon - from });
+  });
+
+  it('a run slower than the vendor purges near the edge: what ages past the horizon before its window is read is reported lost, the rest read', async () => {
+    // Each 120 s window takes 300 s to read: the horizon (now - 7 days + 300 s) overtakes the run's windows while it
+    // goes. Judged only at the start, the later windows were asked for after the vendor had purged their calls: not
+    // read, not reported lost, exit 0.
+    const v = fakeVendor({ retentionSec: RETENTION, readSec: 300 });
+    const from = T - RETENTION + 300 + 60; // within the horizon at the start, by one minute
+    const to = from + 5 * 120;
+    for (let s = from + 10; s < to; s += 20) v.add(s, s);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 120, settleSec: 120, progressStream: devnull };
+    const summary = await runBackfill(h.ctx, h.store, req);
+
+    // The horizon moves 300 s with each window read, from `from` - 60: [from, +120] read whole at the start; at
+    // T + 300 the horizon is +240, so [+120, +240] is lost whole and [+240, +360] read whole; at T + 600 it is +540:
+    // [+360, +480] lost, [+480, +600] lost up to +540 and the rest read.
+    expect(v.asked).toEqual([
+      { start: from, end: from + 120 },
+      { start: from + 240, end: from + 360 },
+      { start: from + 540, end: to },
+    ]);
+    const lostParts = [[from + 120, from + 240], [from + 360, from + 540]] as const;
+    const lostSeconds = lostParts.reduce((n, [a, b]) => n + b - a, 0);
+    expect(summary).toMatchObject({ windows: 3, lostSeconds, lostFrom: iso(from + 120), lostTo: iso(from + 540), complete: true });
+    expect(backfillExitCode(summary)).toBe(2);
+    expect(summary.summaryLine).toContain(`lost_seconds=${lostSeconds}`);
+    expect(summary.summaryLine).toContain(`note=${iso(from + 120)} to ${iso(from + 540)} is older than tencent-trtc keeps (7 days) and cannot be read`);
+    const logged = h.logs.filter((l) => l.msg === 'poller.data_lost');
+    expect(logged.reduce((n, l) => n + Number(l.fields?.['lost_seconds']), 0)).toBe(lostSeconds);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(lostSeconds);
+    // Every call outside the lost parts was read.
+    const lostCall = (start: number) => lostParts.some(([a, b]) => start > a && start < b);
+    expect(h.sink.keys()).toEqual(new Set(v.calls.filter((c) => !lostCall(c.start)).map((c) => c.id)));
+    expect(h.store.get(summary.checkpointId)).toMatchObject({ watermark: iso(to), done: true, lostFrom: iso(from + 120), lostTo: iso(from + 540), lostSeconds });
+
+    // A re-run reads nothing and still names the loss.
+    const again = await runBackfill(h.ctx, h.store, req);
+    expect(again).toMatchObject({ windows: 0, alreadyComplete: true, lostSeconds });
+    expect(backfillExitCode(again)).toBe(2);
   });
 });

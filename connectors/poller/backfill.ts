@@ -190,20 +190,21 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const beyondHorizon = horizonWords(source);
   // The loss found by an earlier run of this range stays on the checkpoint: every run of it reports it.
   let lost = recordedLoss(cp);
-  if (plan.lost) {
-    const seconds = plan.lost.end - plan.lost.start;
+  const lostFields = () => (lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to), lostSeconds: lost.seconds } : {});
+  const reportLoss = (part: TimeWindow) => {
+    const seconds = part.end - part.start;
     metrics.gap(req.tenant, seconds);
     log('error', 'poller.data_lost', {
       reason: beyondHorizon.reason,
       tenant: req.tenant,
-      lost_from: isoOf(plan.lost.start),
-      lost_to: isoOf(plan.lost.end),
+      lost_from: isoOf(part.start),
+      lost_to: isoOf(part.end),
       lost_seconds: seconds,
       checkpoint: id,
     });
-    lost = { from: Math.min(lost?.from ?? plan.lost.start, plan.lost.start), to: Math.max(lost?.to ?? plan.lost.end, plan.lost.end), seconds: (lost?.seconds ?? 0) + seconds };
-  }
-  const lostFields = lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to), lostSeconds: lost.seconds } : {};
+    lost = { from: Math.min(lost?.from ?? part.start, part.start), to: Math.max(lost?.to ?? part.end, part.end), seconds: (lost?.seconds ?? 0) + seconds };
+  };
+  if (plan.lost) reportLoss(plan.lost);
   const { windows } = plan;
   const allWindows = backfillWindows(from, plan.readTo, req.windowSec).length;
   const progress = new Progress({ label: `backfill ${source.vendor} ${req.tenant}`, total: allWindows, unit: 'windows', now: ctx.now, ...(req.progressStream ? { stream: req.progressStream } : {}) });
@@ -211,7 +212,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const base = { from: req.from.toISOString(), to: req.to.toISOString() };
   if (plan.lost && windows.length === 0) {
     // Nothing readable after the loss this run: the checkpoint still records how far the range is settled (and the loss).
-    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: done && plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields });
+    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: done && plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields() });
   }
   let records = 0;
   let pages = 0;
@@ -221,16 +222,32 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   let readSince: number | undefined;
   const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
-    let result: WindowResult;
+    let result: WindowResult | undefined;
+    // The vendor purges while the run goes: a run slower than real time near the edge reaches windows that were
+    // within the horizon (by HORIZON_SAFETY_SEC) when it started, and the vendor would answer them without the
+    // purged calls. So each window is judged against the horizon of when it is read.
+    const judgedAt = Math.floor(ctx.now() / 1000);
     try {
       ctx.signal.throwIfAborted();
-      result = await readWindow(pctx, req.tenant, window);
+      const edge = horizonOf(source, judgedAt);
+      let part = window;
+      if (edge !== undefined && window.start < edge) {
+        reportLoss({ start: window.start, end: Math.min(edge, window.end) });
+        part = { start: Math.min(edge, window.end), end: window.end };
+      }
+      if (part.start < part.end) result = await readWindow(pctx, req.tenant, part);
     } catch (err) {
       // A shutdown request surfaces as whatever the read was doing (an aborted fetch, a wait, a retry): a stop here,
       // after the last saved window; this one is read again by the next run.
       if (!ctx.signal.aborted) throw err;
       stopped = { at: window.start, cause: err };
       break;
+    }
+    if (result === undefined) {
+      // Lost whole: as for the loss found at the start, the checkpoint moves past it and records the loss.
+      await store.save(id, { ...base, watermark: isoOf(window.end), polledAt: isoOf(readSince ?? judgedAt), done: done && window.end >= to, records: Number(store.get(id)?.['records'] ?? 0), ...lostFields() });
+      progress.tick(1);
+      continue;
     }
     readSince = Math.min(readSince ?? result.polledAt, result.polledAt);
     await store.save(id, {
@@ -241,7 +258,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       polledAt: isoOf(readSince),
       done: done && window.end >= to,
       records: Number(store.get(id)?.['records'] ?? 0) + result.records,
-      ...lostFields,
+      ...lostFields(),
     });
     metrics.window({ tenant: req.tenant, mode: 'backfill' }, window.end);
     records += result.records;
