@@ -10,6 +10,7 @@ import type { PullSource, SourcePage } from './source.ts';
 import type { TimeWindow } from './windows.ts';
 import type { Checkpoint } from '../../core/checkpoints.ts';
 import { backfillExitCode } from '../../cli/commands/backfill.ts';
+import { CdrflowError } from '../../core/errors.ts';
 
 const T = 1_800_000_000; // "now" at the start of each test, Unix seconds
 const iso = (s: number) => new Date(s * 1000).toISOString();
@@ -328,5 +329,37 @@ describe('backfill past the vendor retention', () => {
     const again = await runBackfill(h.ctx, h.store, req);
     expect(again).toMatchObject({ windows: 0, alreadyComplete: true, lostSeconds });
     expect(backfillExitCode(again)).toBe(2);
+  });
+});
+
+describe('each second lost behind the horizon is counted once, across cycles and runs', () => {
+  const RETENTION = 7 * 86400;
+  const settings = { lookbackSec: 0, maxCallSec: 0, settleSec: 120, maxWindowSec: 3600, initialLookbackSec: 0, pollIntervalSec: 60, recentKeysMaxEntries: 0 };
+  const loggedSeconds = (h: ReturnType<typeof setup>) => h.logs.filter((l) => l.msg === 'poller.data_lost').reduce((n, l) => n + Number(l.fields?.['lost_seconds']), 0);
+
+  it('live: a loss whose first window then fails is not counted again by the next cycle, only up to its later horizon', async () => {
+    const v = fakeVendor({ retentionSec: RETENTION });
+    v.add(T - RETENTION + 3000);
+    const h = setup(v);
+    const watermark = T - RETENTION - 3600;
+    await h.store.save('tencent-trtc:t1:live', { watermark: iso(watermark), polledAt: iso(watermark + 120) });
+    const fetchPage = v.source.fetchPage.bind(v.source);
+    let down = true;
+    v.source.fetchPage = async (...args) => {
+      if (down) throw new CdrflowError('transient', 'vendor down (injected)', { code: '503' });
+      return fetchPage(...args);
+    };
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    await expect(poller.runOnce()).rejects.toThrow('vendor down');
+    v.clock.sec += 600;
+    down = false;
+    await poller.runOnce();
+
+    // Lost: from the checkpoint to the horizon of the cycle that read on, each second once.
+    const horizon = v.clock.sec - RETENTION + 300;
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(horizon - watermark);
+    expect(loggedSeconds(h)).toBe(horizon - watermark);
+    expect(h.store.get('tencent-trtc:t1:live')).toMatchObject({ lostFrom: iso(watermark), lostTo: iso(horizon) });
+    expect(h.sink.keys()).toEqual(new Set(['call-0']));
   });
 });

@@ -112,18 +112,6 @@ export class LivePoller {
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;
-      if (plan.lost) {
-        const seconds = plan.lost.end - plan.lost.start;
-        metrics.gap(tenant, seconds);
-        log('error', 'poller.data_lost', {
-          reason: `${horizonWords(source).reason} and the checkpoint is older`,
-          tenant,
-          lost_from: isoOf(plan.lost.start),
-          lost_to: isoOf(plan.lost.end),
-          lost_seconds: seconds,
-          checkpoint: id,
-        });
-      }
       const result = await readWindow(ctx, tenant, plan.window).finally(() => {
         if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
       });
@@ -143,6 +131,21 @@ export class LivePoller {
         .catch((err: unknown) => {
           throw new KafkaFailure(err);
         });
+      // A loss is logged and counted once the checkpoint that moves past it is saved, never before: a cycle whose
+      // window fails leaves the watermark where it was, and the next one finds the loss again (up to its own, later
+      // horizon), so reported earlier it was counted once per failed cycle. Each lost second is counted once.
+      if (plan.lost) {
+        const seconds = plan.lost.end - plan.lost.start;
+        metrics.gap(tenant, seconds);
+        log('error', 'poller.data_lost', {
+          reason: `${horizonWords(source).reason} and the checkpoint is older`,
+          tenant,
+          lost_from: isoOf(plan.lost.start),
+          lost_to: isoOf(plan.lost.end),
+          lost_seconds: seconds,
+          checkpoint: id,
+        });
+      }
       metrics.window({ tenant, mode: 'live' }, plan.window.end);
       log('info', 'poller.window_done', {
         tenant,

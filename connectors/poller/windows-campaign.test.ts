@@ -14,6 +14,8 @@
 //    started in that range was served by a completed window read once it was visible (README: "a call up to
 //    `maxCallSec` long whose record appears up to `lookbackSec` after it ends is never missed"), or lies in a
 //    reported loss;
+//  - each lost second is reported once (no two poller.data_lost share a second; the gap counter is their sum), and
+//    only after the checkpoint that moves past it, recording it as lostFrom/lostTo, was saved;
 //  - a cycle nothing made fail catches up (checkpoint at now − settleSec, within the clock's moves during the cycle),
 //    and a pause longer than the retention is a reported loss, not a failed cycle;
 //  - bounded: within a cycle every window but the last takes maxWindowSec of new time, and a hard cap on windows per
@@ -21,7 +23,9 @@
 // The vendor judges visibility on the poller's own clock: a poller clock running ahead of the vendor's by δ would
 // overstate polledAt by δ, which the re-read has no margin for; NTP steps back are modelled between cycles.
 // Found: a tenant without a checkpoint whose initialLookbackSec is not above settleSec was never read: its start was
-// taken afresh from each cycle's clock, always inside the unsettled time (58 of seeds 1..400, e.g. 1, 2, 5, 11; poller.test.ts has it as a plain test). Left alone: after a pause of about the retention the re-read is clamped to the horizon and late records of the part cut off are not reported lost (windows.test.ts expects the clamp "without calling it a loss"; the oracle lets such calls pass).
+// taken afresh from each cycle's clock, always inside the unsettled time (58 of seeds 1..400, e.g. 1, 2, 5, 11; poller.test.ts has it as a plain test). A loss was reported before
+// its first window was read: when that window failed, the next cycle reported it again up to its later horizon, the
+// same seconds counted twice or more (22 of seeds 1..400, e.g. 32, 50, 76; backfill.test.ts has it as a plain test). Left alone: after a pause of about the retention the re-read is clamped to the horizon and late records of the part cut off are not reported lost (windows.test.ts expects the clamp "without calling it a loss"; the oracle lets such calls pass).
 // The same seed draws the same case, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_WINDOWS_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_WINDOWS_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
@@ -158,6 +162,7 @@ interface Done {
   end: number;
   /** The new time: from the previous checkpoint, or the horizon when a loss was reported. */
   newFrom: number;
+  prevEnd: number | undefined;
   polledAt: number;
   lost: { from: number; to: number } | undefined;
   served: Set<string>;
@@ -185,7 +190,8 @@ async function runCase(c: Case): Promise<string[]> {
   const sink = new MemorySink();
   const metrics = new PollerMetrics('campaign-poller');
   const lostLogs: { from: number; to: number }[] = [];
-  let pendingLost: { from: number; to: number } | undefined;
+  /** The window whose checkpoint was just saved, with the loss fields it saved: a loss is reported only after it. */
+  let justSaved: { window: Done; value: Record<string, unknown> } | undefined;
   let current = { key: '', served: new Set<string>() };
   const done: Done[] = [];
   const id = `${c.vendor === 'none' ? 'tencent-ccc' : c.vendor}:${TENANT}:live`;
@@ -203,6 +209,7 @@ async function runCase(c: Case): Promise<string[]> {
       if (key !== current.key) {
         // A new read: check the window as planned.
         current = { key, served: new Set() };
+        justSaved = undefined;
         windowsInCycle++;
         planReadings = [...readings];
         if (windowsInCycle > CYCLE_CAP) stop.abort();
@@ -242,11 +249,9 @@ async function runCase(c: Case): Promise<string[]> {
     if (before && end <= secOf(before.watermark)) problem(`cycle ${cycle}: checkpoint moved from ${secOf(before.watermark) - T0} to ${end - T0}`);
     if (end > latest) problem(`cycle ${cycle}: checkpoint ${end - T0} past now − settle ${latest - T0}`);
     const prevEnd = before ? secOf(before.watermark) : undefined;
-    const newFrom = pendingLost ? pendingLost.to : (prevEnd ?? start);
-    if (prevEnd !== undefined && !pendingLost && end - prevEnd > s.maxWindowSec) problem(`cycle ${cycle}: ${end - prevEnd} s of new time, above maxWindowSec`);
-    if (pendingLost && end - pendingLost.to > s.maxWindowSec) problem(`cycle ${cycle}: ${end - pendingLost.to} s of new time after a loss, above maxWindowSec`);
-    done.push({ start, end, newFrom, polledAt: secOf(String(value['polledAt'])), lost: pendingLost, served: current.served, cycle });
-    pendingLost = undefined;
+    const w: Done = { start, end, newFrom: prevEnd ?? start, prevEnd, polledAt: secOf(String(value['polledAt'])), lost: undefined, served: current.served, cycle };
+    done.push(w);
+    justSaved = { window: w, value };
     current = { key: '', served: new Set() };
     return save(cpId, value as Omit<Checkpoint, 'updatedAt'>);
   };
@@ -266,8 +271,16 @@ async function runCase(c: Case): Promise<string[]> {
       log: (level, msg, fields) => {
         if (msg !== 'poller.data_lost') return;
         if (level !== 'error') problem(`poller.data_lost logged at ${level}`);
-        pendingLost = { from: secOf(String(fields?.['lost_from'])), to: secOf(String(fields?.['lost_to'])) };
-        lostLogs.push(pendingLost);
+        const lost = { from: secOf(String(fields?.['lost_from'])), to: secOf(String(fields?.['lost_to'])) };
+        lostLogs.push(lost);
+        // Reported once the checkpoint that moves past it, and records it, is saved: a window that fails first leaves
+        // it to the next cycle, which reports it once.
+        if (!justSaved) return problem(`cycle ${cycle}: loss [${lost.from - T0}, ${lost.to - T0}] reported before a checkpoint recorded it`);
+        if (justSaved.value['lostFrom'] !== fields?.['lost_from'] || justSaved.value['lostTo'] !== fields?.['lost_to'])
+          problem(`cycle ${cycle}: loss [${lost.from - T0}, ${lost.to - T0}] reported, the checkpoint records ${String(justSaved.value['lostFrom'])}..${String(justSaved.value['lostTo'])}`);
+        justSaved.window.lost = lost;
+        justSaved.window.newFrom = lost.to;
+        justSaved = undefined;
       },
       topics: { raw: 'raw', deadLetter: 'dlq' },
       retry: { initialMs: 0, maxMs: 0, maxAttempts: 1 },
@@ -295,7 +308,7 @@ async function runCase(c: Case): Promise<string[]> {
       () => undefined,
       (err: unknown) => err,
     );
-    pendingLost = undefined;
+    justSaved = undefined;
     current = { key: '', served: new Set() };
     startAt ??= Math.floor(Math.min(...readings) / 1000) - s.initialLookbackSec;
     if (stop.signal.aborted) {
@@ -315,6 +328,10 @@ async function runCase(c: Case): Promise<string[]> {
     }
     // Bounded: every window of the cycle but the last took all the new time it may.
     const cycleDone = done.slice(doneBefore);
+    for (const w of cycleDone) {
+      if (w.lost && w.end - w.lost.to > s.maxWindowSec) problem(`cycle ${cycle}: ${w.end - w.lost.to} s of new time after a loss, above maxWindowSec`);
+      else if (!w.lost && w.prevEnd !== undefined && w.end - w.prevEnd > s.maxWindowSec) problem(`cycle ${cycle}: ${w.end - w.prevEnd} s of new time, above maxWindowSec`);
+    }
     cycleDone.slice(0, -1).forEach((w) => {
       // A tenant's first window has no checkpoint before it to count new time from.
       if (w === done[0] && !c.checkpoint) return;
@@ -323,6 +340,11 @@ async function runCase(c: Case): Promise<string[]> {
   }
 
   if (metrics.counts.gapSeconds !== lostLogs.reduce((sum, l) => sum + (l.to - l.from), 0)) problem(`gap counter ${metrics.counts.gapSeconds} s, logged losses disagree`);
+  // Each lost second counted once: no two reported losses share a second.
+  const sorted = [...lostLogs].sort((a, b) => a.from - b.from);
+  sorted.slice(1).forEach((l, k) => {
+    if (l.from < sorted[k]!.to) problem(`loss [${l.from - T0}, ${l.to - T0}] reported again: [${sorted[k]!.from - T0}, ${sorted[k]!.to - T0}] was reported before`);
+  });
   if (done.length === 0) return problems;
   // Continuity: the new time of the completed windows, with the reported losses, has no hole.
   let reach = done[0]!.end;
