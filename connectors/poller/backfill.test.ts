@@ -362,4 +362,39 @@ describe('each second lost behind the horizon is counted once, across cycles and
     expect(h.store.get('tencent-trtc:t1:live')).toMatchObject({ lostFrom: iso(watermark), lostTo: iso(horizon) });
     expect(h.sink.keys()).toEqual(new Set(['call-0']));
   });
+
+  it('backfill: a loss found by a run stopped, or failed, before its checkpoint recorded it is counted once, by the run that records it', async () => {
+    const v = fakeVendor({ retentionSec: RETENTION });
+    const from = T - RETENTION - 3600;
+    const to = T - RETENTION + 4 * 3600;
+    v.add(to - 60);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+    const fetchPage = v.source.fetchPage.bind(v.source);
+    let trouble: 'stop' | 'fail' | undefined = 'stop';
+    const stop = new AbortController();
+    v.source.fetchPage = async (...args) => {
+      if (trouble === 'stop') {
+        stop.abort(new Error('shutdown requested'));
+        throw stop.signal.reason;
+      }
+      if (trouble === 'fail') throw new CdrflowError('transient', 'vendor down (injected)', { code: '503' });
+      return fetchPage(...args);
+    };
+    // Stopped in its first read, after the loss before it was found.
+    await expect(runBackfill({ ...h.ctx, signal: stop.signal }, h.store, req)).rejects.toThrow();
+    v.clock.sec += 600;
+    trouble = 'fail';
+    // Its first read fails past the retries.
+    await expect(runBackfill(h.ctx, h.store, req)).rejects.toThrow('vendor down');
+    v.clock.sec += 600;
+    trouble = undefined;
+    const summary = await runBackfill(h.ctx, h.store, req);
+
+    const horizon = v.clock.sec - RETENTION + 300;
+    expect(summary).toMatchObject({ lostSeconds: horizon - from, lostFrom: iso(from), lostTo: iso(horizon), complete: true });
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(horizon - from);
+    expect(loggedSeconds(h)).toBe(horizon - from);
+    expect(h.sink.keys()).toEqual(new Set(['call-0']));
+  });
 });

@@ -191,18 +191,31 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   // The loss found by an earlier run of this range stays on the checkpoint: every run of it reports it.
   let lost = recordedLoss(cp);
   const lostFields = () => (lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to), lostSeconds: lost.seconds } : {});
+  /**
+   * Losses found and not yet on a saved checkpoint. A loss is logged and counted once the checkpoint that records it
+   * is saved, never before: a run stopped or failed before that leaves the checkpoint without it, and the next run
+   * finds it again (up to its own, later horizon), so reported at once it was counted by both. Each lost second of a
+   * range is counted once, by the run that records it; the summary names the loss on every run.
+   */
+  const unrecorded: TimeWindow[] = [];
   const reportLoss = (part: TimeWindow) => {
-    const seconds = part.end - part.start;
-    metrics.gap(req.tenant, seconds);
-    log('error', 'poller.data_lost', {
-      reason: beyondHorizon.reason,
-      tenant: req.tenant,
-      lost_from: isoOf(part.start),
-      lost_to: isoOf(part.end),
-      lost_seconds: seconds,
-      checkpoint: id,
-    });
-    lost = { from: Math.min(lost?.from ?? part.start, part.start), to: Math.max(lost?.to ?? part.end, part.end), seconds: (lost?.seconds ?? 0) + seconds };
+    unrecorded.push(part);
+    lost = { from: Math.min(lost?.from ?? part.start, part.start), to: Math.max(lost?.to ?? part.end, part.end), seconds: (lost?.seconds ?? 0) + part.end - part.start };
+  };
+  const save = async (value: Omit<Checkpoint, 'updatedAt'>) => {
+    await store.save(id, { ...value, ...lostFields() });
+    for (const part of unrecorded.splice(0)) {
+      const seconds = part.end - part.start;
+      metrics.gap(req.tenant, seconds);
+      log('error', 'poller.data_lost', {
+        reason: beyondHorizon.reason,
+        tenant: req.tenant,
+        lost_from: isoOf(part.start),
+        lost_to: isoOf(part.end),
+        lost_seconds: seconds,
+        checkpoint: id,
+      });
+    }
   };
   if (plan.lost) reportLoss(plan.lost);
   const { windows } = plan;
@@ -212,7 +225,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const base = { from: req.from.toISOString(), to: req.to.toISOString() };
   if (plan.lost && windows.length === 0) {
     // Nothing readable after the loss this run: the checkpoint still records how far the range is settled (and the loss).
-    await store.save(id, { ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: done && plan.lost.end >= to, records: Number(cp?.['records'] ?? 0), ...lostFields() });
+    await save({ ...base, watermark: isoOf(plan.lost.end), polledAt: isoOf(nowSec), done: done && plan.lost.end >= to, records: Number(cp?.['records'] ?? 0) });
   }
   let records = 0;
   let pages = 0;
@@ -245,12 +258,12 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     }
     if (result === undefined) {
       // Lost whole: as for the loss found at the start, the checkpoint moves past it and records the loss.
-      await store.save(id, { ...base, watermark: isoOf(window.end), polledAt: isoOf(readSince ?? judgedAt), done: done && window.end >= to, records: Number(store.get(id)?.['records'] ?? 0), ...lostFields() });
+      await save({ ...base, watermark: isoOf(window.end), polledAt: isoOf(readSince ?? judgedAt), done: done && window.end >= to, records: Number(store.get(id)?.['records'] ?? 0) });
       progress.tick(1);
       continue;
     }
     readSince = Math.min(readSince ?? result.polledAt, result.polledAt);
-    await store.save(id, {
+    await save({
       ...base,
       watermark: isoOf(window.end),
       // Not this window's read time: the checkpoint vouches for every window this run read, the first one too, and
@@ -258,7 +271,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       polledAt: isoOf(readSince),
       done: done && window.end >= to,
       records: Number(store.get(id)?.['records'] ?? 0) + result.records,
-      ...lostFields(),
     });
     metrics.window({ tenant: req.tenant, mode: 'backfill' }, window.end);
     records += result.records;

@@ -61,7 +61,7 @@ export const POLLER_METRICS = {
   retries: { name: 'cdrflow_poller_retries_total', help: 'Requests retried after a retryable failure, by vendor error code (the first 40 distinct codes, then `other`)', labelNames: ['vendor', 'code'] },
   apiErrors: { name: 'cdrflow_poller_api_errors_total', help: 'Vendor API failures by error code (the first 40 distinct codes, then `other`)', labelNames: ['vendor', 'code'] },
   deadLetters: { name: 'cdrflow_poller_dead_letters_total', help: 'Vendor records sent to the DLQ (unusable, e.g. no natural key)', labelNames: ['vendor', 'tenant'] },
-  gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon', labelNames: ['vendor', 'tenant'] },
+  gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon, each once by the live poller and once by each backfill range that reaches it, when its checkpoint records the loss', labelNames: ['vendor', 'tenant'] },
   incompleteWindows: {
     name: 'cdrflow_poller_windows_incomplete_total',
     help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads (reason total_mismatch), or ended by a page that repeats records already read (pages_repeat): the vendor's total or paging is wrong (log poller.window_incomplete)",
