@@ -4,18 +4,17 @@
 // compiled JavaScript and registers nothing.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 
-// Tell the parent (core/worker-thread.ts, THREAD_TID_CHANNEL) this thread's OS thread id, which Node does not
-// expose, so a CPU breakdown by thread can name it. /proc/thread-self reads "<pid>/task/<tid>"; Linux only.
+// Tell the parent (core/worker-thread.ts, on the port it gave for this) this thread's OS thread id, which Node does
+// not expose, so a CPU breakdown by thread can name it. /proc/thread-self reads "<pid>/task/<tid>"; Linux only.
+const { tidPort } = workerData;
 try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  const channel = new BroadcastChannel('cdrflow:thread-tid');
-  channel.postMessage({ threadId, tid });
-  channel.close();
+  tidPort?.postMessage({ tid: Number(readlinkSync('/proc/thread-self').split('/').pop()) });
 } catch {
   // not Linux: the breakdown is not available there
 }
+tidPort?.close();
 
 // The thread's own priority (core/worker-thread.ts TsWorkerOptions.nice): on Linux setpriority(0) names the calling
 // thread only. Raising one's own nice needs no privilege; should it fail anyway, the thread runs at normal priority.

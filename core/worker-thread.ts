@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { BroadcastChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
 
@@ -30,27 +30,8 @@ export function compiledEntry(entry: URL): URL {
   return new URL(`dist/${entry.href.slice(ROOT.href.length).replace(/\.ts$/, '.js')}`, ROOT);
 }
 
-/**
- * Where each worker thread reports its OS thread id (Linux), so a CPU breakdown by thread (bench/thread-cpu.ts) can
- * tell whose thread a /proc/self/task/<tid> is. A channel of its own, not the worker's port: the entries' message
- * protocols never see it. Must match bin/ts-worker.mjs.
- */
-export const THREAD_TID_CHANNEL = 'cdrflow:thread-tid';
-
 /** Per running worker (by Worker.threadId): the role given to startTsWorker, and its OS thread id once reported. */
 const running = new Map<number, { role: string; tid?: number }>();
-let channel: BroadcastChannel | undefined;
-
-function listen(): void {
-  if (channel) return;
-  channel = new BroadcastChannel(THREAD_TID_CHANNEL);
-  channel.unref(); // listening must not keep a stopping process alive
-  channel.onmessage = (event) => {
-    const { threadId, tid } = (event as { data: { threadId: number; tid: number } }).data;
-    const worker = running.get(threadId);
-    if (worker) worker.tid = tid;
-  };
-}
 
 export interface TsWorkerOptions {
   /** What the thread does, alike for every instance ("normalize worker"), for the CPU breakdown by thread; default: the name. */
@@ -94,13 +75,27 @@ export function startTsWorker(entry: URL, data: object, name: string, options: T
   const role = options.role ?? name;
   const nice = options.nice ?? 0;
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`worker thread nice must be an integer 0-19, not ${nice}`);
-  listen();
   configureWorkerHeap();
-  const workerData = COMPILED ? { ...data, entry: compiledEntry(entry).href, nice, typescript: false } : { ...data, entry: entry.href, nice, typescript: true };
-  const worker = new Worker(TS_WORKER, { workerData, name });
+  // Where the thread reports its OS thread id (Linux), so a CPU breakdown by thread (bench/thread-cpu.ts) can tell
+  // whose thread a /proc/self/task/<tid> is: a port of its own, not the worker's, so the entries' message protocols
+  // never see it (bin/ts-worker.mjs). One process-wide BroadcastChannel did this before, and on a loaded machine its
+  // report went missing (a CI run waited 10 s for one that never came).
+  const { port1: tidReports, port2: tidPort } = new MessageChannel();
+  const common = { ...data, nice, tidPort };
+  const workerData = COMPILED ? { ...common, entry: compiledEntry(entry).href, typescript: false } : { ...common, entry: entry.href, typescript: true };
+  const worker = new Worker(TS_WORKER, { workerData, name, transferList: [tidPort] });
   const threadId = worker.threadId;
-  running.set(threadId, { role });
-  worker.once('exit', () => running.delete(threadId));
+  const state: { role: string; tid?: number } = { role };
+  running.set(threadId, state);
+  tidReports.once('message', (report: { tid: number }) => {
+    state.tid = report.tid;
+    tidReports.close();
+  });
+  tidReports.unref(); // waiting for the report must not keep a stopping process alive
+  worker.once('exit', () => {
+    running.delete(threadId);
+    tidReports.close();
+  });
   return worker;
 }
 
