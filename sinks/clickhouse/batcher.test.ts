@@ -491,8 +491,8 @@ describe('Batcher', () => {
   describe('a failed plain commit', () => {
     const membership = { groupId: 'g', memberId: 'm', generationId: 7 };
     /** Ports whose plain commits fail while `failing` says so; `tries` records every attempt with its generation. */
-    function failingCommits(failing: (next: number) => CdrflowError | undefined) {
-      const f = fakePorts();
+    function failingCommits(failing: (next: number) => CdrflowError | undefined, opts: Parameters<typeof fakePorts>[0] = {}) {
+      const f = fakePorts(opts);
       const tries: string[] = [];
       const commit = f.ports.commit;
       f.ports.commit = async (topic, partition, next, fetchedAs) => {
@@ -523,6 +523,57 @@ describe('Batcher', () => {
       // Done: not tried again.
       await b.flushDue(true);
       expect(tries).toHaveLength(4);
+    });
+
+    // The stage's figures (in = out + dead-lettered) count a range once the group's offset goes past it: a range
+    // counted only by its own successful commit left them short for good.
+    it('counts its records once, when the group offset goes past them: by its own commit made again, or with the later range that commits past it', async () => {
+      const failing = new Set([4, 5]);
+      const { ports } = failingCommits((next) => (failing.has(next) ? new CdrflowError('transient', 'request timed out') : undefined), { loader: true });
+      const counts: CommittedCounts[] = [];
+      ports.onCommitted = (c) => void counts.push(c);
+      const b = new Batcher(ports, { ...options, flushRows: 8 });
+      // Partition 0's range (commit at 4) is committed again; partition 1's (at 5) is passed by its next range's commit.
+      await b.add(batch(0, [0, 1, 2, 3], (o) => (o === 2 ? 'garbage' : `v${o}`)));
+      await b.add(batch(1, [0, 1, 2, 3, 4], (o) => (o === 1 ? 'garbage' : `v${o}`)));
+      await b.flushDue(true);
+      expect(counts).toEqual([]);
+      failing.delete(4);
+      await b.flushDue();
+      expect(counts).toEqual([{ records: 4, deadLettered: 1 }]);
+      await b.add(batch(0, [4, 5]));
+      await b.add(batch(1, [5, 6, 7]));
+      await b.flushDue(true);
+      // Nothing is counted twice: not by a later commit after the one made again, nor by a retry after a later range's.
+      failing.clear();
+      await b.flushDue(true);
+      expect(counts).toEqual([
+        { records: 4, deadLettered: 1 },
+        { records: 2, deadLettered: 0 },
+        { records: 5, deadLettered: 1 },
+        { records: 3, deadLettered: 0 },
+      ]);
+    });
+
+    it('refused, then partly committed by another member: counts only what this member\'s commit made again goes past', async () => {
+      let refuse = true;
+      const { rec, ports } = failingCommits((next) => (refuse && next === 6 ? new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' }) : undefined));
+      const counts: CommittedCounts[] = [];
+      ports.onCommitted = (c) => void counts.push(c);
+      const b = new Batcher(ports, { ...options, flushRows: 6 });
+      await b.add({ ...batch(0, [0, 1, 2, 3, 4, 5]), membership });
+      refuse = false;
+      b.dropAll();
+      // Another member committed 0-2: the partition comes back at 3.
+      await b.add({ ...batch(0, [3, 4, 5]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue();
+      await b.add({ ...batch(0, [6, 7]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@6', 'cdr.normalized:0@8']);
+      expect(counts).toEqual([
+        { records: 3, deadLettered: 0 },
+        { records: 2, deadLettered: 0 },
+      ]);
     });
 
     it('takes along the transaction markers fetched after its range, in flight then or not', async () => {

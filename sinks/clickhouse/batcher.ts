@@ -190,6 +190,46 @@ function rowsIn(buffers: Iterable<{ rows: unknown[]; dead: unknown[] }>): number
 
 export const dedupToken = (topic: string, partition: number, first: number, last: number) => `${topic}:${partition}:${first}-${last}`;
 
+/** A range's records as the stage's figures count them (onCommitted): by offset, so that a part of it can be counted. */
+interface RangeRecords {
+  first: number;
+  /** The offset its commit goes to. */
+  end: number;
+  /** Its records' offsets but the already stored ones (rows, rejected ones included, and bad records). */
+  offsets: number[];
+  /** Of those, the dead-lettered ones. */
+  dead: number[];
+  /** The already stored records (PartitionBuffer.stored): its first ones, up to storedLast. */
+  stored: number;
+  storedLast: number;
+}
+
+/**
+ * The counts of a range's records in [from, to): from the group's offset before the commit that goes past them (the
+ * records below it were counted by whichever commit went past them) to where that commit goes. Already stored
+ * records are only counted, not kept by offset: cut by `from`, they are taken as contiguous.
+ */
+function countsIn(range: RangeRecords, from: number, to: number): CommittedCounts {
+  const whole = from <= range.first && range.end <= to;
+  const within = (o: number) => o >= from && o < to;
+  const records = whole ? range.offsets.length : range.offsets.filter(within).length;
+  const dead = whole ? range.dead.length : range.dead.filter(within).length;
+  const stored = whole ? range.stored : Math.max(0, Math.min(range.stored, Math.min(range.storedLast + 1, to) - Math.max(range.first, from)));
+  return { records: records + stored, deadLettered: dead, ...(stored > 0 ? { alreadyStored: stored } : {}) };
+}
+
+/** A stored range's records, `dead` its dead letters (the bad records and the rows ClickHouse rejected). */
+function recordsOf<R extends RowLine>(buffer: PartitionBuffer<R>, dead: DeadLetter[]): RangeRecords {
+  return {
+    first: buffer.first,
+    end: buffer.end,
+    offsets: [...buffer.rows.map((r) => r.message.offset), ...buffer.dead.map((d) => d.origin_offset)],
+    dead: dead.map((d) => d.origin_offset),
+    stored: buffer.stored,
+    storedLast: buffer.storedLast,
+  };
+}
+
 export class Batcher<R extends RowLine = RenderedRow> {
   readonly stats: SinkStats = { rowsInserted: 0, inserts: 0, flushes: 0, deadLettered: 0, retries: 0, committed: new Map() };
   private readonly buffers = new Map<string, PartitionBuffer<R>>();
@@ -234,6 +274,18 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * given it back at or past it, it is forgotten (committing it would move the group's offset back).
    */
   private readonly uncommitted = new Map<string, { range: RangeCommit; live: boolean }>();
+  /**
+   * Per partition, the stored ranges whose commit failed, in order: counted (onCommitted) by the first commit of the
+   * partition that succeeds, theirs made again or a later range's, each record once, if the group's offset was still
+   * below it (countedFrom).
+   */
+  private readonly uncounted = new Map<string, RangeRecords[]>();
+  /**
+   * Per partition, the group's offset as this member last knew it: where its last commit went, or where the partition
+   * came back after a rejoin. Records below it were counted by the commit that went past them, this member's or
+   * another's.
+   */
+  private readonly countedFrom = new Map<string, number>();
   /** Partitions that had a batch since the last (re)join (dropAll). */
   private readonly seenSinceJoin = new Set<string>();
   /** When the last batch with messages came in (the idle flush). */
@@ -338,6 +390,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private async firstSinceJoin(batch: PartitionBatch, key: string): Promise<void> {
     this.seenSinceJoin.add(key);
     if (this.flightKeys.has(key)) await this.flight;
+    this.countedFrom.set(key, batch.messages[0]!.offset);
     const failed = this.uncommitted.get(key);
     if (failed !== undefined) {
       if (batch.messages[0]!.offset < failed.range.nextOffset) {
@@ -345,6 +398,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
         failed.live = true;
       } else {
         this.uncommitted.delete(key);
+        // The group's offset went past them: whoever committed them counted them.
+        this.uncounted.delete(key);
       }
     }
     const from = this.rereadFrom.get(key);
@@ -400,6 +455,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       this.uncommitted.delete(key);
       this.stats.committed.set(key, nextOffset);
       this.log('info', `${this.events}.committed_again`, { partition: key, nextOffset });
+      this.countCommitted(key, nextOffset);
     }
   }
 
@@ -440,6 +496,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     try {
       await this.ports.commit(range.topic, range.partition, range.end);
       this.stats.committed.set(key, range.end);
+      this.countCommitted(key, range.end);
     } catch (err) {
       this.log('warn', `${this.events}.commit_failed`, { partition: key, error: asCdrflowError(err).message, markers: `${range.first}-${range.end - 1}` });
     }
@@ -622,6 +679,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
         const end = markers !== undefined && this.handedOff.get(key) === buffer.end ? markers.end : buffer.end;
         this.markersAfterFlight.delete(key);
         this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true });
+        this.uncounted.set(key, [...(this.uncounted.get(key) ?? []), recordsOf(buffer, dead)]);
       }
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
@@ -646,7 +704,28 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // Taken from the topic like the rest, so an operator's in = out + dead-lettered + already stored adds up.
       this.log('info', `${this.events}.already_stored`, { partition: key, first: buffer.first, last: buffer.storedLast, records: buffer.stored });
     }
-    this.ports.onCommitted?.({ records: buffer.rows.length + buffer.dead.length + buffer.stored, deadLettered: dead.length, ...(buffer.stored > 0 ? { alreadyStored: buffer.stored } : {}) });
+    this.countCommitted(key, buffer.end, recordsOf(buffer, dead));
+  }
+
+  /**
+   * A commit of the partition up to `nextOffset` succeeded: counts the records it went past that the group's offset
+   * had not (countedFrom), those of earlier ranges whose commit failed (uncounted) first, then `range`'s own. Inline,
+   * the ranges read again after a rejoin overlap those of before it: each record is counted once, and what lies past
+   * `nextOffset` waits for the commit that goes past it.
+   */
+  private countCommitted(key: string, nextOffset: number, range?: RangeRecords): void {
+    let from = this.countedFrom.get(key) ?? Number.NEGATIVE_INFINITY;
+    const ranges = [...(this.uncounted.get(key) ?? []), ...(range ? [range] : [])];
+    const rest = ranges.filter((r) => r.end > nextOffset);
+    if (rest.length > 0) this.uncounted.set(key, rest);
+    else this.uncounted.delete(key);
+    this.countedFrom.set(key, Math.max(from, nextOffset));
+    for (const r of ranges) {
+      if (from >= nextOffset) break;
+      const counts = countsIn(r, from, nextOffset);
+      if (counts.records > 0) this.ports.onCommitted?.(counts);
+      from = Math.max(from, Math.min(r.end, nextOffset));
+    }
   }
 
   /** One insert, retried while the failure is transient; throws anything else (rejected_by_sink included). */
