@@ -576,6 +576,30 @@ describe('Batcher', () => {
       ]);
     });
 
+    // Made again on every flush tick while it fails (a refusal waits for the rejoin): a warning each time was noise
+    // at the flush rate.
+    it('logs its first failure at warn and the repeats at debug; again at warn the first time it fails under the generation of a rejoin', async () => {
+      let fail = true;
+      const { ports } = failingCommits(() => (fail ? new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' }) : undefined));
+      const logged: string[] = [];
+      ports.log = (level, event, fields) => {
+        if (event.startsWith('sink.commit')) logged.push(`${level} ${event} ${fields?.attempts ?? ''}`.trim());
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership });
+      await b.flushDue(true);
+      await b.flushDue();
+      await b.flushDue();
+      expect(logged).toEqual(['warn sink.commit_failed', 'debug sink.commit_failed 2', 'debug sink.commit_failed 3', 'debug sink.commit_failed 4']);
+      b.dropAll();
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue();
+      await b.flushDue();
+      fail = false;
+      await b.flushDue();
+      expect(logged.slice(4)).toEqual(['warn sink.commit_failed 5', 'debug sink.commit_failed 6', 'info sink.committed_again 7']);
+    });
+
     it('takes along the transaction markers fetched after its range, in flight then or not', async () => {
       const markers = (partition: number, first: number, end: number) => ({ topic: TOPIC, partition, first, end });
       let fail = true;

@@ -271,9 +271,11 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * commits past it, it is committed again: on each flushDue while it is `live`, under the generation its range was
    * fetched in. A rejoin (dropAll) leaves it dormant: another member may own the partition now. Given the partition
    * back below it (the group's offset is short of what this member stored), it is live again under the new generation;
-   * given it back at or past it, it is forgotten (committing it would move the group's offset back).
+   * given it back at or past it, it is forgotten (committing it would move the group's offset back). `attempts`: its
+   * commits so far; `warned`: a failure of it was logged at warn under its generation, the repeats at the flush rate
+   * go at debug.
    */
-  private readonly uncommitted = new Map<string, { range: RangeCommit; live: boolean }>();
+  private readonly uncommitted = new Map<string, { range: RangeCommit; live: boolean; attempts: number; warned: boolean }>();
   /**
    * Per partition, the stored ranges whose commit failed, in order: counted (onCommitted) by the first commit of the
    * partition that succeeds, theirs made again or a later range's, each record once, if the group's offset was still
@@ -396,6 +398,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       if (batch.messages[0]!.offset < failed.range.nextOffset) {
         failed.range.membership = batch.membership;
         failed.live = true;
+        failed.warned = false;
       } else {
         this.uncommitted.delete(key);
         // The group's offset went past them: whoever committed them counted them.
@@ -444,17 +447,19 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // A flush starts only under the lock this runs under: none of the partition's commits can overtake this one.
       if (!failed.live || this.flightKeys.has(key)) continue;
       const { topic, partition, nextOffset, membership } = failed.range;
+      failed.attempts++;
       try {
         await this.ports.commit(topic, partition, nextOffset, membership);
       } catch (err) {
         const e = asCdrflowError(err);
         if (disposition(e) === 'stop') throw e;
-        this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, again: nextOffset });
+        this.log(failed.warned ? 'debug' : 'warn', `${this.events}.commit_failed`, { partition: key, error: e.message, again: nextOffset, attempts: failed.attempts });
+        failed.warned = true;
         continue;
       }
       this.uncommitted.delete(key);
       this.stats.committed.set(key, nextOffset);
-      this.log('info', `${this.events}.committed_again`, { partition: key, nextOffset });
+      this.log('info', `${this.events}.committed_again`, { partition: key, nextOffset, attempts: failed.attempts });
       this.countCommitted(key, nextOffset);
     }
   }
@@ -678,7 +683,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
         const markers = this.markersAfterFlight.get(key);
         const end = markers !== undefined && this.handedOff.get(key) === buffer.end ? markers.end : buffer.end;
         this.markersAfterFlight.delete(key);
-        this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true });
+        this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true, attempts: 1, warned: true });
         this.uncounted.set(key, [...(this.uncounted.get(key) ?? []), recordsOf(buffer, dead)]);
       }
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
