@@ -33,7 +33,9 @@
 // that failed left the group short of what was stored until a later range committed, so at the end of the input the
 // lag never reached 0 without a restart (seeds 12, 55, 60, 70, 94; plain tests too); a range whose commit failed was
 // never counted in the stage's figures, made again or passed by a later range's commit (80 of seeds 1-600, seed 7
-// first; plain tests too). The drain restarts no one: a member that stopped restarts, as in the script, and nothing
+// first; plain tests too); inline, a range whose commit was refused was read again when the partition came back below
+// it, and its commit, made again first, was followed by the re-read range's, moving the group's offset back (seed 749
+// of 1-2000; a plain test too). The drain restarts no one: a member that stopped restarts, as in the script, and nothing
 // else.
 // The same seed plays the same case: a failure prints its seed and case, and CDRFLOW_FUZZ_BATCHER_ONLY=<seed>[,<seed>]
 // runs just those (CDRFLOW_FUZZ_BATCHER_SEED / _COUNT move the range).

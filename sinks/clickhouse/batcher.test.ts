@@ -600,6 +600,20 @@ describe('Batcher', () => {
       expect(logged.slice(4)).toEqual(['warn sink.commit_failed 5', 'debug sink.commit_failed 6', 'info sink.committed_again 7']);
     });
 
+    it('inline too, given the partition back below it after a rejoin: its records are not read again, and the group\'s offset never moves back (campaign seed 749)', async () => {
+      let refuse = true;
+      const { rec, ports } = failingCommits(() => (refuse ? new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' }) : undefined));
+      const b = new Batcher(ports, options);
+      await b.add({ ...batch(0, [0, 1, 2, 3]), membership });
+      refuse = false;
+      b.dropAll();
+      await b.add({ ...batch(0, [0, 1]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue();
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+      expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3']);
+    });
+
     it('takes along the transaction markers fetched after its range, in flight then or not', async () => {
       const markers = (partition: number, first: number, end: number) => ({ topic: TOPIC, partition, first, end });
       let fail = true;

@@ -685,6 +685,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
         this.markersAfterFlight.delete(key);
         this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true, attempts: 1, warned: true });
         this.uncounted.set(key, [...(this.uncounted.get(key) ?? []), recordsOf(buffer, dead)]);
+        // Inline too (in the background it is already): given the partition back below it after a rejoin, its records
+        // are not read again, or the range read again commits after it and moves the group's offset back.
+        this.handedOff.set(key, Math.max(this.handedOff.get(key) ?? -1, end));
       }
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
@@ -714,9 +717,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /**
    * A commit of the partition up to `nextOffset` succeeded: counts the records it went past that the group's offset
-   * had not (countedFrom), those of earlier ranges whose commit failed (uncounted) first, then `range`'s own. Inline,
-   * the ranges read again after a rejoin overlap those of before it: each record is counted once, and what lies past
-   * `nextOffset` waits for the commit that goes past it.
+   * had not (countedFrom), those of earlier ranges whose commit failed (uncounted) first, then `range`'s own. Should
+   * ranges overlap (read again after a rejoin), each record is still counted once; what lies past `nextOffset` waits
+   * for the commit that goes past it.
    */
   private countCommitted(key: string, nextOffset: number, range?: RangeRecords): void {
     let from = this.countedFrom.get(key) ?? Number.NEGATIVE_INFINITY;
