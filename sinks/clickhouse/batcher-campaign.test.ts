@@ -37,20 +37,60 @@
 // it, and its commit, made again first, was followed by the re-read range's, moving the group's offset back (seed 749
 // of 1-2000; a plain test too). The drain restarts no one: a member that stopped restarts, as in the script, and nothing
 // else.
+// The dead-letter loader's mode (planLoaderCase: the same seeds' cases, background flush, storedUpTo answered from
+// what the stand-in table holds, the unloadable records logged as skipped, no transactions, crashes right after an
+// insert too) holds that every dead letter is stored once, even re-read, and nothing else; every unloadable one is
+// skipped; the counts are what the table holds (out + already stored) and what it cannot (skipped). It FAILS today
+// (it.fails, 141 of seeds 1-300), on two defects left open: a record the loader could not load (not decodable, or
+// refused by the table) that lies below storedUpTo after a crash between an insert and its commit is committed as
+// already stored, never logged nor counted as skipped (storedUpTo is the highest stored offset, not which offsets the
+// table holds; seeds 3, 6, 10, 12, 14); and a member's flush queued before it lost the partition inserts after the
+// next owner asked storedUpTo, which then inserts the same letters again under its own token (seed 101).
 // The same seed plays the same case: a failure prints its seed and case, and CDRFLOW_FUZZ_BATCHER_ONLY=<seed>[,<seed>]
 // runs just those (CDRFLOW_FUZZ_BATCHER_SEED / _COUNT move the range).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { GroupMembership } from '../../core/kafka-fenced-offsets.ts';
 import type { ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
-import { Batcher, type BatcherOptions, type BatcherPorts, type BufferedRow, type RenderedRow } from './batcher.ts';
+import {
+  Batcher,
+  type BatcherOptions,
+  type BatcherPorts,
+  type BufferedRow,
+  type RangeCommit,
+  type RenderedRow,
+} from './batcher.ts';
+
+// The batcher yields the event loop after 20 ms of wall-clock work (core/time-slice.ts): a slow machine or the JIT
+// would then shift the interleavings and a seed would not replay its case. Here it never yields.
+vi.mock('../../core/time-slice.ts', () => ({
+  TimeSlice: class {
+    due = () => false;
+    yield = async () => {};
+  },
+}));
+
+// Likewise a retry's backoff of 0 ms is a timer, whose turn against the stand-ins' setImmediate turns is the machine's
+// call: it takes an event-loop turn of the same kind here.
+vi.mock('node:timers/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:timers/promises')>();
+  return {
+    ...actual,
+    setTimeout: <T>(ms?: number, value?: T, options?: import('node:timers').TimerOptions) =>
+      ms
+        ? actual.setTimeout(ms, value, options)
+        : new Promise<T | undefined>((resolve) => setImmediate(() => resolve(value))),
+  };
+});
 
 const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_BATCHER_SEED ?? 1);
 const COUNT = Number(process.env.CDRFLOW_FUZZ_BATCHER_COUNT ?? 600);
 const ONLY = (process.env.CDRFLOW_FUZZ_BATCHER_ONLY ?? '').split(',').filter(Boolean).map(Number);
 const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
+const LOADER_COUNT = Number(process.env.CDRFLOW_FUZZ_BATCHER_LOADER_COUNT ?? 300);
+const LOADER_SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: LOADER_COUNT }, (_, i) => FIRST_SEED + i);
 
 const TOPIC = 'cdr.normalized';
 const TRACE = process.env.CDRFLOW_FUZZ_BATCHER_TRACE === '1';
@@ -88,6 +128,13 @@ interface Case {
   /** Per step: chance of a rebalance, of a crash of a member. */
   rebalance: number;
   crash: number;
+  /**
+   * The dead-letter loader's mode (dlq-loader.ts): storedUpTo answered from what the stand-in table holds, no
+   * transactional dead letters (the records it cannot load are logged as skipped), every record stored once.
+   */
+  loader: boolean;
+  /** Loader: per storedUpTo call, the chance it fails (transient: the member stops and restarts). */
+  storedFail: number;
 }
 
 function planCase(seed: number): Case {
@@ -133,14 +180,38 @@ function planCase(seed: number): Case {
     commitCrash: p(0, 0.05, 0.15),
     rebalance: p(0, 0.03, 0.1),
     crash: p(0, 0.02, 0.05),
+    loader: false,
+    storedFail: 0,
+  };
+}
+
+/**
+ * The same seed's case as the dead-letter loader runs it: its records are dead letters ('bad': not decodable,
+ * 'rejected': refused by the table, both skipped), flushed in the background as dlq-loader.ts does, with its own draws
+ * (a separate stream, so the sink's cases stay as they were) for storedUpTo failing and more crashes between an
+ * insert and its commit, the case the loader's storedUpTo is for.
+ */
+function planLoaderCase(seed: number): Case {
+  const c = planCase(seed);
+  const rng = new Rng(seededRandom(seed ^ 0x10ad));
+  const faulty = c.commitFail + c.commitLost + c.commitFence + c.commitCrash + c.insertBefore + c.insertAfter > 0;
+  return {
+    ...c,
+    loader: true,
+    options: { ...c.options, backgroundFlush: true },
+    commitCrash: faulty ? rng.pick([c.commitCrash, 0.1, 0.25]) : 0,
+    storedFail: faulty ? rng.pick([0, 0, 0.05, 0.2]) : 0,
   };
 }
 
 function describeCase(c: Case): string {
   const o = c.options;
-  const parts = c.partitions.map((recs, i) => `p${i}:${recs.length}(${recs.filter((r) => r.kind === 'bad').length} bad, ${recs.filter((r) => r.kind === 'rejected').length} rejected, ${recs.filter((r) => r.bytes >= 600).length} large)`);
+  const parts = c.partitions.map(
+    (recs, i) =>
+      `p${i}:${recs.length}(${recs.filter((r) => r.kind === 'bad').length} bad, ${recs.filter((r) => r.kind === 'rejected').length} rejected, ${recs.filter((r) => r.bytes >= 600).length} large)`,
+  );
   return (
-    `seed ${c.seed}: ${parts.join(' ')}; flushRows ${o.flushRows} flushBytes ${o.flushBytes} flushMs ${o.flushMs} idle ${o.flushIdleMs} background ${o.backgroundFlush} attempts ${o.maxInsertAttempts}; ` +
+    `${c.loader ? `loader (storedUpTo fail ${c.storedFail}) ` : ''}seed ${c.seed}: ${parts.join(' ')}; flushRows ${o.flushRows} flushBytes ${o.flushBytes} flushMs ${o.flushMs} idle ${o.flushIdleMs} background ${o.backgroundFlush} attempts ${o.maxInsertAttempts}; ` +
     `${c.members} member(s), ${c.steps} steps; insert before ${c.insertBefore} after ${c.insertAfter} maxRows ${c.maxInsertRows} permanent@${c.permanentAt}(${c.permanentKind}); ` +
     `commit fail ${c.commitFail} lost ${c.commitLost} fence ${c.commitFence} crash ${c.commitCrash}; rebalance ${c.rebalance} crash ${c.crash}`
   );
@@ -186,6 +257,11 @@ async function runCase(c: Case): Promise<string[]> {
   const members: Member[] = [];
   /** The records the members counted as committed (onCommitted), every incarnation's. */
   let counted = 0;
+  /** Of those, the ones counted as dead-lettered (the loader's skipped) and as already stored. */
+  let countedDead = 0;
+  let countedAlreadyStored = 0;
+  /** The loader's table: per partition, the highest offset it holds (storedUpTo answers the one after it). */
+  const storedMax = ends.map(() => -1);
   /** The drain turns the faults off: whether a commit could be stored with its answer lost. */
   const commitsLost = c.commitLost > 0;
 
@@ -196,7 +272,9 @@ async function runCase(c: Case): Promise<string[]> {
     for (let o = 0; o < next; o++) {
       const k = id(p, o);
       if (!isStored.has(k) && !isLettered.has(k) && !extraIds.has(k)) {
-        problem(`commit of partition ${p} at ${next} ahead of offset ${o} (${c.partitions[p]![o]!.kind}), neither stored nor dead-lettered`);
+        problem(
+          `commit of partition ${p} at ${next} ahead of offset ${o} (${c.partitions[p]![o]!.kind}), neither stored nor dead-lettered`,
+        );
         return false;
       }
     }
@@ -217,7 +295,8 @@ async function runCase(c: Case): Promise<string[]> {
       reread = true;
       throw new CdrflowError('bug', 'crashed between the insert and its commit');
     };
-    const fenced = (fetchedAs: GroupMembership | undefined) => fetchedAs !== undefined && fetchedAs.generationId !== generation;
+    const fenced = (fetchedAs: GroupMembership | undefined) =>
+      fetchedAs !== undefined && fetchedAs.generationId !== generation;
     const commitFault = (): 'ok' | 'fail' | 'lost' | 'fence' | 'crash' => {
       const r = rng.next();
       const bounds = [c.commitFail, c.commitLost, c.commitFence, c.commitCrash];
@@ -226,7 +305,12 @@ async function runCase(c: Case): Promise<string[]> {
       for (let i = 0; i < faults.length; i++) if (r < (t += bounds[i]!)) return faults[i]!;
       return 'ok';
     };
-    const refusal = () => new CdrflowError('transient', 'transaction refused', { cause: Object.assign(new Error('The provided group generation id is not valid'), { type: 'ILLEGAL_GENERATION' }) });
+    const refusal = () =>
+      new CdrflowError('transient', 'transaction refused', {
+        cause: Object.assign(new Error('The provided group generation id is not valid'), {
+          type: 'ILLEGAL_GENERATION',
+        }),
+      });
     return {
       now: () => clock,
       async render(messages) {
@@ -235,36 +319,50 @@ async function runCase(c: Case): Promise<string[]> {
         return messages.map((msg) => {
           const rec = c.partitions[msg.partition]![msg.offset]!;
           if (rec.kind === 'bad') return { error: { kind: 'bad_record' as const, message: 'not Avro' } };
-          return { line: Buffer.alloc(rec.bytes, 0x61), vendor: 'v', cdr_id: id(msg.partition, msg.offset), received_at: new Date(0) } satisfies RenderedRow;
+          return {
+            line: Buffer.alloc(rec.bytes, 0x61),
+            vendor: 'v',
+            cdr_id: id(msg.partition, msg.offset),
+            received_at: new Date(0),
+          } satisfies RenderedRow;
         });
       },
       async insert(rows: BufferedRow[], token: string) {
         alive();
         insertCalls++;
-        if (rows.length > c.options.flushRows) problem(`an insert of ${rows.length} rows, flushRows ${c.options.flushRows}`);
+        if (rows.length > c.options.flushRows)
+          problem(`an insert of ${rows.length} rows, flushRows ${c.options.flushRows}`);
         const maxRecord = Math.max(0, ...c.partitions.flat().map((r) => 2 * r.bytes));
         const bytes = rows.reduce((s, r) => s + r.line.length + (r.message.value?.length ?? 0), 0);
-        if (bytes > (c.options.flushBytes ?? Infinity) + maxRecord) problem(`an insert of ${bytes} bytes, flushBytes ${c.options.flushBytes}`);
+        if (bytes > (c.options.flushBytes ?? Infinity) + maxRecord)
+          problem(`an insert of ${bytes} bytes, flushBytes ${c.options.flushBytes}`);
         await turns(rng.int(0, 3));
         alive();
         if (insertCalls === c.permanentAt) {
           permanentFired = true;
           throw new CdrflowError(c.permanentKind, `permanent ${c.permanentKind} fault`);
         }
-        if (c.maxInsertRows > 0 && rows.length > c.maxInsertRows) throw new CdrflowError('rejected_by_sink', 'ClickHouse 252: Too many partitions for single insert block');
+        if (c.maxInsertRows > 0 && rows.length > c.maxInsertRows)
+          throw new CdrflowError('rejected_by_sink', 'ClickHouse 252: Too many partitions for single insert block');
         const r = rng.next();
         if (r < c.insertBefore) throw new CdrflowError('transient', 'connection reset before the insert');
         const bad = rows.find((row) => c.partitions[row.message.partition]![row.message.offset]!.kind === 'rejected');
-        if (bad) throw new CdrflowError('rejected_by_sink', `ClickHouse 469: constraint violated at ${id(bad.message.partition, bad.message.offset)}`);
+        if (bad)
+          throw new CdrflowError(
+            'rejected_by_sink',
+            `ClickHouse 469: constraint violated at ${id(bad.message.partition, bad.message.offset)}`,
+          );
         if (!tokens.has(token)) {
           tokens.add(token);
           for (const row of rows) {
             const k = id(row.message.partition, row.message.offset);
             stored.push(k);
             isStored.add(k);
+            storedMax[row.message.partition] = Math.max(storedMax[row.message.partition]!, row.message.offset);
           }
         }
-        if (r < c.insertBefore + c.insertAfter) throw new CdrflowError('transient', 'connection reset after the insert (stored)');
+        if (r < c.insertBefore + c.insertAfter)
+          throw new CdrflowError('transient', 'connection reset after the insert (stored)');
       },
       async commit(topic, partition, next, fetchedAs) {
         alive();
@@ -277,31 +375,14 @@ async function runCase(c: Case): Promise<string[]> {
           generation++;
           rejoinDue = true;
         }
-        if (fenced(fetchedAs)) throw new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' });
+        if (fenced(fetchedAs))
+          throw new CdrflowError('transient', 'the group moved on since its records were fetched', {
+            code: 'GROUP_MOVED_ON',
+          });
         if (covered(partition, next)) accept(partition, next);
         if (fault === 'lost') throw new CdrflowError('transient', 'request timed out (committed)');
       },
-      async commitWithDeadLetters(range, records) {
-        alive();
-        await turns(rng.int(0, 2));
-        alive();
-        const fault = commitFault();
-        if (fault === 'crash') crash();
-        if (fault === 'fail') throw new CdrflowError('transient', 'broker gone past every retry');
-        if (fault === 'fence') {
-          generation++;
-          rejoinDue = true;
-        }
-        if (fenced(range.membership)) throw refusal();
-        if (covered(range.partition, range.nextOffset, records)) {
-          for (const l of records) {
-            letters.push(l);
-            isLettered.add(id(l.origin_partition, l.origin_offset));
-          }
-          accept(range.partition, range.nextOffset);
-        }
-        if (fault === 'lost') throw new CdrflowError('transient', 'broker gone after the commit');
-      },
+      ...(c.loader ? loaderPorts() : { commitWithDeadLetters }),
       log: (level, event, fields) => {
         if (TRACE) console.log(`m${m.index}.${incarnation} gen ${generation}`, level, event, JSON.stringify(fields));
       },
@@ -311,8 +392,57 @@ async function runCase(c: Case): Promise<string[]> {
       onCommitted: (counts) => {
         if (TRACE) console.log(`m${m.index}.${incarnation} counted ${JSON.stringify(counts)}`);
         counted += counts.records;
+        countedDead += counts.deadLettered;
+        countedAlreadyStored += counts.alreadyStored ?? 0;
       },
     };
+
+    async function commitWithDeadLetters(range: RangeCommit, records: DeadLetter[]): Promise<void> {
+      alive();
+      await turns(rng.int(0, 2));
+      alive();
+      const fault = commitFault();
+      if (fault === 'crash') crash();
+      if (fault === 'fail') throw new CdrflowError('transient', 'broker gone past every retry');
+      if (fault === 'fence') {
+        generation++;
+        rejoinDue = true;
+      }
+      if (fenced(range.membership)) throw refusal();
+      if (covered(range.partition, range.nextOffset, records)) {
+        for (const l of records) {
+          letters.push(l);
+          isLettered.add(id(l.origin_partition, l.origin_offset));
+        }
+        accept(range.partition, range.nextOffset);
+      }
+      if (fault === 'lost') throw new CdrflowError('transient', 'broker gone after the commit');
+    }
+
+    /** The dead-letter loader's own ports (dlq-loader.ts): the table's stored position, the skipped records logged. */
+    function loaderPorts(): Pick<BatcherPorts, 'storedUpTo' | 'publishDeadLetters' | 'component' | 'events'> {
+      return {
+        component: 'dlq-loader',
+        events: 'dlq-loader',
+        async storedUpTo(_topic, partition) {
+          alive();
+          await turns(rng.int(0, 2));
+          alive();
+          if (rng.chance(c.storedFail))
+            throw new CdrflowError('transient', 'ClickHouse: connection reset reading the stored offsets');
+          return storedMax[partition]! >= 0 ? storedMax[partition]! + 1 : undefined;
+        },
+        async publishDeadLetters(records) {
+          alive();
+          // The process may die right after the insert was acknowledged, before it logged anything.
+          if (rng.chance(c.commitCrash)) crash();
+          for (const l of records) {
+            letters.push(l);
+            isLettered.add(id(l.origin_partition, l.origin_offset));
+          }
+        },
+      };
+    }
   }
 
   const start = (m: Member) => {
@@ -334,7 +464,14 @@ async function runCase(c: Case): Promise<string[]> {
     ends.forEach((_, p) => members[toFirst ? 0 : rng.int(0, members.length - 1)]!.positions.set(p, committed[p]!));
   };
   for (let i = 0; i < c.members; i++) {
-    const m: Member = { index: i, incarnation: 0, batcher: undefined as unknown as Batcher, positions: new Map(), failure: undefined, crashed: false };
+    const m: Member = {
+      index: i,
+      incarnation: 0,
+      batcher: undefined as unknown as Batcher,
+      positions: new Map(),
+      failure: undefined,
+      crashed: false,
+    };
     members.push(m);
     start(m);
   }
@@ -342,13 +479,20 @@ async function runCase(c: Case): Promise<string[]> {
   reread = false;
 
   let restarts = 0;
-  const settle = async <T,>(what: string, m: Member, call: Promise<T>): Promise<void> => {
+  const settle = async <T>(what: string, m: Member, call: Promise<T>): Promise<void> => {
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<'hang'>((resolve) => (timer = setTimeout(() => resolve('hang'), HANG_MS)));
     try {
-      const r = await Promise.race([call.then(() => 'ok' as const, (err: unknown) => err), hang]);
+      const r = await Promise.race([
+        call.then(
+          () => 'ok' as const,
+          (err: unknown) => err,
+        ),
+        hang,
+      ]);
       if (r === 'hang') throw new Error(`${what} of member ${m.index} did not settle in ${HANG_MS} ms`);
-      if (r !== 'ok' && m.failure === undefined) m.failure = r instanceof CdrflowError ? r : new CdrflowError('bug', String(r));
+      if (r !== 'ok' && m.failure === undefined)
+        m.failure = r instanceof CdrflowError ? r : new CdrflowError('bug', String(r));
     } finally {
       clearTimeout(timer);
     }
@@ -372,10 +516,14 @@ async function runCase(c: Case): Promise<string[]> {
   };
   const checkBounds = (m: Member) => {
     const maxRecord = Math.max(0, ...c.partitions.flat().map((r) => 2 * r.bytes));
-    const buffers = (m.batcher as unknown as { buffers: Map<string, { rows: unknown[]; dead: unknown[]; bytes: number }> }).buffers;
+    const buffers = (
+      m.batcher as unknown as { buffers: Map<string, { rows: unknown[]; dead: unknown[]; bytes: number }> }
+    ).buffers;
     for (const [key, b] of buffers) {
-      if (b.rows.length + b.dead.length > c.options.flushRows) problem(`buffer ${key} holds ${b.rows.length + b.dead.length} records, flushRows ${c.options.flushRows}`);
-      if (b.bytes >= (c.options.flushBytes ?? Infinity) + maxRecord) problem(`buffer ${key} holds ${b.bytes} bytes, flushBytes ${c.options.flushBytes}`);
+      if (b.rows.length + b.dead.length > c.options.flushRows)
+        problem(`buffer ${key} holds ${b.rows.length + b.dead.length} records, flushRows ${c.options.flushRows}`);
+      if (b.bytes >= (c.options.flushBytes ?? Infinity) + maxRecord)
+        problem(`buffer ${key} holds ${b.bytes} bytes, flushBytes ${c.options.flushBytes}`);
     }
   };
   const fetch = async (m: Member, p: number, n: number) => {
@@ -383,8 +531,22 @@ async function runCase(c: Case): Promise<string[]> {
     const upTo = Math.min(ends[p]!, from + n);
     if (upTo <= from) return;
     const messages: ConsumedMessage[] = [];
-    for (let o = from; o < upTo; o++) messages.push({ topic: TOPIC, partition: p, offset: o, key: null, value: Buffer.alloc(c.partitions[p]![o]!.bytes, 0x62), timestamp: 0 });
-    const batch: PartitionBatch = { topic: TOPIC, partition: p, messages, highWatermark: ends[p]!, membership: { groupId: 'g', memberId: `m${m.index}.${m.incarnation}`, generationId: generation } };
+    for (let o = from; o < upTo; o++)
+      messages.push({
+        topic: TOPIC,
+        partition: p,
+        offset: o,
+        key: null,
+        value: Buffer.alloc(c.partitions[p]![o]!.bytes, 0x62),
+        timestamp: 0,
+      });
+    const batch: PartitionBatch = {
+      topic: TOPIC,
+      partition: p,
+      messages,
+      highWatermark: ends[p]!,
+      membership: { groupId: 'g', memberId: `m${m.index}.${m.incarnation}`, generationId: generation },
+    };
     m.positions.set(p, upTo);
     if (TRACE) console.log(`fetch m${m.index}.${m.incarnation} p${p} ${from}-${upTo - 1} gen ${generation}`);
     await settle('add', m, m.batcher.add(batch));
@@ -409,21 +571,31 @@ async function runCase(c: Case): Promise<string[]> {
       await turns(rng.int(0, 3));
     }
     // The drain: no more faults, every partition to the first member, until the group committed every end.
-    Object.assign(c, { insertBefore: 0, insertAfter: 0, maxInsertRows: 0, commitFail: 0, commitLost: 0, commitFence: 0, commitCrash: 0 });
+    Object.assign(c, {
+      insertBefore: 0,
+      insertAfter: 0,
+      maxInsertRows: 0,
+      commitFail: 0,
+      commitLost: 0,
+      commitFence: 0,
+      commitCrash: 0,
+    });
     if (insertCalls < c.permanentAt) c.permanentAt = 0;
     let round = 0;
     for (; round < DRAIN_ROUNDS && committed.some((o, p) => o < ends[p]!); round++) {
       restartStopped();
       rebalance(true);
       const m = members[0]!;
-      for (const p of m.positions.keys()) while (m.positions.get(p)! < ends[p]! && m.failure === undefined) await fetch(m, p, 12);
+      for (const p of m.positions.keys())
+        while (m.positions.get(p)! < ends[p]! && m.failure === undefined) await fetch(m, p, 12);
       clock += 5 * c.options.flushMs;
       await settle('flushDue', m, m.batcher.flushDue());
       await settle('flushDue(true)', m, m.batcher.flushDue(true));
       restartStopped();
     }
     for (const m of members) await settle('flushDue(true)', m, m.batcher.flushDue(true));
-    if (round === DRAIN_ROUNDS) problem(`drain: after ${DRAIN_ROUNDS} rounds the group committed ${committed.join(',')} of ${ends.join(',')}`);
+    if (round === DRAIN_ROUNDS)
+      problem(`drain: after ${DRAIN_ROUNDS} rounds the group committed ${committed.join(',')} of ${ends.join(',')}`);
   } catch (err) {
     problem(String(err));
   }
@@ -432,7 +604,11 @@ async function runCase(c: Case): Promise<string[]> {
   const counts = new Map<string, number>();
   for (const k of stored) counts.set(k, (counts.get(k) ?? 0) + 1);
   const letterCounts = new Map<string, number>();
-  for (const l of letters) letterCounts.set(id(l.origin_partition, l.origin_offset), (letterCounts.get(id(l.origin_partition, l.origin_offset)) ?? 0) + 1);
+  for (const l of letters)
+    letterCounts.set(
+      id(l.origin_partition, l.origin_offset),
+      (letterCounts.get(id(l.origin_partition, l.origin_offset)) ?? 0) + 1,
+    );
   c.partitions.forEach((recs, p) =>
     recs.forEach((rec, o) => {
       const k = id(p, o);
@@ -440,31 +616,63 @@ async function runCase(c: Case): Promise<string[]> {
       const l = letterCounts.get(k) ?? 0;
       if (rec.kind === 'good') {
         if (n === 0) problem(`good record ${k} not stored`);
-        if (n > 1 && !reread) problem(`good record ${k} stored ${n} times with no re-read`);
+        // The loader's table is counted without FINAL: every dead letter once, re-read or not (storedUpTo).
+        if (n > 1 && (c.loader || !reread))
+          problem(`good record ${k} stored ${n} times${c.loader ? ' by the loader' : ' with no re-read'}`);
         if (l > 0) problem(`good record ${k} dead-lettered`);
       } else {
         if (n > 0) problem(`${rec.kind} record ${k} stored`);
-        if (l !== 1) problem(`${rec.kind} record ${k} dead-lettered ${l} times`);
+        // The loader logs what it skips before its commit: a crash between them logs it again when read again.
+        if (c.loader ? l === 0 : l !== 1)
+          problem(`${rec.kind} record ${k} ${c.loader ? 'skipped' : 'dead-lettered'} ${l} times`);
       }
     }),
   );
   // Every record is counted once, by the commit that moved the group's offset past it. A commit whose answer was lost
   // (it was stored) counts nothing, and its member cannot tell whether another member's commit went past it instead.
   const covers = committed.reduce((a, b) => a + b, 0);
-  if (counted > covers || (!commitsLost && counted !== covers)) problem(`counted ${counted} records committed, the group's offsets cover ${covers}`);
+  if (counted > covers || (!commitsLost && counted !== covers))
+    problem(`counted ${counted} records committed, the group's offsets cover ${covers}`);
+  if (c.loader) {
+    // in = out + skipped + already stored, and each figure is what it says: the skipped are the records the table
+    // does not hold, the records out and the already stored ones together what it holds.
+    const unloadable = c.partitions.flat().filter((r) => r.kind !== 'good').length;
+    const loadable = c.partitions.flat().length - unloadable;
+    const out = counted - countedDead - countedAlreadyStored;
+    const short = (n: number, of: number) => n > of || (!commitsLost && n !== of);
+    if (short(countedDead, unloadable))
+      problem(`counted ${countedDead} skipped, ${unloadable} records cannot be loaded`);
+    if (short(out + countedAlreadyStored, loadable))
+      problem(`counted ${out} out and ${countedAlreadyStored} already stored, the table holds ${loadable}`);
+  }
   if (permanentFired && !permanentSurfaced) problem(`the permanent ${c.permanentKind} fault never stopped a member`);
   return problems;
 }
 
+const runAll = async (seeds: number[], plan: (seed: number) => Case) => {
+  const failures: string[] = [];
+  for (const seed of seeds) {
+    const c = plan(seed);
+    const shown = describeCase(c);
+    const problems = await runCase(c);
+    if (problems.length > 0) failures.push(`${shown}\n    ${problems.join('\n    ')}`);
+  }
+  expect(
+    failures.length,
+    `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BATCHER_ONLY=<seed>\n  ${failures.slice(0, 10).join('\n  ')}`,
+  ).toBe(0);
+};
+
 describe('Batcher: a seeded fault campaign', () => {
   it(`${SEEDS.length} cases (seeds ${SEEDS[0]}..${SEEDS.at(-1)}): every good record stored, every bad one dead-lettered once, commits never ahead nor back, buffers bounded, every call settles`, async () => {
-    const failures: string[] = [];
-    for (const seed of SEEDS) {
-      const c = planCase(seed);
-      const shown = describeCase(c);
-      const problems = await runCase(c);
-      if (problems.length > 0) failures.push(`${shown}\n    ${problems.join('\n    ')}`);
-    }
-    expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BATCHER_ONLY=<seed>\n  ${failures.slice(0, 10).join('\n  ')}`).toBe(0);
+    await runAll(SEEDS, planCase);
   }, 60_000);
+
+  it.fails(
+    `open defects, expected to fail until fixed (an unloadable letter below storedUpTo counted as already stored; a flush queued before a rebalance inserting after the next owner read storedUpTo) — the dead-letter loader's mode, ${LOADER_SEEDS.length} cases (seeds ${LOADER_SEEDS[0]}..${LOADER_SEEDS.at(-1)}): every dead letter stored once, the unloadable ones skipped, in = out + skipped + already stored, commits never ahead nor back, every call settles`,
+    async () => {
+      await runAll(LOADER_SEEDS, planLoaderCase);
+    },
+    60_000,
+  );
 });
