@@ -18,7 +18,7 @@ import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
 import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
-import { horizonOf, horizonWords } from './source.ts';
+import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
 /** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
 export const DEFAULT_BACKFILL_SETTLE_SEC = 120;
@@ -164,7 +164,7 @@ export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Re
 }
 
 export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<CheckpointStore, 'get' | 'save'>, req: BackfillRequest): Promise<BackfillSummary> {
-  const { source, metrics, log } = ctx;
+  const { source, metrics } = ctx;
   if (!source.tenants.includes(req.tenant)) {
     throw new CdrflowError('config', `tenant ${req.tenant} is not configured for ${source.vendor} (configured: ${source.tenants.join(', ') || 'none'})`);
   }
@@ -204,18 +204,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   };
   const save = async (value: Omit<Checkpoint, 'updatedAt'>) => {
     await store.save(id, { ...value, ...lostFields() });
-    for (const part of unrecorded.splice(0)) {
-      const seconds = part.end - part.start;
-      metrics.gap(req.tenant, seconds);
-      log('error', 'poller.data_lost', {
-        reason: beyondHorizon.reason,
-        tenant: req.tenant,
-        lost_from: isoOf(part.start),
-        lost_to: isoOf(part.end),
-        lost_seconds: seconds,
-        checkpoint: id,
-      });
-    }
+    for (const part of unrecorded.splice(0)) reportDataLost(ctx, req.tenant, part, beyondHorizon.reason, id);
   };
   if (plan.lost) reportLoss(plan.lost);
   const { windows } = plan;

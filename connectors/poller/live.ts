@@ -7,7 +7,7 @@ import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
 import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
-import { horizonOf, horizonWords } from './source.ts';
+import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
@@ -134,18 +134,7 @@ export class LivePoller {
       // A loss is logged and counted once the checkpoint that moves past it is saved, never before: a cycle whose
       // window fails leaves the watermark where it was, and the next one finds the loss again (up to its own, later
       // horizon), so reported earlier it was counted once per failed cycle. Each lost second is counted once.
-      if (plan.lost) {
-        const seconds = plan.lost.end - plan.lost.start;
-        metrics.gap(tenant, seconds);
-        log('error', 'poller.data_lost', {
-          reason: `${horizonWords(source).reason} and the checkpoint is older`,
-          tenant,
-          lost_from: isoOf(plan.lost.start),
-          lost_to: isoOf(plan.lost.end),
-          lost_seconds: seconds,
-          checkpoint: id,
-        });
-      }
+      if (plan.lost) reportDataLost(ctx, tenant, plan.lost, `${horizonWords(source).reason} and the checkpoint is older`, id);
       metrics.window({ tenant, mode: 'live' }, plan.window.end);
       log('info', 'poller.window_done', {
         tenant,

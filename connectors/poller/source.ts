@@ -1,7 +1,9 @@
 // What a vendor adapter gives the shared poll machinery: how to read one page of one window, and how to name records.
 import type { Vendor } from '../../core/topology.ts';
 import type { CdrflowError } from '../../core/errors.ts';
-import type { TimeWindow } from './windows.ts';
+import type { LogFn } from '../../core/log.ts';
+import type { PollerMetrics } from './metrics.ts';
+import { isoOf, type TimeWindow } from './windows.ts';
 
 export interface SourcePage {
   /** Records in this window (all pages), as the vendor reports it. */
@@ -61,6 +63,16 @@ export const HORIZON_SAFETY_SEC = 300;
  */
 export function horizonOf(source: Pick<PullSource, 'retentionSec'>, nowSec: number): number | undefined {
   return source.retentionSec === undefined ? undefined : nowSec - source.retentionSec + HORIZON_SAFETY_SEC;
+}
+
+/**
+ * A loss behind the horizon, reported once the checkpoint that records it is saved (the live poller and backfill
+ * alike): logged (`poller.data_lost`, error) and counted in the gap counter.
+ */
+export function reportDataLost(out: { metrics: PollerMetrics; log: LogFn }, tenant: string, part: TimeWindow, reason: string, checkpoint: string): void {
+  const seconds = part.end - part.start;
+  out.metrics.gap(tenant, seconds);
+  out.log('error', 'poller.data_lost', { reason, tenant, lost_from: isoOf(part.start), lost_to: isoOf(part.end), lost_seconds: seconds, checkpoint });
 }
 
 /**
