@@ -87,10 +87,9 @@ type Admitted = { ok: true; key: string; payload: string } | { ok: false; proble
  * overflow JSON.stringify's stack, one over 1 MiB would be refused by the broker (with the rest of its send, and again
  * on every retry: the window could never finish), and an oversized key would reach the partitioner. Rules that only
  * concern the content (its fields, UTF-8) stay with normalize, which dead-letters such records from the raw topic.
+ * `key` is the record's natural key as the source reads it (the page's keys, read once).
  */
-function admit(record: unknown, source: PullSource): Admitted {
-  // The key is one top-level field: safe to read whatever lies below it.
-  const key = source.naturalKey(record);
+function admit(record: unknown, key: string | undefined): Admitted {
   const depth = nestingProblem(record);
   // The text is what the dead letter keeps, and what a keyless record is known by. Too deep for JSON.stringify's stack
   // (V8's JSON.parse reads 200,000 levels), it is written without recursion.
@@ -247,7 +246,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         knownTotal = result.total;
         const served = result.records.length;
         const keys = result.records.map((r) => source.naturalKey(r));
-        const admitted = result.records.map((r) => admit(r, source));
+        // The key is one top-level field: safe to read whatever lies below it.
+        const admitted = result.records.map((r, i) => admit(r, keys[i]));
         /** Keyless records by content: the hash of their text. */
         const keyless = keys.map((k, i) => (k === undefined ? payloadHash(admitted[i]!.payload) : undefined));
         // A page made entirely of records already read in this pass, keyless ones by their content: the vendor repeats
