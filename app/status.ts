@@ -119,7 +119,13 @@ const SHORT: Record<Vendor, string> = { 'tencent-ccc': 'ccc', 'tencent-trtc': 't
  * A component's name as a person reads it: the snapshot's keys come from whatever answers on the ops port, so escaped
  * and cut as a reason is (a line break or an escape sequence in a name broke the report as in a state).
  */
-export const componentName = (name: string): string => terminalReason(name, 60);
+const componentName = (name: string): string => terminalReason(name, 60);
+
+/** The components' states on one line (`normalize running, sink waiting …`): names and states escaped and cut. */
+export const componentsText = (components: Record<string, string>): string =>
+  Object.entries(components)
+    .map(([name, state]) => `${componentName(name)} ${terminalReason(state)}`)
+    .join(', ');
 
 const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
 
@@ -184,7 +190,7 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push(`ClickHouse: ${s.clickhouseTarget}`);
   // A stage's state is its error's words while it waits out an outage (a broker's or a server's text): escaped and cut
   // here, as in the status line; the snapshot (--json, /status) keeps it whole.
-  if (Object.keys(s.components).length > 0) lines.push(`components: ${Object.entries(s.components).map(([k, v]) => `${componentName(k)} ${terminalReason(v)}`).join(', ')}`);
+  if (Object.keys(s.components).length > 0) lines.push(`components: ${componentsText(s.components)}`);
   lines.push('');
   lines.push('stage                             in         out     dlq      lag');
   for (const v of VENDORS) {

@@ -7,10 +7,10 @@ import { loadCommandConfig } from '../app-config.ts';
 import { commandKafka, kafkaUnavailableExit } from '../kafka-access.ts';
 import { checkpointTopicOf, describeTarget, endpoints, pollSourcesOf, type AppConfig } from '../../app/config.ts';
 import { findRunningJob, opsStatus } from '../../app/ops-client.ts';
-import { checkpointRows, clickhouseFigures, componentName, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
+import { checkpointRows, clickhouseFigures, componentsText, formatStatus, totals, type CheckpointRow, type StatusSnapshot } from '../../app/status.ts';
 import type { KafkaUnreachableError } from '../../core/kafka.ts';
 import { stageLag } from '../../core/kafka-streams.ts';
-import { terminalJson, terminalLines, terminalReason } from '../../core/input-limits.ts';
+import { terminalJson, terminalLines } from '../../core/input-limits.ts';
 
 const usage = `Usage: cdrflow status [--json] [--config FILE]
 
@@ -123,7 +123,7 @@ export const command: Command = {
       // The job answers on its ops port before every component runs.
       const starting = snapshot as unknown as { components: Record<string, string> };
       // A state may be an error's words, and a name anything: one line, cut, as formatStatus shows them.
-      console.log(json ? terminalJson(snapshot, 2) : terminalLines(`cdrflow start is starting: ${Object.entries(starting.components).map(([k, v]) => `${componentName(k)} ${terminalReason(v)}`).join(', ') || 'servers and ClickHouse'}`));
+      console.log(json ? terminalJson(snapshot, 2) : terminalLines(`cdrflow start is starting: ${componentsText(starting.components) || 'servers and ClickHouse'}`));
       return 0;
     }
     console.log(json ? terminalJson(snapshot, 2) : terminalLines(formatStatus(snapshot)));
