@@ -45,11 +45,9 @@ import type { Checkpoint } from '../../core/checkpoints.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_BACKFILL_SEED ?? 1);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_BACKFILL_COUNT ?? 400);
-const ONLY = (process.env.CDRFLOW_FUZZ_BACKFILL_ONLY ?? '').split(',').filter(Boolean).map(Number);
-const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
+const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('BACKFILL', 400);
 
 const RETENTION_SEC = 7 * 86400;
 const DAY = 86400;
@@ -533,7 +531,7 @@ describe('runBackfill: a seeded campaign of ranges, clocks, stops and failures',
       const problems = await runCase(c, seen);
       if (problems.length > 0) failures.push(`${describeCase(c)}\n    ${problems.join('\n    ')}`);
     }
-    if (ONLY.length === 0) for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(SEEDS.length / 20);
+    if (!REPLAYING) for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(SEEDS.length / 20);
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BACKFILL_ONLY=<seed>\n  ${failures.slice(0, 40).join('\n  ')}`).toBe(0);
   });
 });

@@ -30,11 +30,9 @@ import { CdrflowError } from '../../core/errors.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
 import { MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_READER_SEED ?? 1);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_READER_COUNT ?? 1000);
-const ONLY = (process.env.CDRFLOW_FUZZ_READER_ONLY ?? '').split(',').filter(Boolean).map(Number);
-const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
+const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('READER', 1000);
 
 /** The reader's own limits (reader.ts), which the bound on requests is derived from. */
 const MAX_PASSES = 3;
@@ -423,7 +421,7 @@ describe('readWindow: a seeded campaign of scripted vendors', () => {
       if (outcome.problems.length > 0) failures.push(`${describeCase(c)}\n    ${outcome.problems.join('\n    ')}`);
     }
     // Each side of the oracle is exercised: vendors that behave, windows checked complete, windows given up loudly.
-    if (ONLY.length === 0) {
+    if (!REPLAYING) {
       expect(behaving).toBeGreaterThan(SEEDS.length / 10);
       expect(complete).toBeGreaterThan(SEEDS.length / 2);
       expect(givenUp).toBeGreaterThan(SEEDS.length / 20);

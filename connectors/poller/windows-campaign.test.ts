@@ -40,11 +40,9 @@ import type { Checkpoint } from '../../core/checkpoints.ts';
 import { CCC_MAX_SPAN_SEC, CCC_RETENTION_SEC } from '../tencent-ccc/config.ts';
 import { TRTC_RETENTION_SEC } from '../tencent-trtc/source.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_WINDOWS_SEED ?? 1);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_WINDOWS_COUNT ?? 400);
-const ONLY = (process.env.CDRFLOW_FUZZ_WINDOWS_ONLY ?? '').split(',').filter(Boolean).map(Number);
-const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
+const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('WINDOWS', 400);
 
 const HOUR = 3600;
 const DAY = 86_400;
@@ -385,7 +383,7 @@ describe('live windows and checkpoint: a seeded campaign of settings, clocks and
       if (c.steps.some((st) => st.advanceSec > (c.retentionSec ?? Infinity))) losses++;
       if (problems.length > 0) failures.push(`${describeCase(c)}\n    ${problems.join('\n    ')}`);
     }
-    if (ONLY.length === 0) {
+    if (!REPLAYING) {
       expect(losses).toBeGreaterThan(SEEDS.length / 20);
       expect(failed).toBeGreaterThan(SEEDS.length / 4);
     }

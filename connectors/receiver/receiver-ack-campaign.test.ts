@@ -35,11 +35,9 @@ import { waitFor } from '../../test/helpers.ts';
 import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { readTopAnswer, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_RECEIVER_SEED ?? 1);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_RECEIVER_COUNT ?? 24);
-const ONLY = (process.env.CDRFLOW_FUZZ_RECEIVER_ONLY ?? '').split(',').filter(Boolean).map(Number);
-const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
+const { seeds: SEEDS, replaying: REPLAYING, count: COUNT } = campaignSeeds('RECEIVER', 24);
 
 const KIB = 1024;
 const APP = { appKey: 'hwCampaignApp', appSecret: 'hwCampaignSecret', mode: 'AXB' as const };
@@ -611,7 +609,7 @@ describe('receiver ack campaign: success only after every record was acknowledge
     expect(problems, `${describeCase(c)}\nreplay: CDRFLOW_FUZZ_RECEIVER_ONLY=${seed}`).toEqual([]);
   });
 
-  it.runIf(ONLY.length === 0 && COUNT >= 20)('reached every answer and every kind of send it scripts', () => {
+  it.runIf(!REPLAYING && COUNT >= 20)('reached every answer and every kind of send it scripts', () => {
     const seen = Object.fromEntries([...tally].sort());
     for (const what of [
       'store:success',

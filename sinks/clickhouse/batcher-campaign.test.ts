@@ -62,6 +62,7 @@ import {
   type RangeCommit,
   type RenderedRow,
 } from './batcher.ts';
+import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
 // The batcher yields the event loop after 20 ms of wall-clock work (core/time-slice.ts): a slow machine or the JIT
 // would then shift the interleavings and a seed would not replay its case. Here it never yields.
@@ -85,12 +86,8 @@ vi.mock('node:timers/promises', async (importOriginal) => {
   };
 });
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_BATCHER_SEED ?? 1);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_BATCHER_COUNT ?? 600);
-const ONLY = (process.env.CDRFLOW_FUZZ_BATCHER_ONLY ?? '').split(',').filter(Boolean).map(Number);
-const SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: COUNT }, (_, i) => FIRST_SEED + i);
-const LOADER_COUNT = Number(process.env.CDRFLOW_FUZZ_BATCHER_LOADER_COUNT ?? 300);
-const LOADER_SEEDS = ONLY.length > 0 ? ONLY : Array.from({ length: LOADER_COUNT }, (_, i) => FIRST_SEED + i);
+const { seeds: SEEDS } = campaignSeeds('BATCHER', 600);
+const { seeds: LOADER_SEEDS } = campaignSeeds('BATCHER', 300, 'CDRFLOW_FUZZ_BATCHER_LOADER_COUNT');
 
 const TOPIC = 'cdr.normalized';
 const TRACE = process.env.CDRFLOW_FUZZ_BATCHER_TRACE === '1';
