@@ -362,16 +362,7 @@ async function runCase(c: Case): Promise<string[]> {
           throw new CdrflowError('transient', 'connection reset after the insert (stored)');
       },
       async commit(topic, partition, next, fetchedAs) {
-        alive();
-        await turns(rng.int(0, 2));
-        alive();
-        const fault = commitFault();
-        if (fault === 'crash') crash();
-        if (fault === 'fail') throw new CdrflowError('transient', 'request timed out');
-        if (fault === 'fence') {
-          generation++;
-          rejoinDue = true;
-        }
+        const fault = await commitFaults('request timed out');
         if (fenced(fetchedAs))
           throw new CdrflowError('transient', 'the group moved on since its records were fetched', {
             code: 'GROUP_MOVED_ON',
@@ -394,17 +385,26 @@ async function runCase(c: Case): Promise<string[]> {
       },
     };
 
-    async function commitWithDeadLetters(range: RangeCommit, records: DeadLetter[]): Promise<void> {
+    /**
+     * What every commit meets first: a few turns of the loop (the member may crash meanwhile), then its scripted fault:
+     * a crash, a failure (`failure`), or the group moving on (a rejoin due). Returns the fault for what follows.
+     */
+    async function commitFaults(failure: string): Promise<ReturnType<typeof commitFault>> {
       alive();
       await turns(rng.int(0, 2));
       alive();
       const fault = commitFault();
       if (fault === 'crash') crash();
-      if (fault === 'fail') throw new CdrflowError('transient', 'broker gone past every retry');
+      if (fault === 'fail') throw new CdrflowError('transient', failure);
       if (fault === 'fence') {
         generation++;
         rejoinDue = true;
       }
+      return fault;
+    }
+
+    async function commitWithDeadLetters(range: RangeCommit, records: DeadLetter[]): Promise<void> {
+      const fault = await commitFaults('broker gone past every retry');
       if (fenced(range.membership)) throw refusal();
       if (covered(range.partition, range.nextOffset, records)) {
         for (const l of records) {
