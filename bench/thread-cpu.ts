@@ -22,6 +22,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { workerThreadTids } from '../core/worker-thread.ts';
+import { procStatFields } from '../core/process-identity.ts';
 
 export interface ThreadSample {
   tid: number;
@@ -144,7 +145,7 @@ export function parseStat(tid: number, stat: string, pid: number, categorize: Ca
   const close = stat.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
   const comm = stat.slice(open + 1, close);
-  const f = stat.slice(close + 2).split(' ');
+  const f = procStatFields(stat);
   const utime = Number(f[11]);
   const stime = Number(f[12]);
   const startTicks = Number(f[19]);

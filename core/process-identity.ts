@@ -3,6 +3,15 @@
 // One place for the local stack's locks (infra/local/processes.ts), the backfill lock and the embedded engine's.
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
+/**
+ * The fields of a /proc/<pid>/stat (or task/<tid>/stat) text after the command name, which sits in parentheses and may
+ * hold spaces and parentheses itself: counted from the last ')', the state (field 3) is index 0, the parent's PID
+ * (field 4) 1, nice (field 19) 16, the start time (field 22) 19.
+ */
+export function procStatFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -12,8 +21,7 @@ export function processAlive(pid: number): boolean {
   }
   // A zombie (exited, not yet reaped) still answers signal 0; /proc tells the truth on Linux.
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const state = procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0];
     return state !== 'Z' && state !== 'X';
   } catch {
     return true;
@@ -23,9 +31,7 @@ export function processAlive(pid: number): boolean {
 /** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
 export function processStartTicks(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const ticks = Number(procStatFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[19]);
     return Number.isFinite(ticks) ? ticks : undefined;
   } catch {
     return undefined;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { procStatFields } from './process-identity.ts';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
 
@@ -101,9 +102,7 @@ export function startTsWorker(entry: URL, data: object, name: string, options: T
 
 /** A thread's nice value as the kernel keeps it (`/proc/self/task/<tid>/stat`, field 19; Linux only). */
 export function threadNice(tid: number): number {
-  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-  // The fields after the command name, which sits in parentheses and may hold spaces: state is field 3, nice 19.
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  return Number(procStatFields(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'))[16]);
 }
 
 /** OS thread id -> role of this thread's running workers that reported their id (Linux only; empty elsewhere). */

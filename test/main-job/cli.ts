@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { procStatFields } from '../../core/process-identity.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = `${REPO}bin/cdrflow.mjs`;
@@ -66,9 +67,7 @@ export function descendants(pid: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Field 4 (ppid) follows the parenthesised command name, which may itself contain spaces.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(procStatFields(readFileSync(`/proc/${entry}/stat`, 'utf8'))[1]);
       parentOf.set(Number(entry), ppid);
     } catch {
       /* exited while listing */
