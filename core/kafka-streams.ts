@@ -868,7 +868,7 @@ export async function runBatchConsumer(kafka: Kafka, options: BatchConsumerOptio
         // partition had gone to another member that had committed further meanwhile, moving the partition's offset
         // back (its next reader read those records again, and published their dead letters again). Sent under the
         // generation its records were fetched in, the coordinator refuses it once the group moved on; the partition's
-        // next reader (this member again, or another) commits it, its rows not inserted twice (storedUpTo).
+        // next reader (this member again, or another) commits it, its rows not inserted twice (the batcher's ports.stored).
         const send = () => r.consumer.commitOffsets([{ topic, partition, offset: pending.offset }]);
         await (fetchedAs === undefined ? send() : withPlainCommitMembership(fetchedAs, topic, partition, pending.offset, send));
       } catch (err) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CdrflowError } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
 import type { CommittedCounts, ConsumedMessage, PartitionBatch } from '../../core/kafka-streams.ts';
-import { Batcher, CATCH_UP_FLUSH_FACTOR, DEFAULT_FLUSH_IDLE_MS, EAGER_FLUSH_DIVISOR, IDLE_FLUSH_MIN_ROWS, type BatcherPorts, type BufferedRow } from './batcher.ts';
+import { Batcher, CATCH_UP_FLUSH_FACTOR, DEFAULT_FLUSH_IDLE_MS, EAGER_FLUSH_DIVISOR, IDLE_FLUSH_MIN_ROWS, type BatcherPorts, type BufferedRow, type StoredOffsets } from './batcher.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 
 const TOPIC = 'cdr.normalized';
@@ -71,6 +71,27 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
     };
   }
   return { rec, ports, tick: (ms: number) => (clock += ms) };
+}
+
+/**
+ * A table for ports.stored holding `held(partition)`'s offsets (read on every ask, so a test can store more); `asked`
+ * records each upTo, `among` each range asked.
+ */
+function tableHolding(held: (partition: number) => readonly number[]) {
+  const asked: string[] = [];
+  const among: string[] = [];
+  const stored: StoredOffsets = {
+    async upTo(topic, partition) {
+      asked.push(`${topic}:${partition}`);
+      const offsets = held(partition);
+      return offsets.length > 0 ? Math.max(...offsets) + 1 : undefined;
+    },
+    async among(_topic, partition, first, last) {
+      among.push(`${partition}:${first}-${last}`);
+      return new Set(held(partition).filter((o) => o >= first && o <= last));
+    },
+  };
+  return { stored, asked, among };
 }
 
 /** Offsets from..from+n-1. */
@@ -347,13 +368,11 @@ describe('Batcher', () => {
       rendered.push(...messages.map((m) => m.offset));
       return render(messages);
     };
-    const asked: string[] = [];
     // The table holds partition 0 up to offset 5 (an insert acknowledged before a crash, its commit lost).
-    let stored = 6;
-    ports.storedUpTo = async (topic, partition) => {
-      asked.push(`${topic}:${partition}`);
-      return partition === 0 ? stored : undefined;
-    };
+    let stored = offsets(0, 6);
+    const table = tableHolding((partition) => (partition === 0 ? stored : []));
+    ports.stored = table.stored;
+    const asked = table.asked;
     const b = new Batcher(ports, { ...options, flushRows: 4 });
     // Re-read from the committed offset 2, in ranges that differ from the inserted one: 2-5 are stored, 6-7 are not.
     await b.add(batch(0, [2, 3, 4, 5, 6, 7]));
@@ -365,7 +384,7 @@ describe('Batcher', () => {
     expect(rendered).toEqual([6, 7, 0, 1, 2, 3]);
     expect(asked).toEqual(['cdr.normalized:0', 'cdr.normalized:1']);
     // Asked once per partition, until a rebalance: then the table is read again (another member may have stored more).
-    stored = 10;
+    stored = offsets(0, 10);
     b.dropAll();
     await b.add(batch(0, [8, 9, 10]));
     await b.flushDue(true);
@@ -376,7 +395,7 @@ describe('Batcher', () => {
 
   it('counts the offsets it committed without inserting because the table held them, and logs them', async () => {
     const { ports } = fakePorts({ loader: true });
-    ports.storedUpTo = async (_topic, partition) => (partition === 0 ? 4 : undefined);
+    ports.stored = tableHolding((partition) => (partition === 0 ? offsets(0, 4) : [])).stored;
     const counts: CommittedCounts[] = [];
     ports.onCommitted = (c) => void counts.push(c);
     const logged: { event: string; fields: Record<string, unknown> | undefined }[] = [];
@@ -390,9 +409,27 @@ describe('Batcher', () => {
     expect(logged.filter((l) => l.event === 'sink.already_stored').map((l) => l.fields)).toEqual([{ partition: 'cdr.normalized:0', first: 1, last: 3, records: 3 }]);
   });
 
+  it('a record below the highest stored offset that the table does not hold (refused, or not loadable) is not taken as stored: it is dead-lettered and counted again', async () => {
+    const { rec, ports } = fakePorts({ loader: true, reject: (o) => o === 2 });
+    // Before a crash between the insert and its commit: 0-4 inserted, 2 refused by the table, 3 not loadable.
+    const table = tableHolding(() => [0, 1, 4]);
+    ports.stored = table.stored;
+    const counts: CommittedCounts[] = [];
+    ports.onCommitted = (c) => void counts.push(c);
+    const b = new Batcher(ports, { ...options, flushRows: 10 });
+    await b.add(batch(0, [0, 1, 2, 3, 4, 5], (o) => (o === 3 ? 'garbage' : `v${o}`)));
+    await b.flushDue(true);
+    expect(table.among).toEqual(['0:0-4']);
+    // 2 is offered to the table again (refused again), 5 is new; 3 is dead-lettered (the loader's skipped) again.
+    expect([...rec.inserted.values()].flat().sort()).toEqual([5]);
+    expect(rec.dead.map((d) => d.origin_offset).sort()).toEqual([2, 3]);
+    expect(counts).toEqual([{ records: 6, deadLettered: 2, alreadyStored: 3 }]);
+    expect(rec.commits).toEqual(['cdr.normalized:0@6']);
+  });
+
   it('a range the table already holds entirely is committed without an insert', async () => {
     const { rec, ports } = fakePorts();
-    ports.storedUpTo = async () => 4;
+    ports.stored = tableHolding(() => offsets(0, 4)).stored;
     const b = new Batcher(ports, options);
     await b.add(batch(0, [0, 1, 2, 3]));
     await b.flushDue(true);
@@ -439,6 +476,47 @@ describe('Batcher', () => {
       await b.flushDue(true);
       expect(rec.events).toEqual(['start cdr.normalized:0:0-3', 'insert cdr.normalized:0:0-3', 'commit 0@4', 'start cdr.normalized:0:4-7', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
       expect(b.bufferedRows).toBe(0);
+    });
+
+    it('drops a flush queued behind the one in flight when a rebalance comes, and reads its rows again if the partition comes back', async () => {
+      const { rec, ports, release } = gatedPorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      const queued = b.add(batch(0, [4, 5, 6, 7])); // 4-7 handed to a flush that waits for 0-3
+      while (!rec.events.includes('start cdr.normalized:0:0-3')) await settled();
+      await settled();
+      // The rebalance: the partition's next owner reads 4-7 from the group's offset (and the loader asks the table
+      // which offsets it holds): inserted after that, they would be stored twice.
+      b.dropAll();
+      await release();
+      await queued;
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['start cdr.normalized:0:0-3', 'insert cdr.normalized:0:0-3', 'commit 0@4']);
+      expect(b.bufferedRows).toBe(0);
+      // Given back from the group's offset, 4-7 are read, inserted and committed here.
+      await b.add(batch(0, [4, 5, 6, 7]));
+      await release();
+      await b.flushDue(true);
+      expect(rec.events.slice(3)).toEqual(['start cdr.normalized:0:4-7', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
+    });
+
+    it('makes no more inserts of a flush in flight once a rebalance came: no retry, no half of a rejected range', async () => {
+      const { rec, ports } = fakePorts({ reject: (o) => o === 3 });
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      const insert = ports.insert;
+      ports.insert = async (rows, token) => {
+        // The first insert is refused as the rebalance comes: the flush would halve the range and insert 0-1, then 2-3.
+        if (token === 'cdr.normalized:0:0-3') b.dropAll();
+        return insert(rows, token);
+      };
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await b.flushDue(true);
+      expect(rec.events).toEqual(['rejected cdr.normalized:0:0-3']);
+      expect(rec.dead).toEqual([]);
+      // Not a failure of the stage: the next batch is taken.
+      await b.add(batch(0, [0, 1]));
+      await b.flushDue(true);
+      expect(rec.events.at(-1)).toBe('commit 0@2');
     });
 
     it('counts in bufferedRows the rows of a flush that waits for the one in flight', async () => {

@@ -72,12 +72,14 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
    */
   commitWithDeadLetters?(range: RangeCommit, records: DeadLetter[]): Promise<void>;
   /**
-   * The offset after the last one the table already holds for a partition, asked once per partition after every
-   * (re)assignment; offsets below it are committed with the next range but not rendered or inserted again. Makes a
+   * Which offsets of a partition the table already holds (the dead-letter loader: inserted before a crash, never
+   * committed). Offsets it holds are committed with the next range but not rendered or inserted again, which makes a
    * re-read after a crash between insert and commit exact even when the new ranges differ from the inserted one
-   * (which the dedup token alone cannot catch).
+   * (which the dedup token alone cannot catch). Asked by offset, not as one position: a range's records the table
+   * refused, or that could not be rendered, lie below the highest stored one and are not in it (they are dead-lettered
+   * again, and counted, not taken as stored).
    */
-  storedUpTo?(topic: string, partition: number): Promise<number | undefined>;
+  stored?: StoredOffsets;
   /** The `component` of the dead letters this batcher makes (default sink.clickhouse). */
   component?: string;
   /** Prefix of its log events (default `sink`: `sink.inserted`, ...). */
@@ -95,6 +97,13 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
   log?: LogFn;
   /** After each flush committed its offsets: the records it took (rows + dead letters) and how many were dead-lettered. */
   onCommitted?: (counts: CommittedCounts) => void;
+}
+
+export interface StoredOffsets {
+  /** The offset after the highest one the table holds (undefined: none): asked once per partition after every (re)assignment. */
+  upTo(topic: string, partition: number): Promise<number | undefined>;
+  /** Which of the offsets `first`..`last` (all below upTo) the table holds: asked for a fetched batch that reaches below upTo. */
+  among(topic: string, partition: number, first: number, last: number): Promise<ReadonlySet<number>>;
 }
 
 export interface BatcherOptions {
@@ -136,11 +145,10 @@ interface PartitionBuffer<R extends RowLine> {
   rows: BufferedRow<R>[];
   dead: DeadLetter[];
   /**
-   * Records of the range the table already holds (storedUpTo: inserted before a crash, never committed), committed
-   * with it but not inserted again; always its first ones, up to `storedLast`.
+   * The offsets of the range's records the table already holds (ports.stored: inserted before a crash, never
+   * committed), committed with it but not inserted again.
    */
-  stored: number;
-  storedLast: number;
+  stored: number[];
   bytes: number;
   openedAt: number;
   /** Records already in Kafka after the last buffered one, as of the last fetch (high watermark - last - 1). */
@@ -199,22 +207,20 @@ interface RangeRecords {
   offsets: number[];
   /** Of those, the dead-lettered ones. */
   dead: number[];
-  /** The already stored records (PartitionBuffer.stored): its first ones, up to storedLast. */
-  stored: number;
-  storedLast: number;
+  /** The already stored records' offsets (PartitionBuffer.stored). */
+  stored: number[];
 }
 
 /**
  * The counts of a range's records in [from, to): from the group's offset before the commit that goes past them (the
- * records below it were counted by whichever commit went past them) to where that commit goes. Already stored
- * records are only counted, not kept by offset: cut by `from`, they are taken as contiguous.
+ * records below it were counted by whichever commit went past them) to where that commit goes.
  */
 function countsIn(range: RangeRecords, from: number, to: number): CommittedCounts {
   const whole = from <= range.first && range.end <= to;
   const within = (o: number) => o >= from && o < to;
   const records = whole ? range.offsets.length : range.offsets.filter(within).length;
   const dead = whole ? range.dead.length : range.dead.filter(within).length;
-  const stored = whole ? range.stored : Math.max(0, Math.min(range.stored, Math.min(range.storedLast + 1, to) - Math.max(range.first, from)));
+  const stored = whole ? range.stored.length : range.stored.filter(within).length;
   return { records: records + stored, deadLettered: dead, ...(stored > 0 ? { alreadyStored: stored } : {}) };
 }
 
@@ -226,8 +232,17 @@ function recordsOf<R extends RowLine>(buffer: PartitionBuffer<R>, dead: DeadLett
     offsets: [...buffer.rows.map((r) => r.message.offset), ...buffer.dead.map((d) => d.origin_offset)],
     dead: dead.map((d) => d.origin_offset),
     stored: buffer.stored,
-    storedLast: buffer.storedLast,
   };
+}
+
+/**
+ * A flush's partitions went through a rebalance before its inserts were all made (flushOrAbandon). Of a kind that is
+ * not retried, so it ends the flush at once; flushOrAbandon catches it, it never stops the stage.
+ */
+class Rebalanced extends CdrflowError {
+  constructor() {
+    super('bug', 'a rebalance came before the flush made its inserts');
+  }
 }
 
 export class Batcher<R extends RowLine = RenderedRow> {
@@ -245,8 +260,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private failure: CdrflowError | undefined;
   /** Per partition, the offset after the last one handed to a flush: re-delivered offsets below it are skipped. */
   private readonly handedOff = new Map<string, number>();
-  /** Per partition, the offset after the last one the table holds (ports.storedUpTo), read after each (re)assignment. */
-  private readonly stored = new Map<string, number>();
+  /** Per partition, the offset after the last one the table holds (ports.stored.upTo), read after each (re)assignment. */
+  private readonly storedUpTo = new Map<string, number>();
   /**
    * Partitions that were catching up and have not yet flushed a buffer opened after their backlog drained. Once such
    * a partition is no longer catching up, the rest of its backlog goes at once (as soon as no other flush is in
@@ -288,6 +303,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * another's.
    */
   private readonly countedFrom = new Map<string, number>();
+  /** How many rebalances (dropAll) this batcher has seen, and how many when the current flush started (flushOrAbandon). */
+  private joins = 0;
+  private flushJoins = 0;
   /** Partitions that had a batch since the last (re)join (dropAll). */
   private readonly seenSinceJoin = new Set<string>();
   /** When the last batch with messages came in (the idle flush). */
@@ -327,27 +345,25 @@ export class Batcher<R extends RowLine = RenderedRow> {
       const fresh = buffer
         ? batch.messages.filter((m) => m.offset > buffer!.last)
         : batch.messages.filter((m) => m.offset >= (this.rereadFrom.get(key) ?? Math.max(this.stats.committed.get(key) ?? -1, this.handedOff.get(key) ?? -1)));
-      if (this.ports.storedUpTo && !this.stored.has(key)) this.stored.set(key, (await this.ports.storedUpTo(batch.topic, batch.partition)) ?? -1);
       // Already in the table (inserted before a crash, never committed): part of the range, so its offset is
       // committed with it, but not rendered or inserted again.
-      const storedBelow = this.stored.get(key) ?? -1;
+      const held = await this.heldByTable(batch, fresh);
       // A record standing for a batch that could not be read (kafkajs-unreadable-batch.ts) is a dead letter as it is.
-      const results = await this.ports.render(fresh.filter((m) => m.offset >= storedBelow && m.unreadable === undefined));
+      const results = await this.ports.render(fresh.filter((m) => !held?.has(m.offset) && m.unreadable === undefined));
       const slice = new TimeSlice();
       const lastMessage = fresh[fresh.length - 1];
       let i = 0;
       for (const message of fresh) {
         if (slice.due()) await slice.yield();
         if (!buffer) {
-          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], stored: 0, storedLast: -1, bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
+          buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], stored: [], bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
           this.buffers.set(key, buffer);
         }
         buffer.last = message.offset;
         // The fetch's last record may be a transaction marker after the last message: the commit goes past it.
         buffer.end = message === lastMessage ? Math.max(message.offset + 1, batch.end ?? 0) : message.offset + 1;
-        if (message.offset < storedBelow) {
-          buffer.stored++;
-          buffer.storedLast = message.offset;
+        if (held?.has(message.offset)) {
+          buffer.stored.push(message.offset);
           continue;
         }
         buffer.bytes += message.value?.length ?? 0;
@@ -378,6 +394,25 @@ export class Batcher<R extends RowLine = RenderedRow> {
       if (eager) await this.flush(eager, heartbeat);
       return batch.messages[batch.messages.length - 1]!.offset;
     });
+  }
+
+  /**
+   * The offsets of `fresh` the table already holds (ports.stored), undefined when it can hold none of them: its
+   * highest stored offset is asked once per partition after each (re)assignment, which offsets it holds only for a
+   * batch that reaches below that.
+   */
+  private async heldByTable(batch: PartitionBatch, fresh: ConsumedMessage[]): Promise<ReadonlySet<number> | undefined> {
+    const stored = this.ports.stored;
+    if (!stored || fresh.length === 0) return undefined;
+    const key = `${batch.topic}:${batch.partition}`;
+    let upTo = this.storedUpTo.get(key);
+    if (upTo === undefined) {
+      upTo = (await stored.upTo(batch.topic, batch.partition)) ?? -1;
+      this.storedUpTo.set(key, upTo);
+    }
+    const first = fresh[0]!.offset;
+    if (first >= upTo) return undefined;
+    return stored.among(batch.topic, batch.partition, first, Math.min(upTo - 1, fresh[fresh.length - 1]!.offset));
   }
 
   /**
@@ -559,7 +594,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * flush finished, without waiting for it.
    */
   private async flush(buffers: PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
-    if (!this.options.backgroundFlush) return this.flushBuffers(buffers, heartbeat);
+    if (!this.options.backgroundFlush) return this.flushOrAbandon(buffers, heartbeat);
     for (const buffer of buffers) {
       const key = `${buffer.topic}:${buffer.partition}`;
       // From here on, new rows of this partition start the next range.
@@ -570,13 +605,15 @@ export class Batcher<R extends RowLine = RenderedRow> {
     }
     const rows = rowsIn(buffers);
     this.waitingRows += rows;
+    const joins = this.joins;
     // Never rejects: a failed flush is recorded as `failure`.
     await this.flight;
     this.waitingRows -= rows;
     this.throwIfFailed();
+    if (this.joins !== joins) return this.abandon(buffers);
     this.flightRows = rows;
     this.flightKeys = new Set(buffers.map((b) => `${b.topic}:${b.partition}`));
-    this.flight = this.flushBuffers(buffers, heartbeat).then(
+    this.flight = this.flushOrAbandon(buffers, heartbeat).then(
       () => {
         this.flightRows = 0;
         this.flightKeys = new Set();
@@ -591,10 +628,38 @@ export class Batcher<R extends RowLine = RenderedRow> {
   }
 
   /**
+   * A flush whose inserts are not all made when a rebalance comes (dropAll) makes no more of them: the partitions'
+   * next owner reads the rows again from the group's offset, and the dead-letter loader asks the table which offsets
+   * it holds when it does; an insert made after that ask stores them twice. What it inserted before stays (found by
+   * that ask, or collapsed by FINAL in the cdr table), its commit is not made (it would be refused anyway). An insert
+   * already sent when the rebalance comes can still land after the next owner's ask: one insert's time, not a flush's
+   * retries and halvings.
+   */
+  private async flushOrAbandon(buffers: PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
+    this.flushJoins = this.joins;
+    try {
+      await this.flushBuffers(buffers, heartbeat);
+    } catch (err) {
+      if (!(err instanceof Rebalanced)) throw err;
+      this.abandon(buffers);
+    }
+  }
+
+  /** Buffers handed to a flush that a rebalance overtook: read again, here too if the partition comes back. */
+  private abandon(buffers: PartitionBuffer<R>[]): void {
+    for (const buffer of buffers) {
+      const key = `${buffer.topic}:${buffer.partition}`;
+      if (this.handedOff.get(key) === buffer.end) this.handedOff.set(key, buffer.first);
+    }
+    this.log('info', `${this.events}.buffers_dropped`, { partitions: buffers.map((b) => `${b.topic}:${b.partition}`), handedOff: true });
+  }
+
+  /**
    * After a rebalance: unflushed, uncommitted rows will be delivered again to whoever owns the partition now, each
    * partition from the group's committed offset.
    */
   dropAll(): void {
+    this.joins++;
     this.seenSinceJoin.clear();
     for (const failed of this.uncommitted.values()) failed.live = false;
     if (this.buffers.size > 0) this.log('info', `${this.events}.buffers_dropped`, { partitions: [...this.buffers.keys()] });
@@ -602,7 +667,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
     this.stats.committed.clear();
     this.markersAfterFlight.clear();
     // Another member may have stored more of a partition meanwhile: ask the table again.
-    this.stored.clear();
+    this.storedUpTo.clear();
     this.backlog.clear();
   }
 
@@ -613,8 +678,8 @@ export class Batcher<R extends RowLine = RenderedRow> {
   /**
    * Several partitions' ranges as ONE insert, then each range's dead letters and commit in turn. Its dedup token names
    * every range, so a retry of the same group is deduplicated. After a crash before the commits the re-read ranges
-   * differ, as they can for a single range: with ports.storedUpTo (the dead-letter loader) each partition's stored
-   * offset keeps its rows from being inserted again; without it (the cdr table) they are stored again under other
+   * differ, as they can for a single range: with ports.stored (the dead-letter loader) the offsets the table holds
+   * keep their rows from being inserted again; without it (the cdr table) they are stored again under other
    * tokens and collapsed by FINAL. When ClickHouse rejects the insert, nothing of it was stored: each range is then
    * inserted on its own, where bisecting finds the rejected rows.
    */
@@ -708,9 +773,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
     }
     this.stats.flushes++;
     this.log('debug', `${this.events}.flushed`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length, deadLettered: dead.length });
-    if (buffer.stored > 0) {
+    if (buffer.stored.length > 0) {
       // Taken from the topic like the rest, so an operator's in = out + dead-lettered + already stored adds up.
-      this.log('info', `${this.events}.already_stored`, { partition: key, first: buffer.first, last: buffer.storedLast, records: buffer.stored });
+      this.log('info', `${this.events}.already_stored`, { partition: key, first: buffer.stored[0], last: buffer.stored.at(-1), records: buffer.stored.length });
     }
     this.countCommitted(key, buffer.end, recordsOf(buffer, dead));
   }
@@ -740,7 +805,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private async insertRows(rows: BufferedRow<R>[], token: string, heartbeat?: () => Promise<void>): Promise<void> {
     if (rows.length === 0) return;
     await retry(
-      () => this.ports.insert(rows, token),
+      () => {
+        if (this.joins !== this.flushJoins) throw new Rebalanced();
+        return this.ports.insert(rows, token);
+      },
       { ...this.options.backoff, maxAttempts: this.options.maxInsertAttempts },
       {
         onRetry: (err, attempt, delayMs) => {

@@ -131,7 +131,8 @@ describe('dlq-loader: cdr.dlq -> cdr_dead_letters', () => {
     const first = start(10, 'dlq-loader.inserted:3');
     expect((await first.exited).signal, first.output.join('\n')).toBe('SIGKILL');
     expect(first.events.get('dlq-loader.flushed') ?? 0).toBeLessThan(first.events.get('dlq-loader.inserted') ?? 0);
-    // Other flush boundaries: the re-read ranges get other dedup tokens, so only the stored position keeps them out.
+    // Other flush boundaries: the re-read ranges get other dedup tokens, so only asking the table which offsets it
+    // holds keeps them out.
     const second = start(7);
     await waitSinkCommitted(kafka, config.dlqLoader.groupId, names.deadLetter, onTopic.lastOffsets, 120_000);
     second.child.kill('SIGTERM');

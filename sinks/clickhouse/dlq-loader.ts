@@ -1,7 +1,7 @@
 // The dead-letter loader: reads cdr.dlq (read_committed: normalize writes its dead letters inside transactions) and
 // loads every dead letter into `<db>.cdr_dead_letters`, so analysts count and read them in SQL. The same Batcher and
 // commit order as the cdr sink (one contiguous offset range per insert, dedup token, commit after ClickHouse acked),
-// plus the table's stored position per partition, so a restart between an insert and its commit adds nothing even
+// plus which offsets the table holds per partition, so a restart between an insert and its commit adds nothing even
 // when the re-read range differs (counts are exact without FINAL).
 // A dead letter that cannot be decoded or stored is logged and counted, never dead-lettered again (that could loop).
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -22,7 +22,7 @@ import { classifyClickHouseError } from './errors.ts';
 import { insertLines } from './insert.ts';
 import { migrate } from './migrations.ts';
 import { DEAD_LETTER_COLUMNS, deadLetterTsvLine } from './rows.ts';
-import type { RenderResult, RowLine } from './batcher.ts';
+import type { RenderResult, RowLine, StoredOffsets } from './batcher.ts';
 import { assertTableReady, runBatcherStage, type ClickHouseSink } from './sink.ts';
 
 export const DLQ_LOADER = 'dlq-loader';
@@ -114,7 +114,7 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
         // No dead letter of a dead letter: it is logged with where it sits, and counted (cdrflow_stage_skipped_total).
         skipped.skipped(records);
       },
-      storedUpTo: (topic, partition) => storedUpTo(deps.clickhouse, table, topic, partition),
+      stored: storedOffsets(deps.clickhouse, table),
       // The batcher's "dead-lettered" are, here, the skipped ones.
       ...(deps.onCommitted ? { onCommitted: (c: CommittedCounts) => deps.onCommitted!({ records: c.records, deadLettered: 0, skipped: c.deadLettered, ...(c.alreadyStored ? { alreadyStored: c.alreadyStored } : {}) }) } : {}),
     },
@@ -134,17 +134,38 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
   return loader;
 }
 
-/** The offset after the highest one of a dead-letter partition the table holds (undefined: none yet). */
-async function storedUpTo(client: ClickHouseClient, table: string, topic: string, partition: number): Promise<number | undefined> {
+/** Which offsets of a dead-letter partition the table holds (the batcher's ports.stored). */
+function storedOffsets(client: ClickHouseClient, table: string): StoredOffsets {
+  const where = `FROM ${table} WHERE dlq_topic = {topic:String} AND dlq_partition = {partition:Int32}`;
+  return {
+    async upTo(topic, partition) {
+      const [row] = await lookup(client, {
+        query: `SELECT count() AS n, max(dlq_offset) AS last ${where}`,
+        params: { topic, partition },
+        what: `the dead letters of ${topic} [${partition}] stored`,
+        row: z.object({ n: chNumber, last: chNumber }),
+        bounds: LOOKUP_READ,
+      });
+      return row && row.n > 0 ? row.last + 1 : undefined;
+    },
+    async among(topic, partition, first, last) {
+      // At most one row per offset of the range (DISTINCT: a copy not merged yet is the same offset).
+      const rows = last - first + 1;
+      const held = await lookup(client, {
+        query: `SELECT DISTINCT dlq_offset AS offset ${where} AND dlq_offset BETWEEN {first:Int64} AND {last:Int64}`,
+        params: { topic, partition, first, last },
+        what: `the dead letters of ${topic} [${partition}] stored at offsets ${first}-${last}`,
+        row: z.object({ offset: chNumber }),
+        bounds: { ...LOOKUP_READ, rows: rows + 1, bytes: Math.max(LOOKUP_READ.bytes, (rows + 1) * 64) },
+      });
+      return new Set(held.map((r) => r.offset));
+    },
+  };
+}
+
+async function lookup<S extends z.ZodType>(client: ClickHouseClient, read: Parameters<typeof readRows<S>>[1]): Promise<z.output<S>[]> {
   try {
-    const [row] = await readRows(client, {
-      query: `SELECT count() AS n, max(dlq_offset) AS last FROM ${table} WHERE dlq_topic = {topic:String} AND dlq_partition = {partition:Int32}`,
-      params: { topic, partition },
-      what: `the dead letters of ${topic} [${partition}] stored`,
-      row: z.object({ n: chNumber, last: chNumber }),
-      bounds: LOOKUP_READ,
-    });
-    return row && row.n > 0 ? row.last + 1 : undefined;
+    return await readRows(client, read);
   } catch (err) {
     throw classifyClickHouseError(err);
   }
