@@ -1,6 +1,10 @@
 // `cdrflow recording <cdr_id>` looking the fee record up in the raw topic (Kafka and the lookup stood in for here).
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { EXIT_NO_RECORDING } from '../../core/exit-codes.ts';
+import { commandFailure } from '../command.ts';
 
 vi.mock('../kafka-access.ts', async (original) => ({
   ...(await original<typeof import('../kafka-access.ts')>()),
@@ -8,13 +12,17 @@ vi.mock('../kafka-access.ts', async (original) => ({
 }));
 vi.mock('../../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../../core/kafka.ts')>()),
-  topicExists: async () => true,
+  topicExists: vi.fn(async () => true),
 }));
 vi.mock('../../connectors/huawei-privatenumber/raw-lookup.ts', async (original) => ({
   ...(await original<typeof import('../../connectors/huawei-privatenumber/raw-lookup.ts')>()),
   findRawEnvelope: async () => undefined,
 }));
 const { command } = await import('./recording.ts');
+const { topicExists } = await import('../../core/kafka.ts');
+
+const dir = mkdtempSync(join(tmpdir(), 'cdrflow-recording-lookup-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -34,5 +42,16 @@ describe('cdrflow recording without a raw record', () => {
     err.mockClear();
     expect(await command.run(['huawei-privatenumber:app1:s2', '--topic', 'fees'])).toBe(EXIT_NO_RECORDING);
     expect(err.mock.calls.map((c) => String(c[0]))).toEqual(['no raw record for huawei-privatenumber:app1:s2 in fees']);
+  });
+
+  it("names the configured fee topic escaped on the usage error's one line when --topic does not exist", async () => {
+    // The schema asks the fee topic only to be non-empty: a name with a line break and an escape sequence is loaded.
+    const config = join(dir, 'hostile-topic.json');
+    const fee = 'fees\nforged: line\u001b[2J';
+    writeFileSync(config, JSON.stringify({ receiver: { huawei: { apps: [{ appKey: 'app1', appSecret: 'secret1' }], topics: { fee } } } }));
+    vi.mocked(topicExists).mockResolvedValueOnce(false);
+    const err = await command.run(['huawei-privatenumber:app1:s1', '--config', config, '--topic', 'other']).catch((e: unknown) => e);
+    const message = commandFailure('recording', err, 'usage').text.split('\n\n')[0];
+    expect(message).toBe('cdrflow recording: --topic "other" does not exist (the Huawei fee records are in "fees\\nforged: line\\u001b[2J")');
   });
 });

@@ -94,7 +94,7 @@ export const command: Command = {
       const ends = endpoints(config);
       const kafka = await oneShotKafka(config, 'cdrflow-recording');
       if (!(await topicExists(kafka, topic).catch((err: unknown) => rethrowUnreachable(err, config)))) {
-        throw new UsageError(`--topic ${quote(topic)} does not exist (the Huawei fee records are in ${huawei.topics.fee})`);
+        throw new UsageError(`--topic ${quote(topic)} does not exist (the Huawei fee records are in ${printable(huawei.topics.fee)})`);
       }
       const envelope = await findRawEnvelope(kafka, createRegistry(ends.registryUrl), topic, tenant, sessionId).catch((err: unknown) => rethrowUnreachable(err, config));
       if (!envelope) {
