@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -117,9 +117,11 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
   it.each([
     ['no verdict', undefined, 3],
     ['a refused request', 64, 64],
-  ] as const)("shows the job's progress and error lines (%s) with their control and bidi characters escaped, line by line", async (_case, exitCode, code) => {
+  ] as const)("shows the job's progress lines (%s) each on one line and its error line by line, their control and bidi characters escaped", async (_case, exitCode, code) => {
     const hostile = (what: string) => `${what}\u001b]0;owned\u0007 \u001b[2J\r\u202egnp.exe\u0085`;
     const escaped = (what: string) => `${what}\\u001b]0;owned\\u0007 \\u001b[2J\\u000d\\u202egnp.exe\\u0085`;
+    // A progress line is a reason (terminalReason): its CR and line break as JSON writes them.
+    const oneLine = (what: string) => `${what}\\u001b]0;owned\\u0007 \\u001b[2J\\r\\u202egnp.exe\\u0085`;
     const ops = await startOpsServer(0, {
       metrics: new Registry(),
       readiness: () => ({ ready: true, components: {} }),
@@ -137,7 +139,7 @@ describe('cdrflow reconcile exit codes', { timeout: 90_000 }, () => {
       // eslint-disable-next-line no-control-regex
       expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u0085\u202e]/u);
       const lines = r.stderr.trimEnd().split('\n');
-      expect(lines.slice(1)).toEqual([escaped('reading'), 'two', escaped('lines'), expect.stringMatching(/first$/), escaped('failed')]);
+      expect(lines.slice(1)).toEqual([oneLine('reading'), oneLine('two\\nlines'), expect.stringMatching(/first$/), escaped('failed')]);
     } finally {
       await ops.close();
     }
@@ -292,6 +294,26 @@ describe('reading the running job', () => {
       next();
     });
     expect(await viaJob(base, req, new AbortController().signal, { maxLineBytes: longest })).toEqual(outcome);
+  });
+
+  it("prints a progress line quoting a vendor's error on one line, escaped and cut as the run in this process prints its notes", async () => {
+    // The job sends the source layer's notes as progress lines (app/reconcile-service.ts), a vendor's text in them.
+    const note = `source tencent-ccc 1400000001 unreachable after 3 attempt(s): \u001b]0;owned\u0007\u001b[2J\nreconcile: no drift\u202e${'x'.repeat(100_000)}`;
+    const outcome = { exitCode: 0 };
+    const base = await job((res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end(`${JSON.stringify({ progress: note })}\n${JSON.stringify({ outcome })}\n`);
+    });
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => written.push(String(chunk)) > 0);
+    try {
+      expect(await viaJob(base, req, new AbortController().signal)).toEqual(outcome);
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatch(/^source tencent-ccc 1400000001 unreachable after 3 attempt\(s\): \\u001b\]0;owned\\u0007\\u001b\[2J\\nreconcile: no drift\\u202ex+… \(reason cut, 100\d\d\d chars\)\n$/);
+    expect(written[0]!.length).toBeLessThan(600);
   });
 
   it('ends with one line, no verdict (3), at a line longer than the bound, having read little past it', async () => {

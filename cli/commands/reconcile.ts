@@ -246,9 +246,9 @@ export async function viaJob(
       keepsAlive = true;
       continue;
     }
-    // The job sends its progress as plain lines (its bar's redraws already taken apart), so escaping what is left
-    // of control characters keeps the look of a run here.
-    if (msg.progress) process.stderr.write(`${terminalLines(msg.progress)}\n`);
+    // The job sends its progress as plain lines (its bar's redraws already taken apart) and its notes, which may quote
+    // a vendor API's error, among them: each is one line, escaped and cut, as the run in this process writes its notes.
+    if (msg.progress) process.stderr.write(`${terminalReason(msg.progress)}\n`);
     // The job says 64 for a request it refuses; anything else it could not do is no verdict (a job before exit
     // codes in error lines sends none).
     if (msg.error) throw msg.exitCode === EXIT_USAGE ? new ExitError(EXIT_USAGE, terminalLines(msg.error)) : noVerdict(terminalLines(msg.error));
