@@ -1,7 +1,8 @@
 // Alibaba TOP-shaped endpoint for `alibaba.lvms.lvr.receivecallrecord`: POST (or GET) /router/rest with the common
 // TOP parameters in the form body and/or the query string. Checks method, app_key, timestamp (GMT+8, ≤ 10 min skew),
 // v=2.0, sign_method and sign; stores `ivr_call_record_d_t_o` verbatim; answers in the requested format (json|xml,
-// default xml as TOP does) only after Kafka acknowledged.
+// default xml as TOP does) only after Kafka acknowledged. A refusal made without parsing the body (its size, coding or
+// lateness, the receiver's body budget) knows only the query string's `format`: xml when the form body alone asks json.
 //
 // Errors use TOP's `error_response` {code,msg,sub_code,sub_msg,request_id}. Platform codes (< 100) follow TOP's
 // published error-code list; like the TOP gateway these are HTTP 200. Outside TOP's protocol we use HTTP status too:

@@ -115,6 +115,20 @@ describe('the body budget', () => {
     ]);
   });
 
+  it("answers LVMS in the query string's format: a format only in the unread form body gets TOP's default xml", async () => {
+    const { r } = await start({ bodyTimeoutMs: 10_000 });
+    await holders(r, 1, 60 * KIB);
+    const form = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': 50 * KIB };
+    const inBody = await request(r, '/router/rest', form, 'format=json&method=alibaba.lvms.lvr.receivecallrecord&').answer;
+    const inQuery = await request(r, '/router/rest?format=json', form, 'method=alibaba.lvms.lvr.receivecallrecord&').answer;
+    expect(inBody).toMatch(/^HTTP\/1\.1 503 /);
+    expect(inBody).toMatch(/\r\ncontent-type: text\/xml;charset=UTF-8\r\n/i);
+    expect(bodyOf(inBody)).toMatch(/^<\?xml [^>]*\?><error_response><code>10<\/code><msg>Service Currently Unavailable<\/msg><sub_code>isp\.service-unavailable<\/sub_code>/);
+    expect(inQuery).toMatch(/^HTTP\/1\.1 503 /);
+    expect(inQuery).toMatch(/\r\ncontent-type: application\/json;charset=UTF-8\r\n/i);
+    expect(JSON.parse(bodyOf(inQuery))).toMatchObject({ error_response: { code: 10, sub_code: 'isp.service-unavailable' } });
+  });
+
   it('answers a chunked body that crosses the budget while streaming the same way, and gives its bytes back', async () => {
     const { r, sink } = await start();
     const [holder] = await holders(r, 1, 60 * KIB);
