@@ -4,10 +4,11 @@
 // shifts between requests or depends on the offset asked for, rows duplicated under one key, keyless records (some
 // nested far deeper than JSON.stringify can write, as a vendor's JSON.parse hands them over), records refused at the
 // door (dead letters), empty pages in the middle, a total that lies (too high, too low, 9e15), page numbers clamped
-// to the last page, "too large" at some sizes, transient errors — and checks every read against the
+// to the last page, "too large" at some sizes (from the start, or from the k-th request on at a prime page size, so
+// pages in flight are refused in the middle of a read), transient errors — and checks every read against the
 // reader's promises (README: "Both pollers (live and backfill) read a window page by page…"):
 //  - the read ends, within MAX_PASSES reads of the pages the window needs (a bound derived below), and a hard cap on
-//    requests turns a runaway into a failure, never a hang;
+//    requests turns a runaway into a failure, never a hang; "too large" at a size halves it, never lower;
 //  - every record present from the first request to the last is published (or dead-lettered, if the door refuses it),
 //    or the window is given up loudly: poller.window_incomplete logged and counted, the one with the other;
 //  - no record is published twice within the read unless the vendor served it changed, and no refused record is
@@ -72,8 +73,9 @@ interface Case {
   clamp: boolean;
   /** Chance a page other than the first and the last comes back empty. */
   empty: number;
-  /** Sizes answered "too large". */
+  /** Sizes answered "too large", from request `tooLargeFrom` on (1: from the start). */
   tooLarge: Set<number>;
+  tooLargeFrom: number;
   /** Chance an attempt fails transiently (never more than 2 in a row for one page and size). */
   transient: number;
   duplicates: number;
@@ -107,7 +109,7 @@ function describeCase(c: Case): string {
     `total ${c.total}${c.total === 'high' || c.total === 'low' ? ` by ${c.lie}` : ''}`,
     c.clamp ? 'pages clamped' : 'pages not clamped',
     `empty ${c.empty.toFixed(2)}`,
-    `too large at [${[...c.tooLarge].sort((a, b) => a - b).join(',')}]`,
+    `too large at [${[...c.tooLarge].sort((a, b) => a - b).join(',')}] from request ${c.tooLargeFrom}`,
     `transient ${c.transient.toFixed(2)}`,
     c.mode,
   ].join('; ');
@@ -184,11 +186,24 @@ function planCase(seed: number): Case {
     const above = r.int(1, 100);
     for (let s = above + 1; s <= 100; s++) tooLarge.add(s);
   } else if (r.chance(0.15)) for (let s = 2; s <= 100; s++) if (r.chance(0.3)) tooLarge.add(s);
+  // Now and then a vendor under load refuses, from the k-th request on, sizes it served before, at a prime page size
+  // (no divisor but 1): pages asked for ahead are refused in the middle of the read. Drawn from a generator of its own,
+  // so every other case stays the vendor it was.
+  const m = new Rng(seededRandom(seed ^ 0x7a11));
+  let tooLargeFrom = 1;
+  let size = pageSize;
+  if (m.chance(0.1)) {
+    size = m.pick([3, 5, 7, 11, 13, 29, 31, 53, 61, 89, 97]);
+    tooLargeFrom = m.int(2, 6);
+    tooLarge.clear();
+    const above = m.int(1, size - 1);
+    for (let s = above + 1; s <= 100; s++) tooLarge.add(s);
+  }
   return {
     seed,
     n: count,
     rows,
-    pageSize,
+    pageSize: size,
     firstPage: r.int(0, 1),
     servedMax,
     order,
@@ -198,6 +213,7 @@ function planCase(seed: number): Case {
     clamp: r.chance(0.3),
     empty: r.chance(0.15) ? r.pick([0.05, 0.2, 0.5]) : 0,
     tooLarge,
+    tooLargeFrom,
     transient: r.chance(0.2) ? r.pick([0.05, 0.15, 0.3]) : 0,
     duplicates,
     late,
@@ -241,6 +257,9 @@ interface Vendor {
   answers: number;
   attempts: number;
   smallestSize: number;
+  /** Sizes answered "too large", and the fewest records a first page served short of the size asked. */
+  refused: Set<number>;
+  shortestFirst: number;
   mostRows: number;
   /** Contents served under each key, and every content served. */
   servedByKey: Map<string, Set<string>>;
@@ -259,6 +278,8 @@ function scriptedVendor(c: Case): Vendor {
     answers: 0,
     attempts: 0,
     smallestSize: Infinity,
+    refused: new Set(),
+    shortestFirst: Infinity,
     mostRows: 0,
     servedByKey: new Map(),
     served: new Set(),
@@ -278,7 +299,10 @@ function scriptedVendor(c: Case): Vendor {
           throw new CdrflowError('bug', `campaign hard cap: ${HARD_CAP} requests for one window`);
         }
         const at = `${page}/${size}`;
-        if (c.tooLarge.has(size)) throw new CdrflowError('config', `page of ${size} too large`, { code: TOO_LARGE });
+        if (attempt >= c.tooLargeFrom && c.tooLarge.has(size)) {
+          v.refused.add(size);
+          throw new CdrflowError('config', `page of ${size} too large`, { code: TOO_LARGE });
+        }
         if (r.chance(c.transient) && (failuresInARow.get(at) ?? 0) < 2) {
           failuresInARow.set(at, (failuresInARow.get(at) ?? 0) + 1);
           throw new CdrflowError('transient', 'simulated 503', { code: '503' });
@@ -295,6 +319,7 @@ function scriptedVendor(c: Case): Vendor {
         const p = c.clamp ? Math.min(index, last) : index;
         let records = rows.slice(p * size, p * size + Math.min(size, c.servedMax)).map((row) => row.record);
         if (p > 0 && p < last && r.chance(c.empty)) records = [];
+        if (index === 0 && records.length > 0 && records.length < size) v.shortestFirst = Math.min(v.shortestFirst, records.length);
         const truth = rows.length;
         const total =
           c.total === 'true'
@@ -357,9 +382,15 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
   const { result } = outcome;
 
   // Bounded: each read covers each record slot of the window once, at the smallest size asked for at worst, plus what
-  // it asks for ahead of the page that ends it (an empty page, a repeat, the last one) and that page itself.
-  const bound = MAX_PASSES * (Math.ceil(vendor.mostRows / vendor.smallestSize) + PREFETCH_PAGES + 2);
+  // it asks for ahead of the page that ends it (an empty page, a repeat, the last one) and that page itself; and each
+  // shrink costs each page then asked for (those ahead, and the rest of one cut short) a page from before its first
+  // unread record and one for the rest of it.
+  const bound = MAX_PASSES * (Math.ceil(vendor.mostRows / vendor.smallestSize) + PREFETCH_PAGES + 2) + vendor.refused.size * 2 * (PREFETCH_PAGES + 1);
   if (vendor.answers > bound) problems.push(`${vendor.answers} pages answered, above the bound ${bound}`);
+  // And the smallest size is no smaller than it must be: the configured one, half of one refused, or one a first page
+  // served short of the size asked (the vendor's real maximum), less the two re-reads one record smaller.
+  const floor = Math.max(1, Math.min(c.pageSize, Math.ceil(Math.min(...vendor.refused) / 2), vendor.shortestFirst) - 2);
+  if (vendor.smallestSize < floor) problems.push(`pages of ${vendor.smallestSize} asked for, below ${floor} (refused at [${[...vendor.refused].sort((a, b) => a - b).join(',')}])`);
 
   const incompleteLogs = logs.filter((l) => l.msg === 'poller.window_incomplete');
   const givenUp = metrics.counts.incompleteWindows > 0;

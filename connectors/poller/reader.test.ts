@@ -515,3 +515,39 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });
+
+describe('readWindow: "too large" in the middle of a read, at a page size with no divisor but 1', () => {
+  // A vendor under load that starts refusing pages of a size it served a moment ago (CCC's ResponseSizeLimitExceeded),
+  // while the pages after the first are already asked for. Page numbers address offsets of the size asked, so a size
+  // that does not divide the old one starts its page before the next unread record: that overlap is dropped, not a
+  // reason to read the rest of the window one record a request (a rate-limited vendor then takes hours for one window).
+  function refusingFrom(count: number, pageSize: number, refuseAbove: number) {
+    const records = Array.from({ length: count }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(records, pageSize);
+    const fetchPage = source.fetchPage.bind(source);
+    const asked: number[] = [];
+    source.pageTooLarge = (err) => err.code === 'ResponseSizeLimitExceeded';
+    source.fetchPage = async (...args) => {
+      const size = args[3];
+      asked.push(size);
+      if (asked.length > 1 && size > refuseAbove) throw new CdrflowError('config', 'The response is too large; reduce PageSize.', { code: 'ResponseSizeLimitExceeded' });
+      return fetchPage(...args);
+    };
+    return { records, source, asked };
+  }
+
+  it.each([
+    [1000, 97, 60, 49],
+    [200, 7, 5, 4],
+  ])('%i records at %i a page, refused above %i from the second request on: read on at half the size (%i), each record once', async (count, pageSize, refuseAbove, half) => {
+    const { records, source, asked } = refusingFrom(count, pageSize, refuseAbove);
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect(sink.envelopes.map((e) => e.natural_key).sort()).toEqual(records.map((r) => r.id).sort());
+    expect(result.records).toBe(count);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    expect(Math.min(...asked)).toBe(half);
+    // The pages at half the size, plus the requests refused and those asked for again from their overlap.
+    expect(asked.length).toBeLessThanOrEqual(Math.ceil(count / half) + 2 * 5);
+  });
+});

@@ -139,27 +139,29 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   };
 
   /**
-   * Fetches the page starting at record `offset` with the current page size (which may shrink between attempts);
-   * returns how many record slots that page covers.
+   * Fetches the page holding record `offset` with the current page size (which may shrink between attempts); `start`
+   * is the page's first record, at or before `offset`.
    */
-  const fetchAt = (offset: number): Promise<{ page: number; size: number; result: SourcePage }> =>
+  const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage }> =>
     retry(
       async () => {
         await ctx.bucket.take(signal);
         const size = pageSize;
-        // Page sizes only ever shrink to a divisor (or, while a read's first page is the only one asked for, to any
-        // smaller size: half on "too large", or the size the vendor served), so `offset` is always the first record of
-        // a page.
+        // Pages are numbered, not addressed by offset: after a shrink to a size that does not divide the one before,
+        // the page holding `offset` starts before it, and the records ahead of `offset` are dropped (read already).
+        // That costs each page in flight at the shrink one request more, where reading the window again at the new
+        // size would cost every page read so far, and a divisor would cost up to the old size times the requests.
         const page = source.firstPage + Math.floor(offset / size);
         try {
-          return { page, size, result: await source.fetchPage(tenant, window, page, size, signal) };
+          return { page, size, start: (page - source.firstPage) * size, result: await source.fetchPage(tenant, window, page, size, signal) };
         } catch (thrown) {
           if (signal.aborted) throw thrown;
           const err = asCdrflowError(thrown);
           metrics.apiError(err.code ?? err.kind);
-          // A read's first page (offset 0) is the only request of it in flight (the next pages are asked for once it
-          // is answered): any smaller size keeps the offsets aligned.
-          const smaller = source.pageTooLarge?.(err) ? smallerPageSize(size, offset === 0) : undefined;
+          // Half the size, also in the middle of a read with pages in flight (smallerPageSize: why not a divisor). It
+          // stays so for the rest of the window (a vendor refusing under load would refuse again); the next window
+          // starts at the configured size, and costs one refused request per halving if the vendor still refuses.
+          const smaller = source.pageTooLarge?.(err) ? smallerPageSize(size) : undefined;
           if (smaller !== undefined) {
             // Concurrent requests may all hear "too large"; shrink once per size, not once per answer.
             if (size === pageSize) {
@@ -242,12 +244,22 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       while (queue.length > 0) {
         if (publishError !== undefined) break;
         const item = queue.shift()!;
-        const { page, size, result } = await item.fetch;
+        const { page, size, start, result } = await item.fetch;
         knownTotal = result.total;
-        const served = result.records.length;
-        const keys = result.records.map((r) => source.naturalKey(r));
+        // After a shrink to a size that does not divide the one before, a page may reach beyond this item's slots on
+        // either side: it starts before the next unread record, and the rest of a page cut short by that shrink ends
+        // inside the next item's. Those records are the neighbours' slots: dropped here, each slot taken from one
+        // answer, as the counts against the total and the comparison of passes below assume. A record that moved
+        // across such a boundary between the two requests is a shortfall as at any page boundary: read again. (Records
+        // past the page asked for, a vendor serving more than asked, are kept as ever.)
+        const itemEnd = item.offset + item.span;
+        const records = result.records.slice(item.offset - start, itemEnd < start + size ? itemEnd - start : undefined);
+        const served = records.length;
+        /** The vendor served the whole page asked for. */
+        const full = result.records.length >= size;
+        const keys = records.map((r) => source.naturalKey(r));
         // The key is one top-level field: safe to read whatever lies below it.
-        const admitted = result.records.map((r, i) => admit(r, keys[i]));
+        const admitted = records.map((r, i) => admit(r, keys[i]));
         /** Keyless records by content: the hash of their text. */
         const keyless = keys.map((k, i) => (k === undefined ? payloadHash(admitted[i]!.payload) : undefined));
         // A page made entirely of records already read in this pass, keyless ones by their content: the vendor repeats
@@ -257,7 +269,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // last page, not a repeat.
         const endsWindow = item.offset + served >= result.total;
         const readBefore = (k: string | undefined, i: number) => (k === undefined ? keylessThisPass.has(keyless[i]!) : keysThisPass.has(k));
-        if (served > 0 && (served >= size || !endsWindow) && keys.every(readBefore)) {
+        if (served > 0 && (full || !endsWindow) && keys.every(readBefore)) {
           pages++;
           totals.add(result.total);
           repeated = true;
@@ -284,12 +296,15 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         } else if (item.offset === 0) {
           // The first page of the read shrank to a size that need not divide the one it started at: page on after it.
           nextOffset = size;
-        } else if (size < item.span && served > 0) enqueue(item.offset + size, item.span - size, true);
+        } else if (start + size < item.offset + item.span && served > 0) enqueue(start + size, item.offset + item.span - start - size, true);
         // An empty page asks for no further page (under a total such as 9e15 paging would never end), but the pages
         // already asked for are read: one of them serving records shows a hole, not the end, and paging goes on.
         while (served > 0 && knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
-          enqueue(nextOffset, pageSize);
-          nextOffset += pageSize;
+          // After a shrink in the middle of the read `nextOffset` may fall inside a page of the new size: this item
+          // reaches to that page's end, so the pages after it start aligned again.
+          const end = (Math.floor(nextOffset / pageSize) + 1) * pageSize;
+          enqueue(nextOffset, end - nextOffset);
+          nextOffset = end;
         }
         pages++;
         totals.add(result.total);
@@ -367,12 +382,12 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           }),
         );
         // A short page before the end means records moved between requests: same remedy as a changed total.
-        if (!servedMax && result.records.length < size && item.offset + result.records.length < result.total) totals.add(-1);
+        if (!servedMax && !full && start + result.records.length < result.total) totals.add(-1);
         // A page holding more records than its own total leaves room for: the count was taken apart from the list (late
         // calls between the two), so records past that total may exist and no page past it is asked for. Read again
         // under a total that holds them; one that never does is given up loudly, not finished as complete. (Records
         // beyond the size asked for are not counted here: a vendor serving more a page than asked is no such sign.)
-        if (item.offset + Math.min(result.records.length, size) > result.total) totals.add(-1);
+        if (start + Math.min(result.records.length, size) > result.total) totals.add(-1);
       }
     } finally {
       // Whatever is still in flight settles before the window is given up or finished.

@@ -39,16 +39,13 @@ export interface PullSource {
 }
 
 /**
- * The page size to ask for after "too large" at `size` (undefined: none is smaller). While pages of `size` are asked
- * for, the smaller size divides it, so page numbers stay aligned to the same offsets: a prime size drops to 1, and
- * multiplies the requests by that size. `anySize` (nothing is asked for yet but the first page of a read, offset 0):
- * half of it, whatever it divides.
+ * The page size to ask for after "too large" at `size` (undefined: none is smaller): half of it, whether or not it
+ * divides `size`. The reader asks for the page holding its next unread record and drops the records of that page
+ * before it (read already), so a size need not divide the one before: a divisor would take a prime size (97, 7) down
+ * to 1 and multiply the requests by that size.
  */
-export function smallerPageSize(size: number, anySize: boolean): number | undefined {
-  if (size <= 1) return undefined;
-  if (anySize || size % 2 === 0) return Math.ceil(size / 2);
-  for (let f = 3; f * f <= size; f += 2) if (size % f === 0) return size / f;
-  return 1;
+export function smallerPageSize(size: number): number | undefined {
+  return size <= 1 ? undefined : Math.ceil(size / 2);
 }
 
 /**
