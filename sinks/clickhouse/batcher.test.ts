@@ -500,6 +500,37 @@ describe('Batcher', () => {
       expect(rec.events.slice(3)).toEqual(['start cdr.normalized:0:4-7', 'insert cdr.normalized:0:4-7', 'commit 0@8']);
     });
 
+    it('a flush in flight and the one queued behind it, both dropped at a rebalance, are read again from the first one if the partition comes back', async () => {
+      const { rec, ports } = fakePorts();
+      const insert = ports.insert;
+      let rebalance: () => void = () => {};
+      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
+      let first = true;
+      ports.insert = async (rows, token) => {
+        if (first) {
+          // 0-3's first insert fails once the rebalance came: its retry would follow.
+          first = false;
+          await rebalanced;
+          throw new CdrflowError('transient', 'connection reset');
+        }
+        return insert(rows, token);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      const queued = b.add(batch(0, [4, 5, 6, 7])); // 4-7 handed to a flush that waits for 0-3
+      await settled();
+      b.dropAll();
+      rebalance();
+      await queued;
+      await b.flushDue(true);
+      expect(rec.commits).toEqual([]);
+      // Given back from the group's offset 0: nothing of 0-7 was stored nor committed, so all of it goes now.
+      await b.add(batch(0, offsets(0, 8)));
+      await b.flushDue(true);
+      expect([...rec.inserted.values()].flat()).toEqual(offsets(0, 8));
+      expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@8']);
+    });
+
     it('makes no more inserts of a flush in flight once a rebalance came: no retry, no half of a rejected range', async () => {
       const { rec, ports } = fakePorts({ reject: (o) => o === 3 });
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

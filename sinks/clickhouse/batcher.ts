@@ -645,11 +645,14 @@ export class Batcher<R extends RowLine = RenderedRow> {
     }
   }
 
-  /** Buffers handed to a flush that a rebalance overtook: read again, here too if the partition comes back. */
+  /**
+   * Buffers handed to a flush that a rebalance overtook: read again, here too if the partition comes back. A later
+   * range of the partition handed off behind it is dropped as well (after it, queued): from this one's first offset.
+   */
   private abandon(buffers: PartitionBuffer<R>[]): void {
     for (const buffer of buffers) {
       const key = `${buffer.topic}:${buffer.partition}`;
-      if (this.handedOff.get(key) === buffer.end) this.handedOff.set(key, buffer.first);
+      if ((this.handedOff.get(key) ?? -1) >= buffer.end) this.handedOff.set(key, buffer.first);
     }
     this.log('info', `${this.events}.buffers_dropped`, { partitions: buffers.map((b) => `${b.topic}:${b.partition}`), handedOff: true });
   }
