@@ -531,6 +531,52 @@ describe('Batcher', () => {
       expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@8']);
     });
 
+    it('the rest of a batch whose full buffer waited for the flight through a rebalance is not buffered: given the partition back, all of it is read again', async () => {
+      const { rec, ports } = fakePorts();
+      const insert = ports.insert;
+      let rebalance: () => void = () => {};
+      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
+      ports.insert = async (rows, token) => {
+        if (token === 'cdr.normalized:0:0-3') await rebalanced;
+        return insert(rows, token);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      const queued = b.add(batch(0, offsets(4, 6))); // 4-7 handed to a flush that waits for 0-3; 8-9 after it
+      await settled();
+      b.dropAll();
+      rebalance();
+      await queued;
+      // Given back from the group's offset 4 (0-3 committed): 4-9 are read, inserted and committed here.
+      await b.add(batch(0, offsets(4, 6)));
+      await b.flushDue(true);
+      expect([...rec.inserted.values()].flat()).toEqual(offsets(0, 10));
+      expect(rec.commits).toEqual(['cdr.normalized:0@4', 'cdr.normalized:0@8', 'cdr.normalized:0@10']);
+    });
+
+    it('a flushDue whose first group waited for the flight through a rebalance hands off none of its other groups', async () => {
+      const { rec, ports } = fakePorts();
+      const insert = ports.insert;
+      let rebalance: () => void = () => {};
+      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
+      ports.insert = async (rows, token) => {
+        if (token === 'cdr.normalized:0:0-3') await rebalanced;
+        return insert(rows, token);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
+      await b.add(batch(1, [0, 1, 2]));
+      await b.add(batch(2, [0, 1, 2]));
+      const due = b.flushDue(true); // partition 1 waits for the flight, partition 2's group after it
+      await settled();
+      b.dropAll();
+      rebalance();
+      await due;
+      // Partitions 1 and 2 are their next owners' to read: neither is inserted after the rebalance.
+      expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3']);
+      expect(b.bufferedRows).toBe(0);
+    });
+
     it('makes no more inserts of a flush in flight once a rebalance came: no retry, no half of a rejected range', async () => {
       const { rec, ports } = fakePorts({ reject: (o) => o === 3 });
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

@@ -336,6 +336,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
     return this.exclusive(async () => {
       this.throwIfFailed();
       if (batch.messages.length === 0) return undefined;
+      // A rebalance while this batch waits (the table, rendering, a flush behind the one in flight) leaves the rest of
+      // it to the partition's next reader, from the group's offset: buffered here it would be committed past the
+      // ranges the rebalance dropped.
+      const joins = this.joins;
       this.lastAddAt = this.now();
       const key = `${batch.topic}:${batch.partition}`;
       if (!this.seenSinceJoin.has(key)) await this.firstSinceJoin(batch, key);
@@ -355,6 +359,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
       let i = 0;
       for (const message of fresh) {
         if (slice.due()) await slice.yield();
+        if (this.joins !== joins) return undefined;
         if (!buffer) {
           buffer = { topic: batch.topic, partition: batch.partition, first: message.offset, last: message.offset, end: message.offset + 1, rows: [], dead: [], stored: [], bytes: 0, openedAt: this.now(), waiting: 0, membership: batch.membership };
           this.buffers.set(key, buffer);
@@ -467,7 +472,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // Buffers past half their age go along (early, never late): partitions' buffers open a fetch apart, and
       // without this each would make its own small insert a timer tick after the other.
       if (due.length > 0) due.push(...buffers.filter((buffer) => !due.includes(buffer) && now - buffer.openedAt >= maxAge(buffer) / 2));
-      for (const group of this.insertGroups(due)) await this.flush(group);
+      const joins = this.joins;
+      // After a rebalance, the groups not handed off yet are their partitions' next readers' (dropAll dropped them).
+      for (const group of this.insertGroups(due)) if (this.joins === joins) await this.flush(group);
       if (all) {
         await this.flight;
         this.throwIfFailed();
