@@ -249,6 +249,11 @@ async function runCase(c: Case): Promise<string[]> {
   let insertCalls = 0;
   let permanentFired = false;
   let permanentSurfaced = false;
+  /**
+   * The permanent fault fired, but the member it fired in stopped for another reason first (a transient failure of
+   * the same step): it fires again at the next insert, as a real one would (it fires once otherwise).
+   */
+  let permanentAgain = false;
   /** A re-read happened: rows of a range may be stored again under other tokens (FINAL collapses them). */
   let reread = false;
   /** The group moved on (a fenced commit): the members rejoin before the next step. */
@@ -344,8 +349,9 @@ async function runCase(c: Case): Promise<string[]> {
         const sentIn = generation;
         await turns(rng.int(0, 3));
         alive();
-        if (insertCalls === c.permanentAt) {
+        if (insertCalls === c.permanentAt || permanentAgain) {
           permanentFired = true;
+          permanentAgain = false;
           throw new CdrflowError(c.permanentKind, `permanent ${c.permanentKind} fault`);
         }
         if (c.maxInsertRows > 0 && rows.length > c.maxInsertRows)
@@ -521,6 +527,7 @@ async function runCase(c: Case): Promise<string[]> {
     for (const m of members) {
       if (m.failure === undefined && !m.crashed) continue;
       if (permanentFired && !permanentSurfaced && m.failure?.kind === c.permanentKind) permanentSurfaced = true;
+      else if (permanentFired && !permanentSurfaced) permanentAgain = true;
       if (++restarts > MAX_RESTARTS) throw new Error(`more than ${MAX_RESTARTS} restarts`);
       reread = true;
       start(m);

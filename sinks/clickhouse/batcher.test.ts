@@ -596,6 +596,36 @@ describe('Batcher', () => {
       expect(rec.events.at(-1)).toBe('commit 0@2');
     });
 
+    it('a range of a rejected group finished before the rebalance keeps its failed commit to make again; only the ranges not finished are read again', async () => {
+      const { rec, ports } = fakePorts({ reject: (o) => o === 0 });
+      const b = new Batcher(ports, { ...options, flushRows: 100, backgroundFlush: true });
+      const commit = ports.commit;
+      // The rebalance comes while partition 1's range commits: refused (fenced by the generation it was fetched in)
+      // until the partition is given back, then made again under the new one.
+      let givenBack = false;
+      ports.commit = async (topic, partition, next, fetchedAs) => {
+        if (partition === 1 && !givenBack) {
+          if (rec.commits.length === 0) b.dropAll();
+          throw new CdrflowError('transient', 'the group moved on since its records were fetched');
+        }
+        return commit(topic, partition, next, fetchedAs);
+      };
+      await b.add(batch(1, [10, 11, 12, 13]));
+      await b.add(batch(2, [0, 1])); // 2:0 is rejected: the group is flushed range by range, partition 1's first
+      await b.flushDue(true);
+      expect(rec.inserted.get('cdr.normalized:1:10-13')).toEqual([10, 11, 12, 13]);
+      // Partition 1 back from the group's offset, 10: 10-13 are stored, their commit is made again, not read again.
+      givenBack = true;
+      await b.add(batch(1, [10, 11]));
+      await b.flushDue();
+      await b.add(batch(1, [12, 13, 14]));
+      await b.flushDue(true);
+      const ones = rec.commits.filter((c) => c.startsWith('cdr.normalized:1@')).map((c) => Number(c.split('@')[1]));
+      expect(ones).toEqual([...ones].sort((x, y) => x - y));
+      expect(ones.at(-1)).toBe(15);
+      expect([...rec.inserted.keys()].filter((k) => k.startsWith('cdr.normalized:1:'))).toEqual(['cdr.normalized:1:10-13', 'cdr.normalized:1:14-14']);
+    });
+
     it('counts in bufferedRows the rows of a flush that waits for the one in flight', async () => {
       const { rec, ports, release } = gatedPorts();
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

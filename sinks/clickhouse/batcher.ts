@@ -157,6 +157,11 @@ interface PartitionBuffer<R extends RowLine> {
   openedBehind?: boolean;
   /** The group generation of the batch that opened it (commitWithDeadLetters fences its commit with it). */
   membership: GroupMembership | undefined;
+  /**
+   * Its inserts are made and its dead letters and commit were under way (finishBuffer): a rebalance after that leaves
+   * it to that outcome (a refused commit is made again, or read again), it is not abandoned.
+   */
+  finished?: boolean;
 }
 
 /**
@@ -648,7 +653,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
       await this.flushBuffers(buffers, heartbeat);
     } catch (err) {
       if (!(err instanceof Rebalanced)) throw err;
-      this.abandon(buffers);
+      // A group rejected as a whole flushes its ranges one by one: those finished before the rebalance keep their
+      // outcome (a failed commit to make again would otherwise be overtaken by the range read again).
+      this.abandon(buffers.filter((buffer) => !buffer.finished));
     }
   }
 
@@ -722,6 +729,7 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /** After a range's rows are stored (but `rejected`): its dead letters, then its offsets committed (or both as one). */
   private async finishBuffer(buffer: PartitionBuffer<R>, rejected: DeadLetter[]): Promise<void> {
+    buffer.finished = true;
     const key = `${buffer.topic}:${buffer.partition}`;
     const dead = [...buffer.dead, ...rejected];
     this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length });
