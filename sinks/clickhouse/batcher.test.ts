@@ -626,6 +626,31 @@ describe('Batcher', () => {
       expect([...rec.inserted.keys()].filter((k) => k.startsWith('cdr.normalized:1:'))).toEqual(['cdr.normalized:1:10-13', 'cdr.normalized:1:14-14']);
     });
 
+    it('a commit refused because a rebalance came while its range flushed is not made again until the partition is seen again', async () => {
+      const { rec, ports } = fakePorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      let givenBack = false;
+      const commit = ports.commit;
+      ports.commit = async (topic, partition, next, fetchedAs) => {
+        if (!givenBack) {
+          if (!rec.events.includes('refused')) b.dropAll();
+          rec.events.push('refused');
+          throw new CdrflowError('transient', 'the group moved on since its records were fetched');
+        }
+        return commit(topic, partition, next, fetchedAs);
+      };
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await b.flushDue(true);
+      await b.flushDue();
+      await b.flushDue();
+      expect(rec.events.filter((e) => e === 'refused')).toHaveLength(1);
+      // Given back below it: made again under the new generation.
+      givenBack = true;
+      await b.add(batch(0, [0, 1]));
+      await b.flushDue();
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+    });
+
     it('counts in bufferedRows the rows of a flush that waits for the one in flight', async () => {
       const { rec, ports, release } = gatedPorts();
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

@@ -766,7 +766,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
         const markers = this.markersAfterFlight.get(key);
         const end = markers !== undefined && this.handedOff.get(key) === buffer.end ? markers.end : buffer.end;
         this.markersAfterFlight.delete(key);
-        this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live: true, attempts: 1, warned: true });
+        // Refused because a rebalance came meanwhile: dormant, as dropAll leaves the others, until the partition is
+        // seen again (made again now, under the old generation, it would only be refused on every flush tick).
+        const live = this.joins === this.flushJoins;
+        this.uncommitted.set(key, { range: { topic: buffer.topic, partition: buffer.partition, nextOffset: end, membership: buffer.membership }, live, attempts: 1, warned: true });
         this.uncounted.set(key, [...(this.uncounted.get(key) ?? []), recordsOf(buffer, dead)]);
         // Inline too (in the background it is already): given the partition back below it after a rejoin, its records
         // are not read again, or the range read again commits after it and moves the group's offset back.
