@@ -35,8 +35,10 @@
 // never counted in the stage's figures, made again or passed by a later range's commit (80 of seeds 1-600, seed 7
 // first; plain tests too); inline, a range whose commit was refused was read again when the partition came back below
 // it, and its commit, made again first, was followed by the re-read range's, moving the group's offset back (seed 749
-// of 1-2000; a plain test too). The drain restarts no one: a member that stopped restarts, as in the script, and nothing
-// else.
+// of 1-2000; a plain test too); inline, a flush that threw left the batcher working and its range buffered, so a later
+// call (the final flush here, a stop's or the timer's in the sink) made a transaction that had landed with its answer
+// lost again and published its dead letters twice (seeds 3769, 303865; a plain test too). The drain restarts no one:
+// a member that stopped restarts, as in the script, and nothing else.
 // The dead-letter loader's mode (planLoaderCase: the same seeds' cases, background flush, ports.stored answered from
 // what the stand-in table holds, the unloadable records logged as skipped, no transactions, crashes right after an
 // insert too) holds that every dead letter is stored once, even re-read, and nothing else; every unloadable one is

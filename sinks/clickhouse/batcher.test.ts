@@ -1099,6 +1099,22 @@ describe('Batcher', () => {
       await expect(b.add(batch(0, [4]))).rejects.toThrow(/abort failed/);
       expect(rec.commits).toEqual([]);
     });
+
+    it('inline too: a transaction that landed with its answer lost is not made again by a later call, which would publish its letters twice (campaign seeds 3769, 303865)', async () => {
+      const { rec, ports } = fakePorts();
+      const commitWith = ports.commitWithDeadLetters!;
+      ports.commitWithDeadLetters = async (range, records) => {
+        await commitWith(range, records);
+        throw new CdrflowError('transient', 'Kafka did not answer the commit');
+      };
+      const b = new Batcher(ports, options);
+      await expect(b.add(batch(0, [0, 1, 2, 3], garbageAt(1)))).rejects.toThrow(/did not answer/);
+      // The stage stops; its final flush (stop) and the flush timer still call in meanwhile.
+      await expect(b.flushDue(true)).rejects.toThrow(/did not answer/);
+      await expect(b.add(batch(0, [4]))).rejects.toThrow(/did not answer/);
+      expect(rec.dead.map((d) => d.origin_offset)).toEqual([1]);
+      expect(rec.commits).toEqual(['cdr.normalized:0@4']);
+    });
   });
 
   // flushRows 50 in the background: the rows here stay below an eager insert's worth (10), so only age makes them due.

@@ -91,7 +91,7 @@ export interface BatcherPorts<R extends RowLine = RenderedRow> {
   commit(topic: string, partition: number, nextOffset: number, fetchedAs?: GroupMembership): Promise<void>;
   /** The group's committed offset of a partition as the broker has it (skipMarkers, after a (re)assignment). */
   committedOffset?(topic: string, partition: number): Promise<number | undefined>;
-  /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error. */
+  /** A background flush failed (backgroundFlush): the stage must stop; later calls throw the same error (inline too). */
   onFailure?: (err: CdrflowError) => void;
   now?: () => number;
   log?: LogFn;
@@ -606,7 +606,17 @@ export class Batcher<R extends RowLine = RenderedRow> {
    * flush finished, without waiting for it.
    */
   private async flush(buffers: PartitionBuffer<R>[], heartbeat?: () => Promise<void>): Promise<void> {
-    if (!this.options.backgroundFlush) return this.flushOrAbandon(buffers, heartbeat);
+    if (!this.options.backgroundFlush) {
+      try {
+        return await this.flushOrAbandon(buffers, heartbeat);
+      } catch (err) {
+        // As in the background: the stage stops, and later calls (its final flush, the timer's) throw this too. The
+        // range is still the partition's buffer; flushed again, a transaction that landed with its answer lost
+        // would publish its dead letters twice.
+        this.failure = asCdrflowError(err);
+        throw err;
+      }
+    }
     for (const buffer of buffers) {
       const key = `${buffer.topic}:${buffer.partition}`;
       // From here on, new rows of this partition start the next range.
