@@ -92,6 +92,19 @@ describe('compareLayers', () => {
     expect(exitCodeOf([row!])).toBe(1);
   });
 
+  it('a view holding calls of a vendor × tenant × day no other layer holds is drift too, not a day left out', () => {
+    // Rows gone from cdr (deleted, or a partition dropped) stay in the views, which nothing updates on a delete.
+    const gone = bucketKey('huawei-privatenumber', 'app-1', '2026-11-30');
+    const l = layers();
+    l.views.cdr_daily!.set(gone, { calls: 2, minutes: 5 });
+    l.views.cdr_hourly.set(gone, { calls: 2, minutes: 5 });
+    const rows = compareLayers({ ...l, sourceKind: (v) => (v === 'tencent-ccc' ? 'api' : 'raw-topic') });
+    const row = rows.find((r) => r.vendor === 'huawei-privatenumber');
+    expect(row?.drift.map((d) => [d.kind, d.count])).toEqual([['view', 2], ['view', 2]]);
+    expect(row?.clickhouse.count).toBe(0);
+    expect(exitCodeOf(rows)).toBe(1);
+  });
+
   it('asks ClickHouse for ids only where counts disagree, and lists what is missing there', () => {
     const l = layers({ clickhouse: new Map([[KEY, { count: 2, uniq: 2, minutes: 4, storedRows: 2 }]]) });
     const stored = new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']);
