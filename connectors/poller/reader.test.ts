@@ -551,3 +551,27 @@ describe('readWindow: "too large" in the middle of a read, at a page size with n
     expect(asked.length).toBeLessThanOrEqual(Math.ceil(count / half) + 2 * 5);
   });
 });
+
+describe('readWindow: "too large" in the middle of a read, near the end of the window', () => {
+  it('asks for no rest of a page past the total, so the window is not read again', async () => {
+    // 50 records at 7 a page; from the 6th request on pages above 4 are refused. The page asked for ahead at offset 49
+    // (49..55) is read at 4 as page 12 (48..51): its rest from 52 on lies past the total and holds nothing.
+    const records = Array.from({ length: 50 }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(records, 7);
+    const fetchPage = source.fetchPage.bind(source);
+    const asked: { page: number; size: number }[] = [];
+    source.pageTooLarge = (err) => err.code === 'ResponseSizeLimitExceeded';
+    source.fetchPage = async (...args) => {
+      const [, , page, size] = args;
+      asked.push({ page, size });
+      if (asked.length >= 6 && size > 4) throw new CdrflowError('config', 'The response is too large; reduce PageSize.', { code: 'ResponseSizeLimitExceeded' });
+      return fetchPage(...args);
+    };
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect(sink.envelopes.map((e) => e.natural_key).sort()).toEqual(records.map((r) => r.id).sort());
+    expect(result.records).toBe(50);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+    expect(logs.filter((l) => l.msg === 'poller.count_changed_rereading')).toEqual([]);
+    expect(asked.filter(({ page, size }) => page * size >= records.length)).toEqual([]);
+  });
+});

@@ -296,7 +296,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         } else if (item.offset === 0) {
           // The first page of the read shrank to a size that need not divide the one it started at: page on after it.
           nextOffset = size;
-        } else if (start + size < item.offset + item.span && served > 0) enqueue(start + size, item.offset + item.span - start - size, true);
+        } else if (start + size < Math.min(item.offset + item.span, result.total) && served > 0) {
+          // The rest of an item asked for at a larger size, up to the total as any page asked for: one past it serves
+          // nothing, and that empty page would read as records past the total (below), a re-read of the whole window.
+          enqueue(start + size, item.offset + item.span - start - size, true);
+        }
         // An empty page asks for no further page (under a total such as 9e15 paging would never end), but the pages
         // already asked for are read: one of them serving records shows a hole, not the end, and paging goes on.
         while (served > 0 && knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
