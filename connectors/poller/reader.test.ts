@@ -575,3 +575,27 @@ describe('readWindow: "too large" in the middle of a read, near the end of the w
     expect(asked.filter(({ page, size }) => page * size >= records.length)).toEqual([]);
   });
 });
+
+describe('readWindow: "too large" in the middle of a read, from a vendor serving more records than asked', () => {
+  it('a page whose own slots the page before served as its extras is no repeated page: the window is read once', async () => {
+    // 50 records at 7 a page, each page one record longer than asked; from the 3rd request on pages above 2 are
+    // refused. A rest of one slot (record 20) is asked for at 2 as page 10 (20..22): the page before served record 20
+    // as its extra, so the slot holds only a record read already, while records 21 and 22 after it are new.
+    const records = Array.from({ length: 50 }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(records, 7);
+    const asked: { page: number; size: number }[] = [];
+    source.pageTooLarge = (err) => err.code === 'ResponseSizeLimitExceeded';
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      asked.push({ page, size });
+      if (asked.length >= 3 && size > 2) throw new CdrflowError('config', 'The response is too large; reduce PageSize.', { code: 'ResponseSizeLimitExceeded' });
+      return { total: records.length, records: records.slice(page * size, (page + 1) * size + 1), requestId: null };
+    };
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect(sink.envelopes.map((e) => e.natural_key).sort()).toEqual(records.map((r) => r.id).sort());
+    expect(result.records).toBe(50);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+    expect(logs.filter((l) => l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.window_incomplete')).toEqual([]);
+    // The pages at 2 a page, plus the requests refused and those asked for again from their overlap.
+    expect(asked.length).toBeLessThanOrEqual(Math.ceil(records.length / 2) + 2 * 5);
+  });
+});
