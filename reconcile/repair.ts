@@ -11,7 +11,7 @@
 //   normalized record appended again the same way (ReplacingMergeTree(version) then keeps the newer row);
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
 //   counts them once; versions of one call in two months' partitions, which no merge brings together, by deleting
-//   the superseded ones.
+//   the superseded ones (also a re-fed version's, whose call time moved to another month than the row it supersedes).
 // What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
 // another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
@@ -253,7 +253,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   }
   const duplicates = report.rows.reduce((s, r) => s + r.unmergedDuplicates, 0);
   stopIfAborted();
-  const superseded = await deleteSupersededAcrossMonths(report, tz, ctx);
+  const superseded = await deleteSupersededAcrossMonths(report, tz, refed > 0, ctx);
   if (superseded.rows > 0) actions.push({ kind: 'delete_superseded', vendor: null, tenant: null, records: superseded.rows, detail: `${superseded.rows} superseded row(s) of ${superseded.ids.length} call(s) whose call time moved to another month deleted from partition(s) ${superseded.partitions.join(', ')} (no merge reaches across partitions)`, sample: superseded.ids.slice(0, SAMPLE) });
   for (const month of [...months].sort()) {
     stopIfAborted();
@@ -276,14 +276,17 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
  * Huawei record without callInTime pushed again after midnight at a month's end) sit in two partitions of cdr, which
  * ClickHouse never merges with each other: FINAL keeps the latest, a reader without FINAL counts both, and OPTIMIZE
  * cannot help. The superseded rows (every row of the call outside the partition of its latest version: the highest
- * version, on a tie the last inserted, as a merge keeps it) are deleted, only for days with unmerged rows. A row is
+ * version, on a tie the last inserted, as a merge keeps it) are deleted, only for days with unmerged rows or, after
+ * a re-feed, with repairable drift (the re-fed version may have just landed in another partition). A row is
  * deleted only if its version is not above the one kept, so a newer version stored since the read stays.
  */
 /** A call's rows: (partition, version, inserted at, source offset) each, as text. */
 const storedCall = z.object({ cdr_id: z.string(), rows: z.array(z.tuple([z.string(), z.string(), z.string(), z.string()])) });
 
-async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number, ctx: RepairContext): Promise<{ rows: number; ids: string[]; partitions: string[] }> {
-  const unmerged = report.rows.filter((row) => row.unmergedDuplicates > 0);
+async function deleteSupersededAcrossMonths(report: ReconcileReport, tz: number, refed: boolean, ctx: RepairContext): Promise<{ rows: number; ids: string[]; partitions: string[] }> {
+  // A re-fed version whose call time moved to another month than the row it supersedes lands in another partition
+  // than that row: its day had nothing unmerged when the reconcile read it.
+  const unmerged = report.rows.filter((row) => row.unmergedDuplicates > 0 || (refed && row.drift.some((d) => d.repairable)));
   if (unmerged.length === 0) return { rows: 0, ids: [], partitions: [] };
   const table = `${quoteIdentifier(ctx.database)}.${quoteIdentifier(ctx.table)}`;
   type Stored = z.output<typeof storedCall>;
