@@ -1,0 +1,592 @@
+// A seeded campaign against `reconcile --repair` (reconcile/repair.ts's header, README "--repair"). Each case draws,
+// from its own seed, 1-10 calls of tencent-ccc (read from a stand-in vendor API that also backfills) and tencent-trtc
+// (no connector) over three UTC days across a month's end, each with 1-3 versions received in order, and drift: a call
+// missing on the raw topic (the vendor serves it; its copies downstream kept or not), its latest raw version lost by
+// normalize, its latest normalized version lost by the sink, a TRTC call whose raw records are gone (normalized, no
+// raw), an API call the vendor no longer serves; copies of a version stored again on the topics (and a second row in
+// ClickHouse, unmerged), an older version replayed after the newer one onto both topics, a call whose start moved to
+// the next month (two partitions), its moved version lost by normalize or the sink (re-fed, it lands in another
+// partition than the row it supersedes). The report is built by the reconcile's own readers and compareLayers (the scan and
+// the registry stood in, cdr FINAL's figures and ids from a model of the table), then some records the report counted
+// are removed from their topic (retention) before `repair` runs with stand-ins for the scan, the AckedPublisher, the
+// backfill and ClickHouse (OPTIMIZE and DELETE applied to the model).
+// Oracle, from the world and the header, not from repair.ts:
+//  - every call whose latest raw copy is newer than its latest normalized one (or has none) gets that copy (the latest
+//    received, on a tie the later offset) appended once to its raw topic, byte for byte under its key; the same for
+//    normalized copies newer than cdr FINAL's row, onto cdr.normalized; nothing else is appended;
+//  - the backfill is asked for exactly the hour windows the vendor served the calls missing on the raw topic in;
+//  - OPTIMIZE only on the months holding unmerged rows or a re-fed call; DELETE only of the rows of a call outside the
+//    partition of its latest version (as stored before, or as re-fed), keeping that version;
+//  - each call counted by the report but gone from its topic, each extra_in_normalized and not_in_source call is listed
+//    as unrepairable (by id) and gets no action;
+//  - once the live stages (stood in) carried the re-fed records through, a second reconcile finds no repairable drift
+//    (but on calls retention removed), and a second repair does nothing more.
+// The same seed plays the same case: CDRFLOW_FUZZ_REPAIR_ONLY=<seed>[,<seed>] runs just those
+// (CDRFLOW_FUZZ_REPAIR_SEED / _COUNT move the range).
+import { Readable } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka, OutgoingMessage, ScanOptions, ScannedMessage } from '../core/kafka.ts';
+import type { RawEnvelope } from '../core/envelope.ts';
+import type { Vendor } from '../core/topology.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { BackfillRequest } from '../connectors/poller/backfill.ts';
+import type { RecordSink } from '../connectors/poller/publisher.ts';
+import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { Rng, seededRandom } from '../simulators/kit.ts';
+import { campaignSeeds } from '../test/fuzz/seeds.ts';
+import { readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
+import { bucketsNeedingIds, compareLayers } from './compare.ts';
+import { bucketKey, idsFingerprint, versionsFingerprint } from './tally.ts';
+import type { ClickHouseFigures, ReconcileReport, RepairAction, ViewFigures } from './model.ts';
+import { silentStream } from './reconcile.ts';
+import type { DayScope } from './days.ts';
+import { repair } from './repair.ts';
+import { repairContext } from './fixtures/repair-context.ts';
+
+const { seeds: SEEDS } = campaignSeeds('REPAIR', 400);
+
+interface Msg {
+  key: string;
+  value: RawEnvelope | NormalizedCdr;
+}
+
+/** The stand-in topics: a value is `topic\0index`, so the bytes appended again name the copy they were. */
+const world = vi.hoisted(() => ({ topics: new Map<string, Msg[]>(), appended: [] as { topic: string; key: string; value: string }[], pipeline: () => {} }));
+
+vi.mock('../core/kafka.ts', async (original) => ({
+  ...(await original<typeof import('../core/kafka.ts')>()),
+  scanTopicToEnd: async (_kafka: Kafka, topic: string, visit: (m: ScannedMessage) => unknown, options: ScanOptions = {}) => {
+    const values = world.topics.get(topic) ?? [];
+    options.onStart?.(values.length);
+    for (let i = 0; i < values.length; i++) await visit({ partition: 0, offset: i, key: Buffer.from(values[i]!.key), value: Buffer.from(`${topic}\u0000${i}`), timestamp: 0 } as unknown as ScannedMessage);
+    options.onProgress?.(values.length);
+  },
+  AckedPublisher: class {
+    send(topic: string, messages: OutgoingMessage[]) {
+      for (const m of messages) {
+        const value = String(m.value);
+        const [from, i] = value.split('\u0000') as [string, string];
+        world.appended.push({ topic, key: String(m.key), value });
+        world.topics.get(topic)!.push({ key: String(m.key), value: world.topics.get(from)![Number(i)]!.value });
+      }
+      return Promise.resolve();
+    }
+    disconnect() {
+      return Promise.resolve();
+    }
+  },
+}));
+vi.mock('./contract-decoder.ts', () => ({
+  contractDecoder: () => (value: Buffer) => {
+    const [topic, i] = value.toString().split('\u0000') as [string, string];
+    return Promise.resolve(world.topics.get(topic)?.[Number(i)]?.value);
+  },
+}));
+// The live stages carry what is appended: the stand-in runs normalize and the sink over what they have not read yet.
+vi.mock('./pipeline.ts', () => ({
+  waitForSnapshot: () => {
+    world.pipeline();
+    return Promise.resolve({ caughtUp: true, behind: 0 });
+  },
+}));
+
+const OPTIONS = defaultNormalizeOptions();
+const DAYS = ['2026-11-29', '2026-11-30', '2026-12-01'];
+const SCOPE: DayScope = { from: DAYS[0]!, to: DAYS[2]!, tzOffsetMinutes: 0, cutoffMs: Date.parse('2026-12-02T00:00:00Z') };
+const API: Vendor = 'tencent-ccc';
+const PUSH: Vendor = 'tencent-trtc';
+const TENANTS: Record<string, string[]> = { [API]: ['1400000001', '1400000002'], [PUSH]: ['1600000001'] };
+const RAW_TOPIC = (v: Vendor) => `cdr.raw.${v}`;
+const NORMALIZED = 'cdr.normalized';
+const DLQ = 'cdr.dlq';
+const H = 3_600_000;
+const MONTH_END = Date.parse('2026-12-01T00:00:00Z');
+
+interface Version {
+  receivedMs: number;
+  startMs: number;
+  envelope: RawEnvelope;
+  cdr: NormalizedCdr;
+  raw: boolean;
+  norm: boolean;
+  sink: boolean;
+}
+
+interface Call {
+  vendor: Vendor;
+  tenant: string;
+  key: string;
+  cdrId: string;
+  versions: Version[];
+  served: boolean;
+  /** Copies stored again after the rest: a version index each (an older one is a replay after the newer). */
+  again: number[];
+  /** Its start moved to the next month, and that version was lost by normalize or the sink. */
+  movedLost: boolean;
+}
+
+interface Row {
+  cdrId: string;
+  vendor: Vendor;
+  tenant: string;
+  callMs: number;
+  minutes: number;
+  version: number;
+  insertedAt: number;
+  offset: number;
+}
+
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7).replace('-', '');
+
+function envelopeOf(vendor: Vendor, tenant: string, key: string, startMs: number, talk: number, receivedMs: number): RawEnvelope {
+  const s = Math.floor(startMs / 1000);
+  const payload =
+    vendor === API
+      ? { SessionId: key, StartTimestamp: s, AcceptTimestamp: s + 5, EndedTimestamp: s + 5 + talk, Duration: talk, EndStatus: 1 }
+      : { callId: key, sdkAppId: Number(tenant), callResult: 'normal_end', startCallTs: s, acceptTs: s + 5, endTs: s + 5 + talk, caller: 'a', callees: ['b'] };
+  return { vendor, tenant_id: tenant, natural_key: key, received_at: new Date(receivedMs), connector: `${vendor}-test`, mode: 'live', request_id: null, payload: JSON.stringify(payload), payload_format: 'json', attributes: {} };
+}
+
+function cdrOf(e: RawEnvelope): NormalizedCdr {
+  const r = normalize(e, { now: () => new Date(0), lineage: null, options: OPTIONS });
+  if (!r.ok) throw new Error(`normalize refused a test record: ${JSON.stringify(r)}`);
+  return r.cdr;
+}
+
+function planCase(seed: number): { calls: Call[]; faults: string[]; retention: number } {
+  const r = new Rng(seededRandom(seed));
+  const calls: Call[] = [];
+  const faults: string[] = [];
+  const faulty = r.chance(0.8);
+  const p = (x: number) => (faulty ? x : 0);
+  // Never on the hour: a start on a window's end is served by two windows (ends are inclusive at the vendor).
+  const drawStart = () => Date.parse(`${r.pick(DAYS)}T00:00:00Z`) + r.int(0, 22 * 3600 - 1) * 1000 + 500;
+  const n = r.int(1, 10);
+  for (let i = 0; i < n; i++) {
+    const vendor = r.chance(0.6) ? API : PUSH;
+    const tenant = r.pick(TENANTS[vendor]!);
+    const key = `k${i}-${r.hex(6)}`;
+    // A start moved across the month's end by a re-send: only on calls no stage lost, so each layer holds one day.
+    const moves = r.chance(p(0.1));
+    let start = moves ? MONTH_END - r.int(60, 1800) * 1000 : drawStart();
+    let received = start + r.int(30, 400) * 1000;
+    const count = moves ? 2 : r.chance(0.35) ? r.int(2, 3) : 1;
+    const versions: Version[] = [];
+    for (let v = 0; v < count; v++) {
+      if (v > 0) {
+        if (moves) start = MONTH_END + r.int(10, 1800) * 1000;
+        received = Math.max(received + r.int(1, 3 * 3600) * 1000, start + 60_000);
+      }
+      received = Math.min(received, SCOPE.cutoffMs - 2 * H - (count - v) * 1000);
+      const envelope = envelopeOf(vendor, tenant, key, start, r.int(0, 600), received);
+      versions.push({ receivedMs: received, startMs: start, envelope, cdr: cdrOf(envelope), raw: true, norm: true, sink: true });
+    }
+    const call: Call = { vendor, tenant, key, cdrId: versions[0]!.cdr.cdr_id, versions, served: true, again: [], movedLost: false };
+    calls.push(call);
+    const say = (what: string) => faults.push(`${call.cdrId}: ${what}`);
+    const last = versions.at(-1)!;
+    if (moves) {
+      say('start moved to the next month');
+      // Lost on the way, the old version stays on 30 November: the reconcile reads the call on two days (the new one
+      // not_normalized or not_in_clickhouse, the old one extra), and the re-fed version lands in another partition.
+      if (r.chance(p(0.4))) {
+        call.movedLost = true;
+        last.sink = false;
+        if (r.chance(0.5)) last.norm = false;
+        say(`its moved version lost by ${last.norm ? 'the sink' : 'normalize'}`);
+      }
+      continue;
+    }
+    if (vendor === API && r.chance(p(0.12))) {
+      const downstream = r.chance(0.5);
+      for (const v of versions) Object.assign(v, { raw: false, norm: downstream, sink: downstream });
+      say(`missing on the raw topic${downstream ? ', still downstream' : ''}`);
+    } else if (vendor === API && r.chance(p(0.08))) {
+      call.served = false;
+      say('no longer served by the vendor');
+    } else if (vendor === PUSH && r.chance(p(0.1))) {
+      for (const v of versions) v.raw = false;
+      say('normalized, no raw record');
+    }
+    if (last.raw && r.chance(p(0.2))) {
+      last.norm = false;
+      last.sink = false;
+      say('latest version lost by normalize');
+    } else if (last.norm && r.chance(p(0.2))) {
+      last.sink = false;
+      say('latest version lost by the sink');
+    }
+    // Stored again: a copy of the latest (a producer retry), or an older version (a replay, an import, an earlier repair).
+    if (r.chance(0.25)) call.again.push(r.int(0, versions.length - 1));
+    if (r.chance(0.1)) call.again.push(r.int(0, versions.length - 1));
+    if (call.again.length > 0) say(`versions ${call.again.join(', ')} stored again`);
+  }
+  return { calls, faults, retention: r.chance(p(0.15)) ? r.int(0, 1_000_000) : -1 };
+}
+
+/** The table: every row stored; FINAL per cdr_id is the row of the highest (version, inserted at, offset). */
+class Table {
+  rows: Row[] = [];
+  private seq = 0;
+  optimized: string[] = [];
+  deleted: { partition: string; id: string; keep: number }[] = [];
+
+  insert(cdr: NormalizedCdr, offset: number): void {
+    this.rows.push({ cdrId: cdr.cdr_id, vendor: cdr.vendor as Vendor, tenant: cdr.tenant_id, callMs: (cdr.started_at ?? cdr.received_at).getTime(), minutes: cdr.billable_minutes, version: cdr.received_at.getTime(), insertedAt: ++this.seq, offset });
+  }
+
+  static rank = (a: Row, b: Row) => a.version - b.version || a.insertedAt - b.insertedAt || a.offset - b.offset;
+
+  final(): Map<string, Row> {
+    const out = new Map<string, Row>();
+    for (const row of this.rows) {
+      const held = out.get(row.cdrId);
+      if (!held || Table.rank(row, held) > 0) out.set(row.cdrId, row);
+    }
+    return out;
+  }
+
+  client(): ClickHouseClient {
+    const exec = (params: { query: string; query_params?: Record<string, unknown> }) => {
+      let body = '';
+      const q = params.query;
+      const qp = params.query_params ?? {};
+      const optimize = /^OPTIMIZE TABLE .* PARTITION ID '(\d+)' FINAL$/.exec(q);
+      if (optimize) {
+        const partition = optimize[1]!;
+        this.optimized.push(partition);
+        const kept = new Map<string, Row>();
+        for (const row of this.rows.filter((x) => monthOf(x.callMs) === partition)) {
+          const held = kept.get(row.cdrId);
+          if (!held || Table.rank(row, held) > 0) kept.set(row.cdrId, row);
+        }
+        this.rows = this.rows.filter((x) => monthOf(x.callMs) !== partition || kept.get(x.cdrId) === x);
+      } else if (q.startsWith('DELETE FROM')) {
+        const { partition, ids, keep } = qp as { partition: string; ids: string[]; keep: number[] };
+        ids.forEach((id, i) => this.deleted.push({ partition, id, keep: keep[i]! }));
+        this.rows = this.rows.filter((x) => !(monthOf(x.callMs) === partition && ids.includes(x.cdrId) && x.version <= keep[ids.indexOf(x.cdrId)]!));
+      } else if (q.includes('uniqExact(_partition_id) > 1')) {
+        const { vendor, tenant, from, to } = qp as { vendor: string; tenant: string; from: number; to: number };
+        const ids = new Set(this.rows.filter((x) => x.vendor === vendor && x.tenant === tenant && x.callMs >= from && x.callMs < to).map((x) => x.cdrId));
+        for (const id of ids) {
+          const rows = this.rows.filter((x) => x.cdrId === id);
+          if (new Set(rows.map((x) => monthOf(x.callMs))).size < 2) continue;
+          body += `${JSON.stringify({ cdr_id: id, rows: rows.map((x) => [monthOf(x.callMs), String(x.version), String(x.insertedAt), String(x.offset)]) })}\n`;
+        }
+      } else throw new Error(`the stand-in ClickHouse was not told how to answer: ${q}`);
+      return Promise.resolve({ stream: Readable.from(body ? [Buffer.from(body)] : []), http_status_code: 200, response_headers: {} });
+    };
+    return { exec } as unknown as ClickHouseClient;
+  }
+}
+
+interface Setup {
+  table: Table;
+  backfills: { tenant: string; from: number; to: number; windowSec: number }[];
+  connector: PullConnector;
+  cursors: { raw: Map<Vendor, number>; normalized: number };
+}
+
+function buildWorld(calls: Call[]): Setup {
+  const raw = new Map<Vendor, Msg[]>([[API, []], [PUSH, []]]);
+  const normalized: Msg[] = [];
+  world.topics = new Map<string, Msg[]>([[RAW_TOPIC(API), raw.get(API)!], [RAW_TOPIC(PUSH), raw.get(PUSH)!], [NORMALIZED, normalized], [DLQ, []]]);
+  world.appended = [];
+  const table = new Table();
+  const put = (call: Call, v: Version) => {
+    if (v.raw) raw.get(call.vendor)!.push({ key: call.key, value: v.envelope });
+    if (!v.norm) return;
+    normalized.push({ key: v.cdr.cdr_id, value: v.cdr });
+    if (v.sink) table.insert(v.cdr, normalized.length - 1);
+  };
+  const events = calls.flatMap((call) => call.versions.map((v) => ({ call, v }))).sort((a, b) => a.v.receivedMs - b.v.receivedMs);
+  for (const e of events) put(e.call, e.v);
+  // Stored again through every stage the version went through (raw only if its raw record was kept).
+  for (const call of calls) for (const i of call.again) put(call, call.versions[i]!);
+  const cursors = { raw: new Map([...raw].map(([v, t]) => [v, t.length])), normalized: normalized.length };
+  const backfills: Setup['backfills'] = [];
+  let backfilled = 0;
+  const served = calls.filter((c) => c.vendor === API && c.served);
+  const servedIn = (tenant: string, from: number, to: number, last: boolean) =>
+    served.filter((c) => c.tenant === tenant).map((c) => c.versions.at(-1)!).filter((v) => v.startMs >= from * 1000 && (last ? v.startMs <= to * 1000 : v.startMs < to * 1000));
+  const connector = {
+    source: { vendor: API, tenants: TENANTS[API] },
+    survey: async (tenant: string, window: { start: number; end: number }, sink: RecordSink) => {
+      const out = servedIn(tenant, window.start, window.end, true).map((v) => ({ ...v.envelope, received_at: new Date(SCOPE.cutoffMs + H) }));
+      if (out.length > 0) await sink.publish(out, RAW_TOPIC(API));
+    },
+    backfill: (req: BackfillRequest) => {
+      const from = req.from.getTime() / 1000;
+      const to = req.to.getTime() / 1000;
+      backfills.push({ tenant: req.tenant, from, to, windowSec: req.windowSec });
+      const out = servedIn(req.tenant, from, to, false);
+      // Read now, so received after every copy the topics hold: the latest version.
+      for (const v of out) raw.get(API)!.push({ key: v.envelope.natural_key, value: { ...v.envelope, mode: 'backfill', received_at: new Date(SCOPE.cutoffMs - H + ++backfilled * 1000) } });
+      return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: out.length, retries: 0, elapsedMs: 0, lostSeconds: 0, alreadyComplete: false });
+    },
+  } as unknown as PullConnector;
+  return { table, backfills, connector, cursors };
+}
+
+/** normalize and the sink over what they have not read yet, faultless. */
+function runPipeline(s: Setup): void {
+  const normalized = world.topics.get(NORMALIZED)!;
+  for (const vendor of [API, PUSH]) {
+    const topic = world.topics.get(RAW_TOPIC(vendor))!;
+    for (let i = s.cursors.raw.get(vendor)!; i < topic.length; i++) {
+      const cdr = cdrOf(topic[i]!.value as RawEnvelope);
+      normalized.push({ key: cdr.cdr_id, value: cdr });
+    }
+    s.cursors.raw.set(vendor, topic.length);
+  }
+  for (let i = s.cursors.normalized; i < normalized.length; i++) s.table.insert(normalized[i]!.value as NormalizedCdr, i);
+  s.cursors.normalized = normalized.length;
+}
+
+async function reconcile(s: Setup): Promise<{ report: ReconcileReport; sourceWindows: Map<string, Map<string, number>> }> {
+  const progress = silentStream();
+  const ctx = { progress, timeoutMs: 1_000 };
+  const source = await readSource([s.connector], SCOPE, null, OPTIONS, { signal: new AbortController().signal, maxAttempts: 1, progress, log: () => {}, now: SCOPE.cutoffMs + H });
+  const rawTopics = [API, PUSH].map((vendor) => ({ vendor, topic: RAW_TOPIC(vendor) }));
+  const dead = await readDeadLetters({} as Kafka, {} as SchemaRegistry, { deadLetter: DLQ, normalized: NORMALIZED, raw: new Set(rawTopics.map((t) => t.topic)) }, ctx);
+  const raw = await readRaw({} as Kafka, {} as SchemaRegistry, rawTopics, SCOPE, null, OPTIONS, dead.rawOrigins, { ...ctx, callTimesOf: source.undated });
+  refileUndated(source, raw.callTimes, SCOPE);
+  const normalizedLayer = await readNormalized({} as Kafka, {} as SchemaRegistry, NORMALIZED, [API, PUSH], SCOPE, null, dead.sinkOrigins, ctx);
+  const figures = new Map<string, ClickHouseFigures>();
+  const finalIds = new Map<string, Map<string, number>>();
+  const final = s.table.final();
+  for (const row of final.values()) {
+    const key = bucketKey(row.vendor, row.tenant, utcDay(row.callMs));
+    const f = figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
+    f.count++;
+    f.uniq++;
+    f.minutes += row.minutes;
+    figures.set(key, f);
+    const ids = finalIds.get(key) ?? new Map<string, number>();
+    ids.set(row.cdrId, row.version);
+    finalIds.set(key, ids);
+  }
+  // Stored rows, without FINAL: by each row's own call day.
+  for (const row of s.table.rows) {
+    const key = bucketKey(row.vendor, row.tenant, utcDay(row.callMs));
+    const f = figures.get(key) ?? { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
+    f.storedRows++;
+    figures.set(key, f);
+  }
+  const fingerprints = new Map([...finalIds].map(([k, ids]) => [k, idsFingerprint(ids.keys())]));
+  const versionFingerprints = new Map([...finalIds].map(([k, ids]) => [k, versionsFingerprint(ids)]));
+  const asViews = () => new Map<string, ViewFigures>([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }]));
+  const views = { cdr_daily: asViews(), cdr_hourly: asViews(), cdr_end_status: new Map<string, ViewFigures>([...figures].map(([k, f]) => [k, { calls: f.count, minutes: null }])) };
+  const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
+  for (const key of bucketsNeedingIds({ normalized: normalizedLayer.tally, sinkDead: normalizedLayer.sinkDead, clickhouse: figures }, fingerprints, versionFingerprints)) clickhouseIds.set(key, finalIds.get(key) ?? new Map());
+  const rows = compareLayers({
+    scope: SCOPE,
+    sourceKind: (v) => (v === API ? 'api' : 'raw-topic'),
+    sourceTenants: source.tenants,
+    source: source.tally,
+    sourceKeyless: source.keyless,
+    sourceUnreachable: source.unreachable,
+    sourceRefused: source.refused,
+    sourceBeyondHorizon: source.beyondHorizon,
+    raw: raw.tally,
+    normalized: normalizedLayer.tally,
+    normalizeDead: raw.normalizeDead,
+    sinkDead: normalizedLayer.sinkDead,
+    clickhouse: figures,
+    views,
+    hourlyBasis: new Map([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }])),
+    viewBasis: new Map(figures),
+    partialDays: new Set(),
+    clickhouseIds,
+  });
+  const report: ReconcileReport = { runId: 'r', startedAt: '', finishedAt: '', scope: { from: SCOPE.from, to: SCOPE.to, tz: 'UTC', cutoff: '', vendors: [API, PUSH], tenants: null }, rows, notes: [], driftRows: 0, sourceUnreachable: [], exitCode: 0 };
+  return { report, sourceWindows: source.windows };
+}
+
+/** Per cdr_id the copy a topic counts: the latest received, on a tie the later offset. */
+function latestCopies(topic: string, vendor?: Vendor): Map<string, { index: number; version: number }> {
+  const out = new Map<string, { index: number; version: number }>();
+  world.topics.get(topic)!.forEach((m, index) => {
+    const id = vendor ? cdrOf(m.value as RawEnvelope).cdr_id : m.key;
+    const version = m.value.received_at.getTime();
+    const held = out.get(id);
+    if (!held || version >= held.version) out.set(id, { index, version });
+  });
+  return out;
+}
+
+interface Expected {
+  appended: Set<string>;
+  /** Per tenant the hour starts (Unix s) to backfill. */
+  hours: Map<string, Set<number>>;
+  unrepairable: Set<string>;
+  /** Calls whose every copy on a topic retention removed after the report. */
+  gone: Set<string>;
+}
+
+/** Retention after the report: every copy of one call leaves the topic it was to be appended again from. */
+function oracle(calls: Call[], s: Setup, retention: number): Expected {
+  const e: Expected = { appended: new Set(), hours: new Map(), unrepairable: new Set(), gone: new Set() };
+  const final = s.table.final();
+  const normLatest = latestCopies(NORMALIZED);
+  const wants: { call: Call; topic: string; index: number }[] = [];
+  for (const call of calls) {
+    const rawLatest = latestCopies(RAW_TOPIC(call.vendor), call.vendor).get(call.cdrId);
+    const norm = normLatest.get(call.cdrId);
+    if (rawLatest && (!norm || norm.version < rawLatest.version)) wants.push({ call, topic: RAW_TOPIC(call.vendor), index: rawLatest.index });
+    if (norm && (final.get(call.cdrId)?.version ?? -1) < norm.version) wants.push({ call, topic: NORMALIZED, index: norm.index });
+    if (!rawLatest && call.vendor === API && call.served) {
+      const hour = Math.floor(call.versions.at(-1)!.startMs / H) * 3600;
+      e.hours.set(call.tenant, (e.hours.get(call.tenant) ?? new Set()).add(hour));
+    }
+    if (!rawLatest && norm && (call.vendor === PUSH || !call.served)) e.unrepairable.add(call.cdrId);
+    if (call.vendor === API && !call.served && rawLatest) e.unrepairable.add(call.cdrId);
+    if (call.movedLost) e.unrepairable.add(call.cdrId);
+  }
+  const hit = retention >= 0 && wants.length > 0 ? wants[retention % wants.length]! : undefined;
+  // The backfill runs first: a call the vendor serves in an hour it reads gets a copy received after every other.
+  const backfilled = (w: (typeof wants)[number]) => w.call.vendor === API && w.call.served && w.topic !== NORMALIZED && e.hours.get(w.call.tenant)?.has(Math.floor(w.call.versions.at(-1)!.startMs / H) * 3600);
+  for (const w of wants) {
+    if (backfilled(w)) e.appended.add(`${w.topic}\u0000backfill:${w.call.cdrId}`);
+    else if (!(hit && w.call === hit.call && w.topic === hit.topic)) e.appended.add(`${w.topic}\u0000${w.index}`);
+  }
+  if (hit) {
+    const topic = world.topics.get(hit.topic)!;
+    const kept = topic.filter((m) => (hit.topic === NORMALIZED ? m.key !== hit.call.cdrId : m.key !== hit.call.key));
+    // Re-indexed: the expected copies of other calls after the removed ones move down.
+    const moved = new Map<number, number>();
+    let j = 0;
+    topic.forEach((m, i) => {
+      if (kept.includes(m)) moved.set(i, j++);
+    });
+    e.appended = new Set([...e.appended].map((a) => {
+      const [t, i] = a.split('\u0000') as [string, string];
+      return t === hit.topic && !i.startsWith('backfill:') ? `${t}\u0000${moved.get(Number(i))}` : a;
+    }));
+    topic.splice(0, topic.length, ...kept);
+    if (hit.topic === NORMALIZED) s.cursors.normalized = topic.length;
+    else s.cursors.raw.set(hit.call.vendor, topic.length);
+    if (!backfilled(hit)) {
+      e.gone.add(hit.call.cdrId);
+      e.unrepairable.add(hit.call.cdrId);
+    }
+  }
+  return e;
+}
+
+/** The cdr_id of a copy named `topic\0index` or `topic\0backfill:<cdr_id>`. */
+function idOfCopy(name: string): string {
+  const [t, i] = name.split('\u0000') as [string, string];
+  if (i.startsWith('backfill:')) return i.slice('backfill:'.length);
+  const m = world.topics.get(t)![Number(i)]!;
+  return t === NORMALIZED ? m.key : cdrOf(m.value as RawEnvelope).cdr_id;
+}
+
+const touched = (a: RepairAction) => a.sample ?? [];
+
+function check(calls: Call[], s: Setup, e: Expected, actions: RepairAction[], monthsBefore: { unmerged: Set<string> }, refedMonths: Set<string>, splitBefore: Map<string, { keep: number; partitions: Set<string> }>): string[] {
+  const problems: string[] = [];
+  const got = world.appended.map((a) => {
+    const [topic] = a.value.split('\u0000') as [string];
+    if (topic !== a.topic) problems.push(`appended to ${a.topic} a copy read from ${topic}`);
+    const original = world.topics.get(topic)![Number(a.value.split('\u0000')[1])]!;
+    if (original.key !== a.key) problems.push(`appended ${a.value.replace('\u0000', '#')} under key ${a.key}, its key was ${original.key}`);
+    const envelope = original.value as RawEnvelope;
+    return topic !== NORMALIZED && envelope.mode === 'backfill' ? `${topic}\u0000backfill:${cdrOf(envelope).cdr_id}` : a.value;
+  });
+  if (new Set(got).size !== got.length) problems.push(`a copy appended twice: ${got.map((g) => g.replace('\u0000', '#')).join(', ')}`);
+  const want = [...e.appended].sort();
+  if (JSON.stringify([...new Set(got)].sort()) !== JSON.stringify(want)) problems.push(`appended ${JSON.stringify([...new Set(got)].sort().map((g) => g.replace('\u0000', '#')))}, the oracle ${JSON.stringify(want.map((g) => g.replace('\u0000', '#')))}`);
+  // Backfills: exactly the hours, one window each.
+  const asked = new Map<string, number[]>();
+  for (const b of s.backfills) {
+    if (b.windowSec !== 3600) problems.push(`backfill window ${b.windowSec}s`);
+    for (let h = b.from; h < b.to; h += 3600) asked.set(b.tenant, [...(asked.get(b.tenant) ?? []), h]);
+  }
+  for (const tenant of new Set([...asked.keys(), ...e.hours.keys()])) {
+    const a = [...(asked.get(tenant) ?? [])].sort((x, y) => x - y);
+    const b = [...(e.hours.get(tenant) ?? [])].sort((x, y) => x - y);
+    if (JSON.stringify(a) !== JSON.stringify(b)) problems.push(`backfill of ${tenant}: hours ${a.map((h) => new Date(h * 1000).toISOString())}, the oracle ${b.map((h) => new Date(h * 1000).toISOString())}`);
+  }
+  // OPTIMIZE: the months with unmerged rows, and those of re-fed calls.
+  const months = new Set([...monthsBefore.unmerged, ...refedMonths]);
+  const optimized = [...s.table.optimized].sort();
+  if (JSON.stringify(optimized) !== JSON.stringify([...months].sort())) problems.push(`OPTIMIZE on ${optimized}, the oracle ${[...months].sort()}`);
+  const deleted = s.table.deleted.map((d) => `${d.id}@${d.partition}<=${d.keep}`).sort();
+  // Kept: the call's latest version, which a backfill of a neighbour's hour may have just stored anew.
+  const after = s.table.final();
+  const wantDeleted = [...splitBefore].flatMap(([id, x]) => [...x.partitions].map((p) => `${id}@${p}<=${Math.max(x.keep, after.get(id)?.version ?? 0)}`)).sort();
+  if (JSON.stringify(deleted) !== JSON.stringify(wantDeleted)) problems.push(`deleted ${deleted}, the oracle ${wantDeleted}`);
+  // Unrepairable: listed by id, and nothing done for them but what other drift of theirs asks.
+  const listed = new Set(actions.filter((a) => a.kind === 'unrepairable').flatMap(touched));
+  for (const id of e.unrepairable) if (!listed.has(id)) problems.push(`${id}: not listed as unrepairable`);
+  for (const id of listed) if (!e.unrepairable.has(id)) problems.push(`${id}: listed as unrepairable, the oracle can repair it`);
+  for (const call of calls) {
+    const sentFor = got.filter((g) => idOfCopy(g) === call.cdrId);
+    if (e.gone.has(call.cdrId) && sentFor.length > 1) problems.push(`${call.cdrId}: gone by retention, yet ${sentFor.length} copies appended`);
+  }
+  return problems;
+}
+
+describe('repair: a seeded campaign of drifted call histories', () => {
+  it(`${SEEDS.length} cases (seeds ${SEEDS[0]}..${SEEDS.at(-1)}): each repairable call gets exactly its actions, the rest is listed, a second repair does nothing more`, async () => {
+    const failures: string[] = [];
+    let repaired = 0;
+    for (const seed of SEEDS) {
+      const { calls, faults, retention } = planCase(seed);
+      const s = buildWorld(calls);
+      const problems: string[] = [];
+      try {
+        const first = await reconcile(s);
+        // What the table holds before: months with unmerged rows (by call day), calls split across months.
+        const final = s.table.final();
+        const unmerged = new Set(s.table.rows.filter((r) => final.get(r.cdrId) !== r).map((r) => monthOf(r.callMs)));
+        const splitBefore = new Map<string, { keep: number; partitions: Set<string> }>();
+        for (const [id, kept] of final) {
+          const others = new Set(s.table.rows.filter((r) => r.cdrId === id && monthOf(r.callMs) !== monthOf(kept.callMs)).map((r) => monthOf(r.callMs)));
+          if (others.size > 0) splitBefore.set(id, { keep: kept.version, partitions: others });
+        }
+        const e = oracle(calls, s, retention);
+        // A moved version re-fed lands in December's partition: the old row in November's is superseded there.
+        for (const call of calls) if (call.movedLost && !e.gone.has(call.cdrId)) splitBefore.set(call.cdrId, { keep: call.versions.at(-1)!.receivedMs, partitions: new Set(['202611']) });
+        const refed = new Set([...e.appended].map(idOfCopy));
+        for (const call of calls) if (e.hours.has(call.tenant) && call.vendor === API && call.served && !call.versions.some((v) => v.raw)) refed.add(call.cdrId);
+        // A call retention removed still has its repairable drift on its day, merged with the rest.
+        const refedMonths = new Set(refed.size === 0 ? [] : calls.filter((c) => refed.has(c.cdrId) || e.gone.has(c.cdrId)).map((c) => monthOf(c.versions.at(-1)!.startMs)));
+        world.pipeline = () => runPipeline(s);
+        const ctx = repairContext({ clickhouse: s.table.client(), connectors: [s.connector], rawTopics: [API, PUSH].map((vendor) => ({ vendor, topic: RAW_TOPIC(vendor) })), sourceWindows: first.sourceWindows });
+        const actions = await repair(first.report, ctx);
+        problems.push(...check(calls, s, e, actions, { unmerged }, refedMonths, splitBefore));
+        if (actions.some((a) => a.kind !== 'unrepairable')) repaired++;
+        // The second look: no repairable drift but on calls retention removed; a second repair does nothing more.
+        runPipeline(s);
+        const second = await reconcile(s);
+        for (const row of second.report.rows) {
+          for (const d of row.drift) {
+            if (!d.repairable || d.kind === 'minutes') continue;
+            const left = (d.ids ?? []).filter((id) => !e.gone.has(id));
+            if (left.length > 0) problems.push(`after the repair: ${row.vendor} ${row.tenant} ${row.day} ${d.kind} ${left.join(', ')}`);
+          }
+          if (row.unmergedDuplicates > 0) problems.push(`after the repair: ${row.vendor} ${row.tenant} ${row.day} ${row.unmergedDuplicates} unmerged row(s)`);
+        }
+        if (e.gone.size === 0) {
+          world.appended = [];
+          s.backfills.length = 0;
+          s.table.optimized = [];
+          s.table.deleted = [];
+          const again = await repair(second.report, { ...ctx, sourceWindows: second.sourceWindows });
+          const did = again.filter((a) => a.kind !== 'unrepairable').map((a) => `${a.kind} ${a.records}`);
+          if (did.length > 0 || world.appended.length > 0 || s.backfills.length > 0 || s.table.deleted.length > 0 || s.table.optimized.length > 0) problems.push(`a second repair did more: ${did.join(', ')}; appended ${world.appended.length}, backfills ${s.backfills.length}`);
+        }
+      } catch (err) {
+        problems.push(`threw: ${(err as Error).stack ?? String(err)}`);
+      }
+      if (problems.length > 0) failures.push(`seed ${seed}: ${calls.length} call(s); faults: ${faults.join('; ') || 'none'}\n    ${problems.join('\n    ')}`);
+    }
+    if (SEEDS.length >= 50) expect(repaired).toBeGreaterThan(SEEDS.length / 4);
+    expect(failures.slice(0, 8).join('\n')).toBe('');
+  }, 60_000);
+});
