@@ -577,6 +577,29 @@ describe('Batcher', () => {
       expect(b.bufferedRows).toBe(0);
     });
 
+    it('a batch that waited for a flushDue through a rebalance is not buffered: it is its partition’s next reader’s', async () => {
+      const { rec, ports } = fakePorts();
+      const insert = ports.insert;
+      let rebalance: () => void = () => {};
+      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
+      ports.insert = async (rows, token) => {
+        if (token === 'cdr.normalized:0:0-1') await rebalanced;
+        return insert(rows, token);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      await b.add(batch(0, [0, 1]));
+      const due = b.flushDue(true); // holds the batcher until 0-1 is inserted
+      const waiting = b.add(batch(1, [0, 1, 2, 3])); // fetched before the rebalance, waits for the flushDue
+      await settled();
+      b.dropAll();
+      rebalance();
+      await due;
+      expect(await waiting).toBeUndefined();
+      expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-1']);
+      expect(rec.commits).not.toContain('cdr.normalized:1@4');
+      expect(b.bufferedRows).toBe(0);
+    });
+
     it('makes no more inserts of a flush in flight once a rebalance came: no retry, no half of a rejected range', async () => {
       const { rec, ports } = fakePorts({ reject: (o) => o === 3 });
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

@@ -338,13 +338,13 @@ export class Batcher<R extends RowLine = RenderedRow> {
 
   /** Appends one consumed batch; flushes the partition when it reached flushRows. Returns the last buffered offset. */
   add(batch: PartitionBatch, heartbeat?: () => Promise<void>): Promise<number | undefined> {
+    // A rebalance while this batch waits (for the batcher, the table, rendering, a flush behind the one in flight)
+    // leaves the rest of it to the partition's next reader, from the group's offset: buffered here it would be
+    // committed past the ranges the rebalance dropped.
+    const joins = this.joins;
     return this.exclusive(async () => {
       this.throwIfFailed();
-      if (batch.messages.length === 0) return undefined;
-      // A rebalance while this batch waits (the table, rendering, a flush behind the one in flight) leaves the rest of
-      // it to the partition's next reader, from the group's offset: buffered here it would be committed past the
-      // ranges the rebalance dropped.
-      const joins = this.joins;
+      if (batch.messages.length === 0 || this.joins !== joins) return undefined;
       this.lastAddAt = this.now();
       const key = `${batch.topic}:${batch.partition}`;
       if (!this.seenSinceJoin.has(key)) await this.firstSinceJoin(batch, key);
