@@ -130,11 +130,11 @@ interface Case {
   rebalance: number;
   crash: number;
   /**
-   * The dead-letter loader's mode (dlq-loader.ts): storedUpTo answered from what the stand-in table holds, no
+   * The dead-letter loader's mode (dlq-loader.ts): ports.stored answered from what the stand-in table holds, no
    * transactional dead letters (the records it cannot load are logged as skipped), every record stored once.
    */
   loader: boolean;
-  /** Loader: per storedUpTo call, the chance it fails (transient: the member stops and restarts). */
+  /** Loader: per ports.stored call, the chance it fails (transient: the member stops and restarts). */
   storedFail: number;
 }
 
@@ -189,8 +189,8 @@ function planCase(seed: number): Case {
 /**
  * The same seed's case as the dead-letter loader runs it: its records are dead letters ('bad': not decodable,
  * 'rejected': refused by the table, both skipped), flushed in the background as dlq-loader.ts does, with its own draws
- * (a separate stream, so the sink's cases stay as they were) for storedUpTo failing and more crashes between an
- * insert and its commit, the case the loader's storedUpTo is for.
+ * (a separate stream, so the sink's cases stay as they were) for ports.stored failing and more crashes between an
+ * insert and its commit, the case the loader's ports.stored is for.
  */
 function planLoaderCase(seed: number): Case {
   const c = planCase(seed);
@@ -212,7 +212,7 @@ function describeCase(c: Case): string {
       `p${i}:${recs.length}(${recs.filter((r) => r.kind === 'bad').length} bad, ${recs.filter((r) => r.kind === 'rejected').length} rejected, ${recs.filter((r) => r.bytes >= 600).length} large)`,
   );
   return (
-    `${c.loader ? `loader (storedUpTo fail ${c.storedFail}) ` : ''}seed ${c.seed}: ${parts.join(' ')}; flushRows ${o.flushRows} flushBytes ${o.flushBytes} flushMs ${o.flushMs} idle ${o.flushIdleMs} background ${o.backgroundFlush} attempts ${o.maxInsertAttempts}; ` +
+    `${c.loader ? `loader (stored fail ${c.storedFail}) ` : ''}seed ${c.seed}: ${parts.join(' ')}; flushRows ${o.flushRows} flushBytes ${o.flushBytes} flushMs ${o.flushMs} idle ${o.flushIdleMs} background ${o.backgroundFlush} attempts ${o.maxInsertAttempts}; ` +
     `${c.members} member(s), ${c.steps} steps; insert before ${c.insertBefore} after ${c.insertAfter} maxRows ${c.maxInsertRows} permanent@${c.permanentAt}(${c.permanentKind}); ` +
     `commit fail ${c.commitFail} lost ${c.commitLost} fence ${c.commitFence} crash ${c.commitCrash}; rebalance ${c.rebalance} crash ${c.crash}`
   );
@@ -434,7 +434,7 @@ async function runCase(c: Case): Promise<string[]> {
       if (fault === 'lost') throw new CdrflowError('transient', 'broker gone after the commit');
     }
 
-    /** The dead-letter loader's own ports (dlq-loader.ts): the table's stored position, the skipped records logged. */
+    /** The dead-letter loader's own ports (dlq-loader.ts): which offsets the table holds, the skipped records logged. */
     function loaderPorts(): Pick<BatcherPorts, 'stored' | 'publishDeadLetters' | 'component' | 'events'> {
       /** A read of the stand-in table: it may fail (transient: the member stops and restarts). */
       const read = async () => {

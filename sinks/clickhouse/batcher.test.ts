@@ -360,7 +360,7 @@ describe('Batcher', () => {
     expect(rec.commits).toEqual(['cdr.normalized:1@2', 'cdr.normalized:0@6']);
   });
 
-  it('with storedUpTo: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
+  it('with ports.stored: offsets the table already holds are committed with the range but not rendered or inserted again, asked again after a rebalance', async () => {
     const { rec, ports } = fakePorts();
     const render = ports.render;
     const rendered: number[] = [];

@@ -336,7 +336,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
     return run;
   }
 
-  /** Appends one consumed batch; flushes the partition when it reached flushRows. Returns the last buffered offset. */
+  /**
+   * Appends one consumed batch; flushes the partition when it reached flushRows. Returns the batch's last offset; undefined
+   * for an empty batch, or when a rebalance came before it was all taken (the rest is the partition's next reader's).
+   */
   add(batch: PartitionBatch, heartbeat?: () => Promise<void>): Promise<number | undefined> {
     // A rebalance while this batch waits (for the batcher, the table, rendering, a flush behind the one in flight)
     // leaves the rest of it to the partition's next reader, from the group's offset: buffered here it would be
