@@ -461,6 +461,24 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(logs.filter((l) => l.msg === 'poller.duplicate_keys')).toEqual([]);
   });
 
+  it('a tie order that depends only on the offset, hiding a record at a page boundary the re-read shares, is given up loudly, not taken for rows sharing a key', async () => {
+    // Eight calls; the page that starts at offset 6 is served from an order with tie-6 and tie-5 swapped, so it serves
+    // tie-5 again and tie-6 never. At 3 a page and at 2 (the re-read), and at 1, a page starts at 6: every read serves
+    // the very same sequence, which would pass for two rows of tie-5 while tie-6 was never read.
+    const calls = Array.from({ length: 8 }, (_, i) => ({ id: `tie-${i}` }));
+    const source = pagedSource(calls, 3);
+    source.fetchPage = async (_tenant, _window, page, size) => {
+      const order = page * size === 6 ? [0, 1, 2, 3, 4, 6, 5, 7] : [0, 1, 2, 3, 4, 5, 6, 7];
+      return { total: calls.length, records: order.map((i) => calls[i]).slice(page * size, (page + 1) * size), requestId: null };
+    };
+    const { result, logs, metrics, sink } = await readObserved(source);
+    expect(sink.keys().has('tie-6')).toBe(false);
+    expect(result.records).toBe(7);
+    expect(logs.filter((l) => l.msg === 'poller.duplicate_keys')).toEqual([]);
+    expect(metrics.counts.incompleteWindows).toBe(1);
+    expect(logs).toContainEqual({ level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ total: 8, records: 7 }) });
+  });
+
   it('two rows of one key, served in the same order on every request, cost one re-read and no error', async () => {
     // The vendor's data holds tie-2 twice (vendors.md: deduplicate on SessionId / callId): the total counts both
     // rows, the keys are one fewer. Every request serves the same sequence, so re-reading cannot find anything more.

@@ -104,6 +104,36 @@ function admit(record: unknown, key: string | undefined): Admitted {
   return { ok: true, key: key!, payload };
 }
 
+/**
+ * A key served at two slots with a page boundary between them that both passes had. An order that depends on the
+ * offset asked for (not on the page size) serves the page starting there the same way in both, so the same record may
+ * have been served twice and another hidden the same way twice: the passes agreeing proves no duplicate rows there.
+ */
+function copiesAcrossCommonBoundary(sequence: (string | null)[], starts: ReadonlySet<number>, previousStarts: ReadonlySet<number>): boolean {
+  const common = [...starts].filter((start) => start > 0 && previousStarts.has(start)).sort((a, b) => a - b);
+  if (common.length === 0) return false;
+  const firstSlot = new Map<string, number>();
+  for (let slot = 0; slot < sequence.length; slot++) {
+    const key = sequence[slot];
+    if (key === undefined || key === null) continue;
+    const first = firstSlot.get(key);
+    if (first === undefined) {
+      firstSlot.set(key, slot);
+      continue;
+    }
+    // The first common boundary after the key's first slot: between the copies if it is at or before this one.
+    let lo = 0;
+    let hi = common.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (common[mid]! <= first) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < common.length && common[lo]! <= slot) return true;
+  }
+  return false;
+}
+
 /** Same key (or keyless, or nothing served) at every slot. A hole reads as undefined, so holes match only holes. */
 function sameSequence(a: (string | null)[], b: (string | null)[]): boolean {
   if (a.length !== b.length) return false;
@@ -214,7 +244,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   const keysRead = new Set<string>();
   let keylessRead = 0;
   /** The previous pass under a steady total: that total and the key of each record slot it served (null: keyless). */
-  let previousPass: { total: number; sequence: (string | null)[] } | undefined;
+  let previousPass: { total: number; sequence: (string | null)[]; starts: Set<number> } | undefined;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
@@ -227,6 +257,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const keylessThisPass = new Set<string>();
     /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
     const sequence: (string | null)[] = [];
+    /** The first slot of each answer this pass took records from: the boundaries between its pages. */
+    const starts = new Set<number>();
     let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
@@ -252,6 +284,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // answer, as the counts against the total and the comparison of passes below assume. A record that moved
         // across such a boundary between the two requests is a shortfall as at any page boundary: read again. (Records
         // past the page asked for, a vendor serving more than asked, are kept as ever.)
+        starts.add(item.offset);
         const itemEnd = item.offset + item.span;
         const cut = itemEnd < start + size ? itemEnd - start : undefined;
         const records = result.records.slice(item.offset - start, cut);
@@ -431,7 +464,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const steady = totals.size === 1 && knownTotal !== undefined ? knownTotal : undefined;
     if (steady !== undefined && keysRead.size + keylessRead < steady) {
       const served = sequence.filter((k) => k !== undefined).length;
-      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady) {
+      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady && !copiesAcrossCommonBoundary(sequence, starts, previousPass.starts)) {
         log('info', 'poller.duplicate_keys', {
           tenant,
           window_start: isoOf(window.start),
@@ -449,7 +482,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         if (pageSize > 1) pageSize--;
       }
     }
-    previousPass = steady === undefined ? undefined : { total: steady, sequence };
+    previousPass = steady === undefined ? undefined : { total: steady, sequence, starts };
     if (totals.size <= 1) break;
     // The total only moved (no short, overfull or repeated page, no shortfall under a steady total) and the reads
     // together served as many distinct records as it ever said in this read: calls kept arriving while a busy window
