@@ -37,7 +37,9 @@
 // it, and its commit, made again first, was followed by the re-read range's, moving the group's offset back (seed 749
 // of 1-2000; a plain test too); inline, a flush that threw left the batcher working and its range buffered, so a later
 // call (the final flush here, a stop's or the timer's in the sink) made a transaction that had landed with its answer
-// lost again and published its dead letters twice (seeds 3769, 303865; a plain test too). The drain restarts no one:
+// lost again and published its dead letters twice (seeds 3769, 303865; a plain test too); inline, a range stored with
+// its commit skipped behind a refused one stayed the partition's buffer, so the next rows joined it in an insert past
+// flushRows that stored it again (seed 525656 of 500000-532999; a plain test too). The drain restarts no one:
 // a member that stopped restarts, as in the script, and nothing else.
 // The dead-letter loader's mode (planLoaderCase: the same seeds' cases, background flush, ports.stored answered from
 // what the stand-in table holds, the unloadable records logged as skipped, no transactions, crashes right after an

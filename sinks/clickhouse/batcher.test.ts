@@ -1044,6 +1044,25 @@ describe('Batcher', () => {
       expect(b.stats.deadLettered).toBe(1);
     });
 
+    it('inline, a range whose commit is skipped behind a refused one leaves the buffer: the next rows start a range of their own', async () => {
+      const { rec, ports } = fakePorts();
+      const commitWith = ports.commitWithDeadLetters!;
+      ports.commitWithDeadLetters = async () => {
+        throw refusal();
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: false });
+      await b.add(batch(0, [0, 1, 2, 3], garbageAt(1)));
+      ports.commitWithDeadLetters = commitWith;
+      // Stored, its commit skipped (it would go past 0-3's unpublished letter): nothing of it is buffered any more.
+      await b.add(batch(0, [4, 5, 6, 7]));
+      expect(rec.events.at(-1)).toBe('insert cdr.normalized:0:4-7');
+      expect(b.bufferedRows).toBe(0);
+      await b.add(batch(0, [8, 9, 10, 11]));
+      expect(rec.events.at(-1)).toBe('insert cdr.normalized:0:8-11');
+      expect([...rec.inserted.values()].map((o) => o.length).filter((n) => n > options.flushRows)).toEqual([]);
+      expect(rec.commits).toEqual([]);
+    });
+
     it('refused after the rejoin was seen: the re-delivered range waits for the one in flight, then is read again', async () => {
       const { rec, ports } = fakePorts();
       const commitWith = ports.commitWithDeadLetters!;

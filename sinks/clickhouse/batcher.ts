@@ -750,6 +750,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
     if (reread !== undefined && buffer.first > reread) {
       // Its commit would go past a refused range whose letters were never published; both are read again.
       this.log('warn', `${this.events}.commit_skipped`, { partition: key, first: buffer.first, last: buffer.last, rereadFrom: reread });
+      // Inline, the range is still the partition's buffer: left there, the next rows would join it past flushRows
+      // and insert it again.
+      if (this.buffers.get(key) === buffer) this.buffers.delete(key);
       return;
     }
     const transactional = dead.length > 0 && this.ports.commitWithDeadLetters !== undefined;
