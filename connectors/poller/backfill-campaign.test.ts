@@ -417,7 +417,9 @@ async function runCase(c: Case, stats: { overtaken: number }): Promise<string[]>
       }
     });
     if (saves.length > 0) recorded = lossOnlySave ? startLoss : processed.at(-1)?.loss;
-    for (const part of [lost, ...processed.map((x) => x.lost)]) if (part) lostParts.push([part.start, part.end - 1]);
+    // A run's loss is reported only once a checkpoint records it: a run stopped before its first save leaves it to the
+    // next run, which judges it afresh (a clock gone back shortens it; the seconds spared are read).
+    for (const part of [saves.length > 0 ? lost : undefined, ...processed.map((x) => x.lost)]) if (part) lostParts.push([part.start, part.end - 1]);
     for (const x of completed) if (x.window.start <= x.at - open) covered.push([x.window.start, Math.min(x.window.end, x.at - open)]);
 
     // Nothing outside the range; counts agree with what the vendor served.
