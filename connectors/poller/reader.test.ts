@@ -479,6 +479,19 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(logs).toContainEqual({ level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ total: 8, records: 7 }) });
   });
 
+  it('two rows of one key far apart, with a page boundary both reads have between them, cost one re-read and no error', async () => {
+    // 200 calls and r-25 held twice, the second row at slot 151, in a stable order. Pages of 10, then 9, both start at
+    // 90, between the copies; but neither copy was served by answers asked at the same offset (20 and 18, 150 and 144),
+    // so no order that depends on the offset could have moved it alike in both reads: these are rows sharing a key.
+    const rows = Array.from({ length: 200 }, (_, i) => ({ id: `r-${i}` }));
+    rows.splice(151, 0, { id: 'r-25' });
+    const { result, logs, metrics } = await readObserved(pagedSource(rows, 10));
+    expect(result.records).toBe(200);
+    expect(metrics.counts.incompleteWindows).toBe(0);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    expect(logs).toContainEqual({ level: 'info', msg: 'poller.duplicate_keys', fields: expect.objectContaining({ total: 201, duplicates: 1, passes: 2 }) });
+  });
+
   it('two rows of one key, served in the same order on every request, cost one re-read and no error', async () => {
     // The vendor's data holds tie-2 twice (vendors.md: deduplicate on SessionId / callId): the total counts both
     // rows, the keys are one fewer. Every request serves the same sequence, so re-reading cannot find anything more.

@@ -104,32 +104,30 @@ function admit(record: unknown, key: string | undefined): Admitted {
   return { ok: true, key: key!, payload };
 }
 
+/** Of one read: the offset asked for (the page's first record) and the answer, by number, that served each record slot. */
+interface Served {
+  asked: number[];
+  answer: number[];
+}
+
 /**
- * A key served at two slots with a page boundary between them that both passes had. An order that depends on the
- * offset asked for (not on the page size) serves the page starting there the same way in both, so the same record may
- * have been served twice and another hidden the same way twice: the passes agreeing proves no duplicate rows there.
+ * A copy of a key served by an answer asked at the same offset in every read that served this same sequence, and an
+ * earlier copy by another answer. An order that depends only on the offset asked for (not on the page size) orders
+ * that answer alike each time, so it may have served a record of the page before again (moved across the boundary)
+ * and hidden another the same way each time: the reads agreeing prove no duplicate rows there. A copy served by
+ * answers asked at different offsets would have to be moved alike by different orders; two copies in one answer are
+ * two rows the vendor holds.
  */
-function copiesAcrossCommonBoundary(sequence: (string | null)[], starts: ReadonlySet<number>, previousStarts: ReadonlySet<number>): boolean {
-  const common = [...starts].filter((start) => start > 0 && previousStarts.has(start)).sort((a, b) => a - b);
-  if (common.length === 0) return false;
-  const firstSlot = new Map<string, number>();
+function copyServedAlike(sequence: (string | null)[], reads: readonly Served[]): boolean {
+  const current = reads.at(-1)!;
+  /** The answer that served the first copy of each key. */
+  const first = new Map<string, number>();
   for (let slot = 0; slot < sequence.length; slot++) {
     const key = sequence[slot];
     if (key === undefined || key === null) continue;
-    const first = firstSlot.get(key);
-    if (first === undefined) {
-      firstSlot.set(key, slot);
-      continue;
-    }
-    // The first common boundary after the key's first slot: between the copies if it is at or before this one.
-    let lo = 0;
-    let hi = common.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (common[mid]! <= first) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo < common.length && common[lo]! <= slot) return true;
+    const answer = first.get(key);
+    if (answer === undefined) first.set(key, current.answer[slot]!);
+    else if (answer !== current.answer[slot] && reads.every((read) => read.asked[slot] === current.asked[slot])) return true;
   }
   return false;
 }
@@ -244,7 +242,9 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   const keysRead = new Set<string>();
   let keylessRead = 0;
   /** The previous pass under a steady total: that total and the key of each record slot it served (null: keyless). */
-  let previousPass: { total: number; sequence: (string | null)[]; starts: Set<number> } | undefined;
+  let previousPass: { total: number; sequence: (string | null)[]; reads: Served[] } | undefined;
+  /** Answers taken so far, numbering each. */
+  let answers = 0;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const totals = new Set<number>();
     /** Keys of the records of this pass's pages so far: a full page of nothing else is a page the vendor repeats. */
@@ -257,8 +257,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const keylessThisPass = new Set<string>();
     /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
     const sequence: (string | null)[] = [];
-    /** The first slot of each answer this pass took records from: the boundaries between its pages. */
-    const starts = new Set<number>();
+    /** Which answer served each record slot of this pass, and at which offset it was asked for. */
+    const servedBy: Served = { asked: [], answer: [] };
     let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
@@ -284,7 +284,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // answer, as the counts against the total and the comparison of passes below assume. A record that moved
         // across such a boundary between the two requests is a shortfall as at any page boundary: read again. (Records
         // past the page asked for, a vendor serving more than asked, are kept as ever.)
-        starts.add(item.offset);
         const itemEnd = item.offset + item.span;
         const cut = itemEnd < start + size ? itemEnd - start : undefined;
         const records = result.records.slice(item.offset - start, cut);
@@ -319,8 +318,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           repeated = true;
           break;
         }
+        const answer = answers++;
         keys.forEach((k, i) => {
           sequence[item.offset + i] = k ?? null;
+          servedBy.asked[item.offset + i] = start;
+          servedBy.answer[item.offset + i] = answer;
           if (k === undefined) keylessThisPass.add(keyless[i]!);
           else {
             keysThisPass.add(k);
@@ -464,7 +466,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const steady = totals.size === 1 && knownTotal !== undefined ? knownTotal : undefined;
     if (steady !== undefined && keysRead.size + keylessRead < steady) {
       const served = sequence.filter((k) => k !== undefined).length;
-      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady && !copiesAcrossCommonBoundary(sequence, starts, previousPass.starts)) {
+      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady && !copyServedAlike(sequence, [...previousPass.reads, servedBy])) {
         log('info', 'poller.duplicate_keys', {
           tenant,
           window_start: isoOf(window.start),
@@ -482,7 +484,10 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         if (pageSize > 1) pageSize--;
       }
     }
-    previousPass = steady === undefined ? undefined : { total: steady, sequence, starts };
+    // The reads before that served this very sequence under this total stay with it: a copy is suspect only where every
+    // one of them had it from an answer asked at the same offset.
+    const agreeing = previousPass?.total === steady && previousPass !== undefined && sameSequence(previousPass.sequence, sequence) ? previousPass.reads : [];
+    previousPass = steady === undefined ? undefined : { total: steady, sequence, reads: [...agreeing, servedBy] };
     if (totals.size <= 1) break;
     // The total only moved (no short, overfull or repeated page, no shortfall under a steady total) and the reads
     // together served as many distinct records as it ever said in this read: calls kept arriving while a busy window
