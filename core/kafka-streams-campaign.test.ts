@@ -47,7 +47,7 @@ vi.mock('node:timers/promises', async (importOriginal) => {
   return { ...actual, setTimeout: <T>(_ms?: number, value?: T) => new Promise<T | undefined>((resolve) => setImmediate(() => resolve(value))) };
 });
 
-const { seeds: SEEDS } = campaignSeeds('TRANSACTIONAL', 300);
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('TRANSACTIONAL', 300);
 const TRACE = process.env.CDRFLOW_FUZZ_TRANSACTIONAL_TRACE === '1';
 const HANG_MS = 5_000;
 const GROUP = 'g';
@@ -609,5 +609,5 @@ describe('runTransactional: a seeded fault campaign', () => {
       else if (problems.length > 0) failures.push(`${describeCase(c)}: ${[...new Set(problems)].slice(0, 4).join('; ')}`);
     }
     expect(failures, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_TRANSACTIONAL_ONLY=<seed>\n  ${failures.slice(0, 10).join('\n  ')}`).toEqual([]);
-  }, 60_000);
+  }, timeoutMs(60_000));
 });

@@ -40,7 +40,7 @@ import type { ClickHouseFigures, DriftKind, ReconcileRow, ViewFigures } from './
 import { silentStream } from './reconcile.ts';
 import type { DayScope } from './days.ts';
 
-const { seeds: SEEDS } = campaignSeeds('RECONCILE', 300);
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('RECONCILE', 300);
 
 /** The stand-in topics: a value is `topic\0index`, decoded to the object at that index. */
 const topics = vi.hoisted(() => ({ byName: new Map<string, unknown[]>() }));
@@ -581,5 +581,5 @@ describe('compareLayers: a seeded campaign of call histories across the layers',
     if (SEEDS.length >= 50) expect(drifting).toBeGreaterThan(SEEDS.length / 5);
     if (SEEDS.length >= 50) expect(drifting).toBeLessThan(SEEDS.length);
     expect(failures.slice(0, 8).join('\n')).toBe('');
-  }, 60_000);
+  }, timeoutMs(60_000));
 });

@@ -45,7 +45,7 @@ import type { DayScope } from './days.ts';
 import { repair } from './repair.ts';
 import { repairContext } from './fixtures/repair-context.ts';
 
-const { seeds: SEEDS } = campaignSeeds('REPAIR', 400);
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('REPAIR', 400);
 
 interface Msg {
   key: string;
@@ -588,5 +588,5 @@ describe('repair: a seeded campaign of drifted call histories', () => {
     }
     if (SEEDS.length >= 50) expect(repaired).toBeGreaterThan(SEEDS.length / 4);
     expect(failures.slice(0, 8).join('\n')).toBe('');
-  }, 60_000);
+  }, timeoutMs(60_000));
 });

@@ -47,7 +47,7 @@ import { TokenBucket } from '../../core/token-bucket.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
 import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('BACKFILL', 400);
+const { seeds: SEEDS, replaying: REPLAYING, timeoutMs } = campaignSeeds('BACKFILL', 400);
 
 const RETENTION_SEC = 7 * 86400;
 const DAY = 86400;
@@ -535,5 +535,6 @@ describe('runBackfill: a seeded campaign of ranges, clocks, stops and failures',
     }
     if (!REPLAYING) for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(SEEDS.length / 20);
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BACKFILL_ONLY=<seed>\n  ${failures.slice(0, 40).join('\n  ')}`).toBe(0);
-  });
+    // 30 s, the unit project's testTimeout, for the default count.
+  }, timeoutMs(30_000));
 });

@@ -36,7 +36,7 @@ import { MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits
 import { Rng, seededRandom } from '../../simulators/kit.ts';
 import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('READER', 1000);
+const { seeds: SEEDS, replaying: REPLAYING, timeoutMs } = campaignSeeds('READER', 1000);
 
 /** The reader's own limits (reader.ts), which the bound on requests is derived from. */
 const MAX_PASSES = 3;
@@ -483,5 +483,6 @@ describe('readWindow: a seeded campaign of scripted vendors', () => {
       expect(givenUp).toBeGreaterThan(SEEDS.length / 20);
     }
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_READER_ONLY=<seed>\n  ${failures.slice(0, 15).join('\n  ')}`).toBe(0);
-  });
+    // 30 s, the unit project's testTimeout, for the default count.
+  }, timeoutMs(30_000));
 });

@@ -42,7 +42,7 @@ import { TRTC_RETENTION_SEC } from '../tencent-trtc/source.ts';
 import { Rng, seededRandom } from '../../simulators/kit.ts';
 import { campaignSeeds } from '../../test/fuzz/seeds.ts';
 
-const { seeds: SEEDS, replaying: REPLAYING } = campaignSeeds('WINDOWS', 400);
+const { seeds: SEEDS, replaying: REPLAYING, timeoutMs } = campaignSeeds('WINDOWS', 400);
 
 const HOUR = 3600;
 const DAY = 86_400;
@@ -388,5 +388,6 @@ describe('live windows and checkpoint: a seeded campaign of settings, clocks and
       expect(failed).toBeGreaterThan(SEEDS.length / 4);
     }
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_WINDOWS_ONLY=<seed>\n  ${failures.slice(0, 10).join('\n  ')}`).toBe(0);
-  });
+    // 30 s, the unit project's testTimeout, for the default count.
+  }, timeoutMs(30_000));
 });

@@ -53,7 +53,7 @@
 // so did the retries and halvings of a flush in flight (seeds 112, 252, 1114). One insert already sent when the
 // rebalance comes can still land after the next owner's ask: those copies (racedCopies) are the one double allowed.
 // The same seed plays the same case: a failure prints its seed and case, and CDRFLOW_FUZZ_BATCHER_ONLY=<seed>[,<seed>]
-// runs just those (CDRFLOW_FUZZ_BATCHER_SEED / _COUNT move the range).
+// runs just those (CDRFLOW_FUZZ_BATCHER_SEED / _COUNT move the range, the timeout grows with it; see test/fuzz/seeds.ts).
 import { describe, expect, it, vi } from 'vitest';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
@@ -92,8 +92,8 @@ vi.mock('node:timers/promises', async (importOriginal) => {
   };
 });
 
-const { seeds: SEEDS } = campaignSeeds('BATCHER', 600);
-const { seeds: LOADER_SEEDS } = campaignSeeds('BATCHER', 300, 'CDRFLOW_FUZZ_BATCHER_LOADER_COUNT');
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('BATCHER', 600);
+const { seeds: LOADER_SEEDS, timeoutMs: loaderTimeoutMs } = campaignSeeds('BATCHER', 300, 'CDRFLOW_FUZZ_BATCHER_LOADER_COUNT');
 
 const TOPIC = 'cdr.normalized';
 const TRACE = process.env.CDRFLOW_FUZZ_BATCHER_TRACE === '1';
@@ -696,13 +696,13 @@ const runAll = async (seeds: number[], plan: (seed: number) => Case) => {
 describe('Batcher: a seeded fault campaign', () => {
   it(`${SEEDS.length} cases (seeds ${SEEDS[0]}..${SEEDS.at(-1)}): every good record stored, every bad one dead-lettered once, commits never ahead nor back, buffers bounded, every call settles`, async () => {
     await runAll(SEEDS, planCase);
-  }, 60_000);
+  }, timeoutMs(60_000));
 
   it(
     `the dead-letter loader's mode, ${LOADER_SEEDS.length} cases (seeds ${LOADER_SEEDS[0]}..${LOADER_SEEDS.at(-1)}): every dead letter stored once, the unloadable ones skipped, in = out + skipped + already stored, commits never ahead nor back, every call settles`,
     async () => {
       await runAll(LOADER_SEEDS, planLoaderCase);
     },
-    60_000,
+    loaderTimeoutMs(60_000),
   );
 });

@@ -1,6 +1,11 @@
 // The seeds a seeded campaign runs, from its environment variables, so that a failure printed with its seed replays
 // alone: CDRFLOW_FUZZ_<NAME>_ONLY=<seed>[,<seed>] runs just those; otherwise CDRFLOW_FUZZ_<NAME>_COUNT seeds (the
 // campaign's default) from CDRFLOW_FUZZ_<NAME>_SEED (1).
+//
+// A campaign that runs all its seeds in one test sets that test's timeout in code, which beats vitest's
+// --testTimeout; so `timeoutMs(base)` grows the base (the timeout of the default count) in proportion to the seeds
+// run, and a sweep of 20,000 seeds needs no chunking. CDRFLOW_FUZZ_TIMEOUT_MS=<ms> sets it outright instead (any
+// campaign, any count), for a slow machine or a debugger.
 
 export interface CampaignSeeds {
   seeds: number[];
@@ -8,6 +13,8 @@ export interface CampaignSeeds {
   replaying: boolean;
   /** The range's length (the default or CDRFLOW_FUZZ_<NAME>_COUNT), whether or not a replay runs instead. */
   count: number;
+  /** The timeout of a test that runs all `seeds`, given `baseMs` for the default count: never less than `baseMs`. */
+  timeoutMs(baseMs: number): number;
 }
 
 /** `countVar`: another variable for the range's length, for a second campaign of the same name and seeds. */
@@ -15,5 +22,9 @@ export function campaignSeeds(name: string, defaultCount: number, countVar = `CD
   const first = Number(process.env[`CDRFLOW_FUZZ_${name}_SEED`] ?? 1);
   const count = Number(process.env[countVar] ?? defaultCount);
   const only = (process.env[`CDRFLOW_FUZZ_${name}_ONLY`] ?? '').split(',').filter(Boolean).map(Number);
-  return { seeds: only.length > 0 ? only : Array.from({ length: count }, (_, i) => first + i), replaying: only.length > 0, count };
+  const seeds = only.length > 0 ? only : Array.from({ length: count }, (_, i) => first + i);
+  const override = Number(process.env['CDRFLOW_FUZZ_TIMEOUT_MS'] ?? NaN);
+  const timeoutMs = (baseMs: number): number =>
+    override > 0 ? override : Math.ceil(baseMs * Math.max(1, seeds.length / Math.max(1, defaultCount)));
+  return { seeds, replaying: only.length > 0, count, timeoutMs };
 }
