@@ -674,6 +674,40 @@ describe('Batcher', () => {
       expect(rec.commits).toEqual(['cdr.normalized:0@4']);
     });
 
+    it('makes no failed commit again once a flush failed meanwhile: a later range of the partition may have committed', async () => {
+      const { rec, ports } = fakePorts();
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      const commit = ports.commit;
+      // The first commit of partitions 3 and 0 fails (made again later); partition 3's second one waits for the test.
+      const failOnce = new Set([3, 0]);
+      let releaseThree: (() => void) | undefined;
+      ports.commit = async (topic, partition, next, fetchedAs) => {
+        if (failOnce.delete(partition)) throw new CdrflowError('transient', 'request timed out');
+        if (partition === 3) await new Promise<void>((resolve) => (releaseThree = resolve));
+        return commit(topic, partition, next, fetchedAs);
+      };
+      // Partition 0's next range has a dead letter: its transaction lands, its answer is lost (the stage stops).
+      let land: (() => void) | undefined;
+      ports.commitWithDeadLetters = async ({ topic, partition, nextOffset }) => {
+        await new Promise<void>((resolve) => (land = resolve));
+        rec.commits.push(`${topic}:${partition}@${nextOffset}`);
+        throw new CdrflowError('transient', 'broker gone after the commit');
+      };
+      const failures: CdrflowError[] = [];
+      ports.onFailure = (err) => void failures.push(err);
+      await b.add(batch(3, [0, 1, 2, 3]));
+      await b.add(batch(0, [0, 1, 2, 3]));
+      await b.add(batch(0, [4, 5, 6, 7], (o) => (o === 5 ? 'garbage' : `v${o}`)));
+      // Its commits made again: partition 3's first (it waits), partition 0's is skipped while 4-7 is in flight.
+      const due = b.flushDue();
+      while (releaseThree === undefined || land === undefined) await settled();
+      land();
+      while (failures.length === 0) await settled();
+      releaseThree();
+      await expect(due).rejects.toThrow(/broker gone after the commit/);
+      expect(rec.commits.filter((c) => c.startsWith('cdr.normalized:0@'))).toEqual(['cdr.normalized:0@8']);
+    });
+
     it('counts in bufferedRows the rows of a flush that waits for the one in flight', async () => {
       const { rec, ports, release } = gatedPorts();
       const b = new Batcher(ports, { ...options, backgroundFlush: true });

@@ -494,6 +494,9 @@ export class Batcher<R extends RowLine = RenderedRow> {
   /** The live failed commits (uncommitted) of partitions with no range in flight, whose own commit would go past them. */
   private async commitAgain(): Promise<void> {
     for (const [key, failed] of this.uncommitted) {
+      // A flush in flight may have failed while an earlier commit here was awaited (a transaction that landed with its
+      // answer lost stops the stage): its range's offset may be committed, and this one would move the group's back.
+      this.throwIfFailed();
       // A flush starts only under the lock this runs under: none of the partition's commits can overtake this one.
       if (!failed.live || this.flightKeys.has(key)) continue;
       const { topic, partition, nextOffset, membership } = failed.range;
