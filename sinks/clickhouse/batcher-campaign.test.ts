@@ -39,7 +39,9 @@
 // call (the final flush here, a stop's or the timer's in the sink) made a transaction that had landed with its answer
 // lost again and published its dead letters twice (seeds 3769, 303865; a plain test too); inline, a range stored with
 // its commit skipped behind a refused one stayed the partition's buffer, so the next rows joined it in an insert past
-// flushRows that stored it again (seed 525656 of 500000-532999; a plain test too). The drain restarts no one:
+// flushRows that stored it again (seed 525656 of 500000-532999; a plain test too); a failed commit made again while a
+// flush in flight failed (its transaction landed with its answer lost) moved the group's offset back behind that range
+// (seed 603496 of 600000-640000; a plain test too). The drain restarts no one:
 // a member that stopped restarts, as in the script, and nothing else.
 // The dead-letter loader's mode (planLoaderCase: the same seeds' cases, background flush, ports.stored answered from
 // what the stand-in table holds, the unloadable records logged as skipped, no transactions, crashes right after an
