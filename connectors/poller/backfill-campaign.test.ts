@@ -533,8 +533,8 @@ describe('runBackfill: a seeded campaign of ranges, clocks, stops and failures',
       const problems = await runCase(c, seen);
       if (problems.length > 0) failures.push(`${describeCase(c)}\n    ${problems.join('\n    ')}`);
     }
-    if (!REPLAYING) for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(SEEDS.length / 20);
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_BACKFILL_ONLY=<seed>\n  ${failures.slice(0, 40).join('\n  ')}`).toBe(0);
+    if (!REPLAYING) for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(SEEDS.length / 20);
     // 30 s, the unit project's testTimeout, for the default count.
   }, timeoutMs(30_000));
 });
