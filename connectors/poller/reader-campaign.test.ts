@@ -480,7 +480,9 @@ describe('readWindow: a seeded campaign of scripted vendors', () => {
     expect(failures.length, `${failures.length} failing case(s); replay with CDRFLOW_FUZZ_READER_ONLY=<seed>\n  ${failures.slice(0, 15).join('\n  ')}`).toBe(0);
     // Each side of the oracle is exercised: vendors that behave, windows checked complete, windows given up loudly.
     if (!REPLAYING) {
-      expect(behaving).toBeGreaterThan(SEEDS.length / 10);
+      // About a tenth of the planned vendors behave in all (9.9% of seeds 330000-344999): a twentieth is a floor that
+      // says the side is exercised, not one a sweep misses by chance.
+      expect(behaving).toBeGreaterThan(SEEDS.length / 20);
       expect(complete).toBeGreaterThan(SEEDS.length / 2);
       expect(givenUp).toBeGreaterThan(SEEDS.length / 20);
     }
