@@ -747,15 +747,17 @@ export class Batcher<R extends RowLine = RenderedRow> {
   private async finishBuffer(buffer: PartitionBuffer<R>, rejected: DeadLetter[]): Promise<void> {
     buffer.finished = true;
     const key = `${buffer.topic}:${buffer.partition}`;
+    // Inline, the range is still the partition's buffer (in the background it left at the hand-off): whatever its
+    // commit's outcome, new rows of the partition start the next range. Left there, they would join it past flushRows
+    // and insert it again. The other partitions' buffers stay: a failed commit comes with no rebalance to deliver
+    // their rows again.
+    if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     const dead = [...buffer.dead, ...rejected];
     this.log('debug', `${this.events}.inserted`, { partition: key, first: buffer.first, last: buffer.last, rows: buffer.rows.length - rejected.length });
     const reread = this.rereadFrom.get(key);
     if (reread !== undefined && buffer.first > reread) {
       // Its commit would go past a refused range whose letters were never published; both are read again.
       this.log('warn', `${this.events}.commit_skipped`, { partition: key, first: buffer.first, last: buffer.last, rereadFrom: reread });
-      // Inline, the range is still the partition's buffer: left there, the next rows would join it past flushRows
-      // and insert it again.
-      if (this.buffers.get(key) === buffer) this.buffers.delete(key);
       return;
     }
     const transactional = dead.length > 0 && this.ports.commitWithDeadLetters !== undefined;
@@ -797,14 +799,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
       this.log('warn', `${this.events}.commit_failed`, { partition: key, error: e.message, ...(transactional ? { deadLetters: dead.length } : {}) });
-      // Inline, the range is still the partition's buffer: new rows of it start the next range. The other
-      // partitions' buffers stay: a failed commit comes with no rebalance to deliver their rows again.
-      if (this.buffers.get(key) === buffer) this.buffers.delete(key);
       return;
     }
     this.rereadFrom.delete(key);
     this.uncommitted.delete(key);
-    if (this.buffers.get(key) === buffer) this.buffers.delete(key);
     const markers = this.markersAfterFlight.get(key);
     if (markers !== undefined) {
       this.markersAfterFlight.delete(key);
