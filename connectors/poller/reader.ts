@@ -464,9 +464,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     // total, with every slot served, tells: the order is stable and the shortfall is those duplicate rows, which
     // another pass would serve again. The window is complete (the first row of each key was published).
     const steady = totals.size === 1 && knownTotal !== undefined ? knownTotal : undefined;
+    /** The reads before that served this very sequence under this total (a copy is doubted where all of them had it alike). */
+    const agreeing = steady !== undefined && previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) ? previousPass.reads : [];
     if (steady !== undefined && keysRead.size + keylessRead < steady) {
       const served = sequence.filter((k) => k !== undefined).length;
-      if (previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) && served === steady && !copyServedAlike(sequence, [...previousPass.reads, servedBy])) {
+      if (agreeing.length > 0 && served === steady && !copyServedAlike(sequence, [...agreeing, servedBy])) {
         log('info', 'poller.duplicate_keys', {
           tenant,
           window_start: isoOf(window.start),
@@ -484,9 +486,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         if (pageSize > 1) pageSize--;
       }
     }
-    // The reads before that served this very sequence under this total stay with it: a copy is suspect only where every
-    // one of them had it from an answer asked at the same offset.
-    const agreeing = previousPass?.total === steady && previousPass !== undefined && sameSequence(previousPass.sequence, sequence) ? previousPass.reads : [];
     previousPass = steady === undefined ? undefined : { total: steady, sequence, reads: [...agreeing, servedBy] };
     if (totals.size <= 1) break;
     // The total only moved (no short, overfull or repeated page, no shortfall under a steady total) and the reads
