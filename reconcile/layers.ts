@@ -18,7 +18,7 @@ import { chNumber, quoteIdentifier, readRows, RECONCILE_READ, type ReadBounds } 
 import { bucketDay, dayBounds, daysOf, hourFloor, scopeBounds, type DayScope } from './days.ts';
 import type { ClickHouseFigures, ViewFigures } from './model.ts';
 import { bucketKey, ID_FINGERPRINT_SQL, splitBucketKey, supersedes, Tally, VERSION_FINGERPRINT_SQL } from './tally.ts';
-import { sourceKey } from './compare.ts';
+import { sourceKey, type Layers } from './compare.ts';
 import { contractDecoder } from './contract-decoder.ts';
 
 export interface ProgressSink {
@@ -60,6 +60,26 @@ export interface SourceLayer {
    * first window the vendor served them in, until refileUndated moves them to their raw record's day.
    */
   undated: Map<string, string>;
+}
+
+/** What the readers of the vendors' APIs and the topics give compareLayers (the reconcile and its campaigns alike). */
+export function readLayers(
+  source: SourceLayer,
+  raw: Pick<RawLayer, 'tally' | 'normalizeDead'>,
+  normalized: Pick<NormalizedLayer, 'tally' | 'sinkDead'>,
+): Pick<Layers, 'sourceTenants' | 'source' | 'sourceKeyless' | 'sourceUnreachable' | 'sourceRefused' | 'sourceBeyondHorizon' | 'raw' | 'normalized' | 'normalizeDead' | 'sinkDead'> {
+  return {
+    sourceTenants: source.tenants,
+    source: source.tally,
+    sourceKeyless: source.keyless,
+    sourceUnreachable: source.unreachable,
+    sourceRefused: source.refused,
+    sourceBeyondHorizon: source.beyondHorizon,
+    raw: raw.tally,
+    normalized: normalized.tally,
+    normalizeDead: raw.normalizeDead,
+    sinkDead: normalized.sinkDead,
+  };
 }
 
 const SOURCE_WINDOW_SEC = 3600;

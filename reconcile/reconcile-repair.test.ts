@@ -30,7 +30,9 @@ vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => () => Promise.r
 vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.resolve({ caughtUp: true, behind: 0 }) }));
 vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunFailure: () => '' }));
 // Every layer empty but the raw topic's `passes.rawIds` (then not normalized).
-vi.mock('./layers.ts', () => ({
+vi.mock('./layers.ts', async (importOriginal) => ({
+  // How the layers read become compareLayers' input is the real code's: only the reads are stood in.
+  readLayers: (await importOriginal<typeof import('./layers.ts')>()).readLayers,
   readSource: () => Promise.resolve({ tally: new Tally(), keyless: new Map(), unreachable: new Map(), refused: new Map(), tenants: [], windows: new Map() }),
   readDeadLetters: () => Promise.resolve({ rawOrigins: new Set(), sinkOrigins: new Set(), undecodable: passes.deadUndecodable }),
   readRaw: () => {

@@ -14,7 +14,7 @@ import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
 import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, newerInClickHouseNotes } from './compare.ts';
 import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
-import { ClickHouseReader, readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
+import { ClickHouseReader, readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
 import { repair } from './repair.ts';
 import { splitBucketKey } from './tally.ts';
@@ -205,16 +205,7 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const rows = compareLayers({
     scope,
     sourceKind: (v) => (apiVendors.has(v) ? 'api' : 'raw-topic'),
-    sourceTenants: source.tenants,
-    source: source.tally,
-    sourceKeyless: source.keyless,
-    sourceUnreachable: source.unreachable,
-    sourceRefused: source.refused,
-    sourceBeyondHorizon: source.beyondHorizon,
-    raw: raw.tally,
-    normalized,
-    normalizeDead: raw.normalizeDead,
-    sinkDead,
+    ...readLayers(source, raw, { tally: normalized, sinkDead }),
     clickhouse: ch.figures,
     views: ch.views,
     hourlyBasis: ch.hourlyBasis,

@@ -36,7 +36,7 @@ import type { RecordSink } from '../connectors/poller/publisher.ts';
 import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
 import { Rng, seededRandom } from '../simulators/kit.ts';
 import { campaignSeeds } from '../test/fuzz/seeds.ts';
-import { readDeadLetters, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
+import { readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import { bucketsNeedingIds, compareLayers } from './compare.ts';
 import { bucketKey, idsFingerprint, versionsFingerprint } from './tally.ts';
 import type { ClickHouseFigures, ReconcileReport, RepairAction, ViewFigures } from './model.ts';
@@ -385,16 +385,7 @@ async function reconcile(s: Setup): Promise<{ report: ReconcileReport; sourceWin
   const rows = compareLayers({
     scope: SCOPE,
     sourceKind: (v) => (v === API ? 'api' : 'raw-topic'),
-    sourceTenants: source.tenants,
-    source: source.tally,
-    sourceKeyless: source.keyless,
-    sourceUnreachable: source.unreachable,
-    sourceRefused: source.refused,
-    sourceBeyondHorizon: source.beyondHorizon,
-    raw: raw.tally,
-    normalized: normalizedLayer.tally,
-    normalizeDead: raw.normalizeDead,
-    sinkDead: normalizedLayer.sinkDead,
+    ...readLayers(source, raw, normalizedLayer),
     clickhouse: figures,
     views,
     hourlyBasis: new Map([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }])),
