@@ -30,7 +30,8 @@ import type { RawEnvelope } from '../core/envelope.ts';
 import type { Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
-import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { defaultNormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { callEnvelope, normalizedOf } from './fixtures/layers.ts';
 import { Rng, seededRandom } from '../simulators/kit.ts';
 import { campaignSeeds } from '../test/fuzz/seeds.ts';
 import { readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
@@ -123,20 +124,7 @@ interface Case {
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const inScope = (ms: number) => ms < SCOPE.cutoffMs && DAYS.includes(utcDay(ms));
 
-function envelopeOf(vendor: Vendor, tenant: string, key: string, startMs: number | null, talk: number, receivedMs: number): RawEnvelope {
-  const s = startMs === null ? null : Math.floor(startMs / 1000);
-  const payload =
-    vendor === API
-      ? { SessionId: key, ...(s === null ? {} : { StartTimestamp: s, AcceptTimestamp: s + 5, EndedTimestamp: s + 5 + talk }), Duration: talk, EndStatus: 1 }
-      : { callId: key, sdkAppId: Number(tenant), callResult: 'normal_end', startCallTs: s, acceptTs: s! + 5, endTs: s! + 5 + talk, caller: 'a', callees: ['b'] };
-  return { vendor, tenant_id: tenant, natural_key: key, received_at: new Date(receivedMs), connector: `${vendor}-test`, mode: 'live', request_id: null, payload: JSON.stringify(payload), payload_format: 'json', attributes: {} };
-}
 
-function cdrOf(e: RawEnvelope): NormalizedCdr {
-  const r = normalize(e, { now: () => new Date(0), lineage: null, options: OPTIONS });
-  if (!r.ok) throw new Error(`normalize refused a test record: ${JSON.stringify(r)}`);
-  return r.cdr;
-}
 
 function planCase(seed: number): Case {
   const r = new Rng(seededRandom(seed));
@@ -167,8 +155,8 @@ function planCase(seed: number): Case {
       }
       if (!inScope(received)) received = SCOPE.cutoffMs - r.int(1, 3600) * 1000;
       const talk = r.int(0, 600);
-      const envelope = envelopeOf(vendor, tenant, key, undated ? null : start, talk, received);
-      versions.push({ receivedMs: received, startMs: undated ? null : start, talk, envelope, cdr: cdrOf(envelope), rawPresent: true, rawDup: r.chance(0.1), norm: 'ok', normMinutesDelta: 0, sink: 'ok' });
+      const envelope = callEnvelope(vendor, tenant, key, undated ? null : start, talk, received);
+      versions.push({ receivedMs: received, startMs: undated ? null : start, talk, envelope, cdr: normalizedOf(envelope), rawPresent: true, rawDup: r.chance(0.1), norm: 'ok', normMinutesDelta: 0, sink: 'ok' });
     }
     // Versions must reach the topics in the order received: one received "earlier" after a later one is the
     // known limit of Tally.addVersion (a later version read first outside the scope), not what this campaign draws.
@@ -294,7 +282,7 @@ function buildWorld(c: Case): World {
   }
   // A duplicate (a producer retry, a replay) of a version already through every stage, after the rest.
   for (const e of dups) publish({ call: e.call, v: { ...e.v, norm: 'ok', sink: 'ok', normMinutesDelta: e.v.normMinutesDelta } });
-  for (let i = 0; i < c.rawKeyless; i++) w.raw.get(PUSH)!.push({ ...envelopeOf(PUSH, '1600000001', `kl${i}`, Date.parse('2026-11-30T08:00:00Z'), 30, Date.parse('2026-11-30T08:05:00Z')), tenant_id: '' });
+  for (let i = 0; i < c.rawKeyless; i++) w.raw.get(PUSH)!.push({ ...callEnvelope(PUSH, '1600000001', `kl${i}`, Date.parse('2026-11-30T08:00:00Z'), 30, Date.parse('2026-11-30T08:05:00Z')), tenant_id: '' });
   for (const x of c.chExtra) w.final.set(x.cdrId, { vendor: x.vendor, tenant: x.tenant, day: x.day, minutes: x.minutes, version: x.version });
   for (const [id, extra] of c.chMinutes) {
     const row = w.final.get(id);
@@ -424,7 +412,7 @@ function oracle(c: Case, w: World, views: Awaited<ReturnType<typeof runCase>>['v
   const rawCounted = new Map<string, Counted & { key: string }>();
   for (const vendor of [API, PUSH]) {
     const topic = RAW_TOPIC(vendor);
-    const cs = counted(w.raw.get(vendor)!, (e, offset) => (e.tenant_id === '' ? null : { id: cdrOf(e).cdr_id, callMs: cdrOf(e).started_at?.getTime() ?? e.received_at.getTime(), version: e.received_at.getTime(), minutes: cdrOf(e).billable_minutes, dead: w.rawDead.has(`${topic}:${offset}`) }));
+    const cs = counted(w.raw.get(vendor)!, (e, offset) => (e.tenant_id === '' ? null : { id: normalizedOf(e).cdr_id, callMs: normalizedOf(e).started_at?.getTime() ?? e.received_at.getTime(), version: e.received_at.getTime(), minutes: normalizedOf(e).billable_minutes, dead: w.rawDead.has(`${topic}:${offset}`) }));
     for (const [id, x] of cs) rawCounted.set(id, { ...x, key: bucketKey(vendor, byId.get(id)!.tenant, x.day) });
   }
   const normCounted = new Map<string, Counted & { key: string }>();

@@ -33,7 +33,8 @@ import type { Vendor } from '../core/topology.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { BackfillRequest } from '../connectors/poller/backfill.ts';
 import type { RecordSink } from '../connectors/poller/publisher.ts';
-import { defaultNormalizeOptions, normalize, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { defaultNormalizeOptions, type NormalizedCdr } from '../transforms/normalize/index.ts';
+import { callEnvelope, normalizedOf } from './fixtures/layers.ts';
 import { Rng, seededRandom } from '../simulators/kit.ts';
 import { campaignSeeds } from '../test/fuzz/seeds.ts';
 import { readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
@@ -141,20 +142,7 @@ interface Row {
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7).replace('-', '');
 
-function envelopeOf(vendor: Vendor, tenant: string, key: string, startMs: number, talk: number, receivedMs: number): RawEnvelope {
-  const s = Math.floor(startMs / 1000);
-  const payload =
-    vendor === API
-      ? { SessionId: key, StartTimestamp: s, AcceptTimestamp: s + 5, EndedTimestamp: s + 5 + talk, Duration: talk, EndStatus: 1 }
-      : { callId: key, sdkAppId: Number(tenant), callResult: 'normal_end', startCallTs: s, acceptTs: s + 5, endTs: s + 5 + talk, caller: 'a', callees: ['b'] };
-  return { vendor, tenant_id: tenant, natural_key: key, received_at: new Date(receivedMs), connector: `${vendor}-test`, mode: 'live', request_id: null, payload: JSON.stringify(payload), payload_format: 'json', attributes: {} };
-}
 
-function cdrOf(e: RawEnvelope): NormalizedCdr {
-  const r = normalize(e, { now: () => new Date(0), lineage: null, options: OPTIONS });
-  if (!r.ok) throw new Error(`normalize refused a test record: ${JSON.stringify(r)}`);
-  return r.cdr;
-}
 
 function planCase(seed: number): { calls: Call[]; faults: string[]; retention: number } {
   const r = new Rng(seededRandom(seed));
@@ -181,8 +169,8 @@ function planCase(seed: number): { calls: Call[]; faults: string[]; retention: n
         received = Math.max(received + r.int(1, 3 * 3600) * 1000, start + 60_000);
       }
       received = Math.min(received, SCOPE.cutoffMs - 2 * H - (count - v) * 1000);
-      const envelope = envelopeOf(vendor, tenant, key, start, r.int(0, 600), received);
-      versions.push({ receivedMs: received, startMs: start, envelope, cdr: cdrOf(envelope), raw: true, norm: true, sink: true });
+      const envelope = callEnvelope(vendor, tenant, key, start, r.int(0, 600), received);
+      versions.push({ receivedMs: received, startMs: start, envelope, cdr: normalizedOf(envelope), raw: true, norm: true, sink: true });
     }
     const call: Call = { vendor, tenant, key, cdrId: versions[0]!.cdr.cdr_id, versions, served: true, again: [], movedLost: false };
     calls.push(call);
@@ -337,7 +325,7 @@ function runPipeline(s: Setup): void {
   for (const vendor of [API, PUSH]) {
     const topic = world.topics.get(RAW_TOPIC(vendor))!;
     for (let i = s.cursors.raw.get(vendor)!; i < topic.length; i++) {
-      const cdr = cdrOf(topic[i]!.value as RawEnvelope);
+      const cdr = normalizedOf(topic[i]!.value as RawEnvelope);
       normalized.push({ key: cdr.cdr_id, value: cdr });
     }
     s.cursors.raw.set(vendor, topic.length);
@@ -401,7 +389,7 @@ async function reconcile(s: Setup): Promise<{ report: ReconcileReport; sourceWin
 function latestCopies(topic: string, vendor?: Vendor): Map<string, { index: number; version: number }> {
   const out = new Map<string, { index: number; version: number }>();
   world.topics.get(topic)!.forEach((m, index) => {
-    const id = vendor ? cdrOf(m.value as RawEnvelope).cdr_id : m.key;
+    const id = vendor ? normalizedOf(m.value as RawEnvelope).cdr_id : m.key;
     const version = m.value.received_at.getTime();
     const held = out.get(id);
     if (!held || version >= held.version) out.set(id, { index, version });
@@ -473,7 +461,7 @@ function idOfCopy(name: string): string {
   const [t, i] = name.split('\u0000') as [string, string];
   if (i.startsWith('backfill:')) return i.slice('backfill:'.length);
   const m = world.topics.get(t)![Number(i)]!;
-  return t === NORMALIZED ? m.key : cdrOf(m.value as RawEnvelope).cdr_id;
+  return t === NORMALIZED ? m.key : normalizedOf(m.value as RawEnvelope).cdr_id;
 }
 
 const touched = (a: RepairAction) => a.sample ?? [];
@@ -486,7 +474,7 @@ function check(calls: Call[], s: Setup, e: Expected, actions: RepairAction[], mo
     const original = world.topics.get(topic)![Number(a.value.split('\u0000')[1])]!;
     if (original.key !== a.key) problems.push(`appended ${a.value.replace('\u0000', '#')} under key ${a.key}, its key was ${original.key}`);
     const envelope = original.value as RawEnvelope;
-    return topic !== NORMALIZED && envelope.mode === 'backfill' ? `${topic}\u0000backfill:${cdrOf(envelope).cdr_id}` : a.value;
+    return topic !== NORMALIZED && envelope.mode === 'backfill' ? `${topic}\u0000backfill:${normalizedOf(envelope).cdr_id}` : a.value;
   });
   if (new Set(got).size !== got.length) problems.push(`a copy appended twice: ${got.map((g) => g.replace('\u0000', '#')).join(', ')}`);
   const want = [...e.appended].sort();
