@@ -62,10 +62,12 @@ function errorReply(format: TopFormat, requestId: string, status: number, outcom
   };
 }
 
-/** TOP answers in the requested format; an unknown or absent one means xml (TOP's default). */
+/**
+ * TOP answers in the requested format; an unknown or absent one means xml (TOP's default). Spelled exactly: the full
+ * handling refuses `format=JSON`, so an early refusal must not read it as json either (one answer shape per request).
+ */
 function formatOf(query: URLSearchParams, params?: Map<string, string>): TopFormat {
-  const f = (params?.get('format') ?? query.get('format') ?? 'xml').toLowerCase();
-  return f === 'json' ? 'json' : 'xml';
+  return (params?.get('format') ?? query.get('format')) === 'json' ? 'json' : 'xml';
 }
 
 export function createLvmsRoute(config: LvmsReceiverConfig): Route {

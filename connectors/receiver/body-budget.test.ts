@@ -121,6 +121,10 @@ describe('the body budget', () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': 50 * KIB };
     const inBody = await request(r, '/router/rest', form, 'format=json&method=alibaba.lvms.lvr.receivecallrecord&').answer;
     const inQuery = await request(r, '/router/rest?format=json', form, 'method=alibaba.lvms.lvr.receivecallrecord&').answer;
+    // Spelled otherwise, the full handling refuses the format (code 23, in xml), so the early refusal is xml too.
+    const upperCase = await request(r, '/router/rest?format=JSON', form, 'method=alibaba.lvms.lvr.receivecallrecord&').answer;
+    expect(upperCase).toMatch(/^HTTP\/1\.1 503 /);
+    expect(upperCase).toMatch(/\r\ncontent-type: text\/xml;charset=UTF-8\r\n/i);
     expect(inBody).toMatch(/^HTTP\/1\.1 503 /);
     expect(inBody).toMatch(/\r\ncontent-type: text\/xml;charset=UTF-8\r\n/i);
     expect(bodyOf(inBody)).toMatch(/^<\?xml [^>]*\?><error_response><code>10<\/code><msg>Service Currently Unavailable<\/msg><sub_code>isp\.service-unavailable<\/sub_code>/);

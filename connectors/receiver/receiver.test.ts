@@ -344,6 +344,15 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(await res2.text()).toMatch(/<error_response><code>25<\/code>/);
   });
 
+  it('refuses a format spelled otherwise than json or xml (format=JSON) with code 23, in xml, writes nothing', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const res = await fetch(`${r.url}/router/rest`, { method: 'POST', body: signedParams({ ...LVMS, dto, params: { format: 'JSON' } }) });
+    expect(res.headers.get('content-type')).toBe('text/xml;charset=UTF-8');
+    expect(await res.text()).toMatch(/<error_response><code>23<\/code><msg>Invalid Format<\/msg><sub_code>isv\.invalid-parameter:format<\/sub_code>/);
+    expect(sink.published).toHaveLength(0);
+  });
+
   it.each([
     ['a bad sign', 25, 'isv.invalid-signature', { sign: 'ABCDEF' }],
     ['an unknown app_key', 29, 'isv.appkey-not-exists', { app_key: 'nobody' }],
