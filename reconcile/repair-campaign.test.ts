@@ -13,11 +13,12 @@
 // Oracle, from the world and the header, not from repair.ts:
 //  - every call whose latest raw copy is newer than its latest normalized one (or has none) gets that copy (the latest
 //    received, on a tie the later offset) appended once to its raw topic, byte for byte under its key; the same for
-//    normalized copies newer than cdr FINAL's row, onto cdr.normalized; nothing else is appended;
+//    normalized copies newer than cdr FINAL's row, onto cdr.normalized; nothing else is appended, nor these calls when
+//    the backfill reads the hour the vendor serves them in (its copy re-feeds them: one re-feed per call);
 //  - the backfill is asked for exactly the hour windows the vendor served the calls missing on the raw topic in;
 //  - OPTIMIZE only on the months holding unmerged rows or a re-fed call; DELETE only of the rows of a call outside the
 //    partition of its latest version (as stored before, or as re-fed), keeping that version;
-//  - each call counted by the report but gone from its topic, each extra_in_normalized and not_in_source call is listed
+//  - each call counted by the report but gone from its topic (unless the backfill re-feeds it), each extra_in_normalized and not_in_source call is listed
 //    as unrepairable (by id) and gets no action;
 //  - once the live stages (stood in) carried the re-fed records through, a second reconcile finds no repairable drift
 //    (but on calls retention removed), and a second repair does nothing more.
@@ -402,13 +403,15 @@ interface Expected {
   /** Per tenant the hour starts (Unix s) to backfill. */
   hours: Map<string, Set<number>>;
   unrepairable: Set<string>;
+  /** Calls to append again that the backfill re-feeds instead (the vendor serves them in an hour it reads). */
+  backfilled: Set<string>;
   /** Calls whose every copy on a topic retention removed after the report. */
   gone: Set<string>;
 }
 
 /** Retention after the report: every copy of one call leaves the topic it was to be appended again from. */
 function oracle(calls: Call[], s: Setup, retention: number): Expected {
-  const e: Expected = { appended: new Set(), hours: new Map(), unrepairable: new Set(), gone: new Set() };
+  const e: Expected = { appended: new Set(), hours: new Map(), unrepairable: new Set(), backfilled: new Set(), gone: new Set() };
   const final = s.table.final();
   const normLatest = latestCopies(NORMALIZED);
   const wants: { call: Call; topic: string; index: number }[] = [];
@@ -426,10 +429,11 @@ function oracle(calls: Call[], s: Setup, retention: number): Expected {
     if (call.movedLost) e.unrepairable.add(call.cdrId);
   }
   const hit = retention >= 0 && wants.length > 0 ? wants[retention % wants.length]! : undefined;
-  // The backfill runs first: a call the vendor serves in an hour it reads gets a copy received after every other.
-  const backfilled = (w: (typeof wants)[number]) => w.call.vendor === API && w.call.served && w.topic !== NORMALIZED && e.hours.get(w.call.tenant)?.has(Math.floor(w.call.versions.at(-1)!.startMs / H) * 3600);
+  // The backfill runs first: a call the vendor serves in an hour it reads gets a copy received after every other,
+  // which normalize and the sink carry through: re-fed once, by the backfill, whatever layer it was missing on.
+  const backfilled = (w: (typeof wants)[number]) => w.call.vendor === API && w.call.served && e.hours.get(w.call.tenant)?.has(Math.floor(w.call.versions.at(-1)!.startMs / H) * 3600);
   for (const w of wants) {
-    if (backfilled(w)) e.appended.add(`${w.topic}\u0000backfill:${w.call.cdrId}`);
+    if (backfilled(w)) e.backfilled.add(w.call.cdrId);
     else if (!(hit && w.call === hit.call && w.topic === hit.topic)) e.appended.add(`${w.topic}\u0000${w.index}`);
   }
   if (hit) {
@@ -531,7 +535,7 @@ describe('repair: a seeded campaign of drifted call histories', () => {
         const e = oracle(calls, s, retention);
         // A moved version re-fed lands in December's partition: the old row in November's is superseded there.
         for (const call of calls) if (call.movedLost && !e.gone.has(call.cdrId)) splitBefore.set(call.cdrId, { keep: call.versions.at(-1)!.receivedMs, partitions: new Set(['202611']) });
-        const refed = new Set([...e.appended].map(idOfCopy));
+        const refed = new Set([...e.appended].map(idOfCopy).concat([...e.backfilled]));
         for (const call of calls) if (e.hours.has(call.tenant) && call.vendor === API && call.served && !call.versions.some((v) => v.raw)) refed.add(call.cdrId);
         // A call retention removed still has its repairable drift on its day, merged with the rest.
         const refedMonths = new Set(refed.size === 0 ? [] : calls.filter((c) => refed.has(c.cdrId) || e.gone.has(c.cdrId)).map((c) => monthOf(c.versions.at(-1)!.startMs)));

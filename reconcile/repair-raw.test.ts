@@ -10,6 +10,7 @@ import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { renderOutcome } from './render.ts';
 import { emptyClickHouse, repairContext } from './fixtures/repair-context.ts';
+import type { PullConnector } from '../connectors/poller/runtime.ts';
 
 const sent: OutgoingMessage[] = [];
 let topicMessages: ScannedMessage[] = [];
@@ -156,5 +157,72 @@ describe('repair: the copy appended again is the latest received, not the last o
     topicMessages = [rawMessage('880001', 0, RECEIVED, '{"v":"a"}'), normalizedMessage(inNormalized, 1, RECEIVED, 1), later, laterNormalized];
     await run();
     expect(sent.map((m) => String(m.value))).toEqual([String(later.value), String(laterNormalized.value)]);
+  });
+});
+
+describe('repair: one re-feed per call, whichever step brings it back', () => {
+  // A backfill re-reads whole hours: besides the call missing on the raw topic, it publishes again every call the vendor
+  // served in them, also those the report names as not normalized or not in ClickHouse. Those are re-fed already.
+  const CCC = 'tencent-ccc' as const;
+  const TENANT = '1400000001';
+  const HOUR = Date.parse('2026-11-30T10:00:00Z') / 1000;
+  const [missing, notNormalized, notInCh, elsewhere] = ['m-1', 'n-1', 'c-1', 'e-1'];
+  const id = (nk: string) => normalizedCdrId(CCC, TENANT, nk, null);
+  const cccRaw = (nk: string, offset: number, receivedAt: number, mode = 'live'): ScannedMessage => {
+    const envelope = { vendor: CCC, tenant_id: TENANT, natural_key: nk, received_at: receivedAt, payload: '{}', mode };
+    return { partition: 0, offset, key: Buffer.from(nk), value: Buffer.from(JSON.stringify(envelope)), timestamp: 0 } as unknown as ScannedMessage;
+  };
+  const cccReport = {
+    scope: { tz: 'UTC' },
+    rows: [{ vendor: CCC, tenant: TENANT, day: '2026-11-30', unmergedDuplicates: 0, drift: [
+      { kind: 'missing_in_raw', count: 1, detail: '', ids: [id(missing)], repairable: true },
+      { kind: 'not_normalized', count: 2, detail: '', ids: [id(notNormalized), id(elsewhere)], repairable: true },
+      { kind: 'not_in_clickhouse', count: 1, detail: '', ids: [id(notInCh)], repairable: true },
+    ] }],
+  } as unknown as ReconcileReport;
+  // The vendor served the missing call and its neighbours in 10:00, the other not-normalized call in 14:00.
+  const sourceWindows = new Map([[`${CCC}\u0000${TENANT}\u00002026-11-30`, new Map([[id(missing), HOUR], [id(notNormalized), HOUR], [id(notInCh), HOUR], [id(elsewhere), HOUR + 4 * 3600]])]]);
+  function connector(lost?: { from: number; to: number }) {
+    return {
+      source: { vendor: CCC, tenants: [TENANT] },
+      backfill: () => {
+        const read = lost ? [] : [missing, notNormalized, notInCh];
+        read.forEach((nk, i) => topicMessages.push(cccRaw(nk, 100 + i, RECEIVED + 3_600_000, 'backfill')));
+        const loss = lost ? { lostSeconds: lost.to - lost.from, lostFrom: new Date(lost.from * 1000).toISOString(), lostTo: new Date(lost.to * 1000).toISOString() } : { lostSeconds: 0 };
+        return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: true, ...loss });
+      },
+    } as unknown as PullConnector;
+  }
+  const runCcc = (lost?: { from: number; to: number }) =>
+    repair(cccReport, repairContext({ clickhouse: emptyClickHouse(), connectors: [connector(lost)], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
+
+  it('does not append again the copy a backfill of this repair just published: the call is re-fed once, by the backfill', async () => {
+    sent.length = 0;
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
+    const actions = await runCcc();
+    // Only the call of an hour the backfill did not read is appended again.
+    expect(sent.map((m) => String(m.key))).toEqual([elsewhere]);
+    expect(actions.filter((a) => a.kind !== 'backfill' && a.kind !== 'merge_duplicates')).toEqual([expect.objectContaining({ kind: 'replay_raw', records: 1, sample: [id(elsewhere)] })]);
+    expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 3, sample: [id(missing)] });
+  });
+
+  it('a call whose copies retention removed, that the backfill re-feeds, is not listed as unrepairable', async () => {
+    sent.length = 0;
+    // cdr.normalized no longer holds the call missing in ClickHouse; the backfill brings its raw record back.
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED)];
+    const actions = await runCcc();
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
+    expect(actions.find((a) => a.kind === 'resend_normalized')).toBeUndefined();
+  });
+
+  it('the hours the vendor no longer keeps are not read: their missing call is listed as unrepairable, the others are appended again', async () => {
+    sent.length = 0;
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
+    const actions = await runCcc({ from: HOUR - 3600, to: HOUR + 3600 });
+    expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
+    expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 0, sample: [] });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
+      expect.objectContaining({ vendor: CCC, tenant: TENANT, records: 1, sample: [id(missing)], detail: expect.stringMatching(/^2026-11-30: 1 missing record\(s\) in hours the vendor no longer keeps/) }),
+    ]);
   });
 });

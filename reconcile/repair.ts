@@ -12,7 +12,10 @@
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
 //   counts them once; versions of one call in two months' partitions, which no merge brings together, by deleting
 //   the superseded ones (also a re-fed version's, whose call time moved to another month than the row it supersedes).
-// What it cannot repair is listed: push-vendor records that never reached the receiver are invisible from here, and
+// A call re-fed by one step is not re-fed by another: a backfill reads whole hours, so the calls the vendor served in
+// them that were to be appended again (not normalized, not in ClickHouse, stale) are already on their raw topic anew.
+// What it cannot repair is listed: missing records in hours the vendor no longer keeps (its retention), which the
+// backfill cannot read; push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
 // another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
 // normalized records to append again that their topic no longer holds when the repair scans it.
@@ -61,6 +64,8 @@ const SAMPLE = 50;
 const DELETE_IDS_PER_STATEMENT = 1000;
 
 type IdBucket = { vendor: Vendor; tenant: string; day: string; ids: string[] };
+
+const tenantKey = (vendor: Vendor, tenant: string) => `${vendor}\u0000${tenant}`;
 
 function idsOf(report: ReconcileReport, ...kinds: DriftKind[]): Map<Vendor, IdBucket[]> {
   const byVendor = new Map<Vendor, IdBucket[]>();
@@ -142,6 +147,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   const stopIfAborted = () => ctx.signal.throwIfAborted();
 
   // 1. Missing in raw: backfill the hour windows the vendor served them in.
+  // Per vendor and tenant, the hours (Unix s) a backfill below read whole: every call the vendor served in them, not
+  // only the missing ones, is on its raw topic again as a new copy that normalize and the sink carry through.
+  const readHours = new Map<string, Set<number>>();
   for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
     const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
     for (const b of buckets) {
@@ -164,23 +172,51 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
           continue;
         }
         refed += summary.records;
+        // The hours the vendor no longer keeps (its retention) were not read: their missing calls stay missing.
+        const lost = summary.lostSeconds > 0 && summary.lostFrom && summary.lostTo ? { from: Date.parse(summary.lostFrom) / 1000, to: Date.parse(summary.lostTo) / 1000 } : undefined;
+        const lostHour = (h: number) => lost !== undefined && h >= lost.from && h + 3600 <= lost.to;
+        if (!summary.alreadyComplete) {
+          const read = readHours.get(tenantKey(vendor, b.tenant)) ?? new Set<number>();
+          for (let h = range.from; h < range.to; h += 3600) if (!lost || h + 3600 <= lost.from || h >= lost.to) read.add(h);
+          readHours.set(tenantKey(vendor, b.tenant), read);
+        }
+        const inRange = b.ids.filter((id) => {
+          const h = windows?.get(id);
+          return h !== undefined && h >= range.from && h < range.to;
+        });
+        const gone = inRange.filter((id) => lostHour(windows!.get(id)!));
         actions.push({
           kind: 'backfill',
           vendor,
           tenant: b.tenant,
           records: summary.records,
           detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
-          sample: b.ids.slice(0, SAMPLE),
+          sample: inRange.filter((id) => !gone.includes(id)).slice(0, SAMPLE),
         });
+        if (gone.length > 0) actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: gone.length, detail: `${b.day}: ${gone.length} missing record(s) in hours the vendor no longer keeps (${summary.lostFrom} .. ${summary.lostTo}), nothing to backfill`, sample: gone.slice(0, SAMPLE) });
       }
     }
   }
+  /**
+   * The ids of `buckets` whose call a backfill above re-fed (served in an hour it read): appended again, they would be
+   * re-fed twice in one repair (the raw topic and the report holding an extra copy), and no longer finding their own
+   * copies on a topic (retention) does not make them unrepairable.
+   */
+  const notBackfilled = (buckets: IdBucket[]): IdBucket[] =>
+    buckets
+      .map((b) => {
+        const hours = readHours.get(tenantKey(b.vendor, b.tenant));
+        const windows = ctx.sourceWindows.get(bucketKey(b.vendor, b.tenant, b.day));
+        return hours ? { ...b, ids: b.ids.filter((id) => !hours.has(windows?.get(id) ?? NaN)) } : b;
+      })
+      .filter((b) => b.ids.length > 0);
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
   // topic (the copy received last, the version the reconcile found newer than the normalized one).
-  for (const [vendor, buckets] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
+  for (const [vendor, all] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
-    if (!topic) continue;
+    const buckets = notBackfilled(all);
+    if (!topic || buckets.length === 0) continue;
     stopIfAborted();
     const wanted = new Set(buckets.flatMap((b) => b.ids));
     // The Kafka key is the raw natural key: decode only records whose key normalizes to one of the wanted ids' keys
@@ -210,7 +246,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
 
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
   // normalized topic for the sink (the record received last, the version the reconcile counted).
-  const missingInCh = [...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat();
+  const missingInCh = notBackfilled([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat());
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
