@@ -182,19 +182,21 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
   } as unknown as ReconcileReport;
   // The vendor served the missing call and its neighbours in 10:00, the other not-normalized call in 14:00.
   const sourceWindows = new Map([[`${CCC}\u0000${TENANT}\u00002026-11-30`, new Map([[id(missing), HOUR], [id(notNormalized), HOUR], [id(notInCh), HOUR], [id(elsewhere), HOUR + 4 * 3600]])]]);
-  function connector(lost?: { from: number; to: number }) {
+  /** A backfill of the missing call's hour: it reads that hour, or finds it lost, or (`unread`) reads nothing this run. */
+  function connector(lost?: { from: number; to: number }, unread = false) {
     return {
       source: { vendor: CCC, tenants: [TENANT] },
       backfill: () => {
-        const read = lost ? [] : [missing, notNormalized, notInCh];
+        const read = lost || unread ? [] : [missing, notNormalized, notInCh];
         read.forEach((nk, i) => topicMessages.push(cccRaw(nk, 100 + i, RECEIVED + 3_600_000, 'backfill')));
         const loss = lost ? { lostSeconds: lost.to - lost.from, lostFrom: new Date(lost.from * 1000).toISOString(), lostTo: new Date(lost.to * 1000).toISOString() } : { lostSeconds: 0 };
-        return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: true, ...loss });
+        const span = read.length > 0 ? { readFrom: new Date(HOUR * 1000).toISOString(), readTo: new Date((HOUR + 3600) * 1000).toISOString() } : {};
+        return Promise.resolve({ checkpointId: 'c', windows: read.length > 0 ? 1 : 0, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: !unread, ...loss, ...span });
       },
     } as unknown as PullConnector;
   }
-  const runCcc = (lost?: { from: number; to: number }) =>
-    repair(cccReport, repairContext({ clickhouse: emptyClickHouse(), connectors: [connector(lost)], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
+  const runCcc = (lost?: { from: number; to: number }, unread = false) =>
+    repair(cccReport, repairContext({ clickhouse: emptyClickHouse(), connectors: [connector(lost, unread)], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
 
   it('does not append again the copy a backfill of this repair just published: the call is re-fed once, by the backfill', async () => {
     sent.length = 0;
@@ -204,6 +206,13 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     expect(sent.map((m) => String(m.key))).toEqual([elsewhere]);
     expect(actions.filter((a) => a.kind !== 'backfill' && a.kind !== 'merge_duplicates')).toEqual([expect.objectContaining({ kind: 'replay_raw', records: 1, sample: [id(elsewhere)] })]);
     expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 3, sample: [id(missing)] });
+  });
+
+  it('a backfill that read nothing of the hour this run (its unsettled tail, a checkpoint of an earlier run) leaves its calls to be appended again', async () => {
+    sent.length = 0;
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
+    await runCcc(undefined, true);
+    expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
   });
 
   it('a call whose copies retention removed, that the backfill re-feeds, is not listed as unrepairable', async () => {

@@ -175,9 +175,13 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
         // The hours the vendor no longer keeps (its retention) were not read: their missing calls stay missing.
         const lost = summary.lostSeconds > 0 && summary.lostFrom && summary.lostTo ? { from: Date.parse(summary.lostFrom) / 1000, to: Date.parse(summary.lostTo) / 1000 } : undefined;
         const lostHour = (h: number) => lost !== undefined && h >= lost.from && h + 3600 <= lost.to;
-        if (!summary.alreadyComplete) {
+        // Only the hours this run read: a checkpoint of an earlier run, an unsettled tail or a loss leaves others unread.
+        if (summary.readFrom !== undefined && summary.readTo !== undefined) {
+          const [readFrom, readTo] = [Date.parse(summary.readFrom) / 1000, Date.parse(summary.readTo) / 1000];
           const read = readHours.get(tenantKey(vendor, b.tenant)) ?? new Set<number>();
-          for (let h = range.from; h < range.to; h += 3600) if (!lost || h + 3600 <= lost.from || h >= lost.to) read.add(h);
+          for (let h = range.from; h < range.to; h += 3600) {
+            if (h >= readFrom && h + 3600 <= readTo && (!lost || h + 3600 <= lost.from || h >= lost.to)) read.add(h);
+          }
           readHours.set(tenantKey(vendor, b.tenant), read);
         }
         const inRange = b.ids.filter((id) => {
