@@ -479,6 +479,36 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(logs).toContainEqual({ level: 'error', msg: 'poller.window_incomplete', fields: expect.objectContaining({ total: 8, records: 7 }) });
   });
 
+  it.each([
+    [1, 12, 5],
+    [2, 12, 6],
+    [5, 60, 20],
+    [10, 200, 90],
+    [100, 10_200, 9_900],
+  ])('at %i a page, %i calls, a tie order from offset %i on that moves a call of the page before back two or more slots is never finished as complete with a call missing', async (size, count, from) => {
+    // A plan that changes past an offset: every page asked from `from` on is served from one order, where the call at
+    // slot from - 1 moved back past the page's end, to the first slot of the next page at this size and two slots on at
+    // the least. The page before serves it, the page at `from` serves it again and the call at `from` never. A re-read
+    // one record smaller has a page start at `from` too (a common multiple of the sizes): the same sequence again, where
+    // the later copy comes from a page asked at another offset (from + size, not from + size - 1) yet of the same order.
+    const calls = Array.from({ length: count }, (_, i) => ({ id: `tie-${i}` }));
+    const moved = calls.slice();
+    const [call] = moved.splice(from - 1, 1);
+    moved.splice(from + Math.max(size, 1), 0, call!);
+    const source = pagedSource(calls, size);
+    source.fetchPage = async (_tenant, _window, page, asked) => ({
+      total: calls.length,
+      records: (page * asked >= from ? moved : calls).slice(page * asked, (page + 1) * asked),
+      requestId: null,
+    });
+    const { result, metrics, sink } = await readObserved(source);
+    const published = sink.keys();
+    const missing = calls.filter((c) => !published.has(c.id)).map((c) => c.id);
+    // Complete, or given up loudly: never a call missing in silence.
+    expect({ missing, incomplete: metrics.counts.incompleteWindows }).toEqual(missing.length === 0 ? { missing, incomplete: 0 } : { missing, incomplete: 1 });
+    expect(result.records).toBe(count - missing.length);
+  });
+
   it('two rows of one key far apart, with a page boundary both reads have between them, cost one re-read and no error', async () => {
     // 200 calls and r-25 held twice, the second row at slot 151, in a stable order. Pages of 10, then 9, both start at
     // 90, between the copies; but neither copy was served by answers asked at the same offset (20 and 18, 150 and 144),

@@ -104,30 +104,34 @@ function admit(record: unknown, key: string | undefined): Admitted {
   return { ok: true, key: key!, payload };
 }
 
-/** Of one read: the offset asked for (the page's first record) and the answer, by number, that served each record slot. */
+/** Of one read: the page size it started at, and the answer, by number, that served each record slot. */
 interface Served {
-  asked: number[];
+  size: number;
   answer: number[];
 }
 
 /**
- * A copy of a key served by an answer asked at the same offset in every read that served this same sequence, and an
- * earlier copy by another answer. An order that depends only on the offset asked for (not on the page size) orders
- * that answer alike each time, so it may have served a record of the page before again (moved across the boundary)
- * and hidden another the same way each time: the reads agreeing prove no duplicate rows there. A copy served by
- * answers asked at different offsets would have to be moved alike by different orders; two copies in one answer are
- * two rows the vendor holds.
+ * A later copy of a key with a page boundary between it and the earlier copy at the same slot in every read that served
+ * this same sequence. An order that depends on the offset asked for may order every page from some offset on alike (a
+ * plan that changes past an offset), whatever the page size: a record of the page before moved back into that order,
+ * by one slot or by many, is served again and the record it displaced across the boundary never, in every read whose
+ * boundary falls there, so the reads agreeing prove no duplicate rows. Where the reads' boundaries between the copies
+ * all differ, such an order serves different sequences; two copies in one answer are two rows the vendor holds.
  */
 function copyServedAlike(sequence: (string | null)[], reads: readonly Served[]): boolean {
-  const current = reads.at(-1)!;
-  /** The answer that served the first copy of each key. */
+  /** The first slot of each key. */
   const first = new Map<string, number>();
+  /** The last slot so far where every read's answer changed. */
+  let boundary = 0;
   for (let slot = 0; slot < sequence.length; slot++) {
+    if (slot > 0 && reads.every((read) => read.answer[slot - 1] !== read.answer[slot])) boundary = slot;
     const key = sequence[slot];
     if (key === undefined || key === null) continue;
-    const answer = first.get(key);
-    if (answer === undefined) first.set(key, current.answer[slot]!);
-    else if (answer !== current.answer[slot] && reads.every((read) => read.asked[slot] === current.asked[slot])) return true;
+    const at = first.get(key);
+    if (at === undefined) first.set(key, slot);
+    // Within a page of the first read's size (the largest) on either side of that boundary: farther apart, copies are
+    // rows the vendor holds (doubting them gave up most windows holding a key's rows apart, at 5 and 10 a page).
+    else if (boundary > at && boundary - at <= reads[0]!.size && slot - boundary <= reads[0]!.size) return true;
   }
   return false;
 }
@@ -257,8 +261,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const keylessThisPass = new Set<string>();
     /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
     const sequence: (string | null)[] = [];
-    /** Which answer served each record slot of this pass, and at which offset it was asked for. */
-    const servedBy: Served = { asked: [], answer: [] };
+    /** Which answer served each record slot of this pass. */
+    const servedBy: Served = { size: pageSize, answer: [] };
     let repeated = false;
     // Requests run ahead of processing (the token bucket paces them) so the connector is bound by the vendor's
     // rate, not by round-trip latency. Each item covers record slots [offset, offset + span) of the window.
@@ -321,7 +325,6 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         const answer = answers++;
         keys.forEach((k, i) => {
           sequence[item.offset + i] = k ?? null;
-          servedBy.asked[item.offset + i] = start;
           servedBy.answer[item.offset + i] = answer;
           if (k === undefined) keylessThisPass.add(keyless[i]!);
           else {
