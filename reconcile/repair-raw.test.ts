@@ -11,6 +11,7 @@ import { repair } from './repair.ts';
 import { renderOutcome } from './render.ts';
 import { emptyClickHouse, repairContext } from './fixtures/repair-context.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
+import type { BackfillRequest } from '../connectors/poller/backfill.ts';
 
 const sent: OutgoingMessage[] = [];
 let topicMessages: ScannedMessage[] = [];
@@ -182,21 +183,25 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
   } as unknown as ReconcileReport;
   // The vendor served the missing call and its neighbours in 10:00, the other not-normalized call in 14:00.
   const sourceWindows = new Map([[`${CCC}\u0000${TENANT}\u00002026-11-30`, new Map([[id(missing), HOUR], [id(notNormalized), HOUR], [id(notInCh), HOUR], [id(elsewhere), HOUR + 4 * 3600]])]]);
-  /** A backfill of the missing call's hour: it reads that hour, or finds it lost, or (`unread`) reads nothing this run. */
-  function connector(lost?: { from: number; to: number }, unread = false) {
+  /**
+   * A backfill of the missing call's hour: it reads that hour, publishing the calls the vendor `serves` there now, or
+   * finds it lost, or (`unread`) reads nothing this run.
+   */
+  function connector(lost?: { from: number; to: number }, unread = false, serves = [missing, notNormalized, notInCh]) {
     return {
       source: { vendor: CCC, tenants: [TENANT] },
-      backfill: () => {
-        const read = lost || unread ? [] : [missing, notNormalized, notInCh];
+      backfill: (req: BackfillRequest) => {
+        const read = lost || unread ? [] : serves;
         read.forEach((nk, i) => topicMessages.push(cccRaw(nk, 100 + i, RECEIVED + 3_600_000, 'backfill')));
+        if (read.length > 0) req.onPublished?.(read);
         const loss = lost ? { lostSeconds: lost.to - lost.from, lostFrom: new Date(lost.from * 1000).toISOString(), lostTo: new Date(lost.to * 1000).toISOString() } : { lostSeconds: 0 };
         const span = read.length > 0 ? { readFrom: new Date(HOUR * 1000).toISOString(), readTo: new Date((HOUR + 3600) * 1000).toISOString() } : {};
         return Promise.resolve({ checkpointId: 'c', windows: read.length > 0 ? 1 : 0, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: !unread, ...loss, ...span });
       },
     } as unknown as PullConnector;
   }
-  const runCcc = (lost?: { from: number; to: number }, unread = false) =>
-    repair(cccReport, repairContext({ clickhouse: emptyClickHouse(), connectors: [connector(lost, unread)], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
+  const runCcc = (lost?: { from: number; to: number }, unread = false, serves?: string[]) =>
+    repair(cccReport, repairContext({ clickhouse: emptyClickHouse(), connectors: [connector(lost, unread, serves)], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
 
   it('does not append again the copy a backfill of this repair just published: the call is re-fed once, by the backfill', async () => {
     sent.length = 0;
@@ -213,6 +218,16 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
     await runCcc(undefined, true);
     expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
+  });
+
+  it('a call of an hour the backfill read that the vendor no longer serves there (deleted, moved, a window given up incomplete) is appended again', async () => {
+    sent.length = 0;
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
+    // The backfill read the whole hour (readFrom/readTo span it) but published only the missing call.
+    const actions = await runCcc(undefined, false, [missing]);
+    expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
+    expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 1, sample: [id(missing)] });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
   });
 
   it('a call whose copies retention removed, that the backfill re-feeds, is not listed as unrepairable', async () => {

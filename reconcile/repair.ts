@@ -12,8 +12,8 @@
 // - rows stored twice (not merged yet): OPTIMIZE … FINAL on the months concerned, so even a reader without FINAL
 //   counts them once; versions of one call in two months' partitions, which no merge brings together, by deleting
 //   the superseded ones (also a re-fed version's, whose call time moved to another month than the row it supersedes).
-// A call re-fed by one step is not re-fed by another: a backfill reads whole hours, so the calls the vendor served in
-// them that were to be appended again (not normalized, not in ClickHouse, stale) are already on their raw topic anew.
+// A call re-fed by one step is not re-fed by another: a backfill reads whole hours, so the calls it published there
+// that were to be appended again (not normalized, not in ClickHouse, stale) are already on their raw topic anew.
 // What it cannot repair is listed: missing records in hours the vendor no longer keeps (its retention), which the
 // backfill cannot read; push-vendor records that never reached the receiver are invisible from here, and
 // normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
@@ -64,8 +64,6 @@ const SAMPLE = 50;
 const DELETE_IDS_PER_STATEMENT = 1000;
 
 type IdBucket = { vendor: Vendor; tenant: string; day: string; ids: string[] };
-
-const tenantKey = (vendor: Vendor, tenant: string) => `${vendor}\u0000${tenant}`;
 
 function idsOf(report: ReconcileReport, ...kinds: DriftKind[]): Map<Vendor, IdBucket[]> {
   const byVendor = new Map<Vendor, IdBucket[]>();
@@ -147,9 +145,11 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   const stopIfAborted = () => ctx.signal.throwIfAborted();
 
   // 1. Missing in raw: backfill the hour windows the vendor served them in.
-  // Per vendor and tenant, the hours (Unix s) a backfill below read whole: every call the vendor served in them, not
-  // only the missing ones, is on its raw topic again as a new copy that normalize and the sink carry through.
-  const readHours = new Map<string, Set<number>>();
+  // The cdr_ids a backfill below published (acknowledged by Kafka): not only the missing ones, every call the vendor
+  // served in the hours it read is on its raw topic again as a new copy that normalize and the sink carry through.
+  // Told by the backfill, not inferred from the hours it read: a call the vendor no longer serves there, or a window
+  // given up incomplete, was not re-fed.
+  const backfilled = new Set<string>();
   for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
     const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
     for (const b of buckets) {
@@ -164,7 +164,8 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
         const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${b.ids.length} missing record(s)`;
         let summary;
         try {
-          summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress }, ctx.signal, 'cdrflow reconcile --repair');
+          const onPublished = (keys: string[]) => keys.forEach((k) => backfilled.add(normalizedCdrId(vendor, b.tenant, k, ctx.piiKey)));
+          summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress, onPublished }, ctx.signal, 'cdrflow reconcile --repair');
         } catch (err) {
           if (!(err instanceof BackfillBusy)) throw err;
           // The same range is being backfilled by another run, which re-feeds these records: not read twice.
@@ -175,15 +176,6 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
         // The hours the vendor no longer keeps (its retention) were not read: their missing calls stay missing.
         const lost = summary.lostSeconds > 0 && summary.lostFrom && summary.lostTo ? { from: Date.parse(summary.lostFrom) / 1000, to: Date.parse(summary.lostTo) / 1000 } : undefined;
         const lostHour = (h: number) => lost !== undefined && h >= lost.from && h + 3600 <= lost.to;
-        // Only the hours this run read: a checkpoint of an earlier run, an unsettled tail or a loss leaves others unread.
-        if (summary.readFrom !== undefined && summary.readTo !== undefined) {
-          const [readFrom, readTo] = [Date.parse(summary.readFrom) / 1000, Date.parse(summary.readTo) / 1000];
-          const read = readHours.get(tenantKey(vendor, b.tenant)) ?? new Set<number>();
-          for (let h = range.from; h < range.to; h += 3600) {
-            if (h >= readFrom && h + 3600 <= readTo && (!lost || h + 3600 <= lost.from || h >= lost.to)) read.add(h);
-          }
-          readHours.set(tenantKey(vendor, b.tenant), read);
-        }
         const inRange = b.ids.filter((id) => {
           const h = windows?.get(id);
           return h !== undefined && h >= range.from && h < range.to;
@@ -202,18 +194,11 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     }
   }
   /**
-   * The ids of `buckets` whose call a backfill above re-fed (served in an hour it read): appended again, they would be
-   * re-fed twice in one repair (the raw topic and the report holding an extra copy), and no longer finding their own
-   * copies on a topic (retention) does not make them unrepairable.
+   * The ids of `buckets` whose call a backfill above re-fed (published it): appended again, they would be re-fed twice
+   * in one repair (the raw topic and the report holding an extra copy), and no longer finding their own copies on a
+   * topic (retention) does not make them unrepairable.
    */
-  const notBackfilled = (buckets: IdBucket[]): IdBucket[] =>
-    buckets
-      .map((b) => {
-        const hours = readHours.get(tenantKey(b.vendor, b.tenant));
-        const windows = ctx.sourceWindows.get(bucketKey(b.vendor, b.tenant, b.day));
-        return hours ? { ...b, ids: b.ids.filter((id) => !hours.has(windows?.get(id) ?? NaN)) } : b;
-      })
-      .filter((b) => b.ids.length > 0);
+  const notBackfilled = (buckets: IdBucket[]): IdBucket[] => buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !backfilled.has(id)) })).filter((b) => b.ids.length > 0);
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
   // topic (the copy received last, the version the reconcile found newer than the normalized one).

@@ -46,6 +46,11 @@ export interface BackfillRequest {
   lookbackSec?: number;
   /** Progress output; defaults to stderr. */
   progressStream?: NodeJS.WriteStream;
+  /**
+   * Told the natural keys of each page once Kafka acknowledged it: the calls this run re-fed, which reconcile's repair
+   * then does not re-feed again. A vendor that no longer serves a call, or a window given up incomplete, leaves it out.
+   */
+  onPublished?: (naturalKeys: string[]) => void;
 }
 
 export interface BackfillSummary {
@@ -63,7 +68,8 @@ export interface BackfillSummary {
   /**
    * The part of the range this run read from the vendor (ISO), when it read any: from the first window it read to the
    * end of the last. A checkpoint of an earlier run, the unsettled tail and a stop leave parts of the range outside it;
-   * the lost part (above) may lie within it. Every record the vendor served there is on the raw topic anew.
+   * the lost part (above) may lie within it. Not every call of it need be published again (a window given up
+   * incomplete): BackfillRequest.onPublished tells which were.
    */
   readFrom?: string;
   readTo?: string;
@@ -231,7 +237,12 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   let readSince: number | undefined;
   /** The part of the range this run read (BackfillSummary.readFrom / readTo). */
   let readSpan: TimeWindow | undefined;
-  const pctx: PollContext = { ...ctx, mode: 'backfill', recentKeys: undefined };
+  const { sink } = ctx;
+  const { onPublished } = req;
+  const tellingSink: PollContext['sink'] = onPublished
+    ? { publish: (envelopes, topic) => sink.publish(envelopes, topic).then(() => onPublished(envelopes.map((e) => e.natural_key))), deadLetter: (letters, topic) => sink.deadLetter(letters, topic) }
+    : sink;
+  const pctx: PollContext = { ...ctx, sink: tellingSink, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     let result: WindowResult | undefined;
     /** The window less what the vendor no longer keeps: the part read. */
