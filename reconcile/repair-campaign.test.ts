@@ -315,7 +315,7 @@ function buildWorld(calls: Call[]): Setup {
       // Read now, so received after every copy the topics hold: the latest version.
       for (const v of out) raw.get(API)!.push({ key: v.envelope.natural_key, value: { ...v.envelope, mode: 'backfill', received_at: new Date(SCOPE.cutoffMs - H + ++backfilled * 1000) } });
       if (out.length > 0) req.onPublished?.(out.map((v) => v.envelope.natural_key));
-      return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: out.length, retries: 0, elapsedMs: 0, lostSeconds: 0, alreadyComplete: false, readFrom: req.from.toISOString(), readTo: req.to.toISOString() });
+      return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: out.length, retries: 0, elapsedMs: 0, lostSeconds: 0, alreadyComplete: false });
     },
   } as unknown as PullConnector;
   return { table, backfills, connector, cursors };

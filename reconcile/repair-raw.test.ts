@@ -195,8 +195,7 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
         read.forEach((nk, i) => topicMessages.push(cccRaw(nk, 100 + i, RECEIVED + 3_600_000, 'backfill')));
         if (read.length > 0) req.onPublished?.(read);
         const loss = lost ? { lostSeconds: lost.to - lost.from, lostFrom: new Date(lost.from * 1000).toISOString(), lostTo: new Date(lost.to * 1000).toISOString() } : { lostSeconds: 0 };
-        const span = read.length > 0 ? { readFrom: new Date(HOUR * 1000).toISOString(), readTo: new Date((HOUR + 3600) * 1000).toISOString() } : {};
-        return Promise.resolve({ checkpointId: 'c', windows: read.length > 0 ? 1 : 0, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: !unread, ...loss, ...span });
+        return Promise.resolve({ checkpointId: 'c', windows: read.length > 0 ? 1 : 0, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: !unread, ...loss });
       },
     } as unknown as PullConnector;
   }
@@ -223,7 +222,7 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
   it('a call of an hour the backfill read that the vendor no longer serves there (deleted, moved, a window given up incomplete) is appended again', async () => {
     sent.length = 0;
     topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
-    // The backfill read the whole hour (readFrom/readTo span it) but published only the missing call.
+    // The backfill read the whole hour but published only the missing call.
     const actions = await runCcc(undefined, false, [missing]);
     expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
     expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 1, sample: [id(missing)] });

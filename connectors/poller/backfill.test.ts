@@ -71,7 +71,7 @@ describe('backfill of a range that is not over yet', () => {
 
     const first = await runBackfill(h.ctx, h.store, req);
     expect(Math.max(...v.asked.map((w) => w.end))).toBe(T - 120);
-    expect(first).toMatchObject({ unsettledFrom: iso(T - 120), retryAfter: iso(to + 120), complete: false, alreadyComplete: false, readFrom: iso(from), readTo: iso(T - 120) });
+    expect(first).toMatchObject({ unsettledFrom: iso(T - 120), retryAfter: iso(to + 120), complete: false, alreadyComplete: false });
     expect(first.summaryLine).toContain(`unsettled_from=${iso(T - 120)}`);
     expect(first.summaryLine).toContain(`note=run again after ${iso(to + 120)} for the rest`);
     expect(first.summaryLine).not.toContain('already complete');
@@ -85,7 +85,7 @@ describe('backfill of a range that is not over yet', () => {
     v.clock.sec = to + 600;
     const second = await runBackfill(h.ctx, h.store, req);
     expect(second.windows).toBeGreaterThan(0);
-    expect(second).toMatchObject({ complete: true, alreadyComplete: false, readFrom: iso(T - 120), readTo: iso(to) });
+    expect(second).toMatchObject({ complete: true, alreadyComplete: false });
     expect(second.unsettledFrom).toBeUndefined();
     expect(second.summaryLine).not.toMatch(/already complete|unsettled_from/);
     expect(h.sink.keys()).toEqual(new Set(v.calls.map((c) => c.id)));
@@ -95,7 +95,6 @@ describe('backfill of a range that is not over yet', () => {
 
     const third = await runBackfill(h.ctx, h.store, req);
     expect(third).toMatchObject({ windows: 0, alreadyComplete: true, complete: true });
-    expect(third.readFrom).toBeUndefined();
     expect(third.summaryLine).toContain('note=already complete');
   });
 
@@ -287,7 +286,7 @@ describe('backfill past the vendor retention', () => {
     const told = new Set<string>();
     const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull, onPublished: (keys: string[]) => keys.forEach((k) => told.add(k)) };
     const summary = await runBackfill(h.ctx, h.store, req);
-    expect(summary).toMatchObject({ lostSeconds: horizon - from, lostFrom: iso(from), lostTo: iso(horizon), alreadyComplete: false, complete: true, readFrom: iso(horizon), readTo: iso(to) });
+    expect(summary).toMatchObject({ lostSeconds: horizon - from, lostFrom: iso(from), lostTo: iso(horizon), alreadyComplete: false, complete: true });
     expect(h.sink.keys()).toEqual(new Set(['call-1', 'call-2']));
     expect(told).toEqual(h.sink.keys());
     expect(h.store.get(summary.checkpointId)).toMatchObject({ done: true, lostFrom: iso(from), lostTo: iso(horizon) });

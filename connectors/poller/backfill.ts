@@ -65,14 +65,6 @@ export interface BackfillSummary {
   /** The unreadable part of the range (ISO), when lostSeconds > 0. */
   lostFrom?: string;
   lostTo?: string;
-  /**
-   * The part of the range this run read from the vendor (ISO), when it read any: from the first window it read to the
-   * end of the last. A checkpoint of an earlier run, the unsettled tail and a stop leave parts of the range outside it;
-   * the lost part (above) may lie within it. Not every call of it need be published again (a window given up
-   * incomplete): BackfillRequest.onPublished tells which were.
-   */
-  readFrom?: string;
-  readTo?: string;
   /** True when the checkpoint said this range was already complete: nothing was read. */
   alreadyComplete: boolean;
   /** True when nothing of the range is left to read (every part read, or lost): a re-run reads nothing. */
@@ -235,8 +227,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   let stopped: { at: number; cause: unknown } | undefined;
   /** When this run read its first window (the earliest read of any window it checkpoints). */
   let readSince: number | undefined;
-  /** The part of the range this run read (BackfillSummary.readFrom / readTo). */
-  let readSpan: TimeWindow | undefined;
   const { sink } = ctx;
   const { onPublished } = req;
   const tellingSink: PollContext['sink'] = onPublished
@@ -245,8 +235,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const pctx: PollContext = { ...ctx, sink: tellingSink, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     let result: WindowResult | undefined;
-    /** The window less what the vendor no longer keeps: the part read. */
-    let part = window;
     // The vendor purges while the run goes: a run slower than real time near the edge reaches windows that were
     // within the horizon (by HORIZON_SAFETY_SEC) when it started, and the vendor would answer them without the
     // purged calls. So each window is judged against the horizon of when it is read.
@@ -254,6 +242,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     try {
       ctx.signal.throwIfAborted();
       const edge = horizonOf(source, judgedAt);
+      let part = window;
       if (edge !== undefined && window.start < edge) {
         reportLoss({ start: window.start, end: Math.min(edge, window.end) });
         part = { start: Math.min(edge, window.end), end: window.end };
@@ -273,7 +262,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       continue;
     }
     readSince = Math.min(readSince ?? result.polledAt, result.polledAt);
-    readSpan = { start: readSpan?.start ?? part.start, end: part.end };
     await save({
       ...base,
       watermark: isoOf(window.end),
@@ -324,7 +312,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     elapsedMs,
     lostSeconds: lost?.seconds ?? 0,
     ...(lost ? { lostFrom: isoOf(lost.from), lostTo: isoOf(lost.to) } : {}),
-    ...(readSpan ? { readFrom: isoOf(readSpan.start), readTo: isoOf(readSpan.end) } : {}),
     alreadyComplete,
     complete: plan.unsettled === undefined && !stopped,
     ...(plan.unsettled ? { unsettledFrom: isoOf(plan.unsettled.start), retryAfter } : {}),
