@@ -229,6 +229,16 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
   });
 
+  it('a missing call the backfill did not bring back (the vendor no longer serves it there) is listed as unrepairable, not as backfilled', async () => {
+    sent.length = 0;
+    topicMessages = [cccRaw(notNormalized, 0, RECEIVED), cccRaw(elsewhere, 1, RECEIVED), normalizedMessage(id(notInCh), 2, RECEIVED, 1)];
+    const actions = await runCcc(undefined, false, [notNormalized, notInCh]);
+    expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 2, sample: [], detail: expect.stringMatching(/for 1 missing record\(s\)$/) });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
+      expect.objectContaining({ records: 1, sample: [id(missing)], detail: '2026-11-30: 1 missing record(s) the backfill did not bring back: the vendor did not serve them when read again' }),
+    ]);
+  });
+
   it('a call whose copies retention removed, that the backfill re-feeds, is not listed as unrepairable', async () => {
     sent.length = 0;
     // cdr.normalized no longer holds the call missing in ClickHouse; the backfill brings its raw record back.
@@ -245,7 +255,7 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     expect(sent.map((m) => String(m.key)).sort()).toEqual([id(notInCh), elsewhere, notNormalized].sort());
     expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 0, sample: [] });
     expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([
-      expect.objectContaining({ vendor: CCC, tenant: TENANT, records: 1, sample: [id(missing)], detail: expect.stringMatching(/^2026-11-30: 1 missing record\(s\) in hours the vendor no longer keeps/) }),
+      expect.objectContaining({ vendor: CCC, tenant: TENANT, records: 1, sample: [id(missing)], detail: expect.stringMatching(/^2026-11-30: 1 missing record\(s\) the backfill did not bring back: the vendor no longer keeps 2026-11-30T09:00:00\.000Z \.\. 2026-11-30T11:00:00\.000Z, or the vendor did not serve them when read again$/) }),
     ]);
   });
 });

@@ -161,7 +161,11 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
       }
       for (const range of hourRanges(starts)) {
         stopIfAborted();
-        const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${b.ids.length} missing record(s)`;
+        const inRange = b.ids.filter((id) => {
+          const h = windows?.get(id);
+          return h !== undefined && h >= range.from && h < range.to;
+        });
+        const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${inRange.length} missing record(s)`;
         let summary;
         try {
           const onPublished = (keys: string[]) => keys.forEach((k) => backfilled.add(normalizedCdrId(vendor, b.tenant, k, ctx.piiKey)));
@@ -169,27 +173,30 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
         } catch (err) {
           if (!(err instanceof BackfillBusy)) throw err;
           // The same range is being backfilled by another run, which re-feeds these records: not read twice.
-          actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: b.ids.slice(0, SAMPLE) });
+          actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: inRange.slice(0, SAMPLE) });
           continue;
         }
         refed += summary.records;
-        // The hours the vendor no longer keeps (its retention) were not read: their missing calls stay missing.
-        const lost = summary.lostSeconds > 0 && summary.lostFrom && summary.lostTo ? { from: Date.parse(summary.lostFrom) / 1000, to: Date.parse(summary.lostTo) / 1000 } : undefined;
-        const lostHour = (h: number) => lost !== undefined && h >= lost.from && h + 3600 <= lost.to;
-        const inRange = b.ids.filter((id) => {
-          const h = windows?.get(id);
-          return h !== undefined && h >= range.from && h < range.to;
-        });
-        const gone = inRange.filter((id) => lostHour(windows!.get(id)!));
+        // Told, not inferred: a missing call the backfill did not publish is still missing after this repair.
+        const notBrought = inRange.filter((id) => !backfilled.has(id));
         actions.push({
           kind: 'backfill',
           vendor,
           tenant: b.tenant,
           records: summary.records,
           detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
-          sample: inRange.filter((id) => !gone.includes(id)).slice(0, SAMPLE),
+          sample: inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE),
         });
-        if (gone.length > 0) actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: gone.length, detail: `${b.day}: ${gone.length} missing record(s) in hours the vendor no longer keeps (${summary.lostFrom} .. ${summary.lostTo}), nothing to backfill`, sample: gone.slice(0, SAMPLE) });
+        if (notBrought.length > 0) {
+          const why = summary.alreadyComplete
+            ? 'its checkpoint says the range was backfilled before; nothing read'
+            : [
+                summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
+                summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
+                'the vendor did not serve them when read again',
+              ].filter(Boolean).join(', or ');
+          actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: notBrought.length, detail: `${b.day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
+        }
       }
     }
   }
