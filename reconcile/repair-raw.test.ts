@@ -239,6 +239,32 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     ]);
   });
 
+  it('a missing call the vendor now lists under an hour a later backfill of this repair reads is brought back there, not listed as unrepairable', async () => {
+    sent.length = 0;
+    topicMessages = [];
+    const moved = 'm-2';
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [{ vendor: CCC, tenant: TENANT, day: '2026-11-30', unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 2, detail: '', ids: [id(moved), id(missing)], repairable: true }] }],
+    } as unknown as ReconcileReport;
+    // The reconcile found the moved call in 10:00, the other in 14:00; the vendor lists both under 14:00 now.
+    const windows = new Map([[`${CCC}\u0000${TENANT}\u00002026-11-30`, new Map([[id(moved), HOUR], [id(missing), HOUR + 4 * 3600]])]]);
+    const asked: number[] = [];
+    const vendor = {
+      source: { vendor: CCC, tenants: [TENANT] },
+      backfill: (req: BackfillRequest) => {
+        asked.push(req.from.getTime() / 1000);
+        const read = req.from.getTime() / 1000 === HOUR + 4 * 3600 ? [missing, moved] : [];
+        if (read.length > 0) req.onPublished?.(read);
+        return Promise.resolve({ checkpointId: 'c', windows: 1, pages: 1, records: read.length, retries: 0, elapsedMs: 0, alreadyComplete: false, complete: true, lostSeconds: 0 });
+      },
+    } as unknown as PullConnector;
+    const actions = await repair(report, repairContext({ clickhouse: emptyClickHouse(), connectors: [vendor], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows: windows }));
+    expect(asked).toEqual([HOUR, HOUR + 4 * 3600]);
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
+    expect(actions.filter((a) => a.kind === 'backfill').flatMap((a) => a.sample).sort()).toEqual([id(missing), id(moved)].sort());
+  });
+
   it('a call whose copies retention removed, that the backfill re-feeds, is not listed as unrepairable', async () => {
     sent.length = 0;
     // cdr.normalized no longer holds the call missing in ClickHouse; the backfill brings its raw record back.

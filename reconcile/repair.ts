@@ -150,6 +150,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   // Told by the backfill, not inferred from the hours it read: a call the vendor no longer serves there, or a window
   // given up incomplete, was not re-fed.
   const backfilled = new Set<string>();
+  // Settled once every backfill ran: a vendor that lists a call under another hour than the reconcile found it in
+  // (its start edited since) publishes it in a later backfill of this repair, not in the one for its own hour.
+  const unsettled: { action: RepairAction; inRange: string[]; day: string; why: string }[] = [];
   for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
     const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
     for (const b of buckets) {
@@ -177,28 +180,32 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
           continue;
         }
         refed += summary.records;
-        // Told, not inferred: a missing call the backfill did not publish is still missing after this repair.
-        const notBrought = inRange.filter((id) => !backfilled.has(id));
-        actions.push({
+        const action: RepairAction = {
           kind: 'backfill',
           vendor,
           tenant: b.tenant,
           records: summary.records,
           detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
-          sample: inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE),
-        });
-        if (notBrought.length > 0) {
-          const why = summary.alreadyComplete
-            ? 'its checkpoint says the range was backfilled before; nothing read'
-            : [
-                summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
-                summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
-                'the vendor did not serve them when read again',
-              ].filter(Boolean).join(', or ');
-          actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: notBrought.length, detail: `${b.day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
-        }
+          sample: [],
+        };
+        actions.push(action);
+        const why = summary.alreadyComplete
+          ? 'its checkpoint says the range was backfilled before; nothing read'
+          : [
+              summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
+              summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
+              'the vendor did not serve them when read again',
+            ].filter(Boolean).join(', or ');
+        unsettled.push({ action, inRange, day: b.day, why });
       }
     }
+  }
+  // Told, not inferred: a missing call no backfill of this repair published is still missing after it; one a backfill
+  // published is in the sample of the backfill of the hour the reconcile found it in.
+  for (const { action, inRange, day, why } of unsettled) {
+    action.sample = inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE);
+    const notBrought = inRange.filter((id) => !backfilled.has(id));
+    if (notBrought.length > 0) actions.push({ kind: 'unrepairable', vendor: action.vendor, tenant: action.tenant, records: notBrought.length, detail: `${day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
   }
   /**
    * The ids of `buckets` whose call a backfill above re-fed (published it): appended again, they would be re-fed twice
