@@ -152,7 +152,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   const backfilled = new Set<string>();
   // Settled once every backfill ran: a vendor that lists a call under another hour than the reconcile found it in
   // (its start edited since) publishes it in a later backfill of this repair, not in the one for its own hour.
-  const unsettled: { action: RepairAction; inRange: string[]; day: string; why: string }[] = [];
+  const pending: { action: RepairAction; inRange: string[]; day: string; why: string }[] = [];
   for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
     const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
     for (const b of buckets) {
@@ -196,13 +196,13 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
               summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
               'the vendor did not serve them when read again',
             ].filter(Boolean).join(', or ');
-        unsettled.push({ action, inRange, day: b.day, why });
+        pending.push({ action, inRange, day: b.day, why });
       }
     }
   }
   // Told, not inferred: a missing call no backfill of this repair published is still missing after it; one a backfill
   // published is in the sample of the backfill of the hour the reconcile found it in.
-  for (const { action, inRange, day, why } of unsettled) {
+  for (const { action, inRange, day, why } of pending) {
     action.sample = inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE);
     const notBrought = inRange.filter((id) => !backfilled.has(id));
     if (notBrought.length > 0) actions.push({ kind: 'unrepairable', vendor: action.vendor, tenant: action.tenant, records: notBrought.length, detail: `${day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
