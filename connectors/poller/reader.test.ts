@@ -509,6 +509,35 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(result.records).toBe(count - missing.length);
   });
 
+  it.each([
+    ['a keyless record', { caller: 'keyless' }, 0],
+    ['a call the vendor also holds twice, one row far before', { id: 'tie-19' }, 3],
+  ])('a tie order from offset 20 on that moves %s back past it is never finished as complete with a call missing', async (_what, movedRecord, heldTwiceAt) => {
+    // At 5 a page, then 4 (the re-read): both have a page start at 20. Every page from 20 on is served from one order
+    // where the record at slot 19 moved to slot 22: the page before serves it, the page at 20 serves it again and tie-20
+    // never, on both reads alike. A keyless copy is the same record by its content; a call held twice has its
+    // nearest earlier copy beside the page start, whatever row of it came first.
+    const calls: unknown[] = Array.from({ length: 40 }, (_, i) => ({ id: `tie-${i}` }));
+    calls[19] = movedRecord;
+    if (heldTwiceAt > 0) calls[heldTwiceAt] = movedRecord;
+    const from = 20;
+    const moved = calls.slice();
+    const [call] = moved.splice(from - 1, 1);
+    moved.splice(from + 2, 0, call);
+    const source = pagedSource(calls, 5);
+    source.fetchPage = async (_tenant, _window, page, asked) => ({
+      total: calls.length,
+      records: (page * asked >= from ? moved : calls).slice(page * asked, (page + 1) * asked),
+      requestId: null,
+    });
+    const { metrics, sink, logs } = await readObserved(source);
+    const published = sink.keys();
+    const missing = calls.map((c) => (c as { id?: string }).id).filter((id) => id !== undefined && !published.has(id));
+    // Complete, or given up loudly (the vendor's own row held twice still counts short): never a call missing in silence.
+    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+    expect(logs.filter((l) => l.msg === 'poller.duplicate_keys')).toEqual([]);
+  });
+
   it('two rows of one key far apart, with a page boundary both reads have between them, cost one re-read and no error', async () => {
     // 200 calls and r-25 held twice, the second row at slot 151, in a stable order. Pages of 10, then 9, both start at
     // 90, between the copies; but neither copy was served by answers asked at the same offset (20 and 18, 150 and 144),

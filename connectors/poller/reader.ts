@@ -116,22 +116,25 @@ interface Served {
  * plan that changes past an offset), whatever the page size: a record of the page before moved back into that order,
  * by one slot or by many, is served again and the record it displaced across the boundary never, in every read whose
  * boundary falls there, so the reads agreeing prove no duplicate rows. Where the reads' boundaries between the copies
- * all differ, such an order serves different sequences; two copies in one answer are two rows the vendor holds.
+ * all differ, such an order serves different sequences; two copies in one answer are two rows the vendor holds. A
+ * keyless record is known by its content (`content`, by slot), as the shortfall counts it; a copy is weighed against
+ * the nearest copy before it, whichever row of the key came first.
  */
-function copyServedAlike(sequence: (string | null)[], reads: readonly Served[]): boolean {
-  /** The first slot of each key. */
-  const first = new Map<string, number>();
+function copyServedAlike(sequence: (string | null)[], content: readonly (string | undefined)[], reads: readonly Served[]): boolean {
+  /** The last slot so far of each record: `k` and its key, or `c` and a keyless record's content. */
+  const last = new Map<string, number>();
   /** The last slot so far where every read's answer changed. */
   let boundary = 0;
   for (let slot = 0; slot < sequence.length; slot++) {
     if (slot > 0 && reads.every((read) => read.answer[slot - 1] !== read.answer[slot])) boundary = slot;
     const key = sequence[slot];
-    if (key === undefined || key === null) continue;
-    const at = first.get(key);
-    if (at === undefined) first.set(key, slot);
+    if (key === undefined) continue;
+    const id = key === null ? `c${content[slot]}` : `k${key}`;
+    const at = last.get(id);
+    last.set(id, slot);
     // Within a page of the first read's size (the largest) on either side of that boundary: farther apart, copies are
     // rows the vendor holds (doubting them gave up most windows holding a key's rows apart, at 5 and 10 a page).
-    else if (boundary > at && boundary - at <= reads[0]!.size && slot - boundary <= reads[0]!.size) return true;
+    if (at !== undefined && boundary > at && boundary - at <= reads[0]!.size && slot - boundary <= reads[0]!.size) return true;
   }
   return false;
 }
@@ -261,6 +264,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const keylessThisPass = new Set<string>();
     /** The key served at each record slot of the window in this pass (null: keyless; a hole: not served). */
     const sequence: (string | null)[] = [];
+    /** The content of the keyless record at each record slot of this pass (its hash). */
+    const keylessContent: (string | undefined)[] = [];
     /** Which answer served each record slot of this pass. */
     const servedBy: Served = { size: pageSize, answer: [] };
     let repeated = false;
@@ -326,6 +331,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         keys.forEach((k, i) => {
           sequence[item.offset + i] = k ?? null;
           servedBy.answer[item.offset + i] = answer;
+          keylessContent[item.offset + i] = keyless[i];
           if (k === undefined) keylessThisPass.add(keyless[i]!);
           else {
             keysThisPass.add(k);
@@ -471,7 +477,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     const agreeing = steady !== undefined && previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) ? previousPass.reads : [];
     if (steady !== undefined && keysRead.size + keylessRead < steady) {
       const served = sequence.filter((k) => k !== undefined).length;
-      if (agreeing.length > 0 && served === steady && !copyServedAlike(sequence, [...agreeing, servedBy])) {
+      if (agreeing.length > 0 && served === steady && !copyServedAlike(sequence, keylessContent, [...agreeing, servedBy])) {
         log('info', 'poller.duplicate_keys', {
           tenant,
           window_start: isoOf(window.start),
