@@ -3,7 +3,7 @@
 // the total, anywhere in the order), a page size of 1-100 and a served maximum below it, an order among ties that
 // shifts between requests or depends on the offset asked for, rows duplicated under one key, keyless records (some
 // nested far deeper than JSON.stringify can write, as a vendor's JSON.parse hands them over), records refused at the
-// door (dead letters), empty pages in the middle, a total that lies (too high, too low, 9e15), page numbers clamped
+// door (dead letters), an order changed from some offset on at every page size, empty pages in the middle, a total that lies (too high, too low, 9e15), page numbers clamped
 // to the last page, pages holding a few records more than asked, "too large" at some sizes (from the start, or from the k-th request on at a prime page size, so
 // pages in flight are refused in the middle of a read), transient errors — and checks every read against the
 // reader's promises (README: "Both pollers (live and backfill) read a window page by page…"):
@@ -22,6 +22,10 @@
 // 102, 110, 112, 277, 383, 479, 959, 991, 995); reader.test.ts has the paging without end it caused as a plain test.
 // A page cut short by a shrink in the middle of a read, its slots holding only records the page before served past the
 // size asked, was taken for a repeated page and the window read again (seeds 354, 2155, 4539; a plain test too).
+// A vendor serving every page from some offset on in one order, whatever the page size, a row of the page before moved
+// back past that offset, lost a call in silence where the rule took the copy for rows sharing a key (on the reader
+// before the rule on page starts every read shares: seeds 81, 95, 167, 764, 936); where the moved row was keyless, or
+// a key the vendor also holds twice further back (seeds 502984, 516136, 519213).
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
@@ -50,7 +54,7 @@ const HANG_MS = 10_000;
 const WINDOW = { start: 1_700_000_000, end: 1_700_003_600 };
 const TOO_LARGE = 'ResponseSizeLimitExceeded';
 
-type Order = 'stable' | 'per-request' | 'per-offset';
+type Order = 'stable' | 'per-request' | 'per-offset' | 'from-offset';
 type TotalLie = 'true' | 'high' | 'low' | 'huge' | 'flaky';
 
 interface Row {
@@ -73,6 +77,11 @@ interface Case {
   order: Order;
   /** Chance an adjacent pair of ties swaps places, per request (per-request) or per offset (per-offset). */
   swap: number;
+  /**
+   * from-offset: every page asked for at offset `at` or past it is served from one order, whatever its size (a plan
+   * that changes past an offset), where the row at `slot` (on the page before) moved to `to`, at `at` or past it.
+   */
+  tieFrom: { at: number; slot: number; to: number } | undefined;
   total: TotalLie;
   lie: number;
   clamp: boolean;
@@ -110,7 +119,7 @@ function describeCase(c: Case): string {
   return [
     `seed ${c.seed}: ${c.n} records (${c.late} late, ${c.duplicates} duplicate rows, ${refused} refused at the door, ${keyless} of them keyless, ${deep} of those too deep for JSON.stringify)`,
     `page ${c.pageSize} from page ${c.firstPage}, served at most ${c.servedMax}${c.extra > 0 ? `, ${c.extra} more a page than asked` : ''}`,
-    `order ${c.order}${c.order === 'stable' ? '' : ` (swap ${c.swap.toFixed(2)})`}`,
+    `order ${c.order}${c.tieFrom !== undefined ? ` (from ${c.tieFrom.at}, row ${c.tieFrom.slot} moved to ${c.tieFrom.to})` : c.order === 'stable' ? '' : ` (swap ${c.swap.toFixed(2)})`}`,
     `total ${c.total}${c.total === 'high' || c.total === 'low' ? ` by ${c.lie}` : ''}`,
     c.clamp ? 'pages clamped' : 'pages not clamped',
     `empty ${c.empty.toFixed(2)}`,
@@ -204,6 +213,28 @@ function planCase(seed: number): Case {
     const above = m.int(1, size - 1);
     for (let s = above + 1; s <= 100; s++) tooLarge.add(s);
   }
+  // Now and then a vendor orders every page asked for from some offset on alike, whatever the page size, with a row of
+  // the page before moved back past that offset: the page before serves it, a page from that offset on serves it again
+  // and the row it displaced never, at every size whose page boundary falls there. The offset is a multiple of s·(s−1)
+  // (the re-read one record smaller has a boundary there too), of s, or any; the page size is sometimes drawn small so
+  // that such a multiple fits. From a generator of its own, so every other case stays the vendor it was.
+  const f = new Rng(seededRandom(seed ^ 0xf0ff));
+  let tieFrom: Case['tieFrom'];
+  if (f.chance(0.1) && rows.length >= 2) {
+    if (f.chance(0.7)) size = f.int(1, 12);
+    const s = Math.min(size, servedMax);
+    const step = f.weighted<number>([
+      [Math.max(1, s * (s - 1)), 3],
+      [s, 1],
+      [1, 1],
+    ]);
+    const multiples = Math.floor((rows.length - 1) / step);
+    const at = multiples > 0 ? step * f.int(1, multiples) : f.int(1, rows.length - 1);
+    const slot = f.int(Math.max(0, at - s), at - 1);
+    // At s − 1 or s slots past the offset the copy sits on the next page of the re-read one record smaller.
+    const distance = f.chance(0.5) ? f.int(0, s) : f.pick([s - 1, s]);
+    tieFrom = { at, slot, to: Math.min(rows.length - 1, at + distance) };
+  }
   // Now and then a vendor serves a few records more a page than asked (the page holds records of the next), more often
   // together with those refusals: the rest of a page cut short by them may hold only records the page before served
   // past its size. From a generator of its own, so every other case stays the vendor it was.
@@ -217,8 +248,9 @@ function planCase(seed: number): Case {
     firstPage: r.int(0, 1),
     servedMax,
     extra,
-    order,
+    order: tieFrom === undefined ? order : 'from-offset',
     swap: r.pick([0.02, 0.1, 0.3]),
+    tieFrom,
     total,
     lie: r.int(1, 20),
     clamp: r.chance(0.3),
@@ -265,6 +297,14 @@ function shuffleTies(rows: Row[], p: number, seed: number): Row[] {
   const r = new Rng(seededRandom(seed));
   const out = rows.slice();
   for (let i = 0; i + 1 < out.length; i++) if (r.chance(p)) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
+  return out;
+}
+
+/** The rows with the one at `from` moved to index `to`. */
+function moveRow(rows: Row[], from: number, to: number): Row[] {
+  const out = rows.slice();
+  const [row] = out.splice(from, 1);
+  if (row !== undefined) out.splice(to, 0, row);
   return out;
 }
 
@@ -332,6 +372,7 @@ function scriptedVendor(c: Case): Vendor {
         v.mostRows = Math.max(v.mostRows, rows.length);
         if (c.order === 'per-request') rows = shuffleTies(rows, c.swap, c.seed * 7919 + request);
         else if (c.order === 'per-offset') rows = shuffleTies(rows, c.swap, c.seed * 7919 + index * size);
+        else if (c.tieFrom !== undefined && index * size >= c.tieFrom.at) rows = moveRow(rows, c.tieFrom.slot, c.tieFrom.to);
         const last = Math.max(0, Math.ceil(rows.length / size) - 1);
         const p = c.clamp ? Math.min(index, last) : index;
         let records = rows.slice(p * size, p * size + Math.min(size, c.servedMax) + c.extra).map((row) => row.record);
