@@ -132,9 +132,11 @@ function copyServedAlike(sequence: (string | null)[], content: readonly (string 
     const id = key === null ? `c${content[slot]}` : `k${key}`;
     const at = last.get(id);
     last.set(id, slot);
-    // Within a page of the first read's size (the largest) on either side of that boundary: farther apart, copies are
-    // rows the vendor holds (doubting them gave up most windows holding a key's rows apart, at 5 and 10 a page).
-    if (at !== undefined && boundary > at && boundary - at <= reads[0]!.size && slot - boundary <= reads[0]!.size) return true;
+    // The earlier copy within a page of the first read's size (the largest) before that boundary: farther back, copies
+    // are rows the vendor holds (doubting them gave up most windows holding a key's rows apart, at 5 and 10 a page). The
+    // later copy anywhere before the next such boundary: the call it displaced is the one at the boundary, which a read
+    // without a page start there serves, so this costs an honest vendor a read more, seldom a give-up.
+    if (at !== undefined && boundary > at && boundary - at <= reads[0]!.size) return true;
   }
   return false;
 }
