@@ -12,6 +12,7 @@ import { renderOutcome } from './render.ts';
 import { emptyClickHouse, repairContext } from './fixtures/repair-context.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { BackfillRequest } from '../connectors/poller/backfill.ts';
+import { BackfillBusy } from '../connectors/poller/backfill-lock.ts';
 
 const sent: OutgoingMessage[] = [];
 let topicMessages: ScannedMessage[] = [];
@@ -272,6 +273,26 @@ describe('repair: one re-feed per call, whichever step brings it back', () => {
     const actions = await runCcc();
     expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
     expect(actions.find((a) => a.kind === 'resend_normalized')).toBeUndefined();
+  });
+
+  it('a missing call of a range another run is backfilling is left to that run: its copies gone from a topic do not make it unrepairable', async () => {
+    sent.length = 0;
+    // Missing on the raw topic and in ClickHouse, its normalized record gone from cdr.normalized by retention.
+    topicMessages = [];
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [{ vendor: CCC, tenant: TENANT, day: '2026-11-30', unmergedDuplicates: 0, drift: [
+        { kind: 'missing_in_raw', count: 1, detail: '', ids: [id(missing)], repairable: true },
+        { kind: 'not_in_clickhouse', count: 1, detail: '', ids: [id(missing)], repairable: true },
+      ] }],
+    } as unknown as ReconcileReport;
+    const held = {
+      source: { vendor: CCC, tenants: [TENANT] },
+      backfill: () => Promise.reject(new BackfillBusy('c', { pid: 4242, command: 'cdrflow backfill', since: '2026-12-01T23:00:00.000Z' } as BackfillBusy['holder'])),
+    } as unknown as PullConnector;
+    const actions = await repair(report, repairContext({ clickhouse: emptyClickHouse(), connectors: [held], rawTopics: [{ vendor: CCC, topic: 'cdr.raw.tencent-ccc' }], sourceWindows }));
+    expect(actions.find((a) => a.kind === 'backfill')).toMatchObject({ records: 0, sample: [id(missing)], detail: expect.stringMatching(/: not run, a backfill of c is already running/) });
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
   });
 
   it('the hours the vendor no longer keeps are not read: their missing call is listed as unrepairable, the others are appended again', async () => {

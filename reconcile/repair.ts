@@ -150,6 +150,10 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   // Told by the backfill, not inferred from the hours it read: a call the vendor no longer serves there, or a window
   // given up incomplete, was not re-fed.
   const backfilled = new Set<string>();
+  // The missing calls of a range another run is backfilling: that run re-feeds them from the vendor, as a backfill of
+  // this repair would. Still appended again where found (this repair cannot tell what that run publishes), but copies
+  // gone from a topic do not make them unrepairable: the backfill line lists them as left to that run.
+  const leftToAnotherRun = new Set<string>();
   // Settled once every backfill ran: a vendor that lists a call under another hour than the reconcile found it in
   // (its start edited since) publishes it in a later backfill of this repair, not in the one for its own hour.
   const pending: { action: RepairAction; inRange: string[]; day: string; why: string }[] = [];
@@ -177,6 +181,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
           if (!(err instanceof BackfillBusy)) throw err;
           // The same range is being backfilled by another run, which re-feeds these records: not read twice.
           actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: inRange.slice(0, SAMPLE) });
+          inRange.forEach((id) => leftToAnotherRun.add(id));
           continue;
         }
         refed += summary.records;
@@ -213,6 +218,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
    * topic (retention) does not make them unrepairable.
    */
   const notBackfilled = (buckets: IdBucket[]): IdBucket[] => buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !backfilled.has(id)) })).filter((b) => b.ids.length > 0);
+  const notLeftToAnotherRun = (buckets: IdBucket[]): IdBucket[] => buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !leftToAnotherRun.has(id)) }));
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
   // topic (the copy received last, the version the reconcile found newer than the normalized one).
@@ -244,7 +250,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     refed += latest.size;
     // Nothing appended is no action: it would make an after pass that can only repeat the before.
     if (latest.size > 0) actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
-    listGone(buckets, latest, 'raw', topic, actions);
+    listGone(notLeftToAnotherRun(buckets), latest, 'raw', topic, actions);
   }
 
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
@@ -271,7 +277,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     await resend(ctx, ctx.normalizedTopic, messagesOf(latest));
     refed += latest.size;
     if (latest.size > 0) actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
-    listGone(missingInCh, latest, 'normalized', ctx.normalizedTopic, actions);
+    listGone(notLeftToAnotherRun(missingInCh), latest, 'normalized', ctx.normalizedTopic, actions);
   }
 
   // 4. Let the live stages carry what was re-fed into ClickHouse.
