@@ -2,7 +2,7 @@
 // rows with their drift go out (unit-tested without servers).
 import type { Vendor } from '../core/topology.ts';
 import { daysOf, type DayScope } from './days.ts';
-import type { ClickHouseFigures, Drift, DriftKind, ReconcileRow, SourceKind, ViewFigures } from './model.ts';
+import type { ClickHouseFigures, Drift, DriftKind, ReconcileRow, RepairAction, SourceKind, ViewFigures } from './model.ts';
 import { bucketKey, difference, idsFingerprint, splitBucketKey, versionsFingerprint, type Tally } from './tally.ts';
 
 export interface Layers {
@@ -340,4 +340,14 @@ export function driftNotes(rows: ReconcileRow[]): string[] {
 export function exitCodeOf(rows: ReconcileRow[]): 0 | 1 | 2 {
   if (rows.some((r) => r.drift.some((d) => d.kind === 'source_unreachable' || d.kind === 'source_refused'))) return 2;
   return rows.some((r) => r.drift.length > 0) ? 1 : 0;
+}
+
+/**
+ * The exit code of a repair with an after pass: the after pass's, but drift (1) where it agrees while the repair
+ * listed records as unrepairable. What is listed is mostly gone from where the after pass looks (a topic's retention,
+ * a vendor that no longer serves the call), so it no longer reads as drift there; a repair with nothing else to do
+ * makes no after pass and keeps the before's 1 for the same records.
+ */
+export function repairExitCode(after: 0 | 1 | 2, actions: readonly RepairAction[]): 0 | 1 | 2 {
+  return after === 0 && actions.some((a) => a.kind === 'unrepairable') ? 1 : after;
 }

@@ -162,6 +162,6 @@ export interface ReconcileOutcome {
   before: ReconcileReport;
   repair?: RepairAction[];
   after?: ReconcileReport;
-  /** The exit code of the run: the after-pass when there is one. */
+  /** The exit code of the run: the after-pass when there is one, 1 if it agrees but the repair listed records as unrepairable. */
   exitCode: 0 | 1 | 2;
 }

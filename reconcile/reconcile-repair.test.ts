@@ -1,6 +1,6 @@
 // `--repair` when the before pass finds nothing to repair, or the repair finds nothing of what it was to re-send: no
 // after pass (it took a second full pass, with its own 90 s second look on a day in progress, to print the same table
-// again).
+// again); and the exit status of a repair that listed records as unrepairable, with an after pass or without.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -11,22 +11,26 @@ import { Tally } from './tally.ts';
 import { runReconcile, type ReconcileDeps } from './reconcile.ts';
 import { renderOutcome } from './render.ts';
 import { REPO_ROOT } from '../core/repo-root.ts';
+import { emptyClickHouse } from './fixtures/repair-context.ts';
 
-const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0, rawKeyless: 0 }));
-// The raw topic as the repair scans it: empty (its retention removed what the reconcile counted), nothing sent.
+const passes = vi.hoisted(() => ({ raw: 0, rawIds: [] as string[], rawIdsAfter: undefined as string[] | undefined, partialDays: [] as string[], normalizedUndecodable: 0, deadUndecodable: 0, rawKeyless: 0, topic: [] as { key: Buffer; value: Buffer }[] }));
+// The raw topic as the repair scans it: `passes.topic` (empty: its retention removed what the reconcile counted); only
+// a record found there is sent.
 vi.mock('../core/kafka.ts', async (original) => ({
   ...(await original<typeof import('../core/kafka.ts')>()),
-  scanTopicToEnd: () => Promise.resolve(),
+  scanTopicToEnd: async (_kafka: unknown, _topic: string, visit: (m: unknown) => Promise<void>) => {
+    for (const m of passes.topic) await visit(m);
+  },
   AckedPublisher: class {
     send() {
-      return Promise.reject(new Error('nothing is to be sent'));
+      return passes.topic.length > 0 ? Promise.resolve() : Promise.reject(new Error('nothing is to be sent'));
     }
     disconnect() {
       return Promise.resolve();
     }
   },
 }));
-vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => () => Promise.resolve(undefined) }));
+vi.mock('./contract-decoder.ts', () => ({ contractDecoder: () => (value: Buffer) => Promise.resolve(JSON.parse(value.toString('utf8'), (k, v: unknown) => (k === 'received_at' ? new Date(v as number) : v)) as unknown) }));
 vi.mock('./pipeline.ts', () => ({ waitForSnapshot: () => Promise.resolve({ caughtUp: true, behind: 0 }) }));
 vi.mock('./history.ts', () => ({ recordRun: () => Promise.resolve(0), recordRunFailure: () => '' }));
 // Every layer empty but the raw topic's `passes.rawIds` (then not normalized).
@@ -38,7 +42,7 @@ vi.mock('./layers.ts', async (importOriginal) => ({
   readRaw: () => {
     passes.raw++;
     const tally = new Tally();
-    for (const id of passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
+    for (const id of passes.raw > 1 ? (passes.rawIdsAfter ?? passes.rawIds) : passes.rawIds) tally.add('huawei-privatenumber', 'app', '2026-11-30', id, 0);
     return Promise.resolve({ tally, normalizeDead: new Map(), undecodable: 0, keyless: passes.rawKeyless });
   },
   readNormalized: () => Promise.resolve({ tally: new Tally(), sinkDead: new Map(), undecodable: passes.normalizedUndecodable }),
@@ -80,6 +84,8 @@ describe('runReconcile --repair with nothing to repair', () => {
     passes.normalizedUndecodable = 0;
     passes.deadUndecodable = 0;
     passes.rawKeyless = 0;
+    passes.rawIdsAfter = undefined;
+    passes.topic = [];
   });
 
   it('makes one pass, no after pass, and says nothing needed repair', async () => {
@@ -116,6 +122,21 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.repair).toEqual([expect.objectContaining({ kind: 'unrepairable', records: 1, sample: passes.rawIds })]);
     expect(outcome.exitCode).toBe(1);
     expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
+  });
+
+  it('exits 1 when the after pass agrees but the repair listed records as unrepairable, as it does with no after pass', async () => {
+    // Of two raw records not normalized, retention removed one from the raw topic before the repair scanned it: the
+    // other is appended again, the gone one listed. The after pass no longer counts the gone one anywhere.
+    const [kept, gone] = ['huawei-privatenumber:app:kept-1', 'huawei-privatenumber:app:gone-1'];
+    passes.rawIds = [kept, gone];
+    passes.rawIdsAfter = [];
+    const envelope = { vendor: 'huawei-privatenumber', tenant_id: 'app', natural_key: 'kept-1', received_at: Date.parse('2026-11-30T10:00:00Z'), payload: '{}' };
+    passes.topic = [{ key: Buffer.from('kept-1'), value: Buffer.from(JSON.stringify(envelope)) }];
+    const outcome = await runReconcile({ ...depsLogging([]), clickhouse: emptyClickHouse() }, req);
+    expect(outcome.repair?.filter((a) => a.kind !== 'merge_duplicates')).toEqual([expect.objectContaining({ kind: 'replay_raw', records: 1 }), expect.objectContaining({ kind: 'unrepairable', records: 1, sample: [gone] })]);
+    expect(outcome.after?.exitCode).toBe(0);
+    expect(outcome.exitCode).toBe(1);
+    expect(renderOutcome(outcome, false)).toMatch(/\nall 0 vendor-tenant-day row\(s\) agree, but the repair listed 1 record\(s\) as unrepairable \(exit 1\)\n$/);
   });
 
   it('says how many normalized messages could not be decoded: a call among them reads as not normalized', async () => {

@@ -12,7 +12,7 @@ import { CdrflowError } from '../core/errors.ts';
 import { quote } from '../core/input-limits.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, newerInClickHouseNotes } from './compare.ts';
+import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, newerInClickHouseNotes, repairExitCode } from './compare.ts';
 import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, parseTzOffset, relativeDay, type DayScope } from './days.ts';
 import { ClickHouseReader, readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
@@ -340,7 +340,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
     signal.throwIfAborted();
     const second = await lookTwiceAtTheEdge(deps, req, scope, signal);
     second.report.runId = first.report.runId;
-    outcome = { before: first.report, repair: actions, after: second.report, exitCode: second.report.exitCode };
+    outcome = { before: first.report, repair: actions, after: second.report, exitCode: repairExitCode(second.report.exitCode, actions) };
   }
   return outcome;
 }

@@ -94,7 +94,10 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
     out.push('', 'after repair:', renderTable(outcome.after, colour));
     const after = renderDrift(outcome.after).map(terminalText);
     if (after.length > 0) out.push('drift:', ...after);
-    out.push(summaryLine(outcome.after));
+    const verdict = summaryLine(outcome.after);
+    // An after pass that agrees does not see what the repair listed as unrepairable (repairExitCode).
+    const listed = (outcome.repair ?? []).filter((a) => a.kind === 'unrepairable').reduce((n, a) => n + a.records, 0);
+    out.push(outcome.exitCode === outcome.after.exitCode ? verdict : `${verdict.replace(/ \(exit \d\)$/, '')}, but the repair listed ${fmt(listed)} record(s) as unrepairable (exit ${outcome.exitCode})`);
   }
   return out.filter((l, i) => !(l === '' && i === 0)).join('\n') + '\n';
 }
