@@ -121,7 +121,8 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.after).toBeUndefined();
     expect(outcome.repair).toEqual([expect.objectContaining({ kind: 'unrepairable', records: 1, sample: passes.rawIds })]);
     expect(outcome.exitCode).toBe(1);
-    expect(notes).toContain('nothing needed repair: no repair wait and no after pass');
+    expect(notes).toContain('nothing re-fed or merged: no repair wait and no after pass');
+    expect(renderOutcome(outcome, false)).toContain('repair:\n  nothing re-fed or merged (no after pass)\n  unrepairable');
   });
 
   it('exits 1 when the after pass agrees but the repair listed records as unrepairable, as it does with no after pass', async () => {
@@ -162,7 +163,7 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.before.notes).not.toContainEqual(expect.stringMatching(/could not be decoded/));
   });
 
-  it('notes its routine steps (a day in progress looked at again, nothing to repair) as info, not as warnings', async () => {
+  it('notes its routine steps (a day in progress looked at again, nothing re-fed) as info, not as warnings', async () => {
     // A day in progress with a record on raw and nowhere else: the demo's schedule meets this on every run.
     passes.rawIds = ['huawei-privatenumber:app:in-flight-1'];
     passes.partialDays = ['2026-11-30'];
@@ -174,7 +175,7 @@ describe('runReconcile --repair with nothing to repair', () => {
     expect(outcome.exitCode).toBe(1);
     expect(levels).toEqual([
       'info records missing on a day still in progress: looking again in 0.001s (what was only in flight is not drift)',
-      'info nothing needed repair: no repair wait and no after pass',
+      'info nothing re-fed or merged: no repair wait and no after pass',
     ]);
   });
 });

@@ -334,7 +334,8 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
     // Nothing was re-fed or merged (a backfill that read nothing, say): an after pass (with its own second look, 90 s)
     // would only repeat the before.
     if (!actions.some((a) => a.kind !== 'unrepairable' && a.records > 0)) {
-      (deps.log ?? (() => {}))('nothing needed repair: no repair wait and no after pass', 'info');
+      // Said as it is: with only unrepairable lines, something needed repair that could not be done.
+      (deps.log ?? (() => {}))(`${actions.length === 0 ? 'nothing needed repair' : 'nothing re-fed or merged'}: no repair wait and no after pass`, 'info');
       return { before: first.report, repair: actions, exitCode: first.report.exitCode };
     }
     signal.throwIfAborted();

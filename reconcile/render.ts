@@ -87,7 +87,7 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   out.push(summaryLine(before));
   if (outcome.repair) {
     out.push('', 'repair:');
-    if (!outcome.after) out.push('  nothing needed repair (no after pass)');
+    if (!outcome.after) out.push(outcome.repair.length === 0 ? '  nothing needed repair (no after pass)' : '  nothing re-fed or merged (no after pass)');
     for (const a of outcome.repair) out.push(terminalText(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`));
   }
   if (outcome.after) {
