@@ -26,6 +26,8 @@
 // back past that offset, lost a call in silence where the rule took the copy for rows sharing a key (on the reader
 // before the rule on page starts every read shares: seeds 81, 95, 167, 764, 936); where the moved row was keyless, or
 // a key the vendor also holds twice further back (seeds 502984, 516136, 519213).
+// Where the order changed between page starts, its moved row near a page before the page start the reads shared, or
+// moved onto the next one they shared (seeds 604161, 637126; 620208).
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';

@@ -556,6 +556,44 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
   });
 
+  it('a tie order from an offset between page starts, moving a call from within a page before that offset, is never finished as complete with a call missing', async () => {
+    // At 7 a page, then 6: neither has a page start at 80, where the order changes, but both have one at 84, the first
+    // from 80 on, and none between 80 and 84. The call at 73, 7 slots before 80 but 11 before 84, moved to 86: the
+    // pages before 84 serve it, the page at 84 serves it again and tie-84 never, on both reads alike (campaign seed 604161).
+    const calls = Array.from({ length: 120 }, (_, i) => ({ id: `tie-${i}` }));
+    const moved = calls.slice();
+    const [call] = moved.splice(73, 1);
+    moved.splice(86, 0, call!);
+    const source = pagedSource(calls, 7);
+    source.fetchPage = async (_tenant, _window, page, asked) => ({
+      total: calls.length,
+      records: (page * asked >= 80 ? moved : calls).slice(page * asked, (page + 1) * asked),
+      requestId: null,
+    });
+    const { metrics, sink } = await readObserved(source);
+    const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
+    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+  });
+
+  it('a tie order that moves a call of the page before onto the next page start the reads share is never finished as complete with a call missing', async () => {
+    // At 4 a page, then 2 (3 is refused as too large): every page start of the first read is one of the re-read's too.
+    // From 20 on the call at 18 moved to 24, the first slot of the page after 20: the page before serves it, the page at
+    // 24 serves it again and tie-20 never, on both reads alike (campaign seed 620208).
+    const calls = Array.from({ length: 40 }, (_, i) => ({ id: `tie-${i}` }));
+    const moved = calls.slice();
+    const [call] = moved.splice(18, 1);
+    moved.splice(24, 0, call!);
+    const source = pagedSource(calls, 4);
+    source.pageTooLarge = (err) => err.code === 'too-large';
+    source.fetchPage = async (_tenant, _window, page, asked) => {
+      if (asked === 3) throw new CdrflowError('config', 'page of 3 too large', { code: 'too-large' });
+      return { total: calls.length, records: (page * asked >= 20 ? moved : calls).slice(page * asked, (page + 1) * asked), requestId: null };
+    };
+    const { metrics, sink } = await readObserved(source);
+    const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
+    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+  });
+
   it('two rows of one key far apart, with a page boundary both reads have between them, cost one re-read and no error', async () => {
     // 200 calls and r-25 held twice, the second row at slot 151, in a stable order. Pages of 10, then 9, both start at
     // 90, between the copies; but neither copy was served by answers asked at the same offset (20 and 18, 150 and 144),

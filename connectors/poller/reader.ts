@@ -111,32 +111,49 @@ interface Served {
 }
 
 /**
- * A later copy of a key with a page boundary between it and the earlier copy at the same slot in every read that served
- * this same sequence. An order that depends on the offset asked for may order every page from some offset on alike (a
- * plan that changes past an offset), whatever the page size: a record of the page before moved back into that order,
- * by one slot or by many, is served again and the record it displaced across the boundary never, in every read whose
- * boundary falls there, so the reads agreeing prove no duplicate rows. Where the reads' boundaries between the copies
- * all differ, such an order serves different sequences; two copies in one answer are two rows the vendor holds. A
- * keyless record is known by its content (`content`, by slot), as the shortfall counts it; a copy is weighed against
- * the nearest copy before it, whichever row of the key came first.
+ * Whether two neighbouring copies of a record (a key, or a keyless record by its `content`) may be a move, not two rows
+ * the vendor holds. An order that depends on the offset asked for may serve every page asked at some offset or past it
+ * alike, whatever the page size (a plan that changes past an offset): a record of the page before moved into that
+ * order is served twice and the call it displaced, at the first page start past that offset, never. Only reads whose
+ * first page start from that offset on is one same slot serve the same sequence, so a copy is doubted where every read
+ * had a page start between the two copies (the boundary), the later copy at the next such boundary at the latest (a
+ * move onto it leaves the same sequence), and the earlier one within a page of the first read's size (the largest)
+ * before the first offset the order may have changed at: the slot after the last page start of any read before the
+ * boundary. Farther back, copies are rows the vendor holds (doubting them gave up most windows holding a key's rows
+ * apart, at 5 and 10 a page). A copy is weighed against the nearest copy before it, whichever row came first.
  */
 function copyServedAlike(sequence: (string | null)[], content: readonly (string | undefined)[], reads: readonly Served[]): boolean {
   /** The last slot so far of each record: `k` and its key, or `c` and a keyless record's content. */
   const last = new Map<string, number>();
-  /** The last slot so far where every read's answer changed. */
+  /** Each read's last page start so far (the slot where its answer changed). */
+  const starts = reads.map(() => 0);
+  /** The last slot so far where every read's answer changed, and the first slot an earlier copy is doubted from. */
   let boundary = 0;
+  let reach = 0;
+  /** The boundary before that one, and its reach: a copy moved onto the next boundary is weighed against it. */
+  let before = 0;
+  let beforeReach = 0;
   for (let slot = 0; slot < sequence.length; slot++) {
-    if (slot > 0 && reads.every((read) => read.answer[slot - 1] !== read.answer[slot])) boundary = slot;
+    if (slot > 0) {
+      const changed = reads.map((read) => read.answer[slot - 1] !== read.answer[slot]);
+      if (changed.every(Boolean)) {
+        [before, beforeReach] = [boundary, reach];
+        boundary = slot;
+        reach = Math.max(...starts) + 1 - reads[0]!.size;
+      }
+      changed.forEach((c, i) => {
+        if (c) starts[i] = slot;
+      });
+    }
     const key = sequence[slot];
     if (key === undefined) continue;
     const id = key === null ? `c${content[slot]}` : `k${key}`;
     const at = last.get(id);
     last.set(id, slot);
-    // The earlier copy within a page of the first read's size (the largest) before that boundary: farther back, copies
-    // are rows the vendor holds (doubting them gave up most windows holding a key's rows apart, at 5 and 10 a page). The
-    // later copy anywhere before the next such boundary: the call it displaced is the one at the boundary, which a read
-    // without a page start there serves, so this costs an honest vendor a read more, seldom a give-up.
-    if (at !== undefined && boundary > at && boundary - at <= reads[0]!.size) return true;
+    // The call a copy displaced is at the boundary, which a read without a page start there serves: doubting a pair
+    // costs an honest vendor a read more, seldom a give-up.
+    if (at === undefined) continue;
+    if ((boundary > at && at >= reach) || (boundary === slot && before > at && at >= beforeReach)) return true;
   }
   return false;
 }
