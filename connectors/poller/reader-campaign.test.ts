@@ -28,6 +28,9 @@
 // a key the vendor also holds twice further back (seeds 502984, 516136, 519213).
 // Where the order changed between page starts, its moved row near a page before the page start the reads shared, or
 // moved onto the next one they shared (seeds 604161, 637126; 620208).
+// Known and written in README, not a reader defect: an order shuffled per offset asked for can, by chance, serve two
+// reads of different page sizes the same sequence, one row twice and its neighbour never, with no page start the reads
+// share between them (seed 605440: 8 records, 8 and 7 a page); paging cannot tell it from a row held twice.
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
