@@ -28,6 +28,17 @@ function pagedSource(records: unknown[], pageSize = 4): PullSource {
   };
 }
 
+/**
+ * The pages of a plan that changes past an offset: every page asked at `from` or past it is served, whatever its size,
+ * from one order where the record at slot `at` moved to slot `to`; the pages before it in the stored order.
+ */
+function tieOrderFrom(records: unknown[], from: number, at: number, to: number): PullSource['fetchPage'] {
+  const moved = records.slice();
+  const [record] = moved.splice(at, 1);
+  moved.splice(to, 0, record);
+  return async (_tenant, _window, page, size) => ({ total: records.length, records: (page * size >= from ? moved : records).slice(page * size, (page + 1) * size), requestId: null });
+}
+
 /** An object nested `depth` levels deep (the record itself is level 1), built without recursion. */
 function nested(depth: number, id: string): Record<string, unknown> {
   const root: Record<string, unknown> = { id };
@@ -492,15 +503,8 @@ describe('readWindow: records of equal start time that the vendor orders differe
     // one record smaller has a page start at `from` too (a common multiple of the sizes): the same sequence again, where
     // the later copy comes from a page asked at another offset (from + size, not from + size - 1) yet of the same order.
     const calls = Array.from({ length: count }, (_, i) => ({ id: `tie-${i}` }));
-    const moved = calls.slice();
-    const [call] = moved.splice(from - 1, 1);
-    moved.splice(from + Math.max(size, 1), 0, call!);
     const source = pagedSource(calls, size);
-    source.fetchPage = async (_tenant, _window, page, asked) => ({
-      total: calls.length,
-      records: (page * asked >= from ? moved : calls).slice(page * asked, (page + 1) * asked),
-      requestId: null,
-    });
+    source.fetchPage = tieOrderFrom(calls, from, from - 1, from + Math.max(size, 1));
     const { result, metrics, sink } = await readObserved(source);
     const published = sink.keys();
     const missing = calls.filter((c) => !published.has(c.id)).map((c) => c.id);
@@ -520,16 +524,8 @@ describe('readWindow: records of equal start time that the vendor orders differe
     const calls: unknown[] = Array.from({ length: 40 }, (_, i) => ({ id: `tie-${i}` }));
     calls[19] = movedRecord;
     if (heldTwiceAt > 0) calls[heldTwiceAt] = movedRecord;
-    const from = 20;
-    const moved = calls.slice();
-    const [call] = moved.splice(from - 1, 1);
-    moved.splice(from + 2, 0, call);
     const source = pagedSource(calls, 5);
-    source.fetchPage = async (_tenant, _window, page, asked) => ({
-      total: calls.length,
-      records: (page * asked >= from ? moved : calls).slice(page * asked, (page + 1) * asked),
-      requestId: null,
-    });
+    source.fetchPage = tieOrderFrom(calls, 20, 19, 22);
     const { metrics, sink, logs } = await readObserved(source);
     const published = sink.keys();
     const missing = calls.map((c) => (c as { id?: string }).id).filter((id) => id !== undefined && !published.has(id));
@@ -542,15 +538,8 @@ describe('readWindow: records of equal start time that the vendor orders differe
     // At 10 a page, then 9: both have a page start at 270. The call at 269 moved 15 slots past it, onto the second page
     // from there: the page before serves it, a page from 270 on serves it again and tie-270 never, on both reads alike.
     const calls = Array.from({ length: 300 }, (_, i) => ({ id: `tie-${i}` }));
-    const moved = calls.slice();
-    const [call] = moved.splice(269, 1);
-    moved.splice(285, 0, call!);
     const source = pagedSource(calls, 10);
-    source.fetchPage = async (_tenant, _window, page, asked) => ({
-      total: calls.length,
-      records: (page * asked >= 270 ? moved : calls).slice(page * asked, (page + 1) * asked),
-      requestId: null,
-    });
+    source.fetchPage = tieOrderFrom(calls, 270, 269, 285);
     const { metrics, sink } = await readObserved(source);
     const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
     expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
@@ -561,15 +550,8 @@ describe('readWindow: records of equal start time that the vendor orders differe
     // from 80 on, and none between 80 and 84. The call at 73, 7 slots before 80 but 11 before 84, moved to 86: the
     // pages before 84 serve it, the page at 84 serves it again and tie-84 never, on both reads alike (campaign seed 604161).
     const calls = Array.from({ length: 120 }, (_, i) => ({ id: `tie-${i}` }));
-    const moved = calls.slice();
-    const [call] = moved.splice(73, 1);
-    moved.splice(86, 0, call!);
     const source = pagedSource(calls, 7);
-    source.fetchPage = async (_tenant, _window, page, asked) => ({
-      total: calls.length,
-      records: (page * asked >= 80 ? moved : calls).slice(page * asked, (page + 1) * asked),
-      requestId: null,
-    });
+    source.fetchPage = tieOrderFrom(calls, 80, 73, 86);
     const { metrics, sink } = await readObserved(source);
     const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
     expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
@@ -580,14 +562,12 @@ describe('readWindow: records of equal start time that the vendor orders differe
     // From 20 on the call at 18 moved to 24, the first slot of the page after 20: the page before serves it, the page at
     // 24 serves it again and tie-20 never, on both reads alike (campaign seed 620208).
     const calls = Array.from({ length: 40 }, (_, i) => ({ id: `tie-${i}` }));
-    const moved = calls.slice();
-    const [call] = moved.splice(18, 1);
-    moved.splice(24, 0, call!);
     const source = pagedSource(calls, 4);
+    const tieOrder = tieOrderFrom(calls, 20, 18, 24);
     source.pageTooLarge = (err) => err.code === 'too-large';
-    source.fetchPage = async (_tenant, _window, page, asked) => {
+    source.fetchPage = async (tenant, window, page, asked, signal) => {
       if (asked === 3) throw new CdrflowError('config', 'page of 3 too large', { code: 'too-large' });
-      return { total: calls.length, records: (page * asked >= 20 ? moved : calls).slice(page * asked, (page + 1) * asked), requestId: null };
+      return tieOrder(tenant, window, page, asked, signal);
     };
     const { metrics, sink } = await readObserved(source);
     const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
