@@ -73,6 +73,18 @@ function fakePorts(opts: { reject?: (offset: number) => boolean; transientFailur
   return { rec, ports, tick: (ms: number) => (clock += ms) };
 }
 
+/** Holds the insert named `token` until the returned function is called: a flight that lasts through a rebalance. */
+function holdInsert(ports: BatcherPorts, token: string): () => void {
+  const insert = ports.insert;
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  ports.insert = async (rows, t) => {
+    if (t === token) await released;
+    return insert(rows, t);
+  };
+  return () => release();
+}
+
 /**
  * A table for ports.stored holding `held(partition)`'s offsets (read on every ask, so a test can store more); `asked`
  * records each upTo, `among` each range asked.
@@ -533,13 +545,7 @@ describe('Batcher', () => {
 
     it('the rest of a batch whose full buffer waited for the flight through a rebalance is not buffered: given the partition back, all of it is read again', async () => {
       const { rec, ports } = fakePorts();
-      const insert = ports.insert;
-      let rebalance: () => void = () => {};
-      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
-      ports.insert = async (rows, token) => {
-        if (token === 'cdr.normalized:0:0-3') await rebalanced;
-        return insert(rows, token);
-      };
+      const rebalance = holdInsert(ports, 'cdr.normalized:0:0-3');
       const b = new Batcher(ports, { ...options, backgroundFlush: true });
       await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
       const queued = b.add(batch(0, offsets(4, 6))); // 4-7 handed to a flush that waits for 0-3; 8-9 after it
@@ -556,13 +562,7 @@ describe('Batcher', () => {
 
     it('a flushDue whose first group waited for the flight through a rebalance hands off none of its other groups', async () => {
       const { rec, ports } = fakePorts();
-      const insert = ports.insert;
-      let rebalance: () => void = () => {};
-      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
-      ports.insert = async (rows, token) => {
-        if (token === 'cdr.normalized:0:0-3') await rebalanced;
-        return insert(rows, token);
-      };
+      const rebalance = holdInsert(ports, 'cdr.normalized:0:0-3');
       const b = new Batcher(ports, { ...options, backgroundFlush: true });
       await b.add(batch(0, [0, 1, 2, 3])); // 0-3 in flight
       await b.add(batch(1, [0, 1, 2]));
@@ -579,13 +579,7 @@ describe('Batcher', () => {
 
     it('a batch that waited for a flushDue through a rebalance is not buffered: it is its partition’s next reader’s', async () => {
       const { rec, ports } = fakePorts();
-      const insert = ports.insert;
-      let rebalance: () => void = () => {};
-      const rebalanced = new Promise<void>((resolve) => (rebalance = resolve));
-      ports.insert = async (rows, token) => {
-        if (token === 'cdr.normalized:0:0-1') await rebalanced;
-        return insert(rows, token);
-      };
+      const rebalance = holdInsert(ports, 'cdr.normalized:0:0-1');
       const b = new Batcher(ports, { ...options, backgroundFlush: true });
       await b.add(batch(0, [0, 1]));
       const due = b.flushDue(true); // holds the batcher until 0-1 is inserted
