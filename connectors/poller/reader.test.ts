@@ -28,6 +28,13 @@ function pagedSource(records: unknown[], pageSize = 4): PullSource {
   };
 }
 
+/** Reads the window: complete, or given up loudly; never a call of `calls` missing without an error. */
+async function expectNoCallMissingInSilence(source: PullSource, calls: { id: string }[]): Promise<void> {
+  const { metrics, sink } = await readObserved(source);
+  const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
+  expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+}
+
 /**
  * The pages of a plan that changes past an offset: every page asked at `from` or past it is served, whatever its size,
  * from one order where the record at slot `at` moved to slot `to`; the pages before it in the stored order.
@@ -540,9 +547,7 @@ describe('readWindow: records of equal start time that the vendor orders differe
     const calls = Array.from({ length: 300 }, (_, i) => ({ id: `tie-${i}` }));
     const source = pagedSource(calls, 10);
     source.fetchPage = tieOrderFrom(calls, 270, 269, 285);
-    const { metrics, sink } = await readObserved(source);
-    const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
-    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+    await expectNoCallMissingInSilence(source, calls);
   });
 
   it('a tie order from an offset between page starts, moving a call from within a page before that offset, is never finished as complete with a call missing', async () => {
@@ -552,9 +557,7 @@ describe('readWindow: records of equal start time that the vendor orders differe
     const calls = Array.from({ length: 120 }, (_, i) => ({ id: `tie-${i}` }));
     const source = pagedSource(calls, 7);
     source.fetchPage = tieOrderFrom(calls, 80, 73, 86);
-    const { metrics, sink } = await readObserved(source);
-    const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
-    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+    await expectNoCallMissingInSilence(source, calls);
   });
 
   it('a tie order that moves a call of the page before onto the next page start the reads share is never finished as complete with a call missing', async () => {
@@ -569,9 +572,7 @@ describe('readWindow: records of equal start time that the vendor orders differe
       if (asked === 3) throw new CdrflowError('config', 'page of 3 too large', { code: 'too-large' });
       return tieOrder(tenant, window, page, asked, signal);
     };
-    const { metrics, sink } = await readObserved(source);
-    const missing = calls.filter((c) => !sink.keys().has(c.id)).map((c) => c.id);
-    expect(missing.length === 0 || metrics.counts.incompleteWindows === 1, `missing in silence: ${missing.join(', ')}`).toBe(true);
+    await expectNoCallMissingInSilence(source, calls);
   });
 
   it('two rows of one key far apart, with a page boundary both reads have between them, cost one re-read and no error', async () => {
