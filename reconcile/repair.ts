@@ -14,11 +14,12 @@
 //   the superseded ones (also a re-fed version's, whose call time moved to another month than the row it supersedes).
 // A call re-fed by one step is not re-fed by another: a backfill reads whole hours, so the calls it published there
 // that were to be appended again (not normalized, not in ClickHouse, stale) are already on their raw topic anew.
-// What it cannot repair is listed: missing records in hours the vendor no longer keeps (its retention), which the
-// backfill cannot read; push-vendor records that never reached the receiver are invisible from here, and
-// normalized records with no raw record on their vendor's raw topic (`extra_in_normalized`: imported or replayed onto
-// another topic, or gone by retention) have no raw record to restore — billed rows are never deleted; nor have raw or
-// normalized records to append again that their topic no longer holds when the repair scans it.
+// What it cannot repair is listed: missing records no backfill of the repair brought back (hours the vendor no longer
+// keeps, a part not settled yet, a call it no longer serves there); push-vendor records that never reached the
+// receiver are invisible from here, and normalized records with no raw record on their vendor's raw topic
+// (`extra_in_normalized`: imported or replayed onto another topic, or gone by retention) have no raw record to restore
+// — billed rows are never deleted; nor have raw or normalized records to append again that their topic no longer holds
+// when the repair scans it.
 // Of the copies of a call on a topic, the one appended again is the latest received (received_at, a tie to the later
 // offset: tally.ts `supersedes`, as the reconcile counts), not the last one: an older version may have been appended
 // after the newer one (a replay, an import of an old file, an earlier repair).
@@ -213,18 +214,18 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     if (notBrought.length > 0) actions.push({ kind: 'unrepairable', vendor: action.vendor, tenant: action.tenant, records: notBrought.length, detail: `${day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
   }
   /**
-   * The ids of `buckets` whose call a backfill above re-fed (published it): appended again, they would be re-fed twice
-   * in one repair (the raw topic and the report holding an extra copy), and no longer finding their own copies on a
-   * topic (retention) does not make them unrepairable.
+   * `buckets` without the ids of `calls`, and without the buckets left empty. Without those a backfill above re-fed
+   * (published): appended again, they would be re-fed twice in one repair (the raw topic and the report holding an
+   * extra copy), and no longer finding their own copies on a topic (retention) does not make them unrepairable.
    */
-  const notBackfilled = (buckets: IdBucket[]): IdBucket[] => buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !backfilled.has(id)) })).filter((b) => b.ids.length > 0);
-  const notLeftToAnotherRun = (buckets: IdBucket[]): IdBucket[] => buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !leftToAnotherRun.has(id)) }));
+  const without = (buckets: IdBucket[], calls: ReadonlySet<string>): IdBucket[] =>
+    buckets.map((b) => ({ ...b, ids: b.ids.filter((id) => !calls.has(id)) })).filter((b) => b.ids.length > 0);
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
   // topic (the copy received last, the version the reconcile found newer than the normalized one).
   for (const [vendor, all] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
-    const buckets = notBackfilled(all);
+    const buckets = without(all, backfilled);
     if (!topic || buckets.length === 0) continue;
     stopIfAborted();
     const wanted = new Set(buckets.flatMap((b) => b.ids));
@@ -250,12 +251,12 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     refed += latest.size;
     // Nothing appended is no action: it would make an after pass that can only repeat the before.
     if (latest.size > 0) actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
-    listGone(notLeftToAnotherRun(buckets), latest, 'raw', topic, actions);
+    listGone(without(buckets, leftToAnotherRun), latest, 'raw', topic, actions);
   }
 
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
   // normalized topic for the sink (the record received last, the version the reconcile counted).
-  const missingInCh = notBackfilled([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat());
+  const missingInCh = without([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat(), backfilled);
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
@@ -277,7 +278,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     await resend(ctx, ctx.normalizedTopic, messagesOf(latest));
     refed += latest.size;
     if (latest.size > 0) actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
-    listGone(notLeftToAnotherRun(missingInCh), latest, 'normalized', ctx.normalizedTopic, actions);
+    listGone(without(missingInCh, leftToAnotherRun), latest, 'normalized', ctx.normalizedTopic, actions);
   }
 
   // 4. Let the live stages carry what was re-fed into ClickHouse.
