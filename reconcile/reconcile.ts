@@ -17,6 +17,7 @@ import { checkTzMinutes, cutoffFor, FIRST_DAY, formatTz, LAST_DAY, parseDay, par
 import { ClickHouseReader, readDeadLetters, readLayers, readNormalized, readRaw, readSource, refileUndated } from './layers.ts';
 import type { ReconcileOutcome, ReconcileReport, ReconcileTrigger } from './model.ts';
 import { repair } from './repair.ts';
+import { nothingRepaired } from './render.ts';
 import { splitBucketKey } from './tally.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
 import { MAX_SETTLE_SEC, type ReconcileConfig } from './config.ts';
@@ -334,8 +335,7 @@ async function reconcileAndRepair(deps: ReconcileDeps, req: ReconcileRequest, si
     // Nothing was re-fed or merged (a backfill that read nothing, say): an after pass (with its own second look, 90 s)
     // would only repeat the before.
     if (!actions.some((a) => a.kind !== 'unrepairable' && a.records > 0)) {
-      // Said as it is: with only unrepairable lines, something needed repair that could not be done.
-      (deps.log ?? (() => {}))(`${actions.length === 0 ? 'nothing needed repair' : 'nothing re-fed or merged'}: no repair wait and no after pass`, 'info');
+      (deps.log ?? (() => {}))(`${nothingRepaired(actions)}: no repair wait and no after pass`, 'info');
       return { before: first.report, repair: actions, exitCode: first.report.exitCode };
     }
     signal.throwIfAborted();

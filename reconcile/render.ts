@@ -3,7 +3,7 @@
 // lists (a sample of each stays).
 // Tenants, call ids, a vendor's refusal and a repair's error come from outside: every cell and line is printable
 // (terminalText) before the table's own colour is added. renderDrift stays as it is for the job's log, which escapes.
-import type { ReconcileOutcome, ReconcileReport, ReconcileRow } from './model.ts';
+import type { ReconcileOutcome, ReconcileReport, ReconcileRow, RepairAction } from './model.ts';
 import { terminalText } from '../core/input-limits.ts';
 
 const SAMPLE = 50;
@@ -59,7 +59,14 @@ export function renderDrift(report: ReconcileReport): string[] {
   return out;
 }
 
-function summaryLine(report: ReconcileReport): string {
+/** What a repair that re-fed and merged nothing says (it makes no after pass): with only unrepairable lines, something needed repair that could not be done. */
+export const nothingRepaired = (actions: readonly RepairAction[]): string => (actions.length === 0 ? 'nothing needed repair' : 'nothing re-fed or merged');
+
+/**
+ * The verdict under a pass's table. `unrepairable`: records the repair before it listed as such, which an after pass
+ * that agrees no longer sees (repairExitCode: the run exits 1).
+ */
+function summaryLine(report: ReconcileReport, unrepairable = 0): string {
   if (report.exitCode === 2) {
     const refused = [...new Set(report.rows.filter((r) => r.drift.some((d) => d.kind === 'source_refused')).map((r) => r.vendor))];
     const parts = [...(report.sourceUnreachable.length > 0 ? [`source unreachable: ${report.sourceUnreachable.join(', ')}`] : []), ...(refused.length > 0 ? [`the vendor refused the request: ${refused.join(', ')}`] : [])];
@@ -68,6 +75,7 @@ function summaryLine(report: ReconcileReport): string {
   const beyond = report.rows.filter((r) => r.sourceBeyondHorizon !== undefined).length;
   const unchecked = beyond > 0 ? `, ${beyond} of them not checked against the vendor (beyond what it serves)` : '';
   if (report.exitCode === 1) return `drift in ${report.driftRows} of ${report.rows.length} vendor-tenant-day row(s)${unchecked} (exit 1)`;
+  if (unrepairable > 0) return `all ${report.rows.length} vendor-tenant-day row(s) agree${unchecked}, but the repair listed ${fmt(unrepairable)} record(s) as unrepairable (exit 1)`;
   return `all ${report.rows.length} vendor-tenant-day row(s) agree${unchecked} (exit 0)`;
 }
 
@@ -87,17 +95,15 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   out.push(summaryLine(before));
   if (outcome.repair) {
     out.push('', 'repair:');
-    if (!outcome.after) out.push(outcome.repair.length === 0 ? '  nothing needed repair (no after pass)' : '  nothing re-fed or merged (no after pass)');
+    if (!outcome.after) out.push(`  ${nothingRepaired(outcome.repair)} (no after pass)`);
     for (const a of outcome.repair) out.push(terminalText(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`));
   }
   if (outcome.after) {
     out.push('', 'after repair:', renderTable(outcome.after, colour));
     const after = renderDrift(outcome.after).map(terminalText);
     if (after.length > 0) out.push('drift:', ...after);
-    const verdict = summaryLine(outcome.after);
-    // An after pass that agrees does not see what the repair listed as unrepairable (repairExitCode).
     const listed = (outcome.repair ?? []).filter((a) => a.kind === 'unrepairable').reduce((n, a) => n + a.records, 0);
-    out.push(outcome.exitCode === outcome.after.exitCode ? verdict : `${verdict.replace(/ \(exit \d\)$/, '')}, but the repair listed ${fmt(listed)} record(s) as unrepairable (exit ${outcome.exitCode})`);
+    out.push(summaryLine(outcome.after, listed));
   }
   return out.filter((l, i) => !(l === '' && i === 0)).join('\n') + '\n';
 }
