@@ -402,6 +402,8 @@ describe('Huawei PrivateNumber fee record', () => {
     it.each([
       ['a missing sessionId', (r: Record<string, unknown>) => delete r['sessionId'], /sessionId/],
       ['a blank sessionId', (r: Record<string, unknown>) => (r['sessionId'] = '  '), /sessionId/],
+      // The receiver keys it by icid (core/records/huawei-key.ts): mapped under that key, a later version would count twice.
+      ['a sessionId that is not a string', (r: Record<string, unknown>) => (r['sessionId'] = 1200), /sessionId/],
       ['a malformed time', (r: Record<string, unknown>) => (r['fwdAnswerTime'] = '2019/01/23 09:15'), /fwdAnswerTime/],
       ['an impossible date', (r: Record<string, unknown>) => (r['callEndTime'] = '2019-02-30 09:16:41'), /callEndTime/],
       ['an end before the answer', (r: Record<string, unknown>) => (r['callEndTime'] = '2019-01-23 09:15:00'), /before fwdAnswerTime/],
