@@ -374,6 +374,15 @@ describe('Huawei PrivateNumber fee record', () => {
     expect(JSON.stringify(cdr)).not.toContain('13800000021');
   });
 
+  it('hashes a number sent as a JSON number in extras too, as its column is', () => {
+    const options = { ...defaultNormalizeOptions(), piiKey: 'a-pii-key-of-16-chars' };
+    const record = { ...answered(), bindNum: 8613800000022, calleeNum: 8613800000022, fwdDisplayNum: 8613800000022 };
+    const cdr = cdrOf(map(record, {}, defaultNormalizeContext({ options })));
+    const h = hashIdentifier('+8613800000022', 'a-pii-key-of-16-chars');
+    expect(cdr.extras).toMatchObject({ bindNum: h, calleeNum: h, fwdDisplayNum: h });
+    expect(JSON.stringify(cdr)).not.toContain('13800000022');
+  });
+
   it('keeps unknown vendor fields in extras, objects as JSON', () => {
     const cdr = cdrOf(map({ ...answered(), voiceCheckType: 0, origCalleeNum: '+8613800000099', nested: { a: 1 } }));
     expect(cdr.extras).toMatchObject({ voiceCheckType: '0', origCalleeNum: '+8613800000099', nested: '{"a":1}' });

@@ -88,9 +88,11 @@ function phoneParser(options: NormalizeOptions): (raw: unknown) => Party | null 
 /** Extras follow the shared rule, except that '' means absent and numbers and times get the column treatment. */
 function huaweiExtra(name: string, value: unknown, phone: (raw: unknown) => Party | null): string | null {
   if (typeof value === 'string' && value.trim() === '') return null;
+  // A number sent as a JSON number is the same number, read as the columns read it (phoneParty): else it stayed in
+  // extras as sent, in clear under a PII key.
+  if (isPhoneField(name) && (typeof value === 'string' || typeof value === 'number')) return phone(value)?.value ?? extraValue(value);
   const raw = extraValue(value);
   if (raw === null || typeof value !== 'string') return raw;
-  if (isPhoneField(name)) return phone(raw)?.value ?? null;
   if (isExtraTimeField(name)) {
     const parsed = parseNaiveLocal(raw, HUAWEI_TIME_ZONE);
     // An unreadable secondary time is kept as sent rather than failing the whole CDR.
