@@ -227,6 +227,20 @@ describe('issue 15: impossible CDRs are never billed', () => {
   });
 });
 
+describe('a vendor field named like a note the mapping writes cannot erase it', () => {
+  const unmeasured = /^answered without /;
+  it('CCC: billing_note stays the mapping\'s on a call whose talk time is unknown', () => {
+    const { Duration: _, ...noDuration } = ccc;
+    expect(valid(run('tencent-ccc', { ...noDuration, EndedTimestamp: 0, billing_note: '' })).extras['billing_note']).toMatch(unmeasured);
+  });
+
+  it('TRTC v1 and v4: billing_note stays the mapping\'s on a call whose talk time is unknown', () => {
+    expect(valid(run('tencent-trtc', { ...trtc, acceptTs: 0, billing_note: '' })).extras['billing_note']).toMatch(unmeasured);
+    const v4 = { CallId: 'k-1', CallResult: 'NormalEnd', MediaType: 'Audio', StartTime: T, EndTime: T + 65, Caller_Account: 'a', CalleeList_Account: ['b'], billing_note: '' };
+    expect(valid(run('tencent-trtc', v4)).extras['billing_note']).toMatch(unmeasured);
+  });
+});
+
 describe('fractional Unix timestamps (SDKs and clients send them): a started second is billed', () => {
   it('TRTC: a 60.4 s talk is 61 s, billed as 2 minutes under 60/60, from numbers, decimal strings and v4 alike', () => {
     const expected = { talk_seconds: 61, billable_seconds: 120, billable_minutes: 2 };

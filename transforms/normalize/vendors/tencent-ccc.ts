@@ -168,6 +168,9 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
 
   const cdr: NormalizedCdr = emptyCdr(envelope, sessionId);
   const extras = cdr.extras;
+  // The vendor's leftovers first, so what the mapping writes (billing_note, ivr_note) is never replaced by a vendor
+  // field of the same name: a `"billing_note": ""` used to erase the note that a 0 was no measured talk time.
+  keepExtras(extras, record, CONSUMED);
 
   const callType = text(record.CallType);
   const byCallType = callType === null ? undefined : CCC_CALL_TYPE[callType];
@@ -278,6 +281,5 @@ export function mapTencentCcc(record: unknown, envelope: RawEnvelope, ctx: Norma
   cdr.recording_ref = text(record.RecordId);
   const uui = extraValue(record.UUI) ?? extraValue(record.Uui);
   if (uui !== null) extras.UUI = uui;
-  keepExtras(extras, record, CONSUMED);
   return ok(cdr);
 }

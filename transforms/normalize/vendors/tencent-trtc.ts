@@ -67,6 +67,10 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   }
   const cdr: NormalizedCdr = emptyCdr(envelope, text(call.callId) ?? '');
   const extras = cdr.extras;
+  // The vendor's leftovers first, so what the mapping writes (billing_note, acceptTs) is never replaced by a vendor
+  // field of the same name: a `"billing_note": ""` used to erase the note that a 0 was no measured talk time.
+  if (api === 'v4') Object.assign(extras, apiExtras);
+  else keepExtras(extras, record, V1_CONSUMED);
   const started = fromUnixSeconds(call.startCallTs);
   const accepted = fromUnixSeconds(call.acceptTs);
   const ended = fromUnixSeconds(call.endTs);
@@ -125,7 +129,5 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   cdr.vendor_status_code = status.code;
   cdr.vendor_status_text = status.text;
   cdr.hangup_side = status.side;
-  if (api === 'v4') Object.assign(extras, apiExtras);
-  else keepExtras(extras, record, V1_CONSUMED);
   return ok(cdr);
 }
