@@ -90,7 +90,7 @@ function huaweiExtra(name: string, value: unknown, phone: (raw: unknown) => Part
   if (typeof value === 'string' && value.trim() === '') return null;
   // A number sent as a JSON number is the same number, read as the columns read it (phoneParty): else it stayed in
   // extras as sent, in clear under a PII key.
-  if (isPhoneField(name) && (typeof value === 'string' || typeof value === 'number')) return phone(value)?.value ?? extraValue(value);
+  if (isPhoneField(name) && (typeof value === 'string' || typeof value === 'number')) return phone(value)?.value ?? null;
   const raw = extraValue(value);
   if (raw === null || typeof value !== 'string') return raw;
   if (isExtraTimeField(name)) {
