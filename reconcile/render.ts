@@ -62,6 +62,10 @@ export function renderDrift(report: ReconcileReport): string[] {
 /** What a repair that re-fed and merged nothing says (it makes no after pass): with only unrepairable lines, something needed repair that could not be done. */
 export const nothingRepaired = (actions: readonly RepairAction[]): string => (actions.length === 0 ? 'nothing needed repair' : 'nothing re-fed or merged');
 
+/** One action of a repair in words: under the table, and in the log of a repair that was stopped or failed. */
+export const actionLine = (a: RepairAction): string =>
+  `${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`;
+
 /**
  * The verdict under a pass's table. `unrepairable`: records the repair before it listed as such, which an after pass
  * that agrees no longer sees (repairExitCode: the run exits 1).
@@ -96,7 +100,7 @@ export function renderOutcome(outcome: ReconcileOutcome, colour: boolean): strin
   if (outcome.repair) {
     out.push('', 'repair:');
     if (!outcome.after) out.push(`  ${nothingRepaired(outcome.repair)} (no after pass)`);
-    for (const a of outcome.repair) out.push(terminalText(`  ${a.kind}${a.vendor ? ` ${a.vendor}` : ''}${a.tenant ? ` ${a.tenant}` : ''}: ${a.detail}${a.kind === 'unrepairable' && a.sample ? ` — ${a.sample.slice(0, 5).join(', ')}` : ''}`));
+    for (const a of outcome.repair) out.push(terminalText(`  ${actionLine(a)}`));
   }
   if (outcome.after) {
     out.push('', 'after repair:', renderTable(outcome.after, colour));

@@ -84,6 +84,41 @@ describe('repair', () => {
     expect(logged).toEqual(['repair stopped (the client went away); done before: nothing']);
   });
 
+  // A re-run cannot tell it again: the range's checkpoint is complete, so its backfill reads nothing.
+  it.each([
+    ['stopped', true, 'repair stopped (SIGINT)'],
+    ['failed', false, 'repair failed (SIGINT)'],
+  ])('%s after a backfill that did not bring every missing record back: its log lists those records and why', async (_, stop, ended) => {
+    const [brought, notBrought, later] = ['a', 'b', 'c'].map((k) => `tencent-ccc:1400000001:${k}`) as [string, string, string];
+    const hour = Date.UTC(2026, 10, 30, 10) / 1000;
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [repairRow({ unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 3, detail: '3 record(s) the vendor serves are not on the raw topic', ids: [brought, notBrought, later], repairable: true }] })],
+    } as unknown as ReconcileReport;
+    const abort = new AbortController();
+    const reason = new Error('SIGINT');
+    let runs = 0;
+    const connector = {
+      source: { vendor: 'tencent-ccc' },
+      backfill: (req: { onPublished: (keys: string[]) => void }) => {
+        if (runs++ > 0) {
+          if (stop) abort.abort(reason);
+          return Promise.reject(reason);
+        }
+        req.onPublished(['a']);
+        return Promise.resolve({ records: 1, alreadyComplete: false, lostSeconds: 600, lostFrom: '2026-11-30T10:00:00.000Z', lostTo: '2026-11-30T10:10:00.000Z' });
+      },
+    } as unknown as PullConnector;
+    const windows = new Map([[brought, hour], [notBrought, hour], [later, hour + 7200]]);
+    const logged: string[] = [];
+    const ctx = context({ connectors: [connector], signal: abort.signal, log: (msg) => void logged.push(msg), sourceWindows: new Map([[bucketKey('tencent-ccc', '1400000001', '2026-11-30'), windows]]) });
+    await expect(repair(report, ctx)).rejects.toBe(reason);
+    expect(logged).toEqual([
+      `${ended}; done before: backfill 1, unrepairable 1`,
+      `unrepairable tencent-ccc 1400000001: 2026-11-30: 1 missing record(s) the backfill did not bring back: the vendor no longer keeps 2026-11-30T10:00:00.000Z .. 2026-11-30T10:10:00.000Z, or the vendor did not serve them when read again — ${notBrought}`,
+    ]);
+  });
+
   it('missing in raw, its hour range being backfilled by another run: noted as not run, naming it, and the repair goes on', async () => {
     const id = 'tencent-ccc:1400000001:m';
     const start = Date.UTC(2026, 10, 30, 10) / 1000;

@@ -38,6 +38,7 @@ import { dayBounds, parseTzOffset, utcMonthsOfDay } from './days.ts';
 import { contractDecoder } from './contract-decoder.ts';
 import type { DriftKind, ReconcileReport, RepairAction } from './model.ts';
 import { waitForSnapshot, type StageGroups } from './pipeline.ts';
+import { actionLine } from './render.ts';
 
 export interface RepairContext {
   kafka: Kafka;
@@ -130,10 +131,12 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
   try {
     await repairSteps(report, ctx, actions);
   } catch (err) {
-    if (ctx.signal.aborted) {
-      const done = actions.map((a) => `${a.kind} ${a.records}`).join(', ') || 'nothing';
-      ctx.log(`repair stopped (${(ctx.signal.reason as Error | undefined)?.message ?? 'aborted'}); done before: ${done}`);
-    }
+    const done = actions.map((a) => `${a.kind} ${a.records}`).join(', ') || 'nothing';
+    const ended = ctx.signal.aborted ? `stopped (${(ctx.signal.reason as Error | undefined)?.message ?? 'aborted'})` : `failed (${err instanceof Error ? err.message : String(err)})`;
+    ctx.log(`repair ${ended}; done before: ${done}`);
+    // The run ends without its output: the records found unrepairable so far are said only here. A re-run does not
+    // find them out again (the ranges backfilled have complete checkpoints: their backfills read nothing).
+    for (const a of actions) if (a.kind === 'unrepairable') ctx.log(actionLine(a));
     throw err;
   }
   return actions;
@@ -158,60 +161,64 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   // Settled once every backfill ran: a vendor that lists a call under another hour than the reconcile found it in
   // (its start edited since) publishes it in a later backfill of this repair, not in the one for its own hour.
   const pending: { action: RepairAction; inRange: string[]; day: string; why: string }[] = [];
-  for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
-    const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
-    for (const b of buckets) {
-      const windows = ctx.sourceWindows.get(bucketKey(b.vendor, b.tenant, b.day));
-      const starts = b.ids.map((id) => windows?.get(id)).filter((s): s is number => s !== undefined);
-      if (!connector || starts.length === 0) {
-        actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: b.ids.length, detail: `no ${vendor} connector to backfill with`, sample: b.ids.slice(0, SAMPLE) });
-        continue;
-      }
-      for (const range of hourRanges(starts)) {
-        stopIfAborted();
-        const inRange = b.ids.filter((id) => {
-          const h = windows?.get(id);
-          return h !== undefined && h >= range.from && h < range.to;
-        });
-        const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${inRange.length} missing record(s)`;
-        let summary;
-        try {
-          const onPublished = (keys: string[]) => keys.forEach((k) => backfilled.add(normalizedCdrId(vendor, b.tenant, k, ctx.piiKey)));
-          summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress, onPublished }, ctx.signal, 'cdrflow reconcile --repair');
-        } catch (err) {
-          if (!(err instanceof BackfillBusy)) throw err;
-          // The same range is being backfilled by another run, which re-feeds these records: not read twice.
-          actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: inRange.slice(0, SAMPLE) });
-          inRange.forEach((id) => leftToAnotherRun.add(id));
+  try {
+    for (const [vendor, buckets] of idsOf(report, 'missing_in_raw')) {
+      const connector = ctx.connectors.find((c) => c.source.vendor === vendor);
+      for (const b of buckets) {
+        const windows = ctx.sourceWindows.get(bucketKey(b.vendor, b.tenant, b.day));
+        const starts = b.ids.map((id) => windows?.get(id)).filter((s): s is number => s !== undefined);
+        if (!connector || starts.length === 0) {
+          actions.push({ kind: 'unrepairable', vendor, tenant: b.tenant, records: b.ids.length, detail: `no ${vendor} connector to backfill with`, sample: b.ids.slice(0, SAMPLE) });
           continue;
         }
-        refed += summary.records;
-        const action: RepairAction = {
-          kind: 'backfill',
-          vendor,
-          tenant: b.tenant,
-          records: summary.records,
-          detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
-          sample: [],
-        };
-        actions.push(action);
-        const why = summary.alreadyComplete
-          ? 'its checkpoint says the range was backfilled before; nothing read'
-          : [
-              summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
-              summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
-              'the vendor did not serve them when read again',
-            ].filter(Boolean).join(', or ');
-        pending.push({ action, inRange, day: b.day, why });
+        for (const range of hourRanges(starts)) {
+          stopIfAborted();
+          const inRange = b.ids.filter((id) => {
+            const h = windows?.get(id);
+            return h !== undefined && h >= range.from && h < range.to;
+          });
+          const what = `backfill ${new Date(range.from * 1000).toISOString()} .. ${new Date(range.to * 1000).toISOString()} for ${inRange.length} missing record(s)`;
+          let summary;
+          try {
+            const onPublished = (keys: string[]) => keys.forEach((k) => backfilled.add(normalizedCdrId(vendor, b.tenant, k, ctx.piiKey)));
+            summary = await connector.backfill({ tenant: b.tenant, from: new Date(range.from * 1000), to: new Date(range.to * 1000), windowSec: 3600, progressStream: ctx.progress, onPublished }, ctx.signal, 'cdrflow reconcile --repair');
+          } catch (err) {
+            if (!(err instanceof BackfillBusy)) throw err;
+            // The same range is being backfilled by another run, which re-feeds these records: not read twice.
+            actions.push({ kind: 'backfill', vendor, tenant: b.tenant, records: 0, detail: `${what}: not run, ${err.message}`, sample: inRange.slice(0, SAMPLE) });
+            inRange.forEach((id) => leftToAnotherRun.add(id));
+            continue;
+          }
+          refed += summary.records;
+          const action: RepairAction = {
+            kind: 'backfill',
+            vendor,
+            tenant: b.tenant,
+            records: summary.records,
+            detail: `${what}${summary.alreadyComplete ? ' (checkpoint says this window was backfilled before; nothing read)' : ''}`,
+            sample: [],
+          };
+          actions.push(action);
+          const why = summary.alreadyComplete
+            ? 'its checkpoint says the range was backfilled before; nothing read'
+            : [
+                summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
+                summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
+                'the vendor did not serve them when read again',
+              ].filter(Boolean).join(', or ');
+          pending.push({ action, inRange, day: b.day, why });
+        }
       }
     }
-  }
-  // Told, not inferred: a missing call no backfill of this repair published is still missing after it; one a backfill
-  // published is in the sample of the backfill of the hour the reconcile found it in.
-  for (const { action, inRange, day, why } of pending) {
-    action.sample = inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE);
-    const notBrought = inRange.filter((id) => !backfilled.has(id));
-    if (notBrought.length > 0) actions.push({ kind: 'unrepairable', vendor: action.vendor, tenant: action.tenant, records: notBrought.length, detail: `${day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
+  } finally {
+    // Told, not inferred: a missing call no backfill of this repair published is still missing after it; one a
+    // backfill published is in the sample of the backfill of the hour the reconcile found it in. Also when the repair
+    // is stopped or fails between backfills: the backfills that ran are settled, for what it says it did before.
+    for (const { action, inRange, day, why } of pending) {
+      action.sample = inRange.filter((id) => backfilled.has(id)).slice(0, SAMPLE);
+      const notBrought = inRange.filter((id) => !backfilled.has(id));
+      if (notBrought.length > 0) actions.push({ kind: 'unrepairable', vendor: action.vendor, tenant: action.tenant, records: notBrought.length, detail: `${day}: ${notBrought.length} missing record(s) the backfill did not bring back: ${why}`, sample: notBrought.slice(0, SAMPLE) });
+    }
   }
   /**
    * `buckets` without the ids of `calls`, and without the buckets left empty. Without those a backfill above re-fed
