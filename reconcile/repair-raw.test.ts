@@ -138,6 +138,26 @@ describe('repair: a newer version that stopped short of a layer', () => {
   });
 });
 
+describe('repair: a call stale in normalized and behind in ClickHouse too', () => {
+  // Raw v3, normalized v2, ClickHouse v1 (or no row): the raw v3 appended again reaches ClickHouse through normalize
+  // and the sink; re-sending v2 as well would re-feed the call twice in one repair.
+  it.each(['stale_in_clickhouse', 'not_in_clickhouse'])('%s: only its latest raw copy is appended again', async (behind) => {
+    sent.length = 0;
+    const raw = rawMessage('880001', 0, RECEIVED + 120_000, '{"v":3}');
+    topicMessages = [raw, normalizedMessage(inRaw, 1, RECEIVED + 60_000, 2)];
+    const twoLayers = {
+      scope: { tz: 'UTC' },
+      rows: [{ vendor: 'alibaba-lvms', tenant: 'app', day: '2026-11-30', unmergedDuplicates: 0, drift: [
+        { kind: 'stale_in_normalized', count: 1, detail: '', ids: [inRaw], repairable: true },
+        { kind: behind, count: 1, detail: '', ids: [inRaw], repairable: true },
+      ] }],
+    } as unknown as ReconcileReport;
+    const actions = await repair(twoLayers, repairContext({ clickhouse: emptyClickHouse(), rawTopics: [{ vendor: 'alibaba-lvms', topic: TOPIC }] }));
+    expect(sent.map((m) => String(m.value))).toEqual([String(raw.value)]);
+    expect(actions.filter((a) => a.kind !== 'merge_duplicates').map((a) => [a.kind, a.records])).toEqual([['replay_raw', 1]]);
+  });
+});
+
 describe('repair: the copy appended again is the latest received, not the last on the topic', () => {
   // An older version appended after the newer one (a replay, an import of an old file, an earlier repair): re-fed, it
   // would leave the call stale, as the reconcile judges versions by received_at (Tally.addVersion).

@@ -230,6 +230,9 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
 
   // 2. Raw records neither normalized nor dead-lettered, or whose latest version is not: append them again to their raw
   // topic (the copy received last, the version the reconcile found newer than the normalized one).
+  // The calls appended again: normalize and the sink carry their latest version into ClickHouse, so step 3 does not
+  // re-send an earlier normalized one of the same call (stale in normalized and behind in ClickHouse too).
+  const appended = new Set<string>();
   for (const [vendor, all] of idsOf(report, 'not_normalized', 'stale_in_normalized')) {
     const topic = ctx.rawTopics.find((t) => t.vendor === vendor)?.topic;
     const buckets = without(all, backfilled);
@@ -256,6 +259,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     stopIfAborted();
     await resend(ctx, topic, messagesOf(latest));
     refed += latest.size;
+    for (const id of latest.keys()) appended.add(id);
     // Nothing appended is no action: it would make an after pass that can only repeat the before.
     if (latest.size > 0) actions.push({ kind: 'replay_raw', vendor, tenant: null, records: latest.size, detail: `${latest.size} raw record(s) appended again to ${topic} for normalize`, sample: [...latest.keys()].slice(0, SAMPLE) });
     listGone(without(buckets, leftToAnotherRun), latest, 'raw', topic, actions);
@@ -263,7 +267,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
 
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
   // normalized topic for the sink (the record received last, the version the reconcile counted).
-  const missingInCh = without([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat(), backfilled);
+  const missingInCh = without(without([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat(), backfilled), appended);
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
