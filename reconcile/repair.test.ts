@@ -119,6 +119,24 @@ describe('repair', () => {
     ]);
   });
 
+  // The loss stays on the backfill's checkpoint (every run of the range reports it): so does the reason.
+  it('missing in raw, its range backfilled before with a loss: listed as not brought back, naming the hours the vendor no longer keeps', async () => {
+    const id = 'tencent-ccc:1400000001:m';
+    const report = {
+      scope: { tz: 'UTC' },
+      rows: [repairRow({ unmergedDuplicates: 0, drift: [{ kind: 'missing_in_raw', count: 1, detail: '', ids: [id], repairable: true }] })],
+    } as unknown as ReconcileReport;
+    const connector = {
+      source: { vendor: 'tencent-ccc' },
+      backfill: () => Promise.resolve({ records: 0, alreadyComplete: true, lostSeconds: 600, lostFrom: '2026-11-30T10:00:00.000Z', lostTo: '2026-11-30T10:10:00.000Z' }),
+    } as unknown as PullConnector;
+    const ctx = context({ connectors: [connector], sourceWindows: new Map([[bucketKey('tencent-ccc', '1400000001', '2026-11-30'), new Map([[id, Date.UTC(2026, 10, 30, 10) / 1000]])]]) });
+    const actions = await repair(report, ctx);
+    expect(actions.filter((a) => a.kind === 'unrepairable').map((a) => a.detail)).toEqual([
+      '2026-11-30: 1 missing record(s) the backfill did not bring back: the vendor no longer keeps 2026-11-30T10:00:00.000Z .. 2026-11-30T10:10:00.000Z, or the vendor did not serve them when read before (its checkpoint says the range was backfilled before; nothing read)',
+    ]);
+  });
+
   it('missing in raw, its hour range being backfilled by another run: noted as not run, naming it, and the repair goes on', async () => {
     const id = 'tencent-ccc:1400000001:m';
     const start = Date.UTC(2026, 10, 30, 10) / 1000;

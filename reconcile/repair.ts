@@ -135,7 +135,7 @@ export async function repair(report: ReconcileReport, ctx: RepairContext): Promi
     const ended = ctx.signal.aborted ? `stopped (${(ctx.signal.reason as Error | undefined)?.message ?? 'aborted'})` : `failed (${err instanceof Error ? err.message : String(err)})`;
     ctx.log(`repair ${ended}; done before: ${done}`);
     // The run ends without its output: the records found unrepairable so far are said only here. A re-run does not
-    // find them out again (the ranges backfilled have complete checkpoints: their backfills read nothing).
+    // tell them as well (the ranges backfilled have complete checkpoints: their backfills read nothing).
     for (const a of actions) if (a.kind === 'unrepairable') ctx.log(actionLine(a));
     throw err;
   }
@@ -199,10 +199,13 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
             sample: [],
           };
           actions.push(action);
+          // A loss an earlier run of the range found stays on its checkpoint, and in the summary of a run that reads nothing.
+          const lost = summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined;
+          const nothingRead = 'its checkpoint says the range was backfilled before; nothing read';
           const why = summary.alreadyComplete
-            ? 'its checkpoint says the range was backfilled before; nothing read'
+            ? lost ? `${lost}, or the vendor did not serve them when read before (${nothingRead})` : nothingRead
             : [
-                summary.lostSeconds > 0 ? `the vendor no longer keeps ${summary.lostFrom} .. ${summary.lostTo}` : undefined,
+                lost,
                 summary.unsettledFrom ? `${summary.unsettledFrom} on had not settled (run the repair again after ${summary.retryAfter})` : undefined,
                 'the vendor did not serve them when read again',
               ].filter(Boolean).join(', or ');
