@@ -920,7 +920,14 @@ function judge(p: Plan, a: Answer, reachedBefore: number, reconciledBefore: numb
     }
     const type = p.headers.find(([k]) => k === 'Content-Type')?.[1] ?? '';
     if (type.split(';')[0]!.trim().toLowerCase() !== SQL_CONTENT_TYPE) expect(reached.length, `query run without ${SQL_CONTENT_TYPE}: ${what}`).toBe(reachedBefore);
-    if (p.body.length > MAX_BODY + 100) expect(reached.length, `query of ${p.body.length} bytes run: ${what}`).toBe(reachedBefore);
+    if (p.body.length > MAX_BODY + 100) {
+      // Sent without a length, the bytes are not the request's body (a request without Content-Length or
+      // Transfer-Encoding has none) but what follows it: the POST reaches the engine as an empty query, and the bytes
+      // are refused as the next request. Framed as the body, nothing reaches it.
+      const run = reached.slice(reachedBefore);
+      const noBody = p.framing.split('+')[0] === 'no-length';
+      expect(run, `query of ${p.body.length} bytes run: ${what}`).toEqual(noBody && run.length > 0 ? [''] : []);
+    }
   }
   if (reached.length > reachedBefore && a.status !== undefined) bump(tally.sqlByStatus, a.status);
 
