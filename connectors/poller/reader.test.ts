@@ -625,6 +625,28 @@ describe('readWindow: records of equal start time that the vendor orders differe
     expect(sink.deadLetters.map((l) => l.original_value?.toString('utf8'))).toEqual(['{"n":1}']);
   });
 
+  it('two reads serving different keyless records at one offset are no same sequence: a call they both hid is never finished as complete', async () => {
+    // An order that depends on the offset asked for (a plan per LIMIT/OFFSET). At 3 a page: a, k1, k2, then k1 again
+    // at offset 3, x never. The re-read at 2 a page: a, k1, then k1, k2 at offset 2, x never. By key both reads are
+    // a, keyless, keyless, keyless, one record short; no page start of theirs is shared between the two copies of k1,
+    // so it would pass for rows held twice, while the reads differ at offset 2 (k2, then k1): the order shifted.
+    const a = { id: 'a' };
+    const x = { id: 'x' };
+    const k1 = { caller: 'k1' };
+    const k2 = { caller: 'k2' };
+    const orders = new Map<number, unknown[]>([
+      [2, [a, x, k1, k2]],
+      [3, [a, k2, x, k1]],
+    ]);
+    const source = pagedSource([a, k1, k2, x], 3);
+    source.fetchPage = async (_tenant, _window, page, size) => ({
+      total: 4,
+      records: (orders.get(page * size) ?? [a, k1, k2, x]).slice(page * size, (page + 1) * size),
+      requestId: null,
+    });
+    await expectNoCallMissingInSilence(source, [a, x]);
+  });
+
   it('a keyless record counts as a slot of its own: the same sequence with one keyless row is no shortfall to explain twice', async () => {
     // Six slots: four keys, one of them twice, and a keyless record (dead-lettered once) at the same offset each time.
     const rows: unknown[] = [{ id: 'a' }, { id: 'b' }, { n: 1 }, { id: 'b' }, { id: 'c' }, { id: 'd' }];

@@ -159,10 +159,21 @@ function copyServedAlike(sequence: (string | null)[], content: readonly (string 
   return false;
 }
 
-/** Same key (or keyless, or nothing served) at every slot. A hole reads as undefined, so holes match only holes. */
-function sameSequence(a: (string | null)[], b: (string | null)[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** What one pass served at each record slot: the key (null: keyless), and a keyless record's content (its hash). */
+interface PassSequence {
+  sequence: (string | null)[];
+  keylessContent: (string | undefined)[];
+}
+
+/**
+ * The same record at every slot: the same key, or a keyless record of the same content (as copyServedAlike tells them
+ * apart), or nothing served. Two different keyless records at a slot are an order that shifted: taken alike, two reads
+ * of different page sizes could pass for rows held twice while both hid a call. A hole reads as undefined, so holes
+ * match only holes.
+ */
+function sameSequence(a: PassSequence, b: PassSequence): boolean {
+  if (a.sequence.length !== b.sequence.length) return false;
+  for (let i = 0; i < a.sequence.length; i++) if (a.sequence[i] !== b.sequence[i] || a.keylessContent[i] !== b.keylessContent[i]) return false;
   return true;
 }
 
@@ -268,8 +279,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   /** Distinct records served in this window, over all passes: keys, and the most distinct keyless records one pass served. */
   const keysRead = new Set<string>();
   let keylessRead = 0;
-  /** The previous pass under a steady total: that total and the key of each record slot it served (null: keyless). */
-  let previousPass: { total: number; sequence: (string | null)[]; reads: Served[] } | undefined;
+  /** The previous pass under a steady total: that total, what it served at each record slot, and its reads. */
+  let previousPass: (PassSequence & { total: number; reads: Served[] }) | undefined;
   /** Answers taken so far, numbering each. */
   let answers = 0;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
@@ -482,19 +493,19 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     // requests serves a whole page of records already read as well (likely once a page has shrunk to a few records),
     // and the records it kept from this pass are served by the next. (Had the total moved, records may have shifted
     // by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
-    if (repeated && totals.size <= 1 && previousPass !== undefined && previousPass.total === knownTotal && sameSequence(previousPass.sequence, sequence)) {
+    if (repeated && totals.size <= 1 && previousPass !== undefined && previousPass.total === knownTotal && sameSequence(previousPass, { sequence, keylessContent })) {
       giveUp('pages_repeat', seen);
       break;
     }
     // Fewer distinct records than the steady total: either the vendor's order is not stable between requests (records
     // of the same second change places, so a page boundary served one of them twice and another never), or its data
     // holds two rows of one key (vendors.md: deduplicate on SessionId / callId). One pass cannot tell them apart, so
-    // read the window again. A re-read serving the very same key at every slot as the pass before, under the same
-    // total, with every slot served, tells: the order is stable and the shortfall is those duplicate rows, which
-    // another pass would serve again. The window is complete (the first row of each key was published).
+    // read the window again. A re-read serving the very same key (or keyless content) at every slot as the pass before,
+    // under the same total, with every slot served, tells: the order is stable and the shortfall is those duplicate
+    // rows, which another pass would serve again. The window is complete (the first row of each key was published).
     const steady = totals.size === 1 && knownTotal !== undefined ? knownTotal : undefined;
     /** The reads before that served this very sequence under this total (a copy is doubted where all of them had it alike). */
-    const agreeing = steady !== undefined && previousPass?.total === steady && sameSequence(previousPass.sequence, sequence) ? previousPass.reads : [];
+    const agreeing = steady !== undefined && previousPass?.total === steady && sameSequence(previousPass, { sequence, keylessContent }) ? previousPass.reads : [];
     if (steady !== undefined && keysRead.size + keylessRead < steady) {
       const served = sequence.filter((k) => k !== undefined).length;
       if (agreeing.length > 0 && served === steady && !copyServedAlike(sequence, keylessContent, [...agreeing, servedBy])) {
@@ -515,7 +526,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         if (pageSize > 1) pageSize--;
       }
     }
-    previousPass = steady === undefined ? undefined : { total: steady, sequence, reads: [...agreeing, servedBy] };
+    previousPass = steady === undefined ? undefined : { total: steady, sequence, keylessContent, reads: [...agreeing, servedBy] };
     if (totals.size <= 1) break;
     // The total only moved (no short, overfull or repeated page, no shortfall under a steady total) and the reads
     // together served as many distinct records as it ever said in this read: calls kept arriving while a busy window
