@@ -33,7 +33,9 @@
 // share between them (seed 605440: 8 records, 8 and 7 a page; seed 699610: 6 records, 3 and 2 a page); paging cannot
 // tell it from a row held twice.
 // The campaign's own: a row moved past an offset was drawn within a page of the size asked for, not of the size the
-// reads settled on after "too large" from the start, so it came from more than a page before (seeds 659058, 666244).
+// reads settled on after "too large" from the start, so it came from more than a page before (seeds 659058, 666244);
+// likewise after "too large" from the k-th request on, where the copy also landed past the next page start the reads
+// shared (seed 734527: 29 a page for the first, then 4 and 3; row 84 moved to 122 from offset 107).
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
@@ -230,10 +232,11 @@ function planCase(seed: number): Case {
   let tieFrom: Case['tieFrom'];
   if (f.chance(0.1) && rows.length >= 2) {
     if (f.chance(0.7)) size = f.int(1, 12);
-    // The moved row is drawn within a page of the size the reads serve: one refused as too large from the start is
-    // halved first, and a row from further back is an order README says paging cannot tell (seeds 659058, 666244).
+    // The moved row is drawn within a page of the size the reads serve: one refused as too large is halved first, from
+    // the start or from the k-th request on (the pages after the first few and every re-read are then at the halved
+    // size), and a row from further back is an order README says paging cannot tell (seeds 659058, 666244; 734527).
     let settled = size;
-    while (tooLargeFrom === 1 && tooLarge.has(settled)) settled = smallerPageSize(settled) ?? 1;
+    while (tooLarge.has(settled)) settled = smallerPageSize(settled) ?? 1;
     const s = Math.min(settled, servedMax);
     const step = f.weighted<number>([
       [Math.max(1, s * (s - 1)), 3],
