@@ -6,7 +6,9 @@
 // raw), an API call the vendor no longer serves; copies of a version stored again on the topics (and a second row in
 // ClickHouse, unmerged), an older version replayed after the newer one onto both topics, a call whose start moved to
 // the next month (two partitions), its moved version lost by normalize or the sink (re-fed, it lands in another
-// partition than the row it supersedes). The report is built by the reconcile's own readers and compareLayers (the scan and
+// partition than the row it supersedes), and (from a stream of its own) a call stale on two layers: its latest version
+// lost by normalize and an earlier one by the sink, so ClickHouse holds an older version than the normalized topic, or
+// none. The report is built by the reconcile's own readers and compareLayers (the scan and
 // the registry stood in, cdr FINAL's figures and ids from a model of the table), then some records the report counted
 // are removed from their topic (retention) before `repair` runs with stand-ins for the scan, the AckedPublisher, the
 // backfill and ClickHouse (OPTIMIZE and DELETE applied to the model). The vendor answers the repair's backfills as it
@@ -19,18 +21,21 @@
 //    another run held) and in a backfill's sample, or listed as unrepairable: never both, never neither;
 //  - every call whose latest raw copy is newer than its latest normalized one (or has none) gets that copy (the latest
 //    received, on a tie the later offset) appended once to its raw topic, byte for byte under its key; the same for
-//    normalized copies newer than cdr FINAL's row, onto cdr.normalized; nothing else is appended, nor these calls when
-//    a backfill of the repair published them (its copy re-feeds them: one re-feed per call);
+//    normalized copies newer than cdr FINAL's row, onto cdr.normalized, but for a call whose raw copy is appended (it
+//    carries the latest version through normalize and the sink: one re-feed per call; its normalized copy is appended
+//    only if retention removed the raw one); nothing else is appended, nor these calls when a backfill of the repair
+//    published them (its copy re-feeds them: one re-feed per call);
 //  - the backfill is asked for exactly the hour windows the vendor served the calls missing on the raw topic in;
 //  - OPTIMIZE only on the months holding unmerged rows or a re-fed call; DELETE only of the rows of a call outside the
 //    partition of its latest version (as stored before, or as re-fed), keeping that version;
 //  - each call counted by the report but gone from its topic (unless the backfill re-feeds it), each extra_in_normalized and not_in_source call is listed
 //    as unrepairable (by id) and gets no action;
-//  - once the live stages (stood in) carried the re-fed records through, a second reconcile finds no repairable drift
-//    (but on calls retention removed and missing calls the backfills did not bring back), and a second repair does
-//    nothing more.
+//  - once the live stages (stood in) carried the re-fed records through, a call stale on two layers is at its latest
+//    version in cdr FINAL, and a second reconcile finds no repairable drift (but on calls retention removed and
+//    missing calls the backfills did not bring back), and a second repair does nothing more.
 // The same seed plays the same case: CDRFLOW_FUZZ_REPAIR_ONLY=<seed>[,<seed>] runs just those
-// (CDRFLOW_FUZZ_REPAIR_SEED / _COUNT move the range).
+// (CDRFLOW_FUZZ_REPAIR_SEED / _COUNT move the range). Seeds 14 (no row in ClickHouse) and 26 (an older row) caught a
+// repair that appended the latest raw copy of a call stale on two layers and re-sent its older normalized one too.
 import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -135,6 +140,8 @@ interface Call {
   again: number[];
   /** Its start moved to the next month, and that version was lost by normalize or the sink. */
   movedLost: boolean;
+  /** Stale on two layers: its latest version lost by normalize, an earlier one by the sink (ClickHouse older still, or none). */
+  twoLayers: boolean;
 }
 
 interface Row {
@@ -155,6 +162,8 @@ const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7).replace('
 
 function planCase(seed: number): { calls: Call[]; faults: string[]; retention: number } {
   const r = new Rng(seededRandom(seed));
+  // Drift on two layers at once, from a stream of its own: a seed keeps the case it drew before.
+  const r2 = new Rng(seededRandom(seed ^ 0x2a7e));
   const calls: Call[] = [];
   const faults: string[] = [];
   const faulty = r.chance(0.8);
@@ -181,7 +190,7 @@ function planCase(seed: number): { calls: Call[]; faults: string[]; retention: n
       const envelope = callEnvelope(vendor, tenant, key, start, r.int(0, 600), received);
       versions.push({ receivedMs: received, startMs: start, envelope, cdr: normalizedOf(envelope), raw: true, norm: true, sink: true });
     }
-    const call: Call = { vendor, tenant, key, cdrId: versions[0]!.cdr.cdr_id, versions, served: true, again: [], movedLost: false };
+    const call: Call = { vendor, tenant, key, cdrId: versions[0]!.cdr.cdr_id, versions, served: true, again: [], movedLost: false, twoLayers: false };
     calls.push(call);
     const say = (what: string) => faults.push(`${call.cdrId}: ${what}`);
     const last = versions.at(-1)!;
@@ -215,6 +224,17 @@ function planCase(seed: number): { calls: Call[]; faults: string[]; retention: n
     } else if (last.norm && r.chance(p(0.2))) {
       last.sink = false;
       say('latest version lost by the sink');
+    }
+    // Stale on two layers: raw holds the latest version, the normalized topic an earlier one that the sink lost too,
+    // so ClickHouse holds an earlier one still (3 versions, only the one before the latest lost by the sink) or none.
+    // Added to the drift drawn above, never instead of it: not on a call whose latest version the sink lost.
+    if (last.raw && (last.sink || !last.norm) && versions.length > 1 && r2.chance(p(0.2))) {
+      call.twoLayers = true;
+      last.norm = false;
+      last.sink = false;
+      const behind = r2.chance(0.5) ? versions.slice(0, -1) : [versions.at(-2)!];
+      for (const v of behind) v.sink = false;
+      say(`stale on two layers: latest version lost by normalize, ${behind.length === versions.length - 1 ? 'every earlier one' : 'the one before'} by the sink`);
     }
     // Stored again: a copy of the latest (a producer retry), or an older version (a replay, an import, an earlier repair).
     if (r.chance(0.25)) call.again.push(r.int(0, versions.length - 1));
@@ -508,12 +528,16 @@ function oracle(calls: Call[], s: Setup, retention: number): (published: Readonl
   const unrepairable = new Set<string>();
   const final = s.table.final();
   const normLatest = latestCopies(NORMALIZED);
-  const wants: { call: Call; topic: string; index: number }[] = [];
+  // A normalized copy `covered` by the call's raw copy appended again is not appended as well: normalize and the sink
+  // carry the raw one, the latest version, into ClickHouse (one re-feed per call), unless retention took the raw one.
+  type Want = { call: Call; topic: string; index: number; covered?: Want };
+  const wants: Want[] = [];
   for (const call of calls) {
     const rawLatest = latestCopies(RAW_TOPIC(call.vendor), call.vendor).get(call.cdrId);
     const norm = normLatest.get(call.cdrId);
-    if (rawLatest && (!norm || norm.version < rawLatest.version)) wants.push({ call, topic: RAW_TOPIC(call.vendor), index: rawLatest.index });
-    if (norm && (final.get(call.cdrId)?.version ?? -1) < norm.version) wants.push({ call, topic: NORMALIZED, index: norm.index });
+    const rawWant = rawLatest && (!norm || norm.version < rawLatest.version) ? { call, topic: RAW_TOPIC(call.vendor), index: rawLatest.index } : undefined;
+    if (rawWant) wants.push(rawWant);
+    if (norm && (final.get(call.cdrId)?.version ?? -1) < norm.version) wants.push({ call, topic: NORMALIZED, index: norm.index, ...(rawWant ? { covered: rawWant } : {}) });
     if (!rawLatest && call.vendor === API && call.served) {
       const hour = Math.floor(call.versions.at(-1)!.startMs / H) * 3600;
       hours.set(call.tenant, (hours.get(call.tenant) ?? new Set()).add(hour));
@@ -545,6 +569,7 @@ function oracle(calls: Call[], s: Setup, retention: number): (published: Readonl
     // re-fed by its own step.
     for (const w of wants) {
       if (published.has(w.call.cdrId)) e.backfilled.add(w.call.cdrId);
+      else if (w.covered && w.covered !== hit) continue;
       else if (w === hit) {
         e.gone.add(w.call.cdrId);
         // A call missing on the raw topic in a range another run holds is left to that run, which re-feeds it from the
@@ -665,6 +690,13 @@ describe('repair: a seeded campaign of drifted call histories', () => {
         if (actions.some((a) => a.kind !== 'unrepairable')) repaired++;
         // The second look: no repairable drift but on calls retention removed; a second repair does nothing more.
         runPipeline(s);
+        // Re-fed once, a call stale on two layers reaches ClickHouse at its latest version, its latest raw copy's.
+        const finalAfter = s.table.final();
+        for (const call of calls.filter((c) => c.twoLayers && !e.gone.has(c.cdrId))) {
+          const latest = latestCopies(RAW_TOPIC(call.vendor), call.vendor).get(call.cdrId)?.version;
+          const held = finalAfter.get(call.cdrId)?.version;
+          if (held !== latest) problems.push(`${call.cdrId}: stale on two layers, cdr FINAL holds version ${held}, its latest raw copy ${latest}`);
+        }
         const second = await reconcile(s);
         for (const row of second.report.rows) {
           for (const d of row.drift) {
