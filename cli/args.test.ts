@@ -34,6 +34,11 @@ describe('parseFlags', () => {
     fails(['--file', '-x'], /^--file needs a value \(to pass "-x", write --file=-x\)$/);
     fails(['--file', '--1'], /^--file needs a value$/);
     fails(['-f'], /^-f needs a format name$/);
+    // An empty value is none (`--config=`, an unset shell variable): it read no config file, without a word.
+    fails(['--file='], /^--file needs a value$/);
+    fails(['--file', ''], /^--file needs a value$/);
+    fails(['-f', ''], /^-f needs a format name$/);
+    fails(['--vendor', 'x', '--vendor='], /^--vendor needs a value$/);
     fails(['--json=yes'], /^--json takes no value$/);
     fails(['a', 'b'], /^unexpected argument "b"$/, 1);
     fails(['a'], /^unexpected argument "a"$/);

@@ -36,7 +36,7 @@ export interface ParseOptions {
 
 /**
  * Parses `args` against `options`: `--name value`, `--name=value`, booleans as bare `--name`, `--` ends the flags.
- * Refused as UsageError: an unknown flag, a string flag without its value (missing, or the next argument looks
+ * Refused as UsageError: an unknown flag, a string flag without its value (missing, empty, or the next argument looks
  * like a flag; a lone "-", or a minus and a digit, is a value), a value given to a boolean flag, more positionals than `maxPositionals`.
  */
 export function parseFlags<const O extends FlagSpecs>(args: string[], options: O, settings: ParseOptions = {}): ParsedFlags<O> {
@@ -69,7 +69,9 @@ export function parseFlags<const O extends FlagSpecs>(args: string[], options: O
       value = true;
     } else {
       const needs = `${token.rawName} needs ${spec.needs ?? 'a value'}`;
-      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
+      // An empty value (`--config=`, `--file "$UNSET"`) is none: taken as given, it fell back to a default without a word
+      // (`--config=` read no config file) or met a check that named an internal field instead of the flag.
+      if (token.value === undefined || token.value === '' || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(needs);
       // As in parseArgs' strict mode, "--flag -x" is a forgotten value more likely than a value "-x". A minus and a
       // digit is a value (no cdrflow flag is a digit): a negative number, or a UTC offset as in `--tz -05:00`.
       if (!token.inlineValue && token.value.length > 1 && token.value.startsWith('-') && !/^-[0-9]/.test(token.value)) {

@@ -59,6 +59,22 @@ describe('cdrflow import refusals', () => {
     expect(r.stderr).toMatch(/^cdrflow import: --batch needs an integer 1\.\.10000, got "100000000"\n/);
   });
 
+  it('an empty value (--config=, --file "", an unset variable) names its flag, exit 64 (--config= read no config file, without a word; --file= named the field "file")', () => {
+    const file = join(dir, 'one.jsonl');
+    writeFileSync(file, '{"appKey":"a","sessionId":"s-1"}\n');
+    const cases: [string[], string][] = [
+      [['--file', file, '--config='], '--config needs a value'],
+      [['--file='], '--file needs a value'],
+      [['--file', file, '--tenant', ''], '--tenant needs a value'],
+      [['--file', file, '--topic='], '--topic needs a value'],
+    ];
+    for (const [args, message] of cases) {
+      const r = cdrflowImport(['huawei-privatenumber', ...args]);
+      expect(r.status, args.join(' ')).toBe(64);
+      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(`cdrflow import: ${message}`);
+    }
+  });
+
   it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
     const file = join(dir, 'wt.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));

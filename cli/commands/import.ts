@@ -56,7 +56,7 @@ with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missin
 published); 130 / 143 stopped by SIGINT / SIGTERM.`;
 
 function parse(args: string[]) {
-  const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string' }, config: { type: 'string' } }, { maxPositionals: 1 });
+  const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string', needs: `an integer 1..${MAX_IMPORT_BATCH}` }, config: { type: 'string' } }, { maxPositionals: 1 });
   const vendor = positionals[0];
   if (vendor === undefined) throw new UsageError(`name a vendor: ${IMPORT_VENDORS.join(' or ')}`);
   if (!(IMPORT_VENDORS as readonly string[]).includes(vendor)) throw new UsageError(`vendor ${quote(vendor)} cannot be imported; use ${IMPORT_VENDORS.join(' or ')}`);

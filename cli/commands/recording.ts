@@ -64,7 +64,7 @@ export const command: Command = {
   async run(args) {
     const { values, positionals } = parseFlags(
       args,
-      { config: { type: 'string' }, record: { type: 'string' }, topic: { type: 'string' }, 'base-url': { type: 'string' }, json: { type: 'boolean' } },
+      { config: { type: 'string' }, record: { type: 'string' }, topic: { type: 'string', needs: 'a topic name' }, 'base-url': { type: 'string' }, json: { type: 'boolean' } },
       { maxPositionals: 1 },
     );
     const cdrId = positionals[0];
@@ -74,7 +74,6 @@ export const command: Command = {
     const { tenant, sessionId } = parseCdrId(cdrId);
     // Flags are the command line's: a bad one is a usage error (exit 64), not an invalid configuration (78).
     const baseUrlFlag = values['base-url'] === undefined ? undefined : httpUrl('--base-url', values['base-url'], "the recording API's base URL (https://host)");
-    if (values.topic === '') throw new UsageError('--topic needs a topic name');
     const config = loadCommandConfig({
       file: values.config,
       overrides: (doc) => baseUrlFlag !== undefined && setIn(doc, ['receiver', 'huawei', 'recordingLinks', 'baseUrl'], baseUrlFlag),

@@ -59,7 +59,6 @@ export const command: Command = {
     const { values } = parseFlags(args, { config: { type: 'string' }, vendor: { type: 'string', multiple: true, needs: 'one of the vendors' }, group: { type: 'string' }, 'dry-run': { type: 'boolean' } });
     const vendors = values.vendor ?? [];
     for (const v of vendors) if (!isVendor(v)) throw new UsageError(`--vendor needs one of ${VENDORS.join(', ')}, got ${quote(v)}`);
-    if (values.group === '') throw new UsageError('--group needs a value');
     const config = loadCommandConfig({ file: values.config });
     // The group and topics normalize really uses (namespace applied), so a namespaced pipeline replays its own group.
     const group = values.group ?? config.normalize.groupId;

@@ -42,14 +42,12 @@ export const command: Command = {
   usage,
   logTarget: () => 'stdout',
   async run(args) {
-    const { values, positionals } = parseFlags(args, { config: { type: 'string' }, instance: { type: 'string' } }, { maxPositionals: 1 });
+    const { values, positionals } = parseFlags(args, { config: { type: 'string' }, instance: { type: 'string', needs: 'an id (letters, digits, . _ -)' } }, { maxPositionals: 1 });
     const [stage] = positionals;
     const instance = values.instance;
     if (stage !== 'normalize' && stage !== 'sink' && stage !== 'dlq-loader') throw new UsageError('name the stage: normalize, sink or dlq-loader');
     // It was taken and ignored: only normalize members have an instance id (their transactional id).
     if (instance !== undefined && stage !== 'normalize') throw new UsageError(`--instance applies to normalize only (its transactional id); ${stage} has none`);
-    // An empty one fell back to the host name without a word.
-    if (instance === '') throw new UsageError('--instance needs an id (letters, digits, . _ -)');
     const config = loadCommandConfig({ file: values.config, overrides: (doc) => instance && stage === 'normalize' && setIn(doc, ['normalize', 'instanceId'], instance) });
     const ends = endpoints(config);
     const log = logger(stage);

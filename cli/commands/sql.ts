@@ -43,7 +43,6 @@ function parseArgs(args: string[]): { query: string; format: string; config: str
   if (query === undefined) throw new UsageError('missing query');
   const format = values.format ?? 'PrettyCompact';
   if (!/^[A-Za-z]+$/.test(format)) throw new UsageError(`invalid format ${quote(format)}`);
-  if (values.config === '') throw new UsageError('--config needs a file');
   return { query, format, config: values.config };
 }
 

@@ -1,7 +1,6 @@
 // `cdrflow status [--json]`: the status line's figures in full, plus connector checkpoints and their age. From the
 // running `cdrflow start` (its /status) when there is one; otherwise computed from Kafka and ClickHouse directly.
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { commandKafka, kafkaUnavailableExit } from '../kafka-access.ts';
@@ -111,7 +110,6 @@ export const command: Command = {
   usage,
   async run(args) {
     const { values } = parseFlags(args, { json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
-    if (values.config === '') throw new UsageError('--config needs a file');
     const json = values.json ?? false;
     const config = loadCommandConfig({ file: values.config });
     const running = await findRunningJob(endpoints(config).opsPort);
