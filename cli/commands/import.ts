@@ -45,12 +45,12 @@ into memory), JSON the receivers would refuse (nested deeper than ${MAX_JSON_DEP
 where bytes were lost), a record over
 ${MAX_RECORD_BYTES / 1024} KiB or a key or appKey over ${MAX_NATURAL_KEY_BYTES} bytes. The first ${LINES_LOGGED_PER_SECOND} bad lines of each second are
 printed, the rest as one "N more bad lines this second" line; the summary counts every one.
-A UTF-16 file is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB ends the import: neither is JSON Lines.
+A UTF-16 or compressed file (gzip, xz, zstd) is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}).
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
-64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16: refused before anything is read; a line
+64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16, compressed: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);
 69 Kafka not reachable (checked before reading, about a second; the lines published before it went away stay
 published); 130 / 143 stopped by SIGINT / SIGTERM.`;

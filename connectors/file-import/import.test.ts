@@ -7,6 +7,7 @@ import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 
@@ -198,6 +199,28 @@ describe('importFile', () => {
     expect(utf16Problem(Buffer.from('{"a":"中文通话记录"}\n'))).toBeUndefined();
     expect(utf16Problem(Buffer.alloc(4096))).toBeUndefined();
     expect(utf16Problem(Buffer.from('{}\n'))).toBeUndefined();
+  });
+
+  it('a compressed file (gzip, xz, zstd) ends the import at line 1, saying how to decompress it (it was one "invalid UTF-8" bad line per 0x0A byte, exit 2)', async () => {
+    const dir = tempDir();
+    const text = Buffer.from(`${feeLine('s-1')}\n${feeLine('s-2')}\n`);
+    const cases: [string, Buffer, RegExp][] = [
+      ['gz', gzipSync(text), /^looks like gzip data \(it starts with 1F 8B\), not JSON Lines: decompress it first \(zcat <file> \| cdrflow import … --file -\)$/],
+      ['xz', Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), text]), /^looks like xz data \(it starts with FD 37 7A 58 5A 00\).*\(xzcat <file> \|/],
+      ['zst', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), text]), /^looks like zstd data \(it starts with 28 B5 2F FD\).*\(zstdcat <file> \|/],
+    ];
+    for (const [name, bytes, problem] of cases) {
+      const file = join(dir, `calls.jsonl.${name}`);
+      writeFileSync(file, bytes);
+      const sink = new MemorySink();
+      const bad: number[] = [];
+      const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink, onBadLine: (b) => bad.push(b.line) });
+      expect(summary, name).toMatchObject({ lines: 0, records: 0, badLines: 0, stopped: { reason: 'not-json-lines', line: 1, problem: expect.stringMatching(problem) } });
+      expect(bad, name).toEqual([]);
+      expect(sink.published).toEqual([]);
+      // The same verdict from the first bytes alone (the command's check before Kafka), with the file's name.
+      expect(fileStartProblem(file)).toContain(`cat ${file} | cdrflow import`);
+    }
   });
 
   it(`a line still going after ${MAX_SKIPPED_LINE_BYTES} bytes ends the import, naming it (it was skipped for ever: /dev/zero ran without end)`, async () => {

@@ -1,7 +1,7 @@
 // File import for the push vendors (their backfill: Huawei support can resend CDR files; LVMS records kept by the
 // sender). One JSON value per line; each record becomes a raw envelope with mode `import`, published in batches and
 // acknowledged by Kafka. Bad lines are reported with their line number and skipped; only an input that is no JSON Lines
-// at all (UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES) or a stop request (the caller's signal) ends
+// at all (compressed data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES) or a stop request (the caller's signal) ends
 // the run early, with a summary of what was done. Lines are read by core/byte-lines.ts (bounded, strict UTF-8) and
 // held to the receivers' limits (core/input-limits.ts).
 //   huawei-privatenumber: a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]} (each element
@@ -37,7 +37,7 @@ export const IMPORT_CONNECTOR = 'import';
  */
 export const MAX_SKIPPED_LINE_BYTES = 64 * 1024 * 1024;
 
-/** Bytes at the start of the input looked at for UTF-16 (its byte order mark, NUL bytes between the characters). */
+/** Bytes at the start of the input looked at for compressed data and UTF-16 (its byte order mark, NUL bytes between the characters). */
 const SNIFF_BYTES = 4096;
 
 export interface BadLine {
@@ -57,8 +57,8 @@ export interface ImportSummary {
   firstBadLines: BadLine[];
   /**
    * Why the import ended before the end of the input, when it did; every line before (`lines` of them) was published
-   * or reported. `signal`: the caller's signal aborted (Ctrl-C). `not-json-lines`: the input is not JSON Lines (UTF-16
-   * text, a line still going after MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
+   * or reported. `signal`: the caller's signal aborted (Ctrl-C). `not-json-lines`: the input is not JSON Lines (gzip
+   * data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
    */
   stopped?: { reason: 'signal' } | { reason: 'not-json-lines'; line: number; problem: string };
 }
@@ -120,26 +120,48 @@ export function utf16Problem(start: Buffer, file = '<file>'): string | undefined
     else if (even >= 0.5 && odd <= 0.1) [evidence, encoding] = ['its first line has NUL bytes between the characters', 'UTF-16BE'];
   }
   if (evidence === undefined) return undefined;
-  // The file's own name in the example when a shell takes it as it is.
-  const name = /^[\w./+-]+$/.test(file) && !file.startsWith('-') ? file : '<file>';
+  const name = shellName(file);
   return `looks like UTF-16 (${evidence}), not UTF-8: convert it to UTF-8 first (iconv -f ${encoding} -t UTF-8 ${name} > ${name}.utf8.jsonl)`;
 }
 
-/** utf16Problem of a regular file's first bytes (read without touching the rest), for a check before anything else. */
+/** The file's own name in an example command when a shell takes it as it is, else `<file>`. */
+function shellName(file: string): string {
+  return /^[\w./+-]+$/.test(file) && !file.startsWith('-') ? file : '<file>';
+}
+
+/**
+ * Compressed formats by their magic bytes, each of which is invalid UTF-8, so no JSON-lines file starts with one. A
+ * `calls.jsonl.gz` given as it is was read as text: one "invalid UTF-8" bad line per 0x0A byte of the compressed data.
+ */
+const COMPRESSED = [
+  { format: 'gzip', magic: [0x1f, 0x8b], cat: 'zcat' },
+  { format: 'xz', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], cat: 'xzcat' },
+  { format: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], cat: 'zstdcat' },
+] as const;
+
+/** Why the start of an input says it is no UTF-8 text (compressed data, UTF-16), or undefined. */
+export function startProblem(start: Buffer, file = '<file>'): string | undefined {
+  const packed = COMPRESSED.find(({ magic }) => start.length >= magic.length && magic.every((byte, i) => start[i] === byte));
+  if (packed === undefined) return utf16Problem(start, file);
+  const hex = packed.magic.map((byte) => byte.toString(16).toUpperCase().padStart(2, '0')).join(' ');
+  return `looks like ${packed.format} data (it starts with ${hex}), not JSON Lines: decompress it first (${packed.cat} ${shellName(file)} | cdrflow import … --file -)`;
+}
+
+/** startProblem of a regular file's first bytes (read without touching the rest), for a check before anything else. */
 export function fileStartProblem(path: string): string | undefined {
   const fd = openSync(path, 'r');
   try {
     const start = Buffer.alloc(SNIFF_BYTES);
-    return utf16Problem(start.subarray(0, readSync(fd, start, 0, SNIFF_BYTES, 0)), path);
+    return startProblem(start.subarray(0, readSync(fd, start, 0, SNIFF_BYTES, 0)), path);
   } finally {
     closeSync(fd);
   }
 }
 
 /**
- * The input's chunks as they come, checked on the way: the start for UTF-16, and the length of the line in progress,
- * which ends the import once it is over MAX_SKIPPED_LINE_BYTES (byteLines only counts such a line, for ever if it has
- * no end). `nextLine` is the number of the line the next chunk continues: byteLines asks for a chunk only once every
+ * The input's chunks as they come, checked on the way: the start for compressed data and UTF-16, and the length of the
+ * line in progress, which ends the import once it is over MAX_SKIPPED_LINE_BYTES (byteLines only counts such a line,
+ * for ever if it has no end). `nextLine` is the number of the line the next chunk continues: byteLines asks for a chunk only once every
  * line before it was handed on, so the caller's count is exact then.
  */
 async function* checkedChunks(input: AsyncIterable<Buffer>, nextLine: () => number, maxLineBytes: number): AsyncGenerator<Buffer> {
@@ -158,7 +180,7 @@ async function* checkedChunks(input: AsyncIterable<Buffer>, nextLine: () => numb
   const sniffed = () => {
     const start = Buffer.concat(head!, headBytes);
     head = undefined;
-    const problem = utf16Problem(start);
+    const problem = startProblem(start);
     if (problem !== undefined) throw new NotJsonLines(1, problem);
     // A UTF-8 byte order mark is no part of the first line: dropped here, before the line's length is counted (a
     // line of the limit after one was refused as 3 bytes too long).
