@@ -75,6 +75,14 @@ describe('cdrflow import refusals', () => {
     }
   });
 
+  it('a blank --tenant is refused before anything is read, exit 64 (an LVMS file went in under tenant " ")', () => {
+    const file = join(dir, 'lvms.jsonl');
+    writeFileSync(file, '{"call_record_id":"r-1"}\n');
+    const r = cdrflowImport(['alibaba-lvms', '--file', file, '--tenant', '  ']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/tenant: must not be blank/);
+  });
+
   it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
     const file = join(dir, 'wt.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));

@@ -10,8 +10,12 @@ export const DEFAULT_IMPORT_BATCH = 500;
 export const ImportOptionsSchema = z.strictObject({
   vendor: z.enum(IMPORT_VENDORS),
   file: z.string().min(1),
-  /** Tenant for records that do not name one (all LVMS records; Huawei records without appKey). */
-  tenant: z.string().min(1).optional(),
+  /**
+   * Tenant for records that do not name one (all LVMS records; Huawei records without appKey). Blank is refused as
+   * `cdrflow normalize --tenant` refuses it: an LVMS file imported under `--tenant " "` was stored under a tenant no
+   * receiver, backfill or reconcile names.
+   */
+  tenant: z.string().min(1).refine((t) => t.trim() !== '', 'must not be blank').optional(),
   /** Target topic; default cdr.raw.<vendor>. */
   topic: z.string().min(1).optional(),
   batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(DEFAULT_IMPORT_BATCH),
