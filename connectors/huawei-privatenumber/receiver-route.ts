@@ -181,6 +181,9 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
       const { key, source } = huaweiNaturalKey(statusInfo, text);
       const problem = naturalKeyProblem(key, source);
       if (problem !== null) return reply(400, 'bad_request', '1010002', `Invalid request: statusInfo: ${problem}`);
+      // The whole event is the stored record, so it has a fee record's size limit (normalize would dead-letter it).
+      const size = recordSizeProblem(text);
+      if (size !== null) return reply(400, 'bad_request', '1010002', `Invalid request: call event: ${size}`);
       envelopes = [{ ...base, natural_key: key, payload: text, attributes: { ...commonAttributes, key_source: source } }];
       topic = config.topics.events;
     }

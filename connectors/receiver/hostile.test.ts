@@ -98,6 +98,16 @@ describe('Huawei push: what no real push carries is refused with 400 / 1010002 a
     expect(sink.envelopes()).toEqual([]);
   });
 
+  it('a call event over 64 KiB (its whole body is the record: the fee limit held only for feeLst)', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const event = { eventType: 'disconnect', statusInfo: { sessionId: 'big-event-1', userData: 'u'.repeat(70_000) } };
+    const res = await pushHuawei(r, JSON.stringify(event));
+    expect(res.status).toBe(400);
+    expect(res.json.resultdesc).toMatch(/^Invalid request: call event: record is \d+ bytes \(limit 65536 per record\)$/);
+    expect(sink.envelopes()).toEqual([]);
+  });
+
   it('a sessionId longer than 256 bytes in an otherwise small record', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
