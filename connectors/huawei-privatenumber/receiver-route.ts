@@ -48,8 +48,9 @@ const NONCE_USED = () => reply(403, 'auth_failed', '1010002', 'Invalid request: 
 export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route<SignedPush> {
   const apps = new Map<string, HuaweiApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
-  // A nonce must be remembered as long as its Created can pass the freshness check: skew on both sides.
-  const nonces = new NonceCache(2 * skewMs, config.nonceCacheMaxEntries, opts.now);
+  // A nonce must be remembered as long as its Created can pass the freshness check: skew on both sides, and the check
+  // passes at exactly the skew (`stale` is `>`), while an entry is gone once its TTL has run: one millisecond more.
+  const nonces = new NonceCache(2 * skewMs + 1, config.nonceCacheMaxEntries, opts.now);
 
   const failure = (kind: TransportFailure, _push: unknown, detail: string): PushReply => {
     switch (kind) {

@@ -129,6 +129,27 @@ describe('Huawei fee push', () => {
     expect(sink.envelopes()).toHaveLength(2);
   });
 
+  it('remembers a nonce for as long as its Created passes, to the last millisecond of the skew on either side', async () => {
+    const sink = new MemorySink();
+    const skewMs = 300_000;
+    const signedAt = Date.parse('2026-03-01T08:00:00Z');
+    // The vendor's clock runs the whole allowed skew ahead: Created is still fresh once our clock has caught up with it
+    // and gone the skew past it, so its nonce must still be spent then.
+    let now = signedAt - skewMs;
+    const r = await startReceiver(
+      { port: 0, huawei: { apps: [APP], maxClockSkewSeconds: skewMs / 1000, topics: { fee: FEE_TOPIC, events: EVENT_TOPIC } } },
+      { sink, log: silentLog, now: () => now },
+    );
+    running.push(r);
+    const headers = { ...huaweiAuthHeaders(APP.appKey, APP.appSecret, { nowMs: signedAt }) };
+    expect((await pushHuawei(r, feeBody(1), headers)).status).toBe(200);
+    now = signedAt + skewMs;
+    expect(await pushHuawei(r, feeBody(1), headers)).toEqual({ status: 403, json: { resultcode: '1010002', resultdesc: 'Invalid request: Nonce already used' } });
+    now += 1;
+    expect(await pushHuawei(r, feeBody(1), headers)).toEqual({ status: 403, json: { resultcode: '1010013', resultdesc: 'Time out limit' } });
+    expect(sink.envelopes()).toHaveLength(1);
+  });
+
   it('refuses a replayed nonce before reading the body, and a nonce whose push was not stored is not spent', async () => {
     const sink = new MemorySink();
     const r = await start(sink, { bodyTimeoutMs: 2_000 });
