@@ -174,11 +174,16 @@ function makePush(r: Rng, kind: Kind, mark: () => string, limit: number): Made {
   const headers = huaweiHeaders();
   const nonce = nonceOf(headers);
   if (kind === 'huawei-event') {
-    const body = JSON.stringify({
-      eventType: r.pick(['callin', 'answer', 'disconnect']),
-      statusInfo: { sessionId: `ev-${mark()}`, timestamp: '2026-11-02 01:00:00' },
+    const eventType = r.pick(['callin', 'answer', 'disconnect']);
+    const sessionId = `ev-${mark()}`;
+    // The whole event is its record: sized like a fee push's first record, it meets the body and the record limits.
+    const sized = sizeTo(r, limit, (pad) => {
+      const body = JSON.stringify({ eventType, statusInfo: { sessionId, timestamp: '2026-11-02 01:00:00', ...(pad === 0 ? {} : { pad: 'p'.repeat(pad) }) } });
+      return { body, texts: [body] };
     });
-    return { kind, path: FEE_PATH, headers, body, payloads: [body], expect: 'store', nonce, what: 'call event' };
+    const bytes = Buffer.byteLength(sized.body);
+    const expect: Expect = bytes > limit ? 'too_large' : bytes > MAX_RECORD_BYTES ? 'refuse' : 'store';
+    return { kind, path: FEE_PATH, headers, body: sized.body, payloads: sized.texts, expect, nonce, what: `call event${sized.what}` };
   }
   const malformed = r.weighted<string>([
     ['none', 8],
