@@ -6,7 +6,8 @@
 // It only takes what it can prove equal to the slow path, and hands everything else back (`undefined`), untouched:
 // - a body written under another schema than the sink's reader schema (the caller checks; a resolver is needed),
 // - anything avsc would judge: truncated or trailing bytes, a bad union or enum index, a negative length, a long
-//   beyond 2^53, a timestamp outside years 0001-9999 (these are for the slow path to decode, reject or dead-letter),
+//   beyond 2^53, a timestamp outside years 0001-9999, an int beyond Int32 (these are for the slow path to decode,
+//   reject or dead-letter),
 // - map entries (extras) are written from their bytes where that gives the quoted object (plain keys, none twice);
 //   other maps are rebuilt as avsc builds them (a JS object, in its key order) and quoted by rows.ts (mapStep),
 // - strings with non-ASCII bytes are decoded and re-encoded as UTF-8, as the slow path does (invalid sequences
@@ -255,6 +256,12 @@ function valueStep(t: TypeShape, ctx: Context): Step | undefined {
         w.ascii(s.buf[s.pos++] ? 'true' : 'false');
       };
     case 'int':
+      // avsc reads an int as a long: a varint beyond Int32 is the slow path's to refuse (render.ts intProblem).
+      return (s, w) => {
+        const n = readLong(s);
+        if (n !== (n | 0)) throw HAND_BACK;
+        w.integer(n);
+      };
     case 'long':
       return (s, w) => w.integer(readLong(s));
     case 'logical:timestamp-millis':

@@ -1,6 +1,7 @@
 // Values valid under the writer schema whose row the cdr table would refuse or store as something else: each is its
 // record's dead letter, on the fast path and the slow one, in every insert format, its neighbours' rows untouched.
 // (render.int.test.ts runs the same renderers against a real registry, thread and inline.)
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { ReaderCodec, avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
@@ -14,10 +15,10 @@ const WRITER_ID = 7;
 const registry = { getSchema: async () => type } as unknown as SchemaRegistry;
 const topic = 'cdr.normalized';
 
-/** Each record between two good ones, through every format and path: the middle one's result. */
-async function renderedBetween(cdr: NormalizedCdr) {
+/** Each record (or framed value) between two good ones, through every format and path: the middle one's result. */
+async function renderedBetween(cdr: NormalizedCdr | Buffer) {
   const good = sampleCdr(1);
-  const messages = [good, cdr, good].map((c, offset) => ({ topic, partition: 0, offset, value: encodeFramed(type, WRITER_ID, c) }));
+  const messages = [good, cdr, good].map((c, offset) => ({ topic, partition: 0, offset, value: Buffer.isBuffer(c) ? c : encodeFramed(type, WRITER_ID, c) }));
   const out: { label: string; middle: unknown }[] = [];
   for (const format of INSERT_FORMATS) {
     const reader = new ReaderCodec<NormalizedCdr>(registry, SCHEMA_FILES.normalized);
@@ -68,4 +69,47 @@ describe('renderBatch: rows the cdr table cannot take as they are', () => {
       for (const { label, middle } of await renderedBetween(cdr(1))) expect(middle, `${label}, ${field}`).not.toHaveProperty('error');
     }
   });
+
+  it('an Avro int beyond Int32 (avsc reads an int as a long; the engine wrapped it: talk_seconds 2^32 + 5 was stored as 5), at the top or in a leg', async () => {
+    const withLegs = [0, 1, 2, 3].map((i) => sampleCdr(i)).find((c) => c.legs.length > 0)!;
+    const cases: [string, number][] = [
+      ['talk_seconds', 2 ** 32 + 5], ['raw_partition', 2 ** 31], ['raw_partition', -(2 ** 31) - 1], ['ring_seconds', 2 ** 40],
+      ['legs[1].sequence', 2 ** 31], ['legs[0].talk_seconds', -(2 ** 33)],
+    ];
+    for (const [field, n] of cases) {
+      for (const { label, middle } of await renderedBetween(framedWithInt(withLegs, field, n))) {
+        expect(middle, `${label}, ${field} = ${n}`).toEqual({ error: { kind: 'bad_record', message: `${field} ${n} is outside the Int32 of the cdr table` } });
+      }
+    }
+    // Its edges are stored as they are.
+    for (const n of [2 ** 31 - 1, -(2 ** 31)]) {
+      for (const { label, middle } of await renderedBetween(framedWithInt(withLegs, 'raw_partition', n))) expect(middle, `${label}, ${n}`).not.toHaveProperty('error');
+    }
+  });
 });
+
+const long = avro.Type.forSchema('long');
+
+/**
+ * The CDR framed with `n` written as the varint of an int field (`name`, or `legs[i].name`): an int and a long share
+ * their encoding, and avsc would not write an int beyond Int32 from an object.
+ */
+function framedWithInt(cdr: NormalizedCdr, field: string, n: number): Buffer {
+  const [, leg, legField] = /^legs\[(\d+)\]\.(\w+)$/.exec(field) ?? [];
+  type Shape = { fields: { name: string; type: avro.Type }[]; itemsType: avro.Type };
+  const fieldsOf = (t: avro.Type) => (t as unknown as Shape).fields;
+  const encode = (t: avro.Type, value: Record<string, unknown>, name: string | undefined): Buffer[] =>
+    fieldsOf(t).map((f) => {
+      if (f.name === name) return f.type.typeName === 'int' ? long.toBuffer(n) : Buffer.concat([long.toBuffer(1), long.toBuffer(n)]); // a ["null","int"] union's int branch
+      return f.type.toBuffer(value[f.name]);
+    });
+  const legType = (fieldsOf(type).find((f) => f.name === 'legs')!.type as unknown as Shape).itemsType;
+  const legs = cdr.legs.map((l, i) => Buffer.concat(encode(legType, l as unknown as Record<string, unknown>, i === Number(leg) ? legField : undefined)));
+  const body = fieldsOf(type).map((f, i) => {
+    if (leg !== undefined && f.name === 'legs') return Buffer.concat([long.toBuffer(legs.length), ...legs, long.toBuffer(0)]);
+    return encode(type, cdr as unknown as Record<string, unknown>, leg === undefined ? field : undefined)[i]!;
+  });
+  const frame = Buffer.alloc(5);
+  frame.writeInt32BE(WRITER_ID, 1);
+  return Buffer.concat([frame, ...body]);
+}

@@ -136,6 +136,23 @@ export function timeProblem(cdr: NormalizedCdr): string | null {
   return bad ? `${bad[0]} ${bad[1]!.toISOString()} is outside the years 0001-9999 the cdr table can store` : null;
 }
 
+/**
+ * An int field beyond Int32. Avro's int is 32 bits, but avsc reads its varint as a long, so a body can carry any
+ * integer to 2^53 there; the table's Int32 columns take such a value wrapped (talk_seconds 2^32 + 5 was stored as 5),
+ * and a wrapped billable_seconds breaks the constraints rowProblem checked on the value as it came. The fast path hands
+ * such a row to this path.
+ */
+export function intProblem(cdr: NormalizedCdr): string | null {
+  const ints: [string, number | null][] = [
+    ['ring_seconds', cdr.ring_seconds], ['queue_seconds', cdr.queue_seconds], ['ivr_seconds', cdr.ivr_seconds],
+    ['talk_seconds', cdr.talk_seconds], ['total_seconds', cdr.total_seconds], ['billable_seconds', cdr.billable_seconds],
+    ['billable_minutes', cdr.billable_minutes], ['raw_partition', cdr.raw_partition],
+    ...cdr.legs.flatMap((l, i): [string, number][] => [[`legs[${i}].sequence`, l.sequence], [`legs[${i}].talk_seconds`, l.talk_seconds]]),
+  ];
+  const bad = ints.find(([, n]) => n !== null && n !== (n | 0));
+  return bad ? `${bad[0]} ${bad[1]} is outside the Int32 of the cdr table` : null;
+}
+
 /** The fast path for `format` (TabSeparated only), compiled from the reader schema; undefined = decode and render. */
 export function fastPathFor(reader: ReaderCodec<NormalizedCdr>, format: InsertFormat): TsvTranscoder | undefined {
   return format === 'TabSeparated' ? TsvTranscoder.compile(reader.reader) : undefined;
@@ -182,7 +199,7 @@ export async function renderBatch(
       }
     } else {
       const r = await renderOne(reader, m, format);
-      const problem = 'error' in r ? null : (rowProblem(checkedOf(r.cdr)) ?? timeProblem(r.cdr));
+      const problem = 'error' in r ? null : (intProblem(r.cdr) ?? rowProblem(checkedOf(r.cdr)) ?? timeProblem(r.cdr));
       if ('error' in r) refuse(i, r.error.kind, r.error.message);
       else if (problem !== null) refuse(i, 'bad_record', problem);
       else {
