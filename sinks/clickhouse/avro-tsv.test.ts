@@ -59,6 +59,31 @@ describe('TsvTranscoder (the sink fast path)', () => {
     expect(taken).toBe(cdrs.length);
   });
 
+  it('hostile text in every string field (each escape, quotes, NUL, \\N, brackets, non-ASCII), Int32 edges and nulls: the same line from both paths', () => {
+    const random = seededRandom(23);
+    const pick = <T,>(a: readonly T[]): T => a[Math.floor(random() * a.length)]!;
+    const atoms = ['\t', '\n', '\r', '\0', '\b', '\f', '\v', '\\', "'", '"', '\\N', 'NULL', '[', ']', '(', ')', '{', '}', ',', ':', ' ', 'a', '1', '深', '☎️', '\u0085', '\u2028', '\x7f', '\x1b', '\\x41', "\\'"];
+    const text = () => Array.from({ length: Math.floor(random() * 8) }, () => pick(atoms)).join('');
+    const maybe = <T,>(f: () => T): T | null => (random() < 0.3 ? null : f());
+    const int = () => pick([0, 1, -1, 2 ** 31 - 1, -(2 ** 31)]);
+    for (let i = 0; i < 1000; i++) {
+      const base = sampleCdr(i);
+      const cdr: NormalizedCdr = {
+        ...base, tenant_id: text(), natural_key: text(), call_type: maybe(text), billing_rule: text(), vendor_status_code: maybe(text),
+        vendor_status_text: maybe(text), agent_id: maybe(text), agent_name: maybe(text), skill_group_id: maybe(text), skill_group_name: maybe(text),
+        recording_url: maybe(text), recording_ref: maybe(text), intent_level: maybe(text), raw_topic: maybe(text), raw_partition: int(),
+        ingest_mode: text() as NormalizedCdr['ingest_mode'], mapping_version: text(), room_id: maybe(text), ring_seconds: maybe(int), total_seconds: maybe(int),
+        caller: maybe(() => ({ type: 'PHONE' as const, value: text(), e164: random() < 0.5, hashed: random() < 0.5, location: maybe(text) })),
+        callees: Array.from({ length: Math.floor(random() * 3) }, () => ({ type: 'APP_USER' as const, value: text(), e164: false, hashed: false, location: maybe(text) })),
+        legs: base.legs.map((l) => ({ ...l, sequence: int(), talk_seconds: int(), type: maybe(text), agent: maybe(text), end_status_text: maybe(text), transfer_to: maybe(text) })),
+        ivr_keys: Array.from({ length: Math.floor(random() * 3) }, () => ({ phase: 'SURVEY' as const, key: text(), label: maybe(text), at: null, node_label: maybe(text) })),
+        // Keys that an object orders by itself (integer-like) half of the time.
+        extras: Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, () => [random() < 0.5 ? pick(['1', '10', 'a', "b'"]) : text(), text()])),
+      };
+      expect(expectSame(type.toBuffer(cdr), `record ${i}`), `record ${i} handed back`).toBe(true);
+    }
+  });
+
   it('times: the calendar arithmetic matches toISOString from year 0001 to 9999, and other years are handed back', () => {
     const random = seededRandom(7);
     const min = MIN_TIME_MS;
