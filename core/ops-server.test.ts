@@ -677,6 +677,32 @@ describe('ops server: bytes it cannot read as a request, pipelined behind reques
     expect(answers(text)).toEqual([`${answer('answer to SLOW\n')}\r\nanswer to SLOW\n`, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n']);
   });
 
+  // A CONNECT request: Node closed the connection without a word when nothing listened for it.
+  const tunnel = `CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n`;
+  const notConnect = 'this port takes GET, HEAD and POST, not CONNECT\n';
+  const connectRefused = `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Type: text/plain\r\nContent-Length: ${notConnect.length}\r\nConnection: close\r\n\r\n${notConnect}`;
+
+  it('answers CONNECT 405 with Allow, after the query before it, then closes', async () => {
+    expect(answers(await exchange(sql('SLOW') + tunnel))).toEqual([`${answer('answer to SLOW\n')}\r\nanswer to SLOW\n`, connectRefused]);
+    const res = await fetch(`http://127.0.0.1:${ops.port}/healthz`);
+    expect(res.status).toBe(200);
+  });
+
+  it('answers CONNECT alone 405 with Allow, and a request asking for an Upgrade as any other', async () => {
+    const send = (bytes: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        let text = '';
+        socket.on('data', (d: Buffer) => void (text += d.toString('latin1')));
+        socket.once('close', () => resolve(text));
+        socket.end(bytes);
+      });
+    expect(await send(tunnel)).toBe(connectRefused);
+    const upgrade = await send(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    expect(upgrade).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/);
+  });
+
   it('answers a query whose Content-Length is shorter than its body, then refuses the rest of the body', async () => {
     // The query is the first 4 bytes, "SLOW"; " and more" is not a request.
     const text = await exchange(sql('SLOW and more', 4));
@@ -714,6 +740,8 @@ describe('ops server: bytes it cannot read as a request, pipelined behind reques
     const cases = [
       { name: 'reset after garbage', after: 'GARBAGE\r\n\r\n', leave: 'reset' },
       { name: 'end after garbage', after: 'GARBAGE\r\n\r\n', leave: 'end' },
+      { name: 'reset after CONNECT', after: tunnel, leave: 'reset' },
+      { name: 'end after CONNECT', after: tunnel, leave: 'end' },
       // The end of the connection is what Node cannot read (seed 11 of the campaign).
       { name: 'end in the middle of a request', after: cut, leave: 'end' },
     ] as const;

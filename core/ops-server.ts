@@ -80,7 +80,12 @@ export async function startOpsServer(
     handle(req, res, handlers, origin.port, door, state).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
   });
   server.requestTimeout = 60_000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => refuseAfterAnswers(err, socket, connections));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => refuseAfterAnswers(err.code === 'ECONNRESET' ? undefined : clientErrorStatus(err.code), socket, connections));
+  // CONNECT (a proxy's tunnel) is no method of this port. Node hands such a request to a 'connect' listener and, with
+  // none, closed the connection without a word; it is refused 405 like any method a path does not take, and as
+  // bytes Node cannot read are: after the answers owed to the requests pipelined before it, then the connection ends.
+  // (A request asking for an Upgrade needs nothing of the kind: with no 'upgrade' listener Node serves it as usual.)
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseAfterAnswers(405, socket, connections, { allow: 'GET, HEAD, POST', body: 'this port takes GET, HEAD and POST, not CONNECT\n' }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, `127.0.0.1:${port}`, options.setting ?? 'ops port')));
     server.listen(port, '127.0.0.1', () => resolve());
@@ -143,16 +148,17 @@ interface Exchange {
  * paused, a client that left went unseen, its slow query ran on and held its share until it ended. A request cut short is answered by the
  * refusal; its handler waits for a body that never comes until the connection closes. No turn-taking or watchdog
  * as in the receiver: Node sends pipelined answers in order, and a client here that does not read is bounded by the
- * answer budget as on any other connection of this port.
+ * answer budget as on any other connection of this port. A CONNECT request is refused the same way, 405 with Allow
+ * (`answer`); `status` undefined: the client reset the connection, nothing is written.
  */
-function refuseAfterAnswers(err: NodeJS.ErrnoException, socket: Socket, connections: WeakMap<Socket, Connection>): void {
+function refuseAfterAnswers(status: number | undefined, socket: Socket, connections: WeakMap<Socket, Connection>, answer?: { allow: string; body: string }): void {
   let conn = connections.get(socket);
   if (!conn) connections.set(socket, (conn = { refused: false }));
   // Node reports each chunk that arrives after the first error, and the end of the connection, again.
   if (conn.refused) return;
   conn.refused = true;
-  if (err.code === 'ECONNRESET') return void socket.destroy();
-  const status = clientErrorStatus(err.code);
+  if (status === undefined) return void socket.destroy();
+  const head = answer ? `Allow: ${answer.allow}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(answer.body)}\r\n` : '';
   const refuse = () => {
     const owed = [conn.last, conn.before].find((e) => e !== undefined && (e.req.complete || e.res.headersSent));
     if (owed && !owed.res.writableFinished && !owed.res.destroyed) {
@@ -173,7 +179,7 @@ function refuseAfterAnswers(err: NodeJS.ErrnoException, socket: Socket, connecti
     // Not after an answer that closed the connection (Connection: close, a 413), nor when the request cut short was
     // answered already (a 415 goes out before the body is in): each request gets one answer.
     const cutAnswered = conn.last !== undefined && !conn.last.req.complete && conn.last.res.headersSent;
-    if (socket.writable && !cutAnswered) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    if (socket.writable && !cutAnswered) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}Connection: close\r\n\r\n${answer?.body ?? ''}`);
     // Ended, not destroyed: the answers just written still reach the client. What the cut request's handler writes
     // later is kept back by Node (the socket no longer writable).
     socket.destroySoon();
