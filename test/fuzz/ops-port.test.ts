@@ -46,9 +46,10 @@ const cwdBefore = new Set(readdirSync(process.cwd()));
 const writtenToCwd = () => readdirSync(process.cwd()).filter((f) => !cwdBefore.has(f) && RELATIVE_TARGETS.some((t) => t.startsWith(f.toLowerCase())));
 
 // What answers on this port: core/ops-server.ts (200; 400 bad request target, format, empty or unparsable query;
-// 403 foreign Origin or refused by the engine; 404 a path it does not serve; 405 a served path with another method;
-// 413; 415; 421 foreign Host; 422 the query failed in the engine; 429 busy; 503 not ready; 499 only in its log, the
-// client is gone) and Node's HTTP parser in front of it (400 malformed, 417 unknown Expect, 431 header block too large).
+// 403 foreign Origin or refused by the engine; 404 a path it does not serve; 405 a served path with another method,
+// and CONNECT; 413; 415; 421 foreign Host; 422 the query failed in the engine; 429 busy; 503 not ready; 499 only in
+// its log, the client is gone) and Node's HTTP parser in front of it (400 malformed, 417 unknown Expect, 431 header
+// block too large).
 const DOCUMENTED = new Set([200, 400, 403, 404, 405, 413, 415, 417, 421, 422, 429, 431, 503]);
 const SQL_STATUSES = new Set([200, 400, 403, 422]);
 const INTERNALS = /\bat (?:async )?\S+ \(|node:internal|\.[cm]?[jt]s:\d+:\d+|Stack trace/;
