@@ -308,6 +308,22 @@ describe('answers that are no page', () => {
     expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
   });
 
+  it.each([
+    ['no Code', { Message: 'Signature expired' }],
+    ['a numeric Code', { Code: 4100, Message: 'x' }],
+    ['an empty Code', { Code: '', Message: 'x' }],
+    ['an empty Error', {}],
+    ['Error a string', 'boom'],
+  ] as const)('ccc: an error answer with %s is a malformed response, retried, not a network error', async (_what, error) => {
+    const s = await server();
+    s.answers.push(json({ Response: { Error: error, RequestId: 'req-1' } }));
+    const err = await failure(cccPage(ccc(s)));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+    expect(err.message).not.toMatch(/network/);
+    expect(err.message).toContain('Response.Error without a code');
+    expect(err.message).toContain('(RequestId req-1)');
+  });
+
   it('trtc: an empty window may leave its list out', async () => {
     const s = await server();
     s.answers.push(json({ ErrorCode: 0, ActionStatus: 'OK', Response: { TotalNum: 0 } }));

@@ -84,6 +84,16 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
     const requestId = requestIdOf(e.requestId);
     return new CdrflowError(cccErrorKind(code), `${context}: ${quote(code, 100)}: ${quote(e.message)}${requestId ? ` (RequestId ${requestId})` : ''}`, { code, cause: err });
   }
+  // The SDK sets `code` from Response.Error.Code whenever Response.Error is there, also when the answer gives it no
+  // code (or not a string); its network failures carry none. Such an answer is the vendor's, not the network's: read
+  // as a network error, it sent the operator looking at the wrong thing. Retried, like an undocumented code.
+  if (e instanceof Error && Object.hasOwn(e, 'code')) {
+    const requestId = requestIdOf(e.requestId);
+    return new CdrflowError('transient', `${context}: malformed response (Response.Error without a code: Code ${quote(e.code, 40)}, Message ${quote(message)})${requestId ? ` (RequestId ${requestId})` : ''}`, {
+      code: 'malformed-response',
+      cause: err,
+    });
+  }
   if (e && typeof e.httpCode === 'number') {
     return new CdrflowError(httpStatusKind(e.httpCode), `${context}: HTTP ${e.httpCode} ${quote(e.message, 100)}`, { code: `http-${e.httpCode}`, cause: err });
   }
