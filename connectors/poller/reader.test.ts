@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { PollerMetrics } from './metrics.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { MAX_JSON_DEPTH, MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
+import { ANSWER_TOO_LARGE, answerTooLarge } from './vendor-answer.ts';
 
 /** A source serving fixed pages of parsed records (what the vendor's JSON.parse hands over), keyed by `id`. */
 function pagedSource(records: unknown[], pageSize = 4): PullSource {
@@ -746,5 +747,27 @@ describe('readWindow: "too large" in the middle of a read, from a vendor serving
     expect(logs.filter((l) => l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.window_incomplete')).toEqual([]);
     // The pages at 2 a page, plus the requests refused and those asked for again from their overlap.
     expect(asked.length).toBeLessThanOrEqual(Math.ceil(records.length / 2) + 2 * 5);
+  });
+});
+
+describe('readWindow: a record too large to read even alone', () => {
+  // A record whose answer is over the limit (answer-too-large) even at a page of one: it can never be read. Failing the window on it stalled the tenant there for good, every cycle, every later call
+  // unread (TRTC: until they aged out). It is dead-lettered by what is known of it, and the rest of the window is read.
+  it.each([0, 13, 29])('the record at offset %i of 30: the other 29 are published, one dead letter names it, the window ends', async (at) => {
+    const records = Array.from({ length: 30 }, (_, i) => ({ id: `r-${i}`, n: i }));
+    const source = pagedSource(records, 10);
+    const fetchPage = source.fetchPage.bind(source);
+    source.pageTooLarge = (err) => err.code === ANSWER_TOO_LARGE;
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      if (page * size <= at && at < (page + 1) * size) throw answerTooLarge('a page', 'cut off');
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    const sink = new MemorySink();
+    // Attempts enough to halve 10 down to 1 and to ask that one record again (the default budget is 12).
+    const result = await readWindow(memoryPollContext(source, sink, { retry: { initialMs: 1, maxMs: 5, maxAttempts: 8 } }), 't1', WINDOW);
+    expect(sink.envelopes.map((e) => e.natural_key).sort()).toEqual(records.filter((_r, i) => i !== at).map((r) => r.id).sort());
+    expect(sink.deadLetters).toHaveLength(1);
+    expect(sink.deadLetters[0]!.error_message).toMatch(/too large to read/);
+    expect(result.records).toBe(29);
   });
 });

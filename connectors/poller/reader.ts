@@ -1,7 +1,7 @@
 // Reads one time window of one tenant, page by page, through the shared token bucket and retry policy, and
 // publishes every record as a raw envelope, except (live) re-reads whose content Kafka already has. Resolves only
 // when every record of the window is acknowledged by Kafka, now or before, which lets the caller move the checkpoint.
-import { retry, type BackoffOptions } from '../../core/backoff.ts';
+import { DEFAULT_BACKOFF, retry, type BackoffOptions } from '../../core/backoff.ts';
 import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
@@ -12,7 +12,8 @@ import { INCOMPLETE_REASON_TEXT, type IncompleteReason, type PollerMetrics } fro
 import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
-import { jsonText, naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
+import { jsonText, MAX_VENDOR_ANSWER_BYTES, naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
+import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
 
 export interface PollContext {
   source: PullSource;
@@ -79,6 +80,12 @@ const PREFETCH_PAGES = 4;
 /** If the vendor's total moves while paging (late records shift offset pages), read the window again, this often at most. */
 const MAX_PASSES = 3;
 
+/**
+ * What takes the slot of a record too large to read even alone (fetchAt): a keyless record, refused at the door like
+ * one over the record limit, so it is dead-lettered once per window and counted once against the total.
+ */
+const UNREADABLE = Object.freeze({ unreadable: `a record too large to read: the answer holding it alone was over ${MAX_VENDOR_ANSWER_BYTES} bytes` });
+
 type Admitted = { ok: true; key: string; payload: string } | { ok: false; problem: string; key: string | undefined; payload: string };
 
 /**
@@ -96,6 +103,7 @@ function admit(record: unknown, key: string | undefined): Admitted {
   const payload = depth === null ? JSON.stringify(record) : jsonText(record);
   const keyProblem = key === undefined ? 'without a natural key' : naturalKeyProblem(key);
   const problem =
+    (record === UNREADABLE ? `too large to read: the answer holding it alone was over ${MAX_VENDOR_ANSWER_BYTES} bytes, on every attempt` : null) ??
     depth ??
     (typeof record !== 'object' || record === null || Array.isArray(record) ? `not a JSON object (${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})` : null) ??
     recordSizeProblem(payload) ??
@@ -204,13 +212,14 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     inflight.add(tracked);
   };
 
+  const maxAttempts = { ...DEFAULT_BACKOFF, ...ctx.retry }.maxAttempts;
   /**
    * Fetches the page holding record `offset` with the current page size (which may shrink between attempts); `start`
    * is the page's first record, at or before `offset`.
    */
   const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage }> =>
     retry(
-      async () => {
+      async (attempt) => {
         await ctx.bucket.take(signal);
         const size = pageSize;
         // Pages are numbered, not addressed by offset: after a shrink to a size that does not divide the one before,
@@ -235,6 +244,15 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
               pageSize = smaller;
             }
             throw new CdrflowError('transient', err.message, { code: err.code ?? 'page-too-large', cause: err });
+          }
+          // One record whose answer alone is over our limit, on the last attempt: it can never be read, and failing the
+          // window on it stalled the tenant there for good (every cycle, every later call unread). It takes its slot as
+          // UNREADABLE, dead-lettered, and the rest of the window is read. Only on our own count of the bytes: the
+          // vendor's "too large" at one record may be load it recovers from, and the next cycle reads the window again.
+          // The answer gave no total: the last one read stands, or before any, one record more than this slot, so the
+          // page after it is asked for and a total the vendor gave is what the window is judged by (on a re-read).
+          if (size === 1 && err.code === ANSWER_TOO_LARGE && attempt + 1 >= maxAttempts) {
+            return { page, size, start: offset, result: { total: knownTotal ?? offset + 2, records: [UNREADABLE], requestId: null } };
           }
           throw err;
         }
