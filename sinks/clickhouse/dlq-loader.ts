@@ -57,6 +57,10 @@ export async function decodeDeadLetter(reader: ReaderCodec<DeadLetter>, value: B
   }, RETRY.registry);
   const t = letter.failed_at.getTime();
   if (!(t >= MIN_TIME && t < MAX_TIME)) throw new CdrflowError('bad_record', `${where}: failed_at ${String(t)} ms is outside 1900..2299`);
+  // avsc reads an Avro int's varint as a long, so the int origin_partition can carry any integer; the table's Int32
+  // column would store it wrapped (2^32 + 5 as 5), not refuse it (as the cdr sink's intProblem, render.ts).
+  const p = letter.origin_partition;
+  if (p !== (p | 0)) throw new CdrflowError('bad_record', `${where}: origin_partition ${p} is outside the Int32 of cdr_dead_letters`);
   return letter;
 }
 
