@@ -42,6 +42,23 @@ describe('withinDeadLetterLimits', () => {
     expect(cut.original_size).toBeUndefined();
   });
 
+  it('cuts a vendor or cdr_id taken from a hostile record (an envelope naming a 1 MB vendor): with a full value it made a letter over the broker\'s 1 MiB, which stopped normalize on it at every restart', async () => {
+    const registry = { register: async () => ({ id: 7 }), getSchema: async () => avroType(SCHEMA_FILES.deadLetter) } as unknown as SchemaRegistry;
+    const writer = new DeadLetterWriter(registry, 'cdr.dlq', memoryLog());
+    const vendor = 'v'.repeat(1_000_000);
+    const cdrId = `tencent-ccc:${'k'.repeat(600_000)}`;
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const given = letter({ original_value: Buffer.alloc(1_000_000, 0x61), vendor, cdr_id: cdrId });
+    const { key, value } = await writer.message(given);
+    expect(Buffer.byteLength(key ?? '') + value.length).toBeLessThan(DEAD_LETTER_LIMITS.valueBytes + 64 * 1024);
+    const cut = withinDeadLetterLimits(given);
+    expect([cut.vendor, cut.cdr_id]).toEqual([vendor.slice(0, DEAD_LETTER_LIMITS.textChars), cdrId.slice(0, DEAD_LETTER_LIMITS.textChars)]);
+    expect(cut.error_message).toContain(`; vendor cut to its first ${DEAD_LETTER_LIMITS.textChars} of ${vendor.length} characters (sha256 ${sha(vendor)}); cdr_id cut to its first ${DEAD_LETTER_LIMITS.textChars} of ${cdrId.length} characters (sha256 ${sha(cdrId)})]`);
+    // At the limit, kept as they are.
+    const at = letter({ vendor: 'v'.repeat(DEAD_LETTER_LIMITS.textChars), cdr_id: 'c'.repeat(DEAD_LETTER_LIMITS.textChars) });
+    expect(withinDeadLetterLimits(at)).toBe(at);
+  });
+
   it('keeps a letter without its original (null) as it is', () => {
     const none = letter({ original_value: null });
     expect(withinDeadLetterLimits(none)).toBe(none);

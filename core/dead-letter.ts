@@ -84,12 +84,12 @@ export function deadLetterForPayload(
 /**
  * A dead letter is one Kafka message, and the broker refuses any above message.max.bytes (1 MiB by default) with an
  * error no retry mends: the stage would stop on the very record it meant to set aside. So a dead letter keeps at most
- * this much of the original value (and of its key and reason), and says so in its reason, with the full length and
+ * this much of the original value (and of its key, reason, vendor and cdr_id), and says so in its reason, with the full length and
  * SHA-256 of what was cut. Only hostile records come near it: the door refuses records over 64 KiB and keys over 256
  * bytes (core/input-limits.ts), and the original stays where it came from (the raw topic at its offset, or the
  * vendor, which a backfill reads again).
  */
-export const DEAD_LETTER_LIMITS = { valueBytes: 512 * 1024, keyBytes: 1024, messageChars: 4096 } as const;
+export const DEAD_LETTER_LIMITS = { valueBytes: 512 * 1024, keyBytes: 1024, messageChars: 4096, textChars: 1024 } as const;
 
 /** `letter` within DEAD_LETTER_LIMITS, every cut named in its error_message; the letter itself when nothing is cut. */
 export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
@@ -101,6 +101,15 @@ export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
   };
   const original_value = cut('original_value', letter.original_value, DEAD_LETTER_LIMITS.valueBytes);
   const original_key = cut('original_key', letter.original_key, DEAD_LETTER_LIMITS.keyBytes);
+  // The vendor and cdr_id can come from the record itself (normalize names an envelope's vendor even when it is none
+  // it knows): a 1 MB one took a letter over the broker's limit. A real one is far shorter (a cdr_id at most 576 bytes).
+  const cutText = (name: string, text: string | null): string | null => {
+    if (text === null || text.length <= DEAD_LETTER_LIMITS.textChars) return text;
+    cuts.push(`${name} cut to its first ${DEAD_LETTER_LIMITS.textChars} of ${text.length} characters (sha256 ${createHash('sha256').update(text).digest('hex')})`);
+    return text.slice(0, DEAD_LETTER_LIMITS.textChars);
+  };
+  const vendor = cutText('vendor', letter.vendor);
+  const cdr_id = cutText('cdr_id', letter.cdr_id);
   const tooLong = letter.error_message.length > DEAD_LETTER_LIMITS.messageChars;
   if (cuts.length === 0 && !tooLong) return letter;
   const message = tooLong ? `${letter.error_message.slice(0, DEAD_LETTER_LIMITS.messageChars)}… (${letter.error_message.length} characters)` : letter.error_message;
@@ -109,6 +118,8 @@ export function withinDeadLetterLimits(letter: DeadLetter): DeadLetter {
     ...letter,
     original_value,
     original_key,
+    vendor,
+    cdr_id,
     error_message: cuts.length === 0 ? message : `${message} [${cuts.join('; ')}]`,
     ...(valueCut ? { original_size: letter.original_value!.length } : {}),
   };
