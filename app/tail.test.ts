@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_WRITER_SCHEMAS, avroType, encodeFramed } from '../core/avro.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';
 import { registryStub } from '../test/registry-stub.ts';
-import { MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, tailRecord, type TailRecord } from './tail.ts';
+import { DLQ_CELL_CHARS, MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, tailRecord, type TailRecord } from './tail.ts';
 
 const ESCAPES = '\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\r\u0085\u202e';
 const at = { topic: 't', partition: 0, offset: 1, timestamp: '2026-12-05T10:00:00.000Z' };
@@ -28,6 +28,22 @@ describe('table lines', () => {
     }
     const summary = formatDlqSummary('cdr.dlq', summarizeDeadLetters([records[3]!], 1));
     expect(summary.split('\n').every((l) => !CONTROLS.test(l))).toBe(true);
+  });
+});
+
+describe('cdrflow dlq\'s summary', () => {
+  it('cuts a hostile reason, stage or vendor in the counts table: every row was padded to the longest one (100 reasons of 100,000 characters printed 10 MB)', () => {
+    const records: TailRecord[] = Array.from({ length: 100 }, (_, i) => ({
+      ...at, offset: i, key: null, kind: 'dead-letter',
+      value: { reason: `${'r'.repeat(100_000)}${i}`, stage: i % 2 ? `s${'t'.repeat(70)}` : 'normalize', vendor: i % 3 ? `v${'w'.repeat(70)}` : null, cdr_id: null, origin: { topic: 'o', partition: 0, offset: i }, error: 'e' },
+    }));
+    const lines = formatDlqSummary('cdr.dlq', summarizeDeadLetters(records, 1)).split('\n');
+    const table = lines.slice(2, lines.indexOf(''  , 2));
+    expect(table).toHaveLength(101);
+    for (const line of table) expect(line.length, line.slice(0, 80)).toBeLessThanOrEqual(3 * DLQ_CELL_CHARS + 6 + 7);
+    // A cut cell says so; a short one is as it was.
+    expect(table[1]).toMatch(new RegExp(`^r{${DLQ_CELL_CHARS - 1}}… `));
+    expect(table.some((l) => / normalize /.test(l))).toBe(true);
   });
 });
 

@@ -221,16 +221,24 @@ export function summarizeDeadLetters(records: TailRecord[], latest: number): Dlq
   return { total: records.length, byReason, latest: newest };
 }
 
+/**
+ * The widest a reason, stage or vendor is shown in `cdrflow dlq`'s counts table (the real ones are under 30): they come
+ * from the letters, and every row is padded to the longest, so one hostile 1 MB reason made each row 1 MB.
+ */
+export const DLQ_CELL_CHARS = 60;
+
 export function formatDlqSummary(topic: string, s: DlqSummary): string {
   if (s.total === 0) return `${topic}: no dead letters`;
   const lines = [`${topic}: ${s.total.toLocaleString('en-US')} dead letter(s)`, ''];
+  const cell = (text: string) => (text.length > DLQ_CELL_CHARS ? `${text.slice(0, DLQ_CELL_CHARS - 1)}…` : text);
+  const rows = s.byReason.map((r) => ({ reason: cell(r.reason), stage: cell(r.stage), vendor: cell(r.vendor), count: r.count }));
   const w = {
-    reason: Math.max(6, ...s.byReason.map((r) => r.reason.length)),
-    stage: Math.max(5, ...s.byReason.map((r) => r.stage.length)),
-    vendor: Math.max(6, ...s.byReason.map((r) => r.vendor.length)),
+    reason: Math.max(6, ...rows.map((r) => r.reason.length)),
+    stage: Math.max(5, ...rows.map((r) => r.stage.length)),
+    vendor: Math.max(6, ...rows.map((r) => r.vendor.length)),
   };
   lines.push(`${'reason'.padEnd(w.reason)}  ${'stage'.padEnd(w.stage)}  ${'vendor'.padEnd(w.vendor)}  ${'count'.padStart(7)}`);
-  for (const r of s.byReason) lines.push(`${r.reason.padEnd(w.reason)}  ${r.stage.padEnd(w.stage)}  ${r.vendor.padEnd(w.vendor)}  ${r.count.toLocaleString('en-US').padStart(7)}`);
+  for (const r of rows) lines.push(`${r.reason.padEnd(w.reason)}  ${r.stage.padEnd(w.stage)}  ${r.vendor.padEnd(w.vendor)}  ${r.count.toLocaleString('en-US').padStart(7)}`);
   lines.push('', `latest ${s.latest.length}:`);
   for (const r of s.latest) lines.push(`  ${tableLine(r)}`);
   // Reasons, stages and vendors come from the records too.
