@@ -206,19 +206,43 @@ export interface DlqSummary {
   latest: TailRecord[];
 }
 
-export function summarizeDeadLetters(records: TailRecord[], latest: number): DlqSummary {
-  const counts = new Map<string, { reason: string; stage: string; vendor: string; count: number }>();
-  for (const r of records) {
+/**
+ * `cdrflow dlq`'s summary, one letter at a time: every letter counted, only the latest N (and at most as many more
+ * awaiting the next cut) held. A topic of many large letters (each up to 512 KiB of original, decoded) was held whole.
+ */
+export class DeadLetterTally {
+  private readonly counts = new Map<string, { reason: string; stage: string; vendor: string; count: number }>();
+  private newest: TailRecord[] = [];
+  private total = 0;
+
+  constructor(private readonly latest: number) {}
+
+  add(r: TailRecord): void {
+    this.total++;
     const v = (r.kind === 'dead-letter' ? r.value : {}) as Record<string, unknown>;
     const row = { reason: String(v['reason'] ?? r.kind), stage: String(v['stage'] ?? '-'), vendor: String(v['vendor'] ?? '-') };
     const key = `${row.reason}\u0000${row.stage}\u0000${row.vendor}`;
-    const seen = counts.get(key) ?? { ...row, count: 0 };
+    const seen = this.counts.get(key) ?? { ...row, count: 0 };
     seen.count++;
-    counts.set(key, seen);
+    this.counts.set(key, seen);
+    this.newest.push(r);
+    if (this.newest.length >= 2 * this.latest) this.newest = this.latestOnly();
   }
-  const byReason = [...counts.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason) || a.vendor.localeCompare(b.vendor));
-  const newest = [...records].sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset).slice(-latest);
-  return { total: records.length, byReason, latest: newest };
+
+  summary(): DlqSummary {
+    const byReason = [...this.counts.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason) || a.vendor.localeCompare(b.vendor));
+    return { total: this.total, byReason, latest: this.latestOnly() };
+  }
+
+  private latestOnly(): TailRecord[] {
+    return this.newest.sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.partition - b.partition || a.offset - b.offset).slice(-this.latest);
+  }
+}
+
+export function summarizeDeadLetters(records: TailRecord[], latest: number): DlqSummary {
+  const tally = new DeadLetterTally(latest);
+  for (const r of records) tally.add(r);
+  return tally.summary();
 }
 
 /**

@@ -28,23 +28,24 @@ export const command: Command = {
     const { values } = parseFlags(args, { latest: { type: 'string', needs: 'a number' }, json: { type: 'boolean' }, config: { type: 'string', needs: 'a file' } });
     const latest = values.latest === undefined ? 10 : integer('--latest', values.latest, { min: 1 });
     const config = loadCommandConfig({ file: values.config });
-    const [{ formatDlqSummary, isMissingTopic, readTopic, summarizeDeadLetters, tailRecord }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
+    const [{ DeadLetterTally, formatDlqSummary, isMissingTopic, readTopic, tailRecord }, { createRegistry }] = await Promise.all([import('../../app/tail.ts'), import('../../core/avro.ts')]);
     const ends = endpoints(config);
     const kafka = await oneShotKafka(config);
     const registry = createRegistry(ends.registryUrl);
     const topic = config.sink.deadLetterTopic;
-    const records: Parameters<typeof summarizeDeadLetters>[0] = [];
+    // Counted as read, only the latest kept: the topic need not fit in memory.
+    const tally = new DeadLetterTally(latest);
     try {
       await readTopic(kafka, topic, {
         start: { from: 'beginning' },
         follow: false,
-        onRecord: async (r) => void records.push(await tailRecord(registry, topic, r)),
+        onRecord: async (r) => tally.add(await tailRecord(registry, topic, r)),
       });
     } catch (err) {
       // No dead letter was ever written: the topic is created with the first one.
       if (!isMissingTopic(err)) await rethrowUnreachable(err, config);
     }
-    const summary = summarizeDeadLetters(records, latest);
+    const summary = tally.summary();
     console.log(values.json ? terminalJson(summary) : formatDlqSummary(topic, summary));
     return 0;
   },
