@@ -56,7 +56,8 @@ async function readAll(api: 'v1' | 'v4', pageSize: number): Promise<Map<string, 
 }
 
 function row(envelope: RawEnvelope, offset: number) {
-  const ctx = { now: () => new Date(0), lineage: { topic: `raw-${envelope.attributes['api_version']}`, partition: 0, offset }, options: parseNormalizeOptions({}) };
+  // Normalized as it arrives: the clock only bounds received_at (nothing arrives from the future).
+  const ctx = { now: () => envelope.received_at, lineage: { topic: `raw-${envelope.attributes['api_version']}`, partition: 0, offset }, options: parseNormalizeOptions({}) };
   const result = normalize(envelope, ctx);
   if (!result.ok) throw new Error(`${envelope.natural_key}: ${result.error.message}`);
   return cdrObject(result.cdr, { topic: 'cdr.normalized', partition: 0, offset });

@@ -102,6 +102,23 @@ describe('an envelope on another vendor\'s raw topic', () => {
   });
 });
 
+describe('an envelope received in the future', () => {
+  const at = (receivedAt: Date) =>
+    normalize(rawEnvelope({ vendor: 'tencent-ccc', tenant_id: TENANT['tencent-ccc'], natural_key: 'k-1', received_at: receivedAt, payload: JSON.stringify(ccc) }), ctx);
+
+  it('is a reason: its received_at is the row\'s version, and a year-3000 one would outrank every later version of the call', () => {
+    expect(reason(at(new Date('3000-01-01T00:00:00Z')))).toBe(
+      'envelope received_at 3000-01-01T00:00:00.000Z is more than 86400 s after now (2026-01-01T00:00:00.000Z): no record arrives from the future',
+    );
+    expect(at(new Date(NOW.getTime() + 86_401_000)).ok).toBe(false);
+  });
+
+  it('is normalized within the clock tolerance, and a replay long after the arrival changes nothing', () => {
+    valid(at(new Date(NOW.getTime() + 86_400_000)));
+    valid(at(new Date('2025-12-02T00:00:00Z')));
+  });
+});
+
 describe('issue 15: impossible CDRs are never billed', () => {
   it('answer before start: answered 10 minutes before the start, 661 s talk on a 61 s call', () => {
     const r = run('tencent-ccc', { SessionId: 'r1', StartTimestamp: 1767225600, AcceptTimestamp: 1767225000, EndedTimestamp: 1767225661, EndStatus: 1 }, 'r1');

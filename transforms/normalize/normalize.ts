@@ -6,7 +6,7 @@ import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replaceme
 import { isVendor, rawTopicVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import type { NormalizedCdr } from './cdr.ts';
-import { consistencyProblem } from './consistency.ts';
+import { FUTURE_TOLERANCE_SECONDS, consistencyProblem } from './consistency.ts';
 import { cdrIdOf, normalizedCdrId, normalizedNaturalKey } from './identity.ts';
 import type { NormalizeContext } from './context.ts';
 import { badRecord, ok } from './result.ts';
@@ -145,6 +145,15 @@ export function normalize(envelope: RawEnvelope, ctx: NormalizeContext): Normali
   }
   if (envelope.tenant_id === '') return badRecord('envelope has an empty tenant_id');
   if (!Number.isFinite(envelope.received_at.getTime())) return badRecord('envelope received_at is not a valid instant');
+  // received_at is the version the sink's ReplacingMergeTree keeps the latest of: one from the future would outrank
+  // every later version of its call for good. Connectors stamp it with their clock; the call times' tolerance covers skew.
+  const now = ctx.now();
+  if (envelope.received_at.getTime() > now.getTime() + FUTURE_TOLERANCE_SECONDS * 1000) {
+    return badRecord(
+      `envelope received_at ${envelope.received_at.toISOString()} is more than ${FUTURE_TOLERANCE_SECONDS} s after now (${now.toISOString()}): no record arrives from the future`,
+      knownCdrId(envelope, ctx),
+    );
+  }
   if (envelope.payload_format !== 'json') {
     return badRecord(`payload_format ${quote(envelope.payload_format)} is not supported (json only)`, knownCdrId(envelope, ctx));
   }
