@@ -85,7 +85,12 @@ export async function startOpsServer(
   // none, closed the connection without a word; it is refused 405 like any method a path does not take, and as
   // bytes Node cannot read are: after the answers owed to the requests pipelined before it, then the connection ends.
   // (A request asking for an Upgrade needs nothing of the kind: with no 'upgrade' listener Node serves it as usual.)
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseAfterAnswers(405, socket, connections, { allow: 'GET, HEAD, POST', body: 'this port takes GET, HEAD and POST, not CONNECT\n' }));
+  // Node hands the socket over without its own error listener: a client that resets after its CONNECT raised an
+  // uncaught ECONNRESET in the process. The connection is simply gone then.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    refuseAfterAnswers(405, socket, connections, { allow: 'GET, HEAD, POST', body: 'this port takes GET, HEAD and POST, not CONNECT\n' });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, `127.0.0.1:${port}`, options.setting ?? 'ops port')));
     server.listen(port, '127.0.0.1', () => resolve());
