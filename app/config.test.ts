@@ -317,6 +317,48 @@ describe('loadAppConfig', () => {
   });
 });
 
+// Node runs a timer longer than 2^31-1 ms (24.8 days) after 1 ms, with only a warning: a monthly reconcile
+// (intervalSec 2,592,000) ran back to back, a status line was printed every millisecond, every vendor request timed out.
+describe('timer settings', () => {
+  const TIMERS: [path: string, tooLong: number][] = [
+    ['ops.statusIntervalSec', 2_147_484],
+    ['demo.pollIntervalSec', 2_147_484],
+    ['reconcile.schedule.intervalSec', 2_592_000],
+    ['reconcile.schedule.initialDelaySec', 2_147_484],
+    ['connectors.tencent-ccc.pollIntervalSec', 2_147_484],
+    ['connectors.tencent-ccc.timeoutMs', 2 ** 31],
+    ['connectors.tencent-ccc.retry.initialMs', 2 ** 31],
+    ['connectors.tencent-ccc.retry.maxMs', 2 ** 31],
+    ['connectors.tencent-trtc.pollIntervalSec', 2_147_484],
+    ['receiver.headersTimeoutMs', 2 ** 31],
+    ['receiver.bodyTimeoutMs', 2 ** 31],
+    ['receiver.keepAliveTimeoutMs', 2 ** 31],
+    ['receiver.unreadAnswerTimeoutMs', 2 ** 31],
+    ['receiver.ackTimeoutMs', 2 ** 31],
+    ['receiver.shutdownGraceMs', 2 ** 31],
+  ];
+  const base = () => ({
+    connectors: { 'tencent-ccc': { secretId: 'i', secretKey: 'k', sdkAppIds: [1400000001] }, 'tencent-trtc': { apps: [{ sdkAppId: 1600000001, secretKey: 'k' }] } },
+    receiver: { lvms: { apps: [{ appKey: 'a', appSecret: 's' }] } },
+  });
+  const withSetting = (path: string, value: number) => {
+    const doc: Record<string, unknown> = base();
+    const keys = path.split('.');
+    let cur = doc;
+    for (const key of keys.slice(0, -1)) cur = (cur[key] ??= {}) as Record<string, unknown>;
+    cur[keys.at(-1)!] = value;
+    return file(`${path}.json`, JSON.stringify(doc));
+  };
+
+  it('takes the longest delay a timer can wait, and refuses a longer one naming the setting', () => {
+    for (const [path, tooLong] of TIMERS) {
+      const longest = path.endsWith('Ms') ? 2 ** 31 - 1 : 2_147_483;
+      expect(() => loadAppConfig({ env: {}, file: withSetting(path, longest) }), path).not.toThrow();
+      expect(problems(() => loadAppConfig({ env: {}, file: withSetting(path, tooLong) })).map((p) => p.path), path).toEqual([path]);
+    }
+  });
+});
+
 describe('one configuration loader', () => {
   // A sample value per variable, and what it must become at the variable's config path.
   const SAMPLES: Record<string, [string, unknown]> = {

@@ -19,7 +19,7 @@ import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
 import type { ClickHouseTarget } from '../core/clickhouse.ts';
 import { boundReason, hasControlCharacter, MAX_REASON_CHARS, parseJsonStrict, printable, quote, replacementCharProblem, terminalText } from '../core/input-limits.ts';
-import { httpUrl } from '../core/zod-issues.ts';
+import { httpUrl, timerSec } from '../core/zod-issues.ts';
 import { MAX_SEED } from '../simulators/kit.ts';
 
 
@@ -126,7 +126,7 @@ export const appConfigSchema = z.strictObject({
       /** /healthz /readyz /metrics /status /sql on 127.0.0.1. Default: port base + 70. Env CDRFLOW_OPS_PORT. */
       port: port.optional(),
       /** Seconds between status lines on stderr (0 = none). */
-      statusIntervalSec: z.number().min(0).default(5),
+      statusIntervalSec: timerSec().min(0).default(5),
       /** Limits of user SQL (`cdrflow sql`, POST /sql), enforced by the engine; the session is read-only. */
       sql: z
         .strictObject({
@@ -203,7 +203,7 @@ export const appConfigSchema = z.strictObject({
       /** Share of pushes a flaky network refuses with 503 before the receiver, so the vendors' retries run. */
       flakyPushRate: z.number().min(0).max(0.5).default(0.03),
       /** Demo polling: short so CDRs appear within seconds of the call's end. */
-      pollIntervalSec: z.number().positive().default(10),
+      pollIntervalSec: timerSec().positive().default(10),
       settleSec: z.int().min(0).default(5),
       /** Seed of the generated traffic; default: a new one per run (new calls, new keys). */
       seed: z.int().min(0).max(MAX_SEED).optional(),

@@ -116,6 +116,15 @@ function tightestBounds(issues: readonly Issue[]): Issue[] {
  */
 export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
+/**
+ * The longest delay a Node timer waits (2^31-1 ms, 24.8 days). A longer one runs after 1 ms with only a warning: a
+ * monthly reconcile ran back to back, a status line was printed every millisecond. Every setting that ends up as a
+ * timer's delay has these bounds.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+export const timerMs = () => z.int().max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (24.8 days, the longest a timer can wait)`);
+export const timerSec = () => z.number().max(Math.floor(MAX_TIMER_MS / 1000), `at most ${Math.floor(MAX_TIMER_MS / 1000)} s (24.8 days, the longest a timer can wait)`);
+
 /** One problem per line, each after `bullet`; `schema` as for zodIssues. */
 export function formatZodIssues(error: z.ZodError, bullet = '  - ', schema?: z.ZodType): string {
   return zodIssues(error, schema)

@@ -1,6 +1,7 @@
 // Configuration of reconcile runs (the `reconcile:` section of the main job's file; zod, strict).
 import { z } from 'zod';
 import { parseTzOffset } from './days.ts';
+import { timerSec } from '../core/zod-issues.ts';
 
 /** The longest settle time (`reconcile.settleSec`, `--settle`, `settleSec` of POST /reconcile): a week. */
 export const MAX_SETTLE_SEC = 7 * 86_400;
@@ -34,9 +35,9 @@ export const reconcileConfigSchema = z.strictObject({
     .strictObject({
       /** `cdrflow start` reconciles on its own, every `intervalSec` (off by default; on in the demo). */
       enabled: z.boolean().default(false),
-      intervalSec: z.number().min(10).default(86_400),
+      intervalSec: timerSec().min(10).default(86_400),
       /** The first run, this long after start-up. */
-      initialDelaySec: z.number().min(0).default(900),
+      initialDelaySec: timerSec().min(0).default(900),
       /** Days back from today that each run covers: 1 = yesterday. */
       daysBack: z.int().min(0).max(31).default(1),
       /** Also today, up to the settle cut-off. */

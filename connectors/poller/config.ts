@@ -1,6 +1,7 @@
 // Settings every pull connector shares (windows, pacing, retries, topics), as zod v4 strict schemas.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
+import { timerMs, timerSec } from '../../core/zod-issues.ts';
 import { DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
 const seconds = z.number().int().nonnegative();
@@ -17,7 +18,7 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
     maxWindowSec: z.number().int().positive().default(defaults.maxWindowSec),
     /** A tenant without a checkpoint starts this far back (use `backfill` for older history). */
     initialLookbackSec: seconds.default(3600),
-    pollIntervalSec: z.number().positive().default(60),
+    pollIntervalSec: timerSec().positive().default(60),
     /** The whole connector (all tenants) stays at or under this many requests per second. */
     requestsPerSecond: z.number().positive().default(defaults.requestsPerSecond),
     pageSize: z.number().int().min(1).max(100).default(defaults.pageSize),
@@ -26,11 +27,11 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
      * ones; this caps its entries (about 250 bytes each; least recently read dropped first). 0 = off: publish every re-read.
      */
     recentKeysMaxEntries: z.number().int().nonnegative().default(DEFAULT_RECENT_KEYS_MAX),
-    timeoutMs: z.number().int().positive().default(15_000),
+    timeoutMs: timerMs().positive().default(15_000),
     retry: z
       .strictObject({
-        initialMs: z.number().int().positive().default(250),
-        maxMs: z.number().int().positive().default(20_000),
+        initialMs: timerMs().positive().default(250),
+        maxMs: timerMs().positive().default(20_000),
         maxAttempts: z.number().int().min(1).default(12),
       })
       .prefault({}),

@@ -2,6 +2,7 @@
 // connectors/push-vendors.ts, which plugs their routes in.
 import { z } from 'zod';
 import { MAX_PARTITION_SEND_BYTES } from '../../core/kafka.ts';
+import { timerMs } from '../../core/zod-issues.ts';
 
 export const receiverServerFields = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -22,20 +23,20 @@ export const receiverServerFields = {
    */
   maxConnections: z.number().int().min(1).default(4_096),
   /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
-  headersTimeoutMs: z.number().int().min(100).default(10_000),
-  bodyTimeoutMs: z.number().int().min(100).default(10_000),
-  keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
+  headersTimeoutMs: timerMs().min(100).default(10_000),
+  bodyTimeoutMs: timerMs().min(100).default(10_000),
+  keepAliveTimeoutMs: timerMs().min(100).default(5_000),
   /**
    * A connection whose client reads none of the answers waiting for it for this long is closed: Node stops reading
    * it, but it held its socket, its slot of maxConnections and those answers for ever. Node sees the client's reads
    * only each time about half the socket's send buffer is free again, so a client reading at least a send buffer (at
    * most 4 MiB with Linux's defaults) per period is never cut: 70 KB/s at 60 s, a few hundred answers a second.
    */
-  unreadAnswerTimeoutMs: z.number().int().min(100).default(60_000),
+  unreadAnswerTimeoutMs: timerMs().min(100).default(60_000),
   /** Longest wait for Kafka's acknowledgement before answering "retry later". */
-  ackTimeoutMs: z.number().int().min(100).default(10_000),
+  ackTimeoutMs: timerMs().min(100).default(10_000),
   /** stop() lets in-flight requests finish for this long, then closes what is left. */
-  shutdownGraceMs: z.number().int().min(0).default(15_000),
+  shutdownGraceMs: timerMs().min(0).default(15_000),
   /** Upper bounds of one group-commit produce call (the byte bound keeps under the broker's message.max.bytes). */
   maxBatchRecords: z.number().int().min(1).default(2_000),
   maxBatchBytes: z.number().int().min(1024).default(MAX_PARTITION_SEND_BYTES),
