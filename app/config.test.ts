@@ -359,6 +359,23 @@ describe('timer settings', () => {
   });
 });
 
+// normalize's and the sink's topics were held to Kafka's names; the connectors' and the receiver's were taken as any
+// string, and a topic with a blank, a quote or 300 characters failed only when the job first wrote to it.
+it("refuses a connector's or the receiver's topic that Kafka cannot name, naming the setting", () => {
+  const paths = ['connectors.tencent-ccc.topics.raw', 'connectors.tencent-ccc.topics.checkpoints', 'connectors.tencent-trtc.topics.deadLetter', 'receiver.huawei.topics.fee', 'receiver.huawei.topics.events', 'receiver.lvms.topic'];
+  for (const topic of ['cdr raw', 'cdr"raw', 'cdr\\raw', 'x'.repeat(250)]) {
+    const doc = {
+      connectors: {
+        'tencent-ccc': { secretId: 'i', secretKey: 'k', sdkAppIds: [1400000001], topics: { raw: topic, checkpoints: topic } },
+        'tencent-trtc': { apps: [{ sdkAppId: 1600000001, secretKey: 'k' }], topics: { deadLetter: topic } },
+      },
+      receiver: { huawei: { apps: [{ appKey: 'h', appSecret: 's' }], topics: { fee: topic, events: `${topic}e` } }, lvms: { apps: [{ appKey: 'a', appSecret: 's' }], topic: `${topic}l` } },
+    };
+    const found = problems(() => loadAppConfig({ env: {}, file: file('topics.json', JSON.stringify(doc)) }));
+    expect(found.map((p) => p.path).sort(), topic.slice(0, 10)).toEqual([...paths].sort());
+  }
+});
+
 describe('one configuration loader', () => {
   // A sample value per variable, and what it must become at the variable's config path.
   const SAMPLES: Record<string, [string, unknown]> = {

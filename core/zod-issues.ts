@@ -116,6 +116,11 @@ function tightestBounds(issues: readonly Issue[]): Issue[] {
  */
 export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
+/** A Kafka topic, group or transactional id: the characters Kafka takes in a name. */
+export const kafkaName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
+/** A topic name: Kafka's characters, and at most 249 of them. */
+export const kafkaTopic = kafkaName.max(249, 'at most 249 characters');
+
 /**
  * The longest delay a Node timer waits (2^31-1 ms, 24.8 days). A longer one runs after 1 ms with only a warning: a
  * monthly reconcile ran back to back, a status line was printed every millisecond. Every setting that ends up as a

@@ -44,14 +44,14 @@ describe('cdrflow recording without a raw record', () => {
     expect(err.mock.calls.map((c) => String(c[0]))).toEqual(['no raw record for huawei-privatenumber:app1:s2 in fees']);
   });
 
-  it("names the configured fee topic escaped on the usage error's one line when --topic does not exist", async () => {
-    // The schema asks the fee topic only to be non-empty: a name with a line break and an escape sequence is loaded.
+  it('refuses a configured fee topic Kafka cannot name, before any --topic is looked for, without printing it', async () => {
     const config = join(dir, 'hostile-topic.json');
     const fee = 'fees\nforged: line\u001b[2J';
     writeFileSync(config, JSON.stringify({ receiver: { huawei: { apps: [{ appKey: 'app1', appSecret: 'secret1' }], topics: { fee } } } }));
-    vi.mocked(topicExists).mockResolvedValueOnce(false);
+    vi.mocked(topicExists).mockClear();
     const err = await command.run(['huawei-privatenumber:app1:s1', '--config', config, '--topic', 'other']).catch((e: unknown) => e);
-    const message = commandFailure('recording', err, 'usage').text.split('\n\n')[0];
-    expect(message).toBe('cdrflow recording: --topic "other" does not exist (the Huawei fee records are in "fees\\nforged: line\\u001b[2J")');
+    const lines = commandFailure('recording', err, 'usage').text.split('\n\n')[0]!.split('\n');
+    expect(lines.slice(1)).toEqual(['  - receiver.huawei.topics.fee: letters, digits, dot, underscore and dash only']);
+    expect(topicExists).not.toHaveBeenCalled();
   });
 });

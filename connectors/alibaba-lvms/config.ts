@@ -1,7 +1,7 @@
 // Configuration of the Alibaba LVMS TOP-shaped receiver route.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy } from '../../core/zod-issues.ts';
+import { distinctBy, kafkaTopic } from '../../core/zod-issues.ts';
 
 export const SIGN_METHODS = ['md5', 'hmac', 'hmac-sha256'] as const;
 export type SignMethod = (typeof SIGN_METHODS)[number];
@@ -18,7 +18,7 @@ export const LvmsReceiverConfigSchema = z.strictObject({
   /** TOP allows 10 minutes of skew between the GMT+8 `timestamp` and server time. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(600),
   signMethods: z.array(z.enum(SIGN_METHODS)).min(1).default([...SIGN_METHODS]),
-  topic: z.string().min(1).default(TOPICS.raw('alibaba-lvms')),
+  topic: kafkaTopic.default(TOPICS.raw('alibaba-lvms')),
 });
 export type LvmsReceiverConfig = z.infer<typeof LvmsReceiverConfigSchema>;
 export type LvmsReceiverConfigInput = z.input<typeof LvmsReceiverConfigSchema>;

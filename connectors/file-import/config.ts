@@ -1,5 +1,6 @@
 // Options of one file import run.
 import { z } from 'zod';
+import { kafkaTopic } from '../../core/zod-issues.ts';
 
 export const IMPORT_VENDORS = ['huawei-privatenumber', 'alibaba-lvms'] as const;
 
@@ -17,7 +18,7 @@ export const ImportOptionsSchema = z.strictObject({
    */
   tenant: z.string().min(1).refine((t) => t.trim() !== '', 'must not be blank').optional(),
   /** Target topic; default cdr.raw.<vendor>. */
-  topic: z.string().min(1).optional(),
+  topic: kafkaTopic.optional(),
   batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(DEFAULT_IMPORT_BATCH),
   maxReportedBadLines: z.number().int().min(0).default(100),
 });

@@ -1,7 +1,7 @@
 // Configuration of the Huawei PrivateNumber push routes, the recording-link resolver and the pusher simulator.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy, httpUrl } from '../../core/zod-issues.ts';
+import { distinctBy, httpUrl, kafkaTopic } from '../../core/zod-issues.ts';
 
 export const HUAWEI_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
 
@@ -51,8 +51,8 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
     .prefault({}),
   topics: z
     .strictObject({
-      fee: z.string().min(1).default(TOPICS.raw('huawei-privatenumber')),
-      events: z.string().min(1).default(TOPICS.huaweiCallEvents),
+      fee: kafkaTopic.default(TOPICS.raw('huawei-privatenumber')),
+      events: kafkaTopic.default(TOPICS.huaweiCallEvents),
     })
     .prefault({}),
 });

@@ -1,7 +1,7 @@
 // Settings every pull connector shares (windows, pacing, retries, topics), as zod v4 strict schemas.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { timerMs, timerSec } from '../../core/zod-issues.ts';
+import { kafkaTopic, timerMs, timerSec } from '../../core/zod-issues.ts';
 import { DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 
 const seconds = z.number().int().nonnegative();
@@ -41,9 +41,9 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
 export function topicsSchema(rawTopic: string) {
   return z
     .strictObject({
-      raw: z.string().min(1).default(rawTopic),
-      checkpoints: z.string().min(1).default(TOPICS.checkpoints),
-      deadLetter: z.string().min(1).default(TOPICS.deadLetter),
+      raw: kafkaTopic.default(rawTopic),
+      checkpoints: kafkaTopic.default(TOPICS.checkpoints),
+      deadLetter: kafkaTopic.default(TOPICS.deadLetter),
     })
     .prefault({});
 }

@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { CONSUMER_GROUPS, TOPICS } from '../../core/topology.ts';
 import { DEFAULT_FLUSH_IDLE_MS } from './batcher.ts';
 import { INSERT_FORMATS } from './rows.ts';
+import { kafkaName } from '../../core/zod-issues.ts';
 
-const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
+const name = kafkaName;
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain ClickHouse identifier');
 
 export const sinkConfigSchema = z.strictObject({

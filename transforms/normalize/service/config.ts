@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS } from '../../../core/topology.ts';
 import { normalizeOptionsSchema } from '../config.ts';
+import { kafkaName } from '../../../core/zod-issues.ts';
 
-const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only');
+const name = kafkaName;
 
 /** normalize's consumer group id; `replay --group` is held to it too. 249: Kafka's bound on a topic name. */
 export const groupIdSchema = name.max(249, 'at most 249 characters');
