@@ -20,7 +20,10 @@ const RECORDS = Number(process.env.BENCH_RECORDS ?? 5000);
 const WARMUP_ROUNDS = 3;
 const ROUNDS = 9;
 
-const ctx = defaultNormalizeContext({ now: () => new Date('2026-01-01T00:00:00Z') });
+// A fixed clock, as cheap to read as the stage's own (`new Date()`): parsing the ISO text on every record cost the
+// mapping's figure ~0.3 µs once normalize read the clock per record (its received_at check).
+const FIXED_NOW_MS = Date.UTC(2026, 0, 1);
+const ctx = defaultNormalizeContext({ now: () => new Date(FIXED_NOW_MS) });
 const cdrType = avroType('cdr-normalized.avsc');
 /** Any registry id: the service frames every value with the one its topic's subject was registered under. */
 const SCHEMA_ID = 1;
