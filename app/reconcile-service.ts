@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import type { Kafka } from '../core/kafka.ts';
-import { rawTopicVendor } from '../core/topology.ts';
+import { VENDORS } from '../core/topology.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
@@ -44,7 +44,7 @@ export function reconcileDepsOf(
   parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; metrics?: ReconcileMetrics; progress?: NodeJS.WriteStream; log?: (msg: string, level?: NoteLevel) => void },
 ): ReconcileDeps {
   const rawTopics = config.normalize.inputTopics.flatMap((topic) => {
-    const vendor = rawTopicVendor(topic);
+    const vendor = VENDORS.find((v) => topic.endsWith(`raw.${v}`));
     return vendor ? [{ vendor, topic }] : [];
   });
   return {

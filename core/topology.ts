@@ -20,12 +20,6 @@ export const TOPICS = {
 
 export const ALL_RAW_TOPICS = VENDORS.map((v) => TOPICS.raw(v));
 
-/**
- * The vendor whose raw topic `topic` is by its name (`….raw.<vendor>`, a namespaced one too), or undefined: how
- * normalize, reconcile and `--topic` tell a vendor's raw topic from another's.
- */
-export const rawTopicVendor = (topic: string): Vendor | undefined => VENDORS.find((v) => topic.endsWith(`raw.${v}`));
-
 export const CONSUMER_GROUPS = {
   normalize: 'cdrflow.normalize',
   clickhouseSink: 'cdrflow.sink.clickhouse',

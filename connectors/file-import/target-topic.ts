@@ -6,7 +6,7 @@
 // than raw records, is refused outright: a Huawei record on the LVMS topic is normalized, but reconcile looks for it
 // under LVMS.
 import { defaultCheckpointTopic, namespacedTopic as namespaced, type AppConfig } from '../../app/config.ts';
-import { TOPICS, VENDORS, rawTopicVendor, type Vendor } from '../../core/topology.ts';
+import { TOPICS, VENDORS, type Vendor } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
 
 /** The vendor's raw topic by default (`<namespace>.cdr.raw.<vendor>`): where import publishes without --topic. */
@@ -67,8 +67,8 @@ function otherRoles(config: AppConfig): Map<string, string> {
 function rawVendorOf(config: AppConfig, topic: string, among: readonly Vendor[] = VENDORS): { vendor: Vendor; configured: boolean } | undefined {
   const configured = among.find((v) => rawTopicsOf(config, v).includes(topic));
   if (configured !== undefined) return { vendor: configured, configured: true };
-  const named = rawTopicVendor(topic);
-  return named === undefined || !among.includes(named) ? undefined : { vendor: named, configured: false };
+  const named = among.find((v) => topic.endsWith(`raw.${v}`));
+  return named === undefined ? undefined : { vendor: named, configured: false };
 }
 
 /** "the pipeline reads <topic> for <vendor> (leave --topic out to publish there)": the end of every refusal. */

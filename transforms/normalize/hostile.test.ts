@@ -87,21 +87,6 @@ describe('issue 15: what used to stop the job', () => {
   });
 });
 
-describe('an envelope on another vendor\'s raw topic', () => {
-  const on = (topic: string) => defaultNormalizeContext({ now: () => NOW, lineage: { topic, partition: 0, offset: 7 } });
-
-  it('is a reason naming both vendors, not a row under the vendor it claims (anyone who writes one raw topic could write any vendor\'s rows)', () => {
-    expect(reason(run('tencent-ccc', ccc, 'k-1', TENANT['tencent-ccc'], on('cdr.raw.huawei-privatenumber')))).toBe(
-      'a tencent-ccc envelope on "cdr.raw.huawei-privatenumber", the raw topic of huawei-privatenumber: only huawei-privatenumber records are normalized from it',
-    );
-    expect(run('alibaba-lvms', lvms, 'k-1', TENANT['alibaba-lvms'], on('ns.cdr.raw.tencent-trtc')).ok).toBe(false);
-  });
-
-  it('is normalized on its own vendor\'s raw topic (namespaced too) and on a topic not named as a raw topic', () => {
-    for (const topic of ['cdr.raw.tencent-ccc', 'ns.cdr.raw.tencent-ccc', 'ccc-imports']) valid(run('tencent-ccc', ccc, 'k-1', TENANT['tencent-ccc'], on(topic)));
-  });
-});
-
 describe('an envelope received in the future', () => {
   const at = (receivedAt: Date) =>
     normalize(rawEnvelope({ vendor: 'tencent-ccc', tenant_id: TENANT['tencent-ccc'], natural_key: 'k-1', received_at: receivedAt, payload: JSON.stringify(ccc) }), ctx);

@@ -3,7 +3,7 @@
 // bad record becomes a dead-letter value here instead of an encoding failure later.
 import type { RawEnvelope } from '../../core/envelope.ts';
 import { naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, replacementCharProblem } from '../../core/input-limits.ts';
-import { isVendor, rawTopicVendor } from '../../core/topology.ts';
+import { isVendor } from '../../core/topology.ts';
 import type { Vendor } from '../../core/topology.ts';
 import type { NormalizedCdr } from './cdr.ts';
 import { FUTURE_TOLERANCE_SECONDS, consistencyProblem } from './consistency.ts';
@@ -136,13 +136,6 @@ function normalizeRecord(envelope: RawEnvelope, record: Record<string, unknown>,
 export function normalize(envelope: RawEnvelope, ctx: NormalizeContext): NormalizeResult {
   const vendor: string = envelope.vendor;
   if (!isVendor(vendor)) return badRecord(`unknown vendor ${quote(vendor)}`);
-  // Raw topics are written per vendor (import and backfill refuse another vendor's): an envelope claiming another
-  // vendor than its topic's is forged or misrouted, and its row would land under an identity its writer does not own.
-  const topic = ctx.lineage?.topic;
-  const topicVendor = topic === undefined ? undefined : rawTopicVendor(topic);
-  if (topicVendor !== undefined && topicVendor !== vendor) {
-    return badRecord(`a ${vendor} envelope on ${quote(topic)}, the raw topic of ${topicVendor}: only ${topicVendor} records are normalized from it`);
-  }
   if (envelope.tenant_id === '') return badRecord('envelope has an empty tenant_id');
   if (!Number.isFinite(envelope.received_at.getTime())) return badRecord('envelope received_at is not a valid instant');
   // received_at is the version the sink's ReplacingMergeTree keeps the latest of: one from the future would outrank
