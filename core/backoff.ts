@@ -50,13 +50,14 @@ export interface RetryHooks {
 
 /**
  * Runs `fn` until it succeeds, the error is not retryable (stop / dead-letter are the caller's business),
- * attempts run out, or the signal aborts. Always throws a CdrflowError.
+ * attempts run out, or the signal aborts. Always throws a CdrflowError. `fn` is told its attempt and whether it is the
+ * last one the attempts allow (a caller may settle for less then instead of failing).
  */
-export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Partial<BackoffOptions> = {}, hooks: RetryHooks = {}): Promise<T> {
+export async function retry<T>(fn: (attempt: number, last: boolean) => Promise<T>, options: Partial<BackoffOptions> = {}, hooks: RetryHooks = {}): Promise<T> {
   const opts = { ...DEFAULT_BACKOFF, ...options };
   for (let attempt = 0; ; attempt++) {
     try {
-      return await fn(attempt);
+      return await fn(attempt, attempt + 1 >= opts.maxAttempts);
     } catch (thrown) {
       const err = asCdrflowError(thrown);
       if (disposition(err) !== 'retry' || attempt + 1 >= opts.maxAttempts || hooks.signal?.aborted) throw err;

@@ -1,7 +1,7 @@
 // Reads one time window of one tenant, page by page, through the shared token bucket and retry policy, and
 // publishes every record as a raw envelope, except (live) re-reads whose content Kafka already has. Resolves only
 // when every record of the window is acknowledged by Kafka, now or before, which lets the caller move the checkpoint.
-import { DEFAULT_BACKOFF, retry, type BackoffOptions } from '../../core/backoff.ts';
+import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
@@ -84,7 +84,8 @@ const MAX_PASSES = 3;
  * What takes the slot of a record too large to read even alone (fetchAt): a keyless record, refused at the door like
  * one over the record limit, so it is dead-lettered once per window and counted once against the total.
  */
-const UNREADABLE = Object.freeze({ unreadable: `a record too large to read: the answer holding it alone was over ${MAX_VENDOR_ANSWER_BYTES} bytes` });
+const UNREADABLE_REASON = `too large to read: the answer holding it alone was over ${MAX_VENDOR_ANSWER_BYTES} bytes`;
+const UNREADABLE = Object.freeze({ unreadable: `a record ${UNREADABLE_REASON}` });
 
 type Admitted = { ok: true; key: string; payload: string } | { ok: false; problem: string; key: string | undefined; payload: string };
 
@@ -103,7 +104,7 @@ function admit(record: unknown, key: string | undefined): Admitted {
   const payload = depth === null ? JSON.stringify(record) : jsonText(record);
   const keyProblem = key === undefined ? 'without a natural key' : naturalKeyProblem(key);
   const problem =
-    (record === UNREADABLE ? `too large to read: the answer holding it alone was over ${MAX_VENDOR_ANSWER_BYTES} bytes, on every attempt` : null) ??
+    (record === UNREADABLE ? `${UNREADABLE_REASON}, on every attempt` : null) ??
     depth ??
     (typeof record !== 'object' || record === null || Array.isArray(record) ? `not a JSON object (${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})` : null) ??
     recordSizeProblem(payload) ??
@@ -212,14 +213,13 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     inflight.add(tracked);
   };
 
-  const maxAttempts = { ...DEFAULT_BACKOFF, ...ctx.retry }.maxAttempts;
   /**
    * Fetches the page holding record `offset` with the current page size (which may shrink between attempts); `start`
    * is the page's first record, at or before `offset`.
    */
   const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage }> =>
     retry(
-      async (attempt) => {
+      async (_attempt, last) => {
         await ctx.bucket.take(signal);
         const size = pageSize;
         // Pages are numbered, not addressed by offset: after a shrink to a size that does not divide the one before,
@@ -251,7 +251,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           // vendor's "too large" at one record may be load it recovers from, and the next cycle reads the window again.
           // The answer gave no total: the last one read stands, or before any, one record more than this slot, so the
           // page after it is asked for and a total the vendor gave is what the window is judged by (on a re-read).
-          if (size === 1 && err.code === ANSWER_TOO_LARGE && attempt + 1 >= maxAttempts) {
+          if (size === 1 && err.code === ANSWER_TOO_LARGE && last) {
             return { page, size, start: offset, result: { total: knownTotal ?? offset + 2, records: [UNREADABLE], requestId: null } };
           }
           throw err;
