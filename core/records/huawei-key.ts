@@ -6,9 +6,15 @@ import { parseJsonStrict, replacementCharProblem, type StrictJson } from '../inp
 
 export type HuaweiKeySource = 'sessionId' | 'icid' | typeof CONTENT_KEY_SOURCE;
 
-export function huaweiNaturalKey(record: Record<string, unknown>, payload: string): { key: string; source: HuaweiKeySource } {
+/** The record's sessionId when it is one (a non-blank string), as every path keys a record by it; else null. */
+export function huaweiSessionId(record: Record<string, unknown>): string | null {
   const sessionId = record['sessionId'];
-  if (typeof sessionId === 'string' && sessionId.trim() !== '') return { key: sessionId, source: 'sessionId' };
+  return typeof sessionId === 'string' && sessionId.trim() !== '' ? sessionId : null;
+}
+
+export function huaweiNaturalKey(record: Record<string, unknown>, payload: string): { key: string; source: HuaweiKeySource } {
+  const sessionId = huaweiSessionId(record);
+  if (sessionId !== null) return { key: sessionId, source: 'sessionId' };
   const icid = record['icid'];
   if (typeof icid === 'string' && icid.trim() !== '') return { key: `icid:${icid}`, source: 'icid' };
   return contentKey(payload);

@@ -11,7 +11,7 @@ import { parseNaiveLocal, secondsBetween } from '../time.ts';
 import { endStatusFor } from '../codes/huawei-privatenumber.ts';
 import { emptyCdr, extraValue, isRecord, recordingUrl, text } from '../skeleton.ts';
 import { codeTable } from '../codes/table.ts';
-import { huaweiNaturalKey } from '../../../core/records/huawei-key.ts';
+import { huaweiSessionId } from '../../../core/records/huawei-key.ts';
 
 const VENDOR = 'huawei-privatenumber' as const;
 /** "Every time is UTC, written as a naive string" (docs/vendors.md §4); not Beijing time. */
@@ -110,7 +110,7 @@ export function mapHuaweiPrivatenumber(record: unknown, envelope: RawEnvelope, c
   }
   // Only what the receiver and the import key a record by (core/records/huawei-key.ts, a non-blank string): a number
   // there has it stored under its icid or its text, and mapped under that key a later version would count twice.
-  const sessionId = huaweiNaturalKey(record, envelope.payload).source === 'sessionId' ? text(record['sessionId']) : null;
+  const sessionId = text(huaweiSessionId(record));
   if (sessionId === null) return badRecord('Huawei fee record has no sessionId (the natural key)');
   // normalize.ts re-keys the CDR on the envelope's natural key (the Kafka key) and keeps a disagreeing sessionId.
   const skeleton = emptyCdr(envelope, sessionId);
