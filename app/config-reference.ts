@@ -57,7 +57,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'connectors.tencent-ccc.maxCallSec': 'longest call expected (windows filter on call start)',
   'connectors.tencent-ccc.settleSec': 'do not read the last seconds: the vendor is still producing them',
   'connectors.tencent-ccc.maxWindowSec': 'most new time per window; with lookbackSec + maxCallSec under 90 days (DescribeTelCdr\'s End − Start limit, assumed for the protected API)',
-  'connectors.tencent-ccc.initialLookbackSec': "a tenant without a checkpoint starts this far back (from the poller's first cycle; within `settleSec`, it is read once that start has settled)",
+  'connectors.tencent-ccc.initialLookbackSec': "a tenant without a checkpoint starts this far back (from the poller's first cycle; within `settleSec`, it is read once that start has settled); so does one whose checkpoint is more than 5 minutes ahead of the clock (saved while the clock ran ahead), with a warning `poller.checkpoint_ahead`: what that checkpoint passed over before the start is for a backfill",
   'connectors.tencent-ccc.requestsPerSecond': 'for the whole connector (all tenants)',
   'connectors.tencent-trtc': 'runs when present',
   'connectors.tencent-trtc.apps': 'tenants: SDKAppID + SDKSecretKey each',

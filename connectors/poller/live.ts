@@ -9,6 +9,9 @@ import { nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
+/** How far a live checkpoint's watermark may be ahead of the clock and still be believed (a clock stepped back a little waits it out). */
+const CLOCK_SLACK_SEC = 300;
+
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
 export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
@@ -39,7 +42,7 @@ export class LivePoller {
   /** In memory only: after a restart the first re-read is published once more (at-least-once; dedup downstream). */
   readonly recentKeys: RecentKeys | undefined;
   /**
-   * Where each tenant without a checkpoint starts, fixed at its first cycle: taken afresh at every cycle, a start
+   * Where each tenant without a checkpoint (or with one ahead of the clock) starts, fixed at its first cycle: taken afresh at every cycle, a start
    * within settleSec of now (initialLookbackSec ≤ settleSec) stayed unsettled for good and the tenant was never read.
    */
   private readonly starts = new Map<string, number>();
@@ -106,9 +109,17 @@ export class LivePoller {
       signal.throwIfAborted();
       const nowSec = Math.floor(ctx.now() / 1000);
       const cp = this.store.get(id);
-      if (!cp && !this.starts.has(id)) this.starts.set(id, nowSec - this.settings.initialLookbackSec);
-      const watermark = cp ? secOf(cp.watermark) : this.starts.get(id)!;
-      const polledAt = cp && typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
+      // A watermark ahead of the clock (saved while the clock ran ahead and set right since, or a checkpoint from
+      // elsewhere) would read nothing until the clock reached it, without a word: the tenant starts again as a new one
+      // does. What the ahead clock's windows passed over before that start is for a backfill, so the warning says so.
+      const believed = cp && secOf(cp.watermark) <= nowSec + CLOCK_SLACK_SEC ? cp : undefined;
+      if (believed) this.starts.delete(id);
+      else if (!this.starts.has(id)) {
+        this.starts.set(id, nowSec - this.settings.initialLookbackSec);
+        if (cp) log('warn', 'poller.checkpoint_ahead', { tenant, watermark: cp.watermark, now: isoOf(nowSec), read_from: isoOf(this.starts.get(id)!), hint: 'calls before read_from that the checkpoint passed over are read by a backfill of that range' });
+      }
+      const watermark = believed ? secOf(believed.watermark) : this.starts.get(id)!;
+      const polledAt = believed && typeof believed['polledAt'] === 'string' ? secOf(believed['polledAt']) : undefined;
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;

@@ -435,6 +435,45 @@ describe('live cycle', () => {
     expect(h.store.get(`tencent-ccc:${APP}:live`)?.watermark).toBe(new Date((first + 4 * 60 - 120) * 1000).toISOString());
   });
 
+  it('a live checkpoint ahead of the clock (saved while the clock ran ahead) is read again from where a new tenant starts, with a warning', async () => {
+    // A watermark in the future read nothing until the clock reached it, without a word: a clock stepped back a day
+    // after a cycle stalled the tenant for that day, a checkpoint of year 3000 stopped it for good.
+    const clock = Date.UTC(2026, 0, 10);
+    const now = Math.floor(clock / 1000);
+    const asked: { start: number; end: number }[] = [];
+    const source: PullSource = {
+      vendor: 'tencent-ccc',
+      connector: 'tencent-ccc-poller',
+      tenants: [String(APP)],
+      firstPage: 0,
+      pageSize: 100,
+      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
+      naturalKey: () => undefined,
+    };
+    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const h = harness(source, { log: (level, msg, fields) => logs.push({ level, msg, fields }) });
+    h.ctx.now = () => clock;
+    const id = `tencent-ccc:${APP}:live`;
+    for (const ahead of ['3000-01-01T00:00:00.000Z', new Date((now + 86_400) * 1000).toISOString()]) {
+      asked.length = logs.length = 0;
+      await h.store.save(id, { watermark: ahead, polledAt: ahead });
+      await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+      // As a new tenant's first window: from now − initialLookbackSec, re-reading lookback + maxCall before it.
+      const start = now - liveSettings.initialLookbackSec;
+      expect(asked[0], ahead).toEqual({ start: start - liveSettings.lookbackSec - liveSettings.maxCallSec, end: start + liveSettings.maxWindowSec });
+      expect(h.store.get(id)?.watermark, ahead).toBe(new Date((now - liveSettings.settleSec) * 1000).toISOString());
+      expect(logs.filter((l) => l.level === 'warn').map((l) => [l.msg, l.fields?.['watermark'], l.fields?.['read_from']])).toEqual([
+        ['poller.checkpoint_ahead', ahead, new Date(start * 1000).toISOString()],
+      ]);
+    }
+    // Within the clock's slack (a step back of a minute) the checkpoint is believed: the tenant waits it out.
+    asked.length = logs.length = 0;
+    await h.store.save(id, { watermark: new Date((now + 60) * 1000).toISOString() });
+    await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+    expect(asked).toEqual([]);
+    expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
   it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
