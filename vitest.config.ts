@@ -11,6 +11,7 @@ export default defineConfig({
           include: ['{core,cli,connectors,reconcile,transforms,sinks,simulators,schemas,test,infra,bench,app}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           env: { TZ: 'UTC' },
+          setupFiles: ['test/temp-root.ts'],
           // A few unit tests start the CLI as a child process; on a loaded 2-core machine that alone can pass 5 s.
           testTimeout: 30_000,
           // Both cores (vitest's default leaves one idle on a 2-core machine: the unit files ran one at a time, 242 s
@@ -25,6 +26,7 @@ export default defineConfig({
           include: ['**/*.int.test.ts'],
           exclude: ['**/node_modules/**'],
           globalSetup: ['test/global-setup.ts'],
+          setupFiles: ['test/temp-root.ts'],
           env: { TZ: 'UTC' },
           testTimeout: 120_000,
           hookTimeout: 300_000,
