@@ -203,8 +203,11 @@ export class CccDataset extends SimulatorDataset<StoredCdr> {
       let legStart = ringing || start;
       for (let s = 0; s < legs; s++) {
         const legAgent = s === legs - 1 ? agent : rng.pick(AGENTS);
-        const legAccept = answered ? legStart + rng.int(1, 6) : 0;
-        const legEnd = s === legs - 1 ? ended : legAccept + rng.int(10, 120);
+        // Every leg lies inside the session (EndedTimestamp ends the whole session): a leg is answered no later than the
+        // call ends, and a leg that is transferred on ends at a share of the time left, below 1/(legs left), so the
+        // next legs still fit. The draws are the same as before, so every other record of a seed stays as it was.
+        const legAccept = answered ? Math.min(legStart + rng.int(1, 6), ended) : 0;
+        const legEnd = s === legs - 1 ? ended : legAccept + Math.floor(((ended - legAccept) * rng.int(10, 120)) / (121 * (legs - s)));
         const type = direction === 1 ? 'outboundSeat' : rng.pick(['staffSeat', 'staffPhoneSeat']);
         const leg: Record<string, unknown> = {
           Sequence: s,

@@ -99,6 +99,26 @@ describe('CCC dataset', () => {
     expect(Object.fromEntries(scoped)).toEqual({ ...CCC_END_CODE_DIRECTION });
   });
 
+  it('keeps every service leg inside its session and in order, each starting where the previous one ended', () => {
+    // EndedTimestamp is the end of the whole session (vendors.md §1) and a leg is one agent's share of it: no leg ends
+    // before it started or was answered, none outlasts the session, and each starts where the previous one ended.
+    const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
+    d.generateRange(1_700_000_000, 1_700_086_400, 3000);
+    const transferred = d.all().filter((r) => (r.record['ServeParticipants'] as unknown[]).length > 1);
+    expect(transferred.length).toBeGreaterThan(20);
+    const impossible: string[] = [];
+    for (const { sessionId, record } of d.all()) {
+      const legs = record['ServeParticipants'] as Record<string, number>[];
+      legs.forEach((leg, i) => {
+        const accept = leg['AcceptTimestamp']!;
+        const order = [leg['StartTimestamp']!, ...(accept === 0 ? [] : [accept]), leg['EndedTimestamp']!, record['EndedTimestamp'] as number];
+        const previousEnd = i === 0 ? undefined : legs[i - 1]!['EndedTimestamp'];
+        if (order.some((t, k) => k > 0 && t < order[k - 1]!) || (previousEnd !== undefined && leg['StartTimestamp'] !== previousEnd)) impossible.push(`${sessionId} leg ${i}`);
+      });
+    }
+    expect(impossible).toEqual([]);
+  });
+
   it('gives outbound calls a QueuedSkillGroupId: the agent’s only skill group, as the CDR push doc says it is chosen', () => {
     const d = new CccDataset({ seed: 7, sdkAppIds: [1400000001] });
     d.generateRange(1_700_000_000, 1_700_086_400, 1000);
