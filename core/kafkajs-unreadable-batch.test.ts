@@ -104,6 +104,19 @@ describe('a record batch that cannot be read', () => {
     expect(unreadableLine(one!)).toMatch(/the batch at offset 40 \(1 record\)/);
   });
 
+  it('is one marked with a compression codec Kafka does not define (ids 5-7): never read as records (kafkajs read its compressed bytes as uncompressed ones)', async () => {
+    const records = Buffer.from([...varint(6), 0, 0, 0, ...varint(-1), ...varint(-1), 0]);
+    const compressed = gzipSync(records);
+    for (const codec of [5, 6, 7]) {
+      const bytes = await batch({ firstOffset: 30, values: ['x'], compressed });
+      bytes.writeInt16BE(codec, 21); // attributes: the codec's bits
+      const [one, ...rest] = await decodeMessages(recordSet([bytes, await batch({ firstOffset: 31, values: ['b'] })]));
+      expect(unreadableBatch(one!)).toEqual({ firstOffset: 30, lastOffset: 30, records: 1, reason: `a record batch compressed with codec id ${codec}, which Kafka does not define; not read` });
+      expect(one!.value!.equals(compressed)).toBe(true);
+      expect(rest.map((m) => [m.offset, m.value!.toString(), unreadableBatch(m)])).toEqual([['31', 'b', undefined]]);
+    }
+  });
+
   it('keeps its producer and transaction: read_committed drops it with its aborted transaction, and passes it in a committed one', async () => {
     const bomb = await batch({ firstOffset: 10, values: ['a', 'b'], compressed: BOMB, transactional: true, producerId: 9 });
     const messages = await decodeMessages(recordSet([bomb]));

@@ -7,7 +7,8 @@
 //   - one that would expand past MAX_DECOMPRESSED_BATCH_BYTES (a few KB of ZSTD can claim gigabytes; the broker
 //     streams through it), or that its decoder would need too long for (core/compression/);
 //   - one that declares more than MAX_RECORDS_PER_BATCH records (kafkajs overflowed the stack on it), or whose records
-//     carry more than MAX_HEADERS_PER_BATCH headers (core/kafkajs-record-headers.ts: gigabytes of heap decoded).
+//     carry more than MAX_HEADERS_PER_BATCH headers (core/kafkajs-record-headers.ts: gigabytes of heap decoded);
+//   - one marked with a compression codec Kafka does not define (kafkajs read its compressed bytes as records).
 // Whoever can write to a topic could stop every stage reading it. And MAX_DECODED_PER_FETCH bounds what one
 // partition's share of a fetch decodes to, batches under every bound above added up.
 //
@@ -128,10 +129,16 @@ function asOneRecord(fetchDecoder: FetchDecoder, start: number, reason: string):
  */
 export const MAX_RECORDS_PER_BATCH = 100_000;
 
-/** The record count a v2 batch's header at `start` declares, if its header is in the buffer. */
-function declaredRecords(b: Buffer, start: number): number | undefined {
+/**
+ * The last compression codec Kafka defines (ZSTD; attributes bits 0-2). kafkajs reads a batch marked with any other
+ * as uncompressed: its compressed bytes as records, which failed the whole fetch at every restart, or read as others.
+ */
+const LAST_CODEC_ID = 4;
+
+/** The record count and codec id a v2 batch's header at `start` declares, if its header is in the buffer. */
+function declared(b: Buffer, start: number): { records: number; codec: number } | undefined {
   if (start + HEADER_BYTES > b.length || b.readInt8(start + 16) !== MAGIC_V2) return undefined;
-  return b.readInt32BE(start + 57);
+  return { records: b.readInt32BE(start + 57), codec: b.readInt16BE(start + 21) & 0x07 };
 }
 
 /**
@@ -164,10 +171,15 @@ const readBatch: BatchDecoder = async (fetchDecoder) => {
 
 async function decodeBatch(fetchDecoder: FetchDecoder): Promise<{ records: object[] } & Record<string, unknown>> {
   const start = fetchDecoder.offset;
-  const declared = declaredRecords(fetchDecoder.buffer, start);
-  if (declared !== undefined && declared > MAX_RECORDS_PER_BATCH) {
-    // Neither decompressed nor decoded. A batch cut short by the fetch's size is left to kafkajs, as any other.
-    const one = asOneRecord(fetchDecoder, start, `a record batch declaring ${declared} records, past the ${MAX_RECORDS_PER_BATCH} cdrflow reads in one batch; not read`);
+  const header = declared(fetchDecoder.buffer, start);
+  // Neither decompressed nor decoded. A batch cut short by the fetch's size is left to kafkajs, as any other.
+  const refusal =
+    header === undefined ? undefined
+    : header.records > MAX_RECORDS_PER_BATCH ? `a record batch declaring ${header.records} records, past the ${MAX_RECORDS_PER_BATCH} cdrflow reads in one batch; not read`
+    : header.codec > LAST_CODEC_ID ? `a record batch compressed with codec id ${header.codec}, which Kafka does not define; not read`
+    : undefined;
+  if (refusal !== undefined) {
+    const one = asOneRecord(fetchDecoder, start, refusal);
     if (one) return one;
   }
   try {
