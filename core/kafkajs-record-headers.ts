@@ -11,7 +11,9 @@
 // distinct key in first-seen order, a repeated key's values in an array, and a key looked up as kafkajs looks it up
 // (so a header named like an Object.prototype member comes out as kafkajs makes it). kafkajs-record-headers.test.ts
 // holds its results equal to kafkajs's own. Where it differs: a batch whose records carry more than
-// MAX_HEADERS_PER_BATCH headers is refused, as a decompressor refuses a bomb, and becomes one dead letter.
+// MAX_HEADERS_PER_BATCH headers is refused, as a decompressor refuses a bomb, and becomes one dead letter; so is one
+// whose records are not Kafka's record format (fewer than its count, a record cut short or longer than its fields, a
+// negative header count), which kafkajs read cut short or as zeros, or failed the whole fetch on with a RangeError.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
 import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.ts';
@@ -19,6 +21,8 @@ import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.t
 const require = createRequire(import.meta.url);
 
 interface KafkajsDecoder {
+  buffer: Buffer | null;
+  offset: number;
   readInt8(): number;
   readVarInt(): number;
   readVarLong(): { toString(): string };
@@ -56,11 +60,21 @@ export function batchHeaders(batchContext: object | undefined): number {
   return batchContext === undefined ? 0 : (headersByBatch.get(batchContext) ?? 0);
 }
 
+/**
+ * A batch whose records are not Kafka's record format, as the broker's own reader refuses them: refused as a
+ * decompressor refuses a corrupt stream (one dead letter), never read as other bytes nor a RangeError that fails the
+ * whole fetch at every restart.
+ */
+function malformed(what: string): BatchRefused {
+  return new BatchRefused(`a record batch whose records are malformed: ${what}; not read`);
+}
+
 /** decoder.readVarIntArray(HeaderDecoder), the batch's header count checked before any is decoded. */
 function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: string; value: Buffer | null }[] {
   const count = decoder.readVarInt();
   // No header, as most records: nothing to count (this runs for every record every stage reads).
   if (count === -1 || count === 0) return [];
+  if (count < 0) throw malformed(`a record declares ${count} headers`);
   const total = batchHeaders(batchContext) + Math.max(count, 0);
   if (total > MAX_HEADERS_PER_BATCH) {
     throw new BatchRefused(`a record batch whose records carry more than ${MAX_HEADERS_PER_BATCH} headers; not read`);
@@ -109,6 +123,10 @@ export function useKafkajsOwnRecordDecoder(own: boolean): void {
 const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext) => {
   if (kafkajsOwn) return kafkajsRecordDecoder(decoder, batchContext);
   const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+  // kafkajs hands each record a decoder of the bytes its length says, cut to what the records section holds: none is a
+  // record past its end (a batch holding fewer records than its count).
+  const bytes = decoder.buffer;
+  if (bytes === null || bytes.length === 0) throw malformed('they end before the record count the batch declares');
   const attributes = decoder.readInt8();
   const timestampDelta = decoder.readVarLong();
   const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : Long.fromValue(firstTimestamp).add(timestampDelta).toString();
@@ -117,6 +135,10 @@ const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext)
   const key = decoder.readVarIntBytes();
   const value = decoder.readVarIntBytes();
   const headers = headerObject(readHeaders(decoder, batchContext));
+  // kafkajs reads past a buffer's end as zeros and cut-short slices, moving its offset past the end: a record's fields
+  // fill exactly the bytes its length says, or the record is refused (as Kafka's own reader refuses it).
+  if (decoder.offset > bytes.length) throw malformed('a record is cut short');
+  if (decoder.offset < bytes.length) throw malformed(`a record holds ${bytes.length - decoder.offset} bytes past its fields`);
   return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
 };
 

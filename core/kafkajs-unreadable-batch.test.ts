@@ -117,6 +117,42 @@ describe('a record batch that cannot be read', () => {
     }
   });
 
+  it('is one whose records are not what they declare: fewer than its count, none, one cut short or longer than its fields, a negative header count (a RangeError failed the whole fetch, or a value was read cut short)', async () => {
+    const record = (offsetDelta: number, value: string, tail: number[] = [...varint(0)]) => {
+      const body = [0, 0, ...varint(offsetDelta), ...varint(-1), ...varint(value.length), ...Buffer.from(value), ...tail];
+      return Buffer.from([...varint(body.length), ...body]);
+    };
+    const two = Buffer.concat([record(0, 'a'), record(1, 'b')]);
+    const cases: [string, Buffer, RegExp][] = [
+      ['fewer records than its count', record(0, 'a'), /they end before the record count the batch declares/],
+      ['no records at all', Buffer.alloc(0), /they end before the record count the batch declares/],
+      // The second record ends inside its value: its value was read as 'b', cut short.
+      ['a record cut short', Buffer.concat([record(0, 'a'), record(1, 'bcd').subarray(0, -3)]), /a record is cut short/],
+      ['a record longer than its fields', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(0), 0x7f, 0x7f])]), /a record holds 2 bytes past its fields/],
+      ['a negative header count', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(-5)])]), /a record declares -5 headers/],
+    ];
+    for (const [what, records, reason] of cases) {
+      const compressed = gzipSync(records);
+      const bytes = await batch({ firstOffset: 50, values: ['a', 'b'], compressed });
+      bytes.writeInt16BE(1, 21); // attributes: GZIP
+      const [one, ...rest] = await decodeMessages(recordSet([bytes, await batch({ firstOffset: 52, values: ['c'] })]));
+      expect(unreadableBatch(one!)?.reason, what).toMatch(new RegExp(`^a record batch whose records are malformed: ${reason.source}; not read$`));
+      expect(unreadableBatch(one!), what).toMatchObject({ firstOffset: 50, lastOffset: 51, records: 2 });
+      expect(one!.value!.equals(compressed), what).toBe(true);
+      expect(rest.map((m) => [m.offset, m.value!.toString(), unreadableBatch(m)]), what).toEqual([['52', 'c', undefined]]);
+    }
+    // The same records whole are read as kafkajs reads them.
+    const whole = await batch({ firstOffset: 50, values: ['a', 'b'], compressed: gzipSync(two) });
+    whole.writeInt16BE(1, 21);
+    expect((await decodeMessages(recordSet([whole]))).map((m) => [m.offset, m.value!.toString(), unreadableBatch(m)])).toEqual([['50', 'a', undefined], ['51', 'b', undefined]]);
+    // Uncompressed, a record cut short by its batch's end (its header count gone, read past the end as none).
+    const plain = await batch({ firstOffset: 60, values: ['abc'] });
+    const cut = plain.subarray(0, plain.length - 1);
+    cut.writeInt32BE(cut.length - 12, 8); // the batch's length
+    const [marked] = await decodeMessages(recordSet([cut]));
+    expect(unreadableBatch(marked!)?.reason).toBe('a record batch whose records are malformed: a record is cut short; not read');
+  });
+
   it('keeps its producer and transaction: read_committed drops it with its aborted transaction, and passes it in a committed one', async () => {
     const bomb = await batch({ firstOffset: 10, values: ['a', 'b'], compressed: BOMB, transactional: true, producerId: 9 });
     const messages = await decodeMessages(recordSet([bomb]));

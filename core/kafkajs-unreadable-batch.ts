@@ -7,7 +7,8 @@
 //   - one that would expand past MAX_DECOMPRESSED_BATCH_BYTES (a few KB of ZSTD can claim gigabytes; the broker
 //     streams through it), or that its decoder would need too long for (core/compression/);
 //   - one that declares more than MAX_RECORDS_PER_BATCH records (kafkajs overflowed the stack on it), or whose records
-//     carry more than MAX_HEADERS_PER_BATCH headers (core/kafkajs-record-headers.ts: gigabytes of heap decoded);
+//     carry more than MAX_HEADERS_PER_BATCH headers (core/kafkajs-record-headers.ts: gigabytes of heap decoded), or
+//     whose records are not Kafka's record format (core/kafkajs-record-headers.ts: a RangeError, or a value cut short);
 //   - one marked with a compression codec Kafka does not define (kafkajs read its compressed bytes as records).
 // Whoever can write to a topic could stop every stage reading it. And MAX_DECODED_PER_FETCH bounds what one
 // partition's share of a fetch decodes to, batches under every bound above added up.
