@@ -13,7 +13,8 @@
 // holds its results equal to kafkajs's own. Where it differs: a batch whose records carry more than
 // MAX_HEADERS_PER_BATCH headers is refused, as a decompressor refuses a bomb, and becomes one dead letter; so is one
 // whose records are not Kafka's record format (fewer than its count, a record cut short or longer than its fields, a
-// negative header count), which kafkajs read cut short or as zeros, or failed the whole fetch on with a RangeError.
+// negative header count or length, a timestamp delta past 64 bits), which kafkajs read cut short, as zeros or as
+// other fields, or failed the whole fetch on.
 import { createRequire } from 'node:module';
 import { BatchRefused } from './compression/limits.ts';
 import { refuseIfKafkajsLoaded, replaceKafkajsModule } from './kafkajs-replace.ts';
@@ -27,6 +28,7 @@ interface KafkajsDecoder {
   readVarInt(): number;
   readVarLong(): { toString(): string };
   readVarIntBytes(): Buffer | null;
+  readVarIntString(): string | null;
 }
 interface BatchContext {
   firstOffset: string;
@@ -39,7 +41,7 @@ interface BatchContext {
 type RecordDecoder = (decoder: KafkajsDecoder, batchContext?: BatchContext) => Record<string, unknown>;
 
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): { add(v: unknown): { toString(): string } } };
-const HeaderDecoder = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as (d: KafkajsDecoder) => { key: string; value: Buffer | null };
+const { KafkaJSInvalidLongError } = require('kafkajs/src/errors.js') as { KafkaJSInvalidLongError: new (message: string) => Error };
 const LOG_APPEND_TIME = 1;
 
 /**
@@ -69,7 +71,20 @@ function malformed(what: string): BatchRefused {
   return new BatchRefused(`a record batch whose records are malformed: ${what}; not read`);
 }
 
-/** decoder.readVarIntArray(HeaderDecoder), the batch's header count checked before any is decoded. */
+/**
+ * A length-prefixed field read by `read`, refused if its length is negative other than -1 (null): kafkajs reads such a
+ * field as empty and moves back over the bytes it had read, reading them again as the fields after.
+ */
+function field<T>(decoder: KafkajsDecoder, read: (d: KafkajsDecoder) => T, what: string): T {
+  const at = decoder.offset;
+  const value = read(decoder);
+  if (decoder.offset < at) throw malformed(`a record's ${what} declares a negative length`);
+  return value;
+}
+const varIntBytes = (d: KafkajsDecoder) => d.readVarIntBytes();
+const varIntString = (d: KafkajsDecoder) => d.readVarIntString();
+
+/** decoder.readVarIntArray(kafkajs's header decoder), the batch's header count checked before any is decoded. */
 function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: string; value: Buffer | null }[] {
   const count = decoder.readVarInt();
   // No header, as most records: nothing to count (this runs for every record every stage reads).
@@ -81,7 +96,8 @@ function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: stri
   }
   headersByBatch.set(batchContext, total);
   const list = new Array<{ key: string; value: Buffer | null }>(count);
-  for (let i = 0; i < count; i++) list[i] = HeaderDecoder(decoder);
+  // As kafkajs's header decoder reads them (a null key comes out as kafkajs makes it, the key "null").
+  for (let i = 0; i < count; i++) list[i] = { key: field(decoder, varIntString, 'header key') as string, value: field(decoder, varIntBytes, 'header value') };
   return list;
 }
 
@@ -109,6 +125,16 @@ export function headerObject(list: readonly { key: string; value: Buffer | null 
   return headers;
 }
 
+/** A record's timestamp delta; kafkajs's KafkaJSInvalidLongError for one past 64 bits is the batch's fault, refused. */
+function readTimestampDelta(decoder: KafkajsDecoder): { toString(): string } {
+  try {
+    return decoder.readVarLong();
+  } catch (err) {
+    if (err instanceof KafkaJSInvalidLongError) throw malformed("a record's timestamp delta is past 64 bits");
+    throw err;
+  }
+}
+
 let kafkajsOwn = false;
 
 /**
@@ -128,12 +154,12 @@ const decodeRecord: RecordDecoder = (decoder, batchContext = {} as BatchContext)
   const bytes = decoder.buffer;
   if (bytes === null || bytes.length === 0) throw malformed('they end before the record count the batch declares');
   const attributes = decoder.readInt8();
-  const timestampDelta = decoder.readVarLong();
+  const timestampDelta = readTimestampDelta(decoder);
   const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : Long.fromValue(firstTimestamp).add(timestampDelta).toString();
   const offsetDelta = decoder.readVarInt();
   const offset = Long.fromValue(firstOffset).add(offsetDelta).toString();
-  const key = decoder.readVarIntBytes();
-  const value = decoder.readVarIntBytes();
+  const key = field(decoder, varIntBytes, 'key');
+  const value = field(decoder, varIntBytes, 'value');
   const headers = headerObject(readHeaders(decoder, batchContext));
   // kafkajs reads past a buffer's end as zeros and cut-short slices, moving its offset past the end: a record's fields
   // fill exactly the bytes its length says, or the record is refused (as Kafka's own reader refuses it).

@@ -117,7 +117,7 @@ describe('a record batch that cannot be read', () => {
     }
   });
 
-  it('is one whose records are not what they declare: fewer than its count, none, one cut short or longer than its fields, a negative header count (a RangeError failed the whole fetch, or a value was read cut short)', async () => {
+  it('is one whose records are not what they declare: fewer than its count, none, one cut short or longer than its fields, a negative header count or length, a timestamp delta past 64 bits (kafkajs failed the whole fetch, or read other bytes)', async () => {
     const record = (offsetDelta: number, value: string, tail: number[] = [...varint(0)]) => {
       const body = [0, 0, ...varint(offsetDelta), ...varint(-1), ...varint(value.length), ...Buffer.from(value), ...tail];
       return Buffer.from([...varint(body.length), ...body]);
@@ -130,6 +130,12 @@ describe('a record batch that cannot be read', () => {
       ['a record cut short', Buffer.concat([record(0, 'a'), record(1, 'bcd').subarray(0, -3)]), /a record is cut short/],
       ['a record longer than its fields', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(0), 0x7f, 0x7f])]), /a record holds 2 bytes past its fields/],
       ['a negative header count', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(-5)])]), /a record declares -5 headers/],
+      // A negative length other than -1 (null): kafkajs read it as empty and moved back over the bytes it had read.
+      ['a header key of negative length', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(1), ...varint(-3), ...varint(-1)])]), /a record's header key declares a negative length/],
+      ['a header value of negative length', Buffer.concat([record(0, 'a'), record(1, 'b', [...varint(1), ...varint(1), 0x6b, ...varint(-2)])]), /a record's header value declares a negative length/],
+      ['a key of negative length', Buffer.concat([record(0, 'a'), Buffer.from([...varint(6), 0, 0, ...varint(1), ...varint(-4), ...varint(-1), ...varint(0)])]), /a record's key declares a negative length/],
+      // A timestamp delta of 11 varint bytes: kafkajs's KafkaJSInvalidLongError failed the whole fetch.
+      ['a timestamp delta past 64 bits', Buffer.concat([record(0, 'a'), Buffer.from([...varint(16), 0, ...Array(10).fill(0xff), 0x01, ...varint(1), ...varint(-1), ...varint(-1), ...varint(0)])]), /a record's timestamp delta is past 64 bits/],
     ];
     for (const [what, records, reason] of cases) {
       const compressed = gzipSync(records);
