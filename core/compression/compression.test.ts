@@ -262,6 +262,16 @@ describe('record batch decompressors', () => {
     }
   });
 
+  it('hand back from their thread only the bytes a batch expands to: an LZ4 decoder reserves each block\'s maximum (4 MiB for lz4js\'s frames), which the reading thread kept alive under every record of the batch', async () => {
+    const frame = Buffer.from(lz4.compress(text));
+    expect(frame[5]! >> 4, 'block size 4 MiB').toBe(7);
+    for (const [type, batch] of [[CompressionTypes.LZ4, frame], [CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(Buffer.from('a small batch')))]] as const) {
+      const out = await decompress(type, batch);
+      expect(out.length).toBe(type === CompressionTypes.LZ4 ? text.length : 13);
+      expect(out.buffer.byteLength, `memory held by a ${out.length}-byte batch`).toBe(out.length);
+    }
+  });
+
   it('refusals cross the thread as refusals (a stage dead-letters them), and a thread that died is replaced at the next batch', async () => {
     const { BatchRefused } = await import('./limits.ts');
     const { crashDecompressThreadForTests } = await import('./off-thread.ts');

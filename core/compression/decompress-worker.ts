@@ -9,10 +9,13 @@ const port = parentPort!;
 port.on('message', ({ id, codec, batch }: DecompressRequest) => {
   let reply: DecompressReply;
   try {
-    const out = DECODERS[codec](Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
-    // A large output owns its memory and moves; a small one may sit in Node's shared pool, so it is copied.
-    const owns = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength;
-    port.postMessage({ id, out } satisfies DecompressReply, owns ? [out.buffer as ArrayBuffer] : []);
+    const decoded = DECODERS[codec](Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
+    // An output that owns its memory moves. One that is part of a larger buffer (Node's shared pool, or an LZ4 output
+    // cut from the block maxima it reserved: 4 MiB for 100 KB) is copied to its own bytes first: sent as it is, the
+    // whole buffer was cloned, and the reading thread kept all of it alive under every record of the batch.
+    const owns = decoded.byteOffset === 0 && decoded.byteLength === decoded.buffer.byteLength;
+    const out = owns ? decoded : new Uint8Array(decoded);
+    port.postMessage({ id, out } satisfies DecompressReply, [out.buffer as ArrayBuffer]);
     return;
   } catch (err) {
     reply = err instanceof BatchRefused ? { id, refused: err.message } : { id, failed: (err as Error)?.message ?? String(err) };
