@@ -90,7 +90,7 @@ function readHeaders(decoder: KafkajsDecoder, batchContext: object): { key: stri
   // No header, as most records: nothing to count (this runs for every record every stage reads).
   if (count === -1 || count === 0) return [];
   if (count < 0) throw malformed(`a record declares ${count} headers`);
-  const total = batchHeaders(batchContext) + Math.max(count, 0);
+  const total = batchHeaders(batchContext) + count;
   if (total > MAX_HEADERS_PER_BATCH) {
     throw new BatchRefused(`a record batch whose records carry more than ${MAX_HEADERS_PER_BATCH} headers; not read`);
   }
