@@ -187,3 +187,53 @@ describe('superviseStage: a stop while the first start is retried', () => {
     expect(stage.stopped()).toBe(true);
   });
 });
+
+describe('superviseStage: a stop while a restart is under way', () => {
+  const crash = () => new CdrflowError('transient', 'connect ECONNREFUSED 127.0.0.1:1');
+
+  it('waits for the start in progress and stops what it started before it says stopped', async () => {
+    const h = harness();
+    let release!: () => void;
+    const relaunched = fakeStage();
+    let launches = 0;
+    const launch = async () => {
+      if (launches++ === 0) return h.launch();
+      // The restart's start is still joining when the stop comes.
+      await new Promise<void>((resolve) => (release = resolve));
+      return relaunched.handle;
+    };
+    const stage = await superviseStage('sink', launch, h.deps);
+    h.stages[0]!.crash(crash());
+    await until(() => launches === 2);
+    let stopReturned = false;
+    const stopping = stage.stop().then(() => (stopReturned = true));
+    // The old stage is gone already; the supervisor must not say stopped while the new one may still start.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopReturned).toBe(false);
+    release();
+    await stopping;
+    expect(relaunched.stopped()).toBe(true);
+    expect(h.states.at(-1)).toBe('stopped');
+    expect(h.failures).toEqual([]);
+  });
+
+  it('neither fails the job nor says waiting when the restart in progress fails after the stop', async () => {
+    const h = harness();
+    let refuse!: (err: unknown) => void;
+    let launches = 0;
+    const launch = async () => {
+      if (launches++ === 0) return h.launch();
+      return new Promise<StreamHandle>((_, reject) => (refuse = reject));
+    };
+    const stage = await superviseStage('sink', launch, h.deps);
+    h.stages[0]!.crash(crash());
+    await until(() => launches === 2);
+    const stopping = stage.stop();
+    refuse(new CdrflowError('config', 'topic missing'));
+    await stopping;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.failures).toEqual([]);
+    expect(h.states.at(-1)).toBe('stopped');
+    expect(launches).toBe(2);
+  });
+});

@@ -77,34 +77,40 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
       } catch (err) {
         const transient = transientOf(err);
         if (!transient || Date.now() >= deadline) throw err;
+        // A stop came while this attempt was starting: no wait (its state is the stop's now), no further attempt.
+        if (stopper.signal.aborted) return undefined;
         await wait(transient);
       }
     }
   };
 
+  /** The restart under way, if any: a stop waits for it, so that nothing it starts outlives the stop. */
+  let restarting: Promise<void> | undefined;
+  const restart = async (err: unknown) => {
+    if (stopper.signal.aborted) return;
+    const transient = transientOf(err);
+    if (!transient) return deps.fail(name, err);
+    if (Date.now() - startedAt >= healthyAfterMs) attempt = 0;
+    await wait(transient);
+    try {
+      const next = await launchUntilUp(Infinity);
+      if (!next) return;
+      if (stopper.signal.aborted) return await next.stop();
+      current = next;
+      deps.setState(name, 'running');
+      deps.log('info', `${name}.recovered`, { attempts: attempt });
+      watch(next);
+    } catch (startErr) {
+      // A start that failed after the stop was asked for is not the job's failure: the stage was to stop anyway.
+      if (!stopper.signal.aborted) deps.fail(name, startErr);
+    }
+  };
   const watch = (handle: StageHandle) => {
     handle.done.then(
       () => {
         if (!stopper.signal.aborted) deps.fail(name, new CdrflowError('bug', `the ${name} stage ended by itself`));
       },
-      async (err: unknown) => {
-        if (stopper.signal.aborted) return;
-        const transient = transientOf(err);
-        if (!transient) return deps.fail(name, err);
-        if (Date.now() - startedAt >= healthyAfterMs) attempt = 0;
-        await wait(transient);
-        try {
-          const next = await launchUntilUp(Infinity);
-          if (!next) return;
-          current = next;
-          if (stopper.signal.aborted) return void next.stop();
-          deps.setState(name, 'running');
-          deps.log('info', `${name}.recovered`, { attempts: attempt });
-          watch(next);
-        } catch (startErr) {
-          deps.fail(name, startErr);
-        }
-      },
+      (err: unknown) => void (restarting = restart(err)),
     );
   };
 
@@ -130,6 +136,8 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
     async stop() {
       stopper.abort();
       deps.setState(name, 'stopping');
+      // A restart under way ends first (its backoff at once, its start by stopping what it started), then the stage.
+      await restarting;
       await current?.stop();
       deps.setState(name, 'stopped');
     },
