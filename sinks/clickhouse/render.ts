@@ -436,6 +436,8 @@ class ThreadRenderer implements Renderer {
       forget.push(old);
       forgetFetchedSchema(this.registry, old);
     }
+    // The thread may have ended while the writers were fetched: a batch posted to it now would never be answered.
+    if (this.broken) throw this.broken;
     const id = this.nextId++;
     const request = packRequest(id, schemas, refused, forget, messages);
     return new Promise<RenderResult[]>((resolve, reject) => {
