@@ -211,7 +211,7 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
     }
 
     // 3. The pipeline, in its own order (stages, then intake).
-    const parts = pipeline({ config, kafka, registry, clickhouse, metrics, log, say, setState }, sources);
+    const parts = pipeline({ config, kafka, registry, clickhouse, metrics, log, say, setState, cancelStart: options.cancel }, sources);
     const running = await startPipeline(parts, { setState, fail, log, say }, options.cancel);
 
     // The other checkpoints (backfills, earlier tenants) for `status`; the pollers' own stores stay current.

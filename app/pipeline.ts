@@ -73,6 +73,11 @@ export interface PipelineContext {
   /** Human progress messages (stderr). */
   say(msg: string): void;
   setState(name: string, state: ComponentState): void;
+  /**
+   * A stop asked for during start-up: the stage now starting makes no further attempt (superviseStage's cancelStart),
+   * so a start that Kafka or ClickHouse keeps refusing ends at once instead of after the first start's minute.
+   */
+  cancelStart?: AbortSignal | undefined;
 }
 
 /** Where the intake reads from: the configured vendors, or the demo's simulators. */
@@ -144,6 +149,7 @@ function streamStage(ctx: PipelineContext, stage: Stage, launch: (onCommitted: (
         fail: (_name, err) => fail(err),
         log: ctx.log.child(stage),
         onRestart: (name, err) => ctx.metrics.restarted(name, err.code ?? err.kind),
+        cancelStart: ctx.cancelStart,
       });
     },
     stop: async () => supervised?.stop(),

@@ -38,7 +38,7 @@ export interface SuperviseDeps {
    * A stop requested while the first start is still being retried (Kafka down): no further attempt, and
    * superviseStage rejects with StartCancelled (`cdrflow run sink` waited out its 45 s deadline instead).
    */
-  cancelStart?: AbortSignal;
+  cancelStart?: AbortSignal | undefined;
 }
 
 // A short cap: during an outage a restart attempt is one refused connection, cheap; after it the stage is back soon.
