@@ -375,7 +375,8 @@ class ThreadRenderer implements Renderer {
       if ('failure' in reply) p.reject(deserializeError(reply.failure));
       else p.resolve(unpackBatch(reply.batch));
     });
-    // An exception nobody caught inside the thread is a bug in this code; the sink stops and its supervisor restarts it.
+    // An exception nobody caught inside the thread is a bug in this code: the batch fails with it, and a bug stops the
+    // sink and the job (app/supervise.ts retries only transient errors); the thread is not started again.
     const fail = (err: CdrflowError) => {
       notStarted(err);
       this.broken ??= err;
