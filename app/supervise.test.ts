@@ -236,4 +236,27 @@ describe('superviseStage: a stop while a restart is under way', () => {
     expect(h.states.at(-1)).toBe('stopped');
     expect(launches).toBe(2);
   });
+
+  it('does not count a start refused after the stop as a restart, nor wait to try again', async () => {
+    const h = harness();
+    let refuse!: (err: unknown) => void;
+    let launches = 0;
+    const restarts: string[] = [];
+    const launch = async () => {
+      if (launches++ === 0) return h.launch();
+      return new Promise<StreamHandle>((_, reject) => (refuse = reject));
+    };
+    const stage = await superviseStage('sink', launch, { ...h.deps, onRestart: (_name, err) => void restarts.push(err.message) });
+    h.stages[0]!.crash(crash());
+    await until(() => launches === 2);
+    const stopping = stage.stop();
+    refuse(crash());
+    await stopping;
+    // Whatever the refusal still sets off (the supervisor's backoff is 1-4 ms here) has happened by now.
+    await new Promise((r) => setTimeout(r, 20));
+    // The crash's restart only: the refusal after the stop is the stop's, not an outage to wait out.
+    expect(restarts).toHaveLength(1);
+    expect(h.states.filter((s) => s.startsWith('waiting'))).toHaveLength(1);
+    expect(h.states.at(-1)).toBe('stopped');
+  });
 });
