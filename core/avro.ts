@@ -181,6 +181,12 @@ export function registryAway(err: unknown): boolean {
 interface RegistryResponse {
   status(): number;
   data(): unknown;
+  header(name: string): string | undefined;
+}
+
+/** A request whose answer the registry client reads as a schema: a writer by id, or a reference's subject version. */
+function readsSchema(request: { method(): string; path(): string }): boolean {
+  return request.method().toLowerCase() === 'get' && /\/schemas\/ids\/|\/versions\/[^/]+$/.test(request.path());
 }
 
 /**
@@ -195,7 +201,7 @@ function requestTimeout() {
       const request = await next();
       return request.timeout() ? request : request.enhance({ timeout: REGISTRY_REQUEST_TIMEOUT_MS });
     },
-    async response(next: () => Promise<RegistryResponse>, _renew: unknown, request: { path(): string }): Promise<RegistryResponse> {
+    async response(next: () => Promise<RegistryResponse>, _renew: unknown, request: { method(): string; path(): string }): Promise<RegistryResponse> {
       const ms = REGISTRY_REQUEST_TIMEOUT_MS + 1_000;
       let timer: NodeJS.Timeout | undefined;
       // The words registryAway knows a timeout by: the stages wait the registry out (transient). The client's own
@@ -204,14 +210,20 @@ function requestTimeout() {
         timer = setTimeout(() => reject(new Error(`registry request not answered in full: Timeout (${ms}ms)`)), ms);
       });
       const response = await Promise.race([next(), deadline]).finally(() => clearTimeout(timer));
-      // A schema's 2xx answer that is no JSON object (a proxy's maintenance page served with 200): the client would
-      // take it for a schema it cannot build, which a stage remembers as refused for good. It is the registry not
-      // answering.
+      // An answer the client takes as a schema (any status below 400, a redirect too: the client follows none) that
+      // holds none: a proxy's maintenance page served with 200, a JSON body of another shape, a redirect's empty body.
+      // The client would take it for a schema it cannot build, which a stage remembers as refused for good (every
+      // record of that writer a dead letter). It is the registry not answering.
       const status = response.status();
-      if (status >= 200 && status < 300 && request.path().includes('/schemas/ids/')) {
+      if (status >= 200 && status < 400 && readsSchema(request)) {
         const data = response.data();
-        if (data === null || typeof data !== 'object') {
-          throw new Error(`registry answer not understood: HTTP ${status} with a body that is no JSON object (${typeof data === 'string' ? JSON.stringify(data.slice(0, 60)) : String(data)})`);
+        if (status >= 300) {
+          const to = response.header('location');
+          throw new Error(`registry answer not understood: HTTP ${status}, a redirect${to ? ` to ${redactUrl(to)}` : ''} that the registry client does not follow: configure the URL it leads to`);
+        }
+        if (typeof (data as { schema?: unknown } | null)?.schema !== 'string') {
+          const shown = typeof data === 'string' ? JSON.stringify(data.slice(0, 60)) : typeof data === 'object' && data !== null ? JSON.stringify(data).slice(0, 60) : String(data);
+          throw new Error(`registry answer not understood: HTTP ${status} with a body that is no schema (${shown})`);
         }
       }
       return response;

@@ -145,9 +145,42 @@ describe('ReaderCodec: hostile writer schemas', () => {
     const value = framed(4, avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter));
     const first = await failureOf(codec, value);
     expect(first.kind).toBe('transient');
-    expect(first.message).toMatch(/registry answer not understood: HTTP 200 with a body that is no JSON object \("<html>back soon<\/html>"\)/);
+    expect(first.message).toMatch(/registry answer not understood: HTTP 200 with a body that is no schema \("<html>back soon<\/html>"\)/);
     expect((await codec.decode(value)).origin_offset).toBe(1);
     expect(asked.get(4)).toBe(2);
+  });
+
+  it.each([
+    ['a JSON object without a schema', new RawAnswer(200, '{}', { 'content-type': 'application/json' })],
+    ['a JSON array', new RawAnswer(200, '[]', { 'content-type': 'application/vnd.schemaregistry.v1+json' })],
+    ['a schema that is no string', new RawAnswer(200, '{"schema":5}', { 'content-type': 'application/json' })],
+    ['a redirect (the client does not follow one)', new RawAnswer(302, '', { location: '/elsewhere/schemas/ids/4' })],
+  ])('%s answered for a writer is the registry not understood (asked again), not a writer refused for good', async (_what, answer) => {
+    const { registry, asked } = await fakeRegistry((_id, n) => (n === 1 ? answer : deadLetterSchema));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(4, avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter));
+    const first = await failureOf(codec, value);
+    expect(first.kind).toBe('transient');
+    expect(first.message).toMatch(/registry answer not understood: HTTP (200 with a body that is no schema|302, a redirect to \/elsewhere\/schemas\/ids\/4 that the registry client does not follow)/);
+    expect((await codec.decode(value)).origin_offset).toBe(1);
+    expect(asked.get(4)).toBe(2);
+  });
+
+  it("a maintenance page answered for a writer's reference (a subject's version) is the registry away (asked again)", async () => {
+    // The writer's extra field is of a type registered under another subject; the client asks for it by subject and
+    // version (the stub counts those requests under NaN).
+    const ref = { type: 'record', name: 'Ref', namespace: 'com.acme', fields: [{ name: 'a', type: 'int' }] };
+    const writer = { ...deadLetterSchema, fields: [...deadLetterSchema.fields, { name: 'extra', type: ['null', 'com.acme.Ref'], default: null }] };
+    const { registry, asked } = await fakeRegistry((id, n) =>
+      Number.isNaN(id) ? (n === 1 ? '<html>back soon</html>' : ref) : new RawAnswer(200, JSON.stringify({ schema: JSON.stringify(writer), references: [{ name: 'com.acme.Ref', subject: 'ref-value', version: 1 }] }), { 'content-type': 'application/json' }),
+    );
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(4, Buffer.concat([avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter), Buffer.from([0])]));
+    const first = await failureOf(codec, value);
+    expect(first.kind).toBe('transient');
+    expect(first.message).toMatch(/registry answer not understood: HTTP 200 with a body that is no schema/);
+    expect((await codec.decode(value)).origin_offset).toBe(1);
+    expect(asked.get(NaN)).toBe(2);
   });
 
   it("an id answered 404 without the registry's 'not found' code is the registry away (asked again), not an unknown writer", async () => {

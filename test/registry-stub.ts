@@ -11,11 +11,12 @@ export interface RegistryStub {
   close(): void;
 }
 
-/** An answer given as it is: a status and an HTML body (a proxy's or a web server's page). */
+/** An answer given as it is: a status and a body, by default an HTML page (a proxy's or a web server's). */
 export class RawAnswer {
   constructor(
     readonly status: number,
     readonly html: string,
+    readonly headers: Record<string, string> = { 'content-type': 'text/html' },
   ) {}
 }
 
@@ -31,8 +32,8 @@ export async function registryStub(schemas: (id: number, n: number) => object | 
     asked.set(id, (asked.get(id) ?? 0) + 1);
     const schema = schemas(id, asked.get(id)!);
     if (typeof schema === 'string' || schema instanceof RawAnswer) {
-      const [status, html] = typeof schema === 'string' ? [200, schema] : [schema.status, schema.html];
-      res.writeHead(status, { 'content-type': 'text/html' }).end(html);
+      const { status, html, headers } = typeof schema === 'string' ? new RawAnswer(200, schema) : schema;
+      res.writeHead(status, headers).end(html);
       return;
     }
     const answer = () =>
