@@ -1,7 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { avroType, encodeFramed, framedSchemaId } from './avro.ts';
-import { SCHEMA_FILES } from './topology.ts';
+import { TopicCodec, avroType, createRegistry, encodeFramed, framedSchemaId } from './avro.ts';
+import { classifyRegistryError } from './dead-letter.ts';
+import { SCHEMA_FILES, TOPICS } from './topology.ts';
 
 const envelope = (payload: string) => ({
   vendor: 'tencent-ccc',
@@ -97,6 +100,35 @@ describe('framedSchemaId', () => {
       const value = Buffer.alloc(6);
       value.writeInt32BE(id, 1);
       expect(() => framedSchemaId(value)).toThrow(expect.objectContaining({ kind: 'bad_record', message: expect.stringContaining(`schema id ${id}`) }));
+    }
+  });
+});
+
+describe('TopicCodec.register', () => {
+  // What a registry (or what stands in its place) answers the registration with; its subject's config is BACKWARD.
+  it.each([
+    ['a maintenance page served with 200', 'text/html', '<html>back soon</html>'],
+    ['a JSON object without an id', 'application/json', '{}'],
+    ['an id that is no number', 'application/json', '{"id":"5"}'],
+    ['a negative id', 'application/json', '{"id":-1}'],
+    ['an id beyond 32 bits', 'application/json', '{"id":1099511627776}'],
+    ['an id that is no integer', 'application/json', '{"id":1.5}'],
+  ])('%s is the registry not understood (transient, asked again), never an id values are framed with', async (_what, contentType, answer) => {
+    let registrations = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url!.startsWith('/config/')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"compatibilityLevel":"BACKWARD"}');
+      registrations++;
+      res.writeHead(200, { 'content-type': registrations === 1 ? contentType : 'application/json' }).end(registrations === 1 ? answer : '{"id":7}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const codec = new TopicCodec(createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), TOPICS.deadLetter, SCHEMA_FILES.deadLetter);
+      const err = await codec.register().then((id) => new Error(`registered as ${JSON.stringify(id)}`), (e: unknown) => e);
+      expect(classifyRegistryError(err, 'registering')).toMatchObject({ kind: 'transient', message: expect.stringMatching(/registry answer not understood/) });
+      expect(await codec.register()).toBe(7);
+    } finally {
+      server.close();
     }
   });
 });

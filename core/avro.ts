@@ -255,11 +255,18 @@ export class TopicCodec {
 
   private async registerOnce(): Promise<number> {
     try {
-      const { id } = await this.registry.register(
+      const answer: unknown = await this.registry.register(
         { type: SchemaType.AVRO, schema: JSON.stringify(loadSchemaJson(this.schemaFile)) },
         { subject: subjectFor(this.topic) },
       );
-      return id;
+      const id = (answer as { id?: unknown } | null)?.id;
+      // The client hands on whatever the answer held (a maintenance page gave undefined): every value would have been
+      // framed with it, as id 0 or a negative one, and no reader could have read one of them. An id is what a frame's
+      // 4 bytes hold and framedSchemaId reads back.
+      if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 0x7fffffff) {
+        throw new Error(`registry answer not understood: registered, but the answer's id is ${JSON.stringify(id)?.slice(0, 60) ?? 'missing'}, no schema id`);
+      }
+      return id as number;
     } catch (err) {
       // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
       // (The client words a 404 whose body has no `message` as "[object Object]".)
