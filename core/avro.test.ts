@@ -132,3 +132,27 @@ describe('TopicCodec.register', () => {
     }
   });
 });
+
+describe("TopicCodec.register: the subject's config answered by something else", () => {
+  it.each([
+    ['a maintenance page served with 200', 200, { 'content-type': 'text/html' }],
+    ['a redirect (the client follows none)', 307, { location: '/elsewhere/config/x' }],
+  ])('%s is the registry not understood (transient, asked again), not a schema refused', async (_what, status, headers) => {
+    let configs = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url!.startsWith('/config/') && ++configs === 1) return void res.writeHead(status, headers).end('<html>back soon</html>');
+      if (req.url!.startsWith('/config/')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"compatibilityLevel":"BACKWARD"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":7}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const codec = new TopicCodec(createRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), TOPICS.deadLetter, SCHEMA_FILES.deadLetter);
+      const err = await codec.register().then((id) => new Error(`registered as ${JSON.stringify(id)}`), (e: unknown) => e);
+      expect(classifyRegistryError(err, 'registering')).toMatchObject({ kind: 'transient', message: expect.stringMatching(/registry answer not understood: HTTP (200|307)/) });
+      expect(await codec.register()).toBe(7);
+    } finally {
+      server.close();
+    }
+  });
+});

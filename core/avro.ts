@@ -210,20 +210,22 @@ function requestTimeout() {
         timer = setTimeout(() => reject(new Error(`registry request not answered in full: Timeout (${ms}ms)`)), ms);
       });
       const response = await Promise.race([next(), deadline]).finally(() => clearTimeout(timer));
-      // An answer the client takes as a schema (any status below 400, a redirect too: the client follows none) that
-      // holds none: a proxy's maintenance page served with 200, a JSON body of another shape, a redirect's empty body.
-      // The client would take it for a schema it cannot build, which a stage remembers as refused for good (every
-      // record of that writer a dead letter). It is the registry not answering.
+      // The client takes any answer below 400 for the registry's (a redirect too: it follows none). One that is not
+      // (a proxy's maintenance page served with 200, a redirect's empty body, a JSON body of another shape where a
+      // schema is read) is the registry not answering: the client would read fields of nothing, which stopped a stage
+      // registering, or build a schema of nothing, which a stage remembers as refused for good (every record of that
+      // writer a dead letter).
       const status = response.status();
-      if (status >= 200 && status < 400 && readsSchema(request)) {
+      if (status >= 300 && status < 400) {
+        const to = response.header('location');
+        throw new Error(`registry answer not understood: HTTP ${status}, a redirect${to ? ` to ${redactUrl(to)}` : ''} that the registry client does not follow: configure the URL it leads to`);
+      }
+      // (204, no content, is no answer read: a registry may give it to the config the client sets after registering.)
+      if (status >= 200 && status < 300 && status !== 204) {
         const data = response.data();
-        if (status >= 300) {
-          const to = response.header('location');
-          throw new Error(`registry answer not understood: HTTP ${status}, a redirect${to ? ` to ${redactUrl(to)}` : ''} that the registry client does not follow: configure the URL it leads to`);
-        }
-        if (typeof (data as { schema?: unknown } | null)?.schema !== 'string') {
+        if (data === null || typeof data !== 'object' || (readsSchema(request) && typeof (data as { schema?: unknown }).schema !== 'string')) {
           const shown = typeof data === 'string' ? JSON.stringify(data.slice(0, 60)) : typeof data === 'object' && data !== null ? JSON.stringify(data).slice(0, 60) : String(data);
-          throw new Error(`registry answer not understood: HTTP ${status} with a body that is no schema (${shown})`);
+          throw new Error(`registry answer not understood: HTTP ${status} with a body that is no ${readsSchema(request) ? 'schema' : 'JSON object'} (${shown})`);
         }
       }
       return response;
