@@ -119,6 +119,29 @@ describe('cdrflow schemas without a registry', () => {
     }
   });
 
+  it.each([
+    ['a maintenance page served with 200', 200, 'text/html', '<html>back soon</html>'],
+    ['a JSON object without is_compatible', 200, 'application/json', '{}'],
+    ['JSON null', 200, 'application/json', 'null'],
+    ['a 503 with a long page', 503, 'text/html', `<html>${'x'.repeat(5_000)}</html>`],
+  ])('check: %s for the compatibility question is the registry not answering (exit 69, one short line), not a breaking change (exit 1)', async (_what, status, contentType, body) => {
+    const away = createServer((req, res) => {
+      req.resume();
+      if (!req.url!.includes('/compatibility/')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('[1]');
+      res.writeHead(status, { 'content-type': contentType }).end(body);
+    });
+    await new Promise<void>((resolve) => away.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await runAsync('check', '--registry', `http://127.0.0.1:${(away.address() as { port: number }).port}`);
+      expect(r.status, r.stdout + r.stderr).toBe(69);
+      expect(r.stdout).not.toContain('INCOMPATIBLE');
+      expect(r.stderr).toMatch(/^cdrflow schemas: the schema registry at http:\/\/127\.0\.0\.1:\d+ is not reachable: (registry answer not understood: HTTP 200|registry answered 503) /);
+      expect(r.stderr.length).toBeLessThan(600);
+    } finally {
+      await new Promise((resolve) => away.close(resolve));
+    }
+  });
+
   it("takes a 404 for an unknown subject only with the registry's own code", () => {
     expect(registryNotFound('{"message":"Subject \'x\' not found.","error_code":40401}')).toBe(true);
     expect(registryNotFound('{"error_code":40402}')).toBe(true);

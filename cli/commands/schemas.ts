@@ -7,7 +7,8 @@ import { EXIT_CONFIG, EXIT_UNAVAILABLE } from '../../core/exit-codes.ts';
 import { boundReason, printable, quote, redactUrl, terminalReason } from '../../core/input-limits.ts';
 import { httpUrl, parseFlags } from '../args.ts';
 import avro from 'avsc';
-import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryAway, registryFetch, registryNotFound } from '../../core/avro.ts';
+import { NOT_A_REGISTRY_API, REGISTRY_REQUEST_TIMEOUT_MS, TopicCodec, createRegistry, loadSchemaJson, registryFetch, registryNotFound } from '../../core/avro.ts';
+import { classifyRegistryError } from '../../core/dead-letter.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { ALL_RAW_TOPICS, SCHEMA_FILES, TOPICS, subjectFor } from '../../core/topology.ts';
@@ -64,7 +65,7 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
   const versions = await registryFetch(versionsUrl, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
   const listed = await versions.text();
   if (versions.status === 404) return newSubject(subject, versionsUrl, listed);
-  if (!versions.ok) throw new Error(`registry answered ${versions.status} listing the versions of ${subject}`);
+  if (!versions.ok) throw answered(versions.status, `listing the versions of ${subject}`, listed);
   const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
   const response = await registryFetch(url, {
     method: 'POST',
@@ -77,10 +78,30 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
   if (!response.ok) {
     // Some registries answer an incompatible schema with 409/422 instead of is_compatible=false.
     if (response.status === 409 || response.status === 422) return { subject, verdict: 'incompatible', reasons: [text] };
-    throw new Error(`registry answered ${response.status} for ${subject}: ${text}`);
+    throw answered(response.status, `for ${subject}`, text);
   }
-  const body = JSON.parse(text) as { is_compatible?: boolean; messages?: string[] };
-  return body.is_compatible === true ? { subject, verdict: 'compatible' } : { subject, verdict: 'incompatible', reasons: body.messages ?? [text] };
+  // Only the registry's own verdict is one: a maintenance page served with 200, or JSON without is_compatible, said
+  // "INCOMPATIBLE" (exit 1, a breaking change to CI) or gave JSON.parse's words. It is the registry not answering.
+  const body = parseJson(text) as { is_compatible?: unknown; messages?: unknown } | null | undefined;
+  if (typeof body?.is_compatible !== 'boolean') {
+    throw new Error(`registry answer not understood: HTTP ${response.status} for ${subject} without a verdict (is_compatible): ${boundReason(text, 100)}`);
+  }
+  if (body.is_compatible) return { subject, verdict: 'compatible' };
+  return { subject, verdict: 'incompatible', reasons: Array.isArray(body.messages) && body.messages.length > 0 ? body.messages.map(String) : [text] };
+}
+
+/** The text's JSON value, or undefined when it is none. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A registry's answer of an error status, its body cut short; the status says whether it is away (5xx, 429). */
+function answered(status: number, what: string, text: string): Error {
+  return Object.assign(new Error(`registry answered ${status} ${what}: ${boundReason(text, 200)}`), { status });
 }
 
 export const command: Command = {
@@ -99,7 +120,8 @@ export const command: Command = {
     } catch (err) {
       // A registry that is down or does not answer: one line naming it, exit 69 (it was exit 1 with "status 400", or a
       // hang for good when it took the connection and never answered).
-      if (registryAway(err) || (err as Error).name === 'TimeoutError') {
+      const kind = classifyRegistryError(err, action).kind;
+      if (kind === 'transient' || kind === 'rate_limited' || (err as Error).name === 'TimeoutError') {
         throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(redactUrl(url))} is not reachable: ${boundReason((err as Error).message, 300)}`);
       }
       const registering404 = (err as { cause?: { status?: unknown } }).cause?.status === 404;
