@@ -199,10 +199,12 @@ export function classifyRegistryError(err: unknown, what: string): CdrflowError 
   // ECONNREFUSED"): the registry away, not a schema problem (`cdrflow run normalize` stopped at once on it).
   if (registryAway(err)) return new CdrflowError('transient', message, { cause: err });
   if (typeof e?.status === 'number') {
-    if (e.status === 401 || e.status === 403) return new CdrflowError('auth', message, { cause: err });
+    // A proxy between asking for its own credentials (407), or timing the request out (408), says nothing of the
+    // record: read as another 4xx, every record decoded meanwhile was a dead letter.
+    if (e.status === 401 || e.status === 403 || e.status === 407) return new CdrflowError('auth', message, { cause: err });
     if (e.status === 404) return new CdrflowError('schema', message, { cause: err });
     if (e.status === 429) return new CdrflowError('rate_limited', message, { cause: err });
-    if (e.status >= 500) return new CdrflowError('transient', message, { cause: err });
+    if (e.status >= 500 || e.status === 408) return new CdrflowError('transient', message, { cause: err });
     return new CdrflowError('schema', message, { cause: err });
   }
   // A network failure by its errno code (the registry down or restarting: wait, see core/errors.ts).

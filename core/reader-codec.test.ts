@@ -183,6 +183,19 @@ describe('ReaderCodec: hostile writer schemas', () => {
     expect(asked.get(NaN)).toBe(2);
   });
 
+  it.each([
+    [408, 'transient'],
+    [407, 'auth'],
+  ])('an id answered %i (a proxy between) is %s, never a dead letter', async (status, kind) => {
+    const { registry, asked } = await fakeRegistry((_id, n) => (n <= 2 ? new RawAnswer(status, '<html>proxy</html>') : deadLetterSchema));
+    const codec = new ReaderCodec<DeadLetter>(registry, SCHEMA_FILES.deadLetter);
+    const value = framed(4, avro.Type.forSchema(deadLetterSchema as avro.Schema, avroOptions()).toBuffer(letter));
+    expect((await failureOf(codec, value)).kind).toBe(kind);
+    expect((await failureOf(codec, value)).kind).toBe(kind);
+    expect((await codec.decode(value)).origin_offset).toBe(1);
+    expect(asked.get(4)).toBe(3);
+  });
+
   it("an id answered 404 without the registry's 'not found' code is the registry away (asked again), not an unknown writer", async () => {
     // Id 4: a web server's 404 page twice (the client's request and the look after it), then the schema. Id 5: the
     // registry's own 40403, which stays an id it does not know.
