@@ -58,13 +58,21 @@ describe('backfillStartProblem', () => {
 
 describe('resumePoint', () => {
   it('trusts a watermark that had settled when it was read', () => {
-    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000), polledAt: iso(4200) }, 0, 120, 3600)).toBe(4000);
-    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000) }, 0, 120, 3600)).toBe(4000);
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000), polledAt: iso(4200) }, 0, 120, 3600, 9000)).toBe(4000);
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000) }, 0, 120, 3600, 9000)).toBe(4000);
   });
 
   it('goes back where a checkpoint covers time that had not settled when read (older versions marked such ranges done)', () => {
-    expect(resumePoint({ watermark: iso(20_000), updatedAt: iso(9000) }, 0, 120, 3600)).toBe(9000 - 120 - 3600);
-    expect(resumePoint({ watermark: iso(20_000), updatedAt: iso(1000) }, 500, 120, 3600)).toBe(500);
-    expect(resumePoint({ watermark: iso(5000), updatedAt: iso(9000), polledAt: iso(5060) }, 0, 120, 3600)).toBe(4940);
+    expect(resumePoint({ watermark: iso(20_000), updatedAt: iso(9000) }, 0, 120, 3600, 9000)).toBe(9000 - 120 - 3600);
+    expect(resumePoint({ watermark: iso(20_000), updatedAt: iso(1000) }, 500, 120, 3600, 9000)).toBe(500);
+    expect(resumePoint({ watermark: iso(5000), updatedAt: iso(9000), polledAt: iso(5060) }, 0, 120, 3600, 9000)).toBe(4940);
+  });
+
+  it('vouches for nothing of a checkpoint read by a clock ahead of this one, or with no readable read time', () => {
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000), polledAt: iso(9000 + 86_400) }, 500, 120, 3600, 9000)).toBe(500);
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000 + 86_400) }, 500, 120, 3600, 9000)).toBe(500);
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000), polledAt: 'soon' }, 500, 120, 3600, 9000)).toBe(500);
+    // A clock stepped back a little (within CLOCK_SLACK_SEC) is believed.
+    expect(resumePoint({ watermark: iso(4000), updatedAt: iso(9000), polledAt: iso(9200) }, 500, 120, 3600, 9000)).toBe(4000);
   });
 });

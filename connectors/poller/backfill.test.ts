@@ -231,6 +231,34 @@ describe('backfill of a range that is not over yet', () => {
   });
 });
 
+describe('backfill under a clock that ran ahead', () => {
+  it('a checkpoint read while the clock ran a day ahead vouches for nothing: the range is read again, with a warning', async () => {
+    // The host clock a day ahead of the vendor's: the whole range looks settled, a call still running (it started 15
+    // minutes ago and its record is out in 10 minutes) is not there yet, and the range is checkpointed done.
+    const v = fakeVendor();
+    const from = T - 3 * 3600;
+    const to = T - 600;
+    v.add(from + 60);
+    v.add(T - 900, T + 600);
+    const h = setup(v);
+    let aheadSec = 86_400;
+    const ctx = { ...h.ctx, now: () => (v.clock.sec + aheadSec) * 1000 };
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, maxCallSec: 3600, progressStream: devnull };
+    const first = await runBackfill(ctx, h.store, req);
+    expect(first).toMatchObject({ records: 1, complete: true });
+
+    // The clock set right; two hours on the call's record is out and the range has settled for real.
+    aheadSec = 0;
+    v.clock.sec += 2 * 3600;
+    const before = v.asked.length;
+    const second = await runBackfill(ctx, h.store, req);
+    expect(v.asked[before]!.start).toBe(from);
+    expect(second).toMatchObject({ records: 2, complete: true, alreadyComplete: false });
+    expect(h.sink.envelopes.map((e) => e.natural_key)).toContain('call-1');
+    expect(h.logs.find((l) => l.msg === 'poller.checkpoint_ahead')?.fields).toMatchObject({ polled_at: iso(T + 86_400), read_from: iso(from) });
+  });
+});
+
 describe('the live poller under the same slow reads', () => {
   it('finds the call still running when its window was read: each window re-reads from the previous one\'s read time', async () => {
     // Live checkpoints one window at a time, and the next window starts maxCallSec + lookbackSec before the previous

@@ -17,7 +17,7 @@ import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
-import { backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
+import { backfillWindows, isoOf, secOf, CLOCK_SLACK_SEC, type TimeWindow } from './windows.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
 /** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
@@ -161,12 +161,18 @@ export function planBackfill(input: BackfillPlanInput): BackfillPlan {
  * read): their last window was read shortly before `updatedAt`, so anything after updatedAt - settle (less one window,
  * for the time the read took) is read again. A re-read costs duplicates, deduplicated by key.
  */
-export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Record<string, unknown>, from: number, settleSec: number, windowSec: number): number {
+export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Record<string, unknown>, from: number, settleSec: number, windowSec: number, nowSec: number): number {
   const watermark = secOf(cp.watermark);
-  const polledAt = typeof cp['polledAt'] === 'string' ? secOf(cp['polledAt']) : undefined;
-  const trusted = polledAt !== undefined ? polledAt - settleSec : secOf(cp.updatedAt) - settleSec - windowSec;
+  const readAt = readTimeOf(cp);
+  // A read time ahead of the clock (or no time at all) was stamped by a clock that ran ahead: the range looked settled
+  // to it, calls still running were passed over and marked read. Nothing of it is vouched for; the range is read again.
+  if (!(readAt <= nowSec + CLOCK_SLACK_SEC)) return from;
+  const trusted = typeof cp['polledAt'] === 'string' ? readAt - settleSec : readAt - settleSec - windowSec;
   return watermark <= trusted ? watermark : Math.max(from, trusted);
 }
+
+/** When a checkpoint's reads were made, by the clock of the run that made them: `polledAt`, or for older ones `updatedAt`. */
+const readTimeOf = (cp: Pick<Checkpoint, 'updatedAt'> & Record<string, unknown>) => secOf(typeof cp['polledAt'] === 'string' ? cp['polledAt'] : cp.updatedAt);
 
 export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<CheckpointStore, 'get' | 'save'>, req: BackfillRequest): Promise<BackfillSummary> {
   const { source, metrics } = ctx;
@@ -186,7 +192,10 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const nowSec = Math.floor(ctx.now() / 1000);
   const horizon = horizonOf(source, nowSec);
   // A checkpoint is trusted as far as calls had all ended and their records appeared when it was read.
-  const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec) : from;
+  const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec, nowSec) : from;
+  if (cp && !(readTimeOf(cp) <= nowSec + CLOCK_SLACK_SEC)) {
+    ctx.log('warn', 'poller.checkpoint_ahead', { tenant: req.tenant, checkpoint: id, polled_at: isoOf(readTimeOf(cp)), now: isoOf(nowSec), read_from: isoOf(cursor), reason: 'the checkpoint was read by a clock ahead of this one: the range is read again' });
+  }
   const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });
   // `done` only once nothing of the range can still change at the vendor.
   const done = plan.unsettled === undefined;
@@ -287,7 +296,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   // Where the same command run again resumes: the window not read, or before it the open part this run read, which
   // the next run reads again from what this run checkpointed (resumePoint).
   const saved = stopped && read > 0 ? store.get(id) : undefined;
-  const resumeAt = stopped && saved ? Math.min(stopped.at, resumePoint(saved, from, openSec, req.windowSec)) : stopped?.at;
+  const resumeAt = stopped && saved ? Math.min(stopped.at, resumePoint(saved, from, openSec, req.windowSec, Math.floor(ctx.now() / 1000))) : stopped?.at;
   if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(resumeAt!)}`);
   else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);
   const summaryLine = progress.finish(

@@ -5,13 +5,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
-import { nextLiveWindow, isoOf, secOf } from './windows.ts';
+import { nextLiveWindow, isoOf, secOf, CLOCK_SLACK_SEC } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
-
-/** How far a live checkpoint's watermark may be ahead of the clock and still be believed (a clock stepped back a little waits it out). */
-const CLOCK_SLACK_SEC = 300;
-
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
 export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
