@@ -115,7 +115,10 @@ export class LivePoller {
         if (cp) log('warn', 'poller.checkpoint_ahead', { tenant, watermark: cp.watermark, now: isoOf(nowSec), read_from: isoOf(this.starts.get(id)!), hint: 'calls before read_from that the checkpoint passed over are read by a backfill of that range' });
       }
       const watermark = believed ? secOf(believed.watermark) : this.starts.get(id)!;
-      const polledAt = believed && typeof believed['polledAt'] === 'string' ? secOf(believed['polledAt']) : undefined;
+      // A read time ahead of the clock (stamped while it ran ahead) or unreadable says nothing of which calls were
+      // visible: read as a checkpoint without one, re-reading lookback + maxCall before the watermark.
+      const readAt = believed && typeof believed['polledAt'] === 'string' ? secOf(believed['polledAt']) : undefined;
+      const polledAt = readAt !== undefined && readAt <= nowSec + CLOCK_SLACK_SEC ? readAt : undefined;
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;

@@ -474,6 +474,34 @@ describe('live cycle', () => {
     expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
+  it('a live read time ahead of the clock, or unreadable, re-reads lookback + maxCall before the watermark, as a checkpoint without one', async () => {
+    // polledAt says which calls were visible when the watermark's window was read. Stamped by a clock that ran a day
+    // ahead, it claimed everything up to the watermark settled, and the calls still running then were never re-read;
+    // an unreadable one made the window start NaN.
+    const clock = Date.UTC(2026, 0, 10);
+    const now = Math.floor(clock / 1000);
+    const asked: { start: number; end: number }[] = [];
+    const source: PullSource = {
+      vendor: 'tencent-ccc',
+      connector: 'tencent-ccc-poller',
+      tenants: [String(APP)],
+      firstPage: 0,
+      pageSize: 100,
+      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
+      naturalKey: () => undefined,
+    };
+    const h = harness(source);
+    h.ctx.now = () => clock;
+    const id = `tencent-ccc:${APP}:live`;
+    const watermark = now - 3600;
+    for (const polledAt of [new Date((now + 86_400) * 1000).toISOString(), 'yesterday']) {
+      asked.length = 0;
+      await h.store.save(id, { watermark: new Date(watermark * 1000).toISOString(), polledAt });
+      await new LivePoller(h.ctx, h.store, liveSettings).runOnce();
+      expect(asked[0], polledAt).toEqual({ start: watermark - liveSettings.lookbackSec - liveSettings.maxCallSec, end: Math.min(watermark + liveSettings.maxWindowSec, now - liveSettings.settleSec) });
+    }
+  });
+
   it('stops for a tenant once caught up, even when reading took longer than a second', async () => {
     ccc = await startCccSimulator({ credentials: { AKIDsim: 'sim-key' }, sdkAppIds: [APP], seed: 8, lateFraction: 0 });
     const now = Math.floor(Date.now() / 1000);
