@@ -14,15 +14,19 @@ export interface DrainResult {
   sinkLag: number;
 }
 
+// Deadlines and idle times are durations: measured on the monotonic clock, so a wall clock stepped back (NTP, a VM
+// resumed) does not keep a reconcile waiting that much longer on a stage that is not running, nor one stepped forward
+// end the wait at once.
+
 /**
  * Polls both stages' lag until it is 0, the deadline passes, or nothing moved for `idleMs` (no stage is running:
  * records wait in Kafka until the pipeline runs again).
  */
 export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number }): Promise<DrainResult> {
-  const deadline = Date.now() + opts.timeoutMs;
+  const deadline = performance.now() + opts.timeoutMs;
   const idleMs = opts.idleMs ?? 10_000;
   let last = { normalizeLag: -1, sinkLag: -1 };
-  let lastChange = Date.now();
+  let lastChange = performance.now();
   for (;;) {
     // A lag that cannot be read right now (a broker still settling a new topic's metadata) counts as not drained.
     const now = {
@@ -30,9 +34,9 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
       sinkLag: await stageLag(kafka, groups.sink.groupId, [groups.sink.topic]).catch(() => -1),
     };
     if (now.normalizeLag === 0 && now.sinkLag === 0) return { drained: true, ...now };
-    if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = Date.now();
+    if (now.normalizeLag !== last.normalizeLag || now.sinkLag !== last.sinkLag) lastChange = performance.now();
     last = now;
-    if (Date.now() >= deadline || Date.now() - lastChange >= idleMs) return { drained: false, ...now };
+    if (performance.now() >= deadline || performance.now() - lastChange >= idleMs) return { drained: false, ...now };
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -43,7 +47,7 @@ export async function waitForStages(kafka: Kafka, groups: StageGroups, opts: { t
  * normalize got there. Unlike `waitForStages` it ends on a live pipeline, where new records keep the lag above 0.
  */
 export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: { timeoutMs: number; idleMs?: number; signal?: AbortSignal }): Promise<{ caughtUp: boolean; behind: number }> {
-  const deadline = Date.now() + opts.timeoutMs;
+  const deadline = performance.now() + opts.timeoutMs;
   const idleMs = opts.idleMs ?? 15_000;
   const reached = async (groupId: string, topics: string[], ends?: Map<string, number>) => {
     const parts = await groupLag(kafka, groupId, topics);
@@ -54,18 +58,18 @@ export async function waitForSnapshot(kafka: Kafka, groups: StageGroups, opts: {
   const until = async (groupId: string, topics: string[]) => {
     let ends: Map<string, number> | undefined;
     let last = -1;
-    let lastMove = Date.now();
+    let lastMove = performance.now();
     for (;;) {
       opts.signal?.throwIfAborted();
       const r = await reached(groupId, topics, ends).catch(() => undefined);
       if (r) {
         ends ??= r.target;
         if (r.behind === 0) return 0;
-        if (r.behind !== last) lastMove = Date.now();
+        if (r.behind !== last) lastMove = performance.now();
         last = r.behind;
         // Nothing moved for a while: the stage is not running; its records wait in Kafka.
-        if (Date.now() >= deadline || Date.now() - lastMove >= idleMs) return r.behind;
-      } else if (Date.now() >= deadline) return -1;
+        if (performance.now() >= deadline || performance.now() - lastMove >= idleMs) return r.behind;
+      } else if (performance.now() >= deadline) return -1;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   };
