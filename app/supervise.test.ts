@@ -138,8 +138,8 @@ describe('superviseStage', () => {
 
   it('retries an unknown topic at start (a topic just created is not served at once) and gives up after 60 s of it (docs/stream-stages.md)', async () => {
     const unknownTopic = () => Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
-    let clock = Date.now();
-    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    let clock = 1_000_000; // whole milliseconds: three 20 s steps add up to exactly the 60 s
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
     try {
       let calls = 0;
       // Each attempt takes 20 s of the clock: the third ends at the 60 s the first start allows.
@@ -150,6 +150,28 @@ describe('superviseStage', () => {
       };
       await expect(superviseStage('normalize', launch, { setState: () => {}, fail: () => {}, log: () => {}, backoff: { initialMs: 1, maxMs: 2 } })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' });
       expect(calls).toBe(3);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('a wall clock stepped forward a day during a start does not end the 60 s of retries at once', async () => {
+    // The first start's 60 s are a duration: a clock stepped (NTP, a VM resumed) while a topic was still being served
+    // made the next transient error look a day late, and the job failed to start.
+    const unknownTopic = () => Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
+    let wall = Date.now();
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => wall);
+    try {
+      let calls = 0;
+      const stage = fakeStage();
+      const launch = async (): Promise<StreamHandle> => {
+        if (++calls > 1) return stage.handle;
+        wall += 86_400_000;
+        throw unknownTopic();
+      };
+      const supervised = await superviseStage('normalize', launch, { setState: () => {}, fail: () => {}, log: () => {}, backoff: { initialMs: 1, maxMs: 2 } });
+      expect(calls).toBe(2);
+      await supervised.stop();
     } finally {
       now.mockRestore();
     }

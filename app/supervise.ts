@@ -51,7 +51,9 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
   const stopper = new AbortController();
   let current: StageHandle | undefined;
   let attempt = 0;
-  let startedAt = Date.now();
+  // Durations (the first start's timeout, how long a stage ran) on the monotonic clock: a wall clock stepped forward
+  // must not end the start's retries at once, nor one stepped back stretch them.
+  let startedAt = performance.now();
 
   const transientOf = (err: unknown): CdrflowError | undefined => {
     const e = asCdrflowError(err);
@@ -72,11 +74,11 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
       if (stopper.signal.aborted) return undefined;
       try {
         const handle = await launch();
-        startedAt = Date.now();
+        startedAt = performance.now();
         return handle;
       } catch (err) {
         const transient = transientOf(err);
-        if (!transient || Date.now() >= deadline) throw err;
+        if (!transient || performance.now() >= deadline) throw err;
         // A stop came while this attempt was starting: no wait (its state is the stop's now), no further attempt.
         if (stopper.signal.aborted) return undefined;
         await wait(transient);
@@ -90,7 +92,7 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
     if (stopper.signal.aborted) return;
     const transient = transientOf(err);
     if (!transient) return deps.fail(name, err);
-    if (Date.now() - startedAt >= healthyAfterMs) attempt = 0;
+    if (performance.now() - startedAt >= healthyAfterMs) attempt = 0;
     await wait(transient);
     try {
       const next = await launchUntilUp(Infinity);
@@ -119,7 +121,7 @@ export async function superviseStage(name: string, launch: () => Promise<StageHa
   deps.cancelStart?.addEventListener('abort', cancel, { once: true });
   let first: StageHandle | undefined;
   try {
-    first = await launchUntilUp(Date.now() + (deps.firstStartTimeoutMs ?? 60_000));
+    first = await launchUntilUp(performance.now() + (deps.firstStartTimeoutMs ?? 60_000));
   } finally {
     deps.cancelStart?.removeEventListener('abort', cancel);
   }
