@@ -675,7 +675,7 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
     await new Promise<void>((resolve, reject) => {
       let positioned = false;
       let batches = 0;
-      let lastActivity = Date.now();
+      let lastActivity = performance.now();
       let finished = false;
       let quiet: NodeJS.Timeout | undefined;
       const finish = () => {
@@ -687,9 +687,10 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
       if (options.signal?.aborted) return finish();
       if (!options.follow) {
         // A partition whose last offsets are transaction markers may deliver no batch once caught up: after the
-        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read.
+        // seek, a quiet spell (2 s after a batch, 15 s before the first) also ends the read. Measured on the monotonic
+        // clock: a wall clock stepped forward must not end the read at once, nor one stepped back stretch the spell.
         quiet = setInterval(() => {
-          if (positioned && Date.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
+          if (positioned && performance.now() - lastActivity > (batches > 0 ? 2_000 : 15_000)) finish();
         }, 250);
       }
       // Positioned on every join until the first batch: a consumer that crashed and rejoined (a fresh broker's group
@@ -698,14 +699,14 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
         if (finished || batches > 0) return;
         for (const p of summary) consumer.seek({ topic, partition: p.partition, offset: String(p.start) });
         positioned = true;
-        lastActivity = Date.now();
+        lastActivity = performance.now();
       });
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
             batches++;
-            lastActivity = Date.now();
+            lastActivity = performance.now();
             const part = byPartition.get(batch.partition);
             const end = part?.end ?? 0n;
             for (const m of batch.messages) {
@@ -715,7 +716,7 @@ export async function readTopic(kafka: Kafka, topic: string, options: ReadOption
               await options.onRecord({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, ...(unreadable === undefined ? {} : { unreadable }) });
             }
             if (BigInt(batch.lastOffset()) >= end - 1n) pending.delete(batch.partition);
-            lastActivity = Date.now();
+            lastActivity = performance.now();
             if (!options.follow && pending.size === 0) finish();
           },
         })
