@@ -65,6 +65,19 @@ export function lockText(file: string): string | undefined {
 const TAKEOVER_STALE_MS = 10_000;
 
 /**
+ * Whether `file` was last written more than `ms` ago, or is stamped more than `ms` ahead of the clock (or is gone): a
+ * file being written this instant carries about now, and one stamped by a clock that ran ahead (set back since) would
+ * otherwise look young for as long as the clock ran ahead.
+ */
+export function writtenLongAgo(file: string, ms: number): boolean {
+  try {
+    return !(Math.abs(Date.now() - statSync(file).mtimeMs) <= ms);
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Removes `lockFile` if it still is the stale lock `seen` (its text), under a second O_EXCL file: two processes that
  * both found the same dead holder would otherwise both remove it, the second one removing the first one's new lock,
  * and both would hold the lock. Under the takeover file the lock is read again, so the second one finds the first
@@ -79,7 +92,7 @@ export function removeStaleLock(lockFile: string, seen: string): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     try {
-      if (statSync(takeover).mtimeMs < Date.now() - TAKEOVER_STALE_MS) rmSync(takeover, { force: true });
+      if (writtenLongAgo(takeover, TAKEOVER_STALE_MS)) rmSync(takeover, { force: true });
     } catch {
       /* removed meanwhile by its owner */
     }

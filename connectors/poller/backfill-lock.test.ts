@@ -2,7 +2,7 @@
 // is refused naming the first; the lock of a run that died (or whose PID now belongs to another process) is taken
 // over; a finished run leaves none behind.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +55,32 @@ describe('backfill lock', () => {
     expect(() => acquireBackfillLock(dir, ID, 'cdrflow backfill')).toThrow(new RegExp(`PID ${process.pid} \\(cdrflow backfill\\)`));
     release();
     expect(existsSync(lockFile(dir))).toBe(false);
+  });
+  it('an unreadable lock file is being taken while it is young, stale once older than a few seconds or stamped ahead of the clock', () => {
+    // Only its age tells a lock file created and not yet written from one left by a crash in between. Stamped by a
+    // clock that ran ahead (and was set back since), it looked younger than a few seconds for as long as the clock ran
+    // ahead: every backfill of the range was refused as "being taken" meanwhile.
+    const dir = lockDir();
+    const file = lockFile(dir);
+    writeFileSync(file, '');
+    expect(() => acquireBackfillLock(dir, ID, 'cdrflow backfill')).toThrow(/being taken/);
+    for (const stampedSec of [Date.now() / 1000 - 60, Date.now() / 1000 + 86_400]) {
+      writeFileSync(file, '');
+      utimesSync(file, stampedSec, stampedSec);
+      acquireBackfillLock(dir, ID, 'cdrflow backfill')();
+      expect(existsSync(file)).toBe(false);
+    }
+  });
+
+  it("a dead holder's lock is taken over past a takeover file left by a crash, also one stamped ahead of the clock", () => {
+    const dir = lockDir();
+    const file = lockFile(dir);
+    for (const stampedSec of [Date.now() / 1000 - 60, Date.now() / 1000 + 86_400]) {
+      writeFileSync(file, `${JSON.stringify({ pid: deadPid(), since: '2026-12-06T10:00:00.000Z', command: 'cdrflow backfill' })}\n`);
+      writeFileSync(`${file}.takeover`, '1\n');
+      utimesSync(`${file}.takeover`, stampedSec, stampedSec);
+      acquireBackfillLock(dir, ID, 'cdrflow backfill')();
+      expect(readdirSync(dir)).toEqual([]);
+    }
   });
 });

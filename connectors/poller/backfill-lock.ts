@@ -5,9 +5,9 @@
 // two summaries that each count the range. A run killed without a chance to clean up (kill -9, a crash) leaves its
 // file; the next run finds its process gone (or the PID reused by another process, told by the start time) and takes
 // the lock over. Across machines nothing is locked: see the README (backfill).
-import { rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { holderRunning, lockText, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
+import { holderRunning, lockText, processStartTicks, removeStaleLock, writtenLongAgo, type LockHolder } from '../../core/process-identity.ts';
 import { REPO_ROOT } from '../../core/repo-root.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -46,14 +46,6 @@ const readHolder = (file: string): Holder | undefined => holderOf(lockText(file)
 
 const UNREADABLE_STALE_MS = 10_000;
 
-function olderThan(file: string, ms: number): boolean {
-  try {
-    return statSync(file).mtimeMs < Date.now() - ms;
-  } catch {
-    return true;
-  }
-}
-
 /** Ids this process holds: a second backfill of one range in the same process (the job's repair) is refused too. */
 const heldHere = new Set<string>();
 
@@ -90,7 +82,7 @@ export function acquireBackfillLock(dir: string, checkpointId: string, command: 
       if (holder && holderRunning(holder)) throw new BackfillBusy(checkpointId, holder);
       // No readable holder: a file being written this instant (taken), or a crash between its creation and its
       // write, which only its age tells (stale after a few seconds).
-      if (attempt >= 2 || (!holder && !olderThan(file, UNREADABLE_STALE_MS))) throw new BackfillBusy(checkpointId, { pid: 0, since: '?', command: `being taken: ${file}` });
+      if (attempt >= 2 || (!holder && !writtenLongAgo(file, UNREADABLE_STALE_MS))) throw new BackfillBusy(checkpointId, { pid: 0, since: '?', command: `being taken: ${file}` });
       if (seen !== undefined) removeStaleLock(file, seen);
     }
   }
