@@ -469,7 +469,7 @@ async function refusalsWatched() {
 describe('ops server: a web page refused in a loop', () => {
   it('counts every refusal and logs at most a few a minute, the next line saying how many were left out', async () => {
     const { ops, logged, answered } = await refusalsWatched();
-    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
     try {
       const page = () => fetch(`http://127.0.0.1:${ops.port}/sql`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE, origin: 'http://evil.example' } });
       for (let i = 0; i < 25; i++) expect((await page()).status).toBe(403);
@@ -478,10 +478,29 @@ describe('ops server: a web page refused in a loop', () => {
       expect(logged.length).toBe(10);
       expect(logged.every((f) => f['unlogged'] === undefined)).toBe(true);
       // A minute later the first line logged says how many went unlogged.
-      vi.setSystemTime(Date.now() + 61_000);
+      vi.advanceTimersByTime(61_000);
       await page();
       expect(answered.length).toBe(26);
       expect(logged.at(-1)).toMatchObject({ status: 403, reason: 'origin http://evil.example', unlogged: 25 - DOOR_REFUSALS_LOGGED_PER_MINUTE });
+    } finally {
+      vi.useRealTimers();
+      await ops.close();
+    }
+  });
+
+  it('a wall clock stepped back an hour does not silence the refusal lines for that hour', async () => {
+    // The minute is a duration, measured on the monotonic clock: timed by the wall clock, one stepped back an hour
+    // after a burst left every refusal of the next hour counted but unlogged.
+    const { ops, logged } = await refusalsWatched();
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      const page = () => fetch(`http://127.0.0.1:${ops.port}/sql`, { method: 'POST', body: 'SELECT 1', headers: { 'content-type': SQL_CONTENT_TYPE, origin: 'http://evil.example' } });
+      for (let i = 0; i < 12; i++) expect((await page()).status).toBe(403);
+      expect(logged.length).toBe(DOOR_REFUSALS_LOGGED_PER_MINUTE);
+      vi.setSystemTime(Date.now() - 3_600_000);
+      vi.advanceTimersByTime(61_000);
+      await page();
+      expect(logged.at(-1)).toMatchObject({ status: 403, unlogged: 12 - DOOR_REFUSALS_LOGGED_PER_MINUTE });
     } finally {
       vi.useRealTimers();
       await ops.close();

@@ -66,7 +66,7 @@ export async function startOpsServer(
 ): Promise<OpsServer> {
   const origin: { port: number } = { port };
   const state: ServerState = { stopping: false, sqlAnswerBytes: 0 };
-  const door: DoorLog = { windowStart: 0, logged: 0, unlogged: 0 };
+  const door: DoorLog = { windowStart: -Infinity, logged: 0, unlogged: 0 };
   const connections = new WeakMap<Socket, Connection>();
   // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
   // connection sending its headers slowly outlived headersTimeout by up to that much.
@@ -321,7 +321,8 @@ export const DOOR_REFUSALS_LOGGED_PER_MINUTE = 10;
  */
 function sqlRefusedAtTheDoor(req: IncomingMessage, url: URL | undefined, h: OpsHandlers, door: DoorLog, status: number, reason: string): void {
   if (url?.pathname !== '/sql') return;
-  const now = Date.now();
+  // The minute is a duration, on the monotonic clock: a wall clock stepped back must not silence the lines that long.
+  const now = performance.now();
   if (now - door.windowStart >= 60_000) {
     door.windowStart = now;
     door.logged = 0;
@@ -336,6 +337,7 @@ function sqlRefusedAtTheDoor(req: IncomingMessage, url: URL | undefined, h: OpsH
   door.unlogged = 0;
 }
 interface DoorLog {
+  /** When the current minute of refusal lines began (performance.now, ms). */
   windowStart: number;
   logged: number;
   unlogged: number;
