@@ -174,6 +174,32 @@ describe('opsQuery', () => {
     expect(received).toBe(4 << 20);
   });
 
+  it('a wall clock stepped forward a day while the result arrives does not cut it off', async () => {
+    // The time allowed is a duration, counted on the monotonic clock: counted on the wall clock, a step forward (NTP,
+    // a VM resumed) used up all of it at once, and nothing of the result was read.
+    let stepped = 0;
+    // The step comes while the port prepares its answer.
+    const base = await opsPort((_req, res) => {
+      stepped = 86_400_000;
+      res.end(Buffer.alloc(4 << 20, 0x42));
+    });
+    const wall = Date.now.bind(Date);
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => wall() + stepped);
+    try {
+      let received = 0;
+      const out = new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          received += chunk.length;
+          done();
+        },
+      });
+      await opsQuery(base, 'SELECT 1', 'TSV', out, false, 5_000);
+      expect(received).toBe(4 << 20);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('says which address stopped sending within the time, what arrived before written', async () => {
     const base = await opsPort((_req, res) => void res.write('1\n'));
     const chunks: string[] = [];
@@ -220,7 +246,7 @@ describe('the limits README.md gives `cdrflow status` and `cdrflow sql`', () => 
     let arrived!: () => void;
     const first = new Promise<void>((resolve) => (arrived = resolve));
     const out = new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk.toString()), arrived(), done()) });
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     try {
       let outcome: Error | undefined;
       const query = opsQuery(base, 'SELECT 1', 'TSV', out).then(() => undefined, (e: unknown) => void (outcome = e as Error));

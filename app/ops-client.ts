@@ -115,7 +115,8 @@ async function opsFetch(base: string, path: string, timeoutMs: number, init: Req
     clearTimeout(timer);
     timer = setTimeout(() => abort.abort(new Error(`the ops port at ${base} did not answer ${path} within ${timeoutMs / 1000} s`)), Math.max(ms, 0));
   };
-  const deadline = Date.now() + timeoutMs;
+  // The time allowed is a duration, on the monotonic clock: a wall clock stepped forward must not use it up at once.
+  const deadline = performance.now() + timeoutMs;
   arm(timeoutMs);
   const failed = (err: unknown): never => {
     throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
@@ -127,7 +128,7 @@ async function opsFetch(base: string, path: string, timeoutMs: number, init: Req
       response,
       read: (max) => answerText(response, `${base}${path}`, abort.signal, max).catch(failed).finally(() => clearTimeout(timer)),
       head: (max) => headOf(response, max, abort.signal).catch(failed).finally(() => clearTimeout(timer)),
-      pipe: (out) => pipeBody(response, out, abort.signal, arm, () => clearTimeout(timer), deadline - Date.now()).catch(failed).finally(() => clearTimeout(timer)),
+      pipe: (out) => pipeBody(response, out, abort.signal, arm, () => clearTimeout(timer), deadline - performance.now()).catch(failed).finally(() => clearTimeout(timer)),
     };
   } catch (err) {
     clearTimeout(timer);
@@ -158,11 +159,11 @@ async function pipeBody(response: Response, out: NodeJS.WritableStream, signal: 
   let left = leftMs;
   try {
     for (;;) {
-      const waited = Date.now();
+      const waited = performance.now();
       arm(left);
       const { done, value } = await Promise.race([reader.read(), aborted]);
       disarm();
-      left -= Date.now() - waited;
+      left -= performance.now() - waited;
       if (done) return;
       if (!out.write(value)) await once(out, 'drain');
     }
