@@ -180,6 +180,27 @@ describe('read-only SQL on a ClickHouse server', () => {
     expect(performance.now() - started).toBeLessThan(3_000);
   }, 10_000);
 
+  it('a wall clock stepped forward a day while the query is checked does not cut it at once', async () => {
+    // maxExecutionTimeSec is a duration, counted on the monotonic clock: on the wall clock, a step forward (NTP, a VM
+    // resumed) between the run's start and its query used up all of it, and the query was refused as too slow at once.
+    let stepped = 0;
+    const s = await serverAnswering(
+      (res) => res.end('1\n'),
+      {},
+      (res) => {
+        stepped = 86_400_000;
+        res.end('SELECT 1');
+      },
+    );
+    const wall = Date.now.bind(Date);
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => wall() + stepped);
+    try {
+      expect(await s.run('SELECT 1', 'TSV')).toBe('1\n');
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('reads an error answer up to the limit too, and keeps the engine code of one within it', async () => {
     const s = await serverAnswering((res) => {
       res.writeHead(500, { 'x-clickhouse-exception-code': '62' });

@@ -211,7 +211,7 @@ interface Engine {
   /** What a query may call on this engine (the embedded one); undefined: no allowlist (a server's own profile rules). */
   callable?: CallableFunctions;
   /**
-   * The canonical text of `sql` by the engine's parser. `deadline` (ms since the epoch, maxExecutionTimeSec after the
+   * The canonical text of `sql` by the engine's parser. `deadline` (performance.now() ms, maxExecutionTimeSec after the
    * run began) bounds the three calls of one run on a server; the embedded engine keeps to max_execution_time.
    */
   format(sql: string, deadline: number): Promise<string>;
@@ -241,7 +241,8 @@ export async function openReadOnlySql(target: ClickHouseTarget, limits: SqlLimit
         throw new SqlQueryError(429, `busy: ${running} queries are running (at most ${limits.maxConcurrent}); retry when one ends (each ends within ${limits.maxExecutionTimeSec} s)`, { code: 'BUSY' });
       }
       running++;
-      const deadline = Date.now() + limits.maxExecutionTimeSec * 1000;
+      // On the monotonic clock: the limit is a duration, which a wall clock stepped forward must not use up at once.
+      const deadline = performance.now() + limits.maxExecutionTimeSec * 1000;
       try {
         const formatted = await engine.format(sql, deadline).catch((err: unknown) => {
           throw asQueryError(err);
@@ -402,8 +403,8 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
 const CLOSE_WAIT_MS = 10_000;
 
 /**
- * One request to the server, its answer read as it arrives and counted: past `maxBytes` or `deadline` (ms since the
- * epoch) the connection is closed and the query refused as the engine refuses it (396, 159). The server is sent the
+ * One request to the server, its answer read as it arrives and counted: past `maxBytes` or `deadline` (a
+ * performance.now() instant) the connection is closed and the query refused as the engine refuses it (396, 159). The server is sent the
  * same limits, but the client cannot count on them: one that ignores them (misbehaving, or not ClickHouse) took
  * `rs.text()` to the largest string (~512 MB), and request_timeout is an idle timer that a byte at a time resets.
  * An error answer is read under the same bounds (the client's own error path reads it whole).
@@ -419,7 +420,7 @@ async function boundedAnswer(
   const timer = setTimeout(() => {
     timedOut = true;
     stop.abort();
-  }, Math.max(0, deadline - Date.now()));
+  }, Math.max(0, deadline - performance.now()));
   const onAbort = () => stop.abort();
   request.signal?.addEventListener('abort', onAbort, { once: true });
   let stream: Readable | undefined;
