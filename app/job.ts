@@ -56,9 +56,9 @@ export const CLICKHOUSE_FIGURES_TTL_MS = 10_000;
 
 /**
  * `read`'s pending promise shared by every caller until it settles, and its result reused for `ttlMs` from the start of
- * the read; a failure is not kept.
+ * the read (on the monotonic clock: a wall clock stepped back kept the figures for as long); a failure is not kept.
  */
-export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {
+export function cachedFor<T>(ttlMs: number, read: () => Promise<T>, now: () => number = () => performance.now()): () => Promise<T> {
   let kept: { at: number; value: Promise<T>; settled: boolean } | undefined;
   return () => {
     if (kept && (!kept.settled || now() - kept.at < ttlMs)) return kept.value;
@@ -314,11 +314,12 @@ export async function startMainJob(config: AppConfig, options: MainJobOptions): 
      * stop leaves everything received in ClickHouse (what remains is picked up from the committed offsets next time).
      */
     const drain = async () => {
-      const deadline = Date.now() + config.shutdown.drainTimeoutSec * 1000;
+      // On the monotonic clock: a wall clock stepped forward ended the drain at once, one stepped back left it to the hard deadline.
+      const deadline = performance.now() + config.shutdown.drainTimeoutSec * 1000;
       const lags = () =>
         Promise.all([normalizeLag(), sinkLag(), config.dlqLoader.enabled ? loaderLag() : 0]);
       let last: (number | null)[] = [null, null, null];
-      while (Date.now() < deadline) {
+      while (performance.now() < deadline) {
         last = await lags();
         if (last.every((n) => n === 0)) return say('drained: normalize, the sink and the dead-letter loader caught up');
         await new Promise((r) => setTimeout(r, 250));

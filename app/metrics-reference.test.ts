@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { REPO_ROOT } from '../core/repo-root.ts';
 import { fullRegistry, readMetricsDoc, renderMetricsReference } from './metrics-reference.ts';
 import { AppMetrics } from './metrics.ts';
@@ -113,6 +113,21 @@ describe('cachedFor', () => {
     await expect(read()).rejects.toThrow('down');
     fail = false;
     expect(await read()).toBe(4);
+  });
+
+  it('by default times its time to live on the monotonic clock: a wall clock stepped back an hour does not keep the figures for that hour', async () => {
+    const { cachedFor } = await import('./job.ts');
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      let reads = 0;
+      const read = cachedFor(10_000, () => Promise.resolve(++reads));
+      expect(await read()).toBe(1);
+      vi.setSystemTime(Date.now() - 3_600_000);
+      vi.advanceTimersByTime(10_000);
+      expect(await read()).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('shares a read still under way with every caller, whatever its time to live (concurrent /status requests ran one cdr FINAL each)', async () => {
