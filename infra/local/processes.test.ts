@@ -1,6 +1,6 @@
 // The process plumbing `infra up/down` and the test harness rely on, exercised on real child processes.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync, lstatSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,20 @@ import { stackPaths } from './paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-proc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** PIDs of running processes with `arg` among their arguments (Linux /proc). */
+function pidsWithArg(arg: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('pollUntil', () => {
   it('returns the first truthy probe value', async () => {
@@ -74,6 +88,45 @@ describe('spawnDetached / ownedPid / stopPid', () => {
     expect(await stopPid(pid)).toBe('terminated');
     expect(processAlive(pid)).toBe(false);
     expect(ownedPid(pidFile, 'marker-abc')).toBeUndefined();
+  });
+
+  it('stops the server it started when its PID file cannot be written, so no server runs that nobody can find', async () => {
+    const marker = `marker-unwritable-${process.pid}`;
+    const pidFile = join(dir, 'unwritable.pid');
+    mkdirSync(pidFile); // a folder where the PID file belongs: any write of it fails (EISDIR), as a full disk would
+    expect(() =>
+      spawnDetached({
+        command: process.execPath,
+        args: ['-e', 'setInterval(() => {}, 1000)', marker],
+        cwd: dir,
+        logFile: join(dir, 'unwritable.log'),
+        pidFile,
+      }),
+    ).toThrow(`could not write the PID file ${pidFile}`);
+    try {
+      await pollUntil(() => pidsWithArg(marker).length === 0, { timeoutMs: 5000, intervalMs: 20, message: 'the unnamed server to exit' });
+    } finally {
+      for (const pid of pidsWithArg(marker)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('replaces a PID file that is a symbolic link instead of writing through it into the file it names', async () => {
+    const target = join(dir, 'not-a-pid-file');
+    writeFileSync(target, 'keep me\n');
+    const pidFile = join(dir, 'linked.pid');
+    symlinkSync(target, pidFile);
+    const pid = spawnDetached({
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+      cwd: dir,
+      logFile: join(dir, 'linked.log'),
+      pidFile,
+    });
+    try {
+      expect([readFileSync(target, 'utf8'), lstatSync(pidFile).isSymbolicLink(), readFileSync(pidFile, 'utf8')]).toEqual(['keep me\n', false, `${pid}\n`]);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('escalates to SIGKILL when SIGTERM is ignored', async () => {

@@ -10,6 +10,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -129,10 +130,31 @@ export function spawnDetached(spec: SpawnSpec): number {
     });
     if (child.pid === undefined) throw new Error(`could not start ${spec.command}`);
     child.unref();
-    writeFileSync(spec.pidFile, `${child.pid}\n`);
+    try {
+      writePidFile(spec.pidFile, child.pid);
+    } catch (err) {
+      // Without its PID file no `down` and no later `up` can find this server: it would run on unseen, holding its
+      // ports. Stop it by the PID just returned, the one process this call knows to be its own.
+      child.kill('SIGKILL');
+      throw new Error(`could not write the PID file ${spec.pidFile}: ${(err as Error).message}`, { cause: err });
+    }
     return child.pid;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Written beside it and renamed into place: a reader never sees it empty, and a PID file that is a symbolic link is
+ * replaced, not written through into whatever file it names (another stack's PID file, or no PID file at all).
+ */
+function writePidFile(pidFile: string, pid: number): void {
+  const staged = `${pidFile}.${process.pid}.${randomUUID()}`;
+  try {
+    writeFileSync(staged, `${pid}\n`, { flag: 'wx' });
+    renameSync(staged, pidFile);
+  } finally {
+    rmSync(staged, { force: true });
   }
 }
 
