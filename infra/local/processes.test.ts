@@ -15,7 +15,7 @@ import {
   stopPid,
   withFileLock,
 } from './processes.ts';
-import { processAlive } from '../../core/process-identity.ts';
+import { processAlive, processStartTicks } from '../../core/process-identity.ts';
 import { kafkaServerProperties } from './kafka.ts';
 import { stackPaths } from './paths.ts';
 
@@ -172,6 +172,30 @@ describe('withFileLock / liveLeases', () => {
     writeFileSync(join(leases, '999999999'), '');
     expect(liveLeases(leases)).toEqual([process.pid]);
     expect(existsSync(join(leases, '999999999'))).toBe(false);
+  });
+});
+
+describe('a lease whose PID now is another process', () => {
+  it('is dropped when its holder\'s start time does not match, and kept when it does or was written without one', async () => {
+    const leases = join(dir, 'leases-reused');
+    mkdirSync(leases, { recursive: true });
+    // A live process stands for whatever was given the PID of a job that died without releasing its lease.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((resolve, reject) => other.once('spawn', resolve).once('error', reject));
+    try {
+      const pid = other.pid ?? -1;
+      const ticks = processStartTicks(pid) ?? -1;
+      const lease = join(leases, String(pid));
+      writeFileSync(lease, `${pid} ${ticks + 1} 2026-01-01T00:00:00.000Z cdrflow start\n`);
+      expect([liveLeases(leases), existsSync(lease)]).toEqual([[], false]);
+      writeFileSync(lease, `${pid} ${ticks} 2026-01-01T00:00:00.000Z cdrflow start\n`);
+      expect(liveLeases(leases)).toEqual([pid]);
+      // The leases of older versions hold a time alone: liveness is all they can tell.
+      writeFileSync(lease, '2026-01-01T00:00:00.000Z cdrflow start\n');
+      expect(liveLeases(leases)).toEqual([pid]);
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 });
 

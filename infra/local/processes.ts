@@ -14,7 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createConnection } from 'node:net';
 import { holderRunning, lockText, processAlive, processStartTicks, removeStaleLock, type LockHolder } from '../../core/process-identity.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -291,6 +291,12 @@ function lockHolder(text: string | undefined): LockHolder | undefined {
   return ticks === undefined || !Number.isFinite(ticks) ? { pid } : { pid, startTicks: ticks };
 }
 
+/** This process as the holder of a lock or a lease: `<pid> <start ticks>` (the PID alone without /proc). */
+export function holderStamp(): string {
+  const ticks = processStartTicks(process.pid);
+  return `${process.pid}${ticks === undefined ? '' : ` ${ticks}`}`;
+}
+
 /**
  * A cross-process mutex on a file. Two `infra up`s or two test runs on one stack would otherwise both see "not
  * running" and race for the same ports. A lock whose holder died (or whose PID now is another process's) is taken
@@ -298,8 +304,7 @@ function lockHolder(text: string | undefined): LockHolder | undefined {
  */
 export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   mkdirSync(dirname(lockFile), { recursive: true });
-  const ticks = processStartTicks(process.pid);
-  const mine = `${process.pid}${ticks === undefined ? '' : ` ${ticks}`}\n`;
+  const mine = `${holderStamp()}\n`;
   await pollUntil(
     () => {
       // Written in full beside it, then linked into place (fails if it exists, as O_EXCL): a lock created empty and
@@ -329,13 +334,19 @@ export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, ti
   }
 }
 
-/** Live lease holders (PIDs) in a lease directory; leases of dead processes are removed. */
+/**
+ * Live lease holders (PIDs) in a lease directory; leases of dead processes are removed, and so are those whose PID now
+ * is another process's (a job killed without releasing its lease): `down` refused for it, and a job leaving stopped
+ * none of the servers it started, taking the stranger for another user of them.
+ */
 export function liveLeases(dir: string): number[] {
   if (!existsSync(dir)) return [];
   const live: number[] = [];
   for (const name of readdirSync(dir)) {
     const pid = Number(name);
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) live.push(pid);
+    // A lease opens with its holder's stamp (holderStamp); those of older versions hold a time alone.
+    const stamped = lockHolder(lockText(join(dir, name)));
+    if (Number.isInteger(pid) && pid > 0 && holderRunning(stamped?.pid === pid ? stamped : { pid })) live.push(pid);
     else rmSync(`${dir}/${name}`, { force: true });
   }
   return live;

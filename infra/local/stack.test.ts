@@ -1,6 +1,6 @@
 // `infra down` on a PID file whose PID now belongs to someone else: stand-in processes carry the arguments the real
 // servers are started with; no server is started.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { kafkaArgs, registryArgs, standIns } from './fixtures/stand-in-servers.t
 import { afterEach, describe, expect, it } from 'vitest';
 import { APICURIO_VERSION, kafkaVersion, stackPaths } from './paths.ts';
 import { localPorts } from '../../core/local-endpoints.ts';
-import { processAlive } from '../../core/process-identity.ts';
-import { down } from './stack.ts';
+import { processAlive, processStartTicks } from '../../core/process-identity.ts';
+import { down, leaseStack } from './stack.ts';
 
 // Stacks of their own (state under .data/infra-<base>/): never the one a person or the integration tests use.
 const MINE = 47_200;
@@ -55,6 +55,20 @@ describe('infra down', () => {
       { name: 'registry', pid: registry, outcome: 'terminated' },
       { name: 'kafka', pid: kafka, outcome: 'terminated' },
     ]);
+  });
+});
+
+describe('a lease on the stack', () => {
+  it('names its holder with its start time, so a PID reused after the holder died is not taken for it', async () => {
+    const paths = stackPaths(MINE);
+    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
+    const release = await leaseStack(MINE);
+    try {
+      const text = readFileSync(join(paths.leasesDir, String(process.pid)), 'utf8');
+      expect(text.startsWith(`${process.pid} ${processStartTicks(process.pid)} `)).toBe(true);
+    } finally {
+      release();
+    }
   });
 });
 

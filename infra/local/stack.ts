@@ -9,7 +9,7 @@ import { ensureApicurio, ensureKafkaJars } from './downloads.ts';
 import { awaitKafkaReady, kafkaMetadata, kafkaRunning, startKafka } from './kafka.ts';
 import { assertCacheDirUsable, stackPaths } from './paths.ts';
 import type { StackPaths } from './paths.ts';
-import { liveLeases, portOpen, processRssKib, readPid, stopPid, withFileLock } from './processes.ts';
+import { holderStamp, liveLeases, portOpen, processRssKib, readPid, stopPid, withFileLock } from './processes.ts';
 import {
   awaitRegistryReady,
   ccompatCompatibility,
@@ -212,7 +212,7 @@ export async function leaseStack(base: number): Promise<() => void> {
   const leaseFile = join(paths.leasesDir, String(process.pid));
   await withFileLock(paths.lock, async () => {
     mkdirSync(paths.leasesDir, { recursive: true });
-    writeFileSync(leaseFile, `${new Date().toISOString()} cdrflow start\n`);
+    writeFileSync(leaseFile, `${holderStamp()} ${new Date().toISOString()} cdrflow start\n`);
   });
   // A lease file is named by the process: several jobs of one process (tests) share it until the last one releases.
   heldLeases.set(leaseFile, (heldLeases.get(leaseFile) ?? 0) + 1);
@@ -260,7 +260,7 @@ export async function acquireForTests(base: number, log: Log): Promise<TestLease
     const r = await upUnlocked(base, log);
     if (r.startedKafka || r.startedRegistry) writeFileSync(paths.harnessOwned, `${process.pid}\n`);
     mkdirSync(paths.leasesDir, { recursive: true });
-    writeFileSync(leaseFile, `${new Date().toISOString()}\n`);
+    writeFileSync(leaseFile, `${holderStamp()} ${new Date().toISOString()}\n`);
     return r;
   });
   return {
