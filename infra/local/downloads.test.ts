@@ -95,6 +95,20 @@ describe('infra downloads', () => {
     expect(readdirSync(join(cache, 'kafka'))).toEqual([kafkaVersion()]);
   });
 
+  it('the temporary folders of a run killed mid-way (no clean-up ran) are removed by the next download', async () => {
+    const { cache } = standInMvn(`mkdir -p "$out" && echo jar > "$out/kafka_2.13-${kafkaVersion()}.jar"\n`);
+    const { APICURIO_VERSION } = await import('./paths.ts');
+    // As a run killed with SIGKILL leaves them, under a PID that no longer runs; and one of a run still going.
+    const dead = 999_999_999;
+    const leftovers = [join('kafka', `${kafkaVersion()}.tmp-${dead}`), `apicurio-dist.tmp-${dead}`, join('apicurio-registry', `${APICURIO_VERSION}.tmp-${dead}`)];
+    for (const d of leftovers) mkdirSync(join(cache, d, 'lib'), { recursive: true });
+    const live = join(cache, 'kafka', `0.0.1.tmp-${process.pid}`);
+    mkdirSync(live);
+    const { ensureKafkaJars } = await import('./downloads.ts');
+    expect(await ensureKafkaJars()).toBe(true);
+    expect([...leftovers.map((d) => join(cache, d)), live].map((d) => existsSync(d))).toEqual([false, false, false, true]);
+  });
+
   it('every Maven run fails on a checksum mismatch instead of taking the file with a warning', async () => {
     // Only what each run was asked to do matters here.
     const { calls } = standInMvn('exit 1\n');

@@ -5,7 +5,8 @@
 // hold it: two runs at once would both download, and the second one would remove the first one's complete folder
 // (under a Kafka starting from it) or fail renaming onto it.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { processAlive } from '../../core/process-identity.ts';
 import { APICURIO_DIR, APICURIO_VERSION, CACHE_DIR, KAFKA_POM, kafkaLibsDir, kafkaVersion } from './paths.ts';
 import { run, withFileLock } from './processes.ts';
 
@@ -27,7 +28,29 @@ async function mvn(args: string[], cwd: string): Promise<void> {
 
 /** One download into the cache at a time; a run waiting for another's may wait as long as Maven may take. */
 function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
-  return withFileLock(join(ensureCacheDir(), 'download.lock'), fn, 25 * 60_000);
+  return withFileLock(
+    join(ensureCacheDir(), 'download.lock'),
+    () => {
+      removeDeadRunsFolders();
+      return fn();
+    },
+    25 * 60_000,
+  );
+}
+
+/**
+ * The temporary folders (`<name>.tmp-<pid>`) of runs that ended without their clean-up (SIGKILL, a crash): never taken
+ * for complete, but up to 158 MB each, kept for good. Only those of PIDs no longer running are removed: a reused PID
+ * keeps a folder, never does a run still going lose its own.
+ */
+function removeDeadRunsFolders(): void {
+  for (const dir of [CACHE_DIR, dirname(kafkaLibsDir()), dirname(APICURIO_DIR)]) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const pid = Number(/\.tmp-(\d+)$/.exec(name)?.[1]);
+      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
 }
 
 /** The Kafka broker jars for the pom's version, copied into .cache/kafka/<version>. Returns true when it downloaded. */
