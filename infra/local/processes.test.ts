@@ -165,6 +165,14 @@ describe('withFileLock / liveLeases', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  it('refuses at once, naming it, a lock path that is a folder (no holder can ever release it)', async () => {
+    const lock = join(dir, 'lock-folder');
+    mkdirSync(lock);
+    const t0 = Date.now();
+    await expect(withFileLock(lock, async () => 'held', 5000)).rejects.toThrow(`the lock ${lock} is a folder`);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('keeps leases of live processes and drops those of dead ones', () => {
     const leases = join(dir, 'leases');
     mkdirSync(leases, { recursive: true });

@@ -12,6 +12,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -320,7 +321,12 @@ export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, ti
         rmSync(staged, { force: true });
       }
       const seen = lockText(lockFile);
-      if (seen === undefined) return false; // released meanwhile: take it on the next poll
+      if (seen === undefined) {
+        // Unreadable as a folder: no holder wrote it and none will remove it, so waiting would only end at the timeout.
+        if (statSync(lockFile, { throwIfNoEntry: false })?.isDirectory())
+          throw new StopPolling(`the lock ${lockFile} is a folder, not a lock file; remove it and run again`);
+        return false; // released meanwhile: take it on the next poll
+      }
       const holder = lockHolder(seen);
       if (holder === undefined || !holderRunning(holder)) removeStaleLock(lockFile, seen);
       return false;
