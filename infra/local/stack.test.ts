@@ -58,6 +58,21 @@ describe('infra down', () => {
   });
 });
 
+describe('infra down on a PID file that is a folder', () => {
+  it('still stops the other server, and says the folder was left alone', async () => {
+    const paths = stackPaths(MINE);
+    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
+    mkdirSync(paths.registryPid, { recursive: true });
+    const kafka = await servers.start(kafkaArgs(MINE));
+    writeFileSync(paths.kafkaPid, `${kafka}\n`);
+    const r = await down(MINE);
+    expect(r.stopped).toEqual([
+      { name: 'registry', pid: 0, outcome: `${paths.registryPid} is a folder, not a PID file: left alone` },
+      { name: 'kafka', pid: kafka, outcome: 'terminated' },
+    ]);
+  });
+});
+
 describe('a lease on the stack', () => {
   it('names its holder with its start time, so a PID reused after the holder died is not taken for it', async () => {
     const paths = stackPaths(MINE);

@@ -2,7 +2,7 @@
 // .data/infra-<base>/. `up` is idempotent (running servers are reused), `down` stops only PIDs from those files.
 // Test runs take a lease instead of owning the stack outright, so concurrent test runs on one machine share one
 // stack and the last one out stops it — but never a stack a person started with `cdrflow infra up`.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localPorts, type LocalPorts } from '../../core/local-endpoints.ts';
 import { ensureApicurio, ensureKafkaJars } from './downloads.ts';
@@ -114,7 +114,10 @@ async function downUnlocked(paths: StackPaths): Promise<DownResult> {
   ];
   for (const s of servers) {
     if (s.pid !== undefined) stopped.push({ name: s.name, pid: s.pid, outcome: await stopServer(s.pidFile, s.pid) });
-    else if (existsSync(s.pidFile)) {
+    else if (statSync(s.pidFile, { throwIfNoEntry: false })?.isDirectory()) {
+      // No server of ours is named by it, and failing here left the next server running: say so and go on.
+      stopped.push({ name: s.name, pid: 0, outcome: `${s.pidFile} is a folder, not a PID file: left alone` });
+    } else if (existsSync(s.pidFile)) {
       // A PID file whose process is gone (or was reused by another program) is stale: remove it, signal nothing.
       stopped.push({ name: s.name, pid: readPid(s.pidFile) ?? 0, outcome: 'stale pid file removed' });
       rmSync(s.pidFile, { force: true });
