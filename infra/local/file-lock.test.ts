@@ -27,8 +27,15 @@ vi.mock('node:fs', async (importOriginal) => {
     }
     return out;
   }) as typeof fs.readFileSync;
-  return { ...fs, default: { ...fs, readFileSync }, readFileSync };
+  // A full disk under `failWrites.under`: each write there fails as the kernel's ENOSPC does.
+  const writeFileSync = ((...args: Parameters<typeof fs.writeFileSync>) => {
+    if (failWrites.under !== undefined && String(args[0]).startsWith(failWrites.under))
+      throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC' });
+    fs.writeFileSync(...args);
+  }) as typeof fs.writeFileSync;
+  return { ...fs, default: { ...fs, readFileSync, writeFileSync }, readFileSync, writeFileSync };
 });
+const failWrites: { under: string | undefined } = { under: undefined };
 
 const dir = realFs.mkdtempSync(join(tmpdir(), 'cdrflow-lock-'));
 afterAll(() => realFs.rmSync(dir, { recursive: true, force: true }));
@@ -39,6 +46,7 @@ afterEach(() => {
   afterRead.file = undefined;
   afterRead.then = undefined;
   afterRead.reads = 0;
+  failWrites.under = undefined;
 });
 
 /** Another live process, killed after the test. */
@@ -74,6 +82,20 @@ describe('withFileLock', () => {
     await held;
     expect(entered).toBe(true);
     expect(realFs.existsSync(lock)).toBe(false);
+  });
+
+  it('fails at once, naming the lock and the cause, when the lock file cannot be written (a full disk), leaving nothing', async () => {
+    const folder = join(dir, 'full');
+    realFs.mkdirSync(folder);
+    failWrites.under = folder;
+    const lock = join(folder, 'lock');
+    const t0 = Date.now();
+    let entered = false;
+    const held = withFileLock(lock, async () => {
+      entered = true;
+    }, 5000);
+    await expect(held).rejects.toThrow(`could not take the lock ${lock}: ENOSPC: no space left on device`);
+    expect([entered, Date.now() - t0 < 2000, realFs.readdirSync(folder)]).toEqual([false, true, []]);
   });
 
   it('waits for a live holder, and takes over at once a lock whose PID now is another process\'s', async () => {

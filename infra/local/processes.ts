@@ -311,12 +311,15 @@ export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, ti
       // Written in full beside it, then linked into place (fails if it exists, as O_EXCL): a lock created empty and
       // written after would, read in between, look like a lock without a holder, and be taken over.
       const staged = `${lockFile}.${process.pid}.${randomUUID()}`;
-      writeFileSync(staged, mine);
       try {
+        writeFileSync(staged, mine);
         linkSync(staged, lockFile);
         return true;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // Anything but a lock already there (a full disk, a read-only folder) no wait can mend: polled on, it held
+        // `infra up` silent for the whole lock timeout (25 minutes for the cache's).
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new StopPolling(`could not take the lock ${lockFile}: ${(err as Error).message}`, { cause: err });
       } finally {
         rmSync(staged, { force: true });
       }
