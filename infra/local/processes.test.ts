@@ -11,6 +11,7 @@ import {
   logExcerpt,
   ownedPid,
   pollUntil,
+  readPid,
   spawnDetached,
   stopPid,
   withFileLock,
@@ -64,6 +65,19 @@ describe('pollUntil', () => {
       ),
     ).rejects.toThrow('process died');
     expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('readPid', () => {
+  it('takes a PID file of decimal digits only: hex, exponents, signs and fractions are garbage, not PIDs', () => {
+    const file = join(dir, 'garbage.pid');
+    const read = (text: string) => {
+      writeFileSync(file, text);
+      return readPid(file);
+    };
+    expect(['0x1', '1e3', '+7', '12.0', '0', '-1', '', 'abc', ' 4242 \n'].map(read)).toEqual([
+      undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, 4242,
+    ]);
   });
 });
 

@@ -65,8 +65,10 @@ export async function pollUntil<T>(
 
 export function readPid(pidFile: string): number | undefined {
   try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    // Decimal digits only, as spawnDetached writes them: Number() also took "0x1" for PID 1 and "1e3" for 1000.
+    const text = readFileSync(pidFile, 'utf8').trim();
+    const pid = /^\d{1,10}$/.test(text) ? Number(text) : 0;
+    return pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }
