@@ -107,7 +107,9 @@ export function ownedPid(pidFile: string, ...markers: string[]): number | undefi
   const pid = readPid(pidFile);
   if (pid === undefined || !processAlive(pid)) return undefined;
   const args = processArgs(pid);
-  return args === undefined || markers.every((m) => args.includes(m)) ? pid : undefined;
+  // With /proc there, a live process it does not show (hidepid: another user's) cannot be proved ours.
+  if (args === undefined) return existsSync('/proc/self') ? undefined : pid;
+  return markers.every((m) => args.includes(m)) ? pid : undefined;
 }
 
 export interface SpawnSpec {
