@@ -56,7 +56,7 @@ const dashboards: Dashboard[] = readdirSync(join(DEPLOY, 'grafana/dashboards'))
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(DEPLOY, 'grafana/dashboards', f), 'utf8')) as Dashboard);
 const targets = dashboards.flatMap((d) => d.panels.flatMap((p) => p.targets.map((t) => ({ dashboard: d.title, panel: p.title, ...t }))));
-const alertRules = (YAML.parse(readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string; annotations?: Record<string, string> }[] }[] }).groups.flatMap((g) => g.rules);
+const alertRules = (YAML.parse(readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string; for?: string; annotations?: Record<string, string> }[] }[] }).groups.flatMap((g) => g.rules);
 
 /** The metric names a PromQL expression selects, from Prometheus' own grammar (lezer-promql); throws on a syntax error. */
 export function metricNames(expr: string): string[] {
@@ -300,6 +300,39 @@ describe('PromQL of the dashboards and the alert rules', () => {
     const hours = /\*\*CdrflowReconcileStale\*\* when the last verdict is over (\d+) h old/.exec(readme)?.[1];
     expect(hours, 'README.md no longer says when the last verdict is stale').toBeDefined();
     expect(expr('CdrflowReconcileStale')).toBe(`time() - cdrflow_reconcile_last_run_timestamp_seconds > ${Number(hours) * 3600}`);
+  });
+
+  // README ("Monitoring") lists the rules of alerts.yml, each with what it fires on: a rule added, removed or given
+  // another rate or duration left a reader tuning (or missing) an alert that is not the one described.
+  it('are the ones README.md lists, at the rates and for the durations it states', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const start = readme.indexOf('`deploy/prometheus/alerts.yml` has the alert rules: ');
+    expect(start, 'README.md no longer lists the alert rules').toBeGreaterThanOrEqual(0);
+    const list = readme.slice(start, readme.indexOf(' - `deploy/grafana/', start));
+    // Each rule is **Name** (what it fires on), the parenthesis holding nested ones of its own (`up{…} == 0`).
+    const described = new Map<string, string>();
+    for (const m of list.matchAll(/\*\*(\w+)\*\* \(/g)) {
+      let depth = 1;
+      let end = m.index + m[0].length;
+      for (; depth > 0; end++) depth += list[end] === '(' ? 1 : list[end] === ')' ? -1 : 0;
+      described.set(m[1]!, list.slice(m.index + m[0].length, end - 1));
+    }
+    expect([...described.keys()].sort()).toEqual(alertRules.map((r) => r.alert).sort());
+    for (const rule of alertRules) {
+      const text = described.get(rule.alert)!;
+      // Where the README gives a rate or an age, every threshold of the rule is it (per stage and per poller alike):
+      // "more than 3 a minute" is a per-second rate over 0.05, "above 0.1/s" one over 0.1, 15 minutes an age over 900.
+      const thresholds = new Set([...rule.expr.matchAll(/> ([\d.]+)/g)].map((m) => Number(m[1])));
+      const stated = [
+        ...[...text.matchAll(/more than (\d+) (?:pushes |connections )?a minute/g)].map((m) => Number(m[1]) / 60),
+        ...[...text.matchAll(/above ([\d.]+)\/s/g)].map((m) => Number(m[1])),
+        ...[...text.matchAll(/not saved for (\d+) minutes/g)].map((m) => Number(m[1]) * 60),
+      ];
+      if (stated.length > 0) expect(thresholds, rule.alert).toEqual(new Set(stated));
+      // The duration the README gives last ("… for 10 m", "…, 5 m") is the rule's `for`.
+      const minutes = [...text.matchAll(/\b(\d+) m\b/g)].at(-1)?.[1];
+      if (minutes !== undefined) expect(rule.for, rule.alert).toBe(`${minutes}m`);
+    }
   });
 
   // A matcher on a label value no metric carries never fires, and no parser or scrape of an idle job would tell.
