@@ -132,6 +132,9 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
     process.env['NO_COLOR'] = '1';
     try {
       expect(useColor({ isTTY: true })).toBe(false);
+      // An empty NO_COLOR is no request (no-color.org; README: "any non-empty value"): a terminal is still coloured.
+      process.env['NO_COLOR'] = '';
+      expect(useColor({ isTTY: true })).toBe(true);
     } finally {
       if (saved === undefined) delete process.env['NO_COLOR'];
       else process.env['NO_COLOR'] = saved;
