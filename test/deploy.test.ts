@@ -350,6 +350,21 @@ describe('PromQL of the dashboards and the alert rules', () => {
   });
 });
 
+// README ("The main job"): under a supervisor the job runs as `node bin/cdrflow.mjs start`, "as deploy/Dockerfile does":
+// npm and a shell pass neither SIGINT nor SIGTERM on, so `docker stop` would reach them and the job would be killed
+// at the stop timeout instead of draining.
+describe('deploy/Dockerfile', () => {
+  it('runs the job as node bin/cdrflow.mjs itself, in exec form, with no npm or shell in between', () => {
+    const lines = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8').split('\n');
+    const instruction = (name: string) => lines.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+    const entrypoint = instruction('ENTRYPOINT');
+    expect(entrypoint).toHaveLength(1);
+    // Exec form (a JSON array): the shell form runs the command under /bin/sh -c, which is then PID 1.
+    expect(JSON.parse(entrypoint[0]!)).toEqual(['node', 'bin/cdrflow.mjs']);
+    for (const cmd of instruction('CMD')) expect(JSON.parse(cmd)[0]).toBe('start');
+  });
+});
+
 describe('docker-compose.yml', () => {
   it('is a valid Compose file with the monitoring profile, a cdrflow service and a persistent Kafka log dir', () => {
     const doc = YAML.parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
