@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync, lstatSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   StopPolling,
   ephemeralPortLow,
@@ -19,6 +19,7 @@ import {
 import { processAlive, processStartTicks } from '../../core/process-identity.ts';
 import { kafkaServerProperties } from './kafka.ts';
 import { stackPaths } from './paths.ts';
+import { REPO_ROOT } from '../../core/repo-root.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-proc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -156,6 +157,34 @@ describe('spawnDetached / ownedPid / stopPid', () => {
     await exited; // reap it so the liveness check sees it gone
     expect(await outcome).toBe('killed');
   });
+});
+
+// README ("Local infrastructure"): `down` stops the servers with "SIGTERM, then SIGKILL after 20 s": a broker
+// flushing its logs gets that long, and no longer. On the test's clock; the child itself is real.
+it('stopPid gives a process the documented time after SIGTERM before SIGKILL', async () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const graceSec = Number(/`down` stops only the PIDs in those files \(SIGTERM, then SIGKILL after (\d+) s\)/.exec(readme)?.[1]);
+  expect(graceSec, 'README.md no longer says how long `down` waits after SIGTERM').toBeGreaterThan(0);
+  const child = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const pid = child.pid ?? -1;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+  try {
+    let outcome: string | undefined;
+    const stopping = stopPid(pid).then((o) => (outcome = o));
+    await vi.advanceTimersByTimeAsync(graceSec * 1000 - 200);
+    expect(outcome).toBeUndefined();
+    expect(processAlive(pid)).toBe(true);
+    await vi.advanceTimersByTimeAsync(300);
+    await exited; // killed: reaped, so the liveness check sees it gone
+    await vi.advanceTimersByTimeAsync(100);
+    await stopping;
+    expect(outcome).toBe('killed');
+  } finally {
+    vi.useRealTimers();
+    child.kill('SIGKILL');
+  }
 });
 
 describe('withFileLock / liveLeases', () => {
