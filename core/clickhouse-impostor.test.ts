@@ -354,7 +354,8 @@ describe('inserts and commands', () => {
       if (statement.includes(asked)) seen.push(url.searchParams.get('wait_end_of_query'));
       res.end();
     });
-    await run(stand.client);
+    // Only how the statement was sent matters: migrate goes on to find none of its tables on this empty server.
+    await run(stand.client).catch(() => undefined);
     expect(seen).toEqual(['1']);
   });
 

@@ -88,7 +88,7 @@ export function skippedLog(log: LogFn, now?: () => number): { skipped(records: r
 export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkConfig, 'database' | 'migrate' | 'createTopics' | 'partitions'>, deps: DlqLoaderDeps): Promise<DlqLoader> {
   const log = deps.log ?? (() => {});
   if (sink.migrate) await migrate(deps.clickhouse, { database: sink.database }, (line) => log('info', `${DLQ_LOADER}.migrate`, { step: line }));
-  await assertTableReady(deps.clickhouse, sink.database, config.table, DEAD_LETTER_COLUMNS);
+  await assertTableReady(deps.clickhouse, sink.database, config.table, DEAD_LETTER_COLUMNS, 'cdr_dead_letters');
   if (sink.createTopics) await ensureTopics(deps.kafka, [{ topic: config.inputTopic, partitions: sink.partitions }]);
   const reader = new ReaderCodec<DeadLetter>(deps.registry, SCHEMA_FILES.deadLetter);
   const table = `${sink.database}.${config.table}`;

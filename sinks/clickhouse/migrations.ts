@@ -10,6 +10,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { mergeTreeTables, renderStatements, splitStatements, type RenderTarget } from './sql-render.ts';
+import { assertTableShape, declaredShapes, type TableShape } from './table-shape.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
@@ -45,6 +46,11 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     if (m.version !== i + 1) throw new CdrflowError('config', `migrations must be numbered 0001.. without gaps; found ${files[i]} at position ${i + 1}`);
   });
   return migrations;
+}
+
+/** The shape of each table once every migration (or those through `through`) ran: what the code writes and reads. */
+export function migratedShapes(migrations: Migration[] = loadMigrations()): Map<string, TableShape> {
+  return declaredShapes([BOOKKEEPING, ...migrations.flatMap((m) => m.statements)]);
 }
 
 export interface MigrationPlanStep {
@@ -85,13 +91,33 @@ export async function migrate(
   await runStatements(client, setup!.statements);
   const db = target.database;
   const recorded = new Map<number, string>();
-  const applied = await readRows(client, {
-    query: `SELECT version, argMax(checksum, applied_at) AS checksum FROM ${db}.cdrflow_migrations GROUP BY version`,
-    what: 'the applied migrations',
-    row: z.object({ version: chNumber, checksum: z.string() }),
-    bounds: LOOKUP_READ,
-  });
+  // A bookkeeping table of the same name that someone else made (other columns, a view) is named as such, not taken
+  // for the applied migrations or answered with the read's own error.
+  const bookkeeping = (shapes: Map<string, TableShape>) =>
+    assertTableShape(client, db, 'cdrflow_migrations', shapes.get('cdrflow_migrations')!, ['version', 'name', 'checksum', 'applied_at'], 'it should have been created just now');
+  let applied;
+  try {
+    applied = await readRows(client, {
+      query: `SELECT version, argMax(checksum, applied_at) AS checksum FROM ${db}.cdrflow_migrations GROUP BY version`,
+      what: 'the applied migrations',
+      row: z.object({ version: chNumber, checksum: z.string() }),
+      bounds: LOOKUP_READ,
+    });
+  } catch (err) {
+    if (err instanceof CdrflowError) throw err;
+    await bookkeeping(migratedShapes([]));
+    throw classifyClickHouseError(err);
+  }
+  await bookkeeping(migratedShapes([]));
   for (const row of applied) recorded.set(row.version, row.checksum);
+  // Recorded versions this code does not have: a newer cdrflow migrated the database, to tables this one may not know
+  // how to write. Refused rather than taken as up to date.
+  const known = loadMigrations().length;
+  const newer = [...recorded.keys()].filter((v) => v > known).sort((a, b) => a - b);
+  if (newer.length > 0) {
+    const name = (v: number) => String(v).padStart(4, '0');
+    throw new CdrflowError('config', `${db}.cdrflow_migrations records migration(s) ${newer.map(name).join(', ')}, which this cdrflow does not have (it has 0001..${name(known)}): a newer cdrflow migrated ${db}; run that version, or point this one at another database`);
+  }
 
   const result: MigrateResult = { applied: [], alreadyApplied: [] };
   for (const [i, step] of steps.entries()) {
@@ -106,6 +132,13 @@ export async function migrate(
     }
     log(`applying ${String(migration.version).padStart(4, '0')}_${migration.name} (${step.statements.length} statement(s))`);
     await runStatements(client, step.statements);
+    // A table this migration creates that was there before (IF NOT EXISTS left it alone) must be the table the
+    // migration makes, before anything is built on it or it is recorded as ours.
+    const shapes = migratedShapes(migrations.slice(0, i + 1));
+    for (const table of declaredShapes(migration.statements).keys()) {
+      const shape = shapes.get(table)!;
+      await assertTableShape(client, db, table, shape, [...shape.columns.keys()], `migration ${migration.version}_${migration.name} did not create it`);
+    }
     await runBounded(client, {
       what: 'the record of an applied migration',
       ms: INSERT_WRITE_MS,

@@ -5,8 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
 import { RETRY, retry } from '../../core/backoff.ts';
 import { DeadLetterWriter } from '../../core/dead-letter.ts';
 import { CdrflowError } from '../../core/errors.ts';
@@ -17,7 +15,8 @@ import { Batcher, DEFAULT_FLUSH_IDLE_MS, type BatcherOptions, type BatcherPorts,
 import type { SinkConfig } from './config.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertLines } from './insert.ts';
-import { migrate } from './migrations.ts';
+import { migratedShapes, migrate } from './migrations.ts';
+import { assertTableShape } from './table-shape.ts';
 import { createRenderer } from './render.ts';
 import { CDR_COLUMNS } from './rows.ts';
 
@@ -39,24 +38,12 @@ export interface ClickHouseSink extends StreamHandle {
   readonly buffered: () => number;
 }
 
-/** Refuses to start against a table that lacks a column the sink writes (run `cdrflow migrate`). */
-export async function assertTableReady(client: ClickHouseClient, database: string, table: string, expected: readonly string[] = CDR_COLUMNS): Promise<void> {
-  let columns: Set<string>;
-  try {
-    const rows = await readRows(client, {
-      query: 'SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String}',
-      params: { db: database, table },
-      what: `the columns of ${database}.${table}`,
-      row: z.object({ name: z.string() }),
-      bounds: LOOKUP_READ,
-    });
-    columns = new Set(rows.map((r) => r.name));
-  } catch (err) {
-    throw classifyClickHouseError(err);
-  }
-  if (columns.size === 0) throw new CdrflowError('config', `ClickHouse table ${database}.${table} does not exist; run \`cdrflow migrate\``);
-  const missing = expected.filter((c) => !columns.has(c));
-  if (missing.length > 0) throw new CdrflowError('config', `${database}.${table} lacks column(s) ${missing.join(', ')}; run \`cdrflow migrate\``);
+/**
+ * Refuses to start against a table that lacks a column the sink writes (run `cdrflow migrate`), or that is not the
+ * table the migrations make of `shapeOf` (another engine, a view, a written column of another type).
+ */
+export async function assertTableReady(client: ClickHouseClient, database: string, table: string, expected: readonly string[] = CDR_COLUMNS, shapeOf = 'cdr'): Promise<void> {
+  await assertTableShape(client, database, table, migratedShapes().get(shapeOf)!, expected, 'run `cdrflow migrate`');
 }
 
 /**
