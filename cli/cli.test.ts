@@ -154,6 +154,23 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
 });
 
 describe('output and input that cannot be used', { timeout: 120_000 }, () => {
+  it('migrate: a table of our name that is not ours is one line naming it, its column and what was expected, exit 78', async () => {
+    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
+    try {
+      await client.command({ query: 'CREATE DATABASE theirs' });
+      await client.command({ query: 'CREATE TABLE theirs.cdr (cdr_id String, billable_minutes String) ENGINE = ReplacingMergeTree ORDER BY cdr_id' });
+    } finally {
+      await client.close();
+    }
+    const r = cdrflow(['migrate', '--database', 'theirs']);
+    expect(r.status, r.stderr).toBe(78);
+    // After the line of the migration that met it.
+    expect(r.stderr).toBe(
+      'cdrflow migrate: applying 0001_cdr (1 statement(s))\n' +
+        'cdrflow migrate: ClickHouse table theirs.cdr has column(s) of another type than cdrflow writes: billable_minutes is String, expected Int32; it was not made by cdrflow: use another database, or move that table out of the way\n',
+    );
+  });
+
   it('migrate: a data directory that is a file is one line naming the setting, exit 78 (it was mkdir\'s EEXIST)', () => {
     const file = join(dataDir, '..', `${Date.now()}-not-a-dir`);
     writeFileSync(file, '');
