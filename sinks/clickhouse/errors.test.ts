@@ -22,6 +22,9 @@ const cases: [string, () => unknown, ErrorKind][] = [
   ['too many parts in a partition', () => parseError(server(252, 'Too many parts (300). Merges are processing significantly slower than inserts', 'TOO_MANY_PARTS')), 'transient'],
   ['AUTHENTICATION_FAILED', () => parseError(server(516, 'default: Authentication failed: password is incorrect', 'AUTHENTICATION_FAILED')), 'auth'],
   ['ACCESS_DENIED', () => parseError(server(497, 'cdrflow: Not enough privileges', 'ACCESS_DENIED')), 'auth'],
+  // A user with readonly=1 (a read-only profile): a migration's DDL or an insert that no retry can make go through.
+  ['READONLY (a read-only user)', () => parseError(server(164, 'reader: Cannot execute query in readonly mode', 'READONLY')), 'auth'],
+  ['TABLE_IS_READ_ONLY (a replica without Keeper)', () => parseError(server(242, 'Table is in readonly mode (replica path: /clickhouse/tables/01/cdr)', 'TABLE_IS_READ_ONLY')), 'transient'],
   ['MEMORY_LIMIT_EXCEEDED', () => parseError(server(241, 'Memory limit (total) exceeded', 'MEMORY_LIMIT_EXCEEDED')), 'transient'],
   ['TIMEOUT_EXCEEDED', () => parseError(server(159, 'Timeout exceeded: elapsed 30 seconds', 'TIMEOUT_EXCEEDED')), 'transient'],
   ['UNKNOWN_TABLE', () => parseError(server(60, 'Table db.nope does not exist', 'UNKNOWN_TABLE')), 'config'],

@@ -34,7 +34,6 @@ const ROW_REJECTED = new Set([
 
 const TRANSIENT = new Set([
   159, // TIMEOUT_EXCEEDED
-  164, // READONLY (replica in read-only mode)
   202, // TOO_MANY_SIMULTANEOUS_QUERIES
   203, // NO_FREE_CONNECTION
   209, // SOCKET_TIMEOUT
@@ -48,7 +47,9 @@ const TRANSIENT = new Set([
   999, // KEEPER_EXCEPTION
 ]);
 
-const AUTH = new Set([192, 193, 194, 195, 497, 516]); // UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, IP_ADDRESS_NOT_ALLOWED, ACCESS_DENIED, AUTHENTICATION_FAILED
+// READONLY (164) is the user's readonly setting ("Cannot execute query in readonly mode"), which no retry changes; a
+// replica in read-only mode is TABLE_IS_READ_ONLY (242), transient above.
+const AUTH = new Set([164, 192, 193, 194, 195, 497, 516]); // READONLY, UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, IP_ADDRESS_NOT_ALLOWED, ACCESS_DENIED, AUTHENTICATION_FAILED
 const MISSING = new Set([60, 81, 16, 47]); // UNKNOWN_TABLE, UNKNOWN_DATABASE, NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER
 
 /**
