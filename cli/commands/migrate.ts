@@ -57,7 +57,7 @@ export const command: Command = {
       const result = await migrate(client, { database, cluster }, (line) => console.error(`cdrflow migrate: ${line}`));
       console.log(JSON.stringify({ database, cluster: cluster ?? null, ...result }));
     } catch (err) {
-      // A database holding tables that are not ours, migrated by a newer cdrflow, or an edited migration: a setting
+      // A database holding tables that are not ours, or an edited migration: a setting
       // this command cannot use, exit 78 as for `start` (it was 1, as for an unknown error).
       throw settingExit(err) ?? err;
     } finally {
