@@ -4,15 +4,23 @@
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import './kafka.ts';
+import { seededRandom } from '../simulators/kit.ts';
 import { crc32c, encodeProduceRequest, groupMessagesPerPartition, kafkajsOriginals, onePassCovers, useKafkajsOwnProducePath, type ProduceRequestArgs } from './kafkajs-produce.ts';
 
 const require = createRequire(import.meta.url);
 
-let seed = 7;
-const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+// The project's seeded generator, not an LCG in doubles: `seed * 1_103_515_245` loses its low bits there, and the one
+// this file had fell into a cycle of 10,466 draws, which its 300 sends (some 30 million draws) went round again and again.
+const random = seededRandom(7);
 const int = (n: number) => Math.floor(random() * n);
-const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-const text = (n: number) => Array.from({ length: n }, () => ['a', 'é', '号', '😀', '\0', '"'][int(6)]).join('');
+/** `n` random bytes, four to a draw. */
+function bytes(n: number): Buffer {
+  const b = Buffer.alloc(n + 3);
+  for (let i = 0; i < n; i += 4) b.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
+  return b.subarray(0, n);
+}
+// Lone surrogates too: not UTF-8 as they stand, written as U+FFFD (three bytes) by both encoders.
+const text = (n: number) => Array.from({ length: n }, () => ['a', 'é', '号', '😀', '\0', '"', '\ud800', '\udfff'][int(8)]).join('');
 
 /** A key or value of each kind kafkajs takes: bytes (empty, short, long enough for a 3-byte length), text, null. */
 function anyBytes(): Buffer | string | null | undefined {
@@ -25,10 +33,32 @@ function anyBytes(): Buffer | string | null | undefined {
     default: return bytes(int(900));
   }
 }
+/**
+ * Headers: none, cdrflow's usual few, or up to 100 (a count past one varint byte) with keys empty, integer-like
+ * (Object.keys puts those first) or not UTF-8, and values empty as text and as bytes.
+ */
+function headers(): Record<string, string | Buffer> {
+  if (int(4) !== 0) return int(2) === 0 ? {} : { vendor: 'huawei-privatenumber', ключ: bytes(int(30)), 'x-empty': '' };
+  const h: Record<string, string | Buffer> = {};
+  for (let i = int(100); i > 0; i--) h[[``, String(int(100)), text(1 + int(6))][int(3)]!] = [``, Buffer.alloc(0), text(int(20)), bytes(int(200))][int(4)]!;
+  return h;
+}
 function message(): ProduceRequestArgs['topicData'][number]['partitions'][number]['messages'][number] {
   const m: { key: ReturnType<typeof anyBytes>; value: ReturnType<typeof anyBytes>; headers?: Record<string, string | Buffer> } = { key: anyBytes(), value: anyBytes() };
-  if (int(3) === 0) m.headers = int(2) === 0 ? {} : { vendor: 'huawei-privatenumber', ключ: bytes(int(30)), 'x-empty': '' };
+  if (int(3) === 0) m.headers = headers();
   return m;
+}
+/**
+ * A partition's records: often none or a few; sometimes past 64 (offset deltas of two varint bytes), rarely past
+ * 8,192 (three, in short records: their count is the point); rarely one above 1 MiB (a length of four varint bytes,
+ * and a batch past the broker's default limit, which the encoder writes as kafkajs does: the broker refuses it).
+ */
+function messages(): ProduceRequestArgs['topicData'][number]['partitions'][number]['messages'] {
+  const roll = int(400);
+  if (roll === 0) return Array.from({ length: 8_192 + int(2_000) }, (_, i) => ({ key: String(i), value: [null, '', 'v', bytes(3)][int(4)] }));
+  const list = Array.from({ length: roll < 120 ? 0 : roll < 380 ? int(60) : 64 + int(60) }, message);
+  if (list.length > 0 && int(150) === 0) list[int(list.length)]!.value = Buffer.alloc(1_048_576 + int(100_000), int(256));
+  return list;
 }
 function send(): ProduceRequestArgs {
   return {
@@ -39,13 +69,35 @@ function send(): ProduceRequestArgs {
     producerEpoch: [undefined, 0, 7, 32_000][int(4)],
     topicData: Array.from({ length: 1 + int(3) }, (_, t) => ({
       topic: `cdr.normalized-${t}${'é'.repeat(int(3))}`,
-      partitions: Array.from({ length: 1 + int(4) }, (_, p) => ({
-        partition: p,
-        ...(int(2) === 0 ? {} : { firstSequence: int(2 ** 31) }),
-        messages: Array.from({ length: int(3) === 0 ? 0 : int(60) }, message),
-      })),
+      partitions: ((count) =>
+        Array.from({ length: count }, (_, p) => ({
+          partition: p,
+          ...(int(2) === 0 ? {} : { firstSequence: int(2 ** 31) }),
+          // many partitions: a record or two each
+          messages: count > 5 ? Array.from({ length: int(3) }, message) : messages(),
+        })))(int(40) === 0 ? 30 + int(70) : 1 + int(4)),
     })),
   };
+}
+
+/** The shapes of a send that the fuzz must reach: each takes another branch of a varint's size or a count's. */
+function shapesOf(args: ProduceRequestArgs): string[] {
+  const shapes: string[] = [];
+  const notUtf8 = (v: unknown) => typeof v === 'string' && /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v);
+  for (const t of args.topicData) {
+    if (t.partitions.length > 5) shapes.push('many partitions');
+    for (const p of t.partitions) {
+      if (p.messages.length >= 64) shapes.push('64+ records');
+      if (p.messages.length >= 8_192) shapes.push('8192+ records');
+      for (const m of p.messages) {
+        if (Buffer.isBuffer(m.value) && m.value.length > 1_048_576) shapes.push('value over 1 MiB');
+        const h = Object.entries(m.headers ?? {});
+        if (h.length >= 64) shapes.push('64+ headers');
+        if ([m.key, m.value, ...h.flat()].some(notUtf8)) shapes.push('not UTF-8');
+      }
+    }
+  }
+  return shapes;
 }
 
 type Encoded = { buffer: Buffer };
@@ -91,12 +143,16 @@ describe('groupMessagesPerPartition', () => {
 describe('the produce request', () => {
   it("is kafkajs's bytes for 300 seeded random sends", async () => {
     vi.spyOn(Date, 'now').mockReturnValue(1_764_900_000_123);
+    const drawn = new Set<string>();
     for (let i = 0; i < 300; i++) {
       const args = send();
+      for (const shape of shapesOf(args)) drawn.add(shape);
       expect(onePassCovers(args)).toBe(true);
       const ours = encodeProduceRequest(args);
       expect(ours.equals(await kafkajsBytes(args)), `send ${i}`).toBe(true);
     }
+    // the draws above reach every shape whose varints or counts take another branch
+    expect([...drawn].sort()).toEqual(['64+ headers', '64+ records', '8192+ records', 'many partitions', 'not UTF-8', 'value over 1 MiB']);
   });
 
   it('is what the request kafkajs builds (produce v7) encodes', async () => {
