@@ -56,7 +56,7 @@ function message(): ProduceRequestArgs['topicData'][number]['partitions'][number
 function messages(): ProduceRequestArgs['topicData'][number]['partitions'][number]['messages'] {
   const roll = int(400);
   if (roll === 0) return Array.from({ length: 8_192 + int(2_000) }, (_, i) => ({ key: String(i), value: [null, '', 'v', bytes(3)][int(4)] }));
-  const list = Array.from({ length: roll < 120 ? 0 : roll < 380 ? int(60) : 64 + int(60) }, message);
+  const list = Array.from({ length: roll < 120 ? 0 : roll < 390 ? int(60) : 64 + int(20) }, message);
   if (list.length > 0 && int(150) === 0) list[int(list.length)]!.value = Buffer.alloc(1_048_576 + int(100_000), int(256));
   return list;
 }
