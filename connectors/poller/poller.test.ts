@@ -41,6 +41,21 @@ function harness(source: PullSource, settings: { retry?: { maxAttempts: number }
   return { sink, store, metrics, ctx };
 }
 
+/** A CCC source of one tenant that serves no record and notes each window it is asked for. */
+function emptySource(): { asked: { start: number; end: number }[]; source: PullSource } {
+  const asked: { start: number; end: number }[] = [];
+  const source: PullSource = {
+    vendor: 'tencent-ccc',
+    connector: 'tencent-ccc-poller',
+    tenants: [String(APP)],
+    firstPage: 0,
+    pageSize: 100,
+    fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
+    naturalKey: () => undefined,
+  };
+  return { asked, source };
+}
+
 const liveSettings = { lookbackSec: 1800, maxCallSec: 3600, settleSec: 120, maxWindowSec: 3600, initialLookbackSec: 6 * 3600, pollIntervalSec: 1 };
 
 async function cccSource(sim: CccSimulator, overrides: Record<string, unknown> = {}) {
@@ -411,16 +426,7 @@ describe('live cycle', () => {
     // The start is now − initialLookbackSec at the first cycle: taken afresh at every cycle, it stayed inside the
     // unsettled time for good and the tenant was never read (windows-campaign.test.ts, seed 11).
     let clock = Date.UTC(2026, 0, 10);
-    const asked: { start: number; end: number }[] = [];
-    const source: PullSource = {
-      vendor: 'tencent-ccc',
-      connector: 'tencent-ccc-poller',
-      tenants: [String(APP)],
-      firstPage: 0,
-      pageSize: 100,
-      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
-      naturalKey: () => undefined,
-    };
+    const { asked, source } = emptySource();
     const h = harness(source);
     h.ctx.now = () => clock;
     const poller = new LivePoller(h.ctx, h.store, { ...liveSettings, initialLookbackSec: 0 });
@@ -440,16 +446,7 @@ describe('live cycle', () => {
     // after a cycle stalled the tenant for that day, a checkpoint of year 3000 stopped it for good.
     const clock = Date.UTC(2026, 0, 10);
     const now = Math.floor(clock / 1000);
-    const asked: { start: number; end: number }[] = [];
-    const source: PullSource = {
-      vendor: 'tencent-ccc',
-      connector: 'tencent-ccc-poller',
-      tenants: [String(APP)],
-      firstPage: 0,
-      pageSize: 100,
-      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
-      naturalKey: () => undefined,
-    };
+    const { asked, source } = emptySource();
     const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
     const h = harness(source, { log: (level, msg, fields) => logs.push({ level, msg, fields }) });
     h.ctx.now = () => clock;
@@ -480,16 +477,7 @@ describe('live cycle', () => {
     // an unreadable one made the window start NaN.
     const clock = Date.UTC(2026, 0, 10);
     const now = Math.floor(clock / 1000);
-    const asked: { start: number; end: number }[] = [];
-    const source: PullSource = {
-      vendor: 'tencent-ccc',
-      connector: 'tencent-ccc-poller',
-      tenants: [String(APP)],
-      firstPage: 0,
-      pageSize: 100,
-      fetchPage: async (_tenant, window) => (asked.push(window), { total: 0, records: [], requestId: null }),
-      naturalKey: () => undefined,
-    };
+    const { asked, source } = emptySource();
     const h = harness(source);
     h.ctx.now = () => clock;
     const id = `tencent-ccc:${APP}:live`;
