@@ -38,8 +38,9 @@ export class LivePoller {
   /** In memory only: after a restart the first re-read is published once more (at-least-once; dedup downstream). */
   readonly recentKeys: RecentKeys | undefined;
   /**
-   * Where each tenant without a checkpoint (or with one ahead of the clock) starts, fixed at its first cycle: taken afresh at every cycle, a start
-   * within settleSec of now (initialLookbackSec ≤ settleSec) stayed unsettled for good and the tenant was never read.
+   * Where each tenant without a checkpoint (or with one ahead of the clock) starts, fixed at its first cycle: taken
+   * afresh at every cycle, a start within settleSec of now (initialLookbackSec ≤ settleSec) stayed unsettled for good
+   * and the tenant was never read.
    */
   private readonly starts = new Map<string, number>();
 
