@@ -171,6 +171,23 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
     );
   });
 
+  it('migrate: a table in the place of one of our views is one line naming both, exit 78', async () => {
+    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
+    try {
+      await client.command({ query: 'CREATE DATABASE theirs_view' });
+      await client.command({ query: 'CREATE TABLE theirs_view.cdr_daily (day Date) ENGINE = MergeTree ORDER BY day' });
+    } finally {
+      await client.close();
+    }
+    const r = cdrflow(['migrate', '--database', 'theirs_view']);
+    expect(r.status, r.stderr).toBe(78);
+    expect(r.stderr.split('\n').slice(-3)).toEqual([
+      'cdrflow migrate: applying 0004_analytics_views (3 statement(s))',
+      'cdrflow migrate: ClickHouse view theirs_view.cdr_daily is a MergeTree, not the View cdrflow creates; it was not made by cdrflow: use another database, or move that MergeTree out of the way',
+      '',
+    ]);
+  });
+
   it('migrate: a data directory that is a file is one line naming the setting, exit 78 (it was mkdir\'s EEXIST)', () => {
     const file = join(dataDir, '..', `${Date.now()}-not-a-dir`);
     writeFileSync(file, '');

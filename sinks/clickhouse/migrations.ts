@@ -10,7 +10,7 @@ import { CdrflowError } from '../../core/errors.ts';
 import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { mergeTreeTables, renderStatements, splitStatements, type RenderTarget } from './sql-render.ts';
-import { assertTableShape, declaredShapes, type TableShape } from './table-shape.ts';
+import { assertTableShape, assertViewShape, declaredShapes, declaredViews, type TableShape } from './table-shape.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
@@ -133,13 +133,15 @@ export async function migrate(
     }
     log(`applying ${String(migration.version).padStart(4, '0')}_${migration.name} (${step.statements.length} statement(s))`);
     await runStatements(client, step.statements);
-    // A table this migration creates that was there before (IF NOT EXISTS left it alone) must be the table the
+    // A table or view this migration creates that was there before (IF NOT EXISTS left it alone) must be the one the
     // migration makes, before anything is built on it or it is recorded as ours.
     const shapes = migratedShapes(migrations.slice(0, i + 1));
+    const notCreated = `migration ${migration.version}_${migration.name} did not create it`;
     for (const table of declaredShapes(migration.statements).keys()) {
       const shape = shapes.get(table)!;
-      await assertTableShape(client, db, table, shape, [...shape.columns.keys()], `migration ${migration.version}_${migration.name} did not create it`);
+      await assertTableShape(client, db, table, shape, [...shape.columns.keys()], notCreated);
     }
+    for (const [view, shape] of declaredViews(step.statements)) await assertViewShape(client, db, view, shape, notCreated);
     await runBounded(client, {
       what: 'the record of an applied migration',
       ms: INSERT_WRITE_MS,

@@ -1,5 +1,6 @@
-// Tables of our names that are not what the migrations make: migrate and the sink's start each refuse them with one
-// error naming the table, the column and what was expected, and leave them as they were. On the embedded engine.
+// Tables and views of our names that are not what the migrations make: migrate (and, for tables, the sink's start)
+// refuses them with one error naming the table or view, what is there and what was expected, and leaves them as they
+// were. On the embedded engine.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { migrate, migratedShapes } from './migrations.ts';
+import { migrate, migratedShapes, renderAll } from './migrations.ts';
 import { assertTableReady } from './sink.ts';
+import { declaredViews } from './table-shape.ts';
 
 let dir: string;
 let client: ClickHouseClient;
@@ -70,6 +72,34 @@ describe('migrate against tables of our names it did not make', () => {
     await foreign('extra_column', 'CREATE TABLE {db}.cdr AS ref.cdr; ALTER TABLE {db}.cdr ADD COLUMN mine String');
     await expect(migrate(client, { database: 'extra_column' })).resolves.toMatchObject({ applied: [1, 2, 3, 4, 5, 6, 7, 8] });
     await expect(assertTableReady(client, 'extra_column', 'cdr')).resolves.toBeUndefined();
+  });
+});
+
+describe('migrate against views of our names it did not make', () => {
+  it.each([
+    ['a table for a view', 'CREATE TABLE {db}.cdr_daily (day Date) ENGINE = MergeTree ORDER BY day', [1, 2, 3], /^ClickHouse view \w+\.cdr_daily is a MergeTree, not the View cdrflow creates; it was not made by cdrflow/],
+    ['a materialized view for a view', 'CREATE TABLE {db}.mine AS ref.cdr_legs; CREATE MATERIALIZED VIEW {db}.cdr_legs_current TO {db}.mine AS SELECT * FROM ref.cdr_legs', [1, 2, 3, 4], /^ClickHouse view \w+\.cdr_legs_current is a MaterializedView writing to \w+\.mine, not the View cdrflow creates/],
+    ['a view for the legs materialized view', 'CREATE VIEW {db}.cdr_legs_mv AS SELECT * FROM ref.cdr_legs', [1], /^ClickHouse view \w+\.cdr_legs_mv is a View, not the MaterializedView writing to \w+\.cdr_legs cdrflow creates/],
+    ['the legs materialized view writing elsewhere', 'CREATE TABLE {db}.mine AS ref.cdr_legs; CREATE MATERIALIZED VIEW {db}.cdr_legs_mv TO {db}.mine AS SELECT * FROM ref.cdr_legs', [1], /^ClickHouse view (\w+)\.cdr_legs_mv is a MaterializedView writing to \1\.mine, not the MaterializedView writing to \1\.cdr_legs cdrflow creates/],
+    ['the legs materialized view into a table of its own', 'CREATE MATERIALIZED VIEW {db}.cdr_legs_mv ENGINE = MergeTree ORDER BY cdr_id AS SELECT * FROM ref.cdr_legs', [1], /^ClickHouse view \w+\.cdr_legs_mv is a MaterializedView writing to a table of its own, not the MaterializedView writing to \w+\.cdr_legs cdrflow creates/],
+  ])('%s: refused before its migration is recorded', async (_, ddl, recorded, said) => {
+    const db = `foreign_${_.replaceAll(' ', '_')}`;
+    await foreign(db, ddl);
+    expect(await refusal(migrate(client, { database: db }))).toEqual({ kind: 'config', message: expect.stringMatching(said) });
+    expect(await list(`SELECT toString(version) AS name FROM ${db}.cdrflow_migrations ORDER BY version`)).toEqual(recorded.map(String));
+  });
+
+  // The views migrate made are taken: beforeAll's migrate of `ref` ran every check.
+  it('are read from the SQL migrate runs: on a cluster the legs are written to the shard-local table', () => {
+    const views = (cluster?: string) => declaredViews(renderAll({ database: 'a', cluster }).flatMap((s) => s.statements));
+    expect(views()).toEqual(new Map([
+      ['cdr_legs_mv', { engine: 'MaterializedView', to: 'a.cdr_legs' }],
+      ['cdr_daily', { engine: 'View' }],
+      ['cdr_hourly', { engine: 'View' }],
+      ['cdr_end_status', { engine: 'View' }],
+      ['cdr_legs_current', { engine: 'View' }],
+    ]));
+    expect(views('prod').get('cdr_legs_mv')).toEqual({ engine: 'MaterializedView', to: 'a.cdr_legs_local' });
   });
 });
 

@@ -1,7 +1,9 @@
 // The shape the migrations give each table (engine, column names and types), read from their own SQL, and the check
 // of a table that is there against it. `CREATE TABLE IF NOT EXISTS` leaves a table of the same name alone whatever it
 // holds, so without this check a table someone else made (other types, another engine, a view) was taken for ours:
-// migrated further (a materialized view on it, a column added) and written to.
+// migrated further (a materialized view on it, a column added) and written to. The same for views
+// (`CREATE [MATERIALIZED] VIEW IF NOT EXISTS`): a table or another kind of view under a view's name was left in place,
+// so analytics read something else, or the legs table was never filled.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { LOOKUP_READ, readRows } from '../../core/clickhouse.ts';
@@ -131,4 +133,58 @@ export async function assertTableShape(
     throw new CdrflowError('config', `${name} has column(s) of another type than cdrflow writes: ${each.join('; ')}; it was not made by cdrflow: use another database, or move that table out of the way`);
   }
   if (missing.length > 0) throw new CdrflowError('config', `${database}.${table} lacks column(s) ${missing.join(', ')}; ${missingHint}`);
+}
+
+export interface ViewShape {
+  /** As system.tables names it. */
+  engine: 'View' | 'MaterializedView';
+  /** `database.table` a materialized view writes TO, when the migration names one. */
+  to?: string;
+}
+
+/**
+ * The views rendered statements (`renderAll`: database and cluster form filled in, so a materialized view's TO is the
+ * table it writes on this target) create, by name.
+ */
+export function declaredViews(statements: readonly string[]): Map<string, ViewShape> {
+  const views = new Map<string, ViewShape>();
+  for (const raw of statements) {
+    const m = /^\s*CREATE (?:OR REPLACE )?(MATERIALIZED )?VIEW (?:IF NOT EXISTS )?\w+\.(\w+)(?: ON CLUSTER '[^']*')?(?:\s+TO\s+(\w+\.\w+))?/i.exec(raw.replace(/--[^\n]*/g, ''));
+    if (m) views.set(m[2]!, m[1] ? { engine: 'MaterializedView', ...(m[3] ? { to: m[3] } : {}) } : { engine: 'View' });
+  }
+  return views;
+}
+
+/** What is under a view's name, in the words of the refusal: `a View`, `a MaterializedView writing to db.t`. */
+function whatIs(engine: string, to: string | undefined): string {
+  if (engine !== 'MaterializedView') return `a ${engine}`;
+  return `a MaterializedView writing to ${to ?? 'a table of its own'}`;
+}
+
+/**
+ * Refuses what has a view's name when it is not the view the migration makes: missing, a table, the other kind of
+ * view, or a materialized view writing to another table than the one the migration names (read from its CREATE
+ * statement in system.tables). The SELECT itself is not compared.
+ */
+export async function assertViewShape(client: ClickHouseClient, database: string, view: string, shape: ViewShape, missingHint: string): Promise<void> {
+  let found: { engine: string; create_table_query: string } | undefined;
+  try {
+    [found] = await readRows(client, {
+      query: 'SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} AND name = {view:String}',
+      params: { db: database, view },
+      what: `what ${database}.${view} is`,
+      row: z.object({ engine: z.string(), create_table_query: z.string() }),
+      bounds: LOOKUP_READ,
+    });
+  } catch (err) {
+    throw classifyClickHouseError(err);
+  }
+  const name = `ClickHouse view ${database}.${view}`;
+  if (found === undefined) throw new CdrflowError('config', `${name} does not exist; ${missingHint}`);
+  const to = /^CREATE MATERIALIZED VIEW \S+ TO (\S+)/i.exec(found.create_table_query)?.[1]?.replaceAll('`', '');
+  if (found.engine !== shape.engine || (shape.to !== undefined && to !== shape.to)) {
+    const actual = whatIs(found.engine, to);
+    const expected = shape.to === undefined ? `the ${shape.engine}` : `the MaterializedView writing to ${shape.to}`;
+    throw new CdrflowError('config', `${name} is ${actual}, not ${expected} cdrflow creates; it was not made by cdrflow: use another database, or move that ${found.engine} out of the way`);
+  }
 }
