@@ -40,6 +40,7 @@ import {
   KAFKA_AUTH_TYPES,
   KAFKA_FENCED_TYPES,
   KAFKA_REJOIN_TYPES,
+  KAFKA_TOO_LARGE_TYPES,
   NETWORK_ERRNOS,
   asCdrflowError,
   classifyError,
@@ -81,6 +82,8 @@ describe('classifyError: Kafka protocol errors by type', () => {
     ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'auth'],
     ['INVALID_PRODUCER_EPOCH', 'config'],
     ['INVALID_PRODUCER_ID_MAPPING', 'config'],
+    ['MESSAGE_TOO_LARGE', 'config'],
+    ['RECORD_LIST_TOO_LARGE', 'config'],
     ['UNKNOWN_TOPIC_OR_PARTITION', 'transient'],
     ['INVALID_REQUIRED_ACKS', 'bug'],
     ['CORRUPT_MESSAGE', 'transient'],
@@ -97,7 +100,7 @@ describe('classifyError: Kafka protocol errors by type', () => {
     const known = new Set(protocol.errorCodes.map((e) => e.type));
     // Types newer than the client (it maps them to "unknown"): recognised anyway when a broker sends them.
     const newer = new Set(['COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'PRODUCER_FENCED', 'ILLEGAL_SASL_STATE', 'TRANSACTIONAL_ID_NOT_FOUND']);
-    for (const t of [...KAFKA_AUTH_TYPES, ...KAFKA_FENCED_TYPES, ...KAFKA_REJOIN_TYPES]) expect(known.has(t) || newer.has(t), t).toBe(true);
+    for (const t of [...KAFKA_AUTH_TYPES, ...KAFKA_FENCED_TYPES, ...KAFKA_REJOIN_TYPES, ...KAFKA_TOO_LARGE_TYPES]) expect(known.has(t) || newer.has(t), t).toBe(true);
   });
 });
 
@@ -118,6 +121,8 @@ describe('classifyError: Kafka client error classes', () => {
     ],
     ['KafkaJSNonRetriableError caused by a retriable one', () => new KafkaJSNonRetriableError('outer', { cause: byType('REBALANCE_IN_PROGRESS') }), 'transient'],
     ['KafkaJSNonRetriableError with an originalError (the client\'s wrapping)', () => Object.assign(new KafkaJSNonRetriableError('outer'), { originalError: new KafkaJSConnectionError('down') }), 'transient'],
+    // As kafkajs's retrier gives up on a refusal no retry mends: the broker's answer as the cause.
+    ['KafkaJSNonRetriableError caused by MESSAGE_TOO_LARGE (a topic limit below the write)', () => new KafkaJSNonRetriableError(byType('MESSAGE_TOO_LARGE'), { cause: byType('MESSAGE_TOO_LARGE') }), 'config'],
     ['KafkaJSSASLAuthenticationError', () => new KafkaJSSASLAuthenticationError('SASL PLAIN authentication failed'), 'auth'],
     // kafkajs's one untyped error: a request on a broker whose connection never finished its handshake (a wedged broker).
     ['the client\'s plain Error("Broker not connected")', () => new Error('Broker not connected'), 'transient'],

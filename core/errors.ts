@@ -94,6 +94,14 @@ export const KAFKA_AUTH_TYPES: ReadonlySet<string> = new Set([
 export const KAFKA_FENCED_TYPES: ReadonlySet<string> = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_NOT_FOUND', 'FENCED_INSTANCE_ID']);
 
 /**
+ * The broker refused a write as larger than it takes: the topic's max.message.bytes (or the broker's
+ * message.max.bytes) is below what cdrflow writes, an operator's setting that no retry mends (kafkajs flags them
+ * non-retriable). They are `config` (stop loudly, naming the setting), never transient (retried for ever, the record
+ * never named) nor bug: core/kafka.ts's tooLargeError words them with the topic, the largest record and the size.
+ */
+export const KAFKA_TOO_LARGE_TYPES: ReadonlySet<string> = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/**
  * Group membership moved on (a rebalance, a coordinator move, this member timed out): the client flags most of
  * these non-retriable because the *request* cannot be retried, but the member can rejoin — so for a stage they are
  * transient.
@@ -209,6 +217,9 @@ export function classifyError(err: unknown, what?: string): CdrflowError {
     if (str(e.name) === 'KafkaJSSASLAuthenticationError') return make('auth', 'SASL_AUTHENTICATION_FAILED');
     if (type && KAFKA_FENCED_TYPES.has(type)) {
       return new CdrflowError('config', `${message} (another process uses the same transactional.id: instance ids must be unique)`, { code: type, cause: err });
+    }
+    if (type && KAFKA_TOO_LARGE_TYPES.has(type)) {
+      return new CdrflowError('config', `${message} (a topic's max.message.bytes, or the broker's message.max.bytes, is below what cdrflow writes: raise it)`, { code: type, cause: err });
     }
   }
   for (const e of chain) {
