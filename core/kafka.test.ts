@@ -6,7 +6,7 @@ import './kafkajs-setup.ts';
 import { describe, expect, it } from 'vitest';
 import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { AckedPublisher, producerStateLost, type Kafka } from './kafka.ts';
-import { CdrflowError } from './errors.ts';
+import { CdrflowError, disposition } from './errors.ts';
 
 /** Producers that fail their sends with `errors` in turn (undefined: acknowledged), and what each was asked. */
 function fakeKafka(errors: (Error | undefined)[], connecting: () => Promise<void> = async () => undefined) {
@@ -83,6 +83,27 @@ describe('AckedPublisher', () => {
     connected();
     expect(((await sending) as CdrflowError).kind).toBe('bug');
     expect(producers.map((p) => [p.sent, p.connected, p.disconnected])).toEqual([[0, true, true]]);
+  });
+
+  it('stops on a send the broker refuses as too large, naming the topic, the record and the limit to raise (it was retried for ever)', async () => {
+    // As kafkajs's retrier gives up on a refusal it does not retry: wrapped, the broker's answer as its cause.
+    const tooLarge = () => new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'The request included a message larger than the max message size the server will accept' } as never);
+    const refused = Object.assign(new KafkaJSNonRetriableError(tooLarge()), { cause: tooLarge() });
+    const { kafka, producers } = fakeKafka([refused, undefined]);
+    const publisher = new AckedPublisher(kafka);
+    const large = { key: 'cdr-42', value: Buffer.alloc(60_000) };
+    const err = await publisher.send('cdr.raw.huawei', [message, large]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('config');
+    expect(disposition(err as CdrflowError)).toBe('stop');
+    expect((err as CdrflowError).code).toBe('MESSAGE_TOO_LARGE');
+    expect((err as Error).message).toBe(
+      'Kafka refused 2 message(s) for topic cdr.raw.huawei as too large (MESSAGE_TOO_LARGE): the largest, key "cdr-42", is 60030 bytes, 60056 in all; ' +
+        "raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least 1048588 bytes: cdrflow writes up to 786432 bytes to a partition in one record batch",
+    );
+    // Not a broken producer: it is kept.
+    await publisher.send('cdr.raw.huawei', [message]);
+    expect(producers).toHaveLength(1);
   });
 
   it('finds the producer-state errors however kafkajs wraps them, and nothing else', () => {

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { LimitedLog } from './log-limit.ts';
 import { logger, rootLevelEnabled, type LogFn, type LogLevel } from './log.ts';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaConfig, type ConsumerConfig } from 'kafkajs';
-import { CdrflowError, asCdrflowError, disposition } from './errors.ts';
+import { CdrflowError, KAFKA_TOO_LARGE_TYPES, asCdrflowError, classifyError, disposition } from './errors.ts';
 import { keyPartitioner } from './partitioner.ts';
 import { quote } from './input-limits.ts';
 import { unreadableLine } from './kafkajs-unreadable-batch.ts';
@@ -21,6 +21,43 @@ import { unreadableLine } from './kafkajs-unreadable-batch.ts';
  * AckedPublisher call (pollers, receivers, dead letters) bounds each of its sends' total by it, stricter and simpler.
  */
 export const MAX_PARTITION_SEND_BYTES = 768 * 1024;
+
+/** Kafka's default message.max.bytes (1 MiB and a batch header's 12 bytes): it takes every send cdrflow makes. */
+const KAFKA_DEFAULT_MESSAGE_MAX_BYTES = 1_048_588;
+
+/**
+ * The one error for a send the broker refused as larger than it takes (KAFKA_TOO_LARGE_TYPES), else undefined. The
+ * broker refuses a record batch, not a record, and does not say its limit: with a topic's max.message.bytes set
+ * below what cdrflow writes, batches of good records are refused as well as any large one. So the write stops
+ * (kind config) and nothing is dead-lettered: a pusher's request is answered retry-later, a poller's window and a
+ * stage's transaction are not committed, and all of it is written once the limit is raised. The message names the
+ * topic(s), the largest record (key and size) and the value to raise the limit to.
+ */
+export function tooLargeError(err: unknown, sends: readonly { topic: string; messages: readonly OutgoingMessage[] }[]): CdrflowError | undefined {
+  const code = classifyError(err).code;
+  if (code === undefined || !KAFKA_TOO_LARGE_TYPES.has(code)) return undefined;
+  let count = 0;
+  let total = 0;
+  let largest: OutgoingMessage | undefined;
+  let largestBytes = 0;
+  for (const { messages } of sends) {
+    for (const m of messages) {
+      const bytes = messageBytes(m);
+      count++;
+      total += bytes;
+      if (bytes > largestBytes) [largest, largestBytes] = [m, bytes];
+    }
+  }
+  const topics = [...new Set(sends.map((s) => s.topic))];
+  const key = largest?.key == null ? 'no key' : `key ${quote(typeof largest.key === 'string' ? largest.key : largest.key.toString('utf8'))}`;
+  const needed = Math.max(KAFKA_DEFAULT_MESSAGE_MAX_BYTES, largestBytes + 1024);
+  return new CdrflowError(
+    'config',
+    `Kafka refused ${count} message(s) for topic ${topics.join(', ')} as too large (${code}): the largest, ${key}, is ${largestBytes} bytes, ${total} in all; ` +
+      `raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least ${needed} bytes: cdrflow writes up to ${MAX_PARTITION_SEND_BYTES} bytes to a partition in one record batch`,
+    { code, cause: err },
+  );
+}
 
 export interface KafkaSettings {
   brokers: string[];
@@ -346,6 +383,9 @@ export class AckedPublisher {
         producer.disconnect().catch(() => {});
         replaced = '; the producer was replaced, the next send starts a new producer id';
       }
+      // A refusal as too large is the topic's setting: retried, it was refused for ever without naming the record.
+      const tooLarge = tooLargeError(err, [{ topic, messages }]);
+      if (tooLarge) throw tooLarge;
       throw new CdrflowError('transient', `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${errorMessage(err)}${replaced}`, { cause: err });
     }
   }
