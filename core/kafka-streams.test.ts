@@ -1,11 +1,14 @@
 // sendsOf: a transaction's output cut into produce calls that never give one partition more than
 // MAX_PARTITION_SEND_BYTES (the broker refuses a larger record batch), judged with the producer's own partitioner.
 // runTransactional: what it leaves behind when its consumer cannot start; the heartbeats it sends while a chunk runs.
-import type { PartitionerArgs } from 'kafkajs';
+// Before kafkajs itself: its read_committed correction must be in place when kafkajs loads.
+import './kafkajs-setup.ts';
+import { KafkaJSNonRetriableError, KafkaJSProtocolError, type PartitionerArgs } from 'kafkajs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_PARTITION_SEND_BYTES, type Kafka } from './kafka.ts';
-import { MAX_CHUNK_HEARTBEAT_MS, runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { MAX_CHUNK_HEARTBEAT_MS, connectOffsetTransactions, runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
+import { CdrflowError } from './errors.ts';
 
 const PARTITIONS = 3;
 const metadata = Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }));
@@ -230,5 +233,47 @@ describe('heartbeats while a chunk runs', () => {
     await vi.advanceTimersByTimeAsync(130_000);
     expect((await beats).filter((t) => t - started > 11_000)).toEqual([]);
     await stage.stop();
+  });
+});
+
+describe('connectOffsetTransactions: a write refused as too large', () => {
+  it("stops (no retry) with the topic, the largest record and the limit to raise, not the client's bare words", async () => {
+    const tooLarge = () => new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'The request included a message larger than the max message size the server will accept' } as never);
+    let sends = 0;
+    const aborted: number[] = [];
+    const kafka = {
+      producer: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        transaction: async () => ({
+          abort: async () => void aborted.push(sends),
+          sendBatch: async () => {
+            sends++;
+            throw Object.assign(new KafkaJSNonRetriableError(tooLarge()), { cause: tooLarge() });
+          },
+          sendOffsets: async () => undefined,
+          commit: async () => undefined,
+        }),
+      }),
+      admin: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({ topics: topics.map((name) => ({ name, partitions: metadata })) }),
+      }),
+    } as unknown as Kafka;
+    const transactions = await connectOffsetTransactions(kafka, { groupId: 'g', transactionalId: 'tx-1', transactionTimeoutMs: 60_000, backoff: { maxAttempts: 5, initialMs: 1, maxMs: 1 } });
+    const err = await transactions
+      .commit([{ topic: 'cdr.normalized', messages: [record('k1', 10), record('cdr-7', 200_000)] }], new Map(), { groupId: 'g', memberId: 'm1', generationId: 1 }, () => 'in[0] offsets 0-1')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('config');
+    expect((err as CdrflowError).code).toBe('MESSAGE_TOO_LARGE');
+    expect((err as Error).message).toBe(
+      'transaction for in[0] offsets 0-1: Kafka refused 2 message(s) for topic cdr.normalized as too large (MESSAGE_TOO_LARGE): the largest, key "cdr-7", is 200029 bytes, 200065 in all; ' +
+        "raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least 1048588 bytes: cdrflow writes up to 786432 bytes to a partition in one record batch",
+    );
+    // Tried once, then aborted: nothing of the chunk is committed, and it is written once the limit is raised.
+    expect(sends).toBe(1);
+    expect(aborted).toEqual([0, 1]);
   });
 });

@@ -3,7 +3,7 @@
 // It uses only the client objects created by core/kafka.ts (types, no runtime import of the client library), so
 // core/kafka.ts stays the one place that loads it.
 import type { Admin, Consumer, Kafka, Producer } from './kafka.ts';
-import { MAX_PARTITION_SEND_BYTES, messageBytes, toKafkajsMessage, type OutgoingMessage } from './kafka.ts';
+import { MAX_PARTITION_SEND_BYTES, messageBytes, toKafkajsMessage, tooLargeError, type OutgoingMessage } from './kafka.ts';
 import { CdrflowError, asCdrflowError, carriesCdrflowError, classifyError, clientRejoinError, disposition } from './errors.ts';
 import { RETRY, retry, type BackoffOptions } from './backoff.ts';
 import { keyPartitioner, partitionOfKey } from './partitioner.ts';
@@ -532,7 +532,13 @@ export async function connectOffsetTransactions(kafka: Kafka, options: OffsetTra
             throw classifyKafkaError(err, 'beginning a transaction');
           });
           try {
-            for (const topicMessages of sends) await tx.sendBatch({ topicMessages, acks: -1 });
+            for (const topicMessages of sends) {
+              await tx.sendBatch({ topicMessages, acks: -1 }).catch((err: unknown) => {
+                // Refused as too large: the topic's limit, said with its records (core/kafka.ts); it stops the stage
+                // (config), the transaction aborted below, and the chunk is written once the limit is raised.
+                throw tooLargeError(err, topicMessages, `transaction for ${what()}`) ?? err;
+              });
+            }
             onSent?.();
             await withGroupMembership(options.transactionalId, membership, () =>
               tx.sendOffsets({ consumerGroupId: options.groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) }),

@@ -31,9 +31,9 @@ const KAFKA_DEFAULT_MESSAGE_MAX_BYTES = 1_048_588;
  * below what cdrflow writes, batches of good records are refused as well as any large one. So the write stops
  * (kind config) and nothing is dead-lettered: a pusher's request is answered retry-later, a poller's window and a
  * stage's transaction are not committed, and all of it is written once the limit is raised. The message names the
- * topic(s), the largest record (key and size) and the value to raise the limit to.
+ * topic(s), the largest record (key and size) and the value to raise the limit to; `what` (as classifyError's) what failed.
  */
-export function tooLargeError(err: unknown, sends: readonly { topic: string; messages: readonly OutgoingMessage[] }[]): CdrflowError | undefined {
+export function tooLargeError(err: unknown, sends: readonly { topic: string; messages: readonly OutgoingMessage[] }[], what?: string): CdrflowError | undefined {
   const code = classifyError(err).code;
   if (code === undefined || !KAFKA_TOO_LARGE_TYPES.has(code)) return undefined;
   let count = 0;
@@ -53,7 +53,7 @@ export function tooLargeError(err: unknown, sends: readonly { topic: string; mes
   const needed = Math.max(KAFKA_DEFAULT_MESSAGE_MAX_BYTES, largestBytes + 1024);
   return new CdrflowError(
     'config',
-    `Kafka refused ${count} message(s) for topic ${topics.join(', ')} as too large (${code}): the largest, ${key}, is ${largestBytes} bytes, ${total} in all; ` +
+    `${what ? `${what}: ` : ''}Kafka refused ${count} message(s) for topic ${topics.join(', ')} as too large (${code}): the largest, ${key}, is ${largestBytes} bytes, ${total} in all; ` +
       `raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least ${needed} bytes: cdrflow writes up to ${MAX_PARTITION_SEND_BYTES} bytes to a partition in one record batch`,
     { code, cause: err },
   );
