@@ -269,8 +269,8 @@ describe('connectOffsetTransactions: a write refused as too large', () => {
     expect((err as CdrflowError).kind).toBe('config');
     expect((err as CdrflowError).code).toBe('MESSAGE_TOO_LARGE');
     expect((err as Error).message).toBe(
-      'transaction for in[0] offsets 0-1: Kafka refused 2 message(s) for topic cdr.normalized as too large (MESSAGE_TOO_LARGE): the largest, key "cdr-7", is 200029 bytes, 200065 in all; ' +
-        "raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least 1048588 bytes: cdrflow writes up to 786432 bytes to a partition in one record batch",
+      "transaction for in[0] offsets 0-1: Kafka refused 2 message(s) for topic cdr.normalized as too large (MESSAGE_TOO_LARGE): raise max.message.bytes of the topic (or the broker's message.max.bytes) to at least 1048588 bytes; " +
+        'the largest, key "cdr-7", is 200029 bytes, 200065 in all, and cdrflow writes up to 786432 bytes to a partition at once',
     );
     // Tried once, then aborted: nothing of the chunk is committed, and it is written once the limit is raised.
     expect(sends).toBe(1);

@@ -98,8 +98,8 @@ describe('AckedPublisher', () => {
     expect(disposition(err as CdrflowError)).toBe('stop');
     expect((err as CdrflowError).code).toBe('MESSAGE_TOO_LARGE');
     expect((err as Error).message).toBe(
-      'Kafka refused 2 message(s) for topic cdr.raw.huawei as too large (MESSAGE_TOO_LARGE): the largest, key "cdr-42", is 60030 bytes, 60056 in all; ' +
-        "raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least 1048588 bytes: cdrflow writes up to 786432 bytes to a partition in one record batch",
+      "Kafka refused 2 message(s) for topic cdr.raw.huawei as too large (MESSAGE_TOO_LARGE): raise max.message.bytes of the topic (or the broker's message.max.bytes) to at least 1048588 bytes; " +
+        'the largest, key "cdr-42", is 60030 bytes, 60056 in all, and cdrflow writes up to 786432 bytes to a partition at once',
     );
     // Not a broken producer: it is kept.
     await publisher.send('cdr.raw.huawei', [message]);

@@ -49,12 +49,13 @@ export function tooLargeError(err: unknown, sends: readonly { topic: string; mes
     }
   }
   const topics = [...new Set(sends.map((s) => s.topic))];
-  const key = largest?.key == null ? 'no key' : `key ${quote(typeof largest.key === 'string' ? largest.key : largest.key.toString('utf8'))}`;
+  const key = largest?.key == null ? 'no key' : `key ${quote(typeof largest.key === 'string' ? largest.key : largest.key.toString('utf8'), 64)}`;
   const needed = Math.max(KAFKA_DEFAULT_MESSAGE_MAX_BYTES, largestBytes + 1024);
+  // What to do comes first: a receiver's refusal log keeps a line's first 300 characters.
   return new CdrflowError(
     'config',
-    `${what ? `${what}: ` : ''}Kafka refused ${count} message(s) for topic ${topics.join(', ')} as too large (${code}): the largest, ${key}, is ${largestBytes} bytes, ${total} in all; ` +
-      `raise the topic's max.message.bytes (or the broker's message.max.bytes) to at least ${needed} bytes: cdrflow writes up to ${MAX_PARTITION_SEND_BYTES} bytes to a partition in one record batch`,
+    `${what ? `${what}: ` : ''}Kafka refused ${count} message(s) for topic ${topics.join(', ')} as too large (${code}): raise max.message.bytes of ${topics.length > 1 ? 'these topics' : 'the topic'} ` +
+      `(or the broker's message.max.bytes) to at least ${needed} bytes; the largest, ${key}, is ${largestBytes} bytes, ${total} in all, and cdrflow writes up to ${MAX_PARTITION_SEND_BYTES} bytes to a partition at once`,
     { code, cause: err },
   );
 }
