@@ -19,4 +19,21 @@ describe('benchmark records', () => {
       expect(ids.size, vendor).toBe(500);
     }
   });
+
+  it('at the default 100,000: 25,000 a vendor, as many different cdr_ids, and the same records in every call', () => {
+    const byVendor = mixedEnvelopes(100_000);
+    const ctx = defaultNormalizeContext();
+    const cdrIds = new Set<string>();
+    for (const vendor of VENDORS) {
+      const envelopes = byVendor.get(vendor) ?? [];
+      expect(envelopes.length, vendor).toBe(25_000);
+      for (const e of envelopes) {
+        const r = normalize(e, ctx);
+        if (r.ok) cdrIds.add(r.cdr.cdr_id);
+      }
+    }
+    // What the sink counts: one row per cdr_id, so a repeated one would store fewer than the benchmark sent.
+    expect(cdrIds.size).toBe(100_000);
+    expect(mixedEnvelopes(100_000)).toEqual(byVendor);
+  });
 });
