@@ -3,6 +3,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../cli/command.ts';
+import { seededRandom } from '../simulators/kit.ts';
 import { benchUsage, planBench, type Suite } from './command-line.ts';
 import * as pipeline from './suites/pipeline.ts';
 
@@ -111,14 +112,8 @@ describe('the pipeline suite’s flags', () => {
   });
 
   it('fuzz: any command line is either a plan within the bounds or one UsageError', async () => {
-    // A fixed generator (mulberry32), so a failure replays.
-    let seed = 0x5eed;
-    const rand = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // The project's seeded generator, so a failure replays.
+    const rand = seededRandom(0x5eed);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
     const names = [...Object.keys(pipeline.flags), 'mode', 'help-me', '', '-', 'records=5'];
     const values = ['1', '0', '-1', '3', '20', '21', '1e3', '1e99', 'all', 'e2e', 'k1,sink', ',', '', ' ', 'NaN', '0x1f', '500,2000', '\u0000', 'é', '--rounds', '2.5', '50000', '1000000'];
