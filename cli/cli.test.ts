@@ -153,15 +153,20 @@ describe('cdrflow like its peers', { timeout: 120_000 }, () => {
   });
 });
 
+/** A database `db` on the embedded engine holding what `create` makes before any migration (someone else's table). */
+async function foreignDatabase(db: string, create: string): Promise<void> {
+  const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
+  try {
+    await client.command({ query: `CREATE DATABASE ${db}` });
+    await client.command({ query: create });
+  } finally {
+    await client.close();
+  }
+}
+
 describe('output and input that cannot be used', { timeout: 120_000 }, () => {
   it('migrate: a table of our name that is not ours is one line naming it, its column and what was expected, exit 78', async () => {
-    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
-    try {
-      await client.command({ query: 'CREATE DATABASE theirs' });
-      await client.command({ query: 'CREATE TABLE theirs.cdr (cdr_id String, billable_minutes String) ENGINE = ReplacingMergeTree ORDER BY cdr_id' });
-    } finally {
-      await client.close();
-    }
+    await foreignDatabase('theirs', 'CREATE TABLE theirs.cdr (cdr_id String, billable_minutes String) ENGINE = ReplacingMergeTree ORDER BY cdr_id');
     const r = cdrflow(['migrate', '--database', 'theirs']);
     expect(r.status, r.stderr).toBe(78);
     // After the line of the migration that met it.
@@ -172,13 +177,7 @@ describe('output and input that cannot be used', { timeout: 120_000 }, () => {
   });
 
   it('migrate: a table in the place of one of our views is one line naming both, exit 78', async () => {
-    const client = await createClickHouse({ kind: 'embedded', dataDir, database: 'default' });
-    try {
-      await client.command({ query: 'CREATE DATABASE theirs_view' });
-      await client.command({ query: 'CREATE TABLE theirs_view.cdr_daily (day Date) ENGINE = MergeTree ORDER BY day' });
-    } finally {
-      await client.close();
-    }
+    await foreignDatabase('theirs_view', 'CREATE TABLE theirs_view.cdr_daily (day Date) ENGINE = MergeTree ORDER BY day');
     const r = cdrflow(['migrate', '--database', 'theirs_view']);
     expect(r.status, r.stderr).toBe(78);
     expect(r.stderr.split('\n').slice(-3)).toEqual([
