@@ -67,6 +67,24 @@ describe('pollUntil', () => {
     ).rejects.toThrow('process died');
     expect(Date.now() - t0).toBeLessThan(1000);
   });
+  it('times its wait on the monotonic clock: a wall clock stepped forward a day does not end it at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date', 'performance'] });
+    try {
+      let outcome: string | undefined;
+      const waiting = pollUntil(() => false, { timeoutMs: 5000, intervalMs: 200, message: 'the broker' }).then(
+        () => (outcome = 'done'),
+        (err: Error) => (outcome = err.message),
+      );
+      vi.setSystemTime(Date.now() + 86_400_000);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(4200);
+      await waiting;
+      expect(outcome).toMatch(/^timed out after 5000 ms waiting for the broker/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('readPid', () => {
@@ -169,7 +187,7 @@ it('stopPid gives a process the documented time after SIGTERM before SIGKILL', a
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
   const pid = child.pid ?? -1;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'Date', 'performance'] });
   try {
     let outcome: string | undefined;
     const stopping = stopPid(pid).then((o) => (outcome = o));

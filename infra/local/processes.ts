@@ -40,7 +40,8 @@ export async function pollUntil<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   opts: PollOptions,
 ): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
+  // On the monotonic clock: a wall clock stepped forward ended the wait at once, one stepped back stretched it.
+  const deadline = performance.now() + opts.timeoutMs;
   const interval = opts.intervalMs ?? 200;
   let lastError: unknown;
   for (;;) {
@@ -52,7 +53,7 @@ export async function pollUntil<T>(
       if (err instanceof StopPolling) throw err;
       lastError = err;
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       const why =
         lastError === undefined
           ? ''
