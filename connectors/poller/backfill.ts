@@ -17,7 +17,7 @@ import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
-import { backfillWindows, isoOf, secOf, CLOCK_SLACK_SEC, type TimeWindow } from './windows.ts';
+import { aheadOfClock, backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
 /** The pollers' default settle time (connectors/poller/config.ts), for callers that do not pass theirs. */
@@ -166,7 +166,7 @@ export function resumePoint(cp: Pick<Checkpoint, 'watermark' | 'updatedAt'> & Re
   const readAt = readTimeOf(cp);
   // A read time ahead of the clock (or no time at all) was stamped by a clock that ran ahead: the range looked settled
   // to it, calls still running were passed over and marked read. Nothing of it is vouched for; the range is read again.
-  if (!(readAt <= nowSec + CLOCK_SLACK_SEC)) return from;
+  if (aheadOfClock(readAt, nowSec)) return from;
   const trusted = typeof cp['polledAt'] === 'string' ? readAt - settleSec : readAt - settleSec - windowSec;
   return watermark <= trusted ? watermark : Math.max(from, trusted);
 }
@@ -193,7 +193,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const horizon = horizonOf(source, nowSec);
   // A checkpoint is trusted as far as calls had all ended and their records appeared when it was read.
   const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec, nowSec) : from;
-  if (cp && !(readTimeOf(cp) <= nowSec + CLOCK_SLACK_SEC)) {
+  if (cp && aheadOfClock(readTimeOf(cp), nowSec)) {
     ctx.log('warn', 'poller.checkpoint_ahead', { tenant: req.tenant, checkpoint: id, polled_at: isoOf(readTimeOf(cp)), now: isoOf(nowSec), read_from: isoOf(cursor), reason: 'the checkpoint was read by a clock ahead of this one: the range is read again' });
   }
   const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });

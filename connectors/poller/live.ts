@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
-import { nextLiveWindow, isoOf, secOf, CLOCK_SLACK_SEC } from './windows.ts';
+import { aheadOfClock, nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
@@ -109,7 +109,7 @@ export class LivePoller {
       // A watermark ahead of the clock (saved while the clock ran ahead and set right since, or a checkpoint from
       // elsewhere) would read nothing until the clock reached it, without a word: the tenant starts again as a new one
       // does. What the ahead clock's windows passed over before that start is for a backfill, so the warning says so.
-      const believed = cp && secOf(cp.watermark) <= nowSec + CLOCK_SLACK_SEC ? cp : undefined;
+      const believed = cp && !aheadOfClock(secOf(cp.watermark), nowSec) ? cp : undefined;
       if (believed) this.starts.delete(id);
       else if (!this.starts.has(id)) {
         this.starts.set(id, nowSec - this.settings.initialLookbackSec);
@@ -119,7 +119,7 @@ export class LivePoller {
       // A read time ahead of the clock (stamped while it ran ahead) or unreadable says nothing of which calls were
       // visible: read as a checkpoint without one, re-reading lookback + maxCall before the watermark.
       const readAt = believed && typeof believed['polledAt'] === 'string' ? secOf(believed['polledAt']) : undefined;
-      const polledAt = readAt !== undefined && readAt <= nowSec + CLOCK_SLACK_SEC ? readAt : undefined;
+      const polledAt = readAt !== undefined && !aheadOfClock(readAt, nowSec) ? readAt : undefined;
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;

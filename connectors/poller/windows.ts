@@ -71,7 +71,10 @@ export function backfillWindows(from: number, to: number, sizeSec: number, curso
  * How far a checkpoint's time (a live watermark, a read time) may be ahead of the clock and still be believed: a clock
  * stepped back a little waits it out; further ahead, it was stamped by a clock that ran ahead, and places nothing in time.
  */
-export const CLOCK_SLACK_SEC = 300;
+const CLOCK_SLACK_SEC = 300;
+
+/** Whether a checkpoint's time (Unix s) is further ahead of the clock than CLOCK_SLACK_SEC, or no time at all (NaN). */
+export const aheadOfClock = (sec: number, nowSec: number) => !(sec <= nowSec + CLOCK_SLACK_SEC);
 
 export const isoOf = (sec: number) => new Date(sec * 1000).toISOString();
 export const secOf = (iso: string) => Math.floor(Date.parse(iso) / 1000);
