@@ -257,6 +257,22 @@ describe('backfill under a clock that ran ahead', () => {
     expect(h.sink.envelopes.map((e) => e.natural_key)).toContain('call-1');
     expect(h.logs.find((l) => l.msg === 'poller.checkpoint_ahead')?.fields).toMatchObject({ polled_at: iso(T + 86_400), read_from: iso(from) });
   });
+
+  it('a checkpoint whose read time is no time (a hand-edited or foreign polledAt) is read again from --from, the warning quoting it', async () => {
+    // Taken as ahead of the clock (it vouches for nothing); the warning printed it through toISOString, which throws on
+    // an invalid date: the backfill stopped with "Invalid time value" instead of reading the range.
+    const v = fakeVendor();
+    const from = T - 3 * 3600;
+    const to = T - 2 * 3600;
+    v.add(from + 60);
+    const h = setup(v);
+    const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, maxCallSec: 3600, progressStream: devnull };
+    const id = `${v.source.vendor}:t1:backfill:${iso(from)}-${iso(to)}`;
+    await h.store.save(id, { watermark: iso(to), polledAt: 'yesterday', done: true });
+    const run = await runBackfill(h.ctx, h.store, req);
+    expect(run).toMatchObject({ records: 1, complete: true, alreadyComplete: false });
+    expect(h.logs.find((l) => l.msg === 'poller.checkpoint_ahead')?.fields).toMatchObject({ polled_at: 'yesterday', read_from: iso(from) });
+  });
 });
 
 describe('the live poller under the same slow reads', () => {

@@ -193,8 +193,9 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const horizon = horizonOf(source, nowSec);
   // A checkpoint is trusted as far as calls had all ended and their records appeared when it was read.
   const cursor = cp ? resumePoint(cp, from, openSec, req.windowSec, nowSec) : from;
+  // The read time as the checkpoint wrote it: one that is no time at all is read again too, and has no ISO form.
   if (cp && aheadOfClock(readTimeOf(cp), nowSec)) {
-    ctx.log('warn', 'poller.checkpoint_ahead', { tenant: req.tenant, checkpoint: id, polled_at: isoOf(readTimeOf(cp)), now: isoOf(nowSec), read_from: isoOf(cursor), reason: 'the checkpoint was read by a clock ahead of this one: the range is read again' });
+    ctx.log('warn', 'poller.checkpoint_ahead', { tenant: req.tenant, checkpoint: id, polled_at: cp['polledAt'] ?? cp.updatedAt, now: isoOf(nowSec), read_from: isoOf(cursor), reason: 'the checkpoint was read by a clock ahead of this one: the range is read again' });
   }
   const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });
   // `done` only once nothing of the range can still change at the vendor.
