@@ -24,12 +24,17 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
+/** This stack's folder, created for one test and removed after it. */
+function ownStackRoot(): ReturnType<typeof stackPaths> {
+  const paths = stackPaths(MINE);
+  cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
+  mkdirSync(paths.root, { recursive: true });
+  return paths;
+}
 
 describe('infra down', () => {
   it('leaves alone another stack\'s servers that were given the PIDs of this stack\'s PID files', async () => {
-    const paths = stackPaths(MINE);
-    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
-    mkdirSync(paths.root, { recursive: true });
+    const paths = ownStackRoot();
     const kafka = await servers.start(kafkaArgs(OTHER));
     const registry = await servers.start(registryArgs(OTHER));
     writeFileSync(paths.kafkaPid, `${kafka}\n`);
@@ -43,9 +48,7 @@ describe('infra down', () => {
   });
 
   it('stops the servers started with this stack\'s own files', async () => {
-    const paths = stackPaths(MINE);
-    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
-    mkdirSync(paths.root, { recursive: true });
+    const paths = ownStackRoot();
     const kafka = await servers.start(kafkaArgs(MINE));
     const registry = await servers.start(registryArgs(MINE));
     writeFileSync(paths.kafkaPid, `${kafka}\n`);
@@ -60,9 +63,8 @@ describe('infra down', () => {
 
 describe('infra down on a PID file that is a folder', () => {
   it('still stops the other server, and says the folder was left alone', async () => {
-    const paths = stackPaths(MINE);
-    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
-    mkdirSync(paths.registryPid, { recursive: true });
+    const paths = ownStackRoot();
+    mkdirSync(paths.registryPid);
     const kafka = await servers.start(kafkaArgs(MINE));
     writeFileSync(paths.kafkaPid, `${kafka}\n`);
     const r = await down(MINE);
@@ -75,8 +77,7 @@ describe('infra down on a PID file that is a folder', () => {
 
 describe('a lease on the stack', () => {
   it('names its holder with its start time, so a PID reused after the holder died is not taken for it', async () => {
-    const paths = stackPaths(MINE);
-    cleanups.push(() => rmSync(paths.root, { recursive: true, force: true }));
+    const paths = ownStackRoot();
     const release = await leaseStack(MINE);
     try {
       const text = readFileSync(join(paths.leasesDir, String(process.pid)), 'utf8');
