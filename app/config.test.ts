@@ -446,3 +446,36 @@ describe('one configuration loader', () => {
 function at(doc: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((cur, key) => (cur as Record<string, unknown> | undefined)?.[key], doc);
 }
+
+// A whole pipeline (`start`, `reconcile`) holds its sources' raw topics to normalize's inputs. Each case was silent: the
+// records stored and never normalized, loaded or reconciled, or reconciled as another vendor's.
+describe('a whole pipeline: the sources against normalize.inputTopics', () => {
+  const env = { CDRFLOW_HUAWEI_APPS: '[{"appKey":"k","appSecret":"s"}]', CDRFLOW_LVMS_APPS: '[{"appKey":"l","appSecret":"s"}]' };
+  const whole = (yaml: string) => problems(() => loadAppConfig({ file: file('whole.yaml', yaml), env, wholePipeline: true })).map((p) => `${p.path}: ${p.message}`);
+
+  it("refuses a source's topic normalize does not read, one named for another vendor, and an input no one can attribute", () => {
+    expect(whole('receiver: { lvms: { topic: lvms-in } }')).toEqual([
+      'receiver.lvms.topic: topic lvms-in is not among normalize.inputTopics: its records would be stored and never normalized, loaded or reconciled; add it there',
+    ]);
+    expect(whole('connectors: { tencent-ccc: { secretId: i, secretKey: k, sdkAppIds: [1400000001], topics: { raw: cdr.raw.tencent-trtc } } }')).toEqual([
+      "connectors.tencent-ccc.topics.raw: topic cdr.raw.tencent-trtc is named as tencent-trtc's raw topic but holds tencent-ccc's records: reconcile would count them as tencent-trtc's; name it ….raw.tencent-ccc or anything not named for another vendor",
+    ]);
+    expect(whole('normalize: { inputTopics: [cdr.raw.tencent-ccc, misc] }')).toEqual([
+      "receiver.huawei.topics.fee: topic cdr.raw.huawei-privatenumber is not among normalize.inputTopics: its records would be stored and never normalized, loaded or reconciled; add it there",
+      'receiver.lvms.topic: topic cdr.raw.alibaba-lvms is not among normalize.inputTopics: its records would be stored and never normalized, loaded or reconciled; add it there',
+      "normalize.inputTopics.1: topic misc is neither a connector's or receiver's raw topic nor named like one (….raw.<vendor>): reconcile could not tell whose calls it holds",
+    ]);
+    expect(whole('normalize: { inputTopics: [cdr.raw.huawei-privatenumber, cdr.raw.alibaba-lvms, cdr.events.huawei-privatenumber] }')[0]).toBe(
+      'normalize.inputTopics: topic cdr.events.huawei-privatenumber is receiver.huawei.topics.events: call events are kept raw, not CDRs; normalize would dead-letter every one',
+    );
+  });
+
+  it('takes the defaults, a namespace, and a custom raw topic that normalize reads; a command that runs one part alone is not held to it', () => {
+    expect(() => loadAppConfig({ env, wholePipeline: true })).not.toThrow();
+    expect(() => loadAppConfig({ env: { ...env, CDRFLOW_NAMESPACE: 'team1' }, wholePipeline: true })).not.toThrow();
+    const custom = 'receiver: { lvms: { topic: lvms-in } }\nnormalize: { inputTopics: [cdr.raw.huawei-privatenumber, lvms-in] }';
+    expect(() => loadAppConfig({ file: file('custom.yaml', custom), env, wholePipeline: true })).not.toThrow();
+    // `cdrflow receive` alone may feed a normalize configured elsewhere.
+    expect(() => loadAppConfig({ file: file('receiver-only.yaml', 'receiver: { lvms: { topic: lvms-in } }'), env })).not.toThrow();
+  });
+});

@@ -13,7 +13,7 @@ import { ReceiverConfigSchema } from '../connectors/push-vendors.ts';
 import { normalizeServiceConfigSchema } from '../transforms/normalize/service/config.ts';
 import { dlqLoaderConfigSchema, sinkConfigSchema } from '../sinks/clickhouse/config.ts';
 import { reconcileConfigSchema } from '../reconcile/config.ts';
-import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, type Vendor } from '../core/topology.ts';
+import { ALL_RAW_TOPICS, CONSUMER_GROUPS, TOPICS, VENDORS, type Vendor } from '../core/topology.ts';
 import { DEFAULT_PORT_BASE, localPorts, type LocalPorts } from '../core/local-endpoints.ts';
 import { DEFAULT_SQL_LIMITS } from '../core/read-only-sql.ts';
 import type { KafkaSettings } from '../core/kafka.ts';
@@ -539,6 +539,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Flags, applied last (e.g. `--rate` → demo.callsPerSecond). */
   overrides?: (doc: Doc) => void;
+  /**
+   * The command runs the sources and normalize as one pipeline (`start`) or counts what they wrote (`reconcile`):
+   * the sources' raw topics are also held to normalize's inputs (sourceTopicProblems). Commands that run one part
+   * alone (`receive`, `poll`, `backfill`, `import`) may serve a normalize configured elsewhere.
+   */
+  wholePipeline?: boolean;
 }
 
 /**
@@ -573,7 +579,7 @@ export function loadAppConfig(options: LoadOptions = {}): AppConfig {
   if (!parsed.success) problems.push(...zodIssues(parsed.error, appConfigSchema).filter(notAboutUnreadableEnv(problems)).map(missingWithEnvHint));
   const source = [options.file === undefined ? 'no config file' : printable(options.file), 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
-  const crossed = topologyProblems(parsed.data);
+  const crossed = [...topologyProblems(parsed.data), ...(options.wholePipeline === true ? sourceTopicProblems(parsed.data) : [])];
   if (crossed.length > 0) throw new ConfigError(crossed, source);
   return parsed.data;
 }
@@ -618,6 +624,61 @@ export function topologyProblems(config: AppConfig): ConfigProblem[] {
     problems.push({ path, message: `topic ${topic} is also ${other}: each kind of push needs a topic of its own (normalize reads a raw topic as one vendor's)` });
   }
   return problems;
+}
+
+/**
+ * A whole pipeline's sources against normalize's inputs: a source's raw records must reach normalize, and reconcile
+ * must count them under the source's vendor. Each was silent: a poller's or a receiver's own topic left out of
+ * normalize.inputTopics was stored and never normalized, loaded or reconciled; a topic named like another vendor's raw
+ * topic was reconciled as that vendor's; an input no source names and no name tells apart was never reconciled.
+ */
+export function sourceTopicProblems(config: AppConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const raw = new Set(config.normalize.inputTopics);
+  const events = config.receiver?.huawei?.topics.events;
+  if (events !== undefined && raw.has(events)) {
+    problems.push({ path: 'normalize.inputTopics', message: `topic ${events} is receiver.huawei.topics.events: call events are kept raw, not CDRs; normalize would dead-letter every one` });
+  }
+  const sources = sourceRawTopics(config);
+  for (const { path, vendor, topic } of sources) {
+    const claimed = namedVendor(topic);
+    if (claimed !== undefined && claimed !== vendor) {
+      problems.push({ path, message: `topic ${topic} is named as ${claimed}'s raw topic but holds ${vendor}'s records: reconcile would count them as ${claimed}'s; name it ….raw.${vendor} or anything not named for another vendor` });
+    } else if (!raw.has(topic)) {
+      problems.push({ path, message: `topic ${topic} is not among normalize.inputTopics: its records would be stored and never normalized, loaded or reconciled; add it there` });
+    }
+  }
+  const bySource = new Map(sources.map((s) => [s.topic, s]));
+  config.normalize.inputTopics.forEach((topic, i) => {
+    if (!bySource.has(topic) && namedVendor(topic) === undefined) {
+      problems.push({ path: `normalize.inputTopics.${i}`, message: `topic ${topic} is neither a connector's or receiver's raw topic nor named like one (….raw.<vendor>): reconcile could not tell whose calls it holds` });
+    }
+  });
+  return problems;
+}
+
+/** The vendor a topic is named for (`….raw.<vendor>`), as a raw topic no source of this config names is told apart. */
+const namedVendor = (topic: string): Vendor | undefined => VENDORS.find((v) => topic.endsWith(`raw.${v}`));
+
+/** The raw topic each configured source (a poller, a receiver) writes to, with its setting's path and its vendor. */
+export function sourceRawTopics(config: AppConfig): { path: string; vendor: Vendor; topic: string }[] {
+  const out: { path: string; vendor: Vendor; topic: string }[] = [];
+  const add = (path: string, vendor: Vendor, topic: string | undefined) => {
+    if (topic !== undefined) out.push({ path, vendor, topic });
+  };
+  add('connectors.tencent-ccc.topics.raw', 'tencent-ccc', config.connectors['tencent-ccc']?.topics.raw);
+  add('connectors.tencent-trtc.topics.raw', 'tencent-trtc', config.connectors['tencent-trtc']?.topics.raw);
+  add('receiver.huawei.topics.fee', 'huawei-privatenumber', config.receiver?.huawei?.topics.fee);
+  add('receiver.lvms.topic', 'alibaba-lvms', config.receiver?.lvms?.topic);
+  return out;
+}
+
+/**
+ * The vendor whose raw records `topic` holds: the source configured to write there, else the vendor it is named for
+ * (`….raw.<vendor>`); undefined for neither. The one rule reconcile and the one-shot publishers tell vendors apart by.
+ */
+export function rawTopicVendor(config: AppConfig, topic: string): Vendor | undefined {
+  return sourceRawTopics(config).find((s) => s.topic === topic)?.vendor ?? namedVendor(topic);
 }
 
 /** Each (path, value) whose value an earlier entry has too, with that entry's path; entries without a value never repeat. */

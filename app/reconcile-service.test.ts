@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from '../core/kafka.ts';
 import { loadAppConfig } from './config.ts';
-import { parseRequest, startReconcileService, type ReconcileService } from './reconcile-service.ts';
+import { parseRequest, reconcileDepsOf, startReconcileService, type ReconcileService } from './reconcile-service.ts';
 import type { ReconcileRequest } from '../reconcile/reconcile.ts';
 
 /** A Kafka whose admin never connects: a run started on it stays in progress (its first step waits for the stages). */
@@ -228,4 +228,18 @@ describe('parseRequest', () => {
     // 20:00 UTC is already the next day at +08:00.
     expect(parseRequest({ from: 'today', to: 'today', tzOffsetMinutes: 480 }, { now: Date.parse('2026-12-01T20:00:00Z') })).toMatchObject({ from: '2026-12-02', to: '2026-12-02', settleSec: 3600 });
   });
+});
+
+// Reconcile told a raw topic's vendor by its name alone: a receiver's or poller's own topic (`lvms-in`) was never
+// reconciled, and one named for another vendor was counted as that vendor's. The configured source decides first.
+it("reconciles a source's own raw topic as the source's vendor", () => {
+  const config = loadAppConfig({
+    env: {},
+    overrides: (doc) => void Object.assign(doc, { receiver: { lvms: { apps: [{ appKey: 'l', appSecret: 's' }], topic: 'lvms-in' } }, normalize: { inputTopics: ['cdr.raw.tencent-ccc', 'lvms-in'] } }),
+  });
+  const deps = reconcileDepsOf(config, { kafka: {} as Kafka, registry: {} as SchemaRegistry, clickhouse: {} as ClickHouseClient, connectors: [] });
+  expect(deps.rawTopics).toEqual([
+    { vendor: 'tencent-ccc', topic: 'cdr.raw.tencent-ccc' },
+    { vendor: 'alibaba-lvms', topic: 'lvms-in' },
+  ]);
 });

@@ -6,11 +6,10 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import type { Kafka } from '../core/kafka.ts';
-import { VENDORS } from '../core/topology.ts';
 import { CdrflowError } from '../core/errors.ts';
 import type { PullConnector } from '../connectors/poller/runtime.ts';
 import type { NormalizeOptions } from '../transforms/normalize/index.ts';
-import type { AppConfig } from './config.ts';
+import { rawTopicVendor, type AppConfig } from './config.ts';
 import { parseTzOffset, relativeDay } from '../reconcile/days.ts';
 import { DEFAULT_RECONCILE_SETTLE_SEC } from '../reconcile/config.ts';
 import { ReconcileMetrics } from '../reconcile/metrics.ts';
@@ -44,7 +43,7 @@ export function reconcileDepsOf(
   parts: { kafka: Kafka; registry: SchemaRegistry; clickhouse: ClickHouseClient; connectors: PullConnector[]; metrics?: ReconcileMetrics; progress?: NodeJS.WriteStream; log?: (msg: string, level?: NoteLevel) => void },
 ): ReconcileDeps {
   const rawTopics = config.normalize.inputTopics.flatMap((topic) => {
-    const vendor = VENDORS.find((v) => topic.endsWith(`raw.${v}`));
+    const vendor = rawTopicVendor(config, topic);
     return vendor ? [{ vendor, topic }] : [];
   });
   return {

@@ -343,7 +343,7 @@ export const command: Command = {
         trigger: 'cli',
         defaults: () => {
           loading = true;
-          config = loadCommandConfig({ file: values.config });
+          config = loadCommandConfig({ file: values.config, wholePipeline: true });
           loading = false;
           return { settleSec: config.reconcile.settleSec };
         },

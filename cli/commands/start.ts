@@ -67,6 +67,7 @@ export const command: Command = {
     const flags = parseArgs(args);
     const config = loadCommandConfig({
       file: flags.config,
+      wholePipeline: true,
       overrides: (doc) => {
         if (flags.rate !== undefined) {
           const demo = (doc['demo'] ??= {}) as Record<string, unknown>;

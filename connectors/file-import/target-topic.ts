@@ -5,7 +5,7 @@
 // nothing reads it, with exit 0. A topic the pipeline uses for another vendor's raw records, or for something else
 // than raw records, is refused outright: a Huawei record on the LVMS topic is normalized, but reconcile looks for it
 // under LVMS.
-import { defaultCheckpointTopic, namespacedTopic as namespaced, type AppConfig } from '../../app/config.ts';
+import { defaultCheckpointTopic, namespacedTopic as namespaced, sourceRawTopics, type AppConfig } from '../../app/config.ts';
 import { TOPICS, VENDORS, type Vendor } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
 
@@ -24,18 +24,7 @@ export function configuredRawTopic(config: AppConfig, vendor: Vendor): string {
 
 /** Every topic the configuration names as a vendor's raw topic (its default, the receiver's or the poller's own). */
 function rawTopicsOf(config: AppConfig, vendor: Vendor): string[] {
-  const topics = [defaultRawTopic(config, vendor)];
-  if (vendor === 'tencent-ccc' || vendor === 'tencent-trtc') {
-    const own = config.connectors[vendor]?.topics.raw;
-    if (own !== undefined) topics.push(own);
-  } else if (vendor === 'huawei-privatenumber') {
-    const own = config.receiver?.huawei?.topics.fee;
-    if (own !== undefined) topics.push(own);
-  } else {
-    const own = config.receiver?.lvms?.topic;
-    if (own !== undefined) topics.push(own);
-  }
-  return topics;
+  return [defaultRawTopic(config, vendor), ...sourceRawTopics(config).filter((s) => s.vendor === vendor).map((s) => s.topic)];
 }
 
 /** The pipeline's topics that carry something other than raw vendor records, by what they carry. */
