@@ -6,6 +6,7 @@
 // owns it. The members act as one stage: their commit counts come here, and when one stops on an error the others are
 // stopped too and the stage's `done` rejects with that error (the supervisor then restarts the whole set).
 import { hostname } from 'node:os';
+import { z } from 'zod';
 import { CdrflowError, deserializeError, type SerializedError } from '../core/errors.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
 import { startTsWorker } from '../core/worker-thread.ts';
@@ -34,6 +35,26 @@ export type WorkerMessage =
 
 /** Main thread -> worker thread: `start` once (its service starts: it joins the group), `stop` at any time. */
 export type MainMessage = { type: 'start' } | { type: 'stop' };
+
+/** A count one commit can hold: a whole number, at most what a double counts exactly. */
+const countField = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A worker's commit counts as the main thread accepts them: whole, non-negative, and the parts within their whole. They
+ * go on to the stage's counters (status) and to Prometheus counters, where a negative part (records out = records -
+ * dead letters - …) threw inside the worker's message handler and ended the process, and a NaN stayed in the counter
+ * for the life of the job.
+ */
+const committedCountsSchema = z
+  .object({ records: countField, deadLettered: countField, recordFailures: countField.exactOptional(), contractViolations: countField.exactOptional(), skipped: countField.exactOptional(), alreadyStored: countField.exactOptional() })
+  .strict()
+  .refine((c) => c.deadLettered + (c.skipped ?? 0) + (c.alreadyStored ?? 0) <= c.records && (c.contractViolations ?? 0) <= (c.recordFailures ?? 0) && (c.recordFailures ?? 0) <= c.deadLettered);
+
+/** The counts of a worker's `committed` report, or undefined when they are not counts (a bug in the worker: logged, not counted). */
+export const reportedCounts = (counts: unknown): CommittedCounts | undefined => {
+  const parsed = committedCountsSchema.safeParse(counts);
+  return parsed.success ? parsed.data : undefined;
+};
 
 /** How long a stopping worker may take to finish its transaction and leave the group before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
@@ -135,9 +156,12 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
           deps.log('info', 'normalize.worker_started', { instanceId, transactionalId: m.transactionalId, threadId: worker.threadId });
           resolveStart({ done, stop });
           break;
-        case 'committed':
-          deps.onCommitted?.(m.counts);
+        case 'committed': {
+          const counts = reportedCounts(m.counts);
+          if (counts) deps.onCommitted?.(counts);
+          else deps.log('error', 'normalize.worker_counts_invalid', { instanceId, counts: String(JSON.stringify(m.counts)).slice(0, 300) });
           break;
+        }
         case 'failed':
           fail(deserializeError(m.error));
           break;
