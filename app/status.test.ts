@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatStatus, formatStatusLine, type StatusSnapshot } from './status.ts';
+import { checkpointRows, formatStatus, formatStatusLine, type StatusSnapshot } from './status.ts';
 
 /** A snapshot computed without a job, nothing in it but what a test sets. */
 function snapshot(overrides: Partial<StatusSnapshot>): StatusSnapshot {
@@ -211,5 +211,27 @@ describe('a component name read from the ops port', () => {
     expect(line).not.toMatch(unsafe);
     expect(line).toMatch(/ \| not ready: sink\\u001b\]0;owned\\u0007\\u001b\[2J\\nok \| clickhouse 0 CDRs\\u202ex+… \(reason cut, 100\d\d\d chars\) waiting: ECONNREFUSED$/);
     expect(line.length).toBeLessThan(600);
+  });
+});
+
+describe('a checkpoint whose watermark is ahead of the clock', () => {
+  // Saved by a clock running ahead (or read after this clock stepped back): a delay of 0 read as a poller fully caught up.
+  const now = Date.parse('2026-12-01T12:00:00.000Z');
+  const rows = checkpointRows(
+    [
+      ['tencent-ccc:1400000001:live', { watermark: '2026-12-01T12:10:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z' }],
+      ['tencent-ccc:1400000002:live', { watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z' }],
+    ],
+    now,
+  );
+
+  it('has a delay below 0, by how far it is ahead; one behind keeps its delay', () => {
+    expect(rows.map((r) => r.watermarkDelaySec)).toEqual([-600, 300]);
+  });
+
+  it('is said to be ahead of the clock in cdrflow status', () => {
+    const lines = formatStatus(snapshot({ checkpoints: rows })).split('\n');
+    expect(lines.find((l) => l.includes(':1400000001:live'))).toMatch(/30s ago \(watermark 10m ahead of the clock\)$/);
+    expect(lines.find((l) => l.includes(':1400000002:live'))).toMatch(/30s ago$/);
   });
 });

@@ -35,7 +35,14 @@ export type IntakeFigures = z.infer<typeof intakeFiguresSchema>;
 const vendorRowSchema = z.object({ vendor: z.string(), cdrs: z.number(), answered: z.number(), billableMinutes: z.number() });
 export type VendorRow = z.infer<typeof vendorRowSchema>;
 
-const checkpointRowSchema = z.object({ id: z.string(), watermark: z.string(), updatedAt: z.string(), ageSec: z.number(), watermarkDelaySec: z.number() });
+const checkpointRowSchema = z.object({
+  id: z.string(),
+  watermark: z.string(),
+  updatedAt: z.string(),
+  ageSec: z.number(),
+  /** Seconds from the watermark to now; below 0 when the watermark is ahead of the clock of whoever computed it. */
+  watermarkDelaySec: z.number(),
+});
 export type CheckpointRow = z.infer<typeof checkpointRowSchema>;
 
 export const statusSnapshotSchema = z.object({
@@ -108,7 +115,9 @@ export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): 
       watermark: cp.watermark,
       updatedAt: cp.updatedAt,
       ageSec: Math.max(0, Math.round((nowMs - Date.parse(cp.updatedAt)) / 1000)),
-      watermarkDelaySec: Math.max(0, Math.round((nowMs - Date.parse(cp.watermark)) / 1000)),
+      // Signed: a watermark ahead of this clock (saved by a clock running ahead, or a clock stepped back) is below 0,
+      // not 0, which read as a poller fully caught up.
+      watermarkDelaySec: Math.round((nowMs - Date.parse(cp.watermark)) / 1000),
     }))
     .sort((a, b) => a.id.localeCompare(b.id));
 }
@@ -232,7 +241,7 @@ export function formatStatus(s: StatusSnapshot): string {
     const wmWidth = Math.max(24, ...shown.map((c) => c.watermark.length));
     lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
     // A removed tenant's live checkpoint ages for good: said not to be polled, or it reads as a stuck poller.
-    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago${notPolled.has(c.id) ? ' (not polled)' : ''}`);
+    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago${notPolled.has(c.id) ? ' (not polled)' : ''}${c.watermarkDelaySec < 0 ? ` (watermark ${age(-c.watermarkDelaySec)} ahead of the clock)` : ''}`);
     if (more > 0) lines.push(`  … and ${n(more)} more saved earlier (backfill ranges${moreNotPolled ? ', tenants no longer polled' : ''}; cdrflow status --json lists every checkpoint)`);
   }
   return lines.join('\n');
