@@ -6,7 +6,7 @@ import './kafkajs-setup.ts';
 import { KafkaJSNonRetriableError, KafkaJSProtocolError, type PartitionerArgs } from 'kafkajs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_PARTITION_SEND_BYTES, type Kafka } from './kafka.ts';
-import { MAX_CHUNK_HEARTBEAT_MS, connectOffsetTransactions, runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
+import { MAX_CHUNK_HEARTBEAT_MS, connectOffsetTransactions, groupLag, runBatchConsumer, runTransactional, sendsOf, type ProducedRecords } from './kafka-streams.ts';
 import { keyPartitioner } from './partitioner.ts';
 import { CdrflowError } from './errors.ts';
 
@@ -275,5 +275,31 @@ describe('connectOffsetTransactions: a write refused as too large', () => {
     // Tried once, then aborted: nothing of the chunk is committed, and it is written once the limit is raised.
     expect(sends).toBe(1);
     expect(aborted).toEqual([0, 1]);
+  });
+});
+
+describe('groupLag', () => {
+  /** A broker whose topic `raw` has partitions 0..2 from offset 40 (the records before were deleted) to 100. */
+  const kafkaWith = (committed: { partition: number; offset: string }[]) =>
+    ({
+      admin: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        listTopics: async () => ['raw'],
+        fetchOffsets: async () => [{ topic: 'raw', partitions: committed }],
+        fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '40', high: '100', offset: '100' })),
+      }),
+    }) as unknown as Kafka;
+
+  it('counts a partition with no committed offset from the log start, as the stage reads it (from the beginning)', async () => {
+    const lag = await groupLag(kafkaWith([{ partition: 0, offset: '-1' }, { partition: 1, offset: '90' }]), 'g', ['raw']);
+    expect(lag.map((p) => [p.partition, p.committed, p.lag])).toEqual([[0, 40, 60], [1, 90, 10]]);
+  });
+
+  it('counts a committed offset below the log start (retention deleted what the group had not read) from the log start too', async () => {
+    // The stage cannot read the deleted records (its consumer resets to the earliest): counting them left a lag that
+    // read as 30 records more to do than there were.
+    const lag = await groupLag(kafkaWith([{ partition: 2, offset: '10' }]), 'g', ['raw']);
+    expect(lag.map((p) => [p.partition, p.committed, p.lag])).toEqual([[2, 10, 60]]);
   });
 });

@@ -917,8 +917,9 @@ export interface PartitionLag {
 }
 
 /**
- * Committed offset vs. log end per partition (no committed offset counts as the log start). The end includes
- * transaction markers; cdrflow's batch stages commit past them (PartitionBatch.end), so a caught-up stage is at 0.
+ * Committed offset vs. log end per partition (no committed offset, or one behind the log start, counts as the log
+ * start). The end includes transaction markers; cdrflow's batch stages commit past them (PartitionBatch.end), so a
+ * caught-up stage is at 0.
  */
 export async function groupLag(kafka: Kafka, groupId: string, topics: string[]): Promise<PartitionLag[]> {
   return withAdmin(kafka, async (admin) => {
@@ -937,7 +938,9 @@ export async function groupLag(kafka: Kafka, groupId: string, topics: string[]):
         const end = Number(ends.find((e) => e.partition === p.partition)?.high ?? 0);
         const low = Number(ends.find((e) => e.partition === p.partition)?.low ?? 0);
         const c = Number(p.offset) < 0 ? low : Number(p.offset);
-        out.push({ topic: t.topic, partition: p.partition, committed: c, end, lag: Math.max(0, end - c) });
+        // Behind the log start (retention deleted what the group had not read), the stage reads from the log start
+        // (fromBeginning): the deleted records are no lag, it can never read them.
+        out.push({ topic: t.topic, partition: p.partition, committed: c, end, lag: Math.max(0, end - Math.max(c, low)) });
       }
     }
     return out;
