@@ -41,6 +41,15 @@ describe('toE164', () => {
       expect(toE164(raw!, 'CN'), raw).toBe(e164);
     }
   });
+  // A number typed through a CJK input method comes in full-width forms (U+FF10–FF19, ＋, －): the same number, so
+  // the same E.164 and the same PII hash, not vendor text that joins nothing.
+  it.each([
+    ['１３８００１３８０００', '+8613800138000'],
+    ['＋８６ １３８ ００１３ ８０００', '+8613800138000'],
+    ['０７５５－１２３４５６７８', '+8675512345678'],
+  ])('full-width %s → %s', (raw, e164) => {
+    expect(toE164(raw, 'CN')).toBe(e164);
+  });
 });
 
 describe('phoneParty', () => {

@@ -13,6 +13,12 @@ import { GroupedMemo } from './memo.ts';
 
 /** Separators people and vendors put inside numbers; they carry no meaning for routing. */
 const SEPARATORS = /[\s\-().]/g;
+/**
+ * Full-width ASCII forms (U+FF01–FF5E): digits, ＋, －, （） typed through a CJK input method are the same number, so
+ * they are read as ASCII and get the same E.164 form and PII hash as its ASCII spelling. Only this block: NFKC would
+ * also read circled or superscript digits as a number.
+ */
+const FULL_WIDTH = /[\uFF01-\uFF5E]/g;
 
 function textOf(raw: unknown): string | null {
   if (typeof raw === 'number' && Number.isFinite(raw)) return String(raw);
@@ -47,7 +53,7 @@ export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): 
 }
 
 function parseE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
-  const compact = raw.replace(SEPARATORS, '');
+  const compact = raw.replace(FULL_WIDTH, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(SEPARATORS, '');
   if (!/^\+?\d+$/.test(compact)) return null;
   const intl = internationalForm(compact);
   const parsed = intl ? parsePhoneNumberFromString(intl) : parsePhoneNumberFromString(compact, region);
