@@ -59,6 +59,14 @@ describe('phoneParty', () => {
   it('keeps unparsable numbers verbatim, flagged as not E.164', () => {
     expect(phoneParty(' 95555 ', options)).toEqual({ type: 'PHONE', value: '95555', e164: false, hashed: false, location: null });
   });
+  // A JSON number is a phone number only as a whole non-negative one: the sign of -13800138000 is no separator, and
+  // a fraction or a value past 2^53 (already rounded by JSON.parse) is not the digits the vendor sent.
+  it('reads a JSON number as a phone number only when it is a whole non-negative safe integer', () => {
+    expect(phoneParty(13800138000, options)).toMatchObject({ value: '+8613800138000', e164: true });
+    for (const n of [-13800138000, -8613800138000, 13800138000.5]) {
+      expect(phoneParty(n, options), String(n)).toMatchObject({ value: String(n), e164: false });
+    }
+  });
   it('carries the vendor location', () => {
     expect(phoneParty('008613800138000', options, '广东深圳')).toEqual({
       type: 'PHONE',

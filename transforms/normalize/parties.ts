@@ -72,7 +72,10 @@ export function hashIdentifier(value: string, key: string): string {
 export function phoneParty(raw: unknown, options: NormalizeOptions, location: string | null = null): Party | null {
   const text = textOf(raw);
   if (text === null) return null;
-  const e164 = toE164(text, options.defaultRegion);
+  // A JSON number is the vendor's digits only when whole, non-negative and safe: the minus of -13800138000 would be
+  // dropped as a separator and a made-up +86 number come out; a fraction or a rounded value past 2^53 is no number.
+  const readable = typeof raw !== 'number' || (Number.isSafeInteger(raw) && raw >= 0);
+  const e164 = readable ? toE164(text, options.defaultRegion) : null;
   const value = e164 ?? text;
   if (options.piiKey !== null) {
     return { type: 'PHONE', value: hashIdentifier(value, options.piiKey), e164: e164 !== null, hashed: true, location };
