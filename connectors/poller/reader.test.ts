@@ -771,3 +771,39 @@ describe('readWindow: a record too large to read even alone', () => {
     expect(result.records).toBe(29);
   });
 });
+
+describe('readWindow: received_at, the version ClickHouse keeps the latest of', () => {
+  // received_at is the ReplacingMergeTree version of the call's row: it must say when the vendor served that version of
+  // the record. Pages are asked for ahead of the one processed, so an answer may wait behind an earlier page's retries;
+  // stamped when processed, a version served before a vendor's update outranked the updated one another reader (the
+  // live poller beside a backfill) had read in between, and ClickHouse billed the old one.
+  it('is the time the page was answered, not the time its answer was processed', async () => {
+    const records = Array.from({ length: 12 }, (_, i) => ({ id: `r-${i}` }));
+    const source = pagedSource(records);
+    const fetchPage = source.fetchPage.bind(source);
+    let clock = 1_800_000_000_000;
+    const answeredAt = new Map<number, number>();
+    let page2Answered!: () => void;
+    const page2 = new Promise<void>((resolve) => (page2Answered = resolve));
+    let page1Attempts = 0;
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      if (page === 1 && page1Attempts++ === 0) throw new CdrflowError('transient', 'vendor busy (simulated)');
+      // Page 1's retry answers a minute after page 2 did; page 2's answer waits for it, unprocessed.
+      if (page === 1) {
+        await page2;
+        clock += 60_000;
+      }
+      const answer = await fetchPage(tenant, window, page, size, signal);
+      answeredAt.set(page, clock);
+      if (page === 2) page2Answered();
+      return answer;
+    };
+    const sink = new MemorySink();
+    await readWindow(memoryPollContext(source, sink, { now: () => clock }), 't1', WINDOW);
+    expect(page1Attempts).toBe(2);
+    expect(answeredAt.get(2)).toBeLessThan(answeredAt.get(1)!);
+    const stamped = new Map(sink.envelopes.map((e) => [e.natural_key, e.received_at.getTime()]));
+    expect(stamped.size).toBe(12);
+    for (const [key, at] of stamped) expect(at, key).toBe(answeredAt.get(Math.floor(Number(key.slice(2)) / 4)));
+  });
+});

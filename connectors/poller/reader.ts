@@ -217,7 +217,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
    * Fetches the page holding record `offset` with the current page size (which may shrink between attempts); `start`
    * is the page's first record, at or before `offset`.
    */
-  const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage }> =>
+  const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage; answeredAt: number }> =>
     retry(
       async (_attempt, last) => {
         await ctx.bucket.take(signal);
@@ -228,7 +228,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // size would cost every page read so far, and a divisor would cost up to the old size times the requests.
         const page = source.firstPage + Math.floor(offset / size);
         try {
-          return { page, size, start: (page - source.firstPage) * size, result: await source.fetchPage(tenant, window, page, size, signal) };
+          const result = await source.fetchPage(tenant, window, page, size, signal);
+          return { page, size, start: (page - source.firstPage) * size, result, answeredAt: ctx.now() };
         } catch (thrown) {
           if (signal.aborted) throw thrown;
           const err = asCdrflowError(thrown);
@@ -252,7 +253,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
           // The answer gave no total: the last one read stands, or before any, one record more than this slot, so the
           // page after it is asked for and a total the vendor gave is what the window is judged by (on a re-read).
           if (size === 1 && err.code === ANSWER_TOO_LARGE && last) {
-            return { page, size, start: offset, result: { total: knownTotal ?? offset + 2, records: [UNREADABLE], requestId: null } };
+            return { page, size, start: offset, result: { total: knownTotal ?? offset + 2, records: [UNREADABLE], requestId: null }, answeredAt: ctx.now() };
           }
           throw err;
         }
@@ -334,7 +335,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       while (queue.length > 0) {
         if (publishError !== undefined) break;
         const item = queue.shift()!;
-        const { page, size, start, result } = await item.fetch;
+        const { page, size, start, result, answeredAt } = await item.fetch;
         knownTotal = result.total;
         // After a shrink to a size that does not divide the one before, a page may reach beyond this item's slots on
         // either side: it starts before the next unread record, and the rest of a page cut short by that shrink ends
@@ -421,7 +422,10 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         /** (key, hash) of `fresh`, remembered only once Kafka acknowledged the page. */
         const toRemember: [string, string][] = [];
         let unchanged = 0;
-        const receivedAt = new Date(ctx.now());
+        // When the vendor served this version of its records, not when its turn came: pages are asked for ahead, and an
+        // answer may wait behind an earlier page's retries while another reader takes in a newer version. received_at
+        // is the version ClickHouse and reconcile keep the latest of.
+        const receivedAt = new Date(answeredAt);
         for (const checked of admitted) {
           if (!checked.ok) {
             // Dead-letter it once, not on every copy or re-read: remembered by its key, else its content, within this
