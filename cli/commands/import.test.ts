@@ -83,6 +83,16 @@ describe('cdrflow import refusals', () => {
     expect(r.stderr).toMatch(/tenant: must not be blank/);
   });
 
+  it('a --tenant with blanks around it is refused, exit 64 (the receiver stored the same calls under the tenant without them: two rows a call)', () => {
+    const file = join(dir, 'lvms.jsonl');
+    writeFileSync(file, '{"call_record_id":"r-1"}\n');
+    for (const tenant of ['12345 ', ' 12345', '12345\t']) {
+      const r = cdrflowImport(['alibaba-lvms', '--file', file, '--tenant', tenant]);
+      expect(r.status, JSON.stringify(tenant)).toBe(64);
+      expect(r.stderr).toMatch(/tenant: must not begin or end with blanks/);
+    }
+  });
+
   it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
     const file = join(dir, 'wt.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));

@@ -14,9 +14,15 @@ export const ImportOptionsSchema = z.strictObject({
   /**
    * Tenant for records that do not name one (all LVMS records; Huawei records without appKey). Blank is refused as
    * `cdrflow normalize --tenant` refuses it: an LVMS file imported under `--tenant " "` was stored under a tenant no
-   * receiver, backfill or reconcile names.
+   * receiver, backfill or reconcile names. So is one with blanks around it (`"12345 "` from a copied line): the tenant
+   * is part of every cdr_id, so the calls the receiver stored under `12345` were stored again, two rows a call.
    */
-  tenant: z.string().min(1).refine((t) => t.trim() !== '', 'must not be blank').optional(),
+  tenant: z
+    .string()
+    .min(1)
+    .refine((t) => t.trim() !== '', 'must not be blank')
+    .refine((t) => t.trim() === '' || t.trim() === t, 'must not begin or end with blanks (the tenant is part of every cdr_id)')
+    .optional(),
   /** Target topic; default cdr.raw.<vendor>. */
   topic: kafkaTopic.optional(),
   batchSize: z.number().int().min(1).max(MAX_IMPORT_BATCH).default(DEFAULT_IMPORT_BATCH),
