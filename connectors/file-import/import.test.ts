@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { importFile, countLines, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
+import { envelopesFromLine, importFile, countLines, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -85,6 +85,16 @@ describe('importFile', () => {
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), tenant: 'fallbackApp' }), { sink });
     expect(summary).toMatchObject({ records: 4, badLines: 2, topic: 'cdr.raw.huawei-privatenumber' });
     expect(sink.envelopes().at(-1)).toMatchObject({ tenant_id: 'fallbackApp', natural_key: '1200_a_5@x' });
+  });
+
+  it('Huawei: the tenant is the appKey without blanks around it, a blank one none (--tenant then), as normalize reads a record\'s tenant', () => {
+    const ctx = { vendor: 'huawei-privatenumber' as const, tenant: 'hwApp', file: 'f.jsonl', requestId: 'r', receivedAt: new Date(0) };
+    // The receiver stores these calls under its app's appKey, `hwApp`: another spelling was another cdr_id, each call twice.
+    const tenants = ['" hwApp "', '"hwApp\\t"', '"  "'].map((appKey) => {
+      const result = envelopesFromLine(`{"appKey":${appKey},"sessionId":"s-1"}`, 1, ctx);
+      return result.ok ? result.envelopes.map((e) => e.tenant_id) : result.reason;
+    });
+    expect(tenants).toEqual([['hwApp'], ['hwApp'], ['hwApp']]);
   });
 
   it('LVMS: DTO objects or DTO strings, CRLF lines, long ids exact, bad-id lines skipped, keyless ones kept for normalize to dead-letter', async () => {

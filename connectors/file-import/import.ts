@@ -285,7 +285,10 @@ export function envelopesFromLine(
     }
     const envelopes: RawEnvelope[] = [];
     for (const [index, { record, payload, extra }] of items.entries()) {
-      const appKey = typeof record['appKey'] === 'string' && record['appKey'] !== '' ? record['appKey'] : ctx.tenant;
+      // The tenant is part of every cdr_id: blanks around the appKey are not part of it (normalize reads a record's
+      // tenant so too), else the calls the receiver stored under its app's appKey were stored again under another.
+      const ownAppKey = typeof record['appKey'] === 'string' ? record['appKey'].trim() : '';
+      const appKey = ownAppKey !== '' ? ownAppKey : ctx.tenant;
       if (appKey === undefined) return { ok: false, reason: 'the record has no appKey and no --tenant was given' };
       const { key, source } = huaweiNaturalKey(record, payload);
       // As at the receiver: the line is refused whole, like a push with one such record.
