@@ -53,6 +53,23 @@ describe('normalize', () => {
     expect(normalize(envelope({ tenant_id: '' }), ctx)).toEqual({ ok: false, error: { kind: 'bad_record', message: 'envelope has an empty tenant_id', cdr_id: null } });
   });
 
+  it('names a record its mapper refuses by the cdr_id its row would have had: the envelope\'s key, as reconcile counts it', () => {
+    // A mapper keys by the record's own id; the row is keyed by the envelope's (the Kafka key). A dead letter named
+    // otherwise (or not at all) is not found under the call's cdr_id, beside the row a corrected version makes.
+    const trtcBad = envelope({ payload: JSON.stringify({ ...trtc, startCallTs: 'soon' }) });
+    const huaweiBad = envelope({
+      vendor: 'huawei-privatenumber',
+      tenant_id: 'hwApp',
+      natural_key: ' hs-1 ',
+      payload: JSON.stringify({ sessionId: ' hs-1 ', callInTime: 'yesterday' }),
+    });
+    const lvmsBad = envelope({ vendor: 'alibaba-lvms', tenant_id: 'lv', natural_key: '0042', payload: '{"call_record_id":42,"start_time":"soon"}' });
+    expect([trtcBad, huaweiBad, lvmsBad].map((e) => {
+      const r = normalize(e, ctx);
+      return r.ok ? 'mapped' : r.error.cdr_id;
+    })).toEqual(['tencent-trtc:1600000001:c-1', 'huawei-privatenumber:hwApp: hs-1 ', 'alibaba-lvms:lv:0042']);
+  });
+
   it('dead-letters a record whose timestamps are implausible (its durations would not fit the Avro int either)', () => {
     const huge = { ...trtc, acceptTs: 1, endTs: 253402300000, startCallTs: 1 };
     expect(normalize(envelope({ payload: JSON.stringify(huge) }), ctx)).toMatchObject({

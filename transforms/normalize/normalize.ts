@@ -129,7 +129,13 @@ function knownCdrId(envelope: RawEnvelope, ctx: NormalizeContext): string | null
 }
 
 function normalizeRecord(envelope: RawEnvelope, record: Record<string, unknown>, ctx: NormalizeContext): NormalizeResult {
-  return finish(MAPPERS[envelope.vendor](record, envelope, ctx), envelope, ctx);
+  const result = MAPPERS[envelope.vendor](record, envelope, ctx);
+  if (result.ok) return finish(result, envelope, ctx);
+  // A mapper knows only the record's own id; a refused record is named by the cdr_id its row would have had (the
+  // envelope's key, as finish keys a row and reconcile counts a dead letter), so a later, corrected version's row and
+  // this dead letter are found under one cdr_id. Bare records (no envelope key) keep the mapper's.
+  const known = knownCdrId(envelope, ctx);
+  return known === null || known === result.error.cdr_id ? result : { ok: false, error: { ...result.error, cdr_id: known } };
 }
 
 /** One raw envelope → a normalized CDR or a bad_record value. Throws only on bugs, never on data. */
