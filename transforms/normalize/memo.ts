@@ -22,4 +22,9 @@ export class GroupedMemo<K, V> {
     memo.set(key, value);
     return value;
   }
+
+  /** Every key held, over all groups (what the memo costs: its bound's tests count them). */
+  *keys(): IterableIterator<K> {
+    for (const memo of this.groups.values()) yield* memo.keys();
+  }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultNormalizeOptions } from './context.ts';
-import { appUserParty, hashIdentifier, phoneParty, protectedParty, toE164 } from './parties.ts';
+import { appUserParty, e164Memo, hashIdentifier, MAX_MEMOISED_NUMBER_CHARS, phoneParty, protectedParty, toE164 } from './parties.ts';
 
 const options = defaultNormalizeOptions();
 
@@ -93,5 +93,28 @@ describe('app user and protected parties', () => {
     expect(protectedParty('p-123')).toEqual({ type: 'PROTECTED', value: 'p-123', e164: false, hashed: false, location: null });
     expect(appUserParty('')).toBeNull();
     expect(protectedParty(undefined)).toBeNull();
+  });
+});
+
+describe('the phone-number memo', () => {
+  const heldChars = () => [...e164Memo.keys()].reduce((n, key) => n + key.length, 0);
+  const LONG = 60_000; // a field near MAX_RECORD_BYTES: a record may be that large
+  // Keys are counted by their length: a key that is a slice of a longer string (a trimmed field) would hide what it
+  // keeps alive, so the padded case below also checks that the memo is keyed by the whole field.
+
+  it('holds no long text: a stream of records with distinct huge phone fields does not grow it by their size', () => {
+    const before = heldChars();
+    for (let i = 0; i < 50; i++) {
+      const raw = `+86${'1'.repeat(LONG)}${i}`;
+      expect(toE164(raw, 'CN')).toBeNull();
+      // A short number padded with blanks: the trimmed text is a slice that keeps the whole field alive.
+      expect(phoneParty(`${' '.repeat(LONG)}+86138001${String(i).padStart(5, '0')}`, options)?.e164).toBe(true);
+    }
+    expect(heldChars() - before).toBeLessThanOrEqual(50 * 2 * MAX_MEMOISED_NUMBER_CHARS);
+  });
+
+  it('still memoises numbers as vendors write them', () => {
+    toE164('+86 138 0013 8000', 'CN');
+    expect([...e164Memo.keys()]).toContain('+86 138 0013 8000');
   });
 });

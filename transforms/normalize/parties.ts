@@ -42,10 +42,18 @@ function internationalForm(digits: string): string | null {
  * libphonenumber-js costs ~10 µs a number; hotline, agent and line numbers recur in nearly every record, so parses are
  * memoised. Bounded: dropped wholesale when full, which costs one re-parse per number, never a wrong answer.
  */
-const e164Memo = new GroupedMemo<string, string | null>(50_000);
+export const e164Memo = new GroupedMemo<string, string | null>(50_000);
+
+/**
+ * Longest text memoised: a number as written (at most 15 digits, a 00 prefix, separators) is far shorter. A field may
+ * be as long as its record (MAX_RECORD_BYTES), and 50,000 distinct long ones held the memo at gigabytes; longer text is
+ * parsed each time (libphonenumber-js refuses it at once).
+ */
+export const MAX_MEMOISED_NUMBER_CHARS = 64;
 
 /** E.164 form of a phone number, or null when it cannot be read as a valid number. */
 export function toE164(raw: string, region: NormalizeOptions['defaultRegion']): string | null {
+  if (raw.length > MAX_MEMOISED_NUMBER_CHARS) return parseE164(raw, region);
   const memo = e164Memo.of(region);
   const cached = memo.get(raw);
   if (cached !== undefined) return cached;
@@ -75,7 +83,9 @@ export function phoneParty(raw: unknown, options: NormalizeOptions, location: st
   // A JSON number is the vendor's digits only when whole, non-negative and safe: the minus of -13800138000 would be
   // dropped as a separator and a made-up +86 number come out; a fraction or a rounded value past 2^53 is no number.
   const readable = typeof raw !== 'number' || (Number.isSafeInteger(raw) && raw >= 0);
-  const e164 = readable ? toE164(text, options.defaultRegion) : null;
+  // The field as written, blanks included (parseE164 drops them as separators): its trimmed text may be a slice that
+  // keeps the whole field alive, so a short number padded to a huge field would be memoised at the field's size.
+  const e164 = readable ? toE164(typeof raw === 'string' ? raw : text, options.defaultRegion) : null;
   const value = e164 ?? text;
   if (options.piiKey !== null) {
     return { type: 'PHONE', value: hashIdentifier(value, options.piiKey), e164: e164 !== null, hashed: true, location };
