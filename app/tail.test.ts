@@ -4,9 +4,10 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { MAX_WRITER_SCHEMAS, avroType, encodeFramed } from '../core/avro.ts';
+import { OTHER_LABEL } from '../core/metric-labels.ts';
 import { SCHEMA_FILES } from '../core/topology.ts';
 import { registryStub } from '../test/registry-stub.ts';
-import { DLQ_CELL_CHARS, MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, tailRecord, type TailRecord } from './tail.ts';
+import { DLQ_CELL_CHARS, DeadLetterTally, MAX_DLQ_COUNT_ROWS, MAX_NESTED_DEAD_LETTERS, decodeValue, formatDlqSummary, summarizeDeadLetters, tableLine, tailRecord, type TailRecord } from './tail.ts';
 
 const ESCAPES = '\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\r\u0085\u202e';
 const at = { topic: 't', partition: 0, offset: 1, timestamp: '2026-12-05T10:00:00.000Z' };
@@ -137,5 +138,24 @@ describe('decoding hostile values', () => {
     // Two levels are decoded whole.
     const two = await decodeValue(registry, encodeFramed(deadLetter, 1, letter(encodeFramed(deadLetter, 1, letter(Buffer.from('{"a":1}'))))));
     expect(two).toMatchObject({ kind: 'dead-letter', value: { original_kind: 'dead-letter', original: { original_kind: 'json', original: { a: 1 } } } });
+  });
+});
+
+describe('cdrflow dlq\'s counts', () => {
+  it('hold a bounded number of rows and characters whatever the letters name: the topic need not fit in memory', () => {
+    const tally = new DeadLetterTally(1);
+    const letters = 3 * MAX_DLQ_COUNT_ROWS;
+    for (let i = 0; i < letters; i++) {
+      // Each letter a vendor of its own, 10,000 characters long (a producer writing garbage to the topic).
+      tally.add({ ...at, offset: i, key: null, kind: 'dead-letter', value: { reason: 'bad_record', stage: 'normalize', vendor: `${'w'.repeat(10_000)}${i}`, cdr_id: null, error: 'e' } });
+    }
+    const { total, byReason } = tally.summary();
+    expect(total).toBe(letters);
+    expect(byReason.reduce((n, r) => n + r.count, 0)).toBe(letters);
+    expect(byReason.length).toBeLessThanOrEqual(MAX_DLQ_COUNT_ROWS + 1);
+    const chars = byReason.reduce((n, r) => n + r.reason.length + r.stage.length + r.vendor.length, 0);
+    expect(chars).toBeLessThanOrEqual((MAX_DLQ_COUNT_ROWS + 1) * 3 * DLQ_CELL_CHARS);
+    // What did not get a row of its own is counted under one, not lost.
+    expect(byReason.find((r) => r.vendor === OTHER_LABEL)?.count).toBe(letters - MAX_DLQ_COUNT_ROWS);
   });
 });

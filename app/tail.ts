@@ -2,6 +2,7 @@
 // (Confluent framing: the writer schema's id is in each value) — a raw envelope with its vendor payload parsed, a
 // normalized CDR, a dead letter with its reason first and the record it carries decoded the same way — or as JSON /
 // text where a topic holds no Avro (checkpoints). Reads are read_committed: what a downstream consumer would see.
+import { createHash } from 'node:crypto';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { MAX_WRITER_SCHEMAS, RefusedWriters, forgetFetchedSchema, schemaCannotBeBuilt } from '../core/avro.ts';
 // Reading a topic (from the beginning or its last N, optionally following) is the Kafka wrapper's: core/kafka.ts.
@@ -9,6 +10,7 @@ export { isMissingTopic, readTopic, type ReadOptions } from '../core/kafka.ts';
 import type { AppConfig } from './config.ts';
 import { TOPICS } from '../core/topology.ts';
 import { terminalText } from '../core/input-limits.ts';
+import { OTHER_LABEL } from '../core/metric-labels.ts';
 
 /** The topics a configuration reads and writes, by role (names carry the namespace, if any). */
 export function cdrflowTopics(config: AppConfig): { topic: string; role: string }[] {
@@ -201,16 +203,23 @@ function tableFields(r: TailRecord): string {
 
 export interface DlqSummary {
   total: number;
-  /** Counts per reason (error kind) and stage, then per vendor. */
+  /** Counts per reason (error kind) and stage, then per vendor: each cut to DLQ_CELL_CHARS, and past MAX_DLQ_COUNT_ROWS rows under `other`. */
   byReason: { reason: string; stage: string; vendor: string; count: number }[];
   latest: TailRecord[];
 }
+
+/**
+ * Rows of `cdrflow dlq`'s counts: the real ones are a handful (error kinds × stages × vendors), but each names what its
+ * letters say, and a topic of letters that each name their own vendor made one row per letter, held whole.
+ */
+export const MAX_DLQ_COUNT_ROWS = 1_000;
 
 /**
  * `cdrflow dlq`'s summary, one letter at a time: every letter counted, only the latest N (and at most as many more
  * awaiting the next cut) held. A topic of many large letters (each up to 512 KiB of original, decoded) was held whole.
  */
 export class DeadLetterTally {
+  /** By a digest of the three values, so a long value is told apart by all of it but held only as its cell. */
   private readonly counts = new Map<string, { reason: string; stage: string; vendor: string; count: number }>();
   private newest: TailRecord[] = [];
   private total = 0;
@@ -220,11 +229,16 @@ export class DeadLetterTally {
   add(r: TailRecord): void {
     this.total++;
     const v = (r.kind === 'dead-letter' ? r.value : {}) as Record<string, unknown>;
-    const row = { reason: String(v['reason'] ?? r.kind), stage: String(v['stage'] ?? '-'), vendor: String(v['vendor'] ?? '-') };
-    const key = `${row.reason}\u0000${row.stage}\u0000${row.vendor}`;
-    const seen = this.counts.get(key) ?? { ...row, count: 0 };
+    const [reason, stage, vendor] = [String(v['reason'] ?? r.kind), String(v['stage'] ?? '-'), String(v['vendor'] ?? '-')];
+    const key = createHash('sha256').update(JSON.stringify([reason, stage, vendor])).digest('base64');
+    let seen = this.counts.get(key);
+    if (!seen) {
+      // Past the bound, every new combination is counted under one row of OTHER_LABEL: counted, never lost.
+      const row = this.counts.size < MAX_DLQ_COUNT_ROWS ? key : OTHER_LABEL;
+      seen = this.counts.get(row) ?? (row === key ? { reason: dlqCell(reason), stage: dlqCell(stage), vendor: dlqCell(vendor), count: 0 } : { reason: OTHER_LABEL, stage: OTHER_LABEL, vendor: OTHER_LABEL, count: 0 });
+      this.counts.set(row, seen);
+    }
     seen.count++;
-    this.counts.set(key, seen);
     this.newest.push(r);
     if (this.newest.length >= 2 * this.latest) this.newest = this.latestOnly();
   }
@@ -251,11 +265,15 @@ export function summarizeDeadLetters(records: TailRecord[], latest: number): Dlq
  */
 export const DLQ_CELL_CHARS = 60;
 
+/** A reason, stage or vendor as `cdrflow dlq` holds and shows it: cut to DLQ_CELL_CHARS, and said so. */
+function dlqCell(text: string): string {
+  return text.length > DLQ_CELL_CHARS ? `${text.slice(0, DLQ_CELL_CHARS - 1)}…` : text;
+}
+
 export function formatDlqSummary(topic: string, s: DlqSummary): string {
   if (s.total === 0) return `${topic}: no dead letters`;
   const lines = [`${topic}: ${s.total.toLocaleString('en-US')} dead letter(s)`, ''];
-  const cell = (text: string) => (text.length > DLQ_CELL_CHARS ? `${text.slice(0, DLQ_CELL_CHARS - 1)}…` : text);
-  const rows = s.byReason.map((r) => ({ reason: cell(r.reason), stage: cell(r.stage), vendor: cell(r.vendor), count: r.count }));
+  const rows = s.byReason.map((r) => ({ reason: dlqCell(r.reason), stage: dlqCell(r.stage), vendor: dlqCell(r.vendor), count: r.count }));
   const w = {
     reason: Math.max(6, ...rows.map((r) => r.reason.length)),
     stage: Math.max(5, ...rows.map((r) => r.stage.length)),
