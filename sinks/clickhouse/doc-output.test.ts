@@ -64,7 +64,7 @@ describe('docs/stream-stages.md, "Real output"', () => {
   const queries = shownQueries();
 
   it('shows the five queries of the section', () => {
-    expect(queries.map((q) => q.sql.split(' FROM ')[1]!.split(' ')[0])).toEqual(['cdrflow.cdr', 'cdrflow.cdr_daily', 'cdrflow.cdr_hourly', 'cdrflow.cdr_end_status', 'cdrflow.cdr_legs']);
+    expect(queries.map((q) => q.sql.split(' FROM ')[1]!.split(' ')[0])).toEqual(['cdrflow.cdr', 'cdrflow.cdr_daily', 'cdrflow.cdr_hourly', 'cdrflow.cdr_end_status', 'cdrflow.cdr_legs_current']);
   });
 
   it.each(queries.map((q, i) => [i + 1, q] as const))('query %i prints what the document shows', async (_, { sql, shown }) => {
