@@ -70,6 +70,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'receiver.port': '0 = any free port',
   'receiver.bodyBudgetBytes': 'request bodies held in memory at once, all requests together; a push that does not fit is answered the vendor\'s "retry later" (503) without reading its body; at least bodyLimitBytes',
   'receiver.maxConnections': 'connections open at once, those still sending headers included; one more is closed unread (counted as outcome busy, code dropped) and the vendor pushes again later',
+  'receiver.maxPipelinedRequests': 'requests one connection may have waiting for their answers while a push on it waits for its body or Kafka; the next is answered the vendor\'s "retry later" (503, counted as outcome busy) after the answers owed, and the connection closed; the vendors send one push at a time',
   'receiver.unreadAnswerTimeoutMs': 'a connection whose client reads none of the answers waiting for it for this long is closed (counted as outcome timeout, code unread_answers); a client reading at least a socket send buffer (at most 4 MiB) per period is never cut',
   'receiver.ackTimeoutMs': 'longest wait for Kafka before answering "retry later"',
   'receiver.huawei.apps': 'appKey / appSecret (/ binding mode) per Huawei app',

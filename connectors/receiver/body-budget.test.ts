@@ -2,7 +2,7 @@
 // that does not fit is answered the vendor's "retry later" unread), every path gives its bytes back, and a Huawei push
 // whose signature (headers only) does not check out is refused before its body is read; the connections open at once
 // are bounded too, as one still sending its headers holds memory no budget counts.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { startReceiver, type ReceiverConfigInput } from '../push-vendors.ts';
@@ -253,7 +253,9 @@ describe('Huawei: the signature covers only headers, so it is checked before the
 
 describe('a connection closed with answers still queued', () => {
   it('counts every request on it out: the in-flight figure returns to 0, stop() does not wait for them, and a push on it stays stored', async () => {
-    const { r, sink } = await start({ shutdownGraceMs: 600_000 });
+    // Health requests pipelined behind the push while it waits would close the connection past maxPipelinedRequests
+    // (the test below): the bound is lifted here, where the answers must queue.
+    const { r, sink } = await start({ shutdownGraceMs: 600_000, maxPipelinedRequests: 1_000_000 });
     const socket = connect(r.port, '127.0.0.1');
     sockets.push(socket);
     socket.on('error', () => undefined);
@@ -344,4 +346,42 @@ describe('answers the client does not read', () => {
     await waitFor(async () => (await r.connections()) === 0, { message: 'no connection left open' });
     await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'no request left in flight' });
   }, 120_000);
+});
+
+describe('requests pipelined on one connection behind a push waiting for Kafka', () => {
+  it('are held at most maxPipelinedRequests deep: the next is answered "retry later" after the answers owed, and the connection closed', async () => {
+    const { r, sink, registry } = await start({ maxPipelinedRequests: 8 });
+    sink.hold();
+    // Every request the receiver takes in is counted in flight until answered or its connection closes.
+    const received = vi.spyOn(r.metrics.inFlight, 'inc');
+    const socket = connect(r.port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // Small signed pushes (about 1.5 KB each), written back to back: Node never stops reading them by itself.
+    const total = 2_000;
+    const pushes = Array.from({ length: total }, (_, i) => {
+      const body = feeBody(i + 1);
+      const head = Object.entries({ host: 'x', ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
+    });
+    socket.write(pushes.join(''));
+    await sink.heldCount(1);
+    // What the receiver took in while the first push waits for Kafka: requests received and unanswered.
+    await waitFor(() => r.metrics.inFlight.value() > 8, { message: 'requests pipelined behind the held push' });
+    sink.release();
+    await closed;
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    const accepted = statuses.filter((s) => s === '200').length;
+    // Every push before the refusal is answered 200 and stored; one "retry later" follows and nothing after it.
+    expect(statuses).toEqual([...Array<string>(accepted).fill('200'), '503']);
+    expect(accepted).toBeLessThan(total / 10);
+    // Past the refused one, the receiver read no more than what came in the same reads of the socket.
+    expect(received.mock.calls.length).toBeLessThan(total / 10);
+    expect(sink.envelopes()).toHaveLength(accepted);
+    expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
+    await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
+  });
 });

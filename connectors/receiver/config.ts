@@ -22,6 +22,13 @@ export const receiverServerFields = {
    * a second (the design's rate) answered in 2 s, and bounds the headers to about 110 MiB.
    */
   maxConnections: z.number().int().min(1).default(4_096),
+  /**
+   * Requests one connection may have waiting for their answers while a push on it waits for its body or Kafka; the
+   * next is answered "retry later" after the answers owed, and the connection closed. Node keeps reading requests
+   * pipelined behind an unanswered one, and holds their bodies (up to 16 KiB each before it stops reading) outside
+   * bodyBudgetBytes: 20,000 small pushes were held behind one waiting for Kafka. The vendors send one push at a time.
+   */
+  maxPipelinedRequests: z.number().int().min(1).default(8),
   /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */
   headersTimeoutMs: timerMs().min(100).default(10_000),
   bodyTimeoutMs: timerMs().min(100).default(10_000),

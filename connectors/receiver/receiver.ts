@@ -110,7 +110,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   });
   const contexts = new Map(routes.map((r) => [r, contextFor(r)]));
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** `conn`: the request's connection; `full`: it came past maxPipelinedRequests, to be answered "retry later". */
+  const handle = async (req: IncomingMessage, res: ServerResponse, conn: Connection, full: boolean): Promise<void> => {
     const started = performance.now();
     let url: URL;
     try {
@@ -120,6 +121,12 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       req.resume();
       send(res, { status: 400, contentType: 'application/json', body: JSON.stringify({ error: 'malformed request target' }) }, true);
       metrics.requests.inc({ vendor: 'none', outcome: 'bad_request', code: '400' });
+      return;
+    }
+    const pipelineFull = `${config.maxPipelinedRequests} requests on this connection already wait for their answers (maxPipelinedRequests)`;
+    if (full && !byPath.has(url.pathname)) {
+      send(res, { status: 503, contentType: 'application/json', body: JSON.stringify({ error: pipelineFull }) }, true);
+      metrics.requests.inc({ vendor: 'none', outcome: 'busy', code: '503' });
       return;
     }
     if (url.pathname === config.healthPath) {
@@ -148,6 +155,11 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       return;
     }
     const meta = { query: url.searchParams, headers: req.headers, requestId };
+    if (full) {
+      // The vendor's "retry later", as for the body budget; the body is left unread and the connection closed.
+      finish({ ...route.failure('unavailable', meta, pipelineFull), outcome: 'busy' }, true);
+      return;
+    }
     if (!route.methods.includes(req.method ?? '')) {
       req.resume();
       finish(route.failure('method_not_allowed', meta, `method ${req.method} not allowed`));
@@ -174,6 +186,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     }
     // The body's bytes count against the budget until the push is answered, whichever way it ends.
     const lease = bodies.lease();
+    conn.pushing = true;
     try {
       const body = await readBody(req, config.bodyLimitBytes, config.bodyTimeoutMs, lease);
       if (body.kind === 'aborted') return;
@@ -204,6 +217,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       }
       finish(reply);
     } finally {
+      conn.pushing = false;
       lease.release();
     }
   };
@@ -215,7 +229,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   const connectionOf = (socket: Socket): Connection => {
     let conn = connections.get(socket);
     if (!conn) {
-      const created: Connection = { turn: Promise.resolve(), pending: 0, closing: false };
+      const created: Connection = { turn: Promise.resolve(), pending: 0, closing: false, pushing: false };
       socket.once('close', () => clearTimeout(created.unreadTimer));
       connections.set(socket, (conn = created));
     }
@@ -266,6 +280,15 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     });
     conn.pending++;
     conn.last = req;
+    // Node parses requests pipelined behind one still unanswered and holds their bodies, outside the body budget, for
+    // as long as the pushes ahead wait for Kafka. Past the bound, the connection is read no further: this request is
+    // answered "retry later" in its turn and the connection closed. A flood of requests answered at once (health
+    // checks) is left to Node, which stops reading by itself once their answers back up.
+    const full = conn.pushing && conn.pending > config.maxPipelinedRequests && !conn.full;
+    if (full) {
+      conn.full = true;
+      stopReading(req.socket);
+    }
     conn.turn = conn.turn
       .then(async () => {
         // Node queued its answer behind one it will never send: it never closes, so it is counted out here.
@@ -273,7 +296,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
           answered();
           return;
         }
-        await handle(req, res);
+        await handle(req, res, conn, full);
         watchUnread(req.socket, conn);
         conn.lastAnswer = res;
         if (closingAnswers.has(res) || !res.shouldKeepAlive || res.destroyed) conn.closing = true;
@@ -422,6 +445,10 @@ interface Connection {
   turn: Promise<void>;
   /** Requests received and not yet answered. */
   pending: number;
+  /** A push on it is reading its body or waiting for Kafka: the requests behind it wait. */
+  pushing: boolean;
+  /** A request came past maxPipelinedRequests: the connection is read no further. */
+  full?: boolean;
   /** An answer closed the connection: the requests behind it are not read. */
   closing: boolean;
   /** The latest request received. */
@@ -435,6 +462,16 @@ interface Connection {
   lastAnswer?: ServerResponse;
   /** Closes the connection if the client reads none of the bytes waiting for it (watchUnread). */
   unreadTimer?: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Reads no more of the connection, for good: Node resumes a paused socket whenever a request's body is read or an
+ * answer is written, so it is paused again each time (Node's own 'resume' listener, which starts the reading, runs
+ * first, and nothing is read between the two).
+ */
+function stopReading(socket: Socket): void {
+  socket.pause();
+  socket.on('resume', () => socket.pause());
 }
 
 /** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */

@@ -27,7 +27,8 @@ export interface IncomingPush {
 
 /**
  * What the receiver made of a request: the `outcome` label of its metrics (the alert rules match these names). `busy`
- * is the route's `unavailable` answer given because the bodies held at once reached bodyBudgetBytes, not for Kafka,
+ * is the route's `unavailable` answer given because the bodies held at once reached bodyBudgetBytes (or a connection
+ * pipelined past maxPipelinedRequests), not for Kafka,
  * and (route `none`, code `dropped`) a connection closed unread because maxConnections were open.
  */
 export const OUTCOMES = ['accepted', 'auth_failed', 'bad_request', 'unavailable', 'busy', 'too_large', 'timeout', 'not_found', 'method_not_allowed', 'error'] as const;
