@@ -13,6 +13,18 @@ describe('lvmsNaturalKey', () => {
     expect(lvmsNaturalKey(dto)).toEqual({ key: 'job:77|13800000000|2024-01-01 08:00:00', source: 'composite' });
   });
 
+  it('checkLvmsDto takes a blank call_record_id as absent, like null: composite key, else the content key', () => {
+    // Refused, it was an error a TOP client does not retry and the call was lost; lvmsNaturalKey (normalize) already
+    // read a blank as no id, so the door and normalize now key the DTO alike.
+    for (const blank of ['""', '"  "']) {
+      const composite = `{"call_record_id":${blank},"robot_call_job_id":77,"called_phone_number":"13800000000","start_time":"2024-01-01 08:00:00"}`;
+      expect(checkLvmsDto(composite)).toEqual({ ok: true, key: lvmsNaturalKey(composite) });
+      expect(lvmsNaturalKey(composite)).toEqual({ key: 'job:77|13800000000|2024-01-01 08:00:00', source: 'composite' });
+      const keyless = `{"call_record_id":${blank},"name":"x"}`;
+      expect(checkLvmsDto(keyless)).toEqual({ ok: true, key: { key: `sha256:${createHash('sha256').update(keyless).digest('hex')}`, source: 'payload-sha256' } });
+    }
+  });
+
   it('gives undefined when no key can be formed', () => {
     expect(lvmsNaturalKey('{"robot_call_job_id":77,"called_phone_number":""}')).toBeUndefined();
     expect(lvmsNaturalKey('[]')).toBeUndefined();

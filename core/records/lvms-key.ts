@@ -65,6 +65,14 @@ function canonicalInteger(digits: string): string {
   return BigInt(digits).toString();
 }
 
+/**
+ * null or a string of blanks: no id, as lvmsNaturalKey reads it (the DTO is keyed by the composite or its text).
+ * Refused, it was an isv.* error a TOP client does not retry, and a call the composite could key was lost.
+ */
+function absentText(raw: string): boolean {
+  return raw === 'null' || (raw.startsWith('"') && (JSON.parse(raw) as string).trim() === '');
+}
+
 function nonEmptyString(raw: string | undefined): string | undefined {
   if (raw === undefined || !raw.startsWith('"')) return undefined;
   const value = JSON.parse(raw) as string;
@@ -74,7 +82,8 @@ function nonEmptyString(raw: string | undefined): string | undefined {
 export type LvmsDtoCheck = { ok: true; key: LvmsNaturalKey } | { ok: false; problem: string };
 
 /**
- * What the receiver and the import accept: a JSON object, with call_record_id (when given) a real integer. Everything
+ * What the receiver and the import accept: a JSON object, with call_record_id (when given, and not null or blank) a
+ * real integer. Everything
  * else inside is kept raw and judged by normalize, a missing key included.
  */
 export function checkLvmsDto(payload: string): LvmsDtoCheck {
@@ -91,7 +100,7 @@ export function checkLvmsDto(payload: string): LvmsDtoCheck {
   }
   const members = rawMembers(payload)!;
   const rawId = members.get('call_record_id');
-  if (rawId !== undefined && rawId !== 'null' && integerText(rawId) === undefined) {
+  if (rawId !== undefined && !absentText(rawId) && integerText(rawId) === undefined) {
     return { ok: false, problem: 'call_record_id must be an integer' };
   }
   // A DTO no key can be formed for is still stored raw, under a key its text gives (a re-push lands on the same key),

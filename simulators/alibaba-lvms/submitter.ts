@@ -96,7 +96,7 @@ export function readTopAnswer(body: string): { success: boolean; code?: string; 
 
 export interface LvmsGeneratorOptions {
   seed: number;
-  /** Share of DTOs without call_record_id (they get the composite key). */
+  /** Share of DTOs without call_record_id (they get the composite key): left out, null or "", as clients send an unset id. */
   noIdRate?: number;
   /** Share of DTOs that are wrong inside (stored raw, dead-lettered by normalize). */
   malformedRate?: number;
@@ -165,7 +165,10 @@ export class LvmsDtoGenerator {
       else fields['start_time'] = 'yesterday';
     }
     const json = JSON.stringify(fields);
-    return withId ? `{"call_record_id":${idText},${json.slice(1)}` : json;
+    if (withId) return `{"call_record_id":${idText},${json.slice(1)}`;
+    // By the sequence number, not the generator's draws, so a seed's other DTOs stay as they were.
+    const unset = ['', '"call_record_id":null,', '"call_record_id":"",'][seq % 3]!;
+    return `{${unset}${json.slice(1)}`;
   }
 }
 

@@ -10,7 +10,7 @@ import type { NormalizeResult } from '../result.ts';
 import { normalize } from '../normalize.ts';
 import { mapAlibabaLvms } from './alibaba-lvms.ts';
 import { rawEnvelope } from '../fixtures/envelope.ts';
-import { lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
+import { checkLvmsDto, lvmsNaturalKey } from '../../../core/records/lvms-key.ts';
 import { LVMS_RESULT_STATUSES, LVMS_UNDOCUMENTED_STATUS, LvmsDtoGenerator } from '../../../simulators/alibaba-lvms/submitter.ts';
 
 const APP_KEY = '12345678';
@@ -213,6 +213,18 @@ describe('Alibaba LVMS call record', () => {
     expect(cdr.natural_key).toBe('job:5001|13800138000|2026-03-02 10:00:00');
     expect(cdr.extras['key_source']).toBe('composite');
     expect(cdr.extras).not.toHaveProperty('call_record_id');
+  });
+
+  it('keys a blank call_record_id as the door does: absent, so by job, callee and start time', () => {
+    for (const blank of ['', '  ']) {
+      const payload = JSON.stringify({ ...answered(), call_record_id: blank });
+      const door = checkLvmsDto(payload);
+      if (!door.ok) throw new Error(`the door refused a blank call_record_id: ${door.problem}`);
+      const cdr = cdrOf(mapAlibabaLvms(JSON.parse(payload), envelopeFor(payload, door.key.key), defaultNormalizeContext()));
+      expect(cdr.natural_key).toBe('job:5001|13800138000|2026-03-02 10:00:00');
+      expect(cdr.extras['key_source']).toBe('composite');
+      expect(cdr.extras).not.toHaveProperty('call_record_id');
+    }
   });
 
   it('keeps every digit of a call_record_id beyond 2^53', () => {
