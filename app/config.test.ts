@@ -131,6 +131,23 @@ describe('loadAppConfig', () => {
     ]);
   });
 
+  it('refuses a Huawei or LVMS appKey with a ":" in it, naming the setting (tenant "a:b" key "c" and tenant "a" key "b:c" were one cdr_id)', () => {
+    const found = problems(() =>
+      loadAppConfig({
+        env: {
+          CDRFLOW_HUAWEI_APPS: '[{"appKey":"V1Z965:21zF","appSecret":"s1"}]',
+          CDRFLOW_LVMS_APPS: '[{"appKey":"12345678","appSecret":"a"},{"appKey":"1234:5678","appSecret":"b"}]',
+        },
+      }),
+    );
+    expect(found.map((p) => `${p.path}: ${p.message}`).sort()).toEqual([
+      'receiver.huawei.apps.0.appKey: must not contain ":" (the tenant is the middle of every cdr_id, <vendor>:<tenant>:<natural key>, and natural keys hold ":" too)',
+      'receiver.lvms.apps.1.appKey: must not contain ":" (the tenant is the middle of every cdr_id, <vendor>:<tenant>:<natural key>, and natural keys hold ":" too)',
+    ]);
+    // Real appKeys: Huawei's letters and digits, TOP's digits.
+    expect(() => loadAppConfig({ env: { CDRFLOW_HUAWEI_APPS: '[{"appKey":"V1Z96521zFr3vxe5N2A1UJ1sQ1WP","appSecret":"s"}]', CDRFLOW_LVMS_APPS: '[{"appKey":"12345678","appSecret":"s"}]' } })).not.toThrow();
+  });
+
   it('refuses a topic or a consumer group that plays two parts, naming the key (each was taken: nothing normalized, or every record thrown away)', () => {
     const cases: [string, [string]][] = [
       ['sink: { groupId: cdrflow.normalize }', ['sink.groupId: consumer group cdrflow.normalize is also normalize.groupId: each stage needs a group of its own (in one group the stages split the partitions of topics only one of them reads)']],

@@ -274,6 +274,16 @@ export function naturalKeyProblem(key: string, field = 'natural key', shown = ke
   return bytes > MAX_NATURAL_KEY_BYTES ? `${field} is ${bytes} bytes long (limit ${MAX_NATURAL_KEY_BYTES}): ${quote(shown, 40)}` : null;
 }
 
+/**
+ * Why a tenant cannot be one, or null. The tenant is the middle of every cdr_id (`<vendor>:<tenant>:<natural key>`,
+ * transforms/normalize/identity.ts) and natural keys hold `:` (Huawei `icid:…`, LVMS `job:…`, `sha256:…`), so with a
+ * `:` in it tenant `a:b` key `c` and tenant `a` key `b:c` are one id: two calls, one row. Real appKeys have none
+ * (Huawei's are letters and digits, TOP's digits); CCC and TRTC tenants are integers.
+ */
+export function tenantProblem(tenant: string): string | null {
+  return tenant.includes(':') ? 'must not contain ":" (the tenant is the middle of every cdr_id, <vendor>:<tenant>:<natural key>, and natural keys hold ":" too)' : null;
+}
+
 /** A problem with one record's size, or null. */
 export function recordSizeProblem(text: string): string | null {
   if (text.length * 3 <= MAX_RECORD_BYTES) return null;

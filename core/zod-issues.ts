@@ -2,6 +2,7 @@
 // user sees where in the file or flags each problem is.
 import { z } from 'zod';
 import { didYouMean } from './did-you-mean.ts';
+import { tenantProblem } from './input-limits.ts';
 
 export interface ConfigProblem {
   /** Dotted path, e.g. `connectors.tencent-ccc.sdkAppIds.0`; `(root)` for the document itself. */
@@ -152,3 +153,10 @@ export function distinctBy<T>(keyOf: (item: T) => unknown, what: string) {
     });
   };
 }
+
+/** A tenant named in a setting (an appKey, `--tenant`): refused where it would make two calls' cdr_ids one (tenantProblem). */
+export const tenantName = () =>
+  z.string().check((ctx) => {
+    const problem = tenantProblem(ctx.value);
+    if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+  });

@@ -93,6 +93,14 @@ describe('cdrflow import refusals', () => {
     }
   });
 
+  it('a --tenant with a ":" is refused, exit 64 (tenant "a:b" key "c" and tenant "a" key "b:c" were one cdr_id: two calls, one row)', () => {
+    const file = join(dir, 'lvms.jsonl');
+    writeFileSync(file, '{"call_record_id":1}\n');
+    const r = cdrflowImport(['alibaba-lvms', '--file', file, '--tenant', '1234:5678']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/tenant: must not contain ":"/);
+  });
+
   it('a UTF-16 file: one line saying so and how to convert it, exit 65, no NUL bytes on the terminal', () => {
     const file = join(dir, 'wt.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"appKey":"a","sessionId":"s-1"}\n', 'utf16le')]));

@@ -124,6 +124,13 @@ describe('cdrflow normalize', { timeout: 60_000 }, () => {
     expect(r.stderr).toMatch(/^line 2: envelope is for vendor tencent-trtc, not tencent-ccc$/m);
   });
 
+  it('refuses a --tenant with a ":" as a usage error, as the import does (it could make two calls\' cdr_ids one)', () => {
+    const r = cdrflow(['--vendor', 'alibaba-lvms', '--tenant', '1234:5678'], '{"call_record_id":1}\n');
+    expect(r.status).toBe(64);
+    expect(r.records).toEqual([]);
+    expect(r.stderr).toMatch(/--tenant must not contain ":"/);
+  });
+
   it('rejects a missing or unknown vendor as a usage error', () => {
     expect(cdrflow([], '').status).toBe(64);
     const r = cdrflow(['--vendor', 'acme'], '');

@@ -5,7 +5,7 @@ import { readingStdin, refuseDirectoryOnStdin, UsageError } from '../command.ts'
 import { EXIT_SOME_LINES_BAD } from '../../core/exit-codes.ts';
 import { parseFlags } from '../args.ts';
 import { avroType } from '../../core/avro.ts';
-import { MAX_LINE_BYTES, printable, quote, terminalJson, terminalReason } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, printable, quote, tenantProblem, terminalJson, terminalReason } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 import { readUserJsonFile } from '../../app/config.ts';
 import { SCHEMA_FILES, VENDORS, isVendor } from '../../core/topology.ts';
@@ -53,6 +53,8 @@ function parse(args: string[]): Args {
   if (vendor === undefined) throw new UsageError('--vendor is required');
   if (!isVendor(vendor)) throw new UsageError(`unknown vendor ${quote(vendor)}; one of ${VENDORS.join(', ')}`);
   if (tenant !== null && tenant.trim() === '') throw new UsageError('--tenant must not be empty');
+  const tenantBad = tenant === null ? null : tenantProblem(tenant);
+  if (tenantBad !== null) throw new UsageError(`--tenant ${tenantBad}`);
   let options: NormalizeOptions;
   try {
     options = parseNormalizeOptions(optionsFile === undefined ? {} : readUserJsonFile(optionsFile));

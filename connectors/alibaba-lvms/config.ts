@@ -1,13 +1,14 @@
 // Configuration of the Alibaba LVMS TOP-shaped receiver route.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy, kafkaTopic } from '../../core/zod-issues.ts';
+import { distinctBy, kafkaTopic, tenantName } from '../../core/zod-issues.ts';
 
 export const SIGN_METHODS = ['md5', 'hmac', 'hmac-sha256'] as const;
 export type SignMethod = (typeof SIGN_METHODS)[number];
 
 export const LvmsAppSchema = z.strictObject({
-  appKey: z.string().min(1),
+  /** The tenant of every DTO it pushes. */
+  appKey: tenantName().min(1),
   appSecret: z.string().min(1),
 });
 export type LvmsApp = z.infer<typeof LvmsAppSchema>;

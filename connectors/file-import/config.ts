@@ -1,6 +1,6 @@
 // Options of one file import run.
 import { z } from 'zod';
-import { kafkaTopic } from '../../core/zod-issues.ts';
+import { kafkaTopic, tenantName } from '../../core/zod-issues.ts';
 
 export const IMPORT_VENDORS = ['huawei-privatenumber', 'alibaba-lvms'] as const;
 
@@ -15,10 +15,10 @@ export const ImportOptionsSchema = z.strictObject({
    * Tenant for records that do not name one (all LVMS records; Huawei records without appKey). Blank is refused as
    * `cdrflow normalize --tenant` refuses it: an LVMS file imported under `--tenant " "` was stored under a tenant no
    * receiver, backfill or reconcile names. So is one with blanks around it (`"12345 "` from a copied line): the tenant
-   * is part of every cdr_id, so the calls the receiver stored under `12345` were stored again, two rows a call.
+   * is part of every cdr_id, so the calls the receiver stored under `12345` were stored again, two rows a call. A `:` in
+   * it is refused too (tenantProblem): it could make two calls' cdr_ids one.
    */
-  tenant: z
-    .string()
+  tenant: tenantName()
     .min(1)
     .refine((t) => t.trim() !== '', 'must not be blank')
     .refine((t) => t.trim() === '' || t.trim() === t, 'must not begin or end with blanks (the tenant is part of every cdr_id)')

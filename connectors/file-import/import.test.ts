@@ -97,6 +97,13 @@ describe('importFile', () => {
     expect(tenants).toEqual([['hwApp'], ['hwApp'], ['hwApp']]);
   });
 
+  it('Huawei: a record whose appKey holds a ":" is a bad line (tenant "a:b" key "c" and tenant "a" key "b:c" were one cdr_id)', () => {
+    const ctx = { vendor: 'huawei-privatenumber' as const, file: 'f.jsonl', requestId: 'r', receivedAt: new Date(0) };
+    expect(envelopesFromLine('{"appKey":"hw:App","sessionId":"s-1"}', 1, ctx)).toEqual({ ok: false, reason: expect.stringMatching(/^appKey must not contain ":"/) });
+    const push = JSON.stringify({ eventType: 'fee', feeLst: [{ appKey: 'hwApp', sessionId: 's-1' }, { appKey: 'hw:App', sessionId: 's-2' }] });
+    expect(envelopesFromLine(push, 1, ctx)).toEqual({ ok: false, reason: expect.stringMatching(/^feeLst\[1\]: appKey must not contain ":"/) });
+  });
+
   it('LVMS: DTO objects or DTO strings, CRLF lines, long ids exact, bad-id lines skipped, keyless ones kept for normalize to dead-letter', async () => {
     const sink = new MemorySink();
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'alibaba-lvms', file: fixture('lvms-records.jsonl'), tenant: '12345678' }), { sink });

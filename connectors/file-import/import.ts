@@ -23,7 +23,7 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
-import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, terminalReason } from '../../core/input-limits.ts';
+import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, tenantProblem, terminalReason } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
 export const IMPORT_CONNECTOR = 'import';
@@ -292,7 +292,8 @@ export function envelopesFromLine(
       if (appKey === undefined) return { ok: false, reason: 'the record has no appKey and no --tenant was given' };
       const { key, source } = huaweiNaturalKey(record, payload);
       // As at the receiver: the line is refused whole, like a push with one such record.
-      const problem = naturalKeyProblem(appKey, 'appKey') ?? naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
+      const tenant = tenantProblem(appKey);
+      const problem = (tenant && `appKey ${tenant}`) ?? naturalKeyProblem(appKey, 'appKey') ?? naturalKeyProblem(key, source) ?? recordSizeProblem(payload);
       if (problem !== null) return { ok: false, reason: items.length > 1 ? `feeLst[${index}]: ${problem}` : problem };
       const app = ctx.huaweiApps?.find((a) => a.appKey === appKey);
       envelopes.push({ ...base, tenant_id: appKey, natural_key: key, payload, attributes: attributes({ ...huaweiAppAttributes(app), ...extra, key_source: source }) });

@@ -1,12 +1,13 @@
 // Configuration of the Huawei PrivateNumber push routes, the recording-link resolver and the pusher simulator.
 import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
-import { distinctBy, httpUrl, kafkaTopic } from '../../core/zod-issues.ts';
+import { distinctBy, httpUrl, kafkaTopic, tenantName } from '../../core/zod-issues.ts';
 
 export const HUAWEI_MODES = ['AX', 'AXB', 'AXE', 'X', 'AXYB'] as const;
 
 export const HuaweiAppSchema = z.strictObject({
-  appKey: z.string().min(1).max(128),
+  /** The tenant of every record it pushes. */
+  appKey: tenantName().min(1).max(128),
   appSecret: z.string().min(1),
   /** The binding mode of this app. It is not in the push body, and `direction` means different things per mode. */
   mode: z.enum(HUAWEI_MODES).optional(),
