@@ -911,6 +911,8 @@ async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Pro
 export interface PartitionLag {
   topic: string;
   partition: number;
+  /** Log start offset: records before it were deleted by retention (no reader, a replay neither, sees them again). */
+  start: number;
   committed: number;
   end: number;
   lag: number;
@@ -940,7 +942,7 @@ export async function groupLag(kafka: Kafka, groupId: string, topics: string[]):
         const c = Number(p.offset) < 0 ? low : Number(p.offset);
         // Behind the log start (retention deleted what the group had not read), the stage reads from the log start
         // (fromBeginning): the deleted records are no lag, it can never read them.
-        out.push({ topic: t.topic, partition: p.partition, committed: c, end, lag: Math.max(0, end - Math.max(c, low)) });
+        out.push({ topic: t.topic, partition: p.partition, start: low, committed: c, end, lag: Math.max(0, end - Math.max(c, low)) });
       }
     }
     return out;

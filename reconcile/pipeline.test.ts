@@ -6,7 +6,7 @@ import type { Kafka } from '../core/kafka.ts';
 
 vi.mock('../core/kafka-streams.ts', () => ({
   // A stage that is not running: 5 records behind, for good.
-  groupLag: async () => [{ topic: 'raw', partition: 0, committed: 0, end: 5 }],
+  groupLag: async () => [{ topic: 'raw', partition: 0, start: 0, committed: 0, end: 5 }],
   stageLag: async () => 5,
 }));
 const { waitForSnapshot, waitForStages } = await import('./pipeline.ts');

@@ -85,8 +85,10 @@ export const command: Command = {
         throw new ExitError(1, `consumer group ${group} is ${state} with ${members} live member(s), ${what}: stop \`cdrflow start\` (its normalize is a member) and every \`cdrflow run normalize\`, then run replay again`);
       }
       const before = await groupLag(kafka, group, topics);
-      for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}`);
-      const records = before.reduce((n, p) => n + p.committed, 0);
+      for (const p of before) console.log(`${p.topic}[${p.partition}]  committed ${p.committed} of ${p.end}, log start ${p.start}`);
+      // What the reset makes normalize read again: from the log start up to the committed offset. Retention deleted
+      // the records before the log start (a reset cannot bring them back), so counting from offset 0 overstated it.
+      const records = before.reduce((n, p) => n + Math.max(0, p.committed - p.start), 0);
       if (dryRun) {
         console.log(`dry run: group ${group} would be reset to the start of ${topics.join(', ')}: about ${records} record(s) would be normalized again; nothing was changed`);
         return 0;
