@@ -235,3 +235,26 @@ describe('a checkpoint whose watermark is ahead of the clock', () => {
     expect(lines.find((l) => l.includes(':1400000002:live'))).toMatch(/30s ago$/);
   });
 });
+
+describe('a checkpoint saved ahead of the clock', () => {
+  // Saved by a clock running ahead, or read after this clock stepped back: an age of 0 read as a checkpoint saved just
+  // now, for as long as the clock stays behind, however long the poller has not saved since.
+  const now = Date.parse('2026-12-01T12:00:00.000Z');
+  const rows = checkpointRows(
+    [
+      ['tencent-ccc:1400000001:live', { watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T12:10:00.000Z' }],
+      ['tencent-ccc:1400000002:live', { watermark: '2026-12-01T11:55:00.000Z', updatedAt: '2026-12-01T11:59:30.000Z' }],
+    ],
+    now,
+  );
+
+  it('has an age below 0, by how far ahead it was saved, as the watermark delay; one saved before keeps its age', () => {
+    expect(rows.map((r) => r.ageSec)).toEqual([-600, 30]);
+  });
+
+  it('is said to be saved ahead of the clock in cdrflow status, not "0s ago"', () => {
+    const lines = formatStatus(snapshot({ checkpoints: rows })).split('\n');
+    expect(lines.find((l) => l.includes(':1400000001:live'))).toMatch(/ {2}10m ahead of the clock$/);
+    expect(lines.find((l) => l.includes(':1400000002:live'))).toMatch(/ {2}30s ago$/);
+  });
+});

@@ -39,6 +39,7 @@ const checkpointRowSchema = z.object({
   id: z.string(),
   watermark: z.string(),
   updatedAt: z.string(),
+  /** Seconds since it was saved; below 0 when it was saved ahead of the clock of whoever computed it. */
   ageSec: z.number(),
   /** Seconds from the watermark to now; below 0 when the watermark is ahead of the clock of whoever computed it. */
   watermarkDelaySec: z.number(),
@@ -114,7 +115,9 @@ export function checkpointRows(entries: [string, Checkpoint][], nowMs: number): 
       id,
       watermark: cp.watermark,
       updatedAt: cp.updatedAt,
-      ageSec: Math.max(0, Math.round((nowMs - Date.parse(cp.updatedAt)) / 1000)),
+      // Signed, as the watermark delay: saved ahead of this clock (by a clock running ahead, or before this clock stepped
+      // back) is below 0; 0 read as saved just now for as long as the clock stays behind, the poller stuck or not.
+      ageSec: Math.round((nowMs - Date.parse(cp.updatedAt)) / 1000),
       // Signed: a watermark ahead of this clock (saved by a clock running ahead, or a clock stepped back) is below 0,
       // not 0, which read as a poller fully caught up.
       watermarkDelaySec: Math.round((nowMs - Date.parse(cp.watermark)) / 1000),
@@ -165,6 +168,11 @@ function age(sec: number): string {
   if (sec < 120) return `${sec}s`;
   if (sec < 7200) return `${Math.round(sec / 60)}m`;
   return `${(sec / 3600).toFixed(1)}h`;
+}
+
+/** When a checkpoint was saved, from its (signed) age. */
+function saved(ageSec: number): string {
+  return ageSec < 0 ? `${age(-ageSec)} ahead of the clock` : `${age(ageSec)} ago`;
 }
 
 /** The checkpoints other than the polled live ones `cdrflow status` lists: the most recently saved (a running backfill's among them). */
@@ -241,7 +249,7 @@ export function formatStatus(s: StatusSnapshot): string {
     const wmWidth = Math.max(24, ...shown.map((c) => c.watermark.length));
     lines.push(`checkpoints  ${' '.repeat(idWidth - 9)}${'watermark'.padEnd(wmWidth + 2)}saved`);
     // A removed tenant's live checkpoint ages for good: said not to be polled, or it reads as a stuck poller.
-    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${age(c.ageSec)} ago${notPolled.has(c.id) ? ' (not polled)' : ''}${c.watermarkDelaySec < 0 ? ` (watermark ${age(-c.watermarkDelaySec)} ahead of the clock)` : ''}`);
+    for (const c of shown) lines.push(`  ${c.id.padEnd(idWidth)}  ${c.watermark.padEnd(wmWidth)}  ${saved(c.ageSec)}${notPolled.has(c.id) ? ' (not polled)' : ''}${c.watermarkDelaySec < 0 ? ` (watermark ${age(-c.watermarkDelaySec)} ahead of the clock)` : ''}`);
     if (more > 0) lines.push(`  … and ${n(more)} more saved earlier (backfill ranges${moreNotPolled ? ', tenants no longer polled' : ''}; cdrflow status --json lists every checkpoint)`);
   }
   return lines.join('\n');
