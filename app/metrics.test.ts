@@ -33,3 +33,23 @@ describe('AppMetrics.checkpointsRead', () => {
     }
   });
 });
+
+describe('AppMetrics.observeInserted', () => {
+  // A received_at ahead of the sink's clock (stamped by a clock running ahead, or before this one stepped back) is no
+  // latency: observed as 0 it read as a row inserted at once, and the clock problem showed nowhere.
+  it('counts a row received ahead of the clock apart, and does not observe it as a latency', async () => {
+    const m = new AppMetrics();
+    m.observeInserted(
+      [
+        { vendor: 'alibaba-lvms', received_at: new Date(10_000) },
+        { vendor: 'alibaba-lvms', received_at: new Date(60_000) },
+      ],
+      12_500,
+    );
+    const text = await m.registry.metrics();
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_count{vendor="alibaba-lvms"} 1');
+    expect(text).toContain('cdrflow_received_to_inserted_seconds_bucket{le="0.1",vendor="alibaba-lvms"} 0');
+    expect(text).toContain('cdrflow_received_ahead_of_clock_total{vendor="alibaba-lvms"} 1');
+    expect(text).toContain('cdrflow_received_ahead_of_clock_total{vendor="tencent-ccc"} 0');
+  });
+});
