@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { Progress, formatDuration } from './progress.ts';
 
@@ -89,5 +89,23 @@ describe('Progress text', () => {
     const summary = p.finish({ records: 1, error: 'HTTP 400: \u202eterces\u202c\r\x1b[31mred' });
     expect(summary).toBe('source tencent-ccc \\u202eten\\u001b[2J done: records=1 error=HTTP 400: \\u202eterces\\u202c\\u000d\\u001b[31mred elapsed=1s');
     expect(chunks).toEqual(['source tencent-ccc \\u202eten\\u001b[2J 1/2 windows 50.0% 1/s ETA 1s\n', 'line 3: bad \\u200b\\u009b31m\n', `${summary}\n`]);
+  });
+});
+
+describe('Progress across a step of the wall clock', () => {
+  afterEach(() => vi.useRealTimers());
+
+  // Measured with the wall clock, a step back of an hour (NTP, an operator) stopped the lines for that hour and read
+  // as "elapsed=0s" with no rate; the run's time is measured with the monotonic clock.
+  it('keeps its elapsed time, lines and rate when the wall clock steps back', () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    const { stream, chunks } = sink();
+    const p = new Progress({ label: 'import', stream, intervalMs: 1000 });
+    vi.advanceTimersByTime(2000);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    p.tick(10);
+    expect(chunks).toEqual(['import 10 records 5/s\n']);
+    vi.advanceTimersByTime(1000);
+    expect(p.finish({ records: p.count })).toBe('import done: records=10 elapsed=3s');
   });
 });

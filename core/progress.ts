@@ -10,6 +10,7 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Minimum ms between redraws / lines. */
   intervalMs?: number;
+  /** Milliseconds on a clock that only moves forward (tests set it); performance.now by default. */
   now?: () => number;
 }
 
@@ -18,7 +19,7 @@ export class Progress {
   /** Units already done before this run (a rerun's finished windows): counted, but not in the rate. */
   private skipped = 0;
   private readonly started: number;
-  private lastDraw = 0;
+  private lastDraw = Number.NEGATIVE_INFINITY;
   /** Whether the bar is on the terminal (a note draws it again below itself). */
   private drawn = false;
   private readonly stream: NodeJS.WriteStream;
@@ -30,7 +31,9 @@ export class Progress {
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
-    this.now = options.now ?? Date.now;
+    // The monotonic clock: a step of the wall clock (NTP, an operator) is no time the run took; a step back stopped
+    // the lines for as long and read as elapsed 0s with no rate.
+    this.now = options.now ?? (() => performance.now());
     this.started = this.now();
     this.total = options.total;
     this.intervalMs = options.intervalMs ?? (this.tty ? 100 : 5_000);

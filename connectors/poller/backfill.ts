@@ -224,7 +224,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   if (plan.lost) reportLoss(plan.lost);
   const { windows } = plan;
   const allWindows = backfillWindows(from, plan.readTo, req.windowSec).length;
-  const progress = new Progress({ label: `backfill ${source.vendor} ${req.tenant}`, total: allWindows, unit: 'windows', now: ctx.now, ...(req.progressStream ? { stream: req.progressStream } : {}) });
+  // Timed on the monotonic clock (Progress's own), not ctx.now: a step of the wall clock is no time the backfill took.
+  const progress = new Progress({ label: `backfill ${source.vendor} ${req.tenant}`, total: allWindows, unit: 'windows', ...(req.progressStream ? { stream: req.progressStream } : {}) });
   progress.skip(allWindows - windows.length);
   const base = { from: req.from.toISOString(), to: req.to.toISOString() };
   if (plan.lost && windows.length === 0) {
