@@ -21,6 +21,9 @@ export const STAGES: readonly Stage[] = ['normalize', 'sink', 'dlq-loader'];
 /** Every status POST /sql answers with (core/ops-server.ts, core/read-only-sql.ts SqlQueryError). */
 const SQL_STATUSES = ['200', '400', '403', '405', '413', '415', '421', '422', '429', '499'] as const;
 
+/** How far ahead of the job's clock a received_at may be and still be read as the skew of synchronised clocks. */
+const AHEAD_TOLERANCE_MS = 1_000;
+
 export class AppMetrics {
   readonly registry = new Registry();
   readonly recordsIn = new Counter({ name: 'cdrflow_stage_records_in_total', help: 'Records a stage consumed and committed', labelNames: ['stage'] as const, registers: [this.registry] });
@@ -91,7 +94,7 @@ export class AppMetrics {
   });
   private readonly receivedAhead = new Counter({
     name: 'cdrflow_received_ahead_of_clock_total',
-    help: "Rows inserted in ClickHouse whose received_at was ahead of the job's clock (stamped by a clock running ahead, or before the job's clock stepped back): no latency, so not in cdrflow_received_to_inserted_seconds",
+    help: "Rows inserted in ClickHouse whose received_at was more than 1 s ahead of the job's clock (stamped by a clock running ahead, or before the job's clock stepped back): no latency, so not in cdrflow_received_to_inserted_seconds",
     labelNames: ['vendor'] as const,
     registers: [this.registry],
   });
@@ -144,10 +147,11 @@ export class AppMetrics {
   observeInserted(rows: readonly { vendor: string; received_at: Date }[], nowMs = Date.now()): void {
     for (const r of rows) {
       const ms = nowMs - r.received_at.getTime();
-      // Ahead of this clock is no latency: observed as 0 (as it was), it read as a row inserted at once and the clock
-      // problem showed nowhere; it is counted apart.
-      if (ms < 0) this.receivedAhead.inc({ vendor: r.vendor });
-      else this.receivedToInserted.observe({ vendor: r.vendor }, ms / 1000);
+      // Ahead of this clock is no latency: observed as 0, it read as a row inserted at once and the clock problem showed
+      // nowhere; it is counted apart. Within a second it is the skew of two hosts' synchronised clocks (a receiver
+      // elsewhere), observed as 0 as before.
+      if (ms < -AHEAD_TOLERANCE_MS) this.receivedAhead.inc({ vendor: r.vendor });
+      else this.receivedToInserted.observe({ vendor: r.vendor }, Math.max(0, ms) / 1000);
     }
   }
 
