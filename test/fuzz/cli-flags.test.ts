@@ -44,7 +44,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distIsFresh } from '../../bin/dist-state.mjs';
-import { integer, isoDateTime, numberAtLeast, port, positiveNumber } from '../../cli/args.ts';
+import { integer, isoDateTime, numberWithin, port, positiveNumber } from '../../cli/args.ts';
 import { LOG_LEVELS } from '../../core/log.ts';
 import { VENDORS } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
@@ -468,17 +468,19 @@ function semanticCase(r: Rng, command: CommandName): Planned | undefined {
       }
       const vendor = r.pick(VENDORS);
       // The usage's rules, a little stricter than the code where the code is loose (see P0).
-      const rules: Record<string, [(v: string) => boolean, number]> = {
+      // [usage's rule, the code's min, the code's max (Infinity unless the code bounds it)]: the code's own bounds, so
+      // that a value the code refuses (--malformed 1e3, past its 1) is not reported as taken.
+      const rules: Record<string, [(v: string) => boolean, number, number?]> = {
         port: [intIn(0, 65_535), 0],
         rate: [numIn(0.001, Infinity), 0.001],
         history: [numIn(0, Infinity), 0],
         total: [numIn(1, Infinity), 1],
-        malformed: [numIn(0, 1), 0],
+        malformed: [numIn(0, 1), 0, 1],
         seed: [numIn(0, Infinity), 0],
       };
       const flag = r.pick(Object.keys(rules));
-      const [model, min] = rules[flag]!;
-      const v = badNumber(r, 'simulate', `--${flag}`, model, (x) => numberAtLeast(`--${flag}`, x, min));
+      const [model, min, max = Infinity] = rules[flag]!;
+      const v = badNumber(r, 'simulate', `--${flag}`, model, (x) => numberWithin(`--${flag}`, x, min, max));
       return v === undefined ? undefined : plan(`--${flag} no number`, [vendor, ...flagWith(r, flag, v)], [`--${flag}`]);
     }
     case 'sql': {
