@@ -37,6 +37,6 @@ describe('cdrflow status on a namespace with no topics yet', { timeout: 4 * EXIT
     await producer.send({ topic: present, messages: [{ value: 'a' }, { value: 'b' }] });
     await producer.disconnect();
     const lag = await groupLag(kafka, `${ns}.group`, [`${ns}.missing-1`, present, `${ns}.missing-2`, `${ns}.missing-3`]);
-    expect(lag).toEqual([{ topic: present, partition: 0, committed: 0, end: 2, lag: 2 }]);
+    expect(lag).toEqual([{ topic: present, partition: 0, start: 0, committed: 0, end: 2, lag: 2 }]);
   });
 });
