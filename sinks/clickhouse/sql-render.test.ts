@@ -59,6 +59,15 @@ describe('migration SQL rendering', () => {
       "ALTER TABLE d.t ON CLUSTER 'c' ADD COLUMN b Int8",
     ]);
     expect(renderStatements(['ALTER TABLE {db}.t MODIFY TTL x'], { database: 'd', cluster: 'c' }, local)).toEqual(["ALTER TABLE d.t_local ON CLUSTER 'c' MODIFY TTL x"]);
+    // A column added to the sorting key in the same ALTER: the Distributed table (no sorting key) gets the column only.
+    expect(renderStatements(['ALTER TABLE {db}.t ADD COLUMN b Int8, MODIFY ORDER BY (a, b)'], { database: 'd', cluster: 'c' }, local)).toEqual([
+      "ALTER TABLE d.t_local ON CLUSTER 'c' ADD COLUMN b Int8, MODIFY ORDER BY (a, b)",
+      "ALTER TABLE d.t ON CLUSTER 'c' ADD COLUMN b Int8",
+    ]);
+    // A materialized view's new query reads and writes the shard-local tables, as the one it replaces did.
+    expect(renderStatements(['ALTER TABLE {db}.v MODIFY QUERY SELECT a FROM {db}.t'], { database: 'd', cluster: 'c' }, local)).toEqual([
+      "ALTER TABLE d.v ON CLUSTER 'c' MODIFY QUERY SELECT a FROM d.t_local",
+    ]);
     expect(renderStatements(['DROP TABLE IF EXISTS {db}.t'], { database: 'd', cluster: 'c' }, local)).toEqual([
       "DROP TABLE IF EXISTS d.t ON CLUSTER 'c'",
       "DROP TABLE IF EXISTS d.t_local ON CLUSTER 'c'",

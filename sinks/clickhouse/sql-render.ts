@@ -100,11 +100,14 @@ function clusterForm(statement: string, cluster: string, localTables: Set<string
   m = /^ALTER TABLE \{db\}\.(\w+)/i.exec(statement);
   if (m) {
     const table = m[1]!;
-    if (!localTables.has(table)) return [insertAfter(statement, m[0], on)];
+    // A materialized view's new query reads and writes the shard-local tables, as its CREATE does.
+    if (!localTables.has(table)) return [insertAfter(/\bMODIFY QUERY\b/i.test(statement) ? localize(statement, localTables) : statement, m[0], on)];
     const local = insertAfter(statement.replace(m[0], `ALTER TABLE {db}.${table}_local`), `{db}.${table}_local`, on);
-    // Column changes must reach the Distributed table too, or it keeps serving the old structure.
+    // Column changes must reach the Distributed table too, or it keeps serving the old structure; a sorting key
+    // changed in the same ALTER (a column added to it) is the local table's alone: a Distributed table has none.
     const touchesColumns = /\b(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b/i.test(statement);
-    return touchesColumns ? [local, insertAfter(statement, m[0], on)] : [local];
+    const distributed = statement.replace(/,\s*MODIFY ORDER BY\s*(\([^)]*\)|[\w.]+)/i, '');
+    return touchesColumns ? [local, insertAfter(distributed, m[0], on)] : [local];
   }
 
   m = /^DROP (TABLE|VIEW|DICTIONARY) (IF EXISTS )?\{db\}\.(\w+)/i.exec(statement);
