@@ -638,6 +638,49 @@ describe('ops server: clients that never read their answers', () => {
       await ops.close();
     }
   });
+
+  it('sees a client leave whose connection Node paused behind a big answer queued after a slow one', async () => {
+    // Node stops reading a connection once more than its high-water mark of answers waits queued (BIG behind SLOW):
+    // the client's end or reset then went unseen, SLOW ran on and BIG held its share of the budget until SLOW ended
+    // (test/fuzz/ops-wire.test.ts, seeds 7000176, 7000366).
+    const big = 'b'.repeat(1024 * 1024);
+    const budget = { bytes: 4 * big.length, perAnswer: big.length };
+    const asked: string[] = [];
+    const cancelled: string[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async (sql, _format, { signal }) => {
+        asked.push(sql);
+        if (sql.startsWith('SLOW')) {
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          cancelled.push(sql);
+          throw new SqlQueryError(499, 'cancelled');
+        }
+        return big;
+      },
+      sqlAnswerBudget: budget,
+    });
+    const sql = (query: string) =>
+      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    try {
+      for (const leave of ['end', 'reset'] as const) {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        asked.length = cancelled.length = 0;
+        socket.write(sql(`SLOW 1 ${leave}`) + sql('BIG') + sql(`SLOW 2 ${leave}`) + `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`);
+        await until(() => asked.length === 3);
+        if (leave === 'reset') socket.resetAndDestroy();
+        else socket.destroy();
+        await until(() => cancelled.length === 2 && ops.sqlAnswerBytes() === 0);
+        expect(cancelled.sort()).toEqual([`SLOW 1 ${leave}`, `SLOW 2 ${leave}`]);
+      }
+    } finally {
+      await ops.close();
+    }
+  });
+
 });
 
 describe('ops server: bytes it cannot read as a request, pipelined behind requests still owed their answers', () => {

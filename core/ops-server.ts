@@ -150,11 +150,14 @@ interface Exchange {
  * owed (a whole request's, or one already begun for the request cut short), then goes out, then the connection ends.
  * The socket is not paused meanwhile, unlike the push receiver's: it reads on (Node's parser drops what comes), so a
  * client leaving is still seen at once, and its queries are cancelled and their share of the answer budget let go;
- * paused, a client that left went unseen, its slow query ran on and held its share until it ended. A request cut short is answered by the
- * refusal; its handler waits for a body that never comes until the connection closes. No turn-taking or watchdog
- * as in the receiver: Node sends pipelined answers in order, and a client here that does not read is bounded by the
- * answer budget as on any other connection of this port. A CONNECT request is refused the same way, 405 with Allow
- * (`answer`); `status` undefined: the client reset the connection, nothing is written.
+ * paused, a client that left went unseen, its slow query ran on and held its share until it ended. Node itself stops
+ * reading a connection once more than 16 KiB of answers wait queued on it, so the answers that can be big (/sql) do
+ * not queue there but wait for their turn (itsTurn); only a client pipelining that much of the small answers (about
+ * a hundred requests) behind a running query is read no further, and seen leaving once that query ends. A request cut short is answered by the refusal; its handler waits for a body that never comes
+ * until the connection closes. No turn-taking or watchdog as in the receiver: Node sends pipelined answers in order,
+ * and a client here that does not read is bounded by the answer budget as on any other connection of this port. A
+ * CONNECT request is refused the same way, 405 with Allow (`answer`); `status` undefined: the client reset the
+ * connection, nothing is written.
  */
 function refuseAfterAnswers(status: number | undefined, socket: Socket, connections: WeakMap<Socket, Connection>, answer?: { allow: string; body: string }): void {
   let conn = connections.get(socket);
@@ -403,12 +406,14 @@ async function handleSql(req: IncomingMessage, res: ServerResponse, h: OpsHandle
     const out = await h.query(body, format, { signal: abort.signal, color: url.searchParams.get('color') === '1' });
     hold(Buffer.byteLength(out));
     done(200, undefined, Buffer.byteLength(out));
+    await itsTurn(res);
     return send(res, 200, 'text/plain; charset=utf-8', out);
   } catch (err) {
     const status = err instanceof SqlQueryError ? err.status : 422;
     done(status, (err as Error).message);
     const headers = status === 429 ? { 'retry-after': '1' } : {};
     hold(Buffer.byteLength((err as Error).message));
+    await itsTurn(res);
     return send(res, status, 'text/plain', `${(err as Error).message}\n`, headers);
   }
 }
@@ -423,6 +428,21 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   if (res.headersSent || res.destroyed) return void res.end();
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
+}
+
+/**
+ * Resolves once `res` is the answer its connection writes (Node hands it the socket when the answers before it are
+ * written), or its connection closed. A /sql answer waits for its turn here, counted against the answer budget, rather
+ * than in Node's queue: Node stops reading a connection once more than its high-water mark (16 KiB) of answers waits
+ * queued, and a connection not read cannot be seen to close. A big answer queued behind a slow query then kept the
+ * client's end or reset unseen: the slow query ran on, and both held their share of the budget until it ended.
+ */
+function itsTurn(res: ServerResponse): Promise<void> {
+  if (res.socket) return Promise.resolve();
+  return new Promise((resolve) => {
+    const turn = onAnswerClosed(res, resolve);
+    res.once('socket', turn);
+  });
 }
 
 /** The request's media type without parameters, lower case ("application/sql; charset=utf-8" → "application/sql"). */
