@@ -681,6 +681,47 @@ describe('ops server: clients that never read their answers', () => {
     }
   });
 
+  it('sees a client leave whose connection Node paused behind the progress lines of a reconcile queued after a slow query', async () => {
+    // As a big /sql answer: the progress queued behind SLOW 1 made Node stop reading, and the client leaving went unseen.
+    const asked: string[] = [];
+    const cancelled: string[] = [];
+    const reconcile: string[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      query: async (sql, _format, { signal }) => {
+        asked.push(sql);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        cancelled.push(sql);
+        throw new SqlQueryError(499, 'cancelled');
+      },
+      sqlAnswerBudget: { bytes: 4_000, perAnswer: 1_000 },
+      reconcile: async (_body, write, signal) => {
+        // More progress than Node queues for a connection before it stops reading it.
+        for (let i = 0; i < 64; i++) write(JSON.stringify({ progress: 'x'.repeat(1_000) }), true);
+        reconcile.push('started');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        reconcile.push('aborted');
+      },
+    });
+    const socket = connect(ops.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      const head = (path: string, type: string, body: string) =>
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      socket.write(head('/sql?format=TSV', SQL_CONTENT_TYPE, 'SLOW 1') + head('/reconcile', 'application/json', '{}'));
+      await until(() => asked.length === 1 && reconcile.length === 1);
+      // Node looks at what waits queued when the next request comes in.
+      socket.write(head('/sql?format=TSV', SQL_CONTENT_TYPE, 'SLOW 2') + `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`);
+      await until(() => asked.length === 2);
+      socket.destroy();
+      await until(() => cancelled.length === 2 && reconcile.length === 2 && ops.sqlAnswerBytes() === 0);
+    } finally {
+      socket.destroy();
+      await ops.close();
+    }
+  });
 });
 
 describe('ops server: bytes it cannot read as a request, pipelined behind requests still owed their answers', () => {

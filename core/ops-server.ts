@@ -40,7 +40,7 @@ export interface OpsHandlers {
    * POST /reconcile (application/json): runs a reconcile in this process — the one that owns the embedded engine and
    * the connectors — and streams NDJSON lines through `write` until it finishes; `signal` aborts when the client
    * leaves. A line written `informative` (progress, keep-alive) is left out while the client does not read
-   * (RECONCILE_UNSENT_BOUND_BYTES). Absent: 404.
+   * (RECONCILE_UNSENT_BOUND_BYTES) or the answer still waits behind another on its connection. Absent: 404.
    */
   reconcile?: (body: string, write: (line: string, informative?: boolean) => void, signal: AbortSignal) => Promise<void>;
   /** Why POST /reconcile is refused (503, JSON) at the moment, such as JOB_STARTING; undefined when it can run. */
@@ -151,9 +151,10 @@ interface Exchange {
  * The socket is not paused meanwhile, unlike the push receiver's: it reads on (Node's parser drops what comes), so a
  * client leaving is still seen at once, and its queries are cancelled and their share of the answer budget let go;
  * paused, a client that left went unseen, its slow query ran on and held its share until it ended. Node itself stops
- * reading a connection once more than 16 KiB of answers wait queued on it, so the answers that can be big (/sql) do
- * not queue there but wait for their turn (itsTurn); only a client pipelining that much of the small answers (about
- * a hundred requests) behind a running query is read no further, and seen leaving once that query ends. A request cut short is answered by the refusal; its handler waits for a body that never comes
+ * reading a connection once more than 16 KiB of answers wait queued on it, so the answers that can be big do not
+ * queue there: /sql answers wait for their turn (itsTurn), /reconcile leaves its progress out until then; only a
+ * client pipelining that much of the small answers (about a hundred requests) behind a running query is read no
+ * further, and seen leaving once that query ends. A request cut short is answered by the refusal; its handler waits for a body that never comes
  * until the connection closes. No turn-taking or watchdog as in the receiver: Node sends pipelined answers in order,
  * and a client here that does not read is bounded by the answer budget as on any other connection of this port. A
  * CONNECT request is refused the same way, 405 with Allow (`answer`); `status` undefined: the client reset the
@@ -272,7 +273,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       let skipped = 0;
       const write = (line: string, informative = false) => {
         if (res.destroyed) return;
-        if (informative && res.writableLength > RECONCILE_UNSENT_BOUND_BYTES) return void skipped++;
+        // Left out while no one reads them: the client does not read (past the bound), or the answer still waits
+        // behind another on its connection, where queued lines would make Node stop reading it (itsTurn).
+        if (informative && (!res.socket || res.writableLength > RECONCILE_UNSENT_BOUND_BYTES)) return void skipped++;
         res.write(`${line}\n`);
       };
       await h.reconcile!(body, write, abort.signal);
