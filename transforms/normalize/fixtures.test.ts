@@ -211,3 +211,34 @@ describe('with a PII key, no input phone number is in clear in any fixture outpu
     expect(clearNumbers(vendor, name, readFileSync(inPath, 'utf8'), { piiKey: PII_KEY })).toEqual([]);
   });
 });
+
+// The same promise for refused records: a dead letter's reason and cdr_id (`cdr_dead_letters.error_message`, `cdr_id`)
+// are what analysts read in ClickHouse, so under a PII key neither shows an input number (MAPPING.md "Errors").
+describe('with a PII key, no input phone number is in clear in any bad fixture reason or cdr_id', () => {
+  const bad = cases.filter((c) => existsSync(c.outPath) && !(JSON.parse(readFileSync(c.outPath, 'utf8')) as { ok: boolean }).ok);
+  /** The input's numbers, when the input is a record at all (malformed JSON has no fields to read). */
+  const inputNumbers = (vendor: Vendor, inputText: string) => {
+    try {
+      return PHONE_FIELDS[vendor](fixtureRecord(inputText)).flatMap(numberForms);
+    } catch {
+      return [];
+    }
+  };
+  const shown = (vendor: Vendor, inputText: string, options: Record<string, unknown>) => {
+    const result = runFixture(vendor, inputText, options);
+    if (result.ok) throw new Error('maps to a CDR');
+    const numbers = inputNumbers(vendor, inputText);
+    return [['error.message', result.error.message], ['error.cdr_id', result.error.cdr_id ?? '']].flatMap(([path, text]) =>
+      numbers.filter((n) => text!.replace(SEPARATORS, '').includes(n)).map((n) => `${path} = ${JSON.stringify(text)} shows ${n}`));
+  };
+
+  it('has bad fixtures with numbers of every telephony vendor', () => {
+    for (const vendor of VENDORS.filter((v) => v !== 'tencent-trtc')) {
+      expect(bad.filter((c) => c.vendor === vendor && inputNumbers(vendor, readFileSync(c.inPath, 'utf8')).length > 0).length, vendor).toBeGreaterThan(0);
+    }
+  });
+
+  it.each(bad)('$name', ({ vendor, inPath }) => {
+    expect(shown(vendor, readFileSync(inPath, 'utf8'), { piiKey: PII_KEY })).toEqual([]);
+  });
+});
