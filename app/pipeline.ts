@@ -114,7 +114,7 @@ export function pipeline(ctx: PipelineContext, sources: IntakeSources): Componen
       ? [
           // The sink, started before it, has migrated the tables.
           streamStage(ctx, 'dlq-loader', (onCommitted) =>
-            startDlqLoader(ctx.config.dlqLoader, { ...ctx.config.sink, migrate: false }, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.clickhouse, log: ctx.log.child('dlq-loader'), onCommitted }),
+            startDlqLoader(ctx.config.dlqLoader, { ...ctx.config.sink, migrate: false }, { kafka: ctx.kafka, registry: ctx.registry, clickhouse: ctx.clickhouse, piiKey: ctx.config.normalize.mapping.piiKey, log: ctx.log.child('dlq-loader'), onCommitted }),
           ),
         ]
       : []),

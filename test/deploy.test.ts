@@ -163,7 +163,7 @@ describe('ClickHouse panels', () => {
         vendor: i % 5 === 0 ? null : 'tencent-ccc',
         failed_at: new Date(Date.UTC(2024, 4, 1 + (i % 4), i % 24)),
       });
-      return { line: deadLetterTsvLine(letter, { topic: 'cdr.dlq', partition: 0, offset: i }, 1024) };
+      return { line: deadLetterTsvLine(letter, { topic: 'cdr.dlq', partition: 0, offset: i }, { maxOriginalBytes: 1024, piiKey: null }) };
     });
     await insertLines(client, 'cdrflow.cdr_dead_letters', letters, 'TabSeparated', 'deploy-test:dlq:0:0-29', DEAD_LETTER_COLUMNS);
   }, 120_000);

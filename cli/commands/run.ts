@@ -69,7 +69,7 @@ export const command: Command = {
       const clickhouse = await createClickHouse(ends.clickhouse).catch((err: unknown) => {
         throw settingExit(err) ?? err;
       });
-      launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, log });
+      launch = stage === 'sink' ? () => startClickHouseSink(config.sink, { kafka, registry, clickhouse, log }) : () => startDlqLoader(config.dlqLoader, config.sink, { kafka, registry, clickhouse, piiKey: config.normalize.mapping.piiKey, log });
       closeStage = () => clickhouse.close();
     }
     // Once the stage has ended with an error of its own, a close that fails too is only logged: the stage's error is

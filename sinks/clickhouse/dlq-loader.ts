@@ -31,6 +31,11 @@ export interface DlqLoaderDeps {
   kafka: Kafka;
   registry: SchemaRegistry;
   clickhouse: ClickHouseClient;
+  /**
+   * The normalize mapping's PII key (normalize.mapping.piiKey): with one, no row shows a number in clear (rows.ts
+   * deadLetterTsvLine). Required, so no caller can leave it out and store the numbers the key was set to hide.
+   */
+  piiKey: string | null;
   log?: LogFn;
   /**
    * After each committed range: `skipped` = dead letters that could not be decoded or stored (logged, not loaded);
@@ -93,6 +98,7 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
   const reader = new ReaderCodec<DeadLetter>(deps.registry, SCHEMA_FILES.deadLetter);
   const table = `${sink.database}.${config.table}`;
   const skipped = skippedLog(log);
+  const rowOptions = { maxOriginalBytes: config.maxOriginalBytes, piiKey: deps.piiKey };
 
   const loader = await runBatcherStage<RowLine>(
     deps.kafka,
@@ -104,7 +110,7 @@ export async function startDlqLoader(config: DlqLoaderConfig, sink: Pick<SinkCon
         for (const m of messages) {
           try {
             const letter = await decodeDeadLetter(reader, m.value, `${m.topic}[${m.partition}]@${m.offset}`);
-            results.push({ line: deadLetterTsvLine(letter, { topic: m.topic, partition: m.partition, offset: m.offset }, config.maxOriginalBytes), vendor: letter.vendor, cdr_id: letter.cdr_id });
+            results.push({ line: deadLetterTsvLine(letter, { topic: m.topic, partition: m.partition, offset: m.offset }, rowOptions), vendor: letter.vendor, cdr_id: letter.cdr_id });
           } catch (err) {
             const e = asCdrflowError(err);
             if (disposition(e) !== 'dead-letter') throw e;

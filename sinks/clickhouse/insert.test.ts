@@ -11,7 +11,8 @@ import { Batcher, type RenderedRow } from './batcher.ts';
 import { migrate } from './migrations.ts';
 import { codeRows } from './code-tables.ts';
 import { DEAD_LETTER_COLUMNS, INSERT_FORMATS, cdrLine, deadLetterTsvLine } from './rows.ts';
-import { deadLetterForPayload } from '../../core/dead-letter.ts';
+import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
+import { normalizedCdrId, normalizedNaturalKey } from '../../transforms/normalize/identity.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 
@@ -252,11 +253,46 @@ describe('cdr_dead_letters', () => {
     expect(letter.origin_offset).toBe(-1);
     const at = (offset: number) => ({ topic: 'cdr.dlq', partition: 0, offset });
     const insert = (offsets: number[], token: string) =>
-      insertLines(client, `${db}.cdr_dead_letters`, offsets.map((o) => ({ line: deadLetterTsvLine(letter, at(o), 1024) })), 'TabSeparated', token, DEAD_LETTER_COLUMNS);
+      insertLines(client, `${db}.cdr_dead_letters`, offsets.map((o) => ({ line: deadLetterTsvLine(letter, at(o), { maxOriginalBytes: 1024, piiKey: null }) })), 'TabSeparated', token, DEAD_LETTER_COLUMNS);
     await insert([0, 1], 'cdr.dlq:0:0-1');
     // Offset 1 read again after a crash, under another range.
     await insert([1, 2], 'cdr.dlq:0:1-2');
     expect(await count(`SELECT count() AS c FROM ${db}.cdr_dead_letters`)).toBe(4);
     expect(await count(`SELECT count() AS c FROM ${db}.cdr_dead_letters FINAL`)).toBe(3);
+  });
+
+  // MAPPING.md "PII key": analysts who read cdrflow's ClickHouse see no number. A dead letter's original is the record
+  // as the vendor sent it, and an LVMS composite key carries the called number.
+  it('with a PII key, stores no number of a letter in clear: the value NULL (its size kept), an LVMS composite key hashed as normalize hashes it', async () => {
+    const db = 'letters_pii';
+    await migrate(client, { database: db });
+    const piiKey = 'loader-pii-key-0123456789';
+    const rawKey = 'job:5001|13800138000|2025-12-02 10:00:00';
+    const value = Buffer.from('{"called_phone_number":"13800138000","phone_number":"02161234567","chat_duration":"61s"}');
+    const letter: DeadLetter = {
+      original_value: value,
+      original_key: Buffer.from(rawKey),
+      origin_topic: 'cdr.raw.alibaba-lvms',
+      origin_partition: 0,
+      origin_offset: 7,
+      error_kind: 'bad_record',
+      error_message: 'chat_duration must be a non-negative number of seconds, got "61s"',
+      component: 'normalize',
+      vendor: 'alibaba-lvms',
+      cdr_id: normalizedCdrId('alibaba-lvms', 'app', rawKey, piiKey),
+      failed_at: new Date('2025-12-02T02:01:00Z'),
+    };
+    const store = (offset: number, key: string | null) =>
+      insertLines(client, `${db}.cdr_dead_letters`, [{ line: deadLetterTsvLine(letter, { topic: 'cdr.dlq', partition: 0, offset }, { maxOriginalBytes: 1024, piiKey: key }) }], 'TabSeparated', `cdr.dlq:0:${offset}-${offset}`, DEAD_LETTER_COLUMNS);
+    await store(0, piiKey);
+    await store(1, null);
+    const stored = await (await client.query({ query: `SELECT * EXCEPT inserted_at FROM ${db}.cdr_dead_letters ORDER BY dlq_offset`, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    expect(stored).toHaveLength(2);
+    const [hashed, clear] = stored;
+    expect(Object.entries(hashed!).filter(([, v]) => /13800138000|02161234567/.test(String(v)))).toEqual([]);
+    expect(hashed).toMatchObject({ original_value: null, original_size: value.length, original_key: normalizedNaturalKey('alibaba-lvms', rawKey, piiKey) });
+    expect(letter.cdr_id!.endsWith(`:${String(hashed!['original_key'])}`)).toBe(true);
+    // Without a key, the original byte for byte, as before.
+    expect(clear).toMatchObject({ original_value: value.toString(), original_size: value.length, original_key: rawKey });
   });
 });

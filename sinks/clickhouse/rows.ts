@@ -4,6 +4,7 @@
 // path (avro-tsv.ts) writes the Avro fields in the order they come.
 import { DEAD_LETTER_LIMITS, type DeadLetter } from '../../core/dead-letter.ts';
 import type { IvrKey, Leg, NormalizedCdr, Party } from '../../transforms/normalize/cdr.ts';
+import { normalizedNaturalKey } from '../../transforms/normalize/identity.ts';
 
 /** Where the sink read the record; part of every row (lineage and the ReplacingMergeTree version). */
 export interface SourcePosition {
@@ -207,17 +208,40 @@ export function originalSizeOf(d: DeadLetter): number {
   return cut && typeof claimed === 'number' && Number.isSafeInteger(claimed) && claimed > carried && claimed <= 0xffff_ffff ? claimed : carried;
 }
 
-/** One TSV line; the original value is cut at `maxOriginalBytes` (original_size keeps the full size). */
-export function deadLetterTsvLine(d: DeadLetter, at: SourcePosition, maxOriginalBytes: number): Buffer {
+/** How the loader stores a letter's original: cut at `maxOriginalBytes`; with the mapping's PII key, no number in clear. */
+export interface DeadLetterRowOptions {
+  maxOriginalBytes: number;
+  piiKey: string | null;
+}
+
+/**
+ * The original key as `cdr_dead_letters` stores it. With a PII key an LVMS composite key
+ * (`job:<id>|<called number>|<start>`) carries the number hashed as normalize hashes it (identity.ts), so the key
+ * matches the letter's cdr_id; any other key (a vendor's call id, a cdr_id, which normalize already hashed) is kept.
+ * Whatever the letter's vendor label says: a letter of unknown vendor (null) can carry such a key too.
+ */
+function storedKey(key: Buffer | null, piiKey: string | null): Buffer | null {
+  if (key === null || piiKey === null) return key;
+  const text = key.toString('utf8');
+  const hashed = normalizedNaturalKey('alibaba-lvms', text, piiKey);
+  return hashed === text ? key : Buffer.from(hashed);
+}
+
+/**
+ * One TSV line; the original value is cut at `maxOriginalBytes` (original_size keeps the full size). With a PII key
+ * the value is not stored (NULL, original_size still its size): it is the record as the vendor sent it, numbers in
+ * clear. The dead-letter topic keeps it, for `cdrflow dlq` and the replay of dead letters.
+ */
+export function deadLetterTsvLine(d: DeadLetter, at: SourcePosition, { maxOriginalBytes, piiKey }: DeadLetterRowOptions): Buffer {
   const head = [
     tsvEscape(at.topic), at.partition, at.offset, chTime(d.failed_at), tsvEscape(d.error_kind), tsvEscape(d.error_message), tsvEscape(d.component),
     tsvText(d.vendor), tsvText(d.cdr_id), tsvEscape(d.origin_topic), d.origin_partition, d.origin_offset,
   ].join('\t');
   return Buffer.concat([
     Buffer.from(`${head}\t`),
-    tsvBytesOrNull(d.original_key, maxOriginalBytes),
+    tsvBytesOrNull(storedKey(d.original_key, piiKey), maxOriginalBytes),
     Buffer.from('\t'),
-    tsvBytesOrNull(d.original_value, maxOriginalBytes),
+    tsvBytesOrNull(piiKey === null ? d.original_value : null, maxOriginalBytes),
     Buffer.from(`\t${originalSizeOf(d)}\n`),
   ]);
 }
