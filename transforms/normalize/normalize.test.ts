@@ -38,6 +38,23 @@ describe('normalize', () => {
     });
   });
 
+  // A dead letter's reason is stored in ClickHouse (cdr_dead_letters.error_message), where a PII key promises no
+  // number in clear: a record that is no object (a bare number, a record sent as a JSON string) is named by its type.
+  it('names a record that is no JSON object by its type, never quoting it (it can be a number, or a record as text)', () => {
+    const lvms = { ...ctx, options: { ...ctx.options, piiKey: 'normalize-test-pii-key-0123' } };
+    const reasons = ['13800138000', '"+8613800138000"', JSON.stringify(JSON.stringify({ called_phone_number: '13800138000' })), 'true', 'null'].map((text) => {
+      const r = normalizeBare('alibaba-lvms', 'app', text, lvms);
+      return r.ok ? 'mapped' : r.error.message;
+    });
+    expect(reasons).toEqual([
+      'expected a JSON object, got a number',
+      'expected a JSON object, got a string',
+      'expected a JSON object, got a string',
+      'expected a JSON object, got a boolean',
+      'expected a JSON object, got null',
+    ]);
+  });
+
   it('returns bad_record values, with the cdr_id when the envelope knows it', () => {
     expect(normalize(envelope({ payload: '{"callId":' }), ctx)).toEqual({
       ok: false,

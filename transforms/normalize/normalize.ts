@@ -59,7 +59,10 @@ function parsePayload(payload: string): Parsed {
   if (!parsed.ok) return { ok: false, message: parsed.problem };
   const record = parsed.value;
   if (!isRecord(record)) {
-    return { ok: false, message: `expected a JSON object, got ${Array.isArray(record) ? 'an array' : quote(record)}` };
+    // Named by its type, not quoted: a bare value or a record sent as a JSON string can be a phone number, and the
+    // reason is stored in clear (cdr_dead_letters.error_message) even under a PII key.
+    const got = record === null ? 'null' : Array.isArray(record) ? 'an array' : `a ${typeof record}`;
+    return { ok: false, message: `expected a JSON object, got ${got}` };
   }
   return { ok: true, record };
 }
