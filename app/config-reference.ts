@@ -59,6 +59,8 @@ export const DESCRIPTIONS: Record<string, string> = {
   'connectors.tencent-ccc.maxWindowSec': 'most new time per window; with lookbackSec + maxCallSec under 90 days (DescribeTelCdr\'s End − Start limit, assumed for the protected API)',
   'connectors.tencent-ccc.initialLookbackSec': "a tenant without a checkpoint starts this far back (from the poller's first cycle; within `settleSec`, it is read once that start has settled); so does one whose checkpoint is more than 5 minutes ahead of the clock (saved while the clock ran ahead), with a warning `poller.checkpoint_ahead`: what that checkpoint passed over before the start is for a backfill",
   'connectors.tencent-ccc.requestsPerSecond': 'for the whole connector (all tenants)',
+  'connectors.tencent-ccc.maxWindowRecords': "most records one window's read goes to (its memory grows with them, about 170 bytes each: 2,000,000 is about 330 MiB); a window whose total is over it is read up to it and finished as incomplete (`poller.window_incomplete`, reason too many records): lower maxWindowSec (or --window-sec) for such a tenant",
+  'connectors.tencent-trtc.maxWindowRecords': "most records one window's read goes to (its memory grows with them, about 170 bytes each: 2,000,000 is about 330 MiB); a window whose total is over it is read up to it and finished as incomplete (`poller.window_incomplete`, reason too many records): lower maxWindowSec (or --window-sec) for such a tenant",
   'connectors.tencent-trtc': 'runs when present',
   'connectors.tencent-trtc.apps': 'tenants: SDKAppID + SDKSecretKey each',
   'connectors.tencent-trtc.identifier': 'the Chat App administrator account',

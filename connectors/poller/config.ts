@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { TOPICS } from '../../core/topology.ts';
 import { kafkaTopic, timerMs, timerSec } from '../../core/zod-issues.ts';
 import { DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
+import { DEFAULT_MAX_WINDOW_RECORDS } from './reader.ts';
 
 const seconds = z.number().int().nonnegative();
 
@@ -27,6 +28,11 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
      * ones; this caps its entries (about 250 bytes each; least recently read dropped first). 0 = off: publish every re-read.
      */
     recentKeysMaxEntries: z.number().int().nonnegative().default(DEFAULT_RECENT_KEYS_MAX),
+    /**
+     * Most records one window's read goes to (its memory grows with them, about 170 bytes each); a window whose total
+     * is over it is read up to it and given up loudly (reason too_many_records). At least a page.
+     */
+    maxWindowRecords: z.number().int().min(100).default(DEFAULT_MAX_WINDOW_RECORDS),
     timeoutMs: timerMs().positive().default(15_000),
     retry: z
       .strictObject({

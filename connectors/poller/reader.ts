@@ -32,7 +32,17 @@ export interface PollContext {
    * once their page is acknowledged. Absent (backfill), everything read is published.
    */
   recentKeys?: RecentKeys | undefined;
+  /** Most record slots one pass of a window asks for (default DEFAULT_MAX_WINDOW_RECORDS); at least 100, a whole page. */
+  maxWindowRecords?: number | undefined;
 }
+
+/**
+ * What a window's read holds grows with its records (about 170 bytes each, measured with 44-character keys: the key and
+ * its entries in the sets of keys published, read and read in this pass, and the pass's slot arrays), so a vendor
+ * serving fresh records under a total such as 9e15, or a total that grows with every page, is stopped here: about
+ * 330 MiB. Well above an honest busy window (100 calls/s over a 3.5-hour live TRTC window is 1.26 million).
+ */
+export const DEFAULT_MAX_WINDOW_RECORDS = 2_000_000;
 
 export interface WindowResult {
   /** Distinct records of the window (published now or already in Kafka unchanged). */
@@ -190,6 +200,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
   const { source, metrics, log, signal } = ctx;
   const polledAt = Math.floor(ctx.now() / 1000);
   const { recentKeys } = ctx;
+  const maxRecords = ctx.maxWindowRecords ?? DEFAULT_MAX_WINDOW_RECORDS;
   /** Keys settled in this window: published by it, or found unchanged in `recentKeys`. Later passes skip them. */
   const published = new Set<string>();
   /**
@@ -357,8 +368,8 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         // A page made entirely of records already read in this pass, keyless ones by their content: the vendor repeats
         // pages (it ignores the page number, or clamps it to its last page, full or short, or its total claims more
         // than it has). Paging on would never end under a total such as 9e15, and reads nothing new under any total:
-        // this pass's paging ends here (no record cap per window is assumed). A short page that ends the window is its
-        // last page, not a repeat.
+        // this pass's paging ends here, long before maxRecords (the bound for a vendor serving fresh records without
+        // end). A short page that ends the window is its last page, not a repeat.
         const endsWindow = item.offset + served >= result.total;
         const readBefore = (k: string | undefined, i: number) => (k === undefined ? keylessThisPass.has(keyless[i]!) : keysThisPass.has(k));
         // An item cut short holds only its own slots, which a vendor serving more than asked may have served already as
@@ -408,10 +419,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         }
         // An empty page asks for no further page (under a total such as 9e15 paging would never end), but the pages
         // already asked for are read: one of them serving records shows a hole, not the end, and paging goes on.
-        while (served > 0 && knownTotal !== undefined && nextOffset < knownTotal && queue.length < PREFETCH_PAGES) {
+        // No slot at or past maxRecords is asked for: the last item is cut there (as after a shrink), and the pass ends.
+        while (served > 0 && knownTotal !== undefined && nextOffset < Math.min(knownTotal, maxRecords) && queue.length < PREFETCH_PAGES) {
           // After a shrink in the middle of the read `nextOffset` may fall inside a page of the new size: this item
           // reaches to that page's end, so the pages after it start aligned again.
-          const end = (Math.floor(nextOffset / pageSize) + 1) * pageSize;
+          const end = Math.min((Math.floor(nextOffset / pageSize) + 1) * pageSize, maxRecords);
           enqueue(nextOffset, end - nextOffset);
           nextOffset = end;
         }
@@ -517,6 +529,11 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
     // by a page between requests: read again like any moved total, still at most MAX_PASSES times.)
     if (repeated && totals.size <= 1 && previousPass !== undefined && previousPass.total === knownTotal && sameSequence(previousPass, { sequence, keylessContent })) {
       giveUp('pages_repeat', seen);
+      break;
+    }
+    // Paged up to the bound under a total beyond it: another pass would read the same first maxRecords slots again.
+    if (!repeated && nextOffset >= maxRecords && Math.max(...totals) > maxRecords) {
+      giveUp('too_many_records', { ...seen, limit: maxRecords });
       break;
     }
     // Fewer distinct records than the steady total: either the vendor's order is not stable between requests (records

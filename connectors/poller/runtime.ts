@@ -23,6 +23,8 @@ export interface PullConnectorSettings extends LiveSettings {
   requestsPerSecond: number;
   retry: { initialMs: number; maxMs: number; maxAttempts: number };
   topics: { raw: string; checkpoints: string; deadLetter: string };
+  /** Most records one window's read goes to (reader.ts; default DEFAULT_MAX_WINDOW_RECORDS). */
+  maxWindowRecords?: number;
 }
 
 export interface PullConnectorDeps {
@@ -64,6 +66,7 @@ export class PullConnector {
       topics: { raw: settings.topics.raw, deadLetter: settings.topics.deadLetter },
       retry: { ...settings.retry, factor: 2 },
       now: deps.now ?? Date.now,
+      maxWindowRecords: settings.maxWindowRecords,
     };
     this.live = new LivePoller(this.ctx, this.store, settings);
   }
