@@ -29,8 +29,9 @@ export function pollingShape(defaults: { lookbackSec: number; maxCallSec: number
      */
     recentKeysMaxEntries: z.number().int().nonnegative().default(DEFAULT_RECENT_KEYS_MAX),
     /**
-     * Most records one window's read goes to (its memory grows with them, about 170 bytes each); a window whose total
-     * is over it is read up to it and given up loudly (reason too_many_records). At least a page.
+     * A window whose total is over this many records is read in halves by time, each on its own (its memory grows with
+     * its records, about 170 bytes each), down to 60 s spans; such a span is read whole with a warning, up to 20 times
+     * this (past it, finished incomplete: reason too_many_records). At least a page.
      */
     maxWindowRecords: z.number().int().min(100).default(DEFAULT_MAX_WINDOW_RECORDS),
     timeoutMs: timerMs().positive().default(15_000),

@@ -26,8 +26,8 @@ export interface PollerCounts {
 /**
  * Why a window was finished without its records matching the vendor's total (metric label → the log's words):
  * the total still differed from what the pages held after the bounded re-reads, or a full page held only records
- * already read in the window (the vendor repeats pages), or the total was over the records one window may hold
- * (reader.ts, maxWindowRecords) and the read stopped there.
+ * already read in the window (the vendor repeats pages), or a span too short to halve had a total over what one read
+ * holds (reader.ts, HARD_BOUND_FACTOR × maxWindowRecords) and the read stopped there.
  */
 export const INCOMPLETE_REASON_TEXT = { total_mismatch: 'total never matched', pages_repeat: 'pages repeat', too_many_records: 'too many records' } as const;
 export type IncompleteReason = keyof typeof INCOMPLETE_REASON_TEXT;
@@ -65,7 +65,7 @@ export const POLLER_METRICS = {
   gapSeconds: { name: 'cdrflow_poller_gap_seconds_total', help: 'Seconds of vendor data lost behind the retention horizon, each once by the live poller and once by each backfill range that reaches it, when its checkpoint records the loss', labelNames: ['vendor', 'tenant'] },
   incompleteWindows: {
     name: 'cdrflow_poller_windows_incomplete_total',
-    help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads (reason total_mismatch), or ended by a page that repeats records already read (pages_repeat): the vendor's total or paging is wrong; or read up to maxWindowRecords under a total over it (too_many_records) (log poller.window_incomplete)",
+    help: "Windows finished (checkpoint moved) with fewer records read than the vendor's total said, after the bounded re-reads (reason total_mismatch), or ended by a page that repeats records already read (pages_repeat): the vendor's total or paging is wrong; or a span too short to halve read up to 20 × maxWindowRecords under a total over that (too_many_records) (log poller.window_incomplete)",
     labelNames: ['vendor', 'tenant', 'reason'],
   },
   watermark: { name: 'cdrflow_poller_watermark_timestamp_seconds', help: 'Checkpoint watermark: everything before it is in Kafka (Unix time, seconds)', labelNames: ['vendor', 'tenant', 'mode'] },

@@ -32,17 +32,24 @@ export interface PollContext {
    * once their page is acknowledged. Absent (backfill), everything read is published.
    */
   recentKeys?: RecentKeys | undefined;
-  /** Most record slots one pass of a window asks for (default DEFAULT_MAX_WINDOW_RECORDS); at least 100, a whole page. */
+  /** A window whose total is over this many records is read in halves (default DEFAULT_MAX_WINDOW_RECORDS); at least 100. */
   maxWindowRecords?: number | undefined;
 }
 
 /**
  * What a window's read holds grows with its records (about 170 bytes each, measured with 44-character keys: the key and
- * its entries in the sets of keys published, read and read in this pass, and the pass's slot arrays), so a vendor
- * serving fresh records under a total such as 9e15, or a total that grows with every page, is stopped here: about
- * 330 MiB. Well above an honest busy window (100 calls/s over a 3.5-hour live TRTC window is 1.26 million).
+ * its entries in the sets of keys published, read and read in this pass, and the pass's slot arrays): 100,000 is about
+ * 17 MiB. A busy tenant's live window (100 calls/s over the 3.5 hours of a TRTC window: 1.26 million) is read in halves
+ * by time, each on its own, so one window holds at most about this many records at a time.
  */
-export const DEFAULT_MAX_WINDOW_RECORDS = 2_000_000;
+export const DEFAULT_MAX_WINDOW_RECORDS = 100_000;
+/** Halves are not made shorter than this: a span this short over the limit is read whole, with a warning. */
+export const MIN_SPLIT_SEC = 60;
+/**
+ * Past this many times maxWindowRecords, even a window too short to halve stops (finished incomplete): a vendor serving
+ * fresh records under a total such as 9e15, or a total that grows with every page, would otherwise grow it without end.
+ */
+export const HARD_BOUND_FACTOR = 20;
 
 export interface WindowResult {
   /** Distinct records of the window (published now or already in Kafka unchanged). */
@@ -197,10 +204,55 @@ function sameSequence(a: PassSequence, b: PassSequence): boolean {
 }
 
 export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
+  return readHalving(ctx, tenant, window, await readSpan(ctx, tenant, window, { mayHalve: mayHalve(window) }));
+}
+
+const mayHalve = (window: TimeWindow) => window.end - window.start >= 2 * MIN_SPLIT_SEC;
+
+/**
+ * Finishes the read of `window` begun by `read`: its result, or, if its total was over maxWindowRecords, its halves by
+ * time, each on its own (and halved again while over), so only one part's records are held at a time. Both halves'
+ * first pages are asked for first: when each still says the whole's total or more, the vendor's total does not shrink
+ * with the span (a total that lies): halving would only end in many short spans each given up, so the window is read
+ * whole, as it is (one warning). A half holding the whole's records while the other is empty is halved on.
+ */
+async function readHalving(ctx: PollContext, tenant: string, window: TimeWindow, read: WindowResult | { split: number }): Promise<WindowResult> {
+  if (!('split' in read)) return read;
+  // The halves share the middle second, as consecutive windows share their boundary (windows.ts): a call in it is read
+  // twice, published once live (recent keys), at most a duplicate downstream otherwise, and counted in both halves.
+  const mid = Math.floor((window.start + window.end) / 2);
+  const halves = [
+    { start: window.start, end: mid },
+    { start: mid, end: window.end },
+  ];
+  const begun = [];
+  for (const half of halves) begun.push(await readSpan(ctx, tenant, half, { mayHalve: mayHalve(half) }));
+  if (begun.every((b) => 'split' in b && b.split >= read.split)) return readSpan(ctx, tenant, window, { mayHalve: false, noGain: true });
+  const first = await readHalving(ctx, tenant, halves[0]!, begun[0]!);
+  const second = await readHalving(ctx, tenant, halves[1]!, begun[1]!);
+  return {
+    records: first.records + second.records,
+    published: first.published + second.published,
+    unchanged: first.unchanged + second.unchanged,
+    pages: first.pages + second.pages,
+    // The earlier read time: what a checkpoint vouches for holds for a part read later.
+    polledAt: Math.min(first.polledAt, second.polledAt),
+  };
+}
+
+/**
+ * Reads one window; when its first page's total is over maxWindowRecords and it `mayHalve`, instead `{ split: total }`
+ * (nothing published). `noGain`: halving it did not lower the total (the warning says so).
+ */
+async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, halving: { mayHalve: false; noGain?: boolean }): Promise<WindowResult>;
+async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, halving: { mayHalve: boolean }): Promise<WindowResult | { split: number }>;
+async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, halving: { mayHalve: boolean; noGain?: boolean }): Promise<WindowResult | { split: number }> {
   const { source, metrics, log, signal } = ctx;
   const polledAt = Math.floor(ctx.now() / 1000);
   const { recentKeys } = ctx;
-  const maxRecords = ctx.maxWindowRecords ?? DEFAULT_MAX_WINDOW_RECORDS;
+  const splitAt = ctx.maxWindowRecords ?? DEFAULT_MAX_WINDOW_RECORDS;
+  const maxRecords = HARD_BOUND_FACTOR * splitAt;
+  let split: { split: number } | undefined;
   /** Keys settled in this window: published by it, or found unchanged in `recentKeys`. Later passes skip them. */
   const published = new Set<string>();
   /**
@@ -348,6 +400,14 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
         const item = queue.shift()!;
         const { page, size, start, result, answeredAt } = await item.fetch;
         knownTotal = result.total;
+        if (pass === 1 && item.offset === 0 && result.total > splitAt) {
+          if (halving.mayHalve) {
+            split = { split: result.total };
+            break;
+          }
+          const why = halving.noGain ? 'halving it did not lower the total' : 'too short to halve';
+          log('warn', 'poller.window_dense', { tenant, window_start: isoOf(window.start), window_end: isoOf(window.end), total: result.total, limit: splitAt, hint: `${why}: read whole, up to ${maxRecords} records` });
+        }
         // After a shrink to a size that does not divide the one before, a page may reach beyond this item's slots on
         // either side: it starts before the next unread record, and the rest of a page cut short by that shrink ends
         // inside the next item's. Those records are the neighbours' slots: dropped here, each slot taken from one
@@ -519,6 +579,7 @@ export async function readWindow(ctx: PollContext, tenant: string, window: TimeW
       // Stopped: the pages handed to Kafka finish too, so none is cut off half-sent when the producer disconnects.
       if (signal.aborted) await Promise.allSettled(inflight);
     }
+    if (split !== undefined) return split;
     if (publishError !== undefined) break;
     keylessRead = Math.max(keylessRead, keylessThisPass.size);
     const seen = { total: knownTotal, totals: [...totals].filter((t) => t >= 0), passes: pass };
