@@ -39,7 +39,7 @@
 // The same seed scripts the same vendor, so a failure replays: it prints its seed and case, and
 // CDRFLOW_FUZZ_READER_ONLY=<seed>[,<seed>] runs just those (CDRFLOW_FUZZ_READER_SEED / _COUNT move the range).
 import { describe, expect, it } from 'vitest';
-import { readWindow } from './reader.ts';
+import { HARD_BOUND_FACTOR, readWindow } from './reader.ts';
 import { smallerPageSize, type PullSource, type SourcePage } from './source.ts';
 import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import { PollerMetrics } from './metrics.ts';
@@ -59,6 +59,8 @@ const PREFETCH_PAGES = 4;
 const MAX_ATTEMPTS = 40;
 /** Requests after which the vendor refuses for good (a non-retryable error): a read that gets there ran away. */
 const HARD_CAP = 20_000;
+/** The reader's (reader.ts): a window over maxWindowRecords asks for its own first page and each half's before it reads whole. */
+const HALVING_PROBES = 3;
 /** A read not settled by then hangs (the vendor answers at once, retries wait 0 ms). */
 const HANG_MS = 10_000;
 const WINDOW = { start: 1_700_000_000, end: 1_700_003_600 };
@@ -105,6 +107,8 @@ interface Case {
   duplicates: number;
   late: number;
   mode: 'backfill' | 'live';
+  /** The reader's maxWindowRecords, when drawn (undefined: the default, above every case's records). */
+  maxWindowRecords: number | undefined;
 }
 
 /**
@@ -133,6 +137,7 @@ function describeCase(c: Case): string {
     `total ${c.total}${c.total === 'high' || c.total === 'low' ? ` by ${c.lie}` : ''}`,
     c.clamp ? 'pages clamped' : 'pages not clamped',
     `empty ${c.empty.toFixed(2)}`,
+    `maxWindowRecords ${c.maxWindowRecords ?? 'default'}`,
     `too large at [${[...c.tooLarge].sort((a, b) => a - b).join(',')}] from request ${c.tooLargeFrom}`,
     `transient ${c.transient.toFixed(2)}`,
     c.mode,
@@ -255,6 +260,13 @@ function planCase(seed: number): Case {
   // past its size. From a generator of its own, so every other case stays the vendor it was.
   const x = new Rng(seededRandom(seed ^ 0xe8a7));
   const extra = servedMax >= size && x.chance(tooLargeFrom > 1 ? 0.5 : 0.1) ? x.pick([1, 1, 2, 3]) : 0;
+  // A limit on one window's records: over it the reader asks for each half's first page, and this vendor, which serves
+  // every span alike, says the same total there: the window is read whole with a warning, up to 20 times the limit
+  // (at least 100, a whole page, as the setting's minimum). Its own generator too. Not under a flaky total: halving
+  // assumes a vendor that filters on time, and this one does not, so a half answered a lower total at random is
+  // halved, and each part serves the whole window again (published once per part).
+  const w = new Rng(seededRandom(seed ^ 0x3c5d));
+  const maxWindowRecords = total !== 'flaky' && w.chance(0.3) ? w.int(5, Math.max(5, count)) : undefined;
   return {
     seed,
     n: count,
@@ -276,6 +288,7 @@ function planCase(seed: number): Case {
     duplicates,
     late,
     mode: r.chance(0.3) ? 'live' : 'backfill',
+    maxWindowRecords,
   };
 }
 
@@ -436,6 +449,7 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
     retry: { initialMs: 0, maxMs: 0, maxAttempts: MAX_ATTEMPTS },
     mode: c.mode,
     recentKeys: c.mode === 'live' ? new RecentKeys({ ttlMs: 3_600_000, maxEntries: 10_000 }) : undefined,
+    maxWindowRecords: c.maxWindowRecords,
   });
   const problems: string[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -458,7 +472,8 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
   // it asks for ahead of the page that ends it (an empty page, a repeat, the last one) and that page itself; and each
   // shrink costs each page then asked for (those ahead, and the rest of one cut short) a page from before its first
   // unread record and one for the rest of it.
-  const bound = MAX_PASSES * (Math.ceil(vendor.mostRows / vendor.smallestSize) + PREFETCH_PAGES + 2) + vendor.refused.size * 2 * (PREFETCH_PAGES + 1);
+  // Under a limit drawn, the first pages of the window and of its two halves, which tell that halving lowers nothing.
+  const bound = MAX_PASSES * (Math.ceil(vendor.mostRows / vendor.smallestSize) + PREFETCH_PAGES + 2) + vendor.refused.size * 2 * (PREFETCH_PAGES + 1) + (c.maxWindowRecords === undefined ? 0 : HALVING_PROBES);
   if (vendor.answers > bound) problems.push(`${vendor.answers} pages answered, above the bound ${bound}`);
   // And the smallest size is no smaller than it must be: the configured one, half of one refused, or one a first page
   // served short of the size asked (the vendor's real maximum), less the two re-reads one record smaller.
@@ -501,19 +516,27 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
   }
   if (result.records !== published.size) problems.push(`result.records ${result.records}, published keys ${published.size}`);
 
-  if (honest(c)) {
+  // Over 20 times the limit (HARD_BOUND_FACTOR) the read stops, loudly: no longer the vendor's doing.
+  const hardBound = c.maxWindowRecords === undefined ? Infinity : HARD_BOUND_FACTOR * c.maxWindowRecords;
+  const stopped = logs.filter((l) => l.msg === 'poller.window_incomplete' && l.fields?.['reason'] === 'too many records');
+  if (stopped.length > 0 && c.n + c.late <= hardBound && c.total !== 'huge' && c.total !== 'high') problems.push(`stopped as too many records with ${c.n} records, under the bound ${hardBound}`);
+  if (honest(c) && c.n <= hardBound) {
     const rereads = logs.filter((l) => l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.window_incomplete' || l.msg === 'poller.duplicate_keys');
     if (rereads.length > 0) problems.push(`a vendor honest but for sizes too large, yet: ${rereads.map((l) => l.msg).join(', ')}`);
   }
-  if (behaves(c)) {
-    const needed = c.n === 0 ? 1 : Math.ceil(c.n / Math.min(c.pageSize, c.servedMax));
-    const noisy = logs.filter((l) => l.level === 'error' || l.level === 'warn' || l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.duplicate_keys');
+  if (behaves(c) && c.n <= hardBound) {
+    /** Over the limit: the window's first page and its halves' (the vendor serves every span alike), then one warning. */
+    const over = c.maxWindowRecords !== undefined && c.n > c.maxWindowRecords;
+    const needed = (c.n === 0 ? 1 : Math.ceil(c.n / Math.min(c.pageSize, c.servedMax))) + (over ? HALVING_PROBES : 0);
+    const dense = logs.filter((l) => l.msg === 'poller.window_dense');
+    if (dense.length !== (over ? 1 : 0)) problems.push(`poller.window_dense logged ${dense.length} time(s), ${over ? 'once' : 'never'} expected`);
+    const noisy = logs.filter((l) => l.level === 'error' || (l.level === 'warn' && l.msg !== 'poller.window_dense') || l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.duplicate_keys');
     if (noisy.length > 0) problems.push(`a vendor that behaves, yet: ${noisy.map((l) => l.msg).join(', ')}`);
     // A vendor serving more than asked (extras) can end the window a page or more early: the reader counts what it
     // served. Then no more than the pages asked for, and no fewer than its whole answers cover.
     const fewest = c.n === 0 ? 1 : Math.ceil(c.n / (Math.min(c.pageSize, c.servedMax) + c.extra));
-    const off = (count: number) => (c.extra === 0 ? count !== needed : count > needed || count < fewest);
-    if (off(vendor.answers) || off(result.pages)) problems.push(`a vendor that behaves: ${vendor.answers} requests and ${result.pages} pages, ${needed} needed${c.extra === 0 ? '' : ` (at least ${fewest}: ${c.extra} extra a page)`}`);
+    const off = (count: number, probes: number) => (c.extra === 0 ? count !== needed - probes : count > needed - probes || count < fewest);
+    if (off(vendor.answers, 0) || off(result.pages, over ? HALVING_PROBES : 0)) problems.push(`a vendor that behaves: ${vendor.answers} requests and ${result.pages} pages, ${needed} needed${c.extra === 0 ? '' : ` (at least ${fewest}: ${c.extra} extra a page)`}`);
   }
   return { problems, givenUp, verifiable };
 }
