@@ -4,6 +4,8 @@
 // embedded engine, with the sink's own stop rule: each record is a row or a dead letter, and the sink never stops.
 // Found: 50 records breaking the cdr table's constraints (billable minutes against seconds) made the engine refuse
 // a range whole, which the sink took for a broken table and stopped on, at every restart again.
+// Seeds (test/fuzz/seeds.ts): CDRFLOW_FUZZ_RANDOM_CDRS_SEED (20261205), CDRFLOW_FUZZ_RANDOM_CDRS_COUNT (1),
+// CDRFLOW_FUZZ_RANDOM_CDRS_ONLY; a seed draws the wild records, the seed after it the billed ones.
 import { afterAll, describe, expect, it } from 'vitest';
 import { avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
 import type { DeadLetter } from '../../core/dead-letter.ts';
@@ -16,8 +18,9 @@ import { migrate } from '../../sinks/clickhouse/migrations.ts';
 import { createRenderer } from '../../sinks/clickhouse/render.ts';
 import { INSERT_FORMATS } from '../../sinks/clickhouse/rows.ts';
 import { MAX_TIME_MS, MIN_TIME_MS } from '../../sinks/clickhouse/avro-tsv.ts';
+import { campaignSeeds } from './seeds.ts';
 
-const SEED = 20261205;
+const { seeds } = campaignSeeds('RANDOM_CDRS', 1, undefined, 20261205);
 const RECORDS = 300;
 const cdrType = avroType(SCHEMA_FILES.normalized);
 
@@ -123,17 +126,17 @@ afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
 
-describe(`${RECORDS} random normalized CDRs per insert format (seed ${SEED})`, () => {
+describe.each(seeds)(`${RECORDS} random normalized CDRs per insert format (seed %i)`, (seed) => {
   it.each(INSERT_FORMATS.map((format, i) => [format, i % 2 === 0] as const))('%s (render thread: %s): each a row or a dead letter, and the sink goes on', async (format, thread) => {
     const prefix = `random_${format.toLowerCase()}`;
     // Every field random: the billing fields break the table's constraints in nearly every record.
-    const wild = await sinkThrough(randomCdrs(SEED, RECORDS, false), `${prefix}_wild`, format, thread);
+    const wild = await sinkThrough(randomCdrs(seed, RECORDS, false), `${prefix}_wild`, format, thread);
     expect(wild.failures).toEqual([]);
     expect(wild.stored + wild.dead.length).toBe(RECORDS);
     expect(wild.dead.length).toBeGreaterThan(RECORDS / 2);
     for (const d of wild.dead) expect(['bad_record', 'rejected_by_sink']).toContain(d.error_kind);
     // Billing and times the table accepts, the rest random: stored, each once.
-    const billed = await sinkThrough(randomCdrs(SEED + 1, RECORDS, true), `${prefix}_billed`, format, thread);
+    const billed = await sinkThrough(randomCdrs(seed + 1, RECORDS, true), `${prefix}_billed`, format, thread);
     expect(billed.failures).toEqual([]);
     expect(billed.stored + billed.dead.length).toBe(RECORDS);
     expect(billed.stored).toBe(billed.inserted);

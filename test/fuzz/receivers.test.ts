@@ -2,6 +2,8 @@
 // documented answers; success is answered only when every record of the push was stored, and what was stored obeys
 // the door's limits (a key of at most 256 bytes, a record of at most 64 KiB, strict JSON), so nothing a hostile
 // vendor sends can reach Kafka's partitioner or normalize in a shape that stops them.
+// Seeds (test/fuzz/seeds.ts): CDRFLOW_FUZZ_PUSH_SEED (151), CDRFLOW_FUZZ_PUSH_COUNT (1), CDRFLOW_FUZZ_PUSH_ONLY; a seed
+// draws the Huawei pushes, the seed after it the LVMS ones. CDRFLOW_FUZZ_PUSHES pushes per seed and vendor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NATURAL_KEY_BYTES, MAX_RECORD_BYTES, parseJsonStrict } from '../../core/input-limits.ts';
 import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
@@ -12,8 +14,10 @@ import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { fuzzLines } from './generator.ts';
 import { seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from './seeds.ts';
 
 const COUNT = Number(process.env.CDRFLOW_FUZZ_PUSHES ?? 120);
+const { seeds } = campaignSeeds('PUSH', 1, undefined, 151);
 const APP = { appKey: 'hwFuzzApp', appSecret: 'hwFuzzSecret' };
 const LVMS = { appKey: '77777777', appSecret: 'lvmsFuzzSecret' };
 const sink = new MemorySink();
@@ -40,9 +44,9 @@ function expectStoredWithinLimits(from: number) {
 const HUAWEI_DOCUMENTED: Record<number, string[]> = { 200: ['0'], 400: ['1010002'], 413: ['1010002'] };
 
 describe('fuzz: receivers', () => {
-  it(`${COUNT} mutated Huawei fee pushes: a documented answer each, success only with every record stored`, async () => {
-    const rnd = seededRandom(151);
-    const records = [...fuzzLines('huawei-privatenumber', COUNT * 2, 151)].map((f) => f.line);
+  it.each(seeds)(`seed %i: ${COUNT} mutated Huawei fee pushes: a documented answer each, success only with every record stored`, async (seed) => {
+    const rnd = seededRandom(seed);
+    const records = [...fuzzLines('huawei-privatenumber', COUNT * 2, seed)].map((f) => f.line);
     let accepted = 0;
     for (let i = 0; i < COUNT; i++) {
       const n = 1 + Math.floor(rnd() * 2);
@@ -71,9 +75,9 @@ describe('fuzz: receivers', () => {
     expect(accepted).toBeLessThan(COUNT);
   });
 
-  it(`${COUNT} mutated LVMS submissions: a TOP answer each (success or error_response), success only when stored`, async () => {
+  it.each(seeds)(`seed %i: ${COUNT} mutated LVMS submissions: a TOP answer each (success or error_response), success only when stored`, async (seed) => {
     let accepted = 0;
-    for (const { line } of fuzzLines('alibaba-lvms', COUNT, 152)) {
+    for (const { line } of fuzzLines('alibaba-lvms', COUNT, seed + 1)) {
       // Invalid bytes travel percent-encoded in a form; the DTO is signed over what the server will decode.
       const raw = Buffer.isBuffer(line) ? line : Buffer.from(line);
       const params = signedParams({ ...LVMS, dto: raw.toString('utf8'), format: 'json' });

@@ -1,6 +1,6 @@
 // The seeds a seeded campaign runs, from its environment variables, so that a failure printed with its seed replays
 // alone: CDRFLOW_FUZZ_<NAME>_ONLY=<seed>[,<seed>] runs just those; otherwise CDRFLOW_FUZZ_<NAME>_COUNT seeds (the
-// campaign's default) from CDRFLOW_FUZZ_<NAME>_SEED (1).
+// campaign's default) from CDRFLOW_FUZZ_<NAME>_SEED (the campaign's first seed, 1 unless it names another).
 //
 // A campaign that runs all its seeds in one test sets that test's timeout in code, which beats vitest's
 // --testTimeout; so `timeoutMs(base)` grows the base (the timeout of the default count) in proportion to the seeds
@@ -17,9 +17,13 @@ export interface CampaignSeeds {
   timeoutMs(baseMs: number): number;
 }
 
-/** `countVar`: another variable for the range's length, for a second campaign of the same name and seeds. */
-export function campaignSeeds(name: string, defaultCount: number, countVar = `CDRFLOW_FUZZ_${name}_COUNT`): CampaignSeeds {
-  const first = Number(process.env[`CDRFLOW_FUZZ_${name}_SEED`] ?? 1);
+/**
+ * `countVar`: another variable for the range's length, for a second campaign of the same name and seeds.
+ * `defaultFirst`: the range's first seed when CDRFLOW_FUZZ_<NAME>_SEED is not set (a campaign whose default run
+ * has always drawn from one seed keeps it).
+ */
+export function campaignSeeds(name: string, defaultCount: number, countVar = `CDRFLOW_FUZZ_${name}_COUNT`, defaultFirst = 1): CampaignSeeds {
+  const first = Number(process.env[`CDRFLOW_FUZZ_${name}_SEED`] ?? defaultFirst);
   const count = Number(process.env[countVar] ?? defaultCount);
   const only = (process.env[`CDRFLOW_FUZZ_${name}_ONLY`] ?? '').split(',').filter(Boolean).map(Number);
   const seeds = only.length > 0 ? only : Array.from({ length: count }, (_, i) => first + i);
