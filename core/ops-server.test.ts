@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter } from 'prom-client';
 import { request, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, MAX_PIPELINED_REQUESTS, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 const until = async (cond: () => boolean) => {
@@ -862,6 +862,77 @@ describe('ops server: bytes it cannot read as a request, pipelined behind reques
       await until(() => cancelled.includes(query) && ops.sqlAnswerBytes() === 0);
       waiting.delete(query);
       socket.destroy();
+    }
+  });
+});
+
+describe('ops server: requests pipelined behind a running one', () => {
+  it(`answers at most ${MAX_PIPELINED_REQUESTS} behind it, the next 429 in its turn, then closes; a client leaving is still seen`, async () => {
+    // About a hundred small answers queued behind a slow query made Node stop reading the connection: the client
+    // leaving went unseen, and the query ran on holding its share of the answer budget until it ended.
+    const budget = { bytes: 4_000, perAnswer: 1_000 };
+    const running = new Map<string, () => void>();
+    const cancelled: string[] = [];
+    const ops = await startOpsServer(0, {
+      metrics: new Registry(),
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => ({}),
+      // SLOW answers once the test lets it go, or is cancelled when its client leaves.
+      query: async (sql, _format, { signal }) => {
+        await new Promise<void>((resolve) => {
+          running.set(sql, resolve);
+          signal.addEventListener('abort', () => resolve());
+        });
+        if (signal.aborted) {
+          cancelled.push(sql);
+          throw new SqlQueryError(499, 'cancelled');
+        }
+        return `answer to ${sql}\n`;
+      },
+      sqlAnswerBudget: budget,
+    });
+    const sql = (query: string) =>
+      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    const health = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`.repeat(200);
+    try {
+      // The client leaves while its query runs.
+      const leaving = connect(ops.port, '127.0.0.1');
+      leaving.on('error', () => undefined);
+      await new Promise((resolve) => leaving.write(sql('SLOW leaving') + health, resolve));
+      await until(() => running.has('SLOW leaving'));
+      leaving.destroy();
+      await until(() => cancelled.includes('SLOW leaving') && ops.sqlAnswerBytes() === 0);
+
+      // A client that reads: the answers up to the bound in order, then the refusal, then the end of the connection.
+      const reading = connect(ops.port, '127.0.0.1');
+      reading.on('error', () => undefined);
+      const read: Buffer[] = [];
+      reading.on('data', (d: Buffer) => void read.push(d));
+      const closed = new Promise((resolve) => reading.once('close', resolve));
+      reading.write(sql('SLOW reading') + health);
+      await until(() => running.has('SLOW reading'));
+      running.get('SLOW reading')!();
+      await closed;
+      const answers = Buffer.concat(read).toString('latin1').split(/(?=HTTP\/1\.1 )/);
+      expect(answers.map((a) => `${a.split('\r\n')[0]} ${a.split('\r\n\r\n')[1]}`)).toEqual([
+        'HTTP/1.1 200 OK answer to SLOW reading\n',
+        ...Array<string>(MAX_PIPELINED_REQUESTS).fill('HTTP/1.1 200 OK ok\n'),
+        `HTTP/1.1 429 Too Many Requests ${MAX_PIPELINED_REQUESTS} requests on this connection already wait behind one not yet answered; read their answers before sending more\n`,
+      ]);
+      expect(answers.at(-1)).toMatch(/\r\nretry-after: 1\r\nconnection: close\r\n/);
+      expect(ops.sqlAnswerBytes()).toBe(0);
+
+      // Requests answered at once wait behind none still being computed: any number of them is answered.
+      const quick = connect(ops.port, '127.0.0.1');
+      quick.on('error', () => undefined);
+      let text = '';
+      quick.on('data', (d: Buffer) => void (text += d.toString('latin1')));
+      const ended = new Promise((resolve) => quick.once('close', resolve));
+      quick.end(health);
+      await ended;
+      expect(text.split(/(?=HTTP\/1\.1 )/).map((a) => a.split('\r\n')[0])).toEqual(Array<string>(200).fill('HTTP/1.1 200 OK'));
+    } finally {
+      await ops.close();
     }
   });
 });

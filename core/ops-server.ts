@@ -58,6 +58,14 @@ export const SQL_CONTENT_TYPE = 'application/sql';
  */
 export const RECONCILE_UNSENT_BOUND_BYTES = 2 ** 20;
 const LOGGED_SQL_CHARS = 2_000;
+/**
+ * Requests that may wait on one connection behind an answer still being computed (a running query, a reconcile). Node
+ * stops reading a connection once more than 16 KiB of answers wait queued on it, and a connection not read cannot be
+ * seen to close: about a hundred small answers (health checks, refusals) queued behind a slow query kept a client's
+ * leaving unseen until that query ended, its share of the answer budget held meanwhile. 32 such answers stay well
+ * under that; no client of this port pipelines that many behind a query (`cdrflow sql` and `status` send one at a time).
+ */
+export const MAX_PIPELINED_REQUESTS = 32;
 
 export async function startOpsServer(
   port: number,
@@ -72,9 +80,22 @@ export async function startOpsServer(
   // connection sending its headers slowly outlived headersTimeout by up to that much.
   const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     let conn = connections.get(req.socket);
-    if (!conn) connections.set(req.socket, (conn = { refused: false }));
+    if (!conn) connections.set(req.socket, (conn = { refused: false, open: new Set() }));
     conn.before = conn.last;
     conn.last = { req, res };
+    // A request behind the refused one is never answered (the refusal closes the connection): its body is dropped, and
+    // with no answer queued Node reads on, so the client leaving is still seen.
+    if (conn.full) return void req.resume();
+    const open = conn.open;
+    open.add(res);
+    onAnswerClosed(res, () => open.delete(res));
+    // Past the bound, refused in its turn (Node sends answers in order) and the connection closed, as the receiver does
+    // with maxPipelinedRequests; unlike it, the connection is not paused, for the same reason as in refuseAfterAnswers.
+    if (open.size > MAX_PIPELINED_REQUESTS + 1 && [...open].some((r) => r !== res && !r.writableEnded)) {
+      conn.full = true;
+      req.resume();
+      return pipelineFull(req, res, handlers, door);
+    }
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
     handle(req, res, handlers, origin.port, door, state).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
@@ -134,6 +155,10 @@ interface ServerState {
 /** One client connection: the latest two requests Node handed over (only the latest can be incomplete). */
 interface Connection {
   refused: boolean;
+  /** Its answers not yet closed (written out, or the connection gone). */
+  open: Set<ServerResponse>;
+  /** A request came past MAX_PIPELINED_REQUESTS: it is refused, and those behind it are not answered. */
+  full?: boolean;
   last?: Exchange;
   before?: Exchange | undefined;
 }
@@ -162,7 +187,7 @@ interface Exchange {
  */
 function refuseAfterAnswers(status: number | undefined, socket: Socket, connections: WeakMap<Socket, Connection>, answer?: { allow: string; body: string }): void {
   let conn = connections.get(socket);
-  if (!conn) connections.set(socket, (conn = { refused: false }));
+  if (!conn) connections.set(socket, (conn = { refused: false, open: new Set() }));
   // Node reports each chunk that arrives after the first error, and the end of the connection, again.
   if (conn.refused) return;
   conn.refused = true;
@@ -194,6 +219,24 @@ function refuseAfterAnswers(status: number | undefined, socket: Socket, connecti
     socket.destroySoon();
   };
   refuse();
+}
+
+/**
+ * The request past MAX_PIPELINED_REQUESTS: 429, as the port's other "this client, retry later" (the answer budget); the
+ * port is not unavailable (503), only this client asked too much at once. A refused /sql is counted and logged as at
+ * the door (throttled: such a client sends many).
+ */
+function pipelineFull(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, door: DoorLog): void {
+  const message = `${MAX_PIPELINED_REQUESTS} requests on this connection already wait behind one not yet answered; read their answers before sending more`;
+  let url: URL | undefined;
+  try {
+    url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    url = undefined;
+  }
+  sqlRefusedAtTheDoor(req, url, h, door, 429, 'too many requests pipelined');
+  res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
+  send(res, 429, 'text/plain', `${message}\n`, { 'retry-after': '1', connection: 'close' });
 }
 
 /** What POST /reconcile is answered (503, JSON) once the job's stop began. */
