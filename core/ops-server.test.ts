@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Registry, Counter } from 'prom-client';
+import { Registry, Counter, Gauge } from 'prom-client';
 import { request, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, MAX_PIPELINED_REQUESTS, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
@@ -867,6 +867,50 @@ describe('ops server: bytes it cannot read as a request, pipelined behind reques
 });
 
 describe('ops server: requests pipelined behind a running one', () => {
+  it('sees a client leave whose connection Node would pause behind a big /status or /metrics answer queued after a slow query', async () => {
+    // As a big /sql answer: the answer queued behind SLOW made Node stop reading once the next request came, and the
+    // client leaving went unseen until SLOW ended.
+    const asked: string[] = [];
+    const cancelled: string[] = [];
+    const metrics = new Registry();
+    const gauge = new Gauge({ name: 'cdrflow_test_big', help: 'many series', labelNames: ['n'], registers: [metrics] });
+    for (let n = 0; n < 1_000; n++) gauge.set({ n: String(n) }, n);
+    const ops = await startOpsServer(0, {
+      metrics,
+      readiness: () => ({ ready: true, components: {} }),
+      status: async () => {
+        asked.push('status');
+        return { pad: 'x'.repeat(32 * 1024) };
+      },
+      query: async (sql, _format, { signal }) => {
+        asked.push(sql);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        cancelled.push(sql);
+        throw new SqlQueryError(499, 'cancelled');
+      },
+      sqlAnswerBudget: { bytes: 4_000, perAnswer: 1_000 },
+    });
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`;
+    const sql = (query: string) =>
+      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    try {
+      for (const path of ['/status', '/metrics']) {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        asked.length = 0;
+        const query = `SLOW ${path}`;
+        await new Promise((resolve) => socket.write(sql(query) + get(path) + get(path), resolve));
+        await until(() => asked.includes(query));
+        // Node looks at what waits queued when the next request comes in.
+        await new Promise((resolve) => socket.write(get('/healthz'), resolve));
+        socket.destroy();
+        await until(() => cancelled.includes(query) && ops.sqlAnswerBytes() === 0);
+      }
+    } finally {
+      await ops.close();
+    }
+  });
+
   it(`answers at most ${MAX_PIPELINED_REQUESTS} behind it, the next 429 in its turn, then closes; a client leaving is still seen`, async () => {
     // About a hundred small answers queued behind a slow query made Node stop reading the connection: the client
     // leaving went unseen, and the query ran on holding its share of the answer budget until it ended.

@@ -177,9 +177,8 @@ interface Exchange {
  * client leaving is still seen at once, and its queries are cancelled and their share of the answer budget let go;
  * paused, a client that left went unseen, its slow query ran on and held its share until it ended. Node itself stops
  * reading a connection once more than 16 KiB of answers wait queued on it, so the answers that can be big do not
- * queue there: /sql answers wait for their turn (itsTurn), /reconcile leaves its progress out until then; only a
- * client pipelining that much of the small answers (about a hundred requests) behind a running query is read no
- * further, and seen leaving once that query ends. A request cut short is answered by the refusal; its handler waits for a body that never comes
+ * queue there: /sql, /status and /metrics answers wait for their turn (itsTurn), /reconcile leaves its progress out
+ * until then, and at most MAX_PIPELINED_REQUESTS of the small answers wait behind a running one. A request cut short is answered by the refusal; its handler waits for a body that never comes
  * until the connection closes. No turn-taking or watchdog as in the receiver: Node sends pipelined answers in order,
  * and a client here that does not read is bounded by the answer budget as on any other connection of this port. A
  * CONNECT request is refused the same way, 405 with Allow (`answer`); `status` undefined: the client reset the
@@ -293,9 +292,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
       const r = state.stopping ? { ...h.readiness(), ready: false, stopping: true } : h.readiness();
       return send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r) + '\n');
     }
+    // These answers can pass Node's 16 KiB on their own (many series, many components): computed in their turn, as
+    // /sql answers wait for it (itsTurn), so they never queue behind a slow query and make Node stop reading.
     case '/metrics':
+      await itsTurn(res);
       return send(res, 200, h.metrics.contentType, await h.metrics.metrics());
     case '/status':
+      await itsTurn(res);
       return send(res, 200, 'application/json', JSON.stringify(await h.status()) + '\n');
     case '/sql':
       return handleSql(req, res, h, url, door, state);
