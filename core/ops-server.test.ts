@@ -966,6 +966,31 @@ describe('ops server: requests pipelined behind a running one', () => {
       expect(answers.at(-1)).toMatch(/\r\nretry-after: 1\r\nconnection: close\r\n/);
       expect(ops.sqlAnswerBytes()).toBe(0);
 
+      // Requests Node would answer by itself (no Host, an Expect it does not take) count as well.
+      for (const [name, request] of [
+        ['no host', 'GET /healthz HTTP/1.1\r\n\r\n'],
+        ['expect', `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nExpect: x\r\n\r\n`],
+      ]) {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        const query = `SLOW ${name}`;
+        await new Promise((resolve) => socket.write(sql(query) + request!.repeat(400), resolve));
+        await until(() => running.has(query));
+        socket.destroy();
+        await until(() => cancelled.includes(query) && ops.sqlAnswerBytes() === 0);
+      }
+
+      // Node looks at Expect on HTTP/1.1 only.
+      const old = await new Promise<string>((resolve) => {
+        const socket = connect(ops.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        let text = '';
+        socket.on('data', (d: Buffer) => void (text += d.toString('latin1')));
+        socket.once('close', () => resolve(text));
+        socket.end(`GET /healthz HTTP/1.0\r\nHost: 127.0.0.1:${ops.port}\r\nExpect: x\r\n\r\n`);
+      });
+      expect(old).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/);
+
       // Requests answered at once wait behind none still being computed: any number of them is answered.
       const quick = connect(ops.port, '127.0.0.1');
       quick.on('error', () => undefined);

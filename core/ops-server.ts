@@ -78,7 +78,11 @@ export async function startOpsServer(
   const connections = new WeakMap<Socket, Connection>();
   // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by default), so a
   // connection sending its headers slowly outlived headersTimeout by up to that much.
-  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+  //
+  // Node answers a request with no Host (HTTP/1.1) or an Expect it does not take by itself, before any listener, so
+  // those answers escaped MAX_PIPELINED_REQUESTS: they come here (the Expect through 'checkExpectation') and are
+  // answered as Node would.
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     let conn = connections.get(req.socket);
     if (!conn) connections.set(req.socket, (conn = { refused: false, open: new Set() }));
     conn.before = conn.last;
@@ -99,7 +103,9 @@ export async function startOpsServer(
     // Says whose port this is: `cdrflow sql` and `status` talk to a running job only when it answers so.
     res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
     handle(req, res, handlers, origin.port, door, state).catch((err: unknown) => send(res, 500, 'text/plain', `${(err as Error).message}\n`));
-  });
+  };
+  const server = createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, onRequest);
+  server.on('checkExpectation', onRequest);
   server.requestTimeout = 60_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => refuseAfterAnswers(err.code === 'ECONNRESET' ? undefined : clientErrorStatus(err.code), socket, connections));
   // CONNECT (a proxy's tunnel) is no method of this port. Node hands such a request to a 'connect' listener and, with
@@ -265,6 +271,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers,
   } catch {
     url = undefined;
   }
+  // As Node answers them (see startOpsServer), on HTTP/1.1 only.
+  const http11 = req.httpVersion === '1.1';
+  if (http11 && req.headers.host === undefined) return send(res, 400, 'text/plain', 'a request of HTTP/1.1 needs a Host header\n', { connection: 'close' });
+  if (http11 && req.headers.expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(req.headers.expect)) return send(res, 417, 'text/plain', 'only Expect: 100-continue is taken\n');
   if (!allowedHost(req.headers.host, port)) {
     sqlRefusedAtTheDoor(req, url, h, door, 421, `host ${req.headers.host ?? 'none'}`);
     return send(res, 421, 'text/plain', `this port answers to Host 127.0.0.1:${port} or localhost:${port} only\n`);
