@@ -83,8 +83,7 @@ export async function startOpsServer(
   // those answers escaped MAX_PIPELINED_REQUESTS: they come here (the Expect through 'checkExpectation') and are
   // answered as Node would.
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    let conn = connections.get(req.socket);
-    if (!conn) connections.set(req.socket, (conn = { refused: false, open: new Set() }));
+    const conn = connectionOf(connections, req.socket);
     conn.before = conn.last;
     conn.last = { req, res };
     // A request behind the refused one is never answered (the refusal closes the connection): its body is dropped, and
@@ -191,8 +190,7 @@ interface Exchange {
  * connection, nothing is written.
  */
 function refuseAfterAnswers(status: number | undefined, socket: Socket, connections: WeakMap<Socket, Connection>, answer?: { allow: string; body: string }): void {
-  let conn = connections.get(socket);
-  if (!conn) connections.set(socket, (conn = { refused: false, open: new Set() }));
+  const conn = connectionOf(connections, socket);
   // Node reports each chunk that arrives after the first error, and the end of the connection, again.
   if (conn.refused) return;
   conn.refused = true;
@@ -233,15 +231,29 @@ function refuseAfterAnswers(status: number | undefined, socket: Socket, connecti
  */
 function pipelineFull(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, door: DoorLog): void {
   const message = `${MAX_PIPELINED_REQUESTS} requests on this connection already wait behind one not yet answered; read their answers before sending more`;
-  let url: URL | undefined;
-  try {
-    url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  } catch {
-    url = undefined;
-  }
-  sqlRefusedAtTheDoor(req, url, h, door, 429, 'too many requests pipelined');
+  sqlRefusedAtTheDoor(req, requestUrl(req), h, door, 429, 'too many requests pipelined');
   res.setHeader(OPS_SERVER_HEADER, 'cdrflow');
   send(res, 429, 'text/plain', `${message}\n`, { 'retry-after': '1', connection: 'close' });
+}
+
+/** The connection's state, made on its first request or refusal. */
+function connectionOf(connections: WeakMap<Socket, Connection>, socket: Socket): Connection {
+  let conn = connections.get(socket);
+  if (!conn) connections.set(socket, (conn = { refused: false, open: new Set() }));
+  return conn;
+}
+
+/**
+ * The request's target, for the router and for the door's count of refused /sql requests
+ * (`http://host/sql` in absolute form, `/x/../sql`, `/sql#f` are /sql to both). Undefined for a target the URL parser
+ * refuses.
+ */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    return undefined;
+  }
 }
 
 /** What POST /reconcile is answered (503, JSON) once the job's stop began. */
@@ -263,14 +275,7 @@ export function allowedOrigin(origin: string | undefined, port: number): boolean
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, h: OpsHandlers, port: number, door: DoorLog, state: ServerState): Promise<void> {
-  // Parsed once, for the router and for the door's count of refused /sql requests (`http://host/sql` in absolute
-  // form, `/x/../sql`, `/sql#f` are /sql to both). Undefined for a target the URL parser refuses.
-  let url: URL | undefined;
-  try {
-    url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  } catch {
-    url = undefined;
-  }
+  const url = requestUrl(req);
   // As Node answers them (see startOpsServer), on HTTP/1.1 only.
   const http11 = req.httpVersion === '1.1';
   if (http11 && req.headers.host === undefined) return send(res, 400, 'text/plain', 'a request of HTTP/1.1 needs a Host header\n', { connection: 'close' });
