@@ -648,9 +648,9 @@ export function sourceTopicProblems(config: AppConfig): ConfigProblem[] {
       problems.push({ path, message: `topic ${topic} is not among normalize.inputTopics: its records would be stored and never normalized, loaded or reconciled; add it there` });
     }
   }
-  const bySource = new Map(sources.map((s) => [s.topic, s]));
+  const sourceTopics = new Set(sources.map((s) => s.topic));
   config.normalize.inputTopics.forEach((topic, i) => {
-    if (!bySource.has(topic) && namedVendor(topic) === undefined) {
+    if (!sourceTopics.has(topic) && namedVendor(topic) === undefined) {
       problems.push({ path: `normalize.inputTopics.${i}`, message: `topic ${topic} is neither a connector's or receiver's raw topic nor named like one (….raw.<vendor>): reconcile could not tell whose calls it holds` });
     }
   });
