@@ -5,6 +5,13 @@ import { connect } from 'node:net';
 import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, MAX_PIPELINED_REQUESTS, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
+/** A query that runs until its client leaves: then it is noted in `cancelled` and fails as the engine's cancel does. */
+async function cancelledOnAbort(sql: string, signal: AbortSignal, cancelled: string[]): Promise<never> {
+  await new Promise((resolve) => signal.addEventListener('abort', resolve));
+  cancelled.push(sql);
+  throw new SqlQueryError(499, 'cancelled');
+}
+
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(cond()).toBe(true);
@@ -30,9 +37,7 @@ describe('ops server', () => {
         if (sql === 'DROP TABLE cdr') throw new SqlQueryError(403, 'Cannot execute query in readonly mode', { code: '164' });
         if (sql === 'BUSY') throw new SqlQueryError(429, 'busy', { code: 'BUSY' });
         if (sql === 'HANG') {
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
-          aborted.push(sql);
-          throw new SqlQueryError(499, 'cancelled');
+          return cancelledOnAbort(sql, signal, aborted);
         }
         return `${format}:${sql}\n`;
       },
@@ -596,9 +601,7 @@ describe('ops server: clients that never read their answers', () => {
         asked.push(sql);
         // HOLD answers only once its client is gone; the other queries at once.
         if (sql.startsWith('HOLD')) {
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
-          cancelled.push(sql);
-          throw new SqlQueryError(499, 'cancelled');
+          return cancelledOnAbort(sql, signal, cancelled);
         }
         return `${sql}\n`;
       },
@@ -654,9 +657,7 @@ describe('ops server: clients that never read their answers', () => {
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
         if (sql.startsWith('SLOW')) {
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
-          cancelled.push(sql);
-          throw new SqlQueryError(499, 'cancelled');
+          return cancelledOnAbort(sql, signal, cancelled);
         }
         return big;
       },
@@ -692,9 +693,7 @@ describe('ops server: clients that never read their answers', () => {
       status: async () => ({}),
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
-        await new Promise((resolve) => signal.addEventListener('abort', resolve));
-        cancelled.push(sql);
-        throw new SqlQueryError(499, 'cancelled');
+        return cancelledOnAbort(sql, signal, cancelled);
       },
       sqlAnswerBudget: { bytes: 4_000, perAnswer: 1_000 },
       reconcile: async (_body, write, signal) => {
@@ -884,9 +883,7 @@ describe('ops server: requests pipelined behind a running one', () => {
       },
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
-        await new Promise((resolve) => signal.addEventListener('abort', resolve));
-        cancelled.push(sql);
-        throw new SqlQueryError(499, 'cancelled');
+        return cancelledOnAbort(sql, signal, cancelled);
       },
       sqlAnswerBudget: { bytes: 4_000, perAnswer: 1_000 },
     });
