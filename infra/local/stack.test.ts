@@ -91,7 +91,7 @@ describe('a lease on the stack', () => {
 describe('infra up', () => {
   it('refuses a cache folder with ":" in its path, naming it, before anything is downloaded or started', async () => {
     const root = mkdtempSync(join(tmpdir(), 'cdrflow-infra-cache-'));
-    const base = 47_400;
+    const base = 47_600;
     cleanups.push(() => rmSync(root, { recursive: true, force: true }), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
     // A stand-in mvn that only says it ran: a refused run never gets that far.
     const bin = join(root, 'bin');
@@ -108,7 +108,7 @@ describe('infra up', () => {
 
   it("refuses a Kafka port taken by a process it did not start as a setting it cannot use (exit 78), naming the port", async () => {
     const root = mkdtempSync(join(tmpdir(), 'cdrflow-infra-port-'));
-    const base = 47_500;
+    const base = 47_700;
     cleanups.push(() => rmSync(root, { recursive: true, force: true }), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
     // A cache that already holds both downloads (their marker files), so the run reaches the servers' start.
     const cache = join(root, 'cache');
