@@ -235,6 +235,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   let records = 0;
   let pages = 0;
   let read = 0;
+  /** Parts checkpointed of windows read in parts (each also counted in `read` once its window is done). */
+  let partsRead = 0;
   let stopped: { at: number; cause: unknown } | undefined;
   /** When this run read its first window (the earliest read of any window it checkpoints). */
   let readSince: number | undefined;
@@ -246,6 +248,8 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const pctx: PollContext = { ...ctx, sink: tellingSink, mode: 'backfill', recentKeys: undefined };
   for (const window of windows) {
     let result: WindowResult | undefined;
+    /** Of a window read in parts: what its parts checkpointed so far hold, and where the last one ends. */
+    const parts: { records: number; pages: number; end?: number } = { records: 0, pages: 0 };
     // The vendor purges while the run goes: a run slower than real time near the edge reaches windows that were
     // within the horizon (by HORIZON_SAFETY_SEC) when it started, and the vendor would answer them without the
     // purged calls. So each window is judged against the horizon of when it is read.
@@ -258,12 +262,25 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
         reportLoss({ start: window.start, end: Math.min(edge, window.end) });
         part = { start: Math.min(edge, window.end), end: window.end };
       }
-      if (part.start < part.end) result = await readWindow(pctx, req.tenant, part);
+      // A window read in parts (over maxWindowRecords) is checkpointed after each, as a window of its own: a run stopped
+      // in it resumes at the last part read. Its records are counted from then on (`parts`).
+      if (part.start < part.end)
+        result = await readWindow(pctx, req.tenant, part, async (piece, pieceRead) => {
+          readSince = Math.min(readSince ?? pieceRead.polledAt, pieceRead.polledAt);
+          parts.records += pieceRead.records;
+          parts.pages += pieceRead.pages;
+          parts.end = piece.end;
+          partsRead++;
+          records += pieceRead.records;
+          pages += pieceRead.pages;
+          await save({ ...base, watermark: isoOf(piece.end), polledAt: isoOf(readSince), done: false, records: Number(store.get(id)?.['records'] ?? 0) + pieceRead.records });
+          metrics.window({ tenant: req.tenant, mode: 'backfill' }, piece.end);
+        });
     } catch (err) {
       // A shutdown request surfaces as whatever the read was doing (an aborted fetch, a wait, a retry): a stop here,
       // after the last saved window; this one is read again by the next run.
       if (!ctx.signal.aborted) throw err;
-      stopped = { at: window.start, cause: err };
+      stopped = { at: parts.end ?? window.start, cause: err };
       break;
     }
     if (result === undefined) {
@@ -280,11 +297,11 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
       // that one may have had calls still running when it was read (see resumePoint).
       polledAt: isoOf(readSince),
       done: done && window.end >= to,
-      records: Number(store.get(id)?.['records'] ?? 0) + result.records,
+      records: Number(store.get(id)?.['records'] ?? 0) + result.records - parts.records,
     });
     metrics.window({ tenant: req.tenant, mode: 'backfill' }, window.end);
-    records += result.records;
-    pages += result.pages;
+    records += result.records - parts.records;
+    pages += result.pages - parts.pages;
     read++;
     progress.tick(1);
   }
@@ -297,7 +314,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const retryAfter = isoOf(to + openSec);
   // Where the same command run again resumes: the window not read, or before it the open part this run read, which
   // the next run reads again from what this run checkpointed (resumePoint).
-  const saved = stopped && read > 0 ? store.get(id) : undefined;
+  const saved = stopped && read + partsRead > 0 ? store.get(id) : undefined;
   const resumeAt = stopped && saved ? Math.min(stopped.at, resumePoint(saved, from, openSec, req.windowSec, Math.floor(ctx.now() / 1000))) : stopped?.at;
   if (stopped) notes.push(`stopped before the end of the range: the windows read are checkpointed, run the same command again to resume from ${isoOf(resumeAt!)}`);
   else if (plan.unsettled) notes.push(`run again after ${retryAfter} for the rest${plan.readTo >= to ? ' (calls still running when read)' : ''}`);

@@ -123,30 +123,45 @@ export class LivePoller {
       const horizon = horizonOf(source, nowSec);
       const plan = nextLiveWindow({ ...this.settings, watermark, polledAt, now: nowSec, horizon });
       if (!plan) break;
-      const result = await readWindow(ctx, tenant, plan.window).finally(() => {
+      /** Saves the checkpoint at `end`, read since `polledAt`; a loss is reported by the first save that moves past it. */
+      let lossReported = false;
+      const save = async (end: number, polledAt: number, records: number) => {
+        const saved = await this.store
+          .save(id, {
+            watermark: isoOf(end),
+            polledAt: isoOf(polledAt),
+            windowStart: isoOf(plan.window.start),
+            records,
+            // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
+            ...(plan.lost
+              ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
+              : cp?.['lostFrom'] !== undefined
+                ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
+                : {}),
+          })
+          .catch((err: unknown) => {
+            throw new KafkaFailure(err);
+          });
+        // A loss is logged and counted once the checkpoint that moves past it is saved, never before: a cycle whose
+        // window fails leaves the watermark where it was, and the next one finds the loss again (up to its own, later
+        // horizon), so reported earlier it was counted once per failed cycle. Each lost second is counted once.
+        if (plan.lost && !lossReported) reportDataLost(ctx, tenant, plan.lost, `${horizonWords(source).reason} and the checkpoint is older`, id);
+        lossReported = true;
+        metrics.window({ tenant, mode: 'live' }, end);
+        return saved;
+      };
+      // A window read in parts (over maxWindowRecords) is checkpointed after each: a restart resumes at the last part
+      // read, not at the window's start. The records of the parts so far, read since the first part's read.
+      const sofar = { records: 0, polledAt: Infinity };
+      const result = await readWindow(ctx, tenant, plan.window, async (part, read) => {
+        sofar.records += read.records;
+        sofar.polledAt = Math.min(sofar.polledAt, read.polledAt);
+        await save(part.end, sofar.polledAt, sofar.records);
+        log('info', 'poller.window_part_done', { tenant, window_start: isoOf(plan.window.start), part_start: isoOf(part.start), part_end: isoOf(part.end), records: read.records, published: read.published });
+      }).finally(() => {
         if (this.recentKeys) metrics.recentKeys(this.recentKeys.size);
       });
-      const saved = await this.store
-        .save(id, {
-          watermark: isoOf(plan.window.end),
-          polledAt: isoOf(result.polledAt),
-          windowStart: isoOf(plan.window.start),
-          records: result.records,
-          // The last loss stays on the checkpoint (for `status`) until a newer one replaces it.
-          ...(plan.lost
-            ? { lostFrom: isoOf(plan.lost.start), lostTo: isoOf(plan.lost.end) }
-            : cp?.['lostFrom'] !== undefined
-              ? { lostFrom: cp['lostFrom'], lostTo: cp['lostTo'] }
-              : {}),
-        })
-        .catch((err: unknown) => {
-          throw new KafkaFailure(err);
-        });
-      // A loss is logged and counted once the checkpoint that moves past it is saved, never before: a cycle whose
-      // window fails leaves the watermark where it was, and the next one finds the loss again (up to its own, later
-      // horizon), so reported earlier it was counted once per failed cycle. Each lost second is counted once.
-      if (plan.lost) reportDataLost(ctx, tenant, plan.lost, `${horizonWords(source).reason} and the checkpoint is older`, id);
-      metrics.window({ tenant, mode: 'live' }, plan.window.end);
+      const saved = await save(plan.window.end, result.polledAt, result.records);
       log('info', 'poller.window_done', {
         tenant,
         window_start: isoOf(plan.window.start),

@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_WINDOW_RECORDS, HARD_BOUND_FACTOR, readWindow } from './reader.ts';
 import type { PullSource, SourcePage } from './source.ts';
-import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
+import { MemorySink, memoryPollContext, timedSource } from './fixtures/memory.ts';
 import type { RecordSink } from './publisher.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -139,26 +139,6 @@ describe('readWindow: a window too short to halve, bounded (HARD_BOUND_FACTOR ×
 });
 
 describe('readWindow: a window over maxWindowRecords is read in halves by time', () => {
-  /** Calls at the given seconds; a window serves those that started within it (both ends inclusive). */
-  function timedSource(starts: number[]): PullSource & { reads: { window: { start: number; end: number }; page: number; total: number }[] } {
-    const calls = starts.map((t, i) => ({ id: `call-${i}`, t }));
-    const reads: { window: { start: number; end: number }; page: number; total: number }[] = [];
-    return {
-      reads,
-      vendor: 'tencent-ccc',
-      connector: 'test-poller',
-      tenants: ['t1'],
-      firstPage: 0,
-      pageSize: 10,
-      async fetchPage(_tenant, window, page, size): Promise<SourcePage> {
-        const inWindow = calls.filter((c) => c.t >= window.start && c.t <= window.end);
-        reads.push({ window: { ...window }, page, total: inWindow.length });
-        return { total: inWindow.length, records: inWindow.slice(page * size, (page + 1) * size), requestId: null };
-      },
-      naturalKey: (r) => (r as { id: string }).id,
-    };
-  }
-
   it('1000 calls over an hour, at most 100 a window: every call is read, no span over 100 paged past its first page', async () => {
     const starts = Array.from({ length: 1000 }, (_, i) => WINDOW.start + Math.floor(i * 3.6));
     const source = timedSource(starts);

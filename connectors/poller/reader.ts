@@ -65,7 +65,8 @@ export interface WindowResult {
 
 /**
  * A run (backfill, one live pass) ended by its signal at a safe point: the windows before it are checkpointed, the one
- * being read is not (the next run reads it again). `partial` is what was read up to there.
+ * being read is not, or up to its last part read (PartRead; the next run reads the rest again). `partial` is what was
+ * read up to there.
  */
 export class PollStopped<T> extends Error {
   override readonly name = 'PollStopped';
@@ -203,8 +204,17 @@ function sameSequence(a: PassSequence, b: PassSequence): boolean {
   return true;
 }
 
-export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow): Promise<WindowResult> {
-  return readHalving(ctx, tenant, window, await readSpan(ctx, tenant, window, { mayHalve: mayHalve(window) }));
+/**
+ * Told of each part of a window read in halves once it is read and published, in time order, all but the last (which
+ * ends where the window does: the caller's own checkpoint covers it). The caller may move its checkpoint to the part's
+ * end, so a run stopped in a window of a million calls does not read its first parts again. Parts share their
+ * boundary second (see readHalving): a call there is in both, as in two consecutive windows.
+ */
+export type PartRead = (part: TimeWindow, result: WindowResult) => Promise<void>;
+
+export async function readWindow(ctx: PollContext, tenant: string, window: TimeWindow, onPart?: PartRead): Promise<WindowResult> {
+  const whole = await readSpan(ctx, tenant, window, { mayHalve: mayHalve(window) });
+  return readHalving(ctx, tenant, window, whole, onPart && { onPart, end: window.end });
 }
 
 const mayHalve = (window: TimeWindow) => window.end - window.start >= 2 * MIN_SPLIT_SEC;
@@ -215,9 +225,19 @@ const mayHalve = (window: TimeWindow) => window.end - window.start >= 2 * MIN_SP
  * first pages are asked for first: when each still says the whole's total or more, the vendor's total does not shrink
  * with the span (a total that lies): halving would only end in many short spans each given up, so the window is read
  * whole, as it is (one warning). A half holding the whole's records while the other is empty is halved on.
+ * `parts`: whom to tell of each part read (PartRead) ending before `end`, the whole window's end.
  */
-async function readHalving(ctx: PollContext, tenant: string, window: TimeWindow, read: WindowResult | { split: number }): Promise<WindowResult> {
-  if (!('split' in read)) return read;
+async function readHalving(
+  ctx: PollContext,
+  tenant: string,
+  window: TimeWindow,
+  read: WindowResult | { split: number },
+  parts: { onPart: PartRead; end: number } | undefined,
+): Promise<WindowResult> {
+  if (!('split' in read)) {
+    if (parts && window.end < parts.end) await parts.onPart(window, read);
+    return read;
+  }
   // The halves share the middle second, as consecutive windows share their boundary (windows.ts): a call in it is read
   // twice, published once live (recent keys), at most a duplicate downstream otherwise, and counted in both halves.
   const mid = Math.floor((window.start + window.end) / 2);
@@ -227,9 +247,9 @@ async function readHalving(ctx: PollContext, tenant: string, window: TimeWindow,
   ];
   const begun = [];
   for (const half of halves) begun.push(await readSpan(ctx, tenant, half, { mayHalve: mayHalve(half) }));
-  if (begun.every((b) => 'split' in b && b.split >= read.split)) return readSpan(ctx, tenant, window, { mayHalve: false, noGain: true });
-  const first = await readHalving(ctx, tenant, halves[0]!, begun[0]!);
-  const second = await readHalving(ctx, tenant, halves[1]!, begun[1]!);
+  if (begun.every((b) => 'split' in b && b.split >= read.split)) return readHalving(ctx, tenant, window, await readSpan(ctx, tenant, window, { mayHalve: false, noGain: true }), parts);
+  const first = await readHalving(ctx, tenant, halves[0]!, begun[0]!, parts);
+  const second = await readHalving(ctx, tenant, halves[1]!, begun[1]!, parts);
   return {
     records: first.records + second.records,
     published: first.published + second.published,
