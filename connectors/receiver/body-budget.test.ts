@@ -4,6 +4,7 @@
 // are bounded too, as one still sending its headers holds memory no budget counts.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect, type Socket } from 'node:net';
+import { IncomingMessage } from 'node:http';
 import { Registry } from 'prom-client';
 import { startReceiver, type ReceiverConfigInput } from '../push-vendors.ts';
 import { type RunningReceiver } from './receiver.ts';
@@ -383,5 +384,45 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     expect(sink.envelopes()).toHaveLength(accepted);
     expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
     await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
+  });
+  it('hold their bodies within the body budget: what Node buffers of them is counted until their turn, and past the budget the next is answered "retry later"', async () => {
+    // Budget 100 KiB: the held push and six bodies just under Node's highWaterMark (16 KiB) fit, the seventh does not.
+    const { r, sink, registry } = await start({ maxPipelinedRequests: 8 });
+    sink.hold();
+    // Node puts a body it reads into its request's stream; what those streams hold unread is memory the budget must cover.
+    const buffered = vi.spyOn(IncomingMessage.prototype, 'push');
+    const socket = connect(r.port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const push = (body: string) => {
+      const head = Object.entries({ host: 'x', ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
+    };
+    const padded = (seed: number) => {
+      const body = feeBody(seed);
+      return `${body.slice(0, -1)},"pad":"${'p'.repeat(16 * KIB - 1 - body.length - 9)}"}`;
+    };
+    socket.write([push(feeBody(1)), ...Array.from({ length: 8 }, (_, i) => push(padded(i + 2)))].join(''));
+    await sink.heldCount(1);
+    await waitFor(() => r.metrics.inFlight.value() >= 8, { message: 'requests pipelined behind the held push', details: () => `${r.metrics.inFlight.value()} in flight` });
+    const requests = new Set(buffered.mock.contexts as IncomingMessage[]);
+    const unread = [...requests].reduce((sum, req) => sum + req.readableLength, 0);
+    buffered.mockRestore();
+    // Beyond what the budget counts, Node holds at most the rest of the socket read in which the receiver stopped.
+    expect(unread).toBeGreaterThan(6 * 16 * KIB - 6);
+    expect(unread).toBeLessThanOrEqual(r.bodyBytesHeld() + 64 * KIB);
+    expect(r.bodyBytesHeld()).toBeLessThanOrEqual(100 * KIB);
+    sink.release();
+    await closed;
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual([...Array<string>(7).fill('200'), '503']);
+    expect(text).toContain('bodyBudgetBytes 102400');
+    expect(sink.envelopes()).toHaveLength(7);
+    expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
+    await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
+    expect(r.bodyBytesHeld()).toBe(0);
   });
 });

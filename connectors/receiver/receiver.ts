@@ -110,8 +110,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   });
   const contexts = new Map(routes.map((r) => [r, contextFor(r)]));
 
-  /** `conn`: the request's connection; `full`: it came past maxPipelinedRequests, to be answered "retry later". */
-  const handle = async (req: IncomingMessage, res: ServerResponse, conn: Connection, full: boolean): Promise<void> => {
+  /** `conn`: the request's connection; `full`: why it is to be answered "retry later" unread (it came past a bound). */
+  const handle = async (req: IncomingMessage, res: ServerResponse, conn: Connection, full: string | undefined): Promise<void> => {
     const started = performance.now();
     let url: URL;
     try {
@@ -123,9 +123,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       metrics.requests.inc({ vendor: 'none', outcome: 'bad_request', code: '400' });
       return;
     }
-    const pipelineFull = `${config.maxPipelinedRequests} requests on this connection already wait for their answers (maxPipelinedRequests)`;
     if (full && !byPath.has(url.pathname)) {
-      send(res, { status: 503, contentType: 'application/json', body: JSON.stringify({ error: pipelineFull }) }, true);
+      send(res, { status: 503, contentType: 'application/json', body: JSON.stringify({ error: full }) }, true);
       metrics.requests.inc({ vendor: 'none', outcome: 'busy', code: '503' });
       return;
     }
@@ -157,7 +156,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     const meta = { query: url.searchParams, headers: req.headers, requestId };
     if (full) {
       // The vendor's "retry later", as for the body budget; the body is left unread and the connection closed.
-      finish({ ...route.failure('unavailable', meta, pipelineFull), outcome: 'busy' }, true);
+      finish({ ...route.failure('unavailable', meta, full), outcome: 'busy' }, true);
       return;
     }
     if (!route.methods.includes(req.method ?? '')) {
@@ -280,17 +279,27 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     });
     conn.pending++;
     conn.last = req;
-    // Node parses requests pipelined behind one still unanswered and holds their bodies, outside the body budget, for
-    // as long as the pushes ahead wait for Kafka. Past the bound, the connection is read no further: this request is
-    // answered "retry later" in its turn and the connection closed. A flood of requests answered at once (health
-    // checks) is left to Node, which stops reading by itself once their answers back up.
-    const full = conn.pushing && conn.pending > config.maxPipelinedRequests && !conn.full;
+    // Node parses requests pipelined behind one still unanswered and buffers their bodies for as long as the pushes
+    // ahead wait for Kafka: up to its stream's highWaterMark each, and the rest of the socket read that crossed it
+    // (8 such requests held 124 KiB on one connection, 24 MiB on 200, with the budget showing only their pushes). So
+    // a request waiting behind a push holds, in the body budget, as much as Node may buffer of its body, until its
+    // turn. Past maxPipelinedRequests or the budget, the connection is read no further: this request is answered
+    // "retry later" in its turn and the connection closed. A flood of requests answered at once (health checks) is
+    // left to Node, which stops reading by itself once their answers back up.
+    const waiting = conn.pushing ? bodies.lease() : undefined;
+    const over = !waiting ? undefined
+      : conn.pending > config.maxPipelinedRequests ? `${config.maxPipelinedRequests} requests on this connection already wait for their answers (maxPipelinedRequests)`
+        : !waiting.take(bufferedAtMost(req)) ? `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`
+          : undefined;
+    const full = conn.full ? undefined : over;
     if (full) {
       conn.full = true;
       stopReading(req.socket);
     }
     conn.turn = conn.turn
       .then(async () => {
+        // In its turn the request's body is read by its route (readBody, within the budget) or never.
+        waiting?.release();
         // Node queued its answer behind one it will never send: it never closes, so it is counted out here.
         if (conn.closing || req === conn.unread || req.socket.destroyed) {
           answered();
@@ -472,6 +481,20 @@ interface Connection {
 function stopReading(socket: Socket): void {
   socket.pause();
   socket.on('resume', () => socket.pause());
+}
+
+/** Bytes of one socket read: libuv reads up to 64 KiB at a time, and Node parses each read whole. */
+const SOCKET_READ_BYTES = 64 * 1024;
+
+/**
+ * The most of a request's body Node buffers while nothing reads it: it stops reading the connection once the body's
+ * stream holds its highWaterMark, after the read that crossed it. At most the declared length; none without a body.
+ */
+function bufferedAtMost(req: IncomingMessage): number {
+  const bound = req.readableHighWaterMark + SOCKET_READ_BYTES;
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared)) return Math.min(declared, bound);
+  return req.headers['transfer-encoding'] === undefined ? 0 : bound;
 }
 
 /** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */
