@@ -111,3 +111,34 @@ export function workerThreadTids(): Map<number, string> {
   for (const { role, tid } of running.values()) if (tid !== undefined) out.set(tid, role);
   return out;
 }
+
+/** A thread that did not answer a request within its deadline; it has been terminated. */
+export class ThreadTimedOut extends Error {
+  constructor(
+    readonly thread: string,
+    readonly waitedMs: number,
+    readonly doing: string,
+  ) {
+    super(`the ${thread} thread did not answer within ${waitedMs} ms (${doing}) and was terminated`);
+    this.name = 'ThreadTimedOut';
+  }
+}
+
+/**
+ * `answer`, a thread's reply to one request, or a ThreadTimedOut once `ms` passed without it. A thread that never
+ * answers (a loop on a hostile input, a deadlock) otherwise held its caller for ever, with no error, no log line and
+ * no metric. `late` runs first (the owner logs, forgets the thread, fails what else waited on it), then the thread
+ * is terminated: its own 'exit' comes after, when the owner no longer counts it as its thread.
+ */
+export function answerWithin<T>(answer: Promise<T>, worker: Worker, ms: number, what: { thread: string; doing: string }, late: (err: ThreadTimedOut) => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new ThreadTimedOut(what.thread, ms, what.doing);
+      late(err);
+      void worker.terminate();
+      reject(err);
+    }, ms);
+  });
+  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,10 +1,11 @@
-// The sink's render thread (render.ts ThreadRenderer) as its caller meets it when the thread goes away: every batch
-// handed to it gets an answer. Registry look-ups stay on the main thread, so a batch may still be waiting on the
+// The sink's render thread (render.ts ThreadRenderer) as its caller meets it when the thread goes away or hangs: every
+// batch handed to it gets an answer. Registry look-ups stay on the main thread, so a batch may still be waiting on the
 // registry when the thread ends; no network here (the registry is a stand-in).
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
+import { memoryLog } from '../../core/log.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import { createRenderer } from './render.ts';
 
@@ -44,5 +45,55 @@ describe('the render thread going away', () => {
     const outcome = await settledWithin(rendering, 2_000);
     expect(outcome).toBeInstanceOf(Error);
     expect(String(outcome)).toMatch(/closed|exited/);
+  });
+});
+
+/** The render thread with hostile inputs (fixtures/hostile-render-worker.ts): "HANG" loops it, "EXIT" ends it. */
+const HOSTILE = new URL('./fixtures/hostile-render-worker.ts', import.meta.url);
+const registry = { getSchema: async () => type } as unknown as SchemaRegistry;
+const at = (offset: number, value: Buffer) => ({ topic: 'cdr.normalized', partition: 0, offset, key: null, value, timestamp: 0 });
+const good = (offset: number) => at(offset, encodeFramed(type, 41, sampleCdr(offset)));
+
+describe('the render thread not answering', () => {
+  it('is terminated after its deadline with one log line; the batch is rendered in halves and the record that hangs the thread alone is a dead letter', async () => {
+    const log = memoryLog();
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE, deadlineMs: () => 4_000, log });
+    await renderer.ready();
+    try {
+      const results = await renderer.render([good(0), at(1, Buffer.from('HANG')), good(2)]);
+      expect(results.map((r) => ('error' in r ? r.error.kind : 'row'))).toEqual(['row', 'bad_record', 'row']);
+      expect(results[1]).toMatchObject({ error: { message: expect.stringMatching(/sink render thread did not answer within 4000 ms/) } });
+      const lines = log.entries.filter((e) => e.event === 'sink.render_thread_timeout');
+      // The whole batch, then the half holding the record, then the record alone.
+      expect(lines.map((e) => e.fields.doing)).toEqual(['rendering cdr.normalized[0] offsets 0-2 (3 records)', 'rendering cdr.normalized[0] offsets 1-2 (2 records)', 'rendering cdr.normalized[0] offsets 1-1 (1 records)']);
+      expect(lines[0]!.fields).toMatchObject({ thread: 'sink render', waitedMs: 4_000 });
+      // The thread that took its place renders the next batch.
+      expect(await renderer.render([good(3)])).toHaveLength(1);
+    } finally {
+      await renderer.close();
+    }
+  }, 60_000);
+
+  it('dead-letters a lone record only once it hung a thread twice (a first time may be the thread, not the record)', async () => {
+    const log = memoryLog();
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE, deadlineMs: () => 4_000, log });
+    await renderer.ready();
+    try {
+      const [result] = await renderer.render([at(7, Buffer.from('HANG'))]);
+      expect(result).toMatchObject({ error: { kind: 'bad_record' } });
+      expect(log.entries.filter((e) => e.event === 'sink.render_thread_timeout')).toHaveLength(2);
+    } finally {
+      await renderer.close();
+    }
+  }, 60_000);
+
+  it('that exits mid-batch fails the batch with an error naming it (a bug: the sink stops through its error path)', async () => {
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE });
+    await renderer.ready();
+    try {
+      await expect(renderer.render([good(0), at(1, Buffer.from('EXIT'))])).rejects.toMatchObject({ kind: 'bug', message: "the sink's render thread exited (code 3)" });
+    } finally {
+      await renderer.close();
+    }
   });
 });

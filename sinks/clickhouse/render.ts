@@ -15,9 +15,10 @@ import { classifyDecodeError } from '../../core/dead-letter.ts';
 import { MAX_NATURAL_KEY_BYTES, quote } from '../../core/input-limits.ts';
 import { CdrflowError, asCdrflowError, deserializeError, disposition, type ErrorKind, type SerializedError } from '../../core/errors.ts';
 import type { ConsumedMessage } from '../../core/kafka-streams.ts';
+import type { LogFn } from '../../core/log.ts';
 import { SCHEMA_FILES, VENDORS } from '../../core/topology.ts';
 import { TimeSlice } from '../../core/time-slice.ts';
-import { startTsWorker } from '../../core/worker-thread.ts';
+import { ThreadTimedOut, answerWithin, startTsWorker } from '../../core/worker-thread.ts';
 import { billableMinutes } from '../../transforms/normalize/billing.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import type { RenderResult } from './batcher.ts';
@@ -258,8 +259,18 @@ export function unpackBatch(b: RenderedBatch): RenderResult[] {
   return out;
 }
 
-export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: { thread: boolean; nice?: number }): Renderer {
-  return opts.thread ? new ThreadRenderer(registry, format, opts.nice ?? 0) : new InlineRenderer(registry, format);
+export interface RendererOptions {
+  thread: boolean;
+  nice?: number;
+  /** Where a render thread that does not answer in time is reported. */
+  log?: LogFn;
+  /** For tests: the render thread's entry (default render-worker.ts) and its deadline for a batch of `records`. */
+  entry?: URL;
+  deadlineMs?: (records: number) => number;
+}
+
+export function createRenderer(registry: SchemaRegistry, format: InsertFormat, opts: RendererOptions): Renderer {
+  return opts.thread ? new ThreadRenderer(registry, format, opts) : new InlineRenderer(registry, format);
 }
 
 class InlineRenderer implements Renderer {
@@ -341,33 +352,52 @@ export interface RenderWorkerData {
   format: InsertFormat;
 }
 
+/**
+ * How long the render thread may take over a batch of `records` before it counts as hung: generous (it renders 50,000
+ * rows in well under a second), yet short enough that halving a batch of 50,000 down to a record that hangs the
+ * thread (17 rounds, about 100 s) stays within what the consumer heartbeats a batch for (MAX_CHUNK_HEARTBEAT_MS).
+ */
+export const renderDeadlineMs = (records: number): number => 5_000 + Math.ceil(records / 10);
+
 class ThreadRenderer implements Renderer {
-  private readonly worker: Worker;
+  /** The thread batches go to; replaced by a fresh one when it does not answer in time. */
+  private worker!: Worker;
   private readonly pending = new Map<number, { resolve: (r: RenderResult[]) => void; reject: (e: unknown) => void }>();
+  /** Writers the current thread holds. */
   private readonly sent = new Set<number>();
   /** Writers refused for good (no client can build it, or not Avro), as ReaderCodec remembers them. */
   private readonly refusedForGood: RefusedWriters;
   private nextId = 0;
   private broken: CdrflowError | undefined;
   private readonly started: Promise<void>;
+  private readonly log: LogFn;
+  private readonly deadlineMs: (records: number) => number;
 
   constructor(
     private readonly registry: SchemaRegistry,
-    format: InsertFormat,
-    nice: number,
+    private readonly format: InsertFormat,
+    private readonly opts: RendererOptions,
   ) {
     this.refusedForGood = new RefusedWriters(registry);
-    const data: RenderWorkerData = { format };
-    this.worker = startTsWorker(new URL('./render-worker.ts', import.meta.url), data, 'sink render', { nice });
+    this.log = opts.log ?? (() => {});
+    this.deadlineMs = opts.deadlineMs ?? renderDeadlineMs;
+    this.started = this.startThread();
+  }
+
+  /** Starts a thread and makes it the one batches go to; settles once it can take them (ready). */
+  private startThread(): Promise<void> {
+    const data: RenderWorkerData = { format: this.format };
+    const worker = startTsWorker(this.opts.entry ?? new URL('./render-worker.ts', import.meta.url), data, 'sink render', { nice: this.opts.nice ?? 0 });
+    this.worker = worker;
     let started!: () => void;
     let notStarted!: (err: CdrflowError) => void;
-    this.started = new Promise<void>((resolve, reject) => {
+    const starting = new Promise<void>((resolve, reject) => {
       started = resolve;
       notStarted = reject;
     });
     // Nobody may be waiting when the thread dies before it was asked whether it started.
-    this.started.catch(() => undefined);
-    this.worker.on('message', (reply: RenderReply) => {
+    starting.catch(() => undefined);
+    worker.on('message', (reply: RenderReply) => {
       if ('ready' in reply) return started();
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -379,18 +409,57 @@ class ThreadRenderer implements Renderer {
     // sink and the job (app/supervise.ts retries only transient errors); the thread is not started again.
     const fail = (err: CdrflowError) => {
       notStarted(err);
+      // A thread terminated after its deadline (replaceThread): what waited on it has its answer already.
+      if (worker !== this.worker) return;
       this.broken ??= err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    this.worker.on('error', (err) => fail(new CdrflowError('bug', `the sink's render thread crashed: ${err.message}`, { cause: err })));
-    this.worker.on('exit', (code) => fail(new CdrflowError('bug', `the sink's render thread exited (code ${code})`)));
+    worker.on('error', (err) => fail(new CdrflowError('bug', `the sink's render thread crashed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => fail(new CdrflowError('bug', `the sink's render thread exited (code ${code})`)));
     // The thread must not keep a stopping process alive.
-    this.worker.unref();
+    worker.unref();
+    return starting;
   }
 
-  async render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
+  /** The thread did not answer in time (answerWithin terminates it): said once, and a fresh one takes its place. */
+  private replaceThread(err: ThreadTimedOut): void {
+    this.log('error', 'sink.render_thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
+    // Every batch out was posted to the thread that hangs: each caller renders its batch again (renderIsolating).
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    // The fresh thread holds no writers: they are fetched and sent again as its batches need them.
+    for (const id of this.sent) forgetFetchedSchema(this.registry, id);
+    this.sent.clear();
+    void this.startThread();
+  }
+
+  render(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
+    return this.renderIsolating(messages, false);
+  }
+
+  /**
+   * A batch the thread did not finish in time is rendered again in halves, each by a fresh thread, down to the records
+   * that hang a thread by themselves: those are dead letters, their neighbours rows (as the batcher halves a batch the
+   * engine refuses). A record is given up on only once it hung a thread twice (alone, and before that in its batch or
+   * alone again): one hang may be the thread's, not the record's.
+   */
+  private async renderIsolating(messages: readonly ConsumedMessage[], hungBefore: boolean): Promise<RenderResult[]> {
+    try {
+      return await this.renderOnce(messages);
+    } catch (err) {
+      if (!(err instanceof ThreadTimedOut)) throw err;
+      if (messages.length === 1) return hungBefore ? [{ error: { kind: 'bad_record', message: `the record hung the render thread: ${err.message}` } }] : this.renderIsolating(messages, true);
+      const mid = messages.length >>> 1;
+      return [...(await this.renderIsolating(messages.slice(0, mid), true)), ...(await this.renderIsolating(messages.slice(mid), true))];
+    }
+  }
+
+  private async renderOnce(messages: readonly ConsumedMessage[]): Promise<RenderResult[]> {
     if (this.broken) throw this.broken;
+    const first = messages[0];
+    if (!first) return [];
+    const worker = this.worker;
     const schemas: [number, avro.Schema][] = [];
     const refused: [number, string][] = [];
     const forget: number[] = [];
@@ -439,12 +508,16 @@ class ThreadRenderer implements Renderer {
     }
     // The thread may have ended while the writers were fetched: a batch posted to it now would never be answered.
     if (this.broken) throw this.broken;
+    // Or been replaced (replaceThread): the writers this batch counted on are not in the fresh one.
+    if (worker !== this.worker) return this.renderOnce(messages);
     const id = this.nextId++;
     const request = packRequest(id, schemas, refused, forget, messages);
-    return new Promise<RenderResult[]>((resolve, reject) => {
+    const answer = new Promise<RenderResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
+      worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
     });
+    const doing = `rendering ${first.topic}[${first.partition}] offsets ${first.offset}-${messages[messages.length - 1]!.offset} (${messages.length} records)`;
+    return answerWithin(answer, worker, this.deadlineMs(messages.length), { thread: 'sink render', doing }, (err) => this.replaceThread(err));
   }
 
   ready(): Promise<void> {

@@ -83,7 +83,7 @@ export async function startClickHouseSink(config: SinkConfig, deps: SinkDeps): P
   });
   // Decode every writer version into the schema this sink was built for (defaults fill fields older writers lacked),
   // and render each row as soon as it is decoded: in the render thread unless the config says inline.
-  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0 });
+  const renderer = createRenderer(deps.registry, config.insertFormat, { thread: config.renderThread, nice: deps.renderThreadNice ?? 0, log });
   // What the stage holds besides its consumer: freed once it stops, or here if it never gets to start.
   const release = async () => {
     await transactions.disconnect().catch(() => undefined);
