@@ -295,6 +295,28 @@ describe('record batch decompressors', () => {
     expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
   });
 
+  it('a batch the thread never finishes is refused (a stage dead-letters it) once the thread passed its deadline, which terminates it with one log line; a batch behind it goes to a fresh thread', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');
+    const { memoryLog } = await import('../log.ts');
+    const log = memoryLog();
+    await crashDecompressThreadForTests();
+    useDecompressThreadForTests({ entry: new URL('../fixtures/hanging-decompress-worker.ts', import.meta.url), deadlineMs: 3_000, log });
+    try {
+      const refused = decompress(CompressionTypes.Snappy, Buffer.from('HANG')).catch((e: unknown) => e);
+      const behind = decompress(CompressionTypes.LZ4, lz4Repeated(1));
+      const refusal = await refused;
+      expect(refusal).toBeInstanceOf(BatchRefused);
+      expect((refusal as Error).message).toBe('a record batch compressed with Snappy (4 bytes) hung the batch decompression thread past 3000 ms; not read');
+      expect(log.entries.filter((e) => e.event === 'thread_timeout').map((e) => e.fields)).toEqual([{ thread: 'batch decompression', waitedMs: 3_000, doing: 'decompressing a Snappy batch of 4 bytes' }]);
+      expect((await behind).length).toBe(4 * MiB);
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+    } finally {
+      await crashDecompressThreadForTests();
+      useDecompressThreadForTests();
+    }
+  }, 30_000);
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');

@@ -5,8 +5,9 @@
 // inflates in libuv's pool. One thread per thread that reads (the main thread, each normalize worker), started with the
 // first compressed batch it meets (cdrflow itself writes uncompressed, so most processes never start one).
 import type { Worker } from 'node:worker_threads';
-import { startTsWorker } from '../worker-thread.ts';
-import { BatchRefused, type Codec } from './limits.ts';
+import { logger, type LogFn } from '../log.ts';
+import { ThreadTimedOut, answerWithin, startTsWorker } from '../worker-thread.ts';
+import { BatchRefused, refusedBatch, type Codec } from './limits.ts';
 
 export type ThreadCodec = Exclude<Codec, 'GZIP'>;
 export interface DecompressRequest {
@@ -21,6 +22,24 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/**
+ * How long the thread may take over one batch before it counts as hung: more than twice the slowest seen (a batch
+ * expanding to MAX_DECOMPRESSED_BATCH_BYTES, 1.7 s), and under the shortest consumer session (6 s): the fetch waits
+ * for the batch with no heartbeat, so a longer wait had the member dropped, and the batch fetched, and hung on, again.
+ * The decoders are plain JavaScript on bounded output, so a batch that hangs one once hangs it every time: it is
+ * refused (dead-lettered) at the first hang.
+ */
+export const DECOMPRESS_DEADLINE_MS = 4_000;
+
+/** The thread's entry, its deadline for a batch, and where a hang is said (default: the `compression` logger). */
+const DEFAULTS = { entry: new URL('./decompress-worker.ts', import.meta.url), deadlineMs: DECOMPRESS_DEADLINE_MS, log: undefined as LogFn | undefined };
+let settings = DEFAULTS;
+
+/** For tests: the thread's entry, deadline and log from the next thread on; no argument: the defaults again. */
+export function useDecompressThreadForTests(options: Partial<typeof DEFAULTS> = {}): void {
+  settings = { ...DEFAULTS, ...options };
+}
+
 class DecompressThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
@@ -29,7 +48,7 @@ class DecompressThread {
   dead = false;
 
   constructor() {
-    this.worker = startTsWorker(new URL('./decompress-worker.ts', import.meta.url), {}, 'batch decompression');
+    this.worker = startTsWorker(settings.entry, {}, 'batch decompression');
     this.worker.on('message', (reply: DecompressReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -54,9 +73,18 @@ class DecompressThread {
     const id = this.nextId++;
     // Held only while a batch is out: an idle thread must not keep a stopping process alive.
     if (this.pending.size === 0) this.worker.ref();
-    return new Promise<Buffer>((resolve, reject) => {
+    const answer = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, codec, batch } satisfies DecompressRequest);
+    });
+    const what = { thread: 'batch decompression', doing: `decompressing a ${codec} batch of ${batch.length} bytes` };
+    return answerWithin(answer, this.worker, settings.deadlineMs, what, (err) => {
+      (settings.log ?? logger('compression'))('error', 'thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
+      // Only this batch was out (decompressOffThread sends one at a time): the next one starts a fresh thread.
+      this.dead = true;
+      this.pending.clear();
+    }).catch((err: unknown) => {
+      throw err instanceof ThreadTimedOut ? refusedBatch(codec, batch.length, `hung the ${err.thread} thread past ${err.waitedMs} ms`) : err;
     });
   }
 
@@ -72,11 +100,19 @@ class DecompressThread {
 }
 
 let thread: DecompressThread | undefined;
+/** Settles when the batch last handed to the thread has its answer. */
+let turn: Promise<unknown> = Promise.resolve();
 
 /** `batch` decoded by `codec` in this thread's decompression thread; rejects with a BatchRefused for a refused batch. */
 export function decompressOffThread(codec: ThreadCodec, batch: Buffer): Promise<Buffer> {
-  if (!thread || thread.dead) thread = new DecompressThread();
-  return thread.decompress(codec, batch);
+  // One batch at a time (the thread decodes them in turn anyway): a batch's deadline counts its own decoding, not the
+  // batches queued ahead of it, and a batch behind one that hung goes to the thread that replaced it.
+  const run = turn.then(() => {
+    if (!thread || thread.dead) thread = new DecompressThread();
+    return thread.decompress(codec, batch);
+  });
+  turn = run.catch(() => undefined);
+  return run;
 }
 
 /** For tests: ends this thread's decompression thread as a crash would (the next batch starts another). */
