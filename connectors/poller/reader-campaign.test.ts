@@ -565,6 +565,6 @@ describe('readWindow: a seeded campaign of scripted vendors', () => {
       expect(complete).toBeGreaterThan(SEEDS.length / 2);
       expect(givenUp).toBeGreaterThan(SEEDS.length / 20);
     }
-    // 30 s, the unit project's testTimeout, for the default count.
-  }, timeoutMs(30_000));
+    // 120 s for the default count: about 6 s on a quiet machine, up to 47 s seen beside other test runs on 2 cores.
+  }, timeoutMs(120_000));
 });

@@ -391,6 +391,6 @@ describe('live windows and checkpoint: a seeded campaign of settings, clocks and
       expect(losses).toBeGreaterThan(SEEDS.length / 20);
       expect(failed).toBeGreaterThan(SEEDS.length / 4);
     }
-    // 30 s, the unit project's testTimeout, for the default count.
-  }, timeoutMs(30_000));
+    // 120 s for the default count: about 6 s on a quiet machine, up to 47 s seen beside other test runs on 2 cores.
+  }, timeoutMs(120_000));
 });
