@@ -25,7 +25,11 @@ export function didYouMean(word: string, candidates: string[]): string | undefin
   const limit = Math.max(1, Math.floor(w.length / 3));
   let best: { name: string; distance: number } | undefined;
   for (const name of candidates) {
-    const distance = editDistance(w, name.toLowerCase());
+    // The distance is at least the difference in length: a name that far needs no table (a 128 KiB argv against every
+    // command name took seconds).
+    const n = name.toLowerCase();
+    if (Math.abs(w.length - n.length) > limit) continue;
+    const distance = editDistance(w, n);
     if (distance <= limit && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   if (best) return best.name;
