@@ -17,6 +17,8 @@ describe('didYouMean', () => {
     const word = `fuzz${'A'.repeat(128 * 1024 - 4)}`;
     const started = performance.now();
     expect(didYouMean(word, NAMES)).toBeUndefined();
-    expect(performance.now() - started).toBeLessThan(250);
+    // Ten short names take microseconds; the table per name took 1.3 s on a quiet machine. A second leaves room for a
+    // loaded one without letting the old way pass.
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
