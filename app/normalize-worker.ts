@@ -9,7 +9,7 @@ import { configureLogging } from '../core/log.ts';
 import { startNormalizeService } from '../transforms/normalize/service/index.ts';
 import { endpoints } from './config.ts';
 import { serializeError } from '../core/errors.ts';
-import type { MainMessage, NormalizeWorkerData, WorkerMessage } from './normalize-workers.ts';
+import { answerPings, type MainMessage, type NormalizeWorkerData, type WorkerMessage } from './normalize-workers.ts';
 
 const data = workerData as NormalizeWorkerData;
 const port = parentPort!;
@@ -24,6 +24,8 @@ const { workers: _workers, ...serviceConfig } = data.config.normalize;
 const words = (type: MainMessage['type']) => new Promise<void>((resolve) => port.on('message', (m: MainMessage) => m.type === type && resolve()));
 const startWord = words('start');
 const stopWord = words('stop');
+// The main thread's liveness check (normalize-workers.ts LIVENESS): a thread whose loop does not answer is terminated.
+answerPings(port);
 /** Ends the thread after the stop the main thread asked for. */
 const exitStopped = (): never => {
   post({ type: 'stopped' });

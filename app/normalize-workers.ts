@@ -6,10 +6,11 @@
 // owns it. The members act as one stage: their commit counts come here, and when one stops on an error the others are
 // stopped too and the stage's `done` rejects with that error (the supervisor then restarts the whole set).
 import { hostname } from 'node:os';
+import type { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
 import { CdrflowError, deserializeError, type SerializedError } from '../core/errors.ts';
 import type { CommittedCounts, StreamHandle } from '../core/kafka-streams.ts';
-import { startTsWorker } from '../core/worker-thread.ts';
+import { answerWithin, startTsWorker } from '../core/worker-thread.ts';
 import { loggingSettings, type Log, type LogSettings } from '../core/log.ts';
 import type { AppConfig } from './config.ts';
 
@@ -31,10 +32,22 @@ export type WorkerMessage =
   | { type: 'failed'; error: SerializedError }
   /** Its service ended by itself without an error (a bug: a stage runs until stopped). */
   | { type: 'ended' }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  /** The answer to a `ping`, from the thread's event loop. */
+  | { type: 'pong' };
 
-/** Main thread -> worker thread: `start` once (its service starts: it joins the group), `stop` at any time. */
-export type MainMessage = { type: 'start' } | { type: 'stop' };
+/**
+ * Main thread -> worker thread: `start` once (its service starts: it joins the group), `stop` at any time, `ping` from
+ * the liveness check once it runs.
+ */
+export type MainMessage = { type: 'start' } | { type: 'stop' } | { type: 'ping' };
+
+/** The worker's side of the liveness check: every `ping` is answered as soon as its event loop is free. */
+export function answerPings(port: MessagePort): void {
+  port.on('message', (m: MainMessage) => {
+    if (m.type === 'ping') port.postMessage({ type: 'pong' } satisfies WorkerMessage);
+  });
+}
 
 /** A count one commit can hold: a whole number, at most what a double counts exactly. */
 const countField = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -59,9 +72,21 @@ export const reportedCounts = (counts: unknown): CommittedCounts | undefined => 
 /** How long a stopping worker may take to finish its transaction and leave the group before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
 
+/**
+ * How often the main thread pings each running member, and how long it waits for the answer. A member's event loop is
+ * busy at most for one batch's mapping (well under a second) or a GC pause; its Kafka and registry calls wait without
+ * holding it. A member stuck in a loop stops heartbeating, Kafka hands its partitions to another member, which may
+ * hang on the same record, until every member hangs with no error anywhere; 30 s is far past any healthy busy spell and
+ * still bounds that silence.
+ */
+export const LIVENESS = { everyMs: 5_000, deadlineMs: 30_000 };
+
 export interface NormalizeStageDeps {
   log: Log;
   onCommitted?: (counts: CommittedCounts) => void;
+  /** For tests: the members' thread entry (default normalize-worker.ts) and their liveness check (default LIVENESS). */
+  entry?: URL;
+  liveness?: { everyMs: number; deadlineMs: number };
 }
 
 /** The base instance id: the configured one, else the host name. Member `i` (from 1) is `<base>-w<i>`. */
@@ -116,7 +141,7 @@ function asOneStage(members: StreamHandle[]): StreamHandle {
  */
 function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps: NormalizeStageDeps): { start(): Promise<StreamHandle>; prepared: Promise<void>; stop(): Promise<void> } {
   const data: NormalizeWorkerData = { config, instanceId, createTopics: first, log: loggingSettings() };
-  const worker = startTsWorker(new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`, {
+  const worker = startTsWorker(deps.entry ?? new URL('./normalize-worker.ts', import.meta.url), data, `normalize ${instanceId}`, {
     role: 'normalize worker',
     nice: config.workerThreads.nice,
   });
@@ -146,6 +171,33 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
   // loading); marked handled here, start() hands it out.
   const running = new Promise<StreamHandle>((resolveStart, rejectStart) => {
     const fail = (err: CdrflowError) => (started ? endDone.reject(err) : rejectStart(err));
+    // The liveness check, from `started` on: one ping at a time, the next `everyMs` after its answer. A member that does
+    // not answer within `deadlineMs` is terminated, said once, and fails as a thread that exits by itself does (a bug:
+    // the stage and the job stop; restarted, the members would meet the same record and hang again). After a stop
+    // request no new ping is sent (stop() has its own limit).
+    const liveness = deps.liveness ?? LIVENESS;
+    let lastCommit: { at: string; counts: CommittedCounts } | undefined;
+    let nextPing: NodeJS.Timeout | undefined;
+    let ponged: (() => void) | undefined;
+    let gone = false;
+    const ping = () => {
+      if (stopRequested || gone) return;
+      const pong = new Promise<void>((resolve) => (ponged = resolve));
+      worker.postMessage({ type: 'ping' } satisfies MainMessage);
+      answerWithin(pong, worker, liveness.deadlineMs, { thread: `normalize ${instanceId}`, doing: 'answering a liveness ping' }, (err) => {
+        deps.log('error', 'normalize.worker_unresponsive', { instanceId, waitedMs: err.waitedMs, lastCommitAt: lastCommit?.at ?? 'none', lastCommitted: lastCommit?.counts ?? 'none' });
+        if (!stopRequested) fail(new CdrflowError('bug', `normalize worker ${instanceId}: ${err.message}`, { cause: err }));
+      }).then(
+        () => (nextPing = setTimeout(ping, liveness.everyMs).unref()),
+        () => undefined,
+      );
+    };
+    // A thread that ended answers no ping: its exit takes its own path (below), not this one's line 30 s later.
+    void exited.then(() => {
+      gone = true;
+      clearTimeout(nextPing);
+      ponged?.();
+    });
     worker.on('message', (m: WorkerMessage) => {
       switch (m.type) {
         case 'prepared':
@@ -155,11 +207,17 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
           started = true;
           deps.log('info', 'normalize.worker_started', { instanceId, transactionalId: m.transactionalId, threadId: worker.threadId });
           resolveStart({ done, stop });
+          nextPing = setTimeout(ping, liveness.everyMs).unref();
+          break;
+        case 'pong':
+          ponged?.();
           break;
         case 'committed': {
           const counts = reportedCounts(m.counts);
-          if (counts) deps.onCommitted?.(counts);
-          else deps.log('error', 'normalize.worker_counts_invalid', { instanceId, counts: String(JSON.stringify(m.counts)).slice(0, 300) });
+          if (counts) {
+            lastCommit = { at: new Date().toISOString(), counts };
+            deps.onCommitted?.(counts);
+          } else deps.log('error', 'normalize.worker_counts_invalid', { instanceId, counts: String(JSON.stringify(m.counts)).slice(0, 300) });
           break;
         }
         case 'failed':
