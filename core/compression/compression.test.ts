@@ -317,6 +317,43 @@ describe('record batch decompressors', () => {
     }
   }, 30_000);
 
+  it('a batch that ended its thread twice is refused (a stage dead-letters it) with one log line; a single end is not (the fetch is read again), and the memory of them is bounded', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');
+    const { memoryLog } = await import('../log.ts');
+    const log = memoryLog();
+    await crashDecompressThreadForTests();
+    useDecompressThreadForTests({ entry: new URL('../fixtures/crashing-decompress-worker.ts', import.meta.url), log, endedRemembered: 3 });
+    try {
+      const hostile = Buffer.from('CRASH one');
+      // The first end may be the thread's own (memory, a bug of its own): the fetch fails and is read again.
+      const first = await decompress(CompressionTypes.Snappy, hostile).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(Error);
+      expect(first).not.toBeInstanceOf(BatchRefused);
+      expect((first as Error).message).toMatch(/decompression thread exited \(code 70\)/);
+      // The thread that replaced it reads other batches, and another batch's end is its own first.
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+      await expect(decompress(CompressionTypes.Snappy, Buffer.from('CRASH two'))).rejects.not.toBeInstanceOf(BatchRefused);
+      expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
+      // The same batch again (a fetch read again): refused, with one line.
+      const second = await decompress(CompressionTypes.Snappy, Buffer.from(hostile)).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(BatchRefused);
+      expect((second as Error).message).toBe('a record batch compressed with Snappy (9 bytes) ended the batch decompression thread twice (the record-batch decompression thread exited (code 70)); not read');
+      expect(log.entries.filter((e) => e.level === 'error').map((e) => [e.event, e.fields])).toEqual([
+        ['thread_ended_twice', { thread: 'batch decompression', doing: 'decompressing a Snappy batch of 9 bytes', error: 'the record-batch decompression thread exited (code 70)' }],
+      ]);
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+      // Bounded (3 here): "CRASH one" and "CRASH two" are remembered; two more ends and the oldest, "CRASH one", is
+      // forgotten (its next end counts as a first again), while the newer are not.
+      for (const more of ['CRASH 3', 'CRASH 4']) await expect(decompress(CompressionTypes.Snappy, Buffer.from(more))).rejects.not.toBeInstanceOf(BatchRefused);
+      await expect(decompress(CompressionTypes.Snappy, Buffer.from(hostile))).rejects.not.toBeInstanceOf(BatchRefused);
+      await expect(decompress(CompressionTypes.Snappy, Buffer.from('CRASH 3'))).rejects.toBeInstanceOf(BatchRefused);
+    } finally {
+      await crashDecompressThreadForTests();
+      useDecompressThreadForTests();
+    }
+  }, 60_000);
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');

@@ -4,6 +4,7 @@
 // that is the receiver, the ops port and the heartbeats of every consumer in it. gzip needs no thread: node:zlib
 // inflates in libuv's pool. One thread per thread that reads (the main thread, each normalize worker), started with the
 // first compressed batch it meets (cdrflow itself writes uncompressed, so most processes never start one).
+import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { logger, type LogFn } from '../log.ts';
 import { ThreadTimedOut, answerWithin, startTsWorker } from '../worker-thread.ts';
@@ -20,6 +21,8 @@ export type DecompressReply = { id: number; out: Uint8Array } | { id: number; re
 interface Pending {
   resolve: (out: Buffer) => void;
   reject: (err: Error) => void;
+  codec: ThreadCodec;
+  batch: Buffer;
 }
 
 /**
@@ -31,11 +34,47 @@ interface Pending {
  */
 export const DECOMPRESS_DEADLINE_MS = 4_000;
 
-/** The thread's entry, its deadline for a batch, and where a hang is said (default: the `compression` logger). */
-const DEFAULTS = { entry: new URL('./decompress-worker.ts', import.meta.url), deadlineMs: DECOMPRESS_DEADLINE_MS, log: undefined as LogFn | undefined };
+/** How many batches that ended a thread once are remembered (by content hash; the oldest forgotten first). */
+const ENDED_BATCHES_REMEMBERED = 64;
+/**
+ * Hashes of the batches that were out when a thread ended. A thread that crashes or exits mid-batch fails the fetch,
+ * which is read again: once, that may be the thread's own fault (memory, a bug of its own), and the batch is read
+ * again by a new thread. A batch that ends a thread every time (a decoder bug meeting a hostile batch: a stack
+ * overflow, an allocation past the thread's limits, a native abort) failed its fetch for ever and the stage never
+ * moved past it; so the second end under the same batch refuses it. By content: the fetch read again hands the same
+ * bytes, and the codec sees no offsets.
+ */
+const endedOnce = new Set<string>();
+
+/**
+ * `err` (the thread ended while `batch` was out) for a first end; a refusal, said in one line, if this batch ended a
+ * thread before.
+ */
+function afterThreadEnded(err: Error, codec: ThreadCodec, batch: Buffer): Error {
+  const hash = createHash('sha256').update(batch).digest('base64');
+  if (!endedOnce.has(hash)) {
+    endedOnce.add(hash);
+    if (endedOnce.size > settings.endedRemembered) endedOnce.delete(endedOnce.values().next().value!);
+    return err;
+  }
+  const doing = `decompressing a ${codec} batch of ${batch.length} bytes`;
+  (settings.log ?? logger('compression'))('error', 'thread_ended_twice', { thread: 'batch decompression', doing, error: err.message });
+  return refusedBatch(codec, batch.length, `ended the batch decompression thread twice (${err.message})`);
+}
+
+/**
+ * The thread's entry, its deadline for a batch, where a hang or a refused end is said (default: the `compression`
+ * logger), and how many batches that ended a thread are remembered.
+ */
+const DEFAULTS = {
+  entry: new URL('./decompress-worker.ts', import.meta.url),
+  deadlineMs: DECOMPRESS_DEADLINE_MS,
+  log: undefined as LogFn | undefined,
+  endedRemembered: ENDED_BATCHES_REMEMBERED,
+};
 let settings = DEFAULTS;
 
-/** For tests: the thread's entry, deadline and log from the next thread on; no argument: the defaults again. */
+/** For tests: the thread's entry, deadline, log and memory of ends from the next thread on; no argument: the defaults again. */
 export function useDecompressThreadForTests(options: Partial<typeof DEFAULTS> = {}): void {
   settings = { ...DEFAULTS, ...options };
 }
@@ -58,10 +97,11 @@ class DecompressThread {
       else if ('refused' in reply) p.reject(new BatchRefused(reply.refused));
       else p.reject(new Error(reply.failed));
     });
-    // Not a refusal: the fetch fails as it would had the memory run out on the calling thread, and is read again.
+    // At a first end not a refusal: the fetch fails as it would had the memory run out on the calling thread, and is
+    // read again (afterThreadEnded).
     const fail = (err: Error) => {
       this.dead = true;
-      for (const p of this.pending.values()) p.reject(err);
+      for (const p of this.pending.values()) p.reject(afterThreadEnded(err, p.codec, p.batch));
       this.pending.clear();
     };
     this.worker.on('error', (err) => fail(new Error(`the record-batch decompression thread failed: ${err.message}`, { cause: err })));
@@ -74,7 +114,7 @@ class DecompressThread {
     // Held only while a batch is out: an idle thread must not keep a stopping process alive.
     if (this.pending.size === 0) this.worker.ref();
     const answer = new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, codec, batch });
       this.worker.postMessage({ id, codec, batch } satisfies DecompressRequest);
     });
     const what = { thread: 'batch decompression', doing: `decompressing a ${codec} batch of ${batch.length} bytes` };
