@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { procStatFields } from './process-identity.ts';
 
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
@@ -43,6 +43,11 @@ export interface TsWorkerOptions {
    * whole process, so it is left alone.
    */
   nice?: number;
+  /**
+   * Worker's own bounds on the thread's heap; past them the thread ends (its 'error' is ERR_WORKER_OUT_OF_MEMORY)
+   * and the process goes on. Default: none, so the thread may grow its heap as far as the main thread may (4 GiB here).
+   */
+  resourceLimits?: ResourceLimits;
 }
 
 /**
@@ -84,7 +89,7 @@ export function startTsWorker(entry: URL, data: object, name: string, options: T
   const { port1: tidReports, port2: tidPort } = new MessageChannel();
   const common = { ...data, nice, tidPort };
   const workerData = COMPILED ? { ...common, entry: compiledEntry(entry).href, typescript: false } : { ...common, entry: entry.href, typescript: true };
-  const worker = new Worker(TS_WORKER, { workerData, name, transferList: [tidPort] });
+  const worker = new Worker(TS_WORKER, { workerData, name, transferList: [tidPort], ...(options.resourceLimits && { resourceLimits: options.resourceLimits }) });
   const threadId = worker.threadId;
   const state: { role: string; tid?: number } = { role };
   running.set(threadId, state);

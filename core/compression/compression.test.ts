@@ -354,6 +354,25 @@ describe('record batch decompressors', () => {
     }
   }, 60_000);
 
+  it('a batch that grows the thread\'s heap without bound ends the thread at its own heap limit, not the process: the fetch is read again, and a second time it is refused', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');
+    const { memoryLog } = await import('../log.ts');
+    await crashDecompressThreadForTests();
+    // A deadline well past the growing (a thread with no bound of its own took ~5 s to grow its heap to 512 MB here).
+    useDecompressThreadForTests({ entry: new URL('../fixtures/growing-decompress-worker.ts', import.meta.url), log: memoryLog(), deadlineMs: 25_000 });
+    try {
+      const first = await decompress(CompressionTypes.LZ4, Buffer.from('GROW')).catch((e: unknown) => e);
+      expect(first).not.toBeInstanceOf(BatchRefused);
+      expect((first as Error).message).toMatch(/decompression thread failed: .*memory limit/);
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+      await expect(decompress(CompressionTypes.LZ4, Buffer.from('GROW'))).rejects.toBeInstanceOf(BatchRefused);
+    } finally {
+      await crashDecompressThreadForTests();
+      useDecompressThreadForTests();
+    }
+  }, 60_000);
+
   it('refuse to compress: cdrflow writes its batches uncompressed', async () => {
     const codec = (CompressionCodecs as Record<number, () => { compress(e: unknown): Promise<Buffer> }>)[CompressionTypes.ZSTD]!();
     await expect(codec.compress({ buffer: text })).rejects.toThrow('cdrflow writes record batches uncompressed; ZSTD is only read');

@@ -34,6 +34,15 @@ interface Pending {
  */
 export const DECOMPRESS_DEADLINE_MS = 4_000;
 
+/**
+ * The most the decompression thread's heap may hold, in MB (Worker's resourceLimits): past it the thread ends, and
+ * not the process. Unbounded, the thread could grow its heap as far as the main thread may (4 GiB here), beside it,
+ * and a decoder bug meeting a hostile batch took the memory of the whole job. A batch's bytes and what it expands to
+ * are buffers outside this heap (bounded by MAX_DECOMPRESSED_BATCH_BYTES); the heap holds the modules and the
+ * decoders' state: compression.test.ts, batches of 64 MiB and bombs past the limit, passed with 8 MB.
+ */
+export const DECOMPRESS_THREAD_HEAP_MB = 64;
+
 /** How many batches that ended a thread once are remembered (by content hash; the oldest forgotten first). */
 const ENDED_BATCHES_REMEMBERED = 64;
 /**
@@ -87,7 +96,7 @@ class DecompressThread {
   dead = false;
 
   constructor() {
-    this.worker = startTsWorker(settings.entry, {}, 'batch decompression');
+    this.worker = startTsWorker(settings.entry, {}, 'batch decompression', { resourceLimits: { maxOldGenerationSizeMb: DECOMPRESS_THREAD_HEAP_MB } });
     this.worker.on('message', (reply: DecompressReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
