@@ -6,7 +6,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { createRenderer } from '../sinks/clickhouse/render.ts';
 import { workerTidsOf } from '../test/helpers.ts';
 import { distIsFresh } from '../bin/dist-state.mjs';
-import { compiledEntry, startTsWorker, threadNice as niceOf } from './worker-thread.ts';
+import { Worker } from 'node:worker_threads';
+import { ThreadTimedOut, answerWithin, compiledEntry, startTsWorker, threadNice as niceOf } from './worker-thread.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 
@@ -114,4 +115,44 @@ describe('worker threads of the compiled copy', () => {
     expect(await probe(['dist/core/fixtures/start-loader-probe.js'])).toEqual({ compiled: true, typescriptLoader: false });
     expect(await probe(['bin/run-ts.mjs', 'core/fixtures/start-loader-probe.ts'])).toEqual({ compiled: false, typescriptLoader: true });
   }, 60_000);
+});
+
+describe('answerWithin: a deadline on a thread answer', () => {
+  /** A thread that echoes every message at once. */
+  const echo = () => new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m))", { eval: true });
+  const answerOf = (worker: Worker) => new Promise<unknown>((resolve) => worker.once('message', resolve));
+
+  it('counts no time this process was not running: an answer waiting behind a main thread blocked past the deadline is taken', async () => {
+    const worker = echo();
+    try {
+      worker.postMessage('warm');
+      await answerOf(worker);
+      // From the loop's check phase on: the next turn of the loop runs the timers that came due before it delivers any
+      // message (as after a process stopped and continued).
+      await new Promise((resolve) => setImmediate(resolve));
+      const late = vi.fn();
+      const answer = answerOf(worker);
+      worker.postMessage('hello');
+      const waited = answerWithin(answer, worker, 400, { thread: 'echo', doing: 'echoing' }, late);
+      // The main thread stops for 3 deadlines (as a stopped process, a paused VM or a long collection would): the
+      // thread answered long before its deadline, its answer queued behind the timers that came due meanwhile.
+      const until = performance.now() + 1_200;
+      while (performance.now() < until);
+      await expect(waited).resolves.toBe('hello');
+      expect(late).not.toHaveBeenCalled();
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('still ends a thread that does not answer, once the deadline has passed in time this process ran', async () => {
+    const worker = new Worker('setInterval(() => {}, 1000)', { eval: true });
+    const late = vi.fn();
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const started = performance.now();
+    await expect(answerWithin(new Promise(() => {}), worker, 300, { thread: 'mute', doing: 'nothing' }, late)).rejects.toThrow(ThreadTimedOut);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+    expect(late).toHaveBeenCalledTimes(1);
+    await exited;
+  });
 });

@@ -134,16 +134,38 @@ export class ThreadTimedOut extends Error {
  * answers (a loop on a hostile input, a deadlock) otherwise held its caller for ever, with no error, no log line and
  * no metric. `late` runs first (the owner logs, forgets the thread, fails what else waited on it), then the thread
  * is terminated: its own 'exit' comes after, when the owner no longer counts it as its thread.
+ *
+ * Only time this process ran counts: the deadline is counted in ticks, and a tick that comes far later than due (the
+ * process was stopped and continued, its VM paused, the host asleep, this thread's loop blocked) counts as one and a
+ * half. Counted by the clock alone, such a pause ended healthy threads whose answers had come meanwhile: the loop runs
+ * the timers that came due before it delivers a thread's message. And past the deadline the answer gets one more
+ * turn of the loop, for a message already waiting.
  */
 export function answerWithin<T>(answer: Promise<T>, worker: Worker, ms: number, what: { thread: string; doing: string }, late: (err: ThreadTimedOut) => void): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  const tickMs = Math.max(10, Math.min(1_000, Math.floor(ms / 4)));
+  let answered = false;
+  let ticks: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new ThreadTimedOut(what.thread, ms, what.doing);
-      late(err);
-      void worker.terminate();
-      reject(err);
-    }, ms);
+    let counted = 0;
+    let last = performance.now();
+    ticks = setInterval(() => {
+      const now = performance.now();
+      counted += Math.min(now - last, 1.5 * tickMs);
+      last = now;
+      if (counted < ms) return;
+      clearInterval(ticks);
+      setImmediate(() => {
+        if (answered) return;
+        const err = new ThreadTimedOut(what.thread, ms, what.doing);
+        late(err);
+        void worker.terminate();
+        reject(err);
+      });
+    }, tickMs);
   });
-  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+  const settled = answer.finally(() => {
+    answered = true;
+    clearInterval(ticks);
+  });
+  return Promise.race([settled, deadline]);
 }
