@@ -213,6 +213,18 @@ describe('an HTTP status other than 200', () => {
       expect({ which, kind: err.kind, code: err.code }).toEqual({ which, kind, code: `http-${status}` });
     }
   });
+
+  // No page, but nothing an operator could fix either: the API (or a cache before it) answered a request we never made
+  // conditional, in a state of its own. Stopping the poller on it stopped a healthy feed; it is retried like a 5xx.
+  it.each([204, 206, 304])('HTTP %i, a success or "not modified" without a page, is retried, and not called a redirect', async (status) => {
+    for (const which of ['ccc', 'trtc v1', 'trtc v4'] as const) {
+      const s = await server();
+      s.answers.push((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end());
+      const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
+      expect({ which, kind: err.kind, code: err.code }).toEqual({ which, kind: 'transient', code: `http-${status}` });
+      expect(err.message).not.toMatch(/redirect/);
+    }
+  });
 });
 
 describe('redirects are not followed', () => {

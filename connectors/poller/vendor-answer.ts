@@ -34,12 +34,19 @@ export function pageOf(total: unknown, list: unknown): { total: number; records:
 
 /**
  * How a polled vendor's HTTP status (not 200) is taken: 429 is the vendor's rate limit; 408 (a proxy or the vendor
- * timed the request out), 425 and 5xx are passing faults and retried; any other is a setting to fix (a wrong URL or
- * credentials), and the poller stops. Neither vendor documents a non-200 answer beyond "a network error".
+ * timed the request out), 425 and 5xx are passing faults and retried; so are another 2xx (204 No Content, …) and 304
+ * Not Modified (no request is sent conditional): no page, but the server's (or a cache's) own state, which no setting
+ * mends. Any other 3xx or 4xx is a setting to fix (a wrong URL or credentials), and the poller stops. Neither vendor
+ * documents a non-200 answer beyond "a network error".
  */
 export function httpStatusKind(status: number): 'rate_limited' | 'transient' | 'config' {
   if (status === 429) return 'rate_limited';
-  return status === 408 || status === 425 || status >= 500 ? 'transient' : 'config';
+  return status < 300 || status === 304 || status === 408 || status === 425 || status >= 500 ? 'transient' : 'config';
+}
+
+/** Whether a status is a redirect (which is never followed): any 3xx but 304, which redirects nowhere. */
+export function isRedirectStatus(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304;
 }
 
 export function answerTooLarge(context: string, bytes: number | string, max: number = MAX_VENDOR_ANSWER_BYTES): CdrflowError {
