@@ -227,6 +227,16 @@ describe('an HTTP status other than 200', () => {
   });
 });
 
+describe('TRTC: a JSON object without the API\'s envelope', () => {
+  it.each(['v1', 'v4'] as const)('%s: no error code at all is a malformed response quoting the body, not the vendor\'s error "undefined"', async (api) => {
+    const s = await server();
+    s.answers.push(json({ html: 'a proxy page', list: [1] }));
+    const err = await failure(trtcPage(trtc(s, api)));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+    expect(err.message).toMatch(/sdkappid=1400000001 \[1,2\] page 1x100: malformed response \(no (errorCode|ErrorCode)\): .*a proxy page/);
+  });
+});
+
 describe('redirects are not followed', () => {
   it.each([
     ['ccc', 'host'],

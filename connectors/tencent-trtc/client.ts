@@ -206,6 +206,12 @@ export class TrtcApiClient {
     } catch {
       throw new CdrflowError('transient', `${context}: response is not a JSON object: ${redactUrl(quote(text))}`, { code: 'malformed-response' });
     }
+    // Every answer of the API, success or error, carries its error code: an object without one is someone else's JSON
+    // (a proxy's, a gateway's), said so with its body rather than as the vendor's error "undefined".
+    const codeName = this.api === 'v4' ? 'ErrorCode' : 'errorCode';
+    if (!Object.hasOwn(body, codeName)) {
+      throw new CdrflowError('transient', `${context}: malformed response (no ${codeName}): ${redactUrl(quote(text))}`, { code: 'malformed-response' });
+    }
     if (this.api === 'v4') {
       return { code: body['ErrorCode'], message: body['ErrorInfo'], actionStatus: body['ActionStatus'], requestId: requestIdOf(body['RequestId']), body, sig };
     }
@@ -218,7 +224,7 @@ export class TrtcApiClient {
     const failed = code !== 0 || (this.api === 'v4' && answer.actionStatus !== 'OK');
     if (!failed) return;
     const numeric = typeof code === 'number' ? code : Number.NaN;
-    // ActionStatus FAIL with ErrorCode 0 (or no code at all) says nothing more precise: retry it.
+    // ActionStatus FAIL with ErrorCode 0 (or a code that is no number) says nothing more precise: retry it.
     let kind: ErrorKind = Number.isNaN(numeric) || numeric === 0 ? 'transient' : trtcErrorKind(numeric);
     let hint = numeric === 50001 ? ' (the app needs the TUICallKit group-call package)' : kind === 'auth' ? ' (check SDKAppID, SDKSecretKey and the admin identifier)' : '';
     if (numeric === 70001) {
