@@ -808,3 +808,32 @@ describe('readWindow: received_at, the version ClickHouse keeps the latest of', 
     for (const [key, at] of stamped) expect(at, key).toBe(answeredAt.get(Math.floor(Number(key.slice(2)) / 4)));
   });
 });
+
+describe('a window whose start passes the vendor\'s horizon while it is read', () => {
+  it('fails as a passing fault, not retried, naming the horizon: the vendor\'s refusal of it (CCC InvalidParameterValue) is no setting to fix', async () => {
+    const RETENTION = 180 * 86_400;
+    const records = Array.from({ length: 12 }, (_, i) => ({ id: `r-${i}` }));
+    const source: PullSource = { ...pagedSource(records), retentionSec: RETENTION, retentionLimit: 'queryable' };
+    // The read starts 10 s inside the horizon and each answer takes a minute: from the 6th request on, the start is
+    // further back than the vendor serves, and it refuses it as the simulator does.
+    let clock = (WINDOW.start + RETENTION - 10) * 1000;
+    let asked = 0;
+    const fetchPage = source.fetchPage.bind(source);
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      asked++;
+      clock += 60_000;
+      if (window.start < clock / 1000 - RETENTION) throw new CdrflowError('config', 'InvalidParameterValue: StartTimeStamp must be within the last 180 days', { code: 'InvalidParameterValue' });
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    const ctx = memoryPollContext(source, new MemorySink(), { now: () => clock, retry: { initialMs: 1, maxMs: 1, maxAttempts: 8 } });
+    const err = await readWindow(ctx, 't1', WINDOW).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CdrflowError);
+    expect((err as CdrflowError).kind).toBe('transient');
+    expect((err as CdrflowError).message).toMatch(/passed the horizon while it was read: tencent-ccc can be queried only 180 days back/);
+    // Not asked again page after page: the same request can only be refused again.
+    expect(asked).toBeLessThan(8);
+  });
+});

@@ -2,10 +2,10 @@
 // publishes every record as a raw envelope, except (live) re-reads whose content Kafka already has. Resolves only
 // when every record of the window is acknowledged by Kafka, now or before, which lets the caller move the checkpoint.
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
-import { asCdrflowError, CdrflowError } from '../../core/errors.ts';
+import { asCdrflowError, CdrflowError, disposition } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
 import type { TokenBucket } from '../../core/token-bucket.ts';
-import { smallerPageSize, type PullSource, type SourcePage } from './source.ts';
+import { horizonOf, horizonWords, smallerPageSize, type PullSource, type SourcePage } from './source.ts';
 import type { RecordSink } from './publisher.ts';
 import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts';
 import { INCOMPLETE_REASON_TEXT, type IncompleteReason, type PollerMetrics } from './metrics.ts';
@@ -14,6 +14,9 @@ import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
 import { jsonText, MAX_VENDOR_ANSWER_BYTES, naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
 import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
+
+/** The code of a request refused because its window's start passed the vendor's horizon while the window was read. */
+export const PAST_HORIZON = 'past-horizon';
 
 export interface PollContext {
   source: PullSource;
@@ -338,12 +341,24 @@ async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, ha
           if (size === 1 && err.code === ANSWER_TOO_LARGE && last) {
             return { page, size, start: offset, result: { total: knownTotal ?? offset + 2, records: [UNREADABLE], requestId: null }, answeredAt: ctx.now() };
           }
+          // The span's start passed the vendor's horizon while it was read (a read longer than HORIZON_SAFETY_SEC at
+          // the edge): the vendor refuses it as a bad parameter (CCC InvalidParameterValue), which stopped the poller
+          // on no setting of the operator's. Not retried (the same request is refused again): the window fails as a
+          // passing fault, and the next read starts at the new horizon, reporting what lies before it as lost.
+          const edge = horizonOf(source, Math.floor(ctx.now() / 1000));
+          if (disposition(err) === 'stop' && edge !== undefined && window.start < edge) {
+            throw new CdrflowError('transient', `${err.message} (the window's start ${isoOf(window.start)} passed the horizon while it was read: ${horizonWords(source).reason}; read again from the horizon)`, {
+              code: PAST_HORIZON,
+              cause: err,
+            });
+          }
           throw err;
         }
       },
       ctx.retry,
       {
         signal,
+        retryIf: (err) => err.code !== PAST_HORIZON,
         onRetry: (err, attempt, delayMs) => {
           metrics.retry(err.code ?? err.kind);
           log(attempt >= 3 ? 'warn' : 'debug', 'poller.vendor_retry', {
