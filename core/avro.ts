@@ -1,11 +1,13 @@
 // Avro through a Confluent-compatible schema registry (Confluent wire format: magic byte 0 + 4-byte schema id).
 // Schemas live in schemas/*.avsc and are registered under TopicNameStrategy subjects (`<topic>-value`).
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { CdrflowError } from './errors.ts';
-import { redactUrl } from './input-limits.ts';
+import { MAX_REGISTRY_ANSWER_BYTES, redactUrl } from './input-limits.ts';
 import { subjectFor } from './topology.ts';
 import { installBlockCountBounds } from './avro-block-counts.ts';
 
@@ -93,7 +95,8 @@ export function createRegistry(url: string): SchemaRegistry {
   // printing an error whole would show it.
   const { host, auth } = registryTarget(url);
   // The registry client spreads these options into a new object for every schema it parses.
-  const registry = new SchemaRegistry({ host, ...(auth ? { auth } : {}), middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
+  const agent = host.startsWith('https:') ? REGISTRY_AGENTS.https : REGISTRY_AGENTS.http;
+  const registry = new SchemaRegistry({ host, ...(auth ? { auth } : {}), agent, middlewares: [requestTimeout as never] }, { [SchemaType.AVRO]: avroOptions() as never });
   registryUrls.set(registry, url);
   return registry;
 }
@@ -123,8 +126,48 @@ function shownUrl(registry: SchemaRegistry, url: string): string {
  */
 export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
 
-/** A registry that is away or not answering, by the words of the client's HTTP layer (it says "status 400" for them). */
-const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)|registry answer not understood/i;
+/**
+ * A registry that is away or not answering, by the words of the client's HTTP layer (it says "status 400" for them).
+ * An answer over MAX_REGISTRY_ANSWER_BYTES is one not understood: waited out as for a registry away (the stage says
+ * why, with the URL, at every try), never a record's fault (a dead letter) nor a crash.
+ */
+const REGISTRY_AWAY = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket hang up|fetch failed|EAI_AGAIN|Timeout \(\d+ms\)|registry answer not understood|registry answer too large/i;
+
+/** The error of an answer over MAX_REGISTRY_ANSWER_BYTES: the URL asked (without credentials) and the limit. */
+function registryAnswerTooLarge(url: string, bytes: string): Error {
+  return new Error(`registry answer too large: ${redactUrl(url)} answered ${bytes}, over ${MAX_REGISTRY_ANSWER_BYTES} bytes (the limit of a registry answer), refused unread`);
+}
+
+type AddRequest = (this: http.Agent, req: http.ClientRequest, options: { port?: number | string }) => void;
+
+/**
+ * The registry client's agent (its HTTP layer, mappersmith, reads every answer whole into memory and has no limit of
+ * its own): an answer announced or streamed past MAX_REGISTRY_ANSWER_BYTES ends its request with
+ * registryAnswerTooLarge, which the client reports as its other network errors, and its connection is closed unread.
+ * Answers are watched through `addRequest`, as connectors/poller/vendor-answer.ts does; keep-alive as Node's own.
+ */
+function answerBoundedAgent(Base: typeof http.Agent): http.Agent {
+  const agent = new Base({ keepAlive: true });
+  const hooks = agent as unknown as { addRequest: AddRequest };
+  const addRequest = hooks.addRequest;
+  hooks.addRequest = function (req, options) {
+    req.once('response', (res: http.IncomingMessage) => {
+      const host = req.host.includes(':') ? `[${req.host}]` : req.host;
+      const refuse = (bytes: string) => req.destroyed || req.destroy(registryAnswerTooLarge(`${req.protocol}//${host}:${String(options.port)}${req.path}`, bytes));
+      const announced = Number(res.headers['content-length']);
+      if (announced > MAX_REGISTRY_ANSWER_BYTES) return void refuse(`${announced} bytes (announced)`);
+      let bytes = 0;
+      // The client reads text (strings), so bytes are counted as such.
+      res.on('data', (chunk: Buffer | string) => {
+        bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+        if (bytes > MAX_REGISTRY_ANSWER_BYTES) refuse(`${bytes} bytes so far`);
+      });
+    });
+    addRequest.call(this, req, options);
+  };
+  return agent;
+}
+const REGISTRY_AGENTS = { http: answerBoundedAgent(http.Agent), https: answerBoundedAgent(https.Agent) };
 
 /**
  * A registry's API answers 404 only with its own error code (40401 subject, 40402 version, 40403 schema not found).
@@ -141,15 +184,42 @@ export function registryNotFound(body: string): boolean {
   }
 }
 
+/** A registry's answer to a plain look: its status and its body's text, read at most MAX_REGISTRY_ANSWER_BYTES far. */
+export interface RegistryAnswer {
+  status: number;
+  ok: boolean;
+  text: string;
+}
+
 /**
  * fetch for a plain look at the registry, the URL's user and password (if any) sent as HTTP Basic, as the client sends
- * them: fetch refuses a URL with credentials in it, with a message that quotes the URL, password and all.
+ * them: fetch refuses a URL with credentials in it, with a message that quotes the URL, password and all. The body is
+ * read as the client's agent reads it: past MAX_REGISTRY_ANSWER_BYTES, refused (registryAnswerTooLarge) and cancelled.
  */
-export function registryFetch(url: string, init: RequestInit = {}): Promise<Response> {
+export async function registryFetch(url: string, init: RequestInit = {}): Promise<RegistryAnswer> {
   const { host, auth } = registryTarget(url);
-  if (auth === undefined) return fetch(url, init);
-  const basic = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
-  return fetch(host, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Basic ${basic}` } });
+  const basic = auth === undefined ? undefined : Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+  const response = await (basic === undefined ? fetch(url, init) : fetch(host, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Basic ${basic}` } }));
+  const announced = Number(response.headers.get('content-length'));
+  if (announced > MAX_REGISTRY_ANSWER_BYTES) {
+    await response.body?.cancel();
+    throw registryAnswerTooLarge(url, `${announced} bytes (announced)`);
+  }
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  if (response.body) {
+    for (const reader = response.body.getReader(); ; ) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.length;
+      if (bytes > MAX_REGISTRY_ANSWER_BYTES) {
+        await reader.cancel();
+        throw registryAnswerTooLarge(url, `${bytes} bytes so far`);
+      }
+      chunks.push(value);
+    }
+  }
+  return { status: response.status, ok: response.ok, text: Buffer.concat(chunks, bytes).toString('utf8') };
 }
 
 /**
@@ -164,11 +234,11 @@ async function notFoundOrAway(registry: SchemaRegistry, id: number, err: unknown
   const url = `${base.replace(/\/$/, '')}/schemas/ids/${id}`;
   try {
     const answer = await registryFetch(url, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
-    const body = await answer.text();
-    if (answer.status !== 404 || registryNotFound(body)) return err;
+    if (answer.status !== 404 || registryNotFound(answer.text)) return err;
     return new Error(`registry answer not understood: HTTP 404 for /schemas/ids/${id} (${NOT_A_REGISTRY_API})`);
-  } catch {
-    return err;
+  } catch (lookFailed) {
+    // An answer too large is said as such (the 404 alone said nothing of it); any other failure leaves `err` as it was.
+    return /^registry answer too large/.test(String((lookFailed as Error | undefined)?.message)) ? lookFailed : err;
   }
 }
 

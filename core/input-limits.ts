@@ -25,6 +25,15 @@ export const MAX_LINE_BYTES = 1024 * 1024;
  */
 export const MAX_VENDOR_ANSWER_BYTES = 16 * 1024 * 1024;
 
+/**
+ * One answer of the schema registry (a schema by id, a subject's versions, a verdict), read at most this far, by the
+ * registry client and by the project's own looks alike (core/avro.ts, registryAgent). The largest schema cdrflow
+ * registers is about 16 KB (cdr-normalized.avsc), about 20 KB as the JSON string a registry answers it in: 4 MiB leaves
+ * two hundred times that for schemas others register in a shared registry, and still holds a misconfigured URL that
+ * streams without end (or a schema of hundreds of MB) to a few MB in every stage's process.
+ */
+export const MAX_REGISTRY_ANSWER_BYTES = 4 * 1024 * 1024;
+
 export type StrictJson = { ok: true; value: unknown } | { ok: false; problem: string };
 
 const ANY_SURROGATE = /[\uD800-\uDFFF]/;

@@ -63,7 +63,7 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
   // A registry that takes the connection and never answers must not hang the check (it did, for good).
   const versionsUrl = `${base}/subjects/${encodeURIComponent(subject)}/versions`;
   const versions = await registryFetch(versionsUrl, { signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS) });
-  const listed = await versions.text();
+  const listed = versions.text;
   if (versions.status === 404) return newSubject(subject, versionsUrl, listed);
   if (!versions.ok) throw answered(versions.status, `listing the versions of ${subject}`, listed);
   const url = `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`;
@@ -73,7 +73,7 @@ export async function checkCompatibility(registryUrl: string, subject: string, s
     body: JSON.stringify({ schemaType: 'AVRO', schema: JSON.stringify(schema) }),
     signal: AbortSignal.timeout(REGISTRY_REQUEST_TIMEOUT_MS),
   });
-  const text = await response.text();
+  const text = response.text;
   if (response.status === 404) return newSubject(subject, url, text);
   if (!response.ok) {
     // Some registries answer an incompatible schema with 409/422 instead of is_compatible=false.
