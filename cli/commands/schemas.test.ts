@@ -103,6 +103,30 @@ describe('cdrflow schemas without a registry', () => {
     expect(r.stdout + r.stderr + refused.stderr).not.toContain('s3cret-pw');
   });
 
+  // A registry refusing the credentials (or their absence) is a configuration to mend: exit 78, as Kafka's SASL
+  // refusal elsewhere, never 1 (which `check` gives a breaking change) nor 69 (which says wait).
+  it.each([
+    ['check', 401],
+    ['register', 401],
+    ['check', 403],
+    ['register', 403],
+  ])('%s: a registry answering %i is a configuration to mend (exit 78, one line naming the registry), not a breaking change', async (action, status) => {
+    const refusing = createServer((req, res) => {
+      req.resume();
+      res.writeHead(status, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify({ error_code: status * 100 + 1, message: 'Unauthorized' }));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (refusing.address() as { port: number }).port;
+      const r = await runAsync(action, '--registry', `http://user:wrong-pw@127.0.0.1:${port}`);
+      expect(r.status, r.stdout + r.stderr).toBe(78);
+      expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://\\*\\*\\*@127\\.0\\.0\\.1:${port} refused the credentials \\(HTTP ${status}\\): .*\\n$`));
+      expect(r.stderr).not.toContain('wrong-pw');
+    } finally {
+      await new Promise((resolve) => refusing.close(resolve));
+    }
+  });
+
   it("check: a registry's reasons are shown printably (they reached stdout with their bidi overrides and escape sequences)", async () => {
     const hostile = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' });

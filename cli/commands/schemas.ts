@@ -22,7 +22,7 @@ const usage = `Usage: cdrflow schemas <register|check> [--registry URL] [--confi
 
 Exit status: 0 done (check: every file compatible or new); 1 check: a file incompatible or not a valid schema;
 69 the registry is not reachable; 78 the URL answers, but not as a registry's API (its 404s lack the registry's
-'not found' code).
+'not found' code), or the registry refuses the credentials (401, 403, or a proxy's 407).
 
 Subjects (TopicNameStrategy): ${[...ALL_RAW_TOPICS, TOPICS.huaweiCallEvents].map(subjectFor).join(', ')} -> ${SCHEMA_FILES.rawEnvelope};
   ${subjectFor(TOPICS.normalized)} -> ${SCHEMA_FILES.normalized}; ${subjectFor(TOPICS.deadLetter)} -> ${SCHEMA_FILES.deadLetter}
@@ -123,6 +123,12 @@ export const command: Command = {
       const kind = classifyRegistryError(err, action).kind;
       if (kind === 'transient' || kind === 'rate_limited' || (err as Error).name === 'TimeoutError') {
         throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(redactUrl(url))} is not reachable: ${boundReason((err as Error).message, 300)}`);
+      }
+      // Credentials refused (or missing) are a configuration to mend, as Kafka's elsewhere (exit 78): it was exit 1,
+      // which `check` gives a breaking change. The status is the check's own error's, or the client's under register's.
+      const status = (err as { status?: unknown }).status ?? (err as { cause?: { status?: unknown } }).cause?.status;
+      if (status === 401 || status === 403 || status === 407) {
+        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(redactUrl(url))} refused the credentials (HTTP ${status}): ${boundReason((err as Error).message, 300)}`);
       }
       const registering404 = (err as { cause?: { status?: unknown } }).cause?.status === 404;
       if (err instanceof NotARegistryError || registering404) {
