@@ -1,4 +1,5 @@
 // Foreground commands run until the user stops them.
+import { exitProcess } from '../core/engine-exit.ts';
 import { signalExit } from '../core/exit-codes.ts';
 
 /**
@@ -12,7 +13,7 @@ export function untilSignal(command: string): Promise<NodeJS.Signals> {
       onStop: resolve,
       onForce: (signal) => {
         process.stderr.write(`cdrflow ${command}: ${signal} again: exiting without waiting for the clean stop\n`);
-        process.exit(signalExit(signal));
+        exitProcess(signalExit(signal));
       },
     });
   });

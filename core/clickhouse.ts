@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { CdrflowError } from './errors.ts';
 import { quote } from './input-limits.ts';
 import { logger, type LogFn, type LogLevel } from './log.ts';
+import { engineCall } from './engine-exit.ts';
 import { processAlive } from './process-identity.ts';
 
 export type ClickHouseTarget =
@@ -85,7 +86,7 @@ export async function createClickHouse(target: ClickHouseTarget, options: { log?
   // of those types; they match at run time but not structurally under exactOptionalPropertyTypes.
   let connection: NonNullable<ClickHouseClientConfigOptions['connection']>;
   try {
-    connection = createChdbConnection({ path: target.dataDir }) as unknown as typeof connection;
+    connection = trackedConnection(createChdbConnection({ path: target.dataDir }) as unknown as typeof connection);
   } catch (err) {
     throw new CdrflowError(
       'config',
@@ -104,6 +105,19 @@ export async function createClickHouse(target: ClickHouseTarget, options: { log?
     await client.command({ query: `USE ${quoteIdentifier(target.database)}` });
   }
   return client;
+}
+
+/** The embedded connection with each of its calls into the engine tracked (engineCall), for exitProcess. */
+function trackedConnection<C extends object>(connection: C): C {
+  const calls = new Set(['query', 'exec', 'command', 'insert', 'ping']);
+  return new Proxy(connection, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      if (typeof key === 'string' && calls.has(key)) return (...args: unknown[]) => engineCall(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
 }
 
 /**
@@ -592,7 +606,7 @@ function stagedInsert(engine: EngineSession, dir: string): RawInsert {
       } catch (err) {
         throw stagingError(err, dir);
       }
-      await engine.queryAsync(sql).catch((err: unknown) => {
+      await engineCall(() => engine.queryAsync(sql)).catch((err: unknown) => {
         throw engineError(err);
       });
     } finally {

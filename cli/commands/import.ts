@@ -1,5 +1,6 @@
 // `cdrflow import <vendor> --file records.jsonl`: the backfill of push vendors. Records go to cdr.raw.<vendor> with
 // mode `import` (same path, same keys, same dedup as live pushes), with a progress bar and a summary.
+import { exitProcess } from '../../core/engine-exit.ts';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { ExitError, refuseDirectoryOnStdin, UsageError } from '../command.ts';
@@ -141,7 +142,7 @@ export const command: Command = {
     const stop = stopOnSignal((signal) => {
       progress?.finish({ lines: progress.count, stopped_at_line: progress.count });
       process.stderr.write(`cdrflow import: ${signal} again: exiting without waiting for Kafka (the batches it acknowledged stay published)\n`);
-      process.exit(signalExit(signal));
+      exitProcess(signalExit(signal));
     });
     // Stopped while the lines were counted: nothing was imported.
     const stoppedEarly = (): never => {

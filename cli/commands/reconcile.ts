@@ -2,6 +2,7 @@
 // ClickHouse (cdr FINAL and its views) side by side; `--repair` closes what it can and shows before / after.
 // While `cdrflow start` runs, the run happens inside the job (its connectors, its embedded engine) through the ops
 // port; otherwise here, from the same configuration.
+import { exitProcess } from '../../core/engine-exit.ts';
 import { constants } from 'node:buffer';
 import type { Command } from '../command.ts';
 import { ExitError, UsageError } from '../command.ts';
@@ -99,7 +100,7 @@ function jsonError(text: string): string | undefined {
  */
 async function stoppable<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
-  const requests = stopRequests({ onStop: (signal) => abort.abort(new Error(signal)), onForce: (signal) => process.exit(signalExit(signal)) });
+  const requests = stopRequests({ onStop: (signal) => abort.abort(new Error(signal)), onForce: (signal) => exitProcess(signalExit(signal)) });
   try {
     return await run(abort.signal);
   } catch (err) {

@@ -1,5 +1,6 @@
 // `cdrflow run normalize|sink|dlq-loader`: runs one stream stage until SIGINT/SIGTERM (clean stop: no new batches, flush,
 // commit) or until a systemic error stops it (exit 1, the error printed as a JSON log line and on stderr).
+import { exitProcess } from '../../core/engine-exit.ts';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseFlags } from '../args.ts';
@@ -85,7 +86,7 @@ export const command: Command = {
       cancelStart.abort();
       setTimeout(() => {
         console.error(`cdrflow run ${stage}: the clean stop did not end within ${STOP_DEADLINE_MS / 1000}s; exiting`);
-        process.exit(1);
+        exitProcess(1);
       }, STOP_DEADLINE_MS).unref();
     });
     let handle: { stop(): Promise<void> };
@@ -110,7 +111,7 @@ export const command: Command = {
       console.error(`cdrflow run ${stage}: stopped by a ${outcome.error.kind} error: ${terminalLines(outcome.error.message)}`);
       // A handle the stopped stage left open (a client still retrying) must not keep the process, and with it the
       // supervisor that would restart it, waiting: it stayed alive until a signal, then 45 s more.
-      setTimeout(() => process.exit(1), 5_000).unref();
+      setTimeout(() => exitProcess(1), 5_000).unref();
       return 1;
     }
     // A clean stop that hangs (a broker that never answers) still ends: exit 1 after the deadline armed above.

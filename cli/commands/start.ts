@@ -2,6 +2,7 @@
 // shutdown on SIGINT/SIGTERM (also during start-up), 1 when a component stopped by itself, 78 when the configuration
 // is invalid or a setting cannot be used (a port in use — by another job too —, a data directory that is a file: one
 // line naming the setting, before anything starts).
+import { exitProcess } from '../../core/engine-exit.ts';
 import { join } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
@@ -99,7 +100,7 @@ export const command: Command = {
         const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
         say(`shutdown did not end within ${config.shutdown.hardDeadlineSec}s (shutdown.hardDeadlineSec): exiting with code 1${servers}`);
         log('error', 'shutdown.deadline', { hardDeadlineSec: config.shutdown.hardDeadlineSec, signalledPids: pids });
-        process.exit(1);
+        exitProcess(1);
       }, config.shutdown.hardDeadlineSec * 1000).unref();
     };
 
@@ -121,7 +122,7 @@ export const command: Command = {
         const pids = signalStartedServers();
         const servers = pids.length > 0 ? `; sent SIGTERM to the local servers it started (PIDs ${pids.join(', ')})` : '';
         say(`${signal} again: exiting without a clean shutdown${servers}`);
-        process.exit(signalExit(signal));
+        exitProcess(signalExit(signal));
       },
     });
 
