@@ -1,5 +1,6 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
@@ -12,6 +13,7 @@ import { ThreadTimedOut, answerWithin, compiledEntry, startTsWorker, threadNice 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 const IDLE_ENTRY = new URL('./fixtures/idle-worker.ts', import.meta.url);
+const CPU_BURN_ENTRY = new URL('./fixtures/cpu-burn-worker.ts', import.meta.url);
 const HEAP_FILLER_ENTRY = new URL('./fixtures/heap-filler-worker.ts', import.meta.url);
 const START_HEAP_FILLER = new URL('./fixtures/start-heap-filler.ts', import.meta.url);
 const TS_WORKER = fileURLToPath(new URL('../bin/ts-worker.mjs', import.meta.url));
@@ -141,6 +143,27 @@ describe('answerWithin: a deadline on a thread answer', () => {
       await expect(waited).resolves.toBe('hello');
       expect(late).not.toHaveBeenCalled();
     } finally {
+      await worker.terminate();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('counts no time the thread waited for a CPU: a niced thread beside busy loops answers work well within its deadline', async () => {
+    // Twice as many busy processes at nice 0 as there are cores: a thread at the job's nice (10) gets ~5% of one, and
+    // its 30 ms of work took well over its 300 ms (a render or decompression thread on a busy machine alike).
+    const worker = startTsWorker(CPU_BURN_ENTRY, {}, 'cpu burner', { nice: 10 });
+    await answerOf(worker);
+    // From here on (its start-up alone, starved, took longer than the test may): each ends by itself within 30 s.
+    const loops = Array.from({ length: 2 * availableParallelism() }, () =>
+      spawn(process.execPath, ['-e', 'const end = Date.now() + 30000; while (Date.now() < end);'], { stdio: 'ignore' }),
+    );
+    try {
+      const late = vi.fn();
+      const answer = answerOf(worker);
+      worker.postMessage({ cpuMs: 30 });
+      await expect(answerWithin(answer, worker, 300, { thread: 'cpu burner', doing: 'burning 30 ms' }, late)).resolves.toBe('done');
+      expect(late).not.toHaveBeenCalled();
+    } finally {
+      for (const loop of loops) loop.kill();
       await worker.terminate();
     }
   });

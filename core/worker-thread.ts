@@ -117,6 +117,30 @@ export function workerThreadTids(): Map<number, string> {
   return out;
 }
 
+/**
+ * How many times its deadline a thread waiting for a CPU may take, in time this process ran, before it is ended all
+ * the same: a thread that loops for ever on a starved machine is ended in the end (a normalize member's 30 s ping
+ * within 5 minutes), and a healthy one has up to a tenth of a core.
+ */
+const MAX_STRETCH = 10;
+
+/**
+ * Where the scheduler has the thread of `worker` (Linux, once it reported its id; else undefined): its time on a CPU
+ * and its time waiting for one, in ms (/proc/self/task/<tid>/schedstat), and whether it can run now (state R: on a
+ * CPU or waiting for one). The kernel adds a wait to the sum only when it ends, as the thread gets a CPU.
+ */
+function schedOf(worker: Worker): { onCpuMs: number; waitedMs: number; runnable: boolean } | undefined {
+  const tid = running.get(worker.threadId)?.tid;
+  if (tid === undefined) return undefined;
+  try {
+    const [onCpu, waited] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+    const state = procStatFields(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'))[0];
+    return { onCpuMs: Number(onCpu) / 1e6, waitedMs: Number(waited) / 1e6, runnable: state === 'R' };
+  } catch {
+    return undefined; // ended meanwhile, or a kernel without schedstat
+  }
+}
+
 /** A thread that did not answer a request within its deadline; it has been terminated. */
 export class ThreadTimedOut extends Error {
   constructor(
@@ -140,19 +164,37 @@ export class ThreadTimedOut extends Error {
  * half. Counted by the clock alone, such a pause ended healthy threads whose answers had come meanwhile: the loop runs
  * the timers that came due before it delivers a thread's message. And past the deadline the answer gets one more
  * turn of the loop, for a message already waiting.
+ *
+ * Nor does time the thread waited for a CPU (Linux, a thread of startTsWorker once it reported its id), up to
+ * MAX_STRETCH times the deadline: a thread at the job's nice on a machine busy with other processes gets a few percent
+ * of a core, and its healthy work took many times its deadline (core/worker-thread.test.ts; the largest legal Snappy
+ * batch, 1.2 s quiet, took 31 s in a thread at nice 10 beside two busy processes on 2 cores), so a good batch was
+ * dead-lettered. A thread that loops for ever is still ended, later on a starved machine.
  */
 export function answerWithin<T>(answer: Promise<T>, worker: Worker, ms: number, what: { thread: string; doing: string }, late: (err: ThreadTimedOut) => void): Promise<T> {
   const tickMs = Math.max(10, Math.min(1_000, Math.floor(ms / 4)));
   let answered = false;
   let ticks: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    let counted = 0;
+    let ran = 0;
     let last = performance.now();
+    // The thread's waits for a CPU from the first look at it on: those that ended, and the one it is in, since the
+    // last look at which it had run or slept (it can run, and got no CPU since).
+    let first = schedOf(worker);
+    let seen = first;
+    let seenAt = last;
     ticks = setInterval(() => {
       const now = performance.now();
-      counted += Math.min(now - last, 1.5 * tickMs);
+      ran += Math.min(now - last, 1.5 * tickMs);
       last = now;
-      if (counted < ms) return;
+      const sched = schedOf(worker);
+      first ??= sched;
+      if (sched && (!sched.runnable || sched.onCpuMs !== seen?.onCpuMs)) {
+        seen = sched;
+        seenAt = now;
+      }
+      const waited = sched && first ? sched.waitedMs - first.waitedMs + (now - seenAt) : 0;
+      if (Math.max(ran - waited, ran / MAX_STRETCH) < ms) return;
       clearInterval(ticks);
       setImmediate(() => {
         if (answered) return;
