@@ -178,22 +178,24 @@ export function answerWithin<T>(answer: Promise<T>, worker: Worker, ms: number, 
   const deadline = new Promise<never>((_, reject) => {
     let ran = 0;
     let last = performance.now();
-    // The thread's waits for a CPU from the first look at it on: those that ended, and the one it is in, since the
-    // last look at which it had run or slept (it can run, and got no CPU since).
-    let first = schedOf(worker);
-    let seen = first;
+    // The thread's waits for a CPU since the request: those that ended, and the one it is in, since the last look at
+    // which it had run or slept (it can run, and got no CPU since). A thread that has not said its id yet was started
+    // just now (a fresh one is handed its first request at once): all its waits so far are its start-up's, all taken.
+    const atRequest = schedOf(worker);
+    const waitedBefore = atRequest?.waitedMs ?? 0;
+    let seen = atRequest;
     let seenAt = last;
+    let waited = 0;
     ticks = setInterval(() => {
       const now = performance.now();
       ran += Math.min(now - last, 1.5 * tickMs);
       last = now;
       const sched = schedOf(worker);
-      first ??= sched;
       if (sched && (!sched.runnable || sched.onCpuMs !== seen?.onCpuMs)) {
         seen = sched;
         seenAt = now;
       }
-      const waited = sched && first ? sched.waitedMs - first.waitedMs + (now - seenAt) : 0;
+      if (sched) waited = sched.waitedMs - waitedBefore + (now - seenAt);
       if (Math.max(ran - waited, ran / MAX_STRETCH) < ms) return;
       clearInterval(ticks);
       setImmediate(() => {
