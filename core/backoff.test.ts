@@ -54,6 +54,46 @@ describe('retry', () => {
     expect(calls).toBe(5);
   });
 
+  it('waits at least what the error asks (retryAfterMs), as one retry', async () => {
+    let calls = 0;
+    const waits: [number, number][] = [];
+    const started = performance.now();
+    const result = await retry(
+      async () => {
+        if (calls++ === 0) throw new CdrflowError('rate_limited', 'come back in 300 ms', { retryAfterMs: 300 });
+        return performance.now() - started;
+      },
+      fast,
+      { onRetry: (_e, attempt, ms) => waits.push([attempt, ms]) },
+    );
+    expect(waits).toEqual([[1, 300]]);
+    expect(result).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a longer backoff than the error asks for still applies', async () => {
+    const waits: number[] = [];
+    await expect(
+      retry(
+        async () => Promise.reject(new CdrflowError('rate_limited', 'soon', { retryAfterMs: 1 })),
+        { initialMs: 50, maxMs: 50, maxAttempts: 2 },
+        { random: () => 0.5, onRetry: (_e, _a, ms) => waits.push(ms) },
+      ),
+    ).rejects.toMatchObject({ kind: 'rate_limited' });
+    expect(waits).toEqual([25]);
+  });
+
+  it('an abort ends a wait the error asked for at once', async () => {
+    const abort = new AbortController();
+    const started = performance.now();
+    await expect(
+      retry(async () => Promise.reject(new CdrflowError('rate_limited', 'an hour', { retryAfterMs: 3_600_000 })), fast, {
+        signal: abort.signal,
+        onRetry: () => setImmediate(() => abort.abort()),
+      }),
+    ).rejects.toMatchObject({ message: 'an hour' });
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
   it('treats unknown throwables as bugs (no retry)', async () => {
     await expect(retry(async () => Promise.reject(new TypeError('oops')), fast)).rejects.toMatchObject({ kind: 'bug' });
   });

@@ -51,7 +51,8 @@ export interface RetryHooks {
 /**
  * Runs `fn` until it succeeds, the error is not retryable (stop / dead-letter are the caller's business),
  * attempts run out, or the signal aborts. Always throws a CdrflowError. `fn` is told its attempt and whether it is the
- * last one the attempts allow (a caller may settle for less then instead of failing).
+ * last one the attempts allow (a caller may settle for less then instead of failing). An error's `retryAfterMs` (a
+ * remote's Retry-After) makes the next wait at least that long.
  */
 export async function retry<T>(fn: (attempt: number, last: boolean) => Promise<T>, options: Partial<BackoffOptions> = {}, hooks: RetryHooks = {}): Promise<T> {
   const opts = { ...DEFAULT_BACKOFF, ...options };
@@ -62,7 +63,9 @@ export async function retry<T>(fn: (attempt: number, last: boolean) => Promise<T
       const err = asCdrflowError(thrown);
       if (disposition(err) !== 'retry' || attempt + 1 >= opts.maxAttempts || hooks.signal?.aborted) throw err;
       if (hooks.retryIf && !hooks.retryIf(err)) throw err;
-      const wait = backoffDelay(attempt, opts, hooks.random);
+      // A remote that said when to come back (Retry-After) is not asked again before then: the wait is one retry,
+      // as long as the longer of the two, and the signal still ends it.
+      const wait = Math.max(backoffDelay(attempt, opts, hooks.random), err.retryAfterMs ?? 0);
       hooks.onRetry?.(err, attempt + 1, wait);
       await delay(wait, undefined, hooks.signal ? { signal: hooks.signal } : undefined).catch(() => {
         throw err;

@@ -20,11 +20,17 @@ export class CdrflowError extends Error {
   readonly kind: ErrorKind;
   /** Vendor or library code when there is one (e.g. `RequestLimitExceeded`, `1010013`). */
   readonly code: string | undefined;
+  /**
+   * The least wait before a retry that the remote asked for (an HTTP Retry-After), in ms; `retry` waits at least
+   * this long. Whoever sets it bounds it (vendor-answer.ts retryAfterMs).
+   */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(kind: ErrorKind, message: string, options: { code?: string; cause?: unknown } = {}) {
+  constructor(kind: ErrorKind, message: string, options: { code?: string; cause?: unknown; retryAfterMs?: number | undefined } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
     this.code = options.code;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   get retryable(): boolean {

@@ -9,9 +9,11 @@ import { CccApiClient } from '../tencent-ccc/client.ts';
 import { TrtcApiClient } from '../tencent-trtc/client.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { MAX_VENDOR_ANSWER_BYTES } from '../../core/input-limits.ts';
-import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
+import { ANSWER_TOO_LARGE, RETRY_AFTER_CAP_MS, retryAfterMs } from './vendor-answer.ts';
+import { createTrtcSource, trtcConfigSchema } from '../tencent-trtc/index.ts';
 import { cccConfigSchema, createCccSource } from '../tencent-ccc/index.ts';
 import { readWindow } from './reader.ts';
+import { retry } from '../../core/backoff.ts';
 import { MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import { PollerMetrics } from './metrics.ts';
 import { Registry } from 'prom-client';
@@ -407,5 +409,90 @@ describe('vendor error codes reach the metrics as bounded labels', () => {
     const err = await failure(trtcPage(trtc(s, 'v1')));
     expect(err).toMatchObject({ kind: 'transient', code: 'non-numeric-code' });
     expect(err.message).toContain('errorCode "x\\"} {evil"');
+  });
+});
+
+describe('a vendor asking for rest (Retry-After on 429 and 503)', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  it.each([
+    [429, '120', 120_000],
+    [503, '  7 ', 7000],
+    [429, new Date(now + 90_000).toUTCString(), 90_000],
+    [503, 'Monday, 07-Dec-26 12:00:30 GMT', 30_000],
+    [429, '600', RETRY_AFTER_CAP_MS],
+    [429, '9'.repeat(400), RETRY_AFTER_CAP_MS],
+    [429, new Date(now + 86_400_000).toUTCString(), RETRY_AFTER_CAP_MS],
+  ] as const)('%i with Retry-After %j: waits %i ms', (status, header, ms) => {
+    expect(retryAfterMs(status, header, now)).toBe(ms);
+  });
+
+  it.each([
+    [429, '0'],
+    [429, '-5'],
+    [429, '1.5'],
+    [429, '1e3'],
+    [429, 'soon'],
+    [429, '1 2'],
+    [429, ''],
+    [429, null],
+    [503, new Date(now - 1000).toUTCString()],
+    [503, new Date(now).toUTCString()],
+    [503, 'Blursday, 99 Foo 2026 99:99:99 GMT'],
+    [500, '120'],
+    [502, '120'],
+  ] as const)('%i with Retry-After %j: our backoff applies', (status, header) => {
+    expect(retryAfterMs(status, header, now)).toBeUndefined();
+  });
+
+  it.each([429, 503])('trtc %i: the poller asks again no sooner than the answer said, as one retry, then reads the page', async (status) => {
+    const s = await server();
+    const asked: number[] = [];
+    s.answers.push(
+      (_req, res) => {
+        asked.push(performance.now());
+        res.writeHead(status, { 'content-type': 'text/plain', 'retry-after': '1' }).end('slow down');
+      },
+      (req, res) => {
+        asked.push(performance.now());
+        json({ ErrorCode: 0, ActionStatus: 'OK', RequestId: 'r', Response: { TotalNum: 1, CallRecordList: [{ CallId: 'c1' }] } })(req, res);
+      },
+    );
+    const source = createTrtcSource(trtcConfigSchema.parse({ baseUrl: s.url, apps: [{ sdkAppId: 1400000001, secretKey: 'k'.repeat(64), api: 'v4' }] }));
+    const metrics = new PollerMetrics(source.connector, new Registry());
+    const sink = new MemorySink();
+    // Our backoff alone would ask again within 5 ms.
+    await readWindow(memoryPollContext(source, sink, { metrics, retry: { initialMs: 5, maxMs: 5, maxAttempts: 3 } }), '1400000001', { start: 1, end: 2 });
+    expect(asked).toHaveLength(2);
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(1000);
+    expect(metrics.counts.retries).toBe(1);
+  });
+
+  it('trtc: a stop request ends the wait at once, however long the vendor asked for', async () => {
+    const s = await server();
+    s.answers.push((_req, res) => res.writeHead(429, { 'retry-after': '300' }).end());
+    const source = createTrtcSource(trtcConfigSchema.parse({ baseUrl: s.url, apps: [{ sdkAppId: 1400000001, secretKey: 'k'.repeat(64), api: 'v4' }] }));
+    const abort = new AbortController();
+    const waits: number[] = [];
+    const log = (_level: string, event: string, fields: Record<string, unknown> = {}) => {
+      if (event !== 'poller.vendor_retry') return;
+      waits.push(fields['delayMs'] as number);
+      abort.abort();
+    };
+    const ctx = memoryPollContext(source, new MemorySink(), { signal: abort.signal, log, retry: { initialMs: 5, maxMs: 5, maxAttempts: 3 } });
+    const started = Date.now();
+    await expect(readWindow(ctx, '1400000001', { start: 1, end: 2 })).rejects.toBeDefined();
+    expect(waits).toEqual([300_000]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(s.answers).toHaveLength(0);
+  });
+
+  it('trtc: a hostile Retry-After is not obeyed: our backoff applies', async () => {
+    const s = await server();
+    for (const header of ['-1', 'soon', new Date(Date.now() - 60_000).toUTCString()]) s.answers.push((_req, res) => res.writeHead(429, { 'retry-after': header }).end());
+    const waits: number[] = [];
+    const err = await failure(retry(() => trtcPage(trtc(s, 'v4')), { initialMs: 5, maxMs: 5, maxAttempts: 3 }, { random: () => 0.5, onRetry: (_e, _a, ms) => waits.push(ms) }));
+    expect(waits).toEqual([2, 2]);
+    expect(err).toMatchObject({ kind: 'rate_limited', code: 'http-429', retryAfterMs: undefined });
+    expect(s.answers).toHaveLength(0);
   });
 });

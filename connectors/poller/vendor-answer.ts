@@ -44,6 +44,26 @@ export function httpStatusKind(status: number): 'rate_limited' | 'transient' | '
   return status < 300 || status === 304 || status === 408 || status === 425 || status >= 500 ? 'transient' : 'config';
 }
 
+/**
+ * The longest rest a vendor's Retry-After buys it: 5 minutes. Past that the header is a broken proxy's or an outage
+ * the vendor cannot date; at this cap a page's retries (12 by default) still end, and the cycle with them, within the
+ * hour, rather than a tenant's poller idling for as long as any answer says. A stop request never waits it out.
+ */
+export const RETRY_AFTER_CAP_MS = 5 * 60_000;
+
+/**
+ * How long a 429 or 503 answer asks us to wait before asking again (its Retry-After: delta-seconds or an HTTP date),
+ * in ms, at most RETRY_AFTER_CAP_MS; undefined for any other status, and for a value that is no such wait (absent,
+ * garbage, negative, zero, a date not in the future), which leaves the wait to our backoff.
+ */
+export function retryAfterMs(status: number, header: string | null | undefined, now: number): number | undefined {
+  if ((status !== 429 && status !== 503) || !header) return undefined;
+  const value = header.trim();
+  // Date.parse takes nearly anything ("1 2" is a date in 2001): only a date that ends in GMT, as HTTP dates do.
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : /\bGMT$/.test(value) ? Date.parse(value) - now : Number.NaN;
+  return ms > 0 ? Math.min(ms, RETRY_AFTER_CAP_MS) : undefined;
+}
+
 /** Whether a status is a redirect (which is never followed): any 3xx but 304, which redirects nowhere. */
 export function isRedirectStatus(status: number): boolean {
   return status >= 300 && status < 400 && status !== 304;

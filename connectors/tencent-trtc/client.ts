@@ -7,7 +7,7 @@ import tlsSig from 'tls-sig-api-v2';
 import { randomInt } from 'node:crypto';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote, redactUrl } from '../../core/input-limits.ts';
-import { answerExcerpt, answerText, httpStatusKind, isRedirectStatus, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
+import { answerExcerpt, answerText, httpStatusKind, isRedirectStatus, pageOf, requestIdOf, retryAfterMs } from '../poller/vendor-answer.ts';
 
 export const TRTC_PATH = '/v1/records/get_records_by_filter';
 export const TRTC_V4_PATHS = {
@@ -197,7 +197,8 @@ export class TrtcApiClient {
     if (response.status !== 200) {
       const kind = httpStatusKind(response.status);
       const hint = isRedirectStatus(response.status) ? ' (a redirect, not followed: check the API base URL)' : '';
-      throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${redactUrl(quote(text))}`, { code: `http-${response.status}` });
+      const retryAfter = retryAfterMs(response.status, response.headers.get('retry-after'), (this.settings.now ?? Date.now)());
+      throw new CdrflowError(kind, `${context}: HTTP ${response.status}${hint} ${redactUrl(quote(text))}`, { code: `http-${response.status}`, retryAfterMs: retryAfter });
     }
     let body: Record<string, unknown>;
     try {
