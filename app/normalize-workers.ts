@@ -73,11 +73,13 @@ export const reportedCounts = (counts: unknown): CommittedCounts | undefined => 
 const STOP_TIMEOUT_MS = 60_000;
 
 /**
- * How often the main thread pings each running member, and how long it waits for the answer. A member's event loop is
- * busy at most for one batch's mapping (well under a second) or a GC pause; its Kafka and registry calls wait without
- * holding it. A member stuck in a loop stops heartbeating, Kafka hands its partitions to another member, which may
- * hang on the same record, until every member hangs with no error anywhere; 30 s is far past any healthy busy spell and
- * still bounds that silence.
+ * How often the main thread pings each member, and how long it waits for the answer, from the moment its thread is
+ * online. A member's event loop is busy at most for one batch's mapping (well under a second) or a GC pause; its Kafka
+ * and registry calls wait without holding it. A member stuck in a loop stops heartbeating, Kafka hands its partitions
+ * to another member, which may hang on the same record, until every member hangs with no error anywhere; 30 s is far
+ * past any healthy busy spell and still bounds that silence. The first ping waits out the thread's module loading,
+ * which holds its loop (under the TypeScript loader: 0.7-1.4 s for one member alone on a 2-core machine, 5-5.7 s for
+ * four loading at once at nice 10; less from dist/), so 30 s covers that too, before its waits for a CPU are taken off.
  */
 export const LIVENESS = { everyMs: 5_000, deadlineMs: 30_000 };
 
@@ -171,10 +173,12 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
   // loading); marked handled here, start() hands it out.
   const running = new Promise<StreamHandle>((resolveStart, rejectStart) => {
     const fail = (err: CdrflowError) => (started ? endDone.reject(err) : rejectStart(err));
-    // The liveness check, from `started` on: one ping at a time, the next `everyMs` after its answer. A member that does
-    // not answer within `deadlineMs` is terminated, said once, and fails as a thread that exits by itself does (a bug:
-    // the stage and the job stop; restarted, the members would meet the same record and hang again). After a stop
-    // request no new ping is sent (stop() has its own limit).
+    // The liveness check, from the thread's 'online' on: one ping at a time, the next `everyMs` after its answer. A
+    // member that does not answer within `deadlineMs` is terminated, said once, and fails as a thread that exits by
+    // itself does (a bug: the stage and the job stop; restarted, the members would meet the same record and hang
+    // again). Checked from 'online' rather than from `started`, a member that hangs while it loads, prepares or joins
+    // its group fails the start instead of holding it for ever without a word. After a stop request no new ping is
+    // sent (stop() has its own limit).
     const liveness = deps.liveness ?? LIVENESS;
     let lastCommit: { at: string; counts: CommittedCounts } | undefined;
     let nextPing: NodeJS.Timeout | undefined;
@@ -184,7 +188,8 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
       if (stopRequested || gone) return;
       const pong = new Promise<void>((resolve) => (ponged = resolve));
       worker.postMessage({ type: 'ping' } satisfies MainMessage);
-      answerWithin(pong, worker, liveness.deadlineMs, { thread: `normalize ${instanceId}`, doing: 'answering a liveness ping' }, (err) => {
+      const doing = started ? 'answering a liveness ping' : 'answering a liveness ping before it started';
+      answerWithin(pong, worker, liveness.deadlineMs, { thread: `normalize ${instanceId}`, doing }, (err) => {
         deps.log('error', 'normalize.worker_unresponsive', { instanceId, waitedMs: err.waitedMs, lastCommitAt: lastCommit?.at ?? 'none', lastCommitted: lastCommit?.counts ?? 'none' });
         if (!stopRequested) fail(new CdrflowError('bug', `normalize worker ${instanceId}: ${err.message}`, { cause: err }));
       }).then(
@@ -192,6 +197,7 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
         () => undefined,
       );
     };
+    worker.once('online', ping);
     // A thread that ended answers no ping: its exit takes its own path (below), not this one's line 30 s later.
     void exited.then(() => {
       gone = true;
@@ -207,7 +213,6 @@ function spawnMember(config: AppConfig, instanceId: string, first: boolean, deps
           started = true;
           deps.log('info', 'normalize.worker_started', { instanceId, transactionalId: m.transactionalId, threadId: worker.threadId });
           resolveStart({ done, stop });
-          nextPing = setTimeout(ping, liveness.everyMs).unref();
           break;
         case 'pong':
           ponged?.();
