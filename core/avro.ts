@@ -340,11 +340,21 @@ export class TopicCodec {
       }
       return id as number;
     } catch (err) {
-      // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them.
-      // (The client words a 404 whose body has no `message` as "[object Object]".)
+      // A registry that is away is waited out by the stages (transient); one that refuses the schema stops them, and
+      // so does one that refuses the credentials (401, 403, a proxy's 407): auth, as classifyRegistryError and every
+      // refused credential, named with the registry's URL without its password; it was a schema error in the client's
+      // words, as though the contract were wrong. (The client words a 404 whose body has no `message` as "[object Object]".)
       const { status, url } = err as { status?: unknown; url?: unknown };
-      const why = status === 404 ? `${typeof url === 'string' ? shownUrl(this.registry, url) : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}` : (err as Error).message;
-      throw new CdrflowError(registryAway(err) ? 'transient' : 'schema', `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${why}`, { cause: err });
+      const refused = status === 401 || status === 403 || status === 407;
+      const base = registryUrls.get(this.registry);
+      const why =
+        status === 404
+          ? `${typeof url === 'string' ? shownUrl(this.registry, url) : 'the registry'} answered 404: ${NOT_A_REGISTRY_API}`
+          : refused
+            ? `the schema registry${base === undefined ? '' : ` at ${redactUrl(base)}`} refused the credentials (HTTP ${status}): ${redactUrl((err as Error).message)}`
+            : (err as Error).message;
+      const kind = refused ? 'auth' : registryAway(err) ? 'transient' : 'schema';
+      throw new CdrflowError(kind, `could not register ${this.schemaFile} for subject ${subjectFor(this.topic)}: ${why}`, { cause: err });
     }
   }
 

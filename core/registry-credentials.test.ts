@@ -57,6 +57,19 @@ describe('a registry URL with credentials in it', () => {
     if (answer === 404) expect(shown).toContain(`http://***@${host}/apis/ccompat/v7/subjects/`);
   });
 
+  // A stage registering its schemas with credentials the registry refuses: said as such, naming the registry, and
+  // classified as every refused credential is (auth: the stage stops, retrying cannot help). It was a `schema` error
+  // in the client's words, as though the contract were wrong.
+  it.each([401, 403])('registering against an answer %i: the registry refused the credentials (auth), naming it without the password', async (answer) => {
+    status = answer;
+    const err = await failure(() => new TopicCodec(createRegistry(withSecret()), TOPICS.normalized, SCHEMA_FILES.normalized).register());
+    expect(serializeError(err)).toMatchObject({ kind: 'auth' });
+    expect(err.message).toMatch(
+      new RegExp(`^could not register ${SCHEMA_FILES.normalized} for subject ${TOPICS.normalized}-value: the schema registry at http://\\*\\*\\*@${host}/apis/ccompat/v7 refused the credentials \\(HTTP ${answer}\\)`),
+    );
+    expect(err.message).not.toContain(SECRET);
+  });
+
   it.each([500, 404, 401])('reading a writer schema against an answer %i: the message does not hold the password', async (answer) => {
     status = answer;
     const registry = createRegistry(withSecret());
