@@ -122,6 +122,8 @@ describe('cdrflow schemas without a registry', () => {
       expect(r.status, r.stdout + r.stderr).toBe(78);
       expect(r.stderr).toMatch(new RegExp(`^cdrflow schemas: the schema registry at http://\\*\\*\\*@127\\.0\\.0\\.1:${port} refused the credentials \\(HTTP ${status}\\): .*\\n$`));
       expect(r.stderr).not.toContain('wrong-pw');
+      // Said once: register's error (TopicCodec's) names the refusal itself, and its line repeated it.
+      expect(r.stderr.match(/refused the credentials/g)).toHaveLength(1);
     } finally {
       await new Promise((resolve) => refusing.close(resolve));
     }

@@ -125,10 +125,12 @@ export const command: Command = {
         throw new ExitError(EXIT_UNAVAILABLE, `the schema registry at ${printable(redactUrl(url))} is not reachable: ${boundReason((err as Error).message, 300)}`);
       }
       // Credentials refused (or missing) are a configuration to mend, as Kafka's elsewhere (exit 78): it was exit 1,
-      // which `check` gives a breaking change. The status is the check's own error's, or the client's under register's.
-      const status = (err as { status?: unknown }).status ?? (err as { cause?: { status?: unknown } }).cause?.status;
+      // which `check` gives a breaking change. The status is the check's own error's, or the client's under register's,
+      // whose own words follow (register's error says the refusal too, TopicCodec.register: said once here).
+      const refusal = (err as { status?: unknown }).status !== undefined ? (err as Error & { status: unknown }) : (err as { cause?: Error & { status?: unknown } }).cause;
+      const status = refusal?.status;
       if (status === 401 || status === 403 || status === 407) {
-        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(redactUrl(url))} refused the credentials (HTTP ${status}): ${boundReason((err as Error).message, 300)}`);
+        throw new ExitError(EXIT_CONFIG, `the schema registry at ${printable(redactUrl(url))} refused the credentials (HTTP ${status}): ${boundReason(redactUrl(refusal!.message), 300)}`);
       }
       const registering404 = (err as { cause?: { status?: unknown } }).cause?.status === 404;
       if (err instanceof NotARegistryError || registering404) {
