@@ -58,11 +58,27 @@ describe('the normalize members liveness check', () => {
     expect(log.entries.filter((e) => e.event === 'normalize.worker_stop_timeout')).toEqual([]);
   }, 30_000);
 
-  it('leaves a member whose loop is busy for 2 s alone (pinged meanwhile, it answers after)', async () => {
+  it('terminates a member that hangs before it started, and fails the start as a bug (it waited for ever)', async () => {
+    const log = memoryLog();
+    const start = startNormalizeStage(configFor('hang-loading'), { log, entry: HOSTILE, liveness: { everyMs: 100, deadlineMs: 1_000 } });
+    expect(await settledWithin(start, 10_000)).toMatchObject({
+      kind: 'bug',
+      message:
+        'normalize worker hang-loading: the normalize hang-loading thread did not answer within 1000 ms (answering a liveness ping before it started) and was terminated',
+    });
+    const lines = log.entries.filter((e) => e.event === 'normalize.worker_unresponsive');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error', fields: { instanceId: 'hang-loading', waitedMs: 1_000, lastCommitAt: 'none' } });
+    // The thread was terminated: the start's clean-up did not wait for it.
+    expect(log.entries.filter((e) => e.event === 'normalize.worker_stop_timeout')).toEqual([]);
+  }, 20_000);
+
+  // 'busy' blocks its loop 2 s after it started, 'slow-loading' while it loads (pinged from its thread being online).
+  it.each(['busy', 'slow-loading'])('leaves a member whose loop is busy for 2 s alone (%s: pinged meanwhile, it answers after)', async (kind) => {
     const log = memoryLog();
     let committed!: () => void;
     const afterBusy = new Promise<void>((resolve) => (committed = resolve));
-    const stage = await startNormalizeStage(configFor('busy'), {
+    const stage = await startNormalizeStage(configFor(kind), {
       log,
       entry: HOSTILE,
       onCommitted: () => committed(),
@@ -79,38 +95,4 @@ describe('the normalize members liveness check', () => {
     expect(log.entries.filter((e) => e.event === 'normalize.worker_stop_timeout')).toEqual([]);
   }, 20_000);
 
-  it('terminates a member that hangs before it started, and fails the start as a bug (it waited for ever)', async () => {
-    const log = memoryLog();
-    const start = startNormalizeStage(configFor('hang-loading'), { log, entry: HOSTILE, liveness: { everyMs: 100, deadlineMs: 1_000 } });
-    expect(await settledWithin(start, 10_000)).toMatchObject({
-      kind: 'bug',
-      message:
-        'normalize worker hang-loading: the normalize hang-loading thread did not answer within 1000 ms (answering a liveness ping before it started) and was terminated',
-    });
-    const lines = log.entries.filter((e) => e.event === 'normalize.worker_unresponsive');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 'error', fields: { instanceId: 'hang-loading', waitedMs: 1_000, lastCommitAt: 'none' } });
-    // The thread was terminated: the start's clean-up did not wait for it.
-    expect(log.entries.filter((e) => e.event === 'normalize.worker_stop_timeout')).toEqual([]);
-  }, 20_000);
-
-  it('leaves a member whose loop is busy for 2 s while it loads alone (pinged from its thread being online)', async () => {
-    const log = memoryLog();
-    let committed!: () => void;
-    const afterStart = new Promise<void>((resolve) => (committed = resolve));
-    const stage = await startNormalizeStage(configFor('slow-loading'), {
-      log,
-      entry: HOSTILE,
-      onCommitted: () => committed(),
-      liveness: { everyMs: 100, deadlineMs: LIVENESS.deadlineMs },
-    });
-    try {
-      await Promise.race([afterStart, stage.done]);
-      expect(await settledWithin(stage.done, 500)).toBe('pending');
-      expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
-    } finally {
-      await stage.stop();
-    }
-    expect(log.entries.filter((e) => e.event === 'normalize.worker_stop_timeout')).toEqual([]);
-  }, 20_000);
 });
