@@ -108,8 +108,7 @@ describe('infra up', () => {
 
   it("refuses a Kafka port taken by a process it did not start as a setting it cannot use (exit 78), naming the port", async () => {
     const root = mkdtempSync(join(tmpdir(), 'cdrflow-infra-port-'));
-    const base = 47_700;
-    cleanups.push(() => rmSync(root, { recursive: true, force: true }), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     // A cache that already holds both downloads (their marker files), so the run reaches the servers' start.
     const cache = join(root, 'cache');
     const version = kafkaVersion();
@@ -117,10 +116,18 @@ describe('infra up', () => {
     writeFileSync(join(cache, 'kafka', version, `kafka_2.13-${version}.jar`), '');
     mkdirSync(join(cache, 'apicurio-registry', APICURIO_VERSION), { recursive: true });
     writeFileSync(join(cache, 'apicurio-registry', APICURIO_VERSION, 'quarkus-run.jar'), '');
+    // The stranger takes the Kafka port of the first base from 47,700 whose port it can have: these ports lie in the
+    // kernel's ephemeral range, where any process's connection may hold one for a while.
     const stranger = createServer((socket) => socket.destroy());
+    let base = 47_700;
+    for (; ; base += 100) {
+      const taken = await new Promise<boolean>((resolve, reject) =>
+        stranger.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' && base < 48_600 ? resolve(false) : reject(err))).listen(localPorts(base).kafkaPort, '127.0.0.1', () => resolve(true)),
+      );
+      if (taken) break;
+    }
     const port = localPorts(base).kafkaPort;
-    await new Promise<void>((resolve, reject) => stranger.once('error', reject).listen(port, '127.0.0.1', resolve));
-    cleanups.push(() => stranger.close());
+    cleanups.push(() => stranger.close(), () => rmSync(stackPaths(base).root, { recursive: true, force: true }));
     const r = await cdrflow(['infra', 'up', '--port-base', String(base)], { HOME: root, TZ: 'UTC', CDRFLOW_CACHE_DIR: cache });
     expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: EXIT_CONFIG, stderr: expect.stringContaining(`port ${port} is already in use`) as unknown });
   });
