@@ -3,6 +3,7 @@
 // --no-color or NO_COLOR (https://no-color.org) says otherwise.
 import { fstatSync } from 'node:fs';
 import { EXIT_IO_ERROR } from '../core/exit-codes.ts';
+import { exitProcess } from '../core/engine-exit.ts';
 
 /** Whether stdout and stderr are the same file or pipe (`2>&1`). */
 function sameOutput(): boolean {
@@ -18,12 +19,13 @@ function sameOutput(): boolean {
  * A reader that went away (head, grep -m) is not an error: exit 0 at once, without a stack trace. Any other failure
  * to write — a full disk (`> /dev/full`: ENOSPC) — is one line on stderr and exit 74, not a stack trace. So is a
  * closed stderr while stdout goes elsewhere (`2> >(head -1) > out.jsonl`): the command cannot go on reporting, and
- * exit 0 said a cut-short output was whole.
+ * exit 0 said a cut-short output was whole. Through exitProcess: the reader can go away while the embedded engine
+ * runs the statement whose rows are printed (`cdrflow sql … | head -1`).
  */
 export function exitQuietlyOnClosedPipe(): void {
   for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']] as const) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' && (stream === process.stdout || sameOutput())) process.exit(0);
+      if (err.code === 'EPIPE' && (stream === process.stdout || sameOutput())) return exitProcess(0);
       if (stream !== process.stderr) {
         try {
           process.stderr.write(`cdrflow: cannot write to ${name}: ${err.code ?? err.message}\n`);
@@ -31,7 +33,7 @@ export function exitQuietlyOnClosedPipe(): void {
           // stderr is gone too: the exit code says it.
         }
       }
-      process.exit(EXIT_IO_ERROR);
+      exitProcess(EXIT_IO_ERROR);
     });
   }
 }

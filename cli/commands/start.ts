@@ -134,7 +134,7 @@ export const command: Command = {
         say(`stopped cleanly (${err.message})`);
         log('info', 'start.stopped', { code: 0, during: 'start-up' });
         clearTimeout(deadline);
-        setTimeout(() => process.exit(0), 2_000).unref();
+        setTimeout(() => exitProcess(0), 2_000).unref();
         return 0;
       }
       // A setting the job cannot use (a port in use, a data directory that is a file) is the user's to change: its
@@ -186,8 +186,9 @@ export const command: Command = {
     }
     log('info', 'start.stopped', { code });
     clearTimeout(deadline);
-    // A client library that leaves a timer or socket behind must not keep a stopped job alive.
-    setTimeout(() => process.exit(code), 2_000).unref();
+    // A client library that leaves a timer or socket behind must not keep a stopped job alive. Through exitProcess: a
+    // status line's query begun before the stop can still be running in the embedded engine.
+    setTimeout(() => exitProcess(code), 2_000).unref();
     return code;
   },
 };
