@@ -10,6 +10,7 @@ import { APICURIO_DIR } from './paths.ts';
 import type { StackPaths } from './paths.ts';
 import { StopPolling, assertPortsFree, logExcerpt, ownedPid, pollUntil, spawnDetached } from './processes.ts';
 import { processAlive } from '../../core/process-identity.ts';
+import { registryFetch } from '../../core/avro.ts';
 
 // Apicurio 3.3 is compiled for Java 21 (class file 65.0); on Java 17 it dies with UnsupportedClassVersionError.
 const MIN_JAVA = 21;
@@ -63,13 +64,14 @@ export async function startRegistry(
   return { pid, started: true };
 }
 
+/** Read as any registry answer, at most MAX_REGISTRY_ANSWER_BYTES far: the port may be held by another process. */
 export async function registryHealthy(ports: RegistryPorts): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${ports.registryManagementPort}/health/ready`, {
+  const res = await registryFetch(`http://127.0.0.1:${ports.registryManagementPort}/health/ready`, {
     signal: AbortSignal.timeout(3000),
   });
   if (!res.ok) return false;
-  const body = (await res.json()) as { status?: string };
-  return body.status === 'UP';
+  const body = JSON.parse(res.text) as { status?: string } | null;
+  return body?.status === 'UP';
 }
 
 export async function awaitRegistryReady(
