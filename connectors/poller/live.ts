@@ -8,6 +8,7 @@ import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reade
 import { aheadOfClock, nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
+import { RETRY_AFTER_CAP_MS } from './vendor-answer.ts';
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
 export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
@@ -184,11 +185,13 @@ export class LivePoller {
 
   /**
    * Polls until the signal aborts; `onCycle` hears how each cycle ended (the job's readiness waits on a failing one). Retryable failures (vendor down longer than the retry budget, Kafka away) are
-   * logged and the cycle is tried again after the poll interval; auth/config/bug failures stop the loop.
+   * logged and the cycle is tried again after the poll interval, or the vendor's Retry-After if longer (capped at
+   * RETRY_AFTER_CAP_MS); auth/config/bug failures stop the loop.
    */
   async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
     const { log } = this.ctx;
     while (!signal.aborted) {
+      let restMs = 0;
       try {
         await this.runOnce(signal);
         onCycle?.({ ok: true });
@@ -199,11 +202,14 @@ export class LivePoller {
           log('error', 'poller.stopped', { kind: err.kind, code: err.code, error: err.message });
           throw err;
         }
-        log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message });
+        // A vendor that asked for rest (Retry-After) on the page that ran out of attempts is not asked again before
+        // then, were the poll interval shorter; the same cap as a page's retries bounds it, a stop request ends it.
+        restMs = Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+        log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message, ...(restMs > 0 ? { retry_after_ms: restMs } : {}) });
         onCycle?.({ ok: false, code: err.code ?? err.kind, error: err.message });
       }
       try {
-        await delay(this.settings.pollIntervalSec * 1000, undefined, { signal });
+        await delay(Math.max(this.settings.pollIntervalSec * 1000, restMs), undefined, { signal });
       } catch {
         return;
       }

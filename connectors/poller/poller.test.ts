@@ -504,6 +504,43 @@ describe('live cycle', () => {
     expect(result.windows).toBeLessThanOrEqual(4);
     expect(h.sink.keys().size).toBe(300);
   });
+
+  it('a cycle that failed on a vendor asking for rest (Retry-After) starts the next one no earlier, even with a shorter poll interval', async () => {
+    // The only page answers 429 with a rest of 400 ms, then pages again; the poll interval (0) would ask at once.
+    const asked: number[] = [];
+    const { source: empty } = emptySource();
+    const source: PullSource = {
+      ...empty,
+      fetchPage: async (...args) => {
+        asked.push(performance.now());
+        if (asked.length === 1) throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: 400 });
+        return empty.fetchPage(...args);
+      },
+    };
+    const lines: { event: string; fields: Record<string, unknown> }[] = [];
+    const h = harness(source, { retry: { maxAttempts: 1 }, log: (_level, event, fields = {}) => lines.push({ event, fields }) });
+    const stop = new AbortController();
+    const outcomes: CycleOutcome[] = [];
+    await new LivePoller(h.ctx, h.store, { ...liveSettings, pollIntervalSec: 0 }).run(stop.signal, (o) => {
+      outcomes.push(o);
+      if (o.ok) stop.abort();
+    });
+    expect(outcomes).toEqual([{ ok: false, code: 'http-429', error: 'HTTP 429' }, { ok: true }]);
+    // A timer fires no earlier than asked, give or take the millisecond it rounds to.
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(399);
+    expect(lines.find((l) => l.event === 'poller.cycle_failed')?.fields).toMatchObject({ code: 'http-429', retry_after_ms: 400 });
+  });
+
+  it('a stop request during the rest a vendor asked for ends it at once', async () => {
+    const { source: empty } = emptySource();
+    const source: PullSource = { ...empty, fetchPage: () => Promise.reject(new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: 60_000 })) };
+    const h = harness(source, { retry: { maxAttempts: 1 } });
+    const stop = new AbortController();
+    const started = performance.now();
+    // Stopped once the failed cycle is told, after the rest began.
+    await new LivePoller(h.ctx, h.store, { ...liveSettings, pollIntervalSec: 0 }).run(stop.signal, () => setImmediate(() => stop.abort()));
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });
 
 describe('CCC query limits (DescribeTelCdr\'s, assumed for the protected API: 180 days back, End − Start < 90 days)', () => {
