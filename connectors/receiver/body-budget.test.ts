@@ -425,4 +425,37 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
     expect(r.bodyBytesHeld()).toBe(0);
   });
+  it('hold their headers within the body budget too: a waiting request counts its request line and headers, and past the budget the next is answered "retry later"', async () => {
+    // Node keeps each waiting request's headers (up to its maxHeaderSize, 16 KiB) as long as its body: 9 per
+    // connection over maxConnections was up to 576 MiB no budget counted. Budget 90 KiB: the held push and five
+    // requests of 15 KiB of headers and a body under 1 KiB (about 16.6 KiB each) fit, the sixth does not.
+    const { r, sink, registry } = await start({ maxPipelinedRequests: 8, bodyBudgetBytes: 90 * KIB });
+    sink.hold();
+    const socket = connect(r.port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const push = (body: string, extra: Record<string, string> = {}) => {
+      const head = Object.entries({ host: 'x', ...huaweiHeaders(), ...extra, 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
+    };
+    const padding = { 'x-padding': 'h'.repeat(15 * KIB) };
+    socket.write([push(feeBody(1)), ...Array.from({ length: 7 }, (_, i) => push(feeBody(i + 2), padding))].join(''));
+    await sink.heldCount(1);
+    await waitFor(() => r.metrics.inFlight.value() === 8, { message: 'the held push and the requests pipelined behind it', details: () => `${r.metrics.inFlight.value()} in flight` });
+    // The five admitted hold their 15 KiB of headers each in the budget, beside their bodies and the held push's.
+    expect(r.bodyBytesHeld()).toBeGreaterThan(5 * 15 * KIB);
+    expect(r.bodyBytesHeld()).toBeLessThanOrEqual(90 * KIB);
+    sink.release();
+    await closed;
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual([...Array<string>(6).fill('200'), '503']);
+    expect(text).toContain('bodyBudgetBytes 92160');
+    expect(sink.envelopes()).toHaveLength(6);
+    expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
+    await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
+    expect(r.bodyBytesHeld()).toBe(0);
+  });
 });

@@ -26,7 +26,7 @@ export const receiverServerFields = {
    * Requests one connection may have waiting for their answers while a push on it waits for its body or Kafka; the
    * next is answered "retry later" after the answers owed, and the connection closed. Node keeps reading requests
    * pipelined behind an unanswered one: 20,000 small pushes were held behind one waiting for Kafka. What Node may
-   * buffer of their bodies counts against bodyBudgetBytes; their headers do not. The vendors send one push at a time.
+   * buffer of their bodies counts against bodyBudgetBytes, and so do their headers. The vendors send one push at a time.
    */
   maxPipelinedRequests: z.number().int().min(1).default(8),
   /** Time allowed to receive the headers, and then the whole body. A slow sender gets the vendor's timeout error. */

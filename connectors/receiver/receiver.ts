@@ -281,15 +281,16 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     conn.last = req;
     // Node parses requests pipelined behind one still unanswered and buffers their bodies for as long as the pushes
     // ahead wait for Kafka: up to its stream's highWaterMark each, and the rest of the socket read that crossed it
-    // (8 such requests held 124 KiB on one connection, 24 MiB on 200, with the budget showing only their pushes). So
-    // a request waiting behind a push holds, in the body budget, as much as Node may buffer of its body, until its
-    // turn. Past maxPipelinedRequests or the budget, the connection is read no further: this request is answered
-    // "retry later" in its turn and the connection closed. A flood of requests answered at once (health checks) is
+    // (8 such requests held 124 KiB on one connection, 24 MiB on 200, with the budget showing only their pushes), and
+    // keeps their headers, up to 16 KiB each. So a request waiting behind a push holds, in the body budget, its headers
+    // and as much as Node may buffer of its body, until its turn (heldWhileWaiting). Past maxPipelinedRequests or the
+    // budget, the connection is read no further: this request is answered "retry later" in its turn and the connection
+    // closed. A flood of requests answered at once (health checks) is
     // left to Node, which stops reading by itself once their answers back up.
     const waiting = conn.pushing ? bodies.lease() : undefined;
     const over = !waiting ? undefined
       : conn.pending > config.maxPipelinedRequests ? `${config.maxPipelinedRequests} requests on this connection already wait for their answers (maxPipelinedRequests)`
-        : !waiting.take(bufferedAtMost(req)) ? `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`
+        : !waiting.take(heldWhileWaiting(req)) ? `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`
           : undefined;
     const full = conn.full ? undefined : over;
     if (full) {
@@ -487,14 +488,21 @@ function stopReading(socket: Socket): void {
 const SOCKET_READ_BYTES = 64 * 1024;
 
 /**
- * The most of a request's body Node buffers while nothing reads it: it stops reading the connection once the body's
- * stream holds its highWaterMark, after the read that crossed it. At most the declared length; none without a body.
+ * What a request waiting behind a push holds of the process until its turn: its request line and headers, which Node
+ * keeps (up to its maxHeaderSize, 16 KiB, each: up to 576 MiB over maxConnections of 9 requests, outside the budget
+ * when only bodies counted), counted at their size received (the process holds about twice that: 300 connections of 8
+ * such added 86 MiB of heap), and the most of its body Node buffers while nothing reads it: it stops reading the
+ * connection once the body's stream holds its highWaterMark, after the read that crossed it (at most the declared
+ * length; none without a body).
  */
-function bufferedAtMost(req: IncomingMessage): number {
+function heldWhileWaiting(req: IncomingMessage): number {
+  // Node decodes the request line and headers as latin1, one character per byte received; each header name was
+  // followed by ": " and each value by CRLF.
+  const head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n\r\n`.length + req.rawHeaders.reduce((sum, s) => sum + s.length + 2, 0);
   const bound = req.readableHighWaterMark + SOCKET_READ_BYTES;
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared)) return Math.min(declared, bound);
-  return req.headers['transfer-encoding'] === undefined ? 0 : bound;
+  const body = Number.isFinite(declared) ? Math.min(declared, bound) : req.headers['transfer-encoding'] === undefined ? 0 : bound;
+  return head + body;
 }
 
 /** Answers sent with `Connection: close` (Node keeps the header's effect to itself). */
