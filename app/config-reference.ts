@@ -70,7 +70,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   'connectors.tencent-trtc.apps[].region': 'this app\'s region, when not the connector\'s',
   receiver: 'the push receiver; runs when present (at least one of huawei, lvms)',
   'receiver.port': '0 = any free port',
-  'receiver.bodyBudgetBytes': 'request bodies held in memory at once, all requests together (those pipelined behind a push counted at what Node may buffer of them); a push that does not fit is answered the vendor\'s "retry later" (503) without reading its body; at least bodyLimitBytes',
+  'receiver.bodyBudgetBytes': 'request bodies held in memory at once, all requests together (those pipelined behind a push counted at what Node may buffer of them, and their request line and headers too); a push that does not fit is answered the vendor\'s "retry later" (503) without reading its body; at least bodyLimitBytes',
   'receiver.maxConnections': 'connections open at once, those still sending headers included; one more is closed unread (counted as outcome busy, code dropped) and the vendor pushes again later',
   'receiver.maxPipelinedRequests': 'requests one connection may have waiting for their answers while a push on it waits for its body or Kafka; the next is answered the vendor\'s "retry later" (503, counted as outcome busy) after the answers owed, and the connection closed, as is one whose body does not fit bodyBudgetBytes; the vendors send one push at a time',
   'receiver.unreadAnswerTimeoutMs': 'a connection whose client reads none of the answers waiting for it for this long is closed (counted as outcome timeout, code unread_answers); a client reading at least a socket send buffer (at most 4 MiB) per period is never cut',
