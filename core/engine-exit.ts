@@ -2,11 +2,24 @@
 //
 // An exit that lands while the engine runs a statement (a migration's ALTER, a sink insert) can crash (SIGSEGV) or
 // hang in libchdb's exit-time cleanup, which waits on the engine's own threads; the engine has no interrupt
-// (chdb: "no interrupt in the C ABI"). Every call into the engine goes through engineCall; an exit stops new calls
-// from starting and waits for those in flight, up to a bound, so that a statement that hangs does not hold the exit.
+// (chdb: "no interrupt in the C ABI"). The client's calls into the engine (the embedded connection and the staged
+// insert) go through engineCall; an exit stops new calls from starting and waits for those in flight, up to a bound, so
+// that a statement that hangs does not hold the exit. The read-only SQL sessions (core/read-only-sql.ts) track their own
+// queries with trackIn for their close(), not here.
 
 /** How long an exit waits for the engine's statements in flight to end. */
 export const ENGINE_SETTLE_MS = 2_000;
+
+/** `work` itself; counted in `inFlight` (as its settling, either way) until it settles. */
+export function trackIn<T>(inFlight: Set<Promise<unknown>>, work: Promise<T>): Promise<T> {
+  const settled = work.then(
+    () => undefined,
+    () => undefined,
+  );
+  inFlight.add(settled);
+  void settled.then(() => inFlight.delete(settled));
+  return work;
+}
 
 const inFlight = new Set<Promise<unknown>>();
 let exiting = false;
@@ -14,14 +27,7 @@ let exiting = false;
 /** Runs one call into the engine, tracked; once an exit has begun, a new call never starts (nor settles). */
 export function engineCall<T>(start: () => Promise<T>): Promise<T> {
   if (exiting) return new Promise<T>(() => {});
-  const call = start();
-  const done = call.then(
-    () => undefined,
-    () => undefined,
-  );
-  inFlight.add(done);
-  void done.then(() => inFlight.delete(done));
-  return call;
+  return trackIn(inFlight, start());
 }
 
 /** Resolves once no engine call is in flight, or after `boundMs`, whichever is first; no call starts afterwards. */

@@ -41,6 +41,7 @@ import { createClient, parseError, type ClickHouseClient, type ClickHouseSetting
 import { CdrflowError } from './errors.ts';
 import { logger, type LogFn } from './log.ts';
 import { clientLogger, EXCEPTION_TAG_HEADER, quoteIdentifier, STREAMED_ERROR_BYTES, streamedError, type ClickHouseTarget } from './clickhouse.ts';
+import { trackIn } from './engine-exit.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
 export interface SqlLimits {
@@ -337,15 +338,7 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   // a session closed under its running statement is the engine's use after free (a stop during an endless query
   // once ended in a segfault in the engine's background pool instead of exit 0).
   const inFlight = new Set<Promise<unknown>>();
-  const track = <T>(work: Promise<T>): Promise<T> => {
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    inFlight.add(settled);
-    void settled.then(() => inFlight.delete(settled));
-    return work;
-  };
+  const track = <T>(work: Promise<T>): Promise<T> => trackIn(inFlight, work);
   return {
     callable,
     async format(sql) {
