@@ -66,8 +66,7 @@ function afterThreadEnded(err: Error, codec: ThreadCodec, batch: Buffer): Error 
     if (endedOnce.size > settings.endedRemembered) endedOnce.delete(endedOnce.values().next().value!);
     return err;
   }
-  const doing = `decompressing a ${codec} batch of ${batch.length} bytes`;
-  (settings.log ?? logger('compression'))('error', 'thread_ended_twice', { thread: 'batch decompression', doing, error: err.message });
+  say('error', 'thread_ended_twice', { ...batchWork(codec, batch), error: err.message });
   return refusedBatch(codec, batch.length, `ended the batch decompression thread twice (${err.message})`);
 }
 
@@ -82,6 +81,12 @@ const DEFAULTS = {
   endedRemembered: ENDED_BATCHES_REMEMBERED,
 };
 let settings = DEFAULTS;
+
+/** Where the thread's hangs and refused ends are said: the test's log, else the `compression` logger. */
+const say: LogFn = (level, event, fields) => (settings.log ?? logger('compression'))(level, event, fields);
+
+/** The thread and what it was doing, as a hang or a refused end names them. */
+const batchWork = (codec: ThreadCodec, batch: Buffer) => ({ thread: 'batch decompression', doing: `decompressing a ${codec} batch of ${batch.length} bytes` });
 
 /** For tests: the thread's entry, deadline, log and memory of ends from the next thread on; no argument: the defaults again. */
 export function useDecompressThreadForTests(options: Partial<typeof DEFAULTS> = {}): void {
@@ -126,9 +131,9 @@ class DecompressThread {
       this.pending.set(id, { resolve, reject, codec, batch });
       this.worker.postMessage({ id, codec, batch } satisfies DecompressRequest);
     });
-    const what = { thread: 'batch decompression', doing: `decompressing a ${codec} batch of ${batch.length} bytes` };
+    const what = batchWork(codec, batch);
     return answerWithin(answer, this.worker, settings.deadlineMs, what, (err) => {
-      (settings.log ?? logger('compression'))('error', 'thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
+      say('error', 'thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
       // Only this batch was out (decompressOffThread sends one at a time): the next one starts a fresh thread.
       this.dead = true;
       this.pending.clear();
