@@ -349,32 +349,43 @@ describe('answers the client does not read', () => {
   }, 120_000);
 });
 
+/** A raw connection to the receiver (requests written back to back), and everything it was answered, as text. */
+function rawConnection(r: RunningReceiver): { socket: Socket; text: () => string; closed: Promise<void> } {
+  const socket = connect(r.port, '127.0.0.1');
+  sockets.push(socket);
+  socket.on('error', () => undefined);
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return { socket, text: () => text, closed };
+}
+
+/** A signed Huawei push as it goes on the wire, with `extra` headers. */
+function pushText(body: string, extra: Record<string, string> = {}): string {
+  const head = Object.entries({ host: 'x', ...huaweiHeaders(), ...extra, 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
+}
+
+/** The status of each answer in a connection's text, in order. */
+const statusesOf = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+
 describe('requests pipelined on one connection behind a push waiting for Kafka', () => {
   it('are held at most maxPipelinedRequests deep: the next is answered "retry later" after the answers owed, and the connection closed', async () => {
     const { r, sink, registry } = await start({ maxPipelinedRequests: 8 });
     sink.hold();
     // Every request the receiver takes in is counted in flight until answered or its connection closes.
     const received = vi.spyOn(r.metrics.inFlight, 'inc');
-    const socket = connect(r.port, '127.0.0.1');
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const { socket, text, closed } = rawConnection(r);
     // Small signed pushes (about 1.5 KB each), written back to back: Node never stops reading them by itself.
     const total = 2_000;
-    const pushes = Array.from({ length: total }, (_, i) => {
-      const body = feeBody(i + 1);
-      const head = Object.entries({ host: 'x', ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
-    });
+    const pushes = Array.from({ length: total }, (_, i) => pushText(feeBody(i + 1)));
     socket.write(pushes.join(''));
     await sink.heldCount(1);
     // What the receiver took in while the first push waits for Kafka: requests received and unanswered.
     await waitFor(() => r.metrics.inFlight.value() > 8, { message: 'requests pipelined behind the held push' });
     sink.release();
     await closed;
-    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    const statuses = statusesOf(text());
     const accepted = statuses.filter((s) => s === '200').length;
     // Every push before the refusal is answered 200 and stored; one "retry later" follows and nothing after it.
     expect(statuses).toEqual([...Array<string>(accepted).fill('200'), '503']);
@@ -391,21 +402,12 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     sink.hold();
     // Node puts a body it reads into its request's stream; what those streams hold unread is memory the budget must cover.
     const buffered = vi.spyOn(IncomingMessage.prototype, 'push');
-    const socket = connect(r.port, '127.0.0.1');
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const push = (body: string) => {
-      const head = Object.entries({ host: 'x', ...huaweiHeaders(), 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
-    };
+    const { socket, text, closed } = rawConnection(r);
     const padded = (seed: number) => {
       const body = feeBody(seed);
       return `${body.slice(0, -1)},"pad":"${'p'.repeat(16 * KIB - 1 - body.length - 9)}"}`;
     };
-    socket.write([push(feeBody(1)), ...Array.from({ length: 8 }, (_, i) => push(padded(i + 2)))].join(''));
+    socket.write([pushText(feeBody(1)), ...Array.from({ length: 8 }, (_, i) => pushText(padded(i + 2)))].join(''));
     await sink.heldCount(1);
     await waitFor(() => r.metrics.inFlight.value() >= 8, { message: 'requests pipelined behind the held push', details: () => `${r.metrics.inFlight.value()} in flight` });
     const requests = new Set(buffered.mock.contexts as IncomingMessage[]);
@@ -417,9 +419,9 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     expect(r.bodyBytesHeld()).toBeLessThanOrEqual(100 * KIB);
     sink.release();
     await closed;
-    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    const statuses = statusesOf(text());
     expect(statuses).toEqual([...Array<string>(7).fill('200'), '503']);
-    expect(text).toContain('bodyBudgetBytes 102400');
+    expect(text()).toContain('bodyBudgetBytes 102400');
     expect(sink.envelopes()).toHaveLength(7);
     expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
     await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
@@ -431,18 +433,9 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     // requests of 15 KiB of headers and a body under 1 KiB (about 16.6 KiB each) fit, the sixth does not.
     const { r, sink, registry } = await start({ maxPipelinedRequests: 8, bodyBudgetBytes: 90 * KIB });
     sink.hold();
-    const socket = connect(r.port, '127.0.0.1');
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const push = (body: string, extra: Record<string, string> = {}) => {
-      const head = Object.entries({ host: 'x', ...huaweiHeaders(), ...extra, 'content-length': Buffer.byteLength(body) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-      return `POST ${FEE_PATH} HTTP/1.1\r\n${head}\r\n${body}`;
-    };
+    const { socket, text, closed } = rawConnection(r);
     const padding = { 'x-padding': 'h'.repeat(15 * KIB) };
-    socket.write([push(feeBody(1)), ...Array.from({ length: 7 }, (_, i) => push(feeBody(i + 2), padding))].join(''));
+    socket.write([pushText(feeBody(1)), ...Array.from({ length: 7 }, (_, i) => pushText(feeBody(i + 2), padding))].join(''));
     await sink.heldCount(1);
     await waitFor(() => r.metrics.inFlight.value() === 8, { message: 'the held push and the requests pipelined behind it', details: () => `${r.metrics.inFlight.value()} in flight` });
     // The five admitted hold their 15 KiB of headers each in the budget, beside their bodies and the held push's.
@@ -450,9 +443,9 @@ describe('requests pipelined on one connection behind a push waiting for Kafka',
     expect(r.bodyBytesHeld()).toBeLessThanOrEqual(90 * KIB);
     sink.release();
     await closed;
-    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    const statuses = statusesOf(text());
     expect(statuses).toEqual([...Array<string>(6).fill('200'), '503']);
-    expect(text).toContain('bodyBudgetBytes 92160');
+    expect(text()).toContain('bodyBudgetBytes 92160');
     expect(sink.envelopes()).toHaveLength(6);
     expect(await requestsCounted(registry, 'busy')).toEqual(['huawei-privatenumber 1010001 1']);
     await waitFor(() => r.metrics.inFlight.value() === 0, { message: 'nothing in flight' });
