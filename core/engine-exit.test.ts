@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // The module keeps process-wide state (calls in flight, an exit begun): a fresh copy per test.
@@ -59,4 +63,26 @@ describe('exitProcess', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(exits).toEqual([0]);
   });
+});
+
+describe('an exit during a read-only SQL query in the embedded engine', () => {
+  it('kills the query and exits, instead of waiting in the engine for its execution time limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-exit-sql-'));
+    const child = spawn(process.execPath, ['bin/run-ts.mjs', 'core/fixtures/exit-during-sql.ts', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // The query may run for 600 s: an exit that waits for it does not come within this bound (it took 28 s at the
+      // default 30 s limit before the exit killed it).
+      const bound = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000).unref());
+      const code = await Promise.race([exited, bound]);
+      expect(out).toMatch(/^running$/m);
+      expect(code, out).toBe(3);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -4,8 +4,9 @@
 // hang in libchdb's exit-time cleanup, which waits on the engine's own threads; the engine has no interrupt
 // (chdb: "no interrupt in the C ABI"). The client's calls into the engine (the embedded connection and the staged
 // insert) go through engineCall; an exit stops new calls from starting and waits for those in flight, up to a bound, so
-// that a statement that hangs does not hold the exit. The read-only SQL sessions (core/read-only-sql.ts) track their own
-// queries with trackIn for their close(), not here.
+// that a statement that hangs does not hold the exit. The read-only SQL sessions' queries (core/read-only-sql.ts) go
+// through engineCall too, and are killed when an exit begins (cancelOnExit): they may run for their whole execution time
+// limit, and an exit waited for them in libchdb's cleanup that long.
 
 /** How long an exit waits for the engine's statements in flight to end. */
 export const ENGINE_SETTLE_MS = 2_000;
@@ -23,6 +24,26 @@ export function trackIn<T>(inFlight: Set<Promise<unknown>>, work: Promise<T>): P
 
 const inFlight = new Set<Promise<unknown>>();
 let exiting = false;
+/** What to ask to stop when an exit begins (cancelOnExit). */
+const cancellers = new Set<() => Promise<unknown>>();
+
+/**
+ * Has `cancel` called when an exit begins (before it waits for the calls in flight), for engine work that may run long
+ * and can be stopped: the read-only SQL's queries (up to their execution time limit, 30 s by default). A forced exit
+ * (a second Ctrl-C, the hard deadline) during an endless query waited 28 s in libchdb's exit-time cleanup for that
+ * limit. What `cancel` returns (a KILL statement) is waited for as a call in flight. Returns its removal.
+ */
+export function cancelOnExit(cancel: () => Promise<unknown>): () => void {
+  cancellers.add(cancel);
+  return () => cancellers.delete(cancel);
+}
+
+/** The exit begins: no call starts from now on; what can be stopped is asked to stop. */
+function beginExit(): void {
+  if (exiting) return;
+  exiting = true;
+  for (const cancel of cancellers) trackIn(inFlight, cancel());
+}
 
 /** Runs one call into the engine, tracked; once an exit has begun, a new call never starts (nor settles). */
 export function engineCall<T>(start: () => Promise<T>): Promise<T> {
@@ -32,7 +53,7 @@ export function engineCall<T>(start: () => Promise<T>): Promise<T> {
 
 /** Resolves once no engine call is in flight, or after `boundMs`, whichever is first; no call starts afterwards. */
 export function engineSettled(boundMs: number = ENGINE_SETTLE_MS): Promise<void> {
-  exiting = true;
+  beginExit();
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)));
   return Promise.race([Promise.allSettled([...inFlight]).then(() => undefined), bound]).finally(() => clearTimeout(timer));
@@ -44,7 +65,7 @@ export function engineSettled(boundMs: number = ENGINE_SETTLE_MS): Promise<void>
  */
 export function exitProcess(code: number, boundMs: number = ENGINE_SETTLE_MS): void {
   if (inFlight.size === 0) {
-    exiting = true;
+    beginExit();
     process.exit(code);
     return;
   }

@@ -41,7 +41,7 @@ import { createClient, parseError, type ClickHouseClient, type ClickHouseSetting
 import { CdrflowError } from './errors.ts';
 import { logger, type LogFn } from './log.ts';
 import { clientLogger, EXCEPTION_TAG_HEADER, quoteIdentifier, STREAMED_ERROR_BYTES, streamedError, type ClickHouseTarget } from './clickhouse.ts';
-import { trackIn } from './engine-exit.ts';
+import { cancelOnExit, engineCall, trackIn } from './engine-exit.ts';
 import { astRefusal, functionsCallable, MAX_SQL_BYTES, refusalOf, withoutFormatClause, type CallableFunctions, type RefusalOptions } from './sql-check.ts';
 
 export interface SqlLimits {
@@ -339,6 +339,10 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
   // once ended in a segfault in the engine's background pool instead of exit 0).
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: Promise<T>): Promise<T> => trackIn(inFlight, work);
+  const killAll = () => control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql %' AND query NOT LIKE '%system.processes%' ASYNC`);
+  // A forced exit (a second Ctrl-C, the job's hard deadline) kills the queries running and waits for them, as for the
+  // other calls into the engine (core/engine-exit.ts).
+  const uncancel = cancelOnExit(() => (inFlight.size > 0 ? killAll().catch(() => undefined) : Promise.resolve()));
   return {
     callable,
     async format(sql) {
@@ -347,11 +351,12 @@ async function embeddedEngine(target: Extract<ClickHouseTarget, { kind: 'embedde
     async ast(formatted) {
       return (await control.queryAsync(`EXPLAIN AST ${formatted}`, { format: 'TSVRaw' })).text();
     },
-    query: (...args) => track(runQuery(...args)),
+    query: (...args) => track(engineCall(() => runQuery(...args))),
     async close() {
+      uncancel();
       if (inFlight.size > 0) {
         // Killed, not waited out: a query still running here was not aborted by its caller (its client is still there).
-        await track(control.queryAsync(`KILL QUERY WHERE query LIKE '%cdrflow-sql %' AND query NOT LIKE '%system.processes%' ASYNC`)).catch(() => undefined);
+        await track(killAll()).catch(() => undefined);
         let timer: NodeJS.Timeout | undefined;
         const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
         await Promise.race([Promise.all(inFlight), waited]);
