@@ -44,6 +44,12 @@ export class LivePoller {
    * and the tenant was never read.
    */
   private readonly starts = new Map<string, number>();
+  /**
+   * Each tenant that asked for rest (a Retry-After on the page that ran out of attempts): until when, by `ctx.now()`,
+   * and its failure. Kept per tenant: one app's 429 must not hold the others, and another tenant's failure without a
+   * Retry-After (thrown first) must not cut the rest short.
+   */
+  private readonly rests = new Map<string, { until: number; err: unknown }>();
 
   constructor(
     private readonly ctx: Omit<PollContext, 'signal' | 'mode'>,
@@ -86,6 +92,13 @@ export class LivePoller {
      */
     let failed: unknown;
     for (const tenant of source.tenants) {
+      // Not asked before its rest ends; the cycle still fails on it (readiness), as it would have had it been asked.
+      const rest = this.rests.get(tenant);
+      if (rest && rest.until > ctx.now()) {
+        failed ??= rest.err;
+        continue;
+      }
+      this.rests.delete(tenant);
       try {
         await this.catchUpTenant(ctx, tenant, signal, total);
       } catch (err) {
@@ -93,7 +106,10 @@ export class LivePoller {
         if (signal.aborted || disposition(asCdrflowError(err)) !== 'retry' || err instanceof KafkaFailure) throw err;
         failed ??= err;
         const e = asCdrflowError(err);
-        log('warn', 'poller.tenant_failed', { tenant, kind: e.kind, code: e.code, error: e.message });
+        const restMs = Math.min(e.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+        const until = ctx.now() + restMs;
+        if (restMs > 0) this.rests.set(tenant, { until, err });
+        log('warn', 'poller.tenant_failed', { tenant, kind: e.kind, code: e.code, error: e.message, ...(restMs > 0 ? { asked_again_at: new Date(until).toISOString() } : {}) });
       }
     }
     if (failed !== undefined) throw failed;
@@ -185,13 +201,13 @@ export class LivePoller {
 
   /**
    * Polls until the signal aborts; `onCycle` hears how each cycle ended (the job's readiness waits on a failing one). Retryable failures (vendor down longer than the retry budget, Kafka away) are
-   * logged and the cycle is tried again after the poll interval, or the vendor's Retry-After if longer (capped at
-   * RETRY_AFTER_CAP_MS); auth/config/bug failures stop the loop.
+   * logged and the cycle is tried again after the poll interval; a tenant whose vendor asked for rest (Retry-After,
+   * capped at RETRY_AFTER_CAP_MS) sits out the cycles before its rest ends, and when every tenant rests the next
+   * cycle waits for the first rest to end; auth/config/bug failures stop the loop.
    */
   async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
     const { log } = this.ctx;
     while (!signal.aborted) {
-      let restMs = 0;
       try {
         await this.runOnce(signal);
         onCycle?.({ ok: true });
@@ -202,18 +218,32 @@ export class LivePoller {
           log('error', 'poller.stopped', { kind: err.kind, code: err.code, error: err.message });
           throw err;
         }
-        // A vendor that asked for rest (Retry-After) on the page that ran out of attempts is not asked again before
-        // then, were the poll interval shorter; the same cap as a page's retries bounds it, a stop request ends it.
-        restMs = Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
-        log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message, ...(restMs > 0 ? { retry_after_ms: restMs } : {}) });
+        // The rest the failure thrown asked for, for the log; the wait is each tenant's own (restOfAllMs).
+        const askedMs = Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+        log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message, ...(askedMs > 0 ? { retry_after_ms: askedMs } : {}) });
         onCycle?.({ ok: false, code: err.code ?? err.kind, error: err.message });
       }
       try {
-        await delay(Math.max(this.settings.pollIntervalSec * 1000, restMs), undefined, { signal });
+        await delay(Math.max(this.settings.pollIntervalSec * 1000, this.restOfAllMs()), undefined, { signal });
+        // A timer counts from the event loop's cached time and may end a few ms before the clock says the rest did:
+        // the rest of it is waited out, or the next cycle would only skip every tenant once more.
+        for (let ms = this.restOfAllMs(); ms > 0; ms = this.restOfAllMs()) await delay(ms, undefined, { signal });
       } catch {
         return;
       }
     }
+  }
+
+  /**
+   * How long every tenant still rests: until the first rest ends, 0 while any tenant may be read. The next cycle waits
+   * at least this: a cycle sooner would only skip every tenant. A tenant whose rest ends later waits for the cycle
+   * after, never asked early; a tenant not resting is never held past the poll interval by another's rest.
+   */
+  private restOfAllMs(): number {
+    const now = this.ctx.now();
+    let first = Infinity;
+    for (const tenant of this.ctx.source.tenants) first = Math.min(first, this.rests.get(tenant)?.until ?? now);
+    return first === Infinity ? 0 : Math.max(0, first - now);
   }
 }
 

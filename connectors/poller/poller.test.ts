@@ -540,6 +540,65 @@ describe('live cycle', () => {
     expect(lines.find((l) => l.event === 'poller.cycle_failed')?.fields).toMatchObject({ code: 'http-429', retry_after_ms: 400 });
   });
 
+  /**
+   * Two tenants of a source that serves no record: A's reads always fail without a Retry-After; B's first read is a
+   * 429 asking for `restMs`, later ones succeed. Notes each tenant's reads.
+   */
+  function restingTenant(restMs: number) {
+    const [A, B] = ['1400000001', '1400000002'];
+    const { source: empty } = emptySource();
+    const asked: Record<string, number> = { [A]: 0, [B]: 0 };
+    const source: PullSource = {
+      ...empty,
+      tenants: [A, B],
+      fetchPage: async (tenant, ...rest) => {
+        asked[tenant]!++;
+        if (tenant === A) throw new CdrflowError('transient', 'InternalError', { code: 'InternalError' });
+        if (asked[tenant] === 1) throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: restMs });
+        return empty.fetchPage(tenant, ...rest);
+      },
+    };
+    return { A, B, asked, source };
+  }
+
+  it('a tenant that asked for rest (Retry-After) is not asked again before it ends, when another tenant failed first without one', async () => {
+    const { A, B, asked, source } = restingTenant(120_000);
+    const lines: { event: string; fields: Record<string, unknown> }[] = [];
+    const h = harness(source, { retry: { maxAttempts: 1 }, log: (_level, event, fields = {}) => lines.push({ event, fields }) });
+    let clock = Date.UTC(2026, 0, 10);
+    h.ctx.now = () => clock;
+    const poller = new LivePoller(h.ctx, h.store, liveSettings);
+    // Each cycle fails on A, the first failure; B's rest is its own.
+    await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    expect(asked).toEqual({ [A]: 1, [B]: 1 });
+    expect(lines.find((l) => l.event === 'poller.tenant_failed' && l.fields['tenant'] === B)?.fields).toMatchObject({ code: 'http-429', asked_again_at: new Date(clock + 120_000).toISOString() });
+    // A poll interval later, and a moment before the rest ends: A is read again, B is not.
+    for (const at of [clock + 60_000, clock + 119_999]) {
+      clock = at;
+      await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    }
+    expect(asked).toEqual({ [A]: 3, [B]: 1 });
+    expect(h.store.get(`tencent-ccc:${B}:live`)).toBeUndefined();
+    // Once the rest ended B is read again (and caught up).
+    clock += 1;
+    await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    expect(asked[B]).toBeGreaterThan(1);
+    expect(h.store.get(`tencent-ccc:${B}:live`)).toBeDefined();
+  });
+
+  it('one tenant\'s rest does not delay the next cycle of the others, nor is that tenant asked again meanwhile', async () => {
+    const { A, B, asked, source } = restingTenant(60_000);
+    const h = harness(source, { retry: { maxAttempts: 1 } });
+    const stop = new AbortController();
+    const started = performance.now();
+    await new LivePoller(h.ctx, h.store, { ...liveSettings, pollIntervalSec: 0 }).run(stop.signal, () => {
+      if (asked[A]! >= 3) stop.abort();
+    });
+    // A rest shared by every tenant would have held A for the minute B asked for.
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(asked).toEqual({ [A]: 3, [B]: 1 });
+  });
+
   it('a stop request during the rest a vendor asked for ends it at once', async () => {
     const { source: empty } = emptySource();
     const source: PullSource = { ...empty, fetchPage: () => Promise.reject(new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: 60_000 })) };
