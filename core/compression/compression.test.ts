@@ -323,7 +323,7 @@ describe('record batch decompressors', () => {
     const { memoryLog } = await import('../log.ts');
     const log = memoryLog();
     await crashDecompressThreadForTests();
-    useDecompressThreadForTests({ entry: new URL('../fixtures/crashing-decompress-worker.ts', import.meta.url), log, endedRemembered: 3 });
+    useDecompressThreadForTests({ entry: new URL('../fixtures/crashing-decompress-worker.ts', import.meta.url), log, failedRemembered: 3 });
     try {
       const hostile = Buffer.from('CRASH one');
       // The first end may be the thread's own (memory, a bug of its own): the fetch fails and is read again.
@@ -353,6 +353,33 @@ describe('record batch decompressors', () => {
       useDecompressThreadForTests();
     }
   }, 60_000);
+
+  it('a batch whose decoder throws in the thread (not a refusal: an allocation that failed, a decoder bug) fails its fetch once, and the second time it is refused with one log line (the fetch read again hands the same bytes, so it failed for ever)', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');
+    const { memoryLog } = await import('../log.ts');
+    const log = memoryLog();
+    await crashDecompressThreadForTests();
+    useDecompressThreadForTests({ entry: new URL('../fixtures/failing-decompress-worker.ts', import.meta.url), log });
+    try {
+      const first = await decompress(CompressionTypes.LZ4, Buffer.from('FAIL one')).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(Error);
+      expect(first).not.toBeInstanceOf(BatchRefused);
+      expect((first as Error).message).toBe('Array buffer allocation failed');
+      expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
+      const second = await decompress(CompressionTypes.LZ4, Buffer.from('FAIL one')).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(BatchRefused);
+      expect((second as Error).message).toBe('a record batch compressed with LZ4 (8 bytes) failed in the batch decompression thread twice (Array buffer allocation failed); not read');
+      expect(log.entries.filter((e) => e.level === 'error').map((e) => [e.event, e.fields])).toEqual([
+        ['thread_failed_twice', { thread: 'batch decompression', doing: 'decompressing a LZ4 batch of 8 bytes', error: 'Array buffer allocation failed' }],
+      ]);
+      // The thread did not end: it reads the next batch.
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+    } finally {
+      await crashDecompressThreadForTests();
+      useDecompressThreadForTests();
+    }
+  });
 
   it('a batch that grows the thread\'s heap without bound ends the thread at its own heap limit, not the process: the fetch is read again, and a second time it is refused', async () => {
     const { BatchRefused } = await import('./limits.ts');

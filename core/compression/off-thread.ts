@@ -43,52 +43,59 @@ export const DECOMPRESS_DEADLINE_MS = 4_000;
  */
 export const DECOMPRESS_THREAD_HEAP_MB = 64;
 
-/** How many batches that ended a thread once are remembered (by content hash; the oldest forgotten first). */
-const ENDED_BATCHES_REMEMBERED = 64;
+/** How many batches that failed once in the thread are remembered (by content hash; the oldest forgotten first). */
+const FAILED_BATCHES_REMEMBERED = 64;
 /**
- * Hashes of the batches that were out when a thread ended. A thread that crashes or exits mid-batch fails the fetch,
- * which is read again: once, that may be the thread's own fault (memory, a bug of its own), and the batch is read
- * again by a new thread. A batch that ends a thread every time (a decoder bug meeting a hostile batch: a stack
+ * Hashes of the batches that failed once in the thread without a refusal: out when the thread ended (a crash, an
+ * exit), or answered `failed` (its decoder threw something else than a refusal: an allocation that failed, a decoder
+ * bug). Either fails the fetch, which is read again: once, that may be a passing fault (memory, a bug of the thread's
+ * own), and the batch is read again. A batch that fails every time (a decoder bug meeting a hostile batch: a stack
  * overflow, an allocation past the thread's limits, a native abort) failed its fetch for ever and the stage never
- * moved past it; so the second end under the same batch refuses it. By content: the fetch read again hands the same
- * bytes, and the codec sees no offsets.
+ * moved past it; so its second failure refuses it. By content: the fetch read again hands the same bytes, and the
+ * codec sees no offsets.
  */
-const endedOnce = new Set<string>();
+const failedOnce = new Set<string>();
+
+/** How the second failure of a batch is said, by how it failed: its log event and its refusal's words. */
+const TWICE = {
+  ended: { event: 'thread_ended_twice', why: 'ended the batch decompression thread twice' },
+  failed: { event: 'thread_failed_twice', why: 'failed in the batch decompression thread twice' },
+} as const;
 
 /**
- * `err` (the thread ended while `batch` was out) for a first end; a refusal, said in one line, if this batch ended a
- * thread before.
+ * `err` (the batch failed in the thread, `how`) for a first failure; a refusal, said in one line, if this batch failed
+ * there before.
  */
-function afterThreadEnded(err: Error, codec: ThreadCodec, batch: Buffer): Error {
+function afterFailure(err: Error, how: keyof typeof TWICE, codec: ThreadCodec, batch: Buffer): Error {
   const hash = createHash('sha256').update(batch).digest('base64');
-  if (!endedOnce.has(hash)) {
-    endedOnce.add(hash);
-    if (endedOnce.size > settings.endedRemembered) endedOnce.delete(endedOnce.values().next().value!);
+  if (!failedOnce.has(hash)) {
+    failedOnce.add(hash);
+    if (failedOnce.size > settings.failedRemembered) failedOnce.delete(failedOnce.values().next().value!);
     return err;
   }
-  say('error', 'thread_ended_twice', { ...batchWork(codec, batch), error: err.message });
-  return refusedBatch(codec, batch.length, `ended the batch decompression thread twice (${err.message})`);
+  say('error', TWICE[how].event, { ...batchWork(codec, batch), error: err.message });
+  return refusedBatch(codec, batch.length, `${TWICE[how].why} (${err.message})`);
 }
 
 /**
- * The thread's entry, its deadline for a batch, where a hang or a refused end is said (default: the `compression`
- * logger), and how many batches that ended a thread are remembered.
+ * The thread's entry, its deadline for a batch, where a hang or a refused failure is said (default: the `compression`
+ * logger), and how many batches that failed in the thread are remembered.
  */
 const DEFAULTS = {
   entry: new URL('./decompress-worker.ts', import.meta.url),
   deadlineMs: DECOMPRESS_DEADLINE_MS,
   log: undefined as LogFn | undefined,
-  endedRemembered: ENDED_BATCHES_REMEMBERED,
+  failedRemembered: FAILED_BATCHES_REMEMBERED,
 };
 let settings = DEFAULTS;
 
-/** Where the thread's hangs and refused ends are said: the test's log, else the `compression` logger. */
+/** Where the thread's hangs and refused failures are said: the test's log, else the `compression` logger. */
 const say: LogFn = (level, event, fields) => (settings.log ?? logger('compression'))(level, event, fields);
 
-/** The thread and what it was doing, as a hang or a refused end names them. */
+/** The thread and what it was doing, as a hang or a refused failure names them. */
 const batchWork = (codec: ThreadCodec, batch: Buffer) => ({ thread: 'batch decompression', doing: `decompressing a ${codec} batch of ${batch.length} bytes` });
 
-/** For tests: the thread's entry, deadline, log and memory of ends from the next thread on; no argument: the defaults again. */
+/** For tests: the thread's entry, deadline, log and memory of failures from the next thread on; no argument: the defaults again. */
 export function useDecompressThreadForTests(options: Partial<typeof DEFAULTS> = {}): void {
   settings = { ...DEFAULTS, ...options };
 }
@@ -109,13 +116,14 @@ class DecompressThread {
       if ('out' in reply) p.resolve(Buffer.from(reply.out.buffer, reply.out.byteOffset, reply.out.byteLength));
       // Refused batches are dead-lettered by the stage (core/kafkajs-unreadable-batch.ts knows them by their class).
       else if ('refused' in reply) p.reject(new BatchRefused(reply.refused));
-      else p.reject(new Error(reply.failed));
+      // Any other error fails the fetch, which hands the same bytes again: the second time, refused (afterFailure).
+      else p.reject(afterFailure(new Error(reply.failed), 'failed', p.codec, p.batch));
     });
     // At a first end not a refusal: the fetch fails as it would had the memory run out on the calling thread, and is
-    // read again (afterThreadEnded).
+    // read again (afterFailure).
     const fail = (err: Error) => {
       this.dead = true;
-      for (const p of this.pending.values()) p.reject(afterThreadEnded(err, p.codec, p.batch));
+      for (const p of this.pending.values()) p.reject(afterFailure(err, 'ended', p.codec, p.batch));
       this.pending.clear();
     };
     this.worker.on('error', (err) => fail(new Error(`the record-batch decompression thread failed: ${err.message}`, { cause: err })));
