@@ -381,6 +381,37 @@ describe('record batch decompressors', () => {
     }
   });
 
+  it('a batch that decodes after it once ended the thread is forgotten: a later passing end under it (read again after a rebalance, a replay) is a first end again, not a refusal of a good batch', async () => {
+    const { BatchRefused } = await import('./limits.ts');
+    const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');
+    const { memoryLog } = await import('../log.ts');
+    const log = memoryLog();
+    useDecompressThreadForTests({ log });
+    const good = Buffer.from(lz4.compress(text));
+    /** `good` sent, and its thread ended as a crash would while it is out. */
+    const endedUnder = async () => {
+      // A thread to end (the crash ends the one there is).
+      expect(await decompress(CompressionTypes.Snappy, Buffer.from(SnappyJS.compress(text)))).toEqual(text);
+      const inFlight = decompress(CompressionTypes.LZ4, good).catch((e: unknown) => e);
+      await crashDecompressThreadForTests();
+      return inFlight;
+    };
+    try {
+      const first = await endedUnder();
+      expect(first).not.toBeInstanceOf(BatchRefused);
+      expect((first as Error).message).toMatch(/decompression thread exited/);
+      // Read again, it decodes: the end was the thread's own.
+      expect(await decompress(CompressionTypes.LZ4, good)).toEqual(text);
+      const later = await endedUnder();
+      expect(later).not.toBeInstanceOf(BatchRefused);
+      expect((later as Error).message).toMatch(/decompression thread exited/);
+      expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
+    } finally {
+      await crashDecompressThreadForTests();
+      useDecompressThreadForTests();
+    }
+  });
+
   it('a batch that grows the thread\'s heap without bound ends the thread at its own heap limit, not the process: the fetch is read again, and a second time it is refused', async () => {
     const { BatchRefused } = await import('./limits.ts');
     const { crashDecompressThreadForTests, useDecompressThreadForTests } = await import('./off-thread.ts');

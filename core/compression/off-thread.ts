@@ -52,9 +52,12 @@ const FAILED_BATCHES_REMEMBERED = 64;
  * own), and the batch is read again. A batch that fails every time (a decoder bug meeting a hostile batch: a stack
  * overflow, an allocation past the thread's limits, a native abort) failed its fetch for ever and the stage never
  * moved past it; so its second failure refuses it. By content: the fetch read again hands the same bytes, and the
- * codec sees no offsets.
+ * codec sees no offsets. A batch that decodes is forgotten: its failure was a passing one, and a later passing one
+ * under it (read again after a rebalance, a replay) must not refuse a good batch.
  */
 const failedOnce = new Set<string>();
+
+const contentHash = (batch: Buffer) => createHash('sha256').update(batch).digest('base64');
 
 /** How the second failure of a batch is said, by how it failed: its log event and its refusal's words. */
 const TWICE = {
@@ -67,7 +70,7 @@ const TWICE = {
  * there before.
  */
 function afterFailure(err: Error, how: keyof typeof TWICE, codec: ThreadCodec, batch: Buffer): Error {
-  const hash = createHash('sha256').update(batch).digest('base64');
+  const hash = contentHash(batch);
   if (!failedOnce.has(hash)) {
     failedOnce.add(hash);
     if (failedOnce.size > settings.failedRemembered) failedOnce.delete(failedOnce.values().next().value!);
@@ -75,6 +78,11 @@ function afterFailure(err: Error, how: keyof typeof TWICE, codec: ThreadCodec, b
   }
   say('error', TWICE[how].event, { ...batchWork(codec, batch), error: err.message });
   return refusedBatch(codec, batch.length, `${TWICE[how].why} (${err.message})`);
+}
+
+/** A batch that decoded: a failure of it before was a passing one (hashed only while any is remembered). */
+function decoded(batch: Buffer): void {
+  if (failedOnce.size > 0) failedOnce.delete(contentHash(batch));
 }
 
 /**
@@ -113,7 +121,10 @@ class DecompressThread {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.settled(reply.id);
-      if ('out' in reply) p.resolve(Buffer.from(reply.out.buffer, reply.out.byteOffset, reply.out.byteLength));
+      if ('out' in reply) {
+        decoded(p.batch);
+        p.resolve(Buffer.from(reply.out.buffer, reply.out.byteOffset, reply.out.byteLength));
+      }
       // Refused batches are dead-lettered by the stage (core/kafkajs-unreadable-batch.ts knows them by their class).
       else if ('refused' in reply) p.reject(new BatchRefused(reply.refused));
       // Any other error fails the fetch, which hands the same bytes again: the second time, refused (afterFailure).
