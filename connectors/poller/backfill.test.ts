@@ -8,7 +8,7 @@ import { LivePoller } from './live.ts';
 import { MemoryCheckpoints, MemorySink, memoryPollContext } from './fixtures/memory.ts';
 import type { PullSource, SourcePage } from './source.ts';
 import type { TimeWindow } from './windows.ts';
-import type { Checkpoint } from '../../core/checkpoints.ts';
+import { checkpointIds, type Checkpoint } from '../../core/checkpoints.ts';
 import { backfillExitCode } from '../../cli/commands/backfill.ts';
 import { CdrflowError } from '../../core/errors.ts';
 
@@ -443,5 +443,80 @@ describe('each second lost behind the horizon is counted once, across cycles and
     expect(h.ctx.metrics.counts.gapSeconds).toBe(horizon - from);
     expect(loggedSeconds(h)).toBe(horizon - from);
     expect(h.sink.keys()).toEqual(new Set(['call-0']));
+  });
+});
+
+describe('backfill: a window whose start passes the horizon while it is read', () => {
+  const RETENTION = 7 * 86400;
+  const loggedSeconds = (h: ReturnType<typeof setup>) => h.logs.filter((l) => l.msg === 'poller.data_lost').reduce((n, l) => n + Number(l.fields?.['lost_seconds']), 0);
+  // Within the horizon (now - 7 days + 300 s) at the start, by one minute.
+  const from = T - RETENTION + 360;
+  const to = from + 3600;
+  const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+
+  /**
+   * The vendor refuses a window whose start is further back than it keeps, as the simulator does (CCC
+   * InvalidParameterValue); a request takes as many seconds to answer as `stall` says (more than the 300 s safety margin).
+   */
+  function refusingVendor(stall: (window: TimeWindow, asked: number) => number) {
+    const v = fakeVendor({ retentionSec: RETENTION });
+    const fetchPage = v.source.fetchPage.bind(v.source);
+    let asked = 0;
+    v.source.fetchPage = async (tenant, window, page, size, signal) => {
+      v.clock.sec += stall(window, ++asked);
+      if (window.start < v.clock.sec - RETENTION) throw new CdrflowError('config', 'InvalidParameterValue: StartTimeStamp must be within the last 7 days', { code: 'InvalidParameterValue' });
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    return v;
+  }
+
+  it('is judged again against the horizon of now: the part now before it reported lost (exit 2), the rest read', async () => {
+    // Its second page is answered 400 s later: the window's start has passed the vendor's horizon by then.
+    const v = refusingVendor((_w, asked) => (asked === 2 ? 400 : 0));
+    for (let s = from; s < to; s += 30) v.add(s, s);
+    const h = setup(v);
+    const summary = await runBackfill(h.ctx, h.store, req);
+
+    const edge = from + 400 - 60; // the horizon when the refusal came
+    expect(summary).toMatchObject({ windows: 1, lostSeconds: edge - from, lostFrom: iso(from), lostTo: iso(edge), complete: true });
+    expect(summary.records).toBe(v.calls.filter((c) => c.start >= edge).length);
+    expect(backfillExitCode(summary)).toBe(2);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(edge - from);
+    expect(loggedSeconds(h)).toBe(edge - from);
+    for (const c of v.calls.filter((c) => c.start >= edge)) expect(h.sink.keys().has(c.id), c.id).toBe(true);
+    expect(h.store.get(summary.checkpointId)).toMatchObject({ watermark: iso(to), done: true, records: summary.records, lostFrom: iso(from), lostTo: iso(edge) });
+  });
+
+  it('of a window read in parts: the part already checkpointed is neither reported lost nor counted twice', async () => {
+    // Few calls in the first half, 120 in the second: the window is halved (maxWindowRecords 60), the first half read
+    // and checkpointed, the second halved again; asking for its first quarter takes 400 s, and its start has passed the
+    // horizon by then.
+    const mid = from + 1800;
+    let stalled = false;
+    const v = refusingVendor((w) => (w.start === mid && w.end < to && !stalled ? ((stalled = true), 2200) : 0));
+    for (let i = 0; i < 10; i++) v.add(from + 100 + 100 * i, 0);
+    for (let i = 0; i < 120; i++) v.add(mid + 10 + 15 * i, 0);
+    const h = setup(v);
+    const summary = await runBackfill({ ...h.ctx, maxWindowRecords: 60 }, h.store, req);
+
+    const edge = v.clock.sec - RETENTION + 300; // the horizon when the refusal came
+    expect(edge).toBeGreaterThan(mid);
+    expect(summary).toMatchObject({ windows: 1, lostSeconds: edge - mid, lostFrom: iso(mid), lostTo: iso(edge), complete: true });
+    const read = v.calls.filter((c) => c.start <= mid || c.start >= edge);
+    expect(summary.records).toBe(read.length);
+    expect(backfillExitCode(summary)).toBe(2);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(edge - mid);
+    expect(loggedSeconds(h)).toBe(edge - mid);
+    expect(h.sink.keys()).toEqual(new Set(read.map((c) => c.id)));
+    expect(h.store.get(summary.checkpointId)).toMatchObject({ watermark: iso(to), done: true, records: read.length, lostFrom: iso(mid), lostTo: iso(edge) });
+  });
+
+  it('a vendor that refuses the window again once judged again: the run fails as before, the loss left to the next run', async () => {
+    const v = refusingVendor(() => 400);
+    v.add(to - 60, 0);
+    const h = setup(v);
+    await expect(runBackfill(h.ctx, h.store, req)).rejects.toThrow(/passed the horizon while it was read/);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(0);
+    expect(h.store.get(checkpointIds.backfill('tencent-trtc', 't1', req.from, req.to))).toBeUndefined();
   });
 });

@@ -16,7 +16,7 @@
 import { checkpointIds, type Checkpoint, type CheckpointStore } from '../../core/checkpoints.ts';
 import { Progress } from '../../core/progress.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
+import { PAST_HORIZON, PollStopped, readWindow, type PollContext, type WindowResult } from './reader.ts';
 import { aheadOfClock, backfillWindows, isoOf, secOf, type TimeWindow } from './windows.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 
@@ -222,6 +222,13 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     for (const part of unrecorded.splice(0)) reportDataLost(ctx, req.tenant, part, beyondHorizon.reason, id);
   };
   if (plan.lost) reportLoss(plan.lost);
+  /** What of `span` the vendor still serves at `atSec`; what lies before its horizon is reported lost. */
+  const withinHorizon = (span: TimeWindow, atSec: number): TimeWindow => {
+    const edge = horizonOf(source, atSec);
+    if (edge === undefined || span.start >= edge) return span;
+    reportLoss({ start: span.start, end: Math.min(edge, span.end) });
+    return { start: Math.min(edge, span.end), end: span.end };
+  };
   const { windows } = plan;
   const allWindows = backfillWindows(from, plan.readTo, req.windowSec).length;
   // Timed on the monotonic clock (Progress's own), not ctx.now: a step of the wall clock is no time the backfill took.
@@ -256,16 +263,11 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     const judgedAt = Math.floor(ctx.now() / 1000);
     try {
       ctx.signal.throwIfAborted();
-      const edge = horizonOf(source, judgedAt);
-      let part = window;
-      if (edge !== undefined && window.start < edge) {
-        reportLoss({ start: window.start, end: Math.min(edge, window.end) });
-        part = { start: Math.min(edge, window.end), end: window.end };
-      }
+      let part = withinHorizon(window, judgedAt);
       // A window read in parts (over maxWindowRecords) is checkpointed after each, as a window of its own: a run stopped
       // in it resumes at the last part read. Its records are counted from then on (`parts`).
-      if (part.start < part.end)
-        result = await readWindow(pctx, req.tenant, part, async (piece, pieceRead) => {
+      const readPart = (span: TimeWindow) =>
+        readWindow(pctx, req.tenant, span, async (piece, pieceRead) => {
           readSince = Math.min(readSince ?? pieceRead.polledAt, pieceRead.polledAt);
           parts.records += pieceRead.records;
           parts.pages += pieceRead.pages;
@@ -276,6 +278,21 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
           await save({ ...base, watermark: isoOf(piece.end), polledAt: isoOf(readSince), done: false, records: Number(store.get(id)?.['records'] ?? 0) + pieceRead.records });
           metrics.window({ tenant: req.tenant, mode: 'backfill' }, piece.end);
         });
+      try {
+        if (part.start < part.end) result = await readPart(part);
+      } catch (err) {
+        if (!(err instanceof CdrflowError && err.code === PAST_HORIZON)) throw err;
+        // Its start passed the horizon while it was read (a read longer than HORIZON_SAFETY_SEC at the edge): judged
+        // again, as the live poller's next cycle does, from after the parts already checkpointed (read, not lost). Once:
+        // a second refusal fails the run as any other.
+        const earlier = { records: parts.records, pages: parts.pages };
+        part = withinHorizon({ start: parts.end ?? part.start, end: window.end }, Math.floor(ctx.now() / 1000));
+        if (part.start < part.end) {
+          const rest = await readPart(part);
+          // As if read in one go: the window's result holds its parts, the earlier ones too.
+          result = { ...rest, records: rest.records + earlier.records, pages: rest.pages + earlier.pages };
+        }
+      }
     } catch (err) {
       // A shutdown request surfaces as whatever the read was doing (an aborted fetch, a wait, a retry): a stop here,
       // after the last saved window; this one is read again by the next run.
