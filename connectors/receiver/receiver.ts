@@ -90,6 +90,8 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
   );
 
   const bodies = new BodyBudget(config.bodyBudgetBytes);
+  /** Why a request does not fit the budget: what it holds is bodies, and the request lines and headers of those waiting their turn. */
+  const overBudget = () => `the receiver already holds ${bodies.held} bytes of request bodies and of waiting requests' headers (bodyBudgetBytes ${config.bodyBudgetBytes})`;
   let draining = false;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
@@ -195,7 +197,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
       }
       if (body.kind === 'over_budget') {
         // The vendor's "retry later", counted apart from Kafka's (outcome busy); the body is left unread.
-        const detail = `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`;
+        const detail = overBudget();
         finish({ ...route.failure('unavailable', meta, detail), outcome: 'busy' }, true);
         return;
       }
@@ -290,7 +292,7 @@ export async function startReceiverServer(config: ReceiverServerConfig, routes: 
     const waiting = conn.pushing ? bodies.lease() : undefined;
     const over = !waiting ? undefined
       : conn.pending > config.maxPipelinedRequests ? `${config.maxPipelinedRequests} requests on this connection already wait for their answers (maxPipelinedRequests)`
-        : !waiting.take(heldWhileWaiting(req)) ? `the receiver already holds ${bodies.held} bytes of request bodies (bodyBudgetBytes ${config.bodyBudgetBytes})`
+        : !waiting.take(heldWhileWaiting(req)) ? overBudget()
           : undefined;
     const full = conn.full ? undefined : over;
     if (full) {
