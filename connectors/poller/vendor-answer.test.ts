@@ -293,6 +293,50 @@ describe('the CCC client holds each exchange to the TRTC client\'s rules', () =>
   });
 });
 
+describe('an answer in a charset other than UTF-8 (a gateway that re-encodes)', () => {
+  // "张三" / "客服组" in GBK: what a proxy that re-encodes the vendor's UTF-8 JSON would send.
+  const GBK_NAME = Buffer.from('d5c5c8fd', 'hex');
+  const GBK_GROUP = Buffer.from('bfcdb7fed7e9', 'hex');
+  const bytes = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+  const raw = (type: string, body: Buffer): Answer => (_req, res) => res.writeHead(200, { 'content-type': type, 'content-length': body.length }).end(body);
+  const trtcBody = (name: Buffer) => bytes('{"ErrorCode":0,"ErrorInfo":"","ActionStatus":"OK","Response":{"TotalNum":1,"CallRecordList":[{"CallId":"c1","AgentName":"', name, '","SkillGroup":"', GBK_GROUP, '"}]}}');
+  const cccBody = (name: Buffer) => bytes('{"Response":{"TotalCount":1,"TelCdrList":[{"SessionId":"s1","SeatUser":{"NickName":"', name, '"},"SkillGroup":"', GBK_GROUP, '"}],"RequestId":"r1"}}');
+
+  it.each(['application/json; charset=GBK', 'application/json;charset="gb2312"', 'application/json; charset=GB18030'])('trtc: %s is read by its charset', async (type) => {
+    const s = await server();
+    s.answers.push(raw(type, trtcBody(GBK_NAME)));
+    expect((await trtcPage(trtc(s, 'v4'))).records).toEqual([{ CallId: 'c1', AgentName: '张三', SkillGroup: '客服组' }]);
+  });
+
+  it.each(['application/json; charset=GBK', 'application/json; charset=gb18030'])('ccc: %s is read by its charset', async (type) => {
+    const s = await server();
+    s.answers.push(raw(type, cccBody(GBK_NAME)));
+    expect((await cccPage(ccc(s))).records).toEqual([{ SessionId: 's1', SeatUser: { NickName: '张三' }, SkillGroup: '客服组' }]);
+  });
+
+  it('utf-8 declared or not: read as UTF-8, as always', async () => {
+    const s = await server();
+    const utf8 = Buffer.from('张三');
+    s.answers.push(raw('application/json', trtcBody(utf8)), raw('application/json; charset=UTF-8', trtcBody(utf8)));
+    s.answers.push(raw('application/json', cccBody(utf8)), raw('application/json; charset=utf8', cccBody(utf8)));
+    for (let i = 0; i < 2; i++) expect((await trtcPage(trtc(s, 'v4'))).records[0]).toMatchObject({ AgentName: '张三' });
+    for (let i = 0; i < 2; i++) expect((await cccPage(ccc(s))).records[0]).toMatchObject({ SeatUser: { NickName: '张三' } });
+  });
+
+  it.each([
+    ['trtc', 'x-klingon'],
+    ['ccc', 'x-klingon'],
+    ['trtc', 'utf-7'],
+  ] as const)('%s: a charset %j no decoder knows is a malformed response, retried, never a guess', async (which, label) => {
+    const s = await server();
+    s.answers.push(raw(`application/json; charset=${label}`, which === 'ccc' ? cccBody(GBK_NAME) : trtcBody(GBK_NAME)));
+    const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, 'v4')));
+    expect(err).toMatchObject({ kind: 'transient', code: 'malformed-response' });
+    // CCC quotes node-fetch's words, so the label comes quoted twice there.
+    expect(err.message).toMatch(new RegExp(`charset \\\\?"${label}\\\\?", which no decoder knows`));
+  });
+});
+
 describe('answers that are no page', () => {
   it('ccc: an event stream is refused, and its connection is closed rather than left taken', async () => {
     const s = await server();

@@ -3,12 +3,15 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { NetConnectOpts } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Transform, type Duplex } from 'node:stream';
+import { TextDecoder } from 'node:util';
 import { CdrflowError } from '../../core/errors.ts';
 import { hasControlCharacter, MAX_VENDOR_ANSWER_BYTES, quote } from '../../core/input-limits.ts';
 
 /** The error code of an answer longer than the limit. Sources shrink the page on it, as on the vendor's "too large". */
 export const ANSWER_TOO_LARGE = 'answer-too-large';
+/** The error code of an answer that is no page (the clients' `malformed-response`). */
+const ANSWER_MALFORMED = 'malformed-response';
 /** The error code of a redirect to another host or port, which is never followed. */
 export const ANSWER_ELSEWHERE = 'redirect-elsewhere';
 
@@ -125,6 +128,8 @@ export function answerLimitedAgent(protocol: 'http' | 'https', limits: AnswerLim
       // Read as the bytes it is: node-fetch (whose listener runs after this one) decides from this header whether
       // to inflate, and the client asked for no encoding. A compressed page then fails to parse, within the limit.
       delete res.headers['content-encoding'];
+      const step = charsetStep(type);
+      if (step) pipeThrough(res, step);
       let bytes = 0;
       res.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
@@ -141,8 +146,61 @@ function codedError(code: string, message: string): Error & { code: string } {
 }
 
 /**
- * A fetch answer's body as text, at most `max` bytes (announced or streamed, counted after decoding); the rest is
- * never read. Every read races `signal`: undici (Node 20's fetch) can leave a read pending for good after a body that
+ * The decoder for the charset an answer's Content-Type declares, or undefined for UTF-8, declared or not (read as
+ * always). Both Tencent APIs answer UTF-8, but a gateway may re-encode (GBK, GB18030): read as UTF-8, Chinese names
+ * would be stored garbled without a word. A label TextDecoder does not know (the WHATWG set, case-insensitive) is no
+ * page: an ANSWER_MALFORMED error, retried, never a guess. A BOM is kept, as Buffer's UTF-8 keeps it (JSON refuses it).
+ */
+function charsetDecoder(contentType: string | null | undefined): TextDecoder | undefined {
+  const label = /;\s*charset\s*=\s*"?([^";]*)/i.exec(contentType ?? '')?.[1]?.trim();
+  if (!label) return undefined;
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(label, { ignoreBOM: true });
+  } catch {
+    throw codedError(ANSWER_MALFORMED, `an answer in charset ${quote(label, 40)}, which no decoder knows`);
+  }
+  return decoder.encoding === 'utf-8' ? undefined : decoder;
+}
+
+/**
+ * Has node-fetch (which the SDK reads answers through, as UTF-8 whatever they declare) read `res` through `step`:
+ * node-fetch takes the body by piping `res`, so the pipe goes through `step` first. An error of either side fails
+ * the body node-fetch reads (a pipe passes none on), and closes the answer's connection. The agent's byte count
+ * stays on `res`, on the bytes as they came.
+ */
+function pipeThrough(res: http.IncomingMessage, step: Transform): void {
+  const pipe = res.pipe.bind(res);
+  res.pipe = <T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T => {
+    res.once('error', (err) => step.destroy(err));
+    step.once('error', (err) => {
+      res.destroy();
+      (destination as unknown as Duplex).destroy(err);
+    });
+    return pipe(step).pipe(destination, options);
+  };
+}
+
+/** For the CCC agent: the answer's body as node-fetch should read it, by its declared charset (charsetDecoder). */
+function charsetStep(contentType: string): Transform | undefined {
+  let decoder: TextDecoder | undefined;
+  try {
+    decoder = charsetDecoder(contentType);
+  } catch (err) {
+    // Nothing of the body passes: read as UTF-8 it would parse, garbled.
+    const refuse = (done: (err: Error) => void) => done(err as Error);
+    return new Transform({ transform: (_chunk, _encoding, done) => refuse(done), flush: refuse });
+  }
+  if (!decoder) return undefined;
+  return new Transform({
+    transform: (chunk: Buffer, _encoding, done) => done(null, Buffer.from(decoder.decode(chunk, { stream: true }))),
+    flush: (done) => done(null, Buffer.from(decoder.decode())),
+  });
+}
+
+/**
+ * A fetch answer's body as text (by its declared charset: charsetDecoder), at most `max` bytes (announced or
+ * streamed, counted after decoding); the rest is never read. Every read races `signal`: undici (Node 20's fetch) can leave a read pending for good after a body that
  * failed to decode, timeout or not.
  */
 export async function answerText(response: Response, context: string, signal: AbortSignal, max: number = MAX_VENDOR_ANSWER_BYTES): Promise<string> {
@@ -151,9 +209,18 @@ export async function answerText(response: Response, context: string, signal: Ab
     await response.body?.cancel();
     throw answerTooLarge(context, `announced ${announced}`, max);
   }
+  let decoder: TextDecoder | undefined;
+  try {
+    decoder = charsetDecoder(response.headers.get('content-type'));
+  } catch (err) {
+    await response.body?.cancel();
+    throw new CdrflowError('transient', `${context}: malformed response (${(err as Error).message})`, { code: ANSWER_MALFORMED });
+  }
   const { chunks, length, over } = await readAtMost(response, signal, max);
   if (over !== undefined) throw answerTooLarge(context, `over ${over} so far`, max);
-  return Buffer.concat(chunks, length).toString('utf8');
+  // Decoded only once the bound has held: by the declared charset, else as UTF-8.
+  const bytes = Buffer.concat(chunks, length);
+  return decoder ? decoder.decode(bytes) : bytes.toString('utf8');
 }
 
 /** How much of an answer that is only quoted in an error (an error status) is read: a vendor's error page fits. */
