@@ -4,7 +4,8 @@
 // with a Location on a loopback trap, 4xx, 429, 5xx), content types (json, html, event-stream, none), the right
 // envelope with wrong shapes, strange records (null, numbers, arrays, no key, a 10 KB key, a 2 MB field, 20,000 levels
 // deep, duplicate members, lone surrogates, invalid UTF-8, a BOM), truncated/empty/garbage bodies, Content-Length lies,
-// cuts mid-body, gzip garbage, 40 MiB bodies (plain and as a gzip bomb) and answers dripped or withheld past the
+// cuts mid-body, gzip garbage, 40 MiB bodies (plain and as a gzip bomb), pages re-encoded to the charset their
+// Content-Type declares (GBK, GB18030, or a label no decoder knows) and answers dripped or withheld past the
 // client's timeout. Then readWindow (connectors/poller/reader.ts) reads windows of 1-3 pages through a CCC and a TRTC v4
 // source, with strange records and retryable failures mixed into otherwise well-formed pages, into the in-memory sink.
 //
@@ -23,7 +24,8 @@
 //     an object with its natural key (non-empty, <= 256 UTF-8 bytes), <= 64 KiB and <= 16 levels deep, dead-lettered
 //     (bad_record, with a reason naming the problem) otherwise; a strange record never stops its page or window.
 //  P8 readWindow settles within a bound, rejects only with a CdrflowError, and never publishes a key twice.
-//  P0 (sanity, not from the brief) a well-formed page is read as served: the campaign is not vacuous.
+//  P0 (sanity, not from the brief) a well-formed page is read as served, in whatever charset it declares: the
+//     campaign is not vacuous; a page in a charset no decoder knows is refused as malformed, never read as UTF-8.
 //
 // The same seed sends the same answers, so a failure replays: CDRFLOW_FUZZ_VENDOR_SEED, CDRFLOW_FUZZ_VENDOR_COUNT
 // (random client cases), CDRFLOW_FUZZ_VENDOR_WINDOWS (reader windows).
@@ -673,6 +675,33 @@ interface ClientCase {
   valid?: { total: number; records: unknown[] };
   /** A 200 answer over MAX_ANSWER: P4. */
   tooLarge?: boolean;
+  /** A page in a charset no decoder knows: refused as `malformed-response` (P0). */
+  unknownCharset?: boolean;
+}
+
+const CHARSETS = ['GBK', 'gb18030', '"gb2312"', 'x-klingon', 'utf-7'] as const;
+const KNOWN_CHARSETS: readonly string[] = ['GBK', 'gb18030', '"gb2312"'];
+
+let gbkTable: Map<string, Buffer> | undefined;
+/**
+ * `text` (JSON) in GBK, as a re-encoding gateway sends it. Node has no GBK encoder: the table is the decoder's, read
+ * backwards from every two-byte code. A character GBK lacks (an emoji) becomes its JSON \u escape, the same value.
+ */
+function toGbk(text: string): Buffer {
+  if (!gbkTable) {
+    gbkTable = new Map();
+    const decoder = new TextDecoder('gbk');
+    for (let lead = 0x81; lead <= 0xfe; lead++) {
+      for (let trail = 0x40; trail <= 0xfe; trail++) {
+        const bytes = Buffer.from([lead, trail]);
+        const char = decoder.decode(bytes);
+        if (trail !== 0x7f && char.length === 1 && char !== '\ufffd' && !gbkTable.has(char)) gbkTable.set(char, bytes);
+      }
+    }
+  }
+  const table = gbkTable;
+  const escape = (c: string) => Buffer.from(c.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''));
+  return Buffer.concat([...text].map((c) => (c.charCodeAt(0) < 0x80 ? Buffer.from(c) : (table.get(c) ?? escape(c)))));
 }
 
 function validPage(api: Api, rng: Rng, n: number, count = rng.int(0, 5)): { body: Buffer; total: number; records: unknown[] } {
@@ -828,6 +857,7 @@ function makeClientCase(rng: Rng, n: number, api: Api, forced?: { category: stri
       ['syntax', 3],
       ['framing', 3],
       ['raw', 2],
+      ['charset', 1],
     ] as const);
   const base = { n, api, category };
   switch (category) {
@@ -918,6 +948,17 @@ function makeClientCase(rng: Rng, n: number, api: Api, forced?: { category: stri
           break;
       }
       return { ...base, note: `${kind} (${body.length} bytes)`, answer: jsonAnswer(200, body), sig: `syntax:${kind}` };
+    }
+    case 'charset': {
+      // A Chinese name in every record, beside the Remarks goodFields draws (中文备注, an emoji).
+      const name = rng.pick(['张三', '客服组', '李四 (夜班)']);
+      const p = validPage(api, rng, n, rng.int(1, 4));
+      const body = toGbk(p.body.toString('utf8').replaceAll('{"_fz":', `{"AgentName":${JSON.stringify(name)},"_fz":`));
+      const records = p.records.map((r) => ({ AgentName: name, ...(r as object) }));
+      const label = (forced?.kind as (typeof CHARSETS)[number] | undefined) ?? rng.pick(CHARSETS);
+      const answer: Answer = { status: 200, headers: [['Content-Type', `application/json; charset=${label}`]], body, framing: rng.pick(['length', 'chunked'] as const) };
+      const known = KNOWN_CHARSETS.includes(label);
+      return { ...base, note: `${label} ${records.length} records`, answer, sig: `charset:${label}`, ...(known ? { valid: { total: p.total, records } } : { unknownCharset: true }) };
     }
     case 'framing': {
       const p = validPage(api, rng, n, rng.int(1, 5));
@@ -1075,6 +1116,7 @@ function judgeCall(c: ClientCase, outcome: Settled<Page>, elapsedMs: number): vo
       const fromTrap = (r: unknown) => typeof r === 'object' && r !== null && Object.values(r).includes('from-trap');
       if (Array.isArray(page.records) && page.records.some(fromTrap)) notes.push(`${what}: resolved with the trap's records (read from another host after a redirect)`);
     }
+    if (c.unknownCharset) violate('P0', what, `read a page in a charset no decoder knows (as UTF-8, garbled)`);
     if (c.tooLarge) violate('P4', what, `resolved (${'records' in page ? `${page.records.length} records` : 'a record'}) instead of refusing an answer of ${BIG_BODY} bytes`);
     if (c.valid) {
       const expected = c.valid;
@@ -1104,6 +1146,7 @@ function judgeCall(c: ClientCase, outcome: Settled<Page>, elapsedMs: number): vo
   const neverInflated = c.api === 'ccc' && c.note.startsWith('gzip bomb') && err.code === 'malformed-response';
   if (c.tooLarge && err.code !== 'answer-too-large' && !neverInflated) violate('P4', what, `refused with code ${err.code} (${err.kind}), not answer-too-large: ${JSON.stringify(err.message.slice(0, 160))}`);
   if (c.valid) violate('P0', what, `a well-formed page was refused: ${describeError(err)}`);
+  if (c.unknownCharset && err.code !== 'malformed-response') violate('P0', what, `a page in a charset no decoder knows was refused as ${err.code}, not malformed-response`);
 }
 
 /**
@@ -1510,6 +1553,7 @@ describe('fuzz: the polled vendor APIs answers', () => {
       for (const status of sweep) await runClientCase(makeClientCase(rng, n++, api, status === 200 ? { category: 'valid' } : { category: 'status', status }));
       for (const kind of FRAMINGS) await runClientCase(makeClientCase(rng, n++, api, { category: 'framing', kind }));
       for (const kind of RAWS) await runClientCase(makeClientCase(rng, n++, api, { category: 'raw', kind }));
+      for (const kind of CHARSETS) await runClientCase(makeClientCase(rng, n++, api, { category: 'charset', kind }));
       // One more error answer with a large body than the client may keep connections: one left unread each would pile up.
       for (let i = 0; i <= MAX_OPEN_PER_CLIENT; i++) {
         const status = rng.pick([500, 502, 503, 404]);
