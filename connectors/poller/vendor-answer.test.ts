@@ -71,8 +71,8 @@ const OVER_LIMIT_CAP = 8 * MAX_VENDOR_ANSWER_BYTES;
  * A valid JSON page padded past the limit, streamed in 1 MiB pieces without a Content-Length for as long as its
  * client takes them (up to OVER_LIMIT_CAP): how much it wrote says how much the client read.
  */
-const overLimit: Answer = (_req, res) => {
-  res.writeHead(200, { 'content-type': 'application/json' });
+const overLimitAs = (type: string): Answer => (_req, res) => {
+  res.writeHead(200, { 'content-type': type });
   const piece = Buffer.alloc(1024 * 1024, 0x20);
   let closed = false;
   res.on('close', () => (closed = true));
@@ -87,6 +87,7 @@ const overLimit: Answer = (_req, res) => {
   res.write('{"Response":{"TotalCount":0,"TelCdrList":[],"Pad":"');
   more();
 };
+const overLimit = overLimitAs('application/json');
 
 const ccc = (s: Server, timeoutMs = 5000) => new CccApiClient({ secretId: 'AKIDtest', secretKey: 'key', endpoint: `127.0.0.1:${s.port}`, protocol: 'http', timeoutMs });
 const trtc = (s: Server, api: 'v1' | 'v4', timeoutMs = 5000) =>
@@ -104,9 +105,16 @@ async function failure(p: Promise<unknown>): Promise<CdrflowError> {
 }
 
 describe('vendor answers over the limit are refused unread', () => {
-  it.each(['ccc', 'trtc v1', 'trtc v4'] as const)('%s: a body past the limit without Content-Length: answer-too-large, the rest never read, the connection closed', async (which) => {
+  it.each([
+    ['ccc', 'application/json'],
+    ['trtc v1', 'application/json'],
+    ['trtc v4', 'application/json'],
+    // Decoded by its charset: the bound is still on the bytes as they came, and holds.
+    ['ccc', 'application/json; charset=GBK'],
+    ['trtc v4', 'application/json; charset=GBK'],
+  ] as const)('%s (%s): a body past the limit without Content-Length: answer-too-large, the rest never read, the connection closed', async (which, type) => {
     const s = await server();
-    s.answers.push(overLimit);
+    s.answers.push(overLimitAs(type));
     const err = await failure(which === 'ccc' ? cccPage(ccc(s)) : trtcPage(trtc(s, which === 'trtc v1' ? 'v1' : 'v4')));
     expect(err).toMatchObject({ kind: 'transient', code: ANSWER_TOO_LARGE });
     expect(err.message).toMatch(new RegExp(`answer longer than ${MAX_VENDOR_ANSWER_BYTES} bytes`));
