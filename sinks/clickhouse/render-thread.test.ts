@@ -2,12 +2,12 @@
 // batch handed to it gets an answer. Registry look-ups stay on the main thread, so a batch may still be waiting on the
 // registry when the thread ends; no network here (the registry is a stand-in).
 import avro from 'avsc';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { avroType, encodeFramed, type SchemaRegistry } from '../../core/avro.ts';
 import { SCHEMA_FILES } from '../../core/topology.ts';
 import { memoryLog } from '../../core/log.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
-import { createRenderer } from './render.ts';
+import { createRenderer, type RenderResult } from './render.ts';
 
 const type = avroType(SCHEMA_FILES.normalized);
 
@@ -48,11 +48,12 @@ describe('the render thread going away', () => {
   });
 });
 
-/** The render thread with hostile inputs (fixtures/hostile-render-worker.ts): "HANG" loops it, "EXIT" ends it. */
+/** The render thread with hostile inputs (fixtures/hostile-render-worker.ts): "HANG" loops it, "EXIT" ends it, "GROW" grows its heap, "QUIT" ends it after its answer. */
 const HOSTILE = new URL('./fixtures/hostile-render-worker.ts', import.meta.url);
 const registry = { getSchema: async () => type } as unknown as SchemaRegistry;
 const at = (offset: number, value: Buffer) => ({ topic: 'cdr.normalized', partition: 0, offset, key: null, value, timestamp: 0 });
 const good = (offset: number) => at(offset, encodeFramed(type, 41, sampleCdr(offset)));
+const kinds = (results: RenderResult[]) => results.map((r) => ('error' in r ? r.error.kind : 'row'));
 
 describe('the render thread not answering', () => {
   it('is terminated after its deadline with one log line; the batch is rendered in halves and the record that hangs the thread alone is a dead letter', async () => {
@@ -86,14 +87,71 @@ describe('the render thread not answering', () => {
       await renderer.close();
     }
   }, 60_000);
+});
 
-  it('that exits mid-batch fails the batch with an error naming it (a bug: the sink stops through its error path)', async () => {
-    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE });
+describe('the render thread ending', () => {
+  it('under a batch: one log line per end; the batch is rendered in halves by fresh threads and the record that ends a thread alone is a dead letter', async () => {
+    const log = memoryLog();
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE, log });
     await renderer.ready();
     try {
-      await expect(renderer.render([good(0), at(1, Buffer.from('EXIT'))])).rejects.toMatchObject({ kind: 'bug', message: "the sink's render thread exited (code 3)" });
+      const results = await renderer.render([good(0), at(1, Buffer.from('EXIT')), good(2)]);
+      expect(kinds(results)).toEqual(['row', 'bad_record', 'row']);
+      expect(results[1]).toMatchObject({ error: { message: "the record ended the render thread: the sink's render thread exited (code 3)" } });
+      const lines = log.entries.filter((e) => e.event === 'sink.render_thread_ended');
+      // The whole batch, then the half holding the record, then the record alone.
+      expect(lines.map((e) => e.fields.error)).toEqual(Array(3).fill("the sink's render thread exited (code 3)"));
+      // The thread that took its place renders the next batch.
+      expect(kinds(await renderer.render([good(3)]))).toEqual(['row']);
     } finally {
       await renderer.close();
     }
+  }, 60_000);
+
+  it('dead-letters a lone record only once it ended a thread twice', async () => {
+    const log = memoryLog();
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE, log });
+    await renderer.ready();
+    try {
+      const [result] = await renderer.render([at(7, Buffer.from('EXIT'))]);
+      expect(result).toMatchObject({ error: { kind: 'bad_record' } });
+      expect(log.entries.filter((e) => e.event === 'sink.render_thread_ended')).toHaveLength(2);
+    } finally {
+      await renderer.close();
+    }
+  }, 60_000);
+
+  it('through its heap bound: a record that makes the thread allocate without end ends it (not the process) and is a dead letter', async () => {
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE });
+    await renderer.ready();
+    try {
+      const results = await renderer.render([good(0), at(1, Buffer.from('GROW'))]);
+      expect(kinds(results)).toEqual(['row', 'bad_record']);
+      expect(results[1]).toMatchObject({ error: { message: expect.stringMatching(/^the record ended the render thread: .*memory limit/) } });
+    } finally {
+      await renderer.close();
+    }
+  }, 60_000);
+
+  it('idle is replaced, with one log line, and the next batch is rendered', async () => {
+    const log = memoryLog();
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: HOSTILE, log });
+    await renderer.ready();
+    try {
+      // Answered, then the thread exits with no batch out.
+      expect(await renderer.render([at(0, Buffer.from('QUIT'))])).toMatchObject([{ error: { kind: 'bad_record' } }]);
+      await vi.waitFor(() => expect(log.entries.filter((e) => e.event === 'sink.render_thread_ended')).toHaveLength(1), { timeout: 5_000 });
+      expect(log.entries.find((e) => e.event === 'sink.render_thread_ended')!.fields).toMatchObject({ error: "the sink's render thread exited (code 4)", batches: 0 });
+      expect(kinds(await renderer.render([good(1)]))).toEqual(['row']);
+    } finally {
+      await renderer.close();
+    }
+  });
+
+  it('before it said it is ready stops the sink as a bug: no fresh thread would start either', async () => {
+    const renderer = createRenderer(registry, 'TabSeparated', { thread: true, entry: new URL('./fixtures/no-such-render-worker.ts', import.meta.url) });
+    await expect(renderer.ready()).rejects.toMatchObject({ kind: 'bug' });
+    await expect(renderer.render([good(0)])).rejects.toMatchObject({ kind: 'bug' });
+    await renderer.close();
   });
 });

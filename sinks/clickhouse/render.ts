@@ -359,6 +359,22 @@ export interface RenderWorkerData {
  */
 export const renderDeadlineMs = (records: number): number => 5_000 + Math.ceil(records / 10);
 
+/** The render thread ended (a crash, an exit, its heap bound) with the batch out: rendered again as after a hang. */
+class RenderThreadEnded extends Error {
+  override name = 'RenderThreadEnded';
+}
+
+/**
+ * The most the render thread's heap may hold, in MB (Worker's resourceLimits): past it the thread ends, and not the
+ * process, and the batch is rendered again in halves (ThreadRenderer). Unbounded, the thread could grow its heap as far
+ * as the main thread may (4 GiB here), and a record that made it allocate without end took the whole job's memory
+ * first. A batch of 50,000 of the benchmark's records (fixtures/sample-cdrs.ts, 2026-12-07, a scratch measurement)
+ * rendered with a bound of 32 MB and not with 24, by either path (TabSeparated's fast path, and decode and render);
+ * its heap held 35-43 MB after the batch, modules included. 256 is eight times the 32 (values and lines are buffers
+ * outside this heap).
+ */
+export const RENDER_THREAD_HEAP_MB = 256;
+
 class ThreadRenderer implements Renderer {
   /** The thread batches go to; replaced by a fresh one when it does not answer in time. */
   private worker!: Worker;
@@ -387,7 +403,10 @@ class ThreadRenderer implements Renderer {
   /** Starts a thread and makes it the one batches go to; settles once it can take them (ready). */
   private startThread(): Promise<void> {
     const data: RenderWorkerData = { format: this.format };
-    const worker = startTsWorker(this.opts.entry ?? new URL('./render-worker.ts', import.meta.url), data, 'sink render', { nice: this.opts.nice ?? 0 });
+    const worker = startTsWorker(this.opts.entry ?? new URL('./render-worker.ts', import.meta.url), data, 'sink render', {
+      nice: this.opts.nice ?? 0,
+      resourceLimits: { maxOldGenerationSizeMb: RENDER_THREAD_HEAP_MB },
+    });
     this.worker = worker;
     let started!: () => void;
     let notStarted!: (err: CdrflowError) => void;
@@ -398,34 +417,48 @@ class ThreadRenderer implements Renderer {
     // Nobody may be waiting when the thread dies before it was asked whether it started.
     starting.catch(() => undefined);
     worker.on('message', (reply: RenderReply) => {
-      if ('ready' in reply) return started();
+      if ('ready' in reply) {
+        ready = true;
+        return started();
+      }
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
       if ('failure' in reply) p.reject(deserializeError(reply.failure));
       else p.resolve(unpackBatch(reply.batch));
     });
-    // An exception nobody caught inside the thread is a bug in this code: the batch fails with it, and a bug stops the
-    // sink and the job (app/supervise.ts retries only transient errors); the thread is not started again.
-    const fail = (err: CdrflowError) => {
+    // A thread that ends (an exception nobody caught, an exit, its heap bound, a native abort) once it had started is
+    // replaced as one that hangs is, and the batches out on it are rendered again in halves (renderIsolating): ended
+    // as a bug (it stopped the sink and the job), the record that ended it stopped the job again at every restart. One
+    // that ends before it said it is ready cannot start (a bug in this code, a missing module): no fresh one would
+    // either, so it stops the sink (app/supervise.ts retries only transient errors); as does an end after close.
+    let ready = false;
+    const ended = (err: CdrflowError) => {
       notStarted(err);
-      // A thread terminated after its deadline (replaceThread): what waited on it has its answer already.
+      // A thread replaced already (after its deadline, or its 'error' before its 'exit'): what waited on it has its answer.
       if (worker !== this.worker) return;
-      this.broken ??= err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      if (this.broken || !ready) {
+        this.broken ??= err;
+        for (const p of this.pending.values()) p.reject(this.broken);
+        this.pending.clear();
+        return;
+      }
+      this.log('error', 'sink.render_thread_ended', { thread: 'sink render', error: err.message, batches: this.pending.size });
+      this.replaceThread(new RenderThreadEnded(err.message, { cause: err }));
     };
-    worker.on('error', (err) => fail(new CdrflowError('bug', `the sink's render thread crashed: ${err.message}`, { cause: err })));
-    worker.on('exit', (code) => fail(new CdrflowError('bug', `the sink's render thread exited (code ${code})`)));
+    worker.on('error', (err) => ended(new CdrflowError('bug', `the sink's render thread crashed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => ended(new CdrflowError('bug', `the sink's render thread exited (code ${code})`)));
     // The thread must not keep a stopping process alive.
     worker.unref();
     return starting;
   }
 
-  /** The thread did not answer in time (answerWithin terminates it): said once, and a fresh one takes its place. */
-  private replaceThread(err: ThreadTimedOut): void {
-    this.log('error', 'sink.render_thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
-    // Every batch out was posted to the thread that hangs: each caller renders its batch again (renderIsolating).
+  /**
+   * The thread did not answer in time (answerWithin terminates it) or ended (said by the caller, once): a fresh one
+   * takes its place.
+   */
+  private replaceThread(err: ThreadTimedOut | RenderThreadEnded): void {
+    // Every batch out was posted to the thread that hung or ended: each caller renders its batch again (renderIsolating).
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     // The fresh thread holds no writers: they are fetched and sent again as its batches need them.
@@ -439,17 +472,20 @@ class ThreadRenderer implements Renderer {
   }
 
   /**
-   * A batch the thread did not finish in time is rendered again in halves, each by a fresh thread, down to the records
-   * that hang a thread by themselves: those are dead letters, their neighbours rows (as the batcher halves a batch the
-   * engine refuses). A record is given up on only once it hung a thread twice (alone, and before that in its batch or
-   * alone again): one hang may be the thread's, not the record's.
+   * A batch the thread did not finish in time, or under which it ended, is rendered again in halves, each by a fresh
+   * thread, down to the records that hang or end a thread by themselves: those are dead letters, their neighbours rows
+   * (as the batcher halves a batch the engine refuses). A record is given up on only once it hung or ended a thread
+   * twice (alone, and before that in its batch or alone again): one hang or end may be the thread's, not the record's.
    */
   private async renderIsolating(messages: readonly ConsumedMessage[], hungBefore: boolean): Promise<RenderResult[]> {
     try {
       return await this.renderOnce(messages);
     } catch (err) {
-      if (!(err instanceof ThreadTimedOut)) throw err;
-      if (messages.length === 1) return hungBefore ? [{ error: { kind: 'bad_record', message: `the record hung the render thread: ${err.message}` } }] : this.renderIsolating(messages, true);
+      if (!(err instanceof ThreadTimedOut || err instanceof RenderThreadEnded)) throw err;
+      if (messages.length === 1) {
+        if (!hungBefore) return this.renderIsolating(messages, true);
+        return [{ error: { kind: 'bad_record', message: `the record ${err instanceof ThreadTimedOut ? 'hung' : 'ended'} the render thread: ${err.message}` } }];
+      }
       const mid = messages.length >>> 1;
       return [...(await this.renderIsolating(messages.slice(0, mid), true)), ...(await this.renderIsolating(messages.slice(mid), true))];
     }
@@ -517,7 +553,10 @@ class ThreadRenderer implements Renderer {
       worker.postMessage(request, [request.values, request.offsets.buffer as ArrayBuffer, request.valueEnds.buffer as ArrayBuffer]);
     });
     const doing = `rendering ${first.topic}[${first.partition}] offsets ${first.offset}-${messages[messages.length - 1]!.offset} (${messages.length} records)`;
-    return answerWithin(answer, worker, this.deadlineMs(messages.length), { thread: 'sink render', doing }, (err) => this.replaceThread(err));
+    return answerWithin(answer, worker, this.deadlineMs(messages.length), { thread: 'sink render', doing }, (err) => {
+      this.log('error', 'sink.render_thread_timeout', { thread: err.thread, waitedMs: err.waitedMs, doing: err.doing });
+      this.replaceThread(err);
+    });
   }
 
   ready(): Promise<void> {
