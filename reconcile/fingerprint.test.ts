@@ -1,11 +1,7 @@
 // Runs against the embedded ClickHouse engine (in-process, no network): the ids' fingerprint computed in JS over a
 // Tally must be the one ClickHouse computes over cdr FINAL, byte for byte.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/index.ts';
 import { insertCdrs } from '../sinks/clickhouse/insert.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -15,20 +11,17 @@ import type { DayScope } from './days.ts';
 import { ClickHouseReader } from './layers.ts';
 import { bucketKey, ID_FINGERPRINT_SQL, idsFingerprint, Tally, VERSION_FINGERPRINT_SQL, versionsFingerprint } from './tally.ts';
 import { versionOf } from '../sinks/clickhouse/rows.ts';
+import { embeddedClickHouse } from '../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 const DB = 'fingerprint';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-fingerprint-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('reconcile-fingerprint'));
   await migrate(client, { database: DB });
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 const VENDOR = 'huawei-privatenumber';
 const TENANT = 'app-租户';

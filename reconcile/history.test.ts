@@ -1,28 +1,21 @@
 // `reconcile_runs` on the embedded ClickHouse engine (in-process, no network): a run with drift of several kinds and a
 // repair is stored and reads back as it was written.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/index.ts';
 import { recordRun, recordRunFailure } from './history.ts';
 import type { Drift, ReconcileOutcome, ReconcileReport, ReconcileRow } from './model.ts';
+import { embeddedClickHouse } from '../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 const DB = 'history';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-history-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('reconcile-history'));
   await migrate(client, { database: DB });
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 const DAY = '2026-11-30';
 

@@ -1,12 +1,8 @@
 // Runs against the embedded ClickHouse engine (in-process, no network): two versions of one call whose call time moved
 // across a month's boundary sit in two partitions of cdr, which no merge brings together; the repair deletes the
 // superseded one, so a reader without FINAL counts the call once, and a second repair changes nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/index.ts';
 import { insertCdrs } from '../sinks/clickhouse/insert.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -16,9 +12,10 @@ import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { repairContext } from './fixtures/repair-context.ts';
 import { bucketKey } from './tally.ts';
+import { embeddedClickHouse } from '../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 const DB = 'repair_months';
 const VENDOR = 'huawei-privatenumber';
 const TENANT = 'app';
@@ -30,8 +27,7 @@ const cdr = (nk: string, startedAt: string, receivedAt: string) =>
   sampleCdr(0, { cdr_id: id(nk), vendor: VENDOR, tenant_id: TENANT, natural_key: nk, started_at: new Date(startedAt), received_at: new Date(receivedAt) });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-repair-months-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('reconcile-repair-months'));
   await migrate(client, { database: DB });
   // 'moved': received again later with a start after midnight, 1 December. 'tied': replayed with the same received_at
   // (so the same version) under another time zone, the replay inserted last. 'stays': one version, untouched.
@@ -47,10 +43,7 @@ beforeAll(async () => {
   ];
   await insertCdrs(client, `${DB}.cdr`, later, 'JSONCompactEachRow', 'months:1');
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 async function stored(): Promise<{ cdr_id: string; part: string; offset: string }[]> {
   const rs = await client.query({ query: `SELECT cdr_id, _partition_id AS part, toString(source_offset) AS offset FROM ${DB}.cdr ORDER BY cdr_id, part`, format: 'JSONEachRow' });

@@ -3,13 +3,9 @@
 // appends the newer normalized record again, and the sink stores it in December's. The old row is then superseded in
 // another partition, which no merge reaches: the same repair deletes it, so a reader without FINAL counts the call
 // once (without this, only a second repair, seeing the rows unmerged, would).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, OutgoingMessage, ScannedMessage } from '../core/kafka.ts';
-import { createClickHouse } from '../core/clickhouse.ts';
 import { migrate } from '../sinks/clickhouse/index.ts';
 import { insertCdrs } from '../sinks/clickhouse/insert.ts';
 import { sampleCdr } from '../sinks/clickhouse/fixtures/sample-cdrs.ts';
@@ -17,6 +13,7 @@ import type { NormalizedCdr } from '../transforms/normalize/index.ts';
 import type { ReconcileReport, ReconcileRow } from './model.ts';
 import { repair } from './repair.ts';
 import { repairContext } from './fixtures/repair-context.ts';
+import { embeddedClickHouse } from '../test/helpers.ts';
 
 const stand = vi.hoisted(() => ({ topic: [] as NormalizedCdr[], sent: [] as NormalizedCdr[], sink: async (_cdrs: NormalizedCdr[]) => {} }));
 
@@ -44,8 +41,8 @@ vi.mock('./pipeline.ts', () => ({
   },
 }));
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 const DB = 'repair_refed_months';
 const VENDOR = 'tencent-trtc';
 const TENANT = '1600000001';
@@ -73,8 +70,7 @@ const report: ReconcileReport = {
 };
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-reconcile-repair-refed-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('reconcile-repair-refed'));
   await migrate(client, { database: DB });
   await insertCdrs(client, `${DB}.cdr`, [{ cdr: OLD, at: { topic: 'cdr.normalized', partition: 0, offset: 0 } }], 'JSONCompactEachRow', 'refed:0');
   stand.topic = [OLD, NEW];
@@ -82,10 +78,7 @@ beforeAll(async () => {
     if (cdrs.length > 0) await insertCdrs(client, `${DB}.cdr`, cdrs.map((c, i) => ({ cdr: c, at: { topic: 'cdr.normalized', partition: 0, offset: 2 + i } })), 'JSONCompactEachRow', 'refed:1');
   };
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 async function stored(): Promise<{ part: string; version: string }[]> {
   const rs = await client.query({ query: `SELECT _partition_id AS part, toString(version) AS version FROM ${DB}.cdr ORDER BY part`, format: 'JSONEachRow' });

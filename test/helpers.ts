@@ -2,6 +2,7 @@
 // (never fixed sleeps) and clients pointed at whatever test/global-setup.ts chose.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -131,6 +132,34 @@ export async function testClickHouse(
         await client.command({ query: `DROP DATABASE IF EXISTS ${quoteIdentifier(database)}` });
       } finally {
         await client.close();
+      }
+    },
+  };
+}
+
+/**
+ * An embedded ClickHouse on a fresh data directory of its own under the system temp dir (`cdrflow-<prefix>-…`), in the
+ * `default` database, for a unit test file: open it in beforeAll, `close` it in afterAll (closes the client, removes
+ * the directory). The engine takes one data directory per process: another client in the same file opens `dir`.
+ */
+export async function embeddedClickHouse(prefix: string): Promise<{ client: ClickHouseClient; dir: string; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `cdrflow-${prefix}-`));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  let client: ClickHouseClient;
+  try {
+    client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  } catch (err) {
+    removeDir();
+    throw err;
+  }
+  return {
+    client,
+    dir,
+    close: async () => {
+      try {
+        await client.close();
+      } finally {
+        removeDir();
       }
     },
   };

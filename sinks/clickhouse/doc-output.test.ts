@@ -1,17 +1,16 @@
 // docs/stream-stages.md shows "real output" of the tables and views for the normalize fixtures: every query there is
 // run here over the fixtures' normalized CDRs (their *.out.json, which transforms/normalize/fixtures.test.ts holds to
 // what normalize gives), on the embedded engine, and must print exactly the table the document shows.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../../core/clickhouse.ts';
 import { isVendor } from '../../core/topology.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { insertCdrs } from './insert.ts';
 import { migrate } from './migrations.ts';
+import { embeddedClickHouse } from '../../test/helpers.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../transforms/normalize/fixtures/', import.meta.url));
 const DOC = readFileSync(fileURLToPath(new URL('../../docs/stream-stages.md', import.meta.url)), 'utf8');
@@ -45,20 +44,16 @@ function shownQueries(): { sql: string; shown: string }[] {
   return [...section.matchAll(/```sql\n(.*?)\n```\n```\n(.*?)\n```/gs)].map((m) => ({ sql: m[1]!, shown: m[2]! }));
 }
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-doc-output-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('doc-output'));
   await migrate(client, { database: 'cdrflow' });
   const cdrs = fixtureCdrs();
   await insertCdrs(client, 'cdrflow.cdr', cdrs.map((cdr, offset) => ({ cdr, at: { topic: 'cdr.normalized', partition: 0, offset } })), 'TabSeparated', `cdr.normalized:0:0-${cdrs.length - 1}`);
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 describe('docs/stream-stages.md, "Real output"', () => {
   const queries = shownQueries();

@@ -1,10 +1,6 @@
 // Runs against the embedded ClickHouse engine (in-process, no network), one data directory per test file.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { MAX_PARTITIONS_PER_INSERT, insertCdrs, insertLines, packRows, type PositionedCdr } from './insert.ts';
 import { Batcher, type RenderedRow } from './batcher.ts';
@@ -15,18 +11,15 @@ import { deadLetterForPayload, type DeadLetter } from '../../core/dead-letter.ts
 import { normalizedCdrId, normalizedNaturalKey } from '../../transforms/normalize/identity.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
+import { embeddedClickHouse } from '../../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-insert-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('insert'));
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 const positioned = (from: number, to: number): PositionedCdr[] =>
   Array.from({ length: to - from }, (_, k) => ({ cdr: sampleCdr(from + k), at: { topic: 'cdr.normalized', partition: 0, offset: from + k } }));

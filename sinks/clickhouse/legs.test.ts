@@ -1,28 +1,21 @@
 // `cdr_legs` keeps every leg of a call as a row of its own, legs that share a `sequence` included (CCC allows it:
 // MAPPING.md), once ClickHouse has merged; and a database migrated before migration 0009, rows and all, migrates to
 // the same table. On the embedded engine.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../../core/clickhouse.ts';
 import type { NormalizedCdr } from '../../transforms/normalize/cdr.ts';
 import { sampleCdr } from './fixtures/sample-cdrs.ts';
 import { insertCdrs } from './insert.ts';
 import { migrate } from './migrations.ts';
+import { embeddedClickHouse } from '../../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-legs-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('legs'));
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 const read = async <T>(query: string) => (await client.query({ query, format: 'JSONEachRow' })).json<T>();
 

@@ -1,29 +1,22 @@
 // Tables and views of our names that are not what the migrations make: migrate (and, for tables, the sink's start)
 // refuses them with one error naming the table or view, what is there and what was expected, and leaves them as they
 // were. On the embedded engine.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { migrate, migratedShapes, renderAll } from './migrations.ts';
 import { assertTableReady } from './sink.ts';
 import { declaredViews } from './table-shape.ts';
+import { embeddedClickHouse } from '../../test/helpers.ts';
 
-let dir: string;
 let client: ClickHouseClient;
+let closeClickHouse: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdrflow-shape-'));
-  client = await createClickHouse({ kind: 'embedded', dataDir: dir, database: 'default' });
+  ({ client, close: closeClickHouse } = await embeddedClickHouse('shape'));
   await migrate(client, { database: 'ref' });
 });
-afterAll(async () => {
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => closeClickHouse());
 
 const run = (query: string) => client.command({ query });
 const list = async (query: string) => (await (await client.query({ query, format: 'JSONEachRow' })).json<{ name: string }>()).map((r) => r.name);
