@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry, Counter, Gauge } from 'prom-client';
 import { request, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, MAX_PIPELINED_REQUESTS, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer } from './ops-server.ts';
+import { DOOR_REFUSALS_LOGGED_PER_MINUTE, JOB_STARTING, JOB_STOPPING, MAX_PIPELINED_REQUESTS, RECONCILE_UNSENT_BOUND_BYTES, SQL_CONTENT_TYPE, allowedHost, allowedOrigin, startOpsServer, type OpsHandlers } from './ops-server.ts';
 import { SqlQueryError } from './read-only-sql.ts';
 
 /** A query that runs until its client leaves: then it is noted in `cancelled` and fails as the engine's cancel does. */
@@ -16,6 +16,45 @@ const until = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(cond()).toBe(true);
 };
+
+/** The text of a POST /sql request for `query` to the ops server on `port`; `length` its Content-Length. */
+function sqlRequest(port: number, query: string, length = Buffer.byteLength(query)): string {
+  return `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${length}\r\n\r\n${query}`;
+}
+
+/** An ops server of a job that is ready, with no metrics and an empty status: for tests of /sql, /reconcile and the wire. */
+function readyOpsServer(handlers: Omit<OpsHandlers, 'metrics' | 'readiness' | 'status'>) {
+  return startOpsServer(0, { metrics: new Registry(), readiness: () => ({ ready: true, components: {} }), status: async () => ({}), ...handlers });
+}
+
+/**
+ * An ops server whose `SLOW…` queries wait until the test lets them go (`waiting.get(query)!()`) or their client
+ * leaves (then noted in `cancelled`, failing as the engine's cancel does); any other query is answered at once.
+ * `sql` is sqlRequest on its port.
+ */
+async function slowQueryServer(sqlAnswerBudget: { bytes: number; perAnswer: number }) {
+  const waiting = new Map<string, () => void>();
+  const cancelled: string[] = [];
+  const ops = await readyOpsServer({
+    query: async (sql, _format, { signal }) => {
+      if (sql.startsWith('SLOW')) {
+        await new Promise<void>((resolve) => {
+          waiting.set(sql, resolve);
+          signal.addEventListener('abort', () => resolve());
+        });
+        if (signal.aborted) {
+          cancelled.push(sql);
+          throw new SqlQueryError(499, 'cancelled');
+        }
+      }
+      return `answer to ${sql}\n`;
+    },
+    sqlAnswerBudget,
+  });
+  const sql = (query: string, length?: number) => sqlRequest(ops.port, query, length);
+  return { ops, waiting, cancelled, sql };
+}
+type SlowQueryServer = Awaited<ReturnType<typeof slowQueryServer>>;
 
 describe('ops server', () => {
   const metrics = new Registry();
@@ -434,7 +473,7 @@ describe('allowedHost / allowedOrigin', () => {
 
 describe('ops server: slow headers', () => {
   it('closes a connection still sending its headers within headersTimeout and about a second (Node checked every 30 s)', async () => {
-    const ops = await startOpsServer(0, { metrics: new Registry(), readiness: () => ({ ready: true, components: {} }), status: async () => ({}), query: async () => 'never\n' });
+    const ops = await readyOpsServer({ query: async () => 'never\n' });
     // Short for the test; Node reads it at each check.
     ops.server.headersTimeout = 300;
     const socket = connect(ops.port, '127.0.0.1');
@@ -460,10 +499,7 @@ describe('ops server: slow headers', () => {
 async function refusalsWatched() {
   const logged: Record<string, unknown>[] = [];
   const answered: number[] = [];
-  const ops = await startOpsServer(0, {
-    metrics: new Registry(),
-    readiness: () => ({ ready: true, components: {} }),
-    status: async () => ({}),
+  const ops = await readyOpsServer({
     query: async () => 'never\n',
     log: (_level, event, fields = {}) => void (event === 'sql.refused' && logged.push(fields)),
     sqlAnswered: (status) => void answered.push(status),
@@ -542,10 +578,7 @@ describe('ops server: clients that never read their answers', () => {
     const budget = { bytes: 3 * size, perAnswer: size };
     let asked = 0;
     const answered: number[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
+    const ops = await readyOpsServer({
       query: async () => {
         asked++;
         return answer;
@@ -593,10 +626,7 @@ describe('ops server: clients that never read their answers', () => {
     const asked: string[] = [];
     const cancelled: string[] = [];
     const reconcile: string[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
+    const ops = await readyOpsServer({
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
         // HOLD answers only once its client is gone; the other queries at once.
@@ -650,10 +680,7 @@ describe('ops server: clients that never read their answers', () => {
     const budget = { bytes: 4 * big.length, perAnswer: big.length };
     const asked: string[] = [];
     const cancelled: string[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
+    const ops = await readyOpsServer({
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
         if (sql.startsWith('SLOW')) {
@@ -663,8 +690,7 @@ describe('ops server: clients that never read their answers', () => {
       },
       sqlAnswerBudget: budget,
     });
-    const sql = (query: string) =>
-      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    const sql = (query: string) => sqlRequest(ops.port, query);
     try {
       for (const leave of ['end', 'reset'] as const) {
         const socket = connect(ops.port, '127.0.0.1');
@@ -687,10 +713,7 @@ describe('ops server: clients that never read their answers', () => {
     const asked: string[] = [];
     const cancelled: string[] = [];
     const reconcile: string[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
+    const ops = await readyOpsServer({
       query: async (sql, _format, { signal }) => {
         asked.push(sql);
         return cancelledOnAbort(sql, signal, cancelled);
@@ -727,35 +750,14 @@ describe('ops server: bytes it cannot read as a request, pipelined behind reques
   // Node refused such bytes at once and closed the connection: its bare 400 or 431 was read as the answer to the
   // query before them, whose own answer was lost (test/fuzz/ops-wire.test.ts, seeds 1, 4, 8, 11, 12, 21, 38).
   const budget = { bytes: 4_000, perAnswer: 1_000 };
-  let ops: Awaited<ReturnType<typeof startOpsServer>>;
-  const cancelled: string[] = [];
-  const waiting = new Map<string, () => void>();
+  let ops: SlowQueryServer['ops'];
+  let waiting: SlowQueryServer['waiting'];
+  let cancelled: SlowQueryServer['cancelled'];
+  let sql: SlowQueryServer['sql'];
   beforeAll(async () => {
-    ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
-      // SLOW answers once the test lets it go, or is cancelled when its client leaves; the others at once.
-      query: async (sql, _format, { signal }) => {
-        if (sql.startsWith('SLOW')) {
-          await new Promise<void>((resolve) => {
-            waiting.set(sql, resolve);
-            signal.addEventListener('abort', () => resolve());
-          });
-          if (signal.aborted) {
-            cancelled.push(sql);
-            throw new SqlQueryError(499, 'cancelled');
-          }
-        }
-        return `answer to ${sql}\n`;
-      },
-      sqlAnswerBudget: budget,
-    });
+    ({ ops, waiting, cancelled, sql } = await slowQueryServer(budget));
   });
   afterAll(() => ops.close());
-
-  const sql = (query: string, length = Buffer.byteLength(query)) =>
-    `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${length}\r\n\r\n${query}`;
   const answer = (body: string) => `HTTP/1.1 200 OK\r\nx-cdrflow-ops: cdrflow\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n`;
   /** Sends `bytes` on a fresh connection, lets SLOW go once it runs, and returns all the connection read until the server closed it. */
   const exchange = async (bytes: string): Promise<string> => {
@@ -888,8 +890,7 @@ describe('ops server: requests pipelined behind a running one', () => {
       sqlAnswerBudget: { bytes: 4_000, perAnswer: 1_000 },
     });
     const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`;
-    const sql = (query: string) =>
-      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    const sql = (query: string) => sqlRequest(ops.port, query);
     try {
       for (const path of ['/status', '/metrics']) {
         const socket = connect(ops.port, '127.0.0.1');
@@ -912,28 +913,7 @@ describe('ops server: requests pipelined behind a running one', () => {
     // About a hundred small answers queued behind a slow query made Node stop reading the connection: the client
     // leaving went unseen, and the query ran on holding its share of the answer budget until it ended.
     const budget = { bytes: 4_000, perAnswer: 1_000 };
-    const running = new Map<string, () => void>();
-    const cancelled: string[] = [];
-    const ops = await startOpsServer(0, {
-      metrics: new Registry(),
-      readiness: () => ({ ready: true, components: {} }),
-      status: async () => ({}),
-      // SLOW answers once the test lets it go, or is cancelled when its client leaves.
-      query: async (sql, _format, { signal }) => {
-        await new Promise<void>((resolve) => {
-          running.set(sql, resolve);
-          signal.addEventListener('abort', () => resolve());
-        });
-        if (signal.aborted) {
-          cancelled.push(sql);
-          throw new SqlQueryError(499, 'cancelled');
-        }
-        return `answer to ${sql}\n`;
-      },
-      sqlAnswerBudget: budget,
-    });
-    const sql = (query: string) =>
-      `POST /sql?format=TSV HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\nContent-Type: ${SQL_CONTENT_TYPE}\r\nContent-Length: ${query.length}\r\n\r\n${query}`;
+    const { ops, waiting: running, cancelled, sql } = await slowQueryServer(budget);
     const health = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ops.port}\r\n\r\n`.repeat(200);
     try {
       // The client leaves while its query runs.
