@@ -393,15 +393,22 @@ describe('fuzz: the receiver on the wire', () => {
       const frame = framing === 'cl' ? p.cl() : p.chunked(5);
       const c = { wire: open(), sent: [p.id] as (string | null)[] };
       const step = Math.ceil(frame.length / pieces);
+      // bodyTimeoutMs runs from the end of the headers, so only the gaps after the piece that ends them count: the
+      // body takes at least this long (each gap is at least half of gapMs).
+      const headPieces = Math.ceil((frame.indexOf('\r\n\r\n') + 4) / step);
+      const bodyAtLeastMs = (Math.ceil(frame.length / step) - headPieces) * gapMs * 0.5;
       for (let at = 0; at < frame.length && !c.wire.closed; at += step) {
         c.wire.write(frame.subarray(at, at + step));
         await new Promise((resolve) => setTimeout(resolve, gapMs * (0.5 + rnd())));
       }
-      return c;
+      return { ...c, bodyAtLeastMs };
     };
     const quick = await Promise.all([slow('cl', 20, 15), slow('chunked', 20, 15), slow('cl', 200, 1)]);
-    const late = await Promise.all([slow('cl', 8, 250), slow('chunked', 8, 250)]);
+    // A late body must miss bodyTimeoutMs whatever the draw: one that arrives within it is on time and stored (with
+    // gaps of 125-375 ms, a body whose headers took 3 of its 8 pieces could arrive in 831 ms and was rightly stored).
+    const late = await Promise.all([slow('cl', 8, BODY_TIMEOUT_MS * 0.6), slow('chunked', 8, BODY_TIMEOUT_MS * 0.6)]);
     await settle([...quick, ...late]);
+    for (const c of late) expect(c.bodyAtLeastMs).toBeGreaterThan(BODY_TIMEOUT_MS * 1.25);
     expect(quick.map(statuses)).toEqual([[200], [200], [200]]);
     expect(late.map(statuses)).toEqual([[408], [408]]);
   });
