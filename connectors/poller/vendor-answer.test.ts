@@ -343,6 +343,19 @@ describe('an answer in a charset other than UTF-8 (a gateway that re-encodes)', 
     // CCC quotes node-fetch's words, so the label comes quoted twice there.
     expect(err.message).toMatch(new RegExp(`charset \\\\?"${label}\\\\?", which no decoder knows`));
   });
+
+  // A proxy's error page in GBK: quoted as it reads, not garbled. One in a charset no decoder knows is still quoted
+  // (as UTF-8): the status is the error, and the vendor's words are all an operator has to go on.
+  it.each([
+    ['text/html; charset=GBK', '<p>客服组</p>'],
+    ['text/html; charset=x-klingon', bytes('<p>', GBK_GROUP, '</p>').toString('utf8')],
+  ])('trtc: an error page in %s is quoted by its charset', async (type, quoted) => {
+    const s = await server();
+    s.answers.push((_req, res) => res.writeHead(502, { 'content-type': type }).end(bytes('<p>', GBK_GROUP, '</p>')));
+    const err = await failure(trtcPage(trtc(s, 'v4')));
+    expect(err.code).toBe('http-502');
+    expect(err.message).toContain(JSON.stringify(quoted));
+  });
 });
 
 describe('answers that are no page', () => {

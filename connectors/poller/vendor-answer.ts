@@ -229,10 +229,20 @@ export const ANSWER_EXCERPT_BYTES = 4096;
 /**
  * The first `max` bytes of an answer the client will not use but to quote (an error status), the rest cancelled
  * unread: a long or never-ending error body would otherwise hold its connection until the request's time limit.
+ * Decoded by its declared charset (charsetDecoder), as a page is. A charset no decoder knows is read as UTF-8, not
+ * refused as a page is: the status is the error here, and an excerpt garbled in part still keeps what an operator
+ * needs of it (ASCII codes, request ids), where refusing it would keep nothing.
  */
 export async function answerExcerpt(response: Response, signal: AbortSignal, max: number = ANSWER_EXCERPT_BYTES): Promise<string> {
+  let decoder: TextDecoder | undefined;
+  try {
+    decoder = charsetDecoder(response.headers.get('content-type'));
+  } catch {
+    decoder = undefined;
+  }
   const { chunks, length } = await readAtMost(response, signal, max);
-  return Buffer.concat(chunks, length).toString('utf8');
+  const bytes = Buffer.concat(chunks, length);
+  return decoder ? decoder.decode(bytes) : bytes.toString('utf8');
 }
 
 /** Reads up to `max` bytes; past that, the body is cancelled (its connection closed) and `over` says how far it got. */
