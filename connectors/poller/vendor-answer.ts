@@ -141,6 +141,21 @@ export function answerLimitedAgent(protocol: 'http' | 'https', limits: AnswerLim
   return agent;
 }
 
+/** The error of an answer its decoding refused as no page (charsetDecoder): the same words for both clients. */
+export function undecodableAnswer(context: string, why: string, cause?: unknown): CdrflowError {
+  return new CdrflowError('transient', `${context}: malformed response (${why})`, { code: ANSWER_MALFORMED, cause });
+}
+
+/**
+ * The words of the CCC agent's decoding refusal (charsetStep) as node-fetch passes it on: a FetchError with its code,
+ * and its message behind node-fetch's "Invalid response body while trying to fetch <url>: " (the original error is not
+ * kept), which is dropped. Undefined for any other error (the SDK's `code` is the vendor's, its words not ours).
+ */
+export function decodingRefusalOf(err: { name?: unknown; code?: unknown; message?: unknown } | null | undefined): string | undefined {
+  if (err?.name !== 'FetchError' || err.code !== ANSWER_MALFORMED) return undefined;
+  return /^Invalid response body while trying to fetch \S+: (.+)$/s.exec(String(err.message))?.[1];
+}
+
 function codedError(code: string, message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });
 }
@@ -214,7 +229,7 @@ export async function answerText(response: Response, context: string, signal: Ab
     decoder = charsetDecoder(response.headers.get('content-type'));
   } catch (err) {
     await response.body?.cancel();
-    throw new CdrflowError('transient', `${context}: malformed response (${(err as Error).message})`, { code: ANSWER_MALFORMED });
+    throw undecodableAnswer(context, (err as Error).message);
   }
   const { chunks, length, over } = await readAtMost(response, signal, max);
   if (over !== undefined) throw answerTooLarge(context, `over ${over} so far`, max);

@@ -35,6 +35,18 @@ describe('CccApiClient', () => {
   });
 });
 
+describe('CccApiClient errors', () => {
+  // Only the agent's own decoding refusal, as node-fetch passes it on, loses node-fetch's words (vendor-answer.ts):
+  // a vendor's Response.Error with the same code and words is the vendor's, and stays quoted on one line.
+  it('a vendor error with the code and words of a decoding refusal is still quoted as the vendor\'s', async () => {
+    const message = 'Invalid response body while trying to fetch http://x/: an answer\nforged';
+    const client = await cccAnswering({ Error: { Code: 'malformed-response', Message: message }, RequestId: 'r' });
+    const err = (await page(client).catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain(JSON.stringify(message));
+    expect(err.message).not.toContain('\n');
+  });
+});
+
 describe('cccErrorKind', () => {
   it('retries every RequestLimitExceeded* as rate limited and every InternalError* as transient', () => {
     for (const code of ['RequestLimitExceeded', 'RequestLimitExceeded.UinLimitExceeded', 'RequestLimitExceeded.GlobalRegionUinLimitExceeded']) {

@@ -4,7 +4,7 @@ import type { LookupFunction } from 'node:net';
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-common';
 import { CdrflowError, type ErrorKind } from '../../core/errors.ts';
 import { quote } from '../../core/input-limits.ts';
-import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, httpStatusKind, isRedirectRefusal, pageOf, requestIdOf } from '../poller/vendor-answer.ts';
+import { ANSWER_ELSEWHERE, ANSWER_TOO_LARGE, answerLimitedAgent, answerTooLarge, decodingRefusalOf, httpStatusKind, isRedirectRefusal, pageOf, requestIdOf, undecodableAnswer } from '../poller/vendor-answer.ts';
 
 export const CCC_ACTION = 'DescribeProtectedTelCdr';
 export const CCC_API_VERSION = '2020-02-10';
@@ -72,6 +72,9 @@ export function classifyCccError(err: unknown, context: string): CdrflowError {
   if (isRedirectRefusal(e)) {
     return new CdrflowError('config', `${context}: the API answered with a redirect to another host or port, which is not followed (check the endpoint)`, { code: ANSWER_ELSEWHERE, cause: err });
   }
+  // A body the agent would not decode (a charset no decoder knows): said as the TRTC client says it.
+  const refusal = decodingRefusalOf(e);
+  if (refusal !== undefined) return undecodableAnswer(context, refusal, err);
   // A body that is no JSON page: node-fetch's JSON.parse failed, the agent refused it, or the SDK read
   // `Response.Error` of a body without `Response` (a TypeError inside its parseResponse).
   if (e?.type === 'invalid-json' || e?.code === 'malformed-response' || e instanceof TypeError) {
