@@ -94,7 +94,7 @@ export class LivePoller {
     for (const tenant of source.tenants) {
       // Not asked before its rest ends; the cycle still fails on it (readiness), as it would have had it been asked.
       const rest = this.rests.get(tenant);
-      if (rest && rest.until > ctx.now()) {
+      if (rest && this.restMs(tenant, ctx.now()) > 0) {
         failed ??= rest.err;
         continue;
       }
@@ -242,8 +242,18 @@ export class LivePoller {
   private restOfAllMs(): number {
     const now = this.ctx.now();
     let first = Infinity;
-    for (const tenant of this.ctx.source.tenants) first = Math.min(first, this.rests.get(tenant)?.until ?? now);
-    return first === Infinity ? 0 : Math.max(0, first - now);
+    for (const tenant of this.ctx.source.tenants) first = Math.min(first, this.restMs(tenant, now));
+    return first === Infinity ? 0 : first;
+  }
+
+  /**
+   * How long `tenant` still rests at `now`, 0 if it does not. A rest that ends further off than any may (the cap) was
+   * taken while the clock ran ahead, and it was set right since: it is over, or the tenant sat out as long as the clock
+   * was ahead.
+   */
+  private restMs(tenant: string, now: number): number {
+    const left = (this.rests.get(tenant)?.until ?? now) - now;
+    return left > 0 && left <= RETRY_AFTER_CAP_MS ? left : 0;
   }
 }
 

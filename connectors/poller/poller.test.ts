@@ -586,6 +586,39 @@ describe('live cycle', () => {
     expect(h.store.get(`tencent-ccc:${B}:live`)).toBeDefined();
   });
 
+  it('a rest taken while the clock ran ahead does not hold the tenant once the clock is set right', async () => {
+    const { A, B, asked, source } = restingTenant(120_000);
+    const h = harness(source, { retry: { maxAttempts: 1 } });
+    // An hour ahead when B asked for two minutes of rest; then set right.
+    let clock = Date.UTC(2026, 0, 10, 1);
+    h.ctx.now = () => clock;
+    const poller = new LivePoller(h.ctx, h.store, liveSettings);
+    await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    expect(asked).toEqual({ [A]: 1, [B]: 1 });
+    // Set right: the rest's end lies an hour away, further than any vendor's rest may (the cap): B is read again.
+    clock = Date.UTC(2026, 0, 10);
+    await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    expect(asked[B]).toBeGreaterThan(1);
+  });
+
+  it('nor holds the next cycle, when that tenant is the only one', async () => {
+    const { B, asked, source } = restingTenant(120_000);
+    // An hour ahead until B's rest is taken; set right from then on.
+    let clock = Date.UTC(2026, 0, 10, 1);
+    const log: LogFn = (_level, event) => {
+      if (event === 'poller.tenant_failed') clock = Date.UTC(2026, 0, 10);
+    };
+    const h = harness({ ...source, tenants: [B] }, { retry: { maxAttempts: 1 }, log });
+    h.ctx.now = () => clock;
+    const stop = new AbortController();
+    const started = performance.now();
+    await new LivePoller(h.ctx, h.store, { ...liveSettings, pollIntervalSec: 0 }).run(stop.signal, (o) => {
+      if (o.ok) stop.abort();
+    });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(asked[B]).toBeGreaterThan(1);
+  });
+
   it('one tenant\'s rest does not delay the next cycle of the others, nor is that tenant asked again meanwhile', async () => {
     const { A, B, asked, source } = restingTenant(60_000);
     const h = harness(source, { retry: { maxAttempts: 1 } });
