@@ -511,6 +511,20 @@ describe('backfill: a window whose start passes the horizon while it is read', (
     expect(h.store.get(summary.checkpointId)).toMatchObject({ watermark: iso(to), done: true, records: read.length, lostFrom: iso(mid), lostTo: iso(edge) });
   });
 
+  it('wholly past the horizon once judged again: the whole window is reported lost once, nothing read, the run complete', async () => {
+    // The first page is answered 4000 s later: by then the horizon has passed the window's end.
+    const v = refusingVendor((_w, asked) => (asked === 1 ? 4000 : 0));
+    for (let s = from; s < to; s += 30) v.add(s, s);
+    const h = setup(v);
+    const summary = await runBackfill(h.ctx, h.store, req);
+    expect(summary).toMatchObject({ records: 0, lostSeconds: to - from, lostFrom: iso(from), lostTo: iso(to), complete: true });
+    expect(backfillExitCode(summary)).toBe(2);
+    expect(h.ctx.metrics.counts.gapSeconds).toBe(to - from);
+    expect(loggedSeconds(h)).toBe(to - from);
+    expect(h.sink.keys().size).toBe(0);
+    expect(h.store.get(summary.checkpointId)).toMatchObject({ watermark: iso(to), done: true, records: 0, lostFrom: iso(from), lostTo: iso(to) });
+  });
+
   it('a vendor that refuses the window again once judged again: the run fails as before, the loss left to the next run', async () => {
     const v = refusingVendor(() => 400);
     v.add(to - 60, 0);
