@@ -7,6 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { chNumber, INSERT_WRITE_MS, LOOKUP_READ, readRows, runBounded, SCHEMA_WRITE_MS } from '../../core/clickhouse.ts';
 import { CdrflowError } from '../../core/errors.ts';
+import { quote } from '../../core/input-limits.ts';
 import { refreshCodeTables } from './code-tables.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { mergeTreeTables, renderStatements, splitStatements, type RenderTarget } from './sql-render.ts';
@@ -51,6 +52,37 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 /** The shape of each table once every migration (or those through `through`) ran: what the code writes and reads. */
 export function migratedShapes(migrations: Migration[] = loadMigrations()): Map<string, TableShape> {
   return declaredShapes([BOOKKEEPING, ...migrations.flatMap((m) => m.statements)]);
+}
+
+/**
+ * The oldest ClickHouse the migrations run on as written. Migration 0009 changes its materialized view's query with
+ * ALTER TABLE … MODIFY QUERY, which servers before 23.11 refuse unless allow_experimental_alter_materialized_view_structure
+ * is set (ClickHouse's changelog, docs/changelogs/v23.11.1.2711-stable.md: "Make alter materialized view non
+ * experimental", #57311). Everything else they use (Bool, Map, named tuples, window functions, ReplacingMergeTree with
+ * a version, CHECK constraints, non_replicated_deduplication_window) is older.
+ */
+export const MIN_CLICKHOUSE = { major: 23, minor: 11 } as const;
+
+/** Why ClickHouse `version` (as its version() answers: 24.3.1.2672) cannot run the migrations; undefined when it can. */
+export function clickHouseVersionProblem(version: string): string | undefined {
+  const min = `${MIN_CLICKHOUSE.major}.${MIN_CLICKHOUSE.minor}`;
+  const m = /^(\d+)\.(\d+)\./.exec(version);
+  if (!m) return `ClickHouse answered version() with ${quote(version)}, not a version cdrflow can compare with ${min}, the oldest its migrations run on`;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major > MIN_CLICKHOUSE.major || (major === MIN_CLICKHOUSE.major && minor >= MIN_CLICKHOUSE.minor)) return undefined;
+  return `ClickHouse ${version} is older than ${min}, the oldest the migrations run on: migration 0009 changes a materialized view's query (ALTER TABLE … MODIFY QUERY), which ClickHouse before ${min} refuses without allow_experimental_alter_materialized_view_structure; upgrade the server to ${min} or later`;
+}
+
+/** Refuses (config) a ClickHouse older than MIN_CLICKHOUSE, before a migration is applied to it. */
+async function assertClickHouseVersion(client: ClickHouseClient): Promise<void> {
+  let rows;
+  try {
+    rows = await readRows(client, { query: 'SELECT version() AS version', what: "the server's version", row: z.object({ version: z.string() }), bounds: LOOKUP_READ });
+  } catch (err) {
+    throw err instanceof CdrflowError ? err : classifyClickHouseError(err);
+  }
+  const problem = clickHouseVersionProblem(rows[0]?.version ?? '');
+  if (problem) throw new CdrflowError('config', problem);
 }
 
 export interface MigrationPlanStep {
@@ -119,6 +151,9 @@ export async function migrate(
     const name = (v: number) => String(v).padStart(4, '0');
     log(`${db}.cdrflow_migrations records migration(s) ${newer.map(name).join(', ')}, which this cdrflow does not have (it has 0001..${name(known)}): a newer cdrflow migrated ${db}; its tables are used as they are`);
   }
+
+  // Only a migration still to apply needs the server to be recent enough: a database migrated already is used as it is.
+  if (migrations.some((m) => !recorded.has(m.version))) await assertClickHouseVersion(client);
 
   const result: MigrateResult = { applied: [], alreadyApplied: [] };
   for (const [i, step] of steps.entries()) {
