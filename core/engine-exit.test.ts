@@ -57,6 +57,21 @@ describe('exitProcess', () => {
     expect(exits).toEqual([1]);
   });
 
+  it('asks what can be stopped to stop, waits for it, and exits even when a cancel throws', async () => {
+    const { cancelOnExit, engineCall, exitProcess } = await load();
+    let settle!: () => void;
+    void engineCall(() => new Promise<void>((resolve) => (settle = resolve)));
+    const cancel = vi.fn(() => (settle(), Promise.resolve()));
+    cancelOnExit(cancel);
+    cancelOnExit(() => {
+      throw new Error('the engine refused the KILL');
+    });
+    exitProcess(2, 2_000);
+    expect(cancel).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(exits).toEqual([2]);
+  });
+
   it('exits at once with no engine call in flight', async () => {
     const { exitProcess } = await load();
     exitProcess(0);

@@ -42,7 +42,8 @@ export function cancelOnExit(cancel: () => Promise<unknown>): () => void {
 function beginExit(): void {
   if (exiting) return;
   exiting = true;
-  for (const cancel of cancellers) trackIn(inFlight, cancel());
+  // A cancel that throws must not keep the exit from happening: taken as a rejection, and waited for as settled.
+  for (const cancel of cancellers) trackIn(inFlight, new Promise((resolve) => resolve(cancel())));
 }
 
 /** Runs one call into the engine, tracked; once an exit has begun, a new call never starts (nor settles). */
