@@ -127,10 +127,15 @@ export class LivePoller {
       // elsewhere) would read nothing until the clock reached it, without a word: the tenant starts again as a new one
       // does. What the ahead clock's windows passed over before that start is for a backfill, so the warning says so.
       const believed = cp && !aheadOfClock(secOf(cp.watermark), nowSec) ? cp : undefined;
+      // So is a kept start ahead of the clock (taken while it ran ahead, no window saved since): taken again. Nothing
+      // was read from it, so nothing before the new start was passed over.
+      const kept = this.starts.get(id);
       if (believed) this.starts.delete(id);
-      else if (!this.starts.has(id)) {
-        this.starts.set(id, nowSec - this.settings.initialLookbackSec);
-        if (cp) log('warn', 'poller.checkpoint_ahead', { tenant, watermark: cp.watermark, now: isoOf(nowSec), read_from: isoOf(this.starts.get(id)!), hint: 'calls before read_from that the checkpoint passed over are read by a backfill of that range' });
+      else if (kept === undefined || aheadOfClock(kept, nowSec)) {
+        const start = nowSec - this.settings.initialLookbackSec;
+        this.starts.set(id, start);
+        if (cp) log('warn', 'poller.checkpoint_ahead', { tenant, watermark: cp.watermark, now: isoOf(nowSec), read_from: isoOf(start), hint: 'calls before read_from that the checkpoint passed over are read by a backfill of that range' });
+        else if (kept !== undefined) log('warn', 'poller.checkpoint_ahead', { tenant, start: isoOf(kept), now: isoOf(nowSec), read_from: isoOf(start), reason: 'the start was taken by a clock ahead of this one and no window was saved since' });
       }
       const watermark = believed ? secOf(believed.watermark) : this.starts.get(id)!;
       // A read time ahead of the clock (stamped while it ran ahead) or unreadable says nothing of which calls were

@@ -471,6 +471,44 @@ describe('live cycle', () => {
     expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
+  it('a new tenant\'s start taken while the clock ran ahead, its first window unsaved, is taken again once the clock is set right, with a warning', async () => {
+    // The start is kept until the first checkpoint is saved. Taken an hour ahead (10 minutes back from then) and never
+    // saved (the first read failed), it lay 50 minutes in the future once the clock was set right: the tenant read
+    // nothing until the clock caught up, without a word.
+    const { asked, source: empty } = emptySource();
+    let failedOnce = false;
+    const source: PullSource = {
+      ...empty,
+      fetchPage: async (...args) => {
+        if (!failedOnce) {
+          failedOnce = true;
+          throw new CdrflowError('transient', 'InternalError', { code: 'InternalError' });
+        }
+        return empty.fetchPage(...args);
+      },
+    };
+    const logs: { level: string; msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const h = harness(source, { retry: { maxAttempts: 1 }, log: (level, msg, fields) => logs.push({ level, msg, fields }) });
+    const settings = { ...liveSettings, initialLookbackSec: 600 };
+    let clock = Date.UTC(2026, 0, 10, 1);
+    h.ctx.now = () => clock;
+    const poller = new LivePoller(h.ctx, h.store, settings);
+    await expect(poller.runOnce()).rejects.toMatchObject({ code: 'InternalError' });
+    expect(failedOnce).toBe(true);
+    expect(h.store.get(`tencent-ccc:${APP}:live`)).toBeUndefined();
+    // Set right: read as a new tenant is, from now − initialLookbackSec.
+    clock = Date.UTC(2026, 0, 10);
+    const now = Math.floor(clock / 1000);
+    logs.length = 0;
+    await poller.runOnce();
+    const start = now - settings.initialLookbackSec;
+    expect(asked).toEqual([{ start: start - settings.lookbackSec - settings.maxCallSec, end: now - settings.settleSec }]);
+    expect(h.store.get(`tencent-ccc:${APP}:live`)?.watermark).toBe(new Date((now - settings.settleSec) * 1000).toISOString());
+    expect(logs.filter((l) => l.level === 'warn').map((l) => [l.msg, l.fields?.['start'], l.fields?.['read_from']])).toEqual([
+      ['poller.checkpoint_ahead', new Date((now + 3600 - settings.initialLookbackSec) * 1000).toISOString(), new Date(start * 1000).toISOString()],
+    ]);
+  });
+
   it('a live read time ahead of the clock, or unreadable, re-reads lookback + maxCall before the watermark, as a checkpoint without one', async () => {
     // polledAt says which calls were visible when the watermark's window was read. Stamped by a clock that ran a day
     // ahead, it claimed everything up to the watermark settled, and the calls still running then were never re-read;
