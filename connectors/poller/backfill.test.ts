@@ -275,6 +275,26 @@ describe('backfill under a clock that ran ahead', () => {
   });
 });
 
+describe('backfill under a clock stepped while it runs', () => {
+  it('a step of an hour, back or forward, is no time the run took: elapsedMs and records/s are timed as the summary\'s elapsed is', async () => {
+    // Timed on the wall clock, a step back an hour made elapsedMs negative and records/s 0, a step forward an hour
+    // made them an hour and about 0, while the summary's own elapsed (the monotonic clock) said a moment.
+    for (const stepSec of [-3600, 3600]) {
+      const v = fakeVendor({ readSec: stepSec });
+      const from = T - 6 * 3600;
+      const to = T - 4 * 3600;
+      for (let s = from + 60; s < to; s += 600) v.add(s);
+      const h = setup(v);
+      const req = { tenant: 't1', from: new Date(from * 1000), to: new Date(to * 1000), windowSec: 3600, settleSec: 120, progressStream: devnull };
+      const run = await runBackfill(h.ctx, h.store, req);
+      expect(run, `${stepSec}`).toMatchObject({ records: v.calls.length, complete: true });
+      expect(run.elapsedMs, `${stepSec}`).toBeGreaterThanOrEqual(0);
+      expect(run.elapsedMs, `${stepSec}`).toBeLessThan(60_000);
+      expect(run.summaryLine, `${stepSec}`).not.toContain('records/s=0 ');
+    }
+  });
+});
+
 describe('the live poller under the same slow reads', () => {
   it('finds the call still running when its window was read: each window re-reads from the previous one\'s read time', async () => {
     // Live checkpoints one window at a time, and the next window starts maxCallSec + lookbackSec before the previous
