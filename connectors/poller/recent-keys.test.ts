@@ -41,6 +41,28 @@ describe('RecentKeys', () => {
     expect(cache.evicted).toBe(3);
   });
 
+  it('an entry read while the clock ran ahead, set right since, is dropped: it held every entry behind it past its TTL', () => {
+    // Expiry walks from the least recently read and stops at the first entry within the TTL. Stamped an hour ahead, the
+    // front entries stayed "within" it for an extra hour, and every expired entry behind them with them (a clock that
+    // had run a year ahead: for good, the cache filled to its cap).
+    const HOUR = 60 * MIN;
+    const cache = new RecentKeys({ ttlMs: 10 * MIN, maxEntries: 100 });
+    cache.remember('t', 'ahead', 'h', HOUR);
+    // Set right: read at 0, then not again for longer than the TTL.
+    cache.remember('t', 'old', 'h', 0);
+    cache.remember('t', 'recent', 'h', 11 * MIN);
+    cache.expire(12 * MIN);
+    expect(cache.unchanged('t', 'old', 'h', 12 * MIN)).toBe(false);
+    expect(cache.unchanged('t', 'ahead', 'h', 12 * MIN)).toBe(false);
+    expect(cache.unchanged('t', 'recent', 'h', 12 * MIN)).toBe(true);
+    expect(cache.evicted).toBe(2);
+    // Within the clock's slack (a step back of a minute) an entry is believed and kept.
+    const believed = new RecentKeys({ ttlMs: 10 * MIN, maxEntries: 100 });
+    believed.remember('t', 'slightly-ahead', 'h', 16 * MIN);
+    believed.expire(12 * MIN);
+    expect(believed.size).toBe(1);
+  });
+
   it('keeps at most maxEntries, dropping the least recently read first', () => {
     const cache = new RecentKeys({ ttlMs: 60 * MIN, maxEntries: 3 });
     cache.remember('t', 'a', 'h', 1);

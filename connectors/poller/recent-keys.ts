@@ -5,6 +5,7 @@
 // the at-least-once contract (normalize and the ClickHouse table deduplicate by key), so persisting it would buy
 // nothing but complexity.
 import { createHash } from 'node:crypto';
+import { aheadOfClock } from './windows.ts';
 
 /** Default cap: about 250 MB at worst (about 250 bytes an entry, measured with UUID keys). */
 export const DEFAULT_RECENT_KEYS_MAX = 1_000_000;
@@ -72,9 +73,10 @@ export class RecentKeys {
   expire(nowMs: number): void {
     const cutoff = nowMs - this.options.ttlMs;
     for (const [id, entry] of this.entries) {
-      // Order is by last read; a clock that stepped back can leave a newer entry in front, which only delays
-      // eviction until the next call.
-      if (entry.seenAtMs >= cutoff) break;
+      // Order is by last read. An entry read further ahead of the clock than its slack (while the clock ran ahead, set
+      // right since) says nothing of when it was read; kept, it would hold every entry behind it until the clock passed
+      // it. Dropped, it costs one republish. One stepped back within the slack only delays eviction a little.
+      if (entry.seenAtMs >= cutoff && !aheadOfClock(entry.seenAtMs / 1000, nowMs / 1000)) break;
       this.entries.delete(id);
       this.evictedCount++;
     }
