@@ -2,9 +2,12 @@
 // read again, from each partition's log start (what retention kept) up to the group's committed offset.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Kafka } from 'kafkajs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The raw topic of tencent-ccc: 3 partitions whose records before offset 40 were deleted by retention; end 100. */
-const broker = vi.hoisted(() => ({ committed: [] as { partition: number; offset: string }[], resets: 0 }));
+const broker = vi.hoisted(() => ({ committed: [] as { partition: number; offset: string }[], resets: 0, topics: ['cdr.raw.tencent-ccc'], resetTopics: [] as string[] }));
 
 vi.mock('../kafka-access.ts', async (actual) => ({
   ...(await actual<typeof import('../kafka-access.ts')>()),
@@ -14,10 +17,13 @@ vi.mock('../kafka-access.ts', async (actual) => ({
         connect: async () => undefined,
         disconnect: async () => undefined,
         describeGroups: async () => ({ groups: [{ state: 'Empty', members: [] }] }),
-        listTopics: async () => ['cdr.raw.tencent-ccc'],
+        listTopics: async () => broker.topics,
         fetchOffsets: async ({ topics }: { topics: string[] }) => topics.map((topic) => ({ topic, partitions: broker.committed })),
         fetchTopicOffsets: async () => [0, 1, 2].map((partition) => ({ partition, low: '40', high: '100', offset: '100' })),
-        resetOffsets: async () => void broker.resets++,
+        resetOffsets: async ({ topic }: { topic: string }) => {
+          broker.resets++;
+          broker.resetTopics.push(topic);
+        },
       }),
     }) as unknown as Kafka,
 }));
@@ -28,6 +34,8 @@ let said: string[];
 beforeEach(() => {
   said = [];
   broker.resets = 0;
+  broker.topics = ['cdr.raw.tencent-ccc'];
+  broker.resetTopics = [];
   vi.spyOn(console, 'log').mockImplementation((line: string) => void said.push(line));
 });
 afterEach(() => vi.restoreAllMocks());
@@ -47,5 +55,24 @@ describe('cdrflow replay --dry-run', () => {
     broker.committed = [0, 1, 2].map((partition) => ({ partition, offset: '-1' }));
     expect(await command.run(['--vendor', 'tencent-ccc', '--dry-run'])).toBe(0);
     expect(said.at(-1)).toMatch(/: about 0 record\(s\) would be normalized again/);
+  });
+});
+
+describe('cdrflow replay --vendor', () => {
+  it("takes the receiver's own raw topic of that vendor, told apart as reconcile and import tell it (a topic not named ….<vendor> was left out)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-replay-'));
+    try {
+      const config = join(dir, 'pipeline.json');
+      writeFileSync(config, JSON.stringify({
+        receiver: { huawei: { apps: [{ appKey: 'app1', appSecret: 'secret1' }], topics: { fee: 'hw_fees', events: 'hw_events' } } },
+        normalize: { inputTopics: ['cdr.raw.tencent-ccc', 'hw_fees'] },
+      }));
+      broker.topics = ['cdr.raw.tencent-ccc', 'hw_fees'];
+      broker.committed = [{ partition: 0, offset: '100' }];
+      expect(await command.run(['--config', config, '--vendor', 'huawei-privatenumber'])).toBe(0);
+      expect(broker.resetTopics).toEqual(['hw_fees']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import { parseFlags } from '../args.ts';
 import { groupHasCommitted, groupLag, groupState, resetGroupToEarliest } from '../../core/kafka-streams.ts';
 import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from '../../core/exit-codes.ts';
 import { groupIdSchema } from '../../transforms/normalize/service/config.ts';
-import type { AppConfig } from '../../app/config.ts';
+import { rawTopicVendor, type AppConfig } from '../../app/config.ts';
 import { VENDORS, isVendor } from '../../core/topology.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
@@ -66,7 +66,9 @@ export const command: Command = {
     if (nameProblem !== undefined) throw new ExitError(EXIT_USAGE, nameProblem);
     const dryRun = values['dry-run'] ?? false;
     const inputs = config.normalize.inputTopics;
-    const topics = vendors.length > 0 ? inputs.filter((t) => vendors.some((v) => t.endsWith(`.${v}`))) : inputs;
+    // A topic's vendor by the one rule reconcile and import use: a receiver's or poller's own topic (`hw_fees`) is its
+    // source's, whatever its name; by the name's end alone, `--vendor huawei-privatenumber` found none there.
+    const topics = vendors.length > 0 ? inputs.filter((t) => vendors.includes(rawTopicVendor(config, t) ?? '')) : inputs;
     if (topics.length === 0) throw new UsageError(`no input topic of normalize (${inputs.join(', ')}) belongs to ${vendors.join(', ')}`);
     const kafka = await oneShotKafka(config, 'cdrflow-replay');
     try {
