@@ -5,7 +5,7 @@
 // LVMS records without a key, lines just under and over MAX_LINE_BYTES, no final newline. Each case must:
 //  - end as the command would exit 0 or 2 (never a throw, which the command turns into exit 1, nor a stop);
 //  - publish every valid line's records exactly once, each payload the line's (or its feeLst element's) bytes as they
-//    were, under the line's number;
+//    were (without the blanks around the line), under the line's number;
 //  - report every bad line once, by its number, with a reason that says what is wrong, the summary's counts matching;
 //  - print nothing (a reason, a bad-line note) that carries a raw control or invisible character, and show the first
 //    LINES_LOGGED_PER_SECOND bad lines of each second, the rest summed up.
@@ -97,10 +97,11 @@ class CaseGen {
       // As TOP logs it: the DTO as a JSON string; the payload is the DTO's own text.
       return { body: Buffer.from(JSON.stringify(text)), expect: { kind: 'ok', payloads: [text], keys: [key] } };
     }
-    // Spaces around a record are the line's own bytes, kept.
+    // Spaces around a record are the file's, not the record's: the payload is the record's text, as a receiver stores
+    // it (a record with no id is keyed by that text).
     const around = r.chance(0.1) ? r.pick([' ', '\t', '  ']) : '';
     const line = `${around}${text}${around}`;
-    return { body: Buffer.from(line), expect: { kind: 'ok', payloads: [line], keys: [key] } };
+    return { body: Buffer.from(line), expect: { kind: 'ok', payloads: [text], keys: [key] } };
   }
 
   /** A Huawei push body of `count` records; over MAX_FEE_RECORDS the receiver refuses it whole, as must the import. */

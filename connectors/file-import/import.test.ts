@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
+import { checkLvmsDto } from '../../core/records/lvms-key.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -115,6 +116,18 @@ describe('importFile', () => {
       [expect.stringMatching(/^sha256:[0-9a-f]{64}$/), '12345678'],
     ]);
     expect(sink.envelopes()[1]!.payload).toBe('{"robot_call_job_id":6,"called_phone_number":"13900000000","start_time":"2026-11-02 09:01:00"}');
+  });
+
+  it('LVMS: a DTO with no id gets the key and payload its text gets at the receiver, blanks around its line or not (they made a second key)', () => {
+    const ctx = { vendor: 'alibaba-lvms' as const, tenant: '12345678', file: 'f.jsonl', requestId: 'r', receivedAt: new Date(0) };
+    const dto = '{"robot_call_job_id":6,"called_phone_number":"13900000000"}';
+    const atReceiver = checkLvmsDto(dto);
+    if (!atReceiver.ok) throw new Error(atReceiver.problem);
+    expect(atReceiver.key.source).toBe('payload-sha256');
+    for (const line of [dto, `  ${dto}\t `, `\t${JSON.stringify(dto)} `]) {
+      const got = envelopesFromLine(line, 1, ctx);
+      expect(got.ok && got.envelopes.map((e) => [e.natural_key, e.payload]), JSON.stringify(line)).toEqual([[atReceiver.key.key, dto]]);
+    }
   });
 
   it('LVMS without --tenant: every line is reported, nothing published', async () => {

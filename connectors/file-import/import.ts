@@ -247,6 +247,10 @@ export function envelopesFromLine(
   const strict = ctx.vendor === 'huawei-privatenumber' ? parseHuaweiText(line) : parseJsonStrict(line);
   if (!strict.ok) return { ok: false, reason: strict.problem.startsWith('malformed JSON') ? `not valid JSON (${strict.problem.slice('malformed JSON: '.length)})` : strict.problem };
   const parsed = strict.value;
+  // The record's own text, as a receiver stores it: the blanks a file keeps around a line are no part of it (JSON.parse
+  // took them, so they are JSON whitespace, which trim() removes and the value's last character is not). A record with
+  // no id is keyed by the hash of its text, so with them the import stored a second copy of what the receiver had.
+  const text = line.trim();
   const base = {
     vendor: ctx.vendor,
     received_at: ctx.receivedAt,
@@ -279,7 +283,7 @@ export function envelopesFromLine(
         extra: { batch_size: String(feeLst.length), batch_index: String(i) },
       }));
     } else if (isObject(parsed)) {
-      items = [{ record: parsed, payload: line, extra: {} }];
+      items = [{ record: parsed, payload: text, extra: {} }];
     } else {
       return { ok: false, reason: 'expected a FeeInfo object or a {"eventType":"fee","feeLst":[...]} push body' };
     }
@@ -302,7 +306,7 @@ export function envelopesFromLine(
   }
 
   // alibaba-lvms
-  const dto = typeof parsed === 'string' ? parsed : line;
+  const dto = typeof parsed === 'string' ? parsed : text;
   const check = checkLvmsDto(dto);
   if (!check.ok) return { ok: false, reason: check.problem };
   if (ctx.tenant === undefined) return { ok: false, reason: 'LVMS records carry no app_key: pass --tenant' };

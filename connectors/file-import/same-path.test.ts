@@ -68,4 +68,19 @@ describe('a Huawei call pushed and imported', () => {
     const line = imported(app, body, new Date());
     expect(line).toEqual({ ok: false, reason: expect.stringContaining('U+FFFD') });
   });
+
+  it('a record with no id (keyed by its text) gets the same key and payload whether pushed or imported with blanks around its line', async () => {
+    // Such a record is dead-lettered by normalize, once per key: the blanks a file kept around it made it a second key.
+    const app: HuaweiApp = { appKey: 'hwBlank', appSecret: 'hwSecretB' };
+    const [record] = new HuaweiFeeGenerator({ seed: 5, appKey: app.appKey }).batch(1);
+    const { sessionId: _s, icid: _i, ...keyless } = record!;
+    const text = JSON.stringify(keyless);
+
+    const push = await pushed(app, JSON.stringify({ eventType: 'fee', feeLst: [keyless] }));
+    expect(push.status).toBe(200);
+    expect(push.envelopes[0]!.attributes['key_source']).toBe('payload-sha256');
+    const line = imported(app, ` \t${text}  \t`, new Date());
+    if (!line.ok) throw new Error(line.reason);
+    expect(line.envelopes.map((e) => [e.natural_key, e.payload])).toEqual(push.envelopes.map((e) => [e.natural_key, e.payload]));
+  });
 });
