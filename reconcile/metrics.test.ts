@@ -122,6 +122,36 @@ describe('reconcile gauges', () => {
     expect(sample(after, 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 0']);
   });
 
+  it('count the records a repair listed as unrepairable when its after pass agrees: the run exits 1, and so the alert fires', async () => {
+    const registry = new Registry();
+    const metrics = new ReconcileMetrics(registry);
+    // Before: CCC tenant 1400 had 3 records not normalized, one of its other days agreed; TRTC had 1 missing in
+    // ClickHouse. The repair re-fed 1 CCC record and the TRTC one; 2 CCC raw records were gone from their topic
+    // (retention), so they are gone from where the after pass looks too: it agrees, the run exits 1 (repairExitCode).
+    const before = outcome([row('tencent-ccc', '1400', [drift('not_normalized', 3)]), { ...row('tencent-ccc', '1400', []), day: '2026-11-29' }, row('tencent-trtc', '1500', [drift('not_in_clickhouse', 1)])], 1).before;
+    const after = outcome([row('tencent-ccc', '1400', []), { ...row('tencent-ccc', '1400', []), day: '2026-11-29' }, row('tencent-trtc', '1500', [])], 0).before;
+    metrics.observe(
+      {
+        before,
+        repair: [
+          { kind: 'replay_raw', vendor: 'tencent-ccc', tenant: null, records: 1, detail: '1 raw record(s) appended again' },
+          { kind: 'resend_normalized', vendor: null, tenant: null, records: 1, detail: '1 normalized record(s) appended again' },
+          { kind: 'unrepairable', vendor: 'tencent-ccc', tenant: '1400', records: 2, detail: '2026-11-30: 2 raw record(s) no longer on cdr.raw.tencent-ccc', sample: ['a', 'b'] },
+        ],
+        after,
+        exitCode: 1,
+      },
+      'schedule',
+    );
+    const text = await registry.metrics();
+    expect(sample(text, 'cdrflow_reconcile_last_run_exit_code')).toEqual(['cdrflow_reconcile_last_run_exit_code 1']);
+    expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 2');
+    expect(text).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 1');
+    // A vendor the repair closed entirely agrees.
+    expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-trtc"} 0');
+    expect(text).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-trtc"} 0');
+  });
+
   it('count every trigger and exit code at 0 before the first run', async () => {
     const text = await (async () => {
       const registry = new Registry();

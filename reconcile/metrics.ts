@@ -25,7 +25,7 @@ export class ReconcileMetrics {
 
   constructor(registry: Registry) {
     const r = [registry];
-    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: `Records (CDRs) in drift per vendor ${SCHEDULED}, after its repair if any: missing, extra or duplicated on a layer; not minutes, view differences or unreachable sources`, labelNames: ['vendor'], registers: r });
+    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: `Records (CDRs) in drift per vendor ${SCHEDULED}, after its repair if any: missing, extra or duplicated on a layer, or listed by the repair as unrepairable; not minutes, view differences or unreachable sources`, labelNames: ['vendor'], registers: r });
     this.driftMinutes = new Gauge({ name: 'cdrflow_reconcile_drift_minutes', help: `Billable minutes in drift per vendor ${SCHEDULED}, after its repair if any: source (or raw topic) vs cdr FINAL`, labelNames: ['vendor'], registers: r });
     this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: `Tenant-days with drift per vendor ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
     this.sourceUnreachable = new Gauge({ name: 'cdrflow_reconcile_source_unreachable', help: `1 when the vendor API could not be read ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
@@ -57,9 +57,20 @@ export class ReconcileMetrics {
     for (const vendor of VENDORS) {
       const rows = report.rows.filter((r) => r.vendor === vendor);
       if (rows.length === 0 && !report.scope.vendors.includes(vendor)) continue;
-      this.drift.set({ vendor }, rows.reduce((s, r) => s + driftRecords(r.drift), 0));
+      let records = rows.reduce((s, r) => s + driftRecords(r.drift), 0);
+      let driftRows = rows.filter((r) => r.drift.length > 0).length;
+      // What a repair lists as unrepairable is mostly gone from where its after pass looks (a record a topic's
+      // retention removed, a call the vendor no longer serves): an after pass that agrees would clear the alert on
+      // records lost for good, while the run exits 1 for them (repairExitCode). They are the vendor's drift then, on
+      // the before pass's days of their tenants.
+      const lost = outcome.after && driftRows === 0 ? (outcome.repair ?? []).filter((a) => a.kind === 'unrepairable' && a.vendor === vendor) : [];
+      if (lost.length > 0) {
+        records = lost.reduce((s, a) => s + a.records, 0);
+        driftRows = outcome.before.rows.filter((r) => r.vendor === vendor && r.drift.length > 0 && lost.some((a) => a.tenant === r.tenant)).length;
+      }
+      this.drift.set({ vendor }, records);
       this.driftMinutes.set({ vendor }, rows.reduce((s, r) => s + driftMinutes(r.drift), 0));
-      this.driftRows.set({ vendor }, rows.filter((r) => r.drift.length > 0).length);
+      this.driftRows.set({ vendor }, driftRows);
       this.sourceUnreachable.set({ vendor }, report.sourceUnreachable.includes(vendor) ? 1 : 0);
       this.sourceRefused.set({ vendor }, rows.some((r) => r.drift.some((d) => d.kind === 'source_refused')) ? 1 : 0);
     }
