@@ -29,7 +29,8 @@
 //  - OPTIMIZE only on the months holding unmerged rows or a re-fed call; DELETE only of the rows of a call outside the
 //    partition of its latest version (as stored before, or as re-fed), keeping that version;
 //  - each call counted by the report but gone from its topic (unless the backfill re-feeds it), each extra_in_normalized and not_in_source call is listed
-//    as unrepairable (by id) and gets no action;
+//    as unrepairable (by id) and gets no action; not a call whose moved version was lost and is re-fed: its earlier
+//    version, extra on 30 November, is superseded by it;
 //  - once the live stages (stood in) carried the re-fed records through, a call stale on two layers is at its latest
 //    version in cdr FINAL, and a second reconcile finds no repairable drift (but on calls retention removed and
 //    missing calls the backfills did not bring back), and a second repair does nothing more.
@@ -545,7 +546,6 @@ function oracle(calls: Call[], s: Setup, retention: number): (published: Readonl
     }
     if (!rawLatest && norm && (call.vendor === PUSH || !call.served)) unrepairable.add(call.cdrId);
     if (call.vendor === API && !call.served && rawLatest) unrepairable.add(call.cdrId);
-    if (call.movedLost) unrepairable.add(call.cdrId);
   }
   const hit = retention >= 0 && wants.length > 0 ? wants[retention % wants.length]! : undefined;
   if (hit) {

@@ -91,6 +91,9 @@ describe('repair: a re-fed version that lands in another month than the row it s
     const actions = await repair(report, ctx);
     expect(actions.find((a) => a.kind === 'resend_normalized')).toMatchObject({ records: 1, sample: [ID] });
     expect(actions.find((a) => a.kind === 'delete_superseded')).toMatchObject({ records: 1, sample: [ID] });
+    // The old row, extra on 30 November, is the call's superseded version: re-fed and deleted, nothing is left
+    // unrepaired (listed so, the run would exit 1 with an after pass that agrees).
+    expect(actions.filter((a) => a.kind === 'unrepairable')).toEqual([]);
     const kept = [{ part: '202612', version: String(NEW.received_at.getTime()) }];
     expect(await stored()).toEqual(kept);
   });

@@ -271,6 +271,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   // 3. Normalized records missing in ClickHouse, or held there at an earlier version: append them again to the
   // normalized topic for the sink (the record received last, the version the reconcile counted).
   const missingInCh = without(without([...idsOf(report, 'not_in_clickhouse', 'stale_in_clickhouse').values()].flat(), backfilled), appended);
+  const resent = new Set<string>();
   if (missingInCh.length > 0) {
     stopIfAborted();
     const wanted = new Set(missingInCh.flatMap((b) => b.ids));
@@ -291,6 +292,7 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
     stopIfAborted();
     await resend(ctx, ctx.normalizedTopic, messagesOf(latest));
     refed += latest.size;
+    for (const id of latest.keys()) resent.add(id);
     if (latest.size > 0) actions.push({ kind: 'resend_normalized', vendor: null, tenant: null, records: latest.size, detail: `${latest.size} normalized record(s) appended again to ${ctx.normalizedTopic} for the sink`, sample: [...latest.keys()].slice(0, SAMPLE) });
     listGone(without(missingInCh, leftToAnotherRun), latest, 'normalized', ctx.normalizedTopic, actions);
   }
@@ -322,11 +324,21 @@ async function repairSteps(report: ReconcileReport, ctx: RepairContext, actions:
   }
   if (months.size > 0) actions.push({ kind: 'merge_duplicates', vendor: null, tenant: null, records: duplicates, detail: `OPTIMIZE … FINAL on partition(s) ${[...months].sort().join(', ')} (${duplicates} unmerged duplicate row(s) before)` });
 
-  // 6. What cannot be repaired from here.
+  // 6. What cannot be repaired from here. For a call re-fed above, a record extra on a day is the version it had
+  // before its start moved to another day (the re-fed one's): a ClickHouse row with no normalized record on its day
+  // (any re-feed), a normalized record with no raw record on its day (a raw re-feed: a normalized one leaves it with
+  // none). The re-fed version supersedes it (merged above, or deleted when in another month): repaired, not left
+  // (listed, it would make an after pass that agrees exit 1).
+  const rawRefed = (id: string) => backfilled.has(id) || appended.has(id);
+  const earlierVersion = (kind: DriftKind, id: string) => (kind === 'extra_in_clickhouse' && (rawRefed(id) || resent.has(id))) || (kind === 'extra_in_normalized' && rawRefed(id));
   for (const row of report.rows) {
     for (const d of row.drift) {
       if (d.repairable) continue;
-      actions.push({ kind: 'unrepairable', vendor: row.vendor, tenant: row.tenant, records: d.count, detail: `${row.day}: ${d.detail}`, ...(d.ids ? { sample: d.ids.slice(0, SAMPLE) } : {}) });
+      const ids = d.ids?.filter((id) => !earlierVersion(d.kind, id));
+      if (ids?.length === 0) continue;
+      const records = ids ? ids.length : d.count;
+      const detail = records === d.count ? d.detail : d.detail.replace(/^\d+/, String(records));
+      actions.push({ kind: 'unrepairable', vendor: row.vendor, tenant: row.tenant, records, detail: `${row.day}: ${detail}`, ...(ids ? { sample: ids.slice(0, SAMPLE) } : {}) });
     }
   }
 }
