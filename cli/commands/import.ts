@@ -48,7 +48,8 @@ ${MAX_RECORD_BYTES / 1024} KiB or a key or appKey over ${MAX_NATURAL_KEY_BYTES} 
 printed, the rest as one "N more bad lines this second" line; the summary counts every one.
 A UTF-16 or compressed file (gzip, xz, zstd) is refused, and a line still going after ${MAX_SKIPPED_LINE_BYTES / 1024 / 1024} MiB ends the import: neither is JSON Lines.
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
-Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line.
+Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line
+(a batch Kafka refuses then is not tried again: stopped_at_line is the line before it, the line to import again from is named).
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}).
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
 64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16, compressed: refused before anything is read; a line
@@ -182,6 +183,16 @@ export const command: Command = {
         const { stopped } = summary;
         if (stopped?.reason === 'signal') {
           const signal = stop.received ?? 'SIGINT';
+          const { unpublished } = stopped;
+          if (unpublished !== undefined) {
+            // Kafka refused the last batch when the stop came: the lines before it are what was done, the resume point.
+            const done = unpublished.fromLine - 1;
+            bar.finish({ ...counts, stopped_at_line: done, ...where });
+            throw new ExitError(
+              signalExit(signal),
+              `stopped by ${signal} while Kafka refused a batch (${unpublished.problem}): its ${unpublished.records} records, from line ${unpublished.fromLine}, were not published; the lines before line ${unpublished.fromLine} were published or reported: import the file again from line ${unpublished.fromLine} on`,
+            );
+          }
           bar.finish({ ...counts, stopped_at_line: summary.lines, ...where });
           const read = summary.lines === 0 ? 'before the first line: nothing was imported' : `after line ${summary.lines}: the lines read were published or reported, the rest of the file was not read`;
           throw new ExitError(signalExit(signal), `stopped by ${signal} ${read}`);

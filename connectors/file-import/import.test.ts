@@ -187,6 +187,36 @@ describe('importFile', () => {
     expect(sink.envelopes()).toHaveLength(3);
   });
 
+  it('Ctrl-C while a refused batch waits for its retry: the stop\'s summary, that batch not counted, the line to resume from (it was a Kafka failure: exit 1 or 69)', async () => {
+    const file = join(tempDir(), 'three.jsonl');
+    writeFileSync(file, `${feeLine('s-1')}\n${feeLine('s-2')}\n\n${feeLine('s-3')}\n${feeLine('s-4')}\n`);
+    const sink = new MemorySink();
+    const stop = new AbortController();
+    // The first batch is acknowledged; Kafka refuses every later one, and the user presses Ctrl-C once it was refused.
+    let publishes = 0;
+    const refusing = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 2) {
+          sink.failing = true;
+          setImmediate(() => stop.abort(new Error('SIGINT')));
+        }
+        return sink.publish(e, t);
+      },
+    };
+    // Retries without end and long waits: only the stop can end this batch's tries.
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't', batchSize: 2 }), {
+      sink: refusing,
+      signal: stop.signal,
+      retry: { maxAttempts: Infinity, initialMs: 60_000, maxMs: 60_000 },
+    });
+    expect(summary).toMatchObject({
+      lines: 5,
+      records: 2,
+      stopped: { reason: 'signal', unpublished: { fromLine: 4, records: 2, problem: 'broker not available (test)' } },
+    });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
+  });
+
   it('control characters in a reason are escaped: JSON.parse quotes the text it choked on, NUL bytes and escape sequences included', async () => {
     const file = join(tempDir(), 'controls.jsonl');
     // Line 2: a NUL byte first; line 3: a terminal escape sequence; line 4: a C1 control (CSI, U+009B) in the excerpt.

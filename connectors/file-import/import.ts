@@ -23,6 +23,7 @@ import { rawArrayElements } from '../../core/records/json-raw.ts';
 import type { EnvelopeSink } from '../receiver/types.ts';
 import type { ImportOptions } from './config.ts';
 import { RETRY, retry, type BackoffOptions } from '../../core/backoff.ts';
+import { asCdrflowError } from '../../core/errors.ts';
 import { MAX_LINE_BYTES, naturalKeyProblem, parseJsonStrict, quote, recordSizeProblem, tenantProblem, terminalReason } from '../../core/input-limits.ts';
 import { byteLines, overlongReason } from '../../core/byte-lines.ts';
 
@@ -57,10 +58,14 @@ export interface ImportSummary {
   firstBadLines: BadLine[];
   /**
    * Why the import ended before the end of the input, when it did; every line before (`lines` of them) was published
-   * or reported. `signal`: the caller's signal aborted (Ctrl-C). `not-json-lines`: the input is not JSON Lines (gzip
+   * or reported, but for `unpublished`. `signal`: the caller's signal aborted (Ctrl-C); `unpublished` when it came
+   * while Kafka refused a batch (its retries end there): that batch's records, from line `fromLine` on, were not
+   * published (nor counted in `records`), every line before it was. `not-json-lines`: the input is not JSON Lines (gzip
    * data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
    */
-  stopped?: { reason: 'signal' } | { reason: 'not-json-lines'; line: number; problem: string };
+  stopped?:
+    | { reason: 'signal'; unpublished?: { fromLine: number; records: number; problem: string } }
+    | { reason: 'not-json-lines'; line: number; problem: string };
 }
 
 export interface ImportHooks {
@@ -72,7 +77,8 @@ export interface ImportHooks {
   retry?: Partial<BackoffOptions>;
   /**
    * Stops the import (Ctrl-C): no more lines are read, the records of the lines read so far are published (one try
-   * each once aborted) and the summary says `stopped: { reason: 'signal' }`.
+   * each once aborted, and a retry's wait ends) and the summary says `stopped: { reason: 'signal' }`, with the batch
+   * Kafka refused, if any, as `unpublished`.
    */
   signal?: AbortSignal;
   /** What file `-` reads (default process.stdin). */
@@ -323,13 +329,23 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const file = options.file === STDIN_FILE ? 'stdin' : basename(options.file);
   const summary: ImportSummary = { file, topic, requestId, lines: 0, blankLines: 0, records: 0, badLines: 0, firstBadLines: [] };
   const pending: RawEnvelope[] = [];
+  let pendingFromLine = 0; // the line of pending's first record
   const { signal } = hooks;
-  const flush = async () => {
-    if (pending.length === 0) return;
+  /** Publishes what is pending; false when a stop (Ctrl-C) came while Kafka refused it (summary.stopped says so). */
+  const flush = async (): Promise<boolean> => {
+    if (pending.length === 0) return true;
     const batch = pending.splice(0);
-    // Once stopped (Ctrl-C), the batch gets one try: no backoff keeps the user waiting.
-    await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish, signal ? { signal } : {});
+    try {
+      // Once stopped (Ctrl-C), the batch gets one try, and a retry's wait ends: no backoff keeps the user waiting.
+      await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish, signal ? { signal } : {});
+    } catch (err) {
+      // The user asked to stop: they get the stop's answer (the summary so far, where to resume), not a Kafka failure.
+      if (!signal?.aborted) throw err;
+      summary.stopped = { reason: 'signal', unpublished: { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message } };
+      return false;
+    }
     summary.records += batch.length;
+    return true;
   };
 
   // Strict UTF-8: a lenient decoder would turn invalid bytes into U+FFFD and change a call id without a word. The BOM
@@ -360,8 +376,9 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
       } else {
         result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()), huaweiApps: hooks.huaweiApps });
         if (result.ok) {
+          if (pending.length === 0) pendingFromLine = lineNumber;
           pending.push(...result.envelopes);
-          if (pending.length >= options.batchSize) await flush();
+          if (pending.length >= options.batchSize && !(await flush())) break;
         } else {
           summary.badLines++;
           const bad = { line: lineNumber, reason: terminalReason(result.reason) };
