@@ -10,6 +10,7 @@ import { Progress } from '../../core/progress.ts';
 import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
 import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { BadLineNotes } from '../../connectors/file-import/bad-line-notes.ts';
+import { MAX_FEE_RECORDS } from '../../connectors/huawei-privatenumber/receiver-route.ts';
 import { LINES_LOGGED_PER_SECOND } from '../../core/log-limit.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
@@ -50,7 +51,8 @@ A UTF-16 or compressed file (gzip, xz, zstd) is refused, and a line still going 
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line
 (a batch Kafka refuses then is not tried again: stopped_at_line is the line before it, the line to import again from is named).
---batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}).
+--batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}); a push body's
+records (up to ${MAX_FEE_RECORDS}) always go in one batch, as a push is one unit at the receiver, so a smaller N sends it alone.
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
 64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16, compressed: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);

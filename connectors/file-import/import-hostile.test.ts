@@ -363,6 +363,13 @@ describe(`fuzz: file import (seed ${SEED}, ${CASES} files)`, () => {
         if (more > 0) wanted.push(`f.jsonl: ${more} more bad lines this second, not shown (the summary counts them all)`);
       }
       expect(notesShown, where).toEqual(wanted);
+      // --batch 7: a batch holds at most 7 records, or one line's (a push body) of more; a line's records are never split.
+      const lineOf = (e: (typeof envelopes)[number]) => e.attributes['line'];
+      for (const [k, { envelopes: batch }] of sink.published.entries()) {
+        const lines = new Set(batch.map(lineOf));
+        expect(batch.length <= 7 || lines.size === 1, `${where}: batch ${k} of ${batch.length} records from lines ${[...lines].join(',')}`).toBe(true);
+        if (k > 0) expect(sink.published[k - 1]!.envelopes.map(lineOf), `${where}: batch ${k}`).not.toContain(lineOf(batch[0]!));
+      }
       published += envelopes.length;
       reported += bad.length;
     }

@@ -54,7 +54,20 @@ describe('importFile', () => {
     expect(envelopes.map((e) => e.attributes['line'])).toEqual(['1', '3', '3']);
     expect(envelopes[1]!.payload).toMatch(/^\{"direction": 0, "spId": "sp1"/);
     expect(envelopes[0]).toMatchObject({ mode: 'import', connector: 'import', tenant_id: 'hwImportApp', request_id: summary.requestId, received_at: new Date(Date.UTC(2026, 10, 3)) });
-    expect(sink.published.map((p) => p.envelopes.length)).toEqual([3]);
+    // --batch 2: line 1's record goes first, as line 3's push body of two would not fit with it.
+    expect(sink.published.map((p) => p.envelopes.length)).toEqual([1, 2]);
+  });
+
+  it('Huawei: --batch N holds at most N records, or one whole push body of more (a push is one unit, as at the receiver; a batch of N+49 was published)', async () => {
+    const file = join(tempDir(), 'batches.jsonl');
+    const push = (n: number, from: number) => JSON.stringify({ eventType: 'fee', feeLst: Array.from({ length: n }, (_, i) => JSON.parse(feeLine(`p-${from + i}`))) });
+    writeFileSync(file, [feeLine('s-1'), push(50, 0), feeLine('s-2'), feeLine('s-3'), push(2, 100), feeLine('s-4')].join('\n'));
+    for (const [batchSize, sizes] of [[1, [1, 50, 1, 1, 2, 1]], [2, [1, 50, 2, 2, 1]], [3, [1, 50, 2, 3]], [50, [1, 50, 5]]] as const) {
+      const sink = new MemorySink();
+      const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't', batchSize }), { sink });
+      expect(summary, `--batch ${batchSize}`).toMatchObject({ lines: 6, records: 56, badLines: 0 });
+      expect(sink.published.map((p) => p.envelopes.length), `--batch ${batchSize}`).toEqual(sizes);
+    }
   });
 
   it('Huawei: a push body that holds no fee records is a bad line, not a record normalize would dead-letter', async () => {

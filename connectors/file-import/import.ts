@@ -376,6 +376,10 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
       } else {
         result ??= envelopesFromLine(line!, lineNumber, { vendor: options.vendor, tenant: options.tenant, file, requestId, receivedAt: new Date(now()), huaweiApps: hooks.huaweiApps });
         if (result.ok) {
+          // A line's records go in one batch: a push body is one acknowledged unit, as at the receiver, and a line is
+          // where a stopped import resumes. What is pending goes first when they would not fit in the batch with it, so
+          // a batch holds at most batchSize records, or one push body of more (up to MAX_FEE_RECORDS).
+          if (pending.length + result.envelopes.length > options.batchSize && !(await flush())) break;
           if (pending.length === 0) pendingFromLine = lineNumber;
           pending.push(...result.envelopes);
           if (pending.length >= options.batchSize && !(await flush())) break;
