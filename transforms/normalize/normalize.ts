@@ -18,7 +18,7 @@ import { mapTencentCcc } from './vendors/tencent-ccc.ts';
 import { mapTencentTrtc } from './vendors/tencent-trtc.ts';
 
 /** Bump on any change of mapping output, so replays through a fixed mapping are distinguishable downstream. */
-export const MAPPING_VERSION = '1.8.0';
+export const MAPPING_VERSION = '1.9.0';
 
 export type VendorMapper = (record: unknown, envelope: RawEnvelope, ctx: NormalizeContext) => NormalizeResult;
 

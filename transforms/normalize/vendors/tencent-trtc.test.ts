@@ -25,6 +25,17 @@ describe('tencent-trtc (MAPPING.md, Tencent TRTC)', () => {
     expect(single.extras['billing_note']).toBeUndefined();
   });
 
+  it('a call read as answered by its acceptTs (interrupt, an unknown result) without an endTs bills 0 with the billing note', () => {
+    for (const callResult of ['interrupt', 'NewResult']) {
+      const cdr = map({ ...call, callResult, acceptTs: T + 30, endTs: undefined });
+      expect(cdr.answered_at, callResult).not.toBeNull();
+      expect(cdr, callResult).toMatchObject({ talk_seconds: 0, billable_seconds: 0 });
+      expect(cdr.extras['billing_note'], callResult).toMatch(/^answered without acceptTs or an endTs at or after it/);
+    }
+    // Not answered (acceptTs repeating startCallTs): 0 is no unknown talk time, so no note.
+    expect(map({ ...call, callResult: 'interrupt', acceptTs: T, endTs: undefined }).extras['billing_note']).toBeUndefined();
+  });
+
   it('callees are de-duplicated, without the caller, and the verbatim list is kept when anything was dropped', () => {
     const cdr = map({ ...call, callees: ['b', 'a', 'b', 'c'] });
     expect(cdr.callees.map((p) => p.value)).toEqual(['b', 'c']);

@@ -116,8 +116,9 @@ export function mapTencentTrtc(record: unknown, envelope: RawEnvelope, ctx: Norm
   cdr.total_seconds = secondsBetween(started, ended);
   cdr.talk_seconds = answered ? (secondsBetween(answered, ended) ?? 0) : 0;
   Object.assign(cdr, bill(cdr.talk_seconds, selectRule(ctx.options, envelope.vendor, envelope.tenant_id)));
-  // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on.
-  if (status.answered === 'yes' && secondsBetween(answered, ended) === null) {
+  // Said on the row, as for LVMS: a 0 that is not a measured 0 must not pass for a call nobody talked on. That holds
+  // for every call read as answered: normal_end, and an interrupt or unknown result whose acceptTs is after the start.
+  if ((status.answered === 'yes' || answered !== null) && secondsBetween(answered, ended) === null) {
     extras['billing_note'] = 'answered without acceptTs or an endTs at or after it: talk and billable time unknown, recorded as 0';
   } else if (cdr.call_type === 'group' && status.answered === 'yes' && answered !== null && started !== null && answered.getTime() === started.getTime()) {
     // TRTC reports every group call as normal_end, and its unanswered records repeat startCallTs as acceptTs: such a
