@@ -35,6 +35,10 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
   allowWsse: z.boolean().default(false),
   /** Largest accepted |now - Created|; replay protection remembers nonces for this long. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(300),
+  /**
+   * Nonces remembered at once (pushes in the last 2 × maxClockSkewSeconds). At the cap a push is answered 503, for
+   * Huawei to re-push later, rather than a live nonce forgotten (which would let its headers be replayed).
+   */
   nonceCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
   /**
    * Resolve each recorded fee record's download link (301 Location of the recording API, with the pushing app's

@@ -1,6 +1,8 @@
 // Remembers (appKey, nonce) pairs for as long as their `Created` could still pass the freshness check, so a captured
-// request cannot be replayed inside the skew window. Memory is bounded: entries expire, and at the cap the oldest go
-// first (a request old enough to be evicted is normally already rejected as stale).
+// request cannot be replayed inside the skew window. Memory is bounded: entries expire, and at the cap a new nonce is
+// refused ('full') rather than a live one forgotten: the signature does not cover the body, so a forgotten nonce would
+// let whoever captured its headers push any body under that app until Created goes stale, and whoever can fill the
+// cache (any app's secret is enough: the cache is shared) could choose to forget them.
 
 export class NonceCache {
   private readonly expiries = new Map<string, number>();
@@ -11,16 +13,17 @@ export class NonceCache {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Reserves the nonce; false when it was already seen and has not expired. */
-  claim(appKey: string, nonce: string): boolean {
+  /** Reserves the nonce: 'used' when it was already seen and has not expired, 'full' when the cap leaves no room. */
+  claim(appKey: string, nonce: string): 'claimed' | 'used' | 'full' {
     const key = `${appKey}\u0000${nonce}`;
     const now = this.now();
     const expiry = this.expiries.get(key);
-    if (expiry !== undefined && expiry > now) return false;
+    if (expiry !== undefined && expiry > now) return 'used';
     if (expiry !== undefined) this.expiries.delete(key);
     this.evict(now);
+    if (this.expiries.size >= this.maxEntries) return 'full';
     this.expiries.set(key, now + this.ttlMs);
-    return true;
+    return 'claimed';
   }
 
   /** Whether the nonce is spent and not expired; records nothing (a request refused before its body is read). */
@@ -44,7 +47,7 @@ export class NonceCache {
   private evict(now: number): void {
     // Map iteration is insertion order and every entry has the same TTL, so expired entries sit at the front.
     for (const [key, expiry] of this.expiries) {
-      if (expiry > now && this.expiries.size < this.maxEntries) break;
+      if (expiry > now) break;
       this.expiries.delete(key);
     }
   }

@@ -9,6 +9,8 @@ import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { silentLog } from '../../core/log.ts';
 import { buildAuthHeaders } from './aksk.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
+import { createHuaweiRoute } from './receiver-route.ts';
+import { HuaweiReceiverConfigSchema } from './config.ts';
 
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:crypto')>();
@@ -41,5 +43,30 @@ describe('Huawei push signature', () => {
     expect(await push(headers, body)).toEqual({ status: 200, hmacs: 1 });
     expect(await push(headers, body)).toEqual({ status: 403, hmacs: 1 });
     expect(sink.envelopes()).toHaveLength(2);
+  });
+});
+
+describe('Huawei nonce cache at its cap', () => {
+  it('answers a new push 503 and keeps every spent nonce refused, rather than forgetting one', async () => {
+    const now = Date.parse('2026-03-01T00:00:00Z');
+    const OTHER = { appKey: 'hwAppKey02', appSecret: 'hwSecret02' };
+    const route = createHuaweiRoute(HuaweiReceiverConfigSchema.parse({ apps: [APP, OTHER], nonceCacheMaxEntries: 1000 }), { now: () => now });
+    const ctx = { now: () => now, publish: async () => {} };
+    const body = Buffer.from(JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed: 1, appKey: APP.appKey }).batch(1) }));
+    const push = async (app: typeof APP, nonce: string) => {
+      const incoming = {
+        method: 'POST', path: '/huawei/privatenumber/fee', query: new URLSearchParams(), rawQuery: '', body,
+        headers: { ...buildAuthHeaders(app.appKey, app.appSecret, { nowMs: now, nonce }) }, requestId: nonce, receivedAt: new Date(now),
+      };
+      const auth = route.authorize!(incoming);
+      return 'refusal' in auth ? auth.refusal.status : (await route.handle(incoming, ctx, auth.grant)).status;
+    };
+
+    expect(await push(APP, 'victim')).toBe(200);
+    // Another app, with its own secret, fills the cache.
+    for (let i = 0; i < 999; i++) expect(await push(OTHER, `flood${i}`)).toBe(200);
+    expect(await push(OTHER, 'flood999')).toBe(503);
+    // The victim's captured headers, replayed inside the window, are still refused.
+    expect(await push(APP, 'victim')).toBe(403);
   });
 });

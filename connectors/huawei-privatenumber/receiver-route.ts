@@ -98,7 +98,10 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     // The signature was checked once, by `authorize`; Created is judged fresh again when the push is stored, as the
     // body may have taken up to bodyTimeoutMs to come in.
     if (stale(signed.created, ctx.now())) return TIME_OUT();
-    if (!nonces.claim(app.appKey, nonce)) return NONCE_USED();
+    const claim = nonces.claim(app.appKey, nonce);
+    if (claim === 'used') return NONCE_USED();
+    // Retryable: Huawei re-pushes after a 503, by when the nonces of the window have expired.
+    if (claim === 'full') return failure('unavailable', push, `too many pushes in the last ${2 * config.maxClockSkewSeconds} s to remember their nonces (nonceCacheMaxEntries)`);
 
     const result = await accept(push, ctx, app, signed.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
