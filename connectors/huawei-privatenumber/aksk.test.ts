@@ -23,6 +23,17 @@ describe('X-AKSK', () => {
     expect(verifyDigest('aksk', parsed.token, 'other')).toBe(false);
   });
 
+  it('verifies only the exact Base64 of the digest, and a digest of another length is refused without throwing', () => {
+    const token = { username: 'app1', nonce: 'N0nce', created: '2024-01-01T00:00:00Z', passwordDigest: '' };
+    const right = akskDigest('s3cret', token.nonce, token.created);
+    expect(right).toMatch(/=$/);
+    const raw = Buffer.from(right, 'base64');
+    for (const other of ['', 'x', right.replace(/=+$/, ''), `${right}=`, raw.toString('hex'), raw.toString('base64url'), right.slice(0, -2) + 'é']) {
+      expect(verifyDigest('aksk', { ...token, passwordDigest: other }, 's3cret')).toBe(false);
+    }
+    expect(verifyDigest('aksk', { ...token, passwordDigest: right }, 's3cret')).toBe(true);
+  });
+
   it('legacy WSSE verifies only when allowed, with the plain SHA-256 digest', () => {
     const h = buildAuthHeaders('app1', 's3cret', { scheme: 'wsse', nonce: 'abc', nowMs: Date.UTC(2018, 1, 12, 15, 30, 20) });
     expect(parseAuthHeaders({ ...h }, false)).toMatchObject({ ok: false, resultcode: '1023006' });
@@ -51,6 +62,12 @@ describe('X-AKSK', () => {
     [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2020-01-01T00:00:00Z"' }, '1023037'],
     [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b-c",Created="2020-01-01T00:00:00Z",PasswordDigest="x"' }, '1010002'],
     [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2020-01-01 00:00:00",PasswordDigest="x"' }, '1010002'],
+    // Not a real time: Date.parse rolls these over (to 2 March, to the next midnight) instead of refusing them.
+    [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2026-02-30T00:00:00Z",PasswordDigest="x"' }, '1010002'],
+    [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2026-03-01T24:00:00Z",PasswordDigest="x"' }, '1010002'],
+    [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2026-12-31T23:59:60Z",PasswordDigest="x"' }, '1010002'],
+    [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="2026-03-01T08:00:00+08:00",PasswordDigest="x"' }, '1010002'],
+    [{ authorization: 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"', 'x-aksk': 'UsernameToken Username="a",Nonce="b",Created="+275760-09-13T00:00:00Z",PasswordDigest="x"' }, '1010002'],
   ])('refuses %j with Huawei code %s', (headers, code) => {
     expect(parseAuthHeaders(headers, false)).toMatchObject({ ok: false, resultcode: code, status: 401 });
   });

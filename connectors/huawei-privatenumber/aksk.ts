@@ -137,10 +137,20 @@ export function parseAuthHeaders(
   const passwordDigest = p.get('PasswordDigest');
   if (!passwordDigest) return fail(401, '1023037', 'No PasswordDigest');
   if (!NONCE_RE.test(nonce)) return fail(401, '1010002', 'Invalid request: Nonce must be 1-128 characters of [0-9A-Za-z]');
-  if (!CREATED_RE.test(created) || Number.isNaN(Date.parse(created))) {
+  if (!isRealCreated(created)) {
     return fail(401, '1010002', 'Invalid request: Created must be UTC like 2018-02-12T15:30:20Z');
   }
   return { ok: true, scheme, token: { username, passwordDigest, nonce, created } };
+}
+
+/**
+ * `Created` in the documented shape and a real UTC time: Date.parse rolls 2026-02-30 over to 2 March and 24:00:00 to
+ * the next midnight, so the time it reads must also print back as the whole seconds written.
+ */
+function isRealCreated(created: string): boolean {
+  if (!CREATED_RE.test(created)) return false;
+  const ms = Date.parse(created);
+  return !Number.isNaN(ms) && formatCreated(ms) === created.replace(/\.\d+Z$/, 'Z');
 }
 
 /** Constant-time comparison of the presented digest with the one computed from the app secret. */
