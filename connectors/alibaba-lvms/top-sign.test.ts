@@ -38,11 +38,32 @@ describe('TOP signing', () => {
     expect(verifyTopSign(params, 'sec', 'hmac-sha256', topSign(params.filter(([name]) => name !== 'Zeta'), 'sec', 'hmac-sha256'))).toBe(false);
   });
 
+  it('matches only the digest: another length or non-hex text is refused without throwing, hex case aside', () => {
+    const right = topSign(params, 'sec', 'hmac');
+    for (const other of ['', 'A', right.slice(0, -1), `${right}0`, `${right.slice(0, -2)}ß`, Buffer.from(right, 'hex').toString('base64'), topSign(params, 'sec', 'hmac-sha256')]) {
+      expect(verifyTopSign(params, 'sec', 'hmac', other)).toBe(false);
+    }
+    expect(verifyTopSign(params, 'sec', 'hmac', right.toLowerCase())).toBe(true);
+  });
+
+  it('a parameter with a value cannot be moved into the sign, nor out of it', () => {
+    const signed = topSign(params, 'sec', 'hmac-sha256');
+    // `sign` itself is never part of what is signed, whatever it holds.
+    expect(topSign(params.map(([k, v]) => [k, k === 'sign' ? 'OTHER' : v] as [string, string]), 'sec', 'hmac-sha256')).toBe(signed);
+    const changed: [string, string][] = params.map(([k, v]) => [k, k === 'ivr_call_record_d_t_o' ? v.replace('3', '4') : v]);
+    expect(verifyTopSign(changed, 'sec', 'hmac-sha256', signed)).toBe(false);
+    expect(verifyTopSign([...params, ['target_app_key', 'x']], 'sec', 'hmac-sha256', signed)).toBe(false);
+  });
+
   it('timestamps are GMT+8 regardless of TZ', () => {
     const t = Date.UTC(2024, 5, 30, 20, 15, 0);
     expect(formatTopTimestamp(t)).toBe('2024-07-01 04:15:00');
     expect(parseTopTimestamp('2024-07-01 04:15:00')).toBe(t);
     expect(parseTopTimestamp('2024-02-30 00:00:00')).toBeUndefined();
     expect(parseTopTimestamp('2024-07-01T04:15:00')).toBeUndefined();
+    expect(parseTopTimestamp('2024-02-29 00:00:00')).toBe(Date.UTC(2024, 1, 28, 16));
+    for (const bad of ['2023-02-29 00:00:00', '2024-12-31 23:59:60', '2024-07-01 24:00:00', '2024-07-01 04:15:00+08:00', '2024-07-01 04:15:00Z', '12024-07-01 04:15:00', '1719800100', '2024-7-1 4:15:00']) {
+      expect(parseTopTimestamp(bad)).toBeUndefined();
+    }
   });
 });

@@ -365,6 +365,20 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(await res2.text()).toMatch(/<error_response><code>25<\/code>/);
   });
 
+  it('refuses a parameter given both in the query string and in the form body, whichever value was signed', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const params = signedParams({ ...LVMS, dto, format: 'json' });
+    for (const name of ['sign', 'app_key', 'ivr_call_record_d_t_o']) {
+      // The signed value in the body, another (or the same) in the query: neither may be chosen silently.
+      for (const queryValue of [params.get(name)!, 'other']) {
+        const res = await fetch(`${r.url}/router/rest?${new URLSearchParams({ [name]: queryValue }).toString()}`, { method: 'POST', body: params });
+        expect(readTopAnswer(await res.text())).toEqual({ success: false, code: '41', subCode: 'isv.invalid-parameter' });
+      }
+    }
+    expect(sink.published).toHaveLength(0);
+  });
+
   it('refuses a format spelled otherwise than json or xml (format=JSON) with code 23, in xml, writes nothing', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
@@ -379,6 +393,12 @@ describe('Alibaba LVMS TOP endpoint', () => {
     ['an unknown app_key', 29, 'isv.appkey-not-exists', { app_key: 'nobody' }],
     ['a stale timestamp', 31, 'isv.invalid-parameter:timestamp', { timestamp: topTimestamp(Date.now() - 11 * 60_000) }],
     ['a malformed timestamp', 31, 'isv.invalid-parameter:timestamp', { timestamp: '2026/11/02 09:00' }],
+    ['a timestamp from the future', 31, 'isv.invalid-parameter:timestamp', { timestamp: topTimestamp(Date.now() + 11 * 60_000) }],
+    // TOP timestamps are GMT+8 without a zone: one in UTC is 8 hours off, one with a zone is not TOP's shape.
+    ['a timestamp in UTC', 31, 'isv.invalid-parameter:timestamp', { timestamp: new Date().toISOString().slice(0, 19).replace('T', ' ') }],
+    ['a timestamp with a zone', 31, 'isv.invalid-parameter:timestamp', { timestamp: `${topTimestamp(Date.now())}+08:00` }],
+    ['a timestamp of a day that does not exist', 31, 'isv.invalid-parameter:timestamp', { timestamp: '2026-02-30 00:00:00' }],
+    ['a huge timestamp', 31, 'isv.invalid-parameter:timestamp', { timestamp: '99999999999' }],
     ['v=1.0', 34, 'isv.invalid-parameter:v', { v: '1.0' }],
     ['another method', 22, 'isv.invalid-parameter:method', { method: 'alibaba.lvms.lvr.importcallcustomer' }],
     ['an unknown sign_method', 25, 'isv.invalid-parameter:sign_method', { sign_method: 'sha1' }],
