@@ -28,7 +28,7 @@ export type ReceiverConfigInput = z.input<typeof ReceiverConfigSchema>;
 export function pushRoutes(config: ReceiverConfig, now: () => number): Route[] {
   const routes: Route[] = [];
   if (config.huawei) routes.push(createHuaweiRoute(config.huawei, { now }));
-  if (config.lvms) routes.push(createLvmsRoute(config.lvms));
+  if (config.lvms) routes.push(createLvmsRoute(config.lvms, { now }));
   return routes;
 }
 

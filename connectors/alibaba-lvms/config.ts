@@ -19,6 +19,11 @@ export const LvmsReceiverConfigSchema = z.strictObject({
   /** TOP allows 10 minutes of skew between the GMT+8 `timestamp` and server time. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(600),
   signMethods: z.array(z.enum(SIGN_METHODS)).min(1).default([...SIGN_METHODS]),
+  /**
+   * Signs of stored calls remembered at once (calls in the last 2 × maxClockSkewSeconds), so that a call sent again
+   * with the same sign is refused. At the cap a call is answered 503, for the client to send it again later.
+   */
+  signCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
   topic: kafkaTopic.default(TOPICS.raw('alibaba-lvms')),
 });
 export type LvmsReceiverConfig = z.infer<typeof LvmsReceiverConfigSchema>;

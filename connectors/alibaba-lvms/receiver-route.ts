@@ -13,6 +13,7 @@ import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
+import { NonceCache } from '../huawei-privatenumber/nonce-cache.ts';
 import { quote } from '../../core/input-limits.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 
@@ -70,9 +71,13 @@ function formatOf(query: URLSearchParams, params?: Map<string, string>): TopForm
   return (params?.get('format') ?? query.get('format')) === 'json' ? 'json' : 'xml';
 }
 
-export function createLvmsRoute(config: LvmsReceiverConfig): Route {
+export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => number }): Route {
   const apps = new Map<string, LvmsApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
+  // TOP has no nonce: the sign, a digest over every parameter and the timestamp, stands in for one. A call sent again
+  // with it inside the window is a replay, and stored again its newer received_at would make an older version of the
+  // record outrank a newer one. Remembered as long as the timestamp can pass (skew on both sides, `>` passes at it).
+  const signs = new NonceCache(2 * skewMs + 1, config.signCacheMaxEntries, opts.now);
 
   const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
     const format = formatOf(push.query);
@@ -145,6 +150,12 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
     const check = checkLvmsDto(dto);
     if (!check.ok) return bad(41, 'Invalid Arguments', `isv.invalid-parameter:${LVMS_DTO_PARAM}`, check.problem);
 
+    // Upper case: the hex case is not part of the digest. Spent only once the call is stored, like a Huawei nonce.
+    const spent = sign.toUpperCase();
+    const claim = signs.claim(app.appKey, spent);
+    if (claim === 'used') return bad(25, 'Invalid Signature', 'isv.invalid-signature:already-used', 'a call with this sign was already stored: sign each call anew', 'auth_failed');
+    if (claim === 'full') return failure('unavailable', push, `too many calls in the last ${2 * config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
+
     const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
     for (const extra of ['rpc_context', 'partner_id', 'target_app_key', 'session']) {
       const value = params.get(extra);
@@ -170,6 +181,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig): Route {
         config.topic,
       );
     } catch (err) {
+      signs.release(app.appKey, spent);
       return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
     }
     return {

@@ -2,7 +2,7 @@
 // section, vendors.md §3-§4). Each case scripts, from its own seed, a receiver configuration (body limit and budget,
 // ack deadline, group-commit bounds), waves of pushes sent at once over loopback (signed Huawei fee and call-event
 // pushes, LVMS `alibaba.lvms.lvr.receivecallrecord` calls), some re-pushed (signed anew), some replayed (the same
-// headers), some carrying malformed records or sized at the body limit (one byte under, at, one over) or at the
+// headers; an LVMS copy is always its very call, the same sign), some carrying malformed records or sized at the body limit (one byte under, at, one over) or at the
 // record limit, and a stand-in for Kafka whose sends succeed, succeed late (after ackTimeoutMs), fail, fail after
 // acknowledging only the first records of the send, or hang until the case ends. It checks:
 //  - a push answered success (Huawei 200 `0`, LVMS `success: true`) had every one of its records acknowledged by the
@@ -10,8 +10,8 @@
 //    request of its own (two copies answered success are two acknowledged requests);
 //  - any other answer is the contract's for what was sent: the vendor's "retry later" (Huawei 503 `1010001`, LVMS 503
 //    code 10 `isp.*`) for a push that could be stored; 400 `1010002` / TOP 41 `isv.invalid-parameter` for a malformed
-//    one; 413 for one over the body limit; 403 "Nonce already used" only for a copy of a push signed with the same
-//    nonce; never 500, never another shape;
+//    one; 413 for one over the body limit; 403 "Nonce already used" (LVMS: 25 `isv.invalid-signature:already-used`)
+//    only for a copy of a push signed with the same nonce (LVMS: sign); never 500, never another shape;
 //  - a record stored raw by contract (a Huawei fee record without sessionId, an LVMS DTO without ids) is stored with
 //    its push; nothing of a refused push ever reaches the stand-in;
 //  - no send carries a push whose every copy was already answered (a push answered "retry later" is withdrawn while
@@ -68,7 +68,7 @@ interface Push {
   /** The records' stored texts, as the route keeps them (each unique to this push and its copies). */
   payloads: string[];
   expect: Expect;
-  /** The Huawei nonce (copies replayed with the same headers share it). */
+  /** The Huawei nonce, or the LVMS sign, which stands in for one (copies replayed share it). */
   nonce?: string;
   what: string;
 }
@@ -134,9 +134,10 @@ function planCase(seed: number): Case {
       // A copy of an earlier push: a re-push signed anew, or a replay of its very headers.
       if (pushes.length > 0 && r.chance(0.25)) {
         const original = r.pick(pushes);
-        const replay = original.kind !== 'lvms' && r.chance(0.5);
+        // An LVMS copy is its very call (the sign is in the body the copy shares): always a replay.
+        const replay = original.kind === 'lvms' || r.chance(0.5);
         const sameWave = original.wave === wave;
-        const headers = original.kind === 'lvms' || replay ? original.headers : huaweiHeaders();
+        const headers = replay ? original.headers : huaweiHeaders();
         pushes.push({
           ...original,
           id: pushes.length,
@@ -280,6 +281,8 @@ function makeLvms(r: Rng, mark: () => string, limit: number): Made {
     body: sized.body,
     payloads: sized.texts,
     expect,
+    // signedParams always signs: the sign is there.
+    nonce: new URLSearchParams(sized.body).get('sign')!,
     what: `LVMS call (${malformed}${sized.what})`,
   };
 }
@@ -451,6 +454,7 @@ function verdictOf(p: Push, a: Answer): Verdict {
     if (a.status === 200 && top.code === '41' && top.subCode === 'isv.invalid-parameter:ivr_call_record_d_t_o')
       return 'refused';
     if (a.status === 413 && top.subCode === 'isv.request-too-large') return 'too_large';
+    if (a.status === 200 && top.code === '25' && top.subCode === 'isv.invalid-signature:already-used') return 'nonce_used';
     return 'other';
   }
   let json: { resultcode?: string; resultdesc?: string } = {};

@@ -365,6 +365,24 @@ describe('Alibaba LVMS TOP endpoint', () => {
     expect(await res2.text()).toMatch(/<error_response><code>25<\/code>/);
   });
 
+  it('refuses a call sent again with the same sign inside the timestamp window: a replay of an older version would outrank a newer one', async () => {
+    const sink = new MemorySink();
+    const r = await start(sink);
+    const post = async (body: URLSearchParams) => readTopAnswer(await (await fetch(`${r.url}/router/rest`, { method: 'POST', body })).text());
+    const v1 = signedParams({ ...LVMS, dto, format: 'json' });
+    const v2 = signedParams({ ...LVMS, dto: dto.replace('"chat_duration":42', '"chat_duration":43'), format: 'json' });
+    expect(await post(v1)).toMatchObject({ success: true });
+    expect(await post(v2)).toMatchObject({ success: true });
+    // Captured v1, sent again (as it was, with its sign in lower case, or with a blank parameter added that the sign
+    // may leave out): stored, its newer received_at would make it the call's version in ClickHouse.
+    const lower = new URLSearchParams(v1);
+    lower.set('sign', v1.get('sign')!.toLowerCase());
+    const blank = new URLSearchParams(v1);
+    blank.set('partner_id', '');
+    for (const replay of [v1, lower, blank]) expect(await post(replay)).toEqual({ success: false, code: '25', subCode: 'isv.invalid-signature:already-used' });
+    expect(sink.envelopes(LVMS_TOPIC).map((e) => e.payload)).toEqual([v1.get('ivr_call_record_d_t_o'), v2.get('ivr_call_record_d_t_o')]);
+  });
+
   it('refuses a parameter given both in the query string and in the form body, whichever value was signed', async () => {
     const sink = new MemorySink();
     const r = await start(sink);
@@ -421,7 +439,8 @@ describe('Alibaba LVMS TOP endpoint', () => {
     const r = await start(sink);
     const keyless = '{"name":"x","phone_number":"13800000000"}';
     for (let push = 0; push < 2; push++) {
-      const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', params: { ivr_call_record_d_t_o: keyless } });
+      // Signed anew (another second), as a re-push is: the same sign again would be refused as a replay.
+      const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', nowMs: Date.now() - push * 1000, params: { ivr_call_record_d_t_o: keyless } });
       expect(JSON.parse(res.body)).toHaveProperty('alibaba_lvms_lvr_receivecallrecord_response');
     }
     const stored = sink.published.map((p) => p.envelopes[0]!);
