@@ -70,3 +70,26 @@ describe('Huawei nonce cache at its cap', () => {
     expect(await push(APP, 'victim')).toBe(403);
   });
 });
+
+describe('Huawei push tenant', () => {
+  it('is the app whose secret signed the headers, whatever appKey the records name', async () => {
+    const now = Date.parse('2026-03-01T00:00:00Z');
+    const OTHER = { appKey: 'hwAppKey02', appSecret: 'hwSecret02' };
+    const route = createHuaweiRoute(HuaweiReceiverConfigSchema.parse({ apps: [APP, OTHER] }), { now: () => now });
+    const stored: string[] = [];
+    const ctx = { now: () => now, publish: async (envelopes: { tenant_id: string }[]) => void stored.push(...envelopes.map((e) => e.tenant_id)) };
+    // Signed by OTHER, the records claiming APP: stored under OTHER, never under the app they name.
+    const body = Buffer.from(JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed: 1, appKey: APP.appKey }).batch(2) }));
+    const incoming = {
+      method: 'POST', path: '/huawei/privatenumber/fee', query: new URLSearchParams(), rawQuery: '', body,
+      headers: { ...buildAuthHeaders(OTHER.appKey, OTHER.appSecret, { nowMs: now }) }, requestId: 'r', receivedAt: new Date(now),
+    };
+    const auth = route.authorize!(incoming);
+    expect('grant' in auth && (await route.handle(incoming, ctx, auth.grant)).status).toBe(200);
+    expect(stored).toEqual([OTHER.appKey, OTHER.appKey]);
+    // Username names APP, the digest is OTHER's: refused.
+    const forged = buildAuthHeaders(OTHER.appKey, OTHER.appSecret, { nowMs: now });
+    const refusal = route.authorize!({ ...incoming, headers: { ...forged, 'x-aksk': forged['x-aksk']!.replace(OTHER.appKey, APP.appKey) } });
+    expect('refusal' in refusal && refusal.refusal.status).toBe(401);
+  });
+});
