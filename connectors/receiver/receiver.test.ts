@@ -438,9 +438,12 @@ describe('Alibaba LVMS TOP endpoint', () => {
     const sink = new MemorySink();
     const r = await start(sink);
     const keyless = '{"name":"x","phone_number":"13800000000"}';
+    // One clock reading for both: read per push, the second push's second minus one could be the first's second again
+    // (the TOP timestamp has whole seconds), the same sign.
+    const now = Date.now();
     for (let push = 0; push < 2; push++) {
       // Signed anew (another second), as a re-push is: the same sign again would be refused as a replay.
-      const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', nowMs: Date.now() - push * 1000, params: { ivr_call_record_d_t_o: keyless } });
+      const res = await submitLvmsRecord({ url: `${r.url}/router/rest`, ...LVMS, dto, format: 'json', nowMs: now - push * 1000, params: { ivr_call_record_d_t_o: keyless } });
       expect(JSON.parse(res.body)).toHaveProperty('alibaba_lvms_lvr_receivecallrecord_response');
     }
     const stored = sink.published.map((p) => p.envelopes[0]!);

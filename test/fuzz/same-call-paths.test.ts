@@ -173,9 +173,12 @@ describe.each(seeds)('seed %i: one call, every path', (seed) => {
         break;
     }
     // Each path is a call of its own, signed anew (another second): the same sign twice would be refused as a replay.
+    // Seconds counted back from one clock reading: read per call, a later call's second minus one could be an earlier
+    // call's second again (the TOP timestamp has whole seconds).
     let sent = 0;
+    const signedAt = Date.now();
     const form = (format: 'json' | 'xml', inQuery = false): RequestInit & { url: string } => {
-      const params = signedParams({ ...LVMS, dto, format, nowMs: Date.now() - 1000 * sent++ });
+      const params = signedParams({ ...LVMS, dto, format, nowMs: signedAt - 1000 * sent++ });
       return {
         url: `${receiver.url}/router/rest${inQuery ? `?${params.toString()}` : ''}`,
         method: 'POST',
