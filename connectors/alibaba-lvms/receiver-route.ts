@@ -13,7 +13,7 @@ import type { LvmsApp, LvmsReceiverConfig, SignMethod } from './config.ts';
 import { SIGN_METHODS } from './config.ts';
 import { parseTopTimestamp, verifyTopSign } from './top-sign.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
-import { NonceCache } from '../huawei-privatenumber/nonce-cache.ts';
+import { NonceCache } from '../receiver/nonce-cache.ts';
 import { quote } from '../../core/input-limits.ts';
 import type { IncomingPush, Outcome, PushReply, Route, RouteContext, TransportFailure } from '../receiver/types.ts';
 

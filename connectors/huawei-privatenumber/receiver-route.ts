@@ -16,7 +16,7 @@
 // (recording-links.ts); the payload stays verbatim and the push is neither refused nor lost over a link.
 import { parseAuthHeaders, verifyDigest, type AuthScheme } from './aksk.ts';
 import { CdrflowError } from '../../core/errors.ts';
-import { NonceCache } from './nonce-cache.ts';
+import { NonceCache } from '../receiver/nonce-cache.ts';
 import { huaweiAppAttributes, type HuaweiApp, type HuaweiReceiverConfig } from './config.ts';
 import { huaweiNaturalKey, parseHuaweiText } from '../../core/records/huawei-key.ts';
 import { resolveRecordingLinks } from './recording-links.ts';

@@ -1,5 +1,6 @@
 // Remembers (appKey, nonce) pairs for as long as their `Created` could still pass the freshness check, so a captured
-// request cannot be replayed inside the skew window. Memory is bounded: entries expire, and at the cap a new nonce is
+// request cannot be replayed inside the skew window: Huawei's X-AKSK / WSSE nonces, and the LVMS receiver's TOP
+// `sign`, which stands in for a nonce TOP does not have. Memory is bounded: entries expire, and at the cap a new nonce is
 // refused ('full') rather than a live one forgotten: the signature does not cover the body, so a forgotten nonce would
 // let whoever captured its headers push any body under that app until Created goes stale, and whoever can fill the
 // cache (any app's secret is enough: the cache is shared) could choose to forget them.
