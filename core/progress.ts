@@ -59,6 +59,11 @@ export class Progress {
     return this.done;
   }
 
+  /** Time since the bar was made, on its clock (monotonic by default). */
+  get elapsedMs(): number {
+    return this.now() - this.started;
+  }
+
   /** The progress text (also used by tests): "label 1,234/5,000 24.7% 812/s ETA 4s". */
   render(): string {
     const elapsedS = (this.now() - this.started) / 1000;

@@ -200,8 +200,6 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
   const plan = planBackfill({ from, to, windowSec: req.windowSec, cursor, now: nowSec, settleSec, maxCallSec, lookbackSec, horizon });
   // `done` only once nothing of the range can still change at the vendor.
   const done = plan.unsettled === undefined;
-  // Timed on the monotonic clock, as Progress's elapsed is: a step of the wall clock is no time the run took.
-  const started = performance.now();
   const retriesBefore = metrics.counts.retries;
   const beyondHorizon = horizonWords(source);
   // The loss found by an earlier run of this range stays on the checkpoint: every run of it reports it.
@@ -323,7 +321,7 @@ export async function runBackfill(ctx: Omit<PollContext, 'mode'>, store: Pick<Ch
     read++;
     progress.tick(1);
   }
-  const elapsedMs = performance.now() - started;
+  const elapsedMs = progress.elapsedMs;
   const retries = metrics.counts.retries - retriesBefore;
   const alreadyComplete = windows.length === 0 && !plan.lost && !plan.unsettled && cp !== undefined;
   const notes: string[] = [];

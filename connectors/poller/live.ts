@@ -2,13 +2,16 @@
 // move the checkpoint only after Kafka acknowledged the whole window. `runOnce()` catches up; `run(signal)` repeats.
 // Re-read records whose content Kafka already acknowledged are not published again (recent-keys.ts).
 import { setTimeout as delay } from 'node:timers/promises';
-import { disposition, asCdrflowError } from '../../core/errors.ts';
+import { disposition, asCdrflowError, type CdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
 import { aheadOfClock, nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
 import { RETRY_AFTER_CAP_MS } from './vendor-answer.ts';
+
+/** The rest a failure asked for (a vendor's Retry-After), in ms, at most RETRY_AFTER_CAP_MS; 0 when none. */
+const restAskedMs = (err: CdrflowError): number => Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
 export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
@@ -106,7 +109,7 @@ export class LivePoller {
         if (signal.aborted || disposition(asCdrflowError(err)) !== 'retry' || err instanceof KafkaFailure) throw err;
         failed ??= err;
         const e = asCdrflowError(err);
-        const restMs = Math.min(e.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+        const restMs = restAskedMs(e);
         const until = ctx.now() + restMs;
         if (restMs > 0) this.rests.set(tenant, { until, err });
         log('warn', 'poller.tenant_failed', { tenant, kind: e.kind, code: e.code, error: e.message, ...(restMs > 0 ? { asked_again_at: new Date(until).toISOString() } : {}) });
@@ -224,7 +227,7 @@ export class LivePoller {
           throw err;
         }
         // The rest the failure thrown asked for, for the log; the wait is each tenant's own (restOfAllMs).
-        const askedMs = Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+        const askedMs = restAskedMs(err);
         log('warn', 'poller.cycle_failed', { kind: err.kind, code: err.code, error: err.message, ...(askedMs > 0 ? { retry_after_ms: askedMs } : {}) });
         onCycle?.({ ok: false, code: err.code ?? err.kind, error: err.message });
       }

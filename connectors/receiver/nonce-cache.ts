@@ -5,6 +5,9 @@
 // let whoever captured its headers push any body under that app until Created goes stale, and whoever can fill the
 // cache (any app's secret is enough: the cache is shared) could choose to forget them.
 
+/** One entry per app and nonce, NUL between them: a nonce (Huawei's [0-9A-Za-z], an LVMS sign in hex) holds none. */
+const keyOf = (appKey: string, nonce: string) => `${appKey}\u0000${nonce}`;
+
 export class NonceCache {
   private readonly expiries = new Map<string, number>();
 
@@ -16,7 +19,7 @@ export class NonceCache {
 
   /** Reserves the nonce: 'used' when it was already seen and has not expired, 'full' when the cap leaves no room. */
   claim(appKey: string, nonce: string): 'claimed' | 'used' | 'full' {
-    const key = `${appKey}\u0000${nonce}`;
+    const key = keyOf(appKey, nonce);
     const now = this.now();
     const expiry = this.expiries.get(key);
     if (expiry !== undefined && expiry > now) return 'used';
@@ -29,7 +32,7 @@ export class NonceCache {
 
   /** Whether the nonce is spent and not expired; records nothing (a request refused before its body is read). */
   used(appKey: string, nonce: string): boolean {
-    const expiry = this.expiries.get(`${appKey}\u0000${nonce}`);
+    const expiry = this.expiries.get(keyOf(appKey, nonce));
     return expiry !== undefined && expiry > this.now();
   }
 
@@ -38,7 +41,7 @@ export class NonceCache {
    * very same headers must not be locked out of a request we never stored.
    */
   release(appKey: string, nonce: string): void {
-    this.expiries.delete(`${appKey}\u0000${nonce}`);
+    this.expiries.delete(keyOf(appKey, nonce));
   }
 
   get size(): number {

@@ -79,7 +79,7 @@ async function assertClickHouseVersion(client: ClickHouseClient): Promise<void> 
   try {
     rows = await readRows(client, { query: 'SELECT version() AS version', what: "the server's version", row: z.object({ version: z.string() }), bounds: LOOKUP_READ });
   } catch (err) {
-    throw err instanceof CdrflowError ? err : classifyClickHouseError(err);
+    throw classifyClickHouseError(err);
   }
   const problem = clickHouseVersionProblem(rows[0]?.version ?? '');
   if (problem) throw new CdrflowError('config', problem);
