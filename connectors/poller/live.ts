@@ -2,16 +2,13 @@
 // move the checkpoint only after Kafka acknowledged the whole window. `runOnce()` catches up; `run(signal)` repeats.
 // Re-read records whose content Kafka already acknowledged are not published again (recent-keys.ts).
 import { setTimeout as delay } from 'node:timers/promises';
-import { disposition, asCdrflowError, type CdrflowError } from '../../core/errors.ts';
+import { disposition, asCdrflowError } from '../../core/errors.ts';
 import { checkpointIds, type CheckpointStore } from '../../core/checkpoints.ts';
 import { KafkaFailure, PollStopped, readWindow, type PollContext } from './reader.ts';
 import { aheadOfClock, nextLiveWindow, isoOf, secOf } from './windows.ts';
 import { RecentKeys, DEFAULT_RECENT_KEYS_MAX } from './recent-keys.ts';
 import { horizonOf, horizonWords, reportDataLost } from './source.ts';
-import { RETRY_AFTER_CAP_MS } from './vendor-answer.ts';
-
-/** The rest a failure asked for (a vendor's Retry-After), in ms, at most RETRY_AFTER_CAP_MS; 0 when none. */
-const restAskedMs = (err: CdrflowError): number => Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+import { restAskedMs, restLeftMs } from './vendor-answer.ts';
 
 /** How one live cycle ended: caught up, or failed on an error it retries at the next cycle. */
 export type CycleOutcome = { ok: true } | { ok: false; code: string; error: string };
@@ -254,14 +251,9 @@ export class LivePoller {
     return first === Infinity ? 0 : first;
   }
 
-  /**
-   * How long `tenant` still rests at `now`, 0 if it does not. A rest that ends further off than any may (the cap) was
-   * taken while the clock ran ahead, and it was set right since: it is over, or the tenant sat out as long as the clock
-   * was ahead.
-   */
+  /** How long `tenant` still rests at `now`, 0 if it does not (restLeftMs). */
   private restMs(tenant: string, now: number): number {
-    const left = (this.rests.get(tenant)?.until ?? now) - now;
-    return left > 0 && left <= RETRY_AFTER_CAP_MS ? left : 0;
+    return restLeftMs(this.rests.get(tenant)?.until ?? now, now);
   }
 }
 

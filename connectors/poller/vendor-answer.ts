@@ -54,6 +54,19 @@ export function httpStatusKind(status: number): 'rate_limited' | 'transient' | '
  */
 export const RETRY_AFTER_CAP_MS = 5 * 60_000;
 
+/** The rest a failure asked for (a vendor's Retry-After), in ms, at most RETRY_AFTER_CAP_MS; 0 when none. */
+export const restAskedMs = (err: CdrflowError): number => Math.min(err.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+
+/**
+ * How long a rest ending at `until` still lasts at `now` (ms, one clock), 0 if it is over. A rest that ends further off
+ * than any may (the cap) was taken while the clock ran ahead, and it was set right since: it is over, or the tenant
+ * sat out as long as the clock was ahead.
+ */
+export const restLeftMs = (until: number, now: number): number => {
+  const left = until - now;
+  return left > 0 && left <= RETRY_AFTER_CAP_MS ? left : 0;
+};
+
 /**
  * How long a 429 or 503 answer asks us to wait before asking again (its Retry-After: delta-seconds or an HTTP date),
  * in ms, at most RETRY_AFTER_CAP_MS; undefined for any other status, and for a value that is no such wait (absent,
