@@ -837,3 +837,60 @@ describe('a window whose start passes the vendor\'s horizon while it is read', (
     expect(asked).toBeLessThan(8);
   });
 });
+
+describe('readWindow: a rest the vendor asked for (Retry-After) holds every page of the window', () => {
+  // The vendor asks the client to rest, not one request: the pages asked for ahead (prefetch) and their retries wait
+  // for it too, or they keep asking during the rest, and may be refused again and again.
+  it('no request is sent, first or again, before the rest asked on one page ends; every record is read', async () => {
+    const REST_MS = 300;
+    const records = Array.from({ length: 24 }, (_, i) => ({ id: `r-${i}` }));
+    const source = pagedSource(records);
+    const fetchPage = source.fetchPage.bind(source);
+    const sent: { page: number; at: number }[] = [];
+    let restAskedAt: number | undefined;
+    const refused = new Set<number>();
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      const at = Date.now();
+      sent.push({ page, at });
+      // Page 1 asks for a rest once; pages 2-4 (asked for ahead with it) are refused once without one.
+      if (page >= 1 && page <= 4 && !refused.has(page)) {
+        refused.add(page);
+        if (page === 1) {
+          restAskedAt = at;
+          throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: REST_MS });
+        }
+        throw new CdrflowError('transient', 'HTTP 503', { code: 'http-503' });
+      }
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    const sink = new MemorySink();
+    // The ctx clock (Date.now) is the one the rest is measured by.
+    const result = await readWindow(memoryPollContext(source, sink, { now: Date.now }), 't1', WINDOW);
+    expect(result.records).toBe(24);
+    expect(restAskedAt).toBeDefined();
+    const afterAsked = sent.filter((s) => s.at > restAskedAt!);
+    // Pages 1-4 are each asked again, and the rest of the window after them.
+    expect(afterAsked.filter((s) => s.page >= 1 && s.page <= 4).length).toBeGreaterThanOrEqual(4);
+    for (const s of afterAsked) expect(s.at - restAskedAt!, `page ${s.page}`).toBeGreaterThanOrEqual(REST_MS);
+  });
+});
+
+describe('readWindow: a stop during a rest the vendor asked for', () => {
+  it('ends the read at once, also for the pages held by the rest', async () => {
+    const records = Array.from({ length: 24 }, (_, i) => ({ id: `r-${i}` }));
+    const source = pagedSource(records);
+    const fetchPage = source.fetchPage.bind(source);
+    const stop = new AbortController();
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      if (page === 1) {
+        // Stopped once the rest began (the retry is told of it first).
+        setImmediate(() => stop.abort());
+        throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: 60_000 });
+      }
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    const started = performance.now();
+    await expect(readWindow(memoryPollContext(source, new MemorySink(), { signal: stop.signal }), 't1', WINDOW)).rejects.toBeDefined();
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+});

@@ -1,6 +1,7 @@
 // Reads one time window of one tenant, page by page, through the shared token bucket and retry policy, and
 // publishes every record as a raw envelope, except (live) re-reads whose content Kafka already has. Resolves only
 // when every record of the window is acknowledged by Kafka, now or before, which lets the caller move the checkpoint.
+import { setTimeout as delay } from 'node:timers/promises';
 import { retry, type BackoffOptions } from '../../core/backoff.ts';
 import { asCdrflowError, CdrflowError, disposition } from '../../core/errors.ts';
 import type { IngestMode, RawEnvelope } from '../../core/envelope.ts';
@@ -13,7 +14,7 @@ import type { LogFn } from '../../core/log.ts';
 import { payloadHash, type RecentKeys } from './recent-keys.ts';
 import { isoOf, type TimeWindow } from './windows.ts';
 import { jsonText, MAX_VENDOR_ANSWER_BYTES, naturalKeyProblem, nestingProblem, recordSizeProblem } from '../../core/input-limits.ts';
-import { ANSWER_TOO_LARGE } from './vendor-answer.ts';
+import { ANSWER_TOO_LARGE, restAskedMs, restLeftMs } from './vendor-answer.ts';
 
 /** The code of a request refused because its window's start passed the vendor's horizon while the window was read. */
 export const PAST_HORIZON = 'past-horizon';
@@ -300,13 +301,28 @@ async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, ha
   };
 
   /**
+   * Until when (ctx.now()) the vendor asked this read to rest: the latest end of the rests (Retry-After) its answers
+   * asked for. The vendor asks the client to rest, not one request: no page of the window is asked for, first or
+   * again, before then (requests already sent are not cut off). Set only when the request that heard it retries, and
+   * so waits as long itself: the rest never holds the read longer than that request's retry would, nor past the read.
+   */
+  let restUntil = 0;
+
+  /**
    * Fetches the page holding record `offset` with the current page size (which may shrink between attempts); `start`
    * is the page's first record, at or before `offset`.
    */
   const fetchAt = (offset: number): Promise<{ page: number; size: number; start: number; result: SourcePage; answeredAt: number }> =>
     retry(
       async (_attempt, last) => {
-        await ctx.bucket.take(signal);
+        // Waited out on the reader's clock (a timer may end a moment early); a rest that began while this request
+        // waited for its token holds it too, and it takes a fresh token after, so the requests a rest held leave at the
+        // bucket's pace, not all at once. A stop ends the wait at once.
+        for (;;) {
+          for (let ms = restLeftMs(restUntil, ctx.now()); ms > 0; ms = restLeftMs(restUntil, ctx.now())) await delay(ms, undefined, { signal });
+          await ctx.bucket.take(signal);
+          if (restLeftMs(restUntil, ctx.now()) === 0) break;
+        }
         const size = pageSize;
         // Pages are numbered, not addressed by offset: after a shrink to a size that does not divide the one before,
         // the page holding `offset` starts before it, and the records ahead of `offset` are dropped (read already).
@@ -360,6 +376,7 @@ async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, ha
         signal,
         retryIf: (err) => err.code !== PAST_HORIZON,
         onRetry: (err, attempt, delayMs) => {
+          restUntil = Math.max(restUntil, ctx.now() + restAskedMs(err));
           metrics.retry(err.code ?? err.kind);
           log(attempt >= 3 ? 'warn' : 'debug', 'poller.vendor_retry', {
             tenant,
