@@ -545,8 +545,8 @@ describe('live cycle', () => {
 
   it('a cycle that failed on a vendor asking for rest (Retry-After) starts the next one no earlier, even with a shorter poll interval', async () => {
     // The only page answers 429 with a rest of 400 ms, then pages again; the poll interval (0) would start the next
-    // cycle at once. Each cycle starts by reading the tenant's checkpoint: when it does is when the cycle starts (the
-    // requests themselves also wait at the token bucket, which hears the same rest).
+    // cycle at once. Each cycle starts by reading the tenant's checkpoint: when it does is when the cycle starts (a
+    // cycle's checkpoint read is the first thing after the wait, before any request).
     let refusedAt: number | undefined;
     const { source: empty } = emptySource();
     const source: PullSource = {
