@@ -123,6 +123,18 @@ function stillDeadLettered(
   return calls.size;
 }
 
+/**
+ * The calls of `sinkDead` that cdr FINAL does not hold at the refused version or a later one. A dead letter of a
+ * message ClickHouse took after all (a later delivery of the same bytes: a retried batch, a group rewound) is an
+ * earlier failure the acceptance superseded: the call is stored, and counted there only, not in the dlq column too.
+ * Without the bucket's ids (read whenever its count or fingerprint differ, as a stored refused call makes them) none is.
+ */
+function notStoredSince(sinkDead: ReadonlySet<string>, chIds: ReadonlySet<string> | ReadonlyMap<string, number> | undefined, version: (id: string) => number | undefined): ReadonlySet<string> {
+  if (!chIds || sinkDead.size === 0) return sinkDead;
+  const storedSince = (id: string) => (chIds instanceof Map ? (chIds.get(id) ?? -Infinity) >= (version(id) ?? Infinity) : chIds.has(id));
+  return new Set([...sinkDead].filter((id) => !storedSince(id)));
+}
+
 const ZERO_CH: ClickHouseFigures = { count: 0, uniq: 0, minutes: 0, storedRows: 0 };
 
 export function compareLayers(layers: Layers): ReconcileRow[] {
@@ -143,7 +155,8 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     const raw = layers.raw.ids(key);
     const normalized = layers.normalized.ids(key);
     const dead = layers.normalizeDead.get(key) ?? NONE;
-    const sinkDead = layers.sinkDead.get(key) ?? NONE;
+    const chIds = layers.clickhouseIds.get(key);
+    const sinkDead = notStoredSince(layers.sinkDead.get(key) ?? NONE, chIds, (id) => layers.normalized.version(id));
     const ch = layers.clickhouse.get(key) ?? ZERO_CH;
     const drift: Drift[] = [];
     const add = (d: Omit<Drift, 'ids'>, ids?: string[]) => {
@@ -179,7 +192,6 @@ export function compareLayers(layers: Layers): ReconcileRow[] {
     // backfill repairs; the rest has no raw record to restore, so it cannot be repaired from here.
     const notInRaw = served ? difference(normalized, raw, served) : difference(normalized, raw);
     add({ kind: 'extra_in_normalized', count: notInRaw.length, detail: `${notInRaw.length} normalized record(s) with no raw record on the ${vendor} raw topic for this day (imported or replayed onto another topic, or removed by the raw topic's retention)`, repairable: false }, notInRaw);
-    const chIds = layers.clickhouseIds.get(key);
     const expected = difference(normalized, sinkDead);
     if (chIds) {
       const missing = expected.filter((id) => !chIds.has(id));

@@ -308,6 +308,10 @@ describe('the dlq column', () => {
     expect(await rows({ raw: [replayed], dead: [0], normalized: [replayed] })).toEqual([['2026-11-30', 1, 1, 0, []]]);
     // The sink refused the replay's copy: dead-lettered once, by the sink.
     expect(await rows({ raw: [replayed], dead: [0], normalized: [replayed], sinkDead: [0] })).toEqual([['2026-11-30', 1, 1, 1, []]]);
+    // A later version of the call (the vendor's re-send, the same day) normalized and stored: the dead letter of the
+    // earlier one is superseded, the call counted once, as stored.
+    const resent = version('2026-11-30T11:00:00Z', '2026-11-30T10:00:00Z');
+    expect(await rows({ raw: [replayed, resent], dead: [0], normalized: [resent] })).toEqual([['2026-11-30', 1, 1, 0, []]]);
   });
 
   it('counts a refused later version of a call normalized at an earlier one (ClickHouse bills the earlier)', async () => {

@@ -102,8 +102,9 @@ export interface ReconcileRow {
   /**
    * Calls whose counted raw record normalize dead-lettered, plus calls whose counted normalized record the sink did:
    * that very message, not an earlier version or copy of it. Less the calls normalized since at that version (a
-   * replay of the refused raw record), and the calls the sink refused at a version older than the raw topic's latest
-   * (that latest one counts); each call once, on its counted version's day.
+   * replay of the refused raw record), the calls the sink refused at a version older than the raw topic's latest
+   * (that latest one counts), and the calls cdr FINAL holds at the refused version or a later one (stored after all: a
+   * later delivery of the same message); each call once, on its counted version's day.
    */
   deadLettered: number;
   clickhouse: ClickHouseFigures;
