@@ -5,7 +5,7 @@
 // corrected duration) and sometimes a start moved to another day, duplicated on the topics; keyless records on the raw
 // topic and refused at the vendor API's door. Then faults: a call missing on the raw topic (the vendor serves it) or
 // served no more, a raw version normalize lost, dead-lettered, or dead-lettered and replayed; a normalized version the
-// sink lost or dead-lettered; a normalized record whose minutes differ from the raw one's; a ClickHouse row extra, of
+// sink lost, dead-lettered, or dead-lettered and then stored after all (a later delivery of the same message); a normalized record whose minutes differ from the raw one's; a ClickHouse row extra, of
 // other minutes, unmerged; a view out of step with cdr FINAL. The topics are read by the reconcile's own readers
 // (readSource, readDeadLetters, readRaw, readNormalized, refileUndated, with the scan and the registry stood in), cdr
 // FINAL's figures, fingerprints and ids are handed over as reconcile.ts does (bucketsNeedingIds), then compareLayers
@@ -74,7 +74,8 @@ const DLQ = 'cdr.dlq';
 const H = 3_600_000;
 
 type NormOutcome = 'ok' | 'lost' | 'dead' | 'dead_replayed';
-type SinkOutcome = 'ok' | 'lost' | 'dead';
+/** `dead_stored`: refused (a dead letter written), then stored after all by a later delivery of the same message. */
+type SinkOutcome = 'ok' | 'lost' | 'dead' | 'dead_stored';
 
 interface Version {
   receivedMs: number;
@@ -198,6 +199,7 @@ function planCase(seed: number): Case {
       const roll = r.next();
       if (roll < p(0.07)) v.sink = 'lost';
       else if (roll < p(0.12)) v.sink = 'dead';
+      else if (roll < p(0.15)) v.sink = 'dead_stored';
       if (v.sink !== 'ok') say(`version ${new Date(v.receivedMs).toISOString()} ${v.sink} at the sink`);
     }
     // A duplicate of it is a replay, which normalize then maps.
@@ -273,8 +275,8 @@ function buildWorld(c: Case): World {
     const cdr = { ...v.cdr, billable_minutes: v.cdr.billable_minutes + v.normMinutesDelta };
     const offset = w.normalized.length;
     w.normalized.push(cdr);
-    if (v.sink === 'dead') w.sinkDead.add(offset);
-    if (v.sink === 'ok') insert(call, v, cdr);
+    if (v.sink === 'dead' || v.sink === 'dead_stored') w.sinkDead.add(offset);
+    if (v.sink === 'ok' || v.sink === 'dead_stored') insert(call, v, cdr);
   };
   for (const e of events) {
     publish(e);
@@ -416,7 +418,9 @@ function oracle(c: Case, w: World, views: Awaited<ReturnType<typeof runCase>>['v
     for (const [id, x] of cs) rawCounted.set(id, { ...x, key: bucketKey(vendor, byId.get(id)!.tenant, x.day) });
   }
   const normCounted = new Map<string, Counted & { key: string }>();
-  for (const [id, x] of counted(w.normalized, (cdr, offset) => ({ id: cdr.cdr_id, callMs: (cdr.started_at ?? cdr.received_at).getTime(), version: cdr.received_at.getTime(), minutes: cdr.billable_minutes, dead: w.sinkDead.has(offset) }))) {
+  // A sink dead letter of a version cdr FINAL holds (or holds a later one of) is superseded: the call counts as stored.
+  const storedSince = (cdr: NormalizedCdr) => (w.final.get(cdr.cdr_id)?.version ?? -Infinity) >= cdr.received_at.getTime();
+  for (const [id, x] of counted(w.normalized, (cdr, offset) => ({ id: cdr.cdr_id, callMs: (cdr.started_at ?? cdr.received_at).getTime(), version: cdr.received_at.getTime(), minutes: cdr.billable_minutes, dead: w.sinkDead.has(offset) && !storedSince(cdr) }))) {
     const call = byId.get(id)!;
     normCounted.set(id, { ...x, key: bucketKey(call.vendor, call.tenant, x.day) });
   }
