@@ -1,5 +1,5 @@
 // The LVMS route's replay guard, driven directly (no HTTP): TOP has no nonce, so the sign stands in for one.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLvmsRoute } from './receiver-route.ts';
 import { LvmsReceiverConfigSchema } from './config.ts';
 import { readTopAnswer, signedParams } from '../../simulators/alibaba-lvms/submitter.ts';
@@ -22,17 +22,39 @@ describe('LVMS sign cache', () => {
   it('gives a sign back when its call was not stored, so the same call sent again gets in', async () => {
     const r = route();
     const params = call(1);
+    let stored = 0;
+    const publish = async () => void stored++;
     expect(await submit(r, params, () => Promise.reject(new Error('kafka down')))).toMatchObject({ status: 503, code: '10' });
-    expect(await submit(r, params)).toMatchObject({ status: 200, success: true });
-    expect(await submit(r, params)).toMatchObject({ status: 200, success: false, subCode: 'isv.invalid-signature:already-used' });
+    expect(await submit(r, params, publish)).toMatchObject({ status: 200, success: true });
+    expect(stored).toBe(1);
+    // Sent again once stored (a client whose answer was lost): answered as the first copy was, and not stored again.
+    expect(await submit(r, params, publish)).toMatchObject({ status: 200, success: true, message: expect.stringContaining('already stored') });
+    expect(stored).toBe(1);
   });
 
-  it('at its cap answers a new call 503 (retry later) and still refuses every sign it holds', async () => {
+  it('answers a copy of a call still being stored "retry later": the first copy may yet fail', async () => {
+    const r = route();
+    const params = call(2);
+    let fail!: (err: Error) => void;
+    const first = submit(r, params, () => new Promise<void>((_, reject) => (fail = reject)));
+    await vi.waitFor(() => expect(fail).toBeTypeOf('function'));
+    let stored = 0;
+    expect(await submit(r, params, async () => void stored++)).toMatchObject({ status: 503, code: '10', subCode: 'isp.service-unavailable' });
+    fail(new Error('kafka down'));
+    expect(await first).toMatchObject({ status: 503, code: '10' });
+    // The first copy failed: the call sent again is stored now.
+    expect(await submit(r, params, async () => void stored++)).toMatchObject({ status: 200, success: true, message: 'accepted' });
+    expect(stored).toBe(1);
+  });
+
+  it('at its cap answers a new call 503 (retry later) and still knows every sign it holds', async () => {
     const r = route();
     const first = call(0);
     expect(await submit(r, first)).toMatchObject({ success: true });
     for (let i = 1; i < 1000; i++) expect(await submit(r, call(i))).toMatchObject({ success: true });
     expect(await submit(r, call(1000))).toMatchObject({ status: 503, code: '10', subCode: 'isp.service-unavailable' });
-    expect(await submit(r, first)).toMatchObject({ success: false, subCode: 'isv.invalid-signature:already-used' });
+    let stored = 0;
+    expect(await submit(r, first, async () => void stored++)).toMatchObject({ success: true, message: expect.stringContaining('already stored') });
+    expect(stored).toBe(0);
   });
 });

@@ -71,6 +71,21 @@ function formatOf(query: URLSearchParams, params?: Map<string, string>): TopForm
   return (params?.get('format') ?? query.get('format')) === 'json' ? 'json' : 'xml';
 }
 
+/**
+ * TOP's success answer for one call. `stored`: the records this request stored, 0 for a copy of a call stored before,
+ * whose answer is its first copy's (the count is of the call received, as TOP's).
+ */
+function success(format: TopFormat, requestId: string, message: string, stored: 0 | 1): PushReply {
+  return {
+    status: 200,
+    contentType: contentTypeOf(format),
+    body: renderTop(format, LVMS_RESPONSE_ROOT, { lvms_result_d_t_o: { count: 1, success: true, code: 'SUCCESS', message }, request_id: requestId }),
+    outcome: 'accepted',
+    code: stored === 1 ? 'SUCCESS' : 'SUCCESS/already-stored',
+    records: stored,
+  };
+}
+
 export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => number }): Route {
   const apps = new Map<string, LvmsApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
@@ -78,6 +93,8 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
   // with it inside the window is a replay, and stored again its newer received_at would make an older version of the
   // record outrank a newer one. Remembered as long as the timestamp can pass (skew on both sides, `>` passes at it).
   const signs = new NonceCache(2 * skewMs + 1, config.signCacheMaxEntries, opts.now);
+  /** The signs of the calls being stored now (claimed, Kafka not yet answered), as app and sign. */
+  const storing = new Set<string>();
 
   const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
     const format = formatOf(push.query);
@@ -153,7 +170,16 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     // Upper case: the hex case is not part of the digest. Spent only once the call is stored, like a Huawei nonce.
     const spent = sign.toUpperCase();
     const claim = signs.claim(app.appKey, spent);
-    if (claim === 'used') return bad(25, 'Invalid Signature', 'isv.invalid-signature:already-used', 'a call with this sign was already stored: sign each call anew', 'auth_failed');
+    const storingKey = `${app.appKey} ${spent}`;
+    if (claim === 'used') {
+      // The sign covers every parameter, so this is the very call stored (or being stored) within the window: a client
+      // re-sending it after a lost answer, or a replay. Stored again, its newer received_at would outrank a newer
+      // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
+      // was, and nothing is stored: success once that copy is stored, "retry later" while Kafka has not yet answered
+      // for it (the first copy may still fail and give its sign back).
+      if (storing.has(storingKey)) return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later');
+      return success(formatGuess, push.requestId, 'already stored (the same call, with the same sign, was stored before)', 0);
+    }
     if (claim === 'full') return failure('unavailable', push, `too many calls in the last ${2 * config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
 
     const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
@@ -162,6 +188,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
       // The session is a user credential: record that one was sent, never its value.
       if (value !== undefined) attributes[extra] = extra === 'session' ? 'present' : value;
     }
+    storing.add(storingKey);
     try {
       await ctx.publish(
         [
@@ -183,18 +210,10 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     } catch (err) {
       signs.release(app.appKey, spent);
       return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      storing.delete(storingKey);
     }
-    return {
-      status: 200,
-      contentType: contentTypeOf(formatGuess),
-      body: renderTop(formatGuess, LVMS_RESPONSE_ROOT, {
-        lvms_result_d_t_o: { count: 1, success: true, code: 'SUCCESS', message: 'accepted' },
-        request_id: push.requestId,
-      }),
-      outcome: 'accepted',
-      code: 'SUCCESS',
-      records: 1,
-    };
+    return success(formatGuess, push.requestId, 'accepted', 1);
   };
 
   // No `authorize`: the TOP sign covers the form body's parameters (app_key and timestamp may be in it too), so nothing

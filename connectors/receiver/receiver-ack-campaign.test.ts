@@ -10,8 +10,9 @@
 //    request of its own (two copies answered success are two acknowledged requests);
 //  - any other answer is the contract's for what was sent: the vendor's "retry later" (Huawei 503 `1010001`, LVMS 503
 //    code 10 `isp.*`) for a push that could be stored; 400 `1010002` / TOP 41 `isv.invalid-parameter` for a malformed
-//    one; 413 for one over the body limit; 403 "Nonce already used" (LVMS: 25 `isv.invalid-signature:already-used`)
-//    only for a copy of a push signed with the same nonce (LVMS: sign); never 500, never another shape;
+//    one; 413 for one over the body limit; Huawei 403 "Nonce already used" only for a copy of a push signed with the
+//    same nonce; an LVMS copy of a call (the same sign) answered success "already stored" only once a request of that
+//    call had every record acknowledged, storing nothing; never 500, never another shape;
 //  - a record stored raw by contract (a Huawei fee record without sessionId, an LVMS DTO without ids) is stored with
 //    its push; nothing of a refused push ever reaches the stand-in;
 //  - no send carries a push whose every copy was already answered (a push answered "retry later" is withdrawn while
@@ -444,17 +445,16 @@ function send(r: RunningReceiver, p: Push, timeoutMs: number, standIn: StandIn, 
   });
 }
 
-type Verdict = 'success' | 'retry' | 'refused' | 'too_large' | 'nonce_used' | 'other';
+type Verdict = 'success' | 'already_stored' | 'retry' | 'refused' | 'too_large' | 'nonce_used' | 'other';
 
 function verdictOf(p: Push, a: Answer): Verdict {
   if (p.kind === 'lvms') {
     const top = readTopAnswer(a.body);
-    if (a.status === 200 && top.success) return 'success';
+    if (a.status === 200 && top.success) return top.message?.startsWith('already stored') ? 'already_stored' : 'success';
     if (a.status === 503 && top.code === '10' && top.subCode?.startsWith('isp.')) return 'retry';
     if (a.status === 200 && top.code === '41' && top.subCode === 'isv.invalid-parameter:ivr_call_record_d_t_o')
       return 'refused';
     if (a.status === 413 && top.subCode === 'isv.request-too-large') return 'too_large';
-    if (a.status === 200 && top.code === '25' && top.subCode === 'isv.invalid-signature:already-used') return 'nonce_used';
     return 'other';
   }
   let json: { resultcode?: string; resultdesc?: string } = {};
@@ -474,7 +474,7 @@ function verdictOf(p: Push, a: Answer): Verdict {
 
 /** The verdicts the contract allows for what was sent. "retry" is allowed wherever a body was read into the budget. */
 const ALLOWED: Record<Expect, Verdict[]> = {
-  store: ['success', 'retry', 'nonce_used'],
+  store: ['success', 'already_stored', 'retry', 'nonce_used'],
   refuse: ['refused', 'retry', 'nonce_used'],
   too_large: ['too_large'],
 };
@@ -566,6 +566,12 @@ async function runCase(c: Case): Promise<string[]> {
     }
     if (verdict === 'nonce_used' && c.pushes.filter((q) => q.nonce === p.nonce).length < 2)
       problems.push(`${name}: "Nonce already used" though no other push carried its nonce`);
+    // A copy of a call stored before: some request of that call (the same records) had them all acknowledged by then;
+    // it stores nothing, so it takes no request of its own.
+    if (verdict === 'already_stored' && a.fullyAckedAtAnswer.length === 0)
+      problems.push(`${name}: answered "already stored" before any request of its call had all its records acknowledged`);
+    if (verdict === 'already_stored' && c.pushes.filter((q) => q.nonce === p.nonce).length < 2)
+      problems.push(`${name}: "already stored" though no other push carried its sign`);
     if (verdict === 'success') {
       const own = a.fullyAckedAtAnswer.find((id) => !claimed.has(id));
       if (own === undefined)
@@ -628,6 +634,7 @@ describe('receiver ack campaign: success only after every record was acknowledge
       'store:success',
       'store:retry',
       'store:nonce_used',
+      'store:already_stored',
       'refuse:refused',
       'too_large:too_large',
       'send:ok',

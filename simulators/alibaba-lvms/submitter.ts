@@ -71,15 +71,19 @@ export async function submitLvmsRecord(opts: SubmitOptions): Promise<SubmitResul
 }
 
 /** Reads success / error codes from a TOP answer in either format. */
-export function readTopAnswer(body: string): { success: boolean; code?: string; subCode?: string } {
+export function readTopAnswer(body: string): { success: boolean; code?: string; subCode?: string; message?: string } {
   if (body.trimStart().startsWith('{')) {
     try {
       const doc = JSON.parse(body) as Record<string, Record<string, unknown> | undefined>;
       const error = doc['error_response'];
       if (error) return { success: false, code: String(error['code']), subCode: String(error['sub_code'] ?? '') };
-      const result = (doc['alibaba_lvms_lvr_receivecallrecord_response'] as { lvms_result_d_t_o?: { success?: boolean; code?: string } } | undefined)
+      const result = (doc['alibaba_lvms_lvr_receivecallrecord_response'] as { lvms_result_d_t_o?: { success?: boolean; code?: string; message?: string } } | undefined)
         ?.lvms_result_d_t_o;
-      return result?.code === undefined ? { success: result?.success === true } : { success: result.success === true, code: result.code };
+      return {
+        success: result?.success === true,
+        ...(result?.code === undefined ? {} : { code: result.code }),
+        ...(result?.message === undefined ? {} : { message: result.message }),
+      };
     } catch {
       return { success: false };
     }
@@ -91,7 +95,8 @@ export function readTopAnswer(body: string): { success: boolean; code?: string; 
     return { success: false, ...(code === undefined ? {} : { code }), ...(subCode === undefined ? {} : { subCode }) };
   }
   const code = tag('code');
-  return { success: tag('success') === 'true', ...(code === undefined ? {} : { code }) };
+  const message = tag('message');
+  return { success: tag('success') === 'true', ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) };
 }
 
 export interface LvmsGeneratorOptions {
