@@ -4,19 +4,19 @@ import { exitProcess } from '../../core/engine-exit.ts';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { ExitError, refuseDirectoryOnStdin, UsageError } from '../command.ts';
-import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
+import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_UNAVAILABLE, EXIT_USAGE, signalExit } from '../../core/exit-codes.ts';
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
-import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, STDIN_FILE } from '../../connectors/file-import/import.ts';
+import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, resumeAdvice, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { BadLineNotes } from '../../connectors/file-import/bad-line-notes.ts';
 import { MAX_FEE_RECORDS } from '../../connectors/huawei-privatenumber/receiver-route.ts';
 import { LINES_LOGGED_PER_SECOND } from '../../core/log-limit.ts';
 import { checkTargetTopic, configuredRawTopic, targetTopicProblem } from '../../connectors/file-import/target-topic.ts';
 import { kafkaEnvelopeSink } from '../../connectors/receiver/kafka-sink.ts';
-import { oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
+import { kafkaHint, oneShotKafka, rethrowUnreachable } from '../kafka-access.ts';
 import { createRegistry } from '../../core/avro.ts';
-import { topicExists } from '../../core/kafka.ts';
+import { kafkaUnreachable, topicExists } from '../../core/kafka.ts';
 import { endpoints } from '../../app/config.ts';
 import { loadCommandConfig } from '../app-config.ts';
 import { formatZodIssues } from '../../core/zod-issues.ts';
@@ -51,6 +51,8 @@ A UTF-16 or compressed file (gzip, xz, zstd) is refused, and a line still going 
 Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_REGISTRY_URL, default the local stack.
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line
 (a batch Kafka refuses then is not tried again: stopped_at_line is the line before it, the line to import again from is named).
+A batch Kafka still refuses after its retries ends the import the same way: the summary counts the records published,
+failed_at_line is that batch's first line, the line to import again from (a record imported twice is one row).
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}); a push body's
 records (up to ${MAX_FEE_RECORDS}) always go in one batch, as a push is one unit at the receiver, so a smaller N sends it alone.
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
@@ -190,14 +192,20 @@ export const command: Command = {
             // Kafka refused the last batch when the stop came: the lines before it are what was done, the resume point.
             const done = unpublished.fromLine - 1;
             bar.finish({ ...counts, stopped_at_line: done, ...where });
-            throw new ExitError(
-              signalExit(signal),
-              `stopped by ${signal} while Kafka refused a batch (${unpublished.problem}): its ${unpublished.records} records, from line ${unpublished.fromLine}, were not published; the lines before line ${unpublished.fromLine} were published or reported: import the file again from line ${unpublished.fromLine} on`,
-            );
+            throw new ExitError(signalExit(signal), `stopped by ${signal} while Kafka refused a batch (${unpublished.problem}): ${resumeAdvice(unpublished, summary.records)}`);
           }
           bar.finish({ ...counts, stopped_at_line: summary.lines, ...where });
           const read = summary.lines === 0 ? 'before the first line: nothing was imported' : `after line ${summary.lines}: the lines read were published or reported, the rest of the file was not read`;
           throw new ExitError(signalExit(signal), `stopped by ${signal} ${read}`);
+        }
+        if (stopped?.reason === 'publish-failed') {
+          // The stop's counts and words, and the exit of a failure: 69 when Kafka went away, else 1.
+          const { unpublished } = stopped;
+          bar.finish({ ...counts, failed_at_line: unpublished.fromLine, ...where });
+          const advice = resumeAdvice(unpublished, summary.records);
+          const gone = kafkaUnreachable(stopped.error, ends.kafka.brokers);
+          if (gone) throw new ExitError(EXIT_UNAVAILABLE, `${gone.message}: ${advice}; ${kafkaHint(config)}`);
+          throw new ExitError(1, `a batch could not be published (${unpublished.problem}): ${advice}`);
         }
         if (stopped?.reason === 'not-json-lines') {
           bar.finish({ ...counts, failed_at_line: stopped.line, ...where });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { envelopesFromLine, importFile, countLines, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
+import { envelopesFromLine, importFile, countLines, resumeAdvice, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -184,10 +184,48 @@ describe('importFile', () => {
     ]);
   });
 
-  it('a failing sink fails the run (the caller reports how far it got)', async () => {
+  it('Kafka refusing batch k past its retries ends the run with the stop\'s summary: records published, the batch not published and the line to import again from (it threw: the caller named the last line read, inside that batch)', async () => {
+    const file = join(tempDir(), 'eight.jsonl');
+    // Batches of 2: lines 1-2, 3 bad and 4 blank, 5-6, then 7-8 (batch 3), which Kafka refuses on every try.
+    writeFileSync(file, `${feeLine('s-1')}\n${feeLine('s-2')}\nnot json\n\n${feeLine('s-5')}\n${feeLine('s-6')}\n${feeLine('s-7')}\n${feeLine('s-8')}\n${feeLine('s-9')}\n`);
+    const sink = new MemorySink();
+    let publishes = 0;
+    const failingAtThird = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 3) sink.failing = true;
+        return sink.publish(e, t);
+      },
+    };
+    const read: number[] = [];
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't', batchSize: 2 }), {
+      sink: failingAtThird,
+      onLine: (n) => read.push(n),
+      retry: { maxAttempts: 2, initialMs: 1 },
+    });
+    expect(summary).toMatchObject({
+      lines: 8,
+      records: 4,
+      badLines: 1,
+      blankLines: 1,
+      stopped: { reason: 'publish-failed', unpublished: { fromLine: 7, records: 2, problem: 'broker not available (test)' } },
+    });
+    expect(summary.stopped?.reason === 'publish-failed' && summary.stopped.error).toMatchObject({ kind: 'transient' });
+    // Nothing read past the refused batch; what came before it is published, once.
+    expect(read.at(-1)).toBe(7);
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2', 's-5', 's-6']);
+  });
+
+  it('the last, partial batch refused: the same summary (the run ends there)', async () => {
     const sink = new MemorySink();
     sink.failing = true;
-    await expect(importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl') }), { sink, retry: { maxAttempts: 2, initialMs: 1 } })).rejects.toMatchObject({ kind: 'transient' });
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), topic: 't' }), { sink, retry: { maxAttempts: 2, initialMs: 1 } });
+    expect(summary).toMatchObject({ records: 0, stopped: { reason: 'publish-failed', unpublished: { fromLine: 1, records: 3 } } });
+  });
+
+  it('resumeAdvice: the records left out, the line to import again from, and why importing a line again is harmless', () => {
+    expect(resumeAdvice({ fromLine: 7, records: 2, problem: 'x' }, 4)).toBe(
+      'its 2 records, from line 7, were not published; the lines before line 7 were published (4 records) or reported: import the file again from line 7 on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)',
+    );
   });
 
   it('retries a batch Kafka did not acknowledge', async () => {

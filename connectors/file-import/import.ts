@@ -46,6 +46,23 @@ export interface BadLine {
   reason: string;
 }
 
+/** A batch Kafka did not acknowledge when the import ended: its records, from line `fromLine` on, were not published. */
+export interface Unpublished {
+  fromLine: number;
+  records: number;
+  problem: string;
+}
+
+/**
+ * What a user needs of an import that ended with a batch unpublished (a stop while Kafka refused it, or Kafka refusing
+ * it past its retries), to decide where to import again from. Importing a line again is harmless: its records get the
+ * same cdr_id (the same key, tenant and vendor), and ClickHouse keeps one row per cdr_id (README, "same cdr_id, one row").
+ */
+export function resumeAdvice(unpublished: Unpublished, records: number): string {
+  const { fromLine } = unpublished;
+  return `its ${unpublished.records} records, from line ${fromLine}, were not published; the lines before line ${fromLine} were published (${records} records) or reported: import the file again from line ${fromLine} on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)`;
+}
+
 export interface ImportSummary {
   file: string;
   topic: string;
@@ -60,11 +77,15 @@ export interface ImportSummary {
    * Why the import ended before the end of the input, when it did; every line before (`lines` of them) was published
    * or reported, but for `unpublished`. `signal`: the caller's signal aborted (Ctrl-C); `unpublished` when it came
    * while Kafka refused a batch (its retries end there): that batch's records, from line `fromLine` on, were not
-   * published (nor counted in `records`), every line before it was. `not-json-lines`: the input is not JSON Lines (gzip
-   * data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
+   * published (nor counted in `records`), every line before it was. `publish-failed`: a batch was refused past its
+   * retries (`error`, as the publisher threw it: Kafka, or the registry for the topic's first batch): the same
+   * `unpublished`, and no line after that batch was read.
+   * `not-json-lines`: the input is not JSON Lines (gzip data, UTF-16 text, a line still going after
+   * MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
    */
   stopped?:
-    | { reason: 'signal'; unpublished?: { fromLine: number; records: number; problem: string } }
+    | { reason: 'signal'; unpublished?: Unpublished }
+    | { reason: 'publish-failed'; unpublished: Unpublished; error: unknown }
     | { reason: 'not-json-lines'; line: number; problem: string };
 }
 
@@ -331,7 +352,10 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   const pending: RawEnvelope[] = [];
   let pendingFromLine = 0; // the line of pending's first record
   const { signal } = hooks;
-  /** Publishes what is pending; false when a stop (Ctrl-C) came while Kafka refused it (summary.stopped says so). */
+  /**
+   * Publishes what is pending; false when Kafka refused it past its retries, or a stop (Ctrl-C) came while it refused
+   * it (summary.stopped says which, with the batch left out): the import ends there.
+   */
   const flush = async (): Promise<boolean> => {
     if (pending.length === 0) return true;
     const batch = pending.splice(0);
@@ -339,9 +363,10 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
       // Once stopped (Ctrl-C), the batch gets one try, and a retry's wait ends: no backoff keeps the user waiting.
       await retry(() => hooks.sink.publish(batch, topic), hooks.retry ?? RETRY.importPublish, signal ? { signal } : {});
     } catch (err) {
-      // The user asked to stop: they get the stop's answer (the summary so far, where to resume), not a Kafka failure.
-      if (!signal?.aborted) throw err;
-      summary.stopped = { reason: 'signal', unpublished: { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message } };
+      // Either way the summary so far and where to resume, as a thrown error told neither (the caller named the last
+      // line read, inside the batch left out). The user asked to stop: they get the stop's answer, not a Kafka failure.
+      const unpublished = { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message };
+      summary.stopped = signal?.aborted ? { reason: 'signal', unpublished } : { reason: 'publish-failed', unpublished, error: err };
       return false;
     }
     summary.records += batch.length;
