@@ -23,6 +23,17 @@ describe('Progress', () => {
     expect(p.render()).toBe('backfill 250/1,000 records 25.0% 125/s ETA 6s');
   });
 
+  it('a count past its total (a file that grew while read): the count alone, naming the total known at the start (it showed 1,200/1,000 100.0%, ETA 0s)', () => {
+    let t = 0;
+    const { stream } = sink();
+    const p = new Progress({ label: 'import', total: 1000, unit: 'lines', stream, now: () => t });
+    t = 2000;
+    p.tick(1000);
+    expect(p.render()).toBe('import 1,000/1,000 lines 100.0% 500/s ETA 0s');
+    p.tick(200);
+    expect(p.render()).toBe('import 1,200 lines (1,000 at the start: it grew) 600/s');
+  });
+
   it('writes plain lines at most once per interval when not a TTY, and a summary', () => {
     let t = 0;
     const { stream, chunks } = sink();

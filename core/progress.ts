@@ -72,7 +72,11 @@ export class Progress {
     const rateText = rate === undefined ? '–/s' : `${fmt(Math.round(rate))}/s`;
     const unit = this.options.unit ?? 'records';
     const parts = [terminalText(this.options.label)];
-    if (this.total !== undefined && this.total > 0) {
+    if (this.total !== undefined && this.done > this.total) {
+      // The total was what was known at the start (a file's lines counted before the import, appended to since): past
+      // it, no ratio or ETA means anything (it showed 5,100/5,000 100.0% ETA ?), so the count alone, saying so.
+      parts.push(`${fmt(this.done)} ${unit} (${fmt(this.total)} at the start: it grew)`, rateText);
+    } else if (this.total !== undefined && this.total > 0) {
       const ratio = Math.min(this.done / this.total, 1);
       const width = 24;
       const filled = Math.round(ratio * width);

@@ -4,13 +4,14 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { envelopesFromLine, importFile, countLines, resumeAdvice, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { MAX_LINE_BYTES, MAX_RECORD_BYTES } from '../../core/input-limits.ts';
 import { checkLvmsDto } from '../../core/records/lvms-key.ts';
+import { Progress } from '../../core/progress.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -377,6 +378,34 @@ describe('importFile', () => {
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't' }), { sink, stdin });
     expect(summary).toMatchObject({ file: 'stdin', lines: 2, records: 2, badLines: 0 });
     expect(sink.envelopes('t').map((e) => [e.natural_key, e.attributes['file']])).toEqual([['s-1', 'stdin'], ['s-2', 'stdin']]);
+  });
+
+  it('a file appended to while read: its lines are all imported, and the progress never shows a total below the lines read', async () => {
+    const file = join(tempDir(), 'growing.jsonl');
+    // Far more than the stream reads ahead (64 KiB), so the append lands before the read reaches the end.
+    const start = 5_000;
+    writeFileSync(file, Array.from({ length: start }, (_, i) => `${feeLine(`s-${i + 1}`)}\n`).join(''));
+    const total = await countLines(file);
+    const out: string[] = [];
+    const stream = new Writable({ write: (chunk, _enc, cb) => void (out.push(String(chunk)), cb()) }) as unknown as NodeJS.WriteStream;
+    const bar = new Progress({ label: 'import', total, unit: 'lines', stream, intervalMs: 0 });
+    const sink = new MemorySink();
+    let publishes = 0;
+    // Another process appends 100 lines while the first batch is out (a slow publisher).
+    const appending = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 1) appendFileSync(file, Array.from({ length: 100 }, (_, i) => `${feeLine(`s-${start + i + 1}`)}\n`).join(''));
+        return sink.publish(e, t);
+      },
+    };
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't' }), { sink: appending, onLine: () => bar.tick() });
+    expect(summary).toMatchObject({ lines: start + 100, records: start + 100 });
+    const last = out.at(-1)!;
+    expect(last).toMatch(/^import 5,100 lines \(5,000 at the start: it grew\) /);
+    for (const line of out) {
+      const shown = /^import ([\d,]+)\/([\d,]+) lines/.exec(line);
+      if (shown) expect(Number(shown[1]!.replaceAll(',', '')), line).toBeLessThanOrEqual(Number(shown[2]!.replaceAll(',', '')));
+    }
   });
 
   it('countLines counts a last line without newline', async () => {
