@@ -104,6 +104,26 @@ describe('cdrflow import', () => {
     }
   });
 
+  it('a batch Kafka refuses past its retries ends the import with the summary and the line to import again from (it named the last line read)', async () => {
+    // The topic takes messages of at most 1,000 bytes: lines 1 and 2 fit, line 3 (a long remark) never does.
+    const topic = uniqueName('raw_import_refused');
+    await ensureTopics(testKafka(), [{ topic, partitions: 1, config: { 'max.message.bytes': '1000' } }]);
+    const dir = mkdtempSync(join(tmpdir(), 'cdrflow-import-int-'));
+    try {
+      const file = join(dir, 'records.jsonl');
+      const record = (n: number, extra = '') => JSON.stringify({ appKey: 'hwImportApp', sessionId: `s-refused-${n}`, ...(extra ? { remark: extra } : {}) });
+      writeFileSync(file, [record(1), record(2), record(3, 'x'.repeat(2_000)), record(4)].join('\n') + '\n');
+      const result = await runCli(['import', 'huawei-privatenumber', '--file', file, '--topic', topic, '--batch', '1']);
+      expect(result.code, result.stderr).toBe(1);
+      const lines = result.stderr.trimEnd().split('\n');
+      expect(lines.at(-2)).toMatch(/^import huawei-privatenumber done: lines=\d+ records=2 skipped=0 blank=0 failed_at_line=3 topic=\S+ request_id=\S+ elapsed=\d+s$/);
+      expect(lines.at(-1)).toMatch(/^cdrflow import: a batch could not be published \(.+\): its 1 records, from line 3, were not published; the lines before line 3 were published \(2 records\) or reported: import the file again from line 3 on /);
+      expect(await messageCount(testKafka(), topic)).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a --topic that does not exist is refused before anything is read, and is not created (a typo used to create it, exit 0)', async () => {
     const topic = uniqueName('raw_import_typo');
     const result = await runCli(['import', 'huawei-privatenumber', '--file', FIXTURE, '--topic', topic]);
