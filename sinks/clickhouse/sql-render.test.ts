@@ -79,4 +79,8 @@ describe('migration SQL rendering', () => {
     expect(() => renderAll({ database: 'a; DROP TABLE x' })).toThrow(/plain identifier/);
     expect(() => renderAll({ database: 'ok', cluster: "p'q" })).toThrow(/plain identifier/);
   });
+
+  it('names a refused name escaped, on one line (`migrate --database` echoed a newline raw)', () => {
+    expect(() => renderAll({ database: 'fuzz\nsecond line' })).toThrow('database "fuzz\\nsecond line" is not a plain identifier');
+  });
 });

@@ -2,6 +2,7 @@
 // form (ON CLUSTER, Replicated* engines on `<table>_local`, a Distributed table under the original name). Views and
 // inserts keep using the original names, so on a cluster they read and write through the Distributed tables.
 import { sqlString } from '../../core/clickhouse.ts';
+import { quote } from '../../core/input-limits.ts';
 
 export interface RenderTarget {
   database: string;
@@ -12,7 +13,9 @@ export interface RenderTarget {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function assertIdentifier(what: string, value: string): string {
-  if (!IDENT.test(value)) throw new Error(`${what} "${value}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`);
+  // Quoted and escaped: the name comes from a flag or a config (`migrate --database`), and a newline in it must not
+  // break the one-line message.
+  if (!IDENT.test(value)) throw new Error(`${what} ${quote(value)} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`);
   return value;
 }
 
