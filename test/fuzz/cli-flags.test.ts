@@ -49,7 +49,7 @@ import { LOG_LEVELS } from '../../core/log.ts';
 import { VENDORS } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
 import { parseDay, parseTzOffset } from '../../reconcile/days.ts';
-import { Rng, seededRandom } from '../../simulators/kit.ts';
+import { MAX_SEED, Rng, seededRandom } from '../../simulators/kit.ts';
 
 const SEED = Number(process.env.CDRFLOW_FUZZ_CLI_FLAGS_SEED ?? 6464);
 const COUNT = Number(process.env.CDRFLOW_FUZZ_CLI_FLAGS_COUNT ?? 84);
@@ -467,20 +467,20 @@ function semanticCase(r: Rng, command: CommandName): Planned | undefined {
         return plan(v === undefined ? 'no vendor' : 'no such vendor', [...(v === undefined ? [] : [v]), ...(r.chance(0.5) ? ['--rate', '2'] : [])], ['vendor']);
       }
       const vendor = r.pick(VENDORS);
-      // The usage's rules, a little stricter than the code where the code is loose (see P0).
-      // [usage's rule, the code's min, the code's max (Infinity unless the code bounds it)]: the code's own bounds, so
-      // that a value the code refuses (--malformed 1e3, past its 1) is not reported as taken.
-      const rules: Record<string, [(v: string) => boolean, number, number?]> = {
-        port: [intIn(0, 65_535), 0],
-        rate: [numIn(0.001, Infinity), 0.001],
-        history: [numIn(0, Infinity), 0],
-        total: [numIn(1, Infinity), 1],
-        malformed: [numIn(0, 1), 0, 1],
-        seed: [numIn(0, Infinity), 0],
+      // The usage's rules, a little stricter than the code where the code is loose (see P0), each beside the code's
+      // own validator for that flag (simulate.ts's parse): a value the code refuses (--malformed 1e3, past its 1;
+      // --port 1.5, not an integer) is not reported as taken.
+      const rules: Record<string, [(v: string) => boolean, (v: string) => unknown]> = {
+        port: [intIn(0, 65_535), (x) => port('--port', x)],
+        rate: [numIn(0.001, Infinity), (x) => numberWithin('--rate', x, 0.001, Infinity)],
+        history: [numIn(0, Infinity), (x) => numberWithin('--history', x, 0, Infinity)],
+        total: [numIn(1, Infinity), (x) => integer('--total', x, { min: 1 })],
+        malformed: [numIn(0, 1), (x) => numberWithin('--malformed', x, 0, 1)],
+        seed: [numIn(0, Infinity), (x) => integer('--seed', x, { min: 0, max: MAX_SEED })],
       };
       const flag = r.pick(Object.keys(rules));
-      const [model, min, max = Infinity] = rules[flag]!;
-      const v = badNumber(r, 'simulate', `--${flag}`, model, (x) => numberWithin(`--${flag}`, x, min, max));
+      const [model, code] = rules[flag]!;
+      const v = badNumber(r, 'simulate', `--${flag}`, model, code);
       return v === undefined ? undefined : plan(`--${flag} no number`, [vendor, ...flagWith(r, flag, v)], [`--${flag}`]);
     }
     case 'sql': {
