@@ -8,7 +8,7 @@ import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_UNAVAILABLE, 
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
-import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, resumeAdvice, STDIN_FILE } from '../../connectors/file-import/import.ts';
+import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, resumeAdvice, resumePoint, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { BadLineNotes } from '../../connectors/file-import/bad-line-notes.ts';
 import { MAX_FEE_RECORDS } from '../../connectors/huawei-privatenumber/receiver-route.ts';
 import { LINES_LOGGED_PER_SECOND } from '../../core/log-limit.ts';
@@ -52,7 +52,8 @@ Kafka and the registry: --config (the pipeline's file), KAFKA_BROKERS / SCHEMA_R
 Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are published, the summary says stopped_at_line
 (a batch Kafka refuses then is not tried again: stopped_at_line is the line before it, the line to import again from is named).
 A batch Kafka still refuses after its retries ends the import the same way: the summary counts the records published,
-failed_at_line is that batch's first line, the line to import again from (a record imported twice is one row).
+failed_at_line is that batch's first line, the line to import again from (a record imported twice is one row). A read
+error (EIO, a network file system gone) ends it so too, once the records read are published: failed_at_line is the first line not published.
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}); a push body's
 records (up to ${MAX_FEE_RECORDS}) always go in one batch, as a push is one unit at the receiver, so a smaller N sends it alone.
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
@@ -206,6 +207,15 @@ export const command: Command = {
           const gone = kafkaUnreachable(stopped.error, ends.kafka.brokers);
           if (gone) throw new ExitError(EXIT_UNAVAILABLE, `${gone.message}: ${advice}; ${kafkaHint(config)}`);
           throw new ExitError(1, `a batch could not be published (${unpublished.problem}): ${advice}`);
+        }
+        if (stopped?.reason === 'read-failed') {
+          // The records read were published: the first line not published is where to import again from, the pending
+          // batch's first line when Kafka refused it too.
+          const { unpublished } = stopped;
+          const resume = unpublished?.fromLine ?? stopped.line;
+          bar.finish({ ...counts, failed_at_line: resume, ...where });
+          const advice = unpublished ? `a batch could not be published either (${unpublished.problem}): ${resumeAdvice(unpublished, summary.records)}` : resumePoint(resume, summary.records);
+          throw new ExitError(1, `--file ${printable(options.file)}: reading failed before line ${stopped.line} (${stopped.problem}): ${advice}`);
         }
         if (stopped?.reason === 'not-json-lines') {
           bar.finish({ ...counts, failed_at_line: stopped.line, ...where });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { envelopesFromLine, importFile, countLines, resumeAdvice, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
+import { envelopesFromLine, importFile, countLines, resumeAdvice, resumePoint, fileStartProblem, utf16Problem, MAX_SKIPPED_LINE_BYTES } from './import.ts';
 import { ImportOptionsSchema } from './config.ts';
 import { MemorySink } from '../receiver/fixtures/memory-sink.ts';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -221,6 +221,50 @@ describe('importFile', () => {
     sink.failing = true;
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: fixture('huawei-fee.jsonl'), topic: 't' }), { sink, retry: { maxAttempts: 2, initialMs: 1 } });
     expect(summary).toMatchObject({ records: 0, stopped: { reason: 'publish-failed', unpublished: { fromLine: 1, records: 3 } } });
+  });
+
+  /** Standard input that yields `lines` (each cut across two reads, as a pipe delivers it), then fails as a dying disk does. */
+  const failingAfter = (lines: string[]) =>
+    Readable.from((async function* () {
+      for (const line of lines) yield* [Buffer.from(line.slice(0, 5)), Buffer.from(`${line.slice(5)}\n`)];
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    })());
+
+  it('a read error partway: the records read are published and the run ends with the summary, the first line not published named (it threw: the caller named the last line read, and the pending batch was neither published nor named)', async () => {
+    const sink = new MemorySink();
+    // Batches of 2: lines 1-2 published, 3 bad, 4 pending when the read fails before line 5.
+    const stdin = failingAfter([feeLine('s-1'), feeLine('s-2'), 'not json', feeLine('s-4')]);
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), { sink, stdin });
+    expect(summary).toMatchObject({ lines: 4, records: 3, badLines: 1, stopped: { reason: 'read-failed', line: 5, problem: 'EIO: i/o error, read' } });
+    expect(summary.stopped?.reason === 'read-failed' && summary.stopped.unpublished).toBeUndefined();
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2', 's-4']);
+  });
+
+  it('a read error partway, and Kafka refusing the pending batch: that batch\'s first line is where to import again from', async () => {
+    const sink = new MemorySink();
+    let publishes = 0;
+    const failingAtSecond = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 2) sink.failing = true;
+        return sink.publish(e, t);
+      },
+    };
+    const stdin = failingAfter([feeLine('s-1'), feeLine('s-2'), feeLine('s-3')]);
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
+      sink: failingAtSecond, stdin, retry: { maxAttempts: 2, initialMs: 1 },
+    });
+    expect(summary).toMatchObject({
+      lines: 3,
+      records: 2,
+      stopped: { reason: 'read-failed', line: 4, problem: 'EIO: i/o error, read', unpublished: { fromLine: 3, records: 1, problem: 'broker not available (test)' } },
+    });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
+  });
+
+  it('resumePoint: the line to import again from, and why importing a line again is harmless', () => {
+    expect(resumePoint(5, 3)).toBe(
+      'the lines before line 5 were published (3 records) or reported: import the file again from line 5 on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)',
+    );
   });
 
   it('resumeAdvice: the records left out, the line to import again from, and why importing a line again is harmless', () => {

@@ -1,9 +1,9 @@
 // File import for the push vendors (their backfill: Huawei support can resend CDR files; LVMS records kept by the
 // sender). One JSON value per line; each record becomes a raw envelope with mode `import`, published in batches and
 // acknowledged by Kafka. Bad lines are reported with their line number and skipped; only an input that is no JSON Lines
-// at all (compressed data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES) or a stop request (the caller's signal) ends
-// the run early, with a summary of what was done. Lines are read by core/byte-lines.ts (bounded, strict UTF-8) and
-// held to the receivers' limits (core/input-limits.ts).
+// at all (compressed data, UTF-16 text, a line still going after MAX_SKIPPED_LINE_BYTES), a stop request (the caller's
+// signal), a batch Kafka refuses past its retries or a read error ends the run early, with a summary of what was done.
+// Lines are read by core/byte-lines.ts (bounded, strict UTF-8) and held to the receivers' limits (core/input-limits.ts).
 //   huawei-privatenumber: a FeeInfo object, or a whole push body {"eventType":"fee","feeLst":[...]} (each element
 //                         kept byte-for-byte); tenant = the record's appKey, else --tenant.
 //   alibaba-lvms:         an IvrCallRecordDto object (or that object as a JSON string, as TOP logs it); tenant =
@@ -59,8 +59,12 @@ export interface Unpublished {
  * same cdr_id (the same key, tenant and vendor), and ClickHouse keeps one row per cdr_id (README, "same cdr_id, one row").
  */
 export function resumeAdvice(unpublished: Unpublished, records: number): string {
-  const { fromLine } = unpublished;
-  return `its ${unpublished.records} records, from line ${fromLine}, were not published; the lines before line ${fromLine} were published (${records} records) or reported: import the file again from line ${fromLine} on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)`;
+  return `its ${unpublished.records} records, from line ${unpublished.fromLine}, were not published; ${resumePoint(unpublished.fromLine, records)}`;
+}
+
+/** The line to import again from, when every line before it was published (`records` records) or reported. */
+export function resumePoint(line: number, records: number): string {
+  return `the lines before line ${line} were published (${records} records) or reported: import the file again from line ${line} on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)`;
 }
 
 export interface ImportSummary {
@@ -80,12 +84,15 @@ export interface ImportSummary {
    * published (nor counted in `records`), every line before it was. `publish-failed`: a batch was refused past its
    * retries (`error`, as the publisher threw it: Kafka, or the registry for the topic's first batch): the same
    * `unpublished`, and no line after that batch was read.
+   * `read-failed`: reading the input failed (`error`: EIO on a failing disk, a network file system gone) before line
+   * `line`; the records of the lines read were published, but for `unpublished` when Kafka refused that last batch.
    * `not-json-lines`: the input is not JSON Lines (gzip data, UTF-16 text, a line still going after
    * MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
    */
   stopped?:
     | { reason: 'signal'; unpublished?: Unpublished }
     | { reason: 'publish-failed'; unpublished: Unpublished; error: unknown }
+    | { reason: 'read-failed'; line: number; problem: string; error: unknown; unpublished?: Unpublished }
     | { reason: 'not-json-lines'; line: number; problem: string };
 }
 
@@ -113,6 +120,31 @@ export interface ImportHooks {
 
 /** The file name that means standard input, as for most Unix tools. */
 export const STDIN_FILE = '-';
+
+/**
+ * Reading the input failed before `line` (EIO, a network file system gone): the import ends there
+ * (see ImportSummary.stopped).
+ */
+class ReadFailed extends Error {
+  constructor(
+    readonly line: number,
+    readonly error: unknown,
+  ) {
+    super(asCdrflowError(error).message);
+  }
+}
+
+/**
+ * The input's chunks, a read error marked as a ReadFailed (a stop's abort stays as it is): a loop reading lines ends
+ * with its summary then, not with a throw that leaves the batch pending unpublished and unnamed.
+ */
+async function* readErrorsMarked(input: AsyncIterable<Buffer>, nextLine: () => number): AsyncGenerator<Buffer> {
+  try {
+    yield* input;
+  } catch (err) {
+    throw isAbort(err) ? err : new ReadFailed(nextLine(), err);
+  }
+}
 
 /** The input is not JSON Lines: the import ends at `line` (see ImportSummary.stopped). */
 class NotJsonLines extends Error {
@@ -366,7 +398,9 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
       // Either way the summary so far and where to resume, as a thrown error told neither (the caller named the last
       // line read, inside the batch left out). The user asked to stop: they get the stop's answer, not a Kafka failure.
       const unpublished = { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message };
-      summary.stopped = signal?.aborted ? { reason: 'signal', unpublished } : { reason: 'publish-failed', unpublished, error: err };
+      // After a read error (the last flush), the read error stays the reason: this batch is left out too.
+      if (summary.stopped?.reason === 'read-failed') summary.stopped.unpublished = unpublished;
+      else summary.stopped = signal?.aborted ? { reason: 'signal', unpublished } : { reason: 'publish-failed', unpublished, error: err };
       return false;
     }
     summary.records += batch.length;
@@ -377,7 +411,8 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   // at the start of the input is dropped by checkedChunks; anywhere else (ignoreBOM: true) it is text.
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   // Aborting the signal also ends a read that waits (a pipe) or skips (a long line) between two lines.
-  const input = checkedChunks(openInput(options.file, signal, hooks.stdin ?? process.stdin), () => summary.lines + 1, MAX_SKIPPED_LINE_BYTES);
+  const nextLine = () => summary.lines + 1;
+  const input = checkedChunks(readErrorsMarked(openInput(options.file, signal, hooks.stdin ?? process.stdin), nextLine), nextLine, MAX_SKIPPED_LINE_BYTES);
   try {
     for await (const bytes of byteLines(input, MAX_LINE_BYTES)) {
       if (signal?.aborted) {
@@ -420,6 +455,7 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
   } catch (err) {
     if (err instanceof NotJsonLines) summary.stopped = { reason: 'not-json-lines', line: err.line, problem: err.message };
     else if (signal?.aborted && isAbort(err)) summary.stopped = { reason: 'signal' };
+    else if (err instanceof ReadFailed) summary.stopped = { reason: 'read-failed', line: err.line, problem: err.message, error: err.error };
     else throw err;
   }
   await flush();
