@@ -21,7 +21,8 @@ export const LvmsReceiverConfigSchema = z.strictObject({
   signMethods: z.array(z.enum(SIGN_METHODS)).min(1).default([...SIGN_METHODS]),
   /**
    * Signs of stored calls remembered at once (calls in the last 2 × maxClockSkewSeconds), so that a call sent again
-   * with the same sign is refused. At the cap a call is answered 503, for the client to send it again later.
+   * with the same sign is answered as its first copy was and not stored again. At the cap a call is answered 503, for
+   * the client to send it again later.
    */
   signCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
   topic: kafkaTopic.default(TOPICS.raw('alibaba-lvms')),
