@@ -1,11 +1,15 @@
 // `cdrflow import` refusals as a user meets them, run as a child process. Kafka is on a closed loopback port: each of
 // these is refused before Kafka is asked (otherwise the exit would be 69), with one line and no progress summary.
+// Then how an import that failed partway is told (failedEnding: exit, failed_at_line, message), without Kafka.
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { failedEnding } from './import.ts';
+import { CdrflowError } from '../../core/errors.ts';
+import { KafkaUnreachableError } from '../../core/kafka.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-import-cli-'));
@@ -141,5 +145,54 @@ describe('cdrflow import refusals', () => {
     expect(help).toContain('65 the file is not JSON Lines');
     expect(help).toContain('66 --file missing, a directory or not readable');
     expect(help).toContain('130 / 143 stopped by SIGINT / SIGTERM');
+  });
+});
+
+describe('failedEnding: two endings at once (the read ended, then Kafka refused the last batch)', () => {
+  const brokers = ['127.0.0.1:9092'];
+  const hint = 'start the stack';
+  const refused = { fromLine: 3, records: 1, problem: 'broker not available (test)', error: new CdrflowError('transient', 'broker not available (test)') };
+  const gone = new KafkaUnreachableError('127.0.0.1:9092', 'ECONNREFUSED', undefined);
+  const goneBatch = { ...refused, problem: gone.message, error: gone };
+  const longLine = 'line 4 is still going after 64 MiB without a line end: the file does not look like JSON Lines (one JSON value per line); the import stopped there';
+  const resume = 'its 1 records, from line 3, were not published; the lines before line 3 were published (2 records) or reported: import the file again from line 3 on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)';
+
+  it('not JSON Lines, then the last batch refused: exit 65, both named, failed_at_line the batch\'s first line (it was exit 1 and the JSON Lines problem dropped)', () => {
+    expect(failedEnding({ reason: 'not-json-lines', line: 4, problem: longLine, unpublished: refused }, 2, 'f.jsonl', brokers, hint)).toEqual({
+      exit: 65,
+      failedAtLine: 3,
+      message: `--file f.jsonl: ${longLine}; a batch could not be published either (broker not available (test)): ${resume}`,
+    });
+  });
+
+  it('not JSON Lines, then Kafka gone: exit 69, as nothing can be imported until it is back; both named', () => {
+    expect(failedEnding({ reason: 'not-json-lines', line: 4, problem: longLine, unpublished: goneBatch }, 2, 'f.jsonl', brokers, hint)).toEqual({
+      exit: 69,
+      failedAtLine: 3,
+      message: `--file f.jsonl: ${longLine}; ${gone.message}: ${resume}; ${hint}`,
+    });
+  });
+
+  it('a read error, then Kafka gone: exit 69, as for Kafka gone alone (it was 1); both named', () => {
+    expect(failedEnding({ reason: 'read-failed', line: 4, problem: 'EIO: i/o error, read', error: new Error('EIO'), unpublished: goneBatch }, 2, 'f.jsonl', brokers, hint)).toEqual({
+      exit: 69,
+      failedAtLine: 3,
+      message: `--file f.jsonl: reading failed before line 4 (EIO: i/o error, read): ${gone.message}: ${resume}; ${hint}`,
+    });
+  });
+
+  it('a read error, then the last batch refused (Kafka there): exit 1, both named', () => {
+    expect(failedEnding({ reason: 'read-failed', line: 4, problem: 'EIO: i/o error, read', error: new Error('EIO'), unpublished: refused }, 2, 'f.jsonl', brokers, hint)).toEqual({
+      exit: 1,
+      failedAtLine: 3,
+      message: `--file f.jsonl: reading failed before line 4 (EIO: i/o error, read): a batch could not be published either (broker not available (test)): ${resume}`,
+    });
+  });
+
+  it('one ending alone: as before (Kafka gone 69, refused 1, a read error 1, not JSON Lines 65)', () => {
+    expect(failedEnding({ reason: 'publish-failed', unpublished: goneBatch }, 2, 'f.jsonl', brokers, hint)).toMatchObject({ exit: 69, failedAtLine: 3, message: `${gone.message}: ${resume}; ${hint}` });
+    expect(failedEnding({ reason: 'publish-failed', unpublished: refused }, 2, 'f.jsonl', brokers, hint)).toMatchObject({ exit: 1, failedAtLine: 3 });
+    expect(failedEnding({ reason: 'read-failed', line: 4, problem: 'EIO', error: new Error('EIO') }, 2, 'f.jsonl', brokers, hint)).toMatchObject({ exit: 1, failedAtLine: 4 });
+    expect(failedEnding({ reason: 'not-json-lines', line: 4, problem: longLine }, 2, 'f.jsonl', brokers, hint)).toEqual({ exit: 65, failedAtLine: 4, message: `--file f.jsonl: ${longLine}` });
   });
 });

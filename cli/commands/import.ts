@@ -8,7 +8,7 @@ import { EXIT_DATA_ERROR, EXIT_NO_INPUT, EXIT_SOME_LINES_BAD, EXIT_UNAVAILABLE, 
 import { integer, parseFlags } from '../args.ts';
 import { Progress } from '../../core/progress.ts';
 import { DEFAULT_IMPORT_BATCH, ImportOptionsSchema, IMPORT_VENDORS, MAX_IMPORT_BATCH } from '../../connectors/file-import/config.ts';
-import { countLines, fileStartProblem, importFile, MAX_SKIPPED_LINE_BYTES, resumeAdvice, resumePoint, STDIN_FILE } from '../../connectors/file-import/import.ts';
+import { countLines, fileStartProblem, importFile, type ImportSummary, type Unpublished, MAX_SKIPPED_LINE_BYTES, resumeAdvice, resumePoint, STDIN_FILE } from '../../connectors/file-import/import.ts';
 import { BadLineNotes } from '../../connectors/file-import/bad-line-notes.ts';
 import { MAX_FEE_RECORDS } from '../../connectors/huawei-privatenumber/receiver-route.ts';
 import { LINES_LOGGED_PER_SECOND } from '../../core/log-limit.ts';
@@ -54,6 +54,8 @@ Ctrl-C (SIGINT) or SIGTERM stops reading: the records of the lines read are publ
 A batch Kafka still refuses after its retries ends the import the same way: the summary counts the records published,
 failed_at_line is that batch's first line, the line to import again from (a record imported twice is one row). A read
 error (EIO, a network file system gone) ends it so too, once the records read are published: failed_at_line is the first line not published.
+A read that ends so or on a file not JSON Lines, then Kafka refusing the last batch: both are named, failed_at_line is that
+batch's first line, and the exit is what to do first: 69 when Kafka went away, else 65 for a file not JSON Lines, else 1.
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}); a push body's
 records (up to ${MAX_FEE_RECORDS}) always go in one batch, as a push is one unit at the receiver, so a smaller N sends it alone.
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
@@ -110,6 +112,29 @@ function stopOnSignal(onForce: (signal: NodeJS.Signals) => void) {
   };
 }
 
+
+type FailedStop = Exclude<NonNullable<ImportSummary['stopped']>, { reason: 'signal' }>;
+
+/**
+ * How an import ended by Kafka, a read error or a file that is not JSON Lines is told (a stop is told apart): the
+ * exit status, failed_at_line (the first line not published, where to import again from) and the one-line message.
+ * Two endings can come together: the read ends (not JSON Lines, a read error), then Kafka refuses the last batch. The
+ * message names both; the exit is the one that says what to do first: 69 when Kafka went away (nothing can be imported
+ * until it is back), else 65 when the file is not JSON Lines (the data must be fixed), else 1.
+ */
+export function failedEnding(stopped: FailedStop, records: number, file: string, brokers: string[], hint: string): { exit: number; failedAtLine: number; message: string } {
+  const gone = stopped.unpublished && kafkaUnreachable(stopped.unpublished.error, brokers);
+  const exit = gone ? EXIT_UNAVAILABLE : stopped.reason === 'not-json-lines' ? EXIT_DATA_ERROR : 1;
+  /** The batch Kafka refused, and the line to import again from. */
+  const refused = (unpublished: Unpublished, either: string) =>
+    `${gone ? gone.message : `a batch could not be published${either} (${unpublished.problem})`}: ${resumeAdvice(unpublished, records)}${gone ? `; ${hint}` : ''}`;
+  if (stopped.reason === 'publish-failed') return { exit, failedAtLine: stopped.unpublished.fromLine, message: refused(stopped.unpublished, '') };
+  const read = stopped.reason === 'read-failed' ? `--file ${file}: reading failed before line ${stopped.line} (${stopped.problem}): ` : `--file ${file}: ${stopped.problem}; `;
+  if (stopped.unpublished !== undefined) return { exit, failedAtLine: stopped.unpublished.fromLine, message: `${read}${refused(stopped.unpublished, ' either')}` };
+  // The read ended alone: the records read were published (a file that is not JSON Lines says where it ended).
+  const message = stopped.reason === 'read-failed' ? `${read}${resumePoint(stopped.line, records)}` : `--file ${file}: ${stopped.problem}`;
+  return { exit, failedAtLine: stopped.line, message };
+}
 
 export const command: Command = {
   name: 'import',
@@ -199,27 +224,10 @@ export const command: Command = {
           const read = summary.lines === 0 ? 'before the first line: nothing was imported' : `after line ${summary.lines}: the lines read were published or reported, the rest of the file was not read`;
           throw new ExitError(signalExit(signal), `stopped by ${signal} ${read}`);
         }
-        if (stopped?.reason === 'publish-failed') {
-          // The stop's counts and words, and the exit of a failure: 69 when Kafka went away, else 1.
-          const { unpublished } = stopped;
-          bar.finish({ ...counts, failed_at_line: unpublished.fromLine, ...where });
-          const advice = resumeAdvice(unpublished, summary.records);
-          const gone = kafkaUnreachable(stopped.error, ends.kafka.brokers);
-          if (gone) throw new ExitError(EXIT_UNAVAILABLE, `${gone.message}: ${advice}; ${kafkaHint(config)}`);
-          throw new ExitError(1, `a batch could not be published (${unpublished.problem}): ${advice}`);
-        }
-        if (stopped?.reason === 'read-failed') {
-          // The records read were published: the first line not published is where to import again from, the pending
-          // batch's first line when Kafka refused it too.
-          const { unpublished } = stopped;
-          const resume = unpublished?.fromLine ?? stopped.line;
-          bar.finish({ ...counts, failed_at_line: resume, ...where });
-          const advice = unpublished ? `a batch could not be published either (${unpublished.problem}): ${resumeAdvice(unpublished, summary.records)}` : resumePoint(resume, summary.records);
-          throw new ExitError(1, `--file ${printable(options.file)}: reading failed before line ${stopped.line} (${stopped.problem}): ${advice}`);
-        }
-        if (stopped?.reason === 'not-json-lines') {
-          bar.finish({ ...counts, failed_at_line: stopped.line, ...where });
-          throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${stopped.problem}`);
+        if (stopped !== undefined) {
+          const ending = failedEnding(stopped, summary.records, printable(options.file), ends.kafka.brokers, kafkaHint(config));
+          bar.finish({ ...counts, failed_at_line: ending.failedAtLine, ...where });
+          throw new ExitError(ending.exit, ending.message);
         }
         bar.finish({ ...counts, ...where });
         return summary.badLines > 0 ? EXIT_SOME_LINES_BAD : 0;

@@ -210,7 +210,7 @@ describe('importFile', () => {
       blankLines: 1,
       stopped: { reason: 'publish-failed', unpublished: { fromLine: 7, records: 2, problem: 'broker not available (test)' } },
     });
-    expect(summary.stopped?.reason === 'publish-failed' && summary.stopped.error).toMatchObject({ kind: 'transient' });
+    expect(summary.stopped?.reason === 'publish-failed' && summary.stopped.unpublished.error).toMatchObject({ kind: 'transient' });
     // Nothing read past the refused batch; what came before it is published, once.
     expect(read.at(-1)).toBe(7);
     expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2', 's-5', 's-6']);
@@ -261,6 +261,32 @@ describe('importFile', () => {
     expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
   });
 
+  it('not JSON Lines, and Kafka refusing the pending batch: not JSON Lines stays the reason, that batch kept as unpublished (it became publish-failed, the JSON Lines problem dropped)', async () => {
+    const sink = new MemorySink();
+    let publishes = 0;
+    const failingAtSecond = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 2) sink.failing = true;
+        return sink.publish(e, t);
+      },
+    };
+    // Lines 1-2 published, 3 pending, then a line with no end past MAX_SKIPPED_LINE_BYTES (1 MiB chunks, one buffer).
+    const zeros = Buffer.alloc(1024 * 1024);
+    const stdin = Readable.from((async function* () {
+      yield Buffer.from(`${feeLine('s-1')}\n${feeLine('s-2')}\n${feeLine('s-3')}\n`);
+      for (let sent = 0; sent <= MAX_SKIPPED_LINE_BYTES; sent += zeros.length) yield zeros;
+    })());
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
+      sink: failingAtSecond, stdin, retry: { maxAttempts: 2, initialMs: 1 },
+    });
+    expect(summary).toMatchObject({
+      lines: 3,
+      records: 2,
+      stopped: { reason: 'not-json-lines', line: 4, problem: expect.stringMatching(/^line 4 is still going/), unpublished: { fromLine: 3, records: 1, problem: 'broker not available (test)' } },
+    });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
+  });
+
   it('resumePoint: the line to import again from, and why importing a line again is harmless', () => {
     expect(resumePoint(5, 3)).toBe(
       'the lines before line 5 were published (3 records) or reported: import the file again from line 5 on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)',
@@ -268,7 +294,7 @@ describe('importFile', () => {
   });
 
   it('resumeAdvice: the records left out, the line to import again from, and why importing a line again is harmless', () => {
-    expect(resumeAdvice({ fromLine: 7, records: 2, problem: 'x' }, 4)).toBe(
+    expect(resumeAdvice({ fromLine: 7, records: 2, problem: 'x', error: new Error('x') }, 4)).toBe(
       'its 2 records, from line 7, were not published; the lines before line 7 were published (4 records) or reported: import the file again from line 7 on (a record imported twice is stored once: the same cdr_id is one row in ClickHouse)',
     );
   });

@@ -51,6 +51,8 @@ export interface Unpublished {
   fromLine: number;
   records: number;
   problem: string;
+  /** As the publisher threw it (Kafka, or the registry for the topic's first batch): whether Kafka went away. */
+  error: unknown;
 }
 
 /**
@@ -82,18 +84,18 @@ export interface ImportSummary {
    * or reported, but for `unpublished`. `signal`: the caller's signal aborted (Ctrl-C); `unpublished` when it came
    * while Kafka refused a batch (its retries end there): that batch's records, from line `fromLine` on, were not
    * published (nor counted in `records`), every line before it was. `publish-failed`: a batch was refused past its
-   * retries (`error`, as the publisher threw it: Kafka, or the registry for the topic's first batch): the same
-   * `unpublished`, and no line after that batch was read.
+   * retries: the same `unpublished`, and no line after that batch was read.
    * `read-failed`: reading the input failed (`error`: EIO on a failing disk, a network file system gone) before line
    * `line`; the records of the lines read were published, but for `unpublished` when Kafka refused that last batch.
    * `not-json-lines`: the input is not JSON Lines (gzip data, UTF-16 text, a line still going after
-   * MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it.
+   * MAX_SKIPPED_LINE_BYTES); `line` is where that was seen, `problem` says it; `unpublished` as for `read-failed`.
+   * A read that ended so keeps its reason when Kafka then refuses the last batch: both are told (cli/commands/import.ts).
    */
   stopped?:
     | { reason: 'signal'; unpublished?: Unpublished }
-    | { reason: 'publish-failed'; unpublished: Unpublished; error: unknown }
+    | { reason: 'publish-failed'; unpublished: Unpublished }
     | { reason: 'read-failed'; line: number; problem: string; error: unknown; unpublished?: Unpublished }
-    | { reason: 'not-json-lines'; line: number; problem: string };
+    | { reason: 'not-json-lines'; line: number; problem: string; unpublished?: Unpublished };
 }
 
 export interface ImportHooks {
@@ -397,10 +399,12 @@ export async function importFile(options: ImportOptions, hooks: ImportHooks): Pr
     } catch (err) {
       // Either way the summary so far and where to resume, as a thrown error told neither (the caller named the last
       // line read, inside the batch left out). The user asked to stop: they get the stop's answer, not a Kafka failure.
-      const unpublished = { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message };
-      // After a read error (the last flush), the read error stays the reason: this batch is left out too.
-      if (summary.stopped?.reason === 'read-failed') summary.stopped.unpublished = unpublished;
-      else summary.stopped = signal?.aborted ? { reason: 'signal', unpublished } : { reason: 'publish-failed', unpublished, error: err };
+      const unpublished = { fromLine: pendingFromLine, records: batch.length, problem: asCdrflowError(err).message, error: err };
+      // After a read that ended (the last flush: a read error, not JSON Lines), that stays the reason, this batch left
+      // out too: the user must hear of both.
+      const ended = summary.stopped;
+      if (ended?.reason === 'read-failed' || ended?.reason === 'not-json-lines') ended.unpublished = unpublished;
+      else summary.stopped = signal?.aborted ? { reason: 'signal', unpublished } : { reason: 'publish-failed', unpublished };
       return false;
     }
     summary.records += batch.length;
