@@ -32,7 +32,9 @@
 //
 // The same seed builds the same argv, so a failure replays: CDRFLOW_FUZZ_CLI_FLAGS_SEED, CDRFLOW_FUZZ_CLI_FLAGS_COUNT
 // (invalid cases), CDRFLOW_FUZZ_CLI_FLAGS_ONLY=3,17 (run only those case numbers of that seed), and
-// CDRFLOW_FUZZ_CLI_FLAGS_LIST=1 prints every case before it runs.
+// CDRFLOW_FUZZ_CLI_FLAGS_LIST=1 prints every case before it runs. The invalid cases' timeout grows with the cases run
+// as a seeded campaign's does (test/fuzz/seeds.ts scaledTimeoutMs, CDRFLOW_FUZZ_TIMEOUT_MS), so a wide sweep (a
+// large _COUNT) needs no chunking; their seed is one, so _ONLY names cases, not seeds, and no campaignSeeds here.
 //
 // Cost: a child costs 0.3-0.45 s of CPU when it loads its command (a help or an unknown command 0.1 s), so the default
 // (84 invalid + 40 valid) is about 30 s of CPU: ~15 s on an idle 2-core machine, well under 40 s on a loaded one.
@@ -50,10 +52,14 @@ import { VENDORS } from '../../core/topology.ts';
 import { quote } from '../../core/input-limits.ts';
 import { parseDay, parseTzOffset } from '../../reconcile/days.ts';
 import { MAX_SEED, Rng, seededRandom } from '../../simulators/kit.ts';
+import { scaledTimeoutMs } from './seeds.ts';
 
 const SEED = Number(process.env.CDRFLOW_FUZZ_CLI_FLAGS_SEED ?? 6464);
-const COUNT = Number(process.env.CDRFLOW_FUZZ_CLI_FLAGS_COUNT ?? 84);
+const DEFAULT_COUNT = 84;
+const COUNT = Number(process.env.CDRFLOW_FUZZ_CLI_FLAGS_COUNT ?? DEFAULT_COUNT);
 const ONLY = new Set((process.env.CDRFLOW_FUZZ_CLI_FLAGS_ONLY ?? '').split(',').filter(Boolean).map(Number));
+/** The invalid cases' timeout: 180 s for the default count, grown with the cases run. */
+const INVALID_TIMEOUT_MS = scaledTimeoutMs(180_000, ONLY.size > 0 ? ONLY.size : COUNT, DEFAULT_COUNT);
 /** CDRFLOW_FUZZ_CLI_FLAGS_LIST=1: print every planned case (number, family, argv, expected exit) before running it. */
 const LIST = process.env.CDRFLOW_FUZZ_CLI_FLAGS_LIST === '1';
 /** Children at a time: each is mostly Node's start-up, so a few more than the cores keeps them busy. */
@@ -926,5 +932,5 @@ describe('fuzz: the cdrflow command line', () => {
     if (longStderr.length > 0) console.log(`  usage errors whose stderr passes ${MAX_MESSAGE_LINES} lines only because of the reprinted usage: ${[...new Set(longStderr)].join('; ')}`);
     for (const p of PROPS) if ((violations.get(p) ?? []).length > 0) console.log(`  ${p}: ${violations.get(p)!.length} violation(s)`);
     assertNoViolations(['P0', 'P1', 'P2', 'P3']);
-  }, 180_000);
+  }, INVALID_TIMEOUT_MS);
 });

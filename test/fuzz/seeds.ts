@@ -27,8 +27,16 @@ export function campaignSeeds(name: string, defaultCount: number, countVar = `CD
   const count = Number(process.env[countVar] ?? defaultCount);
   const only = (process.env[`CDRFLOW_FUZZ_${name}_ONLY`] ?? '').split(',').filter(Boolean).map(Number);
   const seeds = only.length > 0 ? only : Array.from({ length: count }, (_, i) => first + i);
-  const override = Number(process.env['CDRFLOW_FUZZ_TIMEOUT_MS'] ?? NaN);
-  const timeoutMs = (baseMs: number): number =>
-    override > 0 ? override : Math.ceil(baseMs * Math.max(1, seeds.length / Math.max(1, defaultCount)));
+  const timeoutMs = (baseMs: number): number => scaledTimeoutMs(baseMs, seeds.length, defaultCount);
   return { seeds, replaying: only.length > 0, count, timeoutMs };
+}
+
+/**
+ * The timeout of a test that runs `run` units of work (seeds, or the cases of a campaign that counts cases of one
+ * seed) when `baseMs` is its timeout for the default `defaultCount`: grown in proportion, never less than `baseMs`;
+ * CDRFLOW_FUZZ_TIMEOUT_MS outright when set.
+ */
+export function scaledTimeoutMs(baseMs: number, run: number, defaultCount: number): number {
+  const override = Number(process.env['CDRFLOW_FUZZ_TIMEOUT_MS'] ?? NaN);
+  return override > 0 ? override : Math.ceil(baseMs * Math.max(1, run / Math.max(1, defaultCount)));
 }
