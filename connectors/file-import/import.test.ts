@@ -230,6 +230,17 @@ describe('importFile', () => {
       throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
     })());
 
+  /** A publisher over `sink` that Kafka refuses from its second batch on (the first goes through). */
+  const refusingFromSecondPublish = (sink: MemorySink) => {
+    let publishes = 0;
+    return {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 2) sink.failing = true;
+        return sink.publish(e, t);
+      },
+    };
+  };
+
   it('a read error partway: the records read are published and the run ends with the summary, the first line not published named (it threw: the caller named the last line read, and the pending batch was neither published nor named)', async () => {
     const sink = new MemorySink();
     // Batches of 2: lines 1-2 published, 3 bad, 4 pending when the read fails before line 5.
@@ -242,13 +253,7 @@ describe('importFile', () => {
 
   it('a read error partway, and Kafka refusing the pending batch: that batch\'s first line is where to import again from', async () => {
     const sink = new MemorySink();
-    let publishes = 0;
-    const failingAtSecond = {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 2) sink.failing = true;
-        return sink.publish(e, t);
-      },
-    };
+    const failingAtSecond = refusingFromSecondPublish(sink);
     const stdin = failingAfter([feeLine('s-1'), feeLine('s-2'), feeLine('s-3')]);
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
       sink: failingAtSecond, stdin, retry: { maxAttempts: 2, initialMs: 1 },
@@ -263,13 +268,7 @@ describe('importFile', () => {
 
   it('not JSON Lines, and Kafka refusing the pending batch: not JSON Lines stays the reason, that batch kept as unpublished (it became publish-failed, the JSON Lines problem dropped)', async () => {
     const sink = new MemorySink();
-    let publishes = 0;
-    const failingAtSecond = {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 2) sink.failing = true;
-        return sink.publish(e, t);
-      },
-    };
+    const failingAtSecond = refusingFromSecondPublish(sink);
     // Lines 1-2 published, 3 pending, then a line with no end past MAX_SKIPPED_LINE_BYTES (1 MiB chunks, one buffer).
     const zeros = Buffer.alloc(1024 * 1024);
     const stdin = Readable.from((async function* () {
