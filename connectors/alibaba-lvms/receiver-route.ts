@@ -93,8 +93,6 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
   // with it inside the window is a replay, and stored again its newer received_at would make an older version of the
   // record outrank a newer one. Remembered as long as the timestamp can pass (skew on both sides, `>` passes at it).
   const signs = new NonceCache(2 * skewMs + 1, config.signCacheMaxEntries, opts.now);
-  /** The signs of the calls being stored now (claimed, Kafka not yet answered), as app and sign. */
-  const storing = new Set<string>();
 
   const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
     const format = formatOf(push.query);
@@ -170,16 +168,13 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     // Upper case: the hex case is not part of the digest. Spent only once the call is stored, like a Huawei nonce.
     const spent = sign.toUpperCase();
     const claim = signs.claim(app.appKey, spent);
-    const storingKey = `${app.appKey} ${spent}`;
-    if (claim === 'used') {
-      // The sign covers every parameter, so this is the very call stored (or being stored) within the window: a client
-      // re-sending it after a lost answer, or a replay. Stored again, its newer received_at would outrank a newer
-      // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
-      // was, and nothing is stored: success once that copy is stored, "retry later" while Kafka has not yet answered
-      // for it (the first copy may still fail and give its sign back).
-      if (storing.has(storingKey)) return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later');
-      return success(formatGuess, push.requestId, 'already stored (the same call, with the same sign, was stored before)', 0);
-    }
+    // The sign covers every parameter, so a sign claimed within the window is the very call stored (or being stored): a
+    // client re-sending it after a lost answer, or a replay. Stored again, its newer received_at would outrank a newer
+    // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
+    // was, and nothing is stored: success once that copy is stored, "retry later" while Kafka has not yet answered for
+    // it (the first copy may still fail and give its sign back).
+    if (claim === 'pending') return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later');
+    if (claim === 'used') return success(formatGuess, push.requestId, 'already stored (the same call, with the same sign, was stored before)', 0);
     if (claim === 'full') return failure('unavailable', push, `too many calls in the last ${2 * config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
 
     const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
@@ -188,7 +183,6 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
       // The session is a user credential: record that one was sent, never its value.
       if (value !== undefined) attributes[extra] = extra === 'session' ? 'present' : value;
     }
-    storing.add(storingKey);
     try {
       await ctx.publish(
         [
@@ -210,9 +204,8 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     } catch (err) {
       signs.release(app.appKey, spent);
       return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
-    } finally {
-      storing.delete(storingKey);
     }
+    signs.keep(app.appKey, spent);
     return success(formatGuess, push.requestId, 'accepted', 1);
   };
 

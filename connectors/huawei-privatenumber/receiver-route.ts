@@ -99,14 +99,16 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     // body may have taken up to bodyTimeoutMs to come in.
     if (stale(signed.created, ctx.now())) return TIME_OUT();
     const claim = nonces.claim(app.appKey, nonce);
-    if (claim === 'used') return NONCE_USED();
+    // A push still being stored with it is no less a replay: the signature does not cover the body.
+    if (claim === 'used' || claim === 'pending') return NONCE_USED();
     // Retryable: Huawei re-pushes after a 503, by when the nonces of the window have expired.
     if (claim === 'full') return failure('unavailable', push, `too many pushes in the last ${2 * config.maxClockSkewSeconds} s to remember their nonces (nonceCacheMaxEntries)`);
 
     const result = await accept(push, ctx, app, signed.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
     // get in, or a request we never stored could never be delivered.
-    if (result.outcome !== 'accepted') nonces.release(app.appKey, nonce);
+    if (result.outcome === 'accepted') nonces.keep(app.appKey, nonce);
+    else nonces.release(app.appKey, nonce);
     return result;
   };
 

@@ -10,6 +10,8 @@ const keyOf = (appKey: string, nonce: string) => `${appKey}\u0000${nonce}`;
 
 export class NonceCache {
   private readonly expiries = new Map<string, number>();
+  /** Nonces claimed by a request not yet settled (kept or released): its outcome, stored or not, is still to come. */
+  private readonly pending = new Set<string>();
 
   constructor(
     private readonly ttlMs: number,
@@ -17,17 +19,26 @@ export class NonceCache {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Reserves the nonce: 'used' when it was already seen and has not expired, 'full' when the cap leaves no room. */
-  claim(appKey: string, nonce: string): 'claimed' | 'used' | 'full' {
+  /**
+   * Reserves the nonce until its request settles (keep or release): 'used' when a request that kept it holds it and it
+   * has not expired, 'pending' when a request that claimed it has not settled yet, 'full' when the cap leaves no room.
+   */
+  claim(appKey: string, nonce: string): 'claimed' | 'pending' | 'used' | 'full' {
     const key = keyOf(appKey, nonce);
     const now = this.now();
     const expiry = this.expiries.get(key);
-    if (expiry !== undefined && expiry > now) return 'used';
-    if (expiry !== undefined) this.expiries.delete(key);
+    if (expiry !== undefined && expiry > now) return this.pending.has(key) ? 'pending' : 'used';
+    if (expiry !== undefined) this.forget(key);
     this.evict(now);
     if (this.expiries.size >= this.maxEntries) return 'full';
     this.expiries.set(key, now + this.ttlMs);
+    this.pending.add(key);
     return 'claimed';
+  }
+
+  /** The nonce's request was stored: the nonce stays spent until it expires. */
+  keep(appKey: string, nonce: string): void {
+    this.pending.delete(keyOf(appKey, nonce));
   }
 
   /** Whether the nonce is spent and not expired; records nothing (a request refused before its body is read). */
@@ -41,7 +52,7 @@ export class NonceCache {
    * very same headers must not be locked out of a request we never stored.
    */
   release(appKey: string, nonce: string): void {
-    this.expiries.delete(keyOf(appKey, nonce));
+    this.forget(keyOf(appKey, nonce));
   }
 
   get size(): number {
@@ -52,7 +63,12 @@ export class NonceCache {
     // Map iteration is insertion order and every entry has the same TTL, so expired entries sit at the front.
     for (const [key, expiry] of this.expiries) {
       if (expiry > now) break;
-      this.expiries.delete(key);
+      this.forget(key);
     }
+  }
+
+  private forget(key: string): void {
+    this.expiries.delete(key);
+    this.pending.delete(key);
   }
 }
