@@ -66,7 +66,7 @@ export class Progress {
 
   /** The progress text (also used by tests): "label 1,234/5,000 24.7% 812/s ETA 4s". */
   render(): string {
-    const elapsedS = (this.now() - this.started) / 1000;
+    const elapsedS = this.elapsedMs / 1000;
     // Under a second a rate says nothing (one record in a millisecond is not 1,000/s): shown as "–/s" until then.
     const rate = elapsedS >= 1 ? (this.done - this.skipped) / elapsedS : undefined;
     const rateText = rate === undefined ? '–/s' : `${fmt(Math.round(rate))}/s`;
@@ -118,7 +118,7 @@ export class Progress {
    * (terminalText), as every line Progress writes.
    */
   finish(summary: Record<string, string | number>, outcome: 'done' | 'stopped' = 'done'): string {
-    const elapsed = formatDuration(this.now() - this.started);
+    const elapsed = formatDuration(this.elapsedMs);
     const text = terminalText(
       `${this.options.label} ${outcome}: ${Object.entries({ ...summary, elapsed })
         .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
