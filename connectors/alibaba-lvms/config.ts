@@ -20,9 +20,9 @@ export const LvmsReceiverConfigSchema = z.strictObject({
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(600),
   signMethods: z.array(z.enum(SIGN_METHODS)).min(1).default([...SIGN_METHODS]),
   /**
-   * Signs of stored calls remembered at once (calls in the last 2 × maxClockSkewSeconds), so that a call sent again
-   * with the same sign is answered as its first copy was and not stored again. At the cap a call is answered 503, for
-   * the client to send it again later.
+   * Signs of stored calls remembered at once (calls whose timestamp is within maxClockSkewSeconds: the default holds
+   * 1,666 calls a second sent on time), so that a call sent again with the same sign is answered as its first copy was
+   * and not stored again. At the cap a call is answered 503, for the client to send it again later.
    */
   signCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
   topic: kafkaTopic.default(TOPICS.raw('alibaba-lvms')),

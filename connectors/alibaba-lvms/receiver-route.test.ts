@@ -58,3 +58,49 @@ describe('LVMS sign cache', () => {
     expect(stored).toBe(0);
   });
 });
+
+describe('LVMS sign lifetime', () => {
+  // A sign is remembered until its own timestamp goes stale (timestamp + skew), not for a fixed span from its call.
+  const SKEW_MS = 600_000;
+  const setup = () => {
+    const clock = { now: NOW };
+    const r = createLvmsRoute(LvmsReceiverConfigSchema.parse({ apps: [LVMS], signCacheMaxEntries: 1000 }), { now: () => clock.now });
+    const submit = async (id: number, timestampMs: number) => {
+      const params = signedParams({ ...LVMS, dto: `{"call_record_id":${id}}`, format: 'json', nowMs: timestampMs });
+      const push = {
+        method: 'POST', path: '/router/rest', query: new URLSearchParams(), rawQuery: '', body: Buffer.from(params.toString()),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' }, requestId: 'r', receivedAt: new Date(clock.now),
+      };
+      const reply = await r.handle(push, { now: () => clock.now, publish: async () => {} });
+      return reply.code;
+    };
+    return { clock, submit };
+  };
+
+  it('answers a copy as already stored for as long as its timestamp passes, in the past or the future, and no longer', async () => {
+    for (const timestamp of [NOW - SKEW_MS + 10_000, NOW, NOW + SKEW_MS]) {
+      const { clock, submit } = setup();
+      expect(await submit(1, timestamp)).toBe('SUCCESS');
+      clock.now = timestamp + SKEW_MS;
+      expect(await submit(1, timestamp)).toBe('SUCCESS/already-stored');
+      clock.now = timestamp + SKEW_MS + 1;
+      expect(await submit(1, timestamp)).toBe('31/isv.invalid-parameter:timestamp');
+    }
+  });
+
+  it('frees a sign\'s place at the cap once its timestamp is stale, so the cap holds cap / skew calls a second', async () => {
+    const { clock, submit } = setup();
+    // Calls sent 10 s before their timestamp goes stale fill the cache; one more is answered 503.
+    for (let i = 0; i < 1000; i++) expect(await submit(i, NOW - SKEW_MS + 10_000)).toBe('SUCCESS');
+    expect(await submit(1000, NOW)).toBe('10/isp.service-unavailable');
+    // 10 s on they can no longer pass, so they are no longer remembered: a new call gets in.
+    clock.now = NOW + 10_001;
+    expect(await submit(2000, clock.now)).toBe('SUCCESS');
+    // Sent on time, one call every skew / cap (less a margin for the timestamp's whole seconds), for two skews: none is
+    // refused, as each is remembered for one skew.
+    for (let i = 1; i < 2000; i++) {
+      clock.now += 601;
+      expect(await submit(2000 + i, clock.now)).toBe('SUCCESS');
+    }
+  });
+});

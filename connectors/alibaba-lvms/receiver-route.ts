@@ -91,8 +91,9 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
   const skewMs = config.maxClockSkewSeconds * 1000;
   // TOP has no nonce: the sign, a digest over every parameter and the timestamp, stands in for one. A call sent again
   // with it inside the window is a replay, and stored again its newer received_at would make an older version of the
-  // record outrank a newer one. Remembered as long as the timestamp can pass (skew on both sides, `>` passes at it).
-  const signs = new NonceCache(2 * skewMs + 1, config.signCacheMaxEntries, opts.now);
+  // record outrank a newer one. Remembered as long as its timestamp can pass: up to timestamp + skew included (the
+  // check refuses `>`), while an entry is gone from its expiry on: one millisecond more.
+  const signs = new NonceCache(config.signCacheMaxEntries, opts.now);
 
   const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
     const format = formatOf(push.query);
@@ -167,7 +168,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
 
     // Upper case: the hex case is not part of the digest. Spent only once the call is stored, like a Huawei nonce.
     const spent = sign.toUpperCase();
-    const claim = signs.claim(app.appKey, spent);
+    const claim = signs.claim(app.appKey, spent, ts + skewMs + 1);
     // The sign covers every parameter, so a sign claimed within the window is the very call stored (or being stored): a
     // client re-sending it after a lost answer, or a replay. Stored again, its newer received_at would outrank a newer
     // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
@@ -175,7 +176,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     // it (the first copy may still fail and give its sign back).
     if (claim === 'pending') return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later');
     if (claim === 'used') return success(formatGuess, push.requestId, 'already stored (the same call, with the same sign, was stored before)', 0);
-    if (claim === 'full') return failure('unavailable', push, `too many calls in the last ${2 * config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
+    if (claim === 'full') return failure('unavailable', push, `too many calls whose timestamp is still within ${config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
 
     const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
     for (const extra of ['rpc_context', 'partner_id', 'target_app_key', 'session']) {

@@ -33,11 +33,12 @@ export const HuaweiReceiverConfigSchema = z.strictObject({
   apps: z.array(HuaweiAppSchema).min(1).superRefine(distinctBy((a) => a.appKey, 'appKey')),
   /** Accept the legacy X-WSSE header as well as X-AKSK. */
   allowWsse: z.boolean().default(false),
-  /** Largest accepted |now - Created|; replay protection remembers nonces for this long. */
+  /** Largest accepted |now - Created|; replay protection remembers a nonce until its Created is this far behind. */
   maxClockSkewSeconds: z.number().int().min(1).max(3600).default(300),
   /**
-   * Nonces remembered at once (pushes in the last 2 × maxClockSkewSeconds). At the cap a push is answered 503, for
-   * Huawei to re-push later, rather than a live nonce forgotten (which would let its headers be replayed).
+   * Nonces remembered at once (pushes whose Created is within maxClockSkewSeconds: the default holds 3,333 pushes a
+   * second sent on time). At the cap a push is answered 503, for Huawei to re-push later, rather than a live nonce
+   * forgotten (which would let its headers be replayed).
    */
   nonceCacheMaxEntries: z.number().int().min(1000).default(1_000_000),
   /**

@@ -93,3 +93,53 @@ describe('Huawei push tenant', () => {
     expect('refusal' in refusal && refusal.refusal.status).toBe(401);
   });
 });
+
+describe('Huawei nonce lifetime', () => {
+  // A nonce is remembered until its own Created goes stale (Created + skew), not for a fixed span from its push.
+  const T0 = Date.parse('2026-03-01T00:00:00Z');
+  const SKEW_MS = 300_000;
+  const setup = () => {
+    const clock = { now: T0 };
+    const route = createHuaweiRoute(HuaweiReceiverConfigSchema.parse({ apps: [APP], maxClockSkewSeconds: SKEW_MS / 1000, nonceCacheMaxEntries: 1000 }), { now: () => clock.now });
+    const ctx = { now: () => clock.now, publish: async () => {} };
+    const body = Buffer.from(JSON.stringify({ eventType: 'fee', feeLst: new HuaweiFeeGenerator({ seed: 1, appKey: APP.appKey }).batch(1) }));
+    /** The reply's status and resultcode: 1010002 a nonce used, 1010013 a stale Created. */
+    const push = async (nonce: string, createdMs: number) => {
+      const incoming = {
+        method: 'POST', path: '/huawei/privatenumber/fee', query: new URLSearchParams(), rawQuery: '', body,
+        headers: { ...buildAuthHeaders(APP.appKey, APP.appSecret, { nowMs: createdMs, nonce }) }, requestId: nonce, receivedAt: new Date(clock.now),
+      };
+      const auth = route.authorize!(incoming);
+      const reply = 'refusal' in auth ? auth.refusal : await route.handle(incoming, ctx, auth.grant);
+      return `${reply.status} ${reply.code}`;
+    };
+    return { clock, push };
+  };
+
+  it('refuses a replay for as long as its Created passes, in the past or the future, and no longer', async () => {
+    for (const created of [T0 - SKEW_MS + 10_000, T0, T0 + SKEW_MS]) {
+      const { clock, push } = setup();
+      expect(await push('n1', created)).toBe('200 0');
+      clock.now = created + SKEW_MS;
+      expect(await push('n1', created)).toBe('403 1010002');
+      clock.now = created + SKEW_MS + 1;
+      expect(await push('n1', created)).toBe('403 1010013');
+    }
+  });
+
+  it('frees a nonce\'s place at the cap once its Created is stale, so the cap holds cap / skew pushes a second', async () => {
+    const { clock, push } = setup();
+    // Pushes sent 10 s before their Created goes stale fill the cache; one more is answered 503.
+    for (let i = 0; i < 1000; i++) expect(await push(`old${i}`, T0 - SKEW_MS + 10_000)).toBe('200 0');
+    expect(await push('late', T0)).toBe('503 1010001');
+    // 10 s on they can no longer pass, so they are no longer remembered: a new push gets in.
+    clock.now = T0 + 10_001;
+    expect(await push('new0', clock.now)).toBe('200 0');
+    // Sent on time, one push every skew / cap (less a margin for Created's whole seconds), for two skews: none is
+    // refused, as each is remembered for one skew.
+    for (let i = 1; i < 2000; i++) {
+      clock.now += 301;
+      expect(await push(`new${i}`, clock.now)).toBe('200 0');
+    }
+  });
+});

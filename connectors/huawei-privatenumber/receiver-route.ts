@@ -48,9 +48,7 @@ const NONCE_USED = () => reply(403, 'auth_failed', '1010002', 'Invalid request: 
 export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () => number }): Route<SignedPush> {
   const apps = new Map<string, HuaweiApp>(config.apps.map((a) => [a.appKey, a]));
   const skewMs = config.maxClockSkewSeconds * 1000;
-  // A nonce must be remembered as long as its Created can pass the freshness check: skew on both sides, and the check
-  // passes at exactly the skew (`stale` is `>`), while an entry is gone once its TTL has run: one millisecond more.
-  const nonces = new NonceCache(2 * skewMs + 1, config.nonceCacheMaxEntries, opts.now);
+  const nonces = new NonceCache(config.nonceCacheMaxEntries, opts.now);
 
   const failure = (kind: TransportFailure, _push: unknown, detail: string): PushReply => {
     switch (kind) {
@@ -75,6 +73,9 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
   };
 
   const stale = (created: string, now: number) => Math.abs(now - Date.parse(created)) > skewMs;
+  // A nonce must be remembered as long as its Created can pass `stale`: up to Created + skew included (`stale` is `>`),
+  // read by the same Date.parse, while an entry is gone from its expiry on: one millisecond more.
+  const spentUntil = (created: string) => Date.parse(created) + skewMs + 1;
   const TIME_OUT = () => reply(403, 'auth_failed', '1010013', 'Time out limit');
 
   // The signature covers Nonce and Created, not the body: a push that fails it, or replays a nonce already spent, is
@@ -98,11 +99,11 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     // The signature was checked once, by `authorize`; Created is judged fresh again when the push is stored, as the
     // body may have taken up to bodyTimeoutMs to come in.
     if (stale(signed.created, ctx.now())) return TIME_OUT();
-    const claim = nonces.claim(app.appKey, nonce);
+    const claim = nonces.claim(app.appKey, nonce, spentUntil(signed.created));
     // A push still being stored with it is no less a replay: the signature does not cover the body.
     if (claim === 'used' || claim === 'pending') return NONCE_USED();
     // Retryable: Huawei re-pushes after a 503, by when the nonces of the window have expired.
-    if (claim === 'full') return failure('unavailable', push, `too many pushes in the last ${2 * config.maxClockSkewSeconds} s to remember their nonces (nonceCacheMaxEntries)`);
+    if (claim === 'full') return failure('unavailable', push, `too many pushes whose Created is still within ${config.maxClockSkewSeconds} s to remember their nonces (nonceCacheMaxEntries)`);
 
     const result = await accept(push, ctx, app, signed.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
