@@ -323,7 +323,10 @@ export function newerInClickHouseNotes(layers: Pick<Layers, 'normalized' | 'sink
   const found = new Map<string, { days: string[]; ids: string[] }>();
   for (const [key, chIds] of layers.clickhouseIds) {
     if (!(chIds instanceof Map)) continue;
-    const newer = staleIds((id) => chIds.get(id), difference(layers.normalized.ids(key), layers.sinkDead.get(key) ?? NONE), (id) => layers.normalized.version(id));
+    // The calls compareLayers expects in ClickHouse: a refused call cdr FINAL holds at a newer version than the one
+    // refused is stored since, and newer in ClickHouse like any other.
+    const version = (id: string) => layers.normalized.version(id);
+    const newer = staleIds((id) => chIds.get(id), difference(layers.normalized.ids(key), notStoredSince(layers.sinkDead.get(key) ?? NONE, chIds, version)), version);
     if (newer.length === 0) continue;
     const { vendor, tenant, day } = splitBucketKey(key);
     const who = `${vendor} tenant ${tenant}`;

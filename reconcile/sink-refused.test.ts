@@ -163,4 +163,16 @@ describe('a call the sink refused', () => {
     store(normalized(v1));
     expect(await rowOf()).toEqual({ dlq: 1, stored: 1, drift: [] });
   });
+
+  it('stored at a newer version than the one refused, the newer record gone from the topic: no drift, and the note on calls newer in ClickHouse names it', async () => {
+    const v1 = envelope('2026-11-30T10:05:00Z');
+    topics.set(RAW, [v1]);
+    topics.set(NORMALIZED, [normalized(v1)]);
+    topics.set(DLQ, [refusedAt(0)]);
+    store(normalized(envelope('2026-11-30T12:00:00Z')));
+    const outcome = await runReconcile(deps, req);
+    const [row] = outcome.before.rows;
+    expect({ dlq: row?.deadLettered, stored: row?.clickhouse.uniq, drift: row?.drift }).toEqual({ dlq: 0, stored: 1, drift: [] });
+    expect(outcome.before.notes.filter((n) => n.includes('at a newer version'))).toEqual([expect.stringMatching(new RegExp(`^tencent-ccc tenant 1400: 1 call\\(s\\) on 2026-11-30 are in cdr FINAL at a newer version .* e\\.g\\. ${id}$`))]);
+  });
 });
