@@ -152,6 +152,33 @@ describe('reconcile gauges', () => {
     expect(text).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-trtc"} 0');
   });
 
+  it('count the records a repair listed as unrepairable of a tenant whose after pass agrees, beside another tenant\'s drift left', async () => {
+    const registry = new Registry();
+    const metrics = new ReconcileMetrics(registry);
+    // Before: CCC tenant 1400 had 1 record missing in ClickHouse, tenant 1401 3 records not normalized. The repair
+    // re-fed 1401's one; 2 of its raw records were gone from their topic (retention), so the after pass no longer sees
+    // them: 1401 agrees there, while 1400's record is still missing (a sink refusing it again).
+    const before = outcome([row('tencent-ccc', '1400', [drift('not_in_clickhouse', 1)]), row('tencent-ccc', '1401', [drift('not_normalized', 3)])], 1).before;
+    const after = outcome([row('tencent-ccc', '1400', [drift('not_in_clickhouse', 1)]), row('tencent-ccc', '1401', [])], 1).before;
+    metrics.observe(
+      {
+        before,
+        repair: [
+          { kind: 'resend_normalized', vendor: null, tenant: null, records: 1, detail: '1 normalized record(s) appended again' },
+          { kind: 'replay_raw', vendor: 'tencent-ccc', tenant: null, records: 1, detail: '1 raw record(s) appended again' },
+          { kind: 'unrepairable', vendor: 'tencent-ccc', tenant: '1401', records: 2, detail: '2026-11-30: 2 raw record(s) no longer on cdr.raw.tencent-ccc', sample: ['a', 'b'] },
+        ],
+        after,
+        exitCode: 1,
+      },
+      'schedule',
+    );
+    const text = await registry.metrics();
+    // 1400's record still in drift after the repair, and 1401's two lost for good; 1400's day and 1401's.
+    expect(text).toContain('cdrflow_reconcile_drift_records{vendor="tencent-ccc"} 3');
+    expect(text).toContain('cdrflow_reconcile_drift_rows{vendor="tencent-ccc"} 2');
+  });
+
   it('count every trigger and exit code at 0 before the first run', async () => {
     const text = await (async () => {
       const registry = new Registry();

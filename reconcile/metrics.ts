@@ -25,9 +25,9 @@ export class ReconcileMetrics {
 
   constructor(registry: Registry) {
     const r = [registry];
-    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: `Records (CDRs) in drift per vendor ${SCHEDULED}, after its repair if any: missing, extra or duplicated on a layer, or listed by the repair as unrepairable; not minutes, view differences or unreachable sources`, labelNames: ['vendor'], registers: r });
+    this.drift = new Gauge({ name: 'cdrflow_reconcile_drift_records', help: `Records (CDRs) in drift per vendor ${SCHEDULED}, after its repair if any: missing, extra, stale or duplicated on a layer, and, of a tenant whose after pass agrees, those the repair listed as unrepairable (gone from where that pass looks); not minutes, view differences or unreachable sources`, labelNames: ['vendor'], registers: r });
     this.driftMinutes = new Gauge({ name: 'cdrflow_reconcile_drift_minutes', help: `Billable minutes in drift per vendor ${SCHEDULED}, after its repair if any: source (or raw topic) vs cdr FINAL`, labelNames: ['vendor'], registers: r });
-    this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: `Tenant-days with drift per vendor ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
+    this.driftRows = new Gauge({ name: 'cdrflow_reconcile_drift_rows', help: `Tenant-days with drift per vendor ${SCHEDULED}, after its repair if any, and the days with drift before it of a tenant whose records the repair listed as unrepairable while its after pass agrees`, labelNames: ['vendor'], registers: r });
     this.sourceUnreachable = new Gauge({ name: 'cdrflow_reconcile_source_unreachable', help: `1 when the vendor API could not be read ${SCHEDULED}`, labelNames: ['vendor'], registers: r });
     // Apart from unreachable: a refusal (a credential, a permission, a parameter the vendor does not accept) is not
     // retried and does not heal by itself, and an operator fixes it in another place than a network outage.
@@ -61,12 +61,14 @@ export class ReconcileMetrics {
       let driftRows = rows.filter((r) => r.drift.length > 0).length;
       // What a repair lists as unrepairable is mostly gone from where its after pass looks (a record a topic's
       // retention removed, a call the vendor no longer serves): an after pass that agrees would clear the alert on
-      // records lost for good, while the run exits 1 for them (repairExitCode). They are the vendor's drift then, on
-      // the before pass's days of their tenants.
-      const lost = outcome.after && driftRows === 0 ? (outcome.repair ?? []).filter((a) => a.kind === 'unrepairable' && a.vendor === vendor) : [];
+      // records lost for good, while the run exits 1 for them (repairExitCode). They are drift then, on the before
+      // pass's days of their tenants. Per tenant: one whose after pass agrees cannot show them there (no double count),
+      // whatever another tenant of the vendor still shows; one whose after pass has drift may, so its own counts.
+      const agrees = (tenant: string | null) => !rows.some((r) => r.drift.length > 0 && (tenant === null || r.tenant === tenant));
+      const lost = outcome.after ? (outcome.repair ?? []).filter((a) => a.kind === 'unrepairable' && a.vendor === vendor && agrees(a.tenant)) : [];
       if (lost.length > 0) {
-        records = lost.reduce((s, a) => s + a.records, 0);
-        driftRows = outcome.before.rows.filter((r) => r.vendor === vendor && r.drift.length > 0 && lost.some((a) => a.tenant === r.tenant)).length;
+        records += lost.reduce((s, a) => s + a.records, 0);
+        driftRows += outcome.before.rows.filter((r) => r.vendor === vendor && r.drift.length > 0 && lost.some((a) => a.tenant === null || a.tenant === r.tenant)).length;
       }
       this.drift.set({ vendor }, records);
       this.driftMinutes.set({ vendor }, rows.reduce((s, r) => s + driftMinutes(r.drift), 0));
