@@ -359,7 +359,9 @@ async function runCase(c: Case) {
   const hourlyBasis = new Map([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }]));
   const viewBasis = new Map(figures);
   const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
-  for (const key of bucketsNeedingIds({ normalized: normalizedLayer.tally, sinkDead: normalizedLayer.sinkDead, clickhouse: figures }, fingerprints, versionFingerprints)) clickhouseIds.set(key, finalIds.get(key) ?? new Map());
+  const needing = bucketsNeedingIds({ normalized: normalizedLayer.tally, sinkDead: normalizedLayer.sinkDead, clickhouse: figures }, fingerprints, versionFingerprints);
+  for (const [key, ids] of needing.known) clickhouseIds.set(key, ids);
+  for (const key of needing.read) clickhouseIds.set(key, finalIds.get(key) ?? new Map());
   const rows = compareLayers({
     scope: SCOPE,
     sourceKind: (v) => (v === API ? 'api' : 'raw-topic'),

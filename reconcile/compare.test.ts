@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bucketDay, cutoffFor, dayBounds, daysOf, parseTzOffset, type DayScope } from './days.ts';
 import { beyondHorizonNotes, bucketsNeedingIds, compareLayers, confirmDrift, driftNotes, exitCodeOf, hasEdgeDrift, sourceKey, type Layers } from './compare.ts';
-import { bucketKey, idsFingerprint, Tally } from './tally.ts';
+import { bucketKey, idsFingerprint, Tally, versionsFingerprint } from './tally.ts';
 import { hourRanges, repair, type RepairContext } from './repair.ts';
 import { COLUMNS_LEGEND, outcomeJson, renderDrift, renderOutcome } from './render.ts';
 import { driftRecords, type ReconcileReport, type ReconcileRow } from './model.ts';
@@ -108,10 +108,32 @@ describe('compareLayers', () => {
   it('asks ClickHouse for ids only where counts disagree, and lists what is missing there', () => {
     const l = layers({ clickhouse: new Map([[KEY, { count: 2, uniq: 2, minutes: 4, storedRows: 2 }]]) });
     const stored = new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b']);
-    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]]))).toEqual([KEY]);
+    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]])).read).toEqual([KEY]);
     l.clickhouseIds.set(KEY, stored);
     const [row] = compareLayers(l);
     expect(row!.drift.find((d) => d.kind === 'not_in_clickhouse')!.ids).toEqual(['tencent-ccc:1400:c']);
+  });
+
+  it('knows a bucket\'s ids without reading them when ClickHouse took every call the sink refused, at its counted version; reads any other', () => {
+    const all = ['a', 'b', 'c'].map((x) => `tencent-ccc:1400:${x}`);
+    // Each call received at 1000 (ms), as the normalized scan counts them; the sink refused c.
+    const normalized = new Tally();
+    for (const id of all) normalized.addVersion('tencent-ccc', '1400', '2026-11-30', id, 2, 1000);
+    const l = layers({ normalized, sinkDead: new Map([[KEY, new Set([all[2]!])]]) });
+    const ids = new Map([[KEY, idsFingerprint(all)]]);
+    const versions = (c: number) => new Map([[KEY, versionsFingerprint(all.map((id) => [id, id === all[2] ? c : 1000]))]]);
+    const needing = bucketsNeedingIds(l, ids, versions(1000));
+    expect(needing).toEqual({ read: [], known: new Map([[KEY, new Map(all.map((id) => [id, 1000]))]]) });
+    const [row] = compareLayers({ ...l, clickhouseIds: needing.known });
+    expect({ dlq: row!.deadLettered, drift: row!.drift }).toEqual({ dlq: 0, drift: [] });
+    // The refused call held at another version than the one refused (earlier: still dead-lettered; later: newer in
+    // ClickHouse), or no versions to tell: read.
+    expect(bucketsNeedingIds(l, ids, versions(999))).toEqual({ read: [KEY], known: new Map() });
+    expect(bucketsNeedingIds(l, ids, versions(1001))).toEqual({ read: [KEY], known: new Map() });
+    expect(bucketsNeedingIds(l, ids)).toEqual({ read: [KEY], known: new Map() });
+    // ClickHouse without the refused call: agrees with what is expected there, nothing to read.
+    l.clickhouse.set(KEY, { count: 2, uniq: 2, minutes: 4, storedRows: 2 });
+    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(all.slice(0, 2))]]), new Map([[KEY, versionsFingerprint(all.slice(0, 2).map((id) => [id, 1000]))]]))).toEqual({ read: [], known: new Map() });
   });
 
   it('on a day in progress, only what is missing in both looks is drift; the rest was in flight', () => {
@@ -309,7 +331,7 @@ describe('compareLayers', () => {
   it('asks ClickHouse for ids where it holds more than the normalized topic, and names the extra rows', () => {
     const l = layers({ clickhouse: new Map([[KEY, { count: 4, uniq: 4, minutes: 8, storedRows: 4 }]]) });
     const stored = new Set(['tencent-ccc:1400:a', 'tencent-ccc:1400:b', 'tencent-ccc:1400:c', 'tencent-ccc:1400:w']);
-    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]]))).toEqual([KEY]);
+    expect(bucketsNeedingIds(l, new Map([[KEY, idsFingerprint(stored)]])).read).toEqual([KEY]);
     l.clickhouseIds.set(KEY, stored);
     const [row] = compareLayers(l);
     expect(row!.drift.find((d) => d.kind === 'extra_in_clickhouse')).toMatchObject({ ids: ['tencent-ccc:1400:w'], count: 1, repairable: false });

@@ -55,17 +55,35 @@ export const sourceKey = (vendor: string, tenant: string) => `${vendor}\u0000${t
  * the same count, their fingerprint (idsFingerprint; `fingerprints` per bucket of cdr FINAL, absent = no rows) does,
  * as when one record is missing and another is extra; or, given `versionFingerprints` (versionsFingerprint of cdr
  * FINAL's (cdr_id, version) pairs), the versions differ: ClickHouse holds an earlier version of a call than the topic.
+ * Those to `read`. The calls the sink refused are not expected there, unless it took them after all (a later delivery
+ * of the same message): a bucket with refused calls whose figures, ids and versions agree with its whole normalized
+ * layer instead holds every call at its counted version, the refused ones too, so its ids are known without reading
+ * them (`known`, as ClickHouseReader.ids reads them; compareLayers then counts those calls as stored). Any other mix
+ * of refused calls stored and not is read.
  */
-export function bucketsNeedingIds(layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>, fingerprints: ReadonlyMap<string, bigint>, versionFingerprints?: ReadonlyMap<string, bigint>): string[] {
+export function bucketsNeedingIds(
+  layers: Pick<Layers, 'normalized' | 'sinkDead' | 'clickhouse'>,
+  fingerprints: ReadonlyMap<string, bigint>,
+  versionFingerprints?: ReadonlyMap<string, bigint>,
+): { read: string[]; known: Map<string, ReadonlyMap<string, number>> } {
   const keys = new Set([...layers.normalized.buckets.keys(), ...layers.clickhouse.keys()]);
-  const out: string[] = [];
+  const version = (id: string) => layers.normalized.version(id) ?? 0;
+  const agrees = (key: string, expected: string[]) =>
+    (layers.clickhouse.get(key)?.uniq ?? 0) === expected.length &&
+    (fingerprints.get(key) ?? 0n) === idsFingerprint(expected) &&
+    (!versionFingerprints || (versionFingerprints.get(key) ?? 0n) === versionsFingerprint(expected.map((id) => [id, version(id)])));
+  const read: string[] = [];
+  const known = new Map<string, ReadonlyMap<string, number>>();
   for (const key of keys) {
-    const expected = difference(layers.normalized.ids(key), layers.sinkDead.get(key) ?? NONE);
-    const ch = layers.clickhouse.get(key);
-    if ((ch?.uniq ?? 0) !== expected.length || (fingerprints.get(key) ?? 0n) !== idsFingerprint(expected)) out.push(key);
-    else if (versionFingerprints && (versionFingerprints.get(key) ?? 0n) !== versionsFingerprint(expected.map((id) => [id, layers.normalized.version(id) ?? 0]))) out.push(key);
+    const normalized = layers.normalized.ids(key);
+    const refused = layers.sinkDead.get(key) ?? NONE;
+    if (agrees(key, difference(normalized, refused))) continue;
+    const all = [...normalized.keys()];
+    // Without the versions' fingerprint, a refused call held at an earlier version would read as stored: read then.
+    if (refused.size > 0 && versionFingerprints && agrees(key, all)) known.set(key, new Map(all.map((id) => [id, version(id)])));
+    else read.push(key);
   }
-  return out;
+  return { read, known };
 }
 
 const STALE_KINDS: ReadonlySet<DriftKind> = new Set<DriftKind>(['stale_in_normalized', 'stale_in_clickhouse']);
@@ -127,7 +145,7 @@ function stillDeadLettered(
  * The calls of `sinkDead` that cdr FINAL does not hold at the refused version or a later one. A dead letter of a
  * message ClickHouse took after all (a later delivery of the same bytes: a retried batch, a group rewound) is an
  * earlier failure the acceptance superseded: the call is stored, and counted there only, not in the dlq column too.
- * Without the bucket's ids (read whenever its count or fingerprint differ, as a stored refused call makes them) none is.
+ * Without the bucket's ids (read, or known from its fingerprints, whenever it holds a refused call: bucketsNeedingIds) none is.
  */
 function notStoredSince(sinkDead: ReadonlySet<string>, chIds: ReadonlySet<string> | ReadonlyMap<string, number> | undefined, version: (id: string) => number | undefined): ReadonlySet<string> {
   if (!chIds || sinkDead.size === 0) return sinkDead;

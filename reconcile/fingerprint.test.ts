@@ -79,7 +79,7 @@ describe('reconcile against cdr FINAL', () => {
     const reader = new ClickHouseReader(client, DB, 'cdr');
     const ch = await reader.read(scope, [VENDOR], null);
     const normalized = tallyOf(normalizedIds);
-    const needing = bucketsNeedingIds({ normalized, sinkDead: new Map(), clickhouse: ch.figures }, ch.fingerprints);
+    const needing = bucketsNeedingIds({ normalized, sinkDead: new Map(), clickhouse: ch.figures }, ch.fingerprints).read;
     const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
     for (const key of needing) clickhouseIds.set(key, (await reader.ids(scope, VENDOR, TENANT, DAY)).ids);
     const [row] = compareLayers(rawTopicLayers({
@@ -147,7 +147,7 @@ describe('a call ClickHouse holds at an earlier version than the normalized topi
     for (const cdr of cdrs) normalized.addVersion(VENDOR, TENANT, day, cdr.cdr_id, cdr.billable_minutes, versionOf(cdr) + (newer.includes(cdr.cdr_id) ? 60_000 : 0) - (older.includes(cdr.cdr_id) ? 60_000 : 0));
     const reader = new ClickHouseReader(client, DB, 'cdr');
     const ch = await reader.read(dayScope, [VENDOR], null);
-    const needing = bucketsNeedingIds({ normalized, sinkDead: new Map(), clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints);
+    const needing = bucketsNeedingIds({ normalized, sinkDead: new Map(), clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints).read;
     const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
     for (const k of needing) clickhouseIds.set(k, (await reader.ids(dayScope, VENDOR, TENANT, day)).ids);
     const rows = compareLayers(rawTopicLayers({

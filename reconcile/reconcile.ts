@@ -191,7 +191,9 @@ async function reconcilePass(deps: ReconcileDeps, req: ReconcileRequest, scope: 
   const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
   // The daily views were read beside these figures: they stay their reference when a bucket's figures are read again.
   const viewBasis = new Map(ch.figures);
-  for (const key of bucketsNeedingIds({ normalized, sinkDead, clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints)) {
+  const needing = bucketsNeedingIds({ normalized, sinkDead, clickhouse: ch.figures }, ch.fingerprints, ch.versionFingerprints);
+  for (const [key, ids] of needing.known) clickhouseIds.set(key, ids);
+  for (const key of needing.read) {
     const { vendor, tenant, day } = splitBucketKey(key);
     const bucket = await reader.ids(scope, vendor, tenant, day);
     clickhouseIds.set(key, bucket.ids);

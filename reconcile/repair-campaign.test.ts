@@ -473,7 +473,9 @@ async function reconcile(s: Setup): Promise<{ report: ReconcileReport; sourceWin
   const asViews = () => new Map<string, ViewFigures>([...figures].map(([k, f]) => [k, { calls: f.count, minutes: f.minutes }]));
   const views = { cdr_daily: asViews(), cdr_hourly: asViews(), cdr_end_status: new Map<string, ViewFigures>([...figures].map(([k, f]) => [k, { calls: f.count, minutes: null }])) };
   const clickhouseIds = new Map<string, ReadonlyMap<string, number>>();
-  for (const key of bucketsNeedingIds({ normalized: normalizedLayer.tally, sinkDead: normalizedLayer.sinkDead, clickhouse: figures }, fingerprints, versionFingerprints)) clickhouseIds.set(key, finalIds.get(key) ?? new Map());
+  const needing = bucketsNeedingIds({ normalized: normalizedLayer.tally, sinkDead: normalizedLayer.sinkDead, clickhouse: figures }, fingerprints, versionFingerprints);
+  for (const [key, ids] of needing.known) clickhouseIds.set(key, ids);
+  for (const key of needing.read) clickhouseIds.set(key, finalIds.get(key) ?? new Map());
   const rows = compareLayers({
     scope: SCOPE,
     sourceKind: (v) => (v === API ? 'api' : 'raw-topic'),
