@@ -1,6 +1,7 @@
 // `cdrflow import` refusals as a user meets them, run as a child process. Kafka is on a closed loopback port: each of
 // these is refused before Kafka is asked (otherwise the exit would be 69), with one line and no progress summary.
-// Then how an import that failed partway is told (failedEnding: exit, failed_at_line, message), without Kafka.
+// Then how an import that failed partway is told (failedEnding: exit, failed_at_line, message), without Kafka: a faked
+// publisher (MemorySink) where importFile runs.
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { failedEnding } from './import.ts';
 import { CdrflowError } from '../../core/errors.ts';
 import { KafkaUnreachableError } from '../../core/kafka.ts';
+import { Readable } from 'node:stream';
+import { importFile, MAX_SKIPPED_LINE_BYTES } from '../../connectors/file-import/import.ts';
+import { ImportOptionsSchema } from '../../connectors/file-import/config.ts';
+import { MemorySink } from '../../connectors/receiver/fixtures/memory-sink.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cdrflow-import-cli-'));
@@ -194,5 +199,68 @@ describe('failedEnding: two endings at once (the read ended, then Kafka refused 
     expect(failedEnding({ reason: 'publish-failed', unpublished: refused }, 2, 'f.jsonl', brokers, hint)).toMatchObject({ exit: 1, failedAtLine: 3 });
     expect(failedEnding({ reason: 'read-failed', line: 4, problem: 'EIO', error: new Error('EIO') }, 2, 'f.jsonl', brokers, hint)).toMatchObject({ exit: 1, failedAtLine: 4 });
     expect(failedEnding({ reason: 'not-json-lines', line: 4, problem: longLine }, 2, 'f.jsonl', brokers, hint)).toEqual({ exit: 65, failedAtLine: 4, message: `--file f.jsonl: ${longLine}` });
+  });
+});
+
+describe('failedEnding: Ctrl-C / SIGTERM while the last batch is retried after the read ended', () => {
+  const brokers = ['127.0.0.1:9092'];
+  const feeLine = (id: string) => JSON.stringify({ appKey: 'hwApp', sessionId: id });
+
+  /**
+   * importFile over `stdin` in batches of 2, Kafka refusing from the second batch on (the last, pending one): retries
+   * without end and long waits, so only the stop, sent once that batch was refused, ends its tries.
+   */
+  async function stoppedDuringLastFlush(stdin: Readable) {
+    const sink = new MemorySink();
+    const stop = new AbortController();
+    let publishes = 0;
+    const refusing = {
+      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
+        if (++publishes === 2) {
+          sink.failing = true;
+          setImmediate(() => stop.abort(new Error('stop')));
+        }
+        return sink.publish(e, t);
+      },
+    };
+    const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
+      sink: refusing,
+      stdin,
+      signal: stop.signal,
+      retry: { maxAttempts: Infinity, initialMs: 60_000, maxMs: 60_000 },
+    });
+    expect(sink.envelopes('t').map((e) => e.natural_key)).toEqual(['s-1', 's-2']);
+    const { stopped } = summary;
+    if (stopped === undefined || stopped.reason === 'signal') throw new Error(`the read's ending was lost: ${JSON.stringify(stopped)}`);
+    expect(stopped.unpublished).toMatchObject({ fromLine: 3, records: 1 });
+    return { stopped, records: summary.records };
+  }
+  const resume = 'its 1 records, from line 3, were not published; the lines before line 3 were published (2 records) or reported: import the file again from line 3 on';
+
+  it('after a file not JSON Lines: the stop\'s exit (130), the message still names the JSON Lines problem, the refused batch and the line to import again from (it exited 65)', async () => {
+    // Lines 1-2 published, 3 pending, then a line with no end past MAX_SKIPPED_LINE_BYTES (1 MiB chunks).
+    const zeros = Buffer.alloc(1024 * 1024);
+    const stdin = Readable.from((async function* () {
+      yield Buffer.from(`${feeLine('s-1')}\n${feeLine('s-2')}\n${feeLine('s-3')}\n`);
+      for (let sent = 0; sent <= MAX_SKIPPED_LINE_BYTES; sent += zeros.length) yield zeros;
+    })());
+    const { stopped, records } = await stoppedDuringLastFlush(stdin);
+    const ending = failedEnding(stopped, records, 'f.jsonl', brokers, 'start the stack', 'SIGINT');
+    expect(ending).toMatchObject({ exit: 130, failedAtLine: 3 });
+    expect(ending.message).toMatch(/^stopped by SIGINT: --file f\.jsonl: line 4 is still going after 64 MiB without a line end: .*; a batch could not be published either \(broker not available \(test\)\): /);
+    expect(ending.message).toContain(resume);
+  });
+
+  it('after a read error: the stop\'s exit (143 for SIGTERM), the message still names the read error, the refused batch and the line to import again from (it exited 1)', async () => {
+    // Lines 1-2 published, 3 pending, then the read fails as a dying disk does.
+    const stdin = Readable.from((async function* () {
+      yield Buffer.from(`${feeLine('s-1')}\n${feeLine('s-2')}\n${feeLine('s-3')}\n`);
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    })());
+    const { stopped, records } = await stoppedDuringLastFlush(stdin);
+    const ending = failedEnding(stopped, records, 'f.jsonl', brokers, 'start the stack', 'SIGTERM');
+    expect(ending).toMatchObject({ exit: 143, failedAtLine: 3 });
+    expect(ending.message).toMatch(/^stopped by SIGTERM: --file f\.jsonl: reading failed before line 4 \(EIO: i\/o error, read\): a batch could not be published either \(broker not available \(test\)\): /);
+    expect(ending.message).toContain(resume);
   });
 });

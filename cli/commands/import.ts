@@ -56,13 +56,14 @@ failed_at_line is that batch's first line, the line to import again from (a reco
 error (EIO, a network file system gone) ends it so too, once the records read are published: failed_at_line is the first line not published.
 A read that ends so or on a file not JSON Lines, then Kafka refusing the last batch: both are named, failed_at_line is that
 batch's first line, and the exit is what to do first: 69 when Kafka went away, else 65 for a file not JSON Lines, else 1.
+A Ctrl-C or SIGTERM meanwhile (the last batch retried) exits 130 / 143, the message still naming every problem and that line.
 --batch N publishes at most N records at a time, each batch acknowledged (default ${DEFAULT_IMPORT_BATCH}, at most ${MAX_IMPORT_BATCH}); a push body's
 records (up to ${MAX_FEE_RECORDS}) always go in one batch, as a push is one unit at the receiver, so a smaller N sends it alone.
 Exit status: 0 all lines imported; ${EXIT_SOME_LINES_BAD} some lines skipped; 1 the run failed (the registry, Kafka, a read error);
 64 usage, or a --topic refused; ${EXIT_DATA_ERROR} the file is not JSON Lines (UTF-16, compressed: refused before anything is read; a line
 with no end: the lines before it stay published); ${EXIT_NO_INPUT} --file missing, a directory or not readable (checked first);
 69 Kafka not reachable (checked before reading, about a second; the lines published before it went away stay
-published); 130 / 143 stopped by SIGINT / SIGTERM.`;
+published); 130 / 143 stopped by SIGINT / SIGTERM (also when the import failed too: the message names it).`;
 
 function parse(args: string[]) {
   const { values, positionals } = parseFlags(args, { file: { type: 'string' }, tenant: { type: 'string' }, topic: { type: 'string' }, batch: { type: 'string', needs: `an integer 1..${MAX_IMPORT_BATCH}` }, config: { type: 'string' } }, { maxPositionals: 1 });
@@ -121,8 +122,17 @@ type FailedStop = Exclude<NonNullable<ImportSummary['stopped']>, { reason: 'sign
  * Two endings can come together: the read ends (not JSON Lines, a read error), then Kafka refuses the last batch. The
  * message names both; the exit is the one that says what to do first: 69 when Kafka went away (nothing can be imported
  * until it is back), else 65 when the file is not JSON Lines (the data must be fixed), else 1.
+ * A stop the user asked for (`stoppedBy`: Ctrl-C or SIGTERM, as while the last batch was retried) wins the exit, 130 /
+ * 143, as scripts tell "the user stopped it" from "the data is bad" by it; the message still names every problem and
+ * the line to import again from, after "stopped by <signal>".
  */
-export function failedEnding(stopped: FailedStop, records: number, file: string, brokers: string[], hint: string): { exit: number; failedAtLine: number; message: string } {
+export function failedEnding(stopped: FailedStop, records: number, file: string, brokers: string[], hint: string, stoppedBy?: NodeJS.Signals): { exit: number; failedAtLine: number; message: string } {
+  const ending = failure(stopped, records, file, brokers, hint);
+  return stoppedBy === undefined ? ending : { ...ending, exit: signalExit(stoppedBy), message: `stopped by ${stoppedBy}: ${ending.message}` };
+}
+
+/** failedEnding without a stop. */
+function failure(stopped: FailedStop, records: number, file: string, brokers: string[], hint: string): { exit: number; failedAtLine: number; message: string } {
   const gone = stopped.unpublished && kafkaUnreachable(stopped.unpublished.error, brokers);
   const exit = gone ? EXIT_UNAVAILABLE : stopped.reason === 'not-json-lines' ? EXIT_DATA_ERROR : 1;
   /** The batch Kafka refused, and the line to import again from. */
@@ -225,7 +235,7 @@ export const command: Command = {
           throw new ExitError(signalExit(signal), `stopped by ${signal} ${read}`);
         }
         if (stopped !== undefined) {
-          const ending = failedEnding(stopped, summary.records, printable(options.file), ends.kafka.brokers, kafkaHint(config));
+          const ending = failedEnding(stopped, summary.records, printable(options.file), ends.kafka.brokers, kafkaHint(config), stop.received);
           bar.finish({ ...counts, failed_at_line: ending.failedAtLine, ...where });
           throw new ExitError(ending.exit, ending.message);
         }
