@@ -45,6 +45,14 @@ describe('cdrflow import refusals', () => {
     expect(missing.stdout + directory.stdout).toBe('');
   });
 
+  // A path a read fails on (EIO) that passes the first checks: stat says a regular file, and it is readable. A directory
+  // (EISDIR) never gets that far: refused above, exit 66. This fails at the look at the file's start, before Kafka.
+  it.skipIf(process.platform !== 'linux')('--file that fails on its first read (/proc/self/mem: EIO): one line naming it, exit 66 (it was a bare "EIO: i/o error, read", exit 1)', () => {
+    const r = cdrflowImport(['huawei-privatenumber', '--file', '/proc/self/mem']);
+    expect(r.status, r.stderr).toBe(66);
+    expect(oneLine(r.stderr)).toMatch(/^--file \/proc\/self\/mem: cannot be read \(EIO\b/);
+  });
+
   it('a missing or unknown vendor, a missing --file and alibaba-lvms without --tenant: one line each, exit 64, before anything is read (they were zod issues, or every LVMS line skipped, exit 2)', () => {
     const file = join(dir, 'lvms.jsonl');
     writeFileSync(file, '{"call_record_id":1,"robot_call_job_id":2,"called_phone_number":"17700000000","start_time":"2026-12-01 10:00:00"}\n');

@@ -92,9 +92,13 @@ function checkInputFile(file: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new ExitError(EXIT_NO_INPUT, `${name}: no such file`);
-    throw new ExitError(EXIT_NO_INPUT, `${name}: cannot be read (${code ?? (err as Error).message})`);
+    throw cannotBeRead(name, err);
   }
   if (isDirectory) throw new ExitError(EXIT_NO_INPUT, `${name}: is a directory, not a file`);
+}
+
+function cannotBeRead(name: string, err: unknown): ExitError {
+  return new ExitError(EXIT_NO_INPUT, `${name}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
 }
 
 /**
@@ -157,7 +161,14 @@ export const command: Command = {
     // A pipe (`--file <(zcat calls.jsonl.gz)`) is read once, as it streams: no look at its start, no count up front.
     const regular = options.file !== STDIN_FILE && isRegularFile(options.file);
     if (regular) {
-      const problem = fileStartProblem(options.file);
+      let problem;
+      try {
+        problem = fileStartProblem(options.file);
+      } catch (err) {
+        // Readable by its mode, but a read fails at once (EIO): nothing was read, it is not readable (it was a bare
+        // "EIO: i/o error, read" naming no file, exit 1).
+        throw cannotBeRead(`--file ${printable(options.file)}`, err);
+      }
       if (problem !== undefined) throw new ExitError(EXIT_DATA_ERROR, `--file ${printable(options.file)}: ${problem}`);
     }
     const config = loadCommandConfig({ file });
