@@ -9,7 +9,9 @@
 // 500, the answers read are well-formed HTTP, each the one its request (in order) may get, the answer budget is whole
 // again (sqlAnswerBytes() 0), every query finished or saw its abort, no reconcile run is left running, and the
 // server still answers a fresh /healthz and /sql. The same seed sends the same requests and makes the same client
-// choices, so a failure replays (CDRFLOW_FUZZ_OPS_WIRE_SEED, CDRFLOW_FUZZ_OPS_WIRE_SEEDS).
+// choices, so a failure replays alone: CDRFLOW_FUZZ_OPS_WIRE_ONLY=<seed>[,<seed>] runs just those;
+// CDRFLOW_FUZZ_OPS_WIRE_SEED (first, 1) and CDRFLOW_FUZZ_OPS_WIRE_SEEDS (how many, 40) move the range, and the
+// test's timeout grows with the seeds run (test/fuzz/seeds.ts).
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
@@ -18,9 +20,9 @@ import { SqlQueryError } from '../../core/read-only-sql.ts';
 import { MAX_SQL_BYTES } from '../../core/sql-check.ts';
 import { seededRandom } from '../../simulators/kit.ts';
 import { waitFor } from '../helpers.ts';
+import { campaignSeeds } from './seeds.ts';
 
-const FIRST_SEED = Number(process.env.CDRFLOW_FUZZ_OPS_WIRE_SEED ?? 1);
-const SEEDS = Number(process.env.CDRFLOW_FUZZ_OPS_WIRE_SEEDS ?? (process.env.CDRFLOW_FUZZ_OPS_WIRE_SEED ? 1 : 40));
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('OPS_WIRE', 40, 'CDRFLOW_FUZZ_OPS_WIRE_SEEDS');
 /** A big answer: more than the loopback socket buffers take in from a client that reads nothing. */
 const BIG = 12 * 1024 * 1024;
 const BIG_TEXT = 'b'.repeat(BIG - 1) + '\n';
@@ -465,7 +467,7 @@ async function fresh(req: Request): Promise<Answer | string> {
 /** The invariants once every connection has closed. */
 async function settled(seed: number, conns: Conn[], log: string[]): Promise<void> {
   const report = () =>
-    `seed ${seed} (replay: CDRFLOW_FUZZ_OPS_WIRE_SEED=${seed})\n${log.join('\n')}\nanswer bytes held ${ops.sqlAnswerBytes()}, queries unsettled ${[...queries.values()].filter((q) => !q.settled).map((q) => q.id).join(',')}, reconciles running ${[...reconciles].filter(([, r]) => r.running).map(([id]) => id).join(',')}`;
+    `seed ${seed} (replay: CDRFLOW_FUZZ_OPS_WIRE_ONLY=${seed})\n${log.join('\n')}\nanswer bytes held ${ops.sqlAnswerBytes()}, queries unsettled ${[...queries.values()].filter((q) => !q.settled).map((q) => q.id).join(',')}, reconciles running ${[...reconciles].filter(([, r]) => r.running).map(([id]) => id).join(',')}`;
   await waitFor(async () => ops.sqlAnswerBytes() === 0 && [...queries.values()].every((q) => q.settled) && [...reconciles.values()].every((r) => !r.running) && (await openConnections()) === 0, {
     timeoutMs: 5_000,
     intervalMs: 5,
@@ -533,9 +535,9 @@ async function runSeed(seed: number): Promise<void> {
 }
 
 describe('fuzz: the ops port on the wire', () => {
-  it(`${SEEDS} seeds of pipelined requests and clients that read all, none, some or stop half-way`, async () => {
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) await runSeed(seed);
+  it(`${SEEDS.length} seeds of pipelined requests and clients that read all, none, some or stop half-way`, async () => {
+    for (const seed of SEEDS) await runSeed(seed);
     expect(ops.sqlAnswerBytes()).toBe(0);
     expect(unhandled).toEqual([]);
-  }, 60_000);
+  }, timeoutMs(60_000));
 });
