@@ -9,7 +9,10 @@
 // next read gets exactly its rows. Every 25 requests /healthz still answers and every connection is closed again.
 // Then every SQL case goes once as it is, and at the end the engine holds the same rows, parts and tables, no file
 // was written and the loopback trap the network attacks name saw no connection. The same seed sends the same
-// requests, so a failure replays (CDRFLOW_FUZZ_OPS_SEED, CDRFLOW_FUZZ_OPS_REQUESTS).
+// requests, so a failure (printed with its seed) replays alone: CDRFLOW_FUZZ_OPS_ONLY=<seed>[,<seed>] runs just those;
+// CDRFLOW_FUZZ_OPS_SEED (first, 70) and CDRFLOW_FUZZ_OPS_COUNT (how many seeds, 1) move the range, and
+// CDRFLOW_FUZZ_OPS_REQUESTS (500) sets the requests per seed; the test's timeout grows with the seeds and requests
+// run (test/fuzz/seeds.ts).
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -22,9 +25,12 @@ import { createClickHouse } from '../../core/clickhouse.ts';
 import { SQL_CONTENT_TYPE, startOpsServer } from '../../core/ops-server.ts';
 import { DEFAULT_SQL_LIMITS, openReadOnlySql, type ReadOnlySql } from '../../core/read-only-sql.ts';
 import { seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds, scaledTimeoutMs } from './seeds.ts';
 
-const COUNT = Number(process.env.CDRFLOW_FUZZ_OPS_REQUESTS ?? 500);
-const SEED = Number(process.env.CDRFLOW_FUZZ_OPS_SEED ?? 70);
+const DEFAULT_COUNT = 500;
+/** Requests per seed. */
+const COUNT = Number(process.env.CDRFLOW_FUZZ_OPS_REQUESTS ?? DEFAULT_COUNT);
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('OPS', 1, undefined, 70);
 const CHECK_EVERY = 25;
 /** core/ops-server.ts's MAX_SQL_BYTES: a body above it is answered 413. */
 const MAX_BODY = 64 * 1024;
@@ -822,6 +828,10 @@ const tally = {
   left499: 0,
   busy429: 0,
 };
+function resetTally(): void {
+  for (const m of [tally.byStatus, tally.sqlByStatus, tally.drawnSql]) m.clear();
+  tally.closed = tally.cut = tally.modelChecked = tally.left499 = tally.busy429 = 0;
+}
 const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
 const count = (m: Map<number, number>, pred: (k: number) => boolean) => [...m].filter(([k]) => pred(k)).reduce((s, [, v]) => s + v, 0);
 
@@ -966,51 +976,64 @@ function judge(p: Plan, a: Answer, reachedBefore: number, reconciledBefore: numb
   }
 }
 
-describe('fuzz: the ops port', () => {
-  it(`${COUNT} mutated requests: a documented answer or a closed malformed connection each, never a 500, a leak or a hang`, async () => {
-    const rnd = seededRandom(SEED);
-    const cases = sqlCases();
-    for (let n = 0; n < COUNT; n++) {
-      if (n % 80 === 40) await leaveMidQuery(n);
-      const p = makePlan(rnd, n, cases);
-      const reachedBefore = reached.length;
-      const reconciledBefore = reconciled.length;
-      const a = p.via === 'raw' ? await sendRaw(wire(p, rnd), p) : await sendHttp(p);
-      judge(p, a, reachedBefore, reconciledBefore);
-      // A request cut or broken after a complete head may have its handler run after the client saw the end of it (a
-      // body-less POST /sql followed by garbage): let that happen now, so it is not taken for the next request's.
-      if (!p.wellFormed || a.status === undefined) await settle();
-      // A query that failed must leave nothing for the next one: the pool hands its session out next (last in, first out).
-      if (reached.length > reachedBefore && a.status !== 200) await canary(describePlan(p));
+/** One seed's COUNT requests, then its checks; the tally is this seed's alone, so each seed must reach every kind. */
+async function runSeed(seed: number): Promise<void> {
+  resetTally();
+  const rnd = seededRandom(seed);
+  const cases = sqlCases();
+  for (let n = 0; n < COUNT; n++) {
+    if (n % 80 === 40) await leaveMidQuery(n);
+    const p = makePlan(rnd, n, cases);
+    const reachedBefore = reached.length;
+    const reconciledBefore = reconciled.length;
+    const a = p.via === 'raw' ? await sendRaw(wire(p, rnd), p) : await sendHttp(p);
+    judge(p, a, reachedBefore, reconciledBefore);
+    // A request cut or broken after a complete head may have its handler run after the client saw the end of it (a
+    // body-less POST /sql followed by garbage): let that happen now, so it is not taken for the next request's.
+    if (!p.wellFormed || a.status === undefined) await settle();
+    // A query that failed must leave nothing for the next one: the pool hands its session out next (last in, first out).
+    if (reached.length > reachedBefore && a.status !== 200) await canary(describePlan(p));
 
-      if ((n + 1) % CHECK_EVERY === 0) {
-        await checkpoint();
-        ready = !ready;
+    if ((n + 1) % CHECK_EVERY === 0) {
+      await checkpoint();
+      ready = !ready;
+    }
+  }
+  await checkpoint();
+
+  // Not vacuous: the campaign reached answers and refusals of every kind, through the engine too.
+  const ok = tally.byStatus.get(200) ?? 0;
+  const refusals = count(tally.byStatus, (s) => s >= 400);
+  const summary = JSON.stringify({ byStatus: Object.fromEntries(tally.byStatus), sqlByStatus: Object.fromEntries(tally.sqlByStatus), drawnSql: Object.fromEntries(tally.drawnSql), closed: tally.closed, cut: tally.cut, modelChecked: tally.modelChecked, reached: reached.length });
+  expect(ok, summary).toBeGreaterThanOrEqual(COUNT * 0.12);
+  expect(refusals, summary).toBeGreaterThanOrEqual(COUNT * 0.35);
+  for (const s of [200, 400, 403, 404, 405, 413, 415, 421, 431, 503]) expect(tally.byStatus.get(s) ?? 0, `${summary}: status ${s}`).toBeGreaterThan(0);
+  // Through the engine, judged against what this seed drew rather than the request count: the seed drew enough
+  // intact reads and refused statements, and of each kind at least one in fifteen got through every gate in front
+  // of the engine (Host, Origin, type, format, framing; about one in four does on average) and was answered there
+  // with its status. A fixed share of the requests failed seeds whose mix simply drew fewer of a kind.
+  const drawn = (s: number) => tally.drawnSql.get(s) ?? 0;
+  expect(drawn(200), `${summary}: intact reads drawn`).toBeGreaterThanOrEqual(COUNT * 0.08);
+  expect(drawn(403), `${summary}: intact refused statements drawn`).toBeGreaterThanOrEqual(COUNT * 0.04);
+  expect(tally.sqlByStatus.get(200) ?? 0, `${summary}: reads answered 200 by the engine`).toBeGreaterThanOrEqual(drawn(200) / 15);
+  expect(tally.sqlByStatus.get(403) ?? 0, `${summary}: statements refused 403 by the engine`).toBeGreaterThanOrEqual(drawn(403) / 15);
+  expect(tally.closed + tally.cut, summary).toBeGreaterThanOrEqual(COUNT * 0.02);
+  expect(tally.modelChecked, summary).toBeGreaterThanOrEqual(COUNT * 0.5);
+  expect(tally.left499).toBeGreaterThanOrEqual(3);
+  expect(tally.busy429).toBeGreaterThanOrEqual(1);
+}
+
+describe('fuzz: the ops port', () => {
+  it(`${COUNT} mutated requests per seed: a documented answer or a closed malformed connection each, never a 500, a leak or a hang`, async () => {
+    for (const seed of SEEDS) {
+      try {
+        await runSeed(seed);
+      } catch (e) {
+        if (e instanceof Error) e.message = `seed ${seed} (replay: CDRFLOW_FUZZ_OPS_ONLY=${seed}): ${e.message}`;
+        throw e;
       }
     }
-    await checkpoint();
-
-    // Not vacuous: the campaign reached answers and refusals of every kind, through the engine too.
-    const ok = tally.byStatus.get(200) ?? 0;
-    const refusals = count(tally.byStatus, (s) => s >= 400);
-    const summary = JSON.stringify({ byStatus: Object.fromEntries(tally.byStatus), sqlByStatus: Object.fromEntries(tally.sqlByStatus), drawnSql: Object.fromEntries(tally.drawnSql), closed: tally.closed, cut: tally.cut, modelChecked: tally.modelChecked, reached: reached.length });
-    expect(ok, summary).toBeGreaterThanOrEqual(COUNT * 0.12);
-    expect(refusals, summary).toBeGreaterThanOrEqual(COUNT * 0.35);
-    for (const s of [200, 400, 403, 404, 405, 413, 415, 421, 431, 503]) expect(tally.byStatus.get(s) ?? 0, `${summary}: status ${s}`).toBeGreaterThan(0);
-    // Through the engine, judged against what this seed drew rather than the request count: the seed drew enough
-    // intact reads and refused statements, and of each kind at least one in fifteen got through every gate in front
-    // of the engine (Host, Origin, type, format, framing; about one in four does on average) and was answered there
-    // with its status. A fixed share of the requests failed seeds whose mix simply drew fewer of a kind.
-    const drawn = (s: number) => tally.drawnSql.get(s) ?? 0;
-    expect(drawn(200), `${summary}: intact reads drawn`).toBeGreaterThanOrEqual(COUNT * 0.08);
-    expect(drawn(403), `${summary}: intact refused statements drawn`).toBeGreaterThanOrEqual(COUNT * 0.04);
-    expect(tally.sqlByStatus.get(200) ?? 0, `${summary}: reads answered 200 by the engine`).toBeGreaterThanOrEqual(drawn(200) / 15);
-    expect(tally.sqlByStatus.get(403) ?? 0, `${summary}: statements refused 403 by the engine`).toBeGreaterThanOrEqual(drawn(403) / 15);
-    expect(tally.closed + tally.cut, summary).toBeGreaterThanOrEqual(COUNT * 0.02);
-    expect(tally.modelChecked, summary).toBeGreaterThanOrEqual(COUNT * 0.5);
-    expect(tally.left499).toBeGreaterThanOrEqual(3);
-    expect(tally.busy429).toBeGreaterThanOrEqual(1);
-  });
+  }, timeoutMs(scaledTimeoutMs(30_000, COUNT, DEFAULT_COUNT)));
 
   it('every SQL case once as it is, well-formed: each read answered with its rows, each attack refused as expected', async () => {
     const cases = sqlCases();
