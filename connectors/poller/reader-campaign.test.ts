@@ -516,10 +516,12 @@ async function runCase(c: Case): Promise<{ problems: string[]; givenUp: boolean;
   }
   if (result.records !== published.size) problems.push(`result.records ${result.records}, published keys ${published.size}`);
 
-  // Over 20 times the limit (HARD_BOUND_FACTOR) the read stops, loudly: no longer the vendor's doing.
+  // Over 20 times the limit (HARD_BOUND_FACTOR) the read stops, loudly: no longer the vendor's doing. The bound is on
+  // the rows the vendor's total counts, a key's second row too: no slot past it is read, so a row there held twice
+  // cannot be told from a fresh record (seed 14203356: 99 records and 7 duplicate rows, a true total of 106 over 100).
   const hardBound = c.maxWindowRecords === undefined ? Infinity : HARD_BOUND_FACTOR * c.maxWindowRecords;
   const stopped = logs.filter((l) => l.msg === 'poller.window_incomplete' && l.fields?.['reason'] === 'too many records');
-  if (stopped.length > 0 && c.n + c.late <= hardBound && c.total !== 'huge' && c.total !== 'high') problems.push(`stopped as too many records with ${c.n} records, under the bound ${hardBound}`);
+  if (stopped.length > 0 && c.rows.length <= hardBound && c.total !== 'huge' && c.total !== 'high') problems.push(`stopped as too many records with ${c.rows.length} rows, under the bound ${hardBound}`);
   if (honest(c) && c.n <= hardBound) {
     const rereads = logs.filter((l) => l.msg === 'poller.count_changed_rereading' || l.msg === 'poller.window_incomplete' || l.msg === 'poller.duplicate_keys');
     if (rereads.length > 0) problems.push(`a vendor honest but for sizes too large, yet: ${rereads.map((l) => l.msg).join(', ')}`);
