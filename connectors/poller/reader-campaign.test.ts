@@ -31,7 +31,8 @@
 // Known and written in README, not a reader defect: an order shuffled per offset asked for can, by chance, serve two
 // reads of different page sizes the same sequence, one row twice and its neighbour never, with no page start the reads
 // share between them (seed 605440: 8 records, 8 and 7 a page; seed 699610: 6 records, 3 and 2 a page; seed 910419: 10
-// records, 9 a page first, one row the vendor holds twice as well); paging cannot tell it from a row held twice.
+// records, 9 a page first, one row the vendor holds twice as well; seed 14233287: 48 records, 54 asked and 47 served a
+// page, then 46: both reads served r-0…r-43, r-46, r-47, r-46, and r-45 never); paging cannot tell it from a row held twice.
 // The campaign's own: a row moved past an offset was drawn within a page of the size asked for, not of the size the
 // reads settled on after "too large" from the start, so it came from more than a page before (seeds 659058, 666244);
 // likewise after "too large" from the k-th request on, where the copy also landed past the next page start the reads
