@@ -894,3 +894,49 @@ describe('readWindow: a stop during a rest the vendor asked for', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe('readWindow: a rest asked for after the clock was set right', () => {
+  it('holds the window, though a rest taken while the clock ran ahead is still on record', async () => {
+    const REST_MS = 300;
+    const records = Array.from({ length: 24 }, (_, i) => ({ id: `r-${i}` }));
+    const source = pagedSource(records);
+    const fetchPage = source.fetchPage.bind(source);
+    // The reader's clock runs an hour ahead until page 1's rest is taken, then is set right.
+    let offset = 3_600_000;
+    let setRight!: () => void;
+    const clockRight = new Promise<void>((resolve) => (setRight = resolve));
+    const sent: { page: number; at: number }[] = [];
+    let restAskedAt: number | undefined;
+    let sentBefore = 0; // the requests sent before page 2 asked for its rest
+    const refused = new Set<number>();
+    source.fetchPage = async (tenant, window, page, size, signal) => {
+      sent.push({ page, at: Date.now() });
+      if (page >= 1 && page <= 4 && !refused.has(page)) {
+        refused.add(page);
+        if (page === 1) {
+          setImmediate(() => {
+            offset = 0;
+            setRight();
+          });
+          throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: REST_MS });
+        }
+        // Pages 2-4 answer once the clock is right: page 2 asks for a rest, 3 and 4 are refused without one, and no page
+        // is asked for then before that rest ends.
+        await clockRight;
+        if (page === 2) {
+          restAskedAt = Date.now();
+          sentBefore = sent.length;
+          throw new CdrflowError('rate_limited', 'HTTP 429', { code: 'http-429', retryAfterMs: REST_MS });
+        }
+        throw new CdrflowError('transient', 'HTTP 503', { code: 'http-503' });
+      }
+      return fetchPage(tenant, window, page, size, signal);
+    };
+    const result = await readWindow(memoryPollContext(source, new MemorySink(), { now: () => Date.now() + offset }), 't1', WINDOW);
+    expect(result.records).toBe(24);
+    expect(restAskedAt).toBeDefined();
+    const afterAsked = sent.slice(sentBefore);
+    expect(afterAsked.length).toBeGreaterThan(0);
+    for (const s of afterAsked) expect(s.at - restAskedAt!, `page ${s.page}`).toBeGreaterThanOrEqual(REST_MS);
+  });
+});

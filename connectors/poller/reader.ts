@@ -376,7 +376,10 @@ async function readSpan(ctx: PollContext, tenant: string, window: TimeWindow, ha
         signal,
         retryIf: (err) => err.code !== PAST_HORIZON,
         onRetry: (err, attempt, delayMs) => {
-          restUntil = Math.max(restUntil, ctx.now() + restAskedMs(err));
+          // The later end wins, but a rest on record that restLeftMs counts as over (taken while the clock ran ahead,
+          // and set right since) is no end: a max with it would hide every rest asked for until the clock reached it.
+          const now = ctx.now();
+          if (restAskedMs(err) > restLeftMs(restUntil, now)) restUntil = now + restAskedMs(err);
           metrics.retry(err.code ?? err.kind);
           log(attempt >= 3 ? 'warn' : 'debug', 'poller.vendor_retry', {
             tenant,
