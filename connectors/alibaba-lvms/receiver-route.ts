@@ -168,7 +168,8 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
 
     // Upper case: the hex case is not part of the digest. Spent only once the call is stored, like a Huawei nonce.
     const spent = sign.toUpperCase();
-    const claim = signs.claim(app.appKey, spent, ts + skewMs + 1);
+    const spentUntil = ts + skewMs + 1;
+    const claim = signs.claim(app.appKey, spent, spentUntil);
     // The sign covers every parameter, so a sign claimed within the window is the very call stored (or being stored): a
     // client re-sending it after a lost answer, or a replay. Stored again, its newer received_at would outrank a newer
     // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
@@ -203,10 +204,10 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
         config.topic,
       );
     } catch (err) {
-      signs.release(app.appKey, spent);
+      signs.release(app.appKey, spent, spentUntil);
       return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
     }
-    signs.keep(app.appKey, spent);
+    signs.keep(app.appKey, spent, spentUntil);
     return success(formatGuess, push.requestId, 'accepted', 1);
   };
 

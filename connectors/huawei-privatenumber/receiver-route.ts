@@ -99,7 +99,8 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     // The signature was checked once, by `authorize`; Created is judged fresh again when the push is stored, as the
     // body may have taken up to bodyTimeoutMs to come in.
     if (stale(signed.created, ctx.now())) return TIME_OUT();
-    const claim = nonces.claim(app.appKey, nonce, spentUntil(signed.created));
+    const expiresAt = spentUntil(signed.created);
+    const claim = nonces.claim(app.appKey, nonce, expiresAt);
     // A push still being stored with it is no less a replay: the signature does not cover the body.
     if (claim === 'used' || claim === 'pending') return NONCE_USED();
     // Retryable: Huawei re-pushes after a 503, by when the nonces of the window have expired.
@@ -108,8 +109,8 @@ export function createHuaweiRoute(config: HuaweiReceiverConfig, opts: { now: () 
     const result = await accept(push, ctx, app, signed.scheme);
     // The nonce only stays spent when the push was stored: a sender re-sending the same headers after our 503 must
     // get in, or a request we never stored could never be delivered.
-    if (result.outcome === 'accepted') nonces.keep(app.appKey, nonce);
-    else nonces.release(app.appKey, nonce);
+    if (result.outcome === 'accepted') nonces.keep(app.appKey, nonce, expiresAt);
+    else nonces.release(app.appKey, nonce, expiresAt);
     return result;
   };
 

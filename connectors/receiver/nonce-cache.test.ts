@@ -6,14 +6,14 @@ describe('NonceCache', () => {
     let now = 0;
     const cache = new NonceCache(10, () => now);
     expect(cache.claim('a', 'n1', 1000)).toBe('claimed');
-    cache.keep('a', 'n1');
+    cache.keep('a', 'n1', 1000);
     expect(cache.claim('a', 'n1', 1000)).toBe('used');
     expect(cache.claim('b', 'n1', 1000)).toBe('claimed');
     now = 999;
     expect(cache.claim('a', 'n1', 1000)).toBe('used');
     now = 1000;
     expect(cache.claim('a', 'n1', 2000)).toBe('claimed');
-    cache.release('a', 'n1');
+    cache.release('a', 'n1', 2000);
     expect(cache.claim('a', 'n1', 2000)).toBe('claimed');
   });
 
@@ -22,14 +22,33 @@ describe('NonceCache', () => {
     const cache = new NonceCache(10, () => now);
     expect(cache.claim('a', 'n1', 1000)).toBe('claimed');
     expect(cache.claim('a', 'n1', 1000)).toBe('pending');
-    cache.release('a', 'n1');
+    cache.release('a', 'n1', 1000);
     expect(cache.claim('a', 'n1', 1000)).toBe('claimed');
-    cache.keep('a', 'n1');
+    cache.keep('a', 'n1', 1000);
     expect(cache.claim('a', 'n1', 1000)).toBe('used');
     // Expired, it is free again, and a new claim is pending until it settles.
     now = 1000;
     expect(cache.claim('a', 'n1', 2000)).toBe('claimed');
     expect(cache.claim('a', 'n1', 2000)).toBe('pending');
+  });
+
+  it("settles only the claim its request made: an earlier request of the same nonce, outlived by its claim, settles nothing", () => {
+    let now = 0;
+    const cache = new NonceCache(10, () => now);
+    // A first request whose Created was close to stale: its claim expires while Kafka still keeps it waiting, and the
+    // sender, reusing the nonce with a fresh Created, claims it anew.
+    expect(cache.claim('a', 'n1', 10)).toBe('claimed');
+    now = 20;
+    expect(cache.claim('a', 'n1', 1000)).toBe('claimed');
+    // The first request fails: giving back its claim must not give back the second's, still pending (else a copy of
+    // the second's headers would be claimed, and stored with whatever body it carries).
+    cache.release('a', 'n1', 10);
+    expect(cache.claim('a', 'n1', 1000)).toBe('pending');
+    // Nor does the first one's success settle the second: it stays pending until its own request settles.
+    cache.keep('a', 'n1', 10);
+    expect(cache.claim('a', 'n1', 1000)).toBe('pending');
+    cache.keep('a', 'n1', 1000);
+    expect(cache.claim('a', 'n1', 1000)).toBe('used');
   });
 
   it('tells whether a nonce is spent without claiming it', () => {
@@ -38,7 +57,7 @@ describe('NonceCache', () => {
     expect(cache.used('a', 'n1')).toBe(false);
     expect(cache.claim('a', 'n1', 1000)).toBe('claimed');
     expect([cache.used('a', 'n1'), cache.used('b', 'n1')]).toEqual([true, false]);
-    cache.release('a', 'n1');
+    cache.release('a', 'n1', 1000);
     expect(cache.used('a', 'n1')).toBe(false);
     cache.claim('a', 'n1', 1000);
     now = 1000;
@@ -73,7 +92,7 @@ describe('NonceCache', () => {
     // The victim's nonces expire at different times, the earliest claimed last.
     for (let i = 0; i < 5; i++) {
       expect(cache.claim('victim', `n${i}`, 60_000 - i)).toBe('claimed');
-      cache.keep('victim', `n${i}`);
+      cache.keep('victim', `n${i}`, 60_000 - i);
     }
     // A flood of distinct nonces (another app's, signed with its own secret) must not evict the victim's spent
     // nonces: evicted, a captured push of the victim could be replayed, with any body, inside the window.
@@ -99,7 +118,7 @@ describe('NonceCache', () => {
     // Claims released (their request not stored) free their place at once, never expiring on their own.
     for (let i = 0; i < 10_000; i++) {
       expect(cache.claim('a', `gone${i}`, 1000 + i)).toBe('claimed');
-      cache.release('a', `gone${i}`);
+      cache.release('a', `gone${i}`, 1000 + i);
     }
     expect(cache.size).toBe(4);
     expect(cache.claim('a', 'last', 1000)).toBe('claimed');

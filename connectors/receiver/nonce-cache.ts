@@ -48,9 +48,14 @@ export class NonceCache {
     return 'claimed';
   }
 
-  /** The nonce's request was stored: the nonce stays spent until it expires. */
-  keep(appKey: string, nonce: string): void {
-    this.pending.delete(keyOf(appKey, nonce));
+  /**
+   * The nonce's request was stored: the nonce stays spent until it expires. `expiresAt` is the one its claim gave: it
+   * names that claim, as a request whose claim expired while it waited on Kafka must not settle a later claim of the
+   * same nonce (a Huawei nonce reused with a fresh Created), still pending.
+   */
+  keep(appKey: string, nonce: string, expiresAt: number): void {
+    const key = keyOf(appKey, nonce);
+    if (this.expiries.get(key) === expiresAt) this.pending.delete(key);
   }
 
   /** Whether the nonce is spent and not expired; records nothing (a request refused before its body is read). */
@@ -61,10 +66,12 @@ export class NonceCache {
 
   /**
    * Gives a nonce back when its request was not accepted (e.g. Kafka unavailable → 503): a sender that re-sends the
-   * very same headers must not be locked out of a request we never stored.
+   * very same headers must not be locked out of a request we never stored. `expiresAt` names the claim, as for keep:
+   * a later claim of the nonce given back would let a copy of its headers in, with any body.
    */
-  release(appKey: string, nonce: string): void {
-    this.forget(keyOf(appKey, nonce));
+  release(appKey: string, nonce: string, expiresAt: number): void {
+    const key = keyOf(appKey, nonce);
+    if (this.expiries.get(key) === expiresAt) this.forget(key);
   }
 
   get size(): number {
