@@ -32,6 +32,19 @@ describe('LVMS sign cache', () => {
     expect(stored).toBe(1);
   });
 
+  it('answers its 503s in the format the form body asks for, as every other answer after the body is read', async () => {
+    const r = route();
+    const params = call(3);
+    const push = {
+      method: 'POST', path: '/router/rest', query: new URLSearchParams(), rawQuery: '', body: Buffer.from(params.toString()),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' }, requestId: 'r', receivedAt: new Date(NOW),
+    };
+    // Kafka down: the call is not stored (its sign given back) and the answer says retry later, in JSON (it was XML).
+    const reply = await r.handle(push, { now: () => NOW, publish: () => Promise.reject(new Error('kafka down')) });
+    expect(reply.status).toBe(503);
+    expect(JSON.parse(reply.body.toString())).toMatchObject({ error_response: { code: 10, sub_code: 'isp.service-unavailable' } });
+  });
+
   it('answers a copy of a call still being stored "retry later": the first copy may yet fail', async () => {
     const r = route();
     const params = call(2);

@@ -95,8 +95,8 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
   // check refuses `>`), while an entry is gone from its expiry on: one millisecond more.
   const signs = new NonceCache(config.signCacheMaxEntries, opts.now);
 
-  const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string): PushReply => {
-    const format = formatOf(push.query);
+  // `format`: the query's, unless the caller read the form body's (a transport failure comes before the body is read).
+  const failure = (kind: TransportFailure, push: Pick<IncomingPush, 'query' | 'requestId'>, detail: string, format = formatOf(push.query)): PushReply => {
     switch (kind) {
       case 'too_large':
         return errorReply(format, push.requestId, 413, 'too_large', { code: 41, msg: 'Invalid Arguments', sub_code: 'isv.request-too-large', sub_msg: detail });
@@ -175,9 +175,9 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
     // version; refused, a client would take the success it is owed for an error. So it is answered as its first copy
     // was, and nothing is stored: success once that copy is stored, "retry later" while Kafka has not yet answered for
     // it (the first copy may still fail and give its sign back).
-    if (claim === 'pending') return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later');
+    if (claim === 'pending') return failure('unavailable', push, 'the same call (the same sign) is being stored now; retry later', formatGuess);
     if (claim === 'used') return success(formatGuess, push.requestId, 'already stored (the same call, with the same sign, was stored before)', 0);
-    if (claim === 'full') return failure('unavailable', push, `too many calls whose timestamp is still within ${config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`);
+    if (claim === 'full') return failure('unavailable', push, `too many calls whose timestamp is still within ${config.maxClockSkewSeconds} s to remember their signs (signCacheMaxEntries)`, formatGuess);
 
     const attributes: Record<string, string> = { sign_method: signMethod, format: rawFormat ?? 'xml', key_source: check.key.source, v };
     for (const extra of ['rpc_context', 'partner_id', 'target_app_key', 'session']) {
@@ -205,7 +205,7 @@ export function createLvmsRoute(config: LvmsReceiverConfig, opts: { now: () => n
       );
     } catch (err) {
       signs.release(app.appKey, spent, spentUntil);
-      return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`);
+      return failure('unavailable', push, `could not store the record, retry later: ${err instanceof Error ? err.message : String(err)}`, formatGuess);
     }
     signs.keep(app.appKey, spent, spentUntil);
     return success(formatGuess, push.requestId, 'accepted', 1);
