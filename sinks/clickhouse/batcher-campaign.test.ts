@@ -41,7 +41,9 @@
 // its commit skipped behind a refused one stayed the partition's buffer, so the next rows joined it in an insert past
 // flushRows that stored it again (seed 525656 of 500000-532999; a plain test too); a failed commit made again while a
 // flush in flight failed (its transaction landed with its answer lost) moved the group's offset back behind that range
-// (seed 603496 of 600000-640000; a plain test too). The drain restarts no one:
+// (seed 603496 of 600000-640000; a plain test too); a range read again after a refused transaction whose plain commit
+// then failed was read a third time, its commit following the one made again and moving the group's offset back (seed
+// 13568008 of 13500000-13590199; a plain test too). The drain restarts no one:
 // a member that stopped restarts, as in the script, and nothing else.
 // The dead-letter loader's mode (planLoaderCase: the same seeds' cases, background flush, ports.stored answered from
 // what the stand-in table holds, the unloadable records logged as skipped, no transactions, crashes right after an

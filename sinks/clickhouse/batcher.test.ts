@@ -1185,6 +1185,35 @@ describe('Batcher', () => {
       expect(rec.dead.map((d) => d.origin_offset)).toEqual([1]);
       expect(rec.commits).toEqual(['cdr.normalized:0@4']);
     });
+    it('read again after a refusal, a range whose plain commit then failed is not read a third time: the commit made again is not followed by a lower one (campaign seed 13568008)', async () => {
+      const { rec, ports } = fakePorts();
+      const commitWith = ports.commitWithDeadLetters!;
+      ports.commitWithDeadLetters = async () => {
+        throw refusal();
+      };
+      let refusePlain = true;
+      const plainCommit = ports.commit;
+      ports.commit = async (topic, partition, next, fetchedAs) => {
+        if (refusePlain) throw new CdrflowError('transient', 'the group moved on since its records were fetched', { code: 'GROUP_MOVED_ON' });
+        await plainCommit(topic, partition, next, fetchedAs);
+      };
+      const b = new Batcher(ports, { ...options, backgroundFlush: true });
+      // 0-3 with its dead letter at 3: the transaction refused, so the partition is read again from 0.
+      await b.add({ ...batch(0, [0, 1, 2, 3], garbageAt(3)), membership });
+      await b.flushDue(true);
+      ports.commitWithDeadLetters = commitWith;
+      b.dropAll();
+      // Read again as far as 2 (no dead letter): stored, its plain commit (at 3) refused by the next rebalance.
+      await b.add({ ...batch(0, [0, 1, 2]), membership: { ...membership, generationId: 8 } });
+      await b.flushDue(true);
+      refusePlain = false;
+      b.dropAll();
+      // Given back at 0: the commit at 3 is made again, and 0 is not read again to commit at 1 after it.
+      await b.add({ ...batch(0, [0]), membership: { ...membership, generationId: 9 } });
+      await b.flushDue(true);
+      expect(rec.commits).toEqual(['cdr.normalized:0@3']);
+      expect([...rec.inserted.keys()]).toEqual(['cdr.normalized:0:0-3', 'cdr.normalized:0:0-2']);
+    });
   });
 
   // flushRows 50 in the background: the rows here stay below an eager insert's worth (10), so only age makes them due.

@@ -795,6 +795,10 @@ export class Batcher<R extends RowLine = RenderedRow> {
         // Inline too (in the background it is already): given the partition back below it after a rejoin, its records
         // are not read again, or the range read again commits after it and moves the group's offset back.
         this.handedOff.set(key, Math.max(this.handedOff.get(key) ?? -1, end));
+        // This range went as far as the refused one's re-read needs (no range handed off before it had its commit
+        // skipped), and all of it but the commit is done: read from rereadFrom again, it is stored and committed a
+        // second time, that commit after this one's made again, moving the group's offset back (campaign seed 13568008).
+        this.rereadFrom.delete(key);
       }
       // Lost the partition in a rebalance: the rows are in ClickHouse, and whoever re-inserts them is deduplicated;
       // refused dead letters were aborted with the offsets, and whoever reads the range again publishes them.
