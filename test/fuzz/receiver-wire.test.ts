@@ -2,7 +2,11 @@
 // written oddly, requests pipelined on one keep-alive connection, bodies cut at every point or sent slowly, and
 // declared bodies that together exceed bodyBudgetBytes. Whatever arrives, after each case: a push answered 200 was
 // stored exactly once and a push stored was answered 200, no request is answered twice or left unanswered on a
-// connection still open, the body budget is whole again, and nothing failed unhandled. Seeded and bounded.
+// connection still open, the body budget is whole again, and nothing failed unhandled. Seeded and bounded: three tests
+// draw from a seed (slow bodies from it, the budget from it + 1, the pipelined mix from it + 2), each running every
+// seed of the range in turn, and a failure (printed with its seed) replays alone: CDRFLOW_FUZZ_RECEIVER_WIRE_ONLY=
+// <seed>[,<seed>] runs just those; CDRFLOW_FUZZ_RECEIVER_WIRE_SEED (first, 41) and CDRFLOW_FUZZ_RECEIVER_WIRE_COUNT
+// (how many seeds, 1) move the range, and those tests' timeouts grow with the seeds run (test/fuzz/seeds.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { startReceiver } from '../../connectors/push-vendors.ts';
@@ -14,13 +18,14 @@ import { waitFor } from '../helpers.ts';
 import { huaweiAuthHeaders } from '../../simulators/huawei-privatenumber/sign.ts';
 import { HuaweiFeeGenerator } from '../../simulators/huawei-privatenumber/generator.ts';
 import { seededRandom } from '../../simulators/kit.ts';
+import { campaignSeeds } from './seeds.ts';
 
 const KIB = 1024;
 const APP = { appKey: 'hwWireApp', appSecret: 'hwWireSecret' };
 const FEE_PATH = '/huawei/privatenumber/fee';
 const BUDGET = 100 * KIB;
 const BODY_TIMEOUT_MS = 1_000;
-const SEED = Number(process.env.CDRFLOW_FUZZ_SEED ?? 41);
+const { seeds: SEEDS, timeoutMs } = campaignSeeds('RECEIVER_WIRE', 1, undefined, 41);
 
 const sink = new MemorySink();
 const log = memoryLog();
@@ -44,10 +49,24 @@ beforeAll(async () => {
   r = await startReceiver(CONFIG, { sink, log, registry });
 });
 afterAll(() => r.stop());
-afterEach(() => {
+function cleanUp(): void {
   sink.release();
   for (const w of wires.splice(0)) w.destroy();
-});
+}
+afterEach(cleanUp);
+
+/** `run` on each seed of the campaign in turn, cleaned up after as after a test; a failure names its seed and replay. */
+async function eachSeed(run: (seed: number) => Promise<void>): Promise<void> {
+  for (const seed of SEEDS) {
+    try {
+      await run(seed);
+    } catch (e) {
+      if (e instanceof Error) e.message = `seed ${seed} (replay: CDRFLOW_FUZZ_RECEIVER_WIRE_ONLY=${seed}): ${e.message}`;
+      throw e;
+    }
+    cleanUp();
+  }
+}
 
 let pushes = 0;
 /** A signed Huawei fee push with a sessionId of its own (its id), `pad` bytes longer for size cases. */
@@ -387,98 +406,104 @@ describe('fuzz: the receiver on the wire', () => {
   });
 
   it('slow bodies: a few bytes at a time within bodyTimeoutMs are stored, slower ones answered 408 and not stored', async () => {
-    const rnd = seededRandom(SEED);
-    const slow = async (framing: 'cl' | 'chunked', pieces: number, gapMs: number) => {
-      const p = push();
-      const frame = framing === 'cl' ? p.cl() : p.chunked(5);
-      const c = { wire: open(), sent: [p.id] as (string | null)[] };
-      const step = Math.ceil(frame.length / pieces);
-      // bodyTimeoutMs runs from the end of the headers, so only the gaps after the piece that ends them count: the
-      // body takes at least this long (each gap is at least half of gapMs).
-      const headPieces = Math.ceil((frame.indexOf('\r\n\r\n') + 4) / step);
-      const bodyAtLeastMs = (Math.ceil(frame.length / step) - headPieces) * gapMs * 0.5;
-      for (let at = 0; at < frame.length && !c.wire.closed; at += step) {
-        c.wire.write(frame.subarray(at, at + step));
-        await new Promise((resolve) => setTimeout(resolve, gapMs * (0.5 + rnd())));
-      }
-      return { ...c, bodyAtLeastMs };
-    };
-    const quick = await Promise.all([slow('cl', 20, 15), slow('chunked', 20, 15), slow('cl', 200, 1)]);
-    // A late body must miss bodyTimeoutMs whatever the draw: one that arrives within it is on time and stored (with
-    // gaps of 125-375 ms, a body whose headers took 3 of its 8 pieces could arrive in 831 ms and was rightly stored).
-    const late = await Promise.all([slow('cl', 8, BODY_TIMEOUT_MS * 0.6), slow('chunked', 8, BODY_TIMEOUT_MS * 0.6)]);
-    await settle([...quick, ...late]);
-    for (const c of late) expect(c.bodyAtLeastMs).toBeGreaterThan(BODY_TIMEOUT_MS * 1.25);
-    expect(quick.map(statuses)).toEqual([[200], [200], [200]]);
-    expect(late.map(statuses)).toEqual([[408], [408]]);
-  });
+    await eachSeed(async (seed) => {
+      const rnd = seededRandom(seed);
+      const slow = async (framing: 'cl' | 'chunked', pieces: number, gapMs: number) => {
+        const p = push();
+        const frame = framing === 'cl' ? p.cl() : p.chunked(5);
+        const c = { wire: open(), sent: [p.id] as (string | null)[] };
+        const step = Math.ceil(frame.length / pieces);
+        // bodyTimeoutMs runs from the end of the headers, so only the gaps after the piece that ends them count: the
+        // body takes at least this long (each gap is at least half of gapMs).
+        const headPieces = Math.ceil((frame.indexOf('\r\n\r\n') + 4) / step);
+        const bodyAtLeastMs = (Math.ceil(frame.length / step) - headPieces) * gapMs * 0.5;
+        for (let at = 0; at < frame.length && !c.wire.closed; at += step) {
+          c.wire.write(frame.subarray(at, at + step));
+          await new Promise((resolve) => setTimeout(resolve, gapMs * (0.5 + rnd())));
+        }
+        return { ...c, bodyAtLeastMs };
+      };
+      const quick = await Promise.all([slow('cl', 20, 15), slow('chunked', 20, 15), slow('cl', 200, 1)]);
+      // A late body must miss bodyTimeoutMs whatever the draw: one that arrives within it is on time and stored (with
+      // gaps of 125-375 ms, a body whose headers took 3 of its 8 pieces could arrive in 831 ms and was rightly stored).
+      const late = await Promise.all([slow('cl', 8, BODY_TIMEOUT_MS * 0.6), slow('chunked', 8, BODY_TIMEOUT_MS * 0.6)]);
+      await settle([...quick, ...late]);
+      for (const c of late) expect(c.bodyAtLeastMs).toBeGreaterThan(BODY_TIMEOUT_MS * 1.25);
+      expect(quick.map(statuses)).toEqual([[200], [200], [200]]);
+      expect(late.map(statuses)).toEqual([[408], [408]]);
+    });
+  }, timeoutMs(30_000));
 
   it('declared bodies that together exceed bodyBudgetBytes: the first that fit are stored, the rest answered 503 unread', async () => {
-    const rnd = seededRandom(SEED + 1);
-    for (let round = 0; round < 4; round++) {
-      const sizes = Array.from({ length: 6 + Math.floor(rnd() * 7) }, () => Math.floor((5 + rnd() * 55) * KIB));
-      const all = sizes.map((pad) => push({ pad }));
-      const conns = all.map((p) => ({ wire: open(), sent: [p.id] as (string | null)[], p }));
-      // Every header first, so every lease is taken before any body comes in and gives its lease back.
-      for (const c of conns) c.wire.write(c.p.head(`content-length: ${c.p.body.length}\r\n`));
-      await waitFor(() => conns.filter((c) => c.wire.closed).length + r.metrics.inFlight.value() === conns.length, { message: 'every request admitted or refused' });
-      expect(r.bodyBytesHeld()).toBeLessThanOrEqual(BUDGET);
-      for (const c of conns) c.wire.write(c.p.body);
-      await settle(conns);
-      const admitted = conns.filter((c) => statuses(c)[0] === 200);
-      const refused = conns.filter((c) => statuses(c)[0] === 503);
-      expect(admitted.length + refused.length).toBe(conns.length);
-      const heldByAdmitted = admitted.reduce((n, c) => n + c.p.body.length, 0);
-      expect(heldByAdmitted).toBeLessThanOrEqual(BUDGET);
-      for (const c of refused) {
-        expect(heldByAdmitted + c.p.body.length).toBeGreaterThan(BUDGET);
-        expect(c.wire.responses[0]!.headers['connection']).toBe('close');
+    await eachSeed(async (seed) => {
+      const rnd = seededRandom(seed + 1);
+      for (let round = 0; round < 4; round++) {
+        const sizes = Array.from({ length: 6 + Math.floor(rnd() * 7) }, () => Math.floor((5 + rnd() * 55) * KIB));
+        const all = sizes.map((pad) => push({ pad }));
+        const conns = all.map((p) => ({ wire: open(), sent: [p.id] as (string | null)[], p }));
+        // Every header first, so every lease is taken before any body comes in and gives its lease back.
+        for (const c of conns) c.wire.write(c.p.head(`content-length: ${c.p.body.length}\r\n`));
+        await waitFor(() => conns.filter((c) => c.wire.closed).length + r.metrics.inFlight.value() === conns.length, { message: 'every request admitted or refused' });
+        expect(r.bodyBytesHeld()).toBeLessThanOrEqual(BUDGET);
+        for (const c of conns) c.wire.write(c.p.body);
+        await settle(conns);
+        const admitted = conns.filter((c) => statuses(c)[0] === 200);
+        const refused = conns.filter((c) => statuses(c)[0] === 503);
+        expect(admitted.length + refused.length).toBe(conns.length);
+        const heldByAdmitted = admitted.reduce((n, c) => n + c.p.body.length, 0);
+        expect(heldByAdmitted).toBeLessThanOrEqual(BUDGET);
+        for (const c of refused) {
+          expect(heldByAdmitted + c.p.body.length).toBeGreaterThan(BUDGET);
+          expect(c.wire.responses[0]!.headers['connection']).toBe('close');
+        }
+        expect(admitted.length).toBeGreaterThan(0);
+        for (const w of wires.splice(0)) w.destroy();
       }
-      expect(admitted.length).toBeGreaterThan(0);
-      for (const w of wires.splice(0)) w.destroy();
-    }
-  });
+    });
+  }, timeoutMs(30_000));
 
   it('a seeded mix of pushes, refusals and garbage pipelined on keep-alive connections, written in random pieces', async () => {
-    const rnd = seededRandom(SEED + 2);
-    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
-    const kinds = ['cl', 'chunked', 'zeros', 'wrong-secret', 'not-json', 'short', 'garbage', 'dup-cl', 'cl+te'] as const;
-    for (let round = 0; round < 30; round++) {
-      if (rnd() < 0.5) sink.hold();
-      const conns: Conn[] = [];
-      for (let n = 0; n < 6; n++) {
-        const c = { wire: open(), sent: [] as (string | null)[] };
-        const frames: Buffer[] = [];
-        for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
-          const kind = pick(kinds);
-          const p = kind === 'wrong-secret' ? push({ secret: 'wrong' }) : push();
-          c.sent.push(kind === 'garbage' ? null : p.id);
-          frames.push(
-            kind === 'cl' ? p.cl()
-            : kind === 'chunked' ? p.chunked(1 + Math.floor(rnd() * 4))
-            : kind === 'zeros' ? p.cl(`00${p.body.length}`)
-            : kind === 'wrong-secret' ? p.cl()
-            : kind === 'not-json' ? Buffer.concat([Buffer.from(p.head('content-length: 5\r\n')), Buffer.from('{"a":')])
-            // The blank line ends the leftover as a request Node refuses at once, not one waiting for headersTimeoutMs.
-            : kind === 'short' ? Buffer.concat([Buffer.from(p.head(`content-length: ${p.body.length - 1 - Math.floor(rnd() * 20)}\r\n`)), p.body, Buffer.from('\r\n\r\n')])
-            : kind === 'garbage' ? Buffer.from(pick(['GARBAGE\r\n\r\n', '\x00\x01\x02\r\n\r\n', 'POST / HTTP/9.9\r\n\r\n', 'POST /x HTTP/1.1\r\nbad header\r\n\r\n']))
-            : kind === 'dup-cl' ? Buffer.concat([Buffer.from(p.head(`content-length: ${p.body.length}\r\ncontent-length: ${p.body.length}\r\n`)), p.body])
-            : p.chunked(2, `content-length: ${p.body.length}\r\ntransfer-encoding: chunked\r\n`),
-          );
+    await eachSeed(async (seed) => {
+      const rnd = seededRandom(seed + 2);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+      const kinds = ['cl', 'chunked', 'zeros', 'wrong-secret', 'not-json', 'short', 'garbage', 'dup-cl', 'cl+te'] as const;
+      for (let round = 0; round < 30; round++) {
+        if (rnd() < 0.5) sink.hold();
+        const conns: Conn[] = [];
+        for (let n = 0; n < 6; n++) {
+          const c = { wire: open(), sent: [] as (string | null)[] };
+          const frames: Buffer[] = [];
+          for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
+            const kind = pick(kinds);
+            const p = kind === 'wrong-secret' ? push({ secret: 'wrong' }) : push();
+            c.sent.push(kind === 'garbage' ? null : p.id);
+            frames.push(
+              kind === 'cl' ? p.cl()
+              : kind === 'chunked' ? p.chunked(1 + Math.floor(rnd() * 4))
+              : kind === 'zeros' ? p.cl(`00${p.body.length}`)
+              : kind === 'wrong-secret' ? p.cl()
+              : kind === 'not-json' ? Buffer.concat([Buffer.from(p.head('content-length: 5\r\n')), Buffer.from('{"a":')])
+              // The blank line ends the leftover as a request Node refuses at once, not one waiting for headersTimeoutMs.
+              : kind === 'short' ? Buffer.concat([Buffer.from(p.head(`content-length: ${p.body.length - 1 - Math.floor(rnd() * 20)}\r\n`)), p.body, Buffer.from('\r\n\r\n')])
+              : kind === 'garbage' ? Buffer.from(pick(['GARBAGE\r\n\r\n', '\x00\x01\x02\r\n\r\n', 'POST / HTTP/9.9\r\n\r\n', 'POST /x HTTP/1.1\r\nbad header\r\n\r\n']))
+              : kind === 'dup-cl' ? Buffer.concat([Buffer.from(p.head(`content-length: ${p.body.length}\r\ncontent-length: ${p.body.length}\r\n`)), p.body])
+              : p.chunked(2, `content-length: ${p.body.length}\r\ntransfer-encoding: chunked\r\n`),
+            );
+          }
+          conns.push(c);
+          const bytes = Buffer.concat(frames);
+          for (let at = 0; at < bytes.length; ) {
+            const next = Math.min(bytes.length, at + 1 + Math.floor(rnd() * 400));
+            c.wire.write(bytes.subarray(at, next));
+            at = next;
+          }
         }
-        conns.push(c);
-        const bytes = Buffer.concat(frames);
-        for (let at = 0; at < bytes.length; ) {
-          const next = Math.min(bytes.length, at + 1 + Math.floor(rnd() * 400));
-          c.wire.write(bytes.subarray(at, next));
-          at = next;
-        }
+        // A held sink is released once a push waits on it (or none can), so garbage and refusals meet pushes in flight.
+        await waitFor(() => sink.heldNow() > 0 || conns.every((c) => c.wire.closed || c.wire.responses.length >= c.sent.length));
+        sink.release();
+        await settle(conns);
+        for (const w of wires.splice(0)) w.destroy();
       }
-      // A held sink is released once a push waits on it (or none can), so garbage and refusals meet pushes in flight.
-      await waitFor(() => sink.heldNow() > 0 || conns.every((c) => c.wire.closed || c.wire.responses.length >= c.sent.length));
-      sink.release();
-      await settle(conns);
-      for (const w of wires.splice(0)) w.destroy();
-    }
-  });
+    });
+  }, timeoutMs(30_000));
 });
