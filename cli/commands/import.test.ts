@@ -221,18 +221,9 @@ describe('failedEnding: Ctrl-C / SIGTERM while the last batch is retried after t
   async function stoppedDuringLastFlush(stdin: Readable) {
     const sink = new MemorySink();
     const stop = new AbortController();
-    let publishes = 0;
-    const refusing = {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 2) {
-          sink.failing = true;
-          setImmediate(() => stop.abort(new Error('stop')));
-        }
-        return sink.publish(e, t);
-      },
-    };
+    sink.failFromPublish(2, () => setImmediate(() => stop.abort(new Error('stop'))));
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
-      sink: refusing,
+      sink,
       stdin,
       signal: stop.signal,
       retry: { maxAttempts: Infinity, initialMs: 60_000, maxMs: 60_000 },

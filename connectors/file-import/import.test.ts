@@ -190,16 +190,10 @@ describe('importFile', () => {
     // Batches of 2: lines 1-2, 3 bad and 4 blank, 5-6, then 7-8 (batch 3), which Kafka refuses on every try.
     writeFileSync(file, `${feeLine('s-1')}\n${feeLine('s-2')}\nnot json\n\n${feeLine('s-5')}\n${feeLine('s-6')}\n${feeLine('s-7')}\n${feeLine('s-8')}\n${feeLine('s-9')}\n`);
     const sink = new MemorySink();
-    let publishes = 0;
-    const failingAtThird = {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 3) sink.failing = true;
-        return sink.publish(e, t);
-      },
-    };
+    sink.failFromPublish(3);
     const read: number[] = [];
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't', batchSize: 2 }), {
-      sink: failingAtThird,
+      sink,
       onLine: (n) => read.push(n),
       retry: { maxAttempts: 2, initialMs: 1 },
     });
@@ -230,17 +224,6 @@ describe('importFile', () => {
       throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
     })());
 
-  /** A publisher over `sink` that Kafka refuses from its second batch on (the first goes through). */
-  const refusingFromSecondPublish = (sink: MemorySink) => {
-    let publishes = 0;
-    return {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 2) sink.failing = true;
-        return sink.publish(e, t);
-      },
-    };
-  };
-
   it('a read error partway: the records read are published and the run ends with the summary, the first line not published named (it threw: the caller named the last line read, and the pending batch was neither published nor named)', async () => {
     const sink = new MemorySink();
     // Batches of 2: lines 1-2 published, 3 bad, 4 pending when the read fails before line 5.
@@ -253,10 +236,11 @@ describe('importFile', () => {
 
   it('a read error partway, and Kafka refusing the pending batch: that batch\'s first line is where to import again from', async () => {
     const sink = new MemorySink();
-    const failingAtSecond = refusingFromSecondPublish(sink);
+    // Kafka refuses from the second batch on (the first goes through).
+    sink.failFromPublish(2);
     const stdin = failingAfter([feeLine('s-1'), feeLine('s-2'), feeLine('s-3')]);
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
-      sink: failingAtSecond, stdin, retry: { maxAttempts: 2, initialMs: 1 },
+      sink, stdin, retry: { maxAttempts: 2, initialMs: 1 },
     });
     expect(summary).toMatchObject({
       lines: 3,
@@ -268,7 +252,8 @@ describe('importFile', () => {
 
   it('not JSON Lines, and Kafka refusing the pending batch: not JSON Lines stays the reason, that batch kept as unpublished (it became publish-failed, the JSON Lines problem dropped)', async () => {
     const sink = new MemorySink();
-    const failingAtSecond = refusingFromSecondPublish(sink);
+    // Kafka refuses from the second batch on (the first goes through).
+    sink.failFromPublish(2);
     // Lines 1-2 published, 3 pending, then a line with no end past MAX_SKIPPED_LINE_BYTES (1 MiB chunks, one buffer).
     const zeros = Buffer.alloc(1024 * 1024);
     const stdin = Readable.from((async function* () {
@@ -276,7 +261,7 @@ describe('importFile', () => {
       for (let sent = 0; sent <= MAX_SKIPPED_LINE_BYTES; sent += zeros.length) yield zeros;
     })());
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file: '-', topic: 't', batchSize: 2 }), {
-      sink: failingAtSecond, stdin, retry: { maxAttempts: 2, initialMs: 1 },
+      sink, stdin, retry: { maxAttempts: 2, initialMs: 1 },
     });
     expect(summary).toMatchObject({
       lines: 3,
@@ -314,19 +299,10 @@ describe('importFile', () => {
     const sink = new MemorySink();
     const stop = new AbortController();
     // The first batch is acknowledged; Kafka refuses every later one, and the user presses Ctrl-C once it was refused.
-    let publishes = 0;
-    const refusing = {
-      publish: async (e: Parameters<MemorySink['publish']>[0], t: string) => {
-        if (++publishes === 2) {
-          sink.failing = true;
-          setImmediate(() => stop.abort(new Error('SIGINT')));
-        }
-        return sink.publish(e, t);
-      },
-    };
+    sink.failFromPublish(2, () => setImmediate(() => stop.abort(new Error('SIGINT'))));
     // Retries without end and long waits: only the stop can end this batch's tries.
     const summary = await importFile(ImportOptionsSchema.parse({ vendor: 'huawei-privatenumber', file, topic: 't', batchSize: 2 }), {
-      sink: refusing,
+      sink,
       signal: stop.signal,
       retry: { maxAttempts: Infinity, initialMs: 60_000, maxMs: 60_000 },
     });

@@ -30,7 +30,7 @@ import { campaignSeeds, scaledTimeoutMs } from './seeds.ts';
 const DEFAULT_COUNT = 500;
 /** Requests per seed. */
 const COUNT = Number(process.env.CDRFLOW_FUZZ_OPS_REQUESTS ?? DEFAULT_COUNT);
-const { seeds: SEEDS, timeoutMs } = campaignSeeds('OPS', 1, undefined, 70);
+const { eachSeed, timeoutMs } = campaignSeeds('OPS', 1, undefined, 70);
 const CHECK_EVERY = 25;
 /** core/ops-server.ts's MAX_SQL_BYTES: a body above it is answered 413. */
 const MAX_BODY = 64 * 1024;
@@ -1025,14 +1025,7 @@ async function runSeed(seed: number): Promise<void> {
 
 describe('fuzz: the ops port', () => {
   it(`${COUNT} mutated requests per seed: a documented answer or a closed malformed connection each, never a 500, a leak or a hang`, async () => {
-    for (const seed of SEEDS) {
-      try {
-        await runSeed(seed);
-      } catch (e) {
-        if (e instanceof Error) e.message = `seed ${seed} (replay: CDRFLOW_FUZZ_OPS_ONLY=${seed}): ${e.message}`;
-        throw e;
-      }
-    }
+    await eachSeed(runSeed);
   }, timeoutMs(scaledTimeoutMs(30_000, COUNT, DEFAULT_COUNT)));
 
   it('every SQL case once as it is, well-formed: each read answered with its rows, each attack refused as expected', async () => {

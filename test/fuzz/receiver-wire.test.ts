@@ -25,7 +25,7 @@ const APP = { appKey: 'hwWireApp', appSecret: 'hwWireSecret' };
 const FEE_PATH = '/huawei/privatenumber/fee';
 const BUDGET = 100 * KIB;
 const BODY_TIMEOUT_MS = 1_000;
-const { seeds: SEEDS, timeoutMs } = campaignSeeds('RECEIVER_WIRE', 1, undefined, 41);
+const { eachSeed, timeoutMs } = campaignSeeds('RECEIVER_WIRE', 1, undefined, 41);
 
 const sink = new MemorySink();
 const log = memoryLog();
@@ -55,18 +55,6 @@ function cleanUp(): void {
 }
 afterEach(cleanUp);
 
-/** `run` on each seed of the campaign in turn, cleaned up after as after a test; a failure names its seed and replay. */
-async function eachSeed(run: (seed: number) => Promise<void>): Promise<void> {
-  for (const seed of SEEDS) {
-    try {
-      await run(seed);
-    } catch (e) {
-      if (e instanceof Error) e.message = `seed ${seed} (replay: CDRFLOW_FUZZ_RECEIVER_WIRE_ONLY=${seed}): ${e.message}`;
-      throw e;
-    }
-    cleanUp();
-  }
-}
 
 let pushes = 0;
 /** A signed Huawei fee push with a sessionId of its own (its id), `pad` bytes longer for size cases. */
@@ -431,7 +419,7 @@ describe('fuzz: the receiver on the wire', () => {
       for (const c of late) expect(c.bodyAtLeastMs).toBeGreaterThan(BODY_TIMEOUT_MS * 1.25);
       expect(quick.map(statuses)).toEqual([[200], [200], [200]]);
       expect(late.map(statuses)).toEqual([[408], [408]]);
-    });
+    }, cleanUp);
   }, timeoutMs(30_000));
 
   it('declared bodies that together exceed bodyBudgetBytes: the first that fit are stored, the rest answered 503 unread', async () => {
@@ -459,7 +447,7 @@ describe('fuzz: the receiver on the wire', () => {
         expect(admitted.length).toBeGreaterThan(0);
         for (const w of wires.splice(0)) w.destroy();
       }
-    });
+    }, cleanUp);
   }, timeoutMs(30_000));
 
   it('a seeded mix of pushes, refusals and garbage pipelined on keep-alive connections, written in random pieces', async () => {
@@ -504,6 +492,6 @@ describe('fuzz: the receiver on the wire', () => {
         await settle(conns);
         for (const w of wires.splice(0)) w.destroy();
       }
-    });
+    }, cleanUp);
   }, timeoutMs(30_000));
 });

@@ -15,6 +15,11 @@ export interface CampaignSeeds {
   count: number;
   /** The timeout of a test that runs all `seeds`, given `baseMs` for the default count: never less than `baseMs`. */
   timeoutMs(baseMs: number): number;
+  /**
+   * `run` on each seed in turn (`after` once each seed passed, e.g. to clean up as after a test); a failure is thrown
+   * with its seed and the CDRFLOW_FUZZ_<NAME>_ONLY replay in front of its message.
+   */
+  eachSeed(run: (seed: number) => Promise<void>, after?: () => void): Promise<void>;
 }
 
 /**
@@ -28,7 +33,18 @@ export function campaignSeeds(name: string, defaultCount: number, countVar = `CD
   const only = (process.env[`CDRFLOW_FUZZ_${name}_ONLY`] ?? '').split(',').filter(Boolean).map(Number);
   const seeds = only.length > 0 ? only : Array.from({ length: count }, (_, i) => first + i);
   const timeoutMs = (baseMs: number): number => scaledTimeoutMs(baseMs, seeds.length, defaultCount);
-  return { seeds, replaying: only.length > 0, count, timeoutMs };
+  const eachSeed = async (run: (seed: number) => Promise<void>, after?: () => void): Promise<void> => {
+    for (const seed of seeds) {
+      try {
+        await run(seed);
+      } catch (e) {
+        if (e instanceof Error) e.message = `seed ${seed} (replay: CDRFLOW_FUZZ_${name}_ONLY=${seed}): ${e.message}`;
+        throw e;
+      }
+      after?.();
+    }
+  };
+  return { seeds, replaying: only.length > 0, count, timeoutMs, eachSeed };
 }
 
 /**
